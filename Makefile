@@ -1,0 +1,37 @@
+# ims-orch — `make help` lists the targets.
+GO      ?= go
+PKGS    ?= ./...
+BIN     ?= bin/ims-orch
+FUZZTIME ?= 20s
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/ims-orch
+	$(GO) build -o $(BIN) ./cmd/ims-orch
+
+run: build ## plan the bundled paper scenario (the newcomer's first command)
+	./$(BIN) plan -f testdata/scenarios/paper-4dc.yaml
+
+test: ## run every test with the race detector (what CI runs)
+	$(GO) test -race -count=1 $(PKGS)
+
+bench: ## run the Go benchmarks (numbers go to docs/benchmarks.md)
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+lint: ## gofmt, go vet, staticcheck, pure-package import check
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+	@./scripts/check-pure.sh
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@./scripts/fuzz-all.sh $(FUZZTIME)
+
+tools: ## install staticcheck
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: help build run test bench lint fuzz tools

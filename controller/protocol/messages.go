@@ -1,0 +1,144 @@
+// Package protocol owns the messages of the ScalIMS interval protocol between
+// the global controller and the local controllers (paper Fig. 3) and the
+// periodic workload reports. It holds types only; transports live beside the
+// controllers that use them.
+//
+// A round ending interval t runs five steps:
+//
+//	1 predict          (global only)
+//	2 acquire          global → every local: AcquireProvision; local stops reactive scaling, answers ProvisionReport
+//	3 compute          (global only, placement.Plan)
+//	4 broadcast        global → every local: ApplyDecision; local scales out/in, stores next paths, answers Applied
+//	5 enter interval   global → every local: EnterInterval; local switches path sets, expires buffers, resumes reactive scaling, answers Entered
+//
+// Each request carries (Round, Step, Seq); a request unanswered after 500 ms
+// is sent again with the same header, so a receiver must treat a repeated
+// header as a duplicate and answer it again without acting twice.
+package protocol
+
+import "time"
+
+// Step numbers follow Fig. 3 of the paper.
+type Step uint8
+
+// The protocol steps.
+const (
+	StepPredict   Step = 1
+	StepAcquire   Step = 2
+	StepCompute   Step = 3
+	StepBroadcast Step = 4
+	StepEnter     Step = 5
+)
+
+func (s Step) String() string {
+	switch s {
+	case StepPredict:
+		return "predict"
+	case StepAcquire:
+		return "acquire"
+	case StepCompute:
+		return "compute"
+	case StepBroadcast:
+		return "broadcast"
+	case StepEnter:
+		return "enter"
+	}
+	return "unknown"
+}
+
+// RetransmitAfter is the paper's re-send timer.
+const RetransmitAfter = 500 * time.Millisecond
+
+// Header identifies a request; its response echoes it.
+type Header struct {
+	// Round is the interval index t being closed; the decision applies to t+1.
+	Round uint64 `json:"round"`
+	Step  Step   `json:"step"`
+	// Seq is unique per (Round, Step, DC) request; re-sends reuse it.
+	Seq uint64 `json:"seq"`
+	// DC is the local controller's datacenter name.
+	DC string `json:"dc"`
+}
+
+// VNFProvision is one VNF's provisioning in one datacenter.
+type VNFProvision struct {
+	VNF        string `json:"vnf"`
+	Working    int    `json:"working"`    // normal + overload
+	Overloaded int    `json:"overloaded"` // of Working
+	Booting    int    `json:"booting"`    // launched, not yet active (counted as working by the plan)
+	Buffered   int    `json:"buffered"`
+	// ReservedCapacity is capacity of working instances used by traffic the
+	// plan does not place (0 in the paper).
+	ReservedCapacity float64 `json:"reservedCapacity,omitempty"`
+}
+
+// ProvisionReport answers step 2.
+type ProvisionReport struct {
+	DC   string         `json:"dc"`
+	VNFs []VNFProvision `json:"vnfs"`
+}
+
+// VNFTarget is what the plan wants of one VNF in one datacenter next interval.
+type VNFTarget struct {
+	VNF      string `json:"vnf"`
+	Working  int    `json:"working"`  // target working count
+	Reuse    int    `json:"reuse"`    // take this many from the buffer tail
+	Create   int    `json:"create"`   // launch this many
+	ToBuffer int    `json:"toBuffer"` // move this many working instances to the buffer tail
+	Reason   string `json:"reason"`   // why (prediction, pairs served), for explainability
+}
+
+// PathEntry is the service-chain path of one entry→exit pair, as DC names:
+// entry, stage 1..m, exit.
+type PathEntry struct {
+	Entry string   `json:"entry"`
+	Exit  string   `json:"exit"`
+	Hops  []string `json:"hops"`
+}
+
+// DCDecision is step 4's payload for one datacenter.
+type DCDecision struct {
+	DC string `json:"dc"`
+	// Interval is the interval the decision applies to (Round+1).
+	Interval uint64      `json:"interval"`
+	Targets  []VNFTarget `json:"targets"`
+	// Paths is the full path set of the next interval (every pair; a DC routes
+	// flows of any pair that crosses it).
+	Paths []PathEntry `json:"paths"`
+}
+
+// Request is any global → local request.
+type Request struct {
+	Header
+	Decision *DCDecision `json:"decision,omitempty"` // StepBroadcast only
+}
+
+// Response is any local → global answer.
+type Response struct {
+	Header
+	Provision *ProvisionReport `json:"provision,omitempty"` // StepAcquire only
+	// Created and Reused report what step 4 actually did (may fall short of
+	// the target on quota or capacity errors; Error then says why).
+	Created int    `json:"created,omitempty"`
+	Reused  int    `json:"reused,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// PairLoad is a workload measurement for one entry→exit pair.
+type PairLoad struct {
+	Entry string  `json:"entry"`
+	Exit  string  `json:"exit"`
+	Rate  float64 `json:"rate"` // CP: SIP transactions/s; DP: packets/s
+}
+
+// WorkloadReport is a local controller's periodic report: CP every 5 s,
+// DP and delays every second (paper 4.2 step 1, 5).
+type WorkloadReport struct {
+	DC string    `json:"dc"`
+	At time.Time `json:"at"`
+	// Kind is "cp" or "dp".
+	Kind  string     `json:"kind"`
+	Pairs []PairLoad `json:"pairs"`
+	// DelaysMs maps another DC's name to the measured one-way delay (DP only).
+	DelaysMs map[string]float64 `json:"delaysMs,omitempty"`
+}

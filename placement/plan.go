@@ -1,0 +1,21 @@
+package placement
+
+// Options tune a round. The zero value is the paper's algorithm with the
+// project's documented tie-breaks (docs/algorithms.md).
+type Options struct {
+	// Exact replaces Alg. 2 by the exhaustive reference solver for every pair
+	// that needs a new path (small n and m only).
+	Exact bool
+	// IgnoreBuffer makes path search count every added instance as new, as the
+	// paper does; by default an instance reused from a DC's buffer queue costs
+	// nothing, so paths prefer DCs with buffered instances.
+	IgnoreBuffer bool
+}
+
+// Plan runs one proactive round over the snapshot.
+func Plan(s *Snapshot, opt Options) (*Decision, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return plan(s, opt), nil
+}

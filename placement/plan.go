@@ -17,5 +17,10 @@ func Plan(s *Snapshot, opt Options) (*Decision, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	if opt.Exact {
+		if err := exactFeasible(s); err != nil {
+			return nil, err
+		}
+	}
 	return plan(s, opt), nil
 }

@@ -174,7 +174,7 @@ type Decision struct {
 
 // Totals sums a decision.
 type Totals struct {
-	Created, Reused, ToBuffer, Working int
+	Created, Reused, ToBuffer, Working                    int
 	Kept, Alg2, Alg2Extra, Shortest, Local, DelayViolated int
 }
 

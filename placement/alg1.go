@@ -1,0 +1,172 @@
+package placement
+
+import "sort"
+
+// plan runs Alg. 1 (DP proactive scaling) and the CP sizing of 4.2 step 3 over
+// a validated snapshot.
+//
+// Order: pairs are processed by descending predicted workload, ties by
+// (entry, exit), so the largest flows get first pick of capacity (the paper
+// leaves the order open). A pair is planned when it has a predicted workload
+// or a current path; a pair without a prediction has workload 0 and still gets
+// a path, so new flows of that pair can be routed.
+func plan(s *Snapshot, opt Options) *Decision {
+	st := newState(s, opt.IgnoreBuffer)
+	pairs := planPairs(s)
+	dec := &Decision{}
+
+	// Alg. 1 lines 1-4: keep a current path that still has the capacity and
+	// meets the delay bound.
+	done := make([]bool, len(pairs))
+	plans := make([]PairPlan, len(pairs))
+	for i, pr := range pairs {
+		if pr.Entry == pr.Exit {
+			continue
+		}
+		q := s.DPWorkload[pr]
+		cur, ok := s.CurrentPaths[pr]
+		if !ok || !cur.Loopless() {
+			continue
+		}
+		d := DelayOf(s.Delay, cur)
+		if d > s.DelayBound+eps || !st.fits(cur, q) {
+			continue
+		}
+		st.commit(cur, q)
+		plans[i] = PairPlan{Pair: pr, Workload: q, Path: append(Path(nil), cur...), Delay: d, Method: MethodKept}
+		done[i] = true
+	}
+
+	// Lines 5-9: a new path from Alg. 2 (or the exact solver), scaling out
+	// ⌈(Q − Q')/C⌉ where the path's capacity is short.
+	search := newSearch(st)
+	for i, pr := range pairs {
+		if done[i] || pr.Entry == pr.Exit {
+			continue
+		}
+		q := s.DPWorkload[pr]
+		var r result
+		if opt.Exact {
+			r = search.exact(pr, q)
+		} else {
+			r = search.alg2(pr, q)
+		}
+		added, created := st.commit(r.path, q)
+		plans[i] = PairPlan{Pair: pr, Workload: q, Path: r.path, Delay: r.delay, Method: r.method,
+			NewInstances: added, Created: created, DelayViolated: r.delay > s.DelayBound+eps,
+			Candidates: r.candidates, LoopsEliminated: r.loops, LoopMerged: r.merged}
+		done[i] = true
+	}
+
+	// Lines 10-14: entry = exit pairs last, the whole chain in the DC.
+	for i, pr := range pairs {
+		if pr.Entry != pr.Exit {
+			continue
+		}
+		q := s.DPWorkload[pr]
+		p := make(Path, st.m+2)
+		for k := range p {
+			p[k] = pr.Entry
+		}
+		added, created := st.commit(p, q)
+		plans[i] = PairPlan{Pair: pr, Workload: q, Path: p, Method: MethodLocal, NewInstances: added, Created: created}
+	}
+	for i, pr := range pairs {
+		if pr.Entry != pr.Exit {
+			dec.Pairs = append(dec.Pairs, plans[i])
+		}
+	}
+	for i, pr := range pairs {
+		if pr.Entry == pr.Exit {
+			dec.Pairs = append(dec.Pairs, plans[i])
+		}
+	}
+
+	// Line 15: scale in — working instances the placed load does not need go
+	// to the buffer queue.
+	dec.DP = make([][]Count, s.N)
+	for d := 0; d < s.N; d++ {
+		dec.DP[d] = make([]Count, st.m)
+		for k := 0; k < st.m; k++ {
+			prov := s.DP[d][k]
+			c := Count{Before: prov.Working, Load: st.load[d][k]}
+			c.Working = prov.Working + st.added[d][k]
+			if needK := ceilDiv(st.load[d][k], s.Stages[k].Capacity); needK < c.Working {
+				c.ToBuffer = c.Working - needK
+				c.Working = needK
+			}
+			c.Reused = min(st.added[d][k], prov.Buffered)
+			c.Created = st.added[d][k] - c.Reused
+			c.BufferedAfter = prov.Buffered - c.Reused + c.ToBuffer
+			dec.DP[d][k] = c
+		}
+	}
+	sizeCP(s, dec)
+	return dec
+}
+
+// planPairs lists the pairs to plan (predicted or with a current path) in
+// processing order: descending workload, then (entry, exit).
+func planPairs(s *Snapshot) []Pair {
+	seen := make(map[Pair]bool, len(s.DPWorkload)+len(s.CurrentPaths))
+	var pairs []Pair
+	for p := range s.DPWorkload {
+		if !seen[p] {
+			seen[p] = true
+			pairs = append(pairs, p)
+		}
+	}
+	for p := range s.CurrentPaths {
+		if !seen[p] {
+			seen[p] = true
+			pairs = append(pairs, p)
+		}
+	}
+	sort.Slice(pairs, func(i, j int) bool {
+		qi, qj := s.DPWorkload[pairs[i]], s.DPWorkload[pairs[j]]
+		if qi != qj {
+			return qi > qj
+		}
+		if pairs[i].Entry != pairs[j].Entry {
+			return pairs[i].Entry < pairs[j].Entry
+		}
+		return pairs[i].Exit < pairs[j].Exit
+	})
+	return pairs
+}
+
+// sizeCP computes the CP instance counts of 4.2 step 3: S-CSCF instances at
+// the S-CSCF DC from the total predicted CP workload; P-CSCF instances per DC
+// from the workload of the pairs that use the DC as entry or exit (a pair with
+// entry = exit counts once).
+func sizeCP(s *Snapshot, dec *Decision) {
+	total := 0.0
+	perDC := make([]float64, s.N)
+	for p, q := range s.CPWorkload {
+		total += q
+		perDC[p.Entry] += q
+		if p.Exit != p.Entry {
+			perDC[p.Exit] += q
+		}
+	}
+	dec.PCSCF = make([]Count, s.N)
+	for d := 0; d < s.N; d++ {
+		dec.PCSCF[d] = sizeOne(s.PCSCFProv[d], perDC[d], s.PCSCF)
+	}
+	dec.SCSCF = sizeOne(s.SCSCFProv, total, s.SCSCF)
+}
+
+func sizeOne(prov Provision, load float64, v CPVNF) Count {
+	load += prov.Reserved
+	target := max(v.Min, ceilDiv(load, v.Capacity))
+	c := Count{Before: prov.Working, Working: target, Load: load}
+	if target > prov.Working {
+		add := target - prov.Working
+		c.Reused = min(add, prov.Buffered)
+		c.Created = add - c.Reused
+	} else {
+		c.ToBuffer = prov.Working - target
+	}
+	c.BufferedAfter = prov.Buffered - c.Reused + c.ToBuffer
+	return c
+}

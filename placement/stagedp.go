@@ -1,0 +1,149 @@
+package placement
+
+import "math"
+
+// hopSP holds hop-limited shortest-delay walks from one source: dist[h][v] is
+// the least delay from the source to v in at most h hops, par[h][v] the DC
+// before v on that walk, or −1 when the walk has fewer than h hops.
+type hopSP struct {
+	dist [][]float64
+	par  [][]int
+}
+
+// shortestFrom runs a hop-limited Bellman-Ford from src with at most maxHops
+// hops. A path of m stages can visit at most m DCs besides entry and exit
+// (restriction 1 of 5.2), so maxHops = m+1 finds the least delay any valid
+// service-chain path can have. Strict improvement only, so ties keep fewer
+// hops and zero-delay cycles are never taken: the walks are simple paths.
+func shortestFrom(delay [][]float64, src, maxHops int) *hopSP {
+	n := len(delay)
+	sp := &hopSP{dist: make([][]float64, maxHops+1), par: make([][]int, maxHops+1)}
+	for h := range sp.dist {
+		sp.dist[h] = make([]float64, n)
+		sp.par[h] = make([]int, n)
+		for v := range sp.dist[h] {
+			sp.dist[h][v] = math.Inf(1)
+			sp.par[h][v] = -1
+		}
+	}
+	sp.dist[0][src] = 0
+	for h := 1; h <= maxHops; h++ {
+		prev, cur, par := sp.dist[h-1], sp.dist[h], sp.par[h]
+		copy(cur, prev)
+		for u := 0; u < n; u++ {
+			du := prev[u]
+			if math.IsInf(du, 1) {
+				continue
+			}
+			row := delay[u]
+			for v := 0; v < n; v++ {
+				if v != u && du+row[v] < cur[v] {
+					cur[v] = du + row[v]
+					par[v] = u
+				}
+			}
+		}
+	}
+	return sp
+}
+
+// route returns the DC route (entry … exit, no repeats) of the shortest walk.
+func (sp *hopSP) route(src, dst int) []int {
+	h := len(sp.dist) - 1
+	var rev []int
+	v := dst
+	for h > 0 {
+		if u := sp.par[h][v]; u >= 0 {
+			rev = append(rev, v)
+			v = u
+		}
+		h--
+	}
+	rev = append(rev, src)
+	out := make([]int, len(rev))
+	for i := range rev {
+		out[i] = rev[len(rev)-1-i]
+	}
+	return out
+}
+
+// shortestDP is Alg. 2 lines 18-20: the shortest-delay DC route between the
+// pair, then the stage-placement DP on it.
+func (s *search) shortestDP(pr Pair, q float64) result {
+	sp := s.sp[pr.Entry]
+	if sp == nil {
+		sp = shortestFrom(s.st.s.Delay, pr.Entry, s.st.m+1)
+		s.sp[pr.Entry] = sp
+	}
+	route := sp.route(pr.Entry, pr.Exit)
+	path, c := stagePlacement(route, s.st.m, func(d, k int) cost { return s.st.stageCost(d, k, q) })
+	return result{path: path, cost: c, delay: DelayOf(s.st.s.Delay, path), method: MethodShortest, candidates: 1}
+}
+
+// stagePlacement is the dynamic program of Eq. (2)–(3): it places m stages on
+// the route (k DCs, route[0] the entry, route[k−1] the exit) so that every DC
+// between entry and exit hosts at least one stage, stages never go back, and
+// the cost num(i, j) summed over the stages is least. N(i, j) is the least
+// cost of stages 1..j with stage j on the i-th DC:
+//
+//	N(1,1) = num(1,1), N(2,1) = num(2,1), N(i,1) = +∞ for i ≥ 3
+//	N(1,j) = N(1,j−1) + num(1,j)
+//	N(i,j) = min{N(i−1,j−1), N(i,j−1)} + num(i,j)
+//	num(i,j) = +∞ when m−j+1 < k−i (too few stages left for the DCs left)
+//
+// The answer is the smaller of N(k,m) and N(k−1,m), traced back to N(1,1) or
+// N(2,1). It returns the m+2 path (entry, stage DCs, exit) and its cost.
+func stagePlacement(route []int, m int, num func(dc, stage int) cost) (Path, cost) {
+	k := len(route)
+	// N and the choice made (true: stage j−1 on DC i−1) indexed [i][j], 0-based.
+	N := make([][]cost, k)
+	fromPrev := make([][]bool, k)
+	for i := range N {
+		N[i] = make([]cost, m)
+		fromPrev[i] = make([]bool, m)
+		for j := range N[i] {
+			N[i][j] = infCost
+		}
+	}
+	cell := func(i, j int) cost { // num(i+1, j+1) of Eq. (3)
+		if m-j < k-1-i {
+			return infCost
+		}
+		return num(route[i], j)
+	}
+	add := func(a, b cost) cost {
+		if a.inf() || b.inf() {
+			return infCost
+		}
+		return a.plus(b)
+	}
+	N[0][0] = cell(0, 0)
+	if k > 1 {
+		N[1][0] = cell(1, 0)
+	}
+	for j := 1; j < m; j++ {
+		N[0][j] = add(N[0][j-1], cell(0, j))
+		for i := 1; i < k; i++ {
+			stay, move := N[i][j-1], N[i-1][j-1]
+			if move.less(stay) {
+				N[i][j], fromPrev[i][j] = add(move, cell(i, j)), true
+			} else {
+				N[i][j] = add(stay, cell(i, j))
+			}
+		}
+	}
+	last := k - 1
+	if k > 1 && N[k-2][m-1].less(N[k-1][m-1]) {
+		last = k - 2
+	}
+	path := make(Path, m+2)
+	path[0], path[m+1] = route[0], route[k-1]
+	i := last
+	for j := m - 1; j >= 0; j-- {
+		path[j+1] = route[i]
+		if j > 0 && fromPrev[i][j] {
+			i--
+		}
+	}
+	return path, N[last][m-1]
+}

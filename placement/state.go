@@ -1,0 +1,141 @@
+package placement
+
+import "math"
+
+// eps absorbs float rounding in capacity comparisons (packets/s).
+const eps = 1e-9
+
+// cost is what a path costs in instances. Paths compare by Created (instances
+// that must boot), then Added (instances added in all, buffer reuse included).
+// With Options.IgnoreBuffer, Created equals Added, as in the paper.
+type cost struct {
+	Created, Added int
+}
+
+func (a cost) plus(b cost) cost { return cost{a.Created + b.Created, a.Added + b.Added} }
+
+func (a cost) less(b cost) bool {
+	if a.Created != b.Created {
+		return a.Created < b.Created
+	}
+	return a.Added < b.Added
+}
+
+var infCost = cost{math.MaxInt32, math.MaxInt32}
+
+func (a cost) inf() bool { return a.Created >= math.MaxInt32 }
+
+// state is the mutable working copy of one round: the capacity still
+// available on each VNF in each DC, instances added and buffered instances not
+// yet reused.
+type state struct {
+	s         *Snapshot
+	n, m      int
+	ignoreBuf bool
+
+	avail   [][]float64 // [dc][stage] working capacity not yet used by placed pairs
+	added   [][]int     // [dc][stage] instances added this round (reused + created)
+	bufLeft [][]int     // [dc][stage] buffered instances not yet reused
+	load    [][]float64 // [dc][stage] placed load, reserved capacity included
+}
+
+func newState(s *Snapshot, ignoreBuf bool) *state {
+	st := &state{s: s, n: s.N, m: len(s.Stages), ignoreBuf: ignoreBuf}
+	st.avail = make([][]float64, s.N)
+	st.added = make([][]int, s.N)
+	st.bufLeft = make([][]int, s.N)
+	st.load = make([][]float64, s.N)
+	for d := 0; d < s.N; d++ {
+		st.avail[d] = make([]float64, st.m)
+		st.added[d] = make([]int, st.m)
+		st.bufLeft[d] = make([]int, st.m)
+		st.load[d] = make([]float64, st.m)
+		for k := 0; k < st.m; k++ {
+			p := s.DP[d][k]
+			st.avail[d][k] = float64(p.Working)*s.Stages[k].Capacity - p.Reserved
+			st.bufLeft[d][k] = p.Buffered
+			st.load[d][k] = p.Reserved
+		}
+	}
+	return st
+}
+
+// need returns how many instances stage k in DC d must add to carry q more:
+// ⌈(Q − Q')/C⌉ when Q > Q', else 0.
+func need(q, avail, capacity float64) int {
+	if q <= avail+eps {
+		return 0
+	}
+	return int(math.Ceil((q-avail)/capacity - eps))
+}
+
+// stageCost is the cost of placing workload q on stage k in DC d.
+func (st *state) stageCost(d, k int, q float64) cost {
+	n := need(q, st.avail[d][k], st.s.Stages[k].Capacity)
+	if n == 0 {
+		return cost{}
+	}
+	if st.ignoreBuf {
+		return cost{n, n}
+	}
+	r := min(n, st.bufLeft[d][k])
+	return cost{n - r, n}
+}
+
+// pathCost sums stageCost over the stages of path p.
+func (st *state) pathCost(p Path, q float64) cost {
+	var c cost
+	for k := 0; k < st.m; k++ {
+		c = c.plus(st.stageCost(p[k+1], k, q))
+	}
+	return c
+}
+
+// fits reports whether every stage of p has q capacity available already.
+func (st *state) fits(p Path, q float64) bool {
+	for k := 0; k < st.m; k++ {
+		if st.avail[p[k+1]][k]+eps < q {
+			return false
+		}
+	}
+	return true
+}
+
+// commit places q on path p: adds the instances that are short (reusing the
+// buffer first) and takes q from the available capacity. It returns the
+// instances added and, of those, created.
+func (st *state) commit(p Path, q float64) (added, created int) {
+	for k := 0; k < st.m; k++ {
+		d := p[k+1]
+		c := st.s.Stages[k].Capacity
+		if n := need(q, st.avail[d][k], c); n > 0 {
+			r := min(n, st.bufLeft[d][k])
+			st.bufLeft[d][k] -= r
+			st.added[d][k] += n
+			st.avail[d][k] += float64(n) * c
+			added += n
+			created += n - r
+		}
+		st.avail[d][k] -= q
+		st.load[d][k] += q
+	}
+	return added, created
+}
+
+// rankKey is the capacity Alg. 2 ranks DCs by for a stage: the available
+// working capacity, plus the capacity of buffered instances unless the
+// buffer is ignored (a buffered instance serves without a boot).
+func (st *state) rankKey(d, k int) float64 {
+	a := st.avail[d][k]
+	if !st.ignoreBuf {
+		a += float64(st.bufLeft[d][k]) * st.s.Stages[k].Capacity
+	}
+	return a
+}
+
+func ceilDiv(load, capacity float64) int {
+	if load <= eps {
+		return 0
+	}
+	return int(math.Ceil(load/capacity - eps))
+}

@@ -40,6 +40,7 @@ func plan(s *Snapshot, opt Options) *Decision {
 	// Lines 5-9: a new path from Alg. 2 (or the exact solver), scaling out
 	// ⌈(Q − Q')/C⌉ where the path's capacity is short.
 	search := newSearch(st)
+	search.paperOnly = opt.PaperOnly
 	for i, pr := range pairs {
 		if done[i] || pr.Entry == pr.Exit {
 			continue

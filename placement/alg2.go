@@ -23,33 +23,60 @@ type search struct {
 	alt Path
 	// sp caches hop-limited shortest-delay paths per entry DC.
 	sp map[int]*hopSP
+	// paperOnly turns off the extra route candidates (Options.PaperOnly).
+	paperOnly bool
+	route     []int
+	mark      []bool
+	tset      []int
+	// tab[d*m+k] is stageCost(d, k, q) for the pair being searched; key[d*m+k]
+	// its rankKey.
+	tab  []cost
+	key  []float64
+	dp   dpScratch
+	p1   Path
+	p2   Path
+	path Path
+	suf  []cost
+	preE []cost
 }
 
 func newSearch(st *state) *search {
 	k := min(st.m+3, st.n)
-	s := &search{st: st, topK: k, top: make([][]int, st.m), rec: make(Path, st.m+2), alt: make(Path, st.m+2), sp: map[int]*hopSP{}}
+	s := &search{st: st, topK: k, top: make([][]int, st.m), rec: make(Path, st.m+2), alt: make(Path, st.m+2), sp: map[int]*hopSP{},
+		mark: make([]bool, st.n), tab: make([]cost, st.n*st.m), key: make([]float64, st.n*st.m),
+		p1: make(Path, st.m+2), p2: make(Path, st.m+2), path: make(Path, st.m+2),
+		suf: make([]cost, st.m+1), preE: make([]cost, st.m+1)}
 	for i := range s.top {
 		s.top[i] = make([]int, 0, k)
 	}
 	return s
 }
 
-// rank fills top[k] for every stage for a pair whose exit is exit.
-func (s *search) rank(exit int) {
+// prepare fills the pair's cost table for workload q and, for every stage,
+// top[k]: the DCs other than the exit with the largest rankKey, best first
+// (ties by DC index).
+func (s *search) prepare(exit int, q float64) {
 	st := s.st
-	for k := 0; k < st.m; k++ {
+	m := st.m
+	for d := 0; d < st.n; d++ {
+		for k := 0; k < m; k++ {
+			s.tab[d*m+k] = st.stageCost(d, k, q)
+			s.key[d*m+k] = st.rankKey(d, k)
+		}
+	}
+	for k := 0; k < m; k++ {
 		t := s.top[k][:0]
 		for d := 0; d < st.n; d++ {
 			if d == exit {
 				continue
 			}
-			key := st.rankKey(d, k)
-			if len(t) == s.topK && key <= st.rankKey(t[len(t)-1], k) {
+			key := s.key[d*m+k]
+			if len(t) == s.topK && key <= s.key[t[len(t)-1]*m+k] {
 				continue
 			}
 			// insertion into the small sorted list; equal keys keep the lower index first
 			pos := len(t)
-			for pos > 0 && st.rankKey(t[pos-1], k) < key {
+			for pos > 0 && s.key[t[pos-1]*m+k] < key {
 				pos--
 			}
 			if len(t) < s.topK {
@@ -61,6 +88,20 @@ func (s *search) rank(exit int) {
 		s.top[k] = t
 	}
 }
+
+// cost of path p from the pair's table.
+func (s *search) cost(p Path) cost {
+	m := s.st.m
+	var c cost
+	for k := 0; k < m; k++ {
+		c = c.plus(s.tab[p[k+1]*m+k])
+	}
+	return c
+}
+
+// routeTop is how many of each stage's best-ranked DCs may be the middle
+// DCs of the 4-DC route candidates.
+const routeTop = 2
 
 // candidate keeps the best delay-feasible candidate seen so far (Alg. 2
 // lines 11-12): fewer instances to create wins; ties go to fewer instances
@@ -74,18 +115,27 @@ type candidate struct {
 }
 
 func (c *candidate) offer(p Path, co cost, delay, bound float64, m Method) bool {
+	if !c.beats(co, delay, bound) {
+		return false
+	}
+	c.set(p, co, delay, m)
+	return true
+}
+
+// beats reports whether a candidate of cost co and delay would replace c.
+func (c *candidate) beats(co cost, delay, bound float64) bool {
 	if delay > bound+eps {
 		return false
 	}
-	if c.ok && !co.less(c.cost) && !(co == c.cost && delay < c.delay-eps) {
-		return false
-	}
+	return !c.ok || co.less(c.cost) || (co == c.cost && delay < c.delay-eps)
+}
+
+func (c *candidate) set(p Path, co cost, delay float64, m Method) {
 	c.ok = true
 	c.path = append(c.path[:0], p...)
 	c.cost = co
 	c.delay = delay
 	c.m = m
-	return true
 }
 
 // fill writes the candidate of Alg. 2 lines 9-10 into dst: rec[0..x], then
@@ -120,16 +170,24 @@ func (s *search) alg2(pr Pair, q float64) result {
 	m, entry, exit := st.m, pr.Entry, pr.Exit
 	bound := st.s.DelayBound
 	delay := st.s.Delay
-	s.rank(exit)
+	s.prepare(exit, q)
 	var best candidate
 	var r result
-	path := make(Path, m+2)
+	path := s.path
+	// suf[k] = cost of stages k..m−1 at the exit (the tail of every candidate)
+	suf := s.suf
+	suf[m] = cost{}
+	for k := m - 1; k >= 0; k-- {
+		suf[k] = suf[k+1].plus(s.tab[exit*m+k])
+	}
 	for v := 0; v < st.n; v++ { // line 2
 		if v == exit {
 			continue
 		}
 		rec := s.rec
 		rec[0], rec[1], rec[m+1] = entry, v, exit // line 3
+		pre := s.tab[v*m]                         // cost of rec[1..x]
+		preD := delay[entry][v]                   // delay of rec[0..x]
 		for x := 2; x <= m; x++ {                 // line 4
 			k := x - 1                       // 0-based stage index of paper stage x
 			rec[x] = s.top[k][0]             // lines 5-6: largest available capacity, not the exit
@@ -138,26 +196,42 @@ func (s *search) alg2(pr Pair, q float64) result {
 				if s.eliminate(rec, x, j, k, q, exit) {
 					r.merged++
 				}
+				pre, preD = cost{}, 0
+				for i := 1; i <= x; i++ {
+					pre = pre.plus(s.tab[rec[i]*m+i-1])
+					preD += delay[rec[i-1]][rec[i]]
+				}
+			} else {
+				pre = pre.plus(s.tab[rec[x]*m+k])
+				preD += delay[rec[x-1]][rec[x]]
 			}
-			fill(path, rec, x, exit) // lines 9-10
+			// lines 9-12: candidate rec[0..x] + exit…exit
 			r.candidates++
-			best.offer(path, st.pathCost(path, q), DelayOf(delay, path), bound, MethodAlg2) // lines 11-12
+			if best.beats(pre.plus(suf[x]), preD+delay[rec[x]][exit], bound) {
+				best.set(fill(path, rec, x, exit), pre.plus(suf[x]), preD+delay[rec[x]][exit], MethodAlg2)
+			}
 		}
 		// line 13-14: (entry, v, exit, ..., exit)
-		fill(path, rec, 1, exit)
 		r.candidates++
-		best.offer(path, st.pathCost(path, q), DelayOf(delay, path), bound, MethodAlg2Extra)
+		if c, d := s.tab[v*m].plus(suf[1]), delay[entry][v]+delay[v][exit]; best.beats(c, d, bound) {
+			path[0], path[1] = entry, v // rec[1] may have been merged away: line 13 uses v
+			best.set(fill(path, path, 1, exit), c, d, MethodAlg2Extra)
+		}
 	}
 	// lines 15-17: every stage at the exit, every stage at the entry.
 	fill(path, Path{entry}, 0, exit)
 	r.candidates++
-	best.offer(path, st.pathCost(path, q), DelayOf(delay, path), bound, MethodAlg2Extra)
+	best.offer(path, s.cost(path), DelayOf(delay, path), bound, MethodAlg2Extra)
 	for i := 0; i <= m; i++ {
 		path[i] = entry
 	}
 	path[m+1] = exit
 	r.candidates++
-	best.offer(path, st.pathCost(path, q), DelayOf(delay, path), bound, MethodAlg2Extra)
+	best.offer(path, s.cost(path), DelayOf(delay, path), bound, MethodAlg2Extra)
+
+	if !s.paperOnly && !(best.ok && best.cost == cost{}) {
+		r.candidates += s.routeCandidates(pr, q, &best)
+	}
 
 	if !best.ok { // lines 18-20
 		sr := s.shortestDP(pr, q)
@@ -193,13 +267,111 @@ func (s *search) eliminate(rec Path, x, j, k int, q float64, exit int) bool {
 	for i := j + 1; i < x; i++ {
 		rec[i] = rec[x]
 	}
-	p1 := fill(make(Path, len(rec)), rec, x, exit)
-	p2 := fill(make(Path, len(rec)), alt, x, exit)
-	c1, c2 := st.pathCost(p1, q), st.pathCost(p2, q)
+	p1 := fill(s.p1, rec, x, exit)
+	p2 := fill(s.p2, alt, x, exit)
+	c1, c2 := s.cost(p1), s.cost(p2)
 	d1, d2 := DelayOf(st.s.Delay, p1), DelayOf(st.s.Delay, p2)
 	if c2.less(c1) || (c2 == c1 && d2 < d1-eps) {
 		copy(rec[:x+1], alt[:x+1])
 		return false
 	}
 	return true
+}
+
+// routeCandidates adds the project's candidates beyond the paper: the
+// stage-placement DP of Eq. (2)–(3) run on short DC routes, which finds the
+// best arrangement of the stages along each route — e.g. (e,v,v,x,x), which
+// Alg. 2 never generates. Routes: (e,x); (e,v,x) for every v; (e,a,b,x) for
+// a, b among the DCs ranked best for some stage. Routes over the delay bound
+// are skipped. It returns how many routes it evaluated.
+func (s *search) routeCandidates(pr Pair, q float64, best *candidate) int {
+	st := s.st
+	e, x := pr.Entry, pr.Exit
+	dl, bound := st.s.Delay, st.s.DelayBound
+	n := 0
+	try := func(route []int) {
+		d := 0.0
+		for i := 1; i < len(route); i++ {
+			d += dl[route[i-1]][route[i]]
+		}
+		if d > bound+eps || len(route) > st.m+2 {
+			return
+		}
+		n++
+		if c := s.dp.place(route, st.m, s.tab, s.p1); !c.inf() {
+			best.offer(s.p1, c, d, bound, MethodAlg2Extra)
+		}
+	}
+	try(append(s.route[:0], e, x))
+	// (e,v,x) for every v, in closed form: stages [0,a) on e, [a,b) on v
+	// (at least one), [b,m) on x; this is what the DP computes on the route.
+	m := st.m
+	preE, suf := s.preE, s.suf
+	preE[0] = cost{}
+	for k := 0; k < m; k++ {
+		preE[k+1] = preE[k].plus(s.tab[e*m+k])
+	}
+	for v := 0; v < st.n; v++ {
+		if v == e || v == x {
+			continue
+		}
+		d := dl[e][v] + dl[v][x]
+		if d > bound+eps {
+			continue
+		}
+		n++
+		// for each b, the best a < b: min over a of preE[a] + V(a..b)
+		var bestC cost
+		bestA, bestB := -1, -1
+		for a := 0; a < m; a++ {
+			vc := cost{}
+			for b := a + 1; b <= m; b++ {
+				vc = vc.plus(s.tab[v*m+b-1])
+				c := preE[a].plus(vc).plus(suf[b])
+				if bestA < 0 || c.less(bestC) {
+					bestC, bestA, bestB = c, a, b
+				}
+			}
+		}
+		if best.beats(bestC, d, bound) {
+			p := s.p1
+			p[0], p[m+1] = e, x
+			for k := 0; k < m; k++ {
+				switch {
+				case k < bestA:
+					p[k+1] = e
+				case k < bestB:
+					p[k+1] = v
+				default:
+					p[k+1] = x
+				}
+			}
+			best.set(p, bestC, d, MethodAlg2Extra)
+		}
+	}
+	if st.m < 2 {
+		return n
+	}
+	// T: the DCs ranked best for some stage, without entry and exit.
+	t := s.tset[:0]
+	for k := range s.top {
+		for _, d := range s.top[k][:min(routeTop, len(s.top[k]))] {
+			if d != e && d != x && !s.mark[d] {
+				s.mark[d] = true
+				t = append(t, d)
+			}
+		}
+	}
+	for _, d := range t {
+		s.mark[d] = false
+	}
+	s.tset = t
+	for _, a := range t {
+		for _, b := range t {
+			if a != b {
+				try(append(s.route[:0], e, a, b, x))
+			}
+		}
+	}
+	return n
 }

@@ -89,6 +89,7 @@ func BestPath(s *Snapshot, pr Pair, q float64, exact bool, opt Options) (Path, i
 	}
 	st := newState(s, opt.IgnoreBuffer)
 	se := newSearch(st)
+	se.paperOnly = opt.PaperOnly
 	var r result
 	if exact {
 		r = se.exact(pr, q)

@@ -60,7 +60,7 @@ func loopSnap(mergeWins bool) *Snapshot {
 	s.DP[2][2].Working = 5 // stage 3: DC 2 largest
 	s.DP[3][2].Working = 3 // stage 3: DC 3 second
 	if mergeWins {
-		s.DP[2][1].Working = 1                                  // DC 2 can also take stage 2: (1,2,2,2) costs 0
+		s.DP[2][1].Working = 1                                 // DC 2 can also take stage 2: (1,2,2,2) costs 0
 		s.DP[3][2] = Provision{Working: 3, Reserved: 3*10 - 5} // DC 3 second but short: (1,2,4,3) costs 1
 	}
 	return s
@@ -79,7 +79,7 @@ func TestLoopEliminationBothApproaches(t *testing.T) {
 			s := loopSnap(tc.mergeWins)
 			st := newState(s, true)
 			se := newSearch(st)
-			se.rank(5)
+			se.prepare(5, 10)
 			rec := Path{1, 2, 4, 2, 5}
 			if j := loopAt(rec, 3); j != 1 {
 				t.Fatalf("loopAt = %d, want 1 (DC 2 at position 1)", j)
@@ -147,8 +147,13 @@ func TestShortestFallbackWhenNoCandidateMeetsBound(t *testing.T) {
 	if pp.Delay > 40 || pp.DelayViolated || !pp.Path.Loopless() {
 		t.Fatalf("path %v delay %v violated %v", pp.Path, pp.Delay, pp.DelayViolated)
 	}
-	if pp.Method != MethodShortest && pp.Method != MethodAlg2 {
+	if pp.Method != MethodShortest && pp.Method != MethodAlg2Extra {
 		t.Fatalf("method %s", pp.Method)
+	}
+	// The paper's candidates alone all miss the bound: lines 18-20 run.
+	dec, _ = Plan(s, Options{PaperOnly: true})
+	if pp = dec.Pairs[0]; pp.Method != MethodShortest || pp.Delay != 30 || pp.DelayViolated {
+		t.Fatalf("paper-only: %v delay %v method %s", pp.Path, pp.Delay, pp.Method)
 	}
 	// Bound below any route: shortest-delay path, flagged.
 	s.DelayBound = 20
@@ -231,9 +236,9 @@ func TestCPSizing(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Count{
-		{Before: 0, Working: 2, Created: 2, Load: 900},                              // 600+300 over 500/instance
-		{Before: 4, Working: 2, ToBuffer: 2, BufferedAfter: 3, Load: 700},           // 600+100 (1→1 once)
-		{Before: 0, Working: 1, Reused: 1, BufferedAfter: 0, Load: 300},             // min 1, from the buffer
+		{Before: 0, Working: 2, Created: 2, Load: 900},                    // 600+300 over 500/instance
+		{Before: 4, Working: 2, ToBuffer: 2, BufferedAfter: 3, Load: 700}, // 600+100 (1→1 once)
+		{Before: 0, Working: 1, Reused: 1, BufferedAfter: 0, Load: 300},   // min 1, from the buffer
 	}
 	if !reflect.DeepEqual(dec.PCSCF, want) {
 		t.Fatalf("P-CSCF\n got %+v\nwant %+v", dec.PCSCF, want)

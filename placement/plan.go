@@ -10,6 +10,10 @@ type Options struct {
 	// paper does; by default an instance reused from a DC's buffer queue costs
 	// nothing, so paths prefer DCs with buffered instances.
 	IgnoreBuffer bool
+	// PaperOnly restricts Alg. 2 to the paper's candidates (lines 2-17). By
+	// default the search also runs the stage-placement DP on short DC routes
+	// (docs/algorithms.md), which brings it closer to the optimum.
+	PaperOnly bool
 }
 
 // Plan runs one proactive round over the snapshot.

@@ -2,6 +2,13 @@ package placement
 
 import "math"
 
+func add(a, b cost) cost {
+	if a.inf() || b.inf() {
+		return infCost
+	}
+	return a.plus(b)
+}
+
 // hopSP holds hop-limited shortest-delay walks from one source: dist[h][v] is
 // the least delay from the source to v in at most h hops, par[h][v] the DC
 // before v on that walk, or −1 when the walk has fewer than h hops.
@@ -76,7 +83,9 @@ func (s *search) shortestDP(pr Pair, q float64) result {
 		s.sp[pr.Entry] = sp
 	}
 	route := sp.route(pr.Entry, pr.Exit)
-	path, c := stagePlacement(route, s.st.m, func(d, k int) cost { return s.st.stageCost(d, k, q) })
+	s.prepare(pr.Exit, q)
+	path := make(Path, s.st.m+2)
+	c := s.dp.place(route, s.st.m, s.tab, path)
 	return result{path: path, cost: c, delay: DelayOf(s.st.s.Delay, path), method: MethodShortest, candidates: 1}
 }
 
@@ -94,56 +103,73 @@ func (s *search) shortestDP(pr Pair, q float64) result {
 // The answer is the smaller of N(k,m) and N(k−1,m), traced back to N(1,1) or
 // N(2,1). It returns the m+2 path (entry, stage DCs, exit) and its cost.
 func stagePlacement(route []int, m int, num func(dc, stage int) cost) (Path, cost) {
-	k := len(route)
-	// N and the choice made (true: stage j−1 on DC i−1) indexed [i][j], 0-based.
-	N := make([][]cost, k)
-	fromPrev := make([][]bool, k)
-	for i := range N {
-		N[i] = make([]cost, m)
-		fromPrev[i] = make([]bool, m)
-		for j := range N[i] {
-			N[i][j] = infCost
+	maxDC := 0
+	for _, d := range route {
+		maxDC = max(maxDC, d)
+	}
+	tab := make([]cost, (maxDC+1)*m)
+	for _, d := range route {
+		for k := 0; k < m; k++ {
+			tab[d*m+k] = num(d, k)
 		}
+	}
+	var sc dpScratch
+	p := make(Path, m+2)
+	c := sc.place(route, m, tab, p)
+	return p, c
+}
+
+// dpScratch holds the DP tables so repeated placements do not allocate.
+type dpScratch struct {
+	n    []cost // N(i, j) at [i*m+j], 0-based
+	from []bool // stage j−1 on DC i−1 (a move) rather than on DC i
+}
+
+// place runs the DP with num(d, k) = tab[d*m+k] and writes the path into dst
+// (len m+2).
+func (sc *dpScratch) place(route []int, m int, tab []cost, dst Path) cost {
+	k := len(route)
+	if cap(sc.n) < k*m {
+		sc.n = make([]cost, k*m)
+		sc.from = make([]bool, k*m)
+	}
+	N, from := sc.n[:k*m], sc.from[:k*m]
+	for i := range N {
+		N[i] = infCost
+		from[i] = false
 	}
 	cell := func(i, j int) cost { // num(i+1, j+1) of Eq. (3)
 		if m-j < k-1-i {
 			return infCost
 		}
-		return num(route[i], j)
+		return tab[route[i]*m+j]
 	}
-	add := func(a, b cost) cost {
-		if a.inf() || b.inf() {
-			return infCost
-		}
-		return a.plus(b)
-	}
-	N[0][0] = cell(0, 0)
+	N[0] = cell(0, 0)
 	if k > 1 {
-		N[1][0] = cell(1, 0)
+		N[m] = cell(1, 0)
 	}
 	for j := 1; j < m; j++ {
-		N[0][j] = add(N[0][j-1], cell(0, j))
+		N[j] = add(N[j-1], cell(0, j))
 		for i := 1; i < k; i++ {
-			stay, move := N[i][j-1], N[i-1][j-1]
+			stay, move := N[i*m+j-1], N[(i-1)*m+j-1]
 			if move.less(stay) {
-				N[i][j], fromPrev[i][j] = add(move, cell(i, j)), true
+				N[i*m+j], from[i*m+j] = add(move, cell(i, j)), true
 			} else {
-				N[i][j] = add(stay, cell(i, j))
+				N[i*m+j] = add(stay, cell(i, j))
 			}
 		}
 	}
 	last := k - 1
-	if k > 1 && N[k-2][m-1].less(N[k-1][m-1]) {
+	if k > 1 && N[(k-2)*m+m-1].less(N[(k-1)*m+m-1]) {
 		last = k - 2
 	}
-	path := make(Path, m+2)
-	path[0], path[m+1] = route[0], route[k-1]
+	dst[0], dst[m+1] = route[0], route[k-1]
 	i := last
 	for j := m - 1; j >= 0; j-- {
-		path[j+1] = route[i]
-		if j > 0 && fromPrev[i][j] {
+		dst[j+1] = route[i]
+		if j > 0 && from[i*m+j] {
 			i--
 		}
 	}
-	return path, N[last][m-1]
+	return N[last*m+m-1]
 }

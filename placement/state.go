@@ -82,15 +82,6 @@ func (st *state) stageCost(d, k int, q float64) cost {
 	return cost{n - r, n}
 }
 
-// pathCost sums stageCost over the stages of path p.
-func (st *state) pathCost(p Path, q float64) cost {
-	var c cost
-	for k := 0; k < st.m; k++ {
-		c = c.plus(st.stageCost(p[k+1], k, q))
-	}
-	return c
-}
-
 // fits reports whether every stage of p has q capacity available already.
 func (st *state) fits(p Path, q float64) bool {
 	for k := 0; k < st.m; k++ {

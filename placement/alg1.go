@@ -109,30 +109,33 @@ func plan(s *Snapshot, opt Options) *Decision {
 // planPairs lists the pairs to plan (predicted or with a current path) in
 // processing order: descending workload, then (entry, exit).
 func planPairs(s *Snapshot) []Pair {
-	seen := make(map[Pair]bool, len(s.DPWorkload)+len(s.CurrentPaths))
-	var pairs []Pair
-	for p := range s.DPWorkload {
-		if !seen[p] {
-			seen[p] = true
-			pairs = append(pairs, p)
-		}
+	type pq struct {
+		p Pair
+		q float64
+	}
+	all := make([]pq, 0, len(s.DPWorkload)+len(s.CurrentPaths))
+	for p, q := range s.DPWorkload {
+		all = append(all, pq{p, q})
 	}
 	for p := range s.CurrentPaths {
-		if !seen[p] {
-			seen[p] = true
-			pairs = append(pairs, p)
+		if _, ok := s.DPWorkload[p]; !ok {
+			all = append(all, pq{p, 0})
 		}
 	}
-	sort.Slice(pairs, func(i, j int) bool {
-		qi, qj := s.DPWorkload[pairs[i]], s.DPWorkload[pairs[j]]
-		if qi != qj {
-			return qi > qj
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.q != b.q {
+			return a.q > b.q
 		}
-		if pairs[i].Entry != pairs[j].Entry {
-			return pairs[i].Entry < pairs[j].Entry
+		if a.p.Entry != b.p.Entry {
+			return a.p.Entry < b.p.Entry
 		}
-		return pairs[i].Exit < pairs[j].Exit
+		return a.p.Exit < b.p.Exit
 	})
+	pairs := make([]Pair, len(all))
+	for i, x := range all {
+		pairs[i] = x.p
+	}
 	return pairs
 }
 

@@ -1,5 +1,7 @@
 package placement
 
+import "math"
+
 // result is the path chosen for one pair.
 type result struct {
 	path       Path
@@ -28,22 +30,23 @@ type search struct {
 	route     []int
 	mark      []bool
 	tset      []int
-	// tab[d*m+k] is stageCost(d, k, q) for the pair being searched; key[d*m+k]
-	// its rankKey.
+	// tab[d*m+k] is stageCost(d, k, q) for the pair being searched.
 	tab  []cost
-	key  []float64
 	dp   dpScratch
 	p1   Path
 	p2   Path
 	path Path
 	suf  []cost
 	preE []cost
+	// lb bounds the cost of any path of the pair from below (each stage at its
+	// cheapest DC); a candidate that reaches it cannot be beaten.
+	lb cost
 }
 
 func newSearch(st *state) *search {
 	k := min(st.m+3, st.n)
 	s := &search{st: st, topK: k, top: make([][]int, st.m), rec: make(Path, st.m+2), alt: make(Path, st.m+2), sp: map[int]*hopSP{},
-		mark: make([]bool, st.n), tab: make([]cost, st.n*st.m), key: make([]float64, st.n*st.m),
+		mark: make([]bool, st.n), route: make([]int, 0, 4), tab: make([]cost, st.n*st.m),
 		p1: make(Path, st.m+2), p2: make(Path, st.m+2), path: make(Path, st.m+2),
 		suf: make([]cost, st.m+1), preE: make([]cost, st.m+1)}
 	for i := range s.top {
@@ -58,32 +61,25 @@ func newSearch(st *state) *search {
 func (s *search) prepare(exit int, q float64) {
 	st := s.st
 	m := st.m
-	for d := 0; d < st.n; d++ {
-		for k := 0; k < m; k++ {
-			s.tab[d*m+k] = st.stageCost(d, k, q)
-			s.key[d*m+k] = st.rankKey(d, k)
+	s.lb = cost{}
+	for k := 0; k < m; k++ {
+		minC, minA := math.MaxInt32, math.MaxInt32
+		for d := 0; d < st.n; d++ {
+			c := st.stageCost(d, k, q)
+			s.tab[d*m+k] = c
+			minC, minA = min(minC, c.Created), min(minA, c.Added)
 		}
+		s.lb = s.lb.plus(cost{minC, minA})
 	}
 	for k := 0; k < m; k++ {
 		t := s.top[k][:0]
-		for d := 0; d < st.n; d++ {
-			if d == exit {
-				continue
+		for _, d := range st.order[k] {
+			if len(t) == s.topK {
+				break
 			}
-			key := s.key[d*m+k]
-			if len(t) == s.topK && key <= s.key[t[len(t)-1]*m+k] {
-				continue
+			if d != exit {
+				t = append(t, d)
 			}
-			// insertion into the small sorted list; equal keys keep the lower index first
-			pos := len(t)
-			for pos > 0 && s.key[t[pos-1]*m+k] < key {
-				pos--
-			}
-			if len(t) < s.topK {
-				t = append(t, 0)
-			}
-			copy(t[pos+1:], t[pos:len(t)-1])
-			t[pos] = d
 		}
 		s.top[k] = t
 	}
@@ -229,7 +225,7 @@ func (s *search) alg2(pr Pair, q float64) result {
 	r.candidates++
 	best.offer(path, s.cost(path), DelayOf(delay, path), bound, MethodAlg2Extra)
 
-	if !s.paperOnly && !(best.ok && best.cost == cost{}) {
+	if !s.paperOnly && !(best.ok && best.cost == s.lb) {
 		r.candidates += s.routeCandidates(pr, q, &best)
 	}
 

@@ -1,6 +1,9 @@
 package placement
 
-import "math"
+import (
+	"math"
+	"sort"
+)
 
 // eps absorbs float rounding in capacity comparisons (packets/s).
 const eps = 1e-9
@@ -37,6 +40,11 @@ type state struct {
 	added   [][]int     // [dc][stage] instances added this round (reused + created)
 	bufLeft [][]int     // [dc][stage] buffered instances not yet reused
 	load    [][]float64 // [dc][stage] placed load, reserved capacity included
+
+	// order[k] lists every DC by descending rankKey for stage k (ties by DC
+	// index); pos[k][d] is d's place in it. commit keeps both sorted.
+	order, pos [][]int
+	key        [][]float64 // [stage][dc] rankKey
 }
 
 func newState(s *Snapshot, ignoreBuf bool) *state {
@@ -57,7 +65,50 @@ func newState(s *Snapshot, ignoreBuf bool) *state {
 			st.load[d][k] = p.Reserved
 		}
 	}
+	st.order = make([][]int, st.m)
+	st.pos = make([][]int, st.m)
+	st.key = make([][]float64, st.m)
+	for k := 0; k < st.m; k++ {
+		st.key[k] = make([]float64, s.N)
+		st.pos[k] = make([]int, s.N)
+		o := make([]int, s.N)
+		for d := range o {
+			o[d] = d
+			st.key[k][d] = st.rankKey(d, k)
+		}
+		keys := st.key[k]
+		sort.SliceStable(o, func(i, j int) bool { return keys[o[i]] > keys[o[j]] })
+		for i, d := range o {
+			st.pos[k][d] = i
+		}
+		st.order[k] = o
+	}
 	return st
+}
+
+// ahead reports whether DC a ranks before DC b for stage k.
+func (st *state) ahead(k, a, b int) bool {
+	ka, kb := st.key[k][a], st.key[k][b]
+	return ka > kb || (ka == kb && a < b)
+}
+
+// rerank moves DC d to its place in order[k] after its key changed.
+func (st *state) rerank(d, k int) {
+	st.key[k][d] = st.rankKey(d, k)
+	o, pos := st.order[k], st.pos[k]
+	i := pos[d]
+	for i > 0 && st.ahead(k, d, o[i-1]) {
+		o[i] = o[i-1]
+		pos[o[i]] = i
+		i--
+	}
+	for i < len(o)-1 && st.ahead(k, o[i+1], d) {
+		o[i] = o[i+1]
+		pos[o[i]] = i
+		i++
+	}
+	o[i] = d
+	pos[d] = i
 }
 
 // need returns how many instances stage k in DC d must add to carry q more:
@@ -109,6 +160,7 @@ func (st *state) commit(p Path, q float64) (added, created int) {
 		}
 		st.avail[d][k] -= q
 		st.load[d][k] += q
+		st.rerank(d, k)
 	}
 	return added, created
 }

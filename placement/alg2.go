@@ -1,7 +1,5 @@
 package placement
 
-import "math"
-
 // result is the path chosen for one pair.
 type result struct {
 	path       Path
@@ -30,23 +28,41 @@ type search struct {
 	route     []int
 	mark      []bool
 	tset      []int
-	// tab[d*m+k] is stageCost(d, k, q) for the pair being searched.
-	tab  []cost
-	dp   dpScratch
-	p1   Path
-	p2   Path
-	path Path
-	suf  []cost
-	preE []cost
+	// tab[d*m+k] caches stageCost(d, k, q) for the pair being searched when
+	// tabGen[d*m+k] == gen.
+	tab    []cost
+	tabGen []uint32
+	gen    uint32
+	q      float64
+	dp     dpScratch
+	p1     Path
+	p2     Path
+	path   Path
+	suf    []cost
+	preE   []cost
 	// lb bounds the cost of any path of the pair from below (each stage at its
 	// cheapest DC); a candidate that reaches it cannot be beaten.
 	lb cost
+	// lbRest is the lower bound of stages 2..m alone.
+	lbRest cost
+	// entryTop: the entry is the top-ranked DC of some stage 2..m, so a loop
+	// can lead back to it.
+	entryTop bool
+	entry    int
+	noPrune  bool // tests: turn the pruning off to prove it changes nothing
+	// topC[k] = c(top[k][0], k)
+	topC []cost
+	// loop detection: seen[d] == stamp when DC d is in the record, at its
+	// last position at[d]
+	seen  []uint32
+	at    []int
+	stamp uint32
 }
 
 func newSearch(st *state) *search {
 	k := min(st.m+3, st.n)
 	s := &search{st: st, topK: k, top: make([][]int, st.m), rec: make(Path, st.m+2), alt: make(Path, st.m+2), sp: map[int]*hopSP{},
-		mark: make([]bool, st.n), route: make([]int, 0, 4), tab: make([]cost, st.n*st.m),
+		mark: make([]bool, st.n), route: make([]int, 0, 4), topC: make([]cost, st.m), seen: make([]uint32, st.n), at: make([]int, st.n), tab: make([]cost, st.n*st.m), tabGen: make([]uint32, st.n*st.m),
 		p1: make(Path, st.m+2), p2: make(Path, st.m+2), path: make(Path, st.m+2),
 		suf: make([]cost, st.m+1), preE: make([]cost, st.m+1)}
 	for i := range s.top {
@@ -58,22 +74,32 @@ func newSearch(st *state) *search {
 // prepare fills the pair's cost table for workload q and, for every stage,
 // top[k]: the DCs other than the exit with the largest rankKey, best first
 // (ties by DC index).
-func (s *search) prepare(exit int, q float64) {
+func (s *search) prepare(entry, exit int, q float64) {
 	st := s.st
+	s.entry = entry
 	m := st.m
+	s.q = q
+	s.gen++
+	if s.gen == 0 { // wrapped: every stamp is stale anyway
+		clear(s.tabGen)
+		s.gen = 1
+	}
+	// Lower bound: created instances fall as rankKey grows, added instances
+	// as available working capacity grows, so each stage's best DC on each
+	// ranking gives the least it can cost.
 	s.lb = cost{}
 	for k := 0; k < m; k++ {
-		minC, minA := math.MaxInt32, math.MaxInt32
-		for d := 0; d < st.n; d++ {
-			c := st.stageCost(d, k, q)
-			s.tab[d*m+k] = c
-			minC, minA = min(minC, c.Created), min(minA, c.Added)
+		l := cost{s.c(st.byRank[k].order[0], k).Created, s.c(st.byAvail[k].order[0], k).Added}
+		s.lb = s.lb.plus(l)
+		if k == 0 {
+			s.lbRest = cost{}
+		} else {
+			s.lbRest = s.lbRest.plus(l)
 		}
-		s.lb = s.lb.plus(cost{minC, minA})
 	}
 	for k := 0; k < m; k++ {
 		t := s.top[k][:0]
-		for _, d := range st.order[k] {
+		for _, d := range st.byRank[k].order {
 			if len(t) == s.topK {
 				break
 			}
@@ -82,15 +108,34 @@ func (s *search) prepare(exit int, q float64) {
 			}
 		}
 		s.top[k] = t
+		s.topC[k] = s.c(t[0], k)
+	}
+	s.entryTop = false
+	for k := 1; k < m; k++ {
+		s.entryTop = s.entryTop || s.top[k][0] == s.entry
 	}
 }
 
-// cost of path p from the pair's table.
+// c is stageCost(d, k, q) for the pair being searched, computed on first use.
+func (s *search) c(d, k int) cost {
+	i := d*s.st.m + k
+	if s.tabGen[i] == s.gen {
+		return s.tab[i]
+	}
+	return s.fill(i, d, k)
+}
+
+func (s *search) fill(i, d, k int) cost {
+	s.tab[i] = s.st.stageCost(d, k, s.q)
+	s.tabGen[i] = s.gen
+	return s.tab[i]
+}
+
+// cost of path p.
 func (s *search) cost(p Path) cost {
-	m := s.st.m
 	var c cost
-	for k := 0; k < m; k++ {
-		c = c.plus(s.tab[p[k+1]*m+k])
+	for k := 0; k < s.st.m; k++ {
+		c = c.plus(s.c(p[k+1], k))
 	}
 	return c
 }
@@ -166,7 +211,7 @@ func (s *search) alg2(pr Pair, q float64) result {
 	m, entry, exit := st.m, pr.Entry, pr.Exit
 	bound := st.s.DelayBound
 	delay := st.s.Delay
-	s.prepare(exit, q)
+	s.prepare(entry, exit, q)
 	var best candidate
 	var r result
 	path := s.path
@@ -174,32 +219,49 @@ func (s *search) alg2(pr Pair, q float64) result {
 	suf := s.suf
 	suf[m] = cost{}
 	for k := m - 1; k >= 0; k-- {
-		suf[k] = suf[k+1].plus(s.tab[exit*m+k])
+		suf[k] = suf[k+1].plus(s.c(exit, k))
 	}
 	for v := 0; v < st.n; v++ { // line 2
 		if v == exit {
 			continue
 		}
+		// Every candidate of this v costs at least c(v,0) + lbRest (lines
+		// 9-14 alike) unless a loop back to the entry merges v away: when
+		// that cannot happen and the bound already loses to the best, no
+		// candidate of v can win, so skipping v changes no result.
+		if lo := s.c(v, 0).plus(s.lbRest); best.ok && !s.entryTop && !s.noPrune && best.cost.less(lo) {
+			continue
+		}
 		rec := s.rec
 		rec[0], rec[1], rec[m+1] = entry, v, exit // line 3
-		pre := s.tab[v*m]                         // cost of rec[1..x]
-		preD := delay[entry][v]                   // delay of rec[0..x]
-		for x := 2; x <= m; x++ {                 // line 4
-			k := x - 1                       // 0-based stage index of paper stage x
-			rec[x] = s.top[k][0]             // lines 5-6: largest available capacity, not the exit
-			if j := loopAt(rec, x); j >= 0 { // lines 7-8: loop elimination
+		// at[d] = last position of DC d in rec[0..x−1] while seen[d] == stamp
+		s.stamp++
+		s.seen[entry], s.at[entry] = s.stamp, 0
+		s.seen[v], s.at[v] = s.stamp, 1
+		pre := s.c(v, 0)          // cost of rec[1..x]
+		preD := delay[entry][v]   // delay of rec[0..x]
+		for x := 2; x <= m; x++ { // line 4
+			k := x - 1       // 0-based stage index of paper stage x
+			d := s.top[k][0] // lines 5-6: largest available capacity, not the exit
+			rec[x] = d
+			if s.seen[d] == s.stamp && d != rec[x-1] { // lines 7-8: loop elimination
+				j := s.at[d]
 				r.loops++
 				if s.eliminate(rec, x, j, k, q, exit) {
 					r.merged++
 				}
 				pre, preD = cost{}, 0
+				s.stamp++
+				s.seen[entry], s.at[entry] = s.stamp, 0
 				for i := 1; i <= x; i++ {
-					pre = pre.plus(s.tab[rec[i]*m+i-1])
+					pre = pre.plus(s.c(rec[i], i-1))
 					preD += delay[rec[i-1]][rec[i]]
+					s.seen[rec[i]], s.at[rec[i]] = s.stamp, i
 				}
 			} else {
-				pre = pre.plus(s.tab[rec[x]*m+k])
-				preD += delay[rec[x-1]][rec[x]]
+				pre = pre.plus(s.topC[k])
+				preD += delay[rec[x-1]][d]
+				s.seen[d], s.at[d] = s.stamp, x
 			}
 			// lines 9-12: candidate rec[0..x] + exit…exit
 			r.candidates++
@@ -209,7 +271,7 @@ func (s *search) alg2(pr Pair, q float64) result {
 		}
 		// line 13-14: (entry, v, exit, ..., exit)
 		r.candidates++
-		if c, d := s.tab[v*m].plus(suf[1]), delay[entry][v]+delay[v][exit]; best.beats(c, d, bound) {
+		if c, d := s.c(v, 0).plus(suf[1]), delay[entry][v]+delay[v][exit]; best.beats(c, d, bound) {
 			path[0], path[1] = entry, v // rec[1] may have been merged away: line 13 uses v
 			best.set(fill(path, path, 1, exit), c, d, MethodAlg2Extra)
 		}
@@ -225,7 +287,7 @@ func (s *search) alg2(pr Pair, q float64) result {
 	r.candidates++
 	best.offer(path, s.cost(path), DelayOf(delay, path), bound, MethodAlg2Extra)
 
-	if !s.paperOnly && !(best.ok && best.cost == s.lb) {
+	if !s.paperOnly && !(best.ok && best.cost == s.lb && !s.noPrune) {
 		r.candidates += s.routeCandidates(pr, q, &best)
 	}
 
@@ -294,7 +356,7 @@ func (s *search) routeCandidates(pr Pair, q float64, best *candidate) int {
 			return
 		}
 		n++
-		if c := s.dp.place(route, st.m, s.tab, s.p1); !c.inf() {
+		if c := s.dp.place(route, st.m, s, s.p1); !c.inf() {
 			best.offer(s.p1, c, d, bound, MethodAlg2Extra)
 		}
 	}
@@ -305,7 +367,7 @@ func (s *search) routeCandidates(pr Pair, q float64, best *candidate) int {
 	preE, suf := s.preE, s.suf
 	preE[0] = cost{}
 	for k := 0; k < m; k++ {
-		preE[k+1] = preE[k].plus(s.tab[e*m+k])
+		preE[k+1] = preE[k].plus(s.c(e, k))
 	}
 	for v := 0; v < st.n; v++ {
 		if v == e || v == x {
@@ -322,7 +384,7 @@ func (s *search) routeCandidates(pr Pair, q float64, best *candidate) int {
 		for a := 0; a < m; a++ {
 			vc := cost{}
 			for b := a + 1; b <= m; b++ {
-				vc = vc.plus(s.tab[v*m+b-1])
+				vc = vc.plus(s.c(v, b-1))
 				c := preE[a].plus(vc).plus(suf[b])
 				if bestA < 0 || c.less(bestC) {
 					bestC, bestA, bestB = c, a, b

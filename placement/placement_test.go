@@ -79,7 +79,7 @@ func TestLoopEliminationBothApproaches(t *testing.T) {
 			s := loopSnap(tc.mergeWins)
 			st := newState(s, true)
 			se := newSearch(st)
-			se.prepare(5, 10)
+			se.prepare(1, 5, 10)
 			rec := Path{1, 2, 4, 2, 5}
 			if j := loopAt(rec, 3); j != 1 {
 				t.Fatalf("loopAt = %d, want 1 (DC 2 at position 1)", j)

@@ -147,3 +147,26 @@ func TestExactIsALowerBound(t *testing.T) {
 		}
 	})
 }
+
+// The pruning in Alg. 2 (skipping a v whose bound loses, skipping route
+// candidates once the lower bound is reached) must change no path.
+func TestPruningChangesNoPath(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	for i := 0; i < 400; i++ {
+		s := randomSnap(r, 3+r.Intn(6), 1+r.Intn(4))
+		for _, paper := range []bool{false, true} {
+			a, b := newSearch(newState(s, false)), newSearch(newState(s, false))
+			a.paperOnly, b.paperOnly = paper, paper
+			b.noPrune = true
+			for pr, q := range s.DPWorkload {
+				if pr.Entry == pr.Exit {
+					continue
+				}
+				ra, rb := a.alg2(pr, q), b.alg2(pr, q)
+				if !ra.path.Equal(rb.path) || ra.cost != rb.cost {
+					t.Fatalf("instance %d pair %v paper=%v: pruned %v %+v, unpruned %v %+v", i, pr, paper, ra.path, ra.cost, rb.path, rb.cost)
+				}
+			}
+		}
+	}
+}

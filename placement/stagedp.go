@@ -83,9 +83,9 @@ func (s *search) shortestDP(pr Pair, q float64) result {
 		s.sp[pr.Entry] = sp
 	}
 	route := sp.route(pr.Entry, pr.Exit)
-	s.prepare(pr.Exit, q)
+	s.prepare(pr.Entry, pr.Exit, q)
 	path := make(Path, s.st.m+2)
-	c := s.dp.place(route, s.st.m, s.tab, path)
+	c := s.dp.place(route, s.st.m, s, path)
 	return result{path: path, cost: c, delay: DelayOf(s.st.s.Delay, path), method: MethodShortest, candidates: 1}
 }
 
@@ -107,7 +107,7 @@ func stagePlacement(route []int, m int, num func(dc, stage int) cost) (Path, cos
 	for _, d := range route {
 		maxDC = max(maxDC, d)
 	}
-	tab := make([]cost, (maxDC+1)*m)
+	tab := make(table, (maxDC+1)*m)
 	for _, d := range route {
 		for k := 0; k < m; k++ {
 			tab[d*m+k] = num(d, k)
@@ -115,9 +115,21 @@ func stagePlacement(route []int, m int, num func(dc, stage int) cost) (Path, cos
 	}
 	var sc dpScratch
 	p := make(Path, m+2)
-	c := sc.place(route, m, tab, p)
+	c := sc.place(route, m, tabCoster{tab, m}, p)
 	return p, c
 }
+
+// coster gives num(d, k) of Eq. (3).
+type coster interface{ c(d, k int) cost }
+
+type table []cost
+
+type tabCoster struct {
+	t table
+	m int
+}
+
+func (t tabCoster) c(d, k int) cost { return t.t[d*t.m+k] }
 
 // dpScratch holds the DP tables so repeated placements do not allocate.
 type dpScratch struct {
@@ -125,9 +137,9 @@ type dpScratch struct {
 	from []bool // stage j−1 on DC i−1 (a move) rather than on DC i
 }
 
-// place runs the DP with num(d, k) = tab[d*m+k] and writes the path into dst
-// (len m+2).
-func (sc *dpScratch) place(route []int, m int, tab []cost, dst Path) cost {
+// place runs the DP with num(d, k) = num.c(d, k) and writes the path into
+// dst (len m+2).
+func (sc *dpScratch) place(route []int, m int, num coster, dst Path) cost {
 	k := len(route)
 	if cap(sc.n) < k*m {
 		sc.n = make([]cost, k*m)
@@ -142,7 +154,7 @@ func (sc *dpScratch) place(route []int, m int, tab []cost, dst Path) cost {
 		if m-j < k-1-i {
 			return infCost
 		}
-		return tab[route[i]*m+j]
+		return num.c(route[i], j)
 	}
 	N[0] = cell(0, 0)
 	if k > 1 {

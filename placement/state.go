@@ -41,10 +41,51 @@ type state struct {
 	bufLeft [][]int     // [dc][stage] buffered instances not yet reused
 	load    [][]float64 // [dc][stage] placed load, reserved capacity included
 
-	// order[k] lists every DC by descending rankKey for stage k (ties by DC
-	// index); pos[k][d] is d's place in it. commit keeps both sorted.
-	order, pos [][]int
-	key        [][]float64 // [stage][dc] rankKey
+	// byRank[k] orders the DCs by rankKey for stage k, byAvail[k] by available
+	// working capacity alone; commit keeps both sorted.
+	byRank, byAvail []*ranking
+}
+
+// ranking lists every DC by descending key, ties by DC index.
+type ranking struct {
+	order, pos []int
+	key        []float64
+}
+
+func newRanking(key []float64) *ranking {
+	r := &ranking{order: make([]int, len(key)), pos: make([]int, len(key)), key: key}
+	for d := range r.order {
+		r.order[d] = d
+	}
+	sort.SliceStable(r.order, func(i, j int) bool { return key[r.order[i]] > key[r.order[j]] })
+	for i, d := range r.order {
+		r.pos[d] = i
+	}
+	return r
+}
+
+func (r *ranking) ahead(a, b int) bool {
+	ka, kb := r.key[a], r.key[b]
+	return ka > kb || (ka == kb && a < b)
+}
+
+// update sets d's key and moves d to its place.
+func (r *ranking) update(d int, key float64) {
+	r.key[d] = key
+	o, pos := r.order, r.pos
+	i := pos[d]
+	for i > 0 && r.ahead(d, o[i-1]) {
+		o[i] = o[i-1]
+		pos[o[i]] = i
+		i--
+	}
+	for i < len(o)-1 && r.ahead(o[i+1], d) {
+		o[i] = o[i+1]
+		pos[o[i]] = i
+		i++
+	}
+	o[i] = d
+	pos[d] = i
 }
 
 func newState(s *Snapshot, ignoreBuf bool) *state {
@@ -65,50 +106,16 @@ func newState(s *Snapshot, ignoreBuf bool) *state {
 			st.load[d][k] = p.Reserved
 		}
 	}
-	st.order = make([][]int, st.m)
-	st.pos = make([][]int, st.m)
-	st.key = make([][]float64, st.m)
+	st.byRank = make([]*ranking, st.m)
+	st.byAvail = make([]*ranking, st.m)
 	for k := 0; k < st.m; k++ {
-		st.key[k] = make([]float64, s.N)
-		st.pos[k] = make([]int, s.N)
-		o := make([]int, s.N)
-		for d := range o {
-			o[d] = d
-			st.key[k][d] = st.rankKey(d, k)
+		rk, av := make([]float64, s.N), make([]float64, s.N)
+		for d := 0; d < s.N; d++ {
+			rk[d], av[d] = st.rankKey(d, k), st.avail[d][k]
 		}
-		keys := st.key[k]
-		sort.SliceStable(o, func(i, j int) bool { return keys[o[i]] > keys[o[j]] })
-		for i, d := range o {
-			st.pos[k][d] = i
-		}
-		st.order[k] = o
+		st.byRank[k], st.byAvail[k] = newRanking(rk), newRanking(av)
 	}
 	return st
-}
-
-// ahead reports whether DC a ranks before DC b for stage k.
-func (st *state) ahead(k, a, b int) bool {
-	ka, kb := st.key[k][a], st.key[k][b]
-	return ka > kb || (ka == kb && a < b)
-}
-
-// rerank moves DC d to its place in order[k] after its key changed.
-func (st *state) rerank(d, k int) {
-	st.key[k][d] = st.rankKey(d, k)
-	o, pos := st.order[k], st.pos[k]
-	i := pos[d]
-	for i > 0 && st.ahead(k, d, o[i-1]) {
-		o[i] = o[i-1]
-		pos[o[i]] = i
-		i--
-	}
-	for i < len(o)-1 && st.ahead(k, o[i+1], d) {
-		o[i] = o[i+1]
-		pos[o[i]] = i
-		i++
-	}
-	o[i] = d
-	pos[d] = i
 }
 
 // need returns how many instances stage k in DC d must add to carry q more:
@@ -160,7 +167,8 @@ func (st *state) commit(p Path, q float64) (added, created int) {
 		}
 		st.avail[d][k] -= q
 		st.load[d][k] += q
-		st.rerank(d, k)
+		st.byRank[k].update(d, st.rankKey(d, k))
+		st.byAvail[k].update(d, st.avail[d][k])
 	}
 	return added, created
 }

@@ -287,7 +287,9 @@ func (s *search) alg2(pr Pair, q float64) result {
 	r.candidates++
 	best.offer(path, s.cost(path), DelayOf(delay, path), bound, MethodAlg2Extra)
 
-	if !s.paperOnly && !(best.ok && best.cost == s.lb && !s.noPrune) {
+	// The route candidates are there to save instances: they run unless the
+	// best candidate already needs the fewest instances any path can.
+	if !s.paperOnly && !(best.ok && best.cost == s.lb) {
 		r.candidates += s.routeCandidates(pr, q, &best)
 	}
 

@@ -148,8 +148,8 @@ func TestExactIsALowerBound(t *testing.T) {
 	})
 }
 
-// The pruning in Alg. 2 (skipping a v whose bound loses, skipping route
-// candidates once the lower bound is reached) must change no path.
+// The pruning in Alg. 2 (skipping a v whose lower bound already loses to the
+// best candidate) must change no path.
 func TestPruningChangesNoPath(t *testing.T) {
 	r := rand.New(rand.NewSource(7))
 	for i := 0; i < 400; i++ {

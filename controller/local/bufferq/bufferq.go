@@ -1,0 +1,127 @@
+// Package bufferq owns the double-ended buffer queue of idle VNF instances
+// that a local controller keeps per VNF (ScalIMS paper 4.2).
+//
+// Scale-in tags an instance with the current interval and pushes it at the
+// tail; scale-out reuses the most recently buffered instance from the tail
+// (the warmest one); "enter new interval" pops from the head every instance
+// buffered τ or more intervals ago, to be destroyed once idle.
+//
+//	          head (oldest)                            tail (newest)
+//	expire ◀── ┌──────┬──────┬──────┬──────┬──────┐ ◀── PushTail(id, t)   scale-in
+//	PopExpired │ i3@2 │ i7@4 │ i1@5 │ i9@5 │ i4@8 │
+//	(t−tag≥τ)  └──────┴──────┴──────┴──────┴──────┘ ──▶ PopTail()         scale-out (reuse)
+//
+// Tags never decrease from head to tail when the caller pushes with a
+// non-decreasing interval, which the local controller does. Remove takes out
+// an instance anywhere (it died while buffered). The queue is not safe for
+// concurrent use; the controller guards it with its own lock.
+package bufferq
+
+// Entry is one buffered instance and the interval it was buffered in.
+type Entry struct {
+	ID       string
+	Interval uint64
+}
+
+// Queue is a double-ended queue of entries on a growable ring.
+type Queue struct {
+	buf  []Entry
+	head int // index of the head entry in buf
+	n    int
+}
+
+// Len returns the number of entries.
+func (q *Queue) Len() int { return q.n }
+
+func (q *Queue) at(i int) int { return (q.head + i) % len(q.buf) }
+
+func (q *Queue) grow() {
+	nb := make([]Entry, max(4, 2*len(q.buf)))
+	for i := 0; i < q.n; i++ {
+		nb[i] = q.buf[q.at(i)]
+	}
+	q.buf, q.head = nb, 0
+}
+
+// PushTail enqueues id at the tail, tagged with interval.
+func (q *Queue) PushTail(id string, interval uint64) {
+	if q.n == len(q.buf) {
+		q.grow()
+	}
+	q.buf[q.at(q.n)] = Entry{ID: id, Interval: interval}
+	q.n++
+}
+
+// PopTail removes and returns the newest entry.
+func (q *Queue) PopTail() (Entry, bool) {
+	if q.n == 0 {
+		return Entry{}, false
+	}
+	i := q.at(q.n - 1)
+	e := q.buf[i]
+	q.buf[i] = Entry{}
+	q.n--
+	return e, true
+}
+
+// Head returns the oldest entry without removing it.
+func (q *Queue) Head() (Entry, bool) {
+	if q.n == 0 {
+		return Entry{}, false
+	}
+	return q.buf[q.head], true
+}
+
+// PopHead removes and returns the oldest entry.
+func (q *Queue) PopHead() (Entry, bool) {
+	if q.n == 0 {
+		return Entry{}, false
+	}
+	e := q.buf[q.head]
+	q.buf[q.head] = Entry{}
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	return e, true
+}
+
+// PopExpired pops from the head every entry buffered at least tau intervals
+// before now (now − Interval ≥ tau) and returns them oldest first. It stops
+// at the first entry that is young enough, as the paper's controller does.
+func (q *Queue) PopExpired(now, tau uint64) []Entry {
+	var out []Entry
+	for q.n > 0 {
+		h := q.buf[q.head]
+		if h.Interval > now || now-h.Interval < tau {
+			break
+		}
+		e, _ := q.PopHead()
+		out = append(out, e)
+	}
+	return out
+}
+
+// Remove takes id out of the queue wherever it is and reports whether it
+// was there. The order of the other entries is kept.
+func (q *Queue) Remove(id string) bool {
+	for i := 0; i < q.n; i++ {
+		if q.buf[q.at(i)].ID != id {
+			continue
+		}
+		for j := i; j < q.n-1; j++ {
+			q.buf[q.at(j)] = q.buf[q.at(j+1)]
+		}
+		q.buf[q.at(q.n-1)] = Entry{}
+		q.n--
+		return true
+	}
+	return false
+}
+
+// Entries returns a copy of the queue, head first.
+func (q *Queue) Entries() []Entry {
+	out := make([]Entry, q.n)
+	for i := range out {
+		out[i] = q.buf[q.at(i)]
+	}
+	return out
+}

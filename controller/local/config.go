@@ -1,0 +1,197 @@
+package local
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Thresholds are the per-instance overload thresholds of one VNF (paper
+// Table 2): a metric is over when its value is strictly greater.
+type Thresholds struct {
+	CPU     float64 `json:"cpu" yaml:"cpu"`         // percent
+	Mem     float64 `json:"mem" yaml:"mem"`         // percent
+	PktRate float64 `json:"pktRate" yaml:"pktRate"` // input packets/s
+}
+
+// VNFConfig describes one VNF this datacenter hosts.
+type VNFConfig struct {
+	Name string `json:"name" yaml:"name"`
+	// Capacity of one instance (transactions/s or packets/s); informational
+	// here, the global controller plans with it.
+	Capacity float64 `json:"capacity" yaml:"capacity"`
+	// Thresholds; zero means the Table 2 defaults for a known name.
+	Thresholds Thresholds `json:"thresholds" yaml:"thresholds"`
+	Image      string     `json:"image" yaml:"image"`
+	Flavor     string     `json:"flavor" yaml:"flavor"`
+	Networks   []string   `json:"networks,omitempty" yaml:"networks,omitempty"`
+	// Min working instances kept at all times (launched by Start).
+	Min int `json:"min" yaml:"min"`
+	// Max working instances (0 = no limit); proactive targets above it are
+	// capped and reported, reactive scale-out stops at it.
+	Max int `json:"max" yaml:"max"`
+}
+
+// Config configures one local controller.
+type Config struct {
+	// DC is this controller's datacenter name.
+	DC   string      `json:"dc" yaml:"dc"`
+	VNFs []VNFConfig `json:"vnfs" yaml:"vnfs"`
+	// Tau is how many intervals an instance stays in the buffer queue before
+	// it is destroyed (default 10).
+	Tau uint64 `json:"tau" yaml:"tau"`
+	// OverloadWindow is how long two metrics must stay over their thresholds
+	// for an instance to be overloaded (default 5 s).
+	OverloadWindow time.Duration `json:"overloadWindow" yaml:"overloadWindow"`
+	// StatsPeriod is how often instances report statistics (default 1 s).
+	StatsPeriod time.Duration `json:"statsPeriod" yaml:"statsPeriod"`
+	// StatsTimeout: an active instance that sends no statistics for this
+	// long is failed (default 3 s; negative disables the watchdog).
+	StatsTimeout time.Duration `json:"statsTimeout" yaml:"statsTimeout"`
+	// Reactive enables reactive scale-out (paper 4.3). False gives the
+	// proactive-only strategy; overload states are still tracked for routing.
+	Reactive bool `json:"reactive" yaml:"reactive"`
+	// ReactiveCooldown is the least time between two reactive scale-outs of
+	// one VNF (default: OverloadWindow).
+	ReactiveCooldown time.Duration `json:"reactiveCooldown" yaml:"reactiveCooldown"`
+	// MaxPause resumes reactive scaling if no "enter new interval" arrives
+	// this long after "acquire" (a lost global controller; default 60 s).
+	MaxPause time.Duration `json:"maxPause" yaml:"maxPause"`
+	// RetryBackoff is how long a VNF waits after a failed launch (quota,
+	// capacity) before the controller launches for it again (default 10 s).
+	RetryBackoff time.Duration `json:"retryBackoff" yaml:"retryBackoff"`
+	// BootTimeout fails an instance the cloud has not reported active this
+	// long after its launch (default 10 min); it is then replaced.
+	BootTimeout time.Duration `json:"bootTimeout" yaml:"bootTimeout"`
+	// DriverTimeout bounds every driver call (default 2 min).
+	DriverTimeout time.Duration `json:"driverTimeout" yaml:"driverTimeout"`
+	// History is the number of scale actions kept (default 1024).
+	History int `json:"history" yaml:"history"`
+
+	// Paths receives the path sets (two-stage update); nil = no-op.
+	Paths PathStore `json:"-" yaml:"-"`
+	// Sink receives the routable instances of a VNF whenever they change; nil = no-op.
+	Sink InstanceSink `json:"-" yaml:"-"`
+}
+
+// DefaultThresholds returns the paper's Table 2 thresholds for a VNF name
+// (case-insensitive; "pcscf", "p-cscf", "fw", "firewall"... are accepted).
+func DefaultThresholds(name string) (Thresholds, bool) {
+	n := strings.NewReplacer("-", "", "_", "", " ", "").Replace(strings.ToLower(name))
+	switch n {
+	case "pcscf":
+		return Thresholds{CPU: 70, Mem: 50, PktRate: 1000}, true
+	case "scscf":
+		return Thresholds{CPU: 70, Mem: 50, PktRate: 400}, true
+	case "firewall", "fw":
+		return Thresholds{CPU: 90, Mem: 50, PktRate: 35000}, true
+	case "ids":
+		return Thresholds{CPU: 90, Mem: 50, PktRate: 2000}, true
+	case "transcoder":
+		return Thresholds{CPU: 90, Mem: 50, PktRate: 15000}, true
+	}
+	return Thresholds{}, false
+}
+
+// withDefaults validates c and fills its defaults. Errors name the field.
+func (c Config) withDefaults() (Config, error) {
+	if strings.TrimSpace(c.DC) == "" {
+		return c, fmt.Errorf("local: config dc: must not be empty")
+	}
+	if len(c.VNFs) == 0 {
+		return c, fmt.Errorf("local: config vnfs: at least one VNF is needed")
+	}
+	out := c
+	out.VNFs = make([]VNFConfig, len(c.VNFs))
+	seen := map[string]bool{}
+	for i, v := range c.VNFs {
+		f := fmt.Sprintf("local: config vnfs[%d]", i)
+		if strings.TrimSpace(v.Name) == "" {
+			return c, fmt.Errorf("%s.name: must not be empty", f)
+		}
+		if seen[v.Name] {
+			return c, fmt.Errorf("%s.name %q: duplicate", f, v.Name)
+		}
+		seen[v.Name] = true
+		if v.Min < 0 {
+			return c, fmt.Errorf("%s.min %d: must not be negative", f, v.Min)
+		}
+		if v.Max < 0 {
+			return c, fmt.Errorf("%s.max %d: must not be negative", f, v.Max)
+		}
+		if v.Max > 0 && v.Min > v.Max {
+			return c, fmt.Errorf("%s.min %d: above max %d", f, v.Min, v.Max)
+		}
+		if v.Capacity < 0 || math.IsNaN(v.Capacity) || math.IsInf(v.Capacity, 0) {
+			return c, fmt.Errorf("%s.capacity %v: must be a finite number ≥ 0", f, v.Capacity)
+		}
+		if v.Thresholds == (Thresholds{}) {
+			d, ok := DefaultThresholds(v.Name)
+			if !ok {
+				return c, fmt.Errorf("%s.thresholds: required for %q (no Table 2 default)", f, v.Name)
+			}
+			v.Thresholds = d
+		}
+		for _, m := range []struct {
+			n string
+			x float64
+		}{{"cpu", v.Thresholds.CPU}, {"mem", v.Thresholds.Mem}, {"pktRate", v.Thresholds.PktRate}} {
+			if !(m.x > 0) || math.IsInf(m.x, 0) {
+				return c, fmt.Errorf("%s.thresholds.%s %v: must be a finite number > 0", f, m.n, m.x)
+			}
+		}
+		v.Networks = append([]string(nil), v.Networks...)
+		out.VNFs[i] = v
+	}
+	durs := []struct {
+		n   string
+		p   *time.Duration
+		def time.Duration
+	}{
+		{"overloadWindow", &out.OverloadWindow, 5 * time.Second},
+		{"statsPeriod", &out.StatsPeriod, time.Second},
+		{"maxPause", &out.MaxPause, 60 * time.Second},
+		{"retryBackoff", &out.RetryBackoff, 10 * time.Second},
+		{"driverTimeout", &out.DriverTimeout, 2 * time.Minute},
+		{"bootTimeout", &out.BootTimeout, 10 * time.Minute},
+	}
+	for _, d := range durs {
+		if *d.p < 0 {
+			return c, fmt.Errorf("local: config %s %v: must not be negative", d.n, *d.p)
+		}
+		if *d.p == 0 {
+			*d.p = d.def
+		}
+	}
+	if out.StatsTimeout == 0 {
+		out.StatsTimeout = 3 * time.Second
+	}
+	if out.ReactiveCooldown < 0 {
+		return c, fmt.Errorf("local: config reactiveCooldown %v: must not be negative", out.ReactiveCooldown)
+	}
+	if out.ReactiveCooldown == 0 {
+		out.ReactiveCooldown = out.OverloadWindow
+	}
+	if out.Tau == 0 {
+		out.Tau = 10
+	}
+	if out.History < 0 {
+		return c, fmt.Errorf("local: config history %d: must not be negative", out.History)
+	}
+	if out.History == 0 {
+		out.History = 1024
+	}
+	if out.Paths == nil {
+		out.Paths = nopPaths{}
+	}
+	if out.Sink == nil {
+		out.Sink = nopSink{}
+	}
+	return out, nil
+}
+
+// window returns how many consecutive samples make OverloadWindow.
+func (c Config) window() int {
+	return int((c.OverloadWindow + c.StatsPeriod - 1) / c.StatsPeriod)
+}

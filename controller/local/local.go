@@ -1,0 +1,804 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/controller/local/bufferq"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/drivers"
+)
+
+// TickPeriod is the period of the controller's housekeeping tick (retries of
+// failed launches and terminations, reactive checks, the pause safety net).
+const TickPeriod = time.Second
+
+// metrics indexes the three overload metrics.
+const (
+	mCPU = iota
+	mMem
+	mPkt
+	nMetrics
+)
+
+type inst struct {
+	Instance
+	streak       [nMetrics]int // consecutive samples over threshold, per metric
+	lastSeen     time.Time     // controller time of the last sign of life
+	watch        clock.Timer   // stats watchdog
+	launching    bool          // Launch call in flight
+	terminating  bool          // to be (or being) terminated
+	termInFlight bool
+	kind         ActionKind // action kind to record when the launch succeeds
+	reason       Reason
+	detail       string
+}
+
+type vnfState struct {
+	cfg           VNFConfig
+	buf           bufferq.Queue
+	target        int
+	deficitReason Reason // reason of a refill the tick retries
+	deficitDetail string
+	backoffUntil  time.Time
+	lastReactive  time.Time
+	lastSent      []RoutableInstance
+	sent          bool
+}
+
+type opKind int
+
+const (
+	opLaunch opKind = iota
+	opTerminate
+)
+
+type op struct {
+	kind opKind
+	id   string
+	spec drivers.Spec
+}
+
+type hdrKey struct {
+	round uint64
+	step  protocol.Step
+	seq   uint64
+}
+
+// Controller is one datacenter's local controller. It is safe for
+// concurrent use. Driver calls happen outside its lock; the instances they
+// concern are registered before the call, so the counts stay consistent.
+type Controller struct {
+	cfg Config
+	drv drivers.Driver
+	clk clock.Clock
+	log *slog.Logger
+	win int
+
+	handleMu sync.Mutex // serialises Handle (a re-sent request waits for the first)
+
+	mu        sync.Mutex
+	vnfs      map[string]*vnfState
+	order     []string
+	insts     map[string]*inst
+	interval  uint64
+	paused    bool
+	pausedAt  time.Time
+	seq       uint64
+	history   ring
+	haveRound bool
+	lastRound uint64
+	responses map[hdrKey]protocol.Response
+	tick      clock.Timer
+	cancelSub func()
+	started   bool
+	stopped   bool
+}
+
+// New returns a local controller; call Start to adopt existing instances,
+// launch the minimum ones and start the tick. log may be nil.
+func New(cfg Config, driver drivers.Driver, clk clock.Clock, log *slog.Logger) (*Controller, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if driver == nil {
+		return nil, fmt.Errorf("local: driver: must not be nil")
+	}
+	if clk == nil {
+		return nil, fmt.Errorf("local: clock: must not be nil")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Controller{
+		cfg:       cfg,
+		drv:       driver,
+		clk:       clk,
+		log:       log.With("dc", cfg.DC),
+		win:       cfg.window(),
+		vnfs:      map[string]*vnfState{},
+		insts:     map[string]*inst{},
+		responses: map[hdrKey]protocol.Response{},
+		history:   ring{buf: make([]Action, cfg.History)},
+	}
+	for _, v := range cfg.VNFs {
+		c.vnfs[v.Name] = &vnfState{cfg: v, target: v.Min, deficitReason: ReasonProactive, deficitDetail: fmt.Sprintf("minimum %d", v.Min)}
+		c.order = append(c.order, v.Name)
+	}
+	return c, nil
+}
+
+// Start subscribes to the driver's events, adopts the instances of ours the
+// driver lists in this datacenter (active ones as normal, booting as
+// booting, error ones are terminated), launches instances up to each VNF's
+// Min and starts the 1 s tick. Only the List error is returned; launch
+// failures are logged and retried by the tick.
+func (c *Controller) Start(ctx context.Context) error {
+	c.mu.Lock()
+	if c.started {
+		c.mu.Unlock()
+		return fmt.Errorf("local: %s: already started", c.cfg.DC)
+	}
+	c.started = true
+	c.mu.Unlock()
+	cancel := c.drv.Subscribe(c.onEvent)
+	lctx, done := context.WithTimeout(ctx, c.cfg.DriverTimeout)
+	list, err := c.drv.List(lctx, c.cfg.DC)
+	done()
+	if err != nil {
+		cancel()
+		c.mu.Lock()
+		c.started = false
+		c.mu.Unlock()
+		return fmt.Errorf("local: %s: list instances: %w", c.cfg.DC, err)
+	}
+	c.mu.Lock()
+	c.cancelSub = cancel
+	var ops []op
+	for _, di := range list {
+		if _, ok := c.vnfs[di.VNF]; !ok || di.Metadata[drivers.MetaManagedBy] != "ims-orch" {
+			c.log.Warn("instance not adopted", "instance", di.ID, "vnf", di.VNF, "why", "unknown VNF or not ours")
+			continue
+		}
+		if _, dup := c.insts[di.ID]; dup {
+			continue
+		}
+		in := &inst{Instance: Instance{
+			ID: di.ID, VNF: di.VNF, State: StateBooting, CloudState: di.State, CloudID: di.CloudID,
+			Address: di.Address, Created: di.Created, Why: "adopted at start",
+		}}
+		c.insts[di.ID] = in
+		switch di.State {
+		case drivers.StateActive:
+			c.activateLocked(in)
+		case drivers.StateError, drivers.StateGone:
+			ops = append(ops, c.failLocked(in, "adopted in state "+string(di.State))...)
+		}
+	}
+	for _, name := range c.order {
+		vs := c.vnfs[name]
+		vs.target = max(vs.target, c.countsLocked(name).Working())
+		ops = append(ops, c.fillLocked(vs, ReasonProactive, fmt.Sprintf("minimum %d", vs.cfg.Min))...)
+		c.syncSinkLocked(vs)
+	}
+	c.tick = c.clk.AfterFunc(TickPeriod, c.onTick)
+	c.mu.Unlock()
+	c.exec(ops)
+	return nil
+}
+
+// Stop stops the tick and the watchdogs and unsubscribes from the driver.
+// Instances are left running.
+func (c *Controller) Stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	if c.tick != nil {
+		c.tick.Stop()
+	}
+	for _, in := range c.insts {
+		if in.watch != nil {
+			in.watch.Stop()
+			in.watch = nil
+		}
+	}
+	if c.cancelSub != nil {
+		c.cancelSub()
+	}
+}
+
+// ---- registry helpers (c.mu held) ----
+
+func (c *Controller) record(vnf string, kind ActionKind, reason Reason, id, detail string) {
+	a := Action{At: c.clk.Now(), DC: c.cfg.DC, VNF: vnf, Kind: kind, Reason: reason, InstanceID: id, Interval: c.interval, Detail: detail}
+	c.history.add(a)
+	c.log.Info("scale action", "vnf", vnf, "kind", string(kind), "reason", string(reason), "instance", id, "interval", c.interval, "detail", detail)
+}
+
+func working(s State) bool { return s == StateBooting || s == StateNormal || s == StateOverload }
+
+func (c *Controller) countsLocked(vnf string) Counts {
+	var n Counts
+	for _, in := range c.insts {
+		if in.VNF != vnf {
+			continue
+		}
+		switch in.State {
+		case StateBooting:
+			n.Booting++
+		case StateNormal:
+			n.Normal++
+		case StateOverload:
+			n.Overload++
+		case StateBuffered:
+			n.Buffered++
+		case StateDraining:
+			n.Draining++
+		case StateFailed:
+			n.Failed++
+		}
+	}
+	if vs, ok := c.vnfs[vnf]; ok {
+		n.Target = vs.target
+	}
+	return n
+}
+
+func (c *Controller) routableLocked(vnf string) []RoutableInstance {
+	var out []RoutableInstance
+	for _, in := range c.insts {
+		if in.VNF == vnf && (in.State == StateNormal || in.State == StateOverload) && in.CloudState == drivers.StateActive && !in.terminating {
+			out = append(out, RoutableInstance{ID: in.ID, Address: in.Address, Overloaded: in.State == StateOverload})
+		}
+	}
+	slices.SortFunc(out, func(a, b RoutableInstance) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+func (c *Controller) syncSinkLocked(vs *vnfState) {
+	r := c.routableLocked(vs.cfg.Name)
+	if vs.sent && slices.Equal(r, vs.lastSent) {
+		return
+	}
+	vs.sent, vs.lastSent = true, r
+	c.cfg.Sink.SetInstances(vs.cfg.Name, slices.Clone(r))
+}
+
+func (c *Controller) activateLocked(in *inst) {
+	in.CloudState = drivers.StateActive
+	in.lastSeen = c.clk.Now()
+	if in.State == StateBooting {
+		in.State = StateNormal
+	}
+	c.armWatchLocked(in, c.cfg.StatsTimeout)
+	c.syncSinkLocked(c.vnfs[in.VNF])
+}
+
+func (c *Controller) armWatchLocked(in *inst, d time.Duration) {
+	if c.cfg.StatsTimeout < 0 || in.watch != nil || c.stopped {
+		return
+	}
+	in.watch = c.clk.AfterFunc(d, func() { c.onWatch(in) })
+}
+
+func (c *Controller) stopWatchLocked(in *inst) {
+	if in.watch != nil {
+		in.watch.Stop()
+		in.watch = nil
+	}
+}
+
+// newLaunchLocked registers a booting instance and returns its launch op.
+func (c *Controller) newLaunchLocked(vs *vnfState, kind ActionKind, reason Reason, detail string) op {
+	var id string
+	for {
+		c.seq++
+		id = fmt.Sprintf("%s-%s-%d", c.cfg.DC, vs.cfg.Name, c.seq)
+		if _, used := c.insts[id]; !used {
+			break
+		}
+	}
+	in := &inst{
+		Instance:  Instance{ID: id, VNF: vs.cfg.Name, State: StateBooting, Created: c.clk.Now(), Why: string(reason) + ": " + detail},
+		launching: true, kind: kind, reason: reason, detail: detail,
+	}
+	c.insts[id] = in
+	spec := drivers.Spec{
+		ID: id, DC: c.cfg.DC, VNF: vs.cfg.Name, Image: vs.cfg.Image, Flavor: vs.cfg.Flavor,
+		Networks: slices.Clone(vs.cfg.Networks),
+		Metadata: map[string]string{"ims-orch.reason": string(reason)},
+	}
+	return op{kind: opLaunch, id: id, spec: spec}
+}
+
+// fillLocked brings the VNF's working count up to its target: reuse from
+// the buffer tail first (instant), then launch (unless in launch backoff).
+func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op {
+	n := vs.target - c.countsLocked(vs.cfg.Name).Working()
+	if n <= 0 {
+		return nil
+	}
+	var ops []op
+	for ; n > 0; n-- {
+		e, ok := vs.buf.PopTail()
+		if !ok {
+			break
+		}
+		in := c.insts[e.ID]
+		if in == nil {
+			n++ // a stale entry; try the next one
+			continue
+		}
+		if in.CloudState == drivers.StateActive {
+			in.State = StateNormal
+		} else {
+			in.State = StateBooting
+		}
+		in.BufferedIn = 0
+		in.Why = string(reason) + ": " + detail
+		kind, d := KindReuse, fmt.Sprintf("%s; from buffer tail (buffered in interval %d)", detail, e.Interval)
+		if reason == ReasonReplacement {
+			kind = KindReplace
+		}
+		c.record(vs.cfg.Name, kind, reason, in.ID, d)
+	}
+	if n > 0 && c.clk.Now().Before(vs.backoffUntil) {
+		vs.deficitReason, vs.deficitDetail = reason, detail
+		c.syncSinkLocked(vs)
+		return ops
+	}
+	for ; n > 0; n-- {
+		kind := KindCreate
+		if reason == ReasonReplacement {
+			kind = KindReplace
+		}
+		ops = append(ops, c.newLaunchLocked(vs, kind, reason, detail+"; launched"))
+	}
+	vs.deficitReason, vs.deficitDetail = reason, detail
+	c.syncSinkLocked(vs)
+	return ops
+}
+
+// failLocked marks an instance failed: out of routing and the buffer at
+// once, terminated, and replaced if it was working.
+func (c *Controller) failLocked(in *inst, why string) []op {
+	if in.State == StateFailed {
+		return nil
+	}
+	prev := in.State
+	vs := c.vnfs[in.VNF]
+	in.State, in.FailReason = StateFailed, why
+	c.stopWatchLocked(in)
+	if prev == StateBuffered {
+		vs.buf.Remove(in.ID)
+	}
+	c.log.Warn("instance failed", "vnf", in.VNF, "instance", in.ID, "was", string(prev), "why", why)
+	c.record(in.VNF, KindDestroy, ReasonFailure, in.ID, why)
+	ops := c.terminateLocked(in)
+	c.syncSinkLocked(vs)
+	if working(prev) {
+		ops = append(ops, c.fillLocked(vs, ReasonReplacement, fmt.Sprintf("replaces %s (%s)", in.ID, why))...)
+	}
+	return ops
+}
+
+func (c *Controller) terminateLocked(in *inst) []op {
+	in.terminating = true
+	c.stopWatchLocked(in)
+	if in.launching || in.termInFlight {
+		return nil // terminated when the launch returns / already going
+	}
+	in.termInFlight = true
+	return []op{{kind: opTerminate, id: in.ID}}
+}
+
+// destroyLocked destroys an idle instance that left the buffer (expiry).
+func (c *Controller) destroyLocked(in *inst, detail string) []op {
+	if in.terminating {
+		return nil
+	}
+	c.record(in.VNF, KindDestroy, ReasonExpiry, in.ID, detail)
+	return c.terminateLocked(in)
+}
+
+// reactiveLocked adds one instance when a majority of the VNF's working
+// instances is overloaded (paper 4.3), at most once per ReactiveCooldown.
+func (c *Controller) reactiveLocked(vs *vnfState) []op {
+	if !c.cfg.Reactive || c.paused {
+		return nil
+	}
+	n := c.countsLocked(vs.cfg.Name)
+	w := n.Working()
+	if w == 0 || n.Overload*2 <= w {
+		return nil
+	}
+	now := c.clk.Now()
+	if !vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < c.cfg.ReactiveCooldown {
+		return nil
+	}
+	vs.lastReactive = now
+	if vs.cfg.Max > 0 && w >= vs.cfg.Max {
+		c.log.Warn("reactive scale-out skipped", "vnf", vs.cfg.Name, "why", fmt.Sprintf("at max %d", vs.cfg.Max))
+		return nil
+	}
+	vs.target = max(vs.target, w) + 1
+	return c.fillLocked(vs, ReasonReactive, fmt.Sprintf("%d of %d working instances overloaded", n.Overload, w))
+}
+
+// ---- inputs: driver events, statistics, timers ----
+
+func (c *Controller) onEvent(ev drivers.Event) {
+	if ev.DC != c.cfg.DC {
+		return
+	}
+	c.mu.Lock()
+	in := c.insts[ev.ID]
+	if in == nil || c.stopped {
+		c.mu.Unlock()
+		return
+	}
+	var ops []op
+	switch ev.State {
+	case drivers.StateBooting:
+		if in.CloudState == "" {
+			in.CloudState = drivers.StateBooting
+		}
+	case drivers.StateActive:
+		if in.State != StateFailed && !in.terminating && in.CloudState != drivers.StateActive {
+			c.activateLocked(in)
+		}
+	case drivers.StateError:
+		in.CloudState = drivers.StateError
+		if !in.terminating {
+			ops = c.failLocked(in, "driver reported error: "+ev.Reason)
+		}
+	case drivers.StateGone:
+		in.CloudState = drivers.StateGone
+		if in.terminating && !in.launching {
+			c.stopWatchLocked(in)
+			delete(c.insts, in.ID)
+		} else {
+			ops = c.failLocked(in, "driver reported gone: "+ev.Reason)
+		}
+	}
+	c.mu.Unlock()
+	c.dispatch(ops)
+}
+
+// ReportStats takes one statistics report of an instance. Unknown instances
+// get an error wrapping ErrUnknownInstance; reports older than the last one
+// are ignored. Overload transitions happen here; a reactive scale-out they
+// trigger is carried out through the clock.
+func (c *Controller) ReportStats(id string, s Stats) error {
+	for _, m := range []struct {
+		n string
+		v float64
+	}{{"cpu", s.CPU}, {"mem", s.Mem}, {"pktRate", s.PktRate}} {
+		if m.v < 0 || math.IsNaN(m.v) || math.IsInf(m.v, 0) {
+			return fmt.Errorf("local: stats of %s: %s %v: must be a finite number ≥ 0", id, m.n, m.v)
+		}
+	}
+	if s.Flows < 0 {
+		return fmt.Errorf("local: stats of %s: flows %d: must not be negative", id, s.Flows)
+	}
+	c.mu.Lock()
+	in := c.insts[id]
+	if in == nil {
+		c.mu.Unlock()
+		return fmt.Errorf("local: stats of %q: %w in %s", id, ErrUnknownInstance, c.cfg.DC)
+	}
+	if in.State == StateFailed {
+		c.mu.Unlock()
+		return fmt.Errorf("local: stats of %s: instance failed (%s)", id, in.FailReason)
+	}
+	now := c.clk.Now()
+	if s.At.IsZero() {
+		s.At = now
+	}
+	if !in.Last.At.IsZero() && !s.At.After(in.Last.At) {
+		c.mu.Unlock()
+		return nil
+	}
+	if !in.Last.At.IsZero() && s.At.Sub(in.Last.At) > c.cfg.StatsPeriod*3/2 {
+		in.streak = [nMetrics]int{} // a missing sample breaks "consecutive"
+	}
+	in.Last = s
+	in.lastSeen = now
+	thr := c.vnfs[in.VNF].cfg.Thresholds
+	for i, over := range [nMetrics]bool{s.CPU > thr.CPU, s.Mem > thr.Mem, s.PktRate > thr.PktRate} {
+		if over {
+			in.streak[i]++
+		} else {
+			in.streak[i] = 0
+		}
+	}
+	var ops []op
+	vs := c.vnfs[in.VNF]
+	if in.State == StateNormal || in.State == StateOverload {
+		next := StateNormal
+		if c.overMetrics(in) >= 2 {
+			next = StateOverload
+		}
+		if next != in.State {
+			in.State = next
+			c.log.Info("instance state", "vnf", in.VNF, "instance", in.ID, "state", string(next),
+				"cpu", s.CPU, "mem", s.Mem, "pktRate", s.PktRate)
+			c.syncSinkLocked(vs)
+			if next == StateOverload {
+				ops = c.reactiveLocked(vs)
+			}
+		}
+	}
+	if in.State == StateDraining && s.Flows == 0 {
+		ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, flows reached 0", in.BufferedIn))...)
+	}
+	c.mu.Unlock()
+	c.dispatch(ops)
+	return nil
+}
+
+func (c *Controller) overMetrics(in *inst) int {
+	n := 0
+	for _, s := range in.streak {
+		if s >= c.win {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *Controller) onWatch(in *inst) {
+	c.mu.Lock()
+	in.watch = nil
+	if c.stopped || c.insts[in.ID] != in || in.State == StateFailed || in.terminating {
+		c.mu.Unlock()
+		return
+	}
+	idle := c.clk.Now().Sub(in.lastSeen)
+	var ops []op
+	if idle >= c.cfg.StatsTimeout {
+		ops = c.failLocked(in, fmt.Sprintf("no statistics for %v", idle))
+	} else {
+		c.armWatchLocked(in, c.cfg.StatsTimeout-idle)
+	}
+	c.mu.Unlock()
+	c.exec(ops)
+}
+
+func (c *Controller) onTick() {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return
+	}
+	now := c.clk.Now()
+	if c.paused && now.Sub(c.pausedAt) >= c.cfg.MaxPause {
+		c.paused = false
+		c.log.Warn("reactive scaling resumed without enter-interval", "pausedFor", now.Sub(c.pausedAt).String())
+	}
+	var ops []op
+	for _, name := range c.order {
+		vs := c.vnfs[name]
+		// Retry a refill that fell short (launch failure, backoff), except a
+		// reactive one while reactive scaling is paused.
+		if !(c.paused && vs.deficitReason == ReasonReactive) {
+			ops = append(ops, c.fillLocked(vs, vs.deficitReason, vs.deficitDetail)...)
+		}
+		ops = append(ops, c.reactiveLocked(vs)...)
+	}
+	ids := make([]string, 0, len(c.insts))
+	for id := range c.insts {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		in := c.insts[id]
+		switch {
+		case in.terminating && !in.launching && !in.termInFlight:
+			in.termInFlight = true
+			ops = append(ops, op{kind: opTerminate, id: id})
+		case in.State == StateDraining && !in.terminating && in.Last.Flows == 0:
+			ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, no flows", in.BufferedIn))...)
+		case (in.State == StateBooting || in.State == StateBuffered) && in.CloudState != drivers.StateActive &&
+			!in.launching && !in.terminating && now.Sub(in.Created) >= c.cfg.BootTimeout:
+			ops = append(ops, c.failLocked(in, fmt.Sprintf("not active %v after launch", now.Sub(in.Created)))...)
+		}
+	}
+	c.tick = c.clk.AfterFunc(TickPeriod, c.onTick)
+	c.mu.Unlock()
+	c.exec(ops)
+}
+
+// ---- acting: driver calls outside the lock ----
+
+var errSkipped = errors.New("launch skipped after an earlier failure")
+
+// dispatch runs ops through the clock (at the current instant), so that
+// callers such as event handlers and statistics intake never wait for the
+// cloud.
+func (c *Controller) dispatch(ops []op) {
+	if len(ops) == 0 {
+		return
+	}
+	c.clk.AfterFunc(0, func() {
+		c.mu.Lock()
+		stopped := c.stopped
+		c.mu.Unlock()
+		if !stopped {
+			c.exec(ops)
+		}
+	})
+}
+
+// exec carries out ops in order and returns how many launches succeeded and
+// the errors met. After a launch of a VNF fails, the later launches of that
+// VNF in the same batch are dropped (the quota or capacity that stopped one
+// stops the rest); the tick retries them after RetryBackoff.
+func (c *Controller) exec(ops []op) (created int, errs []error) {
+	skipped := map[string]int{}
+	failed := map[string]bool{}
+	for _, o := range ops {
+		if o.kind == opLaunch && failed[o.spec.VNF] {
+			c.launched(o, drivers.Instance{}, errSkipped)
+			skipped[o.spec.VNF]++
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.DriverTimeout)
+		switch o.kind {
+		case opLaunch:
+			di, err := c.drv.Launch(ctx, o.spec)
+			if c.launched(o, di, err) {
+				created++
+			} else if err != nil {
+				errs = append(errs, err)
+				failed[o.spec.VNF] = true
+			}
+		case opTerminate:
+			err := c.drv.Terminate(ctx, c.cfg.DC, o.id)
+			c.mu.Lock()
+			if in := c.insts[o.id]; in != nil {
+				in.termInFlight = false
+				if err == nil {
+					c.stopWatchLocked(in)
+					delete(c.insts, o.id)
+				}
+			}
+			c.mu.Unlock()
+			if err != nil {
+				c.log.Error("terminate failed (retried every tick)", "instance", o.id, "err", err)
+				errs = append(errs, err)
+			}
+		}
+		cancel()
+	}
+	for _, name := range c.order {
+		if n := skipped[name]; n > 0 {
+			errs = append(errs, fmt.Errorf("%s: %d more launches not tried after the failure", name, n))
+		}
+	}
+	return created, errs
+}
+
+// launched applies a Launch result and reports whether the instance exists.
+func (c *Controller) launched(o op, di drivers.Instance, err error) bool {
+	c.mu.Lock()
+	in := c.insts[o.id]
+	vs := c.vnfs[o.spec.VNF]
+	if err != nil {
+		if in != nil {
+			if in.State == StateBuffered {
+				vs.buf.Remove(in.ID)
+			}
+			delete(c.insts, o.id)
+		}
+		// Whatever the error (quota, capacity, invalid spec, timeout), the
+		// tick retries the refill only after RetryBackoff.
+		vs.backoffUntil = c.clk.Now().Add(c.cfg.RetryBackoff)
+		if err != errSkipped {
+			c.log.Error("launch failed", "vnf", o.spec.VNF, "instance", o.id, "err", err)
+		}
+		c.mu.Unlock()
+		return false
+	}
+	if in == nil {
+		c.mu.Unlock()
+		c.exec([]op{{kind: opTerminate, id: o.id}})
+		return false
+	}
+	in.launching = false
+	in.CloudID, in.Address = di.CloudID, di.Address
+	c.record(in.VNF, in.kind, in.reason, in.ID, in.detail)
+	var ops []op
+	switch {
+	case in.terminating:
+		ops = c.terminateLocked(in)
+	case di.State == drivers.StateActive && in.CloudState != drivers.StateActive:
+		c.activateLocked(in)
+	case di.State == drivers.StateError:
+		ops = c.failLocked(in, "launched in error state")
+	case in.CloudState == "":
+		in.CloudState = di.State
+	}
+	c.mu.Unlock()
+	c.exec(ops)
+	return true
+}
+
+// ---- queries ----
+
+// Instances returns a copy of the registry, sorted by ID.
+func (c *Controller) Instances() []Instance {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Instance, 0, len(c.insts))
+	for _, in := range c.insts {
+		out = append(out, in.Instance)
+	}
+	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Counts returns the instance counts per VNF.
+func (c *Controller) Counts() map[string]Counts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]Counts, len(c.order))
+	for _, name := range c.order {
+		out[name] = c.countsLocked(name)
+	}
+	return out
+}
+
+// Buffer returns a VNF's buffer queue, head (oldest) first.
+func (c *Controller) Buffer(vnf string) []bufferq.Entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if vs, ok := c.vnfs[vnf]; ok {
+		return vs.buf.Entries()
+	}
+	return nil
+}
+
+// Routable returns the instances of a VNF that may carry flows.
+func (c *Controller) Routable(vnf string) []RoutableInstance {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.routableLocked(vnf)
+}
+
+// Actions returns the recorded scale actions, oldest first (at most
+// Config.History of them).
+func (c *Controller) Actions() []Action {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.history.all()
+}
+
+// Interval returns the current scaling interval index.
+func (c *Controller) Interval() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.interval
+}
+
+// Paused reports whether reactive scaling is paused (between steps 2 and 5).
+func (c *Controller) Paused() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.paused
+}
+
+// DC returns the controller's datacenter name.
+func (c *Controller) DC() string { return c.cfg.DC }

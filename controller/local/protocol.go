@@ -1,0 +1,244 @@
+package local
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/drivers"
+)
+
+// MaxWorking bounds a proactive target of a VNF without a configured Max,
+// so that a corrupt decision cannot make the controller register millions
+// of instances.
+const MaxWorking = 10000
+
+// Handle answers one request of the interval protocol (paper 4.2, Fig. 3):
+//
+//   - StepAcquire: pause reactive scaling, report the provisioning.
+//   - StepBroadcast: apply the DCDecision (per VNF: reach the target working
+//     count by reusing from the buffer tail, then launching; or move the
+//     least-loaded excess instances to the buffer tail) and store the next
+//     path set. Launch failures (quota...) are reported in Created/Error and
+//     never stop the other VNFs.
+//   - StepEnter: set the interval to Round+1, switch path sets, expire the
+//     buffer heads older than Tau (destroyed once idle), resume reactive
+//     scaling.
+//
+// A repeated header (Round, Step, Seq) gets the stored response and nothing
+// is done twice; a request of an older round is answered (with its stored
+// response if it is still kept, else an error) and ignored.
+func (c *Controller) Handle(req protocol.Request) protocol.Response {
+	c.handleMu.Lock()
+	defer c.handleMu.Unlock()
+	hdr := req.Header
+	resp := protocol.Response{Header: hdr}
+	resp.DC = c.cfg.DC
+	key := hdrKey{hdr.Round, hdr.Step, hdr.Seq}
+
+	c.mu.Lock()
+	if r, ok := c.responses[key]; ok {
+		c.mu.Unlock()
+		return r
+	}
+	if hdr.DC != "" && hdr.DC != c.cfg.DC {
+		c.mu.Unlock()
+		resp.Error = fmt.Sprintf("header dc %q: this is %q", hdr.DC, c.cfg.DC)
+		return resp
+	}
+	if c.haveRound && hdr.Round < c.lastRound {
+		c.mu.Unlock()
+		resp.Error = fmt.Sprintf("stale round %d: current round is %d; ignored", hdr.Round, c.lastRound)
+		return resp
+	}
+	if !c.haveRound || hdr.Round > c.lastRound {
+		c.haveRound, c.lastRound = true, hdr.Round
+		for k := range c.responses {
+			if k.round+1 < hdr.Round {
+				delete(c.responses, k)
+			}
+		}
+	}
+	if (hdr.Step == protocol.StepAcquire || hdr.Step == protocol.StepBroadcast) && hdr.Round > c.interval {
+		// The round closes interval Round: catch up after a restart so that
+		// buffer tags and expiry use the global controller's numbering.
+		c.interval = hdr.Round
+	}
+	var ops []op
+	switch hdr.Step {
+	case protocol.StepAcquire:
+		c.paused, c.pausedAt = true, c.clk.Now()
+		c.log.Info("proactive round: acquire; reactive scaling paused", "round", hdr.Round)
+		resp.Provision = c.provisionLocked()
+	case protocol.StepBroadcast:
+		var errs []string
+		ops, resp.Reused, errs = c.applyLocked(hdr, req.Decision)
+		if len(errs) > 0 {
+			resp.Error = strings.Join(errs, "; ")
+		}
+	case protocol.StepEnter:
+		ops = c.enterLocked(hdr.Round + 1)
+	default:
+		resp.Error = fmt.Sprintf("step %d (%s): not handled by a local controller", hdr.Step, hdr.Step)
+	}
+	c.mu.Unlock()
+
+	created, errs := c.exec(ops)
+	if hdr.Step == protocol.StepBroadcast {
+		resp.Created = created
+		for _, err := range errs {
+			if resp.Error != "" {
+				resp.Error += "; "
+			}
+			resp.Error += err.Error()
+		}
+	}
+	c.mu.Lock()
+	c.responses[key] = resp
+	c.mu.Unlock()
+	return resp
+}
+
+func (c *Controller) provisionLocked() *protocol.ProvisionReport {
+	rep := &protocol.ProvisionReport{DC: c.cfg.DC}
+	for _, name := range c.order {
+		n := c.countsLocked(name)
+		rep.VNFs = append(rep.VNFs, protocol.VNFProvision{
+			VNF: name, Working: n.Normal + n.Overload, Overloaded: n.Overload, Booting: n.Booting, Buffered: n.Buffered,
+		})
+	}
+	return rep
+}
+
+// applyLocked applies step 4's decision. It returns the launch ops, the
+// number of instances reused from the buffer and the problems met.
+func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (ops []op, reused int, errs []string) {
+	if d == nil {
+		return nil, 0, []string{"decision: missing in a broadcast request"}
+	}
+	if d.DC != c.cfg.DC {
+		return nil, 0, []string{fmt.Sprintf("decision.dc %q: this is %q", d.DC, c.cfg.DC)}
+	}
+	if d.Interval != hdr.Round+1 {
+		return nil, 0, []string{fmt.Sprintf("decision.interval %d: want round+1 = %d", d.Interval, hdr.Round+1)}
+	}
+	seen := map[string]bool{}
+	for i, t := range d.Targets {
+		vs, ok := c.vnfs[t.VNF]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Sprintf("decision.targets[%d].vnf %q: not hosted here", i, t.VNF))
+			continue
+		case seen[t.VNF]:
+			errs = append(errs, fmt.Sprintf("decision.targets[%d].vnf %q: duplicate", i, t.VNF))
+			continue
+		case t.Working < 0:
+			errs = append(errs, fmt.Sprintf("decision.targets[%d].working %d: negative", i, t.Working))
+			continue
+		case vs.cfg.Max == 0 && t.Working > MaxWorking:
+			errs = append(errs, fmt.Sprintf("decision.targets[%d].working %d: above the sanity limit %d (set vnfs[].max to allow more)", i, t.Working, MaxWorking))
+			continue
+		}
+		seen[t.VNF] = true
+		want := t.Working
+		detail := fmt.Sprintf("round %d target %d", hdr.Round, t.Working)
+		if t.Reason != "" {
+			detail += " (" + t.Reason + ")"
+		}
+		if vs.cfg.Max > 0 && want > vs.cfg.Max {
+			errs = append(errs, fmt.Sprintf("%s: target %d capped at max %d", t.VNF, want, vs.cfg.Max))
+			want = vs.cfg.Max
+		}
+		if want < vs.cfg.Min {
+			detail += fmt.Sprintf(", kept at min %d", vs.cfg.Min)
+			want = vs.cfg.Min
+		}
+		vs.target = want
+		w := c.countsLocked(t.VNF).Working()
+		switch {
+		case want > w:
+			before := vs.buf.Len()
+			ops = append(ops, c.fillLocked(vs, ReasonProactive, detail)...)
+			reused += before - vs.buf.Len()
+		case want < w:
+			c.bufferLocked(vs, w-want, detail)
+		}
+	}
+	c.cfg.Paths.StoreNext(d.Interval, slices.Clone(d.Paths))
+	return ops, reused, errs
+}
+
+// bufferLocked moves the k least-loaded working instances to the buffer
+// tail: booting ones first (they carry nothing yet), then by flows, packet
+// rate, CPU and ID. Their flows keep running; they get no new ones.
+func (c *Controller) bufferLocked(vs *vnfState, k int, detail string) {
+	var cand []*inst
+	for _, in := range c.insts {
+		if in.VNF == vs.cfg.Name && working(in.State) && !in.terminating {
+			cand = append(cand, in)
+		}
+	}
+	slices.SortFunc(cand, func(a, b *inst) int {
+		ab, bb := a.State == StateBooting, b.State == StateBooting
+		switch {
+		case ab != bb:
+			if ab {
+				return -1
+			}
+			return 1
+		case a.Last.Flows != b.Last.Flows:
+			return a.Last.Flows - b.Last.Flows
+		case a.Last.PktRate != b.Last.PktRate:
+			if a.Last.PktRate < b.Last.PktRate {
+				return -1
+			}
+			return 1
+		case a.Last.CPU != b.Last.CPU:
+			if a.Last.CPU < b.Last.CPU {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	for _, in := range cand[:min(k, len(cand))] {
+		in.State = StateBuffered
+		in.BufferedIn = c.interval
+		vs.buf.PushTail(in.ID, c.interval)
+		c.record(vs.cfg.Name, KindBuffer, ReasonProactive, in.ID,
+			fmt.Sprintf("%s; to buffer tail with %d active flows", detail, in.Last.Flows))
+	}
+	c.syncSinkLocked(vs)
+}
+
+// enterLocked handles step 5.
+func (c *Controller) enterLocked(next uint64) []op {
+	var ops []op
+	if next > c.interval {
+		c.interval = next
+		c.cfg.Paths.Enter(next)
+		for _, name := range c.order {
+			vs := c.vnfs[name]
+			for _, e := range vs.buf.PopExpired(next, c.cfg.Tau) {
+				in := c.insts[e.ID]
+				if in == nil {
+					continue
+				}
+				in.State = StateDraining
+				detail := fmt.Sprintf("buffered in interval %d, τ=%d reached", e.Interval, c.cfg.Tau)
+				if in.Last.Flows == 0 || in.CloudState != drivers.StateActive {
+					ops = append(ops, c.destroyLocked(in, detail)...)
+				} else {
+					c.log.Info("buffer head expired; draining", "vnf", name, "instance", in.ID, "flows", in.Last.Flows)
+				}
+			}
+		}
+	}
+	c.paused = false
+	c.log.Info("proactive round: enter interval; reactive scaling resumed", "interval", c.interval)
+	for _, name := range c.order {
+		ops = append(ops, c.reactiveLocked(c.vnfs[name])...)
+	}
+	return ops
+}

@@ -1,0 +1,225 @@
+// Package dcroute glues one datacenter's local controller to its routing
+// table: it implements local.PathStore and local.InstanceSink over a
+// routing.Table, translating DC names to indices, VNF names to stage numbers
+// and instance IDs to stable routing indices (N..255, paper 5.3), and it
+// serialises access to the table, which is not safe for concurrent use.
+package dcroute
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// Router is one DC's routing state.
+type Router struct {
+	mu     sync.Mutex
+	t      *routing.Table
+	dcs    map[string]int // DC name → index
+	stages map[string]int // DP VNF name → stage (1-based)
+	n      int
+	// per stage: instance ID ↔ routing index
+	index [][]string         // [stage-1][idx] = id ("" = free)
+	byID  []map[string]uint8 // [stage-1][id] = idx
+	errs  func(error)
+}
+
+var (
+	_ local.PathStore    = (*Router)(nil)
+	_ local.InstanceSink = (*Router)(nil)
+)
+
+// New returns the router of datacenter dc (a name in dcs, in index order) for
+// the DP chain stages (VNF names in chain order). onErr receives errors of
+// the PathStore and InstanceSink calls, which have no error return (nil:
+// ignored).
+func New(dc string, dcs, stages []string, interval uint64, onErr func(error)) (*Router, error) {
+	r := &Router{dcs: map[string]int{}, stages: map[string]int{}, n: len(dcs), errs: onErr}
+	for i, d := range dcs {
+		if _, dup := r.dcs[d]; dup {
+			return nil, fmt.Errorf("datacenters[%d]: duplicate name %q", i, d)
+		}
+		r.dcs[d] = i
+	}
+	self, ok := r.dcs[dc]
+	if !ok {
+		return nil, fmt.Errorf("dc: %q is not among the datacenters", dc)
+	}
+	for i, s := range stages {
+		r.stages[s] = i + 1
+	}
+	t, err := routing.NewTable(routing.Config{DC: self, N: len(dcs), Stages: len(stages), Interval: interval})
+	if err != nil {
+		return nil, err
+	}
+	r.t = t
+	r.index = make([][]string, len(stages))
+	r.byID = make([]map[string]uint8, len(stages))
+	for i := range r.index {
+		r.index[i] = make([]string, 256)
+		r.byID[i] = map[string]uint8{}
+	}
+	return r, nil
+}
+
+func (r *Router) fail(err error) {
+	if err != nil && r.errs != nil {
+		r.errs(err)
+	}
+}
+
+// Paths converts protocol path entries to placement paths.
+func (r *Router) Paths(entries []protocol.PathEntry) (map[placement.Pair]placement.Path, error) {
+	out := make(map[placement.Pair]placement.Path, len(entries))
+	for i, e := range entries {
+		en, ok1 := r.dcs[e.Entry]
+		ex, ok2 := r.dcs[e.Exit]
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("paths[%d]: unknown datacenter in %s→%s", i, e.Entry, e.Exit)
+		}
+		p := make(placement.Path, len(e.Hops))
+		for j, h := range e.Hops {
+			d, ok := r.dcs[h]
+			if !ok {
+				return nil, fmt.Errorf("paths[%d].hops[%d]: unknown datacenter %q", i, j, h)
+			}
+			p[j] = d
+		}
+		out[placement.Pair{Entry: en, Exit: ex}] = p
+	}
+	return out, nil
+}
+
+// StoreNext stores the next interval's path set (step 4).
+func (r *Router) StoreNext(interval uint64, paths []protocol.PathEntry) {
+	ps, err := r.Paths(paths)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fail(r.t.StoreNext(interval, ps))
+}
+
+// Enter switches to the stored path set (step 5).
+func (r *Router) Enter(interval uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fail(r.t.Enter(interval))
+}
+
+// SetInstances replaces the routable instances of a DP stage, keeping each
+// instance's routing index and current load. CP VNFs are ignored.
+func (r *Router) SetInstances(vnf string, insts []local.RoutableInstance) {
+	st, ok := r.stages[vnf]
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	loads := map[uint8]float64{}
+	for _, il := range r.t.Instances(st) {
+		loads[il.Index] = il.Load
+	}
+	keep := map[string]bool{}
+	for _, in := range insts {
+		keep[in.ID] = true
+	}
+	// release the indices of instances that left
+	for id, idx := range r.byID[st-1] {
+		if !keep[id] {
+			delete(r.byID[st-1], id)
+			r.index[st-1][idx] = ""
+		}
+	}
+	out := make([]routing.InstanceLoad, 0, len(insts))
+	for _, in := range insts {
+		idx, ok := r.byID[st-1][in.ID]
+		if !ok {
+			idx, ok = r.alloc(st, in.ID)
+			if !ok {
+				r.fail(fmt.Errorf("stage %s: more than %d instances cannot be routed in one DC", vnf, 256-r.n))
+				continue
+			}
+		}
+		out = append(out, routing.InstanceLoad{Index: idx, Load: loads[idx], Overloaded: in.Overloaded})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	r.fail(r.t.SetInstances(st, out))
+}
+
+func (r *Router) alloc(st int, id string) (uint8, bool) {
+	for i := r.n; i < 256; i++ {
+		if r.index[st-1][i] == "" {
+			r.index[st-1][i] = id
+			r.byID[st-1][id] = uint8(i)
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+// InstanceID returns the instance behind a routing index of a stage.
+func (r *Router) InstanceID(stage int, idx uint8) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if stage < 1 || stage > len(r.index) {
+		return ""
+	}
+	return r.index[stage-1][idx]
+}
+
+// Route routes one packet (the first of a new flow, or a tunnelled one).
+func (r *Router) Route(p routing.Packet) routing.Decision {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.t.Route(p)
+}
+
+// Release returns a finished flow's load.
+func (r *Router) Release(d *routing.Decision) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.t.Release(d)
+}
+
+// AddCall stores a call's Table 1 mappings.
+func (r *Router) AddCall(c routing.Call) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.t.AddCall(c)
+}
+
+// RemoveCall drops a call's mappings.
+func (r *Router) RemoveCall(c routing.Call) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.t.RemoveCall(c)
+}
+
+// Counters returns the routing counters.
+func (r *Router) Counters() routing.Counters {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.t.Counters()
+}
+
+// Interval is the table's current interval.
+func (r *Router) Interval() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.t.Interval()
+}
+
+// Path returns the path of a pair in an interval's set.
+func (r *Router) Path(interval uint64, pr placement.Pair) (placement.Path, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.t.Path(interval, pr)
+}

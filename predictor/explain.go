@@ -1,0 +1,92 @@
+package predictor
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Explainer is implemented by every model of this package: Explain tells,
+// in one line, how the next prediction is made (for the controller's
+// "which prediction, why" logs).
+type Explainer interface {
+	Explain() string
+}
+
+func g(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
+
+// Explain implements Explainer.
+func (m *AR1) Explain() string {
+	if m.n == 0 {
+		return "ar1: no history → 0"
+	}
+	mu, phi := m.Params()
+	return fmt.Sprintf("ar1: μ=%s (last %d) φ=%s u_t=%s → %s", g(mu), m.n, g(phi), g(m.buf[(m.head-1+m.w)%m.w]), g(m.Predict()))
+}
+
+// Explain implements Explainer.
+func (m *ARp) Explain() string {
+	if m.order == 0 {
+		return fmt.Sprintf("arp: %d values, no fitted order (last value or constant) → %s", m.n, g(m.Predict()))
+	}
+	return fmt.Sprintf("arp: p=%d fitted on %d values → %s", m.order, m.n, g(m.Predict()))
+}
+
+// Explain implements Explainer.
+func (m *Holt) Explain() string {
+	return fmt.Sprintf("holt: level=%s trend=%s α=%s β=%s damp=%s → %s", g(m.level), g(m.trend), g(m.alpha), g(m.beta), g(m.damp), g(m.Predict()))
+}
+
+// Explain implements Explainer.
+func (m *HoltWinters) Explain() string {
+	if m.n < m.season {
+		return fmt.Sprintf("holt-winters: first season (%d/%d), %s", m.n, m.season, m.warm.Explain())
+	}
+	return fmt.Sprintf("holt-winters: level=%s trend=%s season[%d]=%s → %s", g(m.level), g(m.trend), m.n%m.season, g(m.s[m.n%m.season]), g(m.Predict()))
+}
+
+// Explain implements Explainer.
+func (m *Last) Explain() string { return "last: " + g(m.last) }
+
+// Explain implements Explainer.
+func (m *Margin) Explain() string {
+	base := m.base.Name()
+	if e, ok := m.base.(Explainer); ok {
+		base = e.Explain()
+	}
+	return fmt.Sprintf("%s; +q%s margin %s over %d residuals → %s", base, g(100*m.q), g(m.Offset()), m.n, g(m.Predict()))
+}
+
+// Explain tells how the next prediction of series i is made.
+func (b *Bank) Explain(i int) string {
+	if i < 0 || i >= b.n {
+		return fmt.Sprintf("bank %s: no series %d", b.name, i)
+	}
+	if b.models != nil {
+		return b.models[i].(Explainer).Explain()
+	}
+	if b.count == 0 {
+		return b.name + ": no history → 0"
+	}
+	switch b.kind {
+	case KindAR1:
+		m := &AR1{w: b.w, phiMax: b.phiMax, buf: make([]float64, b.w), head: b.head, n: b.held}
+		for s := range b.w {
+			m.buf[s] = b.buf[s*b.n+i]
+		}
+		return m.Explain()
+	case KindHolt:
+		m := &Holt{alpha: b.alpha, beta: b.beta, damp: b.damp, level: b.level[i], trend: b.trend[i], n: b.count}
+		return m.Explain()
+	default:
+		return "last: " + g(b.level[i])
+	}
+}
+
+var (
+	_ Explainer = (*AR1)(nil)
+	_ Explainer = (*ARp)(nil)
+	_ Explainer = (*Holt)(nil)
+	_ Explainer = (*HoltWinters)(nil)
+	_ Explainer = (*Last)(nil)
+	_ Explainer = (*Margin)(nil)
+)

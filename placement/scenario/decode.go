@@ -180,11 +180,9 @@ func (s *jsonSrc) value(depth int) (*yaml.Node, error) {
 	case string:
 		n.Kind, n.Tag, n.Value, n.Style = yaml.ScalarNode, "!!str", t, yaml.DoubleQuotedStyle
 	case json.Number:
+		// Untagged plain scalar: YAML resolves it like a number in a YAML
+		// file (!!int if it is an integer that fits, else !!float).
 		n.Kind, n.Value = yaml.ScalarNode, t.String()
-		n.Tag = "!!int"
-		if strings.ContainsAny(n.Value, ".eE") {
-			n.Tag = "!!float"
-		}
 	case bool:
 		n.Kind, n.Tag, n.Value = yaml.ScalarNode, "!!bool", strconv.FormatBool(t)
 	case nil:

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/ims-orch/ims-orch/placement"
 )
@@ -36,8 +37,9 @@ type PairOutput struct {
 	Entry string `json:"entry"`
 	Exit  string `json:"exit"`
 	// Path is entry, the datacenter of each stage, exit.
-	Path    []string `json:"path"`
-	DelayMs float64  `json:"delayMs"`
+	Path []string `json:"path"`
+	// DelayMs is the path's end-to-end delay, rounded to 6 decimals.
+	DelayMs float64 `json:"delayMs"`
 	// Workload is the predicted DP workload (packets/s).
 	Workload float64 `json:"workload"`
 	// Method says how the path was found: kept, alg2, alg2-extra,
@@ -73,7 +75,7 @@ type InstanceOutput struct {
 	ToBuffer      int     `json:"toBuffer"`
 	BufferedAfter int     `json:"bufferedAfter"`
 	// Load is the workload placed on the VNF in the datacenter, reserved
-	// capacity included.
+	// capacity included, rounded to 6 decimals.
 	Load float64 `json:"load"`
 }
 
@@ -92,6 +94,16 @@ type TotalsOutput struct {
 	Local          int `json:"local"`
 	Exact          int `json:"exactSolver"`
 	DelayViolated  int `json:"delayViolated"`
+}
+
+// round6 rounds to 6 decimals: loads and delays are sums of floats, and the
+// last bits of a sum depend on its order, which must not show in a stable
+// document.
+func round6(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > 1e15 {
+		return x
+	}
+	return math.Round(x*1e6) / 1e6
 }
 
 // NewPlanOutput turns a decision over snap (built by sc.Snapshot) into names.
@@ -130,8 +142,8 @@ func NewPlanOutput(sc *Scenario, snap *placement.Snapshot, d *placement.Decision
 	for _, p := range d.Pairs {
 		po := PairOutput{
 			Path:            make([]string, len(p.Path)),
-			DelayMs:         p.Delay,
-			Workload:        p.Workload,
+			DelayMs:         round6(p.Delay),
+			Workload:        round6(p.Workload),
 			Method:          string(p.Method),
 			NewInstances:    p.NewInstances,
 			Created:         p.Created,
@@ -167,7 +179,7 @@ func NewPlanOutput(sc *Scenario, snap *placement.Snapshot, d *placement.Decision
 		return InstanceOutput{
 			Datacenter: sc.Datacenters[dc].Name, VNF: vnf, Plane: plane, Capacity: capacity,
 			Before: c.Before, Working: c.Working, Created: c.Created, Reused: c.Reused,
-			ToBuffer: c.ToBuffer, BufferedAfter: c.BufferedAfter, Load: c.Load,
+			ToBuffer: c.ToBuffer, BufferedAfter: c.BufferedAfter, Load: round6(c.Load),
 		}
 	}
 	// A decision without any CP counts (an empty decision) gets no S-CSCF

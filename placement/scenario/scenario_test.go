@@ -196,13 +196,17 @@ var invalidCases = []struct {
 	{"float-count.yaml", "instances[2].working: must be an integer, got the number 1.5 (line 26)"},
 	{"group-matrix-size.yaml", "delays.groupMatrixMs: has 2 rows, want one per group (3)"},
 	{"group-missing.yaml", `datacenters[1].group: is required when delays are given per group (datacenter "london")`},
+	{"huge-workload.yaml", "workload[1].dp: 1e+300 packets/s would need more than 1000000 instances of a DP stage (capacity 15000)"},
+	{"huge-total-workload.yaml", "workload: the total workload"},
+	{"huge-delay.yaml", "delays.matrixMs[0][2]: 1e+07 ms is more than the limit of 1e+06 ms"},
+	{"huge-count.yaml", "instances[2].buffered: must be between 0 and 1000000, got 9000000000000000000"},
 	{"matrix-rows.yaml", "delays.matrixMs: has 2 rows, want one per datacenter (3)"},
 	{"missing-delays.yaml", "delays: is required"},
 	{"missing-intra.yaml", "delays.intraGroupMs: is required"},
 	{"nan-workload.yaml", "workload[2].cp: must be a finite non-negative number"},
 	{"negative-delay.yaml", "delays.matrixMs[1][0]: must not be negative, got -115 ms"},
-	{"negative-min.yaml", "controlPlane.scscf.min: must not be negative"},
-	{"negative-working.yaml", "instances[0].working: must not be negative"},
+	{"negative-min.yaml", "controlPlane.scscf.min: must be between 0 and 1000000, got -1"},
+	{"negative-working.yaml", "instances[0].working: must be between 0 and 1000000, got -1"},
 	{"negative-workload.yaml", "workload[2].dp: must be a finite non-negative number of packets/s, got -1000"},
 	{"no-datacenters.yaml", "datacenters: at least one datacenter is needed"},
 	{"no-stages.yaml", "dataPlane.stages: the data-plane chain needs at least one stage"},
@@ -324,6 +328,8 @@ func TestParseErrors(t *testing.T) {
 		{"json trailing data", "{\"name\": \"a\"}\n{}", "data after the top-level object (line 2)"},
 		{"json truncated", `{"name": "a", "datacenters": [`, "unexpected end of input"},
 		{"json string for number", `{"delayBoundMs": "250"}`, `delayBoundMs: must be a number, got "250"`},
+		{"json huge int for int", `{"instances": [{"datacenter": "a", "vnf": "b", "working": 99999999999999999999}]}`, "instances[0].working: must be an integer, got the number 99999999999999999999"},
+		{"json exponent for int", `{"instances": [{"datacenter": "a", "vnf": "b", "working": 1e2}]}`, "instances[0].working: must be an integer, got the number 1e2"},
 		{"json float for int", `{"instances": [{"datacenter": "a", "vnf": "b", "working": 2.0}]}`, "instances[0].working: must be an integer"},
 		{"json null struct", `{"controlPlane": null}`, "controlPlane: must be a mapping, got null"},
 		{"json deep nesting", "{\"delays\": {\"matrixMs\": " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "}}", "nested deeper than"},
@@ -392,5 +398,29 @@ func TestRenameFields(t *testing.T) {
 	plain := errors.New("x")
 	if renameFields(plain, nil) != plain {
 		t.Fatal("non-field errors must pass through")
+	}
+}
+
+// TestDocExamples loads every complete scenario (a ```yaml block with a
+// version field) in docs/scenario.md, so the documentation cannot drift.
+func TestDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/scenario.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(doc), "```yaml\n")[1:]
+	n := 0
+	for _, b := range blocks {
+		body, _, _ := strings.Cut(b, "```")
+		if !strings.HasPrefix(body, "version:") {
+			continue
+		}
+		n++
+		if _, _, err := Load([]byte(body)); err != nil {
+			t.Errorf("docs/scenario.md example %d: %v", n, err)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no complete example in docs/scenario.md")
 	}
 }

@@ -99,7 +99,7 @@ func TestExamplesMatchSchema(t *testing.T) {
 		})
 	}
 	// The golden outputs of the CLI are output examples too.
-	goldens, _ := filepath.Glob(filepath.Join(scenarioDir, "golden", "*.json"))
+	goldens, _ := filepath.Glob(filepath.Join(scenarioDir, "golden", "*.plan.json"))
 	for _, g := range goldens {
 		data, err := os.ReadFile(g)
 		if err != nil {
@@ -130,7 +130,7 @@ func TestSchemaRejects(t *testing.T) {
 		"negative-delay.yaml", "wrong-type.yaml", "float-count.yaml", "numeric-name.yaml",
 		"zero-delay-bound.yaml", "missing-delays.yaml", "both-delay-forms.yaml", "missing-intra.yaml",
 		"negative-min.yaml", "negative-working.yaml", "negative-workload.yaml", "no-stages.yaml",
-		"no-datacenters.yaml", "bad-version.yaml",
+		"no-datacenters.yaml", "bad-version.yaml", "huge-delay.yaml", "huge-count.yaml",
 	} {
 		t.Run(f, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join(scenarioDir, "invalid", f))

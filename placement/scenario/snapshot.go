@@ -11,6 +11,17 @@ import (
 	"github.com/ims-orch/ims-orch/placement"
 )
 
+// Bounds that keep the planner's integer and float arithmetic exact. No real
+// IMS round comes near them; a file that does is almost surely a unit error.
+const (
+	// MaxInstances bounds instance counts (working, buffered) and the number
+	// of instances the predicted workload can need (workload / capacity of
+	// the smallest VNF), per entry and in total.
+	MaxInstances = 1_000_000
+	// MaxDelayMs bounds every delay and the delay bound (1000 s).
+	MaxDelayMs = 1e6
+)
+
 func fe(field, format string, a ...any) error {
 	return &placement.FieldError{Field: field, Reason: fmt.Sprintf(format, a...)}
 }
@@ -115,6 +126,9 @@ func (sc *Scenario) Snapshot() (*placement.Snapshot, error) {
 	if !finite(sc.DelayBoundMs) || sc.DelayBoundMs <= 0 {
 		return nil, fe("delayBoundMs", "must be a positive number of milliseconds, got %g", sc.DelayBoundMs)
 	}
+	if sc.DelayBoundMs > MaxDelayMs {
+		return nil, fe("delayBoundMs", "%g ms is more than the limit of %g ms", sc.DelayBoundMs, float64(MaxDelayMs))
+	}
 
 	// VNFs: DP stages, then the two CP VNFs.
 	var vnfs names
@@ -154,8 +168,8 @@ func (sc *Scenario) Snapshot() (*placement.Snapshot, error) {
 		if !finite(c.v.Capacity) || c.v.Capacity <= 0 {
 			return nil, fe(c.f+".capacity", "must be a positive number of SIP transactions/s per instance, got %g", c.v.Capacity)
 		}
-		if c.v.Min < 0 {
-			return nil, fe(c.f+".min", "must not be negative, got %d", c.v.Min)
+		if c.v.Min < 0 || c.v.Min > MaxInstances {
+			return nil, fe(c.f+".min", "must be between 0 and %d, got %d", MaxInstances, c.v.Min)
 		}
 		refs[c.name] = vnfRef{kind: c.kind}
 	}
@@ -213,11 +227,11 @@ func (sc *Scenario) Snapshot() (*placement.Snapshot, error) {
 				return nil, fe(f+".datacenter", "%s runs only in the S-CSCF datacenter %q (controlPlane.scscfDatacenter), not in %q", sName, cp.SCSCFDatacenter, in.Datacenter)
 			}
 		}
-		if in.Working < 0 {
-			return nil, fe(f+".working", "must not be negative, got %d", in.Working)
+		if in.Working < 0 || in.Working > MaxInstances {
+			return nil, fe(f+".working", "must be between 0 and %d, got %d", MaxInstances, in.Working)
 		}
-		if in.Buffered < 0 {
-			return nil, fe(f+".buffered", "must not be negative, got %d", in.Buffered)
+		if in.Buffered < 0 || in.Buffered > MaxInstances {
+			return nil, fe(f+".buffered", "must be between 0 and %d, got %d", MaxInstances, in.Buffered)
 		}
 		if !finite(in.Reserved) || in.Reserved < 0 {
 			return nil, fe(f+".reserved", "must be a finite non-negative capacity, got %g", in.Reserved)
@@ -270,7 +284,12 @@ func (sc *Scenario) Snapshot() (*placement.Snapshot, error) {
 		s.CurrentPaths[pr] = path
 	}
 
-	// Workload.
+	// Workload. Bound the instances it can need by the smallest capacity.
+	minDP, minCP := stages[0].Capacity, math.Min(cp.PCSCF.Capacity, cp.SCSCF.Capacity)
+	for _, st := range stages {
+		minDP = math.Min(minDP, st.Capacity)
+	}
+	var totalDP, totalCP float64
 	seenLoad := map[placement.Pair]int{}
 	for i, w := range sc.Workload {
 		f := fmt.Sprintf("workload[%d]", i)
@@ -288,8 +307,19 @@ func (sc *Scenario) Snapshot() (*placement.Snapshot, error) {
 		if !finite(w.DP) || w.DP < 0 {
 			return nil, fe(f+".dp", "must be a finite non-negative number of packets/s, got %g", w.DP)
 		}
+		if w.CP/minCP > MaxInstances {
+			return nil, fe(f+".cp", "%g transactions/s would need more than %d instances of a CP VNF (capacity %g)", w.CP, MaxInstances, minCP)
+		}
+		if w.DP/minDP > MaxInstances {
+			return nil, fe(f+".dp", "%g packets/s would need more than %d instances of a DP stage (capacity %g)", w.DP, MaxInstances, minDP)
+		}
+		totalCP += w.CP
+		totalDP += w.DP
 		s.CPWorkload[pr] = w.CP
 		s.DPWorkload[pr] = w.DP
+	}
+	if totalCP/minCP > MaxInstances || totalDP/minDP > MaxInstances {
+		return nil, fe("workload", "the total workload (%g transactions/s, %g packets/s) would need more than %d instances of one VNF", totalCP, totalDP, MaxInstances)
 	}
 
 	if err := s.Validate(); err != nil {
@@ -353,8 +383,8 @@ func (sc *Scenario) delayMatrix(dcs *names) ([][]float64, error) {
 		return nil, fe("delays.intraGroupMs", "is required with groups: the delay between two datacenters of the same group")
 	}
 	intra := *dl.IntraGroupMs
-	if !finite(intra) || intra < 0 {
-		return nil, fe("delays.intraGroupMs", "must be a finite non-negative number of milliseconds, got %g", intra)
+	if !finite(intra) || intra < 0 || intra > MaxDelayMs {
+		return nil, fe("delays.intraGroupMs", "must be between 0 and %g milliseconds, got %g", float64(MaxDelayMs), intra)
 	}
 	g := make([]int, n)
 	for i, dc := range sc.Datacenters {
@@ -398,6 +428,8 @@ func checkMatrix(f string, mx [][]float64, n int, what, order string) error {
 				return fe(fij, "is not a finite number")
 			case v < 0:
 				return fe(fij, "must not be negative, got %g ms", v)
+			case v > MaxDelayMs:
+				return fe(fij, "%g ms is more than the limit of %g ms", v, float64(MaxDelayMs))
 			case i == j && v != 0:
 				return fe(fij, "is on the diagonal and must be 0, got %g (a %s's delay to itself)", v, what)
 			}

@@ -146,7 +146,20 @@ func planPairs(s *Snapshot) []Pair {
 func sizeCP(s *Snapshot, dec *Decision) {
 	total := 0.0
 	perDC := make([]float64, s.N)
-	for p, q := range s.CPWorkload {
+	// sum in (entry, exit) order: float addition is not associative, and map
+	// order would make the counts differ near a capacity boundary
+	pairs := make([]Pair, 0, len(s.CPWorkload))
+	for p := range s.CPWorkload {
+		pairs = append(pairs, p)
+	}
+	sort.Slice(pairs, func(i, j int) bool {
+		if pairs[i].Entry != pairs[j].Entry {
+			return pairs[i].Entry < pairs[j].Entry
+		}
+		return pairs[i].Exit < pairs[j].Exit
+	})
+	for _, p := range pairs {
+		q := s.CPWorkload[p]
 		total += q
 		perDC[p.Entry] += q
 		if p.Exit != p.Entry {

@@ -262,6 +262,8 @@ func TestValidateNamesField(t *testing.T) {
 		{"NaN workload", "workload.cp[0→1]", func(s *Snapshot) { s.CPWorkload[Pair{0, 1}] = math.NaN() }},
 		{"reserved above capacity", "instances[dc 0][a].reserved", func(s *Snapshot) { s.DP[0][0] = Provision{Working: 1, Reserved: 11} }},
 		{"no bound", "delayBoundMs", func(s *Snapshot) { s.DelayBound = 0 }},
+		{"huge workload", "workload.dp[0→1]", func(s *Snapshot) { s.DPWorkload[Pair{0, 1}] = 1e300 }},
+		{"huge working count", "instances[dc 0][a].working", func(s *Snapshot) { s.DP[0][0].Working = 1 << 62 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := snap(2, 10, 250, 10)
@@ -279,5 +281,23 @@ func TestExactRefusesLargeInstances(t *testing.T) {
 	s := snap(200, 10, 250, 10, 10, 10)
 	if _, err := Plan(s, Options{Exact: true}); err == nil {
 		t.Fatal("exact solver on 200^3 paths should be refused")
+	}
+}
+
+// CP loads are summed in pair order: map order must not change the last bits
+// (and so, near a boundary, an instance count).
+func TestCPSizingDeterministic(t *testing.T) {
+	s := snap(8, 10, 250, 100)
+	for i := 0; i < 8; i++ {
+		for j := 0; j < 8; j++ {
+			s.CPWorkload[Pair{i, j}] = 0.1 + float64(i*8+j)*1.01
+		}
+	}
+	first, _ := Plan(s, Options{})
+	for run := 0; run < 50; run++ {
+		d, _ := Plan(s, Options{})
+		if d.SCSCF.Load != first.SCSCF.Load || !reflect.DeepEqual(d.PCSCF, first.PCSCF) {
+			t.Fatalf("run %d: S-CSCF load %v vs %v", run, d.SCSCF.Load, first.SCSCF.Load)
+		}
 	}
 }

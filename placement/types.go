@@ -230,6 +230,14 @@ func ferr(field, format string, a ...any) error {
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
+// Bounds that keep instance counts far from integer overflow.
+const (
+	// MaxInstances bounds working and buffered counts per VNF per DC.
+	MaxInstances = 1_000_000
+	// MaxInstancesNeeded bounds workload / capacity per VNF.
+	MaxInstancesNeeded = 1_000_000
+)
+
 // Validate checks a snapshot and returns the first problem as a *FieldError.
 func (s *Snapshot) Validate() error {
 	if s.N <= 0 {
@@ -320,10 +328,15 @@ func (s *Snapshot) Validate() error {
 			return ferr(f, "path must start at the entry and end at the exit datacenter")
 		}
 	}
+	minDP := math.Inf(1)
+	for _, st := range s.Stages {
+		minDP = math.Min(minDP, st.Capacity)
+	}
 	for _, w := range []struct {
 		f string
 		m map[Pair]float64
-	}{{"workload.dp", s.DPWorkload}, {"workload.cp", s.CPWorkload}} {
+		c float64 // smallest per-instance capacity the workload meets
+	}{{"workload.dp", s.DPWorkload, minDP}, {"workload.cp", s.CPWorkload, math.Min(s.PCSCF.Capacity, s.SCSCF.Capacity)}} {
 		for pr, q := range w.m {
 			f := fmt.Sprintf("%s[%d→%d]", w.f, pr.Entry, pr.Exit)
 			if err := s.checkPair(f, pr); err != nil {
@@ -331,6 +344,9 @@ func (s *Snapshot) Validate() error {
 			}
 			if !finite(q) || q < 0 {
 				return ferr(f, "workload must be a finite non-negative number, got %g", q)
+			}
+			if q/w.c > MaxInstancesNeeded {
+				return ferr(f, "workload %g would need more than %d instances of one VNF", q, MaxInstancesNeeded)
 			}
 		}
 	}
@@ -345,11 +361,11 @@ func (s *Snapshot) checkPair(f string, p Pair) error {
 }
 
 func (p Provision) validate(f string, capacity float64) error {
-	if p.Working < 0 {
-		return ferr(f+".working", "must not be negative, got %d", p.Working)
+	if p.Working < 0 || p.Working > MaxInstances {
+		return ferr(f+".working", "must be between 0 and %d, got %d", MaxInstances, p.Working)
 	}
-	if p.Buffered < 0 {
-		return ferr(f+".buffered", "must not be negative, got %d", p.Buffered)
+	if p.Buffered < 0 || p.Buffered > MaxInstances {
+		return ferr(f+".buffered", "must be between 0 and %d, got %d", MaxInstances, p.Buffered)
 	}
 	if !finite(p.Reserved) || p.Reserved < 0 {
 		return ferr(f+".reserved", "must be a finite non-negative capacity, got %g", p.Reserved)

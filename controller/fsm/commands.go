@@ -1,0 +1,274 @@
+package fsm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+// MessageType is the first byte of every raft log entry. Numbers are never
+// reused: a retired command keeps its number reserved.
+type MessageType uint8
+
+// The command types.
+const (
+	SetTopologyType       MessageType = 1
+	SetPolicyType         MessageType = 2
+	RoundStartedType      MessageType = 3
+	RoundStepDoneType     MessageType = 4
+	DecisionCommittedType MessageType = 5
+	IntervalEnteredType   MessageType = 6
+)
+
+// Command is one replicated state change.
+type Command interface {
+	Type() MessageType
+}
+
+// SetTopology replaces the topology.
+type SetTopology struct {
+	Topology Topology `json:"topology"`
+}
+
+// SetPolicy replaces the policy.
+type SetPolicy struct {
+	Policy Policy `json:"policy"`
+}
+
+// RoundStarted opens round Round (it must equal the current interval).
+type RoundStarted struct {
+	Round uint64 `json:"round"`
+}
+
+// RoundStepDone closes step 1 (Prediction set, appended to the history),
+// step 2 (Provisions: every answered DC's report) or step 4.
+type RoundStepDone struct {
+	Round      uint64                              `json:"round"`
+	Step       protocol.Step                       `json:"step"`
+	Prediction *Prediction                         `json:"prediction,omitempty"`
+	Provisions map[string]protocol.ProvisionReport `json:"provisions,omitempty"`
+	// Unreachable lists the DCs given up at this step.
+	Unreachable []string `json:"unreachable,omitempty"`
+}
+
+// DecisionCommitted closes step 3 with the per-DC decisions and the next
+// interval's path set.
+type DecisionCommitted struct {
+	Round    uint64                `json:"round"`
+	Decision []protocol.DCDecision `json:"decision"`
+	Paths    []protocol.PathEntry  `json:"paths"`
+}
+
+// IntervalEntered closes step 5 and the round: the interval index becomes
+// Round+1 and the decision's paths are in force.
+type IntervalEntered struct {
+	Round       uint64   `json:"round"`
+	Unreachable []string `json:"unreachable,omitempty"`
+}
+
+// Type implementations.
+func (SetTopology) Type() MessageType       { return SetTopologyType }
+func (SetPolicy) Type() MessageType         { return SetPolicyType }
+func (RoundStarted) Type() MessageType      { return RoundStartedType }
+func (RoundStepDone) Type() MessageType     { return RoundStepDoneType }
+func (DecisionCommitted) Type() MessageType { return DecisionCommittedType }
+func (IntervalEntered) Type() MessageType   { return IntervalEnteredType }
+
+type handler struct {
+	decode func([]byte) (Command, error)
+	apply  func(*State, Command) error
+}
+
+func dec[T Command](b []byte) (Command, error) {
+	var c T
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// registry is the command table: type byte → decoder and handler.
+var registry = map[MessageType]handler{
+	SetTopologyType:       {dec[SetTopology], applySetTopology},
+	SetPolicyType:         {dec[SetPolicy], applySetPolicy},
+	RoundStartedType:      {dec[RoundStarted], applyRoundStarted},
+	RoundStepDoneType:     {dec[RoundStepDone], applyRoundStepDone},
+	DecisionCommittedType: {dec[DecisionCommitted], applyDecisionCommitted},
+	IntervalEnteredType:   {dec[IntervalEntered], applyIntervalEntered},
+}
+
+// Encode turns a command into a raft log entry: type byte + JSON.
+func Encode(c Command) ([]byte, error) {
+	if _, ok := registry[c.Type()]; !ok {
+		return nil, fmt.Errorf("fsm: unknown command type %d", c.Type())
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{byte(c.Type())}, body...), nil
+}
+
+// Decode parses a raft log entry.
+func Decode(b []byte) (Command, error) {
+	if len(b) == 0 {
+		return nil, errors.New("fsm: empty log entry")
+	}
+	h, ok := registry[MessageType(b[0])]
+	if !ok {
+		return nil, fmt.Errorf("fsm: unknown command type %d", b[0])
+	}
+	c, err := h.decode(b[1:])
+	if err != nil {
+		return nil, fmt.Errorf("fsm: command type %d: %w", b[0], err)
+	}
+	return c, nil
+}
+
+// ApplyTo applies a command to a state (the deterministic core of Apply).
+// On error the state is unchanged.
+func ApplyTo(s *State, c Command) error {
+	h, ok := registry[c.Type()]
+	if !ok {
+		return fmt.Errorf("fsm: unknown command type %d", c.Type())
+	}
+	return h.apply(s, c)
+}
+
+func applySetTopology(s *State, c Command) error {
+	t := c.(SetTopology).Topology
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	s.Topology = &t
+	return nil
+}
+
+func applySetPolicy(s *State, c Command) error {
+	p := c.(SetPolicy).Policy
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	s.Policy = p
+	return nil
+}
+
+func stale(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrStale}, a...)...)
+}
+
+func applyRoundStarted(s *State, c Command) error {
+	r := c.(RoundStarted).Round
+	if r != s.Interval {
+		return stale("round %d started, current interval is %d", r, s.Interval)
+	}
+	if s.Round != nil {
+		return stale("round %d already in progress", s.Round.Round)
+	}
+	s.Round = &Round{Round: r}
+	return nil
+}
+
+func current(s *State, round uint64, done protocol.Step) error {
+	if s.Round == nil || s.Round.Round != round {
+		return stale("round %d is not in progress", round)
+	}
+	if s.Round.Done != done {
+		return stale("round %d: last done step is %d, want %d", round, s.Round.Done, done)
+	}
+	return nil
+}
+
+func markUnreachable(r *Round, dcs []string, step protocol.Step) {
+	for _, dc := range dcs {
+		if r.Unreachable == nil {
+			r.Unreachable = map[string]protocol.Step{}
+		}
+		if _, ok := r.Unreachable[dc]; !ok {
+			r.Unreachable[dc] = step
+		}
+	}
+}
+
+func applyRoundStepDone(s *State, c Command) error {
+	cmd := c.(RoundStepDone)
+	switch cmd.Step {
+	case protocol.StepPredict, protocol.StepAcquire, protocol.StepBroadcast:
+	default:
+		return fmt.Errorf("fsm: RoundStepDone step %d: only steps 1, 2 and 4 are closed by RoundStepDone", cmd.Step)
+	}
+	if err := current(s, cmd.Round, cmd.Step-1); err != nil {
+		return err
+	}
+	switch cmd.Step {
+	case protocol.StepPredict:
+		if cmd.Prediction == nil {
+			return errors.New("fsm: RoundStepDone step 1: prediction is missing")
+		}
+		p := *cmd.Prediction
+		p.Round = cmd.Round
+		s.Round.Prediction = &p
+		s.History = append(s.History, p)
+		if len(s.History) > MaxHistory {
+			s.History = append([]Prediction(nil), s.History[len(s.History)-MaxHistory:]...)
+		}
+	case protocol.StepAcquire:
+		s.Round.Provisions = cmd.Provisions
+		for dc, rep := range cmd.Provisions {
+			if s.LastProvision == nil {
+				s.LastProvision = map[string]protocol.ProvisionReport{}
+			}
+			s.LastProvision[dc] = rep
+		}
+	}
+	markUnreachable(s.Round, cmd.Unreachable, cmd.Step)
+	s.Round.Done = cmd.Step
+	return nil
+}
+
+func applyDecisionCommitted(s *State, c Command) error {
+	cmd := c.(DecisionCommitted)
+	if err := current(s, cmd.Round, protocol.StepAcquire); err != nil {
+		return err
+	}
+	s.Round.Decision = cmd.Decision
+	s.Round.Paths = cmd.Paths
+	s.Round.Done = protocol.StepCompute
+	return nil
+}
+
+func applyIntervalEntered(s *State, c Command) error {
+	cmd := c.(IntervalEntered)
+	if err := current(s, cmd.Round, protocol.StepBroadcast); err != nil {
+		return err
+	}
+	markUnreachable(s.Round, cmd.Unreachable, protocol.StepEnter)
+	if s.Stale == nil {
+		s.Stale = map[string]uint64{}
+	}
+	if s.Topology != nil {
+		for dc := range s.Stale {
+			if s.Topology.Index(dc) < 0 {
+				delete(s.Stale, dc) // removed from the topology
+			}
+		}
+		for _, dc := range s.Topology.DCs {
+			if step, gone := s.Round.Unreachable[dc]; gone && step >= protocol.StepAcquire {
+				// A DC given up at any step missed this round's decision or
+				// its entry: it is re-synced by the next round it answers.
+				s.Stale[dc] = cmd.Round
+			} else if !gone {
+				delete(s.Stale, dc)
+			}
+		}
+	}
+	if len(s.Stale) == 0 {
+		s.Stale = nil
+	}
+	s.Paths = s.Round.Paths
+	s.Interval = cmd.Round + 1
+	s.Round = nil
+	return nil
+}

@@ -1,0 +1,184 @@
+// Package fsm owns the global controller's replicated state: the interval
+// index, the round in progress (step by step), the committed decisions and
+// path sets, the policy, the topology and the prediction history. It is a
+// hashicorp/raft FSM in the Consul style: every command is a type byte
+// followed by a JSON body, a registration table maps each type to its
+// handler, Apply is deterministic (no clock, no randomness, no I/O), Snapshot
+// only grabs a copy and Persist writes typed JSON-lines records. Type numbers
+// are never reused. NewNode sets up a raft node (raft-wal + file snapshots on
+// disk, or raft's in-memory stores for tests).
+//
+// Round progress inside the state:
+//
+//	            RoundStarted{t}
+//	(no round) ───────────────▶ Done=0 ──StepDone{1}──▶ 1 ──StepDone{2}──▶ 2
+//	     ▲                                                                   │
+//	     │ IntervalEntered{t}: Interval=t+1, Paths=decision paths   DecisionCommitted{t}
+//	     │                                                                   ▼
+//	     └────────────────── 4 ◀──StepDone{4}────────────────────────────── 3
+//
+// A command that does not follow this order (a re-sent or late command from a
+// deposed leader) is rejected with ErrStale and changes nothing, so no step is
+// applied twice.
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+// MaxHistory is how many prediction records (one per round) the state keeps.
+const MaxHistory = 64
+
+// ErrStale rejects a command that does not follow the round order (already
+// applied, from an older round, or out of order).
+var ErrStale = errors.New("fsm: stale or out-of-order round command")
+
+// VNF is one VNF of the catalog with the capacity of one instance
+// (transactions/s for CP, packets/s for DP).
+type VNF struct {
+	Name     string  `json:"name"`
+	Capacity float64 `json:"capacity"`
+	// Min working instances per hosting DC (CP only).
+	Min int `json:"min,omitempty"`
+}
+
+// Topology is the static description of the system.
+type Topology struct {
+	// DCs names every datacenter; its order is the DC index of the plan.
+	DCs []string `json:"dcs"`
+	// SCSCFDC is the datacenter that hosts every S-CSCF.
+	SCSCFDC string `json:"scscfDC"`
+	PCSCF   VNF    `json:"pcscf"`
+	SCSCF   VNF    `json:"scscf"`
+	// Stages is the DP chain in order.
+	Stages []VNF `json:"stages"`
+	// DelayMs is the static one-way delay matrix used for links with no
+	// delay report yet.
+	DelayMs [][]float64 `json:"delayMs"`
+}
+
+// Index returns the DC index of name, or -1.
+func (t *Topology) Index(name string) int {
+	for i, d := range t.DCs {
+		if d == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Validate checks a topology; the error names the field.
+func (t *Topology) Validate() error {
+	if len(t.DCs) == 0 {
+		return errors.New("topology.dcs: at least one datacenter is needed")
+	}
+	seen := map[string]bool{}
+	for i, d := range t.DCs {
+		if d == "" || strings.ContainsAny(d, "/ \t\n") {
+			return fmt.Errorf("topology.dcs[%d]: %q is not a valid name (empty, or holds '/' or white space)", i, d)
+		}
+		if seen[d] {
+			return fmt.Errorf("topology.dcs[%d]: duplicate datacenter %q", i, d)
+		}
+		seen[d] = true
+	}
+	if !seen[t.SCSCFDC] {
+		return fmt.Errorf("topology.scscfDC: %q is not one of the datacenters", t.SCSCFDC)
+	}
+	vnfs := append([]VNF{t.PCSCF, t.SCSCF}, t.Stages...)
+	names := map[string]bool{}
+	for i, v := range vnfs {
+		if v.Name == "" {
+			return fmt.Errorf("topology vnf %d: empty name", i)
+		}
+		if names[v.Name] {
+			return fmt.Errorf("topology vnf %q: duplicate name", v.Name)
+		}
+		names[v.Name] = true
+		if math.IsNaN(v.Capacity) || math.IsInf(v.Capacity, 0) || v.Capacity <= 0 {
+			return fmt.Errorf("topology vnf %q capacity: must be positive, got %g", v.Name, v.Capacity)
+		}
+		if v.Min < 0 {
+			return fmt.Errorf("topology vnf %q min: must not be negative, got %d", v.Name, v.Min)
+		}
+	}
+	if len(t.Stages) == 0 {
+		return errors.New("topology.stages: the DP chain needs at least one stage")
+	}
+	if len(t.DelayMs) != len(t.DCs) {
+		return fmt.Errorf("topology.delayMs: %d rows, want %d", len(t.DelayMs), len(t.DCs))
+	}
+	for i, row := range t.DelayMs {
+		if len(row) != len(t.DCs) {
+			return fmt.Errorf("topology.delayMs[%d]: %d columns, want %d", i, len(row), len(t.DCs))
+		}
+		for j, v := range row {
+			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || (i == j && v != 0) {
+				return fmt.Errorf("topology.delayMs[%d][%d]: must be finite, non-negative and 0 on the diagonal, got %g", i, j, v)
+			}
+		}
+	}
+	return nil
+}
+
+// Policy tunes planning.
+type Policy struct {
+	DelayBoundMs float64 `json:"delayBoundMs"`
+	Exact        bool    `json:"exact,omitempty"`
+	IgnoreBuffer bool    `json:"ignoreBuffer,omitempty"`
+}
+
+// Validate checks a policy.
+func (p *Policy) Validate() error {
+	if math.IsNaN(p.DelayBoundMs) || math.IsInf(p.DelayBoundMs, 0) || p.DelayBoundMs <= 0 {
+		return fmt.Errorf("policy.delayBoundMs: must be a positive number of ms, got %g", p.DelayBoundMs)
+	}
+	return nil
+}
+
+// Prediction is step 1's output: the averages measured over interval Round
+// (keys "cp/A/B", "dp/A/B", "delay/A/B") and the forecasts for Round+1.
+type Prediction struct {
+	Round     uint64             `json:"round"`
+	Actual    map[string]float64 `json:"actual"`
+	Predicted map[string]float64 `json:"predicted"`
+}
+
+// Round is the round in progress. Round t closes interval t; its decision
+// applies to interval t+1.
+type Round struct {
+	Round uint64 `json:"round"`
+	// Done is the last completed step (0 = started, nothing done).
+	Done       protocol.Step                       `json:"done"`
+	Prediction *Prediction                         `json:"prediction,omitempty"`
+	Provisions map[string]protocol.ProvisionReport `json:"provisions,omitempty"`
+	Decision   []protocol.DCDecision               `json:"decision,omitempty"`
+	// Paths is the next interval's full path set (step 3).
+	Paths []protocol.PathEntry `json:"paths,omitempty"`
+	// Unreachable maps a DC that stopped answering to the step at which it
+	// was given up; it is not contacted again in this round.
+	Unreachable map[string]protocol.Step `json:"unreachable,omitempty"`
+}
+
+// State is the whole replicated state.
+type State struct {
+	// Interval is the current interval index; the next round closes it.
+	Interval uint64    `json:"interval"`
+	Topology *Topology `json:"topology,omitempty"`
+	Policy   Policy    `json:"policy"`
+	Round    *Round    `json:"round,omitempty"`
+	// Paths is the path set in force (entered at the last step 5).
+	Paths []protocol.PathEntry `json:"paths,omitempty"`
+	// LastProvision is each DC's last answered step-2 report.
+	LastProvision map[string]protocol.ProvisionReport `json:"lastProvision,omitempty"`
+	// Stale maps a DC that missed step 4 or 5 to the round it missed; it is
+	// cleared when the DC completes a later round's step 5.
+	Stale map[string]uint64 `json:"stale,omitempty"`
+	// History holds the last MaxHistory predictions, oldest first.
+	History []Prediction `json:"history,omitempty"`
+}

@@ -1,0 +1,747 @@
+// Package global owns the global controller: workload intake, prediction,
+// planning and the round engine that runs the 5-step interval protocol of
+// the paper's Fig. 3 with every local controller, re-sending each request
+// unanswered after 500 ms. Every step's completion is committed to a Store
+// (the raft FSM of controller/fsm in production), so a new leader resumes an
+// interrupted round from its last committed step, re-sending the same
+// (Round, Step, Seq) headers, and no step is applied twice.
+//
+// Round t (closing interval t):
+//
+//	1 predict    interval averages → Forecaster.Observe; Predict every series  → commit RoundStepDone{t,1}
+//	2 acquire    AcquireProvision to every DC, wait all or StepDeadline          → commit RoundStepDone{t,2}
+//	3 compute    placement.Plan over the snapshot → one DCDecision per DC        → commit DecisionCommitted{t}
+//	4 broadcast  ApplyDecision to every reachable DC, wait all or StepDeadline   → commit RoundStepDone{t,4}
+//	5 enter      EnterInterval to every reachable DC, wait all or StepDeadline   → commit IntervalEntered{t}: interval t+1
+//
+// Unanswering DC rule: a DC that has not answered a step's request
+// StepDeadline (default 5 s = 10 re-sends) after the step began is given up
+// for the rest of the round: the step completes without it, it is not sent
+// the later steps, it is listed in the round record, Stats.Unreachable counts
+// it and a warning is logged. Step 3 then plans with its last known
+// provisioning (buffer treated as empty). The FSM marks it stale; the next
+// round it answers brings it up to date (its step-4 decision carries absolute
+// targets and the full path set, step 5 the interval index).
+package global
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/transport"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// Forecaster predicts one series per key from its past interval averages.
+type Forecaster interface {
+	Observe(key string, x float64) error
+	Predict(key string) float64
+}
+
+// Config tunes the engine; zero fields take the defaults.
+type Config struct {
+	// Interval is the scaling interval (default 50 s).
+	Interval time.Duration
+	// Retransmit is the re-send timer (default protocol.RetransmitAfter, 500 ms).
+	Retransmit time.Duration
+	// StepDeadline is how long a step waits for a DC before giving it up for
+	// the round (default 10 × Retransmit = 5 s). Must be below Interval.
+	StepDeadline time.Duration
+	// RecordsKept bounds the round records kept in memory (default 100).
+	RecordsKept int
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Interval == 0 {
+		c.Interval = 50 * time.Second
+	}
+	if c.Retransmit == 0 {
+		c.Retransmit = protocol.RetransmitAfter
+	}
+	if c.StepDeadline == 0 {
+		c.StepDeadline = 10 * c.Retransmit
+	}
+	if c.RecordsKept == 0 {
+		c.RecordsKept = 100
+	}
+	switch {
+	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0:
+		return c, errors.New("global.Config: durations and RecordsKept must not be negative")
+	case c.StepDeadline >= c.Interval:
+		return c, fmt.Errorf("global.Config.StepDeadline: %v must be below the interval %v", c.StepDeadline, c.Interval)
+	case c.Retransmit > c.StepDeadline:
+		return c, fmt.Errorf("global.Config.Retransmit: %v must not exceed StepDeadline %v", c.Retransmit, c.StepDeadline)
+	}
+	return c, nil
+}
+
+// Hooks observe the engine (tests, metrics). They run on the engine's
+// goroutine with no engine lock held.
+type Hooks struct {
+	// StepCommitted runs after a step's completion is committed.
+	StepCommitted func(round uint64, step protocol.Step)
+}
+
+// Deps are the engine's collaborators.
+type Deps struct {
+	Clock      clock.Clock
+	Transport  transport.Transport
+	Forecaster Forecaster
+	Store      Store
+	Logger     *slog.Logger
+	Hooks      Hooks
+}
+
+// Stats are the engine's counters since it was created.
+type Stats struct {
+	Rounds           int // rounds completed by this engine
+	Resumed          int // rounds this engine resumed from a committed step
+	Requests         int // requests sent, first sends and re-sends
+	Retransmissions  int // re-sends after Retransmit without an answer
+	Unreachable      int // (DC, round) given up
+	DuplicateAnswers int // answers to a request already answered
+	InvalidAnswers   int // answers whose header or payload do not match
+	TransportErrors  int // transport failures (treated as losses)
+	LateAnswers      int // answers for a step that is over
+}
+
+// StepTime is how long one step took.
+type StepTime struct {
+	Step     protocol.Step `json:"step"`
+	Duration time.Duration `json:"duration"`
+}
+
+// DCResult is a DC's step-4 answer.
+type DCResult struct {
+	DC      string `json:"dc"`
+	Created int    `json:"created"`
+	Reused  int    `json:"reused"`
+	Error   string `json:"error,omitempty"`
+}
+
+// RoundRecord explains one round after the fact.
+type RoundRecord struct {
+	Round uint64 `json:"round"`
+	// Resumed is set when this engine finished a round started by another
+	// leader (or by itself before losing leadership).
+	Resumed         bool                     `json:"resumed,omitempty"`
+	Started         time.Time                `json:"started"`
+	Finished        time.Time                `json:"finished"`
+	Steps           []StepTime               `json:"steps"`
+	Retransmissions int                      `json:"retransmissions"`
+	Unreachable     map[string]protocol.Step `json:"unreachable,omitempty"`
+	// Actual holds interval Round's measured averages, Predicted the
+	// forecasts for Round+1, PreviousPredicted the forecasts the previous
+	// round made for interval Round (compare with Actual).
+	Actual            map[string]float64    `json:"actual,omitempty"`
+	Predicted         map[string]float64    `json:"predicted,omitempty"`
+	PreviousPredicted map[string]float64    `json:"previousPredicted,omitempty"`
+	Decision          []protocol.DCDecision `json:"decision,omitempty"`
+	Paths             []protocol.PathEntry  `json:"paths,omitempty"`
+	Totals            placement.Totals      `json:"totals"`
+	PlanError         string                `json:"planError,omitempty"`
+	Results           []DCResult            `json:"results,omitempty"`
+}
+
+type outstanding struct {
+	req   protocol.Request
+	timer clock.Timer
+	sends int
+}
+
+type exchange struct {
+	round   uint64
+	step    protocol.Step
+	pending map[string]*outstanding
+	answers map[string]protocol.Response
+	gaveUp  []string
+	timer   clock.Timer
+}
+
+type send struct {
+	dc      string
+	req     protocol.Request
+	deliver transport.Deliver
+}
+
+// Engine runs rounds while started (on the raft leader only).
+type Engine struct {
+	cfg Config
+	d   Deps
+	log *slog.Logger
+
+	mu        sync.Mutex
+	running   bool
+	epoch     uint64 // bumped by Start and Stop: older timers and answers are ignored
+	timer     clock.Timer
+	ex        *exchange
+	in        intake
+	known     map[string]bool // DCs of the topology (intake validation)
+	series    map[string]bool // every series observed so far
+	observed  uint64          // history rounds < observed are in the forecaster
+	lastPred  map[string]float64
+	rec       *RoundRecord
+	stepStart time.Time
+	records   []RoundRecord
+	stats     Stats
+
+	outbox []send
+	hooks  []func()
+}
+
+// New checks the configuration and returns a stopped engine.
+func New(cfg Config, d Deps) (*Engine, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case d.Clock == nil:
+		return nil, errors.New("global.Deps.Clock: nil")
+	case d.Transport == nil:
+		return nil, errors.New("global.Deps.Transport: nil")
+	case d.Forecaster == nil:
+		return nil, errors.New("global.Deps.Forecaster: nil")
+	case d.Store == nil:
+		return nil, errors.New("global.Deps.Store: nil")
+	}
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}}, nil
+}
+
+// Seq is the deterministic sequence number of a round's step: every leader
+// sends the same header for the same (round, step, DC).
+func Seq(round uint64, step protocol.Step) uint64 { return round<<3 | uint64(step) }
+
+// locked runs f under the lock, then the hooks it queued, then (if the
+// engine was not stopped meanwhile) the sends it queued.
+func (e *Engine) locked(f func()) {
+	e.mu.Lock()
+	f()
+	hooks, out, ep := e.hooks, e.outbox, e.epoch
+	e.hooks, e.outbox = nil, nil
+	e.mu.Unlock()
+	for _, h := range hooks {
+		h()
+	}
+	if len(out) == 0 {
+		return
+	}
+	e.mu.Lock()
+	live := e.running && e.epoch == ep
+	e.mu.Unlock()
+	if !live {
+		return
+	}
+	for _, s := range out {
+		e.d.Transport.Send(s.dc, s.req, s.deliver)
+	}
+}
+
+// after runs f under the lock after d, unless the engine stops or restarts
+// meanwhile.
+func (e *Engine) after(d time.Duration, f func()) clock.Timer {
+	ep := e.epoch
+	return e.d.Clock.AfterFunc(d, func() {
+		e.locked(func() {
+			if e.running && e.epoch == ep {
+				f()
+			}
+		})
+	})
+}
+
+// Start makes the engine run rounds: it waits for the store to be up to
+// date, resumes a round in progress at once, or schedules the next round one
+// Interval from now.
+func (e *Engine) Start() error {
+	if err := e.d.Store.Sync(); err != nil {
+		return fmt.Errorf("global: store sync: %w", err)
+	}
+	e.locked(func() {
+		if e.running {
+			return
+		}
+		e.running = true
+		e.epoch++
+		st := e.d.Store.State()
+		e.refreshTopology(&st)
+		e.replayHistory()
+		if st.Round != nil {
+			e.log.Info("resuming round", "round", st.Round.Round, "lastDoneStep", st.Round.Done)
+			e.stats.Resumed++
+			e.newRecord(st.Round.Round, true)
+			e.timer = e.after(0, e.advance)
+			return
+		}
+		e.timer = e.after(e.cfg.Interval, e.startRound)
+	})
+	return nil
+}
+
+// Stop stops running rounds (lost leadership, shutdown). A round in progress
+// stays in the store for the next leader.
+func (e *Engine) Stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.running {
+		return
+	}
+	e.running = false
+	e.epoch++
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	e.dropExchange()
+	e.rec = nil
+}
+
+// Trigger starts the next round now instead of at its scheduled time (an
+// operator's "run a round", benchmarks). It returns false if the engine is
+// stopped or a round is in progress.
+func (e *Engine) Trigger() bool {
+	ok := false
+	e.locked(func() {
+		if !e.running || e.rec != nil {
+			return
+		}
+		ok = true
+		if e.timer != nil {
+			e.timer.Stop()
+		}
+		e.startRound()
+	})
+	return ok
+}
+
+// Running reports whether the engine runs rounds.
+func (e *Engine) Running() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.running
+}
+
+func (e *Engine) dropExchange() {
+	if e.ex == nil {
+		return
+	}
+	for _, o := range e.ex.pending {
+		o.timer.Stop()
+	}
+	if e.ex.timer != nil {
+		e.ex.timer.Stop()
+	}
+	e.ex = nil
+}
+
+// Stats returns the counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
+}
+
+// Records returns the completed rounds' records, oldest first.
+func (e *Engine) Records() []RoundRecord {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.records)
+}
+
+// ReportWorkload takes a local controller's periodic CP or DP report; it is
+// counted in the current interval's averages.
+func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
+	var err error
+	e.locked(func() {
+		if e.known == nil {
+			st := e.d.Store.State()
+			e.refreshTopology(&st)
+		}
+		if e.known == nil {
+			err = errors.New("workload report: no topology committed yet")
+			return
+		}
+		if err = checkReport(r, e.known); err != nil {
+			return
+		}
+		e.in.add(r)
+	})
+	return err
+}
+
+func (e *Engine) refreshTopology(st *fsm.State) {
+	if st.Topology == nil {
+		return
+	}
+	e.known = map[string]bool{}
+	for _, dc := range st.Topology.DCs {
+		e.known[dc] = true
+	}
+}
+
+// replayHistory feeds committed interval averages this engine has not
+// observed yet into the forecaster (a follower that becomes leader).
+func (e *Engine) replayHistory() {
+	for _, p := range e.d.Store.History() {
+		if p.Round < e.observed {
+			continue
+		}
+		for _, k := range slices.Sorted(maps.Keys(p.Actual)) {
+			e.series[k] = true
+			if err := e.d.Forecaster.Observe(k, p.Actual[k]); err != nil {
+				e.log.Warn("forecaster rejected a replayed observation", "series", k, "err", err)
+			}
+		}
+		e.observed = p.Round + 1
+		e.lastPred = p.Predicted
+	}
+}
+
+func (e *Engine) newRecord(round uint64, resumed bool) {
+	e.rec = &RoundRecord{Round: round, Resumed: resumed, Started: e.d.Clock.Now()}
+	e.stepStart = e.rec.Started
+}
+
+func (e *Engine) stepDone(step protocol.Step) {
+	now := e.d.Clock.Now()
+	if e.rec != nil {
+		e.rec.Steps = append(e.rec.Steps, StepTime{Step: step, Duration: now.Sub(e.stepStart)})
+	}
+	e.stepStart = now
+	if h := e.d.Hooks.StepCommitted; h != nil {
+		round := e.rec.Round
+		e.hooks = append(e.hooks, func() { h(round, step) })
+	}
+}
+
+// commit applies a command. It reports whether the round may go on: a stale
+// rejection means the step was already committed (the state is re-read); any
+// other failure (lost leadership) stops the engine.
+func (e *Engine) commit(c fsm.Command) bool {
+	err := e.d.Store.Apply(c)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, fsm.ErrStale):
+		e.log.Info("command already applied, continuing from the committed state", "err", err)
+		e.timer = e.after(0, e.advance)
+		return false
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
+		e.log.Error("lost leadership, stopping the round engine", "err", err)
+		e.running = false
+		e.epoch++
+		e.dropExchange()
+		return false
+	default:
+		e.log.Error("commit failed, retrying from the committed state", "err", err, "after", e.cfg.Retransmit)
+		e.timer = e.after(e.cfg.Retransmit, e.advance)
+		return false
+	}
+}
+
+func (e *Engine) startRound() {
+	st := e.d.Store.State()
+	e.refreshTopology(&st)
+	if st.Topology == nil || st.Policy.Validate() != nil {
+		e.log.Warn("no topology or policy committed, skipping the round")
+		e.timer = e.after(e.cfg.Interval, e.startRound)
+		return
+	}
+	if st.Round == nil {
+		if !e.commit(fsm.RoundStarted{Round: st.Interval}) {
+			return
+		}
+		e.newRecord(st.Interval, false)
+	} else {
+		e.newRecord(st.Round.Round, true)
+	}
+	e.advance()
+}
+
+// advance continues the round from the committed state.
+func (e *Engine) advance() {
+	st := e.d.Store.State()
+	r := st.Round
+	if r == nil {
+		e.finishRound()
+		return
+	}
+	if e.rec == nil || e.rec.Round != r.Round {
+		e.newRecord(r.Round, true)
+	}
+	switch r.Done {
+	case 0:
+		e.predict(&st)
+	case protocol.StepPredict:
+		e.startExchange(&st, protocol.StepAcquire)
+	case protocol.StepAcquire:
+		e.compute(&st)
+	case protocol.StepCompute:
+		e.startExchange(&st, protocol.StepBroadcast)
+	case protocol.StepBroadcast:
+		e.startExchange(&st, protocol.StepEnter)
+	}
+}
+
+func (e *Engine) finishRound() {
+	if e.rec != nil {
+		e.rec.Finished = e.d.Clock.Now()
+		e.records = append(e.records, *e.rec)
+		if len(e.records) > e.cfg.RecordsKept {
+			e.records = slices.Delete(e.records, 0, len(e.records)-e.cfg.RecordsKept)
+		}
+		e.stats.Rounds++
+		next := e.rec.Started.Add(e.cfg.Interval).Sub(e.rec.Finished)
+		e.rec = nil
+		e.timer = e.after(max(next, 0), e.startRound)
+		return
+	}
+	e.timer = e.after(e.cfg.Interval, e.startRound)
+}
+
+// predict is step 1: the interval averages feed the forecaster, every known
+// series is forecast for the next interval.
+func (e *Engine) predict(st *fsm.State) {
+	round := st.Round.Round
+	avg, kinds := e.in.averages()
+	// A workload series with history but absent this interval is 0 when its
+	// kind was reported at all (no traffic on the pair); delays are not
+	// invented.
+	for k := range e.series {
+		if _, ok := avg[k]; ok {
+			continue
+		}
+		if kind, _, _, _ := ParseSeriesKey(k); kind != KindDelay && kinds[kind] {
+			avg[k] = 0
+		}
+	}
+	if e.observed <= round { // not after a failed commit of this step: observe once
+		for _, k := range slices.Sorted(maps.Keys(avg)) {
+			e.series[k] = true
+			if err := e.d.Forecaster.Observe(k, avg[k]); err != nil {
+				e.log.Warn("forecaster rejected an observation", "series", k, "err", err)
+			}
+		}
+		e.observed = round + 1
+	}
+	pred := make(map[string]float64, len(e.series))
+	for _, k := range slices.Sorted(maps.Keys(e.series)) {
+		v := e.d.Forecaster.Predict(k)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			e.log.Warn("forecaster returned a non-finite prediction; series skipped", "series", k)
+			continue
+		}
+		pred[k] = max(v, 0)
+	}
+	if !e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred}}) {
+		return
+	}
+	e.in = newIntake()
+	e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted = avg, pred, e.lastPred
+	e.lastPred = pred
+	e.stepDone(protocol.StepPredict)
+	e.timer = e.after(0, e.advance)
+}
+
+// compute is step 3.
+func (e *Engine) compute(st *fsm.State) {
+	round := st.Round.Round
+	if e.rec.Predicted == nil && st.Round.Prediction != nil {
+		e.rec.Predicted = st.Round.Prediction.Predicted
+		e.rec.Actual = st.Round.Prediction.Actual
+	}
+	snap, err := buildSnapshot(st)
+	if err != nil {
+		e.log.Error("cannot build the planning snapshot; round waits for a topology", "err", err)
+		e.timer = e.after(e.cfg.Interval, e.advance)
+		return
+	}
+	note := ""
+	dec, err := placement.Plan(snap, placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer})
+	if err == nil && !decisionShapeOK(dec, snap.N, len(snap.Stages)) {
+		err = errors.New("plan returned a decision that does not cover every DC and stage")
+	}
+	if err != nil {
+		e.log.Error("planning failed; keeping the current provisioning and paths", "round", round, "err", err)
+		e.rec.PlanError = err.Error()
+		note = "plan failed (" + err.Error() + "), keeping current: "
+		dec = keepDecision(snap)
+	}
+	dcs, paths := toDecisions(st.Topology, snap, dec, round, note)
+	if !e.commit(fsm.DecisionCommitted{Round: round, Decision: dcs, Paths: paths}) {
+		return
+	}
+	e.rec.Decision, e.rec.Paths, e.rec.Totals = dcs, paths, dec.Totals()
+	e.stepDone(protocol.StepCompute)
+	e.timer = e.after(0, e.advance)
+}
+
+// startExchange sends a step's request to every DC not given up this round.
+func (e *Engine) startExchange(st *fsm.State, step protocol.Step) {
+	r := st.Round
+	ex := &exchange{round: r.Round, step: step, pending: map[string]*outstanding{}, answers: map[string]protocol.Response{}}
+	decisions := map[string]protocol.DCDecision{}
+	for _, d := range r.Decision {
+		decisions[d.DC] = d
+	}
+	e.ex = ex
+	for _, dc := range st.Topology.DCs {
+		if _, gone := r.Unreachable[dc]; gone {
+			continue
+		}
+		req := protocol.Request{Header: protocol.Header{Round: r.Round, Step: step, Seq: Seq(r.Round, step), DC: dc}}
+		if step == protocol.StepBroadcast {
+			d, ok := decisions[dc]
+			if !ok {
+				d = protocol.DCDecision{DC: dc, Interval: r.Round + 1}
+			}
+			d.Paths = r.Paths
+			req.Decision = &d
+		}
+		o := &outstanding{req: req}
+		ex.pending[dc] = o
+		e.send(ex, dc, o)
+	}
+	if len(ex.pending) == 0 {
+		e.finishExchange(ex)
+		return
+	}
+	ex.timer = e.after(e.cfg.StepDeadline, func() { e.onDeadline(ex) })
+}
+
+func (e *Engine) send(ex *exchange, dc string, o *outstanding) {
+	o.sends++
+	e.stats.Requests++
+	if o.sends > 1 {
+		e.stats.Retransmissions++
+		if e.rec != nil {
+			e.rec.Retransmissions++
+		}
+	}
+	ep := e.epoch
+	e.outbox = append(e.outbox, send{dc: dc, req: o.req, deliver: func(resp protocol.Response, err error) {
+		e.locked(func() { e.onAnswer(ep, ex, dc, resp, err) })
+	}})
+	o.timer = e.after(e.cfg.Retransmit, func() {
+		if e.ex == ex && ex.pending[dc] == o {
+			e.send(ex, dc, o)
+		}
+	})
+}
+
+func (e *Engine) onAnswer(ep uint64, ex *exchange, dc string, resp protocol.Response, err error) {
+	if err != nil {
+		e.stats.TransportErrors++
+		return
+	}
+	if !e.running || e.epoch != ep || e.ex != ex {
+		e.stats.LateAnswers++
+		return
+	}
+	o, ok := ex.pending[dc]
+	if !ok {
+		if _, answered := ex.answers[dc]; answered {
+			e.stats.DuplicateAnswers++
+		} else {
+			e.stats.LateAnswers++ // a DC given up, answering after the deadline
+		}
+		return
+	}
+	if resp.Header != o.req.Header {
+		e.stats.InvalidAnswers++
+		e.log.Warn("answer does not match the request", "dc", dc, "want", o.req.Header, "got", resp.Header)
+		return
+	}
+	if ex.step == protocol.StepAcquire && resp.Error == "" && (resp.Provision == nil || resp.Provision.DC != dc) {
+		e.stats.InvalidAnswers++
+		e.log.Warn("step-2 answer without this DC's provision report", "dc", dc)
+		return
+	}
+	o.timer.Stop()
+	delete(ex.pending, dc)
+	ex.answers[dc] = resp
+	if len(ex.pending) == 0 {
+		e.finishExchange(ex)
+	}
+}
+
+// onDeadline applies the unanswering-DC rule to a step's silent DCs.
+func (e *Engine) onDeadline(ex *exchange) {
+	if e.ex != ex {
+		return
+	}
+	for _, dc := range slices.Sorted(maps.Keys(ex.pending)) {
+		ex.pending[dc].timer.Stop()
+		delete(ex.pending, dc)
+		ex.gaveUp = append(ex.gaveUp, dc)
+		e.stats.Unreachable++
+		if e.rec != nil {
+			if e.rec.Unreachable == nil {
+				e.rec.Unreachable = map[string]protocol.Step{}
+			}
+			e.rec.Unreachable[dc] = ex.step
+		}
+		e.log.Warn("local controller unreachable: given up for this round", "dc", dc, "round", ex.round,
+			"step", ex.step.String(), "after", e.cfg.StepDeadline)
+	}
+	e.finishExchange(ex)
+}
+
+func (e *Engine) finishExchange(ex *exchange) {
+	if ex.timer != nil {
+		ex.timer.Stop()
+	}
+	e.ex = nil
+	var c fsm.Command
+	switch ex.step {
+	case protocol.StepAcquire:
+		prov := map[string]protocol.ProvisionReport{}
+		for dc, a := range ex.answers {
+			if a.Provision != nil {
+				prov[dc] = *a.Provision
+			}
+		}
+		c = fsm.RoundStepDone{Round: ex.round, Step: ex.step, Provisions: prov, Unreachable: ex.gaveUp}
+	case protocol.StepBroadcast:
+		c = fsm.RoundStepDone{Round: ex.round, Step: ex.step, Unreachable: ex.gaveUp}
+		if e.rec != nil {
+			for _, dc := range slices.Sorted(maps.Keys(ex.answers)) {
+				a := ex.answers[dc]
+				e.rec.Results = append(e.rec.Results, DCResult{DC: dc, Created: a.Created, Reused: a.Reused, Error: a.Error})
+			}
+		}
+	case protocol.StepEnter:
+		c = fsm.IntervalEntered{Round: ex.round, Unreachable: ex.gaveUp}
+	}
+	if !e.commit(c) {
+		return
+	}
+	if e.rec != nil {
+		for _, dc := range ex.gaveUp {
+			if e.rec.Unreachable == nil {
+				e.rec.Unreachable = map[string]protocol.Step{}
+			}
+			e.rec.Unreachable[dc] = ex.step
+		}
+	}
+	e.stepDone(ex.step)
+	if ex.step == protocol.StepEnter {
+		e.finishRound() // the record is complete before the hook runs
+		return
+	}
+	e.timer = e.after(0, e.advance)
+}

@@ -1,0 +1,122 @@
+package global
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+// Series keys: one per entry→exit pair and kind, one per measured link.
+const (
+	KindCP    = "cp"
+	KindDP    = "dp"
+	KindDelay = "delay"
+)
+
+// SeriesKey names a predicted series: "cp/A/B", "dp/A/B" or "delay/A/B".
+func SeriesKey(kind, a, b string) string { return kind + "/" + a + "/" + b }
+
+// ParseSeriesKey splits a series key.
+func ParseSeriesKey(k string) (kind, a, b string, ok bool) {
+	parts := strings.Split(k, "/")
+	if len(parts) != 3 {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
+}
+
+// intake accumulates workload and delay reports over one interval.
+//
+// Interval average of a pair (CP or DP) = Σ over reporting DCs of
+// (sum of the pair's rates in that DC's reports of that kind) / (number of
+// reports of that kind the DC sent). A pair missing from a report counts as
+// 0 for that report. A link's delay average is the plain mean of the reports.
+type intake struct {
+	reports map[string]int                // "kind/dc" → reports this interval
+	sums    map[string]map[string]float64 // series key → reporter → Σ rate
+	delay   map[string]float64            // delay key → Σ ms
+	delayN  map[string]int
+}
+
+func newIntake() intake {
+	return intake{
+		reports: map[string]int{},
+		sums:    map[string]map[string]float64{},
+		delay:   map[string]float64{},
+		delayN:  map[string]int{},
+	}
+}
+
+func validRate(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) && x >= 0 }
+
+// checkReport validates a report against the known DCs.
+func checkReport(r protocol.WorkloadReport, known map[string]bool) error {
+	if !known[r.DC] {
+		return fmt.Errorf("workload report dc: %q is not a datacenter of the topology", r.DC)
+	}
+	if r.Kind != KindCP && r.Kind != KindDP {
+		return fmt.Errorf("workload report kind: %q, want %q or %q", r.Kind, KindCP, KindDP)
+	}
+	for i, p := range r.Pairs {
+		if !known[p.Entry] || !known[p.Exit] {
+			return fmt.Errorf("workload report pairs[%d]: %q→%q names an unknown datacenter", i, p.Entry, p.Exit)
+		}
+		if !validRate(p.Rate) {
+			return fmt.Errorf("workload report pairs[%d].rate: must be finite and non-negative, got %g", i, p.Rate)
+		}
+	}
+	if len(r.DelaysMs) > 0 && r.Kind != KindDP {
+		return fmt.Errorf("workload report delaysMs: delays come with DP reports, this is %q", r.Kind)
+	}
+	for dc, ms := range r.DelaysMs {
+		if !known[dc] || dc == r.DC {
+			return fmt.Errorf("workload report delaysMs[%q]: not another datacenter of the topology", dc)
+		}
+		if !validRate(ms) {
+			return fmt.Errorf("workload report delaysMs[%q]: must be finite and non-negative, got %g", dc, ms)
+		}
+	}
+	return nil
+}
+
+func (in *intake) add(r protocol.WorkloadReport) {
+	in.reports[r.Kind+"/"+r.DC]++
+	for _, p := range r.Pairs {
+		k := SeriesKey(r.Kind, p.Entry, p.Exit)
+		m := in.sums[k]
+		if m == nil {
+			m = map[string]float64{}
+			in.sums[k] = m
+		}
+		m[r.DC] += p.Rate
+	}
+	for dc, ms := range r.DelaysMs {
+		k := SeriesKey(KindDelay, r.DC, dc)
+		in.delay[k] += ms
+		in.delayN[k]++
+	}
+}
+
+// averages returns the interval averages and which kinds got any report.
+func (in *intake) averages() (avg map[string]float64, kinds map[string]bool) {
+	avg = map[string]float64{}
+	kinds = map[string]bool{}
+	for k := range in.reports {
+		kind, _, _ := strings.Cut(k, "/")
+		kinds[kind] = true
+	}
+	for k, byDC := range in.sums {
+		kind, _, _, _ := ParseSeriesKey(k)
+		total := 0.0
+		for dc, s := range byDC {
+			total += s / float64(in.reports[kind+"/"+dc])
+		}
+		avg[k] = total
+	}
+	for k, s := range in.delay {
+		avg[k] = s / float64(in.delayN[k])
+	}
+	return avg, kinds
+}

@@ -1,0 +1,123 @@
+package global
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+func TestIntakeAverages(t *testing.T) {
+	pl := func(a, b string, r float64) protocol.PairLoad { return protocol.PairLoad{Entry: a, Exit: b, Rate: r} }
+	for _, tc := range []struct {
+		name    string
+		reports []protocol.WorkloadReport
+		want    map[string]float64
+	}{
+		{"mean over reports", []protocol.WorkloadReport{
+			{DC: "a", Kind: KindDP, Pairs: []protocol.PairLoad{pl("a", "b", 100)}},
+			{DC: "a", Kind: KindDP, Pairs: []protocol.PairLoad{pl("a", "b", 300)}},
+		}, map[string]float64{"dp/a/b": 200}},
+		{"pair missing from a report counts 0", []protocol.WorkloadReport{
+			{DC: "a", Kind: KindDP, Pairs: []protocol.PairLoad{pl("a", "b", 300)}},
+			{DC: "a", Kind: KindDP},
+			{DC: "a", Kind: KindDP},
+		}, map[string]float64{"dp/a/b": 100}},
+		{"two reporters add up", []protocol.WorkloadReport{
+			{DC: "a", Kind: KindCP, Pairs: []protocol.PairLoad{pl("a", "b", 10)}},
+			{DC: "b", Kind: KindCP, Pairs: []protocol.PairLoad{pl("a", "b", 4)}},
+			{DC: "b", Kind: KindCP},
+		}, map[string]float64{"cp/a/b": 12}},
+		{"cp and dp counted apart", []protocol.WorkloadReport{
+			{DC: "a", Kind: KindCP, Pairs: []protocol.PairLoad{pl("a", "b", 10)}},
+			{DC: "a", Kind: KindDP, Pairs: []protocol.PairLoad{pl("a", "b", 1000)}},
+			{DC: "a", Kind: KindDP, Pairs: []protocol.PairLoad{pl("a", "b", 3000)}},
+		}, map[string]float64{"cp/a/b": 10, "dp/a/b": 2000}},
+		{"delays are per link means", []protocol.WorkloadReport{
+			{DC: "a", Kind: KindDP, DelaysMs: map[string]float64{"b": 10}},
+			{DC: "a", Kind: KindDP, DelaysMs: map[string]float64{"b": 20}},
+			{DC: "b", Kind: KindDP, DelaysMs: map[string]float64{"a": 7}},
+		}, map[string]float64{"delay/a/b": 15, "delay/b/a": 7}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := newIntake()
+			for _, r := range tc.reports {
+				in.add(r)
+			}
+			got, _ := in.averages()
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for k, v := range tc.want {
+				if math.Abs(got[k]-v) > 1e-9 {
+					t.Fatalf("%s = %g, want %g (all: %v)", k, got[k], v, got)
+				}
+			}
+		})
+	}
+}
+
+func TestReportWorkloadRejects(t *testing.T) {
+	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+	for _, tc := range []struct {
+		name string
+		r    protocol.WorkloadReport
+		want string
+	}{
+		{"unknown dc", protocol.WorkloadReport{DC: "x", Kind: KindDP}, "dc"},
+		{"bad kind", protocol.WorkloadReport{DC: "dc0", Kind: "up"}, "kind"},
+		{"unknown pair dc", protocol.WorkloadReport{DC: "dc0", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "zz", Rate: 1}}}, "pairs[0]"},
+		{"negative rate", protocol.WorkloadReport{DC: "dc0", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc1", Rate: -1}}}, "pairs[0].rate"},
+		{"NaN rate", protocol.WorkloadReport{DC: "dc0", Kind: KindCP, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc1", Rate: math.NaN()}}}, "rate"},
+		{"delay to self", protocol.WorkloadReport{DC: "dc0", Kind: KindDP, DelaysMs: map[string]float64{"dc0": 1}}, `delaysMs["dc0"]`},
+		{"delay infinite", protocol.WorkloadReport{DC: "dc0", Kind: KindDP, DelaysMs: map[string]float64{"dc1": math.Inf(1)}}, `delaysMs["dc1"]`},
+		{"delay in a cp report", protocol.WorkloadReport{DC: "dc0", Kind: KindCP, DelaysMs: map[string]float64{"dc1": 1}}, "delaysMs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := h.eng.ReportWorkload(tc.r)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to name %q", err, tc.want)
+			}
+		})
+	}
+	if err := h.eng.ReportWorkload(protocol.WorkloadReport{DC: "dc0", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc1", Rate: 5}}}); err != nil {
+		t.Fatalf("valid report rejected: %v", err)
+	}
+	empty, _ := New(Config{}, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: NewMemStore()})
+	if err := empty.ReportWorkload(protocol.WorkloadReport{DC: "dc0", Kind: KindDP}); err == nil || !strings.Contains(err.Error(), "topology") {
+		t.Fatalf("report before any topology: %v", err)
+	}
+}
+
+// A pair that stops being reported is observed as 0 (its kind was reported);
+// delays keep being averaged from their own reports.
+func TestSilentSeriesRules(t *testing.T) {
+	rate := 2000.0
+	// The pair goes silent exactly when round 0 closes its interval.
+	stop := Hooks{StepCommitted: func(r uint64, s protocol.Step) {
+		if r == 0 && s == protocol.StepPredict {
+			rate = 0
+		}
+	}}
+	h := newHarness(t, 2, transportCfgNone, stop, func(i, j int) float64 {
+		if i == 0 && j == 1 {
+			return rate
+		}
+		return 0
+	})
+	if err := h.eng.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.runRounds(t, 2)
+	rec := h.eng.Records()[1]
+	if v, ok := rec.Actual["dp/dc0/dc1"]; !ok || v != 0 {
+		t.Fatalf("silent pair observed as %v (present %v), want 0", v, ok)
+	}
+	if rec.PreviousPredicted["dp/dc0/dc1"] != 2000 {
+		t.Fatalf("previous prediction %v, want 2000", rec.PreviousPredicted)
+	}
+	if rec.Actual["delay/dc0/dc1"] != 5 { // same group
+		t.Fatalf("delay average %v", rec.Actual["delay/dc0/dc1"])
+	}
+}

@@ -1,0 +1,266 @@
+package global
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// provisionOf returns a VNF's provisioning from a report (Booting counts as
+// working: the plan must not launch them twice).
+func provisionOf(rep protocol.ProvisionReport, vnf string, capacity float64, keepBuffer bool) placement.Provision {
+	for _, v := range rep.VNFs {
+		if v.VNF != vnf {
+			continue
+		}
+		p := placement.Provision{Working: max(0, v.Working+v.Booting), Reserved: v.ReservedCapacity}
+		if keepBuffer {
+			p.Buffered = max(0, v.Buffered)
+		}
+		if !validRate(p.Reserved) {
+			p.Reserved = 0
+		}
+		p.Reserved = min(p.Reserved, float64(p.Working)*capacity)
+		return p
+	}
+	return placement.Provision{}
+}
+
+// buildSnapshot turns the committed state of a round at step 3 into the
+// planner's input. Provisioning: the DC's step-2 report of this round; for a
+// DC given up at step 2, its last known report with an empty buffer (its
+// buffered instances may have expired meanwhile) or nothing if it never
+// answered. Delays: the predicted delay of a link, else the static matrix.
+func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
+	t := st.Topology
+	r := st.Round
+	if t == nil {
+		return nil, fmt.Errorf("no topology committed")
+	}
+	n := len(t.DCs)
+	pred := map[string]float64{}
+	if r.Prediction != nil {
+		pred = r.Prediction.Predicted
+	}
+	s := &placement.Snapshot{
+		N:          n,
+		Delay:      make([][]float64, n),
+		DelayBound: st.Policy.DelayBoundMs,
+		PCSCF:      placement.CPVNF{Name: t.PCSCF.Name, Capacity: t.PCSCF.Capacity, Min: t.PCSCF.Min},
+		SCSCF:      placement.CPVNF{Name: t.SCSCF.Name, Capacity: t.SCSCF.Capacity, Min: t.SCSCF.Min},
+		SCSCFDC:    t.Index(t.SCSCFDC),
+		DP:         make([][]placement.Provision, n),
+		PCSCFProv:  make([]placement.Provision, n),
+		DPWorkload: map[placement.Pair]float64{},
+		CPWorkload: map[placement.Pair]float64{},
+	}
+	for _, stg := range t.Stages {
+		s.Stages = append(s.Stages, placement.Stage{Name: stg.Name, Capacity: stg.Capacity})
+	}
+	for i, a := range t.DCs {
+		s.Delay[i] = make([]float64, n)
+		for j, b := range t.DCs {
+			if i == j {
+				continue
+			}
+			d, ok := pred[SeriesKey(KindDelay, a, b)]
+			if !ok || !validRate(d) {
+				d = t.DelayMs[i][j]
+			}
+			s.Delay[i][j] = d
+		}
+	}
+	for i, dc := range t.DCs {
+		rep, answered := r.Provisions[dc]
+		keepBuffer := answered
+		if !answered {
+			rep = st.LastProvision[dc]
+		}
+		s.DP[i] = make([]placement.Provision, len(t.Stages))
+		for k, stg := range t.Stages {
+			s.DP[i][k] = provisionOf(rep, stg.Name, stg.Capacity, keepBuffer)
+		}
+		s.PCSCFProv[i] = provisionOf(rep, t.PCSCF.Name, t.PCSCF.Capacity, keepBuffer)
+		if i == s.SCSCFDC {
+			s.SCSCFProv = provisionOf(rep, t.SCSCF.Name, t.SCSCF.Capacity, keepBuffer)
+		}
+	}
+	for k, v := range pred {
+		kind, a, b, ok := ParseSeriesKey(k)
+		ia, ib := t.Index(a), t.Index(b)
+		if !ok || ia < 0 || ib < 0 || !validRate(v) {
+			continue
+		}
+		switch kind {
+		case KindCP:
+			s.CPWorkload[placement.Pair{Entry: ia, Exit: ib}] = v
+		case KindDP:
+			s.DPWorkload[placement.Pair{Entry: ia, Exit: ib}] = v
+		}
+	}
+	m := len(t.Stages)
+	for _, p := range st.Paths {
+		ia, ib := t.Index(p.Entry), t.Index(p.Exit)
+		if ia < 0 || ib < 0 || len(p.Hops) != m+2 {
+			continue // topology changed: the pair gets a new path
+		}
+		path := make(placement.Path, len(p.Hops))
+		ok := true
+		for i, h := range p.Hops {
+			path[i] = t.Index(h)
+			ok = ok && path[i] >= 0
+		}
+		if ok && path[0] == ia && path[m+1] == ib {
+			if s.CurrentPaths == nil {
+				s.CurrentPaths = map[placement.Pair]placement.Path{}
+			}
+			s.CurrentPaths[placement.Pair{Entry: ia, Exit: ib}] = path
+		}
+	}
+	return s, nil
+}
+
+// decisionShapeOK reports whether a decision has a row per DC and stage.
+func decisionShapeOK(d *placement.Decision, n, m int) bool {
+	if len(d.PCSCF) != n || len(d.DP) != n {
+		return false
+	}
+	for _, row := range d.DP {
+		if len(row) != m {
+			return false
+		}
+	}
+	for _, p := range d.Pairs {
+		if len(p.Path) != m+2 {
+			return false
+		}
+	}
+	return true
+}
+
+// keepDecision is the fallback when planning fails: every DC keeps its
+// current working counts and the current paths stay.
+func keepDecision(s *placement.Snapshot) *placement.Decision {
+	d := &placement.Decision{DP: make([][]placement.Count, s.N), PCSCF: make([]placement.Count, s.N)}
+	keep := func(p placement.Provision) placement.Count {
+		return placement.Count{Before: p.Working, Working: p.Working, BufferedAfter: p.Buffered}
+	}
+	for i := 0; i < s.N; i++ {
+		d.DP[i] = make([]placement.Count, len(s.Stages))
+		for k := range s.Stages {
+			d.DP[i][k] = keep(s.DP[i][k])
+		}
+		d.PCSCF[i] = keep(s.PCSCFProv[i])
+	}
+	d.SCSCF = keep(s.SCSCFProv)
+	for pr, p := range s.CurrentPaths {
+		d.Pairs = append(d.Pairs, placement.PairPlan{Pair: pr, Path: p, Delay: placement.DelayOf(s.Delay, p), Method: placement.MethodKept})
+	}
+	slices.SortFunc(d.Pairs, func(a, b placement.PairPlan) int {
+		return cmp.Or(cmp.Compare(a.Pair.Entry, b.Pair.Entry), cmp.Compare(a.Pair.Exit, b.Pair.Exit))
+	})
+	return d
+}
+
+type pairLoad struct {
+	name string
+	q    float64
+	note string
+}
+
+func topLoads(ls []pairLoad, k int) string {
+	slices.SortFunc(ls, func(a, b pairLoad) int {
+		return cmp.Or(cmp.Compare(b.q, a.q), cmp.Compare(a.name, b.name))
+	})
+	var sb strings.Builder
+	for i, l := range ls {
+		if i == k {
+			fmt.Fprintf(&sb, ", +%d more", len(ls)-k)
+			break
+		}
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "%s %.1f%s", l.name, l.q, l.note)
+	}
+	if len(ls) == 0 {
+		return "none"
+	}
+	return sb.String()
+}
+
+func countText(c placement.Count) string {
+	return fmt.Sprintf("%d working (was %d): create %d, reuse %d, to buffer %d", c.Working, c.Before, c.Created, c.Reused, c.ToBuffer)
+}
+
+func target(name string, c placement.Count, reason string) protocol.VNFTarget {
+	return protocol.VNFTarget{VNF: name, Working: c.Working, Reuse: c.Reused, Create: c.Created, ToBuffer: c.ToBuffer, Reason: reason}
+}
+
+// toDecisions turns a plan into one decision per DC (without the path set,
+// which is stored once and attached when sending) and the next path set.
+func toDecisions(t *fsm.Topology, s *placement.Snapshot, d *placement.Decision, round uint64, planNote string) ([]protocol.DCDecision, []protocol.PathEntry) {
+	n := len(t.DCs)
+	pairName := func(p placement.Pair) string { return t.DCs[p.Entry] + "→" + t.DCs[p.Exit] }
+
+	cpPerDC := make([][]pairLoad, n)
+	var cpAll []pairLoad
+	cpTotal := 0.0
+	for p, q := range s.CPWorkload {
+		l := pairLoad{name: pairName(p), q: q}
+		cpAll = append(cpAll, l)
+		cpTotal += q
+		cpPerDC[p.Entry] = append(cpPerDC[p.Entry], l)
+		if p.Exit != p.Entry {
+			cpPerDC[p.Exit] = append(cpPerDC[p.Exit], l)
+		}
+	}
+	dpAt := make([][][]pairLoad, n) // [dc][stage]
+	for i := range dpAt {
+		dpAt[i] = make([][]pairLoad, len(t.Stages))
+	}
+	paths := make([]protocol.PathEntry, 0, len(d.Pairs))
+	for _, pp := range d.Pairs {
+		hops := make([]string, len(pp.Path))
+		for i, h := range pp.Path {
+			hops[i] = t.DCs[h]
+		}
+		paths = append(paths, protocol.PathEntry{Entry: t.DCs[pp.Pair.Entry], Exit: t.DCs[pp.Pair.Exit], Hops: hops})
+		for k := range t.Stages {
+			dc := pp.Path[k+1]
+			dpAt[dc][k] = append(dpAt[dc][k], pairLoad{name: pairName(pp.Pair), q: pp.Workload,
+				note: fmt.Sprintf(" (%s, %.0f ms)", pp.Method, pp.Delay)})
+		}
+	}
+	slices.SortFunc(paths, func(a, b protocol.PathEntry) int {
+		return cmp.Or(cmp.Compare(t.Index(a.Entry), t.Index(b.Entry)), cmp.Compare(t.Index(a.Exit), t.Index(b.Exit)))
+	})
+
+	out := make([]protocol.DCDecision, n)
+	for i, dc := range t.DCs {
+		dd := protocol.DCDecision{DC: dc, Interval: round + 1}
+		c := d.PCSCF[i]
+		dd.Targets = append(dd.Targets, target(t.PCSCF.Name, c, fmt.Sprintf(
+			"%spredicted CP %.1f tx/s on pairs entering or leaving %s (%s) / %g tx/s per instance → %s",
+			planNote, c.Load, dc, topLoads(cpPerDC[i], 5), t.PCSCF.Capacity, countText(c))))
+		if i == s.SCSCFDC {
+			c := d.SCSCF
+			dd.Targets = append(dd.Targets, target(t.SCSCF.Name, c, fmt.Sprintf(
+				"%spredicted CP %.1f tx/s over all pairs (%s) / %g tx/s per instance → %s",
+				planNote, cpTotal, topLoads(slices.Clone(cpAll), 5), t.SCSCF.Capacity, countText(c))))
+		}
+		for k, stg := range t.Stages {
+			c := d.DP[i][k]
+			dd.Targets = append(dd.Targets, target(stg.Name, c, fmt.Sprintf(
+				"%spredicted DP %.1f pkt/s placed by paths through %s (%s) / %g pkt/s per instance → %s",
+				planNote, c.Load, dc, topLoads(dpAt[i][k], 5), stg.Capacity, countText(c))))
+		}
+		out[i] = dd
+	}
+	return out, paths
+}

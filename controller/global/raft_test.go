@@ -1,0 +1,183 @@
+package global
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/transport"
+)
+
+func fastRaft() *raft.Config {
+	c := raft.DefaultConfig()
+	c.HeartbeatTimeout = 50 * time.Millisecond
+	c.ElectionTimeout = 50 * time.Millisecond
+	c.LeaderLeaseTimeout = 50 * time.Millisecond
+	c.CommitTimeout = 5 * time.Millisecond
+	return c
+}
+
+// inmemCluster starts n raft nodes on raft's in-memory transport, node 0
+// bootstrapping the cluster.
+func inmemCluster(t *testing.T, n int) []*fsm.Node {
+	t.Helper()
+	addrs := make([]raft.ServerAddress, n)
+	trans := make([]*raft.InmemTransport, n)
+	for i := range trans {
+		addrs[i], trans[i] = raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("node%d", i)))
+	}
+	for i := range trans {
+		for j := range trans {
+			if i != j {
+				trans[i].Connect(addrs[j], trans[j])
+			}
+		}
+	}
+	nodes := make([]*fsm.Node, n)
+	for i := range nodes {
+		cfg := fsm.NodeConfig{ID: fmt.Sprintf("node%d", i), Transport: trans[i], Raft: fastRaft()}
+		if i == 0 {
+			cfg.Bootstrap = true
+			for j := 1; j < n; j++ {
+				cfg.Peers = append(cfg.Peers, fsm.Peer{ID: fmt.Sprintf("node%d", j), Addr: string(addrs[j])})
+			}
+		}
+		nd, err := fsm.NewNode(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = nd
+	}
+	return nodes
+}
+
+func waitLeader(t *testing.T, nodes []*fsm.Node, skip int) int {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		for i, n := range nodes {
+			if i != skip && n.Raft.State() == raft.Leader {
+				return i
+			}
+		}
+		select {
+		case <-deadline:
+			t.Fatal("no raft leader within 10 s")
+		case <-time.After(10 * time.Millisecond): // poll interval of the failure guard, not a wait for an effect
+		}
+	}
+}
+
+// Kill the raft leader after step 4 is committed and before step 5 is sent:
+// the next leader's engine finishes round 0 (step 5 only), and every
+// participant acted once on each step.
+func TestLeaderKilledMidRoundNextLeaderFinishes(t *testing.T) {
+	nodes := inmemCluster(t, 3)
+	first := waitLeader(t, nodes, -1)
+	topo := testTopology(3)
+	setup(t, NewRaftStore(nodes[first], 0), topo)
+
+	mem, err := transport.NewMem(clock.Real{}, transport.MemConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := map[string]*scripted{}
+	for _, dc := range topo.DCs {
+		parts[dc] = newScripted(dc, vnfNames(topo), 1)
+		mem.Register(dc, parts[dc])
+	}
+
+	var (
+		mu       sync.Mutex
+		killed   = make(chan int, 1)
+		finished = make(chan int, 3)
+		engines  = make([]*Engine, 3)
+	)
+	cfg := Config{Interval: 300 * time.Millisecond, Retransmit: 50 * time.Millisecond, StepDeadline: 250 * time.Millisecond}
+	for i := range engines {
+		i := i
+		hooks := Hooks{StepCommitted: func(round uint64, step protocol.Step) {
+			mu.Lock()
+			defer mu.Unlock()
+			if round != 0 {
+				return
+			}
+			switch {
+			case step == protocol.StepBroadcast && i == first:
+				engines[i].Stop() // dies before sending step 5
+				killed <- i
+			case step == protocol.StepEnter:
+				finished <- i
+			}
+		}}
+		e, err := New(cfg, Deps{Clock: clock.Real{}, Transport: mem, Forecaster: newAR1(), Store: NewRaftStore(nodes[i], 2*time.Second), Hooks: hooks})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		engines[i] = e
+		mu.Unlock()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range engines {
+		wg.Add(1)
+		go func() { defer wg.Done(); FollowLeadership(ctx, nodes[i], engines[i]) }()
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+		for _, n := range nodes {
+			_ = n.Shutdown()
+		}
+	}()
+
+	select {
+	case <-killed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the first leader never committed step 4")
+	}
+	if err := nodes[first].Shutdown(); err != nil {
+		t.Fatalf("shutdown leader: %v", err)
+	}
+	var who int
+	select {
+	case who = <-finished:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no other leader finished round 0")
+	}
+	if who == first {
+		t.Fatalf("the killed leader finished the round")
+	}
+	if !engines[who].Records()[0].Resumed || engines[who].Stats().Resumed != 1 {
+		t.Fatalf("the new leader did not resume the round: %+v", engines[who].Stats())
+	}
+	steps := engines[who].Records()[0].Steps
+	if len(steps) != 1 || steps[0].Step != protocol.StepEnter {
+		t.Fatalf("the new leader ran steps %v, want only step 5", steps)
+	}
+	for dc, p := range parts {
+		for _, step := range []protocol.Step{protocol.StepAcquire, protocol.StepBroadcast, protocol.StepEnter} {
+			if n := p.actedCount(0, step); n != 1 {
+				t.Errorf("%s acted %d times on round 0 step %v, want once", dc, n, step)
+			}
+		}
+	}
+	st := nodes[who].FSM.State()
+	if st.Interval < 1 {
+		t.Fatalf("interval %d after the round", st.Interval)
+	}
+	// The deposed leader's step cannot be applied again through the new one.
+	err = NewRaftStore(nodes[who], time.Second).Apply(fsm.IntervalEntered{Round: 0})
+	if !errors.Is(err, fsm.ErrStale) {
+		t.Fatalf("re-applying round 0's step 5: err = %v, want ErrStale", err)
+	}
+}

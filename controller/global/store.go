@@ -1,0 +1,72 @@
+package global
+
+import (
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/fsm"
+)
+
+// Store holds the committed global state. The round engine writes every step
+// through it, so a new leader resumes from the last committed step.
+type Store interface {
+	// Apply commits a command; it returns the FSM's rejection (wrapping
+	// fsm.ErrStale for a step already applied) or the replication error.
+	Apply(fsm.Command) error
+	// Sync makes State reflect every command committed so far (raft Barrier).
+	Sync() error
+	// State is a copy of the state without its history (prediction maps
+	// are shared: read only).
+	State() fsm.State
+	// History is a copy of the prediction history (maps read only).
+	History() []fsm.Prediction
+}
+
+// MemStore is a single-node store without raft (simulator, single process).
+// It runs the same FSM handlers as raft, without the encoding round trip.
+type MemStore struct{ f *fsm.FSM }
+
+var _ Store = (*MemStore)(nil)
+
+// NewMemStore returns an empty in-memory store.
+func NewMemStore() *MemStore { return &MemStore{f: fsm.New()} }
+
+// Apply implements Store.
+func (m *MemStore) Apply(c fsm.Command) error { return m.f.ApplyCommand(c) }
+
+// Sync implements Store (nothing to wait for).
+func (m *MemStore) Sync() error { return nil }
+
+// State implements Store.
+func (m *MemStore) State() fsm.State { return m.f.State() }
+
+// History implements Store.
+func (m *MemStore) History() []fsm.Prediction { return m.f.History() }
+
+// RaftStore is a Store over a raft node: Apply replicates through the
+// leader, reads come from the local FSM.
+type RaftStore struct {
+	n       *fsm.Node
+	timeout time.Duration
+}
+
+var _ Store = (*RaftStore)(nil)
+
+// NewRaftStore wraps a node; timeout bounds each Apply and Barrier (default 5 s).
+func NewRaftStore(n *fsm.Node, timeout time.Duration) *RaftStore {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	return &RaftStore{n: n, timeout: timeout}
+}
+
+// Apply implements Store.
+func (r *RaftStore) Apply(c fsm.Command) error { return r.n.Apply(c, r.timeout) }
+
+// Sync implements Store.
+func (r *RaftStore) Sync() error { return r.n.Barrier(r.timeout) }
+
+// State implements Store.
+func (r *RaftStore) State() fsm.State { return r.n.FSM.State() }
+
+// History implements Store.
+func (r *RaftStore) History() []fsm.Prediction { return r.n.FSM.History() }

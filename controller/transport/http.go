@@ -1,0 +1,230 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+// ProtocolPath is the URL path of the protocol endpoint on a local controller.
+const ProtocolPath = "/v1/protocol"
+
+// MaxBodyBytes bounds a request or response body (a step-4 decision carries
+// the full path set: n² pairs of m+2 names).
+const MaxBodyBytes = 4 << 20
+
+// ParseRequest decodes and checks a protocol request body. The error names
+// the field that is wrong.
+func ParseRequest(r io.Reader) (protocol.Request, error) {
+	var req protocol.Request
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return protocol.Request{}, fmt.Errorf("request body: %w", err)
+	}
+	if dec.More() {
+		return protocol.Request{}, errors.New("request body: trailing data after the JSON object")
+	}
+	switch req.Step {
+	case protocol.StepAcquire, protocol.StepEnter:
+		if req.Decision != nil {
+			return protocol.Request{}, fmt.Errorf("decision: only step %d carries a decision, this is step %d", protocol.StepBroadcast, req.Step)
+		}
+	case protocol.StepBroadcast:
+		if req.Decision == nil {
+			return protocol.Request{}, errors.New("decision: step 4 (broadcast) needs a decision")
+		}
+		if req.Decision.DC != req.DC {
+			return protocol.Request{}, fmt.Errorf("decision.dc: %q does not match header dc %q", req.Decision.DC, req.DC)
+		}
+	default:
+		return protocol.Request{}, fmt.Errorf("step: %d is not a request step (2, 4 or 5)", req.Step)
+	}
+	if req.DC == "" {
+		return protocol.Request{}, errors.New("dc: empty datacenter name")
+	}
+	return req, nil
+}
+
+// ParseResponse decodes a protocol response body and checks that it answers
+// req (same header).
+func ParseResponse(r io.Reader, req protocol.Header) (protocol.Response, error) {
+	var resp protocol.Response
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&resp); err != nil {
+		return protocol.Response{}, fmt.Errorf("response body: %w", err)
+	}
+	if resp.Header != req {
+		return protocol.Response{}, fmt.Errorf("response header: %+v does not answer %+v", resp.Header, req)
+	}
+	if req.Step == protocol.StepAcquire && resp.Provision == nil && resp.Error == "" {
+		return protocol.Response{}, errors.New("provision: a step-2 answer needs a provision report")
+	}
+	return resp, nil
+}
+
+// Handler serves the protocol endpoint of a local controller: POST
+// ProtocolPath with a JSON protocol.Request and "Authorization: Bearer
+// <token>", answered with the participant's JSON protocol.Response.
+type Handler struct {
+	p     Participant
+	token []byte
+}
+
+// NewHandler wraps a participant. token must not be empty.
+func NewHandler(p Participant, token string) (*Handler, error) {
+	if token == "" {
+		return nil, errors.New("transport handler: token is empty")
+	}
+	return &Handler{p: p, token: []byte(token)}, nil
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != ProtocolPath {
+		httpError(w, http.StatusNotFound, "not found")
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpError(w, http.StatusMethodNotAllowed, "method must be POST")
+		return
+	}
+	auth := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(tok), h.token) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ims-orch"`)
+		httpError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	req, err := ParseRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		code := http.StatusBadRequest
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			code = http.StatusRequestEntityTooLarge
+		}
+		httpError(w, code, err.Error())
+		return
+	}
+	resp := h.p.Handle(req)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// HTTPConfig configures the global side's HTTP transport.
+type HTTPConfig struct {
+	// Endpoints maps a DC name to its local controller's base URL
+	// (e.g. "https://tokyo-lc:8443").
+	Endpoints map[string]string
+	// Token is the bearer token sent with every request.
+	Token string
+	// Timeout bounds one request (default 2 s). A request that times out is
+	// simply unanswered: the engine's re-send timer runs independently.
+	Timeout time.Duration
+	// Client is the HTTP client (default: a client with its own transport).
+	Client *http.Client
+}
+
+// HTTP is the global side's HTTP transport.
+type HTTP struct {
+	cfg    HTTPConfig
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+var _ Transport = (*HTTP)(nil)
+
+// NewHTTP checks the configuration and returns the transport.
+func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
+	if cfg.Token == "" {
+		return nil, errors.New("transport.HTTPConfig.Token: empty")
+	}
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("transport.HTTPConfig.Endpoints: no datacenter")
+	}
+	for dc, u := range cfg.Endpoints {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("transport.HTTPConfig.Endpoints[%q]: %q is not an http(s) URL", dc, u)
+		}
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 90 * time.Second}}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &HTTP{cfg: cfg, ctx: ctx, cancel: cancel}, nil
+}
+
+// Send posts the request on its own goroutine and delivers the answer or the
+// error.
+func (t *HTTP) Send(dc string, req protocol.Request, deliver Deliver) {
+	base, ok := t.cfg.Endpoints[dc]
+	if !ok {
+		go deliver(protocol.Response{}, fmt.Errorf("transport: no endpoint for datacenter %q", dc))
+		return
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		body, err := json.Marshal(req)
+		if err != nil {
+			deliver(protocol.Response{}, err)
+			return
+		}
+		resp, err := t.post(strings.TrimSuffix(base, "/")+ProtocolPath, body, req.Header)
+		deliver(resp, err)
+	}()
+}
+
+func (t *HTTP) post(url string, body []byte, h protocol.Header) (protocol.Response, error) {
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.Timeout)
+	defer cancel()
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return protocol.Response{}, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Authorization", "Bearer "+t.cfg.Token)
+	res, err := t.cfg.Client.Do(hr)
+	if err != nil {
+		return protocol.Response{}, err
+	}
+	defer res.Body.Close()
+	lr := io.LimitReader(res.Body, MaxBodyBytes)
+	if res.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(lr, 512))
+		return protocol.Response{}, fmt.Errorf("transport: %s answered %s: %s", h.DC, res.Status, strings.TrimSpace(string(msg)))
+	}
+	resp, err := ParseResponse(lr, h)
+	_, _ = io.Copy(io.Discard, lr) // let the connection be reused
+	return resp, err
+}
+
+// Close cancels requests in flight and waits for their goroutines.
+func (t *HTTP) Close() {
+	t.cancel()
+	t.wg.Wait()
+	if tr, ok := t.cfg.Client.Transport.(*http.Transport); ok {
+		tr.CloseIdleConnections()
+	}
+}

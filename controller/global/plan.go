@@ -103,6 +103,16 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 			s.DPWorkload[placement.Pair{Entry: ia, Exit: ib}] = v
 		}
 	}
+	// Every pair is planned, so new flows of a pair nobody predicted yet
+	// (the first round, a new DC) still find a path.
+	for ia := range t.DCs {
+		for ib := range t.DCs {
+			pr := placement.Pair{Entry: ia, Exit: ib}
+			if _, ok := s.DPWorkload[pr]; !ok {
+				s.DPWorkload[pr] = 0
+			}
+		}
+	}
 	m := len(t.Stages)
 	for _, p := range st.Paths {
 		ia, ib := t.Index(p.Entry), t.Index(p.Exit)

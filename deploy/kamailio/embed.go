@@ -1,0 +1,15 @@
+// Package kamailio holds the real SIP parts' files for drivers/local: the
+// Kamailio configuration template (P-CSCF and S-CSCF roles) and the SIPp
+// scenarios used by the integration test and the benchmark, embedded so the
+// binary and the tests need no path to the source tree.
+package kamailio
+
+import "embed"
+
+// Files holds kamailio.cfg.tmpl and sipp/{reg,uac,uas}.xml.
+//
+//go:embed kamailio.cfg.tmpl sipp/*.xml
+var Files embed.FS
+
+// Template is the name of the Kamailio config template inside Files.
+const Template = "kamailio.cfg.tmpl"

@@ -1,0 +1,333 @@
+package local_test
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/agent"
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/controller/discovery"
+	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/local"
+	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+)
+
+// eventLog records driver events with the wall time they arrived.
+type eventLog struct {
+	mu   sync.Mutex
+	evs  []drivers.Event
+	when []time.Time
+	ch   chan struct{}
+}
+
+func newEventLog(d *local.Driver) *eventLog {
+	l := &eventLog{ch: make(chan struct{}, 1)}
+	d.Subscribe(func(ev drivers.Event) {
+		l.mu.Lock()
+		l.evs = append(l.evs, ev)
+		l.when = append(l.when, time.Now())
+		l.mu.Unlock()
+		select {
+		case l.ch <- struct{}{}:
+		default:
+		}
+	})
+	return l
+}
+
+// wait returns when id reached state, or fails the test after limit.
+func (l *eventLog) wait(t testing.TB, id string, state drivers.State, limit time.Duration) (drivers.Event, time.Time) {
+	t.Helper()
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for {
+		l.mu.Lock()
+		for i, ev := range l.evs {
+			if ev.ID == id && ev.State == state {
+				l.mu.Unlock()
+				return ev, l.when[i]
+			}
+			if ev.ID == id && state == drivers.StateActive && (ev.State == drivers.StateError || ev.State == drivers.StateGone) {
+				l.mu.Unlock()
+				t.Fatalf("%s: %s (%s) while waiting for %s", id, ev.State, ev.Reason, state)
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.ch:
+		case <-deadline.C:
+			t.Fatalf("%s: no %s event within %v", id, state, limit)
+		}
+	}
+}
+
+type sinkFunc func(string, agent.Sample) error
+
+func (f sinkFunc) ReportStats(id string, s agent.Sample) error { return f(id, s) }
+
+type rpcCounters struct{ c *kamrpc.Client }
+
+func (r rpcCounters) Stats(ctx context.Context, names ...string) (map[string]int64, error) {
+	return r.c.Stats(ctx, names...)
+}
+
+// TestKamailioChain runs real Kamailio instances through drivers/local:
+// S-CSCFs and a P-CSCF, SIPp callers and callee, DNS discovery, the agent,
+// drains (idle and under calls), a crash and a terminate. About 16 s.
+func TestKamailioChain(t *testing.T) {
+	if err := local.Available(); err != nil {
+		t.Skipf("real SIP parts absent: %v", err)
+	}
+	useDNS := local.DNSAvailable() == nil
+	if !useDNS {
+		t.Logf("DNS discovery part skipped: %v", local.DNSAvailable())
+	}
+	const dcName, dcIdx = "dc41", 41 // an address block of its own: 127.51.x.x
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	scen := scenarios(t)
+
+	var disc *discovery.Server
+	var s1Addr netip.AddrPort
+	cfg := local.Config{BaseDir: t.TempDir(), Children: 2, ShmMB: 128, Grace: 3 * time.Second}
+	if useDNS {
+		var err error
+		disc, err = discovery.New(discovery.Options{Zone: local.Zone(dcIdx, "ims.local"), TTL: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nsAddr, _ := local.DNSAddr(dcIdx)
+		if _, err := disc.ListenAndServe(nsAddr.String()); err != nil {
+			t.Fatal(err)
+		}
+		defer disc.Close()
+	} else {
+		cfg.NextHop = func(string) string { return "sip:" + s1Addr.String() }
+	}
+	d, err := local.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = d.Close(context.Background()) }()
+	evs := newEventLog(d)
+
+	launch := func(id, vnf string) local.Runtime {
+		t.Helper()
+		start := time.Now()
+		if _, err := d.Launch(ctx, drivers.Spec{ID: id, DC: dcName, VNF: vnf}); err != nil {
+			t.Fatal(err)
+		}
+		_, at := evs.wait(t, id, drivers.StateActive, 10*time.Second)
+		t.Logf("%s: Launch → active in %v", id, at.Sub(start))
+		rt, ok := d.Runtime(id)
+		if !ok {
+			t.Fatalf("%s: no runtime", id)
+		}
+		return rt
+	}
+	s1 := launch("s1", "S-CSCF")
+	s2 := launch("s2", "S-CSCF")
+	s1Addr = s1.SIP
+	if useDNS {
+		if err := disc.SetRecords("scscf", []netip.AddrPort{s1.SIP}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p1 := launch("p1", "P-CSCF")
+	t.Logf("S-CSCFs %v %v, P-CSCF %v (pid %d)", s1.SIP, s2.SIP, p1.SIP, p1.Pid)
+
+	// --- calls P → S with the statistics agent on the P-CSCF
+	startUAS(t, scen, "127.0.0.51", 5080)
+	register(t, scen, p1.SIP.String(), "127.0.0.53", "callee", "127.0.0.51:5080") // via P: Path = P-CSCF
+	var mu sync.Mutex
+	var samples []agent.Sample
+	ag, err := agent.New(agent.Config{ID: "p1", Pid: p1.Pid, Proc: os.DirFS("/proc"), Counters: rpcCounters{kamrpc.New(p1.RPC)},
+		Clock: clock.Real{}, Sink: sinkFunc(func(_ string, s agent.Sample) error {
+			mu.Lock()
+			defer mu.Unlock()
+			samples = append(samples, s)
+			return nil
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ag.Start()
+	res, err := runUAC(ctx, scen, p1.SIP.String(), "127.0.0.52", 5070, 50, 200, 100*time.Millisecond)
+	ag.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("P→S burst: %v", res)
+	if res.Calls != 200 || res.successRatio() < 0.995 {
+		t.Fatalf("burst through P→S: %v, want ≥ 99.5%% of 200 calls", res)
+	}
+	mu.Lock()
+	var maxTxn, maxPkt, maxCPU float64
+	for _, s := range samples {
+		maxTxn, maxPkt, maxCPU = max(maxTxn, s.TxnRate), max(maxPkt, s.PktRate), max(maxCPU, s.CPU)
+	}
+	for _, s := range samples {
+		t.Logf("agent sample: CPU %.1f%% mem %.1f%% (%d MB) %.0f pkt/s %.0f txn/s active %d txn %d dialogs",
+			s.CPU, s.Mem, s.MemBytes>>20, s.PktRate, s.TxnRate, s.ActiveTransactions, s.ActiveDialogs)
+	}
+	mu.Unlock()
+	// 50 calls/s cross the P-CSCF twice (originating and terminating leg):
+	// about 200 new server transactions/s (INVITE, BYE) and 500+ messages/s.
+	if len(samples) < 3 || maxTxn < 100 || maxPkt < 250 || maxCPU <= 0 {
+		t.Fatalf("agent saw too little: %d samples, %.0f txn/s, %.0f pkt/s, %.1f%% CPU", len(samples), maxTxn, maxPkt, maxCPU)
+	}
+
+	// --- DNS: the P-CSCF spreads over both S-CSCFs, then stops using a removed one
+	if useDNS {
+		register(t, scen, s2.SIP.String(), "127.0.0.53", "callee", "127.0.0.51:5080") // s2 reaches the callee directly
+		if err := disc.SetRecords("scscf", []netip.AddrPort{s1.SIP, s2.SIP}); err != nil {
+			t.Fatal(err)
+		}
+		invites := func(rt local.Runtime) int64 {
+			c := kamrpc.New(rt.RPC)
+			c.Timeout = 3 * time.Second // the machine is shared: be patient
+			st, err := c.Stats(ctx, "core:rcv_requests_invite")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st["core:rcv_requests_invite"]
+		}
+		s2Before := invites(s2)
+		uacDone := make(chan callResult, 1)
+		go func() {
+			r, err := runUAC(ctx, scen, p1.SIP.String(), "127.0.0.52", 5070, 50, 400, 100*time.Millisecond)
+			if err != nil {
+				t.Error(err)
+			}
+			uacDone <- r
+		}()
+		// after 3 s of calls over both, take s2 out of DNS and watch its INVITEs
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		start := time.Now()
+		var removedAt, lastNew time.Time
+		s2AtRemoval, last := int64(-1), invites(s2)
+		var r callResult
+	watch:
+		for {
+			select {
+			case r = <-uacDone:
+				break watch
+			case now := <-tick.C:
+				if removedAt.IsZero() && now.Sub(start) > 3*time.Second {
+					if err := disc.SetRecords("scscf", []netip.AddrPort{s1.SIP}); err != nil {
+						t.Fatal(err)
+					}
+					removedAt = time.Now()
+					s2AtRemoval = invites(s2)
+					last = s2AtRemoval
+					continue
+				}
+				if n := invites(s2); n != last {
+					last = n
+					if !removedAt.IsZero() {
+						lastNew = now
+					}
+				}
+			}
+		}
+		t.Logf("DNS run: %v", r)
+		if s2AtRemoval-s2Before < 20 {
+			t.Fatalf("s2 got %d INVITEs while in DNS: the P-CSCF does not spread over the pool", s2AtRemoval-s2Before)
+		}
+		stop := time.Duration(0)
+		if !lastNew.IsZero() {
+			stop = lastNew.Sub(removedAt)
+		}
+		t.Logf("s2 removed from DNS: %d INVITEs before, %d after removal, last one %v after removal (DNS TTL 1 s, Kamailio dns_cache_max_ttl 1 s)",
+			s2AtRemoval-s2Before, last-s2AtRemoval, stop)
+		// the P-CSCF must have stopped using s2 well before the run ended (8 s)
+		if time.Since(removedAt) < 3*time.Second || stop > 3*time.Second {
+			t.Fatalf("s2 still took INVITEs %v after its removal from DNS", stop)
+		}
+		if r.successRatio() < 0.995 {
+			b, _ := os.ReadFile(p1.Dir + "/kamailio.log")
+			t.Fatalf("calls during the DNS change: %v\n%s\nP-CSCF log:\n%s", r, r.Errors, b)
+		}
+	}
+
+	// --- drain: the S-CSCF is idle once its calls ended; Drain terminates it
+	dr, err := d.Drain(ctx, dcName, "s2", 20*time.Second)
+	if err != nil || !dr.Idle || !dr.Finished {
+		t.Fatalf("Drain(s2) = %+v, %v", dr, err)
+	}
+	t.Logf("drain s2: idle after %v", dr.Waited)
+	evs.wait(t, "s2", drivers.StateGone, 5*time.Second)
+
+	// --- drain under calls: s1 carries 20 calls held 2 s; Drain waits for
+	// them to end before terminating it, and none is cut
+	callsDone := make(chan callResult, 1)
+	go func() {
+		r, err := runUAC(ctx, scen, p1.SIP.String(), "127.0.0.52", 5070, 20, 20, 2*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		callsDone <- r
+	}()
+	// wait until all 20 are set up (1 s at 20 calls/s), then buffer s1
+	poll := time.NewTicker(20 * time.Millisecond)
+	pollEnd := time.Now().Add(10 * time.Second)
+	for l := (local.Load{}); l.ActiveDialogs < 20; <-poll.C {
+		if l, err = d.Load(ctx, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(pollEnd) {
+			t.Fatalf("s1 never carried the 20 calls: %+v", l)
+		}
+	}
+	poll.Stop()
+	if useDNS {
+		if err := disc.SetRecords("scscf", nil); err != nil { // buffered: out of DNS first
+			t.Fatal(err)
+		}
+	}
+	dr, err = d.Drain(ctx, dcName, "s1", 30*time.Second)
+	if err != nil || !dr.Idle || !dr.Finished {
+		t.Fatalf("Drain(s1) = %+v, %v", dr, err)
+	}
+	r := <-callsDone
+	t.Logf("drain s1 under 20 held calls: idle and terminated after %v; calls %v", dr.Waited, r)
+	if r.OK != 20 || dr.Waited < time.Second {
+		t.Fatalf("drain cut calls or did not wait: %+v, %v", dr, r)
+	}
+	evs.wait(t, "s1", drivers.StateGone, 5*time.Second)
+
+	// --- crash: kill -9 the P-CSCF main process → gone at once
+	killed := time.Now()
+	if err := syscall.Kill(p1.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ev, at := evs.wait(t, "p1", drivers.StateGone, 5*time.Second)
+	t.Logf("kill -9 P-CSCF → %s event (%q) after %v", ev.State, ev.Reason, at.Sub(killed))
+	// its workers are reaped with it: nothing answers on its address any more
+	cctx, ccancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	if _, err := kamrpc.New(p1.RPC).Version(cctx); err == nil {
+		t.Fatal("the killed P-CSCF's RPC socket still answers")
+	}
+	ccancel()
+
+	// --- Terminate: SIGTERM and gone
+	s3 := launch("s3", "S-CSCF")
+	termStart := time.Now()
+	if err := d.Terminate(ctx, dcName, "s3"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("terminate s3 took %v", time.Since(termStart))
+	evs.wait(t, "s3", drivers.StateGone, time.Second)
+	if _, err := kamrpc.New(s3.RPC).Version(cctx); err == nil {
+		t.Fatal("a terminated S-CSCF still answers")
+	}
+	if l, _ := d.List(ctx, ""); len(l) != 0 {
+		t.Fatalf("instances left: %+v", l)
+	}
+}

@@ -1,0 +1,589 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
+	"github.com/ims-orch/ims-orch/drivers"
+	"pgregory.net/rapid"
+)
+
+func TestInstanceAddr(t *testing.T) {
+	tests := []struct {
+		name    string
+		dc      int
+		role    Role
+		n       int
+		want    string
+		wantErr bool
+	}{
+		{"first pcscf dc0", 0, RolePCSCF, 1, "127.10.1.1", false},
+		{"scscf dc3 n7", 3, RoleSCSCF, 7, "127.13.2.7", false},
+		{"last dc", MaxDC, RolePCSCF, MaxPerVNF, "127.255.1.254", false},
+		{"dc too big", MaxDC + 1, RolePCSCF, 1, "", true},
+		{"negative dc", -1, RolePCSCF, 1, "", true},
+		{"n zero", 0, RolePCSCF, 0, "", true},
+		{"n too big", 0, RolePCSCF, MaxPerVNF + 1, "", true},
+		{"unknown role", 0, Role("ids"), 1, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := InstanceAddr(tc.dc, tc.role, tc.n)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if err == nil && a.String() != tc.want {
+				t.Fatalf("addr = %v, want %s", a, tc.want)
+			}
+		})
+	}
+	if a, _ := DNSAddr(2); a.String() != "127.12.0.53:53" {
+		t.Fatalf("DNSAddr(2) = %v", a)
+	}
+}
+
+func TestParseRoleAndDC(t *testing.T) {
+	for in, want := range map[string]Role{"P-CSCF": RolePCSCF, "pcscf": RolePCSCF, "S_CSCF": RoleSCSCF, "scscf": RoleSCSCF} {
+		if r, err := ParseRole(in); err != nil || r != want {
+			t.Errorf("ParseRole(%q) = %q, %v", in, r, err)
+		}
+	}
+	if _, err := ParseRole("firewall"); err == nil || !strings.Contains(err.Error(), "VNF") {
+		t.Errorf("ParseRole(firewall) err = %v", err)
+	}
+	for in, want := range map[string]int{"dc0": 0, "DC-3": 3, "7": 7, "tokyo12": 12} {
+		if n, err := ParseDCIndex(in); err != nil || n != want {
+			t.Errorf("ParseDCIndex(%q) = %d, %v", in, n, err)
+		}
+	}
+	for _, bad := range []string{"", "tokyo", "dc999", "dc99999999999999999999"} {
+		if _, err := ParseDCIndex(bad); err == nil || !strings.Contains(err.Error(), "DC") {
+			t.Errorf("ParseDCIndex(%q) err = %v", bad, err)
+		}
+	}
+}
+
+// Property: allocated addresses are distinct, loopback, in their DC/role
+// block, and the lowest free number is reused after a release.
+func TestAddrPlanProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var p addrPlan
+		live := map[netip.Addr]bool{}
+		var order []netip.Addr
+		for i, n := 0, rapid.IntRange(1, 200).Draw(t, "ops"); i < n; i++ {
+			if len(order) > 0 && rapid.Bool().Draw(t, "release") {
+				k := rapid.IntRange(0, len(order)-1).Draw(t, "which")
+				a := order[k]
+				order = append(order[:k], order[k+1:]...)
+				delete(live, a)
+				p.release(a)
+				continue
+			}
+			dc := rapid.IntRange(0, 3).Draw(t, "dc")
+			role := rapid.SampledFrom([]Role{RolePCSCF, RoleSCSCF}).Draw(t, "role")
+			a, err := p.alloc(dc, role)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if live[a] {
+				t.Fatalf("address %v handed out twice", a)
+			}
+			b := a.As4()
+			if b[0] != 127 || int(b[1]) != 10+dc || b[2] != role.code() || b[3] == 0 {
+				t.Fatalf("address %v outside DC %d %s block", a, dc, role)
+			}
+			for m := 1; m < int(b[3]); m++ {
+				lower, _ := InstanceAddr(dc, role, m)
+				if !live[lower] {
+					t.Fatalf("got %v while %v is free", a, lower)
+				}
+			}
+			live[a] = true
+			order = append(order, a)
+		}
+	})
+}
+
+func TestRender(t *testing.T) {
+	addr := netip.MustParseAddr("127.10.1.1")
+	base := TemplateData{ID: "p1", Addr: addr, Children: 2, CtlSock: "udp:127.10.1.1:2049", RPCSock: "udp:127.10.1.1:8090", DNSMaxTTL: 1, FRTimerMS: 2000}
+	p := base
+	p.Role, p.NextHop = RolePCSCF, "sip:scscf.dc0.ims.local"
+	out, err := Render(kamfiles.Files, kamfiles.Template, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`$du = "sip:scscf.dc0.ims.local";`, "add_path()", `"udp:127.10.1.1:8090"`, "dns_cache_max_ttl=1", "dns_srv_lb=on", "children=2"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("pcscf config lacks %q", want)
+		}
+	}
+	if strings.Contains(string(out), "registrar.so") || strings.Contains(string(out), "{{") {
+		t.Error("pcscf config loads the registrar or holds template markup")
+	}
+	s := base
+	s.Role = RoleSCSCF
+	out, err = Render(kamfiles.Files, kamfiles.Template, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`save("location")`, `lookup("location")`, `loadmodule "registrar.so"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("scscf config lacks %q", want)
+		}
+	}
+	if strings.Contains(string(out), "$du =") {
+		t.Error("scscf config forwards to a next hop")
+	}
+	for name, td := range map[string]TemplateData{
+		"no role":         base,
+		"pcscf no uri":    {Role: RolePCSCF, NextHop: "scscf"},
+		"pcscf bad quote": {Role: RolePCSCF, NextHop: `sip:a";exit;"`},
+	} {
+		if _, err := Render(kamfiles.Files, kamfiles.Template, td); err == nil {
+			t.Errorf("%s: Render succeeded", name)
+		}
+	}
+}
+
+// The rendered configs parse with the real Kamailio (kamailio -c).
+func TestRenderedConfigChecks(t *testing.T) {
+	if _, err := exec.LookPath("kamailio"); err != nil {
+		t.Skip("kamailio not installed (scripts/ci-kamailio.sh installs it)")
+	}
+	for _, role := range []Role{RolePCSCF, RoleSCSCF} {
+		td := TemplateData{ID: "x", Role: role, Addr: netip.MustParseAddr("127.10.1.1"), Children: 1,
+			CtlSock: "udp:127.10.1.1:2049", RPCSock: "udp:127.10.1.1:8090", NextHop: "sip:scscf.dc0.ims.local", DNSMaxTTL: 1, FRTimerMS: 2000}
+		out, err := Render(kamfiles.Files, kamfiles.Template, td)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(t.TempDir(), "k.cfg")
+		if err := os.WriteFile(f, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := exec.Command("kamailio", "-c", "-f", f).CombinedOutput(); err != nil {
+			t.Fatalf("%s: kamailio -c: %v\n%s", role, err, b)
+		}
+	}
+}
+
+// fakeProc is a process that exits when signalled (SIGTERM unless it
+// ignores it; SIGKILL always) or when the test kills it.
+type fakeProc struct {
+	pid        int
+	ignoreTerm bool
+	sigs       chan syscall.Signal
+	once       sync.Once
+	exit       chan struct{}
+	err        error
+}
+
+func (p *fakeProc) Pid() int { return p.pid }
+func (p *fakeProc) Wait() error {
+	<-p.exit
+	return p.err
+}
+func (p *fakeProc) die(err error) {
+	p.once.Do(func() { p.err = err; close(p.exit) })
+}
+func (p *fakeProc) Signal(sig syscall.Signal, group bool) error {
+	select {
+	case p.sigs <- sig:
+	default:
+	}
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM && !p.ignoreTerm {
+		p.die(fmt.Errorf("signal: %v", sig))
+	}
+	return nil
+}
+
+type fakeStarter struct {
+	mu         sync.Mutex
+	cmds       []Command
+	procs      []*fakeProc
+	ignoreTerm bool
+	err        error
+}
+
+func (s *fakeStarter) Start(c Command) (Process, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	p := &fakeProc{pid: 1000 + len(s.procs), ignoreTerm: s.ignoreTerm, sigs: make(chan syscall.Signal, 16), exit: make(chan struct{})}
+	s.cmds = append(s.cmds, c)
+	s.procs = append(s.procs, p)
+	return p, nil
+}
+
+type harness struct {
+	d      *Driver
+	clk    *clock.Virtual
+	st     *fakeStarter
+	events chan drivers.Event
+	probe  func() error
+	stats  func() (map[string]int64, error)
+	mu     sync.Mutex
+}
+
+func newHarness(t *testing.T, mod func(*Config)) *harness {
+	t.Helper()
+	h := &harness{clk: clock.NewVirtual(time.Unix(1000, 0)), st: &fakeStarter{}, events: make(chan drivers.Event, 64)}
+	h.probe = func() error { return nil }
+	cfg := Config{
+		BaseDir: t.TempDir(), Clock: h.clk, Starter: h.st,
+		NextHop: func(string) string { return "sip:127.10.2.1:5060" },
+		Probe: func(context.Context, netip.AddrPort) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return h.probe()
+		},
+		Stats: func(context.Context, netip.AddrPort, ...string) (map[string]int64, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return h.stats()
+		},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.d = d
+	d.Subscribe(func(ev drivers.Event) { h.events <- ev })
+	return h
+}
+
+func (h *harness) next(t *testing.T) drivers.Event {
+	t.Helper()
+	select {
+	case ev := <-h.events:
+		return ev
+	case <-time.After(5 * time.Second): // a safety net only: events are synchronous or follow a process exit
+		t.Fatal("no event")
+		return drivers.Event{}
+	}
+}
+
+func (h *harness) expect(t *testing.T, id string, state drivers.State, reason string) drivers.Event {
+	t.Helper()
+	ev := h.next(t)
+	if ev.ID != id || ev.State != state || !strings.Contains(ev.Reason, reason) {
+		t.Fatalf("event = %+v, want %s %s (reason containing %q)", ev, id, state, reason)
+	}
+	return ev
+}
+
+var pcscf = drivers.Spec{ID: "p1", DC: "dc0", VNF: "pcscf"}
+
+func TestLaunchActiveTerminate(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	in, err := h.d.Launch(ctx, pcscf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.State != drivers.StateBooting || in.Address != "127.10.1.1:5060" || in.CloudID != "1000" || in.Metadata[drivers.MetaManagedBy] != "ims-orch" || in.Pool != "dc0/pcscf" {
+		t.Fatalf("instance = %+v", in)
+	}
+	h.expect(t, "p1", drivers.StateBooting, "127.10.1.1:5060")
+	h.clk.Advance(50 * time.Millisecond)
+	h.expect(t, "p1", drivers.StateActive, "rpc answers")
+
+	// the command: foreground kamailio on its own address and sockets
+	c := h.st.cmds[0]
+	args := strings.Join(c.Args, " ")
+	for _, want := range []string{"-DD -E", "-l udp:127.10.1.1:5060", "-Y " + c.Dir, "-P " + filepath.Join(c.Dir, "kamailio.pid")} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %q lack %q", args, want)
+		}
+	}
+	if c.Path != "kamailio" {
+		t.Errorf("path = %q, want kamailio (NextHop set: no DNS namespace)", c.Path)
+	}
+	cfg, err := os.ReadFile(filepath.Join(c.Dir, "kamailio.cfg"))
+	if err != nil || !strings.Contains(string(cfg), `$du = "sip:127.10.2.1:5060"`) {
+		t.Fatalf("rendered config: %v\n%s", err, cfg)
+	}
+
+	// idempotent on ID
+	again, err := h.d.Launch(ctx, pcscf)
+	if err != nil || again.CloudID != in.CloudID || len(h.st.procs) != 1 {
+		t.Fatalf("second Launch = %+v, %v (%d processes)", again, err, len(h.st.procs))
+	}
+	other := pcscf
+	other.VNF = "scscf"
+	if _, err := h.d.Launch(ctx, other); !errors.Is(err, drivers.ErrInvalid) {
+		t.Fatalf("Launch same ID other VNF err = %v", err)
+	}
+	list, _ := h.d.List(ctx, "dc0")
+	if len(list) != 1 || list[0].State != drivers.StateActive {
+		t.Fatalf("List = %+v", list)
+	}
+	if l, _ := h.d.List(ctx, "dc1"); len(l) != 0 {
+		t.Fatalf("List(dc1) = %+v", l)
+	}
+	if err := h.d.Terminate(ctx, "dc1", "p1"); !errors.Is(err, drivers.ErrNotFound) {
+		t.Fatalf("Terminate in the wrong DC err = %v", err)
+	}
+	if err := h.d.Terminate(ctx, "dc0", "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if sig := <-h.st.procs[0].sigs; sig != syscall.SIGTERM {
+		t.Fatalf("first signal %v, want SIGTERM", sig)
+	}
+	h.expect(t, "p1", drivers.StateGone, "terminated")
+	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) {
+		t.Fatalf("run dir kept after Terminate: %v", err)
+	}
+	if err := h.d.Terminate(ctx, "dc0", "p1"); err != nil {
+		t.Fatalf("Terminate of a gone instance: %v", err)
+	}
+	// the address is free again
+	in2, err := h.d.Launch(ctx, drivers.Spec{ID: "p2", DC: "dc0", VNF: "P-CSCF"})
+	if err != nil || in2.Address != "127.10.1.1:5060" {
+		t.Fatalf("relaunch = %+v, %v", in2, err)
+	}
+}
+
+func TestTerminateKillsAfterGrace(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Grace = 3 * time.Second })
+	h.st.ignoreTerm = true
+	ctx := context.Background()
+	if _, err := h.d.Launch(ctx, pcscf); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(t, "p1", drivers.StateBooting, "")
+	done := make(chan error, 1)
+	go func() { done <- h.d.Terminate(ctx, "dc0", "p1") }()
+	if sig := <-h.st.procs[0].sigs; sig != syscall.SIGTERM {
+		t.Fatalf("signal %v, want SIGTERM", sig)
+	}
+	_, _ = h.d.List(ctx, "") // Terminate holds the lock until its kill timer is set
+	h.clk.Advance(2999 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Terminate returned before the grace period: %v", err)
+	default:
+	}
+	h.clk.Advance(time.Millisecond)
+	if sig := <-h.st.procs[0].sigs; sig != syscall.SIGKILL {
+		t.Fatalf("signal %v, want SIGKILL", sig)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	h.expect(t, "p1", drivers.StateGone, "terminated")
+}
+
+func TestUnexpectedExitIsGoneAtOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	if _, err := h.d.Launch(context.Background(), pcscf); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(t, "p1", drivers.StateBooting, "")
+	h.clk.Advance(50 * time.Millisecond)
+	h.expect(t, "p1", drivers.StateActive, "")
+	h.st.procs[0].die(errors.New("signal: killed"))
+	ev := h.expect(t, "p1", drivers.StateGone, "unexpected exit: signal: killed")
+	if !ev.At.Equal(h.clk.Now()) {
+		t.Fatalf("event at %v, want %v (no clock time passes)", ev.At, h.clk.Now())
+	}
+	if sig := <-h.st.procs[0].sigs; sig != syscall.SIGKILL {
+		t.Fatalf("process group not reaped: %v", sig)
+	}
+	if l, _ := h.d.List(context.Background(), ""); len(l) != 0 {
+		t.Fatalf("gone instance still listed: %+v", l)
+	}
+	if _, err := os.Stat(h.st.cmds[0].Dir); err != nil {
+		t.Fatalf("run dir of a crashed instance removed: %v", err)
+	}
+}
+
+func TestNotReadyIsError(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ReadyTimeout = time.Second; c.ProbeInterval = 100 * time.Millisecond })
+	probes := 0
+	h.probe = func() error { probes++; return errors.New("connection refused") }
+	if _, err := h.d.Launch(context.Background(), pcscf); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(t, "p1", drivers.StateBooting, "")
+	h.clk.Advance(900 * time.Millisecond)
+	select {
+	case ev := <-h.events:
+		t.Fatalf("event before ReadyTimeout: %+v", ev)
+	default:
+	}
+	h.clk.Advance(100 * time.Millisecond)
+	h.expect(t, "p1", drivers.StateError, "not ready after 1s: connection refused")
+	if probes != 10 {
+		t.Fatalf("probes = %d, want 10", probes)
+	}
+	h.clk.Advance(time.Second)
+	if probes != 10 {
+		t.Fatalf("probing goes on after the error: %d", probes)
+	}
+}
+
+func TestLaunchInvalid(t *testing.T) {
+	h := newHarness(t, nil)
+	tests := []struct {
+		name  string
+		spec  drivers.Spec
+		field string
+	}{
+		{"empty id", drivers.Spec{DC: "dc0", VNF: "pcscf"}, "ID"},
+		{"path id", drivers.Spec{ID: "../x", DC: "dc0", VNF: "pcscf"}, "ID"},
+		{"data-plane vnf", drivers.Spec{ID: "f", DC: "dc0", VNF: "firewall"}, "VNF"},
+		{"dc without index", drivers.Spec{ID: "f", DC: "tokyo", VNF: "pcscf"}, "DC"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := h.d.Launch(context.Background(), tc.spec)
+			if !errors.Is(err, drivers.ErrInvalid) || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("err = %v, want ErrInvalid naming %s", err, tc.field)
+			}
+		})
+	}
+	h.st.err = errors.New("exec: no such file")
+	if _, err := h.d.Launch(context.Background(), pcscf); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("start failure err = %v", err)
+	}
+	h.st.err = nil
+	if in, err := h.d.Launch(context.Background(), pcscf); err != nil || in.Address != "127.10.1.1:5060" {
+		t.Fatalf("address leaked by the failed start: %+v %v", in, err)
+	}
+}
+
+func TestDNSModeCommand(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.NextHop = nil })
+	if _, err := h.d.Launch(context.Background(), drivers.Spec{ID: "p3", DC: "dc2", VNF: "pcscf"}); err != nil {
+		t.Fatal(err)
+	}
+	c := h.st.cmds[0]
+	if c.Path != "unshare" || !strings.Contains(strings.Join(c.Args, " "), `mount --bind "$0" /etc/resolv.conf && exec "$@"`) {
+		t.Fatalf("command = %s %q", c.Path, c.Args)
+	}
+	rc, err := os.ReadFile(filepath.Join(c.Dir, "resolv.conf"))
+	if err != nil || !strings.Contains(string(rc), "nameserver 127.12.0.53\n") {
+		t.Fatalf("resolv.conf = %q, %v", rc, err)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(c.Dir, "kamailio.cfg"))
+	if !strings.Contains(string(cfg), `$du = "sip:scscf.dc2.ims.local";`) {
+		t.Fatal("P-CSCF does not resolve the DC's S-CSCF pool")
+	}
+	// S-CSCFs resolve nothing: no namespace
+	if _, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s1", DC: "dc2", VNF: "scscf"}); err != nil {
+		t.Fatal(err)
+	}
+	if h.st.cmds[1].Path != "kamailio" {
+		t.Fatalf("S-CSCF started through %s", h.st.cmds[1].Path)
+	}
+}
+
+func TestDrain(t *testing.T) {
+	tests := []struct {
+		name     string
+		busy     int // polls that see traffic
+		timeout  time.Duration
+		wantIdle bool
+	}{
+		{"idle at once", 0, 10 * time.Second, true},
+		{"idle after three busy polls", 3, 10 * time.Second, true},
+		{"busy between two idle polls", -1, 10 * time.Second, true},
+		{"timeout cuts", 1000, time.Second, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(c *Config) { c.DrainPoll = 250 * time.Millisecond; c.ProbeInterval = time.Hour })
+			polls := 0
+			h.stats = func() (map[string]int64, error) {
+				polls++
+				if polls <= tc.busy || tc.busy < 0 && polls == 2 { // -1: idle, busy, idle, idle
+					return map[string]int64{"tmx:active_transactions": 1, "dialog:active_dialogs": 2}, nil
+				}
+				return map[string]int64{"tmx:active_transactions": 0, "dialog:active_dialogs": 0}, nil
+			}
+			if _, err := h.d.Launch(context.Background(), pcscf); err != nil {
+				t.Fatal(err)
+			}
+			h.expect(t, "p1", drivers.StateBooting, "")
+			type out struct {
+				r   DrainResult
+				err error
+			}
+			done := make(chan out, 1)
+			go func() {
+				r, err := h.d.Drain(context.Background(), "dc0", "p1", tc.timeout)
+				done <- out{r, err}
+			}()
+			var o out
+			for finished := false; !finished; {
+				select {
+				case o = <-done:
+					finished = true
+				default:
+					if h.clk.Pending() > 1 { // the probe timer plus Drain's poll timer
+						h.clk.Advance(250 * time.Millisecond)
+					} else {
+						runtime.Gosched() // let Drain set its next poll timer; time itself is virtual
+					}
+				}
+			}
+			if o.err != nil || o.r.Idle != tc.wantIdle || !o.r.Finished {
+				t.Fatalf("Drain = %+v, %v", o.r, o.err)
+			}
+			// idle needs two idle polls in a row, DrainPoll apart
+			wantPolls := tc.busy + 2
+			if tc.busy < 0 {
+				wantPolls = 4
+			}
+			if tc.wantIdle && (polls != wantPolls || o.r.Waited != time.Duration(wantPolls-1)*250*time.Millisecond) {
+				t.Fatalf("%d polls over %v, want %d polls", polls, o.r.Waited, wantPolls)
+			}
+			if !tc.wantIdle && (o.r.Waited < tc.timeout || o.r.Last.ActiveDialogs != 2) {
+				t.Fatalf("timeout drain = %+v", o.r)
+			}
+			h.expect(t, "p1", drivers.StateGone, "terminated")
+		})
+	}
+}
+
+func TestLoadNeedsBothCounters(t *testing.T) {
+	h := newHarness(t, nil)
+	h.stats = func() (map[string]int64, error) { return map[string]int64{"tmx:active_transactions": 0}, nil }
+	if _, err := h.d.Launch(context.Background(), pcscf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.d.Load(context.Background(), "p1"); err == nil || !strings.Contains(err.Error(), "dialog:active_dialogs") {
+		t.Fatalf("Load err = %v", err)
+	}
+	if _, err := h.d.Load(context.Background(), "nope"); !errors.Is(err, drivers.ErrNotFound) {
+		t.Fatalf("Load of unknown err = %v", err)
+	}
+}
+
+func TestAvailable(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	err := Available()
+	if err == nil || !strings.Contains(err.Error(), "kamailio") || !strings.Contains(err.Error(), "sipp") {
+		t.Fatalf("Available with an empty PATH = %v", err)
+	}
+}

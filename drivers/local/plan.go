@@ -1,0 +1,138 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Address plan (every address is in 127.0.0.0/8, so nothing leaves the machine
+// and Linux answers on all of it without configuration):
+//
+//	127.(10+dc).0.53       the DC's discovery DNS server (port 53)
+//	127.(10+dc).vnf.n      instance n (1..254) of VNF code vnf in DC dc
+//	                       vnf: 1 = P-CSCF, 2 = S-CSCF
+//	dc: 0..245             (second octet 10..255)
+//
+// On each instance address: SIP on UDP 5060, JSON-RPC datagrams on UDP 8090,
+// Kamailio's binrpc control socket on UDP 2049. Test harnesses (SIPp) use
+// 127.0.0.x, which the plan never hands out.
+const (
+	SIPPort = 5060
+	RPCPort = 8090
+	CtlPort = 2049
+	DNSPort = 53
+
+	firstDCOctet = 10
+	// MaxDC is the highest DC index the plan holds.
+	MaxDC = 255 - firstDCOctet
+	// MaxPerVNF is the number of instances of one VNF one DC can hold.
+	MaxPerVNF = 254
+)
+
+// Role is what a Kamailio instance does.
+type Role string
+
+// The roles drivers/local runs.
+const (
+	RolePCSCF Role = "pcscf"
+	RoleSCSCF Role = "scscf"
+)
+
+// code is the VNF's third octet in the address plan.
+func (r Role) code() byte {
+	switch r {
+	case RolePCSCF:
+		return 1
+	case RoleSCSCF:
+		return 2
+	}
+	return 0
+}
+
+// ParseRole maps a Spec.VNF name ("P-CSCF", "pcscf", "scscf"...) to its role.
+func ParseRole(vnf string) (Role, error) {
+	n := strings.ToLower(strings.NewReplacer("-", "", "_", "", " ", "").Replace(vnf))
+	switch Role(n) {
+	case RolePCSCF, RoleSCSCF:
+		return Role(n), nil
+	}
+	return "", fmt.Errorf("VNF: %q: drivers/local runs only P-CSCF and S-CSCF", vnf)
+}
+
+// ParseDCIndex reads a DC index from a DC name: "3", "dc3", "DC-3".
+func ParseDCIndex(dc string) (int, error) {
+	i := len(dc)
+	for i > 0 && dc[i-1] >= '0' && dc[i-1] <= '9' {
+		i--
+	}
+	if i == len(dc) {
+		return 0, fmt.Errorf("DC: %q: no trailing DC number", dc)
+	}
+	n, err := strconv.Atoi(dc[i:])
+	if err != nil || n > MaxDC {
+		return 0, fmt.Errorf("DC: %q: index out of the address plan (0..%d)", dc, MaxDC)
+	}
+	return n, nil
+}
+
+// InstanceAddr is the plan's address of instance n of role in DC dc.
+func InstanceAddr(dc int, role Role, n int) (netip.Addr, error) {
+	if dc < 0 || dc > MaxDC {
+		return netip.Addr{}, fmt.Errorf("DC index %d: outside 0..%d", dc, MaxDC)
+	}
+	if role.code() == 0 {
+		return netip.Addr{}, fmt.Errorf("role %q: unknown", role)
+	}
+	if n < 1 || n > MaxPerVNF {
+		return netip.Addr{}, fmt.Errorf("instance number %d: outside 1..%d", n, MaxPerVNF)
+	}
+	a := netip.AddrFrom4([4]byte{127, byte(firstDCOctet + dc), role.code(), byte(n)})
+	if err := checkLoopback(a); err != nil {
+		return netip.Addr{}, err
+	}
+	return a, nil
+}
+
+// DNSAddr is the plan's address of DC dc's discovery DNS server.
+func DNSAddr(dc int) (netip.AddrPort, error) {
+	if dc < 0 || dc > MaxDC {
+		return netip.AddrPort{}, fmt.Errorf("DC index %d: outside 0..%d", dc, MaxDC)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, byte(firstDCOctet + dc), 0, 53}), DNSPort), nil
+}
+
+var loopback = netip.MustParsePrefix("127.0.0.0/8")
+
+func checkLoopback(a netip.Addr) error {
+	if !loopback.Contains(a) {
+		return errors.New("address " + a.String() + " is outside 127.0.0.0/8")
+	}
+	return nil
+}
+
+// addrPlan hands out the lowest free instance number per (DC, role).
+type addrPlan struct {
+	used map[netip.Addr]bool
+}
+
+func (p *addrPlan) alloc(dc int, role Role) (netip.Addr, error) {
+	if p.used == nil {
+		p.used = map[netip.Addr]bool{}
+	}
+	for n := 1; n <= MaxPerVNF; n++ {
+		a, err := InstanceAddr(dc, role, n)
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		if !p.used[a] {
+			p.used[a] = true
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("DC %d %s: all %d addresses in use", dc, role, MaxPerVNF)
+}
+
+func (p *addrPlan) release(a netip.Addr) { delete(p.used, a) }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the real SIP parts that drivers/local and its integration tests use:
+# Kamailio (P-CSCF / S-CSCF stand-ins) and SIPp (callers and callees), from the
+# Debian packages. Nothing is started: the packages' services stay disabled
+# and drivers/local launches every instance itself on its own loopback address.
+#
+# Usage: scripts/ci-kamailio.sh        (as root, or with sudo available)
+# Idempotent: exits at once when kamailio and sipp are already on PATH.
+set -euo pipefail
+
+if command -v kamailio >/dev/null 2>&1 && command -v sipp >/dev/null 2>&1; then
+  echo "ci-kamailio: $(kamailio -v 2>/dev/null | head -1); sipp present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "ci-kamailio: need root or sudo to install packages" >&2; exit 1; }
+  SUDO="sudo"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Another apt user may hold the lock (parallel installs on shared machines): wait for it.
+APT=(apt-get -o DPkg::Lock::Timeout=600)
+$SUDO "${APT[@]}" update -qq
+# kamailio-extra-modules is not needed by the templates (jsonrpcs, dialog, dispatcher
+# and tm are in the base package) but matches the reference install.
+$SUDO "${APT[@]}" install -y -q --no-install-recommends kamailio kamailio-extra-modules sip-tester
+
+# The Debian unit may be enabled by the package; the project starts its own instances.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now kamailio >/dev/null 2>&1 || true
+fi
+
+kamailio -v | head -1
+sipp -v 2>&1 | grep -m1 -i sipp || true

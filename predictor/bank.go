@@ -7,15 +7,17 @@ import "fmt"
 // of them: the global controller calls Observe with the values measured in
 // the interval that just ended, then Predict for the next interval.
 //
-// "ar1", "holt" and "last" without a margin are stored as struct-of-arrays
-// (one flat slice per state variable, the AR(1) window slot-major so that
-// one Observe writes one contiguous row); every other spec falls back to one
+// "ar1", "holt", "last", "analog" and "kalman" without a margin are stored as
+// struct-of-arrays (one flat slice per state variable, the AR(1) window
+// slot-major so that one Observe writes one contiguous row, the analog window
+// series-major so that its distance scan reads one contiguous block); every
+// other spec falls back to one
 // Model per series. Both give exactly the predictions of the single-series
 // models. A Bank is not safe for concurrent use.
 type Bank struct {
 	name  string
 	n     int
-	kind  string // KindAR1, KindHolt, KindLast for the flat forms, "" for per-series models
+	kind  string // KindAR1, KindHolt, KindLast, KindAnalog, KindKalman for the flat forms, "" for per-series models
 	count int    // observation rounds so far
 
 	// ar1: window of w rounds, buf[slot*n+i] is series i in ring slot slot.
@@ -24,6 +26,14 @@ type Bank struct {
 	buf    []float64
 	head   int // next slot to write
 	held   int // rounds held, ≤ w
+
+	// analog: window of w rounds series-major, buf[i*w+slot] (one series'
+	// window is contiguous for the distance scan), ring state in head/held.
+	m  int
+	nb analogNeighbours // k slots; the per-round scratch is allocated per chunk
+
+	// kalman: kalmanStateLen numbers per series, series-major in buf.
+	count1, forget float64
 
 	// holt (level/trend) and last (level).
 	alpha, beta, damp float64
@@ -47,6 +57,15 @@ func NewBank(spec string, n int) (*Bank, error) {
 		case KindAR1:
 			b.kind, b.w, b.phiMax = KindAR1, int(s.get("w")), s.get("phimax")
 			b.buf = make([]float64, b.w*n)
+			return b, nil
+		case KindAnalog:
+			b.kind, b.m, b.w = KindAnalog, int(s.get("m")), int(s.get("win"))
+			b.nb = newAnalogNeighbours(int(s.get("k")))
+			b.buf = make([]float64, b.w*n)
+			return b, nil
+		case KindKalman:
+			b.kind, b.count1, b.forget = KindKalman, s.get("count"), s.get("forget")
+			b.buf = make([]float64, kalmanStateLen*n)
 			return b, nil
 		case KindHolt:
 			if s.get("fit") != 0 {
@@ -79,12 +98,14 @@ func (b *Bank) Len() int { return b.n }
 func (b *Bank) Rounds() int { return b.count }
 
 // BytesPerSeries is the state memory per series of the flat forms (ar1: 8·w,
-// holt: 16, last: 8), or 0 for the per-series fallback, whose size depends on
+// analog: 8·win, kalman: 304, holt: 16, last: 8), or 0 for the per-series fallback, whose size depends on
 // the model.
 func (b *Bank) BytesPerSeries() int {
 	switch b.kind {
-	case KindAR1:
+	case KindAR1, KindAnalog:
 		return 8 * b.w
+	case KindKalman:
+		return 8 * kalmanStateLen
 	case KindHolt:
 		return 16
 	case KindLast:
@@ -110,6 +131,19 @@ func (b *Bank) Observe(values []float64) error {
 		copy(b.buf[b.head*b.n:(b.head+1)*b.n], values)
 		b.head = (b.head + 1) % b.w
 		b.held = min(b.held+1, b.w)
+	case KindAnalog:
+		w, h := b.w, b.head
+		for i, v := range values {
+			b.buf[i*w+h] = v
+		}
+		b.head = (h + 1) % w
+		b.held = min(b.held+1, w)
+	case KindKalman:
+		parallel(len(values), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				kalmanStep(b.buf[i*kalmanStateLen:(i+1)*kalmanStateLen], values[i], b.count, b.count1, b.forget)
+			}
+		})
 	case KindHolt:
 		if b.count < 2 {
 			for i, v := range values {
@@ -149,6 +183,13 @@ func (b *Bank) Predict(out []float64) error {
 		clear(out)
 	case b.kind == KindAR1:
 		b.predictAR1(out)
+	case b.kind == KindAnalog:
+		b.predictAnalog(out)
+	case b.kind == KindKalman:
+		for i := range out {
+			st := b.buf[i*kalmanStateLen : (i+1)*kalmanStateLen]
+			out[i] = nonNeg(st[kalmanBest(st)*kalmanPerF])
+		}
 	case b.kind == KindHolt:
 		d := b.damp
 		for i := range out {
@@ -182,6 +223,25 @@ func (b *Bank) predictAR1(out []float64) {
 		mu, phi := ar1Fit(x, b.phiMax)
 		out[i] = nonNeg(mu + phi*(lastRow[i]-mu))
 	}
+}
+
+// predictAnalog runs the analog fit of every series, split over goroutines
+// for large banks (each chunk with its own scratch; series are independent,
+// so the result does not depend on the split).
+func (b *Bank) predictAnalog(out []float64) {
+	w, held, k := b.w, b.held, len(b.nb.d)
+	start := (b.head - held + w) % w
+	parallel(len(out), func(lo, hi int) {
+		x := make([]float64, held)
+		nb := newAnalogNeighbours(k)
+		for i := lo; i < hi; i++ {
+			ring := b.buf[i*w : (i+1)*w]
+			c := copy(x, ring[start:min(start+held, w)])
+			copy(x[c:], ring[:held-c])
+			p, _, _ := analogFit(x, b.m, &nb)
+			out[i] = nonNeg(p)
+		}
+	})
 }
 
 // Model returns the per-series model of series i in the fallback form, nil

@@ -12,7 +12,8 @@ import (
 // per series, for the flat forms and the per-series fallback.
 func TestBankMatchesModels(t *testing.T) {
 	specs := []string{"ar1", "ar1:w=3,phimax=0.5", "holt", "holt:alpha=0.2,beta=0.1,damp=0.9", "last",
-		"arp:maxp=2,win=10", "holt+q90:win=5", "holt-winters:season=3", "holt:fit=8"}
+		"arp:maxp=2,win=10", "holt+q90:win=5", "holt-winters:season=3", "holt:fit=8",
+		"analog", "analog:m=1,k=2,win=3", "analog:m=2,k=3,win=7", "kalman", "kalman:count=0,forget=0.7", "kalman+q90:win=5"}
 	rapid.Check(t, func(t *rapid.T) {
 		spec := rapid.SampledFrom(specs).Draw(t, "spec")
 		n := rapid.IntRange(0, 6).Draw(t, "n")
@@ -55,7 +56,8 @@ func models0Name(spec string) string {
 }
 
 func TestBankFlatForms(t *testing.T) {
-	for spec, bytes := range map[string]int{"ar1": 80, "ar1:w=4": 32, "holt": 16, "last": 8, "arp": 0, "holt+q90": 0} {
+	for spec, bytes := range map[string]int{"ar1": 80, "ar1:w=4": 32, "holt": 16, "last": 8, "arp": 0, "holt+q90": 0,
+		"analog": 1200, "analog:win=20": 160, "kalman": 304, "kalman+q90": 0} {
 		b, err := NewBank(spec, 3)
 		if err != nil {
 			t.Fatal(err)
@@ -72,7 +74,7 @@ func TestBankFlatForms(t *testing.T) {
 // TestBankRejectsRound: a bad value or a wrong length rejects the whole round
 // and names the series.
 func TestBankRejectsRound(t *testing.T) {
-	for _, spec := range []string{"ar1", "holt", "last", "arp"} {
+	for _, spec := range []string{"ar1", "holt", "last", "arp", "analog", "kalman"} {
 		t.Run(spec, func(t *testing.T) {
 			b, _ := NewBank(spec, 3)
 			if err := b.Observe([]float64{1, 2, 3}); err != nil {
@@ -124,7 +126,8 @@ func TestBankRejectsRound(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
-	for _, spec := range []string{"ar1", "holt", "last", "arp", "holt-winters:season=2", "holt+q90"} {
+	for _, spec := range []string{"ar1", "holt", "last", "arp", "holt-winters:season=2", "holt+q90",
+		"analog:m=2,k=2,win=5", "kalman", "kalman:count=0"} {
 		b, _ := NewBank(spec, 2)
 		m, _ := New(spec)
 		if b.BytesPerSeries() > 0 && !strings.Contains(b.Explain(0), "no history") {

@@ -6,8 +6,11 @@
 //
 // Every model implements Model and keeps its own state for one series,
 // updated incrementally with Observe. Models are named by a spec string
-// ("ar1", "arp", "holt", "holt-winters:season=24", "holt+q90") so a scaling
-// policy can choose its model in configuration; New builds one. Bank holds
+// ("ar1", "arp", "holt", "holt-winters:season=24", "analog", "kalman",
+// "holt+q90") so a scaling policy can choose its model in configuration; New
+// builds one. Beyond the paper, Analog (nearest past patterns) is the best
+// model on recurring ramps and Kalman (local linear trend with the Poisson
+// noise of the counts) on smooth diurnal traffic. Bank holds
 // many series of one model in struct-of-arrays form and runs a prediction
 // round over all of them (the call the global controller makes each interval).
 // Backtest replays a trace walk-forward and reports MAPE, RMSE and the

@@ -45,6 +45,30 @@ func (m *HoltWinters) Explain() string {
 }
 
 // Explain implements Explainer.
+func (a *Analog) Explain() string {
+	if a.n == 0 {
+		return "analog: no history → 0"
+	}
+	used, step := a.Fit()
+	if used == 0 {
+		return fmt.Sprintf("analog: %d values, no complete pattern of m=%d yet → last %s", a.n, a.m, g(a.Predict()))
+	}
+	x := a.window()
+	return fmt.Sprintf("analog: %d nearest of %d patterns (m=%d), mean next step %s, u_t=%s → %s",
+		used, a.n-a.m, a.m, g(step), g(x[len(x)-1]), g(a.Predict()))
+}
+
+// Explain implements Explainer.
+func (m *Kalman) Explain() string {
+	if m.n == 0 {
+		return "kalman: no history → 0"
+	}
+	q, level, trend := m.Filter()
+	return fmt.Sprintf("kalman: filter q=%s of %d (highest discounted likelihood), level=%s trend=%s after %d values → %s",
+		g(q), kalmanFilters, g(level-trend), g(trend), m.n, g(m.Predict()))
+}
+
+// Explain implements Explainer.
 func (m *Last) Explain() string { return "last: " + g(m.last) }
 
 // Explain implements Explainer.
@@ -74,6 +98,16 @@ func (b *Bank) Explain(i int) string {
 			m.buf[s] = b.buf[s*b.n+i]
 		}
 		return m.Explain()
+	case KindAnalog:
+		m := newAnalog(b.m, len(b.nb.d), b.w, b.name)
+		copy(m.buf, b.buf[i*b.w:(i+1)*b.w])
+		m.head, m.n = b.head, b.held
+		return m.Explain()
+	case KindKalman:
+		m := newKalman(b.count1, b.forget, b.name)
+		copy(m.st[:], b.buf[i*kalmanStateLen:(i+1)*kalmanStateLen])
+		m.n = b.count
+		return m.Explain()
 	case KindHolt:
 		m := &Holt{alpha: b.alpha, beta: b.beta, damp: b.damp, level: b.level[i], trend: b.trend[i], n: b.count}
 		return m.Explain()
@@ -88,5 +122,7 @@ var (
 	_ Explainer = (*Holt)(nil)
 	_ Explainer = (*HoltWinters)(nil)
 	_ Explainer = (*Last)(nil)
+	_ Explainer = (*Analog)(nil)
+	_ Explainer = (*Kalman)(nil)
 	_ Explainer = (*Margin)(nil)
 )

@@ -192,7 +192,8 @@ func TestMarginCoverage(t *testing.T) {
 // finite and non-negative, and Predict does not change the state.
 func TestModelsProperties(t *testing.T) {
 	specs := []string{"last", "ar1", "ar1:w=3", "arp", "arp:maxp=2,win=8", "holt", "holt:damp=0.8",
-		"holt:fit=10", "holt-winters:season=4", "ar1+q90", "holt+q50:win=5"}
+		"holt:fit=10", "holt-winters:season=4", "ar1+q90", "holt+q50:win=5",
+		"analog", "analog:m=1,k=1,win=2", "analog:m=3,k=2,win=9+q90", "kalman", "kalman:count=0", "kalman:count=1,forget=0.5"}
 	rapid.Check(t, func(t *rapid.T) {
 		spec := rapid.SampledFrom(specs).Draw(t, "spec")
 		xs := rapid.SliceOfN(rapid.OneOf(rapid.Float64Range(0, 1e6), rapid.Float64Range(0, MaxValue),

@@ -15,6 +15,8 @@ const (
 	KindARp         = "arp"          // AR(p), p chosen by AIC or BIC
 	KindHolt        = "holt"         // Holt's linear trend (optionally damped)
 	KindHoltWinters = "holt-winters" // additive Holt-Winters with a season
+	KindAnalog      = "analog"       // k nearest past patterns (method of analogues)
+	KindKalman      = "kalman"       // local-linear-trend Kalman filter, noise set online
 )
 
 // Spec names a model and its parameters. Its text form is
@@ -64,6 +66,15 @@ var kindParams = map[string][]param{
 		{name: "damp", def: 1, lo: 0, hi: 1, loOpen: true},
 		{name: "fit", def: 0, lo: 0, hi: 10000, integer: true},
 	},
+	KindAnalog: {
+		{name: "m", def: 4, lo: 1, hi: 32, integer: true},
+		{name: "k", def: 6, lo: 1, hi: 64, integer: true},
+		{name: "win", def: 150, lo: 2, hi: 100000, integer: true},
+	},
+	KindKalman: {
+		{name: "count", def: 50, lo: 0, hi: 86400},
+		{name: "forget", def: 0.9, lo: 0, hi: 1, loOpen: true},
+	},
 	KindHoltWinters: {
 		{name: "season", lo: 2, hi: 100000, integer: true, required: true},
 		{name: "alpha", def: 0.3, lo: 0, hi: 1, loOpen: true},
@@ -80,7 +91,7 @@ const (
 
 // Kinds lists the model kinds in a stable order.
 func Kinds() []string {
-	return []string{KindLast, KindAR1, KindARp, KindHolt, KindHoltWinters}
+	return []string{KindLast, KindAR1, KindARp, KindHolt, KindHoltWinters, KindAnalog, KindKalman}
 }
 
 // ParamHelp describes the parameters of kind with their defaults and ranges.
@@ -170,6 +181,12 @@ func ParseSpec(text string) (Spec, error) {
 		maxp, win := s.get("maxp"), s.get("win")
 		if win < 2*maxp+4 {
 			return bad("win=%g is too short for maxp=%g: need win ≥ 2·maxp+4 = %g", win, maxp, 2*maxp+4)
+		}
+	}
+	if kind == KindAnalog {
+		m, k, win := s.get("m"), s.get("k"), s.get("win")
+		if win < m+k {
+			return bad("win=%g is too short for m=%g, k=%g: need win ≥ m+k = %g (k complete patterns)", win, m, k, m+k)
 		}
 	}
 	if hasMargin {
@@ -332,6 +349,10 @@ func (s Spec) New() (Model, error) {
 		m = newHolt(s2.get("alpha"), s2.get("beta"), s2.get("damp"), int(s2.get("fit")), name)
 	case KindHoltWinters:
 		m = newHoltWinters(int(s2.get("season")), s2.get("alpha"), s2.get("beta"), s2.get("gamma"), name)
+	case KindKalman:
+		m = newKalman(s2.get("count"), s2.get("forget"), name)
+	case KindAnalog:
+		m = newAnalog(int(s2.get("m")), int(s2.get("k")), int(s2.get("win")), name)
 	}
 	if s2.Percentile > 0 {
 		win := s2.MarginWindow

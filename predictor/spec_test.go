@@ -16,6 +16,13 @@ func TestParseSpec(t *testing.T) {
 		{name: "margin window", in: "holt:alpha=0.4+q97.5:win=30", canon: "holt:alpha=0.4+q97.5:win=30"},
 		{name: "holt-winters", in: "holt-winters:season=24", canon: "holt-winters:season=24"},
 		{name: "last", in: "last", canon: "last"},
+		{name: "analog", in: "analog:win=60,k=3", canon: "analog:k=3,win=60"},
+		{name: "kalman", in: "kalman:count=0,forget=0.95", canon: "kalman:count=0,forget=0.95"},
+		{name: "kalman margin", in: "kalman+q90", canon: "kalman+q90"},
+		{name: "analog window too short", in: "analog:m=8,k=6,win=10", err: "need win ≥ m+k = 14"},
+		{name: "analog k zero", in: "analog:k=0", err: "k=0: out of range"},
+		{name: "kalman forget zero", in: "kalman:forget=0", err: "forget=0: out of range"},
+		{name: "kalman negative count", in: "kalman:count=-1", err: "count=-1: out of range"},
 		{name: "empty", in: "", err: `unknown model kind ""`},
 		{name: "unknown kind", in: "lstm", err: `unknown model kind "lstm"`},
 		{name: "unknown param", in: "holt:alfa=0.2", err: `unknown parameter "alfa" for holt`},
@@ -75,7 +82,8 @@ func TestSpecNewRevalidates(t *testing.T) {
 // canonical form parses back to itself and builds a model.
 func FuzzParseSpec(f *testing.F) {
 	for _, s := range []string{"ar1", "ar1:w=20,phimax=0.5", "arp:ic=bic", "holt+q90", "holt:alpha=0.4+q97.5:win=30",
-		"holt-winters:season=24", "last", "holt:fit=50", "ar1:w=1e1", "holt+q", ":", "+", "ar1:,"} {
+		"holt-winters:season=24", "last", "holt:fit=50", "ar1:w=1e1", "holt+q", ":", "+", "ar1:,",
+		"analog:m=3,k=2,win=9", "analog:win=5", "kalman:count=0,forget=1", "kalman+q90:win=20"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {

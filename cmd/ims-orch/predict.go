@@ -18,7 +18,8 @@ import (
 
 // defaultBacktestModels is what `predict backtest` compares without --model.
 var defaultBacktestModels = []string{
-	"last", "ar1", "arp", "holt", "holt:fit=120", "holt-winters:season=1728", "ar1+q90", "arp+q90",
+	"last", "ar1", "arp", "holt", "holt:fit=120", "holt-winters:season=1728", "analog", "kalman",
+	"ar1+q90", "arp+q90", "analog+q90", "kalman+q90",
 }
 
 func init() {

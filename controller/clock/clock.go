@@ -54,12 +54,11 @@ func (v *Virtual) Now() time.Time {
 }
 
 type vtimer struct {
-	v       *Virtual
-	at      time.Time
-	seq     uint64
-	f       func()
-	index   int // position in the heap, -1 once fired or stopped
-	stopped bool
+	v     *Virtual
+	at    time.Time
+	seq   uint64
+	f     func()
+	index int // position in the heap, -1 once fired or stopped
 }
 
 func (t *vtimer) Stop() bool {

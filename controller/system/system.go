@@ -83,9 +83,8 @@ type System struct {
 	Routers map[string]*dcroute.Router
 	fc      *global.ModelForecaster
 
-	mu          sync.Mutex
-	routerErrs  []error
-	reactiveOff bool
+	mu         sync.Mutex
+	routerErrs []error
 }
 
 // New builds the deployment over driver d and clock clk (nothing runs until Start).

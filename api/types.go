@@ -1,0 +1,258 @@
+package api
+
+import "time"
+
+// Datacenter is one datacenter of the deployment. Group is the delay group of
+// the paper's topology (DCs of one group are 5 ms apart); Region and AZ are
+// the cloud's names for where the DC's instances run (optional).
+type Datacenter struct {
+	Name   string `json:"name"`
+	Group  string `json:"group"`
+	Region string `json:"region,omitempty"`
+	AZ     string `json:"az,omitempty"`
+}
+
+// DatacenterList is the body of GET and PUT /datacenters.
+type DatacenterList struct {
+	Datacenters []Datacenter `json:"datacenters"`
+}
+
+// DelayMatrix is the one-way delay in ms between datacenters:
+// DelaysMs[i][j] is the delay from Datacenters[i] to Datacenters[j]. The
+// diagonal is 0; the matrix need not be symmetric.
+type DelayMatrix struct {
+	Datacenters []string    `json:"datacenters"`
+	DelaysMs    [][]float64 `json:"delaysMs"`
+}
+
+// Planes of a VNF type.
+const (
+	PlaneCP = "cp" // control plane (P-CSCF, S-CSCF): capacity in SIP transactions/s
+	PlaneDP = "dp" // data plane (firewall, IDS, transcoder): capacity in packets/s
+)
+
+// Thresholds are the reactive-scaling overload thresholds of one instance
+// (paper 4.4): CPU and memory in percent, input packet rate in packets/s.
+type Thresholds struct {
+	CPU     float64 `json:"cpu"`
+	Mem     float64 `json:"mem"`
+	PktRate float64 `json:"pktRate"`
+}
+
+// VNFType is one VNF of the catalog (paper Table 2).
+type VNFType struct {
+	Name       string     `json:"name"`
+	Plane      string     `json:"plane"`
+	Image      string     `json:"image"`
+	Flavor     string     `json:"flavor"`
+	Capacity   float64    `json:"capacity"`
+	Thresholds Thresholds `json:"thresholds"`
+}
+
+// VNFTypeList is the body of GET and PUT /vnf-types.
+type VNFTypeList struct {
+	VNFTypes []VNFType `json:"vnfTypes"`
+}
+
+// Chain is a service chain: the VNF types a flow traverses, in order.
+type Chain struct {
+	Name   string   `json:"name"`
+	Stages []string `json:"stages"`
+}
+
+// ChainList is the body of GET and PUT /chains.
+type ChainList struct {
+	Chains []Chain `json:"chains"`
+}
+
+// Scaling strategies.
+const (
+	StrategyHybrid    = "hybrid"    // proactive rounds + reactive scale-out (the paper)
+	StrategyProactive = "proactive" // proactive rounds only
+	StrategyReactive  = "reactive"  // reactive scale-out only
+)
+
+// Limit bounds the working instances of one VNF, in one DC or (DC empty) in
+// every DC.
+type Limit struct {
+	DC  string `json:"dc,omitempty"`
+	VNF string `json:"vnf"`
+	Min int    `json:"min"`
+	Max int    `json:"max"`
+}
+
+// Policy is a scaling policy: interval length, τ (intervals an idle instance
+// stays buffered), the DP delay bound, the predictor model (a model name such
+// as "ar1" or "holt+q90"), the strategy and per-VNF instance limits.
+type Policy struct {
+	Name            string  `json:"name,omitempty"`
+	IntervalSeconds int     `json:"intervalSeconds"`
+	Tau             int     `json:"tau"`
+	DelayBoundMs    float64 `json:"delayBoundMs"`
+	Predictor       string  `json:"predictor"`
+	Strategy        string  `json:"strategy"`
+	Limits          []Limit `json:"limits,omitempty"`
+}
+
+// PolicyList is the body of GET /policies.
+type PolicyList struct {
+	Policies []Policy `json:"policies"`
+}
+
+// Outcomes of a PUT.
+const (
+	OutcomeCreated   = "created"
+	OutcomeUpdated   = "updated"
+	OutcomeUnchanged = "unchanged"
+)
+
+// Change is one changed leaf of a resource: its JSON path (e.g.
+// "limits[0].max"), the value before (absent when added) and after (absent
+// when removed).
+type Change struct {
+	Path string `json:"path"`
+	From any    `json:"from,omitempty"`
+	To   any    `json:"to,omitempty"`
+}
+
+// PutResult answers every PUT: whether the resource was created, updated or
+// left unchanged (a repeated PUT), and what changed.
+type PutResult struct {
+	Outcome string   `json:"outcome"`
+	Changes []Change `json:"changes"`
+}
+
+// DryRunResult answers PUT /policies/{name}?dryRun=true: what would change in
+// the policy and what the next round would decide under it. Nothing is
+// committed.
+type DryRunResult struct {
+	DryRun    bool       `json:"dryRun"`
+	Changes   []Change   `json:"changes"`
+	Decisions []Decision `json:"decisions"`
+}
+
+// Instance is one VNF instance as the system sees it. State is the local
+// controller's lifecycle state (booting, working, buffered, draining, error,
+// ...); Reason says why the instance is in that state (which decision created
+// or buffered it).
+type Instance struct {
+	ID     string    `json:"id"`
+	DC     string    `json:"dc"`
+	VNF    string    `json:"vnf"`
+	State  string    `json:"state"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+}
+
+// Path is the data-plane service-chain path of one entry→exit pair in the
+// current interval: Hops holds one DC per stage; Method says how the
+// placement chose it (kept, alg2, alg2-extra, shortest-path-dp, local).
+type Path struct {
+	Entry   string   `json:"entry"`
+	Exit    string   `json:"exit"`
+	Hops    []string `json:"hops"`
+	DelayMs float64  `json:"delayMs"`
+	Method  string   `json:"method"`
+}
+
+// Prediction is the workload predicted for one entry→exit pair and plane in
+// the current interval, with the measured load when it is known (null while
+// the interval runs).
+type Prediction struct {
+	Entry     string   `json:"entry"`
+	Exit      string   `json:"exit"`
+	Kind      string   `json:"kind"`
+	Predicted float64  `json:"predicted"`
+	Actual    *float64 `json:"actual"`
+}
+
+// State is the live state: the current interval, the protocol step of the
+// round in progress, the leader, the instances, the paths and the
+// predictions against actual load.
+type State struct {
+	Interval    int64        `json:"interval"`
+	Step        string       `json:"step"`
+	Leader      string       `json:"leader"`
+	Instances   []Instance   `json:"instances"`
+	Paths       []Path       `json:"paths"`
+	Predictions []Prediction `json:"predictions"`
+}
+
+// Decision kinds.
+const (
+	DecisionProactive   = "proactive"   // a proactive round (paper 4.2)
+	DecisionReactive    = "reactive"    // reactive scale-out (paper 4.4)
+	DecisionManual      = "manual"      // an operator's scale or drain
+	DecisionReplacement = "replacement" // a failed instance replaced
+)
+
+// Decision is one scaling decision with its reason: in which round, of what
+// kind, for which VNF in which DC, by how many instances (negative: scale
+// in), why (Reason, one line) and the evidence (Detail: prediction, path
+// candidates, overloaded instances, operation id...).
+type Decision struct {
+	Round  int64          `json:"round"`
+	At     time.Time      `json:"at"`
+	Kind   string         `json:"kind"`
+	DC     string         `json:"dc"`
+	VNF    string         `json:"vnf"`
+	Delta  int            `json:"delta"`
+	Reason string         `json:"reason"`
+	Detail map[string]any `json:"detail,omitempty"`
+}
+
+// DecisionList is the body of GET /decisions.
+type DecisionList struct {
+	Decisions []Decision `json:"decisions"`
+}
+
+// Scale types (ETSI GS NFV-SOL 003 ScaleVnfRequest.type).
+const (
+	ScaleOut = "SCALE_OUT"
+	ScaleIn  = "SCALE_IN"
+)
+
+// ScaleRequest asks to scale a VNF in a DC out or in by NumberOfSteps
+// instances, in the spirit of SOL003 ScaleVnf. VNF comes from the URL; when
+// the body names it too, both must agree.
+type ScaleRequest struct {
+	DC            string `json:"dc"`
+	VNF           string `json:"vnf,omitempty"`
+	Type          string `json:"type"`
+	NumberOfSteps int    `json:"numberOfSteps"`
+}
+
+// DrainRequest asks to drain a datacenter: stop routing new flows into it and
+// move its instances out. DC comes from the URL; the body is optional.
+type DrainRequest struct {
+	DC string `json:"dc,omitempty"`
+}
+
+// Operation kinds and states (SOL003 LcmOperationOccurrence, simplified).
+const (
+	OpScale = "SCALE"
+	OpDrain = "DRAIN"
+
+	OpStarting   = "STARTING"
+	OpProcessing = "PROCESSING"
+	OpCompleted  = "COMPLETED"
+	OpFailed     = "FAILED"
+)
+
+// Operation is a manual operation in progress or done. Scale or Drain is set
+// according to Kind.
+type Operation struct {
+	ID         string        `json:"id"`
+	Kind       string        `json:"kind"`
+	State      string        `json:"state"`
+	StartedAt  time.Time     `json:"startedAt"`
+	FinishedAt *time.Time    `json:"finishedAt,omitempty"`
+	Scale      *ScaleRequest `json:"scale,omitempty"`
+	Drain      *DrainRequest `json:"drain,omitempty"`
+	Error      string        `json:"error,omitempty"`
+}
+
+// Health is the body of /healthz and /readyz.
+type Health struct {
+	Status string `json:"status"`
+}

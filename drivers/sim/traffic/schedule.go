@@ -207,6 +207,12 @@ func ParseSchedule(data []byte, n int) (*Schedule, error) {
 		}
 		return nil, fmt.Errorf("traffic: schedule: %w", err)
 	}
+	return f.Schedule(n)
+}
+
+// Schedule converts a decoded File (for example one embedded in an
+// experiment file) for n datacenters (n ≤ 0: any); errors name the field.
+func (f *File) Schedule(n int) (*Schedule, error) {
 	s := &Schedule{Shape: Shape(strings.ToLower(strings.TrimSpace(f.Shape))), Stop: f.Stop}
 	if s.Shape == "" {
 		s.Shape = Step

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ims-orch/ims-orch/drivers/sim/run"
+)
+
+func TestSimulateTiny(t *testing.T) {
+	out := t.TempDir()
+	got, err := runCmd(t, newSimulateCmd(), "-f", "../../testdata/experiments/tiny.yaml", "--strategy", "all", "--seed", "3", "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"hybrid", "reactive", "proactive"} {
+		if !strings.Contains(got, s) {
+			t.Errorf("output lacks %s:\n%s", s, got)
+		}
+		for _, f := range []string{"seconds.csv", "instances.csv", "paths.csv", "rounds.csv", "rtt-cdf.csv", "sip-cdf.csv", "summary.csv"} {
+			if st, err := os.Stat(filepath.Join(out, s, f)); err != nil || st.Size() == 0 {
+				t.Errorf("%s/%s: %v", s, f, err)
+			}
+		}
+	}
+	for _, f := range append([]string{"summary.csv"}, run.PlotFiles...) {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "fig4-instances-created.png"))
+	if !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Error("fig4 is not a PNG")
+	}
+	if !strings.Contains(got, "tiny/hybrid") { // runCmd sends stderr to the same buffer
+		t.Errorf("no progress bar: %q", got)
+	}
+}
+
+func TestSimulateBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"no file", []string{"--out", "x"}},
+		{"no out", []string{"-f", "../../testdata/experiments/tiny.yaml"}},
+		{"bad strategy", []string{"-f", "../../testdata/experiments/tiny.yaml", "--out", "x", "--strategy", "lazy"}},
+		{"missing file", []string{"-f", "nope.yaml", "--out", "x"}},
+		{"bad predictor", []string{"-f", "../../testdata/experiments/tiny.yaml", "--out", "x", "--predictor", "oracle"}},
+		{"bad change interval", []string{"-f", "../../testdata/experiments/tiny.yaml", "--out", "x", "--change-interval", "-1s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runCmd(t, newSimulateCmd(), tc.args...)
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 2 {
+				t.Fatalf("err %v, want exit code 2", err)
+			}
+		})
+	}
+}
+
+func TestSimulateConsistency(t *testing.T) {
+	got, err := runCmd(t, newSimulateCmd(), "consistency", "--seed", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got, "tagged") || !strings.Contains(got, "untagged") {
+		t.Fatalf("output:\n%s", got)
+	}
+	if _, err := runCmd(t, newSimulateCmd(), "consistency", "--enter-skew", "1h"); err == nil {
+		t.Fatal("1 h skew accepted")
+	}
+}

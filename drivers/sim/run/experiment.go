@@ -1,0 +1,336 @@
+package run
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/drivers/sim"
+	"github.com/ims-orch/ims-orch/drivers/sim/traffic"
+	"github.com/ims-orch/ims-orch/predictor"
+)
+
+// Experiment is one parsed experiment file (see ParseExperiment).
+type Experiment struct {
+	Name        string
+	Description string
+	// DCs are the datacenter names (index order), DelaysMs the one-way
+	// delay matrix, Changes its scheduled changes.
+	DCs      []string
+	DelaysMs [][]float64
+	Changes  []sim.DelayChange
+	// DelayBoundMs is the end-to-end delay bound of the DP planner.
+	DelayBoundMs float64
+	Interval     time.Duration // scaling interval
+	Tau          uint64        // buffer lifetime in intervals
+	BootDelay    time.Duration
+	Duration     time.Duration
+	SCSCFDC      int
+	// Min is the minimum working instances per VNF name in every DC that hosts it.
+	Min       map[string]int
+	Pairing   traffic.Pairing
+	Strategy  system.Strategy
+	Predictor string
+	// TransportJitter delays each controller message by up to this much
+	// (DCs enter a new interval at different times; 6.3.2).
+	TransportJitter time.Duration
+	Schedule        *traffic.Schedule
+}
+
+// file is the YAML form.
+type file struct {
+	Version         int            `yaml:"version"`
+	Name            string         `yaml:"name"`
+	Description     string         `yaml:"description"`
+	Topology        string         `yaml:"topology"`
+	Datacenters     []string       `yaml:"datacenters"`
+	DelaysMs        [][]float64    `yaml:"delaysMs"`
+	DelayChanges    []fileChange   `yaml:"delayChanges"`
+	DelayBoundMs    float64        `yaml:"delayBoundMs"`
+	Interval        string         `yaml:"interval"`
+	Tau             *int           `yaml:"tau"`
+	BootDelay       string         `yaml:"bootDelay"`
+	Duration        string         `yaml:"duration"`
+	SCSCFDC         *int           `yaml:"scscfDC"`
+	Min             map[string]int `yaml:"min"`
+	Pairing         string         `yaml:"pairing"`
+	Strategy        string         `yaml:"strategy"`
+	Predictor       string         `yaml:"predictor"`
+	TransportJitter string         `yaml:"transportJitter"`
+	Traffic         *traffic.File  `yaml:"traffic"`
+}
+
+type fileChange struct {
+	After string  `yaml:"after"`
+	From  []int   `yaml:"from"`
+	To    []int   `yaml:"to"`
+	Ms    float64 `yaml:"ms"`
+}
+
+// Topology presets.
+const (
+	// Paper4DC is the 6.2 SoftLayer topology (Tokyo, Hong Kong, London,
+	// Houston) with the delay estimates of testdata/scenarios/paper-4dc.yaml.
+	Paper4DC = "paper-4dc"
+	// Paper8DC is the 6.3 emulation cluster: 4 groups of 2 DCs, Table 2
+	// delays between groups, 5 ms inside.
+	Paper8DC = "paper-8dc"
+)
+
+// Paper4DCDelays is the one-way delay matrix (ms) of Paper4DC: estimates,
+// half of typical RTTs between the four cities.
+func Paper4DCDelays() [][]float64 {
+	return [][]float64{{0, 25, 115, 70}, {25, 0, 100, 95}, {115, 100, 0, 55}, {70, 95, 55, 0}}
+}
+
+// MaxExperimentBytes bounds an experiment file.
+const MaxExperimentBytes = 1 << 20
+
+// MaxDuration bounds an experiment's simulated time.
+const MaxDuration = 24 * time.Hour
+
+// LoadExperiment reads and parses an experiment file.
+func LoadExperiment(path string) (*Experiment, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	e, err := ParseExperiment(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return e, nil
+}
+
+func dur(field, s string, def time.Duration, positive bool) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("experiment %s %q: %v", field, s, err)
+	}
+	if d < 0 || (positive && d == 0) || d > MaxDuration {
+		return 0, fmt.Errorf("experiment %s %q: must be in (0, %v]", field, s, MaxDuration)
+	}
+	return d, nil
+}
+
+// ParseExperiment parses an experiment (YAML or JSON). Unknown fields and
+// bad values are errors naming the field.
+func ParseExperiment(data []byte) (*Experiment, error) {
+	if len(data) > MaxExperimentBytes {
+		return nil, fmt.Errorf("experiment: %d bytes, at most %d", len(data), MaxExperimentBytes)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var f file
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("experiment: empty document")
+		}
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	if f.Version != 1 {
+		return nil, fmt.Errorf("experiment version: %d, want 1", f.Version)
+	}
+	e := &Experiment{Name: strings.TrimSpace(f.Name), Description: f.Description, DelayBoundMs: f.DelayBoundMs, Min: map[string]int{}}
+	if e.Name == "" {
+		return nil, errors.New("experiment name: required")
+	}
+	switch f.Topology {
+	case Paper4DC:
+		e.DCs, e.DelaysMs = []string{"tokyo", "hong-kong", "london", "houston"}, Paper4DCDelays()
+	case Paper8DC:
+		e.DCs, e.DelaysMs = []string{"dc0", "dc1", "dc2", "dc3", "dc4", "dc5", "dc6", "dc7"}, sim.PaperDelays8()
+	case "":
+		if len(f.DelaysMs) == 0 {
+			return nil, errors.New("experiment topology: give a preset (paper-4dc, paper-8dc) or delaysMs")
+		}
+		e.DelaysMs = f.DelaysMs
+	default:
+		return nil, fmt.Errorf("experiment topology %q: must be %q, %q or empty", f.Topology, Paper4DC, Paper8DC)
+	}
+	if f.Topology != "" && len(f.DelaysMs) > 0 {
+		return nil, errors.New("experiment delaysMs: not with a topology preset")
+	}
+	if len(f.Datacenters) > 0 {
+		e.DCs = f.Datacenters
+	}
+	if len(e.DCs) == 0 {
+		e.DCs = make([]string, len(e.DelaysMs))
+		for i := range e.DCs {
+			e.DCs[i] = fmt.Sprintf("dc%d", i)
+		}
+	}
+	if len(e.DCs) != len(e.DelaysMs) {
+		return nil, fmt.Errorf("experiment datacenters: %d names for a %d×%d delay matrix", len(e.DCs), len(e.DelaysMs), len(e.DelaysMs))
+	}
+	if len(e.DCs) > 64 {
+		return nil, fmt.Errorf("experiment datacenters: %d, at most 64", len(e.DCs))
+	}
+	seen := map[string]bool{}
+	for i, n := range e.DCs {
+		if strings.TrimSpace(n) == "" || strings.ContainsAny(n, "/,\n") {
+			return nil, fmt.Errorf("experiment datacenters[%d] %q: must be a non-empty name without '/', ',' or newlines", i, n)
+		}
+		if seen[n] {
+			return nil, fmt.Errorf("experiment datacenters[%d] %q: duplicate", i, n)
+		}
+		seen[n] = true
+	}
+	for i, c := range f.DelayChanges {
+		after, err := dur(fmt.Sprintf("delayChanges[%d].after", i), c.After, 0, false)
+		if err != nil {
+			return nil, err
+		}
+		e.Changes = append(e.Changes, sim.DelayChange{After: after, From: c.From, To: c.To, Ms: c.Ms})
+	}
+	// sim.NewDelays checks the matrix and the changes.
+	if _, err := sim.NewDelays(time.Unix(0, 0), e.DelaysMs, e.Changes); err != nil {
+		return nil, fmt.Errorf("experiment delays: %w", err)
+	}
+	if math.IsNaN(e.DelayBoundMs) || math.IsInf(e.DelayBoundMs, 0) || e.DelayBoundMs < 0 {
+		return nil, fmt.Errorf("experiment delayBoundMs %g: must be a positive number", e.DelayBoundMs)
+	}
+	if e.DelayBoundMs == 0 {
+		e.DelayBoundMs = 250
+	}
+	var err error
+	if e.Interval, err = dur("interval", f.Interval, 50*time.Second, true); err != nil {
+		return nil, err
+	}
+	if e.Interval < 10*time.Second || e.Interval%time.Second != 0 {
+		return nil, fmt.Errorf("experiment interval %v: must be a whole number of seconds ≥ 10s", e.Interval)
+	}
+	e.Tau = 10
+	if f.Tau != nil {
+		if *f.Tau < 1 || *f.Tau > 1000 {
+			return nil, fmt.Errorf("experiment tau %d: must be in 1..1000 intervals", *f.Tau)
+		}
+		e.Tau = uint64(*f.Tau)
+	}
+	if e.BootDelay, err = dur("bootDelay", f.BootDelay, sim.DefaultBootDelay, true); err != nil {
+		return nil, err
+	}
+	if e.Duration, err = dur("duration", f.Duration, 0, true); err != nil {
+		return nil, err
+	}
+	if e.Duration == 0 {
+		return nil, errors.New("experiment duration: required")
+	}
+	if e.Duration%time.Second != 0 {
+		return nil, fmt.Errorf("experiment duration %v: must be a whole number of seconds", e.Duration)
+	}
+	if f.SCSCFDC != nil {
+		if *f.SCSCFDC < 0 || *f.SCSCFDC >= len(e.DCs) {
+			return nil, fmt.Errorf("experiment scscfDC %d: not a datacenter index (0..%d)", *f.SCSCFDC, len(e.DCs)-1)
+		}
+		e.SCSCFDC = *f.SCSCFDC
+	}
+	cat := sim.DefaultCatalog()
+	for _, t := range sim.DefaultTypes() {
+		e.Min[t.Name] = 1
+	}
+	for k, v := range f.Min {
+		t, ok := cat.Lookup(k)
+		if !ok {
+			return nil, fmt.Errorf("experiment min[%q]: not a VNF of Table 2 %v", k, cat.Names())
+		}
+		if v < 0 || v > 100 {
+			return nil, fmt.Errorf("experiment min[%q] %d: must be in 0..100", k, v)
+		}
+		e.Min[t.Name] = v
+	}
+	e.Pairing = traffic.Pairing(strings.TrimSpace(f.Pairing))
+	if e.Pairing == "" {
+		e.Pairing = traffic.FirstComeFirstMatch
+	}
+	if e.Pairing != traffic.FirstComeFirstMatch && e.Pairing != traffic.CrossDC {
+		return nil, fmt.Errorf("experiment pairing %q: must be %q or %q", f.Pairing, traffic.FirstComeFirstMatch, traffic.CrossDC)
+	}
+	if e.Strategy, err = system.ParseStrategy(strings.TrimSpace(f.Strategy)); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
+	}
+	e.Predictor = strings.TrimSpace(f.Predictor)
+	if e.Predictor != "" {
+		if _, err := predictor.ParseSpec(e.Predictor); err != nil {
+			return nil, fmt.Errorf("experiment predictor: %w", err)
+		}
+	}
+	if e.TransportJitter, err = dur("transportJitter", f.TransportJitter, 0, false); err != nil {
+		return nil, err
+	}
+	if e.TransportJitter >= e.Interval/2 {
+		return nil, fmt.Errorf("experiment transportJitter %v: must be below half the interval", e.TransportJitter)
+	}
+	if f.Traffic == nil {
+		return nil, errors.New("experiment traffic: required (a traffic schedule)")
+	}
+	if e.Schedule, err = f.Traffic.Schedule(len(e.DCs)); err != nil {
+		return nil, fmt.Errorf("experiment traffic: %w", err)
+	}
+	return e, nil
+}
+
+// WithChangeInterval returns a copy with the schedule's change interval set.
+func (e *Experiment) WithChangeInterval(d time.Duration) (*Experiment, error) {
+	if d <= 0 || d > MaxDuration {
+		return nil, fmt.Errorf("change interval %v: must be in (0, %v]", d, MaxDuration)
+	}
+	c := e.clone()
+	c.Schedule.ChangeInterval = d
+	return c, nil
+}
+
+// WithStartDelay returns a copy where the first-started DC keeps its start
+// and the first-to-second start gap becomes d; the later gaps are kept
+// (the asynchronous-start sweep of 6.2.2: Tokyo → Hong Kong delay on the
+// x axis, 120 s between the others).
+func (e *Experiment) WithStartDelay(d time.Duration) (*Experiment, error) {
+	if d < 0 || d > MaxDuration {
+		return nil, fmt.Errorf("start delay %v: must be in [0, %v]", d, MaxDuration)
+	}
+	c := e.clone()
+	dcs := c.Schedule.DCs
+	if len(dcs) < 2 {
+		return nil, errors.New("start delay: the schedule has fewer than two datacenters")
+	}
+	order := make([]int, len(dcs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return int(dcs[a].Start - dcs[b].Start)
+	})
+	first, second := dcs[order[0]].Start, dcs[order[1]].Start
+	shift := first + d - second
+	for _, i := range order[1:] {
+		dcs[i].Start += shift
+		if dcs[i].Start < 0 {
+			dcs[i].Start = 0
+		}
+	}
+	return c, nil
+}
+
+func (e *Experiment) clone() *Experiment {
+	c := *e
+	s := *e.Schedule
+	s.DCs = slices.Clone(e.Schedule.DCs)
+	for i := range s.DCs {
+		s.DCs[i].Rates = slices.Clone(s.DCs[i].Rates)
+	}
+	c.Schedule = &s
+	return &c
+}

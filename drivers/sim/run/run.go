@@ -1,0 +1,327 @@
+// Package run is the experiment runner of the simulator: it reads an
+// experiment file (topology, delays and their changes, traffic schedule,
+// scaling parameters), builds the simulated cloud (drivers/sim), the REAL
+// controllers (controller/system: global round engine, one local controller
+// and routing table per DC) and the traffic engine (drivers/sim/traffic) on
+// one virtual clock, connects them with small adapters (flow routing through
+// the routing tables, statistics to the local controllers, workload reports
+// to the global controller, the P-CSCF/S-CSCF balancer) and runs the
+// experiment second by second. It also writes the CSV series and the plots
+// of the paper's Figs. 4–9 (output.go, plot.go).
+package run
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/global"
+	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/transport"
+	"github.com/ims-orch/ims-orch/drivers/sim"
+	"github.com/ims-orch/ims-orch/drivers/sim/traffic"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// Options are a run's switches.
+type Options struct {
+	// Strategy overrides the experiment's strategy ("" keeps it).
+	Strategy system.Strategy
+	Seed     uint64
+	// Progress, if set, is called after every simulated second.
+	Progress func(done, total int)
+	Logger   *slog.Logger
+}
+
+// PathRow is one DC in one interval: how many pairs' service chain paths
+// process a stage in it (Fig. 8b), and how many paths of the interval use a
+// link whose delay the experiment changes (Fig. 9b).
+type PathRow struct {
+	T        int // seconds since the traffic start when the interval was entered
+	Interval uint64
+	DC       int
+	Through  int
+	Total    int // paths in the set
+	// OverChanged counts the interval's paths that cross a changed link
+	// (the same in every DC's row).
+	OverChanged int
+}
+
+// Result is what a run produced.
+type Result struct {
+	Experiment string
+	Strategy   system.Strategy
+	Seed       uint64
+	DCs        []string
+	Recorder   *traffic.Recorder
+	Paths      []PathRow
+	// Rounds completed by the global controller, RoundRows their records.
+	Rounds    int
+	RoundRows []RoundRow
+	// Created counts every instance launched during the run (warm-up
+	// included), DPCreated the data-plane ones.
+	Created, DPCreated int
+	// Scale actions of the local controllers by kind and reason, e.g.
+	// "create/reactive".
+	Actions map[string]int
+	// RouterErrors are the routing tables' update errors.
+	RouterErrors int
+	// Warmup is the simulated time before the traffic started.
+	Warmup time.Duration
+
+	sys    *system.System
+	router *router
+}
+
+// maxRounds bounds the round records kept for rounds.csv.
+const maxRounds = 5000
+
+// RoundRow is one proactive round as the global controller recorded it
+// (rounds.csv): the DP workload it measured for the interval that ended,
+// what it had predicted for that interval, and the plan's totals.
+type RoundRow struct {
+	Round uint64
+	T     float64 // seconds since the traffic start when the round finished (negative: warm-up)
+	// DPActual is the measured DP workload of the interval (Σ over pairs,
+	// pkt/s), DPPredicted what the previous round forecast for it.
+	DPActual, DPPredicted float64
+	Totals                placement.Totals
+	PlanError             string
+}
+
+// Table 2 chain.
+var chain = []string{"firewall", "ids", "transcoder"}
+
+// Run runs one experiment on a virtual clock. The controllers start a
+// boot delay (+5 s) before the traffic, so the initial round's paths and the
+// minimum instances exist when the first users arrive (the paper starts
+// with "a good set of service chain paths").
+func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
+	if exp == nil || exp.Schedule == nil {
+		return nil, fmt.Errorf("run: no experiment")
+	}
+	strategy := exp.Strategy
+	if opts.Strategy != "" {
+		strategy = opts.Strategy
+	}
+	strategy, err := system.ParseStrategy(string(strategy))
+	if err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	clk := clock.NewVirtual(time.Unix(1_700_000_000, 0).UTC())
+	cat := sim.DefaultCatalog()
+	cloud, err := sim.New(clk, sim.Options{DCs: exp.DCs, Catalog: cat, BootDelay: exp.BootDelay})
+	if err != nil {
+		return nil, err
+	}
+	capOf := func(n string) float64 { t, _ := cat.Lookup(n); return t.Capacity }
+	top := fsm.Topology{DCs: exp.DCs, SCSCFDC: exp.DCs[exp.SCSCFDC],
+		PCSCF:   fsm.VNF{Name: "P-CSCF", Capacity: capOf("P-CSCF"), Min: exp.Min["P-CSCF"]},
+		SCSCF:   fsm.VNF{Name: "S-CSCF", Capacity: capOf("S-CSCF"), Min: exp.Min["S-CSCF"]},
+		DelayMs: exp.DelaysMs}
+	for _, st := range chain {
+		top.Stages = append(top.Stages, fsm.VNF{Name: st, Capacity: capOf(st)})
+	}
+	vnfs := map[string]local.VNFConfig{}
+	for _, t := range cat.Names() {
+		th, _ := local.DefaultThresholds(t)
+		vnfs[t] = local.VNFConfig{Min: exp.Min[t], Thresholds: th}
+	}
+	sys, err := system.New(system.Config{
+		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs},
+		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strategy, Predictor: exp.Predictor,
+		Local:     local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15},
+		VNFs:      vnfs,
+		Transport: transport.MemConfig{Jitter: exp.TransportJitter, Seed: opts.Seed ^ 0x5eed},
+		// Reactive runs its initial round anyway.
+		InitialRound: true, Logger: logger,
+	}, cloud, clk)
+	if err != nil {
+		return nil, err
+	}
+	cloud.SetSink(&statsSink{cloud: cloud, sys: sys, dcs: exp.DCs})
+	if err := sys.Start(ctx); err != nil {
+		return nil, err
+	}
+	defer sys.Stop()
+
+	// Warm-up: the minimum instances boot and the initial round runs; the
+	// agents report idle statistics.
+	warm := exp.BootDelay + 5*time.Second
+	for end := clk.Now().Add(warm); clk.Now().Before(end); {
+		clk.Advance(time.Second)
+		cloud.Report(clk.Now())
+	}
+	start := clk.Now()
+	delays, err := sim.NewDelays(start, exp.DelaysMs, exp.Changes)
+	if err != nil {
+		return nil, err
+	}
+	rt := newRouter(sys, exp.DCs, len(chain))
+	eng, err := traffic.New(clk, traffic.Config{
+		Cloud: cloud, Delays: delays, Schedule: exp.Schedule, Router: rt, Seed: opts.Seed,
+		Start: start, Duration: exp.Duration, SCSCFDC: exp.SCSCFDC, Chain: chain, Pairing: exp.Pairing,
+		CPBalancer: &balancer{sys: sys, dcs: exp.DCs},
+		Workload:   &workload{sys: sys, dcs: exp.DCs, delays: delays, logger: logger},
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Experiment: exp.Name, Strategy: strategy, Seed: opts.Seed, DCs: exp.DCs, Recorder: eng.Recorder(),
+		Actions: map[string]int{}, Warmup: warm, sys: sys, router: rt}
+	changed := changedLinks(exp)
+	pr := &pathRecorder{sys: sys, dcs: exp.DCs, m: len(chain), changed: changed, last: ^uint64(0)}
+	pr.record(0, res)
+	eng.Start()
+	total := int(exp.Duration / time.Second)
+	for sec := 1; !eng.Done(); sec++ {
+		if err := ctx.Err(); err != nil {
+			eng.Stop()
+			return nil, err
+		}
+		clk.Advance(time.Second)
+		pr.record(sec, res)
+		if opts.Progress != nil {
+			opts.Progress(min(sec, total), total)
+		}
+		if sec > total+5 {
+			return nil, fmt.Errorf("run: traffic engine did not finish after %d s", sec)
+		}
+	}
+	res.Rounds = sys.Engine.Stats().Rounds
+	for _, rr := range sys.Engine.Records() {
+		row := RoundRow{Round: rr.Round, T: rr.Finished.Sub(start).Seconds(), Totals: rr.Totals, PlanError: rr.PlanError}
+		row.DPActual, row.DPPredicted = sumKind(rr.Actual, global.KindDP), sumKind(rr.PreviousPredicted, global.KindDP)
+		res.RoundRows = append(res.RoundRows, row)
+	}
+	res.RouterErrors = len(sys.RouterErrors())
+	for _, dc := range exp.DCs {
+		for _, a := range sys.Locals[dc].Actions() {
+			res.Actions[string(a.Kind)+"/"+string(a.Reason)]++
+		}
+	}
+	rows := res.Recorder.Instances
+	for i := len(rows) - 1; i >= 0 && rows[i].T == rows[len(rows)-1].T; i-- {
+		res.Created += rows[i].Created
+		if t, ok := cat.Lookup(rows[i].VNF); ok && t.Plane == sim.DataPlane {
+			res.DPCreated += rows[i].Created
+		}
+	}
+	return res, nil
+}
+
+func sumKind(m map[string]float64, kind string) float64 {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // a fixed order keeps the float sum deterministic
+	s := 0.0
+	for _, k := range keys {
+		if kd, _, _, ok := global.ParseSeriesKey(k); ok && kd == kind {
+			s += m[k]
+		}
+	}
+	return s
+}
+
+// changedLinks returns the links (both directions) whose delay an
+// experiment changes.
+func changedLinks(exp *Experiment) map[[2]int]bool {
+	out := map[[2]int]bool{}
+	for _, c := range exp.Changes {
+		for _, a := range c.From {
+			for _, b := range c.To {
+				out[[2]int{a, b}], out[[2]int{b, a}] = true, true
+			}
+		}
+	}
+	return out
+}
+
+type pathRecorder struct {
+	sys     *system.System
+	dcs     []string
+	m       int
+	changed map[[2]int]bool
+	last    uint64
+}
+
+// record adds the path rows of the interval the first DC is in, once per interval.
+func (p *pathRecorder) record(sec int, res *Result) {
+	r := p.sys.Routers[p.dcs[0]]
+	iv := r.Interval()
+	if iv == p.last {
+		return
+	}
+	p.last = iv
+	n := len(p.dcs)
+	through := make([]int, n)
+	total, over := 0, 0
+	for a := 0; a < n; a++ {
+		for b := 0; b < n; b++ {
+			path, ok := r.Path(iv, placement.Pair{Entry: a, Exit: b})
+			if !ok {
+				continue
+			}
+			total++
+			seen := make([]bool, n)
+			for k := 1; k <= p.m && k < len(path); k++ {
+				if d := path[k]; d >= 0 && d < n && !seen[d] {
+					seen[d] = true
+					through[d]++
+				}
+			}
+			for k := 1; k < len(path); k++ {
+				if path[k-1] != path[k] && p.changed[[2]int{path[k-1], path[k]}] {
+					over++
+					break
+				}
+			}
+		}
+	}
+	for d := 0; d < n; d++ {
+		res.Paths = append(res.Paths, PathRow{T: sec, Interval: iv, DC: d, Through: through[d], Total: total, OverChanged: over})
+	}
+}
+
+// statsSink hands the simulated agents' samples to the instance's local controller.
+type statsSink struct {
+	cloud *sim.Cloud
+	sys   *system.System
+	dcs   []string
+}
+
+func (s *statsSink) ReportStats(id string, x sim.Sample) error {
+	u, ok := s.cloud.Unit(id)
+	if !ok {
+		return fmt.Errorf("stats of unknown instance %s", id)
+	}
+	return s.sys.Locals[s.dcs[u.DC()]].ReportStats(id, local.Stats{At: x.At, CPU: x.CPU, Mem: x.Mem, PktRate: x.PktRate, Flows: x.Flows})
+}
+
+// balancer lists the CSCF instances that take new SIP transactions: the
+// local controller's routable ones, normal ones first (buffered and
+// overloaded instances get none while a normal one exists).
+type balancer struct {
+	sys *system.System
+	dcs []string
+}
+
+func (b *balancer) CPInstances(dc int, vnf string) []string {
+	insts := local.PreferNormal(b.sys.Locals[b.dcs[dc]].Routable(vnf))
+	out := make([]string, len(insts))
+	for i, in := range insts {
+		out[i] = in.ID
+	}
+	return out
+}

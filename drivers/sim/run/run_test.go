@@ -1,0 +1,230 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/drivers/sim/traffic"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+const expDir = "../../../testdata/experiments/"
+
+func load(t *testing.T, name string) *Experiment {
+	t.Helper()
+	e, err := LoadExperiment(expDir + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func runExp(t *testing.T, e *Experiment, s system.Strategy, seed uint64) *Result {
+	t.Helper()
+	r, err := Run(context.Background(), e, Options{Strategy: s, Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RouterErrors != 0 {
+		t.Fatalf("%d routing table errors", r.RouterErrors)
+	}
+	return r
+}
+
+// short returns e cut to d.
+func short(e *Experiment, d time.Duration) *Experiment {
+	c := e.clone()
+	c.Duration = d
+	return c
+}
+
+func writeAll(t *testing.T, r *Result) map[string][]byte {
+	t.Helper()
+	dir := t.TempDir()
+	if err := WriteRun(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = b
+	}
+	return out
+}
+
+// Same seed → byte-identical CSV files; another seed → different traffic.
+func TestDeterminism(t *testing.T) {
+	e := short(load(t, "simultaneous-start-20s.yaml"), 240*time.Second)
+	a := writeAll(t, runExp(t, e, system.Hybrid, 7))
+	b := writeAll(t, runExp(t, e, system.Hybrid, 7))
+	c := writeAll(t, runExp(t, e, system.Hybrid, 8))
+	if len(a) != 7 {
+		t.Fatalf("files %v", len(a))
+	}
+	for name, x := range a {
+		if !bytes.Equal(x, b[name]) {
+			t.Errorf("%s differs between two runs with seed 7", name)
+		}
+		if len(x) < 20 {
+			t.Errorf("%s is nearly empty", name)
+		}
+	}
+	if bytes.Equal(a["seconds.csv"], c["seconds.csv"]) {
+		t.Error("seeds 7 and 8 gave the same seconds.csv")
+	}
+}
+
+// The traffic really flows through the routing tables of the local
+// controllers: flows cross DCs per the paths, no flow is dropped, and the
+// proactive rounds run every interval.
+func TestFlowsFollowRoutingTables(t *testing.T) {
+	e := short(load(t, "simultaneous-start-20s.yaml"), 200*time.Second)
+	r := runExp(t, e, system.Hybrid, 1)
+	rec := r.Recorder
+	if rec.FlowsTotal < 1000 || rec.FlowsDropped != 0 {
+		t.Fatalf("flows %d dropped %d (%v)", rec.FlowsTotal, rec.FlowsDropped, rec.DropReasons())
+	}
+	var entered, forwarded uint64
+	for _, rt := range r.sys.Routers {
+		c := rt.Counters()
+		entered += c.Entered
+		forwarded += c.Forwarded
+	}
+	if entered != uint64(rec.FlowsTotal) || forwarded < entered {
+		t.Fatalf("routing tables tagged %d flows (forwarded %d), the engine routed %d", entered, forwarded, rec.FlowsTotal)
+	}
+	// at least 4 rounds in 200 s + warm-up (50 s interval)
+	if r.Rounds < 4 {
+		t.Fatalf("rounds %d", r.Rounds)
+	}
+	// every flow was released at the end (the engine ends the running
+	// calls), so the adapter holds no decision and no call mappings
+	if len(r.router.flows) != 0 || len(r.router.calls) != 0 {
+		t.Fatalf("router still holds %d flows and %d calls", len(r.router.flows), len(r.router.calls))
+	}
+}
+
+// Fig. 9(b): after g1–g3 rises to 65 ms (bound 50 ms) at 350 s, the paths
+// stop using the g1–g3 links within two intervals.
+func TestLargeDelayPathsAvoidSlowLinks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("550 s of an 8-DC experiment")
+	}
+	e := short(load(t, "large-delay-link.yaml"), 550*time.Second)
+	r := runExp(t, e, system.Hybrid, 1)
+	before, after := -1, -1
+	for _, p := range r.Paths {
+		if p.DC != 0 {
+			continue
+		}
+		if p.T < 350 {
+			before = p.OverChanged
+		}
+		if p.T > 350+2*50 {
+			after = p.OverChanged
+		}
+	}
+	if before <= 0 {
+		t.Fatalf("paths over g1–g3 before the change: %d (the test needs some)", before)
+	}
+	if after != 0 {
+		t.Fatalf("paths over g1–g3 two intervals after the change: %d, want 0", after)
+	}
+}
+
+// Strategies of 6.2 on a short asynchronous start. What holds in this
+// simulator (see docs/reproduction.md): hybrid creates no more instances
+// than reactive-only and loses far fewer packets than proactive-only.
+// The paper's "hybrid creates fewer instances AND loses less than
+// reactive-only" does NOT hold here with the AR(1) predictor (hybrid's
+// rounds buffer instances that reactive scaling then reuses), so it is not
+// asserted.
+func TestStrategiesAsyncStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three 700 s runs")
+	}
+	e := short(load(t, "async-start.yaml"), 700*time.Second)
+	h := runExp(t, e, system.Hybrid, 1).Summarize()
+	r := runExp(t, e, system.Reactive, 1).Summarize()
+	p := runExp(t, e, system.Proactive, 1).Summarize()
+	t.Logf("hybrid %+v", h)
+	t.Logf("reactive %+v", r)
+	t.Logf("proactive %+v", p)
+	if h.Created > r.Created {
+		t.Errorf("hybrid created %d instances, reactive-only %d", h.Created, r.Created)
+	}
+	if !(h.DPLoss < p.DPLoss/2) {
+		t.Errorf("hybrid DP loss %.4f, proactive-only %.4f: want less than half", h.DPLoss, p.DPLoss)
+	}
+	if r.ProactiveNew > h.ProactiveNew+h.ReactiveCreates || r.Rounds != 1 || h.Rounds < 10 {
+		t.Errorf("rounds: hybrid %d, reactive %d", h.Rounds, r.Rounds)
+	}
+	if p.ReactiveCreates != 0 {
+		t.Errorf("proactive-only created %d instances reactively", p.ReactiveCreates)
+	}
+}
+
+// The router adapter walks a flow through the DCs of its pair's current
+// path, takes instances of the right VNF in each, and gives the load back
+// on Release; a flow without a path set entry is dropped with the
+// routing table's reason.
+func TestRouterAdapter(t *testing.T) {
+	e := short(load(t, "async-start.yaml"), 30*time.Second)
+	r := runExp(t, e, system.Hybrid, 1)
+	rt := r.router
+	src := r.sys.Routers[r.DCs[0]]
+	for entry := range r.DCs {
+		for exit := range r.DCs {
+			f := traffic.Flow{ID: 1 << 40, Call: 1 << 39, Entry: entry, Exit: exit, Rate: 50}
+			hops, err := rt.Route(f)
+			if err != nil {
+				t.Fatalf("%d→%d: %v", entry, exit, err)
+			}
+			path, ok := src.Path(src.Interval(), placement.Pair{Entry: entry, Exit: exit})
+			if !ok {
+				t.Fatalf("%d→%d: no path", entry, exit)
+			}
+			for s, h := range hops {
+				if h.DC != path[s+1] {
+					t.Fatalf("%d→%d: stage %d in DC %d, the path says %v", entry, exit, s+1, h.DC, path)
+				}
+				in := false
+				for _, ri := range r.sys.Locals[r.DCs[h.DC]].Routable(chain[s]) {
+					in = in || ri.ID == h.Instance
+				}
+				if !in {
+					t.Fatalf("%d→%d: stage %d instance %s is not a routable %s of DC %d", entry, exit, s+1, h.Instance, chain[s], h.DC)
+				}
+			}
+			// the reverse flow of the same call, then both end
+			g := traffic.Flow{ID: 1<<40 + 1, Call: 1 << 39, Dir: 1, Entry: exit, Exit: entry, Rate: 50}
+			hops2, err := rt.Route(g)
+			if err != nil {
+				t.Fatalf("%d→%d reverse: %v", exit, entry, err)
+			}
+			rt.Release(f, hops)
+			if len(rt.calls) != 1 {
+				t.Fatal("call mappings removed while a flow still runs")
+			}
+			rt.Release(g, hops2)
+			if len(rt.calls) != 0 || len(rt.flows) != 0 {
+				t.Fatalf("after release: %d calls, %d flows", len(rt.calls), len(rt.flows))
+			}
+		}
+	}
+	// a packet of a user with no Table 1 mapping is dropped at the entry
+	d := src.Route(routing.Packet{From: routing.FromUser, SrcIP: 1, SrcPort: 9, DstIP: entryIP(0), DstPort: mediaEntryPort})
+	if d.Verdict != routing.Drop || d.Reason != routing.DropNoMapping {
+		t.Fatalf("unmapped packet: %v", d)
+	}
+}

@@ -25,6 +25,8 @@ func newSimulateCmd() *cobra.Command {
 		startDelay          time.Duration
 		quiet               bool
 		model               string
+		paperReactive       bool
+		targetUtil          float64
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate -f EXPERIMENT --out DIR [--strategy hybrid|proactive|reactive|all] [--seed N]",
@@ -63,6 +65,15 @@ byte-identical CSV files.`,
 				}
 				exp.Predictor = model
 			}
+			if cmd.Flags().Changed("target-util") {
+				if targetUtil <= 0 || targetUtil > 1 {
+					return usageErr(fmt.Errorf("simulate: --target-util: must be in (0, 1], got %g", targetUtil))
+				}
+				exp.TargetUtilization = targetUtil
+			}
+			if cmd.Flags().Changed("paper-reactive") {
+				exp.PaperReactive = paperReactive
+			}
 			var strategies []system.Strategy
 			switch strategy {
 			case "all":
@@ -85,6 +96,8 @@ byte-identical CSV files.`,
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output directory")
 	cmd.Flags().DurationVar(&changeInterval, "change-interval", 0, "override the traffic change interval (6.2.1 sweep)")
 	cmd.Flags().DurationVar(&startDelay, "start-delay", 0, "override the first → second DC start delay (6.2.2 sweep)")
+	cmd.Flags().Float64Var(&targetUtil, "target-util", 0, "plan every VNF at this fraction of its capacity (policy targetUtilization, (0, 1])")
+	cmd.Flags().BoolVar(&paperReactive, "paper-reactive", false, "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did")
 	cmd.Flags().StringVar(&model, "predictor", "", "override the experiment's predictor spec (ar1, holt, ar1+q90, ...)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	cmd.AddCommand(newSimulateConsistencyCmd())

@@ -131,12 +131,28 @@ type Policy struct {
 	DelayBoundMs float64 `json:"delayBoundMs"`
 	Exact        bool    `json:"exact,omitempty"`
 	IgnoreBuffer bool    `json:"ignoreBuffer,omitempty"`
+	// TargetUtilization plans every VNF at this fraction of its capacity
+	// (0 < u ≤ 1; 0 means 1, the paper's sizing at full capacity). Below the
+	// overload thresholds it leaves room for the load's fluctuation within
+	// an interval, so a round does not size instances that overload at once.
+	TargetUtilization float64 `json:"targetUtilization,omitempty"`
+}
+
+// Utilization returns the planning utilisation (1 when unset).
+func (p Policy) Utilization() float64 {
+	if p.TargetUtilization == 0 {
+		return 1
+	}
+	return p.TargetUtilization
 }
 
 // Validate checks a policy.
 func (p *Policy) Validate() error {
 	if math.IsNaN(p.DelayBoundMs) || math.IsInf(p.DelayBoundMs, 0) || p.DelayBoundMs <= 0 {
 		return fmt.Errorf("policy.delayBoundMs: must be a positive number of ms, got %g", p.DelayBoundMs)
+	}
+	if u := p.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
+		return fmt.Errorf("policy.targetUtilization: must be in (0, 1] (0 = 1), got %g", u)
 	}
 	return nil
 }

@@ -47,12 +47,14 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 	if r.Prediction != nil {
 		pred = r.Prediction.Predicted
 	}
+	// plan every VNF at the policy's target utilisation of its capacity
+	u := st.Policy.Utilization()
 	s := &placement.Snapshot{
 		N:          n,
 		Delay:      make([][]float64, n),
 		DelayBound: st.Policy.DelayBoundMs,
-		PCSCF:      placement.CPVNF{Name: t.PCSCF.Name, Capacity: t.PCSCF.Capacity, Min: t.PCSCF.Min},
-		SCSCF:      placement.CPVNF{Name: t.SCSCF.Name, Capacity: t.SCSCF.Capacity, Min: t.SCSCF.Min},
+		PCSCF:      placement.CPVNF{Name: t.PCSCF.Name, Capacity: u * t.PCSCF.Capacity, Min: t.PCSCF.Min},
+		SCSCF:      placement.CPVNF{Name: t.SCSCF.Name, Capacity: u * t.SCSCF.Capacity, Min: t.SCSCF.Min},
 		SCSCFDC:    t.Index(t.SCSCFDC),
 		DP:         make([][]placement.Provision, n),
 		PCSCFProv:  make([]placement.Provision, n),
@@ -60,7 +62,7 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 		CPWorkload: map[placement.Pair]float64{},
 	}
 	for _, stg := range t.Stages {
-		s.Stages = append(s.Stages, placement.Stage{Name: stg.Name, Capacity: stg.Capacity})
+		s.Stages = append(s.Stages, placement.Stage{Name: stg.Name, Capacity: u * stg.Capacity})
 	}
 	for i, a := range t.DCs {
 		s.Delay[i] = make([]float64, n)
@@ -83,11 +85,11 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 		}
 		s.DP[i] = make([]placement.Provision, len(t.Stages))
 		for k, stg := range t.Stages {
-			s.DP[i][k] = provisionOf(rep, stg.Name, stg.Capacity, keepBuffer)
+			s.DP[i][k] = provisionOf(rep, stg.Name, u*stg.Capacity, keepBuffer)
 		}
-		s.PCSCFProv[i] = provisionOf(rep, t.PCSCF.Name, t.PCSCF.Capacity, keepBuffer)
+		s.PCSCFProv[i] = provisionOf(rep, t.PCSCF.Name, u*t.PCSCF.Capacity, keepBuffer)
 		if i == s.SCSCFDC {
-			s.SCSCFProv = provisionOf(rep, t.SCSCF.Name, t.SCSCF.Capacity, keepBuffer)
+			s.SCSCFProv = provisionOf(rep, t.SCSCF.Name, u*t.SCSCF.Capacity, keepBuffer)
 		}
 	}
 	for k, v := range pred {
@@ -256,19 +258,19 @@ func toDecisions(t *fsm.Topology, s *placement.Snapshot, d *placement.Decision, 
 		dd := protocol.DCDecision{DC: dc, Interval: round + 1}
 		c := d.PCSCF[i]
 		dd.Targets = append(dd.Targets, target(t.PCSCF.Name, c, fmt.Sprintf(
-			"%spredicted CP %.1f tx/s on pairs entering or leaving %s (%s) / %g tx/s per instance → %s",
-			planNote, c.Load, dc, topLoads(cpPerDC[i], 5), t.PCSCF.Capacity, countText(c))))
+			"%spredicted CP %.1f tx/s on pairs entering or leaving %s (%s) / %g tx/s planned per instance → %s",
+			planNote, c.Load, dc, topLoads(cpPerDC[i], 5), s.PCSCF.Capacity, countText(c))))
 		if i == s.SCSCFDC {
 			c := d.SCSCF
 			dd.Targets = append(dd.Targets, target(t.SCSCF.Name, c, fmt.Sprintf(
-				"%spredicted CP %.1f tx/s over all pairs (%s) / %g tx/s per instance → %s",
-				planNote, cpTotal, topLoads(slices.Clone(cpAll), 5), t.SCSCF.Capacity, countText(c))))
+				"%spredicted CP %.1f tx/s over all pairs (%s) / %g tx/s planned per instance → %s",
+				planNote, cpTotal, topLoads(slices.Clone(cpAll), 5), s.SCSCF.Capacity, countText(c))))
 		}
 		for k, stg := range t.Stages {
 			c := d.DP[i][k]
 			dd.Targets = append(dd.Targets, target(stg.Name, c, fmt.Sprintf(
-				"%spredicted DP %.1f pkt/s placed by paths through %s (%s) / %g pkt/s per instance → %s",
-				planNote, c.Load, dc, topLoads(dpAt[i][k], 5), stg.Capacity, countText(c))))
+				"%spredicted DP %.1f pkt/s placed by paths through %s (%s) / %g pkt/s planned per instance → %s",
+				planNote, c.Load, dc, topLoads(dpAt[i][k], 5), s.Stages[k].Capacity, countText(c))))
 		}
 		out[i] = dd
 	}

@@ -52,6 +52,13 @@ type Config struct {
 	// Reactive enables reactive scale-out (paper 4.3). False gives the
 	// proactive-only strategy; overload states are still tracked for routing.
 	Reactive bool `json:"reactive" yaml:"reactive"`
+	// PaperMajority applies the paper's majority rule literally: the majority
+	// is taken over running instances only (normal or overload), so while a
+	// new instance boots the same overload keeps adding instances, one per
+	// ReactiveCooldown. By default booting instances count as working (they
+	// will take load), which stops that overshoot. The literal rule is kept
+	// to reproduce the paper's reactive-only baseline (docs/reproduction.md).
+	PaperMajority bool `json:"paperMajority" yaml:"paperMajority"`
 	// ReactiveCooldown is the least time between two reactive scale-outs of
 	// one VNF (default: OverloadWindow).
 	ReactiveCooldown time.Duration `json:"reactiveCooldown" yaml:"reactiveCooldown"`

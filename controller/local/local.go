@@ -421,7 +421,11 @@ func (c *Controller) reactiveLocked(vs *vnfState) []op {
 	}
 	n := c.countsLocked(vs.cfg.Name)
 	w := n.Working()
-	if w == 0 || n.Overload*2 <= w {
+	base := w // instances the majority is taken over
+	if c.cfg.PaperMajority {
+		base = n.Normal + n.Overload
+	}
+	if base == 0 || n.Overload*2 <= base {
 		return nil
 	}
 	now := c.clk.Now()
@@ -434,7 +438,7 @@ func (c *Controller) reactiveLocked(vs *vnfState) []op {
 		return nil
 	}
 	vs.target = max(vs.target, w) + 1
-	return c.fillLocked(vs, ReasonReactive, fmt.Sprintf("%d of %d working instances overloaded", n.Overload, w))
+	return c.fillLocked(vs, ReasonReactive, fmt.Sprintf("%d of %d working instances overloaded", n.Overload, base))
 }
 
 // ---- inputs: driver events, statistics, timers ----

@@ -288,3 +288,31 @@ func TestPreferNormal(t *testing.T) {
 		t.Fatalf("all overloaded: got %+v, want both", got)
 	}
 }
+
+// With the paper's literal majority (running instances only) the same
+// overload keeps adding instances while the new ones boot; by default a
+// booting instance counts as working and stops the cascade.
+func TestPaperMajorityOvershootsWhileBooting(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		paper bool
+		want  int // reactive creates in 29 s of sustained overload, 30 s boots
+	}{
+		{"default counts booting instances", false, 1},
+		{"paper-literal majority", true, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := reactiveCfg(1)
+			cfg.PaperMajority = tc.paper
+			e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
+			id := e.ids(StateBooting)[0]
+			e.clk.Advance(30 * time.Second)
+			e.report()
+			e.load[id] = hot2
+			e.seconds(29) // overload at 5 s, then every 5 s until 29 s: 5, 10, 15, 20, 25
+			if n := len(e.actions(KindCreate, ReasonReactive)); n != tc.want {
+				t.Fatalf("%d reactive creates, want %d", n, tc.want)
+			}
+		})
+	}
+}

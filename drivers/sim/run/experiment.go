@@ -40,6 +40,11 @@ type Experiment struct {
 	Pairing   traffic.Pairing
 	Strategy  system.Strategy
 	Predictor string
+	// PaperReactive applies the paper's literal reactive majority rule
+	// (running instances only; local.Config.PaperMajority).
+	PaperReactive bool
+	// TargetUtilization is the policy's planning utilisation (0 = 1).
+	TargetUtilization float64
 	// TransportJitter delays each controller message by up to this much
 	// (DCs enter a new interval at different times; 6.3.2).
 	TransportJitter time.Duration
@@ -65,6 +70,8 @@ type file struct {
 	Pairing         string         `yaml:"pairing"`
 	Strategy        string         `yaml:"strategy"`
 	Predictor       string         `yaml:"predictor"`
+	PaperReactive   bool           `yaml:"paperReactive"`
+	TargetUtil      float64        `yaml:"targetUtilization"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
 }
@@ -261,6 +268,11 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	}
 	if e.Strategy, err = system.ParseStrategy(strings.TrimSpace(f.Strategy)); err != nil {
 		return nil, fmt.Errorf("experiment %w", err)
+	}
+	e.PaperReactive = f.PaperReactive
+	e.TargetUtilization = f.TargetUtil
+	if u := e.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
+		return nil, fmt.Errorf("experiment targetUtilization %g: must be in (0, 1] (0 = 1)", u)
 	}
 	e.Predictor = strings.TrimSpace(f.Predictor)
 	if e.Predictor != "" {

@@ -137,9 +137,9 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		vnfs[t] = local.VNFConfig{Min: exp.Min[t], Thresholds: th}
 	}
 	sys, err := system.New(system.Config{
-		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs},
+		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization},
 		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strategy, Predictor: exp.Predictor,
-		Local:     local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15},
+		Local:     local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive},
 		VNFs:      vnfs,
 		Transport: transport.MemConfig{Jitter: exp.TransportJitter, Seed: opts.Seed ^ 0x5eed},
 		// Reactive runs its initial round anyway.

@@ -27,6 +27,7 @@ func newSimulateCmd() *cobra.Command {
 		model               string
 		paperReactive       bool
 		targetUtil          float64
+		warmStart           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate -f EXPERIMENT --out DIR [--strategy hybrid|proactive|reactive|all] [--seed N]",
@@ -71,6 +72,9 @@ byte-identical CSV files.`,
 				}
 				exp.TargetUtilization = targetUtil
 			}
+			if cmd.Flags().Changed("warm-start") {
+				exp.WarmStart = warmStart
+			}
 			if cmd.Flags().Changed("paper-reactive") {
 				exp.PaperReactive = paperReactive
 			}
@@ -97,6 +101,7 @@ byte-identical CSV files.`,
 	cmd.Flags().DurationVar(&changeInterval, "change-interval", 0, "override the traffic change interval (6.2.1 sweep)")
 	cmd.Flags().DurationVar(&startDelay, "start-delay", 0, "override the first → second DC start delay (6.2.2 sweep)")
 	cmd.Flags().Float64Var(&targetUtil, "target-util", 0, "plan every VNF at this fraction of its capacity (policy targetUtilization, (0, 1])")
+	cmd.Flags().BoolVar(&warmStart, "warm-start", false, "size the initial round for the schedule's starting load (an operator's declared expected load)")
 	cmd.Flags().BoolVar(&paperReactive, "paper-reactive", false, "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did")
 	cmd.Flags().StringVar(&model, "predictor", "", "override the experiment's predictor spec (ar1, holt, ar1+q90, ...)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")

@@ -45,6 +45,10 @@ type Experiment struct {
 	PaperReactive bool
 	// TargetUtilization is the policy's planning utilisation (0 = 1).
 	TargetUtilization float64
+	// WarmStart reports the schedule's starting load during the warm-up, as
+	// an operator declaring the expected load would, so the initial round is
+	// sized for it.
+	WarmStart bool
 	// TransportJitter delays each controller message by up to this much
 	// (DCs enter a new interval at different times; 6.3.2).
 	TransportJitter time.Duration
@@ -72,6 +76,7 @@ type file struct {
 	Predictor       string         `yaml:"predictor"`
 	PaperReactive   bool           `yaml:"paperReactive"`
 	TargetUtil      float64        `yaml:"targetUtilization"`
+	WarmStart       bool           `yaml:"warmStart"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
 }
@@ -271,6 +276,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	}
 	e.PaperReactive = f.PaperReactive
 	e.TargetUtilization = f.TargetUtil
+	e.WarmStart = f.WarmStart
 	if u := e.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
 		return nil, fmt.Errorf("experiment targetUtilization %g: must be in (0, 1] (0 = 1)", u)
 	}

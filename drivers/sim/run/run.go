@@ -149,29 +149,38 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		return nil, err
 	}
 	cloud.SetSink(&statsSink{cloud: cloud, sys: sys, dcs: exp.DCs})
+	// Warm-up: the minimum instances boot and the initial round runs; the
+	// agents report idle statistics. With WarmStart the operator's expected
+	// starting load (the schedule's rates at the start) is reported too, so
+	// the initial round sizes for it instead of for nothing.
+	warm := exp.BootDelay + 5*time.Second
+	start := clk.Now().Add(warm)
+	delays, err := sim.NewDelays(start, exp.DelaysMs, exp.Changes)
+	if err != nil {
+		return nil, err
+	}
+	wl := &workload{sys: sys, dcs: exp.DCs, delays: delays, logger: logger}
+	if exp.WarmStart {
+		// reported before Start, so the initial round predicts from them
+		hintCP, hintDP := startingLoad(exp.Schedule, len(exp.DCs))
+		wl.CPWorkload(start, hintCP)
+		wl.DPWorkload(start, hintDP)
+	}
 	if err := sys.Start(ctx); err != nil {
 		return nil, err
 	}
 	defer sys.Stop()
 
-	// Warm-up: the minimum instances boot and the initial round runs; the
-	// agents report idle statistics.
-	warm := exp.BootDelay + 5*time.Second
-	for end := clk.Now().Add(warm); clk.Now().Before(end); {
+	for clk.Now().Before(start) {
 		clk.Advance(time.Second)
 		cloud.Report(clk.Now())
-	}
-	start := clk.Now()
-	delays, err := sim.NewDelays(start, exp.DelaysMs, exp.Changes)
-	if err != nil {
-		return nil, err
 	}
 	rt := newRouter(sys, exp.DCs, len(chain))
 	eng, err := traffic.New(clk, traffic.Config{
 		Cloud: cloud, Delays: delays, Schedule: exp.Schedule, Router: rt, Seed: opts.Seed,
 		Start: start, Duration: exp.Duration, SCSCFDC: exp.SCSCFDC, Chain: chain, Pairing: exp.Pairing,
 		CPBalancer: &balancer{sys: sys, dcs: exp.DCs},
-		Workload:   &workload{sys: sys, dcs: exp.DCs, delays: delays, logger: logger},
+		Workload:   wl,
 	})
 	if err != nil {
 		return nil, err
@@ -324,4 +333,36 @@ func (b *balancer) CPInstances(dc int, vnf string) []string {
 		out[i] = in.ID
 	}
 	return out
+}
+
+// startingLoad is the steady-state workload of the schedule's rates at its
+// start, per ordered pair, with first-come-first-match pairing (a call pairs
+// users of DCs i and j with probability r_i·r_j/R²): DP 2 flows × 50 pkt/s ×
+// 60 s calls → 3000·r_i·r_j/R pkt/s on i→j; CP one REGISTER per user on
+// (i, i) and INVITE + BYE per call → r_i·r_j/R tx/s on i→j.
+func startingLoad(s *traffic.Schedule, n int) (cp, dp []traffic.PairLoad) {
+	r := make([]float64, n)
+	total := 0.0
+	for i := range r {
+		r[i] = s.Rate(i, 0)
+		total += r[i]
+	}
+	if total <= 0 {
+		return nil, nil
+	}
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			x := r[i] * r[j] / total
+			if x == 0 {
+				continue
+			}
+			c := x
+			if i == j {
+				c += r[i]
+			}
+			cp = append(cp, traffic.PairLoad{Entry: i, Exit: j, Rate: c})
+			dp = append(dp, traffic.PairLoad{Entry: i, Exit: j, Rate: 3000 * x})
+		}
+	}
+	return cp, dp
 }

@@ -3,6 +3,7 @@ package run
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -226,5 +227,37 @@ func TestRouterAdapter(t *testing.T) {
 	d := src.Route(routing.Packet{From: routing.FromUser, SrcIP: 1, SrcPort: 9, DstIP: entryIP(0), DstPort: mediaEntryPort})
 	if d.Verdict != routing.Drop || d.Reason != routing.DropNoMapping {
 		t.Fatalf("unmapped packet: %v", d)
+	}
+}
+
+// The warm-start hint is the steady-state load of the starting rates: with
+// rates 2 and 3 users/s (R = 5), pair 0→1 carries 3000·2·3/5 = 3600 pkt/s and
+// 2·3/5 = 1.2 tx/s; pair 1→1 carries 3000·9/5 = 5400 pkt/s and 9/5 + 3 = 4.8 tx/s
+// (its users' REGISTERs). A DC starting later contributes nothing.
+func TestStartingLoad(t *testing.T) {
+	s := &traffic.Schedule{ChangeInterval: time.Minute, Shape: traffic.Step, DCs: []traffic.DCSchedule{
+		{DC: 0, Rates: []float64{2}}, {DC: 1, Rates: []float64{3}}, {DC: 2, Start: time.Hour, Rates: []float64{7}}}}
+	if err := s.Validate(3); err != nil {
+		t.Fatal(err)
+	}
+	cp, dp := startingLoad(s, 3)
+	find := func(ls []traffic.PairLoad, i, j int) float64 {
+		for _, l := range ls {
+			if l.Entry == i && l.Exit == j {
+				return l.Rate
+			}
+		}
+		return -1
+	}
+	for _, c := range []struct {
+		i, j   int
+		dp, cp float64
+	}{{0, 1, 3600, 1.2}, {1, 0, 3600, 1.2}, {1, 1, 5400, 4.8}, {0, 0, 2400, 2.8}, {2, 0, -1, -1}} {
+		if got := find(dp, c.i, c.j); math.Abs(got-c.dp) > 1e-9 {
+			t.Fatalf("dp %d→%d = %v, want %v", c.i, c.j, got, c.dp)
+		}
+		if got := find(cp, c.i, c.j); math.Abs(got-c.cp) > 1e-9 {
+			t.Fatalf("cp %d→%d = %v, want %v", c.i, c.j, got, c.cp)
+		}
 	}
 }

@@ -78,8 +78,7 @@ type Driver struct {
 	mu        sync.Mutex
 	insts     map[string]*instance
 	seq       uint64
-	subs      map[uint64]drivers.EventHandler
-	subSeq    uint64
+	subs      drivers.Subscribers
 	failNext  int
 	launches  []drivers.Spec
 	terminate []string
@@ -123,7 +122,6 @@ func New(clk clock.Clock, opts Options) (*Driver, error) {
 		clk:      clk,
 		opts:     opts,
 		insts:    map[string]*instance{},
-		subs:     map[uint64]drivers.EventHandler{},
 		failNext: opts.FailNext,
 	}, nil
 }
@@ -145,7 +143,7 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 	}
 	d.mu.Lock()
 	if in, ok := d.insts[spec.ID]; ok {
-		out := copyInstance(in.inst)
+		out := drivers.Instance.Clone(in.inst)
 		d.mu.Unlock()
 		return out, nil
 	}
@@ -196,7 +194,7 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 	id := spec.ID
 	d.emitLocked(in.inst, drivers.StateBooting, "launched")
 	in.timer = d.clk.AfterFunc(d.opts.BootDelay, func() { d.finishBoot(id, in) })
-	out := copyInstance(in.inst)
+	out := drivers.Instance.Clone(in.inst)
 	d.mu.Unlock()
 	if d.opts.OnLaunch != nil {
 		d.opts.OnLaunch(out)
@@ -249,22 +247,7 @@ func (d *Driver) finishBoot(id string, in *instance) {
 // the current (virtual) instant. Delivery happens outside the driver's lock.
 func (d *Driver) emitLocked(inst drivers.Instance, st drivers.State, reason string) {
 	ev := drivers.Event{ID: inst.ID, DC: inst.DC, VNF: inst.VNF, State: st, Reason: reason, At: d.clk.Now()}
-	d.clk.AfterFunc(0, func() {
-		d.mu.Lock()
-		keys := make([]uint64, 0, len(d.subs))
-		for k := range d.subs {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		hs := make([]drivers.EventHandler, 0, len(keys))
-		for _, k := range keys {
-			hs = append(hs, d.subs[k])
-		}
-		d.mu.Unlock()
-		for _, h := range hs {
-			h(ev)
-		}
-	})
+	d.clk.AfterFunc(0, func() { d.subs.Emit(ev) })
 }
 
 // Terminate removes an instance; a gone event follows. Terminating an
@@ -308,7 +291,7 @@ func (d *Driver) List(ctx context.Context, dc string) ([]drivers.Instance, error
 	out := make([]drivers.Instance, 0, len(d.insts))
 	for _, in := range d.insts {
 		if dc == "" || in.inst.DC == dc {
-			out = append(out, copyInstance(in.inst))
+			out = append(out, drivers.Instance.Clone(in.inst))
 		}
 	}
 	slices.SortFunc(out, func(a, b drivers.Instance) int {
@@ -324,18 +307,7 @@ func (d *Driver) List(ctx context.Context, dc string) ([]drivers.Instance, error
 }
 
 // Subscribe registers h for every later state change.
-func (d *Driver) Subscribe(h drivers.EventHandler) func() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.subSeq++
-	k := d.subSeq
-	d.subs[k] = h
-	return func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		delete(d.subs, k)
-	}
-}
+func (d *Driver) Subscribe(h drivers.EventHandler) func() { return d.subs.Subscribe(h) }
 
 // Kill makes an instance vanish (host crash, deleted behind our back): it is
 // removed and a gone event follows. It reports whether the instance existed.
@@ -405,14 +377,5 @@ func (d *Driver) Get(id string) (drivers.Instance, bool) {
 	if !ok {
 		return drivers.Instance{}, false
 	}
-	return copyInstance(in.inst), true
-}
-
-func copyInstance(in drivers.Instance) drivers.Instance {
-	out := in
-	out.Metadata = make(map[string]string, len(in.Metadata))
-	for k, v := range in.Metadata {
-		out.Metadata[k] = v
-	}
-	return out
+	return drivers.Instance.Clone(in.inst), true
 }

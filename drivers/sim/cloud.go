@@ -106,16 +106,10 @@ type Cloud struct {
 	units   map[string]*Unit
 	order   []*Unit // live units in launch order
 	nextIdx int
-	subs    []sub
-	subSeq  uint64
+	subs    drivers.Subscribers
 	sink    StatsSink
 	created map[[2]int]int // (dc, catalog position) → launches
 	typePos map[string]int
-}
-
-type sub struct {
-	k uint64
-	h drivers.EventHandler
 }
 
 var _ drivers.Driver = (*Cloud)(nil)
@@ -215,7 +209,7 @@ func (c *Cloud) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instance
 	}
 	c.mu.Lock()
 	if u, ok := c.units[spec.ID]; ok {
-		out := copyInstance(u.inst)
+		out := drivers.Instance.Clone(u.inst)
 		c.mu.Unlock()
 		return out, nil
 	}
@@ -260,7 +254,7 @@ func (c *Cloud) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instance
 	c.created[[2]int{dc, u.typePos}]++
 	c.emitLocked(u.inst, drivers.StateBooting, "launched")
 	u.timer = c.clk.AfterFunc(c.bootDelay, func() { c.finishBoot(u) })
-	out := copyInstance(u.inst)
+	out := drivers.Instance.Clone(u.inst)
 	c.mu.Unlock()
 	return out, nil
 }
@@ -280,14 +274,7 @@ func (c *Cloud) finishBoot(u *Unit) {
 // current instant, outside the lock), so handlers may call the Cloud.
 func (c *Cloud) emitLocked(inst drivers.Instance, st drivers.State, reason string) {
 	ev := drivers.Event{ID: inst.ID, DC: inst.DC, VNF: inst.VNF, State: st, Reason: reason, At: c.clk.Now()}
-	c.clk.AfterFunc(0, func() {
-		c.mu.Lock()
-		hs := slices.Clone(c.subs)
-		c.mu.Unlock()
-		for _, s := range hs {
-			s.h(ev)
-		}
-	})
+	c.clk.AfterFunc(0, func() { c.subs.Emit(ev) })
 }
 
 // Terminate destroys an instance; a gone event follows. Unknown or gone
@@ -359,7 +346,7 @@ func (c *Cloud) List(ctx context.Context, dc string) ([]drivers.Instance, error)
 	out := make([]drivers.Instance, 0, len(c.order))
 	for _, u := range c.order {
 		if dc == "" || u.inst.DC == dc {
-			out = append(out, copyInstance(u.inst))
+			out = append(out, drivers.Instance.Clone(u.inst))
 		}
 	}
 	slices.SortFunc(out, func(a, b drivers.Instance) int { return strings.Compare(a.ID, b.ID) })
@@ -367,27 +354,7 @@ func (c *Cloud) List(ctx context.Context, dc string) ([]drivers.Instance, error)
 }
 
 // Subscribe registers h for every later state change.
-func (c *Cloud) Subscribe(h drivers.EventHandler) func() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.subSeq++
-	k := c.subSeq
-	c.subs = append(c.subs, sub{k, h})
-	return func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.subs = slices.DeleteFunc(c.subs, func(s sub) bool { return s.k == k })
-	}
-}
-
-func copyInstance(in drivers.Instance) drivers.Instance {
-	out := in
-	out.Metadata = make(map[string]string, len(in.Metadata))
-	for k, v := range in.Metadata {
-		out.Metadata[k] = v
-	}
-	return out
-}
+func (c *Cloud) Subscribe(h drivers.EventHandler) func() { return c.subs.Subscribe(h) }
 
 // Unit returns a live (booting, active or error) instance by id.
 func (c *Cloud) Unit(id string) (*Unit, bool) {

@@ -1,0 +1,21 @@
+// Package openstack owns ims-orch's OpenStack backend: a drivers.Driver that
+// launches, lists and terminates VNF instances as Nova servers through
+// gophercloud v2, authenticates the way OpenStack users already do
+// (clouds.yaml, OS_CLOUD, OS_* variables, CA bundles via gophercloud/utils
+// clientconfig), keeps each N+k pool in its own anti-affinity server group
+// (at most k members per host, compute microversion 2.64), and a Reconciler
+// that rebuilds the instance registry from the cloud, replaces servers that
+// vanished or failed and deletes orphans after a grace period.
+//
+// Every server of ours carries the drivers.Meta* metadata, the tag "ims-orch"
+// and the ims-orch instance id as its name; Launch looks the id up before it
+// creates, so a retried Launch never makes a second server.
+//
+// A server's life as this package sees it:
+//
+//	Launch ─▶ BUILD ──▶ ACTIVE ──────────────▶ (deleted) gone
+//	            │                                  ▲
+//	            └─▶ ERROR ─┬─ "No valid host" ─▶ delete, ErrCapacity
+//	                       └─ other fault ─────▶ delete, launch again
+//	                                               (at most Config.Rebuilds times)
+package openstack

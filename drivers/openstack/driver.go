@@ -1,0 +1,829 @@
+package openstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servergroups"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/drivers"
+)
+
+// Tag is set on every server of ours so List asks Nova for ours only.
+const Tag = "ims-orch"
+
+// managedBy is the value of drivers.MetaManagedBy on our servers.
+const managedBy = "ims-orch"
+
+// Driver is the OpenStack drivers.Driver.
+type Driver struct {
+	cfg     Config
+	clients map[string]Clients
+	clk     clock.Clock
+
+	mu       sync.Mutex
+	groups   map[string]string // group name -> server group id
+	groupMu  sync.Mutex        // serialises server group look-up/creation
+	snaps    snapshots         // shared lists for look-ups and waits
+	lanes    map[string]*sync.Mutex
+	idLocks  keyLocks
+	images   map[string]string // DC/name -> image id
+	flavors  map[string]string // DC/name -> flavor id
+	poller   *poller
+	closed   bool
+	handlers map[int]drivers.EventHandler
+	nextH    int
+}
+
+var _ drivers.Driver = (*Driver)(nil)
+
+// New returns a driver over already connected clients (see Connect), one per
+// datacenter of cfg. clk runs the backoff waits and the Subscribe poller.
+func New(cfg Config, clients map[string]Clients, clk clock.Clock) (*Driver, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	for _, dc := range sortedKeys(cfg.DCs) {
+		c, ok := clients[dc]
+		if !ok || c.Compute == nil {
+			return nil, fmt.Errorf("openstack: datacenter %s: no compute client", dc)
+		}
+	}
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	return &Driver{cfg: cfg, clients: clients, clk: clk,
+		groups: map[string]string{}, images: map[string]string{}, flavors: map[string]string{},
+		lanes:    map[string]*sync.Mutex{},
+		handlers: map[int]drivers.EventHandler{}}, nil
+}
+
+// Config returns the configuration with defaults filled in.
+func (d *Driver) Config() Config { return d.cfg }
+
+func (d *Driver) compute(dc string) (*gophercloud.ServiceClient, error) {
+	c, ok := d.clients[dc]
+	if !ok {
+		return nil, fmt.Errorf("openstack: datacenter %q: %w: not in the openstack configuration", dc, drivers.ErrInvalid)
+	}
+	return c.Compute, nil
+}
+
+// sleep waits d on the driver's clock, or until ctx ends.
+func (d *Driver) sleep(ctx context.Context, wait time.Duration) error {
+	done := make(chan struct{})
+	t := d.clk.AfterFunc(wait, func() { close(done) })
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	}
+}
+
+// backoff returns the wait before retry attempt n (0-based): base·2ⁿ, at most 30 s.
+func backoff(base time.Duration, n int) time.Duration {
+	w := base
+	for i := 0; i < n && w < 30*time.Second; i++ {
+		w *= 2
+	}
+	return min(w, 30*time.Second)
+}
+
+// retry runs fn until it succeeds, fails with a non-transient error or the
+// retry budget is spent, waiting with exponential backoff in between.
+func (d *Driver) retry(ctx context.Context, op string, fn func() error) error {
+	return d.retryN(ctx, op, d.cfg.Retries, fn)
+}
+
+func (d *Driver) retryN(ctx context.Context, op string, retries int, fn func() error) error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = fn()
+		if err == nil || !errors.Is(err, errTransient) || attempt >= retries {
+			break
+		}
+		if ctx.Err() != nil { // the caller gave up: not the cloud's fault, stop
+			return fmt.Errorf("%s: %w (last error: %v)", op, ctx.Err(), err)
+		}
+		if serr := d.sleep(ctx, backoff(time.Duration(d.cfg.RetryBase), attempt)); serr != nil {
+			return fmt.Errorf("%s: %w (last error: %v)", op, serr, err)
+		}
+	}
+	if err != nil && errors.Is(err, errTransient) {
+		return fmt.Errorf("%s: gave up after %d retries: %w", op, retries, err)
+	}
+	return err
+}
+
+// ---------------------------------------------------------------- Launch
+
+func validateSpec(spec drivers.Spec) error {
+	if !namePattern.MatchString(spec.ID) {
+		return fmt.Errorf("openstack: spec.ID %q: %w: must match %s", spec.ID, drivers.ErrInvalid, namePattern)
+	}
+	if !namePattern.MatchString(spec.VNF) {
+		return fmt.Errorf("openstack: spec.VNF %q: %w: must match %s", spec.VNF, drivers.ErrInvalid, namePattern)
+	}
+	if spec.Pool != "" && !namePattern.MatchString(spec.Pool) {
+		return fmt.Errorf("openstack: spec.Pool %q: %w: must match %s", spec.Pool, drivers.ErrInvalid, namePattern)
+	}
+	return nil
+}
+
+// poolName is the pool of a spec: Spec.Pool, or the VNF.
+func poolName(spec drivers.Spec) string {
+	if spec.Pool != "" {
+		return spec.Pool
+	}
+	return spec.VNF
+}
+
+// GroupName is the server group of one pool in one datacenter.
+func GroupName(dc, pool string) string { return "ims-orch." + dc + "." + pool }
+
+// Launch starts a server for spec and returns once Nova has accepted it.
+// It is idempotent on spec.ID: a server of ours with that id (found in a
+// list of our servers started after the call, by metadata) is returned
+// instead of creating a second one — also between the retries of a create
+// that failed with 5xx or a timeout, and between concurrent calls.
+func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instance, error) {
+	return d.launch(ctx, spec, true)
+}
+
+// LaunchNew is Launch for a caller that has just listed our servers and
+// knows spec.ID absent (the Reconciler): the first create skips the look-up;
+// a retry after an uncertain failure (5xx, timeout) still looks up first, so
+// it stays idempotent.
+func (d *Driver) LaunchNew(ctx context.Context, spec drivers.Spec) (drivers.Instance, error) {
+	return d.launch(ctx, spec, false)
+}
+
+func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) (drivers.Instance, error) {
+	if err := validateSpec(spec); err != nil {
+		return drivers.Instance{}, err
+	}
+	client, err := d.compute(spec.DC)
+	if err != nil {
+		return drivers.Instance{}, err
+	}
+	opts, err := d.createOpts(ctx, spec)
+	if err != nil {
+		return drivers.Instance{}, err
+	}
+	groupID, err := d.ensureGroup(ctx, spec.DC, poolName(spec))
+	if err != nil {
+		return drivers.Instance{}, err
+	}
+	// one look-up-then-create per instance id at a time in this process; the
+	// look-up makes it idempotent across retries and restarts
+	unlock := d.idLocks.lock(key(spec.DC, spec.ID))
+	defer unlock()
+	var inst drivers.Instance
+	attempt := 0
+	err = d.retry(ctx, "launch "+spec.ID, func() error {
+		attempt++
+		if lookFirst || attempt > 1 {
+			found, ok, err := d.find(ctx, spec.DC, spec.ID)
+			if err != nil {
+				return err
+			}
+			if ok {
+				inst = found
+				return nil
+			}
+		}
+		s, err := servers.Create(ctx, client, d.withKey(spec, opts), servers.SchedulerHintOpts{Group: groupID}).Extract()
+		if err != nil {
+			return classify("create server "+spec.ID, err)
+		}
+		inst = drivers.Instance{ID: spec.ID, CloudID: s.ID, DC: spec.DC, VNF: spec.VNF, Pool: spec.Pool,
+			State: drivers.StateBooting, Created: d.clk.Now(), Metadata: opts.Metadata}
+		return nil
+	})
+	return inst, err
+}
+
+func (d *Driver) createOpts(ctx context.Context, spec drivers.Spec) (servers.CreateOpts, error) {
+	dc := d.cfg.DCs[spec.DC]
+	image := firstNonEmpty(spec.Image, dc.Image)
+	flavor := firstNonEmpty(spec.Flavor, dc.Flavor)
+	if image == "" {
+		return servers.CreateOpts{}, fmt.Errorf("openstack: spec %s: image: %w: empty in the spec and in datacenters.%s", spec.ID, drivers.ErrInvalid, spec.DC)
+	}
+	if flavor == "" {
+		return servers.CreateOpts{}, fmt.Errorf("openstack: spec %s: flavor: %w: empty in the spec and in datacenters.%s", spec.ID, drivers.ErrInvalid, spec.DC)
+	}
+	imageID, err := d.imageID(ctx, spec.DC, image)
+	if err != nil {
+		return servers.CreateOpts{}, err
+	}
+	flavorID, err := d.flavorID(ctx, spec.DC, flavor)
+	if err != nil {
+		return servers.CreateOpts{}, err
+	}
+	md := make(map[string]string, len(spec.Metadata)+5)
+	maps.Copy(md, spec.Metadata)
+	md[drivers.MetaManagedBy] = managedBy
+	md[drivers.MetaDC] = spec.DC
+	md[drivers.MetaVNF] = spec.VNF
+	md[drivers.MetaPool] = poolName(spec)
+	md[drivers.MetaID] = spec.ID
+	userData := spec.UserData
+	if userData == nil && dc.ControllerAddress != "" {
+		userData = AgentUserData(AgentSettings{Controller: dc.ControllerAddress, Token: dc.ControllerToken,
+			InstanceID: spec.ID, DC: spec.DC, VNF: spec.VNF})
+	}
+	opts := servers.CreateOpts{
+		Name: spec.ID, ImageRef: imageID, FlavorRef: flavorID, AvailabilityZone: dc.AvailabilityZone,
+		Metadata: md, UserData: userData, Tags: []string{Tag},
+	}
+	nets := spec.Networks
+	if len(nets) == 0 {
+		nets = dc.Networks
+	}
+	switch {
+	case len(nets) == 1 && (nets[0] == "none" || nets[0] == "auto"):
+		opts.Networks = nets[0]
+	case len(nets) > 0:
+		ns := make([]servers.Network, len(nets))
+		for i, n := range nets {
+			ns[i] = servers.Network{UUID: n}
+		}
+		opts.Networks = ns
+	}
+	return opts, nil
+}
+
+// withKey adds the key pair of spec (or of its DC) to the create request.
+func (d *Driver) withKey(spec drivers.Spec, opts servers.CreateOpts) servers.CreateOptsBuilder {
+	if k := firstNonEmpty(spec.KeyName, d.cfg.DCs[spec.DC].KeyName); k != "" {
+		return keypairs.CreateOptsExt{CreateOptsBuilder: opts, KeyName: k}
+	}
+	return opts
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
+
+// imageID resolves an image name through Glance (once per DC and name).
+func (d *Driver) imageID(ctx context.Context, dc, name string) (string, error) {
+	if uuidPattern.MatchString(name) {
+		return name, nil
+	}
+	d.mu.Lock()
+	id, ok := d.images[dc+"/"+name]
+	d.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	ic := d.clients[dc].Image
+	if ic == nil {
+		return "", fmt.Errorf("openstack: image %q: %w: no image service to resolve names, give an image ID", name, drivers.ErrInvalid)
+	}
+	err := d.retry(ctx, "resolve image "+name, func() error {
+		page, err := images.List(ic, images.ListOpts{Name: name}).AllPages(ctx)
+		if err != nil {
+			return classify("list images", err)
+		}
+		all, err := images.ExtractImages(page)
+		if err != nil {
+			return fmt.Errorf("list images: %w", err)
+		}
+		if len(all) == 0 {
+			return fmt.Errorf("openstack: image %q: %w: no such image", name, drivers.ErrInvalid)
+		}
+		if len(all) > 1 {
+			return fmt.Errorf("openstack: image %q: %w: %d images have this name, give an ID", name, drivers.ErrInvalid, len(all))
+		}
+		id = all[0].ID
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	d.mu.Lock()
+	d.images[dc+"/"+name] = id
+	d.mu.Unlock()
+	return id, nil
+}
+
+// flavorID resolves a flavor name through Nova (once per DC and name); a
+// flavor whose ID equals the name is taken as is.
+func (d *Driver) flavorID(ctx context.Context, dc, name string) (string, error) {
+	d.mu.Lock()
+	id, ok := d.flavors[dc+"/"+name]
+	d.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	client := d.clients[dc].Compute
+	err := d.retry(ctx, "resolve flavor "+name, func() error {
+		page, err := flavors.ListDetail(client, flavors.ListOpts{AccessType: flavors.AllAccess}).AllPages(ctx)
+		if err != nil {
+			return classify("list flavors", err)
+		}
+		all, err := flavors.ExtractFlavors(page)
+		if err != nil {
+			return fmt.Errorf("list flavors: %w", err)
+		}
+		for _, f := range all {
+			if f.ID == name {
+				id = f.ID
+				return nil
+			}
+		}
+		for _, f := range all {
+			if f.Name == name {
+				id = f.ID
+				return nil
+			}
+		}
+		return fmt.Errorf("openstack: flavor %q: %w: no flavor with this ID or name", name, drivers.ErrInvalid)
+	})
+	if err != nil {
+		return "", err
+	}
+	d.mu.Lock()
+	d.flavors[dc+"/"+name] = id
+	d.mu.Unlock()
+	return id, nil
+}
+
+// ensureGroup returns the server group of a pool, creating it if needed.
+// It looks the name up first, so a restarted ims-orch reuses its groups; if
+// several groups carry the name (made by hand, or by two orchestrators at
+// once) the one with most members wins, so a pool stays in one group.
+// Look-up and creation are serialised so concurrent launches into a new pool
+// create one group.
+func (d *Driver) ensureGroup(ctx context.Context, dc, pool string) (string, error) {
+	name := GroupName(dc, pool)
+	d.mu.Lock()
+	id, ok := d.groups[name]
+	d.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	d.groupMu.Lock()
+	defer d.groupMu.Unlock()
+	d.mu.Lock()
+	id, ok = d.groups[name]
+	d.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	client := d.clients[dc].Compute
+	spread := d.cfg.spreading(pool)
+	err := d.retry(ctx, "server group "+name, func() error {
+		page, err := servergroups.List(client, nil).AllPages(ctx)
+		if err != nil {
+			return classify("list server groups", err)
+		}
+		all, err := servergroups.ExtractServerGroups(page)
+		if err != nil {
+			return fmt.Errorf("list server groups: %w", err)
+		}
+		best := -1
+		for _, g := range all {
+			if g.Name == name && (len(g.Members) > best || len(g.Members) == best && g.ID < id) {
+				id, best = g.ID, len(g.Members)
+			}
+		}
+		if best >= 0 {
+			return nil
+		}
+		opts := servergroups.CreateOpts{Name: name, Policy: "soft-anti-affinity"}
+		if !spread.Soft {
+			opts.Policy = "anti-affinity"
+			opts.Rules = &servergroups.Rules{MaxServerPerHost: spread.MaxPerHost}
+		}
+		g, err := servergroups.Create(ctx, client, opts).Extract()
+		if err != nil {
+			return classify("create server group "+name, err)
+		}
+		id = g.ID
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	d.mu.Lock()
+	d.groups[name] = id
+	d.mu.Unlock()
+	return id, nil
+}
+
+// DeleteGroups deletes the server groups of ours (named ims-orch.*) that no
+// live server of ours belongs to. Nova's member list can still name deleted
+// servers, so members are checked against a fresh list of our servers; a
+// group with a live member is kept (a new group would let the pool's old and
+// new members share hosts).
+func (d *Driver) DeleteGroups(ctx context.Context) error {
+	all, err := d.freshServers(ctx)
+	if err != nil {
+		return fmt.Errorf("delete server groups: %w", err)
+	}
+	live := map[string]bool{}
+	for _, s := range all {
+		if !gone(s) {
+			live[s.ID] = true
+		}
+	}
+	seen := map[*gophercloud.ServiceClient]bool{}
+	var errs []error
+	for _, dc := range sortedKeys(d.clients) {
+		client := d.clients[dc].Compute
+		if seen[client] {
+			continue
+		}
+		seen[client] = true
+		page, err := servergroups.List(client, nil).AllPages(ctx)
+		if err != nil {
+			errs = append(errs, classify("list server groups", err))
+			continue
+		}
+		groups, err := servergroups.ExtractServerGroups(page)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+	group:
+		for _, g := range groups {
+			if !strings.HasPrefix(g.Name, "ims-orch.") {
+				continue
+			}
+			for _, m := range g.Members {
+				if live[m] {
+					continue group
+				}
+			}
+			if err := servergroups.Delete(ctx, client, g.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, 404) {
+				errs = append(errs, classify("delete server group "+g.Name, err))
+			}
+			d.mu.Lock()
+			delete(d.groups, g.Name)
+			d.mu.Unlock()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ---------------------------------------------------------------- lookups
+
+// gone reports servers Nova is deleting: they no longer count as ours.
+func gone(s servers.Server) bool {
+	return s.Status == "DELETED" || s.Status == "SOFT_DELETED" || s.TaskState == "deleting"
+}
+
+// find looks a server of ours up by instance id (server name, then
+// metadata), ignoring servers Nova is deleting.
+func (d *Driver) find(ctx context.Context, dc, id string) (drivers.Instance, bool, error) {
+	return d.lookup(ctx, dc, id, false)
+}
+
+// lookup is find; withDeleting also returns a server Nova is still deleting.
+func (d *Driver) lookup(ctx context.Context, dc, id string, withDeleting bool) (drivers.Instance, bool, error) {
+	all, err := d.freshServers(ctx)
+	if err != nil {
+		return drivers.Instance{}, false, fmt.Errorf("find server %s: %w", id, err)
+	}
+	m := match(all, dc, id, withDeleting)
+	if len(m) == 0 {
+		return drivers.Instance{}, false, nil
+	}
+	// two servers with one id can only come from outside ims-orch: report the oldest
+	return toInstance(m[0]), true, nil
+}
+
+func toInstance(s servers.Server) drivers.Instance {
+	pool := s.Metadata[drivers.MetaPool]
+	if pool == s.Metadata[drivers.MetaVNF] {
+		pool = "" // the spec left Pool empty
+	}
+	host := s.Host
+	if host == "" {
+		host = s.HostID // non-admin users see an opaque per-project host id
+	}
+	return drivers.Instance{
+		ID: s.Metadata[drivers.MetaID], CloudID: s.ID, DC: s.Metadata[drivers.MetaDC],
+		VNF: s.Metadata[drivers.MetaVNF], Pool: pool, State: toState(s), Address: address(s),
+		Host: host, Created: s.Created, Metadata: s.Metadata,
+	}
+}
+
+func toState(s servers.Server) drivers.State {
+	switch {
+	case gone(s):
+		return drivers.StateGone
+	case s.Status == "ACTIVE":
+		return drivers.StateActive
+	case s.Status == "BUILD":
+		return drivers.StateBooting
+	case s.Status == "ERROR", s.Status == "SHUTOFF", s.Status == "SUSPENDED", s.Status == "PAUSED",
+		s.Status == "SHELVED", s.Status == "SHELVED_OFFLOADED", s.Status == "STOPPED":
+		return drivers.StateError // not serving: the controller replaces it
+	default:
+		return drivers.StateBooting // transitional: REBOOT, REBUILD, MIGRATING, ...
+	}
+}
+
+// address returns the first fixed IPv4 address, or the first address.
+func address(s servers.Server) string {
+	first := ""
+	for _, net := range sortedKeys(s.Addresses) {
+		list, _ := s.Addresses[net].([]any)
+		for _, a := range list {
+			m, _ := a.(map[string]any)
+			addr, _ := m["addr"].(string)
+			if addr == "" {
+				continue
+			}
+			if first == "" {
+				first = addr
+			}
+			if v, _ := m["version"].(float64); v == 4 {
+				return addr
+			}
+		}
+	}
+	if first == "" {
+		first = s.AccessIPv4
+	}
+	return first
+}
+
+// List returns the servers of ours in dc ("" = every configured DC),
+// without those Nova is deleting. Ours: tag ims-orch and managed-by metadata.
+func (d *Driver) List(ctx context.Context, dc string) ([]drivers.Instance, error) {
+	return d.list(ctx, dc, d.cfg.Retries)
+}
+
+// list is List with a retry budget of its own (the poller uses none: its
+// next tick is the retry).
+func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.Instance, error) {
+	dcs := sortedKeys(d.clients)
+	if dc != "" {
+		if _, err := d.compute(dc); err != nil {
+			return nil, err
+		}
+		dcs = []string{dc}
+	}
+	want := map[string]bool{}
+	for _, n := range dcs {
+		want[n] = true
+	}
+	seen := map[*gophercloud.ServiceClient]bool{}
+	var out []drivers.Instance
+	for _, n := range dcs {
+		client := d.clients[n].Compute
+		if seen[client] {
+			continue // DCs that are AZs of one cloud share one list
+		}
+		seen[client] = true
+		var all []servers.Server
+		err := d.retryN(ctx, "list servers", retries, func() error {
+			page, err := servers.List(client, servers.ListOpts{Tags: Tag}).AllPages(ctx)
+			if err != nil {
+				return classify("list servers", err)
+			}
+			all, err = servers.ExtractServers(page)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range all {
+			if s.Metadata[drivers.MetaManagedBy] != managedBy || !want[s.Metadata[drivers.MetaDC]] || gone(s) {
+				continue
+			}
+			if d.clients[s.Metadata[drivers.MetaDC]].Compute != client {
+				continue // tagged for a DC that lives in another cloud/region
+			}
+			out = append(out, toInstance(s))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ID != out[j].ID {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].CloudID < out[j].CloudID
+	})
+	return out, nil
+}
+
+// ---------------------------------------------------------------- Terminate
+
+// Terminate deletes the server of ours with instance id in dc; a server
+// already gone is not an error. It returns once Nova accepted the delete.
+func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
+	client, err := d.compute(dc)
+	if err != nil {
+		return err
+	}
+	return d.retry(ctx, "terminate "+id, func() error {
+		inst, ok, err := d.find(ctx, dc, id)
+		if err != nil || !ok {
+			return err
+		}
+		return d.deleteServer(ctx, client, inst.CloudID)
+	})
+}
+
+func (d *Driver) deleteServer(ctx context.Context, client *gophercloud.ServiceClient, cloudID string) error {
+	err := servers.Delete(ctx, client, cloudID).ExtractErr()
+	if err != nil && !gophercloud.ResponseCodeIs(err, 404) {
+		return classify("delete server "+cloudID, err)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- waiting
+
+// Poll intervals of WaitActive / WaitGone: from pollFirst, ×1.5 per poll, at
+// most pollMax. Concurrent waits share one list per poll (snapshot.go), so a
+// short pollMax costs one list a second, not one per server.
+const (
+	pollFirst = 250 * time.Millisecond
+	pollMax   = time.Second
+)
+
+// WaitActive polls the server with instance id until it is ACTIVE, with
+// bounded backoff and at most Config.ActiveTimeout on the driver's clock. A
+// server in ERROR gives ErrCapacity for "No valid host", else errBuildFailed
+// with Nova's fault message.
+func (d *Driver) WaitActive(ctx context.Context, dc, id string) (drivers.Instance, error) {
+	return d.waitActive(ctx, dc, id, "")
+}
+
+// waitActive is WaitActive for a server whose Nova id may already be known.
+func (d *Driver) waitActive(ctx context.Context, dc, id, cloudID string) (drivers.Instance, error) {
+	if _, err := d.compute(dc); err != nil {
+		return drivers.Instance{}, err
+	}
+	deadline := d.clk.Now().Add(time.Duration(d.cfg.ActiveTimeout))
+	wait := pollFirst
+	for {
+		var s *servers.Server
+		err := d.retry(ctx, "wait for "+id, func() error {
+			all, err := d.freshServers(ctx)
+			if err != nil {
+				return err
+			}
+			for _, c := range match(all, dc, id, true) {
+				if cloudID == "" || c.ID == cloudID {
+					s, cloudID = &c, c.ID
+					break
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return drivers.Instance{}, err
+		}
+		if s == nil {
+			return drivers.Instance{}, fmt.Errorf("openstack: wait for %s: %w: no such server (deleted while booting?)", id, drivers.ErrNotFound)
+		}
+		inst := toInstance(*s)
+		switch {
+		case gone(*s):
+			return inst, fmt.Errorf("openstack: wait for %s: %w: deleted while booting", id, drivers.ErrNotFound)
+		case s.Status == "ACTIVE":
+			return inst, nil
+		case s.Status == "ERROR":
+			if isNoValidHost(s.Fault.Message) {
+				return inst, fmt.Errorf("openstack: %s: %w: %s", id, drivers.ErrCapacity, s.Fault.Message)
+			}
+			return inst, fmt.Errorf("openstack: %s: %w: %s", id, errBuildFailed, s.Fault.Message)
+		}
+		if !d.clk.Now().Add(wait).Before(deadline) {
+			return inst, fmt.Errorf("openstack: %s not ACTIVE after %s (status %s): %w", id, time.Duration(d.cfg.ActiveTimeout), s.Status, errTimeout)
+		}
+		if err := d.sleep(ctx, wait); err != nil {
+			return inst, err
+		}
+		wait = min(wait*3/2, pollMax)
+	}
+}
+
+// Sequential reports whether launches of spec's pool go one at a time (a
+// hard anti-affinity group; see LaunchActive).
+func (d *Driver) Sequential(spec drivers.Spec) bool { return !d.cfg.spreading(poolName(spec)).Soft }
+
+// lane returns the mutex that serialises launches into one group.
+func (d *Driver) lane(group string) *sync.Mutex {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l, ok := d.lanes[group]
+	if !ok {
+		l = &sync.Mutex{}
+		d.lanes[group] = l
+	}
+	return l
+}
+
+// errTimeout: a bounded wait ran out.
+var errTimeout = errors.New("timed out")
+
+// WaitGone polls until no server of ours has instance id, counting servers
+// Nova is still deleting (they hold quota and a group slot), bounded like
+// WaitActive.
+func (d *Driver) WaitGone(ctx context.Context, dc, id string) error {
+	if _, err := d.compute(dc); err != nil {
+		return err
+	}
+	deadline := d.clk.Now().Add(time.Duration(d.cfg.ActiveTimeout))
+	wait := pollFirst
+	for {
+		var ok bool
+		err := d.retry(ctx, "wait for "+id+" to go", func() error {
+			var err error
+			_, ok, err = d.lookup(ctx, dc, id, true)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		if !d.clk.Now().Add(wait).Before(deadline) {
+			return fmt.Errorf("openstack: %s still there after %s: %w", id, time.Duration(d.cfg.ActiveTimeout), errTimeout)
+		}
+		if err := d.sleep(ctx, wait); err != nil {
+			return err
+		}
+		wait = min(wait*3/2, pollMax)
+	}
+}
+
+// LaunchActive launches spec and waits for ACTIVE. A server that goes to
+// ERROR is deleted; for "No valid host" LaunchActive returns ErrCapacity at
+// once (launching again would fail the same way), for any other fault it
+// launches again, at most Config.Rebuilds times. Quota and invalid-spec
+// errors are returned as they are: nothing healthy is ever deleted.
+//
+// Launches into one hard anti-affinity group are serialised (each waits until
+// the previous one left BUILD): Nova checks the group's per-host limit on
+// servers already placed, so parallel boots into a nearly full group race and
+// can end in "No valid host" although there is room. Pools with a soft policy,
+// and different pools, launch in parallel.
+func (d *Driver) LaunchActive(ctx context.Context, spec drivers.Spec) (drivers.Instance, error) {
+	if err := validateSpec(spec); err != nil {
+		return drivers.Instance{}, err
+	}
+	if _, err := d.compute(spec.DC); err != nil {
+		return drivers.Instance{}, err
+	}
+	if d.Sequential(spec) {
+		lane := d.lane(GroupName(spec.DC, poolName(spec)))
+		lane.Lock()
+		defer lane.Unlock()
+	}
+	var lastErr error
+	for attempt := 0; attempt <= d.cfg.Rebuilds; attempt++ {
+		launched, err := d.Launch(ctx, spec)
+		if err != nil {
+			return drivers.Instance{}, err
+		}
+		inst, err := d.waitActive(ctx, spec.DC, spec.ID, launched.CloudID)
+		if err == nil {
+			return inst, nil
+		}
+		if !errors.Is(err, drivers.ErrCapacity) && !errors.Is(err, errBuildFailed) {
+			return inst, err
+		}
+		// an ERROR server holds quota and a group slot: remove it before anything else
+		if derr := d.Terminate(ctx, spec.DC, spec.ID); derr != nil {
+			return inst, errors.Join(err, derr)
+		}
+		if werr := d.WaitGone(ctx, spec.DC, spec.ID); werr != nil {
+			return inst, errors.Join(err, werr)
+		}
+		if errors.Is(err, drivers.ErrCapacity) {
+			return drivers.Instance{}, err
+		}
+		lastErr = err
+	}
+	return drivers.Instance{}, fmt.Errorf("openstack: %s: gave up after %d rebuilds: %w", spec.ID, d.cfg.Rebuilds, lastErr)
+}

@@ -1,0 +1,461 @@
+package openstack
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	th "github.com/gophercloud/gophercloud/v2/testhelper"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/drivers"
+)
+
+var ctx = context.Background()
+
+func spec(dc, id string) drivers.Spec {
+	return drivers.Spec{ID: id, DC: dc, VNF: "pcscf"}
+}
+
+func TestLaunchRequestCarriesEverything(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	s := spec("dc-a", "dc-a.pcscf.0")
+	s.Metadata = map[string]string{"owner": "test"}
+	s.UserData = []byte("#cloud-config\n")
+	in, err := d.Launch(ctx, s)
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, drivers.StateBooting, in.State)
+	th.AssertEquals(t, "dc-a.pcscf.0", in.ID)
+	th.AssertEquals(t, 1, len(f.createBodies))
+	body := f.createBodies[0]
+	srv := body["server"].(map[string]any)
+	th.AssertEquals(t, "dc-a.pcscf.0", srv["name"])
+	th.AssertEquals(t, imageID, srv["imageRef"]) // "tiny" resolved through the image service
+	th.AssertEquals(t, flavorID, srv["flavorRef"])
+	th.AssertEquals(t, "az-a", srv["availability_zone"])
+	th.AssertEquals(t, "none", srv["networks"])
+	th.AssertDeepEquals(t, []any{"ims-orch"}, srv["tags"])
+	th.AssertEquals(t, base64.StdEncoding.EncodeToString([]byte("#cloud-config\n")), srv["user_data"])
+	md := srv["metadata"].(map[string]any)
+	for k, v := range map[string]string{drivers.MetaManagedBy: "ims-orch", drivers.MetaDC: "dc-a", drivers.MetaVNF: "pcscf",
+		drivers.MetaPool: "pcscf", drivers.MetaID: "dc-a.pcscf.0", "owner": "test"} {
+		th.AssertEquals(t, v, md[k])
+	}
+	hints := body["os:scheduler_hints"].(map[string]any)
+	th.AssertEquals(t, group1, hints["group"])
+	g := f.groups[group1]
+	th.AssertEquals(t, "ims-orch.dc-a.pcscf", g["name"])
+	th.AssertEquals(t, "anti-affinity", g["policy"])
+	th.AssertDeepEquals(t, map[string]any{"max_server_per_host": float64(2)}, g["rules"])
+}
+
+func TestLaunchDCDefaultsKeyAndAgentUserData(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	s := drivers.Spec{ID: "b1", DC: "dc-b", VNF: "scscf", Pool: "soft"}
+	_, err := d.Launch(ctx, s)
+	th.AssertNoErr(t, err)
+	srv := f.createBodies[0]["server"].(map[string]any)
+	th.AssertEquals(t, "ops", srv["key_name"])
+	th.AssertEquals(t, "az-b", srv["availability_zone"])
+	ud, err := base64.StdEncoding.DecodeString(srv["user_data"].(string))
+	th.AssertNoErr(t, err)
+	for _, want := range []string{`IMS_ORCH_CONTROLLER="10.0.0.1:7000"`, `IMS_ORCH_TOKEN="s3cret"`, `IMS_ORCH_INSTANCE_ID="b1"`} {
+		if !strings.Contains(string(ud), want) {
+			t.Errorf("user data lacks %s:\n%s", want, ud)
+		}
+	}
+	g := f.groups[group1]
+	th.AssertEquals(t, "ims-orch.dc-b.soft", g["name"])
+	th.AssertEquals(t, "soft-anti-affinity", g["policy"])
+	th.AssertDeepEquals(t, map[string]any{}, g["rules"])
+}
+
+func TestLaunchIsIdempotentOnID(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	first, err := d.Launch(ctx, spec("dc-a", "x1"))
+	th.AssertNoErr(t, err)
+	again, err := d.Launch(ctx, spec("dc-a", "x1"))
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, first.CloudID, again.CloudID)
+	th.AssertEquals(t, 1, f.creates)
+	th.AssertEquals(t, 1, f.count())
+	// the same id in another DC is another instance
+	_, err = d.Launch(ctx, spec("dc-b", "x1"))
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 2, f.count())
+}
+
+func TestConcurrentLaunchesOfOneIDMakeOneServer(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	var wg sync.WaitGroup
+	ids := make([]string, 8)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in, err := d.Launch(ctx, spec("dc-a", "same"))
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = in.CloudID
+		}()
+	}
+	wg.Wait()
+	th.AssertEquals(t, 1, f.creates)
+	for _, id := range ids {
+		th.AssertEquals(t, ids[0], id)
+	}
+	th.AssertEquals(t, 0, d.idLocks.size())
+}
+
+func TestLaunchRetriesTransientFailuresWithoutDuplicates(t *testing.T) {
+	cases := []struct {
+		name    string
+		route   string
+		faults  []fault
+		creates int
+	}{
+		{"500 after nova created the server", "create", []fault{{status: 500, file: "internal_500.json", createAnyway: true}}, 1},
+		{"answer lost after nova created the server", "create", []fault{{hijack: true, createAnyway: true}}, 1},
+		{"503 twice then accepted", "create", []fault{{status: 503, file: "unavailable_503.json"}, {status: 503, file: "unavailable_503.json"}}, 3},
+		{"connection reset before create", "create", []fault{{hijack: true}}, 2},
+		{"409 conflict then accepted", "create", []fault{{status: 409, file: "conflict_409.json"}}, 2},
+		{"look-up fails with 502 first", "list", []fault{{status: 502, file: "unavailable_503.json"}}, 1},
+		{"group list fails with 500 first", "groups", []fault{{status: 500, file: "internal_500.json"}}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNova(t)
+			d, clk := newTestDriver(t, f, testConfig())
+			f.inject(tc.route, tc.faults...)
+			start := clk.Now()
+			err := inVirtualTime(clk, func() error { _, err := d.Launch(ctx, spec("dc-a", "r1")); return err })
+			th.AssertNoErr(t, err)
+			th.AssertEquals(t, 1, f.count())
+			th.AssertEquals(t, tc.creates, f.creates)
+			// backoff 100ms, 200ms, ...: time moved by the waits, and only by them
+			if n := len(tc.faults); clk.Now().Sub(start) != time.Duration(100*(1<<n-1))*time.Millisecond {
+				t.Errorf("virtual time spent %s for %d retries", clk.Now().Sub(start), n)
+			}
+		})
+	}
+}
+
+func TestLaunchErrorsAreClassified(t *testing.T) {
+	cases := []struct {
+		name   string
+		spec   drivers.Spec
+		faults []fault
+		want   error
+		msg    string
+	}{
+		{"quota 403", spec("dc-a", "q1"), []fault{{status: 403, file: "quota_exceeded_403.json"}}, drivers.ErrQuota, "Quota exceeded for instances"},
+		{"quota 413", spec("dc-a", "q2"), []fault{{status: 413, file: "quota_exceeded_413.json"}}, drivers.ErrQuota, "cores"},
+		{"bad image 400", spec("dc-a", "i1"), []fault{{status: 400, file: "bad_image_400.json"}}, drivers.ErrInvalid, "Can not find requested image"},
+		{"bad flavor 400", spec("dc-a", "i2"), []fault{{status: 400, file: "bad_flavor_400.json"}}, drivers.ErrInvalid, "Flavor 99"},
+		{"5xx beyond the retry budget", spec("dc-a", "t1"), []fault{{status: 500, file: "internal_500.json"}, {status: 500, file: "internal_500.json"},
+			{status: 500, file: "internal_500.json"}, {status: 500, file: "internal_500.json"}}, errTransient, "gave up after 3 retries"},
+		{"unknown image name", drivers.Spec{ID: "u1", DC: "dc-a", VNF: "v", Image: "nope"}, nil, drivers.ErrInvalid, `image "nope": invalid instance spec: no such image`},
+		{"ambiguous image name", drivers.Spec{ID: "u2", DC: "dc-a", VNF: "v", Image: "twin"}, nil, drivers.ErrInvalid, "2 images have this name"},
+		{"unknown flavor", drivers.Spec{ID: "u3", DC: "dc-a", VNF: "v", Flavor: "m9.huge"}, nil, drivers.ErrInvalid, `flavor "m9.huge"`},
+		{"bad instance id", spec("dc-a", "a b"), nil, drivers.ErrInvalid, "spec.ID"},
+		{"empty VNF", drivers.Spec{ID: "v1", DC: "dc-a"}, nil, drivers.ErrInvalid, "spec.VNF"},
+		{"unknown DC", spec("dc-z", "z1"), nil, drivers.ErrInvalid, `datacenter "dc-z"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNova(t)
+			d, clk := newTestDriver(t, f, testConfig())
+			f.inject("create", tc.faults...)
+			err := inVirtualTime(clk, func() error { _, err := d.Launch(ctx, tc.spec); return err })
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("err = %q, want it to mention %q", err, tc.msg)
+			}
+			th.AssertEquals(t, 0, f.count())
+		})
+	}
+}
+
+func TestLaunchActiveNoValidHostIsCapacityNotRetried(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	f.errorNames["c1"] = []string{"No valid host was found. There are not enough hosts available."}
+	_, err := inVirtualTime(clk, func() ret { in, err := d.LaunchActive(ctx, spec("dc-a", "c1")); return ret{in, err} }).unpack()
+	if !errors.Is(err, drivers.ErrCapacity) {
+		t.Fatalf("err = %v, want ErrCapacity", err)
+	}
+	th.AssertEquals(t, 1, f.creates)
+	th.AssertEquals(t, 0, f.count()) // the ERROR server was deleted, not leaked
+}
+
+type ret struct {
+	in  drivers.Instance
+	err error
+}
+
+func (r ret) unpack() (drivers.Instance, error) { return r.in, r.err }
+
+func TestLaunchActiveRebuildsFailedServer(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	f.errorNames["e1"] = []string{"Build of instance aborted: disk full"}
+	in, err := inVirtualTime(clk, func() ret { in, err := d.LaunchActive(ctx, spec("dc-a", "e1")); return ret{in, err} }).unpack()
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, drivers.StateActive, in.State)
+	th.AssertEquals(t, 2, f.creates)
+	th.AssertEquals(t, 1, f.count())
+	if in.Address == "" || in.Host == "" {
+		t.Errorf("active instance without address/host: %+v", in)
+	}
+}
+
+func TestLaunchActiveGivesUpAfterRebuildBudget(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	cfg.Rebuilds = 2
+	d, clk := newTestDriver(t, f, cfg)
+	f.errorNames["e2"] = []string{"boom", "boom", "boom", "never reached"}
+	_, err := inVirtualTime(clk, func() ret { in, err := d.LaunchActive(ctx, spec("dc-a", "e2")); return ret{in, err} }).unpack()
+	if !errors.Is(err, errBuildFailed) || !strings.Contains(err.Error(), "gave up after 2 rebuilds") {
+		t.Fatalf("err = %v", err)
+	}
+	th.AssertEquals(t, 3, f.creates)
+	th.AssertEquals(t, 0, f.count())
+}
+
+func TestLaunchActiveQuotaDeletesNothing(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	f.addServer("healthy", "ACTIVE", ours("dc-a", "healthy"), Tag)
+	f.inject("create", fault{status: 403, file: "quota_exceeded_403.json"})
+	_, err := inVirtualTime(clk, func() ret { in, err := d.LaunchActive(ctx, spec("dc-a", "q3")); return ret{in, err} }).unpack()
+	if !errors.Is(err, drivers.ErrQuota) {
+		t.Fatalf("err = %v", err)
+	}
+	th.AssertEquals(t, 0, f.deletes)
+	th.AssertEquals(t, 1, f.count())
+}
+
+func TestWaitActiveIsBoundedInVirtualTime(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	cfg.ActiveTimeout = Duration(time.Minute)
+	d, clk := newTestDriver(t, f, cfg)
+	f.bootReads = 1 << 30 // stays in BUILD
+	_, err := d.Launch(ctx, spec("dc-a", "slow"))
+	th.AssertNoErr(t, err)
+	start := clk.Now()
+	_, err = inVirtualTime(clk, func() ret { in, err := d.WaitActive(ctx, "dc-a", "slow"); return ret{in, err} }).unpack()
+	if !errors.Is(err, errTimeout) {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	waited := clk.Now().Sub(start)
+	if waited > time.Minute || waited < time.Minute-pollMax {
+		t.Errorf("waited %s of virtual time, want just under the 1m timeout", waited)
+	}
+	// 250ms ×1.5 up to 1s: about 60 polls in a minute, not thousands
+	if f.lists > 65 {
+		t.Errorf("%d lists in one minute: backoff not applied", f.lists)
+	}
+}
+
+func TestWaitActiveServerDeletedWhileBooting(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	f.bootReads = 5
+	in, err := d.Launch(ctx, spec("dc-a", "del"))
+	th.AssertNoErr(t, err)
+	f.mu.Lock()
+	delete(f.servers, in.CloudID)
+	f.mu.Unlock()
+	_, err = inVirtualTime(clk, func() ret { in, err := d.WaitActive(ctx, "dc-a", in.ID); return ret{in, err} }).unpack()
+	if !errors.Is(err, drivers.ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestConcurrentWaitsShareLists(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	cfg.Pools = map[string]AntiAffinity{"pcscf": {Soft: true}}
+	d, clk := newTestDriver(t, f, cfg)
+	f.bootReads = 6 // each server stays in BUILD for 6 lists
+	const n = 20
+	errs := inVirtualTime(clk, func() []error {
+		var wg sync.WaitGroup
+		out := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, out[i] = d.LaunchActive(ctx, spec("dc-a", fmt.Sprintf("w%02d", i)))
+			}()
+		}
+		wg.Wait()
+		return out
+	})
+	for _, err := range errs {
+		th.AssertNoErr(t, err)
+	}
+	th.AssertEquals(t, n, f.count())
+	th.AssertEquals(t, n, f.creates)
+	// one look-up and ~6 polls each would be 140 requests; shared lists are far fewer
+	if f.lists+f.gets > 3*n {
+		t.Errorf("%d lists and %d GETs for %d concurrent launches: look-ups and waits are not shared", f.lists, f.gets, n)
+	}
+}
+
+func TestHardGroupLaunchesOneAtATime(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig()) // pcscf: anti-affinity, max 2 per host
+	f.bootReads = 3
+	errs := inVirtualTime(clk, func() []error {
+		var wg sync.WaitGroup
+		out := make([]error, 4)
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, out[i] = d.LaunchActive(ctx, spec("dc-a", fmt.Sprintf("h%d", i)))
+			}()
+		}
+		wg.Wait()
+		return out
+	})
+	for _, err := range errs {
+		th.AssertNoErr(t, err)
+	}
+	if f.maxBuildingInGroup != 0 {
+		t.Errorf("a create into the hard group found %d members still in BUILD", f.maxBuildingInGroup)
+	}
+}
+
+func TestTerminate(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	f.addServer("t1", "ACTIVE", ours("dc-a", "t1"), Tag)
+	f.addServer("t1", "ACTIVE", map[string]string{"ims-orch.instance-id": "t1"}) // not ours: same name, no tag
+	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "t1"))
+	th.AssertEquals(t, 1, f.deletes)
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.WaitGone(ctx, "dc-a", "t1") }))
+	th.AssertEquals(t, 1, f.count()) // the foreign server is untouched
+	// already gone: not an error, no DELETE sent
+	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "t1"))
+	th.AssertEquals(t, 1, f.deletes)
+	// a 404 race between look-up and delete is not an error either
+	f.addServer("t2", "ACTIVE", ours("dc-a", "t2"), Tag)
+	f.inject("delete", fault{status: 404, file: "not_found_404.json"})
+	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "t2"))
+	// 409 while busy is retried
+	f.inject("delete", fault{status: 409, file: "conflict_409.json"})
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "t2") }))
+}
+
+func TestListReturnsOursOnly(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	f.addServer("a1", "ACTIVE", ours("dc-a", "a1"), Tag)
+	f.addServer("a2", "BUILD", ours("dc-a", "a2"), Tag)
+	f.addServer("a3", "ERROR", ours("dc-a", "a3"), Tag)
+	f.addServer("b1", "SHUTOFF", ours("dc-b", "b1"), Tag)
+	f.addServer("web", "ACTIVE", map[string]string{}, "other")                // someone else's
+	f.addServer("x", "ACTIVE", map[string]string{"ims-orch.dc": "dc-a"}, Tag) // tagged, not marked managed
+	f.addServer("z1", "ACTIVE", ours("dc-z", "z1"), Tag)                      // a DC we do not manage
+	f.mu.Lock()
+	f.servers[f.addServerLocked("a4", ours("dc-a", "a4"))].Task = "deleting"
+	f.mu.Unlock()
+
+	all, err := d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	got := map[string]drivers.State{}
+	for _, in := range all {
+		got[in.DC+"/"+in.ID] = in.State
+	}
+	th.AssertDeepEquals(t, map[string]drivers.State{"dc-a/a1": drivers.StateActive, "dc-a/a2": drivers.StateBooting,
+		"dc-a/a3": drivers.StateError, "dc-b/b1": drivers.StateError}, got)
+	th.AssertEquals(t, 1, f.lists) // both DCs are AZs of one cloud: one list call
+
+	onlyB, err := d.List(ctx, "dc-b")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 1, len(onlyB))
+	_, err = d.List(ctx, "dc-z")
+	if !errors.Is(err, drivers.ErrInvalid) {
+		t.Errorf("List(dc-z) err = %v", err)
+	}
+	// an API outage: retried (Retries = 3), then reported, never an empty list
+	f.inject("list", fault{status: 500, file: "internal_500.json"}, fault{status: 500, file: "internal_500.json"},
+		fault{status: 500, file: "internal_500.json"}, fault{status: 500, file: "internal_500.json"})
+	clk := d.clk.(interface{ Step() bool })
+	done := make(chan error, 1)
+	go func() { _, err := d.List(ctx, ""); done <- err }()
+	for {
+		select {
+		case err = <-done:
+			if !errors.Is(err, errTransient) {
+				t.Fatalf("List during an outage: err = %v", err)
+			}
+			return
+		default:
+			if !clk.Step() {
+				runtime.Gosched()
+			}
+		}
+	}
+}
+
+func (f *fakeNova) addServerLocked(name string, md map[string]string) string {
+	f.seq++
+	s := &fakeServer{ID: "00000000-0000-0000-0000-00000000ffff", Name: name, Status: "ACTIVE", Metadata: md,
+		Tags: []string{Tag}, endStatus: "ACTIVE", deletePolls: 1 << 20}
+	f.servers[s.ID] = s
+	return s.ID
+}
+
+func TestConcurrentLaunchesMakeOneGroup(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := d.Launch(ctx, spec("dc-a", "g"+string(rune('0'+i)))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	th.AssertEquals(t, 1, f.groupCreates)
+	th.AssertEquals(t, 8, len(f.members(group1)))
+
+	// a restarted driver finds the group by name instead of making another
+	d2, _ := newTestDriver(t, f, testConfig())
+	_, err := d2.Launch(ctx, spec("dc-a", "g9"))
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 1, f.groupCreates)
+	th.AssertNoErr(t, d2.DeleteGroups(ctx)) // live members: kept
+	th.AssertEquals(t, 1, len(f.groups))
+
+	// all members deleted (Nova still names them as members): the group goes
+	for i := range 10 {
+		id := "g" + string(rune('0'+i))
+		th.AssertNoErr(t, d2.Terminate(ctx, "dc-a", id))
+	}
+	th.AssertNoErr(t, inVirtualTime(d2.clk.(*clock.Virtual), func() error { return d2.WaitGone(ctx, "dc-a", "g9") }))
+	th.AssertEquals(t, 0, f.count())
+	th.AssertNoErr(t, d2.DeleteGroups(ctx))
+	th.AssertEquals(t, 0, len(f.groups))
+}

@@ -1,0 +1,92 @@
+package openstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/ims-orch/ims-orch/drivers"
+)
+
+// errTransient marks failures worth retrying: 5xx, 429, 409 (a server busy
+// with another task) and network errors or per-request timeouts.
+var errTransient = errors.New("transient cloud error")
+
+// errBuildFailed: a server went to ERROR for a reason other than capacity.
+var errBuildFailed = errors.New("server build failed")
+
+// classify maps a gophercloud error onto the drivers errors (ErrQuota,
+// ErrInvalid, ErrNotFound) or errTransient, keeping the original text.
+// Errors it does not recognise are returned unchanged (not retried).
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	// A per-request timeout (http.Client.Timeout) is a net.Error that also
+	// wraps context.DeadlineExceeded: it is the cloud being slow, retried.
+	// The caller's own context ending is checked by the retry loop.
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return fmt.Errorf("%s: %w: %v", op, errTransient, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	var code gophercloud.ErrUnexpectedResponseCode
+	if errors.As(err, &code) {
+		body := strings.ToLower(string(code.Body))
+		switch {
+		case (code.Actual == http.StatusForbidden || code.Actual == http.StatusRequestEntityTooLarge) &&
+			strings.Contains(body, "quota exceeded"):
+			return fmt.Errorf("%s: %w: %s", op, drivers.ErrQuota, faultText(code.Body))
+		case code.Actual == http.StatusBadRequest:
+			return fmt.Errorf("%s: %w: %s", op, drivers.ErrInvalid, faultText(code.Body))
+		case code.Actual == http.StatusNotFound:
+			return fmt.Errorf("%s: %w: %s", op, drivers.ErrNotFound, faultText(code.Body))
+		case code.Actual == http.StatusConflict || code.Actual == http.StatusTooManyRequests || code.Actual >= 500:
+			return fmt.Errorf("%s: %w: HTTP %d: %s", op, errTransient, code.Actual, faultText(code.Body))
+		}
+		return fmt.Errorf("%s: HTTP %d: %s", op, code.Actual, faultText(code.Body))
+	}
+	if isConnReset(err) {
+		return fmt.Errorf("%s: %w: %v", op, errTransient, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func isConnReset(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "EOF") || strings.Contains(s, "connection reset") ||
+		strings.Contains(s, "connection refused") || strings.Contains(s, "broken pipe")
+}
+
+// faultText pulls the message out of Nova's {"forbidden": {"message": ...}}
+// style body, or returns the trimmed body (cut at 300 bytes).
+func faultText(body []byte) string {
+	var env map[string]struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &env) == nil {
+		for _, k := range sortedKeys(env) {
+			if env[k].Message != "" {
+				return env[k].Message
+			}
+		}
+	}
+	s := strings.TrimSpace(string(body))
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+// isNoValidHost tells Nova's scheduling failure apart from other build faults.
+func isNoValidHost(fault string) bool {
+	return strings.Contains(strings.ToLower(fault), "no valid host")
+}

@@ -1,0 +1,72 @@
+package openstack
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/ims-orch/ims-orch/drivers"
+)
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestClassify(t *testing.T) {
+	code := func(status int, file string) error {
+		return gophercloud.ErrUnexpectedResponseCode{Actual: status, Body: fixture(t, file)}
+	}
+	cases := []struct {
+		name string
+		err  error
+		want error // nil: none of ours
+		msg  string
+	}{
+		{"quota 403", code(403, "quota_exceeded_403.json"), drivers.ErrQuota, "Quota exceeded for instances: Requested 1"},
+		{"quota 413", code(413, "quota_exceeded_413.json"), drivers.ErrQuota, "cores"},
+		{"403 without quota is not quota", gophercloud.ErrUnexpectedResponseCode{Actual: 403, Body: []byte(`{"forbidden": {"message": "Policy doesn't allow"}}`)}, nil, "HTTP 403: Policy"},
+		{"bad image", code(400, "bad_image_400.json"), drivers.ErrInvalid, "Can not find requested image"},
+		{"bad flavor", code(400, "bad_flavor_400.json"), drivers.ErrInvalid, "Flavor 99 could not be found."},
+		{"not found", code(404, "not_found_404.json"), drivers.ErrNotFound, "could not be found"},
+		{"conflict", code(409, "conflict_409.json"), errTransient, "task_state deleting"},
+		{"internal", code(500, "internal_500.json"), errTransient, "HTTP 500: Unexpected API Error"},
+		{"html 503", code(503, "unavailable_503.json"), errTransient, "503 Service Unavailable"},
+		{"429", gophercloud.ErrUnexpectedResponseCode{Actual: 429, Body: []byte("slow down")}, errTransient, "slow down"},
+		{"timeout", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, errTransient, "i/o timeout"},
+		{"eof", errors.New("Post \"http://x/servers\": EOF"), errTransient, "EOF"},
+		{"caller cancelled", context.Canceled, nil, "context canceled"},
+		{"something else", errors.New("weird"), nil, "weird"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := classify("op", tc.err)
+			for _, e := range []error{drivers.ErrQuota, drivers.ErrInvalid, drivers.ErrNotFound, errTransient} {
+				if errors.Is(got, e) != (e == tc.want) {
+					t.Errorf("classify = %v: errors.Is(%v) = %v", got, e, errors.Is(got, e))
+				}
+			}
+			if !strings.Contains(got.Error(), tc.msg) {
+				t.Errorf("classify = %q, want it to mention %q", got, tc.msg)
+			}
+		})
+	}
+	if classify("op", nil) != nil {
+		t.Error("classify(nil) != nil")
+	}
+}
+
+func TestNoValidHost(t *testing.T) {
+	if !isNoValidHost("No valid host was found. There are not enough hosts available.") || isNoValidHost("disk full") {
+		t.Error("isNoValidHost")
+	}
+}

@@ -1,0 +1,457 @@
+package openstack
+
+// A small stateful Nova (and Glance image list) on gophercloud's testhelper
+// server, with the error bodies of testdata/*.json injected on demand. It
+// keeps servers and server groups, moves a server from BUILD to ACTIVE (or
+// ERROR with a fault) after a number of GETs, and deletes in two steps
+// (task_state "deleting", then gone) like Nova does.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	th "github.com/gophercloud/gophercloud/v2/testhelper"
+	fakeclient "github.com/gophercloud/gophercloud/v2/testhelper/client"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+)
+
+const (
+	imageID  = "0e2d1284-8c9a-465d-9321-42df2f4e13f6"
+	flavorID = "1"
+)
+
+// fault is one injected response: HTTP status and a testdata file for the body.
+// hijack closes the connection without an answer (a timeout / reset).
+type fault struct {
+	status int
+	file   string
+	hijack bool
+	// createAnyway: the create happens, then the error is returned (a 5xx or
+	// a lost answer after Nova accepted the request).
+	createAnyway bool
+}
+
+type fakeServer struct {
+	ID, Name, Status, Task, Host, AZ, Fault string
+	Metadata                                map[string]string
+	Tags                                    []string
+	Group                                   string
+	Created                                 time.Time
+	getsLeft                                int    // GETs/lists before BUILD ends
+	endStatus                               string // ACTIVE or ERROR
+	deletePolls                             int    // reads left while "deleting"
+}
+
+type fakeNova struct {
+	t  *testing.T
+	th th.FakeServer
+	mu sync.Mutex
+
+	servers map[string]*fakeServer
+	groups  map[string]map[string]any
+	ghosts  map[string][]string // group -> deleted members still listed
+	seq     int
+
+	// faults consumed in order, per route: "create", "list", "get", "delete", "groups"
+	faults map[string][]fault
+	// errorNames: a server created with this name ends in ERROR with the fault text
+	errorNames map[string][]string
+	bootReads  int // reads until a BUILD server finishes (default 1)
+
+	creates, deletes, lists, gets, groupCreates int
+	maxBuildingInGroup                          int // members in BUILD seen by a create into their group
+	createBodies                                []map[string]any
+}
+
+func newFakeNova(t *testing.T) *fakeNova {
+	f := &fakeNova{t: t, th: th.SetupHTTP(), servers: map[string]*fakeServer{}, groups: map[string]map[string]any{}, ghosts: map[string][]string{},
+		faults: map[string][]fault{}, errorNames: map[string][]string{}, bootReads: 1}
+	t.Cleanup(f.th.Teardown)
+	f.th.Mux.HandleFunc("/servers", f.handleServers)
+	f.th.Mux.HandleFunc("/servers/detail", f.handleServers)
+	f.th.Mux.HandleFunc("/servers/", f.handleServer)
+	f.th.Mux.HandleFunc("/os-server-groups", f.handleGroups)
+	f.th.Mux.HandleFunc("/os-server-groups/", f.handleGroup)
+	f.th.Mux.HandleFunc("/flavors/detail", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"flavors": []map[string]any{
+			{"id": flavorID, "name": "m1.tiny", "ram": 64, "vcpus": 1, "disk": 1, "os-flavor-access:is_public": true}}})
+	})
+	f.th.Mux.HandleFunc("/image/v2/images", func(w http.ResponseWriter, r *http.Request) {
+		var imgs []map[string]any
+		if n := r.URL.Query().Get("name"); n == "tiny" || n == "" {
+			imgs = append(imgs, map[string]any{"id": imageID, "name": "tiny", "status": "active"})
+		}
+		if r.URL.Query().Get("name") == "twin" {
+			imgs = append(imgs, map[string]any{"id": "a", "name": "twin"}, map[string]any{"id": "b", "name": "twin"})
+		}
+		writeJSON(w, 200, map[string]any{"images": imgs})
+	})
+	return f
+}
+
+// clients returns service clients pointing at the fake, microversion set.
+func (f *fakeNova) clients() Clients {
+	c := fakeclient.ServiceClient(f.th)
+	c.Type = "compute"
+	c.Microversion = ComputeMicroversion
+	img := fakeclient.ServiceClient(f.th)
+	img.Endpoint = f.th.Endpoint() + "image/"
+	img.ResourceBase = img.Endpoint + "v2/"
+	return Clients{Compute: c, Image: img}
+}
+
+func (f *fakeNova) inject(route string, fs ...fault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faults[route] = append(f.faults[route], fs...)
+}
+
+// takeFault pops the next fault of a route (caller holds f.mu).
+func (f *fakeNova) takeFault(route string) (fault, bool) {
+	q := f.faults[route]
+	if len(q) == 0 {
+		return fault{}, false
+	}
+	f.faults[route] = q[1:]
+	return q[0], true
+}
+
+func (f *fakeNova) writeFault(w http.ResponseWriter, ft fault) {
+	if ft.hijack {
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			f.t.Fatal("response writer cannot hijack")
+		}
+		conn, _, err := hj.Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return
+	}
+	body, err := os.ReadFile("testdata/" + ft.file)
+	if err != nil {
+		f.t.Errorf("fixture: %v", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ft.status)
+	w.Write(body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// advance moves a server one read along its life (caller holds f.mu).
+func (f *fakeNova) advance(s *fakeServer) {
+	if s.Status == "BUILD" {
+		if s.getsLeft > 0 {
+			s.getsLeft--
+			return
+		}
+		s.Status, s.Task = s.endStatus, ""
+		if s.Status == "ACTIVE" {
+			s.Host = fmt.Sprintf("fake-%d", len(f.servers)%3+1)
+		}
+	}
+	if s.Task == "deleting" {
+		if s.deletePolls > 0 {
+			s.deletePolls--
+			return
+		}
+		delete(f.servers, s.ID)
+		if s.Group != "" { // like Nova, the group keeps naming its deleted members
+			f.ghosts[s.Group] = append(f.ghosts[s.Group], s.ID)
+		}
+	}
+}
+
+func (f *fakeNova) render(s *fakeServer) map[string]any {
+	raw, err := os.ReadFile("testdata/server.json")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		f.t.Fatal(err)
+	}
+	m["id"], m["name"], m["status"] = s.ID, s.Name, s.Status
+	m["metadata"], m["tags"] = s.Metadata, s.Tags
+	m["OS-EXT-STS:task_state"] = s.Task
+	m["OS-EXT-AZ:availability_zone"] = s.AZ
+	m["created"] = s.Created.UTC().Format(time.RFC3339)
+	if s.Host != "" {
+		m["OS-EXT-SRV-ATTR:host"] = s.Host
+		m["addresses"] = map[string]any{"net": []map[string]any{{"addr": "10.0.0." + s.ID[len(s.ID)-1:], "version": 4}}}
+	}
+	if s.Fault != "" {
+		m["fault"] = map[string]any{"code": 500, "message": s.Fault, "created": "2026-11-23T21:34:10Z"}
+	}
+	return m
+}
+
+func (f *fakeNova) handleServers(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch r.Method {
+	case http.MethodGet:
+		f.lists++
+		if ft, ok := f.takeFault("list"); ok {
+			f.writeFault(w, ft)
+			return
+		}
+		q := r.URL.Query()
+		var nameRe *regexp.Regexp
+		if n := q.Get("name"); n != "" {
+			nameRe = regexp.MustCompile(n)
+		}
+		out := []map[string]any{}
+		for _, id := range sortedKeys(f.servers) {
+			s := f.servers[id]
+			f.advance(s)
+			if _, still := f.servers[id]; !still {
+				continue
+			}
+			if nameRe != nil && !nameRe.MatchString(s.Name) {
+				continue
+			}
+			if tg := q.Get("tags"); tg != "" && !slices.Contains(s.Tags, tg) {
+				continue
+			}
+			out = append(out, f.render(s))
+		}
+		writeJSON(w, 200, map[string]any{"servers": out})
+	case http.MethodPost:
+		f.creates++
+		if got := r.Header.Get("X-OpenStack-Nova-API-Version"); got != ComputeMicroversion {
+			f.t.Errorf("create: microversion header %q, want %s", got, ComputeMicroversion)
+		}
+		var body map[string]any
+		data, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(data, &body); err != nil {
+			f.t.Errorf("create: body: %v", err)
+		}
+		f.createBodies = append(f.createBodies, body)
+		ft, faulted := f.takeFault("create")
+		if faulted && !ft.createAnyway {
+			f.writeFault(w, ft)
+			return
+		}
+		s := f.create(body)
+		if faulted {
+			f.writeFault(w, ft)
+			return
+		}
+		writeJSON(w, 202, map[string]any{"server": map[string]any{"id": s.ID, "links": []any{}, "adminPass": "x"}})
+	default:
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	}
+}
+
+// create adds a server from a create body (caller holds f.mu).
+func (f *fakeNova) create(body map[string]any) *fakeServer {
+	srv := body["server"].(map[string]any)
+	f.seq++
+	s := &fakeServer{ID: fmt.Sprintf("00000000-0000-0000-0000-%012d", f.seq), Name: srv["name"].(string),
+		Status: "BUILD", Task: "scheduling", Metadata: map[string]string{}, Created: time.Unix(int64(1000+f.seq), 0),
+		getsLeft: f.bootReads, endStatus: "ACTIVE"}
+	if az, ok := srv["availability_zone"].(string); ok {
+		s.AZ = az
+	}
+	for k, v := range srv["metadata"].(map[string]any) {
+		s.Metadata[k] = v.(string)
+	}
+	for _, tg := range srv["tags"].([]any) {
+		s.Tags = append(s.Tags, tg.(string))
+	}
+	if h, ok := body["os:scheduler_hints"].(map[string]any); ok {
+		s.Group, _ = h["group"].(string)
+	}
+	building := 0
+	for _, o := range f.servers {
+		if o.Group != "" && o.Group == s.Group && o.Status == "BUILD" {
+			building++
+		}
+	}
+	f.maxBuildingInGroup = max(f.maxBuildingInGroup, building)
+	if q := f.errorNames[s.Name]; len(q) > 0 {
+		s.endStatus, s.Fault = "ERROR", q[0]
+		f.errorNames[s.Name] = q[1:]
+	}
+	f.servers[s.ID] = s
+	return s
+}
+
+func (f *fakeNova) handleServer(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := strings.TrimPrefix(r.URL.Path, "/servers/")
+	route := map[string]string{http.MethodGet: "get", http.MethodDelete: "delete"}[r.Method]
+	if route == "get" {
+		f.gets++
+	} else {
+		f.deletes++
+	}
+	if ft, ok := f.takeFault(route); ok {
+		f.writeFault(w, ft)
+		return
+	}
+	s, ok := f.servers[id]
+	if ok && route == "get" {
+		f.advance(s)
+		_, ok = f.servers[id]
+	}
+	if !ok {
+		f.writeFault(w, fault{status: 404, file: "not_found_404.json"})
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		writeJSON(w, 200, map[string]any{"server": f.render(s)})
+	case http.MethodDelete:
+		s.Task, s.deletePolls = "deleting", 1
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (f *fakeNova) handleGroups(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ft, ok := f.takeFault("groups"); ok {
+		f.writeFault(w, ft)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		out := []map[string]any{}
+		for _, id := range sortedKeys(f.groups) {
+			g := f.groups[id]
+			g["members"] = append(f.members(id), f.ghosts[id]...)
+			out = append(out, g)
+		}
+		writeJSON(w, 200, map[string]any{"server_groups": out})
+	case http.MethodPost:
+		f.groupCreates++
+		var body struct {
+			Group map[string]any `json:"server_group"`
+		}
+		data, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(data, &body); err != nil {
+			f.t.Errorf("group create: %v", err)
+		}
+		g := body.Group
+		g["id"] = fmt.Sprintf("00000000-0000-4001-8000-%012d", len(f.groups)+1)
+		if _, ok := g["rules"]; !ok {
+			g["rules"] = map[string]any{}
+		}
+		f.groups[g["id"].(string)] = g
+		writeJSON(w, 200, map[string]any{"server_group": g})
+	}
+}
+
+func (f *fakeNova) members(group string) []string {
+	var m []string
+	for _, id := range sortedKeys(f.servers) {
+		if f.servers[id].Group == group {
+			m = append(m, id)
+		}
+	}
+	return m
+}
+
+func (f *fakeNova) handleGroup(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := strings.TrimPrefix(r.URL.Path, "/os-server-groups/")
+	if r.Method == http.MethodDelete {
+		delete(f.groups, id)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (f *fakeNova) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.servers)
+}
+
+// addForeign adds a server that is not ours, or ours with given metadata.
+func (f *fakeNova) addServer(name, status string, md map[string]string, tags ...string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	s := &fakeServer{ID: fmt.Sprintf("00000000-0000-0000-0000-%012d", f.seq), Name: name, Status: status,
+		Metadata: md, Tags: tags, Created: time.Unix(int64(1000+f.seq), 0), endStatus: status}
+	if status == "ACTIVE" {
+		s.Host = "fake-1"
+	}
+	f.servers[s.ID] = s
+	return s.ID
+}
+
+// ours returns metadata marking a server as ims-orch's instance id in dc.
+func ours(dc, id string) map[string]string {
+	return map[string]string{"ims-orch.managed-by": "ims-orch", "ims-orch.dc": dc, "ims-orch.vnf": "pcscf",
+		"ims-orch.pool": "pcscf", "ims-orch.instance-id": id}
+}
+
+// testConfig is two DCs in two AZs of one cloud.
+func testConfig() Config {
+	return Config{
+		DCs: map[string]DCConfig{
+			"dc-a": {AvailabilityZone: "az-a", Image: "tiny", Flavor: "m1.tiny", Networks: []string{"none"}},
+			"dc-b": {AvailabilityZone: "az-b", Image: imageID, Flavor: flavorID, KeyName: "ops",
+				ControllerAddress: "10.0.0.1:7000", ControllerToken: "s3cret"},
+		},
+		AntiAffinity: AntiAffinity{MaxPerHost: 2},
+		Pools:        map[string]AntiAffinity{"soft": {Soft: true}},
+		Retries:      3,
+		RetryBase:    Duration(100 * time.Millisecond),
+	}
+}
+
+// newTestDriver returns a driver on the fake in virtual time.
+func newTestDriver(t *testing.T, f *fakeNova, cfg Config) (*Driver, *clock.Virtual) {
+	t.Helper()
+	clk := clock.NewVirtual(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
+	c := f.clients()
+	d, err := New(cfg, map[string]Clients{"dc-a": c, "dc-b": c}, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, clk
+}
+
+// inVirtualTime runs fn in a goroutine and fires the virtual clock's timers
+// (the driver's backoff waits) until fn returns. The driver sets no other
+// timers here, so time moves only when fn waits.
+func inVirtualTime[T any](clk *clock.Virtual, fn func() T) T {
+	done := make(chan T, 1)
+	go func() { done <- fn() }()
+	for {
+		select {
+		case v := <-done:
+			return v
+		default:
+		}
+		if !clk.Step() {
+			runtime.Gosched() // fn is between two waits: let it reach the next one
+		}
+	}
+}
+
+// group1 is the id the fake gives the first server group.
+const group1 = "00000000-0000-4001-8000-000000000001"

@@ -1,0 +1,424 @@
+package openstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/drivers"
+)
+
+// DesiredSet is what the reconciler converges to: the instances the
+// controllers want to exist right now.
+type DesiredSet interface {
+	Desired() []drivers.Spec
+}
+
+// Cloud is what the reconciler needs from a driver; *Driver implements it.
+type Cloud interface {
+	List(ctx context.Context, dc string) ([]drivers.Instance, error)
+	// LaunchNew creates a server for a spec the caller knows absent, without
+	// waiting for it.
+	LaunchNew(ctx context.Context, spec drivers.Spec) (drivers.Instance, error)
+	// LaunchActive launches (or finds) and waits for ACTIVE, replacing ERROR
+	// servers within its own budget.
+	LaunchActive(ctx context.Context, spec drivers.Spec) (drivers.Instance, error)
+	// Sequential: launches of this spec's pool must go one at a time.
+	Sequential(spec drivers.Spec) bool
+	Terminate(ctx context.Context, dc, id string) error
+	WaitGone(ctx context.Context, dc, id string) error
+}
+
+var _ Cloud = (*Driver)(nil)
+
+// ActionKind says what the reconciler does about one instance.
+type ActionKind string
+
+// Action kinds, in the order a pass runs them.
+const (
+	ActAdopt   ActionKind = "adopt"   // desired, exists: take it into the registry
+	ActDelete  ActionKind = "delete"  // not desired for longer than the grace period
+	ActReplace ActionKind = "replace" // desired, in ERROR: delete, then launch
+	ActLaunch  ActionKind = "launch"  // desired, missing (new, or vanished)
+	ActWait    ActionKind = "wait"    // orphan inside its grace period: nothing yet
+)
+
+// Action is one decision of a pass, with the reason kept for the logs.
+type Action struct {
+	Kind     ActionKind
+	Spec     drivers.Spec     // for adopt, launch, replace
+	Instance drivers.Instance // for adopt, replace, delete, wait
+	Reason   string
+}
+
+// Plan decides a pass, purely: desired specs against the listed instances,
+// what the registry knew, and since when each orphan has been seen. It
+// returns the actions sorted by kind then DC/id.
+func Plan(desired []drivers.Spec, actual []drivers.Instance, registry map[string]drivers.Instance,
+	orphanSince map[string]time.Time, now time.Time, grace time.Duration) []Action {
+	have := map[string]drivers.Instance{}
+	for _, in := range actual {
+		k := key(in.DC, in.ID)
+		if old, ok := have[k]; ok && old.State == drivers.StateActive {
+			continue // a duplicate (made outside ims-orch): the active one wins
+		}
+		have[k] = in
+	}
+	want := map[string]bool{}
+	var out []Action
+	for _, s := range desired {
+		k := key(s.DC, s.ID)
+		if want[k] {
+			continue
+		}
+		want[k] = true
+		in, ok := have[k]
+		_, known := registry[k]
+		switch {
+		case !ok && known:
+			out = append(out, Action{Kind: ActLaunch, Spec: s, Reason: "vanished from the cloud"})
+		case !ok:
+			out = append(out, Action{Kind: ActLaunch, Spec: s, Reason: "desired, not in the cloud"})
+		case in.State == drivers.StateError:
+			out = append(out, Action{Kind: ActReplace, Spec: s, Instance: in, Reason: "server in ERROR"})
+		case !known:
+			out = append(out, Action{Kind: ActAdopt, Spec: s, Instance: in, Reason: "found in the cloud, adopted"})
+		}
+	}
+	for _, k := range sortedKeys(have) {
+		if want[k] {
+			continue
+		}
+		in := have[k]
+		since, seen := orphanSince[k]
+		switch {
+		case !seen:
+			out = append(out, Action{Kind: ActWait, Instance: in, Reason: "not desired: grace period starts"})
+		case now.Sub(since) >= grace:
+			out = append(out, Action{Kind: ActDelete, Instance: in, Reason: fmt.Sprintf("orphan for %s", now.Sub(since))})
+		default:
+			out = append(out, Action{Kind: ActWait, Instance: in, Reason: fmt.Sprintf("orphan for %s of %s grace", now.Sub(since), grace)})
+		}
+	}
+	order := map[ActionKind]int{ActAdopt: 0, ActDelete: 1, ActReplace: 2, ActLaunch: 3, ActWait: 4}
+	sort.SliceStable(out, func(i, j int) bool {
+		if order[out[i].Kind] != order[out[j].Kind] {
+			return order[out[i].Kind] < order[out[j].Kind]
+		}
+		return actionKey(out[i]) < actionKey(out[j])
+	})
+	return out
+}
+
+func key(dc, id string) string { return dc + "/" + id }
+
+func actionKey(a Action) string {
+	if a.Spec.ID != "" {
+		return key(a.Spec.DC, a.Spec.ID)
+	}
+	return key(a.Instance.DC, a.Instance.ID)
+}
+
+// Report is the outcome of one pass. Launches that failed with quota are
+// Deferred: they are retried by the next pass, and nothing else waits for them.
+type Report struct {
+	Actions  []Action
+	Adopted  []string // DC/id
+	Launched []string
+	Replaced []string
+	Deleted  []string
+	Deferred []string         // quota exhausted: retried by a later pass
+	Failed   map[string]error // capacity, invalid spec, budget exhausted...
+}
+
+// Complete reports whether the pass left nothing to do.
+func (r Report) Complete() bool { return len(r.Deferred) == 0 && len(r.Failed) == 0 }
+
+// Reconciler converges the cloud to a DesiredSet and keeps the registry of
+// instances it knows are there. A new Reconciler (ims-orch restarted) starts
+// with an empty registry and adopts whatever desired instances it finds,
+// launching only the missing ones: no duplicates, and orphans are deleted
+// only after Grace, so a controller still rebuilding its desired set after
+// a restart does not lose servers.
+type Reconciler struct {
+	Cloud   Cloud
+	Desired DesiredSet
+	Clock   clock.Clock
+	// Grace before an orphan (ours, not desired) is deleted.
+	Grace time.Duration
+	// Parallelism bounds concurrent launches and deletions (≥ 1).
+	Parallelism int
+	// RetryBase is Run's first wait after an incomplete pass (default 2s).
+	RetryBase time.Duration
+
+	mu          sync.Mutex
+	registry    map[string]drivers.Instance
+	orphanSince map[string]time.Time
+}
+
+// NewReconciler returns a reconciler with the driver's grace and parallelism.
+func NewReconciler(d *Driver, desired DesiredSet, clk clock.Clock) *Reconciler {
+	return &Reconciler{Cloud: d, Desired: desired, Clock: clk,
+		Grace: time.Duration(d.cfg.OrphanGrace), Parallelism: d.cfg.Parallelism}
+}
+
+// Registry returns a copy of the instances the reconciler knows exist, by DC/id.
+func (r *Reconciler) Registry() map[string]drivers.Instance {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]drivers.Instance, len(r.registry))
+	for k, v := range r.registry {
+		out[k] = v
+	}
+	return out
+}
+
+// Reconcile runs one pass: list, Plan, act. Adoption and orphan bookkeeping
+// happen first; deletions, replacements and launches then run concurrently
+// (at most Parallelism at once), each independent of the others, so a quota
+// error on one VNF neither stalls nor undoes the rest.
+func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
+	actual, err := r.Cloud.List(ctx, "")
+	if err != nil {
+		return Report{}, fmt.Errorf("reconcile: %w", err)
+	}
+	desired := r.Desired.Desired()
+	now := r.Clock.Now()
+	r.mu.Lock()
+	if r.registry == nil {
+		r.registry = map[string]drivers.Instance{}
+		r.orphanSince = map[string]time.Time{}
+	}
+	plan := Plan(desired, actual, r.registry, r.orphanSince, now, r.Grace)
+	// orphan clocks: start new ones, forget those no longer orphans
+	orphans := map[string]bool{}
+	for _, a := range plan {
+		if a.Kind == ActWait || a.Kind == ActDelete {
+			k := key(a.Instance.DC, a.Instance.ID)
+			orphans[k] = true
+			if _, ok := r.orphanSince[k]; !ok {
+				r.orphanSince[k] = now
+			}
+		}
+	}
+	for k := range r.orphanSince {
+		if !orphans[k] {
+			delete(r.orphanSince, k)
+		}
+	}
+	// the registry mirrors what is listed and desired
+	listed := map[string]drivers.Instance{}
+	for _, in := range actual {
+		listed[key(in.DC, in.ID)] = in
+	}
+	wanted := map[string]bool{}
+	for _, s := range desired {
+		wanted[key(s.DC, s.ID)] = true
+	}
+	for k := range r.registry {
+		if _, ok := listed[k]; !ok || !wanted[k] {
+			delete(r.registry, k) // vanished (launched again below) or no longer wanted
+		}
+	}
+	rep := Report{Actions: plan, Failed: map[string]error{}}
+	for _, a := range plan {
+		if a.Kind == ActAdopt {
+			k := key(a.Instance.DC, a.Instance.ID)
+			r.registry[k] = a.Instance
+			rep.Adopted = append(rep.Adopted, k)
+		}
+	}
+	for k, in := range listed {
+		if wanted[k] {
+			if _, ok := r.registry[k]; ok {
+				r.registry[k] = in // refresh state/host
+			}
+		}
+	}
+	r.mu.Unlock()
+
+	var (
+		wg  sync.WaitGroup
+		rmu sync.Mutex
+		sem = make(chan struct{}, max(1, r.Parallelism))
+	)
+	record := func(list *[]string, k string, in *drivers.Instance, err error) {
+		rmu.Lock()
+		defer rmu.Unlock()
+		switch {
+		case err == nil:
+			*list = append(*list, k)
+		case errors.Is(err, drivers.ErrQuota):
+			rep.Deferred = append(rep.Deferred, k)
+		default:
+			rep.Failed[k] = err
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		switch {
+		case in != nil && err == nil:
+			r.registry[k] = *in
+		case in == nil && err == nil: // deleted
+			delete(r.registry, k)
+			delete(r.orphanSince, k)
+		}
+	}
+	slot := func() bool {
+		select {
+		case sem <- struct{}{}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	// deletions and replacements: each on its own
+	var batch []drivers.Spec             // launches that may go in parallel
+	lanes := map[string][]drivers.Spec{} // launches that go one at a time, per pool
+	for _, a := range plan {
+		switch a.Kind {
+		case ActDelete, ActReplace:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if !slot() {
+					record(&rep.Deleted, actionKey(a), nil, ctx.Err())
+					return
+				}
+				defer func() { <-sem }()
+				if a.Kind == ActDelete {
+					record(&rep.Deleted, actionKey(a), nil, r.Cloud.Terminate(ctx, a.Instance.DC, a.Instance.ID))
+					return
+				}
+				in, err := r.replace(ctx, a.Spec)
+				record(&rep.Replaced, actionKey(a), &in, err)
+			}()
+		case ActLaunch:
+			if r.Cloud.Sequential(a.Spec) {
+				lk := key(a.Spec.DC, poolName(a.Spec))
+				lanes[lk] = append(lanes[lk], a.Spec)
+			} else {
+				batch = append(batch, a.Spec)
+			}
+		}
+	}
+	// a pool whose launches go one at a time: one goroutine walks it
+	for _, lk := range sortedKeys(lanes) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, s := range lanes[lk] {
+				if !slot() {
+					record(&rep.Launched, key(s.DC, s.ID), nil, ctx.Err())
+					continue
+				}
+				in, err := r.Cloud.LaunchActive(ctx, s)
+				<-sem
+				record(&rep.Launched, key(s.DC, s.ID), &in, err)
+			}
+		}()
+	}
+	// the rest: create all, then wait for all, like a hand-written loop
+	// would; waiting while creates are still queued in Nova's API would only
+	// slow the creates down
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		created := make([]bool, len(batch))
+		var cw sync.WaitGroup
+		for i, s := range batch {
+			cw.Add(1)
+			go func() {
+				defer cw.Done()
+				if !slot() {
+					record(&rep.Launched, key(s.DC, s.ID), nil, ctx.Err())
+					return
+				}
+				_, err := r.Cloud.LaunchNew(ctx, s)
+				<-sem
+				if err != nil {
+					record(&rep.Launched, key(s.DC, s.ID), nil, err)
+					return
+				}
+				created[i] = true
+			}()
+		}
+		cw.Wait()
+		for i, s := range batch {
+			if !created[i] {
+				continue
+			}
+			cw.Add(1)
+			go func() {
+				defer cw.Done()
+				if !slot() {
+					record(&rep.Launched, key(s.DC, s.ID), nil, ctx.Err())
+					return
+				}
+				in, err := r.Cloud.LaunchActive(ctx, s) // finds the server, waits, rebuilds an ERROR
+				<-sem
+				record(&rep.Launched, key(s.DC, s.ID), &in, err)
+			}()
+		}
+		cw.Wait()
+	}()
+	wg.Wait()
+	for _, l := range [][]string{rep.Adopted, rep.Launched, rep.Replaced, rep.Deleted, rep.Deferred} {
+		sort.Strings(l)
+	}
+	return rep, nil
+}
+
+// replace deletes an ERROR server and launches its spec again once it is
+// gone (its group slot and quota are freed first).
+func (r *Reconciler) replace(ctx context.Context, s drivers.Spec) (drivers.Instance, error) {
+	if err := r.Cloud.Terminate(ctx, s.DC, s.ID); err != nil {
+		return drivers.Instance{}, err
+	}
+	if err := r.Cloud.WaitGone(ctx, s.DC, s.ID); err != nil {
+		return drivers.Instance{}, err
+	}
+	return r.Cloud.LaunchActive(ctx, s)
+}
+
+// Run reconciles every interval on the reconciler's clock, and at once after
+// a value on trigger, until ctx ends. After a pass that left work (quota,
+// capacity, API errors) the next one comes sooner: RetryBase·2ⁿ for the n-th
+// incomplete pass in a row, never later than interval. Each report goes to
+// onReport (may be nil).
+func (r *Reconciler) Run(ctx context.Context, interval time.Duration, trigger <-chan struct{}, onReport func(Report, error)) {
+	base := r.RetryBase
+	if base <= 0 {
+		base = DefaultReconcileRetryBase
+	}
+	incomplete := 0
+	for {
+		rep, err := r.Reconcile(ctx)
+		if onReport != nil {
+			onReport(rep, err)
+		}
+		wait := interval
+		if err != nil || !rep.Complete() {
+			wait = min(backoff(base, incomplete), interval)
+			incomplete++
+		} else {
+			incomplete = 0
+		}
+		tick := make(chan struct{})
+		t := r.Clock.AfterFunc(wait, func() { close(tick) })
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-tick:
+		case <-trigger:
+			t.Stop()
+		}
+	}
+}
+
+// DefaultReconcileRetryBase is the first wait of Run after an incomplete pass.
+const DefaultReconcileRetryBase = 2 * time.Second

@@ -69,6 +69,10 @@ type Config struct {
 	// paths"); Reactive always does.
 	InitialRound bool
 	Logger       *slog.Logger
+	// WrapSink, if set, wraps each DC's instance sink (the DC's routing
+	// table), e.g. to also publish routable instances in DNS
+	// (controller/sipglue). The wrapper must pass updates on to s.
+	WrapSink func(dc string, s local.InstanceSink) local.InstanceSink
 }
 
 // System is a running deployment.
@@ -132,6 +136,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		lc := cfg.Local
 		lc.DC = dc
 		lc.Paths, lc.Sink = r, r
+		if cfg.WrapSink != nil {
+			lc.Sink = cfg.WrapSink(dc, r)
+		}
 		lc.Reactive = cfg.Strategy != Proactive
 		lc.VNFs = nil
 		vnfs := append([]fsm.VNF{top.PCSCF}, top.Stages...)

@@ -61,6 +61,10 @@ type Config struct {
 	// probes (50 ms), Grace is SIGTERM → SIGKILL (5 s), DrainPoll spaces
 	// drain checks (250 ms).
 	ReadyTimeout, ProbeInterval, Grace, DrainPoll time.Duration
+	// Quarantine keeps a released instance address from being handed out
+	// again for this long while another one is free (0: the lowest free
+	// address is reused at once).
+	Quarantine time.Duration
 	// KeepRunDirs keeps run dirs of terminated instances (dirs of instances
 	// that exited unexpectedly are always kept, for their log).
 	KeepRunDirs bool
@@ -178,7 +182,8 @@ func New(cfg Config) (*Driver, error) {
 	if _, err := fs.Stat(cfg.Files, kamfiles.Template); err != nil {
 		return nil, fmt.Errorf("local: Files: template %s: %w", kamfiles.Template, err)
 	}
-	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{}}, nil
+	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{},
+		plan: addrPlan{quarantine: cfg.Quarantine, now: cfg.Clock.Now}}, nil
 }
 
 func validID(id string) error {
@@ -281,6 +286,14 @@ func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
 		CtlSock:   "udp:" + netip.AddrPortFrom(in.addr, CtlPort).String(),
 		RPCSock:   "udp:" + netip.AddrPortFrom(in.addr, RPCPort).String(),
 		DNSMaxTTL: d.cfg.DNSMaxTTL, FRTimerMS: frTimerMS,
+	}
+	if in.role == RoleSCSCF {
+		for _, o := range d.insts {
+			if o.role == RoleSCSCF && o.dcIdx == in.dcIdx && !o.exited && !o.terminating {
+				td.DMQPeers = append(td.DMQPeers, o.addr)
+			}
+		}
+		slices.SortFunc(td.DMQPeers, func(a, b netip.Addr) int { return a.Compare(b) })
 	}
 	useDNS := false
 	if in.role == RolePCSCF {

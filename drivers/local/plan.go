@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Address plan (every address is in 127.0.0.0/8, so nothing leaves the machine
@@ -113,26 +114,47 @@ func checkLoopback(a netip.Addr) error {
 	return nil
 }
 
-// addrPlan hands out the lowest free instance number per (DC, role).
+// addrPlan hands out the lowest free instance number per (DC, role). With
+// a quarantine, an address released less than quarantine ago is handed out
+// only when no other one is free: stale DNS answers and Record-Routes of a
+// dead instance then do not reach its successor.
 type addrPlan struct {
-	used map[netip.Addr]bool
+	used       map[netip.Addr]bool
+	quarantine time.Duration
+	now        func() time.Time
+	released   map[netip.Addr]time.Time
 }
 
 func (p *addrPlan) alloc(dc int, role Role) (netip.Addr, error) {
 	if p.used == nil {
 		p.used = map[netip.Addr]bool{}
 	}
-	for n := 1; n <= MaxPerVNF; n++ {
-		a, err := InstanceAddr(dc, role, n)
-		if err != nil {
-			return netip.Addr{}, err
-		}
-		if !p.used[a] {
+	for pass := 0; pass < 2; pass++ {
+		for n := 1; n <= MaxPerVNF; n++ {
+			a, err := InstanceAddr(dc, role, n)
+			if err != nil {
+				return netip.Addr{}, err
+			}
+			if p.used[a] {
+				continue
+			}
+			if at, ok := p.released[a]; pass == 0 && ok && p.now().Sub(at) < p.quarantine {
+				continue
+			}
 			p.used[a] = true
+			delete(p.released, a)
 			return a, nil
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("DC %d %s: all %d addresses in use", dc, role, MaxPerVNF)
 }
 
-func (p *addrPlan) release(a netip.Addr) { delete(p.used, a) }
+func (p *addrPlan) release(a netip.Addr) {
+	delete(p.used, a)
+	if p.quarantine > 0 && p.now != nil {
+		if p.released == nil {
+			p.released = map[netip.Addr]time.Time{}
+		}
+		p.released[a] = p.now()
+	}
+}

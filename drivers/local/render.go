@@ -25,6 +25,10 @@ type TemplateData struct {
 	// FRTimerMS is tm's final-response timer: after it a request moves to the
 	// next SRV target.
 	FRTimerMS int
+	// DMQPeers are the other live S-CSCFs of the DC when this one starts: its
+	// DMQ notification peers, from which it learns the node list and pulls the
+	// replicated usrloc. Empty: it is the first (no notification peer).
+	DMQPeers []netip.Addr
 }
 
 // Render renders the Kamailio config template tmpl from fsys with d.

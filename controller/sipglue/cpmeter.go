@@ -1,0 +1,339 @@
+package sipglue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+// Rule maps users to their entry DC: by user-part prefix ("dc1-" matches
+// sip:dc1-alice@...) or, if Host is valid, by the URI's host address
+// (sip:caller@127.0.0.17:5070 is in 127.0.0.16/28). A rule with both
+// needs both.
+type Rule struct {
+	User string       `json:"user,omitempty" yaml:"user,omitempty"`
+	Host netip.Prefix `json:"host,omitempty" yaml:"host,omitempty"`
+	DC   string       `json:"dc" yaml:"dc"`
+}
+
+// Location is the location service: the first matching rule gives a user's
+// entry DC.
+type Location struct {
+	Rules []Rule `json:"rules" yaml:"rules"`
+}
+
+// Validate checks the rules; the error names the rule and the field.
+func (l Location) Validate(dcs []string) error {
+	for i, r := range l.Rules {
+		if r.User == "" && !r.Host.IsValid() {
+			return fmt.Errorf("location rules[%d]: needs user or host", i)
+		}
+		if !slices.Contains(dcs, r.DC) {
+			return fmt.Errorf("location rules[%d].dc: %q is not one of %v", i, r.DC, dcs)
+		}
+	}
+	return nil
+}
+
+// SplitURI returns the user part and host of a SIP URI ("sip:u@h:p;x" →
+// "u", "h"); "<...>" and a display name are accepted.
+func SplitURI(uri string) (user, host string, err error) {
+	s := strings.TrimSpace(uri)
+	if i := strings.IndexByte(s, '<'); i >= 0 {
+		j := strings.IndexByte(s[i:], '>')
+		if j < 0 {
+			return "", "", fmt.Errorf("uri %q: '<' without '>'", uri)
+		}
+		s = s[i+1 : i+j]
+	}
+	rest, ok := strings.CutPrefix(s, "sip:")
+	if !ok {
+		if rest, ok = strings.CutPrefix(s, "sips:"); !ok {
+			return "", "", fmt.Errorf("uri %q: scheme is neither sip nor sips", uri)
+		}
+	}
+	if i := strings.IndexAny(rest, ";?"); i >= 0 {
+		rest = rest[:i]
+	}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		user, rest = rest[:at], rest[at+1:]
+	}
+	host = rest
+	if strings.HasPrefix(host, "[") {
+		if j := strings.IndexByte(host, ']'); j > 0 {
+			host = host[1:j]
+		}
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	if host == "" {
+		return "", "", fmt.Errorf("uri %q: no host", uri)
+	}
+	return user, host, nil
+}
+
+// DCOf returns the entry DC of the user of a SIP URI.
+func (l Location) DCOf(uri string) (string, bool) {
+	user, host, err := SplitURI(uri)
+	if err != nil {
+		return "", false
+	}
+	addr, aerr := netip.ParseAddr(host)
+	for _, r := range l.Rules {
+		if r.User != "" && !strings.HasPrefix(user, r.User) {
+			continue
+		}
+		if r.Host.IsValid() && (aerr != nil || !r.Host.Contains(addr)) {
+			continue
+		}
+		return r.DC, true
+	}
+	return "", false
+}
+
+// ParseHTableDump reads the result of Kamailio's "htable.dump" RPC: the
+// integer items of the table by name. String items are skipped.
+func ParseHTableDump(result json.RawMessage) (map[string]int64, error) {
+	var slots []struct {
+		Slot []struct {
+			Name  string          `json:"name"`
+			Value json.RawMessage `json:"value"`
+			Type  string          `json:"type"`
+		} `json:"slot"`
+	}
+	if err := json.Unmarshal(result, &slots); err != nil {
+		return nil, fmt.Errorf("htable.dump: %w", err)
+	}
+	out := map[string]int64{}
+	for i, s := range slots {
+		for j, it := range s.Slot {
+			if it.Type != "int" {
+				continue
+			}
+			var v int64
+			if err := json.Unmarshal(it.Value, &v); err != nil {
+				return nil, fmt.Errorf("htable.dump [%d].slot[%d] %q: value: %w", i, j, it.Name, err)
+			}
+			out[it.Name] += v
+		}
+	}
+	return out, nil
+}
+
+// Target is one S-CSCF to read.
+type Target struct {
+	ID  string
+	RPC netip.AddrPort
+}
+
+// Caller makes one Kamailio RPC call (kamrpc.Client.Call over the address).
+type Caller func(ctx context.Context, rpc netip.AddrPort, method string, params ...any) (json.RawMessage, error)
+
+// Reporter is the global controller's workload intake (system.System,
+// global.Engine).
+type Reporter interface {
+	ReportWorkload(r protocol.WorkloadReport) error
+}
+
+// CPMeterConfig configures a CPMeter.
+type CPMeterConfig struct {
+	// DC is the reporting DC (the S-CSCF DC).
+	DC       string
+	Location Location
+	// Targets lists the live S-CSCFs (e.g. from the driver).
+	Targets func() []Target
+	Call    Caller
+	Report  Reporter
+	Clock   clock.Clock
+	// Period between reports (5 s, paper 4.2 step 1); Table is the htable
+	// name ("cp").
+	Period time.Duration
+	Table  string
+	// OnError hears about failed reads and reports (nil: ignored).
+	OnError func(error)
+}
+
+// PairCount is the transactions of one entry→exit pair in one period.
+type PairCount struct {
+	Entry, Exit string
+	N           int64
+}
+
+// CPMeter reports the CP workload per entry→exit pair, as measured by the
+// S-CSCFs, to the global controller every Period.
+type CPMeter struct {
+	cfg CPMeterConfig
+
+	mu       sync.Mutex
+	last     map[string]map[string]int64 // instance → key → counter
+	readAt   map[string]time.Time        // instance → time of its last read
+	lastAt   time.Time
+	timer    clock.Timer
+	stopped  bool
+	unmapped int64
+	reports  []protocol.WorkloadReport
+}
+
+// NewCPMeter validates cfg.
+func NewCPMeter(cfg CPMeterConfig) (*CPMeter, error) {
+	switch {
+	case cfg.DC == "":
+		return nil, errors.New("sipglue: CPMeter: DC: empty")
+	case cfg.Targets == nil || cfg.Call == nil || cfg.Report == nil || cfg.Clock == nil:
+		return nil, errors.New("sipglue: CPMeter: Targets, Call, Report and Clock are required")
+	case cfg.Period < 0:
+		return nil, fmt.Errorf("sipglue: CPMeter: Period %v: negative", cfg.Period)
+	}
+	if cfg.Period == 0 {
+		cfg.Period = 5 * time.Second
+	}
+	if cfg.Table == "" {
+		cfg.Table = "cp"
+	}
+	if cfg.OnError == nil {
+		cfg.OnError = func(error) {}
+	}
+	return &CPMeter{cfg: cfg, last: map[string]map[string]int64{}, readAt: map[string]time.Time{}}, nil
+}
+
+// Start takes a baseline reading now and reports every Period until Stop.
+func (m *CPMeter) Start() {
+	m.Step(context.Background())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.stopped {
+		m.timer = m.cfg.Clock.AfterFunc(m.cfg.Period, m.tick)
+	}
+}
+
+func (m *CPMeter) tick() {
+	m.Step(context.Background())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.stopped {
+		m.timer = m.cfg.Clock.AfterFunc(m.cfg.Period, m.tick)
+	}
+}
+
+// Stop ends reporting.
+func (m *CPMeter) Stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stopped = true
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+}
+
+// Step reads every S-CSCF's counters and, once there is an earlier
+// reading, reports the rates since then. A counter seen for the first time
+// on a new instance counts from 0 (instances start empty) since the previous
+// step; one that went backwards counts its new value. Instances that could
+// not be read keep their last counters and report nothing this time; their
+// next delta is spread over the whole time since their last read.
+func (m *CPMeter) Step(ctx context.Context) (protocol.WorkloadReport, bool) {
+	now := m.cfg.Clock.Now()
+	type read struct {
+		id string
+		c  map[string]int64
+	}
+	var reads []read
+	for _, t := range m.cfg.Targets() {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		res, err := m.cfg.Call(cctx, t.RPC, "htable.dump", m.cfg.Table)
+		cancel()
+		if err == nil {
+			var c map[string]int64
+			if c, err = ParseHTableDump(res); err == nil {
+				reads = append(reads, read{t.ID, c})
+				continue
+			}
+		}
+		m.cfg.OnError(fmt.Errorf("sipglue: CP counters of %s: %w", t.ID, err))
+	}
+	m.mu.Lock()
+	first := m.lastAt.IsZero()
+	sums := map[[2]string]float64{}
+	seen := map[string]bool{}
+	for _, r := range reads {
+		seen[r.id] = true
+		prev := m.last[r.id]
+		since, ok := m.readAt[r.id]
+		if !ok {
+			since = m.lastAt
+		}
+		elapsed := now.Sub(since).Seconds()
+		for k, v := range r.c {
+			d := v - prev[k]
+			if d < 0 {
+				d = v
+			}
+			if d == 0 {
+				continue
+			}
+			from, to, ok := strings.Cut(k, ">")
+			e, ok1 := m.cfg.Location.DCOf(from)
+			x, ok2 := m.cfg.Location.DCOf(to)
+			if !ok || !ok1 || !ok2 {
+				m.unmapped += d
+				continue
+			}
+			if elapsed > 0 {
+				sums[[2]string{e, x}] += float64(d) / elapsed
+			}
+		}
+		m.last[r.id] = r.c
+		m.readAt[r.id] = now
+	}
+	targets := m.cfg.Targets()
+	for id := range m.last { // instances gone: forget them
+		if !seen[id] && !slices.ContainsFunc(targets, func(t Target) bool { return t.ID == id }) {
+			delete(m.last, id)
+			delete(m.readAt, id)
+		}
+	}
+	m.lastAt = now
+	m.mu.Unlock()
+	if first {
+		return protocol.WorkloadReport{}, false
+	}
+	rep := protocol.WorkloadReport{DC: m.cfg.DC, At: now, Kind: "cp"}
+	keys := make([][2]string, 0, len(sums))
+	for k := range sums {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) })
+	for _, k := range keys {
+		rep.Pairs = append(rep.Pairs, protocol.PairLoad{Entry: k[0], Exit: k[1], Rate: sums[k]})
+	}
+	if err := m.cfg.Report.ReportWorkload(rep); err != nil {
+		m.cfg.OnError(fmt.Errorf("sipglue: CP workload report: %w", err))
+	}
+	m.mu.Lock()
+	m.reports = append(m.reports, rep)
+	m.mu.Unlock()
+	return rep, true
+}
+
+// Reports returns the reports sent so far.
+func (m *CPMeter) Reports() []protocol.WorkloadReport {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.reports)
+}
+
+// Unmapped returns how many transactions had a user the Location does not map.
+func (m *CPMeter) Unmapped() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.unmapped
+}

@@ -1,0 +1,25 @@
+// Package sipglue wires the real SIP VNFs of drivers/local to the
+// controllers: it owns the adapters between the statistics agents
+// (controller/agent), the DNS discovery servers (controller/discovery), the
+// local controllers (controller/local) and the global controller's workload
+// intake, and nothing else.
+//
+//   - StatsSink: agent.Sink → the right DC's local.Controller.ReportStats
+//     (Flows = active transactions + active dialogs).
+//   - Agents: starts one agent per active P-CSCF/S-CSCF instance on the
+//     driver's events and stops it when the instance is gone.
+//   - Discovery and its per-DC InstanceSink wrapper: whenever a DC's
+//     routable P-CSCF or S-CSCF set changes, the non-overloaded instances
+//     (all of them if every one is overloaded) are published: P-CSCFs in
+//     their own DC's zone, S-CSCFs in every DC's zone. Buffered, draining,
+//     failed and booting instances are not routable, so they leave DNS at
+//     once. The wrapped sink (dcroute) still gets every update.
+//   - CPMeter: every 5 s, the SIP transactions each S-CSCF counted per
+//     "From URI>To URI" (htable "cp", see deploy/kamailio) are mapped to
+//     entry→exit DC pairs by a Location and reported to the global
+//     controller as a protocol.WorkloadReport of kind "cp".
+//   - Driver: one drivers.Driver over drivers/local for the CP VNFs and
+//     another backend for the DP stages; terminating a CP instance drains it
+//     first (drivers/local Drain: no transaction and no dialog on two polls
+//     in a row, or DrainTimeout), so scale-in never cuts a call.
+package sipglue

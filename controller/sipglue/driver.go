@@ -1,0 +1,143 @@
+package sipglue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/local"
+)
+
+// Drainer is the part of drivers/local the drain rule needs.
+type Drainer interface {
+	drivers.Driver
+	Drain(ctx context.Context, dc, id string, timeout time.Duration) (local.DrainResult, error)
+}
+
+// DrainRecord is how the termination of one CP instance went.
+type DrainRecord struct {
+	ID, DC string
+	At     time.Time // when Terminate was called
+	Result local.DrainResult
+	Err    error
+}
+
+// DriverConfig configures a Driver.
+type DriverConfig struct {
+	// CP runs the VNFs named in CPVNFs (drivers/local); Other runs the rest
+	// (the DP stages; nil: launching them is an error).
+	CP     Drainer
+	CPVNFs []string
+	Other  drivers.Driver
+	// DrainTimeout is the longest a terminating CP instance may keep calls
+	// before it is cut (default 90 s: the paper's 60 s calls plus margin).
+	DrainTimeout time.Duration
+	// Now stamps DrainRecords (time.Now when nil).
+	Now func() time.Time
+}
+
+// Driver is a drivers.Driver that sends CP VNFs to drivers/local and
+// the others to a second backend, and drains CP instances before
+// terminating them: Terminate waits until the instance carries no
+// transaction and no dialog (two polls in a row) or DrainTimeout, so no
+// controller path (expiry, failure) can cut a call it need not cut.
+type Driver struct {
+	cfg DriverConfig
+
+	mu     sync.Mutex
+	drains []DrainRecord
+}
+
+var _ drivers.Driver = (*Driver)(nil)
+
+// NewDriver validates cfg.
+func NewDriver(cfg DriverConfig) (*Driver, error) {
+	if cfg.CP == nil {
+		return nil, errors.New("sipglue: Driver: CP: nil")
+	}
+	if len(cfg.CPVNFs) == 0 {
+		return nil, errors.New("sipglue: Driver: CPVNFs: none")
+	}
+	if cfg.DrainTimeout < 0 {
+		return nil, fmt.Errorf("sipglue: Driver: DrainTimeout %v: negative", cfg.DrainTimeout)
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 90 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Driver{cfg: cfg}, nil
+}
+
+func (d *Driver) isCP(vnf string) bool { return slices.Contains(d.cfg.CPVNFs, vnf) }
+
+// Launch implements drivers.Driver.
+func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instance, error) {
+	if d.isCP(spec.VNF) {
+		return d.cfg.CP.Launch(ctx, spec)
+	}
+	if d.cfg.Other == nil {
+		return drivers.Instance{}, fmt.Errorf("%w: VNF %q: no backend for non-CP VNFs", drivers.ErrInvalid, spec.VNF)
+	}
+	return d.cfg.Other.Launch(ctx, spec)
+}
+
+// Terminate drains CP instances (bounded by DrainTimeout), then terminates them.
+func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
+	cp, err := d.cfg.CP.List(ctx, dc)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(cp, func(in drivers.Instance) bool { return in.ID == id }) {
+		at := d.cfg.Now()
+		res, err := d.cfg.CP.Drain(ctx, dc, id, d.cfg.DrainTimeout)
+		d.mu.Lock()
+		d.drains = append(d.drains, DrainRecord{ID: id, DC: dc, At: at, Result: res, Err: err})
+		d.mu.Unlock()
+		return err
+	}
+	if d.cfg.Other != nil {
+		return d.cfg.Other.Terminate(ctx, dc, id)
+	}
+	return nil
+}
+
+// List implements drivers.Driver (both backends, sorted by ID).
+func (d *Driver) List(ctx context.Context, dc string) ([]drivers.Instance, error) {
+	out, err := d.cfg.CP.List(ctx, dc)
+	if err != nil {
+		return nil, err
+	}
+	if d.cfg.Other != nil {
+		o, err := d.cfg.Other.List(ctx, dc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o...)
+	}
+	slices.SortFunc(out, func(a, b drivers.Instance) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// Subscribe implements drivers.Driver (events of both backends).
+func (d *Driver) Subscribe(h drivers.EventHandler) (cancel func()) {
+	c1 := d.cfg.CP.Subscribe(h)
+	if d.cfg.Other == nil {
+		return c1
+	}
+	c2 := d.cfg.Other.Subscribe(h)
+	return func() { c1(); c2() }
+}
+
+// Drains returns how every CP termination went, in call order.
+func (d *Driver) Drains() []DrainRecord {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.drains)
+}

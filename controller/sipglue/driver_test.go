@@ -1,0 +1,104 @@
+package sipglue
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/fake"
+	"github.com/ims-orch/ims-orch/drivers/local"
+)
+
+// fakeDrainer is drivers/fake plus a Drain that records its calls.
+type fakeDrainer struct {
+	*fake.Driver
+	mu     sync.Mutex
+	drains []string
+	res    local.DrainResult
+	err    error
+}
+
+func (f *fakeDrainer) Drain(ctx context.Context, dc, id string, timeout time.Duration) (local.DrainResult, error) {
+	f.mu.Lock()
+	f.drains = append(f.drains, id+"/"+timeout.String())
+	f.mu.Unlock()
+	if f.err != nil {
+		return f.res, f.err
+	}
+	return f.res, f.Driver.Terminate(ctx, dc, id)
+}
+
+func TestDriverRoutesAndDrains(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	cpf, err := fake.New(clk, fake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dpf, _ := fake.New(clk, fake.Options{})
+	cp := &fakeDrainer{Driver: cpf, res: local.DrainResult{Idle: true, Finished: true}}
+	d, err := NewDriver(DriverConfig{CP: cp, CPVNFs: []string{"pcscf", "scscf"}, Other: dpf, DrainTimeout: 7 * time.Second,
+		Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	cancel := d.Subscribe(func(ev drivers.Event) { events = append(events, ev.ID+":"+string(ev.State)) })
+	defer cancel()
+	ctx := context.Background()
+	for _, s := range []drivers.Spec{{ID: "p1", DC: "dc0", VNF: "pcscf"}, {ID: "s1", DC: "dc0", VNF: "scscf"}, {ID: "f1", DC: "dc0", VNF: "firewall"}} {
+		if _, err := d.Launch(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(time.Second)
+	cpl, _ := cpf.List(ctx, "")
+	dpl, _ := dpf.List(ctx, "")
+	if len(cpl) != 2 || len(dpl) != 1 || dpl[0].ID != "f1" {
+		t.Fatalf("routing: cp %v dp %v", cpl, dpl)
+	}
+	all, _ := d.List(ctx, "dc0")
+	ids := []string{}
+	for _, in := range all {
+		ids = append(ids, in.ID)
+	}
+	if !slices.Equal(ids, []string{"f1", "p1", "s1"}) {
+		t.Fatalf("List %v", ids)
+	}
+	if err := d.Terminate(ctx, "dc0", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Terminate(ctx, "dc0", "f1"); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cp.drains, []string{"s1/7s"}) {
+		t.Fatalf("drains %v: the CP instance must be drained with the timeout, the DP one not", cp.drains)
+	}
+	rec := d.Drains()
+	if len(rec) != 1 || rec[0].ID != "s1" || !rec[0].Result.Idle || rec[0].Err != nil {
+		t.Fatalf("drain records %+v", rec)
+	}
+	if err := d.Terminate(ctx, "dc0", "nobody"); err != nil {
+		t.Fatalf("unknown instance: %v", err)
+	}
+	cp.err = errors.New("rpc down")
+	if err := d.Terminate(ctx, "dc0", "p1"); err == nil || len(d.Drains()) != 2 {
+		t.Fatalf("drain error lost: %v", err)
+	}
+	if !slices.Contains(events, "f1:active") || !slices.Contains(events, "p1:active") {
+		t.Fatalf("events of both backends expected: %v", events)
+	}
+	d2, _ := NewDriver(DriverConfig{CP: cp, CPVNFs: []string{"pcscf"}})
+	if _, err := d2.Launch(ctx, drivers.Spec{ID: "f2", DC: "dc0", VNF: "firewall"}); !errors.Is(err, drivers.ErrInvalid) {
+		t.Fatalf("no DP backend: %v", err)
+	}
+	for _, c := range []DriverConfig{{}, {CP: cp}, {CP: cp, CPVNFs: []string{"x"}, DrainTimeout: -1}} {
+		if _, err := NewDriver(c); err == nil {
+			t.Fatalf("config %+v accepted", c)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package local
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
+	"github.com/ims-orch/ims-orch/drivers"
+)
+
+// S-CSCFs replicate usrloc over DMQ (a call routed to any S-CSCF finds the
+// callee) and count CP transactions per caller>callee in htable "cp".
+func TestRenderSCSCFReplicationAndCounters(t *testing.T) {
+	td := TemplateData{ID: "s2", Role: RoleSCSCF, Addr: netip.MustParseAddr("127.10.2.2"), Children: 1,
+		CtlSock: "udp:127.10.2.2:2049", RPCSock: "udp:127.10.2.2:8090", DNSMaxTTL: 1, FRTimerMS: 2000,
+		DMQPeers: []netip.Addr{netip.MustParseAddr("127.10.2.1"), netip.MustParseAddr("127.10.2.3")}}
+	out, err := Render(kamfiles.Files, kamfiles.Template, td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`loadmodule "dmq_usrloc.so"`, `modparam("dmq", "server_address", "sip:127.10.2.2:5060")`,
+		`modparam("dmq", "notification_address", "sip:127.10.2.1:5060")`, `modparam("dmq", "notification_address", "sip:127.10.2.3:5060")`,
+		`modparam("dmq_usrloc", "sync", 1)`, `dmq_handle_message()`, `$shtinc(cp=>$var(cpk))`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("scscf config lacks %q", want)
+		}
+	}
+	td.DMQPeers = nil
+	first, err := Render(kamfiles.Files, kamfiles.Template, td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(first), "notification_address") {
+		t.Error("the first S-CSCF has a notification peer")
+	}
+	p := td
+	p.Role, p.NextHop = RolePCSCF, "sip:scscf.dc0.ims.local"
+	pc, err := Render(kamfiles.Files, kamfiles.Template, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(pc), `loadmodule "dmq`) || strings.Contains(string(pc), `loadmodule "htable`) || strings.Contains(string(pc), "$shtinc") {
+		t.Error("the P-CSCF loads dmq or htable")
+	}
+	if _, err := exec.LookPath("kamailio"); err != nil {
+		return
+	}
+	for name, cfg := range map[string][]byte{"with peers": out, "first": first} {
+		f := filepath.Join(t.TempDir(), "k.cfg")
+		if err := os.WriteFile(f, cfg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := exec.Command("kamailio", "-c", "-f", f).CombinedOutput(); err != nil {
+			t.Fatalf("%s: kamailio -c: %v\n%s", name, err, b)
+		}
+	}
+}
+
+// A new S-CSCF gets the live S-CSCFs of its DC (not other DCs', not
+// terminating ones) as DMQ peers.
+func TestSCSCFDMQPeers(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	for _, s := range []drivers.Spec{{ID: "s1", DC: "dc0", VNF: "scscf"}, {ID: "x1", DC: "dc1", VNF: "scscf"}, {ID: "s2", DC: "dc0", VNF: "scscf"}} {
+		if _, err := h.d.Launch(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := func(id string) string {
+		b, err := os.ReadFile(filepath.Join(h.d.cfg.BaseDir, id, "kamailio.cfg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if strings.Contains(cfg("s1"), "notification_address") {
+		t.Error("s1 was first in dc0 but has a peer")
+	}
+	if c := cfg("s2"); !strings.Contains(c, `"notification_address", "sip:127.10.2.1:5060"`) || strings.Contains(c, "127.11.2.1") {
+		t.Errorf("s2 peers wrong:\n%s", c)
+	}
+}
+
+// With a quarantine, a released address is handed out again only after it,
+// or when no other address is free.
+func TestAddrQuarantine(t *testing.T) {
+	now := time.Unix(0, 0)
+	p := addrPlan{quarantine: 10 * time.Second, now: func() time.Time { return now }}
+	a1, _ := p.alloc(0, RoleSCSCF)
+	a2, _ := p.alloc(0, RoleSCSCF)
+	p.release(a1)
+	a3, _ := p.alloc(0, RoleSCSCF)
+	if a3 == a1 || a3.String() != "127.10.2.3" {
+		t.Fatalf("quarantined %v handed out again at once (got %v)", a1, a3)
+	}
+	now = now.Add(10 * time.Second)
+	if a, _ := p.alloc(0, RoleSCSCF); a != a1 {
+		t.Fatalf("after the quarantine got %v, want %v", a, a1)
+	}
+	for i := 0; i < MaxPerVNF-3; i++ {
+		if _, err := p.alloc(0, RoleSCSCF); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.release(a2)
+	if a, err := p.alloc(0, RoleSCSCF); err != nil || a != a2 {
+		t.Fatalf("the only free address is quarantined: got %v, %v; want %v", a, err, a2)
+	}
+	q := addrPlan{}
+	b1, _ := q.alloc(0, RolePCSCF)
+	q.release(b1)
+	if b, _ := q.alloc(0, RolePCSCF); b != b1 {
+		t.Fatalf("without a quarantine the lowest free address is reused: got %v", b)
+	}
+}

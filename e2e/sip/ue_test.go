@@ -1,0 +1,455 @@
+package sip
+
+// The UE side of the test: SIPp callers and callees that find their P-CSCF
+// through their DC's discovery DNS server, as UEs do (paper 4.4).
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
+)
+
+// lookupSRV asks server for the SIP/UDP SRV records of name and returns
+// the targets' addresses, sorted.
+func lookupSRV(ctx context.Context, server netip.AddrPort, name string) ([]netip.AddrPort, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeSRV)
+	c := dns.Client{Timeout: 300 * time.Millisecond}
+	r, _, err := c.ExchangeContext(ctx, m, server.String())
+	if err != nil {
+		return nil, err
+	}
+	if r.Rcode == dns.RcodeNameError {
+		return nil, nil
+	}
+	a := map[string]netip.Addr{}
+	for _, rr := range r.Extra {
+		if x, ok := rr.(*dns.A); ok {
+			if ip, ok := netip.AddrFromSlice(x.A.To4()); ok {
+				a[x.Hdr.Name] = ip
+			}
+		}
+	}
+	var out []netip.AddrPort
+	for _, rr := range r.Answer {
+		if s, ok := rr.(*dns.SRV); ok {
+			if ip, ok := a[s.Target]; ok {
+				out = append(out, netip.AddrPortFrom(ip, s.Port))
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y netip.AddrPort) int { return x.Compare(y) })
+	return out, nil
+}
+
+// scenarios copies the embedded SIPp scenarios into dir.
+func scenarios(t testing.TB, dir string) {
+	t.Helper()
+	for _, n := range []string{"reg.xml", "uac.xml", "uas.xml"} {
+		b, err := fs.ReadFile(kamfiles.Files, "sipp/"+n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// callee is one SIPp UAS registered as aor; it keeps its registration on a
+// P-CSCF its DC's DNS lists, re-registering through another one as soon as
+// its P-CSCF leaves DNS (buffered or failed), as a UE does.
+type callee struct {
+	aor, ip string
+	port    int
+	dns     netip.AddrPort
+	zone    string
+	scen    string
+	dir     string
+
+	mu     sync.Mutex
+	via    netip.AddrPort
+	regs   []string // "time via" of every registration
+	errs   []string
+	uas    *exec.Cmd
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startCallee(t *testing.T, scen, aor, ip string, port int, dnsAddr netip.AddrPort, zone string) *callee {
+	c := &callee{aor: aor, ip: ip, port: port, dns: dnsAddr, zone: zone, scen: scen, dir: t.TempDir(), done: make(chan struct{})}
+	c.uas = exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", ip, "-p", strconv.Itoa(port),
+		"-buff_size", "4194304", "-nostdin")
+	c.uas.Dir = c.dir
+	if err := c.uas.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go c.keep(ctx)
+	return c
+}
+
+func (c *callee) keep(ctx context.Context) {
+	defer close(c.done)
+	tk := time.NewTicker(250 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		list, err := lookupSRV(ctx, c.dns, "_sip._udp.pcscf."+c.zone)
+		c.mu.Lock()
+		cur := c.via
+		c.mu.Unlock()
+		if err == nil && len(list) > 0 && !slices.Contains(list, cur) {
+			via := list[0]
+			if err := c.register(ctx, via); err != nil {
+				c.mu.Lock()
+				c.errs = append(c.errs, err.Error())
+				c.mu.Unlock()
+			} else {
+				c.mu.Lock()
+				c.via = via
+				c.regs = append(c.regs, time.Now().Format("15:04:05.000")+" "+via.String())
+				c.mu.Unlock()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+	}
+}
+
+func (c *callee) register(ctx context.Context, via netip.AddrPort) error {
+	inf := filepath.Join(c.dir, "reg.csv")
+	if err := os.WriteFile(inf, []byte(fmt.Sprintf("SEQUENTIAL\n%s;%s:%d\n", c.aor, c.ip, c.port)), 0o644); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 6*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(rctx, "sipp", via.String(), "-sf", filepath.Join(c.scen, "reg.xml"), "-inf", inf,
+		"-i", c.ip, "-p", strconv.Itoa(c.port+10), "-m", "1", "-nostdin", "-timeout", "5")
+	cmd.Dir = c.dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s := string(out)
+		if len(s) > 500 {
+			s = s[len(s)-500:]
+		}
+		return fmt.Errorf("register %s via %s: %v: %s", c.aor, via, err, s)
+	}
+	return nil
+}
+
+// ready waits until the callee has registered once.
+func (c *callee) ready(timeout time.Duration) bool {
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		c.mu.Lock()
+		ok := c.via.IsValid()
+		c.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *callee) stop() {
+	c.cancel()
+	<-c.done
+	_ = c.uas.Process.Kill()
+	_ = c.uas.Wait()
+}
+
+// caller is one SIPp UAC process sending calls to one P-CSCF.
+type caller struct {
+	pcscf   netip.AddrPort
+	ctl     int
+	rate    int // calls per 10 s
+	cmd     *exec.Cmd
+	dir     string
+	started time.Time
+	quitAt  time.Time // when its P-CSCF left DNS (zero: never)
+	exited  chan struct{}
+}
+
+func (c *caller) send(cmd string) error {
+	conn, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(c.ctl))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = conn.Write([]byte(cmd))
+	return err
+}
+
+// callerPool keeps one SIPp caller per P-CSCF its DC's DNS lists and
+// splits the DC's call rate evenly over them; a caller whose P-CSCF leaves
+// DNS stops placing calls at once (SIPp soft quit: its calls in progress
+// end normally).
+type callerPool struct {
+	t      *testing.T
+	name   string
+	dns    netip.AddrPort
+	zone   string
+	ip     string
+	callee string
+	scen   string
+	hold   time.Duration
+	rate   func(time.Time) float64 // calls/s wanted now
+	next   *int                    // shared port counter
+	nextMu *sync.Mutex
+
+	mu      sync.Mutex
+	live    map[netip.AddrPort]*caller
+	all     []*caller
+	stopped bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+func (p *callerPool) start() {
+	p.live = map[netip.AddrPort]*caller{}
+	p.done = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	go func() {
+		defer close(p.done)
+		tk := time.NewTicker(200 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			p.step(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+}
+
+func (p *callerPool) step(ctx context.Context) {
+	list, err := lookupSRV(ctx, p.dns, "_sip._udp.pcscf."+p.zone)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	for a, c := range p.live {
+		if !slices.Contains(list, a) {
+			c.quitAt = time.Now()
+			_ = c.send("q")
+			delete(p.live, a)
+		}
+	}
+	if len(list) == 0 {
+		return
+	}
+	per := max(1, int(p.rate(time.Now())*10/float64(len(list))+0.5))
+	for _, a := range list {
+		c := p.live[a]
+		if c == nil {
+			c = p.spawn(a, per)
+			if c != nil {
+				p.live[a] = c
+			}
+			continue
+		}
+		if c.rate != per {
+			if c.send("cset rate "+strconv.Itoa(per)) == nil {
+				c.rate = per
+			}
+		}
+	}
+}
+
+func (p *callerPool) spawn(a netip.AddrPort, rate int) *caller {
+	p.nextMu.Lock()
+	*p.next++
+	n := *p.next
+	p.nextMu.Unlock()
+	dir := filepath.Join(p.t.TempDir())
+	c := &caller{pcscf: a, ctl: 19000 + n, rate: rate, dir: dir, started: time.Now(), exited: make(chan struct{})}
+	c.cmd = exec.Command("sipp", a.String(), "-sf", filepath.Join(p.scen, "uac.xml"), "-s", p.callee,
+		"-i", p.ip, "-p", strconv.Itoa(16000+n), "-r", strconv.Itoa(rate), "-rp", "10000",
+		"-d", strconv.Itoa(int(p.hold/time.Millisecond)), "-cp", strconv.Itoa(c.ctl),
+		"-buff_size", "4194304", "-nostdin", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
+		"-trace_err", "-recv_timeout", "20000")
+	c.cmd.Dir = dir
+	if err := c.cmd.Start(); err != nil {
+		p.t.Errorf("%s: start sipp caller to %s: %v", p.name, a, err)
+		return nil
+	}
+	go func() { _ = c.cmd.Wait(); close(c.exited) }()
+	p.all = append(p.all, c)
+	return c
+}
+
+// stop makes every caller stop placing calls and waits (bounded) for their
+// calls in progress to end.
+func (p *callerPool) stop(wait time.Duration) {
+	p.cancel()
+	<-p.done
+	p.mu.Lock()
+	p.stopped = true
+	all := slices.Clone(p.all)
+	for _, c := range p.live {
+		_ = c.send("q")
+	}
+	p.mu.Unlock()
+	deadline := time.After(wait)
+	for _, c := range all {
+		select {
+		case <-c.exited:
+		case <-deadline:
+			_ = c.cmd.Process.Kill()
+			<-c.exited
+		}
+	}
+}
+
+// statRow is one second of a caller's SIPp statistics.
+type statRow struct {
+	at         time.Time
+	ok, failed int // in this period
+}
+
+type callerStats struct {
+	pcscf      netip.AddrPort
+	quitAt     time.Time
+	created    int
+	ok, failed int
+	rows       []statRow
+	errs       string
+}
+
+func (c *caller) stats() (callerStats, error) {
+	out := callerStats{pcscf: c.pcscf, quitAt: c.quitAt}
+	b, err := os.ReadFile(filepath.Join(c.dir, "stat.csv"))
+	if err != nil {
+		return out, err
+	}
+	r := csv.NewReader(strings.NewReader(string(b)))
+	r.Comma = ';'
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) < 2 {
+		return out, fmt.Errorf("caller to %s: stats: %v (%d rows)", c.pcscf, err, len(rows))
+	}
+	idx := func(name string) int { return slices.Index(rows[0], name) }
+	iT, iOK, iF := idx("CurrentTime"), idx("SuccessfulCall(P)"), idx("FailedCall(P)")
+	iOKC, iFC, iC := idx("SuccessfulCall(C)"), idx("FailedCall(C)"), idx("TotalCallCreated")
+	if iT < 0 || iOK < 0 || iF < 0 || iOKC < 0 || iFC < 0 || iC < 0 {
+		return out, fmt.Errorf("caller to %s: stats: columns missing in %v", c.pcscf, rows[0])
+	}
+	atoi := func(s string) int { v, _ := strconv.Atoi(strings.TrimSpace(s)); return v }
+	for _, row := range rows[1:] {
+		if len(row) <= max(iT, iOK, iF, iOKC, iFC, iC) {
+			continue
+		}
+		f := strings.Fields(row[iT])
+		sec, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		out.rows = append(out.rows, statRow{at: time.Unix(0, int64(sec*1e9)), ok: atoi(row[iOK]), failed: atoi(row[iF])})
+		out.ok, out.failed, out.created = atoi(row[iOKC]), atoi(row[iFC]), atoi(row[iC])
+	}
+	if out.failed > 0 {
+		errs, _ := filepath.Glob(filepath.Join(c.dir, "*_errors.log"))
+		for _, f := range errs {
+			b, _ := os.ReadFile(f)
+			if len(b) > 1500 {
+				b = b[len(b)-1500:]
+			}
+			out.errs += string(b)
+		}
+	}
+	return out, nil
+}
+
+// tombstone listens on a killed instance's SIP address and records when
+// each new INVITE (first time its Call-ID is seen) arrives: the calls that
+// still reach the dead instance.
+type tombstone struct {
+	conn  *net.UDPConn
+	mu    sync.Mutex
+	first map[string]time.Time
+	done  chan struct{}
+}
+
+func listenTombstone(addr netip.AddrPort, within time.Duration) (*tombstone, error) {
+	var conn *net.UDPConn
+	var err error
+	for end := time.Now().Add(within); ; time.Sleep(2 * time.Millisecond) {
+		conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+		if err == nil || time.Now().After(end) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	ts := &tombstone{conn: conn, first: map[string]time.Time{}, done: make(chan struct{})}
+	go func() {
+		defer close(ts.done)
+		buf := make([]byte, 65535)
+		for {
+			n, _, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			msg := string(buf[:n])
+			if !strings.HasPrefix(msg, "INVITE ") {
+				continue
+			}
+			for _, l := range strings.Split(msg, "\r\n") {
+				k, v, ok := strings.Cut(l, ":")
+				if ok && (strings.EqualFold(strings.TrimSpace(k), "Call-ID") || strings.TrimSpace(k) == "i") {
+					id := strings.TrimSpace(v)
+					ts.mu.Lock()
+					if _, seen := ts.first[id]; !seen {
+						ts.first[id] = at
+					}
+					ts.mu.Unlock()
+					break
+				}
+			}
+		}
+	}()
+	return ts, nil
+}
+
+// last returns the number of distinct INVITEs and the last first arrival.
+func (ts *tombstone) last() (int, time.Time) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var l time.Time
+	for _, at := range ts.first {
+		if at.After(l) {
+			l = at
+		}
+	}
+	return len(ts.first), l
+}
+
+func (ts *tombstone) close() {
+	ts.conn.Close()
+	<-ts.done
+}

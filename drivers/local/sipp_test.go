@@ -47,7 +47,7 @@ func startUAS(t testing.TB, scen, addr string, port int) {
 // startUASProc runs a SIPp callee on addr:port until the returned stop is called.
 func startUASProc(t testing.TB, scen, addr string, port int) (stop func(), pid int) {
 	t.Helper()
-	cmd := exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", addr, "-p", strconv.Itoa(port),
+	cmd := exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", addr, "-ci", addr, "-p", strconv.Itoa(port),
 		"-buff_size", "4194304", "-nostdin")
 	cmd.Dir = t.TempDir()
 	if err := cmd.Start(); err != nil {
@@ -67,7 +67,7 @@ func register(t testing.TB, scen, via, local, aor, contact string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sipp", via, "-sf", filepath.Join(scen, "reg.xml"), "-inf", inf,
-		"-i", local, "-p", "5090", "-m", "1", "-nostdin", "-timeout", "8")
+		"-i", local, "-ci", local, "-p", "5090", "-m", "1", "-nostdin", "-timeout", "8")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("register %s at %s: %v\n%s", aor, via, err, tail(out))
@@ -123,7 +123,7 @@ func runUAC(ctx context.Context, scen, via, local string, port, rate, n int, hol
 	defer os.RemoveAll(dir)
 	secs := n/max(rate, 1) + 1
 	cmd := exec.CommandContext(ctx, "sipp", via, "-sf", filepath.Join(scen, "uac.xml"), "-s", "callee",
-		"-i", local, "-p", strconv.Itoa(port), "-r", strconv.Itoa(rate), "-m", strconv.Itoa(n),
+		"-i", local, "-ci", local, "-p", strconv.Itoa(port), "-r", strconv.Itoa(rate), "-m", strconv.Itoa(n),
 		"-d", strconv.Itoa(int(hold/time.Millisecond)), "-buff_size", "4194304", "-nostdin",
 		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
 		"-trace_rtt", "-rtt_freq", "10", "-trace_err", "-timeout", strconv.Itoa(secs+20), "-recv_timeout", "8000")

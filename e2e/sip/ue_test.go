@@ -94,7 +94,7 @@ type callee struct {
 
 func startCallee(t *testing.T, scen, aor, ip string, port int, dnsAddr netip.AddrPort, zone string) *callee {
 	c := &callee{aor: aor, ip: ip, port: port, dns: dnsAddr, zone: zone, scen: scen, dir: t.TempDir(), done: make(chan struct{})}
-	c.uas = exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", ip, "-p", strconv.Itoa(port),
+	c.uas = exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", ip, "-ci", ip, "-p", strconv.Itoa(port),
 		"-buff_size", "4194304", "-nostdin")
 	c.uas.Dir = c.dir
 	if err := c.uas.Start(); err != nil {
@@ -144,7 +144,7 @@ func (c *callee) register(ctx context.Context, via netip.AddrPort) error {
 	rctx, cancel := context.WithTimeout(ctx, 6*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(rctx, "sipp", via.String(), "-sf", filepath.Join(c.scen, "reg.xml"), "-inf", inf,
-		"-i", c.ip, "-p", strconv.Itoa(c.port+10), "-m", "1", "-nostdin", "-timeout", "5")
+		"-i", c.ip, "-ci", c.ip, "-p", strconv.Itoa(c.port+10), "-m", "1", "-nostdin", "-timeout", "5")
 	cmd.Dir = c.dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		s := string(out)
@@ -289,7 +289,7 @@ func (p *callerPool) spawn(a netip.AddrPort, rate int) *caller {
 	dir := filepath.Join(p.t.TempDir())
 	c := &caller{pcscf: a, ctl: 19000 + n, rate: rate, dir: dir, started: time.Now(), exited: make(chan struct{})}
 	c.cmd = exec.Command("sipp", a.String(), "-sf", filepath.Join(p.scen, "uac.xml"), "-s", p.callee,
-		"-i", p.ip, "-p", strconv.Itoa(16000+n), "-r", strconv.Itoa(rate), "-rp", "10000",
+		"-i", p.ip, "-ci", p.ip, "-p", strconv.Itoa(16000+n), "-r", strconv.Itoa(rate), "-rp", "10000",
 		"-d", strconv.Itoa(int(p.hold/time.Millisecond)), "-cp", strconv.Itoa(c.ctl),
 		"-buff_size", "4194304", "-nostdin", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
 		"-trace_err", "-recv_timeout", "20000")

@@ -68,6 +68,11 @@ type Config struct {
 	// RetryBackoff is how long a VNF waits after a failed launch (quota,
 	// capacity) before the controller launches for it again (default 10 s).
 	RetryBackoff time.Duration `json:"retryBackoff" yaml:"retryBackoff"`
+	// DrainTimeout bounds how long an instance that left the buffer head
+	// (τ reached) may keep carrying flows before it is destroyed anyway
+	// (default 10 min, a few times a long call; negative: wait for the flows
+	// to end however long it takes).
+	DrainTimeout time.Duration `json:"drainTimeout" yaml:"drainTimeout"`
 	// BootTimeout fails an instance the cloud has not reported active this
 	// long after its launch (default 10 min); it is then replaced.
 	BootTimeout time.Duration `json:"bootTimeout" yaml:"bootTimeout"`
@@ -173,6 +178,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if out.StatsTimeout == 0 {
 		out.StatsTimeout = 3 * time.Second
+	}
+	if out.DrainTimeout == 0 {
+		out.DrainTimeout = 10 * time.Minute
 	}
 	if out.ReactiveCooldown < 0 {
 		return c, fmt.Errorf("local: config reactiveCooldown %v: must not be negative", out.ReactiveCooldown)

@@ -33,6 +33,7 @@ type inst struct {
 	Instance
 	streak       [nMetrics]int // consecutive samples over threshold, per metric
 	lastSeen     time.Time     // controller time of the last sign of life
+	drainSince   time.Time     // when it started draining
 	watch        clock.Timer   // stats watchdog
 	launching    bool          // Launch call in flight
 	terminating  bool          // to be (or being) terminated
@@ -615,6 +616,9 @@ func (c *Controller) onTick() {
 			ops = append(ops, op{kind: opTerminate, id: id})
 		case in.State == StateDraining && !in.terminating && in.Last.Flows == 0:
 			ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, no flows", in.BufferedIn))...)
+		case in.State == StateDraining && !in.terminating && c.cfg.DrainTimeout > 0 && now.Sub(in.drainSince) >= c.cfg.DrainTimeout:
+			ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, drain timeout %v with %d flows left",
+				in.BufferedIn, c.cfg.DrainTimeout, in.Last.Flows))...)
 		case (in.State == StateBooting || in.State == StateBuffered) && in.CloudState != drivers.StateActive &&
 			!in.launching && !in.terminating && now.Sub(in.Created) >= c.cfg.BootTimeout:
 			ops = append(ops, c.failLocked(in, fmt.Sprintf("not active %v after launch", now.Sub(in.Created)))...)

@@ -226,6 +226,7 @@ func (c *Controller) enterLocked(next uint64) []op {
 					continue
 				}
 				in.State = StateDraining
+				in.drainSince = c.clk.Now()
 				detail := fmt.Sprintf("buffered in interval %d, τ=%d reached", e.Interval, c.cfg.Tau)
 				if in.Last.Flows == 0 || in.CloudState != drivers.StateActive {
 					ops = append(ops, c.destroyLocked(in, detail)...)

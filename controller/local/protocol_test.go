@@ -293,3 +293,40 @@ func TestIntervalCatchesUpWithGlobalRounds(t *testing.T) {
 		t.Fatalf("interval %d buffer %+v, want 102 and a tag of 101", e.c.Interval(), buf)
 	}
 }
+
+// A draining instance whose flows never end is destroyed after DrainTimeout,
+// and not before.
+func TestDrainTimeout(t *testing.T) {
+	cfg := fwConfig(0)
+	cfg.Tau = 1
+	cfg.DrainTimeout = time.Minute
+	e := newEnv(t, cfg, fake.Options{})
+	e.round(0, map[string]int{"firewall": 2}) // interval 1
+	ids := e.ids(StateNormal)
+	for _, id := range ids {
+		e.load[id] = Stats{CPU: 2, Flows: 3} // calls that never end
+	}
+	e.second()
+	e.round(1, map[string]int{"firewall": 1}) // one buffered in interval 1, expires at once (τ=1): draining
+	var draining string
+	for _, id := range ids {
+		if e.state(id) == StateDraining {
+			draining = id
+		}
+	}
+	if draining == "" {
+		t.Fatal("no instance draining")
+	}
+	e.seconds(58)
+	if e.state(draining) != StateDraining {
+		t.Fatalf("destroyed before the drain timeout: %s", e.state(draining))
+	}
+	e.seconds(3)
+	if e.state(draining) != "" {
+		t.Fatalf("%s still %s after the drain timeout", draining, e.state(draining))
+	}
+	exp := e.actions(KindDestroy, ReasonExpiry)
+	if len(exp) != 1 || !strings.Contains(exp[0].Detail, "drain timeout") {
+		t.Fatalf("expiry actions %+v", exp)
+	}
+}

@@ -28,6 +28,7 @@ type search struct {
 	route     []int
 	mark      []bool
 	tset      []int
+	m int // stages (= st.m, kept here so c stays inlinable)
 	// tab[d*m+k] caches stageCost(d, k, q) for the pair being searched when
 	// tabGen[d*m+k] == gen.
 	tab    []cost
@@ -61,7 +62,7 @@ type search struct {
 
 func newSearch(st *state) *search {
 	k := min(st.m+3, st.n)
-	s := &search{st: st, topK: k, top: make([][]int, st.m), rec: make(Path, st.m+2), alt: make(Path, st.m+2), sp: map[int]*hopSP{},
+	s := &search{st: st, m: st.m, topK: k, top: make([][]int, st.m), rec: make(Path, st.m+2), alt: make(Path, st.m+2), sp: map[int]*hopSP{},
 		mark: make([]bool, st.n), route: make([]int, 0, 4), topC: make([]cost, st.m), seen: make([]uint32, st.n), at: make([]int, st.n), tab: make([]cost, st.n*st.m), tabGen: make([]uint32, st.n*st.m),
 		p1: make(Path, st.m+2), p2: make(Path, st.m+2), path: make(Path, st.m+2),
 		suf: make([]cost, st.m+1), preE: make([]cost, st.m+1)}
@@ -87,6 +88,11 @@ func (s *search) prepare(entry, exit int, q float64) {
 	// Lower bound: created instances fall as rankKey grows, added instances
 	// as available working capacity grows, so each stage's best DC on each
 	// ranking gives the least it can cost.
+	// stage 1 of every DC: every v of Alg. 2 needs it, so fill the column at once
+	for d := 0; d < st.n; d++ {
+		s.tab[d*m] = st.stageCost(d, 0, q)
+		s.tabGen[d*m] = s.gen
+	}
 	s.lb = cost{}
 	for k := 0; k < m; k++ {
 		l := cost{s.c(st.byRank[k].order[0], k).Created, s.c(st.byAvail[k].order[0], k).Added}
@@ -118,7 +124,7 @@ func (s *search) prepare(entry, exit int, q float64) {
 
 // c is stageCost(d, k, q) for the pair being searched, computed on first use.
 func (s *search) c(d, k int) cost {
-	i := d*s.st.m + k
+	i := d*s.m + k
 	if s.tabGen[i] == s.gen {
 		return s.tab[i]
 	}

@@ -1,0 +1,244 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/ims-orch/ims-orch/api"
+	"github.com/ims-orch/ims-orch/api/client"
+)
+
+func fastRaft() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.HeartbeatTimeout = 150 * time.Millisecond
+	rc.ElectionTimeout = 150 * time.Millisecond
+	rc.LeaderLeaseTimeout = 100 * time.Millisecond
+	rc.CommitTimeout = 5 * time.Millisecond
+	return rc
+}
+
+// eventually polls cond every 10 ms until it holds or the deadline passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline, not waiting for time to pass
+	}
+}
+
+// startCluster runs three clustered daemons on loopback (raft TCP on
+// 127.0.0.1:0, raft-wal in temp dirs): n1 bootstraps alone, then adds n2
+// and n3 as voters.
+func startCluster(t testing.TB) []*Daemon { return startClusterWith(t, false) }
+
+// startClusterWith optionally gives the nodes local controllers (n1 tokyo,
+// n2 hong-kong, n3 london and houston) that the leader's round engine
+// reaches over the HTTP protocol transport, with 2 s intervals.
+func startClusterWith(t testing.TB, locals bool) []*Daemon {
+	t.Helper()
+	tokenFile := filepath.Join(t.TempDir(), "protocol-token")
+	if err := os.WriteFile(tokenFile, []byte("test-protocol-token-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dcsOf := [][]string{{"tokyo"}, {"hong-kong"}, {"london", "houston"}}
+	const n = 3
+	lns := make([]net.Listener, n)
+	urls := make([]string, n)
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i], urls[i] = ln, "http://"+ln.Addr().String()
+	}
+	ds := make([]*Daemon, n)
+	for i := range ds {
+		base, err := ParseConfig(DefaultYAML())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := *base
+		cfg.Traffic = nil
+		cfg.Node = NodeConfig{ID: fmt.Sprintf("n%d", i+1), RaftBind: "127.0.0.1:0", RaftDir: t.TempDir(), Bootstrap: i == 0}
+		for j := range n {
+			if j != i {
+				cfg.Node.Peers = append(cfg.Node.Peers, PeerConfig{ID: fmt.Sprintf("n%d", j+1), API: urls[j]})
+			}
+		}
+		cfg.API.URL = urls[i]
+		cfg.Role = RoleConfig{Global: true}
+		if locals {
+			cfg.Role.Locals, cfg.Role.ProtocolTokenFile = dcsOf[i], tokenFile
+			cfg.Role.LocalEndpoints = map[string]string{}
+			for j, dcs := range dcsOf {
+				for _, dc := range dcs {
+					cfg.Role.LocalEndpoints[dc] = urls[j]
+				}
+			}
+			cfg.Policy.IntervalSeconds = 2
+		}
+		if err := cfg.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		d, err := New(&cfg, Options{Listener: lns[i], Raft: fastRaft(), Logger: slog.New(slog.DiscardHandler),
+			ShutdownTimeout: 3 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ds[i] = d
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = d.Shutdown(ctx)
+		})
+	}
+	eventually(t, 10*time.Second, "n1 to lead", func() bool { return ds[0].Node().Raft.State() == raft.Leader })
+	for _, d := range ds[1:] {
+		if err := ds[0].Node().Raft.AddVoter(raft.ServerID(d.cfg.Node.ID), raft.ServerAddress(d.Node().Addr()), 0, 5*time.Second).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range ds {
+		eventually(t, 10*time.Second, d.cfg.Node.ID+" to be ready", func() bool { return d.Backend().Ready(context.Background()) == nil })
+	}
+	return ds
+}
+
+func leaderOf(ds []*Daemon) (leader *Daemon, followers []*Daemon) {
+	for _, d := range ds {
+		if d.Node().Raft.State() == raft.Leader {
+			leader = d
+		} else {
+			followers = append(followers, d)
+		}
+	}
+	return leader, followers
+}
+
+// A write sent to a follower is forwarded to the leader, committed through
+// raft and read back on every node; the follower's Backend itself answers
+// NotLeaderError with the leader's API address.
+func TestClusterLeaderForwarding(t *testing.T) {
+	ds := startCluster(t)
+	leader, followers := leaderOf(ds)
+	if leader == nil || len(followers) != 2 {
+		t.Fatal("no single leader")
+	}
+	ctx := context.Background()
+	_, err := followers[0].Backend().PutPolicy(ctx, api.Policy{Name: PolicyName})
+	var nl *api.NotLeaderError
+	if !errors.As(err, &nl) || nl.LeaderID != leader.cfg.Node.ID || nl.LeaderAddr != leader.cfg.API.URL {
+		t.Fatalf("follower write: %v, want NotLeaderError naming %s at %s", err, leader.cfg.Node.ID, leader.cfg.API.URL)
+	}
+	c, err := client.New(followers[0].URL(), client.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Policy(ctx, PolicyName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.DelayBoundMs = 321
+	res, err := c.PutPolicy(ctx, p)
+	if err != nil || res.Outcome != api.OutcomeUpdated {
+		t.Fatalf("write through a follower: %+v %v", res, err)
+	}
+	for _, d := range ds {
+		eventually(t, 5*time.Second, d.cfg.Node.ID+" to apply the policy", func() bool {
+			return d.store.State().Policy.DelayBoundMs == 321
+		})
+		got, err := d.Backend().Policy(ctx, PolicyName)
+		if err != nil || got.DelayBoundMs != 321 {
+			t.Fatalf("%s reads %+v %v", d.cfg.Node.ID, got, err)
+		}
+	}
+	st, err := c.State(ctx)
+	if err != nil || st.Leader != leader.cfg.Node.ID {
+		t.Fatalf("state on a follower: leader %q %v", st.Leader, err)
+	}
+	m := followers[1].Backend().MetricsSnapshot()
+	if m.RaftRole != "follower" || m.CommitIndex == 0 {
+		t.Fatalf("follower metrics: role %q commit %d", m.RaftRole, m.CommitIndex)
+	}
+
+	// graceful shutdown of the leader hands leadership over; writes go on
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := leader.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	var next *Daemon
+	eventually(t, 5*time.Second, "a new leader", func() bool {
+		next, _ = leaderOf(followers)
+		return next != nil
+	})
+	other := followers[0]
+	if other == next {
+		other = followers[1]
+	}
+	eventually(t, 5*time.Second, other.cfg.Node.ID+" to know the new leader", func() bool {
+		id, _ := other.Backend().leader()
+		return id == next.cfg.Node.ID
+	})
+	c2, err := client.New(other.URL(), client.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.DelayBoundMs = 222
+	if res, err := c2.PutPolicy(ctx, p); err != nil || res.Outcome != api.OutcomeUpdated {
+		t.Fatalf("write after failover: %+v %v", res, err)
+	}
+	eventually(t, 5*time.Second, "the write to reach "+other.cfg.Node.ID, func() bool {
+		return other.store.State().Policy.DelayBoundMs == 222
+	})
+}
+
+// The leader's round engine runs the 5-step protocol with local controllers
+// in the three processes over HTTP: every DC enters new intervals, and after
+// the leader stops the next leader goes on.
+func TestClusterRoundsOverHTTP(t *testing.T) {
+	ds := startClusterWith(t, true)
+	leader, followers := leaderOf(ds)
+	entered := func(min uint64) bool {
+		for _, d := range ds {
+			for _, lc := range d.locals {
+				if lc.Interval() < min {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	eventually(t, 20*time.Second, "every DC to enter interval 2", func() bool { return entered(2) })
+	if st := leader.store.State(); st.Topology == nil || len(st.Paths) == 0 {
+		t.Fatal("no committed paths after two rounds")
+	}
+	if es := leader.engine.Stats(); es.Unreachable != 0 {
+		t.Fatalf("DCs given up: %+v", es)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := leader.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a new leader", func() bool { l, _ := leaderOf(followers); return l != nil })
+	next, _ := leaderOf(followers)
+	start := next.store.State().Interval
+	eventually(t, 20*time.Second, "rounds under the new leader", func() bool {
+		return next.store.State().Interval >= start+2
+	})
+}

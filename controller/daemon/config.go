@@ -1,0 +1,541 @@
+package daemon
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ims-orch/ims-orch/api"
+	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/predictor"
+)
+
+// MaxConfigBytes bounds a configuration file.
+const MaxConfigBytes = 1 << 20
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded default configuration: one node, the
+// simulated cloud, the paper's 4-DC topology and a traffic ramp.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Config is the daemon's configuration file (YAML, unknown fields refused).
+type Config struct {
+	Node     NodeConfig     `yaml:"node"`
+	API      APIConfig      `yaml:"api"`
+	Role     RoleConfig     `yaml:"role"`
+	Driver   DriverConfig   `yaml:"driver"`
+	Topology TopologyConfig `yaml:"topology"`
+	Policy   PolicyConfig   `yaml:"policy"`
+	Traffic  *TrafficConfig `yaml:"traffic"`
+}
+
+// NodeConfig is this node's identity and, in a cluster, its raft setup.
+// With RaftBind empty the node runs alone without raft (single-node mode).
+type NodeConfig struct {
+	ID        string       `yaml:"id"`
+	RaftBind  string       `yaml:"raftBind"`
+	RaftDir   string       `yaml:"raftDir"`
+	Peers     []PeerConfig `yaml:"peers"`
+	Bootstrap bool         `yaml:"bootstrap"`
+}
+
+// PeerConfig is another node of the cluster: its raft ID and address and
+// its API base URL (where a follower forwards writes).
+type PeerConfig struct {
+	ID   string `yaml:"id"`
+	Raft string `yaml:"raft"`
+	API  string `yaml:"api"`
+}
+
+// APIConfig configures the REST API listener.
+type APIConfig struct {
+	// Listen is the API address (default 127.0.0.1:8080).
+	Listen string `yaml:"listen"`
+	// URL is this node's API base URL as peers reach it (default
+	// http(s)://Listen).
+	URL string `yaml:"url"`
+	// TokensFile is the token file (api.LoadTokenFile); empty with
+	// AllowUnauthenticated only.
+	TokensFile           string     `yaml:"tokensFile"`
+	AllowUnauthenticated bool       `yaml:"allowUnauthenticated"`
+	TLS                  *TLSConfig `yaml:"tls"`
+	// LeaderMode is proxy (default), redirect or reject.
+	LeaderMode string `yaml:"leaderMode"`
+}
+
+// TLSConfig names the API's PEM files.
+type TLSConfig struct {
+	Cert              string `yaml:"cert"`
+	Key               string `yaml:"key"`
+	ClientCA          string `yaml:"clientCA"`
+	RequireClientCert bool   `yaml:"requireClientCert"`
+	// PeerCA verifies the other nodes' API certificates when this node
+	// forwards a write to the leader or talks the controller protocol
+	// (default: ClientCA). The node presents Cert/Key as its client
+	// certificate.
+	PeerCA string `yaml:"peerCA"`
+}
+
+// RoleConfig says what the node runs: the global controller and/or local
+// controllers for some datacenters. In single-node mode both are always
+// run for every datacenter.
+type RoleConfig struct {
+	Global bool     `yaml:"global"`
+	Locals []string `yaml:"locals"`
+	// LocalEndpoints maps a DC to the base URL of the node that runs its
+	// local controller (cluster mode, global role): the protocol goes to
+	// URL + "/dc/<name>" + transport.ProtocolPath.
+	LocalEndpoints map[string]string `yaml:"localEndpoints"`
+	// ProtocolTokenFile holds the bearer token of the controller protocol
+	// (cluster mode; the same on every node).
+	ProtocolTokenFile string `yaml:"protocolTokenFile"`
+}
+
+// Driver kinds.
+const (
+	DriverSim       = "sim"
+	DriverFake      = "fake"
+	DriverLocal     = "local"
+	DriverOpenStack = "openstack"
+)
+
+// DriverConfig selects the cloud driver.
+type DriverConfig struct {
+	Kind string `yaml:"kind"`
+	// BootDelay of an instance in the sim and fake clouds (default 2s).
+	BootDelay string `yaml:"bootDelay"`
+	// OpenStackConfig is the drivers/openstack configuration file (openstack only).
+	OpenStackConfig string `yaml:"openstackConfig"`
+	// KamailioDir is the run directory of the local driver's Kamailio
+	// processes (default .kamailio-dev).
+	KamailioDir string `yaml:"kamailioDir"`
+}
+
+// VNFConfig is one VNF of the catalog with its per-instance capacity,
+// thresholds and bounds.
+type VNFConfig struct {
+	Name       string           `yaml:"name"`
+	Capacity   float64          `yaml:"capacity"`
+	Thresholds local.Thresholds `yaml:"thresholds"`
+	Image      string           `yaml:"image"`
+	Flavor     string           `yaml:"flavor"`
+	Min        int              `yaml:"min"`
+	Max        int              `yaml:"max"`
+}
+
+// TopologyConfig describes the datacenters and the VNF chain.
+type TopologyConfig struct {
+	Datacenters []api.Datacenter `yaml:"datacenters"`
+	DelaysMs    [][]float64      `yaml:"delaysMs"`
+	SCSCFDC     string           `yaml:"scscfDC"`
+	PCSCF       VNFConfig        `yaml:"pcscf"`
+	SCSCF       VNFConfig        `yaml:"scscf"`
+	Chain       []VNFConfig      `yaml:"chain"`
+}
+
+// TrafficConfig is the simulated load (sim driver only): calls per second
+// started in each entry DC, following Rates (one per ChangeInterval, held
+// after the last), each call lasting CallSeconds with MediaPktPerSec packets
+// per second each way; a call's exit DC is its entry DC when Exits is
+// "local", else spread evenly over every DC ("uniform").
+type TrafficConfig struct {
+	ChangeInterval string               `yaml:"changeInterval"`
+	Rates          map[string][]float64 `yaml:"rates"`
+	Exits          string               `yaml:"exits"`
+	CallSeconds    int                  `yaml:"callSeconds"`
+	MediaPktPerSec float64              `yaml:"mediaPktPerSec"`
+}
+
+// PolicyConfig is the policy section (api.Policy with YAML names).
+type PolicyConfig struct {
+	IntervalSeconds int         `yaml:"intervalSeconds"`
+	Tau             int         `yaml:"tau"`
+	DelayBoundMs    float64     `yaml:"delayBoundMs"`
+	Predictor       string      `yaml:"predictor"`
+	Strategy        string      `yaml:"strategy"`
+	Limits          []api.Limit `yaml:"limits"`
+}
+
+// API returns the policy as the API shows it, named PolicyName.
+func (p PolicyConfig) API() api.Policy {
+	return api.Policy{Name: PolicyName, IntervalSeconds: p.IntervalSeconds, Tau: p.Tau, DelayBoundMs: p.DelayBoundMs,
+		Predictor: p.Predictor, Strategy: p.Strategy, Limits: append([]api.Limit(nil), p.Limits...)}
+}
+
+// Defaults filled by Normalize.
+const (
+	DefaultListen    = "127.0.0.1:8080"
+	DefaultBootDelay = 2 * time.Second
+)
+
+// LoadConfig reads and parses a configuration file.
+func LoadConfig(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	c, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig parses and validates a configuration; unknown fields and
+// invalid values are errors naming the field.
+func ParseConfig(data []byte) (*Config, error) {
+	if len(data) > MaxConfigBytes {
+		return nil, fmt.Errorf("config: %d bytes, at most %d", len(data), MaxConfigBytes)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config: empty document")
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("config: more than one YAML document")
+	}
+	if err := c.Normalize(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// DefaultConfig returns the embedded default configuration.
+func DefaultConfig() *Config {
+	c, err := ParseConfig(defaultYAML)
+	if err != nil {
+		panic("daemon: embedded default.yaml: " + err.Error()) // a test parses it
+	}
+	return c
+}
+
+// Clustered reports whether the node runs raft.
+func (c *Config) Clustered() bool { return c.Node.RaftBind != "" }
+
+// Normalize fills defaults and validates; errors name the field.
+func (c *Config) Normalize() error {
+	if c.Node.ID == "" {
+		c.Node.ID = "node1"
+	}
+	if strings.ContainsAny(c.Node.ID, " \t\n/") {
+		return fmt.Errorf("node.id: %q must not hold white space or '/'", c.Node.ID)
+	}
+	if c.Node.RaftBind != "" {
+		if _, _, err := net.SplitHostPort(c.Node.RaftBind); err != nil {
+			return fmt.Errorf("node.raftBind: %q is not host:port: %v", c.Node.RaftBind, err)
+		}
+	} else if len(c.Node.Peers) > 0 || c.Node.RaftDir != "" {
+		return errors.New("node.raftBind: required when node.peers or node.raftDir is set")
+	}
+	seen := map[string]bool{c.Node.ID: true}
+	for i, p := range c.Node.Peers {
+		if p.ID == "" || seen[p.ID] {
+			return fmt.Errorf("node.peers[%d].id: %q is empty or repeated", i, p.ID)
+		}
+		seen[p.ID] = true
+		if p.API != "" && !strings.HasPrefix(p.API, "http://") && !strings.HasPrefix(p.API, "https://") {
+			return fmt.Errorf("node.peers[%d].api: %q must be an http:// or https:// URL", i, p.API)
+		}
+	}
+	if c.API.Listen == "" {
+		c.API.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+		return fmt.Errorf("api.listen: %q is not host:port: %v", c.API.Listen, err)
+	}
+	if c.API.URL == "" {
+		scheme := "http://"
+		if c.API.TLS != nil {
+			scheme = "https://"
+		}
+		c.API.URL = scheme + c.API.Listen
+	}
+	switch api.LeaderMode(c.API.LeaderMode) {
+	case "", api.LeaderProxy, api.LeaderRedirect, api.LeaderReject:
+	default:
+		return fmt.Errorf("api.leaderMode: %q must be proxy, redirect or reject", c.API.LeaderMode)
+	}
+	if c.API.TokensFile == "" && !c.API.AllowUnauthenticated {
+		return errors.New("api.tokensFile: required unless api.allowUnauthenticated is true")
+	}
+	if c.API.TLS != nil && (c.API.TLS.Cert == "" || c.API.TLS.Key == "") {
+		return errors.New("api.tls: cert and key are both required")
+	}
+	if c.Driver.Kind == DriverOpenStack && c.Driver.OpenStackConfig == "" {
+		return errors.New("driver.openstackConfig: required with driver.kind openstack")
+	}
+	if c.Driver.Kind == "" {
+		c.Driver.Kind = DriverSim
+	}
+	switch c.Driver.Kind {
+	case DriverSim, DriverFake, DriverLocal, DriverOpenStack:
+	default:
+		return fmt.Errorf("driver.kind: %q must be sim, fake, local or openstack", c.Driver.Kind)
+	}
+	if _, err := c.BootDelay(); err != nil {
+		return err
+	}
+	if err := c.normalizeTopology(); err != nil {
+		return err
+	}
+	for i, l := range c.Role.Locals {
+		if c.dcIndex(l) < 0 {
+			return fmt.Errorf("role.locals[%d]: %q is not a datacenter of topology.datacenters", i, l)
+		}
+	}
+	if !c.Clustered() {
+		c.Role.Global = true
+		c.Role.Locals = nil
+		for _, d := range c.Topology.Datacenters {
+			c.Role.Locals = append(c.Role.Locals, d.Name)
+		}
+	} else if !c.Role.Global && len(c.Role.Locals) == 0 {
+		return errors.New("role: a node runs the global controller, local controllers or both")
+	}
+	for dc, u := range c.Role.LocalEndpoints {
+		if c.dcIndex(dc) < 0 {
+			return fmt.Errorf("role.localEndpoints[%q]: not a datacenter", dc)
+		}
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("role.localEndpoints[%q]: %q must be an http:// or https:// URL", dc, u)
+		}
+	}
+	if c.Clustered() && (len(c.Role.Locals) > 0 || len(c.Role.LocalEndpoints) > 0) && c.Role.ProtocolTokenFile == "" {
+		return errors.New("role.protocolTokenFile: required when a clustered node runs or reaches local controllers")
+	}
+	if err := c.normalizePolicy(); err != nil {
+		return err
+	}
+	if c.Traffic != nil {
+		if c.Clustered() {
+			return errors.New("traffic: simulated traffic runs in single-node mode only (node.raftBind is set)")
+		}
+		if c.Driver.Kind != DriverSim && c.Driver.Kind != DriverLocal {
+			// local may fall back to sim (local.Available fails): the traffic is used then
+			return fmt.Errorf("traffic: only the sim driver takes simulated traffic, driver.kind is %q", c.Driver.Kind)
+		}
+		if err := c.normalizeTraffic(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BootDelay parses driver.bootDelay.
+func (c *Config) BootDelay() (time.Duration, error) {
+	if c.Driver.BootDelay == "" {
+		return DefaultBootDelay, nil
+	}
+	d, err := time.ParseDuration(c.Driver.BootDelay)
+	if err != nil || d < 0 || d > time.Hour {
+		return 0, fmt.Errorf("driver.bootDelay: %q is not a duration in [0, 1h]", c.Driver.BootDelay)
+	}
+	return d, nil
+}
+
+func (c *Config) dcIndex(name string) int {
+	for i, d := range c.Topology.Datacenters {
+		if d.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+func (c *Config) normalizeTopology() error {
+	t := &c.Topology
+	if err := (api.DatacenterList{Datacenters: t.Datacenters}).Validate(); err != nil {
+		return fmt.Errorf("topology.datacenters: %w", err)
+	}
+	n := len(t.Datacenters)
+	names := make([]string, n)
+	for i, d := range t.Datacenters {
+		names[i] = d.Name
+	}
+	if err := (api.DelayMatrix{Datacenters: names, DelaysMs: t.DelaysMs}).Validate(); err != nil {
+		return fmt.Errorf("topology.delaysMs: %w", err)
+	}
+	if c.dcIndex(t.SCSCFDC) < 0 {
+		return fmt.Errorf("topology.scscfDC: %q is not a datacenter", t.SCSCFDC)
+	}
+	if len(t.Chain) == 0 {
+		return errors.New("topology.chain: at least one data-plane VNF is needed")
+	}
+	seen := map[string]bool{}
+	all := append([]*VNFConfig{&t.PCSCF, &t.SCSCF}, ptrs(t.Chain)...)
+	for i, v := range all {
+		field := "topology.chain[" + fmt.Sprint(i-2) + "]"
+		switch i {
+		case 0:
+			field = "topology.pcscf"
+		case 1:
+			field = "topology.scscf"
+		}
+		if v.Name == "" || strings.ContainsAny(v.Name, " \t\n/") {
+			return fmt.Errorf("%s.name: %q is empty or holds white space or '/'", field, v.Name)
+		}
+		if seen[v.Name] {
+			return fmt.Errorf("%s.name: %q is repeated", field, v.Name)
+		}
+		seen[v.Name] = true
+		if !finite(v.Capacity) || v.Capacity <= 0 {
+			return fmt.Errorf("%s.capacity: must be a positive number, got %g", field, v.Capacity)
+		}
+		th := v.Thresholds
+		if !finite(th.CPU) || !finite(th.Mem) || !finite(th.PktRate) || th.CPU < 0 || th.Mem < 0 || th.PktRate < 0 || th.CPU > 100 || th.Mem > 100 {
+			return fmt.Errorf("%s.thresholds: cpu and mem in [0, 100], pktRate ≥ 0", field)
+		}
+		if v.Min < 0 || v.Max < 0 || (v.Max > 0 && v.Max < v.Min) {
+			return fmt.Errorf("%s: min %d and max %d must be ≥ 0 and max ≥ min (0 = no limit)", field, v.Min, v.Max)
+		}
+	}
+	return nil
+}
+
+func ptrs(vs []VNFConfig) []*VNFConfig {
+	out := make([]*VNFConfig, len(vs))
+	for i := range vs {
+		out[i] = &vs[i]
+	}
+	return out
+}
+
+// PolicyName is the policy in force: the one the config's policy section
+// defines and the one API writes to "default" change.
+const PolicyName = "default"
+
+func (c *Config) normalizePolicy() error {
+	p := &c.Policy
+	if p.IntervalSeconds == 0 {
+		p.IntervalSeconds = 50
+	}
+	if p.Tau == 0 {
+		p.Tau = 10
+	}
+	if p.DelayBoundMs == 0 {
+		p.DelayBoundMs = 250
+	}
+	if p.Predictor == "" {
+		p.Predictor = "ar1"
+	}
+	if p.Strategy == "" {
+		p.Strategy = api.StrategyHybrid
+	}
+	if err := p.API().Validate(); err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	if _, err := system.ParseStrategy(p.Strategy); err != nil {
+		return fmt.Errorf("policy.%w", err)
+	}
+	if _, err := predictor.ParseSpec(p.Predictor); err != nil {
+		return fmt.Errorf("policy.predictor: %w", err)
+	}
+	return c.checkLimits(p.API())
+}
+
+// checkLimits checks that a policy's limits name known DCs and VNFs.
+func (c *Config) checkLimits(p api.Policy) error {
+	v := &api.ValidationError{}
+	for i, l := range p.Limits {
+		if l.DC != "" {
+			v.Add(fmt.Sprintf("limits[%d].dc", i), "per-datacenter limits are not supported by the daemon yet; leave dc empty (every datacenter)")
+		}
+		if l.DC != "" && c.dcIndex(l.DC) < 0 {
+			v.Add(fmt.Sprintf("limits[%d].dc", i), "%q is not a datacenter", l.DC)
+		}
+		if c.vnf(l.VNF) == nil {
+			v.Add(fmt.Sprintf("limits[%d].vnf", i), "%q is not a VNF of the topology", l.VNF)
+		}
+	}
+	return v.Err()
+}
+
+func (c *Config) vnf(name string) *VNFConfig {
+	t := &c.Topology
+	for _, v := range append([]*VNFConfig{&t.PCSCF, &t.SCSCF}, ptrs(t.Chain)...) {
+		if v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// Interval is the policy's scaling interval.
+func (c *Config) Interval() time.Duration {
+	return time.Duration(c.Policy.IntervalSeconds) * time.Second
+}
+
+// ChangeInterval parses traffic.changeInterval.
+func (t *TrafficConfig) changeInterval() time.Duration {
+	d, _ := time.ParseDuration(t.ChangeInterval)
+	return d
+}
+
+func (c *Config) normalizeTraffic() error {
+	t := c.Traffic
+	if t.ChangeInterval == "" {
+		t.ChangeInterval = "10s"
+	}
+	d, err := time.ParseDuration(t.ChangeInterval)
+	if err != nil || d < time.Second || d > 24*time.Hour {
+		return fmt.Errorf("traffic.changeInterval: %q is not a duration in [1s, 24h]", t.ChangeInterval)
+	}
+	for dc, rs := range t.Rates {
+		if c.dcIndex(dc) < 0 {
+			return fmt.Errorf("traffic.rates[%q]: not a datacenter", dc)
+		}
+		if len(rs) == 0 || len(rs) > 10000 {
+			return fmt.Errorf("traffic.rates[%q]: 1 to 10000 rates needed, got %d", dc, len(rs))
+		}
+		for i, r := range rs {
+			if !finite(r) || r < 0 || r > 1e4 {
+				return fmt.Errorf("traffic.rates[%q][%d]: %g calls/s is not in [0, 10000]", dc, i, r)
+			}
+		}
+	}
+	switch t.Exits {
+	case "":
+		t.Exits = "uniform"
+	case "uniform", "local":
+	default:
+		return fmt.Errorf("traffic.exits: %q must be uniform or local", t.Exits)
+	}
+	if t.CallSeconds == 0 {
+		t.CallSeconds = 60
+	}
+	if t.CallSeconds < 1 || t.CallSeconds > 86400 {
+		return fmt.Errorf("traffic.callSeconds: %d is not in [1, 86400]", t.CallSeconds)
+	}
+	if t.MediaPktPerSec == 0 {
+		t.MediaPktPerSec = 50
+	}
+	if !finite(t.MediaPktPerSec) || t.MediaPktPerSec < 0 || t.MediaPktPerSec > 1e6 {
+		return fmt.Errorf("traffic.mediaPktPerSec: %g is not in [0, 1e6]", t.MediaPktPerSec)
+	}
+	return nil
+}

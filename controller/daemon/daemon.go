@@ -1,0 +1,679 @@
+// Package daemon owns `ims-orch serve`: it builds a node from a Config (the
+// driver, the global controller's round engine and/or local controllers,
+// raft in cluster mode, the simulated load in sim mode), serves the REST API
+// (package api) over its Backend, /metrics (package metrics), /healthz and
+// /readyz, logs one line per scaling decision with its reason, and shuts
+// down gracefully.
+//
+// Single-node mode (node.raftBind empty) runs the whole deployment in one
+// process through controller/system on the daemon's clock. Cluster mode runs
+// a raft node (fsm.NewNode over raft-wal), the round engine only while this
+// node leads (global.FollowLeadership over a global.RaftStore), and the
+// local controllers of role.locals behind the controller protocol's HTTP
+// handler at /dc/<name>/v1/protocol.
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ims-orch/ims-orch/api"
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/controller/dcroute"
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/global"
+	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/metrics"
+	"github.com/ims-orch/ims-orch/controller/sipglue"
+	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/transport"
+	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/fake"
+	localdrv "github.com/ims-orch/ims-orch/drivers/local"
+	"github.com/ims-orch/ims-orch/drivers/openstack"
+	"github.com/ims-orch/ims-orch/drivers/sim"
+)
+
+// Options are the daemon's injected edges.
+type Options struct {
+	// Clock drives the controllers and the simulated load (clock.Real{}
+	// when nil; tests pass a clock.Virtual).
+	Clock clock.Clock
+	// Logger receives the structured logs (slog.Default when nil).
+	Logger *slog.Logger
+	// Listener is the API listener (net.Listen(api.listen) when nil).
+	Listener net.Listener
+	// RaftTransport replaces raft's TCP transport (tests).
+	RaftTransport raft.Transport
+	// Raft overrides raft's configuration (tests shorten its timeouts).
+	Raft *raft.Config
+	// ShutdownTimeout bounds the graceful shutdown (default 10 s).
+	ShutdownTimeout time.Duration
+}
+
+// Daemon is one running node.
+type Daemon struct {
+	cfg *Config
+	clk clock.Clock
+	log *slog.Logger
+	opt Options
+
+	driver drivers.Driver
+	// simCloud is the simulated cloud (the driver, or its DP half), nil otherwise
+	simCloud *sim.Cloud
+	// localDrv runs the CP VNFs as Kamailio processes (driver local): they
+	// are children of the daemon and are terminated at shutdown
+	localDrv *localdrv.Driver
+	sys      *system.System
+	node     *fsm.Node
+	engine   *global.Engine
+	store    global.Store
+	locals   map[string]*local.Controller
+	routers  map[string]*dcroute.Router
+	pump     *pump
+	httpT    *transport.HTTP
+	peerTr   *http.Transport
+
+	backend *Backend
+	metrics *metrics.Metrics
+	watch   *watcher
+	ln      net.Listener
+	srv     *http.Server
+	mux     *http.ServeMux
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	serveErr  chan error
+	stopOnce  sync.Once
+	closeOnce sync.Once
+}
+
+// New builds a node from cfg (already normalized); nothing runs until Start.
+func New(cfg *Config, opt Options) (*Daemon, error) {
+	if opt.Clock == nil {
+		opt.Clock = clock.Real{}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.ShutdownTimeout <= 0 {
+		opt.ShutdownTimeout = 10 * time.Second
+	}
+	d := &Daemon{cfg: cfg, clk: opt.Clock, log: opt.Logger, opt: opt, locals: map[string]*local.Controller{},
+		routers: map[string]*dcroute.Router{}, serveErr: make(chan error, 1)}
+	var err error
+	if d.driver, err = d.newDriver(); err != nil {
+		return nil, err
+	}
+	if cfg.Clustered() {
+		err = d.buildCluster()
+	} else {
+		err = d.buildSingle()
+	}
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	d.backend = newBackend(d)
+	d.metrics = metrics.New(d.backend)
+	d.watch = newWatcher(d)
+	return d, nil
+}
+
+func (d *Daemon) newDriver() (drivers.Driver, error) {
+	cfg := d.cfg
+	boot, _ := cfg.BootDelay()
+	names := cfg.dcNames()
+	simCloud := func() (drivers.Driver, error) {
+		cat, err := cfg.simCatalog()
+		if err != nil {
+			return nil, err
+		}
+		return sim.New(d.clk, sim.Options{DCs: names, Catalog: cat, BootDelay: max(boot, time.Millisecond)})
+	}
+	switch cfg.Driver.Kind {
+	case DriverSim:
+		c, err := simCloud()
+		if c != nil {
+			d.simCloud = c.(*sim.Cloud)
+		}
+		return c, err
+	case DriverFake:
+		return fake.New(d.clk, fake.Options{BootDelay: boot})
+	case DriverLocal:
+		if err := localdrv.Available(); err != nil {
+			d.log.Warn("the local driver cannot run here; falling back to the simulated cloud", "err", err)
+			cfg.Driver.Kind = DriverSim
+			c, err := simCloud()
+			if c != nil {
+				d.simCloud = c.(*sim.Cloud)
+			}
+			return c, err
+		}
+		// CP VNFs run as real Kamailio processes, the DP stages on the
+		// simulated cloud (drivers/local runs only P-CSCF and S-CSCF)
+		dp, err := simCloud()
+		if err != nil {
+			return nil, err
+		}
+		d.simCloud = dp.(*sim.Cloud)
+		ld, err := localdrv.New(localdrv.Config{BaseDir: cfg.Driver.KamailioDir, Clock: d.clk, DCIndex: func(dc string) (int, error) {
+			if i := cfg.dcIndex(dc); i >= 0 {
+				return i, nil
+			}
+			return 0, fmt.Errorf("%q is not a datacenter of the topology", dc)
+		}})
+		if err != nil {
+			return nil, fmt.Errorf("driver local: %w", err)
+		}
+		d.localDrv = ld
+		d.log.Info("driver local: CP VNFs run as Kamailio processes, DP stages on the simulated cloud",
+			"dir", cfg.Driver.KamailioDir)
+		return sipglue.NewDriver(sipglue.DriverConfig{CP: ld, CPVNFs: []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name},
+			Other: d.simCloud})
+	case DriverOpenStack:
+		data, err := os.ReadFile(cfg.Driver.OpenStackConfig)
+		if err != nil {
+			return nil, fmt.Errorf("driver.openstackConfig: %w", err)
+		}
+		oc, err := openstack.ParseConfig(data)
+		if err != nil {
+			return nil, fmt.Errorf("driver.openstackConfig %s: %w", cfg.Driver.OpenStackConfig, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		clients, err := openstack.Connect(ctx, oc)
+		if err != nil {
+			return nil, fmt.Errorf("driver openstack: %w", err)
+		}
+		return openstack.New(oc, clients, d.clk)
+	}
+	return nil, fmt.Errorf("driver.kind: %q is not supported", cfg.Driver.Kind)
+}
+
+func (c *Config) dcNames() []string {
+	out := make([]string, len(c.Topology.Datacenters))
+	for i, dc := range c.Topology.Datacenters {
+		out[i] = dc.Name
+	}
+	return out
+}
+
+// simCatalog builds the simulated cloud's catalog from the topology.
+func (c *Config) simCatalog() (*sim.Catalog, error) {
+	t := c.Topology
+	var types []sim.VNFType
+	add := func(v VNFConfig, plane sim.Plane) {
+		th := c.thresholds(v)
+		st := sim.VNFType{Name: v.Name, Plane: plane, Capacity: v.Capacity, CPUThr: th.CPU, MemThr: th.Mem, PktThr: th.PktRate,
+			MemBase: sim.DefaultMemBase}
+		if plane == sim.ControlPlane {
+			st.TriggerUtil, st.PktPerUnit, st.BufferSec = sim.DefaultCPTrigger, sim.CPMsgsPerTx, sim.DefaultCPBufferSec
+		} else {
+			st.TriggerUtil, st.PktPerUnit, st.BufferSec = sim.DefaultDPTrigger, 1, sim.DefaultDPBufferSec
+		}
+		types = append(types, st)
+	}
+	add(t.PCSCF, sim.ControlPlane)
+	add(t.SCSCF, sim.ControlPlane)
+	for _, v := range t.Chain {
+		add(v, sim.DataPlane)
+	}
+	return sim.NewCatalog(types...)
+}
+
+// thresholds returns a VNF's thresholds, the Table 2 defaults for a known
+// name when the config gives none, else 90% CPU, 50% memory and the capacity.
+func (c *Config) thresholds(v VNFConfig) local.Thresholds {
+	if v.Thresholds != (local.Thresholds{}) {
+		return v.Thresholds
+	}
+	if th, ok := local.DefaultThresholds(v.Name); ok {
+		return th
+	}
+	return local.Thresholds{CPU: 90, Mem: 50, PktRate: v.Capacity}
+}
+
+// fsmTopology is the replicated topology of the config.
+func (c *Config) fsmTopology() fsm.Topology {
+	t := c.Topology
+	top := fsm.Topology{DCs: c.dcNames(), SCSCFDC: t.SCSCFDC,
+		PCSCF: fsm.VNF{Name: t.PCSCF.Name, Capacity: t.PCSCF.Capacity, Min: t.PCSCF.Min},
+		SCSCF: fsm.VNF{Name: t.SCSCF.Name, Capacity: t.SCSCF.Capacity, Min: t.SCSCF.Min}}
+	for _, v := range t.Chain {
+		top.Stages = append(top.Stages, fsm.VNF{Name: v.Name, Capacity: v.Capacity})
+	}
+	for _, row := range t.DelaysMs {
+		top.DelayMs = append(top.DelayMs, append([]float64(nil), row...))
+	}
+	return top
+}
+
+// localVNFs returns the local controllers' per-VNF settings, policy limits
+// applied (a limit without DC bounds the VNF in every DC).
+func (c *Config) localVNFs() map[string]local.VNFConfig {
+	out := map[string]local.VNFConfig{}
+	t := c.Topology
+	for _, v := range append([]VNFConfig{t.PCSCF, t.SCSCF}, t.Chain...) {
+		lv := local.VNFConfig{Name: v.Name, Capacity: v.Capacity, Thresholds: c.thresholds(v), Image: v.Image, Flavor: v.Flavor,
+			Min: v.Min, Max: v.Max}
+		for _, l := range c.Policy.Limits {
+			if l.VNF == v.Name && l.DC == "" {
+				lv.Min, lv.Max = l.Min, l.Max
+			}
+		}
+		out[v.Name] = lv
+	}
+	return out
+}
+
+func (d *Daemon) localTemplate() local.Config {
+	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau)}
+	if d.cfg.Driver.Kind != DriverSim || d.cfg.Traffic == nil || d.cfg.Clustered() {
+		// no simulated load and no agent reports statistics in this build:
+		// do not fail instances for their silence
+		lc.StatsTimeout = -1
+	}
+	return lc
+}
+
+func (d *Daemon) buildSingle() error {
+	cfg := d.cfg
+	strategy, _ := system.ParseStrategy(cfg.Policy.Strategy)
+	sys, err := system.New(system.Config{
+		Topology: cfg.fsmTopology(), Policy: fsm.Policy{DelayBoundMs: cfg.Policy.DelayBoundMs},
+		Global:   global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
+		Strategy: strategy, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
+		InitialRound: true, Logger: d.log,
+	}, d.driver, d.clk)
+	if err != nil {
+		return err
+	}
+	d.sys, d.engine, d.store = sys, sys.Engine, sys.Store
+	d.locals, d.routers = sys.Locals, sys.Routers
+	if c := d.simCloud; c != nil && cfg.Traffic != nil {
+		d.pump = newPump(d.clk, *cfg.Traffic, cfg.Topology, c, d.locals, d.routers, sys.ReportWorkload, func(err error) {
+			d.log.Warn("simulated workload report refused", "err", err)
+		})
+	}
+	return nil
+}
+
+func (d *Daemon) buildCluster() error {
+	cfg := d.cfg
+	var peers []fsm.Peer
+	for _, p := range cfg.Node.Peers {
+		if p.Raft != "" {
+			peers = append(peers, fsm.Peer{ID: p.ID, Addr: p.Raft})
+		}
+	}
+	node, err := fsm.NewNode(fsm.NodeConfig{ID: cfg.Node.ID, Dir: cfg.Node.RaftDir, Bind: cfg.Node.RaftBind,
+		Transport: d.opt.RaftTransport, Peers: peers, Bootstrap: cfg.Node.Bootstrap, Raft: d.opt.Raft})
+	if err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+	d.node = node
+	d.store = global.NewRaftStore(node, 5*time.Second)
+	if d.peerTr, err = d.peerTransport(); err != nil {
+		return err
+	}
+	token := ""
+	if cfg.Role.ProtocolTokenFile != "" {
+		b, err := os.ReadFile(cfg.Role.ProtocolTokenFile)
+		if err != nil {
+			return fmt.Errorf("role.protocolTokenFile: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+		if token == "" {
+			return fmt.Errorf("role.protocolTokenFile %s: empty", cfg.Role.ProtocolTokenFile)
+		}
+	}
+	d.mux = http.NewServeMux()
+	stages := make([]string, len(cfg.Topology.Chain))
+	for i, v := range cfg.Topology.Chain {
+		stages[i] = v.Name
+	}
+	vnfs := cfg.localVNFs()
+	for _, dc := range cfg.Role.Locals {
+		r, err := dcroute.New(dc, cfg.dcNames(), stages, 0, func(err error) { d.log.Warn("routing table update failed", "dc", dc, "err", err) })
+		if err != nil {
+			return err
+		}
+		lc := d.localTemplate()
+		lc.DC, lc.Paths, lc.Sink = dc, r, r
+		lc.Reactive = cfg.Policy.Strategy != api.StrategyProactive
+		names := []string{cfg.Topology.PCSCF.Name}
+		if dc == cfg.Topology.SCSCFDC {
+			names = append(names, cfg.Topology.SCSCF.Name)
+		}
+		names = append(names, stages...)
+		for _, n := range names {
+			lc.VNFs = append(lc.VNFs, vnfs[n])
+		}
+		c, err := local.New(lc, d.driver, d.clk, d.log.With("dc", dc))
+		if err != nil {
+			return fmt.Errorf("local controller %s: %w", dc, err)
+		}
+		h, err := transport.NewHandler(c, token)
+		if err != nil {
+			return err
+		}
+		d.mux.Handle("/dc/"+dc+transport.ProtocolPath, http.StripPrefix("/dc/"+dc, h))
+		d.locals[dc], d.routers[dc] = c, r
+	}
+	if cfg.Role.Global {
+		var tr transport.Transport
+		if len(cfg.Role.LocalEndpoints) > 0 {
+			eps := map[string]string{}
+			for dc, u := range cfg.Role.LocalEndpoints {
+				eps[dc] = strings.TrimSuffix(u, "/") + "/dc/" + dc
+			}
+			hc := &http.Client{}
+			if d.peerTr != nil {
+				hc.Transport = d.peerTr
+			}
+			h, err := transport.NewHTTP(transport.HTTPConfig{Endpoints: eps, Token: token, Client: hc})
+			if err != nil {
+				return err
+			}
+			d.httpT, tr = h, h
+		} else {
+			// no local controller reachable: rounds give every DC up
+			m, err := transport.NewMem(d.clk, transport.MemConfig{})
+			if err != nil {
+				return err
+			}
+			tr = m
+		}
+		fc, err := global.NewModelForecaster(cfg.Policy.Predictor)
+		if err != nil {
+			return err
+		}
+		d.engine, err = global.New(global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
+			global.Deps{Clock: d.clk, Transport: tr, Forecaster: fc, Store: d.store, Logger: d.log.With("role", "global")})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// peerTransport is the HTTP transport to the other nodes' APIs when the API
+// uses TLS: it trusts PeerCA (or ClientCA) and presents this node's
+// certificate.
+func (d *Daemon) peerTransport() (*http.Transport, error) {
+	t := d.cfg.API.TLS
+	if t == nil {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca := t.PeerCA; ca != "" || t.ClientCA != "" {
+		if ca == "" {
+			ca = t.ClientCA
+		}
+		pool, err := api.LoadCertPool(ca)
+		if err != nil {
+			return nil, fmt.Errorf("api.tls.peerCA: %w", err)
+		}
+		tc.RootCAs = pool
+	}
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("api.tls: %w", err)
+	}
+	tc.Certificates = []tls.Certificate{cert}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return tr, nil
+}
+
+// Start starts the controllers, the simulated load and the API listener.
+func (d *Daemon) Start(ctx context.Context) error {
+	ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	srvCfg := api.Config{Backend: d.backend, AllowUnauthenticated: d.cfg.API.AllowUnauthenticated,
+		Leader: api.LeaderMode(d.cfg.API.LeaderMode), Logger: d.log.With("component", "api")}
+	if d.peerTr != nil {
+		srvCfg.ProxyTransport = d.peerTr
+	}
+	if d.cfg.API.TokensFile != "" {
+		ts, err := api.LoadTokenFile(d.cfg.API.TokensFile)
+		if err != nil {
+			return fmt.Errorf("api.tokensFile: %w", err)
+		}
+		srvCfg.Tokens = ts
+	}
+	apiSrv, err := api.New(srvCfg)
+	if err != nil {
+		return err
+	}
+	var tlsCfg *tls.Config
+	if t := d.cfg.API.TLS; t != nil {
+		if tlsCfg, err = api.ServerTLSConfig(api.TLSFiles{CertFile: t.Cert, KeyFile: t.Key, ClientCAFile: t.ClientCA,
+			RequireClientCert: t.RequireClientCert}); err != nil {
+			return fmt.Errorf("api.tls: %w", err)
+		}
+	}
+	mux := d.mux
+	if mux == nil {
+		mux = http.NewServeMux()
+	}
+	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/", apiSrv)
+	d.srv = apiSrv.HTTPServer(d.cfg.API.Listen, tlsCfg)
+	d.srv.Handler = mux
+	ln := d.opt.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", d.cfg.API.Listen); err != nil {
+			return fmt.Errorf("api.listen: %w", err)
+		}
+	}
+	d.ln = ln
+
+	if d.sys != nil {
+		if err := d.sys.Start(ctx); err != nil {
+			return err
+		}
+	} else {
+		for _, dc := range d.cfg.Role.Locals {
+			if err := d.locals[dc].Start(ctx); err != nil {
+				return fmt.Errorf("local controller %s: %w", dc, err)
+			}
+		}
+		if d.engine != nil {
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				global.FollowLeadership(ctx, d.node, d.engine)
+			}()
+		}
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.seedState(ctx)
+		}()
+	}
+	if d.pump != nil {
+		d.pump.Start()
+	}
+	d.watch.start()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		var err error
+		if tlsCfg != nil {
+			err = d.srv.ServeTLS(ln, "", "")
+		} else {
+			err = d.srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			d.serveErr <- err
+		}
+	}()
+	d.log.Info("ims-orch serving", "api", d.URL(), "node", d.cfg.Node.ID, "clustered", d.cfg.Clustered(),
+		"driver", d.cfg.Driver.Kind, "global", d.cfg.Role.Global, "locals", d.cfg.Role.Locals,
+		"interval", d.cfg.Interval().String(), "strategy", d.cfg.Policy.Strategy)
+	if d.cfg.API.AllowUnauthenticated {
+		d.log.Warn("the API accepts unauthenticated requests (api.allowUnauthenticated): development only")
+	}
+	return nil
+}
+
+// seedState commits the configured topology and policy once this node leads
+// a cluster whose state has none yet (a new cluster).
+func (d *Daemon) seedState(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if d.node.Raft.State() == raft.Leader && d.store.State().Topology == nil {
+			err := d.store.Apply(fsm.SetTopology{Topology: d.cfg.fsmTopology()})
+			if err == nil {
+				err = d.store.Apply(fsm.SetPolicy{Policy: fsm.Policy{DelayBoundMs: d.cfg.Policy.DelayBoundMs}})
+			}
+			if err != nil {
+				d.log.Warn("cannot commit the configured topology yet", "err", err)
+			} else {
+				d.log.Info("committed the configured topology and policy")
+			}
+		}
+		if d.store.State().Topology != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// URL is the API's base URL (from the listener once started).
+func (d *Daemon) URL() string {
+	if d.ln != nil {
+		scheme := "http://"
+		if d.cfg.API.TLS != nil {
+			scheme = "https://"
+		}
+		return scheme + d.ln.Addr().String()
+	}
+	return d.cfg.API.URL
+}
+
+// Backend returns the node's api.Backend.
+func (d *Daemon) Backend() *Backend { return d.backend }
+
+// Node returns the raft node (nil in single-node mode).
+func (d *Daemon) Node() *fsm.Node { return d.node }
+
+// System returns the one-process deployment (nil in cluster mode).
+func (d *Daemon) System() *system.System { return d.sys }
+
+// Errors delivers a fatal error of the API listener.
+func (d *Daemon) Errors() <-chan error { return d.serveErr }
+
+// Shutdown stops accepting requests, lets a round in progress finish
+// (bounded by ctx; in cluster mode leadership is handed over so the next
+// leader resumes the round from its last committed step), then stops the
+// engine, the simulated load and the local controllers.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	var err error
+	d.stopOnce.Do(func() {
+		if d.srv != nil {
+			if e := d.srv.Shutdown(ctx); e != nil {
+				err = errors.Join(err, fmt.Errorf("api shutdown: %w", e))
+			}
+		}
+		if d.node != nil && d.node.Raft.State() == raft.Leader && len(d.node.Raft.GetConfiguration().Configuration().Servers) > 1 {
+			if e := d.node.Raft.LeadershipTransfer().Error(); e != nil {
+				d.log.Warn("leadership transfer failed; followers elect a leader after the election timeout", "err", e)
+			}
+		}
+		if d.sys != nil {
+			d.waitRound(ctx)
+		}
+		if d.pump != nil {
+			d.pump.Stop()
+		}
+		if d.watch != nil {
+			d.watch.stop()
+		}
+		if d.cancel != nil {
+			d.cancel()
+		}
+		d.wg.Wait()
+		d.close()
+	})
+	return err
+}
+
+// waitRound waits (polling, bounded by ctx) until no round is in progress.
+func (d *Daemon) waitRound(ctx context.Context) {
+	for d.store.State().Round != nil {
+		select {
+		case <-ctx.Done():
+			d.log.Warn("shutdown with a round in progress; it resumes from its last committed step at the next start")
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (d *Daemon) close() { d.closeOnce.Do(d.closeNow) }
+
+func (d *Daemon) closeNow() {
+	if d.sys != nil {
+		d.sys.Stop()
+	} else {
+		if d.engine != nil {
+			d.engine.Stop()
+		}
+		for _, c := range d.locals {
+			c.Stop()
+		}
+	}
+	if d.httpT != nil {
+		d.httpT.Close()
+	}
+	if d.localDrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if err := d.localDrv.Close(ctx); err != nil {
+			d.log.Warn("stopping the Kamailio processes", "err", err)
+		}
+		cancel()
+	}
+	if d.node != nil {
+		if err := d.node.Shutdown(); err != nil {
+			d.log.Warn("raft shutdown", "err", err)
+		}
+	}
+}
+
+// Run starts the node and serves until ctx is done (SIGINT/SIGTERM in
+// serve), then shuts down within Options.ShutdownTimeout.
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := d.Start(ctx); err != nil {
+		d.close()
+		return err
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+		d.log.Info("shutting down", "cause", context.Cause(ctx))
+	case err = <-d.serveErr:
+		d.log.Error("API listener failed", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), d.opt.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(err, d.Shutdown(sctx))
+}

@@ -1,0 +1,157 @@
+package daemon
+
+import (
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/api"
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/routing"
+)
+
+var routingDropReasons = routing.DropReasons()
+
+// maxDecisions bounds the decision history kept in memory.
+const maxDecisions = 10000
+
+// watcher turns the round engine's records and the local controllers'
+// actions into decisions (API history, one log line each) and metric
+// events, once per second on the daemon's clock.
+type watcher struct {
+	d *Daemon
+
+	mu        sync.Mutex
+	hist      []api.Decision
+	lastRound int64
+	last      map[string]local.Action
+	timer     clock.Timer
+	stopped   bool
+}
+
+func newWatcher(d *Daemon) *watcher {
+	return &watcher{d: d, lastRound: -1, last: map[string]local.Action{}}
+}
+
+func (w *watcher) start() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timer = w.d.clk.AfterFunc(time.Second, w.tick)
+}
+
+func (w *watcher) stop() {
+	w.poll()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+func (w *watcher) tick() {
+	w.poll()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.timer = w.d.clk.AfterFunc(time.Second, w.tick)
+	}
+}
+
+// poll collects what happened since the last poll.
+func (w *watcher) poll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m, log := w.d.metrics, w.d.log
+	var fresh []api.Decision
+	mins := w.d.cfg.localVNFs()
+	if e := w.d.engine; e != nil {
+		for _, rec := range e.Records() {
+			if int64(rec.Round) <= w.lastRound {
+				continue
+			}
+			w.lastRound = int64(rec.Round)
+			for _, st := range rec.Steps {
+				m.ObserveStep(st.Step.String(), st.Duration)
+			}
+			for _, dd := range rec.Decision {
+				for _, t := range dd.Targets {
+					// the local controller keeps a VNF's minimum whatever the plan says
+					before := t.Working - t.Create - t.Reuse + t.ToBuffer
+					delta := max(t.Working, mins[t.VNF].Min) - before
+					if delta == 0 {
+						continue
+					}
+					fresh = append(fresh, api.Decision{Round: int64(rec.Round), At: rec.Finished, Kind: api.DecisionProactive,
+						DC: dd.DC, VNF: t.VNF, Delta: delta, Reason: t.Reason,
+						Detail: map[string]any{"interval": dd.Interval, "working": t.Working, "create": t.Create,
+							"reuse": t.Reuse, "toBuffer": t.ToBuffer}})
+				}
+			}
+		}
+	}
+	for _, dc := range slices.Sorted(maps.Keys(w.d.locals)) {
+		acts := w.d.locals[dc].Actions()
+		start := 0
+		if last, ok := w.last[dc]; ok {
+			if i := slices.Index(acts, last); i >= 0 {
+				start = i + 1
+			}
+		}
+		for _, a := range acts[start:] {
+			switch a.Kind {
+			case local.KindCreate, local.KindReuse, local.KindReplace:
+				m.InstanceCreated(dc, a.VNF, string(a.Reason))
+				kind := ""
+				switch a.Reason {
+				case local.ReasonReactive:
+					kind = api.DecisionReactive
+				case local.ReasonReplacement:
+					kind = api.DecisionReplacement
+				}
+				if kind != "" {
+					reason := string(a.Reason) + " " + string(a.Kind)
+					if a.Detail != "" {
+						reason += ": " + a.Detail
+					}
+					fresh = append(fresh, api.Decision{Round: int64(a.Interval), At: a.At, Kind: kind, DC: dc, VNF: a.VNF, Delta: 1,
+						Reason: reason, Detail: map[string]any{"action": string(a.Kind), "instance": a.InstanceID}})
+				}
+			case local.KindDestroy:
+				m.InstanceDestroyed(dc, a.VNF, string(a.Reason))
+			}
+			log.Debug("scale action", "dc", dc, "vnf", a.VNF, "kind", a.Kind, "reason", a.Reason, "instance", a.InstanceID,
+				"interval", a.Interval, "detail", a.Detail)
+		}
+		if len(acts) > 0 {
+			w.last[dc] = acts[len(acts)-1]
+		}
+	}
+	sortDecisions(fresh)
+	for _, dd := range fresh {
+		m.Decision(dd.Kind)
+		log.Info("scaling decision", "kind", dd.Kind, "round", dd.Round, "dc", dd.DC, "vnf", dd.VNF, "delta", dd.Delta, "reason", dd.Reason)
+	}
+	w.hist = append(w.hist, fresh...)
+	if len(w.hist) > maxDecisions {
+		w.hist = slices.Clone(w.hist[len(w.hist)-maxDecisions:])
+	}
+}
+
+// decisions returns up to limit decisions of rounds ≥ since, oldest first.
+func (w *watcher) decisions(since int64, limit int) []api.Decision {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := []api.Decision{}
+	for _, d := range w.hist {
+		if d.Round >= since {
+			out = append(out, d)
+			if limit > 0 && len(out) == limit {
+				break
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,169 @@
+// Package metrics owns ims-orch's Prometheus metrics: the counters the
+// daemon updates as decisions happen (instances created and destroyed by
+// reason, round step durations) and a collector that reads the live state
+// (instances by DC, VNF and state, predicted and actual workload, round and
+// retransmission counts, routing drops, raft role and commit index) from a
+// Source at scrape time. Names follow the Prometheus conventions under the
+// ims_orch_ prefix; docs/operations.md lists them.
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Namespace prefixes every metric.
+const Namespace = "ims_orch"
+
+// InstanceCount is how many instances of a VNF are in one state in a DC.
+type InstanceCount struct {
+	DC, VNF, State string
+	N              int
+}
+
+// Workload is one predicted series (kind cp, dp or delay; entry → exit) of
+// the last closed interval: what was predicted for it and what was measured.
+type Workload struct {
+	Kind, Entry, Exit string
+	Predicted         float64
+	Actual            float64
+}
+
+// Drops is the number of flows (or, for the simulated load, packets)
+// dropped in a DC for one reason.
+type Drops struct {
+	DC, Reason string
+	N          float64
+}
+
+// Snapshot is the live state a scrape reads.
+type Snapshot struct {
+	Instances       []InstanceCount
+	Workloads       []Workload
+	Interval        uint64
+	Rounds          uint64
+	Retransmissions uint64
+	Unreachable     uint64
+	Drops           []Drops
+	// RaftRole is leader, follower, candidate or standalone (no raft).
+	RaftRole     string
+	CommitIndex  uint64
+	AppliedIndex uint64
+}
+
+// Source produces a snapshot; it is called once per scrape.
+type Source interface {
+	MetricsSnapshot() Snapshot
+}
+
+// Roles of the raft_role gauge.
+var Roles = []string{"leader", "follower", "candidate", "standalone", "shutdown"}
+
+// Metrics holds the registry and the event counters.
+type Metrics struct {
+	Registry  *prometheus.Registry
+	created   *prometheus.CounterVec
+	destroyed *prometheus.CounterVec
+	decisions *prometheus.CounterVec
+	steps     *prometheus.HistogramVec
+}
+
+// New builds a registry with the Go and process collectors, the event
+// counters and the collector over src.
+func New(src Source) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		created: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "instances_created_total",
+			Help: "Instances launched or reused from the buffer, by reason (proactive, reactive, replacement)."},
+			[]string{"dc", "vnf", "reason"}),
+		destroyed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "instances_destroyed_total",
+			Help: "Instances destroyed or moved to the buffer, by reason (expiry, failure, proactive scale-in to the buffer)."},
+			[]string{"dc", "vnf", "reason"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "scaling_decisions_total",
+			Help: "Scaling decisions by kind (proactive, reactive, replacement, manual)."}, []string{"kind"}),
+		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "round_step_duration_seconds",
+			Help:    "Duration of each step of the interval protocol (predict, acquire, compute, broadcast, enter).",
+			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"step"}),
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.created, m.destroyed, m.decisions, m.steps, &collector{src: src})
+	return m
+}
+
+// InstanceCreated counts an instance launched or reused.
+func (m *Metrics) InstanceCreated(dc, vnf, reason string) {
+	m.created.WithLabelValues(dc, vnf, reason).Inc()
+}
+
+// InstanceDestroyed counts an instance destroyed or buffered.
+func (m *Metrics) InstanceDestroyed(dc, vnf, reason string) {
+	m.destroyed.WithLabelValues(dc, vnf, reason).Inc()
+}
+
+// Decision counts a scaling decision of a kind.
+func (m *Metrics) Decision(kind string) { m.decisions.WithLabelValues(kind).Inc() }
+
+// ObserveStep records one protocol step's duration.
+func (m *Metrics) ObserveStep(step string, d time.Duration) {
+	m.steps.WithLabelValues(step).Observe(d.Seconds())
+}
+
+var (
+	descInstances = prometheus.NewDesc(Namespace+"_instances", "Instances by datacenter, VNF and local-controller state.",
+		[]string{"dc", "vnf", "state"}, nil)
+	descPredicted = prometheus.NewDesc(Namespace+"_workload_predicted", "Workload predicted for the last closed interval (cp: transactions/s, dp: packets/s, delay: ms).",
+		[]string{"kind", "entry", "exit"}, nil)
+	descActual = prometheus.NewDesc(Namespace+"_workload_actual", "Workload measured over the last closed interval.",
+		[]string{"kind", "entry", "exit"}, nil)
+	descError = prometheus.NewDesc(Namespace+"_prediction_error", "Predicted minus measured workload of the last closed interval.",
+		[]string{"kind", "entry", "exit"}, nil)
+	descInterval = prometheus.NewDesc(Namespace+"_interval", "Current scaling interval index.", nil, nil)
+	descRounds   = prometheus.NewDesc(Namespace+"_rounds_total", "Proactive rounds completed by this node's round engine.", nil, nil)
+	descRetrans  = prometheus.NewDesc(Namespace+"_retransmissions_total", "Protocol requests re-sent after 500 ms without an answer.", nil, nil)
+	descUnreach  = prometheus.NewDesc(Namespace+"_unreachable_total", "(datacenter, round) pairs given up for not answering.", nil, nil)
+	descDrops    = prometheus.NewDesc(Namespace+"_routing_drops_total", "Flows (sim: packets) dropped by routing, by datacenter and reason.",
+		[]string{"dc", "reason"}, nil)
+	descRole    = prometheus.NewDesc(Namespace+"_raft_role", "1 for this node's raft role.", []string{"role"}, nil)
+	descCommit  = prometheus.NewDesc(Namespace+"_raft_commit_index", "Raft commit index.", nil, nil)
+	descApplied = prometheus.NewDesc(Namespace+"_raft_applied_index", "Raft last applied index.", nil, nil)
+)
+
+type collector struct{ src Source }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descInstances, descPredicted, descActual, descError, descInterval, descRounds,
+		descRetrans, descUnreach, descDrops, descRole, descCommit, descApplied} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src.MetricsSnapshot()
+	for _, i := range s.Instances {
+		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(i.N), i.DC, i.VNF, i.State)
+	}
+	for _, w := range s.Workloads {
+		ch <- prometheus.MustNewConstMetric(descPredicted, prometheus.GaugeValue, w.Predicted, w.Kind, w.Entry, w.Exit)
+		ch <- prometheus.MustNewConstMetric(descActual, prometheus.GaugeValue, w.Actual, w.Kind, w.Entry, w.Exit)
+		ch <- prometheus.MustNewConstMetric(descError, prometheus.GaugeValue, w.Predicted-w.Actual, w.Kind, w.Entry, w.Exit)
+	}
+	ch <- prometheus.MustNewConstMetric(descInterval, prometheus.GaugeValue, float64(s.Interval))
+	ch <- prometheus.MustNewConstMetric(descRounds, prometheus.CounterValue, float64(s.Rounds))
+	ch <- prometheus.MustNewConstMetric(descRetrans, prometheus.CounterValue, float64(s.Retransmissions))
+	ch <- prometheus.MustNewConstMetric(descUnreach, prometheus.CounterValue, float64(s.Unreachable))
+	for _, d := range s.Drops {
+		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, d.N, d.DC, d.Reason)
+	}
+	for _, r := range Roles {
+		v := 0.0
+		if r == s.RaftRole {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descRole, prometheus.GaugeValue, v, r)
+	}
+	ch <- prometheus.MustNewConstMetric(descCommit, prometheus.GaugeValue, float64(s.CommitIndex))
+	ch <- prometheus.MustNewConstMetric(descApplied, prometheus.GaugeValue, float64(s.AppliedIndex))
+}

@@ -1,0 +1,69 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+type fakeSource struct{ s Snapshot }
+
+func (f *fakeSource) MetricsSnapshot() Snapshot { return f.s }
+
+func TestCollectorAndCounters(t *testing.T) {
+	src := &fakeSource{s: Snapshot{
+		Instances:       []InstanceCount{{DC: "tokyo", VNF: "ids", State: "normal", N: 3}, {DC: "tokyo", VNF: "ids", State: "buffered", N: 1}},
+		Workloads:       []Workload{{Kind: "dp", Entry: "tokyo", Exit: "london", Predicted: 120, Actual: 100}},
+		Interval:        7,
+		Rounds:          6,
+		Retransmissions: 4,
+		Drops:           []Drops{{DC: "tokyo", Reason: "no-path", N: 2}},
+		RaftRole:        "leader",
+		CommitIndex:     42,
+	}}
+	m := New(src)
+	m.InstanceCreated("tokyo", "ids", "reactive")
+	m.InstanceCreated("tokyo", "ids", "reactive")
+	m.InstanceDestroyed("tokyo", "ids", "expiry")
+	m.ObserveStep("compute", 3*time.Millisecond)
+	m.Decision("proactive")
+	want := `
+# HELP ims_orch_instances Instances by datacenter, VNF and local-controller state.
+# TYPE ims_orch_instances gauge
+ims_orch_instances{dc="tokyo",state="buffered",vnf="ids"} 1
+ims_orch_instances{dc="tokyo",state="normal",vnf="ids"} 3
+# HELP ims_orch_instances_created_total Instances launched or reused from the buffer, by reason (proactive, reactive, replacement).
+# TYPE ims_orch_instances_created_total counter
+ims_orch_instances_created_total{dc="tokyo",reason="reactive",vnf="ids"} 2
+# HELP ims_orch_prediction_error Predicted minus measured workload of the last closed interval.
+# TYPE ims_orch_prediction_error gauge
+ims_orch_prediction_error{entry="tokyo",exit="london",kind="dp"} 20
+# HELP ims_orch_raft_role 1 for this node's raft role.
+# TYPE ims_orch_raft_role gauge
+ims_orch_raft_role{role="candidate"} 0
+ims_orch_raft_role{role="follower"} 0
+ims_orch_raft_role{role="leader"} 1
+ims_orch_raft_role{role="shutdown"} 0
+ims_orch_raft_role{role="standalone"} 0
+# HELP ims_orch_raft_commit_index Raft commit index.
+# TYPE ims_orch_raft_commit_index gauge
+ims_orch_raft_commit_index 42
+# HELP ims_orch_routing_drops_total Flows (sim: packets) dropped by routing, by datacenter and reason.
+# TYPE ims_orch_routing_drops_total counter
+ims_orch_routing_drops_total{dc="tokyo",reason="no-path"} 2
+`
+	names := []string{"ims_orch_instances", "ims_orch_instances_created_total", "ims_orch_prediction_error", "ims_orch_raft_role",
+		"ims_orch_raft_commit_index", "ims_orch_routing_drops_total"}
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), names...); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(m.steps); n != 1 {
+		t.Fatalf("step histogram series %d", n)
+	}
+	// every metric passes the registry's consistency checks and the linter
+	if probs, err := testutil.GatherAndLint(m.Registry); err != nil || len(probs) > 0 {
+		t.Fatalf("lint: %v %v", err, probs)
+	}
+}

@@ -13,7 +13,10 @@ help: ## list the targets
 build: ## build bin/ims-orch
 	$(GO) build -o $(BIN) ./cmd/ims-orch
 
-run: build ## plan the bundled paper scenario (the newcomer's first command)
+run: build ## the controller daemon on the embedded default: simulated cloud, paper's 4 DCs, a traffic ramp (Ctrl-C stops it)
+	./$(BIN) serve
+
+plan: build ## one proactive round of the bundled paper scenario, offline
 	./$(BIN) plan -f testdata/scenarios/paper-4dc.yaml
 
 test: ## run every test with the race detector (what CI runs)
@@ -34,4 +37,4 @@ fuzz: ## run every fuzz target for FUZZTIME each
 tools: ## install staticcheck
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build run test bench lint fuzz tools
+.PHONY: help build run plan test bench lint fuzz tools

@@ -28,7 +28,7 @@ type search struct {
 	route     []int
 	mark      []bool
 	tset      []int
-	m int // stages (= st.m, kept here so c stays inlinable)
+	m         int // stages (= st.m, kept here so c stays inlinable)
 	// tab[d*m+k] caches stageCost(d, k, q) for the pair being searched when
 	// tabGen[d*m+k] == gen.
 	tab    []cost
@@ -244,8 +244,11 @@ func (s *search) alg2(pr Pair, q float64) result {
 		s.stamp++
 		s.seen[entry], s.at[entry] = s.stamp, 0
 		s.seen[v], s.at[v] = s.stamp, 1
-		pre := s.c(v, 0)          // cost of rec[1..x]
-		preD := delay[entry][v]   // delay of rec[0..x]
+		pre := s.c(v, 0) // cost of rec[1..x]
+		// preD is the delay of rec[0..upTo]; it is brought up to date only
+		// when a candidate's cost can still win, since most candidates lose
+		// on cost and the delay matrix lookups are the expensive part.
+		preD, upTo := delay[entry][v], 1
 		for x := 2; x <= m; x++ { // line 4
 			k := x - 1       // 0-based stage index of paper stage x
 			d := s.top[k][0] // lines 5-6: largest available capacity, not the exit
@@ -256,30 +259,38 @@ func (s *search) alg2(pr Pair, q float64) result {
 				if s.eliminate(rec, x, j, k, q, exit) {
 					r.merged++
 				}
-				pre, preD = cost{}, 0
+				pre = cost{}
+				preD, upTo = 0, 0
 				s.stamp++
 				s.seen[entry], s.at[entry] = s.stamp, 0
 				for i := 1; i <= x; i++ {
 					pre = pre.plus(s.c(rec[i], i-1))
-					preD += delay[rec[i-1]][rec[i]]
 					s.seen[rec[i]], s.at[rec[i]] = s.stamp, i
 				}
 			} else {
 				pre = pre.plus(s.topC[k])
-				preD += delay[rec[x-1]][d]
 				s.seen[d], s.at[d] = s.stamp, x
 			}
 			// lines 9-12: candidate rec[0..x] + exit…exit
 			r.candidates++
-			if best.beats(pre.plus(suf[x]), preD+delay[rec[x]][exit], bound) {
-				best.set(fill(path, rec, x, exit), pre.plus(suf[x]), preD+delay[rec[x]][exit], MethodAlg2)
+			co := pre.plus(suf[x])
+			if best.ok && best.cost.less(co) {
+				continue // loses on instances whatever its delay
+			}
+			for ; upTo < x; upTo++ {
+				preD += delay[rec[upTo]][rec[upTo+1]]
+			}
+			if dd := preD + delay[rec[x]][exit]; best.beats(co, dd, bound) {
+				best.set(fill(path, rec, x, exit), co, dd, MethodAlg2)
 			}
 		}
 		// line 13-14: (entry, v, exit, ..., exit)
 		r.candidates++
-		if c, d := s.c(v, 0).plus(suf[1]), delay[entry][v]+delay[v][exit]; best.beats(c, d, bound) {
-			path[0], path[1] = entry, v // rec[1] may have been merged away: line 13 uses v
-			best.set(fill(path, path, 1, exit), c, d, MethodAlg2Extra)
+		if c := s.c(v, 0).plus(suf[1]); !best.ok || !best.cost.less(c) {
+			if d := delay[entry][v] + delay[v][exit]; best.beats(c, d, bound) {
+				path[0], path[1] = entry, v // rec[1] may have been merged away: line 13 uses v
+				best.set(fill(path, path, 1, exit), c, d, MethodAlg2Extra)
+			}
 		}
 	}
 	// lines 15-17: every stage at the exit, every stage at the entry.

@@ -180,7 +180,8 @@ func (c *callee) stop() {
 type caller struct {
 	pcscf   netip.AddrPort
 	ctl     int
-	rate    int // calls per 10 s
+	ctlIP   string // SIPp's control socket listens here (-ci), on loopback
+	rate    int    // calls per 10 s
 	cmd     *exec.Cmd
 	dir     string
 	started time.Time
@@ -189,7 +190,7 @@ type caller struct {
 }
 
 func (c *caller) send(cmd string) error {
-	conn, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(c.ctl))
+	conn, err := net.Dial("udp", net.JoinHostPort(c.ctlIP, strconv.Itoa(c.ctl)))
 	if err != nil {
 		return err
 	}
@@ -287,7 +288,7 @@ func (p *callerPool) spawn(a netip.AddrPort, rate int) *caller {
 	n := *p.next
 	p.nextMu.Unlock()
 	dir := filepath.Join(p.t.TempDir())
-	c := &caller{pcscf: a, ctl: 19000 + n, rate: rate, dir: dir, started: time.Now(), exited: make(chan struct{})}
+	c := &caller{pcscf: a, ctl: 19000 + n, ctlIP: p.ip, rate: rate, dir: dir, started: time.Now(), exited: make(chan struct{})}
 	c.cmd = exec.Command("sipp", a.String(), "-sf", filepath.Join(p.scen, "uac.xml"), "-s", p.callee,
 		"-i", p.ip, "-ci", p.ip, "-p", strconv.Itoa(16000+n), "-r", strconv.Itoa(rate), "-rp", "10000",
 		"-d", strconv.Itoa(int(p.hold/time.Millisecond)), "-cp", strconv.Itoa(c.ctl),

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,4 +119,50 @@ func TestAddrQuarantine(t *testing.T) {
 	if b, _ := q.alloc(0, RolePCSCF); b != b1 {
 		t.Fatalf("without a quarantine the lowest free address is reused: got %v", b)
 	}
+}
+
+// A new S-CSCF with peers becomes active only once its replicated
+// registrations caught up with its peers' (else a call routed to it gets 404);
+// at the ready timeout it goes active anyway, saying why.
+func TestSCSCFReadyWhenRegistrationsSynced(t *testing.T) {
+	var mu sync.Mutex
+	users := map[string]int64{"127.10.2.1": 5, "127.10.2.2": 0, "127.10.2.3": 0}
+	h := newHarness(t, func(c *Config) {
+		c.ReadyTimeout, c.ProbeInterval = time.Second, 100*time.Millisecond
+		c.Stats = func(_ context.Context, rpc netip.AddrPort, _ ...string) (map[string]int64, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return map[string]int64{"usrloc:registered_users": users[rpc.Addr().String()]}, nil
+		}
+	})
+	ctx := context.Background()
+	if _, err := h.d.Launch(ctx, drivers.Spec{ID: "s1", DC: "dc0", VNF: "scscf"}); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(t, "s1", drivers.StateBooting, "")
+	h.clk.Advance(100 * time.Millisecond)
+	h.expect(t, "s1", drivers.StateActive, "rpc answers") // no peer: no sync to wait for
+	if _, err := h.d.Launch(ctx, drivers.Spec{ID: "s2", DC: "dc0", VNF: "scscf"}); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(t, "s2", drivers.StateBooting, "")
+	h.clk.Advance(500 * time.Millisecond)
+	select {
+	case ev := <-h.events:
+		t.Fatalf("s2 changed state before its registrations synced: %+v", ev)
+	default:
+	}
+	mu.Lock()
+	users["127.10.2.2"] = 5
+	mu.Unlock()
+	h.clk.Advance(100 * time.Millisecond)
+	h.expect(t, "s2", drivers.StateActive, "registrations synced")
+
+	// a third one that never catches up is put in service at the timeout
+	if _, err := h.d.Launch(ctx, drivers.Spec{ID: "s3", DC: "dc0", VNF: "scscf"}); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(t, "s3", drivers.StateBooting, "")
+	h.clk.Advance(1100 * time.Millisecond)
+	h.expect(t, "s3", drivers.StateActive, "not synced yet")
 }

@@ -169,6 +169,9 @@ type inst struct {
 	exited        bool
 	readyDeadline time.Time
 	killTimer     clock.Timer
+	// peers are the S-CSCFs it replicates registrations with (dmq_usrloc);
+	// it is ready only once its registration table caught up with theirs.
+	peers []netip.Addr
 }
 
 // New returns a Driver.
@@ -294,6 +297,7 @@ func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
 			}
 		}
 		slices.SortFunc(td.DMQPeers, func(a, b netip.Addr) int { return a.Compare(b) })
+		in.peers = slices.Clone(td.DMQPeers)
 	}
 	useDNS := false
 	if in.role == RolePCSCF {
@@ -356,10 +360,19 @@ func (d *Driver) probe(in *inst) {
 		return
 	}
 	rpc := netip.AddrPortFrom(in.addr, RPCPort)
+	peers := in.peers
 	d.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 	err := d.cfg.Probe(ctx, rpc)
+	synced := true
+	if err == nil && len(peers) > 0 {
+		// A new S-CSCF that answered RPC may not have pulled the replicated
+		// registrations yet: a call routed to it now would get 404.
+		if serr := d.usrlocSynced(ctx, rpc, peers); serr != nil {
+			err, synced = serr, false
+		}
+	}
 	cancel()
 
 	d.mu.Lock()
@@ -373,6 +386,13 @@ func (d *Driver) probe(in *inst) {
 	case err == nil:
 		in.info.State = drivers.StateActive
 		ev = &drivers.Event{State: drivers.StateActive, Reason: "rpc answers"}
+		if len(peers) > 0 {
+			ev.Reason = "rpc answers, registrations synced from peers"
+		}
+	case !synced && !now.Before(in.readyDeadline):
+		// it serves, only its replica lags: better in service than failed
+		in.info.State = drivers.StateActive
+		ev = &drivers.Event{State: drivers.StateActive, Reason: "rpc answers; " + err.Error() + " at the ready timeout"}
 	case !now.Before(in.readyDeadline):
 		in.info.State = drivers.StateError
 		ev = &drivers.Event{State: drivers.StateError, Reason: fmt.Sprintf("not ready after %v: %v", d.cfg.ReadyTimeout, err)}
@@ -384,6 +404,26 @@ func (d *Driver) probe(in *inst) {
 		ev.ID, ev.DC, ev.VNF, ev.At = in.info.ID, in.info.DC, in.info.VNF, now
 		d.emit(*ev)
 	}
+}
+
+// usrlocSynced reports nil when the instance at rpc holds at least as many
+// registered users as each of its peers (dmq_usrloc's full sync is done).
+func (d *Driver) usrlocSynced(ctx context.Context, rpc netip.AddrPort, peers []netip.Addr) error {
+	const stat = "usrloc:registered_users"
+	own, err := d.cfg.Stats(ctx, rpc, stat)
+	if err != nil {
+		return fmt.Errorf("registrations not readable: %w", err)
+	}
+	for _, p := range peers {
+		theirs, err := d.cfg.Stats(ctx, netip.AddrPortFrom(p, RPCPort), stat)
+		if err != nil {
+			continue // a peer that does not answer cannot hold us back
+		}
+		if own[stat] < theirs[stat] {
+			return fmt.Errorf("registrations not synced yet (%d of %d from %s)", own[stat], theirs[stat], p)
+		}
+	}
+	return nil
 }
 
 // supervise waits for the process to exit and reports it at once.

@@ -42,13 +42,16 @@ type Backend struct {
 	types    []api.VNFType
 	chains   []api.Chain
 	policies map[string]api.Policy
+	ops      map[string]api.Operation // manual operations by id
+	opSeq    int
 }
 
 var _ api.Backend = (*Backend)(nil)
 
 func newBackend(d *Daemon) *Backend {
 	c := d.cfg
-	b := &Backend{d: d, dcs: slices.Clone(c.Topology.Datacenters), policies: map[string]api.Policy{PolicyName: c.Policy.API()}}
+	b := &Backend{d: d, dcs: slices.Clone(c.Topology.Datacenters), policies: map[string]api.Policy{PolicyName: c.Policy.API()},
+		ops: map[string]api.Operation{}}
 	t := c.Topology
 	vt := func(v VNFConfig, plane string) api.VNFType {
 		th := c.thresholds(v)
@@ -508,9 +511,9 @@ func (b *Backend) Decisions(_ context.Context, since int64, limit int) ([]api.De
 	return b.d.watch.decisions(since, limit), nil
 }
 
-// Scale implements api.Backend. Manual scaling needs an entry point in
-// controller/local that does not exist yet; the request is refused with a
-// conflict that says so.
+// Scale implements api.Backend: an operator's ScaleVnf goes to the DC's
+// local controller (local.Controller.Scale), which reuses buffered instances
+// before launching and buffers the least-loaded ones to scale in.
 func (b *Backend) Scale(_ context.Context, req api.ScaleRequest) (api.Operation, error) {
 	if err := b.writable(); err != nil {
 		return api.Operation{}, err
@@ -518,10 +521,38 @@ func (b *Backend) Scale(_ context.Context, req api.ScaleRequest) (api.Operation,
 	if err := b.checkTarget(req.DC, req.VNF); err != nil {
 		return api.Operation{}, err
 	}
-	return api.Operation{}, fmt.Errorf("manual scaling is not available in this build (the local controller has no manual-scale entry point); raise the VNF's min in the config instead: %w", api.ErrConflict)
+	lc := b.d.locals[req.DC]
+	if lc == nil {
+		return api.Operation{}, fmt.Errorf("datacenter %q is served by another node's local controller; send the request there: %w", req.DC, api.ErrConflict)
+	}
+	delta := req.NumberOfSteps
+	if req.Type == api.ScaleIn {
+		delta = -delta
+	}
+	now := b.d.clk.Now()
+	b.mu.Lock()
+	b.opSeq++
+	op := api.Operation{ID: fmt.Sprintf("op-%d", b.opSeq), Kind: api.OpScale, State: api.OpProcessing, StartedAt: now, Scale: &req}
+	b.mu.Unlock()
+	target, err := lc.Scale(req.VNF, delta, fmt.Sprintf("operator %s %s by %d (%s)", req.Type, req.VNF, req.NumberOfSteps, op.ID))
+	if err != nil {
+		op.State, op.Error = api.OpFailed, err.Error()
+	} else {
+		// the launches and buffer moves are under way; the instances follow
+		op.State = api.OpCompleted
+		done := now
+		op.FinishedAt = &done
+		b.d.log.Info("scaling decision", "kind", api.DecisionManual, "dc", req.DC, "vnf", req.VNF, "delta", delta,
+			"reason", fmt.Sprintf("operator %s by %d → target %d", req.Type, req.NumberOfSteps, target), "operation", op.ID)
+	}
+	b.mu.Lock()
+	b.ops[op.ID] = op
+	b.mu.Unlock()
+	return op, nil
 }
 
-// Drain implements api.Backend; refused like Scale.
+// Drain implements api.Backend. Draining a datacenter needs the planner to
+// keep paths out of it (placement has no exclusion yet), so it is refused.
 func (b *Backend) Drain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
 	if err := b.writable(); err != nil {
 		return api.Operation{}, err
@@ -543,8 +574,13 @@ func (b *Backend) checkTarget(dc, vnf string) error {
 	return v.Err()
 }
 
-// Operation implements api.Backend: no operation is ever started.
+// Operation implements api.Backend: the manual operations this node ran.
 func (b *Backend) Operation(_ context.Context, id string) (api.Operation, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if op, ok := b.ops[id]; ok {
+		return op, nil
+	}
 	return api.Operation{}, fmt.Errorf("operation %q: %w", id, api.ErrNotFound)
 }
 

@@ -138,14 +138,47 @@ func TestBackendWrites(t *testing.T) {
 		_, err := b.SetChains(ctx, cs)
 		fieldErr(t, err, "chains")
 	})
-	t.Run("scale refused with a reason", func(t *testing.T) {
-		_, err := b.Scale(ctx, api.ScaleRequest{DC: "tokyo", VNF: "ids", Type: api.ScaleOut, NumberOfSteps: 1})
-		if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "manual") {
-			t.Fatalf("scale: %v", err)
-		}
-		_, err = b.Scale(ctx, api.ScaleRequest{DC: "paris", VNF: "ids", Type: api.ScaleOut, NumberOfSteps: 1})
+	t.Run("scale unknown datacenter", func(t *testing.T) {
+		_, err := b.Scale(ctx, api.ScaleRequest{DC: "paris", VNF: "ids", Type: api.ScaleOut, NumberOfSteps: 1})
 		fieldErr(t, err, "dc")
 	})
+}
+
+// An operator's ScaleVnf reaches the DC's local controller: instances are
+// added (or buffered), the operation is recorded, and decisions say "manual".
+func TestManualScaleThroughBackend(t *testing.T) {
+	d, clk, _ := simDaemon(t, nil)
+	clk.Advance(15 * time.Second)
+	b := d.Backend()
+	ctx := context.Background()
+	before := d.locals["tokyo"].Counts()["ids"].Target
+	op, err := b.Scale(ctx, api.ScaleRequest{DC: "tokyo", VNF: "ids", Type: api.ScaleOut, NumberOfSteps: 2})
+	if err != nil || op.State != api.OpCompleted || op.ID == "" {
+		t.Fatalf("scale out: %+v %v", op, err)
+	}
+	if got, err := b.Operation(ctx, op.ID); err != nil || got.ID != op.ID || got.Scale.NumberOfSteps != 2 {
+		t.Fatalf("operation %+v %v", got, err)
+	}
+	if after := d.locals["tokyo"].Counts()["ids"].Target; after != before+2 {
+		t.Fatalf("ids target %d → %d, want +2", before, after)
+	}
+	clk.Advance(5 * time.Second)
+	decs, err := b.Decisions(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manual := 0
+	for _, dd := range decs {
+		if dd.Kind == api.DecisionManual && dd.DC == "tokyo" && dd.VNF == "ids" {
+			manual++
+		}
+	}
+	if manual < 2 {
+		t.Fatalf("%d manual decisions for tokyo/ids, want ≥ 2", manual)
+	}
+	if _, err := b.Operation(ctx, "op-999"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("unknown operation: %v", err)
+	}
 }
 
 // A dry run plans from the committed state without committing anything; a

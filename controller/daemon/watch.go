@@ -110,6 +110,8 @@ func (w *watcher) poll() {
 					kind = api.DecisionReactive
 				case local.ReasonReplacement:
 					kind = api.DecisionReplacement
+				case local.ReasonManual:
+					kind = api.DecisionManual
 				}
 				if kind != "" {
 					reason := string(a.Reason) + " " + string(a.Kind)
@@ -118,6 +120,11 @@ func (w *watcher) poll() {
 					}
 					fresh = append(fresh, api.Decision{Round: int64(a.Interval), At: a.At, Kind: kind, DC: dc, VNF: a.VNF, Delta: 1,
 						Reason: reason, Detail: map[string]any{"action": string(a.Kind), "instance": a.InstanceID}})
+				}
+			case local.KindBuffer:
+				if a.Reason == local.ReasonManual {
+					fresh = append(fresh, api.Decision{Round: int64(a.Interval), At: a.At, Kind: api.DecisionManual, DC: dc, VNF: a.VNF, Delta: -1,
+						Reason: "manual buffer: " + a.Detail, Detail: map[string]any{"action": string(a.Kind), "instance": a.InstanceID}})
 				}
 			case local.KindDestroy:
 				m.InstanceDestroyed(dc, a.VNF, string(a.Reason))

@@ -162,7 +162,7 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 			ops = append(ops, c.fillLocked(vs, ReasonProactive, detail)...)
 			reused += before - vs.buf.Len()
 		case want < w:
-			c.bufferLocked(vs, w-want, detail)
+			c.bufferLocked(vs, w-want, ReasonProactive, detail)
 		}
 	}
 	c.cfg.Paths.StoreNext(d.Interval, slices.Clone(d.Paths))
@@ -172,7 +172,7 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 // bufferLocked moves the k least-loaded working instances to the buffer
 // tail: booting ones first (they carry nothing yet), then by flows, packet
 // rate, CPU and ID. Their flows keep running; they get no new ones.
-func (c *Controller) bufferLocked(vs *vnfState, k int, detail string) {
+func (c *Controller) bufferLocked(vs *vnfState, k int, reason Reason, detail string) {
 	var cand []*inst
 	for _, in := range c.insts {
 		if in.VNF == vs.cfg.Name && working(in.State) && !in.terminating {
@@ -206,7 +206,7 @@ func (c *Controller) bufferLocked(vs *vnfState, k int, detail string) {
 		in.State = StateBuffered
 		in.BufferedIn = c.interval
 		vs.buf.PushTail(in.ID, c.interval)
-		c.record(vs.cfg.Name, KindBuffer, ReasonProactive, in.ID,
+		c.record(vs.cfg.Name, KindBuffer, reason, in.ID,
 			fmt.Sprintf("%s; to buffer tail with %d active flows", detail, in.Last.Flows))
 	}
 	c.syncSinkLocked(vs)

@@ -84,6 +84,7 @@ type Reason string
 // Action reasons.
 const (
 	ReasonProactive   Reason = "proactive"   // the global controller's decision (step 4), or Min at start
+	ReasonManual      Reason = "manual"      // an operator's scale request (API / CLI)
 	ReasonReactive    Reason = "reactive"    // a majority of the VNF's instances overloaded
 	ReasonReplacement Reason = "replacement" // a working instance failed
 	ReasonExpiry      Reason = "expiry"      // buffered for τ intervals

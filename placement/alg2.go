@@ -58,12 +58,25 @@ type search struct {
 	seen  []uint32
 	at    []int
 	stamp uint32
+	// Generic v (see alg2): inS marks the DCs whose v needs the full scan;
+	// gen* hold, per x, what the first generic v's candidate was without its
+	// own stage-1 cost and first two hops.
+	inS       []uint32    // == gen when in S
+	genOK     bool        // the first generic v was scanned
+	genCost   []cost      // [x] cost of rec[2..x] + suf[x]
+	genHops   [][]float64 // [x] delays rec[2]→rec[3] … rec[x−1]→rec[x]
+	genTail   []float64   // [x] delay rec[x]→exit
+	genRec    [][]int     // [x] rec[2..x]
+	genLoops  int
+	genMerged int
+	noGeneric bool // tests: scan every v in full
 }
 
 func newSearch(st *state) *search {
 	k := min(st.m+3, st.n)
 	s := &search{st: st, m: st.m, topK: k, top: make([][]int, st.m), rec: make(Path, st.m+2), alt: make(Path, st.m+2), sp: map[int]*hopSP{},
-		mark: make([]bool, st.n), route: make([]int, 0, 4), topC: make([]cost, st.m), seen: make([]uint32, st.n), at: make([]int, st.n), tab: make([]cost, st.n*st.m), tabGen: make([]uint32, st.n*st.m),
+		mark: make([]bool, st.n), route: make([]int, 0, 4), topC: make([]cost, st.m), inS: make([]uint32, st.n),
+		genCost: make([]cost, st.m+1), genHops: make([][]float64, st.m+1), genTail: make([]float64, st.m+1), genRec: make([][]int, st.m+1), seen: make([]uint32, st.n), at: make([]int, st.n), tab: make([]cost, st.n*st.m), tabGen: make([]uint32, st.n*st.m),
 		p1: make(Path, st.m+2), p2: make(Path, st.m+2), path: make(Path, st.m+2),
 		suf: make([]cost, st.m+1), preE: make([]cost, st.m+1)}
 	for i := range s.top {
@@ -227,10 +240,28 @@ func (s *search) alg2(pr Pair, q float64) result {
 	for k := m - 1; k >= 0; k-- {
 		suf[k] = suf[k+1].plus(s.c(exit, k))
 	}
+	// Generic v: when no loop can lead back to the entry (!entryTop), a v
+	// that is neither the entry, the exit nor in any ranking of stages 2..m
+	// can never close or break a loop, so its record rec[2..m] and the loop
+	// eliminations on it are the same as for every other such v; only its
+	// stage-1 cost and the hops entry→v→rec[2] differ. The first one is
+	// scanned in full and remembered; the others reuse it in O(m) (same
+	// candidates, same order: TestGenericVChangesNoPath).
+	generic := !s.entryTop && !s.noGeneric && m >= 2
+	s.genOK = false
+	if generic {
+		s.inS[entry], s.inS[exit] = s.gen, s.gen
+		for k := 1; k < m; k++ {
+			for _, d := range s.top[k] {
+				s.inS[d] = s.gen
+			}
+		}
+	}
 	for v := 0; v < st.n; v++ { // line 2
 		if v == exit {
 			continue
 		}
+		isGeneric := generic && s.inS[v] != s.gen
 		// Every candidate of this v costs at least c(v,0) + lbRest (lines
 		// 9-14 alike) unless a loop back to the entry merges v away: when
 		// that cannot happen and the bound already loses to the best, no
@@ -238,6 +269,11 @@ func (s *search) alg2(pr Pair, q float64) result {
 		if lo := s.c(v, 0).plus(s.lbRest); best.ok && !s.entryTop && !s.noPrune && best.cost.less(lo) {
 			continue
 		}
+		if isGeneric && s.genOK {
+			s.genericCandidates(v, entry, exit, &best, &r)
+			continue
+		}
+		loops0, merged0 := r.loops, r.merged
 		rec := s.rec
 		rec[0], rec[1], rec[m+1] = entry, v, exit // line 3
 		// at[d] = last position of DC d in rec[0..x−1] while seen[d] == stamp
@@ -274,6 +310,18 @@ func (s *search) alg2(pr Pair, q float64) result {
 			// lines 9-12: candidate rec[0..x] + exit…exit
 			r.candidates++
 			co := pre.plus(suf[x])
+			if isGeneric && !s.genOK { // the first generic v: remember what every other one shares
+				g := cost{}
+				hops := s.genHops[x][:0]
+				for i := 2; i <= x; i++ {
+					g = g.plus(s.c(rec[i], i-1))
+					if i < x {
+						hops = append(hops, delay[rec[i]][rec[i+1]])
+					}
+				}
+				s.genCost[x], s.genHops[x], s.genTail[x] = g.plus(suf[x]), hops, delay[rec[x]][exit]
+				s.genRec[x] = append(s.genRec[x][:0], rec[2:x+1]...)
+			}
 			if best.ok && best.cost.less(co) {
 				continue // loses on instances whatever its delay
 			}
@@ -283,6 +331,9 @@ func (s *search) alg2(pr Pair, q float64) result {
 			if dd := preD + delay[rec[x]][exit]; best.beats(co, dd, bound) {
 				best.set(fill(path, rec, x, exit), co, dd, MethodAlg2)
 			}
+		}
+		if isGeneric && !s.genOK {
+			s.genLoops, s.genMerged, s.genOK = r.loops-loops0, r.merged-merged0, true
 		}
 		// line 13-14: (entry, v, exit, ..., exit)
 		r.candidates++
@@ -318,6 +369,46 @@ func (s *search) alg2(pr Pair, q float64) result {
 	}
 	r.path, r.cost, r.delay, r.method = append(Path(nil), best.path...), best.cost, best.delay, best.m
 	return r
+}
+
+// genericCandidates offers the candidates of a generic v (see alg2) from the
+// first generic v's scan: the same records, costs and delays but for v's own
+// stage-1 cost and hops entry→v→rec[2], summed in the order the full scan sums
+// them, in the same candidate order.
+func (s *search) genericCandidates(v, entry, exit int, best *candidate, r *result) {
+	m := s.st.m
+	delay := s.st.s.Delay
+	bound := s.st.s.DelayBound
+	cv := s.c(v, 0)
+	a := delay[entry][v] + delay[v][s.genRec[2][0]]
+	r.loops += s.genLoops
+	r.merged += s.genMerged
+	p := s.path
+	for x := 2; x <= m; x++ {
+		r.candidates++
+		co := cv.plus(s.genCost[x])
+		if best.ok && best.cost.less(co) {
+			continue
+		}
+		dd := a
+		for _, h := range s.genHops[x] {
+			dd += h
+		}
+		dd += s.genTail[x]
+		if best.beats(co, dd, bound) {
+			p[0], p[1] = entry, v
+			copy(p[2:], s.genRec[x])
+			best.set(fill(p, p, x, exit), co, dd, MethodAlg2)
+		}
+	}
+	// line 13-14: (entry, v, exit, ..., exit)
+	r.candidates++
+	if c := cv.plus(s.suf[1]); !best.ok || !best.cost.less(c) {
+		if d := delay[entry][v] + delay[v][exit]; best.beats(c, d, bound) {
+			p[0], p[1] = entry, v
+			best.set(fill(p, p, 1, exit), c, d, MethodAlg2Extra)
+		}
+	}
 }
 
 // eliminate removes the loop that rec[x] closes with rec[j] (paper 5.2, Loop

@@ -170,3 +170,37 @@ func TestPruningChangesNoPath(t *testing.T) {
 		}
 	}
 }
+
+// Reusing the first generic v's scan for the other generic v (Alg. 2) gives
+// exactly the full scan's result: path, cost, delay, method and counters.
+func TestGenericVChangesNoPath(t *testing.T) {
+	r := rand.New(rand.NewSource(11))
+	compared := 0
+	for i := 0; i < 60; i++ {
+		n, m := 8+r.Intn(33), 2+r.Intn(4)
+		s := randomSnap(r, n, m)
+		for _, paper := range []bool{false, true} {
+			a, b := newSearch(newState(s, false)), newSearch(newState(s, false))
+			a.paperOnly, b.paperOnly = paper, paper
+			b.noGeneric = true
+			for e := 0; e < n; e++ {
+				for x := 0; x < n; x++ {
+					pr := Pair{e, x}
+					q, ok := s.DPWorkload[pr]
+					if !ok || e == x {
+						continue
+					}
+					ra, rb := a.alg2(pr, q), b.alg2(pr, q)
+					if !ra.path.Equal(rb.path) || ra.cost != rb.cost || ra.delay != rb.delay || ra.method != rb.method ||
+						ra.candidates != rb.candidates || ra.loops != rb.loops || ra.merged != rb.merged {
+						t.Fatalf("instance %d (n=%d m=%d) pair %v paper=%v:\n generic %v %+v %v %s cand %d loops %d/%d\n full    %v %+v %v %s cand %d loops %d/%d",
+							i, n, m, pr, paper, ra.path, ra.cost, ra.delay, ra.method, ra.candidates, ra.loops, ra.merged,
+							rb.path, rb.cost, rb.delay, rb.method, rb.candidates, rb.loops, rb.merged)
+					}
+					compared++
+				}
+			}
+		}
+	}
+	t.Logf("%d pairs compared", compared)
+}

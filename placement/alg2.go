@@ -69,7 +69,11 @@ type search struct {
 	genRec    [][]int     // [x] rec[2..x]
 	genLoops  int
 	genMerged int
+	genMin    cost // the least genCost[x]
 	noGeneric bool // tests: scan every v in full
+	// dT is the delay matrix transposed (dT[j][i] = Delay[i][j]): the generic
+	// scan reads delays into a fixed DC from every v, a row here.
+	dT [][]float64
 }
 
 func newSearch(st *state) *search {
@@ -81,6 +85,14 @@ func newSearch(st *state) *search {
 		suf: make([]cost, st.m+1), preE: make([]cost, st.m+1)}
 	for i := range s.top {
 		s.top[i] = make([]int, 0, k)
+	}
+	d := st.s.Delay
+	s.dT = make([][]float64, st.n)
+	for j := range s.dT {
+		s.dT[j] = make([]float64, st.n)
+		for i := range d {
+			s.dT[j][i] = d[i][j]
+		}
 	}
 	return s
 }
@@ -270,6 +282,14 @@ func (s *search) alg2(pr Pair, q float64) result {
 			continue
 		}
 		if isGeneric && s.genOK {
+			// most generic v lose on instances outright: count their
+			// candidates without the call
+			if cv := s.c(v, 0); best.ok && best.cost.less(cv.plus(s.genMin)) && best.cost.less(cv.plus(suf[1])) {
+				r.candidates += m
+				r.loops += s.genLoops
+				r.merged += s.genMerged
+				continue
+			}
 			s.genericCandidates(v, entry, exit, &best, &r)
 			continue
 		}
@@ -334,6 +354,12 @@ func (s *search) alg2(pr Pair, q float64) result {
 		}
 		if isGeneric && !s.genOK {
 			s.genLoops, s.genMerged, s.genOK = r.loops-loops0, r.merged-merged0, true
+			s.genMin = s.genCost[2]
+			for x := 3; x <= m; x++ {
+				if s.genCost[x].less(s.genMin) {
+					s.genMin = s.genCost[x]
+				}
+			}
 		}
 		// line 13-14: (entry, v, exit, ..., exit)
 		r.candidates++
@@ -380,15 +406,25 @@ func (s *search) genericCandidates(v, entry, exit int, best *candidate, r *resul
 	delay := s.st.s.Delay
 	bound := s.st.s.DelayBound
 	cv := s.c(v, 0)
-	a := delay[entry][v] + delay[v][s.genRec[2][0]]
+	a, haveA := 0.0, false // entry→v→rec[2], read only when a candidate can still win
 	r.loops += s.genLoops
 	r.merged += s.genMerged
 	p := s.path
-	for x := 2; x <= m; x++ {
+	// cost order is translation invariant: if v's cheapest candidate loses on
+	// instances, all of them do
+	from := 2
+	if best.ok && best.cost.less(cv.plus(s.genMin)) {
+		r.candidates += m - 1
+		from = m + 1
+	}
+	for x := from; x <= m; x++ {
 		r.candidates++
 		co := cv.plus(s.genCost[x])
 		if best.ok && best.cost.less(co) {
 			continue
+		}
+		if !haveA {
+			a, haveA = delay[entry][v]+s.dT[s.genRec[2][0]][v], true
 		}
 		dd := a
 		for _, h := range s.genHops[x] {
@@ -404,7 +440,7 @@ func (s *search) genericCandidates(v, entry, exit int, best *candidate, r *resul
 	// line 13-14: (entry, v, exit, ..., exit)
 	r.candidates++
 	if c := cv.plus(s.suf[1]); !best.ok || !best.cost.less(c) {
-		if d := delay[entry][v] + delay[v][exit]; best.beats(c, d, bound) {
+		if d := delay[entry][v] + s.dT[exit][v]; best.beats(c, d, bound) {
 			p[0], p[1] = entry, v
 			best.set(fill(p, p, 1, exit), c, d, MethodAlg2Extra)
 		}

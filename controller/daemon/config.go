@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"github.com/ims-orch/ims-orch/controller/sipglue"
 	"io"
 	"math"
 	"net"
@@ -121,6 +122,9 @@ type DriverConfig struct {
 	// KamailioDir is the run directory of the local driver's Kamailio
 	// processes (default .kamailio-dev).
 	KamailioDir string `yaml:"kamailioDir"`
+	// Location maps SIP users to their entry datacenter (by user-name prefix
+	// or host prefix) for the CP workload per pair (local only; paper 4.1).
+	Location sipglue.Location `yaml:"location"`
 }
 
 // VNFConfig is one VNF of the catalog with its per-instance capacity,

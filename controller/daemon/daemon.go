@@ -76,15 +76,17 @@ type Daemon struct {
 	// localDrv runs the CP VNFs as Kamailio processes (driver local): they
 	// are children of the daemon and are terminated at shutdown
 	localDrv *localdrv.Driver
-	sys      *system.System
-	node     *fsm.Node
-	engine   *global.Engine
-	store    global.Store
-	locals   map[string]*local.Controller
-	routers  map[string]*dcroute.Router
-	pump     *pump
-	httpT    *transport.HTTP
-	peerTr   *http.Transport
+	// sip holds the discovery DNS, agents and CP meter of driver local
+	sip     *sipParts
+	sys     *system.System
+	node    *fsm.Node
+	engine  *global.Engine
+	store   global.Store
+	locals  map[string]*local.Controller
+	routers map[string]*dcroute.Router
+	pump    *pump
+	httpT   *transport.HTTP
+	peerTr  *http.Transport
 
 	backend *Backend
 	metrics *metrics.Metrics
@@ -179,6 +181,10 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 			return nil, fmt.Errorf("driver local: %w", err)
 		}
 		d.localDrv = ld
+		if err := d.startDNS(); err != nil {
+			_ = ld.Close(context.Background())
+			return nil, err
+		}
 		d.log.Info("driver local: CP VNFs run as Kamailio processes, DP stages on the simulated cloud",
 			"dir", cfg.Driver.KamailioDir)
 		return sipglue.NewDriver(sipglue.DriverConfig{CP: ld, CPVNFs: []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name},
@@ -279,8 +285,21 @@ func (c *Config) localVNFs() map[string]local.VNFConfig {
 	return out
 }
 
+// wrapSink puts the discovery DNS in front of each DC's routing sink
+// (driver local), so DNS follows the routable P-CSCFs and S-CSCFs.
+func (d *Daemon) wrapSink() func(string, local.InstanceSink) local.InstanceSink {
+	if d.sip == nil || d.sip.disc == nil {
+		return nil
+	}
+	return d.sip.disc.Sink
+}
+
 func (d *Daemon) localTemplate() local.Config {
 	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau)}
+	if d.sip != nil && d.cfg.Traffic != nil && !d.cfg.Clustered() {
+		// the Kamailio instances' agents and the simulated DP stages report every second
+		return lc
+	}
 	if d.cfg.Driver.Kind != DriverSim || d.cfg.Traffic == nil || d.cfg.Clustered() {
 		// no simulated load and no agent reports statistics in this build:
 		// do not fail instances for their silence
@@ -296,13 +315,18 @@ func (d *Daemon) buildSingle() error {
 		Topology: cfg.fsmTopology(), Policy: fsm.Policy{DelayBoundMs: cfg.Policy.DelayBoundMs},
 		Global:   global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
 		Strategy: strategy, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
-		InitialRound: true, Logger: d.log,
+		InitialRound: true, Logger: d.log, WrapSink: d.wrapSink(),
 	}, d.driver, d.clk)
 	if err != nil {
 		return err
 	}
 	d.sys, d.engine, d.store = sys, sys.Engine, sys.Store
 	d.locals, d.routers = sys.Locals, sys.Routers
+	if d.sip != nil {
+		if err := d.startSIP(); err != nil {
+			return err
+		}
+	}
 	if c := d.simCloud; c != nil && cfg.Traffic != nil {
 		d.pump = newPump(d.clk, *cfg.Traffic, cfg.Topology, c, d.locals, d.routers, sys.ReportWorkload, func(err error) {
 			d.log.Warn("simulated workload report refused", "err", err)
@@ -645,6 +669,7 @@ func (d *Daemon) closeNow() {
 	if d.httpT != nil {
 		d.httpT.Close()
 	}
+	d.sip.close()
 	if d.localDrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		if err := d.localDrv.Close(ctx); err != nil {

@@ -1,0 +1,94 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/sipglue"
+	localdrv "github.com/ims-orch/ims-orch/drivers/local"
+)
+
+// serve --driver local: real Kamailio P-CSCFs (one per DC) and the S-CSCF,
+// published in each DC's discovery DNS, with statistics agents feeding the
+// local controllers; at shutdown no Kamailio process is left.
+func TestServeDriverLocal(t *testing.T) {
+	if err := localdrv.Available(); err != nil {
+		t.Skipf("Kamailio/SIPp absent (%v): scripts/ci-kamailio.sh installs them", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the discovery DNS listens on port 53 (Kamailio resolves on no other)")
+	}
+	cfg := DefaultConfig()
+	cfg.Driver.Kind = DriverLocal
+	cfg.Driver.KamailioDir = t.TempDir()
+	cfg.Driver.Location = sipglue.Location{Rules: []sipglue.Rule{{User: "tokyo-", DC: "tokyo"}, {User: "london-", DC: "london"}}}
+	d, err := New(cfg, Options{Listener: listen(t), Logger: discard(), ShutdownTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.localDrv == nil || d.sip == nil {
+		t.Fatal("driver local did not start its Kamailio driver and discovery DNS")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(40 * time.Second):
+			t.Error("Run did not return after cancel")
+			return nil
+		}
+	}
+	t.Cleanup(func() { _ = stop() }) // the Kamailio processes stop even when the test fails
+	dcs := cfg.dcNames()
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, dc := range dcs {
+				for _, in := range d.locals[dc].Instances() {
+					t.Logf("%s %s %s %s cloud=%s %s", dc, in.ID, in.VNF, in.State, in.CloudState, in.FailReason)
+				}
+				t.Logf("%s DNS P %v S %v", dc, d.sip.servers[i].Records(sipglue.ServicePCSCF), d.sip.servers[i].Records(sipglue.ServiceSCSCF))
+			}
+		}
+	})
+	eventually(t, 20*time.Second, "a P-CSCF and the S-CSCF in every DC's DNS", func() bool {
+		for i := range dcs {
+			s := d.sip.servers[i]
+			if len(s.Records(sipglue.ServicePCSCF)) == 0 || len(s.Records(sipglue.ServiceSCSCF)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	eventually(t, 30*time.Second, "agents' statistics of the Kamailio instances at the local controllers", func() bool {
+		for _, dc := range dcs {
+			seen := false
+			for _, in := range d.locals[dc].Instances() {
+				if in.VNF == cfg.Topology.PCSCF.Name && in.State == local.StateNormal && !in.Last.At.IsZero() {
+					seen = true
+				}
+			}
+			if !seen {
+				return false
+			}
+		}
+		return true
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if ins, err := d.localDrv.List(context.Background(), ""); err != nil || len(ins) != 0 {
+		t.Fatalf("Kamailio instances left after shutdown: %v %v", ins, err)
+	}
+}

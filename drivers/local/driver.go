@@ -185,6 +185,8 @@ func New(cfg Config) (*Driver, error) {
 	if _, err := fs.Stat(cfg.Files, kamfiles.Template); err != nil {
 		return nil, fmt.Errorf("local: Files: template %s: %w", kamfiles.Template, err)
 	}
+	// Kamailio processes of a previous run that was killed hold our addresses.
+	reapStale(cfg.BaseDir, 2*time.Second)
 	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{},
 		plan: addrPlan{quarantine: cfg.Quarantine, now: cfg.Clock.Now}}, nil
 }

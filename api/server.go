@@ -248,6 +248,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
+// putDoc answers a PUT of a whole document: decode (strict, size-limited),
+// validate, store through the Backend, and answer what changed. store
+// returns the previous document and whether there was one.
+func putDoc[D interface{ Validate() error }](s *Server, w http.ResponseWriter, r *http.Request,
+	store func(ctx context.Context, in D) (prev D, existed bool, err error)) {
+	var in D
+	body, ok := s.decodeBody(w, r, &in, true)
+	if !ok {
+		return
+	}
+	if err := in.Validate(); err != nil {
+		invalid(w, r, err)
+		return
+	}
+	prev, existed, err := store(r.Context(), in)
+	if err != nil {
+		s.fail(w, r, body, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, putResult(existed, prev, in))
+}
+
 func nonNil[T any](xs []T) []T {
 	if xs == nil {
 		return []T{}
@@ -484,21 +506,10 @@ func (s *Server) getDatacenters(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) putDatacenters(w http.ResponseWriter, r *http.Request) {
-	var in DatacenterList
-	body, ok := s.decodeBody(w, r, &in, true)
-	if !ok {
-		return
-	}
-	if err := in.Validate(); err != nil {
-		invalid(w, r, err)
-		return
-	}
-	prev, err := s.cfg.Backend.SetDatacenters(r.Context(), in.Datacenters)
-	if err != nil {
-		s.fail(w, r, body, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, putResult(prev != nil, DatacenterList{Datacenters: nonNil(prev)}, in))
+	putDoc(s, w, r, func(ctx context.Context, in DatacenterList) (DatacenterList, bool, error) {
+		prev, err := s.cfg.Backend.SetDatacenters(ctx, in.Datacenters)
+		return DatacenterList{Datacenters: nonNil(prev)}, prev != nil, err
+	})
 }
 
 func (s *Server) getDelays(w http.ResponseWriter, r *http.Request) {
@@ -512,21 +523,10 @@ func (s *Server) getDelays(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) putDelays(w http.ResponseWriter, r *http.Request) {
-	var in DelayMatrix
-	body, ok := s.decodeBody(w, r, &in, true)
-	if !ok {
-		return
-	}
-	if err := in.Validate(); err != nil {
-		invalid(w, r, err)
-		return
-	}
-	prev, err := s.cfg.Backend.SetDelays(r.Context(), in)
-	if err != nil {
-		s.fail(w, r, body, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, putResult(prev.Datacenters != nil, prev, in))
+	putDoc(s, w, r, func(ctx context.Context, in DelayMatrix) (DelayMatrix, bool, error) {
+		prev, err := s.cfg.Backend.SetDelays(ctx, in)
+		return prev, prev.Datacenters != nil, err
+	})
 }
 
 func (s *Server) getVNFTypes(w http.ResponseWriter, r *http.Request) {
@@ -539,21 +539,10 @@ func (s *Server) getVNFTypes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) putVNFTypes(w http.ResponseWriter, r *http.Request) {
-	var in VNFTypeList
-	body, ok := s.decodeBody(w, r, &in, true)
-	if !ok {
-		return
-	}
-	if err := in.Validate(); err != nil {
-		invalid(w, r, err)
-		return
-	}
-	prev, err := s.cfg.Backend.SetVNFTypes(r.Context(), in.VNFTypes)
-	if err != nil {
-		s.fail(w, r, body, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, putResult(prev != nil, VNFTypeList{VNFTypes: nonNil(prev)}, in))
+	putDoc(s, w, r, func(ctx context.Context, in VNFTypeList) (VNFTypeList, bool, error) {
+		prev, err := s.cfg.Backend.SetVNFTypes(ctx, in.VNFTypes)
+		return VNFTypeList{VNFTypes: nonNil(prev)}, prev != nil, err
+	})
 }
 
 func (s *Server) getChains(w http.ResponseWriter, r *http.Request) {
@@ -566,21 +555,10 @@ func (s *Server) getChains(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) putChains(w http.ResponseWriter, r *http.Request) {
-	var in ChainList
-	body, ok := s.decodeBody(w, r, &in, true)
-	if !ok {
-		return
-	}
-	if err := in.Validate(); err != nil {
-		invalid(w, r, err)
-		return
-	}
-	prev, err := s.cfg.Backend.SetChains(r.Context(), in.Chains)
-	if err != nil {
-		s.fail(w, r, body, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, putResult(prev != nil, ChainList{Chains: nonNil(prev)}, in))
+	putDoc(s, w, r, func(ctx context.Context, in ChainList) (ChainList, bool, error) {
+		prev, err := s.cfg.Backend.SetChains(ctx, in.Chains)
+		return ChainList{Chains: nonNil(prev)}, prev != nil, err
+	})
 }
 
 func (s *Server) getPolicies(w http.ResponseWriter, r *http.Request) {

@@ -67,6 +67,12 @@ type Snapshot struct {
 	SCSCFProv Provision
 	// CPWorkload is the predicted CP workload (SIP transactions/s) per pair.
 	CPWorkload map[Pair]float64
+
+	// Excluded[dc] marks a datacenter being drained (nil: none). No DP stage
+	// of any path is placed in it and its P-CSCF load is planned in the
+	// nearest non-excluded DC; it stays an entry or exit of its users' pairs.
+	// The S-CSCF DC cannot be excluded.
+	Excluded []bool
 }
 
 // Path is a DP service-chain path of m+2 DC indices: entry, the DC of stage

@@ -23,6 +23,7 @@
 package fsm
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -136,6 +137,18 @@ type Policy struct {
 	// overload thresholds it leaves room for the load's fluctuation within
 	// an interval, so a round does not size instances that overload at once.
 	TargetUtilization float64 `json:"targetUtilization,omitempty"`
+	// Limits bound the working instances of a VNF in one DC (DC set) or in
+	// every DC (DC empty; a per-DC limit wins). Sent to the local
+	// controllers with each decision.
+	Limits []Limit `json:"limits,omitempty"`
+}
+
+// Limit bounds the working instances of one VNF (Max 0 = no upper bound).
+type Limit struct {
+	DC  string `json:"dc,omitempty"`
+	VNF string `json:"vnf"`
+	Min int    `json:"min"`
+	Max int    `json:"max"`
 }
 
 // Utilization returns the planning utilisation (1 when unset).
@@ -197,4 +210,11 @@ type State struct {
 	Stale map[string]uint64 `json:"stale,omitempty"`
 	// History holds the last MaxHistory predictions, oldest first.
 	History []Prediction `json:"history,omitempty"`
+	// Drained lists, sorted, the DCs an operator is draining: the planner
+	// keeps DP stages and P-CSCF load out of them.
+	Drained []string `json:"drained,omitempty"`
+	// Docs holds replicated documents the controllers do not interpret,
+	// by key: "policy/NAME" (saved scaling policies as the API shows them),
+	// "labels/DC" (a datacenter's group, region and AZ).
+	Docs map[string]json.RawMessage `json:"docs,omitempty"`
 }

@@ -105,6 +105,22 @@ type DCDecision struct {
 	// Paths is the full path set of the next interval (every pair; a DC routes
 	// flows of any pair that crosses it).
 	Paths []PathEntry `json:"paths"`
+	// Drain is set while an operator drains this DC: the plan places no DP
+	// stage and no P-CSCF load here, so the local controller must not scale
+	// out reactively; its instances go to the buffer and expire after τ.
+	Drain bool `json:"drain,omitempty"`
+	// Limits are the policy's instance limits for this DC (per-DC limits
+	// override the ones for every DC), applied by the local controller from
+	// this interval on. Nil keeps the limits the controller has.
+	Limits []VNFLimit `json:"limits,omitempty"`
+}
+
+// VNFLimit bounds the working instances of one VNF in one DC (Max 0 = no
+// upper bound).
+type VNFLimit struct {
+	VNF string `json:"vnf"`
+	Min int    `json:"min"`
+	Max int    `json:"max"`
 }
 
 // Request is any global → local request.

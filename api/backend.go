@@ -50,6 +50,9 @@ type Backend interface {
 	// STARTING or PROCESSING); Operation reports it later.
 	Scale(ctx context.Context, req ScaleRequest) (Operation, error)
 	Drain(ctx context.Context, req DrainRequest) (Operation, error)
+	// Undrain ends a drain: the DC takes paths and instances again from the
+	// next round. ErrNotFound wraps the error when the DC is not drained.
+	Undrain(ctx context.Context, req DrainRequest) (Operation, error)
 	Operation(ctx context.Context, id string) (Operation, error)
 
 	// Ready returns nil when the node can serve (Raft has a leader, the

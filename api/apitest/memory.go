@@ -431,6 +431,39 @@ func (b *Backend) Scale(_ context.Context, req api.ScaleRequest) (api.Operation,
 	return op, nil
 }
 
+// Undrain implements api.Backend: the DC's draining instances work again.
+func (b *Backend) Undrain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.writable(); err != nil {
+		return api.Operation{}, err
+	}
+	if !b.hasDC(req.DC) {
+		return api.Operation{}, fmt.Errorf("datacenter %q: %w", req.DC, api.ErrNotFound)
+	}
+	n := 0
+	for i, in := range b.state.Instances {
+		if in.DC == req.DC && in.State == "draining" {
+			b.state.Instances[i].State = "working"
+			b.state.Instances[i].Reason = "undrain"
+			n++
+		}
+	}
+	if n == 0 {
+		return api.Operation{}, fmt.Errorf("datacenter %q is not drained: %w", req.DC, api.ErrNotFound)
+	}
+	op := b.newOp(api.OpDrain)
+	r := req
+	op.Drain = &r
+	now := b.now()
+	op.State = api.OpCompleted
+	op.FinishedAt = &now
+	b.ops[op.ID] = op
+	b.writes++
+	b.stateVer++
+	return op, nil
+}
+
 // Drain implements api.Backend: every instance of the datacenter becomes
 // draining, one manual decision per VNF records it.
 func (b *Backend) Drain(_ context.Context, req api.DrainRequest) (api.Operation, error) {

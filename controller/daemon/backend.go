@@ -563,6 +563,14 @@ func (b *Backend) Drain(_ context.Context, req api.DrainRequest) (api.Operation,
 	return api.Operation{}, fmt.Errorf("draining a datacenter is not available in this build: %w", api.ErrConflict)
 }
 
+// Undrain implements api.Backend.
+func (b *Backend) Undrain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
+	if err := b.writable(); err != nil {
+		return api.Operation{}, err
+	}
+	return api.Operation{}, fmt.Errorf("datacenter %q is not drained: %w", req.DC, api.ErrNotFound)
+}
+
 func (b *Backend) checkTarget(dc, vnf string) error {
 	v := &api.ValidationError{}
 	if b.d.cfg.dcIndex(dc) < 0 {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"reflect"
 	"context"
 	"errors"
 	"strings"
@@ -203,7 +204,7 @@ func TestDryRun(t *testing.T) {
 		}
 	}
 	after := d.store.State()
-	if after.Interval != before.Interval || after.Policy != before.Policy {
+	if after.Interval != before.Interval || !reflect.DeepEqual(after.Policy, before.Policy) {
 		t.Fatal("dry run changed the committed state")
 	}
 	p.DelayBoundMs = -1

@@ -1,9 +1,9 @@
 package daemon
 
 import (
-	"reflect"
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"

@@ -582,6 +582,7 @@ func (e *Engine) compute(st *fsm.State) {
 		dec = keepDecision(snap)
 	}
 	dcs, paths := toDecisions(st.Topology, snap, dec, round, note)
+	addControls(st, dcs)
 	if !e.commit(fsm.DecisionCommitted{Round: round, Decision: dcs, Paths: paths}) {
 		return
 	}

@@ -115,6 +115,14 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 			}
 		}
 	}
+	if len(st.Drained) > 0 {
+		s.Excluded = make([]bool, n)
+		for _, dc := range st.Drained {
+			if i := t.Index(dc); i >= 0 {
+				s.Excluded[i] = true
+			}
+		}
+	}
 	m := len(t.Stages)
 	for _, p := range st.Paths {
 		ia, ib := t.Index(p.Entry), t.Index(p.Exit)
@@ -135,6 +143,38 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// addControls puts the operator's controls into each DC's decision: the
+// drain flag and the policy's instance limits for the DC (a per-DC limit
+// wins over one for every DC).
+func addControls(st *fsm.State, dcs []protocol.DCDecision) {
+	for i := range dcs {
+		dc := dcs[i].DC
+		dcs[i].Drain = slices.Contains(st.Drained, dc)
+		if dcs[i].Drain {
+			for k := range dcs[i].Targets {
+				dcs[i].Targets[k].Reason = "datacenter drained by the operator: " + dcs[i].Targets[k].Reason
+			}
+		}
+		byVNF := map[string]protocol.VNFLimit{}
+		var order []string
+		for _, pass := range []string{"", dc} {
+			for _, l := range st.Policy.Limits {
+				if l.DC != pass {
+					continue
+				}
+				if _, ok := byVNF[l.VNF]; !ok {
+					order = append(order, l.VNF)
+				}
+				byVNF[l.VNF] = protocol.VNFLimit{VNF: l.VNF, Min: l.Min, Max: l.Max}
+			}
+		}
+		dcs[i].Limits = nil
+		for _, v := range order {
+			dcs[i].Limits = append(dcs[i].Limits, byVNF[v])
+		}
+	}
 }
 
 // decisionShapeOK reports whether a decision has a row per DC and stage.

@@ -44,7 +44,10 @@ type inst struct {
 }
 
 type vnfState struct {
-	cfg           VNFConfig
+	cfg VNFConfig
+	// base is the configured VNF (its Min and Max apply again when a
+	// decision's limits no longer name the VNF).
+	base          VNFConfig
 	buf           bufferq.Queue
 	target        int
 	deficitReason Reason // reason of a refill the tick retries
@@ -102,6 +105,24 @@ type Controller struct {
 	cancelSub func()
 	started   bool
 	stopped   bool
+	// draining is set by a decision while an operator drains the DC: no
+	// minimum, no reactive or manual scale-out.
+	draining bool
+}
+
+// minLocked is the VNF's minimum working count (0 while draining).
+func (c *Controller) minLocked(vs *vnfState) int {
+	if c.draining {
+		return 0
+	}
+	return vs.cfg.Min
+}
+
+// Draining reports whether the DC is being drained (the last decision said so).
+func (c *Controller) Draining() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.draining
 }
 
 // New returns a local controller; call Start to adopt existing instances,
@@ -132,7 +153,7 @@ func New(cfg Config, driver drivers.Driver, clk clock.Clock, log *slog.Logger) (
 		history:   ring{buf: make([]Action, cfg.History)},
 	}
 	for _, v := range cfg.VNFs {
-		c.vnfs[v.Name] = &vnfState{cfg: v, target: v.Min, deficitReason: ReasonProactive, deficitDetail: fmt.Sprintf("minimum %d", v.Min)}
+		c.vnfs[v.Name] = &vnfState{cfg: v, base: v, target: v.Min, deficitReason: ReasonProactive, deficitDetail: fmt.Sprintf("minimum %d", v.Min)}
 		c.order = append(c.order, v.Name)
 	}
 	return c, nil
@@ -417,7 +438,7 @@ func (c *Controller) destroyLocked(in *inst, detail string) []op {
 // reactiveLocked adds one instance when a majority of the VNF's working
 // instances is overloaded (paper 4.3), at most once per ReactiveCooldown.
 func (c *Controller) reactiveLocked(vs *vnfState) []op {
-	if !c.cfg.Reactive || c.paused {
+	if !c.cfg.Reactive || c.paused || c.draining {
 		return nil
 	}
 	n := c.countsLocked(vs.cfg.Name)

@@ -21,7 +21,11 @@ func (c *Controller) Scale(vnf string, delta int, detail string) (int, error) {
 		return 0, fmt.Errorf("local: scale %s in %s: controller stopped", vnf, c.cfg.DC)
 	}
 	w := c.countsLocked(vnf).Working()
-	want := max(vs.cfg.Min, w+delta)
+	if c.draining && delta > 0 {
+		c.mu.Unlock()
+		return 0, fmt.Errorf("local: scale %s out in %s: the datacenter is being drained", vnf, c.cfg.DC)
+	}
+	want := max(c.minLocked(vs), w+delta)
 	if vs.cfg.Max > 0 {
 		want = min(want, vs.cfg.Max)
 	}

@@ -123,6 +123,8 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 	if d.Interval != hdr.Round+1 {
 		return nil, 0, []string{fmt.Sprintf("decision.interval %d: want round+1 = %d", d.Interval, hdr.Round+1)}
 	}
+	c.draining = d.Drain
+	errs = append(errs, c.limitsLocked(d.Limits)...)
 	seen := map[string]bool{}
 	for i, t := range d.Targets {
 		vs, ok := c.vnfs[t.VNF]
@@ -150,9 +152,12 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 			errs = append(errs, fmt.Sprintf("%s: target %d capped at max %d", t.VNF, want, vs.cfg.Max))
 			want = vs.cfg.Max
 		}
-		if want < vs.cfg.Min {
-			detail += fmt.Sprintf(", kept at min %d", vs.cfg.Min)
-			want = vs.cfg.Min
+		if m := c.minLocked(vs); want < m {
+			detail += fmt.Sprintf(", kept at min %d", m)
+			want = m
+		}
+		if c.draining {
+			detail += ", datacenter draining"
 		}
 		vs.target = want
 		w := c.countsLocked(t.VNF).Working()
@@ -167,6 +172,37 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 	}
 	c.cfg.Paths.StoreNext(d.Interval, slices.Clone(d.Paths))
 	return ops, reused, errs
+}
+
+// limitsLocked applies a decision's instance limits: a VNF named in ls gets
+// its Min and Max, the others their configured ones. An invalid limit is
+// reported and skipped.
+func (c *Controller) limitsLocked(ls []protocol.VNFLimit) (errs []string) {
+	set := map[string]protocol.VNFLimit{}
+	for i, l := range ls {
+		switch _, ok := c.vnfs[l.VNF]; {
+		case !ok:
+			continue // a limit for a VNF this DC does not host
+		case l.Min < 0 || l.Max < 0:
+			errs = append(errs, fmt.Sprintf("decision.limits[%d] %s: negative min %d or max %d", i, l.VNF, l.Min, l.Max))
+		case l.Max > 0 && l.Min > l.Max:
+			errs = append(errs, fmt.Sprintf("decision.limits[%d] %s: min %d above max %d", i, l.VNF, l.Min, l.Max))
+		default:
+			set[l.VNF] = l
+		}
+	}
+	for _, name := range c.order {
+		vs := c.vnfs[name]
+		mn, mx := vs.base.Min, vs.base.Max
+		if l, ok := set[name]; ok {
+			mn, mx = l.Min, l.Max
+		}
+		if mn != vs.cfg.Min || mx != vs.cfg.Max {
+			c.log.Info("instance limits changed", "vnf", name, "min", mn, "max", mx, "was_min", vs.cfg.Min, "was_max", vs.cfg.Max)
+			vs.cfg.Min, vs.cfg.Max = mn, mx
+		}
+	}
+	return errs
 }
 
 // bufferLocked moves the k least-loaded working instances to the buffer

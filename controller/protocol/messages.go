@@ -111,7 +111,8 @@ type DCDecision struct {
 	Drain bool `json:"drain,omitempty"`
 	// Limits are the policy's instance limits for this DC (per-DC limits
 	// override the ones for every DC), applied by the local controller from
-	// this interval on. Nil keeps the limits the controller has.
+	// this interval on; a VNF they do not name keeps the limits the local
+	// controller was configured with.
 	Limits []VNFLimit `json:"limits,omitempty"`
 }
 

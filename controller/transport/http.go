@@ -95,6 +95,29 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
+// authorized checks "Authorization: Bearer <token>" and answers 401 when it
+// is missing or wrong.
+func authorized(w http.ResponseWriter, r *http.Request, token []byte) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(tok), token) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ims-orch"`)
+		httpError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return false
+	}
+	return true
+}
+
+// bodyError answers a request body that did not parse: 413 when it was too
+// large, else 400 with the parser's message.
+func bodyError(w http.ResponseWriter, err error) {
+	code := http.StatusBadRequest
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		code = http.StatusRequestEntityTooLarge
+	}
+	httpError(w, code, err.Error())
+}
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != ProtocolPath {
@@ -106,21 +129,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusMethodNotAllowed, "method must be POST")
 		return
 	}
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(tok), h.token) != 1 {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ims-orch"`)
-		httpError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+	if !authorized(w, r, h.token) {
 		return
 	}
 	req, err := ParseRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
-		code := http.StatusBadRequest
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			code = http.StatusRequestEntityTooLarge
-		}
-		httpError(w, code, err.Error())
+		bodyError(w, err)
 		return
 	}
 	resp := h.p.Handle(req)

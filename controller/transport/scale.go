@@ -1,0 +1,147 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+)
+
+// ScalePath is the URL path, under a local controller's base URL, of the
+// manual-scale endpoint: an operator's ScaleVnf taken by the API of another
+// node reaches the node that runs the DC's local controller here.
+const ScalePath = "/v1/scale"
+
+// maxScaleDelta bounds one manual operation's step count.
+const maxScaleDelta = 1000
+
+// ScaleCommand asks a local controller to change a VNF's working count by
+// Delta (negative: scale in) on an operator's behalf.
+type ScaleCommand struct {
+	VNF    string `json:"vnf"`
+	Delta  int    `json:"delta"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// ScaleResult answers a ScaleCommand: the new target, or why it failed.
+type ScaleResult struct {
+	Target int    `json:"target"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Scaler is the local controller as the manual-scale endpoint sees it.
+type Scaler interface {
+	Scale(vnf string, delta int, detail string) (int, error)
+}
+
+// ParseScale decodes and checks a ScaleCommand body; the error names the
+// field.
+func ParseScale(r io.Reader) (ScaleCommand, error) {
+	var c ScaleCommand
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return ScaleCommand{}, fmt.Errorf("request body: %w", err)
+	}
+	if dec.More() {
+		return ScaleCommand{}, errors.New("request body: trailing data after the JSON object")
+	}
+	switch {
+	case c.VNF == "":
+		return ScaleCommand{}, errors.New("vnf: empty")
+	case c.Delta == 0 || c.Delta > maxScaleDelta || c.Delta < -maxScaleDelta:
+		return ScaleCommand{}, fmt.Errorf("delta: %d must be non-zero and within ±%d", c.Delta, maxScaleDelta)
+	case len(c.Detail) > 1024 || !utf8.ValidString(c.Detail):
+		return ScaleCommand{}, errors.New("detail: at most 1024 bytes of UTF-8")
+	}
+	return c, nil
+}
+
+// ScaleHandler serves ScalePath for one local controller (bearer token as
+// for the protocol endpoint).
+type ScaleHandler struct {
+	s     Scaler
+	token []byte
+}
+
+// NewScaleHandler wraps a local controller. token must not be empty.
+func NewScaleHandler(s Scaler, token string) (*ScaleHandler, error) {
+	if token == "" {
+		return nil, errors.New("transport scale handler: token is empty")
+	}
+	return &ScaleHandler{s: s, token: []byte(token)}, nil
+}
+
+// ServeHTTP implements http.Handler. A refused scale (unknown VNF, sanity
+// limit, draining DC) is a 200 whose result carries the error: the request
+// itself was fine.
+func (h *ScaleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != ScalePath {
+		httpError(w, http.StatusNotFound, "not found")
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpError(w, http.StatusMethodNotAllowed, "method must be POST")
+		return
+	}
+	if !authorized(w, r, h.token) {
+		return
+	}
+	c, err := ParseScale(http.MaxBytesReader(w, r.Body, 8<<10))
+	if err != nil {
+		bodyError(w, err)
+		return
+	}
+	var res ScaleResult
+	if res.Target, err = h.s.Scale(c.VNF, c.Delta, c.Detail); err != nil {
+		res = ScaleResult{Error: err.Error()}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(res)
+}
+
+// Scale sends a manual-scale command to dc's local controller and waits for
+// the answer (bounded by ctx and the transport's timeout).
+func (t *HTTP) Scale(ctx context.Context, dc string, c ScaleCommand) (int, error) {
+	base, ok := t.cfg.Endpoints[dc]
+	if !ok {
+		return 0, fmt.Errorf("transport: no endpoint for datacenter %q", dc)
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	defer cancel()
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+ScalePath, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Authorization", "Bearer "+t.cfg.Token)
+	res, err := t.cfg.Client.Do(hr)
+	if err != nil {
+		return 0, fmt.Errorf("transport: scale in %s: %w", dc, err)
+	}
+	defer res.Body.Close()
+	lr := io.LimitReader(res.Body, 64<<10)
+	if res.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(lr, 512))
+		return 0, fmt.Errorf("transport: scale in %s: %s answered %s", dc, res.Status, strings.TrimSpace(string(msg)))
+	}
+	var out ScaleResult
+	if err := json.NewDecoder(lr).Decode(&out); err != nil {
+		return 0, fmt.Errorf("transport: scale in %s: response body: %w", dc, err)
+	}
+	_, _ = io.Copy(io.Discard, lr)
+	if out.Error != "" {
+		return 0, errors.New(out.Error)
+	}
+	return out.Target, nil
+}

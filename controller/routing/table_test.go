@@ -3,6 +3,7 @@ package routing
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -484,6 +485,35 @@ func TestIntervalResolution(t *testing.T) {
 					t.Errorf("tag interval %d: %v", tc.tagIv, d)
 				}
 			}
+		}
+	}
+}
+
+// A drained DC's own calls (entry = exit = 2) take a path whose stages are
+// all elsewhere and that comes back to DC 2 only as the exit: the tables
+// accept it and the flow visits 2 → 0 → 1 → 2, leaving at 2.
+func TestDrainedEntryPathComesBackAsExit(t *testing.T) {
+	paths := pathMap{pr(2, 2): {2, 0, 1, 1, 2}, pr(0, 1): {0, 0, 1, 1, 1}}
+	tables := newTables(t, 3, 3, 1, paths, false)
+	c := callBetween(2, 2, 7)
+	for _, tb := range tables {
+		if err := tb.AddCall(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds := journey(t, tables, 2, callerPacket(c))
+	var visited []int
+	for _, d := range ds {
+		visited = append(visited, d.DC)
+	}
+	last := ds[len(ds)-1]
+	if !slices.Equal(visited, []int{2, 0, 1, 2}) || last.Verdict != Forward || !last.Exit {
+		t.Fatalf("flow visited %v, last %+v; want [2 0 1 2] ending as the exit", visited, last)
+	}
+	// any other return to a DC the path left is still refused
+	for _, p := range []placement.Path{{2, 0, 2, 1, 2}, {0, 1, 0, 0, 0}} {
+		if err := tables[0].StoreNext(1, pathMap{pr(p[0], p[4]): p}); err == nil {
+			t.Fatalf("looping path %v accepted", p)
 		}
 	}
 }

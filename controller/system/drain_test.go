@@ -1,0 +1,76 @@
+package system
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// An operator drains DC c while every pair carries traffic: from the next
+// round no path places a stage in c, c's pairs are served through a and b,
+// every instance in c goes to the buffer (no minimum, no reactive scale-out)
+// and expires after τ; undrained, c gets its minimum instances back.
+func TestDrainMovesEverythingOut(t *testing.T) {
+	const tau = 2
+	w := newWorld(t, Hybrid, 0, tau)
+	w.load = func(time.Duration, placement.Pair) float64 { return 60 }
+	w.run(300 * time.Second)
+	c := w.sys.Locals["c"]
+	if n := c.Counts()["firewall"].Working(); n == 0 {
+		t.Fatal("c has no working firewall before the drain; the test needs load there")
+	}
+	reactive0 := count(c.Actions(), local.KindCreate, local.ReasonReactive, "")
+	if err := w.sys.Store.Apply(fsm.SetDrain{DC: "c", Drain: true}); err != nil {
+		t.Fatal(err)
+	}
+	w.run(110 * time.Second) // the next round plans without c
+	st := w.sys.Store.State()
+	if len(st.Paths) != 9 {
+		t.Fatalf("%d paths in force, want all 9 pairs", len(st.Paths))
+	}
+	for _, p := range st.Paths {
+		for _, h := range p.Hops[1 : len(p.Hops)-1] {
+			if h == "c" {
+				t.Fatalf("path %v places a stage in the drained DC", p)
+			}
+		}
+	}
+	if !c.Draining() {
+		t.Fatal("c's local controller does not know it is drained")
+	}
+	for vnf, n := range c.Counts() {
+		if n.Working() != 0 {
+			t.Fatalf("c: %s has %d working instances while drained, want 0", vnf, n.Working())
+		}
+	}
+	if errs := w.sys.RouterErrors(); len(errs) > 0 {
+		t.Fatalf("routing errors: %v", errs)
+	}
+	if n := count(c.Actions(), local.KindCreate, local.ReasonReactive, "") - reactive0; n != 0 {
+		t.Fatalf("%d reactive creates in c while drained", n)
+	}
+	w.run(time.Duration(tau+2) * 50 * time.Second) // τ intervals: the buffered ones expire
+	for _, in := range c.Instances() {
+		if in.State == local.StateBuffered || in.State == local.StateNormal || in.State == local.StateOverload || in.State == local.StateBooting {
+			t.Fatalf("c still holds %s in state %s after τ intervals of drain", in.ID, in.State)
+		}
+	}
+	if count(c.Actions(), local.KindDestroy, local.ReasonExpiry, "") == 0 {
+		t.Fatal("no instance of c expired")
+	}
+	if err := w.sys.Store.Apply(fsm.SetDrain{DC: "c", Drain: false}); err != nil {
+		t.Fatal(err)
+	}
+	w.run(110 * time.Second)
+	if c.Draining() {
+		t.Fatal("c still draining after undrain")
+	}
+	for _, vnf := range []string{"pcscf", "firewall", "ids"} {
+		if n := c.Counts()[vnf].Working(); n < 1 {
+			t.Fatalf("c: %s has %d working after undrain, want at least the minimum 1", vnf, n)
+		}
+	}
+}

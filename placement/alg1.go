@@ -25,7 +25,7 @@ func plan(s *Snapshot, opt Options) *Decision {
 		}
 		q := s.DPWorkload[pr]
 		cur, ok := s.CurrentPaths[pr]
-		if !ok || !cur.Loopless() {
+		if !ok || !st.usable(cur) {
 			continue
 		}
 		d := DelayOf(s.Delay, cur)
@@ -65,6 +65,10 @@ func plan(s *Snapshot, opt Options) *Decision {
 			continue
 		}
 		q := s.DPWorkload[pr]
+		if st.excluded(pr.Entry) { // a drained DC cannot host its own pairs (drain.go)
+			plans[i] = st.planDrained(search, pr, q, opt.Exact)
+			continue
+		}
 		p := make(Path, st.m+2)
 		for k := range p {
 			p[k] = pr.Entry
@@ -102,6 +106,7 @@ func plan(s *Snapshot, opt Options) *Decision {
 			dec.DP[d][k] = c
 		}
 	}
+	st.drainDP(dec)
 	sizeCP(s, dec)
 	return dec
 }
@@ -170,6 +175,7 @@ func sizeCP(s *Snapshot, dec *Decision) {
 	for d := 0; d < s.N; d++ {
 		dec.PCSCF[d] = sizeOne(s.PCSCFProv[d], perDC[d], s.PCSCF)
 	}
+	drainPCSCF(s, perDC, dec)
 	dec.SCSCF = sizeOne(s.SCSCFProv, total, s.SCSCF)
 }
 

@@ -118,6 +118,9 @@ func (s *search) prepare(entry, exit int, q float64) {
 		s.tab[d*m] = st.stageCost(d, 0, q)
 		s.tabGen[d*m] = s.gen
 	}
+	if st.excl != nil {
+		s.drainCosts()
+	}
 	s.lb = cost{}
 	for k := 0; k < m; k++ {
 		l := cost{s.c(st.byRank[k].order[0], k).Created, s.c(st.byAvail[k].order[0], k).Added}
@@ -184,6 +187,9 @@ type candidate struct {
 	cost  cost
 	delay float64
 	m     Method
+	// drain: some DC is excluded, so a candidate may cost infinitely (a
+	// stage in a drained DC) and must then be refused.
+	drain bool
 }
 
 func (c *candidate) offer(p Path, co cost, delay, bound float64, m Method) bool {
@@ -196,7 +202,7 @@ func (c *candidate) offer(p Path, co cost, delay, bound float64, m Method) bool 
 
 // beats reports whether a candidate of cost co and delay would replace c.
 func (c *candidate) beats(co cost, delay, bound float64) bool {
-	if delay > bound+eps {
+	if delay > bound+eps || (c.drain && co.inf()) {
 		return false
 	}
 	return !c.ok || co.less(c.cost) || (co == c.cost && delay < c.delay-eps)
@@ -243,7 +249,7 @@ func (s *search) alg2(pr Pair, q float64) result {
 	bound := st.s.DelayBound
 	delay := st.s.Delay
 	s.prepare(entry, exit, q)
-	var best candidate
+	best := candidate{drain: st.excl != nil}
 	var r result
 	path := s.path
 	// suf[k] = cost of stages k..m−1 at the exit (the tail of every candidate)
@@ -270,7 +276,7 @@ func (s *search) alg2(pr Pair, q float64) result {
 		}
 	}
 	for v := 0; v < st.n; v++ { // line 2
-		if v == exit {
+		if v == exit || (st.excl != nil && st.excl[v]) {
 			continue
 		}
 		isGeneric := generic && s.inS[v] != s.gen
@@ -516,7 +522,7 @@ func (s *search) routeCandidates(pr Pair, q float64, best *candidate) int {
 		preE[k+1] = preE[k].plus(s.c(e, k))
 	}
 	for v := 0; v < st.n; v++ {
-		if v == e || v == x {
+		if v == e || v == x || st.excluded(v) {
 			continue
 		}
 		d := dl[e][v] + dl[v][x]
@@ -560,7 +566,7 @@ func (s *search) routeCandidates(pr Pair, q float64, best *candidate) int {
 	t := s.tset[:0]
 	for k := range s.top {
 		for _, d := range s.top[k][:min(routeTop, len(s.top[k]))] {
-			if d != e && d != x && !s.mark[d] {
+			if d != e && d != x && !s.mark[d] && !st.excluded(d) {
 				s.mark[d] = true
 				t = append(t, d)
 			}

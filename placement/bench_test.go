@@ -71,3 +71,24 @@ func BenchmarkPlan(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPlanDrained: the 100×3 and 100×5 rounds of BenchmarkPlan with one
+// DC in ten drained (DCs 5, 15, …, 95; the S-CSCF DC 0 stays).
+func BenchmarkPlanDrained(b *testing.B) {
+	for _, m := range []int{3, 5} {
+		b.Run(fmt.Sprintf("dcs=100/stages=%d", m), func(b *testing.B) {
+			s := benchSnap(100, m)
+			s.Excluded = make([]bool, s.N)
+			for d := 5; d < s.N; d += 10 {
+				s.Excluded[d] = true
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := Plan(s, Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

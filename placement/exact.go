@@ -27,10 +27,10 @@ func (s *search) exact(pr Pair, q float64) result {
 	m := st.m
 	path := make(Path, m+2)
 	path[0], path[m+1] = pr.Entry, pr.Exit
-	var best candidate
+	best := candidate{drain: st.excl != nil}
 	var r result
-	// stage k at DC d: the path so far must stay loopless, and the exit may
-	// only be followed by the exit.
+	// stage k at DC d: the path so far must stay loopless, the exit may only
+	// be followed by the exit, and no stage goes to a drained DC.
 	var walk func(k int, c cost, delay float64)
 	walk = func(k int, c cost, delay float64) {
 		if k == m {
@@ -41,8 +41,8 @@ func (s *search) exact(pr Pair, q float64) result {
 		}
 		prev := path[k]
 		for d := 0; d < st.n; d++ {
-			if prev == pr.Exit && d != pr.Exit {
-				continue // left the exit: would come back to it
+			if (k > 0 && prev == pr.Exit && d != pr.Exit) || (st.excl != nil && st.excl[d]) {
+				continue // left the exit: would come back to it; or drained
 			}
 			path[k+1] = d
 			if d != prev && loopAt(path[:k+2], k+1) >= 0 {
@@ -71,7 +71,9 @@ func (s *search) exact(pr Pair, q float64) result {
 // BestPath returns the path the round would give pair pr if it were the only
 // pair to place on s (Alg. 2, or the exact solver when exact is set), with the
 // instances it adds and, of those, the ones to create. Tests and the CLI use
-// it to compare the heuristic with the optimum pair by pair.
+// it to compare the heuristic with the optimum pair by pair. An entry = exit
+// pair has no path to search unless its DC is excluded (drained): then it is
+// searched like the round does (planDrained).
 func BestPath(s *Snapshot, pr Pair, q float64, exact bool, opt Options) (Path, int, int, error) {
 	if err := s.Validate(); err != nil {
 		return nil, 0, 0, err
@@ -79,8 +81,8 @@ func BestPath(s *Snapshot, pr Pair, q float64, exact bool, opt Options) (Path, i
 	if err := s.checkPair("pair", pr); err != nil {
 		return nil, 0, 0, err
 	}
-	if pr.Entry == pr.Exit {
-		return nil, 0, 0, ferr("pair", "entry and exit are the same DC; its path is always local")
+	if pr.Entry == pr.Exit && (len(s.Excluded) == 0 || !s.Excluded[pr.Entry]) {
+		return nil, 0, 0, ferr("pair", "entry and exit are the same DC; its path is always local (unless the DC is excluded)")
 	}
 	if exact {
 		if err := exactFeasible(s); err != nil {

@@ -21,8 +21,10 @@ type hopSP struct {
 // hops. A path of m stages can visit at most m DCs besides entry and exit
 // (restriction 1 of 5.2), so maxHops = m+1 finds the least delay any valid
 // service-chain path can have. Strict improvement only, so ties keep fewer
-// hops and zero-delay cycles are never taken: the walks are simple paths.
-func shortestFrom(delay [][]float64, src, maxHops int) *hopSP {
+// hops and zero-delay cycles are never taken: the walks are simple paths. A
+// drained DC (excl, nil: none) other than src is never an intermediate DC of a
+// walk: it would have to host a stage.
+func shortestFrom(delay [][]float64, excl []bool, src, maxHops int) *hopSP {
 	n := len(delay)
 	sp := &hopSP{dist: make([][]float64, maxHops+1), par: make([][]int, maxHops+1)}
 	for h := range sp.dist {
@@ -39,7 +41,7 @@ func shortestFrom(delay [][]float64, src, maxHops int) *hopSP {
 		copy(cur, prev)
 		for u := 0; u < n; u++ {
 			du := prev[u]
-			if math.IsInf(du, 1) {
+			if math.IsInf(du, 1) || (excl != nil && excl[u] && u != src) {
 				continue
 			}
 			row := delay[u]
@@ -54,9 +56,9 @@ func shortestFrom(delay [][]float64, src, maxHops int) *hopSP {
 	return sp
 }
 
-// route returns the DC route (entry … exit, no repeats) of the shortest walk.
-func (sp *hopSP) route(src, dst int) []int {
-	h := len(sp.dist) - 1
+// route returns the DC route (entry … exit, no repeats) of the shortest walk
+// of at most h hops.
+func (sp *hopSP) route(src, dst, h int) []int {
 	var rev []int
 	v := dst
 	for h > 0 {
@@ -79,14 +81,37 @@ func (sp *hopSP) route(src, dst int) []int {
 func (s *search) shortestDP(pr Pair, q float64) result {
 	sp := s.sp[pr.Entry]
 	if sp == nil {
-		sp = shortestFrom(s.st.s.Delay, pr.Entry, s.st.m+1)
+		sp = shortestFrom(s.st.s.Delay, s.st.excl, pr.Entry, s.st.m+1)
 		s.sp[pr.Entry] = sp
 	}
-	route := sp.route(pr.Entry, pr.Exit)
+	var route []int
+	if s.st.excluded(pr.Entry) && s.st.excluded(pr.Exit) {
+		route = s.drainedRoute(sp, pr)
+	} else {
+		route = sp.route(pr.Entry, pr.Exit, s.st.m+1)
+	}
 	s.prepare(pr.Entry, pr.Exit, q)
 	path := make(Path, s.st.m+2)
 	c := s.dp.place(route, s.st.m, s, path)
 	return result{path: path, cost: c, delay: DelayOf(s.st.s.Delay, path), method: MethodShortest, candidates: 1}
+}
+
+// drainedRoute is the shortest-delay route between two drained DCs (or from
+// a drained DC back to itself): neither end may host a stage, so the route
+// needs 1..m DCs between them, all in service: the least delay to some DC a
+// in at most m hops, then a → exit. Ties go to the lower a.
+func (s *search) drainedRoute(sp *hopSP, pr Pair) []int {
+	m, delay := s.st.m, s.st.s.Delay
+	best, bestD := -1, math.Inf(1)
+	for a := 0; a < s.st.n; a++ {
+		if s.st.excluded(a) {
+			continue
+		}
+		if d := sp.dist[m][a] + delay[a][pr.Exit]; d < bestD {
+			best, bestD = a, d
+		}
+	}
+	return append(sp.route(pr.Entry, best, m), pr.Exit)
 }
 
 // stagePlacement is the dynamic program of Eq. (2)–(3): it places m stages on

@@ -35,6 +35,9 @@ type state struct {
 	s         *Snapshot
 	n, m      int
 	ignoreBuf bool
+	// excl[d] marks a drained DC (Snapshot.Excluded); nil when none is, so a
+	// round without exclusions takes exactly the code paths it always took.
+	excl []bool
 
 	avail   [][]float64 // [dc][stage] working capacity not yet used by placed pairs
 	added   [][]int     // [dc][stage] instances added this round (reused + created)
@@ -89,7 +92,7 @@ func (r *ranking) update(d int, key float64) {
 }
 
 func newState(s *Snapshot, ignoreBuf bool) *state {
-	st := &state{s: s, n: s.N, m: len(s.Stages), ignoreBuf: ignoreBuf}
+	st := &state{s: s, n: s.N, m: len(s.Stages), ignoreBuf: ignoreBuf, excl: excludedSet(s)}
 	st.avail = make([][]float64, s.N)
 	st.added = make([][]int, s.N)
 	st.bufLeft = make([][]int, s.N)
@@ -112,6 +115,9 @@ func newState(s *Snapshot, ignoreBuf bool) *state {
 		rk, av := make([]float64, s.N), make([]float64, s.N)
 		for d := 0; d < s.N; d++ {
 			rk[d], av[d] = st.rankKey(d, k), st.avail[d][k]
+			if st.excluded(d) { // drained DCs rank last: never a best DC
+				rk[d], av[d] = math.Inf(-1), math.Inf(-1)
+			}
 		}
 		st.byRank[k], st.byAvail[k] = newRanking(rk), newRanking(av)
 	}
@@ -128,6 +134,8 @@ func need(q, avail, capacity float64) int {
 }
 
 // stageCost is the cost of placing workload q on stage k in DC d.
+// It knows nothing of drained DCs: the search's cost table (search.c) makes
+// theirs infinite, and the exact solver skips them.
 func (st *state) stageCost(d, k int, q float64) cost {
 	n := need(q, st.avail[d][k], st.s.Stages[k].Capacity)
 	if n == 0 {

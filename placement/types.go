@@ -70,8 +70,10 @@ type Snapshot struct {
 
 	// Excluded[dc] marks a datacenter being drained (nil: none). No DP stage
 	// of any path is placed in it and its P-CSCF load is planned in the
-	// nearest non-excluded DC; it stays an entry or exit of its users' pairs.
-	// The S-CSCF DC cannot be excluded.
+	// nearest non-excluded DC; it stays an entry or exit of its users' pairs
+	// (its entry = exit pairs get a path through other DCs, see LooplessFor).
+	// Every instance in it goes to the buffer queue. The S-CSCF DC cannot be
+	// excluded, nor every DC (Validate).
 	Excluded []bool
 }
 
@@ -106,6 +108,30 @@ func (p Path) Loopless() bool {
 		}
 	}
 	return true
+}
+
+// LooplessFor is Loopless for a round in which the datacenters marked in
+// excluded are drained (nil: none, and then it is exactly Loopless). It
+// accepts one path Loopless refuses: the path of an entry = exit pair of an
+// excluded DC, which cannot host the chain, so its stages go elsewhere and the
+// path comes back to the entry as the exit, e.g. (3,1,1,2,3) with DC 3
+// drained. Restriction (2) of paper 5.2 is about the DCs that host stages;
+// such a path is accepted when no stage is in the entry DC and the stage DCs
+// alone are loopless. Any other repeated DC is still a loop.
+func (p Path) LooplessFor(excluded []bool) bool {
+	if p.Loopless() {
+		return true
+	}
+	n := len(p)
+	if n < 3 || p[0] != p[n-1] || p[0] < 0 || p[0] >= len(excluded) || !excluded[p[0]] {
+		return false
+	}
+	for _, d := range p[1 : n-1] {
+		if d == p[0] {
+			return false
+		}
+	}
+	return p[1 : n-1].Loopless()
 }
 
 // DelayOf returns the end-to-end delay of a path: the sum of the delays of the
@@ -305,6 +331,9 @@ func (s *Snapshot) Validate() error {
 	if s.SCSCFDC < 0 || s.SCSCFDC >= s.N {
 		return ferr("controlPlane.scscfDatacenter", "DC index %d is not a datacenter", s.SCSCFDC)
 	}
+	if err := s.validateExcluded(); err != nil {
+		return err
+	}
 	if len(s.PCSCFProv) != s.N {
 		return ferr("instances", "P-CSCF provisioning has %d rows, want %d", len(s.PCSCFProv), s.N)
 	}
@@ -355,6 +384,28 @@ func (s *Snapshot) Validate() error {
 				return ferr(f, "workload %g would need more than %d instances of one VNF", q, MaxInstancesNeeded)
 			}
 		}
+	}
+	return nil
+}
+
+// validateExcluded checks Excluded: nil, empty or one flag per DC; not every
+// DC; never the S-CSCF DC.
+func (s *Snapshot) validateExcluded() error {
+	if len(s.Excluded) == 0 {
+		return nil
+	}
+	if len(s.Excluded) != s.N {
+		return ferr("excluded", "has %d entries, want one per datacenter (%d) or none", len(s.Excluded), s.N)
+	}
+	all := true
+	for _, x := range s.Excluded {
+		all = all && x
+	}
+	if all {
+		return ferr("excluded", "excludes all %d datacenters; at least one must stay in service to host the data-plane stages and the P-CSCF load", s.N)
+	}
+	if s.Excluded[s.SCSCFDC] {
+		return ferr(fmt.Sprintf("excluded[%d]", s.SCSCFDC), "DC %d is the S-CSCF datacenter (controlPlane.scscfDatacenter) and cannot be drained: the S-CSCF and the HSS run only there", s.SCSCFDC)
 	}
 	return nil
 }

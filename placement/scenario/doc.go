@@ -3,7 +3,8 @@
 // step 3, 5.1 and 5.2) by datacenter and VNF names — topology, predicted
 // one-way delays, delay bound, control- and data-plane chains with their
 // per-instance capacities, current working and buffered instances, current
-// service-chain paths and the predicted workload per entry→exit pair.
+// service-chain paths, the predicted workload per entry→exit pair and the
+// datacenters being drained.
 //
 // Parse decodes a file strictly (unknown fields, duplicate keys, aliases and
 // wrongly typed values are errors naming the field); Scenario.Snapshot checks

@@ -23,6 +23,9 @@ type PlanOutput struct {
 	SCSCFDatacenter string   `json:"scscfDatacenter"`
 	DelayBoundMs    float64  `json:"delayBoundMs"`
 	Exact           bool     `json:"exact"`
+	// Drained lists the drained datacenters in scenario order (absent when
+	// none is drained).
+	Drained []string `json:"drained,omitempty"`
 	// Pairs are in the algorithm's processing order (entry≠exit pairs first).
 	Pairs []PairOutput `json:"pairs"`
 	// Instances has one row per datacenter per VNF: the DP stages in chain
@@ -130,6 +133,9 @@ func NewPlanOutput(sc *Scenario, snap *placement.Snapshot, d *placement.Decision
 	}
 	for i, dc := range sc.Datacenters {
 		o.Datacenters[i] = dc.Name
+		if i < len(snap.Excluded) && snap.Excluded[i] {
+			o.Drained = append(o.Drained, dc.Name)
+		}
 	}
 	for i, st := range snap.Stages {
 		o.Chain[i] = st.Name

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/ims-orch/ims-orch/placement"
@@ -77,6 +78,11 @@ func genScenario(t *rapid.T) *Scenario {
 	}
 	pName, sName := sc.CPNames()
 	capOf[pName], capOf[sName] = sc.ControlPlane.PCSCF.Capacity, sc.ControlPlane.SCSCF.Capacity
+	for _, dc := range names {
+		if dc != sc.ControlPlane.SCSCFDatacenter && rapid.IntRange(0, 3).Draw(t, "drain-"+dc) == 0 {
+			sc.Drained = append(sc.Drained, dc)
+		}
+	}
 
 	for _, dc := range names {
 		vnfs := append(append([]string{}, stageNames...), pName)
@@ -165,6 +171,18 @@ func TestPropertyRoundTrip(t *testing.T) {
 		}
 		if s.SCSCFDC != idx[sc.ControlPlane.SCSCFDatacenter] {
 			t.Fatalf("S-CSCF DC %d", s.SCSCFDC)
+		}
+		drained := 0
+		for i, x := range s.Excluded {
+			if x {
+				drained++
+				if !slices.Contains(sc.Drained, sc.Datacenters[i].Name) {
+					t.Fatalf("%s excluded but not drained %v", sc.Datacenters[i].Name, sc.Drained)
+				}
+			}
+		}
+		if drained != len(sc.Drained) || (s.Excluded != nil) != (len(sc.Drained) > 0) {
+			t.Fatalf("drained %v became excluded %v", sc.Drained, s.Excluded)
 		}
 		for _, w := range sc.Workload {
 			pr := placement.Pair{Entry: idx[w.Entry], Exit: idx[w.Exit]}

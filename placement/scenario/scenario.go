@@ -25,6 +25,12 @@ type Scenario struct {
 	ControlPlane ControlPlane `json:"controlPlane"`
 	DataPlane    DataPlane    `json:"dataPlane"`
 
+	// Drained names the datacenters an operator is draining (placement's
+	// Snapshot.Excluded): no DP stage goes there, their P-CSCF load moves to
+	// the nearest datacenter in service and all their instances go to the
+	// buffer queue. Not the S-CSCF datacenter, not every datacenter.
+	Drained []string `json:"drained,omitempty"`
+
 	// Instances is the current provisioning; a (datacenter, VNF) absent here
 	// has no instances.
 	Instances []Instance `json:"instances,omitempty"`

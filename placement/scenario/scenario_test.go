@@ -186,6 +186,11 @@ var invalidCases = []struct {
 	{"bad-version.yaml", "version: unsupported format version 2"},
 	{"both-delay-forms.yaml", "delays: give either matrixMs or groups"},
 	{"cp-name-clash.yaml", `controlPlane.pcscf.name: "ids" is already the name of another VNF`},
+	{"drained-all.yaml", "drained: drains all 3 datacenters; at least one must stay in service"},
+	{"drained-duplicate.yaml", `drained[2]: datacenter "london" is listed twice (first at drained[0])`},
+	{"drained-not-a-list.yaml", `drained: must be a list, got "london" (line 18)`},
+	{"drained-scscf-dc.yaml", `drained[1]: "tokyo" is the S-CSCF datacenter (controlPlane.scscfDatacenter) and cannot be drained`},
+	{"drained-unknown-dc.yaml", `drained[1]: unknown datacenter "paris" (known: "tokyo", "london", "houston")`},
 	{"duplicate-dc.yaml", `datacenters[2].name: duplicate datacenter "tokyo" (first at datacenters[0])`},
 	{"duplicate-instance.yaml", `instances[3]: duplicate entry for ids in "london"`},
 	{"duplicate-key.yaml", "delayBoundMs: appears twice (lines 13 and 14)"},
@@ -422,5 +427,111 @@ func TestDocExamples(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no complete example in docs/scenario.md")
+	}
+}
+
+// TestDrainScenario: `drained` becomes placement's Excluded, and the plan of
+// the example shows what draining Hong Kong does.
+func TestDrainScenario(t *testing.T) {
+	sc, s := loadFile(t, filepath.Join(scenarioDir, "paper-4dc-drain.yaml"))
+	if want := []bool{false, true, false, false}; !reflect.DeepEqual(s.Excluded, want) {
+		t.Fatalf("excluded %v, want %v", s.Excluded, want)
+	}
+	const hk = 1
+	for _, opt := range []placement.Options{{}, {Exact: true}} {
+		d, err := placement.Plan(s, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		methods := map[placement.Pair]placement.Method{}
+		for _, p := range d.Pairs {
+			methods[p.Pair] = p.Method
+			for _, dc := range p.Path[1 : len(p.Path)-1] {
+				if dc == hk {
+					t.Fatalf("%v: stage in the drained hong-kong: %v", p.Pair, p.Path)
+				}
+			}
+			if p.Pair == (placement.Pair{Entry: hk, Exit: hk}) && (p.Method == placement.MethodLocal || p.DelayViolated) {
+				t.Fatalf("hong-kong→hong-kong: %+v", p)
+			}
+		}
+		if !opt.Exact {
+			// hong-kong↔houston run through Tokyo: kept; tokyo→hong-kong had
+			// stages in Hong Kong: not kept.
+			if methods[placement.Pair{Entry: hk, Exit: 3}] != placement.MethodKept || methods[placement.Pair{Entry: 0, Exit: hk}] == placement.MethodKept {
+				t.Fatalf("methods %v", methods)
+			}
+		}
+		for k, c := range d.DP[hk] {
+			if c.Working != 0 || c.ToBuffer != s.DP[hk][k].Working {
+				t.Fatalf("hong-kong stage %d: %+v", k, c)
+			}
+		}
+		if c := d.PCSCF[hk]; c.Working != 0 || c.ToBuffer != 1 {
+			t.Fatalf("hong-kong P-CSCF %+v", c)
+		}
+		// Tokyo (25 ms) takes Hong Kong's P-CSCF load: 27.87 + 70.72 tx/s.
+		if got := d.PCSCF[0].Load; got < 98.58 || got > 98.60 {
+			t.Fatalf("tokyo P-CSCF load %v", got)
+		}
+		out, err := NewPlanOutput(sc, s, d, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(out.Drained, []string{"hong-kong"}) {
+			t.Fatalf("output drained %v", out.Drained)
+		}
+		var b strings.Builder
+		if err := out.WriteTable(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), "\nDrained: hong-kong (") {
+			t.Fatalf("table does not show the drain:\n%s", b.String())
+		}
+	}
+	// Without drained, no drained line and no field.
+	sc, s = loadFile(t, filepath.Join(scenarioDir, "paper-4dc-async.yaml"))
+	d, _ := placement.Plan(s, placement.Options{})
+	out, _ := NewPlanOutput(sc, s, d, placement.Options{})
+	if s.Excluded != nil || out.Drained != nil {
+		t.Fatalf("excluded %v, output drained %v", s.Excluded, out.Drained)
+	}
+}
+
+// A drained datacenter's own pair may come back to it as the exit (the path
+// of an earlier drained round); any other pair may not, nor may it without
+// the drain.
+func TestDrainedLoopPath(t *testing.T) {
+	base := `version: 1
+datacenters: [{name: a}, {name: b}, {name: c}]
+delays: {matrixMs: [[0, 5, 5], [5, 0, 5], [5, 5, 0]]}
+delayBoundMs: 50
+controlPlane: {scscfDatacenter: a, pcscf: {capacity: 10}, scscf: {capacity: 10}}
+dataPlane: {stages: [{name: fw, capacity: 100}, {name: ids, capacity: 100}]}
+`
+	for _, tc := range []struct {
+		name, extra, err string
+	}{
+		{"drained pair back to its DC", "drained: [c]\npaths: [{entry: c, exit: c, path: [c, a, b, c]}]\n", ""},
+		{"same path without the drain", "paths: [{entry: c, exit: c, path: [c, a, b, c]}]\n", "paths[0].path: has a routing loop"},
+		{"drained pair with a stage in its DC", "drained: [c]\npaths: [{entry: c, exit: c, path: [c, c, a, c]}]\n", "paths[0].path: has a routing loop"},
+		{"other pair back to a drained DC", "drained: [c]\npaths: [{entry: a, exit: b, path: [a, c, a, b]}]\n", "paths[0].path: has a routing loop"},
+		{"empty drained list", "drained: []\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, s, err := Load([]byte(base + tc.extra))
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := placement.Plan(s, placement.Options{}); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err %v, want %q", err, tc.err)
+			}
+		})
 	}
 }

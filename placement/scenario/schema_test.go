@@ -131,6 +131,7 @@ func TestSchemaRejects(t *testing.T) {
 		"zero-delay-bound.yaml", "missing-delays.yaml", "both-delay-forms.yaml", "missing-intra.yaml",
 		"negative-min.yaml", "negative-working.yaml", "negative-workload.yaml", "no-stages.yaml",
 		"no-datacenters.yaml", "bad-version.yaml", "huge-delay.yaml", "huge-count.yaml",
+		"drained-duplicate.yaml", "drained-not-a-list.yaml",
 	} {
 		t.Run(f, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join(scenarioDir, "invalid", f))

@@ -181,6 +181,11 @@ func (sc *Scenario) Snapshot() (*placement.Snapshot, error) {
 		return nil, err
 	}
 
+	excluded, err := sc.drained(&dcs, scscfDC)
+	if err != nil {
+		return nil, err
+	}
+
 	s := &placement.Snapshot{
 		N:            n,
 		Delay:        delay,
@@ -194,6 +199,7 @@ func (sc *Scenario) Snapshot() (*placement.Snapshot, error) {
 		SCSCFDC:      scscfDC,
 		PCSCFProv:    make([]placement.Provision, n),
 		CPWorkload:   map[placement.Pair]float64{},
+		Excluded:     excluded,
 	}
 	for d := range s.DP {
 		s.DP[d] = make([]placement.Provision, len(stages))
@@ -278,8 +284,8 @@ func (sc *Scenario) Snapshot() (*placement.Snapshot, error) {
 		if path[m+1] != pr.Exit {
 			return nil, fe(fmt.Sprintf("%s.path[%d]", f, m+1), "is %q, but a path ends at its exit datacenter %q", cpth.Path[m+1], cpth.Exit)
 		}
-		if !path.Loopless() {
-			return nil, fe(f+".path", "has a routing loop: it leaves a datacenter and comes back to it (paper 5.2, restriction 2): %s", strings.Join(cpth.Path, " → "))
+		if !path.LooplessFor(excluded) {
+			return nil, fe(f+".path", "has a routing loop: it leaves a datacenter and comes back to it (paper 5.2, restriction 2; only a drained datacenter's own pair may come back to it, as the exit, with every stage elsewhere): %s", strings.Join(cpth.Path, " → "))
 		}
 		s.CurrentPaths[pr] = path
 	}
@@ -326,6 +332,35 @@ func (sc *Scenario) Snapshot() (*placement.Snapshot, error) {
 		return nil, renameFields(err, dcs.list)
 	}
 	return s, nil
+}
+
+// drained resolves the drained datacenters into placement's Excluded (nil
+// when none is drained).
+func (sc *Scenario) drained(dcs *names, scscfDC int) ([]bool, error) {
+	if len(sc.Drained) == 0 {
+		return nil, nil
+	}
+	excluded := make([]bool, len(dcs.list))
+	first := map[int]int{}
+	for i, name := range sc.Drained {
+		f := fmt.Sprintf("drained[%d]", i)
+		d, err := dcs.lookup(f, "datacenter", name)
+		if err != nil {
+			return nil, err
+		}
+		if j, dup := first[d]; dup {
+			return nil, fe(f, "datacenter %q is listed twice (first at drained[%d])", name, j)
+		}
+		first[d] = i
+		excluded[d] = true
+	}
+	if len(first) == len(dcs.list) {
+		return nil, fe("drained", "drains all %d datacenters; at least one must stay in service to carry the data plane and the P-CSCF load", len(dcs.list))
+	}
+	if i, ok := first[scscfDC]; ok {
+		return nil, fe(fmt.Sprintf("drained[%d]", i), "%q is the S-CSCF datacenter (controlPlane.scscfDatacenter) and cannot be drained: the S-CSCF and the HSS run only there", sc.Drained[i])
+	}
+	return excluded, nil
 }
 
 func pairOf(dcs *names, f, entry, exit string) (placement.Pair, error) {

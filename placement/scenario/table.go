@@ -47,6 +47,10 @@ func (o *PlanOutput) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "Scenario %s: %d datacenters, DP chain %s, delay bound %s ms, %s in %s, %s\n",
 		name, len(o.Datacenters), strings.Join(o.Chain, " → "), num(o.DelayBoundMs), o.SCSCF, o.SCSCFDatacenter, solver)
+	if len(o.Drained) > 0 {
+		fmt.Fprintf(&b, "Drained: %s (no DP stage, P-CSCF load on the nearest datacenter in service, every instance to the buffer)\n",
+			strings.Join(o.Drained, ", "))
+	}
 
 	b.WriteString("\nService-chain paths (processing order)\n")
 	if len(o.Pairs) == 0 {

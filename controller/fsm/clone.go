@@ -7,8 +7,9 @@ import (
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
 
-// Clone returns a deep copy of s, except the prediction maps, which are
-// shared because committed predictions are immutable (read-only for callers).
+// Clone returns a deep copy of s, except the prediction maps and the
+// documents' bytes, which are shared because committed predictions and
+// documents are immutable (read-only for callers).
 func (s State) Clone() State {
 	c := s
 	if s.Topology != nil {
@@ -22,6 +23,11 @@ func (s State) Clone() State {
 	c.Paths = clonePaths(s.Paths)
 	c.LastProvision = cloneProvisions(s.LastProvision)
 	c.Stale = maps.Clone(s.Stale)
+	c.Policy.Limits = slices.Clone(s.Policy.Limits)
+	c.Drained = slices.Clone(s.Drained)
+	// documents are immutable once applied (PutDoc stores a new slice):
+	// the map is copied, the bytes shared
+	c.Docs = maps.Clone(s.Docs)
 	if s.History != nil {
 		c.History = make([]Prediction, len(s.History))
 		for i, p := range s.History {
@@ -71,6 +77,7 @@ func (r Round) clone() Round {
 func CloneDecision(d protocol.DCDecision) protocol.DCDecision {
 	c := d
 	c.Targets = slices.Clone(d.Targets)
+	c.Limits = slices.Clone(d.Limits)
 	c.Paths = clonePaths(d.Paths)
 	return c
 }

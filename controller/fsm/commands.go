@@ -20,6 +20,9 @@ const (
 	RoundStepDoneType     MessageType = 4
 	DecisionCommittedType MessageType = 5
 	IntervalEnteredType   MessageType = 6
+	PutDocType            MessageType = 7
+	DeleteDocType         MessageType = 8
+	SetDrainType          MessageType = 9
 )
 
 // Command is one replicated state change.
@@ -68,6 +71,28 @@ type IntervalEntered struct {
 	Unreachable []string `json:"unreachable,omitempty"`
 }
 
+// PutDoc creates or replaces the replicated document Key (see State.Docs
+// for the key prefixes). Doc must be a JSON object of at most MaxDocBytes;
+// it is stored compacted.
+type PutDoc struct {
+	Key string          `json:"key"`
+	Doc json.RawMessage `json:"doc"`
+}
+
+// DeleteDoc removes the document Key; removing a missing document is a
+// no-op (a re-sent delete changes nothing).
+type DeleteDoc struct {
+	Key string `json:"key"`
+}
+
+// SetDrain starts (Drain true) or ends the drain of datacenter DC. The DC
+// must be in the topology; the S-CSCF DC and the last undrained DC cannot be
+// drained. Setting the state a DC already has is a no-op.
+type SetDrain struct {
+	DC    string `json:"dc"`
+	Drain bool   `json:"drain"`
+}
+
 // Type implementations.
 func (SetTopology) Type() MessageType       { return SetTopologyType }
 func (SetPolicy) Type() MessageType         { return SetPolicyType }
@@ -75,6 +100,9 @@ func (RoundStarted) Type() MessageType      { return RoundStartedType }
 func (RoundStepDone) Type() MessageType     { return RoundStepDoneType }
 func (DecisionCommitted) Type() MessageType { return DecisionCommittedType }
 func (IntervalEntered) Type() MessageType   { return IntervalEnteredType }
+func (PutDoc) Type() MessageType            { return PutDocType }
+func (DeleteDoc) Type() MessageType         { return DeleteDocType }
+func (SetDrain) Type() MessageType          { return SetDrainType }
 
 type handler struct {
 	decode func([]byte) (Command, error)
@@ -97,6 +125,9 @@ var registry = map[MessageType]handler{
 	RoundStepDoneType:     {dec[RoundStepDone], applyRoundStepDone},
 	DecisionCommittedType: {dec[DecisionCommitted], applyDecisionCommitted},
 	IntervalEnteredType:   {dec[IntervalEntered], applyIntervalEntered},
+	PutDocType:            {dec[PutDoc], applyPutDoc},
+	DeleteDocType:         {dec[DeleteDoc], applyDeleteDoc},
+	SetDrainType:          {dec[SetDrain], applySetDrain},
 }
 
 // Encode turns a command into a raft log entry: type byte + JSON.
@@ -142,6 +173,13 @@ func applySetTopology(s *State, c Command) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
+	// the policy's limits and the drained DCs must still name parts of it
+	if err := s.Policy.ValidateLimits(&t); err != nil {
+		return fmt.Errorf("topology: the policy in force no longer fits: %w", err)
+	}
+	if err := checkDrained(&t, s.Drained); err != nil {
+		return err
+	}
 	s.Topology = &t
 	return nil
 }
@@ -149,6 +187,9 @@ func applySetTopology(s *State, c Command) error {
 func applySetPolicy(s *State, c Command) error {
 	p := c.(SetPolicy).Policy
 	if err := p.Validate(); err != nil {
+		return err
+	}
+	if err := p.ValidateLimits(s.Topology); err != nil {
 		return err
 	}
 	s.Policy = p

@@ -194,6 +194,19 @@ func ReadSnapshot(r io.Reader) (State, error) {
 		if err := s.Topology.Validate(); err != nil {
 			return State{}, fmt.Errorf("fsm snapshot: %w", err)
 		}
+		if err := checkDrained(s.Topology, s.Drained); err != nil {
+			return State{}, fmt.Errorf("fsm snapshot: %w", err)
+		}
+	} else if len(s.Drained) > 0 {
+		return State{}, errors.New("fsm snapshot: drained datacenters without a topology")
+	}
+	if err := s.Policy.ValidateLimits(s.Topology); err != nil {
+		return State{}, fmt.Errorf("fsm snapshot: %w", err)
+	}
+	for k := range s.Docs {
+		if err := ValidateDocKey(k); err != nil {
+			return State{}, fmt.Errorf("fsm snapshot: %w", err)
+		}
 	}
 	return s, nil
 }

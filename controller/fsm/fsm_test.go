@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"reflect"
@@ -271,10 +272,18 @@ func TestApplyProperties(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, c := range fullRound(0) {
+	cmds := append(fullRound(0),
+		SetPolicy{Policy: Policy{DelayBoundMs: 100, Limits: []Limit{{VNF: "fw", Min: 1, Max: 2}, {DC: "b", VNF: "pcscf", Max: 3}}}},
+		PutDoc{Key: "policy/night", Doc: []byte(`{"name":"night","tau":3}`)},
+		PutDoc{Key: "labels/b", Doc: []byte(`{"group":"asia"}`)},
+		DeleteDoc{Key: "policy/night"},
+		SetDrain{DC: "b", Drain: true},
+		SetDrain{DC: "b"})
+	for _, c := range cmds {
 		b, _ := Encode(c)
 		f.Add(b)
 	}
+	top := topo()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Decode(b)
 		if err != nil {
@@ -282,6 +291,15 @@ func FuzzDecode(f *testing.F) {
 		}
 		s := State{}
 		_ = ApplyTo(&s, c) // must not panic
+		_ = s.Clone()
+		s = State{Topology: &top}
+		before := s.Clone()
+		if err := ApplyTo(&s, c); err != nil && !reflect.DeepEqual(before, s) {
+			t.Fatalf("rejected %T changed the state: %v", c, err)
+		}
+		if err := checkDrained(&top, s.Drained); err != nil {
+			t.Fatal(err)
+		}
 		_ = s.Clone()
 	})
 }
@@ -291,6 +309,12 @@ func FuzzReadSnapshot(f *testing.F) {
 	_ = WriteSnapshot(&buf, State{Interval: 3, History: []Prediction{{Round: 1}}})
 	f.Add(buf.Bytes())
 	f.Add([]byte(`{"t":"meta","v":1}`))
+	top := topo3()
+	buf.Reset()
+	_ = WriteSnapshot(&buf, State{Topology: &top, Drained: []string{"b", "c"},
+		Policy: Policy{DelayBoundMs: 9, Limits: []Limit{{DC: "b", VNF: "fw", Max: 1}}},
+		Docs:   map[string]json.RawMessage{"policy/p": json.RawMessage(`{"tau":3}`), "op/drain-1": json.RawMessage(`{}`)}})
+	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ReadSnapshot(bytes.NewReader(b))
 		if err != nil {

@@ -20,6 +20,11 @@
 // A command that does not follow this order (a re-sent or late command from a
 // deposed leader) is rejected with ErrStale and changes nothing, so no step is
 // applied twice.
+//
+// Besides the rounds the state holds what operators write through the API:
+// the policy's instance limits (SetPolicy), the drained datacenters
+// (SetDrain) and documents the controllers do not interpret (PutDoc,
+// DeleteDoc: saved policies, datacenter labels, operation records).
 package fsm
 
 import (
@@ -215,6 +220,9 @@ type State struct {
 	Drained []string `json:"drained,omitempty"`
 	// Docs holds replicated documents the controllers do not interpret,
 	// by key: "policy/NAME" (saved scaling policies as the API shows them),
-	// "labels/DC" (a datacenter's group, region and AZ).
+	// "labels/DC" (a datacenter's group, region and AZ), "op/ID" (drain
+	// and undrain operation records). Each is a compacted JSON object
+	// (PutDoc normalizes it); the byte slices are shared by the state's
+	// copies and never edited: read only.
 	Docs map[string]json.RawMessage `json:"docs,omitempty"`
 }

@@ -1,0 +1,210 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Document key prefixes of State.Docs: the key is the prefix followed by a
+// name (1-63 letters, digits, '.', '_' or '-', starting with a letter or
+// digit, the API's name rule).
+const (
+	// DocPolicy prefixes a saved scaling policy (the API's JSON form) other
+	// than the one in force.
+	DocPolicy = "policy/"
+	// DocLabels prefixes a datacenter's labels (group, region, AZ).
+	DocLabels = "labels/"
+	// DocOp prefixes an operation record (a drain or undrain), so that any
+	// node answers GET operation, also after a leader change.
+	DocOp = "op/"
+)
+
+// Bounds on the replicated documents.
+const (
+	// MaxDocBytes bounds one document (compacted JSON).
+	MaxDocBytes = 256 << 10
+	// MaxDocs bounds the number of documents.
+	MaxDocs = 1024
+	// MaxDocsBytes bounds the documents' total size.
+	MaxDocsBytes = 16 << 20
+	// MaxLimits bounds a policy's limits (the API's bound).
+	MaxLimits = 4096
+)
+
+var docNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// ValidateDocKey checks a document key: a known prefix and a valid name.
+func ValidateDocKey(key string) error {
+	for _, p := range []string{DocPolicy, DocLabels, DocOp} {
+		if name, ok := strings.CutPrefix(key, p); ok {
+			if !docNameRE.MatchString(name) {
+				return fmt.Errorf("doc key %q: the name after %q must be 1-63 characters of letters, digits, '.', '_' or '-', starting with a letter or digit", trunc(key), p)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("doc key %q: must start with %q, %q or %q", trunc(key), DocPolicy, DocLabels, DocOp)
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// normalizeDoc returns doc compacted with HTML characters escaped, the form
+// encoding/json gives a json.RawMessage when it encodes a command or a
+// snapshot, so that every replica and every restore holds the same bytes.
+func normalizeDoc(doc []byte) ([]byte, error) {
+	if len(doc) > MaxDocBytes {
+		return nil, fmt.Errorf("doc: %d bytes, at most %d", len(doc), MaxDocBytes)
+	}
+	if !json.Valid(doc) {
+		return nil, errors.New("doc: not valid JSON")
+	}
+	var c, out bytes.Buffer
+	if err := json.Compact(&c, doc); err != nil {
+		return nil, fmt.Errorf("doc: %w", err)
+	}
+	if c.Len() == 0 || c.Bytes()[0] != '{' {
+		return nil, errors.New("doc: must be a JSON object")
+	}
+	json.HTMLEscape(&out, c.Bytes())
+	if out.Len() > MaxDocBytes {
+		return nil, fmt.Errorf("doc: %d bytes once compacted and escaped, at most %d", out.Len(), MaxDocBytes)
+	}
+	return out.Bytes(), nil
+}
+
+func applyPutDoc(s *State, c Command) error {
+	cmd := c.(PutDoc)
+	if err := ValidateDocKey(cmd.Key); err != nil {
+		return err
+	}
+	doc, err := normalizeDoc(cmd.Doc)
+	if err != nil {
+		return err
+	}
+	old, exists := s.Docs[cmd.Key]
+	if !exists && len(s.Docs) >= MaxDocs {
+		return fmt.Errorf("doc key %q: the state already holds %d documents, at most %d", cmd.Key, len(s.Docs), MaxDocs)
+	}
+	total := len(doc) - len(old)
+	for _, d := range s.Docs {
+		total += len(d)
+	}
+	if total > MaxDocsBytes {
+		return fmt.Errorf("doc: the documents would take %d bytes, at most %d", total, MaxDocsBytes)
+	}
+	if s.Docs == nil {
+		s.Docs = map[string]json.RawMessage{}
+	}
+	// a new slice: documents are shared by the state's copies, never edited
+	s.Docs[cmd.Key] = doc
+	return nil
+}
+
+func applyDeleteDoc(s *State, c Command) error {
+	key := c.(DeleteDoc).Key
+	if err := ValidateDocKey(key); err != nil {
+		return err
+	}
+	delete(s.Docs, key)
+	if len(s.Docs) == 0 {
+		s.Docs = nil
+	}
+	return nil
+}
+
+func applySetDrain(s *State, c Command) error {
+	cmd := c.(SetDrain)
+	if s.Topology == nil {
+		return errors.New("drain.dc: no topology committed yet")
+	}
+	if s.Topology.Index(cmd.DC) < 0 {
+		return fmt.Errorf("drain.dc: %q is not a datacenter of the topology", trunc(cmd.DC))
+	}
+	i, found := slices.BinarySearch(s.Drained, cmd.DC)
+	if found == cmd.Drain {
+		return nil // already so
+	}
+	next := slices.Clone(s.Drained)
+	if cmd.Drain {
+		next = slices.Insert(next, i, cmd.DC)
+		if err := checkDrained(s.Topology, next); err != nil {
+			return err
+		}
+	} else {
+		next = slices.Delete(next, i, i+1)
+	}
+	if len(next) == 0 {
+		next = nil
+	}
+	s.Drained = next
+	return nil
+}
+
+// checkDrained checks a drained set against a topology: sorted, unique,
+// known DCs, not the S-CSCF DC, and at least one DC not drained.
+func checkDrained(t *Topology, drained []string) error {
+	for i, dc := range drained {
+		if i > 0 && drained[i-1] >= dc {
+			return fmt.Errorf("drain.dc: drained datacenters %q are not sorted and unique", drained)
+		}
+		if t.Index(dc) < 0 {
+			return fmt.Errorf("drain.dc: drained datacenter %q is not a datacenter of the topology", trunc(dc))
+		}
+		if dc == t.SCSCFDC {
+			return fmt.Errorf("drain.dc: %q hosts the S-CSCF and cannot be drained", dc)
+		}
+	}
+	if len(drained) > 0 && len(drained) >= len(t.DCs) {
+		return fmt.Errorf("drain.dc: every datacenter would be drained; at least one must stay undrained")
+	}
+	return nil
+}
+
+// ValidateLimits checks the policy's limits against a topology (nil: none
+// committed yet, so no limit can be checked): known VNF names, a known DC
+// when set, 0 ≤ Min, Max 0 (no upper bound) or ≥ Min, no (DC, VNF) twice.
+func (p *Policy) ValidateLimits(t *Topology) error {
+	if len(p.Limits) == 0 {
+		return nil
+	}
+	if len(p.Limits) > MaxLimits {
+		return fmt.Errorf("policy.limits: %d limits, at most %d", len(p.Limits), MaxLimits)
+	}
+	if t == nil {
+		return errors.New("policy.limits: no topology committed yet to check the limits against")
+	}
+	names := map[string]bool{t.PCSCF.Name: true, t.SCSCF.Name: true}
+	for _, s := range t.Stages {
+		names[s.Name] = true
+	}
+	type key struct{ dc, vnf string }
+	seen := map[key]int{}
+	for i, l := range p.Limits {
+		f := fmt.Sprintf("policy.limits[%d]", i)
+		switch {
+		case !names[l.VNF]:
+			return fmt.Errorf("%s.vnf: %q is not a VNF of the topology", f, trunc(l.VNF))
+		case l.DC != "" && t.Index(l.DC) < 0:
+			return fmt.Errorf("%s.dc: %q is not a datacenter of the topology", f, trunc(l.DC))
+		case l.Min < 0:
+			return fmt.Errorf("%s.min: must not be negative, got %d", f, l.Min)
+		case l.Max < 0 || (l.Max > 0 && l.Max < l.Min):
+			return fmt.Errorf("%s.max: must be 0 (no upper bound) or ≥ min (%d), got %d", f, l.Min, l.Max)
+		}
+		if j, dup := seen[key{l.DC, l.VNF}]; dup {
+			return fmt.Errorf("%s: repeats policy.limits[%d] (same dc and vnf)", f, j)
+		}
+		seen[key{l.DC, l.VNF}] = i
+	}
+	return nil
+}

@@ -1,8 +1,14 @@
-// Package agent owns the statistics agent of one VNF instance (paper §4.3):
-// every second it measures the instance's CPU use over all its processes,
-// its memory, and from Kamailio's counters its input packet rate and
-// transaction rate, and reports a Sample to the local controller's intake
-// (Sink). Reactive scaling therefore runs on real numbers.
+// Package agent owns the statistics agents of VNF instances (paper §4.3) and
+// their wire protocol. Agent measures one Kamailio instance run as local
+// processes: every second its CPU use over all its processes, its memory,
+// and from Kamailio's counters its input packet rate and transaction rate.
+// HostAgent runs inside a VNF instance (a VM, `ims-orch agent`) and measures
+// the whole machine: CPU from /proc/stat, memory from /proc/meminfo, received
+// packets from /proc/net/dev. Both report Samples to a Sink: the local
+// controller's intake in-process, or a Pusher that POSTs them to the node
+// running the DC's local controller, where StatsHandler (POST
+// /dc/<dc>/stats, bearer token, instance checked against the controller's
+// registry) hands them on. Reactive scaling therefore runs on real numbers.
 //
 // Inputs are behind small interfaces: /proc as an fs.FS, Kamailio's counters
 // as Counters (drivers/local/kamrpc.Client fits), time as a clock.Clock, so

@@ -3,7 +3,11 @@
 // global side sends through, an in-memory transport driven by a clock with
 // seeded loss, delay (hence reordering) and duplication for tests and the
 // simulator, an authenticated HTTP/JSON transport (a client for the global
-// side, an http.Handler for the local side) and a lossy wrapper.
+// side, an http.Handler for the local side) and a lossy wrapper. It also
+// carries the workload reports of local controllers in other processes to
+// the global leader: WorkloadHandler on the global nodes, and a Reporter
+// (bounded queue, drop-oldest, bounded retries, leader-seeking over the
+// nodes) on the local side.
 //
 // Transports do not retransmit: the global round engine owns the 500 ms
 // re-send timer, and re-sends carry the same header so a participant answers

@@ -1,9 +1,12 @@
 package openstack
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -86,7 +89,43 @@ func TestAgentUserData(t *testing.T) {
 			t.Errorf("user data lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Count(got, "\n") != 11 {
-		t.Errorf("a token with a newline broke the YAML block:\n%s", got)
+	// a token with a newline or a quote must not break the YAML: parse it
+	// and find every file and the commands intact
+	var doc struct {
+		WriteFiles []struct {
+			Path, Permissions, Owner, Content string
+		} `yaml:"write_files"`
+		Runcmd [][]string `yaml:"runcmd"`
+	}
+	if err := yaml.Unmarshal([]byte(got), &doc); err != nil {
+		t.Fatalf("user data is not YAML: %v\n%s", err, got)
+	}
+	if len(doc.WriteFiles) != 3 || len(doc.Runcmd) != 2 {
+		t.Fatalf("files %d, commands %d, want 3 and 2:\n%s", len(doc.WriteFiles), len(doc.Runcmd), got)
+	}
+	env, tok, unit := doc.WriteFiles[0], doc.WriteFiles[1], doc.WriteFiles[2]
+	if env.Path != AgentEnvFile || strings.Count(env.Content, "\n") != 5 || env.Permissions != "0600" {
+		t.Errorf("env file %+v: want 5 lines, mode 0600", env)
+	}
+	if tok.Path != AgentTokenFile || tok.Content != "a\"b\nc\n" || tok.Permissions != "0600" || tok.Owner != "root:root" {
+		t.Errorf("token file %+v", tok)
+	}
+	if unit.Path != AgentUnitFile || !strings.Contains(unit.Content, "ExecStart="+AgentBinary+" agent --controller ${IMS_ORCH_CONTROLLER} --token-file "+AgentTokenFile) ||
+		!strings.Contains(unit.Content, "\n\n[Service]\n") {
+		t.Errorf("unit file:\n%s", unit.Content)
+	}
+	if strings.Join(doc.Runcmd[1], " ") != "systemctl enable --now ims-orch-agent.service" {
+		t.Errorf("runcmd %v", doc.Runcmd)
+	}
+}
+
+// The unit the user data writes is the one shipped in deploy/systemd.
+func TestAgentUnitMatchesDeploy(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/systemd/ims-orch-agent.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != agentUnit {
+		t.Fatalf("deploy/systemd/ims-orch-agent.service differs from the unit in the user data:\n%s\n---\n%s", b, agentUnit)
 	}
 }

@@ -1,0 +1,340 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ims-orch/ims-orch/controller/agent"
+	"github.com/ims-orch/ims-orch/controller/global"
+	"github.com/ims-orch/ims-orch/controller/metrics"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/transport"
+	"github.com/ims-orch/ims-orch/drivers/openstack"
+)
+
+// Reports from other processes (docs/operations.md "Reports from other
+// processes"):
+//
+//   - workload reports: in cluster mode the local-side sources of this node
+//     (the simulated load's DP reports of its entry DCs and CP report of the
+//     S-CSCF DC) go through a transport.Reporter to the round engine of the
+//     raft leader: the in-process engine first when this node has the global
+//     role, then role.globalEndpoints (default: every peer's API URL) at
+//     transport.WorkloadPath. Only a node whose engine runs (the leader)
+//     accepts; the others answer 409 and the reporter tries the next one.
+//   - statistics agents: with role.agents, the local controllers of this node
+//     take their instances' statistics at POST /dc/<name>/stats (agent
+//     token), and instances silent for role.agents.statsTimeout are failed.
+
+// AgentsConfig enables the statistics agents that run inside VNF instances
+// (`ims-orch agent`, started by the instance's user data with driver
+// openstack).
+type AgentsConfig struct {
+	// TokenFile holds the bearer token the agents present (the
+	// controller_token of the openstack config's datacenters).
+	TokenFile string `yaml:"tokenFile"`
+	// StatsTimeout: an active instance whose agent sent nothing for this long
+	// is failed and replaced (default 90s: the guest boots and cloud-init
+	// starts the agent after the server is ACTIVE).
+	StatsTimeout string `yaml:"statsTimeout"`
+}
+
+// DefaultAgentStatsTimeout is role.agents.statsTimeout's default.
+const DefaultAgentStatsTimeout = 90 * time.Second
+
+// normalizeReports checks role.globalEndpoints and role.agents.
+func (c *Config) normalizeReports() error {
+	for i, u := range c.Role.GlobalEndpoints {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("role.globalEndpoints[%d]: %q must be an http:// or https:// URL", i, u)
+		}
+	}
+	if len(c.Role.GlobalEndpoints) > 0 && !c.Clustered() {
+		return errors.New("role.globalEndpoints: only in cluster mode (node.raftBind is set)")
+	}
+	if a := c.Role.Agents; a != nil {
+		if a.TokenFile == "" {
+			return errors.New("role.agents.tokenFile: required when role.agents is set")
+		}
+		if a.StatsTimeout == "" {
+			a.StatsTimeout = DefaultAgentStatsTimeout.String()
+		}
+		d, err := time.ParseDuration(a.StatsTimeout)
+		if err != nil || d < time.Second || d > time.Hour {
+			return fmt.Errorf("role.agents.statsTimeout: %q is not a duration in [1s, 1h]", a.StatsTimeout)
+		}
+	}
+	return nil
+}
+
+// agentStatsTimeout is the local controllers' statistics timeout when no
+// simulated load reports: role.agents.statsTimeout, or -1 (no watchdog)
+// without agents.
+func (c *Config) agentStatsTimeout() time.Duration {
+	if c.Role.Agents == nil {
+		return -1
+	}
+	d, _ := time.ParseDuration(c.Role.Agents.StatsTimeout)
+	return d
+}
+
+// globalEndpoints is where this node's workload reports go over HTTP.
+func (c *Config) globalEndpoints() []string {
+	if len(c.Role.GlobalEndpoints) > 0 {
+		return c.Role.GlobalEndpoints
+	}
+	var out []string
+	for _, p := range c.Node.Peers {
+		if p.API != "" {
+			out = append(out, p.API)
+		}
+	}
+	return out
+}
+
+// reportParts are this node's report channels.
+type reportParts struct {
+	reporter *transport.Reporter
+	agentsN  *prometheus.CounterVec
+}
+
+func (rp *reportParts) close() {
+	if rp != nil && rp.reporter != nil {
+		rp.reporter.Close()
+	}
+}
+
+// engineIntake is the in-process round engine; it accepts reports only
+// while it runs (this node leads) and knows the topology (a report that
+// comes before is for a node that is not ready: the reporter retries).
+type engineIntake struct {
+	e  *global.Engine
+	st global.Store
+}
+
+func (x engineIntake) ReportWorkload(r protocol.WorkloadReport) error {
+	if !x.e.Running() {
+		return transport.ErrNotLeader
+	}
+	if x.st.State().Topology == nil {
+		return fmt.Errorf("%w yet: no topology committed", transport.ErrNotLeader)
+	}
+	return x.e.ReportWorkload(r)
+}
+
+func readToken(field, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("%s %s: empty", field, path)
+	}
+	return t, nil
+}
+
+// buildReports wires the report channels once the controllers exist:
+// protocolToken is the cluster's protocol token ("" in single-node mode).
+func (d *Daemon) buildReports(protocolToken string) error {
+	cfg := d.cfg
+	rp := &reportParts{agentsN: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace,
+		Name: "agent_reports_total", Help: "Statistics reports of the in-instance agents, by DC and outcome (accepted, refused)."},
+		[]string{"dc", "outcome"})}
+	d.reports = rp
+	if d.mux == nil {
+		d.mux = http.NewServeMux()
+	}
+	if cfg.Clustered() {
+		if err := d.buildWorkloadReports(protocolToken); err != nil {
+			return err
+		}
+	}
+	if cfg.Role.Agents == nil || len(d.locals) == 0 {
+		return nil
+	}
+	tok, err := readToken("role.agents.tokenFile", cfg.Role.Agents.TokenFile)
+	if err != nil {
+		return err
+	}
+	if cfg.Driver.Kind == DriverOpenStack {
+		if err := d.checkOpenStackAgents(tok); err != nil {
+			return err
+		}
+	}
+	intakes := map[string]agent.Intake{}
+	for dc, lc := range d.locals {
+		intakes[dc] = lc
+	}
+	h, err := agent.NewStatsHandler(intakes, tok)
+	if err != nil {
+		return err
+	}
+	h.OnReport = func(dc, outcome string) { rp.agentsN.WithLabelValues(dc, outcome).Inc() }
+	for _, dc := range slices.Sorted(func(yield func(string) bool) {
+		for dc := range d.locals {
+			if !yield(dc) {
+				return
+			}
+		}
+	}) {
+		d.mux.Handle(agent.StatsPath(dc), h)
+	}
+	d.log.Info("statistics agents: instances report to this node", "path", agent.StatsPath("<dc>"),
+		"statsTimeout", cfg.agentStatsTimeout().String())
+	return nil
+}
+
+// buildWorkloadReports serves transport.WorkloadPath on a global node and
+// gives the local-side sources of this node a reporter (cluster mode).
+func (d *Daemon) buildWorkloadReports(token string) error {
+	cfg := d.cfg
+	if cfg.Role.Global && d.engine != nil {
+		if token == "" {
+			d.log.Warn("role.protocolTokenFile is not set: this global node takes no workload reports from other nodes")
+		} else {
+			h, err := transport.NewWorkloadHandler(engineIntake{d.engine, d.store}, token)
+			if err != nil {
+				return err
+			}
+			d.mux.Handle(transport.WorkloadPath, h)
+		}
+	}
+	if len(d.locals) == 0 {
+		return nil
+	}
+	var targets []transport.ReportTarget
+	if cfg.Role.Global && d.engine != nil {
+		targets = append(targets, transport.IntakeTarget{In: engineIntake{d.engine, d.store}, Name: "this node's engine"})
+	}
+	hc := &http.Client{}
+	if d.peerTr != nil {
+		hc.Transport = d.peerTr
+	}
+	for _, u := range cfg.globalEndpoints() {
+		if u == cfg.API.URL && cfg.Role.Global {
+			continue // in-process already
+		}
+		t, err := transport.NewHTTPReportTarget(u, token, hc)
+		if err != nil {
+			return fmt.Errorf("role.globalEndpoints: %w", err)
+		}
+		targets = append(targets, t)
+	}
+	if len(targets) == 0 {
+		return errors.New("role.globalEndpoints: this node runs local controllers but knows no global node " +
+			"(give node.peers[].api or role.globalEndpoints)")
+	}
+	r, err := transport.NewReporter(transport.ReporterConfig{Targets: targets, Clock: d.clk,
+		OnError: func(err error) { d.log.Warn("workload report not delivered", "err", err) }})
+	if err != nil {
+		return err
+	}
+	d.reports.reporter = r
+	if c := d.simCloud; c != nil && cfg.Traffic != nil {
+		// the simulated load of this node's DCs: every node computes the
+		// whole deployment's calls alike, but reports (and loads) only the
+		// DCs it runs
+		mine := map[string]bool{}
+		for dc := range d.locals {
+			mine[dc] = true
+		}
+		d.pump = newPump(d.clk, *cfg.Traffic, cfg.Topology, c, d.locals, d.routers, func(rep protocol.WorkloadReport) error {
+			if !mine[rep.DC] {
+				return nil
+			}
+			return r.ReportWorkload(rep)
+		}, func(err error) { d.log.Warn("simulated workload report refused", "err", err) })
+	}
+	return nil
+}
+
+// checkOpenStackAgents checks that every local DC's instances get agent
+// settings in their user data (drivers/openstack controller_address and
+// controller_token), with the token this node accepts: otherwise the
+// statistics timeout would fail instances that have no agent.
+func (d *Daemon) checkOpenStackAgents(token string) error {
+	data, err := os.ReadFile(d.cfg.Driver.OpenStackConfig)
+	if err != nil {
+		return fmt.Errorf("driver.openstackConfig: %w", err)
+	}
+	oc, err := openstack.ParseConfig(data)
+	if err != nil {
+		return fmt.Errorf("driver.openstackConfig %s: %w", d.cfg.Driver.OpenStackConfig, err)
+	}
+	for _, dc := range slices.Sorted(func(yield func(string) bool) {
+		for dc := range d.locals {
+			if !yield(dc) {
+				return
+			}
+		}
+	}) {
+		c, ok := oc.DCs[dc]
+		if !ok || c.ControllerAddress == "" {
+			return fmt.Errorf("role.agents: datacenters.%s.controller_address of %s is empty: its instances would start no agent",
+				dc, d.cfg.Driver.OpenStackConfig)
+		}
+		if c.ControllerToken != token {
+			return fmt.Errorf("role.agents: datacenters.%s.controller_token of %s differs from role.agents.tokenFile",
+				dc, d.cfg.Driver.OpenStackConfig)
+		}
+	}
+	return nil
+}
+
+// registerReportMetrics adds the report channels' counters to /metrics.
+func (d *Daemon) registerReportMetrics() {
+	if d.reports == nil || d.metrics == nil {
+		return
+	}
+	d.metrics.Registry.MustRegister(d.reports.agentsN)
+	if d.reports.reporter != nil {
+		d.metrics.Registry.MustRegister(reporterCollector{d.reports.reporter})
+	}
+}
+
+var (
+	reportsDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_total",
+		"Workload reports of this node's local-side sources to the global leader, by outcome (sent, dropped: queue full, "+
+			"failed: given up after retries, rejected: refused by a global node).", []string{"outcome"}, nil)
+	reportQueueDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_queue",
+		"Workload reports waiting to be sent to the global leader.", nil, nil)
+	reportLatencyDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_latency_seconds_sum",
+		"Sum over the sent workload reports of the time from queueing to acceptance.", nil, nil)
+)
+
+type reporterCollector struct{ r *transport.Reporter }
+
+func (c reporterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- reportsDesc
+	ch <- reportQueueDesc
+	ch <- reportLatencyDesc
+}
+
+func (c reporterCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.r.Stats()
+	for _, o := range []struct {
+		n string
+		v uint64
+	}{{"sent", s.Sent}, {"dropped", s.Dropped}, {"failed", s.Failed}, {"rejected", s.Rejected}} {
+		ch <- prometheus.MustNewConstMetric(reportsDesc, prometheus.CounterValue, float64(o.v), o.n)
+	}
+	ch <- prometheus.MustNewConstMetric(reportQueueDesc, prometheus.GaugeValue, float64(s.QueueLen))
+	ch <- prometheus.MustNewConstMetric(reportLatencyDesc, prometheus.CounterValue, s.Latency.Seconds())
+}
+
+// ReportStats returns the workload reporter's counters (zero when this node
+// has none).
+func (d *Daemon) ReportStats() transport.ReporterStats {
+	if d.reports == nil || d.reports.reporter == nil {
+		return transport.ReporterStats{}
+	}
+	return d.reports.reporter.Stats()
+}

@@ -1,0 +1,361 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+// ErrRejected marks a report a global node refused for good (bad token,
+// bad field, unknown DC): re-sending it cannot help, so it is not retried.
+var ErrRejected = errors.New("workload report rejected")
+
+// ReportTarget is one global node a workload report can go to.
+type ReportTarget interface {
+	// SendReport delivers one report. It returns nil once the node's engine
+	// took it (or already had it), an error wrapping ErrNotLeader when the
+	// node is not the leader, one wrapping ErrRejected when the report is
+	// refused for good, and any other error for a transient failure.
+	SendReport(ctx context.Context, r protocol.WorkloadReport) error
+	// String names the target in errors.
+	String() string
+}
+
+// IntakeTarget is the in-process engine as a target (a node that has both
+// roles): the intake's ErrNotLeader passes through, any other refusal is
+// ErrRejected.
+type IntakeTarget struct {
+	In   WorkloadIntake
+	Name string
+}
+
+// SendReport implements ReportTarget.
+func (t IntakeTarget) SendReport(_ context.Context, r protocol.WorkloadReport) error {
+	err := t.In.ReportWorkload(r)
+	if err == nil || errors.Is(err, ErrNotLeader) {
+		return err
+	}
+	return fmt.Errorf("%w by %s: %v", ErrRejected, t.String(), err)
+}
+
+func (t IntakeTarget) String() string {
+	if t.Name == "" {
+		return "in-process engine"
+	}
+	return t.Name
+}
+
+// HTTPReportTarget posts reports to a global node's WorkloadPath.
+type HTTPReportTarget struct {
+	url    string
+	token  string
+	client *http.Client
+}
+
+// NewHTTPReportTarget returns the target for a node's API base URL
+// ("https://node2:8443"). token is the protocol token; client nil means
+// http.DefaultClient.
+func NewHTTPReportTarget(baseURL, token string, client *http.Client) (*HTTPReportTarget, error) {
+	if !strings.HasPrefix(baseURL, "http://") && !strings.HasPrefix(baseURL, "https://") {
+		return nil, fmt.Errorf("workload report target: %q is not an http(s) URL", baseURL)
+	}
+	if token == "" {
+		return nil, errors.New("workload report target: token is empty")
+	}
+	if client == nil {
+		client = http.DefaultClient
+	}
+	return &HTTPReportTarget{url: strings.TrimSuffix(baseURL, "/") + WorkloadPath, token: token, client: client}, nil
+}
+
+func (t *HTTPReportTarget) String() string { return t.url }
+
+// SendReport implements ReportTarget.
+func (t *HTTPReportTarget) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrRejected, err)
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrRejected, err)
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Authorization", "Bearer "+t.token)
+	res, err := t.client.Do(hr)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10)) // let the connection be reused
+	switch {
+	case res.StatusCode == http.StatusOK:
+		return nil
+	case res.StatusCode == http.StatusConflict:
+		return fmt.Errorf("%s: %w", t.url, ErrNotLeader)
+	case res.StatusCode >= 400 && res.StatusCode < 500 && res.StatusCode != http.StatusTooManyRequests &&
+		res.StatusCode != http.StatusRequestTimeout:
+		return fmt.Errorf("%w by %s: %s: %s", ErrRejected, t.url, res.Status, strings.TrimSpace(string(msg)))
+	}
+	return fmt.Errorf("workload report to %s: %s: %s", t.url, res.Status, strings.TrimSpace(string(msg)))
+}
+
+// ReporterConfig configures a Reporter.
+type ReporterConfig struct {
+	// Targets are the global nodes, tried in turn from the one that last
+	// accepted (the leader) until one accepts.
+	Targets []ReportTarget
+	// Clock times the retries and the latency (clock.Real{} when nil).
+	Clock clock.Clock
+	// QueueCap bounds the reports waiting to be sent (default 256); when it
+	// is full the oldest report is dropped.
+	QueueCap int
+	// Attempts is how many passes over the targets one report gets before it
+	// is dropped as failed (default 3).
+	Attempts int
+	// Backoff is the wait after the first failed pass, doubled after each
+	// further one (default 250 ms).
+	Backoff time.Duration
+	// Timeout bounds one send (default 2 s).
+	Timeout time.Duration
+	// OnError hears about reports given up (rejected or failed).
+	OnError func(error)
+}
+
+// ReporterStats are a Reporter's counters.
+type ReporterStats struct {
+	Queued   uint64 // reports handed to ReportWorkload
+	Sent     uint64 // accepted by a global node
+	Dropped  uint64 // dropped because the queue was full (oldest first)
+	Failed   uint64 // given up after Attempts passes
+	Rejected uint64 // refused for good by a node
+	Retries  uint64 // passes after the first
+	// Latency sums, over the sent reports, the time from ReportWorkload to
+	// acceptance (LatencyMax is the largest).
+	Latency, LatencyMax time.Duration
+	QueueLen            int
+}
+
+// Reporter sends workload reports from local-side sources (the simulated
+// load, the CP meter) to the global controller's leader when the engine is
+// not in this process. ReportWorkload never blocks: reports queue (bounded,
+// drop-oldest) and one goroutine at a time sends them in order.
+type Reporter struct {
+	cfg    ReporterConfig
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	queue  []queued
+	seq    uint64
+	busy   bool // a sender goroutine runs or a retry timer is pending
+	timer  clock.Timer
+	closed bool
+	pref   int // target that last accepted
+	stats  ReporterStats
+}
+
+type queued struct {
+	seq     uint64
+	rep     protocol.WorkloadReport
+	enq     time.Time
+	attempt int
+}
+
+// NewReporter checks cfg and returns a running reporter.
+func NewReporter(cfg ReporterConfig) (*Reporter, error) {
+	if len(cfg.Targets) == 0 {
+		return nil, errors.New("transport.ReporterConfig.Targets: no global node")
+	}
+	for i, t := range cfg.Targets {
+		if t == nil {
+			return nil, fmt.Errorf("transport.ReporterConfig.Targets[%d]: nil", i)
+		}
+	}
+	if cfg.QueueCap < 0 || cfg.Attempts < 0 || cfg.Backoff < 0 || cfg.Timeout < 0 {
+		return nil, errors.New("transport.ReporterConfig: QueueCap, Attempts, Backoff and Timeout must not be negative")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.QueueCap == 0 {
+		cfg.QueueCap = 256
+	}
+	if cfg.Attempts == 0 {
+		cfg.Attempts = 3
+	}
+	if cfg.Backoff == 0 {
+		cfg.Backoff = 250 * time.Millisecond
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Reporter{cfg: cfg, ctx: ctx, cancel: cancel}, nil
+}
+
+// ErrReporterClosed is returned by ReportWorkload after Close.
+var ErrReporterClosed = errors.New("workload reporter closed")
+
+// ReportWorkload queues a report (checked first) and returns at once.
+func (r *Reporter) ReportWorkload(rep protocol.WorkloadReport) error {
+	if err := CheckWorkloadReport(rep); err != nil {
+		return fmt.Errorf("workload report %s/%s: %w", rep.Kind, rep.DC, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrReporterClosed
+	}
+	if len(r.queue) >= r.cfg.QueueCap {
+		r.queue = r.queue[1:]
+		r.stats.Dropped++
+	}
+	r.seq++
+	r.queue = append(r.queue, queued{seq: r.seq, rep: rep, enq: r.cfg.Clock.Now()})
+	r.stats.Queued++
+	r.kickLocked()
+	return nil
+}
+
+func (r *Reporter) kickLocked() {
+	if r.busy || r.closed || len(r.queue) == 0 {
+		return
+	}
+	r.busy = true
+	r.wg.Add(1)
+	go r.drain()
+}
+
+// drain sends the queue head by head until it is empty, a head needs a
+// retry later (a timer resumes), or the reporter closes.
+func (r *Reporter) drain() {
+	defer r.wg.Done()
+	for {
+		r.mu.Lock()
+		if r.closed || len(r.queue) == 0 {
+			r.busy = false
+			r.mu.Unlock()
+			return
+		}
+		head, pref := r.queue[0], r.pref
+		r.mu.Unlock()
+
+		idx, err := r.sendOnce(head.rep, pref)
+
+		r.mu.Lock()
+		if r.closed {
+			r.busy = false
+			r.mu.Unlock()
+			return
+		}
+		still := len(r.queue) > 0 && r.queue[0].seq == head.seq // not dropped meanwhile
+		switch {
+		case err == nil:
+			r.pref = idx
+			r.stats.Sent++
+			lat := r.cfg.Clock.Now().Sub(head.enq)
+			r.stats.Latency += lat
+			r.stats.LatencyMax = max(r.stats.LatencyMax, lat)
+			if still {
+				r.queue = r.queue[1:]
+			}
+		case errors.Is(err, ErrRejected):
+			r.stats.Rejected++
+			if still {
+				r.queue = r.queue[1:]
+			}
+			r.report(err)
+		default:
+			if !still {
+				break
+			}
+			r.queue[0].attempt++
+			if r.queue[0].attempt >= r.cfg.Attempts {
+				r.queue = r.queue[1:]
+				r.stats.Failed++
+				r.report(fmt.Errorf("workload report %s/%s given up after %d attempts: %w", head.rep.Kind, head.rep.DC,
+					r.cfg.Attempts, err))
+				break
+			}
+			r.stats.Retries++
+			wait := r.cfg.Backoff << (r.queue[0].attempt - 1)
+			// busy stays true: the timer resumes the sending
+			r.timer = r.cfg.Clock.AfterFunc(wait, func() {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				r.busy = false
+				r.kickLocked()
+			})
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+	}
+}
+
+func (r *Reporter) report(err error) {
+	if r.cfg.OnError != nil {
+		go r.cfg.OnError(err) // outside the lock, never blocking the sender
+	}
+}
+
+// sendOnce tries every target once, from pref on. It returns the index of
+// the target that accepted, or the error: ErrRejected as soon as a node
+// refuses the report for good, else the last transient error.
+func (r *Reporter) sendOnce(rep protocol.WorkloadReport, pref int) (int, error) {
+	n := len(r.cfg.Targets)
+	var last error
+	for i := range n {
+		idx := (pref + i) % n
+		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
+		err := r.cfg.Targets[idx].SendReport(ctx, rep)
+		cancel()
+		if err == nil {
+			return idx, nil
+		}
+		if errors.Is(err, ErrRejected) {
+			return idx, err
+		}
+		last = err
+	}
+	if errors.Is(last, ErrNotLeader) {
+		return 0, errors.New("no global node accepts reports (no leader known)")
+	}
+	return 0, last
+}
+
+// Stats returns the counters.
+func (r *Reporter) Stats() ReporterStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats
+	s.QueueLen = len(r.queue)
+	return s
+}
+
+// Close stops sending (a send in flight is cancelled), drops what is
+// queued and waits for the sender.
+func (r *Reporter) Close() {
+	r.mu.Lock()
+	r.closed = true
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.queue = nil
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
+}

@@ -1,0 +1,421 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+// intakeRec records reports; notLeader makes it answer ErrNotLeader, known
+// limits the DCs it accepts.
+type intakeRec struct {
+	mu        sync.Mutex
+	got       []protocol.WorkloadReport
+	notLeader bool
+	known     map[string]bool
+}
+
+func (in *intakeRec) ReportWorkload(r protocol.WorkloadReport) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.notLeader {
+		return ErrNotLeader
+	}
+	if in.known != nil && !in.known[r.DC] {
+		return fmt.Errorf("workload report dc: %q is not a datacenter of the topology", r.DC)
+	}
+	in.got = append(in.got, r)
+	return nil
+}
+
+func (in *intakeRec) reports() []protocol.WorkloadReport {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]protocol.WorkloadReport(nil), in.got...)
+}
+
+func (in *intakeRec) setLeader(b bool) {
+	in.mu.Lock()
+	in.notLeader = !b
+	in.mu.Unlock()
+}
+
+const wtoken = "workload-token-0123456789"
+
+func wrep(dc string, sec int, rate float64) protocol.WorkloadReport {
+	return protocol.WorkloadReport{DC: dc, At: t0.Add(time.Duration(sec) * time.Second), Kind: "dp",
+		Pairs: []protocol.PairLoad{{Entry: dc, Exit: dc, Rate: rate}}}
+}
+
+func body(t testing.TB, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestWorkloadHandler(t *testing.T) {
+	in := &intakeRec{known: map[string]bool{"tokyo": true}}
+	h, err := NewWorkloadHandler(in, wtoken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, method, path, auth, body string
+		want                           int
+		wantMsg                        string
+	}{
+		{"accepted", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 1, 10)), 200, `"accepted":true`},
+		{"same report again is a duplicate", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 1, 10)), 200, `"duplicate":true`},
+		{"older report is a duplicate", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 0, 10)), 200, `"duplicate":true`},
+		{"newer report", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 2, 10)), 200, `"accepted":true`},
+		{"wrong token", "POST", WorkloadPath, "nope", body(t, wrep("tokyo", 3, 10)), 401, "bearer token"},
+		{"no token", "POST", WorkloadPath, "", body(t, wrep("tokyo", 3, 10)), 401, "bearer token"},
+		{"GET", "GET", WorkloadPath, wtoken, "", 405, "POST"},
+		{"wrong path", "POST", "/protocol/v1/other", wtoken, body(t, wrep("tokyo", 3, 10)), 404, "not found"},
+		{"unknown field", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","bogus":1}`, 400, "bogus"},
+		{"bad kind", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"xx","at":"2026-01-01T00:00:09Z"}`, 400, "kind"},
+		{"no time", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp"}`, 400, "at:"},
+		{"negative rate", "POST", WorkloadPath, wtoken,
+			`{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","pairs":[{"entry":"tokyo","exit":"tokyo","rate":-1}]}`, 400, "pairs[0].rate"},
+		{"unnamed exit", "POST", WorkloadPath, wtoken,
+			`{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","pairs":[{"entry":"tokyo","rate":1}]}`, 400, "pairs[0]"},
+		{"delays on cp", "POST", WorkloadPath, wtoken,
+			`{"dc":"tokyo","kind":"cp","at":"2026-01-01T00:00:09Z","delaysMs":{"london":3}}`, 400, "delaysMs"},
+		{"trailing data", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 5, 1)) + "{}", 400, "trailing"},
+		{"too large", "POST", WorkloadPath, wtoken, `{"dc":"` + strings.Repeat("x", MaxWorkloadBytes) + `"}`, 413, ""},
+		{"unknown dc refused by the engine", "POST", WorkloadPath, wtoken, body(t, wrep("paris", 5, 1)), 422, "paris"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+			if tc.auth != "" {
+				r.Header.Set("Authorization", "Bearer "+tc.auth)
+			}
+			res, err := srv.Client().Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var b bytes.Buffer
+			_, _ = b.ReadFrom(res.Body)
+			if res.StatusCode != tc.want || !strings.Contains(b.String(), tc.wantMsg) {
+				t.Fatalf("got %d %s, want %d containing %q", res.StatusCode, b.String(), tc.want, tc.wantMsg)
+			}
+		})
+	}
+	if got := in.reports(); len(got) != 2 || got[1].At != t0.Add(2*time.Second) {
+		t.Fatalf("intake got %+v, want the reports of second 1 and 2 once each", got)
+	}
+	in.setLeader(false)
+	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.SendReport(context.Background(), wrep("tokyo", 9, 1)); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("follower: %v, want ErrNotLeader", err)
+	}
+	in.setLeader(true)
+	if err := tg.SendReport(context.Background(), wrep("tokyo", 9, 1)); err != nil {
+		t.Fatalf("a report refused by a follower is taken later by the leader: %v", err)
+	}
+	bad, _ := NewHTTPReportTarget(srv.URL, "wrong-token", srv.Client())
+	if err := bad.SendReport(context.Background(), wrep("tokyo", 10, 1)); !errors.Is(err, ErrRejected) {
+		t.Fatalf("wrong token: %v, want ErrRejected", err)
+	}
+}
+
+func TestNewWorkloadHandlerAndTargetChecks(t *testing.T) {
+	if _, err := NewWorkloadHandler(&intakeRec{}, ""); err == nil {
+		t.Fatal("empty token accepted")
+	}
+	if _, err := NewWorkloadHandler(nil, "x"); err == nil {
+		t.Fatal("nil intake accepted")
+	}
+	if _, err := NewHTTPReportTarget("node2:8080", "x", nil); err == nil {
+		t.Fatal("URL without scheme accepted")
+	}
+	if _, err := NewReporter(ReporterConfig{}); err == nil {
+		t.Fatal("reporter without targets accepted")
+	}
+}
+
+// fakeTarget answers from a script of errors (nil when exhausted) and
+// signals each call.
+type fakeTarget struct {
+	name  string
+	mu    sync.Mutex
+	errs  []error
+	got   []protocol.WorkloadReport
+	calls chan string
+}
+
+func (f *fakeTarget) SendReport(_ context.Context, r protocol.WorkloadReport) error {
+	f.mu.Lock()
+	var err error
+	if len(f.errs) > 0 {
+		err, f.errs = f.errs[0], f.errs[1:]
+	}
+	if err == nil {
+		f.got = append(f.got, r)
+	}
+	f.mu.Unlock()
+	if f.calls != nil {
+		f.calls <- f.name
+	}
+	return err
+}
+
+func (f *fakeTarget) String() string { return f.name }
+
+func (f *fakeTarget) received() []protocol.WorkloadReport {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]protocol.WorkloadReport(nil), f.got...)
+}
+
+// waitFor polls cond (a condition set by another goroutine) with a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not waiting for time to pass
+	}
+}
+
+func TestReporterFindsLeaderAndSticksToIt(t *testing.T) {
+	clk := clock.NewVirtual(t0)
+	a := &fakeTarget{name: "a", errs: []error{ErrNotLeader, ErrNotLeader, ErrNotLeader}}
+	b := &fakeTarget{name: "b"}
+	r, err := NewReporter(ReporterConfig{Targets: []ReportTarget{a, b}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := range 3 {
+		if err := r.ReportWorkload(wrep("tokyo", i, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "3 reports sent", func() bool { return r.Stats().Sent == 3 })
+	if got := b.received(); len(got) != 3 || got[0].At != t0 || got[2].At != t0.Add(2*time.Second) {
+		t.Fatalf("leader b got %d reports, want 3 in order", len(got))
+	}
+	a.mu.Lock()
+	left := len(a.errs)
+	a.mu.Unlock()
+	if left != 2 {
+		t.Fatalf("follower a asked %d times, want once (the reporter keeps to the node that accepted)", 3-left)
+	}
+	if s := r.Stats(); s.Dropped != 0 || s.Failed != 0 || s.Retries != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestReporterRetriesThenGivesUp(t *testing.T) {
+	clk := clock.NewVirtual(t0)
+	down := errors.New("connection refused")
+	a := &fakeTarget{name: "a", errs: []error{down, down, down, down}, calls: make(chan string, 16)}
+	var mu sync.Mutex
+	var gaveUp []error
+	r, err := NewReporter(ReporterConfig{Targets: []ReportTarget{a}, Clock: clk, Attempts: 3, Backoff: time.Second,
+		OnError: func(err error) { mu.Lock(); gaveUp = append(gaveUp, err); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.ReportWorkload(wrep("tokyo", 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	<-a.calls
+	waitFor(t, "retry timer", func() bool { return clk.Pending() == 1 })
+	clk.Advance(999 * time.Millisecond)
+	if len(a.calls) != 0 {
+		t.Fatal("retried before the backoff")
+	}
+	clk.Advance(time.Millisecond)
+	<-a.calls
+	waitFor(t, "second retry timer", func() bool { return clk.Pending() == 1 })
+	clk.Advance(2 * time.Second) // backoff doubles
+	<-a.calls
+	waitFor(t, "give up", func() bool { return r.Stats().Failed == 1 })
+	if s := r.Stats(); s.Retries != 2 || s.Sent != 0 || s.QueueLen != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	waitFor(t, "OnError", func() bool { mu.Lock(); defer mu.Unlock(); return len(gaveUp) == 1 })
+	// the next report goes through (script: one more failure, then success)
+	if err := r.ReportWorkload(wrep("tokyo", 2, 1)); err != nil {
+		t.Fatal(err)
+	}
+	<-a.calls
+	waitFor(t, "retry timer", func() bool { return clk.Pending() == 1 })
+	clk.Advance(time.Second)
+	<-a.calls
+	waitFor(t, "sent", func() bool { return r.Stats().Sent == 1 })
+	if s := r.Stats(); s.Latency != time.Second {
+		t.Fatalf("latency %v, want 1s (one backoff)", s.Latency)
+	}
+}
+
+func TestReporterDropsOldestWhenFull(t *testing.T) {
+	clk := clock.NewVirtual(t0)
+	block := make(chan struct{})
+	a := &blockingTarget{release: block}
+	r, err := NewReporter(ReporterConfig{Targets: []ReportTarget{a}, Clock: clk, QueueCap: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := range 10 {
+		if err := r.ReportWorkload(wrep("tokyo", i, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// report 0 is in flight (it was the head: dropped from the queue by the
+	// overflow, but its send completes); 7, 8, 9 remain
+	close(block)
+	waitFor(t, "queue drained", func() bool {
+		got := a.received()
+		return r.Stats().QueueLen == 0 && len(got) >= 3 && got[len(got)-1].At == t0.Add(9*time.Second)
+	})
+	s := r.Stats()
+	if s.Dropped != 7 || s.Queued != 10 {
+		t.Fatalf("stats %+v, want 7 dropped of 10", s)
+	}
+	got := a.received()
+	last := got[len(got)-3:]
+	for i, want := range []int{7, 8, 9} {
+		if last[i].At != t0.Add(time.Duration(want)*time.Second) {
+			t.Fatalf("sent %v, want the newest reports 7, 8, 9 last", got)
+		}
+	}
+}
+
+type blockingTarget struct {
+	release chan struct{}
+	mu      sync.Mutex
+	got     []protocol.WorkloadReport
+}
+
+func (b *blockingTarget) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.mu.Lock()
+	b.got = append(b.got, r)
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *blockingTarget) String() string { return "blocking" }
+
+func (b *blockingTarget) received() []protocol.WorkloadReport {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]protocol.WorkloadReport(nil), b.got...)
+}
+
+func TestReporterRejectedIsNotRetried(t *testing.T) {
+	clk := clock.NewVirtual(t0)
+	a := &fakeTarget{name: "a", errs: []error{fmt.Errorf("%w: unknown dc", ErrRejected)}}
+	b := &fakeTarget{name: "b"}
+	r, err := NewReporter(ReporterConfig{Targets: []ReportTarget{a, b}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.ReportWorkload(wrep("tokyo", 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "rejected", func() bool { return r.Stats().Rejected == 1 })
+	if len(b.received()) != 0 || clk.Pending() != 0 {
+		t.Fatal("a rejected report was sent elsewhere or retried")
+	}
+	if err := r.ReportWorkload(protocol.WorkloadReport{DC: "tokyo", Kind: "zz", At: t0}); err == nil || !strings.Contains(err.Error(), "kind") {
+		t.Fatalf("bad report queued: %v", err)
+	}
+	r.Close()
+	if err := r.ReportWorkload(wrep("tokyo", 2, 1)); !errors.Is(err, ErrReporterClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// Reporter → HTTP → handler → intake on loopback, the leader being the
+// second node.
+func TestReporterOverHTTP(t *testing.T) {
+	follower, leader := &intakeRec{notLeader: true}, &intakeRec{}
+	var targets []ReportTarget
+	for _, in := range []*intakeRec{follower, leader} {
+		h, err := NewWorkloadHandler(in, wtoken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		tg, err := NewHTTPReportTarget(srv.URL+"/", wtoken, srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, tg)
+	}
+	r, err := NewReporter(ReporterConfig{Targets: targets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := range 20 {
+		if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "20 reports", func() bool { return r.Stats().Sent == 20 })
+	if got := leader.reports(); len(got) != 20 || got[19].Pairs[0].Rate != 19 {
+		t.Fatalf("leader got %d reports", len(got))
+	}
+	if len(follower.reports()) != 0 {
+		t.Fatal("follower took reports")
+	}
+}
+
+func FuzzParseWorkloadReport(f *testing.F) {
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","pairs":[{"entry":"tokyo","exit":"london","rate":3.5}],"delaysMs":{"london":120}}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"cp","pairs":[]}`))
+	f.Add([]byte(`{"dc":"","kind":"dp"}`))
+	f.Add([]byte(`{"dc":"a","at":"x","kind":"dp"}`))
+	f.Add([]byte(`{"dc":"a","at":"2026-01-01T00:00:00Z","kind":"dp","pairs":[{"entry":"a","exit":"b","rate":1e400}]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep, err := ParseWorkloadReport(bytes.NewReader(b))
+		if err != nil {
+			if rep.DC != "" || rep.Pairs != nil {
+				t.Fatalf("error %v with a non-zero report", err)
+			}
+			return
+		}
+		if CheckWorkloadReport(rep) != nil {
+			t.Fatal("parsed report fails its own check")
+		}
+		// a parsed report survives a round trip
+		again, err := ParseWorkloadReport(strings.NewReader(body(t, rep)))
+		if err != nil || again.DC != rep.DC || len(again.Pairs) != len(rep.Pairs) {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}

@@ -58,9 +58,8 @@ type TokenStore struct {
 }
 
 type storedToken struct {
-	name  string
-	scope string
-	hash  [sha256.Size]byte
+	principal *Principal // shared by every request with this token (read only)
+	hash      [sha256.Size]byte
 }
 
 // GenerateToken returns a new high-entropy token (256 random bits) and the
@@ -106,7 +105,7 @@ func NewTokenStore(entries []TokenEntry) (*TokenStore, error) {
 			v.Add(f+".sha256", "the same token hash appears twice")
 		}
 		hashes[string(raw)] = true
-		st := storedToken{name: e.Name, scope: e.Scope}
+		st := storedToken{principal: &Principal{Name: e.Name, Scope: e.Scope}}
 		copy(st.hash[:], raw)
 		s.entries = append(s.entries, st)
 	}
@@ -156,28 +155,43 @@ type Principal struct {
 // compared in constant time, and all of them are always compared, so the
 // answer time does not tell which hash nearly matched.
 func (s *TokenStore) Authenticate(token string) (Principal, bool) {
-	if s == nil || len(token) < minTokenLen || len(token) > 512 {
+	p := s.authenticate(token)
+	if p == nil {
 		return Principal{}, false
 	}
-	h := sha256.Sum256([]byte(token))
-	found := -1
+	return *p, true
+}
+
+// maxTokenLen refuses longer bearer strings before hashing them.
+const maxTokenLen = 512
+
+// authenticate is Authenticate without copies: the stored principal, nil
+// when the token is unknown. The token is hashed from a stack buffer, so a
+// request's authentication allocates nothing.
+func (s *TokenStore) authenticate(token string) *Principal {
+	if s == nil || len(token) < minTokenLen || len(token) > maxTokenLen {
+		return nil
+	}
+	var buf [maxTokenLen]byte
+	h := sha256.Sum256(buf[:copy(buf[:], token)])
+	var found *Principal
 	for i := range s.entries {
 		if subtle.ConstantTimeCompare(h[:], s.entries[i].hash[:]) == 1 {
-			found = i
+			found = s.entries[i].principal
 		}
 	}
-	if found < 0 {
-		return Principal{}, false
-	}
-	return Principal{Name: s.entries[found].name, Scope: s.entries[found].scope}, true
+	return found
 }
 
 type principalKey struct{}
 
 // PrincipalFrom returns the authenticated caller of a request, if any.
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(Principal)
-	return p, ok
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	if !ok || p == nil {
+		return Principal{}, false
+	}
+	return *p, true
 }
 
 func isWrite(method string) bool {
@@ -215,8 +229,8 @@ func authMiddleware(store *TokenStore, allowAnon bool) func(http.Handler) http.H
 					Detail: "an Authorization: Bearer <token> header is required", Field: "Authorization"})
 				return
 			}
-			p, ok := store.Authenticate(tok)
-			if !ok {
+			p := store.authenticate(tok)
+			if p == nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="ims-orch", error="invalid_token"`)
 				writeProblem(w, r, Problem{Type: ProblemUnauthorized, Status: http.StatusUnauthorized,
 					Detail: "the bearer token is not valid", Field: "Authorization"})

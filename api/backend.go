@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -42,9 +43,13 @@ type Backend interface {
 	DryRunPolicy(ctx context.Context, p Policy) ([]Decision, error)
 
 	State(ctx context.Context) (State, error)
-	// Decisions returns up to limit decisions of rounds ≥ since, oldest
-	// first.
-	Decisions(ctx context.Context, since int64, limit int) ([]Decision, error)
+	// Decisions returns one page of the decision history: the decisions
+	// whose Seq is above q.After and whose round is ≥ q.Since, by
+	// increasing Seq, at most q.Limit of them (PageDecisions does this over
+	// a Seq-ordered slice). Every recorded decision carries a Seq that no
+	// earlier decision of this history had, so a client that passes the
+	// last Seq it saw as After sees every decision once.
+	Decisions(ctx context.Context, q DecisionQuery) (DecisionPage, error)
 
 	// Scale and Drain start a manual operation and return it (usually
 	// STARTING or PROCESSING); Operation reports it later.
@@ -113,4 +118,50 @@ func (e *ValidationError) Err() error {
 		return nil
 	}
 	return e
+}
+
+// DecisionQuery selects a page of the decision history.
+type DecisionQuery struct {
+	// Since keeps the decisions of rounds ≥ Since (0: every round).
+	Since int64
+	// After is the cursor: only decisions with Seq > After (0: from the
+	// oldest decision kept).
+	After int64
+	// Limit bounds the page (the server passes 1..MaxDecisionsLimit; < 1
+	// means no bound).
+	Limit int
+}
+
+// DecisionPage is one page of the decision history.
+type DecisionPage struct {
+	// Decisions match the query, by increasing Seq.
+	Decisions []Decision
+	// More is true when further decisions matched the query beyond the
+	// page when it was read.
+	More bool
+	// Newest is the Seq of the newest decision recorded (0 when none):
+	// a cursor above it did not come from this history.
+	Newest int64
+}
+
+// PageDecisions answers q over hist, a decision history ordered by
+// increasing Seq (as a Backend records it).
+func PageDecisions(hist []Decision, q DecisionQuery) DecisionPage {
+	page := DecisionPage{Decisions: []Decision{}}
+	if n := len(hist); n > 0 {
+		page.Newest = hist[n-1].Seq
+	}
+	i := sort.Search(len(hist), func(i int) bool { return hist[i].Seq > q.After })
+	for ; i < len(hist); i++ {
+		d := hist[i]
+		if d.Round < q.Since {
+			continue
+		}
+		if q.Limit > 0 && len(page.Decisions) == q.Limit {
+			page.More = true
+			break
+		}
+		page.Decisions = append(page.Decisions, d)
+	}
+	return page
 }

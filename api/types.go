@@ -186,11 +186,14 @@ const (
 	DecisionReplacement = "replacement" // a failed instance replaced
 )
 
-// Decision is one scaling decision with its reason: in which round, of what
-// kind, for which VNF in which DC, by how many instances (negative: scale
-// in), why (Reason, one line) and the evidence (Detail: prediction, path
-// candidates, overloaded instances, operation id...).
+// Decision is one scaling decision with its reason: its place in the
+// history (Seq), in which round, of what kind, for which VNF in which DC, by
+// how many instances (negative: scale in), why (Reason, one line) and the
+// evidence (Detail: prediction, path candidates, overloaded instances,
+// operation id...). Seq increases with every decision recorded (1, 2, ...);
+// it is 0 (absent) on decisions that were not recorded, such as a dry run's.
 type Decision struct {
+	Seq    int64          `json:"seq,omitempty"`
 	Round  int64          `json:"round"`
 	At     time.Time      `json:"at"`
 	Kind   string         `json:"kind"`
@@ -201,9 +204,16 @@ type Decision struct {
 	Detail map[string]any `json:"detail,omitempty"`
 }
 
-// DecisionList is the body of GET /decisions.
+// DecisionList is the body of GET /decisions: one page of the history,
+// oldest first. Next is the cursor of the following page (pass it as
+// ?after=): the Seq of the page's last decision, or the cursor given when
+// the page is empty. More says that further decisions matched when the page
+// was read; a client fetching everything follows Next while More is true,
+// and one tailing the history keeps polling with Next.
 type DecisionList struct {
 	Decisions []Decision `json:"decisions"`
+	Next      int64      `json:"next"`
+	More      bool       `json:"more"`
 }
 
 // Scale types (ETSI GS NFV-SOL 003 ScaleVnfRequest.type).
@@ -230,8 +240,9 @@ type DrainRequest struct {
 
 // Operation kinds and states (SOL003 LcmOperationOccurrence, simplified).
 const (
-	OpScale = "SCALE"
-	OpDrain = "DRAIN"
+	OpScale   = "SCALE"
+	OpDrain   = "DRAIN"
+	OpUndrain = "UNDRAIN"
 
 	OpStarting   = "STARTING"
 	OpProcessing = "PROCESSING"
@@ -239,8 +250,8 @@ const (
 	OpFailed     = "FAILED"
 )
 
-// Operation is a manual operation in progress or done. Scale or Drain is set
-// according to Kind.
+// Operation is a manual operation in progress or done. Scale is set for
+// SCALE, Drain for DRAIN and UNDRAIN.
 type Operation struct {
 	ID         string        `json:"id"`
 	Kind       string        `json:"kind"`

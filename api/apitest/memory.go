@@ -11,6 +11,7 @@ package apitest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -31,7 +32,8 @@ type Backend struct {
 	chains    []api.Chain
 	policies  map[string]api.Policy
 	state     api.State
-	decisions []api.Decision
+	decisions []api.Decision // by increasing Seq
+	seq       int64          // Seq of the newest decision
 	ops       map[string]api.Operation
 	nextOp    int
 	nextInst  int
@@ -81,11 +83,21 @@ func (b *Backend) SetState(s api.State) {
 	b.stateVer++
 }
 
-// AddDecisions appends decisions to the history.
+// AddDecisions appends decisions to the history, numbering them (Seq)
+// after the ones already recorded; their own Seq is ignored.
 func (b *Backend) AddDecisions(ds ...api.Decision) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.decisions = append(b.decisions, ds...)
+	b.record(ds...)
+}
+
+// record appends decisions to the history with the next sequence numbers.
+func (b *Backend) record(ds ...api.Decision) {
+	for _, d := range ds {
+		b.seq++
+		d.Seq = b.seq
+		b.decisions = append(b.decisions, d)
+	}
 }
 
 // Writes counts the writes this backend committed (tests check that a
@@ -349,16 +361,10 @@ func (b *Backend) State(context.Context) (api.State, error) {
 }
 
 // Decisions implements api.Backend.
-func (b *Backend) Decisions(_ context.Context, since int64, limit int) ([]api.Decision, error) {
+func (b *Backend) Decisions(_ context.Context, q api.DecisionQuery) (api.DecisionPage, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := []api.Decision{}
-	for _, d := range b.decisions {
-		if d.Round >= since && len(out) < limit {
-			out = append(out, d)
-		}
-	}
-	return out, nil
+	return api.PageDecisions(b.decisions, q), nil
 }
 
 func (b *Backend) newOp(kind string) api.Operation {
@@ -420,7 +426,7 @@ func (b *Backend) Scale(_ context.Context, req api.ScaleRequest) (api.Operation,
 				State: "booting", Reason: "manual scale-out " + op.ID, Since: now})
 		}
 	}
-	b.decisions = append(b.decisions, api.Decision{Round: b.state.Interval, At: now, Kind: api.DecisionManual,
+	b.record(api.Decision{Round: b.state.Interval, At: now, Kind: api.DecisionManual,
 		DC: req.DC, VNF: req.VNF, Delta: delta, Reason: fmt.Sprintf("operator %s by %d", req.Type, req.NumberOfSteps),
 		Detail: map[string]any{"operation": op.ID}})
 	op.State = api.OpCompleted
@@ -431,7 +437,8 @@ func (b *Backend) Scale(_ context.Context, req api.ScaleRequest) (api.Operation,
 	return op, nil
 }
 
-// Undrain implements api.Backend: the DC's draining instances work again.
+// Undrain implements api.Backend: the DC's draining instances work again,
+// one manual decision per VNF records it.
 func (b *Backend) Undrain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -441,21 +448,31 @@ func (b *Backend) Undrain(_ context.Context, req api.DrainRequest) (api.Operatio
 	if !b.hasDC(req.DC) {
 		return api.Operation{}, fmt.Errorf("datacenter %q: %w", req.DC, api.ErrNotFound)
 	}
-	n := 0
-	for i, in := range b.state.Instances {
+	per := map[string]int{}
+	for _, in := range b.state.Instances {
 		if in.DC == req.DC && in.State == "draining" {
-			b.state.Instances[i].State = "working"
-			b.state.Instances[i].Reason = "undrain"
-			n++
+			per[in.VNF]++
 		}
 	}
-	if n == 0 {
+	if len(per) == 0 {
 		return api.Operation{}, fmt.Errorf("datacenter %q is not drained: %w", req.DC, api.ErrNotFound)
 	}
-	op := b.newOp(api.OpDrain)
+	op := b.newOp(api.OpUndrain)
 	r := req
 	op.Drain = &r
 	now := b.now()
+	for i, in := range b.state.Instances {
+		if in.DC == req.DC && in.State == "draining" {
+			b.state.Instances[i].State = "working"
+			b.state.Instances[i].Reason = "undrain " + op.ID
+			b.state.Instances[i].Since = now
+		}
+	}
+	for _, v := range slices.Sorted(maps.Keys(per)) {
+		b.record(api.Decision{Round: b.state.Interval, At: now, Kind: api.DecisionManual,
+			DC: req.DC, VNF: v, Delta: per[v], Reason: "operator ended the drain of the datacenter",
+			Detail: map[string]any{"operation": op.ID}})
+	}
 	op.State = api.OpCompleted
 	op.FinishedAt = &now
 	b.ops[op.ID] = op
@@ -494,7 +511,7 @@ func (b *Backend) Drain(_ context.Context, req api.DrainRequest) (api.Operation,
 	}
 	sort.Strings(vnfs)
 	for _, v := range vnfs {
-		b.decisions = append(b.decisions, api.Decision{Round: b.state.Interval, At: now, Kind: api.DecisionManual,
+		b.record(api.Decision{Round: b.state.Interval, At: now, Kind: api.DecisionManual,
 			DC: req.DC, VNF: v, Delta: -per[v], Reason: "operator drained the datacenter",
 			Detail: map[string]any{"operation": op.ID}})
 	}

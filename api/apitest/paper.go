@@ -114,8 +114,8 @@ func Paper(now func() time.Time) *Backend {
 	p := PaperPolicy()
 	b.policies[p.Name] = p
 	b.state = PaperState(now(), 2)
-	b.decisions = []api.Decision{{Round: 42, At: now(), Kind: api.DecisionProactive, DC: "dc1", VNF: "ids", Delta: 1,
+	b.record(api.Decision{Round: 42, At: now(), Kind: api.DecisionProactive, DC: "dc1", VNF: "ids", Delta: 1,
 		Reason: "predicted dc0→dc3 DP load 41000 pkt/s exceeds 2×20000",
-		Detail: map[string]any{"pair": "dc0→dc3", "predicted": 41000.0, "candidates": 3.0, "method": "alg2"}}}
+		Detail: map[string]any{"pair": "dc0→dc3", "predicted": 41000.0, "candidates": 3.0, "method": "alg2"}})
 	return b
 }

@@ -275,19 +275,59 @@ func (c *Client) State(ctx context.Context) (api.State, error) {
 	return out, err
 }
 
-// Decisions returns up to limit decisions of rounds ≥ since (limit 0: the
-// server's default).
+// Decisions returns the first page of up to limit decisions of rounds ≥
+// since (limit 0: the server's default). DecisionsPage and AllDecisions
+// page further.
 func (c *Client) Decisions(ctx context.Context, since int64, limit int) ([]api.Decision, error) {
-	q := url.Values{}
-	if since > 0 {
-		q.Set("since", strconv.FormatInt(since, 10))
+	l, err := c.DecisionsPage(ctx, api.DecisionQuery{Since: since, Limit: limit})
+	return l.Decisions, err
+}
+
+// DecisionsPage returns one page of the decision history: decisions of
+// rounds ≥ q.Since after the cursor q.After (0: from the oldest), at most
+// q.Limit (0: the server's default). Pass the answer's Next as the next
+// q.After; More says whether more decisions followed.
+func (c *Client) DecisionsPage(ctx context.Context, q api.DecisionQuery) (api.DecisionList, error) {
+	v := url.Values{}
+	if q.Since > 0 {
+		v.Set("since", strconv.FormatInt(q.Since, 10))
 	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
+	if q.After > 0 {
+		v.Set("after", strconv.FormatInt(q.After, 10))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
 	}
 	var out api.DecisionList
-	_, err := c.do(ctx, http.MethodGet, api.Prefix+"/decisions", q, nil, &out)
-	return out.Decisions, err
+	_, err := c.do(ctx, http.MethodGet, api.Prefix+"/decisions", v, nil, &out)
+	return out, err
+}
+
+// AllDecisions follows the cursor from q.After until the history is
+// exhausted or q.Limit decisions are collected (q.Limit 0: no bound),
+// fetching pages of up to api.MaxDecisionsLimit. The answer's Next is the
+// cursor after the last decision returned, More whether decisions were left
+// out because of q.Limit.
+func (c *Client) AllDecisions(ctx context.Context, q api.DecisionQuery) (api.DecisionList, error) {
+	all := api.DecisionList{Decisions: []api.Decision{}, Next: q.After}
+	for {
+		page := api.MaxDecisionsLimit
+		if q.Limit > 0 {
+			page = min(page, q.Limit-len(all.Decisions))
+		}
+		l, err := c.DecisionsPage(ctx, api.DecisionQuery{Since: q.Since, After: all.Next, Limit: page})
+		if err != nil {
+			return all, err
+		}
+		if l.More && l.Next <= all.Next {
+			return all, fmt.Errorf("client: GET %s/decisions: the cursor did not advance past %d", api.Prefix, all.Next)
+		}
+		all.Decisions = append(all.Decisions, l.Decisions...)
+		all.Next, all.More = l.Next, l.More
+		if !l.More || (q.Limit > 0 && len(all.Decisions) >= q.Limit) {
+			return all, nil
+		}
+	}
 }
 
 // Scale scales req.VNF in req.DC out or in by req.NumberOfSteps and returns
@@ -302,6 +342,13 @@ func (c *Client) Scale(ctx context.Context, req api.ScaleRequest) (api.Operation
 func (c *Client) Drain(ctx context.Context, dc string) (api.Operation, error) {
 	var out api.Operation
 	_, err := c.do(ctx, http.MethodPost, api.Prefix+"/datacenters/"+url.PathEscape(dc)+"/drain", nil, api.DrainRequest{DC: dc}, &out)
+	return out, err
+}
+
+// Undrain ends the drain of a datacenter and returns the operation.
+func (c *Client) Undrain(ctx context.Context, dc string) (api.Operation, error) {
+	var out api.Operation
+	_, err := c.do(ctx, http.MethodDelete, api.Prefix+"/datacenters/"+url.PathEscape(dc)+"/drain", nil, nil, &out)
 	return out, err
 }
 

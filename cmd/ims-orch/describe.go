@@ -49,10 +49,11 @@ func runDescribe(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	decs, err := c.Decisions(ctx, 0, 1000)
+	all, err := c.AllDecisions(ctx, api.DecisionQuery{})
 	if err != nil {
 		return err
 	}
+	decs := all.Decisions
 	if kind == "instance" {
 		i := slices.IndexFunc(st.Instances, func(in api.Instance) bool { return in.ID == name })
 		if i < 0 {

@@ -18,8 +18,8 @@ var getResources = []string{"datacenters", "delays", "vnf-types", "chains", "pol
 	"paths", "predictions", "decisions"}
 
 var getOpts struct {
-	since int64
-	limit int
+	since, after int64
+	limit        int
 }
 
 var getCmd = &cobra.Command{
@@ -27,10 +27,14 @@ var getCmd = &cobra.Command{
 	Short: "Show configuration or live state from the API",
 	Long: `Get reads one resource from a running ims-orch serve:
   datacenters, delays, vnf-types, chains, policies, policy NAME,
-  state, instances, paths, predictions, decisions [--since ROUND] [--limit N].`,
+  state, instances, paths, predictions, decisions [--since ROUND] [--after SEQ] [--limit N].
+Decisions are fetched page by page following the server's cursor: all of
+them (rounds ≥ --since, after the decision numbered --after) unless --limit
+bounds the count; -o json prints the cursor (next) to resume from.`,
 	Example: `  ims-orch get instances
   ims-orch get policy default -o yaml
-  ims-orch get decisions --since 10`,
+  ims-orch get decisions --since 10
+  ims-orch get decisions --after 1200 --limit 50`,
 	Args:      cobra.RangeArgs(1, 2),
 	ValidArgs: getResources,
 	RunE:      runGet,
@@ -39,7 +43,8 @@ var getCmd = &cobra.Command{
 func init() {
 	addClientFlags(getCmd)
 	getCmd.Flags().Int64Var(&getOpts.since, "since", 0, "decisions: rounds from this one on")
-	getCmd.Flags().IntVar(&getOpts.limit, "limit", 100, "decisions: at most this many")
+	getCmd.Flags().Int64Var(&getOpts.after, "after", 0, "decisions: those numbered (SEQ) after this cursor")
+	getCmd.Flags().IntVar(&getOpts.limit, "limit", 0, "decisions: at most this many (0: all)")
 	rootCmd.AddCommand(getCmd)
 }
 
@@ -129,11 +134,22 @@ func runGet(cmd *cobra.Command, args []string) error {
 		}
 		return emit(out, v, func(w io.Writer) error { return policyTable(w, []api.Policy{v}) })
 	case "decisions":
-		v, err := c.Decisions(ctx, getOpts.since, getOpts.limit)
+		if getOpts.since < 0 || getOpts.after < 0 || getOpts.limit < 0 {
+			return usageErr(fmt.Errorf("--since, --after and --limit must be ≥ 0"))
+		}
+		l, err := c.AllDecisions(ctx, api.DecisionQuery{Since: getOpts.since, After: getOpts.after, Limit: getOpts.limit})
 		if err != nil {
 			return err
 		}
-		return emit(out, api.DecisionList{Decisions: v}, func(w io.Writer) error { return decisionTable(w, v) })
+		return emit(out, l, func(w io.Writer) error {
+			if err := decisionTable(w, l.Decisions); err != nil {
+				return err
+			}
+			if l.More {
+				_, err = fmt.Fprintf(w, "(more decisions follow: --after %d)\n", l.Next)
+			}
+			return err
+		})
 	}
 	st, err := c.State(ctx)
 	if err != nil {
@@ -188,9 +204,9 @@ func policyTable(w io.Writer, ps []api.Policy) error {
 
 func decisionTable(w io.Writer, ds []api.Decision) error {
 	t := tw(w)
-	fmt.Fprintln(t, "ROUND\tAT\tKIND\tDC\tVNF\tDELTA\tREASON")
+	fmt.Fprintln(t, "SEQ\tROUND\tAT\tKIND\tDC\tVNF\tDELTA\tREASON")
 	for _, d := range ds {
-		fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%s\t%+d\t%s\n", d.Round, d.At.UTC().Format(time.TimeOnly), d.Kind, d.DC, d.VNF, d.Delta, d.Reason)
+		fmt.Fprintf(t, "%d\t%d\t%s\t%s\t%s\t%s\t%+d\t%s\n", d.Seq, d.Round, d.At.UTC().Format(time.TimeOnly), d.Kind, d.DC, d.VNF, d.Delta, d.Reason)
 	}
 	return t.Flush()
 }

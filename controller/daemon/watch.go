@@ -24,7 +24,8 @@ type watcher struct {
 	d *Daemon
 
 	mu        sync.Mutex
-	hist      []api.Decision
+	hist      []api.Decision // by increasing Seq
+	seq       int64          // Seq of the newest decision recorded
 	lastRound int64
 	last      map[string]local.Action
 	timer     clock.Timer
@@ -137,28 +138,35 @@ func (w *watcher) poll() {
 		}
 	}
 	sortDecisions(fresh)
-	for _, dd := range fresh {
+	w.recordLocked(fresh...)
+}
+
+// record appends decisions to the history (for decisions taken outside
+// the round engine and the local controllers' actions, e.g. by an API
+// operation): each gets the next Seq, a metric event and a log line.
+func (w *watcher) record(ds ...api.Decision) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.recordLocked(ds...)
+}
+
+func (w *watcher) recordLocked(ds ...api.Decision) {
+	m, log := w.d.metrics, w.d.log
+	for _, dd := range ds {
+		w.seq++
+		dd.Seq = w.seq
 		m.Decision(dd.Kind)
-		log.Info("scaling decision", "kind", dd.Kind, "round", dd.Round, "dc", dd.DC, "vnf", dd.VNF, "delta", dd.Delta, "reason", dd.Reason)
+		log.Info("scaling decision", "seq", dd.Seq, "kind", dd.Kind, "round", dd.Round, "dc", dd.DC, "vnf", dd.VNF, "delta", dd.Delta, "reason", dd.Reason)
+		w.hist = append(w.hist, dd)
 	}
-	w.hist = append(w.hist, fresh...)
 	if len(w.hist) > maxDecisions {
 		w.hist = slices.Clone(w.hist[len(w.hist)-maxDecisions:])
 	}
 }
 
-// decisions returns up to limit decisions of rounds ≥ since, oldest first.
-func (w *watcher) decisions(since int64, limit int) []api.Decision {
+// decisions answers a page of the history.
+func (w *watcher) decisions(q api.DecisionQuery) api.DecisionPage {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := []api.Decision{}
-	for _, d := range w.hist {
-		if d.Round >= since {
-			out = append(out, d)
-			if limit > 0 && len(out) == limit {
-				break
-			}
-		}
-	}
-	return out
+	return api.PageDecisions(w.hist, q)
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -20,38 +21,49 @@ import (
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/metrics"
 	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/transport"
 	"github.com/ims-orch/ims-orch/predictor"
 )
 
 // Backend implements api.Backend over a node.
 //
-// What is replicated: the topology (datacenter names, delays, VNF
-// capacities, chain) and the delay bound of the policy in force live in the
-// raft FSM, so every node reads them alike and writes to them are raft
-// commits on the leader. Datacenter labels (group, region, AZ) and saved
-// policies other than "default" are kept by the node that took the write
-// (fsm.State has no place for them). Settings the running controllers were
-// built with (datacenter set, chain, thresholds, interval, τ, predictor,
-// strategy, limits) cannot change while the daemon runs: such a write is
-// refused with a ValidationError that says to edit the config and restart.
+// What is replicated (the raft FSM: writes are commits on the leader, reads
+// come from the local FSM on any node, so a follower answers with the
+// leader's data once it is replicated, and it survives a leader change):
+//   - the topology: datacenter names, delays, VNF capacities, chain;
+//   - the policy in force ("default"): its delay bound and its instance
+//     limits (fsm.Policy.Limits), which the global controller sends to the
+//     local controllers with each decision, so a change applies from the
+//     next round;
+//   - saved policies other than "default" (documents "policy/NAME");
+//   - datacenter labels: group, region, AZ (documents "labels/DC"; a DC
+//     without one shows the labels of this node's config file);
+//   - drained datacenters (fsm.State.Drained) and the drain and undrain
+//     operation records (documents "op/ID", the last 100 kept): any node
+//     answers GET operation, and an open drain's state is computed on read
+//     from the DC's last step-2 report.
+//
+// Not replicated: manual scale operations (kept by the node that ran them).
+// Settings the running controllers were built with (datacenter set, chain,
+// thresholds, interval, τ, predictor, strategy) cannot change while the
+// daemon runs: such a write is refused with a ValidationError that says to
+// edit the config and restart.
 type Backend struct {
 	d *Daemon
 
-	mu       sync.Mutex
-	dcs      []api.Datacenter
-	types    []api.VNFType
-	chains   []api.Chain
-	policies map[string]api.Policy
-	ops      map[string]api.Operation // manual operations by id
-	opSeq    int
+	// mu serializes writes (read, check, commit) and guards the fields
+	mu     sync.Mutex
+	types  []api.VNFType
+	chains []api.Chain
+	ops    map[string]api.Operation // manual scale operations by id
+	opSeq  int
 }
 
 var _ api.Backend = (*Backend)(nil)
 
 func newBackend(d *Daemon) *Backend {
 	c := d.cfg
-	b := &Backend{d: d, dcs: slices.Clone(c.Topology.Datacenters), policies: map[string]api.Policy{PolicyName: c.Policy.API()},
-		ops: map[string]api.Operation{}}
+	b := &Backend{d: d, ops: map[string]api.Operation{}}
 	t := c.Topology
 	vt := func(v VNFConfig, plane string) api.VNFType {
 		th := c.thresholds(v)
@@ -107,14 +119,43 @@ func (b *Backend) writable() error {
 // commit applies a command through the store (raft on a cluster).
 func (b *Backend) commit(c fsm.Command) error {
 	if err := b.d.store.Apply(c); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			if w := b.writable(); w != nil {
-				return w
-			}
-		}
-		return fmt.Errorf("commit: %w", err)
+		return b.storeErr("commit", err)
 	}
 	return nil
+}
+
+// sync makes the local FSM hold every committed command (a raft barrier)
+// before a write reads what it replaces.
+func (b *Backend) sync() error {
+	if err := b.d.store.Sync(); err != nil {
+		return b.storeErr("sync", err)
+	}
+	return nil
+}
+
+// storeErr turns a lost leadership into the API's NotLeaderError.
+func (b *Backend) storeErr(what string, err error) error {
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		if w := b.writable(); w != nil {
+			return w
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// putDoc commits a replicated document (field names the request part that
+// makes it too large).
+func (b *Backend) putDoc(key string, v any, field string) error {
+	doc, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if len(doc) > fsm.MaxDocBytes {
+		ve := &api.ValidationError{}
+		ve.Add(field, "makes a %d-byte document, at most %d", len(doc), fsm.MaxDocBytes)
+		return ve
+	}
+	return b.commit(fsm.PutDoc{Key: key, Doc: doc})
 }
 
 func (b *Backend) topology() (*fsm.Topology, fsm.Policy) {
@@ -132,37 +173,72 @@ func restart(v *api.ValidationError, field, what string) {
 
 // ---- configuration ----
 
-// Datacenters implements api.Backend.
-func (b *Backend) Datacenters(context.Context) ([]api.Datacenter, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.dcs), nil
+// labelsDoc is a datacenter's labels as replicated (document "labels/DC").
+type labelsDoc struct {
+	Group  string `json:"group"`
+	Region string `json:"region,omitempty"`
+	AZ     string `json:"az,omitempty"`
 }
 
-// SetDatacenters implements api.Backend: labels may change, the set of
-// names may not.
+// datacenters is the configured datacenter list with each DC's replicated
+// labels (a DC without a labels document keeps the config file's).
+func (b *Backend) datacenters(st fsm.State) []api.Datacenter {
+	out := slices.Clone(b.d.cfg.Topology.Datacenters)
+	for i := range out {
+		raw, ok := st.Docs[fsm.DocLabels+out[i].Name]
+		if !ok {
+			continue
+		}
+		var l labelsDoc
+		if err := json.Unmarshal(raw, &l); err != nil {
+			b.d.log.Warn("unreadable replicated labels; showing the configured ones", "dc", out[i].Name, "err", err)
+			continue
+		}
+		out[i].Group, out[i].Region, out[i].AZ = l.Group, l.Region, l.AZ
+	}
+	return out
+}
+
+// Datacenters implements api.Backend (labels from the replicated state).
+func (b *Backend) Datacenters(context.Context) ([]api.Datacenter, error) {
+	return b.datacenters(b.d.store.State()), nil
+}
+
+// SetDatacenters implements api.Backend: labels may change (one PutDoc
+// commit per changed DC), the set of names may not.
 func (b *Backend) SetDatacenters(_ context.Context, dcs []api.Datacenter) ([]api.Datacenter, error) {
 	if err := b.writable(); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if err := b.sync(); err != nil {
+		return nil, err
+	}
+	cur := b.datacenters(b.d.store.State())
 	v := &api.ValidationError{}
-	if len(dcs) != len(b.dcs) {
-		restart(v, "datacenters", fmt.Sprintf("the number of datacenters (%d → %d)", len(b.dcs), len(dcs)))
+	if len(dcs) != len(cur) {
+		restart(v, "datacenters", fmt.Sprintf("the number of datacenters (%d → %d)", len(cur), len(dcs)))
 	} else {
 		for i := range dcs {
-			if dcs[i].Name != b.dcs[i].Name {
-				restart(v, fmt.Sprintf("datacenters[%d].name", i), fmt.Sprintf("the datacenter %q", b.dcs[i].Name))
+			if dcs[i].Name != cur[i].Name {
+				restart(v, fmt.Sprintf("datacenters[%d].name", i), fmt.Sprintf("the datacenter %q", cur[i].Name))
 			}
 		}
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	prev := b.dcs
-	b.dcs = slices.Clone(dcs)
-	return prev, nil
+	for i, dc := range dcs {
+		if dc == cur[i] {
+			continue
+		}
+		if err := b.putDoc(fsm.DocLabels+dc.Name, labelsDoc{Group: dc.Group, Region: dc.Region, AZ: dc.AZ},
+			fmt.Sprintf("datacenters[%d]", i)); err != nil {
+			return nil, err
+		}
+	}
+	return cur, nil
 }
 
 // Delays implements api.Backend (the replicated static matrix).
@@ -320,38 +396,60 @@ func (b *Backend) SetChains(ctx context.Context, chains []api.Chain) ([]api.Chai
 
 // ---- policies ----
 
-func (b *Backend) policyLocked(name string) (api.Policy, bool) {
-	p, ok := b.policies[name]
+// inForce is the policy in force: interval, τ, predictor and strategy from
+// the config (restart-only), delay bound and limits from the FSM once
+// committed.
+func (b *Backend) inForce(st fsm.State) api.Policy {
+	p := b.d.cfg.Policy.API()
+	if st.Policy.DelayBoundMs > 0 {
+		p.DelayBoundMs = st.Policy.DelayBoundMs
+		p.Limits = apiLimits(st.Policy.Limits)
+	}
+	return p
+}
+
+// policy returns the policy in force or a saved one (document
+// "policy/NAME").
+func (b *Backend) policy(st fsm.State, name string) (api.Policy, bool) {
+	if name == PolicyName {
+		return b.inForce(st), true
+	}
+	raw, ok := st.Docs[fsm.DocPolicy+name]
 	if !ok {
 		return api.Policy{}, false
 	}
-	p.Limits = slices.Clone(p.Limits)
-	if name == PolicyName {
-		_, fp := b.topology()
-		if fp.DelayBoundMs > 0 {
-			p.DelayBoundMs = fp.DelayBoundMs
-		}
+	var p api.Policy
+	if err := json.Unmarshal(raw, &p); err != nil {
+		b.d.log.Warn("unreadable replicated policy", "policy", name, "err", err)
+		return api.Policy{}, false
 	}
+	p.Name = name
 	return p, true
 }
 
-// Policies implements api.Backend.
+// Policies implements api.Backend: the policy in force and the saved ones,
+// by name.
 func (b *Backend) Policies(context.Context) ([]api.Policy, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	st := b.d.store.State()
+	names := []string{PolicyName}
+	for k := range st.Docs {
+		if n, ok := strings.CutPrefix(k, fsm.DocPolicy); ok && n != PolicyName {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
 	out := []api.Policy{}
-	for _, n := range slices.Sorted(maps.Keys(b.policies)) {
-		p, _ := b.policyLocked(n)
-		out = append(out, p)
+	for _, n := range names {
+		if p, ok := b.policy(st, n); ok {
+			out = append(out, p)
+		}
 	}
 	return out, nil
 }
 
 // Policy implements api.Backend.
 func (b *Backend) Policy(_ context.Context, name string) (api.Policy, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	p, ok := b.policyLocked(name)
+	p, ok := b.policy(b.d.store.State(), name)
 	if !ok {
 		return api.Policy{}, fmt.Errorf("policy %q: %w", name, api.ErrNotFound)
 	}
@@ -359,7 +457,7 @@ func (b *Backend) Policy(_ context.Context, name string) (api.Policy, error) {
 }
 
 // checkPolicy checks references and, for the policy in force, that only
-// live-changeable fields change.
+// live-changeable fields (delay bound, limits) change.
 func (b *Backend) checkPolicy(p api.Policy) error {
 	v := &api.ValidationError{}
 	if _, err := predictor.ParseSpec(p.Predictor); err != nil {
@@ -388,16 +486,15 @@ func (b *Backend) checkPolicy(p api.Policy) error {
 		if p.Strategy != cur.Strategy {
 			restart(v, "strategy", "the strategy of the policy in force")
 		}
-		if !slices.Equal(p.Limits, cur.Limits) {
-			restart(v, "limits", "the limits of the policy in force")
-		}
 	}
 	return v.Err()
 }
 
 // PutPolicy implements api.Backend. The policy named "default" is the one
-// in force: its delay bound is committed (raft) and used from the next
-// round. Other names are saved for later use (and dry runs).
+// in force: its delay bound and limits are committed (fsm.SetPolicy) and
+// used from the next round (the limits reach the local controllers with
+// the round's decision). Other names are saved, replicated, for later use
+// and dry runs (document "policy/NAME").
 func (b *Backend) PutPolicy(_ context.Context, p api.Policy) (*api.Policy, error) {
 	if err := b.writable(); err != nil {
 		return nil, err
@@ -407,21 +504,40 @@ func (b *Backend) PutPolicy(_ context.Context, p api.Policy) (*api.Policy, error
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if err := b.sync(); err != nil {
+		return nil, err
+	}
+	st := b.d.store.State()
 	var prev *api.Policy
-	if old, ok := b.policyLocked(p.Name); ok {
+	if old, ok := b.policy(st, p.Name); ok {
 		prev = &old
 	}
-	if p.Name == PolicyName && (prev == nil || prev.DelayBoundMs != p.DelayBoundMs) {
-		_, fp := b.topology()
-		fp.DelayBoundMs = p.DelayBoundMs
+	p.Limits = slices.Clone(p.Limits)
+	changed := prev == nil || !policyEqual(*prev, p)
+	switch {
+	case !changed:
+	case p.Name == PolicyName:
+		fp := st.Policy
+		if fp.DelayBoundMs == 0 { // not committed yet
+			fp = b.d.cfg.fsmPolicy()
+		}
+		fp.DelayBoundMs, fp.Limits = p.DelayBoundMs, fsmLimits(p.Limits)
 		if err := b.commit(fsm.SetPolicy{Policy: fp}); err != nil {
 			return nil, err
 		}
+	default:
+		if err := fsm.ValidateDocKey(fsm.DocPolicy + p.Name); err != nil {
+			ve := &api.ValidationError{}
+			ve.Add("name", "%q is not a valid policy name", p.Name)
+			return nil, ve
+		}
+		if err := b.putDoc(fsm.DocPolicy+p.Name, p, "limits"); err != nil {
+			return nil, err
+		}
 	}
-	p.Limits = slices.Clone(p.Limits)
-	b.policies[p.Name] = p
-	if prev == nil || !policyEqual(*prev, p) {
-		b.d.log.Info("policy written", "policy", p.Name, "delayBoundMs", p.DelayBoundMs, "inForce", p.Name == PolicyName)
+	if changed {
+		b.d.log.Info("policy written", "policy", p.Name, "delayBoundMs", p.DelayBoundMs, "limits", len(p.Limits),
+			"inForce", p.Name == PolicyName)
 	}
 	return prev, nil
 }
@@ -436,16 +552,18 @@ func (b *Backend) DeletePolicy(_ context.Context, name string) error {
 	if err := b.writable(); err != nil {
 		return err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.policies[name]; !ok {
-		return fmt.Errorf("policy %q: %w", name, api.ErrNotFound)
-	}
 	if name == PolicyName {
 		return fmt.Errorf("policy %q is in force and cannot be deleted: %w", name, api.ErrConflict)
 	}
-	delete(b.policies, name)
-	return nil
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.sync(); err != nil {
+		return err
+	}
+	if _, ok := b.d.store.State().Docs[fsm.DocPolicy+name]; !ok {
+		return fmt.Errorf("policy %q: %w", name, api.ErrNotFound)
+	}
+	return b.commit(fsm.DeleteDoc{Key: fsm.DocPolicy + name})
 }
 
 // DryRunPolicy implements api.Backend: the plan of the next proactive round
@@ -506,15 +624,19 @@ func (b *Backend) State(context.Context) (api.State, error) {
 	return out, nil
 }
 
-// Decisions implements api.Backend.
-func (b *Backend) Decisions(_ context.Context, since int64, limit int) ([]api.Decision, error) {
-	return b.d.watch.decisions(since, limit), nil
+// Decisions implements api.Backend: a page of this node's decision history
+// (the last maxDecisions decisions the watcher recorded, numbered from 1
+// when the process started).
+func (b *Backend) Decisions(_ context.Context, q api.DecisionQuery) (api.DecisionPage, error) {
+	return b.d.watch.decisions(q), nil
 }
 
 // Scale implements api.Backend: an operator's ScaleVnf goes to the DC's
 // local controller (local.Controller.Scale), which reuses buffered instances
-// before launching and buffers the least-loaded ones to scale in.
-func (b *Backend) Scale(_ context.Context, req api.ScaleRequest) (api.Operation, error) {
+// before launching and buffers the least-loaded ones to scale in. When that
+// controller runs in another node, the request goes to its scale endpoint
+// (transport.ScalePath, protocol token) at role.localEndpoints.
+func (b *Backend) Scale(ctx context.Context, req api.ScaleRequest) (api.Operation, error) {
 	if err := b.writable(); err != nil {
 		return api.Operation{}, err
 	}
@@ -522,8 +644,8 @@ func (b *Backend) Scale(_ context.Context, req api.ScaleRequest) (api.Operation,
 		return api.Operation{}, err
 	}
 	lc := b.d.locals[req.DC]
-	if lc == nil {
-		return api.Operation{}, fmt.Errorf("datacenter %q is served by another node's local controller; send the request there: %w", req.DC, api.ErrConflict)
+	if lc == nil && b.d.httpT == nil {
+		return api.Operation{}, fmt.Errorf("datacenter %q has no local controller in this node and no endpoint for it (role.localEndpoints): %w", req.DC, api.ErrConflict)
 	}
 	delta := req.NumberOfSteps
 	if req.Type == api.ScaleIn {
@@ -534,7 +656,15 @@ func (b *Backend) Scale(_ context.Context, req api.ScaleRequest) (api.Operation,
 	b.opSeq++
 	op := api.Operation{ID: fmt.Sprintf("op-%d", b.opSeq), Kind: api.OpScale, State: api.OpProcessing, StartedAt: now, Scale: &req}
 	b.mu.Unlock()
-	target, err := lc.Scale(req.VNF, delta, fmt.Sprintf("operator %s %s by %d (%s)", req.Type, req.VNF, req.NumberOfSteps, op.ID))
+	detail := fmt.Sprintf("operator %s %s by %d (%s)", req.Type, req.VNF, req.NumberOfSteps, op.ID)
+	var target int
+	var err error
+	if lc != nil {
+		target, err = lc.Scale(req.VNF, delta, detail)
+	} else {
+		// the DC's local controller runs in another node: its scale endpoint
+		target, err = b.d.httpT.Scale(ctx, req.DC, transport.ScaleCommand{VNF: req.VNF, Delta: delta, Detail: detail})
+	}
 	if err != nil {
 		op.State, op.Error = api.OpFailed, err.Error()
 	} else {
@@ -551,8 +681,13 @@ func (b *Backend) Scale(_ context.Context, req api.ScaleRequest) (api.Operation,
 	return op, nil
 }
 
-// Drain implements api.Backend. Draining a datacenter needs the planner to
-// keep paths out of it (placement has no exclusion yet), so it is refused.
+// Drain implements api.Backend: it commits SetDrain{DC, true} (the planner
+// then keeps DP stages and P-CSCF load out of the DC and its local
+// controller lets its instances go to the buffer) and records a DRAIN
+// operation (document "op/drain-N") in PROCESSING; Operation reports it
+// COMPLETED once the DC's last step-2 report shows no working or booting
+// instance. The S-CSCF DC and the last undrained DC are refused. Draining a
+// drained DC answers its open drain operation again.
 func (b *Backend) Drain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
 	if err := b.writable(); err != nil {
 		return api.Operation{}, err
@@ -560,15 +695,185 @@ func (b *Backend) Drain(_ context.Context, req api.DrainRequest) (api.Operation,
 	if err := b.checkTarget(req.DC, ""); err != nil {
 		return api.Operation{}, err
 	}
-	return api.Operation{}, fmt.Errorf("draining a datacenter is not available in this build: %w", api.ErrConflict)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.sync(); err != nil {
+		return api.Operation{}, err
+	}
+	st := b.d.store.State()
+	if st.Topology == nil {
+		return api.Operation{}, fmt.Errorf("no topology committed yet: %w", api.ErrConflict)
+	}
+	v := &api.ValidationError{}
+	if req.DC == st.Topology.SCSCFDC {
+		v.Add("dc", "%q hosts the S-CSCF, which every registration and call passes: it cannot be drained", req.DC)
+		return api.Operation{}, v
+	}
+	if slices.Contains(st.Drained, req.DC) {
+		if op, ok := openDrain(st, req.DC); ok {
+			return op, nil
+		}
+	} else {
+		if len(st.Topology.DCs)-len(st.Drained) <= 1 {
+			v.Add("dc", "%q is the last datacenter not drained (drained: %s): undrain another one first", req.DC,
+				strings.Join(st.Drained, ", "))
+			return api.Operation{}, v
+		}
+		if err := b.commit(fsm.SetDrain{DC: req.DC, Drain: true}); err != nil {
+			return api.Operation{}, err
+		}
+	}
+	r := api.DrainRequest{DC: req.DC}
+	op := api.Operation{ID: fmt.Sprintf("drain-%d", nextOpSeq(st)), Kind: api.OpDrain, State: api.OpProcessing,
+		StartedAt: b.d.clk.Now(), Drain: &r}
+	if err := b.putOp(op); err != nil {
+		return api.Operation{}, err
+	}
+	b.d.log.Info("datacenter drain started", "dc", req.DC, "operation", op.ID)
+	return op, nil
 }
 
-// Undrain implements api.Backend.
+// Undrain implements api.Backend: it commits SetDrain{DC, false}, closes
+// the DC's open drain operation (COMPLETED if it was, else FAILED) and
+// records a COMPLETED UNDRAIN operation.
 func (b *Backend) Undrain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
 	if err := b.writable(); err != nil {
 		return api.Operation{}, err
 	}
-	return api.Operation{}, fmt.Errorf("datacenter %q is not drained: %w", req.DC, api.ErrNotFound)
+	if err := b.checkTarget(req.DC, ""); err != nil {
+		return api.Operation{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.sync(); err != nil {
+		return api.Operation{}, err
+	}
+	st := b.d.store.State()
+	if !slices.Contains(st.Drained, req.DC) {
+		return api.Operation{}, fmt.Errorf("datacenter %q is not drained: %w", req.DC, api.ErrNotFound)
+	}
+	if err := b.commit(fsm.SetDrain{DC: req.DC, Drain: false}); err != nil {
+		return api.Operation{}, err
+	}
+	now := b.d.clk.Now()
+	if op, ok := openDrain(st, req.DC); ok {
+		// its state as it was while drained; a failure to record it is
+		// harmless: an open drain of an undrained DC reads as FAILED
+		if op.State == api.OpProcessing {
+			op.State, op.Error = api.OpFailed, errUndrained
+			op.FinishedAt = &now
+		}
+		if err := b.putOp(op); err != nil {
+			b.d.log.Warn("cannot record the end of a drain operation", "operation", op.ID, "err", err)
+		}
+	}
+	r := api.DrainRequest{DC: req.DC}
+	op := api.Operation{ID: fmt.Sprintf("undrain-%d", nextOpSeq(b.d.store.State())), Kind: api.OpUndrain,
+		State: api.OpCompleted, StartedAt: now, FinishedAt: &now, Drain: &r}
+	if err := b.putOp(op); err != nil {
+		return api.Operation{}, err
+	}
+	b.d.log.Info("datacenter undrained", "dc", req.DC, "operation", op.ID)
+	return op, nil
+}
+
+const errUndrained = "the datacenter was undrained before its instances were gone"
+
+// maxOpRecords bounds the replicated operation records (the oldest go).
+const maxOpRecords = 100
+
+// opRecords returns the replicated operation records by increasing
+// sequence number.
+func opRecords(st fsm.State) []api.Operation {
+	var ops []api.Operation
+	for k, raw := range st.Docs {
+		if _, ok := strings.CutPrefix(k, fsm.DocOp); !ok {
+			continue
+		}
+		var op api.Operation
+		if json.Unmarshal(raw, &op) == nil {
+			ops = append(ops, op)
+		}
+	}
+	sort.Slice(ops, func(i, j int) bool { return opSeq(ops[i].ID) < opSeq(ops[j].ID) })
+	return ops
+}
+
+// opSeq is the number ending an operation id ("drain-12" → 12), 0 if none.
+func opSeq(id string) int {
+	i := strings.LastIndexByte(id, '-')
+	n, err := strconv.Atoi(id[i+1:])
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// nextOpSeq numbers a new operation record after every recorded one (the
+// newest records are never pruned, so numbers are not reused).
+func nextOpSeq(st fsm.State) int {
+	n := 0
+	for k := range st.Docs {
+		if id, ok := strings.CutPrefix(k, fsm.DocOp); ok {
+			n = max(n, opSeq(id))
+		}
+	}
+	return n + 1
+}
+
+// openDrain returns the DC's drain operation still recorded PROCESSING,
+// with its state computed from st.
+func openDrain(st fsm.State, dc string) (api.Operation, bool) {
+	ops := opRecords(st)
+	for i := len(ops) - 1; i >= 0; i-- {
+		op := ops[i]
+		if op.Kind == api.OpDrain && op.State == api.OpProcessing && op.Drain != nil && op.Drain.DC == dc {
+			return drainState(st, op), true
+		}
+	}
+	return api.Operation{}, false
+}
+
+// drainState computes an open drain operation's state on read, so any node
+// answers alike: COMPLETED once the DC's last answered step-2 report shows
+// no working or booting instance (buffered ones may remain until τ expires
+// them), FAILED when the DC was undrained meanwhile, else PROCESSING.
+func drainState(st fsm.State, op api.Operation) api.Operation {
+	if op.Kind != api.OpDrain || op.State != api.OpProcessing || op.Drain == nil {
+		return op
+	}
+	dc := op.Drain.DC
+	if !slices.Contains(st.Drained, dc) {
+		op.State, op.Error = api.OpFailed, errUndrained
+		return op
+	}
+	rep, ok := st.LastProvision[dc]
+	if !ok {
+		return op
+	}
+	for _, v := range rep.VNFs {
+		if v.Working > 0 || v.Booting > 0 {
+			return op
+		}
+	}
+	op.State = api.OpCompleted
+	return op
+}
+
+// putOp records an operation (document "op/ID") and prunes the oldest
+// records beyond maxOpRecords.
+func (b *Backend) putOp(op api.Operation) error {
+	if err := b.putDoc(fsm.DocOp+op.ID, op, "operation"); err != nil {
+		return err
+	}
+	ops := opRecords(b.d.store.State())
+	for _, old := range ops[:max(0, len(ops)-maxOpRecords)] {
+		if err := b.commit(fsm.DeleteDoc{Key: fsm.DocOp + old.ID}); err != nil {
+			b.d.log.Warn("cannot prune an old operation record", "operation", old.ID, "err", err)
+			break
+		}
+	}
+	return nil
 }
 
 func (b *Backend) checkTarget(dc, vnf string) error {
@@ -582,12 +887,23 @@ func (b *Backend) checkTarget(dc, vnf string) error {
 	return v.Err()
 }
 
-// Operation implements api.Backend: the manual operations this node ran.
+// Operation implements api.Backend: the manual scale operations this node
+// ran, and the replicated drain and undrain records (any node answers;
+// an open drain's state is computed from the replicated state).
 func (b *Backend) Operation(_ context.Context, id string) (api.Operation, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if op, ok := b.ops[id]; ok {
+	op, ok := b.ops[id]
+	b.mu.Unlock()
+	if ok {
 		return op, nil
+	}
+	st := b.d.store.State()
+	if raw, ok := st.Docs[fsm.DocOp+id]; ok {
+		var op api.Operation
+		if err := json.Unmarshal(raw, &op); err != nil {
+			return api.Operation{}, fmt.Errorf("operation %q: unreadable record: %w", id, err)
+		}
+		return drainState(st, op), nil
 	}
 	return api.Operation{}, fmt.Errorf("operation %q: %w", id, api.ErrNotFound)
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/global"
+	"github.com/ims-orch/ims-orch/controller/protocol"
 )
 
 // newBackend builds (without starting) the embedded default's node.
@@ -164,12 +168,12 @@ func TestManualScaleThroughBackend(t *testing.T) {
 		t.Fatalf("ids target %d → %d, want +2", before, after)
 	}
 	clk.Advance(5 * time.Second)
-	decs, err := b.Decisions(ctx, 0, 1000)
+	page, err := b.Decisions(ctx, api.DecisionQuery{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	manual := 0
-	for _, dd := range decs {
+	for _, dd := range page.Decisions {
 		if dd.Kind == api.DecisionManual && dd.DC == "tokyo" && dd.VNF == "ids" {
 			manual++
 		}
@@ -210,5 +214,283 @@ func TestDryRun(t *testing.T) {
 	p.DelayBoundMs = -1
 	if _, err := b.DryRunPolicy(ctx, p); err == nil {
 		t.Fatal("invalid policy accepted")
+	}
+}
+
+// Saved policies and datacenter labels live in the replicated state: a
+// second Backend over the same store (as a follower's over its FSM) reads
+// what the first wrote, and nothing is kept in the Backend itself.
+func TestBackendReplicatesPoliciesAndLabels(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBackend(t)
+	other := newBackend(b.d)
+	p, _ := b.Policy(ctx, PolicyName)
+	night := p
+	night.Name, night.Tau, night.Strategy = "night", 3, api.StrategyProactive
+	night.Limits = []api.Limit{{DC: "london", VNF: "ids", Min: 0, Max: 2}}
+	if prev, err := b.PutPolicy(ctx, night); err != nil || prev != nil {
+		t.Fatalf("put night: %+v %v", prev, err)
+	}
+	if _, ok := b.d.store.State().Docs["policy/night"]; !ok {
+		t.Fatal("saved policy not committed as document policy/night")
+	}
+	got, err := other.Policy(ctx, "night")
+	if err != nil || !policyEqual(got, night) {
+		t.Fatalf("other backend reads %+v %v, want %+v", got, err, night)
+	}
+	if ps, _ := other.Policies(ctx); len(ps) != 2 || ps[0].Name != PolicyName || ps[1].Name != "night" {
+		t.Fatalf("policies %+v", ps)
+	}
+	// the same PUT again commits nothing
+	before := b.d.store.State()
+	if prev, err := b.PutPolicy(ctx, night); err != nil || prev == nil || !policyEqual(*prev, night) {
+		t.Fatalf("repeat: %+v %v", prev, err)
+	}
+	if !reflect.DeepEqual(before.Docs, b.d.store.State().Docs) {
+		t.Fatal("an unchanged policy was rewritten")
+	}
+	bad := night
+	bad.Name = "a/b"
+	_, err = b.PutPolicy(ctx, bad)
+	fieldErr(t, err, "name")
+	if err := other.DeletePolicy(ctx, "night"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Policy(ctx, "night"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("deleted policy still read: %v", err)
+	}
+
+	dcs, _ := b.Datacenters(ctx)
+	dcs[2].Region, dcs[2].AZ, dcs[2].Group = "eu-west-2", "eu-west-2a", "emea"
+	prev, err := b.SetDatacenters(ctx, dcs)
+	if err != nil || prev[2].Region != "" || prev[2].Group != "europe" {
+		t.Fatalf("set labels: prev %+v %v", prev, err)
+	}
+	st := b.d.store.State()
+	if len(st.Docs) != 1 || st.Docs["labels/london"] == nil {
+		t.Fatalf("documents %v, want labels/london only (unchanged DCs are not written)", st.Docs)
+	}
+	if got, _ := other.Datacenters(ctx); !reflect.DeepEqual(got, dcs) {
+		t.Fatalf("other backend reads %+v, want %+v", got, dcs)
+	}
+}
+
+// The limits of the policy in force are live: a PUT commits them with the
+// policy (the global controller sends them with each decision); interval,
+// τ, predictor and strategy stay restart-only.
+func TestBackendLimitsLive(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBackend(t)
+	p, _ := b.Policy(ctx, PolicyName)
+	q := p
+	q.Limits = []api.Limit{{VNF: "firewall", Min: 1, Max: 5}, {DC: "london", VNF: "ids", Min: 0, Max: 2}}
+	prev, err := b.PutPolicy(ctx, q)
+	if err != nil || prev == nil || len(prev.Limits) != 0 {
+		t.Fatalf("put limits: %+v %v", prev, err)
+	}
+	fp := b.d.store.State().Policy
+	want := []fsm.Limit{{VNF: "firewall", Min: 1, Max: 5}, {DC: "london", VNF: "ids", Min: 0, Max: 2}}
+	if !reflect.DeepEqual(fp.Limits, want) || fp.DelayBoundMs != p.DelayBoundMs {
+		t.Fatalf("committed policy %+v", fp)
+	}
+	if got, _ := newBackend(b.d).Policy(ctx, PolicyName); !slices.Equal(got.Limits, q.Limits) {
+		t.Fatalf("read back %+v", got.Limits)
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*api.Policy)
+		field string
+	}{
+		{"unknown dc", func(p *api.Policy) { p.Limits = []api.Limit{{DC: "paris", VNF: "ids", Max: 1}} }, "limits[0].dc"},
+		{"unknown vnf", func(p *api.Policy) { p.Limits = []api.Limit{{VNF: "dpi", Max: 1}} }, "limits[0].vnf"},
+		{"max below min", func(p *api.Policy) { p.Limits = []api.Limit{{VNF: "ids", Min: 3, Max: 2}} }, "limits[0].max"},
+		{"repeated", func(p *api.Policy) { p.Limits = []api.Limit{{VNF: "ids", Max: 2}, {VNF: "ids", Max: 3}} }, "limits[1]"},
+		{"tau", func(p *api.Policy) { p.Tau++ }, "tau"},
+		{"predictor", func(p *api.Policy) { p.Predictor = "holt" }, "predictor"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := q
+			tc.edit(&r)
+			before := b.d.store.State().Policy
+			_, err := b.PutPolicy(ctx, r)
+			fieldErr(t, err, tc.field)
+			if !reflect.DeepEqual(before, b.d.store.State().Policy) {
+				t.Fatal("a refused policy changed the committed one")
+			}
+		})
+	}
+	_, err = b.PutPolicy(ctx, func() api.Policy { r := q; r.IntervalSeconds++; return r }())
+	if err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("interval change: %v, want the restart refusal", err)
+	}
+	// removing the limits commits an empty list
+	if _, err := b.PutPolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if ls := b.d.store.State().Policy.Limits; ls != nil {
+		t.Fatalf("limits after removal %+v", ls)
+	}
+}
+
+// The config's limits (per-DC ones too) are in the first committed policy.
+func TestConfigLimitsCommittedAtStart(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Policy.Limits = []api.Limit{{VNF: "ids", Min: 1, Max: 4}, {DC: "houston", VNF: "firewall", Min: 2, Max: 3}}
+	if err := cfg.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, Options{Clock: clock.NewVirtual(time.Unix(1_800_000_000, 0)), Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.close)
+	want := []fsm.Limit{{VNF: "ids", Min: 1, Max: 4}, {DC: "houston", VNF: "firewall", Min: 2, Max: 3}}
+	if got := d.store.State().Policy.Limits; !reflect.DeepEqual(got, want) {
+		t.Fatalf("committed limits %+v, want %+v", got, want)
+	}
+	if p, _ := d.Backend().Policy(context.Background(), PolicyName); !slices.Equal(p.Limits, cfg.Policy.Limits) {
+		t.Fatalf("policy in force shows %+v", p.Limits)
+	}
+}
+
+// runRound commits a whole round of the store's current interval with the
+// given step-2 provisioning reports.
+func runRound(t *testing.T, s global.Store, provisions map[string]protocol.ProvisionReport) {
+	t.Helper()
+	r := s.State().Interval
+	for _, c := range []fsm.Command{
+		fsm.RoundStarted{Round: r},
+		fsm.RoundStepDone{Round: r, Step: protocol.StepPredict, Prediction: &fsm.Prediction{}},
+		fsm.RoundStepDone{Round: r, Step: protocol.StepAcquire, Provisions: provisions},
+		fsm.DecisionCommitted{Round: r},
+		fsm.RoundStepDone{Round: r, Step: protocol.StepBroadcast},
+		fsm.IntervalEntered{Round: r},
+	} {
+		if err := s.Apply(c); err != nil {
+			t.Fatalf("round %d %T: %v", r, c, err)
+		}
+	}
+}
+
+// Drain commits the drained DC and records a replicated operation whose
+// state is computed from the DC's last step-2 report; Undrain ends it.
+func TestBackendDrain(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBackend(t)
+	other := newBackend(b.d) // reads only the replicated state
+	store := b.d.store
+	for _, tc := range []struct{ name, dc string }{{"s-cscf dc", "tokyo"}, {"unknown dc", "paris"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := b.Drain(ctx, api.DrainRequest{DC: tc.dc})
+			fieldErr(t, err, "dc")
+			if store.State().Drained != nil {
+				t.Fatal("refused drain committed")
+			}
+		})
+	}
+	if _, err := b.Undrain(ctx, api.DrainRequest{DC: "london"}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("undrain of a DC not drained: %v", err)
+	}
+	working := func(n, booting int) map[string]protocol.ProvisionReport {
+		return map[string]protocol.ProvisionReport{"london": {DC: "london", VNFs: []protocol.VNFProvision{
+			{VNF: "firewall", Working: n, Booting: booting, Buffered: 2}, {VNF: "ids", Working: n, Buffered: 1}}}}
+	}
+	runRound(t, store, working(2, 0))
+
+	op, err := b.Drain(ctx, api.DrainRequest{DC: "london"})
+	if err != nil || op.Kind != api.OpDrain || op.State != api.OpProcessing || op.Drain == nil || op.Drain.DC != "london" {
+		t.Fatalf("drain: %+v %v", op, err)
+	}
+	if got := store.State().Drained; !slices.Equal(got, []string{"london"}) {
+		t.Fatalf("drained %q", got)
+	}
+	again, err := b.Drain(ctx, api.DrainRequest{DC: "london"})
+	if err != nil || again.ID != op.ID {
+		t.Fatalf("second drain: %+v %v, want operation %s again", again, err, op.ID)
+	}
+	state := func(id string) api.Operation {
+		t.Helper()
+		got, err := other.Operation(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := state(op.ID); got.State != api.OpProcessing || !got.StartedAt.Equal(op.StartedAt) {
+		t.Fatalf("before the DC empties: %+v", got)
+	}
+	runRound(t, store, working(0, 1)) // one instance still booting
+	if got := state(op.ID); got.State != api.OpProcessing {
+		t.Fatalf("with a booting instance: %+v", got)
+	}
+	runRound(t, store, working(0, 0)) // buffered ones remain
+	if got := state(op.ID); got.State != api.OpCompleted {
+		t.Fatalf("with no working or booting instance: %+v", got)
+	}
+
+	// houston: drained, then undrained before it empties
+	hop, err := b.Drain(ctx, api.DrainRequest{DC: "houston"})
+	if err != nil || hop.ID == op.ID {
+		t.Fatalf("drain houston: %+v %v", hop, err)
+	}
+	if got := store.State().Drained; !slices.Equal(got, []string{"houston", "london"}) {
+		t.Fatalf("drained %q", got)
+	}
+	un, err := b.Undrain(ctx, api.DrainRequest{DC: "houston"})
+	if err != nil || un.Kind != api.OpUndrain || un.State != api.OpCompleted || un.FinishedAt == nil || un.Drain.DC != "houston" {
+		t.Fatalf("undrain: %+v %v", un, err)
+	}
+	if got := state(hop.ID); got.State != api.OpFailed || got.Error == "" || got.FinishedAt == nil {
+		t.Fatalf("drain undrained early: %+v", got)
+	}
+	if got := state(un.ID); got.ID != un.ID || got.State != api.OpCompleted {
+		t.Fatalf("undrain operation read back: %+v", got)
+	}
+	if _, err := b.Undrain(ctx, api.DrainRequest{DC: "houston"}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("second undrain: %v", err)
+	}
+	// london's completed drain keeps COMPLETED after the undrain
+	if _, err := b.Undrain(ctx, api.DrainRequest{DC: "london"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(op.ID); got.State != api.OpCompleted {
+		t.Fatalf("completed drain after undrain: %+v", got)
+	}
+	if d := store.State().Drained; d != nil {
+		t.Fatalf("drained %q after undraining both", d)
+	}
+	ids := map[string]bool{}
+	for _, o := range opRecords(store.State()) {
+		if ids[o.ID] {
+			t.Fatalf("operation id %s reused", o.ID)
+		}
+		ids[o.ID] = true
+	}
+	if len(ids) != 4 { // drain-1, drain-2, undrain-3, undrain-4
+		t.Fatalf("%d operation records, want 4: %v", len(ids), ids)
+	}
+}
+
+// Operation records are bounded: the oldest go, numbers are not reused.
+func TestBackendOperationRecordsPruned(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBackend(t)
+	for range maxOpRecords/2 + 3 {
+		if _, err := b.Drain(ctx, api.DrainRequest{DC: "london"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Undrain(ctx, api.DrainRequest{DC: "london"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ops := opRecords(b.d.store.State())
+	if len(ops) != maxOpRecords {
+		t.Fatalf("%d records, want %d", len(ops), maxOpRecords)
+	}
+	if first, last := opSeq(ops[0].ID), opSeq(ops[len(ops)-1].ID); last != maxOpRecords+6 || first != 7 {
+		t.Fatalf("records %s..%s", ops[0].ID, ops[len(ops)-1].ID)
+	}
+	if _, err := b.Operation(ctx, "drain-1"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("pruned record: %v", err)
 	}
 }

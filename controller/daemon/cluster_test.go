@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -240,5 +242,99 @@ func TestClusterRoundsOverHTTP(t *testing.T) {
 	start := next.store.State().Interval
 	eventually(t, 20*time.Second, "rounds under the new leader", func() bool {
 		return next.store.State().Interval >= start+2
+	})
+}
+
+// A saved policy, datacenter labels, the limits of the policy in force and a
+// drain written on the leader are read on the followers, and survive a
+// leader change; the new leader goes on numbering operations.
+func TestClusterReplicatesOperatorState(t *testing.T) {
+	ds := startCluster(t)
+	leader, followers := leaderOf(ds)
+	if leader == nil {
+		t.Fatal("no leader")
+	}
+	ctx := context.Background()
+	lb := leader.Backend()
+	def, err := lb.Policy(ctx, PolicyName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	night := def
+	night.Name, night.Tau = "night", 4
+	if _, err := lb.PutPolicy(ctx, night); err != nil {
+		t.Fatal(err)
+	}
+	def.Limits = []api.Limit{{DC: "london", VNF: "ids", Min: 1, Max: 2}}
+	if _, err := lb.PutPolicy(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	dcs, _ := lb.Datacenters(ctx)
+	dcs[1].Region, dcs[1].AZ = "ap-east-1", "ap-east-1b"
+	if _, err := lb.SetDatacenters(ctx, dcs); err != nil {
+		t.Fatal(err)
+	}
+	op, err := lb.Drain(ctx, api.DrainRequest{DC: "london"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// what every node must answer alike
+	check := func(d *Daemon) bool {
+		b := d.Backend()
+		p, err := b.Policy(ctx, "night")
+		if err != nil || p.Tau != 4 {
+			return false
+		}
+		if p, _ := b.Policy(ctx, PolicyName); !slices.Equal(p.Limits, def.Limits) {
+			return false
+		}
+		if got, _ := b.Datacenters(ctx); !reflect.DeepEqual(got, dcs) {
+			return false
+		}
+		o, err := b.Operation(ctx, op.ID)
+		return err == nil && o.Kind == api.OpDrain && o.Drain.DC == "london" && slices.Equal(d.store.State().Drained, []string{"london"})
+	}
+	for _, f := range followers {
+		eventually(t, 5*time.Second, f.cfg.Node.ID+" to read the leader's writes", func() bool { return check(f) })
+	}
+	if _, err := followers[0].Backend().Undrain(ctx, api.DrainRequest{DC: "london"}); !errors.As(err, new(*api.NotLeaderError)) {
+		t.Fatalf("undrain on a follower: %v, want NotLeaderError", err)
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := leader.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	var next *Daemon
+	eventually(t, 5*time.Second, "a new leader", func() bool {
+		next, _ = leaderOf(followers)
+		return next != nil
+	})
+	for _, d := range followers {
+		if !check(d) {
+			t.Fatalf("%s lost the replicated writes after the leader change", d.cfg.Node.ID)
+		}
+	}
+	nb := next.Backend()
+	eventually(t, 5*time.Second, next.cfg.Node.ID+" to accept writes", func() bool { return nb.writable() == nil })
+	un, err := nb.Undrain(ctx, api.DrainRequest{DC: "london"})
+	if err != nil || un.ID == op.ID || opSeq(un.ID) <= opSeq(op.ID) {
+		t.Fatalf("undrain on the new leader: %+v %v (after %s)", un, err, op.ID)
+	}
+	if err := nb.DeletePolicy(ctx, "night"); err != nil {
+		t.Fatal(err)
+	}
+	other := followers[0]
+	if other == next {
+		other = followers[1]
+	}
+	eventually(t, 5*time.Second, other.cfg.Node.ID+" to read the new leader's writes", func() bool {
+		b := other.Backend()
+		_, gone := b.Policy(ctx, "night")
+		o, err := b.Operation(ctx, un.ID)
+		d, _ := b.Operation(ctx, op.ID)
+		return errors.Is(gone, api.ErrNotFound) && err == nil && o.Kind == api.OpUndrain && d.State == api.OpFailed &&
+			other.store.State().Drained == nil
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ims-orch/ims-orch/api"
+	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/predictor"
@@ -102,6 +103,12 @@ type RoleConfig struct {
 	// ProtocolTokenFile holds the bearer token of the controller protocol
 	// (cluster mode; the same on every node).
 	ProtocolTokenFile string `yaml:"protocolTokenFile"`
+	// GlobalEndpoints are the API base URLs of the nodes with the global
+	// role, where this node's local controllers send their workload reports
+	// (cluster mode; default: every node.peers[].api). See reports.go.
+	GlobalEndpoints []string `yaml:"globalEndpoints"`
+	// Agents enables the statistics agents inside VNF instances (reports.go).
+	Agents *AgentsConfig `yaml:"agents"`
 }
 
 // Driver kinds.
@@ -333,9 +340,13 @@ func (c *Config) Normalize() error {
 	if err := c.normalizePolicy(); err != nil {
 		return err
 	}
+	if err := c.normalizeReports(); err != nil {
+		return err
+	}
 	if c.Traffic != nil {
-		if c.Clustered() {
-			return errors.New("traffic: simulated traffic runs in single-node mode only (node.raftBind is set)")
+		// in cluster mode each node loads and reports its own DCs (reports.go)
+		if c.Clustered() && len(c.Role.Locals) == 0 {
+			return errors.New("traffic: in cluster mode the simulated traffic loads this node's local controllers; role.locals is empty")
 		}
 		if c.Driver.Kind != DriverSim && c.Driver.Kind != DriverLocal {
 			// local may fall back to sim (local.Available fails): the traffic is used then
@@ -462,21 +473,64 @@ func (c *Config) normalizePolicy() error {
 	return c.checkLimits(p.API())
 }
 
-// checkLimits checks that a policy's limits name known DCs and VNFs.
+// checkLimits checks a policy's limits as the FSM will (fsm.Policy
+// ValidateLimits), with the field named the API's way: known DCs (a limit
+// without dc applies in every DC) and VNFs, 0 ≤ min, max 0 (no upper
+// bound) or ≥ min, no (dc, vnf) twice.
 func (c *Config) checkLimits(p api.Policy) error {
 	v := &api.ValidationError{}
+	type key struct{ dc, vnf string }
+	seen := map[key]int{}
 	for i, l := range p.Limits {
-		if l.DC != "" {
-			v.Add(fmt.Sprintf("limits[%d].dc", i), "per-datacenter limits are not supported by the daemon yet; leave dc empty (every datacenter)")
-		}
+		f := fmt.Sprintf("limits[%d]", i)
 		if l.DC != "" && c.dcIndex(l.DC) < 0 {
-			v.Add(fmt.Sprintf("limits[%d].dc", i), "%q is not a datacenter", l.DC)
+			v.Add(f+".dc", "%q is not a datacenter", l.DC)
 		}
 		if c.vnf(l.VNF) == nil {
-			v.Add(fmt.Sprintf("limits[%d].vnf", i), "%q is not a VNF of the topology", l.VNF)
+			v.Add(f+".vnf", "%q is not a VNF of the topology", l.VNF)
 		}
+		if l.Min < 0 {
+			v.Add(f+".min", "%d must be ≥ 0", l.Min)
+		}
+		if l.Max < 0 || (l.Max > 0 && l.Max < l.Min) {
+			v.Add(f+".max", "%d must be 0 (no upper bound) or ≥ min (%d)", l.Max, l.Min)
+		}
+		if j, dup := seen[key{l.DC, l.VNF}]; dup {
+			v.Add(f, "repeats limits[%d] (same dc and vnf)", j)
+		}
+		seen[key{l.DC, l.VNF}] = i
 	}
 	return v.Err()
+}
+
+// fsmLimits converts API limits to the FSM's.
+func fsmLimits(ls []api.Limit) []fsm.Limit {
+	if len(ls) == 0 {
+		return nil
+	}
+	out := make([]fsm.Limit, len(ls))
+	for i, l := range ls {
+		out[i] = fsm.Limit{DC: l.DC, VNF: l.VNF, Min: l.Min, Max: l.Max}
+	}
+	return out
+}
+
+// apiLimits converts FSM limits to the API's.
+func apiLimits(ls []fsm.Limit) []api.Limit {
+	if len(ls) == 0 {
+		return nil
+	}
+	out := make([]api.Limit, len(ls))
+	for i, l := range ls {
+		out[i] = api.Limit{DC: l.DC, VNF: l.VNF, Min: l.Min, Max: l.Max}
+	}
+	return out
+}
+
+// fsmPolicy is the first committed policy: the configured delay bound and
+// limits (the limits then travel with every decision).
+func (c *Config) fsmPolicy() fsm.Policy {
+	return fsm.Policy{DelayBoundMs: c.Policy.DelayBoundMs, Limits: fsmLimits(c.Policy.Limits)}
 }
 
 func (c *Config) vnf(name string) *VNFConfig {

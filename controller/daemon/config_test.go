@@ -55,7 +55,8 @@ func TestConfigErrors(t *testing.T) {
 		{"no auth", "allowUnauthenticated: true", "allowUnauthenticated: false", "api.tokensFile"},
 		{"raft without bind", "id: node1", "id: node1\n  raftDir: /tmp/x", "node.raftBind"},
 		{"traffic in cluster", "id: node1", "id: node1\n  raftBind: 127.0.0.1:7000", "traffic"},
-		{"per-dc limit", "strategy: hybrid", "strategy: hybrid\n  limits: [{dc: tokyo, vnf: ids, min: 1, max: 3}]", "limits[0].dc"},
+		{"unknown limit dc", "strategy: hybrid", "strategy: hybrid\n  limits: [{dc: paris, vnf: ids, min: 1, max: 3}]", "limits[0].dc"},
+		{"repeated limit", "strategy: hybrid", "strategy: hybrid\n  limits: [{dc: tokyo, vnf: ids, max: 3}, {dc: tokyo, vnf: ids, max: 4}]", "limits[1]"},
 		{"unknown limit vnf", "strategy: hybrid", "strategy: hybrid\n  limits: [{vnf: dpi, min: 1, max: 3}]", "limits[0].vnf"},
 	}
 	for _, tc := range cases {

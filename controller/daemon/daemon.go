@@ -10,7 +10,10 @@
 // a raft node (fsm.NewNode over raft-wal), the round engine only while this
 // node leads (global.FollowLeadership over a global.RaftStore), and the
 // local controllers of role.locals behind the controller protocol's HTTP
-// handler at /dc/<name>/v1/protocol.
+// handler at /dc/<name>/v1/protocol. Reports from other processes
+// (reports.go): workload reports of this node's local controllers go to the
+// leader's engine (POST /protocol/v1/workload on the global nodes), and
+// statistics agents inside VNF instances post to /dc/<name>/stats.
 package daemon
 
 import (
@@ -85,6 +88,7 @@ type Daemon struct {
 	locals  map[string]*local.Controller
 	routers map[string]*dcroute.Router
 	pump    *pump
+	reports *reportParts // workload reporter, agents' stats endpoint (reports.go)
 	httpT   *transport.HTTP
 	peerTr  *http.Transport
 
@@ -130,6 +134,7 @@ func New(cfg *Config, opt Options) (*Daemon, error) {
 	}
 	d.backend = newBackend(d)
 	d.metrics = metrics.New(d.backend)
+	d.registerReportMetrics()
 	d.watch = newWatcher(d)
 	return d, nil
 }
@@ -301,9 +306,9 @@ func (d *Daemon) localTemplate() local.Config {
 		return lc
 	}
 	if d.cfg.Driver.Kind != DriverSim || d.cfg.Traffic == nil || d.cfg.Clustered() {
-		// no simulated load and no agent reports statistics in this build:
-		// do not fail instances for their silence
-		lc.StatsTimeout = -1
+		// no simulated load reports statistics: instances are failed for
+		// silence only when agents report (role.agents), else never
+		lc.StatsTimeout = d.cfg.agentStatsTimeout()
 	}
 	return lc
 }
@@ -312,7 +317,7 @@ func (d *Daemon) buildSingle() error {
 	cfg := d.cfg
 	strategy, _ := system.ParseStrategy(cfg.Policy.Strategy)
 	sys, err := system.New(system.Config{
-		Topology: cfg.fsmTopology(), Policy: fsm.Policy{DelayBoundMs: cfg.Policy.DelayBoundMs},
+		Topology: cfg.fsmTopology(), Policy: cfg.fsmPolicy(),
 		Global:   global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
 		Strategy: strategy, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
 		InitialRound: true, Logger: d.log, WrapSink: d.wrapSink(),
@@ -332,7 +337,7 @@ func (d *Daemon) buildSingle() error {
 			d.log.Warn("simulated workload report refused", "err", err)
 		})
 	}
-	return nil
+	return d.buildReports("")
 }
 
 func (d *Daemon) buildCluster() error {
@@ -395,6 +400,11 @@ func (d *Daemon) buildCluster() error {
 			return err
 		}
 		d.mux.Handle("/dc/"+dc+transport.ProtocolPath, http.StripPrefix("/dc/"+dc, h))
+		sh, err := transport.NewScaleHandler(c, token)
+		if err != nil {
+			return err
+		}
+		d.mux.Handle("/dc/"+dc+transport.ScalePath, http.StripPrefix("/dc/"+dc, sh))
 		d.locals[dc], d.routers[dc] = c, r
 	}
 	if cfg.Role.Global {
@@ -431,7 +441,7 @@ func (d *Daemon) buildCluster() error {
 			return err
 		}
 	}
-	return nil
+	return d.buildReports(token)
 }
 
 // peerTransport is the HTTP transport to the other nodes' APIs when the API
@@ -563,7 +573,7 @@ func (d *Daemon) seedState(ctx context.Context) {
 		if d.node.Raft.State() == raft.Leader && d.store.State().Topology == nil {
 			err := d.store.Apply(fsm.SetTopology{Topology: d.cfg.fsmTopology()})
 			if err == nil {
-				err = d.store.Apply(fsm.SetPolicy{Policy: fsm.Policy{DelayBoundMs: d.cfg.Policy.DelayBoundMs}})
+				err = d.store.Apply(fsm.SetPolicy{Policy: d.cfg.fsmPolicy()})
 			}
 			if err != nil {
 				d.log.Warn("cannot commit the configured topology yet", "err", err)
@@ -656,6 +666,7 @@ func (d *Daemon) waitRound(ctx context.Context) {
 func (d *Daemon) close() { d.closeOnce.Do(d.closeNow) }
 
 func (d *Daemon) closeNow() {
+	d.reports.close()
 	if d.sys != nil {
 		d.sys.Stop()
 	} else {

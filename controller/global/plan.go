@@ -177,6 +177,16 @@ func addControls(st *fsm.State, dcs []protocol.DCDecision) {
 	}
 }
 
+// NextSnapshot is the planner's input the next round would build from the
+// committed state if every DC answered step 2 as in its last report and pred
+// were the forecasts (a dry run: nothing is committed). It applies the same
+// policy (target utilisation, drained DCs) as a round.
+func NextSnapshot(st fsm.State, pred map[string]float64) (*placement.Snapshot, error) {
+	st.Round = &fsm.Round{Round: st.Interval, Prediction: &fsm.Prediction{Round: st.Interval, Predicted: pred},
+		Provisions: st.LastProvision}
+	return buildSnapshot(&st)
+}
+
 // decisionShapeOK reports whether a decision has a row per DC and stage.
 func decisionShapeOK(d *placement.Decision, n, m int) bool {
 	if len(d.PCSCF) != n || len(d.DP) != n {

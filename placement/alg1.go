@@ -15,10 +15,47 @@ func plan(s *Snapshot, opt Options) *Decision {
 	pairs := planPairs(s)
 	dec := &Decision{}
 
-	// Alg. 1 lines 1-4: keep a current path that still has the capacity and
-	// meets the delay bound.
 	done := make([]bool, len(pairs))
 	plans := make([]PairPlan, len(pairs))
+	// Lines 10-14: the entry = exit pairs, the whole chain in the DC. The
+	// paper places them last, taking the capacity the other pairs left.
+	// Options.LocalFirst places them first instead: their path has no
+	// alternative, so a current path of another pair then counts as fitting
+	// only if it leaves the local pairs their capacity, and otherwise Alg. 2
+	// may serve it elsewhere (through a DC's buffered or spare instances)
+	// instead of pushing the local pairs into creating instances. Placing
+	// them first is the same as reserving their load: the instances they
+	// need are counted once, whatever the order. A drained DC cannot host
+	// its own pairs: their path goes elsewhere (drain.go) and needs the
+	// search, so with sr nil (LocalFirst, before Alg. 2) they wait.
+	placeLocal := func(sr *search) {
+		for i, pr := range pairs {
+			if pr.Entry != pr.Exit || done[i] {
+				continue
+			}
+			q := s.DPWorkload[pr]
+			if st.excluded(pr.Entry) {
+				if sr != nil {
+					plans[i] = st.planDrained(sr, pr, q, opt.Exact)
+					done[i] = true
+				}
+				continue
+			}
+			p := make(Path, st.m+2)
+			for k := range p {
+				p[k] = pr.Entry
+			}
+			added, created := st.commit(p, q)
+			plans[i] = PairPlan{Pair: pr, Workload: q, Path: p, Method: MethodLocal, NewInstances: added, Created: created}
+			done[i] = true
+		}
+	}
+	if opt.LocalFirst {
+		placeLocal(nil)
+	}
+
+	// Alg. 1 lines 1-4: keep a current path that still has the capacity and
+	// meets the delay bound.
 	for i, pr := range pairs {
 		if pr.Entry == pr.Exit {
 			continue
@@ -59,23 +96,7 @@ func plan(s *Snapshot, opt Options) *Decision {
 		done[i] = true
 	}
 
-	// Lines 10-14: entry = exit pairs last, the whole chain in the DC.
-	for i, pr := range pairs {
-		if pr.Entry != pr.Exit {
-			continue
-		}
-		q := s.DPWorkload[pr]
-		if st.excluded(pr.Entry) { // a drained DC cannot host its own pairs (drain.go)
-			plans[i] = st.planDrained(search, pr, q, opt.Exact)
-			continue
-		}
-		p := make(Path, st.m+2)
-		for k := range p {
-			p[k] = pr.Entry
-		}
-		added, created := st.commit(p, q)
-		plans[i] = PairPlan{Pair: pr, Workload: q, Path: p, Method: MethodLocal, NewInstances: added, Created: created}
-	}
+	placeLocal(search)
 	for i, pr := range pairs {
 		if pr.Entry != pr.Exit {
 			dec.Pairs = append(dec.Pairs, plans[i])

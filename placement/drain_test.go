@@ -228,6 +228,7 @@ func TestDrainInvariants(t *testing.T) {
 			IgnoreBuffer: rapid.Bool().Draw(t, "ignoreBuffer"),
 			PaperOnly:    rapid.Bool().Draw(t, "paperOnly"),
 			Exact:        rapid.IntRange(0, 3).Draw(t, "exact") == 0,
+			LocalFirst:   rapid.Bool().Draw(t, "localFirst"),
 		}
 		dec, err := Plan(s, opt)
 		if err != nil {

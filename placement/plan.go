@@ -14,6 +14,13 @@ type Options struct {
 	// default the search also runs the stage-placement DP on short DC routes
 	// (docs/algorithms.md), which brings it closer to the optimum.
 	PaperOnly bool
+	// LocalFirst places the entry = exit pairs (whose path is always local)
+	// before the others instead of last (Alg. 1 lines 10-14), so a pair that
+	// could be served elsewhere, by buffered or spare instances in another
+	// DC, no longer takes the capacity they need and pushes them into
+	// creating instances. It packs whole rounds tighter (gap_test); in the
+	// simulator it trades instances for loss (docs/reproduction.md).
+	LocalFirst bool
 }
 
 // Plan runs one proactive round over the snapshot.

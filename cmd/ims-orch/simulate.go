@@ -28,6 +28,9 @@ func newSimulateCmd() *cobra.Command {
 		paperReactive       bool
 		targetUtil          float64
 		warmStart           bool
+		overloadAtCapacity  bool
+		scaleInGuard        bool
+		localFirst          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate -f EXPERIMENT --out DIR [--strategy hybrid|proactive|reactive|all] [--seed N]",
@@ -75,6 +78,15 @@ byte-identical CSV files.`,
 			if cmd.Flags().Changed("warm-start") {
 				exp.WarmStart = warmStart
 			}
+			if cmd.Flags().Changed("overload-at-capacity") {
+				exp.OverloadAtCapacity = overloadAtCapacity
+			}
+			if cmd.Flags().Changed("scale-in-guard") {
+				exp.ScaleInGuard = scaleInGuard
+			}
+			if cmd.Flags().Changed("local-first") {
+				exp.LocalFirst = localFirst
+			}
 			if cmd.Flags().Changed("paper-reactive") {
 				exp.PaperReactive = paperReactive
 			}
@@ -102,6 +114,9 @@ byte-identical CSV files.`,
 	cmd.Flags().DurationVar(&startDelay, "start-delay", 0, "override the first → second DC start delay (6.2.2 sweep)")
 	cmd.Flags().Float64Var(&targetUtil, "target-util", 0, "plan every VNF at this fraction of its capacity (policy targetUtilization, (0, 1])")
 	cmd.Flags().BoolVar(&warmStart, "warm-start", false, "size the initial round for the schedule's starting load (an operator's declared expected load)")
+	cmd.Flags().BoolVar(&overloadAtCapacity, "overload-at-capacity", false, "simulated CPU and memory reach the Table 2 thresholds at the capacity (ρ = 1), as Table 2's packet thresholds do")
+	cmd.Flags().BoolVar(&scaleInGuard, "scale-in-guard", false, "a proactive round does not buffer instances the VNF's measured load in the DC still needs")
+	cmd.Flags().BoolVar(&localFirst, "local-first", false, "the planner places the entry = exit pairs before the others (placement Options.LocalFirst)")
 	cmd.Flags().BoolVar(&paperReactive, "paper-reactive", false, "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did")
 	cmd.Flags().StringVar(&model, "predictor", "", "override the experiment's predictor spec (ar1, holt, ar1+q90, ...)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")

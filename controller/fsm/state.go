@@ -137,6 +137,9 @@ type Policy struct {
 	DelayBoundMs float64 `json:"delayBoundMs"`
 	Exact        bool    `json:"exact,omitempty"`
 	IgnoreBuffer bool    `json:"ignoreBuffer,omitempty"`
+	// LocalFirst plans the entry = exit pairs before the others
+	// (placement.Options.LocalFirst); the paper plans them last.
+	LocalFirst bool `json:"localFirst,omitempty"`
 	// TargetUtilization plans every VNF at this fraction of its capacity
 	// (0 < u ≤ 1; 0 means 1, the paper's sizing at full capacity). Below the
 	// overload thresholds it leaves room for the load's fluctuation within

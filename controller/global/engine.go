@@ -571,7 +571,7 @@ func (e *Engine) compute(st *fsm.State) {
 		return
 	}
 	note := ""
-	dec, err := placement.Plan(snap, placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer})
+	dec, err := placement.Plan(snap, placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer, LocalFirst: st.Policy.LocalFirst})
 	if err == nil && !decisionShapeOK(dec, snap.N, len(snap.Stages)) {
 		err = errors.New("plan returned a decision that does not cover every DC and stage")
 	}

@@ -59,6 +59,14 @@ type Config struct {
 	// will take load), which stops that overshoot. The literal rule is kept
 	// to reproduce the paper's reactive-only baseline (docs/reproduction.md).
 	PaperMajority bool `json:"paperMajority" yaml:"paperMajority"`
+	// ScaleInGuard stops a proactive round from moving to the buffer an
+	// instance that the VNF's measured load in this datacenter still needs:
+	// a round keeps at least ⌈Σ CPU / CPU threshold⌉ working instances (the
+	// CPU of the active instances' last samples), so the remaining ones are
+	// not driven over their threshold. The forecast of a round lags a rising
+	// load; without the guard the round buffers the instances that reactive
+	// scale-out has just added, and they come back 5 s later, after a loss.
+	ScaleInGuard bool `json:"scaleInGuard" yaml:"scaleInGuard"`
 	// ReactiveCooldown is the least time between two reactive scale-outs of
 	// one VNF (default: OverloadWindow).
 	ReactiveCooldown time.Duration `json:"reactiveCooldown" yaml:"reactiveCooldown"`

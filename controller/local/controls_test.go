@@ -111,3 +111,21 @@ func TestDecisionDrain(t *testing.T) {
 		t.Fatalf("draining %v, working %d after undrain; want false and the minimum 2", e.c.Draining(), e.working("firewall"))
 	}
 }
+
+// The scale-in guard keeps instances the measured load needs, but not in a
+// drained DC: a drain moves everything to the buffer, flows finish there.
+func TestDrainOverridesScaleInGuard(t *testing.T) {
+	cfg := fwConfig(3)
+	cfg.ScaleInGuard = true
+	e := newEnv(t, cfg, fake.Options{})
+	for _, in := range e.c.Instances() {
+		e.load[in.ID] = Stats{CPU: 80, Mem: 30, PktRate: 100}
+	}
+	e.seconds(2)
+	d := decision(1, map[string]int{"firewall": 0})
+	d.Drain = true
+	e.broadcast(1, d)
+	if w := e.working("firewall"); w != 0 {
+		t.Fatalf("working %d in a drained DC with the guard on, want 0", w)
+	}
+}

@@ -2,6 +2,7 @@ package local
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -167,7 +168,16 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 			ops = append(ops, c.fillLocked(vs, ReasonProactive, detail)...)
 			reused += before - vs.buf.Len()
 		case want < w:
-			c.bufferLocked(vs, w-want, ReasonProactive, detail)
+			if c.cfg.ScaleInGuard && !c.draining {
+				if need := c.loadNeedLocked(vs); need > want {
+					keep := min(need, w)
+					detail += fmt.Sprintf(", scale-in guard keeps %d (measured load needs %d)", keep, need)
+					want = keep
+				}
+			}
+			if want < w {
+				c.bufferLocked(vs, w-want, ReasonProactive, detail)
+			}
 		}
 	}
 	c.cfg.Paths.StoreNext(d.Interval, slices.Clone(d.Paths))
@@ -203,6 +213,23 @@ func (c *Controller) limitsLocked(ls []protocol.VNFLimit) (errs []string) {
 		}
 	}
 	return errs
+}
+
+// loadNeedLocked is how many working instances the VNF's measured load
+// needs: ⌈Σ CPU / CPU threshold⌉ over the last samples of its active working
+// instances (Config.ScaleInGuard).
+func (c *Controller) loadNeedLocked(vs *vnfState) int {
+	sum := 0.0
+	for _, in := range c.insts {
+		if in.VNF == vs.cfg.Name && (in.State == StateNormal || in.State == StateOverload) &&
+			in.CloudState == drivers.StateActive && !in.terminating {
+			sum += in.Last.CPU
+		}
+	}
+	if sum <= 0 {
+		return 0
+	}
+	return int(math.Ceil(sum/vs.cfg.Thresholds.CPU - 1e-9))
 }
 
 // bufferLocked moves the k least-loaded working instances to the buffer

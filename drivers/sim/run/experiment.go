@@ -49,6 +49,19 @@ type Experiment struct {
 	// an operator declaring the expected load would, so the initial round is
 	// sized for it.
 	WarmStart bool
+	// OverloadAtCapacity makes the simulated instances' CPU and memory reach
+	// their Table 2 thresholds at the capacity (ρ = 1) instead of at ρ = 0.9
+	// (DP) / 0.7 (CP): Table 2's input-packet thresholds equal the capacity
+	// (P-CSCF 1000 pkt/s = 500 tx/s × 2 messages, S-CSCF 400, firewall 35000,
+	// transcoder 15000), i.e. the thresholds are the stress-test readings of
+	// an instance at its capacity (docs/simulator.md).
+	OverloadAtCapacity bool
+	// ScaleInGuard: a proactive round does not buffer instances the measured
+	// load of the VNF in the DC needs (local.Config.ScaleInGuard).
+	ScaleInGuard bool
+	// LocalFirst: the planner places the entry = exit pairs first
+	// (fsm.Policy.LocalFirst, placement.Options.LocalFirst).
+	LocalFirst bool
 	// TransportJitter delays each controller message by up to this much
 	// (DCs enter a new interval at different times; 6.3.2).
 	TransportJitter time.Duration
@@ -77,6 +90,9 @@ type file struct {
 	PaperReactive   bool           `yaml:"paperReactive"`
 	TargetUtil      float64        `yaml:"targetUtilization"`
 	WarmStart       bool           `yaml:"warmStart"`
+	OverloadAtCap   bool           `yaml:"overloadAtCapacity"`
+	ScaleInGuard    bool           `yaml:"scaleInGuard"`
+	LocalFirst      bool           `yaml:"localFirst"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
 }
@@ -277,6 +293,9 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	e.PaperReactive = f.PaperReactive
 	e.TargetUtilization = f.TargetUtil
 	e.WarmStart = f.WarmStart
+	e.OverloadAtCapacity = f.OverloadAtCap
+	e.ScaleInGuard = f.ScaleInGuard
+	e.LocalFirst = f.LocalFirst
 	if u := e.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
 		return nil, fmt.Errorf("experiment targetUtilization %g: must be in (0, 1] (0 = 1)", u)
 	}
@@ -340,6 +359,22 @@ func (e *Experiment) WithStartDelay(d time.Duration) (*Experiment, error) {
 		}
 	}
 	return c, nil
+}
+
+// Catalog returns the simulated VNF types of the experiment: Table 2
+// (sim.DefaultTypes), with TriggerUtil 1 when OverloadAtCapacity is set.
+func (e *Experiment) Catalog() *sim.Catalog {
+	types := sim.DefaultTypes()
+	if e.OverloadAtCapacity {
+		for i := range types {
+			types[i].TriggerUtil = 1
+		}
+	}
+	c, err := sim.NewCatalog(types...)
+	if err != nil {
+		panic(err) // Table 2 with TriggerUtil 1 is valid; a test checks it
+	}
+	return c
 }
 
 func (e *Experiment) clone() *Experiment {

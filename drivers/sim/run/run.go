@@ -118,7 +118,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	clk := clock.NewVirtual(time.Unix(1_700_000_000, 0).UTC())
-	cat := sim.DefaultCatalog()
+	cat := exp.Catalog()
 	cloud, err := sim.New(clk, sim.Options{DCs: exp.DCs, Catalog: cat, BootDelay: exp.BootDelay})
 	if err != nil {
 		return nil, err
@@ -137,9 +137,9 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		vnfs[t] = local.VNFConfig{Min: exp.Min[t], Thresholds: th}
 	}
 	sys, err := system.New(system.Config{
-		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization},
+		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, LocalFirst: exp.LocalFirst},
 		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strategy, Predictor: exp.Predictor,
-		Local:     local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive},
+		Local:     local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard},
 		VNFs:      vnfs,
 		Transport: transport.MemConfig{Jitter: exp.TransportJitter, Seed: opts.Seed ^ 0x5eed},
 		// Reactive runs its initial round anyway.

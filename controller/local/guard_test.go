@@ -1,0 +1,50 @@
+package local
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ims-orch/ims-orch/drivers/fake"
+)
+
+// A round whose forecast lags the load asks for fewer instances than the
+// measured load needs. With ScaleInGuard the controller keeps ⌈Σ CPU / CPU
+// threshold⌉ of them; without it the round buffers them.
+func TestScaleInGuardKeepsWhatMeasuredLoadNeeds(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		guard   bool
+		cpu     float64 // each of the 4 instances (threshold 90)
+		target  int
+		working int
+	}{
+		{"no guard: round buffers 3", false, 80, 1, 1},
+		{"guard: 4×80% needs 4", true, 80, 1, 4},
+		{"guard: 4×60% needs 3", true, 60, 1, 3},
+		{"guard: idle load lets the round scale in", true, 10, 1, 1},
+		{"guard never raises a target above the working count", true, 100, 2, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fwConfig(4)
+			cfg.ScaleInGuard = tc.guard
+			e := newEnv(t, cfg, fake.Options{})
+			for _, in := range e.c.Instances() {
+				e.load[in.ID] = Stats{CPU: tc.cpu, Mem: 30, PktRate: 100}
+			}
+			e.seconds(2)
+			// the 4 instances came from Min; let the round go below it
+			e.c.cfg.VNFs[0].Min, e.c.vnfs["firewall"].cfg.Min, e.c.vnfs["firewall"].base.Min = 0, 0, 0
+			e.round(1, map[string]int{"firewall": tc.target})
+			if got := e.working("firewall"); got != tc.working {
+				t.Fatalf("working %d after the round, want %d", got, tc.working)
+			}
+			buffered := e.actions(KindBuffer, ReasonProactive)
+			if len(buffered) != 4-tc.working {
+				t.Fatalf("%d instances buffered, want %d", len(buffered), 4-tc.working)
+			}
+			if tc.guard && tc.working > tc.target && len(buffered) > 0 && !strings.Contains(buffered[0].Detail, "scale-in guard") {
+				t.Fatalf("buffer action does not say the guard kept instances: %q", buffered[0].Detail)
+			}
+		})
+	}
+}

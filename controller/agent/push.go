@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/transport"
 )
 
 // StatsPath returns the URL path where a DC's local controller takes its
@@ -39,13 +39,8 @@ type StatsReport struct {
 // (unknown fields and trailing data refused); errors name the field.
 func ParseStatsReport(r io.Reader) (StatsReport, error) {
 	var s StatsReport
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return StatsReport{}, fmt.Errorf("stats report body: %w", err)
-	}
-	if dec.More() {
-		return StatsReport{}, errors.New("stats report body: trailing data after the JSON object")
+	if err := transport.DecodeStrict(r, &s, "stats report body"); err != nil {
+		return StatsReport{}, err
 	}
 	switch {
 	case s.Instance == "" || len(s.Instance) > 256:
@@ -102,19 +97,13 @@ func NewStatsHandler(dcs map[string]Intake, token string) (*StatsHandler, error)
 	return &StatsHandler{dcs: m, token: []byte(token)}, nil
 }
 
-func writeErr(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
-
 // ServeHTTP implements http.Handler.
 func (h *StatsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/dc/")
 	dc, ok2 := strings.CutSuffix(rest, "/stats")
 	in := h.dcs[dc]
 	if !ok || !ok2 || in == nil {
-		writeErr(w, http.StatusNotFound, "no local controller for this datacenter on this node")
+		transport.WriteError(w, http.StatusNotFound, "no local controller for this datacenter on this node")
 		return
 	}
 	outcome := "refused"
@@ -123,25 +112,12 @@ func (h *StatsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.OnReport(dc, outcome)
 		}
 	}()
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeErr(w, http.StatusMethodNotAllowed, "method must be POST")
-		return
-	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(tok), h.token) != 1 {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ims-orch"`)
-		writeErr(w, http.StatusUnauthorized, "missing or wrong bearer token")
+	if !transport.AcceptPost(w, r, h.token) {
 		return
 	}
 	s, err := ParseStatsReport(http.MaxBytesReader(w, r.Body, MaxStatsBytes))
 	if err != nil {
-		code := http.StatusBadRequest
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			code = http.StatusRequestEntityTooLarge
-		}
-		writeErr(w, code, err.Error())
+		transport.BodyError(w, err)
 		return
 	}
 	err = in.ReportStats(s.Instance, local.Stats{At: s.At, CPU: s.CPU, Mem: s.Mem, PktRate: s.PktRate, Flows: s.Flows})
@@ -150,9 +126,9 @@ func (h *StatsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		outcome = "accepted"
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, local.ErrUnknownInstance):
-		writeErr(w, http.StatusNotFound, fmt.Sprintf("instance: %q is not an instance of %s", s.Instance, dc))
+		transport.WriteError(w, http.StatusNotFound, fmt.Sprintf("instance: %q is not an instance of %s", s.Instance, dc))
 	default:
-		writeErr(w, http.StatusConflict, err.Error())
+		transport.WriteError(w, http.StatusConflict, err.Error())
 	}
 }
 

@@ -27,13 +27,8 @@ const MaxBodyBytes = 4 << 20
 // the field that is wrong.
 func ParseRequest(r io.Reader) (protocol.Request, error) {
 	var req protocol.Request
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return protocol.Request{}, fmt.Errorf("request body: %w", err)
-	}
-	if dec.More() {
-		return protocol.Request{}, errors.New("request body: trailing data after the JSON object")
+	if err := DecodeStrict(r, &req, "request body"); err != nil {
+		return protocol.Request{}, err
 	}
 	switch req.Step {
 	case protocol.StepAcquire, protocol.StepEnter:
@@ -89,52 +84,69 @@ func NewHandler(p Participant, token string) (*Handler, error) {
 	return &Handler{p: p, token: []byte(token)}, nil
 }
 
-func httpError(w http.ResponseWriter, code int, msg string) {
+// WriteError answers with code and a JSON body {"error": msg}.
+func WriteError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
-// authorized checks "Authorization: Bearer <token>" and answers 401 when it
-// is missing or wrong.
-func authorized(w http.ResponseWriter, r *http.Request, token []byte) bool {
+// AcceptPost lets a request through when it is a POST with "Authorization:
+// Bearer <token>"; otherwise it answers 405 or 401 and returns false. Every
+// endpoint between ims-orch processes (protocol, scale, workload, agents'
+// statistics) starts with it.
+func AcceptPost(w http.ResponseWriter, r *http.Request, token []byte) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		WriteError(w, http.StatusMethodNotAllowed, "method must be POST")
+		return false
+	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || subtle.ConstantTimeCompare([]byte(tok), token) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ims-orch"`)
-		httpError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		WriteError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return false
 	}
 	return true
 }
 
-// bodyError answers a request body that did not parse: 413 when it was too
-// large, else 400 with the parser's message.
-func bodyError(w http.ResponseWriter, err error) {
+// BodyError answers a request body that did not parse: 413 when it was too
+// large (http.MaxBytesReader), else 400 with the parser's message.
+func BodyError(w http.ResponseWriter, err error) {
 	code := http.StatusBadRequest
 	var mb *http.MaxBytesError
 	if errors.As(err, &mb) {
 		code = http.StatusRequestEntityTooLarge
 	}
-	httpError(w, code, err.Error())
+	WriteError(w, code, err.Error())
+}
+
+// DecodeStrict decodes exactly one JSON object from r into v, refusing
+// unknown fields and trailing data; what names the body in the error.
+func DecodeStrict(r io.Reader, v any, what string) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%s: trailing data after the JSON object", what)
+	}
+	return nil
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != ProtocolPath {
-		httpError(w, http.StatusNotFound, "not found")
+		WriteError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		httpError(w, http.StatusMethodNotAllowed, "method must be POST")
-		return
-	}
-	if !authorized(w, r, h.token) {
+	if !AcceptPost(w, r, h.token) {
 		return
 	}
 	req, err := ParseRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
-		bodyError(w, err)
+		BodyError(w, err)
 		return
 	}
 	resp := h.p.Handle(req)

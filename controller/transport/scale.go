@@ -43,13 +43,8 @@ type Scaler interface {
 // field.
 func ParseScale(r io.Reader) (ScaleCommand, error) {
 	var c ScaleCommand
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return ScaleCommand{}, fmt.Errorf("request body: %w", err)
-	}
-	if dec.More() {
-		return ScaleCommand{}, errors.New("request body: trailing data after the JSON object")
+	if err := DecodeStrict(r, &c, "request body"); err != nil {
+		return ScaleCommand{}, err
 	}
 	switch {
 	case c.VNF == "":
@@ -82,20 +77,15 @@ func NewScaleHandler(s Scaler, token string) (*ScaleHandler, error) {
 // itself was fine.
 func (h *ScaleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != ScalePath {
-		httpError(w, http.StatusNotFound, "not found")
+		WriteError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		httpError(w, http.StatusMethodNotAllowed, "method must be POST")
-		return
-	}
-	if !authorized(w, r, h.token) {
+	if !AcceptPost(w, r, h.token) {
 		return
 	}
 	c, err := ParseScale(http.MaxBytesReader(w, r.Body, 8<<10))
 	if err != nil {
-		bodyError(w, err)
+		BodyError(w, err)
 		return
 	}
 	var res ScaleResult

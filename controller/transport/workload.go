@@ -1,14 +1,12 @@
 package transport
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -44,13 +42,8 @@ func validFloat(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) && 
 // Whether the DCs exist is the engine's check.
 func ParseWorkloadReport(r io.Reader) (protocol.WorkloadReport, error) {
 	var rep protocol.WorkloadReport
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rep); err != nil {
-		return protocol.WorkloadReport{}, fmt.Errorf("workload report body: %w", err)
-	}
-	if dec.More() {
-		return protocol.WorkloadReport{}, errors.New("workload report body: trailing data after the JSON object")
+	if err := DecodeStrict(r, &rep, "workload report body"); err != nil {
+		return protocol.WorkloadReport{}, err
 	}
 	if err := CheckWorkloadReport(rep); err != nil {
 		return protocol.WorkloadReport{}, err
@@ -132,28 +125,15 @@ func writeAnswer(w http.ResponseWriter, code int, a workloadAnswer) {
 // ServeHTTP implements http.Handler.
 func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != WorkloadPath {
-		httpError(w, http.StatusNotFound, "not found")
+		WriteError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		httpError(w, http.StatusMethodNotAllowed, "method must be POST")
-		return
-	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(tok), h.token) != 1 {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ims-orch"`)
-		httpError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+	if !AcceptPost(w, r, h.token) {
 		return
 	}
 	rep, err := ParseWorkloadReport(http.MaxBytesReader(w, r.Body, MaxWorkloadBytes))
 	if err != nil {
-		code := http.StatusBadRequest
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			code = http.StatusRequestEntityTooLarge
-		}
-		httpError(w, code, err.Error())
+		BodyError(w, err)
 		return
 	}
 	key := rep.Kind + "/" + rep.DC

@@ -991,41 +991,24 @@ func sortDecisions(ds []api.Decision) {
 
 var _ api.StateVersioner = (*Backend)(nil)
 
-// StateVersion implements api.StateVersioner: a hash of everything State
-// shows that can change (interval, round and step, history length, leader,
-// every instance's ID and state), so the server encodes the state once per
-// change.
+// StateVersion implements api.StateVersioner: a hash of what State shows
+// that can change — the FSM's change counter (interval, round, step, paths,
+// history), the leader, each local controller's instance fingerprint (IDs
+// and states) — computed without copying anything, so the server encodes
+// the state once per change and a poller's If-None-Match costs little.
 func (b *Backend) StateVersion(context.Context) (uint64, error) {
 	h := fnv.New64a()
-	st := b.d.store.State()
 	var buf [8]byte
 	put := func(x uint64) {
 		binary.LittleEndian.PutUint64(buf[:], x)
 		h.Write(buf[:])
 	}
-	put(st.Interval)
-	if st.Round != nil {
-		put(st.Round.Round + 1)
-		put(uint64(st.Round.Done))
-	} else {
-		put(0)
-	}
-	put(uint64(len(st.Paths)))
-	hist := b.d.store.History()
-	put(uint64(len(hist)))
-	if len(hist) > 0 {
-		put(hist[len(hist)-1].Round)
-	}
+	put(b.d.store.Changes())
 	id, _ := b.leader()
 	h.Write([]byte(id))
 	h.Write([]byte{0})
 	for _, dc := range slices.Sorted(maps.Keys(b.d.locals)) {
-		for _, in := range b.d.locals[dc].Instances() {
-			h.Write([]byte(in.ID))
-			h.Write([]byte{0})
-			h.Write([]byte(in.State))
-			h.Write([]byte{0})
-		}
+		put(b.d.locals[dc].Fingerprint())
 	}
 	return h.Sum64(), nil
 }

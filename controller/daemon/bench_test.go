@@ -195,7 +195,14 @@ func BenchmarkPolicyWriteRaft3(b *testing.B) {
 // the server rather than to Go's HTTP client. Every request carries a read
 // token: the server authenticates each one (SHA-256 + constant-time
 // compare against the token file).
-func BenchmarkGetState200RawClients(b *testing.B) {
+func BenchmarkGetState200RawClients(b *testing.B) { benchRaw(b, false) }
+
+// BenchmarkGetState200RawClientsConditional: the same 200 closed-loop
+// clients poll the way a monitoring client does, with the ETag of the last
+// answer in If-None-Match: unchanged state is a 304 without a body.
+func BenchmarkGetState200RawClientsConditional(b *testing.B) { benchRaw(b, true) }
+
+func benchRaw(b *testing.B, conditional bool) {
 	const clients = 200
 	token, sum, err := api.GenerateToken()
 	if err != nil {
@@ -221,6 +228,10 @@ func BenchmarkGetState200RawClients(b *testing.B) {
 		conns[i] = c
 	}
 	n, _ := conns[0].get(req)
+	if conditional {
+		req = []byte("GET /api/v1/state HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer " + token +
+			"\r\nIf-None-Match: " + conns[0].etag + "\r\n\r\n")
+	}
 	lat := make([]time.Duration, b.N)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -252,6 +263,7 @@ func BenchmarkGetState200RawClients(b *testing.B) {
 type rawConn struct {
 	conn net.Conn
 	br   *bufio.Reader
+	etag string // of the last 200 answer
 }
 
 func dialRaw(host string) (*rawConn, error) {
@@ -262,8 +274,8 @@ func dialRaw(host string) (*rawConn, error) {
 	return &rawConn{conn: c, br: bufio.NewReaderSize(c, 64<<10)}, nil
 }
 
-// get sends req and reads one 200 answer with a Content-Length, returning
-// the body length.
+// get sends req and reads one 200 answer with a Content-Length (or a 304
+// without a body), returning the body length.
 func (c *rawConn) get(req []byte) (int, error) {
 	if _, err := c.conn.Write(req); err != nil {
 		return 0, err
@@ -272,10 +284,14 @@ func (c *rawConn) get(req []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !bytes.HasPrefix(line, []byte("HTTP/1.1 200 ")) {
+	notModified := bytes.HasPrefix(line, []byte("HTTP/1.1 304 "))
+	if !bytes.HasPrefix(line, []byte("HTTP/1.1 200 ")) && !notModified {
 		return 0, fmt.Errorf("status line %q", line)
 	}
 	length := -1
+	if notModified {
+		length = 0
+	}
 	for {
 		line, err := c.br.ReadSlice('\n')
 		if err != nil {
@@ -284,7 +300,11 @@ func (c *rawConn) get(req []byte) (int, error) {
 		if len(line) <= 2 {
 			break
 		}
-		if k, v, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(k), "Content-Length") {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && !notModified && strings.EqualFold(string(k), "ETag") {
+			c.etag = string(bytes.TrimSpace(v))
+		}
+		if ok && !notModified && strings.EqualFold(string(k), "Content-Length") {
 			length, err = strconv.Atoi(string(bytes.TrimSpace(v)))
 			if err != nil {
 				return 0, fmt.Errorf("Content-Length %q", v)

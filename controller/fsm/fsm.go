@@ -16,6 +16,9 @@ import (
 type FSM struct {
 	mu sync.RWMutex
 	s  State
+	// changes counts the applied commands and restores: it moves whenever
+	// the state may have changed (Changes).
+	changes uint64
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -39,9 +42,7 @@ func (f *FSM) ApplyBytes(b []byte) error {
 	if err != nil {
 		return err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return ApplyTo(&f.s, c)
+	return f.ApplyCommand(c)
 }
 
 // ApplyCommand applies a command without encoding it (single-node stores).
@@ -50,7 +51,20 @@ func (f *FSM) ApplyBytes(b []byte) error {
 func (f *FSM) ApplyCommand(c Command) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return ApplyTo(&f.s, c)
+	err := ApplyTo(&f.s, c)
+	if err == nil {
+		f.changes++
+	}
+	return err
+}
+
+// Changes is a counter that moves with every applied command and restore:
+// equal values mean State and History are unchanged (cheap, for caches and
+// ETags).
+func (f *FSM) Changes() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.changes
 }
 
 // State returns a deep copy of the state without its history (see History);
@@ -95,6 +109,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.s = s
+	f.changes++
 	f.mu.Unlock()
 	return nil
 }

@@ -19,6 +19,9 @@ type Store interface {
 	State() fsm.State
 	// History is a copy of the prediction history (maps read only).
 	History() []fsm.Prediction
+	// Changes moves whenever State or History may have changed
+	// (fsm.FSM.Changes).
+	Changes() uint64
 }
 
 // MemStore is a single-node store without raft (simulator, single process).
@@ -41,6 +44,9 @@ func (m *MemStore) State() fsm.State { return m.f.State() }
 
 // History implements Store.
 func (m *MemStore) History() []fsm.Prediction { return m.f.History() }
+
+// Changes implements Store.
+func (m *MemStore) Changes() uint64 { return m.f.Changes() }
 
 // RaftStore is a Store over a raft node: Apply replicates through the
 // leader, reads come from the local FSM.
@@ -70,3 +76,6 @@ func (r *RaftStore) State() fsm.State { return r.n.FSM.State() }
 
 // History implements Store.
 func (r *RaftStore) History() []fsm.Prediction { return r.n.FSM.History() }
+
+// Changes implements Store.
+func (r *RaftStore) Changes() uint64 { return r.n.FSM.Changes() }

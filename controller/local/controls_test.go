@@ -129,3 +129,23 @@ func TestDrainOverridesScaleInGuard(t *testing.T) {
 		t.Fatalf("working %d in a drained DC with the guard on, want 0", w)
 	}
 }
+
+func TestFingerprintFollowsInstances(t *testing.T) {
+	e := newEnv(t, fwConfig(1), fake.Options{BootDelay: 5 * time.Second})
+	f0 := e.c.Fingerprint()
+	if e.c.Fingerprint() != f0 {
+		t.Fatal("fingerprint moved without a change")
+	}
+	e.clk.Advance(5 * time.Second) // booting → normal
+	e.report()
+	f1 := e.c.Fingerprint()
+	if f1 == f0 {
+		t.Fatal("fingerprint unchanged after an instance became active")
+	}
+	if _, err := e.c.Scale("firewall", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	if e.c.Fingerprint() == f1 {
+		t.Fatal("fingerprint unchanged after a launch")
+	}
+}

@@ -779,6 +779,25 @@ func (c *Controller) Instances() []Instance {
 	return out
 }
 
+// Fingerprint summarises the registry's instance IDs and states in one
+// number without copying it: it changes when an instance comes, goes or
+// changes state (an order-independent sum of per-instance FNV-1a hashes).
+func (c *Controller) Fingerprint() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var sum uint64
+	for _, in := range c.insts {
+		h := uint64(14695981039346656037)
+		for _, s := range [...]string{in.ID, "\x00", string(in.State)} {
+			for i := 0; i < len(s); i++ {
+				h = (h ^ uint64(s[i])) * 1099511628211
+			}
+		}
+		sum += h
+	}
+	return sum + uint64(len(c.insts))
+}
+
 // Counts returns the instance counts per VNF.
 func (c *Controller) Counts() map[string]Counts {
 	c.mu.Lock()

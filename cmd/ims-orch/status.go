@@ -27,10 +27,11 @@ var statusCmd = &cobra.Command{
 		if err != nil {
 			return err
 		}
-		decs, err := c.Decisions(ctx, max(0, st.Interval-1), 1000)
+		all, err := c.AllDecisions(ctx, api.DecisionQuery{Since: max(0, st.Interval-1)})
 		if err != nil {
 			return err
 		}
+		decs := all.Decisions
 		v := struct {
 			Ready     string         `json:"ready"`
 			State     api.State      `json:"state"`

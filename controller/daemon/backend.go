@@ -38,12 +38,11 @@ import (
 //   - saved policies other than "default" (documents "policy/NAME");
 //   - datacenter labels: group, region, AZ (documents "labels/DC"; a DC
 //     without one shows the labels of this node's config file);
-//   - drained datacenters (fsm.State.Drained) and the drain and undrain
-//     operation records (documents "op/ID", the last 100 kept): any node
-//     answers GET operation, and an open drain's state is computed on read
-//     from the DC's last step-2 report.
+//   - drained datacenters (fsm.State.Drained) and the scale, drain and
+//     undrain operation records (documents "op/ID", the last 100 kept): any
+//     node answers GET operation, and an open drain's state is computed on
+//     read from the DC's last step-2 report.
 //
-// Not replicated: manual scale operations (kept by the node that ran them).
 // Settings the running controllers were built with (datacenter set, chain,
 // thresholds, interval, τ, predictor, strategy) cannot change while the
 // daemon runs: such a write is refused with a ValidationError that says to
@@ -55,15 +54,13 @@ type Backend struct {
 	mu     sync.Mutex
 	types  []api.VNFType
 	chains []api.Chain
-	ops    map[string]api.Operation // manual scale operations by id
-	opSeq  int
 }
 
 var _ api.Backend = (*Backend)(nil)
 
 func newBackend(d *Daemon) *Backend {
 	c := d.cfg
-	b := &Backend{d: d, ops: map[string]api.Operation{}}
+	b := &Backend{d: d}
 	t := c.Topology
 	vt := func(v VNFConfig, plane string) api.VNFType {
 		th := c.thresholds(v)
@@ -653,9 +650,12 @@ func (b *Backend) Scale(ctx context.Context, req api.ScaleRequest) (api.Operatio
 	}
 	now := b.d.clk.Now()
 	b.mu.Lock()
-	b.opSeq++
-	op := api.Operation{ID: fmt.Sprintf("op-%d", b.opSeq), Kind: api.OpScale, State: api.OpProcessing, StartedAt: now, Scale: &req}
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	if err := b.sync(); err != nil {
+		return api.Operation{}, err
+	}
+	op := api.Operation{ID: fmt.Sprintf("scale-%d", nextOpSeq(b.d.store.State())), Kind: api.OpScale, State: api.OpProcessing,
+		StartedAt: now, Scale: &req}
 	detail := fmt.Sprintf("operator %s %s by %d (%s)", req.Type, req.VNF, req.NumberOfSteps, op.ID)
 	var target int
 	var err error
@@ -675,9 +675,10 @@ func (b *Backend) Scale(ctx context.Context, req api.ScaleRequest) (api.Operatio
 		b.d.log.Info("scaling decision", "kind", api.DecisionManual, "dc", req.DC, "vnf", req.VNF, "delta", delta,
 			"reason", fmt.Sprintf("operator %s by %d → target %d", req.Type, req.NumberOfSteps, target), "operation", op.ID)
 	}
-	b.mu.Lock()
-	b.ops[op.ID] = op
-	b.mu.Unlock()
+	if err := b.putOp(op); err != nil {
+		// the scale itself happened; only its record is missing
+		b.d.log.Warn("cannot record the scale operation", "operation", op.ID, "err", err)
+	}
 	return op, nil
 }
 
@@ -887,16 +888,10 @@ func (b *Backend) checkTarget(dc, vnf string) error {
 	return v.Err()
 }
 
-// Operation implements api.Backend: the manual scale operations this node
-// ran, and the replicated drain and undrain records (any node answers;
-// an open drain's state is computed from the replicated state).
+// Operation implements api.Backend from the replicated operation records
+// (any node answers; an open drain's state is computed from the replicated
+// state).
 func (b *Backend) Operation(_ context.Context, id string) (api.Operation, error) {
-	b.mu.Lock()
-	op, ok := b.ops[id]
-	b.mu.Unlock()
-	if ok {
-		return op, nil
-	}
 	st := b.d.store.State()
 	if raw, ok := st.Docs[fsm.DocOp+id]; ok {
 		var op api.Operation

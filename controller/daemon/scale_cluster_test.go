@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ims-orch/ims-orch/api"
 )
@@ -13,7 +14,7 @@ import (
 // there comes back as a failed operation with the controller's reason.
 func TestClusterScaleRemoteDC(t *testing.T) {
 	ds := startClusterWith(t, true)
-	leader, _ := leaderOf(ds)
+	leader, followers := leaderOf(ds)
 	if leader == nil {
 		t.Fatal("no leader")
 	}
@@ -40,6 +41,13 @@ func TestClusterScaleRemoteDC(t *testing.T) {
 	}
 	if a := host.locals["london"].Actions(); len(a) == 0 || a[len(a)-1].Reason != "manual" {
 		t.Fatalf("last action of london %+v, want a manual one", a)
+	}
+	// the operation is a replicated record: any node answers for it
+	for _, f := range followers {
+		eventually(t, 5*time.Second, "the scale operation on "+f.cfg.Node.ID, func() bool {
+			got, err := f.Backend().Operation(ctx, op.ID)
+			return err == nil && got.State == api.OpCompleted && got.Scale != nil && got.Scale.DC == "london"
+		})
 	}
 	op, err = leader.Backend().Scale(ctx, api.ScaleRequest{DC: "london", VNF: "S-CSCF", Type: api.ScaleOut, NumberOfSteps: 1})
 	if err != nil {

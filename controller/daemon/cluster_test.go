@@ -49,6 +49,16 @@ func startCluster(t testing.TB) []*Daemon { return startClusterWith(t, false) }
 // reaches over the HTTP protocol transport, with 2 s intervals.
 func startClusterWith(t testing.TB, locals bool) []*Daemon {
 	t.Helper()
+	return startClusterConfig(t, locals, func(_ int, cfg *Config) { cfg.Traffic = nil })
+}
+
+// startClusterConfig runs three clustered daemons on loopback (raft TCP on
+// 127.0.0.1:0, raft-wal in temp dirs) from the embedded default config,
+// edited by mutate for node i before it starts: n1 bootstraps alone, then
+// adds n2 and n3 as voters. With locals, the nodes run the local
+// controllers of startClusterWith.
+func startClusterConfig(t testing.TB, locals bool, mutate func(i int, cfg *Config)) []*Daemon {
+	t.Helper()
 	tokenFile := filepath.Join(t.TempDir(), "protocol-token")
 	if err := os.WriteFile(tokenFile, []byte("test-protocol-token-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -66,12 +76,7 @@ func startClusterWith(t testing.TB, locals bool) []*Daemon {
 	}
 	ds := make([]*Daemon, n)
 	for i := range ds {
-		base, err := ParseConfig(DefaultYAML())
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := *base
-		cfg.Traffic = nil
+		cfg := *DefaultConfig()
 		cfg.Node = NodeConfig{ID: fmt.Sprintf("n%d", i+1), RaftBind: "127.0.0.1:0", RaftDir: t.TempDir(), Bootstrap: i == 0}
 		for j := range n {
 			if j != i {
@@ -90,6 +95,7 @@ func startClusterWith(t testing.TB, locals bool) []*Daemon {
 			}
 			cfg.Policy.IntervalSeconds = 2
 		}
+		mutate(i, &cfg)
 		if err := cfg.Normalize(); err != nil {
 			t.Fatal(err)
 		}

@@ -13,81 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/transport"
 	"github.com/ims-orch/ims-orch/drivers/openstack"
 )
-
-// startReportCluster runs three clustered daemons on loopback like
-// startClusterWith(t, true) (n1 tokyo and leader, n2 hong-kong, n3 london
-// and houston, 2 s intervals), after mutate adjusted each node's config.
-func startReportCluster(t *testing.T, mutate func(i int, cfg *Config)) []*Daemon {
-	t.Helper()
-	tokenFile := filepath.Join(t.TempDir(), "protocol-token")
-	if err := os.WriteFile(tokenFile, []byte("test-protocol-token-0123456789abcdef\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dcsOf := [][]string{{"tokyo"}, {"hong-kong"}, {"london", "houston"}}
-	const n = 3
-	lns := make([]net.Listener, n)
-	urls := make([]string, n)
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[i], urls[i] = ln, "http://"+ln.Addr().String()
-	}
-	ds := make([]*Daemon, n)
-	for i := range ds {
-		cfg := *DefaultConfig()
-		cfg.Node = NodeConfig{ID: fmt.Sprintf("n%d", i+1), RaftBind: "127.0.0.1:0", RaftDir: t.TempDir(), Bootstrap: i == 0}
-		for j := range n {
-			if j != i {
-				cfg.Node.Peers = append(cfg.Node.Peers, PeerConfig{ID: fmt.Sprintf("n%d", j+1), API: urls[j]})
-			}
-		}
-		cfg.API.URL = urls[i]
-		cfg.Role = RoleConfig{Global: true, Locals: dcsOf[i], ProtocolTokenFile: tokenFile, LocalEndpoints: map[string]string{}}
-		for j, dcs := range dcsOf {
-			for _, dc := range dcs {
-				cfg.Role.LocalEndpoints[dc] = urls[j]
-			}
-		}
-		cfg.Policy.IntervalSeconds = 2
-		mutate(i, &cfg)
-		if err := cfg.Normalize(); err != nil {
-			t.Fatal(err)
-		}
-		d, err := New(&cfg, Options{Listener: lns[i], Raft: fastRaft(), Logger: slog.New(slog.DiscardHandler),
-			ShutdownTimeout: 3 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		ds[i] = d
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = d.Shutdown(ctx)
-		})
-	}
-	eventually(t, 10*time.Second, "n1 to lead", func() bool { return ds[0].Node().Raft.State() == raft.Leader })
-	for _, d := range ds[1:] {
-		if err := ds[0].Node().Raft.AddVoter(raft.ServerID(d.cfg.Node.ID), raft.ServerAddress(d.Node().Addr()), 0, 5*time.Second).Error(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, d := range ds {
-		eventually(t, 10*time.Second, d.cfg.Node.ID+" to be ready", func() bool { return d.Backend().Ready(context.Background()) == nil })
-	}
-	return ds
-}
 
 // predicted returns the latest committed prediction of a series on d.
 func predicted(d *Daemon, series string) (actual, pred float64) {
@@ -104,7 +34,7 @@ func predicted(d *Daemon, series string) (actual, pred float64) {
 // reports travel over HTTP to the leader's engine, whose predictions become
 // non-zero; after the leader stops, the reporters find the next leader.
 func TestClusterWorkloadReportsReachLeader(t *testing.T) {
-	ds := startReportCluster(t, func(_ int, cfg *Config) {
+	ds := startClusterConfig(t, true, func(_ int, cfg *Config) {
 		cfg.Topology.SCSCFDC = "london"
 		cfg.Traffic.Rates = map[string][]float64{"hong-kong": {10}, "london": {6}}
 		cfg.Traffic.ChangeInterval = "1m"

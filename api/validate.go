@@ -38,6 +38,43 @@ func checkName(v *ValidationError, field, name string) {
 	}
 }
 
+// checkList records the list-level problems of a required list field of n
+// entries (nil: absent); it returns false when the entries must not be
+// checked one by one (more than max).
+func checkList(v *ValidationError, field string, absent bool, n, max int) bool {
+	if absent {
+		v.Add(field, "is required")
+	}
+	if n > max {
+		v.Add(field, "has %d entries, at most %d allowed", n, max)
+		return false
+	}
+	return true
+}
+
+// uniqueNames checks names of one list: each valid (checkName) and none
+// repeating an earlier one. list names the list in the errors ("chains"),
+// field(i) the name's field of entry i.
+type uniqueNames struct {
+	v     *ValidationError
+	list  string
+	field func(i int) string
+	seen  map[string]int
+}
+
+func newUniqueNames(v *ValidationError, list string, field func(i int) string) *uniqueNames {
+	return &uniqueNames{v: v, list: list, field: field, seen: map[string]int{}}
+}
+
+func (u *uniqueNames) check(i int, name string) {
+	f := u.field(i)
+	checkName(u.v, f, name)
+	if j, dup := u.seen[name]; dup && name != "" {
+		u.v.Add(f, "%q repeats %s[%d]", name, u.list, j)
+	}
+	u.seen[name] = i
+}
+
 func truncate(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "…"
@@ -50,21 +87,13 @@ func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 // Validate checks a datacenter list: names valid and unique, group required.
 func (l DatacenterList) Validate() error {
 	v := &ValidationError{}
-	if l.Datacenters == nil {
-		v.Add("datacenters", "is required")
-	}
-	if len(l.Datacenters) > MaxDatacenters {
-		v.Add("datacenters", "has %d entries, at most %d allowed", len(l.Datacenters), MaxDatacenters)
+	if !checkList(v, "datacenters", l.Datacenters == nil, len(l.Datacenters), MaxDatacenters) {
 		return v
 	}
-	seen := map[string]int{}
+	names := newUniqueNames(v, "datacenters", func(i int) string { return fmt.Sprintf("datacenters[%d].name", i) })
 	for i, d := range l.Datacenters {
 		f := fmt.Sprintf("datacenters[%d]", i)
-		checkName(v, f+".name", d.Name)
-		if j, dup := seen[d.Name]; dup && d.Name != "" {
-			v.Add(f+".name", "%q repeats datacenters[%d]", d.Name, j)
-		}
-		seen[d.Name] = i
+		names.check(i, d.Name)
 		checkName(v, f+".group", d.Group)
 		if d.Region != "" && !nameRE.MatchString(d.Region) {
 			v.Add(f+".region", "%q %s", truncate(d.Region), nameRule)
@@ -88,14 +117,9 @@ func (m DelayMatrix) Validate() error {
 		v.Add("datacenters", "has %d entries, at most %d allowed", n, MaxDatacenters)
 		return v
 	}
-	seen := map[string]int{}
+	names := newUniqueNames(v, "datacenters", func(i int) string { return fmt.Sprintf("datacenters[%d]", i) })
 	for i, d := range m.Datacenters {
-		f := fmt.Sprintf("datacenters[%d]", i)
-		checkName(v, f, d)
-		if j, dup := seen[d]; dup && d != "" {
-			v.Add(f, "%q repeats datacenters[%d]", d, j)
-		}
-		seen[d] = i
+		names.check(i, d)
 	}
 	if len(m.DelaysMs) != n {
 		v.Add("delaysMs", "has %d rows, want one per datacenter (%d)", len(m.DelaysMs), n)
@@ -122,21 +146,13 @@ func (m DelayMatrix) Validate() error {
 // Validate checks a VNF type list.
 func (l VNFTypeList) Validate() error {
 	v := &ValidationError{}
-	if l.VNFTypes == nil {
-		v.Add("vnfTypes", "is required")
-	}
-	if len(l.VNFTypes) > MaxVNFTypes {
-		v.Add("vnfTypes", "has %d entries, at most %d allowed", len(l.VNFTypes), MaxVNFTypes)
+	if !checkList(v, "vnfTypes", l.VNFTypes == nil, len(l.VNFTypes), MaxVNFTypes) {
 		return v
 	}
-	seen := map[string]int{}
+	names := newUniqueNames(v, "vnfTypes", func(i int) string { return fmt.Sprintf("vnfTypes[%d].name", i) })
 	for i, t := range l.VNFTypes {
 		f := fmt.Sprintf("vnfTypes[%d]", i)
-		checkName(v, f+".name", t.Name)
-		if j, dup := seen[t.Name]; dup && t.Name != "" {
-			v.Add(f+".name", "%q repeats vnfTypes[%d]", t.Name, j)
-		}
-		seen[t.Name] = i
+		names.check(i, t.Name)
 		if t.Plane != PlaneCP && t.Plane != PlaneDP {
 			v.Add(f+".plane", "%q must be %q or %q", truncate(t.Plane), PlaneCP, PlaneDP)
 		}
@@ -171,33 +187,20 @@ func (l VNFTypeList) Validate() error {
 // per chain, each a valid VNF type name appearing once.
 func (l ChainList) Validate() error {
 	v := &ValidationError{}
-	if l.Chains == nil {
-		v.Add("chains", "is required")
-	}
-	if len(l.Chains) > MaxChains {
-		v.Add("chains", "has %d entries, at most %d allowed", len(l.Chains), MaxChains)
+	if !checkList(v, "chains", l.Chains == nil, len(l.Chains), MaxChains) {
 		return v
 	}
-	seen := map[string]int{}
+	names := newUniqueNames(v, "chains", func(i int) string { return fmt.Sprintf("chains[%d].name", i) })
 	for i, c := range l.Chains {
 		f := fmt.Sprintf("chains[%d]", i)
-		checkName(v, f+".name", c.Name)
-		if j, dup := seen[c.Name]; dup && c.Name != "" {
-			v.Add(f+".name", "%q repeats chains[%d]", c.Name, j)
-		}
-		seen[c.Name] = i
+		names.check(i, c.Name)
 		if len(c.Stages) == 0 || len(c.Stages) > MaxStages {
 			v.Add(f+".stages", "has %d stages, want 1 to %d", len(c.Stages), MaxStages)
 			continue
 		}
-		st := map[string]int{}
+		stages := newUniqueNames(v, "stages", func(k int) string { return fmt.Sprintf("%s.stages[%d]", f, k) })
 		for k, s := range c.Stages {
-			sf := fmt.Sprintf("%s.stages[%d]", f, k)
-			checkName(v, sf, s)
-			if j, dup := st[s]; dup && s != "" {
-				v.Add(sf, "%q repeats stages[%d]", s, j)
-			}
-			st[s] = k
+			stages.check(k, s)
 		}
 	}
 	return v.Err()

@@ -124,27 +124,44 @@ func (b *Backend) hasVNF(name string) bool {
 	return slices.ContainsFunc(b.types, func(t api.VNFType) bool { return t.Name == name })
 }
 
-// Datacenters implements api.Backend.
-func (b *Backend) Datacenters(context.Context) ([]api.Datacenter, error) {
+// get returns a copy of a stored list under the lock.
+func get[T any](b *Backend, list *[]T, clone func([]T) []T) []T {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return slices.Clone(b.dcs), nil
+	return clone(*list)
 }
 
-// SetDatacenters implements api.Backend.
-func (b *Backend) SetDatacenters(_ context.Context, dcs []api.Datacenter) ([]api.Datacenter, error) {
+// replace is every whole-list PUT: on the leader, check (nil: nothing to
+// check) under the lock, store a copy (never nil) and return the previous
+// list.
+func replace[T any](b *Backend, list *[]T, v []T, clone func([]T) []T, check func() error) ([]T, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.writable(); err != nil {
 		return nil, err
 	}
-	prev := b.dcs
-	b.dcs = slices.Clone(dcs)
-	if b.dcs == nil {
-		b.dcs = []api.Datacenter{}
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, err
+		}
+	}
+	prev := *list
+	*list = clone(v)
+	if *list == nil {
+		*list = []T{}
 	}
 	b.writes++
 	return prev, nil
+}
+
+// Datacenters implements api.Backend.
+func (b *Backend) Datacenters(context.Context) ([]api.Datacenter, error) {
+	return get(b, &b.dcs, slices.Clone), nil
+}
+
+// SetDatacenters implements api.Backend.
+func (b *Backend) SetDatacenters(_ context.Context, dcs []api.Datacenter) ([]api.Datacenter, error) {
+	return replace(b, &b.dcs, dcs, slices.Clone, nil)
 }
 
 // Delays implements api.Backend.
@@ -178,59 +195,32 @@ func (b *Backend) SetDelays(_ context.Context, m api.DelayMatrix) (api.DelayMatr
 
 // VNFTypes implements api.Backend.
 func (b *Backend) VNFTypes(context.Context) ([]api.VNFType, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.types), nil
+	return get(b, &b.types, slices.Clone), nil
 }
 
 // SetVNFTypes implements api.Backend.
 func (b *Backend) SetVNFTypes(_ context.Context, ts []api.VNFType) ([]api.VNFType, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.writable(); err != nil {
-		return nil, err
-	}
-	prev := b.types
-	b.types = slices.Clone(ts)
-	if b.types == nil {
-		b.types = []api.VNFType{}
-	}
-	b.writes++
-	return prev, nil
+	return replace(b, &b.types, ts, slices.Clone, nil)
 }
 
 // Chains implements api.Backend.
 func (b *Backend) Chains(context.Context) ([]api.Chain, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return cloneChains(b.chains), nil
+	return get(b, &b.chains, cloneChains), nil
 }
 
 // SetChains implements api.Backend: every stage must be a known VNF type.
 func (b *Backend) SetChains(_ context.Context, cs []api.Chain) ([]api.Chain, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.writable(); err != nil {
-		return nil, err
-	}
-	v := &api.ValidationError{}
-	for i, c := range cs {
-		for k, s := range c.Stages {
-			if !b.hasVNF(s) {
-				v.Add(fmt.Sprintf("chains[%d].stages[%d]", i, k), "%q is not a known VNF type", s)
+	return replace(b, &b.chains, cs, cloneChains, func() error {
+		v := &api.ValidationError{}
+		for i, c := range cs {
+			for k, s := range c.Stages {
+				if !b.hasVNF(s) {
+					v.Add(fmt.Sprintf("chains[%d].stages[%d]", i, k), "%q is not a known VNF type", s)
+				}
 			}
 		}
-	}
-	if err := v.Err(); err != nil {
-		return nil, err
-	}
-	prev := b.chains
-	b.chains = cloneChains(cs)
-	if b.chains == nil {
-		b.chains = []api.Chain{}
-	}
-	b.writes++
-	return prev, nil
+		return v.Err()
+	})
 }
 
 // Policies implements api.Backend (sorted by name).

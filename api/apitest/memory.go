@@ -14,6 +14,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -430,50 +431,20 @@ func (b *Backend) Scale(_ context.Context, req api.ScaleRequest) (api.Operation,
 // Undrain implements api.Backend: the DC's draining instances work again,
 // one manual decision per VNF records it.
 func (b *Backend) Undrain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.writable(); err != nil {
-		return api.Operation{}, err
-	}
-	if !b.hasDC(req.DC) {
-		return api.Operation{}, fmt.Errorf("datacenter %q: %w", req.DC, api.ErrNotFound)
-	}
-	per := map[string]int{}
-	for _, in := range b.state.Instances {
-		if in.DC == req.DC && in.State == "draining" {
-			per[in.VNF]++
-		}
-	}
-	if len(per) == 0 {
-		return api.Operation{}, fmt.Errorf("datacenter %q is not drained: %w", req.DC, api.ErrNotFound)
-	}
-	op := b.newOp(api.OpUndrain)
-	r := req
-	op.Drain = &r
-	now := b.now()
-	for i, in := range b.state.Instances {
-		if in.DC == req.DC && in.State == "draining" {
-			b.state.Instances[i].State = "working"
-			b.state.Instances[i].Reason = "undrain " + op.ID
-			b.state.Instances[i].Since = now
-		}
-	}
-	for _, v := range slices.Sorted(maps.Keys(per)) {
-		b.record(api.Decision{Round: b.state.Interval, At: now, Kind: api.DecisionManual,
-			DC: req.DC, VNF: v, Delta: per[v], Reason: "operator ended the drain of the datacenter",
-			Detail: map[string]any{"operation": op.ID}})
-	}
-	op.State = api.OpCompleted
-	op.FinishedAt = &now
-	b.ops[op.ID] = op
-	b.writes++
-	b.stateVer++
-	return op, nil
+	return b.drainOp(req, false)
 }
 
 // Drain implements api.Backend: every instance of the datacenter becomes
 // draining, one manual decision per VNF records it.
 func (b *Backend) Drain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
+	return b.drainOp(req, true)
+}
+
+// drainOp moves the DC's instances into draining (drain) or back to
+// working, records one manual decision per VNF and the operation (a drain
+// stays PROCESSING, an undrain completes; undraining a DC with nothing
+// draining is ErrNotFound).
+func (b *Backend) drainOp(req api.DrainRequest, drain bool) (api.Operation, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.writable(); err != nil {
@@ -482,28 +453,38 @@ func (b *Backend) Drain(_ context.Context, req api.DrainRequest) (api.Operation,
 	if !b.hasDC(req.DC) {
 		return api.Operation{}, fmt.Errorf("datacenter %q: %w", req.DC, api.ErrNotFound)
 	}
-	op := b.newOp(api.OpDrain)
-	r := req
-	op.Drain = &r
-	now := b.now()
+	moves := func(in api.Instance) bool { return in.DC == req.DC && (in.State == "draining") != drain }
 	per := map[string]int{}
-	for i, in := range b.state.Instances {
-		if in.DC == req.DC && in.State != "draining" {
-			b.state.Instances[i].State = "draining"
-			b.state.Instances[i].Reason = "drain " + op.ID
-			b.state.Instances[i].Since = now
+	for _, in := range b.state.Instances {
+		if moves(in) {
 			per[in.VNF]++
 		}
 	}
-	vnfs := make([]string, 0, len(per))
-	for v := range per {
-		vnfs = append(vnfs, v)
+	kind, to, sign, why := api.OpDrain, "draining", -1, "operator drained the datacenter"
+	if !drain {
+		if len(per) == 0 {
+			return api.Operation{}, fmt.Errorf("datacenter %q is not drained: %w", req.DC, api.ErrNotFound)
+		}
+		kind, to, sign, why = api.OpUndrain, "working", 1, "operator ended the drain of the datacenter"
 	}
-	sort.Strings(vnfs)
-	for _, v := range vnfs {
+	op := b.newOp(kind)
+	r := req
+	op.Drain = &r
+	now := b.now()
+	for i, in := range b.state.Instances {
+		if moves(in) {
+			b.state.Instances[i].State = to
+			b.state.Instances[i].Reason = strings.ToLower(kind) + " " + op.ID
+			b.state.Instances[i].Since = now
+		}
+	}
+	for _, v := range slices.Sorted(maps.Keys(per)) {
 		b.record(api.Decision{Round: b.state.Interval, At: now, Kind: api.DecisionManual,
-			DC: req.DC, VNF: v, Delta: -per[v], Reason: "operator drained the datacenter",
-			Detail: map[string]any{"operation": op.ID}})
+			DC: req.DC, VNF: v, Delta: sign * per[v], Reason: why, Detail: map[string]any{"operation": op.ID}})
+	}
+	if !drain {
+		op.State = api.OpCompleted
+		op.FinishedAt = &now
 	}
 	b.ops[op.ID] = op
 	b.writes++

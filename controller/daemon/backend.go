@@ -628,18 +628,34 @@ func (b *Backend) Decisions(_ context.Context, q api.DecisionQuery) (api.Decisio
 	return b.d.watch.decisions(q), nil
 }
 
+// dcOperation runs an operator's operation on datacenter dc (and VNF vnf
+// when not empty): on the leader, for a known target, under the write lock
+// after a raft barrier, so f sees every committed command.
+func (b *Backend) dcOperation(dc, vnf string, f func(st fsm.State) (api.Operation, error)) (api.Operation, error) {
+	if err := b.writable(); err != nil {
+		return api.Operation{}, err
+	}
+	if err := b.checkTarget(dc, vnf); err != nil {
+		return api.Operation{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.sync(); err != nil {
+		return api.Operation{}, err
+	}
+	return f(b.d.store.State())
+}
+
 // Scale implements api.Backend: an operator's ScaleVnf goes to the DC's
 // local controller (local.Controller.Scale), which reuses buffered instances
 // before launching and buffers the least-loaded ones to scale in. When that
 // controller runs in another node, the request goes to its scale endpoint
 // (transport.ScalePath, protocol token) at role.localEndpoints.
 func (b *Backend) Scale(ctx context.Context, req api.ScaleRequest) (api.Operation, error) {
-	if err := b.writable(); err != nil {
-		return api.Operation{}, err
-	}
-	if err := b.checkTarget(req.DC, req.VNF); err != nil {
-		return api.Operation{}, err
-	}
+	return b.dcOperation(req.DC, req.VNF, func(st fsm.State) (api.Operation, error) { return b.scale(ctx, st, req) })
+}
+
+func (b *Backend) scale(ctx context.Context, st fsm.State, req api.ScaleRequest) (api.Operation, error) {
 	lc := b.d.locals[req.DC]
 	if lc == nil && b.d.httpT == nil {
 		return api.Operation{}, fmt.Errorf("datacenter %q has no local controller in this node and no endpoint for it (role.localEndpoints): %w", req.DC, api.ErrConflict)
@@ -649,12 +665,7 @@ func (b *Backend) Scale(ctx context.Context, req api.ScaleRequest) (api.Operatio
 		delta = -delta
 	}
 	now := b.d.clk.Now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.sync(); err != nil {
-		return api.Operation{}, err
-	}
-	op := api.Operation{ID: fmt.Sprintf("scale-%d", nextOpSeq(b.d.store.State())), Kind: api.OpScale, State: api.OpProcessing,
+	op := api.Operation{ID: fmt.Sprintf("scale-%d", nextOpSeq(st)), Kind: api.OpScale, State: api.OpProcessing,
 		StartedAt: now, Scale: &req}
 	detail := fmt.Sprintf("operator %s %s by %d (%s)", req.Type, req.VNF, req.NumberOfSteps, op.ID)
 	var target int
@@ -690,18 +701,10 @@ func (b *Backend) Scale(ctx context.Context, req api.ScaleRequest) (api.Operatio
 // instance. The S-CSCF DC and the last undrained DC are refused. Draining a
 // drained DC answers its open drain operation again.
 func (b *Backend) Drain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
-	if err := b.writable(); err != nil {
-		return api.Operation{}, err
-	}
-	if err := b.checkTarget(req.DC, ""); err != nil {
-		return api.Operation{}, err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.sync(); err != nil {
-		return api.Operation{}, err
-	}
-	st := b.d.store.State()
+	return b.dcOperation(req.DC, "", func(st fsm.State) (api.Operation, error) { return b.drain(st, req) })
+}
+
+func (b *Backend) drain(st fsm.State, req api.DrainRequest) (api.Operation, error) {
 	if st.Topology == nil {
 		return api.Operation{}, fmt.Errorf("no topology committed yet: %w", api.ErrConflict)
 	}
@@ -738,18 +741,10 @@ func (b *Backend) Drain(_ context.Context, req api.DrainRequest) (api.Operation,
 // the DC's open drain operation (COMPLETED if it was, else FAILED) and
 // records a COMPLETED UNDRAIN operation.
 func (b *Backend) Undrain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
-	if err := b.writable(); err != nil {
-		return api.Operation{}, err
-	}
-	if err := b.checkTarget(req.DC, ""); err != nil {
-		return api.Operation{}, err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.sync(); err != nil {
-		return api.Operation{}, err
-	}
-	st := b.d.store.State()
+	return b.dcOperation(req.DC, "", func(st fsm.State) (api.Operation, error) { return b.undrain(st, req) })
+}
+
+func (b *Backend) undrain(st fsm.State, req api.DrainRequest) (api.Operation, error) {
 	if !slices.Contains(st.Drained, req.DC) {
 		return api.Operation{}, fmt.Errorf("datacenter %q is not drained: %w", req.DC, api.ErrNotFound)
 	}

@@ -225,25 +225,37 @@ func (t *HTTP) Send(dc string, req protocol.Request, deliver Deliver) {
 func (t *HTTP) post(url string, body []byte, h protocol.Header) (protocol.Response, error) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.Timeout)
 	defer cancel()
+	var resp protocol.Response
+	err := t.postJSON(ctx, url, body, h.DC, func(r io.Reader) (err error) {
+		resp, err = ParseResponse(r, h)
+		return err
+	})
+	return resp, err
+}
+
+// postJSON posts a JSON body to url with the bearer token and hands the
+// body of a 200 answer (at most MaxBodyBytes) to read; another status is an
+// error naming dc and quoting the answer.
+func (t *HTTP) postJSON(ctx context.Context, url string, body []byte, dc string, read func(io.Reader) error) error {
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return protocol.Response{}, err
+		return err
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	hr.Header.Set("Authorization", "Bearer "+t.cfg.Token)
 	res, err := t.cfg.Client.Do(hr)
 	if err != nil {
-		return protocol.Response{}, err
+		return fmt.Errorf("transport: %s: %w", dc, err)
 	}
 	defer res.Body.Close()
 	lr := io.LimitReader(res.Body, MaxBodyBytes)
 	if res.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(lr, 512))
-		return protocol.Response{}, fmt.Errorf("transport: %s answered %s: %s", h.DC, res.Status, strings.TrimSpace(string(msg)))
+		return fmt.Errorf("transport: %s answered %s: %s", dc, res.Status, strings.TrimSpace(string(msg)))
 	}
-	resp, err := ParseResponse(lr, h)
+	err = read(lr)
 	_, _ = io.Copy(io.Discard, lr) // let the connection be reused
-	return resp, err
+	return err
 }
 
 // Close cancels requests in flight and waits for their goroutines.

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,27 +108,16 @@ func (t *HTTP) Scale(ctx context.Context, dc string, c ScaleCommand) (int, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+ScalePath, bytes.NewReader(body))
+	var out ScaleResult
+	err = t.postJSON(ctx, strings.TrimSuffix(base, "/")+ScalePath, body, dc, func(r io.Reader) error {
+		if err := json.NewDecoder(r).Decode(&out); err != nil {
+			return fmt.Errorf("transport: scale in %s: response body: %w", dc, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, err
 	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Authorization", "Bearer "+t.cfg.Token)
-	res, err := t.cfg.Client.Do(hr)
-	if err != nil {
-		return 0, fmt.Errorf("transport: scale in %s: %w", dc, err)
-	}
-	defer res.Body.Close()
-	lr := io.LimitReader(res.Body, 64<<10)
-	if res.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(lr, 512))
-		return 0, fmt.Errorf("transport: scale in %s: %s answered %s", dc, res.Status, strings.TrimSpace(string(msg)))
-	}
-	var out ScaleResult
-	if err := json.NewDecoder(lr).Decode(&out); err != nil {
-		return 0, fmt.Errorf("transport: scale in %s: response body: %w", dc, err)
-	}
-	_, _ = io.Copy(io.Discard, lr)
 	if out.Error != "" {
 		return 0, errors.New(out.Error)
 	}

@@ -96,12 +96,11 @@ type Config struct {
 
 // Agent samples one instance.
 type Agent struct {
-	cfg Config
+	cfg  Config
+	loop sampler
 
-	mu      sync.Mutex
-	prev    *reading
-	stopped bool
-	timer   clock.Timer
+	mu   sync.Mutex
+	prev *reading
 }
 
 type reading struct {
@@ -135,7 +134,14 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Cores == 0 {
 		cfg.Cores = 1
 	}
-	return &Agent{cfg: cfg}, nil
+	a := &Agent{cfg: cfg}
+	a.loop = sampler{id: cfg.ID, clk: cfg.Clock, interval: cfg.Interval, sink: cfg.Sink, onError: cfg.OnError,
+		measure: func() (Sample, bool, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Interval/2)
+			defer cancel()
+			return a.Measure(ctx)
+		}}
+	return a, nil
 }
 
 // Measure takes one reading. It returns a Sample (ok) once there is an
@@ -275,49 +281,10 @@ func (a *Agent) children() ([]int, error) {
 
 // Start takes a first reading now and then one every Interval on the clock,
 // reporting each Sample to the Sink, until Stop or until the process is gone.
-func (a *Agent) Start() {
-	a.tick()
-}
-
-func (a *Agent) tick() {
-	a.mu.Lock()
-	if a.stopped {
-		a.mu.Unlock()
-		return
-	}
-	a.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Interval/2)
-	s, ok, err := a.Measure(ctx)
-	cancel()
-	if err == nil && ok && a.cfg.Sink != nil {
-		err = a.cfg.Sink.ReportStats(a.cfg.ID, s)
-	}
-	if err != nil && a.cfg.OnError != nil {
-		a.cfg.OnError(err)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if errors.Is(err, ErrGone) {
-		a.stopped = true
-	}
-	if !a.stopped {
-		a.timer = a.cfg.Clock.AfterFunc(a.cfg.Interval, a.tick)
-	}
-}
+func (a *Agent) Start() { a.loop.start() }
 
 // Stop ends sampling.
-func (a *Agent) Stop() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.stopped = true
-	if a.timer != nil {
-		a.timer.Stop()
-	}
-}
+func (a *Agent) Stop() { a.loop.stop() }
 
 // Stopped reports whether the agent has stopped (Stop, or the process is gone).
-func (a *Agent) Stopped() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.stopped
-}
+func (a *Agent) Stopped() bool { return a.loop.isStopped() }

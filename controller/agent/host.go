@@ -160,15 +160,11 @@ type HostConfig struct {
 // from /proc/stat, memory in use (MemTotal − MemAvailable) from
 // /proc/meminfo, received packets per second from /proc/net/dev.
 type HostAgent struct {
-	cfg HostConfig
+	cfg  HostConfig
+	loop sampler
 
-	mu      sync.Mutex
-	prev    *hostReading
-	stopped bool
-	timer   clock.Timer
-	// running is held for the whole of a tick: Stop waits on it so nothing
-	// is reported after Stop returns
-	running sync.Mutex
+	mu   sync.Mutex
+	prev *hostReading
 }
 
 type hostReading struct {
@@ -192,7 +188,10 @@ func NewHost(cfg HostConfig) (*HostAgent, error) {
 	if cfg.Interval == 0 {
 		cfg.Interval = time.Second
 	}
-	return &HostAgent{cfg: cfg}, nil
+	a := &HostAgent{cfg: cfg}
+	a.loop = sampler{id: cfg.ID, clk: cfg.Clock, interval: cfg.Interval, sink: cfg.Sink, onError: cfg.OnError,
+		measure: a.Measure, waitOnStop: true}
+	return a, nil
 }
 
 func (a *HostAgent) counted(iface string) bool {
@@ -273,43 +272,11 @@ func (a *HostAgent) Measure() (s Sample, ok bool, err error) {
 
 // Start takes a first reading now and then one every Interval on the clock,
 // reporting each Sample to the Sink, until Stop.
-func (a *HostAgent) Start() { a.tick() }
-
-func (a *HostAgent) tick() {
-	a.running.Lock()
-	defer a.running.Unlock()
-	a.mu.Lock()
-	if a.stopped {
-		a.mu.Unlock()
-		return
-	}
-	a.mu.Unlock()
-	s, ok, err := a.Measure()
-	if err == nil && ok && a.cfg.Sink != nil {
-		err = a.cfg.Sink.ReportStats(a.cfg.ID, s)
-	}
-	if err != nil && a.cfg.OnError != nil {
-		a.cfg.OnError(err)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.stopped {
-		a.timer = a.cfg.Clock.AfterFunc(a.cfg.Interval, a.tick)
-	}
-}
+func (a *HostAgent) Start() { a.loop.start() }
 
 // Stop ends sampling; a sample being taken finishes first. Stop must not
 // be called from the Sink or OnError.
-func (a *HostAgent) Stop() {
-	a.mu.Lock()
-	a.stopped = true
-	if a.timer != nil {
-		a.timer.Stop()
-	}
-	a.mu.Unlock()
-	a.running.Lock()
-	defer a.running.Unlock()
-}
+func (a *HostAgent) Stop() { a.loop.stop() }
 
 // Run samples until ctx is done (the `ims-orch agent` command, real clock).
 func (a *HostAgent) Run(ctx context.Context) {

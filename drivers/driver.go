@@ -29,12 +29,15 @@ const (
 
 // Metadata keys that mark an instance as ims-orch's own.
 const (
-	MetaManagedBy = "ims-orch.managed-by" // value "ims-orch"
+	MetaManagedBy = "ims-orch.managed-by" // value ManagedBy
 	MetaDC        = "ims-orch.dc"
 	MetaVNF       = "ims-orch.vnf"
 	MetaPool      = "ims-orch.pool"
 	MetaID        = "ims-orch.instance-id"
 )
+
+// ManagedBy is the value of MetaManagedBy on ims-orch's instances.
+const ManagedBy = "ims-orch"
 
 // Spec describes an instance to launch.
 type Spec struct {
@@ -52,6 +55,29 @@ type Spec struct {
 	UserData []byte
 	// Metadata is extra metadata; drivers add the Meta* keys themselves.
 	Metadata map[string]string
+}
+
+// DefaultPool returns the spec's pool, DC/VNF when it names none.
+func (s Spec) DefaultPool() string {
+	if s.Pool != "" {
+		return s.Pool
+	}
+	return s.DC + "/" + s.VNF
+}
+
+// CloudMetadata returns a copy of the spec's metadata with the Meta* keys
+// that mark the instance as ims-orch's, in pool pool.
+func (s Spec) CloudMetadata(pool string) map[string]string {
+	md := make(map[string]string, len(s.Metadata)+5)
+	for k, v := range s.Metadata {
+		md[k] = v
+	}
+	md[MetaManagedBy] = ManagedBy
+	md[MetaDC] = s.DC
+	md[MetaVNF] = s.VNF
+	md[MetaPool] = pool
+	md[MetaID] = s.ID
+	return md
 }
 
 // Instance is an instance as the cloud reports it.

@@ -49,3 +49,27 @@ func join(s []string) string {
 	}
 	return out
 }
+
+func TestSpecPoolAndMetadata(t *testing.T) {
+	s := Spec{ID: "tokyo-ids-3", DC: "tokyo", VNF: "ids", Metadata: map[string]string{"owner": "noc", MetaDC: "forged"}}
+	if got := s.DefaultPool(); got != "tokyo/ids" {
+		t.Fatalf("default pool %q, want tokyo/ids", got)
+	}
+	md := s.CloudMetadata("ids")
+	want := map[string]string{"owner": "noc", MetaManagedBy: ManagedBy, MetaDC: "tokyo", MetaVNF: "ids", MetaPool: "ids", MetaID: "tokyo-ids-3"}
+	if len(md) != len(want) {
+		t.Fatalf("metadata %v, want %v", md, want)
+	}
+	for k, v := range want {
+		if md[k] != v {
+			t.Fatalf("metadata[%s] = %q, want %q (ours override the spec's)", k, md[k], v)
+		}
+	}
+	if s.Metadata[MetaDC] != "forged" {
+		t.Fatal("CloudMetadata changed the spec's map")
+	}
+	s.Pool = "n+2"
+	if s.DefaultPool() != "n+2" {
+		t.Fatal("an explicit pool is not kept")
+	}
+}

@@ -158,19 +158,8 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		}
 	}
 	d.seq++
-	pool := spec.Pool
-	if pool == "" {
-		pool = spec.DC + "/" + spec.VNF
-	}
-	meta := map[string]string{}
-	for k, v := range spec.Metadata {
-		meta[k] = v
-	}
-	meta[drivers.MetaManagedBy] = "ims-orch"
-	meta[drivers.MetaDC] = spec.DC
-	meta[drivers.MetaVNF] = spec.VNF
-	meta[drivers.MetaPool] = pool
-	meta[drivers.MetaID] = spec.ID
+	pool := spec.DefaultPool()
+	meta := spec.CloudMetadata(pool)
 	in := &instance{inst: drivers.Instance{
 		ID:       spec.ID,
 		CloudID:  fmt.Sprintf("fake-%d", d.seq),

@@ -249,19 +249,8 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		return drivers.Instance{}, fmt.Errorf("local: launch %s: %w", spec.ID, err)
 	}
 	now := d.cfg.Clock.Now()
-	pool := spec.Pool
-	if pool == "" {
-		pool = spec.DC + "/" + spec.VNF
-	}
-	md := map[string]string{}
-	for k, v := range spec.Metadata {
-		md[k] = v
-	}
-	md[drivers.MetaManagedBy] = "ims-orch"
-	md[drivers.MetaDC] = spec.DC
-	md[drivers.MetaVNF] = spec.VNF
-	md[drivers.MetaPool] = pool
-	md[drivers.MetaID] = spec.ID
+	pool := spec.DefaultPool()
+	md := spec.CloudMetadata(pool)
 	in.info = drivers.Instance{
 		ID: spec.ID, CloudID: strconv.Itoa(in.proc.Pid()), DC: spec.DC, VNF: spec.VNF, Pool: pool,
 		State: drivers.StateBooting, Address: netip.AddrPortFrom(addr, SIPPort).String(),

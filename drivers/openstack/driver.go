@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"sort"
 	"strings"
@@ -26,7 +25,7 @@ import (
 const Tag = "ims-orch"
 
 // managedBy is the value of drivers.MetaManagedBy on our servers.
-const managedBy = "ims-orch"
+const managedBy = drivers.ManagedBy
 
 // Driver is the OpenStack drivers.Driver.
 type Driver struct {
@@ -237,13 +236,7 @@ func (d *Driver) createOpts(ctx context.Context, spec drivers.Spec) (servers.Cre
 	if err != nil {
 		return servers.CreateOpts{}, err
 	}
-	md := make(map[string]string, len(spec.Metadata)+5)
-	maps.Copy(md, spec.Metadata)
-	md[drivers.MetaManagedBy] = managedBy
-	md[drivers.MetaDC] = spec.DC
-	md[drivers.MetaVNF] = spec.VNF
-	md[drivers.MetaPool] = poolName(spec)
-	md[drivers.MetaID] = spec.ID
+	md := spec.CloudMetadata(poolName(spec))
 	userData := spec.UserData
 	if userData == nil && dc.ControllerAddress != "" {
 		userData = AgentUserData(AgentSettings{Controller: dc.ControllerAddress, Token: dc.ControllerToken,

@@ -227,19 +227,8 @@ func (c *Cloud) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instance
 	}
 	idx := c.nextIdx
 	c.nextIdx++
-	pool := spec.Pool
-	if pool == "" {
-		pool = spec.DC + "/" + spec.VNF
-	}
-	meta := make(map[string]string, len(spec.Metadata)+5)
-	for k, v := range spec.Metadata {
-		meta[k] = v
-	}
-	meta[drivers.MetaManagedBy] = "ims-orch"
-	meta[drivers.MetaDC] = spec.DC
-	meta[drivers.MetaVNF] = spec.VNF
-	meta[drivers.MetaPool] = pool
-	meta[drivers.MetaID] = spec.ID
+	pool := spec.DefaultPool()
+	meta := spec.CloudMetadata(pool)
 	key := NormalizeName(typ.Name)
 	u := &Unit{c: c, index: idx, id: spec.ID, dc: dc, typ: typ, key: key, typePos: c.typePos[key]}
 	u.inst = drivers.Instance{

@@ -9,8 +9,8 @@ import (
 )
 
 // sampler is the sampling loop both agents run: measure now, then every
-// interval on the clock, report each sample to the sink, until stop (or
-// until measure returns ErrGone: the measured process is gone).
+// interval on the clock (clock.Every), report each sample to the sink, until
+// stop (or until measure returns ErrGone: the measured process is gone).
 type sampler struct {
 	id       string
 	clk      clock.Clock
@@ -25,23 +25,30 @@ type sampler struct {
 
 	mu      sync.Mutex
 	stopped bool
-	timer   clock.Timer
-	running sync.Mutex // held for the whole of a tick
+	rep     *clock.Repeater
+	running sync.Mutex // held for the whole of a sample
 }
 
-func (s *sampler) start() { s.tick() }
+func (s *sampler) start() {
+	if !s.sample() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stopped {
+		s.rep = clock.Every(s.clk, s.interval, s.sample)
+	}
+}
 
-func (s *sampler) tick() {
+// sample takes and reports one sample; it returns false once sampling ends.
+func (s *sampler) sample() bool {
 	if s.waitOnStop {
 		s.running.Lock()
 		defer s.running.Unlock()
 	}
-	s.mu.Lock()
-	if s.stopped {
-		s.mu.Unlock()
-		return
+	if s.isStopped() {
+		return false
 	}
-	s.mu.Unlock()
 	smp, ok, err := s.measure()
 	if err == nil && ok && s.sink != nil {
 		err = s.sink.ReportStats(s.id, smp)
@@ -49,21 +56,20 @@ func (s *sampler) tick() {
 	if err != nil && s.onError != nil {
 		s.onError(err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if errors.Is(err, ErrGone) {
+		s.mu.Lock()
 		s.stopped = true
+		s.mu.Unlock()
+		return false
 	}
-	if !s.stopped {
-		s.timer = s.clk.AfterFunc(s.interval, s.tick)
-	}
+	return true
 }
 
 func (s *sampler) stop() {
 	s.mu.Lock()
 	s.stopped = true
-	if s.timer != nil {
-		s.timer.Stop()
+	if s.rep != nil {
+		s.rep.Stop()
 	}
 	s.mu.Unlock()
 	if s.waitOnStop {

@@ -47,3 +47,32 @@ func TestVirtualTiesKeepInsertionOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestEvery(t *testing.T) {
+	v := NewVirtual(time.Unix(0, 0))
+	var at []time.Duration
+	var r *Repeater
+	r = Every(v, 2*time.Second, func() bool {
+		at = append(at, v.Now().Sub(time.Unix(0, 0)))
+		return len(at) < 4
+	})
+	v.Advance(20 * time.Second)
+	want := []time.Duration{2 * time.Second, 4 * time.Second, 6 * time.Second, 8 * time.Second}
+	if len(at) != len(want) || !r.Stopped() {
+		t.Fatalf("calls at %v (stopped %v), want %v and stopped after f returned false", at, r.Stopped(), want)
+	}
+	for i := range want {
+		if at[i] != want[i] {
+			t.Fatalf("calls at %v, want %v", at, want)
+		}
+	}
+	n := 0
+	r = Every(v, time.Second, func() bool { n++; return true })
+	v.Advance(3 * time.Second)
+	r.Stop()
+	r.Stop()
+	v.Advance(5 * time.Second)
+	if n != 3 {
+		t.Fatalf("%d calls, want 3 before Stop and none after", n)
+	}
+}

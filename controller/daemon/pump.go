@@ -47,7 +47,7 @@ type pump struct {
 	active  [][]float64 // [entry][exit] active calls
 	drops   float64     // packets/s offered to a VNF with no routable instance, summed over seconds
 	dpRates map[[2]int]float64
-	timer   clock.Timer
+	rep     *clock.Repeater
 	stopped bool
 }
 
@@ -93,15 +93,15 @@ func (p *pump) Start() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.start = p.clk.Now()
-	p.timer = p.clk.AfterFunc(time.Second, p.tick)
+	p.rep = clock.Every(p.clk, time.Second, func() bool { p.tick(); return true })
 }
 
 func (p *pump) Stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stopped = true
-	if p.timer != nil {
-		p.timer.Stop()
+	if p.rep != nil {
+		p.rep.Stop()
 	}
 }
 
@@ -248,9 +248,6 @@ func (p *pump) tick() {
 
 	p.mu.Lock()
 	p.drops += dropped
-	if !p.stopped {
-		p.timer = p.clk.AfterFunc(time.Second, p.tick)
-	}
 	p.mu.Unlock()
 }
 

@@ -28,8 +28,7 @@ type watcher struct {
 	seq       int64          // Seq of the newest decision recorded
 	lastRound int64
 	last      map[string]local.Action
-	timer     clock.Timer
-	stopped   bool
+	rep       *clock.Repeater
 }
 
 func newWatcher(d *Daemon) *watcher {
@@ -39,25 +38,15 @@ func newWatcher(d *Daemon) *watcher {
 func (w *watcher) start() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.timer = w.d.clk.AfterFunc(time.Second, w.tick)
+	w.rep = clock.Every(w.d.clk, time.Second, func() bool { w.poll(); return true })
 }
 
 func (w *watcher) stop() {
 	w.poll()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.stopped = true
-	if w.timer != nil {
-		w.timer.Stop()
-	}
-}
-
-func (w *watcher) tick() {
-	w.poll()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		w.timer = w.d.clk.AfterFunc(time.Second, w.tick)
+	if w.rep != nil {
+		w.rep.Stop()
 	}
 }
 

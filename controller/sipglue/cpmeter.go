@@ -177,7 +177,7 @@ type CPMeter struct {
 	last     map[string]map[string]int64 // instance → key → counter
 	readAt   map[string]time.Time        // instance → time of its last read
 	lastAt   time.Time
-	timer    clock.Timer
+	rep      *clock.Repeater
 	stopped  bool
 	unmapped int64
 	reports  []protocol.WorkloadReport
@@ -211,16 +211,10 @@ func (m *CPMeter) Start() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.stopped {
-		m.timer = m.cfg.Clock.AfterFunc(m.cfg.Period, m.tick)
-	}
-}
-
-func (m *CPMeter) tick() {
-	m.Step(context.Background())
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.stopped {
-		m.timer = m.cfg.Clock.AfterFunc(m.cfg.Period, m.tick)
+		m.rep = clock.Every(m.cfg.Clock, m.cfg.Period, func() bool {
+			m.Step(context.Background())
+			return true
+		})
 	}
 }
 
@@ -229,8 +223,8 @@ func (m *CPMeter) Stop() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.stopped = true
-	if m.timer != nil {
-		m.timer.Stop()
+	if m.rep != nil {
+		m.rep.Stop()
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 // list only records the states (it is the baseline, not a change).
 type poller struct {
 	d     *Driver
-	timer clock.Timer
+	rep   *clock.Repeater
 	last  map[string]drivers.Instance // key: DC/instance id
 	ready bool                        // a baseline list was taken
 }
@@ -31,7 +31,8 @@ func (d *Driver) Subscribe(h drivers.EventHandler) (cancel func()) {
 	d.handlers[id] = h
 	if d.poller == nil && !d.closed {
 		d.poller = &poller{d: d}
-		d.poller.timer = d.clk.AfterFunc(time.Duration(d.cfg.PollInterval), d.poller.tick)
+		p := d.poller
+		p.rep = clock.Every(d.clk, time.Duration(d.cfg.PollInterval), func() bool { p.poll(); return true })
 	}
 	return func() {
 		d.mu.Lock()
@@ -46,20 +47,11 @@ func (d *Driver) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
-	if d.poller != nil && d.poller.timer != nil {
-		d.poller.timer.Stop()
+	if d.poller != nil {
+		d.poller.rep.Stop()
 	}
 	d.handlers = map[int]drivers.EventHandler{}
 	return nil
-}
-
-func (p *poller) tick() {
-	p.poll()
-	p.d.mu.Lock()
-	defer p.d.mu.Unlock()
-	if !p.d.closed {
-		p.timer = p.d.clk.AfterFunc(time.Duration(p.d.cfg.PollInterval), p.tick)
-	}
 }
 
 // poll lists once and emits the changes. A failed list emits nothing: an

@@ -997,8 +997,10 @@ func (b *Backend) StateVersion(context.Context) (uint64, error) {
 	id, _ := b.leader()
 	h.Write([]byte(id))
 	h.Write([]byte{0})
-	for _, dc := range slices.Sorted(maps.Keys(b.d.locals)) {
-		put(b.d.locals[dc].Fingerprint())
+	var inst uint64 // order-independent: instance IDs name their DC
+	for _, lc := range b.d.locals {
+		inst += lc.Fingerprint()
 	}
+	put(inst)
 	return h.Sum64(), nil
 }

@@ -510,7 +510,7 @@ func fsmLimits(ls []api.Limit) []fsm.Limit {
 	}
 	out := make([]fsm.Limit, len(ls))
 	for i, l := range ls {
-		out[i] = fsm.Limit{DC: l.DC, VNF: l.VNF, Min: l.Min, Max: l.Max}
+		out[i] = fsm.Limit(l)
 	}
 	return out
 }
@@ -522,7 +522,7 @@ func apiLimits(ls []fsm.Limit) []api.Limit {
 	}
 	out := make([]api.Limit, len(ls))
 	for i, l := range ls {
-		out[i] = api.Limit{DC: l.DC, VNF: l.VNF, Min: l.Min, Max: l.Max}
+		out[i] = api.Limit(l)
 	}
 	return out
 }

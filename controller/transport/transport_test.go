@@ -155,20 +155,7 @@ func TestHandler(t *testing.T) {
 		{"too large", "POST", ProtocolPath, "s3cret", `{"dc":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, 413, "too large"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
-			if tc.token != "" {
-				r.Header.Set("Authorization", "Bearer "+tc.token)
-			}
-			res, err := srv.Client().Do(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			var buf bytes.Buffer
-			_, _ = buf.ReadFrom(res.Body)
-			if res.StatusCode != tc.want || !strings.Contains(buf.String(), tc.wantText) {
-				t.Fatalf("%d %s, want %d containing %q", res.StatusCode, buf.String(), tc.want, tc.wantText)
-			}
+			expectAnswer(t, srv, tc.method, tc.path, tc.token, tc.body, tc.want, tc.wantText)
 		})
 	}
 }
@@ -266,4 +253,24 @@ func FuzzParseResponse(f *testing.F) {
 			t.Fatalf("accepted a foreign answer %+v", r.Header)
 		}
 	})
+}
+
+// expectAnswer sends one request to srv (token "" = no Authorization) and
+// fails unless the answer has status want and a body containing wantText.
+func expectAnswer(t *testing.T, srv *httptest.Server, method, path, token, body string, want int, wantText string) {
+	t.Helper()
+	r, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := srv.Client().Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(res.Body)
+	if res.StatusCode != want || !strings.Contains(buf.String(), wantText) {
+		t.Fatalf("%d %s, want %d containing %q", res.StatusCode, buf.String(), want, wantText)
+	}
 }

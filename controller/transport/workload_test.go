@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -101,20 +100,7 @@ func TestWorkloadHandler(t *testing.T) {
 		{"unknown dc refused by the engine", "POST", WorkloadPath, wtoken, body(t, wrep("paris", 5, 1)), 422, "paris"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
-			if tc.auth != "" {
-				r.Header.Set("Authorization", "Bearer "+tc.auth)
-			}
-			res, err := srv.Client().Do(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			var b bytes.Buffer
-			_, _ = b.ReadFrom(res.Body)
-			if res.StatusCode != tc.want || !strings.Contains(b.String(), tc.wantMsg) {
-				t.Fatalf("got %d %s, want %d containing %q", res.StatusCode, b.String(), tc.want, tc.wantMsg)
-			}
+			expectAnswer(t, srv, tc.method, tc.path, tc.auth, tc.body, tc.want, tc.wantMsg)
 		})
 	}
 	if got := in.reports(); len(got) != 2 || got[1].At != t0.Add(2*time.Second) {

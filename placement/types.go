@@ -122,8 +122,15 @@ func (p Path) LooplessFor(excluded []bool) bool {
 	if p.Loopless() {
 		return true
 	}
+	return len(p) > 0 && p[0] >= 0 && p[0] < len(excluded) && excluded[p[0]] && p.ReturnsOnlyAsExit()
+}
+
+// ReturnsOnlyAsExit reports whether p is the path of an entry = exit pair
+// whose DC hosts no stage, the stage DCs alone being loopless, e.g.
+// (3,1,1,2,3): it leaves the entry and comes back to it only as the exit.
+func (p Path) ReturnsOnlyAsExit() bool {
 	n := len(p)
-	if n < 3 || p[0] != p[n-1] || p[0] < 0 || p[0] >= len(excluded) || !excluded[p[0]] {
+	if n < 3 || p[0] != p[n-1] {
 		return false
 	}
 	for _, d := range p[1 : n-1] {

@@ -348,20 +348,12 @@ func checkPath(pr placement.Pair, p placement.Path, n, m int) error {
 	if p[0] != pr.Entry || p[m+1] != pr.Exit {
 		return ferr(f, "path %v must start at the entry and end at the exit datacenter", []int(p))
 	}
-	if !p.Loopless() && !endpointOnly(p, n) {
+	// a drained DC's own pair leaves it and comes back only as the exit:
+	// packets carry the position they head to, so the roles never mix
+	if !p.Loopless() && !p.ReturnsOnlyAsExit() {
 		return ferr(f, "path %v comes back to a datacenter it left (restriction 2 of 5.2)", []int(p))
 	}
 	return nil
-}
-
-// endpointOnly accepts the path of an entry = exit pair whose DC hosts no
-// stage — the plan's path for a drained DC's own users, e.g. (3,1,1,2,3):
-// it leaves the entry and comes back to it only as the exit. Packets carry
-// the position they head to, so the entry and the exit role never mix.
-func endpointOnly(p placement.Path, n int) bool {
-	ex := make([]bool, n)
-	ex[p[0]] = true
-	return p.LooplessFor(ex)
 }
 
 // StoreNext keeps the path set of interval (the local interval + 1) for use

@@ -13,8 +13,19 @@ import "sort"
 func plan(s *Snapshot, opt Options) *Decision {
 	st := newState(s, opt.IgnoreBuffer)
 	pairs := planPairs(s)
-	dec := &Decision{}
+	plans, se := alg1(st, pairs, opt)
+	if opt.Improve.Budget <= 0 {
+		return assemble(st, pairs, plans)
+	}
+	inc := assemble(st, pairs, plans)
+	return improveRound(s, opt, pairs, plans, st, se, inc)
+}
 
+// alg1 runs Alg. 1 lines 1-14 on st: every pair of pairs (processing order)
+// gets a path, committed to st. It returns the plans in the order of pairs and
+// the search it used.
+func alg1(st *state, pairs []Pair, opt Options) ([]PairPlan, *search) {
+	s := st.s
 	done := make([]bool, len(pairs))
 	plans := make([]PairPlan, len(pairs))
 	// Lines 10-14: the entry = exit pairs, the whole chain in the DC. The
@@ -41,12 +52,10 @@ func plan(s *Snapshot, opt Options) *Decision {
 				}
 				continue
 			}
-			p := make(Path, st.m+2)
-			for k := range p {
-				p[k] = pr.Entry
-			}
+			p := localPath(pr.Entry, st.m)
+			over := st.overLimit(p, q)
 			added, created := st.commit(p, q)
-			plans[i] = PairPlan{Pair: pr, Workload: q, Path: p, Method: MethodLocal, NewInstances: added, Created: created}
+			plans[i] = PairPlan{Pair: pr, Workload: q, Path: p, Method: MethodLocal, NewInstances: added, Created: created, OverLimit: over}
 			done[i] = true
 		}
 	}
@@ -83,20 +92,33 @@ func plan(s *Snapshot, opt Options) *Decision {
 			continue
 		}
 		q := s.DPWorkload[pr]
-		var r result
-		if opt.Exact {
-			r = search.exact(pr, q)
-		} else {
-			r = search.alg2(pr, q)
-		}
+		r, over := st.searchPair(search, pr, q, opt.Exact)
 		added, created := st.commit(r.path, q)
 		plans[i] = PairPlan{Pair: pr, Workload: q, Path: r.path, Delay: r.delay, Method: r.method,
-			NewInstances: added, Created: created, DelayViolated: r.delay > s.DelayBound+eps,
+			NewInstances: added, Created: created, DelayViolated: r.delay > s.DelayBound+eps, OverLimit: over,
 			Candidates: r.candidates, LoopsEliminated: r.loops, LoopMerged: r.merged}
 		done[i] = true
 	}
 
 	placeLocal(search)
+	return plans, search
+}
+
+// localPath is the path of an entry = exit pair whose chain stays in dc.
+func localPath(dc, m int) Path {
+	p := make(Path, m+2)
+	for k := range p {
+		p[k] = dc
+	}
+	return p
+}
+
+// assemble turns the committed state of a round into its decision: the pairs
+// (entry ≠ exit first in processing order, then entry = exit), the DP counts
+// with the scale-in of line 15, the drains and the CP sizing.
+func assemble(st *state, pairs []Pair, plans []PairPlan) *Decision {
+	s := st.s
+	dec := &Decision{}
 	for i, pr := range pairs {
 		if pr.Entry != pr.Exit {
 			dec.Pairs = append(dec.Pairs, plans[i])

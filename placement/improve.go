@@ -128,6 +128,15 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 		commitPass(false)
 		commitPass(true)
 	}
+	rerouted, back := 0, 0
+	for i := range out {
+		if out[i].Rerouted = !out[i].Path.Equal(plans[i].Path); out[i].Rerouted {
+			rerouted++
+			if im.cur[i] != nil && out[i].Path.Equal(im.cur[i]) {
+				back++
+			}
+		}
+	}
 	dec := assemble(fresh, pairs, out)
 	c, a := dpAdded(dec)
 	onCur := func(ps []PairPlan) int {
@@ -143,14 +152,7 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 	if !better {
 		return inc
 	}
-	for i := range out {
-		if !out[i].Path.Equal(plans[i].Path) {
-			rep.Rerouted++
-			if im.cur[i] != nil && out[i].Path.Equal(im.cur[i]) {
-				rep.BackToCurrent++
-			}
-		}
-	}
+	rep.Rerouted, rep.BackToCurrent = rerouted, back
 	rep.CreatedAfter, rep.AddedAfter = c, a
 	dec.Improvement = rep
 	return dec
@@ -242,7 +244,7 @@ func (im *improver) pass() bool {
 				g = append(g, i)
 			}
 		}
-		if len(g) == 0 || !im.budgetLeft() {
+		if len(g) == 0 || im.work+len(g) > im.max {
 			continue
 		}
 		if im.groupMove(g, c.idx) {

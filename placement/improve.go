@@ -130,6 +130,9 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 	}
 	rerouted, back := 0, 0
 	for i := range out {
+		if out[i].Path.Equal(plans[i].Path) { // moved and moved back: Alg. 1's plan
+			out[i].Method, out[i].Candidates, out[i].LoopsEliminated, out[i].LoopMerged = plans[i].Method, plans[i].Candidates, plans[i].LoopsEliminated, plans[i].LoopMerged
+		}
 		if out[i].Rerouted = !out[i].Path.Equal(plans[i].Path); out[i].Rerouted {
 			rerouted++
 			if im.cur[i] != nil && out[i].Path.Equal(im.cur[i]) {

@@ -12,8 +12,8 @@ import "sort"
 // a path, so new flows of that pair can be routed.
 func plan(s *Snapshot, opt Options) *Decision {
 	st := newState(s, opt.IgnoreBuffer)
-	pairs := planPairs(s)
-	plans, se := alg1(st, pairs, opt)
+	pairs, qs := planPairs(s)
+	plans, se := alg1(st, pairs, qs, opt)
 	if opt.Improve.Budget <= 0 {
 		return assemble(st, pairs, plans)
 	}
@@ -23,8 +23,8 @@ func plan(s *Snapshot, opt Options) *Decision {
 
 // alg1 runs Alg. 1 lines 1-14 on st: every pair of pairs (processing order)
 // gets a path, committed to st. It returns the plans in the order of pairs and
-// the search it used.
-func alg1(st *state, pairs []Pair, opt Options) ([]PairPlan, *search) {
+// the search it used. qs[i] is pairs[i]'s workload.
+func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *search) {
 	s := st.s
 	done := make([]bool, len(pairs))
 	plans := make([]PairPlan, len(pairs))
@@ -44,7 +44,7 @@ func alg1(st *state, pairs []Pair, opt Options) ([]PairPlan, *search) {
 			if pr.Entry != pr.Exit || done[i] {
 				continue
 			}
-			q := s.DPWorkload[pr]
+			q := qs[i]
 			if st.excluded(pr.Entry) {
 				if sr != nil {
 					plans[i] = st.planDrained(sr, pr, q, opt.Exact)
@@ -69,7 +69,7 @@ func alg1(st *state, pairs []Pair, opt Options) ([]PairPlan, *search) {
 		if pr.Entry == pr.Exit {
 			continue
 		}
-		q := s.DPWorkload[pr]
+		q := qs[i]
 		cur, ok := s.CurrentPaths[pr]
 		if !ok || !st.usable(cur) {
 			continue
@@ -91,7 +91,7 @@ func alg1(st *state, pairs []Pair, opt Options) ([]PairPlan, *search) {
 		if done[i] || pr.Entry == pr.Exit {
 			continue
 		}
-		q := s.DPWorkload[pr]
+		q := qs[i]
 		r, over := st.searchPair(search, pr, q, opt.Exact)
 		added, created := st.commit(r.path, q)
 		plans[i] = PairPlan{Pair: pr, Workload: q, Path: r.path, Delay: r.delay, Method: r.method,
@@ -118,7 +118,7 @@ func localPath(dc, m int) Path {
 // with the scale-in of line 15, the drains and the CP sizing.
 func assemble(st *state, pairs []Pair, plans []PairPlan) *Decision {
 	s := st.s
-	dec := &Decision{}
+	dec := &Decision{Pairs: make([]PairPlan, 0, len(pairs))}
 	for i, pr := range pairs {
 		if pr.Entry != pr.Exit {
 			dec.Pairs = append(dec.Pairs, plans[i])
@@ -155,8 +155,9 @@ func assemble(st *state, pairs []Pair, plans []PairPlan) *Decision {
 }
 
 // planPairs lists the pairs to plan (predicted or with a current path) in
-// processing order: descending workload, then (entry, exit).
-func planPairs(s *Snapshot) []Pair {
+// processing order: descending workload, then (entry, exit), with their
+// workloads.
+func planPairs(s *Snapshot) ([]Pair, []float64) {
 	type pq struct {
 		p Pair
 		q float64
@@ -180,11 +181,11 @@ func planPairs(s *Snapshot) []Pair {
 		}
 		return a.p.Exit < b.p.Exit
 	})
-	pairs := make([]Pair, len(all))
+	pairs, qs := make([]Pair, len(all)), make([]float64, len(all))
 	for i, x := range all {
-		pairs[i] = x.p
+		pairs[i], qs[i] = x.p, x.q
 	}
-	return pairs
+	return pairs, qs
 }
 
 // sizeCP computes the CP instance counts of 4.2 step 3: S-CSCF instances at

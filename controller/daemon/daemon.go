@@ -33,13 +33,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ims-orch/ims-orch/api"
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/metrics"
-	"github.com/ims-orch/ims-orch/controller/sipglue"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/controller/transport"
 	"github.com/ims-orch/ims-orch/drivers"
@@ -47,6 +46,7 @@ import (
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/openstack"
 	"github.com/ims-orch/ims-orch/drivers/sim"
+	"github.com/ims-orch/ims-orch/drivers/split"
 )
 
 // Options are the daemon's injected edges.
@@ -192,7 +192,7 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 		}
 		d.log.Info("driver local: CP VNFs run as Kamailio processes, DP stages on the simulated cloud",
 			"dir", cfg.Driver.KamailioDir)
-		return sipglue.NewDriver(sipglue.DriverConfig{CP: ld, CPVNFs: []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name},
+		return split.NewDriver(split.DriverConfig{CP: ld, CPVNFs: []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name},
 			Other: d.simCloud})
 	case DriverOpenStack:
 		data, err := os.ReadFile(cfg.Driver.OpenStackConfig)

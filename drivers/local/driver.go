@@ -32,7 +32,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/agent"
-	"github.com/ims-orch/ims-orch/controller/clock"
 	"github.com/ims-orch/ims-orch/controller/discovery"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/local"

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
 	"github.com/ims-orch/ims-orch/drivers"
 	"pgregory.net/rapid"

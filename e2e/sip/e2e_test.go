@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/agent"
-	"github.com/ims-orch/ims-orch/controller/clock"
 	"github.com/ims-orch/ims-orch/controller/discovery"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
@@ -27,6 +27,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers/fake"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+	"github.com/ims-orch/ims-orch/drivers/split"
 )
 
 // The test's configuration: every number the assertions depend on.
@@ -111,7 +112,7 @@ func TestSIPEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drv, err := sipglue.NewDriver(sipglue.DriverConfig{CP: kam, CPVNFs: []string{"pcscf", "scscf"}, Other: dp, DrainTimeout: drainLimit})
+	drv, err := split.NewDriver(split.DriverConfig{CP: kam, CPVNFs: []string{"pcscf", "scscf"}, Other: dp, DrainTimeout: drainLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

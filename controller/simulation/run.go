@@ -1,4 +1,4 @@
-// Package run is the experiment runner of the simulator: it reads an
+// Package simulation is the experiment runner of the simulator: it reads an
 // experiment file (topology, delays and their changes, traffic schedule,
 // scaling parameters), builds the simulated cloud (drivers/sim), the REAL
 // controllers (controller/system: global round engine, one local controller
@@ -8,7 +8,7 @@
 // to the global controller, the P-CSCF/S-CSCF balancer) and runs the
 // experiment second by second. It also writes the CSV series and the plots
 // of the paper's Figs. 4–9 (output.go, plot.go).
-package run
+package simulation
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"

@@ -1,4 +1,4 @@
-package sipglue
+package split
 
 import (
 	"context"

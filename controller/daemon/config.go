@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 	"io"
 	"math"
 	"net"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/fsm"
-	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/predictor"
 )
@@ -137,13 +137,13 @@ type DriverConfig struct {
 // VNFConfig is one VNF of the catalog with its per-instance capacity,
 // thresholds and bounds.
 type VNFConfig struct {
-	Name       string           `yaml:"name"`
-	Capacity   float64          `yaml:"capacity"`
-	Thresholds local.Thresholds `yaml:"thresholds"`
-	Image      string           `yaml:"image"`
-	Flavor     string           `yaml:"flavor"`
-	Min        int              `yaml:"min"`
-	Max        int              `yaml:"max"`
+	Name       string         `yaml:"name"`
+	Capacity   float64        `yaml:"capacity"`
+	Thresholds vnf.Thresholds `yaml:"thresholds"`
+	Image      string         `yaml:"image"`
+	Flavor     string         `yaml:"flavor"`
+	Min        int            `yaml:"min"`
+	Max        int            `yaml:"max"`
 }
 
 // TopologyConfig describes the datacenters and the VNF chain.

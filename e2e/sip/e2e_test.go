@@ -28,6 +28,7 @@ import (
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
 	"github.com/ims-orch/ims-orch/drivers/split"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // The test's configuration: every number the assertions depend on.
@@ -163,7 +164,7 @@ func TestSIPEndToEnd(t *testing.T) {
 	})
 
 	// the real controllers
-	thr := local.Thresholds{CPU: cpuThr, Mem: 90, PktRate: pktThr}
+	thr := vnf.Thresholds{CPU: cpuThr, Mem: 90, PktRate: pktThr}
 	top := fsm.Topology{DCs: []string{"dc0", "dc1"}, SCSCFDC: "dc0",
 		PCSCF:   fsm.VNF{Name: "pcscf", Capacity: pcscfCap, Min: 1},
 		SCSCF:   fsm.VNF{Name: "scscf", Capacity: scscfCap, Min: 2},
@@ -175,7 +176,7 @@ func TestSIPEndToEnd(t *testing.T) {
 		VNFs: map[string]local.VNFConfig{
 			"pcscf":    {Min: 1, Max: 4, Thresholds: thr},
 			"scscf":    {Min: 2, Max: 5, Thresholds: thr},
-			"firewall": {Min: 0, Thresholds: local.Thresholds{CPU: 90, Mem: 90, PktRate: 1e9}},
+			"firewall": {Min: 0, Thresholds: vnf.Thresholds{CPU: 90, Mem: 90, PktRate: 1e9}},
 		},
 		InitialRound: true, Logger: logger, WrapSink: disc.Sink}, drv, clk)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/predictor"
 )
@@ -400,6 +401,10 @@ func (c *Config) normalizeTopology() error {
 	}
 	if len(t.Chain) == 0 {
 		return errors.New("topology.chain: at least one data-plane VNF is needed")
+	}
+	if len(t.Chain) > routing.MaxStages {
+		return fmt.Errorf("topology.chain: %d stages, at most %d (the data plane's flow tag encodes stages 1..%d)",
+			len(t.Chain), routing.MaxStages, routing.MaxStages)
 	}
 	seen := map[string]bool{}
 	all := append([]*VNFConfig{&t.PCSCF, &t.SCSCF}, ptrs(t.Chain)...)

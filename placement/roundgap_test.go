@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/placement"
-	"github.com/ims-orch/ims-orch/placement/exactround"
+	"github.com/ims-orch/ims-orch/solver/exactround"
 )
 
 // cbcOrSkip returns the CBC solver, skipping when it is absent (failing under

@@ -10,7 +10,7 @@ import (
 
 // The exact whole-round reference (docs/algorithms.md "Exact whole-round
 // reference"): the integer program of a round, written in the CPLEX LP format
-// for an outside MILP solver (package placement/exactround runs CBC), and the
+// for an outside MILP solver (the adapter solver/exactround runs CBC), and the
 // decision built from the paths the solver picks. This file is pure: it
 // writes text and reads values, the solver process lives outside.
 //

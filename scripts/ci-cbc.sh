@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the COIN-OR CBC MILP solver (Debian package coinor-cbc, binary
-# cbc) that placement/exactround runs as a process: the exact whole-round
+# cbc) that solver/exactround runs as a process: the exact whole-round
 # reference of the gap test (placement TestRoundGap) and `ims-orch plan
 # --exact-round`.
 #

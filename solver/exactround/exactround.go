@@ -1,4 +1,4 @@
-// Package exactround solves a round's whole-round integer program
+// Package exactround (an adapter outside the pure placement package) solves a round's whole-round integer program
 // (placement.RoundIP) with a MILP solver run as a process: CBC (Debian
 // package coinor-cbc, installed by scripts/ci-cbc.sh). It owns the process and
 // the solver's file formats; the program itself is built by the pure package

@@ -155,7 +155,7 @@ func (st *state) stageCost(d, k int, q float64) cost {
 	if n == 0 {
 		return cost{}
 	}
-	if (st.room != nil && !st.limitsOff && n > st.room[d][k]) || d*st.m+k == st.tabu {
+	if (st.room != nil && !st.limitsOff && n > st.room[d][k]) || (st.tabu >= 0 && d*st.m+k == st.tabu) {
 		return infCost
 	}
 	if st.ignoreBuf {

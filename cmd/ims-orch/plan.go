@@ -9,7 +9,7 @@ import (
 	"os"
 
 	"github.com/ims-orch/ims-orch/placement"
-	"github.com/ims-orch/ims-orch/placement/exactround"
+	"github.com/ims-orch/ims-orch/solver/exactround"
 	"github.com/ims-orch/ims-orch/placement/scenario"
 	"github.com/spf13/cobra"
 )

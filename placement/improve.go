@@ -79,6 +79,8 @@ type improver struct {
 	max   int
 	group int
 	rep   *ImproveReport
+	// changed: some pair's path differs from the one it had (setPath).
+	changed bool
 }
 
 // improveRound runs the phase on the committed Alg. 1 state st and returns
@@ -103,6 +105,9 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 	}
 	im.run()
 	rep.Work = im.work
+	if !im.changed { // every path is Alg. 1's: the incumbent is the round
+		return inc
+	}
 
 	// Rebuild the round from the final paths on a fresh state: the counts are
 	// then exactly those of committing the paths, whatever order the moves
@@ -311,6 +316,7 @@ func (im *improver) single(i int) bool {
 // setPath records pair i's new path.
 func (im *improver) setPath(i int, p Path, fromSearch bool, r result) {
 	pl := &im.plans[i]
+	im.changed = true
 	pl.Path = append(Path(nil), p...)
 	pl.Delay = DelayOf(im.st.s.Delay, pl.Path)
 	pl.Method = MethodJoint

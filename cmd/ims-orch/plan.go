@@ -9,8 +9,8 @@ import (
 	"os"
 
 	"github.com/ims-orch/ims-orch/placement"
-	"github.com/ims-orch/ims-orch/solver/exactround"
 	"github.com/ims-orch/ims-orch/placement/scenario"
+	"github.com/ims-orch/ims-orch/solver/exactround"
 	"github.com/spf13/cobra"
 )
 

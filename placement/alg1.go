@@ -17,8 +17,45 @@ func plan(s *Snapshot, opt Options) *Decision {
 	if opt.Improve.Budget <= 0 {
 		return assemble(st, pairs, plans)
 	}
+	// A second start when the first converged with budget left (small
+	// rounds; a large one spends the budget on the first): the plan of the
+	// other order of the entry = exit pairs (LocalFirst flipped), which
+	// leaves the shared instances to different pairs. The second result is
+	// taken only when it beats the first, so neither start makes the round
+	// worse than Alg. 1's plan.
 	inc := assemble(st, pairs, plans)
-	return improveRound(s, opt, pairs, plans, st, se, inc)
+	a := improveRound(s, opt, pairs, plans, st, se, inc)
+	half := opt.Improve.Budget - a.Improvement.Work
+	if half <= 0 || !a.Improvement.Converged {
+		return a
+	}
+	ob := opt
+	ob.LocalFirst = !opt.LocalFirst
+	ob.Improve.Budget = half
+	st2 := newState(s, opt.IgnoreBuffer)
+	plans2, se2 := alg1(st2, pairs, qs, ob)
+	b := improveRound(s, ob, pairs, plans2, st2, se2, assemble(st2, pairs, plans2))
+	ac, aa := dpAdded(a)
+	bc, ba := dpAdded(b)
+	if !(cost{bc, ba}).less(cost{ac, aa}) {
+		a.Improvement.Work += b.Improvement.Work
+		return a
+	}
+	// report against Alg. 1's plan: paths re-routed relative to it
+	r := b.Improvement
+	r.Budget, r.Work = opt.Improve.Budget, r.Work+a.Improvement.Work
+	r.CreatedBefore, r.AddedBefore = a.Improvement.CreatedBefore, a.Improvement.AddedBefore
+	r.Rerouted, r.BackToCurrent = 0, 0
+	for i := range b.Pairs {
+		b.Pairs[i].Rerouted = !b.Pairs[i].Path.Equal(inc.Pairs[i].Path)
+		if b.Pairs[i].Rerouted {
+			r.Rerouted++
+			if cur, ok := s.CurrentPaths[b.Pairs[i].Pair]; ok && cur.Equal(b.Pairs[i].Path) {
+				r.BackToCurrent++
+			}
+		}
+	}
+	return b
 }
 
 // alg1 runs Alg. 1 lines 1-14 on st: every pair of pairs (processing order)

@@ -384,7 +384,7 @@ func (d *Daemon) buildCluster() error {
 		for _, n := range names {
 			lc.VNFs = append(lc.VNFs, vnfs[n])
 		}
-		c, err := local.New(lc, d.driver, d.clk, d.log.With("dc", dc))
+		c, err := local.New(lc, d.driver, d.clk, d.log)
 		if err != nil {
 			return fmt.Errorf("local controller %s: %w", dc, err)
 		}

@@ -150,7 +150,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 			vc.Name, vc.Capacity = v.Name, v.Capacity
 			lc.VNFs = append(lc.VNFs, vc)
 		}
-		c, err := local.New(lc, d, clk, cfg.Logger.With("dc", dc))
+		c, err := local.New(lc, d, clk, cfg.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("local controller %s: %w", dc, err)
 		}

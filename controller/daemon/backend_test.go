@@ -215,6 +215,15 @@ func TestDryRun(t *testing.T) {
 	if _, err := b.DryRunPolicy(ctx, p); err == nil {
 		t.Fatal("invalid policy accepted")
 	}
+	// a dry run validates exactly as the apply: a predictor change of the
+	// policy in force is refused by both, with the same error
+	p, _ = b.Policy(ctx, PolicyName)
+	p.Predictor = "holt"
+	_, dryErr := b.DryRunPolicy(ctx, p)
+	_, putErr := b.PutPolicy(ctx, p)
+	if dryErr == nil || putErr == nil || dryErr.Error() != putErr.Error() {
+		t.Fatalf("dry run: %v, apply: %v (want the same refusal)", dryErr, putErr)
+	}
 }
 
 // Saved policies and datacenter labels live in the replicated state: a

@@ -34,8 +34,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -440,7 +438,7 @@ func (e *Engine) commit(c fsm.Command) bool {
 		e.log.Info("command already applied, continuing from the committed state", "err", err)
 		e.timer = e.after(0, e.advance)
 		return false
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
+	case errors.Is(err, ErrNotLeader):
 		e.log.Error("lost leadership, stopping the round engine", "err", err)
 		e.running = false
 		e.epoch++

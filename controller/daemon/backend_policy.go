@@ -10,7 +10,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/fsm"
-	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/predictor"
 )
 
@@ -89,7 +89,7 @@ func (b *Backend) checkPolicy(p api.Policy) error {
 	if _, err := predictor.ParseSpec(p.Predictor); err != nil {
 		v.Add("predictor", "%v", err)
 	}
-	if _, err := system.ParseStrategy(p.Strategy); err != nil {
+	if _, err := strategy.Parse(p.Strategy); err != nil {
 		v.Add("strategy", "%v", err)
 	}
 	if err := b.d.cfg.checkLimits(p); err != nil {

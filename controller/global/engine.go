@@ -58,6 +58,12 @@ type Config struct {
 	StepDeadline time.Duration
 	// RecordsKept bounds the round records kept in memory (default 100).
 	RecordsKept int
+	// InitialRoundOnly runs no periodic round: the engine completes the
+	// round it starts or resumes first and schedules no other (a strategy
+	// without PeriodicRounds, controller/strategy). A store that has entered
+	// an interval already had that round: Start then schedules none.
+	// Trigger still runs a round on demand.
+	InitialRoundOnly bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -286,6 +292,9 @@ func (e *Engine) Start() error {
 			e.timer = e.after(0, e.advance)
 			return
 		}
+		if e.cfg.InitialRoundOnly && st.Interval > 0 {
+			return // the initial round is done
+		}
 		e.timer = e.after(e.cfg.Interval, e.startRound)
 	})
 	return nil
@@ -505,10 +514,14 @@ func (e *Engine) finishRound() {
 		e.stats.Rounds++
 		next := e.rec.Started.Add(e.cfg.Interval).Sub(e.rec.Finished)
 		e.rec = nil
-		e.timer = e.after(max(next, 0), e.startRound)
+		if !e.cfg.InitialRoundOnly {
+			e.timer = e.after(max(next, 0), e.startRound)
+		}
 		return
 	}
-	e.timer = e.after(e.cfg.Interval, e.startRound)
+	if !e.cfg.InitialRoundOnly {
+		e.timer = e.after(e.cfg.Interval, e.startRound)
+	}
 }
 
 // predict is step 1: the interval averages feed the forecaster, every known

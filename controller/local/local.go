@@ -851,3 +851,7 @@ func (c *Controller) Paused() bool {
 
 // DC returns the controller's datacenter name.
 func (c *Controller) DC() string { return c.cfg.DC }
+
+// Reactive reports whether the controller scales out on overload between
+// rounds (Config.Reactive: the strategy's choice).
+func (c *Controller) Reactive() bool { return c.cfg.Reactive }

@@ -25,6 +25,17 @@ const (
 	SetDrainType          MessageType = 9
 )
 
+// IgnoreUnknownFlag is the bit of a command type that a node which does not
+// know the type may skip (Consul's IgnoreUnknownTypeFlag): set it only on a
+// command whose effect older nodes can do without and whose absence never
+// changes how they apply later commands. No command of this version
+// carries it.
+const IgnoreUnknownFlag MessageType = 0x80
+
+// ErrUnknownCommand is wrapped by Decode for a type byte this version has
+// no handler for.
+var ErrUnknownCommand = errors.New("fsm: unknown command type")
+
 // Command is one replicated state change.
 type Command interface {
 	Type() MessageType
@@ -149,7 +160,7 @@ func Decode(b []byte) (Command, error) {
 	}
 	h, ok := registry[MessageType(b[0])]
 	if !ok {
-		return nil, fmt.Errorf("fsm: unknown command type %d", b[0])
+		return nil, fmt.Errorf("%w %d", ErrUnknownCommand, b[0])
 	}
 	c, err := h.decode(b[1:])
 	if err != nil {

@@ -23,6 +23,7 @@ const (
 	PutDocType            MessageType = 7
 	DeleteDocType         MessageType = 8
 	SetDrainType          MessageType = 9
+	DrainOperationType    MessageType = 10
 )
 
 // IgnoreUnknownFlag is the bit of a command type that a node which does not
@@ -104,6 +105,18 @@ type SetDrain struct {
 	Drain bool   `json:"drain"`
 }
 
+// DrainOperation drains or undrains DC together with its operation records,
+// as one entry: SetDrain's rule on DC (refused with *DrainRefusedError), then
+// every record written as PutDoc would (keys under DocOp), then the oldest
+// DocOp records beyond KeepOps deleted (ordered by OpSeq; 0 keeps all).
+// Atomic: a refusal leaves the state unchanged.
+type DrainOperation struct {
+	DC      string                     `json:"dc"`
+	Drain   bool                       `json:"drain"`
+	Records map[string]json.RawMessage `json:"records"`
+	KeepOps int                        `json:"keepOps,omitempty"`
+}
+
 // Type implementations.
 func (SetTopology) Type() MessageType       { return SetTopologyType }
 func (SetPolicy) Type() MessageType         { return SetPolicyType }
@@ -114,6 +127,7 @@ func (IntervalEntered) Type() MessageType   { return IntervalEnteredType }
 func (PutDoc) Type() MessageType            { return PutDocType }
 func (DeleteDoc) Type() MessageType         { return DeleteDocType }
 func (SetDrain) Type() MessageType          { return SetDrainType }
+func (DrainOperation) Type() MessageType    { return DrainOperationType }
 
 type handler struct {
 	decode func([]byte) (Command, error)
@@ -139,6 +153,7 @@ var registry = map[MessageType]handler{
 	PutDocType:            {dec[PutDoc], applyPutDoc},
 	DeleteDocType:         {dec[DeleteDoc], applyDeleteDoc},
 	SetDrainType:          {dec[SetDrain], applySetDrain},
+	DrainOperationType:    {dec[DrainOperation], applyDrainOperation},
 }
 
 // Encode turns a command into a raft log entry: type byte + JSON.

@@ -88,6 +88,9 @@ func (b *Backend) scale(ctx context.Context, st fsm.State, req api.ScaleRequest)
 // COMPLETED once the DC's last step-2 report shows no working or booting
 // instance. Draining a drained DC answers its open drain operation again.
 func (b *Backend) Drain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
+	if err := b.knownDC(req.DC); err != nil {
+		return api.Operation{}, err
+	}
 	return b.dcOperation(req.DC, "", func(st fsm.State) (api.Operation, error) { return b.drain(st, req) })
 }
 
@@ -114,6 +117,9 @@ func (b *Backend) drain(st fsm.State, req api.DrainRequest) (api.Operation, erro
 // closes the DC's open drain operation (COMPLETED if it was, else FAILED)
 // and records a COMPLETED UNDRAIN operation.
 func (b *Backend) Undrain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
+	if err := b.knownDC(req.DC); err != nil {
+		return api.Operation{}, err
+	}
 	return b.dcOperation(req.DC, "", func(st fsm.State) (api.Operation, error) { return b.undrain(st, req) })
 }
 
@@ -247,6 +253,15 @@ func (b *Backend) putOp(op api.Operation) error {
 			b.d.log.Warn("cannot prune an old operation record", "operation", old.ID, "err", err)
 			break
 		}
+	}
+	return nil
+}
+
+// knownDC: the DC of a drain or undrain is the URL's resource, so an
+// unknown one is ErrNotFound (404), as the OpenAPI document says.
+func (b *Backend) knownDC(dc string) error {
+	if b.d.cfg.dcIndex(dc) < 0 {
+		return fmt.Errorf("datacenter %q: %w", dc, api.ErrNotFound)
 	}
 	return nil
 }

@@ -389,7 +389,10 @@ func TestBackendDrain(t *testing.T) {
 	b := newTestBackend(t)
 	other := newBackend(b.d) // reads only the replicated state
 	store := b.d.store
-	for _, tc := range []struct{ name, dc string }{{"s-cscf dc", "tokyo"}, {"unknown dc", "paris"}} {
+	if _, err := b.Drain(ctx, api.DrainRequest{DC: "paris"}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("drain of an unknown DC: %v, want ErrNotFound (404)", err)
+	}
+	for _, tc := range []struct{ name, dc string }{{"s-cscf dc", "tokyo"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := b.Drain(ctx, api.DrainRequest{DC: tc.dc})
 			fieldErr(t, err, "dc")

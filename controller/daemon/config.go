@@ -428,6 +428,9 @@ func (c *Config) normalizeTopology() error {
 		if v.Min < 0 || v.Max < 0 || (v.Max > 0 && v.Max < v.Min) {
 			return fmt.Errorf("%s: min %d and max %d must be ≥ 0 and max ≥ min (0 = no limit)", field, v.Min, v.Max)
 		}
+		if err := c.checkVNFBound(field, v); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -495,6 +498,7 @@ func (c *Config) checkLimits(p api.Policy) error {
 		if l.Max < 0 || (l.Max > 0 && l.Max < l.Min) {
 			v.Add(f+".max", "%d must be 0 (no upper bound) or ≥ min (%d)", l.Max, l.Min)
 		}
+		c.checkLimitBound(v, f, l)
 		if j, dup := seen[key{l.DC, l.VNF}]; dup {
 			v.Add(f, "repeats limits[%d] (same dc and vnf)", j)
 		}

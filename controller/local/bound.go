@@ -1,6 +1,5 @@
 package local
 
-
 // DefaultLaunchBatch is Config.LaunchBatch's default.
 const DefaultLaunchBatch = 32
 
@@ -26,4 +25,3 @@ func (c *Controller) launchRoomLocked(vnf string) int {
 	}
 	return max(0, c.cfg.LaunchBatch-inFlight)
 }
-

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/instbound"
+	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/drivers"
 )
 

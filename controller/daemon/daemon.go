@@ -407,6 +407,7 @@ func (d *Daemon) buildCluster() error {
 		d.mux.Handle("/dc/"+dc+transport.ScalePath, http.StripPrefix("/dc/"+dc, sh))
 		d.locals[dc], d.routers[dc] = c, r
 	}
+	d.wireResync()
 	if cfg.Role.Global {
 		var tr transport.Transport
 		if len(cfg.Role.LocalEndpoints) > 0 {
@@ -536,6 +537,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 		go func() {
 			defer d.wg.Done()
 			d.seedState(ctx)
+		}()
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.resyncLoop(ctx)
 		}()
 	}
 	if d.pump != nil {

@@ -51,6 +51,8 @@ type NodeConfig struct {
 	RaftDir   string       `yaml:"raftDir"`
 	Peers     []PeerConfig `yaml:"peers"`
 	Bootstrap bool         `yaml:"bootstrap"`
+	// RaftTLS puts raft on mutual TLS (rafttls.go); required off loopback.
+	RaftTLS *RaftTLSConfig `yaml:"raftTLS"`
 }
 
 // PeerConfig is another node of the cluster: its raft ID and address and
@@ -338,6 +340,9 @@ func (c *Config) Normalize() error {
 		return errors.New("role.protocolTokenFile: required when a clustered node runs or reaches local controllers")
 	}
 	if err := c.normalizePolicy(); err != nil {
+		return err
+	}
+	if err := c.normalizeRaftTLS(); err != nil {
 		return err
 	}
 	if err := c.normalizeReports(); err != nil {

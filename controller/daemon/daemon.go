@@ -348,8 +348,16 @@ func (d *Daemon) buildCluster() error {
 			peers = append(peers, fsm.Peer{ID: p.ID, Addr: p.Raft})
 		}
 	}
+	var stream raft.StreamLayer
+	if d.opt.RaftTransport == nil {
+		var err error
+		if stream, err = d.raftStream(); err != nil {
+			return err
+		}
+	}
 	node, err := fsm.NewNode(fsm.NodeConfig{ID: cfg.Node.ID, Dir: cfg.Node.RaftDir, Bind: cfg.Node.RaftBind,
-		Transport: d.opt.RaftTransport, Peers: peers, Bootstrap: cfg.Node.Bootstrap, Raft: d.opt.Raft})
+		Transport: d.opt.RaftTransport, Peers: peers, Bootstrap: cfg.Node.Bootstrap, Raft: d.opt.Raft,
+		Stream: stream, Logger: fsm.SlogLogger(d.log)})
 	if err != nil {
 		return fmt.Errorf("raft: %w", err)
 	}

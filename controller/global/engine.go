@@ -60,6 +60,12 @@ type Config struct {
 	StepDeadline time.Duration
 	// RecordsKept bounds the round records kept in memory (default 100).
 	RecordsKept int
+	// RateFactor scales the most plausible rate of a pair in a workload
+	// report (intakebounds.go; default 1: what the whole system could serve).
+	RateFactor float64
+	// MaxReportSkew is how far ahead of this node's clock a workload report
+	// may be stamped (default 10 s; behind: one interval more).
+	MaxReportSkew time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -75,9 +81,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RecordsKept == 0 {
 		c.RecordsKept = 100
 	}
+	if c.RateFactor == 0 {
+		c.RateFactor = DefaultRateFactor
+	}
+	if c.MaxReportSkew == 0 {
+		c.MaxReportSkew = DefaultMaxReportSkew
+	}
 	switch {
-	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0:
-		return c, errors.New("global.Config: durations and RecordsKept must not be negative")
+	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0 || c.MaxReportSkew < 0 || !(c.RateFactor > 0):
+		return c, errors.New("global.Config: durations, RecordsKept and MaxReportSkew must not be negative, RateFactor must be positive")
 	case c.StepDeadline >= c.Interval:
 		return c, fmt.Errorf("global.Config.StepDeadline: %v must be below the interval %v", c.StepDeadline, c.Interval)
 	case c.Retransmit > c.StepDeadline:
@@ -188,6 +200,7 @@ type Engine struct {
 	ex        *exchange
 	in        intake
 	known     map[string]bool // DCs of the topology (intake validation)
+	bounds    intakeBounds    // plausibility limits of the topology (intakebounds.go)
 	series    map[string]bool // every series observed so far
 	observed  uint64          // history rounds < observed are in the forecaster
 	lastPred  map[string]float64
@@ -378,6 +391,9 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 		if err = checkReport(r, e.known); err != nil {
 			return
 		}
+		if err = e.bounds.checkPlausible(r, e.d.Clock.Now(), e.cfg.Interval, e.cfg.MaxReportSkew); err != nil {
+			return
+		}
 		e.in.add(r)
 	})
 	return err
@@ -391,6 +407,7 @@ func (e *Engine) refreshTopology(st *fsm.State) {
 	for _, dc := range st.Topology.DCs {
 		e.known[dc] = true
 	}
+	e.bounds = boundsFor(st.Topology, e.cfg.RateFactor)
 }
 
 // replayHistory feeds committed interval averages this engine has not

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,8 +87,8 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 // WorkloadHandler serves WorkloadPath on a node with the global role: it
 // authenticates the protocol token, parses the report strictly and feeds
 // the intake. Answers: 200 {"accepted":true} (or {"duplicate":true} for a
-// report of a (dc, kind) not newer than the last one accepted: a re-sent
-// copy is not counted twice), 400 naming the field, 401, 405, 409 when the
+// report of a (dc, kind) with the time of one of the last 64 accepted: a
+// re-sent copy is not counted twice), 400 naming the field, 401, 405, 409 when the
 // intake says ErrNotLeader (the reporter tries another node), 413, 422 when
 // the engine refuses the report (unknown DC).
 type WorkloadHandler struct {
@@ -95,8 +96,14 @@ type WorkloadHandler struct {
 	token []byte
 
 	mu   sync.Mutex
-	last map[string]time.Time // "kind/dc" → At of the last accepted report
+	seen map[string][]time.Time // "kind/dc" → At of the last seenKept accepted reports
 }
+
+// seenKept is how many accepted report times per (dc, kind) the handler
+// remembers to recognise a re-sent copy. Only a time seen before is a
+// duplicate: a reporter whose clock stepped back is still counted (the
+// engine's skew window bounds how far).
+const seenKept = 64
 
 // NewWorkloadHandler wraps an intake. token must not be empty.
 func NewWorkloadHandler(in WorkloadIntake, token string) (*WorkloadHandler, error) {
@@ -106,7 +113,7 @@ func NewWorkloadHandler(in WorkloadIntake, token string) (*WorkloadHandler, erro
 	if token == "" {
 		return nil, errors.New("workload handler: token is empty")
 	}
-	return &WorkloadHandler{in: in, token: []byte(token), last: map[string]time.Time{}}, nil
+	return &WorkloadHandler{in: in, token: []byte(token), seen: map[string][]time.Time{}}, nil
 }
 
 type workloadAnswer struct {
@@ -141,7 +148,7 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// are counted once
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if last, ok := h.last[key]; ok && !rep.At.After(last) {
+	if slices.ContainsFunc(h.seen[key], rep.At.Equal) {
 		writeAnswer(w, http.StatusOK, workloadAnswer{Duplicate: true})
 		return
 	}
@@ -153,6 +160,10 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, http.StatusUnprocessableEntity, workloadAnswer{Error: err.Error()})
 		return
 	}
-	h.last[key] = rep.At
+	ts := append(h.seen[key], rep.At)
+	if len(ts) > seenKept {
+		ts = ts[len(ts)-seenKept:]
+	}
+	h.seen[key] = ts
 	writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true})
 }

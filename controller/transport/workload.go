@@ -124,6 +124,10 @@ type workloadAnswer struct {
 }
 
 func writeAnswer(w http.ResponseWriter, code int, a workloadAnswer) {
+	if code >= 400 {
+		writeProblem(w, code, a.Error, func(p *problem) { p.NotLeader = a.NotLeader })
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(a)

@@ -104,6 +104,8 @@ func TestWorkloadHandler(t *testing.T) {
 			expectAnswer(t, srv, tc.method, tc.path, tc.auth, tc.body, tc.want, tc.wantMsg)
 		})
 	}
+	expectAnswerTyped(t, srv, "POST", WorkloadPath, wtoken, "text/plain", body(t, wrep("tokyo", 7, 1)), 415, "application/json")
+	expectAnswerTyped(t, srv, "POST", WorkloadPath, wtoken, "", body(t, wrep("tokyo", 7, 1)), 415, "application/json")
 	if got := in.reports(); len(got) != 3 || got[1].At != t0 || got[2].At != t0.Add(2*time.Second) {
 		t.Fatalf("intake got %+v, want the reports of second 1, 0 and 2 once each", got)
 	}

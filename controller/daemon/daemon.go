@@ -445,7 +445,8 @@ func (d *Daemon) buildCluster() error {
 			return err
 		}
 		d.engine, err = global.New(global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
-			global.Deps{Clock: d.clk, Transport: tr, Forecaster: fc, Store: d.store, Logger: d.log.With("role", "global")})
+			global.Deps{Clock: d.clk, Transport: tr, Forecaster: fc, Store: d.store, Logger: d.log.With("role", "global"),
+				Hooks: d.failpointHooks()})
 		if err != nil {
 			return err
 		}

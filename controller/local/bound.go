@@ -1,5 +1,14 @@
 package local
 
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
 // DefaultLaunchBatch is Config.LaunchBatch's default.
 const DefaultLaunchBatch = 32
 
@@ -24,4 +33,35 @@ func (c *Controller) launchRoomLocked(vnf string) int {
 		}
 	}
 	return max(0, c.cfg.LaunchBatch-inFlight)
+}
+
+// logApplied logs one line per step-4 decision handled (not for a re-sent
+// copy answered from the cache): the round, each VNF's target and the
+// launches it started, the instances reused, and what was refused. The
+// cluster chaos test (e2e/chaos) checks from these lines that no decision
+// was applied twice.
+func (c *Controller) logApplied(hdr protocol.Header, d *protocol.DCDecision, ops []op, reused int, refused string) {
+	if d == nil {
+		return
+	}
+	targets := make([]string, 0, len(d.Targets))
+	for _, t := range d.Targets {
+		targets = append(targets, fmt.Sprintf("%s=%d", t.VNF, t.Working))
+	}
+	launched := map[string]int{}
+	for _, o := range ops {
+		if o.kind == opLaunch {
+			launched[o.spec.VNF]++
+		}
+	}
+	ls := make([]string, 0, len(launched))
+	for _, v := range slices.Sorted(maps.Keys(launched)) {
+		ls = append(ls, fmt.Sprintf("%s=%d", v, launched[v]))
+	}
+	args := []any{"round", hdr.Round, "seq", hdr.Seq, "targets", strings.Join(targets, ","), "launched", strings.Join(ls, ","), "reused", reused}
+	if refused != "" {
+		c.log.Warn("proactive decision applied with refusals", append(args, "refused", refused)...)
+		return
+	}
+	c.log.Info("proactive decision applied", args...)
 }

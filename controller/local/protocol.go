@@ -89,6 +89,7 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 
 	created, errs := c.exec(ops)
 	if hdr.Step == protocol.StepBroadcast {
+		c.logApplied(hdr, req.Decision, ops, resp.Reused, resp.Error)
 		resp.Created = created
 		for _, err := range errs {
 			if resp.Error != "" {

@@ -66,6 +66,10 @@ type Config struct {
 	// MaxReportSkew is how far ahead of this node's clock a workload report
 	// may be stamped (default 10 s; behind: one interval more).
 	MaxReportSkew time.Duration
+	// SilentHoldRounds is how many rounds the last forecast of a series is
+	// held while the DCs that report it are silent (silent.go; default 3);
+	// after that the series counts as 0.
+	SilentHoldRounds int
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -87,8 +91,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxReportSkew == 0 {
 		c.MaxReportSkew = DefaultMaxReportSkew
 	}
+	if c.SilentHoldRounds == 0 {
+		c.SilentHoldRounds = DefaultSilentHoldRounds
+	}
 	switch {
-	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0 || c.MaxReportSkew < 0 || !(c.RateFactor > 0):
+	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0 || c.MaxReportSkew < 0 || c.SilentHoldRounds < 0 || !(c.RateFactor > 0):
 		return c, errors.New("global.Config: durations, RecordsKept and MaxReportSkew must not be negative, RateFactor must be positive")
 	case c.StepDeadline >= c.Interval:
 		return c, fmt.Errorf("global.Config.StepDeadline: %v must be below the interval %v", c.StepDeadline, c.Interval)
@@ -202,6 +209,7 @@ type Engine struct {
 	known     map[string]bool // DCs of the topology (intake validation)
 	bounds    intakeBounds    // plausibility limits of the topology (intakebounds.go)
 	series    map[string]bool // every series observed so far
+	silent    silence         // who reports which series (silent.go)
 	observed  uint64          // history rounds < observed are in the forecaster
 	lastPred  map[string]float64
 	rec       *RoundRecord
@@ -233,7 +241,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}}, nil
+	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}, silent: newSilence()}, nil
 }
 
 // Seq is the deterministic sequence number of a round's step: every leader
@@ -535,16 +543,15 @@ func (e *Engine) finishRound() {
 func (e *Engine) predict(st *fsm.State) {
 	round := st.Round.Round
 	avg, kinds := e.in.averages()
-	// A workload series with history but absent this interval is 0 when its
-	// kind was reported at all (no traffic on the pair); delays are not
-	// invented.
-	for k := range e.series {
-		if _, ok := avg[k]; ok {
-			continue
-		}
-		if kind, _, _, _ := ParseSeriesKey(k); kind != KindDelay && kinds[kind] {
-			avg[k] = 0
-		}
+	// A workload series with history but absent this interval is 0 when a
+	// DC that reports it reported its kind (no traffic on the pair); while
+	// its reporters are silent its last forecast is held (silent.go);
+	// delays are not invented.
+	e.silent.learn(&e.in)
+	held, dcs := e.silent.fill(e.series, avg, &e.in, kinds, round, e.cfg.SilentHoldRounds)
+	if len(held) > 0 {
+		e.log.Warn("no workload report from these datacenters this interval: their series are missing, not zero; holding the last forecast",
+			"round", round, "silentDCs", dcs, "series", len(held), "held", heldNote(held), "holdRounds", e.cfg.SilentHoldRounds)
 	}
 	if e.observed <= round { // not after a failed commit of this step: observe once
 		for _, k := range slices.Sorted(maps.Keys(avg)) {
@@ -563,6 +570,11 @@ func (e *Engine) predict(st *fsm.State) {
 			continue
 		}
 		pred[k] = max(v, 0)
+	}
+	for _, k := range held {
+		if v, ok := e.lastPred[k]; ok {
+			pred[k] = v // missing data: the last forecast, held
+		}
 	}
 	if !e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred}}) {
 		return

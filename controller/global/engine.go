@@ -633,7 +633,8 @@ func (e *Engine) startExchange(st *fsm.State, step protocol.Step) {
 		if _, gone := r.Unreachable[dc]; gone {
 			continue
 		}
-		req := protocol.Request{Header: protocol.Header{Round: r.Round, Step: step, Seq: Seq(r.Round, step), DC: dc}}
+		req := protocol.Request{Header: protocol.Header{Round: r.Round, Step: step, Seq: Seq(r.Round, step), DC: dc},
+			Expires: e.d.Clock.Now().Add(e.cfg.StepDeadline)}
 		if step == protocol.StepBroadcast {
 			d, ok := decisions[dc]
 			if !ok {

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
@@ -64,4 +65,28 @@ func (c *Controller) logApplied(hdr protocol.Header, d *protocol.DCDecision, ops
 		return
 	}
 	c.log.Info("proactive decision applied", args...)
+}
+
+// ExpirySkew is how far past a request's Expires (the global controller's
+// clock) this controller still handles it: clocks of the nodes differ.
+const ExpirySkew = 2 * time.Second
+
+// closedLocked says why an acquire or broadcast request belongs to a round
+// that has closed for this DC ("" when it does not): its round is older
+// than the interval this controller already entered, or it expired (the
+// global controller gave the DC up for the step; a request queued while
+// this process was stopped). Such a request is dropped: run late, an
+// acquire would pause reactive scaling for a round that is over.
+func (c *Controller) closedLocked(req protocol.Request) string {
+	if req.Step != protocol.StepAcquire && req.Step != protocol.StepBroadcast {
+		return ""
+	}
+	if req.Round < c.interval {
+		return fmt.Sprintf("round %d is closed here: interval %d already entered; dropped", req.Round, c.interval)
+	}
+	if now := c.clk.Now(); !req.Expires.IsZero() && now.After(req.Expires.Add(ExpirySkew)) {
+		return fmt.Sprintf("round %d %s expired at %s (%v ago): the round moved on without this DC; dropped",
+			req.Round, req.Step, req.Expires.UTC().Format(time.RFC3339Nano), now.Sub(req.Expires).Round(time.Millisecond))
+	}
+	return ""
 }

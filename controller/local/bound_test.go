@@ -3,6 +3,7 @@ package local
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/drivers/fake"
@@ -54,5 +55,31 @@ func TestBoundRefusesTargetsAndLimits(t *testing.T) {
 	}
 	if _, err := New(Config{DC: "x", VNFs: []VNFConfig{{Name: "firewall", Min: 300, Bound: 252}}}, e.drv, e.clk, nil); err == nil {
 		t.Fatal("a min above the bound was accepted")
+	}
+}
+
+// An acquire or broadcast of a closed round (queued while the process was
+// stopped) is dropped: it neither pauses reactive scaling nor applies.
+func TestClosedRoundRequestsDropped(t *testing.T) {
+	e := newEnv(t, fwConfig(1), fake.Options{})
+	e.round(5, map[string]int{"firewall": 1}) // entered interval 6
+	e.seq++
+	resp := e.c.Handle(protocol.Request{Header: protocol.Header{Round: 5, Step: protocol.StepAcquire, Seq: e.seq, DC: "dc0"}})
+	if !strings.Contains(resp.Error, "round 5 is closed here") || e.c.Paused() {
+		t.Fatalf("late acquire: %q, paused %v", resp.Error, e.c.Paused())
+	}
+	// round 6's acquire whose step deadline passed 3 s ago
+	e.seq++
+	resp = e.c.Handle(protocol.Request{Header: protocol.Header{Round: 6, Step: protocol.StepAcquire, Seq: e.seq, DC: "dc0"},
+		Expires: e.clk.Now().Add(-3 * time.Second)})
+	if !strings.Contains(resp.Error, "expired") || e.c.Paused() {
+		t.Fatalf("expired acquire: %q, paused %v", resp.Error, e.c.Paused())
+	}
+	// within the skew allowance it is handled
+	e.seq++
+	resp = e.c.Handle(protocol.Request{Header: protocol.Header{Round: 6, Step: protocol.StepAcquire, Seq: e.seq, DC: "dc0"},
+		Expires: e.clk.Now().Add(-time.Second)})
+	if resp.Error != "" || !e.c.Paused() {
+		t.Fatalf("timely acquire: %q, paused %v", resp.Error, e.c.Paused())
 	}
 }

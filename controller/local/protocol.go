@@ -55,6 +55,12 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 		resp.Error = fmt.Sprintf("stale round %d: current round is %d; ignored", hdr.Round, c.lastRound)
 		return resp
 	}
+	if why := c.closedLocked(req); why != "" {
+		c.mu.Unlock()
+		resp.Error = why
+		c.log.Warn("protocol request dropped", "round", hdr.Round, "step", hdr.Step.String(), "why", why)
+		return resp
+	}
 	if !c.haveRound || hdr.Round > c.lastRound {
 		c.haveRound, c.lastRound = true, hdr.Round
 		for k := range c.responses {

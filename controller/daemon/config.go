@@ -77,6 +77,9 @@ type APIConfig struct {
 	TLS                  *TLSConfig `yaml:"tls"`
 	// LeaderMode is proxy (default), redirect or reject.
 	LeaderMode string `yaml:"leaderMode"`
+	// MetricsTokenFile, when set, holds the bearer token /metrics requires
+	// (metricsauth.go); empty: /metrics is open.
+	MetricsTokenFile string `yaml:"metricsTokenFile"`
 }
 
 // TLSConfig names the API's PEM files.

@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/clock"
@@ -513,7 +512,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if mux == nil {
 		mux = http.NewServeMux()
 	}
-	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	mh, err := d.metricsHandler()
+	if err != nil {
+		return err
+	}
+	mux.Handle("/metrics", mh)
 	mux.Handle("/", apiSrv)
 	d.srv = apiSrv.HTTPServer(d.cfg.API.Listen, tlsCfg)
 	d.srv.Handler = mux

@@ -112,6 +112,13 @@ type RoleConfig struct {
 	// role, where this node's local controllers send their workload reports
 	// (cluster mode; default: every node.peers[].api). See reports.go.
 	GlobalEndpoints []string `yaml:"globalEndpoints"`
+	// ReportersFile (global role) lists each reporting node's token hash and
+	// datacenters: reports then need the reporter's own token and are taken
+	// only for its DCs (reporters.go). Empty: the protocol token, any DC.
+	ReportersFile string `yaml:"reportersFile"`
+	// ReportTokenFile is the token this node's reporter presents (default:
+	// the protocol token).
+	ReportTokenFile string `yaml:"reportTokenFile"`
 	// Agents enables the statistics agents inside VNF instances (reports.go).
 	Agents *AgentsConfig `yaml:"agents"`
 }

@@ -126,13 +126,18 @@ func jsonContentType(r *http.Request) bool {
 // endpoint between ims-orch processes (protocol, scale, workload, agents'
 // statistics) starts with it.
 func AcceptPost(w http.ResponseWriter, r *http.Request, token []byte) bool {
+	return acceptPostWith(w, r, func(tok string) bool { return subtle.ConstantTimeCompare([]byte(tok), token) == 1 })
+}
+
+// acceptPostWith is AcceptPost with the bearer token checked by valid.
+func acceptPostWith(w http.ResponseWriter, r *http.Request, valid func(token string) bool) bool {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		WriteError(w, http.StatusMethodNotAllowed, "method must be POST")
 		return false
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(tok), token) != 1 {
+	if !ok || !valid(tok) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ims-orch"`)
 		WriteError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return false

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +96,10 @@ type WorkloadHandler struct {
 	in    WorkloadIntake
 	token []byte
 
+	// creds, when set, replace token: each reporter's own token, and
+	// reports only for its DCs (reporters.go).
+	creds *ReporterCreds
+
 	mu   sync.Mutex
 	seen map[string][]time.Time // "kind/dc" → At of the last seenKept accepted reports
 }
@@ -104,6 +109,13 @@ type WorkloadHandler struct {
 // duplicate: a reporter whose clock stepped back is still counted (the
 // engine's skew window bounds how far).
 const seenKept = 64
+
+// WithReporters makes the handler accept each reporter's own token (and no
+// longer the shared one) and a report only for the reporter's DCs (403).
+func (h *WorkloadHandler) WithReporters(c *ReporterCreds) *WorkloadHandler {
+	h.creds = c
+	return h
+}
 
 // NewWorkloadHandler wraps an intake. token must not be empty.
 func NewWorkloadHandler(in WorkloadIntake, token string) (*WorkloadHandler, error) {
@@ -139,12 +151,25 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if !AcceptPost(w, r, h.token) {
+	var who *ReporterCred
+	if h.creds != nil {
+		if !acceptPostWith(w, r, func(tok string) bool {
+			c, ok := h.creds.lookup(tok)
+			who = &c
+			return ok
+		}) {
+			return
+		}
+	} else if !AcceptPost(w, r, h.token) {
 		return
 	}
 	rep, err := ParseWorkloadReport(http.MaxBytesReader(w, r.Body, MaxWorkloadBytes))
 	if err != nil {
 		BodyError(w, err)
+		return
+	}
+	if who != nil && !who.allows(rep.DC) {
+		WriteError(w, http.StatusForbidden, fmt.Sprintf("dc: reporter %q may report only for %s, not %q", who.Name, strings.Join(who.DCs, ", "), rep.DC))
 		return
 	}
 	key := rep.Kind + "/" + rep.DC

@@ -6,8 +6,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -128,6 +130,22 @@ func newCluster(t *testing.T) *cluster {
 	if err := os.WriteFile(token, []byte("chaos-protocol-token-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// per-node reporter credentials: each node reports only for its DCs
+	reporters := "reporters:\n"
+	reportTok := make([]string, nodes)
+	for i := range nodes {
+		tok := fmt.Sprintf("chaos-reporter-n%d-0123456789abcdef", i+1)
+		sum := sha256.Sum256([]byte(tok))
+		reporters += fmt.Sprintf("  - {name: n%d, dcs: [%s], sha256: %s}\n", i+1, strings.Join(dcsOf[i], ", "), hex.EncodeToString(sum[:]))
+		reportTok[i] = filepath.Join(dir, fmt.Sprintf("report-token-n%d", i+1))
+		if err := os.WriteFile(reportTok[i], []byte(tok+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reportersFile := filepath.Join(dir, "reporters.yaml")
+	if err := os.WriteFile(reportersFile, []byte(reporters), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c := &cluster{t: t, bin: bin, hc: &http.Client{Timeout: 2 * time.Second}}
 	for i := range nodes {
 		nd := filepath.Join(dir, fmt.Sprintf("n%d", i+1))
@@ -147,7 +165,8 @@ func newCluster(t *testing.T) *cluster {
 			}
 		}
 		cfg.API.Listen, cfg.API.URL = n.api, "http://"+n.api
-		cfg.Role = daemon.RoleConfig{Global: true, Locals: dcsOf[i], ProtocolTokenFile: token, LocalEndpoints: map[string]string{}}
+		cfg.Role = daemon.RoleConfig{Global: true, Locals: dcsOf[i], ProtocolTokenFile: token, LocalEndpoints: map[string]string{},
+			ReportersFile: reportersFile, ReportTokenFile: reportTok[i]}
 		for j, dcs := range dcsOf {
 			for _, dc := range dcs {
 				cfg.Role.LocalEndpoints[dc] = "http://" + c.nodes[j].api
@@ -487,6 +506,9 @@ func (c *cluster) check() {
 		for _, l := range lines {
 			if strings.Contains(l.Err, "interval") && strings.Contains(l.Msg, "routing") {
 				c.t.Errorf("%s: routing warning: %s: %s", key, l.Msg, l.Err)
+			}
+			if strings.Contains(l.Msg, "workload report") && (strings.Contains(l.Err, "403") || strings.Contains(l.Err, "401")) {
+				c.t.Errorf("%s: a workload report was refused: %s: %s", key, l.Msg, l.Err)
 			}
 			if strings.HasPrefix(l.Msg, "proactive decision applied") {
 				applied++

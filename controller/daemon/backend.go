@@ -64,7 +64,7 @@ func newBackend(d *Daemon) *Backend {
 	t := c.Topology
 	vt := func(v VNFConfig, plane string) api.VNFType {
 		th := c.thresholds(v)
-		return api.VNFType{Name: v.Name, Plane: plane, Image: v.Image, Flavor: v.Flavor, Capacity: v.Capacity,
+		return api.VNFType{Name: v.Name, Plane: plane, Image: orDriverDefault(v.Image), Flavor: orDriverDefault(v.Flavor), Capacity: v.Capacity,
 			Thresholds: api.Thresholds{CPU: th.CPU, Mem: th.Mem, PktRate: th.PktRate}}
 	}
 	b.types = []api.VNFType{vt(t.PCSCF, api.PlaneCP), vt(t.SCSCF, api.PlaneCP)}

@@ -54,3 +54,15 @@ func trimField(msg, field string) string {
 	}
 	return msg
 }
+
+// DriverDefault is what GET vnf-types shows for an image or flavor the
+// config leaves empty (the sim, fake and local drivers use none): the API
+// requires both, so a GET body can be PUT back unchanged (issue 19).
+const DriverDefault = "driver-default"
+
+func orDriverDefault(s string) string {
+	if s == "" {
+		return DriverDefault
+	}
+	return s
+}

@@ -54,3 +54,23 @@ func TestLimitsAboveTheBoundRefused(t *testing.T) {
 		t.Fatalf("a limit at the bound: %v", err)
 	}
 }
+
+// GET vnf-types then PUT of the same body is accepted and changes nothing.
+func TestVNFTypesRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBackend(t)
+	types, err := b.VNFTypes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (api.VNFTypeList{VNFTypes: types}).Validate(); err != nil {
+		t.Fatalf("GET body does not validate: %v", err)
+	}
+	if _, err := b.SetVNFTypes(ctx, types); err != nil {
+		t.Fatalf("PUT of the GET body: %v", err)
+	}
+	again, _ := b.VNFTypes(ctx)
+	if !reflect.DeepEqual(again, types) {
+		t.Fatalf("changed: %+v → %+v", types, again)
+	}
+}

@@ -73,7 +73,7 @@ func (f *FSM) State() State {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	s := f.s
-	s.History = nil
+	s.History, s.Outcomes = nil, nil
 	return s.Clone()
 }
 

@@ -748,7 +748,11 @@ func (e *Engine) finishExchange(ex *exchange) {
 		}
 		c = fsm.RoundStepDone{Round: ex.round, Step: ex.step, Provisions: prov, Unreachable: ex.gaveUp}
 	case protocol.StepBroadcast:
-		c = fsm.RoundStepDone{Round: ex.round, Step: ex.step, Unreachable: ex.gaveUp}
+		answers := map[string]fsm.DCAnswer{}
+		for dc, a := range ex.answers {
+			answers[dc] = fsm.DCAnswer{Created: a.Created, Reused: a.Reused, Error: a.Error}
+		}
+		c = fsm.RoundStepDone{Round: ex.round, Step: ex.step, Unreachable: ex.gaveUp, Answers: answers}
 		if e.rec != nil {
 			for _, dc := range slices.Sorted(maps.Keys(ex.answers)) {
 				a := ex.answers[dc]
@@ -756,7 +760,7 @@ func (e *Engine) finishExchange(ex *exchange) {
 			}
 		}
 	case protocol.StepEnter:
-		c = fsm.IntervalEntered{Round: ex.round, Unreachable: ex.gaveUp}
+		c = fsm.IntervalEntered{Round: ex.round, Unreachable: ex.gaveUp, At: e.d.Clock.Now()}
 	}
 	if !e.commit(c) {
 		return

@@ -30,7 +30,7 @@ type watcher struct {
 	// lastOutcome is the newest round whose outcome was recorded (history.go).
 	lastOutcome int64
 	last        map[string]local.Action
-	rep       *clock.Repeater
+	rep         *clock.Repeater
 }
 
 func newWatcher(d *Daemon) *watcher {

@@ -22,7 +22,7 @@ const MaxOutcomes = 64
 
 // Outcome states of a DC in a round.
 const (
-	OutcomeDecided  = "decided"  // decision committed, step 4 not done yet
+	OutcomeDecided  = "decided" // decision committed, step 4 not done yet
 	OutcomeAcked    = "acknowledged"
 	OutcomeRefused  = "refused"  // acknowledged with an error: (part of) the decision not applied
 	OutcomeApplied  = "applied"  // entered the interval with the decision

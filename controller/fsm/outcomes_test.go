@@ -20,7 +20,9 @@ func TestRoundOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
-	tg := func(vnf string, w int) []protocol.VNFTarget { return []protocol.VNFTarget{{VNF: vnf, Working: w, Create: w}} }
+	tg := func(vnf string, w int) []protocol.VNFTarget {
+		return []protocol.VNFTarget{{VNF: vnf, Working: w, Create: w}}
+	}
 	log := []Command{
 		RoundStarted{Round: 0},
 		RoundStepDone{Round: 0, Step: protocol.StepPredict, Prediction: &Prediction{}},

@@ -529,6 +529,118 @@ func (c *cluster) check() {
 	}
 }
 
+// proactive is the proactive decision history of a node (every page).
+func (c *cluster) proactive(n *node) (map[string]api.Decision, error) {
+	out := map[string]api.Decision{}
+	after := int64(0)
+	for {
+		res, err := c.hc.Get(fmt.Sprintf("http://%s%s/decisions?after=%d&limit=1000", n.api, api.Prefix, after))
+		if err != nil {
+			return nil, err
+		}
+		var page api.DecisionList
+		err = json.NewDecoder(res.Body).Decode(&page)
+		res.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range page.Decisions {
+			if d.Kind == api.DecisionProactive {
+				out[fmt.Sprintf("%d/%s/%s", d.Round, d.DC, d.VNF)] = d
+			}
+		}
+		if !page.More {
+			return out, nil
+		}
+		after = page.Next
+	}
+}
+
+// sameHistory checks that every node records the same proactive decisions
+// (round, DC, VNF, delta, outcome) for the rounds all of them hold, and
+// that each applied one matches what the DC's local controller logged as
+// applied (its target for the VNF in that round).
+func (c *cluster) sameHistory() {
+	c.t.Helper()
+	hs := make([]map[string]api.Decision, len(c.nodes))
+	c.eventually(roundDeadline, "every node's decision history", func() bool {
+		for i, n := range c.nodes {
+			h, err := c.proactive(n)
+			if err != nil {
+				return false
+			}
+			hs[i] = h
+		}
+		return true
+	})
+	// the rounds every node holds (a node keeps the last fsm.MaxOutcomes)
+	lo, hi := int64(-1), int64(1<<62)
+	for _, h := range hs {
+		mn, mx := int64(1<<62), int64(-1)
+		for _, d := range h {
+			mn, mx = min(mn, d.Round), max(mx, d.Round)
+		}
+		lo, hi = max(lo, mn), min(hi, mx)
+	}
+	if hi < lo || hi-lo < 10 {
+		c.t.Fatalf("the nodes' proactive histories share rounds %d..%d only", lo, hi)
+	}
+	sig := func(d api.Decision) string {
+		return fmt.Sprintf("delta=%d outcome=%v working=%v", d.Delta, d.Detail["outcome"], d.Detail["working"])
+	}
+	for k, d := range hs[0] {
+		if d.Round < lo || d.Round > hi {
+			continue
+		}
+		for i := 1; i < len(hs); i++ {
+			o, ok := hs[i][k]
+			if !ok || sig(o) != sig(d) || !o.At.Equal(d.At) {
+				c.t.Errorf("decision %s: %s on %s, %s (%v) on %s", k, sig(d), c.nodes[0].id, sig(o), ok, c.nodes[i].id)
+			}
+		}
+	}
+	for i := 1; i < len(hs); i++ {
+		for k, d := range hs[i] {
+			if _, ok := hs[0][k]; !ok && d.Round >= lo && d.Round <= hi {
+				c.t.Errorf("decision %s on %s only", k, c.nodes[i].id)
+			}
+		}
+	}
+	// applied decisions against the local controllers' logs
+	applied := map[string]int{} // "round/dc/vnf" → target the local controller applied
+	for _, lines := range c.logs() {
+		for _, l := range lines {
+			if strings.HasPrefix(l.Msg, "proactive decision applied") {
+				for vnf, w := range parseKV(l.Targets) {
+					applied[fmt.Sprintf("%d/%s/%s", l.Round, l.DC, vnf)] = w
+				}
+			}
+		}
+	}
+	checked := 0
+	byOutcome := map[string]int{}
+	for _, d := range hs[0] {
+		byOutcome[fmt.Sprint(d.Detail["outcome"])]++
+	}
+	c.t.Logf("outcomes on %s: %v", c.nodes[0].id, byOutcome)
+	for k, d := range hs[0] {
+		if d.Detail["outcome"] != "applied" && d.Detail["outcome"] != "refused" {
+			continue
+		}
+		w, ok := applied[k]
+		if !ok {
+			c.t.Errorf("decision %s recorded as %v but no local controller logged applying it", k, d.Detail["outcome"])
+			continue
+		}
+		if fmt.Sprint(w) != fmt.Sprint(d.Detail["working"]) {
+			c.t.Errorf("decision %s: recorded working %v, the local controller applied %d", k, d.Detail["working"], w)
+		}
+		checked++
+	}
+	c.t.Logf("decision history: the same %d proactive decisions of rounds %d..%d on every node; %d applied ones match the local controllers' logs",
+		len(hs[0]), lo, hi, checked)
+}
+
 // sameState compares the replicated state every node shows.
 func (c *cluster) sameState() {
 	c.t.Helper()
@@ -576,6 +688,7 @@ func TestClusterChaos(t *testing.T) {
 		c.sameState()
 	}
 	c.check()
+	c.sameHistory()
 	for _, l := range c.times {
 		t.Log(l)
 	}

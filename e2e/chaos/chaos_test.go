@@ -174,6 +174,17 @@ func newCluster(t *testing.T) *cluster {
 		}
 		cfg.Policy.IntervalSeconds = intervalSecs
 		cfg.Driver.BootDelay = "500ms"
+		// a load that keeps changing so rounds scale throughout the run
+		cfg.Traffic.ChangeInterval = "6s"
+		cycle := func(a, b, c float64) []float64 {
+			var out []float64
+			for range 10 {
+				out = append(out, a, b, c, b)
+			}
+			return out
+		}
+		cfg.Traffic.Rates = map[string][]float64{"tokyo": cycle(5, 30, 60), "hong-kong": cycle(3, 15, 30),
+			"london": cycle(2, 10, 20), "houston": cycle(2, 10, 20)}
 		b, err := yaml.Marshal(cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -21,7 +21,7 @@ const OwnerKey = "ims-orch-owner"
 // not marked as ours.
 var ErrForeign = errors.New("bridge exists and is not ours")
 
-var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9]{1,5}$`)
+var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9]{1,4}$`)
 
 // Config says where the private daemons live.
 type Config struct {
@@ -29,7 +29,7 @@ type Config struct {
 	// created if missing; one run directory serves one Daemon at a time.
 	Dir string
 	// Prefix names every object: the switch namespace <prefix>sw, bridges,
-	// ports, instance namespaces. 2..6 lower-case letters or digits, starting
+	// ports, instance namespaces. 2..5 lower-case letters or digits, starting
 	// with a letter, so interface names stay within 15 characters.
 	Prefix string
 }
@@ -58,7 +58,7 @@ func (d *Daemon) path(name string) string { return filepath.Join(d.cfg.Dir, name
 // daemons with an empty database.
 func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if !prefixRE.MatchString(cfg.Prefix) {
-		return nil, fmt.Errorf("prefix: %q must be 2..6 lower-case letters or digits starting with a letter", cfg.Prefix)
+		return nil, fmt.Errorf("prefix: %q must be 2..5 lower-case letters or digits starting with a letter", cfg.Prefix)
 	}
 	if cfg.Dir == "" {
 		return nil, errors.New("dir: the run directory is required")

@@ -148,3 +148,12 @@ func stopPid(pid int, wait time.Duration) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// InNetnsStdin runs a command inside network namespace ns with stdin.
+func InNetnsStdin(ctx context.Context, ns string, stdin io.Reader, name string, args ...string) (string, error) {
+	p, err := lookPath(name)
+	if err != nil {
+		return "", err
+	}
+	return run(ctx, "", stdin, "ip", append([]string{"netns", "exec", ns, p}, args...)...)
+}

@@ -24,6 +24,8 @@ type Config struct {
 	// OnFailure is called (without the Plane's lock) for every instance the
 	// Plane saw fail: its namespace or ports vanished, or ovs-vswitchd died.
 	OnFailure func(Failure)
+	// OnError receives errors of the Watch loop (nil: ignored).
+	OnError func(error)
 }
 
 // Failure is a DP instance that stopped forwarding.
@@ -151,11 +153,7 @@ func (p *Plane) AddUser(ctx context.Context, dc int, ip routing.IPv4) error {
 
 func (p *Plane) sync(ctx context.Context, k int) error {
 	st := p.dcs[k]
-	flows := make([]Flow, 0, len(st.flows))
-	for _, f := range st.flows {
-		flows = append(flows, f)
-	}
-	want, err := Compile(Inputs{Table: st.t, Live: st.live, Flows: flows, Calls: st.calls,
+	want, err := Compile(Inputs{Table: st.t, Live: st.live, Flows: flowList(st), Calls: st.calls,
 		UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
 	if err != nil {
 		return fmt.Errorf("dc%d: %w", k, err)
@@ -314,6 +312,52 @@ func (p *Plane) AddCall(ctx context.Context, c routing.Call) error {
 		}
 	}
 	return nil
+}
+
+// FlowStart is a flow of a call: its entry datacenter and first packet.
+type FlowStart struct {
+	DC     int
+	Packet routing.Packet
+}
+
+// StartCall stores a call's Table 1 mappings and routes its flows (each
+// tagged with its entry datacenter's current interval) with one rule update
+// per datacenter involved.
+func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStart) ([]routing.Decision, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	touched := map[int]bool{}
+	for k, st := range p.dcs {
+		if k != c.CallerDC && k != c.CalleeDC {
+			continue
+		}
+		if err := st.t.AddCall(c); err != nil {
+			return nil, err
+		}
+		st.calls = append(st.calls, c)
+		touched[k] = true
+	}
+	var ds []routing.Decision
+	for _, f := range flows {
+		st, err := p.dc(f.DC)
+		if err != nil {
+			return nil, err
+		}
+		f.Packet.From = routing.FromUser
+		d := st.t.Route(f.Packet)
+		st.serial++
+		st.flows[st.serial] = Flow{Serial: st.serial, Decision: d}
+		ds = append(ds, d)
+		touched[f.DC] = true
+	}
+	for k := range p.dcs {
+		if touched[k] {
+			if err := p.sync(ctx, k); err != nil {
+				return ds, err
+			}
+		}
+	}
+	return ds, nil
 }
 
 // StartFlow routes a new flow entering at datacenter dc (its first packet,

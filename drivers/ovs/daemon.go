@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -150,7 +149,7 @@ func (d *Daemon) VswitchdPID() int { return pidFromFile(d.path("vswitchd.pid"), 
 // VswitchdAlive reports whether ovs-vswitchd runs.
 func (d *Daemon) VswitchdAlive() bool {
 	pid := d.VswitchdPID()
-	return pid > 0 && syscall.Kill(pid, 0) == nil
+	return pid > 0 && alive(pid)
 }
 
 // RestartVswitchd starts ovs-vswitchd again after it died (the database and

@@ -113,7 +113,7 @@ func (s *Switch) Apply(ctx context.Context, want []Flow) (Changes, error) {
 	if err != nil || len(lines) == 0 {
 		return c, err
 	}
-	if c.Deleted > 0 || c.Modified > 0 {
+	if (c.Deleted > 0 || c.Modified > 0) && s.entryRuleChanges(want) {
 		// keep the pair counts of entry rules about to go
 		if err := s.readPairsLocked(ctx); err != nil {
 			return c, err
@@ -127,6 +127,24 @@ func (s *Switch) Apply(ctx context.Context, want []Flow) (Changes, error) {
 		s.have[f.Key()] = f
 	}
 	return c, nil
+}
+
+// entryRuleChanges reports whether applying want deletes or replaces an
+// entry rule (whose packet count must be read first).
+func (s *Switch) entryRuleChanges(want []Flow) bool {
+	keep := make(map[string]Flow, len(want))
+	for _, f := range want {
+		keep[f.Key()] = f
+	}
+	for k, g := range s.have {
+		if g.Cookie&cookieKindMask != CookieEntry {
+			continue
+		}
+		if f, ok := keep[k]; !ok || f != g {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Switch) bundle(ctx context.Context, lines []string) error {
@@ -167,6 +185,12 @@ func (s *Switch) Installed() int {
 // that output to port: their flows are learned again from the current rules.
 func (s *Switch) ForgetOutput(ctx context.Context, port int) error {
 	_, err := s.Ofctl(ctx, "del-flows", fmt.Sprintf("cookie=%#x/%#x,out_port=%d", CookieLearned, cookieKindMask, port))
+	return err
+}
+
+// ForgetLearned deletes every rule the switch learned.
+func (s *Switch) ForgetLearned(ctx context.Context) error {
+	_, err := s.Ofctl(ctx, "del-flows", fmt.Sprintf("cookie=%#x/%#x", CookieLearned, cookieKindMask))
 	return err
 }
 

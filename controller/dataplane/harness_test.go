@@ -2,8 +2,10 @@ package dataplane
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,4 +139,11 @@ func waitFor(d time.Duration, cond func() bool) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return cond()
+}
+
+func killPid(pid int) error {
+	if pid <= 1 {
+		return fmt.Errorf("no pid")
+	}
+	return syscall.Kill(pid, syscall.SIGKILL)
 }

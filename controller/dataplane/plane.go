@@ -34,6 +34,9 @@ type Failure struct {
 	Index     uint8
 	Reason    string
 	At        time.Time
+	// Moved is when the failed instance's flows had been moved to another
+	// instance (rules applied), zero when nothing was moved.
+	Moved time.Time
 }
 
 type dcState struct {
@@ -151,7 +154,7 @@ func (p *Plane) AddUser(ctx context.Context, dc int, ip routing.IPv4) error {
 	return err
 }
 
-func (p *Plane) sync(ctx context.Context, k int) error {
+func (p *Plane) sync(ctx context.Context, k int, forgetOutputs ...int) error {
 	st := p.dcs[k]
 	want, err := Compile(Inputs{Table: st.t, Live: st.live, Flows: flowList(st), Calls: st.calls,
 		UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
@@ -159,7 +162,7 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 		return fmt.Errorf("dc%d: %w", k, err)
 	}
 	start := time.Now()
-	_, err = st.sw.Apply(ctx, want)
+	_, err = st.sw.Apply(ctx, want, forgetOutputs...)
 	p.last = time.Since(start)
 	if err != nil {
 		return fmt.Errorf("dc%d: %w", k, err)
@@ -271,10 +274,7 @@ func (p *Plane) removeLocked(ctx context.Context, dc, stage int, idx uint8) erro
 			st.flows[serial] = f
 		}
 	}
-	if err := p.sync(ctx, dc); err != nil {
-		return err
-	}
-	return st.sw.ForgetOutput(ctx, ports.In)
+	return p.sync(ctx, dc, ports.In)
 }
 
 // RemoveInstance terminates an instance.

@@ -26,7 +26,7 @@ func (p *Plane) Watch(ctx context.Context, period time.Duration) {
 			return
 		case <-t.C:
 		}
-		if err := p.Check(ctx); err != nil && p.cfg.OnError != nil {
+		if err := p.Check(ctx); err != nil && ctx.Err() == nil && p.cfg.OnError != nil {
 			p.cfg.OnError(err)
 		}
 	}
@@ -64,8 +64,9 @@ func (p *Plane) Check(ctx context.Context) error {
 					p.mu.Unlock()
 					return err
 				}
+				moved := time.Now()
 				_ = in.Delete(ctx, p.d) // its database ports and what is left of it
-				fails = append(fails, Failure{DC: k, Stage: s + 1, Index: idx, Reason: "instance ports vanished", At: now})
+				fails = append(fails, Failure{DC: k, Stage: s + 1, Index: idx, Reason: "instance ports vanished", At: now, Moved: moved})
 			}
 		}
 	}

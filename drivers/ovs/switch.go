@@ -90,9 +90,8 @@ func Diff(have map[string]Flow, want []Flow) ([]string, Changes, error) {
 			add = append(add, "add "+f.String())
 			c.Added++
 		case g != f:
-			// a new cookie or new actions: replace in place (counters kept
-			// for a changed action list is not needed; add resets them)
-			add = append(add, "add "+f.String())
+			// new actions or cookie: modified in place, the counters stay
+			add = append(add, "modify_strict "+f.String())
 			c.Modified++
 		default:
 			c.Unchanged++
@@ -106,14 +105,21 @@ func Diff(have map[string]Flow, want []Flow) ([]string, Changes, error) {
 // Apply makes want the bridge's rule set: rules already installed and
 // unchanged stay as they are, the others are added, replaced or strictly
 // deleted, all in one OpenFlow bundle (atomic: a failure changes nothing).
-func (s *Switch) Apply(ctx context.Context, want []Flow) (Changes, error) {
+func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (Changes, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	lines, c, err := Diff(s.have, want)
-	if err != nil || len(lines) == 0 {
+	if err != nil {
 		return c, err
 	}
-	if (c.Deleted > 0 || c.Modified > 0) && s.entryRuleChanges(want) {
+	// learned rules towards ports that go away are dropped in the same bundle
+	for _, p := range forgetOutputs {
+		lines = append(lines, fmt.Sprintf("delete cookie=%#x/%#x,out_port=%d", CookieLearned, cookieKindMask, p))
+	}
+	if len(lines) == 0 {
+		return c, nil
+	}
+	if c.Deleted > 0 && s.entryRulesDeleted(want) {
 		// keep the pair counts of entry rules about to go
 		if err := s.readPairsLocked(ctx); err != nil {
 			return c, err
@@ -129,18 +135,15 @@ func (s *Switch) Apply(ctx context.Context, want []Flow) (Changes, error) {
 	return c, nil
 }
 
-// entryRuleChanges reports whether applying want deletes or replaces an
-// entry rule (whose packet count must be read first).
-func (s *Switch) entryRuleChanges(want []Flow) bool {
-	keep := make(map[string]Flow, len(want))
+// entryRulesDeleted reports whether applying want deletes an entry rule
+// (whose packet count must be read first; modified rules keep theirs).
+func (s *Switch) entryRulesDeleted(want []Flow) bool {
+	keep := make(map[string]bool, len(want))
 	for _, f := range want {
-		keep[f.Key()] = f
+		keep[f.Key()] = true
 	}
 	for k, g := range s.have {
-		if g.Cookie&cookieKindMask != CookieEntry {
-			continue
-		}
-		if f, ok := keep[k]; !ok || f != g {
+		if g.Cookie&cookieKindMask == CookieEntry && !keep[k] {
 			return true
 		}
 	}

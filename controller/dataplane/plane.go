@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
@@ -26,6 +27,13 @@ type Config struct {
 	OnFailure func(Failure)
 	// OnError receives errors of the Watch loop (nil: ignored).
 	OnError func(error)
+
+	// Attached mode: instead of Tables, the local controllers' routers
+	// (index = DC, names = the DCs' names) and the driver whose active
+	// instances carry the stages.
+	Routers []*dcroute.Router
+	Names   []string
+	Driver  *netns.Driver
 }
 
 // Failure is a DP instance that stopped forwarding.
@@ -40,7 +48,13 @@ type Failure struct {
 }
 
 type dcState struct {
-	t      *routing.Table
+	t      *routing.Table  // standalone: the plane's own table
+	router *dcroute.Router // attached: the local controller's routing state
+	name   string          // attached: the DC's name (the driver's key)
+	// attached: the routing index each instance last had while working,
+	// kept while it lives so a buffered instance keeps its flows
+	sticky [routing.MaxStages]map[string]uint8
+	ports  map[int]bool // input ports of the live instances at the last sync
 	sw     *ovs.Switch
 	br     string
 	live   [routing.MaxStages]map[uint8]Ports
@@ -72,7 +86,10 @@ func EntryIP(dc int) routing.IPv4 {
 const entryMAC = "02:13:ff:ff:ff:fe"
 
 // Bridge returns datacenter dc's bridge name.
-func (p *Plane) Bridge(dc int) string { return fmt.Sprintf("%sd%d", p.d.Prefix(), dc) }
+func (p *Plane) Bridge(dc int) string { return BridgeName(p.d.Prefix(), dc) }
+
+// BridgeName is the bridge of datacenter dc for an object prefix.
+func BridgeName(prefix string, dc int) string { return fmt.Sprintf("%sd%d", prefix, dc) }
 
 // UsersNS returns datacenter dc's users' namespace.
 func (p *Plane) UsersNS(dc int) string { return fmt.Sprintf("%sd%du", p.d.Prefix(), dc) }
@@ -81,15 +98,29 @@ func (p *Plane) UsersNS(dc int) string { return fmt.Sprintf("%sd%du", p.d.Prefix
 // datacenter's rules.
 func New(ctx context.Context, cfg Config) (*Plane, error) {
 	n := len(cfg.Tables)
+	attached := len(cfg.Routers) > 0
+	if attached {
+		n = len(cfg.Routers)
+		if len(cfg.Names) != n || cfg.Driver == nil || len(cfg.Tables) > 0 {
+			return nil, fmt.Errorf("routers: attached mode needs one name per router, a driver and no tables")
+		}
+	}
 	if n == 0 || n > 100 {
 		return nil, fmt.Errorf("tables: %d datacenters, want 1..100", n)
 	}
 	p := &Plane{cfg: cfg, d: cfg.Daemon}
-	for k, t := range cfg.Tables {
-		if t.DC() != k || t.N() != n {
-			return nil, fmt.Errorf("tables[%d]: table of DC %d of %d datacenters", k, t.DC(), t.N())
+	for k := 0; k < n; k++ {
+		st := &dcState{br: p.Bridge(k), flows: map[uint32]Flow{}}
+		if attached {
+			st.router, st.name = cfg.Routers[k], cfg.Names[k]
+		} else {
+			st.t = cfg.Tables[k]
 		}
-		st := &dcState{t: t, br: p.Bridge(k), flows: map[uint32]Flow{}}
+		var dcOf, nOf int
+		p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { dcOf, nOf = t.DC(), t.N() })
+		if dcOf != k || nOf != n {
+			return nil, fmt.Errorf("tables[%d]: table of DC %d of %d datacenters", k, dcOf, nOf)
+		}
 		for s := range st.live {
 			st.live[s] = map[uint8]Ports{}
 			st.insts[s] = map[uint8]*netns.Instance{}
@@ -154,20 +185,114 @@ func (p *Plane) AddUser(ctx context.Context, dc int, ip routing.IPv4) error {
 	return err
 }
 
-func (p *Plane) sync(ctx context.Context, k int, forgetOutputs ...int) error {
+// withTable runs fn with the DC's routing table (under the router's lock
+// when attached) and the live instances' ports.
+func (p *Plane) withTable(st *dcState, fn func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports)) {
+	if st.router == nil {
+		fn(st.t, st.live)
+		return
+	}
+	active := map[string]netns.Ports{}
+	if p.cfg.Driver != nil {
+		active = p.cfg.Driver.Active(st.name)
+	}
+	st.router.View(func(t *routing.Table, id func(int, uint8) string) {
+		var live [routing.MaxStages]map[uint8]Ports
+		for s := 1; s <= t.Stages(); s++ {
+			live[s-1] = map[uint8]Ports{}
+			if st.sticky[s-1] == nil {
+				st.sticky[s-1] = map[string]uint8{}
+			}
+			for _, x := range t.Instances(s) {
+				iid := id(s, x.Index)
+				if pp, ok := active[iid]; ok {
+					live[s-1][x.Index] = Ports(pp)
+					st.sticky[s-1][iid] = x.Index
+				}
+			}
+			for iid, idx := range st.sticky[s-1] {
+				pp, ok := active[iid]
+				switch {
+				case !ok:
+					delete(st.sticky[s-1], iid)
+				case id(s, idx) == iid || id(s, idx) == "":
+					if _, taken := live[s-1][idx]; !taken {
+						live[s-1][idx] = Ports(pp) // buffered: keeps its flows
+					}
+				}
+			}
+		}
+		fn(t, live)
+	})
+}
+
+// repairFlows moves the flows that entered here off instances that are no
+// longer live, to the instance Route would choose now.
+func repairFlows(st *dcState, t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
+	for serial, f := range st.flows {
+		d := &f.Decision
+		if d.Verdict != routing.Forward {
+			continue
+		}
+		changed := false
+		for s := d.First; s <= d.Last && s <= t.Stages(); s++ {
+			if _, ok := live[s-1][d.Instances[s-1]]; ok {
+				continue
+			}
+			if nx, ok := t.PickInstance(s); ok {
+				d.Instances[s-1] = nx
+				d.DstIP = routing.WithStageByte(d.DstIP, s, nx)
+				changed = true
+			}
+		}
+		if changed {
+			st.flows[serial] = f
+		}
+	}
+}
+
+func (p *Plane) sync(ctx context.Context, k int) error {
 	st := p.dcs[k]
-	want, err := Compile(Inputs{Table: st.t, Live: st.live, Flows: flowList(st), Calls: st.calls,
-		UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
+	var want []ovs.Flow
+	var err error
+	var forget []int
+	p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
+		repairFlows(st, t, live)
+		now := map[int]bool{}
+		for s := range live {
+			for _, pp := range live[s] {
+				now[pp.In] = true
+			}
+		}
+		for port := range st.ports {
+			if !now[port] {
+				forget = append(forget, port)
+			}
+		}
+		st.ports = now
+		want, err = Compile(Inputs{Table: t, Live: live, Flows: flowList(st), Calls: st.calls,
+			UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
+	})
 	if err != nil {
 		return fmt.Errorf("dc%d: %w", k, err)
 	}
 	start := time.Now()
-	_, err = st.sw.Apply(ctx, want, forgetOutputs...)
+	_, err = st.sw.Apply(ctx, want, forget...)
 	p.last = time.Since(start)
 	if err != nil {
 		return fmt.Errorf("dc%d: %w", k, err)
 	}
 	return nil
+}
+
+// Sync recompiles datacenter dc's rules and applies the difference.
+func (p *Plane) Sync(ctx context.Context, dc int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.dc(dc); err != nil {
+		return err
+	}
+	return p.sync(ctx, dc)
 }
 
 func (p *Plane) dc(k int) (*dcState, error) {
@@ -244,12 +369,11 @@ func (p *Plane) Buffer(ctx context.Context, dc, stage int, idx uint8) error {
 }
 
 // removeLocked drops a gone instance: out of the working set and the live
-// ports, flows entering here moved to the stage's chosen instance, learned
-// rules towards it forgotten, rules re-applied.
+// ports; sync moves the flows entering here to the stage's chosen instance
+// and forgets the learned rules towards it.
 func (p *Plane) removeLocked(ctx context.Context, dc, stage int, idx uint8) error {
 	st := p.dcs[dc]
-	ports, ok := st.live[stage-1][idx]
-	if !ok {
+	if _, ok := st.live[stage-1][idx]; !ok {
 		return nil
 	}
 	delete(st.live[stage-1], idx)
@@ -263,18 +387,7 @@ func (p *Plane) removeLocked(ctx context.Context, dc, stage int, idx uint8) erro
 	if err := st.t.SetInstances(stage, work); err != nil {
 		return err
 	}
-	for serial, f := range st.flows {
-		d := &f.Decision
-		if d.Verdict != routing.Forward || stage < d.First || stage > d.Last || d.Instances[stage-1] != idx {
-			continue
-		}
-		if nx, ok := st.t.PickInstance(stage); ok {
-			d.Instances[stage-1] = nx
-			d.DstIP = routing.WithStageByte(d.DstIP, stage, nx)
-			st.flows[serial] = f
-		}
-	}
-	return p.sync(ctx, dc, ports.In)
+	return p.sync(ctx, dc)
 }
 
 // RemoveInstance terminates an instance.
@@ -331,7 +444,9 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 		if k != c.CallerDC && k != c.CalleeDC {
 			continue
 		}
-		if err := st.t.AddCall(c); err != nil {
+		var err error
+		p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { err = t.AddCall(c) })
+		if err != nil {
 			return nil, err
 		}
 		st.calls = append(st.calls, c)
@@ -344,7 +459,8 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 			return nil, err
 		}
 		f.Packet.From = routing.FromUser
-		d := st.t.Route(f.Packet)
+		var d routing.Decision
+		p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { d = t.Route(f.Packet) })
 		st.serial++
 		st.flows[st.serial] = Flow{Serial: st.serial, Decision: d}
 		ds = append(ds, d)
@@ -371,7 +487,8 @@ func (p *Plane) StartFlow(ctx context.Context, dc int, pkt routing.Packet) (rout
 		return routing.Decision{}, err
 	}
 	pkt.From = routing.FromUser
-	d := st.t.Route(pkt)
+	var d routing.Decision
+	p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { d = t.Route(pkt) })
 	st.serial++
 	st.flows[st.serial] = Flow{Serial: st.serial, Decision: d}
 	return d, p.sync(ctx, dc)
@@ -386,8 +503,10 @@ func (p *Plane) StoreNext(ctx context.Context, dc int, interval uint64, paths ma
 	if err != nil {
 		return err
 	}
-	if err := st.t.StoreNext(interval, paths); err != nil {
-		return err
+	var err2 error
+	p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { err2 = t.StoreNext(interval, paths) })
+	if err2 != nil {
+		return err2
 	}
 	return p.sync(ctx, dc)
 }
@@ -401,8 +520,10 @@ func (p *Plane) Enter(ctx context.Context, dc int, interval uint64) error {
 	if err != nil {
 		return err
 	}
-	if err := st.t.Enter(interval); err != nil {
-		return err
+	var err2 error
+	p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { err2 = t.Enter(interval) })
+	if err2 != nil {
+		return err2
 	}
 	return p.sync(ctx, dc)
 }

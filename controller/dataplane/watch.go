@@ -37,6 +37,12 @@ func (p *Plane) Check(ctx context.Context) error {
 	if !p.d.VswitchdAlive() {
 		return p.recoverSwitch(ctx)
 	}
+	if p.cfg.Driver != nil {
+		// attached: the driver reports vanished instances as gone; the
+		// local controller fails them and the routers' new instance sets
+		// come back through InstanceSink
+		return p.cfg.Driver.Check(ctx)
+	}
 	out, err := ovs.InNetns(ctx, p.d.SwitchNS(), "ip", "-j", "link", "show")
 	if err != nil {
 		return err
@@ -99,6 +105,9 @@ func (p *Plane) recoverSwitch(ctx context.Context) error {
 			}
 		}
 	}
+	if p.cfg.Driver != nil {
+		p.cfg.Driver.FailAll("ovs-vswitchd died")
+	}
 	if err := p.d.RestartVswitchd(ctx); err != nil {
 		return err
 	}
@@ -115,8 +124,11 @@ func (p *Plane) recoverSwitch(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("dc%d after restart: %w", k, err)
 		}
-		want, err := Compile(Inputs{Table: st.t, Live: st.live, Flows: flowList(st), Calls: st.calls,
-			UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
+		var want []ovs.Flow
+		p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
+			want, err = Compile(Inputs{Table: t, Live: live, Flows: flowList(st), Calls: st.calls,
+				UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
+		})
 		if err != nil {
 			return err
 		}

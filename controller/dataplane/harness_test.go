@@ -60,7 +60,9 @@ type receiver struct {
 	done chan struct{}
 }
 
-func listen(t *testing.T, ns, addr string) *receiver {
+func listen(t *testing.T, ns, addr string) *receiver { return listenB(t, ns, addr) }
+
+func listenB(t testing.TB, ns, addr string) *receiver {
 	t.Helper()
 	c, err := ListenUDP(ns, addr)
 	if err != nil {

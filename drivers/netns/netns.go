@@ -194,10 +194,16 @@ func (in *Instance) nftCounters(ctx context.Context) (map[string]uint64, int, er
 	if err != nil {
 		return nil, 0, err
 	}
+	return ParseNft([]byte(out))
+}
+
+// ParseNft reads `nft -j list table` output: the packet counters of the
+// rules by comment and the number of elements of the set "flows".
+func ParseNft(out []byte) (map[string]uint64, int, error) {
 	var doc struct {
 		Nftables []map[string]json.RawMessage `json:"nftables"`
 	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+	if err := json.Unmarshal(out, &doc); err != nil {
 		return nil, 0, fmt.Errorf("nft -j: %v", err)
 	}
 	counters := map[string]uint64{}
@@ -213,7 +219,7 @@ func (in *Instance) nftCounters(ctx context.Context) (map[string]uint64, int, er
 			}
 			for _, e := range r.Expr {
 				if c, ok := e["counter"].(map[string]any); ok {
-					if p, ok := c["packets"].(float64); ok {
+					if p, ok := c["packets"].(float64); ok && p >= 0 {
 						counters[r.Comment] += uint64(p)
 					}
 				}

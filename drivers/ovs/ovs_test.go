@@ -138,3 +138,15 @@ func TestStartRemovesAKilledRunsLeftovers(t *testing.T) {
 		t.Fatalf("after stop: namespaces %v", ns)
 	}
 }
+
+func FuzzParseDump(f *testing.F) {
+	f.Add(" cookie=0x1304000100000007, duration=1.5s, table=1, n_packets=42, n_bytes=8400, idle_age=0, priority=200,udp actions=output:1\n")
+	f.Add("cookie=0xffffffffffffffffff, table=1, n_packets=1, n_bytes=1")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, fc := range ParseDump(s) {
+			if fc.Table < 0 {
+				t.Fatalf("negative table %+v", fc)
+			}
+		}
+	})
+}

@@ -73,6 +73,9 @@ type Config struct {
 	// table), e.g. to also publish routable instances in DNS
 	// (controller/sipglue). The wrapper must pass updates on to s.
 	WrapSink func(dc string, s local.InstanceSink) local.InstanceSink
+	// WrapPaths, if set, wraps each DC's path store (the DC's routing
+	// router), e.g. to install the path sets' rules on a real switch.
+	WrapPaths func(dc string, p local.PathStore) local.PathStore
 }
 
 // System is a running deployment.
@@ -138,6 +141,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		lc.Paths, lc.Sink = r, r
 		if cfg.WrapSink != nil {
 			lc.Sink = cfg.WrapSink(dc, r)
+		}
+		if cfg.WrapPaths != nil {
+			lc.Paths = cfg.WrapPaths(dc, r)
 		}
 		lc.Reactive = cfg.Strategy != Proactive
 		lc.VNFs = nil

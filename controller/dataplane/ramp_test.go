@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/agent"
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/protocol"

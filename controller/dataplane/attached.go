@@ -56,10 +56,10 @@ func (h Hooks) SetInstances(vnf string, insts []local.RoutableInstance) {
 
 // SampleStats reports every active DP instance of drv in datacenter dc to
 // sink each period until ctx ends, through the same intake as the Kamailio
-// agents: PktRate is the packets/s that arrived on the instance's in port
-// (from its interface counters), Flows the UDP flows the IDS tracks. CPU and
-// Mem stay 0: the kernel forwards in softirq context, no process of the
-// instance runs whose CPU could be measured (docs/dataplane.md).
+// agents: PktRate is the packets/s the switch sent into the instance's in
+// port (interface counters, one command for all instances). CPU and Mem stay
+// 0: the kernel forwards in softirq context, no process of the instance runs
+// whose CPU could be measured (docs/dataplane.md).
 func SampleStats(ctx context.Context, drv *netns.Driver, dc string, sink agent.Sink, period time.Duration) {
 	type last struct {
 		at  time.Time
@@ -74,22 +74,23 @@ func SampleStats(ctx context.Context, drv *netns.Driver, dc string, sink agent.S
 			return
 		case <-t.C:
 		}
-		for id := range drv.Active(dc) {
-			in := drv.Instance(id)
-			if in == nil {
-				continue
+		counts, err := drv.InPackets(ctx, dc)
+		if err != nil {
+			continue // the switch namespace is being restarted or gone: Watch reports it
+		}
+		now := time.Now()
+		for id, rcv := range counts {
+			s := agent.Sample{At: now}
+			if p, ok := prev[id]; ok && now.After(p.at) && rcv >= p.rcv {
+				s.PktRate = float64(rcv-p.rcv) / now.Sub(p.at).Seconds()
 			}
-			st, err := in.Stats(ctx)
-			if err != nil {
-				continue // gone between Active and Stats: the driver reports it
-			}
-			now := time.Now()
-			s := agent.Sample{At: now, ActiveDialogs: int64(st.Flows)}
-			if p, ok := prev[id]; ok && now.After(p.at) && st.Received >= p.rcv {
-				s.PktRate = float64(st.Received-p.rcv) / now.Sub(p.at).Seconds()
-			}
-			prev[id] = last{at: now, rcv: st.Received}
+			prev[id] = last{at: now, rcv: rcv}
 			_ = sink.ReportStats(id, s)
+		}
+		for id := range prev {
+			if _, ok := counts[id]; !ok {
+				delete(prev, id)
+			}
 		}
 	}
 }

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -90,6 +90,7 @@ func TestRampOnOneStageWithTheLocalController(t *testing.T) {
 	p.AddUser(ctx, 0, caller)
 	p.AddUser(ctx, 1, callee)
 	rx := listen(t, p.UsersNS(1), "10.101.0.1:6000")
+	stopFlows := make(chan struct{})
 	type flow struct {
 		port, sent int
 		ids        uint8
@@ -116,10 +117,18 @@ func TestRampOnOneStageWithTheLocalController(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n := s.send(fmt.Sprintf("%s:6000", EntryIP(0)), 250, 20*time.Millisecond, nil) // 5 s at 50/s
-			mu.Lock()
-			f.sent = n
-			mu.Unlock()
+			n := 0
+			for { // 50 packets/s until the ramp ends
+				select {
+				case <-stopFlows:
+					mu.Lock()
+					f.sent = n
+					mu.Unlock()
+					return
+				default:
+				}
+				n += s.send(fmt.Sprintf("%s:6000", EntryIP(0)), 10, 20*time.Millisecond, nil)
+			}
 		}()
 	}
 	port := 30000
@@ -145,6 +154,14 @@ func TestRampOnOneStageWithTheLocalController(t *testing.T) {
 		t.Fatalf("ids routable %d, want 3 after two scale-outs: %+v", routable(c, "ids"), c.Instances())
 	}
 	// one IDS instance to the buffer while its flows run
+	indexOf := map[string]uint8{}
+	routers[0].View(func(_ *routing.Table, id func(int, uint8) string) {
+		for i := 0; i < 256; i++ {
+			if x := id(2, uint8(i)); x != "" {
+				indexOf[x] = uint8(i)
+			}
+		}
+	})
 	if _, err := c.Scale("ids", -1, "ramp down"); err != nil {
 		t.Fatal(err)
 	}
@@ -157,14 +174,28 @@ func TestRampOnOneStageWithTheLocalController(t *testing.T) {
 	if buffered == "" {
 		t.Fatalf("no buffered IDS instance: %+v", c.Instances())
 	}
+	var onBuffered []*flow // flows the buffered instance carries, still sending
+	mu.Lock()
+	for _, f := range flows {
+		if f.ids == indexOf[buffered] {
+			onBuffered = append(onBuffered, f)
+		}
+	}
+	mu.Unlock()
+	if len(onBuffered) == 0 {
+		t.Fatalf("the buffered instance %s (index %d) carries no running flow: the test proves nothing", buffered, indexOf[buffered])
+	}
 	ramp(2)
+	time.Sleep(2 * time.Second) // the buffered instance keeps carrying its flows
+	close(stopFlows)
 	wg.Wait()
 	waitFor(2*time.Second, func() bool {
-		got := 0
+		sent, got := 0, 0
 		for _, f := range flows {
+			sent += f.sent
 			got += rx.count(f.port)
 		}
-		return got >= len(flows)*250
+		return got >= sent
 	})
 	sent, got, cut := 0, 0, 0
 	for _, f := range flows {
@@ -187,6 +218,12 @@ func TestRampOnOneStageWithTheLocalController(t *testing.T) {
 	}
 	t.Logf("ramp: %d flows over IDS instances %v; packets %d/%d (loss %.3f %%), %d flows missing packets; buffered %s; last IDS pkt/s %v",
 		len(flows), idsFlows, got, sent, 100*float64(sent-got)/float64(sent), cut, buffered, st)
+	for _, f := range onBuffered {
+		if g := rx.count(f.port); g < f.sent {
+			t.Errorf("flow %d through the buffered instance: %d of %d packets", f.port, g, f.sent)
+		}
+	}
+	t.Logf("%d flows ran through %s after it was buffered, none cut", len(onBuffered), buffered)
 	if float64(sent-got) >= 0.001*float64(sent) {
 		t.Errorf("lost %d of %d packets, want < 0.1 %%", sent-got, sent)
 	}

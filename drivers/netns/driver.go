@@ -186,6 +186,50 @@ func (d *Driver) Instance(id string) *Instance {
 	return nil
 }
 
+// InPackets returns, for every active instance of dc, the packets its in
+// port received, read from the switch side of the veths in one command
+// (what the switch sent into the instance).
+func (d *Driver) InPackets(ctx context.Context, dc string) (map[string]uint64, error) {
+	out, err := ovs.InNetns(ctx, d.cfg.Daemon.SwitchNS(), "ip", "-s", "-j", "link", "show")
+	if err != nil {
+		return nil, err
+	}
+	tx, err := parseTX([]byte(out))
+	if err != nil {
+		return nil, err
+	}
+	res := map[string]uint64{}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, x := range d.byID {
+		if x.inst.DC != dc || x.in == nil || x.inst.State != drivers.StateActive {
+			continue
+		}
+		if n, ok := tx[x.in.InName]; ok {
+			res[id] = n
+		}
+	}
+	return res, nil
+}
+
+// parseTX reads `ip -s -j link show`: transmitted packets per interface.
+func parseTX(out []byte) (map[string]uint64, error) {
+	var links []struct {
+		Name  string `json:"ifname"`
+		Stats struct {
+			TX struct{ Packets uint64 } `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		return nil, fmt.Errorf("ip -s -j link: %v", err)
+	}
+	m := make(map[string]uint64, len(links))
+	for _, l := range links {
+		m[l.Name] = l.Stats.TX.Packets
+	}
+	return m, nil
+}
+
 // Check reports every active instance whose switch-side ports vanished (the
 // namespace was deleted, the instance died) as gone and forgets it.
 func (d *Driver) Check(ctx context.Context) error {

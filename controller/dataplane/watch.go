@@ -92,6 +92,11 @@ func (p *Plane) report(fails []Failure) {
 
 func (p *Plane) recoverSwitch(ctx context.Context) error {
 	now := time.Now()
+	if p.cfg.Driver != nil {
+		// before taking the lock: the failure events reach the local
+		// controllers, whose instance sinks sync this plane
+		p.cfg.Driver.FailAll("ovs-vswitchd died")
+	}
 	var fails []Failure
 	p.mu.Lock()
 	defer func() {
@@ -104,9 +109,6 @@ func (p *Plane) recoverSwitch(ctx context.Context) error {
 				fails = append(fails, Failure{DC: k, Stage: s + 1, Index: idx, Reason: "ovs-vswitchd died", At: now})
 			}
 		}
-	}
-	if p.cfg.Driver != nil {
-		p.cfg.Driver.FailAll("ovs-vswitchd died")
 	}
 	if err := p.d.RestartVswitchd(ctx); err != nil {
 		return err

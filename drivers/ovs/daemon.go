@@ -273,7 +273,8 @@ func (d *Daemon) AddVeth(ctx context.Context, br, sw string, ofport int, ns, inn
 // DelPort removes a port from its bridge and deletes the switch-side
 // interface (its veth peer goes with it).
 func (d *Daemon) DelPort(ctx context.Context, br, port string) error {
-	if _, err := d.Vsctl(ctx, "--if-exists", "del-port", br, port); err != nil {
+	// --no-wait: a dead ovs-vswitchd must not hold up removing a port
+	if _, err := d.Vsctl(ctx, "--no-wait", "--if-exists", "del-port", br, port); err != nil {
 		return err
 	}
 	if _, err := InNetns(ctx, d.SwitchNS(), "ip", "link", "del", port); err != nil && !strings.Contains(err.Error(), "Cannot find device") {

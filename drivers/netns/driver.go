@@ -44,6 +44,12 @@ type Driver struct {
 	byID map[string]*dinst
 	slot map[string]int // per DC: last slot used
 	wg   sync.WaitGroup
+	// builds run at most two at a time (each is a dozen ip/ovs-vsctl/nft
+	// processes; a burst of launches must not starve the machine) and stop
+	// when the driver closes
+	sem    chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -56,7 +62,8 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Driver{cfg: cfg, byID: map[string]*dinst{}, slot: map[string]int{}}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Driver{cfg: cfg, byID: map[string]*dinst{}, slot: map[string]int{}, sem: make(chan struct{}, 2), ctx: ctx, cancel: cancel}, nil
 }
 
 // SlotPorts are the OpenFlow ports of slot (1..999) of a bridge.
@@ -103,14 +110,20 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 
 func (d *Driver) build(x *dinst, br, name string, kind Kind) {
 	defer d.wg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	select {
+	case d.sem <- struct{}{}:
+		defer func() { <-d.sem }()
+	case <-d.ctx.Done():
+		return
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
 	defer cancel()
 	in, err := Create(ctx, d.cfg.Daemon, br, name, kind, x.ports.In, x.ports.Out)
 	d.mu.Lock()
 	if d.byID[x.inst.ID] != x { // terminated while booting
 		d.mu.Unlock()
 		if in != nil {
-			_ = in.Delete(ctx, d.cfg.Daemon)
+			_ = in.Delete(context.Background(), d.cfg.Daemon)
 		}
 		return
 	}
@@ -268,8 +281,9 @@ func (d *Driver) Check(ctx context.Context) error {
 	return nil
 }
 
-// Close waits for instances being built and deletes every instance.
+// Close stops the builds in progress and deletes every instance.
 func (d *Driver) Close(ctx context.Context) error {
+	d.cancel()
 	d.wg.Wait()
 	d.mu.Lock()
 	ids := make([]string, 0, len(d.byID))

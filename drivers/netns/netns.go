@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
@@ -100,7 +101,10 @@ func Create(ctx context.Context, d *ovs.Daemon, br, name string, k Kind, inPort,
 	in := &Instance{Kind: k, NS: name, Bridge: br, InName: name + "i", OutName: name + "o", InPort: inPort, OutPort: outPort}
 	err := in.create(ctx, d)
 	if err != nil {
-		_ = in.Delete(ctx, d)
+		// clean up even when ctx was cancelled (a closing driver)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = in.Delete(cctx, d)
 		return nil, err
 	}
 	return in, nil

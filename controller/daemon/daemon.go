@@ -328,7 +328,7 @@ func (d *Daemon) build() error {
 		Strategy: strat, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
 		InitialRound: true, Logger: d.log, WrapSink: d.wrapDPSink(d.wrapSink()), WrapPaths: d.wrapPaths(),
 		EngineHooks: d.failpointHooks(),
-		LocalDCs: append([]string{}, cfg.Role.Locals...), // none is none, not every DC
+		LocalDCs:    append([]string{}, cfg.Role.Locals...), // none is none, not every DC
 	}
 	token := ""
 	if cfg.Clustered() {

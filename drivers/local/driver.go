@@ -65,6 +65,9 @@ type Config struct {
 	// again for this long while another one is free (0: the lowest free
 	// address is reused at once).
 	Quarantine time.Duration
+	// DialogTimeout expires a dialog that saw no in-dialog request for this
+	// long (a cut call's BYE never comes); DefaultDialogTimeout when zero.
+	DialogTimeout time.Duration
 	// KeepRunDirs keeps run dirs of terminated instances (dirs of instances
 	// that exited unexpectedly are always kept, for their log).
 	KeepRunDirs bool
@@ -280,6 +283,8 @@ func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
 		CtlSock:   "udp:" + netip.AddrPortFrom(in.addr, CtlPort).String(),
 		RPCSock:   "udp:" + netip.AddrPortFrom(in.addr, RPCPort).String(),
 		DNSMaxTTL: d.cfg.DNSMaxTTL, FRTimerMS: frTimerMS,
+		DialogTimeoutS: int((d.cfg.DialogTimeout + time.Second - 1) / time.Second),
+		Alias:          string(in.role) + "." + Zone(in.dcIdx, d.cfg.Domain),
 	}
 	if in.role == RoleSCSCF {
 		for _, o := range d.insts {
@@ -311,6 +316,7 @@ func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
 		"-DD", "-E", // foreground, log to stderr (the run dir's kamailio.log)
 		"-f", cfgPath,
 		"-l", "udp:" + netip.AddrPortFrom(in.addr, SIPPort).String(), // never every interface
+		"-l", "tcp:" + netip.AddrPortFrom(in.addr, SIPPort).String(), // RFC 3261 §18: TCP too
 		"-n", strconv.Itoa(d.cfg.Children),
 		"-m", strconv.Itoa(d.cfg.ShmMB), "-M", strconv.Itoa(d.cfg.PkgMB),
 		"-Y", in.dir, "-P", filepath.Join(in.dir, "kamailio.pid"),

@@ -65,6 +65,12 @@ type Config struct {
 	// again for this long while another one is free (0: the lowest free
 	// address is reused at once).
 	Quarantine time.Duration
+	// NoTakeover: a replacement (Spec.Replaces) never gets the failed
+	// instance's address (the e2e test listens on a killed S-CSCF's address to
+	// see what still arrives there). By default it takes the address over, so
+	// that Path, Record-Route and DNS answers naming the failed instance reach
+	// its successor.
+	NoTakeover bool
 	// DialogTimeout expires a dialog that saw no in-dialog request for this
 	// long (a cut call's BYE never comes); DefaultDialogTimeout when zero.
 	DialogTimeout time.Duration
@@ -151,11 +157,15 @@ func Zone(dc int, domain string) string { return "dc" + strconv.Itoa(dc) + "." +
 type Driver struct {
 	cfg Config
 
-	mu      sync.Mutex
-	insts   map[string]*inst
-	plan    addrPlan
-	subs    map[int]drivers.EventHandler
-	nextSub int
+	mu    sync.Mutex
+	insts map[string]*inst
+	// failedAddr keeps the address of instances that exited without
+	// Terminate or were killed, for a replacement that takes it over
+	// (Spec.Replaces); an entry is used once.
+	failedAddr map[string]netip.Addr
+	plan       addrPlan
+	subs       map[int]drivers.EventHandler
+	nextSub    int
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -169,6 +179,7 @@ type inst struct {
 	proc          Process
 	done          chan struct{}
 	terminating   bool
+	killed        bool // Kill: failed, SIGKILLed at once (run dir kept)
 	exited        bool
 	readyDeadline time.Time
 	killTimer     clock.Timer
@@ -190,7 +201,7 @@ func New(cfg Config) (*Driver, error) {
 	}
 	// Kamailio processes of a previous run that was killed hold our addresses.
 	reapStale(cfg.BaseDir, 2*time.Second)
-	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{},
+	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{}, failedAddr: map[string]netip.Addr{},
 		plan: addrPlan{quarantine: cfg.Quarantine, now: cfg.Clock.Now}}, nil
 }
 
@@ -227,6 +238,14 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		return drivers.Instance{}, fmt.Errorf("%w: DC: %q: index %d outside 0..%d", drivers.ErrInvalid, spec.DC, dcIdx, MaxDC)
 	}
 
+	if spec.Replaces != "" && spec.Replaces != spec.ID {
+		// Take over the failed instance's address: stop what is left of it
+		// first (a stopped process still holds its sockets).
+		if err := d.Kill(ctx, spec.DC, spec.Replaces); err != nil && !errors.Is(err, drivers.ErrNotFound) {
+			return drivers.Instance{}, fmt.Errorf("local: launch %s: stop the replaced %s: %w", spec.ID, spec.Replaces, err)
+		}
+	}
+
 	d.mu.Lock()
 	if in, ok := d.insts[spec.ID]; ok {
 		info := in.snapshot()
@@ -236,7 +255,13 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		}
 		return info, nil
 	}
-	addr, err := d.plan.alloc(dcIdx, role)
+	var addr netip.Addr
+	if old, ok := d.failedAddr[spec.Replaces]; ok && spec.Replaces != "" && !d.cfg.NoTakeover && d.plan.takeover(old, dcIdx, role) {
+		addr = old
+		delete(d.failedAddr, spec.Replaces)
+	} else {
+		addr, err = d.plan.alloc(dcIdx, role)
+	}
 	if err != nil {
 		d.mu.Unlock()
 		return drivers.Instance{}, fmt.Errorf("%w: %v", drivers.ErrCapacity, err)
@@ -441,7 +466,16 @@ func (d *Driver) supervise(in *inst) {
 	if !in.terminating {
 		reason = "unexpected exit: " + exitReason(werr)
 	}
-	removeDir := in.terminating && !d.cfg.KeepRunDirs
+	if !in.terminating || in.killed {
+		if len(d.failedAddr) >= 1024 { // bounded: only recent failures are taken over
+			clear(d.failedAddr)
+		}
+		d.failedAddr[in.info.ID] = in.addr
+	}
+	if in.killed {
+		reason = "killed (failed)"
+	}
+	removeDir := in.terminating && !in.killed && !d.cfg.KeepRunDirs
 	ev := drivers.Event{ID: in.info.ID, DC: in.info.DC, VNF: in.info.VNF, State: drivers.StateGone, Reason: reason, At: d.cfg.Clock.Now()}
 	close(in.done)
 	d.mu.Unlock()
@@ -486,6 +520,36 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 		return fmt.Errorf("local: terminate %s: %w", id, ctx.Err())
 	}
 }
+
+// Kill stops a failed instance at once: SIGKILL to its whole process group
+// (a stopped process too; it cannot answer anything any more), no drain, no
+// grace. It returns once the process has exited (or ctx ends). Its address
+// is kept for a replacement that names it in Spec.Replaces. Unknown
+// instances are taken as already gone.
+func (d *Driver) Kill(ctx context.Context, dc, id string) error {
+	d.mu.Lock()
+	in, ok := d.insts[id]
+	if !ok {
+		d.mu.Unlock()
+		return nil
+	}
+	if dc != "" && in.info.DC != dc {
+		d.mu.Unlock()
+		return fmt.Errorf("%w: %s is in DC %s, not %s", drivers.ErrNotFound, id, in.info.DC, dc)
+	}
+	in.terminating, in.killed = true, true
+	_ = in.proc.Signal(syscall.SIGKILL, true)
+	done := in.done
+	d.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("local: kill %s: %w", id, ctx.Err())
+	}
+}
+
+var _ drivers.Killer = (*Driver)(nil)
 
 // List returns the live instances in dc ("" = all), sorted by ID.
 func (d *Driver) List(ctx context.Context, dc string) ([]drivers.Instance, error) {

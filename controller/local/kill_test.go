@@ -121,3 +121,4 @@ func TestFailedInstanceKilledAfterReplacementLaunch(t *testing.T) {
 		})
 	}
 }
+

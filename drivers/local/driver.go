@@ -180,6 +180,7 @@ type inst struct {
 	done          chan struct{}
 	terminating   bool
 	killed        bool // Kill: failed, SIGKILLed at once (run dir kept)
+	wasActive     bool // it reached active once
 	exited        bool
 	readyDeadline time.Time
 	killTimer     clock.Timer
@@ -406,14 +407,14 @@ func (d *Driver) probe(in *inst) {
 	var ev *drivers.Event
 	switch {
 	case err == nil:
-		in.info.State = drivers.StateActive
+		in.info.State, in.wasActive = drivers.StateActive, true
 		ev = &drivers.Event{State: drivers.StateActive, Reason: "rpc answers"}
 		if len(peers) > 0 {
 			ev.Reason = "rpc answers, registrations synced from peers"
 		}
 	case !synced && !now.Before(in.readyDeadline):
 		// it serves, only its replica lags: better in service than failed
-		in.info.State = drivers.StateActive
+		in.info.State, in.wasActive = drivers.StateActive, true
 		ev = &drivers.Event{State: drivers.StateActive, Reason: "rpc answers; " + err.Error() + " at the ready timeout"}
 	case !now.Before(in.readyDeadline):
 		in.info.State = drivers.StateError
@@ -451,8 +452,15 @@ func (d *Driver) usrlocSynced(ctx context.Context, rpc netip.AddrPort, peers []n
 // supervise waits for the process to exit and reports it at once.
 func (d *Driver) supervise(in *inst) {
 	werr := in.proc.Wait()
-	// Kamailio's workers may outlive a killed main process: reap the group.
+	// Kamailio's workers may outlive a killed main process: reap the group,
+	// and wait (bounded) until it is gone, so that its sockets are closed
+	// before the address is handed out again.
 	_ = in.proc.Signal(syscall.SIGKILL, true)
+	if g, ok := in.proc.(interface{ GroupGone() bool }); ok {
+		for end := time.Now().Add(2 * time.Second); !g.GroupGone() && time.Now().Before(end); {
+			time.Sleep(5 * time.Millisecond) // the kernel tears the workers down
+		}
+	}
 
 	d.mu.Lock()
 	in.exited = true
@@ -466,7 +474,9 @@ func (d *Driver) supervise(in *inst) {
 	if !in.terminating {
 		reason = "unexpected exit: " + exitReason(werr)
 	}
-	if !in.terminating || in.killed {
+	if (!in.terminating || in.killed) && in.wasActive {
+		// only an instance that served is taken over: one that died while
+		// booting may have died of its address (a crash loop otherwise)
 		if len(d.failedAddr) >= 1024 { // bounded: only recent failures are taken over
 			clear(d.failedAddr)
 		}

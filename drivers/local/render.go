@@ -40,6 +40,10 @@ type TemplateData struct {
 	// RetryAfterS is the Retry-After of the 503 sent when no next hop could be
 	// reached (1 when zero).
 	RetryAfterS int
+	// PoolInviteFRMS is how long a P-CSCF waits for the first answer
+	// (100 Trying) of an S-CSCF to an INVITE before trying the next SRV target
+	// (1000 when zero).
+	PoolInviteFRMS int
 }
 
 // DefaultDialogTimeout bounds a dialog's life without in-dialog requests: the
@@ -71,6 +75,9 @@ func Render(fsys fs.FS, tmpl string, d TemplateData) ([]byte, error) {
 	}
 	if d.RetryAfterS == 0 {
 		d.RetryAfterS = 1
+	}
+	if d.PoolInviteFRMS <= 0 {
+		d.PoolInviteFRMS = 1000
 	}
 	t, err := template.New(tmpl).Option("missingkey=error").ParseFS(fsys, tmpl)
 	if err != nil {

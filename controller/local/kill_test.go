@@ -121,4 +121,3 @@ func TestFailedInstanceKilledAfterReplacementLaunch(t *testing.T) {
 		})
 	}
 }
-

@@ -25,7 +25,12 @@ import (
 func scenarios(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, n := range []string{"reg.xml", "uac.xml", "uas.xml"} {
+	ents, err := fs.ReadDir(kamfiles.Files, "sipp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		n := e.Name()
 		b, err := fs.ReadFile(kamfiles.Files, "sipp/"+n)
 		if err != nil {
 			t.Fatal(err)

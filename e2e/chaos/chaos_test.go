@@ -26,7 +26,7 @@ import (
 
 // The test's configuration: every number the assertions depend on.
 const (
-	dc, dcIdx    = "dc0", 46 // 127.56.x.x, DNS 127.56.0.53; harness on 127.0.0.9x and 127.0.0.1xx
+	dc, dcIdx    = "dc0", 46       // 127.56.x.x, DNS 127.56.0.53; harness on 127.0.0.9x and 127.0.0.1xx
 	statsTimeout = 3 * time.Second // the local controller's default
 	faultEvery   = 16 * time.Second
 	firstFault   = 8 * time.Second

@@ -336,9 +336,13 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("all kinds: %d placed, %d failed (%.2f %%)", total, failed, 100*float64(failed)/float64(max(total, 1)))
 
-	// recovery per fault: the first new call set up after it, and the last new
-	// call that needed more than 1 s to be set up
-	type rec struct{ first, lastSlow time.Duration }
+	// recovery per fault: the first new call (hold/resume) set up after it,
+	// and how many of the calls started in its window took more than 1 s to
+	// be set up (the shared 2-core machine adds some of those by itself)
+	type rec struct {
+		first      time.Duration
+		calls, slow int
+	}
 	recs := make([]rec, len(faults))
 	for i, f := range faults {
 		end := loadStart.Add(loadFor)
@@ -350,15 +354,16 @@ func TestChaos(t *testing.T) {
 			if c.Start.Before(f.at) || !c.Start.Before(end) {
 				continue
 			}
+			recs[i].calls++
 			if done := c.Start.Add(c.Took).Sub(f.at); recs[i].first < 0 || done < recs[i].first {
 				recs[i].first = done
 			}
 			if c.Took > promptSetup {
-				recs[i].lastSlow = max(recs[i].lastSlow, c.Start.Sub(f.at)+c.Took)
+				recs[i].slow++
 			}
 		}
-		t.Logf("%s: first new call set up %v after the fault; every new call set up within %v again %v after it",
-			f.name, recs[i].first.Round(time.Millisecond), promptSetup, recs[i].lastSlow.Round(time.Millisecond))
+		t.Logf("%s: first new call set up %v after the fault; %d calls started in the next %v, %d of them set up in more than %v",
+			f.name, recs[i].first.Round(time.Millisecond), recs[i].calls, end.Sub(f.at).Round(time.Second), recs[i].slow, promptSetup)
 	}
 
 	// the controller's actions: failed → replaced, for every victim

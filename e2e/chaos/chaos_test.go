@@ -340,7 +340,7 @@ func TestChaos(t *testing.T) {
 	// and how many of the calls started in its window took more than 1 s to
 	// be set up (the shared 2-core machine adds some of those by itself)
 	type rec struct {
-		first      time.Duration
+		first       time.Duration
 		calls, slow int
 	}
 	recs := make([]rec, len(faults))

@@ -15,13 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/discovery"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
 	"github.com/ims-orch/ims-orch/drivers"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // The test's configuration: every number the assertions depend on.
@@ -149,7 +150,7 @@ func TestChaos(t *testing.T) {
 		}
 		_ = sipglue.FlushDNSCaches(context.Background(), rpcCall, rpcs)
 	})
-	thr := local.Thresholds{CPU: 95, Mem: 95, PktRate: 1e6} // no overload: this test is about failures
+	thr := vnf.Thresholds{CPU: 95, Mem: 95, PktRate: 1e6} // no overload: this test is about failures
 	ctl, err := local.New(local.Config{DC: dc, StatsTimeout: statsTimeout, DriverTimeout: 30 * time.Second,
 		VNFs: []local.VNFConfig{
 			{Name: "pcscf", Capacity: 1000, Min: 2, Thresholds: thr},

@@ -44,6 +44,10 @@ type TemplateData struct {
 	// (100 Trying) of an S-CSCF to an INVITE before trying the next SRV target
 	// (1000 when zero).
 	PoolInviteFRMS int
+	// SyncGraceS is how long after its start an S-CSCF with DMQ peers
+	// answers an unknown callee with 503 + Retry-After instead of 404 (its
+	// registrations may still be syncing; 5 when zero).
+	SyncGraceS int
 }
 
 // DefaultDialogTimeout bounds a dialog's life without in-dialog requests: the
@@ -78,6 +82,9 @@ func Render(fsys fs.FS, tmpl string, d TemplateData) ([]byte, error) {
 	}
 	if d.PoolInviteFRMS <= 0 {
 		d.PoolInviteFRMS = 1000
+	}
+	if d.SyncGraceS <= 0 {
+		d.SyncGraceS = 5
 	}
 	t, err := template.New(tmpl).Option("missingkey=error").ParseFS(fsys, tmpl)
 	if err != nil {

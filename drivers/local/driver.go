@@ -162,7 +162,7 @@ type Driver struct {
 	// failedAddr keeps the address of instances that exited without
 	// Terminate or were killed, for a replacement that takes it over
 	// (Spec.Replaces); an entry is used once.
-	failedAddr map[string]netip.Addr
+	failedAddr map[string]failedAddr
 	plan       addrPlan
 	subs       map[int]drivers.EventHandler
 	nextSub    int
@@ -178,6 +178,7 @@ type inst struct {
 	dir           string
 	proc          Process
 	done          chan struct{}
+	released      chan struct{} // closed once its process group is gone and its address free
 	terminating   bool
 	killed        bool // Kill: failed, SIGKILLed at once (run dir kept)
 	wasActive     bool // it reached active once
@@ -202,7 +203,7 @@ func New(cfg Config) (*Driver, error) {
 	}
 	// Kamailio processes of a previous run that was killed hold our addresses.
 	reapStale(cfg.BaseDir, 2*time.Second)
-	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{}, failedAddr: map[string]netip.Addr{},
+	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{}, failedAddr: map[string]failedAddr{},
 		plan: addrPlan{quarantine: cfg.Quarantine, now: cfg.Clock.Now}}, nil
 }
 
@@ -257,8 +258,17 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		return info, nil
 	}
 	var addr netip.Addr
-	if old, ok := d.failedAddr[spec.Replaces]; ok && spec.Replaces != "" && !d.cfg.NoTakeover && d.plan.takeover(old, dcIdx, role) {
-		addr = old
+	if old, ok := d.failedAddr[spec.Replaces]; ok && spec.Replaces != "" && !d.cfg.NoTakeover {
+		// its address is released once its process group is gone
+		d.mu.Unlock()
+		select {
+		case <-old.released:
+		case <-ctx.Done():
+		}
+		d.mu.Lock()
+	}
+	if old, ok := d.failedAddr[spec.Replaces]; ok && spec.Replaces != "" && !d.cfg.NoTakeover && d.plan.takeover(old.addr, dcIdx, role) {
+		addr = old.addr
 		delete(d.failedAddr, spec.Replaces)
 	} else {
 		addr, err = d.plan.alloc(dcIdx, role)
@@ -267,7 +277,8 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		d.mu.Unlock()
 		return drivers.Instance{}, fmt.Errorf("%w: %v", drivers.ErrCapacity, err)
 	}
-	in := &inst{role: role, dcIdx: dcIdx, addr: addr, dir: filepath.Join(d.cfg.BaseDir, spec.ID), done: make(chan struct{})}
+	in := &inst{role: role, dcIdx: dcIdx, addr: addr, dir: filepath.Join(d.cfg.BaseDir, spec.ID), done: make(chan struct{}),
+		released: make(chan struct{})}
 	cmd, err := d.prepare(spec, in)
 	if err == nil {
 		in.proc, err = d.cfg.Starter.Start(cmd)
@@ -452,24 +463,17 @@ func (d *Driver) usrlocSynced(ctx context.Context, rpc netip.AddrPort, peers []n
 // supervise waits for the process to exit and reports it at once.
 func (d *Driver) supervise(in *inst) {
 	werr := in.proc.Wait()
-	// Kamailio's workers may outlive a killed main process: reap the group,
-	// and wait (bounded) until it is gone, so that its sockets are closed
-	// before the address is handed out again.
+	// Kamailio's workers may outlive a killed main process: reap the group.
 	_ = in.proc.Signal(syscall.SIGKILL, true)
-	if g, ok := in.proc.(interface{ GroupGone() bool }); ok {
-		for end := time.Now().Add(2 * time.Second); !g.GroupGone() && time.Now().Before(end); {
-			time.Sleep(5 * time.Millisecond) // the kernel tears the workers down
-		}
-	}
 
 	d.mu.Lock()
 	in.exited = true
 	if in.killTimer != nil {
 		in.killTimer.Stop()
 	}
-	d.plan.release(in.addr)
 	delete(d.insts, in.info.ID)
 	in.info.State = drivers.StateGone
+	released := in.released
 	reason := "terminated"
 	if !in.terminating {
 		reason = "unexpected exit: " + exitReason(werr)
@@ -480,7 +484,7 @@ func (d *Driver) supervise(in *inst) {
 		if len(d.failedAddr) >= 1024 { // bounded: only recent failures are taken over
 			clear(d.failedAddr)
 		}
-		d.failedAddr[in.info.ID] = in.addr
+		d.failedAddr[in.info.ID] = failedAddr{addr: in.addr, released: released}
 	}
 	if in.killed {
 		reason = "killed (failed)"
@@ -489,10 +493,29 @@ func (d *Driver) supervise(in *inst) {
 	ev := drivers.Event{ID: in.info.ID, DC: in.info.DC, VNF: in.info.VNF, State: drivers.StateGone, Reason: reason, At: d.cfg.Clock.Now()}
 	close(in.done)
 	d.mu.Unlock()
+	d.emit(ev) // at once: the controller takes it out of DNS and replaces it
+
+	// The address is handed out again only once the whole group is gone, so
+	// that its sockets are closed (bounded: the kernel tears the workers down).
+	if g, ok := in.proc.(interface{ GroupGone() bool }); ok {
+		for end := time.Now().Add(2 * time.Second); !g.GroupGone() && time.Now().Before(end); {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	d.mu.Lock()
+	d.plan.release(in.addr)
+	close(released)
+	d.mu.Unlock()
 	if removeDir {
 		_ = os.RemoveAll(in.dir)
 	}
-	d.emit(ev)
+}
+
+// failedAddr is a failed instance's address, free for its replacement
+// once released is closed.
+type failedAddr struct {
+	addr     netip.Addr
+	released chan struct{}
 }
 
 func exitReason(err error) string {
@@ -503,7 +526,8 @@ func exitReason(err error) string {
 }
 
 // Terminate stops an instance: SIGTERM, then SIGKILL to its process group
-// after Grace. It returns once the process has exited (or ctx ends).
+// after Grace. It returns once its process group is gone and its address
+// free (or ctx ends).
 // Unknown instances are taken as already gone.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	d.mu.Lock()
@@ -521,7 +545,7 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 		_ = in.proc.Signal(syscall.SIGTERM, false)
 		in.killTimer = d.cfg.Clock.AfterFunc(d.cfg.Grace, func() { _ = in.proc.Signal(syscall.SIGKILL, true) })
 	}
-	done := in.done
+	done := in.released
 	d.mu.Unlock()
 	select {
 	case <-done:
@@ -533,7 +557,7 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 
 // Kill stops a failed instance at once: SIGKILL to its whole process group
 // (a stopped process too; it cannot answer anything any more), no drain, no
-// grace. It returns once the process has exited (or ctx ends). Its address
+// grace. It returns once its process group is gone (or ctx ends). Its address
 // is kept for a replacement that names it in Spec.Replaces. Unknown
 // instances are taken as already gone.
 func (d *Driver) Kill(ctx context.Context, dc, id string) error {
@@ -549,7 +573,7 @@ func (d *Driver) Kill(ctx context.Context, dc, id string) error {
 	}
 	in.terminating, in.killed = true, true
 	_ = in.proc.Signal(syscall.SIGKILL, true)
-	done := in.done
+	done := in.released
 	d.mu.Unlock()
 	select {
 	case <-done:

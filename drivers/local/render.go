@@ -42,7 +42,7 @@ type TemplateData struct {
 	RetryAfterS int
 	// PoolInviteFRMS is how long a P-CSCF waits for the first answer
 	// (100 Trying) of an S-CSCF to an INVITE before trying the next SRV target
-	// (1000 when zero).
+	// (2000 when zero: 1 s made 503s on this machine at load average 40, where an S-CSCF sometimes needs over 1 s for its 100).
 	PoolInviteFRMS int
 	// SyncGraceS is how long after its start an S-CSCF with DMQ peers
 	// answers an unknown callee with 503 + Retry-After instead of 404 (its
@@ -81,7 +81,7 @@ func Render(fsys fs.FS, tmpl string, d TemplateData) ([]byte, error) {
 		d.RetryAfterS = 1
 	}
 	if d.PoolInviteFRMS <= 0 {
-		d.PoolInviteFRMS = 1000
+		d.PoolInviteFRMS = 2000
 	}
 	if d.SyncGraceS <= 0 {
 		d.SyncGraceS = 5

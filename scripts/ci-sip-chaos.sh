@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the real-SIP chaos test (e2e/chaos, issue 15): one DC with 2 P-CSCFs and
+# Runs the real-SIP chaos test (e2e/sipchaos, issue 15): one DC with 2 P-CSCFs and
 # 2 S-CSCFs (Kamailio, launched by drivers/local under the local controller),
 # a steady SIPp call mix, then SIGKILL and SIGSTOP (4.5 s, then SIGCONT) of a
 # P-CSCF and of an S-CSCF, one at a time, 16 s apart (~1.5 min).
@@ -17,4 +17,4 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 bash scripts/ci-kamailio.sh
-IMS_SIP_CHAOS=1 flock /tmp/ims-orch-sip.lock go test ./e2e/chaos/ -run TestChaos -count=1 -timeout 6m -v "$@"
+IMS_SIP_CHAOS=1 flock /tmp/ims-orch-sip.lock go test ./e2e/sipchaos/ -run TestChaos -count=1 -timeout 6m -v "$@"

@@ -1,4 +1,4 @@
-package chaos
+package sipchaos
 
 // SIPp processes of the chaos test: one per traffic kind and P-CSCF, each
 // with its own statistics and per-call response times.

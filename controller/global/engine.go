@@ -195,6 +195,7 @@ type Engine struct {
 	stepStart time.Time
 	records   []RoundRecord
 	stats     Stats
+	lastDelay map[string]delaySample // delay key → last sample (delays.go)
 
 	outbox []send
 	hooks  []func()
@@ -379,6 +380,7 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 			return
 		}
 		e.in.add(r)
+		e.noteDelays(r)
 	})
 	return err
 }

@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/ims-orch/ims-orch/controller/clock"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
+	"github.com/ims-orch/ims-orch/controller/delayprobe"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
@@ -73,6 +75,17 @@ type Config struct {
 	// table), e.g. to also publish routable instances in DNS
 	// (controller/sipglue). The wrapper must pass updates on to s.
 	WrapSink func(dc string, s local.InstanceSink) local.InstanceSink
+	// Probes, if set, measure the inter-DC delays: one prober per DC
+	// probes every other DC over Probes.Transport and reports to the engine
+	// (nil: the static matrix is every link's delay).
+	Probes *Probes
+}
+
+// Probes configures the delay probers of the local controllers.
+type Probes struct {
+	Transport delayprobe.Transport
+	// Period between two probes of a link (delayprobe default 5 s).
+	Period time.Duration
 }
 
 // System is a running deployment.
@@ -85,6 +98,8 @@ type System struct {
 	// Locals and Routers by DC name.
 	Locals  map[string]*local.Controller
 	Routers map[string]*dcroute.Router
+	// Probers by DC name (empty without Config.Probes).
+	Probers map[string]*delayprobe.Prober
 	fc      *global.ModelForecaster
 
 	mu         sync.Mutex
@@ -111,7 +126,8 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if len(top.DCs) == 0 {
 		return nil, errors.New("topology.dcs: no datacenter")
 	}
-	s := &System{cfg: cfg, Clock: clk, Locals: map[string]*local.Controller{}, Routers: map[string]*dcroute.Router{}, fc: fc}
+	s := &System{cfg: cfg, Clock: clk, Locals: map[string]*local.Controller{}, Routers: map[string]*dcroute.Router{},
+		Probers: map[string]*delayprobe.Prober{}, fc: fc}
 	s.Store = global.NewMemStore()
 	if err := s.Store.Apply(fsm.SetTopology{Topology: top}); err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
@@ -156,6 +172,15 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		}
 		mem.Register(dc, c)
 		s.Locals[dc], s.Routers[dc] = c, r
+		if cfg.Probes != nil {
+			p, err := delayprobe.New(delayprobe.Config{DC: dc, Peers: top.DCs, Period: cfg.Probes.Period, Clock: clk,
+				Transport: cfg.Probes.Transport, Report: s,
+				OnError: func(err error) { cfg.Logger.Debug("delay probe", "err", err) }})
+			if err != nil {
+				return nil, err
+			}
+			s.Probers[dc] = p
+		}
 	}
 	hooks := global.Hooks{}
 	if cfg.Strategy == Reactive {
@@ -203,6 +228,11 @@ func (s *System) Start(ctx context.Context) error {
 	if err := s.Engine.Start(); err != nil {
 		return err
 	}
+	for _, dc := range s.cfg.Topology.DCs {
+		if p := s.Probers[dc]; p != nil {
+			p.Start()
+		}
+	}
 	if s.cfg.InitialRound || s.cfg.Strategy == Reactive {
 		s.Engine.Trigger()
 	}
@@ -211,6 +241,9 @@ func (s *System) Start(ctx context.Context) error {
 
 // Stop stops the engine and the local controllers.
 func (s *System) Stop() {
+	for _, p := range s.Probers {
+		p.Stop()
+	}
 	s.Engine.Stop()
 	for _, dc := range s.cfg.Topology.DCs {
 		s.Locals[dc].Stop()

@@ -30,7 +30,7 @@ type world struct {
 	t0   time.Time
 }
 
-func newWorld(t *testing.T, strategy Strategy, loss float64, tau uint64) *world {
+func newWorld(t *testing.T, strategy Strategy, loss float64, tau uint64, opts ...func(*Config, *clock.Virtual)) *world {
 	clk := clock.NewVirtual(time.Unix(1_700_000_000, 0))
 	drv, err := fake.New(clk, fake.Options{BootDelay: 5 * time.Second})
 	if err != nil {
@@ -46,10 +46,14 @@ func newWorld(t *testing.T, strategy Strategy, loss float64, tau uint64) *world 
 	for _, v := range []string{"pcscf", "scscf", "firewall", "ids"} {
 		vnfs[v] = local.VNFConfig{Min: 1, Thresholds: local.Thresholds{CPU: 90, Mem: 50, PktRate: 1e9}}
 	}
-	sys, err := New(Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 250}, Strategy: strategy,
+	cfg := Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 250}, Strategy: strategy,
 		Global: global.Config{Interval: 50 * time.Second}, Local: local.Config{Tau: tau, StatsTimeout: 3 * time.Second},
 		VNFs: vnfs, Transport: transport.MemConfig{Loss: loss, Dup: loss / 2, Jitter: 20 * time.Millisecond, Seed: 42},
-		InitialRound: true}, drv, clk)
+		InitialRound: true}
+	for _, o := range opts {
+		o(&cfg, clk)
+	}
+	sys, err := New(cfg, drv, clk)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -592,21 +592,14 @@ func (b *Backend) State(context.Context) (api.State, error) {
 				Reason: in.Why, Since: in.Created})
 		}
 	}
-	t := st.Topology
+	delays := b.d.linkDelays()
+	out.Delays = apiDelays(delays)
 	for _, p := range st.Paths {
 		if len(p.Hops) < 2 {
 			continue
 		}
-		ap := api.Path{Entry: p.Entry, Exit: p.Exit, Hops: slices.Clone(p.Hops[1 : len(p.Hops)-1]), Method: "committed"}
-		if t != nil {
-			for i := 0; i+1 < len(p.Hops); i++ {
-				a, c := t.Index(p.Hops[i]), t.Index(p.Hops[i+1])
-				if a >= 0 && c >= 0 {
-					ap.DelayMs += t.DelayMs[a][c]
-				}
-			}
-		}
-		out.Paths = append(out.Paths, ap)
+		out.Paths = append(out.Paths, api.Path{Entry: p.Entry, Exit: p.Exit, Hops: slices.Clone(p.Hops[1 : len(p.Hops)-1]),
+			Method: "committed", DelayMs: pathDelay(delays, p.Hops)})
 	}
 	if h := b.d.store.History(); len(h) > 0 {
 		last := h[len(h)-1]
@@ -938,6 +931,7 @@ func (b *Backend) MetricsSnapshot() metrics.Snapshot {
 	}
 	st := b.d.store.State()
 	s.Interval = st.Interval
+	s.Delays = metricDelays(b.d.linkDelays())
 	if h := b.d.store.History(); len(h) >= 2 {
 		prev, last := h[len(h)-2], h[len(h)-1]
 		for _, k := range slices.Sorted(maps.Keys(last.Actual)) {

@@ -35,6 +35,7 @@ import (
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/clock"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
+	"github.com/ims-orch/ims-orch/controller/delayprobe"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
@@ -88,7 +89,8 @@ type Daemon struct {
 	locals  map[string]*local.Controller
 	routers map[string]*dcroute.Router
 	pump    *pump
-	reports *reportParts // workload reporter, agents' stats endpoint (reports.go)
+	reports *reportParts         // workload reporter, agents' stats endpoint (reports.go)
+	probers []*delayprobe.Prober // cluster mode: this node's DCs' delay probers (probes.go)
 	httpT   *transport.HTTP
 	peerTr  *http.Transport
 
@@ -316,7 +318,11 @@ func (d *Daemon) localTemplate() local.Config {
 func (d *Daemon) buildSingle() error {
 	cfg := d.cfg
 	strategy, _ := system.ParseStrategy(cfg.Policy.Strategy)
-	sys, err := system.New(system.Config{
+	probes, err := d.singleProbes()
+	if err != nil {
+		return err
+	}
+	sys, err := system.New(system.Config{Probes: probes,
 		Topology: cfg.fsmTopology(), Policy: cfg.fsmPolicy(),
 		Global:   global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
 		Strategy: strategy, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
@@ -541,6 +547,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if d.pump != nil {
 		d.pump.Start()
 	}
+	if d.sys == nil {
+		if err := d.startClusterProbes(); err != nil {
+			return err
+		}
+	}
 	d.watch.start()
 	d.wg.Add(1)
 	go func() {
@@ -639,6 +650,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		if d.pump != nil {
 			d.pump.Stop()
 		}
+		d.stopProbes()
 		if d.watch != nil {
 			d.watch.stop()
 		}

@@ -152,6 +152,7 @@ func (d *Daemon) buildReports(protocolToken string) error {
 	if d.mux == nil {
 		d.mux = http.NewServeMux()
 	}
+	d.serveProbes()
 	if cfg.Clustered() {
 		if err := d.buildWorkloadReports(protocolToken); err != nil {
 			return err

@@ -31,6 +31,7 @@ type LinkDelay struct {
 	// LastSampleMs is the last reported (interval-mean) measurement and
 	// Age the time since it came (both zero when never measured).
 	LastSampleMs float64       `json:"lastSampleMs,omitempty"`
+	LastSampleAt time.Time     `json:"lastSampleAt,omitzero"`
 	Age          time.Duration `json:"age,omitempty"`
 	// ConfiguredMs is the static matrix's value.
 	ConfiguredMs float64 `json:"configuredMs"`
@@ -104,7 +105,7 @@ func linkDelays(st *fsm.State, last map[string]delaySample, now time.Time) []Lin
 				l.Source = DelayFallback
 			}
 			if s, ok := last[k]; ok {
-				l.LastSampleMs, l.Age = s.ms, now.Sub(s.at)
+				l.LastSampleMs, l.LastSampleAt, l.Age = s.ms, s.at, now.Sub(s.at)
 			}
 			out = append(out, l)
 		}

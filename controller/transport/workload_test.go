@@ -87,6 +87,8 @@ func TestWorkloadHandler(t *testing.T) {
 		{"GET", "GET", WorkloadPath, wtoken, "", 405, "POST"},
 		{"wrong path", "POST", "/protocol/v1/other", wtoken, body(t, wrep("tokyo", 3, 10)), 404, "not found"},
 		{"unknown field", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","bogus":1}`, 400, "bogus"},
+		{"pairs in a delay report", "POST", WorkloadPath, wtoken,
+			`{"dc":"tokyo","kind":"delay","at":"2026-01-01T00:00:09Z","pairs":[{"entry":"tokyo","exit":"tokyo","rate":1}]}`, 400, "pairs"},
 		{"bad kind", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"xx","at":"2026-01-01T00:00:09Z"}`, 400, "kind"},
 		{"no time", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp"}`, 400, "at:"},
 		{"negative rate", "POST", WorkloadPath, wtoken,
@@ -384,6 +386,7 @@ func FuzzParseWorkloadReport(f *testing.F) {
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","pairs":[{"entry":"tokyo","exit":"london","rate":3.5}],"delaysMs":{"london":120}}`))
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"cp","pairs":[]}`))
 	f.Add([]byte(`{"dc":"","kind":"dp"}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"delay","delaysMs":{"london":61.5}}`))
 	f.Add([]byte(`{"dc":"a","at":"x","kind":"dp"}`))
 	f.Add([]byte(`{"dc":"a","at":"2026-01-01T00:00:00Z","kind":"dp","pairs":[{"entry":"a","exit":"b","rate":1e400}]}`))
 	f.Add([]byte(`[]`))

@@ -339,7 +339,7 @@ func (d *Daemon) buildSingle() error {
 		}
 	}
 	if c := d.simCloud; c != nil && cfg.Traffic != nil {
-		d.pump = newPump(d.clk, *cfg.Traffic, cfg.Topology, c, d.locals, d.routers, sys.ReportWorkload, func(err error) {
+		d.pump = newPump(d.clk, *cfg.Traffic, cfg.Topology, c, d.locals, d.routers, d.localDrv != nil, sys.ReportWorkload, func(err error) {
 			d.log.Warn("simulated workload report refused", "err", err)
 		})
 	}

@@ -247,7 +247,7 @@ func (d *Daemon) buildWorkloadReports(token string) error {
 		for dc := range d.locals {
 			mine[dc] = true
 		}
-		d.pump = newPump(d.clk, *cfg.Traffic, cfg.Topology, c, d.locals, d.routers, func(rep protocol.WorkloadReport) error {
+		d.pump = newPump(d.clk, *cfg.Traffic, cfg.Topology, c, d.locals, d.routers, d.localDrv != nil, func(rep protocol.WorkloadReport) error {
 			if !mine[rep.DC] {
 				return nil
 			}

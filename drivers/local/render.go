@@ -29,6 +29,10 @@ type TemplateData struct {
 	// DMQ notification peers, from which it learns the node list and pulls the
 	// replicated usrloc. Empty: it is the first (no notification peer).
 	DMQPeers []netip.Addr
+	// CPExpireS: a CP counter (htable "cp" item) not updated for this many
+	// seconds is removed, so the table holds only pairs active recently
+	// (0: never; the driver's default is 300).
+	CPExpireS int
 }
 
 // Render renders the Kamailio config template tmpl from fsys with d.

@@ -914,6 +914,7 @@ func (b *Backend) MetricsSnapshot() metrics.Snapshot {
 		counts := b.d.locals[dc].Counts()
 		for _, vnf := range slices.Sorted(maps.Keys(counts)) {
 			c := counts[vnf]
+			s.Churn = append(s.Churn, metrics.Churn{DC: dc, VNF: vnf, N: c.Churn})
 			for _, x := range []struct {
 				st string
 				n  int

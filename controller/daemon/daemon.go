@@ -302,7 +302,11 @@ func (d *Daemon) wrapSink() func(string, local.InstanceSink) local.InstanceSink 
 }
 
 func (d *Daemon) localTemplate() local.Config {
-	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau)}
+	// real drivers: a round never buffers what the measured load of the
+	// instances still needs (a reactive launch is not undone while its load
+	// persists: no buffer → reuse churn); the simulated experiments keep the
+	// paper's behaviour
+	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: d.cfg.Driver.Kind != DriverSim && d.cfg.Driver.Kind != DriverFake}
 	if d.sip != nil && d.cfg.Traffic != nil && !d.cfg.Clustered() {
 		// the Kamailio instances' agents and the simulated DP stages report every second
 		return lc

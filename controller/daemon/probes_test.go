@@ -60,7 +60,7 @@ func TestClusterProbesMeasureEveryLink(t *testing.T) {
 			break
 		}
 	}
-	if !strings.Contains(b.String(), `ims_orch_link_delay_ms{from="tokyo",source="measured",to="london"}`) {
+	if !strings.Contains(b.String(), `ims_orch_link_delay_seconds{from="tokyo",source="measured",to="london"}`) {
 		t.Fatal("metrics lack the measured tokyo→london delay")
 	}
 }

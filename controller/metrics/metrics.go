@@ -47,6 +47,13 @@ type LinkDelay struct {
 	AgeSeconds float64
 }
 
+// Churn is how many instances of a VNF in a DC were reused from the
+// buffer within two intervals of being buffered, since the start.
+type Churn struct {
+	DC, VNF string
+	N       int
+}
+
 // Snapshot is the live state a scrape reads.
 type Snapshot struct {
 	Instances       []InstanceCount
@@ -57,6 +64,7 @@ type Snapshot struct {
 	Unreachable     uint64
 	Drops           []Drops
 	Delays          []LinkDelay
+	Churn           []Churn
 	// RaftRole is leader, follower, candidate or standalone (no raft).
 	RaftRole     string
 	CommitIndex  uint64
@@ -136,10 +144,12 @@ var (
 	descUnreach  = prometheus.NewDesc(Namespace+"_unreachable_total", "(datacenter, round) pairs given up for not answering.", nil, nil)
 	descDrops    = prometheus.NewDesc(Namespace+"_routing_drops_total", "Flows (sim: packets) dropped by routing, by datacenter and reason.",
 		[]string{"dc", "reason"}, nil)
-	descDelay = prometheus.NewDesc(Namespace+"_link_delay_ms", "One-way delay of an inter-DC link as the last plan used it, by source (measured, configured, fallback).",
+	descDelay = prometheus.NewDesc(Namespace+"_link_delay_seconds", "One-way delay of an inter-DC link as the last plan used it, by source (measured, configured, fallback).",
 		[]string{"from", "to", "source"}, nil)
 	descDelayAge = prometheus.NewDesc(Namespace+"_link_delay_sample_age_seconds", "Time since the link's last probe sample reached this node (-1: never).",
 		[]string{"from", "to"}, nil)
+	descChurn = prometheus.NewDesc(Namespace+"_churn_total", "Instances reused from the buffer within two intervals of being buffered (a scaling decision undone soon after).",
+		[]string{"dc", "vnf"}, nil)
 	descRole    = prometheus.NewDesc(Namespace+"_raft_role", "1 for this node's raft role.", []string{"role"}, nil)
 	descCommit  = prometheus.NewDesc(Namespace+"_raft_commit_index", "Raft commit index.", nil, nil)
 	descApplied = prometheus.NewDesc(Namespace+"_raft_applied_index", "Raft last applied index.", nil, nil)
@@ -149,7 +159,7 @@ type collector struct{ src Source }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descPredicted, descActual, descError, descInterval, descRounds,
-		descRetrans, descUnreach, descDrops, descDelay, descDelayAge, descRole, descCommit, descApplied} {
+		descRetrans, descUnreach, descDrops, descDelay, descDelayAge, descChurn, descRole, descCommit, descApplied} {
 		ch <- d
 	}
 }
@@ -171,8 +181,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, d := range s.Drops {
 		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, d.N, d.DC, d.Reason)
 	}
+	for _, c := range s.Churn {
+		ch <- prometheus.MustNewConstMetric(descChurn, prometheus.CounterValue, float64(c.N), c.DC, c.VNF)
+	}
 	for _, d := range s.Delays {
-		ch <- prometheus.MustNewConstMetric(descDelay, prometheus.GaugeValue, d.Ms, d.From, d.To, d.Source)
+		ch <- prometheus.MustNewConstMetric(descDelay, prometheus.GaugeValue, d.Ms/1000, d.From, d.To, d.Source)
 		ch <- prometheus.MustNewConstMetric(descDelayAge, prometheus.GaugeValue, d.AgeSeconds, d.From, d.To)
 	}
 	for _, r := range Roles {

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // Net is a simulated network between the DCs' local controllers on a clock

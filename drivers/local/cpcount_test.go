@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
 	"github.com/ims-orch/ims-orch/drivers"
@@ -141,7 +141,7 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 	loc := sipglue.Location{Rules: []sipglue.Rule{{Host: netip.MustParsePrefix("127.0.0.65/32"), DC: "a"}, {User: "callee", DC: "b"}}}
 	log := &reportLog{}
 	meter, err := sipglue.NewCPMeter(sipglue.CPMeterConfig{DC: "a", Location: loc, Clock: clock.Real{}, Report: log, Period: time.Second,
-		Call: rpc,
+		Call:    rpc,
 		Targets: func() []sipglue.Target { return []sipglue.Target{{ID: "s1", RPC: s1.RPC}} },
 		OnError: func(err error) { t.Logf("meter: %v", err) }})
 	if err != nil {

@@ -384,7 +384,7 @@ func (d *Daemon) buildCluster() error {
 			return err
 		}
 		lc := d.localTemplate()
-		lc.DC, lc.Paths, lc.Sink = dc, r, r
+		lc.DC, lc.Paths, lc.Sink = dc, enterHook{r, d.newReportInterval}, r
 		lc.Reactive = cfg.Policy.Strategy != api.StrategyProactive
 		names := []string{cfg.Topology.PCSCF.Name}
 		if dc == cfg.Topology.SCSCFDC {

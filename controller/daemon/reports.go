@@ -13,6 +13,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/global"
+	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/metrics"
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/transport"
@@ -233,7 +234,9 @@ func (d *Daemon) buildWorkloadReports(token string) error {
 		return errors.New("role.globalEndpoints: this node runs local controllers but knows no global node " +
 			"(give node.peers[].api or role.globalEndpoints)")
 	}
-	r, err := transport.NewReporter(transport.ReporterConfig{Targets: targets, Clock: d.clk,
+	// Resend: a new leader gets the interval's earlier reports again, so
+	// its first round averages the whole interval (failover keeps it)
+	r, err := transport.NewReporter(transport.ReporterConfig{Targets: targets, Clock: d.clk, Resend: true,
 		OnError: func(err error) { d.log.Warn("workload report not delivered", "err", err) }})
 	if err != nil {
 		return err
@@ -338,4 +341,23 @@ func (d *Daemon) ReportStats() transport.ReporterStats {
 		return transport.ReporterStats{}
 	}
 	return d.reports.reporter.Stats()
+}
+
+// enterHook tells the workload reporter when a local controller of this
+// node enters a new interval (step 5): the reports kept for a re-send to a
+// new leader belong to the closed interval then.
+type enterHook struct {
+	local.PathStore
+	enter func()
+}
+
+func (h enterHook) Enter(interval uint64) {
+	h.PathStore.Enter(interval)
+	h.enter()
+}
+
+func (d *Daemon) newReportInterval() {
+	if d.reports != nil && d.reports.reporter != nil {
+		d.reports.reporter.NewInterval()
+	}
 }

@@ -289,9 +289,19 @@ func (e *Engine) Start() error {
 			e.timer = e.after(0, e.advance)
 			return
 		}
-		e.timer = e.after(e.cfg.Interval, e.startRound)
+		e.timer = e.after(nextRoundIn(st.RoundStartedAt, e.d.Clock.Now(), e.cfg.Interval), e.startRound)
 	})
 	return nil
+}
+
+// nextRoundIn keeps the interval boundaries across a leader change: the
+// next round starts one interval after the last one started (at once if
+// that is past), or one interval from now when no round ever ran.
+func nextRoundIn(lastStart, now time.Time, interval time.Duration) time.Duration {
+	if lastStart.IsZero() {
+		return interval
+	}
+	return min(max(lastStart.Add(interval).Sub(now), 0), interval)
 }
 
 // Stop stops running rounds (lost leadership, shutdown). A round in progress
@@ -464,7 +474,7 @@ func (e *Engine) startRound() {
 		return
 	}
 	if st.Round == nil {
-		if !e.commit(fsm.RoundStarted{Round: st.Interval}) {
+		if !e.commit(fsm.RoundStarted{Round: st.Interval, At: e.d.Clock.Now()}) {
 			return
 		}
 		e.newRecord(st.Interval, false)

@@ -88,16 +88,42 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 // WorkloadHandler serves WorkloadPath on a node with the global role: it
 // authenticates the protocol token, parses the report strictly and feeds
 // the intake. Answers: 200 {"accepted":true} (or {"duplicate":true} for a
-// report of a (dc, kind) not newer than the last one accepted: a re-sent
-// copy is not counted twice), 400 naming the field, 401, 405, 409 when the
+// report of a (dc, kind) with the time of one of the last RecentReports
+// accepted: a re-sent copy is not counted twice, while an older report
+// re-sent to a new leader is taken), 400 naming the field, 401, 405, 409 when the
 // intake says ErrNotLeader (the reporter tries another node), 413, 422 when
 // the engine refuses the report (unknown DC).
 type WorkloadHandler struct {
 	in    WorkloadIntake
 	token []byte
 
-	mu   sync.Mutex
-	last map[string]time.Time // "kind/dc" → At of the last accepted report
+	mu     sync.Mutex
+	recent map[string]*recentTimes // "kind/dc" → At of the last accepted reports
+}
+
+// RecentReports is how many accepted report times per (dc, kind) a
+// WorkloadHandler remembers to answer re-sent copies as duplicates (a
+// reporter re-sends at most one interval of reports).
+const RecentReports = 512
+
+// recentTimes is a ring of the last RecentReports times with a set over it.
+type recentTimes struct {
+	ring []time.Time
+	next int
+	set  map[time.Time]struct{}
+}
+
+func (r *recentTimes) has(t time.Time) bool { _, ok := r.set[t]; return ok }
+
+func (r *recentTimes) add(t time.Time) {
+	if len(r.ring) < RecentReports {
+		r.ring = append(r.ring, t)
+	} else {
+		delete(r.set, r.ring[r.next])
+		r.ring[r.next] = t
+		r.next = (r.next + 1) % RecentReports
+	}
+	r.set[t] = struct{}{}
 }
 
 // NewWorkloadHandler wraps an intake. token must not be empty.
@@ -108,7 +134,7 @@ func NewWorkloadHandler(in WorkloadIntake, token string) (*WorkloadHandler, erro
 	if token == "" {
 		return nil, errors.New("workload handler: token is empty")
 	}
-	return &WorkloadHandler{in: in, token: []byte(token), last: map[string]time.Time{}}, nil
+	return &WorkloadHandler{in: in, token: []byte(token), recent: map[string]*recentTimes{}}, nil
 }
 
 type workloadAnswer struct {
@@ -143,7 +169,13 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// are counted once
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if last, ok := h.last[key]; ok && !rep.At.After(last) {
+	rt := h.recent[key]
+	if rt == nil {
+		rt = &recentTimes{set: map[time.Time]struct{}{}}
+		h.recent[key] = rt
+	}
+	at := rep.At.UTC().Round(0)
+	if rt.has(at) {
 		writeAnswer(w, http.StatusOK, workloadAnswer{Duplicate: true})
 		return
 	}
@@ -155,6 +187,6 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, http.StatusUnprocessableEntity, workloadAnswer{Error: err.Error()})
 		return
 	}
-	h.last[key] = rep.At
+	rt.add(at)
 	writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true})
 }

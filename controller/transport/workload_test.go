@@ -80,7 +80,8 @@ func TestWorkloadHandler(t *testing.T) {
 	}{
 		{"accepted", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 1, 10)), 200, `"accepted":true`},
 		{"same report again is a duplicate", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 1, 10)), 200, `"duplicate":true`},
-		{"older report is a duplicate", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 0, 10)), 200, `"duplicate":true`},
+		{"an older report not seen yet is taken (re-sent to a new leader)", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 0, 10)), 200, `"accepted":true`},
+		{"and its copy is a duplicate", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 0, 10)), 200, `"duplicate":true`},
 		{"newer report", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 2, 10)), 200, `"accepted":true`},
 		{"wrong token", "POST", WorkloadPath, "nope", body(t, wrep("tokyo", 3, 10)), 401, "bearer token"},
 		{"no token", "POST", WorkloadPath, "", body(t, wrep("tokyo", 3, 10)), 401, "bearer token"},
@@ -105,8 +106,8 @@ func TestWorkloadHandler(t *testing.T) {
 			expectAnswer(t, srv, tc.method, tc.path, tc.auth, tc.body, tc.want, tc.wantMsg)
 		})
 	}
-	if got := in.reports(); len(got) != 2 || got[1].At != t0.Add(2*time.Second) {
-		t.Fatalf("intake got %+v, want the reports of second 1 and 2 once each", got)
+	if got := in.reports(); len(got) != 3 || got[1].At != t0 || got[2].At != t0.Add(2*time.Second) {
+		t.Fatalf("intake got %+v, want the reports of second 1, 0 and 2 once each", got)
 	}
 	in.setLeader(false)
 	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
@@ -407,4 +408,47 @@ func FuzzParseWorkloadReport(f *testing.F) {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
+}
+
+// With Resend, a new leader gets the interval's earlier reports again right
+// after the report that found it; after NewInterval they are forgotten.
+func TestReporterResendsIntervalToNewLeader(t *testing.T) {
+	clk := clock.NewVirtual(t0)
+	a := &fakeTarget{name: "a"}
+	b := &fakeTarget{name: "b"}
+	r, err := NewReporter(ReporterConfig{Targets: []ReportTarget{a, b}, Clock: clk, Resend: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	send := func(i int) {
+		if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		send(i)
+	}
+	waitFor(t, "3 reports at a", func() bool { return r.Stats().Sent == 3 })
+	a.mu.Lock()
+	a.errs = []error{ErrNotLeader}
+	a.mu.Unlock()
+	send(3) // a lost the lead: b takes it, then gets 0, 1, 2 again
+	waitFor(t, "b has the whole interval", func() bool { return len(b.received()) == 4 })
+	got := b.received()
+	if got[0].At != t0.Add(3*time.Second) || got[1].At != t0 || got[3].At != t0.Add(2*time.Second) {
+		t.Fatalf("b got %+v, want report 3 then 0, 1, 2", got)
+	}
+	if s := r.Stats(); s.Resent != 3 || s.Sent != 7 {
+		t.Fatalf("stats %+v", s)
+	}
+	r.NewInterval()
+	b.mu.Lock()
+	b.errs = []error{ErrNotLeader}
+	b.mu.Unlock()
+	send(4) // back to a in a new interval: nothing to re-send
+	waitFor(t, "report 4 at a", func() bool { return len(a.received()) == 4 })
+	if s := r.Stats(); s.Resent != 3 {
+		t.Fatalf("re-sent %d after NewInterval, want still 3", s.Resent)
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/global"
 )
 
 // Backend implements api.Backend over a node.
@@ -119,7 +120,7 @@ func (b *Backend) sync() error {
 
 // storeErr turns a lost leadership into the API's NotLeaderError.
 func (b *Backend) storeErr(what string, err error) error {
-	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+	if errors.Is(err, global.ErrNotLeader) {
 		if w := b.writable(); w != nil {
 			return w
 		}

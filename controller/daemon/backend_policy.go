@@ -10,7 +10,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/fsm"
-	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/predictor"
 )
 
@@ -75,13 +75,21 @@ func (b *Backend) Policy(_ context.Context, name string) (api.Policy, error) {
 }
 
 // checkPolicy checks references and, for the policy in force, that only
-// live-changeable fields (delay bound, limits) change.
+// live-changeable fields (delay bound, limits) change; for a saved policy,
+// that its name makes a document key. PutPolicy and DryRunPolicy both call
+// it with the policy as written, so a dry run refuses exactly what the
+// apply would.
 func (b *Backend) checkPolicy(p api.Policy) error {
 	v := &api.ValidationError{}
+	if p.Name != PolicyName {
+		if err := fsm.ValidateDocKey(fsm.DocPolicy + p.Name); err != nil {
+			v.Add("name", "%q is not a valid policy name", p.Name)
+		}
+	}
 	if _, err := predictor.ParseSpec(p.Predictor); err != nil {
 		v.Add("predictor", "%v", err)
 	}
-	if _, err := system.ParseStrategy(p.Strategy); err != nil {
+	if _, err := strategy.Parse(p.Strategy); err != nil {
 		v.Add("strategy", "%v", err)
 	}
 	if err := b.d.cfg.checkLimits(p); err != nil {
@@ -144,11 +152,6 @@ func (b *Backend) PutPolicy(_ context.Context, p api.Policy) (*api.Policy, error
 			return nil, err
 		}
 	default:
-		if err := fsm.ValidateDocKey(fsm.DocPolicy + p.Name); err != nil {
-			ve := &api.ValidationError{}
-			ve.Add("name", "%q is not a valid policy name", p.Name)
-			return nil, ve
-		}
 		if err := b.putDoc(fsm.DocPolicy+p.Name, p, "limits"); err != nil {
 			return nil, err
 		}
@@ -188,8 +191,7 @@ func (b *Backend) DeletePolicy(_ context.Context, name string) error {
 // under p's delay bound, from the committed state (paths, last provisioning
 // reports, latest predictions), without committing anything.
 func (b *Backend) DryRunPolicy(_ context.Context, p api.Policy) ([]api.Decision, error) {
-	if err := b.checkPolicy(api.Policy{Name: "dry-run", IntervalSeconds: p.IntervalSeconds, Tau: p.Tau,
-		DelayBoundMs: p.DelayBoundMs, Predictor: p.Predictor, Strategy: p.Strategy, Limits: p.Limits}); err != nil {
+	if err := b.checkPolicy(p); err != nil {
 		return nil, err
 	}
 	st := b.d.store.State()

@@ -1,13 +1,14 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/delayprobe"
+	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/system"
 )
 
@@ -50,32 +51,33 @@ func (d *Daemon) serveProbes() {
 	}
 }
 
-// singleProbes is the probe configuration of the single-node system: the
-// simulated network with the static delays for the sim driver, else none.
-func (d *Daemon) singleProbes() (*system.Probes, error) {
+// probes is the delay probe configuration of system.New: HTTP between the
+// nodes in a cluster (the reports go through this node's workload
+// reporter), the simulated network with the static delays for a single
+// node on the sim driver, else none.
+func (d *Daemon) probes() (*system.Probes, error) {
 	period, on, err := d.cfg.probePeriod()
-	if err != nil || !on || d.cfg.Driver.Kind != DriverSim {
+	if err != nil || !on {
 		return nil, err
 	}
-	t := d.cfg.fsmTopology()
-	n, err := delayprobe.NewNet(d.clk, t.DCs, t.DelayMs)
-	if err != nil {
-		return nil, err
-	}
-	return &system.Probes{Transport: n, Period: period}, nil
-}
-
-// startClusterProbes starts one HTTP prober per local DC of this node
-// (cluster mode), reporting through the node's workload reporter.
-func (d *Daemon) startClusterProbes() error {
-	period, on, err := d.cfg.probePeriod()
-	if err != nil || !on || len(d.locals) == 0 || d.reports == nil || d.reports.reporter == nil {
-		return err
+	if !d.cfg.Clustered() {
+		if d.cfg.Driver.Kind != DriverSim {
+			return nil, nil
+		}
+		t := d.cfg.fsmTopology()
+		n, err := delayprobe.NewNet(d.clk, t.DCs, t.DelayMs)
+		if err != nil {
+			return nil, err
+		}
+		return &system.Probes{Transport: n, Period: period}, nil
 	}
 	eps := d.cfg.Role.LocalEndpoints
+	if len(d.cfg.Role.Locals) == 0 {
+		return nil, nil
+	}
 	if len(eps) == 0 {
 		d.log.Warn("role.localEndpoints is empty: this node's local controllers cannot probe the other DCs; links keep the static delays")
-		return nil
+		return nil, nil
 	}
 	hc := &http.Client{Timeout: 2 * time.Second}
 	if d.peerTr != nil {
@@ -85,31 +87,16 @@ func (d *Daemon) startClusterProbes() error {
 		u, ok := eps[dc]
 		return strings.TrimSuffix(u, "/") + "/dc/" + dc + delayprobe.Path, ok
 	}}
-	peers := make([]string, 0, len(eps))
-	for dc := range eps {
-		peers = append(peers, dc)
-	}
-	slices.Sort(peers)
-	for _, dc := range slices.Sorted(func(yield func(string) bool) {
-		for dc := range d.locals {
-			if !yield(dc) {
-				return
-			}
-		}
-	}) {
-		p, err := delayprobe.New(delayprobe.Config{DC: dc, Peers: peers, Period: period, Clock: d.clk, Transport: tr,
-			Report: d.reports.reporter, OnError: func(err error) { d.log.Debug("delay probe", "err", err) }})
-		if err != nil {
-			return err
-		}
-		d.probers = append(d.probers, p)
-		p.Start()
-	}
-	return nil
+	return &system.Probes{Transport: tr, Period: period, Report: viaReporter{d}}, nil
 }
 
-func (d *Daemon) stopProbes() {
-	for _, p := range d.probers {
-		p.Stop()
+// viaReporter hands delay reports to this node's workload reporter (built
+// after the controllers).
+type viaReporter struct{ d *Daemon }
+
+func (v viaReporter) ReportWorkload(r protocol.WorkloadReport) error {
+	if v.d.reports == nil || v.d.reports.reporter == nil {
+		return errors.New("no workload reporter on this node")
 	}
+	return v.d.reports.reporter.ReportWorkload(r)
 }

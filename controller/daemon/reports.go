@@ -356,6 +356,15 @@ func (h enterHook) Enter(interval uint64) {
 	h.enter()
 }
 
+// wrapPaths hooks the reporter to the local controllers' interval entries
+// (cluster mode: the only one with a reporter).
+func (d *Daemon) wrapPaths() func(string, local.PathStore) local.PathStore {
+	if !d.cfg.Clustered() {
+		return nil
+	}
+	return func(_ string, p local.PathStore) local.PathStore { return enterHook{p, d.newReportInterval} }
+}
+
 func (d *Daemon) newReportInterval() {
 	if d.reports != nil && d.reports.reporter != nil {
 		d.reports.reporter.NewInterval()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/placement"
 )
 
@@ -25,7 +26,7 @@ func (w *world) churn() int {
 // the scale-in guard (on by default for real drivers) no instance churns.
 func TestSteadyLoadAfterStepNoChurn(t *testing.T) {
 	run := func(guard bool) (churn, reactive int) {
-		w := newWorld(t, Hybrid, 0, 10, func(c *Config, _ *clock.Virtual) { c.Local.ScaleInGuard = guard })
+		w := newWorldWith(t, strategy.Hybrid, 0, 10, func(c *Config, _ *clock.Virtual) { c.Local.ScaleInGuard = guard })
 		w.load = func(at time.Duration, p placement.Pair) float64 {
 			if p == (placement.Pair{Entry: 0, Exit: 1}) && at > 120*time.Second {
 				return 380

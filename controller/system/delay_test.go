@@ -7,6 +7,7 @@ import (
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/delayprobe"
 	"github.com/ims-orch/ims-orch/controller/global"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/placement"
 )
 
@@ -36,7 +37,7 @@ func linkDelay(ds []global.LinkDelay, from, to string) global.LinkDelay {
 // every pair avoid the link, although the static matrix still says 10 ms.
 func TestMeasuredDelayMovesPaths(t *testing.T) {
 	var net *delayprobe.Net
-	w := newWorld(t, Hybrid, 0, 10, func(c *Config, clk *clock.Virtual) {
+	w := newWorldWith(t, strategy.Hybrid, 0, 10, func(c *Config, clk *clock.Virtual) {
 		var err error
 		if net, err = delayprobe.NewNet(clk, c.Topology.DCs, c.Topology.DelayMs); err != nil {
 			t.Fatal(err)

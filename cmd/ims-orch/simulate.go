@@ -31,6 +31,7 @@ func newSimulateCmd() *cobra.Command {
 		overloadAtCapacity bool
 		scaleInGuard       bool
 		localFirst         bool
+		improveBudget      int
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate -f EXPERIMENT --out DIR [--strategy hybrid|proactive|reactive|all] [--seed N]",
@@ -87,6 +88,12 @@ byte-identical CSV files.`,
 			if cmd.Flags().Changed("local-first") {
 				exp.LocalFirst = localFirst
 			}
+			if cmd.Flags().Changed("improve-budget") {
+				if improveBudget < 0 {
+					return usageErr(fmt.Errorf("simulate: --improve-budget: must not be negative, got %d", improveBudget))
+				}
+				exp.ImproveBudget = improveBudget
+			}
 			if cmd.Flags().Changed("paper-reactive") {
 				exp.PaperReactive = paperReactive
 			}
@@ -117,6 +124,7 @@ byte-identical CSV files.`,
 	cmd.Flags().BoolVar(&overloadAtCapacity, "overload-at-capacity", false, "simulated CPU and memory reach the Table 2 thresholds at the capacity (ρ = 1), as Table 2's packet thresholds do")
 	cmd.Flags().BoolVar(&scaleInGuard, "scale-in-guard", false, "a proactive round does not buffer instances the VNF's measured load in the DC still needs")
 	cmd.Flags().BoolVar(&localFirst, "local-first", false, "the planner places the entry = exit pairs before the others (placement Options.LocalFirst)")
+	cmd.Flags().IntVar(&improveBudget, "improve-budget", 0, "the planner's joint improvement phase: budget in pair searches (0: off; placement Options.Improve)")
 	cmd.Flags().BoolVar(&paperReactive, "paper-reactive", false, "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did")
 	cmd.Flags().StringVar(&model, "predictor", "", "override the experiment's predictor spec (ar1, holt, ar1+q90, ...)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")

@@ -176,6 +176,27 @@ type State struct {
 	Instances   []Instance   `json:"instances"`
 	Paths       []Path       `json:"paths"`
 	Predictions []Prediction `json:"predictions"`
+	// Delays lists every directed inter-DC link's delay as the last
+	// round's plan used it.
+	Delays []LinkDelay `json:"delays,omitempty"`
+}
+
+// Sources of a link delay.
+const (
+	DelayMeasured   = "measured"   // probed by the local controllers in the interval just closed
+	DelayConfigured = "configured" // never measured: the static matrix
+	DelayFallback   = "fallback"   // measured before, no fresh sample: the static matrix
+)
+
+// LinkDelay is one directed link's one-way delay with where it came from.
+type LinkDelay struct {
+	From         string     `json:"from"`
+	To           string     `json:"to"`
+	Ms           float64    `json:"ms"`
+	Source       string     `json:"source"`
+	ConfiguredMs float64    `json:"configuredMs"`
+	LastSampleMs float64    `json:"lastSampleMs,omitempty"`
+	LastSampleAt *time.Time `json:"lastSampleAt,omitempty"`
 }
 
 // Decision kinds.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -82,11 +83,17 @@ func runDescribe(cmd *cobra.Command, args []string) error {
 		})
 	}
 	v := struct {
-		DC        string         `json:"dc"`
-		Instances []api.Instance `json:"instances"`
-		Paths     []api.Path     `json:"paths"`
-		Decisions []api.Decision `json:"decisions"`
+		DC        string          `json:"dc"`
+		Instances []api.Instance  `json:"instances"`
+		Paths     []api.Path      `json:"paths"`
+		Delays    []api.LinkDelay `json:"delays"`
+		Decisions []api.Decision  `json:"decisions"`
 	}{DC: name}
+	for _, l := range st.Delays {
+		if l.From == name || l.To == name {
+			v.Delays = append(v.Delays, l)
+		}
+	}
 	for _, in := range st.Instances {
 		if in.DC == name {
 			v.Instances = append(v.Instances, in)
@@ -118,6 +125,21 @@ func runDescribe(cmd *cobra.Command, args []string) error {
 		}
 		if err := t.Flush(); err != nil {
 			return err
+		}
+		if len(v.Delays) > 0 {
+			fmt.Fprintln(w, "\nDELAYS")
+			t = tw(w)
+			fmt.Fprintln(t, "FROM\tTO\tMS\tSOURCE\tCONFIGURED-MS\tLAST-SAMPLE-MS\tAGE")
+			for _, l := range v.Delays {
+				age := "-"
+				if l.LastSampleAt != nil {
+					age = time.Since(*l.LastSampleAt).Round(time.Second).String()
+				}
+				fmt.Fprintf(t, "%s\t%s\t%.1f\t%s\t%g\t%.1f\t%s\n", l.From, l.To, l.Ms, l.Source, l.ConfiguredMs, l.LastSampleMs, age)
+			}
+			if err := t.Flush(); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintln(w, "\nDECISIONS")
 		return decisionTable(w, v.Decisions)

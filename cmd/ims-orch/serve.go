@@ -80,8 +80,11 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	if o.driver != "" {
 		cfg.Driver.Kind = o.driver
-		if o.driver != daemon.DriverSim && o.driver != daemon.DriverLocal {
-			cfg.Traffic = nil // the simulated load drives the sim cloud only (local falls back to sim when it cannot run)
+		if o.driver != daemon.DriverSim {
+			// nothing simulated drives a real driver: with local or openstack
+			// the rounds plan from measurement only (a config file may still
+			// give traffic for driver local's simulated DP stages)
+			cfg.Traffic = nil
 		}
 	}
 	if o.listen != "" {

@@ -17,6 +17,7 @@ func (b *Backend) MetricsSnapshot() metrics.Snapshot {
 		counts := b.d.locals[dc].Counts()
 		for _, vnf := range slices.Sorted(maps.Keys(counts)) {
 			c := counts[vnf]
+			s.Churn = append(s.Churn, metrics.Churn{DC: dc, VNF: vnf, N: c.Churn})
 			for _, x := range []struct {
 				st string
 				n  int
@@ -33,6 +34,7 @@ func (b *Backend) MetricsSnapshot() metrics.Snapshot {
 		s.Drops = append(s.Drops, metrics.Drops{DC: "sim", Reason: "no-instance-packets", N: b.d.pump.Drops()})
 	}
 	st := b.d.store.State()
+	s.Delays = metricDelays(b.d.linkDelays())
 	s.Interval = st.Interval
 	if h := b.d.store.History(); len(h) >= 2 {
 		prev, last := h[len(h)-2], h[len(h)-1]

@@ -31,21 +31,14 @@ func (b *Backend) State(context.Context) (api.State, error) {
 				Reason: in.Why, Since: in.Created, Address: in.Address})
 		}
 	}
-	t := st.Topology
+	delays := b.d.linkDelays()
+	out.Delays = apiDelays(delays)
 	for _, p := range st.Paths {
 		if len(p.Hops) < 2 {
 			continue
 		}
-		ap := api.Path{Entry: p.Entry, Exit: p.Exit, Hops: slices.Clone(p.Hops[1 : len(p.Hops)-1]), Method: "committed"}
-		if t != nil {
-			for i := 0; i+1 < len(p.Hops); i++ {
-				a, c := t.Index(p.Hops[i]), t.Index(p.Hops[i+1])
-				if a >= 0 && c >= 0 {
-					ap.DelayMs += t.DelayMs[a][c]
-				}
-			}
-		}
-		out.Paths = append(out.Paths, ap)
+		out.Paths = append(out.Paths, api.Path{Entry: p.Entry, Exit: p.Exit, Hops: slices.Clone(p.Hops[1 : len(p.Hops)-1]),
+			Method: "committed", DelayMs: pathDelay(delays, p.Hops)})
 	}
 	if h := b.d.store.History(); len(h) > 0 {
 		last := h[len(h)-1]

@@ -123,6 +123,10 @@ type RoleConfig struct {
 	ReportTokenFile string `yaml:"reportTokenFile"`
 	// Agents enables the statistics agents inside VNF instances (reports.go).
 	Agents *AgentsConfig `yaml:"agents"`
+	// ProbePeriod is how often each local controller probes every other
+	// DC's (probes.go): a duration, or "off"; default a tenth of the
+	// interval within [1s, 30s].
+	ProbePeriod string `yaml:"probePeriod"`
 }
 
 // Driver kinds.
@@ -377,6 +381,9 @@ func (c *Config) Normalize() error {
 		return err
 	}
 	if err := c.normalizeReports(); err != nil {
+		return err
+	}
+	if _, _, err := c.probePeriod(); err != nil {
 		return err
 	}
 	if c.Traffic != nil {

@@ -296,7 +296,11 @@ func (d *Daemon) wrapSink() func(string, local.InstanceSink) local.InstanceSink 
 }
 
 func (d *Daemon) localTemplate() local.Config {
-	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau)}
+	// real drivers: a round never buffers what the measured load of the
+	// instances still needs (a reactive launch is not undone while its load
+	// persists: no buffer → reuse churn); the simulated experiments keep the
+	// paper's behaviour
+	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: d.cfg.Driver.Kind != DriverSim && d.cfg.Driver.Kind != DriverFake}
 	if d.sip != nil && d.cfg.Traffic != nil && !d.cfg.Clustered() {
 		// the Kamailio instances' agents and the simulated DP stages report every second
 		return lc
@@ -336,6 +340,9 @@ func (d *Daemon) build() error {
 			return err
 		}
 	}
+	if sc.Probes, err = d.probes(); err != nil {
+		return err
+	}
 	sys, err := system.New(sc, d.driver, d.clk)
 	if err != nil {
 		return err
@@ -351,7 +358,7 @@ func (d *Daemon) build() error {
 			return err
 		}
 	} else if c := d.simCloud; c != nil && cfg.Traffic != nil {
-		d.pump = newPump(d.clk, *cfg.Traffic, cfg.Topology, c, d.locals, d.routers, sys.ReportWorkload, func(err error) {
+		d.pump = newPump(d.clk, *cfg.Traffic, cfg.Topology, c, d.locals, d.routers, d.localDrv != nil, sys.ReportWorkload, func(err error) {
 			d.log.Warn("simulated workload report refused", "err", err)
 		})
 	}

@@ -80,9 +80,33 @@ func (d *Daemon) startDataPlane() (drivers.Driver, error) {
 	return drv, nil
 }
 
-// wrapPaths installs each DC's path sets on its bridge (nil without a real
-// data plane).
+// wrapPaths chains the path-store wrappers this node needs: the real data
+// plane's rule installer and the workload reporter's interval hook (nil when
+// neither applies).
 func (d *Daemon) wrapPaths() func(string, local.PathStore) local.PathStore {
+	var ws []func(string, local.PathStore) local.PathStore
+	for _, w := range []func(string, local.PathStore) local.PathStore{d.wrapDPPaths(), d.wrapReportPaths()} {
+		if w != nil {
+			ws = append(ws, w)
+		}
+	}
+	switch len(ws) {
+	case 0:
+		return nil
+	case 1:
+		return ws[0]
+	}
+	return func(dc string, p local.PathStore) local.PathStore {
+		for _, w := range ws {
+			p = w(dc, p)
+		}
+		return p
+	}
+}
+
+// wrapDPPaths installs each DC's path sets on its bridge (nil without a real
+// data plane).
+func (d *Daemon) wrapDPPaths() func(string, local.PathStore) local.PathStore {
 	if d.dp == nil {
 		return nil
 	}

@@ -41,6 +41,11 @@ type pump struct {
 	routers map[string]*dcroute.Router
 	report  func(protocol.WorkloadReport) error
 	onError func(error)
+	// realCP: the control plane is real (driver local): the CP workload
+	// comes from the S-CSCFs' counters (sipglue.CPMeter), so the pump
+	// neither reports CP workload nor loads the CP VNFs; it only drives the
+	// simulated DP stages.
+	realCP bool
 
 	mu      sync.Mutex
 	start   time.Time
@@ -52,9 +57,9 @@ type pump struct {
 }
 
 func newPump(clk clock.Clock, t TrafficConfig, top TopologyConfig, cloud *sim.Cloud, locals map[string]*local.Controller,
-	routers map[string]*dcroute.Router, report func(protocol.WorkloadReport) error, onError func(error)) *pump {
+	routers map[string]*dcroute.Router, realCP bool, report func(protocol.WorkloadReport) error, onError func(error)) *pump {
 	p := &pump{clk: clk, cfg: t, change: t.changeInterval(), cloud: cloud, locals: locals, routers: routers,
-		report: report, onError: onError, pcscf: top.PCSCF.Name, scscfN: top.SCSCF.Name}
+		report: report, onError: onError, pcscf: top.PCSCF.Name, scscfN: top.SCSCF.Name, realCP: realCP}
 	for i, d := range top.Datacenters {
 		p.dcs = append(p.dcs, d.Name)
 		p.rates = append(p.rates, t.Rates[d.Name])
@@ -182,6 +187,11 @@ func (p *pump) tick() {
 			offered[dc][st] += q
 		}
 	}
+	if p.realCP {
+		for e := range cp {
+			clear(cp[e])
+		}
+	}
 	total := 0.0
 	for e := range n {
 		for x := range n {
@@ -192,7 +202,9 @@ func (p *pump) tick() {
 			total += cp[e][x]
 		}
 	}
-	offered[p.scscf][p.scscfN] += total
+	if total > 0 {
+		offered[p.scscf][p.scscfN] += total
+	}
 	p.mu.Unlock()
 
 	// reports to the global controller (outside the pump's lock)

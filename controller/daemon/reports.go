@@ -13,6 +13,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/global"
+	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/metrics"
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/transport"
@@ -152,6 +153,7 @@ func (d *Daemon) buildReports(protocolToken string) error {
 	if d.mux == nil {
 		d.mux = http.NewServeMux()
 	}
+	d.serveProbes()
 	if cfg.Clustered() {
 		if err := d.buildWorkloadReports(protocolToken); err != nil {
 			return err
@@ -230,7 +232,9 @@ func (d *Daemon) buildWorkloadReports(token string) error {
 		return errors.New("role.globalEndpoints: this node runs local controllers but knows no global node " +
 			"(give node.peers[].api or role.globalEndpoints)")
 	}
-	r, err := transport.NewReporter(transport.ReporterConfig{Targets: targets, Clock: d.clk,
+	// Resend: a new leader gets the interval's earlier reports again, so
+	// its first round averages the whole interval (failover keeps it)
+	r, err := transport.NewReporter(transport.ReporterConfig{Targets: targets, Clock: d.clk, Resend: true,
 		OnError: func(err error) { d.log.Warn("workload report not delivered", "err", err) }})
 	if err != nil {
 		return err
@@ -244,7 +248,7 @@ func (d *Daemon) buildWorkloadReports(token string) error {
 		for dc := range d.locals {
 			mine[dc] = true
 		}
-		d.pump = newPump(d.clk, *cfg.Traffic, cfg.Topology, c, d.locals, d.routers, func(rep protocol.WorkloadReport) error {
+		d.pump = newPump(d.clk, *cfg.Traffic, cfg.Topology, c, d.locals, d.routers, d.localDrv != nil, func(rep protocol.WorkloadReport) error {
 			if !mine[rep.DC] {
 				return nil
 			}
@@ -301,7 +305,7 @@ func (d *Daemon) registerReportMetrics() {
 var (
 	reportsDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_total",
 		"Workload reports of this node's local-side sources to the global leader, by outcome (sent, dropped: queue full, "+
-			"failed: given up after retries, rejected: refused by a global node).", []string{"outcome"}, nil)
+			"failed: given up after retries, rejected: refused by a global node, resent: queued again for a new leader).", []string{"outcome"}, nil)
 	reportQueueDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_queue",
 		"Workload reports waiting to be sent to the global leader.", nil, nil)
 	reportLatencyDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_latency_seconds_sum",
@@ -321,7 +325,7 @@ func (c reporterCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, o := range []struct {
 		n string
 		v uint64
-	}{{"sent", s.Sent}, {"dropped", s.Dropped}, {"failed", s.Failed}, {"rejected", s.Rejected}} {
+	}{{"sent", s.Sent}, {"dropped", s.Dropped}, {"failed", s.Failed}, {"rejected", s.Rejected}, {"resent", s.Resent}} {
 		ch <- prometheus.MustNewConstMetric(reportsDesc, prometheus.CounterValue, float64(o.v), o.n)
 	}
 	ch <- prometheus.MustNewConstMetric(reportQueueDesc, prometheus.GaugeValue, float64(s.QueueLen))
@@ -335,4 +339,32 @@ func (d *Daemon) ReportStats() transport.ReporterStats {
 		return transport.ReporterStats{}
 	}
 	return d.reports.reporter.Stats()
+}
+
+// enterHook tells the workload reporter when a local controller of this
+// node enters a new interval (step 5): the reports kept for a re-send to a
+// new leader belong to the closed interval then.
+type enterHook struct {
+	local.PathStore
+	enter func()
+}
+
+func (h enterHook) Enter(interval uint64) {
+	h.PathStore.Enter(interval)
+	h.enter()
+}
+
+// wrapReportPaths hooks the reporter to the local controllers' interval
+// entries (cluster mode: the only one with a reporter).
+func (d *Daemon) wrapReportPaths() func(string, local.PathStore) local.PathStore {
+	if !d.cfg.Clustered() {
+		return nil
+	}
+	return func(_ string, p local.PathStore) local.PathStore { return enterHook{p, d.newReportInterval} }
+}
+
+func (d *Daemon) newReportInterval() {
+	if d.reports != nil && d.reports.reporter != nil {
+		d.reports.reporter.NewInterval()
+	}
 }

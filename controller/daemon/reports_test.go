@@ -38,6 +38,7 @@ func TestClusterWorkloadReportsReachLeader(t *testing.T) {
 		cfg.Topology.SCSCFDC = "london"
 		cfg.Traffic.Rates = map[string][]float64{"hong-kong": {10}, "london": {6}}
 		cfg.Traffic.ChangeInterval = "1m"
+		cfg.Role.ProbePeriod = "off" // the leader's delay probes would be reports too
 	})
 	leader, followers := leaderOf(ds)
 	if leader != ds[0] {

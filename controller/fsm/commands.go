@@ -56,6 +56,9 @@ type SetPolicy struct {
 // RoundStarted opens round Round (it must equal the current interval).
 type RoundStarted struct {
 	Round uint64 `json:"round"`
+	// At is when the leader started the round (the interval boundary a new
+	// leader keeps; zero in entries written before it existed).
+	At time.Time `json:"at,omitzero"`
 }
 
 // RoundStepDone closes step 1 (Prediction set, appended to the history),
@@ -241,6 +244,9 @@ func applyRoundStarted(s *State, c Command) error {
 		return stale("round %d already in progress", s.Round.Round)
 	}
 	s.Round = &Round{Round: r}
+	if at := c.(RoundStarted).At; !at.IsZero() {
+		s.RoundStartedAt = at
+	}
 	return nil
 }
 

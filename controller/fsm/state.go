@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
@@ -221,6 +222,10 @@ type State struct {
 	Stale map[string]uint64 `json:"stale,omitempty"`
 	// History holds the last MaxHistory predictions, oldest first.
 	History []Prediction `json:"history,omitempty"`
+	// RoundStartedAt is when the last round started: the current interval's
+	// measurement began then, and a new leader starts the next round one
+	// interval after it.
+	RoundStartedAt time.Time `json:"roundStartedAt,omitzero"`
 	// Drained lists, sorted, the DCs an operator is draining: the planner
 	// keeps DP stages and P-CSCF load out of them.
 	Drained []string `json:"drained,omitempty"`

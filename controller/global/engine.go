@@ -220,6 +220,7 @@ type Engine struct {
 	stepStart time.Time
 	records   []RoundRecord
 	stats     Stats
+	lastDelay map[string]delaySample // delay key → last sample (delays.go)
 
 	outbox []send
 	hooks  []func()
@@ -316,9 +317,19 @@ func (e *Engine) Start() error {
 		if e.cfg.InitialRoundOnly && st.Interval > 0 {
 			return // the initial round is done
 		}
-		e.timer = e.after(e.cfg.Interval, e.startRound)
+		e.timer = e.after(nextRoundIn(st.RoundStartedAt, e.d.Clock.Now(), e.cfg.Interval), e.startRound)
 	})
 	return nil
+}
+
+// nextRoundIn keeps the interval boundaries across a leader change: the
+// next round starts one interval after the last one started (at once if
+// that is past), or one interval from now when no round ever ran.
+func nextRoundIn(lastStart, now time.Time, interval time.Duration) time.Duration {
+	if lastStart.IsZero() {
+		return interval
+	}
+	return min(max(lastStart.Add(interval).Sub(now), 0), interval)
 }
 
 // Stop stops running rounds (lost leadership, shutdown). A round in progress
@@ -410,6 +421,7 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 			return
 		}
 		e.in.add(r)
+		e.noteDelays(r)
 	})
 	return err
 }
@@ -494,7 +506,7 @@ func (e *Engine) startRound() {
 		return
 	}
 	if st.Round == nil {
-		if !e.commit(fsm.RoundStarted{Round: st.Interval}) {
+		if !e.commit(fsm.RoundStarted{Round: st.Interval, At: e.d.Clock.Now()}) {
 			return
 		}
 		e.newRecord(st.Interval, false)

@@ -56,8 +56,11 @@ func checkReport(r protocol.WorkloadReport, known map[string]bool) error {
 	if !known[r.DC] {
 		return fmt.Errorf("workload report dc: %q is not a datacenter of the topology", r.DC)
 	}
-	if r.Kind != KindCP && r.Kind != KindDP {
-		return fmt.Errorf("workload report kind: %q, want %q or %q", r.Kind, KindCP, KindDP)
+	if r.Kind != KindCP && r.Kind != KindDP && r.Kind != KindDelay {
+		return fmt.Errorf("workload report kind: %q, want %q, %q or %q", r.Kind, KindCP, KindDP, KindDelay)
+	}
+	if r.Kind == KindDelay && len(r.Pairs) > 0 {
+		return fmt.Errorf("workload report pairs: a %q report carries delaysMs only", KindDelay)
 	}
 	for i, p := range r.Pairs {
 		if !known[p.Entry] || !known[p.Exit] {
@@ -67,8 +70,8 @@ func checkReport(r protocol.WorkloadReport, known map[string]bool) error {
 			return fmt.Errorf("workload report pairs[%d].rate: must be finite and non-negative, got %g", i, p.Rate)
 		}
 	}
-	if len(r.DelaysMs) > 0 && r.Kind != KindDP {
-		return fmt.Errorf("workload report delaysMs: delays come with DP reports, this is %q", r.Kind)
+	if len(r.DelaysMs) > 0 && r.Kind == KindCP {
+		return fmt.Errorf("workload report delaysMs: delays come with %q or %q reports, this is %q", KindDP, KindDelay, r.Kind)
 	}
 	for dc, ms := range r.DelaysMs {
 		if !known[dc] || dc == r.DC {

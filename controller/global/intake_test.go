@@ -40,6 +40,11 @@ func TestIntakeAverages(t *testing.T) {
 			{DC: "a", Kind: KindDP, DelaysMs: map[string]float64{"b": 20}},
 			{DC: "b", Kind: KindDP, DelaysMs: map[string]float64{"a": 7}},
 		}, map[string]float64{"delay/a/b": 15, "delay/b/a": 7}},
+		{"delay reports do not dilute the workload", []protocol.WorkloadReport{
+			{DC: "a", Kind: KindDP, Pairs: []protocol.PairLoad{pl("a", "b", 300)}},
+			{DC: "a", Kind: KindDelay, DelaysMs: map[string]float64{"b": 10}},
+			{DC: "a", Kind: KindDelay, DelaysMs: map[string]float64{"b": 30}},
+		}, map[string]float64{"dp/a/b": 300, "delay/a/b": 20}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := newIntake()
@@ -73,6 +78,7 @@ func TestReportWorkloadRejects(t *testing.T) {
 		{"NaN rate", protocol.WorkloadReport{DC: "dc0", Kind: KindCP, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc1", Rate: math.NaN()}}}, "rate"},
 		{"delay to self", protocol.WorkloadReport{DC: "dc0", Kind: KindDP, DelaysMs: map[string]float64{"dc0": 1}}, `delaysMs["dc0"]`},
 		{"delay infinite", protocol.WorkloadReport{DC: "dc0", Kind: KindDP, DelaysMs: map[string]float64{"dc1": math.Inf(1)}}, `delaysMs["dc1"]`},
+		{"pairs in a delay report", protocol.WorkloadReport{DC: "dc0", Kind: KindDelay, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc1", Rate: 1}}}, "pairs"},
 		{"delay in a cp report", protocol.WorkloadReport{DC: "dc0", Kind: KindCP, DelaysMs: map[string]float64{"dc1": 1}}, "delaysMs"},
 		{"implausible dp rate", protocol.WorkloadReport{DC: "dc0", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc1", Rate: 1e12}}}, "pairs[0].rate: 1e+12 is implausible"},
 		{"implausible cp rate", protocol.WorkloadReport{DC: "dc0", Kind: KindCP, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc1", Rate: 1e12}}}, "pairs[0].rate: 1e+12 is implausible"},

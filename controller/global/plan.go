@@ -35,7 +35,8 @@ func provisionOf(rep protocol.ProvisionReport, vnf string, capacity float64, kee
 // planner's input. Provisioning: the DC's step-2 report of this round; for a
 // DC given up at step 2, its last known report with an empty buffer (its
 // buffered instances may have expired meanwhile) or nothing if it never
-// answered. Delays: the predicted delay of a link, else the static matrix.
+// answered. Delays: the predicted delay of a link that was measured in the
+// interval just closed, else the static matrix.
 func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 	t := st.Topology
 	r := st.Round
@@ -43,9 +44,9 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 		return nil, fmt.Errorf("no topology committed")
 	}
 	n := len(t.DCs)
-	pred := map[string]float64{}
+	pred, actual := map[string]float64{}, map[string]float64{}
 	if r.Prediction != nil {
-		pred = r.Prediction.Predicted
+		pred, actual = r.Prediction.Predicted, r.Prediction.Actual
 	}
 	// plan every VNF at the policy's target utilisation of its capacity
 	u := st.Policy.Utilization()
@@ -70,8 +71,11 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 			if i == j {
 				continue
 			}
+			// the predicted delay only while the link has a fresh sample
+			// (measured in the interval just closed), else the static matrix
+			_, fresh := actual[SeriesKey(KindDelay, a, b)]
 			d, ok := pred[SeriesKey(KindDelay, a, b)]
-			if !ok || !validRate(d) {
+			if !fresh || !ok || !validRate(d) {
 				d = t.DelayMs[i][j]
 			}
 			s.Delay[i][j] = d

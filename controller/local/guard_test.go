@@ -48,3 +48,28 @@ func TestScaleInGuardKeepsWhatMeasuredLoadNeeds(t *testing.T) {
 		})
 	}
 }
+
+// An instance reused from the buffer within ChurnIntervals intervals of
+// being buffered counts as churn; one reused later does not.
+func TestChurnCounted(t *testing.T) {
+	cfg := fwConfig(0)
+	e := newEnv(t, cfg, fake.Options{})
+	e.round(1, map[string]int{"firewall": 3})
+	e.seconds(2)
+	e.round(2, map[string]int{"firewall": 1}) // 2 buffered in interval 2
+	e.round(4, map[string]int{"firewall": 3}) // reused in interval 4: churn
+	if got := e.c.Counts()["firewall"].Churn; got != 2 {
+		t.Fatalf("churn %d after reusing 2 instances buffered 2 intervals before, want 2", got)
+	}
+	if as := e.actions(KindReuse, ReasonProactive); len(as) != 2 || !strings.Contains(as[0].Detail, "churn") {
+		t.Fatalf("reuse actions %+v", as)
+	}
+	e.round(5, map[string]int{"firewall": 1}) // 2 buffered in interval 5
+	e.round(8, map[string]int{"firewall": 3}) // reused 3 intervals later: not churn
+	if got := e.c.Counts()["firewall"].Churn; got != 2 {
+		t.Fatalf("churn %d, want still 2", got)
+	}
+	if n := len(e.actions(KindReuse, ReasonProactive)); n != 4 {
+		t.Fatalf("%d reuses, want 4", n)
+	}
+}

@@ -57,7 +57,14 @@ type vnfState struct {
 	lastReactive  time.Time
 	lastSent      []RoutableInstance
 	sent          bool
+	// churn counts reuses of instances buffered at most ChurnIntervals
+	// intervals before (a decision undone soon after it was taken).
+	churn int
 }
+
+// ChurnIntervals: an instance reused from the buffer within this many
+// intervals of being buffered counts as churn.
+const ChurnIntervals = 2
 
 type opKind int
 
@@ -277,6 +284,7 @@ func (c *Controller) countsLocked(vnf string) Counts {
 	}
 	if vs, ok := c.vnfs[vnf]; ok {
 		n.Target = vs.target
+		n.Churn = vs.churn
 	}
 	return n
 }
@@ -374,6 +382,10 @@ func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op
 		in.BufferedIn = 0
 		in.Why = string(reason) + ": " + detail
 		kind, d := KindReuse, fmt.Sprintf("%s; from buffer tail (buffered in interval %d)", detail, e.Interval)
+		if c.interval <= e.Interval+ChurnIntervals {
+			vs.churn++
+			d += fmt.Sprintf("; churn: buffered %d interval(s) ago", c.interval-e.Interval)
+		}
 		if reason == ReasonReplacement {
 			kind = KindReplace
 		}

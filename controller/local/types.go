@@ -61,6 +61,9 @@ type Counts struct {
 	// Target is the working count the controller maintains (last proactive
 	// target, raised by reactive scale-outs, at least Min).
 	Target int `json:"target"`
+	// Churn counts, since the start, instances reused from the buffer at
+	// most ChurnIntervals intervals after they were buffered.
+	Churn int `json:"churn"`
 }
 
 // Working returns booting + normal + overload.

@@ -38,6 +38,22 @@ type Drops struct {
 	N          float64
 }
 
+// LinkDelay is one directed inter-DC link's delay as the last plan used it.
+type LinkDelay struct {
+	From, To, Source string
+	Ms               float64
+	// AgeSeconds is the time since the last probe sample reached this
+	// node, -1 when none did.
+	AgeSeconds float64
+}
+
+// Churn is how many instances of a VNF in a DC were reused from the
+// buffer within two intervals of being buffered, since the start.
+type Churn struct {
+	DC, VNF string
+	N       int
+}
+
 // Snapshot is the live state a scrape reads.
 type Snapshot struct {
 	Instances       []InstanceCount
@@ -47,6 +63,8 @@ type Snapshot struct {
 	Retransmissions uint64
 	Unreachable     uint64
 	Drops           []Drops
+	Delays          []LinkDelay
+	Churn           []Churn
 	// RaftRole is leader, follower, candidate or standalone (no raft).
 	RaftRole     string
 	CommitIndex  uint64
@@ -126,6 +144,12 @@ var (
 	descUnreach  = prometheus.NewDesc(Namespace+"_unreachable_total", "(datacenter, round) pairs given up for not answering.", nil, nil)
 	descDrops    = prometheus.NewDesc(Namespace+"_routing_drops_total", "Flows (sim: packets) dropped by routing, by datacenter and reason.",
 		[]string{"dc", "reason"}, nil)
+	descDelay = prometheus.NewDesc(Namespace+"_link_delay_seconds", "One-way delay of an inter-DC link as the last plan used it, by source (measured, configured, fallback).",
+		[]string{"from", "to", "source"}, nil)
+	descDelayAge = prometheus.NewDesc(Namespace+"_link_delay_sample_age_seconds", "Time since the link's last probe sample reached this node (-1: never).",
+		[]string{"from", "to"}, nil)
+	descChurn = prometheus.NewDesc(Namespace+"_churn_total", "Instances reused from the buffer within two intervals of being buffered (a scaling decision undone soon after).",
+		[]string{"dc", "vnf"}, nil)
 	descRole    = prometheus.NewDesc(Namespace+"_raft_role", "1 for this node's raft role.", []string{"role"}, nil)
 	descCommit  = prometheus.NewDesc(Namespace+"_raft_commit_index", "Raft commit index.", nil, nil)
 	descApplied = prometheus.NewDesc(Namespace+"_raft_applied_index", "Raft last applied index.", nil, nil)
@@ -135,7 +159,7 @@ type collector struct{ src Source }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descPredicted, descActual, descError, descInterval, descRounds,
-		descRetrans, descUnreach, descDrops, descRole, descCommit, descApplied} {
+		descRetrans, descUnreach, descDrops, descDelay, descDelayAge, descChurn, descRole, descCommit, descApplied} {
 		ch <- d
 	}
 }
@@ -156,6 +180,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descUnreach, prometheus.CounterValue, float64(s.Unreachable))
 	for _, d := range s.Drops {
 		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, d.N, d.DC, d.Reason)
+	}
+	for _, c := range s.Churn {
+		ch <- prometheus.MustNewConstMetric(descChurn, prometheus.CounterValue, float64(c.N), c.DC, c.VNF)
+	}
+	for _, d := range s.Delays {
+		ch <- prometheus.MustNewConstMetric(descDelay, prometheus.GaugeValue, d.Ms/1000, d.From, d.To, d.Source)
+		ch <- prometheus.MustNewConstMetric(descDelayAge, prometheus.GaugeValue, d.AgeSeconds, d.From, d.To)
 	}
 	for _, r := range Roles {
 		v := 0.0

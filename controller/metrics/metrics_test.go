@@ -22,6 +22,8 @@ func TestCollectorAndCounters(t *testing.T) {
 		Drops:           []Drops{{DC: "tokyo", Reason: "no-path", N: 2}},
 		RaftRole:        "leader",
 		CommitIndex:     42,
+		Delays:          []LinkDelay{{From: "tokyo", To: "london", Source: "measured", Ms: 61.5, AgeSeconds: 2}},
+		Churn:           []Churn{{DC: "tokyo", VNF: "ids", N: 3}},
 	}}
 	m := New(src)
 	m.InstanceCreated("tokyo", "ids", "reactive")
@@ -53,9 +55,19 @@ ims_orch_raft_commit_index 42
 # HELP ims_orch_routing_drops_total Flows (sim: packets) dropped by routing, by datacenter and reason.
 # TYPE ims_orch_routing_drops_total counter
 ims_orch_routing_drops_total{dc="tokyo",reason="no-path"} 2
+# HELP ims_orch_link_delay_seconds One-way delay of an inter-DC link as the last plan used it, by source (measured, configured, fallback).
+# TYPE ims_orch_link_delay_seconds gauge
+ims_orch_link_delay_seconds{from="tokyo",source="measured",to="london"} 0.0615
+# HELP ims_orch_link_delay_sample_age_seconds Time since the link's last probe sample reached this node (-1: never).
+# TYPE ims_orch_link_delay_sample_age_seconds gauge
+ims_orch_link_delay_sample_age_seconds{from="tokyo",to="london"} 2
+# HELP ims_orch_churn_total Instances reused from the buffer within two intervals of being buffered (a scaling decision undone soon after).
+# TYPE ims_orch_churn_total counter
+ims_orch_churn_total{dc="tokyo",vnf="ids"} 3
 `
 	names := []string{"ims_orch_instances", "ims_orch_instances_created_total", "ims_orch_prediction_error", "ims_orch_raft_role",
-		"ims_orch_raft_commit_index", "ims_orch_routing_drops_total"}
+		"ims_orch_raft_commit_index", "ims_orch_routing_drops_total", "ims_orch_link_delay_seconds", "ims_orch_link_delay_sample_age_seconds",
+		"ims_orch_churn_total"}
 	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,11 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
+	"github.com/ims-orch/ims-orch/controller/delayprobe"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
@@ -64,6 +66,10 @@ type Config struct {
 	// WrapPaths, if set, wraps each DC's path store (the DC's routing
 	// router), e.g. to install the path sets' rules on a real switch.
 	WrapPaths func(dc string, p local.PathStore) local.PathStore
+	// Probes, if set, measure the inter-DC delays: the local controllers of
+	// this process probe every other DC over Probes.Transport and report
+	// the samples (nil: the static matrix is every link's delay).
+	Probes *Probes
 
 	// Where the parts run. The zero values run everything in this process
 	// on the in-memory transport (the simulator, the daemon's single-node
@@ -83,6 +89,15 @@ type Config struct {
 	EngineTransport transport.Transport
 }
 
+// Probes configures the delay probers of the local controllers.
+type Probes struct {
+	Transport delayprobe.Transport
+	// Period between two probes of a link (delayprobe default 5 s).
+	Period time.Duration
+	// Report takes the delay reports (nil: this system's engine).
+	Report delayprobe.Reporter
+}
+
 // System is a running deployment.
 type System struct {
 	cfg   Config
@@ -95,6 +110,8 @@ type System struct {
 	// Locals and Routers by DC name.
 	Locals  map[string]*local.Controller
 	Routers map[string]*dcroute.Router
+	// Probers by DC name (empty without Config.Probes).
+	Probers map[string]*delayprobe.Prober
 	fc      *global.ModelForecaster
 
 	mu         sync.Mutex
@@ -129,7 +146,8 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 			return nil, fmt.Errorf("local DC %q: not a datacenter of the topology", dc)
 		}
 	}
-	s := &System{cfg: cfg, Clock: clk, Locals: map[string]*local.Controller{}, Routers: map[string]*dcroute.Router{}, fc: fc}
+	s := &System{cfg: cfg, Clock: clk, Locals: map[string]*local.Controller{}, Routers: map[string]*dcroute.Router{},
+		Probers: map[string]*delayprobe.Prober{}, fc: fc}
 	s.Store = cfg.Store
 	if s.Store == nil {
 		m := global.NewMemStore()
@@ -186,6 +204,19 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 			s.Transport.Register(dc, c)
 		}
 		s.Locals[dc], s.Routers[dc] = c, r
+		if cfg.Probes != nil {
+			report := cfg.Probes.Report
+			if report == nil {
+				report = s
+			}
+			p, err := delayprobe.New(delayprobe.Config{DC: dc, Peers: top.DCs, Period: cfg.Probes.Period, Clock: clk,
+				Transport: cfg.Probes.Transport, Report: report,
+				OnError: func(err error) { cfg.Logger.Debug("delay probe", "err", err) }})
+			if err != nil {
+				return nil, err
+			}
+			s.Probers[dc] = p
+		}
 	}
 	if cfg.NoEngine {
 		return s, nil
@@ -226,6 +257,11 @@ func (s *System) Start(ctx context.Context) error {
 			return fmt.Errorf("local controller %s: %w", dc, err)
 		}
 	}
+	for _, dc := range s.cfg.LocalDCs {
+		if p := s.Probers[dc]; p != nil {
+			p.Start()
+		}
+	}
 	if s.Engine == nil || s.cfg.Store != nil {
 		return nil
 	}
@@ -240,6 +276,9 @@ func (s *System) Start(ctx context.Context) error {
 
 // Stop stops the engine and the local controllers.
 func (s *System) Stop() {
+	for _, p := range s.Probers {
+		p.Stop()
+	}
 	if s.Engine != nil {
 		s.Engine.Stop()
 	}

@@ -42,7 +42,7 @@ func newWorld(t *testing.T, strat strategy.Strategy, loss float64, tau uint64) *
 }
 
 // newWorldWith is newWorld with edit applied to the system's config.
-func newWorldWith(t *testing.T, strat strategy.Strategy, loss float64, tau uint64, edit func(*Config)) *world {
+func newWorldWith(t *testing.T, strat strategy.Strategy, loss float64, tau uint64, edit func(*Config, *clock.Virtual)) *world {
 	clk := clock.NewVirtual(time.Unix(1_700_000_000, 0))
 	drv, err := fake.New(clk, fake.Options{BootDelay: 5 * time.Second})
 	if err != nil {
@@ -63,7 +63,7 @@ func newWorldWith(t *testing.T, strat strategy.Strategy, loss float64, tau uint6
 		VNFs: vnfs, Transport: transport.MemConfig{Loss: loss, Dup: loss / 2, Jitter: 20 * time.Millisecond, Seed: 42},
 		InitialRound: true}
 	if edit != nil {
-		edit(&cfg)
+		edit(&cfg, clk)
 	}
 	sys, err := New(cfg, drv, clk)
 	if err != nil {
@@ -269,7 +269,7 @@ func TestStrategies(t *testing.T) {
 // "dc=a dc=a").
 func TestLogAttributesOnce(t *testing.T) {
 	var buf syncBuffer
-	w := newWorldWith(t, strategy.Hybrid, 0, 10, func(c *Config) {
+	w := newWorldWith(t, strategy.Hybrid, 0, 10, func(c *Config, _ *clock.Virtual) {
 		c.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	w.load = func(at time.Duration, p placement.Pair) float64 {

@@ -131,6 +131,12 @@ type ReporterConfig struct {
 	Timeout time.Duration
 	// OnError hears about reports given up (rejected or failed).
 	OnError func(error)
+	// Resend keeps the reports accepted since the last NewInterval and,
+	// when another node starts accepting (a new leader, whose interval
+	// averages start empty), sends them to it again, so the new leader's
+	// first round averages the whole interval. The receiving handler
+	// answers copies it already has as duplicates.
+	Resend bool
 }
 
 // ReporterStats are a Reporter's counters.
@@ -141,6 +147,7 @@ type ReporterStats struct {
 	Failed   uint64 // given up after Attempts passes
 	Rejected uint64 // refused for good by a node
 	Retries  uint64 // passes after the first
+	Resent   uint64 // reports queued again for a new leader (Resend)
 	// Latency sums, over the sent reports, the time from ReportWorkload to
 	// acceptance (LatencyMax is the largest).
 	Latency, LatencyMax time.Duration
@@ -165,6 +172,15 @@ type Reporter struct {
 	closed bool
 	pref   int // target that last accepted
 	stats  ReporterStats
+	// kept: reports accepted since NewInterval, with the target that
+	// accepted each (Resend only); accepted: some target accepted one.
+	kept     []keptReport
+	accepted bool
+}
+
+type keptReport struct {
+	rep    protocol.WorkloadReport
+	target int
 }
 
 type queued struct {
@@ -172,6 +188,7 @@ type queued struct {
 	rep     protocol.WorkloadReport
 	enq     time.Time
 	attempt int
+	resent  bool // a kept report queued again for a new leader
 }
 
 // NewReporter checks cfg and returns a running reporter.
@@ -264,7 +281,10 @@ func (r *Reporter) drain() {
 		still := len(r.queue) > 0 && r.queue[0].seq == head.seq // not dropped meanwhile
 		switch {
 		case err == nil:
-			r.pref = idx
+			if r.cfg.Resend {
+				r.resendLocked(idx, head)
+			}
+			r.pref, r.accepted = idx, true
 			r.stats.Sent++
 			lat := r.cfg.Clock.Now().Sub(head.enq)
 			r.stats.Latency += lat
@@ -304,6 +324,50 @@ func (r *Reporter) drain() {
 		}
 		r.mu.Unlock()
 	}
+}
+
+// resendLocked keeps the accepted report head and, when target idx is not
+// the one that accepted before (a leader change), queues the interval's
+// reports the other targets took right behind the head, oldest first.
+func (r *Reporter) resendLocked(idx int, head queued) {
+	if r.accepted && idx != r.pref {
+		var again []queued
+		for i := range r.kept {
+			if k := &r.kept[i]; k.target != idx {
+				r.seq++
+				again = append(again, queued{seq: r.seq, rep: k.rep, enq: r.cfg.Clock.Now(), resent: true})
+				k.target = idx // re-sent to the new leader (the handler drops a copy it had)
+			}
+		}
+		if len(again) > 0 {
+			r.stats.Resent += uint64(len(again))
+			if len(r.queue) > 0 && r.queue[0].seq == head.seq {
+				// the caller removes the head: keep it first
+				r.queue = append(append([]queued{r.queue[0]}, again...), r.queue[1:]...)
+			} else {
+				r.queue = append(again, r.queue...)
+			}
+		}
+	}
+	if !head.resent {
+		if len(r.kept) >= maxKept {
+			r.kept = r.kept[1:]
+		}
+		r.kept = append(r.kept, keptReport{rep: head.rep, target: idx})
+	}
+}
+
+// maxKept bounds the reports kept for a re-send when NewInterval is not
+// called (oldest dropped).
+const maxKept = 4096
+
+// NewInterval forgets the kept reports (Resend): the global controller
+// closed the interval they measured. The daemon calls it when its local
+// controllers enter a new interval.
+func (r *Reporter) NewInterval() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.kept = r.kept[:0]
 }
 
 func (r *Reporter) report(err error) {

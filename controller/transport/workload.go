@@ -59,8 +59,10 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 	switch {
 	case rep.DC == "":
 		return errors.New("dc: empty datacenter name")
-	case rep.Kind != "cp" && rep.Kind != "dp":
-		return fmt.Errorf("kind: %q, want \"cp\" or \"dp\"", rep.Kind)
+	case rep.Kind != "cp" && rep.Kind != "dp" && rep.Kind != "delay":
+		return fmt.Errorf("kind: %q, want \"cp\", \"dp\" or \"delay\"", rep.Kind)
+	case rep.Kind == "delay" && len(rep.Pairs) > 0:
+		return errors.New("pairs: a \"delay\" report carries delaysMs only")
 	case rep.At.IsZero():
 		return errors.New("at: missing measurement time")
 	case len(rep.Pairs) > MaxWorkloadPairs:
@@ -74,8 +76,8 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 			return fmt.Errorf("pairs[%d].rate: must be finite and non-negative, got %g", i, p.Rate)
 		}
 	}
-	if len(rep.DelaysMs) > 0 && rep.Kind != "dp" {
-		return fmt.Errorf("delaysMs: delays come with DP reports, this is %q", rep.Kind)
+	if len(rep.DelaysMs) > 0 && rep.Kind == "cp" {
+		return fmt.Errorf("delaysMs: delays come with \"dp\" or \"delay\" reports, this is %q", rep.Kind)
 	}
 	for dc, ms := range rep.DelaysMs {
 		if dc == "" || !validFloat(ms) {

@@ -88,6 +88,8 @@ func TestWorkloadHandler(t *testing.T) {
 		{"GET", "GET", WorkloadPath, wtoken, "", 405, "POST"},
 		{"wrong path", "POST", "/protocol/v1/other", wtoken, body(t, wrep("tokyo", 3, 10)), 404, "not found"},
 		{"unknown field", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","bogus":1}`, 400, "bogus"},
+		{"pairs in a delay report", "POST", WorkloadPath, wtoken,
+			`{"dc":"tokyo","kind":"delay","at":"2026-01-01T00:00:09Z","pairs":[{"entry":"tokyo","exit":"tokyo","rate":1}]}`, 400, "pairs"},
 		{"bad kind", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"xx","at":"2026-01-01T00:00:09Z"}`, 400, "kind"},
 		{"no time", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp"}`, 400, "at:"},
 		{"negative rate", "POST", WorkloadPath, wtoken,
@@ -387,6 +389,7 @@ func FuzzParseWorkloadReport(f *testing.F) {
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","pairs":[{"entry":"tokyo","exit":"london","rate":3.5}],"delaysMs":{"london":120}}`))
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"cp","pairs":[]}`))
 	f.Add([]byte(`{"dc":"","kind":"dp"}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"delay","delaysMs":{"london":61.5}}`))
 	f.Add([]byte(`{"dc":"a","at":"x","kind":"dp"}`))
 	f.Add([]byte(`{"dc":"a","at":"2026-01-01T00:00:00Z","kind":"dp","pairs":[{"entry":"a","exit":"b","rate":1e400}]}`))
 	f.Add([]byte(`[]`))
@@ -407,4 +410,47 @@ func FuzzParseWorkloadReport(f *testing.F) {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
+}
+
+// With Resend, a new leader gets the interval's earlier reports again right
+// after the report that found it; after NewInterval they are forgotten.
+func TestReporterResendsIntervalToNewLeader(t *testing.T) {
+	clk := clock.NewVirtual(t0)
+	a := &fakeTarget{name: "a"}
+	b := &fakeTarget{name: "b"}
+	r, err := NewReporter(ReporterConfig{Targets: []ReportTarget{a, b}, Clock: clk, Resend: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	send := func(i int) {
+		if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		send(i)
+	}
+	waitFor(t, "3 reports at a", func() bool { return r.Stats().Sent == 3 })
+	a.mu.Lock()
+	a.errs = []error{ErrNotLeader}
+	a.mu.Unlock()
+	send(3) // a lost the lead: b takes it, then gets 0, 1, 2 again
+	waitFor(t, "b has the whole interval", func() bool { return len(b.received()) == 4 })
+	got := b.received()
+	if got[0].At != t0.Add(3*time.Second) || got[1].At != t0 || got[3].At != t0.Add(2*time.Second) {
+		t.Fatalf("b got %+v, want report 3 then 0, 1, 2", got)
+	}
+	if s := r.Stats(); s.Resent != 3 || s.Sent != 7 {
+		t.Fatalf("stats %+v", s)
+	}
+	r.NewInterval()
+	b.mu.Lock()
+	b.errs = []error{ErrNotLeader}
+	b.mu.Unlock()
+	send(4) // back to a in a new interval: nothing to re-send
+	waitFor(t, "report 4 at a", func() bool { return len(a.received()) == 4 })
+	if s := r.Stats(); s.Resent != 3 {
+		t.Fatalf("re-sent %d after NewInterval, want still 3", s.Resent)
+	}
 }

@@ -57,6 +57,9 @@ type Config struct {
 	DCIndex func(dc string) (int, error)
 	// DNSMaxTTL caps Kamailio's DNS cache, seconds (1 when zero).
 	DNSMaxTTL int
+	// CPExpire: an S-CSCF's per-pair CP counter idle this long is removed
+	// (default 5 min; it must exceed the CP meter's period many times over).
+	CPExpire time.Duration
 	// ReadyTimeout bounds booting (10 s), ProbeInterval spaces readiness
 	// probes (50 ms), Grace is SIGTERM → SIGKILL (5 s), DrainPoll spaces
 	// drain checks (250 ms).
@@ -110,6 +113,9 @@ func (c *Config) defaults() {
 	def(&c.ShmMB, 256)
 	def(&c.PkgMB, 8)
 	def(&c.DNSMaxTTL, 1)
+	if c.CPExpire <= 0 {
+		c.CPExpire = 5 * time.Minute
+	}
 	if c.Domain == "" {
 		c.Domain = "ims.local"
 	}
@@ -319,7 +325,7 @@ func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
 		ID: spec.ID, Role: in.role, Addr: in.addr, Children: d.cfg.Children,
 		CtlSock:   "udp:" + netip.AddrPortFrom(in.addr, CtlPort).String(),
 		RPCSock:   "udp:" + netip.AddrPortFrom(in.addr, RPCPort).String(),
-		DNSMaxTTL: d.cfg.DNSMaxTTL, FRTimerMS: frTimerMS,
+		DNSMaxTTL: d.cfg.DNSMaxTTL, FRTimerMS: frTimerMS, CPExpireS: max(1, int(d.cfg.CPExpire/time.Second)),
 		DialogTimeoutS: int((d.cfg.DialogTimeout + time.Second - 1) / time.Second),
 		Alias:          string(in.role) + "." + Zone(in.dcIdx, d.cfg.Domain),
 	}

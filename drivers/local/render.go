@@ -48,6 +48,10 @@ type TemplateData struct {
 	// answers an unknown callee with 503 + Retry-After instead of 404 (its
 	// registrations may still be syncing; 5 when zero).
 	SyncGraceS int
+	// CPExpireS: a CP counter (htable "cp" item) not updated for this many
+	// seconds is removed, so the table holds only pairs active recently
+	// (0: never; the driver's default is 300).
+	CPExpireS int
 }
 
 // DefaultDialogTimeout bounds a dialog's life without in-dialog requests: the

@@ -1,0 +1,100 @@
+package dpmeter
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+type sink struct {
+	mu   sync.Mutex
+	reps []protocol.WorkloadReport
+}
+
+func (s *sink) ReportWorkload(r protocol.WorkloadReport) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reps = append(s.reps, r)
+	return nil
+}
+
+// fakeSwitch is the entry DC's switch: cumulative packets per pair.
+type fakeSwitch struct {
+	c   map[Pair]uint64
+	err error
+}
+
+func (f *fakeSwitch) read() (map[Pair]uint64, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := make(map[Pair]uint64, len(f.c))
+	for k, v := range f.c {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func TestNewValidates(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	sw := &fakeSwitch{}
+	if _, err := New(Config{DC: "x", DCs: []string{"a"}, Counters: sw.read, Report: &sink{}, Clock: clk}); err == nil || !strings.Contains(err.Error(), "DC") {
+		t.Fatalf("unknown DC: %v", err)
+	}
+	if _, err := New(Config{DC: "a", DCs: []string{"a"}, Report: &sink{}, Clock: clk}); err == nil {
+		t.Fatal("no Counters accepted")
+	}
+}
+
+// The meter turns cumulative switch counters into packets/s per pair; a
+// failed read is spread over the next good one; a re-created switch
+// (counters back near 0) counts its new values; a pair that does not enter
+// at this DC is refused.
+func TestMeterRates(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(100, 0))
+	sw := &fakeSwitch{c: map[Pair]uint64{{1, 0}: 1000, {1, 2}: 0}}
+	out := &sink{}
+	var errs []error
+	m, err := New(Config{DC: "b", DCs: []string{"a", "b", "c"}, Counters: sw.read, Report: out, Clock: clk,
+		OnError: func(err error) { errs = append(errs, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	sw.c[Pair{1, 0}] += 500
+	sw.c[Pair{1, 2}] += 2000
+	clk.Advance(time.Second)
+	if len(out.reps) != 1 {
+		t.Fatalf("reports %+v", out.reps)
+	}
+	r := out.reps[0]
+	if r.Kind != "dp" || r.DC != "b" || len(r.Pairs) != 2 || r.Pairs[0] != (protocol.PairLoad{Entry: "b", Exit: "a", Rate: 500}) ||
+		r.Pairs[1] != (protocol.PairLoad{Entry: "b", Exit: "c", Rate: 2000}) {
+		t.Fatalf("report %+v", r)
+	}
+	sw.err = errors.New("ovs-ofctl: timeout")
+	sw.c[Pair{1, 0}] += 300
+	clk.Advance(time.Second)
+	sw.err = nil
+	sw.c[Pair{1, 0}] += 300
+	clk.Advance(time.Second)
+	if len(out.reps) != 2 || out.reps[1].Pairs[0].Rate != 300 || len(errs) != 1 {
+		t.Fatalf("after a failed read: %+v, errors %v", out.reps, errs)
+	}
+	sw.c = map[Pair]uint64{{1, 0}: 40, {0, 1}: 7} // switch re-created; a foreign pair
+	clk.Advance(time.Second)
+	last := out.reps[2]
+	if len(last.Pairs) != 1 || last.Pairs[0].Rate != 40 || len(errs) != 2 || !strings.Contains(errs[1].Error(), "0→1") {
+		t.Fatalf("after a re-created switch: %+v, errors %v", last, errs)
+	}
+	m.Stop()
+	clk.Advance(time.Minute)
+	if len(out.reps) != 3 {
+		t.Fatalf("%d reports after Stop", len(out.reps))
+	}
+}

@@ -212,6 +212,9 @@ func simulate(cmd *cobra.Command, exp *run.Experiment, strategies []system.Strat
 		s := r.Summarize()
 		fmt.Fprintf(w, "%-10s %9d %9.5f %9.1f %9.1f %9.1f %9d\n", s.Strategy, s.Created, s.DPLoss, s.RTTP50, s.RTTP99, s.SIPP50, s.DroppedFlows)
 	}
+	if err := run.WriteRatioTable(w, results); err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "wrote %s\n", out)
 	return nil
 }

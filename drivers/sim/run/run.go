@@ -73,6 +73,8 @@ type Result struct {
 	RouterErrors int
 	// Warmup is the simulated time before the traffic started.
 	Warmup time.Duration
+	// Cost is the run's VM-seconds (total, buffered) and their floor.
+	Cost Cost
 
 	sys    *system.System
 	router *router
@@ -192,6 +194,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	pr.record(0, res)
 	eng.Start()
 	total := int(exp.Duration / time.Second)
+	var buffered []int
 	for sec := 1; !eng.Done(); sec++ {
 		if err := ctx.Err(); err != nil {
 			eng.Stop()
@@ -199,6 +202,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		}
 		clk.Advance(time.Second)
 		pr.record(sec, res)
+		buffered = append(buffered, bufferedNow(sys, exp.DCs))
 		if opts.Progress != nil {
 			opts.Progress(min(sec, total), total)
 		}
@@ -219,6 +223,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		}
 	}
 	rows := res.Recorder.Instances
+	res.Cost = computeCost(exp, cat, rows, buffered)
 	for i := len(rows) - 1; i >= 0 && rows[i].T == rows[len(rows)-1].T; i-- {
 		res.Created += rows[i].Created
 		if t, ok := cat.Lookup(rows[i].VNF); ok && t.Plane == sim.DataPlane {

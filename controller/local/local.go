@@ -56,6 +56,7 @@ type vnfState struct {
 	lastReactive  time.Time
 	lastSent      []RoutableInstance
 	sent          bool
+	hold          *Hold // operator's standing bound (manual.go)
 }
 
 type opKind int
@@ -274,6 +275,9 @@ func (c *Controller) countsLocked(vnf string) Counts {
 	}
 	if vs, ok := c.vnfs[vnf]; ok {
 		n.Target = vs.target
+		if h := c.holdLocked(vs); h != nil {
+			n.Hold = h
+		}
 	}
 	return n
 }
@@ -457,6 +461,10 @@ func (c *Controller) reactiveLocked(vs *vnfState) []op {
 	vs.lastReactive = now
 	if vs.cfg.Max > 0 && w >= vs.cfg.Max {
 		c.log.Warn("reactive scale-out skipped", "vnf", vs.cfg.Name, "why", fmt.Sprintf("at max %d", vs.cfg.Max))
+		return nil
+	}
+	if h := c.holdLocked(vs); h != nil && h.Ceiling > 0 && w >= h.Ceiling {
+		c.log.Warn("reactive scale-out skipped", "vnf", vs.cfg.Name, "why", "at the manual ceiling "+h.describe())
 		return nil
 	}
 	vs.target = max(vs.target, w) + 1

@@ -61,6 +61,8 @@ type Counts struct {
 	// Target is the working count the controller maintains (last proactive
 	// target, raised by reactive scale-outs, at least Min).
 	Target int `json:"target"`
+	// Hold is the operator's manual floor or ceiling in force (manual.go).
+	Hold *Hold `json:"hold,omitempty"`
 }
 
 // Working returns booting + normal + overload.
@@ -76,6 +78,9 @@ const (
 	KindBuffer  ActionKind = "buffer"
 	KindDestroy ActionKind = "destroy"
 	KindReplace ActionKind = "replace"
+	// KindHold: an operator's manual hold (floor or ceiling) changed a
+	// round's target; no instance moved because of it (InstanceID empty).
+	KindHold ActionKind = "hold"
 )
 
 // Reason is why a scale action was taken.

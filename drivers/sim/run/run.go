@@ -141,7 +141,9 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	sys, err := system.New(system.Config{
 		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, LocalFirst: exp.LocalFirst},
 		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strategy, Predictor: exp.Predictor,
-		Local:     local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard},
+		PlanHorizon: exp.planHorizon(),
+		Local: local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard,
+			TrimBuffer: exp.TrimBuffer, BufferSpare: exp.BufferSpare},
 		VNFs:      vnfs,
 		Transport: transport.MemConfig{Jitter: exp.TransportJitter, Seed: opts.Seed ^ 0x5eed},
 		// Reactive runs its initial round anyway.

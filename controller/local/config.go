@@ -68,9 +68,9 @@ type Config struct {
 	// scale-out has just added, and they come back 5 s later, after a loss.
 	ScaleInGuard bool `json:"scaleInGuard" yaml:"scaleInGuard"`
 	// TrimBuffer gives the buffer a cost: when a new interval is entered,
-	// buffered instances beyond BufferSpare per VNF leave the buffer (oldest
-	// first) and are destroyed once their flows have ended, without waiting
-	// for τ. The round's plan already sizes the working instances for the
+	// buffered instances beyond BufferSpare per VNF that have spent a whole
+	// interval in the buffer leave it (oldest first) and are destroyed once
+	// their flows have ended, without waiting for τ. The round's plan already sizes the working instances for the
 	// forecast over the interval and the boot horizon after it (global
 	// ModelForecaster.SetHorizon), so an instance it moved to the buffer is
 	// one no forecast needs within the boot horizon; BufferSpare instances

@@ -292,7 +292,12 @@ func (c *Controller) enterLocked(next uint64) []op {
 			vs := c.vnfs[name]
 			expired := vs.buf.PopExpired(next, c.cfg.Tau)
 			trimmed := len(expired)
+			// trimming takes heads that have had a whole interval in the
+			// buffer (reactive scale-out could reuse them without a boot)
 			for c.cfg.TrimBuffer && vs.buf.Len() > max(0, c.cfg.BufferSpare) {
+				if h, _ := vs.buf.Head(); h.Interval+2 > next {
+					break
+				}
 				e, _ := vs.buf.PopHead()
 				expired = append(expired, e)
 			}

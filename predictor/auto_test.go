@@ -106,3 +106,20 @@ func TestAutoSelectsByRollingBacktest(t *testing.T) {
 		t.Fatalf("prediction %.3f on the line 10+5t at t=30, want 160", p)
 	}
 }
+
+// A +q90 forecast covers 88–92 % of the steps of every shipped trace
+// (split-conformal margin; `predict backtest` reports the coverage).
+func TestQuantileCoverageCalibrated(t *testing.T) {
+	for _, f := range []string{"ramp.csv", "ramp-x100.csv", "diurnal.csv", "diurnal-x100.csv", "sine.csv", "step.csv", "burst.csv"} {
+		xs := loadTrace(t, f)
+		res, err := predictor.Compare([]string{"ar1+q90", "holt+q90", "kalman+q90", "auto+q90"}, xs, predictor.DefaultWindow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Nominal != 90 || r.Coverage < 88 || r.Coverage > 92 {
+				t.Errorf("%s %s: coverage %.1f %% (nominal %g), want 88–92", f, r.Model, r.Coverage, r.Nominal)
+			}
+		}
+	}
+}

@@ -54,7 +54,7 @@ func (m *bankMargin) predict(out []float64) error {
 	parallel(len(out), func(lo, hi int) {
 		x := make([]float64, n)
 		for i := lo; i < hi; i++ {
-			copy(x, m.res[i*w:i*w+n]) // the first n slots hold the residuals while the ring fills, all w after
+			copy(x, m.res[i*w:i*w+n])          // the first n slots hold the residuals while the ring fills, all w after
 			if off := selectK(x, k); off > 0 { // Margin never lowers the base forecast
 				out[i] = nonNeg(out[i] + off)
 			}

@@ -88,7 +88,12 @@ var Defaults = struct {
 	WarmStart, ScaleInGuard, LocalFirst bool
 	PlanHorizon, TrimBuffer             bool
 	BufferSpare                         int
-}{Predictor: "", TargetUtilization: 0}
+}{
+	// issue 16, chosen on the sweep (docs/reproduction.md "Defaults");
+	// before: ar1, 1 (0), false, false, false, false, false, 0
+	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
+	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0,
+}
 
 func setIf[T any](dst *T, v *T) {
 	if v != nil {

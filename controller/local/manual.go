@@ -89,6 +89,19 @@ func (c *Controller) ScaleHold(vnf string, delta int, detail string, until time.
 	return want, nil
 }
 
+// ScaleFor is ScaleHold with the hold expiring holdFor from now on the
+// controller's clock (0: until released).
+func (c *Controller) ScaleFor(vnf string, delta int, detail string, holdFor time.Duration) (int, error) {
+	if holdFor < 0 {
+		return 0, fmt.Errorf("local: scale %s in %s: hold duration %v is negative", vnf, c.cfg.DC, holdFor)
+	}
+	var until time.Time
+	if holdFor > 0 {
+		until = c.clk.Now().Add(holdFor)
+	}
+	return c.ScaleHold(vnf, delta, detail, until)
+}
+
 // Release ends a VNF's manual hold; the next round's target applies again.
 // It reports whether there was one.
 func (c *Controller) Release(vnf, detail string) (bool, error) {

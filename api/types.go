@@ -66,13 +66,6 @@ type ChainList struct {
 	Chains []Chain `json:"chains"`
 }
 
-// Scaling strategies.
-const (
-	StrategyHybrid    = "hybrid"    // proactive rounds + reactive scale-out (the paper)
-	StrategyProactive = "proactive" // proactive rounds only
-	StrategyReactive  = "reactive"  // reactive scale-out only
-)
-
 // Limit bounds the working instances of one VNF, in one DC or (DC empty) in
 // every DC.
 type Limit struct {

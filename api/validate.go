@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 )
 
 // Limits on resource sizes and values. They bound what one request can ask
@@ -83,6 +86,15 @@ func truncate(s string) string {
 		return s[:64] + "…"
 	}
 	return s
+}
+
+// quoted returns the names quoted and comma-separated.
+func quoted(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
@@ -230,10 +242,8 @@ func (p Policy) Validate() error {
 	case !predictorRE.MatchString(p.Predictor):
 		v.Add("predictor", "%q is not a model spec: up to 128 characters of a-z, 0-9 and :=,.+_- starting with a letter, e.g. \"holt+q90\" or \"ar1:w=20\"", truncate(p.Predictor))
 	}
-	switch p.Strategy {
-	case StrategyHybrid, StrategyProactive, StrategyReactive:
-	default:
-		v.Add("strategy", "%q must be one of %q, %q, %q", truncate(p.Strategy), StrategyHybrid, StrategyProactive, StrategyReactive)
+	if _, err := strategy.Parse(p.Strategy); err != nil || p.Strategy == "" {
+		v.Add("strategy", "%q must be one of %s (controller/strategy)", truncate(p.Strategy), quoted(strategy.Names()))
 	}
 	if len(p.Limits) > MaxLimits {
 		v.Add("limits", "has %d entries, at most %d allowed", len(p.Limits), MaxLimits)

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ims-orch/ims-orch/controller/simulation"
-	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/predictor"
 )
 
@@ -19,21 +19,21 @@ func init() { rootCmd.AddCommand(newSimulateCmd()) }
 
 func newSimulateCmd() *cobra.Command {
 	var (
-		file, strategy, out string
-		seed                uint64
-		changeInterval      time.Duration
-		startDelay          time.Duration
-		quiet               bool
-		model               string
-		paperReactive       bool
-		targetUtil          float64
-		warmStart           bool
-		overloadAtCapacity  bool
-		scaleInGuard        bool
-		localFirst          bool
-		planHorizon         bool
-		trimBuffer          bool
-		bufferSpare         int
+		file, strat, out   string
+		seed               uint64
+		changeInterval     time.Duration
+		startDelay         time.Duration
+		quiet              bool
+		model              string
+		paperReactive      bool
+		targetUtil         float64
+		warmStart          bool
+		overloadAtCapacity bool
+		scaleInGuard       bool
+		localFirst         bool
+		planHorizon        bool
+		trimBuffer         bool
+		bufferSpare        int
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate -f EXPERIMENT --out DIR [--strategy hybrid|proactive|reactive|all] [--seed N]",
@@ -105,24 +105,24 @@ byte-identical CSV files.`,
 			if cmd.Flags().Changed("paper-reactive") {
 				exp.PaperReactive = paperReactive
 			}
-			var strategies []system.Strategy
-			switch strategy {
+			var strategies []strategy.Strategy
+			switch strat {
 			case "all":
-				strategies = []system.Strategy{system.Hybrid, system.Reactive, system.Proactive}
+				strategies = []strategy.Strategy{strategy.Hybrid, strategy.Reactive, strategy.Proactive}
 			case "":
-				strategies = []system.Strategy{exp.Strategy}
+				strategies = []strategy.Strategy{exp.Strategy}
 			default:
-				s, err := system.ParseStrategy(strategy)
+				s, err := strategy.Parse(strat)
 				if err != nil {
 					return usageErr(fmt.Errorf("simulate: --strategy: %w (or all)", err))
 				}
-				strategies = []system.Strategy{s}
+				strategies = []strategy.Strategy{s}
 			}
 			return simulate(cmd, exp, strategies, seed, out, quiet)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "experiment file (YAML)")
-	cmd.Flags().StringVar(&strategy, "strategy", "", "hybrid, proactive, reactive or all (default: the experiment's)")
+	cmd.Flags().StringVar(&strat, "strategy", "", "hybrid, proactive, reactive or all (default: the experiment's)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed (traffic, controller message jitter)")
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output directory")
 	cmd.Flags().DurationVar(&changeInterval, "change-interval", 0, "override the traffic change interval (6.2.1 sweep)")
@@ -173,7 +173,7 @@ func newSimulateConsistencyCmd() *cobra.Command {
 	return cmd
 }
 
-func simulate(cmd *cobra.Command, exp *simulation.Experiment, strategies []system.Strategy, seed uint64, out string, quiet bool) error {
+func simulate(cmd *cobra.Command, exp *simulation.Experiment, strategies []strategy.Strategy, seed uint64, out string, quiet bool) error {
 	var results []*simulation.Result
 	stderr := cmd.ErrOrStderr()
 	for _, s := range strategies {
@@ -198,7 +198,7 @@ func simulate(cmd *cobra.Command, exp *simulation.Experiment, strategies []syste
 		}
 		dir := out
 		if len(strategies) > 1 {
-			dir = filepath.Join(out, string(s))
+			dir = filepath.Join(out, s.Name())
 		}
 		if err := simulation.WriteRun(dir, res); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 )
 
 // newBackend builds (without starting) the embedded default's node.
@@ -54,7 +55,7 @@ func TestBackendWrites(t *testing.T) {
 		_, err := b.PutPolicy(ctx, q)
 		fieldErr(t, err, "intervalSeconds")
 		q = p
-		q.Strategy = api.StrategyReactive
+		q.Strategy = strategy.Reactive.Name()
 		_, err = b.PutPolicy(ctx, q)
 		fieldErr(t, err, "strategy")
 	})
@@ -80,7 +81,7 @@ func TestBackendWrites(t *testing.T) {
 	})
 	t.Run("saved policies", func(t *testing.T) {
 		q := p
-		q.Name, q.Strategy = "night", api.StrategyProactive
+		q.Name, q.Strategy = "night", strategy.Proactive.Name()
 		if prev, err := b.PutPolicy(ctx, q); err != nil || prev != nil {
 			t.Fatalf("%+v %v", prev, err)
 		}
@@ -215,6 +216,15 @@ func TestDryRun(t *testing.T) {
 	if _, err := b.DryRunPolicy(ctx, p); err == nil {
 		t.Fatal("invalid policy accepted")
 	}
+	// a dry run validates exactly as the apply: a predictor change of the
+	// policy in force is refused by both, with the same error
+	p, _ = b.Policy(ctx, PolicyName)
+	p.Predictor = "holt"
+	_, dryErr := b.DryRunPolicy(ctx, p)
+	_, putErr := b.PutPolicy(ctx, p)
+	if dryErr == nil || putErr == nil || dryErr.Error() != putErr.Error() {
+		t.Fatalf("dry run: %v, apply: %v (want the same refusal)", dryErr, putErr)
+	}
 }
 
 // Saved policies and datacenter labels live in the replicated state: a
@@ -226,7 +236,7 @@ func TestBackendReplicatesPoliciesAndLabels(t *testing.T) {
 	other := newBackend(b.d)
 	p, _ := b.Policy(ctx, PolicyName)
 	night := p
-	night.Name, night.Tau, night.Strategy = "night", 3, api.StrategyProactive
+	night.Name, night.Tau, night.Strategy = "night", 3, strategy.Proactive.Name()
 	night.Limits = []api.Limit{{DC: "london", VNF: "ids", Min: 0, Max: 2}}
 	if prev, err := b.PutPolicy(ctx, night); err != nil || prev != nil {
 		t.Fatalf("put night: %+v %v", prev, err)

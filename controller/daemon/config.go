@@ -5,8 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"github.com/ims-orch/ims-orch/controller/sipglue"
-	"github.com/ims-orch/ims-orch/placement/vnf"
 	"io"
 	"math"
 	"net"
@@ -14,12 +12,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ims-orch/ims-orch/controller/sipglue"
+	"github.com/ims-orch/ims-orch/controller/strategy"
+	"github.com/ims-orch/ims-orch/placement/vnf"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/routing"
-	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/predictor"
 )
 
@@ -464,12 +465,12 @@ func (c *Config) normalizePolicy() error {
 		p.Predictor = "ar1"
 	}
 	if p.Strategy == "" {
-		p.Strategy = api.StrategyHybrid
+		p.Strategy = strategy.Default.Name()
 	}
 	if err := p.API().Validate(); err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
-	if _, err := system.ParseStrategy(p.Strategy); err != nil {
+	if _, err := strategy.Parse(p.Strategy); err != nil {
 		return fmt.Errorf("policy.%w", err)
 	}
 	if _, err := predictor.ParseSpec(p.Predictor); err != nil {

@@ -34,8 +34,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -60,6 +58,12 @@ type Config struct {
 	StepDeadline time.Duration
 	// RecordsKept bounds the round records kept in memory (default 100).
 	RecordsKept int
+	// InitialRoundOnly runs no periodic round: the engine completes the
+	// round it starts or resumes first and schedules no other (a strategy
+	// without PeriodicRounds, controller/strategy). A store that has entered
+	// an interval already had that round: Start then schedules none.
+	// Trigger still runs a round on demand.
+	InitialRoundOnly bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -288,6 +292,9 @@ func (e *Engine) Start() error {
 			e.timer = e.after(0, e.advance)
 			return
 		}
+		if e.cfg.InitialRoundOnly && st.Interval > 0 {
+			return // the initial round is done
+		}
 		e.timer = e.after(e.cfg.Interval, e.startRound)
 	})
 	return nil
@@ -440,7 +447,7 @@ func (e *Engine) commit(c fsm.Command) bool {
 		e.log.Info("command already applied, continuing from the committed state", "err", err)
 		e.timer = e.after(0, e.advance)
 		return false
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
+	case errors.Is(err, ErrNotLeader):
 		e.log.Error("lost leadership, stopping the round engine", "err", err)
 		e.running = false
 		e.epoch++
@@ -507,10 +514,14 @@ func (e *Engine) finishRound() {
 		e.stats.Rounds++
 		next := e.rec.Started.Add(e.cfg.Interval).Sub(e.rec.Finished)
 		e.rec = nil
-		e.timer = e.after(max(next, 0), e.startRound)
+		if !e.cfg.InitialRoundOnly {
+			e.timer = e.after(max(next, 0), e.startRound)
+		}
 		return
 	}
-	e.timer = e.after(e.cfg.Interval, e.startRound)
+	if !e.cfg.InitialRoundOnly {
+		e.timer = e.after(e.cfg.Interval, e.startRound)
+	}
 }
 
 // predict is step 1: the interval averages feed the forecaster, every known

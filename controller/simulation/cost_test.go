@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/drivers/sim"
 	"github.com/ims-orch/ims-orch/drivers/sim/traffic"
 )
@@ -44,8 +44,8 @@ func TestComputeCostByHand(t *testing.T) {
 // every strategy with the reactive-only ratios 1.
 func TestCostOfRun(t *testing.T) {
 	e := short(load(t, "async-start.yaml"), 300*time.Second)
-	h := runExp(t, e, system.Hybrid, 1)
-	r := runExp(t, e, system.Reactive, 1)
+	h := runExp(t, e, strategy.Hybrid, 1)
+	r := runExp(t, e, strategy.Reactive, 1)
 	if r.Cost.VMSeconds < r.Cost.FloorVMSeconds || r.Cost.FloorVMSeconds <= 0 {
 		t.Fatalf("reactive cost %+v", r.Cost)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/drivers/sim"
 	"github.com/ims-orch/ims-orch/drivers/sim/traffic"
 	"github.com/ims-orch/ims-orch/predictor"
@@ -38,7 +38,7 @@ type Experiment struct {
 	// Min is the minimum working instances per VNF name in every DC that hosts it.
 	Min       map[string]int
 	Pairing   traffic.Pairing
-	Strategy  system.Strategy
+	Strategy  strategy.Strategy
 	Predictor string
 	// PaperReactive applies the paper's literal reactive majority rule
 	// (running instances only; local.Config.PaperMajority).
@@ -323,7 +323,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	if e.Pairing != traffic.FirstComeFirstMatch && e.Pairing != traffic.CrossDC {
 		return nil, fmt.Errorf("experiment pairing %q: must be %q or %q", f.Pairing, traffic.FirstComeFirstMatch, traffic.CrossDC)
 	}
-	if e.Strategy, err = system.ParseStrategy(strings.TrimSpace(f.Strategy)); err != nil {
+	if e.Strategy, err = strategy.Parse(strings.TrimSpace(f.Strategy)); err != nil {
 		return nil, fmt.Errorf("experiment %w", err)
 	}
 	e.PaperReactive = f.PaperReactive

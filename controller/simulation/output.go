@@ -33,7 +33,7 @@ type Summary struct {
 // Summarize computes a run's summary.
 func (r *Result) Summarize() Summary {
 	rec := r.Recorder
-	s := Summary{Strategy: string(r.Strategy), Created: r.Created, DPCreated: r.DPCreated,
+	s := Summary{Strategy: r.Strategy.Name(), Created: r.Created, DPCreated: r.DPCreated,
 		ReactiveCreates: r.Actions["create/reactive"], ProactiveNew: r.Actions["create/proactive"],
 		Reused: r.Actions["reuse/proactive"] + r.Actions["reuse/reactive"],
 		RTTP50: rec.FlowRTT.Quantile(0.5), RTTP99: rec.FlowRTT.Quantile(0.99),
@@ -64,7 +64,7 @@ type Ratio struct {
 func Ratios(results []*Result) []Ratio {
 	var ref *Summary
 	for _, r := range results {
-		if r.Strategy == "reactive" {
+		if r.Strategy.Name() == "reactive" {
 			s := r.Summarize()
 			ref = &s
 		}
@@ -97,7 +97,7 @@ func WriteRatioTable(w io.Writer, results []*Result) error {
 		fmt.Fprintf(bw, "%-10s %10.0f %9.0f %8.3f %8.3f %7.3f%% %8.3f\n", x.Strategy, x.VMSeconds, x.BufferedVMSecs, x.VsReactive, x.VsFloor, 100*x.DPLoss, x.LossVsReactive)
 	}
 	if len(results) > 0 {
-		fmt.Fprintf(bw, "floor (%s): %.0f VM-s\n", results[0].Strategy, results[0].Cost.FloorVMSeconds)
+		fmt.Fprintf(bw, "floor (%s): %.0f VM-s\n", results[0].Strategy.Name(), results[0].Cost.FloorVMSeconds)
 	}
 	return bw.Flush()
 }

@@ -34,6 +34,7 @@ func newSimulateCmd() *cobra.Command {
 		planHorizon        bool
 		trimBuffer         bool
 		bufferSpare        int
+		improveBudget      int
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate -f EXPERIMENT --out DIR [--strategy hybrid|proactive|reactive|all] [--seed N]",
@@ -102,6 +103,12 @@ byte-identical CSV files.`,
 				}
 				exp.BufferSpare = bufferSpare
 			}
+			if cmd.Flags().Changed("improve-budget") {
+				if improveBudget < 0 {
+					return usageErr(fmt.Errorf("simulate: --improve-budget: must not be negative, got %d", improveBudget))
+				}
+				exp.ImproveBudget = improveBudget
+			}
 			if cmd.Flags().Changed("paper-reactive") {
 				exp.PaperReactive = paperReactive
 			}
@@ -135,6 +142,7 @@ byte-identical CSV files.`,
 	cmd.Flags().BoolVar(&planHorizon, "plan-horizon", simulation.Defaults.PlanHorizon, "plan for the largest load over the next interval plus the boot delay (trend of the forecast), not the interval's mean")
 	cmd.Flags().BoolVar(&trimBuffer, "trim-buffer", simulation.Defaults.TrimBuffer, "destroy buffered instances beyond --buffer-spare per VNF and DC at each new interval instead of after τ")
 	cmd.Flags().IntVar(&bufferSpare, "buffer-spare", simulation.Defaults.BufferSpare, "buffered instances per VNF and DC that --trim-buffer keeps for τ")
+	cmd.Flags().IntVar(&improveBudget, "improve-budget", 0, "the planner's joint improvement phase: budget in pair searches (0: off; placement Options.Improve)")
 	cmd.Flags().BoolVar(&paperReactive, "paper-reactive", false, "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did")
 	cmd.Flags().StringVar(&model, "predictor", "", "override the experiment's predictor spec (ar1, holt, ar1+q90, ...)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")

@@ -3,10 +3,10 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/ims-orch/ims-orch/api"
@@ -87,14 +87,18 @@ func (b *Backend) scale(ctx context.Context, st fsm.State, req api.ScaleRequest)
 	return op, nil
 }
 
-// Drain implements api.Backend: it commits SetDrain{DC, true} (the planner
-// then keeps DP stages and P-CSCF load out of the DC and its local
-// controller lets its instances go to the buffer) and records a DRAIN
-// operation (document "op/drain-N") in PROCESSING; Operation reports it
+// Drain implements api.Backend: one FSM command (fsm.DrainOperation) sets
+// the DC's drain flag (the planner then keeps DP stages and P-CSCF load out
+// of the DC and its local controller lets its instances go to the buffer)
+// and records a DRAIN operation (document "op/drain-N") in PROCESSING,
+// pruning the oldest records; the FSM's drain rule refuses the S-CSCF DC
+// and the last undrained DC (422 naming dc). Operation reports the drain
 // COMPLETED once the DC's last step-2 report shows no working or booting
-// instance. The S-CSCF DC and the last undrained DC are refused. Draining a
-// drained DC answers its open drain operation again.
+// instance. Draining a drained DC answers its open drain operation again.
 func (b *Backend) Drain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
+	if err := b.knownDC(req.DC); err != nil {
+		return api.Operation{}, err
+	}
 	return b.dcOperation(req.DC, "", func(st fsm.State) (api.Operation, error) { return b.drain(st, req) })
 }
 
@@ -102,39 +106,28 @@ func (b *Backend) drain(st fsm.State, req api.DrainRequest) (api.Operation, erro
 	if st.Topology == nil {
 		return api.Operation{}, fmt.Errorf("no topology committed yet: %w", api.ErrConflict)
 	}
-	v := &api.ValidationError{}
-	if req.DC == st.Topology.SCSCFDC {
-		v.Add("dc", "%q hosts the S-CSCF, which every registration and call passes: it cannot be drained", req.DC)
-		return api.Operation{}, v
-	}
 	if slices.Contains(st.Drained, req.DC) {
 		if op, ok := openDrain(st, req.DC); ok {
 			return op, nil
-		}
-	} else {
-		if len(st.Topology.DCs)-len(st.Drained) <= 1 {
-			v.Add("dc", "%q is the last datacenter not drained (drained: %s): undrain another one first", req.DC,
-				strings.Join(st.Drained, ", "))
-			return api.Operation{}, v
-		}
-		if err := b.commit(fsm.SetDrain{DC: req.DC, Drain: true}); err != nil {
-			return api.Operation{}, err
 		}
 	}
 	r := api.DrainRequest{DC: req.DC}
 	op := api.Operation{ID: fmt.Sprintf("drain-%d", nextOpSeq(st)), Kind: api.OpDrain, State: api.OpProcessing,
 		StartedAt: b.d.clk.Now(), Drain: &r}
-	if err := b.putOp(op); err != nil {
+	if err := b.drainOp(req.DC, true, op); err != nil {
 		return api.Operation{}, err
 	}
 	b.d.log.Info("datacenter drain started", "dc", req.DC, "operation", op.ID)
 	return op, nil
 }
 
-// Undrain implements api.Backend: it commits SetDrain{DC, false}, closes
-// the DC's open drain operation (COMPLETED if it was, else FAILED) and
-// records a COMPLETED UNDRAIN operation.
+// Undrain implements api.Backend: one FSM command clears the drain flag,
+// closes the DC's open drain operation (COMPLETED if it was, else FAILED)
+// and records a COMPLETED UNDRAIN operation.
 func (b *Backend) Undrain(_ context.Context, req api.DrainRequest) (api.Operation, error) {
+	if err := b.knownDC(req.DC); err != nil {
+		return api.Operation{}, err
+	}
 	return b.dcOperation(req.DC, "", func(st fsm.State) (api.Operation, error) { return b.undrain(st, req) })
 }
 
@@ -142,29 +135,45 @@ func (b *Backend) undrain(st fsm.State, req api.DrainRequest) (api.Operation, er
 	if !slices.Contains(st.Drained, req.DC) {
 		return api.Operation{}, fmt.Errorf("datacenter %q is not drained: %w", req.DC, api.ErrNotFound)
 	}
-	if err := b.commit(fsm.SetDrain{DC: req.DC, Drain: false}); err != nil {
-		return api.Operation{}, err
-	}
 	now := b.d.clk.Now()
+	var closed []api.Operation
 	if op, ok := openDrain(st, req.DC); ok {
-		// its state as it was while drained; a failure to record it is
-		// harmless: an open drain of an undrained DC reads as FAILED
+		// its state as it was while drained
 		if op.State == api.OpProcessing {
 			op.State, op.Error = api.OpFailed, errUndrained
 			op.FinishedAt = &now
 		}
-		if err := b.putOp(op); err != nil {
-			b.d.log.Warn("cannot record the end of a drain operation", "operation", op.ID, "err", err)
-		}
+		closed = append(closed, op)
 	}
 	r := api.DrainRequest{DC: req.DC}
-	op := api.Operation{ID: fmt.Sprintf("undrain-%d", nextOpSeq(b.d.store.State())), Kind: api.OpUndrain,
+	op := api.Operation{ID: fmt.Sprintf("undrain-%d", nextOpSeq(st)), Kind: api.OpUndrain,
 		State: api.OpCompleted, StartedAt: now, FinishedAt: &now, Drain: &r}
-	if err := b.putOp(op); err != nil {
+	if err := b.drainOp(req.DC, false, append(closed, op)...); err != nil {
 		return api.Operation{}, err
 	}
 	b.d.log.Info("datacenter undrained", "dc", req.DC, "operation", op.ID)
 	return op, nil
+}
+
+// drainOp commits fsm.DrainOperation: the drain flag and the operation
+// records at once, pruned to maxOpRecords inside the FSM. A refusal of the
+// drain rule is the client's mistake (422 naming dc).
+func (b *Backend) drainOp(dc string, drain bool, ops ...api.Operation) error {
+	recs := map[string]json.RawMessage{}
+	for _, op := range ops {
+		doc, err := json.Marshal(op)
+		if err != nil {
+			return err
+		}
+		recs[fsm.DocOp+op.ID] = doc
+	}
+	err := b.commit(fsm.DrainOperation{DC: dc, Drain: drain, Records: recs, KeepOps: maxOpRecords})
+	if re := (*fsm.DrainRefusedError)(nil); errors.As(err, &re) {
+		v := &api.ValidationError{}
+		v.Add("dc", "%s", re.Reason)
+		return v
+	}
+	return err
 }
 
 const errUndrained = "the datacenter was undrained before its instances were gone"
@@ -185,18 +194,8 @@ func opRecords(st fsm.State) []api.Operation {
 			ops = append(ops, op)
 		}
 	}
-	sort.Slice(ops, func(i, j int) bool { return opSeq(ops[i].ID) < opSeq(ops[j].ID) })
+	sort.Slice(ops, func(i, j int) bool { return fsm.OpSeq(ops[i].ID) < fsm.OpSeq(ops[j].ID) })
 	return ops
-}
-
-// opSeq is the number ending an operation id ("drain-12" → 12), 0 if none.
-func opSeq(id string) int {
-	i := strings.LastIndexByte(id, '-')
-	n, err := strconv.Atoi(id[i+1:])
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
 }
 
 // nextOpSeq numbers a new operation record after every recorded one (the
@@ -205,7 +204,7 @@ func nextOpSeq(st fsm.State) int {
 	n := 0
 	for k := range st.Docs {
 		if id, ok := strings.CutPrefix(k, fsm.DocOp); ok {
-			n = max(n, opSeq(id))
+			n = max(n, fsm.OpSeq(id))
 		}
 	}
 	return n + 1
@@ -262,6 +261,15 @@ func (b *Backend) putOp(op api.Operation) error {
 			b.d.log.Warn("cannot prune an old operation record", "operation", old.ID, "err", err)
 			break
 		}
+	}
+	return nil
+}
+
+// knownDC: the DC of a drain or undrain is the URL's resource, so an
+// unknown one is ErrNotFound (404), as the OpenAPI document says.
+func (b *Backend) knownDC(dc string) error {
+	if b.d.cfg.dcIndex(dc) < 0 {
+		return fmt.Errorf("datacenter %q: %w", dc, api.ErrNotFound)
 	}
 	return nil
 }

@@ -389,7 +389,10 @@ func TestBackendDrain(t *testing.T) {
 	b := newTestBackend(t)
 	other := newBackend(b.d) // reads only the replicated state
 	store := b.d.store
-	for _, tc := range []struct{ name, dc string }{{"s-cscf dc", "tokyo"}, {"unknown dc", "paris"}} {
+	if _, err := b.Drain(ctx, api.DrainRequest{DC: "paris"}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("drain of an unknown DC: %v, want ErrNotFound (404)", err)
+	}
+	for _, tc := range []struct{ name, dc string }{{"s-cscf dc", "tokyo"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := b.Drain(ctx, api.DrainRequest{DC: tc.dc})
 			fieldErr(t, err, "dc")
@@ -407,9 +410,13 @@ func TestBackendDrain(t *testing.T) {
 	}
 	runRound(t, store, working(2, 0))
 
+	changes := store.Changes()
 	op, err := b.Drain(ctx, api.DrainRequest{DC: "london"})
 	if err != nil || op.Kind != api.OpDrain || op.State != api.OpProcessing || op.Drain == nil || op.Drain.DC != "london" {
 		t.Fatalf("drain: %+v %v", op, err)
+	}
+	if n := store.Changes() - changes; n != 1 {
+		t.Fatalf("drain committed %d commands, want one (fsm.DrainOperation)", n)
 	}
 	if got := store.State().Drained; !slices.Equal(got, []string{"london"}) {
 		t.Fatalf("drained %q", got)
@@ -497,7 +504,7 @@ func TestBackendOperationRecordsPruned(t *testing.T) {
 	if len(ops) != maxOpRecords {
 		t.Fatalf("%d records, want %d", len(ops), maxOpRecords)
 	}
-	if first, last := opSeq(ops[0].ID), opSeq(ops[len(ops)-1].ID); last != maxOpRecords+6 || first != 7 {
+	if first, last := fsm.OpSeq(ops[0].ID), fsm.OpSeq(ops[len(ops)-1].ID); last != maxOpRecords+6 || first != 7 {
 		t.Fatalf("records %s..%s", ops[0].ID, ops[len(ops)-1].ID)
 	}
 	if _, err := b.Operation(ctx, "drain-1"); !errors.Is(err, api.ErrNotFound) {

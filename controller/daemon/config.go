@@ -179,7 +179,16 @@ type PolicyConfig struct {
 	Predictor       string      `yaml:"predictor"`
 	Strategy        string      `yaml:"strategy"`
 	Limits          []api.Limit `yaml:"limits"`
+	// ImproveBudget is the planner's joint improvement phase budget in pair
+	// searches (placement.ImproveOptions; 0: off; absent:
+	// DefaultImproveBudget). Restart-only: not part of the API's policy.
+	ImproveBudget *int `yaml:"improveBudget"`
 }
+
+// DefaultImproveBudget is the improvement phase's budget when the config
+// does not set one (docs/algorithms.md "Joint improvement phase": at 100
+// DCs it costs tens of ms and takes most of the saving of a 3× budget).
+const DefaultImproveBudget = 1000
 
 // API returns the policy as the API shows it, named PolicyName.
 func (p PolicyConfig) API() api.Policy {
@@ -467,6 +476,13 @@ func (c *Config) normalizePolicy() error {
 	if p.Strategy == "" {
 		p.Strategy = strategy.Default.Name()
 	}
+	if p.ImproveBudget == nil {
+		b := DefaultImproveBudget
+		p.ImproveBudget = &b
+	}
+	if *p.ImproveBudget < 0 {
+		return fmt.Errorf("policy.improveBudget: must not be negative (0 turns the improvement phase off), got %d", *p.ImproveBudget)
+	}
 	if err := p.API().Validate(); err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
@@ -536,7 +552,11 @@ func apiLimits(ls []fsm.Limit) []api.Limit {
 // fsmPolicy is the first committed policy: the configured delay bound and
 // limits (the limits then travel with every decision).
 func (c *Config) fsmPolicy() fsm.Policy {
-	return fsm.Policy{DelayBoundMs: c.Policy.DelayBoundMs, Limits: fsmLimits(c.Policy.Limits)}
+	budget := DefaultImproveBudget
+	if c.Policy.ImproveBudget != nil {
+		budget = *c.Policy.ImproveBudget
+	}
+	return fsm.Policy{DelayBoundMs: c.Policy.DelayBoundMs, Limits: fsmLimits(c.Policy.Limits), ImproveBudget: budget}
 }
 
 func (c *Config) vnf(name string) *VNFConfig {

@@ -23,7 +23,19 @@ const (
 	PutDocType            MessageType = 7
 	DeleteDocType         MessageType = 8
 	SetDrainType          MessageType = 9
+	DrainOperationType    MessageType = 10
 )
+
+// IgnoreUnknownFlag is the bit of a command type that a node which does not
+// know the type may skip (Consul's IgnoreUnknownTypeFlag): set it only on a
+// command whose effect older nodes can do without and whose absence never
+// changes how they apply later commands. No command of this version
+// carries it.
+const IgnoreUnknownFlag MessageType = 0x80
+
+// ErrUnknownCommand is wrapped by Decode for a type byte this version has
+// no handler for.
+var ErrUnknownCommand = errors.New("fsm: unknown command type")
 
 // Command is one replicated state change.
 type Command interface {
@@ -93,6 +105,18 @@ type SetDrain struct {
 	Drain bool   `json:"drain"`
 }
 
+// DrainOperation drains or undrains DC together with its operation records,
+// as one entry: SetDrain's rule on DC (refused with *DrainRefusedError), then
+// every record written as PutDoc would (keys under DocOp), then the oldest
+// DocOp records beyond KeepOps deleted (ordered by OpSeq; 0 keeps all).
+// Atomic: a refusal leaves the state unchanged.
+type DrainOperation struct {
+	DC      string                     `json:"dc"`
+	Drain   bool                       `json:"drain"`
+	Records map[string]json.RawMessage `json:"records"`
+	KeepOps int                        `json:"keepOps,omitempty"`
+}
+
 // Type implementations.
 func (SetTopology) Type() MessageType       { return SetTopologyType }
 func (SetPolicy) Type() MessageType         { return SetPolicyType }
@@ -103,6 +127,7 @@ func (IntervalEntered) Type() MessageType   { return IntervalEnteredType }
 func (PutDoc) Type() MessageType            { return PutDocType }
 func (DeleteDoc) Type() MessageType         { return DeleteDocType }
 func (SetDrain) Type() MessageType          { return SetDrainType }
+func (DrainOperation) Type() MessageType    { return DrainOperationType }
 
 type handler struct {
 	decode func([]byte) (Command, error)
@@ -128,6 +153,7 @@ var registry = map[MessageType]handler{
 	PutDocType:            {dec[PutDoc], applyPutDoc},
 	DeleteDocType:         {dec[DeleteDoc], applyDeleteDoc},
 	SetDrainType:          {dec[SetDrain], applySetDrain},
+	DrainOperationType:    {dec[DrainOperation], applyDrainOperation},
 }
 
 // Encode turns a command into a raft log entry: type byte + JSON.
@@ -149,7 +175,7 @@ func Decode(b []byte) (Command, error) {
 	}
 	h, ok := registry[MessageType(b[0])]
 	if !ok {
-		return nil, fmt.Errorf("fsm: unknown command type %d", b[0])
+		return nil, fmt.Errorf("%w %d", ErrUnknownCommand, b[0])
 	}
 	c, err := h.decode(b[1:])
 	if err != nil {

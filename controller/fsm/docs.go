@@ -2,11 +2,14 @@ package fsm
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -148,6 +151,57 @@ func applySetDrain(s *State, c Command) error {
 	}
 	s.Drained = next
 	return nil
+}
+
+// DrainRefusedError is DrainOperation's refusal of the drain itself
+// (unknown DC, the S-CSCF DC, the last DC not drained).
+type DrainRefusedError struct{ Reason string }
+
+func (e *DrainRefusedError) Error() string { return "fsm: drain refused: " + e.Reason }
+
+func applyDrainOperation(s *State, c Command) error {
+	cmd := c.(DrainOperation)
+	if cmd.KeepOps < 0 {
+		return fmt.Errorf("drain operation keepOps %d: must not be negative", cmd.KeepOps)
+	}
+	next := *s
+	next.Docs = maps.Clone(s.Docs)
+	if err := applySetDrain(&next, SetDrain{DC: cmd.DC, Drain: cmd.Drain}); err != nil {
+		return &DrainRefusedError{Reason: strings.TrimPrefix(err.Error(), "drain.dc: ")}
+	}
+	for _, k := range slices.Sorted(maps.Keys(cmd.Records)) {
+		if !strings.HasPrefix(k, DocOp) {
+			return fmt.Errorf("drain operation record %q: must start with %q", trunc(k), DocOp)
+		}
+		if err := applyPutDoc(&next, PutDoc{Key: k, Doc: cmd.Records[k]}); err != nil {
+			return err
+		}
+	}
+	if cmd.KeepOps > 0 {
+		var ops []string
+		for k := range next.Docs {
+			if strings.HasPrefix(k, DocOp) {
+				ops = append(ops, k)
+			}
+		}
+		slices.SortFunc(ops, func(a, b string) int { return cmp.Or(OpSeq(a)-OpSeq(b), strings.Compare(a, b)) })
+		for _, k := range ops[:max(0, len(ops)-cmd.KeepOps)] {
+			delete(next.Docs, k)
+		}
+	}
+	*s = next
+	return nil
+}
+
+// OpSeq is the number ending an operation record's key or id
+// ("op/drain-12" → 12), 0 if none.
+func OpSeq(key string) int {
+	i := strings.LastIndexByte(key, '-')
+	n, err := strconv.Atoi(key[i+1:])
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
 
 // checkDrained checks a drained set against a topology: sorted, unique,

@@ -582,7 +582,8 @@ func (e *Engine) compute(st *fsm.State) {
 		return
 	}
 	note := ""
-	dec, err := placement.Plan(snap, placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer, LocalFirst: st.Policy.LocalFirst})
+	dec, err := placement.Plan(snap, placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer, LocalFirst: st.Policy.LocalFirst,
+		Improve: placement.ImproveOptions{Budget: st.Policy.ImproveBudget}})
 	if err == nil && !decisionShapeOK(dec, snap.N, len(snap.Stages)) {
 		err = errors.New("plan returned a decision that does not cover every DC and stage")
 	}

@@ -72,6 +72,9 @@ type Experiment struct {
 	// waiting τ.
 	TrimBuffer  bool
 	BufferSpare int
+	// ImproveBudget: the planner's joint improvement phase budget in pair
+	// searches (fsm.Policy.ImproveBudget; 0: off).
+	ImproveBudget int
 	// TransportJitter delays each controller message by up to this much
 	// (DCs enter a new interval at different times; 6.3.2).
 	TransportJitter time.Duration
@@ -129,6 +132,7 @@ type file struct {
 	PlanHorizon     *bool          `yaml:"planHorizon"`
 	TrimBuffer      *bool          `yaml:"trimBuffer"`
 	BufferSpare     *int           `yaml:"bufferSpare"`
+	ImproveBudget   int            `yaml:"improveBudget"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
 }
@@ -341,6 +345,10 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	if e.BufferSpare < 0 || e.BufferSpare > 100 {
 		return nil, fmt.Errorf("experiment bufferSpare %d: must be in 0..100", e.BufferSpare)
 	}
+	if f.ImproveBudget < 0 {
+		return nil, fmt.Errorf("improveBudget: must not be negative, got %d", f.ImproveBudget)
+	}
+	e.ImproveBudget = f.ImproveBudget
 	if u := e.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
 		return nil, fmt.Errorf("experiment targetUtilization %g: must be in (0, 1] (0 = 1)", u)
 	}

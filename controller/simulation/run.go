@@ -140,7 +140,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		vnfs[t] = local.VNFConfig{Min: exp.Min[t], Thresholds: th}
 	}
 	sys, err := system.New(system.Config{
-		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, LocalFirst: exp.LocalFirst},
+		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, LocalFirst: exp.LocalFirst, ImproveBudget: exp.ImproveBudget},
 		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strat, Predictor: exp.Predictor,
 		PlanHorizon: exp.planHorizon(),
 		Local: local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard,

@@ -178,22 +178,27 @@ func TestStrategiesAsyncStart(t *testing.T) {
 
 // With the defaults (issue 16: Kalman forecast, 90 % target utilisation,
 // warm start, scale-in guard, plan horizon, buffer trimmed to 0 spare), on
-// the whole async-start run (Tokyo → Hong Kong 240 s), hybrid pays at most
-// 0.85 × reactive-only's VM-seconds, loses at most 0.7 × its DP packets
-// (measured 0.77 and 0.51, docs/reproduction.md), and stays within 1.3 ×
-// the per-second floor; with the issue-5 options it paid 0.89 × and lost
-// 2.25 ×, so each bound fails without the new defaults.
+// async start with every DC's ramp (Tokyo → Hong Kong delay 0 s, the
+// traffic ends at 870 s, cut at 900 s), hybrid pays at most 0.88 ×
+// reactive-only's VM-seconds, loses at most 0.7 × its DP packets and stays
+// within 1.35 × the per-second floor (measured 0.831, 0.619, 1.292; with the
+// issue-5 options the same run measured 0.914, 2.995, 1.437, so every bound
+// fails without the new defaults).
 func TestDefaultsBeatReactive(t *testing.T) {
 	if testing.Short() {
-		t.Skip("two 1500 s runs")
+		t.Skip("two 900 s runs")
 	}
-	e := load(t, "async-start.yaml")
+	e, err := load(t, "async-start.yaml").WithStartDelay(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = short(e, 900*time.Second)
 	h := runExp(t, e, strategy.Hybrid, 1).Summarize()
 	r := runExp(t, e, strategy.Reactive, 1).Summarize()
 	t.Logf("hybrid VM-s %.0f (buffered %.0f, floor %.0f) loss %.4f; reactive VM-s %.0f loss %.4f",
 		h.VMSeconds, h.BufferedVMSeconds, h.FloorVMSeconds, h.DPLoss, r.VMSeconds, r.DPLoss)
-	if h.VMSeconds > 0.85*r.VMSeconds || h.DPLoss > 0.7*r.DPLoss || h.VMSeconds > 1.3*h.FloorVMSeconds {
-		t.Fatalf("hybrid VM-s %.0f (%.3f × reactive, %.3f × floor), DP loss %.4f (%.3f × reactive): want ≤ 0.85, ≤ 1.3, ≤ 0.7",
+	if h.VMSeconds > 0.88*r.VMSeconds || h.DPLoss > 0.7*r.DPLoss || h.VMSeconds > 1.35*h.FloorVMSeconds {
+		t.Fatalf("hybrid VM-s %.0f (%.3f × reactive, %.3f × floor), DP loss %.4f (%.3f × reactive): want ≤ 0.88, ≤ 1.35, ≤ 0.7",
 			h.VMSeconds, h.VMSeconds/r.VMSeconds, h.VMSeconds/h.FloorVMSeconds, h.DPLoss, h.DPLoss/r.DPLoss)
 	}
 }

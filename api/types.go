@@ -164,9 +164,12 @@ type Prediction struct {
 // round in progress, the leader, the instances, the paths and the
 // predictions against actual load.
 type State struct {
-	Interval    int64        `json:"interval"`
-	Step        string       `json:"step"`
-	Leader      string       `json:"leader"`
+	Interval int64  `json:"interval"`
+	Step     string `json:"step"`
+	Leader   string `json:"leader"`
+	// CatchingUp says why this node is still catching up with the cluster
+	// (empty when it is not): Interval and Paths are then not the cluster's.
+	CatchingUp  string       `json:"catchingUp,omitempty"`
 	Instances   []Instance   `json:"instances"`
 	Paths       []Path       `json:"paths"`
 	Predictions []Prediction `json:"predictions"`

@@ -25,6 +25,11 @@ const (
 	MaxTau            = 10_000
 	MaxScaleSteps     = 1000
 	MaxDecisionsLimit = 1000
+	// MaxInstanceLimit bounds a limit's min and max: the sanity limit of
+	// working instances of one VNF in one DC (controller/instbound.Sanity;
+	// the daemon also checks the lower bound of a data-plane stage, 256 − the
+	// number of DCs, which its routing table can address).
+	MaxInstanceLimit = 10_000
 )
 
 var (
@@ -261,11 +266,11 @@ func (p Policy) Validate() error {
 			v.Add(f, "repeats limits[%d] (same dc and vnf)", j)
 		}
 		seen[key{l.DC, l.VNF}] = i
-		if l.Min < 0 {
-			v.Add(f+".min", "%d must be ≥ 0", l.Min)
+		if l.Min < 0 || l.Min > MaxInstanceLimit {
+			v.Add(f+".min", "%d must be between 0 and %d (the sanity limit of instances per datacenter)", l.Min, MaxInstanceLimit)
 		}
-		if l.Max < 1 || l.Max < l.Min {
-			v.Add(f+".max", "%d must be ≥ 1 and ≥ min (%d)", l.Max, l.Min)
+		if l.Max < 1 || l.Max < l.Min || l.Max > MaxInstanceLimit {
+			v.Add(f+".max", "%d must be ≥ 1, ≥ min (%d) and at most %d (the sanity limit of instances per datacenter)", l.Max, l.Min, MaxInstanceLimit)
 		}
 	}
 	return v.Err()

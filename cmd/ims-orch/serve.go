@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ims-orch/ims-orch/controller/daemon"
+	"github.com/ims-orch/ims-orch/controller/lograte"
 )
 
 var serveOpts struct {
@@ -68,7 +69,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	default:
 		return usageErr(fmt.Errorf("--log-format %q: want text or json", o.logFormat))
 	}
-	log := slog.New(h)
+	// repeated warnings and errors are rate-limited (10 per message per 10 s)
+	log := slog.New(lograte.New(h, lograte.Config{}))
 	cfg := daemon.DefaultConfig()
 	if o.config != "" {
 		var err error

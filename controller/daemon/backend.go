@@ -52,7 +52,7 @@ func newBackend(d *Daemon) *Backend {
 	b := &Backend{d: d}
 	t := c.Topology
 	vt := func(v VNFConfig, plane string) api.VNFType {
-		return api.VNFType{Name: v.Name, Plane: plane, Image: v.Image, Flavor: v.Flavor, Capacity: v.Capacity,
+		return api.VNFType{Name: v.Name, Plane: plane, Image: orDriverDefault(v.Image), Flavor: orDriverDefault(v.Flavor), Capacity: v.Capacity,
 			Thresholds: c.thresholds(v)}
 	}
 	b.types = []api.VNFType{vt(t.PCSCF, api.PlaneCP), vt(t.SCSCF, api.PlaneCP)}

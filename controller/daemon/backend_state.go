@@ -22,6 +22,9 @@ func (b *Backend) State(context.Context) (api.State, error) {
 	if st.Round != nil {
 		out.Step = fmt.Sprintf("round %d: %s", st.Round.Round, (st.Round.Done + 1).String())
 	}
+	if up, why := b.d.catchingUp(); up {
+		out.Step, out.CatchingUp = "catching up", why
+	}
 	for _, dc := range slices.Sorted(maps.Keys(b.d.locals)) {
 		for _, in := range b.d.locals[dc].Instances() {
 			out.Instances = append(out.Instances, api.Instance{ID: in.ID, DC: dc, VNF: in.VNF, State: string(in.State),
@@ -98,6 +101,9 @@ func (b *Backend) StateVersion(context.Context) (uint64, error) {
 	put(b.d.store.Changes())
 	id, _ := b.leader()
 	h.Write([]byte(id))
+	h.Write([]byte{0})
+	_, why := b.d.catchingUp()
+	h.Write([]byte(why))
 	h.Write([]byte{0})
 	var inst uint64 // order-independent: instance IDs name their DC
 	for _, lc := range b.d.locals {

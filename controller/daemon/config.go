@@ -53,6 +53,8 @@ type NodeConfig struct {
 	RaftDir   string       `yaml:"raftDir"`
 	Peers     []PeerConfig `yaml:"peers"`
 	Bootstrap bool         `yaml:"bootstrap"`
+	// RaftTLS puts raft on mutual TLS (rafttls.go); required off loopback.
+	RaftTLS *RaftTLSConfig `yaml:"raftTLS"`
 }
 
 // PeerConfig is another node of the cluster: its raft ID and address and
@@ -77,6 +79,9 @@ type APIConfig struct {
 	TLS                  *TLSConfig `yaml:"tls"`
 	// LeaderMode is proxy (default), redirect or reject.
 	LeaderMode string `yaml:"leaderMode"`
+	// MetricsTokenFile, when set, holds the bearer token /metrics requires
+	// (metricsauth.go); empty: /metrics is open.
+	MetricsTokenFile string `yaml:"metricsTokenFile"`
 }
 
 // TLSConfig names the API's PEM files.
@@ -109,6 +114,13 @@ type RoleConfig struct {
 	// role, where this node's local controllers send their workload reports
 	// (cluster mode; default: every node.peers[].api). See reports.go.
 	GlobalEndpoints []string `yaml:"globalEndpoints"`
+	// ReportersFile (global role) lists each reporting node's token hash and
+	// datacenters: reports then need the reporter's own token and are taken
+	// only for its DCs (reporters.go). Empty: the protocol token, any DC.
+	ReportersFile string `yaml:"reportersFile"`
+	// ReportTokenFile is the token this node's reporter presents (default:
+	// the protocol token).
+	ReportTokenFile string `yaml:"reportTokenFile"`
 	// Agents enables the statistics agents inside VNF instances (reports.go).
 	Agents *AgentsConfig `yaml:"agents"`
 }
@@ -351,6 +363,9 @@ func (c *Config) Normalize() error {
 	if err := c.normalizePolicy(); err != nil {
 		return err
 	}
+	if err := c.normalizeRaftTLS(); err != nil {
+		return err
+	}
 	if err := c.normalizeReports(); err != nil {
 		return err
 	}
@@ -443,6 +458,9 @@ func (c *Config) normalizeTopology() error {
 		if v.Min < 0 || v.Max < 0 || (v.Max > 0 && v.Max < v.Min) {
 			return fmt.Errorf("%s: min %d and max %d must be ≥ 0 and max ≥ min (0 = no limit)", field, v.Min, v.Max)
 		}
+		if err := c.checkVNFBound(field, v); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -517,6 +535,7 @@ func (c *Config) checkLimits(p api.Policy) error {
 		if l.Max < 0 || (l.Max > 0 && l.Max < l.Min) {
 			v.Add(f+".max", "%d must be 0 (no upper bound) or ≥ min (%d)", l.Max, l.Min)
 		}
+		c.checkLimitBound(v, f, l)
 		if j, dup := seen[key{l.DC, l.VNF}]; dup {
 			v.Add(f, "repeats limits[%d] (same dc and vnf)", j)
 		}

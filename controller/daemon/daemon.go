@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/clock"
@@ -269,7 +268,7 @@ func (c *Config) localVNFs() map[string]local.VNFConfig {
 	t := c.Topology
 	for _, v := range append([]VNFConfig{t.PCSCF, t.SCSCF}, t.Chain...) {
 		lv := local.VNFConfig{Name: v.Name, Capacity: v.Capacity, Thresholds: c.thresholds(v), Image: v.Image, Flavor: v.Flavor,
-			Min: v.Min, Max: v.Max}
+			Min: v.Min, Max: v.Max, Bound: c.instanceBound(v.Name)}
 		for _, l := range c.Policy.Limits {
 			if l.VNF == v.Name && l.DC == "" {
 				lv.Min, lv.Max = l.Min, l.Max
@@ -320,7 +319,7 @@ func (d *Daemon) build() error {
 		Topology: cfg.fsmTopology(), Policy: cfg.fsmPolicy(),
 		Global:   global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
 		Strategy: strat, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
-		InitialRound: true, Logger: d.log, WrapSink: d.wrapSink(),
+		InitialRound: true, Logger: d.log, WrapSink: d.wrapSink(), EngineHooks: d.failpointHooks(),
 		LocalDCs: append([]string{}, cfg.Role.Locals...), // none is none, not every DC
 	}
 	token := ""
@@ -336,6 +335,7 @@ func (d *Daemon) build() error {
 	d.sys, d.engine, d.store = sys, sys.Engine, sys.Store
 	d.locals, d.routers = sys.Locals, sys.Routers
 	if cfg.Clustered() {
+		d.wireResync()
 		if err := d.serveLocals(token); err != nil {
 			return err
 		}
@@ -378,8 +378,16 @@ func (d *Daemon) buildCluster(sc *system.Config) (string, error) {
 			peers = append(peers, fsm.Peer{ID: p.ID, Addr: p.Raft})
 		}
 	}
+	var stream raft.StreamLayer
+	if d.opt.RaftTransport == nil {
+		var err error
+		if stream, err = d.raftStream(); err != nil {
+			return "", err
+		}
+	}
 	node, err := fsm.NewNode(fsm.NodeConfig{ID: cfg.Node.ID, Dir: cfg.Node.RaftDir, Bind: cfg.Node.RaftBind,
-		Transport: d.opt.RaftTransport, Peers: peers, Bootstrap: cfg.Node.Bootstrap, Raft: d.opt.Raft})
+		Transport: d.opt.RaftTransport, Peers: peers, Bootstrap: cfg.Node.Bootstrap, Raft: d.opt.Raft,
+		Stream: stream, Logger: fsm.SlogLogger(d.log)})
 	if err != nil {
 		return "", fmt.Errorf("raft: %w", err)
 	}
@@ -507,7 +515,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if mux == nil {
 		mux = http.NewServeMux()
 	}
-	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	mh, err := d.metricsHandler()
+	if err != nil {
+		return err
+	}
+	mux.Handle("/metrics", mh)
 	mux.Handle("/", apiSrv)
 	d.srv = apiSrv.HTTPServer(d.cfg.API.Listen, tlsCfg)
 	d.srv.Handler = mux
@@ -534,6 +546,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 		go func() {
 			defer d.wg.Done()
 			d.seedState(ctx)
+		}()
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.resyncLoop(ctx)
 		}()
 	}
 	if d.pump != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
@@ -66,6 +67,8 @@ type RoundStepDone struct {
 	Provisions map[string]protocol.ProvisionReport `json:"provisions,omitempty"`
 	// Unreachable lists the DCs given up at this step.
 	Unreachable []string `json:"unreachable,omitempty"`
+	// Answers are the DCs' step-4 answers (the decision history, outcomes.go).
+	Answers map[string]DCAnswer `json:"answers,omitempty"`
 }
 
 // DecisionCommitted closes step 3 with the per-DC decisions and the next
@@ -81,6 +84,9 @@ type DecisionCommitted struct {
 type IntervalEntered struct {
 	Round       uint64   `json:"round"`
 	Unreachable []string `json:"unreachable,omitempty"`
+	// At is the leader's clock when the round closed (the decision history's
+	// time, the same on every node).
+	At time.Time `json:"at,omitzero"`
 }
 
 // PutDoc creates or replaces the replicated document Key (see State.Docs
@@ -292,6 +298,9 @@ func applyRoundStepDone(s *State, c Command) error {
 	}
 	markUnreachable(s.Round, cmd.Unreachable, cmd.Step)
 	s.Round.Done = cmd.Step
+	if cmd.Step == protocol.StepBroadcast {
+		s.recordAcked(cmd.Round, cmd.Answers, cmd.Unreachable)
+	}
 	return nil
 }
 
@@ -303,6 +312,7 @@ func applyDecisionCommitted(s *State, c Command) error {
 	s.Round.Decision = cmd.Decision
 	s.Round.Paths = cmd.Paths
 	s.Round.Done = protocol.StepCompute
+	s.recordDecided(cmd.Round, cmd.Decision, s.Round.Unreachable)
 	return nil
 }
 
@@ -312,6 +322,7 @@ func applyIntervalEntered(s *State, c Command) error {
 		return err
 	}
 	markUnreachable(s.Round, cmd.Unreachable, protocol.StepEnter)
+	s.recordEntered(cmd.Round, cmd.Unreachable, cmd.At)
 	if s.Stale == nil {
 		s.Stale = map[string]uint64{}
 	}

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ims-orch/ims-orch/controller/instbound"
 )
 
 // Document key prefixes of State.Docs: the key is the prefix followed by a
@@ -226,8 +228,14 @@ func checkDrained(t *Topology, drained []string) error {
 
 // ValidateLimits checks the policy's limits against a topology (nil: none
 // committed yet, so no limit can be checked): known VNF names, a known DC
-// when set, 0 ≤ Min, Max 0 (no upper bound) or ≥ Min, no (DC, VNF) twice.
-func (p *Policy) ValidateLimits(t *Topology) error {
+// when set, 0 ≤ Min, Max 0 (no upper bound) or ≥ Min, no (DC, VNF) twice,
+// Min and Max within instbound.PerDC (what a DC can route and run).
+func (p *Policy) ValidateLimits(t *Topology) error { return p.validateLimits(t, true) }
+
+// validateLimits is ValidateLimits; bounded false skips the instbound check
+// (a snapshot written before the bound existed must still restore: the
+// local controllers refuse an out-of-bound limit themselves).
+func (p *Policy) validateLimits(t *Topology, bounded bool) error {
 	if len(p.Limits) == 0 {
 		return nil
 	}
@@ -237,7 +245,7 @@ func (p *Policy) ValidateLimits(t *Topology) error {
 	if t == nil {
 		return errors.New("policy.limits: no topology committed yet to check the limits against")
 	}
-	names := map[string]bool{t.PCSCF.Name: true, t.SCSCF.Name: true}
+	names := map[string]bool{t.PCSCF.Name: false, t.SCSCF.Name: false} // name → data plane
 	for _, s := range t.Stages {
 		names[s.Name] = true
 	}
@@ -245,8 +253,9 @@ func (p *Policy) ValidateLimits(t *Topology) error {
 	seen := map[key]int{}
 	for i, l := range p.Limits {
 		f := fmt.Sprintf("policy.limits[%d]", i)
+		dp, known := names[l.VNF]
 		switch {
-		case !names[l.VNF]:
+		case !known:
 			return fmt.Errorf("%s.vnf: %q is not a VNF of the topology", f, trunc(l.VNF))
 		case l.DC != "" && t.Index(l.DC) < 0:
 			return fmt.Errorf("%s.dc: %q is not a datacenter of the topology", f, trunc(l.DC))
@@ -254,6 +263,14 @@ func (p *Policy) ValidateLimits(t *Topology) error {
 			return fmt.Errorf("%s.min: must not be negative, got %d", f, l.Min)
 		case l.Max < 0 || (l.Max > 0 && l.Max < l.Min):
 			return fmt.Errorf("%s.max: must be 0 (no upper bound) or ≥ min (%d), got %d", f, l.Min, l.Max)
+		}
+		if bounded {
+			if err := instbound.Check(f+".min", l.Min, len(t.DCs), dp); err != nil {
+				return err
+			}
+			if err := instbound.Check(f+".max", l.Max, len(t.DCs), dp); err != nil {
+				return err
+			}
 		}
 		if j, dup := seen[key{l.DC, l.VNF}]; dup {
 			return fmt.Errorf("%s: repeats policy.limits[%d] (same dc and vnf)", f, j)

@@ -219,6 +219,9 @@ func TestSetPolicyLimits(t *testing.T) {
 		{"max below min", pol(Limit{VNF: "fw", Min: 3, Max: 2}), "policy.limits[0].max"},
 		{"duplicate", pol(Limit{DC: "b", VNF: "fw", Max: 2}, Limit{DC: "b", VNF: "fw", Max: 3}), "policy.limits[1]: repeats policy.limits[0]"},
 		{"too many", pol(make([]Limit, MaxLimits+1)...), "at most 4096"},
+		{"dp above routable", pol(Limit{VNF: "fw", Min: 12000, Max: 12000}), "policy.limits[0].min: 12000 is above 253"},
+		{"dp max above routable", pol(Limit{DC: "a", VNF: "fw", Max: 254}), "policy.limits[0].max: 254 is above 253"},
+		{"cp above sanity", pol(Limit{VNF: "pcscf", Max: 1 << 31}), "policy.limits[0].max: 2147483648 is above the sanity limit of 10000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { rejected(t, f, tc.c, tc.want) })
 	}

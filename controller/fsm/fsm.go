@@ -92,7 +92,7 @@ func (f *FSM) State() State {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	s := f.s
-	s.History = nil
+	s.History, s.Outcomes = nil, nil
 	return s.Clone()
 }
 
@@ -234,7 +234,7 @@ func ReadSnapshot(r io.Reader) (State, error) {
 	} else if len(s.Drained) > 0 {
 		return State{}, errors.New("fsm snapshot: drained datacenters without a topology")
 	}
-	if err := s.Policy.ValidateLimits(s.Topology); err != nil {
+	if err := s.Policy.validateLimits(s.Topology, false); err != nil {
 		return State{}, fmt.Errorf("fsm snapshot: %w", err)
 	}
 	for k := range s.Docs {

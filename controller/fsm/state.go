@@ -231,4 +231,8 @@ type State struct {
 	// (PutDoc normalizes it); the byte slices are shared by the state's
 	// copies and never edited: read only.
 	Docs map[string]json.RawMessage `json:"docs,omitempty"`
+	// Outcomes is the decision history derived from the log (outcomes.go):
+	// the last MaxOutcomes rounds, oldest first. State() leaves it out (see
+	// FSM.Outcomes); snapshots carry it.
+	Outcomes []RoundOutcome `json:"outcomes,omitempty"`
 }

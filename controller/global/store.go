@@ -101,3 +101,10 @@ func (r *RaftStore) History() []fsm.Prediction { return r.n.FSM.History() }
 
 // Changes implements Store.
 func (r *RaftStore) Changes() uint64 { return r.n.FSM.Changes() }
+
+// Outcomes returns the committed round outcomes (fsm.FSM.Outcomes): the
+// decision history every node derives alike from the log.
+func (m *MemStore) Outcomes() []fsm.RoundOutcome { return m.f.Outcomes() }
+
+// Outcomes returns the committed round outcomes (fsm.FSM.Outcomes).
+func (r *RaftStore) Outcomes() []fsm.RoundOutcome { return r.n.FSM.Outcomes() }

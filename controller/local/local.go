@@ -386,7 +386,7 @@ func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op
 		c.syncSinkLocked(vs)
 		return ops
 	}
-	for ; n > 0; n-- {
+	for n = min(n, c.launchRoomLocked(vs.cfg.Name)); n > 0; n-- {
 		kind := KindCreate
 		if reason == ReasonReplacement {
 			kind = KindReplace

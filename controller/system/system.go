@@ -35,6 +35,8 @@ type Config struct {
 	// Global tunes the round engine (interval, re-send timer, deadlines);
 	// InitialRoundOnly is set from Strategy.
 	Global global.Config
+	// EngineHooks observe the round engine (the daemon's chaos failpoint).
+	EngineHooks global.Hooks
 	// Strategy decides which rounds run and whether the local controllers
 	// scale out reactively (nil: strategy.Default).
 	Strategy strategy.Strategy
@@ -188,7 +190,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		return s, nil
 	}
 	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: tr, Forecaster: fc, Store: s.Store,
-		Logger: cfg.Logger.With("role", "global")})
+		Logger: cfg.Logger.With("role", "global"), Hooks: cfg.EngineHooks})
 	if err != nil {
 		return nil, err
 	}

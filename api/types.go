@@ -241,7 +241,12 @@ type DecisionList struct {
 const (
 	ScaleOut = "SCALE_OUT"
 	ScaleIn  = "SCALE_IN"
+	// ReleaseHold ends the manual hold an earlier scale set (NumberOfSteps 0).
+	ReleaseHold = "RELEASE_HOLD"
 )
+
+// MaxHold bounds ScaleRequest.HoldFor.
+const MaxHold = 30 * 24 * time.Hour
 
 // ScaleRequest asks to scale a VNF in a DC out or in by NumberOfSteps
 // instances, in the spirit of SOL003 ScaleVnf. VNF comes from the URL; when
@@ -251,6 +256,16 @@ type ScaleRequest struct {
 	VNF           string `json:"vnf,omitempty"`
 	Type          string `json:"type"`
 	NumberOfSteps int    `json:"numberOfSteps"`
+	// HoldFor (a Go duration, e.g. "2h") is how long the new count holds
+	// against later proactive rounds: a scale-out sets a floor, a scale-in a
+	// ceiling. Empty: until a RELEASE_HOLD for the VNF.
+	HoldFor string `json:"holdFor,omitempty"`
+}
+
+// HoldDuration returns HoldFor parsed (0 when empty); Validate has checked it.
+func (s ScaleRequest) HoldDuration() time.Duration {
+	d, _ := time.ParseDuration(s.HoldFor)
+	return d
 }
 
 // DrainRequest asks to drain a datacenter: stop routing new flows into it and

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/controller/strategy"
@@ -280,11 +281,28 @@ func (s ScaleRequest) Validate() error {
 	v := &ValidationError{}
 	checkName(v, "dc", s.DC)
 	checkName(v, "vnf", s.VNF)
-	if s.Type != ScaleOut && s.Type != ScaleIn {
-		v.Add("type", "%q must be %q or %q", truncate(s.Type), ScaleOut, ScaleIn)
+	switch s.Type {
+	case ScaleOut, ScaleIn:
+		if s.NumberOfSteps < 1 || s.NumberOfSteps > MaxScaleSteps {
+			v.Add("numberOfSteps", "%d must be between 1 and %d", s.NumberOfSteps, MaxScaleSteps)
+		}
+	case ReleaseHold:
+		if s.NumberOfSteps != 0 {
+			v.Add("numberOfSteps", "%d must be 0 with %s", s.NumberOfSteps, ReleaseHold)
+		}
+		if s.HoldFor != "" {
+			v.Add("holdFor", "not with %s", ReleaseHold)
+		}
+	default:
+		v.Add("type", "%q must be %q, %q or %q", truncate(s.Type), ScaleOut, ScaleIn, ReleaseHold)
+		if s.NumberOfSteps < 1 || s.NumberOfSteps > MaxScaleSteps {
+			v.Add("numberOfSteps", "%d must be between 1 and %d", s.NumberOfSteps, MaxScaleSteps)
+		}
 	}
-	if s.NumberOfSteps < 1 || s.NumberOfSteps > MaxScaleSteps {
-		v.Add("numberOfSteps", "%d must be between 1 and %d", s.NumberOfSteps, MaxScaleSteps)
+	if s.HoldFor != "" && s.Type != ReleaseHold {
+		if d, err := time.ParseDuration(s.HoldFor); err != nil || d <= 0 || d > MaxHold {
+			v.Add("holdFor", "%q must be a duration in (0, %v]", truncate(s.HoldFor), MaxHold)
+		}
 	}
 	return v.Err()
 }

@@ -84,6 +84,11 @@ func TestValidate(t *testing.T) {
 		}(), want: []string{"limits[0].min", "limits[0].max", "limits[1]", "limits[1].max", "limits[2].dc", "limits[2].vnf"}},
 		{name: "scale ok", v: ScaleRequest{DC: "dc0", VNF: "ids", Type: ScaleIn, NumberOfSteps: 3}},
 		{name: "scale wrong", v: ScaleRequest{Type: "OUT", NumberOfSteps: MaxScaleSteps + 1}, want: []string{"dc", "vnf", "type", "numberOfSteps"}},
+		{name: "scale held", v: ScaleRequest{DC: "dc0", VNF: "ids", Type: ScaleOut, NumberOfSteps: 2, HoldFor: "2h"}},
+		{name: "scale bad hold", v: ScaleRequest{DC: "dc0", VNF: "ids", Type: ScaleOut, NumberOfSteps: 2, HoldFor: "-1s"}, want: []string{"holdFor"}},
+		{name: "scale hold too long", v: ScaleRequest{DC: "dc0", VNF: "ids", Type: ScaleIn, NumberOfSteps: 1, HoldFor: "1000h"}, want: []string{"holdFor"}},
+		{name: "release", v: ScaleRequest{DC: "dc0", VNF: "ids", Type: ReleaseHold}},
+		{name: "release with steps and hold", v: ScaleRequest{DC: "dc0", VNF: "ids", Type: ReleaseHold, NumberOfSteps: 1, HoldFor: "1h"}, want: []string{"numberOfSteps", "holdFor"}},
 		{name: "drain ok", v: DrainRequest{DC: "dc0"}},
 		{name: "drain without dc", v: DrainRequest{}, want: []string{"dc"}},
 	}

@@ -23,6 +23,13 @@ type Result struct {
 	// Shortfall is Σ max(0, u − û) / Σ u in percent: the share of the
 	// workload above the prediction.
 	Shortfall float64 `json:"shortfall_pct"`
+	// Coverage is the share of scored points with u ≤ û, in percent: for a
+	// quantile forecast ("+q90") the empirical coverage to compare with its
+	// nominal level (Nominal); 100 − UnderRate.
+	Coverage float64 `json:"coverage_pct"`
+	// Nominal is the percentile a "+qNN" model claims to forecast (0 for a
+	// point forecast).
+	Nominal float64 `json:"nominal_pct,omitempty"`
 }
 
 // Backtest replays xs walk-forward through a fresh model of spec: at each
@@ -76,6 +83,10 @@ func BacktestModel(m Model, xs []float64, warmup int) (Result, error) {
 	}
 	r.RMSE = math.Sqrt(se / float64(r.Points))
 	r.UnderRate = 100 * float64(under) / float64(r.Points)
+	r.Coverage = 100 - r.UnderRate
+	if mg, ok := m.(*Margin); ok {
+		r.Nominal = 100 * mg.q
+	}
 	if total > 0 {
 		r.Shortfall = 100 * short / total
 	}

@@ -42,6 +42,8 @@ type Bank struct {
 	level, trend      []float64
 
 	models []Model
+	// margin, if set, is the flat "+qNN" layer over this bank's base form.
+	margin *bankMargin
 }
 
 // NewBank returns a bank of n ≥ 0 series of the model spec, all without history.
@@ -54,6 +56,20 @@ func NewBank(spec string, n int) (*Bank, error) {
 		return nil, fmt.Errorf("predictor: bank size %d: must be ≥ 0", n)
 	}
 	b := &Bank{name: s.String(), n: n}
+	if s.Percentile > 0 && (s.Kind == KindAR1 || s.Kind == KindKalman || s.Kind == KindLast || (s.Kind == KindHolt && s.get("fit") == 0)) {
+		base := s
+		base.Percentile, base.MarginWindow = 0, 0
+		inner, err := NewBank(base.String(), n)
+		if err != nil {
+			return nil, err
+		}
+		win := s.MarginWindow
+		if win == 0 {
+			win = DefaultMarginWindow
+		}
+		b.margin = newBankMargin(inner, s.Percentile/100, win)
+		return b, nil
+	}
 	if s.Percentile == 0 {
 		switch s.Kind {
 		case KindAR1:
@@ -103,6 +119,9 @@ func (b *Bank) Rounds() int { return b.count }
 // analog: 8·win, kalman: 304, holt: 16, last: 8), or 0 for the per-series fallback, whose size depends on
 // the model.
 func (b *Bank) BytesPerSeries() int {
+	if b.margin != nil {
+		return b.margin.base.BytesPerSeries() + 8*b.margin.win
+	}
 	switch b.kind {
 	case KindAR1, KindAnalog:
 		return 8 * b.w
@@ -127,6 +146,13 @@ func (b *Bank) Observe(values []float64) error {
 		if !(v >= 0 && v <= MaxValue) {
 			return fmt.Errorf("predictor: bank %s: series %d: %w", b.name, i, CheckValue(v))
 		}
+	}
+	if b.margin != nil {
+		if err := b.margin.observe(values); err != nil {
+			return err
+		}
+		b.count++
+		return nil
 	}
 	switch b.kind {
 	case KindAR1:
@@ -179,6 +205,9 @@ func (b *Bank) Observe(values []float64) error {
 func (b *Bank) Predict(out []float64) error {
 	if len(out) != b.n {
 		return fmt.Errorf("predictor: bank %s: predict got %d slots for %d series", b.name, len(out), b.n)
+	}
+	if b.margin != nil {
+		return b.margin.predict(out)
 	}
 	switch {
 	case b.count == 0:

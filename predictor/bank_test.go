@@ -13,7 +13,7 @@ import (
 func TestBankMatchesModels(t *testing.T) {
 	specs := []string{"ar1", "ar1:w=3,phimax=0.5", "holt", "holt:alpha=0.2,beta=0.1,damp=0.9", "last",
 		"arp:maxp=2,win=10", "holt+q90:win=5", "holt-winters:season=3", "holt:fit=8",
-		"analog", "analog:m=1,k=2,win=3", "analog:m=2,k=3,win=7", "kalman", "kalman:count=0,forget=0.7", "kalman+q90:win=5"}
+		"analog", "analog:m=1,k=2,win=3", "analog:m=2,k=3,win=7", "kalman", "kalman:count=0,forget=0.7", "kalman+q90:win=5", "ar1+q90:win=5", "last+q90:win=5", "ar1:w=3+q75:win=6"}
 	rapid.Check(t, func(t *rapid.T) {
 		spec := rapid.SampledFrom(specs).Draw(t, "spec")
 		n := rapid.IntRange(0, 6).Draw(t, "n")
@@ -56,8 +56,8 @@ func models0Name(spec string) string {
 }
 
 func TestBankFlatForms(t *testing.T) {
-	for spec, bytes := range map[string]int{"ar1": 80, "ar1:w=4": 32, "holt": 16, "last": 8, "arp": 0, "holt+q90": 0,
-		"analog": 1200, "analog:win=20": 160, "kalman": 304, "kalman+q90": 0} {
+	for spec, bytes := range map[string]int{"ar1": 80, "ar1:w=4": 32, "holt": 16, "last": 8, "arp": 0, "holt+q90": 16 + 8*50,
+		"analog": 1200, "analog:win=20": 160, "kalman": 304, "kalman+q90": 304 + 8*50, "ar1+q90:win=20": 80 + 8*20, "holt:fit=5+q90": 0} {
 		b, err := NewBank(spec, 3)
 		if err != nil {
 			t.Fatal(err)

@@ -91,6 +91,11 @@ func (b *Bank) Explain(i int) string {
 	if b.count == 0 {
 		return b.name + ": no history → 0"
 	}
+	if mg := b.margin; mg != nil {
+		out := make([]float64, b.n)
+		_ = b.Predict(out)
+		return fmt.Sprintf("%s; +q%s margin %s over %d residuals → %s", mg.base.Explain(i), g(100*mg.q), g(mg.offset(i)), mg.held, g(out[i]))
+	}
 	switch b.kind {
 	case KindAR1:
 		m := &AR1{w: b.w, phiMax: b.phiMax, buf: make([]float64, b.w), head: b.head, n: b.held}

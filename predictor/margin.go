@@ -59,12 +59,27 @@ func (m *Margin) Offset() float64 {
 	}
 	s := append(m.sorted[:0], m.res[:m.n]...)
 	sort.Float64s(s)
-	return max(0, quantile7(s, m.q))
+	return max(0, conformal(s, m.q))
 }
 
 // Predict implements Model.
 func (m *Margin) Predict() float64 {
 	return nonNeg(m.base.Predict() + m.Offset())
+}
+
+// conformal is the split-conformal q-quantile of the sorted residuals s:
+// the ⌈(n+1)·q⌉-th smallest (capped at n). If the next residual is
+// exchangeable with the last n, it is at most that value with probability
+// ≥ q, so the margin's coverage is calibrated (measured: `predict
+// backtest`, coverage column); the type-7 sample quantile sits slightly
+// lower and under-covers by 1–3 points on 50 residuals.
+func conformal(s []float64, q float64) float64 {
+	return s[min(max(1, ceilRank(len(s), q)), len(s))-1]
+}
+
+// ceilRank is ⌈(n+1)·q⌉, the 1-based rank of the split-conformal quantile.
+func ceilRank(n int, q float64) int {
+	return int(math.Ceil(float64(n+1)*q - 1e-12))
 }
 
 // quantile7 is the type-7 sample quantile of sorted s (len ≥ 1), 0 ≤ q ≤ 1.

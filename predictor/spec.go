@@ -17,6 +17,7 @@ const (
 	KindHoltWinters = "holt-winters" // additive Holt-Winters with a season
 	KindAnalog      = "analog"       // k nearest past patterns (method of analogues)
 	KindKalman      = "kalman"       // local-linear-trend Kalman filter, noise set online
+	KindAuto        = "auto"         // per-series online selection among ar1, last, holt, kalman (Auto)
 )
 
 // Spec names a model and its parameters. Its text form is
@@ -75,6 +76,10 @@ var kindParams = map[string][]param{
 		{name: "count", def: 50, lo: 0, hi: 86400},
 		{name: "forget", def: 0.9, lo: 0, hi: 1, loOpen: true},
 	},
+	KindAuto: {
+		{name: "win", def: 20, lo: 3, hi: 10000, integer: true},
+		{name: "guard", def: 0.5, lo: 0, hi: 1},
+	},
 	KindHoltWinters: {
 		{name: "season", lo: 2, hi: 100000, integer: true, required: true},
 		{name: "alpha", def: 0.3, lo: 0, hi: 1, loOpen: true},
@@ -91,7 +96,7 @@ const (
 
 // Kinds lists the model kinds in a stable order.
 func Kinds() []string {
-	return []string{KindLast, KindAR1, KindARp, KindHolt, KindHoltWinters, KindAnalog, KindKalman}
+	return []string{KindLast, KindAR1, KindARp, KindHolt, KindHoltWinters, KindAnalog, KindKalman, KindAuto}
 }
 
 // ParamHelp describes the parameters of kind with their defaults and ranges.
@@ -353,6 +358,14 @@ func (s Spec) New() (Model, error) {
 		m = newKalman(s2.get("count"), s2.get("forget"), name)
 	case KindAnalog:
 		m = newAnalog(int(s2.get("m")), int(s2.get("k")), int(s2.get("win")), name)
+	case KindAuto:
+		base := name
+		if s2.Percentile > 0 {
+			b := s2
+			b.Percentile, b.MarginWindow = 0, 0
+			base = b.String()
+		}
+		m = newAuto(int(s2.get("win")), s2.get("guard"), base)
 	}
 	if s2.Percentile > 0 {
 		win := s2.MarginWindow

@@ -122,13 +122,17 @@ func printBacktest(w io.Writer, file string, n, warmup int, res []predictor.Resu
 	}
 	fmt.Fprintf(w, "trace %s: %d values, first %d predictions not scored\n", filepath.Base(file), n, warmup)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\tMAPE %\tvs ar1\tRMSE\tunder %\tshortfall %\t")
+	fmt.Fprintln(tw, "model\tMAPE %\tvs ar1\tRMSE\tunder %\tshortfall %\tcoverage %\t")
 	for _, r := range res {
 		vs := "-"
 		if ref > 0 && !math.IsNaN(r.MAPE) {
 			vs = fmt.Sprintf("%+.1f%%", 100*(r.MAPE-ref)/ref)
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%.4g\t%.1f\t%.2f\t\n", r.Model, r.MAPE, vs, r.RMSE, r.UnderRate, r.Shortfall)
+		cov := "-"
+		if r.Nominal > 0 {
+			cov = fmt.Sprintf("%.1f (q%g)", r.Coverage, r.Nominal)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%.4g\t%.1f\t%.2f\t%s\t\n", r.Model, r.MAPE, vs, r.RMSE, r.UnderRate, r.Shortfall, cov)
 	}
 	return tw.Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,24 +14,44 @@ import (
 var scaleOpts struct {
 	dc      string
 	out, in int
+	holdFor time.Duration
+	release bool
 }
 
 var scaleCmd = &cobra.Command{
-	Use:     "scale VNF --dc DC (--out N | --in N)",
-	Short:   "Scale a VNF in a datacenter out or in by N instances (a manual operation)",
-	Example: `  ims-orch scale firewall --dc tokyo --out 2`,
-	Args:    cobra.ExactArgs(1),
+	Use:   "scale VNF --dc DC (--out N | --in N) [--hold-for D] | --release",
+	Short: "Scale a VNF in a datacenter out or in by N instances (a manual operation)",
+	Long: `Scale a VNF in a datacenter out or in by N instances. The new count sticks:
+a scale-out sets a floor and a scale-in a ceiling that later proactive rounds
+honour (and reactive scale-out stops at a ceiling) until --release, or until
+--hold-for has passed.`,
+	Example: `  ims-orch scale firewall --dc tokyo --out 2
+  ims-orch scale firewall --dc tokyo --in 1 --hold-for 2h
+  ims-orch scale firewall --dc tokyo --release`,
+	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		o := scaleOpts
 		if o.dc == "" {
 			return usageErr(errors.New("--dc: required"))
 		}
-		if (o.out > 0) == (o.in > 0) {
-			return usageErr(errors.New("give exactly one of --out N or --in N with N ≥ 1"))
-		}
-		req := api.ScaleRequest{DC: o.dc, VNF: args[0], Type: api.ScaleOut, NumberOfSteps: o.out}
-		if o.in > 0 {
-			req.Type, req.NumberOfSteps = api.ScaleIn, o.in
+		var req api.ScaleRequest
+		switch {
+		case o.release && (o.out > 0 || o.in > 0 || o.holdFor != 0):
+			return usageErr(errors.New("--release: not with --out, --in or --hold-for"))
+		case o.release:
+			req = api.ScaleRequest{DC: o.dc, VNF: args[0], Type: api.ReleaseHold}
+		case (o.out > 0) == (o.in > 0):
+			return usageErr(errors.New("give exactly one of --out N or --in N with N ≥ 1, or --release"))
+		case o.holdFor < 0:
+			return usageErr(errors.New("--hold-for: must not be negative"))
+		default:
+			req = api.ScaleRequest{DC: o.dc, VNF: args[0], Type: api.ScaleOut, NumberOfSteps: o.out}
+			if o.in > 0 {
+				req.Type, req.NumberOfSteps = api.ScaleIn, o.in
+			}
+			if o.holdFor > 0 {
+				req.HoldFor = o.holdFor.String()
+			}
 		}
 		c, err := newClient()
 		if err != nil {
@@ -53,5 +74,7 @@ func init() {
 	f.StringVar(&scaleOpts.dc, "dc", "", "datacenter")
 	f.IntVar(&scaleOpts.out, "out", 0, "scale out by N instances")
 	f.IntVar(&scaleOpts.in, "in", 0, "scale in by N instances")
+	f.DurationVar(&scaleOpts.holdFor, "hold-for", 0, "the new count holds (floor on --out, ceiling on --in) for this long; default until --release")
+	f.BoolVar(&scaleOpts.release, "release", false, "end the VNF's manual hold; later rounds decide again")
 	rootCmd.AddCommand(scaleCmd)
 }

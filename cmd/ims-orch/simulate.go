@@ -31,6 +31,9 @@ func newSimulateCmd() *cobra.Command {
 		overloadAtCapacity bool
 		scaleInGuard       bool
 		localFirst         bool
+		planHorizon        bool
+		trimBuffer         bool
+		bufferSpare        int
 		improveBudget      int
 	)
 	cmd := &cobra.Command{
@@ -88,6 +91,18 @@ byte-identical CSV files.`,
 			if cmd.Flags().Changed("local-first") {
 				exp.LocalFirst = localFirst
 			}
+			if cmd.Flags().Changed("plan-horizon") {
+				exp.PlanHorizon = planHorizon
+			}
+			if cmd.Flags().Changed("trim-buffer") {
+				exp.TrimBuffer = trimBuffer
+			}
+			if cmd.Flags().Changed("buffer-spare") {
+				if bufferSpare < 0 || bufferSpare > 100 {
+					return usageErr(fmt.Errorf("simulate: --buffer-spare: must be in 0..100, got %d", bufferSpare))
+				}
+				exp.BufferSpare = bufferSpare
+			}
 			if cmd.Flags().Changed("improve-budget") {
 				if improveBudget < 0 {
 					return usageErr(fmt.Errorf("simulate: --improve-budget: must not be negative, got %d", improveBudget))
@@ -120,10 +135,13 @@ byte-identical CSV files.`,
 	cmd.Flags().DurationVar(&changeInterval, "change-interval", 0, "override the traffic change interval (6.2.1 sweep)")
 	cmd.Flags().DurationVar(&startDelay, "start-delay", 0, "override the first → second DC start delay (6.2.2 sweep)")
 	cmd.Flags().Float64Var(&targetUtil, "target-util", 0, "plan every VNF at this fraction of its capacity (policy targetUtilization, (0, 1])")
-	cmd.Flags().BoolVar(&warmStart, "warm-start", false, "size the initial round for the schedule's starting load (an operator's declared expected load)")
+	cmd.Flags().BoolVar(&warmStart, "warm-start", simulation.Defaults.WarmStart, "size the initial round for the schedule's starting load (an operator's declared expected load)")
 	cmd.Flags().BoolVar(&overloadAtCapacity, "overload-at-capacity", false, "simulated CPU and memory reach the Table 2 thresholds at the capacity (ρ = 1), as Table 2's packet thresholds do")
-	cmd.Flags().BoolVar(&scaleInGuard, "scale-in-guard", false, "a proactive round does not buffer instances the VNF's measured load in the DC still needs")
-	cmd.Flags().BoolVar(&localFirst, "local-first", false, "the planner places the entry = exit pairs before the others (placement Options.LocalFirst)")
+	cmd.Flags().BoolVar(&scaleInGuard, "scale-in-guard", simulation.Defaults.ScaleInGuard, "a proactive round does not buffer instances the VNF's measured load in the DC still needs")
+	cmd.Flags().BoolVar(&localFirst, "local-first", simulation.Defaults.LocalFirst, "the planner places the entry = exit pairs before the others (placement Options.LocalFirst)")
+	cmd.Flags().BoolVar(&planHorizon, "plan-horizon", simulation.Defaults.PlanHorizon, "plan for the largest load over the next interval plus the boot delay (trend of the forecast), not the interval's mean")
+	cmd.Flags().BoolVar(&trimBuffer, "trim-buffer", simulation.Defaults.TrimBuffer, "destroy buffered instances beyond --buffer-spare per VNF and DC at each new interval instead of after τ")
+	cmd.Flags().IntVar(&bufferSpare, "buffer-spare", simulation.Defaults.BufferSpare, "buffered instances per VNF and DC that --trim-buffer keeps for τ")
 	cmd.Flags().IntVar(&improveBudget, "improve-budget", 0, "the planner's joint improvement phase: budget in pair searches (0: off; placement Options.Improve)")
 	cmd.Flags().BoolVar(&paperReactive, "paper-reactive", false, "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did")
 	cmd.Flags().StringVar(&model, "predictor", "", "override the experiment's predictor spec (ar1, holt, ar1+q90, ...)")
@@ -219,6 +237,9 @@ func simulate(cmd *cobra.Command, exp *simulation.Experiment, strategies []strat
 	for _, r := range results {
 		s := r.Summarize()
 		fmt.Fprintf(w, "%-10s %9d %9.5f %9.1f %9.1f %9.1f %9d\n", s.Strategy, s.Created, s.DPLoss, s.RTTP50, s.RTTP99, s.SIPP50, s.DroppedFlows)
+	}
+	if err := simulation.WriteRatioTable(w, results); err != nil {
+		return err
 	}
 	fmt.Fprintf(w, "wrote %s\n", out)
 	return nil

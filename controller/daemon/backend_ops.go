@@ -54,13 +54,21 @@ func (b *Backend) scale(ctx context.Context, st fsm.State, req api.ScaleRequest)
 	op := api.Operation{ID: fmt.Sprintf("scale-%d", nextOpSeq(st)), Kind: api.OpScale, State: api.OpProcessing,
 		StartedAt: now, Scale: &req}
 	detail := fmt.Sprintf("operator %s %s by %d (%s)", req.Type, req.VNF, req.NumberOfSteps, op.ID)
+	release := req.Type == api.ReleaseHold
+	if release {
+		detail = fmt.Sprintf("operator %s %s (%s)", req.Type, req.VNF, op.ID)
+	}
 	var target int
 	var err error
-	if lc != nil {
-		target, err = lc.Scale(req.VNF, delta, detail)
-	} else {
+	switch {
+	case lc != nil && release:
+		_, err = lc.Release(req.VNF, detail)
+	case lc != nil:
+		target, err = lc.ScaleFor(req.VNF, delta, detail, req.HoldDuration())
+	default:
 		// the DC's local controller runs in another node: its scale endpoint
-		target, err = b.d.httpT.Scale(ctx, req.DC, transport.ScaleCommand{VNF: req.VNF, Delta: delta, Detail: detail})
+		target, err = b.d.httpT.Scale(ctx, req.DC, transport.ScaleCommand{VNF: req.VNF, Delta: delta, Detail: detail,
+			HoldFor: req.HoldDuration(), Release: release})
 	}
 	if err != nil {
 		op.State, op.Error = api.OpFailed, err.Error()

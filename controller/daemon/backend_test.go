@@ -511,3 +511,42 @@ func TestBackendOperationRecordsPruned(t *testing.T) {
 		t.Fatalf("pruned record: %v", err)
 	}
 }
+
+// A held manual scale-out (holdFor) is a floor the local controller keeps
+// through later rounds, visible in its counts; RELEASE_HOLD ends it. When a
+// round wanted fewer, the decisions API says "manual hold".
+func TestManualHoldThroughBackend(t *testing.T) {
+	d, clk, _ := simDaemon(t, nil)
+	clk.Advance(15 * time.Second)
+	b := d.Backend()
+	ctx := context.Background()
+	before := d.locals["tokyo"].Counts()["ids"].Target
+	op, err := b.Scale(ctx, api.ScaleRequest{DC: "tokyo", VNF: "ids", Type: api.ScaleOut, NumberOfSteps: 2, HoldFor: "10m"})
+	if err != nil || op.State != api.OpCompleted {
+		t.Fatalf("held scale out: %+v %v", op, err)
+	}
+	h := d.locals["tokyo"].Counts()["ids"].Hold
+	if h == nil || h.Floor != before+2 || !h.Until.Equal(clk.Now().Add(10*time.Minute)) {
+		t.Fatalf("hold %+v, want floor %d until now+10m", h, before+2)
+	}
+	clk.Advance(3 * time.Minute) // several rounds
+	if got := d.locals["tokyo"].Counts()["ids"].Target; got < before+2 {
+		t.Fatalf("ids target %d after rounds under a floor of %d", got, before+2)
+	}
+	page, err := b.Decisions(ctx, api.DecisionQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dd := range page.Decisions {
+		if dd.Kind == api.DecisionManual && strings.HasPrefix(dd.Reason, "manual hold:") && !strings.Contains(dd.Reason, "manual floor") {
+			t.Fatalf("hold decision without the floor: %+v", dd)
+		}
+	}
+	op, err = b.Scale(ctx, api.ScaleRequest{DC: "tokyo", VNF: "ids", Type: api.ReleaseHold})
+	if err != nil || op.State != api.OpCompleted {
+		t.Fatalf("release: %+v %v", op, err)
+	}
+	if h := d.locals["tokyo"].Counts()["ids"].Hold; h != nil {
+		t.Fatalf("hold %+v after RELEASE_HOLD", h)
+	}
+}

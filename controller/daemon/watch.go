@@ -105,6 +105,10 @@ func (w *watcher) poll() {
 					fresh = append(fresh, api.Decision{Round: int64(a.Interval), At: a.At, Kind: api.DecisionManual, DC: dc, VNF: a.VNF, Delta: -1,
 						Reason: "manual buffer: " + a.Detail, Detail: map[string]any{"action": string(a.Kind), "instance": a.InstanceID}})
 				}
+			case local.KindHold:
+				// an operator's manual floor or ceiling changed a round's target
+				fresh = append(fresh, api.Decision{Round: int64(a.Interval), At: a.At, Kind: api.DecisionManual, DC: dc, VNF: a.VNF, Delta: 0,
+					Reason: "manual hold: " + a.Detail, Detail: map[string]any{"action": string(a.Kind)}})
 			case local.KindDestroy:
 				m.InstanceDestroyed(dc, a.VNF, string(a.Reason))
 			}

@@ -65,6 +65,19 @@ type Config struct {
 	// load; without the guard the round buffers the instances that reactive
 	// scale-out has just added, and they come back 5 s later, after a loss.
 	ScaleInGuard bool `json:"scaleInGuard" yaml:"scaleInGuard"`
+	// TrimBuffer gives the buffer a cost: when a new interval is entered,
+	// buffered instances beyond BufferSpare per VNF that have spent a whole
+	// interval in the buffer leave it (oldest first) and are destroyed once
+	// their flows have ended, without waiting for τ. The round's plan already sizes the working instances for the
+	// forecast over the interval and the boot horizon after it (global
+	// ModelForecaster.SetHorizon), so an instance it moved to the buffer is
+	// one no forecast needs within the boot horizon; BufferSpare instances
+	// stay for τ as quick capacity for forecast errors (reactive scale-out
+	// reuses them without a boot). Off (the paper): every buffered instance
+	// stays τ intervals.
+	TrimBuffer bool `json:"trimBuffer" yaml:"trimBuffer"`
+	// BufferSpare is how many buffered instances per VNF TrimBuffer keeps.
+	BufferSpare int `json:"bufferSpare" yaml:"bufferSpare"`
 	// ReactiveCooldown is the least time between two reactive scale-outs of
 	// one VNF (default: OverloadWindow).
 	ReactiveCooldown time.Duration `json:"reactiveCooldown" yaml:"reactiveCooldown"`
@@ -183,6 +196,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if out.Tau == 0 {
 		out.Tau = 10
+	}
+	if out.BufferSpare < 0 {
+		return c, fmt.Errorf("local: config bufferSpare %d: must not be negative", out.BufferSpare)
 	}
 	if out.LaunchBatch < 0 {
 		return c, fmt.Errorf("local: config launchBatch %d: must not be negative", out.LaunchBatch)

@@ -60,6 +60,7 @@ type vnfState struct {
 	// churn counts reuses of instances buffered at most ChurnIntervals
 	// intervals before (a decision undone soon after it was taken).
 	churn int
+	hold          *Hold // operator's standing bound (manual.go)
 }
 
 // ChurnIntervals: an instance reused from the buffer within this many
@@ -285,6 +286,9 @@ func (c *Controller) countsLocked(vnf string) Counts {
 	if vs, ok := c.vnfs[vnf]; ok {
 		n.Target = vs.target
 		n.Churn = vs.churn
+		if h := c.holdLocked(vs); h != nil {
+			n.Hold = h
+		}
 	}
 	return n
 }
@@ -487,6 +491,10 @@ func (c *Controller) reactiveLocked(vs *vnfState) []op {
 	vs.lastReactive = now
 	if vs.cfg.Max > 0 && w >= vs.cfg.Max {
 		c.log.Warn("reactive scale-out skipped", "vnf", vs.cfg.Name, "why", fmt.Sprintf("at max %d", vs.cfg.Max))
+		return nil
+	}
+	if h := c.holdLocked(vs); h != nil && h.Ceiling > 0 && w >= h.Ceiling {
+		c.log.Warn("reactive scale-out skipped", "vnf", vs.cfg.Name, "why", "at the manual ceiling "+h.describe())
 		return nil
 	}
 	vs.target = max(vs.target, w) + 1

@@ -168,6 +168,10 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 		}
 		if c.draining {
 			detail += ", datacenter draining"
+		} else {
+			var why string
+			want, why = c.applyHoldLocked(vs, want, detail)
+			detail += why
 		}
 		vs.target = want
 		w := c.countsLocked(t.VNF).Working()
@@ -180,6 +184,9 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 			if c.cfg.ScaleInGuard && !c.draining {
 				if need := c.loadNeedLocked(vs); need > want {
 					keep := min(need, w)
+					if h := c.holdLocked(vs); h != nil && h.Ceiling > 0 {
+						keep = min(keep, max(want, h.Ceiling))
+					}
 					detail += fmt.Sprintf(", scale-in guard keeps %d (measured load needs %d)", keep, need)
 					want = keep
 				}
@@ -295,7 +302,18 @@ func (c *Controller) enterLocked(next uint64) []op {
 		c.cfg.Paths.Enter(next)
 		for _, name := range c.order {
 			vs := c.vnfs[name]
-			for _, e := range vs.buf.PopExpired(next, c.cfg.Tau) {
+			expired := vs.buf.PopExpired(next, c.cfg.Tau)
+			trimmed := len(expired)
+			// trimming takes heads that have had a whole interval in the
+			// buffer (reactive scale-out could reuse them without a boot)
+			for c.cfg.TrimBuffer && vs.buf.Len() > max(0, c.cfg.BufferSpare) {
+				if h, _ := vs.buf.Head(); h.Interval+2 > next {
+					break
+				}
+				e, _ := vs.buf.PopHead()
+				expired = append(expired, e)
+			}
+			for i, e := range expired {
 				in := c.insts[e.ID]
 				if in == nil {
 					continue
@@ -303,6 +321,9 @@ func (c *Controller) enterLocked(next uint64) []op {
 				in.State = StateDraining
 				in.drainSince = c.clk.Now()
 				detail := fmt.Sprintf("buffered in interval %d, τ=%d reached", e.Interval, c.cfg.Tau)
+				if i >= trimmed {
+					detail = fmt.Sprintf("buffered in interval %d, beyond the %d spare buffered instances the plan's forecast leaves (buffer trimmed)", e.Interval, max(0, c.cfg.BufferSpare))
+				}
 				if in.Last.Flows == 0 || in.CloudState != drivers.StateActive {
 					ops = append(ops, c.destroyLocked(in, detail)...)
 				} else {

@@ -64,6 +64,8 @@ type Counts struct {
 	// Churn counts, since the start, instances reused from the buffer at
 	// most ChurnIntervals intervals after they were buffered.
 	Churn int `json:"churn"`
+	// Hold is the operator's manual floor or ceiling in force (manual.go).
+	Hold *Hold `json:"hold,omitempty"`
 }
 
 // Working returns booting + normal + overload.
@@ -79,6 +81,9 @@ const (
 	KindBuffer  ActionKind = "buffer"
 	KindDestroy ActionKind = "destroy"
 	KindReplace ActionKind = "replace"
+	// KindHold: an operator's manual hold (floor or ceiling) changed a
+	// round's target; no instance moved because of it (InstanceID empty).
+	KindHold ActionKind = "hold"
 )
 
 // Reason is why a scale action was taken.

@@ -62,6 +62,16 @@ type Experiment struct {
 	// LocalFirst: the planner places the entry = exit pairs first
 	// (fsm.Policy.LocalFirst, placement.Options.LocalFirst).
 	LocalFirst bool
+	// PlanHorizon: the forecaster plans for the largest load over the next
+	// interval and the boot delay after it (global ModelForecaster.SetHorizon
+	// with h = ½ + boot delay / interval), not the interval's mean.
+	PlanHorizon bool
+	// TrimBuffer and BufferSpare give the buffer a cost
+	// (local.Config.TrimBuffer): at each new interval, buffered instances
+	// beyond BufferSpare per VNF and DC are destroyed once idle instead of
+	// waiting τ.
+	TrimBuffer  bool
+	BufferSpare int
 	// ImproveBudget: the planner's joint improvement phase budget in pair
 	// searches (fsm.Policy.ImproveBudget; 0: off).
 	ImproveBudget int
@@ -69,6 +79,29 @@ type Experiment struct {
 	// (DCs enter a new interval at different times; 6.3.2).
 	TransportJitter time.Duration
 	Schedule        *traffic.Schedule
+}
+
+// Defaults are the scaling options of an experiment whose file does not
+// set them (docs/reproduction.md, "Defaults": old and new values and the
+// sweep that chose them). The yardsticks do not depend on them: every
+// strategy of a run gets the same options.
+var Defaults = struct {
+	Predictor                           string
+	TargetUtilization                   float64
+	WarmStart, ScaleInGuard, LocalFirst bool
+	PlanHorizon, TrimBuffer             bool
+	BufferSpare                         int
+}{
+	// issue 16, chosen on the sweep (docs/reproduction.md "Defaults");
+	// before: ar1, 1 (0), false, false, false, false, false, 0
+	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
+	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0,
+}
+
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
 }
 
 // file is the YAML form.
@@ -91,11 +124,14 @@ type file struct {
 	Strategy        string         `yaml:"strategy"`
 	Predictor       string         `yaml:"predictor"`
 	PaperReactive   bool           `yaml:"paperReactive"`
-	TargetUtil      float64        `yaml:"targetUtilization"`
-	WarmStart       bool           `yaml:"warmStart"`
+	TargetUtil      *float64       `yaml:"targetUtilization"`
+	WarmStart       *bool          `yaml:"warmStart"`
 	OverloadAtCap   bool           `yaml:"overloadAtCapacity"`
-	ScaleInGuard    bool           `yaml:"scaleInGuard"`
-	LocalFirst      bool           `yaml:"localFirst"`
+	ScaleInGuard    *bool          `yaml:"scaleInGuard"`
+	LocalFirst      *bool          `yaml:"localFirst"`
+	PlanHorizon     *bool          `yaml:"planHorizon"`
+	TrimBuffer      *bool          `yaml:"trimBuffer"`
+	BufferSpare     *int           `yaml:"bufferSpare"`
 	ImproveBudget   int            `yaml:"improveBudget"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
@@ -295,11 +331,20 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 		return nil, fmt.Errorf("experiment %w", err)
 	}
 	e.PaperReactive = f.PaperReactive
-	e.TargetUtilization = f.TargetUtil
-	e.WarmStart = f.WarmStart
 	e.OverloadAtCapacity = f.OverloadAtCap
-	e.ScaleInGuard = f.ScaleInGuard
-	e.LocalFirst = f.LocalFirst
+	d := Defaults
+	e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = d.TargetUtilization, d.WarmStart, d.ScaleInGuard, d.LocalFirst
+	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.Predictor = d.PlanHorizon, d.TrimBuffer, d.BufferSpare, d.Predictor
+	setIf(&e.TargetUtilization, f.TargetUtil)
+	setIf(&e.WarmStart, f.WarmStart)
+	setIf(&e.ScaleInGuard, f.ScaleInGuard)
+	setIf(&e.LocalFirst, f.LocalFirst)
+	setIf(&e.PlanHorizon, f.PlanHorizon)
+	setIf(&e.TrimBuffer, f.TrimBuffer)
+	setIf(&e.BufferSpare, f.BufferSpare)
+	if e.BufferSpare < 0 || e.BufferSpare > 100 {
+		return nil, fmt.Errorf("experiment bufferSpare %d: must be in 0..100", e.BufferSpare)
+	}
 	if f.ImproveBudget < 0 {
 		return nil, fmt.Errorf("improveBudget: must not be negative, got %d", f.ImproveBudget)
 	}
@@ -307,7 +352,9 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	if u := e.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
 		return nil, fmt.Errorf("experiment targetUtilization %g: must be in (0, 1] (0 = 1)", u)
 	}
-	e.Predictor = strings.TrimSpace(f.Predictor)
+	if p := strings.TrimSpace(f.Predictor); p != "" {
+		e.Predictor = p
+	}
 	if e.Predictor != "" {
 		if _, err := predictor.ParseSpec(e.Predictor); err != nil {
 			return nil, fmt.Errorf("experiment predictor: %w", err)

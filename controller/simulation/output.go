@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,9 @@ type Summary struct {
 	CPFailed                       float64
 	Flows, DroppedFlows, LossyFlow int
 	Rounds                         int
+	// VM-seconds (total, of buffered instances) and the per-second floor
+	// (Cost).
+	VMSeconds, BufferedVMSeconds, FloorVMSeconds float64
 }
 
 // Summarize computes a run's summary.
@@ -34,7 +38,8 @@ func (r *Result) Summarize() Summary {
 		Reused: r.Actions["reuse/proactive"] + r.Actions["reuse/reactive"],
 		RTTP50: rec.FlowRTT.Quantile(0.5), RTTP99: rec.FlowRTT.Quantile(0.99),
 		SIPP50: rec.SIP.Quantile(0.5), SIPP99: rec.SIP.Quantile(0.99), SIPMean: rec.SIP.Mean(),
-		CPFailed: rec.CPFailed, Flows: rec.FlowsTotal, DroppedFlows: rec.FlowsDropped, LossyFlow: rec.FlowsLossy, Rounds: r.Rounds}
+		CPFailed: rec.CPFailed, Flows: rec.FlowsTotal, DroppedFlows: rec.FlowsDropped, LossyFlow: rec.FlowsLossy, Rounds: r.Rounds,
+		VMSeconds: r.Cost.VMSeconds, BufferedVMSeconds: r.Cost.BufferedVMSeconds, FloorVMSeconds: r.Cost.FloorVMSeconds}
 	if rec.DPOffered > 0 {
 		s.DPLoss = rec.DPLost / rec.DPOffered
 	}
@@ -42,17 +47,72 @@ func (r *Result) Summarize() Summary {
 }
 
 func f3(x float64) string { return strconv.FormatFloat(x, 'f', 3, 64) }
+func f0(x float64) string { return strconv.FormatFloat(x, 'f', 0, 64) }
+
+// Ratio is one row of the ratio table: a run's VM-seconds and DP loss
+// against the reactive-only run of the same experiment, flags and seed,
+// and its VM-seconds against its floor.
+type Ratio struct {
+	Strategy                  string
+	VMSeconds, BufferedVMSecs float64
+	VsReactive, VsFloor       float64 // VM-seconds ratios (NaN without a reactive run / floor)
+	DPLoss, LossVsReactive    float64
+}
+
+// Ratios compares every run with the reactive-only one among them (ratios
+// are NaN when there is none or its value is 0).
+func Ratios(results []*Result) []Ratio {
+	var ref *Summary
+	for _, r := range results {
+		if r.Strategy.Name() == "reactive" {
+			s := r.Summarize()
+			ref = &s
+		}
+	}
+	div := func(a, b float64) float64 {
+		if b == 0 {
+			return math.NaN()
+		}
+		return a / b
+	}
+	out := make([]Ratio, 0, len(results))
+	for _, r := range results {
+		s := r.Summarize()
+		x := Ratio{Strategy: s.Strategy, VMSeconds: s.VMSeconds, BufferedVMSecs: s.BufferedVMSeconds, DPLoss: s.DPLoss,
+			VsFloor: div(s.VMSeconds, s.FloorVMSeconds), VsReactive: math.NaN(), LossVsReactive: math.NaN()}
+		if ref != nil {
+			x.VsReactive, x.LossVsReactive = div(s.VMSeconds, ref.VMSeconds), div(s.DPLoss, ref.DPLoss)
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// WriteRatioTable prints the ratio table (strategy: VM-seconds, buffered,
+// ÷ reactive-only, ÷ floor, DP loss, ÷ reactive-only).
+func WriteRatioTable(w io.Writer, results []*Result) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "%-10s %10s %9s %8s %8s %8s %8s\n", "strategy", "vm_s", "buffered", "÷react", "÷floor", "dp_loss", "÷react")
+	for _, x := range Ratios(results) {
+		fmt.Fprintf(bw, "%-10s %10.0f %9.0f %8.3f %8.3f %7.3f%% %8.3f\n", x.Strategy, x.VMSeconds, x.BufferedVMSecs, x.VsReactive, x.VsFloor, 100*x.DPLoss, x.LossVsReactive)
+	}
+	if len(results) > 0 {
+		fmt.Fprintf(bw, "floor (%s): %.0f VM-s\n", results[0].Strategy.Name(), results[0].Cost.FloorVMSeconds)
+	}
+	return bw.Flush()
+}
 
 // WriteSummaryCSV writes one line per run.
 func WriteSummaryCSV(w io.Writer, results []*Result) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintln(bw, "strategy,instances_created,dp_instances_created,created_proactive,created_reactive,reused,dp_loss,rtt_p50_ms,rtt_p99_ms,sip_mean_ms,sip_p50_ms,sip_p99_ms,cp_failed,flows,dropped_flows,lossy_flows,rounds")
+	fmt.Fprintln(bw, "strategy,instances_created,dp_instances_created,created_proactive,created_reactive,reused,dp_loss,rtt_p50_ms,rtt_p99_ms,sip_mean_ms,sip_p50_ms,sip_p99_ms,cp_failed,flows,dropped_flows,lossy_flows,rounds,vm_seconds,buffered_vm_seconds,floor_vm_seconds")
 	for _, r := range results {
 		s := r.Summarize()
 		it := strconv.Itoa
 		fmt.Fprintln(bw, strings.Join([]string{s.Strategy, it(s.Created), it(s.DPCreated), it(s.ProactiveNew), it(s.ReactiveCreates), it(s.Reused),
 			strconv.FormatFloat(s.DPLoss, 'f', 6, 64), f3(s.RTTP50), f3(s.RTTP99), f3(s.SIPMean), f3(s.SIPP50), f3(s.SIPP99),
-			f3(s.CPFailed), it(s.Flows), it(s.DroppedFlows), it(s.LossyFlow), it(s.Rounds)}, ","))
+			f3(s.CPFailed), it(s.Flows), it(s.DroppedFlows), it(s.LossyFlow), it(s.Rounds),
+			f0(s.VMSeconds), f0(s.BufferedVMSeconds), f0(s.FloorVMSeconds)}, ","))
 	}
 	return bw.Flush()
 }

@@ -27,8 +27,13 @@ func TestOverloadAtCapacityCatalog(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e.OverloadAtCapacity != tc.atCap || e.ScaleInGuard != tc.atCap || e.LocalFirst != tc.atCap {
-				t.Fatalf("overloadAtCapacity %v scaleInGuard %v localFirst %v, want %v", e.OverloadAtCapacity, e.ScaleInGuard, e.LocalFirst, tc.atCap)
+			// without the fields the experiment gets Defaults
+			wantGuard, wantLocal := Defaults.ScaleInGuard, Defaults.LocalFirst
+			if tc.atCap {
+				wantGuard, wantLocal = true, true
+			}
+			if e.OverloadAtCapacity != tc.atCap || e.ScaleInGuard != wantGuard || e.LocalFirst != wantLocal {
+				t.Fatalf("overloadAtCapacity %v scaleInGuard %v localFirst %v, want %v %v %v", e.OverloadAtCapacity, e.ScaleInGuard, e.LocalFirst, tc.atCap, wantGuard, wantLocal)
 			}
 			cat := e.Catalog()
 			for _, c := range []struct {
@@ -51,13 +56,17 @@ func TestOverloadAtCapacityCatalog(t *testing.T) {
 
 // With overload at capacity (Table 2's reading) reactive-only loses packets
 // during every boot, and hybrid with a trend forecast and planning headroom
-// loses less than it (docs/reproduction.md). With the default trigger (ρ =
-// 0.9) reactive-only loses so little that this does not hold.
+// loses less than it (docs/reproduction.md, issue 5). With the trigger at
+// ρ = 0.9 and the issue-5 options (no warm start, no scale-in guard, no plan
+// horizon, no buffer trimming) reactive-only loses so little that this does
+// not hold; the test pins those options, so it keeps measuring that claim
+// whatever Defaults say.
 func TestOverloadAtCapacityHybridLosesLess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("four 500 s runs")
 	}
 	base := short(load(t, "async-start.yaml"), 500*time.Second)
+	issue5Options(base)
 	base.Predictor, base.TargetUtilization = "holt", 0.9
 	atCap := base.clone()
 	atCap.OverloadAtCapacity = true
@@ -78,4 +87,12 @@ func TestOverloadAtCapacityHybridLosesLess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// issue5Options sets the scaling options that were the defaults before
+// issue 16 (AR(1), no headroom, no warm start, no scale-in guard, no plan
+// horizon, the paper's τ buffer).
+func issue5Options(e *Experiment) {
+	e.Predictor, e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = "", 0, false, false, false
+	e.PlanHorizon, e.TrimBuffer, e.BufferSpare = false, false, 0
 }

@@ -21,6 +21,7 @@ var PlotFiles = []string{
 	"fig8b-paths-per-dc.png",        // Fig. 8(b): service chain paths through each DC (first run)
 	"fig9a-rtt-cdf.png",             // Fig. 9(a) (and the RTT of Figs. 6/7): CDF of flow RTT
 	"fig9b-paths-changed-links.png", // Fig. 9(b): paths using the changed (high-delay) links
+	"instances-vs-floor.png",        // VMs (booting + active, all DCs and VNFs) per strategy and the per-second floor
 }
 
 func newPlot(title, x, y string) *plot.Plot {
@@ -173,7 +174,31 @@ func WritePlots(dir string, results []*Result) error {
 		}
 	}
 	p.Y.Min = 0
-	return save(p, dir, PlotFiles[6])
+	if err := save(p, dir, PlotFiles[6]); err != nil {
+		return err
+	}
+	// VMs against the per-second floor (Cost): one line per run, and the
+	// floor of the first run (the floor depends on the routing only through
+	// which DC gets the load).
+	p = newPlot(title+": VMs and the per-second floor", "time (s)", "VMs (booting + active)")
+	for i, r := range results {
+		if err := addLine(p, i, r.Strategy.Name(), perSecond(r.Cost.PerSecond, 0)); err != nil {
+			return err
+		}
+	}
+	if err := addLine(p, len(results), fmt.Sprintf("floor (%s)", r0.Strategy.Name()), perSecond(r0.Cost.PerSecond, 1)); err != nil {
+		return err
+	}
+	p.Y.Min = 0
+	return save(p, dir, PlotFiles[7])
+}
+
+func perSecond(ps [][2]float64, k int) plotter.XYs {
+	xy := make(plotter.XYs, len(ps))
+	for i, v := range ps {
+		xy[i] = plotter.XY{X: float64(i + 1), Y: v[k]}
+	}
+	return xy
 }
 
 func cdf(pts []traffic.CDFPoint) []plotter.XY {

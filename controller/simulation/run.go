@@ -75,6 +75,8 @@ type Result struct {
 	RouterErrors int
 	// Warmup is the simulated time before the traffic started.
 	Warmup time.Duration
+	// Cost is the run's VM-seconds (total, buffered) and their floor.
+	Cost Cost
 
 	sys    *system.System
 	router *router
@@ -140,7 +142,9 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	sys, err := system.New(system.Config{
 		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, LocalFirst: exp.LocalFirst, ImproveBudget: exp.ImproveBudget},
 		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strat, Predictor: exp.Predictor,
-		Local:     local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard},
+		PlanHorizon: exp.planHorizon(),
+		Local: local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard,
+			TrimBuffer: exp.TrimBuffer, BufferSpare: exp.BufferSpare},
 		VNFs:      vnfs,
 		Transport: transport.MemConfig{Jitter: exp.TransportJitter, Seed: opts.Seed ^ 0x5eed},
 		// Reactive runs its initial round anyway.
@@ -193,6 +197,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	pr.record(0, res)
 	eng.Start()
 	total := int(exp.Duration / time.Second)
+	var buffered []int
 	for sec := 1; !eng.Done(); sec++ {
 		if err := ctx.Err(); err != nil {
 			eng.Stop()
@@ -200,6 +205,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		}
 		clk.Advance(time.Second)
 		pr.record(sec, res)
+		buffered = append(buffered, bufferedNow(sys, exp.DCs))
 		if opts.Progress != nil {
 			opts.Progress(min(sec, total), total)
 		}
@@ -220,6 +226,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		}
 	}
 	rows := res.Recorder.Instances
+	res.Cost = computeCost(exp, cat, rows, buffered)
 	for i := len(rows) - 1; i >= 0 && rows[i].T == rows[len(rows)-1].T; i-- {
 		res.Created += rows[i].Created
 		if t, ok := cat.Lookup(rows[i].VNF); ok && t.Plane == vnf.DataPlane {

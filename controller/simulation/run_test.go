@@ -143,18 +143,19 @@ func TestLargeDelayPathsAvoidSlowLinks(t *testing.T) {
 	}
 }
 
-// Strategies of 6.2 on a short asynchronous start. What holds in this
-// simulator (see docs/reproduction.md): hybrid creates no more instances
-// than reactive-only and loses far fewer packets than proactive-only.
-// The paper's "hybrid creates fewer instances AND loses less than
-// reactive-only" does NOT hold here with the AR(1) predictor (hybrid's
+// Strategies of 6.2 on a short asynchronous start with the issue-5 options
+// (AR(1), no headroom, no warm start, no guard, the paper's τ buffer):
+// hybrid creates no more instances than reactive-only and loses far fewer
+// packets than proactive-only. The paper's "hybrid creates fewer instances
+// AND loses less than reactive-only" does NOT hold with them (hybrid's
 // rounds buffer instances that reactive scaling then reuses), so it is not
-// asserted.
+// asserted; TestDefaultsBeatReactive checks what the current defaults do.
 func TestStrategiesAsyncStart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three 700 s runs")
 	}
 	e := short(load(t, "async-start.yaml"), 700*time.Second)
+	issue5Options(e)
 	h := runExp(t, e, strategy.Hybrid, 1).Summarize()
 	r := runExp(t, e, strategy.Reactive, 1).Summarize()
 	p := runExp(t, e, strategy.Proactive, 1).Summarize()
@@ -172,6 +173,33 @@ func TestStrategiesAsyncStart(t *testing.T) {
 	}
 	if p.ReactiveCreates != 0 {
 		t.Errorf("proactive-only created %d instances reactively", p.ReactiveCreates)
+	}
+}
+
+// With the defaults (issue 16: Kalman forecast, 90 % target utilisation,
+// warm start, scale-in guard, plan horizon, buffer trimmed to 0 spare), on
+// async start with every DC's ramp (Tokyo → Hong Kong delay 0 s, the
+// traffic ends at 870 s, cut at 900 s), hybrid pays at most 0.88 ×
+// reactive-only's VM-seconds, loses at most 0.7 × its DP packets and stays
+// within 1.35 × the per-second floor (measured 0.831, 0.619, 1.292; with the
+// issue-5 options the same run measured 0.914, 2.995, 1.437, so every bound
+// fails without the new defaults).
+func TestDefaultsBeatReactive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two 900 s runs")
+	}
+	e, err := load(t, "async-start.yaml").WithStartDelay(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = short(e, 900*time.Second)
+	h := runExp(t, e, strategy.Hybrid, 1).Summarize()
+	r := runExp(t, e, strategy.Reactive, 1).Summarize()
+	t.Logf("hybrid VM-s %.0f (buffered %.0f, floor %.0f) loss %.4f; reactive VM-s %.0f loss %.4f",
+		h.VMSeconds, h.BufferedVMSeconds, h.FloorVMSeconds, h.DPLoss, r.VMSeconds, r.DPLoss)
+	if h.VMSeconds > 0.88*r.VMSeconds || h.DPLoss > 0.7*r.DPLoss || h.VMSeconds > 1.35*h.FloorVMSeconds {
+		t.Fatalf("hybrid VM-s %.0f (%.3f × reactive, %.3f × floor), DP loss %.4f (%.3f × reactive): want ≤ 0.88, ≤ 1.35, ≤ 0.7",
+			h.VMSeconds, h.VMSeconds/r.VMSeconds, h.VMSeconds/h.FloorVMSeconds, h.DPLoss, h.DPLoss/r.DPLoss)
 	}
 }
 

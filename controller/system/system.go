@@ -45,6 +45,10 @@ type Config struct {
 	// Predictor is the model spec of every series (predictor.ParseSpec;
 	// default "ar1", the paper's Eq. (1)).
 	Predictor string
+	// PlanHorizon is the forecaster's planning horizon in intervals after
+	// the middle of the next one (global ModelForecaster.SetHorizon; 0 =
+	// the paper's mean forecast).
+	PlanHorizon float64
 	// Local is the template of every local controller; DC, Paths, Sink and
 	// Reactive are set per DC, VNFs from Topology and VNFs.
 	Local local.Config
@@ -134,6 +138,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	fc.SetHorizon(cfg.PlanHorizon)
 	top := cfg.Topology
 	if len(top.DCs) == 0 {
 		return nil, errors.New("topology.dcs: no datacenter")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -25,7 +26,16 @@ type ScaleCommand struct {
 	VNF    string `json:"vnf"`
 	Delta  int    `json:"delta"`
 	Detail string `json:"detail,omitempty"`
+	// HoldFor is how long the new count holds as a floor (scale-out) or
+	// ceiling (scale-in) against later rounds; 0 = until released
+	// (local.Controller.ScaleFor).
+	HoldFor time.Duration `json:"holdFor,omitempty"`
+	// Release ends the VNF's manual hold instead of scaling (Delta 0).
+	Release bool `json:"release,omitempty"`
 }
+
+// MaxHold bounds a manual hold's duration.
+const MaxHold = 30 * 24 * time.Hour
 
 // ScaleResult answers a ScaleCommand: the new target, or why it failed.
 type ScaleResult struct {
@@ -35,7 +45,9 @@ type ScaleResult struct {
 
 // Scaler is the local controller as the manual-scale endpoint sees it.
 type Scaler interface {
-	Scale(vnf string, delta int, detail string) (int, error)
+	ScaleFor(vnf string, delta int, detail string, holdFor time.Duration) (int, error)
+	// Release ends the VNF's manual hold (false: there was none).
+	Release(vnf, detail string) (bool, error)
 }
 
 // ParseScale decodes and checks a ScaleCommand body; the error names the
@@ -48,8 +60,12 @@ func ParseScale(r io.Reader) (ScaleCommand, error) {
 	switch {
 	case c.VNF == "":
 		return ScaleCommand{}, errors.New("vnf: empty")
-	case c.Delta == 0 || c.Delta > maxScaleDelta || c.Delta < -maxScaleDelta:
+	case c.Release && (c.Delta != 0 || c.HoldFor != 0):
+		return ScaleCommand{}, errors.New("release: no delta or holdFor with a release")
+	case !c.Release && (c.Delta == 0 || c.Delta > maxScaleDelta || c.Delta < -maxScaleDelta):
 		return ScaleCommand{}, fmt.Errorf("delta: %d must be non-zero and within ±%d", c.Delta, maxScaleDelta)
+	case c.HoldFor < 0 || c.HoldFor > MaxHold:
+		return ScaleCommand{}, fmt.Errorf("holdFor: %v must be in [0, %v]", c.HoldFor, MaxHold)
 	case len(c.Detail) > 1024 || !utf8.ValidString(c.Detail):
 		return ScaleCommand{}, errors.New("detail: at most 1024 bytes of UTF-8")
 	}
@@ -88,7 +104,11 @@ func (h *ScaleHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var res ScaleResult
-	if res.Target, err = h.s.Scale(c.VNF, c.Delta, c.Detail); err != nil {
+	if c.Release {
+		if _, err = h.s.Release(c.VNF, c.Detail); err != nil {
+			res = ScaleResult{Error: err.Error()}
+		}
+	} else if res.Target, err = h.s.ScaleFor(c.VNF, c.Delta, c.Detail, c.HoldFor); err != nil {
 		res = ScaleResult{Error: err.Error()}
 	}
 	w.Header().Set("Content-Type", "application/json")

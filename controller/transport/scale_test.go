@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 type recScaler struct {
@@ -14,12 +15,17 @@ type recScaler struct {
 	err   error
 }
 
-func (s *recScaler) Scale(vnf string, delta int, detail string) (int, error) {
-	s.calls = append(s.calls, ScaleCommand{VNF: vnf, Delta: delta, Detail: detail})
+func (s *recScaler) ScaleFor(vnf string, delta int, detail string, holdFor time.Duration) (int, error) {
+	s.calls = append(s.calls, ScaleCommand{VNF: vnf, Delta: delta, Detail: detail, HoldFor: holdFor})
 	if s.err != nil {
 		return 0, s.err
 	}
 	return 3 + delta, nil
+}
+
+func (s *recScaler) Release(vnf, detail string) (bool, error) {
+	s.calls = append(s.calls, ScaleCommand{VNF: vnf, Detail: detail, Release: true})
+	return true, s.err
 }
 
 func TestScaleOverHTTP(t *testing.T) {
@@ -65,6 +71,15 @@ func TestScaleOverHTTP(t *testing.T) {
 	if len(sc.calls) != 2 {
 		t.Fatalf("%d calls reached the controller, want 2 (refused requests must not)", len(sc.calls))
 	}
+	sc.err = nil
+	hold := ScaleCommand{VNF: "ids", Delta: -1, Detail: "op-2", HoldFor: time.Hour}
+	if _, err := tr.Scale(ctx, "tokyo", hold); err != nil || sc.calls[2] != hold {
+		t.Fatalf("held scale: %v, controller saw %+v", err, sc.calls[2:])
+	}
+	rel := ScaleCommand{VNF: "ids", Detail: "op-3", Release: true}
+	if _, err := tr.Scale(ctx, "tokyo", rel); err != nil || sc.calls[3] != rel {
+		t.Fatalf("release: %v, controller saw %+v", err, sc.calls[3:])
+	}
 }
 
 func TestParseScale(t *testing.T) {
@@ -76,6 +91,10 @@ func TestParseScale(t *testing.T) {
 		{"unknown field", `{"vnf":"ids","delta":1,"x":1}`, "unknown field"},
 		{"trailing", `{"vnf":"ids","delta":1}{}`, "trailing"},
 		{"not json", `vnf=ids`, "request body"},
+		{"hold", `{"vnf":"ids","delta":2,"holdFor":3600000000000}`, ""},
+		{"negative hold", `{"vnf":"ids","delta":2,"holdFor":-1}`, "holdFor"},
+		{"release", `{"vnf":"ids","release":true}`, ""},
+		{"release with delta", `{"vnf":"ids","release":true,"delta":1}`, "release"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,7 +112,7 @@ func FuzzParseScale(f *testing.F) {
 	f.Add(`{"vnf":"ids","delta":1e9}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		c, err := ParseScale(strings.NewReader(body))
-		if err == nil && (c.VNF == "" || c.Delta == 0 || c.Delta > maxScaleDelta || c.Delta < -maxScaleDelta) {
+		if err == nil && (c.VNF == "" || (c.Delta == 0) != c.Release || c.Delta > maxScaleDelta || c.Delta < -maxScaleDelta || c.HoldFor < 0 || c.HoldFor > MaxHold) {
 			t.Fatalf("accepted %+v", c)
 		}
 	})

@@ -1,0 +1,56 @@
+package local
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ims-orch/ims-orch/drivers/fake"
+)
+
+// TrimBuffer: buffered instances beyond BufferSpare leave the buffer once
+// they have spent a whole interval in it (oldest first), without waiting
+// for τ; without TrimBuffer they stay τ intervals.
+func TestTrimBuffer(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		trim      bool
+		spare     int
+		afterNext int // buffered after the round that buffered them (interval 2 entered)
+		afterTwo  int // buffered after one more round (interval 3 entered)
+	}{
+		{"paper: τ only", false, 0, 3, 3},
+		{"trim to 0", true, 0, 3, 0},
+		{"trim to 1 spare", true, 1, 3, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fwConfig(1)
+			cfg.TrimBuffer, cfg.BufferSpare = tc.trim, tc.spare
+			e := newEnv(t, cfg, fake.Options{})
+			e.seconds(1)
+			e.round(1, map[string]int{"firewall": 4})
+			e.seconds(2)
+			e.round(2, map[string]int{"firewall": 1})
+			if b := len(e.c.Buffer("firewall")); b != tc.afterNext {
+				t.Fatalf("buffered %d right after the round, want %d (a whole interval of grace)", b, tc.afterNext)
+			}
+			e.seconds(2)
+			e.round(3, map[string]int{"firewall": 1})
+			e.seconds(1)
+			if b := len(e.c.Buffer("firewall")); b != tc.afterTwo {
+				t.Fatalf("buffered %d one interval later, want %d", b, tc.afterTwo)
+			}
+			trimmed := 0
+			for _, a := range e.c.Actions() {
+				if a.Kind == KindDestroy && strings.Contains(a.Detail, "buffer trimmed") {
+					trimmed++
+				}
+			}
+			if want := 3 - tc.afterTwo; trimmed != want {
+				t.Fatalf("%d destroy actions say the buffer was trimmed, want %d", trimmed, want)
+			}
+		})
+	}
+	if _, err := New(Config{DC: "dc0", BufferSpare: -1, VNFs: fwConfig(1).VNFs}, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "bufferSpare") {
+		t.Fatalf("negative bufferSpare: %v", err)
+	}
+}

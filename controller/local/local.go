@@ -60,7 +60,7 @@ type vnfState struct {
 	// churn counts reuses of instances buffered at most ChurnIntervals
 	// intervals before (a decision undone soon after it was taken).
 	churn int
-	hold          *Hold // operator's standing bound (manual.go)
+	hold  *Hold // operator's standing bound (manual.go)
 }
 
 // ChurnIntervals: an instance reused from the buffer within this many

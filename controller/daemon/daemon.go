@@ -98,6 +98,7 @@ type Daemon struct {
 	ln      net.Listener
 	srv     *http.Server
 	mux     *http.ServeMux
+	peers   *peerContact // raft heartbeat contact, for membership changes (clustered only)
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -124,7 +125,9 @@ func New(cfg *Config, opt Options) (*Daemon, error) {
 		return nil, err
 	}
 	if cfg.Clustered() {
-		err = d.buildCluster()
+		if err = d.buildCluster(); err == nil {
+			d.peers = watchPeers(d.node.Raft)
+		}
 	} else {
 		err = d.buildSingle()
 	}

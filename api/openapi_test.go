@@ -41,6 +41,16 @@ func TestOpenAPIDocumentValid(t *testing.T) {
 	loadDoc(t)
 }
 
+// TestOpenAPIChainStagesBound: the document's bound on a chain's stages is
+// the one the server validates (api.MaxStages = routing.MaxStages).
+func TestOpenAPIChainStagesBound(t *testing.T) {
+	doc, _ := loadDoc(t)
+	st := doc.Components.Schemas["Chain"].Value.Properties["stages"].Value
+	if st.MaxItems == nil || *st.MaxItems != uint64(api.MaxStages) {
+		t.Fatalf("Chain.stages maxItems %v, api.MaxStages %d", st.MaxItems, api.MaxStages)
+	}
+}
+
 // TestOpenAPIRoutesInSync fails when a handler is routed but not documented,
 // or documented but not routed.
 func TestOpenAPIRoutesInSync(t *testing.T) {

@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/ims-orch/ims-orch/placement/vnf"
+)
 
 // Datacenter is one datacenter of the deployment. Group is the delay group of
 // the paper's topology (DCs of one group are 5 ms apart); Region and AZ are
@@ -25,19 +29,16 @@ type DelayMatrix struct {
 	DelaysMs    [][]float64 `json:"delaysMs"`
 }
 
-// Planes of a VNF type.
+// Planes of a VNF type (the catalog's, placement/vnf).
 const (
-	PlaneCP = "cp" // control plane (P-CSCF, S-CSCF): capacity in SIP transactions/s
-	PlaneDP = "dp" // data plane (firewall, IDS, transcoder): capacity in packets/s
+	PlaneCP = string(vnf.ControlPlane) // control plane (P-CSCF, S-CSCF): capacity in SIP transactions/s
+	PlaneDP = string(vnf.DataPlane)    // data plane (firewall, IDS, transcoder): capacity in packets/s
 )
 
 // Thresholds are the reactive-scaling overload thresholds of one instance
 // (paper 4.4): CPU and memory in percent, input packet rate in packets/s.
-type Thresholds struct {
-	CPU     float64 `json:"cpu"`
-	Mem     float64 `json:"mem"`
-	PktRate float64 `json:"pktRate"`
-}
+// The API uses the catalog's type (JSON cpu, mem, pktRate).
+type Thresholds = vnf.Thresholds
 
 // VNFType is one VNF of the catalog (paper Table 2).
 type VNFType struct {

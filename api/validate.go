@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+
+	"github.com/ims-orch/ims-orch/controller/routing"
 )
 
 // Limits on resource sizes and values. They bound what one request can ask
@@ -12,7 +14,7 @@ const (
 	MaxDatacenters    = 256
 	MaxVNFTypes       = 256
 	MaxChains         = 256
-	MaxStages         = 32
+	MaxStages         = routing.MaxStages // the flow tag's bit layout (controller/routing)
 	MaxLimits         = 4096
 	MaxDelayMs        = 60_000
 	MaxIntervalSecond = 86_400
@@ -195,7 +197,8 @@ func (l ChainList) Validate() error {
 		f := fmt.Sprintf("chains[%d]", i)
 		names.check(i, c.Name)
 		if len(c.Stages) == 0 || len(c.Stages) > MaxStages {
-			v.Add(f+".stages", "has %d stages, want 1 to %d", len(c.Stages), MaxStages)
+			v.Add(f+".stages", "has %d stages, want 1 to %d (the data plane's flow tag encodes at most %d stages)",
+				len(c.Stages), MaxStages, MaxStages)
 			continue
 		}
 		stages := newUniqueNames(v, "stages", func(k int) string { return fmt.Sprintf("%s.stages[%d]", f, k) })

@@ -108,6 +108,12 @@ func TestValidateBoundsSizes(t *testing.T) {
 	if got := fields(t, ChainList{Chains: []Chain{{Name: "c", Stages: stages}}}.Validate()); fmt.Sprint(got) != "[chains[0].stages]" {
 		t.Fatalf("long chain: %v", got)
 	}
+	// routing.MaxStages: the flow tag encodes 3 data-plane stages, so a
+	// 4-stage chain is refused where chains are validated.
+	four := ChainList{Chains: []Chain{{Name: "dp", Stages: []string{"firewall", "ids", "transcoder", "dpi"}}}}
+	if err := four.Validate(); err == nil || !strings.Contains(err.Error(), "1 to 3") {
+		t.Fatalf("4-stage chain: %v", err)
+	}
 	long := strings.Repeat("x", 64)
 	if got := fields(t, DrainRequest{DC: long}.Validate()); fmt.Sprint(got) != "[dc]" {
 		t.Fatalf("64-character name: %v", got)

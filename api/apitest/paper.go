@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/api"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // PaperDatacenters are the paper's 8 datacenters in 4 delay groups
@@ -35,19 +36,16 @@ func PaperDelays() api.DelayMatrix {
 	return m
 }
 
-// PaperVNFTypes is the paper's Table 2.
+// PaperVNFTypes is the paper's Table 2 (the catalog, placement/vnf) under
+// the normalised names ("pcscf", ...).
 func PaperVNFTypes() []api.VNFType {
-	t := func(name, plane string, capacity, cpu, mem, pkt float64) api.VNFType {
-		return api.VNFType{Name: name, Plane: plane, Image: "ims/" + name + ":1", Flavor: "m1.small",
-			Capacity: capacity, Thresholds: api.Thresholds{CPU: cpu, Mem: mem, PktRate: pkt}}
+	var out []api.VNFType
+	for _, t := range vnf.Table2() {
+		name := t.Key()
+		out = append(out, api.VNFType{Name: name, Plane: string(t.Plane), Image: "ims/" + name + ":1", Flavor: "m1.small",
+			Capacity: t.Capacity, Thresholds: t.Thresholds})
 	}
-	return []api.VNFType{
-		t("pcscf", api.PlaneCP, 500, 70, 50, 1000),
-		t("scscf", api.PlaneCP, 200, 70, 50, 400),
-		t("firewall", api.PlaneDP, 35000, 90, 50, 35000),
-		t("ids", api.PlaneDP, 20000, 90, 50, 2000),
-		t("transcoder", api.PlaneDP, 15000, 90, 50, 15000),
-	}
+	return out
 }
 
 // PaperChains are the control-plane and data-plane chains.

@@ -10,8 +10,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/ims-orch/ims-orch/controller/simulation"
 	"github.com/ims-orch/ims-orch/controller/system"
-	"github.com/ims-orch/ims-orch/drivers/sim/run"
 	"github.com/ims-orch/ims-orch/predictor"
 )
 
@@ -49,7 +49,7 @@ byte-identical CSV files.`,
 			if out == "" {
 				return usageErr(fmt.Errorf("simulate: --out is required"))
 			}
-			exp, err := run.LoadExperiment(file)
+			exp, err := simulation.LoadExperiment(file)
 			if err != nil {
 				return usageErr(err)
 			}
@@ -137,7 +137,7 @@ func newSimulateConsistencyCmd() *cobra.Command {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%-10s %8s %8s\n", "routing", "flows", "dropped")
 			for _, ignore := range []bool{false, true} {
-				r, err := run.RunConsistency(run.ConsistencyConfig{Seed: seed, EnterSkew: skew, IgnoreTag: ignore})
+				r, err := simulation.RunConsistency(simulation.ConsistencyConfig{Seed: seed, EnterSkew: skew, IgnoreTag: ignore})
 				if err != nil {
 					return usageErr(err)
 				}
@@ -155,12 +155,12 @@ func newSimulateConsistencyCmd() *cobra.Command {
 	return cmd
 }
 
-func simulate(cmd *cobra.Command, exp *run.Experiment, strategies []system.Strategy, seed uint64, out string, quiet bool) error {
-	var results []*run.Result
+func simulate(cmd *cobra.Command, exp *simulation.Experiment, strategies []system.Strategy, seed uint64, out string, quiet bool) error {
+	var results []*simulation.Result
 	stderr := cmd.ErrOrStderr()
 	for _, s := range strategies {
 		var bar *progressbar.ProgressBar
-		opts := run.Options{Strategy: s, Seed: seed}
+		opts := simulation.Options{Strategy: s, Seed: seed}
 		if !quiet {
 			w := stderr
 			if w == nil {
@@ -171,7 +171,7 @@ func simulate(cmd *cobra.Command, exp *run.Experiment, strategies []system.Strat
 				progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }))
 			opts.Progress = func(done, _ int) { _ = bar.Set(done) }
 		}
-		res, err := run.Run(cmd.Context(), exp, opts)
+		res, err := simulation.Run(cmd.Context(), exp, opts)
 		if bar != nil {
 			_ = bar.Finish()
 		}
@@ -182,7 +182,7 @@ func simulate(cmd *cobra.Command, exp *run.Experiment, strategies []system.Strat
 		if len(strategies) > 1 {
 			dir = filepath.Join(out, string(s))
 		}
-		if err := run.WriteRun(dir, res); err != nil {
+		if err := simulation.WriteRun(dir, res); err != nil {
 			return err
 		}
 		results = append(results, res)
@@ -195,7 +195,7 @@ func simulate(cmd *cobra.Command, exp *run.Experiment, strategies []system.Strat
 		if err != nil {
 			return err
 		}
-		if err := run.WriteSummaryCSV(f, results); err != nil {
+		if err := simulation.WriteSummaryCSV(f, results); err != nil {
 			f.Close()
 			return err
 		}
@@ -203,7 +203,7 @@ func simulate(cmd *cobra.Command, exp *run.Experiment, strategies []system.Strat
 			return err
 		}
 	}
-	if err := run.WritePlots(out, results); err != nil {
+	if err := simulation.WritePlots(out, results); err != nil {
 		return err
 	}
 	w := cmd.OutOrStdout()

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ims-orch/ims-orch/drivers/sim/run"
+	"github.com/ims-orch/ims-orch/controller/simulation"
 )
 
 func TestSimulateTiny(t *testing.T) {
@@ -27,7 +27,7 @@ func TestSimulateTiny(t *testing.T) {
 			}
 		}
 	}
-	for _, f := range append([]string{"summary.csv"}, run.PlotFiles...) {
+	for _, f := range append([]string{"summary.csv"}, simulation.PlotFiles...) {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
 		}

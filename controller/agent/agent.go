@@ -24,7 +24,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // Sample is one second of an instance's statistics.

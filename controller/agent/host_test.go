@@ -15,9 +15,10 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/drivers/fake"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 var h0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -175,7 +176,7 @@ func newControllerEnv(t *testing.T) *controllerEnv {
 	}
 	c, err := local.New(local.Config{DC: "tokyo", Reactive: true, StatsTimeout: 3 * time.Second,
 		VNFs: []local.VNFConfig{{Name: "firewall", Capacity: 35000, Image: "fw", Flavor: "m1", Min: 1,
-			Thresholds: local.Thresholds{CPU: 90, Mem: 50, PktRate: 35000}}}}, drv, clk, nil)
+			Thresholds: vnf.Thresholds{CPU: 90, Mem: 50, PktRate: 35000}}}}, drv, clk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // sampler is the sampling loop both agents run: measure now, then every

@@ -63,9 +63,8 @@ func newBackend(d *Daemon) *Backend {
 	b := &Backend{d: d}
 	t := c.Topology
 	vt := func(v VNFConfig, plane string) api.VNFType {
-		th := c.thresholds(v)
 		return api.VNFType{Name: v.Name, Plane: plane, Image: v.Image, Flavor: v.Flavor, Capacity: v.Capacity,
-			Thresholds: api.Thresholds{CPU: th.CPU, Mem: th.Mem, PktRate: th.PktRate}}
+			Thresholds: c.thresholds(v)}
 	}
 	b.types = []api.VNFType{vt(t.PCSCF, api.PlaneCP), vt(t.SCSCF, api.PlaneCP)}
 	stages := []string{}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 	"io"
 	"math"
 	"net"
@@ -17,7 +18,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/fsm"
-	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/predictor"
 )
@@ -137,13 +138,13 @@ type DriverConfig struct {
 // VNFConfig is one VNF of the catalog with its per-instance capacity,
 // thresholds and bounds.
 type VNFConfig struct {
-	Name       string           `yaml:"name"`
-	Capacity   float64          `yaml:"capacity"`
-	Thresholds local.Thresholds `yaml:"thresholds"`
-	Image      string           `yaml:"image"`
-	Flavor     string           `yaml:"flavor"`
-	Min        int              `yaml:"min"`
-	Max        int              `yaml:"max"`
+	Name       string         `yaml:"name"`
+	Capacity   float64        `yaml:"capacity"`
+	Thresholds vnf.Thresholds `yaml:"thresholds"`
+	Image      string         `yaml:"image"`
+	Flavor     string         `yaml:"flavor"`
+	Min        int            `yaml:"min"`
+	Max        int            `yaml:"max"`
 }
 
 // TopologyConfig describes the datacenters and the VNF chain.
@@ -400,6 +401,10 @@ func (c *Config) normalizeTopology() error {
 	}
 	if len(t.Chain) == 0 {
 		return errors.New("topology.chain: at least one data-plane VNF is needed")
+	}
+	if len(t.Chain) > routing.MaxStages {
+		return fmt.Errorf("topology.chain: %d stages, at most %d (the data plane's flow tag encodes stages 1..%d)",
+			len(t.Chain), routing.MaxStages, routing.MaxStages)
 	}
 	seen := map[string]bool{}
 	all := append([]*VNFConfig{&t.PCSCF, &t.SCSCF}, ptrs(t.Chain)...)

@@ -47,6 +47,7 @@ func TestConfigErrors(t *testing.T) {
 		{"short delay row", "- [0, 25, 115, 70]", "- [0, 25, 115]", "topology.delaysMs"},
 		{"zero capacity", "{name: firewall, capacity: 35000", "{name: firewall, capacity: 0", "topology.chain[0].capacity"},
 		{"repeated vnf", "{name: ids,", "{name: firewall,", "topology.chain[1].name"},
+		{"chain longer than the flow tag", "    - {name: transcoder,", "    - {name: dpi, capacity: 1000}\n    - {name: transcoder,", "at most 3"},
 		{"bad strategy", "strategy: hybrid", "strategy: lazy", "strategy"},
 		{"bad predictor", "predictor: ar1", "predictor: crystal-ball", "policy.predictor"},
 		{"bad rate", "london: [1]", "london: [-1]", `traffic.rates["london"][0]`},

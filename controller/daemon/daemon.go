@@ -33,13 +33,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ims-orch/ims-orch/api"
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/metrics"
-	"github.com/ims-orch/ims-orch/controller/sipglue"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/controller/transport"
 	"github.com/ims-orch/ims-orch/drivers"
@@ -47,6 +46,8 @@ import (
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/openstack"
 	"github.com/ims-orch/ims-orch/drivers/sim"
+	"github.com/ims-orch/ims-orch/drivers/split"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // Options are the daemon's injected edges.
@@ -195,7 +196,7 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 		}
 		d.log.Info("driver local: CP VNFs run as Kamailio processes, DP stages on the simulated cloud",
 			"dir", cfg.Driver.KamailioDir)
-		return sipglue.NewDriver(sipglue.DriverConfig{CP: ld, CPVNFs: []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name},
+		return split.NewDriver(split.DriverConfig{CP: ld, CPVNFs: []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name},
 			Other: d.simCloud})
 	case DriverOpenStack:
 		data, err := os.ReadFile(cfg.Driver.OpenStackConfig)
@@ -229,35 +230,27 @@ func (c *Config) dcNames() []string {
 func (c *Config) simCatalog() (*sim.Catalog, error) {
 	t := c.Topology
 	var types []sim.VNFType
-	add := func(v VNFConfig, plane sim.Plane) {
-		th := c.thresholds(v)
-		st := sim.VNFType{Name: v.Name, Plane: plane, Capacity: v.Capacity, CPUThr: th.CPU, MemThr: th.Mem, PktThr: th.PktRate,
-			MemBase: sim.DefaultMemBase}
-		if plane == sim.ControlPlane {
-			st.TriggerUtil, st.PktPerUnit, st.BufferSec = sim.DefaultCPTrigger, sim.CPMsgsPerTx, sim.DefaultCPBufferSec
-		} else {
-			st.TriggerUtil, st.PktPerUnit, st.BufferSec = sim.DefaultDPTrigger, 1, sim.DefaultDPBufferSec
-		}
-		types = append(types, st)
+	add := func(v VNFConfig, plane vnf.Plane) {
+		types = append(types, sim.DefaultModel(vnf.Type{Name: v.Name, Plane: plane, Capacity: v.Capacity, Thresholds: c.thresholds(v)}))
 	}
-	add(t.PCSCF, sim.ControlPlane)
-	add(t.SCSCF, sim.ControlPlane)
+	add(t.PCSCF, vnf.ControlPlane)
+	add(t.SCSCF, vnf.ControlPlane)
 	for _, v := range t.Chain {
-		add(v, sim.DataPlane)
+		add(v, vnf.DataPlane)
 	}
 	return sim.NewCatalog(types...)
 }
 
 // thresholds returns a VNF's thresholds, the Table 2 defaults for a known
 // name when the config gives none, else 90% CPU, 50% memory and the capacity.
-func (c *Config) thresholds(v VNFConfig) local.Thresholds {
-	if v.Thresholds != (local.Thresholds{}) {
+func (c *Config) thresholds(v VNFConfig) vnf.Thresholds {
+	if v.Thresholds != (vnf.Thresholds{}) {
 		return v.Thresholds
 	}
-	if th, ok := local.DefaultThresholds(v.Name); ok {
+	if th, ok := vnf.DefaultThresholds(v.Name); ok {
 		return th
 	}
-	return local.Thresholds{CPU: 90, Mem: 50, PktRate: v.Capacity}
+	return vnf.Thresholds{CPU: 90, Mem: 50, PktRate: v.Capacity}
 }
 
 // fsmTopology is the replicated topology of the config.

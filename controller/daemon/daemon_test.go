@@ -14,7 +14,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/api/client"
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // simDaemon starts the embedded default on 127.0.0.1:0 with a virtual clock

@@ -18,7 +18,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/api/client"
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/api"
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/routing"
 )

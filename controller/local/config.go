@@ -5,15 +5,9 @@ import (
 	"math"
 	"strings"
 	"time"
-)
 
-// Thresholds are the per-instance overload thresholds of one VNF (paper
-// Table 2): a metric is over when its value is strictly greater.
-type Thresholds struct {
-	CPU     float64 `json:"cpu" yaml:"cpu"`         // percent
-	Mem     float64 `json:"mem" yaml:"mem"`         // percent
-	PktRate float64 `json:"pktRate" yaml:"pktRate"` // input packets/s
-}
+	"github.com/ims-orch/ims-orch/placement/vnf"
+)
 
 // VNFConfig describes one VNF this datacenter hosts.
 type VNFConfig struct {
@@ -22,10 +16,10 @@ type VNFConfig struct {
 	// here, the global controller plans with it.
 	Capacity float64 `json:"capacity" yaml:"capacity"`
 	// Thresholds; zero means the Table 2 defaults for a known name.
-	Thresholds Thresholds `json:"thresholds" yaml:"thresholds"`
-	Image      string     `json:"image" yaml:"image"`
-	Flavor     string     `json:"flavor" yaml:"flavor"`
-	Networks   []string   `json:"networks,omitempty" yaml:"networks,omitempty"`
+	Thresholds vnf.Thresholds `json:"thresholds" yaml:"thresholds"`
+	Image      string         `json:"image" yaml:"image"`
+	Flavor     string         `json:"flavor" yaml:"flavor"`
+	Networks   []string       `json:"networks,omitempty" yaml:"networks,omitempty"`
 	// Min working instances kept at all times (launched by Start).
 	Min int `json:"min" yaml:"min"`
 	// Max working instances (0 = no limit); proactive targets above it are
@@ -95,25 +89,6 @@ type Config struct {
 	Sink InstanceSink `json:"-" yaml:"-"`
 }
 
-// DefaultThresholds returns the paper's Table 2 thresholds for a VNF name
-// (case-insensitive; "pcscf", "p-cscf", "fw", "firewall"... are accepted).
-func DefaultThresholds(name string) (Thresholds, bool) {
-	n := strings.NewReplacer("-", "", "_", "", " ", "").Replace(strings.ToLower(name))
-	switch n {
-	case "pcscf":
-		return Thresholds{CPU: 70, Mem: 50, PktRate: 1000}, true
-	case "scscf":
-		return Thresholds{CPU: 70, Mem: 50, PktRate: 400}, true
-	case "firewall", "fw":
-		return Thresholds{CPU: 90, Mem: 50, PktRate: 35000}, true
-	case "ids":
-		return Thresholds{CPU: 90, Mem: 50, PktRate: 2000}, true
-	case "transcoder":
-		return Thresholds{CPU: 90, Mem: 50, PktRate: 15000}, true
-	}
-	return Thresholds{}, false
-}
-
 // withDefaults validates c and fills its defaults. Errors name the field.
 func (c Config) withDefaults() (Config, error) {
 	if strings.TrimSpace(c.DC) == "" {
@@ -146,8 +121,8 @@ func (c Config) withDefaults() (Config, error) {
 		if v.Capacity < 0 || math.IsNaN(v.Capacity) || math.IsInf(v.Capacity, 0) {
 			return c, fmt.Errorf("%s.capacity %v: must be a finite number ≥ 0", f, v.Capacity)
 		}
-		if v.Thresholds == (Thresholds{}) {
-			d, ok := DefaultThresholds(v.Name)
+		if v.Thresholds == (vnf.Thresholds{}) {
+			d, ok := vnf.DefaultThresholds(v.Name)
 			if !ok {
 				return c, fmt.Errorf("%s.thresholds: required for %q (no Table 2 default)", f, v.Name)
 			}

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/drivers/fake"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -28,8 +29,8 @@ func TestConfigValidation(t *testing.T) {
 		{"negative min", func(c *Config) { c.VNFs[0].Min = -1 }, "vnfs[0].min"},
 		{"min above max", func(c *Config) { c.VNFs[0].Min, c.VNFs[0].Max = 3, 2 }, "above max"},
 		{"unknown vnf without thresholds", func(c *Config) { c.VNFs[0].Name = "nat" }, "vnfs[0].thresholds: required"},
-		{"partial thresholds", func(c *Config) { c.VNFs[0].Thresholds = Thresholds{CPU: 80} }, "thresholds.mem"},
-		{"nan threshold", func(c *Config) { c.VNFs[0].Thresholds = Thresholds{CPU: math.NaN(), Mem: 1, PktRate: 1} }, "thresholds.cpu"},
+		{"partial thresholds", func(c *Config) { c.VNFs[0].Thresholds = vnf.Thresholds{CPU: 80} }, "thresholds.mem"},
+		{"nan threshold", func(c *Config) { c.VNFs[0].Thresholds = vnf.Thresholds{CPU: math.NaN(), Mem: 1, PktRate: 1} }, "thresholds.cpu"},
 		{"nan capacity", func(c *Config) { c.VNFs[0].Capacity = math.NaN() }, "capacity"},
 		{"negative window", func(c *Config) { c.OverloadWindow = -time.Second }, "overloadWindow"},
 		{"negative history", func(c *Config) { c.History = -1 }, "history"},
@@ -56,30 +57,8 @@ func TestConfigValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Tau != 10 || cfg.OverloadWindow != 5*time.Second || cfg.StatsTimeout != 3*time.Second || cfg.VNFs[0].Thresholds != (Thresholds{90, 50, 35000}) {
+	if cfg.Tau != 10 || cfg.OverloadWindow != 5*time.Second || cfg.StatsTimeout != 3*time.Second || cfg.VNFs[0].Thresholds != (vnf.Thresholds{CPU: 90, Mem: 50, PktRate: 35000}) {
 		t.Fatalf("defaults %+v", cfg)
-	}
-}
-
-func TestDefaultThresholdsTable2(t *testing.T) {
-	tests := []struct {
-		name string
-		want Thresholds
-	}{
-		{"P-CSCF", Thresholds{70, 50, 1000}},
-		{"scscf", Thresholds{70, 50, 400}},
-		{"Firewall", Thresholds{90, 50, 35000}},
-		{"IDS", Thresholds{90, 50, 2000}},
-		{"transcoder", Thresholds{90, 50, 15000}},
-	}
-	for _, tc := range tests {
-		got, ok := DefaultThresholds(tc.name)
-		if !ok || got != tc.want {
-			t.Errorf("%s: %+v %v", tc.name, got, ok)
-		}
-	}
-	if _, ok := DefaultThresholds("nat"); ok {
-		t.Error("unknown VNF has defaults")
 	}
 }
 

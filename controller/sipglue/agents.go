@@ -7,8 +7,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/agent"
-	"github.com/ims-orch/ims-orch/controller/clock"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"

@@ -18,8 +18,7 @@
 //     "From URI>To URI" (htable "cp", see deploy/kamailio) are mapped to
 //     entry→exit DC pairs by a Location and reported to the global
 //     controller as a protocol.WorkloadReport of kind "cp".
-//   - Driver: one drivers.Driver over drivers/local for the CP VNFs and
-//     another backend for the DP stages; terminating a CP instance drains it
-//     first (drivers/local Drain: no transaction and no dialog on two polls
-//     in a row, or DrainTimeout), so scale-in never cuts a call.
+//
+// The split CP/DP driver that drains CP instances before they go lives in
+// drivers/split.
 package sipglue

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
@@ -14,6 +14,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/fake"
 	"github.com/ims-orch/ims-orch/placement"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // world is a tiny load model for the fake cloud: the DP workload of each pair
@@ -44,7 +45,7 @@ func newWorld(t *testing.T, strategy Strategy, loss float64, tau uint64) *world 
 		DelayMs: [][]float64{{0, 10, 20}, {10, 0, 15}, {20, 15, 0}}}
 	vnfs := map[string]local.VNFConfig{}
 	for _, v := range []string{"pcscf", "scscf", "firewall", "ids"} {
-		vnfs[v] = local.VNFConfig{Min: 1, Thresholds: local.Thresholds{CPU: 90, Mem: 50, PktRate: 1e9}}
+		vnfs[v] = local.VNFConfig{Min: 1, Thresholds: vnf.Thresholds{CPU: 90, Mem: 50, PktRate: 1e9}}
 	}
 	sys, err := New(Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 250}, Strategy: strategy,
 		Global: global.Config{Interval: 50 * time.Second}, Local: local.Config{Tau: tau, StatsTimeout: 3 * time.Second},

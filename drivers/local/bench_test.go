@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/agent"
-	"github.com/ims-orch/ims-orch/controller/clock"
 	"github.com/ims-orch/ims-orch/controller/discovery"
 	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
 	"github.com/ims-orch/ims-orch/drivers"

@@ -32,7 +32,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
@@ -155,7 +155,7 @@ type Driver struct {
 	nextSub int
 }
 
-var _ drivers.Driver = (*Driver)(nil)
+var _ drivers.Drainer = (*Driver)(nil)
 
 type inst struct {
 	info          drivers.Instance
@@ -544,40 +544,22 @@ func (d *Driver) Runtime(id string) (Runtime, bool) {
 		RPC: netip.AddrPortFrom(in.addr, RPCPort), Dir: in.dir}, true
 }
 
-// Load is the traffic an instance still carries.
-type Load struct {
-	ActiveTransactions int64 // tmx:active_transactions
-	ActiveDialogs      int64 // dialog:active_dialogs
-}
-
-// Idle reports whether nothing is in flight.
-func (l Load) Idle() bool { return l.ActiveTransactions == 0 && l.ActiveDialogs == 0 }
-
-// Load reads an instance's in-flight transactions and dialogs.
-func (d *Driver) Load(ctx context.Context, id string) (Load, error) {
+// Load reads an instance's in-flight transactions and dialogs (Sessions).
+func (d *Driver) Load(ctx context.Context, id string) (drivers.InFlight, error) {
 	rt, ok := d.Runtime(id)
 	if !ok {
-		return Load{}, fmt.Errorf("local: load %s: %w", id, drivers.ErrNotFound)
+		return drivers.InFlight{}, fmt.Errorf("local: load %s: %w", id, drivers.ErrNotFound)
 	}
 	st, err := d.cfg.Stats(ctx, rt.RPC, "tmx:active_transactions", "dialog:active_dialogs")
 	if err != nil {
-		return Load{}, fmt.Errorf("local: load %s: %w", id, err)
+		return drivers.InFlight{}, fmt.Errorf("local: load %s: %w", id, err)
 	}
 	at, ok1 := st["tmx:active_transactions"]
 	ad, ok2 := st["dialog:active_dialogs"]
 	if !ok1 || !ok2 {
-		return Load{}, fmt.Errorf("local: load %s: reply lacks tmx:active_transactions or dialog:active_dialogs: %v", id, st)
+		return drivers.InFlight{}, fmt.Errorf("local: load %s: reply lacks tmx:active_transactions or dialog:active_dialogs: %v", id, st)
 	}
-	return Load{ActiveTransactions: at, ActiveDialogs: ad}, nil
-}
-
-// DrainResult says how a Drain ended.
-type DrainResult struct {
-	Idle     bool          // the instance was idle (two polls in a row) when terminated, else the timeout passed
-	Waited   time.Duration // clock time from Drain to the termination
-	Last     Load          // the last load read
-	LastErr  error         // the last error reading the load, if any
-	Finished bool          // the instance is gone
+	return drivers.InFlight{Transactions: at, Sessions: ad}, nil
 }
 
 // Drain terminates a buffered instance without cutting calls: it polls Load
@@ -589,10 +571,10 @@ type DrainResult struct {
 // tmx:active_transactions is updated in batches: the second poll gives the
 // last BYE transaction DrainPoll to finish. The caller must already have
 // taken the instance out of DNS, so it gets no new dialogs while draining.
-func (d *Driver) Drain(ctx context.Context, dc, id string, timeout time.Duration) (DrainResult, error) {
+func (d *Driver) Drain(ctx context.Context, dc, id string, timeout time.Duration) (drivers.DrainResult, error) {
 	start := d.cfg.Clock.Now()
 	deadline := start.Add(timeout)
-	var res DrainResult
+	var res drivers.DrainResult
 	idlePolls := 0
 	for {
 		if _, ok := d.Runtime(id); !ok {

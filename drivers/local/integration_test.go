@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/agent"
-	"github.com/ims-orch/ims-orch/controller/clock"
 	"github.com/ims-orch/ims-orch/controller/discovery"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/local"
@@ -277,7 +277,7 @@ func TestKamailioChain(t *testing.T) {
 	// wait until all 20 are set up (1 s at 20 calls/s), then buffer s1
 	poll := time.NewTicker(20 * time.Millisecond)
 	pollEnd := time.Now().Add(10 * time.Second)
-	for l := (local.Load{}); l.ActiveDialogs < 20; <-poll.C {
+	for l := (drivers.InFlight{}); l.Sessions < 20; <-poll.C {
 		if l, err = d.Load(ctx, "s1"); err != nil {
 			t.Fatal(err)
 		}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
 	"github.com/ims-orch/ims-orch/drivers"
 	"pgregory.net/rapid"
@@ -526,7 +526,7 @@ func TestDrain(t *testing.T) {
 			}
 			h.expect(t, "p1", drivers.StateBooting, "")
 			type out struct {
-				r   DrainResult
+				r   drivers.DrainResult
 				err error
 			}
 			done := make(chan out, 1)
@@ -558,7 +558,7 @@ func TestDrain(t *testing.T) {
 			if tc.wantIdle && (polls != wantPolls || o.r.Waited != time.Duration(wantPolls-1)*250*time.Millisecond) {
 				t.Fatalf("%d polls over %v, want %d polls", polls, o.r.Waited, wantPolls)
 			}
-			if !tc.wantIdle && (o.r.Waited < tc.timeout || o.r.Last.ActiveDialogs != 2) {
+			if !tc.wantIdle && (o.r.Waited < tc.timeout || o.r.Last.Sessions != 2) {
 				t.Fatalf("timeout drain = %+v", o.r)
 			}
 			h.expect(t, "p1", drivers.StateGone, "terminated")

@@ -9,8 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // DefaultBootDelay is the boot time of an instance when Options.BootDelay is 0.
@@ -47,7 +48,7 @@ type Unit struct {
 	id      string
 	dc      int
 	typ     VNFType
-	key     string // NormalizeName(typ.Name)
+	key     string // vnf.Normalize(typ.Name)
 	typePos int    // position of the type in the catalog
 	inst    drivers.Instance
 	timer   clock.Timer
@@ -63,7 +64,7 @@ func (u *Unit) ID() string { return u.id }
 // Index is a small dense number (launch order, from 0) for per-unit slices.
 func (u *Unit) Index() int { return u.index }
 
-// Key returns the normalised VNF name (NormalizeName).
+// Key returns the normalised VNF name (vnf.Normalize).
 func (u *Unit) Key() string { return u.key }
 
 // DC returns the datacenter index.
@@ -162,7 +163,7 @@ func New(clk clock.Clock, opts Options) (*Cloud, error) {
 		c.limits[i] = v
 	}
 	for i, n := range c.cat.Names() {
-		c.typePos[NormalizeName(n)] = i
+		c.typePos[vnf.Normalize(n)] = i
 	}
 	return c, nil
 }
@@ -229,7 +230,7 @@ func (c *Cloud) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instance
 	c.nextIdx++
 	pool := spec.DefaultPool()
 	meta := spec.CloudMetadata(pool)
-	key := NormalizeName(typ.Name)
+	key := vnf.Normalize(typ.Name)
 	u := &Unit{c: c, index: idx, id: spec.ID, dc: dc, typ: typ, key: key, typePos: c.typePos[key]}
 	u.inst = drivers.Instance{
 		ID: spec.ID, CloudID: fmt.Sprintf("sim-%d", idx), DC: spec.DC, VNF: spec.VNF, Pool: pool,
@@ -354,8 +355,8 @@ func (c *Cloud) Unit(id string) (*Unit, bool) {
 }
 
 // Active returns the active instances of a VNF in a datacenter, in launch order.
-func (c *Cloud) Active(dc int, vnf string) []*Unit {
-	k := NormalizeName(vnf)
+func (c *Cloud) Active(dc int, name string) []*Unit {
+	k := vnf.Normalize(name)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []*Unit

@@ -27,8 +27,8 @@
 //	W [ms]  = min(1000/(μ−λ), Wmax)  when λ < μ  (M/M/1 sojourn, capped by the buffer)
 //	        = Wmax                   when λ ≥ μ  (the buffer is full)
 //	Wmax    = 1000·B/μ with B the buffer in units of load (BufferSec·μ)
-//	CPU %   = min(100, 100·α·ρ),   α = CPUThr/(100·TriggerUtil)
-//	Mem %   = min(100, MemBase + MemSlope·ρ), MemSlope = (MemThr − MemBase)/TriggerUtil
+//	CPU %   = min(100, 100·α·ρ),   α = Thresholds.CPU/(100·TriggerUtil)
+//	Mem %   = min(100, MemBase + MemSlope·ρ), MemSlope = (Thresholds.Mem − MemBase)/TriggerUtil
 //	pkt/s   = λ·PktPerUnit        (PktPerUnit = 2 SIP messages per transaction for CP, 1 for DP)
 //
 // With the Table 2 thresholds, CPU and memory both pass their thresholds

@@ -9,8 +9,9 @@ import (
 
 	"pgregory.net/rapid"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -221,19 +222,19 @@ func TestServeProperties(t *testing.T) {
 func TestStatsCrossThresholdsAtTriggerUtil(t *testing.T) {
 	for _, typ := range DefaultTypes() {
 		t.Run(typ.Name, func(t *testing.T) {
-			want := map[Plane]float64{DataPlane: 0.9, ControlPlane: 0.7}[typ.Plane]
+			want := map[vnf.Plane]float64{vnf.DataPlane: 0.9, vnf.ControlPlane: 0.7}[typ.Plane]
 			if typ.TriggerUtil != want {
 				t.Fatalf("trigger %v, want %v", typ.TriggerUtil, want)
 			}
 			below := Serve(typ, (want-0.01)*typ.Capacity)
 			above := Serve(typ, (want+0.01)*typ.Capacity)
 			cpu, mem, _ := Stats(typ, below)
-			if cpu > typ.CPUThr || mem > typ.MemThr {
-				t.Fatalf("at ρ=%.2f: cpu %.2f mem %.2f already over %v/%v", want-0.01, cpu, mem, typ.CPUThr, typ.MemThr)
+			if cpu > typ.Thresholds.CPU || mem > typ.Thresholds.Mem {
+				t.Fatalf("at ρ=%.2f: cpu %.2f mem %.2f already over %v/%v", want-0.01, cpu, mem, typ.Thresholds.CPU, typ.Thresholds.Mem)
 			}
 			cpu, mem, _ = Stats(typ, above)
-			if cpu <= typ.CPUThr || mem <= typ.MemThr {
-				t.Fatalf("at ρ=%.2f: cpu %.2f mem %.2f not over %v/%v", want+0.01, cpu, mem, typ.CPUThr, typ.MemThr)
+			if cpu <= typ.Thresholds.CPU || mem <= typ.Thresholds.Mem {
+				t.Fatalf("at ρ=%.2f: cpu %.2f mem %.2f not over %v/%v", want+0.01, cpu, mem, typ.Thresholds.CPU, typ.Thresholds.Mem)
 			}
 			_, _, pkt := Stats(typ, Serve(typ, typ.Capacity))
 			if !near(pkt, typ.Capacity*typ.PktPerUnit) {
@@ -257,7 +258,7 @@ func TestCatalogRejectsBadTypes(t *testing.T) {
 		{"bad plane", func(v *VNFType) { v.Plane = "xp" }},
 		{"zero capacity", func(v *VNFType) { v.Capacity = 0 }},
 		{"NaN trigger", func(v *VNFType) { v.TriggerUtil = math.NaN() }},
-		{"cpu over 100", func(v *VNFType) { v.CPUThr = 120 }},
+		{"cpu over 100", func(v *VNFType) { v.Thresholds.CPU = 120 }},
 		{"mem base over threshold", func(v *VNFType) { v.MemBase = 60 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

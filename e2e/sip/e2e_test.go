@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/agent"
-	"github.com/ims-orch/ims-orch/controller/clock"
 	"github.com/ims-orch/ims-orch/controller/discovery"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
@@ -27,6 +27,8 @@ import (
 	"github.com/ims-orch/ims-orch/drivers/fake"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+	"github.com/ims-orch/ims-orch/drivers/split"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // The test's configuration: every number the assertions depend on.
@@ -111,7 +113,7 @@ func TestSIPEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drv, err := sipglue.NewDriver(sipglue.DriverConfig{CP: kam, CPVNFs: []string{"pcscf", "scscf"}, Other: dp, DrainTimeout: drainLimit})
+	drv, err := split.NewDriver(split.DriverConfig{CP: kam, CPVNFs: []string{"pcscf", "scscf"}, Other: dp, DrainTimeout: drainLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +164,7 @@ func TestSIPEndToEnd(t *testing.T) {
 	})
 
 	// the real controllers
-	thr := local.Thresholds{CPU: cpuThr, Mem: 90, PktRate: pktThr}
+	thr := vnf.Thresholds{CPU: cpuThr, Mem: 90, PktRate: pktThr}
 	top := fsm.Topology{DCs: []string{"dc0", "dc1"}, SCSCFDC: "dc0",
 		PCSCF:   fsm.VNF{Name: "pcscf", Capacity: pcscfCap, Min: 1},
 		SCSCF:   fsm.VNF{Name: "scscf", Capacity: scscfCap, Min: 2},
@@ -174,7 +176,7 @@ func TestSIPEndToEnd(t *testing.T) {
 		VNFs: map[string]local.VNFConfig{
 			"pcscf":    {Min: 1, Max: 4, Thresholds: thr},
 			"scscf":    {Min: 2, Max: 5, Thresholds: thr},
-			"firewall": {Min: 0, Thresholds: local.Thresholds{CPU: 90, Mem: 90, PktRate: 1e9}},
+			"firewall": {Min: 0, Thresholds: vnf.Thresholds{CPU: 90, Mem: 90, PktRate: 1e9}},
 		},
 		InitialRound: true, Logger: logger, WrapSink: disc.Sink}, drv, clk)
 	if err != nil {

@@ -8,8 +8,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/drivers/sim"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // Flow is one direction of a call's media as the Router sees it.
@@ -238,8 +239,8 @@ func New(clk clock.Clock, cfg Config) (*Engine, error) {
 	cat := cfg.Cloud.Catalog()
 	for _, f := range []struct {
 		name, v string
-		want    sim.Plane
-	}{{"pcscf", cfg.PCSCF, sim.ControlPlane}, {"scscf", cfg.SCSCF, sim.ControlPlane}} {
+		want    vnf.Plane
+	}{{"pcscf", cfg.PCSCF, vnf.ControlPlane}, {"scscf", cfg.SCSCF, vnf.ControlPlane}} {
 		t, ok := cat.Lookup(f.v)
 		if !ok || t.Plane != f.want {
 			return nil, fmt.Errorf("traffic: config %s %q: not a control-plane VNF of the catalog", f.name, f.v)
@@ -251,11 +252,11 @@ func New(clk clock.Clock, cfg Config) (*Engine, error) {
 	}
 	for i, name := range cfg.Chain {
 		t, ok := cat.Lookup(name)
-		if !ok || t.Plane != sim.DataPlane {
+		if !ok || t.Plane != vnf.DataPlane {
 			return nil, fmt.Errorf("traffic: config chain[%d] %q: not a data-plane VNF of the catalog", i, name)
 		}
 		for _, prev := range e.chain {
-			if sim.NormalizeName(prev.Name) == sim.NormalizeName(t.Name) {
+			if vnf.Same(prev.Name, t.Name) {
 				return nil, fmt.Errorf("traffic: config chain[%d] %q: duplicate stage", i, name)
 			}
 		}
@@ -520,7 +521,7 @@ func (e *Engine) check(f *flow, hops []Hop) error {
 			return fmt.Errorf("stage %d: unknown instance", s+1)
 		case u.DC() != h.DC:
 			return fmt.Errorf("stage %d: instance in another DC", s+1)
-		case u.Key() != sim.NormalizeName(e.chain[s].Name):
+		case u.Key() != e.chain[s].Key():
 			return fmt.Errorf("stage %d: instance of another VNF", s+1)
 		}
 		units[s] = u

@@ -1,4 +1,9 @@
-package sipglue
+// Package split owns one drivers.Driver over two backends: the control-plane
+// VNFs (P-CSCF, S-CSCF: drivers/local's Kamailio processes) go to one, the
+// data-plane stages to the other. Terminating an instance of a backend that
+// has the optional drivers.Drainer capability drains it first, so scale-in
+// never cuts a call.
+package split
 
 import (
 	"context"
@@ -10,28 +15,22 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/drivers"
-	"github.com/ims-orch/ims-orch/drivers/local"
 )
-
-// Drainer is the part of drivers/local the drain rule needs.
-type Drainer interface {
-	drivers.Driver
-	Drain(ctx context.Context, dc, id string, timeout time.Duration) (local.DrainResult, error)
-}
 
 // DrainRecord is how the termination of one CP instance went.
 type DrainRecord struct {
 	ID, DC string
 	At     time.Time // when Terminate was called
-	Result local.DrainResult
+	Result drivers.DrainResult
 	Err    error
 }
 
 // DriverConfig configures a Driver.
 type DriverConfig struct {
 	// CP runs the VNFs named in CPVNFs (drivers/local); Other runs the rest
-	// (the DP stages; nil: launching them is an error).
-	CP     Drainer
+	// (the DP stages; nil: launching them is an error). When CP has the
+	// drivers.Drainer capability its instances are drained before they go.
+	CP     drivers.Driver
 	CPVNFs []string
 	Other  drivers.Driver
 	// DrainTimeout is the longest a terminating CP instance may keep calls
@@ -41,11 +40,12 @@ type DriverConfig struct {
 	Now func() time.Time
 }
 
-// Driver is a drivers.Driver that sends CP VNFs to drivers/local and
-// the others to a second backend, and drains CP instances before
-// terminating them: Terminate waits until the instance carries no
-// transaction and no dialog (two polls in a row) or DrainTimeout, so no
-// controller path (expiry, failure) can cut a call it need not cut.
+// Driver is a drivers.Driver that sends CP VNFs to one backend (drivers/local)
+// and the others to a second one, and drains CP instances before
+// terminating them when the CP backend is a drivers.Drainer: Terminate waits
+// until the instance carries no transaction and no dialog (drivers/local:
+// two polls in a row) or DrainTimeout, so no controller path (expiry,
+// failure) can cut a call it need not cut.
 type Driver struct {
 	cfg DriverConfig
 
@@ -58,13 +58,13 @@ var _ drivers.Driver = (*Driver)(nil)
 // NewDriver validates cfg.
 func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if cfg.CP == nil {
-		return nil, errors.New("sipglue: Driver: CP: nil")
+		return nil, errors.New("split: Driver: CP: nil")
 	}
 	if len(cfg.CPVNFs) == 0 {
-		return nil, errors.New("sipglue: Driver: CPVNFs: none")
+		return nil, errors.New("split: Driver: CPVNFs: none")
 	}
 	if cfg.DrainTimeout < 0 {
-		return nil, fmt.Errorf("sipglue: Driver: DrainTimeout %v: negative", cfg.DrainTimeout)
+		return nil, fmt.Errorf("split: Driver: DrainTimeout %v: negative", cfg.DrainTimeout)
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 90 * time.Second
@@ -95,8 +95,12 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 		return err
 	}
 	if slices.ContainsFunc(cp, func(in drivers.Instance) bool { return in.ID == id }) {
+		dr, ok := d.cfg.CP.(drivers.Drainer)
+		if !ok {
+			return d.cfg.CP.Terminate(ctx, dc, id)
+		}
 		at := d.cfg.Now()
-		res, err := d.cfg.CP.Drain(ctx, dc, id, d.cfg.DrainTimeout)
+		res, err := dr.Drain(ctx, dc, id, d.cfg.DrainTimeout)
 		d.mu.Lock()
 		d.drains = append(d.drains, DrainRecord{ID: id, DC: dc, At: at, Result: res, Err: err})
 		d.mu.Unlock()
@@ -135,7 +139,7 @@ func (d *Driver) Subscribe(h drivers.EventHandler) (cancel func()) {
 	return func() { c1(); c2() }
 }
 
-// Drains returns how every CP termination went, in call order.
+// Drains returns how every drained CP termination went, in call order.
 func (d *Driver) Drains() []DrainRecord {
 	d.mu.Lock()
 	defer d.mu.Unlock()

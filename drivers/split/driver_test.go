@@ -1,4 +1,4 @@
-package sipglue
+package split
 
 import (
 	"context"
@@ -8,10 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/fake"
-	"github.com/ims-orch/ims-orch/drivers/local"
 )
 
 // fakeDrainer is drivers/fake plus a Drain that records its calls.
@@ -19,11 +18,11 @@ type fakeDrainer struct {
 	*fake.Driver
 	mu     sync.Mutex
 	drains []string
-	res    local.DrainResult
+	res    drivers.DrainResult
 	err    error
 }
 
-func (f *fakeDrainer) Drain(ctx context.Context, dc, id string, timeout time.Duration) (local.DrainResult, error) {
+func (f *fakeDrainer) Drain(ctx context.Context, dc, id string, timeout time.Duration) (drivers.DrainResult, error) {
 	f.mu.Lock()
 	f.drains = append(f.drains, id+"/"+timeout.String())
 	f.mu.Unlock()
@@ -40,7 +39,7 @@ func TestDriverRoutesAndDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	dpf, _ := fake.New(clk, fake.Options{})
-	cp := &fakeDrainer{Driver: cpf, res: local.DrainResult{Idle: true, Finished: true}}
+	cp := &fakeDrainer{Driver: cpf, res: drivers.DrainResult{Idle: true, Finished: true}}
 	d, err := NewDriver(DriverConfig{CP: cp, CPVNFs: []string{"pcscf", "scscf"}, Other: dpf, DrainTimeout: 7 * time.Second,
 		Now: clk.Now})
 	if err != nil {
@@ -100,5 +99,31 @@ func TestDriverRoutesAndDrains(t *testing.T) {
 		if _, err := NewDriver(c); err == nil {
 			t.Fatalf("config %+v accepted", c)
 		}
+	}
+}
+
+// TestDriverWithoutDrainer: a CP backend without the drivers.Drainer
+// capability is terminated directly and leaves no drain record.
+func TestDriverWithoutDrainer(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	cpf, _ := fake.New(clk, fake.Options{})
+	if _, ok := any(cpf).(drivers.Drainer); ok {
+		t.Fatal("the fake driver is expected to lack Drain for this test")
+	}
+	d, err := NewDriver(DriverConfig{CP: cpf, CPVNFs: []string{"pcscf"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := d.Launch(ctx, drivers.Spec{ID: "p1", DC: "dc0", VNF: "pcscf"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if err := d.Terminate(ctx, "dc0", "p1"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if l, _ := cpf.List(ctx, ""); len(l) != 0 || len(d.Drains()) != 0 {
+		t.Fatalf("after Terminate: instances %v, drains %v", l, d.Drains())
 	}
 }

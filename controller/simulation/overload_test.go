@@ -1,4 +1,4 @@
-package run
+package simulation
 
 import (
 	"testing"
@@ -41,7 +41,7 @@ func TestOverloadAtCapacityCatalog(t *testing.T) {
 					t.Fatalf("%s not in the catalog", c.vnf)
 				}
 				cpu, mem, _ := sim.Stats(ty, sim.Serve(ty, c.rho*ty.Capacity))
-				if got := cpu > ty.CPUThr && mem > ty.MemThr; got != c.want {
+				if got := cpu > ty.Thresholds.CPU && mem > ty.Thresholds.Mem; got != c.want {
 					t.Errorf("%s at ρ=%.2f: cpu %.1f mem %.1f over = %v, want %v", c.vnf, c.rho, cpu, mem, got, c.want)
 				}
 			}

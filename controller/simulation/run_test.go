@@ -1,4 +1,4 @@
-package run
+package simulation
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"github.com/ims-orch/ims-orch/placement"
 )
 
-const expDir = "../../../testdata/experiments/"
+const expDir = "../../testdata/experiments/"
 
 func load(t *testing.T, name string) *Experiment {
 	t.Helper()

@@ -1,4 +1,4 @@
-// Package run is the experiment runner of the simulator: it reads an
+// Package simulation is the experiment runner of the simulator: it reads an
 // experiment file (topology, delays and their changes, traffic schedule,
 // scaling parameters), builds the simulated cloud (drivers/sim), the REAL
 // controllers (controller/system: global round engine, one local controller
@@ -8,7 +8,7 @@
 // to the global controller, the P-CSCF/S-CSCF balancer) and runs the
 // experiment second by second. It also writes the CSV series and the plots
 // of the paper's Figs. 4–9 (output.go, plot.go).
-package run
+package simulation
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/clock"
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
@@ -26,6 +26,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers/sim"
 	"github.com/ims-orch/ims-orch/drivers/sim/traffic"
 	"github.com/ims-orch/ims-orch/placement"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // Options are a run's switches.
@@ -94,8 +95,8 @@ type RoundRow struct {
 	PlanError             string
 }
 
-// Table 2 chain.
-var chain = []string{"firewall", "ids", "transcoder"}
+// the paper's data-plane chain (Table 2)
+var chain = vnf.DataPlaneChain()
 
 // Run runs one experiment on a virtual clock. The controllers start a
 // boot delay (+5 s) before the traffic, so the initial round's paths and the
@@ -133,7 +134,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	}
 	vnfs := map[string]local.VNFConfig{}
 	for _, t := range cat.Names() {
-		th, _ := local.DefaultThresholds(t)
+		th, _ := vnf.DefaultThresholds(t)
 		vnfs[t] = local.VNFConfig{Min: exp.Min[t], Thresholds: th}
 	}
 	sys, err := system.New(system.Config{
@@ -221,7 +222,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	rows := res.Recorder.Instances
 	for i := len(rows) - 1; i >= 0 && rows[i].T == rows[len(rows)-1].T; i-- {
 		res.Created += rows[i].Created
-		if t, ok := cat.Lookup(rows[i].VNF); ok && t.Plane == sim.DataPlane {
+		if t, ok := cat.Lookup(rows[i].VNF); ok && t.Plane == vnf.DataPlane {
 			res.DPCreated += rows[i].Created
 		}
 	}

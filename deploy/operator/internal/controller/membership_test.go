@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -45,21 +46,31 @@ func TestNextStep(t *testing.T) {
 }
 
 func TestRenderConfigRefusals(t *testing.T) {
+	b, err := os.ReadFile("../../config/samples/orch_v1beta1_imsorch.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sample orchv1.ImsOrch
+	if err := yamlToObject(b, &sample); err != nil {
+		t.Fatal(err)
+	}
+	good := sample.Spec.Config.Inline
 	in := &orchv1.ImsOrch{ObjectMeta: metav1.ObjectMeta{Name: "o", Namespace: "ns"}}
-	for user, want := range map[string]string{
-		"driver: {kind: nova}\n":  "driver.kind",
-		"[1, 2]\n":                "not a YAML mapping",
-		"unknownSection: 1\n":     "unknownSection",
-		"policy: {tau: -1}\n":     "policy.tau",
-		"role: {global: false}\n": "role",
+	for _, c := range []struct{ user, want string }{
+		{strings.Replace(good, "kind: sim", "kind: nova", 1), "driver.kind"},
+		{"[1, 2]\n", "not a YAML mapping"},
+		{good + "unknownSection: 1\n", "unknownSection"},
+		{strings.Replace(good, "tau: 6", "tau: -1", 1), "policy"},
+		{strings.Replace(good, "global: true", "global: false", 1), "role"},
+		{strings.Replace(good, "scscfDC: tokyo", "scscfDC: paris", 1), "topology.scscfDC"},
+		{"", "topology"},
 	} {
-		_, err := renderConfig(in, user)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("config %q: %v, want an error naming %q", user, err, want)
+		_, err := renderConfig(in, c.user)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("config %q: %v, want an error naming %q", c.user, err, c.want)
 		}
 	}
-	// an empty user config is the daemon's defaults plus the operator's sections
-	out, err := renderConfig(in, "")
+	out, err := renderConfig(in, good)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/api/apitest"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 )
 
 func loadDoc(t *testing.T) (*openapi3.T, routers.Router) {
@@ -39,6 +41,19 @@ func loadDoc(t *testing.T) (*openapi3.T, routers.Router) {
 
 func TestOpenAPIDocumentValid(t *testing.T) {
 	loadDoc(t)
+}
+
+// TestOpenAPIStrategyEnum: the document's strategy enum is the strategies
+// of controller/strategy, in their order.
+func TestOpenAPIStrategyEnum(t *testing.T) {
+	doc, _ := loadDoc(t)
+	var got []string
+	for _, v := range doc.Components.Schemas["Policy"].Value.Properties["strategy"].Value.Enum {
+		got = append(got, fmt.Sprint(v))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(strategy.Names()) {
+		t.Fatalf("openapi.yaml Policy.strategy enum %v, controller/strategy %v", got, strategy.Names())
+	}
 }
 
 // TestOpenAPIChainStagesBound: the document's bound on a chain's stages is
@@ -140,7 +155,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	policy.Tau = 12
 	newPolicy := apitest.PaperPolicy()
 	newPolicy.Name = "night"
-	newPolicy.Strategy = api.StrategyProactive
+	newPolicy.Strategy = strategy.Proactive.Name()
 	type req struct {
 		name     string
 		h        http.Handler

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/api/apitest"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 )
 
 func TestAuth(t *testing.T) {
@@ -199,7 +200,7 @@ func chunkedBody(s string) io.Reader { return io.MultiReader(strings.NewReader(s
 func TestPolicyLifecycle(t *testing.T) {
 	ts, b := startPaper(t)
 	url := ts.URL + "/api/v1/policies/burst"
-	p := api.Policy{IntervalSeconds: 50, Tau: 10, DelayBoundMs: 250, Predictor: "holt+q90", Strategy: api.StrategyHybrid,
+	p := api.Policy{IntervalSeconds: 50, Tau: 10, DelayBoundMs: 250, Predictor: "holt+q90", Strategy: strategy.Hybrid.Name(),
 		Limits: []api.Limit{{DC: "dc1", VNF: "ids", Min: 4, Max: 6}}}
 
 	// Dry run of a new policy: the decision the limit implies, nothing committed.

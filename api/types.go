@@ -66,13 +66,6 @@ type ChainList struct {
 	Chains []Chain `json:"chains"`
 }
 
-// Scaling strategies.
-const (
-	StrategyHybrid    = "hybrid"    // proactive rounds + reactive scale-out (the paper)
-	StrategyProactive = "proactive" // proactive rounds only
-	StrategyReactive  = "reactive"  // reactive scale-out only
-)
-
 // Limit bounds the working instances of one VNF, in one DC or (DC empty) in
 // every DC.
 type Limit struct {
@@ -171,9 +164,12 @@ type Prediction struct {
 // round in progress, the leader, the instances, the paths and the
 // predictions against actual load.
 type State struct {
-	Interval    int64        `json:"interval"`
-	Step        string       `json:"step"`
-	Leader      string       `json:"leader"`
+	Interval int64  `json:"interval"`
+	Step     string `json:"step"`
+	Leader   string `json:"leader"`
+	// CatchingUp says why this node is still catching up with the cluster
+	// (empty when it is not): Interval and Paths are then not the cluster's.
+	CatchingUp  string       `json:"catchingUp,omitempty"`
 	Instances   []Instance   `json:"instances"`
 	Paths       []Path       `json:"paths"`
 	Predictions []Prediction `json:"predictions"`

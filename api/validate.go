@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 )
 
 // Limits on resource sizes and values. They bound what one request can ask
@@ -21,6 +24,11 @@ const (
 	MaxTau            = 10_000
 	MaxScaleSteps     = 1000
 	MaxDecisionsLimit = 1000
+	// MaxInstanceLimit bounds a limit's min and max: the sanity limit of
+	// working instances of one VNF in one DC (controller/instbound.Sanity;
+	// the daemon also checks the lower bound of a data-plane stage, 256 − the
+	// number of DCs, which its routing table can address).
+	MaxInstanceLimit = 10_000
 )
 
 var (
@@ -82,6 +90,15 @@ func truncate(s string) string {
 		return s[:64] + "…"
 	}
 	return s
+}
+
+// quoted returns the names quoted and comma-separated.
+func quoted(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
@@ -229,10 +246,8 @@ func (p Policy) Validate() error {
 	case !predictorRE.MatchString(p.Predictor):
 		v.Add("predictor", "%q is not a model spec: up to 128 characters of a-z, 0-9 and :=,.+_- starting with a letter, e.g. \"holt+q90\" or \"ar1:w=20\"", truncate(p.Predictor))
 	}
-	switch p.Strategy {
-	case StrategyHybrid, StrategyProactive, StrategyReactive:
-	default:
-		v.Add("strategy", "%q must be one of %q, %q, %q", truncate(p.Strategy), StrategyHybrid, StrategyProactive, StrategyReactive)
+	if _, err := strategy.Parse(p.Strategy); err != nil || p.Strategy == "" {
+		v.Add("strategy", "%q must be one of %s (controller/strategy)", truncate(p.Strategy), quoted(strategy.Names()))
 	}
 	if len(p.Limits) > MaxLimits {
 		v.Add("limits", "has %d entries, at most %d allowed", len(p.Limits), MaxLimits)
@@ -250,11 +265,11 @@ func (p Policy) Validate() error {
 			v.Add(f, "repeats limits[%d] (same dc and vnf)", j)
 		}
 		seen[key{l.DC, l.VNF}] = i
-		if l.Min < 0 {
-			v.Add(f+".min", "%d must be ≥ 0", l.Min)
+		if l.Min < 0 || l.Min > MaxInstanceLimit {
+			v.Add(f+".min", "%d must be between 0 and %d (the sanity limit of instances per datacenter)", l.Min, MaxInstanceLimit)
 		}
-		if l.Max < 1 || l.Max < l.Min {
-			v.Add(f+".max", "%d must be ≥ 1 and ≥ min (%d)", l.Max, l.Min)
+		if l.Max < 1 || l.Max < l.Min || l.Max > MaxInstanceLimit {
+			v.Add(f+".max", "%d must be ≥ 1, ≥ min (%d) and at most %d (the sanity limit of instances per datacenter)", l.Max, l.Min, MaxInstanceLimit)
 		}
 	}
 	return v.Err()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"pgregory.net/rapid"
 )
 
@@ -34,7 +35,7 @@ func fields(t *testing.T, err error) []string {
 }
 
 func goodPolicy() Policy {
-	return Policy{Name: "p", IntervalSeconds: 50, Tau: 10, DelayBoundMs: 250, Predictor: "holt+q90", Strategy: StrategyHybrid,
+	return Policy{Name: "p", IntervalSeconds: 50, Tau: 10, DelayBoundMs: 250, Predictor: "holt+q90", Strategy: strategy.Hybrid.Name(),
 		Limits: []Limit{{VNF: "ids", Min: 1, Max: 4}, {DC: "dc0", VNF: "ids", Min: 0, Max: 2}}}
 }
 
@@ -196,7 +197,7 @@ func genPolicy(t *rapid.T, label string) Policy {
 		Tau:             rapid.IntRange(1, 2).Draw(t, label+"tau"),
 		DelayBoundMs:    rapid.SampledFrom([]float64{50, 250}).Draw(t, label+"bound"),
 		Predictor:       rapid.SampledFrom([]string{"ar1", "holt+q90"}).Draw(t, label+"pred"),
-		Strategy:        rapid.SampledFrom([]string{StrategyHybrid, StrategyReactive}).Draw(t, label+"strategy"),
+		Strategy:        rapid.SampledFrom([]string{strategy.Hybrid.Name(), strategy.Reactive.Name()}).Draw(t, label+"strategy"),
 	}
 	n := rapid.IntRange(0, 3).Draw(t, label+"limits")
 	for i := range n {

@@ -12,9 +12,57 @@ import "sort"
 // a path, so new flows of that pair can be routed.
 func plan(s *Snapshot, opt Options) *Decision {
 	st := newState(s, opt.IgnoreBuffer)
-	pairs := planPairs(s)
-	dec := &Decision{}
+	pairs, qs := planPairs(s)
+	plans, se := alg1(st, pairs, qs, opt)
+	if opt.Improve.Budget <= 0 {
+		return assemble(st, pairs, plans)
+	}
+	// A second start when the first converged with budget left (small
+	// rounds; a large one spends the budget on the first): the plan of the
+	// other order of the entry = exit pairs (LocalFirst flipped), which
+	// leaves the shared instances to different pairs. The second result is
+	// taken only when it beats the first, so neither start makes the round
+	// worse than Alg. 1's plan.
+	inc := assemble(st, pairs, plans)
+	a := improveRound(s, opt, pairs, plans, st, se, inc)
+	half := opt.Improve.Budget - a.Improvement.Work
+	if half <= 0 || !a.Improvement.Converged {
+		return a
+	}
+	ob := opt
+	ob.LocalFirst = !opt.LocalFirst
+	ob.Improve.Budget = half
+	st2 := newState(s, opt.IgnoreBuffer)
+	plans2, se2 := alg1(st2, pairs, qs, ob)
+	b := improveRound(s, ob, pairs, plans2, st2, se2, assemble(st2, pairs, plans2))
+	ac, aa := dpAdded(a)
+	bc, ba := dpAdded(b)
+	if !(cost{bc, ba}).less(cost{ac, aa}) {
+		a.Improvement.Work += b.Improvement.Work
+		return a
+	}
+	// report against Alg. 1's plan: paths re-routed relative to it
+	r := b.Improvement
+	r.Budget, r.Work = opt.Improve.Budget, r.Work+a.Improvement.Work
+	r.CreatedBefore, r.AddedBefore = a.Improvement.CreatedBefore, a.Improvement.AddedBefore
+	r.Rerouted, r.BackToCurrent = 0, 0
+	for i := range b.Pairs {
+		b.Pairs[i].Rerouted = !b.Pairs[i].Path.Equal(inc.Pairs[i].Path)
+		if b.Pairs[i].Rerouted {
+			r.Rerouted++
+			if cur, ok := s.CurrentPaths[b.Pairs[i].Pair]; ok && cur.Equal(b.Pairs[i].Path) {
+				r.BackToCurrent++
+			}
+		}
+	}
+	return b
+}
 
+// alg1 runs Alg. 1 lines 1-14 on st: every pair of pairs (processing order)
+// gets a path, committed to st. It returns the plans in the order of pairs and
+// the search it used. qs[i] is pairs[i]'s workload.
+func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *search) {
+	s := st.s
 	done := make([]bool, len(pairs))
 	plans := make([]PairPlan, len(pairs))
 	// Lines 10-14: the entry = exit pairs, the whole chain in the DC. The
@@ -33,7 +81,7 @@ func plan(s *Snapshot, opt Options) *Decision {
 			if pr.Entry != pr.Exit || done[i] {
 				continue
 			}
-			q := s.DPWorkload[pr]
+			q := qs[i]
 			if st.excluded(pr.Entry) {
 				if sr != nil {
 					plans[i] = st.planDrained(sr, pr, q, opt.Exact)
@@ -41,12 +89,10 @@ func plan(s *Snapshot, opt Options) *Decision {
 				}
 				continue
 			}
-			p := make(Path, st.m+2)
-			for k := range p {
-				p[k] = pr.Entry
-			}
+			p := localPath(pr.Entry, st.m)
+			over := st.overLimit(p, q)
 			added, created := st.commit(p, q)
-			plans[i] = PairPlan{Pair: pr, Workload: q, Path: p, Method: MethodLocal, NewInstances: added, Created: created}
+			plans[i] = PairPlan{Pair: pr, Workload: q, Path: p, Method: MethodLocal, NewInstances: added, Created: created, OverLimit: over}
 			done[i] = true
 		}
 	}
@@ -60,7 +106,7 @@ func plan(s *Snapshot, opt Options) *Decision {
 		if pr.Entry == pr.Exit {
 			continue
 		}
-		q := s.DPWorkload[pr]
+		q := qs[i]
 		cur, ok := s.CurrentPaths[pr]
 		if !ok || !st.usable(cur) {
 			continue
@@ -82,21 +128,34 @@ func plan(s *Snapshot, opt Options) *Decision {
 		if done[i] || pr.Entry == pr.Exit {
 			continue
 		}
-		q := s.DPWorkload[pr]
-		var r result
-		if opt.Exact {
-			r = search.exact(pr, q)
-		} else {
-			r = search.alg2(pr, q)
-		}
+		q := qs[i]
+		r, over := st.searchPair(search, pr, q, opt.Exact)
 		added, created := st.commit(r.path, q)
 		plans[i] = PairPlan{Pair: pr, Workload: q, Path: r.path, Delay: r.delay, Method: r.method,
-			NewInstances: added, Created: created, DelayViolated: r.delay > s.DelayBound+eps,
+			NewInstances: added, Created: created, DelayViolated: r.delay > s.DelayBound+eps, OverLimit: over,
 			Candidates: r.candidates, LoopsEliminated: r.loops, LoopMerged: r.merged}
 		done[i] = true
 	}
 
 	placeLocal(search)
+	return plans, search
+}
+
+// localPath is the path of an entry = exit pair whose chain stays in dc.
+func localPath(dc, m int) Path {
+	p := make(Path, m+2)
+	for k := range p {
+		p[k] = dc
+	}
+	return p
+}
+
+// assemble turns the committed state of a round into its decision: the pairs
+// (entry ≠ exit first in processing order, then entry = exit), the DP counts
+// with the scale-in of line 15, the drains and the CP sizing.
+func assemble(st *state, pairs []Pair, plans []PairPlan) *Decision {
+	s := st.s
+	dec := &Decision{Pairs: make([]PairPlan, 0, len(pairs))}
 	for i, pr := range pairs {
 		if pr.Entry != pr.Exit {
 			dec.Pairs = append(dec.Pairs, plans[i])
@@ -133,8 +192,9 @@ func plan(s *Snapshot, opt Options) *Decision {
 }
 
 // planPairs lists the pairs to plan (predicted or with a current path) in
-// processing order: descending workload, then (entry, exit).
-func planPairs(s *Snapshot) []Pair {
+// processing order: descending workload, then (entry, exit), with their
+// workloads.
+func planPairs(s *Snapshot) ([]Pair, []float64) {
 	type pq struct {
 		p Pair
 		q float64
@@ -158,11 +218,11 @@ func planPairs(s *Snapshot) []Pair {
 		}
 		return a.p.Exit < b.p.Exit
 	})
-	pairs := make([]Pair, len(all))
+	pairs, qs := make([]Pair, len(all)), make([]float64, len(all))
 	for i, x := range all {
-		pairs[i] = x.p
+		pairs[i], qs[i] = x.p, x.q
 	}
-	return pairs
+	return pairs, qs
 }
 
 // sizeCP computes the CP instance counts of 4.2 step 3: S-CSCF instances at

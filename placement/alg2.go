@@ -131,6 +131,10 @@ func (s *search) prepare(entry, exit int, q float64) {
 			s.lbRest = s.lbRest.plus(l)
 		}
 	}
+	if st.room != nil || st.tabu >= 0 {
+		// a best-ranked DC may be at its limit (+∞): no cheap lower bound
+		s.lb, s.lbRest = cost{}, cost{}
+	}
 	for k := 0; k < m; k++ {
 		t := s.top[k][:0]
 		for _, d := range st.byRank[k].order {
@@ -249,7 +253,7 @@ func (s *search) alg2(pr Pair, q float64) result {
 	bound := st.s.DelayBound
 	delay := st.s.Delay
 	s.prepare(entry, exit, q)
-	best := candidate{drain: st.excl != nil}
+	best := candidate{drain: st.strict()}
 	var r result
 	path := s.path
 	// suf[k] = cost of stages k..m−1 at the exit (the tail of every candidate)

@@ -92,3 +92,89 @@ func BenchmarkPlanDrained(b *testing.B) {
 		})
 	}
 }
+
+// steadySnap is the round after benchSnap(n, m)'s: the provisioning and paths
+// its decision left (working, buffered after, paths as current paths), with
+// the workload of a tenth of the pairs changed by −20..+20 % (the others'
+// inputs are unchanged).
+func steadySnap(n, m int) *Snapshot {
+	s := benchSnap(n, m)
+	d, err := Plan(s, Options{})
+	if err != nil {
+		panic(err)
+	}
+	next := *s
+	next.DP = make([][]Provision, n)
+	for i := range next.DP {
+		next.DP[i] = make([]Provision, m)
+		for k := range next.DP[i] {
+			c := d.DP[i][k]
+			next.DP[i][k] = Provision{Working: c.Working, Buffered: c.BufferedAfter}
+		}
+	}
+	next.CurrentPaths = make(map[Pair]Path, len(d.Pairs))
+	next.DPWorkload = make(map[Pair]float64, len(s.DPWorkload))
+	r := rand.New(rand.NewSource(int64(n)))
+	for _, p := range d.Pairs {
+		next.CurrentPaths[p.Pair] = p.Path
+	}
+	for e := 0; e < n; e++ {
+		for x := 0; x < n; x++ {
+			pr := Pair{e, x}
+			q := s.DPWorkload[pr]
+			if r.Intn(10) == 0 {
+				q *= 0.8 + 0.4*r.Float64()
+			}
+			next.DPWorkload[pr] = q
+		}
+	}
+	return &next
+}
+
+// BenchmarkPlanSteady: a steady-state round (issue 17 goal: 500 DCs × 5
+// stages < 1 s) with the improvement phase off and on.
+func BenchmarkPlanSteady(b *testing.B) {
+	for _, n := range []int{10, 100, 500} {
+		for _, budget := range []int{0, 1000} {
+			b.Run(fmt.Sprintf("dcs=%d/stages=5/improve=%d", n, budget), func(b *testing.B) {
+				s := steadySnap(n, 5)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := Plan(s, Options{Improve: ImproveOptions{Budget: budget}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkPlanImprove: a full round (BenchmarkPlan's) with the improvement
+// phase at several budgets (pair searches).
+func BenchmarkPlanImprove(b *testing.B) {
+	for _, n := range []int{10, 100, 500} {
+		for _, budget := range []int{0, 300, 1000, 3000} {
+			if n == 500 && budget != 0 && budget != 1000 {
+				continue
+			}
+			b.Run(fmt.Sprintf("dcs=%d/stages=3/improve=%d", n, budget), func(b *testing.B) {
+				s := benchSnap(n, 3)
+				b.ReportAllocs()
+				b.ResetTimer()
+				var rep *ImproveReport
+				for i := 0; i < b.N; i++ {
+					d, err := Plan(s, Options{Improve: ImproveOptions{Budget: budget}})
+					if err != nil {
+						b.Fatal(err)
+					}
+					rep = d.Improvement
+				}
+				if rep != nil {
+					b.ReportMetric(float64(rep.CreatedBefore-rep.CreatedAfter), "saved-created")
+					b.ReportMetric(float64(rep.Rerouted), "rerouted")
+				}
+			})
+		}
+	}
+}

@@ -72,15 +72,10 @@ func (st *state) planDrained(se *search, pr Pair, q float64, exact bool) PairPla
 			return PairPlan{Pair: pr, Workload: q, Path: append(Path(nil), cur...), Delay: d, Method: MethodKept}
 		}
 	}
-	var r result
-	if exact {
-		r = se.exact(pr, q)
-	} else {
-		r = se.alg2(pr, q)
-	}
+	r, over := st.searchPair(se, pr, q, exact)
 	added, created := st.commit(r.path, q)
 	return PairPlan{Pair: pr, Workload: q, Path: r.path, Delay: r.delay, Method: r.method,
-		NewInstances: added, Created: created, DelayViolated: r.delay > bound+eps,
+		NewInstances: added, Created: created, DelayViolated: r.delay > bound+eps, OverLimit: over,
 		Candidates: r.candidates, LoopsEliminated: r.loops, LoopMerged: r.merged}
 }
 

@@ -27,7 +27,7 @@ func (s *search) exact(pr Pair, q float64) result {
 	m := st.m
 	path := make(Path, m+2)
 	path[0], path[m+1] = pr.Entry, pr.Exit
-	best := candidate{drain: st.excl != nil}
+	best := candidate{drain: st.strict()}
 	var r result
 	// stage k at DC d: the path so far must stay loopless, the exit may only
 	// be followed by the exit, and no stage goes to a drained DC.

@@ -21,6 +21,9 @@ type Options struct {
 	// creating instances. It packs whole rounds tighter (gap_test); in the
 	// simulator it trades instances for loss (docs/reproduction.md).
 	LocalFirst bool
+	// Improve configures the joint improvement phase after Alg. 1
+	// (improve.go); its zero value turns it off.
+	Improve ImproveOptions
 }
 
 // Plan runs one proactive round over the snapshot.

@@ -32,71 +32,79 @@ func TestPlanInvariants(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := genSnap(t)
 		opt := Options{IgnoreBuffer: rapid.Bool().Draw(t, "ignoreBuffer")}
-		dec, err := Plan(s, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := len(s.Stages)
-		for _, p := range dec.Pairs {
-			if len(p.Path) != m+2 || p.Path[0] != p.Pair.Entry || p.Path[m+1] != p.Pair.Exit {
-				t.Fatalf("pair %v: malformed path %v", p.Pair, p.Path)
-			}
-			if !p.Path.Loopless() {
-				t.Fatalf("pair %v: path %v has a loop", p.Pair, p.Path)
-			}
-			if math.Abs(DelayOf(s.Delay, p.Path)-p.Delay) > 1e-9 && p.Pair.Entry != p.Pair.Exit {
-				t.Fatalf("pair %v: reported delay %v, path delay %v", p.Pair, p.Delay, DelayOf(s.Delay, p.Path))
-			}
-			feasible := minDelay(s, p.Pair) <= s.DelayBound+1e-9
-			if p.Pair.Entry != p.Pair.Exit {
-				if feasible && (p.DelayViolated || p.Delay > s.DelayBound+1e-9) {
-					t.Fatalf("pair %v: a path within %v ms exists but got %v (%v ms)", p.Pair, s.DelayBound, p.Path, p.Delay)
-				}
-				if !feasible && !p.DelayViolated {
-					t.Fatalf("pair %v: no path can meet the bound, yet not flagged", p.Pair)
-				}
-			}
-		}
-		// capacity covers the predicted workload placed on every VNF
-		for d := range dec.DP {
-			for k, c := range dec.DP[d] {
-				if float64(c.Working)*s.Stages[k].Capacity+1e-6 < c.Load {
-					t.Fatalf("dc %d stage %d: %d instances for load %v", d, k, c.Working, c.Load)
-				}
-				if c.Working != c.Before+c.Reused+c.Created-c.ToBuffer || c.Reused > s.DP[d][k].Buffered || c.BufferedAfter < 0 {
-					t.Fatalf("dc %d stage %d: inconsistent counts %+v (buffered %d)", d, k, c, s.DP[d][k].Buffered)
-				}
-				if c.ToBuffer > 0 && c.Created+c.Reused > 0 {
-					t.Fatalf("dc %d stage %d: scales out and in at once %+v", d, k, c)
-				}
-			}
-		}
-		// every pair's workload is on its path
-		load := make([][]float64, s.N)
-		for d := range load {
-			load[d] = make([]float64, m)
-			for k := range load[d] {
-				load[d][k] = s.DP[d][k].Reserved
-			}
-		}
-		for _, p := range dec.Pairs {
-			for k := 0; k < m; k++ {
-				load[p.Path[k+1]][k] += p.Workload
-			}
-		}
-		for d := range load {
-			for k := range load[d] {
-				if math.Abs(load[d][k]-dec.DP[d][k].Load) > 1e-6 {
-					t.Fatalf("dc %d stage %d: load %v, decision says %v", d, k, load[d][k], dec.DP[d][k].Load)
-				}
-			}
-		}
-		// deterministic
-		again, _ := Plan(s, opt)
-		if !reflect.DeepEqual(dec, again) {
-			t.Fatal("same snapshot, different decision")
-		}
+		checkPlan(t, s, opt)
 	})
+}
+
+// checkPlan plans s with opt and checks the invariants every round keeps:
+// well-formed loopless paths within the bound whenever one exists, capacity
+// for the load, consistent counts, the load on the paths, determinism.
+func checkPlan(t *rapid.T, s *Snapshot, opt Options) *Decision {
+	dec, err := Plan(s, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := len(s.Stages)
+	for _, p := range dec.Pairs {
+		if len(p.Path) != m+2 || p.Path[0] != p.Pair.Entry || p.Path[m+1] != p.Pair.Exit {
+			t.Fatalf("pair %v: malformed path %v", p.Pair, p.Path)
+		}
+		if !p.Path.Loopless() {
+			t.Fatalf("pair %v: path %v has a loop", p.Pair, p.Path)
+		}
+		if math.Abs(DelayOf(s.Delay, p.Path)-p.Delay) > 1e-9 && p.Pair.Entry != p.Pair.Exit {
+			t.Fatalf("pair %v: reported delay %v, path delay %v", p.Pair, p.Delay, DelayOf(s.Delay, p.Path))
+		}
+		feasible := minDelay(s, p.Pair) <= s.DelayBound+1e-9
+		if p.Pair.Entry != p.Pair.Exit {
+			if feasible && (p.DelayViolated || p.Delay > s.DelayBound+1e-9) {
+				t.Fatalf("pair %v: a path within %v ms exists but got %v (%v ms)", p.Pair, s.DelayBound, p.Path, p.Delay)
+			}
+			if !feasible && !p.DelayViolated {
+				t.Fatalf("pair %v: no path can meet the bound, yet not flagged", p.Pair)
+			}
+		}
+	}
+	// capacity covers the predicted workload placed on every VNF
+	for d := range dec.DP {
+		for k, c := range dec.DP[d] {
+			if float64(c.Working)*s.Stages[k].Capacity+1e-6 < c.Load {
+				t.Fatalf("dc %d stage %d: %d instances for load %v", d, k, c.Working, c.Load)
+			}
+			if c.Working != c.Before+c.Reused+c.Created-c.ToBuffer || c.Reused > s.DP[d][k].Buffered || c.BufferedAfter < 0 {
+				t.Fatalf("dc %d stage %d: inconsistent counts %+v (buffered %d)", d, k, c, s.DP[d][k].Buffered)
+			}
+			if c.ToBuffer > 0 && c.Created+c.Reused > 0 {
+				t.Fatalf("dc %d stage %d: scales out and in at once %+v", d, k, c)
+			}
+		}
+	}
+	// every pair's workload is on its path
+	load := make([][]float64, s.N)
+	for d := range load {
+		load[d] = make([]float64, m)
+		for k := range load[d] {
+			load[d][k] = s.DP[d][k].Reserved
+		}
+	}
+	for _, p := range dec.Pairs {
+		for k := 0; k < m; k++ {
+			load[p.Path[k+1]][k] += p.Workload
+		}
+	}
+	for d := range load {
+		for k := range load[d] {
+			if math.Abs(load[d][k]-dec.DP[d][k].Load) > 1e-6 {
+				t.Fatalf("dc %d stage %d: load %v, decision says %v", d, k, load[d][k], dec.DP[d][k].Load)
+			}
+		}
+	}
+	// deterministic
+	again, _ := Plan(s, opt)
+	if !reflect.DeepEqual(dec, again) {
+		t.Fatal("same snapshot, different decision")
+	}
+	return dec
 }
 
 // minDelay is the least delay any valid path of the pair can have, by brute

@@ -43,6 +43,19 @@ type state struct {
 	added   [][]int     // [dc][stage] instances added this round (reused + created)
 	bufLeft [][]int     // [dc][stage] buffered instances not yet reused
 	load    [][]float64 // [dc][stage] placed load, reserved capacity included
+	// room[d][k] is how many instances stage k in DC d may still add this
+	// round (Snapshot.Headroom); nil when nothing is limited. It may go
+	// negative when a pair with no path inside the limits had to exceed it.
+	room [][]int
+	// limitsOff lets stageCost ignore room: the search's second try for a
+	// pair that no path inside the limits can serve.
+	limitsOff bool
+	// tabu is the cell d·m+k that may add no instance (the improvement
+	// phase's neighbourhood move); −1: none.
+	tabu int
+	// tot is what the committed paths cost: instances created and added
+	// over every DC and stage (the objective of the improvement phase).
+	tot cost
 
 	// byRank[k] orders the DCs by rankKey for stage k, byAvail[k] by available
 	// working capacity alone; commit keeps both sorted.
@@ -92,7 +105,7 @@ func (r *ranking) update(d int, key float64) {
 }
 
 func newState(s *Snapshot, ignoreBuf bool) *state {
-	st := &state{s: s, n: s.N, m: len(s.Stages), ignoreBuf: ignoreBuf, excl: excludedSet(s)}
+	st := &state{s: s, n: s.N, m: len(s.Stages), ignoreBuf: ignoreBuf, excl: excludedSet(s), tabu: -1}
 	st.avail = make([][]float64, s.N)
 	st.added = make([][]int, s.N)
 	st.bufLeft = make([][]int, s.N)
@@ -109,6 +122,7 @@ func newState(s *Snapshot, ignoreBuf bool) *state {
 			st.load[d][k] = p.Reserved
 		}
 	}
+	st.room = headroomOf(s)
 	st.byRank = make([]*ranking, st.m)
 	st.byAvail = make([]*ranking, st.m)
 	for k := 0; k < st.m; k++ {
@@ -141,6 +155,9 @@ func (st *state) stageCost(d, k int, q float64) cost {
 	if n == 0 {
 		return cost{}
 	}
+	if (st.room != nil && !st.limitsOff && n > st.room[d][k]) || (st.tabu >= 0 && d*st.m+k == st.tabu) {
+		return infCost
+	}
 	if st.ignoreBuf {
 		return cost{n, n}
 	}
@@ -172,13 +189,51 @@ func (st *state) commit(p Path, q float64) (added, created int) {
 			st.avail[d][k] += float64(n) * c
 			added += n
 			created += n - r
+			if st.room != nil {
+				st.room[d][k] -= n
+			}
 		}
 		st.avail[d][k] -= q
 		st.load[d][k] += q
 		st.byRank[k].update(d, st.rankKey(d, k))
 		st.byAvail[k].update(d, st.avail[d][k])
 	}
+	st.tot = st.tot.plus(cost{created, added})
 	return added, created
+}
+
+// remove takes q off path p again (the improvement phase re-routes a pair):
+// the load goes, and so do the instances the remaining load no longer needs
+// (the last ones added, which are the created ones before the reused ones:
+// reuse comes first). It returns the instances freed and, of those, created.
+func (st *state) remove(p Path, q float64) (freed, created int) {
+	for k := 0; k < st.m; k++ {
+		d := p[k+1]
+		c := st.s.Stages[k].Capacity
+		st.load[d][k] -= q
+		st.avail[d][k] += q
+		if a := st.added[d][k]; a > 0 {
+			// instances still needed: the least count that keeps avail ≥ 0
+			keep := a - int(math.Floor(st.avail[d][k]/c+eps))
+			keep = max(0, min(a, keep))
+			if f := a - keep; f > 0 {
+				buf := st.s.DP[d][k].Buffered
+				reusedBefore, reusedAfter := min(a, buf), min(keep, buf)
+				st.bufLeft[d][k] += reusedBefore - reusedAfter
+				st.added[d][k] = keep
+				st.avail[d][k] -= float64(f) * c
+				freed += f
+				created += (a - reusedBefore) - (keep - reusedAfter)
+				if st.room != nil {
+					st.room[d][k] += f
+				}
+			}
+		}
+		st.byRank[k].update(d, st.rankKey(d, k))
+		st.byAvail[k].update(d, st.avail[d][k])
+	}
+	st.tot = cost{st.tot.Created - created, st.tot.Added - freed}
+	return freed, created
 }
 
 // rankKey is the capacity Alg. 2 ranks DCs by for a stage: the available

@@ -75,6 +75,17 @@ type Snapshot struct {
 	// Every instance in it goes to the buffer queue. The S-CSCF DC cannot be
 	// excluded, nor every DC (Validate).
 	Excluded []bool
+
+	// Headroom[dc][stage] is how many DP instances the stage may add in the
+	// DC this round, reused from the buffer or created (nil: no limits; a
+	// negative entry: that VNF is not limited there). The caller folds
+	// every limit into it: the policy's max working instances (for every DC
+	// and per DC) minus the working ones, and the buffered instances plus
+	// the instances the cloud's last reported quota still allows. The
+	// planner routes around a stage that cannot grow (docs/algorithms.md
+	// "Limits"); a pair no path inside the limits can serve exceeds them
+	// and is flagged OverLimit.
+	Headroom [][]int
 }
 
 // Path is a DP service-chain path of m+2 DC indices: entry, the DC of stage
@@ -164,6 +175,8 @@ const (
 	MethodShortest  Method = "shortest-path-dp" // Alg. 2 lines 18-20 fallback
 	MethodLocal     Method = "local"            // entry = exit: all stages in the DC
 	MethodExact     Method = "exact"            // exhaustive reference solver
+	MethodJoint     Method = "joint"            // improvement phase: re-routed after Alg. 1
+	MethodRound     Method = "exact-round"      // whole-round integer program (ApplyPaths)
 )
 
 // PairPlan is the decision for one entry→exit pair.
@@ -180,6 +193,14 @@ type PairPlan struct {
 	// DelayViolated is set when no path between the pair can meet the bound;
 	// the path is then the shortest-delay one.
 	DelayViolated bool
+	// OverLimit is set when no path inside Snapshot.Headroom could serve the
+	// pair: its path adds instances past a limit (the local controller
+	// clamps them, as it did before the planner knew the limits).
+	OverLimit bool
+	// Rerouted is set when the improvement phase changed the path Alg. 1
+	// gave the pair (Method is then MethodJoint, or MethodKept when the
+	// phase moved it back to its current path).
+	Rerouted bool
 	// Candidates is how many candidate paths Alg. 2 evaluated for the pair.
 	Candidates int
 	// LoopsEliminated counts loops Alg. 2 removed; LoopMerged of them were
@@ -209,12 +230,17 @@ type Decision struct {
 	DP    [][]Count  // [dc][stage]
 	PCSCF []Count    // [dc]
 	SCSCF Count      // at Snapshot.SCSCFDC
+	// Improvement reports the joint improvement phase (nil when it is off).
+	Improvement *ImproveReport
 }
 
 // Totals sums a decision.
 type Totals struct {
 	Created, Reused, ToBuffer, Working                    int
 	Kept, Alg2, Alg2Extra, Shortest, Local, DelayViolated int
+	// Joint: pairs the improvement phase re-routed to a new path;
+	// OverLimit: pairs whose path exceeds a limit (PairPlan.OverLimit).
+	Joint, OverLimit int
 }
 
 // Totals returns the decision's totals over every VNF and pair.
@@ -247,9 +273,14 @@ func (d *Decision) Totals() Totals {
 			t.Shortest++
 		case MethodLocal:
 			t.Local++
+		case MethodJoint:
+			t.Joint++
 		}
 		if p.DelayViolated {
 			t.DelayViolated++
+		}
+		if p.OverLimit {
+			t.OverLimit++
 		}
 	}
 	return t
@@ -341,6 +372,9 @@ func (s *Snapshot) Validate() error {
 	if err := s.validateExcluded(); err != nil {
 		return err
 	}
+	if err := s.validateHeadroom(); err != nil {
+		return err
+	}
 	if len(s.PCSCFProv) != s.N {
 		return ferr("instances", "P-CSCF provisioning has %d rows, want %d", len(s.PCSCFProv), s.N)
 	}
@@ -354,6 +388,15 @@ func (s *Snapshot) Validate() error {
 	}
 	m := len(s.Stages)
 	for pr, p := range s.CurrentPaths {
+		// the field name is built only for an error: a round at 500 DCs has
+		// 250 000 paths
+		ok := pr.Entry >= 0 && pr.Entry < s.N && pr.Exit >= 0 && pr.Exit < s.N && len(p) == m+2 && p[0] == pr.Entry && p[m+1] == pr.Exit
+		for _, d := range p {
+			ok = ok && d >= 0 && d < s.N
+		}
+		if ok {
+			continue
+		}
 		f := fmt.Sprintf("paths[%d→%d]", pr.Entry, pr.Exit)
 		if err := s.checkPair(f, pr); err != nil {
 			return err
@@ -366,9 +409,7 @@ func (s *Snapshot) Validate() error {
 				return ferr(fmt.Sprintf("%s[%d]", f, i), "DC index %d is not a datacenter", d)
 			}
 		}
-		if p[0] != pr.Entry || p[m+1] != pr.Exit {
-			return ferr(f, "path must start at the entry and end at the exit datacenter")
-		}
+		return ferr(f, "path must start at the entry and end at the exit datacenter")
 	}
 	minDP := math.Inf(1)
 	for _, st := range s.Stages {
@@ -380,6 +421,9 @@ func (s *Snapshot) Validate() error {
 		c float64 // smallest per-instance capacity the workload meets
 	}{{"workload.dp", s.DPWorkload, minDP}, {"workload.cp", s.CPWorkload, math.Min(s.PCSCF.Capacity, s.SCSCF.Capacity)}} {
 		for pr, q := range w.m {
+			if pr.Entry >= 0 && pr.Entry < s.N && pr.Exit >= 0 && pr.Exit < s.N && finite(q) && q >= 0 && q/w.c <= MaxInstancesNeeded {
+				continue
+			}
 			f := fmt.Sprintf("%s[%d→%d]", w.f, pr.Entry, pr.Exit)
 			if err := s.checkPair(f, pr); err != nil {
 				return err
@@ -415,6 +459,53 @@ func (s *Snapshot) validateExcluded() error {
 		return ferr(fmt.Sprintf("excluded[%d]", s.SCSCFDC), "DC %d is the S-CSCF datacenter (controlPlane.scscfDatacenter) and cannot be drained: the S-CSCF and the HSS run only there", s.SCSCFDC)
 	}
 	return nil
+}
+
+// validateHeadroom checks Headroom: nil, empty or one row per DC with one
+// entry per stage, each at most MaxInstances.
+func (s *Snapshot) validateHeadroom() error {
+	if len(s.Headroom) == 0 {
+		return nil
+	}
+	if len(s.Headroom) != s.N {
+		return ferr("headroom", "has %d rows, want one per datacenter (%d) or none", len(s.Headroom), s.N)
+	}
+	for d, row := range s.Headroom {
+		if len(row) != len(s.Stages) {
+			return ferr(fmt.Sprintf("headroom[dc %d]", d), "has %d entries, the chain has %d stages", len(row), len(s.Stages))
+		}
+		for k, h := range row {
+			if h > MaxInstances {
+				return ferr(fmt.Sprintf("headroom[dc %d][%s]", d, s.Stages[k].Name), "must be at most %d (negative: no limit), got %d", MaxInstances, h)
+			}
+		}
+	}
+	return nil
+}
+
+// headroomOf is the state's room: a copy of Headroom with "no limit" as a
+// count no round can reach, or nil when nothing is limited.
+func headroomOf(s *Snapshot) [][]int {
+	limited := false
+	for _, row := range s.Headroom {
+		for _, h := range row {
+			limited = limited || h >= 0
+		}
+	}
+	if !limited {
+		return nil
+	}
+	room := make([][]int, s.N)
+	for d, row := range s.Headroom {
+		room[d] = make([]int, len(row))
+		for k, h := range row {
+			room[d][k] = h
+			if h < 0 {
+				room[d][k] = math.MaxInt32
+			}
+		}
+	}
+	return room
 }
 
 func (s *Snapshot) checkPair(f string, p Pair) error {

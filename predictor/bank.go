@@ -4,8 +4,10 @@ import "fmt"
 
 // Bank holds the state of one model for many series (every entry→exit pair,
 // or every datacenter pair's delay) and runs one prediction round over all
-// of them: the global controller calls Observe with the values measured in
-// the interval that just ended, then Predict for the next interval.
+// of them: Observe with the values measured in the interval that just
+// ended, then Predict for the next interval. The global controller does not
+// use it (controller/global.ModelForecaster keeps one Model per series);
+// only the tests and the 10⁶-series benchmark call it.
 //
 // "ar1", "holt", "last", "analog" and "kalman" without a margin are stored as
 // struct-of-arrays (one flat slice per state variable, the AR(1) window

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// BenchmarkBankRound is one prediction round of the global controller over
+// BenchmarkBankRound is one prediction round (what a global controller would run) over
 // 10^6 series (≈ every ordered pair of 1000 datacenters): Observe the values
 // of the interval that ended, then Predict the next one. Target: < 1 s.
 func BenchmarkBankRound(b *testing.B) {

@@ -289,6 +289,9 @@ func (b *Backend) DeletePolicy(_ context.Context, name string) error {
 	if err := b.writable(); err != nil {
 		return err
 	}
+	if name == InForce {
+		return fmt.Errorf("policy %q is in force and cannot be deleted: %w", name, api.ErrConflict)
+	}
 	if _, ok := b.policies[name]; !ok {
 		return fmt.Errorf("policy %q: %w", name, api.ErrNotFound)
 	}
@@ -491,6 +494,9 @@ func (b *Backend) drainOp(req api.DrainRequest, drain bool) (api.Operation, erro
 	b.stateVer++
 	return op, nil
 }
+
+// InForce is the name of the policy in force, which cannot be deleted.
+const InForce = "default"
 
 // Operation implements api.Backend.
 func (b *Backend) Operation(_ context.Context, id string) (api.Operation, error) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/api"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
@@ -60,7 +61,7 @@ func PaperChains() []api.Chain {
 // 250 ms delay bound, AR(1).
 func PaperPolicy() api.Policy {
 	return api.Policy{Name: "default", IntervalSeconds: 50, Tau: 10, DelayBoundMs: 250,
-		Predictor: "ar1", Strategy: api.StrategyHybrid,
+		Predictor: "ar1", Strategy: strategy.Hybrid.Name(),
 		Limits: []api.Limit{{VNF: "pcscf", Min: 1, Max: 20}, {VNF: "scscf", DC: "dc0", Min: 1, Max: 20}}}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ims-orch/ims-orch/controller/daemon"
+	"github.com/ims-orch/ims-orch/controller/lograte"
 )
 
 var serveOpts struct {
@@ -74,7 +75,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	default:
 		return usageErr(fmt.Errorf("--log-format %q: want text or json", o.logFormat))
 	}
-	log := slog.New(h)
+	// repeated warnings and errors are rate-limited (10 per message per 10 s)
+	log := slog.New(lograte.New(h, lograte.Config{}))
 	cfg := daemon.DefaultConfig()
 	if o.config != "" {
 		var err error
@@ -101,12 +103,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		if !cfg.Clustered() {
 			return usageErr(fmt.Errorf("--raft-advertise: node.raftBind is empty (single-node mode)"))
 		}
-		tr, err := daemon.NewAdvertisedTransport(cfg.Node.RaftBind, o.raftAdvertise, nil)
-		if err != nil {
-			return usageErr(err)
-		}
-		defer func() { _ = tr.Close() }()
-		opts.RaftTransport = tr
+		opts.RaftAdvertise = o.raftAdvertise
 	}
 	d, err := daemon.New(cfg, opts)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ims-orch/ims-orch/controller/simulation"
-	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/predictor"
 )
 
@@ -19,18 +19,19 @@ func init() { rootCmd.AddCommand(newSimulateCmd()) }
 
 func newSimulateCmd() *cobra.Command {
 	var (
-		file, strategy, out string
-		seed                uint64
-		changeInterval      time.Duration
-		startDelay          time.Duration
-		quiet               bool
-		model               string
-		paperReactive       bool
-		targetUtil          float64
-		warmStart           bool
-		overloadAtCapacity  bool
-		scaleInGuard        bool
-		localFirst          bool
+		file, strat, out   string
+		seed               uint64
+		changeInterval     time.Duration
+		startDelay         time.Duration
+		quiet              bool
+		model              string
+		paperReactive      bool
+		targetUtil         float64
+		warmStart          bool
+		overloadAtCapacity bool
+		scaleInGuard       bool
+		localFirst         bool
+		improveBudget      int
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate -f EXPERIMENT --out DIR [--strategy hybrid|proactive|reactive|all] [--seed N]",
@@ -87,27 +88,33 @@ byte-identical CSV files.`,
 			if cmd.Flags().Changed("local-first") {
 				exp.LocalFirst = localFirst
 			}
+			if cmd.Flags().Changed("improve-budget") {
+				if improveBudget < 0 {
+					return usageErr(fmt.Errorf("simulate: --improve-budget: must not be negative, got %d", improveBudget))
+				}
+				exp.ImproveBudget = improveBudget
+			}
 			if cmd.Flags().Changed("paper-reactive") {
 				exp.PaperReactive = paperReactive
 			}
-			var strategies []system.Strategy
-			switch strategy {
+			var strategies []strategy.Strategy
+			switch strat {
 			case "all":
-				strategies = []system.Strategy{system.Hybrid, system.Reactive, system.Proactive}
+				strategies = []strategy.Strategy{strategy.Hybrid, strategy.Reactive, strategy.Proactive}
 			case "":
-				strategies = []system.Strategy{exp.Strategy}
+				strategies = []strategy.Strategy{exp.Strategy}
 			default:
-				s, err := system.ParseStrategy(strategy)
+				s, err := strategy.Parse(strat)
 				if err != nil {
 					return usageErr(fmt.Errorf("simulate: --strategy: %w (or all)", err))
 				}
-				strategies = []system.Strategy{s}
+				strategies = []strategy.Strategy{s}
 			}
 			return simulate(cmd, exp, strategies, seed, out, quiet)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "experiment file (YAML)")
-	cmd.Flags().StringVar(&strategy, "strategy", "", "hybrid, proactive, reactive or all (default: the experiment's)")
+	cmd.Flags().StringVar(&strat, "strategy", "", "hybrid, proactive, reactive or all (default: the experiment's)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed (traffic, controller message jitter)")
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output directory")
 	cmd.Flags().DurationVar(&changeInterval, "change-interval", 0, "override the traffic change interval (6.2.1 sweep)")
@@ -117,6 +124,7 @@ byte-identical CSV files.`,
 	cmd.Flags().BoolVar(&overloadAtCapacity, "overload-at-capacity", false, "simulated CPU and memory reach the Table 2 thresholds at the capacity (ρ = 1), as Table 2's packet thresholds do")
 	cmd.Flags().BoolVar(&scaleInGuard, "scale-in-guard", false, "a proactive round does not buffer instances the VNF's measured load in the DC still needs")
 	cmd.Flags().BoolVar(&localFirst, "local-first", false, "the planner places the entry = exit pairs before the others (placement Options.LocalFirst)")
+	cmd.Flags().IntVar(&improveBudget, "improve-budget", 0, "the planner's joint improvement phase: budget in pair searches (0: off; placement Options.Improve)")
 	cmd.Flags().BoolVar(&paperReactive, "paper-reactive", false, "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did")
 	cmd.Flags().StringVar(&model, "predictor", "", "override the experiment's predictor spec (ar1, holt, ar1+q90, ...)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
@@ -155,7 +163,7 @@ func newSimulateConsistencyCmd() *cobra.Command {
 	return cmd
 }
 
-func simulate(cmd *cobra.Command, exp *simulation.Experiment, strategies []system.Strategy, seed uint64, out string, quiet bool) error {
+func simulate(cmd *cobra.Command, exp *simulation.Experiment, strategies []strategy.Strategy, seed uint64, out string, quiet bool) error {
 	var results []*simulation.Result
 	stderr := cmd.ErrOrStderr()
 	for _, s := range strategies {
@@ -180,7 +188,7 @@ func simulate(cmd *cobra.Command, exp *simulation.Experiment, strategies []syste
 		}
 		dir := out
 		if len(strategies) > 1 {
-			dir = filepath.Join(out, string(s))
+			dir = filepath.Join(out, s.Name())
 		}
 		if err := simulation.WriteRun(dir, res); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 )
 
 // newBackend builds (without starting) the embedded default's node.
@@ -54,7 +55,7 @@ func TestBackendWrites(t *testing.T) {
 		_, err := b.PutPolicy(ctx, q)
 		fieldErr(t, err, "intervalSeconds")
 		q = p
-		q.Strategy = api.StrategyReactive
+		q.Strategy = strategy.Reactive.Name()
 		_, err = b.PutPolicy(ctx, q)
 		fieldErr(t, err, "strategy")
 	})
@@ -80,7 +81,7 @@ func TestBackendWrites(t *testing.T) {
 	})
 	t.Run("saved policies", func(t *testing.T) {
 		q := p
-		q.Name, q.Strategy = "night", api.StrategyProactive
+		q.Name, q.Strategy = "night", strategy.Proactive.Name()
 		if prev, err := b.PutPolicy(ctx, q); err != nil || prev != nil {
 			t.Fatalf("%+v %v", prev, err)
 		}
@@ -215,6 +216,15 @@ func TestDryRun(t *testing.T) {
 	if _, err := b.DryRunPolicy(ctx, p); err == nil {
 		t.Fatal("invalid policy accepted")
 	}
+	// a dry run validates exactly as the apply: a predictor change of the
+	// policy in force is refused by both, with the same error
+	p, _ = b.Policy(ctx, PolicyName)
+	p.Predictor = "holt"
+	_, dryErr := b.DryRunPolicy(ctx, p)
+	_, putErr := b.PutPolicy(ctx, p)
+	if dryErr == nil || putErr == nil || dryErr.Error() != putErr.Error() {
+		t.Fatalf("dry run: %v, apply: %v (want the same refusal)", dryErr, putErr)
+	}
 }
 
 // Saved policies and datacenter labels live in the replicated state: a
@@ -226,7 +236,7 @@ func TestBackendReplicatesPoliciesAndLabels(t *testing.T) {
 	other := newBackend(b.d)
 	p, _ := b.Policy(ctx, PolicyName)
 	night := p
-	night.Name, night.Tau, night.Strategy = "night", 3, api.StrategyProactive
+	night.Name, night.Tau, night.Strategy = "night", 3, strategy.Proactive.Name()
 	night.Limits = []api.Limit{{DC: "london", VNF: "ids", Min: 0, Max: 2}}
 	if prev, err := b.PutPolicy(ctx, night); err != nil || prev != nil {
 		t.Fatalf("put night: %+v %v", prev, err)
@@ -379,7 +389,10 @@ func TestBackendDrain(t *testing.T) {
 	b := newTestBackend(t)
 	other := newBackend(b.d) // reads only the replicated state
 	store := b.d.store
-	for _, tc := range []struct{ name, dc string }{{"s-cscf dc", "tokyo"}, {"unknown dc", "paris"}} {
+	if _, err := b.Drain(ctx, api.DrainRequest{DC: "paris"}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("drain of an unknown DC: %v, want ErrNotFound (404)", err)
+	}
+	for _, tc := range []struct{ name, dc string }{{"s-cscf dc", "tokyo"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := b.Drain(ctx, api.DrainRequest{DC: tc.dc})
 			fieldErr(t, err, "dc")
@@ -397,9 +410,13 @@ func TestBackendDrain(t *testing.T) {
 	}
 	runRound(t, store, working(2, 0))
 
+	changes := store.Changes()
 	op, err := b.Drain(ctx, api.DrainRequest{DC: "london"})
 	if err != nil || op.Kind != api.OpDrain || op.State != api.OpProcessing || op.Drain == nil || op.Drain.DC != "london" {
 		t.Fatalf("drain: %+v %v", op, err)
+	}
+	if n := store.Changes() - changes; n != 1 {
+		t.Fatalf("drain committed %d commands, want one (fsm.DrainOperation)", n)
 	}
 	if got := store.State().Drained; !slices.Equal(got, []string{"london"}) {
 		t.Fatalf("drained %q", got)
@@ -487,7 +504,7 @@ func TestBackendOperationRecordsPruned(t *testing.T) {
 	if len(ops) != maxOpRecords {
 		t.Fatalf("%d records, want %d", len(ops), maxOpRecords)
 	}
-	if first, last := opSeq(ops[0].ID), opSeq(ops[len(ops)-1].ID); last != maxOpRecords+6 || first != 7 {
+	if first, last := fsm.OpSeq(ops[0].ID), fsm.OpSeq(ops[len(ops)-1].ID); last != maxOpRecords+6 || first != 7 {
 		t.Fatalf("records %s..%s", ops[0].ID, ops[len(ops)-1].ID)
 	}
 	if _, err := b.Operation(ctx, "drain-1"); !errors.Is(err, api.ErrNotFound) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/api/client"
+	"github.com/ims-orch/ims-orch/controller/fsm"
 )
 
 func fastRaft() *raft.Config {
@@ -325,7 +326,7 @@ func TestClusterReplicatesOperatorState(t *testing.T) {
 	nb := next.Backend()
 	eventually(t, 5*time.Second, next.cfg.Node.ID+" to accept writes", func() bool { return nb.writable() == nil })
 	un, err := nb.Undrain(ctx, api.DrainRequest{DC: "london"})
-	if err != nil || un.ID == op.ID || opSeq(un.ID) <= opSeq(op.ID) {
+	if err != nil || un.ID == op.ID || fsm.OpSeq(un.ID) <= fsm.OpSeq(op.ID) {
 		t.Fatalf("undrain on the new leader: %+v %v (after %s)", un, err, op.ID)
 	}
 	if err := nb.DeletePolicy(ctx, "night"); err != nil {

@@ -5,8 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"github.com/ims-orch/ims-orch/controller/sipglue"
-	"github.com/ims-orch/ims-orch/placement/vnf"
 	"io"
 	"math"
 	"net"
@@ -14,12 +12,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ims-orch/ims-orch/controller/sipglue"
+	"github.com/ims-orch/ims-orch/controller/strategy"
+	"github.com/ims-orch/ims-orch/placement/vnf"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/routing"
-	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/predictor"
 )
 
@@ -52,6 +53,8 @@ type NodeConfig struct {
 	RaftDir   string       `yaml:"raftDir"`
 	Peers     []PeerConfig `yaml:"peers"`
 	Bootstrap bool         `yaml:"bootstrap"`
+	// RaftTLS puts raft on mutual TLS (rafttls.go); required off loopback.
+	RaftTLS *RaftTLSConfig `yaml:"raftTLS"`
 }
 
 // PeerConfig is another node of the cluster: its raft ID and address and
@@ -76,6 +79,9 @@ type APIConfig struct {
 	TLS                  *TLSConfig `yaml:"tls"`
 	// LeaderMode is proxy (default), redirect or reject.
 	LeaderMode string `yaml:"leaderMode"`
+	// MetricsTokenFile, when set, holds the bearer token /metrics requires
+	// (metricsauth.go); empty: /metrics is open.
+	MetricsTokenFile string `yaml:"metricsTokenFile"`
 }
 
 // TLSConfig names the API's PEM files.
@@ -108,6 +114,13 @@ type RoleConfig struct {
 	// role, where this node's local controllers send their workload reports
 	// (cluster mode; default: every node.peers[].api). See reports.go.
 	GlobalEndpoints []string `yaml:"globalEndpoints"`
+	// ReportersFile (global role) lists each reporting node's token hash and
+	// datacenters: reports then need the reporter's own token and are taken
+	// only for its DCs (reporters.go). Empty: the protocol token, any DC.
+	ReportersFile string `yaml:"reportersFile"`
+	// ReportTokenFile is the token this node's reporter presents (default:
+	// the protocol token).
+	ReportTokenFile string `yaml:"reportTokenFile"`
 	// Agents enables the statistics agents inside VNF instances (reports.go).
 	Agents *AgentsConfig `yaml:"agents"`
 }
@@ -178,7 +191,16 @@ type PolicyConfig struct {
 	Predictor       string      `yaml:"predictor"`
 	Strategy        string      `yaml:"strategy"`
 	Limits          []api.Limit `yaml:"limits"`
+	// ImproveBudget is the planner's joint improvement phase budget in pair
+	// searches (placement.ImproveOptions; 0: off; absent:
+	// DefaultImproveBudget). Restart-only: not part of the API's policy.
+	ImproveBudget *int `yaml:"improveBudget"`
 }
+
+// DefaultImproveBudget is the improvement phase's budget when the config
+// does not set one (docs/algorithms.md "Joint improvement phase": at 100
+// DCs it costs tens of ms and takes most of the saving of a 3× budget).
+const DefaultImproveBudget = 1000
 
 // API returns the policy as the API shows it, named PolicyName.
 func (p PolicyConfig) API() api.Policy {
@@ -341,6 +363,9 @@ func (c *Config) Normalize() error {
 	if err := c.normalizePolicy(); err != nil {
 		return err
 	}
+	if err := c.normalizeRaftTLS(); err != nil {
+		return err
+	}
 	if err := c.normalizeReports(); err != nil {
 		return err
 	}
@@ -433,6 +458,9 @@ func (c *Config) normalizeTopology() error {
 		if v.Min < 0 || v.Max < 0 || (v.Max > 0 && v.Max < v.Min) {
 			return fmt.Errorf("%s: min %d and max %d must be ≥ 0 and max ≥ min (0 = no limit)", field, v.Min, v.Max)
 		}
+		if err := c.checkVNFBound(field, v); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -464,12 +492,19 @@ func (c *Config) normalizePolicy() error {
 		p.Predictor = "ar1"
 	}
 	if p.Strategy == "" {
-		p.Strategy = api.StrategyHybrid
+		p.Strategy = strategy.Default.Name()
+	}
+	if p.ImproveBudget == nil {
+		b := DefaultImproveBudget
+		p.ImproveBudget = &b
+	}
+	if *p.ImproveBudget < 0 {
+		return fmt.Errorf("policy.improveBudget: must not be negative (0 turns the improvement phase off), got %d", *p.ImproveBudget)
 	}
 	if err := p.API().Validate(); err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
-	if _, err := system.ParseStrategy(p.Strategy); err != nil {
+	if _, err := strategy.Parse(p.Strategy); err != nil {
 		return fmt.Errorf("policy.%w", err)
 	}
 	if _, err := predictor.ParseSpec(p.Predictor); err != nil {
@@ -500,6 +535,7 @@ func (c *Config) checkLimits(p api.Policy) error {
 		if l.Max < 0 || (l.Max > 0 && l.Max < l.Min) {
 			v.Add(f+".max", "%d must be 0 (no upper bound) or ≥ min (%d)", l.Max, l.Min)
 		}
+		c.checkLimitBound(v, f, l)
 		if j, dup := seen[key{l.DC, l.VNF}]; dup {
 			v.Add(f, "repeats limits[%d] (same dc and vnf)", j)
 		}
@@ -535,7 +571,11 @@ func apiLimits(ls []fsm.Limit) []api.Limit {
 // fsmPolicy is the first committed policy: the configured delay bound and
 // limits (the limits then travel with every decision).
 func (c *Config) fsmPolicy() fsm.Policy {
-	return fsm.Policy{DelayBoundMs: c.Policy.DelayBoundMs, Limits: fsmLimits(c.Policy.Limits)}
+	budget := DefaultImproveBudget
+	if c.Policy.ImproveBudget != nil {
+		budget = *c.Policy.ImproveBudget
+	}
+	return fsm.Policy{DelayBoundMs: c.Policy.DelayBoundMs, Limits: fsmLimits(c.Policy.Limits), ImproveBudget: budget}
 }
 
 func (c *Config) vnf(name string) *VNFConfig {

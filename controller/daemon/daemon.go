@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/clock"
@@ -39,6 +38,8 @@ import (
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/metrics"
+	"github.com/ims-orch/ims-orch/controller/sipglue"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/controller/transport"
 	"github.com/ims-orch/ims-orch/drivers"
@@ -61,6 +62,10 @@ type Options struct {
 	Listener net.Listener
 	// RaftTransport replaces raft's TCP transport (tests).
 	RaftTransport raft.Transport
+	// RaftAdvertise is the raft address (host:port, a DNS name allowed;
+	// port 0: the port bound) kept in the raft configuration instead of
+	// the bound one (identity.go); empty: the bound address.
+	RaftAdvertise string
 	// Raft overrides raft's configuration (tests shorten its timeouts).
 	Raft *raft.Config
 	// ShutdownTimeout bounds the graceful shutdown (default 10 s).
@@ -125,16 +130,12 @@ func New(cfg *Config, opt Options) (*Daemon, error) {
 	if d.driver, err = d.newDriver(); err != nil {
 		return nil, err
 	}
-	if cfg.Clustered() {
-		if err = d.buildCluster(); err == nil {
-			d.peers = watchPeers(d.node.Raft)
-		}
-	} else {
-		err = d.buildSingle()
-	}
-	if err != nil {
+	if err = d.build(); err != nil {
 		d.close()
 		return nil, err
+	}
+	if d.node != nil {
+		d.peers = watchPeers(d.node.Raft)
 	}
 	d.backend = newBackend(d)
 	d.metrics = metrics.New(d.backend)
@@ -275,7 +276,7 @@ func (c *Config) localVNFs() map[string]local.VNFConfig {
 	t := c.Topology
 	for _, v := range append([]VNFConfig{t.PCSCF, t.SCSCF}, t.Chain...) {
 		lv := local.VNFConfig{Name: v.Name, Capacity: v.Capacity, Thresholds: c.thresholds(v), Image: v.Image, Flavor: v.Flavor,
-			Min: v.Min, Max: v.Max}
+			Min: v.Min, Max: v.Max, Bound: c.instanceBound(v.Name)}
 		for _, l := range c.Policy.Limits {
 			if l.VNF == v.Name && l.DC == "" {
 				lv.Min, lv.Max = l.Min, l.Max
@@ -309,34 +310,75 @@ func (d *Daemon) localTemplate() local.Config {
 	return lc
 }
 
-func (d *Daemon) buildSingle() error {
+// build composes the controllers through system.New, the one composition
+// path of the simulator, the single-node and the cluster mode: the
+// strategy, the instance sinks (routing tables, the discovery DNS with
+// driver local), the statistics agents, the CP workload meter and the
+// workload reports are wired alike in every mode. A cluster node adds its
+// raft store, runs the local controllers of role.locals (protocol and scale
+// endpoints) and the engine only with role.global.
+func (d *Daemon) build() error {
 	cfg := d.cfg
-	strategy, _ := system.ParseStrategy(cfg.Policy.Strategy)
-	sys, err := system.New(system.Config{
+	strat, err := strategy.Parse(cfg.Policy.Strategy)
+	if err != nil {
+		return err
+	}
+	sc := system.Config{
 		Topology: cfg.fsmTopology(), Policy: cfg.fsmPolicy(),
 		Global:   global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
-		Strategy: strategy, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
-		InitialRound: true, Logger: d.log, WrapSink: d.wrapSink(),
-	}, d.driver, d.clk)
+		Strategy: strat, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
+		InitialRound: true, Logger: d.log, WrapSink: d.wrapSink(), EngineHooks: d.failpointHooks(),
+		LocalDCs: append([]string{}, cfg.Role.Locals...), // none is none, not every DC
+	}
+	token := ""
+	if cfg.Clustered() {
+		if token, err = d.buildCluster(&sc); err != nil {
+			return err
+		}
+	}
+	sys, err := system.New(sc, d.driver, d.clk)
 	if err != nil {
 		return err
 	}
 	d.sys, d.engine, d.store = sys, sys.Engine, sys.Store
 	d.locals, d.routers = sys.Locals, sys.Routers
-	if d.sip != nil {
-		if err := d.startSIP(); err != nil {
+	if cfg.Clustered() {
+		d.wireResync()
+		if err := d.serveLocals(token); err != nil {
 			return err
 		}
-	}
-	if c := d.simCloud; c != nil && cfg.Traffic != nil {
+	} else if c := d.simCloud; c != nil && cfg.Traffic != nil {
 		d.pump = newPump(d.clk, *cfg.Traffic, cfg.Topology, c, d.locals, d.routers, sys.ReportWorkload, func(err error) {
 			d.log.Warn("simulated workload report refused", "err", err)
 		})
 	}
-	return d.buildReports("")
+	if err := d.buildReports(token); err != nil {
+		return err
+	}
+	if d.sip != nil {
+		return d.startSIP()
+	}
+	return nil
 }
 
-func (d *Daemon) buildCluster() error {
+// workloadReporter is where this node's local-side workload reports go:
+// the in-process engine in single-node mode, the reporter to the raft
+// leader in a cluster (nil: this node runs no local controller).
+func (d *Daemon) workloadReporter() sipglue.Reporter {
+	if !d.cfg.Clustered() {
+		return d.sys
+	}
+	if d.reports != nil && d.reports.reporter != nil {
+		return d.reports.reporter
+	}
+	return nil
+}
+
+// buildCluster starts the raft node and sets the cluster's parts of sc: the
+// raft store, the local controllers of role.locals, the engine only with
+// role.global, over HTTP to role.localEndpoints. It returns the protocol
+// token.
+func (d *Daemon) buildCluster(sc *system.Config) (string, error) {
 	cfg := d.cfg
 	var peers []fsm.Peer
 	for _, p := range cfg.Node.Peers {
@@ -344,53 +386,75 @@ func (d *Daemon) buildCluster() error {
 			peers = append(peers, fsm.Peer{ID: p.ID, Addr: p.Raft})
 		}
 	}
+	var stream raft.StreamLayer
+	if d.opt.RaftTransport == nil {
+		var err error
+		if stream, err = d.raftStream(); err != nil {
+			return "", err
+		}
+		if d.opt.RaftAdvertise != "" {
+			if stream, err = advertise(stream, cfg.Node.RaftBind, d.opt.RaftAdvertise); err != nil {
+				return "", err
+			}
+		}
+	}
 	node, err := fsm.NewNode(fsm.NodeConfig{ID: cfg.Node.ID, Dir: cfg.Node.RaftDir, Bind: cfg.Node.RaftBind,
-		Transport: d.opt.RaftTransport, Peers: peers, Bootstrap: cfg.Node.Bootstrap, Raft: d.opt.Raft})
+		Transport: d.opt.RaftTransport, Peers: peers, Bootstrap: cfg.Node.Bootstrap, Raft: d.opt.Raft,
+		Stream: stream, Logger: fsm.SlogLogger(d.log)})
 	if err != nil {
-		return fmt.Errorf("raft: %w", err)
+		return "", fmt.Errorf("raft: %w", err)
 	}
 	d.node = node
 	d.store = global.NewRaftStore(node, 5*time.Second)
 	if d.peerTr, err = d.peerTransport(); err != nil {
-		return err
+		return "", err
 	}
 	token := ""
 	if cfg.Role.ProtocolTokenFile != "" {
 		b, err := os.ReadFile(cfg.Role.ProtocolTokenFile)
 		if err != nil {
-			return fmt.Errorf("role.protocolTokenFile: %w", err)
+			return "", fmt.Errorf("role.protocolTokenFile: %w", err)
 		}
 		token = strings.TrimSpace(string(b))
 		if token == "" {
-			return fmt.Errorf("role.protocolTokenFile %s: empty", cfg.Role.ProtocolTokenFile)
+			return "", fmt.Errorf("role.protocolTokenFile %s: empty", cfg.Role.ProtocolTokenFile)
 		}
 	}
 	d.mux = http.NewServeMux()
-	stages := make([]string, len(cfg.Topology.Chain))
-	for i, v := range cfg.Topology.Chain {
-		stages[i] = v.Name
+	sc.Store, sc.NoEngine = d.store, !cfg.Role.Global
+	if !cfg.Role.Global {
+		return token, nil
 	}
-	vnfs := cfg.localVNFs()
-	for _, dc := range cfg.Role.Locals {
-		r, err := dcroute.New(dc, cfg.dcNames(), stages, 0, func(err error) { d.log.Warn("routing table update failed", "dc", dc, "err", err) })
+	if len(cfg.Role.LocalEndpoints) > 0 {
+		eps := map[string]string{}
+		for dc, u := range cfg.Role.LocalEndpoints {
+			eps[dc] = strings.TrimSuffix(u, "/") + "/dc/" + dc
+		}
+		hc := &http.Client{}
+		if d.peerTr != nil {
+			hc.Transport = d.peerTr
+		}
+		h, err := transport.NewHTTP(transport.HTTPConfig{Endpoints: eps, Token: token, Client: hc})
 		if err != nil {
-			return err
+			return "", err
 		}
-		lc := d.localTemplate()
-		lc.DC, lc.Paths, lc.Sink = dc, r, r
-		lc.Reactive = cfg.Policy.Strategy != api.StrategyProactive
-		names := []string{cfg.Topology.PCSCF.Name}
-		if dc == cfg.Topology.SCSCFDC {
-			names = append(names, cfg.Topology.SCSCF.Name)
-		}
-		names = append(names, stages...)
-		for _, n := range names {
-			lc.VNFs = append(lc.VNFs, vnfs[n])
-		}
-		c, err := local.New(lc, d.driver, d.clk, d.log.With("dc", dc))
+		d.httpT, sc.EngineTransport = h, h
+	} else {
+		// no local controller reachable: rounds give every DC up
+		m, err := transport.NewMem(d.clk, transport.MemConfig{})
 		if err != nil {
-			return fmt.Errorf("local controller %s: %w", dc, err)
+			return "", err
 		}
+		sc.EngineTransport = m
+	}
+	return token, nil
+}
+
+// serveLocals serves the protocol and manual-scale endpoints of this
+// node's local controllers (cluster mode).
+func (d *Daemon) serveLocals(token string) error {
+	for _, dc := range d.cfg.Role.Locals {
+		c := d.locals[dc]
 		h, err := transport.NewHandler(c, token)
 		if err != nil {
 			return err
@@ -401,43 +465,8 @@ func (d *Daemon) buildCluster() error {
 			return err
 		}
 		d.mux.Handle("/dc/"+dc+transport.ScalePath, http.StripPrefix("/dc/"+dc, sh))
-		d.locals[dc], d.routers[dc] = c, r
 	}
-	if cfg.Role.Global {
-		var tr transport.Transport
-		if len(cfg.Role.LocalEndpoints) > 0 {
-			eps := map[string]string{}
-			for dc, u := range cfg.Role.LocalEndpoints {
-				eps[dc] = strings.TrimSuffix(u, "/") + "/dc/" + dc
-			}
-			hc := &http.Client{}
-			if d.peerTr != nil {
-				hc.Transport = d.peerTr
-			}
-			h, err := transport.NewHTTP(transport.HTTPConfig{Endpoints: eps, Token: token, Client: hc})
-			if err != nil {
-				return err
-			}
-			d.httpT, tr = h, h
-		} else {
-			// no local controller reachable: rounds give every DC up
-			m, err := transport.NewMem(d.clk, transport.MemConfig{})
-			if err != nil {
-				return err
-			}
-			tr = m
-		}
-		fc, err := global.NewModelForecaster(cfg.Policy.Predictor)
-		if err != nil {
-			return err
-		}
-		d.engine, err = global.New(global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
-			global.Deps{Clock: d.clk, Transport: tr, Forecaster: fc, Store: d.store, Logger: d.log.With("role", "global")})
-		if err != nil {
-			return err
-		}
-	}
-	return d.buildReports(token)
+	return nil
 }
 
 // peerTransport is the HTTP transport to the other nodes' APIs when the API
@@ -499,7 +528,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if mux == nil {
 		mux = http.NewServeMux()
 	}
-	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	mh, err := d.metricsHandler()
+	if err != nil {
+		return err
+	}
+	mux.Handle("/metrics", mh)
 	mux.Handle("/", apiSrv)
 	d.srv = apiSrv.HTTPServer(d.cfg.API.Listen, tlsCfg)
 	d.srv.Handler = mux
@@ -511,16 +544,10 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	d.ln = ln
 
-	if d.sys != nil {
-		if err := d.sys.Start(ctx); err != nil {
-			return err
-		}
-	} else {
-		for _, dc := range d.cfg.Role.Locals {
-			if err := d.locals[dc].Start(ctx); err != nil {
-				return fmt.Errorf("local controller %s: %w", dc, err)
-			}
-		}
+	if err := d.sys.Start(ctx); err != nil {
+		return err
+	}
+	if d.node != nil {
 		if d.engine != nil {
 			d.wg.Add(1)
 			go func() {
@@ -532,6 +559,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 		go func() {
 			defer d.wg.Done()
 			d.seedState(ctx)
+		}()
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.resyncLoop(ctx)
 		}()
 	}
 	if d.pump != nil {
@@ -629,7 +661,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 				d.log.Warn("leadership transfer failed; followers elect a leader after the election timeout", "err", e)
 			}
 		}
-		if d.sys != nil {
+		if d.node == nil {
 			d.waitRound(ctx)
 		}
 		if d.pump != nil {
@@ -665,13 +697,6 @@ func (d *Daemon) closeNow() {
 	d.reports.close()
 	if d.sys != nil {
 		d.sys.Stop()
-	} else {
-		if d.engine != nil {
-			d.engine.Stop()
-		}
-		for _, c := range d.locals {
-			c.Stop()
-		}
 	}
 	if d.httpT != nil {
 		d.httpT.Close()

@@ -28,7 +28,8 @@ func dryRun(st fsm.State, hist []fsm.Prediction, delayBound float64, now time.Ti
 		return nil, fmt.Errorf("dry run: %w", err)
 	}
 	s.DelayBound = delayBound
-	dec, err := placement.Plan(s, placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer, LocalFirst: st.Policy.LocalFirst})
+	dec, err := placement.Plan(s, placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer, LocalFirst: st.Policy.LocalFirst,
+		Improve: placement.ImproveOptions{Budget: st.Policy.ImproveBudget}})
 	if err != nil {
 		return nil, fmt.Errorf("dry run: plan: %w", err)
 	}

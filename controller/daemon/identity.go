@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -41,28 +40,42 @@ func (c *Config) ApplyIdentity(id Identity) error {
 	return c.Normalize()
 }
 
-// NewAdvertisedTransport is raft's TCP transport listening on bind and
-// advertising advertise (host:port), which may be a DNS name: a pod's IP
-// changes when it is rescheduled, its name in a headless Service does not,
-// and raft keeps the advertised address in its configuration. (raft's own
-// TCP transport advertises an IP address only.) Port 0 in advertise stands
-// for the port bound.
-func NewAdvertisedTransport(bind, advertise string, logOutput io.Writer) (*raft.NetworkTransport, error) {
-	host, port, err := net.SplitHostPort(advertise)
+// advertise returns stream (raft's TLS stream layer, or plain TCP on bind
+// when stream is nil) advertising addr (host:port) instead of the bound
+// address: a pod's IP changes when it is rescheduled, its name in a
+// headless Service does not, and raft keeps the advertised address in its
+// configuration. Port 0 in addr stands for the port bound.
+func advertise(stream raft.StreamLayer, bind, addr string) (raft.StreamLayer, error) {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" || port == "" {
-		return nil, fmt.Errorf("raft advertise address %q: want host:port", advertise)
+		return nil, fmt.Errorf("raft advertise address %q: want host:port", addr)
 	}
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, fmt.Errorf("raft bind %s: %w", bind, err)
+	if stream == nil {
+		ln, err := net.Listen("tcp", bind)
+		if err != nil {
+			return nil, fmt.Errorf("raft bind %s: %w", bind, err)
+		}
+		stream = &tcpLayer{Listener: ln}
 	}
 	if port == "0" {
-		advertise = net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+		_, bound, _ := net.SplitHostPort(stream.Addr().String())
+		addr = net.JoinHostPort(host, bound)
+	}
+	return &advertisedLayer{StreamLayer: stream, adv: advertisedAddr(addr)}, nil
+}
+
+// NewAdvertisedTransport is a plain-TCP raft transport on bind advertising
+// advertise (see advertise), for tests and callers that build the
+// transport themselves.
+func NewAdvertisedTransport(bind, addr string, logOutput io.Writer) (*raft.NetworkTransport, error) {
+	stream, err := advertise(nil, bind, addr)
+	if err != nil {
+		return nil, err
 	}
 	if logOutput == nil {
 		logOutput = io.Discard
 	}
-	return raft.NewNetworkTransport(&advertisedLayer{Listener: ln, adv: advertisedAddr(advertise)}, 3, 10*time.Second, logOutput), nil
+	return raft.NewNetworkTransport(stream, 3, 10*time.Second, logOutput), nil
 }
 
 type advertisedAddr string
@@ -70,15 +83,17 @@ type advertisedAddr string
 func (a advertisedAddr) Network() string { return "tcp" }
 func (a advertisedAddr) String() string  { return string(a) }
 
-// advertisedLayer is a raft.StreamLayer over a TCP listener whose Addr is
-// the advertised name.
+// advertisedLayer is a raft.StreamLayer whose Addr is the advertised name.
 type advertisedLayer struct {
-	net.Listener
+	raft.StreamLayer
 	adv advertisedAddr
 }
 
 func (l *advertisedLayer) Addr() net.Addr { return l.adv }
 
-func (l *advertisedLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+// tcpLayer is a plain-TCP raft.StreamLayer.
+type tcpLayer struct{ net.Listener }
+
+func (l *tcpLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	return net.DialTimeout("tcp", string(address), timeout)
 }

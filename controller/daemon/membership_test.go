@@ -349,15 +349,11 @@ func TestIdentityAndAdvertisedTransport(t *testing.T) {
 	if _, err := NewAdvertisedTransport("127.0.0.1:0", "no-port", nil); err == nil {
 		t.Fatal("advertise without a port accepted")
 	}
-	tr, err := NewAdvertisedTransport(cfg.Node.RaftBind, "localhost:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(&cfg, Options{Listener: ln, Raft: fastRaft(), RaftTransport: tr, Logger: slog.New(slog.DiscardHandler),
+	d, err := New(&cfg, Options{Listener: ln, Raft: fastRaft(), RaftAdvertise: "localhost:0", Logger: slog.New(slog.DiscardHandler),
 		ShutdownTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -369,7 +365,6 @@ func TestIdentityAndAdvertisedTransport(t *testing.T) {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = d.Shutdown(sctx)
-		_ = tr.Close()
 	})
 	addr := d.Node().Addr()
 	if host, _, _ := net.SplitHostPort(addr); host != "localhost" {

@@ -197,15 +197,13 @@ func (d *Daemon) buildReports(protocolToken string) error {
 func (d *Daemon) buildWorkloadReports(token string) error {
 	cfg := d.cfg
 	if cfg.Role.Global && d.engine != nil {
-		if token == "" {
-			d.log.Warn("role.protocolTokenFile is not set: this global node takes no workload reports from other nodes")
-		} else {
-			h, err := transport.NewWorkloadHandler(engineIntake{d.engine, d.store}, token)
-			if err != nil {
-				return err
-			}
-			d.mux.Handle(transport.WorkloadPath, h)
+		if err := d.serveWorkloadReports(token); err != nil {
+			return err
 		}
+	}
+	token, err := d.reportToken(token)
+	if err != nil {
+		return err
 	}
 	if len(d.locals) == 0 {
 		return nil

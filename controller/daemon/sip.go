@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -100,6 +101,13 @@ func (d *Daemon) startSIP() error {
 	}
 	d.sip.agents = agents
 	t := d.cfg.Topology
+	if d.locals[t.SCSCFDC] == nil {
+		return nil // the S-CSCF DC's node meters its S-CSCFs
+	}
+	report := d.workloadReporter()
+	if report == nil {
+		return errors.New("driver local: the CP workload meter has no report target")
+	}
 	loc := d.cfg.Driver.Location
 	if len(loc.Rules) == 0 {
 		d.log.Warn("driver.location has no rules: CP workload per pair cannot be measured; proactive CP sizing sees no load")
@@ -108,7 +116,7 @@ func (d *Daemon) startSIP() error {
 	if err := loc.Validate(d.cfg.dcNames()); err != nil {
 		return fmt.Errorf("driver.location: %w", err)
 	}
-	meter, err := sipglue.NewCPMeter(sipglue.CPMeterConfig{DC: t.SCSCFDC, Location: loc, Clock: d.clk, Report: d.sys,
+	meter, err := sipglue.NewCPMeter(sipglue.CPMeterConfig{DC: t.SCSCFDC, Location: loc, Clock: d.clk, Report: report,
 		Call: rpcCall,
 		Targets: func() []sipglue.Target {
 			ins, _ := d.localDrv.List(context.Background(), t.SCSCFDC)

@@ -27,12 +27,14 @@ type watcher struct {
 	hist      []api.Decision // by increasing Seq
 	seq       int64          // Seq of the newest decision recorded
 	lastRound int64
-	last      map[string]local.Action
-	rep       *clock.Repeater
+	// lastOutcome is the newest round whose outcome was recorded (history.go).
+	lastOutcome int64
+	last        map[string]local.Action
+	rep         *clock.Repeater
 }
 
 func newWatcher(d *Daemon) *watcher {
-	return &watcher{d: d, lastRound: -1, last: map[string]local.Action{}}
+	return &watcher{d: d, lastRound: -1, lastOutcome: -1, last: map[string]local.Action{}}
 }
 
 func (w *watcher) start() {
@@ -66,22 +68,9 @@ func (w *watcher) poll() {
 			for _, st := range rec.Steps {
 				m.ObserveStep(st.Step.String(), st.Duration)
 			}
-			for _, dd := range rec.Decision {
-				for _, t := range dd.Targets {
-					// the local controller keeps a VNF's minimum whatever the plan says
-					before := t.Working - t.Create - t.Reuse + t.ToBuffer
-					delta := max(t.Working, mins[t.VNF].Min) - before
-					if delta == 0 {
-						continue
-					}
-					fresh = append(fresh, api.Decision{Round: int64(rec.Round), At: rec.Finished, Kind: api.DecisionProactive,
-						DC: dd.DC, VNF: t.VNF, Delta: delta, Reason: t.Reason,
-						Detail: map[string]any{"interval": dd.Interval, "working": t.Working, "create": t.Create,
-							"reuse": t.Reuse, "toBuffer": t.ToBuffer}})
-				}
-			}
 		}
 	}
+	fresh = append(fresh, w.outcomeDecisions(mins)...)
 	for _, dc := range slices.Sorted(maps.Keys(w.d.locals)) {
 		acts := w.d.locals[dc].Actions()
 		start := 0

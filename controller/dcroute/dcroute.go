@@ -27,6 +27,9 @@ type Router struct {
 	index [][]string         // [stage-1][idx] = id ("" = free)
 	byID  []map[string]uint8 // [stage-1][id] = idx
 	errs  func(error)
+	// committed is the cluster's committed routing state (resync.go).
+	committed CommittedFunc
+	onResync  func(from, to uint64)
 }
 
 var (
@@ -104,6 +107,7 @@ func (r *Router) StoreNext(interval uint64, paths []protocol.PathEntry) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.catchUpStoreLocked(interval)
 	r.fail(r.t.StoreNext(interval, ps))
 }
 
@@ -111,6 +115,7 @@ func (r *Router) StoreNext(interval uint64, paths []protocol.PathEntry) {
 func (r *Router) Enter(interval uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.catchUpEnterLocked(interval)
 	r.fail(r.t.Enter(interval))
 }
 

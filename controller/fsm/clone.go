@@ -28,6 +28,7 @@ func (s State) Clone() State {
 	// documents are immutable once applied (PutDoc stores a new slice):
 	// the map is copied, the bytes shared
 	c.Docs = maps.Clone(s.Docs)
+	c.Outcomes = cloneOutcomes(s.Outcomes)
 	if s.History != nil {
 		c.History = make([]Prediction, len(s.History))
 		for i, p := range s.History {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
@@ -23,7 +24,19 @@ const (
 	PutDocType            MessageType = 7
 	DeleteDocType         MessageType = 8
 	SetDrainType          MessageType = 9
+	DrainOperationType    MessageType = 10
 )
+
+// IgnoreUnknownFlag is the bit of a command type that a node which does not
+// know the type may skip (Consul's IgnoreUnknownTypeFlag): set it only on a
+// command whose effect older nodes can do without and whose absence never
+// changes how they apply later commands. No command of this version
+// carries it.
+const IgnoreUnknownFlag MessageType = 0x80
+
+// ErrUnknownCommand is wrapped by Decode for a type byte this version has
+// no handler for.
+var ErrUnknownCommand = errors.New("fsm: unknown command type")
 
 // Command is one replicated state change.
 type Command interface {
@@ -54,6 +67,8 @@ type RoundStepDone struct {
 	Provisions map[string]protocol.ProvisionReport `json:"provisions,omitempty"`
 	// Unreachable lists the DCs given up at this step.
 	Unreachable []string `json:"unreachable,omitempty"`
+	// Answers are the DCs' step-4 answers (the decision history, outcomes.go).
+	Answers map[string]DCAnswer `json:"answers,omitempty"`
 }
 
 // DecisionCommitted closes step 3 with the per-DC decisions and the next
@@ -69,6 +84,9 @@ type DecisionCommitted struct {
 type IntervalEntered struct {
 	Round       uint64   `json:"round"`
 	Unreachable []string `json:"unreachable,omitempty"`
+	// At is the leader's clock when the round closed (the decision history's
+	// time, the same on every node).
+	At time.Time `json:"at,omitzero"`
 }
 
 // PutDoc creates or replaces the replicated document Key (see State.Docs
@@ -93,6 +111,18 @@ type SetDrain struct {
 	Drain bool   `json:"drain"`
 }
 
+// DrainOperation drains or undrains DC together with its operation records,
+// as one entry: SetDrain's rule on DC (refused with *DrainRefusedError), then
+// every record written as PutDoc would (keys under DocOp), then the oldest
+// DocOp records beyond KeepOps deleted (ordered by OpSeq; 0 keeps all).
+// Atomic: a refusal leaves the state unchanged.
+type DrainOperation struct {
+	DC      string                     `json:"dc"`
+	Drain   bool                       `json:"drain"`
+	Records map[string]json.RawMessage `json:"records"`
+	KeepOps int                        `json:"keepOps,omitempty"`
+}
+
 // Type implementations.
 func (SetTopology) Type() MessageType       { return SetTopologyType }
 func (SetPolicy) Type() MessageType         { return SetPolicyType }
@@ -103,6 +133,7 @@ func (IntervalEntered) Type() MessageType   { return IntervalEnteredType }
 func (PutDoc) Type() MessageType            { return PutDocType }
 func (DeleteDoc) Type() MessageType         { return DeleteDocType }
 func (SetDrain) Type() MessageType          { return SetDrainType }
+func (DrainOperation) Type() MessageType    { return DrainOperationType }
 
 type handler struct {
 	decode func([]byte) (Command, error)
@@ -128,6 +159,7 @@ var registry = map[MessageType]handler{
 	PutDocType:            {dec[PutDoc], applyPutDoc},
 	DeleteDocType:         {dec[DeleteDoc], applyDeleteDoc},
 	SetDrainType:          {dec[SetDrain], applySetDrain},
+	DrainOperationType:    {dec[DrainOperation], applyDrainOperation},
 }
 
 // Encode turns a command into a raft log entry: type byte + JSON.
@@ -149,7 +181,7 @@ func Decode(b []byte) (Command, error) {
 	}
 	h, ok := registry[MessageType(b[0])]
 	if !ok {
-		return nil, fmt.Errorf("fsm: unknown command type %d", b[0])
+		return nil, fmt.Errorf("%w %d", ErrUnknownCommand, b[0])
 	}
 	c, err := h.decode(b[1:])
 	if err != nil {
@@ -266,6 +298,9 @@ func applyRoundStepDone(s *State, c Command) error {
 	}
 	markUnreachable(s.Round, cmd.Unreachable, cmd.Step)
 	s.Round.Done = cmd.Step
+	if cmd.Step == protocol.StepBroadcast {
+		s.recordAcked(cmd.Round, cmd.Answers, cmd.Unreachable)
+	}
 	return nil
 }
 
@@ -277,6 +312,7 @@ func applyDecisionCommitted(s *State, c Command) error {
 	s.Round.Decision = cmd.Decision
 	s.Round.Paths = cmd.Paths
 	s.Round.Done = protocol.StepCompute
+	s.recordDecided(cmd.Round, cmd.Decision, s.Round.Unreachable)
 	return nil
 }
 
@@ -286,6 +322,7 @@ func applyIntervalEntered(s *State, c Command) error {
 		return err
 	}
 	markUnreachable(s.Round, cmd.Unreachable, protocol.StepEnter)
+	s.recordEntered(cmd.Round, cmd.Unreachable, cmd.At)
 	if s.Stale == nil {
 		s.Stale = map[string]uint64{}
 	}

@@ -2,12 +2,17 @@ package fsm
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/ims-orch/ims-orch/controller/instbound"
 )
 
 // Document key prefixes of State.Docs: the key is the prefix followed by a
@@ -150,6 +155,57 @@ func applySetDrain(s *State, c Command) error {
 	return nil
 }
 
+// DrainRefusedError is DrainOperation's refusal of the drain itself
+// (unknown DC, the S-CSCF DC, the last DC not drained).
+type DrainRefusedError struct{ Reason string }
+
+func (e *DrainRefusedError) Error() string { return "fsm: drain refused: " + e.Reason }
+
+func applyDrainOperation(s *State, c Command) error {
+	cmd := c.(DrainOperation)
+	if cmd.KeepOps < 0 {
+		return fmt.Errorf("drain operation keepOps %d: must not be negative", cmd.KeepOps)
+	}
+	next := *s
+	next.Docs = maps.Clone(s.Docs)
+	if err := applySetDrain(&next, SetDrain{DC: cmd.DC, Drain: cmd.Drain}); err != nil {
+		return &DrainRefusedError{Reason: strings.TrimPrefix(err.Error(), "drain.dc: ")}
+	}
+	for _, k := range slices.Sorted(maps.Keys(cmd.Records)) {
+		if !strings.HasPrefix(k, DocOp) {
+			return fmt.Errorf("drain operation record %q: must start with %q", trunc(k), DocOp)
+		}
+		if err := applyPutDoc(&next, PutDoc{Key: k, Doc: cmd.Records[k]}); err != nil {
+			return err
+		}
+	}
+	if cmd.KeepOps > 0 {
+		var ops []string
+		for k := range next.Docs {
+			if strings.HasPrefix(k, DocOp) {
+				ops = append(ops, k)
+			}
+		}
+		slices.SortFunc(ops, func(a, b string) int { return cmp.Or(OpSeq(a)-OpSeq(b), strings.Compare(a, b)) })
+		for _, k := range ops[:max(0, len(ops)-cmd.KeepOps)] {
+			delete(next.Docs, k)
+		}
+	}
+	*s = next
+	return nil
+}
+
+// OpSeq is the number ending an operation record's key or id
+// ("op/drain-12" → 12), 0 if none.
+func OpSeq(key string) int {
+	i := strings.LastIndexByte(key, '-')
+	n, err := strconv.Atoi(key[i+1:])
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
 // checkDrained checks a drained set against a topology: sorted, unique,
 // known DCs, not the S-CSCF DC, and at least one DC not drained.
 func checkDrained(t *Topology, drained []string) error {
@@ -172,8 +228,14 @@ func checkDrained(t *Topology, drained []string) error {
 
 // ValidateLimits checks the policy's limits against a topology (nil: none
 // committed yet, so no limit can be checked): known VNF names, a known DC
-// when set, 0 ≤ Min, Max 0 (no upper bound) or ≥ Min, no (DC, VNF) twice.
-func (p *Policy) ValidateLimits(t *Topology) error {
+// when set, 0 ≤ Min, Max 0 (no upper bound) or ≥ Min, no (DC, VNF) twice,
+// Min and Max within instbound.PerDC (what a DC can route and run).
+func (p *Policy) ValidateLimits(t *Topology) error { return p.validateLimits(t, true) }
+
+// validateLimits is ValidateLimits; bounded false skips the instbound check
+// (a snapshot written before the bound existed must still restore: the
+// local controllers refuse an out-of-bound limit themselves).
+func (p *Policy) validateLimits(t *Topology, bounded bool) error {
 	if len(p.Limits) == 0 {
 		return nil
 	}
@@ -183,7 +245,7 @@ func (p *Policy) ValidateLimits(t *Topology) error {
 	if t == nil {
 		return errors.New("policy.limits: no topology committed yet to check the limits against")
 	}
-	names := map[string]bool{t.PCSCF.Name: true, t.SCSCF.Name: true}
+	names := map[string]bool{t.PCSCF.Name: false, t.SCSCF.Name: false} // name → data plane
 	for _, s := range t.Stages {
 		names[s.Name] = true
 	}
@@ -191,8 +253,9 @@ func (p *Policy) ValidateLimits(t *Topology) error {
 	seen := map[key]int{}
 	for i, l := range p.Limits {
 		f := fmt.Sprintf("policy.limits[%d]", i)
+		dp, known := names[l.VNF]
 		switch {
-		case !names[l.VNF]:
+		case !known:
 			return fmt.Errorf("%s.vnf: %q is not a VNF of the topology", f, trunc(l.VNF))
 		case l.DC != "" && t.Index(l.DC) < 0:
 			return fmt.Errorf("%s.dc: %q is not a datacenter of the topology", f, trunc(l.DC))
@@ -200,6 +263,14 @@ func (p *Policy) ValidateLimits(t *Topology) error {
 			return fmt.Errorf("%s.min: must not be negative, got %d", f, l.Min)
 		case l.Max < 0 || (l.Max > 0 && l.Max < l.Min):
 			return fmt.Errorf("%s.max: must be 0 (no upper bound) or ≥ min (%d), got %d", f, l.Min, l.Max)
+		}
+		if bounded {
+			if err := instbound.Check(f+".min", l.Min, len(t.DCs), dp); err != nil {
+				return err
+			}
+			if err := instbound.Check(f+".max", l.Max, len(t.DCs), dp); err != nil {
+				return err
+			}
 		}
 		if j, dup := seen[key{l.DC, l.VNF}]; dup {
 			return fmt.Errorf("%s: repeats policy.limits[%d] (same dc and vnf)", f, j)

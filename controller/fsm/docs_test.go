@@ -3,10 +3,13 @@ package fsm
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -216,6 +219,9 @@ func TestSetPolicyLimits(t *testing.T) {
 		{"max below min", pol(Limit{VNF: "fw", Min: 3, Max: 2}), "policy.limits[0].max"},
 		{"duplicate", pol(Limit{DC: "b", VNF: "fw", Max: 2}, Limit{DC: "b", VNF: "fw", Max: 3}), "policy.limits[1]: repeats policy.limits[0]"},
 		{"too many", pol(make([]Limit, MaxLimits+1)...), "at most 4096"},
+		{"dp above routable", pol(Limit{VNF: "fw", Min: 12000, Max: 12000}), "policy.limits[0].min: 12000 is above 253"},
+		{"dp max above routable", pol(Limit{DC: "a", VNF: "fw", Max: 254}), "policy.limits[0].max: 254 is above 253"},
+		{"cp above sanity", pol(Limit{VNF: "pcscf", Max: 1 << 31}), "policy.limits[0].max: 2147483648 is above the sanity limit of 10000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { rejected(t, f, tc.c, tc.want) })
 	}
@@ -394,5 +400,59 @@ func BenchmarkStateWithDocs(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = f.State()
+	}
+}
+
+// DrainOperation: the drain flag and the operation records in one entry,
+// pruned inside Apply, all or nothing.
+func TestDrainOperation(t *testing.T) {
+	f := seeded(t)
+	rec := func(ids ...string) map[string]json.RawMessage {
+		m := map[string]json.RawMessage{}
+		for _, id := range ids {
+			m[DocOp+id] = json.RawMessage(`{"id":"` + id + `"}`)
+		}
+		return m
+	}
+	for i := 1; i <= 3; i++ {
+		if err := apply(f, PutDoc{Key: DocOp + "scale-" + strconv.Itoa(i), Doc: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := f.Changes()
+	if err := apply(f, DrainOperation{DC: "b", Drain: true, Records: rec("drain-4"), KeepOps: 3}); err != nil {
+		t.Fatal(err)
+	}
+	st := f.State()
+	if f.Changes() != before+1 || !slices.Equal(st.Drained, []string{"b"}) {
+		t.Fatalf("drained %v after %d changes", st.Drained, f.Changes()-before)
+	}
+	if _, ok := st.Docs[DocOp+"scale-1"]; ok || st.Docs[DocOp+"drain-4"] == nil || st.Docs[DocOp+"scale-2"] == nil {
+		t.Fatalf("records after pruning to 3: %v", slices.Sorted(maps.Keys(st.Docs)))
+	}
+	// refusals change nothing: the S-CSCF DC, the last undrained DC, a
+	// record outside op/
+	for _, tc := range []struct {
+		c    DrainOperation
+		want string
+	}{
+		{DrainOperation{DC: "a", Drain: true, Records: rec("drain-5")}, "S-CSCF"},
+		{DrainOperation{DC: "c", Drain: true, Records: map[string]json.RawMessage{"policy/x": json.RawMessage(`{}`)}}, "must start with"},
+		{DrainOperation{DC: "c", Drain: true, Records: rec("drain-5"), KeepOps: -1}, "keepOps"},
+	} {
+		rejected(t, f, tc.c, tc.want)
+	}
+	var dr *DrainRefusedError
+	if err := apply(f, DrainOperation{DC: "a", Drain: true}); !errors.As(err, &dr) {
+		t.Fatalf("refused drain: %v, want *DrainRefusedError", err)
+	}
+	if err := apply(f, DrainOperation{DC: "b", Drain: false, Records: rec("drain-4", "undrain-5")}); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.State(); len(st.Drained) != 0 || st.Docs[DocOp+"undrain-5"] == nil {
+		t.Fatalf("undrain: drained %v", st.Drained)
+	}
+	if OpSeq("op/drain-12") != 12 || OpSeq("x") != 0 {
+		t.Fatal("OpSeq")
 	}
 }

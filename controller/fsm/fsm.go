@@ -28,9 +28,28 @@ func New() *FSM { return &FSM{} }
 
 // Apply decodes and applies one raft log entry. It returns nil or the error
 // that rejected the command (raft hands it back as the ApplyFuture response).
+//
+// Unknown command policy: a committed entry whose type this version does
+// not know is applied by the nodes that know it, so skipping it would let
+// this node's state diverge silently. Apply therefore stops loudly, as
+// Consul's FSM does: it panics, naming the log index and the type, and the
+// node must be upgraded before it applies further (raft replays the entry
+// after the restart). A type with IgnoreUnknownFlag set is skipped instead
+// (the flag is the writer's promise that older nodes can do without it).
+// Roll a new command type out only once every node runs a version that
+// knows it.
 func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
+	}
+	if len(l.Data) > 0 {
+		if _, known := registry[MessageType(l.Data[0])]; !known {
+			if MessageType(l.Data[0])&IgnoreUnknownFlag != 0 {
+				return nil
+			}
+			panic(fmt.Sprintf("fsm: raft log index %d holds command type %d, which this version does not know; "+
+				"stopping instead of diverging from the nodes that apply it (upgrade this node)", l.Index, l.Data[0]))
+		}
 	}
 	return f.ApplyBytes(l.Data)
 }
@@ -73,7 +92,7 @@ func (f *FSM) State() State {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	s := f.s
-	s.History = nil
+	s.History, s.Outcomes = nil, nil
 	return s.Clone()
 }
 
@@ -215,7 +234,7 @@ func ReadSnapshot(r io.Reader) (State, error) {
 	} else if len(s.Drained) > 0 {
 		return State{}, errors.New("fsm snapshot: drained datacenters without a topology")
 	}
-	if err := s.Policy.ValidateLimits(s.Topology); err != nil {
+	if err := s.Policy.validateLimits(s.Topology, false); err != nil {
 		return State{}, fmt.Errorf("fsm snapshot: %w", err)
 	}
 	for k := range s.Docs {

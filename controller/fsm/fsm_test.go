@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -379,5 +380,36 @@ func TestNodeOnDiskRestart(t *testing.T) {
 	}
 	if err := n.Apply(fullRound(1)[3], time.Second); err != nil {
 		t.Fatalf("continuing the round after restart: %v", err)
+	}
+}
+
+// The unknown-command policy: an entry of a type this version does not know
+// stops the FSM loudly (a panic naming index and type) without touching the
+// state; a type with IgnoreUnknownFlag is skipped.
+func TestApplyUnknownCommandStops(t *testing.T) {
+	f := New()
+	before := f.Changes()
+	func() {
+		defer func() {
+			r := recover()
+			if r == nil || !strings.Contains(fmt.Sprint(r), "index 7 holds command type 99") {
+				t.Fatalf("unknown command applied without stopping: recover %v", r)
+			}
+		}()
+		f.Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: []byte{99, '{', '}'}})
+	}()
+	if got := f.Apply(&raft.Log{Index: 8, Type: raft.LogCommand, Data: []byte{byte(IgnoreUnknownFlag | 3), '{', '}'}}); got != nil {
+		t.Fatalf("ignorable unknown command: %v", got)
+	}
+	if f.Changes() != before {
+		t.Fatal("an unknown command changed the state")
+	}
+	if _, err := Decode([]byte{99}); !errors.Is(err, ErrUnknownCommand) {
+		t.Fatalf("Decode: %v", err)
+	}
+	for typ := range registry {
+		if typ&IgnoreUnknownFlag != 0 {
+			t.Fatalf("command type %d carries IgnoreUnknownFlag", typ)
+		}
 	}
 }

@@ -39,8 +39,13 @@ type NodeConfig struct {
 	Bootstrap bool
 	// Raft overrides raft.DefaultConfig() (LocalID is always set to ID).
 	Raft *raft.Config
-	// LogOutput receives raft's logs (default io.Discard).
+	// LogOutput receives raft's logs (default io.Discard) when Logger is nil.
 	LogOutput io.Writer
+	// Logger receives raft's logs (SlogLogger routes them to a slog.Logger).
+	Logger hclog.Logger
+	// Stream is the stream layer of raft's network transport (raftls: mutual
+	// TLS); nil: plain TCP on Bind. Ignored when Transport is set.
+	Stream raft.StreamLayer
 }
 
 // Node is a raft node over an FSM.
@@ -68,7 +73,10 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		rc = &c
 	}
 	rc.LocalID = raft.ServerID(cfg.ID)
-	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft-" + cfg.ID, Output: out, Level: hclog.Info})
+	rc.Logger = cfg.Logger
+	if rc.Logger == nil {
+		rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft-" + cfg.ID, Output: out, Level: hclog.Info})
+	}
 
 	n := &Node{FSM: New(), ID: cfg.ID}
 	var (
@@ -100,6 +108,12 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		logs, stable, snaps = w, w, fs
 	}
 	trans := cfg.Transport
+	if trans == nil && cfg.Stream != nil {
+		t := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: cfg.Stream, MaxPool: 3,
+			Timeout: 10 * time.Second, Logger: rc.Logger})
+		trans = t
+		n.closers = append(n.closers, t)
+	}
 	if trans == nil {
 		if cfg.Bind == "" {
 			n.close()

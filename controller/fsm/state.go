@@ -140,6 +140,9 @@ type Policy struct {
 	// LocalFirst plans the entry = exit pairs before the others
 	// (placement.Options.LocalFirst); the paper plans them last.
 	LocalFirst bool `json:"localFirst,omitempty"`
+	// ImproveBudget is the joint improvement phase's budget in pair
+	// searches (placement.ImproveOptions.Budget); 0: the phase is off.
+	ImproveBudget int `json:"improveBudget,omitempty"`
 	// TargetUtilization plans every VNF at this fraction of its capacity
 	// (0 < u ≤ 1; 0 means 1, the paper's sizing at full capacity). Below the
 	// overload thresholds it leaves room for the load's fluctuation within
@@ -228,4 +231,8 @@ type State struct {
 	// (PutDoc normalizes it); the byte slices are shared by the state's
 	// copies and never edited: read only.
 	Docs map[string]json.RawMessage `json:"docs,omitempty"`
+	// Outcomes is the decision history derived from the log (outcomes.go):
+	// the last MaxOutcomes rounds, oldest first. State() leaves it out (see
+	// FSM.Outcomes); snapshots carry it.
+	Outcomes []RoundOutcome `json:"outcomes,omitempty"`
 }

@@ -34,8 +34,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -60,6 +58,22 @@ type Config struct {
 	StepDeadline time.Duration
 	// RecordsKept bounds the round records kept in memory (default 100).
 	RecordsKept int
+	// RateFactor scales the most plausible rate of a pair in a workload
+	// report (intakebounds.go; default 1: what the whole system could serve).
+	RateFactor float64
+	// MaxReportSkew is how far ahead of this node's clock a workload report
+	// may be stamped (default 10 s; behind: one interval more).
+	MaxReportSkew time.Duration
+	// SilentHoldRounds is how many rounds the last forecast of a series is
+	// held while the DCs that report it are silent (silent.go; default 3);
+	// after that the series counts as 0.
+	SilentHoldRounds int
+	// InitialRoundOnly runs no periodic round: the engine completes the
+	// round it starts or resumes first and schedules no other (a strategy
+	// without PeriodicRounds, controller/strategy). A store that has entered
+	// an interval already had that round: Start then schedules none.
+	// Trigger still runs a round on demand.
+	InitialRoundOnly bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -75,9 +89,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RecordsKept == 0 {
 		c.RecordsKept = 100
 	}
+	if c.RateFactor == 0 {
+		c.RateFactor = DefaultRateFactor
+	}
+	if c.MaxReportSkew == 0 {
+		c.MaxReportSkew = DefaultMaxReportSkew
+	}
+	if c.SilentHoldRounds == 0 {
+		c.SilentHoldRounds = DefaultSilentHoldRounds
+	}
 	switch {
-	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0:
-		return c, errors.New("global.Config: durations and RecordsKept must not be negative")
+	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0 || c.MaxReportSkew < 0 || c.SilentHoldRounds < 0 || !(c.RateFactor > 0):
+		return c, errors.New("global.Config: durations, RecordsKept and MaxReportSkew must not be negative, RateFactor must be positive")
 	case c.StepDeadline >= c.Interval:
 		return c, fmt.Errorf("global.Config.StepDeadline: %v must be below the interval %v", c.StepDeadline, c.Interval)
 	case c.Retransmit > c.StepDeadline:
@@ -188,7 +211,9 @@ type Engine struct {
 	ex        *exchange
 	in        intake
 	known     map[string]bool // DCs of the topology (intake validation)
+	bounds    intakeBounds    // plausibility limits of the topology (intakebounds.go)
 	series    map[string]bool // every series observed so far
+	silent    silence         // who reports which series (silent.go)
 	observed  uint64          // history rounds < observed are in the forecaster
 	lastPred  map[string]float64
 	rec       *RoundRecord
@@ -220,7 +245,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}}, nil
+	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}, silent: newSilence()}, nil
 }
 
 // Seq is the deterministic sequence number of a round's step: every leader
@@ -287,6 +312,9 @@ func (e *Engine) Start() error {
 			e.newRecord(st.Round.Round, true)
 			e.timer = e.after(0, e.advance)
 			return
+		}
+		if e.cfg.InitialRoundOnly && st.Interval > 0 {
+			return // the initial round is done
 		}
 		e.timer = e.after(e.cfg.Interval, e.startRound)
 	})
@@ -378,6 +406,9 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 		if err = checkReport(r, e.known); err != nil {
 			return
 		}
+		if err = e.bounds.checkPlausible(r, e.d.Clock.Now(), e.cfg.Interval, e.cfg.MaxReportSkew); err != nil {
+			return
+		}
 		e.in.add(r)
 	})
 	return err
@@ -391,6 +422,7 @@ func (e *Engine) refreshTopology(st *fsm.State) {
 	for _, dc := range st.Topology.DCs {
 		e.known[dc] = true
 	}
+	e.bounds = boundsFor(st.Topology, e.cfg.RateFactor)
 }
 
 // replayHistory feeds committed interval averages this engine has not
@@ -440,7 +472,7 @@ func (e *Engine) commit(c fsm.Command) bool {
 		e.log.Info("command already applied, continuing from the committed state", "err", err)
 		e.timer = e.after(0, e.advance)
 		return false
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
+	case errors.Is(err, ErrNotLeader):
 		e.log.Error("lost leadership, stopping the round engine", "err", err)
 		e.running = false
 		e.epoch++
@@ -507,10 +539,14 @@ func (e *Engine) finishRound() {
 		e.stats.Rounds++
 		next := e.rec.Started.Add(e.cfg.Interval).Sub(e.rec.Finished)
 		e.rec = nil
-		e.timer = e.after(max(next, 0), e.startRound)
+		if !e.cfg.InitialRoundOnly {
+			e.timer = e.after(max(next, 0), e.startRound)
+		}
 		return
 	}
-	e.timer = e.after(e.cfg.Interval, e.startRound)
+	if !e.cfg.InitialRoundOnly {
+		e.timer = e.after(e.cfg.Interval, e.startRound)
+	}
 }
 
 // predict is step 1: the interval averages feed the forecaster, every known
@@ -518,16 +554,15 @@ func (e *Engine) finishRound() {
 func (e *Engine) predict(st *fsm.State) {
 	round := st.Round.Round
 	avg, kinds := e.in.averages()
-	// A workload series with history but absent this interval is 0 when its
-	// kind was reported at all (no traffic on the pair); delays are not
-	// invented.
-	for k := range e.series {
-		if _, ok := avg[k]; ok {
-			continue
-		}
-		if kind, _, _, _ := ParseSeriesKey(k); kind != KindDelay && kinds[kind] {
-			avg[k] = 0
-		}
+	// A workload series with history but absent this interval is 0 when a
+	// DC that reports it reported its kind (no traffic on the pair); while
+	// its reporters are silent its last forecast is held (silent.go);
+	// delays are not invented.
+	e.silent.learn(&e.in)
+	held, dcs := e.silent.fill(e.series, avg, &e.in, kinds, round, e.cfg.SilentHoldRounds)
+	if len(held) > 0 {
+		e.log.Warn("no workload report from these datacenters this interval: their series are missing, not zero; holding the last forecast",
+			"round", round, "silentDCs", dcs, "series", len(held), "held", heldNote(held), "holdRounds", e.cfg.SilentHoldRounds)
 	}
 	if e.observed <= round { // not after a failed commit of this step: observe once
 		for _, k := range slices.Sorted(maps.Keys(avg)) {
@@ -546,6 +581,11 @@ func (e *Engine) predict(st *fsm.State) {
 			continue
 		}
 		pred[k] = max(v, 0)
+	}
+	for _, k := range held {
+		if v, ok := e.lastPred[k]; ok {
+			pred[k] = v // missing data: the last forecast, held
+		}
 	}
 	if !e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred}}) {
 		return
@@ -571,7 +611,8 @@ func (e *Engine) compute(st *fsm.State) {
 		return
 	}
 	note := ""
-	dec, err := placement.Plan(snap, placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer, LocalFirst: st.Policy.LocalFirst})
+	dec, err := placement.Plan(snap, placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer, LocalFirst: st.Policy.LocalFirst,
+		Improve: placement.ImproveOptions{Budget: st.Policy.ImproveBudget}})
 	if err == nil && !decisionShapeOK(dec, snap.N, len(snap.Stages)) {
 		err = errors.New("plan returned a decision that does not cover every DC and stage")
 	}
@@ -604,7 +645,8 @@ func (e *Engine) startExchange(st *fsm.State, step protocol.Step) {
 		if _, gone := r.Unreachable[dc]; gone {
 			continue
 		}
-		req := protocol.Request{Header: protocol.Header{Round: r.Round, Step: step, Seq: Seq(r.Round, step), DC: dc}}
+		req := protocol.Request{Header: protocol.Header{Round: r.Round, Step: step, Seq: Seq(r.Round, step), DC: dc},
+			Expires: e.d.Clock.Now().Add(e.cfg.StepDeadline)}
 		if step == protocol.StepBroadcast {
 			d, ok := decisions[dc]
 			if !ok {
@@ -718,7 +760,11 @@ func (e *Engine) finishExchange(ex *exchange) {
 		}
 		c = fsm.RoundStepDone{Round: ex.round, Step: ex.step, Provisions: prov, Unreachable: ex.gaveUp}
 	case protocol.StepBroadcast:
-		c = fsm.RoundStepDone{Round: ex.round, Step: ex.step, Unreachable: ex.gaveUp}
+		answers := map[string]fsm.DCAnswer{}
+		for dc, a := range ex.answers {
+			answers[dc] = fsm.DCAnswer{Created: a.Created, Reused: a.Reused, Error: a.Error}
+		}
+		c = fsm.RoundStepDone{Round: ex.round, Step: ex.step, Unreachable: ex.gaveUp, Answers: answers}
 		if e.rec != nil {
 			for _, dc := range slices.Sorted(maps.Keys(ex.answers)) {
 				a := ex.answers[dc]
@@ -726,7 +772,7 @@ func (e *Engine) finishExchange(ex *exchange) {
 			}
 		}
 	case protocol.StepEnter:
-		c = fsm.IntervalEntered{Round: ex.round, Unreachable: ex.gaveUp}
+		c = fsm.IntervalEntered{Round: ex.round, Unreachable: ex.gaveUp, At: e.d.Clock.Now()}
 	}
 	if !e.commit(c) {
 		return

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
@@ -73,6 +74,11 @@ func TestReportWorkloadRejects(t *testing.T) {
 		{"delay to self", protocol.WorkloadReport{DC: "dc0", Kind: KindDP, DelaysMs: map[string]float64{"dc0": 1}}, `delaysMs["dc0"]`},
 		{"delay infinite", protocol.WorkloadReport{DC: "dc0", Kind: KindDP, DelaysMs: map[string]float64{"dc1": math.Inf(1)}}, `delaysMs["dc1"]`},
 		{"delay in a cp report", protocol.WorkloadReport{DC: "dc0", Kind: KindCP, DelaysMs: map[string]float64{"dc1": 1}}, "delaysMs"},
+		{"implausible dp rate", protocol.WorkloadReport{DC: "dc0", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc1", Rate: 1e12}}}, "pairs[0].rate: 1e+12 is implausible"},
+		{"implausible cp rate", protocol.WorkloadReport{DC: "dc0", Kind: KindCP, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc1", Rate: 1e12}}}, "pairs[0].rate: 1e+12 is implausible"},
+		{"stamped 2099", protocol.WorkloadReport{DC: "dc0", At: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), Kind: KindDP}, "ahead of the leader's clock"},
+		{"clock ahead by a minute", protocol.WorkloadReport{DC: "dc0", At: h.clk.Now().Add(time.Minute), Kind: KindDP}, "ahead of the leader's clock"},
+		{"older than an interval", protocol.WorkloadReport{DC: "dc0", At: h.clk.Now().Add(-time.Hour), Kind: KindDP}, "behind the leader's clock"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := h.eng.ReportWorkload(tc.r)
@@ -83,6 +89,10 @@ func TestReportWorkloadRejects(t *testing.T) {
 	}
 	if err := h.eng.ReportWorkload(protocol.WorkloadReport{DC: "dc0", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc1", Rate: 5}}}); err != nil {
 		t.Fatalf("valid report rejected: %v", err)
+	}
+	if err := h.eng.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: h.clk.Now().Add(5 * time.Second), Kind: KindDP,
+		Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc1", Rate: 1e6}}}); err != nil {
+		t.Fatalf("a report 5 s ahead with 10⁶ pkt/s rejected: %v", err)
 	}
 	empty, _ := New(Config{}, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: NewMemStore()})
 	if err := empty.ReportWorkload(protocol.WorkloadReport{DC: "dc0", Kind: KindDP}); err == nil || !strings.Contains(err.Error(), "topology") {

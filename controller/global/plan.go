@@ -115,6 +115,7 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 			}
 		}
 	}
+	s.Headroom = headroom(st, s)
 	if len(st.Drained) > 0 {
 		s.Excluded = make([]bool, n)
 		for _, dc := range st.Drained {
@@ -143,6 +144,39 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// headroom gives the planner each DC's DP headroom from the policy's limits:
+// a VNF with a max working count (per DC, else for every DC) may add at most
+// max − working instances there (nil when no DP VNF is limited).
+func headroom(st *fsm.State, s *placement.Snapshot) [][]int {
+	var h [][]int
+	for i, dc := range st.Topology.DCs {
+		for k, stg := range s.Stages {
+			limit := 0
+			for _, pass := range []string{"", dc} {
+				for _, l := range st.Policy.Limits {
+					if l.DC == pass && l.VNF == stg.Name {
+						limit = l.Max
+					}
+				}
+			}
+			if limit <= 0 {
+				continue
+			}
+			if h == nil {
+				h = make([][]int, s.N)
+				for d := range h {
+					h[d] = make([]int, len(s.Stages))
+					for kk := range h[d] {
+						h[d][kk] = -1
+					}
+				}
+			}
+			h[i][k] = max(0, limit-s.DP[i][k].Working)
+		}
+	}
+	return h
 }
 
 // addControls puts the operator's controls into each DC's decision: the

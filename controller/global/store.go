@@ -1,16 +1,29 @@
 package global
 
 import (
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/ims-orch/ims-orch/controller/fsm"
 )
+
+// ErrNotLeader is what a Store's Apply or Sync wraps when this node cannot
+// commit because it is not (or no longer) the leader, or its replication
+// has shut down: the round engine stops on it. Stores translate their own
+// errors to it (RaftStore: raft's ErrNotLeader, ErrLeadershipLost and
+// ErrRaftShutdown), so the engine never matches a replication library's
+// error values.
+var ErrNotLeader = errors.New("global: not the leader")
 
 // Store holds the committed global state. The round engine writes every step
 // through it, so a new leader resumes from the last committed step.
 type Store interface {
 	// Apply commits a command; it returns the FSM's rejection (wrapping
-	// fsm.ErrStale for a step already applied) or the replication error.
+	// fsm.ErrStale for a step already applied) or the replication error
+	// (wrapping ErrNotLeader when this node cannot commit as leader).
 	Apply(fsm.Command) error
 	// Sync makes State reflect every command committed so far (raft Barrier).
 	Sync() error
@@ -66,10 +79,19 @@ func NewRaftStore(n *fsm.Node, timeout time.Duration) *RaftStore {
 }
 
 // Apply implements Store.
-func (r *RaftStore) Apply(c fsm.Command) error { return r.n.Apply(c, r.timeout) }
+func (r *RaftStore) Apply(c fsm.Command) error { return raftError(r.n.Apply(c, r.timeout)) }
 
 // Sync implements Store.
-func (r *RaftStore) Sync() error { return r.n.Barrier(r.timeout) }
+func (r *RaftStore) Sync() error { return raftError(r.n.Barrier(r.timeout)) }
+
+// raftError wraps ErrNotLeader around raft's leadership errors (the raft
+// error stays in the chain for callers that log it).
+func raftError(err error) error {
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {
+		return fmt.Errorf("%w: %w", ErrNotLeader, err)
+	}
+	return err
+}
 
 // State implements Store.
 func (r *RaftStore) State() fsm.State { return r.n.FSM.State() }
@@ -79,3 +101,10 @@ func (r *RaftStore) History() []fsm.Prediction { return r.n.FSM.History() }
 
 // Changes implements Store.
 func (r *RaftStore) Changes() uint64 { return r.n.FSM.Changes() }
+
+// Outcomes returns the committed round outcomes (fsm.FSM.Outcomes): the
+// decision history every node derives alike from the log.
+func (m *MemStore) Outcomes() []fsm.RoundOutcome { return m.f.Outcomes() }
+
+// Outcomes returns the committed round outcomes (fsm.FSM.Outcomes).
+func (r *RaftStore) Outcomes() []fsm.RoundOutcome { return r.n.FSM.Outcomes() }

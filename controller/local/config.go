@@ -25,6 +25,10 @@ type VNFConfig struct {
 	// Max working instances (0 = no limit); proactive targets above it are
 	// capped and reported, reactive scale-out stops at it.
 	Max int `json:"max" yaml:"max"`
+	// Bound is the most working instances this datacenter can run and route
+	// (instbound.PerDC; 0 = the sanity limit MaxWorking). Targets, limits and
+	// manual scale requests above it are refused.
+	Bound int `json:"bound,omitempty" yaml:"bound,omitempty"`
 }
 
 // Config configures one local controller.
@@ -80,6 +84,9 @@ type Config struct {
 	BootTimeout time.Duration `json:"bootTimeout" yaml:"bootTimeout"`
 	// DriverTimeout bounds every driver call (default 2 min).
 	DriverTimeout time.Duration `json:"driverTimeout" yaml:"driverTimeout"`
+	// LaunchBatch bounds the launches of one VNF in flight at once (default
+	// DefaultLaunchBatch); a larger shortfall is launched batch by batch.
+	LaunchBatch int `json:"launchBatch" yaml:"launchBatch"`
 	// History is the number of scale actions kept (default 1024).
 	History int `json:"history" yaml:"history"`
 
@@ -117,6 +124,9 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		if v.Max > 0 && v.Min > v.Max {
 			return c, fmt.Errorf("%s.min %d: above max %d", f, v.Min, v.Max)
+		}
+		if b := boundOf(v); v.Min > b || v.Max > b || v.Bound < 0 {
+			return c, fmt.Errorf("%s: min %d or max %d above the bound %d of working instances in one datacenter, or a negative bound", f, v.Min, v.Max, b)
 		}
 		if v.Capacity < 0 || math.IsNaN(v.Capacity) || math.IsInf(v.Capacity, 0) {
 			return c, fmt.Errorf("%s.capacity %v: must be a finite number ≥ 0", f, v.Capacity)
@@ -173,6 +183,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if out.Tau == 0 {
 		out.Tau = 10
+	}
+	if out.LaunchBatch < 0 {
+		return c, fmt.Errorf("local: config launchBatch %d: must not be negative", out.LaunchBatch)
+	}
+	if out.LaunchBatch == 0 {
+		out.LaunchBatch = DefaultLaunchBatch
 	}
 	if out.History < 0 {
 		return c, fmt.Errorf("local: config history %d: must not be negative", out.History)

@@ -126,7 +126,8 @@ func (c *Controller) Draining() bool {
 }
 
 // New returns a local controller; call Start to adopt existing instances,
-// launch the minimum ones and start the tick. log may be nil.
+// launch the minimum ones and start the tick. log may be nil; the controller
+// adds dc=cfg.DC to every line itself, so pass a logger without it.
 func New(cfg Config, driver drivers.Driver, clk clock.Clock, log *slog.Logger) (*Controller, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -381,7 +382,7 @@ func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op
 		c.syncSinkLocked(vs)
 		return ops
 	}
-	for ; n > 0; n-- {
+	for n = min(n, c.launchRoomLocked(vs.cfg.Name)); n > 0; n-- {
 		kind := KindCreate
 		if reason == ReasonReplacement {
 			kind = KindReplace
@@ -850,3 +851,7 @@ func (c *Controller) Paused() bool {
 
 // DC returns the controller's datacenter name.
 func (c *Controller) DC() string { return c.cfg.DC }
+
+// Reactive reports whether the controller scales out on overload between
+// rounds (Config.Reactive: the strategy's choice).
+func (c *Controller) Reactive() bool { return c.cfg.Reactive }

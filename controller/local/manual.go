@@ -29,9 +29,9 @@ func (c *Controller) Scale(vnf string, delta int, detail string) (int, error) {
 	if vs.cfg.Max > 0 {
 		want = min(want, vs.cfg.Max)
 	}
-	if want > MaxWorking {
+	if b := boundOf(vs.cfg); want > b {
 		c.mu.Unlock()
-		return 0, fmt.Errorf("local: scale %s in %s: %d working instances is above the sanity limit %d", vnf, c.cfg.DC, want, MaxWorking)
+		return 0, fmt.Errorf("local: scale %s in %s: %d working instances is above the bound %d of one datacenter (instbound)", vnf, c.cfg.DC, want, b)
 	}
 	if detail == "" {
 		detail = "operator request"

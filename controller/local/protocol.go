@@ -6,14 +6,16 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ims-orch/ims-orch/controller/instbound"
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/drivers"
 )
 
-// MaxWorking bounds a proactive target of a VNF without a configured Max,
-// so that a corrupt decision cannot make the controller register millions
-// of instances.
-const MaxWorking = 10000
+// MaxWorking bounds the working instances of any VNF (instbound.Sanity), so
+// that a corrupt decision cannot make the controller register millions of
+// instances; VNFConfig.Bound lowers it (a data-plane stage: what the routing
+// table can address).
+const MaxWorking = instbound.Sanity
 
 // Handle answers one request of the interval protocol (paper 4.2, Fig. 3):
 //
@@ -53,6 +55,12 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 		resp.Error = fmt.Sprintf("stale round %d: current round is %d; ignored", hdr.Round, c.lastRound)
 		return resp
 	}
+	if why := c.closedLocked(req); why != "" {
+		c.mu.Unlock()
+		resp.Error = why
+		c.log.Warn("protocol request dropped", "round", hdr.Round, "step", hdr.Step.String(), "why", why)
+		return resp
+	}
 	if !c.haveRound || hdr.Round > c.lastRound {
 		c.haveRound, c.lastRound = true, hdr.Round
 		for k := range c.responses {
@@ -87,6 +95,7 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 
 	created, errs := c.exec(ops)
 	if hdr.Step == protocol.StepBroadcast {
+		c.logApplied(hdr, req.Decision, ops, resp.Reused, resp.Error)
 		resp.Created = created
 		for _, err := range errs {
 			if resp.Error != "" {
@@ -139,8 +148,8 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 		case t.Working < 0:
 			errs = append(errs, fmt.Sprintf("decision.targets[%d].working %d: negative", i, t.Working))
 			continue
-		case vs.cfg.Max == 0 && t.Working > MaxWorking:
-			errs = append(errs, fmt.Sprintf("decision.targets[%d].working %d: above the sanity limit %d (set vnfs[].max to allow more)", i, t.Working, MaxWorking))
+		case t.Working > boundOf(vs.cfg):
+			errs = append(errs, fmt.Sprintf("decision.targets[%d].working %d: refused, above the bound %d of working %s instances in one datacenter (instbound)", i, t.Working, boundOf(vs.cfg), t.VNF))
 			continue
 		}
 		seen[t.VNF] = true
@@ -197,6 +206,9 @@ func (c *Controller) limitsLocked(ls []protocol.VNFLimit) (errs []string) {
 			errs = append(errs, fmt.Sprintf("decision.limits[%d] %s: negative min %d or max %d", i, l.VNF, l.Min, l.Max))
 		case l.Max > 0 && l.Min > l.Max:
 			errs = append(errs, fmt.Sprintf("decision.limits[%d] %s: min %d above max %d", i, l.VNF, l.Min, l.Max))
+		case l.Min > boundOf(c.vnfs[l.VNF].base) || l.Max > boundOf(c.vnfs[l.VNF].base):
+			errs = append(errs, fmt.Sprintf("decision.limits[%d] %s: refused, min %d or max %d above the bound %d of working instances in one datacenter (instbound)",
+				i, l.VNF, l.Min, l.Max, boundOf(c.vnfs[l.VNF].base)))
 		default:
 			set[l.VNF] = l
 		}

@@ -128,6 +128,11 @@ type VNFLimit struct {
 type Request struct {
 	Header
 	Decision *DCDecision `json:"decision,omitempty"` // StepBroadcast only
+	// Expires is when the global controller gives the DC up for this step
+	// (its step deadline); a local controller drops an acquire or a
+	// broadcast that reaches it later (queued while it was stopped): the
+	// round has moved on without it. Zero: no expiry.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // Response is any local → global answer.

@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/drivers/sim"
 	"github.com/ims-orch/ims-orch/drivers/sim/traffic"
 	"github.com/ims-orch/ims-orch/predictor"
@@ -38,7 +38,7 @@ type Experiment struct {
 	// Min is the minimum working instances per VNF name in every DC that hosts it.
 	Min       map[string]int
 	Pairing   traffic.Pairing
-	Strategy  system.Strategy
+	Strategy  strategy.Strategy
 	Predictor string
 	// PaperReactive applies the paper's literal reactive majority rule
 	// (running instances only; local.Config.PaperMajority).
@@ -62,6 +62,9 @@ type Experiment struct {
 	// LocalFirst: the planner places the entry = exit pairs first
 	// (fsm.Policy.LocalFirst, placement.Options.LocalFirst).
 	LocalFirst bool
+	// ImproveBudget: the planner's joint improvement phase budget in pair
+	// searches (fsm.Policy.ImproveBudget; 0: off).
+	ImproveBudget int
 	// TransportJitter delays each controller message by up to this much
 	// (DCs enter a new interval at different times; 6.3.2).
 	TransportJitter time.Duration
@@ -93,6 +96,7 @@ type file struct {
 	OverloadAtCap   bool           `yaml:"overloadAtCapacity"`
 	ScaleInGuard    bool           `yaml:"scaleInGuard"`
 	LocalFirst      bool           `yaml:"localFirst"`
+	ImproveBudget   int            `yaml:"improveBudget"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
 }
@@ -287,7 +291,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	if e.Pairing != traffic.FirstComeFirstMatch && e.Pairing != traffic.CrossDC {
 		return nil, fmt.Errorf("experiment pairing %q: must be %q or %q", f.Pairing, traffic.FirstComeFirstMatch, traffic.CrossDC)
 	}
-	if e.Strategy, err = system.ParseStrategy(strings.TrimSpace(f.Strategy)); err != nil {
+	if e.Strategy, err = strategy.Parse(strings.TrimSpace(f.Strategy)); err != nil {
 		return nil, fmt.Errorf("experiment %w", err)
 	}
 	e.PaperReactive = f.PaperReactive
@@ -296,6 +300,10 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	e.OverloadAtCapacity = f.OverloadAtCap
 	e.ScaleInGuard = f.ScaleInGuard
 	e.LocalFirst = f.LocalFirst
+	if f.ImproveBudget < 0 {
+		return nil, fmt.Errorf("improveBudget: must not be negative, got %d", f.ImproveBudget)
+	}
+	e.ImproveBudget = f.ImproveBudget
 	if u := e.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
 		return nil, fmt.Errorf("experiment targetUtilization %g: must be in (0, 1] (0 = 1)", u)
 	}

@@ -67,7 +67,7 @@ func TestParseExperimentErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Interval != 50*time.Second || e.Tau != 10 || e.DelayBoundMs != 250 || e.Strategy != "hybrid" || e.Min["firewall"] != 1 {
+	if e.Interval != 50*time.Second || e.Tau != 10 || e.DelayBoundMs != 250 || e.Strategy.Name() != "hybrid" || e.Min["firewall"] != 1 {
 		t.Fatalf("defaults %+v", e)
 	}
 }

@@ -29,7 +29,7 @@ type Summary struct {
 // Summarize computes a run's summary.
 func (r *Result) Summarize() Summary {
 	rec := r.Recorder
-	s := Summary{Strategy: string(r.Strategy), Created: r.Created, DPCreated: r.DPCreated,
+	s := Summary{Strategy: r.Strategy.Name(), Created: r.Created, DPCreated: r.DPCreated,
 		ReactiveCreates: r.Actions["create/reactive"], ProactiveNew: r.Actions["create/proactive"],
 		Reused: r.Actions["reuse/proactive"] + r.Actions["reuse/reactive"],
 		RTTP50: rec.FlowRTT.Quantile(0.5), RTTP99: rec.FlowRTT.Quantile(0.99),

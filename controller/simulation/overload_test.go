@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/drivers/sim"
 )
 
@@ -70,8 +70,8 @@ func TestOverloadAtCapacityHybridLosesLess(t *testing.T) {
 		{"overload at capacity", atCap, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := runExp(t, tc.e, system.Hybrid, 1).Summarize()
-			r := runExp(t, tc.e, system.Reactive, 1).Summarize()
+			h := runExp(t, tc.e, strategy.Hybrid, 1).Summarize()
+			r := runExp(t, tc.e, strategy.Reactive, 1).Summarize()
 			t.Logf("DP loss hybrid %.4f reactive %.4f; created %d / %d", h.DPLoss, r.DPLoss, h.Created, r.Created)
 			if got := h.DPLoss < 0.8*r.DPLoss; got != tc.less {
 				t.Fatalf("hybrid loss %.4f < 0.8 × reactive-only %.4f is %v, want %v", h.DPLoss, r.DPLoss, got, tc.less)

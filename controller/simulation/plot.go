@@ -70,7 +70,7 @@ func WritePlots(dir string, results []*Result) error {
 			}
 			xy = append(xy, plotter.XY{X: float64(t), Y: float64(sum)})
 		}
-		if err := addLine(p, i, string(r.Strategy), xy); err != nil {
+		if err := addLine(p, i, r.Strategy.Name(), xy); err != nil {
 			return err
 		}
 	}
@@ -87,7 +87,7 @@ func WritePlots(dir string, results []*Result) error {
 	} {
 		p := newPlot(title+": CDF of "+c.what, c.what, "fraction")
 		for i, r := range results {
-			if err := addLine(p, i, string(r.Strategy), c.hist(r)); err != nil {
+			if err := addLine(p, i, r.Strategy.Name(), c.hist(r)); err != nil {
 				return err
 			}
 		}
@@ -114,7 +114,7 @@ func WritePlots(dir string, results []*Result) error {
 			}
 			xy = append(xy, plotter.XY{X: float64(s[j].T), Y: y})
 		}
-		if err := addLine(p, i, string(r.Strategy), xy); err != nil {
+		if err := addLine(p, i, r.Strategy.Name(), xy); err != nil {
 			return err
 		}
 	}
@@ -123,7 +123,7 @@ func WritePlots(dir string, results []*Result) error {
 	}
 	// Fig. 8(a): working (booting + active) instances per DC.
 	r0 := results[0]
-	p = newPlot(fmt.Sprintf("%s (%s): instances per datacenter", title, r0.Strategy), "time (s)", "instances (booting + active)")
+	p = newPlot(fmt.Sprintf("%s (%s): instances per datacenter", title, r0.Strategy.Name()), "time (s)", "instances (booting + active)")
 	n := len(r0.DCs)
 	series := make([]plotter.XYs, n)
 	rows := r0.Recorder.Instances
@@ -146,7 +146,7 @@ func WritePlots(dir string, results []*Result) error {
 		return err
 	}
 	// Fig. 8(b): paths through each DC per interval.
-	p = newPlot(fmt.Sprintf("%s (%s): service chain paths through each DC", title, r0.Strategy), "time (s)", "paths")
+	p = newPlot(fmt.Sprintf("%s (%s): service chain paths through each DC", title, r0.Strategy.Name()), "time (s)", "paths")
 	series = make([]plotter.XYs, n)
 	for _, pr := range r0.Paths {
 		series[pr.DC] = append(series[pr.DC], plotter.XY{X: float64(pr.T), Y: float64(pr.Through)})
@@ -168,7 +168,7 @@ func WritePlots(dir string, results []*Result) error {
 				xy = append(xy, plotter.XY{X: float64(pr.T), Y: float64(pr.OverChanged)})
 			}
 		}
-		if err := addLine(p, i, string(r.Strategy), xy); err != nil {
+		if err := addLine(p, i, r.Strategy.Name(), xy); err != nil {
 			return err
 		}
 	}

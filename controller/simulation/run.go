@@ -21,6 +21,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/controller/transport"
 	"github.com/ims-orch/ims-orch/drivers/sim"
@@ -31,8 +32,8 @@ import (
 
 // Options are a run's switches.
 type Options struct {
-	// Strategy overrides the experiment's strategy ("" keeps it).
-	Strategy system.Strategy
+	// Strategy overrides the experiment's strategy (nil keeps it).
+	Strategy strategy.Strategy
 	Seed     uint64
 	// Progress, if set, is called after every simulated second.
 	Progress func(done, total int)
@@ -56,7 +57,7 @@ type PathRow struct {
 // Result is what a run produced.
 type Result struct {
 	Experiment string
-	Strategy   system.Strategy
+	Strategy   strategy.Strategy
 	Seed       uint64
 	DCs        []string
 	Recorder   *traffic.Recorder
@@ -106,13 +107,12 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	if exp == nil || exp.Schedule == nil {
 		return nil, fmt.Errorf("run: no experiment")
 	}
-	strategy := exp.Strategy
-	if opts.Strategy != "" {
-		strategy = opts.Strategy
+	strat := exp.Strategy
+	if opts.Strategy != nil {
+		strat = opts.Strategy
 	}
-	strategy, err := system.ParseStrategy(string(strategy))
-	if err != nil {
-		return nil, err
+	if strat == nil {
+		strat = strategy.Default
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -138,8 +138,8 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		vnfs[t] = local.VNFConfig{Min: exp.Min[t], Thresholds: th}
 	}
 	sys, err := system.New(system.Config{
-		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, LocalFirst: exp.LocalFirst},
-		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strategy, Predictor: exp.Predictor,
+		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, LocalFirst: exp.LocalFirst, ImproveBudget: exp.ImproveBudget},
+		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strat, Predictor: exp.Predictor,
 		Local:     local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard},
 		VNFs:      vnfs,
 		Transport: transport.MemConfig{Jitter: exp.TransportJitter, Seed: opts.Seed ^ 0x5eed},
@@ -186,7 +186,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Experiment: exp.Name, Strategy: strategy, Seed: opts.Seed, DCs: exp.DCs, Recorder: eng.Recorder(),
+	res := &Result{Experiment: exp.Name, Strategy: strat, Seed: opts.Seed, DCs: exp.DCs, Recorder: eng.Recorder(),
 		Actions: map[string]int{}, Warmup: warm, sys: sys, router: rt}
 	changed := changedLinks(exp)
 	pr := &pathRecorder{sys: sys, dcs: exp.DCs, m: len(chain), changed: changed, last: ^uint64(0)}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
-	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/drivers/sim/traffic"
 	"github.com/ims-orch/ims-orch/placement"
 )
@@ -26,7 +26,7 @@ func load(t *testing.T, name string) *Experiment {
 	return e
 }
 
-func runExp(t *testing.T, e *Experiment, s system.Strategy, seed uint64) *Result {
+func runExp(t *testing.T, e *Experiment, s strategy.Strategy, seed uint64) *Result {
 	t.Helper()
 	r, err := Run(context.Background(), e, Options{Strategy: s, Seed: seed})
 	if err != nil {
@@ -66,9 +66,9 @@ func writeAll(t *testing.T, r *Result) map[string][]byte {
 // Same seed → byte-identical CSV files; another seed → different traffic.
 func TestDeterminism(t *testing.T) {
 	e := short(load(t, "simultaneous-start-20s.yaml"), 240*time.Second)
-	a := writeAll(t, runExp(t, e, system.Hybrid, 7))
-	b := writeAll(t, runExp(t, e, system.Hybrid, 7))
-	c := writeAll(t, runExp(t, e, system.Hybrid, 8))
+	a := writeAll(t, runExp(t, e, strategy.Hybrid, 7))
+	b := writeAll(t, runExp(t, e, strategy.Hybrid, 7))
+	c := writeAll(t, runExp(t, e, strategy.Hybrid, 8))
 	if len(a) != 7 {
 		t.Fatalf("files %v", len(a))
 	}
@@ -90,7 +90,7 @@ func TestDeterminism(t *testing.T) {
 // proactive rounds run every interval.
 func TestFlowsFollowRoutingTables(t *testing.T) {
 	e := short(load(t, "simultaneous-start-20s.yaml"), 200*time.Second)
-	r := runExp(t, e, system.Hybrid, 1)
+	r := runExp(t, e, strategy.Hybrid, 1)
 	rec := r.Recorder
 	if rec.FlowsTotal < 1000 || rec.FlowsDropped != 0 {
 		t.Fatalf("flows %d dropped %d (%v)", rec.FlowsTotal, rec.FlowsDropped, rec.DropReasons())
@@ -122,7 +122,7 @@ func TestLargeDelayPathsAvoidSlowLinks(t *testing.T) {
 		t.Skip("550 s of an 8-DC experiment")
 	}
 	e := short(load(t, "large-delay-link.yaml"), 550*time.Second)
-	r := runExp(t, e, system.Hybrid, 1)
+	r := runExp(t, e, strategy.Hybrid, 1)
 	before, after := -1, -1
 	for _, p := range r.Paths {
 		if p.DC != 0 {
@@ -155,9 +155,9 @@ func TestStrategiesAsyncStart(t *testing.T) {
 		t.Skip("three 700 s runs")
 	}
 	e := short(load(t, "async-start.yaml"), 700*time.Second)
-	h := runExp(t, e, system.Hybrid, 1).Summarize()
-	r := runExp(t, e, system.Reactive, 1).Summarize()
-	p := runExp(t, e, system.Proactive, 1).Summarize()
+	h := runExp(t, e, strategy.Hybrid, 1).Summarize()
+	r := runExp(t, e, strategy.Reactive, 1).Summarize()
+	p := runExp(t, e, strategy.Proactive, 1).Summarize()
 	t.Logf("hybrid %+v", h)
 	t.Logf("reactive %+v", r)
 	t.Logf("proactive %+v", p)
@@ -181,7 +181,7 @@ func TestStrategiesAsyncStart(t *testing.T) {
 // routing table's reason.
 func TestRouterAdapter(t *testing.T) {
 	e := short(load(t, "async-start.yaml"), 30*time.Second)
-	r := runExp(t, e, system.Hybrid, 1)
+	r := runExp(t, e, strategy.Hybrid, 1)
 	rt := r.router
 	src := r.sys.Routers[r.DCs[0]]
 	for entry := range r.DCs {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/placement"
 )
 
@@ -15,7 +16,7 @@ import (
 // and expires after τ; undrained, c gets its minimum instances back.
 func TestDrainMovesEverythingOut(t *testing.T) {
 	const tau = 2
-	w := newWorld(t, Hybrid, 0, tau)
+	w := newWorld(t, strategy.Hybrid, 0, tau)
 	w.load = func(time.Duration, placement.Pair) float64 { return 60 }
 	w.run(300 * time.Second)
 	c := w.sys.Locals["c"]

@@ -1,8 +1,12 @@
-// Package system assembles one whole ims-orch deployment in a process: the
-// global controller's round engine, one local controller and routing table per
-// datacenter, the transport between them and the predictor behind the
-// engine. The simulator, the daemon's single-node mode and the integration
-// tests all build the controllers through it, so they run the same code.
+// Package system is the one composition path of the controllers: it builds
+// the global controller's round engine (with its predictor, store and
+// transport), one local controller and routing table per datacenter, and
+// wires the strategy into them (which rounds run, whether local controllers
+// react) and the instance sinks (routing tables, optionally wrapped, e.g. by
+// the discovery DNS). The simulator (controller/simulation), the daemon in
+// single-node and in cluster mode (controller/daemon) and the integration
+// tests all build the controllers through New; Config says which parts run
+// in this process and which store and transport they use.
 package system
 
 import (
@@ -10,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -18,41 +23,23 @@ import (
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/transport"
 	"github.com/ims-orch/ims-orch/drivers"
 )
-
-// Strategy is the scaling strategy of paper 6.2.
-type Strategy string
-
-// Strategies.
-const (
-	// Hybrid: proactive rounds every interval and reactive scale-out between them (ScalIMS).
-	Hybrid Strategy = "hybrid"
-	// Proactive: rounds only; local controllers do not react to overload.
-	Proactive Strategy = "proactive"
-	// Reactive: one initial round sets paths and instances, then only reactive scale-out.
-	Reactive Strategy = "reactive"
-)
-
-// ParseStrategy checks a strategy name.
-func ParseStrategy(s string) (Strategy, error) {
-	switch Strategy(s) {
-	case Hybrid, Proactive, Reactive:
-		return Strategy(s), nil
-	case "":
-		return Hybrid, nil
-	}
-	return "", fmt.Errorf("strategy: %q is not one of hybrid, proactive, reactive", s)
-}
 
 // Config describes a deployment.
 type Config struct {
 	Topology fsm.Topology
 	Policy   fsm.Policy
-	// Global tunes the round engine (interval, re-send timer, deadlines).
-	Global   global.Config
-	Strategy Strategy
+	// Global tunes the round engine (interval, re-send timer, deadlines);
+	// InitialRoundOnly is set from Strategy.
+	Global global.Config
+	// EngineHooks observe the round engine (the daemon's chaos failpoint).
+	EngineHooks global.Hooks
+	// Strategy decides which rounds run and whether the local controllers
+	// scale out reactively (nil: strategy.Default).
+	Strategy strategy.Strategy
 	// Predictor is the model spec of every series (predictor.ParseSpec;
 	// default "ar1", the paper's Eq. (1)).
 	Predictor string
@@ -66,21 +53,41 @@ type Config struct {
 	Transport transport.MemConfig
 	// InitialRound runs a round at Start so paths exist from the beginning
 	// (the paper's experiments start with "a good set of service chain
-	// paths"); Reactive always does.
+	// paths"); a strategy without periodic rounds always does. Not with
+	// an external Store (the raft leader's engine starts its rounds).
 	InitialRound bool
 	Logger       *slog.Logger
 	// WrapSink, if set, wraps each DC's instance sink (the DC's routing
 	// table), e.g. to also publish routable instances in DNS
 	// (controller/sipglue). The wrapper must pass updates on to s.
 	WrapSink func(dc string, s local.InstanceSink) local.InstanceSink
+
+	// Where the parts run. The zero values run everything in this process
+	// on the in-memory transport (the simulator, the daemon's single-node
+	// mode, tests); the daemon's cluster mode sets them.
+
+	// LocalDCs are the datacenters whose local controllers run here (nil:
+	// every DC of Topology; empty, not nil: none).
+	LocalDCs []string
+	// NoEngine: the global controller does not run in this process.
+	NoEngine bool
+	// Store is the committed global state (raft in a cluster). Nil: an
+	// in-memory store seeded with Topology and Policy.
+	Store global.Store
+	// EngineTransport is how the engine reaches the local controllers. Nil:
+	// the in-memory transport (Transport's fault injection) to the local
+	// controllers of this process.
+	EngineTransport transport.Transport
 }
 
 // System is a running deployment.
 type System struct {
-	cfg       Config
-	Clock     clock.Clock
-	Engine    *global.Engine
-	Store     *global.MemStore
+	cfg   Config
+	Clock clock.Clock
+	// Engine is nil with NoEngine.
+	Engine *global.Engine
+	Store  global.Store
+	// Transport is the in-memory transport (nil with an EngineTransport).
 	Transport *transport.Mem
 	// Locals and Routers by DC name.
 	Locals  map[string]*local.Controller
@@ -96,10 +103,10 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	var err error
-	if cfg.Strategy, err = ParseStrategy(string(cfg.Strategy)); err != nil {
-		return nil, err
+	if cfg.Strategy == nil {
+		cfg.Strategy = strategy.Default
 	}
+	cfg.Global.InitialRoundOnly = !cfg.Strategy.PeriodicRounds()
 	if cfg.Predictor == "" {
 		cfg.Predictor = "ar1"
 	}
@@ -111,25 +118,40 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if len(top.DCs) == 0 {
 		return nil, errors.New("topology.dcs: no datacenter")
 	}
+	if cfg.LocalDCs == nil {
+		cfg.LocalDCs = top.DCs
+	}
+	for _, dc := range cfg.LocalDCs {
+		if !slices.Contains(top.DCs, dc) {
+			return nil, fmt.Errorf("local DC %q: not a datacenter of the topology", dc)
+		}
+	}
 	s := &System{cfg: cfg, Clock: clk, Locals: map[string]*local.Controller{}, Routers: map[string]*dcroute.Router{}, fc: fc}
-	s.Store = global.NewMemStore()
-	if err := s.Store.Apply(fsm.SetTopology{Topology: top}); err != nil {
-		return nil, fmt.Errorf("topology: %w", err)
+	s.Store = cfg.Store
+	if s.Store == nil {
+		m := global.NewMemStore()
+		if err := m.Apply(fsm.SetTopology{Topology: top}); err != nil {
+			return nil, fmt.Errorf("topology: %w", err)
+		}
+		if err := m.Apply(fsm.SetPolicy{Policy: cfg.Policy}); err != nil {
+			return nil, fmt.Errorf("policy: %w", err)
+		}
+		s.Store = m
 	}
-	if err := s.Store.Apply(fsm.SetPolicy{Policy: cfg.Policy}); err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+	tr := cfg.EngineTransport
+	if tr == nil {
+		mem, err := transport.NewMem(clk, cfg.Transport)
+		if err != nil {
+			return nil, err
+		}
+		s.Transport, tr = mem, mem
 	}
-	mem, err := transport.NewMem(clk, cfg.Transport)
-	if err != nil {
-		return nil, err
-	}
-	s.Transport = mem
 	stages := make([]string, len(top.Stages))
 	for i, st := range top.Stages {
 		stages[i] = st.Name
 	}
-	for _, dc := range top.DCs {
-		r, err := dcroute.New(dc, top.DCs, stages, 0, s.routerError)
+	for _, dc := range cfg.LocalDCs {
+		r, err := dcroute.New(dc, top.DCs, stages, 0, func(err error) { s.routerError(dc, err) })
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +161,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		if cfg.WrapSink != nil {
 			lc.Sink = cfg.WrapSink(dc, r)
 		}
-		lc.Reactive = cfg.Strategy != Proactive
+		lc.Reactive = cfg.Strategy.Reactive()
 		lc.VNFs = nil
 		vnfs := append([]fsm.VNF{top.PCSCF}, top.Stages...)
 		if dc == top.SCSCFDC {
@@ -150,35 +172,31 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 			vc.Name, vc.Capacity = v.Name, v.Capacity
 			lc.VNFs = append(lc.VNFs, vc)
 		}
-		c, err := local.New(lc, d, clk, cfg.Logger.With("dc", dc))
+		c, err := local.New(lc, d, clk, cfg.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("local controller %s: %w", dc, err)
 		}
-		mem.Register(dc, c)
+		if s.Transport != nil {
+			s.Transport.Register(dc, c)
+		}
 		s.Locals[dc], s.Routers[dc] = c, r
 	}
-	hooks := global.Hooks{}
-	if cfg.Strategy == Reactive {
-		hooks.StepCommitted = func(_ uint64, step protocol.Step) {
-			if step == protocol.StepEnter {
-				// the initial round is done: no more proactive rounds
-				clk.AfterFunc(0, func() { s.Engine.Stop() })
-			}
-		}
+	if cfg.NoEngine {
+		return s, nil
 	}
-	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: mem, Forecaster: fc, Store: s.Store,
-		Logger: cfg.Logger.With("role", "global"), Hooks: hooks})
+	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: tr, Forecaster: fc, Store: s.Store,
+		Logger: cfg.Logger.With("role", "global"), Hooks: cfg.EngineHooks})
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *System) routerError(err error) {
+func (s *System) routerError(dc string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.routerErrs = append(s.routerErrs, err)
-	s.cfg.Logger.Warn("routing table update failed", "err", err)
+	s.cfg.Logger.Warn("routing table update failed", "dc", dc, "err", err)
 }
 
 // RouterErrors returns the errors the routing tables reported.
@@ -191,19 +209,24 @@ func (s *System) RouterErrors() []error {
 // DCs returns the datacenter names in index order.
 func (s *System) DCs() []string { return append([]string(nil), s.cfg.Topology.DCs...) }
 
-// Start starts every local controller (launching their minimum instances)
-// and the round engine; with InitialRound or the reactive strategy a first
-// round starts at once.
+// Start starts the local controllers of this process (launching their
+// minimum instances) and, over the in-memory store, the round engine; with
+// InitialRound or a strategy without periodic rounds a first round starts
+// at once. Over an external Store the engine is the caller's to run while
+// this node leads (global.FollowLeadership).
 func (s *System) Start(ctx context.Context) error {
-	for _, dc := range s.cfg.Topology.DCs {
+	for _, dc := range s.cfg.LocalDCs {
 		if err := s.Locals[dc].Start(ctx); err != nil {
 			return fmt.Errorf("local controller %s: %w", dc, err)
 		}
 	}
+	if s.Engine == nil || s.cfg.Store != nil {
+		return nil
+	}
 	if err := s.Engine.Start(); err != nil {
 		return err
 	}
-	if s.cfg.InitialRound || s.cfg.Strategy == Reactive {
+	if s.cfg.InitialRound || !s.cfg.Strategy.PeriodicRounds() {
 		s.Engine.Trigger()
 	}
 	return nil
@@ -211,15 +234,28 @@ func (s *System) Start(ctx context.Context) error {
 
 // Stop stops the engine and the local controllers.
 func (s *System) Stop() {
-	s.Engine.Stop()
-	for _, dc := range s.cfg.Topology.DCs {
+	if s.Engine != nil {
+		s.Engine.Stop()
+	}
+	for _, dc := range s.cfg.LocalDCs {
 		s.Locals[dc].Stop()
 	}
 }
 
 // ReportWorkload hands a local controller's workload report to the global
 // controller (in one process the report needs no transport).
-func (s *System) ReportWorkload(r protocol.WorkloadReport) error { return s.Engine.ReportWorkload(r) }
+func (s *System) ReportWorkload(r protocol.WorkloadReport) error {
+	if s.Engine == nil {
+		return errors.New("workload report: no global controller in this process")
+	}
+	return s.Engine.ReportWorkload(r)
+}
+
+// Strategy returns the strategy in use.
+func (s *System) Strategy() strategy.Strategy { return s.cfg.Strategy }
+
+// LocalDCs returns the datacenters whose local controllers run here.
+func (s *System) LocalDCs() []string { return slices.Clone(s.cfg.LocalDCs) }
 
 // Forecaster returns the system's forecaster.
 func (s *System) Forecaster() *global.ModelForecaster { return s.fc }

@@ -1,7 +1,12 @@
 package system
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +15,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/transport"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/fake"
@@ -31,7 +37,12 @@ type world struct {
 	t0   time.Time
 }
 
-func newWorld(t *testing.T, strategy Strategy, loss float64, tau uint64) *world {
+func newWorld(t *testing.T, strat strategy.Strategy, loss float64, tau uint64) *world {
+	return newWorldWith(t, strat, loss, tau, nil)
+}
+
+// newWorldWith is newWorld with edit applied to the system's config.
+func newWorldWith(t *testing.T, strat strategy.Strategy, loss float64, tau uint64, edit func(*Config)) *world {
 	clk := clock.NewVirtual(time.Unix(1_700_000_000, 0))
 	drv, err := fake.New(clk, fake.Options{BootDelay: 5 * time.Second})
 	if err != nil {
@@ -47,10 +58,14 @@ func newWorld(t *testing.T, strategy Strategy, loss float64, tau uint64) *world 
 	for _, v := range []string{"pcscf", "scscf", "firewall", "ids"} {
 		vnfs[v] = local.VNFConfig{Min: 1, Thresholds: vnf.Thresholds{CPU: 90, Mem: 50, PktRate: 1e9}}
 	}
-	sys, err := New(Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 250}, Strategy: strategy,
+	cfg := Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 250}, Strategy: strat,
 		Global: global.Config{Interval: 50 * time.Second}, Local: local.Config{Tau: tau, StatsTimeout: 3 * time.Second},
 		VNFs: vnfs, Transport: transport.MemConfig{Loss: loss, Dup: loss / 2, Jitter: 20 * time.Millisecond, Seed: 42},
-		InitialRound: true}, drv, clk)
+		InitialRound: true}
+	if edit != nil {
+		edit(&cfg)
+	}
+	sys, err := New(cfg, drv, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +161,7 @@ func count(as []local.Action, kind local.ActionKind, reason local.Reason, vnf st
 // between rounds), then falls (instances go to the buffer), rises again
 // within τ (they are reused, not created), then stays low (they expire).
 func TestHybridScalesWithLoad(t *testing.T) {
-	w := newWorld(t, Hybrid, 0, 4)
+	w := newWorld(t, strategy.Hybrid, 0, 4)
 	w.load = func(at time.Duration, p placement.Pair) float64 {
 		if p != (placement.Pair{Entry: 0, Exit: 1}) {
 			return 5
@@ -206,7 +221,7 @@ func TestHybridScalesWithLoad(t *testing.T) {
 // 20% message loss and 10% duplication between the controllers: every round
 // still completes, by re-sending after 500 ms.
 func TestRoundsCompleteUnderLoss(t *testing.T) {
-	w := newWorld(t, Hybrid, 0.2, 10)
+	w := newWorld(t, strategy.Hybrid, 0.2, 10)
 	w.load = func(time.Duration, placement.Pair) float64 { return 50 }
 	w.run(1000 * time.Second)
 	st := w.sys.Engine.Stats()
@@ -229,7 +244,7 @@ func TestStrategies(t *testing.T) {
 		}
 		return 5
 	}
-	w := newWorld(t, Reactive, 0, 10)
+	w := newWorld(t, strategy.Reactive, 0, 10)
 	w.load = rise
 	w.run(400 * time.Second)
 	if r := w.sys.Engine.Stats().Rounds; r != 1 {
@@ -238,7 +253,7 @@ func TestStrategies(t *testing.T) {
 	if count(w.actions(), local.KindCreate, local.ReasonReactive, "")+count(w.actions(), local.KindReuse, local.ReasonReactive, "") == 0 {
 		t.Fatal("reactive strategy did not scale out")
 	}
-	w = newWorld(t, Proactive, 0, 10)
+	w = newWorld(t, strategy.Proactive, 0, 10)
 	w.load = rise
 	w.run(400 * time.Second)
 	if n := count(w.actions(), local.KindCreate, local.ReasonReactive, ""); n != 0 {
@@ -248,3 +263,51 @@ func TestStrategies(t *testing.T) {
 		t.Fatal("proactive strategy did not scale out")
 	}
 }
+
+// TestLogAttributesOnce: every log line names each attribute once (the local
+// controller adds dc itself; a caller that added it too printed
+// "dc=a dc=a").
+func TestLogAttributesOnce(t *testing.T) {
+	var buf syncBuffer
+	w := newWorldWith(t, strategy.Hybrid, 0, 10, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	w.load = func(at time.Duration, p placement.Pair) float64 {
+		if p == (placement.Pair{Entry: 0, Exit: 1}) && at > 30*time.Second {
+			return 400
+		}
+		return 5
+	}
+	w.run(120 * time.Second)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	withDC := 0
+	for _, l := range lines {
+		seen := map[string]bool{}
+		for _, m := range logAttr.FindAllStringSubmatch(l, -1) {
+			if seen[m[1]] {
+				t.Fatalf("attribute %s repeated in %q", m[1], l)
+			}
+			seen[m[1]] = true
+		}
+		if seen["dc"] {
+			withDC++
+		}
+	}
+	if withDC == 0 {
+		t.Fatalf("no line names a dc (%d lines): the test checks nothing", len(lines))
+	}
+}
+
+var logAttr = regexp.MustCompile(`(?:^| )([A-Za-z_][\w.]*)=(?:"(?:[^"\\]|\\.)*"|\S*)`)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -84,27 +85,65 @@ func NewHandler(p Participant, token string) (*Handler, error) {
 	return &Handler{p: p, token: []byte(token)}, nil
 }
 
-// WriteError answers with code and a JSON body {"error": msg}.
+// WriteError answers with code and an RFC 9457 problem document
+// (application/problem+json: type, title, status, detail = msg), as the
+// REST API does.
 func WriteError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
+	writeProblem(w, code, msg, nil)
+}
+
+// problem is an RFC 9457 problem document with the extension members the
+// internal endpoints use.
+type problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	NotLeader bool   `json:"notLeader,omitempty"`
+}
+
+func writeProblem(w http.ResponseWriter, code int, msg string, edit func(*problem)) {
+	p := problem{Type: "about:blank", Title: http.StatusText(code), Status: code, Detail: msg}
+	if edit != nil {
+		edit(&p)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// jsonContentType reports whether a request body is declared JSON
+// (application/json, or a +json type, with parameters).
+func jsonContentType(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // AcceptPost lets a request through when it is a POST with "Authorization:
-// Bearer <token>"; otherwise it answers 405 or 401 and returns false. Every
+// Bearer <token>" and a JSON body (Content-Type application/json); otherwise
+// it answers 405, 401 or 415 and returns false. Every
 // endpoint between ims-orch processes (protocol, scale, workload, agents'
 // statistics) starts with it.
 func AcceptPost(w http.ResponseWriter, r *http.Request, token []byte) bool {
+	return acceptPostWith(w, r, func(tok string) bool { return subtle.ConstantTimeCompare([]byte(tok), token) == 1 })
+}
+
+// acceptPostWith is AcceptPost with the bearer token checked by valid.
+func acceptPostWith(w http.ResponseWriter, r *http.Request, valid func(token string) bool) bool {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		WriteError(w, http.StatusMethodNotAllowed, "method must be POST")
 		return false
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(tok), token) != 1 {
+	if !ok || !valid(tok) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ims-orch"`)
 		WriteError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return false
+	}
+	if !jsonContentType(r) {
+		WriteError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: the body must be application/json", r.Header.Get("Content-Type")))
 		return false
 	}
 	return true

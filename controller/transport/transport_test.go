@@ -259,7 +259,15 @@ func FuzzParseResponse(f *testing.F) {
 // fails unless the answer has status want and a body containing wantText.
 func expectAnswer(t *testing.T, srv *httptest.Server, method, path, token, body string, want int, wantText string) {
 	t.Helper()
+	expectAnswerTyped(t, srv, method, path, token, "application/json", body, want, wantText)
+}
+
+// expectAnswerTyped is expectAnswer with a Content-Type; an error answer
+// must be an RFC 9457 problem document.
+func expectAnswerTyped(t *testing.T, srv *httptest.Server, method, path, token, ctype, body string, want int, wantText string) {
+	t.Helper()
 	r, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	r.Header.Set("Content-Type", ctype)
 	if token != "" {
 		r.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -272,5 +280,8 @@ func expectAnswer(t *testing.T, srv *httptest.Server, method, path, token, body 
 	_, _ = buf.ReadFrom(res.Body)
 	if res.StatusCode != want || !strings.Contains(buf.String(), wantText) {
 		t.Fatalf("%d %s, want %d containing %q", res.StatusCode, buf.String(), want, wantText)
+	}
+	if want >= 400 && (res.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(buf.String(), `"status":`)) {
+		t.Fatalf("error answer %s %s is not problem+json", res.Header.Get("Content-Type"), buf.String())
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,16 +88,33 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 // WorkloadHandler serves WorkloadPath on a node with the global role: it
 // authenticates the protocol token, parses the report strictly and feeds
 // the intake. Answers: 200 {"accepted":true} (or {"duplicate":true} for a
-// report of a (dc, kind) not newer than the last one accepted: a re-sent
-// copy is not counted twice), 400 naming the field, 401, 405, 409 when the
+// report of a (dc, kind) with the time of one of the last 64 accepted: a
+// re-sent copy is not counted twice), 400 naming the field, 401, 405, 409 when the
 // intake says ErrNotLeader (the reporter tries another node), 413, 422 when
 // the engine refuses the report (unknown DC).
 type WorkloadHandler struct {
 	in    WorkloadIntake
 	token []byte
 
+	// creds, when set, replace token: each reporter's own token, and
+	// reports only for its DCs (reporters.go).
+	creds *ReporterCreds
+
 	mu   sync.Mutex
-	last map[string]time.Time // "kind/dc" → At of the last accepted report
+	seen map[string][]time.Time // "kind/dc" → At of the last seenKept accepted reports
+}
+
+// seenKept is how many accepted report times per (dc, kind) the handler
+// remembers to recognise a re-sent copy. Only a time seen before is a
+// duplicate: a reporter whose clock stepped back is still counted (the
+// engine's skew window bounds how far).
+const seenKept = 64
+
+// WithReporters makes the handler accept each reporter's own token (and no
+// longer the shared one) and a report only for the reporter's DCs (403).
+func (h *WorkloadHandler) WithReporters(c *ReporterCreds) *WorkloadHandler {
+	h.creds = c
+	return h
 }
 
 // NewWorkloadHandler wraps an intake. token must not be empty.
@@ -106,7 +125,7 @@ func NewWorkloadHandler(in WorkloadIntake, token string) (*WorkloadHandler, erro
 	if token == "" {
 		return nil, errors.New("workload handler: token is empty")
 	}
-	return &WorkloadHandler{in: in, token: []byte(token), last: map[string]time.Time{}}, nil
+	return &WorkloadHandler{in: in, token: []byte(token), seen: map[string][]time.Time{}}, nil
 }
 
 type workloadAnswer struct {
@@ -117,6 +136,10 @@ type workloadAnswer struct {
 }
 
 func writeAnswer(w http.ResponseWriter, code int, a workloadAnswer) {
+	if code >= 400 {
+		writeProblem(w, code, a.Error, func(p *problem) { p.NotLeader = a.NotLeader })
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(a)
@@ -128,7 +151,16 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if !AcceptPost(w, r, h.token) {
+	var who *ReporterCred
+	if h.creds != nil {
+		if !acceptPostWith(w, r, func(tok string) bool {
+			c, ok := h.creds.lookup(tok)
+			who = &c
+			return ok
+		}) {
+			return
+		}
+	} else if !AcceptPost(w, r, h.token) {
 		return
 	}
 	rep, err := ParseWorkloadReport(http.MaxBytesReader(w, r.Body, MaxWorkloadBytes))
@@ -136,12 +168,16 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		BodyError(w, err)
 		return
 	}
+	if who != nil && !who.allows(rep.DC) {
+		WriteError(w, http.StatusForbidden, fmt.Sprintf("dc: reporter %q may report only for %s, not %q", who.Name, strings.Join(who.DCs, ", "), rep.DC))
+		return
+	}
 	key := rep.Kind + "/" + rep.DC
 	// the lock spans the intake call so two copies of one report racing in
 	// are counted once
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if last, ok := h.last[key]; ok && !rep.At.After(last) {
+	if slices.ContainsFunc(h.seen[key], rep.At.Equal) {
 		writeAnswer(w, http.StatusOK, workloadAnswer{Duplicate: true})
 		return
 	}
@@ -153,6 +189,10 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, http.StatusUnprocessableEntity, workloadAnswer{Error: err.Error()})
 		return
 	}
-	h.last[key] = rep.At
+	ts := append(h.seen[key], rep.At)
+	if len(ts) > seenKept {
+		ts = ts[len(ts)-seenKept:]
+	}
+	h.seen[key] = ts
 	writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true})
 }

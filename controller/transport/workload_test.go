@@ -80,7 +80,8 @@ func TestWorkloadHandler(t *testing.T) {
 	}{
 		{"accepted", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 1, 10)), 200, `"accepted":true`},
 		{"same report again is a duplicate", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 1, 10)), 200, `"duplicate":true`},
-		{"older report is a duplicate", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 0, 10)), 200, `"duplicate":true`},
+		{"older report (a reporter's clock stepped back) is counted", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 0, 10)), 200, `"accepted":true`},
+		{"and a copy of it is a duplicate", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 0, 10)), 200, `"duplicate":true`},
 		{"newer report", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 2, 10)), 200, `"accepted":true`},
 		{"wrong token", "POST", WorkloadPath, "nope", body(t, wrep("tokyo", 3, 10)), 401, "bearer token"},
 		{"no token", "POST", WorkloadPath, "", body(t, wrep("tokyo", 3, 10)), 401, "bearer token"},
@@ -103,8 +104,10 @@ func TestWorkloadHandler(t *testing.T) {
 			expectAnswer(t, srv, tc.method, tc.path, tc.auth, tc.body, tc.want, tc.wantMsg)
 		})
 	}
-	if got := in.reports(); len(got) != 2 || got[1].At != t0.Add(2*time.Second) {
-		t.Fatalf("intake got %+v, want the reports of second 1 and 2 once each", got)
+	expectAnswerTyped(t, srv, "POST", WorkloadPath, wtoken, "text/plain", body(t, wrep("tokyo", 7, 1)), 415, "application/json")
+	expectAnswerTyped(t, srv, "POST", WorkloadPath, wtoken, "", body(t, wrep("tokyo", 7, 1)), 415, "application/json")
+	if got := in.reports(); len(got) != 3 || got[1].At != t0 || got[2].At != t0.Add(2*time.Second) {
+		t.Fatalf("intake got %+v, want the reports of second 1, 0 and 2 once each", got)
 	}
 	in.setLeader(false)
 	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())

@@ -5,7 +5,9 @@
 // clientconfig), keeps each N+k pool in its own anti-affinity server group
 // (at most k members per host, compute microversion 2.64), and a Reconciler
 // that rebuilds the instance registry from the cloud, replaces servers that
-// vanished or failed and deletes orphans after a grace period.
+// vanished or failed and deletes orphans after a grace period. The daemon
+// does not run the Reconciler yet (only its tests and the integration
+// benchmark do); wiring it belongs to the fault-tolerance issue.
 //
 // Every server of ours carries the drivers.Meta* metadata, the tag "ims-orch"
 // and the ims-orch instance id as its name; Launch looks the id up before it

@@ -5,7 +5,7 @@
 // statistics agents of paper 4.3. It also owns the inter-datacenter delay
 // matrix with scheduled changes (paper 6.3.1).
 //
-// Cloud implements drivers.Driver on a controller/clock.Clock, so the local
+// Cloud implements drivers.Driver on a clock.Clock, so the local
 // controllers drive it exactly as they drive OpenStack. It starts no
 // goroutines: boots and events are clock timers, and the per-second load
 // model runs when the traffic engine (package traffic) calls SetLoad and

@@ -22,6 +22,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/fake"
@@ -170,7 +171,7 @@ func TestSIPEndToEnd(t *testing.T) {
 		SCSCF:   fsm.VNF{Name: "scscf", Capacity: scscfCap, Min: 2},
 		Stages:  []fsm.VNF{{Name: "firewall", Capacity: 1000}},
 		DelayMs: [][]float64{{0, 5}, {5, 0}}}
-	sys, err := system.New(system.Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 100}, Strategy: system.Hybrid,
+	sys, err := system.New(system.Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 100}, Strategy: strategy.Hybrid,
 		Global: global.Config{Interval: interval},
 		Local:  local.Config{Tau: 2, OverloadWindow: 3 * time.Second, StatsTimeout: 3 * time.Second, DriverTimeout: time.Minute},
 		VNFs: map[string]local.VNFConfig{

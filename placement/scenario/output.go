@@ -97,6 +97,14 @@ type TotalsOutput struct {
 	Local          int `json:"local"`
 	Exact          int `json:"exactSolver"`
 	DelayViolated  int `json:"delayViolated"`
+	// Joint: pairs the improvement phase moved (method joint); ExactRound:
+	// pairs the whole-round program moved off Alg. 1's path; OverLimit:
+	// pairs whose path adds instances past a headroom.
+	Joint      int `json:"joint,omitempty"`
+	ExactRound int `json:"exactRound,omitempty"`
+	OverLimit  int `json:"overLimit,omitempty"`
+	// Improvement is the improvement phase's report (--improve-budget).
+	Improvement *placement.ImproveReport `json:"improvement,omitempty"`
 }
 
 // round6 rounds to 6 decimals: loads and delays are sums of floats, and the
@@ -170,8 +178,11 @@ func NewPlanOutput(sc *Scenario, snap *placement.Snapshot, d *placement.Decision
 			}
 		}
 		o.Pairs = append(o.Pairs, po)
-		if p.Method == placement.MethodExact {
+		switch p.Method {
+		case placement.MethodExact:
 			o.Totals.Exact++
+		case placement.MethodRound:
+			o.Totals.ExactRound++
 		}
 	}
 
@@ -213,5 +224,6 @@ func NewPlanOutput(sc *Scenario, snap *placement.Snapshot, d *placement.Decision
 	o.Totals.Pairs = len(d.Pairs)
 	o.Totals.Kept, o.Totals.Alg2, o.Totals.Alg2Extra = t.Kept, t.Alg2, t.Alg2Extra
 	o.Totals.ShortestPathDP, o.Totals.Local, o.Totals.DelayViolated = t.Shortest, t.Local, t.DelayViolated
+	o.Totals.Joint, o.Totals.OverLimit, o.Totals.Improvement = t.Joint, t.OverLimit, d.Improvement
 	return o, nil
 }

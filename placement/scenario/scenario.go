@@ -103,6 +103,11 @@ type Instance struct {
 	Working    int     `json:"working,omitempty"`
 	Buffered   int     `json:"buffered,omitempty"`
 	Reserved   float64 `json:"reserved,omitempty"`
+	// Headroom (DP VNFs only) is how many instances the VNF may still add in
+	// the datacenter this round, reused or created: the caller folds the
+	// policy's max and the cloud's last reported quota into it (placement's
+	// Snapshot.Headroom). Absent: no limit.
+	Headroom *int `json:"headroom,omitempty"`
 }
 
 // CurrentPath is the current DP path of one entry→exit pair: m+2 datacenter

@@ -183,6 +183,7 @@ var invalidCases = []struct {
 	want string
 }{
 	{"alias.yaml", "controlPlane.pcscf: YAML anchors and aliases are not supported"},
+	{"headroom-cp.yaml", "instances[3].headroom: applies to data-plane stages only, not P-CSCF"},
 	{"bad-version.yaml", "version: unsupported format version 2"},
 	{"both-delay-forms.yaml", "delays: give either matrixMs or groups"},
 	{"cp-name-clash.yaml", `controlPlane.pcscf.name: "ids" is already the name of another VNF`},

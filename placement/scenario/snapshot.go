@@ -245,6 +245,24 @@ func (sc *Scenario) Snapshot() (*placement.Snapshot, error) {
 		if in.Reserved > float64(in.Working)*capacity+1e-9 {
 			return nil, fe(f+".reserved", "%g exceeds the capacity of the %d working instances (%d × %g)", in.Reserved, in.Working, in.Working, capacity)
 		}
+		if in.Headroom != nil {
+			if ref.kind != vnfStage {
+				return nil, fe(f+".headroom", "applies to data-plane stages only, not %s", in.VNF)
+			}
+			if h := *in.Headroom; h < 0 || h > MaxInstances {
+				return nil, fe(f+".headroom", "must be between 0 and %d instances, got %d", MaxInstances, h)
+			}
+			if s.Headroom == nil {
+				s.Headroom = make([][]int, n)
+				for dd := range s.Headroom {
+					s.Headroom[dd] = make([]int, len(stages))
+					for k := range s.Headroom[dd] {
+						s.Headroom[dd][k] = -1
+					}
+				}
+			}
+			s.Headroom[d][ref.stage] = *in.Headroom
+		}
 		p := placement.Provision{Working: in.Working, Buffered: in.Buffered, Reserved: in.Reserved}
 		switch ref.kind {
 		case vnfStage:

@@ -96,6 +96,13 @@ func (o *PlanOutput) WriteTable(w io.Writer) error {
 		t.Working, t.Created, t.Reused, t.ToBuffer)
 	fmt.Fprintf(&b, "Paths: %d pairs: %d kept, %d Alg. 2, %d Alg. 2 extra, %d shortest path + DP, %d local, %d exact; %d over the delay bound\n",
 		t.Pairs, t.Kept, t.Alg2, t.Alg2Extra, t.ShortestPathDP, t.Local, t.Exact, t.DelayViolated)
+	if t.Joint > 0 || t.ExactRound > 0 || t.OverLimit > 0 {
+		fmt.Fprintf(&b, "Whole round: %d pairs moved by the improvement phase, %d by the exact round; %d over a headroom limit\n", t.Joint, t.ExactRound, t.OverLimit)
+	}
+	if r := t.Improvement; r != nil {
+		fmt.Fprintf(&b, "Improvement phase: %d of %d pair searches, %d pairs re-routed (%d back to their current path); DP instances created %d → %d, added %d → %d\n",
+			r.Work, r.Budget, r.Rerouted, r.BackToCurrent, r.CreatedBefore, r.CreatedAfter, r.AddedBefore, r.AddedAfter)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

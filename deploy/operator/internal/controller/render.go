@@ -106,6 +106,9 @@ func renderConfig(in *orchv1.ImsOrch, user string) (string, error) {
 		"raftBind": fmt.Sprintf("0.0.0.0:%d", orchv1.RaftPort),
 		"raftDir":  raftDir,
 		"peers":    peers,
+		// raft on mutual TLS with the API's certificate: it names every
+		// pod of the headless Service and allows client authentication
+		"raftTLS": map[string]any{"cert": tlsDir + "/tls.crt", "key": tlsDir + "/tls.key", "ca": tlsDir + "/ca.crt"},
 	}
 	doc["api"] = map[string]any{
 		"listen":     fmt.Sprintf("0.0.0.0:%d", orchv1.APIPort),

@@ -1,0 +1,28 @@
+package openstack
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/driverstest"
+)
+
+// TestConformance runs the driver suite against a real Nova (two
+// availability zones as dc-a and dc-b); it skips when no stack is up
+// (scripts/ci-openstack.sh starts one).
+func TestConformance(t *testing.T) {
+	cfg := integrationConfig(t)
+	run := time.Now().UnixNano()
+	driverstest.Run(t, func(t *testing.T) driverstest.Env {
+		d := connectTB(t, cfg)
+		return driverstest.Env{Driver: d, Await: driverstest.PollAwait(3 * time.Minute), OtherDC: "dc-b",
+			Spec: func(id string) drivers.Spec {
+				if id != "" {
+					id = fmt.Sprintf("%s-%d", id, run) // a fresh ID per run on a long-lived cloud
+				}
+				return drivers.Spec{ID: id, DC: "dc-a", VNF: "firewall"}
+			}}
+	})
+}

@@ -136,6 +136,9 @@ type Instance struct {
 	State  string    `json:"state"`
 	Reason string    `json:"reason"`
 	Since  time.Time `json:"since"`
+	// Address is where the instance serves when its cloud says (driver
+	// local: the Kamailio's SIP address, UDP and TCP, "127.10.1.1:5060").
+	Address string `json:"address,omitempty"`
 }
 
 // Path is the data-plane service-chain path of one entry→exit pair in the

@@ -55,6 +55,11 @@ type Spec struct {
 	UserData []byte
 	// Metadata is extra metadata; drivers add the Meta* keys themselves.
 	Metadata map[string]string
+	// Replaces is the ID of a failed instance this one replaces (""
+	// otherwise). A driver may stop what is left of it and hand its address
+	// to the replacement (drivers/local does: in-dialog requests, Path and
+	// Record-Route headers naming the failed instance reach its successor).
+	Replaces string
 }
 
 // DefaultPool returns the spec's pool, DC/VNF when it names none.
@@ -122,6 +127,15 @@ type Driver interface {
 	// Subscribe registers h for every later state change; it returns a
 	// function that unregisters it.
 	Subscribe(h EventHandler) (cancel func())
+}
+
+// Killer is implemented by drivers whose Terminate lets an instance finish
+// its work first (the SIP glue's Terminate drains a CSCF for up to its drain
+// timeout): Kill stops it at once. The local controller kills failed
+// instances instead of terminating them — a failed instance is never drained.
+// Killing an instance that is already gone is not an error.
+type Killer interface {
+	Kill(ctx context.Context, dc, id string) error
 }
 
 // Errors drivers wrap so callers can tell failures apart with errors.Is.

@@ -6,7 +6,8 @@
 #   2. nothing under drivers/ imports controller/..., api/... or cmd/...
 #      (the drivers see the world through their own interface and the clock);
 #   3. the controllers themselves (every controller/ package but the
-#      composition roots daemon, system, simulation and the SIP glue sipglue)
+#      composition roots daemon, system, simulation, the SIP glue sipglue and
+#      the data-plane glue dataplane: routing state → Open vSwitch)
 #      see only the drivers interface: no driver backend (drivers/<name>),
 #      no api/..., no composition root;
 #   4. the API package (api/...) imports no driver and no composition root
@@ -16,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=$(go list -m)
-roots="$M/controller/(daemon|system|simulation|sipglue)"
+roots="$M/controller/(daemon|system|simulation|sipglue|dataplane)"
 go list -f '{{.ImportPath}}{{range .Deps}} {{.}}{{end}}' ./... | awk -v M="$M" -v roots="^$roots(/|\$)" '
 function under(p, dir) { return p == M "/" dir || index(p, M "/" dir "/") == 1 }
 {

@@ -4,11 +4,14 @@
 # Debian packages. Nothing is started: the packages' services stay disabled
 # and drivers/local launches every instance itself on its own loopback address.
 #
+# Also dig (dnsutils), to look at the DCs' discovery DNS servers by hand
+# (docs/sip.md: `dig @127.10.0.53 _sip._udp.scscf.dc0.ims.local SRV`).
+#
 # Usage: scripts/ci-kamailio.sh        (as root, or with sudo available)
-# Idempotent: exits at once when kamailio and sipp are already on PATH.
+# Idempotent: exits at once when kamailio, sipp and dig are already on PATH.
 set -euo pipefail
 
-if command -v kamailio >/dev/null 2>&1 && command -v sipp >/dev/null 2>&1; then
+if command -v kamailio >/dev/null 2>&1 && command -v sipp >/dev/null 2>&1 && command -v dig >/dev/null 2>&1; then
   echo "ci-kamailio: $(kamailio -v 2>/dev/null | head -1); sipp present"
   exit 0
 fi
@@ -25,7 +28,7 @@ APT=(apt-get -o DPkg::Lock::Timeout=600)
 $SUDO "${APT[@]}" update -qq
 # kamailio-extra-modules is not needed by the templates (jsonrpcs, dialog, dispatcher
 # and tm are in the base package) but matches the reference install.
-$SUDO "${APT[@]}" install -y -q --no-install-recommends kamailio kamailio-extra-modules sip-tester
+$SUDO "${APT[@]}" install -y -q --no-install-recommends kamailio kamailio-extra-modules sip-tester dnsutils
 
 # The Debian unit may be enabled by the package; the project starts its own instances.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then

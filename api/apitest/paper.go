@@ -74,7 +74,7 @@ func PaperState(at time.Time, perDC int) api.State {
 	for d := range 8 {
 		dc := fmt.Sprintf("dc%d", d)
 		s.Instances = append(s.Instances, api.Instance{ID: dc + "-pcscf-1", DC: dc, VNF: "pcscf",
-			State: "working", Reason: "policy min 1", Since: at})
+			State: "working", Reason: "policy min 1", Since: at, Address: fmt.Sprintf("127.%d.1.1:5060", 10+d)})
 		for _, v := range dps {
 			for k := range perDC {
 				s.Instances = append(s.Instances, api.Instance{ID: fmt.Sprintf("%s-%s-%d", dc, v, k+1), DC: dc, VNF: v,

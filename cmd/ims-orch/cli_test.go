@@ -75,7 +75,8 @@ func TestGetFormats(t *testing.T) {
 		want  []string
 		check func(t *testing.T, out string)
 	}{
-		{"instances table", []string{"get", "instances"}, []string{"ID", "dc0", "firewall"}, nil},
+		{"instances table", []string{"get", "instances"}, []string{"ID", "ADDRESS", "dc0", "firewall", "127.10.1.1:5060"}, nil},
+		{"instance address", []string{"describe", "instance", "dc3-pcscf-1"}, []string{"address: 127.13.1.1:5060"}, nil},
 		{"datacenters", []string{"get", "datacenters"}, []string{"NAME", "GROUP", "dc7"}, nil},
 		{"policy yaml", []string{"get", "policy", "default", "-o", "yaml"}, []string{"intervalSeconds: 50", "strategy: hybrid"}, nil},
 		{"state summary", []string{"get", "state"}, []string{"interval 42", "WORKING"}, nil},

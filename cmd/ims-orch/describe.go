@@ -72,6 +72,9 @@ func runDescribe(cmd *cobra.Command, args []string) error {
 		}{in, related}
 		return emit(out, v, func(w io.Writer) error {
 			fmt.Fprintf(w, "instance %s: %s %s in %s since %s\nwhy: %s\n", in.ID, in.State, in.VNF, in.DC, in.Since.UTC().Format("2006-01-02 15:04:05"), in.Reason)
+			if in.Address != "" {
+				fmt.Fprintf(w, "address: %s\n", in.Address)
+			}
 			if len(related) > 0 {
 				return decisionTable(w, related)
 			}

@@ -213,9 +213,13 @@ func decisionTable(w io.Writer, ds []api.Decision) error {
 
 func instanceTable(w io.Writer, is []api.Instance) error {
 	t := tw(w)
-	fmt.Fprintln(t, "ID\tDC\tVNF\tSTATE\tSINCE\tREASON")
+	fmt.Fprintln(t, "ID\tDC\tVNF\tSTATE\tADDRESS\tSINCE\tREASON")
 	for _, in := range is {
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", in.ID, in.DC, in.VNF, in.State, in.Since.UTC().Format(time.TimeOnly), in.Reason)
+		addr := in.Address
+		if addr == "" {
+			addr = "-"
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.ID, in.DC, in.VNF, in.State, addr, in.Since.UTC().Format(time.TimeOnly), in.Reason)
 	}
 	return t.Flush()
 }

@@ -28,7 +28,7 @@ func (b *Backend) State(context.Context) (api.State, error) {
 	for _, dc := range slices.Sorted(maps.Keys(b.d.locals)) {
 		for _, in := range b.d.locals[dc].Instances() {
 			out.Instances = append(out.Instances, api.Instance{ID: in.ID, DC: dc, VNF: in.VNF, State: string(in.State),
-				Reason: in.Why, Since: in.Created})
+				Reason: in.Why, Since: in.Created, Address: in.Address})
 		}
 	}
 	t := st.Topology

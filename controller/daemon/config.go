@@ -133,6 +133,11 @@ const (
 	DriverOpenStack = "openstack"
 )
 
+// MinSCSCFLocal is the S-CSCF minimum with driver.kind local (a lower
+// topology.scscf.min is raised to it): N+1, so that the registrations,
+// replicated between the S-CSCFs, survive any one S-CSCF failure.
+const MinSCSCFLocal = 2
+
 // DriverConfig selects the cloud driver.
 type DriverConfig struct {
 	Kind string `yaml:"kind"`
@@ -331,6 +336,11 @@ func (c *Config) Normalize() error {
 	}
 	if _, err := c.BootDelay(); err != nil {
 		return err
+	}
+	if c.Driver.Kind == DriverLocal && c.Topology.SCSCF.Min < MinSCSCFLocal {
+		// N+1 (issue 15): registrations live in the S-CSCFs (replicated over
+		// DMQ); with two, no single S-CSCF failure makes a user re-register
+		c.Topology.SCSCF.Min = MinSCSCFLocal
 	}
 	if err := c.normalizeTopology(); err != nil {
 		return err

@@ -98,3 +98,19 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// With driver.kind local the S-CSCF minimum is N+1 (2) whatever the file
+// says: registrations must survive any one S-CSCF failure.
+func TestLocalDriverSCSCFNPlusOne(t *testing.T) {
+	c, err := ParseConfig([]byte(strings.Replace(string(DefaultYAML()), "kind: sim", "kind: local", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Driver.Kind != DriverLocal || c.Topology.SCSCF.Min != MinSCSCFLocal {
+		t.Fatalf("driver %s, S-CSCF min %d; want local and %d", c.Driver.Kind, c.Topology.SCSCF.Min, MinSCSCFLocal)
+	}
+	c, err = ParseConfig(DefaultYAML())
+	if err != nil || c.Topology.SCSCF.Min != 1 {
+		t.Fatalf("driver sim: S-CSCF min %d (%v), want the file's 1", c.Topology.SCSCF.Min, err)
+	}
+}

@@ -82,6 +82,8 @@ type Daemon struct {
 	driver drivers.Driver
 	// simCloud is the simulated cloud (the driver, or its DP half), nil otherwise
 	simCloud *sim.Cloud
+	// dp is the real data plane (driver local with Open vSwitch), nil otherwise
+	dp *dpParts
 	// localDrv runs the CP VNFs as Kamailio processes (driver local): they
 	// are children of the daemon and are terminated at shutdown
 	localDrv *localdrv.Driver
@@ -174,13 +176,19 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 			}
 			return c, err
 		}
-		// CP VNFs run as real Kamailio processes, the DP stages on the
+		// CP VNFs run as real Kamailio processes, the DP stages as network
+		// namespaces on Open vSwitch when it is installed, else on the
 		// simulated cloud (drivers/local runs only P-CSCF and S-CSCF)
-		dp, err := simCloud()
-		if err != nil {
-			return nil, err
+		other, dpErr := d.startDataPlane()
+		if dpErr != nil {
+			d.log.Warn("the data plane stays simulated", "reason", dpErr)
+			dp, err := simCloud()
+			if err != nil {
+				return nil, err
+			}
+			d.simCloud = dp.(*sim.Cloud)
+			other = dp
 		}
-		d.simCloud = dp.(*sim.Cloud)
 		ld, err := localdrv.New(localdrv.Config{BaseDir: cfg.Driver.KamailioDir, Clock: d.clk, DCIndex: func(dc string) (int, error) {
 			if i := cfg.dcIndex(dc); i >= 0 {
 				return i, nil
@@ -195,10 +203,9 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 			_ = ld.Close(context.Background())
 			return nil, err
 		}
-		d.log.Info("driver local: CP VNFs run as Kamailio processes, DP stages on the simulated cloud",
-			"dir", cfg.Driver.KamailioDir)
+		d.log.Info("driver local: CP VNFs run as Kamailio processes", "dir", cfg.Driver.KamailioDir)
 		return split.NewDriver(split.DriverConfig{CP: ld, CPVNFs: []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name},
-			Other: d.simCloud})
+			Other: other})
 	case DriverOpenStack:
 		data, err := os.ReadFile(cfg.Driver.OpenStackConfig)
 		if err != nil {
@@ -327,8 +334,9 @@ func (d *Daemon) build() error {
 		Topology: cfg.fsmTopology(), Policy: cfg.fsmPolicy(),
 		Global:   global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
 		Strategy: strat, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
-		InitialRound: true, Logger: d.log, WrapSink: d.wrapSink(), EngineHooks: d.failpointHooks(),
-		LocalDCs: append([]string{}, cfg.Role.Locals...), // none is none, not every DC
+		InitialRound: true, Logger: d.log, WrapSink: d.wrapDPSink(d.wrapSink()), WrapPaths: d.wrapPaths(),
+		EngineHooks: d.failpointHooks(),
+		LocalDCs:    append([]string{}, cfg.Role.Locals...), // none is none, not every DC
 	}
 	token := ""
 	if cfg.Clustered() {
@@ -342,6 +350,9 @@ func (d *Daemon) build() error {
 	}
 	d.sys, d.engine, d.store = sys, sys.Engine, sys.Store
 	d.locals, d.routers = sys.Locals, sys.Routers
+	if err := d.attachDataPlane(sys.Routers); err != nil {
+		return err
+	}
 	if cfg.Clustered() {
 		d.wireResync()
 		if err := d.serveLocals(token); err != nil {
@@ -702,6 +713,7 @@ func (d *Daemon) closeNow() {
 		d.httpT.Close()
 	}
 	d.sip.close()
+	d.dp.close(d.log)
 	if d.localDrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		if err := d.localDrv.Close(ctx); err != nil {

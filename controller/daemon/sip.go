@@ -52,6 +52,10 @@ func (d *Daemon) startDNS() error {
 		}
 		sp.servers = append(sp.servers, s)
 		zones[dc] = s
+		// newcomer's path (issue 15): where to look without reading the code
+		d.log.Info("driver local: discovery DNS", "dc", dc, "index", i, "server", a.String(),
+			"zone", localdrv.Zone(i, "ims.local"), "pcscfSRV", "_sip._udp.pcscf."+localdrv.Zone(i, "ims.local"),
+			"scscfSRV", "_sip._udp.scscf."+localdrv.Zone(i, "ims.local"))
 	}
 	disc, err := sipglue.NewDiscovery(t.PCSCF.Name, t.SCSCF.Name, zones, func(err error) {
 		d.log.Warn("discovery DNS update failed", "err", err)

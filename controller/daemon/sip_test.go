@@ -85,9 +85,11 @@ func TestServeDriverLocal(t *testing.T) {
 		}
 		return true
 	})
+	dpGone := checkDataPlane(t, d)
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	dpGone()
 	if ins, err := d.localDrv.List(context.Background(), ""); err != nil || len(ins) != 0 {
 		t.Fatalf("Kamailio instances left after shutdown: %v %v", ins, err)
 	}

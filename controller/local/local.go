@@ -38,6 +38,7 @@ type inst struct {
 	launching    bool          // Launch call in flight
 	terminating  bool          // to be (or being) terminated
 	termInFlight bool
+	killSent     bool       // a kill (failed instance) was issued
 	kind         ActionKind // action kind to record when the launch succeeds
 	reason       Reason
 	detail       string
@@ -69,6 +70,7 @@ type op struct {
 	kind opKind
 	id   string
 	spec drivers.Spec
+	kill bool // opTerminate of a failed instance: drivers.Killer.Kill when the driver has it
 }
 
 type hdrKey struct {
@@ -409,22 +411,37 @@ func (c *Controller) failLocked(in *inst, why string) []op {
 	}
 	c.log.Warn("instance failed", "vnf", in.VNF, "instance", in.ID, "was", string(prev), "why", why)
 	c.record(in.VNF, KindDestroy, ReasonFailure, in.ID, why)
-	ops := c.terminateLocked(in)
 	c.syncSinkLocked(vs)
+	// The replacement first, so its launch never waits for the kill (and the
+	// kill is a kill: a failed instance is not drained). The first launch
+	// names the failed instance, so the driver may hand it its address.
+	var ops []op
 	if working(prev) {
-		ops = append(ops, c.fillLocked(vs, ReasonReplacement, fmt.Sprintf("replaces %s (%s)", in.ID, why))...)
+		ops = c.fillLocked(vs, ReasonReplacement, fmt.Sprintf("replaces %s (%s)", in.ID, why))
+		for i := range ops {
+			if ops[i].kind == opLaunch {
+				ops[i].spec.Replaces = in.ID
+				break
+			}
+		}
 	}
-	return ops
+	return append(ops, c.terminateLocked(in)...)
 }
 
+// terminateLocked terminates an instance, or kills it if it failed.
 func (c *Controller) terminateLocked(in *inst) []op {
 	in.terminating = true
 	c.stopWatchLocked(in)
-	if in.launching || in.termInFlight {
-		return nil // terminated when the launch returns / already going
+	kill := in.State == StateFailed
+	if in.launching {
+		return nil // terminated when the launch returns
+	}
+	if in.termInFlight && !(kill && !in.killSent) {
+		return nil // already going (a drain that meets a failure is cut short by a kill)
 	}
 	in.termInFlight = true
-	return []op{{kind: opTerminate, id: in.ID}}
+	in.killSent = in.killSent || kill
+	return []op{{kind: opTerminate, id: in.ID, kill: kill}}
 }
 
 // destroyLocked destroys an idle instance that left the buffer (expiry).
@@ -634,8 +651,7 @@ func (c *Controller) onTick() {
 		in := c.insts[id]
 		switch {
 		case in.terminating && !in.launching && !in.termInFlight:
-			in.termInFlight = true
-			ops = append(ops, op{kind: opTerminate, id: id})
+			ops = append(ops, c.terminateLocked(in)...)
 		case in.State == StateDraining && !in.terminating && in.Last.Flows == 0:
 			ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, no flows", in.BufferedIn))...)
 		case in.State == StateDraining && !in.terminating && c.cfg.DrainTimeout > 0 && now.Sub(in.drainSince) >= c.cfg.DrainTimeout:
@@ -696,7 +712,12 @@ func (c *Controller) exec(ops []op) (created int, errs []error) {
 				failed[o.spec.VNF] = true
 			}
 		case opTerminate:
-			err := c.drv.Terminate(ctx, c.cfg.DC, o.id)
+			var err error
+			if k, ok := c.drv.(drivers.Killer); ok && o.kill {
+				err = k.Kill(ctx, c.cfg.DC, o.id)
+			} else {
+				err = c.drv.Terminate(ctx, c.cfg.DC, o.id)
+			}
 			c.mu.Lock()
 			if in := c.insts[o.id]; in != nil {
 				in.termInFlight = false

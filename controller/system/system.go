@@ -61,6 +61,9 @@ type Config struct {
 	// table), e.g. to also publish routable instances in DNS
 	// (controller/sipglue). The wrapper must pass updates on to s.
 	WrapSink func(dc string, s local.InstanceSink) local.InstanceSink
+	// WrapPaths, if set, wraps each DC's path store (the DC's routing
+	// router), e.g. to install the path sets' rules on a real switch.
+	WrapPaths func(dc string, p local.PathStore) local.PathStore
 
 	// Where the parts run. The zero values run everything in this process
 	// on the in-memory transport (the simulator, the daemon's single-node
@@ -160,6 +163,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		lc.Paths, lc.Sink = r, r
 		if cfg.WrapSink != nil {
 			lc.Sink = cfg.WrapSink(dc, r)
+		}
+		if cfg.WrapPaths != nil {
+			lc.Paths = cfg.WrapPaths(dc, r)
 		}
 		lc.Reactive = cfg.Strategy.Reactive()
 		lc.VNFs = nil

@@ -6,7 +6,7 @@ package kamailio
 
 import "embed"
 
-// Files holds kamailio.cfg.tmpl and sipp/{reg,uac,uas}.xml.
+// Files holds kamailio.cfg.tmpl and the SIPp scenarios sipp/*.xml.
 //
 //go:embed kamailio.cfg.tmpl sipp/*.xml
 var Files embed.FS

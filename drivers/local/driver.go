@@ -65,6 +65,15 @@ type Config struct {
 	// again for this long while another one is free (0: the lowest free
 	// address is reused at once).
 	Quarantine time.Duration
+	// NoTakeover: a replacement (Spec.Replaces) never gets the failed
+	// instance's address (the e2e test listens on a killed S-CSCF's address to
+	// see what still arrives there). By default it takes the address over, so
+	// that Path, Record-Route and DNS answers naming the failed instance reach
+	// its successor.
+	NoTakeover bool
+	// DialogTimeout expires a dialog that saw no in-dialog request for this
+	// long (a cut call's BYE never comes); DefaultDialogTimeout when zero.
+	DialogTimeout time.Duration
 	// KeepRunDirs keeps run dirs of terminated instances (dirs of instances
 	// that exited unexpectedly are always kept, for their log).
 	KeepRunDirs bool
@@ -148,11 +157,15 @@ func Zone(dc int, domain string) string { return "dc" + strconv.Itoa(dc) + "." +
 type Driver struct {
 	cfg Config
 
-	mu      sync.Mutex
-	insts   map[string]*inst
-	plan    addrPlan
-	subs    map[int]drivers.EventHandler
-	nextSub int
+	mu    sync.Mutex
+	insts map[string]*inst
+	// failedAddr keeps the address of instances that exited without
+	// Terminate or were killed, for a replacement that takes it over
+	// (Spec.Replaces); an entry is used once.
+	failedAddr map[string]failedAddr
+	plan       addrPlan
+	subs       map[int]drivers.EventHandler
+	nextSub    int
 }
 
 var _ drivers.Drainer = (*Driver)(nil)
@@ -165,7 +178,10 @@ type inst struct {
 	dir           string
 	proc          Process
 	done          chan struct{}
+	released      chan struct{} // closed once its process group is gone and its address free
 	terminating   bool
+	killed        bool // Kill: failed, SIGKILLed at once (run dir kept)
+	wasActive     bool // it reached active once
 	exited        bool
 	readyDeadline time.Time
 	killTimer     clock.Timer
@@ -187,7 +203,7 @@ func New(cfg Config) (*Driver, error) {
 	}
 	// Kamailio processes of a previous run that was killed hold our addresses.
 	reapStale(cfg.BaseDir, 2*time.Second)
-	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{},
+	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{}, failedAddr: map[string]failedAddr{},
 		plan: addrPlan{quarantine: cfg.Quarantine, now: cfg.Clock.Now}}, nil
 }
 
@@ -224,6 +240,14 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		return drivers.Instance{}, fmt.Errorf("%w: DC: %q: index %d outside 0..%d", drivers.ErrInvalid, spec.DC, dcIdx, MaxDC)
 	}
 
+	if spec.Replaces != "" && spec.Replaces != spec.ID {
+		// Take over the failed instance's address: stop what is left of it
+		// first (a stopped process still holds its sockets).
+		if err := d.Kill(ctx, spec.DC, spec.Replaces); err != nil && !errors.Is(err, drivers.ErrNotFound) {
+			return drivers.Instance{}, fmt.Errorf("local: launch %s: stop the replaced %s: %w", spec.ID, spec.Replaces, err)
+		}
+	}
+
 	d.mu.Lock()
 	if in, ok := d.insts[spec.ID]; ok {
 		info := in.snapshot()
@@ -233,12 +257,28 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		}
 		return info, nil
 	}
-	addr, err := d.plan.alloc(dcIdx, role)
+	var addr netip.Addr
+	if old, ok := d.failedAddr[spec.Replaces]; ok && spec.Replaces != "" && !d.cfg.NoTakeover {
+		// its address is released once its process group is gone
+		d.mu.Unlock()
+		select {
+		case <-old.released:
+		case <-ctx.Done():
+		}
+		d.mu.Lock()
+	}
+	if old, ok := d.failedAddr[spec.Replaces]; ok && spec.Replaces != "" && !d.cfg.NoTakeover && d.plan.takeover(old.addr, dcIdx, role) {
+		addr = old.addr
+		delete(d.failedAddr, spec.Replaces)
+	} else {
+		addr, err = d.plan.alloc(dcIdx, role)
+	}
 	if err != nil {
 		d.mu.Unlock()
 		return drivers.Instance{}, fmt.Errorf("%w: %v", drivers.ErrCapacity, err)
 	}
-	in := &inst{role: role, dcIdx: dcIdx, addr: addr, dir: filepath.Join(d.cfg.BaseDir, spec.ID), done: make(chan struct{})}
+	in := &inst{role: role, dcIdx: dcIdx, addr: addr, dir: filepath.Join(d.cfg.BaseDir, spec.ID), done: make(chan struct{}),
+		released: make(chan struct{})}
 	cmd, err := d.prepare(spec, in)
 	if err == nil {
 		in.proc, err = d.cfg.Starter.Start(cmd)
@@ -280,6 +320,8 @@ func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
 		CtlSock:   "udp:" + netip.AddrPortFrom(in.addr, CtlPort).String(),
 		RPCSock:   "udp:" + netip.AddrPortFrom(in.addr, RPCPort).String(),
 		DNSMaxTTL: d.cfg.DNSMaxTTL, FRTimerMS: frTimerMS,
+		DialogTimeoutS: int((d.cfg.DialogTimeout + time.Second - 1) / time.Second),
+		Alias:          string(in.role) + "." + Zone(in.dcIdx, d.cfg.Domain),
 	}
 	if in.role == RoleSCSCF {
 		for _, o := range d.insts {
@@ -311,6 +353,7 @@ func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
 		"-DD", "-E", // foreground, log to stderr (the run dir's kamailio.log)
 		"-f", cfgPath,
 		"-l", "udp:" + netip.AddrPortFrom(in.addr, SIPPort).String(), // never every interface
+		"-l", "tcp:" + netip.AddrPortFrom(in.addr, SIPPort).String(), // RFC 3261 §18: TCP too
 		"-n", strconv.Itoa(d.cfg.Children),
 		"-m", strconv.Itoa(d.cfg.ShmMB), "-M", strconv.Itoa(d.cfg.PkgMB),
 		"-Y", in.dir, "-P", filepath.Join(in.dir, "kamailio.pid"),
@@ -375,14 +418,14 @@ func (d *Driver) probe(in *inst) {
 	var ev *drivers.Event
 	switch {
 	case err == nil:
-		in.info.State = drivers.StateActive
+		in.info.State, in.wasActive = drivers.StateActive, true
 		ev = &drivers.Event{State: drivers.StateActive, Reason: "rpc answers"}
 		if len(peers) > 0 {
 			ev.Reason = "rpc answers, registrations synced from peers"
 		}
 	case !synced && !now.Before(in.readyDeadline):
 		// it serves, only its replica lags: better in service than failed
-		in.info.State = drivers.StateActive
+		in.info.State, in.wasActive = drivers.StateActive, true
 		ev = &drivers.Event{State: drivers.StateActive, Reason: "rpc answers; " + err.Error() + " at the ready timeout"}
 	case !now.Before(in.readyDeadline):
 		in.info.State = drivers.StateError
@@ -428,21 +471,51 @@ func (d *Driver) supervise(in *inst) {
 	if in.killTimer != nil {
 		in.killTimer.Stop()
 	}
-	d.plan.release(in.addr)
 	delete(d.insts, in.info.ID)
 	in.info.State = drivers.StateGone
+	released := in.released
 	reason := "terminated"
 	if !in.terminating {
 		reason = "unexpected exit: " + exitReason(werr)
 	}
-	removeDir := in.terminating && !d.cfg.KeepRunDirs
+	if (!in.terminating || in.killed) && in.wasActive {
+		// only an instance that served is taken over: one that died while
+		// booting may have died of its address (a crash loop otherwise)
+		if len(d.failedAddr) >= 1024 { // bounded: only recent failures are taken over
+			clear(d.failedAddr)
+		}
+		d.failedAddr[in.info.ID] = failedAddr{addr: in.addr, released: released}
+	}
+	if in.killed {
+		reason = "killed (failed)"
+	}
+	removeDir := in.terminating && !in.killed && !d.cfg.KeepRunDirs
 	ev := drivers.Event{ID: in.info.ID, DC: in.info.DC, VNF: in.info.VNF, State: drivers.StateGone, Reason: reason, At: d.cfg.Clock.Now()}
 	close(in.done)
+	d.mu.Unlock()
+	d.emit(ev) // at once: the controller takes it out of DNS and replaces it
+
+	// The address is handed out again only once the whole group is gone, so
+	// that its sockets are closed (bounded: the kernel tears the workers down).
+	if g, ok := in.proc.(interface{ GroupGone() bool }); ok {
+		for end := time.Now().Add(2 * time.Second); !g.GroupGone() && time.Now().Before(end); {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	d.mu.Lock()
+	d.plan.release(in.addr)
+	close(released)
 	d.mu.Unlock()
 	if removeDir {
 		_ = os.RemoveAll(in.dir)
 	}
-	d.emit(ev)
+}
+
+// failedAddr is a failed instance's address, free for its replacement
+// once released is closed.
+type failedAddr struct {
+	addr     netip.Addr
+	released chan struct{}
 }
 
 func exitReason(err error) string {
@@ -453,7 +526,8 @@ func exitReason(err error) string {
 }
 
 // Terminate stops an instance: SIGTERM, then SIGKILL to its process group
-// after Grace. It returns once the process has exited (or ctx ends).
+// after Grace. It returns once its process group is gone and its address
+// free (or ctx ends).
 // Unknown instances are taken as already gone.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	d.mu.Lock()
@@ -471,7 +545,7 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 		_ = in.proc.Signal(syscall.SIGTERM, false)
 		in.killTimer = d.cfg.Clock.AfterFunc(d.cfg.Grace, func() { _ = in.proc.Signal(syscall.SIGKILL, true) })
 	}
-	done := in.done
+	done := in.released
 	d.mu.Unlock()
 	select {
 	case <-done:
@@ -480,6 +554,36 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 		return fmt.Errorf("local: terminate %s: %w", id, ctx.Err())
 	}
 }
+
+// Kill stops a failed instance at once: SIGKILL to its whole process group
+// (a stopped process too; it cannot answer anything any more), no drain, no
+// grace. It returns once its process group is gone (or ctx ends). Its address
+// is kept for a replacement that names it in Spec.Replaces. Unknown
+// instances are taken as already gone.
+func (d *Driver) Kill(ctx context.Context, dc, id string) error {
+	d.mu.Lock()
+	in, ok := d.insts[id]
+	if !ok {
+		d.mu.Unlock()
+		return nil
+	}
+	if dc != "" && in.info.DC != dc {
+		d.mu.Unlock()
+		return fmt.Errorf("%w: %s is in DC %s, not %s", drivers.ErrNotFound, id, in.info.DC, dc)
+	}
+	in.terminating, in.killed = true, true
+	_ = in.proc.Signal(syscall.SIGKILL, true)
+	done := in.released
+	d.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("local: kill %s: %w", id, ctx.Err())
+	}
+}
+
+var _ drivers.Killer = (*Driver)(nil)
 
 // List returns the live instances in dc ("" = all), sorted by ID.
 func (d *Driver) List(ctx context.Context, dc string) ([]drivers.Instance, error) {

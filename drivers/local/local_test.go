@@ -587,3 +587,51 @@ func TestAvailable(t *testing.T) {
 		t.Fatalf("Available with an empty PATH = %v", err)
 	}
 }
+
+// A failed instance is killed at once (SIGKILL, no grace) and its replacement
+// (Spec.Replaces) takes over its address, even under quarantine; a
+// replacement launched while the failed process still runs (stopped) kills
+// it first. With NoTakeover the replacement gets another address.
+func TestKillAndAddressTakeover(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		noTakeover bool
+		killFirst  bool
+	}{
+		{"kill, then replacement takes the address", false, true},
+		{"replacement kills the stopped instance and takes its address", false, false},
+		{"NoTakeover: another address", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(c *Config) { c.Quarantine = time.Hour; c.NoTakeover = tc.noTakeover })
+			ctx := context.Background()
+			old, err := h.d.Launch(ctx, pcscf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.expect(t, "p1", drivers.StateBooting, "")
+			h.clk.Advance(50 * time.Millisecond)
+			h.expect(t, "p1", drivers.StateActive, "")
+			h.st.procs[0].ignoreTerm = true // a stopped process does not act on SIGTERM
+			if tc.killFirst {
+				if err := h.d.Kill(ctx, "dc0", "p1"); err != nil {
+					t.Fatal(err)
+				}
+				h.expect(t, "p1", drivers.StateGone, "killed (failed)")
+			}
+			repl, err := h.d.Launch(ctx, drivers.Spec{ID: "p2", DC: "dc0", VNF: "pcscf", Replaces: "p1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.killFirst {
+				h.expect(t, "p1", drivers.StateGone, "killed (failed)")
+			}
+			if sig := <-h.st.procs[0].sigs; sig != syscall.SIGKILL {
+				t.Fatalf("failed instance got %v, want SIGKILL at once", sig)
+			}
+			if same := repl.Address == old.Address; same == tc.noTakeover {
+				t.Fatalf("replacement on %s, failed one was on %s (NoTakeover %v)", repl.Address, old.Address, tc.noTakeover)
+			}
+		})
+	}
+}

@@ -149,6 +149,21 @@ func (p *addrPlan) alloc(dc int, role Role) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("DC %d %s: all %d addresses in use", dc, role, MaxPerVNF)
 }
 
+// takeover hands out address a (a failed instance's, for its replacement)
+// if it is free and belongs to dc and role; quarantine does not apply.
+func (p *addrPlan) takeover(a netip.Addr, dc int, role Role) bool {
+	b := a.As4()
+	if !a.Is4() || int(b[1]) != firstDCOctet+dc || b[2] != role.code() || p.used[a] {
+		return false
+	}
+	if p.used == nil {
+		p.used = map[netip.Addr]bool{}
+	}
+	p.used[a] = true
+	delete(p.released, a)
+	return true
+}
+
 func (p *addrPlan) release(a netip.Addr) {
 	delete(p.used, a)
 	if p.quarantine > 0 && p.now != nil {

@@ -76,6 +76,12 @@ func (p *execProcess) Signal(sig syscall.Signal, group bool) error {
 	return nil
 }
 
+// GroupGone reports whether no process of the instance's process group is
+// left (its workers included).
+func (p *execProcess) GroupGone() bool {
+	return errors.Is(syscall.Kill(-p.cmd.Process.Pid, 0), syscall.ESRCH)
+}
+
 // Available reports whether the real SIP parts are installed: kamailio and
 // sipp on PATH (scripts/ci-kamailio.sh installs them). The embedded default
 // uses the simulator when it returns an error.

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"text/template"
+	"time"
 )
 
 // TemplateData is what the Kamailio template sees.
@@ -29,7 +30,30 @@ type TemplateData struct {
 	// DMQ notification peers, from which it learns the node list and pulls the
 	// replicated usrloc. Empty: it is the first (no notification peer).
 	DMQPeers []netip.Addr
+	// Alias is the DNS name the instance also answers to ("pcscf.dc0.ims.local"):
+	// an OPTIONS keep-alive to that name is for the proxy itself. Empty: none.
+	Alias string
+	// DialogTimeoutS is how long a dialog without an in-dialog request is kept
+	// (dialog default_timeout), so a cut call does not hold an instance's
+	// active dialogs up forever (DefaultDialogTimeout when zero).
+	DialogTimeoutS int
+	// RetryAfterS is the Retry-After of the 503 sent when no next hop could be
+	// reached (1 when zero).
+	RetryAfterS int
+	// PoolInviteFRMS is how long a P-CSCF waits for the first answer
+	// (100 Trying) of an S-CSCF to an INVITE before trying the next SRV target
+	// (2000 when zero: 1 s made 503s on this machine at load average 40, where an S-CSCF sometimes needs over 1 s for its 100).
+	PoolInviteFRMS int
+	// SyncGraceS is how long after its start an S-CSCF with DMQ peers
+	// answers an unknown callee with 503 + Retry-After instead of 404 (its
+	// registrations may still be syncing; 5 when zero).
+	SyncGraceS int
 }
+
+// DefaultDialogTimeout bounds a dialog's life without in-dialog requests: the
+// drain bound callers use for the paper's 60 s calls (90 s), so a cut call's
+// dialog never outlives a drain.
+const DefaultDialogTimeout = 90 * time.Second
 
 // Render renders the Kamailio config template tmpl from fsys with d.
 func Render(fsys fs.FS, tmpl string, d TemplateData) ([]byte, error) {
@@ -41,6 +65,26 @@ func Render(fsys fs.FS, tmpl string, d TemplateData) ([]byte, error) {
 	}
 	if strings.ContainsAny(d.NextHop, "\"\n\\") {
 		return nil, fmt.Errorf("render: NextHop: %q holds quote, backslash or newline", d.NextHop)
+	}
+	for _, c := range d.Alias {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return nil, fmt.Errorf("render: Alias: %q: only letters, digits, '-' and '.'", d.Alias)
+		}
+	}
+	if d.DialogTimeoutS < 0 || d.RetryAfterS < 0 {
+		return nil, fmt.Errorf("render: DialogTimeoutS %d, RetryAfterS %d: negative", d.DialogTimeoutS, d.RetryAfterS)
+	}
+	if d.DialogTimeoutS == 0 {
+		d.DialogTimeoutS = int(DefaultDialogTimeout / time.Second)
+	}
+	if d.RetryAfterS == 0 {
+		d.RetryAfterS = 1
+	}
+	if d.PoolInviteFRMS <= 0 {
+		d.PoolInviteFRMS = 2000
+	}
+	if d.SyncGraceS <= 0 {
+		d.SyncGraceS = 5
 	}
 	t, err := template.New(tmpl).Option("missingkey=error").ParseFS(fsys, tmpl)
 	if err != nil {

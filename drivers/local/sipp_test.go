@@ -25,7 +25,12 @@ import (
 func scenarios(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, n := range []string{"reg.xml", "uac.xml", "uas.xml"} {
+	ents, err := fs.ReadDir(kamfiles.Files, "sipp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		n := e.Name()
 		b, err := fs.ReadFile(kamfiles.Files, "sipp/"+n)
 		if err != nil {
 			t.Fatal(err)
@@ -114,8 +119,9 @@ func (r callResult) String() string {
 }
 
 // runUAC places n calls at rate calls/s to AOR "callee" through via, holding
-// each for hold, from local:port.
-func runUAC(ctx context.Context, scen, via, local string, port, rate, n int, hold time.Duration) (callResult, error) {
+// each for hold, from local:port; extra SIPp arguments (e.g. "-t", "t1" for
+// TCP) are appended.
+func runUAC(ctx context.Context, scen, via, local string, port, rate, n int, hold time.Duration, extra ...string) (callResult, error) {
 	dir, err := os.MkdirTemp("", "uac")
 	if err != nil {
 		return callResult{}, err
@@ -127,6 +133,7 @@ func runUAC(ctx context.Context, scen, via, local string, port, rate, n int, hol
 		"-d", strconv.Itoa(int(hold/time.Millisecond)), "-buff_size", "4194304", "-nostdin",
 		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
 		"-trace_rtt", "-rtt_freq", "10", "-trace_err", "-timeout", strconv.Itoa(secs+20), "-recv_timeout", "8000")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Dir = dir
 	start := time.Now()
 	out, runErr := cmd.CombinedOutput()

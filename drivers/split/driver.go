@@ -112,6 +112,28 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	return nil
 }
 
+// Kill implements drivers.Killer: a failed instance is stopped at once, never
+// drained — by its backend's Kill when it has one, else by its Terminate.
+func (d *Driver) Kill(ctx context.Context, dc, id string) error {
+	cp, err := d.cfg.CP.List(ctx, dc)
+	if err != nil {
+		return err
+	}
+	b := d.cfg.Other
+	if slices.ContainsFunc(cp, func(in drivers.Instance) bool { return in.ID == id }) {
+		b = d.cfg.CP
+	}
+	if b == nil {
+		return nil
+	}
+	if k, ok := b.(drivers.Killer); ok {
+		return k.Kill(ctx, dc, id)
+	}
+	return b.Terminate(ctx, dc, id)
+}
+
+var _ drivers.Killer = (*Driver)(nil)
+
 // List implements drivers.Driver (both backends, sorted by ID).
 func (d *Driver) List(ctx context.Context, dc string) ([]drivers.Instance, error) {
 	out, err := d.cfg.CP.List(ctx, dc)

@@ -127,3 +127,45 @@ func TestDriverWithoutDrainer(t *testing.T) {
 		t.Fatalf("after Terminate: instances %v, drains %v", l, d.Drains())
 	}
 }
+
+// killDrainer is a fakeDrainer that can also Kill.
+type killDrainer struct {
+	*fakeDrainer
+	kills []string
+}
+
+func (k *killDrainer) Kill(ctx context.Context, dc, id string) error {
+	k.kills = append(k.kills, id)
+	return k.Driver.Terminate(ctx, dc, id)
+}
+
+// TestKillNeverDrains: Kill (a failed instance) goes to the CP backend's Kill
+// without a drain; a DP instance is terminated by its backend.
+func TestKillNeverDrains(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	cpf, _ := fake.New(clk, fake.Options{})
+	dpf, _ := fake.New(clk, fake.Options{})
+	cp := &killDrainer{fakeDrainer: &fakeDrainer{Driver: cpf}}
+	d, err := NewDriver(DriverConfig{CP: cp, CPVNFs: []string{"scscf"}, Other: dpf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, s := range []drivers.Spec{{ID: "s1", DC: "dc0", VNF: "scscf"}, {ID: "f1", DC: "dc0", VNF: "firewall"}} {
+		if _, err := d.Launch(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(time.Second)
+	for _, id := range []string{"s1", "f1", "nobody"} {
+		if err := d.Kill(ctx, "dc0", id); err != nil {
+			t.Fatalf("Kill(%s): %v", id, err)
+		}
+	}
+	if !slices.Equal(cp.kills, []string{"s1"}) || len(cp.drains) != 0 || len(d.Drains()) != 0 {
+		t.Fatalf("kills %v drains %v records %v: want s1 killed by the CP backend, nothing drained", cp.kills, cp.drains, d.Drains())
+	}
+	if l, _ := dpf.List(ctx, ""); len(l) != 0 {
+		t.Fatalf("DP instance left: %v", l)
+	}
+}

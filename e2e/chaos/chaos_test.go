@@ -54,7 +54,8 @@ type node struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	inc  int // incarnation, one log file each
+	inc  int    // incarnation, one log file each
+	exit string // how the last incarnation ended
 }
 
 type cluster struct {
@@ -245,8 +246,11 @@ func (c *cluster) start(n *node) {
 	}
 	done := make(chan struct{})
 	go func() {
-		_ = cmd.Wait()
+		err := cmd.Wait()
 		logf.Close()
+		n.mu.Lock()
+		n.exit = fmt.Sprint(err) // "signal: killed", "exit status 1", "<nil>"
+		n.mu.Unlock()
 		close(done)
 	}()
 	n.cmd, n.done = cmd, done
@@ -326,7 +330,10 @@ func (c *cluster) eventually(d time.Duration, what string, cond func() bool) {
 func (c *cluster) dumpStates() {
 	for _, n := range c.nodes {
 		st, err := c.state(n)
-		c.t.Logf("%s alive=%v interval=%d step=%q leader=%q catchingUp=%q err=%v", n.id, n.alive(), st.Interval, st.Step, st.Leader, st.CatchingUp, err)
+		n.mu.Lock()
+		exit := n.exit
+		n.mu.Unlock()
+		c.t.Logf("%s alive=%v (last exit: %s) interval=%d step=%q leader=%q catchingUp=%q err=%v", n.id, n.alive(), exit, st.Interval, st.Step, st.Leader, st.CatchingUp, err)
 	}
 }
 

@@ -95,7 +95,7 @@ func TestSIPEndToEnd(t *testing.T) {
 	ctx := context.Background()
 
 	// the real parts: Kamailio processes, DNS servers
-	kam, err := localdrv.New(localdrv.Config{BaseDir: t.TempDir(), Grace: 2 * time.Second, Quarantine: time.Minute,
+	kam, err := localdrv.New(localdrv.Config{BaseDir: t.TempDir(), Grace: 2 * time.Second, Quarantine: time.Minute, NoTakeover: true,
 		DCIndex: func(dc string) (int, error) {
 			if i, ok := dcIndex[dc]; ok {
 				return i, nil

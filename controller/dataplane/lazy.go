@@ -1,0 +1,88 @@
+package dataplane
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+// Lazy gives the local controllers their PathStore and InstanceSink before
+// the Plane exists (the Plane needs the routers the controllers are built
+// with). Until Set, the wrappers only pass calls on; after it, every call
+// is followed by a rule update of the DC.
+type Lazy struct {
+	mu  sync.RWMutex
+	p   *Plane
+	idx map[string]int
+}
+
+// NewLazy returns hooks for the datacenters names (index order).
+func NewLazy(names []string) *Lazy {
+	l := &Lazy{idx: map[string]int{}}
+	for i, n := range names {
+		l.idx[n] = i
+	}
+	return l
+}
+
+// Set attaches the plane.
+func (l *Lazy) Set(p *Plane) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.p = p
+}
+
+func (l *Lazy) sync(dc string) {
+	l.mu.RLock()
+	p := l.p
+	k, ok := l.idx[dc]
+	l.mu.RUnlock()
+	if p == nil || !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Sync(ctx, k); err != nil && p.cfg.OnError != nil {
+		p.cfg.OnError(err)
+	}
+}
+
+type lazySink struct {
+	l    *Lazy
+	dc   string
+	next local.InstanceSink
+}
+
+func (s lazySink) SetInstances(vnf string, insts []local.RoutableInstance) {
+	s.next.SetInstances(vnf, insts)
+	s.l.sync(s.dc)
+}
+
+type lazyPaths struct {
+	l    *Lazy
+	dc   string
+	next local.PathStore
+}
+
+func (s lazyPaths) StoreNext(interval uint64, paths []protocol.PathEntry) {
+	s.next.StoreNext(interval, paths)
+	s.l.sync(s.dc)
+}
+
+func (s lazyPaths) Enter(interval uint64) {
+	s.next.Enter(interval)
+	s.l.sync(s.dc)
+}
+
+// Sink wraps dc's instance sink.
+func (l *Lazy) Sink(dc string, next local.InstanceSink) local.InstanceSink {
+	return lazySink{l: l, dc: dc, next: next}
+}
+
+// Paths wraps dc's path store.
+func (l *Lazy) Paths(dc string, next local.PathStore) local.PathStore {
+	return lazyPaths{l: l, dc: dc, next: next}
+}

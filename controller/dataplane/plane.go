@@ -1,0 +1,536 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/dcroute"
+	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// Config creates a Plane.
+type Config struct {
+	Daemon *ovs.Daemon
+	// Tables are the routing tables of the datacenters, index = DC. The
+	// Plane owns them from now on (serialises every call).
+	Tables []*routing.Table
+	// LearnIdle is the idle timeout (s) of learned per-flow rules (10 if 0).
+	LearnIdle int
+	// OnFailure is called (without the Plane's lock) for every instance the
+	// Plane saw fail: its namespace or ports vanished, or ovs-vswitchd died.
+	OnFailure func(Failure)
+	// OnError receives errors of the Watch loop (nil: ignored).
+	OnError func(error)
+
+	// Attached mode: instead of Tables, the local controllers' routers
+	// (index = DC, names = the DCs' names) and the driver whose active
+	// instances carry the stages.
+	Routers []*dcroute.Router
+	Names   []string
+	Driver  *netns.Driver
+}
+
+// Failure is a DP instance that stopped forwarding.
+type Failure struct {
+	DC, Stage int
+	Index     uint8
+	Reason    string
+	At        time.Time
+	// Moved is when the failed instance's flows had been moved to another
+	// instance (rules applied), zero when nothing was moved.
+	Moved time.Time
+}
+
+type dcState struct {
+	t      *routing.Table  // standalone: the plane's own table
+	router *dcroute.Router // attached: the local controller's routing state
+	name   string          // attached: the DC's name (the driver's key)
+	// attached: the routing index each instance last had while working,
+	// kept while it lives so a buffered instance keeps its flows
+	sticky [routing.MaxStages]map[string]uint8
+	ports  map[int]bool // input ports of the live instances at the last sync
+	sw     *ovs.Switch
+	br     string
+	live   [routing.MaxStages]map[uint8]Ports
+	insts  [routing.MaxStages]map[uint8]*netns.Instance
+	flows  map[uint32]Flow
+	calls  []routing.Call
+	serial uint32
+}
+
+// Plane is a real data plane: one bridge per datacenter, linked, with users'
+// namespaces and DP instances. Safe for concurrent use.
+type Plane struct {
+	mu   sync.Mutex
+	cfg  Config
+	d    *ovs.Daemon
+	dcs  []*dcState
+	last time.Duration // duration of the last Sync
+}
+
+// UsersMAC is the MAC of datacenter dc's users' interface.
+func UsersMAC(dc int) string { return fmt.Sprintf("02:13:00:00:%02x:01", dc) }
+
+// EntryIP is the address users of datacenter dc send media to.
+func EntryIP(dc int) routing.IPv4 {
+	return routing.IPv4(10<<24 | uint32(200+dc)<<16 | 200<<8 | 200)
+}
+
+// entryMAC is what users resolve every entry IP to (nobody answers ARP).
+const entryMAC = "02:13:ff:ff:ff:fe"
+
+// Bridge returns datacenter dc's bridge name.
+func (p *Plane) Bridge(dc int) string { return BridgeName(p.d.Prefix(), dc) }
+
+// BridgeName is the bridge of datacenter dc for an object prefix.
+func BridgeName(prefix string, dc int) string { return fmt.Sprintf("%sd%d", prefix, dc) }
+
+// UsersNS returns datacenter dc's users' namespace.
+func (p *Plane) UsersNS(dc int) string { return fmt.Sprintf("%sd%du", p.d.Prefix(), dc) }
+
+// New builds the bridges, links and users' namespaces and installs every
+// datacenter's rules.
+func New(ctx context.Context, cfg Config) (*Plane, error) {
+	n := len(cfg.Tables)
+	attached := len(cfg.Routers) > 0
+	if attached {
+		n = len(cfg.Routers)
+		if len(cfg.Names) != n || cfg.Driver == nil || len(cfg.Tables) > 0 {
+			return nil, fmt.Errorf("routers: attached mode needs one name per router, a driver and no tables")
+		}
+	}
+	if n == 0 || n > 100 {
+		return nil, fmt.Errorf("tables: %d datacenters, want 1..100", n)
+	}
+	p := &Plane{cfg: cfg, d: cfg.Daemon}
+	for k := 0; k < n; k++ {
+		st := &dcState{br: p.Bridge(k), flows: map[uint32]Flow{}}
+		if attached {
+			st.router, st.name = cfg.Routers[k], cfg.Names[k]
+		} else {
+			st.t = cfg.Tables[k]
+		}
+		var dcOf, nOf int
+		p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { dcOf, nOf = t.DC(), t.N() })
+		if dcOf != k || nOf != n {
+			return nil, fmt.Errorf("tables[%d]: table of DC %d of %d datacenters", k, dcOf, nOf)
+		}
+		for s := range st.live {
+			st.live[s] = map[uint8]Ports{}
+			st.insts[s] = map[uint8]*netns.Instance{}
+		}
+		if err := p.d.EnsureBridge(ctx, st.br, k); err != nil {
+			return nil, err
+		}
+		st.sw = p.d.NewSwitch(st.br)
+		if err := p.d.AddVeth(ctx, st.br, p.UsersNS(k), UserPort, p.UsersNS(k), "eth0", UsersMAC(k)); err != nil {
+			return nil, err
+		}
+		for _, s := range [][]string{
+			{"ip", "addr", "add", fmt.Sprintf("10.%d.0.254/8", 100+k), "dev", "eth0"},
+			{"ip", "neigh", "replace", EntryIP(k).String(), "lladdr", entryMAC, "dev", "eth0", "nud", "permanent"},
+		} {
+			if _, err := ovs.InNetns(ctx, p.UsersNS(k), s[0], s[1:]...); err != nil {
+				return nil, err
+			}
+		}
+		p.dcs = append(p.dcs, st)
+	}
+	for a := 0; a < n; a++ {
+		for b := a + 1; b < n; b++ {
+			if err := p.d.Link(ctx, p.Bridge(a), fmt.Sprintf("%st%d", p.Bridge(a), b), TunnelPort(b),
+				p.Bridge(b), fmt.Sprintf("%st%d", p.Bridge(b), a), TunnelPort(a)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for k := range p.dcs {
+		if err := p.sync(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Close deletes the plane's instances, bridges and users' namespaces (the
+// daemons stay: the caller stops them).
+func (p *Plane) Close(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for k, st := range p.dcs {
+		for s := range st.insts {
+			for _, in := range st.insts[s] {
+				errs = append(errs, in.Delete(ctx, p.d))
+			}
+		}
+		errs = append(errs, p.d.DelPort(ctx, st.br, p.UsersNS(k)))
+		if _, err := ovs.IP(ctx, "netns", "del", p.UsersNS(k)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, p.d.DeleteOurBridges(ctx))
+	return errors.Join(errs...)
+}
+
+// AddUser gives datacenter dc's users' namespace the address ip.
+func (p *Plane) AddUser(ctx context.Context, dc int, ip routing.IPv4) error {
+	_, err := ovs.InNetns(ctx, p.UsersNS(dc), "ip", "addr", "add", ip.String()+"/32", "dev", "eth0")
+	return err
+}
+
+// withTable runs fn with the DC's routing table (under the router's lock
+// when attached) and the live instances' ports.
+func (p *Plane) withTable(st *dcState, fn func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports)) {
+	if st.router == nil {
+		fn(st.t, st.live)
+		return
+	}
+	active := map[string]netns.Ports{}
+	if p.cfg.Driver != nil {
+		active = p.cfg.Driver.Active(st.name)
+	}
+	st.router.View(func(t *routing.Table, id func(int, uint8) string) {
+		var live [routing.MaxStages]map[uint8]Ports
+		for s := 1; s <= t.Stages(); s++ {
+			live[s-1] = map[uint8]Ports{}
+			if st.sticky[s-1] == nil {
+				st.sticky[s-1] = map[string]uint8{}
+			}
+			for _, x := range t.Instances(s) {
+				iid := id(s, x.Index)
+				if pp, ok := active[iid]; ok {
+					live[s-1][x.Index] = Ports(pp)
+					st.sticky[s-1][iid] = x.Index
+				}
+			}
+			for iid, idx := range st.sticky[s-1] {
+				pp, ok := active[iid]
+				switch {
+				case !ok:
+					delete(st.sticky[s-1], iid)
+				case id(s, idx) == iid || id(s, idx) == "":
+					if _, taken := live[s-1][idx]; !taken {
+						live[s-1][idx] = Ports(pp) // buffered: keeps its flows
+					}
+				}
+			}
+		}
+		fn(t, live)
+	})
+}
+
+// repairFlows moves the flows that entered here off instances that are no
+// longer live, to the instance Route would choose now.
+func repairFlows(st *dcState, t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
+	for serial, f := range st.flows {
+		d := &f.Decision
+		if d.Verdict != routing.Forward {
+			continue
+		}
+		changed := false
+		for s := d.First; s <= d.Last && s <= t.Stages(); s++ {
+			if _, ok := live[s-1][d.Instances[s-1]]; ok {
+				continue
+			}
+			if nx, ok := t.PickInstance(s); ok {
+				d.Instances[s-1] = nx
+				d.DstIP = routing.WithStageByte(d.DstIP, s, nx)
+				changed = true
+			}
+		}
+		if changed {
+			st.flows[serial] = f
+		}
+	}
+}
+
+func (p *Plane) sync(ctx context.Context, k int) error {
+	st := p.dcs[k]
+	var want []ovs.Flow
+	var err error
+	var forget []int
+	p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
+		repairFlows(st, t, live)
+		now := map[int]bool{}
+		for s := range live {
+			for _, pp := range live[s] {
+				now[pp.In] = true
+			}
+		}
+		for port := range st.ports {
+			if !now[port] {
+				forget = append(forget, port)
+			}
+		}
+		st.ports = now
+		want, err = Compile(Inputs{Table: t, Live: live, Flows: flowList(st), Calls: st.calls,
+			UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
+	})
+	if err != nil {
+		return fmt.Errorf("dc%d: %w", k, err)
+	}
+	start := time.Now()
+	_, err = st.sw.Apply(ctx, want, forget...)
+	p.last = time.Since(start)
+	if err != nil {
+		return fmt.Errorf("dc%d: %w", k, err)
+	}
+	return nil
+}
+
+// Sync recompiles datacenter dc's rules and applies the difference.
+func (p *Plane) Sync(ctx context.Context, dc int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.dc(dc); err != nil {
+		return err
+	}
+	return p.sync(ctx, dc)
+}
+
+func (p *Plane) dc(k int) (*dcState, error) {
+	if k < 0 || k >= len(p.dcs) {
+		return nil, fmt.Errorf("dc: %d is not one of the %d datacenters", k, len(p.dcs))
+	}
+	return p.dcs[k], nil
+}
+
+// Switch returns datacenter dc's switch (its PairPackets are the pair
+// counters of flows entering there).
+func (p *Plane) Switch(dc int) *ovs.Switch {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dcs[dc].sw
+}
+
+// InstancePorts returns the OpenFlow ports of instance idx of stage on
+// datacenter dc's bridge.
+func InstancePorts(stage int, idx uint8) Ports {
+	in := 1000*stage + 2*int(idx)
+	return Ports{In: in, Out: in + 1}
+}
+
+// AddInstance creates a DP instance (namespace, ports, nftables) of kind for
+// stage with routing index idx in datacenter dc and makes it a working
+// instance of the stage's routing table.
+func (p *Plane) AddInstance(ctx context.Context, dc, stage int, idx uint8, kind netns.Kind) (*netns.Instance, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, err := p.dc(dc)
+	if err != nil {
+		return nil, err
+	}
+	if stage < 1 || stage > st.t.Stages() {
+		return nil, fmt.Errorf("stage: %d is not one of 1..%d", stage, st.t.Stages())
+	}
+	if _, dup := st.live[stage-1][idx]; dup {
+		return nil, fmt.Errorf("instance: stage %d index %d exists in dc%d", stage, idx, dc)
+	}
+	ports := InstancePorts(stage, idx)
+	in, err := netns.Create(ctx, p.d, st.br, fmt.Sprintf("%ss%dx%d", st.br, stage, idx), kind, ports.In, ports.Out)
+	if err != nil {
+		return nil, err
+	}
+	st.live[stage-1][idx] = ports
+	st.insts[stage-1][idx] = in
+	work := append(st.t.Instances(stage), routing.InstanceLoad{Index: idx})
+	if err := st.t.SetInstances(stage, work); err != nil {
+		return nil, err
+	}
+	return in, p.sync(ctx, dc)
+}
+
+// Buffer takes instance idx of stage out of the working set (no new flows)
+// and keeps its ports and rules so the flows it carries go on.
+func (p *Plane) Buffer(ctx context.Context, dc, stage int, idx uint8) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, err := p.dc(dc)
+	if err != nil {
+		return err
+	}
+	var work []routing.InstanceLoad
+	for _, x := range st.t.Instances(stage) {
+		if x.Index != idx {
+			work = append(work, x)
+		}
+	}
+	if err := st.t.SetInstances(stage, work); err != nil {
+		return err
+	}
+	return p.sync(ctx, dc)
+}
+
+// removeLocked drops a gone instance: out of the working set and the live
+// ports; sync moves the flows entering here to the stage's chosen instance
+// and forgets the learned rules towards it.
+func (p *Plane) removeLocked(ctx context.Context, dc, stage int, idx uint8) error {
+	st := p.dcs[dc]
+	if _, ok := st.live[stage-1][idx]; !ok {
+		return nil
+	}
+	delete(st.live[stage-1], idx)
+	delete(st.insts[stage-1], idx)
+	var work []routing.InstanceLoad
+	for _, x := range st.t.Instances(stage) {
+		if x.Index != idx {
+			work = append(work, x)
+		}
+	}
+	if err := st.t.SetInstances(stage, work); err != nil {
+		return err
+	}
+	return p.sync(ctx, dc)
+}
+
+// RemoveInstance terminates an instance.
+func (p *Plane) RemoveInstance(ctx context.Context, dc, stage int, idx uint8) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, err := p.dc(dc)
+	if err != nil {
+		return err
+	}
+	in := st.insts[stage-1][idx]
+	if err := p.removeLocked(ctx, dc, stage, idx); err != nil {
+		return err
+	}
+	if in != nil {
+		return in.Delete(ctx, p.d)
+	}
+	return nil
+}
+
+// AddCall stores a call's Table 1 mappings in every datacenter.
+func (p *Plane) AddCall(ctx context.Context, c routing.Call) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, st := range p.dcs {
+		if k != c.CallerDC && k != c.CalleeDC {
+			continue
+		}
+		if err := st.t.AddCall(c); err != nil {
+			return err
+		}
+		st.calls = append(st.calls, c)
+		if err := p.sync(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FlowStart is a flow of a call: its entry datacenter and first packet.
+type FlowStart struct {
+	DC     int
+	Packet routing.Packet
+}
+
+// StartCall stores a call's Table 1 mappings and routes its flows (each
+// tagged with its entry datacenter's current interval) with one rule update
+// per datacenter involved.
+func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStart) ([]routing.Decision, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	touched := map[int]bool{}
+	for k, st := range p.dcs {
+		if k != c.CallerDC && k != c.CalleeDC {
+			continue
+		}
+		var err error
+		p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { err = t.AddCall(c) })
+		if err != nil {
+			return nil, err
+		}
+		st.calls = append(st.calls, c)
+		touched[k] = true
+	}
+	var ds []routing.Decision
+	for _, f := range flows {
+		st, err := p.dc(f.DC)
+		if err != nil {
+			return nil, err
+		}
+		f.Packet.From = routing.FromUser
+		var d routing.Decision
+		p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { d = t.Route(f.Packet) })
+		st.serial++
+		st.flows[st.serial] = Flow{Serial: st.serial, Decision: d}
+		ds = append(ds, d)
+		touched[f.DC] = true
+	}
+	for k := range p.dcs {
+		if touched[k] {
+			if err := p.sync(ctx, k); err != nil {
+				return ds, err
+			}
+		}
+	}
+	return ds, nil
+}
+
+// StartFlow routes a new flow entering at datacenter dc (its first packet,
+// From = FromUser) and installs its rules: the flow is tagged with dc's
+// current interval.
+func (p *Plane) StartFlow(ctx context.Context, dc int, pkt routing.Packet) (routing.Decision, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, err := p.dc(dc)
+	if err != nil {
+		return routing.Decision{}, err
+	}
+	pkt.From = routing.FromUser
+	var d routing.Decision
+	p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { d = t.Route(pkt) })
+	st.serial++
+	st.flows[st.serial] = Flow{Serial: st.serial, Decision: d}
+	return d, p.sync(ctx, dc)
+}
+
+// StoreNext stores the next interval's path set in datacenter dc (step 4)
+// and installs its tag rules.
+func (p *Plane) StoreNext(ctx context.Context, dc int, interval uint64, paths map[placement.Pair]placement.Path) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, err := p.dc(dc)
+	if err != nil {
+		return err
+	}
+	var err2 error
+	p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { err2 = t.StoreNext(interval, paths) })
+	if err2 != nil {
+		return err2
+	}
+	return p.sync(ctx, dc)
+}
+
+// Enter switches datacenter dc to interval (step 5): new flows are tagged
+// with it, the oldest set's tag rules go.
+func (p *Plane) Enter(ctx context.Context, dc int, interval uint64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, err := p.dc(dc)
+	if err != nil {
+		return err
+	}
+	var err2 error
+	p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { err2 = t.Enter(interval) })
+	if err2 != nil {
+		return err2
+	}
+	return p.sync(ctx, dc)
+}
+
+// LastSync returns how long the last rule update took on the switch.
+func (p *Plane) LastSync() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}

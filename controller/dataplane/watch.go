@@ -1,0 +1,187 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/drivers/ovs"
+)
+
+// Watch checks every period, until ctx ends, that ovs-vswitchd runs and that
+// every instance's ports exist. A vanished instance is removed (its flows
+// move to another instance of the stage, see removeLocked) and reported as a
+// Failure. A dead ovs-vswitchd is restarted and every bridge's rules are
+// installed again; each instance of every DC is reported as a Failure with
+// reason "ovs-vswitchd died" (their namespaces survive and forward again
+// once the rules are back).
+func (p *Plane) Watch(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := p.Check(ctx); err != nil && ctx.Err() == nil && p.cfg.OnError != nil {
+			p.cfg.OnError(err)
+		}
+	}
+}
+
+// Check runs one round of Watch.
+func (p *Plane) Check(ctx context.Context) error {
+	if !p.d.VswitchdAlive() {
+		return p.recoverSwitch(ctx)
+	}
+	if p.cfg.Driver != nil {
+		// attached: the driver reports vanished instances as gone; the
+		// local controller fails them and the routers' new instance sets
+		// come back through InstanceSink
+		return p.cfg.Driver.Check(ctx)
+	}
+	out, err := ovs.InNetns(ctx, p.d.SwitchNS(), "ip", "-j", "link", "show")
+	if err != nil {
+		return err
+	}
+	var links []struct {
+		Name string `json:"ifname"`
+	}
+	if err := json.Unmarshal([]byte(out), &links); err != nil {
+		return fmt.Errorf("ip -j link: %v", err)
+	}
+	have := make(map[string]bool, len(links))
+	for _, l := range links {
+		have[l.Name] = true
+	}
+	var fails []Failure
+	p.mu.Lock()
+	for k, st := range p.dcs {
+		for s := range st.insts {
+			for idx, in := range st.insts[s] {
+				if have[in.InName] && have[in.OutName] {
+					continue
+				}
+				now := time.Now()
+				if err := p.removeLocked(ctx, k, s+1, idx); err != nil {
+					p.mu.Unlock()
+					return err
+				}
+				moved := time.Now()
+				_ = in.Delete(ctx, p.d) // its database ports and what is left of it
+				fails = append(fails, Failure{DC: k, Stage: s + 1, Index: idx, Reason: "instance ports vanished", At: now, Moved: moved})
+			}
+		}
+	}
+	p.mu.Unlock()
+	p.report(fails)
+	return nil
+}
+
+func (p *Plane) report(fails []Failure) {
+	if p.cfg.OnFailure == nil {
+		return
+	}
+	for _, f := range fails {
+		p.cfg.OnFailure(f)
+	}
+}
+
+func (p *Plane) recoverSwitch(ctx context.Context) error {
+	now := time.Now()
+	if p.cfg.Driver != nil {
+		// before taking the lock: the failure events reach the local
+		// controllers, whose instance sinks sync this plane
+		p.cfg.Driver.FailAll("ovs-vswitchd died")
+	}
+	var fails []Failure
+	p.mu.Lock()
+	defer func() {
+		p.mu.Unlock()
+		p.report(fails)
+	}()
+	for k, st := range p.dcs {
+		for s := range st.insts {
+			for idx := range st.insts[s] {
+				fails = append(fails, Failure{DC: k, Stage: s + 1, Index: idx, Reason: "ovs-vswitchd died", At: now})
+			}
+		}
+	}
+	if err := p.d.RestartVswitchd(ctx); err != nil {
+		return err
+	}
+	for k, st := range p.dcs {
+		// the bridge's management socket comes back once vswitchd has read
+		// the database; Reset (delete all + install) needs it
+		var err error
+		for i := 0; i < 200; i++ {
+			if _, err = st.sw.Ofctl(ctx, "show"); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			return fmt.Errorf("dc%d after restart: %w", k, err)
+		}
+		var want []ovs.Flow
+		p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
+			want, err = Compile(Inputs{Table: t, Live: live, Flows: flowList(st), Calls: st.calls,
+				UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
+		})
+		if err != nil {
+			return err
+		}
+		if err := st.sw.Reset(ctx, want); err != nil {
+			return fmt.Errorf("dc%d after restart: %w", k, err)
+		}
+	}
+	return nil
+}
+
+func flowList(st *dcState) []Flow {
+	out := make([]Flow, 0, len(st.flows))
+	for _, f := range st.flows {
+		out = append(out, f)
+	}
+	return out
+}
+
+// ReplaceTables gives the plane new routing tables (same number of DCs):
+// every live instance becomes a working instance of the new table, flows and
+// calls are forgotten, rules re-applied. Tests use it to run a second
+// experiment on the same bridges and instances.
+func (p *Plane) ReplaceTables(ctx context.Context, tables []*routing.Table) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(tables) != len(p.dcs) {
+		return fmt.Errorf("tables: %d, the plane has %d datacenters", len(tables), len(p.dcs))
+	}
+	for k, st := range p.dcs {
+		t := tables[k]
+		if t.DC() != k || t.N() != len(p.dcs) || t.Stages() != st.t.Stages() {
+			return fmt.Errorf("tables[%d]: does not match datacenter %d", k, k)
+		}
+		for s := 1; s <= t.Stages(); s++ {
+			var work []routing.InstanceLoad
+			for _, idx := range sortedKeys(st.live[s-1]) {
+				work = append(work, routing.InstanceLoad{Index: idx})
+			}
+			if err := t.SetInstances(s, work); err != nil {
+				return err
+			}
+		}
+		st.t = t
+		st.flows = map[uint32]Flow{}
+		st.calls = nil
+		if err := p.sync(ctx, k); err != nil {
+			return err
+		}
+		if err := st.sw.ForgetLearned(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package local
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/fake"
+)
+
+// drainingDriver is a fake cloud whose Terminate drains (the SIP glue's: it
+// would wait up to the drain timeout) and which can Kill. It logs the calls.
+type drainingDriver struct {
+	*fake.Driver
+	mu  sync.Mutex
+	log []string
+}
+
+func (d *drainingDriver) note(s string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.log = append(d.log, s)
+}
+
+func (d *drainingDriver) calls() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.log)
+}
+
+func (d *drainingDriver) Launch(ctx context.Context, s drivers.Spec) (drivers.Instance, error) {
+	d.note("launch " + s.ID + " replaces=" + s.Replaces)
+	return d.Driver.Launch(ctx, s)
+}
+
+func (d *drainingDriver) Terminate(ctx context.Context, dc, id string) error {
+	d.note("drain " + id)
+	return d.Driver.Terminate(ctx, dc, id)
+}
+
+func (d *drainingDriver) Kill(ctx context.Context, dc, id string) error {
+	d.note("kill " + id)
+	return d.Driver.Terminate(ctx, dc, id)
+}
+
+// A failed instance is killed, not drained, and its replacement is launched
+// before the kill, naming the failed instance (Spec.Replaces): the driver can
+// hand the replacement its address. Without a drivers.Killer the controller
+// falls back to Terminate (the fake cloud of the other tests).
+func TestFailedInstanceKilledAfterReplacementLaunch(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kill func(d *fake.Driver, id string)
+		// silent: the instance stops reporting (a stopped process) instead
+		silent bool
+	}{
+		{"gone event (SIGKILL)", func(d *fake.Driver, id string) { d.Kill(id) }, false},
+		{"error event", func(d *fake.Driver, id string) { d.Fail(id) }, false},
+		{"no statistics (SIGSTOP)", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clock.NewVirtual(t0)
+			fd, err := fake.New(clk, fake.Options{BootDelay: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			drv := &drainingDriver{Driver: fd}
+			e := &env{t: t, clk: clk, drv: fd, sink: &recSink{}, paths: &recPaths{}, load: map[string]Stats{}, silent: map[string]bool{}}
+			cfg := fwConfig(2)
+			cfg.Sink, cfg.Paths = e.sink, e.paths
+			if e.c, err = New(cfg, drv, clk, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.c.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(e.c.Stop)
+			e.clk.Advance(0)
+			e.second()
+			e.second()
+			if n := len(e.c.Routable("firewall")); n != 2 {
+				t.Fatalf("%d routable, want the minimum 2", n)
+			}
+			victim := e.c.Routable("firewall")[0].ID
+			before := len(drv.calls())
+			if tc.silent {
+				e.silent[victim] = true
+				for i := 0; i < 4; i++ {
+					e.second()
+				}
+			} else {
+				tc.kill(fd, victim)
+				e.clk.Advance(0)
+			}
+			got := drv.calls()[before:]
+			if len(got) < 2 || got[0] != "launch dc0-firewall-3 replaces="+victim {
+				t.Fatalf("driver calls after the failure %q: want the replacement's launch (replaces=%s) first", got, victim)
+			}
+			if tc.name == "gone event (SIGKILL)" {
+				// the cloud already forgot it; a kill of a gone instance is harmless
+				if !slices.Contains(got, "kill "+victim) {
+					t.Fatalf("driver calls %q: want kill %s", got, victim)
+				}
+			} else if got[1] != "kill "+victim {
+				t.Fatalf("driver calls %q: want kill %s right after the launch", got, victim)
+			}
+			for _, c := range got {
+				if c == "drain "+victim {
+					t.Fatalf("driver calls %q: the failed instance was drained", got)
+				}
+			}
+			e.second()
+			e.second()
+			if n := len(e.c.Routable("firewall")); n != 2 {
+				t.Fatalf("%d routable after the replacement booted, want 2", n)
+			}
+		})
+	}
+}

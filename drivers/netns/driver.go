@@ -1,0 +1,320 @@
+package netns
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/ovs"
+)
+
+// Ports are an instance's two OpenFlow ports on its datacenter's bridge.
+type Ports struct{ In, Out int }
+
+// DriverConfig creates a Driver.
+type DriverConfig struct {
+	Daemon *ovs.Daemon
+	// Bridges maps each datacenter name to its bridge (see ovs.EnsureBridge).
+	Bridges map[string]string
+	// Now is the clock of events (time.Now if nil).
+	Now func() time.Time
+}
+
+type dinst struct {
+	inst  drivers.Instance
+	in    *Instance
+	ports Ports
+}
+
+// Driver launches DP VNF instances (firewall, ids, transcoder) as network
+// namespaces on their datacenter's bridge: drivers.Driver, so the local
+// controller's lifecycle (launch → booting → active, failure events,
+// terminate) runs unchanged. Launch returns at once with the instance
+// booting; the namespace, ports and nftables rules are built in the
+// background and the instance reported active (or error) when done.
+type Driver struct {
+	cfg  DriverConfig
+	subs drivers.Subscribers
+	mu   sync.Mutex
+	byID map[string]*dinst
+	slot map[string]int // per DC: last slot used
+	wg   sync.WaitGroup
+	// builds run at most two at a time (each is a dozen ip/ovs-vsctl/nft
+	// processes; a burst of launches must not starve the machine) and stop
+	// when the driver closes
+	sem    chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+var _ drivers.Driver = (*Driver)(nil)
+
+// NewDriver returns a driver over cfg's bridges.
+func NewDriver(cfg DriverConfig) (*Driver, error) {
+	if cfg.Daemon == nil || len(cfg.Bridges) == 0 {
+		return nil, fmt.Errorf("netns driver: a daemon and at least one bridge are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Driver{cfg: cfg, byID: map[string]*dinst{}, slot: map[string]int{}, sem: make(chan struct{}, 2), ctx: ctx, cancel: cancel}, nil
+}
+
+// SlotPorts are the OpenFlow ports of slot (1..999) of a bridge.
+func SlotPorts(slot int) Ports { return Ports{In: 5000 + 2*slot, Out: 5001 + 2*slot} }
+
+// Launch starts building an instance; it is booting until Subscribe's
+// handlers hear it is active.
+func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instance, error) {
+	kind, err := ParseKind(spec.VNF)
+	if err != nil {
+		return drivers.Instance{}, fmt.Errorf("%w: vnf: %v", drivers.ErrInvalid, err)
+	}
+	if spec.ID == "" {
+		return drivers.Instance{}, fmt.Errorf("%w: id: required", drivers.ErrInvalid)
+	}
+	d.mu.Lock()
+	br, ok := d.cfg.Bridges[spec.DC]
+	if !ok {
+		d.mu.Unlock()
+		return drivers.Instance{}, fmt.Errorf("%w: dc: %q has no bridge", drivers.ErrInvalid, spec.DC)
+	}
+	if x, dup := d.byID[spec.ID]; dup {
+		d.mu.Unlock()
+		return x.inst.Clone(), nil
+	}
+	d.slot[spec.DC]++
+	slot := d.slot[spec.DC]
+	if slot > 999 {
+		d.mu.Unlock()
+		return drivers.Instance{}, fmt.Errorf("%w: more than 999 DP instances launched in %s", drivers.ErrCapacity, spec.DC)
+	}
+	name := fmt.Sprintf("%sn%d", br, slot)
+	x := &dinst{ports: SlotPorts(slot), inst: drivers.Instance{
+		ID: spec.ID, CloudID: name, DC: spec.DC, VNF: spec.VNF, Pool: spec.DefaultPool(),
+		State: drivers.StateBooting, Address: name, Created: d.cfg.Now(), Metadata: spec.CloudMetadata(spec.DefaultPool()),
+	}}
+	d.byID[spec.ID] = x
+	out := x.inst.Clone()
+	d.wg.Add(1)
+	d.mu.Unlock()
+	go d.build(x, br, name, kind)
+	return out, nil
+}
+
+func (d *Driver) build(x *dinst, br, name string, kind Kind) {
+	defer d.wg.Done()
+	select {
+	case d.sem <- struct{}{}:
+		defer func() { <-d.sem }()
+	case <-d.ctx.Done():
+		return
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
+	defer cancel()
+	in, err := Create(ctx, d.cfg.Daemon, br, name, kind, x.ports.In, x.ports.Out)
+	d.mu.Lock()
+	if d.byID[x.inst.ID] != x { // terminated while booting
+		d.mu.Unlock()
+		if in != nil {
+			_ = in.Delete(context.Background(), d.cfg.Daemon)
+		}
+		return
+	}
+	st, reason := drivers.StateActive, ""
+	if err != nil {
+		st, reason = drivers.StateError, err.Error()
+	} else {
+		x.in = in
+	}
+	x.inst.State = st
+	ev := drivers.Event{ID: x.inst.ID, DC: x.inst.DC, VNF: x.inst.VNF, State: st, Reason: reason, At: d.cfg.Now()}
+	d.mu.Unlock()
+	d.subs.Emit(ev)
+}
+
+// Terminate deletes an instance (its namespace and ports).
+func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
+	d.mu.Lock()
+	x, ok := d.byID[id]
+	if !ok || (dc != "" && x.inst.DC != dc) {
+		d.mu.Unlock()
+		return nil
+	}
+	delete(d.byID, id)
+	in := x.in
+	ev := drivers.Event{ID: id, DC: x.inst.DC, VNF: x.inst.VNF, State: drivers.StateGone, Reason: "terminated", At: d.cfg.Now()}
+	d.mu.Unlock()
+	var err error
+	if in != nil {
+		err = in.Delete(ctx, d.cfg.Daemon)
+	}
+	d.subs.Emit(ev)
+	return err
+}
+
+// List returns the instances of dc ("" = all), sorted by ID.
+func (d *Driver) List(_ context.Context, dc string) ([]drivers.Instance, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []drivers.Instance
+	for _, x := range d.byID {
+		if dc == "" || x.inst.DC == dc {
+			out = append(out, x.inst.Clone())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Subscribe adds an event handler.
+func (d *Driver) Subscribe(h drivers.EventHandler) (cancel func()) { return d.subs.Subscribe(h) }
+
+// Active returns the ports of dc's active instances by instance ID.
+func (d *Driver) Active(dc string) map[string]Ports {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]Ports{}
+	for id, x := range d.byID {
+		if x.inst.DC == dc && x.inst.State == drivers.StateActive {
+			out[id] = x.ports
+		}
+	}
+	return out
+}
+
+// Instance returns the live DP instance behind an ID (nil while booting).
+func (d *Driver) Instance(id string) *Instance {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if x, ok := d.byID[id]; ok {
+		return x.in
+	}
+	return nil
+}
+
+// InPackets returns, for every active instance of dc, the packets its in
+// port received, read from the switch side of the veths in one command
+// (what the switch sent into the instance).
+func (d *Driver) InPackets(ctx context.Context, dc string) (map[string]uint64, error) {
+	out, err := ovs.InNetns(ctx, d.cfg.Daemon.SwitchNS(), "ip", "-s", "-j", "link", "show")
+	if err != nil {
+		return nil, err
+	}
+	tx, err := parseTX([]byte(out))
+	if err != nil {
+		return nil, err
+	}
+	res := map[string]uint64{}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, x := range d.byID {
+		if x.inst.DC != dc || x.in == nil || x.inst.State != drivers.StateActive {
+			continue
+		}
+		if n, ok := tx[x.in.InName]; ok {
+			res[id] = n
+		}
+	}
+	return res, nil
+}
+
+// parseTX reads `ip -s -j link show`: transmitted packets per interface.
+func parseTX(out []byte) (map[string]uint64, error) {
+	var links []struct {
+		Name  string `json:"ifname"`
+		Stats struct {
+			TX struct{ Packets uint64 } `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		return nil, fmt.Errorf("ip -s -j link: %v", err)
+	}
+	m := make(map[string]uint64, len(links))
+	for _, l := range links {
+		m[l.Name] = l.Stats.TX.Packets
+	}
+	return m, nil
+}
+
+// Check reports every active instance whose switch-side ports vanished (the
+// namespace was deleted, the instance died) as gone and forgets it.
+func (d *Driver) Check(ctx context.Context) error {
+	out, err := ovs.InNetns(ctx, d.cfg.Daemon.SwitchNS(), "ip", "-j", "link", "show")
+	if err != nil {
+		return err
+	}
+	var links []struct {
+		Name string `json:"ifname"`
+	}
+	if err := json.Unmarshal([]byte(out), &links); err != nil {
+		return fmt.Errorf("ip -j link: %v", err)
+	}
+	have := make(map[string]bool, len(links))
+	for _, l := range links {
+		have[l.Name] = true
+	}
+	var evs []drivers.Event
+	var dead []*Instance
+	d.mu.Lock()
+	for id, x := range maps.Clone(d.byID) {
+		if x.in == nil || (have[x.in.InName] && have[x.in.OutName]) {
+			continue
+		}
+		delete(d.byID, id)
+		dead = append(dead, x.in)
+		evs = append(evs, drivers.Event{ID: id, DC: x.inst.DC, VNF: x.inst.VNF, State: drivers.StateGone, Reason: "instance ports vanished", At: d.cfg.Now()})
+	}
+	d.mu.Unlock()
+	for _, ev := range evs {
+		d.subs.Emit(ev)
+	}
+	for _, in := range dead {
+		_ = in.Delete(ctx, d.cfg.Daemon)
+	}
+	return nil
+}
+
+// Close stops the builds in progress and deletes every instance.
+func (d *Driver) Close(ctx context.Context) error {
+	d.cancel()
+	d.wg.Wait()
+	d.mu.Lock()
+	ids := make([]string, 0, len(d.byID))
+	for id := range d.byID {
+		ids = append(ids, id)
+	}
+	d.mu.Unlock()
+	var first error
+	for _, id := range ids {
+		if err := d.Terminate(ctx, "", id); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// FailAll reports every active instance as failed (StateError) with reason:
+// the switch they hang on died. The local controller replaces them and
+// terminates these.
+func (d *Driver) FailAll(reason string) {
+	var evs []drivers.Event
+	d.mu.Lock()
+	for id, x := range d.byID {
+		if x.inst.State != drivers.StateActive {
+			continue
+		}
+		x.inst.State = drivers.StateError
+		evs = append(evs, drivers.Event{ID: id, DC: x.inst.DC, VNF: x.inst.VNF, State: drivers.StateError, Reason: reason, At: d.cfg.Now()})
+	}
+	d.mu.Unlock()
+	for _, ev := range evs {
+		d.subs.Emit(ev)
+	}
+}

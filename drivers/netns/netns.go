@@ -1,0 +1,243 @@
+// Package netns owns the real data-plane VNF instances on this machine: each
+// firewall, IDS or transcoder instance is its own network namespace with two
+// ports on its datacenter's Open vSwitch bridge (in, out) joined by a Linux
+// bridge inside the namespace, so packets are forwarded by the Linux stack,
+// and an nftables table of the stage's kind on the bridge's forward hook:
+//
+//	firewall    policy drop; accept UDP (media), ICMP and ARP; count each
+//	            rule; everything else (TCP, other protocols) is dropped
+//	ids         inspects every packet: a payload signature (the first four
+//	            UDP payload bytes "ATCK") is counted and dropped; every UDP
+//	            flow (source address . source port) is counted in a dynamic
+//	            set, so the instance knows its flows and their packets
+//	transcoder  forwards unchanged and counts: it does NOT transcode (no
+//	            codec runs; rtpengine needs SDP offers per call, which this
+//	            transparent in-path stage does not see)
+//
+// The instance has no process of its own: the kernel forwards. Statistics
+// are the in-port's packet counters and the nftables counters.
+package netns
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ims-orch/ims-orch/drivers/ovs"
+)
+
+// Kind is what a stage instance does.
+type Kind string
+
+// Kinds.
+const (
+	Firewall   Kind = "firewall"
+	IDS        Kind = "ids"
+	Transcoder Kind = "transcoder"
+)
+
+// Signature is the payload prefix the IDS drops.
+const Signature = "ATCK"
+
+// ParseKind accepts a DP VNF name.
+func ParseKind(s string) (Kind, error) {
+	switch Kind(s) {
+	case Firewall, IDS, Transcoder:
+		return Kind(s), nil
+	}
+	return "", fmt.Errorf("kind: %q is not a data-plane stage (firewall, ids, transcoder)", s)
+}
+
+func rules(k Kind) string {
+	switch k {
+	case Firewall:
+		return `table bridge ims {
+  chain forward { type filter hook forward priority 0; policy drop;
+    ether type arp counter accept
+    ip protocol udp counter accept comment "media"
+    ip protocol icmp counter accept
+    counter drop comment "not media"
+  }
+}
+`
+	case IDS:
+		return fmt.Sprintf(`table bridge ims {
+  set flows { type ipv4_addr . inet_service; flags dynamic; size 65536; }
+  chain forward { type filter hook forward priority 0; policy accept;
+    ip protocol udp @th,64,32 0x%x counter drop comment "signature"
+    ip protocol udp update @flows { ip saddr . udp sport counter }
+    counter comment "inspected"
+  }
+}
+`, []byte(Signature))
+	default:
+		return `table bridge ims {
+  chain forward { type filter hook forward priority 0; policy accept;
+    counter accept comment "forwarded, not transcoded"
+  }
+}
+`
+	}
+}
+
+// Instance is one DP VNF instance.
+type Instance struct {
+	Kind            Kind
+	NS              string // network namespace
+	Bridge          string
+	InName, OutName string // switch-side port names
+	InPort, OutPort int    // their OpenFlow port numbers
+}
+
+// Create builds an instance named name (namespace name, ports name+"i" and
+// name+"o", at most 14 characters) of kind k on bridge br with OpenFlow ports
+// inPort and outPort. On error it removes what it made.
+func Create(ctx context.Context, d *ovs.Daemon, br, name string, k Kind, inPort, outPort int) (*Instance, error) {
+	if len(name) > 14 {
+		return nil, fmt.Errorf("instance name %q: longer than 14 characters", name)
+	}
+	in := &Instance{Kind: k, NS: name, Bridge: br, InName: name + "i", OutName: name + "o", InPort: inPort, OutPort: outPort}
+	err := in.create(ctx, d)
+	if err != nil {
+		// clean up even when ctx was cancelled (a closing driver)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = in.Delete(cctx, d)
+		return nil, err
+	}
+	return in, nil
+}
+
+func (in *Instance) create(ctx context.Context, d *ovs.Daemon) error {
+	if err := d.AddVeth(ctx, in.Bridge, in.InName, in.InPort, in.NS, "in", ""); err != nil {
+		return err
+	}
+	if err := d.AddVeth(ctx, in.Bridge, in.OutName, in.OutPort, in.NS, "out", ""); err != nil {
+		return err
+	}
+	for _, s := range [][]string{
+		{"ip", "link", "add", "name", "fwd", "type", "bridge"},
+		{"ip", "link", "set", "in", "master", "fwd"},
+		{"ip", "link", "set", "out", "master", "fwd"},
+		// a two-port forwarder: no learning, every frame in one port goes out the other
+		{"bridge", "link", "set", "dev", "in", "learning", "off"},
+		{"bridge", "link", "set", "dev", "out", "learning", "off"},
+		{"ip", "link", "set", "fwd", "up"},
+	} {
+		if _, err := ovs.InNetns(ctx, in.NS, s[0], s[1:]...); err != nil {
+			return err
+		}
+	}
+	return in.loadRules(ctx)
+}
+
+func (in *Instance) loadRules(ctx context.Context) error {
+	_, err := ovs.InNetnsStdin(ctx, in.NS, strings.NewReader(rules(in.Kind)), "nft", "-f", "-")
+	return err
+}
+
+// Delete removes the instance's ports and namespace.
+func (in *Instance) Delete(ctx context.Context, d *ovs.Daemon) error {
+	var first error
+	for _, p := range []string{in.InName, in.OutName} {
+		if err := d.DelPort(ctx, in.Bridge, p); err != nil && first == nil {
+			first = err
+		}
+	}
+	if _, err := ovs.IP(ctx, "netns", "del", in.NS); err != nil && !strings.Contains(err.Error(), "No such file") && first == nil {
+		first = err
+	}
+	return first
+}
+
+// Stats are an instance's counters since it was created.
+type Stats struct {
+	// Received is what arrived on the in port, Forwarded what left on the out
+	// port.
+	Received, Forwarded uint64
+	// Counters are the nftables rule counters by comment ("media", "not
+	// media", "signature", "inspected", ...).
+	Counters map[string]uint64
+	// Flows is the number of UDP flows the IDS has seen (IDS only).
+	Flows int
+}
+
+// Stats reads the instance's counters.
+func (in *Instance) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	out, err := ovs.InNetns(ctx, in.NS, "ip", "-s", "-j", "link", "show")
+	if err != nil {
+		return st, err
+	}
+	var links []struct {
+		Name  string `json:"ifname"`
+		Stats struct {
+			RX struct{ Packets uint64 } `json:"rx"`
+			TX struct{ Packets uint64 } `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal([]byte(out), &links); err != nil {
+		return st, fmt.Errorf("ip -s -j link: %v", err)
+	}
+	for _, l := range links {
+		switch l.Name {
+		case "in":
+			st.Received = l.Stats.RX.Packets
+		case "out":
+			st.Forwarded = l.Stats.TX.Packets
+		}
+	}
+	st.Counters, st.Flows, err = in.nftCounters(ctx)
+	return st, err
+}
+
+func (in *Instance) nftCounters(ctx context.Context) (map[string]uint64, int, error) {
+	out, err := ovs.InNetns(ctx, in.NS, "nft", "-j", "list", "table", "bridge", "ims")
+	if err != nil {
+		return nil, 0, err
+	}
+	return ParseNft([]byte(out))
+}
+
+// ParseNft reads `nft -j list table` output: the packet counters of the
+// rules by comment and the number of elements of the set "flows".
+func ParseNft(out []byte) (map[string]uint64, int, error) {
+	var doc struct {
+		Nftables []map[string]json.RawMessage `json:"nftables"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return nil, 0, fmt.Errorf("nft -j: %v", err)
+	}
+	counters := map[string]uint64{}
+	flows := 0
+	for _, obj := range doc.Nftables {
+		if raw, ok := obj["rule"]; ok {
+			var r struct {
+				Comment string           `json:"comment"`
+				Expr    []map[string]any `json:"expr"`
+			}
+			if json.Unmarshal(raw, &r) != nil || r.Comment == "" {
+				continue
+			}
+			for _, e := range r.Expr {
+				if c, ok := e["counter"].(map[string]any); ok {
+					if p, ok := c["packets"].(float64); ok && p >= 0 {
+						counters[r.Comment] += uint64(p)
+					}
+				}
+			}
+		}
+		if raw, ok := obj["set"]; ok {
+			var s struct {
+				Name string `json:"name"`
+				Elem []any  `json:"elem"`
+			}
+			if json.Unmarshal(raw, &s) == nil && s.Name == "flows" {
+				flows = len(s.Elem)
+			}
+		}
+	}
+	return counters, flows, nil
+}

@@ -1,0 +1,302 @@
+package ovs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// OwnerKey is the external-id that marks a bridge as this project's; its
+// value is the Daemon's prefix.
+const OwnerKey = "ims-orch-owner"
+
+// ErrForeign is returned when a bridge with the requested name exists but is
+// not marked as ours.
+var ErrForeign = errors.New("bridge exists and is not ours")
+
+var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9]{1,4}$`)
+
+// Config says where the private daemons live.
+type Config struct {
+	// Dir is the run directory (database, sockets, pid files, logs). It is
+	// created if missing; one run directory serves one Daemon at a time.
+	Dir string
+	// Prefix names every object: the switch namespace <prefix>sw, bridges,
+	// ports, instance namespaces. 2..5 lower-case letters or digits, starting
+	// with a letter, so interface names stay within 15 characters.
+	Prefix string
+}
+
+// Daemon is a private ovsdb-server + ovs-vswitchd pair. ovs-vswitchd runs in
+// the network namespace SwitchNS(); every bridge-side port lives there.
+type Daemon struct {
+	cfg Config
+	mu  sync.Mutex
+}
+
+// SwitchNS is the network namespace ovs-vswitchd and the bridge-side ports
+// live in.
+func (d *Daemon) SwitchNS() string { return d.cfg.Prefix + "sw" }
+
+// Prefix returns the object name prefix.
+func (d *Daemon) Prefix() string { return d.cfg.Prefix }
+
+// Dir returns the run directory.
+func (d *Daemon) Dir() string { return d.cfg.Dir }
+
+func (d *Daemon) path(name string) string { return filepath.Join(d.cfg.Dir, name) }
+
+// Start checks cfg, removes what a killed previous run with the same run
+// directory and prefix left (its daemons, its namespaces), and starts fresh
+// daemons with an empty database.
+func Start(ctx context.Context, cfg Config) (*Daemon, error) {
+	if !prefixRE.MatchString(cfg.Prefix) {
+		return nil, fmt.Errorf("prefix: %q must be 2..5 lower-case letters or digits starting with a letter", cfg.Prefix)
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("dir: the run directory is required")
+	}
+	abs, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("dir: %v", err)
+	}
+	cfg.Dir = abs
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("dir: %v", err)
+	}
+	d := &Daemon{cfg: cfg}
+	if err := d.cleanup(ctx); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{"conf.db", ".conf.db.~lock~"} {
+		_ = os.Remove(d.path(f))
+	}
+	if _, err := run(ctx, cfg.Dir, nil, "ovsdb-tool", "create", d.path("conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"); err != nil {
+		return nil, err
+	}
+	if _, err := run(ctx, cfg.Dir, nil, "ovsdb-server", d.path("conf.db"),
+		"--remote=punix:"+d.path("db.sock"), "--pidfile="+d.path("ovsdb.pid"),
+		"--unixctl="+d.path("ovsdb.ctl"), "--detach", "--log-file="+d.path("ovsdb.log")); err != nil {
+		return nil, err
+	}
+	if _, err := d.Vsctl(ctx, "--no-wait", "init"); err != nil {
+		d.Stop(ctx)
+		return nil, err
+	}
+	if _, err := IP(ctx, "netns", "add", d.SwitchNS()); err != nil {
+		d.Stop(ctx)
+		return nil, err
+	}
+	if _, err := InNetns(ctx, d.SwitchNS(), "ip", "link", "set", "lo", "up"); err != nil {
+		d.Stop(ctx)
+		return nil, err
+	}
+	if err := d.startVswitchd(ctx); err != nil {
+		d.Stop(ctx)
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) startVswitchd(ctx context.Context) error {
+	p, err := lookPath("ovs-vswitchd")
+	if err != nil {
+		return err
+	}
+	_, err = run(ctx, d.cfg.Dir, nil, "ip", "netns", "exec", d.SwitchNS(), p, "unix:"+d.path("db.sock"),
+		"--pidfile="+d.path("vswitchd.pid"), "--unixctl="+d.path("vswitchd.ctl"),
+		"--detach", "--log-file="+d.path("vswitchd.log"))
+	return err
+}
+
+// cleanup stops daemons of a previous run in this run directory and deletes
+// the namespaces with this prefix.
+func (d *Daemon) cleanup(ctx context.Context) error {
+	for _, f := range []string{"vswitchd.pid", "ovsdb.pid"} {
+		stopPid(pidFromFile(d.path(f), d.cfg.Dir), 2*time.Second)
+	}
+	_, err := DeleteNetns(ctx, d.cfg.Prefix)
+	return err
+}
+
+// Stop stops both daemons and deletes every namespace with the prefix.
+func (d *Daemon) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cleanup(ctx)
+}
+
+// Vsctl runs ovs-vsctl against the private database.
+func (d *Daemon) Vsctl(ctx context.Context, args ...string) (string, error) {
+	return run(ctx, d.cfg.Dir, nil, "ovs-vsctl", append([]string{"--db=unix:" + d.path("db.sock"), "--timeout=10"}, args...)...)
+}
+
+// mgmt is the OpenFlow management socket of bridge br.
+func (d *Daemon) mgmt(br string) string { return "unix:" + d.path(br+".mgmt") }
+
+// VswitchdPID returns the pid of the running ovs-vswitchd, or 0.
+func (d *Daemon) VswitchdPID() int { return pidFromFile(d.path("vswitchd.pid"), d.cfg.Dir) }
+
+// VswitchdAlive reports whether ovs-vswitchd runs.
+func (d *Daemon) VswitchdAlive() bool {
+	pid := d.VswitchdPID()
+	return pid > 0 && alive(pid)
+}
+
+// RestartVswitchd starts ovs-vswitchd again after it died (the database and
+// its bridges and ports survive in ovsdb-server; OpenFlow rules do not, the
+// caller reinstalls them with Switch.Reset).
+func (d *Daemon) RestartVswitchd(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.VswitchdAlive() {
+		return nil
+	}
+	_ = os.Remove(d.path("vswitchd.pid"))
+	return d.startVswitchd(ctx)
+}
+
+// EnsureBridge creates bridge name for datacenter dc with the userspace
+// datapath, or keeps it when it exists and is ours. A bridge of that name
+// without our owner mark is left untouched and ErrForeign returned.
+func (d *Daemon) EnsureBridge(ctx context.Context, name string, dc int) error {
+	if !strings.HasPrefix(name, d.cfg.Prefix) || len(name) > 15 {
+		return fmt.Errorf("bridge %q: must start with the prefix %q and have at most 15 characters", name, d.cfg.Prefix)
+	}
+	out, err := d.Vsctl(ctx, "--if-exists", "get", "bridge", name, "external-ids:"+OwnerKey)
+	if err != nil {
+		return err
+	}
+	owner := strings.Trim(strings.TrimSpace(out), `"`)
+	exists := owner != ""
+	if !exists {
+		if _, err := d.Vsctl(ctx, "br-exists", name); err == nil {
+			exists = true
+		}
+	}
+	switch {
+	case exists && owner == d.cfg.Prefix:
+		return nil
+	case exists:
+		return fmt.Errorf("bridge %q: %w (external-ids:%s=%q, want %q); nothing was changed", name, ErrForeign, OwnerKey, owner, d.cfg.Prefix)
+	}
+	_, err = d.Vsctl(ctx, "add-br", name, "--", "set", "bridge", name, "datapath_type=netdev", "fail_mode=secure",
+		"protocols=OpenFlow10,OpenFlow13,OpenFlow14,OpenFlow15",
+		fmt.Sprintf("external-ids:%s=%s", OwnerKey, d.cfg.Prefix), fmt.Sprintf("external-ids:ims-orch-dc=%d", dc))
+	return err
+}
+
+// OurBridges lists the bridges marked with our prefix.
+func (d *Daemon) OurBridges(ctx context.Context) ([]string, error) {
+	out, err := d.Vsctl(ctx, "--bare", "--columns=name", "find", "bridge", fmt.Sprintf("external-ids:%s=%s", OwnerKey, d.cfg.Prefix))
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(out), nil
+}
+
+// DeleteOurBridges deletes every bridge marked with our prefix.
+func (d *Daemon) DeleteOurBridges(ctx context.Context) error {
+	brs, err := d.OurBridges(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range brs {
+		if _, err := d.Vsctl(ctx, "--if-exists", "del-br", b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Link joins two bridges with a pair of patch ports: port ofA on bridge a
+// (named pa) and ofB on bridge b (named pb).
+func (d *Daemon) Link(ctx context.Context, a, pa string, ofA int, b, pb string, ofB int) error {
+	_, err := d.Vsctl(ctx,
+		"--may-exist", "add-port", a, pa, "--", "set", "interface", pa, "type=patch", "options:peer="+pb, fmt.Sprintf("ofport_request=%d", ofA),
+		"--", "--may-exist", "add-port", b, pb, "--", "set", "interface", pb, "type=patch", "options:peer="+pa, fmt.Sprintf("ofport_request=%d", ofB))
+	return err
+}
+
+// AddVeth creates a veth pair: end sw on bridge br (in the switch namespace,
+// OpenFlow port ofport) and end inner named innerName inside namespace ns
+// (created if missing). TX checksum offload is turned off on both ends: with
+// the userspace datapath, a partial checksum would make receivers drop UDP.
+// mac, when not empty, is the inner end's MAC address.
+func (d *Daemon) AddVeth(ctx context.Context, br, sw string, ofport int, ns, innerName, mac string) error {
+	if len(sw) > 15 {
+		return fmt.Errorf("port %q: longer than 15 characters", sw)
+	}
+	if err := EnsureNetns(ctx, ns); err != nil {
+		return err
+	}
+	tmp := sw + "p"
+	if len(tmp) > 15 {
+		tmp = sw[:14] + "p"
+	}
+	if _, err := IP(ctx, "link", "add", "name", sw, "netns", d.SwitchNS(), "type", "veth", "peer", "name", tmp, "netns", ns); err != nil {
+		return err
+	}
+	steps := [][]string{
+		{"ip", "link", "set", tmp, "name", innerName},
+	}
+	if mac != "" {
+		steps = append(steps, []string{"ip", "link", "set", innerName, "address", mac})
+	}
+	steps = append(steps,
+		[]string{"ethtool", "-K", innerName, "tx", "off"},
+		[]string{"ip", "link", "set", innerName, "up"})
+	for _, s := range steps {
+		if _, err := InNetns(ctx, ns, s[0], s[1:]...); err != nil {
+			return err
+		}
+	}
+	for _, s := range [][]string{{"ethtool", "-K", sw, "tx", "off"}, {"ip", "link", "set", sw, "up"}} {
+		if _, err := InNetns(ctx, d.SwitchNS(), s[0], s[1:]...); err != nil {
+			return err
+		}
+	}
+	_, err := d.Vsctl(ctx, "--may-exist", "add-port", br, sw, "--", "set", "interface", sw, fmt.Sprintf("ofport_request=%d", ofport),
+		fmt.Sprintf("external-ids:%s=%s", OwnerKey, d.cfg.Prefix))
+	return err
+}
+
+// DelPort removes a port from its bridge and deletes the switch-side
+// interface (its veth peer goes with it).
+func (d *Daemon) DelPort(ctx context.Context, br, port string) error {
+	// --no-wait: a dead ovs-vswitchd must not hold up removing a port
+	if _, err := d.Vsctl(ctx, "--no-wait", "--if-exists", "del-port", br, port); err != nil {
+		return err
+	}
+	if _, err := InNetns(ctx, d.SwitchNS(), "ip", "link", "del", port); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+		return err
+	}
+	return nil
+}
+
+// EnsureNetns creates network namespace ns with lo up, if missing.
+func EnsureNetns(ctx context.Context, ns string) error {
+	names, err := Netns(ctx, ns)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if n == ns {
+			return nil
+		}
+	}
+	if _, err := IP(ctx, "netns", "add", ns); err != nil {
+		return err
+	}
+	_, err = InNetns(ctx, ns, "ip", "link", "set", "lo", "up")
+	return err
+}

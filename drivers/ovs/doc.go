@@ -1,0 +1,26 @@
+// Package ovs owns this project's Open vSwitch objects on one machine: a
+// private ovsdb-server and ovs-vswitchd started in a run directory of their
+// own (userspace datapath, no kernel module), with ovs-vswitchd inside a
+// network namespace of its own so every tap and veth end it touches is
+// isolated from the host and from other users of Open vSwitch; one bridge per
+// datacenter (datapath_type=netdev, fail_mode=secure, marked with the
+// external-id ims-orch-owner), patch-port links between datacenter bridges,
+// and the OpenFlow rule set of each bridge.
+//
+// Rules are applied as a difference against what this package installed
+// (added, modified or strictly deleted, never a flush), all changes of one
+// Apply in one OpenFlow 1.4 bundle ("ovs-ofctl --bundle"): the switch sees
+// the old rule set or the new one, never a mix.
+//
+// The OVSDB and OpenFlow wire formats stay inside Open vSwitch's own clients
+// (ovs-vsctl, ovs-ofctl), which this package runs; see docs/dataplane.md for
+// why not libovsdb or go-openvswitch.
+//
+// Ownership and clean-up: everything is named with the caller's prefix (the
+// network namespace, bridges, ports) and bridges carry external-ids
+// ims-orch-owner=<prefix>. A bridge of that name without the mark is someone
+// else's: EnsureBridge fails with ErrForeign and touches nothing. Start kills
+// ovsdb-server / ovs-vswitchd processes a killed previous run left in the same
+// run directory (pid file there and that directory on their command line) and
+// deletes network namespaces with the prefix.
+package ovs

@@ -1,0 +1,242 @@
+package ovs
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Flow is one OpenFlow rule in ovs-ofctl syntax. Table, Priority and Match
+// identify it (OpenFlow's strict identity); Cookie and Actions are its
+// content.
+type Flow struct {
+	Table    uint8
+	Priority uint16
+	Cookie   uint64
+	Match    string // e.g. "udp,reg0=0x2,nw_src=10.200.0.1"; "" matches everything
+	Actions  string // e.g. "output:3"; "drop" drops
+}
+
+// Key is the rule's identity within a bridge.
+func (f Flow) Key() string {
+	return fmt.Sprintf("table=%d,priority=%d,%s", f.Table, f.Priority, f.Match)
+}
+
+func (f Flow) String() string {
+	return fmt.Sprintf("%s,cookie=%#x,actions=%s", f.Key(), f.Cookie, f.Actions)
+}
+
+// Changes counts what one Apply did.
+type Changes struct {
+	Added, Modified, Deleted, Unchanged int
+}
+
+// Switch is the OpenFlow side of one bridge: it remembers the rules it
+// installed and applies a new desired set as a difference in one bundle.
+// Rules the switch learned itself (the learn action) are not in that set and
+// are never touched by Apply. Safe for concurrent use.
+type Switch struct {
+	d      *Daemon
+	bridge string
+	mu     sync.Mutex
+	have   map[string]Flow
+	// pair counters: per entry-rule cookie the packets last read, and the
+	// cumulative total of every pair
+	seen  map[uint64]uint64
+	pairs map[Pair]uint64
+}
+
+// NewSwitch returns the switch of bridge br (see EnsureBridge). It assumes
+// the bridge has no rules yet; call Reset when it may have.
+func (d *Daemon) NewSwitch(br string) *Switch {
+	return &Switch{d: d, bridge: br, have: map[string]Flow{}, seen: map[uint64]uint64{}, pairs: map[Pair]uint64{}}
+}
+
+// Bridge returns the bridge name.
+func (s *Switch) Bridge() string { return s.bridge }
+
+// Ofctl runs ovs-ofctl -O OpenFlow15 cmd <bridge's management socket> args...
+func (s *Switch) Ofctl(ctx context.Context, cmd string, args ...string) (string, error) {
+	a := append([]string{"-O", "OpenFlow15", cmd, s.d.mgmt(s.bridge)}, args...)
+	return run(ctx, s.d.cfg.Dir, nil, "ovs-ofctl", a...)
+}
+
+// Diff returns the bundle lines that turn have into want (deletes first).
+func Diff(have map[string]Flow, want []Flow) ([]string, Changes, error) {
+	var c Changes
+	idx := make(map[string]Flow, len(want))
+	for _, f := range want {
+		k := f.Key()
+		if g, dup := idx[k]; dup && g != f {
+			return nil, c, fmt.Errorf("flows: two rules with identity %s and different actions (%q, %q)", k, g.Actions, f.Actions)
+		}
+		idx[k] = f
+	}
+	var del, add []string
+	for k := range have {
+		if _, ok := idx[k]; !ok {
+			del = append(del, "delete_strict "+k)
+			c.Deleted++
+		}
+	}
+	for k, f := range idx {
+		g, ok := have[k]
+		switch {
+		case !ok:
+			add = append(add, "add "+f.String())
+			c.Added++
+		case g != f:
+			// new actions or cookie: modified in place, the counters stay
+			add = append(add, "modify_strict "+f.String())
+			c.Modified++
+		default:
+			c.Unchanged++
+		}
+	}
+	sort.Strings(del)
+	sort.Strings(add)
+	return append(del, add...), c, nil
+}
+
+// Apply makes want the bridge's rule set: rules already installed and
+// unchanged stay as they are, the others are added, replaced or strictly
+// deleted, all in one OpenFlow bundle (atomic: a failure changes nothing).
+func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (Changes, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lines, c, err := Diff(s.have, want)
+	if err != nil {
+		return c, err
+	}
+	// learned rules towards ports that go away are dropped in the same bundle
+	for _, p := range forgetOutputs {
+		lines = append(lines, fmt.Sprintf("delete cookie=%#x/%#x,out_port=%d", CookieLearned, cookieKindMask, p))
+	}
+	if len(lines) == 0 {
+		return c, nil
+	}
+	if c.Deleted > 0 && s.entryRulesDeleted(want) {
+		// keep the pair counts of entry rules about to go
+		if err := s.readPairsLocked(ctx); err != nil {
+			return c, err
+		}
+	}
+	if err := s.bundle(ctx, lines); err != nil {
+		return Changes{}, err
+	}
+	s.have = make(map[string]Flow, len(want))
+	for _, f := range want {
+		s.have[f.Key()] = f
+	}
+	return c, nil
+}
+
+// entryRulesDeleted reports whether applying want deletes an entry rule
+// (whose packet count must be read first; modified rules keep theirs).
+func (s *Switch) entryRulesDeleted(want []Flow) bool {
+	keep := make(map[string]bool, len(want))
+	for _, f := range want {
+		keep[f.Key()] = true
+	}
+	for k, g := range s.have {
+		if g.Cookie&cookieKindMask == CookieEntry && !keep[k] {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Switch) bundle(ctx context.Context, lines []string) error {
+	in := strings.NewReader(strings.Join(lines, "\n") + "\n")
+	_, err := run(ctx, s.d.cfg.Dir, in, "ovs-ofctl", "-O", "OpenFlow15", "--bundle", "add-flows", s.d.mgmt(s.bridge), "-")
+	return err
+}
+
+// Reset deletes every rule of the bridge (installed or learned) and installs
+// want, in one bundle: after ovs-vswitchd restarted, or when the rule set on
+// the switch is unknown.
+func (s *Switch) Reset(ctx context.Context, want []Flow) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lines, _, err := Diff(nil, want)
+	if err != nil {
+		return err
+	}
+	if err := s.bundle(ctx, append([]string{"delete"}, lines...)); err != nil {
+		return err
+	}
+	s.have = make(map[string]Flow, len(want))
+	for _, f := range want {
+		s.have[f.Key()] = f
+	}
+	clear(s.seen)
+	return nil
+}
+
+// Installed returns how many rules Apply installed (learned rules excluded).
+func (s *Switch) Installed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.have)
+}
+
+// ForgetOutput deletes the rules the switch learned (cookie CookieLearned)
+// that output to port: their flows are learned again from the current rules.
+func (s *Switch) ForgetOutput(ctx context.Context, port int) error {
+	_, err := s.Ofctl(ctx, "del-flows", fmt.Sprintf("cookie=%#x/%#x,out_port=%d", CookieLearned, cookieKindMask, port))
+	return err
+}
+
+// ForgetLearned deletes every rule the switch learned.
+func (s *Switch) ForgetLearned(ctx context.Context) error {
+	_, err := s.Ofctl(ctx, "del-flows", fmt.Sprintf("cookie=%#x/%#x", CookieLearned, cookieKindMask))
+	return err
+}
+
+// FlowCount is one rule's counters as the switch reports them.
+type FlowCount struct {
+	Cookie  uint64
+	Table   int
+	Packets uint64
+	Bytes   uint64
+}
+
+var dumpRE = regexp.MustCompile(`cookie=(0x[0-9a-f]+).*?table=(\d+), n_packets=(\d+), n_bytes=(\d+)`)
+
+// ParseDump reads `ovs-ofctl dump-flows` output.
+func ParseDump(out string) []FlowCount {
+	var fs []FlowCount
+	for _, l := range strings.Split(out, "\n") {
+		m := dumpRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		ck, err1 := strconv.ParseUint(m[1], 0, 64)
+		tb, err2 := strconv.Atoi(m[2])
+		pk, err3 := strconv.ParseUint(m[3], 10, 64)
+		by, err4 := strconv.ParseUint(m[4], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+			continue
+		}
+		fs = append(fs, FlowCount{Cookie: ck, Table: tb, Packets: pk, Bytes: by})
+	}
+	return fs
+}
+
+// Counts dumps the counters of the rules whose cookie has kind (a Cookie*
+// constant), or of every rule when kind is 0.
+func (s *Switch) Counts(ctx context.Context, kind uint64) ([]FlowCount, error) {
+	var args []string
+	if kind != 0 {
+		args = append(args, fmt.Sprintf("cookie=%#x/%#x", kind, cookieKindMask))
+	}
+	out, err := s.Ofctl(ctx, "dump-flows", args...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDump(out), nil
+}

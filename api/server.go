@@ -151,6 +151,7 @@ func (s *Server) routes() chi.Router {
 		r.Get(Prefix+"/decisions", s.getDecisions)
 		r.Post(Prefix+"/vnfs/{vnf}/scale", s.scale)
 		r.Get(Prefix+"/operations/{id}", s.getOperation)
+		s.membershipRoutes(r)
 	})
 	return r
 }

@@ -16,6 +16,8 @@ import (
 var serveOpts struct {
 	config, driver, listen, logLevel, logFormat string
 	printDefault                                bool
+	identity                                    daemon.Identity
+	raftAdvertise                               string
 }
 
 var serveCmd = &cobra.Command{
@@ -43,6 +45,10 @@ func init() {
 	f.StringVar(&serveOpts.listen, "listen", "", "override api.listen")
 	f.StringVar(&serveOpts.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&serveOpts.logFormat, "log-format", "text", "text or json")
+	f.StringVar(&serveOpts.identity.NodeID, "node-id", "", "override node.id (and drop that id from node.peers): nodes sharing one config file")
+	f.StringVar(&serveOpts.identity.APIURL, "api-url", "", "override api.url, the API base URL the peers use")
+	f.StringVar(&serveOpts.identity.BootstrapNode, "bootstrap-node", "", "the node id that bootstraps the cluster (node.bootstrap is set on it, cleared on the others)")
+	f.StringVar(&serveOpts.raftAdvertise, "raft-advertise", "", "host:port (a DNS name allowed) the peers reach node.raftBind at, kept in the raft configuration")
 	f.BoolVar(&serveOpts.printDefault, "print-default-config", false, "print the embedded default config and exit")
 	_ = serveCmd.MarkFlagFilename("config", "yaml", "yml")
 	_ = serveCmd.RegisterFlagCompletionFunc("driver", cobra.FixedCompletions([]string{"sim", "local", "openstack"}, cobra.ShellCompDirectiveNoFileComp))
@@ -90,12 +96,19 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if o.listen != "" {
 		cfg.API.Listen, cfg.API.URL = o.listen, ""
 	}
-	if o.driver != "" || o.listen != "" {
-		if err := cfg.Normalize(); err != nil {
+	if o.driver != "" || o.listen != "" || o.identity != (daemon.Identity{}) {
+		if err := cfg.ApplyIdentity(o.identity); err != nil {
 			return usageErr(err)
 		}
 	}
-	d, err := daemon.New(cfg, daemon.Options{Logger: log})
+	opts := daemon.Options{Logger: log}
+	if o.raftAdvertise != "" {
+		if !cfg.Clustered() {
+			return usageErr(fmt.Errorf("--raft-advertise: node.raftBind is empty (single-node mode)"))
+		}
+		opts.RaftAdvertise = o.raftAdvertise
+	}
+	d, err := daemon.New(cfg, opts)
 	if err != nil {
 		return err
 	}

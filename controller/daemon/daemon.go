@@ -62,6 +62,10 @@ type Options struct {
 	Listener net.Listener
 	// RaftTransport replaces raft's TCP transport (tests).
 	RaftTransport raft.Transport
+	// RaftAdvertise is the raft address (host:port, a DNS name allowed;
+	// port 0: the port bound) kept in the raft configuration instead of
+	// the bound one (identity.go); empty: the bound address.
+	RaftAdvertise string
 	// Raft overrides raft's configuration (tests shorten its timeouts).
 	Raft *raft.Config
 	// ShutdownTimeout bounds the graceful shutdown (default 10 s).
@@ -102,6 +106,7 @@ type Daemon struct {
 	ln      net.Listener
 	srv     *http.Server
 	mux     *http.ServeMux
+	peers   *peerContact // raft heartbeat contact, for membership changes (clustered only)
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -130,6 +135,9 @@ func New(cfg *Config, opt Options) (*Daemon, error) {
 	if err = d.build(); err != nil {
 		d.close()
 		return nil, err
+	}
+	if d.node != nil {
+		d.peers = watchPeers(d.node.Raft)
 	}
 	d.backend = newBackend(d)
 	d.metrics = metrics.New(d.backend)
@@ -401,6 +409,11 @@ func (d *Daemon) buildCluster(sc *system.Config) (string, error) {
 		var err error
 		if stream, err = d.raftStream(); err != nil {
 			return "", err
+		}
+		if d.opt.RaftAdvertise != "" {
+			if stream, err = advertise(stream, cfg.Node.RaftBind, d.opt.RaftAdvertise); err != nil {
+				return "", err
+			}
 		}
 	}
 	node, err := fsm.NewNode(fsm.NodeConfig{ID: cfg.Node.ID, Dir: cfg.Node.RaftDir, Bind: cfg.Node.RaftBind,

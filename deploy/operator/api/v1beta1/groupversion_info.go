@@ -1,0 +1,23 @@
+// Package v1beta1 holds the ImsOrch API: one ImsOrch object is one
+// replicated ims-orch global controller (a raft cluster of 1, 3 or 5 pods)
+// that deploy/operator runs in its namespace.
+//
+// +kubebuilder:object:generate=true
+// +groupName=orch.ims-orch.io
+package v1beta1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+var (
+	// GroupVersion is the API group and version of ImsOrch.
+	GroupVersion = schema.GroupVersion{Group: "orch.ims-orch.io", Version: "v1beta1"}
+
+	// SchemeBuilder registers the types of this group version.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds the types of this group version to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)

@@ -1,0 +1,80 @@
+package controller
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	orchv1 "github.com/ims-orch/ims-orch/deploy/operator/api/v1beta1"
+)
+
+func TestNextStep(t *testing.T) {
+	all := func(int) bool { return true }
+	none := func(int) bool { return false }
+	for _, c := range []struct {
+		name    string
+		desired int
+		voters  []string
+		ready   func(int) bool
+		want    step
+	}{
+		{"in place", 3, []string{"x-0", "x-1", "x-2"}, all, step{join: -1}},
+		{"join lowest missing first", 5, []string{"x-0", "x-2"}, all, step{join: 1}},
+		{"wait for readiness", 3, []string{"x-0"}, none, step{join: -1, wait: "waiting for pod x-1 to be ready to join"}},
+		{"no ordinal skipped", 3, []string{"x-0"}, func(i int) bool { return i == 2 }, step{join: -1, wait: "waiting for pod x-1 to be ready to join"}},
+		{"leave highest first", 3, []string{"x-0", "x-1", "x-2", "x-3", "x-4"}, all, step{join: -1, leave: "x-4"}},
+		{"foreign member first", 3, []string{"x-0", "x-1", "x-2", "x-3", "old"}, all, step{join: -1, leave: "old"}},
+		{"join before leave", 3, []string{"x-0", "x-2", "x-4"}, all, step{join: 1}},
+	} {
+		if got := nextStep("x", c.desired, c.voters, c.ready); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+	if n := stsReplicas("x", 3, []string{"x-0", "x-1", "x-2", "x-3", "x-4"}); n != 5 {
+		t.Errorf("stsReplicas while x-4 is a member: %d", n)
+	}
+	if n := stsReplicas("x", 5, []string{"x-0"}); n != 5 {
+		t.Errorf("stsReplicas growing: %d", n)
+	}
+	for id, want := range map[string]int{"x-0": 0, "x-12": 12, "x-01": -1, "x-": -1, "y-1": -1, "x-a": -1, "x--1": -1} {
+		if got := ordinalOf("x", id); got != want {
+			t.Errorf("ordinalOf(%q) = %d, want %d", id, got, want)
+		}
+	}
+}
+
+func TestRenderConfigRefusals(t *testing.T) {
+	b, err := os.ReadFile("../../config/samples/orch_v1beta1_imsorch.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sample orchv1.ImsOrch
+	if err := yamlToObject(b, &sample); err != nil {
+		t.Fatal(err)
+	}
+	good := sample.Spec.Config.Inline
+	in := &orchv1.ImsOrch{ObjectMeta: metav1.ObjectMeta{Name: "o", Namespace: "ns"}}
+	for _, c := range []struct{ user, want string }{
+		{strings.Replace(good, "kind: sim", "kind: nova", 1), "driver.kind"},
+		{"[1, 2]\n", "not a YAML mapping"},
+		{good + "unknownSection: 1\n", "unknownSection"},
+		{strings.Replace(good, "tau: 6", "tau: -1", 1), "policy"},
+		{strings.Replace(good, "global: true", "global: false", 1), "role"},
+		{strings.Replace(good, "scscfDC: tokyo", "scscfDC: paris", 1), "topology.scscfDC"},
+		{"", "topology"},
+	} {
+		_, err := renderConfig(in, c.user)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("config %q: %v, want an error naming %q", c.user, err, c.want)
+		}
+	}
+	out, err := renderConfig(in, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "raftBind: 0.0.0.0:7000") || !strings.Contains(out, "https://o-4.o-peers.ns.svc:8443") {
+		t.Fatalf("rendered: %s", out)
+	}
+}

@@ -157,10 +157,6 @@ type ImsOrchList struct {
 	Items           []ImsOrch `json:"items"`
 }
 
-func init() {
-	SchemeBuilder.Register(&ImsOrch{}, &ImsOrchList{})
-}
-
 // DesiredReplicas is spec.replicas with its default.
 func (in *ImsOrch) DesiredReplicas() int32 {
 	if in.Spec.Replicas == nil {

@@ -24,7 +24,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	k8serrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -456,10 +455,7 @@ func (r *ImsOrchReconciler) ensureSecret(ctx context.Context, inst *orchv1.ImsOr
 // ensureServiceMonitor creates a ServiceMonitor for /metrics when Prometheus
 // Operator's CRD is installed, and does nothing otherwise.
 func (r *ImsOrchReconciler) ensureServiceMonitor(ctx context.Context, inst *orchv1.ImsOrch) error {
-	if _, err := r.RESTMapper().RESTMapping(serviceMonitorGVK.GroupKind(), serviceMonitorGVK.Version); err != nil {
-		if meta.IsNoMatchError(err) {
-			return nil
-		}
+	if ok, err := r.serviceMonitorServed(); !ok || err != nil {
 		return err
 	}
 	sm := &unstructured.Unstructured{}
@@ -484,6 +480,26 @@ func (r *ImsOrchReconciler) ensureServiceMonitor(ctx context.Context, inst *orch
 		return controllerutil.SetControllerReference(inst, sm, r.Scheme)
 	})
 	return err
+}
+
+// serviceMonitorServed asks the API server's discovery whether it serves
+// ServiceMonitors now. The client's REST mapper is no answer: it keeps a
+// kind it once found after its CRD is deleted (every create would then
+// fail with NotFound until the operator restarts).
+func (r *ImsOrchReconciler) serviceMonitorServed() (bool, error) {
+	list, err := r.Kclient.Discovery().ServerResourcesForGroupVersion(serviceMonitorGVK.GroupVersion().String())
+	if err != nil {
+		if k8serrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("discovery of %s: %w", serviceMonitorGVK.GroupVersion(), err)
+	}
+	for _, res := range list.APIResources {
+		if res.Kind == serviceMonitorGVK.Kind {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func toAny(m map[string]string) map[string]any {

@@ -674,7 +674,9 @@ func TestBadInputConditionNoLoopNothingDeleted(t *testing.T) {
 }
 
 // A ServiceMonitor appears once Prometheus Operator's CRD is installed, and
-// not before.
+// not before; once the CRD is removed again the reconcile goes on without it
+// (a client that still maps the kind would fail every reconcile with
+// NotFound).
 func TestServiceMonitorWhenCRDExists(t *testing.T) {
 	f := newFixture(t, "sm")
 	if err := k8sClient.Create(f.ctx, f.sample()); err != nil {
@@ -688,12 +690,18 @@ func TestServiceMonitorWhenCRDExists(t *testing.T) {
 	if len(crds) != 1 {
 		t.Fatalf("installed %d CRDs", len(crds))
 	}
-	defer func() {
-		_ = envtest.UninstallCRDs(testCfg, envtest.CRDInstallOptions{CRDs: []*apiextensionsv1.CustomResourceDefinition{crds[0]}})
-	}()
+	uninstalled := false
+	uninstall := func() {
+		if !uninstalled {
+			uninstalled = true
+			if err := envtest.UninstallCRDs(testCfg, envtest.CRDInstallOptions{CRDs: []*apiextensionsv1.CustomResourceDefinition{crds[0]}}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer uninstall()
 	sm := &unstructured.Unstructured{}
 	sm.SetGroupVersionKind(serviceMonitorGVK)
-	// the lazy REST mapper of the client finds the new kind on the next reconcile
 	f.reconcile()
 	if err := k8sClient.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: "sm"}, sm); err != nil {
 		t.Fatal(err)
@@ -703,6 +711,27 @@ func TestServiceMonitorWhenCRDExists(t *testing.T) {
 	if len(eps) != 1 || eps[0].(map[string]any)["path"] != "/metrics" {
 		t.Fatalf("endpoints %v", eps)
 	}
+
+	// Prometheus Operator uninstalled: the API server stops serving the
+	// kind (asynchronously: poll its discovery with a bounded deadline),
+	// then the next reconcile succeeds without a ServiceMonitor.
+	uninstall()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		served, err := f.r.serviceMonitorServed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !served {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ServiceMonitor still served 30 s after its CRD was deleted")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.reconcile()
+	f.wantCond(condition.CreateServiceReadyCondition, corev1.ConditionTrue, "", "")
 }
 
 func yamlToObject(b []byte, obj any) error {

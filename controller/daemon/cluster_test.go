@@ -117,14 +117,35 @@ func startClusterConfig(t testing.TB, locals bool, mutate func(i int, cfg *Confi
 	}
 	eventually(t, 10*time.Second, "n1 to lead", func() bool { return ds[0].Node().Raft.State() == raft.Leader })
 	for _, d := range ds[1:] {
-		if err := ds[0].Node().Raft.AddVoter(raft.ServerID(d.cfg.Node.ID), raft.ServerAddress(d.Node().Addr()), 0, 5*time.Second).Error(); err != nil {
-			t.Fatal(err)
-		}
+		addVoter(t, ds, d)
 	}
 	for _, d := range ds {
 		eventually(t, 10*time.Second, d.cfg.Node.ID+" to be ready", func() bool { return d.Backend().Ready(context.Background()) == nil })
 	}
 	return ds
+}
+
+// addVoter adds d as a voter through whichever node leads. With the fast
+// raft timings a loaded machine can make the leader lose its lease while the
+// configuration change commits ("leadership lost while committing log"): the
+// change is then retried on the node that leads next, within a deadline.
+func addVoter(t testing.TB, ds []*Daemon, d *Daemon) {
+	t.Helper()
+	var err error
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); {
+		leader, _ := leaderOf(ds)
+		if leader == nil {
+			time.Sleep(10 * time.Millisecond) // polling for an election with a deadline
+			continue
+		}
+		err = leader.Node().Raft.AddVoter(raft.ServerID(d.cfg.Node.ID), raft.ServerAddress(d.Node().Addr()), 0, 5*time.Second).Error()
+		if err == nil || !(errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrEnqueueTimeout)) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("add voter %s: %v", d.cfg.Node.ID, err)
+	}
 }
 
 func leaderOf(ds []*Daemon) (leader *Daemon, followers []*Daemon) {

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ims-orch/ims-orch/api"
+	"github.com/ims-orch/ims-orch/controller/fsm"
 )
 
 // Raft membership changes (api.MembershipBackend): join adds a voter and
@@ -116,6 +117,12 @@ func (b *Backend) cluster() (api.Cluster, error) {
 	return c, nil
 }
 
+// reached tells whether the leader reaches member m (m is the leader, or its
+// heartbeats succeed).
+func reached(m api.Member) bool {
+	return m.Contact == api.ContactLeader || m.Contact == api.ContactOK
+}
+
 // reach counts the voters the leader reaches (itself included) in c.
 func reach(c api.Cluster) (voters, reachable int) {
 	for _, m := range c.Members {
@@ -123,11 +130,30 @@ func reach(c api.Cluster) (voters, reachable int) {
 			continue
 		}
 		voters++
-		if m.Contact == api.ContactLeader || m.Contact == api.ContactOK {
+		if reached(m) {
 			reachable++
 		}
 	}
 	return voters, reachable
+}
+
+// beginMembershipChange is where every join and leave starts: this node runs
+// raft and may write, no other change runs (unlock ends that), and c is the
+// configuration the change starts from.
+func (b *Backend) beginMembershipChange() (n *fsm.Node, c api.Cluster, unlock func(), err error) {
+	n = b.d.node
+	if n == nil {
+		return nil, c, nil, errNoRaft
+	}
+	if err := b.writable(); err != nil {
+		return nil, c, nil, err
+	}
+	b.d.peers.change.Lock()
+	if c, err = b.cluster(); err != nil {
+		b.d.peers.change.Unlock()
+		return nil, c, nil, err
+	}
+	return n, c, b.d.peers.change.Unlock, nil
 }
 
 // Join adds req as a voter. A voter already there at the same address is
@@ -136,19 +162,11 @@ func (b *Backend) Join(ctx context.Context, req api.JoinRequest) (api.Membership
 	if err := req.Validate(); err != nil {
 		return api.MembershipResult{}, err
 	}
-	n := b.d.node
-	if n == nil {
-		return api.MembershipResult{}, errNoRaft
-	}
-	if err := b.writable(); err != nil {
-		return api.MembershipResult{}, err
-	}
-	b.d.peers.change.Lock()
-	defer b.d.peers.change.Unlock()
-	c, err := b.cluster()
+	n, c, unlock, err := b.beginMembershipChange()
 	if err != nil {
 		return api.MembershipResult{}, err
 	}
+	defer unlock()
 	replacing := false
 	for _, m := range c.Members {
 		switch {
@@ -167,7 +185,7 @@ func (b *Backend) Join(ctx context.Context, req api.JoinRequest) (api.Membership
 		// the same voter at a new address: the count stays, it must
 		// not be needed for the quorum while it moves
 		for _, m := range c.Members {
-			if m.ID == req.ID && (m.Contact == api.ContactOK || m.Contact == api.ContactLeader) {
+			if m.ID == req.ID && reached(m) {
 				reachable--
 			}
 		}
@@ -193,19 +211,11 @@ func (b *Backend) Join(ctx context.Context, req api.JoinRequest) (api.Membership
 // Leave removes the member id. Removing the leader itself is allowed: it
 // steps down once the configuration without it commits.
 func (b *Backend) Leave(_ context.Context, id string) (api.MembershipResult, error) {
-	n := b.d.node
-	if n == nil {
-		return api.MembershipResult{}, errNoRaft
-	}
-	if err := b.writable(); err != nil {
-		return api.MembershipResult{}, err
-	}
-	b.d.peers.change.Lock()
-	defer b.d.peers.change.Unlock()
-	c, err := b.cluster()
+	n, c, unlock, err := b.beginMembershipChange()
 	if err != nil {
 		return api.MembershipResult{}, err
 	}
+	defer unlock()
 	var leaving *api.Member
 	for i := range c.Members {
 		if c.Members[i].ID == id {
@@ -217,8 +227,7 @@ func (b *Backend) Leave(_ context.Context, id string) (api.MembershipResult, err
 	}
 	if leaving.Suffrage == api.SuffrageVoter {
 		voters, reachable := reach(c)
-		ok := leaving.Contact == api.ContactOK || leaving.Contact == api.ContactLeader
-		if err := api.CheckLeave(voters, reachable, ok); err != nil {
+		if err := api.CheckLeave(voters, reachable, reached(*leaving)); err != nil {
 			return api.MembershipResult{}, err
 		}
 	}

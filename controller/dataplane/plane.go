@@ -356,6 +356,12 @@ func (p *Plane) Buffer(ctx context.Context, dc, stage int, idx uint8) error {
 	if err != nil {
 		return err
 	}
+	return p.leaveWorkingSet(ctx, dc, st, stage, idx)
+}
+
+// leaveWorkingSet takes instance idx of stage out of the DC's working set
+// (no new flows choose it) and installs the resulting rules.
+func (p *Plane) leaveWorkingSet(ctx context.Context, dc int, st *dcState, stage int, idx uint8) error {
 	var work []routing.InstanceLoad
 	for _, x := range st.t.Instances(stage) {
 		if x.Index != idx {
@@ -378,16 +384,7 @@ func (p *Plane) removeLocked(ctx context.Context, dc, stage int, idx uint8) erro
 	}
 	delete(st.live[stage-1], idx)
 	delete(st.insts[stage-1], idx)
-	var work []routing.InstanceLoad
-	for _, x := range st.t.Instances(stage) {
-		if x.Index != idx {
-			work = append(work, x)
-		}
-	}
-	if err := st.t.SetInstances(stage, work); err != nil {
-		return err
-	}
-	return p.sync(ctx, dc)
+	return p.leaveWorkingSet(ctx, dc, st, stage, idx)
 }
 
 // RemoveInstance terminates an instance.

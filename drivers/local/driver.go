@@ -531,20 +531,30 @@ func exitReason(err error) string {
 	return err.Error()
 }
 
+// instanceLocked finds instance id in dc ("" = any DC): nil and no error
+// when it is unknown (already gone), nil and ErrNotFound when it lives in
+// another DC. d.mu is held.
+func (d *Driver) instanceLocked(dc, id string) (*inst, error) {
+	in, ok := d.insts[id]
+	if !ok {
+		return nil, nil
+	}
+	if dc != "" && in.info.DC != dc {
+		return nil, fmt.Errorf("%w: %s is in DC %s, not %s", drivers.ErrNotFound, id, in.info.DC, dc)
+	}
+	return in, nil
+}
+
 // Terminate stops an instance: SIGTERM, then SIGKILL to its process group
 // after Grace. It returns once its process group is gone and its address
 // free (or ctx ends).
 // Unknown instances are taken as already gone.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	d.mu.Lock()
-	in, ok := d.insts[id]
-	if !ok {
+	in, err := d.instanceLocked(dc, id)
+	if in == nil {
 		d.mu.Unlock()
-		return nil
-	}
-	if dc != "" && in.info.DC != dc {
-		d.mu.Unlock()
-		return fmt.Errorf("%w: %s is in DC %s, not %s", drivers.ErrNotFound, id, in.info.DC, dc)
+		return err
 	}
 	if !in.terminating {
 		in.terminating = true
@@ -568,14 +578,10 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 // instances are taken as already gone.
 func (d *Driver) Kill(ctx context.Context, dc, id string) error {
 	d.mu.Lock()
-	in, ok := d.insts[id]
-	if !ok {
+	in, err := d.instanceLocked(dc, id)
+	if in == nil {
 		d.mu.Unlock()
-		return nil
-	}
-	if dc != "" && in.info.DC != dc {
-		d.mu.Unlock()
-		return fmt.Errorf("%w: %s is in DC %s, not %s", drivers.ErrNotFound, id, in.info.DC, dc)
+		return err
 	}
 	in.terminating, in.killed = true, true
 	_ = in.proc.Signal(syscall.SIGKILL, true)

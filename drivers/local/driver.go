@@ -508,13 +508,13 @@ func (d *Driver) supervise(in *inst) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	if removeDir { // before released: Terminate returns with the run dir gone
+		_ = os.RemoveAll(in.dir)
+	}
 	d.mu.Lock()
 	d.plan.release(in.addr)
 	close(released)
 	d.mu.Unlock()
-	if removeDir {
-		_ = os.RemoveAll(in.dir)
-	}
 }
 
 // failedAddr is a failed instance's address, free for its replacement

@@ -65,27 +65,7 @@ func startClusterConfig(t testing.TB, locals bool, mutate func(i int, cfg *Confi
 		t.Fatal(err)
 	}
 	dcsOf := [][]string{{"tokyo"}, {"hong-kong"}, {"london", "houston"}}
-	const n = 3
-	lns := make([]net.Listener, n)
-	urls := make([]string, n)
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[i], urls[i] = ln, "http://"+ln.Addr().String()
-	}
-	ds := make([]*Daemon, n)
-	for i := range ds {
-		cfg := *DefaultConfig()
-		cfg.Node = NodeConfig{ID: fmt.Sprintf("n%d", i+1), RaftBind: "127.0.0.1:0", RaftDir: t.TempDir(), Bootstrap: i == 0}
-		for j := range n {
-			if j != i {
-				cfg.Node.Peers = append(cfg.Node.Peers, PeerConfig{ID: fmt.Sprintf("n%d", j+1), API: urls[j]})
-			}
-		}
-		cfg.API.URL = urls[i]
-		cfg.Role = RoleConfig{Global: true}
+	ds := startNodes(t, 3, fastRaft(), func(i int, urls []string, cfg *Config) {
 		if locals {
 			cfg.Role.Locals, cfg.Role.ProtocolTokenFile = dcsOf[i], tokenFile
 			cfg.Role.LocalEndpoints = map[string]string{}
@@ -96,25 +76,8 @@ func startClusterConfig(t testing.TB, locals bool, mutate func(i int, cfg *Confi
 			}
 			cfg.Policy.IntervalSeconds = 2
 		}
-		mutate(i, &cfg)
-		if err := cfg.Normalize(); err != nil {
-			t.Fatal(err)
-		}
-		d, err := New(&cfg, Options{Listener: lns[i], Raft: fastRaft(), Logger: slog.New(slog.DiscardHandler),
-			ShutdownTimeout: 3 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		ds[i] = d
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = d.Shutdown(ctx)
-		})
-	}
+		mutate(i, cfg)
+	})
 	eventually(t, 10*time.Second, "n1 to lead", func() bool { return ds[0].Node().Raft.State() == raft.Leader })
 	for _, d := range ds[1:] {
 		addVoter(t, ds, d)
@@ -146,6 +109,54 @@ func addVoter(t testing.TB, ds []*Daemon, d *Daemon) {
 	if err != nil {
 		t.Fatalf("add voter %s: %v", d.cfg.Node.ID, err)
 	}
+}
+
+// startNodes starts n global daemons on loopback (raft TCP on 127.0.0.1:0,
+// raft-wal in temp dirs) from the embedded default config: node i is
+// "n<i+1>", n1 bootstraps, every node knows the others' API URLs; mutate
+// edits node i's config (urls are every node's API URL) before it starts.
+func startNodes(t testing.TB, n int, rc *raft.Config, mutate func(i int, urls []string, cfg *Config)) []*Daemon {
+	t.Helper()
+	lns := make([]net.Listener, n)
+	urls := make([]string, n)
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i], urls[i] = ln, "http://"+ln.Addr().String()
+	}
+	ds := make([]*Daemon, n)
+	for i := range ds {
+		cfg := *DefaultConfig()
+		cfg.Node = NodeConfig{ID: fmt.Sprintf("n%d", i+1), RaftBind: "127.0.0.1:0", RaftDir: t.TempDir(), Bootstrap: i == 0}
+		for j := range n {
+			if j != i {
+				cfg.Node.Peers = append(cfg.Node.Peers, PeerConfig{ID: fmt.Sprintf("n%d", j+1), API: urls[j]})
+			}
+		}
+		cfg.API.URL = urls[i]
+		cfg.Role = RoleConfig{Global: true}
+		mutate(i, urls, &cfg)
+		if err := cfg.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		d, err := New(&cfg, Options{Listener: lns[i], Raft: rc, Logger: slog.New(slog.DiscardHandler),
+			ShutdownTimeout: 3 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ds[i] = d
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = d.Shutdown(ctx)
+		})
+	}
+	return ds
 }
 
 func leaderOf(ds []*Daemon) (leader *Daemon, followers []*Daemon) {

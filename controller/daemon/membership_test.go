@@ -23,45 +23,7 @@ import (
 // bootstraps a cluster of itself, the others wait to be joined.
 func startMembers(t *testing.T, n int) []*Daemon {
 	t.Helper()
-	lns := make([]net.Listener, n)
-	urls := make([]string, n)
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[i], urls[i] = ln, "http://"+ln.Addr().String()
-	}
-	ds := make([]*Daemon, n)
-	for i := range ds {
-		cfg := *DefaultConfig()
-		cfg.Traffic = nil
-		cfg.Node = NodeConfig{ID: fmt.Sprintf("n%d", i+1), RaftBind: "127.0.0.1:0", RaftDir: t.TempDir(), Bootstrap: i == 0}
-		for j := range n {
-			if j != i {
-				cfg.Node.Peers = append(cfg.Node.Peers, PeerConfig{ID: fmt.Sprintf("n%d", j+1), API: urls[j]})
-			}
-		}
-		cfg.API.URL = urls[i]
-		cfg.Role = RoleConfig{Global: true}
-		if err := cfg.Normalize(); err != nil {
-			t.Fatal(err)
-		}
-		d, err := New(&cfg, Options{Listener: lns[i], Raft: steadyRaft(), Logger: slog.New(slog.DiscardHandler),
-			ShutdownTimeout: 3 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		ds[i] = d
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = d.Shutdown(ctx)
-		})
-	}
+	ds := startNodes(t, n, steadyRaft(), func(_ int, _ []string, cfg *Config) { cfg.Traffic = nil })
 	eventually(t, 10*time.Second, "n1 to lead", func() bool { return ds[0].Node().Raft.State() == raft.Leader })
 	eventually(t, 10*time.Second, "n1 to be ready", func() bool { return ds[0].Backend().Ready(context.Background()) == nil })
 	return ds

@@ -70,7 +70,7 @@ type Config struct {
 	// interval in the buffer leave it (oldest first) and are destroyed once
 	// their flows have ended, without waiting for τ. The round's plan already sizes the working instances for the
 	// forecast over the interval and the boot horizon after it (global
-	// ModelForecaster.SetHorizon), so an instance it moved to the buffer is
+	// BankForecaster.SetHorizon), so an instance it moved to the buffer is
 	// one no forecast needs within the boot horizon; BufferSpare instances
 	// stay for τ as quick capacity for forecast errors (reactive scale-out
 	// reuses them without a boot). Off (the paper): every buffered instance

@@ -63,7 +63,7 @@ type Experiment struct {
 	// (fsm.Policy.LocalFirst, placement.Options.LocalFirst).
 	LocalFirst bool
 	// PlanHorizon: the forecaster plans for the largest load over the next
-	// interval and the boot delay after it (global ModelForecaster.SetHorizon
+	// interval and the boot delay after it (global BankForecaster.SetHorizon
 	// with h = ½ + boot delay / interval), not the interval's mean.
 	PlanHorizon bool
 	// TrimBuffer and BufferSpare give the buffer a cost

@@ -103,7 +103,7 @@ func models0Name(spec string) string {
 }
 
 func TestBankFlatForms(t *testing.T) {
-	auto := (80+8+16+304+304) + 5*8 + 8*(5*20+5+1) + 1 // five candidate banks with their counts, error rings, sums, last value, choice
+	auto := (80 + 8 + 16 + 304 + 304) + 5*8 + 8*(5*20+5+1) + 1 // five candidate banks with their counts, error rings, sums, last value, choice
 	for spec, bytes := range map[string]int{"ar1": 80, "ar1:w=4": 32, "holt": 16, "last": 8, "arp": 0, "holt+q90": 8 + 16 + 8 + 8*50 + 16,
 		"analog": 1200, "analog:win=20": 160, "kalman": 304, "kalman+q90": 8 + 304 + 8 + 8*50 + 16, "ar1+q90:win=20": 8 + 80 + 8 + 8*20 + 16, "holt:fit=5+q90": 0,
 		"auto": auto, "auto+q90": 8 + 8 + auto + 8*50 + 16} {

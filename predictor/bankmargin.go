@@ -68,7 +68,7 @@ func (m *bankMargin) predict(out []float64) error {
 				continue
 			}
 			x := x[:n]
-			copy(x, m.res[i*w:i*w+n])                                              // the first n slots hold the residuals while the ring fills, all w after
+			copy(x, m.res[i*w:i*w+n])                                           // the first n slots hold the residuals while the ring fills, all w after
 			if off := selectK(x, min(max(1, ceilRank(n, m.q)), n)-1); off > 0 { // Margin never lowers the base forecast
 				m.off[i] = off
 				out[i] = nonNeg(out[i] + off)

@@ -40,7 +40,10 @@ const (
 // The API uses the catalog's type (JSON cpu, mem, pktRate).
 type Thresholds = vnf.Thresholds
 
-// VNFType is one VNF of the catalog (paper Table 2).
+// VNFType is one VNF of the catalog (paper Table 2) on the wire. It stays a
+// struct of its own because it is the API's form (JSON names, plane as a
+// string, image and flavor); NewVNFType and Type convert it from and to the
+// catalog's vnf.Type.
 type VNFType struct {
 	Name       string     `json:"name"`
 	Plane      string     `json:"plane"`
@@ -48,6 +51,16 @@ type VNFType struct {
 	Flavor     string     `json:"flavor"`
 	Capacity   float64    `json:"capacity"`
 	Thresholds Thresholds `json:"thresholds"`
+}
+
+// NewVNFType is the wire form of a catalog type with its image and flavor.
+func NewVNFType(t vnf.Type, image, flavor string) VNFType {
+	return VNFType{Name: t.Name, Plane: string(t.Plane), Image: image, Flavor: flavor, Capacity: t.Capacity, Thresholds: t.Thresholds}
+}
+
+// Type is the catalog form of v (image and flavor dropped).
+func (v VNFType) Type() vnf.Type {
+	return vnf.Type{Name: v.Name, Plane: vnf.Plane(v.Plane), Capacity: v.Capacity, Thresholds: v.Thresholds}
 }
 
 // VNFTypeList is the body of GET and PUT /vnf-types.

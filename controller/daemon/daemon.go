@@ -239,7 +239,7 @@ func (c *Config) simCatalog() (*sim.Catalog, error) {
 	t := c.Topology
 	var types []sim.VNFType
 	add := func(v VNFConfig, plane vnf.Plane) {
-		types = append(types, sim.DefaultModel(vnf.Type{Name: v.Name, Plane: plane, Capacity: v.Capacity, Thresholds: c.thresholds(v)}))
+		types = append(types, sim.DefaultModel(v.Type(plane)))
 	}
 	add(t.PCSCF, vnf.ControlPlane)
 	add(t.SCSCF, vnf.ControlPlane)
@@ -249,26 +249,14 @@ func (c *Config) simCatalog() (*sim.Catalog, error) {
 	return sim.NewCatalog(types...)
 }
 
-// thresholds returns a VNF's thresholds, the Table 2 defaults for a known
-// name when the config gives none, else 90% CPU, 50% memory and the capacity.
-func (c *Config) thresholds(v VNFConfig) vnf.Thresholds {
-	if v.Thresholds != (vnf.Thresholds{}) {
-		return v.Thresholds
-	}
-	if th, ok := vnf.DefaultThresholds(v.Name); ok {
-		return th
-	}
-	return vnf.Thresholds{CPU: 90, Mem: 50, PktRate: v.Capacity}
-}
-
 // fsmTopology is the replicated topology of the config.
 func (c *Config) fsmTopology() fsm.Topology {
 	t := c.Topology
 	top := fsm.Topology{DCs: c.dcNames(), SCSCFDC: t.SCSCFDC,
-		PCSCF: fsm.VNF{Name: t.PCSCF.Name, Capacity: t.PCSCF.Capacity, Min: t.PCSCF.Min},
-		SCSCF: fsm.VNF{Name: t.SCSCF.Name, Capacity: t.SCSCF.Capacity, Min: t.SCSCF.Min}}
+		PCSCF: fsm.NewVNF(t.PCSCF.Type(vnf.ControlPlane), t.PCSCF.Min),
+		SCSCF: fsm.NewVNF(t.SCSCF.Type(vnf.ControlPlane), t.SCSCF.Min)}
 	for _, v := range t.Chain {
-		top.Stages = append(top.Stages, fsm.VNF{Name: v.Name, Capacity: v.Capacity})
+		top.Stages = append(top.Stages, fsm.NewVNF(v.Type(vnf.DataPlane), 0))
 	}
 	for _, row := range t.DelaysMs {
 		top.DelayMs = append(top.DelayMs, append([]float64(nil), row...))
@@ -282,7 +270,7 @@ func (c *Config) localVNFs() map[string]local.VNFConfig {
 	out := map[string]local.VNFConfig{}
 	t := c.Topology
 	for _, v := range append([]VNFConfig{t.PCSCF, t.SCSCF}, t.Chain...) {
-		lv := local.VNFConfig{Name: v.Name, Capacity: v.Capacity, Thresholds: c.thresholds(v), Image: v.Image, Flavor: v.Flavor,
+		lv := local.VNFConfig{Name: v.Name, Capacity: v.Capacity, Thresholds: v.Type("").Thresholds, Image: v.Image, Flavor: v.Flavor,
 			Min: v.Min, Max: v.Max, Bound: c.instanceBound(v.Name)}
 		for _, l := range c.Policy.Limits {
 			if l.VNF == v.Name && l.DC == "" {
@@ -304,11 +292,9 @@ func (d *Daemon) wrapSink() func(string, local.InstanceSink) local.InstanceSink 
 }
 
 func (d *Daemon) localTemplate() local.Config {
-	// real drivers: a round never buffers what the measured load of the
-	// instances still needs (a reactive launch is not undone while its load
-	// persists: no buffer → reuse churn); the simulated experiments keep the
-	// paper's behaviour
-	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: d.cfg.Driver.Kind != DriverSim && d.cfg.Driver.Kind != DriverFake}
+	// the policy's scaling options (system.Defaults unless the config sets them)
+	sc := d.cfg.Policy.Scaling()
+	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: sc.ScaleInGuard, TrimBuffer: sc.TrimBuffer, BufferSpare: sc.BufferSpare}
 	if d.sip != nil && d.cfg.Traffic != nil && !d.cfg.Clustered() {
 		// the Kamailio instances' agents and the simulated DP stages report every second
 		return lc
@@ -338,6 +324,7 @@ func (d *Daemon) build() error {
 		Topology: cfg.fsmTopology(), Policy: cfg.fsmPolicy(),
 		Global:   global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
 		Strategy: strat, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
+		PlanHorizon:  cfg.planHorizon(),
 		InitialRound: true, Logger: d.log, WrapSink: d.wrapDPSink(d.wrapSink()), WrapPaths: d.wrapPaths(),
 		EngineHooks: d.failpointHooks(),
 		LocalDCs:    append([]string{}, cfg.Role.Locals...), // none is none, not every DC

@@ -84,8 +84,5 @@ func bufferedNow(sys *system.System, dcs []string) int {
 // planHorizon is the forecaster's horizon (system.Config.PlanHorizon) for
 // PlanHorizon: ½ interval to the interval's end plus the boot delay.
 func (e *Experiment) planHorizon() float64 {
-	if !e.PlanHorizon || e.Interval <= 0 {
-		return 0
-	}
-	return 0.5 + e.BootDelay.Seconds()/e.Interval.Seconds()
+	return system.PlanHorizonFor(e.PlanHorizon, e.Interval, e.BootDelay)
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
@@ -33,6 +35,23 @@ func TestExampleConfigs(t *testing.T) {
 	for _, f := range files {
 		if _, err := LoadConfig(f); err != nil {
 			t.Errorf("%s: %v", f, err)
+		}
+	}
+	// a catalog VNF states only what differs from Table 2 (one definition
+	// of its figures, placement/vnf)
+	for _, f := range append(files, "default.yaml") {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw Config
+		if err := yaml.Unmarshal(data, &raw); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, v := range append([]VNFConfig{raw.Topology.PCSCF, raw.Topology.SCSCF}, raw.Topology.Chain...) {
+			if ty, ok := vnf.Lookup(v.Name); ok && (v.Capacity == ty.Capacity || v.Thresholds == ty.Thresholds) {
+				t.Errorf("%s: %s restates Table 2 (capacity %g, thresholds %+v): leave them out", f, v.Name, v.Capacity, v.Thresholds)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package simulation
 
 import (
+	catalog "github.com/ims-orch/ims-orch/placement/vnf"
 	"math"
 
 	"github.com/ims-orch/ims-orch/controller/system"
@@ -28,7 +29,7 @@ type Cost struct {
 // minimum returns the minimum working instances of vnf in DC dc: the
 // experiment's Min for the VNFs every DC hosts, the S-CSCF only in its DC.
 func (e *Experiment) minimum(dc int, vnf string) int {
-	if vnf == "S-CSCF" && dc != e.SCSCFDC {
+	if catalog.Same(vnf, catalog.SCSCF) && dc != e.SCSCFDC {
 		return 0
 	}
 	return e.Min[vnf]

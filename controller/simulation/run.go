@@ -126,7 +126,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	typeOf := func(n string) vnf.Type { t, _ := cat.Lookup(n); return t.Type }
+	typeOf := func(n string) vnf.Type { t, _ := cat.Lookup(n); t.Name = n; return t.Type } // the name as the experiment writes it
 	top := fsm.Topology{DCs: exp.DCs, SCSCFDC: exp.DCs[exp.SCSCFDC],
 		PCSCF:   fsm.NewVNF(typeOf(vnf.PCSCF), exp.Min[vnf.PCSCF]),
 		SCSCF:   fsm.NewVNF(typeOf(vnf.SCSCF), exp.Min[vnf.SCSCF]),

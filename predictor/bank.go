@@ -268,11 +268,13 @@ func (b *Bank) observe(values []float64, seen []bool) error {
 	switch b.kind {
 	case KindAR1, KindAnalog:
 		w := b.w
-		for i, v := range values {
-			if seen == nil || seen[i] {
-				b.buf[i*w+b.cnt[i]%w] = v
+		parallel(len(values), func(lo, hi int) { // one cache line per series: split over the cores
+			for i := lo; i < hi; i++ {
+				if seen == nil || seen[i] {
+					b.buf[i*w+b.cnt[i]%w] = values[i]
+				}
 			}
-		}
+		})
 	case KindKalman:
 		parallel(len(values), func(lo, hi int) {
 			for i := lo; i < hi; i++ {

@@ -3,9 +3,10 @@ package predictor
 import "fmt"
 
 // bankAuto is the flat form of Auto: one flat bank per candidate, and per
-// series a ring of each candidate's last win absolute errors (series-major:
-// err[(i*nc+c)*win+slot]), their running sums, the last value and the
-// candidate in use. It gives exactly Auto's predictions.
+// series a ring of each candidate's last win absolute errors (series-major,
+// the candidates of one slot side by side: err[(i*win+slot)*nc+c], so one
+// observation writes one cache line), their running sums, the last value
+// and the candidate in use. It gives exactly Auto's predictions.
 type bankAuto struct {
 	cands  []*Bank
 	win    int
@@ -87,15 +88,14 @@ func (a *bankAuto) observe(values []float64, seen []bool) error {
 			x, c0 := values[i], cnt[i]
 			sum := a.sum[i*nc : (i+1)*nc]
 			if c0 > 0 {
-				slot := (c0 - 1) % w
-				for c := range nc {
+				r := a.err[(i*w+(c0-1)%w)*nc : (i*w+(c0-1)%w+1)*nc]
+				for c := range r {
 					e := x - a.pred[c][i]
 					if e < 0 {
 						e = -e
 					}
-					r := a.err[(i*nc+c)*w:]
-					sum[c] += e - r[slot]
-					r[slot] = e
+					sum[c] += e - r[c]
+					r[c] = e
 				}
 			}
 			a.last[i] = x

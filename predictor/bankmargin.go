@@ -42,11 +42,13 @@ func (m *bankMargin) observe(values []float64, seen []bool) error {
 			}
 		}
 		w, cnt := m.win, m.base.cnt
-		for i, v := range values {
-			if (seen == nil || seen[i]) && cnt[i] > 0 {
-				m.res[i*w+(cnt[i]-1)%w] = v - m.scratch[i]
+		parallel(len(values), func(lo, hi int) { // one cache line per series: split over the cores
+			for i := lo; i < hi; i++ {
+				if (seen == nil || seen[i]) && cnt[i] > 0 {
+					m.res[i*w+(cnt[i]-1)%w] = values[i] - m.scratch[i]
+				}
 			}
-		}
+		})
 	}
 	m.cached = false
 	return m.base.observe(values, seen)

@@ -274,8 +274,8 @@ func (c *Config) localVNFs() map[string]local.VNFConfig {
 	out := map[string]local.VNFConfig{}
 	t := c.Topology
 	for _, v := range append([]VNFConfig{t.PCSCF, t.SCSCF}, t.Chain...) {
-		lv := local.VNFConfig{Name: v.Name, Capacity: v.Capacity, Thresholds: v.Type("").Thresholds, Image: v.Image, Flavor: v.Flavor,
-			Min: v.Min, Max: v.Max, Bound: c.instanceBound(v.Name)}
+		lv := local.NewVNFConfig(v.Type(""))
+		lv.Image, lv.Flavor, lv.Min, lv.Max, lv.Bound = v.Image, v.Flavor, v.Min, v.Max, c.instanceBound(v.Name)
 		for _, l := range c.Policy.Limits {
 			if l.VNF == v.Name && l.DC == "" {
 				lv.Min, lv.Max = l.Min, l.Max

@@ -136,8 +136,9 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	}
 	vnfs := map[string]local.VNFConfig{}
 	for _, t := range cat.Names() {
-		th, _ := vnf.DefaultThresholds(t)
-		vnfs[t] = local.VNFConfig{Min: exp.Min[t], Thresholds: th}
+		vc := local.NewVNFConfig(vnf.Type{Name: t}.Complete())
+		vc.Min = exp.Min[t]
+		vnfs[t] = vc
 	}
 	sys, err := system.New(system.Config{
 		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, LocalFirst: exp.LocalFirst, ImproveBudget: exp.ImproveBudget},

@@ -174,6 +174,12 @@ type Prediction struct {
 	Kind      string   `json:"kind"`
 	Predicted float64  `json:"predicted"`
 	Actual    *float64 `json:"actual"`
+	// Model made the forecast (the policy's predictor; for "auto" the
+	// candidate chosen for this pair) and Margin is the "+qNN" quantile
+	// margin in Predicted; known on the node whose engine ran the round
+	// (empty elsewhere).
+	Model  string  `json:"model,omitempty"`
+	Margin float64 `json:"margin,omitempty"`
 }
 
 // State is the live state: the current interval, the protocol step of the

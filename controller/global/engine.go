@@ -399,6 +399,22 @@ func (e *Engine) Records() []RoundRecord {
 	return slices.Clone(e.records)
 }
 
+// Forecasts returns how round's predictions were made (RoundRecord.Forecasts),
+// nil when this engine did not forecast that round or no longer keeps it.
+func (e *Engine) Forecasts(round uint64) map[string]Forecast {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rec != nil && e.rec.Round == round {
+		return e.rec.Forecasts // the round in progress
+	}
+	for i := len(e.records) - 1; i >= 0; i-- {
+		if r := e.records[i]; r.Round == round {
+			return r.Forecasts
+		}
+	}
+	return nil
+}
+
 // ReportWorkload takes a local controller's periodic CP or DP report; it is
 // counted in the current interval's averages.
 func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {

@@ -351,6 +351,7 @@ func (d *Daemon) build() error {
 	if sc.Probes, err = d.probes(); err != nil {
 		return err
 	}
+	sc.DPMeters = d.dpMeters()
 	sys, err := system.New(sc, d.driver, d.clk)
 	if err != nil {
 		return err

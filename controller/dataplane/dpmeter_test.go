@@ -172,7 +172,9 @@ func TestDPWorkloadFromTheRealSwitch(t *testing.T) {
 	t.Logf("sent %d packets in %v, received %d", sent, end.Sub(start).Round(time.Millisecond), got)
 
 	// the rounds whose interval the traffic covered whole
-	if !waitFor(2*interval, func() bool { return len(sys.Engine.Records()) > 0 && sys.Engine.Records()[len(sys.Engine.Records())-1].Started.After(end) }) {
+	if !waitFor(2*interval, func() bool {
+		return len(sys.Engine.Records()) > 0 && sys.Engine.Records()[len(sys.Engine.Records())-1].Started.After(end)
+	}) {
 		t.Fatal("no round after the traffic")
 	}
 	recs := sys.Engine.Records()

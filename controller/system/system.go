@@ -135,7 +135,7 @@ type System struct {
 	Probers map[string]*delayprobe.Prober
 	// Meters by DC name (DCs with a real switch, with Config.DPMeters).
 	Meters map[string]*dpmeter.Meter
-	fc      *global.ModelForecaster
+	fc     *global.ModelForecaster
 
 	mu         sync.Mutex
 	routerErrs []error

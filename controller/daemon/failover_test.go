@@ -251,6 +251,12 @@ func TestClusterFailoverKeepsTheInterval(t *testing.T) {
 		fTo.Sub(cTo).Round(time.Millisecond), intervalSecs)
 	t.Logf("failover round %d: %s", failover, compare(checked, got, want))
 	t.Logf("without the reports before the stop: %s", compare(checked, partial, want))
+	for _, f := range followers {
+		if s := f.ReportStats(); s.Sent > 0 {
+			t.Logf("%s reporter: %d reports sent, mean latency to the leader (queue → accepted) %v, %d re-sent, %d failed",
+				f.cfg.Node.ID, s.Sent, (s.Latency / time.Duration(s.Sent)).Round(time.Microsecond), s.Resent, s.Failed)
+		}
+	}
 	t.Logf("test took %v", time.Since(began).Round(time.Second))
 }
 

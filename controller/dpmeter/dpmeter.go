@@ -3,8 +3,10 @@
 // counters of the DC's switch (the real data plane's entry rules) every
 // Period, turns their increase into packets/s and reports them to the
 // global controller as "dp" workload reports. The switch is behind
-// Counters, so the meter is tested with a fake and wired to the real one
-// (drivers/ovs) by the daemon.
+// Counters, so the meter is tested with a fake; controller/system builds
+// one per local DC with a real switch (Config.DPMeters, the daemon wires
+// controller/dataplane's Lazy.Counters over drivers/ovs when its real data
+// plane runs).
 package dpmeter
 
 import (

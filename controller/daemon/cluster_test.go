@@ -154,7 +154,10 @@ func startNodesOpts(t testing.TB, n int, rc *raft.Config, opts func(i int, o *Op
 		if err := cfg.Normalize(); err != nil {
 			t.Fatal(err)
 		}
-		o := Options{Listener: lns[i], Raft: rc, Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 3 * time.Second}
+		// the peers' listeners accept but serve nothing yet: n1's bootstrap
+		// probe (bootstrap.go) finds no cluster once this bound passes
+		o := Options{Listener: lns[i], Raft: rc, Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 3 * time.Second,
+			BootstrapProbeTimeout: 200 * time.Millisecond}
 		if opts != nil {
 			opts(i, &o)
 		}

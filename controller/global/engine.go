@@ -204,16 +204,16 @@ type Engine struct {
 	d   Deps
 	log *slog.Logger
 
-	mu        sync.Mutex
-	running   bool
-	epoch     uint64 // bumped by Start and Stop: older timers and answers are ignored
-	timer     clock.Timer
-	ex        *exchange
-	in        intake
+	mu      sync.Mutex
+	running bool
+	epoch   uint64 // bumped by Start and Stop: older timers and answers are ignored
+	timer   clock.Timer
+	ex      *exchange
+	in      intake
 	// inFor is the interval whose reports in holds (by arrival): a round's
 	// predict step starts it for the next interval; an engine that starts
 	// leading while another interval runs drops what it holds (Start)
-	inFor uint64
+	inFor     uint64
 	known     map[string]bool // DCs of the topology (intake validation)
 	bounds    intakeBounds    // plausibility limits of the topology (intakebounds.go)
 	series    map[string]bool // every series observed so far

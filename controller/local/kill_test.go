@@ -57,10 +57,13 @@ func TestFailedInstanceKilledAfterReplacementLaunch(t *testing.T) {
 		kill func(d *fake.Driver, id string)
 		// silent: the instance stops reporting (a stopped process) instead
 		silent bool
+		// vanished: the daemon's cloud reconciliation reports it missing instead
+		vanished bool
 	}{
-		{"gone event (SIGKILL)", func(d *fake.Driver, id string) { d.Kill(id) }, false},
-		{"error event", func(d *fake.Driver, id string) { d.Fail(id) }, false},
-		{"no statistics (SIGSTOP)", nil, true},
+		{"gone event (SIGKILL)", func(d *fake.Driver, id string) { d.Kill(id) }, false, false},
+		{"error event", func(d *fake.Driver, id string) { d.Fail(id) }, false, false},
+		{"no statistics (SIGSTOP)", nil, true, false},
+		{"vanished (reconciliation)", nil, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := clock.NewVirtual(t0)
@@ -87,7 +90,18 @@ func TestFailedInstanceKilledAfterReplacementLaunch(t *testing.T) {
 			}
 			victim := e.c.Routable("firewall")[0].ID
 			before := len(drv.calls())
-			if tc.silent {
+			if tc.vanished {
+				if e.c.Vanished("no-such-instance", "vanished") {
+					t.Fatal("Vanished took an unknown instance")
+				}
+				if !e.c.Vanished(victim, "vanished from the cloud") {
+					t.Fatal("Vanished refused a working instance")
+				}
+				if e.c.Vanished(victim, "vanished from the cloud") {
+					t.Fatal("Vanished took an instance that had already failed")
+				}
+				e.clk.Advance(0)
+			} else if tc.silent {
 				e.silent[victim] = true
 				for i := 0; i < 4; i++ {
 					e.second()

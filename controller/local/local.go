@@ -541,6 +541,25 @@ func (c *Controller) onEvent(ev drivers.Event) {
 	c.dispatch(ops)
 }
 
+// Vanished tells the controller that the cloud no longer has (or has in
+// ERROR) an instance it launched, found by a reconciliation of the cloud
+// rather than a driver event: the instance fails and is replaced like on a
+// gone or error event. It returns false, doing nothing, for an unknown,
+// already failed or terminating instance and for one whose launch has not
+// returned yet (the cloud may not list it yet).
+func (c *Controller) Vanished(id, why string) bool {
+	c.mu.Lock()
+	in := c.insts[id]
+	if in == nil || c.stopped || in.State == StateFailed || in.terminating || in.launching || in.CloudState == "" {
+		c.mu.Unlock()
+		return false
+	}
+	ops := c.failLocked(in, why)
+	c.mu.Unlock()
+	c.dispatch(ops)
+	return true
+}
+
 // ReportStats takes one statistics report of an instance. Unknown instances
 // get an error wrapping ErrUnknownInstance; reports older than the last one
 // are ignored. Overload transitions happen here; a reactive scale-out they

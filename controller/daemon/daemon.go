@@ -88,17 +88,20 @@ type Daemon struct {
 	// are children of the daemon and are terminated at shutdown
 	localDrv *localdrv.Driver
 	// sip holds the discovery DNS, agents and CP meter of driver local
-	sip     *sipParts
-	sys     *system.System
-	node    *fsm.Node
-	engine  *global.Engine
-	store   global.Store
-	locals  map[string]*local.Controller
-	routers map[string]*dcroute.Router
-	pump    *pump
-	reports *reportParts // workload reporter, agents' stats endpoint (reports.go)
-	httpT   *transport.HTTP
-	peerTr  *http.Transport
+	sip *sipParts
+	// reconcile reconciles the OpenStack servers with the local
+	// controllers (driver openstack), nil otherwise
+	reconcile *cloudReconciler
+	sys       *system.System
+	node      *fsm.Node
+	engine    *global.Engine
+	store     global.Store
+	locals    map[string]*local.Controller
+	routers   map[string]*dcroute.Router
+	pump      *pump
+	reports   *reportParts // workload reporter, agents' stats endpoint (reports.go)
+	httpT     *transport.HTTP
+	peerTr    *http.Transport
 
 	backend *Backend
 	metrics *metrics.Metrics
@@ -142,6 +145,7 @@ func New(cfg *Config, opt Options) (*Daemon, error) {
 	d.backend = newBackend(d)
 	d.metrics = metrics.New(d.backend)
 	d.registerReportMetrics()
+	d.buildCloudReconciler()
 	d.watch = newWatcher(d)
 	return d, nil
 }
@@ -586,6 +590,13 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	if d.pump != nil {
 		d.pump.Start()
+	}
+	if d.reconcile != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.reconcile.run(ctx)
+		}()
 	}
 	d.watch.start()
 	d.wg.Add(1)

@@ -62,7 +62,7 @@ func (c *reconCloud) LaunchActive(context.Context, drivers.Spec) (drivers.Instan
 	return c.LaunchNew(context.Background(), drivers.Spec{})
 }
 
-func (c *reconCloud) Sequential(drivers.Spec) bool                  { return false }
+func (c *reconCloud) Sequential(drivers.Spec) bool                   { return false }
 func (c *reconCloud) WaitGone(context.Context, string, string) error { return nil }
 
 // The daemon's OpenStack reconciliation (here over the simulated cloud, on

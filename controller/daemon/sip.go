@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 
+	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/discovery"
 	"github.com/ims-orch/ims-orch/controller/local"
@@ -23,6 +24,8 @@ import (
 // statistics agents of the Kamailio instances (reactive scaling on real
 // numbers) and the CP workload meter at the S-CSCFs (4.2 step 1).
 type sipParts struct {
+	// where each DC's discovery is (GET /datacenters, describe dc)
+	where   map[string]api.Discovery
 	servers []*discovery.Server
 	disc    *sipglue.Discovery
 	agents  *sipglue.Agents
@@ -53,9 +56,14 @@ func (d *Daemon) startDNS() error {
 		sp.servers = append(sp.servers, s)
 		zones[dc] = s
 		// newcomer's path (issue 15): where to look without reading the code
-		d.log.Info("driver local: discovery DNS", "dc", dc, "index", i, "server", a.String(),
-			"zone", localdrv.Zone(i, "ims.local"), "pcscfSRV", "_sip._udp.pcscf."+localdrv.Zone(i, "ims.local"),
-			"scscfSRV", "_sip._udp.scscf."+localdrv.Zone(i, "ims.local"))
+		zone := localdrv.Zone(i, "ims.local")
+		w := api.Discovery{DNSServer: a.String(), Zone: zone, PCSCFSRV: "_sip._udp.pcscf." + zone, SCSCFSRV: "_sip._udp.scscf." + zone}
+		if sp.where == nil {
+			sp.where = map[string]api.Discovery{}
+		}
+		sp.where[dc] = w
+		d.log.Info("driver local: discovery DNS", "dc", dc, "index", i, "server", w.DNSServer, "zone", w.Zone,
+			"pcscfSRV", w.PCSCFSRV, "scscfSRV", w.SCSCFSRV)
 	}
 	disc, err := sipglue.NewDiscovery(t.PCSCF.Name, t.SCSCF.Name, zones, func(err error) {
 		d.log.Warn("discovery DNS update failed", "err", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"time"
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/agent"
@@ -27,9 +28,11 @@ type sipParts struct {
 	// where each DC's discovery is (GET /datacenters, describe dc)
 	where   map[string]api.Discovery
 	servers []*discovery.Server
-	disc    *sipglue.Discovery
-	agents  *sipglue.Agents
-	meter   *sipglue.CPMeter
+	// stopWeights stops the P-CSCFs' SRV weight updates
+	stopWeights func()
+	disc        *sipglue.Discovery
+	agents      *sipglue.Agents
+	meter       *sipglue.CPMeter
 }
 
 // startDNS serves each DC's discovery zone on its loopback DNS address (port
@@ -112,6 +115,13 @@ func (d *Daemon) startSIP() error {
 		return err
 	}
 	d.sip.agents = agents
+	// SRV weights of the P-CSCFs from their measured load (issue 15 item 7):
+	// user agents choosing per RFC 2782 spread over the working P-CSCFs
+	srcs := map[string]sipglue.WeightSource{}
+	for dc, lc := range d.locals {
+		srcs[dc] = lc.Instances
+	}
+	d.sip.stopWeights = d.sip.disc.StartPCSCFWeights(d.clk, time.Second, d.cfg.thresholds(d.cfg.Topology.PCSCF), srcs)
 	t := d.cfg.Topology
 	if d.locals[t.SCSCFDC] == nil {
 		return nil // the S-CSCF DC's node meters its S-CSCFs
@@ -155,6 +165,9 @@ func (sp *sipParts) close() {
 	}
 	if sp.meter != nil {
 		sp.meter.Stop()
+	}
+	if sp.stopWeights != nil {
+		sp.stopWeights()
 	}
 	if sp.agents != nil {
 		sp.agents.Close()

@@ -346,6 +346,16 @@ func (d *Daemon) build() error {
 		EngineHooks: d.failpointHooks(),
 		LocalDCs:    append([]string{}, cfg.Role.Locals...), // none is none, not every DC
 	}
+	if d.sip != nil && !cfg.Clustered() {
+		// driver local: the Kamailio instances' agents always report, so a
+		// silent (stopped) CSCF is failed and replaced even when nothing
+		// measures the DP stages (no traffic, no Open vSwitch)
+		for _, n := range []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name} {
+			v := sc.VNFs[n]
+			v.StatsTimeout = local.DefaultStatsTimeout
+			sc.VNFs[n] = v
+		}
+	}
 	token := ""
 	if cfg.Clustered() {
 		if token, err = d.buildCluster(&sc); err != nil {

@@ -29,7 +29,15 @@ type VNFConfig struct {
 	// (instbound.PerDC; 0 = the sanity limit MaxWorking). Targets, limits and
 	// manual scale requests above it are refused.
 	Bound int `json:"bound,omitempty" yaml:"bound,omitempty"`
+	// StatsTimeout overrides Config.StatsTimeout for this VNF's instances
+	// (0: the controller's; negative: never failed for silence), e.g. CP
+	// instances whose agents always report beside DP stages nobody
+	// measures.
+	StatsTimeout time.Duration `json:"statsTimeout,omitempty" yaml:"statsTimeout,omitempty"`
 }
+
+// DefaultStatsTimeout is Config.StatsTimeout when it is zero.
+const DefaultStatsTimeout = 3 * time.Second
 
 // Config configures one local controller.
 type Config struct {
@@ -183,7 +191,7 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if out.StatsTimeout == 0 {
-		out.StatsTimeout = 3 * time.Second
+		out.StatsTimeout = DefaultStatsTimeout
 	}
 	if out.DrainTimeout == 0 {
 		out.DrainTimeout = 10 * time.Minute

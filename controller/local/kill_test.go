@@ -135,3 +135,44 @@ func TestFailedInstanceKilledAfterReplacementLaunch(t *testing.T) {
 		})
 	}
 }
+
+// A VNF's own StatsTimeout overrides the controller's: with the
+// controller's off (-1), a silent instance of a VNF with 2 s fails after
+// 2 s; with the controller's on, a VNF with -1 is never failed for silence.
+func TestPerVNFStatsTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		ctl, vnf    time.Duration
+		failedAfter int // seconds of silence, 0 = never within 10 s
+	}{
+		{"VNF on, controller off", -1, 2 * time.Second, 2},
+		{"VNF off, controller on", 3 * time.Second, -1, 0},
+		{"VNF unset: the controller's", 3 * time.Second, 0, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fwConfig(1)
+			cfg.StatsTimeout, cfg.VNFs[0].StatsTimeout = tc.ctl, tc.vnf
+			e := newEnv(t, cfg, fake.Options{BootDelay: time.Second})
+			e.clk.Advance(0)
+			e.second()
+			e.second()
+			r := e.c.Routable("firewall")
+			if len(r) != 1 {
+				t.Fatalf("%d routable", len(r))
+			}
+			e.silent[r[0].ID] = true
+			failedAt := 0
+			for s := 1; s <= 10 && failedAt == 0; s++ {
+				e.second()
+				for _, a := range e.c.Actions() {
+					if a.InstanceID == r[0].ID && a.Kind == KindDestroy && a.Reason == ReasonFailure {
+						failedAt = s
+					}
+				}
+			}
+			if failedAt != tc.failedAfter && !(tc.failedAfter > 0 && failedAt == tc.failedAfter+1) {
+				t.Fatalf("silent instance failed after %d s, want %d (0: never)", failedAt, tc.failedAfter)
+			}
+		})
+	}
+}

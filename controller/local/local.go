@@ -319,12 +319,20 @@ func (c *Controller) activateLocked(in *inst) {
 	if in.State == StateBooting {
 		in.State = StateNormal
 	}
-	c.armWatchLocked(in, c.cfg.StatsTimeout)
+	c.armWatchLocked(in, c.statsTimeoutLocked(in.VNF))
 	c.syncSinkLocked(c.vnfs[in.VNF])
 }
 
+// statsTimeoutLocked is how long an instance of vnf may stay silent.
+func (c *Controller) statsTimeoutLocked(vnf string) time.Duration {
+	if vs := c.vnfs[vnf]; vs != nil && vs.cfg.StatsTimeout != 0 {
+		return vs.cfg.StatsTimeout
+	}
+	return c.cfg.StatsTimeout
+}
+
 func (c *Controller) armWatchLocked(in *inst, d time.Duration) {
-	if c.cfg.StatsTimeout < 0 || in.watch != nil || c.stopped {
+	if c.statsTimeoutLocked(in.VNF) < 0 || in.watch != nil || c.stopped {
 		return
 	}
 	in.watch = c.clk.AfterFunc(d, func() { c.onWatch(in) })
@@ -651,10 +659,10 @@ func (c *Controller) onWatch(in *inst) {
 	}
 	idle := c.clk.Now().Sub(in.lastSeen)
 	var ops []op
-	if idle >= c.cfg.StatsTimeout {
+	if to := c.statsTimeoutLocked(in.VNF); idle >= to {
 		ops = c.failLocked(in, fmt.Sprintf("no statistics for %v", idle))
 	} else {
-		c.armWatchLocked(in, c.cfg.StatsTimeout-idle)
+		c.armWatchLocked(in, to-idle)
 	}
 	c.mu.Unlock()
 	c.exec(ops)

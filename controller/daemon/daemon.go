@@ -133,6 +133,7 @@ func New(cfg *Config, opt Options) (*Daemon, error) {
 		routers: map[string]*dcroute.Router{}, serveErr: make(chan error, 1)}
 	var err error
 	if d.driver, err = d.newDriver(); err != nil {
+		d.close() // what it started before failing: the data plane, Kamailio processes
 		return nil, err
 	}
 	if err = d.build(); err != nil {
@@ -204,8 +205,7 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 		}
 		d.localDrv = ld
 		if err := d.startDNS(); err != nil {
-			_ = ld.Close(context.Background())
-			return nil, err
+			return nil, err // New closes ld and the data plane
 		}
 		d.log.Info("driver local: CP VNFs run as Kamailio processes", "dir", cfg.Driver.KamailioDir)
 		return split.NewDriver(split.DriverConfig{CP: ld, CPVNFs: []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name},

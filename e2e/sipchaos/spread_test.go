@@ -30,7 +30,8 @@ const (
 	spreadDC, spreadIdx = "dc1", 47 // 127.57.x.x, DNS 127.57.0.53; SIPp on 127.0.0.7x
 	keepAliveRate       = 120       // OPTIONS/s loading the first P-CSCF
 	firstBatch          = 200       // registrations resolved with both P-CSCFs in DNS
-	secondBatch         = 100       // … with the second one buffered
+	callBatch           = 100       // calls of new UAs, both in DNS
+	secondBatch         = 100       // registrations with the second one buffered
 )
 
 // TestPCSCFSpread: user agents find P-CSCFs through the DC's discovery DNS
@@ -165,7 +166,7 @@ func TestPCSCFSpread(t *testing.T) {
 	})
 	t.Logf("SRV weights: P-CSCF 1 %s (keep-alive load) %d, P-CSCF 2 %s %d", p1, w[p1], p2, w[p2])
 
-	registerCount := func(a netip.AddrPort) int64 {
+	requests := func(a netip.AddrPort, stat string) int64 {
 		rt, ok := kam.Runtime(ids[a])
 		if !ok {
 			t.Fatalf("no runtime for %s", a)
@@ -173,19 +174,30 @@ func TestPCSCFSpread(t *testing.T) {
 		c := kamrpc.New(rt.RPC)
 		c.Timeout = 3 * time.Second
 		for try := 0; try < 3; try++ {
-			if st, err := c.Stats(ctx, "core:rcv_requests_register"); err == nil {
-				return st["core:rcv_requests_register"]
+			if st, err := c.Stats(ctx, stat); err == nil {
+				return st[stat]
 			}
 		}
 		t.Fatalf("stats of %s: unreachable", a)
 		return 0
+	}
+	// the callee of the new calls, registered straight at the S-CSCF (no
+	// Path): a call's INVITE then passes only the caller's P-CSCF
+	startSIPp(t, "callee", "-sf", filepath.Join(scen, "uas.xml"), "-i", "127.0.0.74", "-p", "5080")
+	calleeInf := filepath.Join(t.TempDir(), "callee.csv")
+	if err := os.WriteFile(calleeInf, []byte("SEQUENTIAL\nspreadee;127.0.0.74:5080\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := startSIPp(t, "register the callee", ctl.Routable("scscf")[0].Address, "-sf", filepath.Join(scen, "reg.xml"),
+		"-inf", calleeInf, "-i", "127.0.0.75", "-p", "5090", "-m", "1", "-timeout", "10").wait(ctx); err != nil || res.OK != 1 {
+		t.Fatalf("register the callee: %+v %v", res, err)
 	}
 	rnd := rand.New(rand.NewPCG(15, 7))
 	// batch resolves n new UAs through DNS (one query each, the answer's
 	// weights recorded), registers each at its chosen P-CSCF with SIPp, and
 	// returns the picks, the REGISTERs each Kamailio received meanwhile, and
 	// the weights the answers carried
-	batch := func(name string, n int) (picks, got map[netip.AddrPort]int, seen map[netip.AddrPort]uint16) {
+	batch := func(name string, n int, calls bool) (picks, got map[netip.AddrPort]int, seen map[netip.AddrPort]uint16) {
 		picks, got, seen = map[netip.AddrPort]int{}, map[netip.AddrPort]int{}, map[netip.AddrPort]uint16{}
 		users := map[netip.AddrPort][]string{}
 		for i := range n {
@@ -204,26 +216,36 @@ func TestPCSCFSpread(t *testing.T) {
 			picks[a]++
 			users[a] = append(users[a], fmt.Sprintf("%s-ue%d;127.0.0.72:%d", name, i, 6000+i))
 		}
-		before := map[netip.AddrPort]int64{p1: registerCount(p1), p2: registerCount(p2)}
+		stat := "core:rcv_requests_register"
+		if calls {
+			stat = "core:rcv_requests_invite"
+		}
+		before := map[netip.AddrPort]int64{p1: requests(p1, stat), p2: requests(p2, stat)}
 		for a, us := range users {
-			inf := filepath.Join(t.TempDir(), "ues.csv")
-			if err := os.WriteFile(inf, []byte("SEQUENTIAL\n"+strings.Join(us, "\n")+"\n"), 0o644); err != nil {
-				t.Fatal(err)
+			args := []string{a.String(), "-sf", filepath.Join(scen, "reg.xml"), "-i", "127.0.0.73", "-p", "5071", "-r", "50",
+				"-m", strconv.Itoa(len(us)), "-timeout", "60"}
+			if calls { // one call per new UA: INVITE, 200, ACK, BYE to the callee
+				args = []string{a.String(), "-sf", filepath.Join(scen, "uac.xml"), "-s", "spreadee", "-i", "127.0.0.73", "-p", "5071",
+					"-r", "40", "-d", "100", "-m", strconv.Itoa(len(us)), "-timeout", "60"}
+			} else {
+				inf := filepath.Join(t.TempDir(), "ues.csv")
+				if err := os.WriteFile(inf, []byte("SEQUENTIAL\n"+strings.Join(us, "\n")+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "-inf", inf)
 			}
-			p := startSIPp(t, name+" registrations via "+a.String(), a.String(), "-sf", filepath.Join(scen, "reg.xml"), "-inf", inf,
-				"-i", "127.0.0.73", "-p", "5071", "-r", "50", "-m", strconv.Itoa(len(us)), "-timeout", "60")
-			res, err := p.wait(ctx)
+			res, err := startSIPp(t, name+" via "+a.String(), args...).wait(ctx)
 			if err != nil || res.OK != len(us) {
-				t.Fatalf("%s via %s: %d of %d registered (%v) %s", name, a, res.OK, len(us), err, res.Errors)
+				t.Fatalf("%s via %s: %d of %d completed (%v) %s", name, a, res.OK, len(us), err, res.Errors)
 			}
 		}
 		for a, b := range before {
-			got[a] = int(registerCount(a) - b)
+			got[a] = int(requests(a, stat) - b)
 		}
 		return picks, got, seen
 	}
 
-	picks, got, seen := batch("spread", firstBatch)
+	picks, got, seen := batch("spread", firstBatch, false)
 	t.Logf("both in DNS: weights %v; UAs chose %v; REGISTERs received %v", seen, picks, got)
 	for _, a := range []netip.AddrPort{p1, p2} {
 		if got[a] < picks[a] || picks[a] == 0 {
@@ -233,11 +255,25 @@ func TestPCSCFSpread(t *testing.T) {
 	if picks[p1] >= picks[p2] {
 		t.Errorf("the loaded P-CSCF %s took %d registrations, the other %d: weights from load must favour the idle one", p1, picks[p1], picks[p2])
 	}
-	// the split follows the weights the answers carried (binomial, 4 sd)
-	share := float64(seen[p2]) / float64(seen[p1]+seen[p2])
-	if exp, sd := share*firstBatch, math.Sqrt(firstBatch*share*(1-share)); math.Abs(float64(picks[p2])-exp) > 4*sd+1 {
-		t.Errorf("P-CSCF 2 chosen %d times, expected %.0f ± %.0f from weights %v", picks[p2], exp, 4*sd, seen)
+	checkSplit(t, "registrations", picks[p2], firstBatch, seen[p1], seen[p2])
+
+	// new calls of new UAs spread alike, once the registrations' load on
+	// the second P-CSCF has left its statistics
+	waitFor("the second P-CSCF idle again", 20*time.Second, func() bool {
+		w = weights()
+		return w[p2] >= 900 && float64(w[p1]) < 0.8*float64(w[p2])
+	})
+	cpicks, cgot, cseen := batch("calls", callBatch, true)
+	t.Logf("calls: weights %v; UAs chose %v; INVITEs received %v", cseen, cpicks, cgot)
+	for _, a := range []netip.AddrPort{p1, p2} {
+		if cgot[a] < cpicks[a] || cpicks[a] == 0 {
+			t.Errorf("P-CSCF %s: %d calls chosen, %d INVITEs received; want some, all of them", a, cpicks[a], cgot[a])
+		}
 	}
+	if cpicks[p1] >= cpicks[p2] {
+		t.Errorf("calls: the loaded P-CSCF %s (weight %d, the other %d) took %d calls, the other %d", p1, cseen[p1], cseen[p2], cpicks[p1], cpicks[p2])
+	}
+	checkSplit(t, "calls", cpicks[p2], callBatch, cseen[p1], cseen[p2])
 
 	// buffer one P-CSCF: it leaves the record set and gets no new UA
 	if _, err := ctl.Scale("pcscf", -1, "spreading test: scale in"); err != nil {
@@ -255,13 +291,23 @@ func TestPCSCFSpread(t *testing.T) {
 	if n := len(ctl.Routable("pcscf")); n != 1 {
 		t.Fatalf("%d P-CSCFs routable after the scale-in, want 1", n)
 	}
-	picks, got, _ = batch("after", secondBatch)
+	picks, got, _ = batch("after", secondBatch, false)
 	t.Logf("%s buffered: UAs chose %v; REGISTERs received %v", buffered, picks, got)
 	if picks[buffered] != 0 || got[buffered] != 0 {
 		t.Errorf("buffered P-CSCF %s: chosen %d times, %d REGISTERs received; want none", buffered, picks[buffered], got[buffered])
 	}
 	if picks[kept] != secondBatch || got[kept] < secondBatch {
 		t.Errorf("P-CSCF %s: chosen %d, received %d, want all %d", kept, picks[kept], got[kept], secondBatch)
+	}
+}
+
+// checkSplit: the second P-CSCF's picks follow the weights the answers
+// carried (binomial, within 4 standard deviations).
+func checkSplit(t *testing.T, what string, picks2, n int, w1, w2 uint16) {
+	t.Helper()
+	share := float64(w2) / float64(int(w1)+int(w2))
+	if exp, sd := share*float64(n), math.Sqrt(float64(n)*share*(1-share)); math.Abs(float64(picks2)-exp) > 4*sd+1 {
+		t.Errorf("%s: P-CSCF 2 chosen %d of %d times, expected %.0f ± %.0f from weights %d / %d", what, picks2, n, exp, 4*sd, w1, w2)
 	}
 }
 

@@ -14,6 +14,19 @@ type Datacenter struct {
 	Group  string `json:"group"`
 	Region string `json:"region,omitempty"`
 	AZ     string `json:"az,omitempty"`
+	// Discovery is where user agents and P-CSCFs of the DC find the CSCFs
+	// (driver local: the DC's discovery DNS server); read-only, ignored in
+	// a PUT.
+	Discovery *Discovery `json:"discovery,omitempty"`
+}
+
+// Discovery is one DC's CSCF discovery: the DNS server that serves its
+// zone and the SRV names of its P-CSCFs and S-CSCFs.
+type Discovery struct {
+	DNSServer string `json:"dnsServer"`
+	Zone      string `json:"zone"`
+	PCSCFSRV  string `json:"pcscfSRV"`
+	SCSCFSRV  string `json:"scscfSRV"`
 }
 
 // DatacenterList is the body of GET and PUT /datacenters.

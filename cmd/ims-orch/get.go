@@ -71,9 +71,13 @@ func runGet(cmd *cobra.Command, args []string) error {
 		}
 		return emit(out, api.DatacenterList{Datacenters: v}, func(w io.Writer) error {
 			t := tw(w)
-			fmt.Fprintln(t, "NAME\tGROUP\tREGION\tAZ")
+			fmt.Fprintln(t, "NAME\tGROUP\tREGION\tAZ\tDNS-SERVER\tZONE")
 			for _, d := range v {
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", d.Name, d.Group, d.Region, d.AZ)
+				dns, zone := "-", "-"
+				if d.Discovery != nil {
+					dns, zone = d.Discovery.DNSServer, d.Discovery.Zone
+				}
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Group, d.Region, d.AZ, dns, zone)
 			}
 			return t.Flush()
 		})

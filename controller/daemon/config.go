@@ -498,6 +498,9 @@ func (c *Config) normalizeTopology() error {
 	names := make([]string, n)
 	for i, d := range t.Datacenters {
 		names[i] = d.Name
+		if d.Discovery != nil {
+			return fmt.Errorf("topology.datacenters[%d].discovery: read-only (the daemon reports where the DC's discovery DNS is)", i)
+		}
 	}
 	if err := (api.DelayMatrix{Datacenters: names, DelaysMs: t.DelaysMs}).Validate(); err != nil {
 		return fmt.Errorf("topology.delaysMs: %w", err)

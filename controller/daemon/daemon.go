@@ -98,17 +98,20 @@ type Daemon struct {
 	// are children of the daemon and are terminated at shutdown
 	localDrv *localdrv.Driver
 	// sip holds the discovery DNS, agents and CP meter of driver local
-	sip     *sipParts
-	sys     *system.System
-	node    *fsm.Node
-	engine  *global.Engine
-	store   global.Store
-	locals  map[string]*local.Controller
-	routers map[string]*dcroute.Router
-	pump    *pump
-	reports *reportParts // workload reporter, agents' stats endpoint (reports.go)
-	httpT   *transport.HTTP
-	peerTr  *http.Transport
+	sip *sipParts
+	// reconcile reconciles the OpenStack servers with the local
+	// controllers (driver openstack), nil otherwise
+	reconcile *cloudReconciler
+	sys       *system.System
+	node      *fsm.Node
+	engine    *global.Engine
+	store     global.Store
+	locals    map[string]*local.Controller
+	routers   map[string]*dcroute.Router
+	pump      *pump
+	reports   *reportParts // workload reporter, agents' stats endpoint (reports.go)
+	httpT     *transport.HTTP
+	peerTr    *http.Transport
 
 	backend *Backend
 	metrics *metrics.Metrics
@@ -140,6 +143,7 @@ func New(cfg *Config, opt Options) (*Daemon, error) {
 		routers: map[string]*dcroute.Router{}, serveErr: make(chan error, 1)}
 	var err error
 	if d.driver, err = d.newDriver(); err != nil {
+		d.close() // what it started before failing: the data plane, Kamailio processes
 		return nil, err
 	}
 	if err = d.build(); err != nil {
@@ -152,6 +156,7 @@ func New(cfg *Config, opt Options) (*Daemon, error) {
 	d.backend = newBackend(d)
 	d.metrics = metrics.New(d.backend)
 	d.registerReportMetrics()
+	d.buildCloudReconciler()
 	d.watch = newWatcher(d)
 	return d, nil
 }
@@ -210,8 +215,7 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 		}
 		d.localDrv = ld
 		if err := d.startDNS(); err != nil {
-			_ = ld.Close(context.Background())
-			return nil, err
+			return nil, err // New closes ld and the data plane
 		}
 		d.log.Info("driver local: CP VNFs run as Kamailio processes", "dir", cfg.Driver.KamailioDir)
 		return split.NewDriver(split.DriverConfig{CP: ld, CPVNFs: []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name},
@@ -338,6 +342,16 @@ func (d *Daemon) build() error {
 		InitialRound: true, Logger: d.log, WrapSink: d.wrapDPSink(d.wrapSink()), WrapPaths: d.wrapPaths(),
 		EngineHooks: d.failpointHooks(),
 		LocalDCs:    append([]string{}, cfg.Role.Locals...), // none is none, not every DC
+	}
+	if d.sip != nil && !cfg.Clustered() {
+		// driver local: the Kamailio instances' agents always report, so a
+		// silent (stopped) CSCF is failed and replaced even when nothing
+		// measures the DP stages (no traffic, no Open vSwitch)
+		for _, n := range []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name} {
+			v := sc.VNFs[n]
+			v.StatsTimeout = local.DefaultStatsTimeout
+			sc.VNFs[n] = v
+		}
 	}
 	token := ""
 	if cfg.Clustered() {
@@ -590,6 +604,13 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	if d.pump != nil {
 		d.pump.Start()
+	}
+	if d.reconcile != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.reconcile.run(ctx)
+		}()
 	}
 	d.watch.start()
 	d.wg.Add(1)

@@ -32,6 +32,11 @@ type VNFConfig struct {
 	// (instbound.PerDC; 0 = the sanity limit MaxWorking). Targets, limits and
 	// manual scale requests above it are refused.
 	Bound int `json:"bound,omitempty" yaml:"bound,omitempty"`
+	// StatsTimeout overrides Config.StatsTimeout for this VNF's instances
+	// (0: the controller's; negative: never failed for silence), e.g. CP
+	// instances whose agents always report beside DP stages nobody
+	// measures.
+	StatsTimeout time.Duration `json:"statsTimeout,omitempty" yaml:"statsTimeout,omitempty"`
 }
 
 // NewVNFConfig is the local controller's form of a catalog type (name,
@@ -45,6 +50,9 @@ func NewVNFConfig(t vnf.Type) VNFConfig {
 func (v VNFConfig) Type() vnf.Type {
 	return vnf.Type{Name: v.Name, Capacity: v.Capacity, Thresholds: v.Thresholds}.Complete()
 }
+
+// DefaultStatsTimeout is Config.StatsTimeout when it is zero.
+const DefaultStatsTimeout = 3 * time.Second
 
 // Config configures one local controller.
 type Config struct {
@@ -197,7 +205,7 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if out.StatsTimeout == 0 {
-		out.StatsTimeout = 3 * time.Second
+		out.StatsTimeout = DefaultStatsTimeout
 	}
 	if out.DrainTimeout == 0 {
 		out.DrainTimeout = 10 * time.Minute

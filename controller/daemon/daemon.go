@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -189,7 +190,11 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 			d.simCloud = dp.(*sim.Cloud)
 			other = dp
 		}
-		ld, err := localdrv.New(localdrv.Config{BaseDir: cfg.Driver.KamailioDir, Clock: d.clk, DCIndex: func(dc string) (int, error) {
+		var media func(int) (string, netip.Addr)
+		if d.dp != nil {
+			media = d.dp.mediaFor
+		}
+		ld, err := localdrv.New(localdrv.Config{BaseDir: cfg.Driver.KamailioDir, Clock: d.clk, Media: media, DCIndex: func(dc string) (int, error) {
 			if i := cfg.dcIndex(dc); i >= 0 {
 				return i, nil
 			}

@@ -5,14 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/dataplane"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/mediahook"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
@@ -27,6 +32,42 @@ type dpParts struct {
 	lazy   *dataplane.Lazy
 	plane  *dataplane.Plane
 	cancel context.CancelFunc
+	// media is the P-CSCFs' media hook (issue 13): calls set up through
+	// Kamailio get their Table 1 mappings and flows in the plane.
+	media    *mediahook.Hook
+	mediaURL string // http://127.0.0.1:PORT/media/v1
+	mediaSrv *http.Server
+}
+
+// mediaPrefix is the media hook's URL path.
+const mediaPrefix = "/media/v1"
+
+// startMediaHook listens on an ephemeral loopback port for the P-CSCFs'
+// media posts (docs/dataplane.md, "Calls from the IMS").
+func (dp *dpParts) startMediaHook(n int, clk clock.Clock, log interface{ Warn(string, ...any) }) error {
+	h, err := mediahook.New(mediahook.Config{DCs: n, EntryIP: dataplane.EntryIP, Clock: clk,
+		OnError: func(err error) { log.Warn("media hook", "err", err) }})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("media hook: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(mediaPrefix+"/", h.Handler(mediaPrefix))
+	dp.media, dp.mediaURL = h, "http://"+ln.Addr().String()+mediaPrefix
+	dp.mediaSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = dp.mediaSrv.Serve(ln) }()
+	return nil
+}
+
+// mediaFor gives the P-CSCFs of DC index dc their hook and entry address.
+func (dp *dpParts) mediaFor(dc int) (string, netip.Addr) {
+	if dp == nil || dp.media == nil {
+		return "", netip.Addr{}
+	}
+	return fmt.Sprintf("%s/dc/%d", dp.mediaURL, dc), dataplane.EntryIP(dc).Addr()
 }
 
 // dpPrefix names this run's objects: the same run dir gives the same prefix,
@@ -76,6 +117,11 @@ func (d *Daemon) startDataPlane() (drivers.Driver, error) {
 		return nil, err
 	}
 	d.dp = &dpParts{ovs: od, drv: drv, lazy: dataplane.NewLazy(names)}
+	if err := d.dp.startMediaHook(len(names), d.clk, d.log); err != nil {
+		_ = od.Stop(ctx)
+		d.dp = nil
+		return nil, err
+	}
 	d.log.Info("driver local: DP stages run as network namespaces on Open vSwitch bridges", "dir", dir, "prefix", od.Prefix())
 	return drv, nil
 }
@@ -152,6 +198,7 @@ func (d *Daemon) attachDataPlane(routers map[string]*dcroute.Router) error {
 	}
 	d.dp.plane = p
 	d.dp.lazy.Set(p)
+	d.dp.media.SetProgrammer(p)
 	go p.Watch(ctx, 200*time.Millisecond)
 	for _, dc := range names {
 		if c := d.locals[dc]; c != nil {
@@ -171,6 +218,9 @@ func (dp *dpParts) close(log interface{ Warn(string, ...any) }) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if dp.mediaSrv != nil {
+		_ = dp.mediaSrv.Close()
+	}
 	if err := dp.drv.Close(ctx); err != nil {
 		log.Warn("stopping the DP instances", "err", err)
 	}

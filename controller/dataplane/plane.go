@@ -61,6 +61,9 @@ type dcState struct {
 	insts  [routing.MaxStages]map[uint8]*netns.Instance
 	flows  map[uint32]Flow
 	calls  []routing.Call
+	// byCall: the flows StartCall routed here for each call (EndCall
+	// removes them)
+	byCall map[routing.Call][]uint32
 	serial uint32
 }
 
@@ -110,7 +113,7 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 	}
 	p := &Plane{cfg: cfg, d: cfg.Daemon}
 	for k := 0; k < n; k++ {
-		st := &dcState{br: p.Bridge(k), flows: map[uint32]Flow{}}
+		st := &dcState{br: p.Bridge(k), flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}}
 		if attached {
 			st.router, st.name = cfg.Routers[k], cfg.Names[k]
 		} else {
@@ -460,6 +463,7 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 		p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { d = t.Route(f.Packet) })
 		st.serial++
 		st.flows[st.serial] = Flow{Serial: st.serial, Decision: d}
+		st.byCall[c] = append(st.byCall[c], st.serial)
 		ds = append(ds, d)
 		touched[f.DC] = true
 	}
@@ -471,6 +475,62 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 		}
 	}
 	return ds, nil
+}
+
+// OpenCall starts a call set up through the IMS (the media hook): its
+// Table 1 mappings and both media flows, each entering at its sender's entry
+// datacenter: the caller sends from (CallerIP, CallerSendPort) to its entry
+// address and the callee's receive port, the callee likewise (the P-CSCFs
+// rewrote each side's SDP to its entry address).
+func (p *Plane) OpenCall(ctx context.Context, c routing.Call) error {
+	_, err := p.StartCall(ctx, c,
+		FlowStart{DC: c.CallerDC, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: c.CallerSendPort, DstIP: c.CallerEntryIP, DstPort: c.CalleeRecvPort}},
+		FlowStart{DC: c.CalleeDC, Packet: routing.Packet{Proto: 17, SrcIP: c.CalleeIP, SrcPort: c.CalleeSendPort, DstIP: c.CalleeEntryIP, DstPort: c.CallerRecvPort}})
+	return err
+}
+
+// CloseCall is EndCall for the media hook.
+func (p *Plane) CloseCall(ctx context.Context, c routing.Call) error { return p.EndCall(ctx, c) }
+
+// EndCall forgets a call StartCall started: its Table 1 mappings and the
+// flows it routed, with one rule update per datacenter involved. Learned
+// rules of the call's flows at other datacenters expire when idle.
+func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for k, st := range p.dcs {
+		serials, had := st.byCall[c]
+		isCallDC := k == c.CallerDC || k == c.CalleeDC
+		if !had && !isCallDC {
+			continue
+		}
+		for _, sr := range serials {
+			delete(st.flows, sr)
+		}
+		delete(st.byCall, c)
+		if isCallDC {
+			p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { t.RemoveCall(c) })
+			for i, x := range st.calls {
+				if x == c {
+					st.calls = append(st.calls[:i], st.calls[i+1:]...)
+					break
+				}
+			}
+		}
+		errs = append(errs, p.sync(ctx, k))
+	}
+	return errors.Join(errs...)
+}
+
+// Calls returns the calls whose mappings datacenter dc holds.
+func (p *Plane) Calls(dc int) []routing.Call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if dc < 0 || dc >= len(p.dcs) {
+		return nil
+	}
+	return append([]routing.Call(nil), p.dcs[dc].calls...)
 }
 
 // StartFlow routes a new flow entering at datacenter dc (its first packet,

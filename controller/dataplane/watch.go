@@ -176,6 +176,7 @@ func (p *Plane) ReplaceTables(ctx context.Context, tables []*routing.Table) erro
 		st.t = t
 		st.flows = map[uint32]Flow{}
 		st.calls = nil
+		st.byCall = map[routing.Call][]uint32{}
 		if err := p.sync(ctx, k); err != nil {
 			return err
 		}

@@ -86,6 +86,9 @@ func TestServeDriverLocal(t *testing.T) {
 		return true
 	})
 	dpGone := checkDataPlane(t, d)
+	if d.dp != nil {
+		checkMediaCall(t, d)
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

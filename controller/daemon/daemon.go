@@ -71,6 +71,10 @@ type Options struct {
 	Raft *raft.Config
 	// ShutdownTimeout bounds the graceful shutdown (default 10 s).
 	ShutdownTimeout time.Duration
+	// DPForwarder is the command of each real DP instance's process (driver
+	// local with Open vSwitch; drivers/netns). Empty: this binary's
+	// "dp-forward" when it is ims-orch, else ims-dpfwd on PATH.
+	DPForwarder []string
 }
 
 // Daemon is one running node.

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -79,6 +81,22 @@ func dpPrefix(dir string) string {
 	return fmt.Sprintf("io%03x", h.Sum32()&0xfff)
 }
 
+// dpForwarder is the command of each DP instance's process: Options.DPForwarder,
+// else this binary's hidden "dp-forward" when it is ims-orch, else ims-dpfwd
+// on PATH (a test binary must never be started as a forwarder).
+func (d *Daemon) dpForwarder() ([]string, error) {
+	if len(d.opt.DPForwarder) > 0 {
+		return d.opt.DPForwarder, nil
+	}
+	if exe, err := os.Executable(); err == nil && strings.HasPrefix(filepath.Base(exe), "ims-orch") && !strings.HasSuffix(exe, ".test") {
+		return []string{exe, "dp-forward"}, nil
+	}
+	if p, err := exec.LookPath("ims-dpfwd"); err == nil {
+		return []string{p}, nil
+	}
+	return nil, errors.New("no DP forwarder: not running as ims-orch and no ims-dpfwd on PATH (Options.DPForwarder)")
+}
+
 // startDataPlane starts Open vSwitch and the DP instance driver when it can
 // run here; otherwise it returns nil and the reason (the DP stays simulated).
 func (d *Daemon) startDataPlane() (drivers.Driver, error) {
@@ -111,7 +129,12 @@ func (d *Daemon) startDataPlane() (drivers.Driver, error) {
 		}
 		bridges[dc] = br
 	}
-	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: od, Bridges: bridges})
+	fwd, err := d.dpForwarder()
+	if err != nil {
+		_ = od.Stop(ctx)
+		return nil, err
+	}
+	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: od, Bridges: bridges, Forwarder: fwd})
 	if err != nil {
 		_ = od.Stop(ctx)
 		return nil, err

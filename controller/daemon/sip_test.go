@@ -9,6 +9,8 @@ import (
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
+	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
 
 // serve --driver local: real Kamailio P-CSCFs (one per DC) and the S-CSCF,
@@ -25,7 +27,11 @@ func TestServeDriverLocal(t *testing.T) {
 	cfg.Driver.Kind = DriverLocal
 	cfg.Driver.KamailioDir = t.TempDir()
 	cfg.Driver.Location = sipglue.Location{Rules: []sipglue.Rule{{User: "tokyo-", DC: "tokyo"}, {User: "london-", DC: "london"}}}
-	d, err := New(cfg, Options{Listener: listen(t), Logger: discard(), ShutdownTimeout: 20 * time.Second})
+	opt := Options{Listener: listen(t), Logger: discard(), ShutdownTimeout: 20 * time.Second}
+	if ovs.Available() == nil {
+		opt.DPForwarder = netns.ForwarderForTest(t)
+	}
+	d, err := New(cfg, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

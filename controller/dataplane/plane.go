@@ -27,6 +27,9 @@ type Config struct {
 	OnFailure func(Failure)
 	// OnError receives errors of the Watch loop (nil: ignored).
 	OnError func(error)
+	// Forwarder is the command of each instance's process (standalone
+	// mode; netns.Create).
+	Forwarder []string
 
 	// Attached mode: instead of Tables, the local controllers' routers
 	// (index = DC, names = the DCs' names) and the driver whose active
@@ -169,7 +172,9 @@ func (p *Plane) Close(ctx context.Context) error {
 	var errs []error
 	for k, st := range p.dcs {
 		for s := range st.insts {
-			for _, in := range st.insts[s] {
+			insts := st.insts[s]
+			st.insts[s] = map[uint8]*netns.Instance{} // their exits are not failures
+			for _, in := range insts {
 				errs = append(errs, in.Delete(ctx, p.d))
 			}
 		}
@@ -337,12 +342,13 @@ func (p *Plane) AddInstance(ctx context.Context, dc, stage int, idx uint8, kind 
 		return nil, fmt.Errorf("instance: stage %d index %d exists in dc%d", stage, idx, dc)
 	}
 	ports := InstancePorts(stage, idx)
-	in, err := netns.Create(ctx, p.d, st.br, fmt.Sprintf("%ss%dx%d", st.br, stage, idx), kind, ports.In, ports.Out)
+	in, err := netns.Create(ctx, p.d, st.br, fmt.Sprintf("%ss%dx%d", st.br, stage, idx), kind, ports.In, ports.Out, p.cfg.Forwarder)
 	if err != nil {
 		return nil, err
 	}
 	st.live[stage-1][idx] = ports
 	st.insts[stage-1][idx] = in
+	go p.watchExit(dc, stage, idx, in)
 	work := append(st.t.Instances(stage), routing.InstanceLoad{Index: idx})
 	if err := st.t.SetInstances(stage, work); err != nil {
 		return nil, err

@@ -55,7 +55,8 @@ func newAttachedBed(t *testing.T, ctx context.Context, prefix string) *attachedB
 		}
 		routers = append(routers, r)
 	}
-	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName(prefix, 0), "dc1": BridgeName(prefix, 1)}})
+	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName(prefix, 0), "dc1": BridgeName(prefix, 1)},
+		Forwarder: netns.ForwarderForTest(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
 
@@ -79,6 +80,29 @@ func (p *Plane) Check(ctx context.Context) error {
 	p.mu.Unlock()
 	p.report(fails)
 	return nil
+}
+
+// watchExit removes instance idx of stage the moment its forwarder exits
+// (killed, crashed) and reports the Failure: event-driven, the time from
+// the death to the rule change is one bundle.
+func (p *Plane) watchExit(dc, stage int, idx uint8, in *netns.Instance) {
+	<-in.Done()
+	now := time.Now()
+	p.mu.Lock()
+	if p.dcs[dc].insts[stage-1][idx] != in {
+		p.mu.Unlock()
+		return // removed or deleted by the plane itself
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := p.removeLocked(ctx, dc, stage, idx)
+	moved := time.Now()
+	p.mu.Unlock()
+	if err != nil && p.cfg.OnError != nil {
+		p.cfg.OnError(err)
+	}
+	p.report([]Failure{{DC: dc, Stage: stage, Index: idx, Reason: in.ExitReason(), At: now, Moved: moved}})
+	_ = in.Delete(ctx, p.d)
 }
 
 func (p *Plane) report(fails []Failure) {

@@ -51,4 +51,3 @@ func (h Hooks) SetInstances(vnf string, insts []local.RoutableInstance) {
 	h.p.dcs[h.dc].router.SetInstances(vnf, insts)
 	h.sync()
 }
-

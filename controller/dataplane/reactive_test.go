@@ -144,4 +144,6 @@ func TestReactiveScaleOutOfADPStage(t *testing.T) {
 	}
 }
 
-func a2s(a local.Action) string { return fmt.Sprintf("%s %s/%s", a.At.Format("15:04:05.000"), a.Kind, a.VNF) }
+func a2s(a local.Action) string {
+	return fmt.Sprintf("%s %s/%s", a.At.Format("15:04:05.000"), a.Kind, a.VNF)
+}

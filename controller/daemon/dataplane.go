@@ -97,11 +97,29 @@ func (d *Daemon) dpForwarder() ([]string, error) {
 	return nil, errors.New("no DP forwarder: not running as ims-orch and no ims-dpfwd on PATH (Options.DPForwarder)")
 }
 
+// dpDCs are the datacenters whose data plane this node runs: every one on a
+// single node, role.locals on a cluster node (the same composition: bridges,
+// instances, rules and statistics of those DCs; links only between them).
+func (d *Daemon) dpDCs() map[string]bool {
+	out := map[string]bool{}
+	if d.cfg.Clustered() {
+		for _, dc := range d.cfg.Role.Locals {
+			out[dc] = true
+		}
+		return out
+	}
+	for _, dc := range d.cfg.dcNames() {
+		out[dc] = true
+	}
+	return out
+}
+
 // startDataPlane starts Open vSwitch and the DP instance driver when it can
 // run here; otherwise it returns nil and the reason (the DP stays simulated).
 func (d *Daemon) startDataPlane() (drivers.Driver, error) {
-	if d.cfg.Clustered() {
-		return nil, errors.New("cluster mode: the real data plane runs with a single node only")
+	local := d.dpDCs()
+	if len(local) == 0 {
+		return nil, errors.New("this cluster node runs no local controller (role.locals): no data plane of its own")
 	}
 	if err := ovs.Available(); err != nil {
 		return nil, err
@@ -122,6 +140,9 @@ func (d *Daemon) startDataPlane() (drivers.Driver, error) {
 	names := d.cfg.dcNames()
 	bridges := map[string]string{}
 	for k, dc := range names {
+		if !local[dc] {
+			continue
+		}
 		br := dataplane.BridgeName(od.Prefix(), k)
 		if err := od.EnsureBridge(ctx, br, k); err != nil {
 			_ = od.Stop(ctx)
@@ -209,8 +230,11 @@ func (d *Daemon) attachDataPlane(routers map[string]*dcroute.Router) error {
 	}
 	names := d.cfg.dcNames()
 	rs := make([]*dcroute.Router, len(names))
+	local := d.dpDCs()
 	for k, dc := range names {
-		rs[k] = routers[dc]
+		if local[dc] {
+			rs[k] = routers[dc] // nil for another node's DC: no bridge here
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.dp.cancel = cancel

@@ -115,7 +115,15 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 		return nil, fmt.Errorf("tables: %d datacenters, want 1..100", n)
 	}
 	p := &Plane{cfg: cfg, d: cfg.Daemon}
+	present := 0
 	for k := 0; k < n; k++ {
+		if attached && cfg.Routers[k] == nil {
+			// not this node's datacenter (a cluster node runs the data plane
+			// of its role.locals only): no bridge, no link to it
+			p.dcs = append(p.dcs, nil)
+			continue
+		}
+		present++
 		st := &dcState{br: p.Bridge(k), flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}}
 		if attached {
 			st.router, st.name = cfg.Routers[k], cfg.Names[k]
@@ -148,15 +156,24 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 		}
 		p.dcs = append(p.dcs, st)
 	}
+	if present == 0 {
+		return nil, fmt.Errorf("routers: none of the %d datacenters is present", n)
+	}
 	for a := 0; a < n; a++ {
 		for b := a + 1; b < n; b++ {
+			if p.dcs[a] == nil || p.dcs[b] == nil {
+				continue
+			}
 			if err := p.d.Link(ctx, p.Bridge(a), fmt.Sprintf("%st%d", p.Bridge(a), b), TunnelPort(b),
 				p.Bridge(b), fmt.Sprintf("%st%d", p.Bridge(b), a), TunnelPort(a)); err != nil {
 				return nil, err
 			}
 		}
 	}
-	for k := range p.dcs {
+	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
 		if err := p.sync(ctx, k); err != nil {
 			return nil, err
 		}
@@ -171,6 +188,9 @@ func (p *Plane) Close(ctx context.Context) error {
 	defer p.mu.Unlock()
 	var errs []error
 	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
 		for s := range st.insts {
 			insts := st.insts[s]
 			st.insts[s] = map[uint8]*netns.Instance{} // their exits are not failures
@@ -307,6 +327,9 @@ func (p *Plane) dc(k int) (*dcState, error) {
 	if k < 0 || k >= len(p.dcs) {
 		return nil, fmt.Errorf("dc: %d is not one of the %d datacenters", k, len(p.dcs))
 	}
+	if p.dcs[k] == nil {
+		return nil, fmt.Errorf("dc: %d is not a datacenter of this node's data plane", k)
+	}
 	return p.dcs[k], nil
 }
 
@@ -315,6 +338,9 @@ func (p *Plane) dc(k int) (*dcState, error) {
 func (p *Plane) Switch(dc int) *ovs.Switch {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if dc < 0 || dc >= len(p.dcs) || p.dcs[dc] == nil {
+		return nil
+	}
 	return p.dcs[dc].sw
 }
 
@@ -447,7 +473,7 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 	defer p.mu.Unlock()
 	touched := map[int]bool{}
 	for k, st := range p.dcs {
-		if k != c.CallerDC && k != c.CalleeDC {
+		if st == nil || (k != c.CallerDC && k != c.CalleeDC) {
 			continue
 		}
 		var err error
@@ -473,8 +499,8 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 		ds = append(ds, d)
 		touched[f.DC] = true
 	}
-	for k := range p.dcs {
-		if touched[k] {
+	for k, st := range p.dcs {
+		if st != nil && touched[k] {
 			if err := p.sync(ctx, k); err != nil {
 				return ds, err
 			}
@@ -488,10 +514,22 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 // datacenter: the caller sends from (CallerIP, CallerSendPort) to its entry
 // address and the callee's receive port, the callee likewise (the P-CSCFs
 // rewrote each side's SDP to its entry address).
+// A side whose entry datacenter is not this node's (cluster) is routed by
+// the node that runs it.
 func (p *Plane) OpenCall(ctx context.Context, c routing.Call) error {
-	_, err := p.StartCall(ctx, c,
-		FlowStart{DC: c.CallerDC, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: c.CallerSendPort, DstIP: c.CallerEntryIP, DstPort: c.CalleeRecvPort}},
-		FlowStart{DC: c.CalleeDC, Packet: routing.Packet{Proto: 17, SrcIP: c.CalleeIP, SrcPort: c.CalleeSendPort, DstIP: c.CalleeEntryIP, DstPort: c.CallerRecvPort}})
+	var flows []FlowStart
+	for _, f := range []FlowStart{
+		{DC: c.CallerDC, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: c.CallerSendPort, DstIP: c.CallerEntryIP, DstPort: c.CalleeRecvPort}},
+		{DC: c.CalleeDC, Packet: routing.Packet{Proto: 17, SrcIP: c.CalleeIP, SrcPort: c.CalleeSendPort, DstIP: c.CalleeEntryIP, DstPort: c.CallerRecvPort}},
+	} {
+		p.mu.Lock()
+		here := f.DC >= 0 && f.DC < len(p.dcs) && p.dcs[f.DC] != nil
+		p.mu.Unlock()
+		if here {
+			flows = append(flows, f)
+		}
+	}
+	_, err := p.StartCall(ctx, c, flows...)
 	return err
 }
 
@@ -506,6 +544,9 @@ func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
 	defer p.mu.Unlock()
 	var errs []error
 	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
 		serials, had := st.byCall[c]
 		isCallDC := k == c.CallerDC || k == c.CalleeDC
 		if !had && !isCallDC {
@@ -533,7 +574,7 @@ func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
 func (p *Plane) Calls(dc int) []routing.Call {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if dc < 0 || dc >= len(p.dcs) {
+	if dc < 0 || dc >= len(p.dcs) || p.dcs[dc] == nil {
 		return nil
 	}
 	return append([]routing.Call(nil), p.dcs[dc].calls...)

@@ -61,6 +61,9 @@ func (p *Plane) Check(ctx context.Context) error {
 	var fails []Failure
 	p.mu.Lock()
 	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
 		for s := range st.insts {
 			for idx, in := range st.insts[s] {
 				if have[in.InName] && have[in.OutName] {
@@ -128,6 +131,9 @@ func (p *Plane) recoverSwitch(ctx context.Context) error {
 		p.report(fails)
 	}()
 	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
 		for s := range st.insts {
 			for idx := range st.insts[s] {
 				fails = append(fails, Failure{DC: k, Stage: s + 1, Index: idx, Reason: "ovs-vswitchd died", At: now})
@@ -138,6 +144,9 @@ func (p *Plane) recoverSwitch(ctx context.Context) error {
 		return err
 	}
 	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
 		// the bridge's management socket comes back once vswitchd has read
 		// the database; Reset (delete all + install) needs it
 		var err error

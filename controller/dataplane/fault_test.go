@@ -142,6 +142,8 @@ func TestKilledInstanceFlowsMoveWithinOneSecond(t *testing.T) {
 	moved := resumed.Sub(killAt)
 	t.Logf("instance %d killed: failure seen after %v, rules moved after %v, flow on instance %d after %v (receiver side); %d of %d packets arrived",
 		used, f.At.Sub(killAt), f.Moved.Sub(killAt), other, moved, b.rx.count(4000), sent)
+	// scripts/dp-failover.sh reads this line
+	t.Logf("failover-ms detect=%.1f moved=%.1f traffic=%.1f", ms(f.At.Sub(killAt)), ms(f.Moved.Sub(killAt)), ms(moved))
 	// The target is 1 s (docs/benchmarks.md: the figure and the
 	// command). Both ends are real events — the kill and the first packet
 	// the receiving socket gets through the other instance — and detection
@@ -201,3 +203,5 @@ func TestKilledVswitchdRestartsAndFlowsResume(t *testing.T) {
 	}
 	t.Logf("ovs-vswitchd killed: traffic back after %v", time.Since(killAt))
 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -135,6 +135,7 @@ func New(cfg *Config, opt Options) (*Daemon, error) {
 		routers: map[string]*dcroute.Router{}, serveErr: make(chan error, 1)}
 	var err error
 	if d.driver, err = d.newDriver(); err != nil {
+		d.dp.close(d.log) // a data plane started before the failing part
 		return nil, err
 	}
 	if err = d.build(); err != nil {

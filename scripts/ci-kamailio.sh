@@ -11,7 +11,9 @@
 # Idempotent: exits at once when kamailio, sipp and dig are already on PATH.
 set -euo pipefail
 
-if command -v kamailio >/dev/null 2>&1 && command -v sipp >/dev/null 2>&1 && command -v dig >/dev/null 2>&1; then
+# http_client.so (kamailio-utils-modules): the P-CSCF's media hook (issue 13)
+if command -v kamailio >/dev/null 2>&1 && command -v sipp >/dev/null 2>&1 && command -v dig >/dev/null 2>&1 &&
+  ls /usr/lib/*/kamailio/modules/http_client.so >/dev/null 2>&1; then
   echo "ci-kamailio: $(kamailio -v 2>/dev/null | head -1); sipp present"
   exit 0
 fi
@@ -28,7 +30,7 @@ APT=(apt-get -o DPkg::Lock::Timeout=600)
 $SUDO "${APT[@]}" update -qq
 # kamailio-extra-modules is not needed by the templates (jsonrpcs, dialog, dispatcher
 # and tm are in the base package) but matches the reference install.
-$SUDO "${APT[@]}" install -y -q --no-install-recommends kamailio kamailio-extra-modules sip-tester dnsutils
+$SUDO "${APT[@]}" install -y -q --no-install-recommends kamailio kamailio-extra-modules kamailio-utils-modules sip-tester dnsutils
 
 # The Debian unit may be enabled by the package; the project starts its own instances.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then

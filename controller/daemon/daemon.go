@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -75,6 +76,10 @@ type Options struct {
 	Raft *raft.Config
 	// ShutdownTimeout bounds the graceful shutdown (default 10 s).
 	ShutdownTimeout time.Duration
+	// DPForwarder is the command of each real DP instance's process (driver
+	// local with Open vSwitch; drivers/netns). Empty: this binary's
+	// "dp-forward" when it is ims-orch, else ims-dpfwd on PATH.
+	DPForwarder []string
 	// ObserveReport, if set, sees every workload report this node's
 	// local-side sources (simulated load, DP and CP meters, delay probes)
 	// handed to its reporter to the leader in cluster mode, once the
@@ -204,7 +209,11 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 			d.simCloud = dp.(*sim.Cloud)
 			other = dp
 		}
-		ld, err := localdrv.New(localdrv.Config{BaseDir: cfg.Driver.KamailioDir, Clock: d.clk, DCIndex: func(dc string) (int, error) {
+		var media func(int) (string, netip.Addr)
+		if d.dp != nil {
+			media = d.dp.mediaFor
+		}
+		ld, err := localdrv.New(localdrv.Config{BaseDir: cfg.Driver.KamailioDir, Clock: d.clk, Media: media, DCIndex: func(dc string) (int, error) {
 			if i := cfg.dcIndex(dc); i >= 0 {
 				return i, nil
 			}

@@ -5,14 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/dataplane"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/mediahook"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/netns"
@@ -28,6 +35,42 @@ type dpParts struct {
 	lazy   *dataplane.Lazy
 	plane  *dataplane.Plane
 	cancel context.CancelFunc
+	// media is the P-CSCFs' media hook (issue 13): calls set up through
+	// Kamailio get their Table 1 mappings and flows in the plane.
+	media    *mediahook.Hook
+	mediaURL string // http://127.0.0.1:PORT/media/v1
+	mediaSrv *http.Server
+}
+
+// mediaPrefix is the media hook's URL path.
+const mediaPrefix = "/media/v1"
+
+// startMediaHook listens on an ephemeral loopback port for the P-CSCFs'
+// media posts (docs/dataplane.md, "Calls from the IMS").
+func (dp *dpParts) startMediaHook(n int, clk clock.Clock, log interface{ Warn(string, ...any) }) error {
+	h, err := mediahook.New(mediahook.Config{DCs: n, EntryIP: dataplane.EntryIP, Clock: clk,
+		OnError: func(err error) { log.Warn("media hook", "err", err) }})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("media hook: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(mediaPrefix+"/", h.Handler(mediaPrefix))
+	dp.media, dp.mediaURL = h, "http://"+ln.Addr().String()+mediaPrefix
+	dp.mediaSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = dp.mediaSrv.Serve(ln) }()
+	return nil
+}
+
+// mediaFor gives the P-CSCFs of DC index dc their hook and entry address.
+func (dp *dpParts) mediaFor(dc int) (string, netip.Addr) {
+	if dp == nil || dp.media == nil {
+		return "", netip.Addr{}
+	}
+	return fmt.Sprintf("%s/dc/%d", dp.mediaURL, dc), dataplane.EntryIP(dc).Addr()
 }
 
 // dpPrefix names this run's objects: the same run dir gives the same prefix,
@@ -39,11 +82,45 @@ func dpPrefix(dir string) string {
 	return fmt.Sprintf("io%03x", h.Sum32()&0xfff)
 }
 
+// dpForwarder is the command of each DP instance's process: Options.DPForwarder,
+// else this binary's hidden "dp-forward" when it is ims-orch, else ims-dpfwd
+// on PATH (a test binary must never be started as a forwarder).
+func (d *Daemon) dpForwarder() ([]string, error) {
+	if len(d.opt.DPForwarder) > 0 {
+		return d.opt.DPForwarder, nil
+	}
+	if exe, err := os.Executable(); err == nil && strings.HasPrefix(filepath.Base(exe), "ims-orch") && !strings.HasSuffix(exe, ".test") {
+		return []string{exe, "dp-forward"}, nil
+	}
+	if p, err := exec.LookPath("ims-dpfwd"); err == nil {
+		return []string{p}, nil
+	}
+	return nil, errors.New("no DP forwarder: not running as ims-orch and no ims-dpfwd on PATH (Options.DPForwarder)")
+}
+
+// dpDCs are the datacenters whose data plane this node runs: every one on a
+// single node, role.locals on a cluster node (the same composition: bridges,
+// instances, rules and statistics of those DCs; links only between them).
+func (d *Daemon) dpDCs() map[string]bool {
+	out := map[string]bool{}
+	if d.cfg.Clustered() {
+		for _, dc := range d.cfg.Role.Locals {
+			out[dc] = true
+		}
+		return out
+	}
+	for _, dc := range d.cfg.dcNames() {
+		out[dc] = true
+	}
+	return out
+}
+
 // startDataPlane starts Open vSwitch and the DP instance driver when it can
 // run here; otherwise it returns nil and the reason (the DP stays simulated).
 func (d *Daemon) startDataPlane() (drivers.Driver, error) {
-	if d.cfg.Clustered() {
-		return nil, errors.New("cluster mode: the real data plane runs with a single node only")
+	local := d.dpDCs()
+	if len(local) == 0 {
+		return nil, errors.New("this cluster node runs no local controller (role.locals): no data plane of its own")
 	}
 	if err := ovs.Available(); err != nil {
 		return nil, err
@@ -72,6 +149,9 @@ func (d *Daemon) startDataPlane() (drivers.Driver, error) {
 	names := d.cfg.dcNames()
 	bridges := map[string]string{}
 	for k, dc := range names {
+		if !local[dc] {
+			continue
+		}
 		br := dataplane.BridgeName(od.Prefix(), k)
 		if err := od.EnsureBridge(ctx, br, k); err != nil {
 			_ = od.Stop(ctx)
@@ -79,12 +159,22 @@ func (d *Daemon) startDataPlane() (drivers.Driver, error) {
 		}
 		bridges[dc] = br
 	}
-	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: od, Bridges: bridges})
+	fwd, err := d.dpForwarder()
+	if err != nil {
+		_ = od.Stop(ctx)
+		return nil, err
+	}
+	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: od, Bridges: bridges, Forwarder: fwd})
 	if err != nil {
 		_ = od.Stop(ctx)
 		return nil, err
 	}
 	d.dp = &dpParts{ovs: od, drv: drv, lazy: dataplane.NewLazy(names)}
+	if err := d.dp.startMediaHook(len(names), d.clk, d.log); err != nil {
+		_ = od.Stop(ctx)
+		d.dp = nil
+		return nil, err
+	}
 	d.log.Info("driver local: DP stages run as network namespaces on Open vSwitch bridges", "dir", dir, "prefix", od.Prefix())
 	return drv, nil
 }
@@ -166,8 +256,11 @@ func (d *Daemon) attachDataPlane(routers map[string]*dcroute.Router) error {
 	}
 	names := d.cfg.dcNames()
 	rs := make([]*dcroute.Router, len(names))
+	local := d.dpDCs()
 	for k, dc := range names {
-		rs[k] = routers[dc]
+		if local[dc] {
+			rs[k] = routers[dc] // nil for another node's DC: no bridge here
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.dp.cancel = cancel
@@ -178,6 +271,7 @@ func (d *Daemon) attachDataPlane(routers map[string]*dcroute.Router) error {
 	}
 	d.dp.plane = p
 	d.dp.lazy.Set(p)
+	d.dp.media.SetProgrammer(p)
 	go p.Watch(ctx, 200*time.Millisecond)
 	for _, dc := range names {
 		if c := d.locals[dc]; c != nil {
@@ -197,6 +291,9 @@ func (dp *dpParts) close(log interface{ Warn(string, ...any) }) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if dp.mediaSrv != nil {
+		_ = dp.mediaSrv.Close()
+	}
 	if err := dp.drv.Close(ctx); err != nil {
 		log.Warn("stopping the DP instances", "err", err)
 	}

@@ -2,10 +2,18 @@ package daemon
 
 import (
 	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ims-orch/ims-orch/drivers"
+	localdrv "github.com/ims-orch/ims-orch/drivers/local"
+	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
 
@@ -57,6 +65,40 @@ func checkDataPlane(t *testing.T, d *Daemon) (after func()) {
 		}
 		if d.dp.ovs.VswitchdAlive() {
 			t.Fatal("ovs-vswitchd still runs after shutdown")
+		}
+	}
+}
+
+// serve --driver local failing after the data plane came up (here: the
+// first DC's discovery DNS address is taken) leaves no Open vSwitch daemon,
+// namespace or media hook of its own behind.
+func TestDriverLocalFailureLeavesNoDataPlane(t *testing.T) {
+	if err := localdrv.Available(); err != nil {
+		t.Skipf("Kamailio/SIPp absent (%v)", err)
+	}
+	ovs.Require(t)
+	a, err := localdrv.DNSAddr(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := net.ListenPacket("udp", a.String())
+	if err != nil {
+		t.Skipf("%s is in use by another test: %v", a, err)
+	}
+	defer busy.Close()
+	cfg := DefaultConfig()
+	cfg.Driver.Kind = DriverLocal
+	cfg.Driver.KamailioDir = t.TempDir()
+	dir, _ := filepath.Abs(filepath.Join(cfg.Driver.KamailioDir, "dataplane"))
+	if _, err := New(cfg, Options{Listener: listen(t), Logger: discard(), DPForwarder: netns.ForwarderForTest(t)}); err == nil {
+		t.Fatal("New succeeded with the discovery DNS address taken")
+	}
+	if ns, _ := ovs.Netns(context.Background(), dpPrefix(dir)); len(ns) != 0 {
+		t.Fatalf("namespaces left: %v", ns)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "vswitchd.pid")); err == nil {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 && syscall.Kill(pid, 0) == nil {
+			t.Fatalf("ovs-vswitchd %d of the failed start still runs", pid)
 		}
 	}
 }

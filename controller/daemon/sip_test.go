@@ -3,18 +3,44 @@ package daemon
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
+	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
 
 // serve --driver local: real Kamailio P-CSCFs (one per DC) and the S-CSCF,
 // published in each DC's discovery DNS, with statistics agents feeding the
 // local controllers; at shutdown no Kamailio process is left.
-func TestServeDriverLocal(t *testing.T) {
+func TestServeDriverLocal(t *testing.T) { serveDriverLocal(t, nil) }
+
+// The same on a cluster node (raft, one voter) that runs every DC's local
+// controller (role.locals) and the engine, reaching its own local
+// controllers over the HTTP protocol (issue 13: the cluster brings up the
+// real data plane of its local DCs exactly as a single node does: one
+// composition path).
+func TestServeDriverLocalCluster(t *testing.T) {
+	serveDriverLocal(t, func(cfg *Config, url string) {
+		token := filepath.Join(t.TempDir(), "protocol-token")
+		if err := os.WriteFile(token, []byte("test-protocol-token-0123456789abcdef\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Node = NodeConfig{ID: "n1", RaftBind: "127.0.0.1:0", RaftDir: t.TempDir(), Bootstrap: true}
+		cfg.API.URL = url
+		cfg.Role = RoleConfig{Global: true, Locals: cfg.dcNames(), ProtocolTokenFile: token, LocalEndpoints: map[string]string{}}
+		for _, dc := range cfg.dcNames() {
+			cfg.Role.LocalEndpoints[dc] = url
+		}
+		cfg.Traffic = nil
+	})
+}
+
+func serveDriverLocal(t *testing.T, mutate func(cfg *Config, url string)) {
 	if err := localdrv.Available(); err != nil {
 		t.Skipf("Kamailio/SIPp absent (%v): scripts/ci-kamailio.sh installs them", err)
 	}
@@ -25,7 +51,18 @@ func TestServeDriverLocal(t *testing.T) {
 	cfg.Driver.Kind = DriverLocal
 	cfg.Driver.KamailioDir = t.TempDir()
 	cfg.Driver.Location = sipglue.Location{Rules: []sipglue.Rule{{User: "tokyo-", DC: "tokyo"}, {User: "london-", DC: "london"}}}
-	d, err := New(cfg, Options{Listener: listen(t), Logger: discard(), ShutdownTimeout: 20 * time.Second})
+	ln := listen(t)
+	if mutate != nil {
+		mutate(cfg, "http://"+ln.Addr().String())
+		if err := cfg.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opt := Options{Listener: ln, Logger: discard(), ShutdownTimeout: 20 * time.Second}
+	if ovs.Available() == nil {
+		opt.DPForwarder = netns.ForwarderForTest(t)
+	}
+	d, err := New(cfg, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +131,9 @@ func TestServeDriverLocal(t *testing.T) {
 		return true
 	})
 	dpGone := checkDataPlane(t, d)
+	if d.dp != nil {
+		checkMediaCall(t, d)
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

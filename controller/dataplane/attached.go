@@ -4,10 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/protocol"
-	"github.com/ims-orch/ims-orch/drivers/netns"
 )
 
 // Hooks are the local.PathStore and local.InstanceSink of an attached
@@ -52,45 +50,4 @@ func (h Hooks) Enter(interval uint64) {
 func (h Hooks) SetInstances(vnf string, insts []local.RoutableInstance) {
 	h.p.dcs[h.dc].router.SetInstances(vnf, insts)
 	h.sync()
-}
-
-// SampleStats reports every active DP instance of drv in datacenter dc to
-// sink each period until ctx ends, through the same intake as the Kamailio
-// agents: PktRate is the packets/s the switch sent into the instance's in
-// port (interface counters, one command for all instances). CPU and Mem stay
-// 0: the kernel forwards in softirq context, no process of the instance runs
-// whose CPU could be measured (docs/dataplane.md).
-func SampleStats(ctx context.Context, drv *netns.Driver, dc string, sink agent.Sink, period time.Duration) {
-	type last struct {
-		at  time.Time
-		rcv uint64
-	}
-	prev := map[string]last{}
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		counts, err := drv.InPackets(ctx, dc)
-		if err != nil {
-			continue // the switch namespace is being restarted or gone: Watch reports it
-		}
-		now := time.Now()
-		for id, rcv := range counts {
-			s := agent.Sample{At: now}
-			if p, ok := prev[id]; ok && now.After(p.at) && rcv >= p.rcv {
-				s.PktRate = float64(rcv-p.rcv) / now.Sub(p.at).Seconds()
-			}
-			prev[id] = last{at: now, rcv: rcv}
-			_ = sink.ReportStats(id, s)
-		}
-		for id := range prev {
-			if _, ok := counts[id]; !ok {
-				delete(prev, id)
-			}
-		}
-	}
 }

@@ -85,7 +85,8 @@ func TestDPWorkloadFromTheRealSwitch(t *testing.T) {
 	}
 	names := []string{"dc0", "dc1"}
 	stages := []string{"firewall", "ids", "transcoder"}
-	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName(prefix, 0), "dc1": BridgeName(prefix, 1)}})
+	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName(prefix, 0), "dc1": BridgeName(prefix, 1)},
+		Forwarder: netns.ForwarderForTest(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

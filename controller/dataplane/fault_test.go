@@ -36,7 +36,7 @@ func newFaultBed(t *testing.T, prefix string) *faultBed {
 		tables = append(tables, tb)
 	}
 	b := &faultBed{fails: make(chan Failure, 64)}
-	p, err := New(ctx, Config{Daemon: d, Tables: tables, OnFailure: func(f Failure) { b.fails <- f },
+	p, err := New(ctx, Config{Daemon: d, Tables: tables, Forwarder: netns.ForwarderForTest(t), OnFailure: func(f Failure) { b.fails <- f },
 		OnError: func(err error) { t.Logf("watch: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
@@ -90,17 +90,19 @@ func (b *faultBed) stream(stop chan struct{}) func() int {
 	return func() int { wg.Wait(); return sent }
 }
 
-// A DP instance killed under traffic: Watch sees its ports vanish, reports
-// the failure and moves its flows to the other instance of the stage; the
-// receiving endpoint gets packets again within 1 s of the kill.
+// A DP instance killed under traffic (its process, the forwarder, gets
+// SIGKILL): the plane learns it from the process's exit — an event, no
+// polling (Watch does not even run here) — reports the failure and moves its
+// flows to the other instance of the stage in one bundle; the receiving
+// endpoint gets packets again within 1 s of the kill.
 func TestKilledInstanceFlowsMoveWithinOneSecond(t *testing.T) {
 	ctx := context.Background()
 	b := newFaultBed(t, "it13k")
 	used := b.d.Instances[1]
 	other := uint8(41 - int(used)) // 20 ↔ 21
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go b.p.Watch(wctx, 50*time.Millisecond)
+	b.p.mu.Lock()
+	victim := b.p.dcs[0].insts[1][used]
+	b.p.mu.Unlock()
 
 	stop := make(chan struct{})
 	wait := b.stream(stop)
@@ -110,8 +112,7 @@ func TestKilledInstanceFlowsMoveWithinOneSecond(t *testing.T) {
 		t.Fatalf("no traffic before the kill: %d packets", b.rx.count(4000))
 	}
 	killAt := time.Now()
-	ns := fmt.Sprintf("%ss2x%d", b.p.Bridge(0), used)
-	if _, err := ovs.IP(ctx, "netns", "del", ns); err != nil {
+	if err := killPid(victim.Pid); err != nil {
 		t.Fatal(err)
 	}
 	var f Failure
@@ -141,10 +142,14 @@ func TestKilledInstanceFlowsMoveWithinOneSecond(t *testing.T) {
 	moved := resumed.Sub(killAt)
 	t.Logf("instance %d killed: failure seen after %v, rules moved after %v, flow on instance %d after %v (receiver side); %d of %d packets arrived",
 		used, f.At.Sub(killAt), f.Moved.Sub(killAt), other, moved, b.rx.count(4000), sent)
-	// The target is 1 s: measured 0.30 s at load average ~20
-	// (docs/dataplane.md). On this shared machine the load reaches 40+ and a
-	// namespace deletion alone can take seconds, so the test bounds it at 5 s
-	// and logs the measurement rather than asserting the target itself.
+	// scripts/dp-failover.sh reads this line
+	t.Logf("failover-ms detect=%.1f moved=%.1f traffic=%.1f", ms(f.At.Sub(killAt)), ms(f.Moved.Sub(killAt)), ms(moved))
+	// The target is 1 s (docs/benchmarks.md: the figure and the
+	// command). Both ends are real events — the kill and the first packet
+	// the receiving socket gets through the other instance — and detection
+	// is the process's exit, so what remains is one rule bundle; still, on
+	// this shared 2-core machine a single ovs-ofctl can stall for seconds at
+	// load 40+, so the test keeps a loose bound and logs the measurement.
 	if moved > 5*time.Second {
 		t.Errorf("flows moved after %v, want well under 5 s (target 1 s)", moved)
 	}
@@ -198,3 +203,5 @@ func TestKilledVswitchdRestartsAndFlowsResume(t *testing.T) {
 	}
 	t.Logf("ovs-vswitchd killed: traffic back after %v", time.Since(killAt))
 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

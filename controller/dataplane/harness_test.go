@@ -39,7 +39,7 @@ func newPlane(t *testing.T, prefix string, n, m int, paths0 map[placement.Pair]p
 		tables = append(tables, tb)
 	}
 	ctx := context.Background()
-	p, err := New(ctx, Config{Daemon: d, Tables: tables})
+	p, err := New(ctx, Config{Daemon: d, Tables: tables, Forwarder: netns.ForwarderForTest(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

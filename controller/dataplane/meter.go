@@ -27,7 +27,11 @@ func (l *Lazy) Counters(dc string) dpmeter.Counters {
 		if p == nil {
 			return nil, errNotAttached
 		}
-		c, err := p.Switch(k).PairPackets()
+		sw := p.Switch(k)
+		if sw == nil {
+			return nil, fmt.Errorf("datacenter %d: not one of this node's (no switch here)", k)
+		}
+		c, err := sw.PairPackets()
 		if err != nil {
 			return nil, fmt.Errorf("datacenter %d's switch: %w", k, err)
 		}

@@ -27,6 +27,9 @@ type Config struct {
 	OnFailure func(Failure)
 	// OnError receives errors of the Watch loop (nil: ignored).
 	OnError func(error)
+	// Forwarder is the command of each instance's process (standalone
+	// mode; netns.Create).
+	Forwarder []string
 
 	// Attached mode: instead of Tables, the local controllers' routers
 	// (index = DC, names = the DCs' names) and the driver whose active
@@ -61,6 +64,9 @@ type dcState struct {
 	insts  [routing.MaxStages]map[uint8]*netns.Instance
 	flows  map[uint32]Flow
 	calls  []routing.Call
+	// byCall: the flows StartCall routed here for each call (EndCall
+	// removes them)
+	byCall map[routing.Call][]uint32
 	serial uint32
 }
 
@@ -109,8 +115,16 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 		return nil, fmt.Errorf("tables: %d datacenters, want 1..100", n)
 	}
 	p := &Plane{cfg: cfg, d: cfg.Daemon}
+	present := 0
 	for k := 0; k < n; k++ {
-		st := &dcState{br: p.Bridge(k), flows: map[uint32]Flow{}}
+		if attached && cfg.Routers[k] == nil {
+			// not this node's datacenter (a cluster node runs the data plane
+			// of its role.locals only): no bridge, no link to it
+			p.dcs = append(p.dcs, nil)
+			continue
+		}
+		present++
+		st := &dcState{br: p.Bridge(k), flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}}
 		if attached {
 			st.router, st.name = cfg.Routers[k], cfg.Names[k]
 		} else {
@@ -142,15 +156,24 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 		}
 		p.dcs = append(p.dcs, st)
 	}
+	if present == 0 {
+		return nil, fmt.Errorf("routers: none of the %d datacenters is present", n)
+	}
 	for a := 0; a < n; a++ {
 		for b := a + 1; b < n; b++ {
+			if p.dcs[a] == nil || p.dcs[b] == nil {
+				continue
+			}
 			if err := p.d.Link(ctx, p.Bridge(a), fmt.Sprintf("%st%d", p.Bridge(a), b), TunnelPort(b),
 				p.Bridge(b), fmt.Sprintf("%st%d", p.Bridge(b), a), TunnelPort(a)); err != nil {
 				return nil, err
 			}
 		}
 	}
-	for k := range p.dcs {
+	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
 		if err := p.sync(ctx, k); err != nil {
 			return nil, err
 		}
@@ -165,8 +188,13 @@ func (p *Plane) Close(ctx context.Context) error {
 	defer p.mu.Unlock()
 	var errs []error
 	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
 		for s := range st.insts {
-			for _, in := range st.insts[s] {
+			insts := st.insts[s]
+			st.insts[s] = map[uint8]*netns.Instance{} // their exits are not failures
+			for _, in := range insts {
 				errs = append(errs, in.Delete(ctx, p.d))
 			}
 		}
@@ -299,6 +327,9 @@ func (p *Plane) dc(k int) (*dcState, error) {
 	if k < 0 || k >= len(p.dcs) {
 		return nil, fmt.Errorf("dc: %d is not one of the %d datacenters", k, len(p.dcs))
 	}
+	if p.dcs[k] == nil {
+		return nil, fmt.Errorf("dc: %d is not a datacenter of this node's data plane", k)
+	}
 	return p.dcs[k], nil
 }
 
@@ -307,6 +338,9 @@ func (p *Plane) dc(k int) (*dcState, error) {
 func (p *Plane) Switch(dc int) *ovs.Switch {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if dc < 0 || dc >= len(p.dcs) || p.dcs[dc] == nil {
+		return nil
+	}
 	return p.dcs[dc].sw
 }
 
@@ -334,12 +368,13 @@ func (p *Plane) AddInstance(ctx context.Context, dc, stage int, idx uint8, kind 
 		return nil, fmt.Errorf("instance: stage %d index %d exists in dc%d", stage, idx, dc)
 	}
 	ports := InstancePorts(stage, idx)
-	in, err := netns.Create(ctx, p.d, st.br, fmt.Sprintf("%ss%dx%d", st.br, stage, idx), kind, ports.In, ports.Out)
+	in, err := netns.Create(ctx, p.d, st.br, fmt.Sprintf("%ss%dx%d", st.br, stage, idx), kind, ports.In, ports.Out, p.cfg.Forwarder)
 	if err != nil {
 		return nil, err
 	}
 	st.live[stage-1][idx] = ports
 	st.insts[stage-1][idx] = in
+	go p.watchExit(dc, stage, idx, in)
 	work := append(st.t.Instances(stage), routing.InstanceLoad{Index: idx})
 	if err := st.t.SetInstances(stage, work); err != nil {
 		return nil, err
@@ -438,7 +473,7 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 	defer p.mu.Unlock()
 	touched := map[int]bool{}
 	for k, st := range p.dcs {
-		if k != c.CallerDC && k != c.CalleeDC {
+		if st == nil || (k != c.CallerDC && k != c.CalleeDC) {
 			continue
 		}
 		var err error
@@ -460,17 +495,89 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 		p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { d = t.Route(f.Packet) })
 		st.serial++
 		st.flows[st.serial] = Flow{Serial: st.serial, Decision: d}
+		st.byCall[c] = append(st.byCall[c], st.serial)
 		ds = append(ds, d)
 		touched[f.DC] = true
 	}
-	for k := range p.dcs {
-		if touched[k] {
+	for k, st := range p.dcs {
+		if st != nil && touched[k] {
 			if err := p.sync(ctx, k); err != nil {
 				return ds, err
 			}
 		}
 	}
 	return ds, nil
+}
+
+// OpenCall starts a call set up through the IMS (the media hook): its
+// Table 1 mappings and both media flows, each entering at its sender's entry
+// datacenter: the caller sends from (CallerIP, CallerSendPort) to its entry
+// address and the callee's receive port, the callee likewise (the P-CSCFs
+// rewrote each side's SDP to its entry address).
+// A side whose entry datacenter is not this node's (cluster) is routed by
+// the node that runs it.
+func (p *Plane) OpenCall(ctx context.Context, c routing.Call) error {
+	var flows []FlowStart
+	for _, f := range []FlowStart{
+		{DC: c.CallerDC, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: c.CallerSendPort, DstIP: c.CallerEntryIP, DstPort: c.CalleeRecvPort}},
+		{DC: c.CalleeDC, Packet: routing.Packet{Proto: 17, SrcIP: c.CalleeIP, SrcPort: c.CalleeSendPort, DstIP: c.CalleeEntryIP, DstPort: c.CallerRecvPort}},
+	} {
+		p.mu.Lock()
+		here := f.DC >= 0 && f.DC < len(p.dcs) && p.dcs[f.DC] != nil
+		p.mu.Unlock()
+		if here {
+			flows = append(flows, f)
+		}
+	}
+	_, err := p.StartCall(ctx, c, flows...)
+	return err
+}
+
+// CloseCall is EndCall for the media hook.
+func (p *Plane) CloseCall(ctx context.Context, c routing.Call) error { return p.EndCall(ctx, c) }
+
+// EndCall forgets a call StartCall started: its Table 1 mappings and the
+// flows it routed, with one rule update per datacenter involved. Learned
+// rules of the call's flows at other datacenters expire when idle.
+func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
+		serials, had := st.byCall[c]
+		isCallDC := k == c.CallerDC || k == c.CalleeDC
+		if !had && !isCallDC {
+			continue
+		}
+		for _, sr := range serials {
+			delete(st.flows, sr)
+		}
+		delete(st.byCall, c)
+		if isCallDC {
+			p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { t.RemoveCall(c) })
+			for i, x := range st.calls {
+				if x == c {
+					st.calls = append(st.calls[:i], st.calls[i+1:]...)
+					break
+				}
+			}
+		}
+		errs = append(errs, p.sync(ctx, k))
+	}
+	return errors.Join(errs...)
+}
+
+// Calls returns the calls whose mappings datacenter dc holds.
+func (p *Plane) Calls(dc int) []routing.Call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if dc < 0 || dc >= len(p.dcs) || p.dcs[dc] == nil {
+		return nil
+	}
+	return append([]routing.Call(nil), p.dcs[dc].calls...)
 }
 
 // StartFlow routes a new flow entering at datacenter dc (its first packet,

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/placement"
 )
@@ -73,5 +75,49 @@ func TestChainForwardsRealPackets(t *testing.T) {
 	})
 	if err != nil || pairs[ovs.Pair{Entry: 0, Exit: 1}] != n+1 {
 		t.Fatalf("pair counters %v %v, want %d for 0→1", pairs, err, n+1)
+	}
+}
+
+// A cluster node runs the data plane of its own datacenters only: a nil
+// router is another node's DC, which gets no bridge and no link here; a call
+// to it opens its local side only.
+func TestPlaneOfThisNodesDatacentersOnly(t *testing.T) {
+	ctx := context.Background()
+	d := ovs.StartForTest(t, "it13c")
+	names := []string{"dc0", "dc1", "dc2"}
+	r0, err := dcroute.New("dc0", names, []string{"firewall", "ids", "transcoder"}, 0, func(err error) { t.Errorf("router: %v", err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.EnsureBridge(ctx, BridgeName("it13c", 0), 0); err != nil {
+		t.Fatal(err)
+	}
+	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName("it13c", 0)}, Forwarder: netns.ForwarderForTest(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(ctx, Config{Daemon: d, Routers: []*dcroute.Router{r0, nil, nil}, Names: names, Driver: drv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	brs, err := d.OurBridges(ctx)
+	if err != nil || len(brs) != 1 || brs[0] != BridgeName("it13c", 0) {
+		t.Fatalf("bridges %v %v, want only dc0's", brs, err)
+	}
+	if p.Switch(1) != nil || p.Sync(ctx, 2) == nil {
+		t.Fatal("another node's DC has a switch here")
+	}
+	c := routing.Call{CallerDC: 0, CalleeDC: 1, CallerIP: ip("10.100.0.1"), CalleeIP: ip("10.101.0.1"),
+		CallerSendPort: 4000, CallerRecvPort: 4000, CalleeSendPort: 5000, CalleeRecvPort: 5000,
+		CallerEntryIP: EntryIP(0), CalleeEntryIP: EntryIP(1)}
+	if err := p.OpenCall(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Calls(0)) != 1 || p.Calls(1) != nil {
+		t.Fatalf("calls dc0 %v dc1 %v", p.Calls(0), p.Calls(1))
+	}
+	if err := p.EndCall(ctx, c); err != nil || len(p.Calls(0)) != 0 {
+		t.Fatalf("end: %v, calls %v", err, p.Calls(0))
 	}
 }

@@ -44,6 +44,12 @@ type attachedBed struct {
 }
 
 func newAttachedBed(t *testing.T, ctx context.Context, prefix string) *attachedBed {
+	return newAttachedBedWith(t, ctx, prefix, nil)
+}
+
+// newAttachedBedWith is newAttachedBed with the local controller's config
+// edited by edit (nil: unchanged).
+func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit func(*local.Config)) *attachedBed {
 	d := ovs.StartForTest(t, prefix)
 	names := []string{"dc0", "dc1"}
 	stages := []string{"firewall", "ids", "transcoder"}
@@ -55,7 +61,8 @@ func newAttachedBed(t *testing.T, ctx context.Context, prefix string) *attachedB
 		}
 		routers = append(routers, r)
 	}
-	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName(prefix, 0), "dc1": BridgeName(prefix, 1)}})
+	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName(prefix, 0), "dc1": BridgeName(prefix, 1)},
+		Forwarder: netns.ForwarderForTest(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +81,11 @@ func newAttachedBed(t *testing.T, ctx context.Context, prefix string) *attachedB
 	h := p.Hooks(0)
 	// StatsTimeout: on this shared, loaded machine a statistics read can
 	// stall for seconds; the default 3 s would fail healthy instances
-	c, err := local.New(local.Config{DC: "dc0", VNFs: vnfs, Paths: h, Sink: h, StatsTimeout: 15 * time.Second}, drv, clock.Real{}, nil)
+	lc := local.Config{DC: "dc0", VNFs: vnfs, Paths: h, Sink: h, StatsTimeout: 15 * time.Second}
+	if edit != nil {
+		edit(&lc)
+	}
+	c, err := local.New(lc, drv, clock.Real{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
 
@@ -60,6 +61,9 @@ func (p *Plane) Check(ctx context.Context) error {
 	var fails []Failure
 	p.mu.Lock()
 	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
 		for s := range st.insts {
 			for idx, in := range st.insts[s] {
 				if have[in.InName] && have[in.OutName] {
@@ -79,6 +83,29 @@ func (p *Plane) Check(ctx context.Context) error {
 	p.mu.Unlock()
 	p.report(fails)
 	return nil
+}
+
+// watchExit removes instance idx of stage the moment its forwarder exits
+// (killed, crashed) and reports the Failure: event-driven, the time from
+// the death to the rule change is one bundle.
+func (p *Plane) watchExit(dc, stage int, idx uint8, in *netns.Instance) {
+	<-in.Done()
+	now := time.Now()
+	p.mu.Lock()
+	if p.dcs[dc].insts[stage-1][idx] != in {
+		p.mu.Unlock()
+		return // removed or deleted by the plane itself
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := p.removeLocked(ctx, dc, stage, idx)
+	moved := time.Now()
+	p.mu.Unlock()
+	if err != nil && p.cfg.OnError != nil {
+		p.cfg.OnError(err)
+	}
+	p.report([]Failure{{DC: dc, Stage: stage, Index: idx, Reason: in.ExitReason(), At: now, Moved: moved}})
+	_ = in.Delete(ctx, p.d)
 }
 
 func (p *Plane) report(fails []Failure) {
@@ -104,6 +131,9 @@ func (p *Plane) recoverSwitch(ctx context.Context) error {
 		p.report(fails)
 	}()
 	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
 		for s := range st.insts {
 			for idx := range st.insts[s] {
 				fails = append(fails, Failure{DC: k, Stage: s + 1, Index: idx, Reason: "ovs-vswitchd died", At: now})
@@ -114,6 +144,9 @@ func (p *Plane) recoverSwitch(ctx context.Context) error {
 		return err
 	}
 	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
 		// the bridge's management socket comes back once vswitchd has read
 		// the database; Reset (delete all + install) needs it
 		var err error
@@ -176,6 +209,7 @@ func (p *Plane) ReplaceTables(ctx context.Context, tables []*routing.Table) erro
 		st.t = t
 		st.flows = map[uint32]Flow{}
 		st.calls = nil
+		st.byCall = map[routing.Call][]uint32{}
 		if err := p.sync(ctx, k); err != nil {
 			return err
 		}

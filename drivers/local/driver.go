@@ -77,6 +77,10 @@ type Config struct {
 	// DialogTimeout expires a dialog that saw no in-dialog request for this
 	// long (a cut call's BYE never comes); DefaultDialogTimeout when zero.
 	DialogTimeout time.Duration
+	// Media (issue 13), when set, gives the P-CSCFs of DC index dc their
+	// media hook URL and the DC's entry address (TemplateData.MediaHook,
+	// MediaEntryIP); an empty hook leaves that DC's P-CSCFs without one.
+	Media func(dc int) (hook string, entryIP netip.Addr)
 	// KeepRunDirs keeps run dirs of terminated instances (dirs of instances
 	// that exited unexpectedly are always kept, for their log).
 	KeepRunDirs bool
@@ -339,6 +343,9 @@ func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
 		in.peers = slices.Clone(td.DMQPeers)
 	}
 	useDNS := false
+	if in.role == RolePCSCF && d.cfg.Media != nil {
+		td.MediaHook, td.MediaEntryIP = d.cfg.Media(in.dcIdx)
+	}
 	if in.role == RolePCSCF {
 		if d.cfg.NextHop != nil {
 			td.NextHop = d.cfg.NextHop(spec.DC)

@@ -134,6 +134,20 @@ func TestRender(t *testing.T) {
 	if strings.Contains(string(out), "registrar.so") || strings.Contains(string(out), "{{") {
 		t.Error("pcscf config loads the registrar or holds template markup")
 	}
+	if strings.Contains(string(out), "http_client") || strings.Contains(string(out), "fix_nated_sdp") {
+		t.Error("pcscf config without MediaHook calls the media hook or rewrites SDP")
+	}
+	pm := p
+	pm.MediaHook, pm.MediaEntryIP = "http://127.0.0.1:7000/media/v1/dc/3", netip.MustParseAddr("10.203.200.200")
+	if out, err = Render(kamfiles.Files, kamfiles.Template, pm); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`http_client_query("http://127.0.0.1:7000/media/v1/dc/3/start"`, `http_client_query("http://127.0.0.1:7000/media/v1/dc/3/end"`,
+		`fix_nated_sdp("2", "10.203.200.200")`, "route(MEDIA_ORIG)", "route(MEDIA_TERM)", "event_route[dialog:end]"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("pcscf config with MediaHook lacks %q", want)
+		}
+	}
 	s := base
 	s.Role = RoleSCSCF
 	out, err = Render(kamfiles.Files, kamfiles.Template, s)
@@ -149,9 +163,11 @@ func TestRender(t *testing.T) {
 		t.Error("scscf config forwards to a next hop")
 	}
 	for name, td := range map[string]TemplateData{
-		"no role":         base,
-		"pcscf no uri":    {Role: RolePCSCF, NextHop: "scscf"},
-		"pcscf bad quote": {Role: RolePCSCF, NextHop: `sip:a";exit;"`},
+		"no role":          base,
+		"pcscf no uri":     {Role: RolePCSCF, NextHop: "scscf"},
+		"pcscf bad quote":  {Role: RolePCSCF, NextHop: `sip:a";exit;"`},
+		"media hook quote": {Role: RolePCSCF, NextHop: "sip:a", MediaHook: `http://a";exit;"`, MediaEntryIP: addr},
+		"media no entry":   {Role: RolePCSCF, NextHop: "sip:a", MediaHook: "http://127.0.0.1:1/m"},
 	} {
 		if _, err := Render(kamfiles.Files, kamfiles.Template, td); err == nil {
 			t.Errorf("%s: Render succeeded", name)
@@ -164,9 +180,16 @@ func TestRenderedConfigChecks(t *testing.T) {
 	if _, err := exec.LookPath("kamailio"); err != nil {
 		t.Skip("kamailio not installed (scripts/ci-kamailio.sh installs it)")
 	}
-	for _, role := range []Role{RolePCSCF, RoleSCSCF} {
+	for _, tc := range []struct {
+		role  Role
+		media bool
+	}{{RolePCSCF, false}, {RoleSCSCF, false}, {RolePCSCF, true}, {RoleSCSCF, true}} {
+		role := tc.role
 		td := TemplateData{ID: "x", Role: role, Addr: netip.MustParseAddr("127.10.1.1"), Children: 1,
 			CtlSock: "udp:127.10.1.1:2049", RPCSock: "udp:127.10.1.1:8090", NextHop: "sip:scscf.dc0.ims.local", DNSMaxTTL: 1, FRTimerMS: 2000}
+		if tc.media { // issue 13: the P-CSCF's media hook (http_client, sdpops, nathelper)
+			td.MediaHook, td.MediaEntryIP = "http://127.0.0.1:9/media/v1/dc/0", netip.MustParseAddr("10.200.200.200")
+		}
 		out, err := Render(kamfiles.Files, kamfiles.Template, td)
 		if err != nil {
 			t.Fatal(err)

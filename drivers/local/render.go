@@ -52,6 +52,14 @@ type TemplateData struct {
 	// seconds is removed, so the table holds only pairs active recently
 	// (0: never; the driver's default is 300).
 	CPExpireS int
+	// MediaHook (issue 13), P-CSCF only: the controller's media hook on
+	// loopback, "http://127.0.0.1:PORT/media/v1/dc/<dc>"; the P-CSCF posts
+	// each call's media endpoints to MediaHook+"/start" at the 200 OK and
+	// MediaHook+"/end" when the dialog ends, and rewrites the SDP its user
+	// receives to MediaEntryIP, its DC's entry address. Empty: no hook, the
+	// SDP is passed unchanged.
+	MediaHook    string
+	MediaEntryIP netip.Addr
 }
 
 // DefaultDialogTimeout bounds a dialog's life without in-dialog requests: the
@@ -73,6 +81,14 @@ func Render(fsys fs.FS, tmpl string, d TemplateData) ([]byte, error) {
 	for _, c := range d.Alias {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
 			return nil, fmt.Errorf("render: Alias: %q: only letters, digits, '-' and '.'", d.Alias)
+		}
+	}
+	if d.MediaHook != "" {
+		if !strings.HasPrefix(d.MediaHook, "http://") || strings.ContainsAny(d.MediaHook, "\"\n\\ $") {
+			return nil, fmt.Errorf("render: MediaHook: %q is not an http:// URL without quote, backslash, space, '$' or newline", d.MediaHook)
+		}
+		if !d.MediaEntryIP.Is4() {
+			return nil, fmt.Errorf("render: MediaEntryIP: %v is not an IPv4 address (the media hook needs the DC's entry address)", d.MediaEntryIP)
 		}
 	}
 	if d.DialogTimeoutS < 0 || d.RetryAfterS < 0 {

@@ -22,7 +22,7 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		drv, err := NewDriver(DriverConfig{Daemon: d, Bridges: brs})
+		drv, err := NewDriver(DriverConfig{Daemon: d, Bridges: brs, Forwarder: ForwarderForTest(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

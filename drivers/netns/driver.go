@@ -23,6 +23,9 @@ type DriverConfig struct {
 	Bridges map[string]string
 	// Now is the clock of events (time.Now if nil).
 	Now func() time.Time
+	// Forwarder is the command of each instance's process (see Create):
+	// {os.Executable(), "dp-forward"} in serve, ForwarderForTest in tests.
+	Forwarder []string
 }
 
 type dinst struct {
@@ -58,6 +61,9 @@ var _ drivers.Driver = (*Driver)(nil)
 func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if cfg.Daemon == nil || len(cfg.Bridges) == 0 {
 		return nil, fmt.Errorf("netns driver: a daemon and at least one bridge are required")
+	}
+	if len(cfg.Forwarder) == 0 {
+		return nil, fmt.Errorf("netns driver: Forwarder: the instances' process command is required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -118,7 +124,7 @@ func (d *Driver) build(x *dinst, br, name string, kind Kind) {
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
 	defer cancel()
-	in, err := Create(ctx, d.cfg.Daemon, br, name, kind, x.ports.In, x.ports.Out)
+	in, err := Create(ctx, d.cfg.Daemon, br, name, kind, x.ports.In, x.ports.Out, d.cfg.Forwarder)
 	d.mu.Lock()
 	if d.byID[x.inst.ID] != x { // terminated while booting
 		d.mu.Unlock()
@@ -137,6 +143,37 @@ func (d *Driver) build(x *dinst, br, name string, kind Kind) {
 	ev := drivers.Event{ID: x.inst.ID, DC: x.inst.DC, VNF: x.inst.VNF, State: st, Reason: reason, At: d.cfg.Now()}
 	d.mu.Unlock()
 	d.subs.Emit(ev)
+	if in != nil && err == nil {
+		go d.watchExit(x, in)
+	}
+}
+
+// watchExit reports the instance gone the moment its forwarder exits
+// (killed, crashed) unless it was terminated: event-driven, no polling.
+func (d *Driver) watchExit(x *dinst, in *Instance) {
+	<-in.Done()
+	d.mu.Lock()
+	if d.byID[x.inst.ID] != x {
+		d.mu.Unlock()
+		return // terminated
+	}
+	delete(d.byID, x.inst.ID)
+	ev := drivers.Event{ID: x.inst.ID, DC: x.inst.DC, VNF: x.inst.VNF, State: drivers.StateGone, Reason: in.ExitReason(), At: d.cfg.Now()}
+	d.mu.Unlock()
+	d.subs.Emit(ev)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = in.Delete(ctx, d.cfg.Daemon)
+}
+
+// Pid returns the forwarder process of an active instance (0 when none).
+func (d *Driver) Pid(id string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if x, ok := d.byID[id]; ok && x.in != nil {
+		return x.in.Pid
+	}
+	return 0
 }
 
 // Terminate deletes an instance (its namespace and ports).

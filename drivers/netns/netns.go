@@ -1,8 +1,10 @@
 // Package netns owns the real data-plane VNF instances on this machine: each
 // firewall, IDS or transcoder instance is its own network namespace with two
-// ports on its datacenter's Open vSwitch bridge (in, out) joined by a Linux
-// bridge inside the namespace, so packets are forwarded by the Linux stack,
-// and an nftables table of the stage's kind on the bridge's forward hook:
+// ports on its datacenter's Open vSwitch bridge (in, out) and a process of
+// its own, the forwarder (drivers/netns/dpfwd): it reads every frame arriving
+// on in (AF_PACKET) and sends it out of out. The stage's nftables table acts
+// on out's egress hook (netdev family), so what the stage drops never
+// leaves:
 //
 //	firewall    policy drop; accept UDP (media), ICMP and ARP; count each
 //	            rule; everything else (TCP, other protocols) is dropped
@@ -14,8 +16,9 @@
 //	            codec runs; rtpengine needs SDP offers per call, which this
 //	            transparent in-path stage does not see)
 //
-// The instance has no process of its own: the kernel forwards. Statistics
-// are the in-port's packet counters and the nftables counters.
+// Statistics are the in-port's packet counters, the nftables counters and
+// the forwarder process's CPU time and resident memory (/proc/PID). The
+// forwarder's exit is the instance's death: Instance.Done closes at once.
 package netns
 
 import (
@@ -24,6 +27,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -52,12 +57,16 @@ func ParseKind(s string) (Kind, error) {
 	return "", fmt.Errorf("kind: %q is not a data-plane stage (firewall, ids, transcoder)", s)
 }
 
+// egress is the chain header every kind's rules hang on: out's egress hook,
+// which the forwarder's frames pass.
+const egress = `chain out { type filter hook egress device "out" priority 0;`
+
 func rules(k Kind) string {
 	switch k {
 	case Firewall:
-		return `table bridge ims {
-  chain forward { type filter hook forward priority 0; policy drop;
-    ether type arp counter accept
+		return `table netdev ims {
+  ` + egress + ` policy drop;
+    meta protocol arp counter accept
     ip protocol udp counter accept comment "media"
     ip protocol icmp counter accept
     counter drop comment "not media"
@@ -65,9 +74,9 @@ func rules(k Kind) string {
 }
 `
 	case IDS:
-		return fmt.Sprintf(`table bridge ims {
+		return fmt.Sprintf(`table netdev ims {
   set flows { type ipv4_addr . inet_service; flags dynamic; size 65536; }
-  chain forward { type filter hook forward priority 0; policy accept;
+  `+egress+` policy accept;
     ip protocol udp @th,64,32 0x%x counter drop comment "signature"
     ip protocol udp update @flows { ip saddr . udp sport counter }
     counter comment "inspected"
@@ -75,8 +84,8 @@ func rules(k Kind) string {
 }
 `, []byte(Signature))
 	default:
-		return `table bridge ims {
-  chain forward { type filter hook forward priority 0; policy accept;
+		return `table netdev ims {
+  ` + egress + ` policy accept;
     counter accept comment "forwarded, not transcoded"
   }
 }
@@ -91,17 +100,44 @@ type Instance struct {
 	Bridge          string
 	InName, OutName string // switch-side port names
 	InPort, OutPort int    // their OpenFlow port numbers
+	// Pid is the forwarder process (0 before it started).
+	Pid  int
+	proc *exec.Cmd
+	done chan struct{}
+	// exit is why the forwarder ended (set before done closes)
+	exit error
+}
+
+// Done is closed when the instance's forwarder exited: the instance no
+// longer forwards (killed, crashed, or deleted).
+func (in *Instance) Done() <-chan struct{} { return in.done }
+
+// ExitReason says how the forwarder ended (after Done).
+func (in *Instance) ExitReason() string {
+	if in.exit == nil {
+		return "forwarder exited"
+	}
+	return "forwarder exited: " + in.exit.Error()
 }
 
 // Create builds an instance named name (namespace name, ports name+"i" and
 // name+"o", at most 14 characters) of kind k on bridge br with OpenFlow ports
-// inPort and outPort. On error it removes what it made.
-func Create(ctx context.Context, d *ovs.Daemon, br, name string, k Kind, inPort, outPort int) (*Instance, error) {
+// inPort and outPort, and starts its forwarder: fwd is the forwarder's
+// command (e.g. {"/usr/bin/ims-orch", "dp-forward"}; "-in in -out out" is
+// appended), run inside the namespace. On error it removes what it made.
+func Create(ctx context.Context, d *ovs.Daemon, br, name string, k Kind, inPort, outPort int, fwd []string) (*Instance, error) {
 	if len(name) > 14 {
 		return nil, fmt.Errorf("instance name %q: longer than 14 characters", name)
 	}
-	in := &Instance{Kind: k, NS: name, Bridge: br, InName: name + "i", OutName: name + "o", InPort: inPort, OutPort: outPort}
+	if len(fwd) == 0 {
+		return nil, fmt.Errorf("forwarder: no command for the instance's process")
+	}
+	in := &Instance{Kind: k, NS: name, Bridge: br, InName: name + "i", OutName: name + "o", InPort: inPort, OutPort: outPort,
+		done: make(chan struct{})}
 	err := in.create(ctx, d)
+	if err == nil {
+		err = in.start(fwd)
+	}
 	if err != nil {
 		// clean up even when ctx was cancelled (a closing driver)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -119,20 +155,57 @@ func (in *Instance) create(ctx context.Context, d *ovs.Daemon) error {
 	if err := d.AddVeth(ctx, in.Bridge, in.OutName, in.OutPort, in.NS, "out", ""); err != nil {
 		return err
 	}
-	for _, s := range [][]string{
-		{"ip", "link", "add", "name", "fwd", "type", "bridge"},
-		{"ip", "link", "set", "in", "master", "fwd"},
-		{"ip", "link", "set", "out", "master", "fwd"},
-		// a two-port forwarder: no learning, every frame in one port goes out the other
-		{"bridge", "link", "set", "dev", "in", "learning", "off"},
-		{"bridge", "link", "set", "dev", "out", "learning", "off"},
-		{"ip", "link", "set", "fwd", "up"},
-	} {
-		if _, err := ovs.InNetns(ctx, in.NS, s[0], s[1:]...); err != nil {
-			return err
-		}
-	}
 	return in.loadRules(ctx)
+}
+
+// start runs the forwarder inside the namespace; done closes when it exits.
+func (in *Instance) start(fwd []string) error {
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		return err
+	}
+	args := append([]string{"netns", "exec", in.NS}, fwd...)
+	args = append(args, "-in", "in", "-out", "out")
+	cmd := exec.Command(ip, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &limited{w: &stderr, n: 4096}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("forwarder: %w", err)
+	}
+	in.proc, in.Pid = cmd, cmd.Process.Pid
+	go func() {
+		err := cmd.Wait()
+		if msg := strings.TrimSpace(stderr.String()); msg != "" && err != nil {
+			err = fmt.Errorf("%v: %s", err, msg)
+		}
+		in.exit = err
+		close(in.done)
+	}()
+	return nil
+}
+
+// limited keeps the first n bytes written.
+type limited struct {
+	w io.Writer
+	n int
+}
+
+func (l *limited) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		_, _ = l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}
+
+// Kill kills the forwarder (SIGKILL): the instance stops forwarding, as a
+// crashed VNF would; Done closes.
+func (in *Instance) Kill() error {
+	if in.proc == nil {
+		return nil
+	}
+	return in.proc.Process.Kill()
 }
 
 func (in *Instance) loadRules(ctx context.Context) error {
@@ -140,9 +213,17 @@ func (in *Instance) loadRules(ctx context.Context) error {
 	return err
 }
 
-// Delete removes the instance's ports and namespace.
+// Delete stops the forwarder and removes the instance's ports and namespace.
 func (in *Instance) Delete(ctx context.Context, d *ovs.Daemon) error {
 	var first error
+	if in.proc != nil {
+		_ = in.proc.Process.Kill()
+		select {
+		case <-in.done:
+		case <-ctx.Done():
+		}
+	}
+	_ = ovs.KillNetnsPids(ctx, in.NS)
 	for _, p := range []string{in.InName, in.OutName} {
 		if err := d.DelPort(ctx, in.Bridge, p); err != nil && first == nil {
 			first = err
@@ -196,7 +277,7 @@ func (in *Instance) Stats(ctx context.Context) (Stats, error) {
 }
 
 func (in *Instance) nftCounters(ctx context.Context) (map[string]uint64, int, error) {
-	out, err := ovs.InNetns(ctx, in.NS, "nft", "-j", "list", "table", "bridge", "ims")
+	out, err := ovs.InNetns(ctx, in.NS, "nft", "-j", "list", "table", "netdev", "ims")
 	if err != nil {
 		return nil, 0, err
 	}

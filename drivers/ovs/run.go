@@ -105,11 +105,33 @@ func DeleteNetns(ctx context.Context, prefix string) (int, error) {
 	}
 	var errs []error
 	for _, n := range names {
+		if err := KillNetnsPids(ctx, n); err != nil {
+			errs = append(errs, err)
+		}
 		if _, err := IP(ctx, "netns", "del", n); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return len(names), errors.Join(errs...)
+}
+
+// KillNetnsPids SIGKILLs every process inside network namespace ns (a DP
+// instance's forwarder; a namespace with a process in it outlives its name
+// and keeps its interfaces).
+func KillNetnsPids(ctx context.Context, ns string) error {
+	out, err := IP(ctx, "netns", "pids", ns)
+	if err != nil {
+		if strings.Contains(err.Error(), "No such file") || strings.Contains(err.Error(), "Invalid argument") {
+			return nil
+		}
+		return err
+	}
+	for _, f := range strings.Fields(out) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	return nil
 }
 
 // pidFromFile reads a pid file and returns the pid when that process is alive

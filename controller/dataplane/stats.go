@@ -1,0 +1,178 @@
+package dataplane
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/agent"
+	"github.com/ims-orch/ims-orch/drivers/netns"
+)
+
+// RecvBuffer is a DP forwarder's input buffer in bytes: dpfwd asks for 4 MiB
+// (SO_RCVBUFFORCE) and the kernel doubles it for its bookkeeping.
+const RecvBuffer = 8 << 20
+
+// ProcReading is one reading of a DP instance's process.
+type ProcReading struct {
+	// Ticks is the forwarder's CPU time (user + system, clock ticks).
+	Ticks uint64
+	// RSS is its resident memory, Queued the bytes waiting in its packet
+	// sockets' receive queues (frames it has not forwarded yet).
+	RSS, Queued int64
+}
+
+// ReadProc reads a forwarder's CPU time, resident memory and receive queue
+// from proc (/proc): /PID/stat, /PID/status and /PID/net/packet (the packet
+// sockets of the process's network namespace: the instance's own).
+func ReadProc(proc fs.FS, pid int) (ProcReading, error) {
+	var r ProcReading
+	p := strconv.Itoa(pid)
+	b, err := fs.ReadFile(proc, p+"/stat")
+	if err != nil {
+		return r, err
+	}
+	st, err := agent.ParseStat(b)
+	if err != nil {
+		return r, fmt.Errorf("/proc/%d/%w", pid, err)
+	}
+	if st.State == 'Z' || st.State == 'X' {
+		return r, fmt.Errorf("/proc/%d: the forwarder is a zombie", pid)
+	}
+	r.Ticks = st.UTime + st.STime
+	if b, err = fs.ReadFile(proc, p+"/status"); err != nil {
+		return r, err
+	}
+	m, err := agent.ParseStatus(b)
+	if err != nil {
+		return r, fmt.Errorf("/proc/%d/%w", pid, err)
+	}
+	r.RSS = m.RSS
+	if b, err = fs.ReadFile(proc, p+"/net/packet"); err != nil {
+		return r, err
+	}
+	if r.Queued, err = ParsePacketRmem(b); err != nil {
+		return r, fmt.Errorf("/proc/%d/net/%w", pid, err)
+	}
+	return r, nil
+}
+
+// ParsePacketRmem sums the Rmem column (bytes queued for reading) of
+// /proc/net/packet.
+func ParsePacketRmem(b []byte) (int64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	col := -1
+	var sum int64
+	for line := 0; sc.Scan(); line++ {
+		f := strings.Fields(sc.Text())
+		if line == 0 {
+			for i, h := range f {
+				if h == "Rmem" {
+					col = i
+				}
+			}
+			if col < 0 {
+				return 0, fmt.Errorf("packet: no Rmem column in %q", sc.Text())
+			}
+			continue
+		}
+		if len(f) == 0 {
+			continue
+		}
+		if col >= len(f) {
+			return 0, fmt.Errorf("packet: line %d has %d fields, Rmem is field %d", line+1, len(f), col+1)
+		}
+		v, err := strconv.ParseInt(f[col], 10, 64)
+		if err != nil || v < 0 {
+			return 0, fmt.Errorf("packet: line %d: Rmem %q is not a byte count", line+1, f[col])
+		}
+		sum += v
+	}
+	if col < 0 {
+		return 0, fmt.Errorf("packet: empty")
+	}
+	return sum, sc.Err()
+}
+
+// InstanceSample turns two readings dt apart into the statistics of a DP
+// instance (pure):
+//
+//	CPU      the forwarder's CPU time over dt in percent of one core (the
+//	         instance's entitlement, like a VM with one vCPU); 100 = a
+//	         core busy forwarding
+//	Mem      how full its input buffer is: bytes queued and not yet
+//	         forwarded, in percent of RecvBuffer (the DP analogue of
+//	         Kamailio's shared memory in use: what fills up under load)
+//	MemBytes its resident memory
+//	PktRate  packets/s the switch sent into its in port (interface counter)
+func InstanceSample(at time.Time, prev, cur ProcReading, dt time.Duration, clkTck int, pkts uint64) agent.Sample {
+	s := agent.Sample{At: at, MemBytes: cur.RSS, Mem: float64(cur.Queued) / RecvBuffer * 100}
+	if sec := dt.Seconds(); sec > 0 {
+		if cur.Ticks >= prev.Ticks {
+			s.CPU = float64(cur.Ticks-prev.Ticks) / float64(clkTck) / sec * 100
+		}
+		s.PktRate = float64(pkts) / sec
+	}
+	return s
+}
+
+// SampleStats reports every active DP instance of drv in datacenter dc to
+// sink each period until ctx ends, through the same intake as the Kamailio
+// agents (InstanceSample says what each number is). Packet counts come from
+// the switch side of the veths (one command for all instances), CPU and
+// memory from each forwarder's /proc.
+func SampleStats(ctx context.Context, drv *netns.Driver, dc string, sink agent.Sink, period time.Duration) {
+	sampleStats(ctx, drv, os.DirFS("/proc"), 100, dc, sink, period)
+}
+
+func sampleStats(ctx context.Context, drv *netns.Driver, proc fs.FS, clkTck int, dc string, sink agent.Sink, period time.Duration) {
+	type last struct {
+		at   time.Time
+		rcv  uint64
+		pid  int
+		proc ProcReading
+	}
+	prev := map[string]last{}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		counts, err := drv.InPackets(ctx, dc)
+		if err != nil {
+			continue // the switch namespace is being restarted or gone: Watch reports it
+		}
+		now := time.Now()
+		for id, rcv := range counts {
+			pid := drv.Pid(id)
+			if pid == 0 {
+				continue
+			}
+			r, err := ReadProc(proc, pid)
+			if err != nil {
+				continue // the forwarder just exited: the driver reports the instance gone
+			}
+			cur := last{at: now, rcv: rcv, pid: pid, proc: r}
+			p, ok := prev[id]
+			prev[id] = cur
+			if !ok || p.pid != pid || !now.After(p.at) || rcv < p.rcv {
+				continue // the first reading: rates need two
+			}
+			_ = sink.ReportStats(id, InstanceSample(now, p.proc, r, now.Sub(p.at), clkTck, rcv-p.rcv))
+		}
+		for id := range prev {
+			if _, ok := counts[id]; !ok {
+				delete(prev, id)
+			}
+		}
+	}
+}

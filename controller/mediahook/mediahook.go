@@ -1,0 +1,274 @@
+// Package mediahook turns what the P-CSCFs see of a call into the data
+// plane's Table 1 mappings (paper 4.4): the P-CSCF of each side posts, at the
+// call's 200 OK, where its user sends and receives media (from the SDP) and
+// its own datacenter; once both sides of a Call-ID are known the call is
+// opened in the data plane (routing.Call with each side's entry DC and entry
+// address), and it is closed when either P-CSCF reports the dialog's end (BYE,
+// dialog timeout, failed dialog).
+//
+// The HTTP side is the form the Kamailio template's media block posts
+// (deploy/kamailio, http_client):
+//
+//	POST <base>/dc/<dc>/start   role=caller|callee&call=<Call-ID in hex>&ip=<IPv4>&port=<1..65535>
+//	POST <base>/dc/<dc>/end     role=caller|callee&call=<Call-ID in hex>
+//
+// The caller's P-CSCF posts second (the 200 reaches it last) and gets its
+// answer only once the call's rules are installed, so the caller receives
+// the 200, and starts sending, when its media has a path. Media is symmetric
+// RTP: a side's send port is its receive port. The package owns the pairing of
+// the two halves and their expiry; the Programmer (the real data plane)
+// owns the rules.
+package mediahook
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/controller/routing"
+)
+
+// Programmer installs and removes a call's media path.
+type Programmer interface {
+	OpenCall(ctx context.Context, c routing.Call) error
+	CloseCall(ctx context.Context, c routing.Call) error
+}
+
+// Role is the side of the call a P-CSCF serves.
+type Role string
+
+// Roles.
+const (
+	Caller Role = "caller"
+	Callee Role = "callee"
+)
+
+// Half is one side of a call as its P-CSCF reported it.
+type Half struct {
+	DC   int
+	IP   routing.IPv4
+	Port uint16
+}
+
+// Request is one parsed post.
+type Request struct {
+	Op   string // "start" or "end"
+	DC   int
+	Role Role
+	Call string // the Call-ID
+	Half Half   // start only
+}
+
+// Parse reads a post: path is the URL path below the hook's base
+// ("/dc/<dc>/start"), form its form values; n is the number of datacenters.
+// Errors name the field and the reason.
+func Parse(path string, form url.Values, n int) (Request, error) {
+	var r Request
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) != 3 || parts[0] != "dc" {
+		return r, fmt.Errorf("path: %q is not /dc/<dc>/start or /dc/<dc>/end", path)
+	}
+	dc, err := strconv.Atoi(parts[1])
+	if err != nil || dc < 0 || dc >= n {
+		return r, fmt.Errorf("path: datacenter %q is not one of 0..%d", parts[1], n-1)
+	}
+	r.DC, r.Op = dc, parts[2]
+	if r.Op != "start" && r.Op != "end" {
+		return r, fmt.Errorf("path: operation %q is not start or end", r.Op)
+	}
+	switch role := Role(form.Get("role")); role {
+	case Caller, Callee:
+		r.Role = role
+	default:
+		return r, fmt.Errorf("role: %q is not caller or callee", form.Get("role"))
+	}
+	id, err := hex.DecodeString(form.Get("call"))
+	if err != nil || len(id) == 0 || len(id) > 1024 {
+		return r, fmt.Errorf("call: %q is not a hex-encoded Call-ID of 1..1024 bytes", clip(form.Get("call")))
+	}
+	r.Call = string(id)
+	if r.Op == "end" {
+		return r, nil
+	}
+	ip, err := routing.ParseIPv4(form.Get("ip"))
+	if err != nil {
+		return r, fmt.Errorf("ip: %q is not an IPv4 address (SDP c= line)", clip(form.Get("ip")))
+	}
+	port, err := strconv.ParseUint(form.Get("port"), 10, 16)
+	if err != nil || port == 0 {
+		return r, fmt.Errorf("port: %q is not a media port 1..65535 (SDP m= line)", clip(form.Get("port")))
+	}
+	r.Half = Half{DC: dc, IP: ip, Port: uint16(port)}
+	return r, nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// Config creates a Hook.
+type Config struct {
+	// DCs is the number of datacenters; EntryIP gives each one's entry
+	// address (the address its users send media to).
+	DCs     int
+	EntryIP func(dc int) routing.IPv4
+	Clock   clock.Clock
+	// PendingTTL: a half whose other side never reports is dropped after
+	// this long (64 s, SIP's transaction timeout, when zero).
+	PendingTTL time.Duration
+	// Timeout bounds one Programmer call (5 s when zero).
+	Timeout time.Duration
+	OnError func(error)
+}
+
+type pending struct {
+	halves map[Role]Half
+	since  time.Time
+}
+
+// Hook pairs the halves and drives the Programmer. Safe for concurrent use.
+type Hook struct {
+	cfg     Config
+	mu      sync.Mutex
+	p       Programmer
+	pending map[string]*pending
+	open    map[string]routing.Call
+}
+
+// New returns a Hook without Programmer (posts are refused with 503 until
+// SetProgrammer).
+func New(cfg Config) (*Hook, error) {
+	if cfg.DCs <= 0 || cfg.EntryIP == nil || cfg.Clock == nil {
+		return nil, errors.New("mediahook: DCs, EntryIP and Clock are required")
+	}
+	if cfg.PendingTTL <= 0 {
+		cfg.PendingTTL = 64 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	return &Hook{cfg: cfg, pending: map[string]*pending{}, open: map[string]routing.Call{}}, nil
+}
+
+// SetProgrammer attaches the data plane.
+func (h *Hook) SetProgrammer(p Programmer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.p = p
+}
+
+// ErrNotReady: no Programmer attached yet.
+var ErrNotReady = errors.New("mediahook: the data plane is not attached yet")
+
+// Open returns the calls whose media paths are installed, by Call-ID.
+func (h *Hook) Open() map[string]routing.Call {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]routing.Call, len(h.open))
+	for k, v := range h.open {
+		out[k] = v
+	}
+	return out
+}
+
+// Pending returns how many calls have one side reported only.
+func (h *Hook) Pending() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.pending)
+}
+
+// Handle applies a parsed post. A start completing a call opens it (the
+// reply waits for the rules); a repeated start (a retransmitted 200) of an
+// open call changes nothing; an end closes the call or forgets its half.
+func (h *Hook) Handle(ctx context.Context, r Request) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.p == nil {
+		return ErrNotReady
+	}
+	now := h.cfg.Clock.Now()
+	for id, pd := range h.pending {
+		if now.Sub(pd.since) > h.cfg.PendingTTL {
+			delete(h.pending, id)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	if r.Op == "end" {
+		delete(h.pending, r.Call)
+		c, ok := h.open[r.Call]
+		if !ok {
+			return nil
+		}
+		delete(h.open, r.Call)
+		return h.p.CloseCall(ctx, c)
+	}
+	if _, ok := h.open[r.Call]; ok {
+		return nil
+	}
+	pd := h.pending[r.Call]
+	if pd == nil {
+		pd = &pending{halves: map[Role]Half{}, since: now}
+		h.pending[r.Call] = pd
+	}
+	pd.halves[r.Role] = r.Half
+	a, okA := pd.halves[Caller]
+	b, okB := pd.halves[Callee]
+	if !okA || !okB {
+		return nil
+	}
+	delete(h.pending, r.Call)
+	c := routing.Call{
+		CallerDC: a.DC, CalleeDC: b.DC, CallerIP: a.IP, CalleeIP: b.IP,
+		CallerSendPort: a.Port, CallerRecvPort: a.Port, CalleeSendPort: b.Port, CalleeRecvPort: b.Port,
+		CallerEntryIP: h.cfg.EntryIP(a.DC), CalleeEntryIP: h.cfg.EntryIP(b.DC),
+	}
+	if err := h.p.OpenCall(ctx, c); err != nil {
+		return err
+	}
+	h.open[r.Call] = c
+	return nil
+}
+
+// Handler serves the hook below prefix (e.g. "/media/v1").
+func (h *Hook) Handler(prefix string) http.Handler {
+	return http.StripPrefix(prefix, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost {
+			http.Error(w, "method: POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		req.Body = http.MaxBytesReader(w, req.Body, 8<<10)
+		if err := req.ParseForm(); err != nil {
+			http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		r, err := Parse(req.URL.Path, req.PostForm, h.cfg.DCs)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		switch err := h.Handle(req.Context(), r); {
+		case errors.Is(err, ErrNotReady):
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		case err != nil:
+			if h.cfg.OnError != nil {
+				h.cfg.OnError(fmt.Errorf("media hook %s %s: %w", r.Op, r.Role, err))
+			}
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+}

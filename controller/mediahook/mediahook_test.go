@@ -1,0 +1,186 @@
+package mediahook
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/controller/routing"
+)
+
+type fakeProg struct {
+	opened, closed []routing.Call
+	fail           error
+}
+
+func (f *fakeProg) OpenCall(_ context.Context, c routing.Call) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	f.opened = append(f.opened, c)
+	return nil
+}
+
+func (f *fakeProg) CloseCall(_ context.Context, c routing.Call) error {
+	f.closed = append(f.closed, c)
+	return nil
+}
+
+func entry(dc int) routing.IPv4 { return routing.IPv4(10<<24 | uint32(200+dc)<<16 | 200<<8 | 200) }
+
+func newHook(t *testing.T) (*Hook, *fakeProg, *clock.Virtual) {
+	t.Helper()
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	h, err := New(Config{DCs: 4, EntryIP: entry, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeProg{}
+	h.SetProgrammer(f)
+	return h, f, clk
+}
+
+func post(t *testing.T, srv *httptest.Server, path string, form url.Values) int {
+	t.Helper()
+	resp, err := http.PostForm(srv.URL+"/media/v1"+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func form(role, call, ip, port string) url.Values {
+	v := url.Values{"role": {role}, "call": {hex.EncodeToString([]byte(call))}}
+	if ip != "" {
+		v.Set("ip", ip)
+		v.Set("port", port)
+	}
+	return v
+}
+
+// The callee's P-CSCF (dc2) reports first, the caller's (dc0) second: the
+// call opens once with both sides' entry DCs and addresses; a retransmitted
+// 200 changes nothing; the end (from either side, twice) closes it once.
+func TestHalvesOpenAndCloseACall(t *testing.T) {
+	h, f, _ := newHook(t)
+	srv := httptest.NewServer(h.Handler("/media/v1"))
+	defer srv.Close()
+	if c := post(t, srv, "/dc/2/start", form("callee", "abc@x", "10.102.0.7", "6002")); c != http.StatusNoContent {
+		t.Fatalf("callee start: %d", c)
+	}
+	if len(f.opened) != 0 || h.Pending() != 1 {
+		t.Fatalf("one half opened a call: %v pending %d", f.opened, h.Pending())
+	}
+	for i := 0; i < 2; i++ { // the second is a retransmitted 200
+		if c := post(t, srv, "/dc/0/start", form("caller", "abc@x", "10.100.0.5", "6000")); c != http.StatusNoContent {
+			t.Fatalf("caller start: %d", c)
+		}
+	}
+	want := routing.Call{CallerDC: 0, CalleeDC: 2, CallerIP: 0x0a640005, CalleeIP: 0x0a660007,
+		CallerSendPort: 6000, CallerRecvPort: 6000, CalleeSendPort: 6002, CalleeRecvPort: 6002,
+		CallerEntryIP: entry(0), CalleeEntryIP: entry(2)}
+	if len(f.opened) != 1 || f.opened[0] != want {
+		t.Fatalf("opened %+v, want once %+v", f.opened, want)
+	}
+	if got := h.Open()["abc@x"]; got != want || h.Pending() != 0 {
+		t.Fatalf("open %+v pending %d", got, h.Pending())
+	}
+	post(t, srv, "/dc/2/end", form("callee", "abc@x", "", ""))
+	post(t, srv, "/dc/0/end", form("caller", "abc@x", "", ""))
+	if len(f.closed) != 1 || f.closed[0] != want || len(h.Open()) != 0 {
+		t.Fatalf("closed %+v open %v", f.closed, h.Open())
+	}
+}
+
+// A half whose other side never comes is dropped after PendingTTL; an end
+// before the call opened only forgets the half.
+func TestPendingHalvesExpire(t *testing.T) {
+	h, f, clk := newHook(t)
+	ctx := context.Background()
+	must := func(r Request) {
+		if err := h.Handle(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(Request{Op: "start", DC: 1, Role: Callee, Call: "a", Half: Half{DC: 1, IP: 1, Port: 2}})
+	must(Request{Op: "end", DC: 1, Role: Callee, Call: "a"})
+	if h.Pending() != 0 || len(f.closed) != 0 {
+		t.Fatalf("end of an unopened call: pending %d closed %v", h.Pending(), f.closed)
+	}
+	must(Request{Op: "start", DC: 1, Role: Callee, Call: "b", Half: Half{DC: 1, IP: 1, Port: 2}})
+	clk.Advance(65 * time.Second)
+	must(Request{Op: "start", DC: 0, Role: Caller, Call: "c", Half: Half{DC: 0, IP: 3, Port: 4}})
+	if h.Pending() != 1 { // b expired, c pending
+		t.Fatalf("pending %d, want 1", h.Pending())
+	}
+	must(Request{Op: "start", DC: 0, Role: Caller, Call: "b", Half: Half{DC: 0, IP: 3, Port: 4}})
+	if len(f.opened) != 0 {
+		t.Fatalf("an expired half opened a call: %v", f.opened)
+	}
+}
+
+// Without the data plane: 503; a failing data plane: 500, the call not open;
+// bad posts: 400 naming the field.
+func TestHookErrors(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	h, _ := New(Config{DCs: 2, EntryIP: entry, Clock: clk})
+	srv := httptest.NewServer(h.Handler("/media/v1"))
+	defer srv.Close()
+	if c := post(t, srv, "/dc/0/start", form("caller", "x", "10.0.0.1", "5")); c != http.StatusServiceUnavailable {
+		t.Fatalf("no plane: %d", c)
+	}
+	f := &fakeProg{fail: errors.New("ovs-ofctl failed")}
+	h.SetProgrammer(f)
+	post(t, srv, "/dc/1/start", form("callee", "x", "10.0.0.2", "6"))
+	if c := post(t, srv, "/dc/0/start", form("caller", "x", "10.0.0.1", "5")); c != http.StatusInternalServerError || len(h.Open()) != 0 {
+		t.Fatalf("failing plane: %d open %v", c, h.Open())
+	}
+	for _, tc := range []struct {
+		path string
+		form url.Values
+		want string
+	}{
+		{"/dc/9/start", form("caller", "x", "10.0.0.1", "5"), "path"},
+		{"/dc/0/stop", form("caller", "x", "10.0.0.1", "5"), "path"},
+		{"/dc/0/start", form("boss", "x", "10.0.0.1", "5"), "role"},
+		{"/dc/0/start", url.Values{"role": {"caller"}, "call": {"zz"}, "ip": {"10.0.0.1"}, "port": {"5"}}, "call"},
+		{"/dc/0/start", form("caller", "x", "::1", "5"), "ip"},
+		{"/dc/0/start", form("caller", "x", "10.0.0.1", "0"), "port"},
+		{"/dc/0/start", form("caller", "x", "10.0.0.1", "70000"), "port"},
+	} {
+		if _, err := Parse(tc.path, tc.form, 2); err == nil || !strings.HasPrefix(err.Error(), tc.want+":") {
+			t.Errorf("%s %v: %v, want an error naming %s", tc.path, tc.form, err, tc.want)
+		}
+		if c := post(t, srv, tc.path, tc.form); c != http.StatusBadRequest {
+			t.Errorf("%s %v: status %d", tc.path, tc.form, c)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("/dc/0/start", "role=caller&call=616263&ip=10.100.0.5&port=6000")
+	f.Add("/dc/1/end", "role=callee&call=616263")
+	f.Add("/dc/-1/start", "role=x&call=&ip=&port=")
+	f.Add("dc/1/start/x", "%zz")
+	f.Fuzz(func(t *testing.T, path, body string) {
+		v, err := url.ParseQuery(body)
+		if err != nil {
+			return
+		}
+		r, err := Parse(path, v, 4)
+		if err != nil {
+			return
+		}
+		if r.DC < 0 || r.DC >= 4 || r.Call == "" || (r.Op == "start" && (r.Half.Port == 0 || r.Half.DC != r.DC)) {
+			t.Fatalf("accepted %+v", r)
+		}
+	})
+}

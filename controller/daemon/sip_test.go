@@ -24,7 +24,6 @@ func TestServeDriverLocal(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Driver.Kind = DriverLocal
 	cfg.Driver.KamailioDir = t.TempDir()
-	cfg.Driver.Location = sipglue.Location{Rules: []sipglue.Rule{{User: "tokyo-", DC: "tokyo"}, {User: "london-", DC: "london"}}}
 	d, err := New(cfg, Options{Listener: listen(t), Logger: discard(), ShutdownTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)

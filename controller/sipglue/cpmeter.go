@@ -15,89 +15,18 @@ import (
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
 
-// Rule maps users to their entry DC: by user-part prefix ("dc1-" matches
-// sip:dc1-alice@...) or, if Host is valid, by the URI's host address
-// (sip:caller@127.0.0.17:5070 is in 127.0.0.16/28). A rule with both
-// needs both.
-type Rule struct {
-	User string       `json:"user,omitempty" yaml:"user,omitempty"`
-	Host netip.Prefix `json:"host,omitempty" yaml:"host,omitempty"`
-	DC   string       `json:"dc" yaml:"dc"`
-}
-
-// Location is the location service: the first matching rule gives a user's
-// entry DC.
-type Location struct {
-	Rules []Rule `json:"rules" yaml:"rules"`
-}
-
-// Validate checks the rules; the error names the rule and the field.
-func (l Location) Validate(dcs []string) error {
-	for i, r := range l.Rules {
-		if r.User == "" && !r.Host.IsValid() {
-			return fmt.Errorf("location rules[%d]: needs user or host", i)
-		}
-		if !slices.Contains(dcs, r.DC) {
-			return fmt.Errorf("location rules[%d].dc: %q is not one of %v", i, r.DC, dcs)
-		}
+// ParsePairKey reads one counter key of the S-CSCFs' "cp" table,
+// "entry>exit": the entry DCs of the caller and of the callee as the
+// registrar knows them (the DC in the Path of each user's registration, see
+// deploy/kamailio). ok is false when either side is empty (a user not
+// registered through a P-CSCF) or not one of dcs: such transactions are
+// unmapped.
+func ParsePairKey(key string, dcs []string) (entry, exit string, ok bool) {
+	entry, exit, found := strings.Cut(key, ">")
+	if !found || !slices.Contains(dcs, entry) || !slices.Contains(dcs, exit) {
+		return "", "", false
 	}
-	return nil
-}
-
-// SplitURI returns the user part and host of a SIP URI ("sip:u@h:p;x" →
-// "u", "h"); "<...>" and a display name are accepted.
-func SplitURI(uri string) (user, host string, err error) {
-	s := strings.TrimSpace(uri)
-	if i := strings.IndexByte(s, '<'); i >= 0 {
-		j := strings.IndexByte(s[i:], '>')
-		if j < 0 {
-			return "", "", fmt.Errorf("uri %q: '<' without '>'", uri)
-		}
-		s = s[i+1 : i+j]
-	}
-	rest, ok := strings.CutPrefix(s, "sip:")
-	if !ok {
-		if rest, ok = strings.CutPrefix(s, "sips:"); !ok {
-			return "", "", fmt.Errorf("uri %q: scheme is neither sip nor sips", uri)
-		}
-	}
-	if i := strings.IndexAny(rest, ";?"); i >= 0 {
-		rest = rest[:i]
-	}
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		user, rest = rest[:at], rest[at+1:]
-	}
-	host = rest
-	if strings.HasPrefix(host, "[") {
-		if j := strings.IndexByte(host, ']'); j > 0 {
-			host = host[1:j]
-		}
-	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
-	}
-	if host == "" {
-		return "", "", fmt.Errorf("uri %q: no host", uri)
-	}
-	return user, host, nil
-}
-
-// DCOf returns the entry DC of the user of a SIP URI.
-func (l Location) DCOf(uri string) (string, bool) {
-	user, host, err := SplitURI(uri)
-	if err != nil {
-		return "", false
-	}
-	addr, aerr := netip.ParseAddr(host)
-	for _, r := range l.Rules {
-		if r.User != "" && !strings.HasPrefix(user, r.User) {
-			continue
-		}
-		if r.Host.IsValid() && (aerr != nil || !r.Host.Contains(addr)) {
-			continue
-		}
-		return r.DC, true
-	}
-	return "", false
+	return entry, exit, true
 }
 
 // ParseHTableDump reads the result of Kamailio's "htable.dump" RPC: the
@@ -147,8 +76,10 @@ type Reporter interface {
 // CPMeterConfig configures a CPMeter.
 type CPMeterConfig struct {
 	// DC is the reporting DC (the S-CSCF DC).
-	DC       string
-	Location Location
+	DC string
+	// DCs are the topology's datacenters: a counter naming any other DC
+	// is unmapped.
+	DCs []string
 	// Targets lists the live S-CSCFs (e.g. from the driver).
 	Targets func() []Target
 	Call    Caller
@@ -188,6 +119,8 @@ func NewCPMeter(cfg CPMeterConfig) (*CPMeter, error) {
 	switch {
 	case cfg.DC == "":
 		return nil, errors.New("sipglue: CPMeter: DC: empty")
+	case !slices.Contains(cfg.DCs, cfg.DC):
+		return nil, fmt.Errorf("sipglue: CPMeter: DC: %q is not one of DCs %v", cfg.DC, cfg.DCs)
 	case cfg.Targets == nil || cfg.Call == nil || cfg.Report == nil || cfg.Clock == nil:
 		return nil, errors.New("sipglue: CPMeter: Targets, Call, Report and Clock are required")
 	case cfg.Period < 0:
@@ -274,10 +207,8 @@ func (m *CPMeter) Step(ctx context.Context) (protocol.WorkloadReport, bool) {
 			if d == 0 {
 				continue
 			}
-			from, to, ok := strings.Cut(k, ">")
-			e, ok1 := m.cfg.Location.DCOf(from)
-			x, ok2 := m.cfg.Location.DCOf(to)
-			if !ok || !ok1 || !ok2 {
+			e, x, ok := ParsePairKey(k, m.cfg.DCs)
+			if !ok {
 				m.unmapped += d
 				continue
 			}
@@ -325,7 +256,8 @@ func (m *CPMeter) Reports() []protocol.WorkloadReport {
 	return slices.Clone(m.reports)
 }
 
-// Unmapped returns how many transactions had a user the Location does not map.
+// Unmapped returns how many transactions had a caller or callee without a
+// registration through a P-CSCF of a known DC.
 func (m *CPMeter) Unmapped() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -55,6 +55,7 @@ func TestAgentCommand(t *testing.T) {
 		{"bad controller", func(o *agentFlags) { o.controller = "ftp://x" }, "--controller"},
 		{"missing CA file", func(o *agentFlags) { o.caFile = tok + ".nope" }, "--ca-file"},
 		{"CA file without PEM", func(o *agentFlags) { o.caFile = tok }, "--ca-file"},
+		{"bad kamailio rpc", func(o *agentFlags) { o.kamailioRPC = "localhost" }, "--kamailio-rpc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := good

@@ -58,6 +58,15 @@ func ParseHTableDump(result json.RawMessage) (map[string]int64, error) {
 	return out, nil
 }
 
+// ReadCP reads the CP counters of one S-CSCF (its htable table) with call.
+func ReadCP(ctx context.Context, call Caller, rpc netip.AddrPort, table string) (map[string]int64, error) {
+	res, err := call(ctx, rpc, "htable.dump", table)
+	if err != nil {
+		return nil, err
+	}
+	return ParseHTableDump(res)
+}
+
 // Target is one S-CSCF to read.
 type Target struct {
 	ID  string
@@ -82,7 +91,11 @@ type CPMeterConfig struct {
 	DCs []string
 	// Targets lists the live S-CSCFs (e.g. from the driver).
 	Targets func() []Target
-	Call    Caller
+	// Call reads a target's counters over its RPC socket (ReadCP), unless
+	// Read is set: then Read gives them (e.g. the last ones its agent
+	// pushed, PushedCP).
+	Call Caller
+	Read func(ctx context.Context, t Target) (map[string]int64, error)
 	Report  Reporter
 	Clock   clock.Clock
 	// Period between reports (5 s, paper 4.2 step 1); Table is the htable
@@ -121,8 +134,8 @@ func NewCPMeter(cfg CPMeterConfig) (*CPMeter, error) {
 		return nil, errors.New("sipglue: CPMeter: DC: empty")
 	case !slices.Contains(cfg.DCs, cfg.DC):
 		return nil, fmt.Errorf("sipglue: CPMeter: DC: %q is not one of DCs %v", cfg.DC, cfg.DCs)
-	case cfg.Targets == nil || cfg.Call == nil || cfg.Report == nil || cfg.Clock == nil:
-		return nil, errors.New("sipglue: CPMeter: Targets, Call, Report and Clock are required")
+	case cfg.Targets == nil || (cfg.Call == nil && cfg.Read == nil) || cfg.Report == nil || cfg.Clock == nil:
+		return nil, errors.New("sipglue: CPMeter: Targets, Call or Read, Report and Clock are required")
 	case cfg.Period < 0:
 		return nil, fmt.Errorf("sipglue: CPMeter: Period %v: negative", cfg.Period)
 	}
@@ -134,6 +147,10 @@ func NewCPMeter(cfg CPMeterConfig) (*CPMeter, error) {
 	}
 	if cfg.OnError == nil {
 		cfg.OnError = func(error) {}
+	}
+	if cfg.Read == nil {
+		call, table := cfg.Call, cfg.Table
+		cfg.Read = func(ctx context.Context, t Target) (map[string]int64, error) { return ReadCP(ctx, call, t.RPC, table) }
 	}
 	return &CPMeter{cfg: cfg, last: map[string]map[string]int64{}, readAt: map[string]time.Time{}}, nil
 }
@@ -176,14 +193,11 @@ func (m *CPMeter) Step(ctx context.Context) (protocol.WorkloadReport, bool) {
 	var reads []read
 	for _, t := range m.cfg.Targets() {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		res, err := m.cfg.Call(cctx, t.RPC, "htable.dump", m.cfg.Table)
+		c, err := m.cfg.Read(cctx, t)
 		cancel()
 		if err == nil {
-			var c map[string]int64
-			if c, err = ParseHTableDump(res); err == nil {
-				reads = append(reads, read{t.ID, c})
-				continue
-			}
+			reads = append(reads, read{t.ID, c})
+			continue
 		}
 		m.cfg.OnError(fmt.Errorf("sipglue: CP counters of %s: %w", t.ID, err))
 	}
@@ -262,4 +276,67 @@ func (m *CPMeter) Unmapped() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.unmapped
+}
+
+// PushedCP keeps the CP counters the S-CSCFs' agents push with their
+// statistics (driver openstack: `ims-orch agent --kamailio-rpc`, through the
+// stats endpoint, agent.StatsHandler.OnCP) for a CPMeter to read: Targets
+// are the instances of a DC that pushed within MaxAge, Read their last
+// counters.
+type PushedCP struct {
+	// MaxAge: an instance silent this long is no target (gone or failed).
+	MaxAge time.Duration
+	Clock  clock.Clock
+
+	mu   sync.Mutex
+	last map[string]pushed // instance → last push
+}
+
+type pushed struct {
+	dc string
+	at time.Time // when it arrived (the controller's clock)
+	c  map[string]int64
+}
+
+// NewPushedCP returns an empty store.
+func NewPushedCP(clk clock.Clock, maxAge time.Duration) *PushedCP {
+	return &PushedCP{MaxAge: maxAge, Clock: clk, last: map[string]pushed{}}
+}
+
+// Put takes an instance's counters (agent.StatsHandler.OnCP).
+func (p *PushedCP) Put(dc, instance string, _ time.Time, c map[string]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last[instance] = pushed{dc: dc, at: p.Clock.Now(), c: c}
+}
+
+// Targets lists the instances of dc with counters younger than MaxAge,
+// sorted; older ones are forgotten.
+func (p *PushedCP) Targets(dc string) []Target {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.Clock.Now()
+	var out []Target
+	for id, x := range p.last {
+		if now.Sub(x.at) > p.MaxAge {
+			delete(p.last, id)
+			continue
+		}
+		if x.dc == dc {
+			out = append(out, Target{ID: id})
+		}
+	}
+	slices.SortFunc(out, func(a, b Target) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Read returns a target's last counters.
+func (p *PushedCP) Read(_ context.Context, t Target) (map[string]int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	x, ok := p.last[t.ID]
+	if !ok {
+		return nil, fmt.Errorf("no CP counters from %s's agent", t.ID)
+	}
+	return x.c, nil
 }

@@ -237,3 +237,42 @@ func TestNewCPMeterErrors(t *testing.T) {
 		})
 	}
 }
+
+// With driver openstack the S-CSCFs' agents push their counters; the meter
+// reads the last pushed ones, and an instance whose agent went silent
+// stops being a target.
+func TestCPMeterPushedCounters(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(5000, 0))
+	store := NewPushedCP(clk, 3*time.Second)
+	rep := &reports{}
+	m, err := NewCPMeter(CPMeterConfig{DC: "dc0", DCs: testDCs, Report: rep, Clock: clk, Period: time.Second,
+		Targets: func() []Target { return store.Targets("dc0") }, Read: store.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Put("dc0", "s1", clk.Now(), map[string]int64{c0to1: 100})
+	store.Put("dc1", "p1", clk.Now(), map[string]int64{c1to1: 7}) // another DC's instance: not a target
+	m.Start()
+	for i := 1; i <= 5; i++ {
+		clk.Advance(500 * time.Millisecond)
+		if i <= 2 {
+			store.Put("dc0", "s1", clk.Now(), map[string]int64{c0to1: 100 + int64(i)*10}) // 10 tx/s
+		}
+		clk.Advance(500 * time.Millisecond)
+	}
+	var got []float64
+	for _, r := range rep.got {
+		got = append(got, rate(r, "dc0", "dc1"))
+	}
+	// two seconds at 10 tx/s, then the agent is silent: no change, and
+	// after MaxAge no target at all
+	if fmt.Sprint(got) != "[10 10 0 0 0]" {
+		t.Fatalf("dc0→dc1 rates %v, want 10 tx/s for two seconds, then none", got)
+	}
+	if ts := store.Targets("dc0"); len(ts) != 0 {
+		t.Fatalf("silent instance still a target: %v", ts)
+	}
+	if _, err := store.Read(context.Background(), Target{ID: "s1"}); err == nil {
+		t.Fatal("read of a forgotten instance succeeded")
+	}
+}

@@ -191,6 +191,15 @@ func TestSIPRounds(t *testing.T) {
 			if st, err := c.stats(); err == nil {
 				okCalls += st.ok
 				failedCalls += st.failed
+				if st.failed > 0 {
+					var at []string
+					for _, row := range st.rows {
+						if row.failed > 0 {
+							at = append(at, fmt.Sprintf("%d at t=%.0fs", row.failed, row.at.Sub(t0).Seconds()))
+						}
+					}
+					t.Logf("%s caller to %s: %d failed (%v)\n%s", p.name, st.pcscf, st.failed, at, st.errs)
+				}
 			}
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,7 +20,6 @@ import (
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
-	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
 )
 
 type agentFlags struct {
@@ -126,10 +124,7 @@ func runAgent(ctx context.Context, o agentFlags, logw interface{ Write([]byte) (
 		if err != nil {
 			return usageErr(fmt.Errorf("--kamailio-rpc: %w", err))
 		}
-		call := func(ctx context.Context, a netip.AddrPort, method string, params ...any) (json.RawMessage, error) {
-			return kamrpc.New(a).Call(ctx, method, params...)
-		}
-		cp = func(ctx context.Context) (map[string]int64, error) { return sipglue.ReadCP(ctx, call, rpc, "cp") }
+		cp = sipglue.KamailioCP(rpc)
 	}
 	// one warning per failure streak, not one per second
 	failing := false

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -21,7 +20,6 @@ import (
 	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
 	"github.com/ims-orch/ims-orch/drivers"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
-	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
 )
 
 // CP workload per pair with --driver openstack, against the real Nova of
@@ -155,9 +153,6 @@ policy: {intervalSeconds: %d, tau: 2, delayBoundMs: 250, predictor: ar1, strateg
 		})
 		return rt
 	}
-	rpc := func(ctx context.Context, a netip.AddrPort, method string, params ...any) (json.RawMessage, error) {
-		return kamrpc.New(a).Call(ctx, method, params...)
-	}
 	var agents []*agent.HostAgent
 	t.Cleanup(func() {
 		for _, a := range agents {
@@ -174,7 +169,7 @@ policy: {intervalSeconds: %d, tau: 2, delayBoundMs: 250, predictor: ar1, strateg
 			t.Fatal(err)
 		}
 		a, err := agent.NewHost(agent.HostConfig{ID: id, Proc: os.DirFS("/proc"), Sink: push, Clock: clock.Real{}, Interval: time.Second,
-			CP:      func(ctx context.Context) (map[string]int64, error) { return sipglue.ReadCP(ctx, rpc, rt.RPC, "cp") },
+			CP:      sipglue.KamailioCP(rt.RPC), // what `ims-orch agent --kamailio-rpc` reads
 			OnError: func(err error) { t.Logf("agent %s: %v", id, err) }})
 		if err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
 )
 
 // ParsePairKey reads one counter key of the S-CSCFs' "cp" table,
@@ -67,6 +68,15 @@ func ReadCP(ctx context.Context, call Caller, rpc netip.AddrPort, table string) 
 	return ParseHTableDump(res)
 }
 
+// KamailioCP reads the CP counters of the S-CSCF whose Kamailio answers
+// JSON-RPC on rpc (`ims-orch agent --kamailio-rpc`, inside the S-CSCF).
+func KamailioCP(rpc netip.AddrPort) func(ctx context.Context) (map[string]int64, error) {
+	call := func(ctx context.Context, a netip.AddrPort, method string, params ...any) (json.RawMessage, error) {
+		return kamrpc.New(a).Call(ctx, method, params...)
+	}
+	return func(ctx context.Context) (map[string]int64, error) { return ReadCP(ctx, call, rpc, "cp") }
+}
+
 // Target is one S-CSCF to read.
 type Target struct {
 	ID  string
@@ -94,10 +104,10 @@ type CPMeterConfig struct {
 	// Call reads a target's counters over its RPC socket (ReadCP), unless
 	// Read is set: then Read gives them (e.g. the last ones its agent
 	// pushed, PushedCP).
-	Call Caller
-	Read func(ctx context.Context, t Target) (map[string]int64, error)
-	Report  Reporter
-	Clock   clock.Clock
+	Call   Caller
+	Read   func(ctx context.Context, t Target) (map[string]int64, error)
+	Report Reporter
+	Clock  clock.Clock
 	// Period between reports (5 s, paper 4.2 step 1); Table is the htable
 	// name ("cp").
 	Period time.Duration

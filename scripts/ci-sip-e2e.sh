@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs the real-SIP end-to-end test (e2e/sip, issue 8): two datacenters on
+# Runs the real-SIP end-to-end tests (e2e/sip): two datacenters on
 # loopback, the real global and local controllers, Kamailio P-CSCFs and
-# S-CSCFs launched by drivers/local, SIPp callers and callees; the call rate
-# ramps up and down (~2.5 min), then an S-CSCF is killed under load.
+# S-CSCFs launched by drivers/local, SIPp callers and callees. Issue 8: the
+# call rate ramps up and down (~2.5 min), then an S-CSCF is killed under
+# load. Issue 14 (TestSIPRounds, ~75 s): steady rate, then a ramp, checking
+# the rounds' measured CP inputs, predictions and scale-outs.
 #
 # Needs root (P-CSCFs read the DC's discovery DNS server through a private
 # mount namespace; the DNS servers listen on port 53) and Kamailio + SIPp
@@ -18,3 +20,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 bash scripts/ci-kamailio.sh
 IMS_SIP_E2E=1 go test ./e2e/sip/ -run TestSIPEndToEnd -count=1 -timeout 6m -v "$@"
+# issue 14: the measured CP inputs of the rounds (~75 s): predictions of each pair
+# within 10 % of what SIPp sent after three steady intervals, zero churn, the
+# rounds scale out before reactive scaling on a ramp
+IMS_SIP_E2E=1 go test ./e2e/sip/ -run TestSIPRounds -count=1 -timeout 4m -v "$@"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,12 +19,13 @@ import (
 
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/agent"
+	"github.com/ims-orch/ims-orch/controller/sipglue"
 )
 
 type agentFlags struct {
-	controller, tokenFile, instance, dc, proc, logFormat, caFile string
-	interfaces                                                   []string
-	interval                                                     time.Duration
+	controller, tokenFile, instance, dc, proc, logFormat, caFile, kamailioRPC string
+	interfaces                                                                []string
+	interval                                                                  time.Duration
 }
 
 var agentOpts agentFlags
@@ -36,7 +38,9 @@ whose user data starts it through deploy/systemd/ims-orch-agent.service). Every
 interval it reads the machine's CPU busy share (/proc/stat), memory in use
 (/proc/meminfo: MemTotal - MemAvailable) and received packets per second
 (/proc/net/dev, every interface but lo unless --interfaces) and POSTs them to
-URL/dc/NAME/stats with the bearer token of --token-file. The local controller
+URL/dc/NAME/stats with the bearer token of --token-file. On an S-CSCF,
+--kamailio-rpc adds its CP transactions per entry>exit DC (htable cp) to every
+sample: the CP workload per pair the rounds predict from. The local controller
 refuses unknown instances; a sample that cannot be delivered is dropped (the
 next follows one interval later). It stops on SIGINT or SIGTERM.`,
 	Args: cobra.NoArgs,
@@ -58,6 +62,8 @@ func init() {
 	f.StringSliceVar(&agentOpts.interfaces, "interfaces", nil, "interfaces whose received packets count (default: all but lo)")
 	f.StringVar(&agentOpts.logFormat, "log-format", "text", "text or json")
 	f.StringVar(&agentOpts.caFile, "ca-file", "", "PEM CA bundle that signed the node's API certificate (default: the system's)")
+	f.StringVar(&agentOpts.kamailioRPC, "kamailio-rpc", "", "on an S-CSCF: its Kamailio JSON-RPC datagram socket (IP:PORT); the agent sends the "+
+		"CP transactions per entry>exit DC it counted (htable cp) with every sample, the DC's CP workload per pair")
 	_ = agentCmd.MarkFlagFilename("token-file")
 	rootCmd.AddCommand(agentCmd)
 }
@@ -112,6 +118,14 @@ func runAgent(ctx context.Context, o agentFlags, logw interface{ Write([]byte) (
 		return usageErr(fmt.Errorf("--controller/--dc: %w", err))
 	}
 	push.Timeout = max(o.interval/2, 500*time.Millisecond)
+	var cp func(ctx context.Context) (map[string]int64, error)
+	if o.kamailioRPC != "" {
+		rpc, err := netip.ParseAddrPort(o.kamailioRPC)
+		if err != nil {
+			return usageErr(fmt.Errorf("--kamailio-rpc: %w", err))
+		}
+		cp = sipglue.KamailioCP(rpc)
+	}
 	// one warning per failure streak, not one per second
 	failing := false
 	a, err := agent.NewHost(agent.HostConfig{ID: o.instance, Proc: os.DirFS(o.proc), Sink: sinkFunc(func(id string, s agent.Sample) error {
@@ -121,7 +135,7 @@ func runAgent(ctx context.Context, o agentFlags, logw interface{ Write([]byte) (
 			log.Info("statistics delivered again", "url", push.URL())
 		}
 		return err
-	}), Clock: clock.Real{}, Interval: o.interval, Interfaces: o.interfaces,
+	}), Clock: clock.Real{}, Interval: o.interval, Interfaces: o.interfaces, CP: cp,
 		OnError: func(err error) {
 			if !failing {
 				failing = true

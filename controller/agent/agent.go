@@ -49,6 +49,9 @@ type Sample struct {
 	TxnRate float64
 	// ActiveTransactions and ActiveDialogs are the in-flight load now.
 	ActiveTransactions, ActiveDialogs int64
+	// CP, on an S-CSCF, is its cumulative CP transactions per
+	// "entry DC>exit DC" (its htable "cp", deploy/kamailio); nil elsewhere.
+	CP map[string]int64
 }
 
 // InFlight is what the instance still carries: active transactions plus

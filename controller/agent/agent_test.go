@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -165,7 +166,7 @@ func TestAgentSamples(t *testing.T) {
 			}
 			s := sk.got[0]
 			want := Sample{At: time.Unix(1, 0), CPU: 50, Mem: 25, MemBytes: (1500 + 4000) * 1024, PktRate: 900, TxnRate: 200, ActiveTransactions: 7, ActiveDialogs: 3}
-			if s != want {
+			if !reflect.DeepEqual(s, want) {
 				t.Fatalf("sample = %+v\nwant     %+v", s, want)
 			}
 			if s.InFlight() != 10 {

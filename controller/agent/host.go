@@ -154,6 +154,9 @@ type HostConfig struct {
 	// OnError hears about failed measurements and reports (the agent keeps
 	// going).
 	OnError func(error)
+	// CP, if set, reads the instance's S-CSCF CP counters (Sample.CP) with
+	// every sample; a failed read sends the sample without them.
+	CP func(ctx context.Context) (map[string]int64, error)
 }
 
 // HostAgent samples the machine it runs on: CPU busy share over all cores
@@ -267,6 +270,17 @@ func (a *HostAgent) Measure() (s Sample, ok bool, err error) {
 		}
 	}
 	s.PktRate = float64(rx) / dt
+	if a.cfg.CP != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), max(a.cfg.Interval/2, 200*time.Millisecond))
+		defer cancel()
+		var cerr error
+		if s.CP, cerr = a.cfg.CP(ctx); cerr != nil {
+			s.CP = nil
+			if a.cfg.OnError != nil {
+				a.cfg.OnError(fmt.Errorf("agent %s: CP counters (the sample goes without them): %w", a.cfg.ID, cerr))
+			}
+		}
+	}
 	return s, true, nil
 }
 

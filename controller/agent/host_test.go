@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -156,6 +157,39 @@ func TestHostAgentMeasures(t *testing.T) {
 	}
 }
 
+// On an S-CSCF the host agent sends its CP counters with every sample; a
+// failed read sends the sample without them and says why.
+func TestHostAgentCPCounters(t *testing.T) {
+	clk := clock.NewVirtual(h0)
+	p := newHostProc(t)
+	s := &recSink{}
+	var errs []error
+	reads := []error{nil, errors.New("rpc timeout")}
+	n := int64(0)
+	a, err := NewHost(HostConfig{ID: "vm-s", Proc: p.fs, Sink: s, Clock: clk, OnError: func(err error) { errs = append(errs, err) },
+		CP: func(context.Context) (map[string]int64, error) {
+			err := reads[0]
+			reads = reads[1:]
+			n += 40
+			return map[string]int64{"tokyo>london": n}, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Start()
+	for range 2 {
+		p.second(10, 100)
+		clk.Advance(time.Second)
+	}
+	a.Stop()
+	if len(s.got) != 2 || fmt.Sprint(s.got[0].CP) != "map[tokyo>london:40]" || s.got[1].CP != nil {
+		t.Fatalf("samples %+v, want the counters in the first and none in the second", s.got)
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "rpc timeout") {
+		t.Fatalf("errors %v, want the failed read", errs)
+	}
+}
+
 const agentToken = "agent-token-0123456789abcdef"
 
 // controllerEnv is a DC's local controller on a fake cloud in virtual time,
@@ -274,6 +308,10 @@ func TestStatsHandlerRefuses(t *testing.T) {
 	id := e.ids(local.StateNormal)[0]
 	var outcomes []string
 	e.h.OnReport = func(dc, o string) { outcomes = append(outcomes, dc+":"+o) }
+	var cps []string
+	e.h.OnCP = func(dc, inst string, at time.Time, cp map[string]int64) {
+		cps = append(cps, fmt.Sprintf("%s %s %s %v", dc, inst, at.Sub(h0), cp))
+	}
 	good := func(inst string, sec int) string {
 		return fmt.Sprintf(`{"instance":%q,"at":%q,"cpu":10,"mem":20,"pktRate":5,"flows":0}`, inst,
 			h0.Add(time.Duration(sec)*time.Second).Format(time.RFC3339))
@@ -295,6 +333,9 @@ func TestStatsHandlerRefuses(t *testing.T) {
 		{"no time", "POST", StatsPath("tokyo"), agentToken, `{"instance":"x"}`, 400, "at:"},
 		{"negative flows", "POST", StatsPath("tokyo"), agentToken, `{"instance":"x","at":"2026-01-01T00:00:00Z","flows":-1}`, 400, "flows"},
 		{"too large", "POST", StatsPath("tokyo"), agentToken, `{"instance":"` + strings.Repeat("x", MaxStatsBytes) + `"}`, 413, ""},
+		{"cp counters", "POST", StatsPath("tokyo"), agentToken, strings.Replace(good(id, 3), `"flows":0`, `"flows":0,"cp":{"tokyo>london":41,">london":2}`, 1), 204, ""},
+		{"cp negative", "POST", StatsPath("tokyo"), agentToken, strings.Replace(good(id, 4), `"flows":0`, `"flows":0,"cp":{"tokyo>london":-1}`, 1), 400, "cp["},
+		{"cp key without >", "POST", StatsPath("tokyo"), agentToken, strings.Replace(good(id, 4), `"flows":0`, `"flows":0,"cp":{"tokyo":1}`, 1), 400, "cp["},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _ := http.NewRequest(tc.method, e.srv.URL+tc.path, strings.NewReader(tc.body))
@@ -313,8 +354,12 @@ func TestStatsHandlerRefuses(t *testing.T) {
 			}
 		})
 	}
-	if outcomes[0] != "tokyo:accepted" || len(outcomes) != 11 { // the unknown DC has no controller to count for
+	if outcomes[0] != "tokyo:accepted" || len(outcomes) != 14 { // the unknown DC has no controller to count for
 		t.Fatalf("outcomes %v", outcomes)
+	}
+	// only the accepted report with counters reaches the CP meter's store
+	if want := []string{"tokyo " + id + " 3s map[>london:2 tokyo>london:41]"}; fmt.Sprint(cps) != fmt.Sprint(want) {
+		t.Fatalf("OnCP heard %v, want %v", cps, want)
 	}
 	// a pusher with the wrong token sees the refusal
 	p, err := NewPusher(strings.TrimPrefix(e.srv.URL, "http://"), "tokyo", "wrong", e.srv.Client())
@@ -339,16 +384,22 @@ func FuzzParseStatsReport(f *testing.F) {
 	f.Add([]byte(`{"instance":"","at":"2026-01-01T00:00:00Z"}`))
 	f.Add([]byte(`{"instance":"x","at":"2026-01-01T00:00:00Z","cpu":1e400}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"instance":"s1","at":"2026-01-01T00:00:00Z","cp":{"a>b":3,">b":1}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ParseStatsReport(bytes.NewReader(b))
 		if err != nil {
-			if s != (StatsReport{}) {
+			if s.Instance != "" || !s.At.IsZero() || s.CP != nil {
 				t.Fatalf("error %v with a non-zero report", err)
 			}
 			return
 		}
 		if s.Instance == "" || s.CPU < 0 || s.CPU > 100 || s.Mem < 0 || s.Mem > 100 || s.PktRate < 0 || s.Flows < 0 || s.At.IsZero() {
 			t.Fatalf("accepted %+v", s)
+		}
+		for k, v := range s.CP {
+			if v < 0 || !strings.Contains(k, ">") {
+				t.Fatalf("accepted cp[%q] = %d", k, v)
+			}
 		}
 	})
 }

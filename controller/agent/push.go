@@ -21,8 +21,9 @@ import (
 // instances' statistics: POST /dc/<dc>/stats.
 func StatsPath(dc string) string { return "/dc/" + dc + "/stats" }
 
-// MaxStatsBytes bounds a statistics report body.
-const MaxStatsBytes = 4 << 10
+// MaxStatsBytes bounds a statistics report body (an S-CSCF's CP counters
+// of 50 DCs take about 60 KiB).
+const MaxStatsBytes = 128 << 10
 
 // StatsReport is one statistics sample on the wire (agent → local
 // controller), JSON.
@@ -33,7 +34,14 @@ type StatsReport struct {
 	Mem      float64   `json:"mem"`     // percent in use
 	PktRate  float64   `json:"pktRate"` // received packets/s
 	Flows    int       `json:"flows"`   // what the instance still carries (0 when unknown)
+	// CP is an S-CSCF's cumulative CP transactions per "entry DC>exit
+	// DC" (Sample.CP); absent elsewhere.
+	CP map[string]int64 `json:"cp,omitempty"`
 }
+
+// MaxCPKeys bounds StatsReport.CP: the S-CSCF counts per DC pair, so the
+// keys are at most DCs² (plus the unmapped ones).
+const MaxCPKeys = 4096
 
 // ParseStatsReport decodes and checks a statistics report strictly
 // (unknown fields and trailing data refused); errors name the field.
@@ -49,6 +57,17 @@ func ParseStatsReport(r io.Reader) (StatsReport, error) {
 		return StatsReport{}, errors.New("at: missing measurement time")
 	case s.Flows < 0:
 		return StatsReport{}, fmt.Errorf("flows: %d: must not be negative", s.Flows)
+	}
+	if len(s.CP) > MaxCPKeys {
+		return StatsReport{}, fmt.Errorf("cp: %d counters: at most %d", len(s.CP), MaxCPKeys)
+	}
+	for k, v := range s.CP {
+		switch {
+		case len(k) > 256 || !strings.Contains(k, ">"):
+			return StatsReport{}, fmt.Errorf("cp[%q]: not an \"entry>exit\" key of at most 256 bytes", k)
+		case v < 0:
+			return StatsReport{}, fmt.Errorf("cp[%q]: %d: must not be negative", k, v)
+		}
 	}
 	for _, m := range []struct {
 		name string
@@ -77,6 +96,9 @@ type StatsHandler struct {
 	token []byte
 	// OnReport, if set, hears every outcome ("accepted", "refused").
 	OnReport func(dc, outcome string)
+	// OnCP, if set, takes the CP counters of an accepted report that has
+	// them (an S-CSCF's agent): the DC's CP workload meter reads them.
+	OnCP func(dc, instance string, at time.Time, cp map[string]int64)
 }
 
 // NewStatsHandler serves the given controllers, by DC name.
@@ -124,6 +146,9 @@ func (h *StatsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		outcome = "accepted"
+		if h.OnCP != nil && s.CP != nil {
+			h.OnCP(dc, s.Instance, s.At, s.CP)
+		}
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, local.ErrUnknownInstance):
 		transport.WriteError(w, http.StatusNotFound, fmt.Sprintf("instance: %q is not an instance of %s", s.Instance, dc))
@@ -172,7 +197,7 @@ func (p *Pusher) URL() string { return p.url }
 // ReportStats implements Sink.
 func (p *Pusher) ReportStats(id string, s Sample) error {
 	body, err := json.Marshal(StatsReport{Instance: id, At: s.At, CPU: min(s.CPU, 100), Mem: min(s.Mem, 100),
-		PktRate: s.PktRate, Flows: int(s.InFlight())})
+		PktRate: s.PktRate, Flows: int(s.InFlight()), CP: s.CP})
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/sipglue"
 	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/placement/vnf"
@@ -155,9 +154,11 @@ type DriverConfig struct {
 	// KamailioDir is the run directory of the local driver's Kamailio
 	// processes (default .kamailio-dev).
 	KamailioDir string `yaml:"kamailioDir"`
-	// Location maps SIP users to their entry datacenter (by user-name prefix
-	// or host prefix) for the CP workload per pair (local only; paper 4.1).
-	Location sipglue.Location `yaml:"location"`
+	// Location is no longer read: a user's entry datacenter is the DC of
+	// the P-CSCF it registered through, as the S-CSCFs' registrar records it
+	// (deploy/kamailio). A config that still sets it is refused with a
+	// message saying so, rather than with yaml's unknown-field error.
+	Location any `yaml:"location,omitempty"`
 }
 
 // VNFConfig is one VNF of the catalog with its per-instance capacity,
@@ -385,6 +386,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.Driver.Kind == DriverOpenStack && c.Driver.OpenStackConfig == "" {
 		return errors.New("driver.openstackConfig: required with driver.kind openstack")
+	}
+	if c.Driver.Location != nil {
+		return errors.New("driver.location: removed: a SIP user's entry datacenter now comes from its registration (the DC of the P-CSCF its REGISTER went through); delete the section")
 	}
 	if c.Driver.Kind == "" {
 		c.Driver.Kind = DriverSim

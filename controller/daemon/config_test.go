@@ -64,6 +64,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown field", "node:\n", "nodes: {}\nnode:\n", "field nodes not found"},
 		{"bad listen", "listen: 127.0.0.1:8080", "listen: nowhere", "api.listen"},
 		{"bad driver", "kind: sim", "kind: aws", "driver.kind"},
+		{"location rules (removed: the registrar knows)", "kind: sim", "kind: sim\n  location: {rules: [{user: tokyo-, dc: tokyo}]}", "driver.location: removed"},
 		{"bad boot delay", "bootDelay: 2s", "bootDelay: forever", "driver.bootDelay"},
 		{"unknown scscf dc", "scscfDC: tokyo", "scscfDC: paris", "topology.scscfDC"},
 		{"short delay row", "- [0, 25, 115, 70]", "- [0, 25, 115]", "topology.delaysMs"},

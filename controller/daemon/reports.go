@@ -16,6 +16,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/metrics"
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/sipglue"
 	"github.com/ims-orch/ims-orch/controller/transport"
 	"github.com/ims-orch/ims-orch/drivers/openstack"
 )
@@ -104,10 +105,19 @@ func (c *Config) globalEndpoints() []string {
 type reportParts struct {
 	reporter *transport.Reporter
 	agentsN  *prometheus.CounterVec
+	// cpMeter turns the CP counters the S-CSCFs' agents push (driver
+	// openstack) into the S-CSCF DC's CP workload reports
+	cpMeter *sipglue.CPMeter
 }
 
 func (rp *reportParts) close() {
-	if rp != nil && rp.reporter != nil {
+	if rp == nil {
+		return
+	}
+	if rp.cpMeter != nil {
+		rp.cpMeter.Stop()
+	}
+	if rp.reporter != nil {
 		rp.reporter.Close()
 	}
 }
@@ -180,6 +190,11 @@ func (d *Daemon) buildReports(protocolToken string) error {
 		return err
 	}
 	h.OnReport = func(dc, outcome string) { rp.agentsN.WithLabelValues(dc, outcome).Inc() }
+	if cfg.Driver.Kind == DriverOpenStack {
+		if err := d.startPushedCPMeter(h); err != nil {
+			return err
+		}
+	}
 	for _, dc := range slices.Sorted(func(yield func(string) bool) {
 		for dc := range d.locals {
 			if !yield(dc) {
@@ -255,6 +270,37 @@ func (d *Daemon) buildWorkloadReports(token string) error {
 			return d.reportLocal(rep)
 		}, func(err error) { d.log.Warn("simulated workload report refused", "err", err) })
 	}
+	return nil
+}
+
+// startPushedCPMeter measures the CP workload per pair with driver
+// openstack, where the S-CSCFs run inside VMs: each S-CSCF's agent sends
+// its per-pair counters with its statistics (`ims-orch agent
+// --kamailio-rpc`, set by the instance's user data), the stats endpoint
+// keeps the last ones, and the node that runs the S-CSCF DC's local
+// controller reports their rates like driver local's meter does.
+func (d *Daemon) startPushedCPMeter(h *agent.StatsHandler) error {
+	t := d.cfg.Topology
+	if d.locals[t.SCSCFDC] == nil {
+		return nil // the S-CSCF DC's node meters its S-CSCFs
+	}
+	report := d.workloadReporter()
+	if report == nil {
+		return errors.New("driver openstack: the CP workload meter has no report target")
+	}
+	// an S-CSCF whose agent is silent for 5 s (5 samples) is gone or
+	// failing: its counters no longer count
+	store := sipglue.NewPushedCP(d.clk, 5*time.Second)
+	h.OnCP = store.Put
+	meter, err := sipglue.NewCPMeter(sipglue.CPMeterConfig{DC: t.SCSCFDC, DCs: d.cfg.dcNames(), Clock: d.clk, Report: report,
+		Targets: func() []sipglue.Target { return store.Targets(t.SCSCFDC) }, Read: store.Read,
+		OnError: func(err error) { d.log.Warn("CP workload meter", "err", err) }})
+	if err != nil {
+		return err
+	}
+	d.reports.cpMeter = meter
+	meter.Start()
+	d.log.Info("driver openstack: CP workload per pair from the S-CSCFs' agents", "dc", t.SCSCFDC)
 	return nil
 }
 

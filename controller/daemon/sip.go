@@ -130,15 +130,7 @@ func (d *Daemon) startSIP() error {
 	if report == nil {
 		return errors.New("driver local: the CP workload meter has no report target")
 	}
-	loc := d.cfg.Driver.Location
-	if len(loc.Rules) == 0 {
-		d.log.Warn("driver.location has no rules: CP workload per pair cannot be measured; proactive CP sizing sees no load")
-		return nil
-	}
-	if err := loc.Validate(d.cfg.dcNames()); err != nil {
-		return fmt.Errorf("driver.location: %w", err)
-	}
-	meter, err := sipglue.NewCPMeter(sipglue.CPMeterConfig{DC: t.SCSCFDC, Location: loc, Clock: d.clk, Report: report,
+	meter, err := sipglue.NewCPMeter(sipglue.CPMeterConfig{DC: t.SCSCFDC, DCs: d.cfg.dcNames(), Clock: d.clk, Report: report,
 		Call: rpcCall,
 		Targets: func() []sipglue.Target {
 			ins, _ := d.localDrv.List(context.Background(), t.SCSCFDC)

@@ -50,7 +50,6 @@ func serveDriverLocal(t *testing.T, mutate func(cfg *Config, url string)) {
 	cfg := DefaultConfig()
 	cfg.Driver.Kind = DriverLocal
 	cfg.Driver.KamailioDir = t.TempDir()
-	cfg.Driver.Location = sipglue.Location{Rules: []sipglue.Rule{{User: "tokyo-", DC: "tokyo"}, {User: "london-", DC: "london"}}}
 	ln := listen(t)
 	if mutate != nil {
 		mutate(cfg, "http://"+ln.Addr().String())

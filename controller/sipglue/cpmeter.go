@@ -13,91 +13,21 @@ import (
 
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
 )
 
-// Rule maps users to their entry DC: by user-part prefix ("dc1-" matches
-// sip:dc1-alice@...) or, if Host is valid, by the URI's host address
-// (sip:caller@127.0.0.17:5070 is in 127.0.0.16/28). A rule with both
-// needs both.
-type Rule struct {
-	User string       `json:"user,omitempty" yaml:"user,omitempty"`
-	Host netip.Prefix `json:"host,omitempty" yaml:"host,omitempty"`
-	DC   string       `json:"dc" yaml:"dc"`
-}
-
-// Location is the location service: the first matching rule gives a user's
-// entry DC.
-type Location struct {
-	Rules []Rule `json:"rules" yaml:"rules"`
-}
-
-// Validate checks the rules; the error names the rule and the field.
-func (l Location) Validate(dcs []string) error {
-	for i, r := range l.Rules {
-		if r.User == "" && !r.Host.IsValid() {
-			return fmt.Errorf("location rules[%d]: needs user or host", i)
-		}
-		if !slices.Contains(dcs, r.DC) {
-			return fmt.Errorf("location rules[%d].dc: %q is not one of %v", i, r.DC, dcs)
-		}
+// ParsePairKey reads one counter key of the S-CSCFs' "cp" table,
+// "entry>exit": the entry DCs of the caller and of the callee as the
+// registrar knows them (the DC in the Path of each user's registration, see
+// deploy/kamailio). ok is false when either side is empty (a user not
+// registered through a P-CSCF) or not one of dcs: such transactions are
+// unmapped.
+func ParsePairKey(key string, dcs []string) (entry, exit string, ok bool) {
+	entry, exit, found := strings.Cut(key, ">")
+	if !found || !slices.Contains(dcs, entry) || !slices.Contains(dcs, exit) {
+		return "", "", false
 	}
-	return nil
-}
-
-// SplitURI returns the user part and host of a SIP URI ("sip:u@h:p;x" →
-// "u", "h"); "<...>" and a display name are accepted.
-func SplitURI(uri string) (user, host string, err error) {
-	s := strings.TrimSpace(uri)
-	if i := strings.IndexByte(s, '<'); i >= 0 {
-		j := strings.IndexByte(s[i:], '>')
-		if j < 0 {
-			return "", "", fmt.Errorf("uri %q: '<' without '>'", uri)
-		}
-		s = s[i+1 : i+j]
-	}
-	rest, ok := strings.CutPrefix(s, "sip:")
-	if !ok {
-		if rest, ok = strings.CutPrefix(s, "sips:"); !ok {
-			return "", "", fmt.Errorf("uri %q: scheme is neither sip nor sips", uri)
-		}
-	}
-	if i := strings.IndexAny(rest, ";?"); i >= 0 {
-		rest = rest[:i]
-	}
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		user, rest = rest[:at], rest[at+1:]
-	}
-	host = rest
-	if strings.HasPrefix(host, "[") {
-		if j := strings.IndexByte(host, ']'); j > 0 {
-			host = host[1:j]
-		}
-	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
-	}
-	if host == "" {
-		return "", "", fmt.Errorf("uri %q: no host", uri)
-	}
-	return user, host, nil
-}
-
-// DCOf returns the entry DC of the user of a SIP URI.
-func (l Location) DCOf(uri string) (string, bool) {
-	user, host, err := SplitURI(uri)
-	if err != nil {
-		return "", false
-	}
-	addr, aerr := netip.ParseAddr(host)
-	for _, r := range l.Rules {
-		if r.User != "" && !strings.HasPrefix(user, r.User) {
-			continue
-		}
-		if r.Host.IsValid() && (aerr != nil || !r.Host.Contains(addr)) {
-			continue
-		}
-		return r.DC, true
-	}
-	return "", false
+	return entry, exit, true
 }
 
 // ParseHTableDump reads the result of Kamailio's "htable.dump" RPC: the
@@ -129,6 +59,24 @@ func ParseHTableDump(result json.RawMessage) (map[string]int64, error) {
 	return out, nil
 }
 
+// ReadCP reads the CP counters of one S-CSCF (its htable table) with call.
+func ReadCP(ctx context.Context, call Caller, rpc netip.AddrPort, table string) (map[string]int64, error) {
+	res, err := call(ctx, rpc, "htable.dump", table)
+	if err != nil {
+		return nil, err
+	}
+	return ParseHTableDump(res)
+}
+
+// KamailioCP reads the CP counters of the S-CSCF whose Kamailio answers
+// JSON-RPC on rpc (`ims-orch agent --kamailio-rpc`, inside the S-CSCF).
+func KamailioCP(rpc netip.AddrPort) func(ctx context.Context) (map[string]int64, error) {
+	call := func(ctx context.Context, a netip.AddrPort, method string, params ...any) (json.RawMessage, error) {
+		return kamrpc.New(a).Call(ctx, method, params...)
+	}
+	return func(ctx context.Context) (map[string]int64, error) { return ReadCP(ctx, call, rpc, "cp") }
+}
+
 // Target is one S-CSCF to read.
 type Target struct {
 	ID  string
@@ -147,13 +95,19 @@ type Reporter interface {
 // CPMeterConfig configures a CPMeter.
 type CPMeterConfig struct {
 	// DC is the reporting DC (the S-CSCF DC).
-	DC       string
-	Location Location
+	DC string
+	// DCs are the topology's datacenters: a counter naming any other DC
+	// is unmapped.
+	DCs []string
 	// Targets lists the live S-CSCFs (e.g. from the driver).
 	Targets func() []Target
-	Call    Caller
-	Report  Reporter
-	Clock   clock.Clock
+	// Call reads a target's counters over its RPC socket (ReadCP), unless
+	// Read is set: then Read gives them (e.g. the last ones its agent
+	// pushed, PushedCP).
+	Call   Caller
+	Read   func(ctx context.Context, t Target) (map[string]int64, error)
+	Report Reporter
+	Clock  clock.Clock
 	// Period between reports (5 s, paper 4.2 step 1); Table is the htable
 	// name ("cp").
 	Period time.Duration
@@ -188,8 +142,10 @@ func NewCPMeter(cfg CPMeterConfig) (*CPMeter, error) {
 	switch {
 	case cfg.DC == "":
 		return nil, errors.New("sipglue: CPMeter: DC: empty")
-	case cfg.Targets == nil || cfg.Call == nil || cfg.Report == nil || cfg.Clock == nil:
-		return nil, errors.New("sipglue: CPMeter: Targets, Call, Report and Clock are required")
+	case !slices.Contains(cfg.DCs, cfg.DC):
+		return nil, fmt.Errorf("sipglue: CPMeter: DC: %q is not one of DCs %v", cfg.DC, cfg.DCs)
+	case cfg.Targets == nil || (cfg.Call == nil && cfg.Read == nil) || cfg.Report == nil || cfg.Clock == nil:
+		return nil, errors.New("sipglue: CPMeter: Targets, Call or Read, Report and Clock are required")
 	case cfg.Period < 0:
 		return nil, fmt.Errorf("sipglue: CPMeter: Period %v: negative", cfg.Period)
 	}
@@ -201,6 +157,10 @@ func NewCPMeter(cfg CPMeterConfig) (*CPMeter, error) {
 	}
 	if cfg.OnError == nil {
 		cfg.OnError = func(error) {}
+	}
+	if cfg.Read == nil {
+		call, table := cfg.Call, cfg.Table
+		cfg.Read = func(ctx context.Context, t Target) (map[string]int64, error) { return ReadCP(ctx, call, t.RPC, table) }
 	}
 	return &CPMeter{cfg: cfg, last: map[string]map[string]int64{}, readAt: map[string]time.Time{}}, nil
 }
@@ -243,14 +203,11 @@ func (m *CPMeter) Step(ctx context.Context) (protocol.WorkloadReport, bool) {
 	var reads []read
 	for _, t := range m.cfg.Targets() {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		res, err := m.cfg.Call(cctx, t.RPC, "htable.dump", m.cfg.Table)
+		c, err := m.cfg.Read(cctx, t)
 		cancel()
 		if err == nil {
-			var c map[string]int64
-			if c, err = ParseHTableDump(res); err == nil {
-				reads = append(reads, read{t.ID, c})
-				continue
-			}
+			reads = append(reads, read{t.ID, c})
+			continue
 		}
 		m.cfg.OnError(fmt.Errorf("sipglue: CP counters of %s: %w", t.ID, err))
 	}
@@ -274,10 +231,8 @@ func (m *CPMeter) Step(ctx context.Context) (protocol.WorkloadReport, bool) {
 			if d == 0 {
 				continue
 			}
-			from, to, ok := strings.Cut(k, ">")
-			e, ok1 := m.cfg.Location.DCOf(from)
-			x, ok2 := m.cfg.Location.DCOf(to)
-			if !ok || !ok1 || !ok2 {
+			e, x, ok := ParsePairKey(k, m.cfg.DCs)
+			if !ok {
 				m.unmapped += d
 				continue
 			}
@@ -325,9 +280,73 @@ func (m *CPMeter) Reports() []protocol.WorkloadReport {
 	return slices.Clone(m.reports)
 }
 
-// Unmapped returns how many transactions had a user the Location does not map.
+// Unmapped returns how many transactions had a caller or callee without a
+// registration through a P-CSCF of a known DC.
 func (m *CPMeter) Unmapped() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.unmapped
+}
+
+// PushedCP keeps the CP counters the S-CSCFs' agents push with their
+// statistics (driver openstack: `ims-orch agent --kamailio-rpc`, through the
+// stats endpoint, agent.StatsHandler.OnCP) for a CPMeter to read: Targets
+// are the instances of a DC that pushed within MaxAge, Read their last
+// counters.
+type PushedCP struct {
+	// MaxAge: an instance silent this long is no target (gone or failed).
+	MaxAge time.Duration
+	Clock  clock.Clock
+
+	mu   sync.Mutex
+	last map[string]pushed // instance → last push
+}
+
+type pushed struct {
+	dc string
+	at time.Time // when it arrived (the controller's clock)
+	c  map[string]int64
+}
+
+// NewPushedCP returns an empty store.
+func NewPushedCP(clk clock.Clock, maxAge time.Duration) *PushedCP {
+	return &PushedCP{MaxAge: maxAge, Clock: clk, last: map[string]pushed{}}
+}
+
+// Put takes an instance's counters (agent.StatsHandler.OnCP).
+func (p *PushedCP) Put(dc, instance string, _ time.Time, c map[string]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last[instance] = pushed{dc: dc, at: p.Clock.Now(), c: c}
+}
+
+// Targets lists the instances of dc with counters younger than MaxAge,
+// sorted; older ones are forgotten.
+func (p *PushedCP) Targets(dc string) []Target {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.Clock.Now()
+	var out []Target
+	for id, x := range p.last {
+		if now.Sub(x.at) > p.MaxAge {
+			delete(p.last, id)
+			continue
+		}
+		if x.dc == dc {
+			out = append(out, Target{ID: id})
+		}
+	}
+	slices.SortFunc(out, func(a, b Target) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Read returns a target's last counters.
+func (p *PushedCP) Read(_ context.Context, t Target) (map[string]int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	x, ok := p.last[t.ID]
+	if !ok {
+		return nil, fmt.Errorf("no CP counters from %s's agent", t.ID)
+	}
+	return x.c, nil
 }

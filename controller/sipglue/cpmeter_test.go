@@ -15,70 +15,30 @@ import (
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
 
-func TestSplitURI(t *testing.T) {
+var testDCs = []string{"dc0", "dc1", "dc2"}
+
+func TestParsePairKey(t *testing.T) {
 	for _, tc := range []struct {
-		name, in, user, host string
-		bad                  bool
+		key, e, x string
+		ok        bool
 	}{
-		{"user host port", "sip:caller@127.0.0.17:16001", "caller", "127.0.0.17", false},
-		{"params", "sip:dc1-callee@127.80.1.1:5060;transport=udp", "dc1-callee", "127.80.1.1", false},
-		{"angle brackets and display name", `"Al" <sip:al@10.0.0.1>;tag=x`, "al", "10.0.0.1", false},
-		{"no user", "sip:127.0.0.1", "", "127.0.0.1", false},
-		{"sips", "sips:bob@example.com", "bob", "example.com", false},
-		{"ipv6", "sip:bob@[::1]:5060", "bob", "::1", false},
-		{"not sip", "tel:+1555", "", "", true},
-		{"no host", "sip:bob@", "", "", true},
-		{"unclosed", "<sip:bob@x", "", "", true},
+		{"dc0>dc1", "dc0", "dc1", true},
+		{"dc2>dc2", "dc2", "dc2", true},
+		{">dc1", "", "", false},    // caller not registered
+		{"dc0>", "", "", false},    // callee not registered
+		{"dc9>dc1", "", "", false}, // not a DC of the topology
+		{"dc0", "", "", false},
+		{"dc0>dc1>dc2", "", "", false},
+		{"", "", "", false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			u, h, err := SplitURI(tc.in)
-			if tc.bad != (err != nil) || u != tc.user || h != tc.host {
-				t.Fatalf("SplitURI(%q) = %q, %q, %v", tc.in, u, h, err)
-			}
-		})
+		e, x, ok := ParsePairKey(tc.key, testDCs)
+		if e != tc.e || x != tc.x || ok != tc.ok {
+			t.Errorf("ParsePairKey(%q) = %q, %q, %v; want %q, %q, %v", tc.key, e, x, ok, tc.e, tc.x, tc.ok)
+		}
 	}
 }
 
-var testLoc = Location{Rules: []Rule{
-	{Host: netip.MustParsePrefix("127.0.0.16/28"), DC: "dc0"},
-	{User: "dc1-", DC: "dc1"},
-	{User: "x", Host: netip.MustParsePrefix("10.0.0.0/8"), DC: "dc2"},
-	{User: "dc0-", DC: "dc0"},
-}}
-
-func TestLocation(t *testing.T) {
-	for _, tc := range []struct {
-		name, uri, dc string
-		ok            bool
-	}{
-		{"by host", "sip:caller@127.0.0.17:16001", "dc0", true},
-		{"by user prefix", "sip:dc1-callee@127.80.1.1:5060", "dc1", true},
-		{"first rule wins", "sip:dc1-z@127.0.0.20", "dc0", true},
-		{"both needed: both", "sip:xy@10.1.2.3", "dc2", true},
-		{"both needed: host missing", "sip:xy@11.1.2.3", "", false},
-		{"host not an address", "sip:caller@example.com", "", false},
-		{"unknown", "sip:zed@127.0.0.99", "", false},
-		{"garbage", "nonsense", "", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dc, ok := testLoc.DCOf(tc.uri)
-			if dc != tc.dc || ok != tc.ok {
-				t.Fatalf("DCOf(%q) = %q, %v; want %q, %v", tc.uri, dc, ok, tc.dc, tc.ok)
-			}
-		})
-	}
-	if err := testLoc.Validate([]string{"dc0", "dc1", "dc2"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := testLoc.Validate([]string{"dc0", "dc1"}); err == nil {
-		t.Fatal("rule for unknown dc2 accepted")
-	}
-	if err := (Location{Rules: []Rule{{DC: "dc0"}}}).Validate([]string{"dc0"}); err == nil {
-		t.Fatal("rule without user or host accepted")
-	}
-}
-
-const dumpOK = `[{"entry":184,"size":2,"slot":[{"name":"sip:caller@127.0.0.17:6001>sip:dc1-callee@127.80.1.1:5060","value":41,"type":"int"},{"name":"s","value":"text","type":"str"}]},{"entry":3,"size":1,"slot":[{"name":"k","value":2,"type":"int"}]}]`
+const dumpOK = `[{"entry":184,"size":2,"slot":[{"name":"dc0>dc1","value":41,"type":"int"},{"name":"s","value":"text","type":"str"}]},{"entry":3,"size":1,"slot":[{"name":"k","value":2,"type":"int"}]}]`
 
 func TestParseHTableDump(t *testing.T) {
 	for _, tc := range []struct {
@@ -86,7 +46,7 @@ func TestParseHTableDump(t *testing.T) {
 		want     map[string]int64
 		bad      bool
 	}{
-		{"items", dumpOK, map[string]int64{"sip:caller@127.0.0.17:6001>sip:dc1-callee@127.80.1.1:5060": 41, "k": 2}, false},
+		{"items", dumpOK, map[string]int64{"dc0>dc1": 41, "k": 2}, false},
 		{"empty table", `[]`, map[string]int64{}, false},
 		{"not an array", `{"a":1}`, nil, true},
 		{"int item with a string value", `[{"slot":[{"name":"a","value":"x","type":"int"}]}]`, nil, true},
@@ -116,14 +76,14 @@ func FuzzParseHTableDump(f *testing.F) {
 	})
 }
 
-func FuzzDCOf(f *testing.F) {
-	for _, s := range []string{"sip:caller@127.0.0.17:6001", "sip:dc1-x@h", `"a" <sip:b@[::1]:1>`, "sip:@", "<"} {
+func FuzzParsePairKey(f *testing.F) {
+	for _, s := range []string{"dc0>dc1", ">dc1", "dc0>", "a>b>c", ">", ""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		dc, ok := testLoc.DCOf(s)
-		if ok != (dc != "") {
-			t.Fatalf("DCOf(%q) = %q, %v", s, dc, ok)
+		e, x, ok := ParsePairKey(s, testDCs)
+		if ok != (e != "" && x != "") || ok && s != e+">"+x {
+			t.Fatalf("ParsePairKey(%q) = %q, %q, %v", s, e, x, ok)
 		}
 	})
 }
@@ -174,9 +134,9 @@ func rate(rep protocol.WorkloadReport, e, x string) float64 {
 }
 
 const (
-	c0to1 = "sip:caller@127.0.0.17:6001>sip:dc1-callee@127.80.1.1:5060"
-	c1to1 = "sip:dc1-callee@127.81.1.1>sip:dc1-callee@127.81.1.1"
-	cUnk  = "sip:who@127.0.0.99>sip:dc1-callee@x"
+	c0to1 = "dc0>dc1"
+	c1to1 = "dc1>dc1"
+	cUnk  = ">dc1" // a caller that never registered
 )
 
 func TestCPMeter(t *testing.T) {
@@ -187,7 +147,7 @@ func TestCPMeter(t *testing.T) {
 	var tmu sync.Mutex
 	rep := &reports{}
 	var errs []error
-	m, err := NewCPMeter(CPMeterConfig{DC: "dc0", Location: testLoc, Call: kam.call, Report: rep, Clock: clk,
+	m, err := NewCPMeter(CPMeterConfig{DC: "dc0", DCs: testDCs, Call: kam.call, Report: rep, Clock: clk,
 		Targets: func() []Target { tmu.Lock(); defer tmu.Unlock(); return append([]Target(nil), targets...) },
 		OnError: func(err error) { errs = append(errs, err) }})
 	if err != nil {
@@ -257,12 +217,13 @@ func TestCPMeter(t *testing.T) {
 }
 
 func TestNewCPMeterErrors(t *testing.T) {
-	ok := CPMeterConfig{DC: "dc0", Targets: func() []Target { return nil }, Call: (&fakeKam{}).call, Report: &reports{}, Clock: clock.NewVirtual(time.Unix(0, 0))}
+	ok := CPMeterConfig{DC: "dc0", DCs: testDCs, Targets: func() []Target { return nil }, Call: (&fakeKam{}).call, Report: &reports{}, Clock: clock.NewVirtual(time.Unix(0, 0))}
 	for _, tc := range []struct {
 		name string
 		mod  func(c *CPMeterConfig)
 	}{
 		{"no DC", func(c *CPMeterConfig) { c.DC = "" }},
+		{"DC not in DCs", func(c *CPMeterConfig) { c.DC = "dc7" }},
 		{"no targets", func(c *CPMeterConfig) { c.Targets = nil }},
 		{"no clock", func(c *CPMeterConfig) { c.Clock = nil }},
 		{"negative period", func(c *CPMeterConfig) { c.Period = -time.Second }},
@@ -274,5 +235,44 @@ func TestNewCPMeterErrors(t *testing.T) {
 				t.Fatal("accepted")
 			}
 		})
+	}
+}
+
+// With driver openstack the S-CSCFs' agents push their counters; the meter
+// reads the last pushed ones, and an instance whose agent went silent
+// stops being a target.
+func TestCPMeterPushedCounters(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(5000, 0))
+	store := NewPushedCP(clk, 3*time.Second)
+	rep := &reports{}
+	m, err := NewCPMeter(CPMeterConfig{DC: "dc0", DCs: testDCs, Report: rep, Clock: clk, Period: time.Second,
+		Targets: func() []Target { return store.Targets("dc0") }, Read: store.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Put("dc0", "s1", clk.Now(), map[string]int64{c0to1: 100})
+	store.Put("dc1", "p1", clk.Now(), map[string]int64{c1to1: 7}) // another DC's instance: not a target
+	m.Start()
+	for i := 1; i <= 5; i++ {
+		clk.Advance(500 * time.Millisecond)
+		if i <= 2 {
+			store.Put("dc0", "s1", clk.Now(), map[string]int64{c0to1: 100 + int64(i)*10}) // 10 tx/s
+		}
+		clk.Advance(500 * time.Millisecond)
+	}
+	var got []float64
+	for _, r := range rep.got {
+		got = append(got, rate(r, "dc0", "dc1"))
+	}
+	// two seconds at 10 tx/s, then the agent is silent: no change, and
+	// after MaxAge no target at all
+	if fmt.Sprint(got) != "[10 10 0 0 0]" {
+		t.Fatalf("dc0→dc1 rates %v, want 10 tx/s for two seconds, then none", got)
+	}
+	if ts := store.Targets("dc0"); len(ts) != 0 {
+		t.Fatalf("silent instance still a target: %v", ts)
+	}
+	if _, err := store.Read(context.Background(), Target{ID: "s1"}); err == nil {
+		t.Fatal("read of a forgotten instance succeeded")
 	}
 }

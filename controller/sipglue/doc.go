@@ -15,9 +15,10 @@
 //     failed and booting instances are not routable, so they leave DNS at
 //     once. The wrapped sink (dcroute) still gets every update.
 //   - CPMeter: every 5 s, the SIP transactions each S-CSCF counted per
-//     "From URI>To URI" (htable "cp", see deploy/kamailio) are mapped to
-//     entry→exit DC pairs by a Location and reported to the global
-//     controller as a protocol.WorkloadReport of kind "cp".
+//     "entry DC>exit DC" (htable "cp", see deploy/kamailio: each user's DC
+//     is the one the registrar keeps in the Path of its registration) are
+//     reported to the global controller as a protocol.WorkloadReport of
+//     kind "cp".
 //
 // The split CP/DP driver that drains CP instances before they go lives in
 // drivers/split.

@@ -36,7 +36,7 @@ func handStart(tb testing.TB, role local.Role, addr, nextHop string) netip.AddrP
 	a := netip.MustParseAddr(addr)
 	dir := tb.TempDir()
 	cfg, err := local.Render(kamfiles.Files, kamfiles.Template, local.TemplateData{
-		ID: "hand-" + string(role), Role: role, Addr: a, Children: 4,
+		ID: "hand-" + string(role), Role: role, DC: "hand", Addr: a, Children: 4,
 		CtlSock: "udp:" + addr + ":2049", RPCSock: "udp:" + addr + ":8090", NextHop: nextHop, DNSMaxTTL: 1, FRTimerMS: 8000})
 	if err != nil {
 		tb.Fatal(err)

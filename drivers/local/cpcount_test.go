@@ -71,12 +71,18 @@ func keepAlive(t *testing.T, local, pcscf string, n int) int {
 	return ok
 }
 
-// The CP workload per pair from real SIP: SIPp calls at a steady rate
-// through a real P-CSCF to a real S-CSCF, whose per-pair counters the
-// CPMeter reads over RPC. The meter's steady rate is within 10 % of what
-// the caller sent (2 transactions per call: INVITE, BYE), its total matches
-// the calls SIPp completed; keep-alive OPTIONS are answered by the P-CSCF
-// and never counted; idle counters expire from the S-CSCF's table.
+// The CP workload per pair from real SIP, with each user's entry DC from
+// the registrar: two DCs' P-CSCFs, two S-CSCFs replicating usrloc over DMQ.
+// The caller registers through DC A's P-CSCF (its REGISTER reaches S-CSCF
+// s1), the callee through DC B's (s2). SIPp calls at a steady rate through A
+// reach s1, which finds both users' Paths (the callee's copied over DMQ):
+// the meter reports them as A→B, its steady rate within 10 % of what the
+// caller sent (2 transactions per call: INVITE, BYE) and its total matching
+// the calls SIPp completed. The caller then re-registers through B: the
+// same caller, from the same address, now counts as B→B, so the mapping
+// follows the registration, not the address. A caller that never
+// registered counts as unmapped. Keep-alive OPTIONS are answered by the
+// P-CSCF and never counted; idle counters expire from the S-CSCFs' tables.
 func TestCPMeterOnRealSIP(t *testing.T) {
 	if err := local.Available(); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -84,22 +90,27 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 		}
 		t.Skipf("real SIP parts absent (scripts/ci-kamailio.sh installs them): %v", err)
 	}
-	const dcName = "dc42" // an address block of its own
+	const dcA, dcB = "dc42", "dc46" // address blocks of their own
 	const rate, calls = 20, 240
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	scen := scenarios(t)
-	var sAddr netip.AddrPort
+	var s1Addr, s2Addr netip.AddrPort
 	d, err := local.New(local.Config{BaseDir: t.TempDir(), Children: 2, ShmMB: 128, Grace: 3 * time.Second,
-		CPExpire: 3 * time.Second, NextHop: func(string) string { return "sip:" + sAddr.String() }})
+		CPExpire: 3 * time.Second, NextHop: func(dc string) string {
+			if dc == dcA {
+				return "sip:" + s1Addr.String()
+			}
+			return "sip:" + s2Addr.String()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = d.Close(context.Background()) }()
 	evs := newEventLog(d)
-	launch := func(id, vnf string) local.Runtime {
+	launch := func(id, dc, vnf string) local.Runtime {
 		t.Helper()
-		if _, err := d.Launch(ctx, drivers.Spec{ID: id, DC: dcName, VNF: vnf}); err != nil {
+		if _, err := d.Launch(ctx, drivers.Spec{ID: id, DC: dc, VNF: vnf}); err != nil {
 			t.Fatal(err)
 		}
 		evs.wait(t, id, drivers.StateActive, 10*time.Second)
@@ -109,13 +120,18 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 		}
 		return rt
 	}
-	s1 := launch("s1", "S-CSCF")
-	sAddr = s1.SIP
-	p1 := launch("p1", "P-CSCF")
+	// both S-CSCFs in DC A (the S-CSCF DC), DMQ peers of each other
+	s1 := launch("s1", dcA, "S-CSCF")
+	s1Addr = s1.SIP
+	s2 := launch("s2", dcA, "S-CSCF")
+	s2Addr = s2.SIP
+	pA := launch("pa", dcA, "P-CSCF")
+	pB := launch("pb", dcB, "P-CSCF")
 
 	startUAS(t, scen, "127.0.0.64", 5080)
-	register(t, scen, p1.SIP.String(), "127.0.0.66", "callee", "127.0.0.64:5080")
-	if n := keepAlive(t, "127.0.0.65:5095", p1.SIP.String(), 20); n != 20 {
+	register(t, scen, pB.SIP.String(), "127.0.0.66", "callee", "127.0.0.64:5080")
+	register(t, scen, pA.SIP.String(), "127.0.0.66", "caller", "127.0.0.65:5070")
+	if n := keepAlive(t, "127.0.0.65:5095", pA.SIP.String(), 20); n != 20 {
 		t.Fatalf("the P-CSCF answered %d of 20 keep-alive OPTIONS", n)
 	}
 
@@ -124,8 +140,8 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 		c.Timeout = 3 * time.Second
 		return c.Call(ctx, method, params...)
 	}
-	dump := func() map[string]int64 {
-		res, err := rpc(ctx, s1.RPC, "htable.dump", "cp")
+	dump := func(s local.Runtime) map[string]int64 {
+		res, err := rpc(ctx, s.RPC, "htable.dump", "cp")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,18 +151,22 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 		}
 		return m
 	}
-	for k := range dump() {
-		if strings.Contains(k, "keepalive") {
-			t.Fatalf("a keep-alive OPTIONS was counted at the S-CSCF: %q", k)
+	// so far: two REGISTERs, one per DC, each counted where it arrived
+	// (the keep-alives are not in any table)
+	regs := map[string]int64{}
+	for _, s := range []local.Runtime{s1, s2} {
+		for k, v := range dump(s) {
+			regs[k] += v
 		}
 	}
+	if fmt.Sprint(regs) != fmt.Sprint(map[string]int64{dcA + ">" + dcA: 1, dcB + ">" + dcB: 1}) {
+		t.Fatalf("S-CSCF counters after one REGISTER per DC and 20 keep-alives: %v", regs)
+	}
 
-	// callers in DC "a" (by address), the callee's users in DC "b"
-	loc := sipglue.Location{Rules: []sipglue.Rule{{Host: netip.MustParsePrefix("127.0.0.65/32"), DC: "a"}, {User: "callee", DC: "b"}}}
 	log := &reportLog{}
-	meter, err := sipglue.NewCPMeter(sipglue.CPMeterConfig{DC: "a", Location: loc, Clock: clock.Real{}, Report: log, Period: time.Second,
+	meter, err := sipglue.NewCPMeter(sipglue.CPMeterConfig{DC: dcA, DCs: []string{dcA, dcB}, Clock: clock.Real{}, Report: log, Period: time.Second,
 		Call:    rpc,
-		Targets: func() []sipglue.Target { return []sipglue.Target{{ID: "s1", RPC: s1.RPC}} },
+		Targets: func() []sipglue.Target { return []sipglue.Target{{ID: "s1", RPC: s1.RPC}, {ID: "s2", RPC: s2.RPC}} },
 		OnError: func(err error) { t.Logf("meter: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
@@ -154,60 +174,103 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 	started := time.Now() // the meter's baseline reading is taken in Start
 	meter.Start()
 	defer meter.Stop()
-	res, err := runUAC(ctx, scen, p1.SIP.String(), "127.0.0.65", 5070, rate, calls, 100*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("SIPp: %v", res)
-	if res.OK < calls*99/100 {
-		t.Fatalf("only %d of %d calls completed", res.OK, calls)
-	}
-	want := float64(2 * res.OK) // INVITE + BYE of every completed call
-	var total float64
-	counted := func() float64 {
+	// counted returns the transactions of a pair the meter reported since from
+	counted := func(e, x string, from time.Time) float64 {
 		sum, prev := 0.0, started
 		for _, r := range log.all() {
-			for _, p := range r.Pairs {
-				if p.Entry == "a" && p.Exit == "b" {
-					sum += p.Rate * r.At.Sub(prev).Seconds()
+			if r.At.After(from) {
+				for _, p := range r.Pairs {
+					if p.Entry == e && p.Exit == x {
+						sum += p.Rate * r.At.Sub(prev).Seconds()
+					}
 				}
 			}
 			prev = r.At
 		}
 		return sum
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for total = counted(); total < want*0.99 && time.Now().Before(deadline); total = counted() {
-		time.Sleep(200 * time.Millisecond) // a real process: poll its counters with a bounded deadline
+	// waitCounted polls the meter's reports (real processes: bounded) until
+	// the pair reaches want
+	waitCounted := func(e, x string, from time.Time, want float64) float64 {
+		deadline := time.Now().Add(10 * time.Second)
+		total := counted(e, x, from)
+		for ; total < want*0.99 && time.Now().Before(deadline); total = counted(e, x, from) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		return total
 	}
+
+	// 1. steady calls A → B
+	res, err := runUAC(ctx, scen, pA.SIP.String(), "127.0.0.65", 5070, rate, calls, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("SIPp A→B: %v", res)
+	if res.OK < calls*99/100 {
+		t.Fatalf("only %d of %d calls completed", res.OK, calls)
+	}
+	want := float64(2 * res.OK) // INVITE + BYE of every completed call
+	total := waitCounted(dcA, dcB, started, want)
 	var steady []float64
 	reps := log.all()
 	for i, r := range reps {
 		for _, p := range r.Pairs {
-			if p.Entry == "a" && p.Exit == "b" && i >= 3 && r.At.Sub(reps[0].At) < time.Duration(calls/rate-2)*time.Second {
+			if p.Entry == dcA && p.Exit == dcB && i >= 3 && r.At.Sub(reps[0].At) < time.Duration(calls/rate-2)*time.Second {
 				steady = append(steady, p.Rate)
 			}
 		}
 	}
 	slices.Sort(steady)
-	t.Logf("counted a→b %.0f transactions (calls ok ×2 = %.0f); steady rates %v; unmapped %d", total, want, steady, meter.Unmapped())
+	t.Logf("counted A→B %.0f transactions (calls ok ×2 = %.0f); steady rates %v; unmapped %d", total, want, steady, meter.Unmapped())
 	if total < want*0.97 || total > want*1.03 {
-		t.Fatalf("meter counted %.0f a→b transactions, SIPp completed %d calls (%.0f)", total, res.OK, want)
+		t.Fatalf("meter counted %.0f A→B transactions, SIPp completed %d calls (%.0f)", total, res.OK, want)
 	}
 	if len(steady) < 4 {
 		t.Fatalf("only %d steady reports", len(steady))
 	}
 	if med := steady[len(steady)/2]; med < 0.9*2*rate || med > 1.1*2*rate {
-		t.Fatalf("steady CP rate a→b %.1f tx/s, want within 10%% of %d", med, 2*rate)
+		t.Fatalf("steady CP rate A→B %.1f tx/s, want within 10%% of %d", med, 2*rate)
 	}
-	// idle counters leave the table (CPExpire 3 s)
+	if u := meter.Unmapped(); u != 0 {
+		t.Fatalf("%d transactions of registered users unmapped", u)
+	}
+
+	// 2. the caller moves: registered through B's P-CSCF, calls through it
+	register(t, scen, pB.SIP.String(), "127.0.0.66", "caller", "127.0.0.65:5070")
+	moved := time.Now()
+	res2, err := runUAC(ctx, scen, pB.SIP.String(), "127.0.0.65", 5070, rate, 40, 100*time.Millisecond)
+	if err != nil || res2.OK < 39 {
+		t.Fatalf("SIPp B→B: %v %v", res2, err)
+	}
+	// the REGISTER itself counts B→B too
+	bb := waitCounted(dcB, dcB, moved, float64(2*res2.OK))
+	ab := counted(dcA, dcB, moved.Add(2*time.Second))
+	t.Logf("after re-registering through B: B→B %.0f transactions (calls ok ×2 = %d), A→B %.1f", bb, 2*res2.OK, ab)
+	if bb < 0.97*float64(2*res2.OK) || bb > 1.03*float64(2*res2.OK)+1 || ab > 0 {
+		t.Fatalf("the caller registered through B still counts as A: B→B %.0f (want %d), A→B %.1f", bb, 2*res2.OK, ab)
+	}
+
+	// 3. a caller that never registered: its transactions are unmapped
+	res3, err := runUAC(ctx, scen, pA.SIP.String(), "127.0.0.65", 5070, rate, 20, 100*time.Millisecond, "-key", "caller", "stranger")
+	if err != nil || res3.OK < 19 {
+		t.Fatalf("SIPp unregistered caller: %v %v", res3, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for meter.Unmapped() < int64(2*res3.OK) && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if u := meter.Unmapped(); u != int64(2*res3.OK) {
+		t.Fatalf("unregistered caller: %d transactions unmapped, want %d", u, 2*res3.OK)
+	}
+
+	// idle counters leave the tables (CPExpire 3 s)
 	meter.Stop()
 	deadline = time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if len(dump()) == 0 {
+		if len(dump(s1)) == 0 && len(dump(s2)) == 0 {
 			return
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	t.Fatalf("CP counters still in the S-CSCF's table 15 s after the calls: %v", dump())
+	t.Fatalf("CP counters still in the S-CSCFs' tables 15 s after the calls: %v %v", dump(s1), dump(s2))
 }

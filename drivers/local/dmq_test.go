@@ -16,9 +16,10 @@ import (
 )
 
 // S-CSCFs replicate usrloc over DMQ (a call routed to any S-CSCF finds the
-// callee) and count CP transactions per caller>callee in htable "cp".
+// callee) and count CP transactions per entry>exit DC, each user's DC from
+// its registration's Path (reg_fetch_contacts), in htable "cp".
 func TestRenderSCSCFReplicationAndCounters(t *testing.T) {
-	td := TemplateData{ID: "s2", Role: RoleSCSCF, Addr: netip.MustParseAddr("127.10.2.2"), Children: 1,
+	td := TemplateData{ID: "s2", Role: RoleSCSCF, DC: "dc0", Addr: netip.MustParseAddr("127.10.2.2"), Children: 1,
 		CtlSock: "udp:127.10.2.2:2049", RPCSock: "udp:127.10.2.2:8090", DNSMaxTTL: 1, FRTimerMS: 2000,
 		DMQPeers: []netip.Addr{netip.MustParseAddr("127.10.2.1"), netip.MustParseAddr("127.10.2.3")}}
 	out, err := Render(kamfiles.Files, kamfiles.Template, td)
@@ -27,7 +28,7 @@ func TestRenderSCSCFReplicationAndCounters(t *testing.T) {
 	}
 	for _, want := range []string{`loadmodule "dmq_usrloc.so"`, `modparam("dmq", "server_address", "sip:127.10.2.2:5060")`,
 		`modparam("dmq", "notification_address", "sip:127.10.2.1:5060")`, `modparam("dmq", "notification_address", "sip:127.10.2.3:5060")`,
-		`modparam("dmq_usrloc", "sync", 1)`, `dmq_handle_message()`, `$shtinc(cp=>$var(cpk))`} {
+		`modparam("dmq_usrloc", "sync", 1)`, `dmq_handle_message()`, `$shtinc(cp=>$var(cpk))`, `reg_fetch_contacts("location", "$fu", "cpf")`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("scscf config lacks %q", want)
 		}

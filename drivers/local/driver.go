@@ -326,7 +326,7 @@ func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
 		return Command{}, err
 	}
 	td := TemplateData{
-		ID: spec.ID, Role: in.role, Addr: in.addr, Children: d.cfg.Children,
+		ID: spec.ID, Role: in.role, DC: spec.DC, Addr: in.addr, Children: d.cfg.Children,
 		CtlSock:   "udp:" + netip.AddrPortFrom(in.addr, CtlPort).String(),
 		RPCSock:   "udp:" + netip.AddrPortFrom(in.addr, RPCPort).String(),
 		DNSMaxTTL: d.cfg.DNSMaxTTL, FRTimerMS: frTimerMS, CPExpireS: max(1, int(d.cfg.CPExpire/time.Second)),

@@ -119,14 +119,14 @@ func TestAddrPlanProperty(t *testing.T) {
 
 func TestRender(t *testing.T) {
 	addr := netip.MustParseAddr("127.10.1.1")
-	base := TemplateData{ID: "p1", Addr: addr, Children: 2, CtlSock: "udp:127.10.1.1:2049", RPCSock: "udp:127.10.1.1:8090", DNSMaxTTL: 1, FRTimerMS: 2000}
+	base := TemplateData{ID: "p1", DC: "dc0", Addr: addr, Children: 2, CtlSock: "udp:127.10.1.1:2049", RPCSock: "udp:127.10.1.1:8090", DNSMaxTTL: 1, FRTimerMS: 2000}
 	p := base
 	p.Role, p.NextHop = RolePCSCF, "sip:scscf.dc0.ims.local"
 	out, err := Render(kamfiles.Files, kamfiles.Template, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`$du = "sip:scscf.dc0.ims.local";`, "add_path()", `"udp:127.10.1.1:8090"`, "dns_cache_max_ttl=1", "dns_srv_lb=on", "children=2"} {
+	for _, want := range []string{`$du = "sip:scscf.dc0.ims.local";`, `add_path("dc0")`, `"udp:127.10.1.1:8090"`, "dns_cache_max_ttl=1", "dns_srv_lb=on", "children=2"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("pcscf config lacks %q", want)
 		}
@@ -166,8 +166,11 @@ func TestRender(t *testing.T) {
 		"no role":          base,
 		"pcscf no uri":     {Role: RolePCSCF, NextHop: "scscf"},
 		"pcscf bad quote":  {Role: RolePCSCF, NextHop: `sip:a";exit;"`},
-		"media hook quote": {Role: RolePCSCF, NextHop: "sip:a", MediaHook: `http://a";exit;"`, MediaEntryIP: addr},
-		"media no entry":   {Role: RolePCSCF, NextHop: "sip:a", MediaHook: "http://127.0.0.1:1/m"},
+		"pcscf no dc":      {Role: RolePCSCF, NextHop: "sip:scscf.dc0.ims.local"},
+		"pcscf bad dc":     {Role: RolePCSCF, DC: `dc0")`, NextHop: "sip:scscf.dc0.ims.local"},
+		"scscf bad dc":     {Role: RoleSCSCF, DC: "a>b"},
+		"media hook quote": {Role: RolePCSCF, DC: "dc0", NextHop: "sip:a", MediaHook: `http://a";exit;"`, MediaEntryIP: addr},
+		"media no entry":   {Role: RolePCSCF, DC: "dc0", NextHop: "sip:a", MediaHook: "http://127.0.0.1:1/m"},
 	} {
 		if _, err := Render(kamfiles.Files, kamfiles.Template, td); err == nil {
 			t.Errorf("%s: Render succeeded", name)
@@ -185,7 +188,7 @@ func TestRenderedConfigChecks(t *testing.T) {
 		media bool
 	}{{RolePCSCF, false}, {RoleSCSCF, false}, {RolePCSCF, true}, {RoleSCSCF, true}} {
 		role := tc.role
-		td := TemplateData{ID: "x", Role: role, Addr: netip.MustParseAddr("127.10.1.1"), Children: 1,
+		td := TemplateData{ID: "x", Role: role, DC: "dc0", Addr: netip.MustParseAddr("127.10.1.1"), Children: 1,
 			CtlSock: "udp:127.10.1.1:2049", RPCSock: "udp:127.10.1.1:8090", NextHop: "sip:scscf.dc0.ims.local", DNSMaxTTL: 1, FRTimerMS: 2000}
 		if tc.media { // issue 13: the P-CSCF's media hook (http_client, sdpops, nathelper)
 			td.MediaHook, td.MediaEntryIP = "http://127.0.0.1:9/media/v1/dc/0", netip.MustParseAddr("10.200.200.200")

@@ -12,8 +12,12 @@ import (
 
 // TemplateData is what the Kamailio template sees.
 type TemplateData struct {
-	ID       string
-	Role     Role
+	ID   string
+	Role Role
+	// DC is the instance's datacenter. A P-CSCF puts it in the user part of
+	// the Path it adds to a REGISTER, so the registrar keeps each user's
+	// entry DC and the S-CSCFs count CP transactions per entry>exit DC pair.
+	DC       string
 	Addr     netip.Addr
 	Children int
 	CtlSock  string // "udp:ADDR:2049"
@@ -62,6 +66,24 @@ type TemplateData struct {
 	MediaEntryIP netip.Addr
 }
 
+// sipToken checks that v is usable as a SIP URI user part and as a half of
+// an "entry>exit" counter key: letters, digits, '-', '.' and '_' (the API's
+// datacenter names), non-empty when required.
+func sipToken(field, v string, required bool) error {
+	if v == "" {
+		if required {
+			return fmt.Errorf("render: %s: empty", field)
+		}
+		return nil
+	}
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return fmt.Errorf("render: %s: %q: only letters, digits, '-', '.' and '_'", field, v)
+		}
+	}
+	return nil
+}
+
 // DefaultDialogTimeout bounds a dialog's life without in-dialog requests: the
 // drain bound callers use for the paper's 60 s calls (90 s), so a cut call's
 // dialog never outlives a drain.
@@ -77,6 +99,9 @@ func Render(fsys fs.FS, tmpl string, d TemplateData) ([]byte, error) {
 	}
 	if strings.ContainsAny(d.NextHop, "\"\n\\") {
 		return nil, fmt.Errorf("render: NextHop: %q holds quote, backslash or newline", d.NextHop)
+	}
+	if err := sipToken("DC", d.DC, d.Role == RolePCSCF); err != nil {
+		return nil, err
 	}
 	for _, c := range d.Alias {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {

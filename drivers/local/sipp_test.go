@@ -120,7 +120,8 @@ func (r callResult) String() string {
 
 // runUAC places n calls at rate calls/s to AOR "callee" through via, holding
 // each for hold, from local:port; extra SIPp arguments (e.g. "-t", "t1" for
-// TCP) are appended.
+// TCP) are appended. The caller's user is "caller" unless extra holds
+// "-key", "caller", NAME.
 func runUAC(ctx context.Context, scen, via, local string, port, rate, n int, hold time.Duration, extra ...string) (callResult, error) {
 	dir, err := os.MkdirTemp("", "uac")
 	if err != nil {
@@ -134,6 +135,9 @@ func runUAC(ctx context.Context, scen, via, local string, port, rate, n int, hol
 		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
 		"-trace_rtt", "-rtt_freq", "10", "-trace_err", "-timeout", strconv.Itoa(secs+20), "-recv_timeout", "8000")
 	cmd.Args = append(cmd.Args, extra...)
+	if !slices.Contains(extra, "caller") {
+		cmd.Args = append(cmd.Args, "-key", "caller", "caller")
+	}
 	cmd.Dir = dir
 	start := time.Now()
 	out, runErr := cmd.CombinedOutput()

@@ -84,7 +84,7 @@ func FuzzParseConfig(f *testing.F) {
 func TestAgentUserData(t *testing.T) {
 	got := string(AgentUserData(AgentSettings{Controller: "10.0.0.1:7000", Token: "a\"b\nc", InstanceID: "i", DC: "d", VNF: "v"}))
 	for _, want := range []string{"#cloud-config\n", "path: /etc/ims-orch/agent.env", "permissions: '0600'",
-		`IMS_ORCH_TOKEN="a\"b\nc"`, `IMS_ORCH_CONTROLLER="10.0.0.1:7000"`} {
+		`IMS_ORCH_TOKEN="a\"b\nc"`, `IMS_ORCH_CONTROLLER="10.0.0.1:7000"`, `IMS_ORCH_AGENT_ARGS=""`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("user data lacks %q:\n%s", want, got)
 		}
@@ -104,8 +104,8 @@ func TestAgentUserData(t *testing.T) {
 		t.Fatalf("files %d, commands %d, want 3 and 2:\n%s", len(doc.WriteFiles), len(doc.Runcmd), got)
 	}
 	env, tok, unit := doc.WriteFiles[0], doc.WriteFiles[1], doc.WriteFiles[2]
-	if env.Path != AgentEnvFile || strings.Count(env.Content, "\n") != 5 || env.Permissions != "0600" {
-		t.Errorf("env file %+v: want 5 lines, mode 0600", env)
+	if env.Path != AgentEnvFile || strings.Count(env.Content, "\n") != 6 || env.Permissions != "0600" {
+		t.Errorf("env file %+v: want 6 lines, mode 0600", env)
 	}
 	if tok.Path != AgentTokenFile || tok.Content != "a\"b\nc\n" || tok.Permissions != "0600" || tok.Owner != "root:root" {
 		t.Errorf("token file %+v", tok)

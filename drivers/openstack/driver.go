@@ -19,6 +19,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // Tag is set on every server of ours so List asks Nova for ours only.
@@ -246,8 +247,11 @@ func (d *Driver) createOpts(ctx context.Context, spec drivers.Spec) (servers.Cre
 	md := spec.CloudMetadata(poolName(spec))
 	userData := spec.UserData
 	if userData == nil && dc.ControllerAddress != "" {
-		userData = AgentUserData(AgentSettings{Controller: dc.ControllerAddress, Token: dc.ControllerToken,
-			InstanceID: spec.ID, DC: spec.DC, VNF: spec.VNF})
+		as := AgentSettings{Controller: dc.ControllerAddress, Token: dc.ControllerToken, InstanceID: spec.ID, DC: spec.DC, VNF: spec.VNF}
+		if vnf.Same(spec.VNF, "S-CSCF") {
+			as.KamailioRPC = SCSCFKamailioRPC // issue 14: its CP counters per pair ride on its statistics
+		}
+		userData = AgentUserData(as)
 	}
 	opts := servers.CreateOpts{
 		Name: spec.ID, ImageRef: imageID, FlavorRef: flavorID, AvailabilityZone: dc.AvailabilityZone,

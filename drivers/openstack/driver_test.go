@@ -67,7 +67,9 @@ func TestLaunchDCDefaultsKeyAndAgentUserData(t *testing.T) {
 	th.AssertEquals(t, "az-b", srv["availability_zone"])
 	ud, err := base64.StdEncoding.DecodeString(srv["user_data"].(string))
 	th.AssertNoErr(t, err)
-	for _, want := range []string{`IMS_ORCH_CONTROLLER="10.0.0.1:7000"`, `IMS_ORCH_TOKEN="s3cret"`, `IMS_ORCH_INSTANCE_ID="b1"`} {
+	// an S-CSCF's agent also reads its CP counters (issue 14)
+	for _, want := range []string{`IMS_ORCH_CONTROLLER="10.0.0.1:7000"`, `IMS_ORCH_TOKEN="s3cret"`, `IMS_ORCH_INSTANCE_ID="b1"`,
+		`IMS_ORCH_AGENT_ARGS="--kamailio-rpc 127.0.0.1:8090"`, `--log-format json $IMS_ORCH_AGENT_ARGS`} {
 		if !strings.Contains(string(ud), want) {
 			t.Errorf("user data lacks %s:\n%s", want, ud)
 		}

@@ -14,7 +14,15 @@ type AgentSettings struct {
 	InstanceID string
 	DC         string
 	VNF        string
+	// KamailioRPC, on an S-CSCF, is its Kamailio JSON-RPC socket inside the
+	// instance: the agent then sends the S-CSCF's CP counters per entry>exit
+	// DC with its statistics (--kamailio-rpc). Empty elsewhere.
+	KamailioRPC string
 }
+
+// SCSCFKamailioRPC is where an S-CSCF image's Kamailio answers JSON-RPC
+// (jsonrpcs dgram_socket, deploy/kamailio's template on 127.0.0.1).
+const SCSCFKamailioRPC = "127.0.0.1:8090"
 
 // Agent file locations inside an instance (deploy/systemd/ims-orch-agent.service).
 const (
@@ -33,7 +41,7 @@ Wants=network-online.target
 
 [Service]
 EnvironmentFile=` + AgentEnvFile + `
-ExecStart=` + AgentBinary + ` agent --controller ${IMS_ORCH_CONTROLLER} --token-file ` + AgentTokenFile + ` --instance ${IMS_ORCH_INSTANCE_ID} --dc ${IMS_ORCH_DC} --log-format json
+ExecStart=` + AgentBinary + ` agent --controller ${IMS_ORCH_CONTROLLER} --token-file ` + AgentTokenFile + ` --instance ${IMS_ORCH_INSTANCE_ID} --dc ${IMS_ORCH_DC} --log-format json $IMS_ORCH_AGENT_ARGS
 Restart=always
 RestartSec=2
 NoNewPrivileges=yes
@@ -55,9 +63,14 @@ WantedBy=multi-user.target
 func AgentUserData(s AgentSettings) []byte {
 	var b strings.Builder
 	b.WriteString("#cloud-config\nwrite_files:\n  - path: " + AgentEnvFile + "\n    permissions: '0600'\n    owner: root:root\n    content: |\n")
+	args := ""
+	if s.KamailioRPC != "" {
+		args = "--kamailio-rpc " + s.KamailioRPC
+	}
 	for _, kv := range [][2]string{
 		{"IMS_ORCH_CONTROLLER", s.Controller}, {"IMS_ORCH_TOKEN", s.Token},
 		{"IMS_ORCH_INSTANCE_ID", s.InstanceID}, {"IMS_ORCH_DC", s.DC}, {"IMS_ORCH_VNF", s.VNF},
+		{"IMS_ORCH_AGENT_ARGS", args},
 	} {
 		fmt.Fprintf(&b, "      %s=%s\n", kv[0], strconv.Quote(kv[1]))
 	}

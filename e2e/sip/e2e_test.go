@@ -1,12 +1,8 @@
 package sip
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"maps"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -15,20 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/clock"
-	"github.com/ims-orch/ims-orch/controller/agent"
-	"github.com/ims-orch/ims-orch/controller/discovery"
 	"github.com/ims-orch/ims-orch/controller/fsm"
-	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
-	"github.com/ims-orch/ims-orch/controller/sipglue"
-	"github.com/ims-orch/ims-orch/controller/strategy"
-	"github.com/ims-orch/ims-orch/controller/system"
-	"github.com/ims-orch/ims-orch/drivers"
-	"github.com/ims-orch/ims-orch/drivers/fake"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
-	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
-	"github.com/ims-orch/ims-orch/drivers/split"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
@@ -86,151 +71,22 @@ type countSample struct {
 
 func TestSIPEndToEnd(t *testing.T) {
 	skipUnlessReady(t)
-	logf, err := os.Create(t.TempDir() + "/controllers.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	clk := clock.Real{}
-	ctx := context.Background()
-
-	// the real parts: Kamailio processes, DNS servers
-	kam, err := localdrv.New(localdrv.Config{BaseDir: t.TempDir(), Grace: 2 * time.Second, Quarantine: time.Minute, NoTakeover: true,
-		DCIndex: func(dc string) (int, error) {
-			if i, ok := dcIndex[dc]; ok {
-				return i, nil
-			}
-			return 0, fmt.Errorf("DC %q: not dc0 or dc1", dc)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = kam.Close(c)
-	})
-	dp, err := fake.New(clk, fake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	drv, err := split.NewDriver(split.DriverConfig{CP: kam, CPVNFs: []string{"pcscf", "scscf"}, Other: dp, DrainTimeout: drainLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	zones := map[string]sipglue.Zone{}
-	servers := map[string]*discovery.Server{}
-	dnsAddr := map[string]netip.AddrPort{}
-	for dc, i := range dcIndex {
-		s, err := discovery.New(discovery.Options{Zone: localdrv.Zone(i, "ims.local")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, _ := localdrv.DNSAddr(i)
-		if _, err := s.ListenAndServe(a.String()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		zones[dc], servers[dc], dnsAddr[dc] = s, s, a
-	}
-	var dnsErrs []error
-	var dnsMu sync.Mutex
-	disc, err := sipglue.NewDiscovery("pcscf", "scscf", zones, func(err error) { dnsMu.Lock(); dnsErrs = append(dnsErrs, err); dnsMu.Unlock() })
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// a removed S-CSCF: every P-CSCF drops its DNS cache at once
-	rpcCall := func(ctx context.Context, rpc netip.AddrPort, method string, params ...any) (json.RawMessage, error) {
-		return kamrpc.New(rpc).Call(ctx, method, params...)
-	}
-	var flushMu sync.Mutex
-	var flushes []time.Time
-	var flushErrs []error
-	disc.OnSCSCFChange(func([]netip.AddrPort) {
-		ins, _ := kam.List(context.Background(), "")
-		var rpcs []netip.AddrPort
-		for _, in := range ins {
-			if rt, ok := kam.Runtime(in.ID); ok && in.VNF == "pcscf" && in.State == drivers.StateActive {
-				rpcs = append(rpcs, rt.RPC)
-			}
-		}
-		err := sipglue.FlushDNSCaches(context.Background(), rpcCall, rpcs)
-		flushMu.Lock()
-		flushes = append(flushes, time.Now())
-		if err != nil {
-			flushErrs = append(flushErrs, err)
-		}
-		flushMu.Unlock()
-	})
-
-	// the real controllers
 	thr := vnf.Thresholds{CPU: cpuThr, Mem: 90, PktRate: pktThr}
 	top := fsm.Topology{DCs: []string{"dc0", "dc1"}, SCSCFDC: "dc0",
 		PCSCF:   fsm.VNF{Name: "pcscf", Capacity: pcscfCap, Min: 1},
 		SCSCF:   fsm.VNF{Name: "scscf", Capacity: scscfCap, Min: 2},
 		Stages:  []fsm.VNF{{Name: "firewall", Capacity: 1000}},
 		DelayMs: [][]float64{{0, 5}, {5, 0}}}
-	sys, err := system.New(system.Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 100}, Strategy: strategy.Hybrid,
-		Global: global.Config{Interval: interval},
-		Local:  local.Config{Tau: 2, OverloadWindow: 3 * time.Second, StatsTimeout: 3 * time.Second, DriverTimeout: time.Minute},
-		VNFs: map[string]local.VNFConfig{
+	r := startRig(t, rigConfig{top: top, policy: fsm.Policy{DelayBoundMs: 100}, interval: interval, overloadWindow: 3 * time.Second,
+		vnfs: map[string]local.VNFConfig{
 			"pcscf":    {Min: 1, Max: 4, Thresholds: thr},
 			"scscf":    {Min: 2, Max: 5, Thresholds: thr},
 			"firewall": {Min: 0, Thresholds: vnf.Thresholds{CPU: 90, Mem: 90, PktRate: 1e9}},
-		},
-		InitialRound: true, Logger: logger, WrapSink: disc.Sink}, drv, clk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{peak: map[string]local.Stats{}}
-	intakes := map[string]sipglue.StatsIntake{}
-	for dc, lc := range sys.Locals {
-		intakes[dc] = recordingIntake{lc, rec}
-	}
-	sink := sipglue.NewStatsSink(intakes)
-	agents, err := sipglue.StartAgents(sipglue.AgentsConfig{Driver: kam, Sink: sink, Clock: clk, Cores: 1,
-		Counters: func(rt localdrv.Runtime) agent.Counters { return kamrpc.New(rt.RPC) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(agents.Close)
-	loc := sipglue.Location{Rules: []sipglue.Rule{
-		{Host: netip.MustParsePrefix("127.0.0.16/28"), DC: "dc0"},
-		{Host: netip.MustParsePrefix("127.0.0.32/28"), DC: "dc1"},
-		{User: "dc0-", DC: "dc0"},
-		{User: "dc1-", DC: "dc1"},
-	}}
-	if err := loc.Validate(top.DCs); err != nil {
-		t.Fatal(err)
-	}
-	meter, err := sipglue.NewCPMeter(sipglue.CPMeterConfig{DC: "dc0", Location: loc, Clock: clk, Report: sys,
-		Targets: func() []sipglue.Target {
-			ins, _ := kam.List(context.Background(), "dc0")
-			var out []sipglue.Target
-			for _, in := range ins {
-				if rt, ok := kam.Runtime(in.ID); ok && in.VNF == "scscf" && in.State == drivers.StateActive {
-					out = append(out, sipglue.Target{ID: in.ID, RPC: rt.RPC})
-				}
-			}
-			return out
-		},
-		Call: rpcCall})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sys.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sys.Stop)
-	meter.Start()
-	t.Cleanup(meter.Stop)
+		}})
+	sys, kam, drv, servers, dnsAddr, meter, rec := r.sys, r.kam, r.drv, r.servers, r.dnsAddr, r.meter, r.rec
 
 	// wait for the minimum instances in DNS
-	waitFor(t, 20*time.Second, "1 P-CSCF per DC and 2 S-CSCFs in DNS", func() bool {
-		return len(servers["dc0"].Records("pcscf")) >= 1 && len(servers["dc1"].Records("pcscf")) >= 1 &&
-			len(servers["dc0"].Records("scscf")) >= 2 && len(servers["dc1"].Records("scscf")) >= 2
-	})
+	r.waitMinimum(t, 1, 2)
 
 	// the UEs
 	scen := t.TempDir()
@@ -249,12 +105,15 @@ func TestSIPEndToEnd(t *testing.T) {
 	var ports int
 	var portsMu sync.Mutex
 	pools := []*callerPool{
-		{t: t, name: "dc0→dc1", dns: dnsAddr["dc0"], zone: localdrv.Zone(dcIndex["dc0"], "ims.local"), ip: "127.0.0.17",
+		{t: t, name: "dc0→dc1", dns: dnsAddr["dc0"], zone: localdrv.Zone(dcIndex["dc0"], "ims.local"), ip: "127.0.0.17", user: "dc0-caller",
 			callee: "dc1-callee", scen: scen, hold: hold, next: &ports, nextMu: &portsMu,
 			rate: func(now time.Time) float64 { return crossRate(now.Sub(t0)) }},
-		{t: t, name: "dc1→dc0", dns: dnsAddr["dc1"], zone: localdrv.Zone(dcIndex["dc1"], "ims.local"), ip: "127.0.0.33",
+		{t: t, name: "dc1→dc0", dns: dnsAddr["dc1"], zone: localdrv.Zone(dcIndex["dc1"], "ims.local"), ip: "127.0.0.33", user: "dc1-caller",
 			callee: "dc0-callee", scen: scen, hold: hold, next: &ports, nextMu: &portsMu,
 			rate: func(time.Time) float64 { return backRate }},
+	}
+	for _, p := range pools {
+		p.register()
 	}
 	for _, p := range pools {
 		p.start()
@@ -415,16 +274,16 @@ func TestSIPEndToEnd(t *testing.T) {
 		t.Logf("agent peaks %s: CPU %.1f%% of a core, mem %.1f%%, %.0f pkt/s, flows %d", id, p.CPU, p.Mem, p.PktRate, p.Flows)
 	}
 	rec.mu.Unlock()
-	flushMu.Lock()
+	r.flushMu.Lock()
 	var flushAfter time.Duration = -1
-	for _, f := range flushes {
+	for _, f := range r.flushes {
 		if f.After(killed) {
 			flushAfter = f.Sub(killed)
 			break
 		}
 	}
-	t.Logf("P-CSCF DNS caches flushed %d times (after the kill: %v); flush errors: %v", len(flushes), flushAfter, flushErrs)
-	flushMu.Unlock()
+	t.Logf("P-CSCF DNS caches flushed %d times (after the kill: %v); flush errors: %v", len(r.flushes), flushAfter, r.flushErrs)
+	r.flushMu.Unlock()
 	// New calls stopped reaching the dead S-CSCF once it was out of DNS and
 	// out of every P-CSCF's cache, and after the last INVITE the tombstone saw.
 	stopAfter := max(dnsGone, flushAfter)
@@ -432,7 +291,7 @@ func TestSIPEndToEnd(t *testing.T) {
 		stopAfter = max(stopAfter, lastInv.Sub(killed))
 	}
 	t.Logf("kill → no new call reaches the killed S-CSCF: %v (bound: 1 s)", stopAfter.Round(10*time.Microsecond))
-	t.Logf("CP transactions not mapped to a DC: %d; DNS errors: %v", meter.Unmapped(), dnsErrs)
+	t.Logf("CP transactions not mapped to a DC: %d; DNS errors: %v", meter.Unmapped(), r.dnsErrs)
 	if errText.Len() > 0 {
 		t.Logf("SIPp errors:\n%s", errText.String())
 	}
@@ -470,35 +329,5 @@ func TestSIPEndToEnd(t *testing.T) {
 		t.Errorf("the killed S-CSCF never left DNS (%v) or the P-CSCF caches were not flushed (%v)", dnsGone, flushAfter)
 	} else if stopAfter > time.Second {
 		t.Errorf("new calls reached the killed S-CSCF until %v after the kill, want ≤ 1 s", stopAfter)
-	}
-}
-
-// recordingIntake passes statistics on to the local controller and keeps
-// each instance's peak values for the report.
-type recordingIntake struct {
-	next sipglue.StatsIntake
-	rec  *recorder
-}
-
-type recorder struct {
-	mu   sync.Mutex
-	peak map[string]local.Stats
-}
-
-func (r recordingIntake) ReportStats(id string, s local.Stats) error {
-	r.rec.mu.Lock()
-	p := r.rec.peak[id]
-	p.CPU, p.Mem, p.PktRate, p.Flows = max(p.CPU, s.CPU), max(p.Mem, s.Mem), max(p.PktRate, s.PktRate), max(p.Flows, s.Flows)
-	r.rec.peak[id] = p
-	r.rec.mu.Unlock()
-	return r.next.ReportStats(id, s)
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	for end := time.Now().Add(d); !ok(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
 	}
 }

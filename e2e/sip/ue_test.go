@@ -58,7 +58,9 @@ func lookupSRV(ctx context.Context, server netip.AddrPort, name string) ([]netip
 	return out, nil
 }
 
-// scenarios copies the embedded SIPp scenarios into dir.
+// scenarios copies the embedded SIPp scenarios into dir, and uac.xml once
+// more as uacInf with the callee from an injection file ([field0], one
+// line per call, in turn) instead of -s.
 func scenarios(t testing.TB, dir string) {
 	t.Helper()
 	for _, n := range []string{"reg.xml", "uac.xml", "uas.xml"} {
@@ -69,15 +71,50 @@ func scenarios(t testing.TB, dir string) {
 		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if n == "uac.xml" {
+			inf := strings.ReplaceAll(string(b), "[service]", "[field0]")
+			if err := os.WriteFile(filepath.Join(dir, uacInf), []byte(inf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
+}
+
+const uacInf = "uac_inf.xml"
+
+// registerAOR registers aor with contact ip:contactPort at the registrar
+// via (a P-CSCF: the REGISTER gets its Path), sending from ip:localPort.
+func registerAOR(ctx context.Context, scen, dir string, via netip.AddrPort, aor, ip string, contactPort, localPort int) error {
+	inf := filepath.Join(dir, "reg-"+aor+".csv")
+	if err := os.WriteFile(inf, []byte(fmt.Sprintf("SEQUENTIAL\n%s;%s:%d\n", aor, ip, contactPort)), 0o644); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 6*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(rctx, "sipp", via.String(), "-sf", filepath.Join(scen, "reg.xml"), "-inf", inf,
+		"-i", ip, "-ci", ip, "-p", strconv.Itoa(localPort), "-m", "1", "-nostdin", "-timeout", "5")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s := string(out)
+		if len(s) > 500 {
+			s = s[len(s)-500:]
+		}
+		return fmt.Errorf("register %s via %s: %v: %s", aor, via, err, s)
+	}
+	return nil
 }
 
 // callee is one SIPp UAS registered as aor; it keeps its registration on a
 // P-CSCF its DC's DNS lists, re-registering through another one as soon as
-// its P-CSCF leaves DNS (buffered or failed), as a UE does.
+// its P-CSCF leaves DNS (buffered or failed), as a UE does. With spread it
+// also moves when the list changes, to the (idx mod n)-th P-CSCF of the
+// sorted list: a group of callees stays spread evenly over the P-CSCFs, as a
+// population of UEs would be.
 type callee struct {
 	aor, ip string
 	port    int
+	idx     int
+	spread  bool
 	dns     netip.AddrPort
 	zone    string
 	scen    string
@@ -115,8 +152,16 @@ func (c *callee) keep(ctx context.Context) {
 		c.mu.Lock()
 		cur := c.via
 		c.mu.Unlock()
-		if err == nil && len(list) > 0 && !slices.Contains(list, cur) {
-			via := list[0]
+		want := cur
+		if err == nil && len(list) > 0 {
+			if c.spread {
+				want = list[c.idx%len(list)]
+			} else if !slices.Contains(list, cur) {
+				want = list[0]
+			}
+		}
+		if want != cur {
+			via := want
 			if err := c.register(ctx, via); err != nil {
 				c.mu.Lock()
 				c.errs = append(c.errs, err.Error())
@@ -137,23 +182,7 @@ func (c *callee) keep(ctx context.Context) {
 }
 
 func (c *callee) register(ctx context.Context, via netip.AddrPort) error {
-	inf := filepath.Join(c.dir, "reg.csv")
-	if err := os.WriteFile(inf, []byte(fmt.Sprintf("SEQUENTIAL\n%s;%s:%d\n", c.aor, c.ip, c.port)), 0o644); err != nil {
-		return err
-	}
-	rctx, cancel := context.WithTimeout(ctx, 6*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(rctx, "sipp", via.String(), "-sf", filepath.Join(c.scen, "reg.xml"), "-inf", inf,
-		"-i", c.ip, "-ci", c.ip, "-p", strconv.Itoa(c.port+10), "-m", "1", "-nostdin", "-timeout", "5")
-	cmd.Dir = c.dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		s := string(out)
-		if len(s) > 500 {
-			s = s[len(s)-500:]
-		}
-		return fmt.Errorf("register %s via %s: %v: %s", c.aor, via, err, s)
-	}
-	return nil
+	return registerAOR(ctx, c.scen, c.dir, via, c.aor, c.ip, c.port, c.port+10)
 }
 
 // ready waits until the callee has registered once.
@@ -180,8 +209,9 @@ func (c *callee) stop() {
 type caller struct {
 	pcscf   netip.AddrPort
 	ctl     int
-	ctlIP   string // SIPp's control socket listens here (-ci), on loopback
-	rate    int    // calls per 10 s
+	ctlIP   string    // SIPp's control socket listens here (-ci), on loopback
+	rate    int       // calls per 10 s
+	rateAt  time.Time // last rate change
 	cmd     *exec.Cmd
 	dir     string
 	started time.Time
@@ -199,22 +229,30 @@ func (c *caller) send(cmd string) error {
 	return err
 }
 
+// rateEvery is the shortest time between two rate changes of a caller.
+const rateEvery = 2 * time.Second
+
 // callerPool keeps one SIPp caller per P-CSCF its DC's DNS lists and
 // splits the DC's call rate evenly over them; a caller whose P-CSCF leaves
 // DNS stops placing calls at once (SIPp soft quit: its calls in progress
-// end normally).
+// end normally). Every caller is the user user, registered once through a
+// P-CSCF of the DC before the first call (the S-CSCFs map it to its entry
+// DC by that registration).
 type callerPool struct {
 	t      *testing.T
 	name   string
 	dns    netip.AddrPort
 	zone   string
 	ip     string
+	user   string
 	callee string
-	scen   string
-	hold   time.Duration
-	rate   func(time.Time) float64 // calls/s wanted now
-	next   *int                    // shared port counter
-	nextMu *sync.Mutex
+	// callees, if set, are called in turn (uacInf) instead of callee
+	callees []string
+	scen    string
+	hold    time.Duration
+	rate    func(time.Time) float64 // calls/s wanted now
+	next    *int                    // shared port counter
+	nextMu  *sync.Mutex
 
 	mu      sync.Mutex
 	live    map[netip.AddrPort]*caller
@@ -224,6 +262,26 @@ type callerPool struct {
 	done    chan struct{}
 }
 
+// register registers the pool's user through a P-CSCF of its DC.
+func (p *callerPool) register() {
+	p.t.Helper()
+	ctx, cancelReg := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelReg()
+	for {
+		list, err := lookupSRV(ctx, p.dns, "_sip._udp.pcscf."+p.zone)
+		if err == nil && len(list) > 0 {
+			if err = registerAOR(ctx, p.scen, p.t.TempDir(), list[0], p.user, p.ip, 15998, 15999); err == nil {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			p.t.Fatalf("%s: register caller %s: %v", p.name, p.user, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// start starts placing calls (after register).
 func (p *callerPool) start() {
 	p.live = map[netip.AddrPort]*caller{}
 	p.done = make(chan struct{})
@@ -274,9 +332,12 @@ func (p *callerPool) step(ctx context.Context) {
 			}
 			continue
 		}
-		if c.rate != per {
+		// SIPp restarts its rate window on every change and drops the
+		// call it was part way into: changing every 200 ms on a ramp made
+		// a caller send ~15 % less than asked, so at most every rateEvery
+		if c.rate != per && time.Since(c.rateAt) >= rateEvery {
 			if c.send("cset rate "+strconv.Itoa(per)) == nil {
-				c.rate = per
+				c.rate, c.rateAt = per, time.Now()
 			}
 		}
 	}
@@ -288,12 +349,21 @@ func (p *callerPool) spawn(a netip.AddrPort, rate int) *caller {
 	n := *p.next
 	p.nextMu.Unlock()
 	dir := filepath.Join(p.t.TempDir())
-	c := &caller{pcscf: a, ctl: 19000 + n, ctlIP: p.ip, rate: rate, dir: dir, started: time.Now(), exited: make(chan struct{})}
-	c.cmd = exec.Command("sipp", a.String(), "-sf", filepath.Join(p.scen, "uac.xml"), "-s", p.callee,
+	c := &caller{pcscf: a, ctl: 19000 + n, ctlIP: p.ip, rate: rate, rateAt: time.Now(), dir: dir, started: time.Now(), exited: make(chan struct{})}
+	target := []string{"-sf", filepath.Join(p.scen, "uac.xml"), "-s", p.callee}
+	if len(p.callees) > 0 {
+		inf := filepath.Join(dir, "callees.csv")
+		if err := os.WriteFile(inf, []byte("SEQUENTIAL\n"+strings.Join(p.callees, "\n")+"\n"), 0o644); err != nil {
+			p.t.Errorf("%s: %v", p.name, err)
+			return nil
+		}
+		target = []string{"-sf", filepath.Join(p.scen, uacInf), "-inf", inf}
+	}
+	c.cmd = exec.Command("sipp", append(append([]string{a.String()}, target...), "-key", "caller", p.user,
 		"-i", p.ip, "-ci", p.ip, "-p", strconv.Itoa(16000+n), "-r", strconv.Itoa(rate), "-rp", "10000",
 		"-d", strconv.Itoa(int(p.hold/time.Millisecond)), "-cp", strconv.Itoa(c.ctl),
 		"-buff_size", "4194304", "-nostdin", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
-		"-trace_err", "-recv_timeout", "20000")
+		"-trace_err", "-recv_timeout", "20000")...)
 	c.cmd.Dir = dir
 	if err := c.cmd.Start(); err != nil {
 		p.t.Errorf("%s: start sipp caller to %s: %v", p.name, a, err)
@@ -329,8 +399,8 @@ func (p *callerPool) stop(wait time.Duration) {
 
 // statRow is one second of a caller's SIPp statistics.
 type statRow struct {
-	at         time.Time
-	ok, failed int // in this period
+	at                  time.Time
+	created, ok, failed int // in this period
 }
 
 type callerStats struct {
@@ -356,19 +426,19 @@ func (c *caller) stats() (callerStats, error) {
 		return out, fmt.Errorf("caller to %s: stats: %v (%d rows)", c.pcscf, err, len(rows))
 	}
 	idx := func(name string) int { return slices.Index(rows[0], name) }
-	iT, iOK, iF := idx("CurrentTime"), idx("SuccessfulCall(P)"), idx("FailedCall(P)")
+	iT, iOK, iF, iN := idx("CurrentTime"), idx("SuccessfulCall(P)"), idx("FailedCall(P)"), idx("OutgoingCall(P)")
 	iOKC, iFC, iC := idx("SuccessfulCall(C)"), idx("FailedCall(C)"), idx("TotalCallCreated")
-	if iT < 0 || iOK < 0 || iF < 0 || iOKC < 0 || iFC < 0 || iC < 0 {
+	if iT < 0 || iOK < 0 || iF < 0 || iN < 0 || iOKC < 0 || iFC < 0 || iC < 0 {
 		return out, fmt.Errorf("caller to %s: stats: columns missing in %v", c.pcscf, rows[0])
 	}
 	atoi := func(s string) int { v, _ := strconv.Atoi(strings.TrimSpace(s)); return v }
 	for _, row := range rows[1:] {
-		if len(row) <= max(iT, iOK, iF, iOKC, iFC, iC) {
+		if len(row) <= max(iT, iOK, iF, iN, iOKC, iFC, iC) {
 			continue
 		}
 		f := strings.Fields(row[iT])
 		sec, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		out.rows = append(out.rows, statRow{at: time.Unix(0, int64(sec*1e9)), ok: atoi(row[iOK]), failed: atoi(row[iF])})
+		out.rows = append(out.rows, statRow{at: time.Unix(0, int64(sec*1e9)), created: atoi(row[iN]), ok: atoi(row[iOK]), failed: atoi(row[iF])})
 		out.ok, out.failed, out.created = atoi(row[iOKC]), atoi(row[iFC]), atoi(row[iC])
 	}
 	if out.failed > 0 {

@@ -248,7 +248,7 @@ func (d *Driver) createOpts(ctx context.Context, spec drivers.Spec) (servers.Cre
 	userData := spec.UserData
 	if userData == nil && dc.ControllerAddress != "" {
 		as := AgentSettings{Controller: dc.ControllerAddress, Token: dc.ControllerToken, InstanceID: spec.ID, DC: spec.DC, VNF: spec.VNF}
-		if vnf.Same(spec.VNF, "S-CSCF") {
+		if vnf.Same(spec.VNF, vnf.SCSCF) {
 			as.KamailioRPC = SCSCFKamailioRPC // issue 14: its CP counters per pair ride on its statistics
 		}
 		userData = AgentUserData(as)

@@ -154,6 +154,14 @@ func localPath(dc, m int) Path {
 // (entry ≠ exit first in processing order, then entry = exit), the DP counts
 // with the scale-in of line 15, the drains and the CP sizing.
 func assemble(st *state, pairs []Pair, plans []PairPlan) *Decision {
+	dec := assembleDP(st, pairs, plans)
+	sizeCP(st.s, dec)
+	return dec
+}
+
+// assembleDP is assemble without the CP sizing (which does not depend on the
+// DP paths).
+func assembleDP(st *state, pairs []Pair, plans []PairPlan) *Decision {
 	s := st.s
 	dec := &Decision{Pairs: make([]PairPlan, 0, len(pairs))}
 	for i, pr := range pairs {
@@ -187,7 +195,6 @@ func assemble(st *state, pairs []Pair, plans []PairPlan) *Decision {
 		}
 	}
 	st.drainDP(dec)
-	sizeCP(s, dec)
 	return dec
 }
 

@@ -21,7 +21,9 @@ type flavorSize struct{ vcpus, ramMB int }
 // instances left, cores left ÷ the flavor's vCPUs and RAM left ÷ its RAM (a
 // maximum of −1 is no limit). A flavor whose last launch in dc failed with
 // a quota error counts 0 until a server of dc is terminated or a launch of
-// it succeeds. Server-group member quotas are not counted.
+// it succeeds: Nova's counters lag behind a launch (a server that is still
+// a build request is not in the usage yet), its refusal does not. Server-
+// group member quotas are not counted.
 func (d *Driver) QuotaLeft(ctx context.Context, dc string, specs []drivers.Spec) ([]int, error) {
 	client, err := d.compute(dc)
 	if err != nil {

@@ -162,19 +162,37 @@ func assemble(st *state, pairs []Pair, plans []PairPlan) *Decision {
 // assembleDP is assemble without the CP sizing (which does not depend on the
 // DP paths).
 func assembleDP(st *state, pairs []Pair, plans []PairPlan) *Decision {
-	s := st.s
-	dec := &Decision{Pairs: make([]PairPlan, 0, len(pairs))}
+	dec := &Decision{Pairs: make([]PairPlan, len(pairs))}
+	for i, j := range decisionOrder(pairs) {
+		dec.Pairs[j] = plans[i]
+	}
+	countDP(st, dec)
+	return dec
+}
+
+// decisionOrder gives each pair's position in Decision.Pairs: entry ≠ exit
+// pairs first, then entry = exit pairs, each in processing order.
+func decisionOrder(pairs []Pair) []int {
+	pos := make([]int, len(pairs))
+	n := 0
 	for i, pr := range pairs {
 		if pr.Entry != pr.Exit {
-			dec.Pairs = append(dec.Pairs, plans[i])
+			pos[i] = n
+			n++
 		}
 	}
 	for i, pr := range pairs {
 		if pr.Entry == pr.Exit {
-			dec.Pairs = append(dec.Pairs, plans[i])
+			pos[i] = n
+			n++
 		}
 	}
+	return pos
+}
 
+// countDP fills the decision's DP counts from the committed state.
+func countDP(st *state, dec *Decision) {
+	s := st.s
 	// Line 15: scale in — working instances the placed load does not need go
 	// to the buffer queue.
 	dec.DP = make([][]Count, s.N)
@@ -195,7 +213,6 @@ func assembleDP(st *state, pairs []Pair, plans []PairPlan) *Decision {
 		}
 	}
 	st.drainDP(dec)
-	return dec
 }
 
 // planPairs lists the pairs to plan (predicted or with a current path) in

@@ -69,9 +69,12 @@ type ImproveReport struct {
 }
 
 type improver struct {
-	st    *state
-	se    *search
+	st *state
+	se *search
+	// plans are Alg. 1's plans, changed in place by the moves; orig keeps
+	// Alg. 1's plan of every pair a move touched.
 	plans []PairPlan
+	orig  map[int]PairPlan
 	exact bool
 	s     *Snapshot
 	// cur holds the current path of a pair when usable by the phase, looked
@@ -94,7 +97,7 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 	ic, ia := dpAdded(inc)
 	rep.CreatedBefore, rep.AddedBefore, rep.CreatedAfter, rep.AddedAfter = ic, ia, ic, ia
 	inc.Improvement = rep
-	im := &improver{st: st, se: se, s: s, plans: append([]PairPlan(nil), plans...), max: opt.Improve.Budget,
+	im := &improver{st: st, se: se, s: s, plans: plans, orig: map[int]PairPlan{}, max: opt.Improve.Budget,
 		group: opt.Improve.MaxGroup, rep: rep, cur: make([]Path, len(plans)), curSet: make([]bool, len(plans)),
 		move:  make([]bool, len(plans)),
 		exact: opt.Exact || math.Pow(float64(s.N), float64(st.m)) <= improveExactPaths}
@@ -116,7 +119,8 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 	// came in. The CP sizing does not depend on the DP paths: the
 	// incumbent's stays.
 	fresh := newCountState(s, opt.IgnoreBuffer)
-	out := make([]PairPlan, len(plans))
+	pos := decisionOrder(pairs)
+	dec := &Decision{Pairs: make([]PairPlan, len(plans))}
 	commitPass := func(local bool) {
 		for i, pr := range pairs {
 			if (pr.Entry == pr.Exit) != local {
@@ -126,7 +130,7 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 			over := fresh.overLimit(p.Path, p.Workload)
 			p.NewInstances, p.Created = fresh.commit(p.Path, p.Workload)
 			p.OverLimit = p.OverLimit || over
-			out[i] = p
+			dec.Pairs[pos[i]] = p
 		}
 	}
 	if opt.LocalFirst {
@@ -136,36 +140,30 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 		commitPass(false)
 		commitPass(true)
 	}
+	// only the pairs a move touched can differ from Alg. 1's plan
 	rerouted, back := 0, 0
-	for i := range out {
-		if out[i].Path.Equal(plans[i].Path) { // moved and moved back: Alg. 1's plan
-			out[i].Method, out[i].Candidates, out[i].LoopsEliminated, out[i].LoopMerged = plans[i].Method, plans[i].Candidates, plans[i].LoopsEliminated, plans[i].LoopMerged
+	onCur := 0 // pairs on their current path, after minus before
+	for i, alg1 := range im.orig {
+		out := &dec.Pairs[pos[i]]
+		if out.Path.Equal(alg1.Path) { // moved and moved back: Alg. 1's plan
+			out.Method, out.Candidates, out.LoopsEliminated, out.LoopMerged = alg1.Method, alg1.Candidates, alg1.LoopsEliminated, alg1.LoopMerged
+			continue
 		}
-		if out[i].Rerouted = !out[i].Path.Equal(plans[i].Path); out[i].Rerouted {
-			rerouted++
-			if cur := im.curOf(i); cur != nil && out[i].Path.Equal(cur) {
+		out.Rerouted = true
+		rerouted++
+		if cur := im.curOf(i); cur != nil {
+			if out.Path.Equal(cur) {
 				back++
+				onCur++
+			}
+			if alg1.Path.Equal(cur) {
+				onCur--
 			}
 		}
 	}
-	dec := assembleDP(fresh, pairs, out)
+	countDP(fresh, dec)
 	dec.PCSCF, dec.SCSCF = inc.PCSCF, inc.SCSCF
 	c, a := dpAdded(dec)
-	// pairs on their current path, after minus before (only re-routed
-	// pairs can differ)
-	onCur := 0
-	for i := range out {
-		if out[i].Rerouted {
-			if cur := im.curOf(i); cur != nil {
-				if out[i].Path.Equal(cur) {
-					onCur++
-				}
-				if plans[i].Path.Equal(cur) {
-					onCur--
-				}
-			}
-		}
-	}
 	better := cost{c, a}.less(cost{ic, ia}) || (c == ic && a == ia && onCur > 0)
 	if !better {
 		return inc
@@ -340,6 +338,9 @@ func (im *improver) single(i int) bool {
 // setPath records pair i's new path.
 func (im *improver) setPath(i int, p Path, fromSearch bool, r result) {
 	pl := &im.plans[i]
+	if _, ok := im.orig[i]; !ok {
+		im.orig[i] = *pl
+	}
 	im.changed = true
 	pl.Path = append(Path(nil), p...)
 	pl.Delay = DelayOf(im.st.s.Delay, pl.Path)

@@ -1,6 +1,6 @@
 package placement
 
-import "sort"
+import "slices"
 
 // plan runs Alg. 1 (DP proactive scaling) and the CP sizing of 4.2 step 3 over
 // a validated snapshot.
@@ -232,15 +232,19 @@ func planPairs(s *Snapshot) ([]Pair, []float64) {
 			all = append(all, pq{p, 0})
 		}
 	}
-	sort.Slice(all, func(i, j int) bool {
-		a, b := all[i], all[j]
+	// a total order (pairs are distinct), so the sort algorithm does not
+	// matter; slices.SortFunc avoids sort.Slice's reflective swaps
+	slices.SortFunc(all, func(a, b pq) int {
 		if a.q != b.q {
-			return a.q > b.q
+			if a.q > b.q {
+				return -1
+			}
+			return 1
 		}
 		if a.p.Entry != b.p.Entry {
-			return a.p.Entry < b.p.Entry
+			return a.p.Entry - b.p.Entry
 		}
-		return a.p.Exit < b.p.Exit
+		return a.p.Exit - b.p.Exit
 	})
 	pairs, qs := make([]Pair, len(all)), make([]float64, len(all))
 	for i, x := range all {
@@ -257,23 +261,20 @@ func sizeCP(s *Snapshot, dec *Decision) {
 	total := 0.0
 	perDC := make([]float64, s.N)
 	// sum in (entry, exit) order: float addition is not associative, and map
-	// order would make the counts differ near a capacity boundary
-	pairs := make([]Pair, 0, len(s.CPWorkload))
-	for p := range s.CPWorkload {
-		pairs = append(pairs, p)
-	}
-	sort.Slice(pairs, func(i, j int) bool {
-		if pairs[i].Entry != pairs[j].Entry {
-			return pairs[i].Entry < pairs[j].Entry
-		}
-		return pairs[i].Exit < pairs[j].Exit
-	})
-	for _, p := range pairs {
-		q := s.CPWorkload[p]
-		total += q
-		perDC[p.Entry] += q
-		if p.Exit != p.Entry {
-			perDC[p.Exit] += q
+	// order would make the counts differ near a capacity boundary. Validate
+	// keeps every pair inside 0..N−1, so scanning the N² cells visits each
+	// pair once, in that order, without sorting the map's keys.
+	for e := 0; e < s.N && len(s.CPWorkload) > 0; e++ {
+		for x := 0; x < s.N; x++ {
+			q, ok := s.CPWorkload[Pair{Entry: e, Exit: x}]
+			if !ok {
+				continue
+			}
+			total += q
+			perDC[e] += q
+			if x != e {
+				perDC[x] += q
+			}
 		}
 	}
 	dec.PCSCF = make([]Count, s.N)

@@ -101,7 +101,9 @@ func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *sear
 	}
 
 	// Alg. 1 lines 1-4: keep a current path that still has the capacity and
-	// meets the delay bound.
+	// meets the delay bound. The kept paths' copies share one backing array
+	// (most pairs are kept in a steady round: one allocation, not one each).
+	var keptBuf []int
 	for i, pr := range pairs {
 		if pr.Entry == pr.Exit {
 			continue
@@ -116,7 +118,12 @@ func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *sear
 			continue
 		}
 		st.commit(cur, q)
-		plans[i] = PairPlan{Pair: pr, Workload: q, Path: append(Path(nil), cur...), Delay: d, Method: MethodKept}
+		if cap(keptBuf)-len(keptBuf) < len(cur) {
+			keptBuf = make([]int, 0, max(len(cur), len(pairs)-i)*len(cur))
+		}
+		keptBuf = append(keptBuf, cur...)
+		kept := Path(keptBuf[len(keptBuf)-len(cur) : len(keptBuf) : len(keptBuf)])
+		plans[i] = PairPlan{Pair: pr, Workload: q, Path: kept, Delay: d, Method: MethodKept}
 		done[i] = true
 	}
 

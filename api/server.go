@@ -119,7 +119,11 @@ func (s *Server) routes() chi.Router {
 	})
 
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, Health{Status: "ok"})
+		h := Health{Status: "ok"}
+		if rm, ok := s.cfg.Backend.(RaftMembership); ok {
+			h.Raft = rm.RaftMembership()
+		}
+		writeJSON(w, http.StatusOK, h)
 	})
 	r.Get("/readyz", s.readyz)
 	r.Get(Prefix+"/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {

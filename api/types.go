@@ -302,4 +302,19 @@ type Operation struct {
 // Health is the body of /healthz and /readyz.
 type Health struct {
 	Status string `json:"status"`
+	// Raft is set in a cluster only (/healthz): RaftMember when the node
+	// holds a raft configuration, RaftNone while it waits to be joined.
+	Raft string `json:"raft,omitempty"`
+}
+
+// Values of Health.Raft.
+const (
+	RaftMember = "member"
+	RaftNone   = "none"
+)
+
+// RaftMembership is an optional Backend capability: the node's raft
+// membership as /healthz reports it ("" outside a cluster).
+type RaftMembership interface {
+	RaftMembership() string
 }

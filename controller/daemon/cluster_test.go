@@ -141,8 +141,10 @@ func startNodes(t testing.TB, n int, rc *raft.Config, mutate func(i int, urls []
 		if err := cfg.Normalize(); err != nil {
 			t.Fatal(err)
 		}
+		// the peers' listeners accept but serve nothing yet: n1's bootstrap
+		// probe (bootstrap.go) finds no cluster once this bound passes
 		d, err := New(&cfg, Options{Listener: lns[i], Raft: rc, Logger: slog.New(slog.DiscardHandler),
-			ShutdownTimeout: 3 * time.Second})
+			ShutdownTimeout: 3 * time.Second, BootstrapProbeTimeout: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -62,6 +62,10 @@ type Options struct {
 	Listener net.Listener
 	// RaftTransport replaces raft's TCP transport (tests).
 	RaftTransport raft.Transport
+	// BootstrapProbeTimeout bounds how long a bootstrap node with an empty
+	// raft directory asks its peers whether a cluster runs already
+	// (bootstrap.go; default 3 s).
+	BootstrapProbeTimeout time.Duration
 	// RaftAdvertise is the raft address (host:port, a DNS name allowed;
 	// port 0: the port bound) kept in the raft configuration instead of
 	// the bound one (identity.go); empty: the bound address.
@@ -416,17 +420,23 @@ func (d *Daemon) buildCluster(sc *system.Config) (string, error) {
 			}
 		}
 	}
-	node, err := fsm.NewNode(fsm.NodeConfig{ID: cfg.Node.ID, Dir: cfg.Node.RaftDir, Bind: cfg.Node.RaftBind,
+	var err error
+	if d.peerTr, err = d.peerTransport(); err != nil {
+		return "", err
+	}
+	nc := fsm.NodeConfig{ID: cfg.Node.ID, Dir: cfg.Node.RaftDir, Bind: cfg.Node.RaftBind,
 		Transport: d.opt.RaftTransport, Peers: peers, Bootstrap: cfg.Node.Bootstrap, Raft: d.opt.Raft,
-		Stream: stream, Logger: fsm.SlogLogger(d.log)})
+		Stream: stream, Logger: fsm.SlogLogger(d.log)}
+	if len(peers) == 0 {
+		// a cluster of itself: only if no peer runs one already (bootstrap.go)
+		nc.SkipBootstrap = d.clusterElsewhere
+	}
+	node, err := fsm.NewNode(nc)
 	if err != nil {
 		return "", fmt.Errorf("raft: %w", err)
 	}
 	d.node = node
 	d.store = global.NewRaftStore(node, 5*time.Second)
-	if d.peerTr, err = d.peerTransport(); err != nil {
-		return "", err
-	}
 	token := ""
 	if cfg.Role.ProtocolTokenFile != "" {
 		b, err := os.ReadFile(cfg.Role.ProtocolTokenFile)

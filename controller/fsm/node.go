@@ -37,6 +37,11 @@ type NodeConfig struct {
 	// Bootstrap creates the cluster (self + Peers) when the node has no
 	// state yet. Set it on exactly one node, or on all with the same peers.
 	Bootstrap bool
+	// SkipBootstrap, when set, is asked before a Bootstrap node without
+	// state creates its cluster; skip true keeps it from doing so (the
+	// reason is returned for the log): a node that lost its disk must not
+	// found a second cluster beside the one its peers still run.
+	SkipBootstrap func() (reason string, skip bool)
 	// Raft overrides raft.DefaultConfig() (LocalID is always set to ID).
 	Raft *raft.Config
 	// LogOutput receives raft's logs (default io.Discard) when Logger is nil.
@@ -134,7 +139,11 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 			n.close()
 			return nil, err
 		}
-		if !has {
+		skip := false
+		if !has && cfg.SkipBootstrap != nil {
+			_, skip = cfg.SkipBootstrap()
+		}
+		if !has && !skip {
 			conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
 			for _, p := range cfg.Peers {
 				conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})

@@ -60,12 +60,19 @@ func startClusterWith(t testing.TB, locals bool) []*Daemon {
 // controllers of startClusterWith.
 func startClusterConfig(t testing.TB, locals bool, mutate func(i int, cfg *Config)) []*Daemon {
 	t.Helper()
+	return startClusterOpts(t, locals, mutate, nil)
+}
+
+// startClusterOpts is startClusterConfig with opts editing node i's
+// Options (nil: none).
+func startClusterOpts(t testing.TB, locals bool, mutate func(i int, cfg *Config), opts func(i int, o *Options)) []*Daemon {
+	t.Helper()
 	tokenFile := filepath.Join(t.TempDir(), "protocol-token")
 	if err := os.WriteFile(tokenFile, []byte("test-protocol-token-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	dcsOf := [][]string{{"tokyo"}, {"hong-kong"}, {"london", "houston"}}
-	ds := startNodes(t, 3, fastRaft(), func(i int, urls []string, cfg *Config) {
+	ds := startNodesOpts(t, 3, fastRaft(), opts, func(i int, urls []string, cfg *Config) {
 		if locals {
 			cfg.Role.Locals, cfg.Role.ProtocolTokenFile = dcsOf[i], tokenFile
 			cfg.Role.LocalEndpoints = map[string]string{}
@@ -117,6 +124,12 @@ func addVoter(t testing.TB, ds []*Daemon, d *Daemon) {
 // edits node i's config (urls are every node's API URL) before it starts.
 func startNodes(t testing.TB, n int, rc *raft.Config, mutate func(i int, urls []string, cfg *Config)) []*Daemon {
 	t.Helper()
+	return startNodesOpts(t, n, rc, nil, mutate)
+}
+
+// startNodesOpts is startNodes with opts editing node i's Options (nil: none).
+func startNodesOpts(t testing.TB, n int, rc *raft.Config, opts func(i int, o *Options), mutate func(i int, urls []string, cfg *Config)) []*Daemon {
+	t.Helper()
 	lns := make([]net.Listener, n)
 	urls := make([]string, n)
 	for i := range lns {
@@ -143,8 +156,12 @@ func startNodes(t testing.TB, n int, rc *raft.Config, mutate func(i int, urls []
 		}
 		// the peers' listeners accept but serve nothing yet: n1's bootstrap
 		// probe (bootstrap.go) finds no cluster once this bound passes
-		d, err := New(&cfg, Options{Listener: lns[i], Raft: rc, Logger: slog.New(slog.DiscardHandler),
-			ShutdownTimeout: 3 * time.Second, BootstrapProbeTimeout: 200 * time.Millisecond})
+		o := Options{Listener: lns[i], Raft: rc, Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 3 * time.Second,
+			BootstrapProbeTimeout: 200 * time.Millisecond}
+		if opts != nil {
+			opts(i, &o)
+		}
+		d, err := New(&cfg, o)
 		if err != nil {
 			t.Fatal(err)
 		}

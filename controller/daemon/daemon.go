@@ -38,6 +38,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/metrics"
+	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
 	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
@@ -74,6 +75,11 @@ type Options struct {
 	Raft *raft.Config
 	// ShutdownTimeout bounds the graceful shutdown (default 10 s).
 	ShutdownTimeout time.Duration
+	// ObserveReport, if set, sees every workload report this node's
+	// local-side sources (simulated load, DP and CP meters, delay probes)
+	// handed to its reporter to the leader in cluster mode, once the
+	// reporter took it (tests compare them with the leader's measurement).
+	ObserveReport func(protocol.WorkloadReport)
 }
 
 // Daemon is one running node.
@@ -355,6 +361,7 @@ func (d *Daemon) build() error {
 	if sc.Probes, err = d.probes(); err != nil {
 		return err
 	}
+	sc.DPMeters = d.dpMeters()
 	sys, err := system.New(sc, d.driver, d.clk)
 	if err != nil {
 		return err
@@ -391,7 +398,7 @@ func (d *Daemon) workloadReporter() sipglue.Reporter {
 		return d.sys
 	}
 	if d.reports != nil && d.reports.reporter != nil {
-		return d.reports.reporter
+		return viaReporter{d}
 	}
 	return nil
 }

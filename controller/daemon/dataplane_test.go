@@ -24,6 +24,10 @@ func checkDataPlane(t *testing.T, d *Daemon) (after func()) {
 	if d.dp == nil || d.dp.plane == nil {
 		t.Fatal("Open vSwitch installed and root, but serve --driver local did not start the real data plane")
 	}
+	// the DP workload comes from each DC's switch, not from the fluid model
+	if len(d.sys.Meters) != len(d.cfg.dcNames()) || d.pump != nil {
+		t.Fatalf("real data plane: %d DP meters for %d DCs, simulated pump %v", len(d.sys.Meters), len(d.cfg.dcNames()), d.pump != nil)
+	}
 	prefix := d.dp.ovs.Prefix()
 	stages := d.cfg.Topology.Chain
 	eventually(t, 60*time.Second, "an active DP instance of every stage in every DC", func() bool {

@@ -90,13 +90,22 @@ func (d *Daemon) probes() (*system.Probes, error) {
 	return &system.Probes{Transport: tr, Period: period, Report: viaReporter{d}}, nil
 }
 
-// viaReporter hands delay reports to this node's workload reporter (built
-// after the controllers).
+// viaReporter hands reports (delay probes, DP meters, the CP meter) to this
+// node's workload reporter (built after the controllers).
 type viaReporter struct{ d *Daemon }
 
-func (v viaReporter) ReportWorkload(r protocol.WorkloadReport) error {
-	if v.d.reports == nil || v.d.reports.reporter == nil {
+func (v viaReporter) ReportWorkload(r protocol.WorkloadReport) error { return v.d.reportLocal(r) }
+
+// reportLocal hands a report of this node's local-side sources to its
+// workload reporter (cluster mode), seen by Options.ObserveReport once the
+// reporter took it.
+func (d *Daemon) reportLocal(r protocol.WorkloadReport) error {
+	if d.reports == nil || d.reports.reporter == nil {
 		return errors.New("no workload reporter on this node")
 	}
-	return v.d.reports.reporter.ReportWorkload(r)
+	err := d.reports.reporter.ReportWorkload(r)
+	if err == nil && d.opt.ObserveReport != nil {
+		d.opt.ObserveReport(r)
+	}
+	return err
 }

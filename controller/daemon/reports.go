@@ -252,7 +252,7 @@ func (d *Daemon) buildWorkloadReports(token string) error {
 			if !mine[rep.DC] {
 				return nil
 			}
-			return r.ReportWorkload(rep)
+			return d.reportLocal(rep)
 		}, func(err error) { d.log.Warn("simulated workload report refused", "err", err) })
 	}
 	return nil

@@ -3,8 +3,10 @@
 // counters of the DC's switch (the real data plane's entry rules) every
 // Period, turns their increase into packets/s and reports them to the
 // global controller as "dp" workload reports. The switch is behind
-// Counters, so the meter is tested with a fake and wired to the real one
-// (drivers/ovs) by the daemon.
+// Counters, so the meter is tested with a fake; controller/system builds
+// one per local DC with a real switch (Config.DPMeters, the daemon wires
+// controller/dataplane's Lazy.Counters over drivers/ovs when its real data
+// plane runs).
 package dpmeter
 
 import (
@@ -100,13 +102,18 @@ func (m *Meter) Stop() {
 }
 
 // Step reads the counters and, once there is an earlier reading, reports
-// each pair's packets/s since then. A failed read reports nothing; the next
+// each pair's packets/s since then (times are the reads' midpoints). A failed read reports nothing; the next
 // good one spreads its increase over the whole time since the last good
 // read. A counter that went backwards (switch re-created) counts its new
 // value. Pairs that do not enter at this DC or name no DC are refused.
 func (m *Meter) Step() (protocol.WorkloadReport, bool) {
-	now := m.cfg.Clock.Now()
+	// the counters are read at some instant during the read (a dump of the
+	// switch's flows takes milliseconds, more on a loaded host): the
+	// midpoint of the read is that instant's best estimate, so one slow read
+	// does not stretch one period and shrink the next
+	before := m.cfg.Clock.Now()
 	c, err := m.cfg.Counters()
+	now := before.Add(m.cfg.Clock.Now().Sub(before) / 2)
 	if err != nil {
 		m.cfg.OnError(fmt.Errorf("dpmeter: %s: reading the switch counters: %w", m.cfg.DC, err))
 		return protocol.WorkloadReport{}, false

@@ -98,3 +98,34 @@ func TestMeterRates(t *testing.T) {
 		t.Fatalf("%d reports after Stop", len(out.reps))
 	}
 }
+
+// A read that takes time is dated at its midpoint: a slow read (400 ms)
+// between two fast ones does not stretch one period and shrink the next.
+func TestMeterDatesSlowReadsAtTheirMidpoint(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(100, 0))
+	var n uint64
+	var took time.Duration
+	read := func() (map[Pair]uint64, error) {
+		clk.Advance(took) // the switch dump itself takes this long
+		return map[Pair]uint64{{0, 1}: n}, nil
+	}
+	out := &sink{}
+	m, err := New(Config{DC: "a", DCs: []string{"a", "b"}, Counters: read, Report: out, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Step()
+	// 100 packets/s, counted at the read's midpoint: 1.2 s after the first
+	took = 400 * time.Millisecond
+	clk.Advance(time.Second)
+	n = 120
+	if r, ok := m.Step(); !ok || r.Pairs[0].Rate != 100 {
+		t.Fatalf("slow read: %+v, want 100 pkt/s", r)
+	}
+	took = 0
+	clk.Advance(800 * time.Millisecond) // 1 s after the slow read's midpoint
+	n = 220
+	if r, ok := m.Step(); !ok || r.Pairs[0].Rate != 100 {
+		t.Fatalf("after the slow read: %+v, want 100 pkt/s", r)
+	}
+}

@@ -204,12 +204,16 @@ type Engine struct {
 	d   Deps
 	log *slog.Logger
 
-	mu        sync.Mutex
-	running   bool
-	epoch     uint64 // bumped by Start and Stop: older timers and answers are ignored
-	timer     clock.Timer
-	ex        *exchange
-	in        intake
+	mu      sync.Mutex
+	running bool
+	epoch   uint64 // bumped by Start and Stop: older timers and answers are ignored
+	timer   clock.Timer
+	ex      *exchange
+	in      intake
+	// inFor is the interval whose reports in holds (by arrival): a round's
+	// predict step starts it for the next interval; an engine that starts
+	// leading while another interval runs drops what it holds (Start)
+	inFor     uint64
 	known     map[string]bool // DCs of the topology (intake validation)
 	bounds    intakeBounds    // plausibility limits of the topology (intakebounds.go)
 	series    map[string]bool // every series observed so far
@@ -307,6 +311,12 @@ func (e *Engine) Start() error {
 		st := e.d.Store.State()
 		e.refreshTopology(&st)
 		e.replayHistory()
+		if m := measuring(&st); e.inFor != m {
+			// reports this engine took in an earlier term belong to an
+			// interval another leader has closed since: they are not this
+			// interval's (the reporters re-send this interval's to us)
+			e.in, e.inFor = newIntake(), m
+		}
 		if st.Round != nil {
 			e.log.Info("resuming round", "round", st.Round.Round, "lastDoneStep", st.Round.Done)
 			e.stats.Resumed++
@@ -320,6 +330,16 @@ func (e *Engine) Start() error {
 		e.timer = e.after(nextRoundIn(st.RoundStartedAt, e.d.Clock.Now(), e.cfg.Interval), e.startRound)
 	})
 	return nil
+}
+
+// measuring is the interval whose workload is being measured in state st:
+// round t closes interval t, and from its predict step on the reports are
+// interval t+1's.
+func measuring(st *fsm.State) uint64 {
+	if st.Round != nil && st.Round.Done >= protocol.StepPredict {
+		return st.Round.Round + 1
+	}
+	return st.Interval
 }
 
 // nextRoundIn keeps the interval boundaries across a leader change: the
@@ -602,7 +622,7 @@ func (e *Engine) predict(st *fsm.State) {
 	if !e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred}}) {
 		return
 	}
-	e.in = newIntake()
+	e.in, e.inFor = newIntake(), round+1
 	e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted = avg, pred, e.lastPred
 	e.lastPred = pred
 	e.stepDone(protocol.StepPredict)

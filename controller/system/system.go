@@ -21,6 +21,7 @@ import (
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/delayprobe"
+	"github.com/ims-orch/ims-orch/controller/dpmeter"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
@@ -74,6 +75,11 @@ type Config struct {
 	// this process probe every other DC over Probes.Transport and report
 	// the samples (nil: the static matrix is every link's delay).
 	Probes *Probes
+	// DPMeters, if set, measure the DP workload per entry→exit pair at each
+	// local DC from its switch's counters (the real data plane) and report
+	// it (nil: the DP workload comes from elsewhere, e.g. the simulated
+	// cloud's fluid model).
+	DPMeters *DPMeters
 
 	// Where the parts run. The zero values run everything in this process
 	// on the in-memory transport (the simulator, the daemon's single-node
@@ -102,6 +108,17 @@ type Probes struct {
 	Report delayprobe.Reporter
 }
 
+// DPMeters configures the DP workload meters of the local DCs.
+type DPMeters struct {
+	// Counters returns DC dc's cumulative per-pair packet counters (its
+	// switch's entry rules); nil for a DC without a real switch.
+	Counters func(dc string) dpmeter.Counters
+	// Period between two reports (dpmeter default 1 s).
+	Period time.Duration
+	// Report takes the DP reports (nil: this system's engine).
+	Report dpmeter.Reporter
+}
+
 // System is a running deployment.
 type System struct {
 	cfg   Config
@@ -116,7 +133,9 @@ type System struct {
 	Routers map[string]*dcroute.Router
 	// Probers by DC name (empty without Config.Probes).
 	Probers map[string]*delayprobe.Prober
-	fc      *global.ModelForecaster
+	// Meters by DC name (DCs with a real switch, with Config.DPMeters).
+	Meters map[string]*dpmeter.Meter
+	fc     *global.ModelForecaster
 
 	mu         sync.Mutex
 	routerErrs []error
@@ -152,7 +171,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		}
 	}
 	s := &System{cfg: cfg, Clock: clk, Locals: map[string]*local.Controller{}, Routers: map[string]*dcroute.Router{},
-		Probers: map[string]*delayprobe.Prober{}, fc: fc}
+		Probers: map[string]*delayprobe.Prober{}, Meters: map[string]*dpmeter.Meter{}, fc: fc}
 	s.Store = cfg.Store
 	if s.Store == nil {
 		m := global.NewMemStore()
@@ -222,6 +241,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 			}
 			s.Probers[dc] = p
 		}
+		if err := s.addMeter(dc, top.DCs); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.NoEngine {
 		return s, nil
@@ -232,6 +254,30 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// addMeter builds DC dc's DP workload meter when it has a real switch.
+func (s *System) addMeter(dc string, dcs []string) error {
+	m := s.cfg.DPMeters
+	if m == nil || m.Counters == nil {
+		return nil
+	}
+	c := m.Counters(dc)
+	if c == nil {
+		return nil
+	}
+	var report dpmeter.Reporter = s
+	if m.Report != nil {
+		report = m.Report
+	}
+	log := s.cfg.Logger
+	mt, err := dpmeter.New(dpmeter.Config{DC: dc, DCs: dcs, Counters: c, Report: report, Clock: s.Clock, Period: m.Period,
+		OnError: func(err error) { log.Warn("DP workload meter", "err", err) }})
+	if err != nil {
+		return fmt.Errorf("DP workload meter %s: %w", dc, err)
+	}
+	s.Meters[dc] = mt
+	return nil
 }
 
 func (s *System) routerError(dc string, err error) {
@@ -266,6 +312,9 @@ func (s *System) Start(ctx context.Context) error {
 		if p := s.Probers[dc]; p != nil {
 			p.Start()
 		}
+		if m := s.Meters[dc]; m != nil {
+			m.Start()
+		}
 	}
 	if s.Engine == nil || s.cfg.Store != nil {
 		return nil
@@ -283,6 +332,9 @@ func (s *System) Start(ctx context.Context) error {
 func (s *System) Stop() {
 	for _, p := range s.Probers {
 		p.Stop()
+	}
+	for _, m := range s.Meters {
+		m.Stop()
 	}
 	if s.Engine != nil {
 		s.Engine.Stop()

@@ -14,6 +14,19 @@ type Datacenter struct {
 	Group  string `json:"group"`
 	Region string `json:"region,omitempty"`
 	AZ     string `json:"az,omitempty"`
+	// Discovery is where user agents and P-CSCFs of the DC find the CSCFs
+	// (driver local: the DC's discovery DNS server); read-only, ignored in
+	// a PUT.
+	Discovery *Discovery `json:"discovery,omitempty"`
+}
+
+// Discovery is one DC's CSCF discovery: the DNS server that serves its
+// zone and the SRV names of its P-CSCFs and S-CSCFs.
+type Discovery struct {
+	DNSServer string `json:"dnsServer"`
+	Zone      string `json:"zone"`
+	PCSCFSRV  string `json:"pcscfSRV"`
+	SCSCFSRV  string `json:"scscfSRV"`
 }
 
 // DatacenterList is the body of GET and PUT /datacenters.
@@ -40,7 +53,10 @@ const (
 // The API uses the catalog's type (JSON cpu, mem, pktRate).
 type Thresholds = vnf.Thresholds
 
-// VNFType is one VNF of the catalog (paper Table 2).
+// VNFType is one VNF of the catalog (paper Table 2) on the wire. It stays a
+// struct of its own because it is the API's form (JSON names, plane as a
+// string, image and flavor); NewVNFType and Type convert it from and to the
+// catalog's vnf.Type.
 type VNFType struct {
 	Name       string     `json:"name"`
 	Plane      string     `json:"plane"`
@@ -48,6 +64,16 @@ type VNFType struct {
 	Flavor     string     `json:"flavor"`
 	Capacity   float64    `json:"capacity"`
 	Thresholds Thresholds `json:"thresholds"`
+}
+
+// NewVNFType is the wire form of a catalog type with its image and flavor.
+func NewVNFType(t vnf.Type, image, flavor string) VNFType {
+	return VNFType{Name: t.Name, Plane: string(t.Plane), Image: image, Flavor: flavor, Capacity: t.Capacity, Thresholds: t.Thresholds}
+}
+
+// Type is the catalog form of v (image and flavor dropped).
+func (v VNFType) Type() vnf.Type {
+	return vnf.Type{Name: v.Name, Plane: vnf.Plane(v.Plane), Capacity: v.Capacity, Thresholds: v.Thresholds}
 }
 
 // VNFTypeList is the body of GET and PUT /vnf-types.
@@ -161,6 +187,12 @@ type Prediction struct {
 	Kind      string   `json:"kind"`
 	Predicted float64  `json:"predicted"`
 	Actual    *float64 `json:"actual"`
+	// Model made the forecast (the policy's predictor; for "auto" the
+	// candidate chosen for this pair) and Margin is the "+qNN" quantile
+	// margin in Predicted; known on the node whose engine ran the round
+	// (empty elsewhere).
+	Model  string  `json:"model,omitempty"`
+	Margin float64 `json:"margin,omitempty"`
 }
 
 // State is the live state: the current interval, the protocol step of the

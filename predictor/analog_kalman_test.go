@@ -211,7 +211,7 @@ func TestAnalogKalmanExplain(t *testing.T) {
 func TestBankParallelRound(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
 	const n = 3*parallelMin + 5
-	for _, spec := range []string{"analog:m=2,k=2,win=6", "kalman"} {
+	for _, spec := range []string{"analog:m=2,k=2,win=6", "kalman", "auto:win=4+q90:win=5"} {
 		t.Run(spec, func(t *testing.T) {
 			b, err := NewBank(spec, n)
 			if err != nil {

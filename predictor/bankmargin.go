@@ -3,40 +3,55 @@ package predictor
 // bankMargin is the flat form of a "+qNN" margin over a flat bank: the
 // base bank's forecasts plus, per series, the split-conformal quantile of
 // its last win one-step residuals (exactly Margin's prediction). Residual
-// rings are series-major (res[i*win+slot]); the quantile is found by
-// selection (average O(win)) instead of a sort, and the round is split over
-// goroutines like the analog and Kalman banks.
+// rings are series-major (res[i*win+slot]; series i's r-th residual goes to
+// slot r mod win, so while a ring fills its first slots hold the
+// residuals); the quantile is found by selection (average O(win)) instead
+// of a sort, and the round is split over goroutines like the analog and
+// Kalman banks.
 type bankMargin struct {
-	base       *Bank
-	q          float64
-	win        int
-	res        []float64
-	head, held int
-	scratch    []float64 // base forecasts before an observation
-	cached     bool      // scratch holds the base forecasts of the current state
+	base    *Bank
+	q       float64
+	win     int
+	res     []float64
+	scratch []float64 // base forecasts before an observation
+	off     []float64 // the margins of the last predict
+	cached  bool      // scratch holds the base forecasts of the current state
 }
 
 func newBankMargin(base *Bank, q float64, win int) *bankMargin {
-	return &bankMargin{base: base, q: q, win: win, res: make([]float64, win*base.n), scratch: make([]float64, base.n)}
+	return &bankMargin{base: base, q: q, win: win, res: make([]float64, win*base.n), scratch: make([]float64, base.n), off: make([]float64, base.n)}
+}
+
+func (m *bankMargin) grow(k int) error {
+	m.res, m.scratch, m.off = grow(m.res, k*m.win), grow(m.scratch, k), grow(m.off, k)
+	m.cached = false
+	return m.base.Grow(k)
+}
+
+// held is the number of residuals series i holds: one per observation after its first, at most win.
+func (m *bankMargin) held(i int) int {
+	return min(max(m.base.cnt[i]-1, 0), m.win)
 }
 
 // observe records the residuals of the base forecasts, then feeds the base.
-func (m *bankMargin) observe(values []float64) error {
+func (m *bankMargin) observe(values []float64, seen []bool) error {
 	if m.base.count > 0 {
 		if !m.cached {
 			if err := m.base.Predict(m.scratch); err != nil {
 				return err
 			}
 		}
-		w, h := m.win, m.head
-		for i, v := range values {
-			m.res[i*w+h] = v - m.scratch[i]
-		}
-		m.head = (h + 1) % w
-		m.held = min(m.held+1, w)
+		w, cnt := m.win, m.base.cnt
+		parallel(len(values), func(lo, hi int) { // one cache line per series: split over the cores
+			for i := lo; i < hi; i++ {
+				if (seen == nil || seen[i]) && cnt[i] > 0 {
+					m.res[i*w+(cnt[i]-1)%w] = values[i] - m.scratch[i]
+				}
+			}
+		})
 	}
 	m.cached = false
-	return m.base.Observe(values)
+	return m.base.observe(values, seen)
 }
 
 func (m *bankMargin) predict(out []float64) error {
@@ -45,17 +60,19 @@ func (m *bankMargin) predict(out []float64) error {
 	}
 	copy(m.scratch, out) // the next observe scores these
 	m.cached = true
-	n := m.held
-	if n < 2 {
-		return nil
-	}
 	w := m.win
-	k := min(max(1, ceilRank(n, m.q)), n) - 1
 	parallel(len(out), func(lo, hi int) {
-		x := make([]float64, n)
+		x := make([]float64, w)
 		for i := lo; i < hi; i++ {
-			copy(x, m.res[i*w:i*w+n])          // the first n slots hold the residuals while the ring fills, all w after
-			if off := selectK(x, k); off > 0 { // Margin never lowers the base forecast
+			m.off[i] = 0
+			n := m.held(i)
+			if n < 2 {
+				continue
+			}
+			x := x[:n]
+			copy(x, m.res[i*w:i*w+n])                                           // the first n slots hold the residuals while the ring fills, all w after
+			if off := selectK(x, min(max(1, ceilRank(n, m.q)), n)-1); off > 0 { // Margin never lowers the base forecast
+				m.off[i] = off
 				out[i] = nonNeg(out[i] + off)
 			}
 		}
@@ -63,9 +80,9 @@ func (m *bankMargin) predict(out []float64) error {
 	return nil
 }
 
-// offset is series i's margin (Margin.Offset).
+// offset is series i's margin (Margin.Offset) in the current state.
 func (m *bankMargin) offset(i int) float64 {
-	n := m.held
+	n := m.held(i)
 	if n < 2 {
 		return 0
 	}

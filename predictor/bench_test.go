@@ -10,7 +10,7 @@ import (
 // of the interval that ended, then Predict the next one. Target: < 1 s.
 func BenchmarkBankRound(b *testing.B) {
 	const n = 1_000_000
-	for _, spec := range []string{"ar1", "holt", "last", "kalman", "analog", "analog:win=60", "ar1+q90", "holt+q90", "kalman+q90"} {
+	for _, spec := range []string{"ar1", "holt", "last", "kalman", "analog", "analog:win=60", "auto", "ar1+q90", "holt+q90", "kalman+q90", "auto+q90"} {
 		b.Run(fmt.Sprintf("%s/n=%d", spec, n), func(b *testing.B) {
 			bank, err := NewBank(spec, n)
 			if err != nil {

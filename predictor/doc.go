@@ -12,9 +12,8 @@
 // model on recurring ramps and Kalman (local linear trend with the Poisson
 // noise of the counts) on smooth diurnal traffic. Bank holds
 // many series of one model in struct-of-arrays form and runs a prediction
-// round over all of them; production does not call it yet (the global
-// controller's forecaster, controller/global.ModelForecaster, keeps one
-// Model per series), only its tests and benchmarks do.
+// round over all of them; it is what the global controller forecasts with
+// (controller/global.BankForecaster maps series keys to bank indexes).
 // Backtest replays a trace walk-forward and reports MAPE, RMSE and the
 // under-prediction rate.
 //

@@ -88,34 +88,44 @@ func (b *Bank) Explain(i int) string {
 	if b.models != nil {
 		return b.models[i].(Explainer).Explain()
 	}
-	if b.count == 0 {
-		return b.name + ": no history → 0"
-	}
 	if mg := b.margin; mg != nil {
 		out := make([]float64, b.n)
 		_ = b.Predict(out)
-		return fmt.Sprintf("%s; +q%s margin %s over %d residuals → %s", mg.base.Explain(i), g(100*mg.q), g(mg.offset(i)), mg.held, g(out[i]))
+		return fmt.Sprintf("%s; +q%s margin %s over %d residuals → %s", mg.base.Explain(i), g(100*mg.q), g(mg.offset(i)), mg.held(i), g(out[i]))
 	}
+	c := b.cnt[i]
 	switch b.kind {
 	case KindAR1:
-		m := &AR1{w: b.w, phiMax: b.phiMax, buf: make([]float64, b.w), head: b.head, n: b.held}
-		for s := range b.w {
-			m.buf[s] = b.buf[s*b.n+i]
-		}
+		m := &AR1{w: b.w, phiMax: b.phiMax, buf: make([]float64, b.w), n: min(c, b.w)}
+		m.head = copy(m.buf, b.window(i, make([]float64, b.w))) % b.w
 		return m.Explain()
 	case KindAnalog:
-		m := newAnalog(b.m, len(b.nb.d), b.w, b.name)
-		copy(m.buf, b.buf[i*b.w:(i+1)*b.w])
-		m.head, m.n = b.head, b.held
+		m := newAnalog(b.m, b.k, b.w, b.name)
+		m.n = min(c, b.w)
+		m.head = copy(m.buf, b.window(i, make([]float64, b.w))) % b.w
 		return m.Explain()
 	case KindKalman:
 		m := newKalman(b.count1, b.forget, b.name)
 		copy(m.st[:], b.buf[i*kalmanStateLen:(i+1)*kalmanStateLen])
-		m.n = b.count
+		m.n = c
 		return m.Explain()
 	case KindHolt:
-		m := &Holt{alpha: b.alpha, beta: b.beta, damp: b.damp, level: b.level[i], trend: b.trend[i], n: b.count}
+		m := &Holt{alpha: b.alpha, beta: b.beta, damp: b.damp, level: b.level[i], trend: b.trend[i], n: c}
 		return m.Explain()
+	case KindAuto:
+		a := b.auto
+		if c == 0 {
+			return "auto: no history → 0"
+		}
+		_ = a.predictCands()
+		ch := a.chosen[i]
+		nc := len(a.cands)
+		p := a.pred[ch][i]
+		s := fmt.Sprintf("auto: %s (least |error| over the last %d steps: %s) → %s", AutoCandidates[ch], min(c-1, a.win), g(a.sum[i*nc+int(ch)]), g(p))
+		if q := max(p, a.guard*a.last[i]); q > p {
+			s += fmt.Sprintf("; collapse guard %s×last %s → %s", g(a.guard), g(a.last[i]), g(q))
+		}
+		return s
 	default:
 		return "last: " + g(b.level[i])
 	}

@@ -49,6 +49,18 @@ fi
 rm -f "$out"
 [ "$rc" = 0 ] || exit "$rc"
 
+echo "== the daemon's OpenStack reconciliation against the real Nova (issue 15)"
+out=$(mktemp)
+set +e
+go test -count=1 -timeout 10m -run 'TestCloudReconcileNova' -v ./controller/daemon/ 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+set -e
+if grep -qE -- '--- SKIP: TestCloudReconcileNova' "$out"; then
+  echo "reconciliation test skipped although the stack is up" >&2; rc=1
+fi
+rm -f "$out"
+[ "$rc" = 0 ] || exit "$rc"
+
 if [ "${BENCH:-0}" = 1 ]; then
   echo "== benchmarks against the real Nova"
   go test -count=1 -timeout 30m -run '^$' -bench 'Launch50|VanishToReplacement' -benchtime 3x ./drivers/openstack/

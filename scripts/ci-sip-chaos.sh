@@ -17,4 +17,4 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 bash scripts/ci-kamailio.sh
-IMS_SIP_CHAOS=1 flock /tmp/ims-orch-sip.lock go test ./e2e/sipchaos/ -run TestChaos -count=1 -timeout 6m -v "$@"
+IMS_SIP_CHAOS=1 flock /tmp/ims-orch-sip.lock go test ./e2e/sipchaos/ -run 'TestChaos|TestPCSCFSpread' -count=1 -timeout 6m -v "$@"

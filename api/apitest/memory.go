@@ -84,6 +84,18 @@ func (b *Backend) SetState(s api.State) {
 	b.stateVer++
 }
 
+// SetDiscovery sets where a datacenter's discovery DNS is, as the daemon
+// reports it with driver local (read-only in the API: a PUT drops it).
+func (b *Backend) SetDiscovery(dc string, d api.Discovery) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.dcs {
+		if b.dcs[i].Name == dc {
+			b.dcs[i].Discovery = &d
+		}
+	}
+}
+
 // AddDecisions appends decisions to the history, numbering them (Seq)
 // after the ones already recorded; their own Seq is ignored.
 func (b *Backend) AddDecisions(ds ...api.Decision) {
@@ -162,6 +174,10 @@ func (b *Backend) Datacenters(context.Context) ([]api.Datacenter, error) {
 
 // SetDatacenters implements api.Backend.
 func (b *Backend) SetDatacenters(_ context.Context, dcs []api.Datacenter) ([]api.Datacenter, error) {
+	dcs = slices.Clone(dcs)
+	for i := range dcs {
+		dcs[i].Discovery = nil // read-only
+	}
 	return replace(b, &b.dcs, dcs, slices.Clone, nil)
 }
 

@@ -37,14 +37,17 @@ func PaperDelays() api.DelayMatrix {
 	return m
 }
 
+// The CP VNFs' normalised names, as the fixture writes every VNF.
+var pcscf, scscf = vnf.Normalize(vnf.PCSCF), vnf.Normalize(vnf.SCSCF)
+
 // PaperVNFTypes is the paper's Table 2 (the catalog, placement/vnf) under
 // the normalised names ("pcscf", ...).
 func PaperVNFTypes() []api.VNFType {
 	var out []api.VNFType
 	for _, t := range vnf.Table2() {
 		name := t.Key()
-		out = append(out, api.VNFType{Name: name, Plane: string(t.Plane), Image: "ims/" + name + ":1", Flavor: "m1.small",
-			Capacity: t.Capacity, Thresholds: t.Thresholds})
+		t.Name = name
+		out = append(out, api.NewVNFType(t, "ims/"+name+":1", "m1.small"))
 	}
 	return out
 }
@@ -52,8 +55,8 @@ func PaperVNFTypes() []api.VNFType {
 // PaperChains are the control-plane and data-plane chains.
 func PaperChains() []api.Chain {
 	return []api.Chain{
-		{Name: "cp", Stages: []string{"pcscf", "scscf"}},
-		{Name: "dp", Stages: []string{"firewall", "ids", "transcoder"}},
+		{Name: "cp", Stages: []string{pcscf, scscf}},
+		{Name: "dp", Stages: vnf.DataPlaneChain()},
 	}
 }
 
@@ -62,7 +65,7 @@ func PaperChains() []api.Chain {
 func PaperPolicy() api.Policy {
 	return api.Policy{Name: "default", IntervalSeconds: 50, Tau: 10, DelayBoundMs: 250,
 		Predictor: "ar1", Strategy: strategy.Hybrid.Name(),
-		Limits: []api.Limit{{VNF: "pcscf", Min: 1, Max: 20}, {VNF: "scscf", DC: "dc0", Min: 1, Max: 20}}}
+		Limits: []api.Limit{{VNF: pcscf, Min: 1, Max: 20}, {VNF: scscf, DC: "dc0", Min: 1, Max: 20}}}
 }
 
 // PaperState is a plausible live state of the paper's deployment at
@@ -70,10 +73,10 @@ func PaperPolicy() api.Policy {
 // DC, a path and two predictions per ordered DC pair.
 func PaperState(at time.Time, perDC int) api.State {
 	s := api.State{Interval: 42, Step: "enter-new-interval", Leader: "node-1"}
-	dps := []string{"firewall", "ids", "transcoder"}
+	dps := vnf.DataPlaneChain()
 	for d := range 8 {
 		dc := fmt.Sprintf("dc%d", d)
-		s.Instances = append(s.Instances, api.Instance{ID: dc + "-pcscf-1", DC: dc, VNF: "pcscf",
+		s.Instances = append(s.Instances, api.Instance{ID: dc + "-" + pcscf + "-1", DC: dc, VNF: pcscf,
 			State: "working", Reason: "policy min 1", Since: at, Address: fmt.Sprintf("127.%d.1.1:5060", 10+d)})
 		for _, v := range dps {
 			for k := range perDC {
@@ -113,7 +116,7 @@ func Paper(now func() time.Time) *Backend {
 	p := PaperPolicy()
 	b.policies[p.Name] = p
 	b.state = PaperState(now(), 2)
-	b.record(api.Decision{Round: 42, At: now(), Kind: api.DecisionProactive, DC: "dc1", VNF: "ids", Delta: 1,
+	b.record(api.Decision{Round: 42, At: now(), Kind: api.DecisionProactive, DC: "dc1", VNF: vnf.IDS, Delta: 1,
 		Reason: "predicted dc0→dc3 DP load 41000 pkt/s exceeds 2×20000",
 		Detail: map[string]any{"pair": "dc0→dc3", "predicted": 41000.0, "candidates": 3.0, "method": "alg2"}})
 	return b

@@ -40,6 +40,8 @@ func apiServer(t *testing.T) (*apitest.Backend, string) {
 		t.Fatal(err)
 	}
 	b.SetState(apitest.PaperState(now, 2))
+	b.SetDiscovery("dc0", api.Discovery{DNSServer: "127.0.53.10:53", Zone: "dc0.ims.local",
+		PCSCFSRV: "_sip._udp.pcscf.dc0.ims.local", SCSCFSRV: "_sip._udp.scscf.dc0.ims.local"})
 	b.AddDecisions(api.Decision{Round: 41, At: now, Kind: api.DecisionReactive, DC: "dc0", VNF: "firewall", Delta: 1,
 		Reason: "reactive create: 2 of 2 working instances overloaded", Detail: map[string]any{"instance": "dc0-firewall-1"}})
 	srv, err := api.New(api.Config{Backend: b, AllowUnauthenticated: true})
@@ -77,7 +79,7 @@ func TestGetFormats(t *testing.T) {
 	}{
 		{"instances table", []string{"get", "instances"}, []string{"ID", "ADDRESS", "dc0", "firewall", "127.10.1.1:5060"}, nil},
 		{"instance address", []string{"describe", "instance", "dc3-pcscf-1"}, []string{"address: 127.13.1.1:5060"}, nil},
-		{"datacenters", []string{"get", "datacenters"}, []string{"NAME", "GROUP", "dc7"}, nil},
+		{"datacenters", []string{"get", "datacenters"}, []string{"NAME", "GROUP", "DNS-SERVER", "ZONE", "dc7", "127.0.53.10:53", "dc0.ims.local"}, nil},
 		{"policy yaml", []string{"get", "policy", "default", "-o", "yaml"}, []string{"intervalSeconds: 50", "strategy: hybrid"}, nil},
 		{"state summary", []string{"get", "state"}, []string{"interval 42", "WORKING"}, nil},
 		{"decisions", []string{"get", "decisions"}, []string{"reactive", "2 of 2 working"}, nil},
@@ -87,7 +89,8 @@ func TestGetFormats(t *testing.T) {
 				t.Fatalf("paths json: %v %q", err, out)
 			}
 		}},
-		{"describe dc", []string{"describe", "dc", "dc0"}, []string{"datacenter dc0", "INSTANCES", "PATHS", "DECISIONS"}, nil},
+		{"describe dc", []string{"describe", "dc", "dc0"}, []string{"datacenter dc0", "discovery DNS: server 127.0.53.10:53, zone dc0.ims.local, P-CSCFs _sip._udp.pcscf.dc0.ims.local",
+			"INSTANCES", "ADDRESS", "PATHS", "DECISIONS"}, nil},
 		{"status", []string{"status"}, []string{"ready", "interval 42"}, nil},
 	}
 	for _, tc := range cases {

@@ -82,13 +82,21 @@ func runDescribe(cmd *cobra.Command, args []string) error {
 			return nil
 		})
 	}
+	dcs, err := c.Datacenters(ctx)
+	if err != nil {
+		return err
+	}
 	v := struct {
 		DC        string          `json:"dc"`
+		Discovery *api.Discovery  `json:"discovery,omitempty"`
 		Instances []api.Instance  `json:"instances"`
 		Paths     []api.Path      `json:"paths"`
 		Delays    []api.LinkDelay `json:"delays"`
 		Decisions []api.Decision  `json:"decisions"`
 	}{DC: name}
+	if i := slices.IndexFunc(dcs, func(d api.Datacenter) bool { return d.Name == name }); i >= 0 {
+		v.Discovery = dcs[i].Discovery
+	}
 	for _, l := range st.Delays {
 		if l.From == name || l.To == name {
 			v.Delays = append(v.Delays, l)
@@ -113,7 +121,11 @@ func runDescribe(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("datacenter %q: no instances, paths or decisions", name)
 	}
 	return emit(out, v, func(w io.Writer) error {
-		fmt.Fprintf(w, "datacenter %s: %d instances, %d paths through it\n\nINSTANCES\n", name, len(v.Instances), len(v.Paths))
+		fmt.Fprintf(w, "datacenter %s: %d instances, %d paths through it\n", name, len(v.Instances), len(v.Paths))
+		if dd := v.Discovery; dd != nil {
+			fmt.Fprintf(w, "discovery DNS: server %s, zone %s, P-CSCFs %s, S-CSCFs %s\n", dd.DNSServer, dd.Zone, dd.PCSCFSRV, dd.SCSCFSRV)
+		}
+		fmt.Fprint(w, "\nINSTANCES\n")
 		if err := instanceTable(w, v.Instances); err != nil {
 			return err
 		}

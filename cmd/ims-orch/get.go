@@ -71,9 +71,13 @@ func runGet(cmd *cobra.Command, args []string) error {
 		}
 		return emit(out, api.DatacenterList{Datacenters: v}, func(w io.Writer) error {
 			t := tw(w)
-			fmt.Fprintln(t, "NAME\tGROUP\tREGION\tAZ")
+			fmt.Fprintln(t, "NAME\tGROUP\tREGION\tAZ\tDNS-SERVER\tZONE")
 			for _, d := range v {
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", d.Name, d.Group, d.Region, d.AZ)
+				dns, zone := "-", "-"
+				if d.Discovery != nil {
+					dns, zone = d.Discovery.DNSServer, d.Discovery.Zone
+				}
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Group, d.Region, d.AZ, dns, zone)
 			}
 			return t.Flush()
 		})
@@ -170,13 +174,16 @@ func runGet(cmd *cobra.Command, args []string) error {
 	case "predictions":
 		return emit(out, st.Predictions, func(w io.Writer) error {
 			t := tw(w)
-			fmt.Fprintln(t, "KIND\tENTRY\tEXIT\tPREDICTED\tACTUAL")
+			fmt.Fprintln(t, "KIND\tENTRY\tEXIT\tPREDICTED\tACTUAL\tMODEL\tMARGIN")
 			for _, p := range st.Predictions {
-				act := "-"
+				act, model := "-", "-"
 				if p.Actual != nil {
 					act = fmt.Sprintf("%.1f", *p.Actual)
 				}
-				fmt.Fprintf(t, "%s\t%s\t%s\t%.1f\t%s\n", p.Kind, p.Entry, p.Exit, p.Predicted, act)
+				if p.Model != "" {
+					model = p.Model
+				}
+				fmt.Fprintf(t, "%s\t%s\t%s\t%.1f\t%s\t%s\t%.1f\n", p.Kind, p.Entry, p.Exit, p.Predicted, act, model, p.Margin)
 			}
 			return t.Flush()
 		})

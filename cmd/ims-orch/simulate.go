@@ -12,6 +12,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/controller/simulation"
 	"github.com/ims-orch/ims-orch/controller/strategy"
+	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/predictor"
 )
 
@@ -135,13 +136,13 @@ byte-identical CSV files.`,
 	cmd.Flags().DurationVar(&changeInterval, "change-interval", 0, "override the traffic change interval (6.2.1 sweep)")
 	cmd.Flags().DurationVar(&startDelay, "start-delay", 0, "override the first → second DC start delay (6.2.2 sweep)")
 	cmd.Flags().Float64Var(&targetUtil, "target-util", 0, "plan every VNF at this fraction of its capacity (policy targetUtilization, (0, 1])")
-	cmd.Flags().BoolVar(&warmStart, "warm-start", simulation.Defaults.WarmStart, "size the initial round for the schedule's starting load (an operator's declared expected load)")
+	cmd.Flags().BoolVar(&warmStart, "warm-start", system.Defaults.WarmStart, "size the initial round for the schedule's starting load (an operator's declared expected load)")
 	cmd.Flags().BoolVar(&overloadAtCapacity, "overload-at-capacity", false, "simulated CPU and memory reach the Table 2 thresholds at the capacity (ρ = 1), as Table 2's packet thresholds do")
-	cmd.Flags().BoolVar(&scaleInGuard, "scale-in-guard", simulation.Defaults.ScaleInGuard, "a proactive round does not buffer instances the VNF's measured load in the DC still needs")
-	cmd.Flags().BoolVar(&localFirst, "local-first", simulation.Defaults.LocalFirst, "the planner places the entry = exit pairs before the others (placement Options.LocalFirst)")
-	cmd.Flags().BoolVar(&planHorizon, "plan-horizon", simulation.Defaults.PlanHorizon, "plan for the largest load over the next interval plus the boot delay (trend of the forecast), not the interval's mean")
-	cmd.Flags().BoolVar(&trimBuffer, "trim-buffer", simulation.Defaults.TrimBuffer, "destroy buffered instances beyond --buffer-spare per VNF and DC at each new interval instead of after τ")
-	cmd.Flags().IntVar(&bufferSpare, "buffer-spare", simulation.Defaults.BufferSpare, "buffered instances per VNF and DC that --trim-buffer keeps for τ")
+	cmd.Flags().BoolVar(&scaleInGuard, "scale-in-guard", system.Defaults.ScaleInGuard, "a proactive round does not buffer instances the VNF's measured load in the DC still needs")
+	cmd.Flags().BoolVar(&localFirst, "local-first", system.Defaults.LocalFirst, "the planner places the entry = exit pairs before the others (placement Options.LocalFirst)")
+	cmd.Flags().BoolVar(&planHorizon, "plan-horizon", system.Defaults.PlanHorizon, "plan for the largest load over the next interval plus the boot delay (trend of the forecast), not the interval's mean")
+	cmd.Flags().BoolVar(&trimBuffer, "trim-buffer", system.Defaults.TrimBuffer, "destroy buffered instances beyond --buffer-spare per VNF and DC at each new interval instead of after τ")
+	cmd.Flags().IntVar(&bufferSpare, "buffer-spare", system.Defaults.BufferSpare, "buffered instances per VNF and DC that --trim-buffer keeps for τ")
 	cmd.Flags().IntVar(&improveBudget, "improve-budget", 0, "the planner's joint improvement phase: budget in pair searches (0: off; placement Options.Improve)")
 	cmd.Flags().BoolVar(&paperReactive, "paper-reactive", false, "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did")
 	cmd.Flags().StringVar(&model, "predictor", "", "override the experiment's predictor spec (ar1, holt, ar1+q90, ...)")

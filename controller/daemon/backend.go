@@ -12,6 +12,7 @@ import (
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/global"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // Backend implements api.Backend over a node.
@@ -51,14 +52,13 @@ func newBackend(d *Daemon) *Backend {
 	c := d.cfg
 	b := &Backend{d: d}
 	t := c.Topology
-	vt := func(v VNFConfig, plane string) api.VNFType {
-		return api.VNFType{Name: v.Name, Plane: plane, Image: orDriverDefault(v.Image), Flavor: orDriverDefault(v.Flavor), Capacity: v.Capacity,
-			Thresholds: c.thresholds(v)}
+	vt := func(v VNFConfig, plane vnf.Plane) api.VNFType {
+		return api.NewVNFType(v.Type(plane), orDriverDefault(v.Image), orDriverDefault(v.Flavor))
 	}
-	b.types = []api.VNFType{vt(t.PCSCF, api.PlaneCP), vt(t.SCSCF, api.PlaneCP)}
+	b.types = []api.VNFType{vt(t.PCSCF, vnf.ControlPlane), vt(t.SCSCF, vnf.ControlPlane)}
 	stages := []string{}
 	for _, v := range t.Chain {
-		b.types = append(b.types, vt(v, api.PlaneDP))
+		b.types = append(b.types, vt(v, vnf.DataPlane))
 		stages = append(stages, v.Name)
 	}
 	b.chains = []api.Chain{{Name: "dp", Stages: stages}}

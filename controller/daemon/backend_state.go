@@ -42,12 +42,17 @@ func (b *Backend) State(context.Context) (api.State, error) {
 	}
 	if h := b.d.store.History(); len(h) > 0 {
 		last := h[len(h)-1]
+		var fc map[string]global.Forecast
+		if b.d.engine != nil {
+			fc = b.d.engine.Forecasts(last.Round) // this node's engine ran the round
+		}
 		for _, k := range slices.Sorted(maps.Keys(last.Predicted)) {
 			kind, a, c, ok := global.ParseSeriesKey(k)
 			if !ok || (kind != global.KindCP && kind != global.KindDP) {
 				continue
 			}
-			out.Predictions = append(out.Predictions, api.Prediction{Entry: a, Exit: c, Kind: kind, Predicted: last.Predicted[k]})
+			out.Predictions = append(out.Predictions, api.Prediction{Entry: a, Exit: c, Kind: kind, Predicted: last.Predicted[k],
+				Model: fc[k].Model, Margin: fc[k].Margin})
 		}
 	}
 	return out, nil

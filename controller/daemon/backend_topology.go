@@ -42,6 +42,13 @@ func (b *Backend) datacenters(st fsm.State) []api.Datacenter {
 		}
 		out[i].Group, out[i].Region, out[i].AZ = l.Group, l.Region, l.AZ
 	}
+	if b.d.sip != nil {
+		for i := range out {
+			if w, ok := b.d.sip.where[out[i].Name]; ok {
+				out[i].Discovery = &w
+			}
+		}
+	}
 	return out
 }
 
@@ -76,8 +83,8 @@ func (b *Backend) SetDatacenters(_ context.Context, dcs []api.Datacenter) ([]api
 		return nil, err
 	}
 	for i, dc := range dcs {
-		if dc == cur[i] {
-			continue
+		if dc.Group == cur[i].Group && dc.Region == cur[i].Region && dc.AZ == cur[i].AZ {
+			continue // only the labels are written (discovery is read-only)
 		}
 		if err := b.putDoc(fsm.DocLabels+dc.Name, labelsDoc{Group: dc.Group, Region: dc.Region, AZ: dc.AZ},
 			fmt.Sprintf("datacenters[%d]", i)); err != nil {

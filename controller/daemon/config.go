@@ -14,6 +14,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/controller/sipglue"
 	"github.com/ims-orch/ims-orch/controller/strategy"
+	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 
 	"gopkg.in/yaml.v3"
@@ -145,7 +146,9 @@ const MinSCSCFLocal = 2
 // DriverConfig selects the cloud driver.
 type DriverConfig struct {
 	Kind string `yaml:"kind"`
-	// BootDelay of an instance in the sim and fake clouds (default 2s).
+	// BootDelay of an instance in the sim and fake clouds (default 2s);
+	// with every driver the boot time the plan horizon covers
+	// (policy.planHorizon).
 	BootDelay string `yaml:"bootDelay"`
 	// OpenStackConfig is the drivers/openstack configuration file (openstack only).
 	OpenStackConfig string `yaml:"openstackConfig"`
@@ -158,7 +161,10 @@ type DriverConfig struct {
 }
 
 // VNFConfig is one VNF of the catalog with its per-instance capacity,
-// thresholds and bounds.
+// thresholds and bounds. It stays a struct of its own because it is the
+// configuration file's form (YAML names, image, flavor, min, max); its
+// Table 2 facts convert to and from vnf.Type in Type, and a VNF of the
+// catalog states only what differs from Table 2.
 type VNFConfig struct {
 	Name       string         `yaml:"name"`
 	Capacity   float64        `yaml:"capacity"`
@@ -167,6 +173,18 @@ type VNFConfig struct {
 	Flavor     string         `yaml:"flavor"`
 	Min        int            `yaml:"min"`
 	Max        int            `yaml:"max"`
+}
+
+// Type is the entry as a catalog type of plane: what the entry leaves zero
+// comes from Table 2 for a catalog name (vnf.Type.Complete); a VNF outside
+// the catalog without thresholds gets 90 % CPU, 50 % memory and its
+// capacity in packets/s.
+func (v VNFConfig) Type(plane vnf.Plane) vnf.Type {
+	t := vnf.Type{Name: v.Name, Plane: plane, Capacity: v.Capacity, Thresholds: v.Thresholds}.Complete()
+	if t.Thresholds == (vnf.Thresholds{}) {
+		t.Thresholds = vnf.Thresholds{CPU: 90, Mem: 50, PktRate: t.Capacity}
+	}
+	return t
 }
 
 // TopologyConfig describes the datacenters and the VNF chain.
@@ -204,6 +222,44 @@ type PolicyConfig struct {
 	// searches (placement.ImproveOptions; 0: off; absent:
 	// DefaultImproveBudget). Restart-only: not part of the API's policy.
 	ImproveBudget *int `yaml:"improveBudget"`
+	// Scaling options (restart-only, not part of the API's policy; absent:
+	// system.Defaults, the simulator's defaults too): the planning target
+	// utilisation, local-first planning, the plan horizon (the driver's
+	// boot delay after the next interval), the scale-in guard, the buffer
+	// trim and the spare instances it keeps.
+	TargetUtilization *float64 `yaml:"targetUtilization"`
+	LocalFirst        *bool    `yaml:"localFirst"`
+	PlanHorizon       *bool    `yaml:"planHorizon"`
+	ScaleInGuard      *bool    `yaml:"scaleInGuard"`
+	TrimBuffer        *bool    `yaml:"trimBuffer"`
+	BufferSpare       *int     `yaml:"bufferSpare"`
+}
+
+// Scaling returns the policy's scaling options, system.Defaults for those
+// it does not set. WarmStart stays system.Defaults' value but the daemon
+// has nothing to warm up from: no operator-declared starting load (the
+// simulator's warm start reports its schedule's first rates), so its
+// first round sizes for what the first interval measured.
+func (p PolicyConfig) Scaling() system.Scaling {
+	s := system.Defaults
+	if p.Predictor != "" {
+		s.Predictor = p.Predictor
+	}
+	for _, f := range []struct {
+		dst *bool
+		v   *bool
+	}{{&s.LocalFirst, p.LocalFirst}, {&s.PlanHorizon, p.PlanHorizon}, {&s.ScaleInGuard, p.ScaleInGuard}, {&s.TrimBuffer, p.TrimBuffer}} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	if p.TargetUtilization != nil {
+		s.TargetUtilization = *p.TargetUtilization
+	}
+	if p.BufferSpare != nil {
+		s.BufferSpare = *p.BufferSpare
+	}
+	return s
 }
 
 // DefaultImproveBudget is the improvement phase's budget when the config
@@ -402,6 +458,14 @@ func (c *Config) Normalize() error {
 	return nil
 }
 
+// planHorizon is the forecaster's plan horizon (system.PlanHorizonFor):
+// the next interval's end and driver.bootDelay after it, 0 when
+// policy.planHorizon is off.
+func (c *Config) planHorizon() float64 {
+	boot, _ := c.BootDelay() // checked by Normalize
+	return system.PlanHorizonFor(c.Policy.Scaling().PlanHorizon, c.Interval(), boot)
+}
+
 // BootDelay parses driver.bootDelay.
 func (c *Config) BootDelay() (time.Duration, error) {
 	if c.Driver.BootDelay == "" {
@@ -434,6 +498,9 @@ func (c *Config) normalizeTopology() error {
 	names := make([]string, n)
 	for i, d := range t.Datacenters {
 		names[i] = d.Name
+		if d.Discovery != nil {
+			return fmt.Errorf("topology.datacenters[%d].discovery: read-only (the daemon reports where the DC's discovery DNS is)", i)
+		}
 	}
 	if err := (api.DelayMatrix{Datacenters: names, DelaysMs: t.DelaysMs}).Validate(); err != nil {
 		return fmt.Errorf("topology.delaysMs: %w", err)
@@ -465,6 +532,8 @@ func (c *Config) normalizeTopology() error {
 			return fmt.Errorf("%s.name: %q is repeated", field, v.Name)
 		}
 		seen[v.Name] = true
+		ct := v.Type("") // a catalog VNF's unstated capacity and thresholds are Table 2's
+		v.Capacity, v.Thresholds = ct.Capacity, ct.Thresholds
 		if !finite(v.Capacity) || v.Capacity <= 0 {
 			return fmt.Errorf("%s.capacity: must be a positive number, got %g", field, v.Capacity)
 		}
@@ -506,7 +575,13 @@ func (c *Config) normalizePolicy() error {
 		p.DelayBoundMs = 250
 	}
 	if p.Predictor == "" {
-		p.Predictor = "ar1"
+		p.Predictor = system.Defaults.Predictor
+	}
+	if u := p.TargetUtilization; u != nil && (!finite(*u) || *u <= 0 || *u > 1) {
+		return fmt.Errorf("policy.targetUtilization: must be in (0, 1] (the fraction of a VNF's capacity a round plans for), got %g", *u)
+	}
+	if n := p.BufferSpare; n != nil && *n < 0 {
+		return fmt.Errorf("policy.bufferSpare: must not be negative, got %d", *n)
 	}
 	if p.Strategy == "" {
 		p.Strategy = strategy.Default.Name()
@@ -592,7 +667,9 @@ func (c *Config) fsmPolicy() fsm.Policy {
 	if c.Policy.ImproveBudget != nil {
 		budget = *c.Policy.ImproveBudget
 	}
-	return fsm.Policy{DelayBoundMs: c.Policy.DelayBoundMs, Limits: fsmLimits(c.Policy.Limits), ImproveBudget: budget}
+	sc := c.Policy.Scaling()
+	return fsm.Policy{DelayBoundMs: c.Policy.DelayBoundMs, Limits: fsmLimits(c.Policy.Limits), ImproveBudget: budget,
+		TargetUtilization: sc.TargetUtilization, LocalFirst: sc.LocalFirst}
 }
 
 func (c *Config) vnf(name string) *VNFConfig {

@@ -5,6 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 func TestDefaultConfig(t *testing.T) {
@@ -32,6 +37,23 @@ func TestExampleConfigs(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
+	// a catalog VNF states only what differs from Table 2 (one definition
+	// of its figures, placement/vnf)
+	for _, f := range append(files, "default.yaml") {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw Config
+		if err := yaml.Unmarshal(data, &raw); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, v := range append([]VNFConfig{raw.Topology.PCSCF, raw.Topology.SCSCF}, raw.Topology.Chain...) {
+			if ty, ok := vnf.Lookup(v.Name); ok && (v.Capacity == ty.Capacity || v.Thresholds == ty.Thresholds) {
+				t.Errorf("%s: %s restates Table 2 (capacity %g, thresholds %+v): leave them out", f, v.Name, v.Capacity, v.Thresholds)
+			}
+		}
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -45,11 +67,14 @@ func TestConfigErrors(t *testing.T) {
 		{"bad boot delay", "bootDelay: 2s", "bootDelay: forever", "driver.bootDelay"},
 		{"unknown scscf dc", "scscfDC: tokyo", "scscfDC: paris", "topology.scscfDC"},
 		{"short delay row", "- [0, 25, 115, 70]", "- [0, 25, 115]", "topology.delaysMs"},
-		{"zero capacity", "{name: firewall, capacity: 35000", "{name: firewall, capacity: 0", "topology.chain[0].capacity"},
+		{"negative capacity", "{name: firewall,", "{name: firewall, capacity: -1,", "topology.chain[0].capacity"},
+		{"no capacity outside the catalog", "{name: transcoder,", "{name: dpi,", "topology.chain[2].capacity"},
 		{"repeated vnf", "{name: ids,", "{name: firewall,", "topology.chain[1].name"},
 		{"chain longer than the flow tag", "    - {name: transcoder,", "    - {name: dpi, capacity: 1000}\n    - {name: transcoder,", "at most 3"},
 		{"bad strategy", "strategy: hybrid", "strategy: lazy", "strategy"},
-		{"bad predictor", "predictor: ar1", "predictor: crystal-ball", "policy.predictor"},
+		{"bad predictor", "strategy: hybrid", "strategy: hybrid\n  predictor: crystal-ball", "policy.predictor"},
+		{"bad target utilisation", "strategy: hybrid", "strategy: hybrid\n  targetUtilization: 1.5", "policy.targetUtilization"},
+		{"negative buffer spare", "strategy: hybrid", "strategy: hybrid\n  bufferSpare: -1", "policy.bufferSpare"},
 		{"bad rate", "london: [1]", "london: [-1]", `traffic.rates["london"][0]`},
 		{"unknown traffic dc", "london: [1]", "paris: [1]", `traffic.rates["paris"]`},
 		{"bad exits", "exits: local", "exits: random", "traffic.exits"},
@@ -112,5 +137,61 @@ func TestLocalDriverSCSCFNPlusOne(t *testing.T) {
 	c, err = ParseConfig(DefaultYAML())
 	if err != nil || c.Topology.SCSCF.Min != 1 {
 		t.Fatalf("driver sim: S-CSCF min %d (%v), want the file's 1", c.Topology.SCSCF.Min, err)
+	}
+}
+
+// TestDaemonDefaultsAreTheSystemDefaults: `serve` with the embedded default
+// runs the scaling options the simulator runs (system.Defaults, one
+// place): model, target utilisation, local-first, plan horizon, scale-in
+// guard, buffer trim and spare; a config that sets them wins.
+func TestDaemonDefaultsAreTheSystemDefaults(t *testing.T) {
+	c, err := ParseConfig(DefaultYAML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Policy.Scaling(); got != system.Defaults {
+		t.Fatalf("daemon scaling %+v, system defaults %+v", got, system.Defaults)
+	}
+	d := &Daemon{cfg: c}
+	p, lc := c.fsmPolicy(), d.localTemplate()
+	if c.Policy.Predictor != system.Defaults.Predictor || p.TargetUtilization != system.Defaults.TargetUtilization || p.LocalFirst != system.Defaults.LocalFirst ||
+		lc.ScaleInGuard != system.Defaults.ScaleInGuard || lc.TrimBuffer != system.Defaults.TrimBuffer || lc.BufferSpare != system.Defaults.BufferSpare {
+		t.Fatalf("predictor %s, policy %+v, local %+v: not the system defaults %+v", c.Policy.Predictor, p, lc, system.Defaults)
+	}
+	// 10 s interval, 2 s boots: the interval's end and one boot after it
+	if h := c.planHorizon(); h != 0.5+2.0/10 {
+		t.Fatalf("plan horizon %g, want 0.7", h)
+	}
+	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2"
+	c, err = ParseConfig([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", edit, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := system.Scaling{Predictor: "ar1", TargetUtilization: 1, WarmStart: system.Defaults.WarmStart, LocalFirst: true, BufferSpare: 2}
+	if got := c.Policy.Scaling(); got != want || c.planHorizon() != 0 {
+		t.Fatalf("configured scaling %+v (horizon %g), want %+v", got, c.planHorizon(), want)
+	}
+}
+
+// TestCatalogVNFsFromTable2: a VNF of the catalog states only what differs
+// from Table 2 (the embedded default states none of its figures); a stated
+// figure wins.
+func TestCatalogVNFsFromTable2(t *testing.T) {
+	c, err := ParseConfig(DefaultYAML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range append([]VNFConfig{c.Topology.PCSCF, c.Topology.SCSCF}, c.Topology.Chain...) {
+		ty, ok := vnf.Lookup(v.Name)
+		if !ok || v.Capacity != ty.Capacity || v.Thresholds != ty.Thresholds {
+			t.Errorf("%s: capacity %g thresholds %+v, Table 2 %+v", v.Name, v.Capacity, v.Thresholds, ty)
+		}
+	}
+	c, err = ParseConfig([]byte(strings.Replace(string(DefaultYAML()), "{name: ids,", "{name: ids, capacity: 1000, thresholds: {cpu: 80, mem: 60, pktRate: 900},", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.Topology.Chain[1]; v.Capacity != 1000 || v.Thresholds != (vnf.Thresholds{CPU: 80, Mem: 60, PktRate: 900}) {
+		t.Fatalf("stated figures lost: %+v", v)
 	}
 }

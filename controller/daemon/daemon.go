@@ -98,17 +98,20 @@ type Daemon struct {
 	// are children of the daemon and are terminated at shutdown
 	localDrv *localdrv.Driver
 	// sip holds the discovery DNS, agents and CP meter of driver local
-	sip     *sipParts
-	sys     *system.System
-	node    *fsm.Node
-	engine  *global.Engine
-	store   global.Store
-	locals  map[string]*local.Controller
-	routers map[string]*dcroute.Router
-	pump    *pump
-	reports *reportParts // workload reporter, agents' stats endpoint (reports.go)
-	httpT   *transport.HTTP
-	peerTr  *http.Transport
+	sip *sipParts
+	// reconcile reconciles the OpenStack servers with the local
+	// controllers (driver openstack), nil otherwise
+	reconcile *cloudReconciler
+	sys       *system.System
+	node      *fsm.Node
+	engine    *global.Engine
+	store     global.Store
+	locals    map[string]*local.Controller
+	routers   map[string]*dcroute.Router
+	pump      *pump
+	reports   *reportParts // workload reporter, agents' stats endpoint (reports.go)
+	httpT     *transport.HTTP
+	peerTr    *http.Transport
 
 	backend *Backend
 	metrics *metrics.Metrics
@@ -140,6 +143,7 @@ func New(cfg *Config, opt Options) (*Daemon, error) {
 		routers: map[string]*dcroute.Router{}, serveErr: make(chan error, 1)}
 	var err error
 	if d.driver, err = d.newDriver(); err != nil {
+		d.close() // what it started before failing: the data plane, Kamailio processes
 		return nil, err
 	}
 	if err = d.build(); err != nil {
@@ -152,6 +156,7 @@ func New(cfg *Config, opt Options) (*Daemon, error) {
 	d.backend = newBackend(d)
 	d.metrics = metrics.New(d.backend)
 	d.registerReportMetrics()
+	d.buildCloudReconciler()
 	d.watch = newWatcher(d)
 	return d, nil
 }
@@ -210,8 +215,7 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 		}
 		d.localDrv = ld
 		if err := d.startDNS(); err != nil {
-			_ = ld.Close(context.Background())
-			return nil, err
+			return nil, err // New closes ld and the data plane
 		}
 		d.log.Info("driver local: CP VNFs run as Kamailio processes", "dir", cfg.Driver.KamailioDir)
 		return split.NewDriver(split.DriverConfig{CP: ld, CPVNFs: []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name},
@@ -249,7 +253,7 @@ func (c *Config) simCatalog() (*sim.Catalog, error) {
 	t := c.Topology
 	var types []sim.VNFType
 	add := func(v VNFConfig, plane vnf.Plane) {
-		types = append(types, sim.DefaultModel(vnf.Type{Name: v.Name, Plane: plane, Capacity: v.Capacity, Thresholds: c.thresholds(v)}))
+		types = append(types, sim.DefaultModel(v.Type(plane)))
 	}
 	add(t.PCSCF, vnf.ControlPlane)
 	add(t.SCSCF, vnf.ControlPlane)
@@ -259,26 +263,14 @@ func (c *Config) simCatalog() (*sim.Catalog, error) {
 	return sim.NewCatalog(types...)
 }
 
-// thresholds returns a VNF's thresholds, the Table 2 defaults for a known
-// name when the config gives none, else 90% CPU, 50% memory and the capacity.
-func (c *Config) thresholds(v VNFConfig) vnf.Thresholds {
-	if v.Thresholds != (vnf.Thresholds{}) {
-		return v.Thresholds
-	}
-	if th, ok := vnf.DefaultThresholds(v.Name); ok {
-		return th
-	}
-	return vnf.Thresholds{CPU: 90, Mem: 50, PktRate: v.Capacity}
-}
-
 // fsmTopology is the replicated topology of the config.
 func (c *Config) fsmTopology() fsm.Topology {
 	t := c.Topology
 	top := fsm.Topology{DCs: c.dcNames(), SCSCFDC: t.SCSCFDC,
-		PCSCF: fsm.VNF{Name: t.PCSCF.Name, Capacity: t.PCSCF.Capacity, Min: t.PCSCF.Min},
-		SCSCF: fsm.VNF{Name: t.SCSCF.Name, Capacity: t.SCSCF.Capacity, Min: t.SCSCF.Min}}
+		PCSCF: fsm.NewVNF(t.PCSCF.Type(vnf.ControlPlane), t.PCSCF.Min),
+		SCSCF: fsm.NewVNF(t.SCSCF.Type(vnf.ControlPlane), t.SCSCF.Min)}
 	for _, v := range t.Chain {
-		top.Stages = append(top.Stages, fsm.VNF{Name: v.Name, Capacity: v.Capacity})
+		top.Stages = append(top.Stages, fsm.NewVNF(v.Type(vnf.DataPlane), 0))
 	}
 	for _, row := range t.DelaysMs {
 		top.DelayMs = append(top.DelayMs, append([]float64(nil), row...))
@@ -292,8 +284,8 @@ func (c *Config) localVNFs() map[string]local.VNFConfig {
 	out := map[string]local.VNFConfig{}
 	t := c.Topology
 	for _, v := range append([]VNFConfig{t.PCSCF, t.SCSCF}, t.Chain...) {
-		lv := local.VNFConfig{Name: v.Name, Capacity: v.Capacity, Thresholds: c.thresholds(v), Image: v.Image, Flavor: v.Flavor,
-			Min: v.Min, Max: v.Max, Bound: c.instanceBound(v.Name)}
+		lv := local.NewVNFConfig(v.Type(""))
+		lv.Image, lv.Flavor, lv.Min, lv.Max, lv.Bound = v.Image, v.Flavor, v.Min, v.Max, c.instanceBound(v.Name)
 		for _, l := range c.Policy.Limits {
 			if l.VNF == v.Name && l.DC == "" {
 				lv.Min, lv.Max = l.Min, l.Max
@@ -314,11 +306,9 @@ func (d *Daemon) wrapSink() func(string, local.InstanceSink) local.InstanceSink 
 }
 
 func (d *Daemon) localTemplate() local.Config {
-	// real drivers: a round never buffers what the measured load of the
-	// instances still needs (a reactive launch is not undone while its load
-	// persists: no buffer → reuse churn); the simulated experiments keep the
-	// paper's behaviour
-	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: d.cfg.Driver.Kind != DriverSim && d.cfg.Driver.Kind != DriverFake}
+	// the policy's scaling options (system.Defaults unless the config sets them)
+	sc := d.cfg.Policy.Scaling()
+	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: sc.ScaleInGuard, TrimBuffer: sc.TrimBuffer, BufferSpare: sc.BufferSpare}
 	if d.sip != nil && d.cfg.Traffic != nil && !d.cfg.Clustered() {
 		// the Kamailio instances' agents and the simulated DP stages report every second
 		return lc
@@ -348,9 +338,20 @@ func (d *Daemon) build() error {
 		Topology: cfg.fsmTopology(), Policy: cfg.fsmPolicy(),
 		Global:   global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
 		Strategy: strat, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
+		PlanHorizon:  cfg.planHorizon(),
 		InitialRound: true, Logger: d.log, WrapSink: d.wrapDPSink(d.wrapSink()), WrapPaths: d.wrapPaths(),
 		EngineHooks: d.failpointHooks(),
 		LocalDCs:    append([]string{}, cfg.Role.Locals...), // none is none, not every DC
+	}
+	if d.sip != nil && !cfg.Clustered() {
+		// driver local: the Kamailio instances' agents always report, so a
+		// silent (stopped) CSCF is failed and replaced even when nothing
+		// measures the DP stages (no traffic, no Open vSwitch)
+		for _, n := range []string{cfg.Topology.PCSCF.Name, cfg.Topology.SCSCF.Name} {
+			v := sc.VNFs[n]
+			v.StatsTimeout = local.DefaultStatsTimeout
+			sc.VNFs[n] = v
+		}
 	}
 	token := ""
 	if cfg.Clustered() {
@@ -603,6 +604,13 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	if d.pump != nil {
 		d.pump.Start()
+	}
+	if d.reconcile != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.reconcile.run(ctx)
+		}()
 	}
 	d.watch.start()
 	d.wg.Add(1)

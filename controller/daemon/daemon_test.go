@@ -15,6 +15,7 @@ import (
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/api/client"
 	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/controller/system"
 )
 
 // simDaemon starts the embedded default on 127.0.0.1:0 with a virtual clock
@@ -177,6 +178,13 @@ func TestServeFollowsTrafficRamp(t *testing.T) {
 	}
 	if len(st.Paths) == 0 || len(st.Predictions) == 0 || st.Interval < 15 {
 		t.Fatalf("state: interval %d, %d paths, %d predictions", st.Interval, len(st.Paths), len(st.Predictions))
+	}
+	// the forecasts come from the global controller's predictor.Bank with
+	// the default model (system.Defaults), which says so per pair
+	for _, p := range st.Predictions {
+		if p.Model != system.Defaults.Predictor {
+			t.Fatalf("prediction %+v: model %q, want the default %q", p, p.Model, system.Defaults.Predictor)
+		}
 	}
 }
 

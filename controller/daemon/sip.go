@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"time"
 
+	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/discovery"
 	"github.com/ims-orch/ims-orch/controller/local"
@@ -23,10 +25,14 @@ import (
 // statistics agents of the Kamailio instances (reactive scaling on real
 // numbers) and the CP workload meter at the S-CSCFs (4.2 step 1).
 type sipParts struct {
+	// where each DC's discovery is (GET /datacenters, describe dc)
+	where   map[string]api.Discovery
 	servers []*discovery.Server
-	disc    *sipglue.Discovery
-	agents  *sipglue.Agents
-	meter   *sipglue.CPMeter
+	// stopWeights stops the P-CSCFs' SRV weight updates
+	stopWeights func()
+	disc        *sipglue.Discovery
+	agents      *sipglue.Agents
+	meter       *sipglue.CPMeter
 }
 
 // startDNS serves each DC's discovery zone on its loopback DNS address (port
@@ -53,9 +59,14 @@ func (d *Daemon) startDNS() error {
 		sp.servers = append(sp.servers, s)
 		zones[dc] = s
 		// newcomer's path (issue 15): where to look without reading the code
-		d.log.Info("driver local: discovery DNS", "dc", dc, "index", i, "server", a.String(),
-			"zone", localdrv.Zone(i, "ims.local"), "pcscfSRV", "_sip._udp.pcscf."+localdrv.Zone(i, "ims.local"),
-			"scscfSRV", "_sip._udp.scscf."+localdrv.Zone(i, "ims.local"))
+		zone := localdrv.Zone(i, "ims.local")
+		w := api.Discovery{DNSServer: a.String(), Zone: zone, PCSCFSRV: "_sip._udp.pcscf." + zone, SCSCFSRV: "_sip._udp.scscf." + zone}
+		if sp.where == nil {
+			sp.where = map[string]api.Discovery{}
+		}
+		sp.where[dc] = w
+		d.log.Info("driver local: discovery DNS", "dc", dc, "index", i, "server", w.DNSServer, "zone", w.Zone,
+			"pcscfSRV", w.PCSCFSRV, "scscfSRV", w.SCSCFSRV)
 	}
 	disc, err := sipglue.NewDiscovery(t.PCSCF.Name, t.SCSCF.Name, zones, func(err error) {
 		d.log.Warn("discovery DNS update failed", "err", err)
@@ -104,6 +115,13 @@ func (d *Daemon) startSIP() error {
 		return err
 	}
 	d.sip.agents = agents
+	// SRV weights of the P-CSCFs from their measured load (issue 15 item 7):
+	// user agents choosing per RFC 2782 spread over the working P-CSCFs
+	srcs := map[string]sipglue.WeightSource{}
+	for dc, lc := range d.locals {
+		srcs[dc] = lc.Instances
+	}
+	d.sip.stopWeights = d.sip.disc.StartPCSCFWeights(d.clk, time.Second, d.cfg.Topology.PCSCF.Thresholds, srcs)
 	t := d.cfg.Topology
 	if d.locals[t.SCSCFDC] == nil {
 		return nil // the S-CSCF DC's node meters its S-CSCFs
@@ -147,6 +165,9 @@ func (sp *sipParts) close() {
 	}
 	if sp.meter != nil {
 		sp.meter.Stop()
+	}
+	if sp.stopWeights != nil {
+		sp.stopWeights()
 	}
 	if sp.agents != nil {
 		sp.agents.Close()

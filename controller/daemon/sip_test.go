@@ -32,6 +32,14 @@ func TestServeDriverLocal(t *testing.T) {
 	if d.localDrv == nil || d.sip == nil {
 		t.Fatal("driver local did not start its Kamailio driver and discovery DNS")
 	}
+	// newcomer's path: GET /datacenters says where each DC's discovery is
+	apiDCs, _ := d.Backend().Datacenters(context.Background())
+	for i, dc := range apiDCs {
+		want := localdrv.Zone(i, "ims.local")
+		if dc.Discovery == nil || dc.Discovery.Zone != want || dc.Discovery.DNSServer == "" || dc.Discovery.PCSCFSRV != "_sip._udp.pcscf."+want {
+			t.Errorf("datacenter %s: discovery %+v, want zone %s with its DNS server and SRV names", dc.Name, dc.Discovery, want)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()

@@ -8,10 +8,12 @@
 // Names served for a service S in zone Z (e.g. "scscf" in "dc0.ims.local."):
 //
 //	S.Z               A    every address of the pool
-//	_sip._udp.S.Z     SRV  priority 10, weight 10, port, target a-b-c-d.S.Z
+//	_sip._udp.S.Z     SRV  priority 10, weight W, port, target a-b-c-d.S.Z
 //	a-b-c-d.S.Z       A    a.b.c.d (one per instance)
 //	Z                 SOA  (negative answers carry it; minimum = TTL)
 //
+// W is the instance's weight set by SetWeights (clients choose among the
+// targets in proportion to it, RFC 2782), DefaultWeight when none is set.
 // Every answer has the same short TTL, so a removed instance leaves every
 // cache within one TTL. Names outside the zone are REFUSED; unknown names in
 // the zone (and a service with no instances) are NXDOMAIN.
@@ -33,6 +35,9 @@ import (
 // DefaultTTL is the TTL of every record when Options.TTL is zero.
 const DefaultTTL = time.Second
 
+// DefaultWeight is the SRV weight of an address without one set.
+const DefaultWeight = 10
+
 // Server is a small authoritative DNS server for one zone.
 type Server struct {
 	zone string
@@ -40,6 +45,7 @@ type Server struct {
 
 	mu       sync.RWMutex
 	services map[string][]netip.AddrPort
+	weights  map[string]map[netip.AddrPort]uint16
 	serial   uint32
 
 	srvMu   sync.Mutex
@@ -70,7 +76,8 @@ func New(opts Options) (*Server, error) {
 	if ttl < time.Second || ttl%time.Second != 0 {
 		return nil, fmt.Errorf("discovery: TTL: %v must be whole seconds and at least 1s", ttl)
 	}
-	return &Server{zone: zone, ttl: uint32(ttl / time.Second), services: map[string][]netip.AddrPort{}, serial: 1}, nil
+	return &Server{zone: zone, ttl: uint32(ttl / time.Second), services: map[string][]netip.AddrPort{},
+		weights: map[string]map[netip.AddrPort]uint16{}, serial: 1}, nil
 }
 
 // Zone returns the zone served, with its trailing dot.
@@ -128,6 +135,33 @@ func (s *Server) SetRecords(service string, addrs []netip.AddrPort) error {
 	}
 	s.serial++
 	return nil
+}
+
+// SetWeights replaces the SRV weights of a service's addresses (addresses
+// not listed get DefaultWeight; a weight may be 0, which RFC 2782 reserves
+// for targets to use only when no other is available). It does not change
+// which addresses are published.
+func (s *Server) SetWeights(service string, w map[netip.AddrPort]uint16) error {
+	if err := ValidService(service); err != nil {
+		return fmt.Errorf("discovery: SetWeights: %w", err)
+	}
+	cp := make(map[netip.AddrPort]uint16, len(w))
+	for a, v := range w {
+		cp[a] = v
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.weights[service] = cp
+	s.serial++
+	return nil
+}
+
+// weightLocked is the SRV weight of one address of service.
+func (s *Server) weightLocked(service string, a netip.AddrPort) uint16 {
+	if w, ok := s.weights[service][a]; ok {
+		return w
+	}
+	return DefaultWeight
 }
 
 // Records returns a copy of the addresses published for service.
@@ -206,7 +240,7 @@ func (s *Server) Answer(req *dns.Msg) *dns.Msg {
 			if q.Qtype == dns.TypeSRV || q.Qtype == dns.TypeANY {
 				for _, a := range addrs {
 					target := hostLabel(a.Addr()) + "." + s.Name(svc)
-					m.Answer = append(m.Answer, &dns.SRV{Hdr: hdr(dns.TypeSRV), Priority: 10, Weight: 10, Port: a.Port(), Target: target})
+					m.Answer = append(m.Answer, &dns.SRV{Hdr: hdr(dns.TypeSRV), Priority: 10, Weight: s.weightLocked(svc, a), Port: a.Port(), Target: target})
 					m.Extra = append(m.Extra, &dns.A{
 						Hdr: dns.RR_Header{Name: target, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: s.ttl},
 						A:   net.IP(a.Addr().AsSlice()),
@@ -329,4 +363,51 @@ func (s *Server) Close() error {
 	}
 	s.servers = nil
 	return errors.Join(errs...)
+}
+
+// PickSRV chooses one target of an SRV answer as RFC 2782 tells a client
+// to: the lowest priority first; among its records, a target with weight w
+// is chosen with probability w / (sum of weights), records of weight 0
+// only when every record of the priority has weight 0 (each of those then
+// equally). rnd draws the random number (seeded by the caller: a test is
+// deterministic). It returns nil for an answer with no SRV record. This is
+// the client side of the weights (user agents and the tests act like it);
+// the server never calls it.
+func PickSRV(rrs []dns.RR, rnd func(n uint32) uint32) *dns.SRV {
+	var best []*dns.SRV
+	for _, rr := range rrs {
+		srv, ok := rr.(*dns.SRV)
+		if !ok {
+			continue
+		}
+		switch {
+		case len(best) == 0 || srv.Priority < best[0].Priority:
+			best = []*dns.SRV{srv}
+		case srv.Priority == best[0].Priority:
+			best = append(best, srv)
+		}
+	}
+	if len(best) == 0 {
+		return nil
+	}
+	var sum uint32
+	for _, s := range best {
+		sum += uint32(s.Weight)
+	}
+	if sum == 0 {
+		return best[rnd(uint32(len(best)))]
+	}
+	// RFC 2782: running sums over the records, zero weights first; the first
+	// record whose running sum is ≥ a uniform number in [0, sum] — here
+	// (0, sum] so that a zero-weight record is never chosen when others
+	// have weight
+	x := rnd(sum) + 1
+	var run uint32
+	for _, s := range best {
+		run += uint32(s.Weight)
+		if run >= x {
+			return s
+		}
+	}
+	return best[len(best)-1]
 }

@@ -297,3 +297,55 @@ func BenchmarkAnswerSRV(b *testing.B) {
 		}
 	}
 }
+
+// SetWeights puts each address's weight in the SRV answer (DefaultWeight
+// for the others), and PickSRV chooses in proportion to the weights.
+func TestSRVWeights(t *testing.T) {
+	s := mustServer(t)
+	a, b, c := ap("127.10.1.1:5060"), ap("127.10.1.2:5060"), ap("127.10.1.3:5060")
+	if err := s.SetRecords("pcscf", []netip.AddrPort{a, b, c}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWeights("pcscf", map[netip.AddrPort]uint16{a: 300, b: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWeights("Bad_name", nil); err == nil {
+		t.Fatal("SetWeights accepted an invalid service name")
+	}
+	r := s.Answer(query(s.SRVName("pcscf"), dns.TypeSRV))
+	got := map[uint16]uint16{} // last octet → weight
+	for _, rr := range r.Answer {
+		srv := rr.(*dns.SRV)
+		got[map[string]uint16{"127-10-1-1": 1, "127-10-1-2": 2, "127-10-1-3": 3}[strings.Split(srv.Target, ".")[0]]] = srv.Weight
+	}
+	if want := map[uint16]uint16{1: 300, 2: 100, 3: DefaultWeight}; len(got) != 3 || got[1] != want[1] || got[2] != want[2] || got[3] != want[3] {
+		t.Fatalf("weights %v, want %v", got, want)
+	}
+	// PickSRV: deterministic counts over every random draw
+	n := map[string]int{}
+	var sum uint32 = 300 + 100 + DefaultWeight
+	for x := uint32(0); x < sum; x++ {
+		n[PickSRV(r.Answer, func(m uint32) uint32 {
+			if m != sum {
+				t.Fatalf("drawn from [0,%d), want [0,%d)", m, sum)
+			}
+			return x
+		}).Target]++
+	}
+	if n["127-10-1-1.pcscf.dc0.ims.local."] != 300 || n["127-10-1-2.pcscf.dc0.ims.local."] != 100 || n["127-10-1-3.pcscf.dc0.ims.local."] != DefaultWeight {
+		t.Fatalf("choices %v", n)
+	}
+	// weight 0: never chosen while another has weight; chosen when all are 0
+	zero := []dns.RR{&dns.SRV{Priority: 10, Weight: 0, Target: "z."}, &dns.SRV{Priority: 10, Weight: 5, Target: "w."}, &dns.SRV{Priority: 20, Weight: 9, Target: "low."}}
+	for x := uint32(0); x < 5; x++ {
+		if p := PickSRV(zero, func(uint32) uint32 { return x }); p.Target != "w." {
+			t.Fatalf("draw %d chose %s", x, p.Target)
+		}
+	}
+	if p := PickSRV(zero[:1], func(m uint32) uint32 { return 0 }); p.Target != "z." {
+		t.Fatalf("all-zero priority: chose %v", p)
+	}
+	if PickSRV(nil, nil) != nil {
+		t.Fatal("PickSRV of no record")
+	}
+}

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // MaxHistory is how many prediction records (one per round) the state keeps.
@@ -46,13 +47,19 @@ const MaxHistory = 64
 var ErrStale = errors.New("fsm: stale or out-of-order round command")
 
 // VNF is one VNF of the catalog with the capacity of one instance
-// (transactions/s for CP, packets/s for DP).
+// (transactions/s for CP, packets/s for DP). It stays a struct of its own
+// because it is the replicated topology's form: only what the planner
+// needs (no thresholds: those are the local controllers'), plus the
+// minimum per DC; NewVNF converts from the catalog's vnf.Type.
 type VNF struct {
 	Name     string  `json:"name"`
 	Capacity float64 `json:"capacity"`
 	// Min working instances per hosting DC (CP only).
 	Min int `json:"min,omitempty"`
 }
+
+// NewVNF is the replicated form of a catalog type with its minimum.
+func NewVNF(t vnf.Type, min int) VNF { return VNF{Name: t.Name, Capacity: t.Capacity, Min: min} }
 
 // Topology is the static description of the system.
 type Topology struct {

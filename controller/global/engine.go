@@ -41,12 +41,6 @@ import (
 	"github.com/ims-orch/ims-orch/placement"
 )
 
-// Forecaster predicts one series per key from its past interval averages.
-type Forecaster interface {
-	Observe(key string, x float64) error
-	Predict(key string) float64
-}
-
 // Config tunes the engine; zero fields take the defaults.
 type Config struct {
 	// Interval is the scaling interval (default 50 s).
@@ -167,14 +161,18 @@ type RoundRecord struct {
 	// Actual holds interval Round's measured averages, Predicted the
 	// forecasts for Round+1, PreviousPredicted the forecasts the previous
 	// round made for interval Round (compare with Actual).
-	Actual            map[string]float64    `json:"actual,omitempty"`
-	Predicted         map[string]float64    `json:"predicted,omitempty"`
-	PreviousPredicted map[string]float64    `json:"previousPredicted,omitempty"`
-	Decision          []protocol.DCDecision `json:"decision,omitempty"`
-	Paths             []protocol.PathEntry  `json:"paths,omitempty"`
-	Totals            placement.Totals      `json:"totals"`
-	PlanError         string                `json:"planError,omitempty"`
-	Results           []DCResult            `json:"results,omitempty"`
+	Actual            map[string]float64 `json:"actual,omitempty"`
+	Predicted         map[string]float64 `json:"predicted,omitempty"`
+	PreviousPredicted map[string]float64 `json:"previousPredicted,omitempty"`
+	// Forecasts says how each of Predicted was made (the model, for "auto"
+	// the candidate chosen, and the "+qNN" margin; held series are not
+	// updated). Nil when the round was resumed from another leader's step.
+	Forecasts map[string]Forecast   `json:"forecasts,omitempty"`
+	Decision  []protocol.DCDecision `json:"decision,omitempty"`
+	Paths     []protocol.PathEntry  `json:"paths,omitempty"`
+	Totals    placement.Totals      `json:"totals"`
+	PlanError string                `json:"planError,omitempty"`
+	Results   []DCResult            `json:"results,omitempty"`
 }
 
 type outstanding struct {
@@ -421,6 +419,22 @@ func (e *Engine) Records() []RoundRecord {
 	return slices.Clone(e.records)
 }
 
+// Forecasts returns how round's predictions were made (RoundRecord.Forecasts),
+// nil when this engine did not forecast that round or no longer keeps it.
+func (e *Engine) Forecasts(round uint64) map[string]Forecast {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rec != nil && e.rec.Round == round {
+		return e.rec.Forecasts // the round in progress
+	}
+	for i := len(e.records) - 1; i >= 0; i-- {
+		if r := e.records[i]; r.Round == round {
+			return r.Forecasts
+		}
+	}
+	return nil
+}
+
 // ReportWorkload takes a local controller's periodic CP or DP report; it is
 // counted in the current interval's averages.
 func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
@@ -464,11 +478,11 @@ func (e *Engine) replayHistory() {
 		if p.Round < e.observed {
 			continue
 		}
-		for _, k := range slices.Sorted(maps.Keys(p.Actual)) {
+		for k := range p.Actual {
 			e.series[k] = true
-			if err := e.d.Forecaster.Observe(k, p.Actual[k]); err != nil {
-				e.log.Warn("forecaster rejected a replayed observation", "series", k, "err", err)
-			}
+		}
+		if err := e.d.Forecaster.Observe(p.Actual); err != nil {
+			e.log.Warn("forecaster rejected a replayed observation", "round", p.Round, "err", err)
 		}
 		e.observed = p.Round + 1
 		e.lastPred = p.Predicted
@@ -597,17 +611,19 @@ func (e *Engine) predict(st *fsm.State) {
 			"round", round, "silentDCs", dcs, "series", len(held), "held", heldNote(held), "holdRounds", e.cfg.SilentHoldRounds)
 	}
 	if e.observed <= round { // not after a failed commit of this step: observe once
-		for _, k := range slices.Sorted(maps.Keys(avg)) {
+		for k := range avg {
 			e.series[k] = true
-			if err := e.d.Forecaster.Observe(k, avg[k]); err != nil {
-				e.log.Warn("forecaster rejected an observation", "series", k, "err", err)
-			}
+		}
+		if err := e.d.Forecaster.Observe(avg); err != nil {
+			e.log.Warn("forecaster rejected an observation", "round", round, "err", err)
 		}
 		e.observed = round + 1
 	}
+	keys := slices.Sorted(maps.Keys(e.series))
+	fc := e.d.Forecaster.Predict(keys)
 	pred := make(map[string]float64, len(e.series))
-	for _, k := range slices.Sorted(maps.Keys(e.series)) {
-		v := e.d.Forecaster.Predict(k)
+	for _, k := range keys {
+		v := fc[k].Value
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			e.log.Warn("forecaster returned a non-finite prediction; series skipped", "series", k)
 			continue
@@ -623,7 +639,7 @@ func (e *Engine) predict(st *fsm.State) {
 		return
 	}
 	e.in, e.inFor = newIntake(), round+1
-	e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted = avg, pred, e.lastPred
+	e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
 	e.lastPred = pred
 	e.stepDone(protocol.StepPredict)
 	e.timer = e.after(0, e.advance)

@@ -1,22 +1,74 @@
 package global
 
 import (
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/ims-orch/ims-orch/predictor"
 )
 
-// ModelForecaster is a Forecaster with one predictor model per series, all
-// built from one model spec (e.g. "ar1", see predictor.ParseSpec). Series
-// are created on their first observation.
-type ModelForecaster struct {
-	spec    string
+// Forecast is one series' forecast for the next interval.
+type Forecast struct {
+	// Value is what the round plans with: the model's forecast, its
+	// "+qNN" margin included, raised to the plan horizon (SetHorizon) on
+	// workload series.
+	Value float64 `json:"value"`
+	// Mean is the model's forecast of the interval's mean (without margin
+	// and horizon).
+	Mean float64 `json:"mean"`
+	// Margin is the "+qNN" margin in Value (0 without one).
+	Margin float64 `json:"margin,omitempty"`
+	// Model is the model that made the forecast: the policy's spec, or for
+	// "auto" the candidate chosen for this series.
+	Model string `json:"model"`
+}
+
+// Forecaster predicts one series per key from its past interval averages,
+// one round at a time.
+type Forecaster interface {
+	// Observe feeds one interval's averages; a key seen for the first time
+	// starts a series, a series absent from avg is not observed this
+	// interval. An invalid value is rejected (the error names the series)
+	// and the other series are observed.
+	Observe(avg map[string]float64) error
+	// Predict forecasts the next interval of every key (a zero Forecast for
+	// an unknown key).
+	Predict(keys []string) map[string]Forecast
+}
+
+// BankForecaster is the global controller's Forecaster: every series of
+// the policy's model spec (e.g. "ar1", "auto+q90", see predictor.ParseSpec)
+// lives in one predictor.Bank, indexed by key in the order keys first
+// appeared (sorted within an interval), and a round is one batch Observe
+// and one batch Predict over the bank.
+type BankForecaster struct {
 	mu      sync.Mutex
-	m       map[string]predictor.Model
-	last    map[string]float64
+	bank    *predictor.Bank
+	index   map[string]int
+	trend   []bool    // the horizon applies (workload series, not delays)
+	last    []float64 // last observed value
+	vals    []float64 // scratch: this round's values
+	seen    []bool    // scratch: observed this round
+	out     []float64 // scratch: the bank's forecasts
 	horizon float64
 }
+
+var _ Forecaster = (*BankForecaster)(nil)
+
+// NewBankForecaster checks the spec and returns an empty forecaster.
+func NewBankForecaster(spec string) (*BankForecaster, error) {
+	b, err := predictor.NewBank(spec, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &BankForecaster{bank: b, index: map[string]int{}}, nil
+}
+
+// Spec returns the canonical model spec.
+func (f *BankForecaster) Spec() string { return f.bank.Name() }
 
 // SetHorizon makes Predict return, for the workload series, the largest
 // load of a linear trajectory through the forecast over the next interval
@@ -28,56 +80,85 @@ type ModelForecaster struct {
 // of the instances the next round would add (what this round's instances
 // must carry until then). h = 0 (the default) is the paper's mean forecast.
 // Delay series keep the model's forecast.
-func (f *ModelForecaster) SetHorizon(h float64) {
+func (f *BankForecaster) SetHorizon(h float64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.horizon = max(0, h)
 }
 
-var _ Forecaster = (*ModelForecaster)(nil)
-
-// NewModelForecaster checks the spec and returns an empty forecaster.
-func NewModelForecaster(spec string) (*ModelForecaster, error) {
-	if _, err := predictor.New(spec); err != nil {
-		return nil, err
-	}
-	return &ModelForecaster{spec: spec, m: map[string]predictor.Model{}, last: map[string]float64{}}, nil
-}
-
-// Observe appends an interval average to a series.
-func (f *ModelForecaster) Observe(key string, x float64) error {
+// Observe implements Forecaster.
+func (f *BankForecaster) Observe(avg map[string]float64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	m, ok := f.m[key]
-	if !ok {
-		var err error
-		if m, err = predictor.New(f.spec); err != nil {
-			return fmt.Errorf("series %s: %w", key, err)
+	var errs []error
+	keys := slices.Sorted(maps.Keys(avg))
+	for _, k := range keys {
+		if _, ok := f.index[k]; ok {
+			continue
 		}
-		f.m[key] = m
+		f.index[k] = len(f.trend)
+		kind, _, _, ok := ParseSeriesKey(k)
+		f.trend = append(f.trend, ok && kind != KindDelay)
+		f.last = append(f.last, 0)
+		f.vals, f.seen, f.out = append(f.vals, 0), append(f.seen, false), append(f.out, 0)
 	}
-	if err := m.Observe(x); err != nil {
-		return err
+	if grow := len(f.trend) - f.bank.Len(); grow > 0 {
+		if err := f.bank.Grow(grow); err != nil {
+			return err
+		}
 	}
-	f.last[key] = x
-	return nil
+	clear(f.seen)
+	for _, k := range keys {
+		i, x := f.index[k], avg[k]
+		if err := predictor.CheckValue(x); err != nil {
+			errs = append(errs, fmt.Errorf("series %s: %w", k, err))
+			continue
+		}
+		f.vals[i], f.seen[i] = x, true
+	}
+	if err := f.bank.ObserveSome(f.vals, f.seen); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for i, s := range f.seen {
+		if s {
+			f.last[i] = f.vals[i]
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// Predict forecasts a series' next interval (0 for an unknown series).
-func (f *ModelForecaster) Predict(key string) float64 {
+// Predict implements Forecaster.
+func (f *BankForecaster) Predict(keys []string) map[string]Forecast {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	m, ok := f.m[key]
+	out := make(map[string]Forecast, len(keys))
+	if err := f.bank.Predict(f.out); err != nil {
+		panic(err) // cannot happen: out has the bank's length
+	}
+	for _, k := range keys {
+		i, ok := f.index[k]
+		if !ok {
+			out[k] = Forecast{}
+			continue
+		}
+		u, d := f.out[i], f.bank.Detail(i)
+		fc := Forecast{Value: u, Mean: max(0, u-d.Margin), Margin: d.Margin, Model: d.Model}
+		if f.horizon > 0 && f.trend[i] {
+			delta := u - f.last[i]
+			fc.Value = max(0, u+max(-delta/2, f.horizon*delta))
+		}
+		out[k] = fc
+	}
+	return out
+}
+
+// Explain tells how series key's next forecast is made (predictor.Bank.Explain).
+func (f *BankForecaster) Explain(key string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i, ok := f.index[key]
 	if !ok {
-		return 0
+		return "no series " + key
 	}
-	u := m.Predict()
-	if f.horizon == 0 {
-		return u
-	}
-	if kind, _, _, ok := ParseSeriesKey(key); !ok || kind == KindDelay {
-		return u
-	}
-	d := u - f.last[key]
-	return max(0, u+max(-d/2, f.horizon*d))
+	return f.bank.Explain(i)
 }

@@ -2,30 +2,92 @@ package global
 
 import (
 	"math"
+	"strings"
 	"testing"
+
+	"github.com/ims-orch/ims-orch/predictor"
 )
 
-func TestModelForecaster(t *testing.T) {
-	if _, err := NewModelForecaster("no-such-model"); err == nil {
+func predictOne(f Forecaster, k string) float64 { return f.Predict([]string{k})[k].Value }
+
+func TestBankForecaster(t *testing.T) {
+	if _, err := NewBankForecaster("no-such-model"); err == nil {
 		t.Fatal("bad spec accepted")
 	}
-	f, err := NewModelForecaster("ar1")
+	f, err := NewBankForecaster("ar1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, x := range []float64{100, 100, 100, 100} {
-		if err := f.Observe("dp/a/b", x); err != nil {
+		if err := f.Observe(map[string]float64{"dp/a/b": x}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if p := f.Predict("dp/a/b"); math.Abs(p-100) > 1e-9 {
+	if p := predictOne(f, "dp/a/b"); math.Abs(p-100) > 1e-9 {
 		t.Fatalf("constant series predicted %g", p)
 	}
-	if p := f.Predict("dp/x/y"); p != 0 {
+	if p := predictOne(f, "dp/x/y"); p != 0 {
 		t.Fatalf("unknown series predicted %g", p)
 	}
-	if err := f.Observe("dp/a/b", math.NaN()); err == nil {
-		t.Fatal("NaN accepted")
+	// a bad value is rejected and named; the round's other series are observed
+	err = f.Observe(map[string]float64{"dp/a/b": math.NaN(), "dp/c/d": 7})
+	if err == nil || !strings.Contains(err.Error(), "series dp/a/b") {
+		t.Fatalf("NaN: %v", err)
+	}
+	if p := predictOne(f, "dp/c/d"); p != 7 {
+		t.Fatalf("the valid series of a round with a bad value: %g, want 7", p)
+	}
+	if p := predictOne(f, "dp/a/b"); math.Abs(p-100) > 1e-9 {
+		t.Fatalf("rejected value changed the series: %g", p)
+	}
+}
+
+// TestBankForecasterIsTheBank: every series of a round is forecast by one
+// predictor.Bank; series that join late or miss an interval keep their own
+// history. The forecasts equal one single-series model per series, and the
+// detail (the candidate "auto" chose, the q90 margin) is the bank's.
+func TestBankForecasterIsTheBank(t *testing.T) {
+	const spec = "auto+q90:win=5"
+	f, err := NewBankForecaster(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := map[string]predictor.Model{}
+	keys := []string{"dp/a/b", "cp/a/b", "delay/a/b", "dp/b/a"}
+	for r := range 30 {
+		avg := map[string]float64{}
+		for j, k := range keys {
+			if (k == "dp/b/a" && r < 7) || (k == "cp/a/b" && r%4 == 1) {
+				continue // joins late / missing this interval
+			}
+			avg[k] = float64(100 + 10*j + (r*r*(j+3))%17)
+			if models[k] == nil {
+				models[k], _ = predictor.New(spec)
+			}
+			_ = models[k].Observe(avg[k])
+		}
+		if err := f.Observe(avg); err != nil {
+			t.Fatal(err)
+		}
+		got := f.Predict(keys)
+		for _, k := range keys {
+			m := models[k]
+			if m == nil {
+				if got[k] != (Forecast{}) {
+					t.Fatalf("round %d %s: no history yet, forecast %+v", r, k, got[k])
+				}
+				continue
+			}
+			mg := m.(*predictor.Margin)
+			want := Forecast{Value: m.Predict(), Mean: mg.Base().Predict(), Margin: mg.Offset(), Model: mg.Base().(*predictor.Auto).Chosen()}
+			g := got[k]
+			if math.Abs(g.Value-want.Value) > 1e-9 || math.Abs(g.Mean-want.Mean) > 1e-9 || math.Abs(g.Margin-want.Margin) > 1e-9 || g.Model != want.Model {
+				t.Fatalf("round %d %s: forecast %+v, want %+v", r, k, g, want)
+			}
+		}
+	}
+	if !strings.Contains(f.Explain("dp/a/b"), "auto: ") || f.Spec() != spec {
+		t.Fatalf("Explain %q Spec %q", f.Explain("dp/a/b"), f.Spec())
 	}
 }
 
@@ -34,31 +96,32 @@ func TestModelForecaster(t *testing.T) {
 // u + 10, Δ = 10) and the planning load is û + h·Δ; on a falling line the
 // interval's start, û − Δ/2, is the larger. Delay series are untouched.
 func TestForecasterHorizon(t *testing.T) {
-	f, err := NewModelForecaster("holt:alpha=1,beta=1")
+	f, err := NewBankForecaster("holt:alpha=1,beta=1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.SetHorizon(1.1)
 	up, down, delay := SeriesKey(KindDP, "a", "b"), SeriesKey(KindCP, "a", "b"), SeriesKey(KindDelay, "a", "b")
 	for i := 0; i < 5; i++ {
-		for k, x := range map[string]float64{up: float64(100 + 10*i), down: float64(100 - 10*i), delay: float64(100 + 10*i)} {
-			if err := f.Observe(k, x); err != nil {
-				t.Fatal(err)
-			}
+		if err := f.Observe(map[string]float64{up: float64(100 + 10*i), down: float64(100 - 10*i), delay: float64(100 + 10*i)}); err != nil {
+			t.Fatal(err)
 		}
 	}
 	// last values: up 140 (û 150), down 60 (û 50), delay 140 (û 150)
-	if p := f.Predict(up); math.Abs(p-(150+1.1*10)) > 1e-9 {
+	if p := predictOne(f, up); math.Abs(p-(150+1.1*10)) > 1e-9 {
 		t.Fatalf("rising: %g, want 161", p)
 	}
-	if p := f.Predict(down); math.Abs(p-(50+5)) > 1e-9 {
+	if p := predictOne(f, down); math.Abs(p-(50+5)) > 1e-9 {
 		t.Fatalf("falling: %g, want 55 (the interval's start)", p)
 	}
-	if p := f.Predict(delay); math.Abs(p-150) > 1e-9 {
+	if p := predictOne(f, delay); math.Abs(p-150) > 1e-9 {
 		t.Fatalf("delay: %g, want the model's 150", p)
 	}
+	if fc := f.Predict([]string{up})[up]; fc.Mean != 150 || fc.Model != "holt:alpha=1,beta=1" {
+		t.Fatalf("rising: mean %g model %q, want the model's 150 and the spec", fc.Mean, fc.Model)
+	}
 	f.SetHorizon(0)
-	if p := f.Predict(up); math.Abs(p-150) > 1e-9 {
+	if p := predictOne(f, up); math.Abs(p-150) > 1e-9 {
 		t.Fatalf("no horizon: %g, want 150", p)
 	}
 }

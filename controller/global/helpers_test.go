@@ -1,6 +1,7 @@
 package global
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -20,23 +21,36 @@ type ar1 struct {
 
 func newAR1() *ar1 { return &ar1{h: map[string][]float64{}} }
 
-func (a *ar1) Observe(k string, x float64) error {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return fmt.Errorf("ar1 %s: non-finite observation", k)
-	}
+func (a *ar1) Observe(avg map[string]float64) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	h := append(a.h[k], x)
-	if len(h) > 10 {
-		h = h[len(h)-10:]
+	var errs []error
+	for k, x := range avg {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			errs = append(errs, fmt.Errorf("ar1 %s: non-finite observation", k))
+			continue
+		}
+		h := append(a.h[k], x)
+		if len(h) > 10 {
+			h = h[len(h)-10:]
+		}
+		a.h[k] = h
 	}
-	a.h[k] = h
-	return nil
+	return errors.Join(errs...)
 }
 
-func (a *ar1) Predict(k string) float64 {
+func (a *ar1) Predict(keys []string) map[string]Forecast {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	out := map[string]Forecast{}
+	for _, k := range keys {
+		v := a.predict(k)
+		out[k] = Forecast{Value: v, Mean: v, Model: "test-ar1"}
+	}
+	return out
+}
+
+func (a *ar1) predict(k string) float64 {
 	h := a.h[k]
 	if len(h) == 0 {
 		return 0

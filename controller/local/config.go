@@ -9,7 +9,10 @@ import (
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
-// VNFConfig describes one VNF this datacenter hosts.
+// VNFConfig describes one VNF this datacenter hosts. It stays a struct of
+// its own because it is the local controller's form (image, flavor,
+// networks, bounds besides the Table 2 facts); NewVNFConfig and Type
+// convert its Table 2 facts from and to the catalog's vnf.Type.
 type VNFConfig struct {
 	Name string `json:"name" yaml:"name"`
 	// Capacity of one instance (transactions/s or packets/s); informational
@@ -29,7 +32,27 @@ type VNFConfig struct {
 	// (instbound.PerDC; 0 = the sanity limit MaxWorking). Targets, limits and
 	// manual scale requests above it are refused.
 	Bound int `json:"bound,omitempty" yaml:"bound,omitempty"`
+	// StatsTimeout overrides Config.StatsTimeout for this VNF's instances
+	// (0: the controller's; negative: never failed for silence), e.g. CP
+	// instances whose agents always report beside DP stages nobody
+	// measures.
+	StatsTimeout time.Duration `json:"statsTimeout,omitempty" yaml:"statsTimeout,omitempty"`
 }
+
+// NewVNFConfig is the local controller's form of a catalog type (name,
+// capacity, thresholds; the other fields zero).
+func NewVNFConfig(t vnf.Type) VNFConfig {
+	return VNFConfig{Name: t.Name, Capacity: t.Capacity, Thresholds: t.Thresholds}
+}
+
+// Type is v's catalog form, completed from Table 2 for a catalog name
+// (vnf.Type.Complete: zero thresholds are Table 2's).
+func (v VNFConfig) Type() vnf.Type {
+	return vnf.Type{Name: v.Name, Capacity: v.Capacity, Thresholds: v.Thresholds}.Complete()
+}
+
+// DefaultStatsTimeout is Config.StatsTimeout when it is zero.
+const DefaultStatsTimeout = 3 * time.Second
 
 // Config configures one local controller.
 type Config struct {
@@ -70,7 +93,7 @@ type Config struct {
 	// interval in the buffer leave it (oldest first) and are destroyed once
 	// their flows have ended, without waiting for τ. The round's plan already sizes the working instances for the
 	// forecast over the interval and the boot horizon after it (global
-	// ModelForecaster.SetHorizon), so an instance it moved to the buffer is
+	// BankForecaster.SetHorizon), so an instance it moved to the buffer is
 	// one no forecast needs within the boot horizon; BufferSpare instances
 	// stay for τ as quick capacity for forecast errors (reactive scale-out
 	// reuses them without a boot). Off (the paper): every buffered instance
@@ -145,11 +168,10 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("%s.capacity %v: must be a finite number ≥ 0", f, v.Capacity)
 		}
 		if v.Thresholds == (vnf.Thresholds{}) {
-			d, ok := vnf.DefaultThresholds(v.Name)
-			if !ok {
+			v.Thresholds = v.Type().Thresholds
+			if v.Thresholds == (vnf.Thresholds{}) {
 				return c, fmt.Errorf("%s.thresholds: required for %q (no Table 2 default)", f, v.Name)
 			}
-			v.Thresholds = d
 		}
 		for _, m := range []struct {
 			n string
@@ -183,7 +205,7 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if out.StatsTimeout == 0 {
-		out.StatsTimeout = 3 * time.Second
+		out.StatsTimeout = DefaultStatsTimeout
 	}
 	if out.DrainTimeout == 0 {
 		out.DrainTimeout = 10 * time.Minute

@@ -57,10 +57,13 @@ func TestFailedInstanceKilledAfterReplacementLaunch(t *testing.T) {
 		kill func(d *fake.Driver, id string)
 		// silent: the instance stops reporting (a stopped process) instead
 		silent bool
+		// vanished: the daemon's cloud reconciliation reports it missing instead
+		vanished bool
 	}{
-		{"gone event (SIGKILL)", func(d *fake.Driver, id string) { d.Kill(id) }, false},
-		{"error event", func(d *fake.Driver, id string) { d.Fail(id) }, false},
-		{"no statistics (SIGSTOP)", nil, true},
+		{"gone event (SIGKILL)", func(d *fake.Driver, id string) { d.Kill(id) }, false, false},
+		{"error event", func(d *fake.Driver, id string) { d.Fail(id) }, false, false},
+		{"no statistics (SIGSTOP)", nil, true, false},
+		{"vanished (reconciliation)", nil, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := clock.NewVirtual(t0)
@@ -87,7 +90,18 @@ func TestFailedInstanceKilledAfterReplacementLaunch(t *testing.T) {
 			}
 			victim := e.c.Routable("firewall")[0].ID
 			before := len(drv.calls())
-			if tc.silent {
+			if tc.vanished {
+				if e.c.Vanished("no-such-instance", "vanished") {
+					t.Fatal("Vanished took an unknown instance")
+				}
+				if !e.c.Vanished(victim, "vanished from the cloud") {
+					t.Fatal("Vanished refused a working instance")
+				}
+				if e.c.Vanished(victim, "vanished from the cloud") {
+					t.Fatal("Vanished took an instance that had already failed")
+				}
+				e.clk.Advance(0)
+			} else if tc.silent {
 				e.silent[victim] = true
 				for i := 0; i < 4; i++ {
 					e.second()
@@ -117,6 +131,47 @@ func TestFailedInstanceKilledAfterReplacementLaunch(t *testing.T) {
 			e.second()
 			if n := len(e.c.Routable("firewall")); n != 2 {
 				t.Fatalf("%d routable after the replacement booted, want 2", n)
+			}
+		})
+	}
+}
+
+// A VNF's own StatsTimeout overrides the controller's: with the
+// controller's off (-1), a silent instance of a VNF with 2 s fails after
+// 2 s; with the controller's on, a VNF with -1 is never failed for silence.
+func TestPerVNFStatsTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		ctl, vnf    time.Duration
+		failedAfter int // seconds of silence, 0 = never within 10 s
+	}{
+		{"VNF on, controller off", -1, 2 * time.Second, 2},
+		{"VNF off, controller on", 3 * time.Second, -1, 0},
+		{"VNF unset: the controller's", 3 * time.Second, 0, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fwConfig(1)
+			cfg.StatsTimeout, cfg.VNFs[0].StatsTimeout = tc.ctl, tc.vnf
+			e := newEnv(t, cfg, fake.Options{BootDelay: time.Second})
+			e.clk.Advance(0)
+			e.second()
+			e.second()
+			r := e.c.Routable("firewall")
+			if len(r) != 1 {
+				t.Fatalf("%d routable", len(r))
+			}
+			e.silent[r[0].ID] = true
+			failedAt := 0
+			for s := 1; s <= 10 && failedAt == 0; s++ {
+				e.second()
+				for _, a := range e.c.Actions() {
+					if a.InstanceID == r[0].ID && a.Kind == KindDestroy && a.Reason == ReasonFailure {
+						failedAt = s
+					}
+				}
+			}
+			if failedAt != tc.failedAfter && !(tc.failedAfter > 0 && failedAt == tc.failedAfter+1) {
+				t.Fatalf("silent instance failed after %d s, want %d (0: never)", failedAt, tc.failedAfter)
 			}
 		})
 	}

@@ -319,12 +319,20 @@ func (c *Controller) activateLocked(in *inst) {
 	if in.State == StateBooting {
 		in.State = StateNormal
 	}
-	c.armWatchLocked(in, c.cfg.StatsTimeout)
+	c.armWatchLocked(in, c.statsTimeoutLocked(in.VNF))
 	c.syncSinkLocked(c.vnfs[in.VNF])
 }
 
+// statsTimeoutLocked is how long an instance of vnf may stay silent.
+func (c *Controller) statsTimeoutLocked(vnf string) time.Duration {
+	if vs := c.vnfs[vnf]; vs != nil && vs.cfg.StatsTimeout != 0 {
+		return vs.cfg.StatsTimeout
+	}
+	return c.cfg.StatsTimeout
+}
+
 func (c *Controller) armWatchLocked(in *inst, d time.Duration) {
-	if c.cfg.StatsTimeout < 0 || in.watch != nil || c.stopped {
+	if c.statsTimeoutLocked(in.VNF) < 0 || in.watch != nil || c.stopped {
 		return
 	}
 	in.watch = c.clk.AfterFunc(d, func() { c.onWatch(in) })
@@ -541,6 +549,25 @@ func (c *Controller) onEvent(ev drivers.Event) {
 	c.dispatch(ops)
 }
 
+// Vanished tells the controller that the cloud no longer has (or has in
+// ERROR) an instance it launched, found by a reconciliation of the cloud
+// rather than a driver event: the instance fails and is replaced like on a
+// gone or error event. It returns false, doing nothing, for an unknown,
+// already failed or terminating instance and for one whose launch has not
+// returned yet (the cloud may not list it yet).
+func (c *Controller) Vanished(id, why string) bool {
+	c.mu.Lock()
+	in := c.insts[id]
+	if in == nil || c.stopped || in.State == StateFailed || in.terminating || in.launching || in.CloudState == "" {
+		c.mu.Unlock()
+		return false
+	}
+	ops := c.failLocked(in, why)
+	c.mu.Unlock()
+	c.dispatch(ops)
+	return true
+}
+
 // ReportStats takes one statistics report of an instance. Unknown instances
 // get an error wrapping ErrUnknownInstance; reports older than the last one
 // are ignored. Overload transitions happen here; a reactive scale-out they
@@ -632,10 +659,10 @@ func (c *Controller) onWatch(in *inst) {
 	}
 	idle := c.clk.Now().Sub(in.lastSeen)
 	var ops []op
-	if idle >= c.cfg.StatsTimeout {
+	if to := c.statsTimeoutLocked(in.VNF); idle >= to {
 		ops = c.failLocked(in, fmt.Sprintf("no statistics for %v", idle))
 	} else {
-		c.armWatchLocked(in, c.cfg.StatsTimeout-idle)
+		c.armWatchLocked(in, to-idle)
 	}
 	c.mu.Unlock()
 	c.exec(ops)

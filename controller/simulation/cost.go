@@ -1,6 +1,7 @@
 package simulation
 
 import (
+	catalog "github.com/ims-orch/ims-orch/placement/vnf"
 	"math"
 
 	"github.com/ims-orch/ims-orch/controller/system"
@@ -28,7 +29,7 @@ type Cost struct {
 // minimum returns the minimum working instances of vnf in DC dc: the
 // experiment's Min for the VNFs every DC hosts, the S-CSCF only in its DC.
 func (e *Experiment) minimum(dc int, vnf string) int {
-	if vnf == "S-CSCF" && dc != e.SCSCFDC {
+	if catalog.Same(vnf, catalog.SCSCF) && dc != e.SCSCFDC {
 		return 0
 	}
 	return e.Min[vnf]
@@ -84,8 +85,5 @@ func bufferedNow(sys *system.System, dcs []string) int {
 // planHorizon is the forecaster's horizon (system.Config.PlanHorizon) for
 // PlanHorizon: ½ interval to the interval's end plus the boot delay.
 func (e *Experiment) planHorizon() float64 {
-	if !e.PlanHorizon || e.Interval <= 0 {
-		return 0
-	}
-	return 0.5 + e.BootDelay.Seconds()/e.Interval.Seconds()
+	return system.PlanHorizonFor(e.PlanHorizon, e.Interval, e.BootDelay)
 }

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ims-orch/ims-orch/controller/strategy"
+	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/drivers/sim"
 	"github.com/ims-orch/ims-orch/drivers/sim/traffic"
 	"github.com/ims-orch/ims-orch/predictor"
@@ -63,7 +64,7 @@ type Experiment struct {
 	// (fsm.Policy.LocalFirst, placement.Options.LocalFirst).
 	LocalFirst bool
 	// PlanHorizon: the forecaster plans for the largest load over the next
-	// interval and the boot delay after it (global ModelForecaster.SetHorizon
+	// interval and the boot delay after it (global BankForecaster.SetHorizon
 	// with h = ½ + boot delay / interval), not the interval's mean.
 	PlanHorizon bool
 	// TrimBuffer and BufferSpare give the buffer a cost
@@ -79,23 +80,6 @@ type Experiment struct {
 	// (DCs enter a new interval at different times; 6.3.2).
 	TransportJitter time.Duration
 	Schedule        *traffic.Schedule
-}
-
-// Defaults are the scaling options of an experiment whose file does not
-// set them (docs/reproduction.md, "Defaults": old and new values and the
-// sweep that chose them). The yardsticks do not depend on them: every
-// strategy of a run gets the same options.
-var Defaults = struct {
-	Predictor                           string
-	TargetUtilization                   float64
-	WarmStart, ScaleInGuard, LocalFirst bool
-	PlanHorizon, TrimBuffer             bool
-	BufferSpare                         int
-}{
-	// issue 16, chosen on the sweep (docs/reproduction.md "Defaults");
-	// before: ar1, 1 (0), false, false, false, false, false, 0
-	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
-	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0,
 }
 
 func setIf[T any](dst *T, v *T) {
@@ -332,7 +316,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	}
 	e.PaperReactive = f.PaperReactive
 	e.OverloadAtCapacity = f.OverloadAtCap
-	d := Defaults
+	d := system.Defaults // the daemon's too (docs/reproduction.md, "Defaults")
 	e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = d.TargetUtilization, d.WarmStart, d.ScaleInGuard, d.LocalFirst
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.Predictor = d.PlanHorizon, d.TrimBuffer, d.BufferSpare, d.Predictor
 	setIf(&e.TargetUtilization, f.TargetUtil)

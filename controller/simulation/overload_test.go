@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/strategy"
+	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/drivers/sim"
 )
 
@@ -28,7 +29,7 @@ func TestOverloadAtCapacityCatalog(t *testing.T) {
 				t.Fatal(err)
 			}
 			// without the fields the experiment gets Defaults
-			wantGuard, wantLocal := Defaults.ScaleInGuard, Defaults.LocalFirst
+			wantGuard, wantLocal := system.Defaults.ScaleInGuard, system.Defaults.LocalFirst
 			if tc.atCap {
 				wantGuard, wantLocal = true, true
 			}
@@ -95,4 +96,18 @@ func TestOverloadAtCapacityHybridLosesLess(t *testing.T) {
 func issue5Options(e *Experiment) {
 	e.Predictor, e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = "", 0, false, false, false
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare = false, false, 0
+}
+
+// TestExperimentDefaults: an experiment file that sets no scaling option
+// runs system.Defaults, the daemon's defaults too (one place).
+func TestExperimentDefaults(t *testing.T) {
+	e, err := ParseExperiment([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := system.Scaling{Predictor: e.Predictor, TargetUtilization: e.TargetUtilization, WarmStart: e.WarmStart, ScaleInGuard: e.ScaleInGuard,
+		LocalFirst: e.LocalFirst, PlanHorizon: e.PlanHorizon, TrimBuffer: e.TrimBuffer, BufferSpare: e.BufferSpare}
+	if got != system.Defaults {
+		t.Fatalf("experiment scaling %+v, system defaults %+v", got, system.Defaults)
+	}
 }

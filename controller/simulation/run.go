@@ -126,18 +126,19 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	capOf := func(n string) float64 { t, _ := cat.Lookup(n); return t.Capacity }
+	typeOf := func(n string) vnf.Type { t, _ := cat.Lookup(n); t.Name = n; return t.Type } // the name as the experiment writes it
 	top := fsm.Topology{DCs: exp.DCs, SCSCFDC: exp.DCs[exp.SCSCFDC],
-		PCSCF:   fsm.VNF{Name: "P-CSCF", Capacity: capOf("P-CSCF"), Min: exp.Min["P-CSCF"]},
-		SCSCF:   fsm.VNF{Name: "S-CSCF", Capacity: capOf("S-CSCF"), Min: exp.Min["S-CSCF"]},
+		PCSCF:   fsm.NewVNF(typeOf(vnf.PCSCF), exp.Min[vnf.PCSCF]),
+		SCSCF:   fsm.NewVNF(typeOf(vnf.SCSCF), exp.Min[vnf.SCSCF]),
 		DelayMs: exp.DelaysMs}
 	for _, st := range chain {
-		top.Stages = append(top.Stages, fsm.VNF{Name: st, Capacity: capOf(st)})
+		top.Stages = append(top.Stages, fsm.NewVNF(typeOf(st), 0))
 	}
 	vnfs := map[string]local.VNFConfig{}
 	for _, t := range cat.Names() {
-		th, _ := vnf.DefaultThresholds(t)
-		vnfs[t] = local.VNFConfig{Min: exp.Min[t], Thresholds: th}
+		vc := local.NewVNFConfig(vnf.Type{Name: t}.Complete())
+		vc.Min = exp.Min[t]
+		vnfs[t] = vc
 	}
 	sys, err := system.New(system.Config{
 		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, LocalFirst: exp.LocalFirst, ImproveBudget: exp.ImproveBudget},

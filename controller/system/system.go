@@ -47,7 +47,7 @@ type Config struct {
 	// default "ar1", the paper's Eq. (1)).
 	Predictor string
 	// PlanHorizon is the forecaster's planning horizon in intervals after
-	// the middle of the next one (global ModelForecaster.SetHorizon; 0 =
+	// the middle of the next one (global BankForecaster.SetHorizon; 0 =
 	// the paper's mean forecast).
 	PlanHorizon float64
 	// Local is the template of every local controller; DC, Paths, Sink and
@@ -135,7 +135,7 @@ type System struct {
 	Probers map[string]*delayprobe.Prober
 	// Meters by DC name (DCs with a real switch, with Config.DPMeters).
 	Meters map[string]*dpmeter.Meter
-	fc     *global.ModelForecaster
+	fc     *global.BankForecaster
 
 	mu         sync.Mutex
 	routerErrs []error
@@ -153,7 +153,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if cfg.Predictor == "" {
 		cfg.Predictor = "ar1"
 	}
-	fc, err := global.NewModelForecaster(cfg.Predictor)
+	fc, err := global.NewBankForecaster(cfg.Predictor)
 	if err != nil {
 		return nil, err
 	}
@@ -360,4 +360,4 @@ func (s *System) Strategy() strategy.Strategy { return s.cfg.Strategy }
 func (s *System) LocalDCs() []string { return slices.Clone(s.cfg.LocalDCs) }
 
 // Forecaster returns the system's forecaster.
-func (s *System) Forecaster() *global.ModelForecaster { return s.fc }
+func (s *System) Forecaster() *global.BankForecaster { return s.fc }

@@ -19,6 +19,8 @@
 package netns
 
 import (
+	"github.com/ims-orch/ims-orch/placement/vnf"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,9 +35,9 @@ type Kind string
 
 // Kinds.
 const (
-	Firewall   Kind = "firewall"
-	IDS        Kind = "ids"
-	Transcoder Kind = "transcoder"
+	Firewall   Kind = vnf.Firewall
+	IDS        Kind = vnf.IDS
+	Transcoder Kind = vnf.Transcoder
 )
 
 // Signature is the payload prefix the IDS drops.

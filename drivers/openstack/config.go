@@ -51,6 +51,10 @@ type Config struct {
 	// OrphanGrace is how long a server of ours that nobody wants survives
 	// before Reconcile deletes it (default 2m).
 	OrphanGrace Duration `yaml:"orphan_grace"`
+	// ReconcileInterval is how often the daemon runs the Reconciler (orphans
+	// deleted after OrphanGrace, vanished or ERROR servers handed back to
+	// their controller, empty server groups deleted); default 30s.
+	ReconcileInterval Duration `yaml:"reconcile_interval"`
 }
 
 // DCConfig places one datacenter in a cloud.
@@ -112,7 +116,10 @@ const (
 	DefaultRebuilds       = 2
 	DefaultParallelism    = 10
 	DefaultOrphanGrace    = 2 * time.Minute
-	DefaultMaxPerHost     = 1
+	// DefaultReconcileInterval: a vanished server the poller missed, an
+	// orphan and an empty group are dealt with within half a minute.
+	DefaultReconcileInterval = 30 * time.Second
+	DefaultMaxPerHost        = 1
 )
 
 // ParseConfig reads the openstack section from YAML (unknown fields are
@@ -142,6 +149,7 @@ func (c Config) withDefaults() Config {
 	def(&c.RequestTimeout, DefaultRequestTimeout)
 	def(&c.RetryBase, DefaultRetryBase)
 	def(&c.OrphanGrace, DefaultOrphanGrace)
+	def(&c.ReconcileInterval, DefaultReconcileInterval)
 	if c.Retries == 0 {
 		c.Retries = DefaultRetries
 	}
@@ -198,7 +206,8 @@ func (c Config) Validate() error {
 		name string
 		v    Duration
 	}{{"poll_interval", c.PollInterval}, {"active_timeout", c.ActiveTimeout},
-		{"request_timeout", c.RequestTimeout}, {"retry_base", c.RetryBase}, {"orphan_grace", c.OrphanGrace}} {
+		{"request_timeout", c.RequestTimeout}, {"retry_base", c.RetryBase}, {"orphan_grace", c.OrphanGrace},
+		{"reconcile_interval", c.ReconcileInterval}} {
 		if d.v < 0 {
 			return fmt.Errorf("openstack config: %s: must not be negative, got %s", d.name, time.Duration(d.v))
 		}

@@ -6,8 +6,9 @@
 // (at most k members per host, compute microversion 2.64), and a Reconciler
 // that rebuilds the instance registry from the cloud, replaces servers that
 // vanished or failed and deletes orphans after a grace period. The daemon
-// does not run the Reconciler yet (only its tests and the integration
-// benchmark do); wiring it belongs to the fault-tolerance issue.
+// runs the Reconciler every Config.ReconcileInterval, handing vanished and
+// ERROR servers to their local controller (Reconciler.Handover) and
+// deleting empty server groups (DeleteEmptyGroups); docs/openstack.md.
 //
 // Every server of ours carries the drivers.Meta* metadata, the tag "ims-orch"
 // and the ims-orch instance id as its name; Launch looks the id up before it

@@ -33,10 +33,15 @@ type Driver struct {
 	clients map[string]Clients
 	clk     clock.Clock
 
-	mu       sync.Mutex
-	groups   map[string]string // group name -> server group id
-	groupMu  sync.Mutex        // serialises server group look-up/creation
-	snaps    snapshots         // shared lists for look-ups and waits
+	mu      sync.Mutex
+	groups  map[string]string // group name -> server group id
+	groupMu sync.Mutex        // serialises server group look-up/creation
+	// groupUse: a launch holds it shared from its group look-up until its
+	// create returns; DeleteEmptyGroups holds it exclusively, so it never
+	// deletes a group a create is about to name, and every server created
+	// before it is in its server list
+	groupUse sync.RWMutex
+	snaps    snapshots // shared lists for look-ups and waits
 	lanes    map[string]*sync.Mutex
 	idLocks  keyLocks
 	images   map[string]string // DC/name -> image id
@@ -188,6 +193,8 @@ func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) 
 	if err != nil {
 		return drivers.Instance{}, err
 	}
+	d.groupUse.RLock()
+	defer d.groupUse.RUnlock()
 	groupID, err := d.ensureGroup(ctx, spec.DC, poolName(spec))
 	if err != nil {
 		return drivers.Instance{}, err
@@ -432,14 +439,25 @@ func (d *Driver) ensureGroup(ctx context.Context, dc, pool string) (string, erro
 }
 
 // DeleteGroups deletes the server groups of ours (named ims-orch.*) that no
-// live server of ours belongs to. Nova's member list can still name deleted
-// servers, so members are checked against a fresh list of our servers; a
-// group with a live member is kept (a new group would let the pool's old and
-// new members share hosts).
+// live server of ours belongs to, in every datacenter (see DeleteEmptyGroups).
 func (d *Driver) DeleteGroups(ctx context.Context) error {
+	_, err := d.DeleteEmptyGroups(ctx, nil)
+	return err
+}
+
+// DeleteEmptyGroups deletes the server groups of ours that no live server
+// of ours belongs to, in the datacenters dcs (nil: all), and returns the
+// names it deleted. Nova's member list can still name deleted servers, so
+// members are checked against a fresh list of our servers; a group with a
+// live member is kept (a new group would let the pool's old and new members
+// share hosts). Launches wait while it runs: a group is never deleted
+// between a launch's look-up of it and its create.
+func (d *Driver) DeleteEmptyGroups(ctx context.Context, dcs []string) ([]string, error) {
+	d.groupUse.Lock()
+	defer d.groupUse.Unlock()
 	all, err := d.freshServers(ctx)
 	if err != nil {
-		return fmt.Errorf("delete server groups: %w", err)
+		return nil, fmt.Errorf("delete server groups: %w", err)
 	}
 	live := map[string]bool{}
 	for _, s := range all {
@@ -447,8 +465,25 @@ func (d *Driver) DeleteGroups(ctx context.Context) error {
 			live[s.ID] = true
 		}
 	}
+	mine := func(name string) bool {
+		if !strings.HasPrefix(name, "ims-orch.") {
+			return false
+		}
+		if dcs == nil {
+			return true
+		}
+		for _, dc := range dcs {
+			if strings.HasPrefix(name, "ims-orch."+dc+".") {
+				return true
+			}
+		}
+		return false
+	}
 	seen := map[*gophercloud.ServiceClient]bool{}
-	var errs []error
+	var (
+		errs    []error
+		deleted []string
+	)
 	for _, dc := range sortedKeys(d.clients) {
 		client := d.clients[dc].Compute
 		if seen[client] {
@@ -467,7 +502,7 @@ func (d *Driver) DeleteGroups(ctx context.Context) error {
 		}
 	group:
 		for _, g := range groups {
-			if !strings.HasPrefix(g.Name, "ims-orch.") {
+			if !mine(g.Name) {
 				continue
 			}
 			for _, m := range g.Members {
@@ -477,13 +512,15 @@ func (d *Driver) DeleteGroups(ctx context.Context) error {
 			}
 			if err := servergroups.Delete(ctx, client, g.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, 404) {
 				errs = append(errs, classify("delete server group "+g.Name, err))
+				continue
 			}
+			deleted = append(deleted, g.Name)
 			d.mu.Lock()
 			delete(d.groups, g.Name)
 			d.mu.Unlock()
 		}
 	}
-	return errors.Join(errs...)
+	return deleted, errors.Join(errs...)
 }
 
 // ---------------------------------------------------------------- lookups

@@ -131,8 +131,11 @@ type Report struct {
 	Launched []string
 	Replaced []string
 	Deleted  []string
-	Deferred []string         // quota exhausted: retried by a later pass
-	Failed   map[string]error // capacity, invalid spec, budget exhausted...
+	// HandedOver are the launch and replace actions given to Handover
+	// and taken by the owner.
+	HandedOver []string
+	Deferred   []string         // quota exhausted: retried by a later pass
+	Failed     map[string]error // capacity, invalid spec, budget exhausted...
 }
 
 // Complete reports whether the pass left nothing to do.
@@ -154,6 +157,17 @@ type Reconciler struct {
 	Parallelism int
 	// RetryBase is Run's first wait after an incomplete pass (default 2s).
 	RetryBase time.Duration
+	// DCs restricts the reconciler to these datacenters (nil: every DC of
+	// the cloud). A cluster node reconciles only the DCs whose local
+	// controllers it runs: another node's servers are not its orphans.
+	DCs []string
+	// Handover, when set, receives each launch and replace action (a desired
+	// server that vanished, is missing or is in ERROR) instead of the
+	// reconciler acting on it: the daemon hands them to the local controller
+	// that owns the instance, which fails it and launches a replacement under
+	// a new id (its decisions show failed → replaced). It returns whether the
+	// owner took the action (false: nothing to do, e.g. a launch in flight).
+	Handover func(a Action) bool
 
 	mu          sync.Mutex
 	registry    map[string]drivers.Instance
@@ -182,11 +196,14 @@ func (r *Reconciler) Registry() map[string]drivers.Instance {
 // (at most Parallelism at once), each independent of the others, so a quota
 // error on one VNF neither stalls nor undoes the rest.
 func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
-	actual, err := r.Cloud.List(ctx, "")
+	// the desired set first: an instance launched while the list runs is
+	// then at worst an orphan for one pass (inside its grace), never a
+	// desired instance missing from a list taken before it existed
+	desired := r.Desired.Desired()
+	actual, err := r.list(ctx)
 	if err != nil {
 		return Report{}, fmt.Errorf("reconcile: %w", err)
 	}
-	desired := r.Desired.Desired()
 	now := r.Clock.Now()
 	r.mu.Lock()
 	if r.registry == nil {
@@ -279,6 +296,12 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	var batch []drivers.Spec             // launches that may go in parallel
 	lanes := map[string][]drivers.Spec{} // launches that go one at a time, per pool
 	for _, a := range plan {
+		if r.Handover != nil && (a.Kind == ActLaunch || a.Kind == ActReplace) {
+			if r.Handover(a) {
+				rep.HandedOver = append(rep.HandedOver, actionKey(a))
+			}
+			continue
+		}
 		switch a.Kind {
 		case ActDelete, ActReplace:
 			wg.Add(1)
@@ -366,10 +389,26 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 		cw.Wait()
 	}()
 	wg.Wait()
-	for _, l := range [][]string{rep.Adopted, rep.Launched, rep.Replaced, rep.Deleted, rep.Deferred} {
+	for _, l := range [][]string{rep.Adopted, rep.Launched, rep.Replaced, rep.Deleted, rep.HandedOver, rep.Deferred} {
 		sort.Strings(l)
 	}
 	return rep, nil
+}
+
+// list lists the servers of the reconciler's datacenters.
+func (r *Reconciler) list(ctx context.Context) ([]drivers.Instance, error) {
+	if r.DCs == nil {
+		return r.Cloud.List(ctx, "")
+	}
+	var out []drivers.Instance
+	for _, dc := range r.DCs {
+		l, err := r.Cloud.List(ctx, dc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l...)
+	}
+	return out, nil
 }
 
 // replace deletes an ERROR server and launches its spec again once it is

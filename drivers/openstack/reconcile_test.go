@@ -187,7 +187,9 @@ func (m *memCloud) List(_ context.Context, dc string) ([]drivers.Instance, error
 	}
 	var out []drivers.Instance
 	for _, k := range sortedKeys(m.servers) {
-		out = append(out, m.servers[k])
+		if dc == "" || m.servers[k].DC == dc {
+			out = append(out, m.servers[k])
+		}
 	}
 	return out, nil
 }
@@ -409,6 +411,55 @@ func TestReconcilerReplacesVanishedAndErrorAndDeletesOrphansAfterGrace(t *testin
 	m.listErr = errors.New("API down")
 	if _, err := r.Reconcile(context.Background()); err == nil {
 		t.Fatal("a failed list must fail the pass, not look like everything vanished")
+	}
+}
+
+// With Handover set (the daemon), a vanished or ERROR desired server goes
+// to its owner instead of being launched here; orphans are still deleted
+// after the grace; DCs keeps the reconciler off other datacenters' servers.
+func TestReconcilerHandsOverAndStaysInItsDCs(t *testing.T) {
+	m := newMemCloud()
+	clk := clock.NewVirtual(t0)
+	desired := specs("a", "pcscf", 3)
+	var handed []string
+	r := &Reconciler{Cloud: m, Desired: desired, Clock: clk, Grace: time.Minute, Parallelism: 2, DCs: []string{"a"},
+		Handover: func(a Action) bool {
+			handed = append(handed, string(a.Kind)+" "+actionKey(a))
+			return a.Spec.ID != "pcscf.2" // the owner declines one (e.g. its launch is in flight)
+		}}
+	for _, s := range desired {
+		m.create(s)
+	}
+	m.servers["b/other-node"] = drivers.Instance{ID: "other-node", DC: "b", State: drivers.StateActive}
+	if rep, err := r.Reconcile(context.Background()); err != nil || len(rep.Adopted) != 3 {
+		t.Fatalf("first pass: %+v %v", rep, err)
+	}
+	delete(m.servers, "a/pcscf.0")
+	delete(m.servers, "a/pcscf.2")
+	in := m.servers["a/pcscf.1"]
+	in.State = drivers.StateError
+	m.servers["a/pcscf.1"] = in
+	m.servers["a/stray"] = drivers.Instance{ID: "stray", DC: "a", State: drivers.StateActive}
+	rep, err := r.Reconcile(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"replace a/pcscf.1", "launch a/pcscf.0", "launch a/pcscf.2"}; !slices.Equal(handed, want) {
+		t.Fatalf("handed %v, want %v", handed, want)
+	}
+	if !slices.Equal(rep.HandedOver, []string{"a/pcscf.0", "a/pcscf.1"}) || len(rep.Launched)+len(rep.Replaced) != 0 || len(m.launches) != 3 {
+		t.Fatalf("handed over %v, launched %v, replaced %v, cloud launches %v", rep.HandedOver, rep.Launched, rep.Replaced, m.launches)
+	}
+	if len(m.terminate) != 0 {
+		t.Fatalf("terminated %v: an ERROR server handed over is the owner's to terminate", m.terminate)
+	}
+	clk.Advance(time.Minute)
+	rep, _ = r.Reconcile(context.Background())
+	if !slices.Equal(rep.Deleted, []string{"a/stray"}) {
+		t.Fatalf("deleted %v, want only a/stray (b is another node's DC)", rep.Deleted)
+	}
+	if _, ok := m.servers["b/other-node"]; !ok {
+		t.Fatal("a server of a DC outside Reconciler.DCs was deleted")
 	}
 }
 

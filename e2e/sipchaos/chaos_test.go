@@ -2,32 +2,24 @@ package sipchaos
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/clock"
-	"github.com/ims-orch/ims-orch/controller/discovery"
-	"github.com/ims-orch/ims-orch/controller/local"
-	"github.com/ims-orch/ims-orch/controller/sipglue"
-	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/api"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
-	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // The test's configuration: every number the assertions depend on.
 const (
-	dc, dcIdx    = "dc0", 46       // 127.56.x.x, DNS 127.56.0.53; harness on 127.0.0.9x and 127.0.0.1xx
 	statsTimeout = 3 * time.Second // the local controller's default
 	faultEvery   = 16 * time.Second
 	firstFault   = 8 * time.Second
@@ -81,98 +73,43 @@ func ready(t *testing.T) {
 	}
 }
 
-// TestChaos runs one DC with 2 P-CSCFs and 2 S-CSCFs (real Kamailio, the
-// real local controller, DNS discovery, statistics agents) under a steady
-// SIPp mix — calls with hold/resume re-INVITEs, CANCELled calls, MESSAGEs,
-// OPTIONS keep-alives to the P-CSCFs, REGISTER/refresh/un-REGISTER — and
-// SIGKILLs a P-CSCF, SIGKILLs an S-CSCF, SIGSTOPs a P-CSCF, SIGSTOPs an
-// S-CSCF (4.5 s, then SIGCONT), 16 s apart. Asserted: ≤ 0.5 % of all
-// SIPp calls fail, no keep-alive fails, after each fault a new call is set
-// up within 1 s, every victim is failed and replaced in the controller's
-// actions (what the decisions API shows), and the callees, registered once
-// before the load, are still reached after every fault (nobody
-// re-registers).
+// TestChaos runs `ims-orch serve --driver local` (the real binary, built
+// here) with one DC of 2 P-CSCFs and 2 S-CSCFs (real Kamailio, the local
+// controller, DNS discovery, statistics agents) under a steady SIPp mix —
+// calls with hold/resume re-INVITEs, CANCELled calls, MESSAGEs, OPTIONS
+// keep-alives to the P-CSCFs, REGISTER/refresh/un-REGISTER — and SIGKILLs a
+// P-CSCF, SIGKILLs an S-CSCF, SIGSTOPs a P-CSCF, SIGSTOPs an S-CSCF (4.5 s,
+// then SIGCONT), 16 s apart, each by the PID of the Kamailio the daemon
+// launched (its pid file). Asserted: ≤ 0.5 % of all SIPp calls fail, no
+// keep-alive fails, after each fault a new call is set up within 1 s, every
+// victim is failed and replaced in the decisions API (GET over HTTP), and
+// the callees, registered once before the load, are still reached after
+// every fault (nobody re-registers).
 func TestChaos(t *testing.T) {
 	ready(t)
-	logPath := filepath.Join(t.TempDir(), "controller.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	scen := scenarios(t)
+	d := startServe(t, ctx)
+	logPath := d.log
+	c := d.client
 
-	zone := localdrv.Zone(dcIdx, "ims.local")
-	srv, err := discovery.New(discovery.Options{Zone: zone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nsAddr, _ := localdrv.DNSAddr(dcIdx)
-	if _, err := srv.ListenAndServe(nsAddr.String()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	// a fixed base dir: local.New stops what a killed earlier run left there
-	kam, err := localdrv.New(localdrv.Config{BaseDir: filepath.Join(os.TempDir(), "ims-orch-chaos-kamailio"), Grace: 2 * time.Second, Children: 2, ShmMB: 128,
-		DCIndex: func(string) (int, error) { return dcIdx, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = kam.Close(c)
-	}()
-	var evMu sync.Mutex
-	var events []string
-	kam.Subscribe(func(ev drivers.Event) {
-		evMu.Lock()
-		events = append(events, fmt.Sprintf("%s %s %s %s", ev.At.Format("15:04:05.000"), ev.ID, ev.State, ev.Reason))
-		evMu.Unlock()
-	})
-
-	disc, err := sipglue.NewDiscovery("pcscf", "scscf", map[string]sipglue.Zone{dc: srv}, func(err error) { t.Logf("dns: %v", err) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	rpcCall := func(ctx context.Context, rpc netip.AddrPort, method string, params ...any) (json.RawMessage, error) {
-		return kamrpc.New(rpc).Call(ctx, method, params...)
-	}
-	disc.OnSCSCFChange(func([]netip.AddrPort) {
-		ins, _ := kam.List(context.Background(), "")
-		var rpcs []netip.AddrPort
-		for _, in := range ins {
-			if rt, ok := kam.Runtime(in.ID); ok && in.VNF == "pcscf" && in.State == drivers.StateActive {
-				rpcs = append(rpcs, rt.RPC)
+	// the daemon's view over HTTP: working instances of a VNF, sorted by ID
+	routable := func(vnf string) []api.Instance {
+		st, err := c.State(ctx)
+		if err != nil {
+			return nil
+		}
+		var out []api.Instance
+		for _, in := range st.Instances {
+			if in.VNF == vnfName[vnf] && (in.State == "normal" || in.State == "overload") && in.Address != "" {
+				out = append(out, in)
 			}
 		}
-		_ = sipglue.FlushDNSCaches(context.Background(), rpcCall, rpcs)
-	})
-	thr := vnf.Thresholds{CPU: 95, Mem: 95, PktRate: 1e6} // no overload: this test is about failures
-	ctl, err := local.New(local.Config{DC: dc, StatsTimeout: statsTimeout, DriverTimeout: 30 * time.Second,
-		VNFs: []local.VNFConfig{
-			{Name: "pcscf", Capacity: 1000, Min: 2, Thresholds: thr},
-			{Name: "scscf", Capacity: 1000, Min: 2, Thresholds: thr},
-		}, Sink: disc.Sink(dc, nil)}, kam, clock.Real{}, logger)
-	if err != nil {
-		t.Fatal(err)
+		slices.SortFunc(out, func(a, b api.Instance) int { return strings.Compare(a.ID, b.ID) })
+		return out
 	}
-	agents, err := sipglue.StartAgents(sipglue.AgentsConfig{Driver: kam, Clock: clock.Real{}, Cores: 1,
-		Sink: sipglue.NewStatsSink(map[string]sipglue.StatsIntake{dc: ctl})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer agents.Close()
-	if err := ctl.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Stop()
-	routable := func(vnf string) []local.RoutableInstance { return ctl.Routable(vnf) }
 	dump := func() string {
-		evMu.Lock()
-		defer evMu.Unlock()
 		b, _ := os.ReadFile(logPath)
 		var warn []string
 		for _, l := range strings.Split(string(b), "\n") {
@@ -180,7 +117,7 @@ func TestChaos(t *testing.T) {
 				warn = append(warn, l)
 			}
 		}
-		return "controller warnings:\n" + strings.Join(warn, "\n") + "\ndriver events:\n" + strings.Join(events, "\n")
+		return "daemon warnings:\n" + strings.Join(warn, "\n")
 	}
 	waitFor := func(what string, limit time.Duration, ok func() bool) time.Duration {
 		t.Helper()
@@ -224,12 +161,12 @@ func TestChaos(t *testing.T) {
 			time.Sleep(time.Second) // Retry-After
 		}
 	}
-	regUsers := func(id string) int64 {
-		rt, ok := kam.Runtime(id)
-		if !ok {
+	regUsers := func(in api.Instance) int64 {
+		a, err := netip.ParseAddrPort(in.Address)
+		if err != nil {
 			return -1
 		}
-		c := kamrpc.New(rt.RPC)
+		c := kamrpc.New(netip.AddrPortFrom(a.Addr(), localdrv.RPCPort))
 		c.Timeout = 3 * time.Second // the machine is shared: be patient
 		for try := 0; try < 3; try++ {
 			if st, err := c.Stats(ctx, "usrloc:registered_users"); err == nil {
@@ -240,7 +177,7 @@ func TestChaos(t *testing.T) {
 	}
 	waitFor("both S-CSCFs hold the 3 callees (DMQ)", 10*time.Second, func() bool {
 		for _, in := range routable("scscf") {
-			if regUsers(in.ID) < int64(len(callees)) {
+			if regUsers(in) < int64(len(callees)) {
 				return false
 			}
 		}
@@ -279,21 +216,18 @@ func TestChaos(t *testing.T) {
 		waitFor(f.name+": 2 routable before the fault", 10*time.Second, func() bool { return len(routable(f.vnf)) == 2 })
 		r := routable(f.vnf)
 		f.victim = r[len(r)-1].ID
-		rt, ok := kam.Runtime(f.victim)
-		if !ok {
-			t.Fatalf("%s: no runtime for %s", f.name, f.victim)
-		}
+		pid := d.pid(t, f.victim)
 		sig := syscall.SIGKILL
 		if f.stop {
 			sig = syscall.SIGSTOP
 		}
 		f.at = time.Now()
 		// the whole instance: Kamailio's main process and its workers (its group)
-		if err := syscall.Kill(-rt.Pid, sig); err != nil {
+		if err := syscall.Kill(-pid, sig); err != nil {
 			t.Fatal(err)
 		}
 		if f.stop {
-			pgid := rt.Pid
+			pgid := pid
 			time.AfterFunc(stopFor, func() { _ = syscall.Kill(-pgid, syscall.SIGCONT) }) // ESRCH once killed: harmless
 		}
 		took := waitFor(f.name+": replaced and routable again", 12*time.Second, func() bool {
@@ -370,21 +304,27 @@ func TestChaos(t *testing.T) {
 			f.name, recs[i].first.Round(time.Millisecond), recs[i].calls, end.Sub(f.at).Round(time.Second), recs[i].slow, promptSetup)
 	}
 
-	// the controller's actions: failed → replaced, for every victim
-	acts := ctl.Actions()
+	// the decisions API (GET over HTTP): failed → replaced, for every victim
+	ds, err := c.AllDecisions(ctx, api.DecisionQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range faults {
-		var destroyed, replaced bool
-		for _, a := range acts {
-			destroyed = destroyed || a.Kind == local.KindDestroy && a.Reason == local.ReasonFailure && a.InstanceID == f.victim
-			replaced = replaced || a.Kind == local.KindReplace && strings.Contains(a.Detail, "replaces "+f.victim)
+		var why string
+		for _, dd := range ds.Decisions {
+			if dd.Kind == api.DecisionReplacement && strings.Contains(dd.Reason, "replaces "+f.victim+" (") {
+				why = dd.Reason
+			}
 		}
-		if !destroyed || !replaced {
-			t.Errorf("%s: actions lack failure destroy (%v) or replacement (%v) of %s: %+v", f.name, destroyed, replaced, f.victim, acts)
+		if why == "" {
+			t.Errorf("%s: no replacement of %s in the decisions API: %+v", f.name, f.victim, ds.Decisions)
+		} else {
+			t.Logf("%s: decision %q", f.name, why)
 		}
 	}
 	// every S-CSCF still holds the callees registered before the load
 	for _, in := range routable("scscf") {
-		if n := regUsers(in.ID); n < int64(len(callees)) {
+		if n := regUsers(in); n < int64(len(callees)) {
 			t.Errorf("S-CSCF %s holds %d registrations, want ≥ %d (the callees, never re-registered)", in.ID, n, len(callees))
 		}
 	}

@@ -1,5 +1,7 @@
 package scenario
 
+import "github.com/ims-orch/ims-orch/placement/vnf"
+
 // The types below mirror docs/schemas/scenario.schema.json field by field.
 // The `json` tag is the field's name in both YAML and JSON files (the decoder
 // in decode.go reads it); keep the schema, docs/scenario.md and these tags in
@@ -73,8 +75,8 @@ type ControlPlane struct {
 // Default names of the CP VNFs, used in instances[].vnf and the output when
 // controlPlane.pcscf.name / controlPlane.scscf.name are not given.
 const (
-	DefaultPCSCFName = "P-CSCF"
-	DefaultSCSCFName = "S-CSCF"
+	DefaultPCSCFName = vnf.PCSCF
+	DefaultSCSCFName = vnf.SCSCF
 )
 
 // CPVNF is one CP VNF: per-instance capacity in SIP transactions/s and the

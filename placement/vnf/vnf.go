@@ -64,17 +64,27 @@ func Normalize(name string) string {
 // Same reports whether two names denote the same VNF.
 func Same(a, b string) bool { return Normalize(a) == Normalize(b) }
 
+// Names of Table 2's types as ims-orch writes them (Normalize folds every
+// other spelling to their keys).
+const (
+	PCSCF      = "P-CSCF"
+	SCSCF      = "S-CSCF"
+	Firewall   = "firewall"
+	IDS        = "ids"
+	Transcoder = "transcoder"
+)
+
 // table2 is the paper's Table 2: P-CSCF 500 tx/s, S-CSCF 200 tx/s, firewall
 // 35000 pkt/s, IDS 20000 pkt/s, transcoder 15000 pkt/s, CPU 70% (CP) or 90%
 // (DP), memory 50%, and the input-packet thresholds (note the IDS one is
 // 2000 pkt/s in the paper, so that metric is over from ρ ≈ 0.1; overload
 // still needs a second metric).
 var table2 = []Type{
-	{Name: "P-CSCF", Plane: ControlPlane, Capacity: 500, Thresholds: Thresholds{CPU: 70, Mem: 50, PktRate: 1000}},
-	{Name: "S-CSCF", Plane: ControlPlane, Capacity: 200, Thresholds: Thresholds{CPU: 70, Mem: 50, PktRate: 400}},
-	{Name: "firewall", Plane: DataPlane, Capacity: 35000, Thresholds: Thresholds{CPU: 90, Mem: 50, PktRate: 35000}},
-	{Name: "ids", Plane: DataPlane, Capacity: 20000, Thresholds: Thresholds{CPU: 90, Mem: 50, PktRate: 2000}},
-	{Name: "transcoder", Plane: DataPlane, Capacity: 15000, Thresholds: Thresholds{CPU: 90, Mem: 50, PktRate: 15000}},
+	{Name: PCSCF, Plane: ControlPlane, Capacity: 500, Thresholds: Thresholds{CPU: 70, Mem: 50, PktRate: 1000}},
+	{Name: SCSCF, Plane: ControlPlane, Capacity: 200, Thresholds: Thresholds{CPU: 70, Mem: 50, PktRate: 400}},
+	{Name: Firewall, Plane: DataPlane, Capacity: 35000, Thresholds: Thresholds{CPU: 90, Mem: 50, PktRate: 35000}},
+	{Name: IDS, Plane: DataPlane, Capacity: 20000, Thresholds: Thresholds{CPU: 90, Mem: 50, PktRate: 2000}},
+	{Name: Transcoder, Plane: DataPlane, Capacity: 15000, Thresholds: Thresholds{CPU: 90, Mem: 50, PktRate: 15000}},
 }
 
 // Table2 returns the paper's Table 2 in its order (P-CSCF, S-CSCF,
@@ -94,7 +104,29 @@ func Lookup(name string) (Type, bool) {
 }
 
 // DataPlaneChain is the paper's data-plane service chain, in order.
-func DataPlaneChain() []string { return []string{"firewall", "ids", "transcoder"} }
+func DataPlaneChain() []string { return []string{Firewall, IDS, Transcoder} }
+
+// Complete returns t with the fields it leaves zero (plane, capacity, the
+// thresholds as a whole) taken from the catalog type of its name; a name
+// outside the catalog is returned unchanged. Every other struct that
+// describes a VNF type (configuration, API, replicated topology) states
+// only what differs from Table 2 and is completed here.
+func (t Type) Complete() Type {
+	c, ok := Lookup(t.Name)
+	if !ok {
+		return t
+	}
+	if t.Plane == "" {
+		t.Plane = c.Plane
+	}
+	if t.Capacity == 0 {
+		t.Capacity = c.Capacity
+	}
+	if t.Thresholds == (Thresholds{}) {
+		t.Thresholds = c.Thresholds
+	}
+	return t
+}
 
 // DefaultThresholds returns the Table 2 thresholds of a VNF name (any
 // spelling Normalize accepts).

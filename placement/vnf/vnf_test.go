@@ -77,3 +77,19 @@ func TestDefaultThresholdsTable2(t *testing.T) {
 		t.Error("unknown VNF has defaults")
 	}
 }
+
+// TestComplete: what a type leaves zero comes from Table 2 for a catalog
+// name in any spelling; what it states stays; other names are unchanged.
+func TestComplete(t *testing.T) {
+	got := Type{Name: "FW", Capacity: 1000}.Complete()
+	if want := (Type{Name: "FW", Plane: DataPlane, Capacity: 1000, Thresholds: Thresholds{CPU: 90, Mem: 50, PktRate: 35000}}); got != want {
+		t.Fatalf("FW: %+v, want %+v", got, want)
+	}
+	th := Thresholds{CPU: 1, Mem: 2, PktRate: 3}
+	if got := (Type{Name: "p_cscf", Thresholds: th}).Complete(); got.Capacity != 500 || got.Thresholds != th || got.Plane != ControlPlane {
+		t.Fatalf("p_cscf: %+v", got)
+	}
+	if got := (Type{Name: "dpi"}).Complete(); got != (Type{Name: "dpi"}) {
+		t.Fatalf("dpi: %+v", got)
+	}
+}

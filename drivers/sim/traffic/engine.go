@@ -200,13 +200,13 @@ func New(clk clock.Clock, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("traffic: config scscfDC %d: not a datacenter index (0..%d)", cfg.SCSCFDC, n-1)
 	}
 	if cfg.PCSCF == "" {
-		cfg.PCSCF = "P-CSCF"
+		cfg.PCSCF = vnf.PCSCF
 	}
 	if cfg.SCSCF == "" {
-		cfg.SCSCF = "S-CSCF"
+		cfg.SCSCF = vnf.SCSCF
 	}
 	if cfg.Chain == nil {
-		cfg.Chain = []string{"firewall", "ids", "transcoder"}
+		cfg.Chain = vnf.DataPlaneChain()
 	}
 	if cfg.CallDuration == 0 {
 		cfg.CallDuration = 60 * time.Second
@@ -240,10 +240,10 @@ func New(clk clock.Clock, cfg Config) (*Engine, error) {
 	for _, f := range []struct {
 		name, v string
 		want    vnf.Plane
-	}{{"pcscf", cfg.PCSCF, vnf.ControlPlane}, {"scscf", cfg.SCSCF, vnf.ControlPlane}} {
+	}{{"Config.PCSCF", cfg.PCSCF, vnf.ControlPlane}, {"Config.SCSCF", cfg.SCSCF, vnf.ControlPlane}} {
 		t, ok := cat.Lookup(f.v)
 		if !ok || t.Plane != f.want {
-			return nil, fmt.Errorf("traffic: config %s %q: not a control-plane VNF of the catalog", f.name, f.v)
+			return nil, fmt.Errorf("traffic: %s %q: not a control-plane VNF of the catalog", f.name, f.v)
 		}
 	}
 	e := &Engine{clk: clk, cfg: cfg, n: n, m: len(cfg.Chain)}

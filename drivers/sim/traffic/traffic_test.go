@@ -563,7 +563,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"bad S-CSCF DC", func(c *Config) { c.SCSCFDC = 2 }, "scscfDC"},
 		{"CP VNF in chain", func(c *Config) { c.Chain = []string{"firewall", "P-CSCF"} }, "chain[1]"},
 		{"duplicate stage", func(c *Config) { c.Chain = []string{"ids", "IDS"} }, "chain[1]"},
-		{"DP VNF as P-CSCF", func(c *Config) { c.PCSCF = "ids" }, "pcscf"},
+		{"DP VNF as P-CSCF", func(c *Config) { c.PCSCF = "ids" }, "Config.PCSCF"},
 		{"fractional call", func(c *Config) { c.CallDuration = 1500 * time.Millisecond }, "callDuration"},
 		{"schedule for 3 DCs", func(c *Config) { c.Schedule = Uniform(3, time.Second, []float64{1}) }, "dcs[2]"},
 		{"negative packet size", func(c *Config) { c.PacketBytes = -1 }, "packetBytes"},

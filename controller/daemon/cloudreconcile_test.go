@@ -1,0 +1,159 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/openstack"
+)
+
+// reconCloud is the daemon's cloud seen through openstack.Cloud: the
+// simulated servers, minus the ones the test made vanish, plus orphans the
+// test created behind the daemon's back. Launches must never come from the
+// reconciliation in the daemon (they go to the controllers).
+type reconCloud struct {
+	t       *testing.T
+	drv     drivers.Driver
+	mu      sync.Mutex
+	hidden  map[string]bool // DC/id of servers that vanished
+	orphans map[string]drivers.Instance
+	deleted []string
+}
+
+func (c *reconCloud) List(ctx context.Context, dc string) ([]drivers.Instance, error) {
+	l, err := c.drv.List(ctx, dc)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l = slices.DeleteFunc(l, func(in drivers.Instance) bool { return c.hidden[in.DC+"/"+in.ID] })
+	for _, in := range c.orphans {
+		if dc == "" || in.DC == dc {
+			l = append(l, in)
+		}
+	}
+	return l, nil
+}
+
+func (c *reconCloud) Terminate(ctx context.Context, dc, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deleted = append(c.deleted, dc+"/"+id)
+	if _, ok := c.orphans[dc+"/"+id]; ok {
+		delete(c.orphans, dc+"/"+id)
+		return nil
+	}
+	return errors.New("the reconciliation deleted a server a controller holds")
+}
+
+func (c *reconCloud) LaunchNew(context.Context, drivers.Spec) (drivers.Instance, error) {
+	c.t.Error("the daemon's reconciliation launched a server itself")
+	return drivers.Instance{}, errors.New("no")
+}
+
+func (c *reconCloud) LaunchActive(context.Context, drivers.Spec) (drivers.Instance, error) {
+	return c.LaunchNew(context.Background(), drivers.Spec{})
+}
+
+func (c *reconCloud) Sequential(drivers.Spec) bool                   { return false }
+func (c *reconCloud) WaitGone(context.Context, string, string) error { return nil }
+
+// The daemon's OpenStack reconciliation (here over the simulated cloud, on
+// the daemon's virtual clock): an orphan created behind the daemon's back is
+// deleted after the grace period and not before, a server that vanished is
+// handed to its local controller, which replaces it (a replacement decision
+// in the decisions API), empty groups are deleted, and the metrics count all
+// of it. The same against the real Nova: TestCloudReconcileNova.
+func TestCloudReconcileInDaemon(t *testing.T) {
+	d, clk, c := simDaemon(t, nil)
+	ctx := context.Background()
+	clk.Advance(5 * time.Second) // the first instances boot
+	cloud := &reconCloud{t: t, drv: d.driver, hidden: map[string]bool{}, orphans: map[string]drivers.Instance{}}
+	groupCalls := 0
+	groups := func(_ context.Context, dcs []string) ([]string, error) {
+		groupCalls++
+		if !slices.Equal(dcs, []string{"hong-kong", "houston", "london", "tokyo"}) {
+			t.Errorf("groups of %v, want this node's DCs", dcs)
+		}
+		if groupCalls == 1 {
+			return []string{"ims-orch.tokyo.old"}, nil
+		}
+		return nil, nil
+	}
+	cr := d.newCloudReconciler(cloud, groups, time.Minute, time.Hour, 2)
+	rep := cr.pass(ctx)
+	if len(rep.Adopted) == 0 || len(rep.HandedOver) != 0 || len(rep.Deleted) != 0 {
+		t.Fatalf("first pass: adopted %v, handed over %v, deleted %v", rep.Adopted, rep.HandedOver, rep.Deleted)
+	}
+
+	var victim string
+	for _, in := range d.locals["tokyo"].Instances() {
+		if in.VNF == "P-CSCF" && in.CloudState != "" {
+			victim = in.ID
+		}
+	}
+	if victim == "" {
+		t.Fatal("no launched P-CSCF in tokyo")
+	}
+	cloud.mu.Lock()
+	cloud.hidden["tokyo/"+victim] = true
+	cloud.orphans["tokyo/stray"] = drivers.Instance{ID: "stray", DC: "tokyo", VNF: "P-CSCF", State: drivers.StateActive}
+	cloud.mu.Unlock()
+	rep = cr.pass(ctx)
+	if !slices.Equal(rep.HandedOver, []string{"tokyo/" + victim}) || len(rep.Deleted) != 0 {
+		t.Fatalf("pass after the vanishing: handed over %v, deleted %v", rep.HandedOver, rep.Deleted)
+	}
+	clk.Advance(59 * time.Second)
+	if rep = cr.pass(ctx); len(rep.Deleted) != 0 {
+		t.Fatalf("orphan deleted after 59 s of a 60 s grace: %v", rep.Deleted)
+	}
+	clk.Advance(time.Second)
+	if rep = cr.pass(ctx); !slices.Equal(rep.Deleted, []string{"tokyo/stray"}) {
+		t.Fatalf("deleted %v, want tokyo/stray after the grace", rep.Deleted)
+	}
+	if !slices.Equal(cloud.deleted, []string{"tokyo/stray"}) {
+		t.Fatalf("cloud deletions %v", cloud.deleted)
+	}
+
+	replaced := false
+	for i := 0; i < 20 && !replaced; i++ {
+		clk.Advance(time.Second)
+		ds, err := c.Decisions(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dd := range ds {
+			if dd.Kind == "replacement" && dd.DC == "tokyo" && strings.Contains(dd.Reason, "replaces "+victim+" (cloud reconciliation: vanished") {
+				replaced = true
+			}
+		}
+	}
+	if !replaced {
+		t.Fatalf("no replacement decision for %s in the decisions API", victim)
+	}
+	m := scrape(t, d.URL())
+	for series, want := range map[string]float64{
+		`ims_orch_openstack_reconcile_actions_total{action="orphan_deleted"}`:    1,
+		`ims_orch_openstack_reconcile_actions_total{action="vanished_replaced"}`: 1,
+		`ims_orch_openstack_reconcile_actions_total{action="error_replaced"}`:    0,
+		`ims_orch_openstack_reconcile_actions_total{action="group_deleted"}`:     1,
+		`ims_orch_openstack_reconcile_errors_total{stage="list"}`:                0,
+		`ims_orch_openstack_reconcile_passes_total`:                              4,
+	} {
+		if got := metricValue(t, m, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if !strings.Contains(m, `ims_orch_openstack_reconcile_actions_total{action="orphan_deleted"}`) {
+		t.Error("reconciliation metrics missing from /metrics")
+	}
+}
+
+var _ openstack.Cloud = (*reconCloud)(nil)

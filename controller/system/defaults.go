@@ -1,0 +1,51 @@
+package system
+
+import "time"
+
+// Scaling are the scaling options an operator chooses (model, planning
+// target, buffer trim, …). Defaults owns their values for every deployment
+// the composition path builds: the simulator's experiments and the
+// daemon's configuration both start from it, so the two cannot drift
+// (TestDaemonDefaultsAreTheSystemDefaults, TestExperimentDefaults).
+type Scaling struct {
+	// Predictor is the model spec of every series (predictor.ParseSpec).
+	Predictor string
+	// TargetUtilization plans every VNF at this fraction of its capacity
+	// (fsm.Policy.TargetUtilization).
+	TargetUtilization float64
+	// WarmStart reports the operator's expected starting load before the
+	// initial round (the simulator: the schedule's first rates).
+	WarmStart bool
+	// ScaleInGuard: a round does not buffer what the measured load still
+	// needs (local.Config.ScaleInGuard).
+	ScaleInGuard bool
+	// LocalFirst plans entry = exit pairs first (placement.Options.LocalFirst).
+	LocalFirst bool
+	// PlanHorizon plans for the largest load over the next interval and
+	// the boot delay after it (PlanHorizonFor), not the interval's mean.
+	PlanHorizon bool
+	// TrimBuffer destroys buffered instances beyond BufferSpare per VNF
+	// and DC at each new interval instead of after τ (local.Config).
+	TrimBuffer  bool
+	BufferSpare int
+}
+
+// Defaults are the scaling options of a deployment that does not set them,
+// chosen on the section-6 and daily-traffic sweep (issue 16,
+// docs/reproduction.md "Defaults", scripts/sweep.sh). Before issue 16:
+// ar1, utilisation 1, no warm start, no guard, not local-first, no
+// horizon, no trim.
+var Defaults = Scaling{
+	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
+	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0,
+}
+
+// PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot
+// delay: ½ (the interval's end) + the boot delay in intervals (the boot of
+// the instances the next round adds), or 0 with on false or no interval.
+func PlanHorizonFor(on bool, interval, boot time.Duration) float64 {
+	if !on || interval <= 0 {
+		return 0
+	}
+	return 0.5 + boot.Seconds()/interval.Seconds()
+}

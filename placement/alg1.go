@@ -1,6 +1,6 @@
 package placement
 
-import "sort"
+import "slices"
 
 // plan runs Alg. 1 (DP proactive scaling) and the CP sizing of 4.2 step 3 over
 // a validated snapshot.
@@ -101,7 +101,9 @@ func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *sear
 	}
 
 	// Alg. 1 lines 1-4: keep a current path that still has the capacity and
-	// meets the delay bound.
+	// meets the delay bound. The kept paths' copies share one backing array
+	// (most pairs are kept in a steady round: one allocation, not one each).
+	var keptBuf []int
 	for i, pr := range pairs {
 		if pr.Entry == pr.Exit {
 			continue
@@ -116,7 +118,12 @@ func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *sear
 			continue
 		}
 		st.commit(cur, q)
-		plans[i] = PairPlan{Pair: pr, Workload: q, Path: append(Path(nil), cur...), Delay: d, Method: MethodKept}
+		if cap(keptBuf)-len(keptBuf) < len(cur) {
+			keptBuf = make([]int, 0, max(len(cur), len(pairs)-i)*len(cur))
+		}
+		keptBuf = append(keptBuf, cur...)
+		kept := Path(keptBuf[len(keptBuf)-len(cur) : len(keptBuf) : len(keptBuf)])
+		plans[i] = PairPlan{Pair: pr, Workload: q, Path: kept, Delay: d, Method: MethodKept}
 		done[i] = true
 	}
 
@@ -154,19 +161,45 @@ func localPath(dc, m int) Path {
 // (entry ≠ exit first in processing order, then entry = exit), the DP counts
 // with the scale-in of line 15, the drains and the CP sizing.
 func assemble(st *state, pairs []Pair, plans []PairPlan) *Decision {
-	s := st.s
-	dec := &Decision{Pairs: make([]PairPlan, 0, len(pairs))}
+	dec := assembleDP(st, pairs, plans)
+	sizeCP(st.s, dec)
+	return dec
+}
+
+// assembleDP is assemble without the CP sizing (which does not depend on the
+// DP paths).
+func assembleDP(st *state, pairs []Pair, plans []PairPlan) *Decision {
+	dec := &Decision{Pairs: make([]PairPlan, len(pairs))}
+	for i, j := range decisionOrder(pairs) {
+		dec.Pairs[j] = plans[i]
+	}
+	countDP(st, dec)
+	return dec
+}
+
+// decisionOrder gives each pair's position in Decision.Pairs: entry ≠ exit
+// pairs first, then entry = exit pairs, each in processing order.
+func decisionOrder(pairs []Pair) []int {
+	pos := make([]int, len(pairs))
+	n := 0
 	for i, pr := range pairs {
 		if pr.Entry != pr.Exit {
-			dec.Pairs = append(dec.Pairs, plans[i])
+			pos[i] = n
+			n++
 		}
 	}
 	for i, pr := range pairs {
 		if pr.Entry == pr.Exit {
-			dec.Pairs = append(dec.Pairs, plans[i])
+			pos[i] = n
+			n++
 		}
 	}
+	return pos
+}
 
+// countDP fills the decision's DP counts from the committed state.
+func countDP(st *state, dec *Decision) {
+	s := st.s
 	// Line 15: scale in — working instances the placed load does not need go
 	// to the buffer queue.
 	dec.DP = make([][]Count, s.N)
@@ -187,8 +220,6 @@ func assemble(st *state, pairs []Pair, plans []PairPlan) *Decision {
 		}
 	}
 	st.drainDP(dec)
-	sizeCP(s, dec)
-	return dec
 }
 
 // planPairs lists the pairs to plan (predicted or with a current path) in
@@ -208,15 +239,19 @@ func planPairs(s *Snapshot) ([]Pair, []float64) {
 			all = append(all, pq{p, 0})
 		}
 	}
-	sort.Slice(all, func(i, j int) bool {
-		a, b := all[i], all[j]
+	// a total order (pairs are distinct), so the sort algorithm does not
+	// matter; slices.SortFunc avoids sort.Slice's reflective swaps
+	slices.SortFunc(all, func(a, b pq) int {
 		if a.q != b.q {
-			return a.q > b.q
+			if a.q > b.q {
+				return -1
+			}
+			return 1
 		}
 		if a.p.Entry != b.p.Entry {
-			return a.p.Entry < b.p.Entry
+			return a.p.Entry - b.p.Entry
 		}
-		return a.p.Exit < b.p.Exit
+		return a.p.Exit - b.p.Exit
 	})
 	pairs, qs := make([]Pair, len(all)), make([]float64, len(all))
 	for i, x := range all {
@@ -233,23 +268,20 @@ func sizeCP(s *Snapshot, dec *Decision) {
 	total := 0.0
 	perDC := make([]float64, s.N)
 	// sum in (entry, exit) order: float addition is not associative, and map
-	// order would make the counts differ near a capacity boundary
-	pairs := make([]Pair, 0, len(s.CPWorkload))
-	for p := range s.CPWorkload {
-		pairs = append(pairs, p)
-	}
-	sort.Slice(pairs, func(i, j int) bool {
-		if pairs[i].Entry != pairs[j].Entry {
-			return pairs[i].Entry < pairs[j].Entry
-		}
-		return pairs[i].Exit < pairs[j].Exit
-	})
-	for _, p := range pairs {
-		q := s.CPWorkload[p]
-		total += q
-		perDC[p.Entry] += q
-		if p.Exit != p.Entry {
-			perDC[p.Exit] += q
+	// order would make the counts differ near a capacity boundary. Validate
+	// keeps every pair inside 0..N−1, so scanning the N² cells visits each
+	// pair once, in that order, without sorting the map's keys.
+	for e := 0; e < s.N && len(s.CPWorkload) > 0; e++ {
+		for x := 0; x < s.N; x++ {
+			q, ok := s.CPWorkload[Pair{Entry: e, Exit: x}]
+			if !ok {
+				continue
+			}
+			total += q
+			perDC[e] += q
+			if x != e {
+				perDC[x] += q
+			}
 		}
 	}
 	dec.PCSCF = make([]Count, s.N)

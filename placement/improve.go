@@ -69,16 +69,23 @@ type ImproveReport struct {
 }
 
 type improver struct {
-	st    *state
-	se    *search
+	st *state
+	se *search
+	// plans are Alg. 1's plans, changed in place by the moves; orig keeps
+	// Alg. 1's plan of every pair a move touched.
 	plans []PairPlan
+	orig  map[int]PairPlan
 	exact bool
-	cur   []Path // current path per plan index when usable by the phase
-	move  []bool // the phase may move the pair
-	work  int
-	max   int
-	group int
-	rep   *ImproveReport
+	s     *Snapshot
+	// cur holds the current path of a pair when usable by the phase, looked
+	// up on first use (curOf): a round's steady pairs never need it.
+	cur    []Path
+	curSet []bool
+	move   []bool // the phase may move the pair
+	work   int
+	max    int
+	group  int
+	rep    *ImproveReport
 	// changed: some pair's path differs from the one it had (setPath).
 	changed bool
 }
@@ -90,8 +97,9 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 	ic, ia := dpAdded(inc)
 	rep.CreatedBefore, rep.AddedBefore, rep.CreatedAfter, rep.AddedAfter = ic, ia, ic, ia
 	inc.Improvement = rep
-	im := &improver{st: st, se: se, plans: append([]PairPlan(nil), plans...), max: opt.Improve.Budget,
-		group: opt.Improve.MaxGroup, rep: rep, cur: make([]Path, len(plans)), move: make([]bool, len(plans)),
+	im := &improver{st: st, se: se, s: s, plans: plans, orig: map[int]PairPlan{}, max: opt.Improve.Budget,
+		group: opt.Improve.MaxGroup, rep: rep, cur: make([]Path, len(plans)), curSet: make([]bool, len(plans)),
+		move:  make([]bool, len(plans)),
 		exact: opt.Exact || math.Pow(float64(s.N), float64(st.m)) <= improveExactPaths}
 	if im.group <= 0 {
 		im.group = DefaultMaxGroup
@@ -99,9 +107,6 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 	for i, pr := range pairs {
 		p := &plans[i]
 		im.move[i] = (pr.Entry != pr.Exit || st.excluded(pr.Entry)) && !p.DelayViolated && !p.OverLimit
-		if c, ok := s.CurrentPaths[pr]; ok && len(c) == st.m+2 && st.usable(c) && DelayOf(s.Delay, c) <= s.DelayBound+eps {
-			im.cur[i] = c
-		}
 	}
 	im.run()
 	rep.Work = im.work
@@ -111,9 +116,11 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 
 	// Rebuild the round from the final paths on a fresh state: the counts are
 	// then exactly those of committing the paths, whatever order the moves
-	// came in.
-	fresh := newState(s, opt.IgnoreBuffer)
-	out := make([]PairPlan, len(plans))
+	// came in. The CP sizing does not depend on the DP paths: the
+	// incumbent's stays.
+	fresh := newCountState(s, opt.IgnoreBuffer)
+	pos := decisionOrder(pairs)
+	dec := &Decision{Pairs: make([]PairPlan, len(plans))}
 	commitPass := func(local bool) {
 		for i, pr := range pairs {
 			if (pr.Entry == pr.Exit) != local {
@@ -123,7 +130,7 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 			over := fresh.overLimit(p.Path, p.Workload)
 			p.NewInstances, p.Created = fresh.commit(p.Path, p.Workload)
 			p.OverLimit = p.OverLimit || over
-			out[i] = p
+			dec.Pairs[pos[i]] = p
 		}
 	}
 	if opt.LocalFirst {
@@ -133,30 +140,31 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 		commitPass(false)
 		commitPass(true)
 	}
+	// only the pairs a move touched can differ from Alg. 1's plan
 	rerouted, back := 0, 0
-	for i := range out {
-		if out[i].Path.Equal(plans[i].Path) { // moved and moved back: Alg. 1's plan
-			out[i].Method, out[i].Candidates, out[i].LoopsEliminated, out[i].LoopMerged = plans[i].Method, plans[i].Candidates, plans[i].LoopsEliminated, plans[i].LoopMerged
+	onCur := 0 // pairs on their current path, after minus before
+	for i, alg1 := range im.orig {
+		out := &dec.Pairs[pos[i]]
+		if out.Path.Equal(alg1.Path) { // moved and moved back: Alg. 1's plan
+			out.Method, out.Candidates, out.LoopsEliminated, out.LoopMerged = alg1.Method, alg1.Candidates, alg1.LoopsEliminated, alg1.LoopMerged
+			continue
 		}
-		if out[i].Rerouted = !out[i].Path.Equal(plans[i].Path); out[i].Rerouted {
-			rerouted++
-			if im.cur[i] != nil && out[i].Path.Equal(im.cur[i]) {
+		out.Rerouted = true
+		rerouted++
+		if cur := im.curOf(i); cur != nil {
+			if out.Path.Equal(cur) {
 				back++
+				onCur++
+			}
+			if alg1.Path.Equal(cur) {
+				onCur--
 			}
 		}
 	}
-	dec := assemble(fresh, pairs, out)
+	countDP(fresh, dec)
+	dec.PCSCF, dec.SCSCF = inc.PCSCF, inc.SCSCF
 	c, a := dpAdded(dec)
-	onCur := func(ps []PairPlan) int {
-		n := 0
-		for i := range ps {
-			if im.cur[i] != nil && ps[i].Path.Equal(im.cur[i]) {
-				n++
-			}
-		}
-		return n
-	}
-	better := cost{c, a}.less(cost{ic, ia}) || (c == ic && a == ia && onCur(out) > onCur(plans))
+	better := cost{c, a}.less(cost{ic, ia}) || (c == ic && a == ia && onCur > 0)
 	if !better {
 		return inc
 	}
@@ -179,6 +187,19 @@ func dpAdded(d *Decision) (created, added int) {
 }
 
 func (im *improver) budgetLeft() bool { return im.work < im.max }
+
+// curOf returns pair i's current path when the phase may use it (in
+// service, within the delay bound), else nil.
+func (im *improver) curOf(i int) Path {
+	if !im.curSet[i] {
+		im.curSet[i] = true
+		s, st := im.s, im.st
+		if c, ok := s.CurrentPaths[im.plans[i].Pair]; ok && len(c) == st.m+2 && st.usable(c) && DelayOf(s.Delay, c) <= s.DelayBound+eps {
+			im.cur[i] = c
+		}
+	}
+	return im.cur[i]
+}
 
 // run repeats passes until one improves nothing or the budget is spent.
 func (im *improver) run() {
@@ -215,9 +236,10 @@ func (im *improver) pass() bool {
 	// members[c] lists the movable pairs through cell c, smallest workload
 	// first (ties by processing order); paths change during the pass, so a
 	// member is checked again before it is used.
-	members := make(map[int][]int, len(cells))
+	members := make([][]int, st.n*st.m)
+	grew := make([]bool, st.n*st.m)
 	for _, c := range cells {
-		members[c.idx] = []int{}
+		grew[c.idx] = true
 	}
 	for i := range im.plans {
 		if !im.move[i] {
@@ -225,8 +247,8 @@ func (im *improver) pass() bool {
 		}
 		p := im.plans[i].Path
 		for k := 0; k < st.m; k++ {
-			if ms, ok := members[p[k+1]*st.m+k]; ok {
-				members[p[k+1]*st.m+k] = append(ms, i)
+			if c := p[k+1]*st.m + k; grew[c] {
+				members[c] = append(members[c], i)
 			}
 		}
 	}
@@ -297,7 +319,7 @@ func (im *improver) single(i int) bool {
 	if im.usableResult(r) && r.cost.less(bestC) {
 		best, bestC, bestR = r.path, r.cost, true
 	}
-	if c := im.cur[i]; c != nil && !c.Equal(best) {
+	if c := im.curOf(i); c != nil && !c.Equal(best) {
 		if cc := st.pathCost(c, p.Workload); !cc.inf() && !bestC.less(cc) {
 			best, bestC, bestR = c, cc, false
 		}
@@ -316,11 +338,14 @@ func (im *improver) single(i int) bool {
 // setPath records pair i's new path.
 func (im *improver) setPath(i int, p Path, fromSearch bool, r result) {
 	pl := &im.plans[i]
+	if _, ok := im.orig[i]; !ok {
+		im.orig[i] = *pl
+	}
 	im.changed = true
 	pl.Path = append(Path(nil), p...)
 	pl.Delay = DelayOf(im.st.s.Delay, pl.Path)
 	pl.Method = MethodJoint
-	if c := im.cur[i]; c != nil && c.Equal(p) {
+	if c := im.curOf(i); c != nil && c.Equal(p) {
 		pl.Method = MethodKept
 	}
 	if fromSearch {

@@ -105,6 +105,26 @@ func (r *ranking) update(d int, key float64) {
 }
 
 func newState(s *Snapshot, ignoreBuf bool) *state {
+	st := newCountState(s, ignoreBuf)
+	st.byRank = make([]*ranking, st.m)
+	st.byAvail = make([]*ranking, st.m)
+	for k := 0; k < st.m; k++ {
+		rk, av := make([]float64, s.N), make([]float64, s.N)
+		for d := 0; d < s.N; d++ {
+			rk[d], av[d] = st.rankKey(d, k), st.avail[d][k]
+			if st.excluded(d) { // drained DCs rank last: never a best DC
+				rk[d], av[d] = math.Inf(-1), math.Inf(-1)
+			}
+		}
+		st.byRank[k], st.byAvail[k] = newRanking(rk), newRanking(av)
+	}
+	return st
+}
+
+// newCountState is a state that only counts (commit, overLimit): without the
+// DC rankings a search needs, so committing is cheaper (the improvement
+// phase's final rebuild).
+func newCountState(s *Snapshot, ignoreBuf bool) *state {
 	st := &state{s: s, n: s.N, m: len(s.Stages), ignoreBuf: ignoreBuf, excl: excludedSet(s), tabu: -1}
 	st.avail = make([][]float64, s.N)
 	st.added = make([][]int, s.N)
@@ -123,18 +143,6 @@ func newState(s *Snapshot, ignoreBuf bool) *state {
 		}
 	}
 	st.room = headroomOf(s)
-	st.byRank = make([]*ranking, st.m)
-	st.byAvail = make([]*ranking, st.m)
-	for k := 0; k < st.m; k++ {
-		rk, av := make([]float64, s.N), make([]float64, s.N)
-		for d := 0; d < s.N; d++ {
-			rk[d], av[d] = st.rankKey(d, k), st.avail[d][k]
-			if st.excluded(d) { // drained DCs rank last: never a best DC
-				rk[d], av[d] = math.Inf(-1), math.Inf(-1)
-			}
-		}
-		st.byRank[k], st.byAvail[k] = newRanking(rk), newRanking(av)
-	}
 	return st
 }
 
@@ -195,8 +203,10 @@ func (st *state) commit(p Path, q float64) (added, created int) {
 		}
 		st.avail[d][k] -= q
 		st.load[d][k] += q
-		st.byRank[k].update(d, st.rankKey(d, k))
-		st.byAvail[k].update(d, st.avail[d][k])
+		if st.byRank != nil {
+			st.byRank[k].update(d, st.rankKey(d, k))
+			st.byAvail[k].update(d, st.avail[d][k])
+		}
 	}
 	st.tot = st.tot.plus(cost{created, added})
 	return added, created

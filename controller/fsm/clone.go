@@ -100,7 +100,13 @@ func cloneProvisions(m map[string]protocol.ProvisionReport) map[string]protocol.
 	}
 	out := make(map[string]protocol.ProvisionReport, len(m))
 	for k, v := range m {
-		out[k] = protocol.ProvisionReport{DC: v.DC, VNFs: slices.Clone(v.VNFs)}
+		vnfs := slices.Clone(v.VNFs)
+		for i := range vnfs {
+			if q := vnfs[i].QuotaLeft; q != nil {
+				vnfs[i].QuotaLeft = new(*q)
+			}
+		}
+		out[k] = protocol.ProvisionReport{DC: v.DC, VNFs: vnfs}
 	}
 	return out
 }

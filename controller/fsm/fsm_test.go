@@ -45,7 +45,7 @@ func fullRound(r uint64) []Command {
 	return []Command{
 		RoundStarted{Round: r},
 		RoundStepDone{Round: r, Step: protocol.StepPredict, Prediction: &Prediction{Actual: map[string]float64{"dp/a/b": float64(r)}, Predicted: map[string]float64{"dp/a/b": 1}}},
-		RoundStepDone{Round: r, Step: protocol.StepAcquire, Provisions: map[string]protocol.ProvisionReport{"a": {DC: "a", VNFs: []protocol.VNFProvision{{VNF: "fw", Working: 2}}}}, Unreachable: []string{"b"}},
+		RoundStepDone{Round: r, Step: protocol.StepAcquire, Provisions: map[string]protocol.ProvisionReport{"a": {DC: "a", VNFs: []protocol.VNFProvision{{VNF: "fw", Working: 2, QuotaLeft: new(3)}}}}, Unreachable: []string{"b"}},
 		DecisionCommitted{Round: r, Decision: []protocol.DCDecision{{DC: "a", Interval: r + 1}}, Paths: []protocol.PathEntry{{Entry: "a", Exit: "b", Hops: []string{"a", "a", "b"}}}},
 		RoundStepDone{Round: r, Step: protocol.StepBroadcast},
 		IntervalEntered{Round: r},
@@ -71,6 +71,14 @@ func TestRoundOrder(t *testing.T) {
 	}
 	if s.LastProvision["a"].VNFs[0].Working != 2 {
 		t.Fatalf("last provision not kept: %v", s.LastProvision)
+	}
+	// the last reported quota is kept, and a copy of the state does not share it
+	if q := s.LastProvision["a"].VNFs[0].QuotaLeft; q == nil || *q != 3 {
+		t.Fatalf("last reported quota not kept: %v", q)
+	}
+	*s.LastProvision["a"].VNFs[0].QuotaLeft = 9
+	if q := f.State().LastProvision["a"].VNFs[0].QuotaLeft; *q != 3 {
+		t.Fatalf("a state copy shares the quota: %d", *q)
 	}
 	// Every command of round 0 again is stale and changes nothing.
 	before := f.State()

@@ -150,12 +150,35 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 	return s, nil
 }
 
-// headroom gives the planner each DC's DP headroom from the policy's limits:
-// a VNF with a max working count (per DC, else for every DC) may add at most
-// max − working instances there (nil when no DP VNF is limited).
+// headroom gives the planner each DC's DP headroom (nil when nothing limits
+// a DP VNF anywhere), the smaller of two limits:
+//   - the policy's: a VNF with a max working count (per DC, else for every
+//     DC) may add at most max − working instances there;
+//   - the cloud's: the buffered instances (reused without launching) plus
+//     the quota the DC's driver reported last (protocol.VNFProvision.QuotaLeft:
+//     this round's report, else the last one kept; unknown or negative: no
+//     limit).
 func headroom(st *fsm.State, s *placement.Snapshot) [][]int {
 	var h [][]int
+	lower := func(i, k, v int) {
+		if h == nil {
+			h = make([][]int, s.N)
+			for d := range h {
+				h[d] = make([]int, len(s.Stages))
+				for kk := range h[d] {
+					h[d][kk] = -1
+				}
+			}
+		}
+		if v = max(0, v); h[i][k] < 0 || v < h[i][k] {
+			h[i][k] = v
+		}
+	}
 	for i, dc := range st.Topology.DCs {
+		rep, answered := st.Round.Provisions[dc]
+		if !answered {
+			rep = st.LastProvision[dc]
+		}
 		for k, stg := range s.Stages {
 			limit := 0
 			for _, pass := range []string{"", dc} {
@@ -165,22 +188,25 @@ func headroom(st *fsm.State, s *placement.Snapshot) [][]int {
 					}
 				}
 			}
-			if limit <= 0 {
-				continue
+			if limit > 0 {
+				lower(i, k, limit-s.DP[i][k].Working)
 			}
-			if h == nil {
-				h = make([][]int, s.N)
-				for d := range h {
-					h[d] = make([]int, len(s.Stages))
-					for kk := range h[d] {
-						h[d][kk] = -1
-					}
-				}
+			if q := quotaLeft(rep, stg.Name); q >= 0 {
+				lower(i, k, s.DP[i][k].Buffered+q)
 			}
-			h[i][k] = max(0, limit-s.DP[i][k].Working)
 		}
 	}
 	return h
+}
+
+// quotaLeft is the quota a report gives a VNF (−1: unknown or no limit).
+func quotaLeft(rep protocol.ProvisionReport, vnf string) int {
+	for _, v := range rep.VNFs {
+		if v.VNF == vnf && v.QuotaLeft != nil {
+			return max(-1, *v.QuotaLeft)
+		}
+	}
+	return -1
 }
 
 // addControls puts the operator's controls into each DC's decision: the

@@ -1,10 +1,12 @@
 package local
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ims-orch/ims-orch/controller/instbound"
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -39,6 +41,10 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 	resp := protocol.Response{Header: hdr}
 	resp.DC = c.cfg.DC
 	key := hdrKey{hdr.Round, hdr.Step, hdr.Seq}
+	var quota map[string]int
+	if hdr.Step == protocol.StepAcquire {
+		quota = c.quotaLeft() // a cloud call: before c.mu
+	}
 
 	c.mu.Lock()
 	if r, ok := c.responses[key]; ok {
@@ -79,7 +85,7 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 	case protocol.StepAcquire:
 		c.paused, c.pausedAt = true, c.clk.Now()
 		c.log.Info("proactive round: acquire; reactive scaling paused", "round", hdr.Round)
-		resp.Provision = c.provisionLocked()
+		resp.Provision = c.provisionLocked(quota)
 	case protocol.StepBroadcast:
 		var errs []string
 		ops, resp.Reused, errs = c.applyLocked(hdr, req.Decision)
@@ -110,15 +116,59 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 	return resp
 }
 
-func (c *Controller) provisionLocked() *protocol.ProvisionReport {
+// provisionLocked is the acquire step's report; quota is the driver's
+// answer of quotaLeft (nil: unknown).
+func (c *Controller) provisionLocked(quota map[string]int) *protocol.ProvisionReport {
 	rep := &protocol.ProvisionReport{DC: c.cfg.DC}
 	for _, name := range c.order {
 		n := c.countsLocked(name)
-		rep.VNFs = append(rep.VNFs, protocol.VNFProvision{
+		v := protocol.VNFProvision{
 			VNF: name, Working: n.Normal + n.Overload, Overloaded: n.Overload, Booting: n.Booting, Buffered: n.Buffered,
-		})
+		}
+		if q, ok := quota[name]; ok {
+			v.QuotaLeft = new(q)
+		}
+		rep.VNFs = append(rep.VNFs, v)
 	}
 	return rep
+}
+
+// quotaTimeout bounds the quota question of an acquire step (at most
+// Config.DriverTimeout): the global controller waits for the report.
+const quotaTimeout = 5 * time.Second
+
+// quotaLeft asks the driver, when it has the drivers.QuotaReporter
+// capability, how many more instances of each VNF the cloud's quota allows
+// here (negative: no limit). It returns nil when the driver cannot tell or
+// the question fails (logged): the report then says nothing of the quota.
+// It makes a cloud call, so the caller must not hold c.mu.
+func (c *Controller) quotaLeft() map[string]int {
+	qr, ok := c.drv.(drivers.QuotaReporter)
+	if !ok {
+		return nil
+	}
+	c.mu.Lock()
+	specs := make([]drivers.Spec, 0, len(c.order))
+	for _, name := range c.order {
+		vs := c.vnfs[name]
+		specs = append(specs, drivers.Spec{DC: c.cfg.DC, VNF: name, Image: vs.cfg.Image, Flavor: vs.cfg.Flavor})
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), min(quotaTimeout, c.cfg.DriverTimeout))
+	defer cancel()
+	left, err := qr.QuotaLeft(ctx, c.cfg.DC, specs)
+	if err == nil && len(left) != len(specs) {
+		err = fmt.Errorf("%d answers for %d VNFs", len(left), len(specs))
+	}
+	if err != nil {
+		c.log.Warn("cloud quota unknown: not reported this round", "err", err)
+		return nil
+	}
+	out := make(map[string]int, len(specs))
+	for i, sp := range specs {
+		out[sp.VNF] = max(left[i], drivers.Unlimited)
+	}
+	return out
 }
 
 // applyLocked applies step 4's decision. It returns the launch ops, the

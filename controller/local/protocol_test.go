@@ -1,11 +1,13 @@
 package local
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
@@ -28,15 +30,15 @@ func TestAcquireReportsProvision(t *testing.T) {
 	if r.Provision == nil || r.Error != "" {
 		t.Fatalf("acquire response %+v", r)
 	}
-	want := map[string]protocol.VNFProvision{
-		"firewall": {VNF: "firewall", Working: 3, Overloaded: 1, Booting: 2, Buffered: 0},
-		"ids":      {VNF: "ids", Working: 0, Overloaded: 0, Booting: 0, Buffered: 1},
+	want := map[string]protocol.VNFProvision{ // the fake sets no quota: no limit
+		"firewall": {VNF: "firewall", Working: 3, Overloaded: 1, Booting: 2, Buffered: 0, QuotaLeft: new(drivers.Unlimited)},
+		"ids":      {VNF: "ids", Working: 0, Overloaded: 0, Booting: 0, Buffered: 1, QuotaLeft: new(drivers.Unlimited)},
 	}
 	if len(r.Provision.VNFs) != 2 {
 		t.Fatalf("provision %+v", r.Provision)
 	}
 	for _, p := range r.Provision.VNFs {
-		if p != want[p.VNF] {
+		if !reflect.DeepEqual(p, want[p.VNF]) {
 			t.Errorf("%s: got %+v, want %+v", p.VNF, p, want[p.VNF])
 		}
 	}
@@ -44,6 +46,50 @@ func TestAcquireReportsProvision(t *testing.T) {
 		t.Fatalf("header not echoed: %+v", r.Header)
 	}
 }
+
+// The acquire report carries the quota the driver reports: the room left
+// after the instances that exist (buffered ones included), 0 once the
+// cloud refused a launch for quota; nothing when the driver cannot tell.
+func TestAcquireReportsQuota(t *testing.T) {
+	e := newEnv(t, twoVNFConfig(), fake.Options{Quota: fake.Quota{PerVNF: map[string]int{"dc0/firewall": 4}, PerDC: map[string]int{"dc0": 6}}})
+	e.round(0, map[string]int{"firewall": 3, "ids": 2})
+	e.round(1, map[string]int{"firewall": 3, "ids": 1}) // one ids to the buffer: still counts
+	quota := func(r protocol.Response) map[string]int {
+		t.Helper()
+		out := map[string]int{}
+		for _, p := range r.Provision.VNFs {
+			if p.QuotaLeft == nil {
+				t.Fatalf("%s: no quota reported", p.VNF)
+			}
+			out[p.VNF] = *p.QuotaLeft
+		}
+		return out
+	}
+	if got := quota(e.req(2, protocol.StepAcquire, nil)); got["firewall"] != 1 || got["ids"] != 1 {
+		t.Fatalf("quota %v, want firewall 1 (4 − 3), ids 1 (6 − 5 in the DC)", got)
+	}
+	e.req(2, protocol.StepEnter, nil)
+	r := e.req(3, protocol.StepBroadcast, decision(3, map[string]int{"firewall": 5, "ids": 1})) // one firewall fits, the next is refused
+	e.req(3, protocol.StepEnter, nil)
+	if r.Created != 1 || !strings.Contains(r.Error, "quota") {
+		t.Fatalf("round 3: %+v", r)
+	}
+	if got := quota(e.req(4, protocol.StepAcquire, nil)); got["firewall"] != 0 || got["ids"] != 0 {
+		t.Fatalf("quota %v after the refused launch, want 0 and 0", got)
+	}
+
+	// a driver without the capability: the report says nothing of the quota
+	e2 := newEnv(t, twoVNFConfig(), fake.Options{})
+	e2.c.drv = plainDriver{e2.drv}
+	for _, p := range e2.req(0, protocol.StepAcquire, nil).Provision.VNFs {
+		if p.QuotaLeft != nil {
+			t.Fatalf("%s: quota %d reported by a driver that cannot tell", p.VNF, *p.QuotaLeft)
+		}
+	}
+}
+
+// plainDriver hides the fake's optional capabilities.
+type plainDriver struct{ drivers.Driver }
 
 func TestBroadcastScalesOutAndIn(t *testing.T) {
 	e := newEnv(t, fwConfig(0), fake.Options{})

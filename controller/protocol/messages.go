@@ -70,6 +70,13 @@ type VNFProvision struct {
 	// ReservedCapacity is capacity of working instances used by traffic the
 	// plan does not place (0 in the paper).
 	ReservedCapacity float64 `json:"reservedCapacity,omitempty"`
+	// QuotaLeft is how many more instances of the VNF the cloud's quota
+	// allows in the datacenter, as the driver told the local controller at
+	// this acquire (drivers.QuotaReporter): absent when unknown (the
+	// driver cannot tell, or asking it failed), negative when the cloud sets
+	// no limit. The global controller keeps the last reported value and the
+	// planner routes around a DC whose quota leaves a VNF no room to grow.
+	QuotaLeft *int `json:"quotaLeft,omitempty"`
 }
 
 // ProvisionReport answers step 2.

@@ -82,9 +82,13 @@ type Driver struct {
 	failNext  int
 	launches  []drivers.Spec
 	terminate []string
+	hits      drivers.QuotaHits
 }
 
-var _ drivers.Driver = (*Driver)(nil)
+var (
+	_ drivers.Driver        = (*Driver)(nil)
+	_ drivers.QuotaReporter = (*Driver)(nil)
+)
 
 // New returns a fake driver driven by clk. It returns an error when the
 // options are inconsistent (FailRate outside [0,1], FailRate without Rand,
@@ -153,6 +157,7 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 	}
 	if d.opts.Reject != nil {
 		if err := d.opts.Reject(spec); err != nil {
+			d.hits.Launched(spec.DC, spec.Flavor, err)
 			d.mu.Unlock()
 			return drivers.Instance{}, fmt.Errorf("fake: launch %s: %w", spec.ID, err)
 		}
@@ -180,6 +185,7 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 	}
 	d.insts[spec.ID] = in
 	d.launches = append(d.launches, spec)
+	d.hits.Launched(spec.DC, spec.Flavor, nil)
 	id := spec.ID
 	d.emitLocked(in.inst, drivers.StateBooting, "launched")
 	in.timer = d.clk.AfterFunc(d.opts.BootDelay, func() { d.finishBoot(id, in) })
@@ -191,8 +197,9 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 	return out, nil
 }
 
-func (d *Driver) checkQuotaLocked(spec drivers.Spec) error {
-	var total, dc, vnf int
+// usedLocked counts the live instances the quota's three limits see for
+// spec: over every DC, in spec.DC, and of spec.VNF in spec.DC.
+func (d *Driver) usedLocked(spec drivers.Spec) (total, dc, vnf int) {
 	for _, in := range d.insts {
 		total++
 		if in.inst.DC == spec.DC {
@@ -202,6 +209,11 @@ func (d *Driver) checkQuotaLocked(spec drivers.Spec) error {
 			}
 		}
 	}
+	return total, dc, vnf
+}
+
+func (d *Driver) checkQuotaLocked(spec drivers.Spec) error {
+	total, dc, vnf := d.usedLocked(spec)
 	q := d.opts.Quota
 	if q.Total > 0 && total >= q.Total {
 		return fmt.Errorf("fake: launch %s: %d of %d instances in use: %w", spec.ID, total, q.Total, drivers.ErrQuota)
@@ -214,6 +226,44 @@ func (d *Driver) checkQuotaLocked(spec drivers.Spec) error {
 		return fmt.Errorf("fake: launch %s: %d of %d %s instances in use: %w", spec.ID, vnf, lim, key, drivers.ErrQuota)
 	}
 	return nil
+}
+
+// QuotaLeft implements drivers.QuotaReporter: the room the quota leaves each
+// spec (the smallest of its three limits), 0 for a flavor whose last launch
+// in dc was refused with ErrQuota (by Options.Reject), drivers.Unlimited
+// when no limit applies.
+func (d *Driver) QuotaLeft(ctx context.Context, dc string, specs []drivers.Spec) ([]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q := d.opts.Quota
+	out := make([]int, len(specs))
+	for i, spec := range specs {
+		spec.DC = dc
+		total, inDC, vnf := d.usedLocked(spec)
+		left := drivers.Unlimited
+		bound := func(lim, used int) {
+			if l := max(0, lim-used); left == drivers.Unlimited || l < left {
+				left = l
+			}
+		}
+		if q.Total > 0 {
+			bound(q.Total, total)
+		}
+		if lim, ok := q.PerDC[dc]; ok {
+			bound(lim, inDC)
+		}
+		if lim, ok := q.PerVNF[dc+"/"+spec.VNF]; ok {
+			bound(lim, vnf)
+		}
+		if d.hits.Hit(dc, spec.Flavor) {
+			left = 0
+		}
+		out[i] = left
+	}
+	return out, nil
 }
 
 func (d *Driver) finishBoot(id string, in *instance) {
@@ -266,6 +316,7 @@ func (d *Driver) removeLocked(in *instance, reason string) {
 		in.timer = nil
 	}
 	delete(d.insts, in.inst.ID)
+	d.hits.Terminated(in.inst.DC)
 	in.inst.State = drivers.StateGone
 	d.emitLocked(in.inst, drivers.StateGone, reason)
 }

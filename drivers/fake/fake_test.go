@@ -352,3 +352,60 @@ func TestReject(t *testing.T) {
 		t.Fatalf("%d launches recorded, want 1", n)
 	}
 }
+
+func TestQuotaLeft(t *testing.T) {
+	ctx := context.Background()
+	reject := false
+	d, _ := newDriver(t, Options{
+		Quota: Quota{Total: 5, PerDC: map[string]int{"dc0": 3}, PerVNF: map[string]int{"dc0/fw": 1}},
+		Reject: func(drivers.Spec) error {
+			if reject {
+				return drivers.ErrQuota
+			}
+			return nil
+		},
+	})
+	specs := []drivers.Spec{spec("", "dc0", "fw"), spec("", "dc0", "ids")}
+	left := func(dc string) []int {
+		t.Helper()
+		l, err := d.QuotaLeft(ctx, dc, specs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if got := left("dc0"); fmt.Sprint(got) != "[1 3]" {
+		t.Fatalf("fresh: %v, want [1 3]", got)
+	}
+	for i, s := range []drivers.Spec{spec("a", "dc0", "fw"), spec("b", "dc0", "ids"), spec("c", "dc1", "ids")} {
+		if _, err := d.Launch(ctx, s); err != nil {
+			t.Fatalf("launch %d: %v", i, err)
+		}
+	}
+	if got := left("dc0"); fmt.Sprint(got) != "[0 1]" {
+		t.Fatalf("after launches: %v, want [0 1]", got)
+	}
+	if got := left("dc1"); fmt.Sprint(got) != "[2 2]" { // only the total (5 − 3) limits dc1
+		t.Fatalf("dc1: %v, want [2 2]", got)
+	}
+	// a launch the cloud refuses for quota although the counters show room:
+	// the flavor counts 0 until an instance of the DC is gone
+	reject = true
+	if _, err := d.Launch(ctx, spec("d", "dc1", "ids")); !errors.Is(err, drivers.ErrQuota) {
+		t.Fatalf("rejected launch: %v", err)
+	}
+	if got := left("dc1"); fmt.Sprint(got) != "[0 0]" {
+		t.Fatalf("dc1 after a quota error: %v, want [0 0]", got)
+	}
+	reject = false
+	if err := d.Terminate(ctx, "dc1", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if got := left("dc1"); fmt.Sprint(got) != "[3 3]" {
+		t.Fatalf("dc1 after a termination: %v, want [3 3]", got)
+	}
+	d.SetQuota(Quota{})
+	if got := left("dc0"); fmt.Sprint(got) != "[-1 -1]" {
+		t.Fatalf("no quota: %v, want unlimited", got)
+	}
+}

@@ -51,6 +51,9 @@ type Driver struct {
 	closed   bool
 	handlers map[int]drivers.EventHandler
 	nextH    int
+
+	flavorSizes map[string]flavorSize // DC/name -> vCPUs and RAM (quota.go)
+	quotaHits   drivers.QuotaHits     // flavors whose last launch hit the quota
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -74,7 +77,7 @@ func New(cfg Config, clients map[string]Clients, clk clock.Clock) (*Driver, erro
 	return &Driver{cfg: cfg, clients: clients, clk: clk,
 		groups: map[string]string{}, images: map[string]string{}, flavors: map[string]string{},
 		lanes:    map[string]*sync.Mutex{},
-		handlers: map[int]drivers.EventHandler{}}, nil
+		handlers: map[int]drivers.EventHandler{}, flavorSizes: map[string]flavorSize{}}, nil
 }
 
 // Config returns the configuration with defaults filled in.
@@ -223,6 +226,7 @@ func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) 
 			State: drivers.StateBooting, Created: d.clk.Now(), Metadata: opts.Metadata}
 		return nil
 	})
+	d.quotaHits.Launched(spec.DC, firstNonEmpty(spec.Flavor, d.cfg.DCs[spec.DC].Flavor), err)
 	return inst, err
 }
 
@@ -675,13 +679,17 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	if err != nil {
 		return err
 	}
-	return d.retry(ctx, "terminate "+id, func() error {
+	err = d.retry(ctx, "terminate "+id, func() error {
 		inst, ok, err := d.find(ctx, dc, id)
 		if err != nil || !ok {
 			return err
 		}
 		return d.deleteServer(ctx, client, inst.CloudID)
 	})
+	if err == nil {
+		d.quotaHits.Terminated(dc)
+	}
+	return err
 }
 
 func (d *Driver) deleteServer(ctx context.Context, client *gophercloud.ServiceClient, cloudID string) error {

@@ -37,6 +37,10 @@ type Options struct {
 	// A Launch over the limit fails with drivers.ErrCapacity.
 	MaxPerDC          map[string]int
 	MaxInstancesPerDC int
+	// QuotaPerDC is the project's quota of live instances in a datacenter
+	// (by name; a missing entry or 0: no quota). A Launch past it fails
+	// with drivers.ErrQuota; QuotaLeft reports the room it leaves.
+	QuotaPerDC map[string]int
 	// Sink receives statistics (nil: none; see also SetSink).
 	Sink StatsSink
 }
@@ -102,6 +106,7 @@ type Cloud struct {
 	dcIndex   map[string]int
 	bootDelay time.Duration
 	limits    []int
+	quota     []int
 
 	mu      sync.Mutex
 	units   map[string]*Unit
@@ -113,7 +118,10 @@ type Cloud struct {
 	typePos map[string]int
 }
 
-var _ drivers.Driver = (*Cloud)(nil)
+var (
+	_ drivers.Driver        = (*Cloud)(nil)
+	_ drivers.QuotaReporter = (*Cloud)(nil)
+)
 
 // New returns a simulated cloud on clk. Errors name the bad option.
 func New(clk clock.Clock, opts Options) (*Cloud, error) {
@@ -161,6 +169,18 @@ func New(clk clock.Clock, opts Options) (*Cloud, error) {
 			return nil, fmt.Errorf("sim: MaxPerDC[%q] %d: must not be negative", n, v)
 		}
 		c.limits[i] = v
+	}
+	c.quota = make([]int, len(c.dcs))
+	for _, n := range slices.Sorted(maps.Keys(opts.QuotaPerDC)) {
+		v := opts.QuotaPerDC[n]
+		i, ok := c.dcIndex[n]
+		if !ok {
+			return nil, fmt.Errorf("sim: QuotaPerDC[%q]: unknown datacenter", n)
+		}
+		if v < 0 {
+			return nil, fmt.Errorf("sim: QuotaPerDC[%q] %d: must not be negative", n, v)
+		}
+		c.quota[i] = v
 	}
 	for i, n := range c.cat.Names() {
 		c.typePos[vnf.Normalize(n)] = i
@@ -215,15 +235,15 @@ func (c *Cloud) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instance
 		return out, nil
 	}
 	if lim := c.limits[dc]; lim > 0 {
-		n := 0
-		for _, u := range c.order {
-			if u.dc == dc {
-				n++
-			}
-		}
-		if n >= lim {
+		if n := c.liveLocked(dc); n >= lim {
 			c.mu.Unlock()
 			return drivers.Instance{}, fmt.Errorf("sim: launch %s: %d of %d instances in use in %s: %w", spec.ID, n, lim, spec.DC, drivers.ErrCapacity)
+		}
+	}
+	if q := c.quota[dc]; q > 0 {
+		if n := c.liveLocked(dc); n >= q {
+			c.mu.Unlock()
+			return drivers.Instance{}, fmt.Errorf("sim: launch %s: %d of %d instances of the quota in use in %s: %w", spec.ID, n, q, spec.DC, drivers.ErrQuota)
 		}
 	}
 	idx := c.nextIdx
@@ -246,6 +266,41 @@ func (c *Cloud) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instance
 	u.timer = c.clk.AfterFunc(c.bootDelay, func() { c.finishBoot(u) })
 	out := drivers.Instance.Clone(u.inst)
 	c.mu.Unlock()
+	return out, nil
+}
+
+// liveLocked counts the live instances of datacenter dc.
+func (c *Cloud) liveLocked(dc int) int {
+	n := 0
+	for _, u := range c.order {
+		if u.dc == dc {
+			n++
+		}
+	}
+	return n
+}
+
+// QuotaLeft implements drivers.QuotaReporter: the room Options.QuotaPerDC
+// leaves in dc (the same for every spec: the simulated quota counts
+// instances, not flavors), drivers.Unlimited without a quota.
+func (c *Cloud) QuotaLeft(ctx context.Context, dc string, specs []drivers.Spec) ([]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	i, ok := c.dcIndex[dc]
+	if !ok {
+		return nil, fmt.Errorf("sim: quota of datacenter %q: unknown datacenter: %w", dc, drivers.ErrInvalid)
+	}
+	c.mu.Lock()
+	left := drivers.Unlimited
+	if q := c.quota[i]; q > 0 {
+		left = max(0, q-c.liveLocked(i))
+	}
+	c.mu.Unlock()
+	out := make([]int, len(specs))
+	for k := range out {
+		out[k] = left
+	}
 	return out, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -143,6 +144,43 @@ func TestLaunchErrorsAndIdempotence(t *testing.T) {
 	launch(t, c, "c", "dc1", "ids") // another DC has no limit
 }
 
+func TestQuotaLeftAndQuotaErrors(t *testing.T) {
+	_, c := newCloud(t, Options{QuotaPerDC: map[string]int{"dc0": 2}})
+	ctx := context.Background()
+	specs := []drivers.Spec{{DC: "dc0", VNF: "ids"}, {DC: "dc0", VNF: "firewall"}}
+	left := func(dc string) []int {
+		t.Helper()
+		l, err := c.QuotaLeft(ctx, dc, specs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if got := left("dc0"); !slices.Equal(got, []int{2, 2}) {
+		t.Fatalf("fresh quota left %v, want [2 2]", got)
+	}
+	launch(t, c, "a", "dc0", "ids")
+	launch(t, c, "b", "dc0", "firewall")
+	if got := left("dc0"); !slices.Equal(got, []int{0, 0}) {
+		t.Fatalf("quota left %v after 2 launches, want [0 0]", got)
+	}
+	if _, err := c.Launch(ctx, drivers.Spec{ID: "c", DC: "dc0", VNF: "ids"}); !errors.Is(err, drivers.ErrQuota) {
+		t.Fatalf("launch past the quota: err %v, want ErrQuota", err)
+	}
+	if got := left("dc1"); !slices.Equal(got, []int{drivers.Unlimited, drivers.Unlimited}) {
+		t.Fatalf("dc1 without a quota: %v", got)
+	}
+	if err := c.Terminate(ctx, "dc0", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := left("dc0"); !slices.Equal(got, []int{1, 1}) {
+		t.Fatalf("quota left %v after a termination, want [1 1]", got)
+	}
+	if _, err := c.QuotaLeft(ctx, "dc9", specs); !errors.Is(err, drivers.ErrInvalid) {
+		t.Fatalf("unknown DC: err %v", err)
+	}
+}
+
 func TestNewRejectsBadOptions(t *testing.T) {
 	clk := clock.NewVirtual(t0)
 	for _, tc := range []struct {
@@ -155,6 +193,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"negative boot", Options{DCs: []string{"a"}, BootDelay: -time.Second}},
 		{"limit of unknown DC", Options{DCs: []string{"a"}, MaxPerDC: map[string]int{"b": 1}}},
 		{"negative limit", Options{DCs: []string{"a"}, MaxPerDC: map[string]int{"a": -1}}},
+		{"quota of unknown DC", Options{DCs: []string{"a"}, QuotaPerDC: map[string]int{"b": 1}}},
+		{"negative quota", Options{DCs: []string{"a"}, QuotaPerDC: map[string]int{"a": -1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := New(clk, tc.opts); err == nil {

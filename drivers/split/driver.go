@@ -132,7 +132,48 @@ func (d *Driver) Kill(ctx context.Context, dc, id string) error {
 	return b.Terminate(ctx, dc, id)
 }
 
-var _ drivers.Killer = (*Driver)(nil)
+var (
+	_ drivers.Killer        = (*Driver)(nil)
+	_ drivers.QuotaReporter = (*Driver)(nil)
+)
+
+// QuotaLeft implements drivers.QuotaReporter: each spec is asked of the
+// backend that runs its VNF; a backend without the capability (or none)
+// answers drivers.Unlimited: it cannot tell.
+func (d *Driver) QuotaLeft(ctx context.Context, dc string, specs []drivers.Spec) ([]int, error) {
+	out := make([]int, len(specs))
+	for _, cp := range []bool{true, false} {
+		b := d.cfg.Other
+		if cp {
+			b = d.cfg.CP
+		}
+		var idx []int
+		var part []drivers.Spec
+		for i, sp := range specs {
+			if d.isCP(sp.VNF) == cp {
+				idx, part = append(idx, i), append(part, sp)
+			}
+		}
+		qr, ok := b.(drivers.QuotaReporter)
+		if len(part) == 0 || !ok {
+			for _, i := range idx {
+				out[i] = drivers.Unlimited
+			}
+			continue
+		}
+		left, err := qr.QuotaLeft(ctx, dc, part)
+		if err != nil {
+			return nil, err
+		}
+		if len(left) != len(part) {
+			return nil, fmt.Errorf("split: quota of %s: %d answers for %d VNFs", dc, len(left), len(part))
+		}
+		for j, i := range idx {
+			out[i] = left[j]
+		}
+	}
+	return out, nil
+}
 
 // List implements drivers.Driver (both backends, sorted by ID).
 func (d *Driver) List(ctx context.Context, dc string) ([]drivers.Instance, error) {

@@ -169,3 +169,35 @@ func TestKillNeverDrains(t *testing.T) {
 		t.Fatalf("DP instance left: %v", l)
 	}
 }
+
+// plain hides a backend's optional capabilities.
+type plain struct{ drivers.Driver }
+
+// QuotaLeft asks each spec of the backend that runs its VNF; a backend that
+// cannot tell answers Unlimited.
+func TestQuotaLeftPerBackend(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	cpf, _ := fake.New(clk, fake.Options{Quota: fake.Quota{PerDC: map[string]int{"dc0": 2}}})
+	dpf, _ := fake.New(clk, fake.Options{Quota: fake.Quota{PerVNF: map[string]int{"dc0/firewall": 5}}})
+	specs := []drivers.Spec{{DC: "dc0", VNF: "firewall"}, {DC: "dc0", VNF: "pcscf"}, {DC: "dc0", VNF: "ids"}}
+	for _, tc := range []struct {
+		name   string
+		cp, dp drivers.Driver
+		want   []int
+	}{
+		{"both report", cpf, dpf, []int{5, 2, drivers.Unlimited}},
+		{"DP backend cannot tell", cpf, plain{dpf}, []int{drivers.Unlimited, 2, drivers.Unlimited}},
+		{"no DP backend", plain{cpf}, nil, []int{drivers.Unlimited, drivers.Unlimited, drivers.Unlimited}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := NewDriver(DriverConfig{CP: tc.cp, CPVNFs: []string{"pcscf"}, Other: tc.dp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.QuotaLeft(context.Background(), "dc0", specs)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Fatalf("QuotaLeft = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -23,18 +22,8 @@ import (
 func sippDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	ents, err := fs.ReadDir(kamfiles.Files, "sipp")
-	if err != nil {
+	if err := kamfiles.WriteSIPpScenarios(dir); err != nil {
 		t.Fatal(err)
-	}
-	for _, e := range ents {
-		b, err := fs.ReadFile(kamfiles.Files, "sipp/"+e.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return dir
 }

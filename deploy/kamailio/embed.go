@@ -4,7 +4,11 @@
 // binary and the tests need no path to the source tree.
 package kamailio
 
-import "embed"
+import (
+	"embed"
+	"io/fs"
+	"os"
+)
 
 // Files holds kamailio.cfg.tmpl and the SIPp scenarios sipp/*.xml.
 //
@@ -13,3 +17,13 @@ var Files embed.FS
 
 // Template is the name of the Kamailio config template inside Files.
 const Template = "kamailio.cfg.tmpl"
+
+// WriteSIPpScenarios writes the SIPp scenarios (sipp/*.xml) into dir, which
+// must not hold files of the same names, for a sipp run with -sf dir/NAME.
+func WriteSIPpScenarios(dir string) error {
+	sub, err := fs.Sub(Files, "sipp")
+	if err != nil {
+		return err
+	}
+	return os.CopyFS(dir, sub)
+}

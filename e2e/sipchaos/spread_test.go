@@ -225,7 +225,7 @@ func TestPCSCFSpread(t *testing.T) {
 			args := []string{a.String(), "-sf", filepath.Join(scen, "reg.xml"), "-i", "127.0.0.73", "-p", "5071", "-r", "50",
 				"-m", strconv.Itoa(len(us)), "-timeout", "60"}
 			if calls { // one call per new UA: INVITE, 200, ACK, BYE to the callee
-				args = []string{a.String(), "-sf", filepath.Join(scen, "uac.xml"), "-s", "spreadee", "-i", "127.0.0.73", "-p", "5071",
+				args = []string{a.String(), "-sf", filepath.Join(scen, "uac.xml"), "-s", "spreadee", "-key", "caller", "spreader", "-i", "127.0.0.73", "-p", "5071",
 					"-r", "40", "-d", "100", "-m", strconv.Itoa(len(us)), "-timeout", "60"}
 			} else {
 				inf := filepath.Join(t.TempDir(), "ues.csv")

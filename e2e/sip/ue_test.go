@@ -397,6 +397,21 @@ func (p *callerPool) stop(wait time.Duration) {
 	}
 }
 
+// created is how many calls the pool's SIPps have created so far, by
+// their own statistics files.
+func (p *callerPool) created() int {
+	p.mu.Lock()
+	all := slices.Clone(p.all)
+	p.mu.Unlock()
+	n := 0
+	for _, c := range all {
+		if st, err := c.stats(); err == nil {
+			n += st.created
+		}
+	}
+	return n
+}
+
 // statRow is one second of a caller's SIPp statistics.
 type statRow struct {
 	at                  time.Time

@@ -601,33 +601,27 @@ func (p *Plane) StartFlow(ctx context.Context, dc int, pkt routing.Packet) (rout
 // StoreNext stores the next interval's path set in datacenter dc (step 4)
 // and installs its tag rules.
 func (p *Plane) StoreNext(ctx context.Context, dc int, interval uint64, paths map[placement.Pair]placement.Path) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st, err := p.dc(dc)
-	if err != nil {
-		return err
-	}
-	var err2 error
-	p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { err2 = t.StoreNext(interval, paths) })
-	if err2 != nil {
-		return err2
-	}
-	return p.sync(ctx, dc)
+	return p.changeTable(ctx, dc, func(t *routing.Table) error { return t.StoreNext(interval, paths) })
 }
 
 // Enter switches datacenter dc to interval (step 5): new flows are tagged
 // with it, the oldest set's tag rules go.
 func (p *Plane) Enter(ctx context.Context, dc int, interval uint64) error {
+	return p.changeTable(ctx, dc, func(t *routing.Table) error { return t.Enter(interval) })
+}
+
+// changeTable applies change to datacenter dc's routing table and, when it
+// succeeds, brings the switch's rules in line with the table.
+func (p *Plane) changeTable(ctx context.Context, dc int, change func(*routing.Table) error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st, err := p.dc(dc)
 	if err != nil {
 		return err
 	}
-	var err2 error
-	p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { err2 = t.Enter(interval) })
-	if err2 != nil {
-		return err2
+	p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { err = change(t) })
+	if err != nil {
+		return err
 	}
 	return p.sync(ctx, dc)
 }

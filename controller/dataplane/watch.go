@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -44,19 +43,9 @@ func (p *Plane) Check(ctx context.Context) error {
 		// come back through InstanceSink
 		return p.cfg.Driver.Check(ctx)
 	}
-	out, err := ovs.InNetns(ctx, p.d.SwitchNS(), "ip", "-j", "link", "show")
+	have, err := ovs.LinkNames(ctx, p.d.SwitchNS())
 	if err != nil {
 		return err
-	}
-	var links []struct {
-		Name string `json:"ifname"`
-	}
-	if err := json.Unmarshal([]byte(out), &links); err != nil {
-		return fmt.Errorf("ip -j link: %v", err)
-	}
-	have := make(map[string]bool, len(links))
-	for _, l := range links {
-		have[l.Name] = true
 	}
 	var fails []Failure
 	p.mu.Lock()

@@ -283,19 +283,9 @@ func parseTX(out []byte) (map[string]uint64, error) {
 // Check reports every active instance whose switch-side ports vanished (the
 // namespace was deleted, the instance died) as gone and forgets it.
 func (d *Driver) Check(ctx context.Context) error {
-	out, err := ovs.InNetns(ctx, d.cfg.Daemon.SwitchNS(), "ip", "-j", "link", "show")
+	have, err := ovs.LinkNames(ctx, d.cfg.Daemon.SwitchNS())
 	if err != nil {
 		return err
-	}
-	var links []struct {
-		Name string `json:"ifname"`
-	}
-	if err := json.Unmarshal([]byte(out), &links); err != nil {
-		return fmt.Errorf("ip -j link: %v", err)
-	}
-	have := make(map[string]bool, len(links))
-	for _, l := range links {
-		have[l.Name] = true
 	}
 	var evs []drivers.Event
 	var dead []*Instance

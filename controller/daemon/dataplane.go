@@ -138,14 +138,6 @@ func (d *Daemon) startDataPlane() (drivers.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	// flow counters fresh within 100 ms (default 500 ms between revalidator
-	// rounds): the DP workload meters read them every second, and a 0.5 s
-	// stale reading at each end of an interval skews its average by up to
-	// 1/interval-seconds (measured ±10 % at 4 s intervals, ±1 % at 100 ms)
-	if _, err := od.Vsctl(ctx, "set", "Open_vSwitch", ".", "other_config:max-revalidator=100"); err != nil {
-		_ = od.Stop(ctx)
-		return nil, err
-	}
 	names := d.cfg.dcNames()
 	bridges := map[string]string{}
 	for k, dc := range names {

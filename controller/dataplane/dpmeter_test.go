@@ -80,9 +80,6 @@ func TestDPWorkloadFromTheRealSwitch(t *testing.T) {
 	defer cancel()
 	const prefix = "it14m"
 	d := ovs.StartForTest(t, prefix)
-	if _, err := d.Vsctl(ctx, "set", "Open_vSwitch", ".", "other_config:max-revalidator=100"); err != nil {
-		t.Fatal(err)
-	}
 	names := []string{"dc0", "dc1"}
 	stages := []string{"firewall", "ids", "transcoder"}
 	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName(prefix, 0), "dc1": BridgeName(prefix, 1)},

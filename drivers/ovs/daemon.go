@@ -92,6 +92,14 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		d.Stop(ctx)
 		return nil, err
 	}
+	// flow counters fresh within 100 ms (default 500 ms between revalidator
+	// rounds): the DP workload meters read them every second, and a 0.5 s
+	// stale reading at each end of an interval skews its average by up to
+	// 1/interval-seconds (measured ±10 % at 4 s intervals, ±1 % at 100 ms)
+	if _, err := d.Vsctl(ctx, "--no-wait", "set", "Open_vSwitch", ".", "other_config:max-revalidator=100"); err != nil {
+		d.Stop(ctx)
+		return nil, err
+	}
 	if _, err := IP(ctx, "netns", "add", d.SwitchNS()); err != nil {
 		d.Stop(ctx)
 		return nil, err

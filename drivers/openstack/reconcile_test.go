@@ -473,18 +473,25 @@ func TestRunRetriesSoonerAfterIncompletePass(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		r.Run(ctx, time.Minute, nil, func(Report, error) { passes <- clk.Now() })
+		n := 0
+		r.Run(ctx, time.Minute, nil, func(Report, error) {
+			// Raise the quota inside the report callback: Run arms its next
+			// timer only after this returns, so no Step of the test can fire
+			// pass 3 before the quota changed (doing it on the test's side
+			// raced with that Step: passes at [0s 1s 3s 7s] in CI).
+			if n++; n == 2 {
+				m.mu.Lock()
+				m.quota = 0
+				m.mu.Unlock()
+			}
+			passes <- clk.Now()
+		})
 	}()
 	var at []time.Duration
 	for len(at) < 4 {
 		select {
 		case p := <-passes:
 			at = append(at, p.Sub(t0))
-			if len(at) == 2 {
-				m.mu.Lock()
-				m.quota = 0
-				m.mu.Unlock()
-			}
 		default:
 			clk.Step()
 		}

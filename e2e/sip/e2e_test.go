@@ -89,8 +89,7 @@ func TestSIPEndToEnd(t *testing.T) {
 	r.waitMinimum(t, 1, 2)
 
 	// the UEs
-	scen := t.TempDir()
-	scenarios(t, scen)
+	scen := scenarios(t)
 	callees := []*callee{
 		startCallee(t, scen, "dc0-callee", "127.0.0.40", 5080, dnsAddr["dc0"], localdrv.Zone(dcIndex["dc0"], "ims.local")),
 		startCallee(t, scen, "dc1-callee", "127.0.0.41", 5080, dnsAddr["dc1"], localdrv.Zone(dcIndex["dc1"], "ims.local")),
@@ -187,13 +186,13 @@ func TestSIPEndToEnd(t *testing.T) {
 				t.Errorf("%s: %v", p.name, err)
 				continue
 			}
-			created += st.created
-			allOK += st.ok
-			allFail += st.failed
-			for _, r := range st.rows {
-				if r.at.Before(killed) {
-					phase1OK += r.ok
-					phase1Fail += r.failed
+			created += st.Created
+			allOK += st.OK
+			allFail += st.Failed
+			for _, r := range st.Rows {
+				if r.At.Before(killed) {
+					phase1OK += r.OK
+					phase1Fail += r.Failed
 				}
 			}
 			// calls that failed once the caller's P-CSCF had left DNS (a stats
@@ -202,17 +201,17 @@ func TestSIPEndToEnd(t *testing.T) {
 			// failure earlier in the run is not the buffer's doing
 			if !st.quitAt.IsZero() && st.quitAt.Before(killed) {
 				after := 0
-				for _, r := range st.rows {
-					if r.at.After(st.quitAt) {
-						after += r.failed
+				for _, r := range st.Rows {
+					if r.At.After(st.quitAt) {
+						after += r.Failed
 					}
 				}
 				if after > 0 {
 					quitFails = append(quitFails, fmt.Sprintf("%s caller to %s (left DNS %s): %d failed after that", p.name, st.pcscf, st.quitAt.Sub(t0).Round(time.Millisecond), after))
 				}
 			}
-			if st.failed > 0 {
-				fmt.Fprintf(&errText, "--- %s caller to %s: %d failed\n%s\n", p.name, st.pcscf, st.failed, st.errs)
+			if st.Failed > 0 {
+				fmt.Fprintf(&errText, "--- %s caller to %s: %d failed\n%s\n", p.name, st.pcscf, st.Failed, st.errs)
 			}
 		}
 	}

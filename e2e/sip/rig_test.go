@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,16 +71,16 @@ func rpcCall(ctx context.Context, rpc netip.AddrPort, method string, params ...a
 // startRig starts the deployment; everything stops when t ends.
 func startRig(t *testing.T, cfg rigConfig) *rig {
 	t.Helper()
-	logf, err := os.Create(t.TempDir() + "/controllers.log")
+	logf, err := os.Create(keepDir(t, "controllers") + "/controllers.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	clk := clock.Real{}
-	r := &rig{servers: map[string]*discovery.Server{}, dnsAddr: map[string]netip.AddrPort{}, rec: &recorder{peak: map[string]local.Stats{}}}
+	r := &rig{servers: map[string]*discovery.Server{}, dnsAddr: map[string]netip.AddrPort{}, rec: &recorder{peak: map[string]local.Stats{}, last: map[string]time.Time{}, maxGap: map[string]time.Duration{}}}
 
 	// the real parts: Kamailio processes, DNS servers
-	r.kam, err = localdrv.New(localdrv.Config{BaseDir: t.TempDir(), Grace: 2 * time.Second, Quarantine: time.Minute, NoTakeover: true,
+	r.kam, err = localdrv.New(localdrv.Config{BaseDir: keepDir(t, "kamailio"), Grace: 2 * time.Second, Quarantine: time.Minute, NoTakeover: true,
 		DCIndex: func(dc string) (int, error) {
 			if i, ok := dcIndex[dc]; ok {
 				return i, nil
@@ -142,7 +144,8 @@ func startRig(t *testing.T, cfg rigConfig) *rig {
 		intakes[dc] = recordingIntake{lc, r.rec}
 	}
 	agents, err := sipglue.StartAgents(sipglue.AgentsConfig{Driver: r.kam, Sink: sipglue.NewStatsSink(intakes), Clock: clk, Cores: 1,
-		Counters: func(rt localdrv.Runtime) agent.Counters { return kamrpc.New(rt.RPC) }})
+		Counters: func(rt localdrv.Runtime) agent.Counters { return kamrpc.New(rt.RPC) },
+		OnError:  func(id string, err error) { logger.Warn("statistics agent", "instance", id, "err", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,15 +220,46 @@ type recordingIntake struct {
 type recorder struct {
 	mu   sync.Mutex
 	peak map[string]local.Stats
+	// last arrival of each instance's statistics and the longest time
+	// between two (the local controller fails an instance silent for its
+	// StatsTimeout)
+	last   map[string]time.Time
+	maxGap map[string]time.Duration
 }
 
 func (r recordingIntake) ReportStats(id string, s local.Stats) error {
 	r.rec.mu.Lock()
+	now := time.Now()
+	if l, ok := r.rec.last[id]; ok {
+		r.rec.maxGap[id] = max(r.rec.maxGap[id], now.Sub(l))
+	}
+	r.rec.last[id] = now
 	p := r.rec.peak[id]
 	p.CPU, p.Mem, p.PktRate, p.Flows = max(p.CPU, s.CPU), max(p.Mem, s.Mem), max(p.PktRate, s.PktRate), max(p.Flows, s.Flows)
 	r.rec.peak[id] = p
 	r.rec.mu.Unlock()
 	return r.next.ReportStats(id, s)
+}
+
+// keepDir returns a new directory for a test's files: under
+// $IMS_SIP_KEEP/<test name>/ when that is set, kept after the test (the
+// Kamailio logs, the SIPp statistics, error and message logs of a failing
+// run), else a t.TempDir.
+func keepDir(t testing.TB, name string) string {
+	t.Helper()
+	root := os.Getenv("IMS_SIP_KEEP")
+	if root == "" {
+		return t.TempDir()
+	}
+	base := filepath.Join(root, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp(base, name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {

@@ -84,8 +84,7 @@ func TestSIPRounds(t *testing.T) {
 
 	// the UEs: rCallees callees per DC spread over its P-CSCFs, one caller
 	// user per DC calling the other DC's callees in turn
-	scen := t.TempDir()
-	scenarios(t, scen)
+	scen := scenarios(t)
 	var callees []*callee
 	names := map[string][]string{}
 	for dc, ip := range map[string]string{"dc0": "127.0.0.40", "dc1": "127.0.0.41"} {
@@ -194,10 +193,10 @@ func TestSIPRounds(t *testing.T) {
 				t.Errorf("%s: %v", p.name, err)
 				continue
 			}
-			for _, row := range st.rows {
-				// a row closes its one-second period at row.at
-				if !row.at.Before(from.Add(time.Second/2)) && row.at.Before(to.Add(time.Second/2)) {
-					n += row.created
+			for _, row := range st.Rows {
+				// a row closes its one-second period at row.At
+				if !row.At.Before(from.Add(time.Second/2)) && row.At.Before(to.Add(time.Second/2)) {
+					n += row.Created
 				}
 			}
 		}
@@ -207,16 +206,16 @@ func TestSIPRounds(t *testing.T) {
 	for _, p := range pools {
 		for _, c := range p.all {
 			if st, err := c.stats(); err == nil {
-				okCalls += st.ok
-				failedCalls += st.failed
-				if st.failed > 0 {
+				okCalls += st.OK
+				failedCalls += st.Failed
+				if st.Failed > 0 {
 					var at []string
-					for _, row := range st.rows {
-						if row.failed > 0 {
-							at = append(at, fmt.Sprintf("%d at t=%.0fs", row.failed, row.at.Sub(t0).Seconds()))
+					for _, row := range st.Rows {
+						if row.Failed > 0 {
+							at = append(at, fmt.Sprintf("%d at t=%.0fs", row.Failed, row.At.Sub(t0).Seconds()))
 						}
 					}
-					t.Logf("%s caller to %s: %d failed (%v)\n%s", p.name, st.pcscf, st.failed, at, st.errs)
+					t.Logf("%s caller to %s: %d failed (%v)\n%s", p.name, st.pcscf, st.Failed, at, st.errs)
 				}
 			}
 		}
@@ -296,7 +295,7 @@ func TestSIPRounds(t *testing.T) {
 	r.rec.mu.Lock()
 	for _, id := range slices.Sorted(maps.Keys(r.rec.peak)) {
 		p := r.rec.peak[id]
-		t.Logf("agent peaks %s: CPU %.1f%% of a core, %.0f pkt/s, flows %d", id, p.CPU, p.PktRate, p.Flows)
+		t.Logf("agent peaks %s: CPU %.1f%% of a core, %.0f pkt/s, flows %d; longest time between two statistics %v", id, p.CPU, p.PktRate, p.Flows, r.rec.maxGap[id].Round(time.Millisecond))
 	}
 	r.rec.mu.Unlock()
 	t.Logf("calls: %d ok, %d failed; CP transactions unmapped %d; test time %v", okCalls, failedCalls, r.meter.Unmapped(), time.Since(began).Round(time.Second))

@@ -5,13 +5,10 @@ package sip
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -22,7 +19,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
+	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
 )
 
 // lookupSRV asks server for the SIP/UDP SRV records of name and returns
@@ -58,26 +55,21 @@ func lookupSRV(ctx context.Context, server netip.AddrPort, name string) ([]netip
 	return out, nil
 }
 
-// scenarios copies the embedded SIPp scenarios into dir, and uac.xml once
-// more as uacInf with the callee from an injection file ([field0], one
-// line per call, in turn) instead of -s.
-func scenarios(t testing.TB, dir string) {
+// scenarios writes the embedded SIPp scenarios into a temp dir, and
+// uac.xml once more as uacInf with the callee from an injection file
+// ([field0], one line per call, in turn) instead of -s.
+func scenarios(t testing.TB) string {
 	t.Helper()
-	for _, n := range []string{"reg.xml", "uac.xml", "uas.xml"} {
-		b, err := fs.ReadFile(kamfiles.Files, "sipp/"+n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if n == "uac.xml" {
-			inf := strings.ReplaceAll(string(b), "[service]", "[field0]")
-			if err := os.WriteFile(filepath.Join(dir, uacInf), []byte(inf), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+	dir := sipptest.Scenarios(t)
+	b, err := os.ReadFile(filepath.Join(dir, "uac.xml"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	inf := strings.ReplaceAll(string(b), "[service]", "[field0]")
+	if err := os.WriteFile(filepath.Join(dir, uacInf), []byte(inf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 const uacInf = "uac_inf.xml"
@@ -85,23 +77,7 @@ const uacInf = "uac_inf.xml"
 // registerAOR registers aor with contact ip:contactPort at the registrar
 // via (a P-CSCF: the REGISTER gets its Path), sending from ip:localPort.
 func registerAOR(ctx context.Context, scen, dir string, via netip.AddrPort, aor, ip string, contactPort, localPort int) error {
-	inf := filepath.Join(dir, "reg-"+aor+".csv")
-	if err := os.WriteFile(inf, []byte(fmt.Sprintf("SEQUENTIAL\n%s;%s:%d\n", aor, ip, contactPort)), 0o644); err != nil {
-		return err
-	}
-	rctx, cancel := context.WithTimeout(ctx, 6*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(rctx, "sipp", via.String(), "-sf", filepath.Join(scen, "reg.xml"), "-inf", inf,
-		"-i", ip, "-ci", ip, "-p", strconv.Itoa(localPort), "-m", "1", "-nostdin", "-timeout", "5")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		s := string(out)
-		if len(s) > 500 {
-			s = s[len(s)-500:]
-		}
-		return fmt.Errorf("register %s via %s: %v: %s", aor, via, err, s)
-	}
-	return nil
+	return sipptest.Register(ctx, scen, dir, via.String(), aor, ip+":"+strconv.Itoa(contactPort), ip, localPort, 5*time.Second)
 }
 
 // callee is one SIPp UAS registered as aor; it keeps its registration on a
@@ -124,17 +100,16 @@ type callee struct {
 	via    netip.AddrPort
 	regs   []string // "time via" of every registration
 	errs   []string
-	uas    *exec.Cmd
+	uas    *sipptest.Proc
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func startCallee(t *testing.T, scen, aor, ip string, port int, dnsAddr netip.AddrPort, zone string) *callee {
-	c := &callee{aor: aor, ip: ip, port: port, dns: dnsAddr, zone: zone, scen: scen, dir: t.TempDir(), done: make(chan struct{})}
-	c.uas = exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", ip, "-ci", ip, "-p", strconv.Itoa(port),
-		"-buff_size", "4194304", "-nostdin")
-	c.uas.Dir = c.dir
-	if err := c.uas.Start(); err != nil {
+	c := &callee{aor: aor, ip: ip, port: port, dns: dnsAddr, zone: zone, scen: scen, dir: keepDir(t, "callee-"+aor), done: make(chan struct{})}
+	var err error
+	c.uas, err = sipptest.Start(c.dir, sipptest.Options{}, "-sf", filepath.Join(scen, "uas.xml"), "-i", ip, "-ci", ip, "-p", strconv.Itoa(port))
+	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -201,8 +176,7 @@ func (c *callee) ready(timeout time.Duration) bool {
 func (c *callee) stop() {
 	c.cancel()
 	<-c.done
-	_ = c.uas.Process.Kill()
-	_ = c.uas.Wait()
+	c.uas.Kill()
 }
 
 // caller is one SIPp UAC process sending calls to one P-CSCF.
@@ -212,11 +186,9 @@ type caller struct {
 	ctlIP   string    // SIPp's control socket listens here (-ci), on loopback
 	rate    int       // calls per 10 s
 	rateAt  time.Time // last rate change
-	cmd     *exec.Cmd
-	dir     string
+	proc    *sipptest.Proc
 	started time.Time
 	quitAt  time.Time // when its P-CSCF left DNS (zero: never)
-	exited  chan struct{}
 }
 
 func (c *caller) send(cmd string) error {
@@ -348,8 +320,8 @@ func (p *callerPool) spawn(a netip.AddrPort, rate int) *caller {
 	*p.next++
 	n := *p.next
 	p.nextMu.Unlock()
-	dir := filepath.Join(p.t.TempDir())
-	c := &caller{pcscf: a, ctl: 19000 + n, ctlIP: p.ip, rate: rate, rateAt: time.Now(), dir: dir, started: time.Now(), exited: make(chan struct{})}
+	dir := keepDir(p.t, fmt.Sprintf("caller-%s-%d", p.user, n))
+	c := &caller{pcscf: a, ctl: 19000 + n, ctlIP: p.ip, rate: rate, rateAt: time.Now(), started: time.Now()}
 	target := []string{"-sf", filepath.Join(p.scen, "uac.xml"), "-s", p.callee}
 	if len(p.callees) > 0 {
 		inf := filepath.Join(dir, "callees.csv")
@@ -359,17 +331,14 @@ func (p *callerPool) spawn(a netip.AddrPort, rate int) *caller {
 		}
 		target = []string{"-sf", filepath.Join(p.scen, uacInf), "-inf", inf}
 	}
-	c.cmd = exec.Command("sipp", append(append([]string{a.String()}, target...), "-key", "caller", p.user,
+	var err error
+	c.proc, err = sipptest.Start(dir, sipptest.Options{Stats: true}, append(append([]string{a.String()}, target...), "-key", "caller", p.user,
 		"-i", p.ip, "-ci", p.ip, "-p", strconv.Itoa(16000+n), "-r", strconv.Itoa(rate), "-rp", "10000",
-		"-d", strconv.Itoa(int(p.hold/time.Millisecond)), "-cp", strconv.Itoa(c.ctl),
-		"-buff_size", "4194304", "-nostdin", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
-		"-trace_err", "-recv_timeout", "20000")...)
-	c.cmd.Dir = dir
-	if err := c.cmd.Start(); err != nil {
-		p.t.Errorf("%s: start sipp caller to %s: %v", p.name, a, err)
+		"-d", strconv.Itoa(int(p.hold/time.Millisecond)), "-cp", strconv.Itoa(c.ctl), "-recv_timeout", "20000")...)
+	if err != nil {
+		p.t.Errorf("%s: caller to %s: %v", p.name, a, err)
 		return nil
 	}
-	go func() { _ = c.cmd.Wait(); close(c.exited) }()
 	p.all = append(p.all, c)
 	return c
 }
@@ -389,10 +358,9 @@ func (p *callerPool) stop(wait time.Duration) {
 	deadline := time.After(wait)
 	for _, c := range all {
 		select {
-		case <-c.exited:
+		case <-c.proc.Exited():
 		case <-deadline:
-			_ = c.cmd.Process.Kill()
-			<-c.exited
+			c.proc.Kill()
 		}
 	}
 }
@@ -406,65 +374,28 @@ func (p *callerPool) created() int {
 	n := 0
 	for _, c := range all {
 		if st, err := c.stats(); err == nil {
-			n += st.created
+			n += st.Created
 		}
 	}
 	return n
 }
 
-// statRow is one second of a caller's SIPp statistics.
-type statRow struct {
-	at                  time.Time
-	created, ok, failed int // in this period
-}
-
 type callerStats struct {
-	pcscf      netip.AddrPort
-	quitAt     time.Time
-	created    int
-	ok, failed int
-	rows       []statRow
-	errs       string
+	sipptest.Stats
+	pcscf  netip.AddrPort
+	quitAt time.Time
+	errs   string // the end of SIPp's error log when calls failed
 }
 
 func (c *caller) stats() (callerStats, error) {
 	out := callerStats{pcscf: c.pcscf, quitAt: c.quitAt}
-	b, err := os.ReadFile(filepath.Join(c.dir, "stat.csv"))
+	st, err := c.proc.Stats()
 	if err != nil {
-		return out, err
+		return out, fmt.Errorf("caller to %s: %v", c.pcscf, err)
 	}
-	r := csv.NewReader(strings.NewReader(string(b)))
-	r.Comma = ';'
-	r.FieldsPerRecord = -1
-	rows, err := r.ReadAll()
-	if err != nil || len(rows) < 2 {
-		return out, fmt.Errorf("caller to %s: stats: %v (%d rows)", c.pcscf, err, len(rows))
-	}
-	idx := func(name string) int { return slices.Index(rows[0], name) }
-	iT, iOK, iF, iN := idx("CurrentTime"), idx("SuccessfulCall(P)"), idx("FailedCall(P)"), idx("OutgoingCall(P)")
-	iOKC, iFC, iC := idx("SuccessfulCall(C)"), idx("FailedCall(C)"), idx("TotalCallCreated")
-	if iT < 0 || iOK < 0 || iF < 0 || iN < 0 || iOKC < 0 || iFC < 0 || iC < 0 {
-		return out, fmt.Errorf("caller to %s: stats: columns missing in %v", c.pcscf, rows[0])
-	}
-	atoi := func(s string) int { v, _ := strconv.Atoi(strings.TrimSpace(s)); return v }
-	for _, row := range rows[1:] {
-		if len(row) <= max(iT, iOK, iF, iN, iOKC, iFC, iC) {
-			continue
-		}
-		f := strings.Fields(row[iT])
-		sec, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		out.rows = append(out.rows, statRow{at: time.Unix(0, int64(sec*1e9)), created: atoi(row[iN]), ok: atoi(row[iOK]), failed: atoi(row[iF])})
-		out.ok, out.failed, out.created = atoi(row[iOKC]), atoi(row[iFC]), atoi(row[iC])
-	}
-	if out.failed > 0 {
-		errs, _ := filepath.Glob(filepath.Join(c.dir, "*_errors.log"))
-		for _, f := range errs {
-			b, _ := os.ReadFile(f)
-			if len(b) > 1500 {
-				b = b[len(b)-1500:]
-			}
-			out.errs += string(b)
-		}
+	out.Stats = st
+	if st.Failed > 0 {
+		out.errs = c.proc.Errors(1500)
 	}
 	return out, nil
 }

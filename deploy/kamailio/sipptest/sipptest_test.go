@@ -1,0 +1,165 @@
+package sipptest_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
+)
+
+// testdata/stat.csv: the first five periods of a real SIPp 3.6.1 caller
+// (e2e/sip TestSIPRounds, -fd 1).
+func TestParseStatsOfARealRun(t *testing.T) {
+	b, err := os.ReadFile("testdata/stat.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sipptest.ParseStats(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Rows) != 5 {
+		t.Fatalf("%d rows, want 5", len(st.Rows))
+	}
+	created := []int{0, 7, 9, 8, 8}
+	ok := []int{0, 5, 8, 8, 8}
+	for i, r := range st.Rows {
+		if r.Created != created[i] || r.OK != ok[i] || r.Failed != 0 {
+			t.Errorf("row %d: %+v, want created %d ok %d failed 0", i, r, created[i], ok[i])
+		}
+	}
+	if want := time.Unix(1796551977, 955441000); !st.Rows[1].At.Equal(want) {
+		t.Errorf("row 1 at %v, want %v", st.Rows[1].At, want)
+	}
+	if st.Created != 32 || st.OK != 29 || st.Failed != 0 || st.Retrans != 0 {
+		t.Errorf("cumulative %+v, want created 32 ok 29", st)
+	}
+}
+
+func TestParseStatsErrors(t *testing.T) {
+	b, err := os.ReadFile("testdata/stat.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	for name, c := range map[string]struct{ in, want string }{
+		"empty":          {"", "0 rows"},
+		"header only":    {lines[0], "1 rows"},
+		"column missing": {strings.Replace(string(b), "FailedCall(C)", "Other(C)", 1), "column FailedCall(C) missing"},
+		"rows cut short": {lines[0] + "1;2;3\n", "no complete period row"},
+	} {
+		if _, err := sipptest.ParseStats([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one saying %q", name, err, c.want)
+		}
+	}
+	// a last row SIPp was still writing is skipped
+	st, err := sipptest.ParseStats([]byte(string(b) + "2026-12-06\t10:13:01.9\t1796551981.9;0;0\n"))
+	if err != nil || len(st.Rows) != 5 || st.Created != 32 {
+		t.Errorf("with a cut last row: %+v %v", st, err)
+	}
+}
+
+func TestParseRTTs(t *testing.T) {
+	in := "Date_ms;response_time_ms;rtd_no\n1000.5;12.25;1\n1001;3;2\nbad;1;1\n2000;-1;1\n3000;7;1\n"
+	got := sipptest.ParseRTTs([]byte(in), 1)
+	want := []sipptest.RTT{{End: 1000500 * time.Microsecond, Took: 12250 * time.Microsecond}, {End: 3 * time.Second, Took: 7 * time.Millisecond}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func FuzzParseStats(f *testing.F) {
+	b, err := os.ReadFile("testdata/stat.csv")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte("CurrentTime;OutgoingCall(P)\n1;2\n"))
+	f.Add([]byte("\"unterminated;x\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		st, err := sipptest.ParseStats(in)
+		if err == nil && len(st.Rows) == 0 {
+			t.Fatal("no error and no row")
+		}
+	})
+}
+
+func FuzzParseRTTs(f *testing.F) {
+	f.Add([]byte("Date_ms;response_time_ms;rtd_no\n1000.5;12.25;1\n"), 1)
+	f.Add([]byte("1e300;1e300;1\nNaN;1;1\n"), 1)
+	f.Fuzz(func(t *testing.T, in []byte, rtd int) {
+		for _, m := range sipptest.ParseRTTs(in, rtd) {
+			if m.End < 0 || m.Took < 0 {
+				t.Fatalf("negative measure %+v", m)
+			}
+		}
+	})
+}
+
+// A real SIPp caller places 5 calls straight to a real SIPp callee (no
+// proxy; 127.0.0.201-202, used by no other test): the statistics, the
+// response times and the exit are what the runner reports, and a killed
+// callee is reaped.
+func TestRealSIPp(t *testing.T) {
+	if _, err := exec.LookPath("sipp"); err != nil {
+		t.Skip("sipp missing (scripts/ci-kamailio.sh installs it)")
+	}
+	scen := sipptest.Scenarios(t)
+	uas, err := sipptest.Start(t.TempDir(), sipptest.Options{}, "-sf", filepath.Join(scen, "uas.xml"), "-i", "127.0.0.201", "-p", "5080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(uas.Kill)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	uac, err := sipptest.Start(t.TempDir(), sipptest.Options{Stats: true, RTTFreq: 1}, "127.0.0.201:5080", "-sf", filepath.Join(scen, "uac.xml"),
+		"-s", "callee", "-key", "caller", "caller", "-i", "127.0.0.202", "-p", "5070", "-r", "10", "-m", "5", "-d", "10", "-timeout", "50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(uac.Kill)
+	if err := uac.Wait(ctx); err != nil {
+		t.Fatalf("caller: %v\n%s", err, uac.Output(2000))
+	}
+	st, err := uac.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Created != 5 || st.OK != 5 || st.Failed != 0 {
+		t.Errorf("caller statistics %+v, want 5 created and ok", st)
+	}
+	rtts, err := uac.ResponseTimes(1)
+	if err != nil || len(rtts) != 5 {
+		t.Errorf("%d response times (%v), want 5", len(rtts), err)
+	}
+	for _, m := range rtts {
+		if m.End <= 0 || m.End > time.Minute || m.Took < 0 || m.Took > m.End {
+			t.Errorf("response time %+v outside the run", m)
+		}
+	}
+	if e := uac.Errors(100); e != "" {
+		t.Errorf("errors logged with no failed call: %q", e)
+	}
+
+	pid := uas.Pid()
+	uas.Kill()
+	select {
+	case <-uas.Exited():
+	default:
+		t.Fatal("Kill returned before the process was reaped")
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("callee pid %d after Kill: %v, want ESRCH", pid, err)
+	}
+	uas.Kill() // once more: nothing to signal
+	if err := uas.Wait(ctx); err == nil {
+		t.Error("a killed SIPp exited 0")
+	}
+}

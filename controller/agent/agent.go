@@ -139,22 +139,23 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg}
 	a.loop = sampler{id: cfg.ID, clk: cfg.Clock, interval: cfg.Interval, sink: cfg.Sink, onError: cfg.OnError,
-		measure: func() (Sample, bool, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.Interval/2)
-			defer cancel()
-			return a.Measure(ctx)
-		}}
+		measure: func() (Sample, bool, error) { return a.Measure(context.Background()) }}
 	return a, nil
 }
 
 // Measure takes one reading. It returns a Sample (ok) once there is an
-// earlier reading to take rates against.
+// earlier reading to take rates against. The instance gets Interval/2 to
+// answer its counters, counted from the request (ctx may end it earlier):
+// the time this process took to read /proc before, or waited for the CPU
+// on a loaded host, is not the instance's.
 func (a *Agent) Measure(ctx context.Context) (s Sample, ok bool, err error) {
 	now := a.cfg.Clock.Now()
 	ticks, mem, err := a.readProc()
 	if err != nil {
 		return Sample{}, false, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Interval/2)
+	defer cancel()
 	ctr, err := a.cfg.Counters.Stats(ctx, CounterNames...)
 	if err != nil {
 		return Sample{}, false, fmt.Errorf("agent %s: counters: %w", a.cfg.ID, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"reflect"
 	"strings"
@@ -254,5 +255,49 @@ func TestComputeNeedsTime(t *testing.T) {
 	r := &reading{at: time.Unix(5, 0)}
 	if _, _, err := compute(r, r, ProcMem{}, 100, 1); err == nil {
 		t.Fatal("compute accepted a zero interval")
+	}
+}
+
+// lateFS stands for /proc read on a loaded host: every open takes d.
+type lateFS struct {
+	fs.FS
+	d time.Duration
+}
+
+func (l lateFS) Open(name string) (fs.File, error) {
+	time.Sleep(l.d)
+	return l.FS.Open(name)
+}
+
+type deadlineCounters struct{ left []time.Duration }
+
+func (d *deadlineCounters) Stats(ctx context.Context, _ ...string) (map[string]int64, error) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return nil, errors.New("no deadline")
+	}
+	d.left = append(d.left, time.Until(dl))
+	return map[string]int64{}, ctx.Err()
+}
+
+// The instance gets its Interval/2 to answer counted from the request: a
+// slow read of /proc before it (the agent's process waiting for the CPU)
+// does not use up the instance's time. Before, the budget ran from the
+// start of the measurement and a late agent asked with its deadline
+// already over (e2e/sip TestSIPRounds under load: "write udp … i/o
+// timeout", the request never sent, a healthy instance declared failed).
+func TestAgentCounterBudgetStartsAtTheRequest(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	ctr := &deadlineCounters{}
+	// the 5 /proc opens of procFS take 5 × 20 ms, twice the budget of 50 ms
+	a, err := New(Config{ID: "p1", Pid: 42, Proc: lateFS{procFS([2]uint64{1, 1}, [2]uint64{1, 1}, true), 20 * time.Millisecond},
+		Counters: ctr, Clock: clock.NewVirtual(time.Unix(0, 0)), Interval: interval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Start() // the first sample is taken at once
+	a.Stop()
+	if len(ctr.left) != 1 || ctr.left[0] < interval/2-10*time.Millisecond {
+		t.Fatalf("counters asked with %v left, want about %v", ctr.left, interval/2)
 	}
 }

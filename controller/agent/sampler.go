@@ -8,9 +8,16 @@ import (
 	"github.com/ims-orch/ims-orch/clock"
 )
 
-// sampler is the sampling loop both agents run: measure now, then every
-// interval on the clock (clock.Every), report each sample to the sink, until
+// sampler is the sampling loop both agents run: measure now, then at a
+// fixed rate, one sample every interval on the clock counted from the first
+// (a sample that took long, or a timer that fired late on a loaded host,
+// does not push the later ones back; ticks already missed are skipped and
+// the next sample is taken at once, at least half an interval after the
+// last one began), report each sample to the sink, until
 // stop (or until measure returns ErrGone: the measured process is gone).
+// A fixed delay after each sample instead stretched the period to
+// interval + the sample's duration: on a loaded host two slow samples then
+// filled the local controller's 3 s statistics timeout.
 type sampler struct {
 	id       string
 	clk      clock.Clock
@@ -25,19 +32,40 @@ type sampler struct {
 
 	mu      sync.Mutex
 	stopped bool
-	rep     *clock.Repeater
+	next    time.Time // when the next sample is due
+	timer   clock.Timer
 	running sync.Mutex // held for the whole of a sample
 }
 
 func (s *sampler) start() {
+	s.mu.Lock()
+	s.next = s.clk.Now()
+	s.mu.Unlock()
+	s.fire()
+}
+
+// fire takes a sample and arms the timer of the next one.
+func (s *sampler) fire() {
+	began := s.clk.Now()
 	if !s.sample() {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.stopped {
-		s.rep = clock.Every(s.clk, s.interval, s.sample)
+	if s.stopped {
+		return
 	}
+	now := s.clk.Now()
+	// late: skip the ticks missed and sample at once, but never within half
+	// an interval of this sample's reading (rates over a sliver of time)
+	s.next = s.next.Add(s.interval)
+	if earliest := began.Add(s.interval / 2); s.next.Before(earliest) {
+		s.next = earliest
+	}
+	if s.next.Before(now) {
+		s.next = now
+	}
+	s.timer = s.clk.AfterFunc(s.next.Sub(now), s.fire)
 }
 
 // sample takes and reports one sample; it returns false once sampling ends.
@@ -68,8 +96,8 @@ func (s *sampler) sample() bool {
 func (s *sampler) stop() {
 	s.mu.Lock()
 	s.stopped = true
-	if s.rep != nil {
-		s.rep.Stop()
+	if s.timer != nil {
+		s.timer.Stop()
 	}
 	s.mu.Unlock()
 	if s.waitOnStop {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -143,5 +144,61 @@ func TestClientVersionAndTimeout(t *testing.T) {
 	defer cancel()
 	if _, err := New(silent).Version(ctx); err == nil {
 		t.Fatal("Version on a silent socket succeeded")
+	}
+}
+
+// A reply that reached the socket while the calling goroutine was not
+// running (a loaded host) counts even though the read deadline has passed
+// by the time the call looks: the instance answered. Seen in e2e/sip
+// TestSIPRounds: Kamailio answered stats.fetch 25 ms after the request, the
+// agent's read timed out 500 ms later, and three such misses made the local
+// controller kill a healthy instance. The hook stands for the goroutine's
+// wait for the CPU: it returns only once the reply has been sent and the
+// call's deadline is over.
+func TestClientTakesAReplyThatArrivedWhileItWasLate(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	replied := make(chan struct{}, 1)
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var req request
+			if json.Unmarshal(buf[:n], &req) != nil {
+				continue
+			}
+			_, _ = pc.WriteTo([]byte(`{"jsonrpc":"2.0","result":"stale","id":-1}`), from)
+			_, _ = pc.WriteTo([]byte(`{"jsonrpc":"2.0","result":"kamailio 5.6.3","id":`+strconv.FormatInt(req.ID, 10)+`}`), from)
+			replied <- struct{}{}
+		}
+	}()
+	const timeout = 20 * time.Millisecond
+	afterSend = func(int64) {
+		<-replied
+		time.Sleep(timeout + 10*time.Millisecond) // the deadline passes while "descheduled"
+	}
+	t.Cleanup(func() { afterSend = func(int64) {} })
+	c := New(pc.LocalAddr().(*net.UDPAddr).AddrPort())
+	c.Timeout = timeout
+	if v, err := c.Version(context.Background()); err != nil || v != "kamailio 5.6.3" {
+		t.Fatalf("Version = %q, %v; want the reply that had arrived", v, err)
+	}
+	// with the caller's own deadline over as well
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if v, err := c.Version(ctx); err != nil || v != "kamailio 5.6.3" {
+		t.Fatalf("Version with an expired context = %q, %v; want the reply that had arrived", v, err)
+	}
+	// a cancelled call does not wait for the reply
+	cctx, ccancel := context.WithCancel(context.Background())
+	afterSend = func(int64) { <-replied; ccancel() }
+	if _, err := c.Version(cctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Version: %v, want context.Canceled", err)
 	}
 }

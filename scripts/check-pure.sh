@@ -12,7 +12,8 @@
 #      no api/..., no composition root;
 #   4. the API package (api/...) imports no driver and no composition root
 #      (the daemon implements its Backend, not the other way round);
-#   5. nothing imports cmd/... .
+#   5. nothing imports cmd/... ;
+#   6. the test helper deploy/kamailio/sipptest is imported by tests only.
 # Run by `make lint` (CI). Prints every offending edge with the rule.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,8 @@ function under(p, dir) { return p == M "/" dir || index(p, M "/" dir "/") == 1 }
       { print "API imports a driver or a composition root: " pkg " -> " d; bad = 1 }
     if (under(d, "cmd"))
       { print "package imports cmd: " pkg " -> " d; bad = 1 }
+    if (d == M "/deploy/kamailio/sipptest")
+      { print "non-test code imports the test helper: " pkg " -> " d; bad = 1 }
   }
 }
 END { exit bad }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -91,7 +90,11 @@ func FuzzParseReply(f *testing.F) {
 
 // fakeKamailio answers JSON-RPC datagrams like Kamailio does, after first
 // sending a stale reply with another id (which the client must skip).
-func fakeKamailio(t *testing.T, result string) netip.AddrPort {
+func fakeKamailio(t *testing.T, result string) netip.AddrPort { return fakeKamailioNotify(t, result, nil) }
+
+// fakeKamailioNotify is fakeKamailio that also sends on replied (if not
+// nil) after each reply.
+func fakeKamailioNotify(t *testing.T, result string, replied chan<- struct{}) netip.AddrPort {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -112,6 +115,9 @@ func fakeKamailio(t *testing.T, result string) netip.AddrPort {
 			_, _ = pc.WriteTo([]byte(`{"jsonrpc":"2.0","result":"stale","id":-1}`), from)
 			out, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "result": json.RawMessage(result), "id": req.ID})
 			_, _ = pc.WriteTo(out, from)
+			if replied != nil {
+				replied <- struct{}{}
+			}
 		}
 	}()
 	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
@@ -156,35 +162,15 @@ func TestClientVersionAndTimeout(t *testing.T) {
 // wait for the CPU: it returns only once the reply has been sent and the
 // call's deadline is over.
 func TestClientTakesAReplyThatArrivedWhileItWasLate(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
 	replied := make(chan struct{}, 1)
-	go func() {
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			var req request
-			if json.Unmarshal(buf[:n], &req) != nil {
-				continue
-			}
-			_, _ = pc.WriteTo([]byte(`{"jsonrpc":"2.0","result":"stale","id":-1}`), from)
-			_, _ = pc.WriteTo([]byte(`{"jsonrpc":"2.0","result":"kamailio 5.6.3","id":`+strconv.FormatInt(req.ID, 10)+`}`), from)
-			replied <- struct{}{}
-		}
-	}()
+	addr := fakeKamailioNotify(t, `"kamailio 5.6.3"`, replied)
 	const timeout = 20 * time.Millisecond
 	afterSend = func(int64) {
 		<-replied
 		time.Sleep(timeout + 10*time.Millisecond) // the deadline passes while "descheduled"
 	}
 	t.Cleanup(func() { afterSend = func(int64) {} })
-	c := New(pc.LocalAddr().(*net.UDPAddr).AddrPort())
+	c := New(addr)
 	c.Timeout = timeout
 	if v, err := c.Version(context.Background()); err != nil || v != "kamailio 5.6.3" {
 		t.Fatalf("Version = %q, %v; want the reply that had arrived", v, err)

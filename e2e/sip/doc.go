@@ -8,5 +8,8 @@
 // TestSIPRounds): each pair's predicted CP workload against what SIPp sent,
 // churn at a steady rate, proactive before reactive scale-out on a ramp.
 // The package has no code of its own besides the test; scripts/ci-sip-e2e.sh
-// runs it (it needs root, kamailio and sipp, and IMS_SIP_E2E=1).
+// runs it (it needs root, kamailio and sipp, and IMS_SIP_E2E=1). With
+// IMS_SIP_KEEP=DIR the Kamailio run dirs (kamailio.log), the controllers' log
+// (with every statistics-agent error) and each SIPp's statistics and error
+// log are kept under DIR/<test name>/ for a failing run.
 package sip

@@ -90,7 +90,9 @@ func FuzzParseReply(f *testing.F) {
 
 // fakeKamailio answers JSON-RPC datagrams like Kamailio does, after first
 // sending a stale reply with another id (which the client must skip).
-func fakeKamailio(t *testing.T, result string) netip.AddrPort { return fakeKamailioNotify(t, result, nil) }
+func fakeKamailio(t *testing.T, result string) netip.AddrPort {
+	return fakeKamailioNotify(t, result, nil)
+}
 
 // fakeKamailioNotify is fakeKamailio that also sends on replied (if not
 // nil) after each reply.

@@ -39,6 +39,8 @@ type inst struct {
 	terminating  bool          // to be (or being) terminated
 	termInFlight bool
 	killSent     bool       // a kill (failed instance) was issued
+	activeSince  time.Time  // when the cloud first reported it active (zero: never)
+	replacedAt   time.Time  // when it was launched or reused as a replacement (zero: never)
 	kind         ActionKind // action kind to record when the launch succeeds
 	reason       Reason
 	detail       string
@@ -53,7 +55,11 @@ type vnfState struct {
 	target        int
 	deficitReason Reason // reason of a refill the tick retries
 	deficitDetail string
-	backoffUntil  time.Time
+	backoffUntil  time.Time // launch-failure retry (Config.RetryBackoff)
+	crash         crashLoop // crash-loop backoff of replacements (Config.CrashBackoff)
+	// owed are failed instances whose replacement is still to come, oldest
+	// first: the next replacement launch names the first (Spec.Replaces).
+	owed []string
 	lastReactive  time.Time
 	lastSent      []RoutableInstance
 	sent          bool
@@ -247,6 +253,11 @@ func (c *Controller) Stop() {
 			in.watch = nil
 		}
 	}
+	for _, vs := range c.vnfs {
+		if vs.crash.timer != nil {
+			vs.crash.timer.Stop()
+		}
+	}
 	if c.cancelSub != nil {
 		c.cancelSub()
 	}
@@ -289,6 +300,9 @@ func (c *Controller) countsLocked(vnf string) Counts {
 		if h := c.holdLocked(vs); h != nil {
 			n.Hold = h
 		}
+		if b, ok := c.backoffLocked(vs); ok {
+			n.Backoff = &b
+		}
 	}
 	return n
 }
@@ -315,6 +329,9 @@ func (c *Controller) syncSinkLocked(vs *vnfState) {
 
 func (c *Controller) activateLocked(in *inst) {
 	in.CloudState = drivers.StateActive
+	if in.activeSince.IsZero() {
+		in.activeSince = c.clk.Now()
+	}
 	in.lastSeen = c.clk.Now()
 	if in.State == StateBooting {
 		in.State = StateNormal
@@ -373,6 +390,7 @@ func (c *Controller) newLaunchLocked(vs *vnfState, kind ActionKind, reason Reaso
 func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op {
 	n := vs.target - c.countsLocked(vs.cfg.Name).Working()
 	if n <= 0 {
+		vs.owed = nil // nothing is missing any more (e.g. the target went down)
 		return nil
 	}
 	var ops []op
@@ -400,20 +418,30 @@ func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op
 		}
 		if reason == ReasonReplacement {
 			kind = KindReplace
+			in.replacedAt = c.clk.Now()
+			c.payOwedLocked(vs)
 		}
 		c.record(vs.cfg.Name, kind, reason, in.ID, d)
 	}
-	if n > 0 && c.clk.Now().Before(vs.backoffUntil) {
+	if n > 0 && (c.clk.Now().Before(vs.backoffUntil) || c.clk.Now().Before(vs.crash.until)) {
 		vs.deficitReason, vs.deficitDetail = reason, detail
 		c.syncSinkLocked(vs)
 		return ops
 	}
 	for n = min(n, c.launchRoomLocked(vs.cfg.Name)); n > 0; n-- {
-		kind := KindCreate
+		kind, d := KindCreate, detail+"; launched"
 		if reason == ReasonReplacement {
 			kind = KindReplace
+			if vs.crash.failures > 1 {
+				d += fmt.Sprintf(" after the crash-loop backoff (%d quick failures in a row)", vs.crash.failures)
+			}
 		}
-		ops = append(ops, c.newLaunchLocked(vs, kind, reason, detail+"; launched"))
+		o := c.newLaunchLocked(vs, kind, reason, d)
+		if reason == ReasonReplacement {
+			c.insts[o.id].replacedAt = c.clk.Now()
+			o.spec.Replaces = c.payOwedLocked(vs)
+		}
+		ops = append(ops, o)
 	}
 	vs.deficitReason, vs.deficitDetail = reason, detail
 	c.syncSinkLocked(vs)
@@ -437,17 +465,15 @@ func (c *Controller) failLocked(in *inst, why string) []op {
 	c.record(in.VNF, KindDestroy, ReasonFailure, in.ID, why)
 	c.syncSinkLocked(vs)
 	// The replacement first, so its launch never waits for the kill (and the
-	// kill is a kill: a failed instance is not drained). The first launch
-	// names the failed instance, so the driver may hand it its address.
+	// kill is a kill: a failed instance is not drained). Its launch names the
+	// failed instance, so the driver may hand it its address. A quick failure
+	// in a row may hold the launch back (crash loop); the tick and the
+	// backoff's timer launch it when the backoff ends.
 	var ops []op
 	if working(prev) {
+		vs.owed = append(vs.owed, in.ID)
+		c.crashLocked(vs, in, why)
 		ops = c.fillLocked(vs, ReasonReplacement, fmt.Sprintf("replaces %s (%s)", in.ID, why))
-		for i := range ops {
-			if ops[i].kind == opLaunch {
-				ops[i].spec.Replaces = in.ID
-				break
-			}
-		}
 	}
 	return append(ops, c.terminateLocked(in)...)
 }
@@ -688,6 +714,7 @@ func (c *Controller) onTick() {
 			ops = append(ops, c.fillLocked(vs, vs.deficitReason, vs.deficitDetail)...)
 		}
 		ops = append(ops, c.reactiveLocked(vs)...)
+		c.crashResetLocked(vs)
 	}
 	ids := make([]string, 0, len(c.insts))
 	for id := range c.insts {

@@ -59,10 +59,10 @@ type vnfState struct {
 	crash         crashLoop // crash-loop backoff of replacements (Config.CrashBackoff)
 	// owed are failed instances whose replacement is still to come, oldest
 	// first: the next replacement launch names the first (Spec.Replaces).
-	owed []string
-	lastReactive  time.Time
-	lastSent      []RoutableInstance
-	sent          bool
+	owed         []string
+	lastReactive time.Time
+	lastSent     []RoutableInstance
+	sent         bool
 	// churn counts reuses of instances buffered at most ChurnIntervals
 	// intervals before (a decision undone soon after it was taken).
 	churn int

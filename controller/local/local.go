@@ -875,23 +875,34 @@ func (c *Controller) Instances() []Instance {
 	return out
 }
 
-// Fingerprint summarises the registry's instance IDs and states in one
-// number without copying it: it changes when an instance comes, goes or
-// changes state (an order-independent sum of per-instance FNV-1a hashes).
+// Fingerprint summarises the registry's instance IDs and states and the
+// crash loops (Backoffs) in one number without copying the registry: it
+// changes when an instance comes, goes or changes state, or a crash loop
+// changes (an order-independent sum of FNV-1a hashes).
 func (c *Controller) Fingerprint() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var sum uint64
 	for _, in := range c.insts {
-		h := uint64(14695981039346656037)
-		for _, s := range [...]string{in.ID, "\x00", string(in.State)} {
-			for i := 0; i < len(s); i++ {
-				h = (h ^ uint64(s[i])) * 1099511628211
-			}
+		sum += fnv64(in.ID, "\x00", string(in.State))
+	}
+	for _, name := range c.order { // the crash loops Backoffs shows
+		if b, ok := c.backoffLocked(c.vnfs[name]); ok {
+			sum += fnv64(name, "\x00", b.String(), fmt.Sprint(b.Owed))
 		}
-		sum += h
 	}
 	return sum + uint64(len(c.insts))
+}
+
+// fnv64 is the FNV-1a hash of the strings one after the other.
+func fnv64(ss ...string) uint64 {
+	h := uint64(14695981039346656037)
+	for _, s := range ss {
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * 1099511628211
+		}
+	}
+	return h
 }
 
 // Counts returns the instance counts per VNF.

@@ -54,16 +54,17 @@ func (v VNFConfig) Type() vnf.Type {
 // DefaultStatsTimeout is Config.StatsTimeout when it is zero.
 const DefaultStatsTimeout = 3 * time.Second
 
-// CrashBackoff is the crash-loop backoff of replacements. A failure of an
-// instance that had not been active for Reset is a quick failure; the n-th
-// quick failure of a VNF in a row holds back every launch of that VNF (the
-// replacement, and proactive and reactive ones: they would run the same
-// image) for Initial·2^(n−2), at most Max: the first is replaced at once,
-// the second after Initial, the third after 2·Initial, … . The count starts
-// again when the replacements made since the last quick failure have been
-// active for Reset (or, with none owed, Reset after it), and at 1 when an
-// instance active for Reset fails. Reusing a buffered instance is never held
-// back.
+// CrashBackoff is the crash-loop backoff of replacements, per slot as
+// Kubernetes restarts a container: a failed working instance leaves a slot
+// that its replacement fills. A failure of an instance that had not been
+// active for Reset is quick; the n-th quick failure in a row of a slot holds
+// its replacement back Initial·2^(n−2), at most Max: the first is replaced
+// at once, the second after Initial, the third after 2·Initial, … . A slot
+// whose instance stays active for Reset starts again at 0. Instances that
+// fail together (a host, a switch) are different slots, each replaced at
+// once. A held-back replacement counts for the VNF's target (it comes when
+// its backoff ends) but not as working or booting in the step-2 report;
+// reusing a buffered instance fills the slot at once and ends its backoff.
 type CrashBackoff struct {
 	// Initial is the wait after the second quick failure in a row (default
 	// 10 s; negative: no backoff, every failure is replaced at once).

@@ -168,44 +168,59 @@ func TestCrashLoopResetAfterAStablePeriod(t *testing.T) {
 	}
 }
 
-// While the backoff holds, the DC reports what it has: the missing
-// instance is not counted (working + booting below the target) and there
-// is no room to launch (QuotaLeft 0), so the round does not plan on this
-// DC's growth; a round's target does not launch either (a proactive launch
-// runs the same image) but reusing a buffered instance does.
+// While a replacement is held back, the DC reports what it has: the
+// missing instance is counted neither working nor booting, so the round
+// does not plan with its capacity; but it counts for the target (it comes
+// when its backoff ends), so a round asking for the same count launches
+// nothing more and one asking for one more launches one.
 func TestCrashLoopCapacityNotCounted(t *testing.T) {
 	e := newEnv(t, crashCfg(), fake.Options{BootDelay: 2 * time.Second})
 	e.round(0, map[string]int{"firewall": 3})
 	e.seconds(3)
-	e.round(1, map[string]int{"firewall": 2}) // one to the buffer
-	e.drv.SetFailNext(10)
-	ids := e.c.Routable("firewall")
-	for _, r := range ids {
+	e.drv.SetFailNext(1)
+	victim := e.c.Routable("firewall")[0].ID
+	e.drv.Kill(victim) // replaced at once; the replacement fails at boot
+	e.clk.Advance(0)
+	e.seconds(2)
+	if n, h := len(e.drv.Launches()), e.c.Backoffs(); n != 4 || len(h) != 1 || h[0].Owed != 1 || !h[0].Holding(e.clk.Now()) {
+		t.Fatalf("%d launches, backoffs %+v: want the second replacement held back", n, h)
+	}
+	v := e.req(1, protocol.StepAcquire, nil).Provision.VNFs[0]
+	if v.Working != 2 || v.Booting != 0 {
+		t.Fatalf("provision %+v during the backoff: want 2 working, none booting", v)
+	}
+	if r := e.req(1, protocol.StepBroadcast, decision(1, map[string]int{"firewall": 3})); r.Created != 0 || r.Error != "" {
+		t.Fatalf("round with the same target: %+v", r)
+	}
+	e.req(1, protocol.StepEnter, nil)
+	e.req(2, protocol.StepAcquire, nil)
+	if r := e.req(2, protocol.StepBroadcast, decision(2, map[string]int{"firewall": 4})); r.Created != 1 {
+		t.Fatalf("round with one more: %+v, want 1 launched", r)
+	}
+	e.req(2, protocol.StepEnter, nil)
+	e.seconds(9)                                 // the others keep reporting
+	e.clk.Advance(time.Second - time.Nanosecond) // held 10 s from the second failure
+	if n := len(e.drv.Launches()); n != 5 {
+		t.Fatalf("%d launches before the backoff ended, want 5", n)
+	}
+	e.clk.Advance(time.Nanosecond)
+	if n := len(e.drv.Launches()); n != 6 || e.working("firewall") != 4 {
+		t.Fatalf("%d launches, %d working when the backoff ended: want 6, 4", n, e.working("firewall"))
+	}
+}
+
+// Instances failing at once (a host, a switch) are different slots: each is
+// replaced at once, none held back.
+func TestSimultaneousFailuresReplacedAtOnce(t *testing.T) {
+	e := newEnv(t, crashCfg(), fake.Options{BootDelay: 2 * time.Second})
+	e.round(0, map[string]int{"firewall": 4})
+	e.seconds(3)
+	for _, r := range e.c.Routable("firewall") {
 		e.drv.Kill(r.ID)
 	}
 	e.clk.Advance(0)
-	// two failures: the first is replaced from the buffer, the second waits
-	if n := len(e.drv.Launches()); n != 3 || e.working("firewall") != 1 {
-		t.Fatalf("launches %d working %d after two quick failures", n, e.working("firewall"))
-	}
-	e.seconds(2)
-	prov := e.req(2, protocol.StepAcquire, nil).Provision
-	v := prov.VNFs[0]
-	if v.Working+v.Booting != 1 || v.QuotaLeft == nil || *v.QuotaLeft != 0 {
-		t.Fatalf("provision %+v (quota %v) during the backoff: want 1 working, no room", v, v.QuotaLeft)
-	}
-	resp := e.req(2, protocol.StepBroadcast, decision(2, map[string]int{"firewall": 4}))
-	e.req(2, protocol.StepEnter, nil)
-	e.clk.Advance(0)
-	if resp.Created != 0 || len(e.drv.Launches()) != 3 {
-		t.Fatalf("round launched %d during the backoff (%d launches)", resp.Created, len(e.drv.Launches()))
-	}
-	e.seconds(8)
-	if n := len(e.drv.Launches()); n != 6 {
-		t.Fatalf("%d launches when the backoff ended, want 3 + 3 (the replacement and the round's two)", n)
-	}
-	if q := e.req(3, protocol.StepAcquire, nil).Provision.VNFs[0].QuotaLeft; q == nil || *q != -1 {
-		t.Fatalf("quota after the backoff: %v, want the fake cloud's -1 (no limit)", q)
+	if n := len(e.drv.Launches()); n != 8 || len(e.actions(KindBackoff, ReasonReplacement)) != 0 || len(e.c.Backoffs()) != 0 {
+		t.Fatalf("%d launches, backoffs %+v: want 4 replacements at once", n, e.c.Backoffs())
 	}
 }
 

@@ -41,6 +41,7 @@ type inst struct {
 	killSent     bool       // a kill (failed instance) was issued
 	activeSince  time.Time  // when the cloud first reported it active (zero: never)
 	replacedAt   time.Time  // when it was launched or reused as a replacement (zero: never)
+	crashes      int        // quick failures in a row of the instances it replaces (crash.go)
 	kind         ActionKind // action kind to record when the launch succeeds
 	reason       Reason
 	detail       string
@@ -56,10 +57,10 @@ type vnfState struct {
 	deficitReason Reason // reason of a refill the tick retries
 	deficitDetail string
 	backoffUntil  time.Time // launch-failure retry (Config.RetryBackoff)
-	crash         crashLoop // crash-loop backoff of replacements (Config.CrashBackoff)
-	// owed are failed instances whose replacement is still to come, oldest
-	// first: the next replacement launch names the first (Spec.Replaces).
-	owed         []string
+	// owed are the failed working instances whose replacement is still to
+	// come, oldest first, each with its crash-loop backoff (crash.go).
+	owed         []owed
+	lastCrash    string // the last quick failure that was not the first in a row: "ID (why)"
 	lastReactive time.Time
 	lastSent     []RoutableInstance
 	sent         bool
@@ -254,8 +255,10 @@ func (c *Controller) Stop() {
 		}
 	}
 	for _, vs := range c.vnfs {
-		if vs.crash.timer != nil {
-			vs.crash.timer.Stop()
+		for _, o := range vs.owed {
+			if o.timer != nil {
+				o.timer.Stop()
+			}
 		}
 	}
 	if c.cancelSub != nil {
@@ -299,9 +302,6 @@ func (c *Controller) countsLocked(vnf string) Counts {
 		n.Churn = vs.churn
 		if h := c.holdLocked(vs); h != nil {
 			n.Hold = h
-		}
-		if b, ok := c.backoffLocked(vs); ok {
-			n.Backoff = &b
 		}
 	}
 	return n
@@ -410,38 +410,49 @@ func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op
 			in.State = StateBooting
 		}
 		in.BufferedIn = 0
-		in.Why = string(reason) + ": " + detail
-		kind, d := KindReuse, fmt.Sprintf("%s; from buffer tail (buffered in interval %d)", detail, e.Interval)
+		kind, r, why := KindReuse, reason, detail
+		if o, ok := c.payOwedLocked(vs, true); ok {
+			// a known-good instance takes the failed one's place: its slot
+			// starts afresh, a backoff holding it back ends
+			kind, r, why = KindReplace, ReasonReplacement, fmt.Sprintf("replaces %s (%s)", o.failed, o.why)
+			in.replacedAt, in.crashes = c.clk.Now(), 0
+		} else if r == ReasonReplacement {
+			kind = KindReplace
+		}
+		in.Why = string(r) + ": " + why
+		d := fmt.Sprintf("%s; from buffer tail (buffered in interval %d)", why, e.Interval)
 		if c.interval <= e.Interval+ChurnIntervals {
 			vs.churn++
 			d += fmt.Sprintf("; churn: buffered %d interval(s) ago", c.interval-e.Interval)
 		}
-		if reason == ReasonReplacement {
-			kind = KindReplace
-			in.replacedAt = c.clk.Now()
-			c.payOwedLocked(vs)
-		}
-		c.record(vs.cfg.Name, kind, reason, in.ID, d)
+		c.record(vs.cfg.Name, kind, r, in.ID, d)
 	}
-	if n > 0 && (c.clk.Now().Before(vs.backoffUntil) || c.clk.Now().Before(vs.crash.until)) {
+	// replacements a crash loop holds back count as there: their backoff's
+	// timer launches them
+	if n -= c.heldLocked(vs); n > 0 && c.clk.Now().Before(vs.backoffUntil) {
 		vs.deficitReason, vs.deficitDetail = reason, detail
 		c.syncSinkLocked(vs)
 		return ops
 	}
 	for n = min(n, c.launchRoomLocked(vs.cfg.Name)); n > 0; n-- {
-		kind, d := KindCreate, detail+"; launched"
-		if reason == ReasonReplacement {
-			kind = KindReplace
-			if vs.crash.failures > 1 {
-				d += fmt.Sprintf(" after the crash-loop backoff (%d quick failures in a row)", vs.crash.failures)
+		kind, r, d := KindCreate, reason, detail+"; launched"
+		o, paid := c.payOwedLocked(vs, false)
+		if paid {
+			r, d = ReasonReplacement, fmt.Sprintf("replaces %s (%s); launched", o.failed, o.why)
+			if !o.until.IsZero() {
+				d += fmt.Sprintf(" after the crash-loop backoff (%d quick failures in a row)", o.n)
 			}
 		}
-		o := c.newLaunchLocked(vs, kind, reason, d)
-		if reason == ReasonReplacement {
-			c.insts[o.id].replacedAt = c.clk.Now()
-			o.spec.Replaces = c.payOwedLocked(vs)
+		if r == ReasonReplacement {
+			kind = KindReplace
 		}
-		ops = append(ops, o)
+		l := c.newLaunchLocked(vs, kind, r, d)
+		if paid {
+			in := c.insts[l.id]
+			in.replacedAt, in.crashes = c.clk.Now(), o.n
+			l.spec.Replaces = o.failed
+		}
+		ops = append(ops, l)
 	}
 	vs.deficitReason, vs.deficitDetail = reason, detail
 	c.syncSinkLocked(vs)
@@ -471,8 +482,7 @@ func (c *Controller) failLocked(in *inst, why string) []op {
 	// backoff's timer launch it when the backoff ends.
 	var ops []op
 	if working(prev) {
-		vs.owed = append(vs.owed, in.ID)
-		c.crashLocked(vs, in, why)
+		c.oweLocked(vs, in, why)
 		ops = c.fillLocked(vs, ReasonReplacement, fmt.Sprintf("replaces %s (%s)", in.ID, why))
 	}
 	return append(ops, c.terminateLocked(in)...)
@@ -714,8 +724,8 @@ func (c *Controller) onTick() {
 			ops = append(ops, c.fillLocked(vs, vs.deficitReason, vs.deficitDetail)...)
 		}
 		ops = append(ops, c.reactiveLocked(vs)...)
-		c.crashResetLocked(vs)
 	}
+	c.crashResetLocked()
 	ids := make([]string, 0, len(c.insts))
 	for id := range c.insts {
 		ids = append(ids, id)
@@ -911,7 +921,11 @@ func (c *Controller) Counts() map[string]Counts {
 	defer c.mu.Unlock()
 	out := make(map[string]Counts, len(c.order))
 	for _, name := range c.order {
-		out[name] = c.countsLocked(name)
+		n := c.countsLocked(name)
+		if b, ok := c.backoffLocked(c.vnfs[name]); ok {
+			n.Backoff = &b
+		}
+		out[name] = n
 	}
 	return out
 }

@@ -74,10 +74,8 @@ type VNFProvision struct {
 	// allows in the datacenter, as the driver told the local controller at
 	// this acquire (drivers.QuotaReporter): absent when unknown (the
 	// driver cannot tell, or asking it failed), negative when the cloud sets
-	// no limit. 0 too while the local controller's crash-loop backoff holds
-	// the VNF's launches back (local.CrashBackoff). The global controller
-	// keeps the last reported value and the planner routes around a DC whose
-	// quota leaves a VNF no room to grow.
+	// no limit. The global controller keeps the last reported value and the
+	// planner routes around a DC whose quota leaves a VNF no room to grow.
 	QuotaLeft *int `json:"quotaLeft,omitempty"`
 }
 

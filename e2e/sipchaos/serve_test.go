@@ -27,7 +27,10 @@ var vnfName = map[string]string{"pcscf": "P-CSCF", "scscf": "S-CSCF"}
 
 // serveConfig: one DC (index 0 by its position: 127.10.x.x, DNS
 // 127.10.0.53), N+1 P-CSCFs and S-CSCFs that never overload (this test is
-// about failures), one simulated-or-OVS firewall stage.
+// about failures), one simulated-or-OVS firewall stage. Its faults are
+// independent, 16 s apart, and may hit the replacement of an earlier
+// victim: a crash-loop reset of 10 s (default 10 min) keeps them from
+// counting as a crash loop, whose backoff would hold the replacement back.
 const serveConfig = `node: {id: chaos}
 api: {listen: "` + serveAPI + `", allowUnauthenticated: true}
 role: {global: true}
@@ -40,7 +43,7 @@ topology:
   scscf: {name: S-CSCF, capacity: 1000, min: 2, max: 2, thresholds: {cpu: 99, mem: 99, pktRate: 1000000}}
   chain:
     - {name: firewall, capacity: 35000, min: 1}
-policy: {intervalSeconds: 10, tau: 3, delayBoundMs: 100, predictor: ar1, strategy: hybrid}
+policy: {intervalSeconds: 10, tau: 3, delayBoundMs: 100, predictor: ar1, strategy: hybrid, crashLoopBackoff: {reset: 10s}}
 `
 
 type served struct {

@@ -237,21 +237,58 @@ func (f *fixture) wantCond(t condition.Type, status corev1.ConditionStatus, reas
 }
 
 // simulatePod does what the StatefulSet controller and the kubelet would:
-// the pod of ordinal i exists and is Ready, and its daemon answers.
+// the pod of ordinal i exists with the StatefulSet's current template
+// annotations, its daemon answers and its container has started; the pod
+// is Ready as the kubelet's probe of /readyz finds it (kubelet).
 func (f *fixture) simulatePod(i int) {
 	f.t.Helper()
 	name := podName(f.key.Name, i)
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns, Labels: selector(f.instance())},
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns, Labels: selector(f.instance()),
+		Annotations: f.sts().Spec.Template.Annotations},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: appName, Image: "ims-orch"}}}}
 	if err := k8sClient.Create(f.ctx, p); err != nil && !k8serrors.IsAlreadyExists(err) {
 		f.t.Fatal(err)
 	}
-	f.get(name, p)
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-	if err := k8sClient.Status().Update(f.ctx, p); err != nil {
+	f.raft.setUp(name, true)
+	f.kubelet()
+}
+
+// kubelet sets every pod's status as the kubelet's probes would find the
+// daemons of the fakeRaft: started (/healthz answers) when its daemon is
+// up, Ready (/readyz answers: a raft leader is known) when it is also a
+// voter.
+func (f *fixture) kubelet() {
+	f.t.Helper()
+	pods := &corev1.PodList{}
+	if err := k8sClient.List(f.ctx, pods, client.InNamespace(f.ns)); err != nil {
 		f.t.Fatal(err)
 	}
-	f.raft.setUp(name, true)
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		f.raft.mu.Lock()
+		up := f.raft.up[p.Name]
+		member := up && slices.Contains(f.raft.voters, p.Name)
+		f.raft.mu.Unlock()
+		cond := corev1.ConditionFalse
+		if member {
+			cond = corev1.ConditionTrue
+		}
+		p.Status.Phase = corev1.PodRunning
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: appName, Image: "ims-orch", Started: ptr.To(up), Ready: member,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: cond}}
+		if err := k8sClient.Status().Update(f.ctx, p); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+// podReady is pod name's Ready condition as stored.
+func (f *fixture) podReady(name string) bool {
+	f.t.Helper()
+	p := &corev1.Pod{}
+	f.get(name, p)
+	return ready(p)
 }
 
 // simulateStatefulSetReady sets the StatefulSet's status as its controller
@@ -355,9 +392,7 @@ func TestCreateMakesOwnedObjects(t *testing.T) {
 	pdbObj := &policyv1.PodDisruptionBudget{}
 	f.get("orch", pdbObj)
 	wantOwned(t, pdbObj, in)
-	if pdbObj.Spec.MinAvailable == nil || pdbObj.Spec.MinAvailable.IntValue() != 2 {
-		t.Fatalf("PDB minAvailable %v, want 2 of 3", pdbObj.Spec.MinAvailable)
-	}
+	f.wantPDB(2, -1)
 
 	sts := f.sts()
 	wantOwned(t, sts, in)
@@ -500,13 +535,24 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 	f.reconcile()
 	f.simulatePod(0) // bootstraps itself (the fake starts with m-0 as voter)
 	f.reconcile()
-	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionFalse, ReasonMembership, "waiting for pod m-1")
+	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionFalse, ReasonMembership, "waiting for pod m-1 to start")
+	if !f.podReady("m-0") {
+		t.Fatal("the bootstrap pod m-0 is not ready")
+	}
 	f.simulatePod(1)
 	f.simulatePod(2)
+	// started, not yet ready (not a voter): the operator joins it anyway
+	if f.podReady("m-1") {
+		t.Fatal("m-1 ready before it joined")
+	}
 	if res := f.reconcile(); res.RequeueAfter != time.Second {
 		t.Fatalf("after a join: requeue %v", res.RequeueAfter)
 	}
 	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionFalse, ReasonMembership, "joined m-1")
+	f.kubelet()
+	if !f.podReady("m-1") || f.podReady("m-2") {
+		t.Fatalf("after m-1 joined: ready m-1 %v m-2 %v, want true false", f.podReady("m-1"), f.podReady("m-2"))
+	}
 	f.reconcile()
 	f.reconcile()
 	f.simulateStatefulSetReady()
@@ -543,7 +589,7 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 	f.wantCond(condition.ReadyCondition, corev1.ConditionFalse, "", "")
 	f.simulatePod(3)
 	f.reconcile()
-	f.reconcile() // m-4 not ready: no join
+	f.reconcile() // m-4 not started: no join
 	if joins, _ := f.raft.calls(); !slices.Equal(joins, []string{"m-1", "m-2", "m-3"}) {
 		t.Fatalf("joins %v", joins)
 	}
@@ -555,11 +601,7 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 		t.Fatalf("joins %v", joins)
 	}
 	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionTrue, "", "5 voters")
-	pdbObj := &policyv1.PodDisruptionBudget{}
-	f.get("m", pdbObj)
-	if pdbObj.Spec.MinAvailable.IntValue() != 3 {
-		t.Fatalf("PDB minAvailable %v, want 3 of 5", pdbObj.Spec.MinAvailable)
-	}
+	f.wantPDB(3, -1)
 
 	// 5 → 3: leave m-4, then m-3; the StatefulSet keeps a pod until it left
 	f.update(func(in *orchv1.ImsOrch) { in.Spec.Replicas = ptr.To[int32](3) })
@@ -567,6 +609,7 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 	if _, leaves := f.raft.calls(); !slices.Equal(leaves, []string{"m-4"}) {
 		t.Fatalf("leaves %v", leaves)
 	}
+	f.wantPDB(3, -1) // 5 voters until m-4 left: 3 must stay
 	if n := *f.sts().Spec.Replicas; n != 5 {
 		t.Fatalf("statefulset shrank to %d before m-4 left raft", n)
 	}
@@ -586,6 +629,7 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 	f.reconcile()
 	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionTrue, "", "3 voters")
 	f.wantCond(condition.ReadyCondition, corev1.ConditionTrue, "", "")
+	f.wantPDB(2, -1)
 
 	// a voter that stops answering the leader: quorum still there (2 of 3)
 	f.raft.setUp("m-2", false)
@@ -594,6 +638,62 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 	f.raft.setUp("m-1", false)
 	f.reconcile()
 	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionFalse, ReasonDaemon, "reaches 1 of 3 voters")
+}
+
+// wantPDB checks the instance's PodDisruptionBudget (-1: field unset).
+func (f *fixture) wantPDB(minAvailable, maxUnavailable int) {
+	f.t.Helper()
+	b := &policyv1.PodDisruptionBudget{}
+	f.get(f.key.Name, b)
+	if intOrUnset(b.Spec.MinAvailable) != minAvailable || intOrUnset(b.Spec.MaxUnavailable) != maxUnavailable {
+		f.t.Fatalf("PDB minAvailable %v maxUnavailable %v, want %d %d (-1: unset)", b.Spec.MinAvailable, b.Spec.MaxUnavailable, minAvailable, maxUnavailable)
+	}
+	if b.Spec.UnhealthyPodEvictionPolicy == nil || *b.Spec.UnhealthyPodEvictionPolicy != policyv1.AlwaysAllow {
+		f.t.Fatalf("PDB unhealthyPodEvictionPolicy %v", b.Spec.UnhealthyPodEvictionPolicy)
+	}
+}
+
+// One replica: the budget lets a drain evict its pod (minAvailable 1 would
+// hang every drain of its node); 1 → 3 → 1: a quorum of the running
+// replicas, and back to maxUnavailable 1 once the members left (the field
+// of the other form is removed, or the API server would refuse both).
+func TestPDBFollowsReplicas(t *testing.T) {
+	f := newFixture(t, "pdb")
+	in := f.sample()
+	in.Spec.Replicas = ptr.To[int32](1)
+	if err := k8sClient.Create(f.ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	f.wantPDB(-1, 1)
+	f.simulatePod(0)
+	f.reconcile()
+	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionTrue, "", "1 voters")
+	f.wantPDB(-1, 1)
+
+	f.update(func(in *orchv1.ImsOrch) { in.Spec.Replicas = ptr.To[int32](3) })
+	f.reconcile()
+	f.wantPDB(2, -1)
+	f.simulatePod(1)
+	f.reconcile()
+	f.simulatePod(2)
+	f.reconcile()
+	f.reconcile()
+	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionTrue, "", "3 voters")
+
+	f.update(func(in *orchv1.ImsOrch) { in.Spec.Replicas = ptr.To[int32](1) })
+	f.reconcile() // pdb-2 leaves; 3 replicas run
+	f.wantPDB(2, -1)
+	f.reconcile() // pdb-1 leaves; 2 replicas run: both needed
+	f.wantPDB(2, -1)
+	f.reconcile()
+	if _, leaves := f.raft.calls(); !slices.Equal(leaves, []string{"pdb-2", "pdb-1"}) {
+		t.Fatalf("leaves %v", leaves)
+	}
+	f.wantPDB(-1, 1)
+	if n := *f.sts().Spec.Replicas; n != 1 {
+		t.Fatalf("statefulset replicas %d, want 1", n)
+	}
 }
 
 // Bad input: a missing Secret or a configuration the daemon refuses gives a

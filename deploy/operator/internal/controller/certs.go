@@ -112,12 +112,13 @@ func rotateCerts(in *orchv1.ImsOrch, caData, tlsData map[string][]byte, now time
 		}
 		nm.cert, nm.certPEM, nm.keyPEM = m.cert, m.certPEM, m.keyPEM
 		if len(nm.bundle) == 1 || !now.Before(m.cert.NotAfter) {
-			// nothing of the old setup works any more: no pod can be
-			// cut off by replacing everything at once
+			// the certificate or its CA expired: the pods refuse each
+			// other already, replacing everything at once cuts no one off
+			nm.bundle = nm.bundle[:1]
 			if err := nm.issue(in, now); err != nil {
 				return rotation{}, err
 			}
-			return nm.result(renewBefore, "the CA and the API certificate expired: generated new ones", ""), nil
+			return nm.result(renewBefore, "the API certificate or its CA expired: generated a new CA and certificate", ""), nil
 		}
 		return nm.result(renewBefore, "generated a new CA and added it to the trusted bundle", ""), nil
 	}

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -49,6 +50,7 @@ type fakeRaft struct {
 	addrs    []string
 	interval int64
 	tokens   []string
+	caPEM    []byte // the CA bundle of the last dial
 }
 
 func newFakeRaft(bootstrap string) *fakeRaft {
@@ -65,6 +67,7 @@ func (f *fakeRaft) dial(baseURL, token string, caPEM []byte) (Daemon, error) {
 	}
 	f.mu.Lock()
 	f.tokens = append(f.tokens, token)
+	f.caPEM = caPEM
 	f.mu.Unlock()
 	return &fakeNode{f: f, id: strings.SplitN(u.Hostname(), ".", 2)[0]}, nil
 }
@@ -493,6 +496,10 @@ func TestInvalidSpecsRefusedByAPIServer(t *testing.T) {
 		}, "set exactly one of inline and configMapRef"},
 		{"no config", func(in *orchv1.ImsOrch) { in.Spec.Config = orchv1.ConfigSource{} }, "set exactly one of inline and configMapRef"},
 		{"no image", func(in *orchv1.ImsOrch) { in.Spec.Image = "" }, "spec.image"},
+		{"certRenewBefore 30m", func(in *orchv1.ImsOrch) { in.Spec.CertRenewBefore = &metav1.Duration{Duration: 30 * time.Minute} },
+			"certRenewBefore must be between 1h and 4380h"},
+		{"certRenewBefore a year", func(in *orchv1.ImsOrch) { in.Spec.CertRenewBefore = &metav1.Duration{Duration: 8760 * time.Hour} },
+			"certRenewBefore must be between 1h and 4380h"},
 	} {
 		in := f.sample()
 		c.mutate(in)
@@ -519,6 +526,9 @@ func TestInvalidSpecsRefusedByAPIServer(t *testing.T) {
 	}
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 {
 		t.Fatalf("default replicas %v", d.Spec.Replicas)
+	}
+	if d.RenewBefore() != orchv1.DefaultCertRenewBefore || d.Spec.CertRenewBefore == nil {
+		t.Fatalf("default certRenewBefore %v", d.Spec.CertRenewBefore)
 	}
 }
 
@@ -638,6 +648,205 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 	f.raft.setUp("m-1", false)
 	f.reconcile()
 	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionFalse, ReasonDaemon, "reaches 1 of 3 voters")
+}
+
+// testClock is the reconciler's injected clock.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// bringUp creates the instance and its n pods as the StatefulSet
+// controller and kubelet would, joins them and returns once QuorumReady.
+func (f *fixture) bringUp(in *orchv1.ImsOrch, n int) {
+	f.t.Helper()
+	if err := k8sClient.Create(f.ctx, in); err != nil {
+		f.t.Fatal(err)
+	}
+	f.reconcile()
+	for i := range n {
+		f.simulatePod(i)
+		f.reconcile()
+	}
+	f.kubelet()
+	f.simulateStatefulSetReady()
+	f.reconcile()
+	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionTrue, "", fmt.Sprintf("%d voters", n))
+}
+
+// rollPods does what a finished rolling update leaves: every pod runs the
+// StatefulSet's current template and is ready again.
+func (f *fixture) rollPods() {
+	f.t.Helper()
+	tmpl := f.sts().Spec.Template.Annotations
+	pods := &corev1.PodList{}
+	if err := k8sClient.List(f.ctx, pods, client.InNamespace(f.ns)); err != nil {
+		f.t.Fatal(err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		p.Annotations = tmpl
+		if err := k8sClient.Update(f.ctx, p); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	f.kubelet()
+}
+
+// tlsSecret is the generated API TLS Secret's data.
+func (f *fixture) tlsSecret() map[string][]byte {
+	f.t.Helper()
+	s := &corev1.Secret{}
+	f.get(f.key.Name+"-api-tls", s)
+	return s.Data
+}
+
+// The generated CA and API certificate on the reconciler's injected clock,
+// with spec.certRenewBefore 1000h: nothing changes a second before a
+// certificate falls due, and the reconcile asks to come back then; at the
+// due time the certificate is renewed from the same CA and the pods roll
+// (the template's hash changes). When the CA falls due, a new CA joins the
+// bundle (the pods roll) and the certificate it signs waits until every pod
+// runs with that bundle and is ready; then it replaces the old one (the
+// pods roll again). Every change keeps a pod on the old Secret and one on
+// the new trusting each other, and the operator's own client trusts both.
+func TestCertificatesRotateBeforeExpiry(t *testing.T) {
+	f := newFixture(t, "rot")
+	clk := &testClock{now: time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)}
+	f.r.Now = clk.Now
+	rb := 1000 * time.Hour
+	in := f.sample()
+	in.Spec.CertRenewBefore = &metav1.Duration{Duration: rb}
+	f.bringUp(in, 3)
+	caS := &corev1.Secret{}
+	f.get("rot-api-ca", caS)
+	wantOwned(t, caS, f.instance())
+	for _, v := range f.sts().Spec.Template.Spec.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == "rot-api-ca" {
+			t.Fatal("the CA's key is mounted in the pods")
+		}
+	}
+	firstCA := caS.Data[certKey]
+	st := f.instance().Status
+	if st.CertificateNotAfter == nil || !st.CertificateNotAfter.Time.Equal(clk.Now().Add(certValidity)) ||
+		st.CANotAfter == nil || !st.CANotAfter.Time.Equal(clk.Now().Add(caValidity)) {
+		t.Fatalf("status certificateNotAfter %v caNotAfter %v", st.CertificateNotAfter, st.CANotAfter)
+	}
+
+	step := func(at time.Time) (ctrl.Result, map[string][]byte, string) {
+		t.Helper()
+		before, hash := f.tlsSecret(), f.sts().Spec.Template.Annotations[hashAnnot]
+		clk.set(at)
+		res := f.reconcile()
+		after := f.tlsSecret()
+		if err := verifies(t, f.instance(), after, before, at); err != nil {
+			t.Fatalf("at %v: a pod on the old Secret refuses the new certificate: %v", at, err)
+		}
+		if err := verifies(t, f.instance(), before, after, at); err != nil {
+			t.Fatalf("at %v: a pod on the new Secret refuses the old certificate: %v", at, err)
+		}
+		return res, after, hash
+	}
+	renewals := 0
+	for {
+		st := f.instance().Status
+		certDue, caDue := st.CertificateNotAfter.Add(-rb), st.CANotAfter.Add(-rb)
+		if !caDue.After(certDue) {
+			break
+		}
+		old := f.tlsSecret()
+		res, now, hash := step(certDue.Add(-time.Second))
+		if !bytes.Equal(now[certKey], old[certKey]) || f.sts().Spec.Template.Annotations[hashAnnot] != hash {
+			t.Fatalf("renewed a second before %v", certDue)
+		}
+		if res.RequeueAfter != time.Second {
+			t.Fatalf("a second before the renewal: requeue after %v", res.RequeueAfter)
+		}
+		_, now, hash = step(certDue)
+		if bytes.Equal(now[certKey], old[certKey]) || !bytes.Equal(now[bundleKey], old[bundleKey]) {
+			t.Fatalf("at %v: certificate renewed %v, bundle kept %v", certDue, !bytes.Equal(now[certKey], old[certKey]), bytes.Equal(now[bundleKey], old[bundleKey]))
+		}
+		if f.sts().Spec.Template.Annotations[hashAnnot] == hash {
+			t.Fatal("a renewed certificate did not roll the pods")
+		}
+		f.rollPods()
+		renewals++
+	}
+	if renewals < 4 {
+		t.Fatalf("%d renewals before the CA fell due", renewals)
+	}
+
+	// the CA falls due: a new CA in the bundle, the certificate stays
+	caDue := f.instance().Status.CANotAfter.Add(-rb)
+	old := f.tlsSecret()
+	_, now, hash := step(caDue)
+	f.get("rot-api-ca", caS)
+	if bytes.Equal(caS.Data[certKey], firstCA) || !bytes.Equal(now[certKey], old[certKey]) || countCerts(t, now[bundleKey]) != 2 {
+		t.Fatal("the CA step did not add a new CA beside the old one and keep the certificate")
+	}
+	if f.sts().Spec.Template.Annotations[hashAnnot] == hash || f.sts().Spec.Template.Annotations[bundleAnnot] != bundleSum(now[bundleKey]) {
+		t.Fatal("the new bundle did not roll the pods")
+	}
+	// the pods have not rolled yet: the certificate waits
+	res, now2, _ := step(caDue.Add(time.Minute))
+	if !bytes.Equal(now2[certKey], old[certKey]) {
+		t.Fatal("the certificate signed by the new CA replaced the old one before the pods trusted the new CA")
+	}
+	if st := f.instance().Status; !strings.Contains(st.CertificateRotation, "waiting for every pod") {
+		t.Fatalf("status certificateRotation %q", st.CertificateRotation)
+	}
+	if res.RequeueAfter != testWait {
+		t.Fatalf("a waiting rotation: requeue after %v, want %v", res.RequeueAfter, testWait)
+	}
+	// two pods rolled, one did not: still waiting
+	f.rollPods()
+	p := &corev1.Pod{}
+	f.get("rot-2", p)
+	p.Annotations = map[string]string{hashAnnot: "old", bundleAnnot: bundleSum(old[bundleKey])}
+	if err := k8sClient.Update(f.ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, now3, _ := step(caDue.Add(2 * time.Minute)); !bytes.Equal(now3[certKey], old[certKey]) {
+		t.Fatal("the certificate was replaced while rot-2 ran with the old bundle")
+	}
+	// every pod runs with the new bundle and is ready
+	f.rollPods()
+	_, now4, hash := step(caDue.Add(3 * time.Minute))
+	newCA, err := parseCerts(caS.Data[certKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := parseCerts(now4[certKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert[0].CheckSignatureFrom(newCA[0]) != nil {
+		t.Fatal("the certificate is not signed by the new CA once every pod trusts it")
+	}
+	if f.sts().Spec.Template.Annotations[hashAnnot] == hash || f.instance().Status.CertificateRotation != "" {
+		t.Fatalf("the new certificate did not roll the pods, or status still waits: %q", f.instance().Status.CertificateRotation)
+	}
+	// the operator's client trusts the bundle: old and new certificates
+	f.raft.mu.Lock()
+	lastCA := f.raft.caPEM
+	f.raft.mu.Unlock()
+	for _, d := range []map[string][]byte{old, now4} {
+		if err := verifies(t, f.instance(), d, map[string][]byte{bundleKey: lastCA}, clk.Now()); err != nil {
+			t.Fatalf("the operator's client refuses a pod's certificate: %v", err)
+		}
+	}
 }
 
 // wantPDB checks the instance's PodDisruptionBudget (-1: field unset).

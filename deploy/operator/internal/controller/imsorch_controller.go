@@ -86,9 +86,10 @@ type ImsOrchReconciler struct {
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;list;watch;create;update;patch;delete
 
-// Reconcile brings one ImsOrch to its spec. Nothing is ever deleted here:
-// owned objects go with the ImsOrch through their owner references, and a
-// bad input stops the reconcile before anything changes.
+// Reconcile brings one ImsOrch to its spec. Nothing is deleted here
+// (but a StatefulSet of an older operator that cannot be patched, whose
+// pods keep running): owned objects go with the ImsOrch through their owner
+// references, and a bad input stops the reconcile before anything changes.
 func (r *ImsOrchReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	log := ctrl.LoggerFrom(ctx)
 	inst := &orchv1.ImsOrch{}
@@ -328,6 +329,22 @@ func (r *ImsOrchReconciler) reconcile(ctx context.Context, h *helper.Helper, ins
 	conds.MarkTrue(condition.CreateServiceReadyCondition, condition.CreateServiceReadyMessage)
 
 	// ---- StatefulSet ----
+	if cur.Name != "" && cur.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
+		// made OrderedReady by an older operator: the field cannot change,
+		// so the StatefulSet is deleted with its pods left running
+		// (orphaned) and made again once it is gone; the new one adopts
+		// the pods (same name, selector and claims)
+		if cur.DeletionTimestamp == nil {
+			if err := r.Delete(ctx, cur, client.PropagationPolicy(metav1.DeletePropagationOrphan),
+				client.Preconditions{UID: &cur.UID}); err != nil && !k8serrors.IsNotFound(err) {
+				return ctrl.Result{}, err
+			}
+			log.Info("StatefulSet made with podManagementPolicy OrderedReady: deleted, its pods keep running, to make it again with Parallel")
+		}
+		conds.MarkFalse(condition.DeploymentReadyCondition, condition.RequestedReason, condition.SeverityInfo,
+			"replacing the StatefulSet (podManagementPolicy %s → Parallel); its pods keep running", cur.Spec.PodManagementPolicy)
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
 	sts := statefulset.NewStatefulSet(statefulSet(inst, replicas, hash, bundleSum(caBundle)), r.wait())
 	if _, err := sts.CreateOrPatch(ctx, h); err != nil {
 		conds.MarkFalse(condition.DeploymentReadyCondition, condition.ErrorReason, condition.SeverityWarning,

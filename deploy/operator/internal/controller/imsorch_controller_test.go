@@ -401,6 +401,7 @@ func TestCreateMakesOwnedObjects(t *testing.T) {
 	wantOwned(t, sts, in)
 	c := sts.Spec.Template.Spec.Containers[0]
 	if *sts.Spec.Replicas != 3 || sts.Spec.ServiceName != "orch-peers" || c.Image != in.Spec.Image ||
+		sts.Spec.PodManagementPolicy != appsv1.ParallelPodManagement ||
 		len(sts.Spec.VolumeClaimTemplates) != 1 || sts.Spec.VolumeClaimTemplates[0].Name != raftVolume ||
 		sts.Spec.Template.Annotations[hashAnnot] == "" || sts.Spec.Template.Annotations[hashAnnot] != in.Status.ConfigHash {
 		t.Fatalf("statefulset: replicas %d service %s image %s claims %v annotations %v (status hash %s)",
@@ -847,6 +848,52 @@ func TestCertificatesRotateBeforeExpiry(t *testing.T) {
 			t.Fatalf("the operator's client refuses a pod's certificate: %v", err)
 		}
 	}
+}
+
+// A StatefulSet made with podManagementPolicy OrderedReady (by an older
+// operator; the field is immutable) is deleted with its pods orphaned — not
+// with them — and made again with Parallel once it is gone; the pod keeps
+// running throughout.
+func TestOrderedReadyStatefulSetReplaced(t *testing.T) {
+	f := newFixture(t, "old")
+	in := f.sample()
+	in.Spec.Replicas = ptr.To[int32](1)
+	f.bringUp(in, 1)
+	// what an older operator left: the same StatefulSet, OrderedReady
+	sts := f.sts()
+	if err := k8sClient.Delete(f.ctx, sts); err != nil {
+		t.Fatal(err)
+	}
+	old := sts.DeepCopy()
+	old.ResourceVersion, old.UID, old.CreationTimestamp, old.Status = "", "", metav1.Time{}, appsv1.StatefulSetStatus{}
+	old.Spec.PodManagementPolicy = appsv1.OrderedReadyPodManagement
+	if err := k8sClient.Create(f.ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	f.update(func(in *orchv1.ImsOrch) { in.Spec.Replicas = ptr.To[int32](3) })
+	if res := f.reconcile(); res.RequeueAfter != time.Second {
+		t.Fatalf("replacing: requeue %v", res.RequeueAfter)
+	}
+	f.wantCond(condition.DeploymentReadyCondition, corev1.ConditionFalse, condition.RequestedReason, "OrderedReady → Parallel")
+	got := f.sts()
+	if got.DeletionTimestamp == nil || !slices.Contains(got.Finalizers, metav1.FinalizerOrphanDependents) {
+		t.Fatalf("the old StatefulSet is not being deleted with its pods orphaned: deletion %v finalizers %v", got.DeletionTimestamp, got.Finalizers)
+	}
+	if joins, _ := f.raft.calls(); len(joins) != 0 {
+		t.Fatalf("joined %v while the StatefulSet was being replaced", joins)
+	}
+	f.reconcile() // still going: no second delete, no error
+	// the garbage collector orphans the pods and removes the finalizer
+	got.Finalizers = nil
+	if err := k8sClient.Update(f.ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	if n := f.sts(); n.Spec.PodManagementPolicy != appsv1.ParallelPodManagement || *n.Spec.Replicas != 3 || n.UID == got.UID {
+		t.Fatalf("new StatefulSet: policy %s replicas %d (same object %v)", n.Spec.PodManagementPolicy, *n.Spec.Replicas, n.UID == got.UID)
+	}
+	f.get("old-0", &corev1.Pod{})
+	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionFalse, ReasonMembership, "waiting for pod old-1 to start")
 }
 
 // wantPDB checks the instance's PodDisruptionBudget (-1: field unset).

@@ -187,9 +187,14 @@ func statefulSet(in *orchv1.ImsOrch, replicas int32, hash, caBundleSum string) *
 			Replicas:    ptr.To(replicas),
 			ServiceName: peersService(in.Name),
 			Selector:    &metav1.LabelSelector{MatchLabels: selector(in)},
-			// pods start in order: ordinal 0 bootstraps, the others wait
-			// to be joined one at a time
-			PodManagementPolicy: appsv1.OrderedReadyPodManagement,
+			// pods start together: ordinal 0 bootstraps, the others wait
+			// and the operator joins them one at a time. Not OrderedReady:
+			// a pod is ready only in a cluster with a leader (/readyz), so
+			// after a quorum loss (-1 and -2 of 3 gone) -0 is not ready and
+			// OrderedReady would never recreate -1: the quorum would never
+			// come back. Updates still roll one pod at a time, from the top,
+			// each once the one before is ready.
+			PodManagementPolicy: appsv1.ParallelPodManagement,
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: lb, Annotations: map[string]string{hashAnnot: hash, bundleAnnot: caBundleSum}},

@@ -896,6 +896,43 @@ func TestOrderedReadyStatefulSetReplaced(t *testing.T) {
 	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionFalse, ReasonMembership, "waiting for pod old-1 to start")
 }
 
+// A generated TLS Secret that cannot be read (edited by hand) is bad
+// input: InputReady=False InvalidSecret naming the key and how to recover,
+// no requeue (the Secret is watched), nothing changed; deleting it makes
+// new ones.
+func TestUnreadableGeneratedSecret(t *testing.T) {
+	f := newFixture(t, "us")
+	if err := k8sClient.Create(f.ctx, f.sample()); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	hash := f.sts().Spec.Template.Annotations[hashAnnot]
+	s := &corev1.Secret{}
+	f.get("us-api-tls", s)
+	s.Data[certKey] = []byte("not a certificate")
+	if err := k8sClient.Update(f.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if res := f.reconcile(); res != (ctrl.Result{}) {
+		t.Fatalf("unreadable Secret: result %+v, want no requeue", res)
+	}
+	f.wantCond(condition.InputReadyCondition, corev1.ConditionFalse, ReasonInvalidSecret, "Secret us-api-tls (generated): tls.crt: no PEM certificate; delete it")
+	f.wantCond(condition.ReadyCondition, corev1.ConditionFalse, ReasonInvalidSecret, "tls.crt")
+	f.get("us-api-tls", s)
+	if string(s.Data[certKey]) != "not a certificate" || f.sts().Spec.Template.Annotations[hashAnnot] != hash {
+		t.Fatal("the reconcile changed the Secret or the StatefulSet")
+	}
+	if err := k8sClient.Delete(f.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	f.wantCond(condition.InputReadyCondition, corev1.ConditionTrue, "", "")
+	f.get("us-api-tls", s)
+	if _, err := parseCerts(s.Data[certKey]); err != nil {
+		t.Fatalf("after the delete: %v", err)
+	}
+}
+
 // wantPDB checks the instance's PodDisruptionBudget (-1: field unset).
 func (f *fixture) wantPDB(minAvailable, maxUnavailable int) {
 	f.t.Helper()

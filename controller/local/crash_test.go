@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
@@ -267,5 +268,33 @@ func TestCrashBackoffDelayAndDefaults(t *testing.T) {
 		if _, err := New(cfg, nil, nil, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("%+v: error %v, want %q", tc.b, err, tc.want)
 		}
+	}
+}
+
+// A held-back replacement whose launch the cloud refuses is still owed,
+// its row kept: the retry after RetryBackoff names the failed instance.
+func TestCrashLoopRefusedLaunchStillOwed(t *testing.T) {
+	refuse := 0
+	e := newEnv(t, crashCfg(), fake.Options{BootDelay: 2 * time.Second, FailNext: 2, Reject: func(drivers.Spec) error {
+		if refuse > 0 {
+			refuse--
+			return drivers.ErrCapacity
+		}
+		return nil
+	}})
+	e.seconds(5) // failures at 2 and 4: the third launch held until 14
+	refuse = 1
+	e.seconds(10) // at 14 the cloud refuses it; retried after RetryBackoff (10 s)
+	if n := len(e.drv.Launches()); n != 2 {
+		t.Fatalf("%d launches accepted, want 2", n)
+	}
+	e.seconds(10)
+	l := e.drv.Launches()
+	if len(l) != 3 || l[2].Replaces != l[1].ID {
+		t.Fatalf("launches %+v: want the retry to replace %s", l, l[1].ID)
+	}
+	rep := e.actions(KindReplace, ReasonReplacement)
+	if last := rep[len(rep)-1]; !strings.Contains(last.Detail, "replaces "+l[1].ID) {
+		t.Fatalf("retry recorded as %+v", last)
 	}
 }

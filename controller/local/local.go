@@ -42,6 +42,7 @@ type inst struct {
 	activeSince  time.Time  // when the cloud first reported it active (zero: never)
 	replacedAt   time.Time  // when it was launched or reused as a replacement (zero: never)
 	crashes      int        // quick failures in a row of the instances it replaces (crash.go)
+	slot         *owed      // the owed replacement a launch in flight pays (put back if the launch fails)
 	kind         ActionKind // action kind to record when the launch succeeds
 	reason       Reason
 	detail       string
@@ -449,7 +450,8 @@ func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op
 		l := c.newLaunchLocked(vs, kind, r, d)
 		if paid {
 			in := c.insts[l.id]
-			in.replacedAt, in.crashes = c.clk.Now(), o.n
+			o.until, o.timer = time.Time{}, nil
+			in.replacedAt, in.crashes, in.slot = c.clk.Now(), o.n, &o
 			l.spec.Replaces = o.failed
 		}
 		ops = append(ops, l)
@@ -837,6 +839,10 @@ func (c *Controller) launched(o op, di drivers.Instance, err error) bool {
 				vs.buf.Remove(in.ID)
 			}
 			delete(c.insts, o.id)
+			if in.slot != nil {
+				// the failed instance is still owed its replacement, its row kept
+				vs.owed = append([]owed{*in.slot}, vs.owed...)
+			}
 		}
 		// Whatever the error (quota, capacity, invalid spec, timeout), the
 		// tick retries the refill only after RetryBackoff.
@@ -852,7 +858,7 @@ func (c *Controller) launched(o op, di drivers.Instance, err error) bool {
 		c.exec([]op{{kind: opTerminate, id: o.id}})
 		return false
 	}
-	in.launching = false
+	in.launching, in.slot = false, nil
 	in.CloudID, in.Address = di.CloudID, di.Address
 	c.record(in.VNF, in.kind, in.reason, in.ID, in.detail)
 	var ops []op

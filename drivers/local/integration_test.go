@@ -49,8 +49,9 @@ func (l *eventLog) wait(t testing.TB, id string, state drivers.State, limit time
 		l.mu.Lock()
 		for i, ev := range l.evs {
 			if ev.ID == id && ev.State == state {
+				at := l.when[i] // read under the lock: the handler appends to l.when
 				l.mu.Unlock()
-				return ev, l.when[i]
+				return ev, at
 			}
 			if ev.ID == id && state == drivers.StateActive && (ev.State == drivers.StateError || ev.State == drivers.StateGone) {
 				l.mu.Unlock()

@@ -109,17 +109,23 @@ func dial(t *testing.T, ns, src string) *sender {
 // send sends count packets every gap (0: as fast as possible) and returns
 // how many it sent.
 func (s *sender) send(dst string, count int, gap time.Duration, payload []byte) int {
+	if payload == nil {
+		payload = make([]byte, 172)
+	}
+	return s.sendEach(dst, count, gap, func() []byte { return payload })
+}
+
+// sendEach is send with the payload of each packet made just before it is
+// sent, on an absolute schedule.
+func (s *sender) sendEach(dst string, count int, gap time.Duration, payload func() []byte) int {
 	a, err := net.ResolveUDPAddr("udp4", dst)
 	if err != nil {
 		return 0
 	}
-	if payload == nil {
-		payload = make([]byte, 172)
-	}
 	sent := 0
 	next := time.Now()
 	for i := 0; i < count; i++ {
-		if _, err := s.c.WriteToUDP(payload, a); err == nil {
+		if _, err := s.c.WriteToUDP(payload(), a); err == nil {
 			sent++
 		}
 		if gap > 0 {

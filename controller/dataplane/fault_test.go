@@ -165,11 +165,8 @@ func TestKilledInstanceFlowsMoveWithinOneSecond(t *testing.T) {
 // ovs-vswitchd killed: every DP instance is reported failed, the daemon is
 // restarted, the rules come back and packets flow again.
 func TestKilledVswitchdRestartsAndFlowsResume(t *testing.T) {
-	ctx := context.Background()
 	b := newFaultBed(t, "it13v")
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go b.p.Watch(wctx, 50*time.Millisecond)
+	watch(t, b.p, 50*time.Millisecond)
 	stop := make(chan struct{})
 	wait := b.stream(stop)
 	defer func() { close(stop); wait() }()

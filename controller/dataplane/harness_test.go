@@ -136,6 +136,17 @@ func (s *sender) sendEach(dst string, count int, gap time.Duration, payload func
 	return sent
 }
 
+// watch runs p.Watch until the test's clean-up, which waits for it to
+// return before the clean-ups registered earlier run (the plane's Close,
+// the daemons' Stop): a Check in flight must not restart ovs-vswitchd
+// after Stop stopped it.
+func watch(t testing.TB, p *Plane, period time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Watch(ctx, period) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 // waitFor polls cond every 10 ms until it holds or d passes (a real process
 // is involved: packets in flight through the switch and namespaces).
 func waitFor(d time.Duration, cond func() bool) bool {

@@ -90,7 +90,7 @@ func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit f
 		t.Fatal(err)
 	}
 	go SampleStats(ctx, drv, "dc0", intake{c}, time.Second)
-	go p.Watch(ctx, 100*time.Millisecond)
+	watch(t, p, 100*time.Millisecond)
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

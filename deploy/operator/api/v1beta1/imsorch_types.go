@@ -1,11 +1,16 @@
 package v1beta1
 
 import (
+	"time"
+
 	"github.com/openstack-k8s-operators/lib-common/modules/common/condition"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
+
+// DefaultCertRenewBefore is spec.certRenewBefore's default.
+const DefaultCertRenewBefore = 720 * time.Hour
 
 // Ports of the ims-orch pods.
 const (
@@ -51,6 +56,18 @@ type ImsOrchSpec struct {
 	// <name>-api-tls with its own CA, once.
 	// +optional
 	TLSSecret string `json:"tlsSecret,omitempty"`
+
+	// CertRenewBefore is how long before the generated CA or API
+	// certificate expires the operator replaces it (the generated TLS
+	// Secret only: spec.tlsSecret empty). The CA is valid for 5 years, the
+	// API certificate for 1 year and never beyond its CA. A new CA is first
+	// added to the pods' trusted bundle and rolled out to every pod; only
+	// then does a certificate it signs replace the old one, so the pods
+	// trust each other throughout the rolling updates.
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('4380h')",message="certRenewBefore must be between 1h and 4380h (half the API certificate's 1-year validity)"
+	// +optional
+	CertRenewBefore *metav1.Duration `json:"certRenewBefore,omitempty"`
 
 	// TokenSecret names a Secret with the API token file (tokens.yaml,
 	// api.TokenFile) and an admin token (token) that the operator uses.
@@ -124,6 +141,17 @@ type ImsOrchStatus struct {
 	// Endpoint is the REST API's URL inside the cluster.
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
+	// CANotAfter is when the generated CA that signs new certificates
+	// expires.
+	// +optional
+	CANotAfter *metav1.Time `json:"caNotAfter,omitempty"`
+	// CertificateNotAfter is when the generated API certificate expires.
+	// +optional
+	CertificateNotAfter *metav1.Time `json:"certificateNotAfter,omitempty"`
+	// CertificateRotation is the step of a certificate rotation that waits
+	// (empty when none does).
+	// +optional
+	CertificateRotation string `json:"certificateRotation,omitempty"`
 	// ConfigHash is the hash of the rendered configuration and Secrets
 	// that the pods run with (their template's annotation).
 	// +optional
@@ -163,4 +191,12 @@ func (in *ImsOrch) DesiredReplicas() int32 {
 		return 3
 	}
 	return *in.Spec.Replicas
+}
+
+// RenewBefore is spec.certRenewBefore with its default.
+func (in *ImsOrch) RenewBefore() time.Duration {
+	if in.Spec.CertRenewBefore == nil {
+		return DefaultCertRenewBefore
+	}
+	return in.Spec.CertRenewBefore.Duration
 }

@@ -10,7 +10,8 @@ package v1beta1
 
 import (
 	"github.com/openstack-k8s-operators/lib-common/modules/common/condition"
-	"k8s.io/api/core/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -117,6 +118,11 @@ func (in *ImsOrchSpec) DeepCopyInto(out *ImsOrchSpec) {
 		**out = **in
 	}
 	in.Config.DeepCopyInto(&out.Config)
+	if in.CertRenewBefore != nil {
+		in, out := &in.CertRenewBefore, &out.CertRenewBefore
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	in.Resources.DeepCopyInto(&out.Resources)
 	if in.NodeSelector != nil {
 		in, out := &in.NodeSelector, &out.NodeSelector
@@ -127,14 +133,14 @@ func (in *ImsOrchSpec) DeepCopyInto(out *ImsOrchSpec) {
 	}
 	if in.Tolerations != nil {
 		in, out := &in.Tolerations, &out.Tolerations
-		*out = make([]v1.Toleration, len(*in))
+		*out = make([]corev1.Toleration, len(*in))
 		for i := range *in {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
 	if in.Affinity != nil {
 		in, out := &in.Affinity, &out.Affinity
-		*out = new(v1.Affinity)
+		*out = new(corev1.Affinity)
 		(*in).DeepCopyInto(*out)
 	}
 	if in.Storage != nil {
@@ -173,6 +179,14 @@ func (in *ImsOrchStatus) DeepCopyInto(out *ImsOrchStatus) {
 		in, out := &in.Members, &out.Members
 		*out = make([]string, len(*in))
 		copy(*out, *in)
+	}
+	if in.CANotAfter != nil {
+		in, out := &in.CANotAfter, &out.CANotAfter
+		*out = (*in).DeepCopy()
+	}
+	if in.CertificateNotAfter != nil {
+		in, out := &in.CertificateNotAfter, &out.CertificateNotAfter
+		*out = (*in).DeepCopy()
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -47,6 +48,7 @@ const (
 	ReasonInvalidConfig condition.Reason = "InvalidConfig"
 	ReasonDaemon        condition.Reason = "DaemonUnreachable"
 	ReasonMembership    condition.Reason = "MembershipChanging"
+	ReasonInvalidSecret condition.Reason = "InvalidSecret"
 )
 
 // Defaults of ImsOrchReconciler's waits.
@@ -84,9 +86,10 @@ type ImsOrchReconciler struct {
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;list;watch;create;update;patch;delete
 
-// Reconcile brings one ImsOrch to its spec. Nothing is ever deleted here:
-// owned objects go with the ImsOrch through their owner references, and a
-// bad input stops the reconcile before anything changes.
+// Reconcile brings one ImsOrch to its spec. Nothing is deleted here
+// (but a StatefulSet of an older operator that cannot be patched, whose
+// pods keep running): owned objects go with the ImsOrch through their owner
+// references, and a bad input stops the reconcile before anything changes.
 func (r *ImsOrchReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	log := ctrl.LoggerFrom(ctx)
 	inst := &orchv1.ImsOrch{}
@@ -145,9 +148,24 @@ func (r *ImsOrchReconciler) missing(inst *orchv1.ImsOrch, format string, args ..
 	return ctrl.Result{RequeueAfter: r.wait()}, nil
 }
 
-func (r *ImsOrchReconciler) reconcile(ctx context.Context, h *helper.Helper, inst *orchv1.ImsOrch, log logr.Logger) (ctrl.Result, error) {
+func (r *ImsOrchReconciler) reconcile(ctx context.Context, h *helper.Helper, inst *orchv1.ImsOrch, log logr.Logger) (res ctrl.Result, err error) {
 	conds := &inst.Status.Conditions
 	ns := inst.Namespace
+	// renewAt, once known, is when a generated certificate falls due: look
+	// again then at the latest
+	var renewAt time.Time
+	defer func() {
+		if err != nil || renewAt.IsZero() {
+			return
+		}
+		until := renewAt.Sub(r.now())
+		if until <= 0 {
+			until = r.wait() // a due step waits for the pods
+		}
+		if res.RequeueAfter == 0 || until < res.RequeueAfter {
+			res.RequeueAfter = until
+		}
+	}()
 
 	// ---- inputs: the configuration and the Secrets named in the spec ----
 	user := inst.Spec.Config.Inline
@@ -170,6 +188,7 @@ func (r *ImsOrchReconciler) reconcile(ctx context.Context, h *helper.Helper, ins
 		user = v
 	}
 	hashes := map[string]string{}
+	var caBundle []byte // ca.crt of the TLS Secret: the pods trust it
 	needSecret := func(field, name string, keys ...string) (bool, error) {
 		s := &corev1.Secret{}
 		if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
@@ -184,6 +203,9 @@ func (r *ImsOrchReconciler) reconcile(ctx context.Context, h *helper.Helper, ins
 				_, err := r.missing(inst, "%s: Secret %s has no key %s", field, name, k)
 				return false, err
 			}
+		}
+		if name == inst.Spec.TLSSecret {
+			caBundle = s.Data[bundleKey]
 		}
 		hs, err := secret.Hash(s)
 		hashes[name] = hs
@@ -216,11 +238,35 @@ func (r *ImsOrchReconciler) reconcile(ctx context.Context, h *helper.Helper, ins
 		return ctrl.Result{}, nil
 	}
 
-	// ---- generated Secrets (created once, owned by the instance) ----
+	// ---- what runs: the StatefulSet and its pods ----
+	cur := &appsv1.StatefulSet{}
+	curReplicas := int32(0)
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: inst.Name}, cur); err == nil && cur.Spec.Replicas != nil {
+		curReplicas = *cur.Spec.Replicas
+	} else if err != nil && !k8serrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	pods, err := r.pods(ctx, inst)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+
+	// ---- generated Secrets (owned by the instance): the token is made
+	// once, the CA and API certificate are renewed before they expire ----
 	if inst.Spec.TLSSecret == "" {
-		if err := r.ensureSecret(ctx, inst, tlsSecretName(inst), corev1.SecretTypeTLS, func() (map[string][]byte, error) {
-			return generateTLS(inst, r.now())
-		}, hashes); err != nil {
+		tlsS, rot, err := r.ensureCerts(ctx, inst, podsRunWith(pods, inst.Name, curReplicas), log)
+		if err != nil {
+			var bad *badSecretError
+			if errors.As(err, &bad) {
+				conds.MarkFalse(condition.InputReadyCondition, ReasonInvalidSecret, condition.SeverityError, "%s", err.Error())
+				return ctrl.Result{}, nil
+			}
+			return ctrl.Result{}, err
+		}
+		caBundle, renewAt = tlsS.Data[bundleKey], rot.renewAt
+		inst.Status.CANotAfter, inst.Status.CertificateNotAfter = timeOrNil(rot.caNotAfter), timeOrNil(rot.certNotAfter)
+		inst.Status.CertificateRotation = rot.wait
+		if hashes[tlsS.Name], err = secret.Hash(tlsS); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -246,7 +292,7 @@ func (r *ImsOrchReconciler) reconcile(ctx context.Context, h *helper.Helper, ins
 	inst.Status.ConfigHash = hash
 	conds.MarkTrue(condition.ServiceConfigReadyCondition, condition.ServiceConfigReadyMessage)
 
-	// ---- Services, PodDisruptionBudget, ServiceMonitor ----
+	// ---- Services, ServiceMonitor ----
 	for _, s := range []*corev1.Service{headlessService(inst), clientService(inst)} {
 		svc, err := service.NewService(s, r.wait(), nil)
 		if err == nil {
@@ -258,27 +304,14 @@ func (r *ImsOrchReconciler) reconcile(ctx context.Context, h *helper.Helper, ins
 			return ctrl.Result{}, err
 		}
 	}
-	if _, err := pdb.NewPDB(podDisruptionBudget(inst), r.wait()).CreateOrPatch(ctx, h); err != nil {
-		conds.MarkFalse(condition.CreateServiceReadyCondition, condition.ErrorReason, condition.SeverityWarning,
-			condition.CreateServiceReadyErrorMessage, err.Error())
-		return ctrl.Result{}, err
-	}
 	if err := r.ensureServiceMonitor(ctx, inst); err != nil {
 		conds.MarkFalse(condition.CreateServiceReadyCondition, condition.ErrorReason, condition.SeverityWarning,
 			condition.CreateServiceReadyErrorMessage, err.Error())
 		return ctrl.Result{}, err
 	}
-	conds.MarkTrue(condition.CreateServiceReadyCondition, condition.CreateServiceReadyMessage)
 
 	// ---- raft membership as the daemon sees it ----
 	desired := inst.DesiredReplicas()
-	cur := &appsv1.StatefulSet{}
-	curReplicas := int32(0)
-	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: inst.Name}, cur); err == nil && cur.Spec.Replicas != nil {
-		curReplicas = *cur.Spec.Replicas
-	} else if err != nil && !k8serrors.IsNotFound(err) {
-		return ctrl.Result{}, err
-	}
 	d, cluster, derr := r.findMember(ctx, inst, max(desired, curReplicas))
 	replicas := max(desired, curReplicas) // membership unknown: never shrink
 	var voters []string
@@ -287,8 +320,32 @@ func (r *ImsOrchReconciler) reconcile(ctx context.Context, h *helper.Helper, ins
 		replicas = stsReplicas(inst.Name, desired, voters)
 	}
 
+	// the budget follows the replicas that run (a quorum of them)
+	if _, err := pdb.NewPDB(podDisruptionBudget(inst, replicas), r.wait()).CreateOrPatch(ctx, h); err != nil {
+		conds.MarkFalse(condition.CreateServiceReadyCondition, condition.ErrorReason, condition.SeverityWarning,
+			condition.CreateServiceReadyErrorMessage, err.Error())
+		return ctrl.Result{}, err
+	}
+	conds.MarkTrue(condition.CreateServiceReadyCondition, condition.CreateServiceReadyMessage)
+
 	// ---- StatefulSet ----
-	sts := statefulset.NewStatefulSet(statefulSet(inst, replicas, hash), r.wait())
+	if cur.Name != "" && cur.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
+		// made OrderedReady by an older operator: the field cannot change,
+		// so the StatefulSet is deleted with its pods left running
+		// (orphaned) and made again once it is gone; the new one adopts
+		// the pods (same name, selector and claims)
+		if cur.DeletionTimestamp == nil {
+			if err := r.Delete(ctx, cur, client.PropagationPolicy(metav1.DeletePropagationOrphan),
+				client.Preconditions{UID: &cur.UID}); err != nil && !k8serrors.IsNotFound(err) {
+				return ctrl.Result{}, err
+			}
+			log.Info("StatefulSet made with podManagementPolicy OrderedReady: deleted, its pods keep running, to make it again with Parallel")
+		}
+		conds.MarkFalse(condition.DeploymentReadyCondition, condition.RequestedReason, condition.SeverityInfo,
+			"replacing the StatefulSet (podManagementPolicy %s → Parallel); its pods keep running", cur.Spec.PodManagementPolicy)
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	sts := statefulset.NewStatefulSet(statefulSet(inst, replicas, hash, bundleSum(caBundle)), r.wait())
 	if _, err := sts.CreateOrPatch(ctx, h); err != nil {
 		conds.MarkFalse(condition.DeploymentReadyCondition, condition.ErrorReason, condition.SeverityWarning,
 			condition.DeploymentReadyErrorMessage, err.Error())
@@ -312,31 +369,27 @@ func (r *ImsOrchReconciler) reconcile(ctx context.Context, h *helper.Helper, ins
 		inst.Status.Interval = st.Interval
 	}
 
-	ready, err := r.readyPods(ctx, inst)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	next := nextStep(inst.Name, int(desired), voters, func(i int) bool { return ready[podName(inst.Name, i)] })
+	next := nextStep(inst.Name, int(desired), voters, func(i int) bool { return started(pods[podName(inst.Name, i)]) })
 	switch {
 	case next.join >= 0:
 		id := podName(inst.Name, next.join)
-		res, err := d.Join(ctx, api.JoinRequest{ID: id, RaftAddress: raftAddress(inst, next.join)})
+		mr, err := d.Join(ctx, api.JoinRequest{ID: id, RaftAddress: raftAddress(inst, next.join)})
 		if err != nil {
 			conds.MarkFalse(orchv1.QuorumReadyCondition, ReasonMembership, condition.SeverityWarning, "join %s: %s", id, err.Error())
 			return ctrl.Result{RequeueAfter: r.wait()}, nil
 		}
 		log.Info("raft member joined", "member", id)
-		inst.Status.Members = voterIDs(res.Cluster)
+		inst.Status.Members = voterIDs(mr.Cluster)
 		conds.MarkFalse(orchv1.QuorumReadyCondition, ReasonMembership, condition.SeverityInfo, "joined %s; %d of %d voters", id, len(inst.Status.Members), desired)
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	case next.leave != "":
-		res, err := d.Leave(ctx, next.leave)
+		mr, err := d.Leave(ctx, next.leave)
 		if err != nil {
 			conds.MarkFalse(orchv1.QuorumReadyCondition, ReasonMembership, condition.SeverityWarning, "leave %s: %s", next.leave, err.Error())
 			return ctrl.Result{RequeueAfter: r.wait()}, nil
 		}
 		log.Info("raft member left", "member", next.leave)
-		inst.Status.Members = voterIDs(res.Cluster)
+		inst.Status.Members = voterIDs(mr.Cluster)
 		conds.MarkFalse(orchv1.QuorumReadyCondition, ReasonMembership, condition.SeverityInfo, "removed %s; %d voters, want %d", next.leave, len(inst.Status.Members), desired)
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	case next.wait != "":
@@ -409,21 +462,154 @@ func (r *ImsOrchReconciler) findMember(ctx context.Context, inst *orchv1.ImsOrch
 	return nil, api.Cluster{}, fmt.Errorf("no pod answers with a raft leader: %w", errors.Join(errs...))
 }
 
-// readyPods are the instance's pods with the Ready condition true.
-func (r *ImsOrchReconciler) readyPods(ctx context.Context, inst *orchv1.ImsOrch) (map[string]bool, error) {
-	pods := &corev1.PodList{}
-	if err := r.List(ctx, pods, client.InNamespace(inst.Namespace), client.MatchingLabels(selector(inst))); err != nil {
+// pods are the instance's pods by name.
+func (r *ImsOrchReconciler) pods(ctx context.Context, inst *orchv1.ImsOrch) (map[string]*corev1.Pod, error) {
+	list := &corev1.PodList{}
+	if err := r.List(ctx, list, client.InNamespace(inst.Namespace), client.MatchingLabels(selector(inst))); err != nil {
 		return nil, err
 	}
-	ready := map[string]bool{}
-	for _, p := range pods.Items {
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
-				ready[p.Name] = true
-			}
+	pods := make(map[string]*corev1.Pod, len(list.Items))
+	for i := range list.Items {
+		pods[list.Items[i].Name] = &list.Items[i]
+	}
+	return pods, nil
+}
+
+// started reports whether the ims-orch container of p passed its startup
+// probe (its API answers /healthz) and p is not being deleted: it can be
+// joined. Readiness is no answer: a pod becomes ready (/readyz) only once
+// it is in the raft cluster.
+func started(p *corev1.Pod) bool {
+	if p == nil || p.DeletionTimestamp != nil {
+		return false
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == appName {
+			return ptr.Deref(cs.Started, false)
 		}
 	}
-	return ready, nil
+	return false
+}
+
+// ready reports whether p's Ready condition is true (it serves: /readyz).
+func ready(p *corev1.Pod) bool {
+	if p == nil || p.DeletionTimestamp != nil {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// caSecretName is the generated CA's Secret (never mounted in a pod).
+func caSecretName(in *orchv1.ImsOrch) string { return in.Name + "-api-ca" }
+
+// badSecretError is a generated Secret the operator cannot read.
+type badSecretError struct {
+	name string
+	err  error
+}
+
+func (e *badSecretError) Error() string {
+	return fmt.Sprintf("Secret %s (generated): %v; delete it to have a new CA and certificate generated", e.name, e.err)
+}
+
+func (e *badSecretError) Unwrap() error { return e.err }
+
+// ensureCerts creates the generated CA and TLS Secrets, or takes the next
+// step of their rotation when one falls due (rotateCerts); podsTrust says
+// whether every pod runs with, and is ready with, the CA bundle of the
+// given sum. It returns the TLS Secret as stored.
+func (r *ImsOrchReconciler) ensureCerts(ctx context.Context, inst *orchv1.ImsOrch, podsTrust func(bundleSum string) bool,
+	log logr.Logger) (*corev1.Secret, rotation, error) {
+	get := func(name string) (*corev1.Secret, error) {
+		s := &corev1.Secret{}
+		err := r.Get(ctx, types.NamespacedName{Namespace: inst.Namespace, Name: name}, s)
+		if k8serrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return s, err
+	}
+	caS, err := get(caSecretName(inst))
+	if err != nil {
+		return nil, rotation{}, err
+	}
+	tlsS, err := get(tlsSecretName(inst))
+	if err != nil {
+		return nil, rotation{}, err
+	}
+	var caData, tlsData map[string][]byte
+	trusted := true
+	if caS != nil {
+		caData = caS.Data
+	}
+	if tlsS != nil {
+		tlsData = tlsS.Data
+		trusted = podsTrust(bundleSum(tlsS.Data[bundleKey]))
+	}
+	rot, err := rotateCerts(inst, caData, tlsData, r.now(), inst.RenewBefore(), trusted)
+	if err != nil {
+		return nil, rotation{}, &badSecretError{name: tlsSecretName(inst), err: err}
+	}
+	if rot.did != "" {
+		log.Info("certificates: "+rot.did, "caNotAfter", rot.caNotAfter, "certificateNotAfter", rot.certNotAfter)
+	}
+	if rot.wait != "" {
+		log.Info("certificates: " + rot.wait)
+	}
+	// the CA first: should the TLS Secret's write fail, the next reconcile
+	// finds a CA the bundle lacks and adds it
+	if rot.caData != nil {
+		if _, err := r.writeSecret(ctx, inst, caS, caSecretName(inst), rot.caData); err != nil {
+			return nil, rotation{}, err
+		}
+	}
+	if rot.tlsData != nil {
+		if tlsS, err = r.writeSecret(ctx, inst, tlsS, tlsSecretName(inst), rot.tlsData); err != nil {
+			return nil, rotation{}, err
+		}
+	}
+	return tlsS, rot, nil
+}
+
+// writeSecret creates the generated kubernetes.io/tls Secret name with
+// data (cur nil) or replaces cur's data.
+func (r *ImsOrchReconciler) writeSecret(ctx context.Context, inst *orchv1.ImsOrch, cur *corev1.Secret, name string,
+	data map[string][]byte) (*corev1.Secret, error) {
+	if cur == nil {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: inst.Namespace, Labels: labels(inst)},
+			Type: corev1.SecretTypeTLS, Data: data}
+		if err := controllerutil.SetControllerReference(inst, s, r.Scheme); err != nil {
+			return nil, err
+		}
+		return s, r.Create(ctx, s)
+	}
+	cur.Data = data
+	return cur, r.Update(ctx, cur)
+}
+
+// podsRunWith returns whether each of the StatefulSet's replicas pods runs
+// the template made for a CA bundle of the given sum and is ready.
+func podsRunWith(pods map[string]*corev1.Pod, name string, replicas int32) func(bundleSum string) bool {
+	return func(sum string) bool {
+		for i := range int(replicas) {
+			p := pods[podName(name, i)]
+			if p == nil || p.Annotations[bundleAnnot] != sum || !ready(p) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func timeOrNil(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &metav1.Time{Time: t}
 }
 
 // ensureSecret creates a generated Secret when it does not exist; an

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -49,6 +50,7 @@ type fakeRaft struct {
 	addrs    []string
 	interval int64
 	tokens   []string
+	caPEM    []byte // the CA bundle of the last dial
 }
 
 func newFakeRaft(bootstrap string) *fakeRaft {
@@ -65,6 +67,7 @@ func (f *fakeRaft) dial(baseURL, token string, caPEM []byte) (Daemon, error) {
 	}
 	f.mu.Lock()
 	f.tokens = append(f.tokens, token)
+	f.caPEM = caPEM
 	f.mu.Unlock()
 	return &fakeNode{f: f, id: strings.SplitN(u.Hostname(), ".", 2)[0]}, nil
 }
@@ -237,21 +240,58 @@ func (f *fixture) wantCond(t condition.Type, status corev1.ConditionStatus, reas
 }
 
 // simulatePod does what the StatefulSet controller and the kubelet would:
-// the pod of ordinal i exists and is Ready, and its daemon answers.
+// the pod of ordinal i exists with the StatefulSet's current template
+// annotations, its daemon answers and its container has started; the pod
+// is Ready as the kubelet's probe of /readyz finds it (kubelet).
 func (f *fixture) simulatePod(i int) {
 	f.t.Helper()
 	name := podName(f.key.Name, i)
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns, Labels: selector(f.instance())},
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns, Labels: selector(f.instance()),
+		Annotations: f.sts().Spec.Template.Annotations},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: appName, Image: "ims-orch"}}}}
 	if err := k8sClient.Create(f.ctx, p); err != nil && !k8serrors.IsAlreadyExists(err) {
 		f.t.Fatal(err)
 	}
-	f.get(name, p)
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-	if err := k8sClient.Status().Update(f.ctx, p); err != nil {
+	f.raft.setUp(name, true)
+	f.kubelet()
+}
+
+// kubelet sets every pod's status as the kubelet's probes would find the
+// daemons of the fakeRaft: started (/healthz answers) when its daemon is
+// up, Ready (/readyz answers: a raft leader is known) when it is also a
+// voter.
+func (f *fixture) kubelet() {
+	f.t.Helper()
+	pods := &corev1.PodList{}
+	if err := k8sClient.List(f.ctx, pods, client.InNamespace(f.ns)); err != nil {
 		f.t.Fatal(err)
 	}
-	f.raft.setUp(name, true)
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		f.raft.mu.Lock()
+		up := f.raft.up[p.Name]
+		member := up && slices.Contains(f.raft.voters, p.Name)
+		f.raft.mu.Unlock()
+		cond := corev1.ConditionFalse
+		if member {
+			cond = corev1.ConditionTrue
+		}
+		p.Status.Phase = corev1.PodRunning
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: appName, Image: "ims-orch", Started: ptr.To(up), Ready: member,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: cond}}
+		if err := k8sClient.Status().Update(f.ctx, p); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+// podReady is pod name's Ready condition as stored.
+func (f *fixture) podReady(name string) bool {
+	f.t.Helper()
+	p := &corev1.Pod{}
+	f.get(name, p)
+	return ready(p)
 }
 
 // simulateStatefulSetReady sets the StatefulSet's status as its controller
@@ -355,14 +395,13 @@ func TestCreateMakesOwnedObjects(t *testing.T) {
 	pdbObj := &policyv1.PodDisruptionBudget{}
 	f.get("orch", pdbObj)
 	wantOwned(t, pdbObj, in)
-	if pdbObj.Spec.MinAvailable == nil || pdbObj.Spec.MinAvailable.IntValue() != 2 {
-		t.Fatalf("PDB minAvailable %v, want 2 of 3", pdbObj.Spec.MinAvailable)
-	}
+	f.wantPDB(2, -1)
 
 	sts := f.sts()
 	wantOwned(t, sts, in)
 	c := sts.Spec.Template.Spec.Containers[0]
 	if *sts.Spec.Replicas != 3 || sts.Spec.ServiceName != "orch-peers" || c.Image != in.Spec.Image ||
+		sts.Spec.PodManagementPolicy != appsv1.ParallelPodManagement ||
 		len(sts.Spec.VolumeClaimTemplates) != 1 || sts.Spec.VolumeClaimTemplates[0].Name != raftVolume ||
 		sts.Spec.Template.Annotations[hashAnnot] == "" || sts.Spec.Template.Annotations[hashAnnot] != in.Status.ConfigHash {
 		t.Fatalf("statefulset: replicas %d service %s image %s claims %v annotations %v (status hash %s)",
@@ -458,6 +497,10 @@ func TestInvalidSpecsRefusedByAPIServer(t *testing.T) {
 		}, "set exactly one of inline and configMapRef"},
 		{"no config", func(in *orchv1.ImsOrch) { in.Spec.Config = orchv1.ConfigSource{} }, "set exactly one of inline and configMapRef"},
 		{"no image", func(in *orchv1.ImsOrch) { in.Spec.Image = "" }, "spec.image"},
+		{"certRenewBefore 30m", func(in *orchv1.ImsOrch) { in.Spec.CertRenewBefore = &metav1.Duration{Duration: 30 * time.Minute} },
+			"certRenewBefore must be between 1h and 4380h"},
+		{"certRenewBefore a year", func(in *orchv1.ImsOrch) { in.Spec.CertRenewBefore = &metav1.Duration{Duration: 8760 * time.Hour} },
+			"certRenewBefore must be between 1h and 4380h"},
 	} {
 		in := f.sample()
 		c.mutate(in)
@@ -485,6 +528,9 @@ func TestInvalidSpecsRefusedByAPIServer(t *testing.T) {
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 {
 		t.Fatalf("default replicas %v", d.Spec.Replicas)
 	}
+	if d.RenewBefore() != orchv1.DefaultCertRenewBefore || d.Spec.CertRenewBefore == nil {
+		t.Fatalf("default certRenewBefore %v", d.Spec.CertRenewBefore)
+	}
 }
 
 // 1 → 3 → 5 → 3: the operator joins each new pod through the daemon once
@@ -500,13 +546,24 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 	f.reconcile()
 	f.simulatePod(0) // bootstraps itself (the fake starts with m-0 as voter)
 	f.reconcile()
-	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionFalse, ReasonMembership, "waiting for pod m-1")
+	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionFalse, ReasonMembership, "waiting for pod m-1 to start")
+	if !f.podReady("m-0") {
+		t.Fatal("the bootstrap pod m-0 is not ready")
+	}
 	f.simulatePod(1)
 	f.simulatePod(2)
+	// started, not yet ready (not a voter): the operator joins it anyway
+	if f.podReady("m-1") {
+		t.Fatal("m-1 ready before it joined")
+	}
 	if res := f.reconcile(); res.RequeueAfter != time.Second {
 		t.Fatalf("after a join: requeue %v", res.RequeueAfter)
 	}
 	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionFalse, ReasonMembership, "joined m-1")
+	f.kubelet()
+	if !f.podReady("m-1") || f.podReady("m-2") {
+		t.Fatalf("after m-1 joined: ready m-1 %v m-2 %v, want true false", f.podReady("m-1"), f.podReady("m-2"))
+	}
 	f.reconcile()
 	f.reconcile()
 	f.simulateStatefulSetReady()
@@ -543,7 +600,7 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 	f.wantCond(condition.ReadyCondition, corev1.ConditionFalse, "", "")
 	f.simulatePod(3)
 	f.reconcile()
-	f.reconcile() // m-4 not ready: no join
+	f.reconcile() // m-4 not started: no join
 	if joins, _ := f.raft.calls(); !slices.Equal(joins, []string{"m-1", "m-2", "m-3"}) {
 		t.Fatalf("joins %v", joins)
 	}
@@ -555,11 +612,7 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 		t.Fatalf("joins %v", joins)
 	}
 	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionTrue, "", "5 voters")
-	pdbObj := &policyv1.PodDisruptionBudget{}
-	f.get("m", pdbObj)
-	if pdbObj.Spec.MinAvailable.IntValue() != 3 {
-		t.Fatalf("PDB minAvailable %v, want 3 of 5", pdbObj.Spec.MinAvailable)
-	}
+	f.wantPDB(3, -1)
 
 	// 5 → 3: leave m-4, then m-3; the StatefulSet keeps a pod until it left
 	f.update(func(in *orchv1.ImsOrch) { in.Spec.Replicas = ptr.To[int32](3) })
@@ -567,6 +620,7 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 	if _, leaves := f.raft.calls(); !slices.Equal(leaves, []string{"m-4"}) {
 		t.Fatalf("leaves %v", leaves)
 	}
+	f.wantPDB(3, -1) // 5 voters until m-4 left: 3 must stay
 	if n := *f.sts().Spec.Replicas; n != 5 {
 		t.Fatalf("statefulset shrank to %d before m-4 left raft", n)
 	}
@@ -586,6 +640,7 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 	f.reconcile()
 	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionTrue, "", "3 voters")
 	f.wantCond(condition.ReadyCondition, corev1.ConditionTrue, "", "")
+	f.wantPDB(2, -1)
 
 	// a voter that stops answering the leader: quorum still there (2 of 3)
 	f.raft.setUp("m-2", false)
@@ -594,6 +649,344 @@ func TestMembershipFollowsReplicas(t *testing.T) {
 	f.raft.setUp("m-1", false)
 	f.reconcile()
 	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionFalse, ReasonDaemon, "reaches 1 of 3 voters")
+}
+
+// testClock is the reconciler's injected clock.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// bringUp creates the instance and its n pods as the StatefulSet
+// controller and kubelet would, joins them and returns once QuorumReady.
+func (f *fixture) bringUp(in *orchv1.ImsOrch, n int) {
+	f.t.Helper()
+	if err := k8sClient.Create(f.ctx, in); err != nil {
+		f.t.Fatal(err)
+	}
+	f.reconcile()
+	for i := range n {
+		f.simulatePod(i)
+		f.reconcile()
+	}
+	f.kubelet()
+	f.simulateStatefulSetReady()
+	f.reconcile()
+	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionTrue, "", fmt.Sprintf("%d voters", n))
+}
+
+// rollPods does what a finished rolling update leaves: every pod runs the
+// StatefulSet's current template and is ready again.
+func (f *fixture) rollPods() {
+	f.t.Helper()
+	tmpl := f.sts().Spec.Template.Annotations
+	pods := &corev1.PodList{}
+	if err := k8sClient.List(f.ctx, pods, client.InNamespace(f.ns)); err != nil {
+		f.t.Fatal(err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		p.Annotations = tmpl
+		if err := k8sClient.Update(f.ctx, p); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	f.kubelet()
+}
+
+// tlsSecret is the generated API TLS Secret's data.
+func (f *fixture) tlsSecret() map[string][]byte {
+	f.t.Helper()
+	s := &corev1.Secret{}
+	f.get(f.key.Name+"-api-tls", s)
+	return s.Data
+}
+
+// The generated CA and API certificate on the reconciler's injected clock,
+// with spec.certRenewBefore 1000h: nothing changes a second before a
+// certificate falls due, and the reconcile asks to come back then; at the
+// due time the certificate is renewed from the same CA and the pods roll
+// (the template's hash changes). When the CA falls due, a new CA joins the
+// bundle (the pods roll) and the certificate it signs waits until every pod
+// runs with that bundle and is ready; then it replaces the old one (the
+// pods roll again). Every change keeps a pod on the old Secret and one on
+// the new trusting each other, and the operator's own client trusts both.
+func TestCertificatesRotateBeforeExpiry(t *testing.T) {
+	f := newFixture(t, "rot")
+	clk := &testClock{now: time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)}
+	f.r.Now = clk.Now
+	rb := 1000 * time.Hour
+	in := f.sample()
+	in.Spec.CertRenewBefore = &metav1.Duration{Duration: rb}
+	f.bringUp(in, 3)
+	caS := &corev1.Secret{}
+	f.get("rot-api-ca", caS)
+	wantOwned(t, caS, f.instance())
+	for _, v := range f.sts().Spec.Template.Spec.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == "rot-api-ca" {
+			t.Fatal("the CA's key is mounted in the pods")
+		}
+	}
+	firstCA := caS.Data[certKey]
+	st := f.instance().Status
+	if st.CertificateNotAfter == nil || !st.CertificateNotAfter.Time.Equal(clk.Now().Add(certValidity)) ||
+		st.CANotAfter == nil || !st.CANotAfter.Time.Equal(clk.Now().Add(caValidity)) {
+		t.Fatalf("status certificateNotAfter %v caNotAfter %v", st.CertificateNotAfter, st.CANotAfter)
+	}
+
+	step := func(at time.Time) (ctrl.Result, map[string][]byte, string) {
+		t.Helper()
+		before, hash := f.tlsSecret(), f.sts().Spec.Template.Annotations[hashAnnot]
+		clk.set(at)
+		res := f.reconcile()
+		after := f.tlsSecret()
+		if err := verifies(t, f.instance(), after, before, at); err != nil {
+			t.Fatalf("at %v: a pod on the old Secret refuses the new certificate: %v", at, err)
+		}
+		if err := verifies(t, f.instance(), before, after, at); err != nil {
+			t.Fatalf("at %v: a pod on the new Secret refuses the old certificate: %v", at, err)
+		}
+		return res, after, hash
+	}
+	renewals := 0
+	for {
+		st := f.instance().Status
+		certDue, caDue := st.CertificateNotAfter.Add(-rb), st.CANotAfter.Add(-rb)
+		if !caDue.After(certDue) {
+			break
+		}
+		old := f.tlsSecret()
+		res, now, hash := step(certDue.Add(-time.Second))
+		if !bytes.Equal(now[certKey], old[certKey]) || f.sts().Spec.Template.Annotations[hashAnnot] != hash {
+			t.Fatalf("renewed a second before %v", certDue)
+		}
+		if res.RequeueAfter != time.Second {
+			t.Fatalf("a second before the renewal: requeue after %v", res.RequeueAfter)
+		}
+		_, now, hash = step(certDue)
+		if bytes.Equal(now[certKey], old[certKey]) || !bytes.Equal(now[bundleKey], old[bundleKey]) {
+			t.Fatalf("at %v: certificate renewed %v, bundle kept %v", certDue, !bytes.Equal(now[certKey], old[certKey]), bytes.Equal(now[bundleKey], old[bundleKey]))
+		}
+		if f.sts().Spec.Template.Annotations[hashAnnot] == hash {
+			t.Fatal("a renewed certificate did not roll the pods")
+		}
+		f.rollPods()
+		renewals++
+	}
+	if renewals < 4 {
+		t.Fatalf("%d renewals before the CA fell due", renewals)
+	}
+
+	// the CA falls due: a new CA in the bundle, the certificate stays
+	caDue := f.instance().Status.CANotAfter.Add(-rb)
+	old := f.tlsSecret()
+	_, now, hash := step(caDue)
+	f.get("rot-api-ca", caS)
+	if bytes.Equal(caS.Data[certKey], firstCA) || !bytes.Equal(now[certKey], old[certKey]) || countCerts(t, now[bundleKey]) != 2 {
+		t.Fatal("the CA step did not add a new CA beside the old one and keep the certificate")
+	}
+	if f.sts().Spec.Template.Annotations[hashAnnot] == hash || f.sts().Spec.Template.Annotations[bundleAnnot] != bundleSum(now[bundleKey]) {
+		t.Fatal("the new bundle did not roll the pods")
+	}
+	// the pods have not rolled yet: the certificate waits
+	res, now2, _ := step(caDue.Add(time.Minute))
+	if !bytes.Equal(now2[certKey], old[certKey]) {
+		t.Fatal("the certificate signed by the new CA replaced the old one before the pods trusted the new CA")
+	}
+	if st := f.instance().Status; !strings.Contains(st.CertificateRotation, "waiting for every pod") {
+		t.Fatalf("status certificateRotation %q", st.CertificateRotation)
+	}
+	if res.RequeueAfter != testWait {
+		t.Fatalf("a waiting rotation: requeue after %v, want %v", res.RequeueAfter, testWait)
+	}
+	// two pods rolled, one did not: still waiting
+	f.rollPods()
+	p := &corev1.Pod{}
+	f.get("rot-2", p)
+	p.Annotations = map[string]string{hashAnnot: "old", bundleAnnot: bundleSum(old[bundleKey])}
+	if err := k8sClient.Update(f.ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, now3, _ := step(caDue.Add(2 * time.Minute)); !bytes.Equal(now3[certKey], old[certKey]) {
+		t.Fatal("the certificate was replaced while rot-2 ran with the old bundle")
+	}
+	// every pod runs with the new bundle and is ready
+	f.rollPods()
+	_, now4, hash := step(caDue.Add(3 * time.Minute))
+	newCA, err := parseCerts(caS.Data[certKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := parseCerts(now4[certKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert[0].CheckSignatureFrom(newCA[0]) != nil {
+		t.Fatal("the certificate is not signed by the new CA once every pod trusts it")
+	}
+	if f.sts().Spec.Template.Annotations[hashAnnot] == hash || f.instance().Status.CertificateRotation != "" {
+		t.Fatalf("the new certificate did not roll the pods, or status still waits: %q", f.instance().Status.CertificateRotation)
+	}
+	// the operator's client trusts the bundle: old and new certificates
+	f.raft.mu.Lock()
+	lastCA := f.raft.caPEM
+	f.raft.mu.Unlock()
+	for _, d := range []map[string][]byte{old, now4} {
+		if err := verifies(t, f.instance(), d, map[string][]byte{bundleKey: lastCA}, clk.Now()); err != nil {
+			t.Fatalf("the operator's client refuses a pod's certificate: %v", err)
+		}
+	}
+}
+
+// A StatefulSet made with podManagementPolicy OrderedReady (by an older
+// operator; the field is immutable) is deleted with its pods orphaned — not
+// with them — and made again with Parallel once it is gone; the pod keeps
+// running throughout.
+func TestOrderedReadyStatefulSetReplaced(t *testing.T) {
+	f := newFixture(t, "old")
+	in := f.sample()
+	in.Spec.Replicas = ptr.To[int32](1)
+	f.bringUp(in, 1)
+	// what an older operator left: the same StatefulSet, OrderedReady
+	sts := f.sts()
+	if err := k8sClient.Delete(f.ctx, sts); err != nil {
+		t.Fatal(err)
+	}
+	old := sts.DeepCopy()
+	old.ResourceVersion, old.UID, old.CreationTimestamp, old.Status = "", "", metav1.Time{}, appsv1.StatefulSetStatus{}
+	old.Spec.PodManagementPolicy = appsv1.OrderedReadyPodManagement
+	if err := k8sClient.Create(f.ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	f.update(func(in *orchv1.ImsOrch) { in.Spec.Replicas = ptr.To[int32](3) })
+	if res := f.reconcile(); res.RequeueAfter != time.Second {
+		t.Fatalf("replacing: requeue %v", res.RequeueAfter)
+	}
+	f.wantCond(condition.DeploymentReadyCondition, corev1.ConditionFalse, condition.RequestedReason, "OrderedReady → Parallel")
+	got := f.sts()
+	if got.DeletionTimestamp == nil || !slices.Contains(got.Finalizers, metav1.FinalizerOrphanDependents) {
+		t.Fatalf("the old StatefulSet is not being deleted with its pods orphaned: deletion %v finalizers %v", got.DeletionTimestamp, got.Finalizers)
+	}
+	if joins, _ := f.raft.calls(); len(joins) != 0 {
+		t.Fatalf("joined %v while the StatefulSet was being replaced", joins)
+	}
+	f.reconcile() // still going: no second delete, no error
+	// the garbage collector orphans the pods and removes the finalizer
+	got.Finalizers = nil
+	if err := k8sClient.Update(f.ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	if n := f.sts(); n.Spec.PodManagementPolicy != appsv1.ParallelPodManagement || *n.Spec.Replicas != 3 || n.UID == got.UID {
+		t.Fatalf("new StatefulSet: policy %s replicas %d (same object %v)", n.Spec.PodManagementPolicy, *n.Spec.Replicas, n.UID == got.UID)
+	}
+	f.get("old-0", &corev1.Pod{})
+	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionFalse, ReasonMembership, "waiting for pod old-1 to start")
+}
+
+// A generated TLS Secret that cannot be read (edited by hand) is bad
+// input: InputReady=False InvalidSecret naming the key and how to recover,
+// no requeue (the Secret is watched), nothing changed; deleting it makes
+// new ones.
+func TestUnreadableGeneratedSecret(t *testing.T) {
+	f := newFixture(t, "us")
+	if err := k8sClient.Create(f.ctx, f.sample()); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	hash := f.sts().Spec.Template.Annotations[hashAnnot]
+	s := &corev1.Secret{}
+	f.get("us-api-tls", s)
+	s.Data[certKey] = []byte("not a certificate")
+	if err := k8sClient.Update(f.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if res := f.reconcile(); res != (ctrl.Result{}) {
+		t.Fatalf("unreadable Secret: result %+v, want no requeue", res)
+	}
+	f.wantCond(condition.InputReadyCondition, corev1.ConditionFalse, ReasonInvalidSecret, "Secret us-api-tls (generated): tls.crt: no PEM certificate; delete it")
+	f.wantCond(condition.ReadyCondition, corev1.ConditionFalse, ReasonInvalidSecret, "tls.crt")
+	f.get("us-api-tls", s)
+	if string(s.Data[certKey]) != "not a certificate" || f.sts().Spec.Template.Annotations[hashAnnot] != hash {
+		t.Fatal("the reconcile changed the Secret or the StatefulSet")
+	}
+	if err := k8sClient.Delete(f.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	f.wantCond(condition.InputReadyCondition, corev1.ConditionTrue, "", "")
+	f.get("us-api-tls", s)
+	if _, err := parseCerts(s.Data[certKey]); err != nil {
+		t.Fatalf("after the delete: %v", err)
+	}
+}
+
+// wantPDB checks the instance's PodDisruptionBudget (-1: field unset).
+func (f *fixture) wantPDB(minAvailable, maxUnavailable int) {
+	f.t.Helper()
+	b := &policyv1.PodDisruptionBudget{}
+	f.get(f.key.Name, b)
+	if intOrUnset(b.Spec.MinAvailable) != minAvailable || intOrUnset(b.Spec.MaxUnavailable) != maxUnavailable {
+		f.t.Fatalf("PDB minAvailable %v maxUnavailable %v, want %d %d (-1: unset)", b.Spec.MinAvailable, b.Spec.MaxUnavailable, minAvailable, maxUnavailable)
+	}
+	if b.Spec.UnhealthyPodEvictionPolicy == nil || *b.Spec.UnhealthyPodEvictionPolicy != policyv1.AlwaysAllow {
+		f.t.Fatalf("PDB unhealthyPodEvictionPolicy %v", b.Spec.UnhealthyPodEvictionPolicy)
+	}
+}
+
+// One replica: the budget lets a drain evict its pod (minAvailable 1 would
+// hang every drain of its node); 1 → 3 → 1: a quorum of the running
+// replicas, and back to maxUnavailable 1 once the members left (the field
+// of the other form is removed, or the API server would refuse both).
+func TestPDBFollowsReplicas(t *testing.T) {
+	f := newFixture(t, "pdb")
+	in := f.sample()
+	in.Spec.Replicas = ptr.To[int32](1)
+	if err := k8sClient.Create(f.ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	f.wantPDB(-1, 1)
+	f.simulatePod(0)
+	f.reconcile()
+	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionTrue, "", "1 voters")
+	f.wantPDB(-1, 1)
+
+	f.update(func(in *orchv1.ImsOrch) { in.Spec.Replicas = ptr.To[int32](3) })
+	f.reconcile()
+	f.wantPDB(2, -1)
+	f.simulatePod(1)
+	f.reconcile()
+	f.simulatePod(2)
+	f.reconcile()
+	f.reconcile()
+	f.wantCond(orchv1.QuorumReadyCondition, corev1.ConditionTrue, "", "3 voters")
+
+	f.update(func(in *orchv1.ImsOrch) { in.Spec.Replicas = ptr.To[int32](1) })
+	f.reconcile() // pdb-2 leaves; 3 replicas run
+	f.wantPDB(2, -1)
+	f.reconcile() // pdb-1 leaves; 2 replicas run: both needed
+	f.wantPDB(2, -1)
+	f.reconcile()
+	if _, leaves := f.raft.calls(); !slices.Equal(leaves, []string{"pdb-2", "pdb-1"}) {
+		t.Fatalf("leaves %v", leaves)
+	}
+	f.wantPDB(-1, 1)
+	if n := *f.sts().Spec.Replicas; n != 1 {
+		t.Fatalf("statefulset replicas %d, want 1", n)
+	}
 }
 
 // Bad input: a missing Secret or a configuration the daemon refuses gives a

@@ -30,16 +30,16 @@ func ordinalOf(name, id string) int {
 }
 
 // nextStep decides the next membership change: first join the missing
-// ordinals below desired in order, each once its pod is ready; then remove
+// ordinals below desired in order, each once its pod has started; then remove
 // the members that should not be there, highest ordinal first (ids that are
 // no pod of this instance first of all).
-func nextStep(name string, desired int, voters []string, ready func(ordinal int) bool) step {
+func nextStep(name string, desired int, voters []string, started func(ordinal int) bool) step {
 	for i := range desired {
 		if slices.Contains(voters, podName(name, i)) {
 			continue
 		}
-		if !ready(i) {
-			return step{join: -1, wait: fmt.Sprintf("waiting for pod %s to be ready to join", podName(name, i))}
+		if !started(i) {
+			return step{join: -1, wait: fmt.Sprintf("waiting for pod %s to start (its API to answer) to join it", podName(name, i))}
 		}
 		return step{join: i}
 	}

@@ -22,8 +22,8 @@ func TestNextStep(t *testing.T) {
 	}{
 		{"in place", 3, []string{"x-0", "x-1", "x-2"}, all, step{join: -1}},
 		{"join lowest missing first", 5, []string{"x-0", "x-2"}, all, step{join: 1}},
-		{"wait for readiness", 3, []string{"x-0"}, none, step{join: -1, wait: "waiting for pod x-1 to be ready to join"}},
-		{"no ordinal skipped", 3, []string{"x-0"}, func(i int) bool { return i == 2 }, step{join: -1, wait: "waiting for pod x-1 to be ready to join"}},
+		{"wait for the pod to start", 3, []string{"x-0"}, none, step{join: -1, wait: "waiting for pod x-1 to start (its API to answer) to join it"}},
+		{"no ordinal skipped", 3, []string{"x-0"}, func(i int) bool { return i == 2 }, step{join: -1, wait: "waiting for pod x-1 to start (its API to answer) to join it"}},
 		{"leave highest first", 3, []string{"x-0", "x-1", "x-2", "x-3", "x-4"}, all, step{join: -1, leave: "x-4"}},
 		{"foreign member first", 3, []string{"x-0", "x-1", "x-2", "x-3", "old"}, all, step{join: -1, leave: "old"}},
 		{"join before leave", 3, []string{"x-0", "x-2", "x-4"}, all, step{join: 1}},

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/openstack-k8s-operators/lib-common/modules/common/pdb"
+
 	"github.com/ims-orch/ims-orch/controller/daemon"
 
 	orchv1 "github.com/ims-orch/ims-orch/deploy/operator/api/v1beta1"
@@ -34,10 +36,16 @@ const (
 	cloudsKey    = "clouds.yaml"
 	maxReplicas  = 5
 	hashAnnot    = "orch.ims-orch.io/config-hash"
+	bundleAnnot  = "orch.ims-orch.io/ca-bundle"
 	appLabel     = "app.kubernetes.io/name"
 	instLabel    = "app.kubernetes.io/instance"
 	appName      = "ims-orch"
 	managedLabel = "app.kubernetes.io/managed-by"
+	// the daemon's /healthz answers once its API serves (also while it
+	// waits to be joined); /readyz only once it knows a raft leader and has
+	// the replicated state (api.Backend.Ready)
+	startedPath = "/healthz"
+	readyPath   = "/readyz"
 )
 
 // Names of the objects an ImsOrch owns.
@@ -133,8 +141,9 @@ func renderConfig(in *orchv1.ImsOrch, user string) (string, error) {
 }
 
 // statefulSet renders the StatefulSet with replicas pods (the membership
-// step decides the count) and the config hash on the pod template.
-func statefulSet(in *orchv1.ImsOrch, replicas int32, hash string) *appsv1.StatefulSet {
+// step decides the count), the config hash and the sum of the CA bundle the
+// pods trust on the pod template.
+func statefulSet(in *orchv1.ImsOrch, replicas int32, hash, caBundleSum string) *appsv1.StatefulSet {
 	lb := labels(in)
 	args := []string{"serve", "--config", configFile, "--log-format", "json",
 		"--node-id", "$(POD_NAME)",
@@ -163,10 +172,10 @@ func statefulSet(in *orchv1.ImsOrch, replicas int32, hash string) *appsv1.Statef
 			SecretName: in.Spec.CloudsSecret, Items: []corev1.KeyToPath{{Key: cloudsKey, Path: cloudsKey}}}}})
 		env = append(env, corev1.EnvVar{Name: "OS_CLIENT_CONFIG_FILE", Value: cloudsDir + "/" + cloudsKey})
 	}
-	probe := func(path string, period int32) *corev1.Probe {
+	probe := func(path string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 			Path: path, Port: intstr.FromString("api"), Scheme: corev1.URISchemeHTTPS}},
-			PeriodSeconds: period, TimeoutSeconds: 5, FailureThreshold: 3}
+			PeriodSeconds: period, TimeoutSeconds: 5, FailureThreshold: failures}
 	}
 	storage := resource.MustParse("1Gi")
 	if in.Spec.Storage != nil {
@@ -178,12 +187,17 @@ func statefulSet(in *orchv1.ImsOrch, replicas int32, hash string) *appsv1.Statef
 			Replicas:    ptr.To(replicas),
 			ServiceName: peersService(in.Name),
 			Selector:    &metav1.LabelSelector{MatchLabels: selector(in)},
-			// pods start in order: ordinal 0 bootstraps, the others wait
-			// to be joined one at a time
-			PodManagementPolicy: appsv1.OrderedReadyPodManagement,
+			// pods start together: ordinal 0 bootstraps, the others wait
+			// and the operator joins them one at a time. Not OrderedReady:
+			// a pod is ready only in a cluster with a leader (/readyz), so
+			// after a quorum loss (-1 and -2 of 3 gone) -0 is not ready and
+			// OrderedReady would never recreate -1: the quorum would never
+			// come back. Updates still roll one pod at a time, from the top,
+			// each once the one before is ready.
+			PodManagementPolicy: appsv1.ParallelPodManagement,
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: lb, Annotations: map[string]string{hashAnnot: hash}},
+				ObjectMeta: metav1.ObjectMeta{Labels: lb, Annotations: map[string]string{hashAnnot: hash, bundleAnnot: caBundleSum}},
 				Spec: corev1.PodSpec{
 					// a clean stop hands raft leadership over (ims-orch serve)
 					TerminationGracePeriodSeconds: ptr.To[int64](30),
@@ -198,10 +212,16 @@ func statefulSet(in *orchv1.ImsOrch, replicas int32, hash string) *appsv1.Statef
 							{Name: "api", ContainerPort: orchv1.APIPort, Protocol: corev1.ProtocolTCP},
 							{Name: "raft", ContainerPort: orchv1.RaftPort, Protocol: corev1.ProtocolTCP},
 						},
-						// ready = serving: a pod that waits to be joined has
-						// no leader yet, and the operator joins ready pods
-						ReadinessProbe: probe("/healthz", 5),
-						LivenessProbe:  probe("/healthz", 10),
+						// started = the API answers (/healthz): the operator
+						// joins started pods to raft. ready = it can serve
+						// (/readyz: a raft leader is known and the state is
+						// loaded), so the client Service never routes to a
+						// pod that waits to be joined (it would answer 503)
+						// and a rolling update waits until the restarted
+						// pod is back in the cluster before the next one.
+						StartupProbe:   probe(startedPath, 2, 150),
+						ReadinessProbe: probe(readyPath, 5, 2),
+						LivenessProbe:  probe(startedPath, 10, 3),
 						Resources:      in.Spec.Resources,
 						VolumeMounts:   mounts,
 						SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false),
@@ -258,15 +278,24 @@ func clientService(in *orchv1.ImsOrch) *corev1.Service {
 	}
 }
 
-// podDisruptionBudget keeps a quorum of the desired voters running through
-// voluntary disruptions (drains): minAvailable = replicas/2 + 1.
-func podDisruptionBudget(in *orchv1.ImsOrch) *policyv1.PodDisruptionBudget {
-	q := intstr.FromInt32(in.DesiredReplicas()/2 + 1)
-	return &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: in.Name, Namespace: in.Namespace, Labels: labels(in)},
-		Spec: policyv1.PodDisruptionBudgetSpec{
-			MinAvailable: &q,
-			Selector:     &metav1.LabelSelector{MatchLabels: selector(in)},
-		},
+// podDisruptionBudget lets voluntary disruptions (node drains) take pods
+// only while a raft quorum of the StatefulSet's replicas stays ready
+// (ready: in the cluster, /readyz): minAvailable = replicas/2 + 1, of the
+// replicas that run now (a member that still has to leave counts). One
+// replica has no quorum to keep, and minAvailable 1 would block every
+// eviction, so every drain of its node would hang: maxUnavailable 1 lets
+// the drain move it (the API is down until it runs again, as with any
+// disruption of a single replica). A pod that is not ready may always be
+// evicted: one that serves nothing (waiting to be joined, crash-looping)
+// must not hold a drain up.
+func podDisruptionBudget(in *orchv1.ImsOrch, replicas int32) *policyv1.PodDisruptionBudget {
+	var b *policyv1.PodDisruptionBudget
+	if replicas <= 1 {
+		b = pdb.MaxUnavailablePodDisruptionBudget(in.Name, in.Namespace, intstr.FromInt32(1), selector(in))
+	} else {
+		b = pdb.MinAvailablePodDisruptionBudget(in.Name, in.Namespace, intstr.FromInt32(replicas/2+1), selector(in))
 	}
+	b.Labels = labels(in)
+	b.Spec.UnhealthyPodEvictionPolicy = ptr.To(policyv1.AlwaysAllow)
+	return b
 }

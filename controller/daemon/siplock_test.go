@@ -17,8 +17,14 @@ import (
 const sipLockPath = "/tmp/ims-orch-sip.lock"
 
 // sipLockWait bounds the wait for another real-SIP run (the SIP chaos
-// script holds the lock ~2 min; the SIP end-to-end tests ~4 min).
-const sipLockWait = 8 * time.Minute
+// script holds the lock ~2 min; the SIP end-to-end tests ~4 min), and
+// sipLockReserve is what the test keeps of go test's -timeout for itself:
+// a run that waited into the binary's timeout would panic without its
+// cleanups and leave its Kamailio and Open vSwitch processes behind.
+const (
+	sipLockWait    = 8 * time.Minute
+	sipLockReserve = 3 * time.Minute
+)
 
 // lockSIP takes the real-SIP lock for the rest of the test (released at
 // cleanup, after every later cleanup has stopped the test's Kamailio
@@ -37,14 +43,18 @@ func lockSIP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("real-SIP lock: %v", err)
 	}
-	for end := time.Now().Add(sipLockWait); ; {
+	wait := sipLockWait
+	if dl, ok := t.Deadline(); ok {
+		wait = min(wait, time.Until(dl)-sipLockReserve)
+	}
+	for end := time.Now().Add(wait); ; {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(end) {
 			f.Close()
-			t.Fatalf("real-SIP lock %s not taken within %v: %v (another real-SIP run holds it)", sipLockPath, sipLockWait, err)
+			t.Fatalf("real-SIP lock %s not taken within %v: %v (another real-SIP run holds it)", sipLockPath, wait.Round(time.Second), err)
 		}
 		time.Sleep(200 * time.Millisecond) // another run holds the addresses: poll with a deadline
 	}

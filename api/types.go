@@ -211,6 +211,25 @@ type State struct {
 	// Delays lists every directed inter-DC link's delay as the last
 	// round's plan used it.
 	Delays []LinkDelay `json:"delays,omitempty"`
+	// Backoffs lists the VNFs whose instances failed in a row soon after
+	// their launch (a crash loop) in this node's datacenters, with the
+	// replacements held back (local.CrashBackoff).
+	Backoffs []Backoff `json:"backoffs,omitempty"`
+}
+
+// Backoff is a VNF's crash loop in a datacenter: Failures quick failures
+// in a row (instances that failed before they had been up for the
+// backoff's reset period); while Until is set, launches of the VNF there
+// (the owed replacements among them) wait until then.
+type Backoff struct {
+	DC       string     `json:"dc"`
+	VNF      string     `json:"vnf"`
+	Failures int        `json:"failures"`
+	Until    *time.Time `json:"until,omitempty"`
+	// LastFailure names the last failed instance and why it failed.
+	LastFailure string `json:"lastFailure"`
+	// Owed is how many replacements are still to be launched.
+	Owed int `json:"owed"`
 }
 
 // Sources of a link delay.

@@ -48,9 +48,11 @@ for r in "${runs[@]}"; do
 		{ s[NR] = $col["strategy"]; vm[NR] = $col["vm_seconds"]; buf[NR] = $col["buffered_vm_seconds"]
 		  fl[NR] = $col["floor_vm_seconds"]; loss[NR] = $col["dp_loss"]
 		  if ($col["strategy"] == "reactive") { rvm = vm[NR]; rloss = loss[NR] } }
-		END { for (i = 2; i <= NR; i++)
-			printf "%-20s %-10s %10d %9d %8.3f %8.3f %8.3f%% %8.3f\n", label, s[i], vm[i], buf[i],
-				(rvm > 0 ? vm[i] / rvm : 0), (fl[i] > 0 ? vm[i] / fl[i] : 0), 100 * loss[i], (rloss > 0 ? loss[i] / rloss : 0) }
+		END { for (i = 2; i <= NR; i++) {
+			# reactive-only losing nothing: any loss is an infinite ratio, none is 1
+			lr = (rloss > 0 ? sprintf("%8.3f", loss[i] / rloss) : (loss[i] > 0 ? "     inf" : "   1.000"))
+			printf "%-20s %-10s %10d %9d %8.3f %8.3f %8.3f%% %s\n", label, s[i], vm[i], buf[i],
+				(rvm > 0 ? vm[i] / rvm : 0), (fl[i] > 0 ? vm[i] / fl[i] : 0), 100 * loss[i], lr } }
 	' "$dir/summary.csv"
 done
 echo "outputs: $out" >&2

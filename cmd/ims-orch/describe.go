@@ -92,6 +92,7 @@ func runDescribe(cmd *cobra.Command, args []string) error {
 		Instances []api.Instance  `json:"instances"`
 		Paths     []api.Path      `json:"paths"`
 		Delays    []api.LinkDelay `json:"delays"`
+		Backoffs  []api.Backoff   `json:"backoffs,omitempty"`
 		Decisions []api.Decision  `json:"decisions"`
 	}{DC: name}
 	if i := slices.IndexFunc(dcs, func(d api.Datacenter) bool { return d.Name == name }); i >= 0 {
@@ -105,6 +106,11 @@ func runDescribe(cmd *cobra.Command, args []string) error {
 	for _, in := range st.Instances {
 		if in.DC == name {
 			v.Instances = append(v.Instances, in)
+		}
+	}
+	for _, b := range st.Backoffs {
+		if b.DC == name {
+			v.Backoffs = append(v.Backoffs, b)
 		}
 	}
 	for _, p := range st.Paths {
@@ -128,6 +134,9 @@ func runDescribe(cmd *cobra.Command, args []string) error {
 		fmt.Fprint(w, "\nINSTANCES\n")
 		if err := instanceTable(w, v.Instances); err != nil {
 			return err
+		}
+		for _, b := range v.Backoffs {
+			fmt.Fprintln(w, backoffLine(b))
 		}
 		fmt.Fprintln(w, "\nPATHS")
 		t := tw(w)

@@ -258,5 +258,20 @@ func stateSummary(w io.Writer, st api.State) error {
 		}
 		fmt.Fprintf(t, "%s\t%s\t%d\t%d\t%d\t%d\n", k.dc, k.vnf, c["normal"]+c["overload"], c["booting"], c["buffered"], other)
 	}
-	return t.Flush()
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	for _, b := range st.Backoffs {
+		fmt.Fprintln(w, backoffLine(b))
+	}
+	return nil
+}
+
+// backoffLine is one crash loop, for status and describe dc.
+func backoffLine(b api.Backoff) string {
+	s := fmt.Sprintf("%s/%s: crash loop, %d failure(s) in a row (the last %s)", b.DC, b.VNF, b.Failures, b.LastFailure)
+	if b.Until != nil {
+		s += fmt.Sprintf("; backing off until %s, %d replacement(s) owed", b.Until.UTC().Format("15:04:05"), b.Owed)
+	}
+	return s
 }

@@ -18,6 +18,14 @@ func (b *Backend) MetricsSnapshot() metrics.Snapshot {
 		for _, vnf := range slices.Sorted(maps.Keys(counts)) {
 			c := counts[vnf]
 			s.Churn = append(s.Churn, metrics.Churn{DC: dc, VNF: vnf, N: c.Churn})
+			cl := metrics.CrashLoop{DC: dc, VNF: vnf}
+			if bo := c.Backoff; bo != nil {
+				cl.Failures = bo.Failures
+				if !bo.Until.IsZero() {
+					cl.HeldFor = max(0, bo.Until.Sub(b.d.clk.Now()).Seconds())
+				}
+			}
+			s.CrashLoops = append(s.CrashLoops, cl)
 			for _, x := range []struct {
 				st string
 				n  int

@@ -30,6 +30,13 @@ func (b *Backend) State(context.Context) (api.State, error) {
 			out.Instances = append(out.Instances, api.Instance{ID: in.ID, DC: dc, VNF: in.VNF, State: string(in.State),
 				Reason: in.Why, Since: in.Created, Address: in.Address})
 		}
+		for _, bo := range b.d.locals[dc].Backoffs() {
+			ab := api.Backoff{DC: dc, VNF: bo.VNF, Failures: bo.Failures, LastFailure: bo.LastFailure, Owed: bo.Owed}
+			if !bo.Until.IsZero() {
+				ab.Until = new(bo.Until)
+			}
+			out.Backoffs = append(out.Backoffs, ab)
+		}
 	}
 	delays := b.d.linkDelays()
 	out.Delays = apiDelays(delays)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/placement/vnf"
@@ -234,6 +235,49 @@ type PolicyConfig struct {
 	ScaleInGuard      *bool    `yaml:"scaleInGuard"`
 	TrimBuffer        *bool    `yaml:"trimBuffer"`
 	BufferSpare       *int     `yaml:"bufferSpare"`
+	// CrashLoopBackoff is the local controllers' crash-loop backoff of
+	// replacements (restart-only; what it leaves out:
+	// local.DefaultCrashBackoff).
+	CrashLoopBackoff *CrashLoopBackoffConfig `yaml:"crashLoopBackoff"`
+}
+
+// CrashLoopBackoffConfig is local.CrashBackoff with YAML names: durations
+// ("10s", "5m"); initial "off" replaces every failed instance at once.
+type CrashLoopBackoffConfig struct {
+	Initial string `yaml:"initial"`
+	Max     string `yaml:"max"`
+	Reset   string `yaml:"reset"`
+}
+
+// CrashBackoff is the local controllers' crash-loop backoff: the policy's
+// fields, local.DefaultCrashBackoff for those it leaves out. Errors name
+// the field.
+func (p PolicyConfig) CrashBackoff() (local.CrashBackoff, error) {
+	const f = "policy.crashLoopBackoff"
+	var b local.CrashBackoff
+	if c := p.CrashLoopBackoff; c != nil {
+		if c.Initial == "off" {
+			if c.Max != "" || c.Reset != "" {
+				return b, fmt.Errorf("%s: max and reset mean nothing with initial off", f)
+			}
+			return local.CrashBackoff{Initial: -1}, nil
+		}
+		for _, x := range []struct {
+			n string
+			v string
+			p *time.Duration
+		}{{"initial", c.Initial, &b.Initial}, {"max", c.Max, &b.Max}, {"reset", c.Reset, &b.Reset}} {
+			if x.v == "" {
+				continue
+			}
+			d, err := time.ParseDuration(x.v)
+			if err != nil || d <= 0 {
+				return b, fmt.Errorf("%s.%s: %q is not a duration > 0 (e.g. 10s, 5m)", f, x.n, x.v)
+			}
+			*x.p = d
+		}
+	}
+	return b.WithDefaults(f)
 }
 
 // Scaling returns the policy's scaling options, system.Defaults for those
@@ -586,6 +630,9 @@ func (c *Config) normalizePolicy() error {
 	}
 	if n := p.BufferSpare; n != nil && *n < 0 {
 		return fmt.Errorf("policy.bufferSpare: must not be negative, got %d", *n)
+	}
+	if _, err := p.CrashBackoff(); err != nil {
+		return err
 	}
 	if p.Strategy == "" {
 		p.Strategy = strategy.Default.Name()

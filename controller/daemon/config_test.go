@@ -5,9 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
@@ -76,6 +78,11 @@ func TestConfigErrors(t *testing.T) {
 		{"bad predictor", "strategy: hybrid", "strategy: hybrid\n  predictor: crystal-ball", "policy.predictor"},
 		{"bad target utilisation", "strategy: hybrid", "strategy: hybrid\n  targetUtilization: 1.5", "policy.targetUtilization"},
 		{"negative buffer spare", "strategy: hybrid", "strategy: hybrid\n  bufferSpare: -1", "policy.bufferSpare"},
+		{"bad crash-loop backoff", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {initial: soon}", "policy.crashLoopBackoff.initial"},
+		{"zero crash-loop reset", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {reset: 0s}", "policy.crashLoopBackoff.reset"},
+		{"crash-loop max below initial", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {initial: 1m, max: 30s}", "policy.crashLoopBackoff.max"},
+		{"crash-loop backoff off with a max", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {initial: off, max: 1m}", "policy.crashLoopBackoff"},
+		{"unknown crash-loop field", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {base: 1s}", "field base not found"},
 		{"bad rate", "london: [1]", "london: [-1]", `traffic.rates["london"][0]`},
 		{"unknown traffic dc", "london: [1]", "paris: [1]", `traffic.rates["paris"]`},
 		{"bad exits", "exits: local", "exits: random", "traffic.exits"},
@@ -194,5 +201,29 @@ func TestCatalogVNFsFromTable2(t *testing.T) {
 	}
 	if v := c.Topology.Chain[1]; v.Capacity != 1000 || v.Thresholds != (vnf.Thresholds{CPU: 80, Mem: 60, PktRate: 900}) {
 		t.Fatalf("stated figures lost: %+v", v)
+	}
+}
+
+// TestCrashLoopBackoffConfig: policy.crashLoopBackoff reaches every local
+// controller; what it leaves out is local.DefaultCrashBackoff (the one
+// place of the defaults), "off" turns it off.
+func TestCrashLoopBackoffConfig(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want local.CrashBackoff
+	}{
+		{"", local.DefaultCrashBackoff},
+		{"\n  crashLoopBackoff: {initial: 5s}", local.CrashBackoff{Initial: 5 * time.Second, Max: local.DefaultCrashBackoff.Max, Reset: local.DefaultCrashBackoff.Reset}},
+		{"\n  crashLoopBackoff: {initial: 1s, max: 1m, reset: 2m}", local.CrashBackoff{Initial: time.Second, Max: time.Minute, Reset: 2 * time.Minute}},
+		{"\n  crashLoopBackoff: {initial: off}", local.CrashBackoff{Initial: -1}},
+	} {
+		c, err := ParseConfig([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", "strategy: hybrid"+tc.yaml, 1)))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		d := &Daemon{cfg: c}
+		if got := d.localTemplate().CrashBackoff; got != tc.want {
+			t.Fatalf("%q: local controllers get %+v, want %+v", tc.yaml, got, tc.want)
+		}
 	}
 }

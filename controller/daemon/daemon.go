@@ -317,7 +317,9 @@ func (d *Daemon) wrapSink() func(string, local.InstanceSink) local.InstanceSink 
 func (d *Daemon) localTemplate() local.Config {
 	// the policy's scaling options (system.Defaults unless the config sets them)
 	sc := d.cfg.Policy.Scaling()
-	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: sc.ScaleInGuard, TrimBuffer: sc.TrimBuffer, BufferSpare: sc.BufferSpare}
+	cb, _ := d.cfg.Policy.CrashBackoff() // checked by Normalize
+	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: sc.ScaleInGuard, TrimBuffer: sc.TrimBuffer, BufferSpare: sc.BufferSpare,
+		CrashBackoff: cb}
 	if d.sip != nil && d.cfg.Traffic != nil && !d.cfg.Clustered() {
 		// the Kamailio instances' agents and the simulated DP stages report every second
 		return lc

@@ -109,6 +109,14 @@ func (w *watcher) poll() {
 				// an operator's manual floor or ceiling changed a round's target
 				fresh = append(fresh, api.Decision{Round: int64(a.Interval), At: a.At, Kind: api.DecisionManual, DC: dc, VNF: a.VNF, Delta: 0,
 					Reason: "manual hold: " + a.Detail, Detail: map[string]any{"action": string(a.Kind)}})
+			case local.KindBackoff:
+				// a replacement held back by the crash-loop backoff, or the loop's end
+				det := map[string]any{"action": string(a.Kind)}
+				if a.InstanceID != "" {
+					det["instance"] = a.InstanceID
+				}
+				fresh = append(fresh, api.Decision{Round: int64(a.Interval), At: a.At, Kind: api.DecisionReplacement, DC: dc, VNF: a.VNF, Delta: 0,
+					Reason: "replacement backoff: " + a.Detail, Detail: det})
 			case local.KindDestroy:
 				m.InstanceDestroyed(dc, a.VNF, string(a.Reason))
 			}

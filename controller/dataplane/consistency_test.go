@@ -146,7 +146,7 @@ func (b *consistencyBed) run(t *testing.T, ignoreTag bool, firstPort, rounds int
 	}
 	wg.Wait()
 	var res consistencyResult
-	waitFor(time.Second, func() bool {
+	waitFor(5*time.Second, func() bool { // packets in flight; the untagged run loses some and waits it all
 		got := 0
 		for _, f := range flows {
 			got += rx[f.dst].count(f.srcPort)

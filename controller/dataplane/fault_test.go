@@ -106,7 +106,7 @@ func TestKilledInstanceFlowsMoveWithinOneSecond(t *testing.T) {
 
 	stop := make(chan struct{})
 	wait := b.stream(stop)
-	if !waitFor(2*time.Second, func() bool { return b.rx.count(4000) >= 50 }) {
+	if !waitFor(20*time.Second, func() bool { return b.rx.count(4000) >= 50 }) {
 		close(stop)
 		wait()
 		t.Fatalf("no traffic before the kill: %d packets", b.rx.count(4000))
@@ -165,15 +165,12 @@ func TestKilledInstanceFlowsMoveWithinOneSecond(t *testing.T) {
 // ovs-vswitchd killed: every DP instance is reported failed, the daemon is
 // restarted, the rules come back and packets flow again.
 func TestKilledVswitchdRestartsAndFlowsResume(t *testing.T) {
-	ctx := context.Background()
 	b := newFaultBed(t, "it13v")
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go b.p.Watch(wctx, 50*time.Millisecond)
+	watch(t, b.p, 50*time.Millisecond)
 	stop := make(chan struct{})
 	wait := b.stream(stop)
 	defer func() { close(stop); wait() }()
-	if !waitFor(2*time.Second, func() bool { return b.rx.count(4000) >= 50 }) {
+	if !waitFor(20*time.Second, func() bool { return b.rx.count(4000) >= 50 }) {
 		t.Fatalf("no traffic before the kill: %d packets", b.rx.count(4000))
 	}
 	pid := b.p.d.VswitchdPID()
@@ -182,7 +179,7 @@ func TestKilledVswitchdRestartsAndFlowsResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := 0
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(20 * time.Second) // a real process died: generous on a loaded host
 	for seen < 4 {
 		select {
 		case f := <-b.fails:
@@ -195,7 +192,7 @@ func TestKilledVswitchdRestartsAndFlowsResume(t *testing.T) {
 		}
 	}
 	before := b.rx.count(4000)
-	if !waitFor(5*time.Second, func() bool { return b.rx.count(4000) > before+10 }) {
+	if !waitFor(30*time.Second, func() bool { return b.rx.count(4000) > before+10 }) {
 		t.Fatalf("no packets after the restart (got %d before)", before)
 	}
 	if b.p.d.VswitchdPID() == pid || !b.p.d.VswitchdAlive() {

@@ -109,17 +109,23 @@ func dial(t *testing.T, ns, src string) *sender {
 // send sends count packets every gap (0: as fast as possible) and returns
 // how many it sent.
 func (s *sender) send(dst string, count int, gap time.Duration, payload []byte) int {
+	if payload == nil {
+		payload = make([]byte, 172)
+	}
+	return s.sendEach(dst, count, gap, func() []byte { return payload })
+}
+
+// sendEach is send with the payload of each packet made just before it is
+// sent, on an absolute schedule.
+func (s *sender) sendEach(dst string, count int, gap time.Duration, payload func() []byte) int {
 	a, err := net.ResolveUDPAddr("udp4", dst)
 	if err != nil {
 		return 0
 	}
-	if payload == nil {
-		payload = make([]byte, 172)
-	}
 	sent := 0
 	next := time.Now()
 	for i := 0; i < count; i++ {
-		if _, err := s.c.WriteToUDP(payload, a); err == nil {
+		if _, err := s.c.WriteToUDP(payload(), a); err == nil {
 			sent++
 		}
 		if gap > 0 {
@@ -128,6 +134,17 @@ func (s *sender) send(dst string, count int, gap time.Duration, payload []byte) 
 		}
 	}
 	return sent
+}
+
+// watch runs p.Watch until the test's clean-up, which waits for it to
+// return before the clean-ups registered earlier run (the plane's Close,
+// the daemons' Stop): a Check in flight must not restart ovs-vswitchd
+// after Stop stopped it.
+func watch(t testing.TB, p *Plane, period time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Watch(ctx, period) }()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 // waitFor polls cond every 10 ms until it holds or d passes (a real process

@@ -47,7 +47,7 @@ func TestChainForwardsRealPackets(t *testing.T) {
 	const n = 100
 	sent := tx.send(fmt.Sprintf("%s:5002", EntryIP(0)), n, 2*time.Millisecond, nil)
 	sent += tx.send(fmt.Sprintf("%s:5002", EntryIP(0)), 1, 0, append([]byte("ATCK"), bytes.Repeat([]byte{0}, 168)...))
-	if !waitFor(2*time.Second, func() bool { return rx.count(4000) >= n }) {
+	if !waitFor(20*time.Second, func() bool { return rx.count(4000) >= n }) { // packets in flight through the forwarders: generous on a loaded host
 		out, _ := p.Switch(0).Ofctl(ctx, "dump-flows")
 		out1, _ := p.Switch(1).Ofctl(ctx, "dump-flows")
 		t.Fatalf("callee got %d of %d packets\ndc0:\n%s\ndc1:\n%s", rx.count(4000), n, out, out1)
@@ -69,7 +69,7 @@ func TestChainForwardsRealPackets(t *testing.T) {
 	// the bridge's rule counters follow the datapath's with a lag (the
 	// revalidator pulls them about once a second)
 	var pairs map[ovs.Pair]uint64
-	waitFor(3*time.Second, func() bool {
+	waitFor(20*time.Second, func() bool {
 		pairs, err = p.Switch(0).PairPackets()
 		return err == nil && pairs[ovs.Pair{Entry: 0, Exit: 1}] == n+1
 	})

@@ -99,14 +99,16 @@ func TestMeterRates(t *testing.T) {
 	}
 }
 
-// A read that takes time is dated at its midpoint: a slow read (400 ms)
-// between two fast ones does not stretch one period and shrink the next.
-func TestMeterDatesSlowReadsAtTheirMidpoint(t *testing.T) {
+// A read that takes time is dated at its end (a slow read of the real
+// switch is slow to start; the counters are those of its end): a slow read
+// (400 ms) between two fast ones does not stretch one period and shrink
+// the next.
+func TestMeterDatesSlowReadsAtTheirEnd(t *testing.T) {
 	clk := clock.NewVirtual(time.Unix(100, 0))
 	var n uint64
 	var took time.Duration
 	read := func() (map[Pair]uint64, error) {
-		clk.Advance(took) // the switch dump itself takes this long
+		clk.Advance(took) // the read takes this long; it returns the counters of its end
 		return map[Pair]uint64{{0, 1}: n}, nil
 	}
 	out := &sink{}
@@ -115,16 +117,16 @@ func TestMeterDatesSlowReadsAtTheirMidpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Step()
-	// 100 packets/s, counted at the read's midpoint: 1.2 s after the first
+	// 100 packets/s, counted at the read's end: 1.4 s after the first
 	took = 400 * time.Millisecond
 	clk.Advance(time.Second)
-	n = 120
+	n = 140
 	if r, ok := m.Step(); !ok || r.Pairs[0].Rate != 100 {
 		t.Fatalf("slow read: %+v, want 100 pkt/s", r)
 	}
 	took = 0
-	clk.Advance(800 * time.Millisecond) // 1 s after the slow read's midpoint
-	n = 220
+	clk.Advance(time.Second) // 1 s after the slow read's end
+	n = 240
 	if r, ok := m.Step(); !ok || r.Pairs[0].Rate != 100 {
 		t.Fatalf("after the slow read: %+v, want 100 pkt/s", r)
 	}

@@ -125,3 +125,39 @@ func TestForecasterHorizon(t *testing.T) {
 		t.Fatalf("no horizon: %g, want 150", p)
 	}
 }
+
+// After a ramp turns, a model's trend outlives the turn: the horizon
+// extrapolates a rise only as far as the last observed change confirms it.
+// Holt with β = 0.2 on 100, 140, 180, 220, 225 still forecasts a rise of
+// more than 5; the plan is û + 1.1·5 (the last change), not û + 1.1·(û − 225).
+// A flat or falling last change extrapolates nothing upwards.
+func TestForecasterHorizonFollowsTheLastChange(t *testing.T) {
+	f, err := NewBankForecaster("holt:alpha=1,beta=0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHorizon(1.1)
+	turn, flat := SeriesKey(KindDP, "a", "b"), SeriesKey(KindDP, "a", "c")
+	for _, x := range [][2]float64{{100, 100}, {140, 140}, {180, 180}, {220, 220}, {225, 220}} {
+		if err := f.Observe(map[string]float64{turn: x[0], flat: x[1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fc := f.Predict([]string{turn, flat})
+	if u := fc[turn].Mean; !(u > 225+5) {
+		t.Fatalf("holt's forecast %g: want a trend above the last change (test premise)", u)
+	}
+	if got, want := fc[turn].Value, fc[turn].Mean+1.1*5; math.Abs(got-want) > 1e-9 {
+		t.Fatalf("after the turn: %g, want û + 1.1·5 = %g", got, want)
+	}
+	if got, want := fc[flat].Value, fc[flat].Mean; math.Abs(got-want) > 1e-9 {
+		t.Fatalf("flat last change: %g, want the model's %g", got, want)
+	}
+	// by hand: u 100, last 90 (rise 10 confirmed: 100 + 11), rise 4 (100 + 4.4),
+	// a fall (u 80 below last 90: the interval's start 85)
+	for _, c := range []struct{ u, last, rise, want float64 }{{100, 90, 10, 111}, {100, 90, 4, 104.4}, {100, 90, -3, 100}, {80, 90, -10, 85}} {
+		if got := horizonValue(c.u, c.last, c.rise, 1.1); math.Abs(got-c.want) > 1e-9 {
+			t.Fatalf("horizonValue(%v): %g, want %g", c, got, c.want)
+		}
+	}
+}

@@ -54,6 +54,73 @@ func (v VNFConfig) Type() vnf.Type {
 // DefaultStatsTimeout is Config.StatsTimeout when it is zero.
 const DefaultStatsTimeout = 3 * time.Second
 
+// CrashBackoff is the crash-loop backoff of replacements, per slot as
+// Kubernetes restarts a container: a failed working instance leaves a slot
+// that its replacement fills. A failure of an instance that had not been
+// active for Reset is quick; the n-th quick failure in a row of a slot holds
+// its replacement back Initial·2^(n−2), at most Max: the first is replaced
+// at once, the second after Initial, the third after 2·Initial, … . A slot
+// whose instance stays active for Reset starts again at 0. Instances that
+// fail together (a host, a switch) are different slots, each replaced at
+// once. A held-back replacement counts for the VNF's target (it comes when
+// its backoff ends) but not as working or booting in the step-2 report;
+// reusing a buffered instance fills the slot at once and ends its backoff.
+type CrashBackoff struct {
+	// Initial is the wait after the second quick failure in a row (default
+	// 10 s; negative: no backoff, every failure is replaced at once).
+	Initial time.Duration `json:"initial" yaml:"initial"`
+	// Max caps the wait (default 5 min; at least Initial).
+	Max time.Duration `json:"max" yaml:"max"`
+	// Reset is how long an instance must stay active to count as stable
+	// (default 10 min).
+	Reset time.Duration `json:"reset" yaml:"reset"`
+}
+
+// DefaultCrashBackoff are the CrashBackoff values a zero field gets
+// (Kubernetes' kubelet: 10 s doubling to 5 min, reset after 10 min).
+var DefaultCrashBackoff = CrashBackoff{Initial: 10 * time.Second, Max: 5 * time.Minute, Reset: 10 * time.Minute}
+
+// Off reports whether the backoff is disabled (Initial negative).
+func (b CrashBackoff) Off() bool { return b.Initial < 0 }
+
+// Delay is the wait before the next launch after n quick failures in a
+// row (0 for n ≤ 1 or when off).
+func (b CrashBackoff) Delay(n int) time.Duration {
+	if n <= 1 || b.Off() {
+		return 0
+	}
+	d := b.Initial
+	for i := 2; i < n && d < b.Max; i++ {
+		d *= 2
+	}
+	return min(d, b.Max)
+}
+
+// WithDefaults validates b and fills its zero fields from
+// DefaultCrashBackoff; errors name the field under prefix (e.g.
+// "crashBackoff").
+func (b CrashBackoff) WithDefaults(prefix string) (CrashBackoff, error) {
+	if b.Off() {
+		return CrashBackoff{Initial: b.Initial}, nil
+	}
+	for _, f := range []struct {
+		n   string
+		p   *time.Duration
+		def time.Duration
+	}{{"initial", &b.Initial, DefaultCrashBackoff.Initial}, {"max", &b.Max, DefaultCrashBackoff.Max}, {"reset", &b.Reset, DefaultCrashBackoff.Reset}} {
+		if *f.p < 0 {
+			return b, fmt.Errorf("%s.%s %v: must not be negative", prefix, f.n, *f.p)
+		}
+		if *f.p == 0 {
+			*f.p = f.def
+		}
+	}
+	if b.Max < b.Initial {
+		return b, fmt.Errorf("%s.max %v: below %s.initial %v", prefix, b.Max, prefix, b.Initial)
+	}
+	return b, nil
+}
+
 // Config configures one local controller.
 type Config struct {
 	// DC is this controller's datacenter name.
@@ -110,6 +177,11 @@ type Config struct {
 	// RetryBackoff is how long a VNF waits after a failed launch (quota,
 	// capacity) before the controller launches for it again (default 10 s).
 	RetryBackoff time.Duration `json:"retryBackoff" yaml:"retryBackoff"`
+	// CrashBackoff holds back the replacements of a VNF whose instances
+	// keep failing soon after their launch (a bad image, a VNF that
+	// crashes on start), like Kubernetes' CrashLoopBackOff; zero fields get
+	// DefaultCrashBackoff's.
+	CrashBackoff CrashBackoff `json:"crashBackoff" yaml:"crashBackoff"`
 	// DrainTimeout bounds how long an instance that left the buffer head
 	// (τ reached) may keep carrying flows before it is destroyed anyway
 	// (default 10 min, a few times a long call; negative: wait for the flows
@@ -133,7 +205,7 @@ type Config struct {
 }
 
 // withDefaults validates c and fills its defaults. Errors name the field.
-func (c Config) withDefaults() (Config, error) {
+func (c Config) withDefaults() (_ Config, err error) {
 	if strings.TrimSpace(c.DC) == "" {
 		return c, fmt.Errorf("local: config dc: must not be empty")
 	}
@@ -203,6 +275,9 @@ func (c Config) withDefaults() (Config, error) {
 		if *d.p == 0 {
 			*d.p = d.def
 		}
+	}
+	if out.CrashBackoff, err = out.CrashBackoff.WithDefaults("local: config crashBackoff"); err != nil {
+		return c, err
 	}
 	if out.StatsTimeout == 0 {
 		out.StatsTimeout = DefaultStatsTimeout

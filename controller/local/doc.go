@@ -1,7 +1,8 @@
 // Package local owns the per-datacenter local controller of ScalIMS: the
 // registry of this datacenter's VNF instances and their states, the
 // statistics intake and overload detection, reactive scale-out (paper 4.3),
-// the per-VNF buffer queue (4.2), failure detection and replacement, and the
+// the per-VNF buffer queue (4.2), failure detection and replacement (with a
+// crash-loop backoff per slot, crash.go), and the
 // participant side of the 5-step interval protocol (Handle, 4.2 steps 2, 4,
 // 5). It talks to the cloud only through drivers.Driver, to routing only
 // through the small PathStore and InstanceSink interfaces declared here, and

@@ -39,6 +39,10 @@ type inst struct {
 	terminating  bool          // to be (or being) terminated
 	termInFlight bool
 	killSent     bool       // a kill (failed instance) was issued
+	activeSince  time.Time  // when the cloud first reported it active (zero: never)
+	replacedAt   time.Time  // when it was launched or reused as a replacement (zero: never)
+	crashes      int        // quick failures in a row of the instances it replaces (crash.go)
+	slot         *owed      // the owed replacement a launch in flight pays (put back if the launch fails)
 	kind         ActionKind // action kind to record when the launch succeeds
 	reason       Reason
 	detail       string
@@ -53,10 +57,14 @@ type vnfState struct {
 	target        int
 	deficitReason Reason // reason of a refill the tick retries
 	deficitDetail string
-	backoffUntil  time.Time
-	lastReactive  time.Time
-	lastSent      []RoutableInstance
-	sent          bool
+	backoffUntil  time.Time // launch-failure retry (Config.RetryBackoff)
+	// owed are the failed working instances whose replacement is still to
+	// come, oldest first, each with its crash-loop backoff (crash.go).
+	owed         []owed
+	lastCrash    string // the last quick failure that was not the first in a row: "ID (why)"
+	lastReactive time.Time
+	lastSent     []RoutableInstance
+	sent         bool
 	// churn counts reuses of instances buffered at most ChurnIntervals
 	// intervals before (a decision undone soon after it was taken).
 	churn int
@@ -247,6 +255,13 @@ func (c *Controller) Stop() {
 			in.watch = nil
 		}
 	}
+	for _, vs := range c.vnfs {
+		for _, o := range vs.owed {
+			if o.timer != nil {
+				o.timer.Stop()
+			}
+		}
+	}
 	if c.cancelSub != nil {
 		c.cancelSub()
 	}
@@ -315,6 +330,9 @@ func (c *Controller) syncSinkLocked(vs *vnfState) {
 
 func (c *Controller) activateLocked(in *inst) {
 	in.CloudState = drivers.StateActive
+	if in.activeSince.IsZero() {
+		in.activeSince = c.clk.Now()
+	}
 	in.lastSeen = c.clk.Now()
 	if in.State == StateBooting {
 		in.State = StateNormal
@@ -373,6 +391,7 @@ func (c *Controller) newLaunchLocked(vs *vnfState, kind ActionKind, reason Reaso
 func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op {
 	n := vs.target - c.countsLocked(vs.cfg.Name).Working()
 	if n <= 0 {
+		vs.owed = nil // nothing is missing any more (e.g. the target went down)
 		return nil
 	}
 	var ops []op
@@ -392,28 +411,50 @@ func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op
 			in.State = StateBooting
 		}
 		in.BufferedIn = 0
-		in.Why = string(reason) + ": " + detail
-		kind, d := KindReuse, fmt.Sprintf("%s; from buffer tail (buffered in interval %d)", detail, e.Interval)
+		kind, r, why := KindReuse, reason, detail
+		if o, ok := c.payOwedLocked(vs, true); ok {
+			// a known-good instance takes the failed one's place: its slot
+			// starts afresh, a backoff holding it back ends
+			kind, r, why = KindReplace, ReasonReplacement, fmt.Sprintf("replaces %s (%s)", o.failed, o.why)
+			in.replacedAt, in.crashes = c.clk.Now(), 0
+		} else if r == ReasonReplacement {
+			kind = KindReplace
+		}
+		in.Why = string(r) + ": " + why
+		d := fmt.Sprintf("%s; from buffer tail (buffered in interval %d)", why, e.Interval)
 		if c.interval <= e.Interval+ChurnIntervals {
 			vs.churn++
 			d += fmt.Sprintf("; churn: buffered %d interval(s) ago", c.interval-e.Interval)
 		}
-		if reason == ReasonReplacement {
-			kind = KindReplace
-		}
-		c.record(vs.cfg.Name, kind, reason, in.ID, d)
+		c.record(vs.cfg.Name, kind, r, in.ID, d)
 	}
-	if n > 0 && c.clk.Now().Before(vs.backoffUntil) {
+	// replacements a crash loop holds back count as there: their backoff's
+	// timer launches them
+	if n -= c.heldLocked(vs); n > 0 && c.clk.Now().Before(vs.backoffUntil) {
 		vs.deficitReason, vs.deficitDetail = reason, detail
 		c.syncSinkLocked(vs)
 		return ops
 	}
 	for n = min(n, c.launchRoomLocked(vs.cfg.Name)); n > 0; n-- {
-		kind := KindCreate
-		if reason == ReasonReplacement {
+		kind, r, d := KindCreate, reason, detail+"; launched"
+		o, paid := c.payOwedLocked(vs, false)
+		if paid {
+			r, d = ReasonReplacement, fmt.Sprintf("replaces %s (%s); launched", o.failed, o.why)
+			if !o.until.IsZero() {
+				d += fmt.Sprintf(" after the crash-loop backoff (%d quick failures in a row)", o.n)
+			}
+		}
+		if r == ReasonReplacement {
 			kind = KindReplace
 		}
-		ops = append(ops, c.newLaunchLocked(vs, kind, reason, detail+"; launched"))
+		l := c.newLaunchLocked(vs, kind, r, d)
+		if paid {
+			in := c.insts[l.id]
+			o.until, o.timer = time.Time{}, nil
+			in.replacedAt, in.crashes, in.slot = c.clk.Now(), o.n, &o
+			l.spec.Replaces = o.failed
+		}
+		ops = append(ops, l)
 	}
 	vs.deficitReason, vs.deficitDetail = reason, detail
 	c.syncSinkLocked(vs)
@@ -437,17 +478,14 @@ func (c *Controller) failLocked(in *inst, why string) []op {
 	c.record(in.VNF, KindDestroy, ReasonFailure, in.ID, why)
 	c.syncSinkLocked(vs)
 	// The replacement first, so its launch never waits for the kill (and the
-	// kill is a kill: a failed instance is not drained). The first launch
-	// names the failed instance, so the driver may hand it its address.
+	// kill is a kill: a failed instance is not drained). Its launch names the
+	// failed instance, so the driver may hand it its address. A quick failure
+	// in a row may hold the launch back (crash loop); the tick and the
+	// backoff's timer launch it when the backoff ends.
 	var ops []op
 	if working(prev) {
+		c.oweLocked(vs, in, why)
 		ops = c.fillLocked(vs, ReasonReplacement, fmt.Sprintf("replaces %s (%s)", in.ID, why))
-		for i := range ops {
-			if ops[i].kind == opLaunch {
-				ops[i].spec.Replaces = in.ID
-				break
-			}
-		}
 	}
 	return append(ops, c.terminateLocked(in)...)
 }
@@ -689,6 +727,7 @@ func (c *Controller) onTick() {
 		}
 		ops = append(ops, c.reactiveLocked(vs)...)
 	}
+	c.crashResetLocked()
 	ids := make([]string, 0, len(c.insts))
 	for id := range c.insts {
 		ids = append(ids, id)
@@ -800,6 +839,10 @@ func (c *Controller) launched(o op, di drivers.Instance, err error) bool {
 				vs.buf.Remove(in.ID)
 			}
 			delete(c.insts, o.id)
+			if in.slot != nil {
+				// the failed instance is still owed its replacement, its row kept
+				vs.owed = append([]owed{*in.slot}, vs.owed...)
+			}
 		}
 		// Whatever the error (quota, capacity, invalid spec, timeout), the
 		// tick retries the refill only after RetryBackoff.
@@ -815,7 +858,7 @@ func (c *Controller) launched(o op, di drivers.Instance, err error) bool {
 		c.exec([]op{{kind: opTerminate, id: o.id}})
 		return false
 	}
-	in.launching = false
+	in.launching, in.slot = false, nil
 	in.CloudID, in.Address = di.CloudID, di.Address
 	c.record(in.VNF, in.kind, in.reason, in.ID, in.detail)
 	var ops []op
@@ -848,23 +891,34 @@ func (c *Controller) Instances() []Instance {
 	return out
 }
 
-// Fingerprint summarises the registry's instance IDs and states in one
-// number without copying it: it changes when an instance comes, goes or
-// changes state (an order-independent sum of per-instance FNV-1a hashes).
+// Fingerprint summarises the registry's instance IDs and states and the
+// crash loops (Backoffs) in one number without copying the registry: it
+// changes when an instance comes, goes or changes state, or a crash loop
+// changes (an order-independent sum of FNV-1a hashes).
 func (c *Controller) Fingerprint() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var sum uint64
 	for _, in := range c.insts {
-		h := uint64(14695981039346656037)
-		for _, s := range [...]string{in.ID, "\x00", string(in.State)} {
-			for i := 0; i < len(s); i++ {
-				h = (h ^ uint64(s[i])) * 1099511628211
-			}
+		sum += fnv64(in.ID, "\x00", string(in.State))
+	}
+	for _, name := range c.order { // the crash loops Backoffs shows
+		if b, ok := c.backoffLocked(c.vnfs[name]); ok {
+			sum += fnv64(name, "\x00", b.String(), fmt.Sprint(b.Owed))
 		}
-		sum += h
 	}
 	return sum + uint64(len(c.insts))
+}
+
+// fnv64 is the FNV-1a hash of the strings one after the other.
+func fnv64(ss ...string) uint64 {
+	h := uint64(14695981039346656037)
+	for _, s := range ss {
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * 1099511628211
+		}
+	}
+	return h
 }
 
 // Counts returns the instance counts per VNF.
@@ -873,7 +927,11 @@ func (c *Controller) Counts() map[string]Counts {
 	defer c.mu.Unlock()
 	out := make(map[string]Counts, len(c.order))
 	for _, name := range c.order {
-		out[name] = c.countsLocked(name)
+		n := c.countsLocked(name)
+		if b, ok := c.backoffLocked(c.vnfs[name]); ok {
+			n.Backoff = &b
+		}
+		out[name] = n
 	}
 	return out
 }

@@ -66,6 +66,8 @@ type Counts struct {
 	Churn int `json:"churn"`
 	// Hold is the operator's manual floor or ceiling in force (manual.go).
 	Hold *Hold `json:"hold,omitempty"`
+	// Backoff is the VNF's crash loop (Config.CrashBackoff), nil when none.
+	Backoff *Backoff `json:"backoff,omitempty"`
 }
 
 // Working returns booting + normal + overload.
@@ -84,6 +86,9 @@ const (
 	// KindHold: an operator's manual hold (floor or ceiling) changed a
 	// round's target; no instance moved because of it (InstanceID empty).
 	KindHold ActionKind = "hold"
+	// KindBackoff: the crash-loop backoff held a replacement back
+	// (InstanceID: the failed instance), or ended (InstanceID empty).
+	KindBackoff ActionKind = "backoff"
 )
 
 // Reason is why a scale action was taken.

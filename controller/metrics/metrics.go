@@ -54,6 +54,14 @@ type Churn struct {
 	N       int
 }
 
+// CrashLoop is a VNF's crash-loop backoff in a DC: quick failures in a
+// row and the seconds its launches are still held back (0: not holding).
+type CrashLoop struct {
+	DC, VNF  string
+	Failures int
+	HeldFor  float64
+}
+
 // Snapshot is the live state a scrape reads.
 type Snapshot struct {
 	Instances       []InstanceCount
@@ -65,6 +73,7 @@ type Snapshot struct {
 	Drops           []Drops
 	Delays          []LinkDelay
 	Churn           []Churn
+	CrashLoops      []CrashLoop
 	// RaftRole is leader, follower, candidate or standalone (no raft).
 	RaftRole     string
 	CommitIndex  uint64
@@ -150,6 +159,10 @@ var (
 		[]string{"from", "to"}, nil)
 	descChurn = prometheus.NewDesc(Namespace+"_churn_total", "Instances reused from the buffer within two intervals of being buffered (a scaling decision undone soon after).",
 		[]string{"dc", "vnf"}, nil)
+	descCrashFailures = prometheus.NewDesc(Namespace+"_crashloop_failures", "Instances of a VNF in a DC that failed in a row soon after their launch (0: no crash loop).",
+		[]string{"dc", "vnf"}, nil)
+	descCrashHeld = prometheus.NewDesc(Namespace+"_crashloop_backoff_seconds", "Seconds the crash-loop backoff still holds the VNF's replacements and launches in the DC back (0: not holding).",
+		[]string{"dc", "vnf"}, nil)
 	descRole    = prometheus.NewDesc(Namespace+"_raft_role", "1 for this node's raft role.", []string{"role"}, nil)
 	descCommit  = prometheus.NewDesc(Namespace+"_raft_commit_index", "Raft commit index.", nil, nil)
 	descApplied = prometheus.NewDesc(Namespace+"_raft_applied_index", "Raft last applied index.", nil, nil)
@@ -159,7 +172,7 @@ type collector struct{ src Source }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descPredicted, descActual, descError, descInterval, descRounds,
-		descRetrans, descUnreach, descDrops, descDelay, descDelayAge, descChurn, descRole, descCommit, descApplied} {
+		descRetrans, descUnreach, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descRole, descCommit, descApplied} {
 		ch <- d
 	}
 }
@@ -183,6 +196,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, c := range s.Churn {
 		ch <- prometheus.MustNewConstMetric(descChurn, prometheus.CounterValue, float64(c.N), c.DC, c.VNF)
+	}
+	for _, c := range s.CrashLoops {
+		ch <- prometheus.MustNewConstMetric(descCrashFailures, prometheus.GaugeValue, float64(c.Failures), c.DC, c.VNF)
+		ch <- prometheus.MustNewConstMetric(descCrashHeld, prometheus.GaugeValue, c.HeldFor, c.DC, c.VNF)
 	}
 	for _, d := range s.Delays {
 		ch <- prometheus.MustNewConstMetric(descDelay, prometheus.GaugeValue, d.Ms/1000, d.From, d.To, d.Source)

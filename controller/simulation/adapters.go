@@ -169,7 +169,9 @@ type workload struct {
 	dcs    []string
 	delays *sim.Delays
 	logger *slog.Logger
-	errs   int
+	// errs counts refused reports; firstErr is the first refusal.
+	errs     int
+	firstErr error
 }
 
 func (w *workload) report(at time.Time, kind string, loads []traffic.PairLoad) {
@@ -192,7 +194,9 @@ func (w *workload) report(at time.Time, kind string, loads []traffic.PairLoad) {
 			}
 		}
 		if err := w.sys.ReportWorkload(rep); err != nil {
-			w.errs++
+			if w.errs++; w.firstErr == nil {
+				w.firstErr = err
+			}
 			w.logger.Warn("workload report refused", "dc", dc, "err", err)
 		}
 	}

@@ -167,10 +167,17 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	}
 	wl := &workload{sys: sys, dcs: exp.DCs, delays: delays, logger: logger}
 	if exp.WarmStart {
-		// reported before Start, so the initial round predicts from them
+		// Reported before Start, so the initial round predicts from them;
+		// stamped with the clock's time now (the warm-up's start): the
+		// engine refuses a report more than MaxReportSkew ahead of its
+		// clock, and a hint stamped with the traffic's start (boot delay
+		// + 5 s ahead) was refused silently, so no strategy warm-started.
 		hintCP, hintDP := startingLoad(exp.Schedule, len(exp.DCs))
-		wl.CPWorkload(start, hintCP)
-		wl.DPWorkload(start, hintDP)
+		wl.CPWorkload(clk.Now(), hintCP)
+		wl.DPWorkload(clk.Now(), hintDP)
+		if wl.errs > 0 {
+			return nil, fmt.Errorf("run: warm start: %d of the starting-load reports refused (first: %w)", wl.errs, wl.firstErr)
+		}
 	}
 	if err := sys.Start(ctx); err != nil {
 		return nil, err
@@ -221,6 +228,11 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		res.RoundRows = append(res.RoundRows, row)
 	}
 	res.RouterErrors = len(sys.RouterErrors())
+	if wl.errs > 0 {
+		// a refused report changes what every strategy plans from: the
+		// run measures something else than its experiment
+		return nil, fmt.Errorf("run: %d workload reports refused by the global controller (first: %w)", wl.errs, wl.firstErr)
+	}
 	for _, dc := range exp.DCs {
 		for _, a := range sys.Locals[dc].Actions() {
 			res.Actions[string(a.Kind)+"/"+string(a.Reason)]++

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -128,8 +129,15 @@ func TestAddrQuarantine(t *testing.T) {
 func TestSCSCFReadyWhenRegistrationsSynced(t *testing.T) {
 	var mu sync.Mutex
 	users := map[string]int64{"127.10.2.1": 5, "127.10.2.2": 0, "127.10.2.3": 0}
+	var marked []string // the S-CSCFs told their sync is done (the 503 window ends)
 	h := newHarness(t, func(c *Config) {
 		c.ReadyTimeout, c.ProbeInterval = time.Second, 100*time.Millisecond
+		c.MarkSynced = func(_ context.Context, rpc netip.AddrPort) error {
+			mu.Lock()
+			defer mu.Unlock()
+			marked = append(marked, rpc.Addr().String())
+			return nil
+		}
 		c.Stats = func(_ context.Context, rpc netip.AddrPort, _ ...string) (map[string]int64, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -158,6 +166,11 @@ func TestSCSCFReadyWhenRegistrationsSynced(t *testing.T) {
 	mu.Unlock()
 	h.clk.Advance(100 * time.Millisecond)
 	h.expect(t, "s2", drivers.StateActive, "registrations synced")
+	mu.Lock()
+	if !slices.Equal(marked, []string{"127.10.2.2"}) {
+		t.Fatalf("marked synced: %v, want s2 alone (s1 has no peer, no window)", marked)
+	}
+	mu.Unlock()
 
 	// a third one that never catches up is put in service at the timeout
 	if _, err := h.d.Launch(ctx, drivers.Spec{ID: "s3", DC: "dc0", VNF: "scscf"}); err != nil {
@@ -166,4 +179,9 @@ func TestSCSCFReadyWhenRegistrationsSynced(t *testing.T) {
 	h.expect(t, "s3", drivers.StateBooting, "")
 	h.clk.Advance(1100 * time.Millisecond)
 	h.expect(t, "s3", drivers.StateActive, "not synced yet")
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(marked, []string{"127.10.2.2", "127.10.2.3"}) {
+		t.Fatalf("marked synced: %v: s3 is put in service at the timeout, its window ends too", marked)
+	}
 }

@@ -92,6 +92,10 @@ type Config struct {
 	Probe func(ctx context.Context, rpc netip.AddrPort) error
 	// Stats fetches Kamailio statistics by "group:name" (stats.fetch).
 	Stats func(ctx context.Context, rpc netip.AddrPort, names ...string) (map[string]int64, error)
+	// MarkSynced tells a new S-CSCF with peers that its registrations are
+	// synced (pv.shvSet synced int 1): its "503 Registrations Syncing"
+	// window for unknown callees ends (TemplateData.SyncGraceS).
+	MarkSynced func(ctx context.Context, rpc netip.AddrPort) error
 	// Files holds the template (deploy/kamailio when nil).
 	Files fs.FS
 }
@@ -145,6 +149,12 @@ func (c *Config) defaults() {
 	if c.Stats == nil {
 		c.Stats = func(ctx context.Context, rpc netip.AddrPort, names ...string) (map[string]int64, error) {
 			return kamrpc.New(rpc).Stats(ctx, names...)
+		}
+	}
+	if c.MarkSynced == nil {
+		c.MarkSynced = func(ctx context.Context, rpc netip.AddrPort) error {
+			_, err := kamrpc.New(rpc).Call(ctx, "pv.shvSet", "synced", "int", 1)
+			return err
 		}
 	}
 	if c.Files == nil {
@@ -332,6 +342,7 @@ func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
 		DNSMaxTTL: d.cfg.DNSMaxTTL, FRTimerMS: frTimerMS, CPExpireS: max(1, int(d.cfg.CPExpire/time.Second)),
 		DialogTimeoutS: int((d.cfg.DialogTimeout + time.Second - 1) / time.Second),
 		Alias:          string(in.role) + "." + Zone(in.dcIdx, d.cfg.Domain),
+		SyncGraceS:     syncGraceS(d.cfg.ReadyTimeout),
 	}
 	if in.role == RoleSCSCF {
 		for _, o := range d.insts {
@@ -421,25 +432,34 @@ func (d *Driver) probe(in *inst) {
 		}
 	}
 	cancel()
+	now := d.cfg.Clock.Now()
+	markErr := ""
+	if len(peers) > 0 && (err == nil || !synced && !now.Before(in.readyDeadline)) {
+		// into service: its 503 window for unknown callees ends now
+		mctx, mcancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+		if merr := d.cfg.MarkSynced(mctx, rpc); merr != nil {
+			markErr = fmt.Sprintf("; sync not marked (%v): its 503 window ends %d s after its start", merr, syncGraceS(d.cfg.ReadyTimeout))
+		}
+		mcancel()
+	}
 
 	d.mu.Lock()
 	if in.exited || in.terminating || in.info.State != drivers.StateBooting {
 		d.mu.Unlock()
 		return
 	}
-	now := d.cfg.Clock.Now()
 	var ev *drivers.Event
 	switch {
 	case err == nil:
 		in.info.State, in.wasActive = drivers.StateActive, true
 		ev = &drivers.Event{State: drivers.StateActive, Reason: "rpc answers"}
 		if len(peers) > 0 {
-			ev.Reason = "rpc answers, registrations synced from peers"
+			ev.Reason = "rpc answers, registrations synced from peers" + markErr
 		}
 	case !synced && !now.Before(in.readyDeadline):
 		// it serves, only its replica lags: better in service than failed
 		in.info.State, in.wasActive = drivers.StateActive, true
-		ev = &drivers.Event{State: drivers.StateActive, Reason: "rpc answers; " + err.Error() + " at the ready timeout"}
+		ev = &drivers.Event{State: drivers.StateActive, Reason: "rpc answers; " + err.Error() + " at the ready timeout" + markErr}
 	case !now.Before(in.readyDeadline):
 		in.info.State = drivers.StateError
 		ev = &drivers.Event{State: drivers.StateError, Reason: fmt.Sprintf("not ready after %v: %v", d.cfg.ReadyTimeout, err)}
@@ -451,6 +471,13 @@ func (d *Driver) probe(in *inst) {
 		ev.ID, ev.DC, ev.VNF, ev.At = in.info.ID, in.info.DC, in.info.VNF, now
 		d.emit(*ev)
 	}
+}
+
+// syncGraceS caps a new S-CSCF's sync window (TemplateData.SyncGraceS): the
+// probe puts it in service, and marks the sync done, by the ready timeout;
+// the cap ends the window should that RPC be lost.
+func syncGraceS(ready time.Duration) int {
+	return int((ready+time.Second-1)/time.Second) + 1
 }
 
 // usrlocSynced reports nil when the instance at rpc holds at least as many

@@ -48,9 +48,12 @@ type TemplateData struct {
 	// (100 Trying) of an S-CSCF to an INVITE before trying the next SRV target
 	// (2000 when zero: 1 s made 503s on this machine at load average 40, where an S-CSCF sometimes needs over 1 s for its 100).
 	PoolInviteFRMS int
-	// SyncGraceS is how long after its start an S-CSCF with DMQ peers
+	// SyncGraceS bounds how long after its start an S-CSCF with DMQ peers
 	// answers an unknown callee with 503 + Retry-After instead of 404 (its
-	// registrations may still be syncing; 5 when zero).
+	// registrations may still be syncing): the window ends when the shared
+	// variable synced is set to 1 over JSON-RPC (the driver does it when its
+	// readiness probe sees the registrations synced: Config.MarkSynced), at
+	// the latest SyncGraceS after the start (5 when zero).
 	SyncGraceS int
 	// CPExpireS: a CP counter (htable "cp" item) not updated for this many
 	// seconds is removed, so the table holds only pairs active recently

@@ -83,9 +83,22 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if _, err := run(ctx, cfg.Dir, nil, "ovsdb-tool", "create", d.path("conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"); err != nil {
 		return nil, err
 	}
-	if _, err := run(ctx, cfg.Dir, nil, "ovsdb-server", d.path("conf.db"),
+	// both daemons run inside the switch namespace (unix sockets only): a
+	// run whose process died before Stop (a test binary killed by its
+	// timeout) leaves them in a namespace of this prefix, where the next
+	// Start's or Stop's DeleteNetns finds and kills them
+	if _, err := IP(ctx, "netns", "add", d.SwitchNS()); err != nil {
+		d.Stop(ctx)
+		return nil, err
+	}
+	if _, err := InNetns(ctx, d.SwitchNS(), "ip", "link", "set", "lo", "up"); err != nil {
+		d.Stop(ctx)
+		return nil, err
+	}
+	if err := d.inSwitchNS(ctx, "ovsdb-server", d.path("conf.db"),
 		"--remote=punix:"+d.path("db.sock"), "--pidfile="+d.path("ovsdb.pid"),
 		"--unixctl="+d.path("ovsdb.ctl"), "--detach", "--log-file="+d.path("ovsdb.log")); err != nil {
+		d.Stop(ctx)
 		return nil, err
 	}
 	if _, err := d.Vsctl(ctx, "--no-wait", "init"); err != nil {
@@ -100,14 +113,6 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		d.Stop(ctx)
 		return nil, err
 	}
-	if _, err := IP(ctx, "netns", "add", d.SwitchNS()); err != nil {
-		d.Stop(ctx)
-		return nil, err
-	}
-	if _, err := InNetns(ctx, d.SwitchNS(), "ip", "link", "set", "lo", "up"); err != nil {
-		d.Stop(ctx)
-		return nil, err
-	}
 	if err := d.startVswitchd(ctx); err != nil {
 		d.Stop(ctx)
 		return nil, err
@@ -116,13 +121,19 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 }
 
 func (d *Daemon) startVswitchd(ctx context.Context) error {
-	p, err := lookPath("ovs-vswitchd")
+	return d.inSwitchNS(ctx, "ovs-vswitchd", "unix:"+d.path("db.sock"),
+		"--pidfile="+d.path("vswitchd.pid"), "--unixctl="+d.path("vswitchd.ctl"),
+		"--detach", "--log-file="+d.path("vswitchd.log"))
+}
+
+// inSwitchNS runs an OVS daemon (or tool) inside the switch namespace with
+// the OVS environment of the run directory.
+func (d *Daemon) inSwitchNS(ctx context.Context, name string, args ...string) error {
+	p, err := lookPath(name)
 	if err != nil {
 		return err
 	}
-	_, err = run(ctx, d.cfg.Dir, nil, "ip", "netns", "exec", d.SwitchNS(), p, "unix:"+d.path("db.sock"),
-		"--pidfile="+d.path("vswitchd.pid"), "--unixctl="+d.path("vswitchd.ctl"),
-		"--detach", "--log-file="+d.path("vswitchd.log"))
+	_, err = run(ctx, d.cfg.Dir, nil, "ip", append([]string{"netns", "exec", d.SwitchNS(), p}, args...)...)
 	return err
 }
 

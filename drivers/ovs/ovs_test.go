@@ -3,8 +3,10 @@ package ovs
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDiffAddsChangesDeletesOnlyWhatDiffers(t *testing.T) {
@@ -136,6 +138,37 @@ func TestStartRemovesAKilledRunsLeftovers(t *testing.T) {
 	}
 	if ns, _ := Netns(ctx, "it13b"); len(ns) != 0 {
 		t.Fatalf("after stop: namespaces %v", ns)
+	}
+}
+
+// A run killed before its Stop (a test binary at its timeout) leaves its
+// daemons in another run directory (each test has its own): the next Start
+// with the prefix still stops both, by their namespace.
+func TestStartStopsAKilledRunsDaemonsInAnotherDir(t *testing.T) {
+	ctx := context.Background()
+	Require(t)
+	dir1, dir2 := t.TempDir(), t.TempDir()
+	d1, err := Start(ctx, Config{Dir: dir1, Prefix: "it13e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := []int{d1.VswitchdPID(), pidFromFile(filepath.Join(dir1, "ovsdb.pid"), dir1)}
+	if pids[0] == 0 || pids[1] == 0 {
+		t.Fatalf("daemon pids %v", pids)
+	}
+	// "killed": no Stop
+	d2, err := Start(ctx, Config{Dir: dir2, Prefix: "it13e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Stop(ctx)
+	for _, pid := range pids {
+		for i := 0; i < 200 && alive(pid); i++ { // SIGKILLed: gone once the kernel reaped it
+			time.Sleep(10 * time.Millisecond)
+		}
+		if alive(pid) {
+			t.Errorf("pid %d of the killed run still runs", pid)
+		}
 	}
 }
 

@@ -27,7 +27,12 @@ var vnfName = map[string]string{"pcscf": "P-CSCF", "scscf": "S-CSCF"}
 
 // serveConfig: one DC (index 0 by its position: 127.10.x.x, DNS
 // 127.10.0.53), N+1 P-CSCFs and S-CSCFs that never overload (this test is
-// about failures), one simulated-or-OVS firewall stage.
+// about failures), one simulated-or-OVS firewall stage. Its faults are
+// independent, yet a victim may be a young replacement (of an earlier
+// victim, or of an instance failed for silence on a loaded host before the
+// faults: seen at load 25, a 10.8 s recovery): the crash-loop backoff
+// (tested in controller/local and controller/daemon) is off, else it would
+// hold that replacement back 10 s as the second quick failure of its slot.
 const serveConfig = `node: {id: chaos}
 api: {listen: "` + serveAPI + `", allowUnauthenticated: true}
 role: {global: true}
@@ -40,7 +45,7 @@ topology:
   scscf: {name: S-CSCF, capacity: 1000, min: 2, max: 2, thresholds: {cpu: 99, mem: 99, pktRate: 1000000}}
   chain:
     - {name: firewall, capacity: 35000, min: 1}
-policy: {intervalSeconds: 10, tau: 3, delayBoundMs: 100, predictor: ar1, strategy: hybrid}
+policy: {intervalSeconds: 10, tau: 3, delayBoundMs: 100, predictor: ar1, strategy: hybrid, crashLoopBackoff: {initial: off}}
 `
 
 type served struct {

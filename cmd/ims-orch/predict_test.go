@@ -17,6 +17,9 @@ func runCmd(t *testing.T, cmd *cobra.Command, args ...string) (string, error) {
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
+	if args == nil {
+		args = []string{} // nil makes cobra parse the test binary's own os.Args
+	}
 	cmd.SetArgs(args)
 	err := cmd.Execute()
 	return out.String(), err

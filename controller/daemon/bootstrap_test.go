@@ -74,7 +74,7 @@ func TestBootstrapNodeThatLostItsDiskRejoins(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs lockedLog
-	n1, err := New(&cfg, Options{Listener: ln, Raft: steadyRaft(), Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	n1, err := New(&cfg, Options{Listener: ln, Raft: testRaft(), Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		ShutdownTimeout: 3 * time.Second, BootstrapProbeTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)

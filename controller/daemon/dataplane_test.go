@@ -77,13 +77,14 @@ func TestDriverLocalFailureLeavesNoDataPlane(t *testing.T) {
 		t.Skipf("Kamailio/SIPp absent (%v)", err)
 	}
 	ovs.Require(t)
+	lockSIP(t) // no other real-SIP run is on DC 0's addresses while the test holds the lock
 	a, err := localdrv.DNSAddr(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	busy, err := net.ListenPacket("udp", a.String())
 	if err != nil {
-		t.Skipf("%s is in use by another test: %v", a, err)
+		t.Fatalf("%s is in use although this test holds the real-SIP lock (a leaked process, or a run without the lock): %v", a, err)
 	}
 	defer busy.Close()
 	cfg := DefaultConfig()

@@ -110,13 +110,6 @@ func TestClusterFailoverKeepsTheInterval(t *testing.T) {
 	}, func(i int, o *Options) {
 		logs[i] = &reportLog{}
 		o.ObserveReport = logs[i].add
-		// fastRaft's 100 ms leader lease is shorter than the scheduling
-		// stalls of a loaded 2-core host under -race: the leader stepped
-		// down between the control round and the stop (seen at load 10);
-		// 500 ms heartbeats still elect a new leader well within an interval
-		rc := fastRaft()
-		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
-		o.Raft = rc
 	})
 	// leadership changes, for the log
 	var lmu sync.Mutex

@@ -23,7 +23,7 @@ import (
 // bootstraps a cluster of itself, the others wait to be joined.
 func startMembers(t *testing.T, n int) []*Daemon {
 	t.Helper()
-	ds := startNodes(t, n, steadyRaft(), func(_ int, _ []string, cfg *Config) { cfg.Traffic = nil })
+	ds := startNodes(t, n, testRaft(), func(_ int, _ []string, cfg *Config) { cfg.Traffic = nil })
 	eventually(t, 10*time.Second, "n1 to lead", func() bool { return ds[0].Node().Raft.State() == raft.Leader })
 	eventually(t, 10*time.Second, "n1 to be ready", func() bool { return ds[0].Backend().Ready(context.Background()) == nil })
 	return ds
@@ -42,14 +42,6 @@ func retryUnavailable(t *testing.T, call func() error) error {
 		}
 		time.Sleep(50 * time.Millisecond) // the cluster elects a leader: poll with a deadline
 	}
-}
-
-// steadyRaft is fastRaft with timeouts that hold on a loaded 2-core
-// machine: five nodes under a writer must not keep electing.
-func steadyRaft() *raft.Config {
-	rc := fastRaft()
-	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
-	return rc
 }
 
 func apiClient(t *testing.T, d *Daemon) *client.Client {
@@ -315,7 +307,7 @@ func TestIdentityAndAdvertisedTransport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(&cfg, Options{Listener: ln, Raft: fastRaft(), RaftAdvertise: "localhost:0", Logger: slog.New(slog.DiscardHandler),
+	d, err := New(&cfg, Options{Listener: ln, Raft: testRaft(), RaftAdvertise: "localhost:0", Logger: slog.New(slog.DiscardHandler),
 		ShutdownTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)

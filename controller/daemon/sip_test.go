@@ -47,6 +47,7 @@ func serveDriverLocal(t *testing.T, mutate func(cfg *Config, url string)) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the discovery DNS listens on port 53 (Kamailio resolves on no other)")
 	}
+	lockSIP(t) // DC 0's fixed addresses are the SIP chaos test's too
 	cfg := DefaultConfig()
 	cfg.Driver.Kind = DriverLocal
 	cfg.Driver.KamailioDir = t.TempDir()

@@ -190,8 +190,10 @@ func (h *Hook) Pending() int {
 }
 
 // Handle applies a parsed post. A start completing a call opens it (the
-// reply waits for the rules); a repeated start (a retransmitted 200) of an
-// open call changes nothing; an end closes the call or forgets its half.
+// reply waits for the rules; ctx's cancellation does not stop them, only
+// Config.Timeout does); a repeated start (a retransmitted 200) of an open
+// call changes nothing, of a call whose opening failed tries again; an end
+// closes the call or forgets its half.
 func (h *Hook) Handle(ctx context.Context, r Request) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -204,7 +206,11 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 			delete(h.pending, id)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	// the rules outlive the request: the P-CSCF's HTTP client gives up
+	// after a second (http_client connection_timeout) and the call goes on,
+	// so a client that hung up must not cancel an install or a removal
+	// half-way (the removal's entry is gone already: its rules would stay)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Timeout)
 	defer cancel()
 	if r.Op == "end" {
 		delete(h.pending, r.Call)
@@ -229,15 +235,15 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 	if !okA || !okB {
 		return nil
 	}
-	delete(h.pending, r.Call)
 	c := routing.Call{
 		CallerDC: a.DC, CalleeDC: b.DC, CallerIP: a.IP, CalleeIP: b.IP,
 		CallerSendPort: a.Port, CallerRecvPort: a.Port, CalleeSendPort: b.Port, CalleeRecvPort: b.Port,
 		CallerEntryIP: h.cfg.EntryIP(a.DC), CalleeEntryIP: h.cfg.EntryIP(b.DC),
 	}
 	if err := h.p.OpenCall(ctx, c); err != nil {
-		return err
+		return err // both halves stay pending: a repeated start tries again
 	}
+	delete(h.pending, r.Call)
 	h.open[r.Call] = c
 	return nil
 }

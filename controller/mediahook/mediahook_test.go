@@ -20,15 +20,21 @@ type fakeProg struct {
 	fail           error
 }
 
-func (f *fakeProg) OpenCall(_ context.Context, c routing.Call) error {
+func (f *fakeProg) OpenCall(ctx context.Context, c routing.Call) error {
 	if f.fail != nil {
 		return f.fail
+	}
+	if err := ctx.Err(); err != nil { // as the real plane's ovs-ofctl runs would
+		return err
 	}
 	f.opened = append(f.opened, c)
 	return nil
 }
 
-func (f *fakeProg) CloseCall(_ context.Context, c routing.Call) error {
+func (f *fakeProg) CloseCall(ctx context.Context, c routing.Call) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	f.closed = append(f.closed, c)
 	return nil
 }
@@ -124,6 +130,43 @@ func TestPendingHalvesExpire(t *testing.T) {
 	must(Request{Op: "start", DC: 0, Role: Caller, Call: "b", Half: Half{DC: 0, IP: 3, Port: 4}})
 	if len(f.opened) != 0 {
 		t.Fatalf("an expired half opened a call: %v", f.opened)
+	}
+}
+
+// The P-CSCF's HTTP client gives up after 1 s while the rules are being
+// installed (seen at load 30: Kamailio's "Curl library timed out" on the
+// completing start, and the call never got its media path): the request's
+// cancellation stops neither the install nor the removal. A failed install
+// keeps both halves, so a repeated start opens the call.
+func TestClientGivingUpOpensAndClosesTheCall(t *testing.T) {
+	h, f, _ := newHook(t)
+	gone, hangUp := context.WithCancel(context.Background())
+	hangUp()
+	callee := Request{Op: "start", DC: 2, Role: Callee, Call: "a", Half: Half{DC: 2, IP: 7, Port: 6002}}
+	caller := Request{Op: "start", DC: 0, Role: Caller, Call: "a", Half: Half{DC: 0, IP: 5, Port: 6000}}
+	for _, r := range []Request{callee, caller} {
+		if err := h.Handle(gone, r); err != nil {
+			t.Fatalf("start %s after the client hung up: %v", r.Role, err)
+		}
+	}
+	if len(f.opened) != 1 || len(h.Open()) != 1 || h.Pending() != 0 {
+		t.Fatalf("opened %v, open %v, pending %d: want the call open", f.opened, h.Open(), h.Pending())
+	}
+	if err := h.Handle(gone, Request{Op: "end", DC: 0, Role: Caller, Call: "a"}); err != nil || len(f.closed) != 1 {
+		t.Fatalf("end after the client hung up: %v, closed %v", err, f.closed)
+	}
+
+	f.fail = errors.New("ovs-ofctl: timed out")
+	callee.Call, caller.Call = "b", "b"
+	if err := h.Handle(context.Background(), callee); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Handle(context.Background(), caller); err == nil {
+		t.Fatal("a failed install answered success")
+	}
+	f.fail = nil
+	if err := h.Handle(context.Background(), caller); err != nil || len(h.Open()) != 1 || h.Open()["b"].CalleeIP != 7 {
+		t.Fatalf("repeated start after a failed install: %v, open %v", err, h.Open())
 	}
 }
 

@@ -20,7 +20,7 @@ plan: build ## one proactive round of the bundled paper scenario, offline
 	./$(BIN) plan -f testdata/scenarios/paper-4dc.yaml
 
 test: ## run every test with the race detector (what CI runs)
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout 25m $(PKGS)
 
 bench: ## run the Go benchmarks (numbers go to docs/benchmarks.md)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

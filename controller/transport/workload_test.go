@@ -454,3 +454,64 @@ func TestReporterResendsIntervalToNewLeader(t *testing.T) {
 		t.Fatalf("re-sent %d after NewInterval, want still 3", s.Resent)
 	}
 }
+
+// notLeader is a node's answer during an election, as the HTTP target
+// returns it.
+var notLeader = fmt.Errorf("http://n2: %w", ErrNotLeader)
+
+// electionReporter sends one report to a node that answers "not the
+// leader" for the given number of passes (an election) and then accepts,
+// and steps the virtual clock until the report is sent or given up. It
+// returns the reporter's stats and when the report was settled.
+func electionReporter(t *testing.T, passes int, wait time.Duration) (ReporterStats, time.Duration) {
+	t.Helper()
+	clk := clock.NewVirtual(t0)
+	errs := make([]error, passes)
+	for i := range errs {
+		errs[i] = notLeader
+	}
+	a := &fakeTarget{name: "a", errs: errs, calls: make(chan string, 64)}
+	r, err := NewReporter(ReporterConfig{Targets: []ReportTarget{a}, Clock: clk, Attempts: 3,
+		Backoff: 250 * time.Millisecond, NoLeaderWait: wait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.ReportWorkload(wrep("tokyo", 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		<-a.calls // a pass ended: its outcome is booked, or a retry timer comes
+		waitFor(t, "the pass booked", func() bool {
+			s := r.Stats()
+			return s.Sent+s.Failed == 1 || clk.Pending() == 1
+		})
+		if s := r.Stats(); s.Sent+s.Failed == 1 {
+			return s, clk.Now().Sub(t0)
+		}
+		clk.Step()
+	}
+}
+
+func TestReporterOutlastsAnElection(t *testing.T) {
+	// 9 passes without a leader, 250 ms apart: a 2.25 s election (2.3 s
+	// was measured on a loaded host). Without NoLeaderWait the report is
+	// given up after 3 passes (0.75 s).
+	if s, at := electionReporter(t, 9, 0); s.Failed != 1 || s.Sent != 0 || at != 750*time.Millisecond {
+		t.Fatalf("without NoLeaderWait: stats %+v settled at %v, want given up at 750ms", s, at)
+	}
+	s, at := electionReporter(t, 9, 5*time.Second)
+	if s.Sent != 1 || s.Failed != 0 || at != 9*250*time.Millisecond || s.Retries != 9 {
+		t.Fatalf("with NoLeaderWait 5s: stats %+v settled at %v, want sent at 2.25s after 9 retries", s, at)
+	}
+	// an election longer than NoLeaderWait: the passes count again from
+	// then on (3 attempts, 250 ms and 500 ms apart) and the report is given up
+	s, at = electionReporter(t, 100, time.Second)
+	if s.Failed != 1 || s.Sent != 0 || at != time.Second+750*time.Millisecond {
+		t.Fatalf("with NoLeaderWait 1s and a longer election: stats %+v settled at %v, want given up at 1.75s", s, at)
+	}
+	if _, err := NewReporter(ReporterConfig{Targets: []ReportTarget{&fakeTarget{}}, NoLeaderWait: -time.Second}); err == nil ||
+		!strings.Contains(err.Error(), "NoLeaderWait") {
+		t.Fatalf("negative NoLeaderWait: err = %v", err)
+	}
+}

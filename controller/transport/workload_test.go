@@ -455,9 +455,9 @@ func TestReporterResendsIntervalToNewLeader(t *testing.T) {
 	}
 }
 
-// notLeader is a node's answer during an election, as the HTTP target
+// errElection is a node's answer during an election, as the HTTP target
 // returns it.
-var notLeader = fmt.Errorf("http://n2: %w", ErrNotLeader)
+var errElection = fmt.Errorf("http://n2: %w", ErrNotLeader)
 
 // electionReporter sends one report to a node that answers "not the
 // leader" for the given number of passes (an election) and then accepts,
@@ -468,7 +468,7 @@ func electionReporter(t *testing.T, passes int, wait time.Duration) (ReporterSta
 	clk := clock.NewVirtual(t0)
 	errs := make([]error, passes)
 	for i := range errs {
-		errs[i] = notLeader
+		errs[i] = errElection
 	}
 	a := &fakeTarget{name: "a", errs: errs, calls: make(chan string, 64)}
 	r, err := NewReporter(ReporterConfig{Targets: []ReportTarget{a}, Clock: clk, Attempts: 3,

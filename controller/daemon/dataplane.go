@@ -163,6 +163,7 @@ func (d *Daemon) startDataPlane() (drivers.Driver, error) {
 	}
 	d.dp = &dpParts{ovs: od, drv: drv, lazy: dataplane.NewLazy(names)}
 	if err := d.dp.startMediaHook(len(names), d.clk, d.log); err != nil {
+		_ = drv.Close(ctx) // its goroutines; it has no instances yet
 		_ = od.Stop(ctx)
 		d.dp = nil
 		return nil, err

@@ -298,3 +298,32 @@ func TestCrashLoopRefusedLaunchStillOwed(t *testing.T) {
 		t.Fatalf("retry recorded as %+v", last)
 	}
 }
+
+// A round that lowers the target below what a held-back replacement would
+// fill drops the replacement: its backoff timer is stopped, so nothing is
+// launched when the backoff would have ended.
+func TestCrashLoopDroppedReplacementStopsItsTimer(t *testing.T) {
+	e := newEnv(t, crashCfg(), fake.Options{BootDelay: 2 * time.Second})
+	e.round(0, map[string]int{"firewall": 3})
+	e.seconds(3)
+	e.drv.SetFailNext(1)
+	e.drv.Kill(e.c.Routable("firewall")[0].ID) // replaced at once; the replacement fails at boot
+	e.clk.Advance(0)
+	e.seconds(2)
+	if n, h := len(e.drv.Launches()), e.c.Backoffs(); n != 4 || len(h) != 1 || h[0].Owed != 1 || !h[0].Holding(e.clk.Now()) {
+		t.Fatalf("%d launches, backoffs %+v: want the second replacement held back", n, h)
+	}
+	pending := e.clk.Pending()
+	e.round(1, map[string]int{"firewall": 2}) // the two working instances suffice
+	e.seconds(1)                              // the tick's refill finds nothing missing
+	if h := e.c.Backoffs(); len(h) == 1 && h[0].Owed != 0 {
+		t.Fatalf("backoffs %+v after the target went down: want nothing owed", h)
+	}
+	if p := e.clk.Pending(); p >= pending {
+		t.Fatalf("%d timers pending after the owed replacement was dropped, %d before: its backoff timer was not stopped", p, pending)
+	}
+	e.seconds(30)
+	if n := len(e.drv.Launches()); n != 4 {
+		t.Fatalf("%d launches after the backoff's end, want 4 (the replacement was no longer owed)", n)
+	}
+}

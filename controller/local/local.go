@@ -391,6 +391,11 @@ func (c *Controller) newLaunchLocked(vs *vnfState, kind ActionKind, reason Reaso
 func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op {
 	n := vs.target - c.countsLocked(vs.cfg.Name).Working()
 	if n <= 0 {
+		for _, o := range vs.owed {
+			if o.timer != nil {
+				o.timer.Stop() // a held-back replacement no longer owed: no launch at its end
+			}
+		}
 		vs.owed = nil // nothing is missing any more (e.g. the target went down)
 		return nil
 	}

@@ -43,7 +43,12 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 	key := hdrKey{hdr.Round, hdr.Step, hdr.Seq}
 	var quota map[string]int
 	if hdr.Step == protocol.StepAcquire {
-		quota = c.quotaLeft() // a cloud call: before c.mu
+		c.mu.Lock()
+		_, answered := c.responses[key] // a retried request: its kept answer, no cloud call
+		c.mu.Unlock()
+		if !answered {
+			quota = c.quotaLeft() // a cloud call: before c.mu (handleMu keeps responses[key] as seen)
+		}
 	}
 
 	c.mu.Lock()

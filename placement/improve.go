@@ -76,7 +76,6 @@ type improver struct {
 	plans []PairPlan
 	orig  map[int]PairPlan
 	exact bool
-	s     *Snapshot
 	// cur holds the current path of a pair when usable by the phase, looked
 	// up on first use (curOf): a round's steady pairs never need it.
 	cur    []Path
@@ -97,7 +96,7 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 	ic, ia := dpAdded(inc)
 	rep.CreatedBefore, rep.AddedBefore, rep.CreatedAfter, rep.AddedAfter = ic, ia, ic, ia
 	inc.Improvement = rep
-	im := &improver{st: st, se: se, s: s, plans: plans, orig: map[int]PairPlan{}, max: opt.Improve.Budget,
+	im := &improver{st: st, se: se, plans: plans, orig: map[int]PairPlan{}, max: opt.Improve.Budget,
 		group: opt.Improve.MaxGroup, rep: rep, cur: make([]Path, len(plans)), curSet: make([]bool, len(plans)),
 		move:  make([]bool, len(plans)),
 		exact: opt.Exact || math.Pow(float64(s.N), float64(st.m)) <= improveExactPaths}
@@ -193,7 +192,7 @@ func (im *improver) budgetLeft() bool { return im.work < im.max }
 func (im *improver) curOf(i int) Path {
 	if !im.curSet[i] {
 		im.curSet[i] = true
-		s, st := im.s, im.st
+		s, st := im.st.s, im.st
 		if c, ok := s.CurrentPaths[im.plans[i].Pair]; ok && len(c) == st.m+2 && st.usable(c) && DelayOf(s.Delay, c) <= s.DelayBound+eps {
 			im.cur[i] = c
 		}

@@ -415,6 +415,21 @@ func (d *Daemon) workloadReporter() sipglue.Reporter {
 	return nil
 }
 
+// cpMeterReporter is where this node's CP workload meter (driver named
+// in the error) sends: nil, nil when another node runs the S-CSCF DC's local
+// controller (that node meters its S-CSCFs); an error when this node runs
+// it but knows no report target.
+func (d *Daemon) cpMeterReporter(driver string) (sipglue.Reporter, error) {
+	if d.locals[d.cfg.Topology.SCSCFDC] == nil {
+		return nil, nil
+	}
+	report := d.workloadReporter()
+	if report == nil {
+		return nil, fmt.Errorf("driver %s: the CP workload meter has no report target", driver)
+	}
+	return report, nil
+}
+
 // buildCluster starts the raft node and sets the cluster's parts of sc: the
 // raft store, the local controllers of role.locals, the engine only with
 // role.global, over HTTP to role.localEndpoints. It returns the protocol

@@ -13,20 +13,10 @@ import (
 
 	"github.com/ims-orch/ims-orch/controller/dataplane"
 	"github.com/ims-orch/ims-orch/controller/routing"
-	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
+	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/placement"
 )
-
-// sippDir copies the embedded SIPp scenarios into a temp dir.
-func sippDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := kamfiles.WriteSIPpScenarios(dir); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // pcscfSIP is the SIP address of an active P-CSCF of dc.
 func pcscfSIP(d *Daemon, dc string) string {
@@ -133,7 +123,7 @@ func checkMediaCall(t *testing.T, d *Daemon) {
 	}
 	defer tx.Close()
 
-	scen := sippDir(t)
+	scen := sipptest.Scenarios(t)
 	uasIP, uacIP := "127.66.0.2", "127.66.0.1"
 	// the callee registers through london's P-CSCF (Path), answers with its
 	// media endpoint in london's users' namespace
@@ -156,7 +146,7 @@ func checkMediaCall(t *testing.T, d *Daemon) {
 	out, err := reg.CombinedOutput()
 	rcancel()
 	if err != nil {
-		t.Fatalf("register callee at london's P-CSCF %s: %v\n%s", pLondon, err, tailOf(out))
+		t.Fatalf("register callee at london's P-CSCF %s: %v\n%s", pLondon, err, tailString(string(out), 2000))
 	}
 	// the caller calls through tokyo's P-CSCF and holds the call 12 s
 	uacDir := t.TempDir()
@@ -176,13 +166,13 @@ func checkMediaCall(t *testing.T, d *Daemon) {
 		if !t.Failed() {
 			return
 		}
-		t.Logf("SIPp caller:\n%s", tailOf(uacOut.Bytes()))
+		t.Logf("SIPp caller:\n%s", tailString(uacOut.String(), 2000))
 		for _, dc := range []string{"tokyo", "london"} {
 			ins, _ := d.localDrv.List(context.Background(), dc)
 			for _, in := range ins {
 				if rt, ok := d.localDrv.Runtime(in.ID); ok && in.VNF == d.cfg.Topology.PCSCF.Name {
 					b, _ := os.ReadFile(filepath.Join(rt.Dir, "kamailio.log"))
-					t.Logf("%s kamailio.log:\n%s", in.ID, tailOf(b))
+					t.Logf("%s kamailio.log:\n%s", in.ID, tailString(string(b), 2000))
 				}
 			}
 		}
@@ -242,10 +232,10 @@ func checkMediaCall(t *testing.T, d *Daemon) {
 	select {
 	case err := <-uacDone:
 		if err != nil {
-			t.Fatalf("SIPp caller: %v\n%s", err, tailOf(uacOut.Bytes()))
+			t.Fatalf("SIPp caller: %v\n%s", err, tailString(uacOut.String(), 2000))
 		}
 	case <-time.After(50 * time.Second):
-		t.Fatalf("SIPp caller did not finish\n%s", tailOf(uacOut.Bytes()))
+		t.Fatalf("SIPp caller did not finish\n%s", tailString(uacOut.String(), 2000))
 	}
 	eventually(t, 10*time.Second, "the call's mappings removed after the BYE", func() bool {
 		return len(d.dp.media.Open()) == 0 && len(d.dp.plane.Calls(caller)) == 0 && len(d.dp.plane.Calls(callee)) == 0
@@ -263,14 +253,7 @@ func checkMediaCall(t *testing.T, d *Daemon) {
 			all = append(all, b...)
 		}
 		if !strings.Contains(string(all), "sdp-c c=IN IP4 "+want+"\n") && !strings.Contains(string(all), "sdp-c c=IN IP4 "+want+"\r") {
-			t.Errorf("SIPp in %s saw no SDP c= %s: %q", dir, want, tailOf(all))
+			t.Errorf("SIPp in %s saw no SDP c= %s: %q", dir, want, tailString(string(all), 2000))
 		}
 	}
-}
-
-func tailOf(b []byte) string {
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(b)
 }

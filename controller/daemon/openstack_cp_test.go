@@ -17,7 +17,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
-	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
+	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
 	"github.com/ims-orch/ims-orch/drivers"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 )
@@ -58,7 +58,7 @@ func TestOpenStackCPWorkloadFromAgents(t *testing.T) {
 	if err := os.WriteFile(tokFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	azs := strings.Split(envOrDefault("IMS_ORCH_OS_AZS", "az-a,az-b"), ",")
+	azs := strings.Split(envOr("IMS_ORCH_OS_AZS", "az-a,az-b"), ",")
 	osCfg := fmt.Sprintf(`datacenters:
   %s: {cloud: %s, availability_zone: %s, image: tiny, flavor: m1.tiny, networks: [none], controller_address: %q, controller_token: %q}
   %s: {cloud: %s, availability_zone: %s, image: tiny, flavor: m1.tiny, networks: [none], controller_address: %q, controller_token: %q}
@@ -181,19 +181,7 @@ policy: {intervalSeconds: %d, tau: 2, delayBoundMs: 250, predictor: ar1, strateg
 	pB := launch("guest-pb", dcB, "pcscf")
 
 	// SIPp: callee registered through B, caller through A, calls A → B
-	scen := filepath.Join(dir, "scen")
-	if err := os.MkdirAll(scen, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"reg.xml", "uac.xml", "uas.xml"} {
-		b, err := kamfiles.Files.ReadFile("sipp/" + n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(scen, n), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	scen := sipptest.Scenarios(t)
 	sipp := func(ctx context.Context, args ...string) *exec.Cmd {
 		c := exec.CommandContext(ctx, "sipp", args...)
 		c.Dir = scen
@@ -264,13 +252,6 @@ policy: {intervalSeconds: %d, tau: 2, delayBoundMs: 250, predictor: ar1, strateg
 			t.Errorf("S-CSCF %s failed: %s", in.ID, in.FailReason)
 		}
 	}
-}
-
-func envOrDefault(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func tailString(s string, n int) string {

@@ -282,12 +282,9 @@ func (d *Daemon) buildWorkloadReports(token string) error {
 // controller reports their rates like driver local's meter does.
 func (d *Daemon) startPushedCPMeter(h *agent.StatsHandler) error {
 	t := d.cfg.Topology
-	if d.locals[t.SCSCFDC] == nil {
-		return nil // the S-CSCF DC's node meters its S-CSCFs
-	}
-	report := d.workloadReporter()
-	if report == nil {
-		return errors.New("driver openstack: the CP workload meter has no report target")
+	report, err := d.cpMeterReporter("openstack")
+	if report == nil || err != nil {
+		return err // nil: the S-CSCF DC's node meters its S-CSCFs
 	}
 	// an S-CSCF whose agent is silent for 5 s (5 samples) is gone or
 	// failing: its counters no longer count

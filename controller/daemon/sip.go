@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -123,12 +122,9 @@ func (d *Daemon) startSIP() error {
 	}
 	d.sip.stopWeights = d.sip.disc.StartPCSCFWeights(d.clk, time.Second, d.cfg.Topology.PCSCF.Thresholds, srcs)
 	t := d.cfg.Topology
-	if d.locals[t.SCSCFDC] == nil {
-		return nil // the S-CSCF DC's node meters its S-CSCFs
-	}
-	report := d.workloadReporter()
-	if report == nil {
-		return errors.New("driver local: the CP workload meter has no report target")
+	report, err := d.cpMeterReporter("local")
+	if report == nil || err != nil {
+		return err // nil: the S-CSCF DC's node meters its S-CSCFs
 	}
 	meter, err := sipglue.NewCPMeter(sipglue.CPMeterConfig{DC: t.SCSCFDC, DCs: d.cfg.dcNames(), Clock: d.clk, Report: report,
 		Call: rpcCall,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -338,10 +339,11 @@ func (p *Plane) dc(k int) (*dcState, error) {
 func (p *Plane) Switch(dc int) *ovs.Switch {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if dc < 0 || dc >= len(p.dcs) || p.dcs[dc] == nil {
+	st, err := p.dc(dc)
+	if err != nil {
 		return nil
 	}
-	return p.dcs[dc].sw
+	return st.sw
 }
 
 // InstancePorts returns the OpenFlow ports of instance idx of stage on
@@ -523,9 +525,9 @@ func (p *Plane) OpenCall(ctx context.Context, c routing.Call) error {
 		{DC: c.CalleeDC, Packet: routing.Packet{Proto: 17, SrcIP: c.CalleeIP, SrcPort: c.CalleeSendPort, DstIP: c.CalleeEntryIP, DstPort: c.CallerRecvPort}},
 	} {
 		p.mu.Lock()
-		here := f.DC >= 0 && f.DC < len(p.dcs) && p.dcs[f.DC] != nil
+		_, err := p.dc(f.DC)
 		p.mu.Unlock()
-		if here {
+		if err == nil {
 			flows = append(flows, f)
 		}
 	}
@@ -558,11 +560,8 @@ func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
 		delete(st.byCall, c)
 		if isCallDC {
 			p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { t.RemoveCall(c) })
-			for i, x := range st.calls {
-				if x == c {
-					st.calls = append(st.calls[:i], st.calls[i+1:]...)
-					break
-				}
+			if i := slices.Index(st.calls, c); i >= 0 {
+				st.calls = slices.Delete(st.calls, i, i+1)
 			}
 		}
 		errs = append(errs, p.sync(ctx, k))
@@ -574,10 +573,11 @@ func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
 func (p *Plane) Calls(dc int) []routing.Call {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if dc < 0 || dc >= len(p.dcs) || p.dcs[dc] == nil {
+	st, err := p.dc(dc)
+	if err != nil {
 		return nil
 	}
-	return append([]routing.Call(nil), p.dcs[dc].calls...)
+	return slices.Clone(st.calls)
 }
 
 // StartFlow routes a new flow entering at datacenter dc (its first packet,

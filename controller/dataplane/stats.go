@@ -139,17 +139,10 @@ func sampleStats(ctx context.Context, drv *netns.Driver, proc fs.FS, clkTck int,
 		proc ProcReading
 	}
 	prev := map[string]last{}
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyTick(ctx, period, func() {
 		counts, err := drv.InPackets(ctx, dc)
 		if err != nil {
-			continue // the switch namespace is being restarted or gone: Watch reports it
+			return // the switch namespace is being restarted or gone: Watch reports it
 		}
 		now := time.Now()
 		for id, rcv := range counts {
@@ -174,5 +167,5 @@ func sampleStats(ctx context.Context, drv *netns.Driver, proc fs.FS, clkTck int,
 				delete(prev, id)
 			}
 		}
-	}
+	})
 }

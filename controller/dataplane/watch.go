@@ -18,6 +18,16 @@ import (
 // reason "ovs-vswitchd died" (their namespaces survive and forward again
 // once the rules are back).
 func (p *Plane) Watch(ctx context.Context, period time.Duration) {
+	everyTick(ctx, period, func() {
+		if err := p.Check(ctx); err != nil && ctx.Err() == nil && p.cfg.OnError != nil {
+			p.cfg.OnError(err)
+		}
+	})
+}
+
+// everyTick calls f every period (wall clock: the real switch and
+// processes are watched) until ctx ends.
+func everyTick(ctx context.Context, period time.Duration, f func()) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
@@ -25,9 +35,7 @@ func (p *Plane) Watch(ctx context.Context, period time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if err := p.Check(ctx); err != nil && ctx.Err() == nil && p.cfg.OnError != nil {
-			p.cfg.OnError(err)
+			f()
 		}
 	}
 }

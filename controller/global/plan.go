@@ -37,6 +37,15 @@ func provisionOf(rep protocol.ProvisionReport, vnf string, capacity float64, kee
 // buffered instances may have expired meanwhile) or nothing if it never
 // answered. Delays: the predicted delay of a link that was measured in the
 // interval just closed, else the static matrix.
+// provisionFor is datacenter dc's provision report of this round (answered
+// true), else the last one it sent.
+func provisionFor(st *fsm.State, dc string) (rep protocol.ProvisionReport, answered bool) {
+	if rep, ok := st.Round.Provisions[dc]; ok {
+		return rep, true
+	}
+	return st.LastProvision[dc], false
+}
+
 func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 	t := st.Topology
 	r := st.Round
@@ -82,11 +91,7 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 		}
 	}
 	for i, dc := range t.DCs {
-		rep, answered := r.Provisions[dc]
-		keepBuffer := answered
-		if !answered {
-			rep = st.LastProvision[dc]
-		}
+		rep, keepBuffer := provisionFor(st, dc)
 		s.DP[i] = make([]placement.Provision, len(t.Stages))
 		for k, stg := range t.Stages {
 			s.DP[i][k] = provisionOf(rep, stg.Name, u*stg.Capacity, keepBuffer)
@@ -175,10 +180,7 @@ func headroom(st *fsm.State, s *placement.Snapshot) [][]int {
 		}
 	}
 	for i, dc := range st.Topology.DCs {
-		rep, answered := st.Round.Provisions[dc]
-		if !answered {
-			rep = st.LastProvision[dc]
-		}
+		rep, _ := provisionFor(st, dc)
 		for k, stg := range s.Stages {
 			limit := 0
 			for _, pass := range []string{"", dc} {

@@ -45,12 +45,6 @@ func NewVNFConfig(t vnf.Type) VNFConfig {
 	return VNFConfig{Name: t.Name, Capacity: t.Capacity, Thresholds: t.Thresholds}
 }
 
-// Type is v's catalog form, completed from Table 2 for a catalog name
-// (vnf.Type.Complete: zero thresholds are Table 2's).
-func (v VNFConfig) Type() vnf.Type {
-	return vnf.Type{Name: v.Name, Capacity: v.Capacity, Thresholds: v.Thresholds}.Complete()
-}
-
 // DefaultStatsTimeout is Config.StatsTimeout when it is zero.
 const DefaultStatsTimeout = 3 * time.Second
 
@@ -240,10 +234,11 @@ func (c Config) withDefaults() (_ Config, err error) {
 			return c, fmt.Errorf("%s.capacity %v: must be a finite number ≥ 0", f, v.Capacity)
 		}
 		if v.Thresholds == (vnf.Thresholds{}) {
-			v.Thresholds = v.Type().Thresholds
-			if v.Thresholds == (vnf.Thresholds{}) {
+			d, ok := vnf.DefaultThresholds(v.Name)
+			if !ok {
 				return c, fmt.Errorf("%s.thresholds: required for %q (no Table 2 default)", f, v.Name)
 			}
+			v.Thresholds = d
 		}
 		for _, m := range []struct {
 			n string

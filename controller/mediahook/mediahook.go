@@ -25,6 +25,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -175,11 +176,7 @@ var ErrNotReady = errors.New("mediahook: the data plane is not attached yet")
 func (h *Hook) Open() map[string]routing.Call {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make(map[string]routing.Call, len(h.open))
-	for k, v := range h.open {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(h.open) // never nil: New makes it
 }
 
 // Pending returns how many calls have one side reported only.

@@ -1,12 +1,12 @@
 package simulation
 
 import (
-	catalog "github.com/ims-orch/ims-orch/placement/vnf"
 	"math"
 
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/drivers/sim"
 	"github.com/ims-orch/ims-orch/drivers/sim/traffic"
+	catalog "github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // Cost is what a run paid in VM time and what it could at best have paid.

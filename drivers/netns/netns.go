@@ -22,8 +22,6 @@
 package netns
 
 import (
-	"github.com/ims-orch/ims-orch/placement/vnf"
-
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,6 +31,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // Kind is what a stage instance does.
@@ -217,7 +216,7 @@ func (in *Instance) loadRules(ctx context.Context) error {
 func (in *Instance) Delete(ctx context.Context, d *ovs.Daemon) error {
 	var first error
 	if in.proc != nil {
-		_ = in.proc.Process.Kill()
+		_ = in.Kill()
 		select {
 		case <-in.done:
 		case <-ctx.Done():

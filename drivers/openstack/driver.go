@@ -226,14 +226,14 @@ func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) 
 			State: drivers.StateBooting, Created: d.clk.Now(), Metadata: opts.Metadata}
 		return nil
 	})
-	d.quotaHits.Launched(spec.DC, firstNonEmpty(spec.Flavor, d.cfg.DCs[spec.DC].Flavor), err)
+	d.quotaHits.Launched(spec.DC, d.flavorOf(spec.DC, spec), err)
 	return inst, err
 }
 
 func (d *Driver) createOpts(ctx context.Context, spec drivers.Spec) (servers.CreateOpts, error) {
 	dc := d.cfg.DCs[spec.DC]
 	image := firstNonEmpty(spec.Image, dc.Image)
-	flavor := firstNonEmpty(spec.Flavor, dc.Flavor)
+	flavor := d.flavorOf(spec.DC, spec)
 	if image == "" {
 		return servers.CreateOpts{}, fmt.Errorf("openstack: spec %s: image: %w: empty in the spec and in datacenters.%s", spec.ID, drivers.ErrInvalid, spec.DC)
 	}
@@ -284,6 +284,12 @@ func (d *Driver) withKey(spec drivers.Spec, opts servers.CreateOpts) servers.Cre
 		return keypairs.CreateOptsExt{CreateOptsBuilder: opts, KeyName: k}
 	}
 	return opts
+}
+
+// flavorOf is the flavor spec launches with in datacenter dc: its own, else
+// the DC's (the quota bookkeeping must name the same one as the launch).
+func (d *Driver) flavorOf(dc string, spec drivers.Spec) string {
+	return firstNonEmpty(spec.Flavor, d.cfg.DCs[dc].Flavor)
 }
 
 func firstNonEmpty(a, b string) string {

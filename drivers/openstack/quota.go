@@ -43,7 +43,7 @@ func (d *Driver) QuotaLeft(ctx context.Context, dc string, specs []drivers.Spec)
 	}
 	out := make([]int, len(specs))
 	for i, spec := range specs {
-		flavor := firstNonEmpty(spec.Flavor, d.cfg.DCs[dc].Flavor)
+		flavor := d.flavorOf(dc, spec)
 		if flavor == "" {
 			return nil, fmt.Errorf("openstack: quota of %s in %s: flavor: %w: empty in the spec and in datacenters.%s", spec.VNF, dc, drivers.ErrInvalid, dc)
 		}

@@ -159,33 +159,35 @@ func New(clk clock.Clock, opts Options) (*Cloud, error) {
 	for i := range c.limits {
 		c.limits[i] = opts.MaxInstancesPerDC
 	}
-	for _, n := range slices.Sorted(maps.Keys(opts.MaxPerDC)) {
-		v := opts.MaxPerDC[n]
-		i, ok := c.dcIndex[n]
-		if !ok {
-			return nil, fmt.Errorf("sim: MaxPerDC[%q]: unknown datacenter", n)
-		}
-		if v < 0 {
-			return nil, fmt.Errorf("sim: MaxPerDC[%q] %d: must not be negative", n, v)
-		}
-		c.limits[i] = v
+	if err := c.perDC("MaxPerDC", opts.MaxPerDC, c.limits); err != nil {
+		return nil, err
 	}
 	c.quota = make([]int, len(c.dcs))
-	for _, n := range slices.Sorted(maps.Keys(opts.QuotaPerDC)) {
-		v := opts.QuotaPerDC[n]
-		i, ok := c.dcIndex[n]
-		if !ok {
-			return nil, fmt.Errorf("sim: QuotaPerDC[%q]: unknown datacenter", n)
-		}
-		if v < 0 {
-			return nil, fmt.Errorf("sim: QuotaPerDC[%q] %d: must not be negative", n, v)
-		}
-		c.quota[i] = v
+	if err := c.perDC("QuotaPerDC", opts.QuotaPerDC, c.quota); err != nil {
+		return nil, err
 	}
 	for i, n := range c.cat.Names() {
 		c.typePos[vnf.Normalize(n)] = i
 	}
 	return c, nil
+}
+
+// perDC sets dst[i] to m's value for each datacenter named in m (field
+// names the option in errors): an unknown name or a negative value is an
+// error.
+func (c *Cloud) perDC(field string, m map[string]int, dst []int) error {
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		v := m[n]
+		i, ok := c.dcIndex[n]
+		if !ok {
+			return fmt.Errorf("sim: %s[%q]: unknown datacenter", field, n)
+		}
+		if v < 0 {
+			return fmt.Errorf("sim: %s[%q] %d: must not be negative", field, n, v)
+		}
+		dst[i] = v
+	}
+	return nil
 }
 
 // SetSink replaces the statistics sink (nil: none).

@@ -91,8 +91,8 @@ func TestSIPEndToEnd(t *testing.T) {
 	// the UEs
 	scen := scenarios(t)
 	callees := []*callee{
-		startCallee(t, scen, "dc0-callee", "127.0.0.40", 5080, dnsAddr["dc0"], localdrv.Zone(dcIndex["dc0"], "ims.local")),
-		startCallee(t, scen, "dc1-callee", "127.0.0.41", 5080, dnsAddr["dc1"], localdrv.Zone(dcIndex["dc1"], "ims.local")),
+		startCallee(t, scen, "dc0-callee", "127.0.0.40", 5080, dnsAddr["dc0"], r.zone("dc0")),
+		startCallee(t, scen, "dc1-callee", "127.0.0.41", 5080, dnsAddr["dc1"], r.zone("dc1")),
 	}
 	for _, c := range callees {
 		if !c.ready(15 * time.Second) {
@@ -104,10 +104,10 @@ func TestSIPEndToEnd(t *testing.T) {
 	var ports int
 	var portsMu sync.Mutex
 	pools := []*callerPool{
-		{t: t, name: "dc0→dc1", dns: dnsAddr["dc0"], zone: localdrv.Zone(dcIndex["dc0"], "ims.local"), ip: "127.0.0.17", user: "dc0-caller",
+		{t: t, name: "dc0→dc1", dns: dnsAddr["dc0"], zone: r.zone("dc0"), ip: "127.0.0.17", user: "dc0-caller",
 			callee: "dc1-callee", scen: scen, hold: hold, next: &ports, nextMu: &portsMu,
 			rate: func(now time.Time) float64 { return crossRate(now.Sub(t0)) }},
-		{t: t, name: "dc1→dc0", dns: dnsAddr["dc1"], zone: localdrv.Zone(dcIndex["dc1"], "ims.local"), ip: "127.0.0.33", user: "dc1-caller",
+		{t: t, name: "dc1→dc0", dns: dnsAddr["dc1"], zone: r.zone("dc1"), ip: "127.0.0.33", user: "dc1-caller",
 			callee: "dc0-callee", scen: scen, hold: hold, next: &ports, nextMu: &portsMu,
 			rate: func(time.Time) float64 { return backRate }},
 	}

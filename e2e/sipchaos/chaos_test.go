@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/api"
+	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
 )
@@ -89,7 +90,7 @@ func TestChaos(t *testing.T) {
 	ready(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	scen := scenarios(t)
+	scen := sipptest.Scenarios(t)
 	d := startServe(t, ctx)
 	logPath := d.log
 	c := d.client

@@ -13,9 +13,6 @@ import (
 	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
 )
 
-// scenarios copies the embedded SIPp scenarios into a temp dir.
-func scenarios(t *testing.T) string { return sipptest.Scenarios(t) }
-
 // sippProc is one running SIPp.
 type sippProc struct {
 	name string

@@ -20,6 +20,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/discovery"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
+	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
 	"github.com/ims-orch/ims-orch/placement/vnf"
@@ -50,7 +51,7 @@ func TestPCSCFSpread(t *testing.T) {
 	ready(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	scen := scenarios(t)
+	scen := sipptest.Scenarios(t)
 	logPath := filepath.Join(t.TempDir(), "controller.log")
 	logf, err := os.Create(logPath)
 	if err != nil {

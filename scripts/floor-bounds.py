@@ -2,7 +2,7 @@
 """Lower bounds on VM-seconds, with and without a data-plane loss budget, for
 a sweep output (scripts/sweep.sh, SWEEP_OUT).
 
-  scripts/floor-bounds.py SWEEP_OUT [--run hybrid] [--local-rule any|none]
+  scripts/floor-bounds.py SWEEP_OUT [--run hybrid] [--trigger 0.9]
   scripts/floor-bounds.py --legacy SWEEP_OUT   # the session-5 zero-loss bounds
 
 Python 3 standard library only. Tests: python3 scripts/test_floor_bounds.py.
@@ -102,6 +102,19 @@ Decrease rules:
      rounds (--local-rule any: at any second, whatever drain wait it applies —
      with the capacity of draining VMs counted and perfect foresight, a drain
      wait only moves the decision earlier, so (c) = (a) in this relaxation).
+
+OUTPUT, per experiment (ratios to the run's floor): a,0 / a,B / b,0 / b,B =
+rule (a) or (b) with budget 0 or B; (c) equals (a) when a between-round
+removal may destroy the VM as soon as its flows end, (b) when the VM still
+leaves only through the round's buffer trim. b,B* is indicative only (one
+budget shared by all DP series with the loads held at the run's: not a
+bound, a packet lost upstream would not load the later stages). b@trig is
+a policy premise, not physics: (b), no loss, and no DP instance ever above
+--trigger (default 0.9, the default load model's overload trigger; 1 with
+--overload-at-capacity). Then the run's VM-s, 0.8 x reactive-only's VM-s,
+run VM-s / (b,B); "no" = provably out of reach (bound above the limit),
+"open" = not excluded by this bound. goal(b): VM-s <= min(1.15 x floor,
+0.80 x reactive-only's VM-s) with loss <= B under rule (b).
 
 What the bounds do NOT assume: the overload trigger, a forecast, whole-flow
 packing, the routing rule beyond the run's per-DC loads.
@@ -262,7 +275,7 @@ def round_times(root, exp):
     return sorted(float(r['t']) for r in csv.DictReader(open(p)))
 
 
-def bounds_for(root, exp, run='hybrid'):
+def bounds_for(root, exp, run='hybrid', trigger=TRIGGER):
     T, series = read_run(root, exp, run)
     floor = sum(sum(max(m, need(x, mu)) for x in loads) for loads, mu, m in series.values())
     rt = round_times(root, exp)
@@ -287,7 +300,7 @@ def bounds_for(root, exp, run='hybrid'):
     # policy, not physics: (b) with no instance ever above its overload
     # trigger (rho 0.9 DP: the default load model's reactive trigger), so
     # no loss; the session-5 argument's premise, without its drain part
-    trig = [(L, mu * TRIGGER, m) for L, mu, m in dp]
+    trig = [(L, mu * trigger, m) for L, mu, m in dp]
     out['bT0'] = math.ceil(cp + stage_bound(trig, 0.0, rules['b'])[0] - 1e-6)
     out['bS'] = math.ceil(cp + stage_bound(dp, budget, rules['b'])[0] - 1e-6)
     return out
@@ -359,6 +372,11 @@ def main(argv):
         i = args.index('--run')
         run = args[i + 1]
         del args[i:i + 2]
+    trigger = TRIGGER
+    if '--trigger' in args:
+        i = args.index('--trigger')
+        trigger = float(args[i + 1])
+        del args[i:i + 2]
     if len(args) != 1:
         print(__doc__.split('\n\n')[1], file=sys.stderr)
         return 2
@@ -370,7 +388,7 @@ def main(argv):
     for exp in sorted(os.listdir(root)):
         if not os.path.exists(os.path.join(root, exp, run, 'instances.csv')):
             continue
-        o = bounds_for(root, exp, run)
+        o = bounds_for(root, exp, run, trigger)
         s = summary(root, exp, run)
         rea = float(summary(root, exp, 'reactive')['vm_seconds'])
         fl = float(s['floor_vm_seconds'])

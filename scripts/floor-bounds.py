@@ -4,6 +4,7 @@ a sweep output (scripts/sweep.sh, SWEEP_OUT).
 
   scripts/floor-bounds.py SWEEP_OUT [--run hybrid] [--trigger 0.9]
   scripts/floor-bounds.py --legacy SWEEP_OUT   # the session-5 zero-loss bounds
+  scripts/floor-bounds.py --check SWEEP_OUT    # each run's VM-s >= its own-loss bound
 
 Python 3 standard library only. Tests: python3 scripts/test_floor_bounds.py.
 
@@ -275,12 +276,17 @@ def round_times(root, exp):
     return sorted(float(r['t']) for r in csv.DictReader(open(p)))
 
 
+def scaling_interval(rt):
+    """The scaling interval I: the shortest gap between rounds (> 1 s)."""
+    steps = [b - a for a, b in zip(rt, rt[1:]) if b - a > 1]
+    return min(steps) if steps else 50.0
+
+
 def bounds_for(root, exp, run='hybrid', trigger=TRIGGER):
     T, series = read_run(root, exp, run)
     floor = sum(sum(max(m, need(x, mu)) for x in loads) for loads, mu, m in series.values())
     rt = round_times(root, exp)
-    steps = [b - a for a, b in zip(rt, rt[1:]) if b - a > 1]
-    interval = min(steps) if steps else 50.0
+    interval = scaling_interval(rt)
     budget = 0.5 * lost_packets(root, exp, 'reactive')
     cp = sum(m * T for (dc, vnf), (loads, mu, m) in series.items() if vnf not in DP_STAGES)
     cp_over = [k for k, (loads, mu, m) in series.items() if k[1] not in DP_STAGES and any(need(x, mu) > m for x in loads)]
@@ -362,11 +368,38 @@ def legacy(root):
         print(line)
 
 
+def check(root):
+    """Consistency on real runs: rule (b) with each run's OWN lost packets as
+    the budget must not exceed that run's VM-s (every strategy obeys (b):
+    reactive-only never removes, the others remove through rounds)."""
+    bad = 0
+    for exp in sorted(os.listdir(root)):
+        if not os.path.exists(os.path.join(root, exp, 'summary.csv')):
+            continue
+        rt = round_times(root, exp)
+        cells = []
+        for run in ('hybrid', 'reactive', 'proactive'):
+            T, series = read_run(root, exp, run)
+            own = lost_packets(root, exp, run)
+            ok = dec_rule(T, 'b', rt, scaling_interval(rt))
+            tot = sum(m * T for (dc, vnf), (L, mu, m) in series.items() if vnf not in DP_STAGES)
+            for st in DP_STAGES:
+                tot += stage_bound([v for k, v in series.items() if k[1] == st], own, ok)[0]
+            vm = float(summary(root, exp, run)['vm_seconds'])
+            bad += tot > vm + 1e-6
+            cells.append("%s %.0f <= %.0f %s" % (run, tot, vm, 'ok' if tot <= vm + 1e-6 else 'VIOLATED'))
+        print("%-18s %s" % (exp, '; '.join(cells)))
+        sys.stdout.flush()
+    return 1 if bad else 0
+
+
 def main(argv):
     args = list(argv)
     if args and args[0] == '--legacy':
         legacy(args[1])
         return 0
+    if args and args[0] == '--check':
+        return check(args[1])
     run = 'hybrid'
     if '--run' in args:
         i = args.index('--run')

@@ -139,7 +139,50 @@ class Lagrangian(unittest.TestCase):
         self.assertAlmostEqual(some, 4, places=6)
 
 
+class LossRelaxation(unittest.TestCase):
+    """The lemma the per-stage budgets rest on, on a flow-level chain run
+    the way drivers/sim/traffic's dataPlane runs it (each flow pinned to one
+    instance per stage, stage s offered what s-1 delivered, sim.Serve per
+    instance): total lost >= sum_d max(0, L_sd - mu a_sd) for every stage s,
+    with L_sd the entry load of the flows through (s, d) or the offered load
+    the stage recorded."""
+
+    def test_total_loss_at_least_every_stage_excess(self):
+        rnd = random.Random(1)
+        for case in range(300):
+            stages, dcs, mu = rnd.randint(1, 3), rnd.randint(1, 3), 100.0
+            inst = {(s, d): rnd.randint(0, 3) for s in range(stages) for d in range(dcs)}
+            flows = []
+            for _ in range(rnd.randint(1, 12)):
+                path = [rnd.randrange(dcs) for _ in range(stages)]
+                if any(inst[(s, d)] == 0 for s, d in enumerate(path)):
+                    continue  # a real router never pins a flow to no instance
+                pick = [rnd.randrange(inst[(s, d)]) for s, d in enumerate(path)]
+                flows.append((rnd.choice([20.0, 50.0, 90.0]), path, pick))
+            surv = [f[0] for f in flows]
+            entry = {k: 0.0 for k in inst}
+            recorded = {k: 0.0 for k in inst}
+            for s in range(stages):
+                offered = {}
+                for i, (rate, path, pick) in enumerate(flows):
+                    k = (s, path[s], pick[s])
+                    offered[k] = offered.get(k, 0.0) + surv[i]
+                    entry[(s, path[s])] += rate
+                    recorded[(s, path[s])] += surv[i]
+                for i, (rate, path, pick) in enumerate(flows):
+                    lam = offered[(s, path[s], pick[s])]
+                    surv[i] *= min(1.0, mu / lam) if lam > 0 else 1.0
+            lost = sum(f[0] for f in flows) - sum(surv)
+            for s in range(stages):
+                for load in (entry, recorded):
+                    exc = sum(max(0.0, load[(s, d)] - mu * inst[(s, d)]) for d in range(dcs))
+                    self.assertGreaterEqual(lost + 1e-6, exc, msg="case %d stage %d" % (case, s))
+
+
 class Rules(unittest.TestCase):
+    def test_scaling_interval(self):
+        self.assertEqual(fb.scaling_interval([-35.0, 15.0, 65.0, 115.0]), 50.0)
+
     def test_round_windows(self):
         ok = fb.dec_rule(200, 'b', rounds=[15.0, 65.0], interval=50.0)
         allowed = [t + 1 for t, x in enumerate(ok) if x]

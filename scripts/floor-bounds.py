@@ -99,10 +99,15 @@ Decrease rules:
      adds. So a VM disappears only in [r, r + max(0, 60 - I) + 2] for a round
      time r (I = the scaling interval; +2 s for the stats sample that sees
      flows = 0).
- (c) (b) plus a local controller that may also remove an instance between
-     rounds (--local-rule any: at any second, whatever drain wait it applies —
-     with the capacity of draining VMs counted and perfect foresight, a drain
-     wait only moves the decision earlier, so (c) = (a) in this relaxation).
+ (c) (b) plus a local controller that may also take an instance out of
+     service between rounds (engineer i16a's ScaleIn: one per VNF and 10 s
+     when the measured load fits on one fewer at 0.8 x the trigger; it
+     drains its calls). If such a VM may be destroyed as soon as its calls
+     end, a count may fall at any second: with the capacity of draining VMs
+     counted and perfect foresight a drain wait only moves the decision
+     earlier, and the load condition is policy, so (c) = (a) here; if it
+     still leaves through the round's buffer trim, (c) = (b). Not computed
+     separately.
 
 OUTPUT, per experiment (ratios to the run's floor): a,0 / a,B / b,0 / b,B =
 rule (a) or (b) with budget 0 or B; (c) equals (a) when a between-round
@@ -114,7 +119,8 @@ a policy premise, not physics: (b), no loss, and no DP instance ever above
 --trigger (default 0.9, the default load model's overload trigger; 1 with
 --overload-at-capacity). Then the run's VM-s, 0.8 x reactive-only's VM-s,
 run VM-s / (b,B); "no" = provably out of reach (bound above the limit),
-"open" = not excluded by this bound. goal(b): VM-s <= min(1.15 x floor,
+"open" = not excluded by this bound. A recomputed floor that differs from
+summary.csv's is reported on stderr (it checks the loads and minimums read). goal(b): VM-s <= min(1.15 x floor,
 0.80 x reactive-only's VM-s) with loss <= B under rule (b).
 
 What the bounds do NOT assume: the overload trigger, a forecast, whole-flow

@@ -5,6 +5,7 @@ a sweep output (scripts/sweep.sh, SWEEP_OUT).
   scripts/floor-bounds.py SWEEP_OUT [--run hybrid] [--trigger 0.9]
   scripts/floor-bounds.py --legacy SWEEP_OUT   # the session-5 zero-loss bounds
   scripts/floor-bounds.py --check SWEEP_OUT    # each run's VM-s >= its own-loss bound
+  scripts/floor-bounds.py --flow-age SWEEP_OUT # firewall (b,0) with the flow-age floor
 
 Python 3 standard library only. Tests: python3 scripts/test_floor_bounds.py.
 
@@ -145,19 +146,21 @@ def need(load, mu):
     return int(math.ceil(load / mu - 1e-9)) if load > 0 else 0
 
 
-def series_dp(loads, mu, m, lam, dec_ok, boot=BOOT_SAMPLES):
+def series_dp(loads, mu, m, lam, dec_ok, boot=BOOT_SAMPLES, least=None):
     """min over count trajectories a(1..T) >= m of
     sum_t a(t) + boot costs + lam * sum_t max(0, loads[t] - mu a(t)),
     decreases only where dec_ok[t] (t = 0-based second index; dec_ok[0]
-    unused). lam = INF: no loss allowed. Returns (objective, vm_s, loss) of a
-    minimiser (ties: less loss)."""
+    unused), and a(t) >= least[t] if given. lam = INF: no loss allowed.
+    Returns (objective, vm_s, loss) of a minimiser (ties: less loss)."""
     T = len(loads)
     if T == 0:
         return 0.0, 0.0, 0.0
-    top = max([m] + [need(x, mu) for x in loads])
+    top = max([m] + [need(x, mu) for x in loads] + list(least or []))
     states = range(m, top + 1)
 
     def stage_cost(t, a):
+        if least is not None and a < least[t]:
+            return None
         exc = loads[t] - mu * a
         if exc <= 1e-9 * mu:
             return 0.0, 0.0
@@ -235,6 +238,59 @@ def stage_bound(series, B, dec_ok, boot=BOOT_SAMPLES, iters=20):
             hi = mid
     # best <= the optimum <= zero (a zero-loss schedule is feasible)
     return min(best, zero), best_lam
+
+
+def new_flow_starts(loads):
+    """The load of the flows that started in each second, from a stage's
+    per-second load when every flow lasts exactly CALL_SECONDS samples and
+    nothing upstream is lost (the firewall: its offered load is the entry
+    load): f(t) = L(t) - L(t-1) + f(t-60), no flow before second 1."""
+    f = []
+    for t, x in enumerate(loads):
+        f.append(x - (loads[t - 1] if t else 0.0) + (f[t - CALL_SECONDS] if t >= CALL_SECONDS else 0.0))
+    return f
+
+
+def flow_age_least(loads, mu, rounds, interval):
+    """Per second, the fewest VMs rule (b) allows with no loss, from the flow
+    age (the (b') check; B = 0 only): the calls started between two rounds
+    r' < r went to instances working when they started, which stay working
+    until the round r (working instances are removed only by a round) and,
+    buffered at r, stay VMs until the next round entry r + I (the trim pops
+    a head after a whole interval). So in [r, r + I) there are at least
+    ceil(N / mu) VMs, N = the load of the calls started in (r', r) — all
+    still running at r-, calls last 60 s > I."""
+    T = len(loads)
+    f = new_flow_starts(loads)
+    least = [0] * T
+    rs = sorted(rounds)
+    for prev, r in zip(rs, rs[1:]):
+        lo, hi = math.ceil(prev) + 1, math.floor(r) - 1  # seconds strictly inside (prev, r)
+        n = sum(f[u - 1] for u in range(max(1, lo), min(T, hi) + 1))
+        k = need(n, mu)
+        for sec in range(max(1, math.ceil(r)), min(T, math.ceil(r + interval) - 1) + 1):
+            least[sec - 1] = max(least[sec - 1], k)
+    return least
+
+
+def flow_age(root):
+    """Firewall stage only (exact entry loads), rule (b), no loss: the bound
+    with and without the flow-age floor of flow_age_least."""
+    for exp in sorted(os.listdir(root)):
+        if not os.path.exists(os.path.join(root, exp, 'hybrid', 'instances.csv')):
+            continue
+        T, series = read_run(root, exp, 'hybrid')
+        rt = round_times(root, exp)
+        iv = scaling_interval(rt)
+        ok = dec_rule(T, 'b', rt, iv)
+        plain = aged = 0.0
+        for (dc, vnf), (L, mu, m) in series.items():
+            if vnf != 'firewall':
+                continue
+            plain += series_dp(L, mu, m, INF, ok)[1]
+            aged += series_dp(L, mu, m, INF, ok, least=flow_age_least(L, mu, rt, iv))[1]
+        print("%-18s firewall (b,0) %8.0f  with flow age %8.0f  (+%.2f %%)" % (exp, plain, aged, 100 * (aged / plain - 1)))
+        sys.stdout.flush()
 
 
 def dec_rule(T, rule, rounds=(), interval=50.0):
@@ -406,6 +462,9 @@ def main(argv):
         return 0
     if args and args[0] == '--check':
         return check(args[1])
+    if args and args[0] == '--flow-age':
+        flow_age(args[1])
+        return 0
     run = 'hybrid'
     if '--run' in args:
         i = args.index('--run')

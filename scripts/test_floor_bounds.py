@@ -179,6 +179,26 @@ class LossRelaxation(unittest.TestCase):
                     self.assertGreaterEqual(lost + 1e-6, exc, msg="case %d stage %d" % (case, s))
 
 
+class FlowAge(unittest.TestCase):
+    def test_starts_recovered_from_the_load(self):
+        rnd = random.Random(3)
+        starts = [rnd.choice([0, 50, 100, 150]) for _ in range(300)]
+        loads = [sum(starts[max(0, t - fb.CALL_SECONDS + 1):t + 1]) for t in range(300)]
+        self.assertEqual([round(x) for x in fb.new_flow_starts(loads)], starts)
+
+    def test_least_after_a_round(self):
+        # 100 pkt/s of calls start every second from second 1; rounds at 15
+        # and 65 (I = 50): the calls started in (15, 65) — seconds 16..64,
+        # 49 x 100 — need ceil(4900 / 1000) = 5 VMs in [65, 115)
+        T = 130
+        starts = [100.0] * T
+        loads = [sum(starts[max(0, t - 59):t + 1]) for t in range(T)]
+        least = fb.flow_age_least(loads, 1000.0, [15.0, 65.0], 50.0)
+        self.assertEqual(least[64:114], [5] * 50)
+        self.assertEqual(least[114:], [0] * (T - 114))
+        self.assertEqual(least[:64], [0] * 64)
+
+
 class Rules(unittest.TestCase):
     def test_scaling_interval(self):
         self.assertEqual(fb.scaling_interval([-35.0, 15.0, 65.0, 115.0]), 50.0)

@@ -50,7 +50,8 @@ THE MODEL (drivers/sim, drivers/sim/traffic, controller/simulation)
 THE BOUNDS (per run; "schedule" = instance counts over time, same loads)
 ------------------------------------------------------------------------
 Budget B: 0.5 x the reactive-only run's lost DP packets (its seconds.csv),
-and B = 0.
+and B = 0. Every strategy of an experiment is offered the same DP packets
+(same seed), so "loss rate <= 0.5 x reactive-only's" is "lost <= B".
 
 Loss relaxation (valid for every schedule with this routing). Fix a DP stage
 s. The flows through stage s in DC d together offer L_sd(t) >= the recorded

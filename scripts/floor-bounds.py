@@ -100,7 +100,9 @@ Decrease rules:
      the drain timeout and tau expire at round times. Reactive scaling only
      adds. So a VM disappears only in [r, r + max(0, 60 - I) + 2] for a round
      time r (I = the scaling interval; +2 s for the stats sample that sees
-     flows = 0).
+     flows = 0). (Main a4b80e8's defaults. With i16a's TrimEmpty a buffered
+     VM goes once its calls end, within r + 62: the windows then cover every
+     second and (b) = (a).)
  (c) (b) plus a local controller that may also take an instance out of
      service between rounds (engineer i16a's ScaleIn: one per VNF and 10 s
      when the measured load fits on one fewer at 0.8 x the trigger; it

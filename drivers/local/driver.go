@@ -449,6 +449,9 @@ func (d *Driver) probe(in *inst) {
 		return
 	}
 	var ev *drivers.Event
+	if err == nil || !synced && !now.Before(in.readyDeadline) {
+		d.plan.served(in.addr)
+	}
 	switch {
 	case err == nil:
 		in.info.State, in.wasActive = drivers.StateActive, true
@@ -518,9 +521,12 @@ func (d *Driver) supervise(in *inst) {
 	if !in.terminating {
 		reason = "unexpected exit: " + exitReason(werr)
 	}
+	// only an instance that served is taken over: one that died while
+	// booting may have died of its address (one another process holds),
+	// so its address is not handed out again while another is free (a
+	// crash loop on it otherwise)
+	bootDeath := !in.terminating && !in.wasActive
 	if (!in.terminating || in.killed) && in.wasActive {
-		// only an instance that served is taken over: one that died while
-		// booting may have died of its address (a crash loop otherwise)
 		if len(d.failedAddr) >= 1024 { // bounded: only recent failures are taken over
 			clear(d.failedAddr)
 		}
@@ -547,6 +553,9 @@ func (d *Driver) supervise(in *inst) {
 	}
 	d.mu.Lock()
 	d.plan.release(in.addr)
+	if bootDeath {
+		d.plan.distrust(in.addr)
+	}
 	close(released)
 	d.mu.Unlock()
 }

@@ -661,3 +661,33 @@ func TestKillAndAddressTakeover(t *testing.T) {
 		})
 	}
 }
+
+// An address whose instance exited before it served is handed out again
+// only when no other one is free, until an instance has served on it.
+func TestAddrPlanSuspect(t *testing.T) {
+	var p addrPlan
+	a1, _ := p.alloc(3, RoleSCSCF)
+	a2, _ := p.alloc(3, RoleSCSCF)
+	p.release(a1)
+	p.distrust(a1)
+	if a, _ := p.alloc(3, RoleSCSCF); a == a1 {
+		t.Fatalf("suspect %v handed out while others are free", a)
+	}
+	if a, _ := p.alloc(3, RolePCSCF); a.As4()[3] != 1 {
+		t.Fatalf("P-CSCF got %v, want its block's first address", a)
+	}
+	for n := 3; n < MaxPerVNF; n++ {
+		if a, err := p.alloc(3, RoleSCSCF); err != nil || a == a1 {
+			t.Fatalf("alloc %d: %v, %v", n, a, err)
+		}
+	}
+	if a, err := p.alloc(3, RoleSCSCF); err != nil || a != a1 {
+		t.Fatalf("the last free address: got %v, %v; want the suspect %v", a, err, a1)
+	}
+	p.served(a1)
+	p.release(a1)
+	p.release(a2)
+	if a, _ := p.alloc(3, RoleSCSCF); a != a1 {
+		t.Fatalf("got %v after an instance served on %v, want it (the lowest free) again", a, a1)
+	}
+}

@@ -117,12 +117,16 @@ func checkLoopback(a netip.Addr) error {
 // addrPlan hands out the lowest free instance number per (DC, role). With
 // a quarantine, an address released less than quarantine ago is handed out
 // only when no other one is free: stale DNS answers and Record-Routes of a
-// dead instance then do not reach its successor.
+// dead instance then do not reach its successor. A suspect address (its
+// instance exited before it served: it may have died of its address, one
+// another process holds) is handed out only when no other one is free,
+// until an instance has served on it.
 type addrPlan struct {
 	used       map[netip.Addr]bool
 	quarantine time.Duration
 	now        func() time.Time
 	released   map[netip.Addr]time.Time
+	suspect    map[netip.Addr]bool
 }
 
 func (p *addrPlan) alloc(dc int, role Role) (netip.Addr, error) {
@@ -138,7 +142,7 @@ func (p *addrPlan) alloc(dc int, role Role) (netip.Addr, error) {
 			if p.used[a] {
 				continue
 			}
-			if at, ok := p.released[a]; pass == 0 && ok && p.now().Sub(at) < p.quarantine {
+			if at, ok := p.released[a]; pass == 0 && (p.suspect[a] || ok && p.now().Sub(at) < p.quarantine) {
 				continue
 			}
 			p.used[a] = true
@@ -173,3 +177,14 @@ func (p *addrPlan) release(a netip.Addr) {
 		p.released[a] = p.now()
 	}
 }
+
+// distrust marks a as suspect: its instance exited before it served.
+func (p *addrPlan) distrust(a netip.Addr) {
+	if p.suspect == nil {
+		p.suspect = map[netip.Addr]bool{}
+	}
+	p.suspect[a] = true
+}
+
+// served clears a's suspicion: an instance has served on it.
+func (p *addrPlan) served(a netip.Addr) { delete(p.suspect, a) }

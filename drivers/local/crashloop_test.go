@@ -21,6 +21,7 @@ import (
 	"github.com/ims-orch/ims-orch/clock"
 	ctllocal "github.com/ims-orch/ims-orch/controller/local"
 	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
+	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
 )
@@ -115,12 +116,41 @@ func (r *realProc) done() bool {
 	}
 }
 
-// releaseFS serves deploy/kamailio's files; while broken is set, the
-// template is a bad release: it loads a module this host does not have, so
-// every Kamailio started from it exits at once (a real config fault).
-type releaseFS struct{ broken atomic.Bool }
+// badRelease is a fault in the Kamailio config template: what it adds
+// after an anchor line, and what the log of a Kamailio started from it
+// says when it dies of it.
+type badRelease struct {
+	name           string
+	anchor, insert string
+	logSays        string
+	// cameUp: its instances come up (the driver reports them active)
+	// before they die (at least one of them on a loaded host); else none
+	// does
+	cameUp bool
+}
 
-const missingModule = "ims_orch_crashloop_missing.so"
+// The bad releases: one exits at start, one crashes after it came up.
+var badReleases = []badRelease{
+	{name: "exits at start", anchor: "loadmodule \"path.so\"\n",
+		// a module this host does not have: Kamailio exits while parsing
+		insert:  "loadmodule \"ims_orch_crashloop_missing.so\"\n",
+		logSays: "ims_orch_crashloop_missing"},
+	{name: "crashes after it came up", cameUp: true, anchor: "loadmodule \"path.so\"\n",
+		// a timer process aborts 3 s after the start (SIGABRT, as a
+		// crashing module would; no core file) and the main process stops
+		insert: "disable_core_dump=yes\nloadmodule \"rtimer.so\"\n" +
+			"modparam(\"rtimer\", \"timer\", \"name=crashloop;interval=3;mode=1;\")\n" +
+			"modparam(\"rtimer\", \"exec\", \"timer=crashloop;route=CRASHLOOP\")\n" +
+			"route[CRASHLOOP] {\n\tabort();\n}\n",
+		logSays: "signal 6"},
+}
+
+// releaseFS serves deploy/kamailio's files; while broken is set, the
+// template is that bad release.
+type releaseFS struct {
+	fault  badRelease
+	broken atomic.Bool
+}
 
 func (r *releaseFS) Open(name string) (fs.File, error) {
 	if name != kamfiles.Template || !r.broken.Load() {
@@ -130,27 +160,28 @@ func (r *releaseFS) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	anchor := []byte("loadmodule \"path.so\"\n")
+	anchor := []byte(r.fault.anchor)
 	if !bytes.Contains(b, anchor) {
 		return nil, fmt.Errorf("releaseFS: %s has no %q to put the fault after", name, anchor)
 	}
-	b = bytes.Replace(b, anchor, append(anchor, []byte("loadmodule \""+missingModule+"\"\n")...), 1)
+	b = bytes.Replace(b, anchor, append(anchor, r.fault.insert...), 1)
 	return fstest.MapFS{name: {Data: b, Mode: 0o644}}.Open(name)
 }
 
-// TestCrashLoopBackoffRealKamailio runs a real crash loop: the local
+// TestCrashLoopBackoffRealKamailio runs real crash loops: the local
 // controller (virtual clock) keeps two S-CSCFs of drivers/local (real
-// Kamailio 5.6 processes on 127.59.x.x) up; after a bad release (the
-// template loads a module the host lacks) one of them dies, and every
-// replacement Kamailio started from the release exits at once. Counted on
-// the real processes: the 1st replacement starts at once, the 2nd exactly
-// Initial after the failure it replaces, then 2·Initial, then Max, Max
-// (none a nanosecond earlier); the controller's state shows the loop while
-// it holds; the other S-CSCF keeps its process all along and, killed while
-// the loop's slot is held back, is replaced at once on its own address;
-// once the release is mended the held-back replacement stays up, the loop
-// is over Reset after it became active, and its next failure is replaced
-// at once again. Every process is checked gone by pid at the end.
+// Kamailio 5.6 processes) up; after a bad release one of them dies, and
+// every replacement Kamailio started from the release dies soon after its
+// start (of a module the host lacks, at once; or of a crash 2 s after it
+// came up). Counted on the real processes: the 1st replacement starts at
+// once, the 2nd exactly Initial after the failure it replaces, then
+// 2·Initial, then Max, Max (none a nanosecond earlier); the controller's
+// state shows the loop while it holds; the other S-CSCF keeps its process
+// all along and, killed while the loop's slot is held back, is replaced at
+// once on its own address; once the release is mended the held-back
+// replacement stays up, the loop is over Reset after it became active, and
+// its next failure is replaced at once again. Every process is checked
+// gone by pid at the end.
 func TestCrashLoopBackoffRealKamailio(t *testing.T) {
 	if err := local.Available(); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -158,8 +189,14 @@ func TestCrashLoopBackoffRealKamailio(t *testing.T) {
 		}
 		t.Skipf("real SIP parts absent: %v", err)
 	}
+	for i, fault := range badReleases {
+		// address blocks of their own: 127.59.x.x, 127.61.x.x
+		t.Run(fault.name, func(t *testing.T) { crashLoop(t, fmt.Sprintf("dc%d", 49+2*i), fault) })
+	}
+}
+
+func crashLoop(t *testing.T, dc string, fault badRelease) {
 	const (
-		dc      = "dc49" // an address block of its own: 127.59.x.x
 		vnf     = "S-CSCF"
 		initial = 2 * time.Second
 		maxWait = 8 * time.Second
@@ -169,13 +206,15 @@ func TestCrashLoopBackoffRealKamailio(t *testing.T) {
 	)
 	began := time.Now()
 	launches := newLaunchLog()
-	release := &releaseFS{}
+	var upThenDied atomic.Int32 // bad-release instances active before they died
+	release := &releaseFS{fault: fault}
 	d, err := local.New(local.Config{BaseDir: t.TempDir(), Children: 1, ShmMB: 64, Grace: 2 * time.Second,
 		Starter: launches, Files: release})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { checkAllGone(t, d, launches) })
+	evs := newEventLog(d)
 
 	vclk := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	ctl, err := ctllocal.New(ctllocal.Config{DC: dc, VNFs: []ctllocal.VNFConfig{{Name: vnf, Min: 2}},
@@ -342,13 +381,21 @@ func TestCrashLoopBackoffRealKamailio(t *testing.T) {
 			t.Fatalf("%s (pid %d, from the bad release) still runs %v after its start", repl.id, repl.pid, realLimit)
 		}
 		lifetimes = append(lifetimes, repl.exitAt.Sub(repl.started))
+		if evs.reached(repl.id, drivers.StateActive) {
+			upThenDied.Add(1)
+		}
 		log, _ := os.ReadFile(filepath.Join(repl.dir, "kamailio.log"))
-		if repl.exitErr == nil || !bytes.Contains(log, []byte(strings.TrimSuffix(missingModule, ".so"))) {
-			t.Fatalf("%s pid %d exited (%v) but not of the missing module; its log:\n%s", repl.id, repl.pid, repl.exitErr, log)
+		if repl.exitErr == nil || !bytes.Contains(log, []byte(fault.logSays)) {
+			t.Fatalf("%s pid %d exited (%v) but its log does not say %q:\n%s", repl.id, repl.pid, repl.exitErr, fault.logSays, log)
 		}
 		failedAt, last = vclk.Now(), repl
 	}
-	t.Logf("bad-release Kamailio processes lived %v (real: start → exit)", lifetimes)
+	t.Logf("bad-release Kamailio processes lived %v (real: start → exit), %d of them active before they died", lifetimes, upThenDied.Load())
+	// one that comes up later than 3 s on a loaded host dies booting: a
+	// quick failure all the same
+	if up := upThenDied.Load(); fault.cameUp != (up > 0) {
+		t.Fatalf("%d of the bad release's instances came up before they died (%s)", up, fault.name)
+	}
 
 	// The mended release: the held-back replacement comes up and stays up;
 	// Reset after it became active its slot's loop is over.

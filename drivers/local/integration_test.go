@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -65,6 +66,13 @@ func (l *eventLog) wait(t testing.TB, id string, state drivers.State, limit time
 			t.Fatalf("%s: no %s event within %v", id, state, limit)
 		}
 	}
+}
+
+// reached reports whether id has reached state.
+func (l *eventLog) reached(id string, state drivers.State) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.evs, func(ev drivers.Event) bool { return ev.ID == id && ev.State == state })
 }
 
 type sinkFunc func(string, agent.Sample) error

@@ -178,7 +178,8 @@ func (r *releaseFS) Open(name string) (fs.File, error) {
 // 2·Initial, then Max, Max (none a nanosecond earlier); the controller's
 // state shows the loop while it holds; the other S-CSCF keeps its process
 // all along and, killed while the loop's slot is held back, is replaced at
-// once on its own address; once the release is mended the held-back
+// once on its own address; every replacement of the loop's slot listens on
+// its address; once the release is mended the held-back
 // replacement stays up, the loop is over Reset after it became active, and
 // its next failure is replaced at once again. Every process is checked
 // gone by pid at the end.
@@ -364,6 +365,9 @@ func crashLoop(t *testing.T, dc string, fault badRelease) {
 			t.Fatalf("failure %d: %d processes started at the backoff's end, want 1", n+1, len(all)-before)
 		}
 		repl := all[before]
+		if repl.addr != victim.addr {
+			t.Fatalf("failure %d: %s listens on %s, not on its slot's address %s", n+1, repl.id, repl.addr, victim.addr)
+		}
 		if healthy.done() {
 			t.Fatalf("the healthy S-CSCF %s pid %d exited during the crash loop: %v", healthy.id, healthy.pid, healthy.exitErr)
 		}
@@ -452,6 +456,9 @@ func crashLoop(t *testing.T, dc string, fault badRelease) {
 	failedAt = crash(mended)
 	pump("the replacement after the reset started at once", func() bool { return nStarted() > before })
 	again := launches.all()[before]
+	if again.addr != victim.addr {
+		t.Fatalf("%s listens on %s, not on its slot's address %s", again.id, again.addr, victim.addr)
+	}
 	pump("the replacement after the reset active", func() bool { return routable(again.id) })
 	if !vclk.Now().Equal(failedAt) || backoff() != nil {
 		t.Fatalf("the failure after the reset: replaced %v later, controller shows %+v", vclk.Now().Sub(failedAt), backoff())

@@ -202,6 +202,7 @@ type inst struct {
 	terminating   bool
 	killed        bool // Kill: failed, SIGKILLed at once (run dir kept)
 	wasActive     bool // it reached active once
+	tookOver      bool // it got the address of the instance it replaces
 	exited        bool
 	readyDeadline time.Time
 	killTimer     clock.Timer
@@ -224,7 +225,7 @@ func New(cfg Config) (*Driver, error) {
 	// Kamailio processes of a previous run that was killed hold our addresses.
 	reapStale(cfg.BaseDir, 2*time.Second)
 	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{}, failedAddr: map[string]failedAddr{},
-		plan: addrPlan{quarantine: cfg.Quarantine, now: cfg.Clock.Now}}, nil
+		plan: addrPlan{quarantine: cfg.Quarantine, now: cfg.Clock.Now, held: portsHeld}}, nil
 }
 
 func validID(id string) error {
@@ -287,8 +288,9 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		}
 		d.mu.Lock()
 	}
+	tookOver := false
 	if old, ok := d.failedAddr[spec.Replaces]; ok && spec.Replaces != "" && !d.cfg.NoTakeover && d.plan.takeover(old.addr, dcIdx, role) {
-		addr = old.addr
+		addr, tookOver = old.addr, true
 		delete(d.failedAddr, spec.Replaces)
 	} else {
 		addr, err = d.plan.alloc(dcIdx, role)
@@ -298,7 +300,7 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		return drivers.Instance{}, fmt.Errorf("%w: %v", drivers.ErrCapacity, err)
 	}
 	in := &inst{role: role, dcIdx: dcIdx, addr: addr, dir: filepath.Join(d.cfg.BaseDir, spec.ID), done: make(chan struct{}),
-		released: make(chan struct{})}
+		released: make(chan struct{}), tookOver: tookOver}
 	cmd, err := d.prepare(spec, in)
 	if err == nil {
 		in.proc, err = d.cfg.Starter.Start(cmd)
@@ -449,9 +451,6 @@ func (d *Driver) probe(in *inst) {
 		return
 	}
 	var ev *drivers.Event
-	if err == nil || !synced && !now.Before(in.readyDeadline) {
-		d.plan.served(in.addr)
-	}
 	switch {
 	case err == nil:
 		in.info.State, in.wasActive = drivers.StateActive, true
@@ -521,12 +520,14 @@ func (d *Driver) supervise(in *inst) {
 	if !in.terminating {
 		reason = "unexpected exit: " + exitReason(werr)
 	}
-	// only an instance that served is taken over: one that died while
-	// booting may have died of its address (one another process holds),
-	// so its address is not handed out again while another is free (a
-	// crash loop on it otherwise)
+	// A failed instance's address is taken over by its replacement when
+	// it served, or when it had itself taken it over (a slot keeps its
+	// address through a crash loop). One that died while booting may have
+	// died of its address (another process holds a port of it): the plan
+	// hands it out again only once its ports bind (a crash loop on it
+	// otherwise).
 	bootDeath := !in.terminating && !in.wasActive
-	if (!in.terminating || in.killed) && in.wasActive {
+	if (!in.terminating || in.killed) && (in.wasActive || in.tookOver) {
 		if len(d.failedAddr) >= 1024 { // bounded: only recent failures are taken over
 			clear(d.failedAddr)
 		}

@@ -18,9 +18,10 @@ import (
 // A Kamailio that dies while booting may have died of its address: here
 // another process holds its SIP port (a real "bind: Address already in
 // use" exit). Its replacement, and a launch after it, get other addresses
-// and serve; before the fix every launch got the same lowest free address
-// again and died of it, a crash loop no backoff ends (real Kamailio 5.6,
-// 127.60.x.x).
+// and serve; once the other process let go, the address is handed out
+// again and serves. Before the fix every launch got the same lowest free
+// address again and died of it, a crash loop no backoff ends (real
+// Kamailio 5.6, 127.60.x.x).
 func TestBootDeathAddressNotHandedOutAgain(t *testing.T) {
 	if err := local.Available(); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -64,10 +65,16 @@ func TestBootDeathAddressNotHandedOutAgain(t *testing.T) {
 	if p1.addr != squatted || !bytes.Contains(log, []byte("Address already in use")) {
 		t.Fatalf("sq1 on %s (want %s) exited (%v), not of its address; log:\n%s", p1.addr, squatted, p1.exitErr, log)
 	}
-	for _, c := range []struct{ id, replaces string }{{"sq2", "sq1"}, {"sq3", ""}} {
+	for _, c := range []struct {
+		id, replaces string
+		free         bool // the other process let go of the address
+	}{{"sq2", "sq1", false}, {"sq3", "", false}, {"sq4", "", true}} {
+		if c.free {
+			_ = sq.Close()
+		}
 		p := launch(c.id, c.replaces)
-		if p.addr == squatted {
-			t.Fatalf("%s (replaces %q) got the address %s its predecessor died of", c.id, c.replaces, p.addr)
+		if (p.addr == squatted) != c.free {
+			t.Fatalf("%s (replaces %q) got %s; the address %s its predecessor died of is held: %v", c.id, c.replaces, p.addr, squatted, !c.free)
 		}
 		evs.wait(t, c.id, drivers.StateActive, 15*time.Second)
 		rctx, rcancel := context.WithTimeout(ctx, time.Second)

@@ -313,6 +313,9 @@ func crashLoop(t *testing.T, dc string, fault badRelease) {
 		// the failed instance (n ≥ 1), or a replacement started at once
 		if wait > 0 {
 			pump(fmt.Sprintf("backoff action for %s", last.id), func() bool {
+				if nStarted() > before {
+					t.Fatalf("failure %d: a replacement started at once, want it held back %v", n+1, wait)
+				}
 				return slices.ContainsFunc(ctl.Actions(), func(a ctllocal.Action) bool {
 					return a.Kind == ctllocal.KindBackoff && a.InstanceID == last.id
 				})

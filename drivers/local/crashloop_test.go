@@ -127,6 +127,11 @@ type badRelease struct {
 	// before they die (at least one of them on a loaded host); else none
 	// does
 	cameUp bool
+	// readyTimeout, when set, is the driver's ReadyTimeout; errorSays, when
+	// set, is the reason of the driver's error event for each instance
+	// (one that never answers: the controller kills it)
+	readyTimeout time.Duration
+	errorSays    string
 }
 
 // The bad releases: one exits at start, one crashes after it came up.
@@ -143,6 +148,11 @@ var badReleases = []badRelease{
 			"modparam(\"rtimer\", \"exec\", \"timer=crashloop;route=CRASHLOOP\")\n" +
 			"route[CRASHLOOP] {\n\tabort();\n}\n",
 		logSays: "signal 6"},
+	{name: "hangs at start", anchor: "loadmodule \"path.so\"\n",
+		// it waits at initialisation (on a dependency, say) and never
+		// answers: failed at the ready timeout, killed by the controller
+		insert:       "event_route[htable:mod-init] {\n\tsleep(\"300\");\n}\n",
+		readyTimeout: 4 * time.Second, errorSays: "not ready after 4s"},
 }
 
 // releaseFS serves deploy/kamailio's files; while broken is set, the
@@ -172,17 +182,17 @@ func (r *releaseFS) Open(name string) (fs.File, error) {
 // controller (virtual clock) keeps two S-CSCFs of drivers/local (real
 // Kamailio 5.6 processes) up; after a bad release one of them dies, and
 // every replacement Kamailio started from the release dies soon after its
-// start (of a module the host lacks, at once; or of a crash 2 s after it
-// came up). Counted on the real processes: the 1st replacement starts at
-// once, the 2nd exactly Initial after the failure it replaces, then
-// 2·Initial, then Max, Max (none a nanosecond earlier); the controller's
-// state shows the loop while it holds; the other S-CSCF keeps its process
-// all along and, killed while the loop's slot is held back, is replaced at
-// once on its own address; every replacement of the loop's slot listens on
-// its address; once the release is mended the held-back
-// replacement stays up, the loop is over Reset after it became active, and
-// its next failure is replaced at once again. Every process is checked
-// gone by pid at the end.
+// start: of a module the host lacks, at once; of a crash 3 s after it came
+// up; or it hangs at start and is killed at the ready timeout. Counted on
+// the real processes: the 1st replacement starts at once, the 2nd exactly
+// Initial after the failure it replaces, then 2·Initial, then Max, Max
+// (none a nanosecond earlier), every one on its slot's address; the
+// controller's state shows the loop while it holds; the other S-CSCF keeps
+// its process all along and, killed while the loop's slot is held back, is
+// replaced at once on its own address; once the release is mended the
+// held-back replacement stays up, the loop is over Reset after it became
+// active, and its next failure is replaced at once again. Every process is
+// checked gone by pid at the end.
 func TestCrashLoopBackoffRealKamailio(t *testing.T) {
 	if err := local.Available(); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -191,7 +201,7 @@ func TestCrashLoopBackoffRealKamailio(t *testing.T) {
 		t.Skipf("real SIP parts absent: %v", err)
 	}
 	for i, fault := range badReleases {
-		// address blocks of their own: 127.59.x.x, 127.61.x.x
+		// address blocks of their own: 127.59.x.x, 127.61.x.x, 127.63.x.x
 		t.Run(fault.name, func(t *testing.T) { crashLoop(t, fmt.Sprintf("dc%d", 49+2*i), fault) })
 	}
 }
@@ -210,7 +220,7 @@ func crashLoop(t *testing.T, dc string, fault badRelease) {
 	var upThenDied atomic.Int32 // bad-release instances active before they died
 	release := &releaseFS{fault: fault}
 	d, err := local.New(local.Config{BaseDir: t.TempDir(), Children: 1, ShmMB: 64, Grace: 2 * time.Second,
-		Starter: launches, Files: release})
+		Starter: launches, Files: release, ReadyTimeout: fault.readyTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,12 +391,9 @@ func crashLoop(t *testing.T, dc string, fault badRelease) {
 			last = repl
 			break // the release is mended before this one fails
 		}
-		// It dies of the bad release, on its own.
-		select {
-		case <-repl.exited:
-		case <-time.After(realLimit):
-			t.Fatalf("%s (pid %d, from the bad release) still runs %v after its start", repl.id, repl.pid, realLimit)
-		}
+		// It dies of the bad release (on its own, or killed by the
+		// controller when it never came up).
+		pump(fmt.Sprintf("%s (pid %d, from the bad release) dead", repl.id, repl.pid), repl.done)
 		lifetimes = append(lifetimes, repl.exitAt.Sub(repl.started))
 		if evs.reached(repl.id, drivers.StateActive) {
 			upThenDied.Add(1)
@@ -394,6 +401,9 @@ func crashLoop(t *testing.T, dc string, fault badRelease) {
 		log, _ := os.ReadFile(filepath.Join(repl.dir, "kamailio.log"))
 		if repl.exitErr == nil || !bytes.Contains(log, []byte(fault.logSays)) {
 			t.Fatalf("%s pid %d exited (%v) but its log does not say %q:\n%s", repl.id, repl.pid, repl.exitErr, fault.logSays, log)
+		}
+		if fault.errorSays != "" && !evs.reachedWith(repl.id, drivers.StateError, fault.errorSays) {
+			t.Fatalf("%s pid %d exited (%v) without the driver's error %q", repl.id, repl.pid, repl.exitErr, fault.errorSays)
 		}
 		failedAt, last = vclk.Now(), repl
 	}

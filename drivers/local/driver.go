@@ -82,7 +82,8 @@ type Config struct {
 	// MediaEntryIP); an empty hook leaves that DC's P-CSCFs without one.
 	Media func(dc int) (hook string, entryIP netip.Addr)
 	// KeepRunDirs keeps run dirs of terminated instances (dirs of instances
-	// that exited unexpectedly are always kept, for their log).
+	// that exited unexpectedly or were killed are kept for their log, the
+	// last MaxFailedRunDirs of them unless KeepRunDirs).
 	KeepRunDirs bool
 
 	// Clock, Starter, Probe and Stats are the driver's edges; tests replace them.
@@ -186,7 +187,17 @@ type Driver struct {
 	plan       addrPlan
 	subs       map[int]drivers.EventHandler
 	nextSub    int
+	// failedDirs are the kept run dirs of failed instances, oldest first
+	// (at most MaxFailedRunDirs).
+	failedDirs []failedDir
 }
+
+// MaxFailedRunDirs bounds the run dirs of failed instances kept for their
+// logs: a crash loop would otherwise leave one per failure for as long as
+// it lasts.
+const MaxFailedRunDirs = 32
+
+type failedDir struct{ id, dir string }
 
 var _ drivers.Drainer = (*Driver)(nil)
 
@@ -537,6 +548,14 @@ func (d *Driver) supervise(in *inst) {
 		reason = "killed (failed)"
 	}
 	removeDir := in.terminating && !in.killed && !d.cfg.KeepRunDirs
+	var drop []failedDir // the oldest kept dirs of failed instances
+	if !removeDir && !d.cfg.KeepRunDirs {
+		d.failedDirs = append(d.failedDirs, failedDir{in.info.ID, in.dir})
+		if n := len(d.failedDirs) - MaxFailedRunDirs; n > 0 {
+			drop = slices.Clone(d.failedDirs[:n])
+			d.failedDirs = slices.Delete(d.failedDirs, 0, n)
+		}
+	}
 	ev := drivers.Event{ID: in.info.ID, DC: in.info.DC, VNF: in.info.VNF, State: drivers.StateGone, Reason: reason, At: d.cfg.Clock.Now()}
 	close(in.done)
 	d.mu.Unlock()
@@ -553,6 +572,11 @@ func (d *Driver) supervise(in *inst) {
 		_ = os.RemoveAll(in.dir)
 	}
 	d.mu.Lock()
+	for _, f := range drop {
+		if d.insts[f.id] == nil { // not an ID launched again meanwhile
+			_ = os.RemoveAll(f.dir)
+		}
+	}
 	d.plan.release(in.addr)
 	if bootDeath {
 		d.plan.distrust(in.addr)

@@ -752,3 +752,36 @@ func TestAddressKeptThroughACrashLoop(t *testing.T) {
 		prev = id
 	}
 }
+
+// The run dirs of failed instances are kept for their logs, the last
+// MaxFailedRunDirs of them: a crash loop does not fill the disk.
+func TestFailedRunDirsBounded(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	var dirs []string
+	prev := ""
+	for i := range MaxFailedRunDirs + 3 {
+		// each replaces the one before, so its launch waits until that one's
+		// exit is dealt with (its address released, old run dirs removed)
+		id := fmt.Sprintf("c%d", i)
+		if _, err := h.d.Launch(ctx, drivers.Spec{ID: id, DC: "dc0", VNF: "scscf", Replaces: prev}); err != nil {
+			t.Fatal(err)
+		}
+		h.expect(t, id, drivers.StateBooting, "")
+		h.clk.Advance(50 * time.Millisecond)
+		h.expect(t, id, drivers.StateActive, "")
+		h.st.procs[i].die(errors.New("signal: aborted"))
+		h.expect(t, id, drivers.StateGone, "unexpected exit")
+		dirs = append(dirs, h.st.cmds[i].Dir)
+		prev = id
+	}
+	if _, err := h.d.Launch(ctx, drivers.Spec{ID: "live", DC: "dc0", VNF: "scscf", Replaces: prev}); err != nil {
+		t.Fatal(err)
+	}
+	for i, dir := range dirs {
+		_, err := os.Stat(dir)
+		if kept := err == nil; kept != (i >= 3) {
+			t.Fatalf("run dir %d of %d failed instances kept: %v (%v), want only the last %d", i+1, len(dirs), kept, err, MaxFailedRunDirs)
+		}
+	}
+}

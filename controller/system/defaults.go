@@ -28,6 +28,14 @@ type Scaling struct {
 	// and DC at each new interval instead of after τ (local.Config).
 	TrimBuffer  bool
 	BufferSpare int
+	// TrimEmpty destroys a buffered instance beyond BufferSpare once its
+	// flows have ended (local.Config.TrimEmpty).
+	TrimEmpty bool
+	// ScaleIn: between rounds, a local controller buffers one instance
+	// when the measured load has stayed under what one fewer carries
+	// (local.Config.ScaleIn; hybrid only: it needs rounds and reactive
+	// reuse).
+	ScaleIn bool
 }
 
 // Defaults are the scaling options of a deployment that does not set them,

@@ -109,9 +109,14 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 		sum, w-1, 100*si.Util, si.Window))
 }
 
+// trimEmptyGrace is the least time an instance stays in the buffer before
+// TrimEmpty may destroy it: two statistics periods.
+func trimEmptyGrace(c Config) time.Duration { return 2 * c.StatsPeriod }
+
 // trimEmptyLocked is Config.TrimEmpty: buffered instances beyond
-// BufferSpare (the newest stay) whose flows have all ended are destroyed at
-// once, oldest first, instead of at the next interval's trim.
+// BufferSpare (the newest stay) whose flows have all ended, by a sample
+// taken at least trimEmptyGrace after they left routing, are destroyed,
+// oldest first, instead of at the next interval's trim.
 func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	if !c.cfg.TrimEmpty {
 		return nil
@@ -123,7 +128,10 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 			break
 		}
 		in := c.insts[e.ID]
-		if in == nil || in.Last.At.IsZero() || in.Last.Flows > 0 || in.CloudState != drivers.StateActive {
+		// a sample taken since it left routing says it is empty; the grace
+		// also outlasts a DNS answer that still names it (discovery TTL 1 s)
+		if in == nil || in.Last.Flows > 0 || in.CloudState != drivers.StateActive ||
+			now.Sub(in.bufferedAt) < trimEmptyGrace(c.cfg) || !in.lastSeen.After(in.bufferedAt) {
 			continue
 		}
 		vs.buf.Remove(e.ID)

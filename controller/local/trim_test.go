@@ -102,3 +102,26 @@ func TestTrimEmpty(t *testing.T) {
 		})
 	}
 }
+
+// TrimEmpty waits trimEmptyGrace (2 s) after the buffering for a sample
+// saying the instance is empty, even one that carried nothing: a DNS answer
+// that still names it may bring one more request.
+func TestTrimEmptyGrace(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.TrimBuffer, cfg.TrimEmpty = true, true
+	e := newEnv(t, cfg, fake.Options{})
+	e.round(1, map[string]int{"firewall": 2})
+	e.seconds(2)
+	e.round(2, map[string]int{"firewall": 1})
+	if b := len(e.c.Buffer("firewall")); b != 1 {
+		t.Fatalf("buffered %d, want 1", b)
+	}
+	e.seconds(1)
+	if b := len(e.c.Buffer("firewall")); b != 1 {
+		t.Fatalf("buffered %d 1 s after the round, want 1 (grace 2 s)", b)
+	}
+	e.seconds(2)
+	if b := len(e.c.Buffer("firewall")); b != 0 {
+		t.Fatalf("buffered %d 3 s after the round, want 0", b)
+	}
+}

@@ -2,7 +2,6 @@ package netns
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"sort"
@@ -237,14 +236,11 @@ func (d *Driver) Instance(id string) *Instance {
 }
 
 // InPackets returns, for every active instance of dc, the packets its in
-// port received, read from the switch side of the veths in one command
-// (what the switch sent into the instance).
-func (d *Driver) InPackets(ctx context.Context, dc string) (map[string]uint64, error) {
-	out, err := ovs.InNetns(ctx, d.cfg.Daemon.SwitchNS(), "ip", "-s", "-j", "link", "show")
-	if err != nil {
-		return nil, err
-	}
-	tx, err := parseTX([]byte(out))
+// port received, read from the switch side of the veths: what the switch
+// sent into the instance, the veth's TX counter. One rtnetlink dump of the
+// switch namespace (ovs.Links), no process.
+func (d *Driver) InPackets(_ context.Context, dc string) (map[string]uint64, error) {
+	links, err := ovs.Links(d.cfg.Daemon.SwitchNS())
 	if err != nil {
 		return nil, err
 	}
@@ -255,29 +251,11 @@ func (d *Driver) InPackets(ctx context.Context, dc string) (map[string]uint64, e
 		if x.inst.DC != dc || x.in == nil || x.inst.State != drivers.StateActive {
 			continue
 		}
-		if n, ok := tx[x.in.InName]; ok {
-			res[id] = n
+		if c, ok := links[x.in.InName]; ok {
+			res[id] = c.TxPackets
 		}
 	}
 	return res, nil
-}
-
-// parseTX reads `ip -s -j link show`: transmitted packets per interface.
-func parseTX(out []byte) (map[string]uint64, error) {
-	var links []struct {
-		Name  string `json:"ifname"`
-		Stats struct {
-			TX struct{ Packets uint64 } `json:"tx"`
-		} `json:"stats64"`
-	}
-	if err := json.Unmarshal(out, &links); err != nil {
-		return nil, fmt.Errorf("ip -s -j link: %v", err)
-	}
-	m := make(map[string]uint64, len(links))
-	for _, l := range links {
-		m[l.Name] = l.Stats.TX.Packets
-	}
-	return m, nil
 }
 
 // Check reports every active instance whose switch-side ports vanished (the

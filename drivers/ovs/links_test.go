@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -233,4 +234,53 @@ func BenchmarkLinkCounters(b *testing.B) {
 			}
 		}
 	})
+}
+
+// AddVeth, made over rtnetlink and an ethtool ioctl in this process: both
+// ends up, TX checksum offload off on both (what `ethtool -k` reports), the
+// inner end's name and MAC, the port on the bridge at its OpenFlow number;
+// DelPort removes both ends and is idempotent.
+func TestAddVethConfiguresBothEnds(t *testing.T) {
+	ctx := context.Background()
+	d := StartForTest(t, "s6av")
+	if err := d.EnsureBridge(ctx, "s6avd0", 0); err != nil {
+		t.Fatal(err)
+	}
+	const ns = "s6avn"
+	if err := d.AddVeth(ctx, "s6avd0", "s6avp1", 17, ns, "in", "02:13:00:00:99:01"); err != nil {
+		t.Fatal(err)
+	}
+	for _, end := range []struct{ ns, name string }{{ns, "in"}, {d.SwitchNS(), "s6avp1"}} {
+		k, err := InNetns(ctx, end.ns, "ethtool", "-k", end.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(k, "tx-checksumming: off") {
+			t.Errorf("%s/%s: tx checksumming not off:\n%s", end.ns, end.name, k)
+		}
+		l, err := InNetns(ctx, end.ns, "ip", "-j", "link", "show", end.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(l, `"UP"`) {
+			t.Errorf("%s/%s not up: %s", end.ns, end.name, l)
+		}
+		if end.name == "in" && !strings.Contains(l, `"address":"02:13:00:00:99:01"`) {
+			t.Errorf("inner end's MAC: %s", l)
+		}
+	}
+	if of, err := d.Vsctl(ctx, "get", "interface", "s6avp1", "ofport"); err != nil || strings.TrimSpace(of) != "17" {
+		t.Fatalf("ofport %q %v, want 17", of, err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := d.DelPort(ctx, "s6avd0", "s6avp1"); err != nil {
+			t.Fatalf("DelPort #%d: %v", i+1, err)
+		}
+	}
+	for _, end := range []struct{ ns, name string }{{ns, "in"}, {d.SwitchNS(), "s6avp1"}} {
+		have, err := LinkNames(ctx, end.ns)
+		if err != nil || have[end.name] {
+			t.Fatalf("%s/%s still there after DelPort (%v)", end.ns, end.name, err)
+		}
+	}
 }

@@ -132,12 +132,15 @@ func (p *Plane) Check(ctx context.Context) error {
 		// come back through InstanceSink
 		return p.cfg.Driver.Check(ctx)
 	}
-	have, err := ovs.LinkNames(ctx, p.d.SwitchNS())
-	if err != nil {
-		return err
-	}
 	var fails []Failure
 	p.mu.Lock()
+	// the links are read under the lock (one netlink dump, no process): an
+	// instance added between the read and the lock would look vanished
+	have, err := ovs.LinkNames(ctx, p.d.SwitchNS())
+	if err != nil {
+		p.mu.Unlock()
+		return err
+	}
 	for k, st := range p.dcs {
 		if st == nil {
 			continue

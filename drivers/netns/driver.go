@@ -3,7 +3,6 @@ package netns
 import (
 	"context"
 	"fmt"
-	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -261,6 +260,16 @@ func (d *Driver) InPackets(_ context.Context, dc string) (map[string]uint64, err
 // Check reports every active instance whose switch-side ports vanished (the
 // namespace was deleted, the instance died) as gone and forgets it.
 func (d *Driver) Check(ctx context.Context) error {
+	// only instances built before the links are read: one whose build ends
+	// between the read and the lock would look vanished
+	d.mu.Lock()
+	built := map[string]*dinst{}
+	for id, x := range d.byID {
+		if x.in != nil {
+			built[id] = x
+		}
+	}
+	d.mu.Unlock()
 	have, err := ovs.LinkNames(ctx, d.cfg.Daemon.SwitchNS())
 	if err != nil {
 		return err
@@ -268,8 +277,8 @@ func (d *Driver) Check(ctx context.Context) error {
 	var evs []drivers.Event
 	var dead []*Instance
 	d.mu.Lock()
-	for id, x := range maps.Clone(d.byID) {
-		if x.in == nil || (have[x.in.InName] && have[x.in.OutName]) {
+	for id, x := range built {
+		if d.byID[id] != x || have[x.in.InName] && have[x.in.OutName] {
 			continue
 		}
 		delete(d.byID, id)

@@ -13,6 +13,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
@@ -90,7 +91,7 @@ func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit f
 		t.Fatal(err)
 	}
 	go SampleStats(ctx, drv, "dc0", intake{c}, time.Second)
-	watch(t, p, 100*time.Millisecond)
+	watch(t, p, time.Hour) // events drive it (ovs-vswitchd's exit, link deletions)
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -311,10 +312,31 @@ func TestAttachedVswitchdKilledInstancesReplaced(t *testing.T) {
 	for _, in := range b.c.Instances() {
 		before[in.ID] = true
 	}
-	if err := killPid(p.d.VswitchdPID()); err != nil {
+	// the recovery's timeline: the driver's events and ovs-vswitchd's return
+	var tmu sync.Mutex
+	var events []string
+	mark := func(at time.Time, what string) {
+		tmu.Lock()
+		events = append(events, fmt.Sprintf("%s@%s", what, at.Format("15:04:05.000")))
+		tmu.Unlock()
+	}
+	unsub := b.drv.Subscribe(func(ev drivers.Event) { mark(ev.At, fmt.Sprintf("%s:%s", ev.ID, ev.State)) })
+	defer unsub()
+	oldPid := p.d.VswitchdPID()
+	killed := time.Now()
+	if err := killPid(oldPid); err != nil {
 		t.Fatal(err)
 	}
-	killed := time.Now()
+	mark(killed, "kill")
+	go func() {
+		for i := 0; i < 3000; i++ {
+			if pid := p.d.VswitchdPID(); pid != 0 && pid != oldPid {
+				mark(time.Now(), "vswitchd-back")
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 	if !waitFor(30*time.Second, func() bool {
 		failed, fresh := 0, 0
 		for _, in := range b.c.Instances() {
@@ -334,4 +356,7 @@ func TestAttachedVswitchdKilledInstancesReplaced(t *testing.T) {
 		t.Fatalf("packets did not resume after the replacement (%d)", rx.count(4000))
 	}
 	t.Logf("ovs-vswitchd killed: 3 DP instances replaced by the local controller, packets flowing again after %v", time.Since(killed))
+	tmu.Lock()
+	t.Logf("timeline: %v", events)
+	tmu.Unlock()
 }

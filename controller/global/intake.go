@@ -3,6 +3,7 @@ package global
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -38,7 +39,15 @@ type intake struct {
 	sums    map[string]map[string]float64 // series key → reporter → Σ rate
 	delay   map[string]float64            // delay key → Σ ms
 	delayN  map[string]int
+	// latest holds each reporter's ("kind/dc") last RecentReports
+	// workload reports of the interval, oldest first (recent).
+	latest map[string][][]protocol.PairLoad
 }
+
+// RecentReports is how many of a reporter's last workload reports of an
+// interval make a series' recent level (intake.recent): 5 one-second
+// reports in the simulator, enough to average out a second's noise.
+const RecentReports = 5
 
 func newIntake() intake {
 	return intake{
@@ -46,6 +55,7 @@ func newIntake() intake {
 		sums:    map[string]map[string]float64{},
 		delay:   map[string]float64{},
 		delayN:  map[string]int{},
+		latest:  map[string][][]protocol.PairLoad{},
 	}
 }
 
@@ -86,6 +96,13 @@ func checkReport(r protocol.WorkloadReport, known map[string]bool) error {
 
 func (in *intake) add(r protocol.WorkloadReport) {
 	in.reports[r.Kind+"/"+r.DC]++
+	if r.Kind != KindDelay {
+		l := append(in.latest[r.Kind+"/"+r.DC], slices.Clone(r.Pairs))
+		if len(l) > RecentReports {
+			l = l[len(l)-RecentReports:]
+		}
+		in.latest[r.Kind+"/"+r.DC] = l
+	}
 	for _, p := range r.Pairs {
 		k := SeriesKey(r.Kind, p.Entry, p.Exit)
 		m := in.sums[k]
@@ -100,6 +117,27 @@ func (in *intake) add(r protocol.WorkloadReport) {
 		in.delay[k] += ms
 		in.delayN[k]++
 	}
+}
+
+// recent returns each workload series' level at the interval's end: Σ
+// over reporting DCs of the mean of the pair's rate over that DC's last
+// RecentReports reports of the kind (a pair missing from a report counts
+// as 0, as in averages). A series no report of the interval named is
+// absent.
+func (in *intake) recent() map[string]float64 {
+	out := make(map[string]float64, len(in.sums))
+	for k := range in.sums {
+		out[k] = 0
+	}
+	for rk, reps := range in.latest {
+		kind, _, _ := strings.Cut(rk, "/")
+		for _, pairs := range reps {
+			for _, p := range pairs {
+				out[SeriesKey(kind, p.Entry, p.Exit)] += p.Rate / float64(len(reps))
+			}
+		}
+	}
+	return out
 }
 
 // averages returns the interval averages and which kinds got any report.

@@ -142,7 +142,9 @@ func TestSilentSeriesRules(t *testing.T) {
 // last RecentReports reports (a missing pair counts 0), summed over
 // reporters; a pair that stopped before them is 0, delays have none.
 func TestIntakeRecent(t *testing.T) {
-	pl := func(a, b string, r float64) []protocol.PairLoad { return []protocol.PairLoad{{Entry: a, Exit: b, Rate: r}} }
+	pl := func(a, b string, r float64) []protocol.PairLoad {
+		return []protocol.PairLoad{{Entry: a, Exit: b, Rate: r}}
+	}
 	in := newIntake()
 	for i := range 20 {
 		in.add(protocol.WorkloadReport{DC: "a", Kind: KindDP, Pairs: pl("a", "b", float64(100*i))})

@@ -255,3 +255,35 @@ func TestRoundPlansAStartingPairFromItsRecentLevel(t *testing.T) {
 		t.Fatalf("round %d (at %v): average %g, level ≈ %g, planned %g: want above the level", rec.Round, rec.Started.Sub(t0), avg, level, got)
 	}
 }
+
+// On a fall the next interval's largest load is at its start, now: the
+// plan takes the recent level instead of the model's estimate of it,
+// between the model's mean and the horizon value. Holt (α = β = 1) on
+// 200, 180, 160 forecasts 140: the horizon value is the interval's start,
+// 150. A recent level of 145 plans 145, 120 plans the model's 140, 170
+// keeps 150; a rise, or a recent level above the last average, keeps the
+// horizon value.
+func TestForecasterPlansAFallFromTheRecentLevel(t *testing.T) {
+	f, err := NewBankForecaster("holt:alpha=1,beta=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHorizon(1.1)
+	keys := []string{"dp/a/a", "dp/a/b", "dp/a/c", "dp/a/d", "dp/b/b"}
+	for _, x := range []float64{200, 180, 160} {
+		if err := f.Observe(map[string]float64{keys[0]: x, keys[1]: x, keys[2]: x, keys[3]: x, keys[4]: 360 - x}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := f.Predict(keys)
+	if before[keys[0]].Value != 150 || before[keys[4]].Value != 200+1.1*20+20 {
+		t.Fatalf("premise: horizon values %v", before)
+	}
+	f.SetRecent(map[string]float64{keys[0]: 145, keys[1]: 120, keys[2]: 170, keys[3]: 165, keys[4]: 150})
+	got := f.Predict(keys)
+	for k, want := range map[string]float64{keys[0]: 145, keys[1]: 140, keys[2]: 150, keys[3]: 150, keys[4]: before[keys[4]].Value} {
+		if math.Abs(got[k].Value-want) > 1e-9 {
+			t.Fatalf("%s: %g, want %g", k, got[k].Value, want)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package global
 import (
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -40,8 +39,17 @@ type intake struct {
 	delay   map[string]float64            // delay key → Σ ms
 	delayN  map[string]int
 	// latest holds each reporter's ("kind/dc") last RecentReports
-	// workload reports of the interval, oldest first (recent).
-	latest map[string][][]protocol.PairLoad
+	// workload reports of the interval (recent).
+	latest map[string]*lastReports
+}
+
+// lastReports is a ring of a reporter's last RecentReports pair lists;
+// their buffers are reused, so a report costs no allocation once the ring
+// is full.
+type lastReports struct {
+	pairs [RecentReports][]protocol.PairLoad
+	n     int // reports kept (≤ RecentReports)
+	next  int // the slot the next report overwrites
 }
 
 // RecentReports is how many of a reporter's last workload reports of an
@@ -55,7 +63,7 @@ func newIntake() intake {
 		sums:    map[string]map[string]float64{},
 		delay:   map[string]float64{},
 		delayN:  map[string]int{},
-		latest:  map[string][][]protocol.PairLoad{},
+		latest:  map[string]*lastReports{},
 	}
 }
 
@@ -97,11 +105,14 @@ func checkReport(r protocol.WorkloadReport, known map[string]bool) error {
 func (in *intake) add(r protocol.WorkloadReport) {
 	in.reports[r.Kind+"/"+r.DC]++
 	if r.Kind != KindDelay {
-		l := append(in.latest[r.Kind+"/"+r.DC], slices.Clone(r.Pairs))
-		if len(l) > RecentReports {
-			l = l[len(l)-RecentReports:]
+		l := in.latest[r.Kind+"/"+r.DC]
+		if l == nil {
+			l = &lastReports{}
+			in.latest[r.Kind+"/"+r.DC] = l
 		}
-		in.latest[r.Kind+"/"+r.DC] = l
+		l.pairs[l.next] = append(l.pairs[l.next][:0], r.Pairs...)
+		l.next = (l.next + 1) % RecentReports
+		l.n = min(l.n+1, RecentReports)
 	}
 	for _, p := range r.Pairs {
 		k := SeriesKey(r.Kind, p.Entry, p.Exit)
@@ -129,11 +140,11 @@ func (in *intake) recent() map[string]float64 {
 	for k := range in.sums {
 		out[k] = 0
 	}
-	for rk, reps := range in.latest {
+	for rk, l := range in.latest {
 		kind, _, _ := strings.Cut(rk, "/")
-		for _, pairs := range reps {
+		for _, pairs := range l.pairs[:l.n] {
 			for _, p := range pairs {
-				out[SeriesKey(kind, p.Entry, p.Exit)] += p.Rate / float64(len(reps))
+				out[SeriesKey(kind, p.Entry, p.Exit)] += p.Rate / float64(l.n)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package global
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -173,5 +174,49 @@ func TestIntakeRecent(t *testing.T) {
 	got = in.recent()
 	if v, ok := got["dp/b/a"]; !ok || v != 0 || got["dp/a/b"] != 20 {
 		t.Fatalf("pairs gone from a's last reports: %v, want dp/b/a 0 and dp/a/b b's 20", got)
+	}
+}
+
+// One interval of the intake at scale: n DCs, each sending 50 one-second DP
+// reports with a pair per exit DC (n² series), then the round's averages
+// and recent levels. Reports (add, which keeps each reporter's last
+// RecentReports pair lists) and the round's reads are timed apart.
+//
+//	go test -run xxx -bench BenchmarkIntakeInterval -benchmem ./controller/global/
+func BenchmarkIntakeInterval(b *testing.B) {
+	for _, n := range []int{50, 200} {
+		reps := make([]protocol.WorkloadReport, n)
+		for i := range n {
+			r := protocol.WorkloadReport{DC: fmt.Sprintf("dc%d", i), Kind: KindDP}
+			for j := range n {
+				r.Pairs = append(r.Pairs, protocol.PairLoad{Entry: r.DC, Exit: fmt.Sprintf("dc%d", j), Rate: float64(100 + i + j)})
+			}
+			reps[i] = r
+		}
+		fill := func() intake {
+			in := newIntake()
+			for range 50 {
+				for _, r := range reps {
+					in.add(r)
+				}
+			}
+			return in
+		}
+		b.Run(fmt.Sprintf("dcs=%d/add", n), func(b *testing.B) {
+			for range b.N {
+				fill()
+			}
+		})
+		in := fill()
+		b.Run(fmt.Sprintf("dcs=%d/averages", n), func(b *testing.B) {
+			for range b.N {
+				in.averages()
+			}
+		})
+		b.Run(fmt.Sprintf("dcs=%d/recent", n), func(b *testing.B) {
+			for range b.N {
+				in.recent()
+			}
+		})
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,4 +229,197 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted %+v", r)
 		}
 	})
+}
+
+// blockingProg is a Programmer whose OpenCall of a call with CallerIP slow
+// blocks until release is closed (a slow ovs-ofctl run) and fails with
+// fail when set; the other calls go through at once.
+type blockingProg struct {
+	slow    routing.IPv4
+	entered chan struct{} // receives once the slow install has started
+	release chan struct{}
+	fail    error
+	mu      sync.Mutex
+	opened  []routing.Call
+	closed  []routing.Call
+}
+
+func (f *blockingProg) OpenCall(ctx context.Context, c routing.Call) error {
+	if c.CallerIP == f.slow {
+		f.entered <- struct{}{}
+		<-f.release
+		if f.fail != nil {
+			return f.fail
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opened = append(f.opened, c)
+	return nil
+}
+
+func (f *blockingProg) CloseCall(ctx context.Context, c routing.Call) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = append(f.closed, c)
+	return nil
+}
+
+func (f *blockingProg) counts() (opened, closed int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.opened), len(f.closed)
+}
+
+// handleAsync runs Handle in a goroutine; its error arrives on the channel.
+func handleAsync(h *Hook, r Request) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- h.Handle(context.Background(), r) }()
+	return ch
+}
+
+// waitErr waits for an asynchronous post's answer; the bound is only a
+// failure deadline for a post that never returns.
+func waitErr(t *testing.T, what string, ch <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: no answer while another call's rules are being installed", what)
+		return nil
+	}
+}
+
+func starts(call string, callerIP routing.IPv4) (callee, caller Request) {
+	return Request{Op: "start", DC: 2, Role: Callee, Call: call, Half: Half{DC: 2, IP: 7, Port: 6002}},
+		Request{Op: "start", DC: 0, Role: Caller, Call: call, Half: Half{DC: 0, IP: callerIP, Port: 6000}}
+}
+
+// While call a's rules are being installed (OpenCall blocks), the posts of
+// another call b are answered and b opens: the hook's lock is not held
+// across the Programmer (before, every post waited for a's install). A
+// repeated start and an end of a itself wait for the install and then
+// apply in order: a opened once, then closed.
+func TestSlowInstallDoesNotHoldOtherCalls(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	h, err := New(Config{DCs: 4, EntryIP: entry, Clock: clk, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &blockingProg{slow: 5, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	h.SetProgrammer(f)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(f.release)
+		}
+	}
+	defer release()
+
+	aCallee, aCaller := starts("a", 5)
+	if err := h.Handle(context.Background(), aCallee); err != nil {
+		t.Fatal(err)
+	}
+	aDone := handleAsync(h, aCaller)
+	<-f.entered // a's install runs and blocks
+
+	bCallee, bCaller := starts("b", 6)
+	if err := waitErr(t, "b's first half", handleAsync(h, bCallee)); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitErr(t, "b's completing half", handleAsync(h, bCaller)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.Open()["b"]; !ok || h.Pending() != 1 {
+		t.Fatalf("b not open beside a's install: open %v pending %d", h.Open(), h.Pending())
+	}
+
+	again := handleAsync(h, aCaller) // a retransmitted 200 of a
+	end := handleAsync(h, Request{Op: "end", DC: 0, Role: Caller, Call: "a"})
+	release()
+	for what, ch := range map[string]<-chan error{"a's install": aDone, "a's repeated start": again, "a's end": end} {
+		if err := waitErr(t, what, ch); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// the end may have come before or after the repeated start: either way
+	// a opened once and closed once (a start after the end is a new half)
+	opened, closed := f.counts()
+	if opened != 2 || closed != 1 {
+		t.Fatalf("opened %d closed %d, want a and b opened once, a closed once", opened, closed)
+	}
+	if _, ok := h.Open()["a"]; ok {
+		t.Fatalf("a still open after its end: %v", h.Open())
+	}
+}
+
+// A failed install keeps both halves for a retry even when they expired
+// while it ran (another call's post dropped them meanwhile).
+func TestFailedSlowInstallKeepsExpiredHalves(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	h, err := New(Config{DCs: 4, EntryIP: entry, Clock: clk, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &blockingProg{slow: 5, entered: make(chan struct{}, 1), release: make(chan struct{}), fail: errors.New("ovs-ofctl: timed out")}
+	h.SetProgrammer(f)
+	aCallee, aCaller := starts("a", 5)
+	if err := h.Handle(context.Background(), aCallee); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(60 * time.Second)
+	aDone := handleAsync(h, aCaller)
+	<-f.entered
+	clk.Advance(5 * time.Second) // a's callee half is 65 s old
+	bCallee, _ := starts("b", 6)
+	if err := waitErr(t, "b's half", handleAsync(h, bCallee)); err != nil {
+		t.Fatal(err)
+	}
+	close(f.release)
+	if err := waitErr(t, "a's install", aDone); err == nil {
+		t.Fatal("a failed install answered success")
+	}
+	if h.Pending() != 2 {
+		t.Fatalf("pending %d after a's failed install, want a and b", h.Pending())
+	}
+}
+
+// BenchmarkPost: one call's start and end posts with pending other calls
+// each waiting for its second half (the hook holds them for 64 s).
+func BenchmarkPost(b *testing.B) {
+	for _, n := range []int{10, 1000, 10000} {
+		b.Run(fmt.Sprintf("pending=%d", n), func(b *testing.B) {
+			clk := clock.NewVirtual(time.Unix(0, 0))
+			h, err := New(Config{DCs: 4, EntryIP: entry, Clock: clk})
+			if err != nil {
+				b.Fatal(err)
+			}
+			h.SetProgrammer(&fakeProg{})
+			ctx := context.Background()
+			for i := range n {
+				r, _ := starts(fmt.Sprintf("p%d", i), 5)
+				if err := h.Handle(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			r, _ := starts("x", 5)
+			end := Request{Op: "end", DC: 2, Role: Callee, Call: "x"}
+			runtime.GC() // the set-up's garbage is not the posts' cost
+			b.ResetTimer()
+			for range b.N {
+				if err := h.Handle(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+				if err := h.Handle(ctx, end); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if h.Pending() != n {
+				b.Fatalf("pending %d, want %d", h.Pending(), n)
+			}
+		})
+	}
 }

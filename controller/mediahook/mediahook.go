@@ -204,8 +204,12 @@ func (h *Hook) Pending() int {
 // call changes nothing, of a call whose opening failed tries again; an end
 // closes the call or forgets its half. A post for a call whose rules are
 // being installed or removed waits for that first (up to Config.Timeout);
-// posts for other calls do not wait.
+// posts for other calls do not wait. A request Parse would refuse is an
+// error naming the field.
 func (h *Hook) Handle(ctx context.Context, r Request) error {
+	if err := h.check(r); err != nil {
+		return err
+	}
 	// the rules outlive the request: the P-CSCF's HTTP client gives up
 	// after a second (http_client connection_timeout) and the call goes on,
 	// so a client that hung up must not cancel an install or a removal
@@ -286,6 +290,28 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 		delete(h.pending, r.Call)
 	}
 	h.open[r.Call] = c
+	return nil
+}
+
+// check refuses a request Parse would not have produced (Handle is
+// exported: the daemon's tests and other callers need not come through
+// HTTP); errors name the field.
+func (h *Hook) check(r Request) error {
+	n := h.cfg.DCs
+	switch {
+	case r.Op != "start" && r.Op != "end":
+		return fmt.Errorf("op: %q is not start or end", r.Op)
+	case r.Role != Caller && r.Role != Callee:
+		return fmt.Errorf("role: %q is not caller or callee", r.Role)
+	case r.Call == "":
+		return errors.New("call: the Call-ID is empty")
+	case r.DC < 0 || r.DC >= n:
+		return fmt.Errorf("dc: %d is not one of 0..%d", r.DC, n-1)
+	case r.Op == "start" && r.Half.DC != r.DC:
+		return fmt.Errorf("half.dc: %d is not the posting datacenter %d", r.Half.DC, r.DC)
+	case r.Op == "start" && r.Half.Port == 0:
+		return errors.New("half.port: 0 is not a media port")
+	}
 	return nil
 }
 

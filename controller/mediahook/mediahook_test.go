@@ -423,3 +423,62 @@ func BenchmarkPost(b *testing.B) {
 		})
 	}
 }
+
+// Handle is exported: a request Parse would not produce (an unknown or
+// negative datacenter, a half from another DC than the post's, no role,
+// no Call-ID, port 0, another operation) is an error naming the field and
+// leaves nothing pending or open. Before, it was taken: a half of DC 9 made
+// a call whose entry datacenter does not exist, which the data plane
+// skipped (the call answered 204 with no media path).
+func TestHandleRefusesWhatParseWould(t *testing.T) {
+	h, f, _ := newHook(t)
+	ok := Request{Op: "start", DC: 1, Role: Callee, Call: "a", Half: Half{DC: 1, IP: 1, Port: 2}}
+	for _, tc := range []struct {
+		field string
+		edit  func(r *Request)
+	}{
+		{"dc", func(r *Request) { r.DC, r.Half.DC = 9, 9 }},
+		{"dc", func(r *Request) { r.DC, r.Half.DC = -1, -1 }},
+		{"half.dc", func(r *Request) { r.Half.DC = 3 }},
+		{"half.port", func(r *Request) { r.Half.Port = 0 }},
+		{"role", func(r *Request) { r.Role = "" }},
+		{"call", func(r *Request) { r.Call = "" }},
+		{"op", func(r *Request) { r.Op = "stop" }},
+		{"dc", func(r *Request) { *r = Request{Op: "end", DC: 4, Role: Caller, Call: "a"} }},
+	} {
+		r := ok
+		tc.edit(&r)
+		err := h.Handle(context.Background(), r)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.field+":") {
+			t.Errorf("%+v: %v, want an error naming %s", r, err, tc.field)
+		}
+	}
+	if h.Pending() != 0 || len(h.Open()) != 0 || len(f.opened) != 0 {
+		t.Fatalf("bad requests stored: pending %d open %v", h.Pending(), h.Open())
+	}
+}
+
+// FuzzHandle: any request is answered (no panic); what Handle accepts is
+// within the hook's datacenters, and an opened call's entry DCs are too.
+func FuzzHandle(f *testing.F) {
+	f.Add("start", 1, "callee", "a", 1, uint32(1), uint16(2), "start", 0, "caller", 0, uint32(3), uint16(4))
+	f.Add("start", 9, "callee", "a", 9, uint32(1), uint16(2), "start", 0, "caller", 0, uint32(3), uint16(4))
+	f.Add("end", -1, "", "", 0, uint32(0), uint16(0), "x", 3, "caller", 2, uint32(3), uint16(0))
+	f.Fuzz(func(t *testing.T, op1 string, dc1 int, role1, call string, hdc1 int, ip1 uint32, port1 uint16,
+		op2 string, dc2 int, role2 string, hdc2 int, ip2 uint32, port2 uint16) {
+		h, fp, _ := newHook(t)
+		for _, r := range []Request{
+			{Op: op1, DC: dc1, Role: Role(role1), Call: call, Half: Half{DC: hdc1, IP: routing.IPv4(ip1), Port: port1}},
+			{Op: op2, DC: dc2, Role: Role(role2), Call: call, Half: Half{DC: hdc2, IP: routing.IPv4(ip2), Port: port2}},
+		} {
+			if err := h.Handle(context.Background(), r); err == nil && (r.DC < 0 || r.DC >= 4) {
+				t.Fatalf("accepted %+v", r)
+			}
+		}
+		for _, c := range fp.opened {
+			if c.CallerDC < 0 || c.CallerDC >= 4 || c.CalleeDC < 0 || c.CalleeDC >= 4 {
+				t.Fatalf("opened %+v", c)
+			}
+		}
+	})
+}

@@ -214,8 +214,11 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 	// after a second (http_client connection_timeout) and the call goes on,
 	// so a client that hung up must not cancel an install or a removal
 	// half-way (the removal's entry is gone already: its rules would stay)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Timeout)
-	defer cancel()
+	base := context.WithoutCancel(ctx)
+	// a post of a call whose rule update runs waits for it up to the
+	// timeout; its own update then gets the whole timeout (opCtx)
+	wait, cancelWait := context.WithTimeout(base, h.cfg.Timeout)
+	defer cancelWait()
 	h.mu.Lock()
 	for {
 		if h.p == nil {
@@ -230,8 +233,8 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 		h.mu.Unlock()
 		select {
 		case <-done:
-		case <-ctx.Done():
-			return fmt.Errorf("call %q: its rule update still runs: %w", clip(r.Call), ctx.Err())
+		case <-wait.Done():
+			return fmt.Errorf("call %q: its rule update still runs: %w", clip(r.Call), wait.Err())
 		}
 		h.mu.Lock()
 	}
@@ -247,6 +250,8 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 		finish := h.markBusyLocked(r.Call)
 		h.mu.Unlock()
 		defer finish()
+		ctx, cancel := h.opCtx(base)
+		defer cancel()
 		return p.CloseCall(ctx, c)
 	}
 	if _, ok := h.open[r.Call]; ok {
@@ -274,6 +279,8 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 	finish := h.markBusyLocked(r.Call)
 	h.mu.Unlock()
 	defer finish()
+	ctx, cancel := h.opCtx(base)
+	defer cancel()
 	err := p.OpenCall(ctx, c)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -333,6 +340,11 @@ func (h *Hook) expireLocked(now time.Time) {
 	}
 	clear(h.expiry[:n]) // let the dropped halves be collected
 	h.expiry = h.expiry[n:]
+}
+
+// opCtx bounds one Programmer call by Config.Timeout.
+func (h *Hook) opCtx(base context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(base, h.cfg.Timeout)
 }
 
 // markBusyLocked marks call's rule update running; the returned func ends

@@ -216,9 +216,8 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 	// half-way (the removal's entry is gone already: its rules would stay)
 	base := context.WithoutCancel(ctx)
 	// a post of a call whose rule update runs waits for it up to the
-	// timeout; its own update then gets the whole timeout (opCtx)
-	wait, cancelWait := context.WithTimeout(base, h.cfg.Timeout)
-	defer cancelWait()
+	// timeout (wait); its own update then gets the whole timeout (opCtx)
+	var wait context.Context
 	h.mu.Lock()
 	for {
 		if h.p == nil {
@@ -231,6 +230,11 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 			break
 		}
 		h.mu.Unlock()
+		if wait == nil {
+			var cancel context.CancelFunc
+			wait, cancel = context.WithTimeout(base, h.cfg.Timeout)
+			defer cancel()
+		}
 		select {
 		case <-done:
 		case <-wait.Done():

@@ -5,13 +5,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/netns"
 )
 
 // guardPlane is a plane of three datacenters without Open vSwitch: dc0 is
-// standalone (its own table), dc1 another node's (nil), dc2 attached to no
-// router either: only the bookkeeping up to the first rule update runs.
+// standalone (its own table), dc1 another node's (nil), dc2 attached (a
+// router, no table of its own): only the bookkeeping up to the first rule
+// update runs.
 func guardPlane(t *testing.T) *Plane {
 	t.Helper()
 	tb, err := routing.NewTable(routing.Config{DC: 0, N: 2, Stages: 2})
@@ -23,7 +25,8 @@ func guardPlane(t *testing.T) *Plane {
 		st.live[s] = map[uint8]Ports{}
 		st.insts[s] = map[uint8]*netns.Instance{}
 	}
-	return &Plane{dcs: []*dcState{st, nil}}
+	attached := &dcState{router: &dcroute.Router{}, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}}
+	return &Plane{dcs: []*dcState{st, nil, attached}}
 }
 
 // The exported calls that take a datacenter index answer an unknown one
@@ -52,7 +55,10 @@ func TestUnknownDatacenterIsAnError(t *testing.T) {
 		{"Buffer(stage 9)", "stage", func(p *Plane) error { return p.Buffer(ctx, 0, 9, 2) }},
 		{"StartFlow(out of range)", "dc", func(p *Plane) error { _, err := p.StartFlow(ctx, -1, routing.Packet{}); return err }},
 		{"Enter(other node's)", "dc", func(p *Plane) error { return p.Enter(ctx, 1, 2) }},
-		{"Sync(out of range)", "dc", func(p *Plane) error { return p.Sync(ctx, 2) }},
+		{"Sync(out of range)", "dc", func(p *Plane) error { return p.Sync(ctx, 3) }},
+		{"AddInstance(attached)", "dc", func(p *Plane) error { _, err := p.AddInstance(ctx, 2, 1, 2, netns.Firewall); return err }},
+		{"Buffer(attached)", "dc", func(p *Plane) error { return p.Buffer(ctx, 2, 1, 2) }},
+		{"RemoveInstance(attached)", "dc", func(p *Plane) error { return p.RemoveInstance(ctx, 2, 1, 2) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error
@@ -70,6 +76,9 @@ func TestUnknownDatacenterIsAnError(t *testing.T) {
 		})
 	}
 	p := guardPlane(t)
+	if _, err := p.Hooks(2); err != nil {
+		t.Fatalf("hooks of an attached datacenter: %v", err)
+	}
 	if p.Switch(7) != nil || p.Calls(1) != nil || p.Calls(-1) != nil {
 		t.Fatal("a switch or calls of an unknown datacenter")
 	}

@@ -334,6 +334,16 @@ func (p *Plane) dc(k int) (*dcState, error) {
 	return p.dcs[k], nil
 }
 
+// standalone is dc's state when the plane holds its table itself (the
+// instance calls; an attached DC's instances come from the driver).
+func (p *Plane) standalone(k int) (*dcState, error) {
+	st, err := p.dc(k)
+	if err == nil && st.t == nil {
+		err = fmt.Errorf("dc: %d is attached to a local controller: its instances come from the driver", k)
+	}
+	return st, err
+}
+
 // Switch returns datacenter dc's switch (its PairPackets are the pair
 // counters of flows entering there).
 func (p *Plane) Switch(dc int) *ovs.Switch {
@@ -359,7 +369,7 @@ func InstancePorts(stage int, idx uint8) Ports {
 func (p *Plane) AddInstance(ctx context.Context, dc, stage int, idx uint8, kind netns.Kind) (*netns.Instance, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st, err := p.dc(dc)
+	st, err := p.standalone(dc)
 	if err != nil {
 		return nil, err
 	}
@@ -389,7 +399,7 @@ func (p *Plane) AddInstance(ctx context.Context, dc, stage int, idx uint8, kind 
 func (p *Plane) Buffer(ctx context.Context, dc, stage int, idx uint8) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st, err := p.dc(dc)
+	st, err := p.standalone(dc)
 	if err != nil {
 		return err
 	}
@@ -428,7 +438,7 @@ func (p *Plane) removeLocked(ctx context.Context, dc, stage int, idx uint8) erro
 func (p *Plane) RemoveInstance(ctx context.Context, dc, stage int, idx uint8) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st, err := p.dc(dc)
+	st, err := p.standalone(dc)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/placement"
 )
@@ -37,7 +38,7 @@ func newFaultBed(t *testing.T, prefix string) *faultBed {
 		tables = append(tables, tb)
 	}
 	b := &faultBed{fails: make(chan Failure, 64)}
-	p, err := New(ctx, Config{Daemon: d, Tables: tables, Forwarder: netns.ForwarderForTest(t), OnFailure: func(f Failure) { b.fails <- f },
+	p, err := New(ctx, Config{Daemon: d, Tables: tables, Forwarder: netnstest.Forwarder(t), OnFailure: func(f Failure) { b.fails <- f },
 		OnError: func(err error) { t.Logf("watch: %v", err) }})
 	if err != nil {
 		t.Fatal(err)

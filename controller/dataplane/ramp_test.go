@@ -15,6 +15,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
 
@@ -63,7 +64,7 @@ func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit f
 		routers = append(routers, r)
 	}
 	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName(prefix, 0), "dc1": BridgeName(prefix, 1)},
-		Forwarder: netns.ForwarderForTest(t)})
+		Forwarder: netnstest.Forwarder(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,10 @@ func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit f
 	for _, s := range stages {
 		vnfs = append(vnfs, local.VNFConfig{Name: s, Min: 1})
 	}
-	h := p.Hooks(0)
+	h, err := p.Hooks(0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// StatsTimeout: on this shared, loaded machine a statistics read can
 	// stall for seconds; the default 3 s would fail healthy instances
 	lc := local.Config{DC: "dc0", VNFs: vnfs, Paths: h, Sink: h, StatsTimeout: 15 * time.Second}
@@ -99,8 +103,12 @@ func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit f
 	// the path set of interval 1 (steps 4 and 5 as the protocol runs them)
 	entries := []protocol.PathEntry{{Entry: "dc0", Exit: "dc1", Hops: []string{"dc0", "dc0", "dc0", "dc0", "dc1"}}}
 	for k := range names {
-		p.Hooks(k).StoreNext(1, entries)
-		p.Hooks(k).Enter(1)
+		hk, err := p.Hooks(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hk.StoreNext(1, entries)
+		hk.Enter(1)
 	}
 	if !waitFor(30*time.Second, func() bool {
 		return routable(c, "firewall") == 1 && routable(c, "ids") == 1 && routable(c, "transcoder") == 1

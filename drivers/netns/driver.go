@@ -22,7 +22,7 @@ type DriverConfig struct {
 	// Now is the clock of events (time.Now if nil).
 	Now func() time.Time
 	// Forwarder is the command of each instance's process (see Create):
-	// {os.Executable(), "dp-forward"} in serve, ForwarderForTest in tests.
+	// {os.Executable(), "dp-forward"} in serve, netnstest.Forwarder in tests.
 	Forwarder []string
 }
 

@@ -19,8 +19,9 @@ run: build ## the controller daemon on the embedded default: simulated cloud, pa
 plan: build ## one proactive round of the bundled paper scenario, offline
 	./$(BIN) plan -f testdata/scenarios/paper-4dc.yaml
 
-test: ## run every test with the race detector (what CI runs)
+test: ## run every test with the race detector, and the scripts' own tests (what CI runs)
 	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+	python3 -m unittest discover -s scripts -p 'test_*.py'
 
 bench: ## run the Go benchmarks (numbers go to docs/benchmarks.md)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
@@ -156,8 +155,15 @@ func checkMediaCall(t *testing.T, d *Daemon) {
 		"-i", uacIP, "-p", "5092", "-m", "1", "-d", "12000", "-key", "mip", callerIP, "-key", "mport", "6000",
 		"-trace_logs", "-nostdin", "-timeout", "50", "-recv_timeout", "20000")
 	uac.Dir = uacDir
-	var uacOut bytes.Buffer
-	uac.Stdout, uac.Stderr = &uacOut, &uacOut
+	// SIPp writes to a file of its own (no copying goroutine in this
+	// process), so the failure clean-up can read it while SIPp still runs
+	uacLog, err := os.Create(filepath.Join(uacDir, "out.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uacLog.Close()
+	uacOut := func() string { b, _ := os.ReadFile(uacLog.Name()); return string(b) }
+	uac.Stdout, uac.Stderr = uacLog, uacLog
 	start := time.Now()
 	if err := uac.Start(); err != nil {
 		t.Fatal(err)
@@ -166,7 +172,7 @@ func checkMediaCall(t *testing.T, d *Daemon) {
 		if !t.Failed() {
 			return
 		}
-		t.Logf("SIPp caller:\n%s", tailString(uacOut.String(), 2000))
+		t.Logf("SIPp caller:\n%s", tailString(uacOut(), 2000))
 		for _, dc := range []string{"tokyo", "london"} {
 			ins, _ := d.localDrv.List(context.Background(), dc)
 			for _, in := range ins {
@@ -232,10 +238,10 @@ func checkMediaCall(t *testing.T, d *Daemon) {
 	select {
 	case err := <-uacDone:
 		if err != nil {
-			t.Fatalf("SIPp caller: %v\n%s", err, tailString(uacOut.String(), 2000))
+			t.Fatalf("SIPp caller: %v\n%s", err, tailString(uacOut(), 2000))
 		}
 	case <-time.After(50 * time.Second):
-		t.Fatalf("SIPp caller did not finish\n%s", tailString(uacOut.String(), 2000))
+		t.Fatalf("SIPp caller did not finish\n%s", tailString(uacOut(), 2000))
 	}
 	eventually(t, 10*time.Second, "the call's mappings removed after the BYE", func() bool {
 		return len(d.dp.media.Open()) == 0 && len(d.dp.plane.Calls(caller)) == 0 && len(d.dp.plane.Calls(callee)) == 0

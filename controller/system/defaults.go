@@ -42,8 +42,8 @@ type Scaling struct {
 // chosen on the section-6 and daily-traffic sweep (issue 16,
 // docs/reproduction.md "Defaults", scripts/sweep.sh). Before issue 16:
 // ar1, utilisation 1, no warm start, no guard, not local-first, no
-// horizon, no trim. Session 6 (docs/reproduction.md "Session 6:
-// between-round scale-in"): TrimEmpty on (was absent, i.e. off); ScaleIn
+// horizon, no trim. Session 6 (docs/reproduction.md "Between-round
+// scale-in and TrimEmpty"): TrimEmpty on (was absent, i.e. off); ScaleIn
 // measured and left off.
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ims-orch/ims-orch/controller/simulation"
 	"github.com/ims-orch/ims-orch/controller/strategy"
@@ -20,24 +21,15 @@ func init() { rootCmd.AddCommand(newSimulateCmd()) }
 
 func newSimulateCmd() *cobra.Command {
 	var (
-		file, strat, out   string
-		seed               uint64
-		changeInterval     time.Duration
-		startDelay         time.Duration
-		quiet              bool
-		model              string
-		paperReactive      bool
-		targetUtil         float64
-		warmStart          bool
-		overloadAtCapacity bool
-		scaleInGuard       bool
-		localFirst         bool
-		planHorizon        bool
-		trimBuffer         bool
-		scaleIn            bool
-		trimEmpty          bool
-		bufferSpare        int
-		improveBudget      int
+		file, strat, out string
+		seed             uint64
+		changeInterval   time.Duration
+		startDelay       time.Duration
+		quiet            bool
+		model            string
+		targetUtil       float64
+		bufferSpare      int
+		improveBudget    int
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate -f EXPERIMENT --out DIR [--strategy hybrid|proactive|reactive|all] [--seed N]",
@@ -82,30 +74,7 @@ byte-identical CSV files.`,
 				}
 				exp.TargetUtilization = targetUtil
 			}
-			if cmd.Flags().Changed("warm-start") {
-				exp.WarmStart = warmStart
-			}
-			if cmd.Flags().Changed("overload-at-capacity") {
-				exp.OverloadAtCapacity = overloadAtCapacity
-			}
-			if cmd.Flags().Changed("scale-in-guard") {
-				exp.ScaleInGuard = scaleInGuard
-			}
-			if cmd.Flags().Changed("local-first") {
-				exp.LocalFirst = localFirst
-			}
-			if cmd.Flags().Changed("plan-horizon") {
-				exp.PlanHorizon = planHorizon
-			}
-			if cmd.Flags().Changed("trim-buffer") {
-				exp.TrimBuffer = trimBuffer
-			}
-			if cmd.Flags().Changed("trim-empty") {
-				exp.TrimEmpty = trimEmpty
-			}
-			if cmd.Flags().Changed("scale-in") {
-				exp.ScaleIn = scaleIn
-			}
+			overrideSwitches(cmd.Flags(), exp)
 			if cmd.Flags().Changed("buffer-spare") {
 				if bufferSpare < 0 || bufferSpare > 100 {
 					return usageErr(fmt.Errorf("simulate: --buffer-spare: must be in 0..100, got %d", bufferSpare))
@@ -117,9 +86,6 @@ byte-identical CSV files.`,
 					return usageErr(fmt.Errorf("simulate: --improve-budget: must not be negative, got %d", improveBudget))
 				}
 				exp.ImproveBudget = improveBudget
-			}
-			if cmd.Flags().Changed("paper-reactive") {
-				exp.PaperReactive = paperReactive
 			}
 			var strategies []strategy.Strategy
 			switch strat {
@@ -144,21 +110,52 @@ byte-identical CSV files.`,
 	cmd.Flags().DurationVar(&changeInterval, "change-interval", 0, "override the traffic change interval (6.2.1 sweep)")
 	cmd.Flags().DurationVar(&startDelay, "start-delay", 0, "override the first → second DC start delay (6.2.2 sweep)")
 	cmd.Flags().Float64Var(&targetUtil, "target-util", 0, "plan every VNF at this fraction of its capacity (policy targetUtilization, (0, 1])")
-	cmd.Flags().BoolVar(&warmStart, "warm-start", system.Defaults.WarmStart, "size the initial round for the schedule's starting load (an operator's declared expected load)")
-	cmd.Flags().BoolVar(&overloadAtCapacity, "overload-at-capacity", false, "simulated CPU and memory reach the Table 2 thresholds at the capacity (ρ = 1), as Table 2's packet thresholds do")
-	cmd.Flags().BoolVar(&scaleInGuard, "scale-in-guard", system.Defaults.ScaleInGuard, "a proactive round does not buffer instances the VNF's measured load in the DC still needs")
-	cmd.Flags().BoolVar(&localFirst, "local-first", system.Defaults.LocalFirst, "the planner places the entry = exit pairs before the others (placement Options.LocalFirst)")
-	cmd.Flags().BoolVar(&planHorizon, "plan-horizon", system.Defaults.PlanHorizon, "plan for the largest load over the next interval plus the boot delay (trend of the forecast), not the interval's mean")
-	cmd.Flags().BoolVar(&trimBuffer, "trim-buffer", system.Defaults.TrimBuffer, "destroy buffered instances beyond --buffer-spare per VNF and DC at each new interval instead of after τ")
-	cmd.Flags().BoolVar(&trimEmpty, "trim-empty", system.Defaults.TrimEmpty, "destroy a buffered instance beyond --buffer-spare as soon as its flows have ended")
-	cmd.Flags().BoolVar(&scaleIn, "scale-in", system.Defaults.ScaleIn, "between rounds, buffer one instance when a VNF's measured load in a DC has stayed under what one instance fewer carries (hybrid only)")
+	for _, x := range experimentSwitches {
+		cmd.Flags().Bool(x.flag, x.def, x.usage)
+	}
 	cmd.Flags().IntVar(&bufferSpare, "buffer-spare", system.Defaults.BufferSpare, "buffered instances per VNF and DC that --trim-buffer keeps for τ")
 	cmd.Flags().IntVar(&improveBudget, "improve-budget", 0, "the planner's joint improvement phase: budget in pair searches (0: off; placement Options.Improve)")
-	cmd.Flags().BoolVar(&paperReactive, "paper-reactive", false, "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did")
 	cmd.Flags().StringVar(&model, "predictor", "", "override the experiment's predictor spec (ar1, holt, ar1+q90, ...)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	cmd.AddCommand(newSimulateConsistencyCmd())
 	return cmd
+}
+
+// experimentSwitches are the experiment's on/off settings that simulate's
+// flags override (only when given on the command line).
+var experimentSwitches = []struct {
+	flag, usage string
+	def         bool
+	field       func(*simulation.Experiment) *bool
+}{
+	{flag: "warm-start", def: system.Defaults.WarmStart, field: func(e *simulation.Experiment) *bool { return &e.WarmStart },
+		usage: "size the initial round for the schedule's starting load (an operator's declared expected load)"},
+	{flag: "overload-at-capacity", def: false, field: func(e *simulation.Experiment) *bool { return &e.OverloadAtCapacity },
+		usage: "simulated CPU and memory reach the Table 2 thresholds at the capacity (ρ = 1), as Table 2's packet thresholds do"},
+	{flag: "scale-in-guard", def: system.Defaults.ScaleInGuard, field: func(e *simulation.Experiment) *bool { return &e.ScaleInGuard },
+		usage: "a proactive round does not buffer instances the VNF's measured load in the DC still needs"},
+	{flag: "local-first", def: system.Defaults.LocalFirst, field: func(e *simulation.Experiment) *bool { return &e.LocalFirst },
+		usage: "the planner places the entry = exit pairs before the others (placement Options.LocalFirst)"},
+	{flag: "plan-horizon", def: system.Defaults.PlanHorizon, field: func(e *simulation.Experiment) *bool { return &e.PlanHorizon },
+		usage: "plan for the largest load over the next interval plus the boot delay (trend of the forecast), not the interval's mean"},
+	{flag: "trim-buffer", def: system.Defaults.TrimBuffer, field: func(e *simulation.Experiment) *bool { return &e.TrimBuffer },
+		usage: "destroy buffered instances beyond --buffer-spare per VNF and DC at each new interval instead of after τ"},
+	{flag: "trim-empty", def: system.Defaults.TrimEmpty, field: func(e *simulation.Experiment) *bool { return &e.TrimEmpty },
+		usage: "destroy a buffered instance beyond --buffer-spare as soon as its flows have ended"},
+	{flag: "scale-in", def: system.Defaults.ScaleIn, field: func(e *simulation.Experiment) *bool { return &e.ScaleIn },
+		usage: "between rounds, buffer one instance when a VNF's measured load in a DC has stayed under what one instance fewer carries (hybrid only)"},
+	{flag: "paper-reactive", def: false, field: func(e *simulation.Experiment) *bool { return &e.PaperReactive },
+		usage: "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did"},
+}
+
+// overrideSwitches sets exp's switches whose flags fs was given.
+func overrideSwitches(fs *pflag.FlagSet, exp *simulation.Experiment) {
+	for _, x := range experimentSwitches {
+		if fs.Changed(x.flag) {
+			v, _ := fs.GetBool(x.flag) // registered as a bool by newSimulateCmd
+			*x.field(exp) = v
+		}
+	}
 }
 
 func newSimulateConsistencyCmd() *cobra.Command {

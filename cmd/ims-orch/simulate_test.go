@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -73,5 +75,41 @@ func TestSimulateConsistency(t *testing.T) {
 	}
 	if _, err := runCmd(t, newSimulateCmd(), "consistency", "--enter-skew", "1h"); err == nil {
 		t.Fatal("1 h skew accepted")
+	}
+}
+
+// Each switch flag sets its own experiment field, true or false, and only
+// when given: the experiment file's value stays otherwise.
+func TestSimulateSwitchesOverrideTheExperiment(t *testing.T) {
+	fields := map[string]string{ // flag → simulation.Experiment field, written out here on purpose
+		"warm-start": "WarmStart", "overload-at-capacity": "OverloadAtCapacity", "scale-in-guard": "ScaleInGuard",
+		"local-first": "LocalFirst", "plan-horizon": "PlanHorizon", "trim-buffer": "TrimBuffer",
+		"trim-empty": "TrimEmpty", "scale-in": "ScaleIn", "paper-reactive": "PaperReactive",
+	}
+	if len(experimentSwitches) != len(fields) {
+		t.Fatalf("%d switch flags, the test knows %d", len(experimentSwitches), len(fields))
+	}
+	for flag := range fields {
+		for _, want := range []bool{true, false} {
+			cmd := newSimulateCmd()
+			if err := cmd.Flags().Parse([]string{fmt.Sprintf("--%s=%t", flag, want)}); err != nil {
+				t.Fatalf("--%s: %v", flag, err)
+			}
+			exp := &simulation.Experiment{}
+			v := reflect.ValueOf(exp).Elem()
+			for _, f := range fields { // every other switch holds the file's value: !want
+				v.FieldByName(f).SetBool(!want)
+			}
+			overrideSwitches(cmd.Flags(), exp)
+			for fl, f := range fields {
+				w := !want
+				if fl == flag {
+					w = want
+				}
+				if got := v.FieldByName(f).Bool(); got != w {
+					t.Errorf("--%s=%t: %s = %t, want %t", flag, want, f, got, w)
+				}
+			}
+		}
 	}
 }

@@ -131,6 +131,11 @@ type Stats struct {
 	InvalidAnswers   int // answers whose header or payload do not match
 	TransportErrors  int // transport failures (treated as losses)
 	LateAnswers      int // answers for a step that is over
+	// DroppedCommits counts step commits whose result came back after the
+	// engine was stopped or restarted (a leadership change): the round
+	// went on from the committed state instead of applying the step's
+	// result twice.
+	DroppedCommits int
 }
 
 // StepTime is how long one step took.
@@ -196,6 +201,17 @@ type send struct {
 	deliver transport.Deliver
 }
 
+// pendingCommit is a step's command, built under e.mu and applied by locked
+// with e.mu released (a quorum commit takes a disk sync and a network round
+// trip: reports, answers and reads must not wait for it). then continues
+// the round under e.mu once the command is committed, unless the engine
+// moved on meanwhile (committed).
+type pendingCommit struct {
+	c    fsm.Command
+	ep   uint64 // the epoch (leadership term of this engine) that built it
+	then func()
+}
+
 // Engine runs rounds while started (on the raft leader only).
 type Engine struct {
 	cfg Config
@@ -207,11 +223,22 @@ type Engine struct {
 	epoch   uint64 // bumped by Start and Stop: older timers and answers are ignored
 	timer   clock.Timer
 	ex      *exchange
-	in      intake
+	// queued is the commit the function run by locked asked for; inflight
+	// the one being applied (nil: none). At most one is in flight per
+	// epoch: the step that commits has no timer or exchange left that could
+	// move the round on, and Trigger waits for it.
+	queued, inflight *pendingCommit
+	in               intake
 	// inFor is the interval whose reports in holds (by arrival): a round's
 	// predict step starts it for the next interval; an engine that starts
 	// leading while another interval runs drops what it holds (Start)
-	inFor     uint64
+	inFor uint64
+	// closing holds interval closingFor's reports while the predict step
+	// that closes it commits (nil: none): it is kept for a retry of the
+	// step and dropped once the committed state shows the step done
+	closing    *intake
+	closingFor uint64
+
 	known     map[string]bool // DCs of the topology (intake validation)
 	bounds    intakeBounds    // plausibility limits of the topology (intakebounds.go)
 	series    map[string]bool // every series observed so far
@@ -256,13 +283,34 @@ func New(cfg Config, d Deps) (*Engine, error) {
 func Seq(round uint64, step protocol.Step) uint64 { return round<<3 | uint64(step) }
 
 // locked runs f under the lock, then the hooks it queued, then (if the
-// engine was not stopped meanwhile) the sends it queued.
+// engine was not stopped meanwhile) the sends it queued. A commit f queued
+// (commit) is applied to the store with the lock released, and its outcome
+// handled under the lock again (committed); that may queue hooks, sends and
+// a next commit in turn.
 func (e *Engine) locked(f func()) {
 	e.mu.Lock()
 	f()
-	hooks, out, ep := e.hooks, e.outbox, e.epoch
-	e.hooks, e.outbox = nil, nil
-	e.mu.Unlock()
+	for {
+		p := e.queued
+		e.queued = nil
+		if p != nil {
+			e.inflight = p
+		}
+		hooks, out, ep := e.hooks, e.outbox, e.epoch
+		e.hooks, e.outbox = nil, nil
+		e.mu.Unlock()
+		e.flush(hooks, out, ep)
+		if p == nil {
+			return
+		}
+		err := e.d.Store.Apply(p.c)
+		e.mu.Lock()
+		e.committed(p, err)
+	}
+}
+
+// flush runs hooks, then the sends of epoch ep if the engine still runs it.
+func (e *Engine) flush(hooks []func(), out []send, ep uint64) {
 	for _, h := range hooks {
 		h()
 	}
@@ -309,7 +357,11 @@ func (e *Engine) Start() error {
 		st := e.d.Store.State()
 		e.refreshTopology(&st)
 		e.replayHistory()
-		if m := measuring(&st); e.inFor != m {
+		m := measuring(&st)
+		if e.closing != nil && e.closingFor != m {
+			e.closing = nil // its predict step was committed
+		}
+		if e.closing == nil && e.inFor != m {
 			// reports this engine took in an earlier term belong to an
 			// interval another leader has closed since: they are not this
 			// interval's (the reporters re-send this interval's to us)
@@ -365,6 +417,7 @@ func (e *Engine) Stop() {
 	}
 	e.dropExchange()
 	e.rec = nil
+	e.inflight = nil // its result, when it comes, is dropped
 }
 
 // Trigger starts the next round now instead of at its scheduled time (an
@@ -373,7 +426,7 @@ func (e *Engine) Stop() {
 func (e *Engine) Trigger() bool {
 	ok := false
 	e.locked(func() {
-		if !e.running || e.rec != nil {
+		if !e.running || e.rec != nil || e.inflight != nil {
 			return
 		}
 		ok = true
@@ -506,28 +559,44 @@ func (e *Engine) stepDone(step protocol.Step) {
 	}
 }
 
-// commit applies a command. It reports whether the round may go on: a stale
-// rejection means the step was already committed (the state is re-read); any
-// other failure (lost leadership) stops the engine.
-func (e *Engine) commit(c fsm.Command) bool {
-	err := e.d.Store.Apply(c)
+// commit queues a step's command; locked applies it once the lock is
+// released and then runs then under the lock if the round may go on
+// (committed). The caller returns after it: whatever the step does after
+// its commit belongs in then.
+func (e *Engine) commit(c fsm.Command, then func()) {
+	e.queued = &pendingCommit{c: c, ep: e.epoch, then: then}
+}
+
+// committed handles the outcome of p's Apply, under the lock. A result that
+// comes back after the engine was stopped or started again (a leadership
+// change, or a shutdown) is dropped: the round is the next start's, which
+// resumes it from the committed state. Otherwise: success runs p.then,
+// which records the step and goes on from the committed state (every
+// continuation re-reads it: advance, startRound), a stale rejection means
+// the step was already committed (the state is re-read), lost leadership
+// stops the engine, and any other failure retries from the committed state.
+func (e *Engine) committed(p *pendingCommit, err error) {
+	if e.inflight != p || !e.running || e.epoch != p.ep {
+		e.stats.DroppedCommits++
+		e.log.Info("the engine stopped or restarted while a step was committed; its result is dropped",
+			"command", fmt.Sprintf("%T", p.c), "err", err)
+		return
+	}
+	e.inflight = nil
 	switch {
 	case err == nil:
-		return true
+		p.then()
 	case errors.Is(err, fsm.ErrStale):
 		e.log.Info("command already applied, continuing from the committed state", "err", err)
 		e.timer = e.after(0, e.advance)
-		return false
 	case errors.Is(err, ErrNotLeader):
 		e.log.Error("lost leadership, stopping the round engine", "err", err)
 		e.running = false
 		e.epoch++
 		e.dropExchange()
-		return false
 	default:
 		e.log.Error("commit failed, retrying from the committed state", "err", err, "after", e.cfg.Retransmit)
 		e.timer = e.after(e.cfg.Retransmit, e.advance)
-		return false
 	}
 }
 
@@ -540,19 +609,23 @@ func (e *Engine) startRound() {
 		return
 	}
 	if st.Round == nil {
-		if !e.commit(fsm.RoundStarted{Round: st.Interval, At: e.d.Clock.Now()}) {
-			return
-		}
-		e.newRecord(st.Interval, false)
-	} else {
-		e.newRecord(st.Round.Round, true)
+		round := st.Interval
+		e.commit(fsm.RoundStarted{Round: round, At: e.d.Clock.Now()}, func() {
+			e.newRecord(round, false)
+			e.advance()
+		})
+		return
 	}
+	e.newRecord(st.Round.Round, true)
 	e.advance()
 }
 
 // advance continues the round from the committed state.
 func (e *Engine) advance() {
 	st := e.d.Store.State()
+	if e.closing != nil && e.closingFor != measuring(&st) {
+		e.closing = nil // its predict step is committed
+	}
 	r := st.Round
 	if r == nil {
 		e.finishRound()
@@ -599,13 +672,21 @@ func (e *Engine) finishRound() {
 // series is forecast for the next interval.
 func (e *Engine) predict(st *fsm.State) {
 	round := st.Round.Round
-	avg, kinds := e.in.averages()
+	if e.closing == nil || e.closingFor != round {
+		// the interval closes here: reports that arrive from now on (while
+		// this step commits, too) are the next interval's
+		in := e.in
+		e.closing, e.closingFor = &in, round
+		e.in, e.inFor = newIntake(), round+1
+	}
+	in := e.closing
+	avg, kinds := in.averages()
 	// A workload series with history but absent this interval is 0 when a
 	// DC that reports it reported its kind (no traffic on the pair); while
 	// its reporters are silent its last forecast is held (silent.go);
 	// delays are not invented.
-	e.silent.learn(&e.in)
-	held, dcs := e.silent.fill(e.series, avg, &e.in, kinds, round, e.cfg.SilentHoldRounds)
+	e.silent.learn(in)
+	held, dcs := e.silent.fill(e.series, avg, in, kinds, round, e.cfg.SilentHoldRounds)
 	if len(held) > 0 {
 		e.log.Warn("no workload report from these datacenters this interval: their series are missing, not zero; holding the last forecast",
 			"round", round, "silentDCs", dcs, "series", len(held), "held", heldNote(held), "holdRounds", e.cfg.SilentHoldRounds)
@@ -635,14 +716,13 @@ func (e *Engine) predict(st *fsm.State) {
 			pred[k] = v // missing data: the last forecast, held
 		}
 	}
-	if !e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred}}) {
-		return
-	}
-	e.in, e.inFor = newIntake(), round+1
-	e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
-	e.lastPred = pred
-	e.stepDone(protocol.StepPredict)
-	e.timer = e.after(0, e.advance)
+	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred}}, func() {
+		e.closing = nil
+		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
+		e.lastPred = pred
+		e.stepDone(protocol.StepPredict)
+		e.timer = e.after(0, e.advance)
+	})
 }
 
 // compute is step 3.
@@ -672,12 +752,11 @@ func (e *Engine) compute(st *fsm.State) {
 	}
 	dcs, paths := toDecisions(st.Topology, snap, dec, round, note)
 	addControls(st, dcs)
-	if !e.commit(fsm.DecisionCommitted{Round: round, Decision: dcs, Paths: paths}) {
-		return
-	}
-	e.rec.Decision, e.rec.Paths, e.rec.Totals = dcs, paths, dec.Totals()
-	e.stepDone(protocol.StepCompute)
-	e.timer = e.after(0, e.advance)
+	e.commit(fsm.DecisionCommitted{Round: round, Decision: dcs, Paths: paths}, func() {
+		e.rec.Decision, e.rec.Paths, e.rec.Totals = dcs, paths, dec.Totals()
+		e.stepDone(protocol.StepCompute)
+		e.timer = e.after(0, e.advance)
+	})
 }
 
 // startExchange sends a step's request to every DC not given up this round.
@@ -813,30 +892,29 @@ func (e *Engine) finishExchange(ex *exchange) {
 			answers[dc] = fsm.DCAnswer{Created: a.Created, Reused: a.Reused, Error: a.Error}
 		}
 		c = fsm.RoundStepDone{Round: ex.round, Step: ex.step, Unreachable: ex.gaveUp, Answers: answers}
-		if e.rec != nil {
-			for _, dc := range slices.Sorted(maps.Keys(ex.answers)) {
-				a := ex.answers[dc]
-				e.rec.Results = append(e.rec.Results, DCResult{DC: dc, Created: a.Created, Reused: a.Reused, Error: a.Error})
-			}
-		}
 	case protocol.StepEnter:
 		c = fsm.IntervalEntered{Round: ex.round, Unreachable: ex.gaveUp, At: e.d.Clock.Now()}
 	}
-	if !e.commit(c) {
-		return
-	}
-	if e.rec != nil {
-		for _, dc := range ex.gaveUp {
-			if e.rec.Unreachable == nil {
-				e.rec.Unreachable = map[string]protocol.Step{}
+	e.commit(c, func() {
+		if e.rec != nil {
+			if ex.step == protocol.StepBroadcast {
+				for _, dc := range slices.Sorted(maps.Keys(ex.answers)) {
+					a := ex.answers[dc]
+					e.rec.Results = append(e.rec.Results, DCResult{DC: dc, Created: a.Created, Reused: a.Reused, Error: a.Error})
+				}
 			}
-			e.rec.Unreachable[dc] = ex.step
+			for _, dc := range ex.gaveUp {
+				if e.rec.Unreachable == nil {
+					e.rec.Unreachable = map[string]protocol.Step{}
+				}
+				e.rec.Unreachable[dc] = ex.step
+			}
 		}
-	}
-	e.stepDone(ex.step)
-	if ex.step == protocol.StepEnter {
-		e.finishRound() // the record is complete before the hook runs
-		return
-	}
-	e.timer = e.after(0, e.advance)
+		e.stepDone(ex.step)
+		if ex.step == protocol.StepEnter {
+			e.finishRound() // the record is complete before the hook runs
+			return
+		}
+		e.timer = e.after(0, e.advance)
+	})
 }

@@ -1,7 +1,6 @@
 package global
 
 import (
-	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -140,7 +139,7 @@ func BenchmarkReportsWhileRoundsCommit(b *testing.B) {
 	slices.Sort(reports)
 	slices.Sort(reads)
 	if len(reports) == 0 || len(reads) == 0 || steps == 0 {
-		b.Fatal(fmt.Sprintf("nothing measured: %d reports, %d reads, %d steps", len(reports), len(reads), steps))
+		b.Fatalf("nothing measured: %d reports, %d reads, %d steps", len(reports), len(reads), steps)
 	}
 	b.ReportMetric(q(reports, 0.5), "report-p50-µs")
 	b.ReportMetric(q(reports, 0.99), "report-p99-µs")

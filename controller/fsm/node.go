@@ -72,7 +72,7 @@ type Node struct {
 // then waits forever on the decoder; the leader never replicates to that
 // follower again (its heartbeats go on, so no election heals it) and
 // Raft.Shutdown waits for that goroutine forever (TestClusterRoundsOverHTTP
-// hung in the stopped leader's Shutdown 2 of 11 runs at load 35–60; the
+// hung in the stopped leader's Shutdown 2 of 12 runs at load 35–61; the
 // same analysis in grafana/pyroscope#5518). raft's own documentation finds
 // pipelining of little benefit below high network latency.
 func transportConfig(stream raft.StreamLayer, log hclog.Logger) *raft.NetworkTransportConfig {

@@ -4,7 +4,11 @@
 // unanswered after 500 ms. Every step's completion is committed to a Store
 // (the raft FSM of controller/fsm in production), so a new leader resumes an
 // interrupted round from its last committed step, re-sending the same
-// (Round, Step, Seq) headers, and no step is applied twice.
+// (Round, Step, Seq) headers, and no step is applied twice. A step's
+// command is applied with the engine's lock released, so workload reports,
+// DC answers and reads never wait for a quorum commit; a result that comes
+// back after the engine was stopped or restarted is dropped (the round goes
+// on from the committed state).
 //
 // Round t (closing interval t):
 //

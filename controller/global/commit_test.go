@@ -2,11 +2,13 @@ package global
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/placement"
 )
 
 // heldApply is one Apply a gateStore holds: it goes on when release is
@@ -258,6 +260,83 @@ func TestStepResultDroppedWhenTheEngineMovedOn(t *testing.T) {
 	for dc, p := range h.parts {
 		if p.maxActed() != 1 {
 			t.Errorf("%s acted twice on a step", dc)
+		}
+	}
+}
+
+// The plan (step 3) runs without the engine's lock too (tens of ms at 100
+// DCs, seconds at 500): reports and reads are served while it runs. An
+// engine stopped and started again while its plan runs drops that plan's
+// result: the restarted engine plans again, and the round commits one
+// decision, each DC acting once per step.
+func TestEngineServesWhileThePlanRuns(t *testing.T) {
+	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	var calls atomic.Int32
+	h.eng.plan = func(s *placement.Snapshot, o placement.Options) (*placement.Decision, error) {
+		if calls.Add(1) == 1 {
+			entered <- struct{}{}
+			<-release
+		}
+		return placement.Plan(s, o)
+	}
+	if err := h.eng.Start(); err != nil {
+		t.Fatal(err)
+	}
+	first := goAdvance(h, 50*time.Second+100*time.Millisecond) // round 0 up to its plan
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second): // deadlock guard, not a wait for an effect
+		t.Fatal("round 0 did not reach its plan")
+	}
+	within(t, "ReportWorkload, Records and Running while the plan runs", func() {
+		if err := h.eng.ReportWorkload(dpReport(h, 100)); err != nil {
+			t.Error(err)
+		}
+		_ = h.eng.Records()
+		if !h.eng.Running() {
+			t.Error("engine not running")
+		}
+	})
+	within(t, "Stop and Start while the plan runs", func() {
+		h.eng.Stop()
+		if err := h.eng.Start(); err != nil {
+			t.Error(err)
+		}
+	})
+	within(t, "the restarted engine's step 3", func() { h.clk.Advance(0) })
+	if st := h.store.State(); st.Round == nil || st.Round.Done != protocol.StepCompute {
+		t.Fatalf("round after the restarted engine's plan: %+v, want step 3 done", st.Round)
+	}
+	close(release)
+	released = true
+	within(t, "the first plan's Advance", func() { <-first })
+	h.runRounds(t, 1)
+	if n := calls.Load(); n != 2 {
+		t.Errorf("plan ran %d times, want 2 (the dropped one and the restarted engine's)", n)
+	}
+	recs := h.eng.Records()
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	computed := 0
+	for _, s := range recs[0].Steps {
+		if s.Step == protocol.StepCompute {
+			computed++
+		}
+	}
+	if computed != 1 {
+		t.Errorf("round 0 record: step 3 done %d times, want once (%v)", computed, recs[0].Steps)
+	}
+	for dc, p := range h.parts {
+		if p.maxActed() != 1 || p.actedCount(0, protocol.StepBroadcast) != 1 {
+			t.Errorf("%s: acted %d times at most, %d times on round 0's step 4; want once", dc, p.maxActed(), p.actedCount(0, protocol.StepBroadcast))
 		}
 	}
 }

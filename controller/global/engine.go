@@ -205,15 +205,17 @@ type send struct {
 	deliver transport.Deliver
 }
 
-// pendingCommit is a step's command, built under e.mu and applied by locked
-// with e.mu released (a quorum commit takes a disk sync and a network round
-// trip: reports, answers and reads must not wait for it). then continues
-// the round under e.mu once the command is committed, unless the engine
-// moved on meanwhile (committed).
-type pendingCommit struct {
-	c    fsm.Command
-	ep   uint64 // the epoch (leadership term of this engine) that built it
-	then func()
+// offLock is a step's slow part, set up under e.mu and run by locked with
+// e.mu released: a commit (a quorum write takes a disk sync and a network
+// round trip) or the plan (placement.Plan: tens of ms at 100 DCs, seconds
+// at 500). Reports, answers and reads must not wait for either. then
+// continues the round under e.mu with run's result, unless the engine was
+// stopped or started again meanwhile (the result is then dropped).
+type offLock struct {
+	ep   uint64      // the epoch (leadership term of this engine) that set it up
+	c    fsm.Command // the command of a commit; nil for the plan
+	run  func() error
+	then func(error)
 }
 
 // Engine runs rounds while started (on the raft leader only).
@@ -227,12 +229,14 @@ type Engine struct {
 	epoch   uint64 // bumped by Start and Stop: older timers and answers are ignored
 	timer   clock.Timer
 	ex      *exchange
-	// queued is the commit the function run by locked asked for; inflight
-	// the one being applied (nil: none). At most one is in flight per
-	// epoch: the step that commits has no timer or exchange left that could
-	// move the round on, and Trigger waits for it.
-	queued, inflight *pendingCommit
-	in               intake
+	// queued is the off-lock work (a commit, the plan) the function run by
+	// locked asked for; inflight the one running (nil: none). At most one
+	// runs per epoch: the step that queues it has no timer or exchange left
+	// that could move the round on, and Trigger waits for it.
+	queued, inflight *offLock
+	// plan is placement.Plan (tests replace it)
+	plan func(*placement.Snapshot, placement.Options) (*placement.Decision, error)
+	in   intake
 	// inFor is the interval whose reports in holds (by arrival): a round's
 	// predict step starts it for the next interval; an engine that starts
 	// leading while another interval runs drops what it holds (Start)
@@ -279,7 +283,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}, silent: newSilence()}, nil
+	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}, silent: newSilence(), plan: placement.Plan}, nil
 }
 
 // Seq is the deterministic sequence number of a round's step: every leader
@@ -287,10 +291,10 @@ func New(cfg Config, d Deps) (*Engine, error) {
 func Seq(round uint64, step protocol.Step) uint64 { return round<<3 | uint64(step) }
 
 // locked runs f under the lock, then the hooks it queued, then (if the
-// engine was not stopped meanwhile) the sends it queued. A commit f queued
-// (commit) is applied to the store with the lock released, and its outcome
-// handled under the lock again (committed); that may queue hooks, sends and
-// a next commit in turn.
+// engine was not stopped meanwhile) the sends it queued. Off-lock work f
+// queued (a commit, the plan) runs with the lock released, and its result
+// is handled under the lock again; that may queue hooks, sends and more
+// off-lock work in turn.
 func (e *Engine) locked(f func()) {
 	e.mu.Lock()
 	f()
@@ -307,9 +311,20 @@ func (e *Engine) locked(f func()) {
 		if p == nil {
 			return
 		}
-		err := e.d.Store.Apply(p.c)
+		err := p.run()
 		e.mu.Lock()
-		e.committed(p, err)
+		if e.inflight != p || !e.running || e.epoch != p.ep {
+			what := "plan"
+			if p.c != nil {
+				what = fmt.Sprintf("commit %T", p.c)
+				e.stats.DroppedCommits++
+			}
+			e.log.Info("the engine stopped or restarted while a step ran without its lock; the result is dropped",
+				"step", what, "err", err)
+			continue
+		}
+		e.inflight = nil
+		p.then(err)
 	}
 }
 
@@ -564,32 +579,25 @@ func (e *Engine) stepDone(step protocol.Step) {
 }
 
 // commit queues a step's command; locked applies it once the lock is
-// released and then runs then under the lock if the round may go on
+// released and then, if the engine was not stopped or started again
+// meanwhile (a leadership change, a shutdown: the next start resumes the
+// round from the committed state), handles the outcome under the lock
 // (committed). The caller returns after it: whatever the step does after
 // its commit belongs in then.
 func (e *Engine) commit(c fsm.Command, then func()) {
-	e.queued = &pendingCommit{c: c, ep: e.epoch, then: then}
+	e.queued = &offLock{ep: e.epoch, c: c, run: func() error { return e.d.Store.Apply(c) },
+		then: func(err error) { e.committed(err, then) }}
 }
 
-// committed handles the outcome of p's Apply, under the lock. A result that
-// comes back after the engine was stopped or started again (a leadership
-// change, or a shutdown) is dropped: the round is the next start's, which
-// resumes it from the committed state. Otherwise: success runs p.then,
-// which records the step and goes on from the committed state (every
+// committed handles the outcome of a commit, under the lock: success runs
+// then, which records the step and goes on from the committed state (every
 // continuation re-reads it: advance, startRound), a stale rejection means
 // the step was already committed (the state is re-read), lost leadership
 // stops the engine, and any other failure retries from the committed state.
-func (e *Engine) committed(p *pendingCommit, err error) {
-	if e.inflight != p || !e.running || e.epoch != p.ep {
-		e.stats.DroppedCommits++
-		e.log.Info("the engine stopped or restarted while a step was committed; its result is dropped",
-			"command", fmt.Sprintf("%T", p.c), "err", err)
-		return
-	}
-	e.inflight = nil
+func (e *Engine) committed(err error, then func()) {
 	switch {
 	case err == nil:
-		p.then()
+		then()
 	case errors.Is(err, fsm.ErrStale):
 		e.log.Info("command already applied, continuing from the committed state", "err", err)
 		e.timer = e.after(0, e.advance)
@@ -729,9 +737,9 @@ func (e *Engine) predict(st *fsm.State) {
 	})
 }
 
-// compute is step 3.
+// compute is step 3: the snapshot is built under the lock, the plan runs
+// without it (decide goes on).
 func (e *Engine) compute(st *fsm.State) {
-	round := st.Round.Round
 	if e.rec.Predicted == nil && st.Round.Prediction != nil {
 		e.rec.Predicted = st.Round.Prediction.Predicted
 		e.rec.Actual = st.Round.Prediction.Actual
@@ -742,9 +750,20 @@ func (e *Engine) compute(st *fsm.State) {
 		e.timer = e.after(e.cfg.Interval, e.advance)
 		return
 	}
+	opt := placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer, LocalFirst: st.Policy.LocalFirst,
+		Improve: placement.ImproveOptions{Budget: st.Policy.ImproveBudget}}
+	var dec *placement.Decision
+	e.queued = &offLock{ep: e.epoch, run: func() (err error) {
+		dec, err = e.plan(snap, opt)
+		return err
+	}, then: func(err error) { e.decide(st, snap, dec, err) }}
+}
+
+// decide is step 3 after the plan: the decision (or the current
+// provisioning kept, when the plan failed) is committed.
+func (e *Engine) decide(st *fsm.State, snap *placement.Snapshot, dec *placement.Decision, err error) {
+	round := st.Round.Round
 	note := ""
-	dec, err := placement.Plan(snap, placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer, LocalFirst: st.Policy.LocalFirst,
-		Improve: placement.ImproveOptions{Budget: st.Policy.ImproveBudget}})
 	if err == nil && !decisionShapeOK(dec, snap.N, len(snap.Stages)) {
 		err = errors.New("plan returned a decision that does not cover every DC and stage")
 	}

@@ -234,6 +234,10 @@ type Engine struct {
 	// runs per epoch: the step that queues it has no timer or exchange left
 	// that could move the round on, and Trigger waits for it.
 	queued, inflight *offLock
+	// next is the step after a committed one: locked runs it once the
+	// step's hooks have run, unless the engine was stopped or restarted by
+	// then (a StepCommitted hook happens before the next step begins)
+	next func()
 	// plan is placement.Plan (tests replace it)
 	plan func(*placement.Snapshot, placement.Options) (*placement.Decision, error)
 	in   intake
@@ -291,23 +295,34 @@ func New(cfg Config, d Deps) (*Engine, error) {
 func Seq(round uint64, step protocol.Step) uint64 { return round<<3 | uint64(step) }
 
 // locked runs f under the lock, then the hooks it queued, then (if the
-// engine was not stopped meanwhile) the sends it queued. Off-lock work f
-// queued (a commit, the plan) runs with the lock released, and its result
-// is handled under the lock again; that may queue hooks, sends and more
-// off-lock work in turn.
+// engine was not stopped meanwhile) the sends it queued, then the next
+// step f set (e.next) under the lock. Off-lock work f queued (a commit, the
+// plan) runs with the lock released, and its result is handled under the
+// lock again; each may queue hooks, sends, a next step and more off-lock
+// work in turn.
 func (e *Engine) locked(f func()) {
 	e.mu.Lock()
 	f()
 	for {
 		p := e.queued
 		e.queued = nil
+		var next func()
 		if p != nil {
 			e.inflight = p
+		} else {
+			next, e.next = e.next, nil
 		}
 		hooks, out, ep := e.hooks, e.outbox, e.epoch
 		e.hooks, e.outbox = nil, nil
 		e.mu.Unlock()
 		e.flush(hooks, out, ep)
+		if next != nil {
+			e.mu.Lock()
+			if e.running && e.epoch == ep {
+				next()
+			}
+			continue
+		}
 		if p == nil {
 			return
 		}
@@ -436,7 +451,7 @@ func (e *Engine) Stop() {
 	}
 	e.dropExchange()
 	e.rec = nil
-	e.inflight = nil // its result, when it comes, is dropped
+	e.inflight, e.next = nil, nil // a result that comes later is dropped
 }
 
 // Trigger starts the next round now instead of at its scheduled time (an
@@ -733,7 +748,7 @@ func (e *Engine) predict(st *fsm.State) {
 		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
 		e.lastPred = pred
 		e.stepDone(protocol.StepPredict)
-		e.timer = e.after(0, e.advance)
+		e.next = e.advance
 	})
 }
 
@@ -778,7 +793,7 @@ func (e *Engine) decide(st *fsm.State, snap *placement.Snapshot, dec *placement.
 	e.commit(fsm.DecisionCommitted{Round: round, Decision: dcs, Paths: paths}, func() {
 		e.rec.Decision, e.rec.Paths, e.rec.Totals = dcs, paths, dec.Totals()
 		e.stepDone(protocol.StepCompute)
-		e.timer = e.after(0, e.advance)
+		e.next = e.advance
 	})
 }
 
@@ -938,6 +953,6 @@ func (e *Engine) finishExchange(ex *exchange) {
 			e.finishRound() // the record is complete before the hook runs
 			return
 		}
-		e.timer = e.after(0, e.advance)
+		e.next = e.advance
 	})
 }

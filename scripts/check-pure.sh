@@ -13,7 +13,11 @@
 #   4. the API package (api/...) imports no driver and no composition root
 #      (the daemon implements its Backend, not the other way round);
 #   5. nothing imports cmd/... ;
-#   6. the test helper deploy/kamailio/sipptest is imported by tests only.
+#   6. the test-helper packages (a name ending in "test": apitest,
+#      driverstest, netnstest, sipptest, ...) are imported by tests only;
+#   7. only those packages import "testing" (a production package that does
+#      links the testing package and its flags into the binaries); the one
+#      exception left is drivers/ovs (ovstest.go: Require, StartForTest).
 # Run by `make lint` (CI). Prints every offending edge with the rule.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,10 +42,17 @@ function under(p, dir) { return p == M "/" dir || index(p, M "/" dir "/") == 1 }
       { print "API imports a driver or a composition root: " pkg " -> " d; bad = 1 }
     if (under(d, "cmd"))
       { print "package imports cmd: " pkg " -> " d; bad = 1 }
-    if (d == M "/deploy/kamailio/sipptest")
-      { print "non-test code imports the test helper: " pkg " -> " d; bad = 1 }
+    if (index(d, M "/") == 1 && d ~ /test$/ && pkg !~ /test$/)
+      { print "non-test code imports a test helper: " pkg " -> " d; bad = 1 }
   }
 }
 END { exit bad }
 ' || { echo "check-pure: dependencies must point inward (scripts/check-pure.sh)"; exit 1; }
+# rule 7: direct imports only (a test helper's own "testing" is its business)
+go list -f '{{.ImportPath}}{{range .Imports}} {{.}}{{end}}' ./... | awk -v M="$M" '
+$1 !~ /test$/ && $1 != M "/drivers/ovs" {
+  for (i = 2; i <= NF; i++) if ($i == "testing") { print "production package imports testing: " $1; bad = 1 }
+}
+END { exit bad }
+' || { echo "check-pure: move test helpers to a <name>test package (scripts/check-pure.sh)"; exit 1; }
 echo "check-pure: dependencies point inward (pure packages, drivers, controllers, cmd)"

@@ -34,6 +34,8 @@ func newSimulateCmd() *cobra.Command {
 		localFirst         bool
 		planHorizon        bool
 		trimBuffer         bool
+		scaleIn            bool
+		trimEmpty          bool
 		bufferSpare        int
 		improveBudget      int
 	)
@@ -98,6 +100,12 @@ byte-identical CSV files.`,
 			if cmd.Flags().Changed("trim-buffer") {
 				exp.TrimBuffer = trimBuffer
 			}
+			if cmd.Flags().Changed("trim-empty") {
+				exp.TrimEmpty = trimEmpty
+			}
+			if cmd.Flags().Changed("scale-in") {
+				exp.ScaleIn = scaleIn
+			}
 			if cmd.Flags().Changed("buffer-spare") {
 				if bufferSpare < 0 || bufferSpare > 100 {
 					return usageErr(fmt.Errorf("simulate: --buffer-spare: must be in 0..100, got %d", bufferSpare))
@@ -142,6 +150,8 @@ byte-identical CSV files.`,
 	cmd.Flags().BoolVar(&localFirst, "local-first", system.Defaults.LocalFirst, "the planner places the entry = exit pairs before the others (placement Options.LocalFirst)")
 	cmd.Flags().BoolVar(&planHorizon, "plan-horizon", system.Defaults.PlanHorizon, "plan for the largest load over the next interval plus the boot delay (trend of the forecast), not the interval's mean")
 	cmd.Flags().BoolVar(&trimBuffer, "trim-buffer", system.Defaults.TrimBuffer, "destroy buffered instances beyond --buffer-spare per VNF and DC at each new interval instead of after τ")
+	cmd.Flags().BoolVar(&trimEmpty, "trim-empty", system.Defaults.TrimEmpty, "destroy a buffered instance beyond --buffer-spare as soon as its flows have ended")
+	cmd.Flags().BoolVar(&scaleIn, "scale-in", system.Defaults.ScaleIn, "between rounds, buffer one instance when a VNF's measured load in a DC has stayed under what one instance fewer carries (hybrid only)")
 	cmd.Flags().IntVar(&bufferSpare, "buffer-spare", system.Defaults.BufferSpare, "buffered instances per VNF and DC that --trim-buffer keeps for τ")
 	cmd.Flags().IntVar(&improveBudget, "improve-budget", 0, "the planner's joint improvement phase: budget in pair searches (0: off; placement Options.Improve)")
 	cmd.Flags().BoolVar(&paperReactive, "paper-reactive", false, "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did")

@@ -228,13 +228,16 @@ type PolicyConfig struct {
 	// system.Defaults, the simulator's defaults too): the planning target
 	// utilisation, local-first planning, the plan horizon (the driver's
 	// boot delay after the next interval), the scale-in guard, the buffer
-	// trim and the spare instances it keeps.
+	// trim and the spare instances it keeps, the trim of emptied buffered
+	// instances, between-round scale-in.
 	TargetUtilization *float64 `yaml:"targetUtilization"`
 	LocalFirst        *bool    `yaml:"localFirst"`
 	PlanHorizon       *bool    `yaml:"planHorizon"`
 	ScaleInGuard      *bool    `yaml:"scaleInGuard"`
 	TrimBuffer        *bool    `yaml:"trimBuffer"`
 	BufferSpare       *int     `yaml:"bufferSpare"`
+	TrimEmpty         *bool    `yaml:"trimEmpty"`
+	ScaleIn           *bool    `yaml:"scaleIn"`
 	// CrashLoopBackoff is the local controllers' crash-loop backoff of
 	// replacements (restart-only; what it leaves out:
 	// local.DefaultCrashBackoff).
@@ -293,7 +296,7 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	for _, f := range []struct {
 		dst *bool
 		v   *bool
-	}{{&s.LocalFirst, p.LocalFirst}, {&s.PlanHorizon, p.PlanHorizon}, {&s.ScaleInGuard, p.ScaleInGuard}, {&s.TrimBuffer, p.TrimBuffer}} {
+	}{{&s.LocalFirst, p.LocalFirst}, {&s.PlanHorizon, p.PlanHorizon}, {&s.ScaleInGuard, p.ScaleInGuard}, {&s.TrimBuffer, p.TrimBuffer}, {&s.TrimEmpty, p.TrimEmpty}, {&s.ScaleIn, p.ScaleIn}} {
 		if f.v != nil {
 			*f.dst = *f.v
 		}

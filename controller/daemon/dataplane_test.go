@@ -13,7 +13,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/drivers"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
-	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
 
@@ -91,7 +91,7 @@ func TestDriverLocalFailureLeavesNoDataPlane(t *testing.T) {
 	cfg.Driver.Kind = DriverLocal
 	cfg.Driver.KamailioDir = t.TempDir()
 	dir, _ := filepath.Abs(filepath.Join(cfg.Driver.KamailioDir, "dataplane"))
-	if _, err := New(cfg, Options{Listener: listen(t), Logger: discard(), DPForwarder: netns.ForwarderForTest(t)}); err == nil {
+	if _, err := New(cfg, Options{Listener: listen(t), Logger: discard(), DPForwarder: netnstest.Forwarder(t)}); err == nil {
 		t.Fatal("New succeeded with the discovery DNS address taken")
 	}
 	if ns, _ := ovs.Netns(context.Background(), dpPrefix(dir)); len(ns) != 0 {

@@ -10,7 +10,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
-	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
 
@@ -60,7 +60,7 @@ func serveDriverLocal(t *testing.T, mutate func(cfg *Config, url string)) {
 	}
 	opt := Options{Listener: ln, Logger: discard(), ShutdownTimeout: 20 * time.Second}
 	if ovs.Available() == nil {
-		opt.DPForwarder = netns.ForwarderForTest(t)
+		opt.DPForwarder = netnstest.Forwarder(t)
 	}
 	d, err := New(cfg, opt)
 	if err != nil {

@@ -101,9 +101,14 @@ func (w *watcher) poll() {
 						Reason: reason, Detail: map[string]any{"action": string(a.Kind), "instance": a.InstanceID}})
 				}
 			case local.KindBuffer:
-				if a.Reason == local.ReasonManual {
+				switch a.Reason {
+				case local.ReasonManual:
 					fresh = append(fresh, api.Decision{Round: int64(a.Interval), At: a.At, Kind: api.DecisionManual, DC: dc, VNF: a.VNF, Delta: -1,
 						Reason: "manual buffer: " + a.Detail, Detail: map[string]any{"action": string(a.Kind), "instance": a.InstanceID}})
+				case local.ReasonUnderload:
+					// between-round scale-in (local.Config.ScaleIn): the local rule's step down
+					fresh = append(fresh, api.Decision{Round: int64(a.Interval), At: a.At, Kind: api.DecisionReactive, DC: dc, VNF: a.VNF, Delta: -1,
+						Reason: "underload buffer: " + a.Detail, Detail: map[string]any{"action": string(a.Kind), "instance": a.InstanceID}})
 				}
 			case local.KindHold:
 				// an operator's manual floor or ceiling changed a round's target

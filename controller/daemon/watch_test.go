@@ -91,3 +91,32 @@ func TestDecisionsTrimmedHistoryKeepsNumbers(t *testing.T) {
 		t.Fatalf("last page: %+v", p)
 	}
 }
+
+// With policy.scaleIn a local controller's between-round scale-in shows in
+// the decisions API as a reactive decision with delta −1.
+func TestDecisionsShowBetweenRoundScaleIn(t *testing.T) {
+	on := true
+	d, clk, _ := simDaemon(t, func(c *Config) {
+		c.Policy.ScaleIn = &on
+		c.Policy.IntervalSeconds = 600 // no round undoes the scale-out below
+	})
+	clk.Advance(5 * time.Second)
+	lc := d.locals["tokyo"]
+	if _, err := lc.Scale("firewall", 2, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Release("firewall", "test"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(60 * time.Second)
+	all, err := d.Backend().Decisions(context.Background(), api.DecisionQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dd := range all.Decisions {
+		if dd.Kind == api.DecisionReactive && dd.Delta == -1 && dd.DC == "tokyo" && dd.VNF == "firewall" {
+			return
+		}
+	}
+	t.Fatalf("no underload decision among %d: %+v", len(all.Decisions), lc.Actions())
+}

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/local"
@@ -23,8 +24,20 @@ var (
 )
 
 // Hooks returns the hooks of attached datacenter dc; give them to the
-// local controller as Config.Paths and Config.Sink.
-func (p *Plane) Hooks(dc int) Hooks { return Hooks{p: p, dc: dc} }
+// local controller as Config.Paths and Config.Sink. A datacenter that is
+// not one of this plane's, or has no router (standalone tables), is an error.
+func (p *Plane) Hooks(dc int) (Hooks, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, err := p.dc(dc)
+	if err != nil {
+		return Hooks{}, err
+	}
+	if st.router == nil {
+		return Hooks{}, fmt.Errorf("dc: %d has a standalone table, no router to hook (Config.Routers)", dc)
+	}
+	return Hooks{p: p, dc: dc}, nil
+}
 
 func (h Hooks) sync() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

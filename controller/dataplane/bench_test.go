@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
-	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/placement"
 )
@@ -133,7 +133,7 @@ func benchForward(b *testing.B, prefix string, m int) {
 		}
 		tables = append(tables, tb)
 	}
-	p, err := New(ctx, Config{Daemon: d, Tables: tables, Forwarder: netns.ForwarderForTest(b)})
+	p, err := New(ctx, Config{Daemon: d, Tables: tables, Forwarder: netnstest.Forwarder(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

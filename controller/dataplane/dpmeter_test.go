@@ -20,6 +20,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/drivers/fake"
 	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/drivers/split"
 	"github.com/ims-orch/ims-orch/placement/vnf"
@@ -167,7 +168,7 @@ func TestDPWorkloadFromTheRealSwitch(t *testing.T) {
 	names := []string{"dc0", "dc1"}
 	stages := []string{"firewall", "ids", "transcoder"}
 	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName(prefix, 0), "dc1": BridgeName(prefix, 1)},
-		Forwarder: netns.ForwarderForTest(t)})
+		Forwarder: netnstest.Forwarder(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/placement"
 )
@@ -36,7 +38,7 @@ func newFaultBed(t *testing.T, prefix string) *faultBed {
 		tables = append(tables, tb)
 	}
 	b := &faultBed{fails: make(chan Failure, 64)}
-	p, err := New(ctx, Config{Daemon: d, Tables: tables, Forwarder: netns.ForwarderForTest(t), OnFailure: func(f Failure) { b.fails <- f },
+	p, err := New(ctx, Config{Daemon: d, Tables: tables, Forwarder: netnstest.Forwarder(t), OnFailure: func(f Failure) { b.fails <- f },
 		OnError: func(err error) { t.Logf("watch: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
@@ -163,10 +165,11 @@ func TestKilledInstanceFlowsMoveWithinOneSecond(t *testing.T) {
 }
 
 // ovs-vswitchd killed: every DP instance is reported failed, the daemon is
-// restarted, the rules come back and packets flow again.
+// restarted, the rules come back and packets flow again. Watch's safety
+// period is an hour: the process's exit (its pidfd) is what drives it.
 func TestKilledVswitchdRestartsAndFlowsResume(t *testing.T) {
 	b := newFaultBed(t, "it13v")
-	watch(t, b.p, 50*time.Millisecond)
+	watch(t, b.p, time.Hour)
 	stop := make(chan struct{})
 	wait := b.stream(stop)
 	defer func() { close(stop); wait() }()
@@ -179,6 +182,7 @@ func TestKilledVswitchdRestartsAndFlowsResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := 0
+	var detected time.Duration
 	deadline := time.After(20 * time.Second) // a real process died: generous on a loaded host
 	for seen < 4 {
 		select {
@@ -186,6 +190,7 @@ func TestKilledVswitchdRestartsAndFlowsResume(t *testing.T) {
 			if f.Reason != "ovs-vswitchd died" {
 				t.Fatalf("failure %+v", f)
 			}
+			detected = f.At.Sub(killAt)
 			seen++
 		case <-deadline:
 			t.Fatalf("%d failure events of 4 instances", seen)
@@ -198,7 +203,44 @@ func TestKilledVswitchdRestartsAndFlowsResume(t *testing.T) {
 	if b.p.d.VswitchdPID() == pid || !b.p.d.VswitchdAlive() {
 		t.Fatal("ovs-vswitchd was not restarted")
 	}
-	t.Logf("ovs-vswitchd killed: traffic back after %v", time.Since(killAt))
+	t.Logf("ovs-vswitchd killed: its exit seen after %v, traffic back after %v", detected, time.Since(killAt))
+}
+
+// An instance's switch-side out port deleted: the link's deletion is an
+// rtnetlink event that makes Watch check at once — its safety period is an
+// hour — and the instance is reported failed and removed. Its forwarder is
+// stopped (SIGSTOP) first: it would exit at its next write to the vanished
+// port (a stray IPv6 solicitation is enough) and the plane would learn it
+// from the exit instead; the instance's removal SIGKILLs it.
+func TestVanishedPortSeenByItsLinkEvent(t *testing.T) {
+	ctx := context.Background()
+	b := newFaultBed(t, "s6p")
+	watch(t, b.p, time.Hour)
+	b.p.mu.Lock()
+	victim := b.p.dcs[0].insts[1][21]
+	b.p.mu.Unlock()
+	if err := syscall.Kill(victim.Pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	if _, err := ovs.InNetns(ctx, b.p.d.SwitchNS(), "ip", "link", "del", victim.OutName); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-b.fails:
+		if f.DC != 0 || f.Stage != 2 || f.Index != 21 || f.Reason != "instance ports vanished" {
+			t.Fatalf("failure %+v, want dc0 stage 2 index 21, ports vanished", f)
+		}
+		t.Logf("vanished port seen after %v", f.At.Sub(at))
+	case <-time.After(20 * time.Second): // a real kernel event; generous on a loaded host
+		t.Fatal("no failure within 20 s of the port's deletion")
+	}
+	b.p.mu.Lock()
+	_, still := b.p.dcs[0].insts[1][21]
+	b.p.mu.Unlock()
+	if still {
+		t.Fatal("the instance whose port vanished is still in the plane")
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

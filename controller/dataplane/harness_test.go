@@ -11,6 +11,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/placement"
 )
@@ -39,7 +40,7 @@ func newPlane(t *testing.T, prefix string, n, m int, paths0 map[placement.Pair]p
 		tables = append(tables, tb)
 	}
 	ctx := context.Background()
-	p, err := New(ctx, Config{Daemon: d, Tables: tables, Forwarder: netns.ForwarderForTest(t)})
+	p, err := New(ctx, Config{Daemon: d, Tables: tables, Forwarder: netnstest.Forwarder(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

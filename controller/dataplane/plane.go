@@ -334,6 +334,16 @@ func (p *Plane) dc(k int) (*dcState, error) {
 	return p.dcs[k], nil
 }
 
+// standalone is dc's state when the plane holds its table itself (the
+// instance calls; an attached DC's instances come from the driver).
+func (p *Plane) standalone(k int) (*dcState, error) {
+	st, err := p.dc(k)
+	if err == nil && st.t == nil {
+		err = fmt.Errorf("dc: %d is attached to a local controller: its instances come from the driver", k)
+	}
+	return st, err
+}
+
 // Switch returns datacenter dc's switch (its PairPackets are the pair
 // counters of flows entering there).
 func (p *Plane) Switch(dc int) *ovs.Switch {
@@ -359,7 +369,7 @@ func InstancePorts(stage int, idx uint8) Ports {
 func (p *Plane) AddInstance(ctx context.Context, dc, stage int, idx uint8, kind netns.Kind) (*netns.Instance, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st, err := p.dc(dc)
+	st, err := p.standalone(dc)
 	if err != nil {
 		return nil, err
 	}
@@ -389,7 +399,7 @@ func (p *Plane) AddInstance(ctx context.Context, dc, stage int, idx uint8, kind 
 func (p *Plane) Buffer(ctx context.Context, dc, stage int, idx uint8) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st, err := p.dc(dc)
+	st, err := p.standalone(dc)
 	if err != nil {
 		return err
 	}
@@ -428,9 +438,12 @@ func (p *Plane) removeLocked(ctx context.Context, dc, stage int, idx uint8) erro
 func (p *Plane) RemoveInstance(ctx context.Context, dc, stage int, idx uint8) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st, err := p.dc(dc)
+	st, err := p.standalone(dc)
 	if err != nil {
 		return err
+	}
+	if stage < 1 || stage > routing.MaxStages {
+		return fmt.Errorf("stage: %d is not one of 1..%d", stage, routing.MaxStages)
 	}
 	in := st.insts[stage-1][idx]
 	if err := p.removeLocked(ctx, dc, stage, idx); err != nil {
@@ -442,20 +455,22 @@ func (p *Plane) RemoveInstance(ctx context.Context, dc, stage int, idx uint8) er
 	return nil
 }
 
-// AddCall stores a call's Table 1 mappings in every datacenter.
+// AddCall stores a call's Table 1 mappings in its datacenters (StartCall
+// without flows).
 func (p *Plane) AddCall(ctx context.Context, c routing.Call) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k, st := range p.dcs {
-		if k != c.CallerDC && k != c.CalleeDC {
-			continue
-		}
-		if err := st.t.AddCall(c); err != nil {
-			return err
-		}
-		st.calls = append(st.calls, c)
-		if err := p.sync(ctx, k); err != nil {
-			return err
+	_, err := p.StartCall(ctx, c)
+	return err
+}
+
+// callDCs refuses a call whose entry datacenters are not among the plane's
+// (another node's are: their slots are nil).
+func (p *Plane) callDCs(c routing.Call) error {
+	for _, x := range []struct {
+		field string
+		dc    int
+	}{{"call.callerDC", c.CallerDC}, {"call.calleeDC", c.CalleeDC}} {
+		if x.dc < 0 || x.dc >= len(p.dcs) {
+			return fmt.Errorf("%s: DC index %d is not one of the %d datacenters", x.field, x.dc, len(p.dcs))
 		}
 	}
 	return nil
@@ -473,6 +488,9 @@ type FlowStart struct {
 func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStart) ([]routing.Decision, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.callDCs(c); err != nil {
+		return nil, err
+	}
 	touched := map[int]bool{}
 	for k, st := range p.dcs {
 		if st == nil || (k != c.CallerDC && k != c.CalleeDC) {
@@ -544,6 +562,9 @@ func (p *Plane) CloseCall(ctx context.Context, c routing.Call) error { return p.
 func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.callDCs(c); err != nil {
+		return err
+	}
 	var errs []error
 	for k, st := range p.dcs {
 		if st == nil {

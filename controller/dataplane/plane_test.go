@@ -10,6 +10,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/placement"
 )
@@ -92,7 +93,7 @@ func TestPlaneOfThisNodesDatacentersOnly(t *testing.T) {
 	if err := d.EnsureBridge(ctx, BridgeName("it13c", 0), 0); err != nil {
 		t.Fatal(err)
 	}
-	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName("it13c", 0)}, Forwarder: netns.ForwarderForTest(t)})
+	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName("it13c", 0)}, Forwarder: netnstest.Forwarder(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

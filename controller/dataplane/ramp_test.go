@@ -13,7 +13,9 @@ import (
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
 
@@ -62,7 +64,7 @@ func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit f
 		routers = append(routers, r)
 	}
 	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName(prefix, 0), "dc1": BridgeName(prefix, 1)},
-		Forwarder: netns.ForwarderForTest(t)})
+		Forwarder: netnstest.Forwarder(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +80,10 @@ func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit f
 	for _, s := range stages {
 		vnfs = append(vnfs, local.VNFConfig{Name: s, Min: 1})
 	}
-	h := p.Hooks(0)
+	h, err := p.Hooks(0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// StatsTimeout: on this shared, loaded machine a statistics read can
 	// stall for seconds; the default 3 s would fail healthy instances
 	lc := local.Config{DC: "dc0", VNFs: vnfs, Paths: h, Sink: h, StatsTimeout: 15 * time.Second}
@@ -90,7 +95,7 @@ func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit f
 		t.Fatal(err)
 	}
 	go SampleStats(ctx, drv, "dc0", intake{c}, time.Second)
-	watch(t, p, 100*time.Millisecond)
+	watch(t, p, time.Hour) // events drive it (ovs-vswitchd's exit, link deletions)
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +103,12 @@ func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit f
 	// the path set of interval 1 (steps 4 and 5 as the protocol runs them)
 	entries := []protocol.PathEntry{{Entry: "dc0", Exit: "dc1", Hops: []string{"dc0", "dc0", "dc0", "dc0", "dc1"}}}
 	for k := range names {
-		p.Hooks(k).StoreNext(1, entries)
-		p.Hooks(k).Enter(1)
+		hk, err := p.Hooks(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hk.StoreNext(1, entries)
+		hk.Enter(1)
 	}
 	if !waitFor(30*time.Second, func() bool {
 		return routable(c, "firewall") == 1 && routable(c, "ids") == 1 && routable(c, "transcoder") == 1
@@ -311,10 +320,31 @@ func TestAttachedVswitchdKilledInstancesReplaced(t *testing.T) {
 	for _, in := range b.c.Instances() {
 		before[in.ID] = true
 	}
-	if err := killPid(p.d.VswitchdPID()); err != nil {
+	// the recovery's timeline: the driver's events and ovs-vswitchd's return
+	var tmu sync.Mutex
+	var events []string
+	mark := func(at time.Time, what string) {
+		tmu.Lock()
+		events = append(events, fmt.Sprintf("%s@%s", what, at.Format("15:04:05.000")))
+		tmu.Unlock()
+	}
+	unsub := b.drv.Subscribe(func(ev drivers.Event) { mark(ev.At, fmt.Sprintf("%s:%s", ev.ID, ev.State)) })
+	defer unsub()
+	oldPid := p.d.VswitchdPID()
+	killed := time.Now()
+	if err := killPid(oldPid); err != nil {
 		t.Fatal(err)
 	}
-	killed := time.Now()
+	mark(killed, "kill")
+	go func() {
+		for i := 0; i < 3000; i++ {
+			if pid := p.d.VswitchdPID(); pid != 0 && pid != oldPid {
+				mark(time.Now(), "vswitchd-back")
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 	if !waitFor(30*time.Second, func() bool {
 		failed, fresh := 0, 0
 		for _, in := range b.c.Instances() {
@@ -334,4 +364,7 @@ func TestAttachedVswitchdKilledInstancesReplaced(t *testing.T) {
 		t.Fatalf("packets did not resume after the replacement (%d)", rx.count(4000))
 	}
 	t.Logf("ovs-vswitchd killed: 3 DP instances replaced by the local controller, packets flowing again after %v", time.Since(killed))
+	tmu.Lock()
+	t.Logf("timeline: %v", events)
+	tmu.Unlock()
 }

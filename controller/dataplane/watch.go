@@ -10,19 +10,100 @@ import (
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
 
-// Watch checks every period, until ctx ends, that ovs-vswitchd runs and that
-// every instance's ports exist. A vanished instance is removed (its flows
-// move to another instance of the stage, see removeLocked) and reported as a
-// Failure. A dead ovs-vswitchd is restarted and every bridge's rules are
-// installed again; each instance of every DC is reported as a Failure with
-// reason "ovs-vswitchd died" (their namespaces survive and forward again
-// once the rules are back).
+// Watch runs Check, until ctx ends, whenever the real components say
+// something may have failed, and every period as a safety net:
+//   - ovs-vswitchd's exit, read from its pidfd (ovs.Daemon.WaitVswitchd):
+//     a dead ovs-vswitchd is restarted and every bridge's rules are
+//     installed again; each instance of every DC is reported as a Failure
+//     with reason "ovs-vswitchd died" (their namespaces survive and forward
+//     again once the rules are back);
+//   - a link deleted in the switch namespace (an rtnetlink RTM_DELLINK
+//     event, ovs.WatchLinkDeletions): an instance whose ports vanished (its
+//     namespace was deleted) is removed (its flows move to another instance
+//     of the stage, see removeLocked) and reported as a Failure.
+//
+// A forwarder's exit needs neither: the plane (watchExit) and the netns
+// driver wait on the process. The periodic Check covers an event source
+// that could not be set up (it is set up again after each Check) and costs
+// one pid-file read and one netlink dump, no process.
 func (p *Plane) Watch(ctx context.Context, period time.Duration) {
-	everyTick(ctx, period, func() {
-		if err := p.Check(ctx); err != nil && ctx.Err() == nil && p.cfg.OnError != nil {
+	kick := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	var exited, links <-chan struct{}
+	arm := func() {
+		if exited == nil {
+			exited = p.vswitchdExit(ctx)
+		}
+		if links == nil {
+			l, err := ovs.WatchLinkDeletions(ctx, p.d.SwitchNS(), func(string) { poke() }, p.onError(ctx))
+			if err != nil {
+				p.onError(ctx)(err)
+			} else {
+				links = l
+			}
+		}
+	}
+	// the event sources are armed again after a Check that succeeded, and
+	// every period: a restart that keeps failing is retried once a period,
+	// not in a loop
+	check := func() {
+		if err := p.Check(ctx); err != nil {
+			p.onError(ctx)(err)
+			return
+		}
+		arm()
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	arm()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-exited:
+			exited = nil // armed again after the Check restarted it
+			check()
+		case <-links:
+			links = nil // the subscription ended: subscribe again
+			check()
+		case <-kick:
+			check()
+		case <-t.C:
+			check()
+			arm()
+		}
+	}
+}
+
+// vswitchdExit returns a channel closed when the ovs-vswitchd that runs now
+// exits (at once when none runs); it is never closed when ctx ends first or
+// the wait cannot be set up (the periodic Check covers it).
+func (p *Plane) vswitchdExit(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		err := p.d.WaitVswitchd(ctx)
+		switch {
+		case err == nil:
+			close(ch)
+		case ctx.Err() == nil:
+			p.onError(ctx)(err)
+		}
+	}()
+	return ch
+}
+
+// onError reports an error of the Watch loop unless ctx ended.
+func (p *Plane) onError(ctx context.Context) func(error) {
+	return func(err error) {
+		if err != nil && ctx.Err() == nil && p.cfg.OnError != nil {
 			p.cfg.OnError(err)
 		}
-	})
+	}
 }
 
 // everyTick calls f every period (wall clock: the real switch and
@@ -51,12 +132,15 @@ func (p *Plane) Check(ctx context.Context) error {
 		// come back through InstanceSink
 		return p.cfg.Driver.Check(ctx)
 	}
-	have, err := ovs.LinkNames(ctx, p.d.SwitchNS())
-	if err != nil {
-		return err
-	}
 	var fails []Failure
 	p.mu.Lock()
+	// the links are read under the lock (one netlink dump, no process): an
+	// instance added between the read and the lock would look vanished
+	have, err := ovs.LinkNames(ctx, p.d.SwitchNS())
+	if err != nil {
+		p.mu.Unlock()
+		return err
+	}
 	for k, st := range p.dcs {
 		if st == nil {
 			continue

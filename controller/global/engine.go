@@ -728,6 +728,9 @@ func (e *Engine) predict(st *fsm.State) {
 		e.observed = round + 1
 	}
 	keys := slices.Sorted(maps.Keys(e.series))
+	if rf, ok := e.d.Forecaster.(RecentForecaster); ok {
+		rf.SetRecent(e.in.recent())
+	}
 	fc := e.d.Forecaster.Predict(keys)
 	pred := make(map[string]float64, len(e.series))
 	for _, k := range keys {

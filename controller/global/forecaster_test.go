@@ -4,7 +4,9 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/predictor"
 )
 
@@ -158,6 +160,130 @@ func TestForecasterHorizonFollowsTheLastChange(t *testing.T) {
 	for _, c := range []struct{ u, last, rise, want float64 }{{100, 90, 10, 111}, {100, 90, 4, 104.4}, {100, 90, -3, 100}, {80, 90, -10, 85}} {
 		if got := horizonValue(c.u, c.last, c.rise, 1.1); math.Abs(got-c.want) > 1e-9 {
 			t.Fatalf("horizonValue(%v): %g, want %g", c, got, c.want)
+		}
+	}
+}
+
+// A series that starts (new after the first round, or after an interval
+// of 0) is planned from its recent level: its interval average holds the
+// time before the start and the model has one value, so a DC whose
+// traffic starts mid-interval was planned at its first partial average
+// (async start: the round after Hong Kong's start planned 754 pkt/s on
+// hong-kong→hong-kong while it reached 8 400 by the round). With h = 1.1,
+// average 1000 and recent level 3000: 3000 + 3.2·2000. A running series and
+// one without a recent level keep the horizon value; a start whose recent
+// level is below its average extrapolates nothing.
+func TestForecasterPlansAStartFromTheRecentLevel(t *testing.T) {
+	f, err := NewBankForecaster("kalman")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHorizon(1.1)
+	run, born, restart, norecent, falling := SeriesKey(KindDP, "a", "a"), SeriesKey(KindDP, "b", "b"),
+		SeriesKey(KindDP, "c", "c"), SeriesKey(KindDP, "d", "d"), SeriesKey(KindDP, "e", "e")
+	for _, obs := range []map[string]float64{
+		{run: 1000, restart: 500},
+		{run: 1000, restart: 0},
+		{run: 1000, restart: 1000, born: 1000, norecent: 1000, falling: 1000},
+	} {
+		if err := f.Observe(obs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := []string{run, born, restart, norecent, falling}
+	before := f.Predict(keys)
+	f.SetRecent(map[string]float64{run: 3000, born: 3000, restart: 3000, falling: 400})
+	got := f.Predict(keys)
+	for _, k := range []string{born, restart} {
+		if want := 3000 + 3.2*2000; math.Abs(got[k].Value-want) > 1e-6 {
+			t.Fatalf("%s starting: %g, want %g (without the recent level %g)", k, got[k].Value, want, before[k].Value)
+		}
+	}
+	for _, k := range []string{run, norecent, falling} {
+		if got[k].Value != before[k].Value {
+			t.Fatalf("%s: %g, want the horizon value %g", k, got[k].Value, before[k].Value)
+		}
+	}
+	// the recent level is one round's: the next Predict after SetRecent(nil) drops it
+	f.SetRecent(nil)
+	if g := f.Predict([]string{born})[born].Value; g != before[born].Value {
+		t.Fatalf("recent level kept: %g, want %g", g, before[born].Value)
+	}
+}
+
+// The round gives the forecaster the intake's recent level: a pair that
+// starts mid-interval and ramps (dc1→dc1 from t = 120 s, 100 pkt/s more
+// every second) is planned for its level at the round and beyond, not for
+// its partial interval average (without the recent level the plan is the
+// average: the model has one value).
+func TestRoundPlansAStartingPairFromItsRecentLevel(t *testing.T) {
+	var clk *clock.Virtual
+	start := t0.Add(120 * time.Second)
+	h := newHarness(t, 2, transportCfgNone, Hooks{}, func(i, j int) float64 {
+		if i == 1 && j == 1 {
+			return max(0, 100*clk.Now().Sub(start).Seconds())
+		}
+		return 1000
+	})
+	clk = h.clk
+	f, err := NewBankForecaster("kalman")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHorizon(1.1)
+	if h.eng, err = New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: f, Store: h.store}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.eng.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.runRounds(t, 4)
+	key := SeriesKey(KindDP, "dc1", "dc1")
+	var rec *RoundRecord
+	for _, r := range h.eng.Records() {
+		if _, ok := r.Actual[key]; ok && rec == nil {
+			rec = &r
+		}
+	}
+	if rec == nil {
+		t.Fatal("no round observed the starting pair")
+	}
+	// the first round after the start: the average holds the seconds
+	// before it; the level at the round is ≈ 100 × the seconds since it
+	level := 100 * (rec.Started.Sub(start).Seconds() - RecentReports/2)
+	if avg, got := rec.Actual[key], rec.Predicted[key]; !(avg < level/2 && got > level) {
+		t.Fatalf("round %d (at %v): average %g, level ≈ %g, planned %g: want above the level", rec.Round, rec.Started.Sub(t0), avg, level, got)
+	}
+}
+
+// On a fall the next interval's largest load is at its start, now: the
+// plan takes the recent level instead of the model's estimate of it,
+// between the model's mean and the horizon value. Holt (α = β = 1) on
+// 200, 180, 160 forecasts 140: the horizon value is the interval's start,
+// 150. A recent level of 145 plans 145, 120 plans the model's 140, 170
+// keeps 150; a rise, or a recent level above the last average, keeps the
+// horizon value.
+func TestForecasterPlansAFallFromTheRecentLevel(t *testing.T) {
+	f, err := NewBankForecaster("holt:alpha=1,beta=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHorizon(1.1)
+	keys := []string{"dp/a/a", "dp/a/b", "dp/a/c", "dp/a/d", "dp/b/b"}
+	for _, x := range []float64{200, 180, 160} {
+		if err := f.Observe(map[string]float64{keys[0]: x, keys[1]: x, keys[2]: x, keys[3]: x, keys[4]: 360 - x}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := f.Predict(keys)
+	if before[keys[0]].Value != 150 || before[keys[4]].Value != 200+1.1*20+20 {
+		t.Fatalf("premise: horizon values %v", before)
+	}
+	f.SetRecent(map[string]float64{keys[0]: 145, keys[1]: 120, keys[2]: 170, keys[3]: 165, keys[4]: 150})
+	got := f.Predict(keys)
+	for k, want := range map[string]float64{keys[0]: 145, keys[1]: 140, keys[2]: 150, keys[3]: 150, keys[4]: before[keys[4]].Value} {
+		if math.Abs(got[k].Value-want) > 1e-9 {
+			t.Fatalf("%s: %g, want %g", k, got[k].Value, want)
 		}
 	}
 }

@@ -38,7 +38,24 @@ type intake struct {
 	sums    map[string]map[string]float64 // series key → reporter → Σ rate
 	delay   map[string]float64            // delay key → Σ ms
 	delayN  map[string]int
+	// latest holds each reporter's ("kind/dc") last RecentReports
+	// workload reports of the interval (recent).
+	latest map[string]*lastReports
 }
+
+// lastReports is a ring of a reporter's last RecentReports pair lists;
+// their buffers are reused, so a report costs no allocation once the ring
+// is full.
+type lastReports struct {
+	pairs [RecentReports][]protocol.PairLoad
+	n     int // reports kept (≤ RecentReports)
+	next  int // the slot the next report overwrites
+}
+
+// RecentReports is how many of a reporter's last workload reports of an
+// interval make a series' recent level (intake.recent): 5 one-second
+// reports in the simulator, enough to average out a second's noise.
+const RecentReports = 5
 
 func newIntake() intake {
 	return intake{
@@ -46,6 +63,7 @@ func newIntake() intake {
 		sums:    map[string]map[string]float64{},
 		delay:   map[string]float64{},
 		delayN:  map[string]int{},
+		latest:  map[string]*lastReports{},
 	}
 }
 
@@ -86,6 +104,16 @@ func checkReport(r protocol.WorkloadReport, known map[string]bool) error {
 
 func (in *intake) add(r protocol.WorkloadReport) {
 	in.reports[r.Kind+"/"+r.DC]++
+	if r.Kind != KindDelay {
+		l := in.latest[r.Kind+"/"+r.DC]
+		if l == nil {
+			l = &lastReports{}
+			in.latest[r.Kind+"/"+r.DC] = l
+		}
+		l.pairs[l.next] = append(l.pairs[l.next][:0], r.Pairs...)
+		l.next = (l.next + 1) % RecentReports
+		l.n = min(l.n+1, RecentReports)
+	}
 	for _, p := range r.Pairs {
 		k := SeriesKey(r.Kind, p.Entry, p.Exit)
 		m := in.sums[k]
@@ -100,6 +128,27 @@ func (in *intake) add(r protocol.WorkloadReport) {
 		in.delay[k] += ms
 		in.delayN[k]++
 	}
+}
+
+// recent returns each workload series' level at the interval's end: Σ
+// over reporting DCs of the mean of the pair's rate over that DC's last
+// RecentReports reports of the kind (a pair missing from a report counts
+// as 0, as in averages). A series no report of the interval named is
+// absent.
+func (in *intake) recent() map[string]float64 {
+	out := make(map[string]float64, len(in.sums))
+	for k := range in.sums {
+		out[k] = 0
+	}
+	for rk, l := range in.latest {
+		kind, _, _ := strings.Cut(rk, "/")
+		for _, pairs := range l.pairs[:l.n] {
+			for _, p := range pairs {
+				out[SeriesKey(kind, p.Entry, p.Exit)] += p.Rate / float64(l.n)
+			}
+		}
+	}
+	return out
 }
 
 // averages returns the interval averages and which kinds got any report.

@@ -1,6 +1,7 @@
 package global
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -135,5 +136,87 @@ func TestSilentSeriesRules(t *testing.T) {
 	}
 	if rec.Actual["delay/dc0/dc1"] != 5 { // same group
 		t.Fatalf("delay average %v", rec.Actual["delay/dc0/dc1"])
+	}
+}
+
+// recent is the level at the interval's end: per reporter the mean over its
+// last RecentReports reports (a missing pair counts 0), summed over
+// reporters; a pair that stopped before them is 0, delays have none.
+func TestIntakeRecent(t *testing.T) {
+	pl := func(a, b string, r float64) []protocol.PairLoad {
+		return []protocol.PairLoad{{Entry: a, Exit: b, Rate: r}}
+	}
+	in := newIntake()
+	for i := range 20 {
+		in.add(protocol.WorkloadReport{DC: "a", Kind: KindDP, Pairs: pl("a", "b", float64(100*i))})
+		if i < 3 {
+			in.add(protocol.WorkloadReport{DC: "a", Kind: KindCP, Pairs: pl("a", "a", 50)})
+		}
+	}
+	in.add(protocol.WorkloadReport{DC: "b", Kind: KindDP, Pairs: pl("a", "b", 40)})
+	in.add(protocol.WorkloadReport{DC: "b", Kind: KindDP})
+	in.add(protocol.WorkloadReport{DC: "a", Kind: KindDelay, DelaysMs: map[string]float64{"b": 10}})
+	got := in.recent()
+	// a's last 5 DP reports: 1500 … 1900 (mean 1700); b's: 40 and nothing (20)
+	want := map[string]float64{"dp/a/b": 1700 + 20, "cp/a/a": 50}
+	if len(got) != len(want) {
+		t.Fatalf("recent %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if math.Abs(got[k]-v) > 1e-9 {
+			t.Fatalf("recent %s = %g, want %g (all: %v)", k, got[k], v, got)
+		}
+	}
+	in.add(protocol.WorkloadReport{DC: "a", Kind: KindDP, Pairs: pl("b", "a", 7)})
+	for range RecentReports {
+		in.add(protocol.WorkloadReport{DC: "a", Kind: KindDP})
+	}
+	got = in.recent()
+	if v, ok := got["dp/b/a"]; !ok || v != 0 || got["dp/a/b"] != 20 {
+		t.Fatalf("pairs gone from a's last reports: %v, want dp/b/a 0 and dp/a/b b's 20", got)
+	}
+}
+
+// One interval of the intake at scale: n DCs, each sending 50 one-second DP
+// reports with a pair per exit DC (n² series), then the round's averages
+// and recent levels. Reports (add, which keeps each reporter's last
+// RecentReports pair lists) and the round's reads are timed apart.
+//
+//	go test -run xxx -bench BenchmarkIntakeInterval -benchmem ./controller/global/
+func BenchmarkIntakeInterval(b *testing.B) {
+	for _, n := range []int{50, 200} {
+		reps := make([]protocol.WorkloadReport, n)
+		for i := range n {
+			r := protocol.WorkloadReport{DC: fmt.Sprintf("dc%d", i), Kind: KindDP}
+			for j := range n {
+				r.Pairs = append(r.Pairs, protocol.PairLoad{Entry: r.DC, Exit: fmt.Sprintf("dc%d", j), Rate: float64(100 + i + j)})
+			}
+			reps[i] = r
+		}
+		fill := func() intake {
+			in := newIntake()
+			for range 50 {
+				for _, r := range reps {
+					in.add(r)
+				}
+			}
+			return in
+		}
+		b.Run(fmt.Sprintf("dcs=%d/add", n), func(b *testing.B) {
+			for range b.N {
+				fill()
+			}
+		})
+		in := fill()
+		b.Run(fmt.Sprintf("dcs=%d/averages", n), func(b *testing.B) {
+			for range b.N {
+				in.averages()
+			}
+		})
+		b.Run(fmt.Sprintf("dcs=%d/recent", n), func(b *testing.B) {
+			for range b.N {
+				in.recent()
+			}
+		})
 	}
 }

@@ -162,6 +162,15 @@ type Config struct {
 	TrimBuffer bool `json:"trimBuffer" yaml:"trimBuffer"`
 	// BufferSpare is how many buffered instances per VNF TrimBuffer keeps.
 	BufferSpare int `json:"bufferSpare" yaml:"bufferSpare"`
+	// TrimEmpty: a buffered instance beyond BufferSpare per VNF whose flows
+	// have all ended is destroyed at once (the tick), not at the next
+	// interval's trim or τ: an empty buffered VM costs and carries nothing,
+	// and the round's plan did not need it.
+	TrimEmpty bool `json:"trimEmpty" yaml:"trimEmpty"`
+	// ScaleIn moves one instance to the buffer between rounds when the
+	// VNF's measured load has stayed for a window under what one instance
+	// fewer carries (scalein.go); off: only a round scales in.
+	ScaleIn ScaleIn `json:"scaleIn" yaml:"scaleIn"`
 	// ReactiveCooldown is the least time between two reactive scale-outs of
 	// one VNF (default: OverloadWindow).
 	ReactiveCooldown time.Duration `json:"reactiveCooldown" yaml:"reactiveCooldown"`
@@ -288,6 +297,9 @@ func (c Config) withDefaults() (_ Config, err error) {
 	}
 	if out.Tau == 0 {
 		out.Tau = 10
+	}
+	if out.ScaleIn, err = out.ScaleIn.withDefaults("local: config scaleIn"); err != nil {
+		return c, err
 	}
 	if out.BufferSpare < 0 {
 		return c, fmt.Errorf("local: config bufferSpare %d: must not be negative", out.BufferSpare)

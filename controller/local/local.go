@@ -34,6 +34,7 @@ type inst struct {
 	streak       [nMetrics]int // consecutive samples over threshold, per metric
 	lastSeen     time.Time     // controller time of the last sign of life
 	drainSince   time.Time     // when it started draining
+	bufferedAt   time.Time     // when it last went to the buffer
 	watch        clock.Timer   // stats watchdog
 	launching    bool          // Launch call in flight
 	terminating  bool          // to be (or being) terminated
@@ -69,6 +70,9 @@ type vnfState struct {
 	// intervals before (a decision undone soon after it was taken).
 	churn int
 	hold  *Hold // operator's standing bound (manual.go)
+	// lowTicks counts the consecutive ticks whose measured load fitted on
+	// one working instance fewer (scalein.go).
+	lowTicks int
 }
 
 // ChurnIntervals: an instance reused from the buffer within this many
@@ -731,6 +735,8 @@ func (c *Controller) onTick() {
 			ops = append(ops, c.fillLocked(vs, vs.deficitReason, vs.deficitDetail)...)
 		}
 		ops = append(ops, c.reactiveLocked(vs)...)
+		c.scaleInLocked(vs)
+		ops = append(ops, c.trimEmptyLocked(vs)...)
 	}
 	c.crashResetLocked()
 	ids := make([]string, 0, len(c.insts))
@@ -986,3 +992,7 @@ func (c *Controller) DC() string { return c.cfg.DC }
 // Reactive reports whether the controller scales out on overload between
 // rounds (Config.Reactive: the strategy's choice).
 func (c *Controller) Reactive() bool { return c.cfg.Reactive }
+
+// ScalesIn reports whether the controller scales in between rounds
+// (Config.ScaleIn with reactive scaling on).
+func (c *Controller) ScalesIn() bool { return c.cfg.ScaleIn.On && c.cfg.Reactive }

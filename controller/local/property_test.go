@@ -3,6 +3,7 @@ package local
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 //   - right after a broadcast the working count equals the target (no quota),
 //     or is at most the target while a crash-loop backoff holds launches back;
 //   - an instance destroyed for expiry had no active flows;
-//   - the interval equals the number of completed rounds.
+//   - the interval equals the number of completed rounds;
+//   - a between-round scale-in (ScaleIn) leaves at least max(Min, 1)
+//     working instances.
 func TestControllerInvariants(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		var e *env
@@ -38,6 +41,8 @@ func TestControllerInvariants(t *testing.T) {
 		cfg := fwConfig(rapid.IntRange(0, 2).Draw(rt, "min"))
 		cfg.Reactive = rapid.Bool().Draw(rt, "reactive")
 		cfg.Tau = uint64(rapid.IntRange(1, 3).Draw(rt, "tau"))
+		cfg.ScaleIn = ScaleIn{On: rapid.Bool().Draw(rt, "scaleIn"), Window: time.Duration(rapid.IntRange(1, 5).Draw(rt, "scaleInWindow")) * time.Second}
+		cfg.TrimBuffer, cfg.TrimEmpty = rapid.Bool().Draw(rt, "trim"), rapid.Bool().Draw(rt, "trimEmpty")
 		e = newEnvTB(rt, cfg, opts)
 		defer e.c.Stop()
 		var round uint64
@@ -94,6 +99,12 @@ func TestControllerInvariants(t *testing.T) {
 			"": func(rt *rapid.T) {
 				if len(violations) > 0 {
 					rt.Fatalf("%v", violations)
+				}
+				for _, a := range e.actions(KindBuffer, ReasonUnderload) {
+					var left int
+					if _, err := fmt.Sscanf(a.Detail[strings.Index(a.Detail, "fits on ")+len("fits on "):], "%d", &left); err != nil || left < max(cfg.VNFs[0].Min, 1) {
+						rt.Fatalf("underload scale-in %q: leaves %d (%v), Min %d", a.Detail, left, err, cfg.VNFs[0].Min)
+					}
 				}
 				if e.c.Interval() != round {
 					rt.Fatalf("interval %d after %d rounds", e.c.Interval(), round)

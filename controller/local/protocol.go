@@ -341,7 +341,7 @@ func (c *Controller) bufferLocked(vs *vnfState, k int, reason Reason, detail str
 	})
 	for _, in := range cand[:min(k, len(cand))] {
 		in.State = StateBuffered
-		in.BufferedIn = c.interval
+		in.BufferedIn, in.bufferedAt = c.interval, c.clk.Now()
 		vs.buf.PushTail(in.ID, c.interval)
 		c.record(vs.cfg.Name, KindBuffer, reason, in.ID,
 			fmt.Sprintf("%s; to buffer tail with %d active flows", detail, in.Last.Flows))

@@ -54,3 +54,74 @@ func TestTrimBuffer(t *testing.T) {
 		t.Fatalf("negative bufferSpare: %v", err)
 	}
 }
+
+// TrimEmpty: a buffered instance beyond BufferSpare goes as soon as its
+// flows have ended, without waiting for the next interval; one still
+// carrying flows stays (it drains in the buffer), and so do the spare ones.
+func TestTrimEmpty(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		on    bool
+		spare int
+		left  int // buffered after the flows of all 3 ended
+	}{
+		{"off: until the next interval's trim", false, 0, 3},
+		{"on", true, 0, 0},
+		{"on, 1 spare", true, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fwConfig(1)
+			cfg.TrimBuffer, cfg.TrimEmpty, cfg.BufferSpare = true, tc.on, tc.spare
+			e := newEnv(t, cfg, fake.Options{})
+			e.round(1, map[string]int{"firewall": 4})
+			for _, id := range e.ids(StateNormal) {
+				e.load[id] = Stats{CPU: 10, Mem: 20, PktRate: 100, Flows: 3}
+			}
+			e.seconds(2)
+			e.round(2, map[string]int{"firewall": 1})
+			e.seconds(5)
+			if b := len(e.c.Buffer("firewall")); b != 3 {
+				t.Fatalf("buffered %d with their flows running, want 3", b)
+			}
+			for _, id := range e.ids(StateBuffered) {
+				e.load[id] = Stats{CPU: 1, Mem: 20, PktRate: 0, Flows: 0}
+			}
+			e.seconds(2)
+			if b := len(e.c.Buffer("firewall")); b != tc.left {
+				t.Fatalf("buffered %d after their flows ended, want %d", b, tc.left)
+			}
+			n := 0
+			for _, a := range e.c.Actions() {
+				if a.Kind == KindDestroy && strings.Contains(a.Detail, "trimmed when empty") {
+					n++
+				}
+			}
+			if n != 3-tc.left {
+				t.Fatalf("%d destroy actions say the buffer was trimmed when empty, want %d", n, 3-tc.left)
+			}
+		})
+	}
+}
+
+// TrimEmpty waits trimEmptyGrace (2 s) after the buffering for a sample
+// saying the instance is empty, even one that carried nothing: a DNS answer
+// that still names it may bring one more request.
+func TestTrimEmptyGrace(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.TrimBuffer, cfg.TrimEmpty = true, true
+	e := newEnv(t, cfg, fake.Options{})
+	e.round(1, map[string]int{"firewall": 2})
+	e.seconds(2)
+	e.round(2, map[string]int{"firewall": 1})
+	if b := len(e.c.Buffer("firewall")); b != 1 {
+		t.Fatalf("buffered %d, want 1", b)
+	}
+	e.seconds(1)
+	if b := len(e.c.Buffer("firewall")); b != 1 {
+		t.Fatalf("buffered %d 1 s after the round, want 1 (grace 2 s)", b)
+	}
+	e.seconds(2)
+	if b := len(e.c.Buffer("firewall")); b != 0 {
+		t.Fatalf("buffered %d 3 s after the round, want 0", b)
+	}
+}

@@ -102,6 +102,9 @@ const (
 	ReasonReplacement Reason = "replacement" // a working instance failed
 	ReasonExpiry      Reason = "expiry"      // buffered for τ intervals
 	ReasonFailure     Reason = "failure"     // destroying a failed instance
+	// ReasonUnderload: between rounds, the VNF's measured load fitted on
+	// one working instance fewer (Config.ScaleIn).
+	ReasonUnderload Reason = "underload"
 )
 
 // Action is one scale action, for explainability.

@@ -134,17 +134,29 @@ type Config struct {
 }
 
 type pending struct {
+	call   string
 	halves map[Role]Half
 	since  time.Time
 }
 
-// Hook pairs the halves and drives the Programmer. Safe for concurrent use.
+// Hook pairs the halves and drives the Programmer. Safe for concurrent use:
+// mu guards the bookkeeping only; the Programmer runs outside it, one
+// operation per Call-ID at a time (busy), so a slow rule install delays
+// the posts of its own call only.
 type Hook struct {
 	cfg     Config
 	mu      sync.Mutex
 	p       Programmer
 	pending map[string]*pending
-	open    map[string]routing.Call
+	// expiry holds the pending halves in arrival order (since is
+	// non-decreasing): a post drops the expired ones from its front, so it
+	// costs O(1) amortised however many calls are pending. An entry whose
+	// call was opened, ended or re-created meanwhile is skipped.
+	expiry []*pending
+	open   map[string]routing.Call
+	// busy marks a call whose OpenCall or CloseCall runs; the channel
+	// closes when it returns.
+	busy map[string]chan struct{}
 }
 
 // New returns a Hook without Programmer (posts are refused with 503 until
@@ -159,7 +171,7 @@ func New(cfg Config) (*Hook, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	return &Hook{cfg: cfg, pending: map[string]*pending{}, open: map[string]routing.Call{}}, nil
+	return &Hook{cfg: cfg, pending: map[string]*pending{}, open: map[string]routing.Call{}, busy: map[string]chan struct{}{}}, nil
 }
 
 // SetProgrammer attaches the data plane.
@@ -190,46 +202,77 @@ func (h *Hook) Pending() int {
 // reply waits for the rules; ctx's cancellation does not stop them, only
 // Config.Timeout does); a repeated start (a retransmitted 200) of an open
 // call changes nothing, of a call whose opening failed tries again; an end
-// closes the call or forgets its half.
+// closes the call or forgets its half. A post for a call whose rules are
+// being installed or removed waits for that first (up to Config.Timeout);
+// posts for other calls do not wait. A request Parse would refuse is an
+// error naming the field.
 func (h *Hook) Handle(ctx context.Context, r Request) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.p == nil {
-		return ErrNotReady
-	}
-	now := h.cfg.Clock.Now()
-	for id, pd := range h.pending {
-		if now.Sub(pd.since) > h.cfg.PendingTTL {
-			delete(h.pending, id)
-		}
+	if err := h.check(r); err != nil {
+		return err
 	}
 	// the rules outlive the request: the P-CSCF's HTTP client gives up
 	// after a second (http_client connection_timeout) and the call goes on,
 	// so a client that hung up must not cancel an install or a removal
 	// half-way (the removal's entry is gone already: its rules would stay)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Timeout)
-	defer cancel()
+	base := context.WithoutCancel(ctx)
+	// a post of a call whose rule update runs waits for it up to the
+	// timeout (wait); its own update then gets the whole timeout (opCtx)
+	var wait context.Context
+	h.mu.Lock()
+	for {
+		if h.p == nil {
+			h.mu.Unlock()
+			return ErrNotReady
+		}
+		h.expireLocked(h.cfg.Clock.Now())
+		done, busy := h.busy[r.Call]
+		if !busy {
+			break
+		}
+		h.mu.Unlock()
+		if wait == nil {
+			var cancel context.CancelFunc
+			wait, cancel = context.WithTimeout(base, h.cfg.Timeout)
+			defer cancel()
+		}
+		select {
+		case <-done:
+		case <-wait.Done():
+			return fmt.Errorf("call %q: its rule update still runs: %w", clip(r.Call), wait.Err())
+		}
+		h.mu.Lock()
+	}
+	p := h.p
 	if r.Op == "end" {
 		delete(h.pending, r.Call)
 		c, ok := h.open[r.Call]
 		if !ok {
+			h.mu.Unlock()
 			return nil
 		}
 		delete(h.open, r.Call)
-		return h.p.CloseCall(ctx, c)
+		finish := h.markBusyLocked(r.Call)
+		h.mu.Unlock()
+		defer finish()
+		ctx, cancel := h.opCtx(base)
+		defer cancel()
+		return p.CloseCall(ctx, c)
 	}
 	if _, ok := h.open[r.Call]; ok {
+		h.mu.Unlock()
 		return nil
 	}
 	pd := h.pending[r.Call]
 	if pd == nil {
-		pd = &pending{halves: map[Role]Half{}, since: now}
+		pd = &pending{call: r.Call, halves: map[Role]Half{}, since: h.cfg.Clock.Now()}
 		h.pending[r.Call] = pd
+		h.expiry = append(h.expiry, pd)
 	}
 	pd.halves[r.Role] = r.Half
 	a, okA := pd.halves[Caller]
 	b, okB := pd.halves[Callee]
 	if !okA || !okB {
+		h.mu.Unlock()
 		return nil
 	}
 	c := routing.Call{
@@ -237,12 +280,88 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 		CallerSendPort: a.Port, CallerRecvPort: a.Port, CalleeSendPort: b.Port, CalleeRecvPort: b.Port,
 		CallerEntryIP: h.cfg.EntryIP(a.DC), CalleeEntryIP: h.cfg.EntryIP(b.DC),
 	}
-	if err := h.p.OpenCall(ctx, c); err != nil {
-		return err // both halves stay pending: a repeated start tries again
+	finish := h.markBusyLocked(r.Call)
+	h.mu.Unlock()
+	defer finish()
+	ctx, cancel := h.opCtx(base)
+	defer cancel()
+	err := p.OpenCall(ctx, c)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err != nil {
+		// both halves stay pending: a repeated start tries again (the
+		// half is put back if it expired while the install ran)
+		if h.pending[r.Call] == nil {
+			h.pending[r.Call] = pd
+			h.expiry = append(h.expiry, pd)
+		}
+		return err
 	}
-	delete(h.pending, r.Call)
+	if h.pending[r.Call] == pd {
+		delete(h.pending, r.Call)
+	}
 	h.open[r.Call] = c
 	return nil
+}
+
+// check refuses a request Parse would not have produced (Handle is
+// exported: the daemon's tests and other callers need not come through
+// HTTP); errors name the field.
+func (h *Hook) check(r Request) error {
+	n := h.cfg.DCs
+	switch {
+	case r.Op != "start" && r.Op != "end":
+		return fmt.Errorf("op: %q is not start or end", r.Op)
+	case r.Role != Caller && r.Role != Callee:
+		return fmt.Errorf("role: %q is not caller or callee", r.Role)
+	case r.Call == "":
+		return errors.New("call: the Call-ID is empty")
+	case r.DC < 0 || r.DC >= n:
+		return fmt.Errorf("dc: %d is not one of 0..%d", r.DC, n-1)
+	case r.Op == "start" && r.Half.DC != r.DC:
+		return fmt.Errorf("half.dc: %d is not the posting datacenter %d", r.Half.DC, r.DC)
+	case r.Op == "start" && r.Half.Port == 0:
+		return errors.New("half.port: 0 is not a media port")
+	}
+	return nil
+}
+
+// expireLocked drops the halves older than PendingTTL; a call whose
+// install runs keeps its halves (they are put back if the install fails).
+func (h *Hook) expireLocked(now time.Time) {
+	n := 0
+	for _, pd := range h.expiry {
+		if now.Sub(pd.since) <= h.cfg.PendingTTL {
+			break
+		}
+		n++
+		if h.pending[pd.call] == pd {
+			delete(h.pending, pd.call)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	clear(h.expiry[:n]) // let the dropped halves be collected
+	h.expiry = h.expiry[n:]
+}
+
+// opCtx bounds one Programmer call by Config.Timeout.
+func (h *Hook) opCtx(base context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(base, h.cfg.Timeout)
+}
+
+// markBusyLocked marks call's rule update running; the returned func ends
+// it (taking mu).
+func (h *Hook) markBusyLocked(call string) (finish func()) {
+	done := make(chan struct{})
+	h.busy[call] = done
+	return func() {
+		h.mu.Lock()
+		delete(h.busy, call)
+		h.mu.Unlock()
+		close(done)
+	}
 }
 
 // Handler serves the hook below prefix (e.g. "/media/v1").

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -224,6 +227,258 @@ func FuzzParse(f *testing.F) {
 		}
 		if r.DC < 0 || r.DC >= 4 || r.Call == "" || (r.Op == "start" && (r.Half.Port == 0 || r.Half.DC != r.DC)) {
 			t.Fatalf("accepted %+v", r)
+		}
+	})
+}
+
+// blockingProg is a Programmer whose OpenCall of a call with CallerIP slow
+// blocks until release is closed (a slow ovs-ofctl run) and fails with
+// fail when set; the other calls go through at once.
+type blockingProg struct {
+	slow    routing.IPv4
+	entered chan struct{} // receives once the slow install has started
+	release chan struct{}
+	fail    error
+	mu      sync.Mutex
+	opened  []routing.Call
+	closed  []routing.Call
+}
+
+func (f *blockingProg) OpenCall(ctx context.Context, c routing.Call) error {
+	if c.CallerIP == f.slow {
+		f.entered <- struct{}{}
+		<-f.release
+		if f.fail != nil {
+			return f.fail
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opened = append(f.opened, c)
+	return nil
+}
+
+func (f *blockingProg) CloseCall(ctx context.Context, c routing.Call) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = append(f.closed, c)
+	return nil
+}
+
+func (f *blockingProg) counts() (opened, closed int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.opened), len(f.closed)
+}
+
+// handleAsync runs Handle in a goroutine; its error arrives on the channel.
+func handleAsync(h *Hook, r Request) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- h.Handle(context.Background(), r) }()
+	return ch
+}
+
+// waitErr waits for an asynchronous post's answer; the bound is only a
+// failure deadline for a post that never returns.
+func waitErr(t *testing.T, what string, ch <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: no answer while another call's rules are being installed", what)
+		return nil
+	}
+}
+
+func starts(call string, callerIP routing.IPv4) (callee, caller Request) {
+	return Request{Op: "start", DC: 2, Role: Callee, Call: call, Half: Half{DC: 2, IP: 7, Port: 6002}},
+		Request{Op: "start", DC: 0, Role: Caller, Call: call, Half: Half{DC: 0, IP: callerIP, Port: 6000}}
+}
+
+// While call a's rules are being installed (OpenCall blocks), the posts of
+// another call b are answered and b opens: the hook's lock is not held
+// across the Programmer (before, every post waited for a's install). A
+// repeated start and an end of a itself wait for the install and then
+// apply in order: a opened once, then closed.
+func TestSlowInstallDoesNotHoldOtherCalls(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	h, err := New(Config{DCs: 4, EntryIP: entry, Clock: clk, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &blockingProg{slow: 5, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	h.SetProgrammer(f)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(f.release)
+		}
+	}
+	defer release()
+
+	aCallee, aCaller := starts("a", 5)
+	if err := h.Handle(context.Background(), aCallee); err != nil {
+		t.Fatal(err)
+	}
+	aDone := handleAsync(h, aCaller)
+	<-f.entered // a's install runs and blocks
+
+	bCallee, bCaller := starts("b", 6)
+	if err := waitErr(t, "b's first half", handleAsync(h, bCallee)); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitErr(t, "b's completing half", handleAsync(h, bCaller)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.Open()["b"]; !ok || h.Pending() != 1 {
+		t.Fatalf("b not open beside a's install: open %v pending %d", h.Open(), h.Pending())
+	}
+
+	again := handleAsync(h, aCaller) // a retransmitted 200 of a
+	end := handleAsync(h, Request{Op: "end", DC: 0, Role: Caller, Call: "a"})
+	release()
+	for what, ch := range map[string]<-chan error{"a's install": aDone, "a's repeated start": again, "a's end": end} {
+		if err := waitErr(t, what, ch); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// the end may have come before or after the repeated start: either way
+	// a opened once and closed once (a start after the end is a new half)
+	opened, closed := f.counts()
+	if opened != 2 || closed != 1 {
+		t.Fatalf("opened %d closed %d, want a and b opened once, a closed once", opened, closed)
+	}
+	if _, ok := h.Open()["a"]; ok {
+		t.Fatalf("a still open after its end: %v", h.Open())
+	}
+}
+
+// A failed install keeps both halves for a retry even when they expired
+// while it ran (another call's post dropped them meanwhile).
+func TestFailedSlowInstallKeepsExpiredHalves(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	h, err := New(Config{DCs: 4, EntryIP: entry, Clock: clk, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &blockingProg{slow: 5, entered: make(chan struct{}, 1), release: make(chan struct{}), fail: errors.New("ovs-ofctl: timed out")}
+	h.SetProgrammer(f)
+	aCallee, aCaller := starts("a", 5)
+	if err := h.Handle(context.Background(), aCallee); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(60 * time.Second)
+	aDone := handleAsync(h, aCaller)
+	<-f.entered
+	clk.Advance(5 * time.Second) // a's callee half is 65 s old
+	bCallee, _ := starts("b", 6)
+	if err := waitErr(t, "b's half", handleAsync(h, bCallee)); err != nil {
+		t.Fatal(err)
+	}
+	close(f.release)
+	if err := waitErr(t, "a's install", aDone); err == nil {
+		t.Fatal("a failed install answered success")
+	}
+	if h.Pending() != 2 {
+		t.Fatalf("pending %d after a's failed install, want a and b", h.Pending())
+	}
+}
+
+// BenchmarkPost: one call's start and end posts with pending other calls
+// each waiting for its second half (the hook holds them for 64 s).
+func BenchmarkPost(b *testing.B) {
+	for _, n := range []int{10, 1000, 10000} {
+		b.Run(fmt.Sprintf("pending=%d", n), func(b *testing.B) {
+			clk := clock.NewVirtual(time.Unix(0, 0))
+			h, err := New(Config{DCs: 4, EntryIP: entry, Clock: clk})
+			if err != nil {
+				b.Fatal(err)
+			}
+			h.SetProgrammer(&fakeProg{})
+			ctx := context.Background()
+			for i := range n {
+				r, _ := starts(fmt.Sprintf("p%d", i), 5)
+				if err := h.Handle(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			r, _ := starts("x", 5)
+			end := Request{Op: "end", DC: 2, Role: Callee, Call: "x"}
+			runtime.GC() // the set-up's garbage is not the posts' cost
+			b.ResetTimer()
+			for range b.N {
+				if err := h.Handle(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+				if err := h.Handle(ctx, end); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if h.Pending() != n {
+				b.Fatalf("pending %d, want %d", h.Pending(), n)
+			}
+		})
+	}
+}
+
+// Handle is exported: a request Parse would not produce (an unknown or
+// negative datacenter, a half from another DC than the post's, no role,
+// no Call-ID, port 0, another operation) is an error naming the field and
+// leaves nothing pending or open. Before, it was taken: a half of DC 9 made
+// a call whose entry datacenter does not exist, which the data plane
+// skipped (the call answered 204 with no media path).
+func TestHandleRefusesWhatParseWould(t *testing.T) {
+	h, f, _ := newHook(t)
+	ok := Request{Op: "start", DC: 1, Role: Callee, Call: "a", Half: Half{DC: 1, IP: 1, Port: 2}}
+	for _, tc := range []struct {
+		field string
+		edit  func(r *Request)
+	}{
+		{"dc", func(r *Request) { r.DC, r.Half.DC = 9, 9 }},
+		{"dc", func(r *Request) { r.DC, r.Half.DC = -1, -1 }},
+		{"half.dc", func(r *Request) { r.Half.DC = 3 }},
+		{"half.port", func(r *Request) { r.Half.Port = 0 }},
+		{"role", func(r *Request) { r.Role = "" }},
+		{"call", func(r *Request) { r.Call = "" }},
+		{"op", func(r *Request) { r.Op = "stop" }},
+		{"dc", func(r *Request) { *r = Request{Op: "end", DC: 4, Role: Caller, Call: "a"} }},
+	} {
+		r := ok
+		tc.edit(&r)
+		err := h.Handle(context.Background(), r)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.field+":") {
+			t.Errorf("%+v: %v, want an error naming %s", r, err, tc.field)
+		}
+	}
+	if h.Pending() != 0 || len(h.Open()) != 0 || len(f.opened) != 0 {
+		t.Fatalf("bad requests stored: pending %d open %v", h.Pending(), h.Open())
+	}
+}
+
+// FuzzHandle: any request is answered (no panic); what Handle accepts is
+// within the hook's datacenters, and an opened call's entry DCs are too.
+func FuzzHandle(f *testing.F) {
+	f.Add("start", 1, "callee", "a", 1, uint32(1), uint16(2), "start", 0, "caller", 0, uint32(3), uint16(4))
+	f.Add("start", 9, "callee", "a", 9, uint32(1), uint16(2), "start", 0, "caller", 0, uint32(3), uint16(4))
+	f.Add("end", -1, "", "", 0, uint32(0), uint16(0), "x", 3, "caller", 2, uint32(3), uint16(0))
+	f.Fuzz(func(t *testing.T, op1 string, dc1 int, role1, call string, hdc1 int, ip1 uint32, port1 uint16,
+		op2 string, dc2 int, role2 string, hdc2 int, ip2 uint32, port2 uint16) {
+		h, fp, _ := newHook(t)
+		for _, r := range []Request{
+			{Op: op1, DC: dc1, Role: Role(role1), Call: call, Half: Half{DC: hdc1, IP: routing.IPv4(ip1), Port: port1}},
+			{Op: op2, DC: dc2, Role: Role(role2), Call: call, Half: Half{DC: hdc2, IP: routing.IPv4(ip2), Port: port2}},
+		} {
+			if err := h.Handle(context.Background(), r); err == nil && (r.DC < 0 || r.DC >= 4) {
+				t.Fatalf("accepted %+v", r)
+			}
+		}
+		for _, c := range fp.opened {
+			if c.CallerDC < 0 || c.CallerDC >= 4 || c.CalleeDC < 0 || c.CalleeDC >= 4 {
+				t.Fatalf("opened %+v", c)
+			}
 		}
 	})
 }

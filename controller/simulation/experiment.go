@@ -73,6 +73,11 @@ type Experiment struct {
 	// waiting τ.
 	TrimBuffer  bool
 	BufferSpare int
+	// TrimEmpty: an emptied buffered instance goes at once
+	// (local.Config.TrimEmpty).
+	TrimEmpty bool
+	// ScaleIn: between-round scale-in (local.Config.ScaleIn).
+	ScaleIn bool
 	// ImproveBudget: the planner's joint improvement phase budget in pair
 	// searches (fsm.Policy.ImproveBudget; 0: off).
 	ImproveBudget int
@@ -116,6 +121,8 @@ type file struct {
 	PlanHorizon     *bool          `yaml:"planHorizon"`
 	TrimBuffer      *bool          `yaml:"trimBuffer"`
 	BufferSpare     *int           `yaml:"bufferSpare"`
+	TrimEmpty       *bool          `yaml:"trimEmpty"`
+	ScaleIn         *bool          `yaml:"scaleIn"`
 	ImproveBudget   int            `yaml:"improveBudget"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
@@ -319,6 +326,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	d := system.Defaults // the daemon's too (docs/reproduction.md, "Defaults")
 	e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = d.TargetUtilization, d.WarmStart, d.ScaleInGuard, d.LocalFirst
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.Predictor = d.PlanHorizon, d.TrimBuffer, d.BufferSpare, d.Predictor
+	e.TrimEmpty, e.ScaleIn = d.TrimEmpty, d.ScaleIn
 	setIf(&e.TargetUtilization, f.TargetUtil)
 	setIf(&e.WarmStart, f.WarmStart)
 	setIf(&e.ScaleInGuard, f.ScaleInGuard)
@@ -326,6 +334,8 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	setIf(&e.PlanHorizon, f.PlanHorizon)
 	setIf(&e.TrimBuffer, f.TrimBuffer)
 	setIf(&e.BufferSpare, f.BufferSpare)
+	setIf(&e.TrimEmpty, f.TrimEmpty)
+	setIf(&e.ScaleIn, f.ScaleIn)
 	if e.BufferSpare < 0 || e.BufferSpare > 100 {
 		return nil, fmt.Errorf("experiment bufferSpare %d: must be in 0..100", e.BufferSpare)
 	}

@@ -55,12 +55,13 @@ func f0(x float64) string { return strconv.FormatFloat(x, 'f', 0, 64) }
 type Ratio struct {
 	Strategy                  string
 	VMSeconds, BufferedVMSecs float64
-	VsReactive, VsFloor       float64 // VM-seconds ratios (NaN without a reactive run / floor)
+	VsReactive, VsFloor       float64 // VM-seconds ratios (VsReactive NaN without a reactive run)
 	DPLoss, LossVsReactive    float64
 }
 
-// Ratios compares every run with the reactive-only one among them (ratios
-// are NaN when there is none or its value is 0).
+// Ratios compares every run with the reactive-only one among them (the
+// ÷reactive ratios are NaN when there is none; a ratio to 0 is +Inf, or 1
+// when both are 0: see ratio).
 func Ratios(results []*Result) []Ratio {
 	var ref *Summary
 	for _, r := range results {
@@ -69,23 +70,41 @@ func Ratios(results []*Result) []Ratio {
 			ref = &s
 		}
 	}
-	div := func(a, b float64) float64 {
-		if b == 0 {
-			return math.NaN()
-		}
-		return a / b
-	}
 	out := make([]Ratio, 0, len(results))
 	for _, r := range results {
 		s := r.Summarize()
 		x := Ratio{Strategy: s.Strategy, VMSeconds: s.VMSeconds, BufferedVMSecs: s.BufferedVMSeconds, DPLoss: s.DPLoss,
-			VsFloor: div(s.VMSeconds, s.FloorVMSeconds), VsReactive: math.NaN(), LossVsReactive: math.NaN()}
+			VsFloor: ratio(s.VMSeconds, s.FloorVMSeconds), VsReactive: math.NaN(), LossVsReactive: math.NaN()}
 		if ref != nil {
-			x.VsReactive, x.LossVsReactive = div(s.VMSeconds, ref.VMSeconds), div(s.DPLoss, ref.DPLoss)
+			x.VsReactive, x.LossVsReactive = ratio(s.VMSeconds, ref.VMSeconds), ratio(s.DPLoss, ref.DPLoss)
 		}
 		out = append(out, x)
 	}
 	return out
+}
+
+// ratio is a/b, defined where b is 0 too (reactive-only losing nothing, as
+// scripts/sweep.sh counts it): +Inf when a is not 0, 1 when both are.
+func ratio(a, b float64) float64 {
+	switch {
+	case b != 0:
+		return a / b
+	case a == 0:
+		return 1
+	}
+	return math.Inf(1)
+}
+
+// fmtRatio prints a ratio for the table: "inf" for +Inf, "-" when there is
+// nothing to compare with (NaN), else three decimals.
+func fmtRatio(x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "-"
+	case math.IsInf(x, 1):
+		return "inf"
+	}
+	return strconv.FormatFloat(x, 'f', 3, 64)
 }
 
 // WriteRatioTable prints the ratio table (strategy: VM-seconds, buffered,
@@ -94,7 +113,8 @@ func WriteRatioTable(w io.Writer, results []*Result) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "%-10s %10s %9s %8s %8s %8s %8s\n", "strategy", "vm_s", "buffered", "÷react", "÷floor", "dp_loss", "÷react")
 	for _, x := range Ratios(results) {
-		fmt.Fprintf(bw, "%-10s %10.0f %9.0f %8.3f %8.3f %7.3f%% %8.3f\n", x.Strategy, x.VMSeconds, x.BufferedVMSecs, x.VsReactive, x.VsFloor, 100*x.DPLoss, x.LossVsReactive)
+		fmt.Fprintf(bw, "%-10s %10.0f %9.0f %8s %8s %7.3f%% %8s\n", x.Strategy, x.VMSeconds, x.BufferedVMSecs,
+			fmtRatio(x.VsReactive), fmtRatio(x.VsFloor), 100*x.DPLoss, fmtRatio(x.LossVsReactive))
 	}
 	if len(results) > 0 {
 		fmt.Fprintf(bw, "floor (%s): %.0f VM-s\n", results[0].Strategy.Name(), results[0].Cost.FloorVMSeconds)

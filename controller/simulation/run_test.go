@@ -181,9 +181,11 @@ func TestStrategiesAsyncStart(t *testing.T) {
 // warm start, scale-in guard, plan horizon, buffer trimmed to 0 spare), on
 // async start with every DC's ramp (Tokyo → Hong Kong delay 0 s, the
 // traffic ends at 870 s, cut at 900 s), hybrid pays at most 0.88 ×
-// reactive-only's VM-seconds, loses at most 0.7 × its DP packets and stays
-// within 1.35 × the per-second floor (measured 0.816, 0.61, 1.291 since the
-// horizon follows the last change, 0.831, 0.619, 1.292 before; with the
+// reactive-only's VM-seconds, loses at most 0.5 × its DP packets (the issue's
+// goal) and stays within 1.35 × the per-second floor (measured 0.825, 0.03,
+// 1.290 (loss 0.0002 against 0.0075) since a starting series is planned from its recent level — session
+// 6; 0.816, 0.61, 1.291 before, so the loss bound fails without it; 0.831,
+// 0.619, 1.292 before the horizon followed the last change; with the
 // issue-5 options the same run measured 0.914, 2.995, 1.437, so every bound
 // fails without the new defaults).
 func TestDefaultsBeatReactive(t *testing.T) {
@@ -199,8 +201,8 @@ func TestDefaultsBeatReactive(t *testing.T) {
 	r := runExp(t, e, strategy.Reactive, 1).Summarize()
 	t.Logf("hybrid VM-s %.0f (buffered %.0f, floor %.0f) loss %.4f; reactive VM-s %.0f loss %.4f",
 		h.VMSeconds, h.BufferedVMSeconds, h.FloorVMSeconds, h.DPLoss, r.VMSeconds, r.DPLoss)
-	if h.VMSeconds > 0.88*r.VMSeconds || h.DPLoss > 0.7*r.DPLoss || h.VMSeconds > 1.35*h.FloorVMSeconds {
-		t.Fatalf("hybrid VM-s %.0f (%.3f × reactive, %.3f × floor), DP loss %.4f (%.3f × reactive): want ≤ 0.88, ≤ 1.35, ≤ 0.7",
+	if h.VMSeconds > 0.88*r.VMSeconds || h.DPLoss > 0.5*r.DPLoss || h.VMSeconds > 1.35*h.FloorVMSeconds {
+		t.Fatalf("hybrid VM-s %.0f (%.3f × reactive, %.3f × floor), DP loss %.4f (%.3f × reactive): want ≤ 0.88, ≤ 1.35, ≤ 0.5",
 			h.VMSeconds, h.VMSeconds/r.VMSeconds, h.VMSeconds/h.FloorVMSeconds, h.DPLoss, h.DPLoss/r.DPLoss)
 	}
 }

@@ -28,16 +28,26 @@ type Scaling struct {
 	// and DC at each new interval instead of after τ (local.Config).
 	TrimBuffer  bool
 	BufferSpare int
+	// TrimEmpty destroys a buffered instance beyond BufferSpare once its
+	// flows have ended (local.Config.TrimEmpty).
+	TrimEmpty bool
+	// ScaleIn: between rounds, a local controller buffers one instance
+	// when the measured load has stayed under what one fewer carries
+	// (local.Config.ScaleIn; hybrid only: it needs rounds and reactive
+	// reuse).
+	ScaleIn bool
 }
 
 // Defaults are the scaling options of a deployment that does not set them,
 // chosen on the section-6 and daily-traffic sweep (issue 16,
 // docs/reproduction.md "Defaults", scripts/sweep.sh). Before issue 16:
 // ar1, utilisation 1, no warm start, no guard, not local-first, no
-// horizon, no trim.
+// horizon, no trim. Session 6 (docs/reproduction.md "Session 6:
+// between-round scale-in"): TrimEmpty on (was absent, i.e. off); ScaleIn
+// measured and left off.
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
-	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0,
+	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false,
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

@@ -72,7 +72,7 @@ func TestStrategiesInEveryMode(t *testing.T) {
 				}
 				rec := &wrapRecorder{wrapped: map[string]int{}, updates: map[string]int{}}
 				base := Config{Topology: top, Policy: pol, Strategy: strat, Global: global.Config{Interval: interval},
-					Local: local.Config{StatsTimeout: -1}, VNFs: vnfs, InitialRound: true}
+					Local: local.Config{StatsTimeout: -1, ScaleIn: local.ScaleIn{On: true}}, VNFs: vnfs, InitialRound: true}
 				var systems []*System
 				var engineSys *System
 				switch mode {
@@ -124,6 +124,12 @@ func TestStrategiesInEveryMode(t *testing.T) {
 					}
 				}
 				for _, s := range systems {
+					for dc, lc := range s.Locals {
+						// between-round scale-in needs rounds and reactive reuse: hybrid only
+						if lc.ScalesIn() != (strat == strategy.Hybrid) {
+							t.Fatalf("%s: between-round scale-in %v with strategy %s", dc, lc.ScalesIn(), strat)
+						}
+					}
 					if err := s.Start(context.Background()); err != nil {
 						t.Fatal(err)
 					}

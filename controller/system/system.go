@@ -210,6 +210,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 			lc.Paths = cfg.WrapPaths(dc, r)
 		}
 		lc.Reactive = cfg.Strategy.Reactive()
+		// between-round scale-in undoes what rounds planned; without
+		// rounds (reactive-only) nothing would plan it back
+		lc.ScaleIn.On = lc.ScaleIn.On && cfg.Strategy.PeriodicRounds()
 		lc.VNFs = nil
 		vnfs := append([]fsm.VNF{top.PCSCF}, top.Stages...)
 		if dc == top.SCSCFDC {

@@ -82,7 +82,8 @@ type Config struct {
 	// MediaEntryIP); an empty hook leaves that DC's P-CSCFs without one.
 	Media func(dc int) (hook string, entryIP netip.Addr)
 	// KeepRunDirs keeps run dirs of terminated instances (dirs of instances
-	// that exited unexpectedly are always kept, for their log).
+	// that exited unexpectedly or were killed are kept for their log, the
+	// last MaxFailedRunDirs of them unless KeepRunDirs).
 	KeepRunDirs bool
 
 	// Clock, Starter, Probe and Stats are the driver's edges; tests replace them.
@@ -186,7 +187,17 @@ type Driver struct {
 	plan       addrPlan
 	subs       map[int]drivers.EventHandler
 	nextSub    int
+	// failedDirs are the kept run dirs of failed instances, oldest first
+	// (at most MaxFailedRunDirs).
+	failedDirs []failedDir
 }
+
+// MaxFailedRunDirs bounds the run dirs of failed instances kept for their
+// logs: a crash loop would otherwise leave one per failure for as long as
+// it lasts.
+const MaxFailedRunDirs = 32
+
+type failedDir struct{ id, dir string }
 
 var _ drivers.Drainer = (*Driver)(nil)
 
@@ -202,6 +213,7 @@ type inst struct {
 	terminating   bool
 	killed        bool // Kill: failed, SIGKILLed at once (run dir kept)
 	wasActive     bool // it reached active once
+	tookOver      bool // it got the address of the instance it replaces
 	exited        bool
 	readyDeadline time.Time
 	killTimer     clock.Timer
@@ -224,7 +236,7 @@ func New(cfg Config) (*Driver, error) {
 	// Kamailio processes of a previous run that was killed hold our addresses.
 	reapStale(cfg.BaseDir, 2*time.Second)
 	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{}, failedAddr: map[string]failedAddr{},
-		plan: addrPlan{quarantine: cfg.Quarantine, now: cfg.Clock.Now}}, nil
+		plan: addrPlan{quarantine: cfg.Quarantine, now: cfg.Clock.Now, held: portsHeld}}, nil
 }
 
 func validID(id string) error {
@@ -287,8 +299,9 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		}
 		d.mu.Lock()
 	}
+	tookOver := false
 	if old, ok := d.failedAddr[spec.Replaces]; ok && spec.Replaces != "" && !d.cfg.NoTakeover && d.plan.takeover(old.addr, dcIdx, role) {
-		addr = old.addr
+		addr, tookOver = old.addr, true
 		delete(d.failedAddr, spec.Replaces)
 	} else {
 		addr, err = d.plan.alloc(dcIdx, role)
@@ -298,7 +311,7 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		return drivers.Instance{}, fmt.Errorf("%w: %v", drivers.ErrCapacity, err)
 	}
 	in := &inst{role: role, dcIdx: dcIdx, addr: addr, dir: filepath.Join(d.cfg.BaseDir, spec.ID), done: make(chan struct{}),
-		released: make(chan struct{})}
+		released: make(chan struct{}), tookOver: tookOver}
 	cmd, err := d.prepare(spec, in)
 	if err == nil {
 		in.proc, err = d.cfg.Starter.Start(cmd)
@@ -518,9 +531,14 @@ func (d *Driver) supervise(in *inst) {
 	if !in.terminating {
 		reason = "unexpected exit: " + exitReason(werr)
 	}
-	if (!in.terminating || in.killed) && in.wasActive {
-		// only an instance that served is taken over: one that died while
-		// booting may have died of its address (a crash loop otherwise)
+	// A failed instance's address is taken over by its replacement when
+	// it served, or when it had itself taken it over (a slot keeps its
+	// address through a crash loop). One that died while booting may have
+	// died of its address (another process holds a port of it): the plan
+	// hands it out again only once its ports bind (a crash loop on it
+	// otherwise).
+	bootDeath := !in.terminating && !in.wasActive
+	if (!in.terminating || in.killed) && (in.wasActive || in.tookOver) {
 		if len(d.failedAddr) >= 1024 { // bounded: only recent failures are taken over
 			clear(d.failedAddr)
 		}
@@ -530,6 +548,14 @@ func (d *Driver) supervise(in *inst) {
 		reason = "killed (failed)"
 	}
 	removeDir := in.terminating && !in.killed && !d.cfg.KeepRunDirs
+	var drop []failedDir // the oldest kept dirs of failed instances
+	if !removeDir && !d.cfg.KeepRunDirs {
+		d.failedDirs = append(d.failedDirs, failedDir{in.info.ID, in.dir})
+		if n := len(d.failedDirs) - MaxFailedRunDirs; n > 0 {
+			drop = slices.Clone(d.failedDirs[:n])
+			d.failedDirs = slices.Delete(d.failedDirs, 0, n)
+		}
+	}
 	ev := drivers.Event{ID: in.info.ID, DC: in.info.DC, VNF: in.info.VNF, State: drivers.StateGone, Reason: reason, At: d.cfg.Clock.Now()}
 	close(in.done)
 	d.mu.Unlock()
@@ -546,7 +572,15 @@ func (d *Driver) supervise(in *inst) {
 		_ = os.RemoveAll(in.dir)
 	}
 	d.mu.Lock()
+	for _, f := range drop {
+		if d.insts[f.id] == nil { // not an ID launched again meanwhile
+			_ = os.RemoveAll(f.dir)
+		}
+	}
 	d.plan.release(in.addr)
+	if bootDeath {
+		d.plan.distrust(in.addr)
+	}
 	close(released)
 	d.mu.Unlock()
 }

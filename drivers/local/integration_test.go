@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -65,6 +67,18 @@ func (l *eventLog) wait(t testing.TB, id string, state drivers.State, limit time
 			t.Fatalf("%s: no %s event within %v", id, state, limit)
 		}
 	}
+}
+
+// reached reports whether id has reached state.
+func (l *eventLog) reached(id string, state drivers.State) bool { return l.reachedWith(id, state, "") }
+
+// reachedWith reports whether id has reached state with a reason holding why.
+func (l *eventLog) reachedWith(id string, state drivers.State, why string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.evs, func(ev drivers.Event) bool {
+		return ev.ID == id && ev.State == state && strings.Contains(ev.Reason, why)
+	})
 }
 
 type sinkFunc func(string, agent.Sample) error

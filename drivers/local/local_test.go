@@ -292,6 +292,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.plan.held = nil // fake processes hold no port; the real check would bind ports other tests' processes may hold
 	h.d = d
 	d.Subscribe(func(ev drivers.Event) { h.events <- ev })
 	return h
@@ -659,5 +660,128 @@ func TestKillAndAddressTakeover(t *testing.T) {
 				t.Fatalf("replacement on %s, failed one was on %s (NoTakeover %v)", repl.Address, old.Address, tc.noTakeover)
 			}
 		})
+	}
+}
+
+// An address whose instance exited before it served is handed out again
+// (by alloc or takeover) only once no other process holds a port of it, or
+// when no other one is free.
+func TestAddrPlanSuspect(t *testing.T) {
+	held := map[netip.Addr]bool{}
+	p := addrPlan{held: func(a netip.Addr) bool { return held[a] }}
+	a1, _ := p.alloc(3, RoleSCSCF)
+	a2, _ := p.alloc(3, RoleSCSCF)
+	p.release(a1)
+	p.distrust(a1)
+	held[a1] = true
+	if p.takeover(a1, 3, RoleSCSCF) {
+		t.Fatalf("takeover of %v while another process holds it", a1)
+	}
+	if a, _ := p.alloc(3, RoleSCSCF); a == a1 {
+		t.Fatalf("%v handed out while another process holds it and others are free", a)
+	}
+	if a, _ := p.alloc(3, RolePCSCF); a.As4()[3] != 1 {
+		t.Fatalf("P-CSCF got %v, want its block's first address", a)
+	}
+	for n := 3; n < MaxPerVNF; n++ {
+		if a, err := p.alloc(3, RoleSCSCF); err != nil || a == a1 {
+			t.Fatalf("alloc %d: %v, %v", n, a, err)
+		}
+	}
+	if a, err := p.alloc(3, RoleSCSCF); err != nil || a != a1 {
+		t.Fatalf("the last free address: got %v, %v; want the held %v", a, err, a1)
+	}
+	// no longer held: handed out again, first by takeover, then by alloc
+	for _, byTakeover := range []bool{true, false} {
+		p.release(a1)
+		p.distrust(a1)
+		held[a1] = false
+		if byTakeover && !p.takeover(a1, 3, RoleSCSCF) {
+			t.Fatalf("no takeover of %v once its ports are free", a1)
+		}
+		if !byTakeover {
+			p.release(a2)
+			if a, _ := p.alloc(3, RoleSCSCF); a != a1 {
+				t.Fatalf("got %v once the ports of %v are free, want it (the lowest free)", a, a1)
+			}
+		}
+	}
+	if len(p.suspect) != 0 {
+		t.Fatalf("suspects left: %v", p.suspect)
+	}
+}
+
+// A slot keeps its address through a crash loop: a replacement that took
+// over its failed predecessor's address and died while booting hands it to
+// its own replacement, though a lower address is free.
+func TestAddressKeptThroughACrashLoop(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	spec := func(id, replaces string) drivers.Spec {
+		return drivers.Spec{ID: id, DC: "dc0", VNF: "pcscf", Replaces: replaces}
+	}
+	addr := map[string]string{}
+	for _, id := range []string{"p1", "p2", "p3"} {
+		in, err := h.d.Launch(ctx, spec(id, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr[id] = in.Address
+		h.expect(t, id, drivers.StateBooting, "")
+		h.clk.Advance(50 * time.Millisecond)
+		h.expect(t, id, drivers.StateActive, "")
+	}
+	if err := h.d.Terminate(ctx, "dc0", "p1"); err != nil { // its address, the lowest, is free
+		t.Fatal(err)
+	}
+	h.expect(t, "p1", drivers.StateGone, "terminated")
+	h.st.procs[2].die(errors.New("signal: killed")) // p3 fails
+	h.expect(t, "p3", drivers.StateGone, "unexpected exit")
+	prev := "p3"
+	for i, id := range []string{"p4", "p5", "p6"} {
+		in, err := h.d.Launch(ctx, spec(id, prev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.Address != addr["p3"] {
+			t.Fatalf("%s, replacing %s, on %s; its slot's address is %s (%s is free)", id, prev, in.Address, addr["p3"], addr["p1"])
+		}
+		h.expect(t, id, drivers.StateBooting, "")
+		h.st.procs[3+i].die(errors.New("exit status 255")) // dies while booting
+		h.expect(t, id, drivers.StateGone, "unexpected exit")
+		prev = id
+	}
+}
+
+// The run dirs of failed instances are kept for their logs, the last
+// MaxFailedRunDirs of them: a crash loop does not fill the disk.
+func TestFailedRunDirsBounded(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	var dirs []string
+	prev := ""
+	for i := range MaxFailedRunDirs + 3 {
+		// each replaces the one before, so its launch waits until that one's
+		// exit is dealt with (its address released, old run dirs removed)
+		id := fmt.Sprintf("c%d", i)
+		if _, err := h.d.Launch(ctx, drivers.Spec{ID: id, DC: "dc0", VNF: "scscf", Replaces: prev}); err != nil {
+			t.Fatal(err)
+		}
+		h.expect(t, id, drivers.StateBooting, "")
+		h.clk.Advance(50 * time.Millisecond)
+		h.expect(t, id, drivers.StateActive, "")
+		h.st.procs[i].die(errors.New("signal: aborted"))
+		h.expect(t, id, drivers.StateGone, "unexpected exit")
+		dirs = append(dirs, h.st.cmds[i].Dir)
+		prev = id
+	}
+	if _, err := h.d.Launch(ctx, drivers.Spec{ID: "live", DC: "dc0", VNF: "scscf", Replaces: prev}); err != nil {
+		t.Fatal(err)
+	}
+	for i, dir := range dirs {
+		_, err := os.Stat(dir)
+		if kept := err == nil; kept != (i >= 3) {
+			t.Fatalf("run dir %d of %d failed instances kept: %v (%v), want only the last %d", i+1, len(dirs), kept, err, MaxFailedRunDirs)
+		}
 	}
 }

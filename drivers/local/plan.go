@@ -3,9 +3,12 @@ package local
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -117,12 +120,19 @@ func checkLoopback(a netip.Addr) error {
 // addrPlan hands out the lowest free instance number per (DC, role). With
 // a quarantine, an address released less than quarantine ago is handed out
 // only when no other one is free: stale DNS answers and Record-Routes of a
-// dead instance then do not reach its successor.
+// dead instance then do not reach its successor. A suspect address (its
+// instance exited before it served: it may have died of its address) is
+// handed out again only once held says no other process holds a port of
+// it, or when no other one is free.
 type addrPlan struct {
 	used       map[netip.Addr]bool
 	quarantine time.Duration
 	now        func() time.Time
 	released   map[netip.Addr]time.Time
+	suspect    map[netip.Addr]bool
+	// held reports whether another process holds a port of an address
+	// (portsHeld; nil: none does).
+	held func(netip.Addr) bool
 }
 
 func (p *addrPlan) alloc(dc int, role Role) (netip.Addr, error) {
@@ -138,7 +148,7 @@ func (p *addrPlan) alloc(dc int, role Role) (netip.Addr, error) {
 			if p.used[a] {
 				continue
 			}
-			if at, ok := p.released[a]; pass == 0 && ok && p.now().Sub(at) < p.quarantine {
+			if at, ok := p.released[a]; pass == 0 && (ok && p.now().Sub(at) < p.quarantine || !p.trusted(a)) {
 				continue
 			}
 			p.used[a] = true
@@ -153,7 +163,7 @@ func (p *addrPlan) alloc(dc int, role Role) (netip.Addr, error) {
 // if it is free and belongs to dc and role; quarantine does not apply.
 func (p *addrPlan) takeover(a netip.Addr, dc int, role Role) bool {
 	b := a.As4()
-	if !a.Is4() || int(b[1]) != firstDCOctet+dc || b[2] != role.code() || p.used[a] {
+	if !a.Is4() || int(b[1]) != firstDCOctet+dc || b[2] != role.code() || p.used[a] || !p.trusted(a) {
 		return false
 	}
 	if p.used == nil {
@@ -172,4 +182,51 @@ func (p *addrPlan) release(a netip.Addr) {
 		}
 		p.released[a] = p.now()
 	}
+}
+
+// distrust marks a as suspect: its instance exited before it served.
+func (p *addrPlan) distrust(a netip.Addr) {
+	if p.suspect == nil {
+		p.suspect = map[netip.Addr]bool{}
+	}
+	p.suspect[a] = true
+}
+
+// trusted reports whether a may be handed out: it is not suspect, or no
+// other process holds a port of it any more (then it is suspect no more).
+func (p *addrPlan) trusted(a netip.Addr) bool {
+	if !p.suspect[a] {
+		return true
+	}
+	if p.held != nil && p.held(a) {
+		return false
+	}
+	delete(p.suspect, a)
+	return true
+}
+
+// portsHeld reports whether another process holds one of the ports a
+// Kamailio on a listens on (SIP on UDP and TCP, JSON-RPC, binrpc): started
+// there, it would exit with "bind: Address already in use".
+func portsHeld(a netip.Addr) bool {
+	for _, l := range []struct {
+		network string
+		port    uint16
+	}{{"udp", SIPPort}, {"tcp", SIPPort}, {"udp", RPCPort}, {"udp", CtlPort}} {
+		ap := netip.AddrPortFrom(a, l.port).String()
+		var c io.Closer
+		var err error
+		if l.network == "tcp" {
+			c, err = net.Listen(l.network, ap)
+		} else {
+			c, err = net.ListenPacket(l.network, ap)
+		}
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return true
+		}
+		if err == nil {
+			_ = c.Close()
+		}
+	}
+	return false
 }

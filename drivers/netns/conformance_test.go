@@ -7,6 +7,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/driverstest"
+	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
 
@@ -22,7 +23,7 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		drv, err := NewDriver(DriverConfig{Daemon: d, Bridges: brs, Forwarder: ForwarderForTest(t)})
+		drv, err := NewDriver(DriverConfig{Daemon: d, Bridges: brs, Forwarder: netnstest.Forwarder(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

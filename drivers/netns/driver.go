@@ -2,9 +2,7 @@ package netns
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -24,7 +22,7 @@ type DriverConfig struct {
 	// Now is the clock of events (time.Now if nil).
 	Now func() time.Time
 	// Forwarder is the command of each instance's process (see Create):
-	// {os.Executable(), "dp-forward"} in serve, ForwarderForTest in tests.
+	// {os.Executable(), "dp-forward"} in serve, netnstest.Forwarder in tests.
 	Forwarder []string
 }
 
@@ -237,14 +235,11 @@ func (d *Driver) Instance(id string) *Instance {
 }
 
 // InPackets returns, for every active instance of dc, the packets its in
-// port received, read from the switch side of the veths in one command
-// (what the switch sent into the instance).
-func (d *Driver) InPackets(ctx context.Context, dc string) (map[string]uint64, error) {
-	out, err := ovs.InNetns(ctx, d.cfg.Daemon.SwitchNS(), "ip", "-s", "-j", "link", "show")
-	if err != nil {
-		return nil, err
-	}
-	tx, err := parseTX([]byte(out))
+// port received, read from the switch side of the veths: what the switch
+// sent into the instance, the veth's TX counter. One rtnetlink dump of the
+// switch namespace (ovs.Links), no process.
+func (d *Driver) InPackets(_ context.Context, dc string) (map[string]uint64, error) {
+	links, err := ovs.Links(d.cfg.Daemon.SwitchNS())
 	if err != nil {
 		return nil, err
 	}
@@ -255,34 +250,26 @@ func (d *Driver) InPackets(ctx context.Context, dc string) (map[string]uint64, e
 		if x.inst.DC != dc || x.in == nil || x.inst.State != drivers.StateActive {
 			continue
 		}
-		if n, ok := tx[x.in.InName]; ok {
-			res[id] = n
+		if c, ok := links[x.in.InName]; ok {
+			res[id] = c.TxPackets
 		}
 	}
 	return res, nil
 }
 
-// parseTX reads `ip -s -j link show`: transmitted packets per interface.
-func parseTX(out []byte) (map[string]uint64, error) {
-	var links []struct {
-		Name  string `json:"ifname"`
-		Stats struct {
-			TX struct{ Packets uint64 } `json:"tx"`
-		} `json:"stats64"`
-	}
-	if err := json.Unmarshal(out, &links); err != nil {
-		return nil, fmt.Errorf("ip -s -j link: %v", err)
-	}
-	m := make(map[string]uint64, len(links))
-	for _, l := range links {
-		m[l.Name] = l.Stats.TX.Packets
-	}
-	return m, nil
-}
-
 // Check reports every active instance whose switch-side ports vanished (the
 // namespace was deleted, the instance died) as gone and forgets it.
 func (d *Driver) Check(ctx context.Context) error {
+	// only instances built before the links are read: one whose build ends
+	// between the read and the lock would look vanished
+	d.mu.Lock()
+	built := map[string]*dinst{}
+	for id, x := range d.byID {
+		if x.in != nil {
+			built[id] = x
+		}
+	}
+	d.mu.Unlock()
 	have, err := ovs.LinkNames(ctx, d.cfg.Daemon.SwitchNS())
 	if err != nil {
 		return err
@@ -290,8 +277,8 @@ func (d *Driver) Check(ctx context.Context) error {
 	var evs []drivers.Event
 	var dead []*Instance
 	d.mu.Lock()
-	for id, x := range maps.Clone(d.byID) {
-		if x.in == nil || (have[x.in.InName] && have[x.in.OutName]) {
+	for id, x := range built {
+		if d.byID[id] != x || have[x.in.InName] && have[x.in.OutName] {
 			continue
 		}
 		delete(d.byID, id)

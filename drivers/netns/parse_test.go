@@ -41,22 +41,3 @@ func FuzzParseNft(f *testing.F) {
 		}
 	})
 }
-
-func TestParseTX(t *testing.T) {
-	m, err := parseTX([]byte(`[{"ifname":"x1i","stats64":{"rx":{"packets":3},"tx":{"packets":42}}},{"ifname":"lo"}]`))
-	if err != nil || m["x1i"] != 42 || m["lo"] != 0 {
-		t.Fatalf("%v %v", m, err)
-	}
-	if _, err := parseTX([]byte("[")); err == nil {
-		t.Fatal("bad JSON: want an error")
-	}
-}
-
-func FuzzParseTX(f *testing.F) {
-	f.Add([]byte(`[{"ifname":"x1i","stats64":{"tx":{"packets":42}}}]`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if m, err := parseTX(b); err == nil && m == nil {
-			t.Fatal("nil map without error")
-		}
-	})
-}

@@ -250,7 +250,9 @@ func (d *Daemon) Link(ctx context.Context, a, pa string, ofA int, b, pb string, 
 // OpenFlow port ofport) and end inner named innerName inside namespace ns
 // (created if missing). TX checksum offload is turned off on both ends: with
 // the userspace datapath, a partial checksum would make receivers drop UDP.
-// mac, when not empty, is the inner end's MAC address.
+// mac, when not empty, is the inner end's MAC address. The links are made
+// over rtnetlink in this process (no `ip`/`ethtool` processes); only the
+// port's addition to the bridge runs ovs-vsctl.
 func (d *Daemon) AddVeth(ctx context.Context, br, sw string, ofport int, ns, innerName, mac string) error {
 	if len(sw) > 15 {
 		return fmt.Errorf("port %q: longer than 15 characters", sw)
@@ -258,31 +260,14 @@ func (d *Daemon) AddVeth(ctx context.Context, br, sw string, ofport int, ns, inn
 	if err := EnsureNetns(ctx, ns); err != nil {
 		return err
 	}
-	tmp := sw + "p"
-	if len(tmp) > 15 {
-		tmp = sw[:14] + "p"
-	}
-	if _, err := IP(ctx, "link", "add", "name", sw, "netns", d.SwitchNS(), "type", "veth", "peer", "name", tmp, "netns", ns); err != nil {
+	if err := addVethPair(d.SwitchNS(), sw, ns, innerName, mac); err != nil {
 		return err
 	}
-	steps := [][]string{
-		{"ip", "link", "set", tmp, "name", innerName},
+	if err := txOffAndUp(ns, innerName); err != nil {
+		return err
 	}
-	if mac != "" {
-		steps = append(steps, []string{"ip", "link", "set", innerName, "address", mac})
-	}
-	steps = append(steps,
-		[]string{"ethtool", "-K", innerName, "tx", "off"},
-		[]string{"ip", "link", "set", innerName, "up"})
-	for _, s := range steps {
-		if _, err := InNetns(ctx, ns, s[0], s[1:]...); err != nil {
-			return err
-		}
-	}
-	for _, s := range [][]string{{"ethtool", "-K", sw, "tx", "off"}, {"ip", "link", "set", sw, "up"}} {
-		if _, err := InNetns(ctx, d.SwitchNS(), s[0], s[1:]...); err != nil {
-			return err
-		}
+	if err := txOffAndUp(d.SwitchNS(), sw); err != nil {
+		return err
 	}
 	_, err := d.Vsctl(ctx, "--may-exist", "add-port", br, sw, "--", "set", "interface", sw, fmt.Sprintf("ofport_request=%d", ofport),
 		fmt.Sprintf("external-ids:%s=%s", OwnerKey, d.cfg.Prefix))
@@ -296,26 +281,16 @@ func (d *Daemon) DelPort(ctx context.Context, br, port string) error {
 	if _, err := d.Vsctl(ctx, "--no-wait", "--if-exists", "del-port", br, port); err != nil {
 		return err
 	}
-	if _, err := InNetns(ctx, d.SwitchNS(), "ip", "link", "del", port); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
-		return err
-	}
-	return nil
+	return delLink(d.SwitchNS(), port)
 }
 
 // EnsureNetns creates network namespace ns with lo up, if missing.
 func EnsureNetns(ctx context.Context, ns string) error {
-	names, err := Netns(ctx, ns)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		if n == ns {
-			return nil
-		}
+	if netnsExists(ns) {
+		return nil
 	}
 	if _, err := IP(ctx, "netns", "add", ns); err != nil {
 		return err
 	}
-	_, err = InNetns(ctx, ns, "ip", "link", "set", "lo", "up")
-	return err
+	return setLoUp(ns)
 }

@@ -16,6 +16,14 @@
 // (ovs-vsctl, ovs-ofctl), which this package runs; see docs/dataplane.md for
 // why not libovsdb or go-openvswitch.
 //
+// Links and processes are read and changed in this process where the kernel
+// offers it: veths, link state, counters and link-deletion events over
+// rtnetlink (github.com/vishvananda/netlink, on a socket or a locked thread
+// inside the namespace), TX checksum offload with one ethtool ioctl, and
+// ovs-vswitchd's exit from a pidfd (WaitVswitchd). OVSDB has no row that
+// says ovs-vswitchd is gone (ovsdb-server only sees a client leave), so a
+// database monitor would not be the event; the process's exit is.
+//
 // Ownership and clean-up: everything is named with the caller's prefix (the
 // network namespace, bridges, ports) and bridges carry external-ids
 // ims-orch-owner=<prefix>. A bridge of that name without the mark is someone

@@ -3,7 +3,6 @@ package ovs
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -196,24 +195,4 @@ func InNetnsStdin(ctx context.Context, ns string, stdin io.Reader, name string, 
 		return "", err
 	}
 	return run(ctx, "", stdin, "ip", append([]string{"netns", "exec", ns, p}, args...)...)
-}
-
-// LinkNames lists the names of the network links in namespace ns (ip -j
-// link show).
-func LinkNames(ctx context.Context, ns string) (map[string]bool, error) {
-	out, err := InNetns(ctx, ns, "ip", "-j", "link", "show")
-	if err != nil {
-		return nil, err
-	}
-	var links []struct {
-		Name string `json:"ifname"`
-	}
-	if err := json.Unmarshal([]byte(out), &links); err != nil {
-		return nil, fmt.Errorf("ip -j link: %v", err)
-	}
-	have := make(map[string]bool, len(links))
-	for _, l := range links {
-		have[l.Name] = true
-	}
-	return have, nil
 }

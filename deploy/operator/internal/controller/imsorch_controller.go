@@ -525,19 +525,11 @@ func (e *badSecretError) Unwrap() error { return e.err }
 // given sum. It returns the TLS Secret as stored.
 func (r *ImsOrchReconciler) ensureCerts(ctx context.Context, inst *orchv1.ImsOrch, podsTrust func(bundleSum string) bool,
 	log logr.Logger) (*corev1.Secret, rotation, error) {
-	get := func(name string) (*corev1.Secret, error) {
-		s := &corev1.Secret{}
-		err := r.Get(ctx, types.NamespacedName{Namespace: inst.Namespace, Name: name}, s)
-		if k8serrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return s, err
-	}
-	caS, err := get(caSecretName(inst))
+	caS, err := r.getSecret(ctx, inst, caSecretName(inst))
 	if err != nil {
 		return nil, rotation{}, err
 	}
-	tlsS, err := get(tlsSecretName(inst))
+	tlsS, err := r.getSecret(ctx, inst, tlsSecretName(inst))
 	if err != nil {
 		return nil, rotation{}, err
 	}
@@ -563,25 +555,36 @@ func (r *ImsOrchReconciler) ensureCerts(ctx context.Context, inst *orchv1.ImsOrc
 	// the CA first: should the TLS Secret's write fail, the next reconcile
 	// finds a CA the bundle lacks and adds it
 	if rot.caData != nil {
-		if _, err := r.writeSecret(ctx, inst, caS, caSecretName(inst), rot.caData); err != nil {
+		if _, err := r.writeSecret(ctx, inst, caS, caSecretName(inst), corev1.SecretTypeTLS, rot.caData); err != nil {
 			return nil, rotation{}, err
 		}
 	}
 	if rot.tlsData != nil {
-		if tlsS, err = r.writeSecret(ctx, inst, tlsS, tlsSecretName(inst), rot.tlsData); err != nil {
+		if tlsS, err = r.writeSecret(ctx, inst, tlsS, tlsSecretName(inst), corev1.SecretTypeTLS, rot.tlsData); err != nil {
 			return nil, rotation{}, err
 		}
 	}
 	return tlsS, rot, nil
 }
 
-// writeSecret creates the generated kubernetes.io/tls Secret name with
-// data (cur nil) or replaces cur's data.
+// getSecret reads Secret name of inst's namespace (nil when there is none).
+func (r *ImsOrchReconciler) getSecret(ctx context.Context, inst *orchv1.ImsOrch, name string) (*corev1.Secret, error) {
+	s := &corev1.Secret{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: inst.Namespace, Name: name}, s)
+	if k8serrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return s, err
+}
+
+// writeSecret is the one write path of the generated Secrets: it creates
+// Secret name of type typ with data, owned by inst (cur nil), or replaces
+// cur's data.
 func (r *ImsOrchReconciler) writeSecret(ctx context.Context, inst *orchv1.ImsOrch, cur *corev1.Secret, name string,
-	data map[string][]byte) (*corev1.Secret, error) {
+	typ corev1.SecretType, data map[string][]byte) (*corev1.Secret, error) {
 	if cur == nil {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: inst.Namespace, Labels: labels(inst)},
-			Type: corev1.SecretTypeTLS, Data: data}
+			Type: typ, Data: data}
 		if err := controllerutil.SetControllerReference(inst, s, r.Scheme); err != nil {
 			return nil, err
 		}
@@ -612,26 +615,22 @@ func timeOrNil(t time.Time) *metav1.Time {
 	return &metav1.Time{Time: t}
 }
 
-// ensureSecret creates a generated Secret when it does not exist; an
-// existing one is kept as it is (its token and CA are in use).
+// ensureSecret creates a generated Secret when it does not exist (through
+// writeSecret); an existing one is kept as it is (its token is in use).
 func (r *ImsOrchReconciler) ensureSecret(ctx context.Context, inst *orchv1.ImsOrch, name string, typ corev1.SecretType,
 	gen func() (map[string][]byte, error), hashes map[string]string) error {
-	s := &corev1.Secret{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: inst.Namespace, Name: name}, s)
-	if k8serrors.IsNotFound(err) {
-		data, gerr := gen()
-		if gerr != nil {
-			return gerr
-		}
-		s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: inst.Namespace, Labels: labels(inst)},
-			Type: typ, Data: data}
-		if err := controllerutil.SetControllerReference(inst, s, r.Scheme); err != nil {
-			return err
-		}
-		err = r.Create(ctx, s)
-	}
+	s, err := r.getSecret(ctx, inst, name)
 	if err != nil {
 		return err
+	}
+	if s == nil {
+		data, err := gen()
+		if err != nil {
+			return err
+		}
+		if s, err = r.writeSecret(ctx, inst, nil, name, typ, data); err != nil {
+			return err
+		}
 	}
 	hs, err := secret.Hash(s)
 	hashes[name] = hs

@@ -1,4 +1,7 @@
-package netns
+// Package netnstest holds the test helpers of the network-namespace data
+// plane (drivers/netns): the DP forwarder binary built once per test
+// process. Tests only import it (scripts/check-pure.sh).
+package netnstest
 
 import (
 	"os"
@@ -15,9 +18,10 @@ var fwdBuild struct {
 	out  []byte
 }
 
-// ForwarderForTest returns the forwarder command for tests: cmd/ims-dpfwd
-// built once per test process (go build, cached) into a temporary dir.
-func ForwarderForTest(t testing.TB) []string {
+// Forwarder returns the forwarder command for tests (netns.DriverConfig and
+// dataplane.Config Forwarder): cmd/ims-dpfwd built once per test process
+// (go build, cached) into a temporary dir.
+func Forwarder(t testing.TB) []string {
 	t.Helper()
 	fwdBuild.once.Do(func() {
 		dir, err := os.MkdirTemp("", "ims-dpfwd")

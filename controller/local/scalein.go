@@ -1,0 +1,143 @@
+package local
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ims-orch/ims-orch/drivers"
+)
+
+// Between-round scale-in (Config.ScaleIn): a proactive round is the only
+// other way an instance leaves the working set, and a round comes once an
+// interval; an instance the load stopped needing right after a round keeps
+// taking new flows until the next one, and only then starts its drain (its
+// pinned calls run on). Here the local controller moves one instance to the
+// buffer tail as soon as the VNF's measured load in this datacenter has
+// stayed, for ScaleIn.Window, at or below what one instance fewer carries
+// at ScaleIn.Util of the CPU threshold (0.7: ρ 0.63 for a data-plane stage
+// whose overload trigger is ρ 0.9). The instance gets no new flows and
+// drains; an overload reuses it from the buffer tail without a boot, and so
+// does the next round if its plan needs it, so the step is reversible at
+// little loss risk.
+
+// ScaleIn configures between-round scale-in.
+type ScaleIn struct {
+	// On enables it. It acts only with reactive scaling on (Config.Reactive:
+	// an overload reuses the buffered instance) and outside a round's
+	// pause; the composition (controller/system) also turns it off for a
+	// strategy without periodic rounds.
+	On bool `json:"on" yaml:"on"`
+	// Util is the bar: Σ CPU of the active working instances at or below
+	// Util × CPU threshold × (working − 1) (default 0.7; in (0, 1]).
+	Util float64 `json:"util" yaml:"util"`
+	// Window is how long the load must stay under the bar, and the least
+	// time between two scale-ins of a VNF (default 10 s).
+	Window time.Duration `json:"window" yaml:"window"`
+}
+
+// DefaultScaleIn are the ScaleIn values a zero field gets.
+var DefaultScaleIn = ScaleIn{Util: 0.7, Window: 10 * time.Second}
+
+// withDefaults validates s and fills its zero fields; errors name the field
+// under prefix.
+func (s ScaleIn) withDefaults(prefix string) (ScaleIn, error) {
+	if s.Util == 0 {
+		s.Util = DefaultScaleIn.Util
+	}
+	if !(s.Util > 0 && s.Util <= 1) {
+		return s, fmt.Errorf("%s.util %v: must be in (0, 1]", prefix, s.Util)
+	}
+	if s.Window < 0 {
+		return s, fmt.Errorf("%s.window %v: must not be negative", prefix, s.Window)
+	}
+	if s.Window == 0 {
+		s.Window = DefaultScaleIn.Window
+	}
+	return s, nil
+}
+
+// scaleInFloorLocked is the fewest working instances between-round
+// scale-in leaves: Min (0 while draining), the operator's hold floor, and
+// always one.
+func (c *Controller) scaleInFloorLocked(vs *vnfState) int {
+	f := max(1, c.minLocked(vs))
+	if h := c.holdLocked(vs); h != nil {
+		f = max(f, h.Floor)
+	}
+	return f
+}
+
+// scaleInLocked is the tick's between-round scale-in of one VNF: it counts
+// the consecutive ticks whose measured load fits on one working instance
+// fewer at ScaleIn.Util, and after ScaleIn.Window of them buffers the
+// least-loaded working instance (fewest flows: it drains first).
+func (c *Controller) scaleInLocked(vs *vnfState) {
+	si := c.cfg.ScaleIn
+	if !si.On || !c.cfg.Reactive || c.paused || c.draining {
+		vs.lowTicks = 0
+		return
+	}
+	now := c.clk.Now()
+	n := c.countsLocked(vs.cfg.Name)
+	w := n.Working()
+	if n.Booting > 0 || n.Overload > 0 || w-1 < c.scaleInFloorLocked(vs) ||
+		(!vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < si.Window) {
+		vs.lowTicks = 0
+		return
+	}
+	sum, fresh := 0.0, 0
+	for _, in := range c.insts {
+		if in.VNF != vs.cfg.Name || in.State != StateNormal || in.terminating || in.CloudState != drivers.StateActive {
+			continue
+		}
+		if now.Sub(in.lastSeen) <= 2*c.cfg.StatsPeriod { // a fresh sample (controller time)
+			fresh++
+		}
+		sum += in.Last.CPU
+	}
+	bar := si.Util * vs.cfg.Thresholds.CPU * float64(w-1)
+	if fresh < w || sum > bar {
+		vs.lowTicks = 0
+		return
+	}
+	if vs.lowTicks++; vs.lowTicks < int((si.Window+TickPeriod-1)/TickPeriod) {
+		return
+	}
+	vs.lowTicks = 0
+	vs.target = w - 1
+	c.bufferLocked(vs, 1, ReasonUnderload, fmt.Sprintf("measured load %.0f%% CPU fits on %d instances at %.0f%% of the threshold for %v",
+		sum, w-1, 100*si.Util, si.Window))
+}
+
+// trimEmptyGrace is the least time an instance stays in the buffer before
+// TrimEmpty may destroy it: two statistics periods.
+func trimEmptyGrace(c Config) time.Duration { return 2 * c.StatsPeriod }
+
+// trimEmptyLocked is Config.TrimEmpty: buffered instances beyond
+// BufferSpare (the newest stay) whose flows have all ended, by a sample
+// taken at least trimEmptyGrace after they left routing, are destroyed,
+// oldest first, instead of at the next interval's trim.
+func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
+	if !c.cfg.TrimEmpty {
+		return nil
+	}
+	now := c.clk.Now()
+	var ops []op
+	for _, e := range vs.buf.Entries() {
+		if vs.buf.Len() <= max(0, c.cfg.BufferSpare) {
+			break
+		}
+		in := c.insts[e.ID]
+		// a sample taken since it left routing says it is empty; the grace
+		// also outlasts a DNS answer that still names it (discovery TTL 1 s)
+		if in == nil || in.Last.Flows > 0 || in.CloudState != drivers.StateActive ||
+			now.Sub(in.bufferedAt) < trimEmptyGrace(c.cfg) || !in.lastSeen.After(in.bufferedAt) {
+			continue
+		}
+		vs.buf.Remove(e.ID)
+		in.State, in.drainSince = StateDraining, now
+		ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, no flows left after %v in the buffer (buffer trimmed when empty)",
+			e.Interval, now.Sub(in.bufferedAt)))...)
+	}
+	return ops
+}

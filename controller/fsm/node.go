@@ -63,6 +63,22 @@ type Node struct {
 	closers []io.Closer
 }
 
+// transportConfig is the network transport of a node: 3 pooled
+// connections, 10 s I/O timeout, and no pipelined replication
+// (MaxRPCsInFlight 1: each AppendEntries waits for its answer). raft
+// 1.8.0's pipeline can deadlock: when a follower answers Success=false
+// (a stale term at a leadership change, a log mismatch) the pipeline's
+// decoder exits while the sender may still issue one more request, which
+// then waits forever on the decoder; the leader never replicates to that
+// follower again (its heartbeats go on, so no election heals it) and
+// Raft.Shutdown waits for that goroutine forever (TestClusterRoundsOverHTTP
+// hung in the stopped leader's Shutdown 2 of 12 runs at load 35–61; the
+// same analysis in grafana/pyroscope#5518). raft's own documentation finds
+// pipelining of little benefit below high network latency.
+func transportConfig(stream raft.StreamLayer, log hclog.Logger) *raft.NetworkTransportConfig {
+	return &raft.NetworkTransportConfig{Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: log, MaxRPCsInFlight: 1}
+}
+
 // NewNode starts a raft node.
 func NewNode(cfg NodeConfig) (*Node, error) {
 	if cfg.ID == "" {
@@ -114,8 +130,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	}
 	trans := cfg.Transport
 	if trans == nil && cfg.Stream != nil {
-		t := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: cfg.Stream, MaxPool: 3,
-			Timeout: 10 * time.Second, Logger: rc.Logger})
+		t := raft.NewNetworkTransportWithConfig(transportConfig(cfg.Stream, rc.Logger))
 		trans = t
 		n.closers = append(n.closers, t)
 	}
@@ -124,7 +139,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 			n.close()
 			return nil, errors.New("fsm node: Bind is empty and no Transport given")
 		}
-		t, err := raft.NewTCPTransport(cfg.Bind, nil, 3, 10*time.Second, out)
+		t, err := raft.NewTCPTransportWithConfig(cfg.Bind, nil, transportConfig(nil, rc.Logger))
 		if err != nil {
 			n.close()
 			return nil, fmt.Errorf("fsm node bind %s: %w", cfg.Bind, err)

@@ -4,7 +4,11 @@
 // unanswered after 500 ms. Every step's completion is committed to a Store
 // (the raft FSM of controller/fsm in production), so a new leader resumes an
 // interrupted round from its last committed step, re-sending the same
-// (Round, Step, Seq) headers, and no step is applied twice.
+// (Round, Step, Seq) headers, and no step is applied twice. A step's
+// command is applied with the engine's lock released, so workload reports,
+// DC answers and reads never wait for a quorum commit; a result that comes
+// back after the engine was stopped or restarted is dropped (the round goes
+// on from the committed state).
 //
 // Round t (closing interval t):
 //
@@ -131,6 +135,11 @@ type Stats struct {
 	InvalidAnswers   int // answers whose header or payload do not match
 	TransportErrors  int // transport failures (treated as losses)
 	LateAnswers      int // answers for a step that is over
+	// DroppedCommits counts step commits whose result came back after the
+	// engine was stopped or restarted (a leadership change): the round
+	// went on from the committed state instead of applying the step's
+	// result twice.
+	DroppedCommits int
 }
 
 // StepTime is how long one step took.
@@ -196,6 +205,19 @@ type send struct {
 	deliver transport.Deliver
 }
 
+// offLock is a step's slow part, set up under e.mu and run by locked with
+// e.mu released: a commit (a quorum write takes a disk sync and a network
+// round trip) or the plan (placement.Plan: tens of ms at 100 DCs, seconds
+// at 500). Reports, answers and reads must not wait for either. then
+// continues the round under e.mu with run's result, unless the engine was
+// stopped or started again meanwhile (the result is then dropped).
+type offLock struct {
+	ep   uint64      // the epoch (leadership term of this engine) that set it up
+	c    fsm.Command // the command of a commit; nil for the plan
+	run  func() error
+	then func(error)
+}
+
 // Engine runs rounds while started (on the raft leader only).
 type Engine struct {
 	cfg Config
@@ -207,11 +229,28 @@ type Engine struct {
 	epoch   uint64 // bumped by Start and Stop: older timers and answers are ignored
 	timer   clock.Timer
 	ex      *exchange
-	in      intake
+	// queued is the off-lock work (a commit, the plan) the function run by
+	// locked asked for; inflight the one running (nil: none). At most one
+	// runs per epoch: the step that queues it has no timer or exchange left
+	// that could move the round on, and Trigger waits for it.
+	queued, inflight *offLock
+	// next is the step after a committed one: locked runs it once the
+	// step's hooks have run, unless the engine was stopped or restarted by
+	// then (a StepCommitted hook happens before the next step begins)
+	next func()
+	// plan is placement.Plan (tests replace it)
+	plan func(*placement.Snapshot, placement.Options) (*placement.Decision, error)
+	in   intake
 	// inFor is the interval whose reports in holds (by arrival): a round's
 	// predict step starts it for the next interval; an engine that starts
 	// leading while another interval runs drops what it holds (Start)
-	inFor     uint64
+	inFor uint64
+	// closing holds interval closingFor's reports while the predict step
+	// that closes it commits (nil: none): it is kept for a retry of the
+	// step and dropped once the committed state shows the step done
+	closing    *intake
+	closingFor uint64
+
 	known     map[string]bool // DCs of the topology (intake validation)
 	bounds    intakeBounds    // plausibility limits of the topology (intakebounds.go)
 	series    map[string]bool // every series observed so far
@@ -248,7 +287,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}, silent: newSilence()}, nil
+	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}, silent: newSilence(), plan: placement.Plan}, nil
 }
 
 // Seq is the deterministic sequence number of a round's step: every leader
@@ -256,13 +295,56 @@ func New(cfg Config, d Deps) (*Engine, error) {
 func Seq(round uint64, step protocol.Step) uint64 { return round<<3 | uint64(step) }
 
 // locked runs f under the lock, then the hooks it queued, then (if the
-// engine was not stopped meanwhile) the sends it queued.
+// engine was not stopped meanwhile) the sends it queued, then the next
+// step f set (e.next) under the lock. Off-lock work f queued (a commit, the
+// plan) runs with the lock released, and its result is handled under the
+// lock again; each may queue hooks, sends, a next step and more off-lock
+// work in turn.
 func (e *Engine) locked(f func()) {
 	e.mu.Lock()
 	f()
-	hooks, out, ep := e.hooks, e.outbox, e.epoch
-	e.hooks, e.outbox = nil, nil
-	e.mu.Unlock()
+	for {
+		p := e.queued
+		e.queued = nil
+		var next func()
+		if p != nil {
+			e.inflight = p
+		} else {
+			next, e.next = e.next, nil
+		}
+		hooks, out, ep := e.hooks, e.outbox, e.epoch
+		e.hooks, e.outbox = nil, nil
+		e.mu.Unlock()
+		e.flush(hooks, out, ep)
+		if next != nil {
+			e.mu.Lock()
+			if e.running && e.epoch == ep {
+				next()
+			}
+			continue
+		}
+		if p == nil {
+			return
+		}
+		err := p.run()
+		e.mu.Lock()
+		if e.inflight != p || !e.running || e.epoch != p.ep {
+			what := "plan"
+			if p.c != nil {
+				what = fmt.Sprintf("commit %T", p.c)
+				e.stats.DroppedCommits++
+			}
+			e.log.Info("the engine stopped or restarted while a step ran without its lock; the result is dropped",
+				"step", what, "err", err)
+			continue
+		}
+		e.inflight = nil
+		p.then(err)
+	}
+}
+
+// flush runs hooks, then the sends of epoch ep if the engine still runs it.
+func (e *Engine) flush(hooks []func(), out []send, ep uint64) {
 	for _, h := range hooks {
 		h()
 	}
@@ -309,7 +391,11 @@ func (e *Engine) Start() error {
 		st := e.d.Store.State()
 		e.refreshTopology(&st)
 		e.replayHistory()
-		if m := measuring(&st); e.inFor != m {
+		m := measuring(&st)
+		if e.closing != nil && e.closingFor != m {
+			e.closing = nil // its predict step was committed
+		}
+		if e.closing == nil && e.inFor != m {
 			// reports this engine took in an earlier term belong to an
 			// interval another leader has closed since: they are not this
 			// interval's (the reporters re-send this interval's to us)
@@ -365,6 +451,7 @@ func (e *Engine) Stop() {
 	}
 	e.dropExchange()
 	e.rec = nil
+	e.inflight, e.next = nil, nil // a result that comes later is dropped
 }
 
 // Trigger starts the next round now instead of at its scheduled time (an
@@ -373,7 +460,7 @@ func (e *Engine) Stop() {
 func (e *Engine) Trigger() bool {
 	ok := false
 	e.locked(func() {
-		if !e.running || e.rec != nil {
+		if !e.running || e.rec != nil || e.inflight != nil {
 			return
 		}
 		ok = true
@@ -506,28 +593,37 @@ func (e *Engine) stepDone(step protocol.Step) {
 	}
 }
 
-// commit applies a command. It reports whether the round may go on: a stale
-// rejection means the step was already committed (the state is re-read); any
-// other failure (lost leadership) stops the engine.
-func (e *Engine) commit(c fsm.Command) bool {
-	err := e.d.Store.Apply(c)
+// commit queues a step's command; locked applies it once the lock is
+// released and then, if the engine was not stopped or started again
+// meanwhile (a leadership change, a shutdown: the next start resumes the
+// round from the committed state), handles the outcome under the lock
+// (committed). The caller returns after it: whatever the step does after
+// its commit belongs in then.
+func (e *Engine) commit(c fsm.Command, then func()) {
+	e.queued = &offLock{ep: e.epoch, c: c, run: func() error { return e.d.Store.Apply(c) },
+		then: func(err error) { e.committed(err, then) }}
+}
+
+// committed handles the outcome of a commit, under the lock: success runs
+// then, which records the step and goes on from the committed state (every
+// continuation re-reads it: advance, startRound), a stale rejection means
+// the step was already committed (the state is re-read), lost leadership
+// stops the engine, and any other failure retries from the committed state.
+func (e *Engine) committed(err error, then func()) {
 	switch {
 	case err == nil:
-		return true
+		then()
 	case errors.Is(err, fsm.ErrStale):
 		e.log.Info("command already applied, continuing from the committed state", "err", err)
 		e.timer = e.after(0, e.advance)
-		return false
 	case errors.Is(err, ErrNotLeader):
 		e.log.Error("lost leadership, stopping the round engine", "err", err)
 		e.running = false
 		e.epoch++
 		e.dropExchange()
-		return false
 	default:
 		e.log.Error("commit failed, retrying from the committed state", "err", err, "after", e.cfg.Retransmit)
 		e.timer = e.after(e.cfg.Retransmit, e.advance)
-		return false
 	}
 }
 
@@ -540,19 +636,23 @@ func (e *Engine) startRound() {
 		return
 	}
 	if st.Round == nil {
-		if !e.commit(fsm.RoundStarted{Round: st.Interval, At: e.d.Clock.Now()}) {
-			return
-		}
-		e.newRecord(st.Interval, false)
-	} else {
-		e.newRecord(st.Round.Round, true)
+		round := st.Interval
+		e.commit(fsm.RoundStarted{Round: round, At: e.d.Clock.Now()}, func() {
+			e.newRecord(round, false)
+			e.advance()
+		})
+		return
 	}
+	e.newRecord(st.Round.Round, true)
 	e.advance()
 }
 
 // advance continues the round from the committed state.
 func (e *Engine) advance() {
 	st := e.d.Store.State()
+	if e.closing != nil && e.closingFor != measuring(&st) {
+		e.closing = nil // its predict step is committed
+	}
 	r := st.Round
 	if r == nil {
 		e.finishRound()
@@ -599,13 +699,21 @@ func (e *Engine) finishRound() {
 // series is forecast for the next interval.
 func (e *Engine) predict(st *fsm.State) {
 	round := st.Round.Round
-	avg, kinds := e.in.averages()
+	if e.closing == nil || e.closingFor != round {
+		// the interval closes here: reports that arrive from now on (while
+		// this step commits, too) are the next interval's
+		in := e.in
+		e.closing, e.closingFor = &in, round
+		e.in, e.inFor = newIntake(), round+1
+	}
+	in := e.closing
+	avg, kinds := in.averages()
 	// A workload series with history but absent this interval is 0 when a
 	// DC that reports it reported its kind (no traffic on the pair); while
 	// its reporters are silent its last forecast is held (silent.go);
 	// delays are not invented.
-	e.silent.learn(&e.in)
-	held, dcs := e.silent.fill(e.series, avg, &e.in, kinds, round, e.cfg.SilentHoldRounds)
+	e.silent.learn(in)
+	held, dcs := e.silent.fill(e.series, avg, in, kinds, round, e.cfg.SilentHoldRounds)
 	if len(held) > 0 {
 		e.log.Warn("no workload report from these datacenters this interval: their series are missing, not zero; holding the last forecast",
 			"round", round, "silentDCs", dcs, "series", len(held), "held", heldNote(held), "holdRounds", e.cfg.SilentHoldRounds)
@@ -621,7 +729,7 @@ func (e *Engine) predict(st *fsm.State) {
 	}
 	keys := slices.Sorted(maps.Keys(e.series))
 	if rf, ok := e.d.Forecaster.(RecentForecaster); ok {
-		rf.SetRecent(e.in.recent())
+		rf.SetRecent(in.recent())
 	}
 	fc := e.d.Forecaster.Predict(keys)
 	pred := make(map[string]float64, len(e.series))
@@ -638,19 +746,18 @@ func (e *Engine) predict(st *fsm.State) {
 			pred[k] = v // missing data: the last forecast, held
 		}
 	}
-	if !e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred}}) {
-		return
-	}
-	e.in, e.inFor = newIntake(), round+1
-	e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
-	e.lastPred = pred
-	e.stepDone(protocol.StepPredict)
-	e.timer = e.after(0, e.advance)
+	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred}}, func() {
+		e.closing = nil
+		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
+		e.lastPred = pred
+		e.stepDone(protocol.StepPredict)
+		e.next = e.advance
+	})
 }
 
-// compute is step 3.
+// compute is step 3: the snapshot is built under the lock, the plan runs
+// without it (decide goes on).
 func (e *Engine) compute(st *fsm.State) {
-	round := st.Round.Round
 	if e.rec.Predicted == nil && st.Round.Prediction != nil {
 		e.rec.Predicted = st.Round.Prediction.Predicted
 		e.rec.Actual = st.Round.Prediction.Actual
@@ -661,9 +768,20 @@ func (e *Engine) compute(st *fsm.State) {
 		e.timer = e.after(e.cfg.Interval, e.advance)
 		return
 	}
+	opt := placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer, LocalFirst: st.Policy.LocalFirst,
+		Improve: placement.ImproveOptions{Budget: st.Policy.ImproveBudget}}
+	var dec *placement.Decision
+	e.queued = &offLock{ep: e.epoch, run: func() (err error) {
+		dec, err = e.plan(snap, opt)
+		return err
+	}, then: func(err error) { e.decide(st, snap, dec, err) }}
+}
+
+// decide is step 3 after the plan: the decision (or the current
+// provisioning kept, when the plan failed) is committed.
+func (e *Engine) decide(st *fsm.State, snap *placement.Snapshot, dec *placement.Decision, err error) {
+	round := st.Round.Round
 	note := ""
-	dec, err := placement.Plan(snap, placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer, LocalFirst: st.Policy.LocalFirst,
-		Improve: placement.ImproveOptions{Budget: st.Policy.ImproveBudget}})
 	if err == nil && !decisionShapeOK(dec, snap.N, len(snap.Stages)) {
 		err = errors.New("plan returned a decision that does not cover every DC and stage")
 	}
@@ -675,12 +793,11 @@ func (e *Engine) compute(st *fsm.State) {
 	}
 	dcs, paths := toDecisions(st.Topology, snap, dec, round, note)
 	addControls(st, dcs)
-	if !e.commit(fsm.DecisionCommitted{Round: round, Decision: dcs, Paths: paths}) {
-		return
-	}
-	e.rec.Decision, e.rec.Paths, e.rec.Totals = dcs, paths, dec.Totals()
-	e.stepDone(protocol.StepCompute)
-	e.timer = e.after(0, e.advance)
+	e.commit(fsm.DecisionCommitted{Round: round, Decision: dcs, Paths: paths}, func() {
+		e.rec.Decision, e.rec.Paths, e.rec.Totals = dcs, paths, dec.Totals()
+		e.stepDone(protocol.StepCompute)
+		e.next = e.advance
+	})
 }
 
 // startExchange sends a step's request to every DC not given up this round.
@@ -816,30 +933,29 @@ func (e *Engine) finishExchange(ex *exchange) {
 			answers[dc] = fsm.DCAnswer{Created: a.Created, Reused: a.Reused, Error: a.Error}
 		}
 		c = fsm.RoundStepDone{Round: ex.round, Step: ex.step, Unreachable: ex.gaveUp, Answers: answers}
-		if e.rec != nil {
-			for _, dc := range slices.Sorted(maps.Keys(ex.answers)) {
-				a := ex.answers[dc]
-				e.rec.Results = append(e.rec.Results, DCResult{DC: dc, Created: a.Created, Reused: a.Reused, Error: a.Error})
-			}
-		}
 	case protocol.StepEnter:
 		c = fsm.IntervalEntered{Round: ex.round, Unreachable: ex.gaveUp, At: e.d.Clock.Now()}
 	}
-	if !e.commit(c) {
-		return
-	}
-	if e.rec != nil {
-		for _, dc := range ex.gaveUp {
-			if e.rec.Unreachable == nil {
-				e.rec.Unreachable = map[string]protocol.Step{}
+	e.commit(c, func() {
+		if e.rec != nil {
+			if ex.step == protocol.StepBroadcast {
+				for _, dc := range slices.Sorted(maps.Keys(ex.answers)) {
+					a := ex.answers[dc]
+					e.rec.Results = append(e.rec.Results, DCResult{DC: dc, Created: a.Created, Reused: a.Reused, Error: a.Error})
+				}
 			}
-			e.rec.Unreachable[dc] = ex.step
+			for _, dc := range ex.gaveUp {
+				if e.rec.Unreachable == nil {
+					e.rec.Unreachable = map[string]protocol.Step{}
+				}
+				e.rec.Unreachable[dc] = ex.step
+			}
 		}
-	}
-	e.stepDone(ex.step)
-	if ex.step == protocol.StepEnter {
-		e.finishRound() // the record is complete before the hook runs
-		return
-	}
-	e.timer = e.after(0, e.advance)
+		e.stepDone(ex.step)
+		if ex.step == protocol.StepEnter {
+			e.finishRound() // the record is complete before the hook runs
+			return
+		}
+		e.next = e.advance
+	})
 }

@@ -28,7 +28,22 @@ type harness struct {
 
 func newHarness(t *testing.T, n int, mc transport.MemConfig, hooks Hooks, rate func(i, j int) float64) *harness {
 	t.Helper()
+	return newHarnessStore(t, n, mc, hooks, rate, nil)
+}
+
+// newHarnessStore is newHarness with the engine's store s (nil: a
+// MemStore; a *gateStore: its MemStore is the harness's store).
+func newHarnessStore(t *testing.T, n int, mc transport.MemConfig, hooks Hooks, rate func(i, j int) float64, s Store) *harness {
+	t.Helper()
 	h := &harness{clk: clock.NewVirtual(t0), store: NewMemStore(), parts: map[string]*scripted{}, topo: testTopology(n)}
+	switch g := s.(type) {
+	case nil:
+		s = h.store
+	case *gateStore:
+		h.store = g.MemStore
+	default:
+		t.Fatalf("newHarnessStore: store %T", s)
+	}
 	var err error
 	if h.mem, err = transport.NewMem(h.clk, mc); err != nil {
 		t.Fatal(err)
@@ -40,7 +55,7 @@ func newHarness(t *testing.T, n int, mc transport.MemConfig, hooks Hooks, rate f
 		h.mem.Register(dc, p)
 	}
 	h.cfg = Config{Interval: 50 * time.Second}
-	h.eng, err = New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store, Hooks: hooks})
+	h.eng, err = New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: s, Hooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,15 @@ func testRaft() *raft.Config {
 
 // inmemCluster starts n raft nodes on raft's in-memory transport, node 0
 // bootstrapping the cluster.
-func inmemCluster(t *testing.T, n int) []*fsm.Node {
+func inmemCluster(t testing.TB, n int) []*fsm.Node {
+	t.Helper()
+	return raftCluster(t, n, false)
+}
+
+// raftCluster is inmemCluster with, when onDisk, each node's log and stable
+// store in raft-wal under a temp dir (the daemon's stores: every commit
+// syncs to disk).
+func raftCluster(t testing.TB, n int, onDisk bool) []*fsm.Node {
 	t.Helper()
 	addrs := make([]raft.ServerAddress, n)
 	trans := make([]*raft.InmemTransport, n)
@@ -48,6 +56,9 @@ func inmemCluster(t *testing.T, n int) []*fsm.Node {
 	nodes := make([]*fsm.Node, n)
 	for i := range nodes {
 		cfg := fsm.NodeConfig{ID: fmt.Sprintf("node%d", i), Transport: trans[i], Raft: testRaft()}
+		if onDisk {
+			cfg.Dir = t.TempDir()
+		}
 		if i == 0 {
 			cfg.Bootstrap = true
 			for j := 1; j < n; j++ {
@@ -63,7 +74,7 @@ func inmemCluster(t *testing.T, n int) []*fsm.Node {
 	return nodes
 }
 
-func waitLeader(t *testing.T, nodes []*fsm.Node, skip int) int {
+func waitLeader(t testing.TB, nodes []*fsm.Node, skip int) int {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {

@@ -262,6 +262,7 @@ type Table struct {
 	ignoreTag bool
 	sets      [3]pathSet
 	inst      [MaxStages][]InstanceLoad
+	pack      [MaxStages]float64
 	entry     map[Endpoint]entryRow
 	exit      map[Endpoint]ExitTranslation
 	c         Counters
@@ -538,7 +539,8 @@ func (t *Table) setFor(tagInterval uint8) *pathSet {
 // the current interval and follows the current path; elsewhere it reads the
 // tag and the routing position, picks the path set of the tag's interval and
 // checks that this datacenter is the path's datacenter for that position.
-// It then picks the least-loaded instance of every stage it hosts, writes
+// It then picks the least-loaded instance of every stage it hosts (or packs,
+// SetPackLimit), writes
 // their indices and the next datacenter into the destination address and,
 // when the flow exits here, applies Table 1 mapping 2/4. It never allocates.
 func (t *Table) Route(p Packet) Decision {
@@ -610,7 +612,7 @@ func (t *Table) Route(p Packet) Decision {
 	// Choose every instance before adding load so a drop changes nothing.
 	var chosen [MaxStages]int
 	for s := d.First; s <= d.Last; s++ {
-		i := pick(t.inst[s-1])
+		i := pick(t.inst[s-1], t.pack[s-1], d.Load)
 		if i < 0 {
 			return t.drop(&d, DropNoInstance)
 		}
@@ -643,9 +645,57 @@ func (t *Table) Route(p Packet) Decision {
 	return d
 }
 
-// pick returns the position of the least-loaded normal instance, else of the
-// least-loaded overloaded one, else -1. Ties go to the earlier instance.
-func pick(xs []InstanceLoad) int {
+// SetPackLimit sets how Route places the new flows of stage (1..m). With
+// limit 0 (the default) each goes to the least-loaded normal instance, which
+// spreads the calls evenly. With limit > 0 (in the unit of Packet.Load, e.g.
+// flows) new flows are packed: each goes to the most-loaded normal instance
+// whose load stays at or under limit with the flow (ties to the earlier
+// instance), and only when no normal instance has that room to the
+// least-loaded one as without packing: no instance is packed past limit
+// while another normal one has room. Packing concentrates calls on
+// few instances: the least-loaded ones, which a proactive round moves to the
+// buffer first, carry few pinned calls and leave sooner. An overloaded
+// instance gets no packed flow. A limit that is negative, NaN or infinite is
+// an error and changes nothing.
+func (t *Table) SetPackLimit(stage int, limit float64) error {
+	if stage < 1 || stage > t.m {
+		return ferr("stage", "stage %d is not one of 1..%d", stage, t.m)
+	}
+	if math.IsNaN(limit) || math.IsInf(limit, 0) || limit < 0 {
+		return ferr(fmt.Sprintf("packLimit[stage %d]", stage), "must be a finite non-negative load, got %g", limit)
+	}
+	t.pack[stage-1] = limit
+	return nil
+}
+
+// PackLimit returns stage's packing limit (0: least-loaded routing).
+func (t *Table) PackLimit(stage int) float64 {
+	if stage < 1 || stage > t.m {
+		return 0
+	}
+	return t.pack[stage-1]
+}
+
+// pick returns the position of the instance a new flow of the given load
+// goes to: with limit > 0 the most-loaded normal instance that stays at or
+// under limit with it; otherwise (or when none has that room) the
+// least-loaded normal instance, else the least-loaded overloaded one, else
+// -1. Ties go to the earlier instance.
+func pick(xs []InstanceLoad, limit, load float64) int {
+	if limit > 0 {
+		p := -1
+		for i := range xs {
+			if xs[i].Overloaded || xs[i].Load+load > limit {
+				continue
+			}
+			if p < 0 || xs[i].Load > xs[p].Load {
+				p = i
+			}
+		}
+		if p >= 0 {
+			return p
+		}
+	}
 	best, over := -1, -1
 	for i := range xs {
 		if xs[i].Overloaded {

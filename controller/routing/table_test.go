@@ -517,3 +517,96 @@ func TestDrainedEntryPathComesBackAsExit(t *testing.T) {
 		}
 	}
 }
+
+// TestPackLimitPacksNewFlows: with a pack limit, a new flow goes to the
+// most-loaded normal instance that keeps room for it (never an overloaded
+// one), and to the least-loaded one when none has room; limit 0 is
+// least-loaded routing again. Without packing the third flow below would go
+// to instance 11, the least-loaded.
+func TestPackLimitPacksNewFlows(t *testing.T) {
+	tb := newTables(t, 2, 1, 1, pathMap{pr(0, 0): {0, 0, 0}}, false)[0]
+	if err := tb.SetInstances(1, []InstanceLoad{{Index: 10, Load: 3}, {Index: 11, Load: 1}, {Index: 12, Load: 4, Overloaded: true}, {Index: 13, Load: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.SetPackLimit(1, 5); err != nil {
+		t.Fatal(err)
+	}
+	if got := tb.PackLimit(1); got != 5 {
+		t.Fatalf("PackLimit = %v, want 5", got)
+	}
+	if idx, ok := tb.PickInstance(1); !ok || idx != 10 {
+		t.Fatalf("PickInstance = %d %v, want 10 (most-loaded with room, the earlier of a tie)", idx, ok)
+	}
+	var got []uint8
+	for i := 0; i < 8; i++ {
+		c := callBetween(0, 0, i)
+		if err := tb.AddCall(c); err != nil {
+			t.Fatal(err)
+		}
+		d := tb.Route(callerPacket(c))
+		if d.Verdict != Forward {
+			t.Fatalf("flow %d: %v", i, d)
+		}
+		got = append(got, d.Instances[0])
+	}
+	// loads 3,1,(4 overloaded),3, limit 5: 10→4 (the earlier of the tie),
+	// 10→5 (full), 13→4, 13→5, 11→2, 11→3, 11→4, 11→5; least-loaded
+	// routing would have sent the first three to 11.
+	want := []uint8{10, 10, 13, 13, 11, 11, 11, 11}
+	if !slices.Equal(got, want) {
+		t.Fatalf("packed choices %v, want %v", got, want)
+	}
+	// no normal instance has room: the least-loaded normal one (all at 5:
+	// the earliest), not the overloaded 12 at 4
+	c := callBetween(0, 0, 8)
+	if err := tb.AddCall(c); err != nil {
+		t.Fatal(err)
+	}
+	if d := tb.Route(callerPacket(c)); d.Instances[0] != 10 {
+		t.Fatalf("with no room the flow went to %d, want the least-loaded normal 10", d.Instances[0])
+	}
+	// a flow heavier than the room left goes elsewhere
+	if err := tb.SetInstances(1, []InstanceLoad{{Index: 10, Load: 4}, {Index: 11, Load: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	c = callBetween(0, 0, 9)
+	if err := tb.AddCall(c); err != nil {
+		t.Fatal(err)
+	}
+	p := callerPacket(c)
+	p.Load = 2
+	if d := tb.Route(p); d.Instances[0] != 11 {
+		t.Fatalf("a load-2 flow went to %d, want 11 (10 has room for 1 only)", d.Instances[0])
+	}
+	// limit 0: least-loaded again
+	if err := tb.SetPackLimit(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.SetInstances(1, []InstanceLoad{{Index: 10, Load: 3}, {Index: 11, Load: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if idx, _ := tb.PickInstance(1); idx != 11 {
+		t.Fatalf("without packing PickInstance = %d, want the least-loaded 11", idx)
+	}
+}
+
+func TestSetPackLimitErrors(t *testing.T) {
+	tb := newTables(t, 2, 2, 1, nil, false)[0]
+	for _, tc := range []struct {
+		stage int
+		limit float64
+		field string
+	}{
+		{0, 1, "stage"}, {3, 1, "stage"},
+		{1, -1, "packLimit[stage 1]"}, {2, math.NaN(), "packLimit[stage 2]"}, {1, math.Inf(1), "packLimit[stage 1]"},
+	} {
+		err := tb.SetPackLimit(tc.stage, tc.limit)
+		var fe *placement.FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Fatalf("SetPackLimit(%d, %v) = %v, want a FieldError on %q", tc.stage, tc.limit, err, tc.field)
+		}
+		if tb.PackLimit(1) != 0 || tb.PackLimit(2) != 0 {
+			t.Fatal("a rejected SetPackLimit changed a limit")
+		}
+	}
+}

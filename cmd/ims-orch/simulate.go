@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -29,6 +30,7 @@ func newSimulateCmd() *cobra.Command {
 		model            string
 		targetUtil       float64
 		bufferSpare      int
+		packFlows        float64
 		improveBudget    int
 	)
 	cmd := &cobra.Command{
@@ -81,6 +83,12 @@ byte-identical CSV files.`,
 				}
 				exp.BufferSpare = bufferSpare
 			}
+			if cmd.Flags().Changed("pack-flows") {
+				if math.IsNaN(packFlows) || packFlows < 0 || packFlows > 1 {
+					return usageErr(fmt.Errorf("simulate: --pack-flows: must be in [0, 1], got %g", packFlows))
+				}
+				exp.PackFlows = packFlows
+			}
 			if cmd.Flags().Changed("improve-budget") {
 				if improveBudget < 0 {
 					return usageErr(fmt.Errorf("simulate: --improve-budget: must not be negative, got %d", improveBudget))
@@ -114,6 +122,7 @@ byte-identical CSV files.`,
 		cmd.Flags().Bool(x.flag, x.def, x.usage)
 	}
 	cmd.Flags().IntVar(&bufferSpare, "buffer-spare", system.Defaults.BufferSpare, "buffered instances per VNF and DC that --trim-buffer keeps for τ")
+	cmd.Flags().Float64Var(&packFlows, "pack-flows", system.Defaults.PackFlows, "pack new DP flows onto the most-loaded instance with room up to this fraction of its capacity (0: least-loaded; strategies with rounds only)")
 	cmd.Flags().IntVar(&improveBudget, "improve-budget", 0, "the planner's joint improvement phase: budget in pair searches (0: off; placement Options.Improve)")
 	cmd.Flags().StringVar(&model, "predictor", "", "override the experiment's predictor spec (ar1, holt, ar1+q90, ...)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")

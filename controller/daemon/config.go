@@ -238,6 +238,10 @@ type PolicyConfig struct {
 	BufferSpare       *int     `yaml:"bufferSpare"`
 	TrimEmpty         *bool    `yaml:"trimEmpty"`
 	ScaleIn           *bool    `yaml:"scaleIn"`
+	// PackFlows: new DP flows are packed onto the most-loaded instance with
+	// room up to this fraction of its capacity (system.Config.PackFlows,
+	// flows of system.DefaultFlowPackets packets/s; 0: least-loaded).
+	PackFlows *float64 `yaml:"packFlows"`
 	// CrashLoopBackoff is the local controllers' crash-loop backoff of
 	// replacements (restart-only; what it leaves out:
 	// local.DefaultCrashBackoff).
@@ -306,6 +310,9 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	}
 	if p.BufferSpare != nil {
 		s.BufferSpare = *p.BufferSpare
+	}
+	if p.PackFlows != nil {
+		s.PackFlows = *p.PackFlows
 	}
 	return s
 }
@@ -630,6 +637,9 @@ func (c *Config) normalizePolicy() error {
 	}
 	if u := p.TargetUtilization; u != nil && (!finite(*u) || *u <= 0 || *u > 1) {
 		return fmt.Errorf("policy.targetUtilization: must be in (0, 1] (the fraction of a VNF's capacity a round plans for), got %g", *u)
+	}
+	if f := p.PackFlows; f != nil && (!finite(*f) || *f < 0 || *f > 1) {
+		return fmt.Errorf("policy.packFlows: must be in [0, 1] (the fraction of a DP instance's capacity new flows are packed up to; 0: least-loaded), got %g", *f)
 	}
 	if n := p.BufferSpare; n != nil && *n < 0 {
 		return fmt.Errorf("policy.bufferSpare: must not be negative, got %d", *n)

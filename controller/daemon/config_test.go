@@ -79,6 +79,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad predictor", "strategy: hybrid", "strategy: hybrid\n  predictor: crystal-ball", "policy.predictor"},
 		{"bad target utilisation", "strategy: hybrid", "strategy: hybrid\n  targetUtilization: 1.5", "policy.targetUtilization"},
 		{"negative buffer spare", "strategy: hybrid", "strategy: hybrid\n  bufferSpare: -1", "policy.bufferSpare"},
+		{"pack flows above 1", "strategy: hybrid", "strategy: hybrid\n  packFlows: 1.2", "policy.packFlows"},
 		{"bad crash-loop backoff", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {initial: soon}", "policy.crashLoopBackoff.initial"},
 		{"zero crash-loop reset", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {reset: 0s}", "policy.crashLoopBackoff.reset"},
 		{"crash-loop max below initial", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {initial: 1m, max: 30s}", "policy.crashLoopBackoff.max"},
@@ -172,13 +173,13 @@ func TestDaemonDefaultsAreTheSystemDefaults(t *testing.T) {
 	if h := c.planHorizon(); h != 0.5+2.0/10 {
 		t.Fatalf("plan horizon %g, want 0.7", h)
 	}
-	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2\n  trimEmpty: %v\n  scaleIn: %v"
+	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2\n  trimEmpty: %v\n  scaleIn: %v\n  packFlows: 0.7"
 	edit = fmt.Sprintf(edit, !system.Defaults.TrimEmpty, !system.Defaults.ScaleIn)
 	c, err = ParseConfig([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", edit, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := system.Scaling{Predictor: "ar1", TargetUtilization: 1, WarmStart: system.Defaults.WarmStart, LocalFirst: true, BufferSpare: 2, TrimEmpty: !system.Defaults.TrimEmpty, ScaleIn: !system.Defaults.ScaleIn}
+	want := system.Scaling{Predictor: "ar1", TargetUtilization: 1, WarmStart: system.Defaults.WarmStart, LocalFirst: true, BufferSpare: 2, TrimEmpty: !system.Defaults.TrimEmpty, ScaleIn: !system.Defaults.ScaleIn, PackFlows: 0.7}
 	if got := c.Policy.Scaling(); got != want || c.planHorizon() != 0 {
 		t.Fatalf("configured scaling %+v (horizon %g), want %+v", got, c.planHorizon(), want)
 	}

@@ -180,6 +180,30 @@ func (r *Router) InstanceID(stage int, idx uint8) string {
 	return r.index[stage-1][idx]
 }
 
+// SetPackLimit sets a DP stage's packing limit in flows
+// (routing.Table.SetPackLimit; 0: least-loaded routing).
+func (r *Router) SetPackLimit(vnf string, limit float64) error {
+	st, ok := r.stages[vnf]
+	if !ok {
+		return fmt.Errorf("packLimit: %q is not a DP stage", vnf)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.t.SetPackLimit(st, limit)
+}
+
+// PackLimit returns a DP stage's packing limit in flows (0: least-loaded
+// routing, or not a DP stage).
+func (r *Router) PackLimit(vnf string) float64 {
+	st, ok := r.stages[vnf]
+	if !ok {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.t.PackLimit(st)
+}
+
 // Route routes one packet (the first of a new flow, or a tunnelled one).
 func (r *Router) Route(p routing.Packet) routing.Decision {
 	r.mu.Lock()

@@ -73,6 +73,9 @@ type vnfState struct {
 	// lowTicks counts the consecutive ticks whose measured load fitted on
 	// one working instance fewer (scalein.go).
 	lowTicks int
+	// loadHist is the VNF's measured load (workingCPULocked) at the last
+	// TrimEmptyRiseTicks+1 ticks, oldest first (trimEmptyLocked).
+	loadHist []float64
 }
 
 // ChurnIntervals: an instance reused from the buffer within this many

@@ -293,6 +293,16 @@ func (c *Controller) limitsLocked(ls []protocol.VNFLimit) (errs []string) {
 // needs: ⌈Σ CPU / CPU threshold⌉ over the last samples of its active working
 // instances (Config.ScaleInGuard).
 func (c *Controller) loadNeedLocked(vs *vnfState) int {
+	sum := c.workingCPULocked(vs)
+	if sum <= 0 {
+		return 0
+	}
+	return int(math.Ceil(sum/vs.cfg.Thresholds.CPU - 1e-9))
+}
+
+// workingCPULocked is Σ CPU over the last samples of the VNF's active
+// working instances: its measured load in this datacenter.
+func (c *Controller) workingCPULocked(vs *vnfState) float64 {
 	sum := 0.0
 	for _, in := range c.insts {
 		if in.VNF == vs.cfg.Name && (in.State == StateNormal || in.State == StateOverload) &&
@@ -300,10 +310,7 @@ func (c *Controller) loadNeedLocked(vs *vnfState) int {
 			sum += in.Last.CPU
 		}
 	}
-	if sum <= 0 {
-		return 0
-	}
-	return int(math.Ceil(sum/vs.cfg.Thresholds.CPU - 1e-9))
+	return sum
 }
 
 // bufferLocked moves the k least-loaded working instances to the buffer

@@ -113,12 +113,35 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 // TrimEmpty may destroy it: two statistics periods.
 func trimEmptyGrace(c Config) time.Duration { return 2 * c.StatsPeriod }
 
+// TrimEmptyRiseTicks is how many ticks back TrimEmpty compares the VNF's
+// measured load: while it is higher than then, emptied buffered instances
+// stay (the reserve reactive scale-out reuses without a boot).
+const TrimEmptyRiseTicks = 10
+
 // trimEmptyLocked is Config.TrimEmpty: buffered instances beyond
 // BufferSpare (the newest stay) whose flows have all ended, by a sample
 // taken at least trimEmptyGrace after they left routing, are destroyed,
-// oldest first, instead of at the next interval's trim.
+// oldest first, instead of at the next interval's trim — but not while the
+// VNF's measured load in the DC (Σ CPU of its active working instances) is
+// above what it was TrimEmptyRiseTicks ticks ago (the oldest tick it has,
+// early on). On a rising load a round's forecast lags and reactive
+// scale-out soon needs an instance; a buffered one comes back at once, a new
+// one boots (30 s of overload). With least-loaded routing a buffered
+// instance keeps that role while its pinned calls run out; with packed
+// routing (routing.Table.SetPackLimit) it is empty at once, and without
+// this rule it was destroyed within 2 s (measured: loss 0.02 → 0.46 ×
+// reactive-only's on async start 0 s, docs/reproduction.md "Session 6:
+// flow packing"). Called once per tick.
 func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	if !c.cfg.TrimEmpty {
+		return nil
+	}
+	cur := c.workingCPULocked(vs)
+	if len(vs.loadHist) > TrimEmptyRiseTicks {
+		vs.loadHist = append(vs.loadHist[:0], vs.loadHist[1:]...)
+	}
+	vs.loadHist = append(vs.loadHist, cur)
+	if cur > vs.loadHist[0] {
 		return nil
 	}
 	now := c.clk.Now()

@@ -77,7 +77,8 @@ func TestTrimEmpty(t *testing.T) {
 			for _, id := range e.ids(StateNormal) {
 				e.load[id] = Stats{CPU: 10, Mem: 20, PktRate: 100, Flows: 3}
 			}
-			e.seconds(2)
+			// a steady load for longer than TrimEmptyRiseTicks: not rising
+			e.seconds(TrimEmptyRiseTicks + 2)
 			e.round(2, map[string]int{"firewall": 1})
 			e.seconds(5)
 			if b := len(e.c.Buffer("firewall")); b != 3 {
@@ -111,7 +112,7 @@ func TestTrimEmptyGrace(t *testing.T) {
 	cfg.TrimBuffer, cfg.TrimEmpty = true, true
 	e := newEnv(t, cfg, fake.Options{})
 	e.round(1, map[string]int{"firewall": 2})
-	e.seconds(2)
+	e.seconds(TrimEmptyRiseTicks + 2) // a steady load (TrimEmptyRiseTicks)
 	e.round(2, map[string]int{"firewall": 1})
 	if b := len(e.c.Buffer("firewall")); b != 1 {
 		t.Fatalf("buffered %d, want 1", b)
@@ -123,5 +124,53 @@ func TestTrimEmptyGrace(t *testing.T) {
 	e.seconds(2)
 	if b := len(e.c.Buffer("firewall")); b != 0 {
 		t.Fatalf("buffered %d 3 s after the round, want 0", b)
+	}
+}
+
+// TrimEmpty keeps an emptied buffered instance while the VNF's measured
+// load rises (it is compared with TrimEmptyRiseTicks ticks before): the
+// reactive scale-out that a rising load soon needs reuses it without a
+// boot. Once the load has stopped rising for the window, it goes. Without
+// the rule the instance is destroyed 2 s after the round and the overload
+// below launches a new one.
+func TestTrimEmptyKeepsReserveWhileLoadRises(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.TrimBuffer, cfg.TrimEmpty, cfg.Reactive = true, true, true
+	e := newEnv(t, cfg, fake.Options{})
+	e.round(1, map[string]int{"firewall": 2})
+	e.seconds(TrimEmptyRiseTicks + 2)
+	e.round(2, map[string]int{"firewall": 1})
+	work := e.ids(StateNormal)
+	if len(work) != 1 || len(e.c.Buffer("firewall")) != 1 {
+		t.Fatalf("working %v, buffered %d: want 1 and 1", work, len(e.c.Buffer("firewall")))
+	}
+	// the working instance's load rises 4 % CPU a second; the buffered one is empty
+	cpu := 40.0
+	for i := 0; i < 12; i++ {
+		cpu += 4
+		e.load[work[0]] = Stats{CPU: cpu, Mem: 20, PktRate: 100 * cpu, Flows: int(cpu)}
+		e.second()
+		if b := len(e.c.Buffer("firewall")); b != 1 {
+			t.Fatalf("%d s into the rise the emptied buffered instance is gone (buffered %d)", i+1, b)
+		}
+	}
+	// overload (CPU and memory over the thresholds for the window): reused, no launch
+	launched := len(e.actions(KindCreate, ReasonReactive))
+	e.load[work[0]] = Stats{CPU: 99, Mem: 90, PktRate: 40000, Flows: 99}
+	e.seconds(7)
+	if r := e.actions(KindReuse, ReasonReactive); len(r) != 1 {
+		t.Fatalf("reactive reuses %d, want 1 (the kept buffered instance); actions %v", len(r), e.c.Actions())
+	}
+	if n := len(e.actions(KindCreate, ReasonReactive)); n != launched {
+		t.Fatalf("reactive launches %d, want none", n-launched)
+	}
+	// a second round buffers one again; the load then holds steady: it goes
+	// once the window no longer sees a rise
+	e.load = map[string]Stats{}
+	e.seconds(TrimEmptyRiseTicks + 1)
+	e.round(3, map[string]int{"firewall": 1})
+	e.seconds(TrimEmptyRiseTicks + 2)
+	if b := len(e.c.Buffer("firewall")); b != 0 {
+		t.Fatalf("buffered %d after a steady load, want 0", b)
 	}
 }

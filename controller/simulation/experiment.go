@@ -78,6 +78,9 @@ type Experiment struct {
 	TrimEmpty bool
 	// ScaleIn: between-round scale-in (local.Config.ScaleIn).
 	ScaleIn bool
+	// PackFlows: new DP flows are packed up to this fraction of an
+	// instance's capacity (system.Config.PackFlows; 0: least-loaded).
+	PackFlows float64
 	// ImproveBudget: the planner's joint improvement phase budget in pair
 	// searches (fsm.Policy.ImproveBudget; 0: off).
 	ImproveBudget int
@@ -123,6 +126,7 @@ type file struct {
 	BufferSpare     *int           `yaml:"bufferSpare"`
 	TrimEmpty       *bool          `yaml:"trimEmpty"`
 	ScaleIn         *bool          `yaml:"scaleIn"`
+	PackFlows       *float64       `yaml:"packFlows"`
 	ImproveBudget   int            `yaml:"improveBudget"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
@@ -326,7 +330,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	d := system.Defaults // the daemon's too (docs/reproduction.md, "Defaults")
 	e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = d.TargetUtilization, d.WarmStart, d.ScaleInGuard, d.LocalFirst
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.Predictor = d.PlanHorizon, d.TrimBuffer, d.BufferSpare, d.Predictor
-	e.TrimEmpty, e.ScaleIn = d.TrimEmpty, d.ScaleIn
+	e.TrimEmpty, e.ScaleIn, e.PackFlows = d.TrimEmpty, d.ScaleIn, d.PackFlows
 	setIf(&e.TargetUtilization, f.TargetUtil)
 	setIf(&e.WarmStart, f.WarmStart)
 	setIf(&e.ScaleInGuard, f.ScaleInGuard)
@@ -336,6 +340,10 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	setIf(&e.BufferSpare, f.BufferSpare)
 	setIf(&e.TrimEmpty, f.TrimEmpty)
 	setIf(&e.ScaleIn, f.ScaleIn)
+	setIf(&e.PackFlows, f.PackFlows)
+	if math.IsNaN(e.PackFlows) || e.PackFlows < 0 || e.PackFlows > 1 {
+		return nil, fmt.Errorf("experiment packFlows %g: must be in [0, 1] (0: least-loaded routing)", e.PackFlows)
+	}
 	if e.BufferSpare < 0 || e.BufferSpare > 100 {
 		return nil, fmt.Errorf("experiment bufferSpare %d: must be in 0..100", e.BufferSpare)
 	}

@@ -47,6 +47,7 @@ func TestParseExperimentErrors(t *testing.T) {
 		{"delay change", "delayChanges: [{after: 1s, from: [9], to: [0], ms: 5}]\n", "delays"},
 		{"bound", "delayBoundMs: -1\n", "delayBoundMs"},
 		{"predictor", "predictor: oracle\n", "predictor"},
+		{"pack flows", "packFlows: -0.5\n", "packFlows"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// later keys replace earlier ones: drop the edited key from minimal

@@ -36,6 +36,11 @@ type Scaling struct {
 	// (local.Config.ScaleIn; hybrid only: it needs rounds and reactive
 	// reuse).
 	ScaleIn bool
+	// PackFlows > 0 packs new DP flows onto the fewest instances, each up
+	// to this fraction of its capacity (routing.Table.SetPackLimit; 0:
+	// least-loaded routing, which spreads them). Strategies with rounds
+	// only (Config.PackFlows).
+	PackFlows float64
 }
 
 // Defaults are the scaling options of a deployment that does not set them,

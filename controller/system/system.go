@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -50,6 +51,16 @@ type Config struct {
 	// the middle of the next one (global BankForecaster.SetHorizon; 0 =
 	// the paper's mean forecast).
 	PlanHorizon float64
+	// PackFlows > 0 packs the new flows of every DP stage onto its most-loaded
+	// instance with room up to PackFlows × its capacity
+	// (routing.Table.SetPackLimit), so the instances a round buffers carry
+	// fewer pinned calls; 0 routes each to the least-loaded instance. Only
+	// for a strategy with periodic rounds (nothing removes instances
+	// otherwise). Must be in [0, 1].
+	PackFlows float64
+	// FlowPackets is the packet rate of one DP flow, the routing tables'
+	// unit of load (0: DefaultFlowPackets); it turns PackFlows into flows.
+	FlowPackets float64
 	// Local is the template of every local controller; DC, Paths, Sink and
 	// Reactive are set per DC, VNFs from Topology and VNFs.
 	Local local.Config
@@ -141,6 +152,23 @@ type System struct {
 	routerErrs []error
 }
 
+// DefaultFlowPackets is Config.FlowPackets when zero: one RTP stream of
+// G.711 with 20 ms packets (80 kbit/s of 200-byte packets), the simulator's
+// flow too.
+const DefaultFlowPackets = 50
+
+// packLimit is a DP stage's routing pack limit in flows (0: off).
+func packLimit(cfg Config, capacity float64) float64 {
+	if cfg.PackFlows <= 0 || !cfg.Strategy.PeriodicRounds() {
+		return 0
+	}
+	fp := cfg.FlowPackets
+	if fp <= 0 {
+		fp = DefaultFlowPackets
+	}
+	return math.Floor(cfg.PackFlows * capacity / fp)
+}
+
 // New builds the deployment over driver d and clock clk (nothing runs until Start).
 func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if cfg.Logger == nil {
@@ -152,6 +180,12 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	cfg.Global.InitialRoundOnly = !cfg.Strategy.PeriodicRounds()
 	if cfg.Predictor == "" {
 		cfg.Predictor = "ar1"
+	}
+	if f := cfg.PackFlows; math.IsNaN(f) || f < 0 || f > 1 {
+		return nil, fmt.Errorf("packFlows: must be in [0, 1] (the fraction of a DP instance's capacity new flows are packed up to; 0: least-loaded), got %g", f)
+	}
+	if f := cfg.FlowPackets; math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		return nil, fmt.Errorf("flowPackets: must be a finite packet rate ≥ 0 (0: %d), got %g", DefaultFlowPackets, f)
 	}
 	fc, err := global.NewBankForecaster(cfg.Predictor)
 	if err != nil {
@@ -199,6 +233,11 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		r, err := dcroute.New(dc, top.DCs, stages, 0, func(err error) { s.routerError(dc, err) })
 		if err != nil {
 			return nil, err
+		}
+		for _, st := range top.Stages {
+			if err := r.SetPackLimit(st.Name, packLimit(cfg, st.Capacity)); err != nil {
+				return nil, fmt.Errorf("stage %s: %w", st.Name, err)
+			}
 		}
 		lc := cfg.Local
 		lc.DC = dc

@@ -1,0 +1,62 @@
+package system
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/strategy"
+	"github.com/ims-orch/ims-orch/drivers/fake"
+)
+
+// TestPackFlowsSetsTheRoutingPackLimits: Config.PackFlows becomes every
+// DC's per-stage pack limit in flows (⌊PackFlows × capacity / FlowPackets⌋),
+// for strategies with rounds only (reactive-only keeps least-loaded
+// routing: nothing would remove the instances packing empties); a value
+// out of [0, 1] is refused naming the field.
+func TestPackFlowsSetsTheRoutingPackLimits(t *testing.T) {
+	build := func(strat strategy.Strategy, pack, flowPkts float64) (*System, error) {
+		clk := clock.NewVirtual(time.Unix(1_700_000_000, 0))
+		drv, err := fake.New(clk, fake.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		top := fsm.Topology{DCs: []string{"a", "b"}, SCSCFDC: "a",
+			PCSCF: fsm.VNF{Name: "pcscf", Capacity: 500}, SCSCF: fsm.VNF{Name: "scscf", Capacity: 200},
+			Stages:  []fsm.VNF{{Name: "firewall", Capacity: 35000}, {Name: "transcoder", Capacity: 15000}},
+			DelayMs: [][]float64{{0, 10}, {10, 0}}}
+		return New(Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 250}, Strategy: strat, PackFlows: pack, FlowPackets: flowPkts,
+			NoEngine: true}, drv, clk)
+	}
+	for _, tc := range []struct {
+		name     string
+		strat    strategy.Strategy
+		pack, fp float64
+		fw, tc   float64
+	}{
+		{"hybrid 0.85", strategy.Hybrid, 0.85, 0, 595, 255},
+		{"proactive 0.85, 100 pkt/s flows", strategy.Proactive, 0.85, 100, 297, 127},
+		{"off", strategy.Hybrid, 0, 0, 0, 0},
+		{"reactive-only: never", strategy.Reactive, 0.85, 0, 0, 0},
+	} {
+		s, err := build(tc.strat, tc.pack, tc.fp)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for _, dc := range []string{"a", "b"} {
+			if fw, tr := s.Routers[dc].PackLimit("firewall"), s.Routers[dc].PackLimit("transcoder"); fw != tc.fw || tr != tc.tc {
+				t.Fatalf("%s: dc %s pack limits firewall %v transcoder %v, want %v %v", tc.name, dc, fw, tr, tc.fw, tc.tc)
+			}
+		}
+	}
+	for _, bad := range []struct {
+		pack, fp float64
+		field    string
+	}{{1.5, 0, "packFlows"}, {-0.1, 0, "packFlows"}, {0.5, -50, "flowPackets"}} {
+		if _, err := build(strategy.Hybrid, bad.pack, bad.fp); err == nil || !strings.Contains(err.Error(), bad.field) {
+			t.Fatalf("packFlows %v flowPackets %v: error %v, want one naming %s", bad.pack, bad.fp, err, bad.field)
+		}
+	}
+}

@@ -118,19 +118,26 @@ func trimEmptyGrace(c Config) time.Duration { return 2 * c.StatsPeriod }
 // stay (the reserve reactive scale-out reuses without a boot).
 const TrimEmptyRiseTicks = 10
 
+// TrimEmptyBusy: while the VNF's working instances average more than this
+// fraction of the CPU threshold, emptied buffered instances stay too (a
+// small rise would overload them).
+const TrimEmptyBusy = 0.9
+
 // trimEmptyLocked is Config.TrimEmpty: buffered instances beyond
 // BufferSpare (the newest stay) whose flows have all ended, by a sample
 // taken at least trimEmptyGrace after they left routing, are destroyed,
 // oldest first, instead of at the next interval's trim — but not while the
 // VNF's measured load in the DC (Σ CPU of its active working instances) is
 // above what it was TrimEmptyRiseTicks ticks ago (the oldest tick it has,
-// early on). On a rising load a round's forecast lags and reactive
+// early on), nor while its working instances average more than
+// TrimEmptyBusy of the CPU threshold. On a rising load a round's forecast lags and reactive
 // scale-out soon needs an instance; a buffered one comes back at once, a new
 // one boots (30 s of overload). With least-loaded routing a buffered
 // instance keeps that role while its pinned calls run out; with packed
 // routing (routing.Table.SetPackLimit) it is empty at once, and without
-// this rule it was destroyed within 2 s (measured: loss 0.02 → 0.46 ×
-// reactive-only's on async start 0 s, docs/reproduction.md "Session 6:
+// these rules it was destroyed within 2 s (measured: loss 0.02 → 0.46 ×
+// reactive-only's on async start 0 s without the rise rule, 0.25 → 0.71 on
+// simultaneous 70 s without the busy one; docs/reproduction.md "Session 6:
 // flow packing"). Called once per tick.
 func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	if !c.cfg.TrimEmpty {
@@ -141,7 +148,7 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 		vs.loadHist = append(vs.loadHist[:0], vs.loadHist[1:]...)
 	}
 	vs.loadHist = append(vs.loadHist, cur)
-	if cur > vs.loadHist[0] {
+	if cur > vs.loadHist[0] || cur > TrimEmptyBusy*vs.cfg.Thresholds.CPU*float64(c.countsLocked(vs.cfg.Name).Working()) {
 		return nil
 	}
 	now := c.clk.Now()

@@ -174,3 +174,34 @@ func TestTrimEmptyKeepsReserveWhileLoadRises(t *testing.T) {
 		t.Fatalf("buffered %d after a steady load, want 0", b)
 	}
 }
+
+// TrimEmpty keeps an emptied buffered instance, on a steady load, while the
+// working instances average more than TrimEmptyBusy of the CPU threshold
+// (a small rise would overload them); below it the instance goes. Without
+// the rule it is destroyed 2 s after the round.
+func TestTrimEmptyKeepsReserveWhileWorkingBusy(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.TrimBuffer, cfg.TrimEmpty = true, true
+	e := newEnv(t, cfg, fake.Options{})
+	e.round(1, map[string]int{"firewall": 2})
+	busy := Stats{CPU: 85, Mem: 20, PktRate: 100, Flows: 85} // 85 > 0.9 × 90 = 81, under the overload thresholds
+	for _, id := range e.ids(StateNormal) {
+		e.load[id] = busy
+	}
+	e.seconds(TrimEmptyRiseTicks + 2)
+	e.round(2, map[string]int{"firewall": 1})
+	for _, id := range e.ids(StateBuffered) {
+		e.load[id] = Stats{CPU: 1, Mem: 20}
+	}
+	e.seconds(TrimEmptyRiseTicks + 3) // steady, not rising
+	if b := len(e.c.Buffer("firewall")); b != 1 {
+		t.Fatalf("buffered %d while the working instance runs at 85 %% CPU, want 1", b)
+	}
+	for _, id := range e.ids(StateNormal) {
+		e.load[id] = Stats{CPU: 50, Mem: 20, PktRate: 100, Flows: 50}
+	}
+	e.seconds(3)
+	if b := len(e.c.Buffer("firewall")); b != 0 {
+		t.Fatalf("buffered %d at 50 %% CPU, want 0", b)
+	}
+}

@@ -49,10 +49,11 @@ type Scaling struct {
 // ar1, utilisation 1, no warm start, no guard, not local-first, no
 // horizon, no trim. Session 6 (docs/reproduction.md "Between-round
 // scale-in and TrimEmpty"): TrimEmpty on (was absent, i.e. off); ScaleIn
-// measured and left off.
+// measured and left off. "Session 6: flow packing": PackFlows 0.85 (was
+// absent, i.e. 0: least-loaded routing).
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
-	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false,
+	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.85,
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

@@ -3,7 +3,7 @@
 // datacenter, the per-stage instance and next-datacenter bytes written into
 // the destination IPv4 address, the three path sets (previous, current, next
 // interval) a datacenter routes by, smallest-workload-first instance
-// selection, the Table 1 address mappings used to enter and leave the chain,
+// selection (or packing up to a limit, Table.SetPackLimit), the Table 1 address mappings used to enter and leave the chain,
 // and the OpenFlow-style rule specifications a switch driver installs.
 //
 // The package is pure: no I/O, no clock, no goroutines. A Table is owned by

@@ -115,8 +115,12 @@ func trimEmptyGrace(c Config) time.Duration { return 2 * c.StatsPeriod }
 
 // trimEmptyLocked is Config.TrimEmpty: buffered instances beyond
 // BufferSpare (the newest stay) whose flows have all ended, by a sample
-// taken at least trimEmptyGrace after they left routing, are destroyed,
-// oldest first, instead of at the next interval's trim.
+// that arrived at least a statistics period after they left routing and
+// trimEmptyGrace after it, are destroyed, oldest first, instead of at the
+// next interval's trim. It leaves alone an instance whose reporter cannot
+// count flows (Stats.FlowsUnknown: the real data plane's forwarders) and
+// one a between-round scale-in buffered in this interval (it stays
+// reusable without a boot until the next round decides).
 func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	if !c.cfg.TrimEmpty {
 		return nil
@@ -130,8 +134,9 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 		in := c.insts[e.ID]
 		// a sample taken since it left routing says it is empty; the grace
 		// also outlasts a DNS answer that still names it (discovery TTL 1 s)
-		if in == nil || in.Last.Flows > 0 || in.CloudState != drivers.StateActive ||
-			now.Sub(in.bufferedAt) < trimEmptyGrace(c.cfg) || !in.lastSeen.After(in.bufferedAt) {
+		if in == nil || in.Last.Flows > 0 || in.Last.FlowsUnknown || in.CloudState != drivers.StateActive ||
+			(in.underload && e.Interval == c.interval) ||
+			now.Sub(in.bufferedAt) < trimEmptyGrace(c.cfg) || in.lastSeen.Sub(in.bufferedAt) < c.cfg.StatsPeriod {
 			continue
 		}
 		vs.buf.Remove(e.ID)

@@ -251,12 +251,16 @@ type Engine struct {
 	closing    *intake
 	closingFor uint64
 
-	known     map[string]bool // DCs of the topology (intake validation)
-	bounds    intakeBounds    // plausibility limits of the topology (intakebounds.go)
-	series    map[string]bool // every series observed so far
-	silent    silence         // who reports which series (silent.go)
-	observed  uint64          // history rounds < observed are in the forecaster
+	known    map[string]bool // DCs of the topology (intake validation)
+	bounds   intakeBounds    // plausibility limits of the topology (intakebounds.go)
+	series   map[string]bool // every series observed so far
+	silent   silence         // who reports which series (silent.go)
+	observed uint64          // history rounds < observed are in the forecaster
+	// lastPred is the newest committed prediction this engine knows, of
+	// round predFor−1 (predFor 0: none): the next round's
+	// PreviousPredicted and the value a held series keeps
 	lastPred  map[string]float64
+	predFor   uint64
 	rec       *RoundRecord
 	stepStart time.Time
 	records   []RoundRecord
@@ -572,7 +576,7 @@ func (e *Engine) replayHistory() {
 			e.log.Warn("forecaster rejected a replayed observation", "round", p.Round, "err", err)
 		}
 		e.observed = p.Round + 1
-		e.lastPred = p.Predicted
+		e.lastPred, e.predFor = p.Predicted, p.Round+1
 	}
 }
 
@@ -660,6 +664,9 @@ func (e *Engine) advance() {
 	}
 	if e.rec == nil || e.rec.Round != r.Round {
 		e.newRecord(r.Round, true)
+	}
+	if r.Done >= protocol.StepPredict {
+		e.adoptPrediction(r)
 	}
 	switch r.Done {
 	case 0:
@@ -749,19 +756,32 @@ func (e *Engine) predict(st *fsm.State) {
 	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred}}, func() {
 		e.closing = nil
 		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
-		e.lastPred = pred
+		e.lastPred, e.predFor = pred, round+1
 		e.stepDone(protocol.StepPredict)
 		e.next = e.advance
 	})
 }
 
+// adoptPrediction takes round r's committed prediction into a record that
+// lacks it (a resumed round, or a predict commit that succeeded but whose
+// result was dropped because the engine was stopped and started while it
+// was in flight) and makes it the last prediction unless it already is: the
+// next round's PreviousPredicted and held series are this round's.
+func (e *Engine) adoptPrediction(r *fsm.Round) {
+	p := r.Prediction
+	if p == nil || p.Round != r.Round || e.rec.Predicted != nil {
+		return
+	}
+	e.rec.Predicted, e.rec.Actual = p.Predicted, p.Actual
+	if e.predFor != r.Round+1 {
+		e.rec.PreviousPredicted = e.lastPred
+		e.lastPred, e.predFor = p.Predicted, r.Round+1
+	}
+}
+
 // compute is step 3: the snapshot is built under the lock, the plan runs
 // without it (decide goes on).
 func (e *Engine) compute(st *fsm.State) {
-	if e.rec.Predicted == nil && st.Round.Prediction != nil {
-		e.rec.Predicted = st.Round.Prediction.Predicted
-		e.rec.Actual = st.Round.Prediction.Actual
-	}
 	snap, err := buildSnapshot(st)
 	if err != nil {
 		e.log.Error("cannot build the planning snapshot; round waits for a topology", "err", err)

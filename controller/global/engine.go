@@ -228,7 +228,11 @@ type Engine struct {
 	running bool
 	epoch   uint64 // bumped by Start and Stop: older timers and answers are ignored
 	timer   clock.Timer
-	ex      *exchange
+	// roundTimer is the token of the pending round timer (scheduleRound):
+	// Trigger and a newer schedule bump it, so a timer that fired while
+	// Trigger held the lock (its Stop came too late) does nothing
+	roundTimer uint64
+	ex         *exchange
 	// queued is the off-lock work (a commit, the plan) the function run by
 	// locked asked for; inflight the one running (nil: none). At most one
 	// runs per epoch: the step that queues it has no timer or exchange left
@@ -415,7 +419,7 @@ func (e *Engine) Start() error {
 		if e.cfg.InitialRoundOnly && st.Interval > 0 {
 			return // the initial round is done
 		}
-		e.timer = e.after(nextRoundIn(st.RoundStartedAt, e.d.Clock.Now(), e.cfg.Interval), e.startRound)
+		e.scheduleRound(nextRoundIn(st.RoundStartedAt, e.d.Clock.Now(), e.cfg.Interval))
 	})
 	return nil
 }
@@ -471,6 +475,7 @@ func (e *Engine) Trigger() bool {
 		if e.timer != nil {
 			e.timer.Stop()
 		}
+		e.roundTimer++ // a round timer that already fired does nothing
 		e.startRound()
 	})
 	return ok
@@ -631,12 +636,28 @@ func (e *Engine) committed(err error, then func()) {
 	}
 }
 
+// scheduleRound starts the next round after d (e.timer).
+func (e *Engine) scheduleRound(d time.Duration) {
+	e.roundTimer++
+	token := e.roundTimer
+	e.timer = e.after(d, func() {
+		if e.roundTimer == token {
+			e.startRound()
+		}
+	})
+}
+
+// startRound commits the next round's start; a round already open or a
+// commit in flight (a round just triggered) is left alone.
 func (e *Engine) startRound() {
+	if e.rec != nil || e.inflight != nil {
+		return
+	}
 	st := e.d.Store.State()
 	e.refreshTopology(&st)
 	if st.Topology == nil || st.Policy.Validate() != nil {
 		e.log.Warn("no topology or policy committed, skipping the round")
-		e.timer = e.after(e.cfg.Interval, e.startRound)
+		e.scheduleRound(e.cfg.Interval)
 		return
 	}
 	if st.Round == nil {
@@ -693,12 +714,12 @@ func (e *Engine) finishRound() {
 		next := e.rec.Started.Add(e.cfg.Interval).Sub(e.rec.Finished)
 		e.rec = nil
 		if !e.cfg.InitialRoundOnly {
-			e.timer = e.after(max(next, 0), e.startRound)
+			e.scheduleRound(max(next, 0))
 		}
 		return
 	}
 	if !e.cfg.InitialRoundOnly {
-		e.timer = e.after(e.cfg.Interval, e.startRound)
+		e.scheduleRound(e.cfg.Interval)
 	}
 }
 

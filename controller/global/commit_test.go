@@ -337,6 +337,9 @@ func TestEngineServesWhileThePlanRuns(t *testing.T) {
 	if n := calls.Load(); n != 2 {
 		t.Errorf("plan ran %d times, want 2 (the dropped one and the restarted engine's)", n)
 	}
+	if st := h.eng.Stats(); st.DroppedPlans != 1 || st.DroppedCommits != 0 {
+		t.Errorf("stats %+v: want 1 dropped plan, no dropped commit", st)
+	}
 	recs := h.eng.Records()
 	if len(recs) != 1 {
 		t.Fatalf("%d records, want 1", len(recs))

@@ -140,6 +140,9 @@ type Stats struct {
 	// went on from the committed state instead of applying the step's
 	// result twice.
 	DroppedCommits int
+	// DroppedPlans counts step-3 plans whose result came back after the
+	// engine was stopped or restarted: the restarted engine plans again.
+	DroppedPlans int
 }
 
 // StepTime is how long one step took.
@@ -236,7 +239,8 @@ type Engine struct {
 	// queued is the off-lock work (a commit, the plan) the function run by
 	// locked asked for; inflight the one running (nil: none). At most one
 	// runs per epoch: the step that queues it has no timer or exchange left
-	// that could move the round on, and Trigger waits for it.
+	// that could move the round on, and Trigger refuses (returns false)
+	// while one runs.
 	queued, inflight *offLock
 	// next is the step after a committed one: locked runs it once the
 	// step's hooks have run, unless the engine was stopped or restarted by
@@ -341,6 +345,8 @@ func (e *Engine) locked(f func()) {
 			if p.c != nil {
 				what = fmt.Sprintf("commit %T", p.c)
 				e.stats.DroppedCommits++
+			} else {
+				e.stats.DroppedPlans++
 			}
 			e.log.Info("the engine stopped or restarted while a step ran without its lock; the result is dropped",
 				"step", what, "err", err)

@@ -229,7 +229,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	running bool
-	epoch   uint64 // bumped by Start and Stop: older timers and answers are ignored
+	epoch   uint64 // bumped by Start, Stop and Trigger: older timers and answers are ignored
 	timer   clock.Timer
 	// roundTimer is the token of the pending round timer (scheduleRound):
 	// Trigger and a newer schedule bump it, so a timer that fired while
@@ -481,7 +481,12 @@ func (e *Engine) Trigger() bool {
 		if e.timer != nil {
 			e.timer.Stop()
 		}
-		e.roundTimer++ // a round timer that already fired does nothing
+		// a timer that already fired (Stop too late: its callback waits
+		// for the lock), a round timer or the retry of a failed commit,
+		// does nothing: no round is open, so no exchange or commit of
+		// this epoch is left to keep
+		e.epoch++
+		e.roundTimer++
 		e.startRound()
 	})
 	return ok

@@ -1,6 +1,7 @@
 package global
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -139,5 +140,59 @@ func TestLateRoundTimerAfterTrigger(t *testing.T) {
 			h.runRounds(t, 2)
 			checkRoundsOnce(t, h, 2)
 		})
+	}
+}
+
+// failFirst is a Store whose first Apply of a command fail picks fails (a
+// commit that timed out without losing leadership).
+type failFirst struct {
+	Store
+	mu     sync.Mutex
+	fail   func(fsm.Command) bool
+	failed bool
+}
+
+func (f *failFirst) Apply(c fsm.Command) error {
+	f.mu.Lock()
+	fail := !f.failed && f.fail(c)
+	f.failed = f.failed || fail
+	f.mu.Unlock()
+	if fail {
+		return errors.New("commit timed out")
+	}
+	return f.Store.Apply(c)
+}
+
+// The retry timer of a failed RoundStarted commit that fired while Trigger
+// held the lock (Trigger's Stop came too late) does nothing once Trigger
+// has started the round: it does not run the round's next step a second
+// time in parallel (every request sent again, a participant answering
+// duplicates).
+func TestLateRetryTimerAfterTrigger(t *testing.T) {
+	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+	fc := &firedClock{Virtual: h.clk}
+	h.eng.d.Clock = fc
+	h.eng.d.Store = &failFirst{Store: h.store, fail: func(c fsm.Command) bool {
+		_, ok := c.(fsm.RoundStarted)
+		return ok
+	}}
+	if err := h.eng.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(50 * time.Second) // round 0's RoundStarted fails: a retry after Retransmit
+	if st := h.store.State(); st.Round != nil {
+		t.Fatalf("premise: round %+v open after the failed commit", st.Round)
+	}
+	retry := fc.last()
+	if !h.eng.Trigger() {
+		t.Fatal("Trigger refused with no round in progress")
+	}
+	retry() // fired just before Trigger's Stop
+	h.runRounds(t, 2)
+	checkRoundsOnce(t, h, 2)
+	for dc, p := range h.parts {
+		if _, _, dups := p.state(); dups != 0 {
+			t.Errorf("%s answered %d duplicate requests, want none", dc, dups)
+		}
 	}
 }

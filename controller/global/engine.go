@@ -231,11 +231,7 @@ type Engine struct {
 	running bool
 	epoch   uint64 // bumped by Start, Stop and Trigger: older timers and answers are ignored
 	timer   clock.Timer
-	// roundTimer is the token of the pending round timer (scheduleRound):
-	// Trigger and a newer schedule bump it, so a timer that fired while
-	// Trigger held the lock (its Stop came too late) does nothing
-	roundTimer uint64
-	ex         *exchange
+	ex      *exchange
 	// queued is the off-lock work (a commit, the plan) the function run by
 	// locked asked for; inflight the one running (nil: none). At most one
 	// runs per epoch: the step that queues it has no timer or exchange left
@@ -425,7 +421,7 @@ func (e *Engine) Start() error {
 		if e.cfg.InitialRoundOnly && st.Interval > 0 {
 			return // the initial round is done
 		}
-		e.scheduleRound(nextRoundIn(st.RoundStartedAt, e.d.Clock.Now(), e.cfg.Interval))
+		e.timer = e.after(nextRoundIn(st.RoundStartedAt, e.d.Clock.Now(), e.cfg.Interval), e.startRound)
 	})
 	return nil
 }
@@ -486,7 +482,6 @@ func (e *Engine) Trigger() bool {
 		// does nothing: no round is open, so no exchange or commit of
 		// this epoch is left to keep
 		e.epoch++
-		e.roundTimer++
 		e.startRound()
 	})
 	return ok
@@ -647,19 +642,9 @@ func (e *Engine) committed(err error, then func()) {
 	}
 }
 
-// scheduleRound starts the next round after d (e.timer).
-func (e *Engine) scheduleRound(d time.Duration) {
-	e.roundTimer++
-	token := e.roundTimer
-	e.timer = e.after(d, func() {
-		if e.roundTimer == token {
-			e.startRound()
-		}
-	})
-}
-
 // startRound commits the next round's start; a round already open or a
-// commit in flight (a round just triggered) is left alone.
+// commit in flight is left alone (a guard: Trigger refuses then, and
+// every timer set before Trigger is void).
 func (e *Engine) startRound() {
 	if e.rec != nil || e.inflight != nil {
 		return
@@ -668,7 +653,7 @@ func (e *Engine) startRound() {
 	e.refreshTopology(&st)
 	if st.Topology == nil || st.Policy.Validate() != nil {
 		e.log.Warn("no topology or policy committed, skipping the round")
-		e.scheduleRound(e.cfg.Interval)
+		e.timer = e.after(e.cfg.Interval, e.startRound)
 		return
 	}
 	if st.Round == nil {
@@ -725,12 +710,12 @@ func (e *Engine) finishRound() {
 		next := e.rec.Started.Add(e.cfg.Interval).Sub(e.rec.Finished)
 		e.rec = nil
 		if !e.cfg.InitialRoundOnly {
-			e.scheduleRound(max(next, 0))
+			e.timer = e.after(max(next, 0), e.startRound)
 		}
 		return
 	}
 	if !e.cfg.InitialRoundOnly {
-		e.scheduleRound(e.cfg.Interval)
+		e.timer = e.after(e.cfg.Interval, e.startRound)
 	}
 }
 

@@ -238,7 +238,9 @@ func (d *Daemon) wrapDPSink(inner func(string, local.InstanceSink) local.Instanc
 type dpIntake struct{ c *local.Controller }
 
 func (i dpIntake) ReportStats(id string, s agent.Sample) error {
-	return i.c.ReportStats(id, local.Stats{At: s.At, CPU: s.CPU, Mem: s.Mem, PktRate: s.PktRate, Flows: int(s.InFlight())})
+	// a forwarder counts packets, not flows: its Flows 0 must not read as
+	// empty (local.Config.TrimEmpty would destroy it with calls pinned)
+	return i.c.ReportStats(id, local.Stats{At: s.At, CPU: s.CPU, Mem: s.Mem, PktRate: s.PktRate, FlowsUnknown: true})
 }
 
 // attachDataPlane builds the plane over the routers once they exist and

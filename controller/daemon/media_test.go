@@ -14,6 +14,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
 	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/placement"
 )
 
@@ -181,6 +182,17 @@ func checkMediaCall(t *testing.T, d *Daemon) {
 					t.Logf("%s kamailio.log:\n%s", in.ID, tailString(string(b), 2000))
 				}
 			}
+		}
+		// where the media stopped: each end's switch rules and port
+		// counters, and the users' namespaces' links
+		for _, k := range []int{caller, callee} {
+			sw := d.dp.plane.Switch(k)
+			for _, cmd := range []string{"dump-flows", "dump-ports"} {
+				out, err := sw.Ofctl(context.Background(), cmd)
+				t.Logf("%s %s (%v):\n%s", names[k], cmd, err, tailString(out, 6000))
+			}
+			out, err := ovs.InNetns(context.Background(), d.dp.plane.UsersNS(k), "ip", "-s", "addr")
+			t.Logf("%s users namespace (%v):\n%s", names[k], err, tailString(out, 2000))
 		}
 	})
 	uacDone := make(chan error, 1)

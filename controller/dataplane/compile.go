@@ -63,6 +63,10 @@ const (
 type Flow struct {
 	Serial   uint32
 	Decision routing.Decision
+	// Packet is the first packet the decision was made for (zero when not
+	// kept): a flow dropped because this DC could not route it yet is
+	// routed again from it once it can (repairFlows).
+	Packet routing.Packet
 }
 
 // Inputs is everything one bridge's rules depend on.

@@ -256,10 +256,21 @@ func (p *Plane) withTable(st *dcState, fn func(t *routing.Table, live [routing.M
 }
 
 // repairFlows moves the flows that entered here off instances that are no
-// longer live, to the instance Route would choose now.
+// longer live, to the instance Route would choose now, and routes again a
+// flow that was dropped because this DC could not route it yet (no path,
+// no working instance, its interval's paths not held: a call answered while
+// the DC starts or between a failure and its replacement), so its rule stops
+// dropping its packets once the DC can carry it.
 func repairFlows(st *dcState, t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
 	for serial, f := range st.flows {
 		d := &f.Decision
+		if d.Verdict == routing.Drop && retryable(d.Reason) && f.Packet.Proto != 0 {
+			if nd := t.Route(f.Packet); nd.Verdict == routing.Forward {
+				f.Decision = nd
+				st.flows[serial] = f
+			}
+			continue
+		}
 		if d.Verdict != routing.Forward {
 			continue
 		}
@@ -278,6 +289,17 @@ func repairFlows(st *dcState, t *routing.Table, live [routing.MaxStages]map[uint
 			st.flows[serial] = f
 		}
 	}
+}
+
+// retryable says whether a flow dropped for reason r may be routed later:
+// the DC lacked a path, an instance or its interval's path set, which a
+// round or a launch brings; a header or mapping fault stays one.
+func retryable(r routing.DropReason) bool {
+	switch r {
+	case routing.DropNoPath, routing.DropNoInstance, routing.DropUnknownInterval:
+		return true
+	}
+	return false
 }
 
 func (p *Plane) sync(ctx context.Context, k int) error {
@@ -514,7 +536,7 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 		var d routing.Decision
 		p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { d = t.Route(f.Packet) })
 		st.serial++
-		st.flows[st.serial] = Flow{Serial: st.serial, Decision: d}
+		st.flows[st.serial] = Flow{Serial: st.serial, Decision: d, Packet: f.Packet}
 		st.byCall[c] = append(st.byCall[c], st.serial)
 		ds = append(ds, d)
 		touched[f.DC] = true

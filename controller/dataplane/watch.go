@@ -34,7 +34,8 @@ func (p *Plane) Watch(ctx context.Context, period time.Duration) {
 		default:
 		}
 	}
-	var exited, links <-chan struct{}
+	var exited <-chan error
+	var links <-chan struct{}
 	arm := func() {
 		if exited == nil {
 			exited = p.vswitchdExit(ctx)
@@ -65,9 +66,11 @@ func (p *Plane) Watch(ctx context.Context, period time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-exited:
-			exited = nil // armed again after the Check restarted it
-			check()
+		case err := <-exited:
+			exited = nil // armed again after the Check restarted it, or at the next period
+			if err == nil {
+				check()
+			}
 		case <-links:
 			links = nil // the subscription ended: subscribe again
 			check()
@@ -80,19 +83,21 @@ func (p *Plane) Watch(ctx context.Context, period time.Duration) {
 	}
 }
 
-// vswitchdExit returns a channel closed when the ovs-vswitchd that runs now
-// exits (at once when none runs); it is never closed when ctx ends first or
-// the wait cannot be set up (the periodic Check covers it).
-func (p *Plane) vswitchdExit(ctx context.Context) <-chan struct{} {
-	ch := make(chan struct{})
+// vswitchdExit returns a channel that yields nil when the ovs-vswitchd that
+// runs now exits (at once when none runs), or the error when the wait
+// cannot be set up (reported; Watch arms it again at the next period, the
+// periodic Check covering the gap); nothing when ctx ends first.
+func (p *Plane) vswitchdExit(ctx context.Context) <-chan error {
+	ch := make(chan error, 1)
 	go func() {
 		err := p.d.WaitVswitchd(ctx)
-		switch {
-		case err == nil:
-			close(ch)
-		case ctx.Err() == nil:
+		if err != nil && ctx.Err() != nil {
+			return
+		}
+		if err != nil {
 			p.onError(ctx)(err)
 		}
+		ch <- err
 	}()
 	return ch
 }

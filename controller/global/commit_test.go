@@ -1,6 +1,7 @@
 package global
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -249,8 +250,23 @@ func TestStepResultDroppedWhenTheEngineMovedOn(t *testing.T) {
 		t.Errorf("DroppedCommits = %d, want 1", st.DroppedCommits)
 	}
 	rounds := map[uint64]int{}
+	var pred0 map[string]float64
 	for _, p := range h.store.History() {
 		rounds[p.Round]++
+		if p.Round == 0 {
+			pred0 = p.Predicted
+		}
+	}
+	// the dropped commit's prediction is still the last one: round 1
+	// compares with it (the simulator's DPPredicted) and holds from it
+	if len(pred0) == 0 {
+		t.Fatal("round 0 committed no prediction")
+	}
+	if got := recs[1].PreviousPredicted; !maps.Equal(got, pred0) {
+		t.Errorf("round 1 PreviousPredicted has %d series, want round 0's committed %d: %v, want %v", len(got), len(pred0), got, pred0)
+	}
+	if got := recs[0].Predicted; !maps.Equal(got, pred0) {
+		t.Errorf("round 0 record Predicted %v, want the committed %v", got, pred0)
 	}
 	for r, n := range rounds {
 		if n != 1 {
@@ -320,6 +336,9 @@ func TestEngineServesWhileThePlanRuns(t *testing.T) {
 	h.runRounds(t, 1)
 	if n := calls.Load(); n != 2 {
 		t.Errorf("plan ran %d times, want 2 (the dropped one and the restarted engine's)", n)
+	}
+	if st := h.eng.Stats(); st.DroppedPlans != 1 || st.DroppedCommits != 0 {
+		t.Errorf("stats %+v: want 1 dropped plan, no dropped commit", st)
 	}
 	recs := h.eng.Records()
 	if len(recs) != 1 {

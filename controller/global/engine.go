@@ -140,6 +140,9 @@ type Stats struct {
 	// went on from the committed state instead of applying the step's
 	// result twice.
 	DroppedCommits int
+	// DroppedPlans counts step-3 plans whose result came back after the
+	// engine was stopped or restarted: the restarted engine plans again.
+	DroppedPlans int
 }
 
 // StepTime is how long one step took.
@@ -226,13 +229,14 @@ type Engine struct {
 
 	mu      sync.Mutex
 	running bool
-	epoch   uint64 // bumped by Start and Stop: older timers and answers are ignored
+	epoch   uint64 // bumped by Start, Stop and Trigger: older timers and answers are ignored
 	timer   clock.Timer
 	ex      *exchange
 	// queued is the off-lock work (a commit, the plan) the function run by
 	// locked asked for; inflight the one running (nil: none). At most one
 	// runs per epoch: the step that queues it has no timer or exchange left
-	// that could move the round on, and Trigger waits for it.
+	// that could move the round on, and Trigger refuses (returns false)
+	// while one runs.
 	queued, inflight *offLock
 	// next is the step after a committed one: locked runs it once the
 	// step's hooks have run, unless the engine was stopped or restarted by
@@ -251,12 +255,16 @@ type Engine struct {
 	closing    *intake
 	closingFor uint64
 
-	known     map[string]bool // DCs of the topology (intake validation)
-	bounds    intakeBounds    // plausibility limits of the topology (intakebounds.go)
-	series    map[string]bool // every series observed so far
-	silent    silence         // who reports which series (silent.go)
-	observed  uint64          // history rounds < observed are in the forecaster
+	known    map[string]bool // DCs of the topology (intake validation)
+	bounds   intakeBounds    // plausibility limits of the topology (intakebounds.go)
+	series   map[string]bool // every series observed so far
+	silent   silence         // who reports which series (silent.go)
+	observed uint64          // history rounds < observed are in the forecaster
+	// lastPred is the newest committed prediction this engine knows, of
+	// round predFor−1 (predFor 0: none): the next round's
+	// PreviousPredicted and the value a held series keeps
 	lastPred  map[string]float64
+	predFor   uint64
 	rec       *RoundRecord
 	stepStart time.Time
 	records   []RoundRecord
@@ -333,6 +341,8 @@ func (e *Engine) locked(f func()) {
 			if p.c != nil {
 				what = fmt.Sprintf("commit %T", p.c)
 				e.stats.DroppedCommits++
+			} else {
+				e.stats.DroppedPlans++
 			}
 			e.log.Info("the engine stopped or restarted while a step ran without its lock; the result is dropped",
 				"step", what, "err", err)
@@ -467,6 +477,11 @@ func (e *Engine) Trigger() bool {
 		if e.timer != nil {
 			e.timer.Stop()
 		}
+		// a timer that already fired (Stop too late: its callback waits
+		// for the lock), a round timer or the retry of a failed commit,
+		// does nothing: no round is open, so no exchange or commit of
+		// this epoch is left to keep
+		e.epoch++
 		e.startRound()
 	})
 	return ok
@@ -572,7 +587,7 @@ func (e *Engine) replayHistory() {
 			e.log.Warn("forecaster rejected a replayed observation", "round", p.Round, "err", err)
 		}
 		e.observed = p.Round + 1
-		e.lastPred = p.Predicted
+		e.lastPred, e.predFor = p.Predicted, p.Round+1
 	}
 }
 
@@ -627,7 +642,13 @@ func (e *Engine) committed(err error, then func()) {
 	}
 }
 
+// startRound commits the next round's start; a round already open or a
+// commit in flight is left alone (a guard: Trigger refuses then, and
+// every timer set before Trigger is void).
 func (e *Engine) startRound() {
+	if e.rec != nil || e.inflight != nil {
+		return
+	}
 	st := e.d.Store.State()
 	e.refreshTopology(&st)
 	if st.Topology == nil || st.Policy.Validate() != nil {
@@ -660,6 +681,9 @@ func (e *Engine) advance() {
 	}
 	if e.rec == nil || e.rec.Round != r.Round {
 		e.newRecord(r.Round, true)
+	}
+	if r.Done >= protocol.StepPredict {
+		e.adoptPrediction(r)
 	}
 	switch r.Done {
 	case 0:
@@ -749,19 +773,32 @@ func (e *Engine) predict(st *fsm.State) {
 	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred}}, func() {
 		e.closing = nil
 		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
-		e.lastPred = pred
+		e.lastPred, e.predFor = pred, round+1
 		e.stepDone(protocol.StepPredict)
 		e.next = e.advance
 	})
 }
 
+// adoptPrediction takes round r's committed prediction into a record that
+// lacks it (a resumed round, or a predict commit that succeeded but whose
+// result was dropped because the engine was stopped and started while it
+// was in flight) and makes it the last prediction unless it already is: the
+// next round's PreviousPredicted and held series are this round's.
+func (e *Engine) adoptPrediction(r *fsm.Round) {
+	p := r.Prediction
+	if p == nil || p.Round != r.Round || e.rec.Predicted != nil {
+		return
+	}
+	e.rec.Predicted, e.rec.Actual = p.Predicted, p.Actual
+	if e.predFor != r.Round+1 {
+		e.rec.PreviousPredicted = e.lastPred
+		e.lastPred, e.predFor = p.Predicted, r.Round+1
+	}
+}
+
 // compute is step 3: the snapshot is built under the lock, the plan runs
 // without it (decide goes on).
 func (e *Engine) compute(st *fsm.State) {
-	if e.rec.Predicted == nil && st.Round.Prediction != nil {
-		e.rec.Predicted = st.Round.Prediction.Predicted
-		e.rec.Actual = st.Round.Prediction.Actual
-	}
 	snap, err := buildSnapshot(st)
 	if err != nil {
 		e.log.Error("cannot build the planning snapshot; round waits for a topology", "err", err)

@@ -119,9 +119,9 @@ func horizonValue(u, last, rise, h float64) float64 {
 	return max(0, u+max(-delta/2, h*delta))
 }
 
-// SetRecent gives the next Predict each workload series' level at the
-// end of the interval just observed (intake.recent); a key not in recent
-// has none.
+// SetRecent gives the next Predict (only that one: Predict clears the
+// levels) each workload series' level at the end of the interval just
+// observed (intake.recent); a key not in recent has none.
 func (f *BankForecaster) SetRecent(recent map[string]float64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -242,6 +242,9 @@ func (f *BankForecaster) Predict(keys []string) map[string]Forecast {
 			}
 		}
 		out[k] = fc
+	}
+	for i := range f.recent {
+		f.recent[i] = -1 // one Predict's: the next one needs a fresh SetRecent
 	}
 	return out
 }

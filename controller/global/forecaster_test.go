@@ -204,7 +204,12 @@ func TestForecasterPlansAStartFromTheRecentLevel(t *testing.T) {
 			t.Fatalf("%s: %g, want the horizon value %g", k, got[k].Value, before[k].Value)
 		}
 	}
-	// the recent level is one round's: the next Predict after SetRecent(nil) drops it
+	// the recent level is one Predict's: the next Predict without a fresh
+	// SetRecent, or after SetRecent(nil), does not reuse it
+	if g := f.Predict([]string{born})[born].Value; g != before[born].Value {
+		t.Fatalf("recent level reused by a Predict without SetRecent: %g, want %g", g, before[born].Value)
+	}
+	f.SetRecent(map[string]float64{born: 3000})
 	f.SetRecent(nil)
 	if g := f.Predict([]string{born})[born].Value; g != before[born].Value {
 		t.Fatalf("recent level kept: %g, want %g", g, before[born].Value)

@@ -35,6 +35,7 @@ type inst struct {
 	lastSeen     time.Time     // controller time of the last sign of life
 	drainSince   time.Time     // when it started draining
 	bufferedAt   time.Time     // when it last went to the buffer
+	underload    bool          // it went there by a between-round scale-in (Config.ScaleIn)
 	watch        clock.Timer   // stats watchdog
 	launching    bool          // Launch call in flight
 	terminating  bool          // to be (or being) terminated

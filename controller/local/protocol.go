@@ -348,7 +348,7 @@ func (c *Controller) bufferLocked(vs *vnfState, k int, reason Reason, detail str
 	})
 	for _, in := range cand[:min(k, len(cand))] {
 		in.State = StateBuffered
-		in.BufferedIn, in.bufferedAt = c.interval, c.clk.Now()
+		in.BufferedIn, in.bufferedAt, in.underload = c.interval, c.clk.Now(), reason == ReasonUnderload
 		vs.buf.PushTail(in.ID, c.interval)
 		c.record(vs.cfg.Name, KindBuffer, reason, in.ID,
 			fmt.Sprintf("%s; to buffer tail with %d active flows", detail, in.Last.Flows))

@@ -125,20 +125,25 @@ const TrimEmptyBusy = 0.9
 
 // trimEmptyLocked is Config.TrimEmpty: buffered instances beyond
 // BufferSpare (the newest stay) whose flows have all ended, by a sample
-// taken at least trimEmptyGrace after they left routing, are destroyed,
-// oldest first, instead of at the next interval's trim — but not while the
-// VNF's measured load in the DC (Σ CPU of its active working instances) is
-// above what it was TrimEmptyRiseTicks ticks ago (the oldest tick it has,
-// early on), nor while its working instances average more than
-// TrimEmptyBusy of the CPU threshold. On a rising load a round's forecast lags and reactive
-// scale-out soon needs an instance; a buffered one comes back at once, a new
-// one boots (30 s of overload). With least-loaded routing a buffered
-// instance keeps that role while its pinned calls run out; with packed
-// routing (routing.Table.SetPackLimit) it is empty at once, and without
-// these rules it was destroyed within 2 s (measured: loss 0.02 → 0.46 ×
-// reactive-only's on async start 0 s without the rise rule, 0.25 → 0.71 on
-// simultaneous 70 s without the busy one; docs/reproduction.md "Session 6:
-// flow packing"). Called once per tick.
+// that arrived at least a statistics period after they left routing and
+// trimEmptyGrace after it, are destroyed, oldest first, instead of at the
+// next interval's trim. It leaves alone an instance whose reporter cannot
+// count flows (Stats.FlowsUnknown: the real data plane's forwarders) and
+// one a between-round scale-in buffered in this interval (it stays
+// reusable without a boot until the next round decides). It destroys none
+// while the VNF's measured load in the DC (Σ CPU of its active working
+// instances) is above what it was TrimEmptyRiseTicks ticks ago (the oldest
+// tick it has, early on), nor while its working instances average more
+// than TrimEmptyBusy of the CPU threshold. On a rising load a round's
+// forecast lags and reactive scale-out soon needs an instance; a buffered
+// one comes back at once, a new one boots (30 s of overload). With
+// least-loaded routing a buffered instance keeps that role while its
+// pinned calls run out; with packed routing (routing.Table.SetPackLimit)
+// it is empty at once, and without these rules it was destroyed within
+// 2 s (measured: loss 0.02 → 0.46 × reactive-only's on async start 0 s
+// without the rise rule, 0.25 → 0.71 on simultaneous 70 s without the busy
+// one; docs/reproduction.md "Session 6: flow packing"). Called once per
+// tick.
 func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	if !c.cfg.TrimEmpty {
 		return nil
@@ -160,8 +165,9 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 		in := c.insts[e.ID]
 		// a sample taken since it left routing says it is empty; the grace
 		// also outlasts a DNS answer that still names it (discovery TTL 1 s)
-		if in == nil || in.Last.Flows > 0 || in.CloudState != drivers.StateActive ||
-			now.Sub(in.bufferedAt) < trimEmptyGrace(c.cfg) || !in.lastSeen.After(in.bufferedAt) {
+		if in == nil || in.Last.Flows > 0 || in.Last.FlowsUnknown || in.CloudState != drivers.StateActive ||
+			(in.underload && e.Interval == c.interval) ||
+			now.Sub(in.bufferedAt) < trimEmptyGrace(c.cfg) || in.lastSeen.Sub(in.bufferedAt) < c.cfg.StatsPeriod {
 			continue
 		}
 		vs.buf.Remove(e.ID)

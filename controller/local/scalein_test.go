@@ -130,3 +130,33 @@ func (e *env) cloudCount(t *testing.T) int {
 	}
 	return len(l)
 }
+
+// With TrimEmpty on (the default), an instance a between-round scale-in
+// buffered stays reusable without a boot until the next round, although
+// it carries no flows: the scale-in is the reversible step the reactive
+// path undoes; the round's trim decides after that.
+func TestScaleInStaysReusableWithTrimEmpty(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.Reactive, cfg.ScaleIn, cfg.TrimBuffer, cfg.TrimEmpty = true, ScaleIn{On: true, Util: 0.8}, true, true
+	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
+	e.seconds(31)
+	e.round(1, map[string]int{"firewall": 4})
+	e.seconds(31)
+	for _, id := range e.ids(StateNormal) {
+		e.load[id] = Stats{CPU: 50, Mem: 20, PktRate: 100} // no flows: empty when buffered
+	}
+	e.seconds(12)
+	as := e.actions(KindBuffer, ReasonUnderload)
+	if len(as) != 1 {
+		t.Fatalf("underload buffer actions %+v, want 1", as)
+	}
+	e.seconds(5)
+	if e.state(as[0].InstanceID) != StateBuffered {
+		t.Fatalf("%s is %s 5 s after its scale-in, want buffered (reusable until the next round)", as[0].InstanceID, e.state(as[0].InstanceID))
+	}
+	e.round(2, map[string]int{"firewall": 3})
+	e.seconds(3)
+	if st := e.state(as[0].InstanceID); st == StateBuffered {
+		t.Fatalf("%s still buffered after the next round with TrimEmpty on", as[0].InstanceID)
+	}
+}

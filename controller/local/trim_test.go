@@ -3,6 +3,7 @@ package local
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ims-orch/ims-orch/drivers/fake"
 )
@@ -124,6 +125,63 @@ func TestTrimEmptyGrace(t *testing.T) {
 	e.seconds(2)
 	if b := len(e.c.Buffer("firewall")); b != 0 {
 		t.Fatalf("buffered %d 3 s after the round, want 0", b)
+	}
+}
+
+// An instance whose reporter cannot count flows (the real data plane's
+// forwarders: Stats.FlowsUnknown) is not "empty" at Flows 0: TrimEmpty
+// leaves it to the interval's trim instead of destroying it with calls
+// still pinned to it.
+func TestTrimEmptyLeavesUncountedFlows(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.TrimBuffer, cfg.TrimEmpty = true, true
+	e := newEnv(t, cfg, fake.Options{})
+	e.round(1, map[string]int{"firewall": 2})
+	e.seconds(2)
+	for _, id := range e.ids(StateNormal) {
+		e.load[id] = Stats{CPU: 10, Mem: 20, PktRate: 100, FlowsUnknown: true}
+	}
+	e.round(2, map[string]int{"firewall": 1})
+	e.seconds(5)
+	if b := len(e.c.Buffer("firewall")); b != 1 {
+		t.Fatalf("buffered %d 5 s after the round, want 1 (its flows are not counted)", b)
+	}
+	e.round(3, map[string]int{"firewall": 1})
+	e.seconds(1)
+	if b := len(e.c.Buffer("firewall")); b != 0 {
+		t.Fatalf("buffered %d after a whole interval, want 0 (the interval's trim)", b)
+	}
+}
+
+// A sample that arrives right after the buffering may have been measured
+// before it (a call routed meanwhile is not in it): TrimEmpty decides on a
+// sample that arrived at least a statistics period after the buffering.
+func TestTrimEmptyWaitsForASampleAfterTheBuffering(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.TrimBuffer, cfg.TrimEmpty = true, true
+	e := newEnv(t, cfg, fake.Options{})
+	e.round(1, map[string]int{"firewall": 2})
+	e.seconds(TrimEmptyRiseTicks + 2) // a steady load (TrimEmptyRiseTicks)
+	e.round(2, map[string]int{"firewall": 1})
+	buf := e.c.Buffer("firewall")
+	if len(buf) != 1 {
+		t.Fatalf("buffered %v, want 1", buf)
+	}
+	id := buf[0].ID
+	// the agent stalls: one late sample 1 ms after the buffering, then none
+	e.clk.Advance(time.Millisecond)
+	if err := e.c.ReportStats(id, Stats{At: e.clk.Now(), CPU: 10}); err != nil {
+		t.Fatal(err)
+	}
+	e.silent[id] = true
+	e.seconds(2)
+	if b := len(e.c.Buffer("firewall")); b != 1 {
+		t.Fatalf("buffered %d with only a sample from the buffering's moment, want 1", b)
+	}
+	e.silent[id] = false
+	e.seconds(1)
+	if b := len(e.c.Buffer("firewall")); b != 0 {
+		t.Fatalf("buffered %d after a sample a period later, want 0", b)
 	}
 }
 

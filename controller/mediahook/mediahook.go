@@ -290,8 +290,10 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 	defer h.mu.Unlock()
 	if err != nil {
 		// both halves stay pending: a repeated start tries again (the
-		// half is put back if it expired while the install ran)
+		// half is put back if it expired while the install ran, stamped
+		// now: the expiry queue stays in arrival order)
 		if h.pending[r.Call] == nil {
+			pd.since = h.cfg.Clock.Now()
 			h.pending[r.Call] = pd
 			h.expiry = append(h.expiry, pd)
 		}

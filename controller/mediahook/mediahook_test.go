@@ -482,3 +482,41 @@ func FuzzHandle(f *testing.F) {
 		}
 	})
 }
+
+// A half put back after a failed install lives PendingTTL from the put-back
+// and keeps the expiry queue in arrival order: behind a newer half it is
+// neither dropped with its old arrival time nor kept past its new one.
+func TestFailedInstallPutsTheHalfBackStampedNow(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	h, err := New(Config{DCs: 4, EntryIP: entry, Clock: clk, Timeout: time.Minute, PendingTTL: 64 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &blockingProg{slow: 5, entered: make(chan struct{}, 1), release: make(chan struct{}), fail: errors.New("ovs-ofctl: timed out")}
+	h.SetProgrammer(f)
+	aCallee, aCaller := starts("a", 5)
+	if err := h.Handle(context.Background(), aCallee); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(60 * time.Second)
+	aDone := handleAsync(h, aCaller)
+	<-f.entered
+	clk.Advance(5 * time.Second) // t = 65 s: b's half arrives, a's expires
+	bCallee, _ := starts("b", 6)
+	if err := waitErr(t, "b's half", handleAsync(h, bCallee)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(5 * time.Second) // t = 70 s: a's install fails, a is put back
+	close(f.release)
+	if err := waitErr(t, "a's install", aDone); err == nil {
+		t.Fatal("a failed install answered success")
+	}
+	clk.Advance(60 * time.Second) // t = 130 s: b is 65 s old, a 60 s since its put-back
+	cCallee, _ := starts("c", 7)
+	if err := h.Handle(context.Background(), cCallee); err != nil {
+		t.Fatal(err)
+	}
+	if h.Pending() != 2 {
+		t.Fatalf("pending %d at 130 s, want a (put back at 70 s) and c; b expired", h.Pending())
+	}
+}

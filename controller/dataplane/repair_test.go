@@ -1,0 +1,54 @@
+package dataplane
+
+import (
+	"testing"
+
+	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// A call answered while its entry DC cannot route it yet (no working
+// instance of stage 1, as while the DC starts) gets a dropping flow rule;
+// once the DC can carry it the next sync routes it (its rule forwards),
+// while a flow dropped for a fault of its own (no Table 1 mapping) stays
+// dropped.
+func TestRepairRoutesAFlowDroppedBeforeTheDCCouldRouteIt(t *testing.T) {
+	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 0, 1, 1, 1}}
+	tb, err := routing.NewTable(routing.Config{DC: 0, N: 2, Stages: 3, Interval: 1, Paths: paths})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := routing.Call{
+		CallerDC: 0, CalleeDC: 1, CallerIP: 0x0a000005, CalleeIP: 0x0a010007,
+		CallerSendPort: 4000, CallerRecvPort: 4002, CalleeSendPort: 6000, CalleeRecvPort: 6002,
+		CallerEntryIP: 0xc0a80001, CalleeEntryIP: 0xc0a80101,
+	}
+	if err := tb.AddCall(call); err != nil {
+		t.Fatal(err)
+	}
+	media := routing.Packet{From: routing.FromUser, Proto: 17, SrcIP: call.CallerIP, SrcPort: 4000, DstIP: call.CallerEntryIP, DstPort: 6002}
+	stray := routing.Packet{From: routing.FromUser, Proto: 17, SrcIP: 0x0a000009, SrcPort: 4000, DstIP: call.CallerEntryIP, DstPort: 6002}
+	st := &dcState{t: tb, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}}
+	for i, p := range []routing.Packet{media, stray} {
+		d := tb.Route(p)
+		if d.Verdict != routing.Drop {
+			t.Fatalf("packet %d routed %v before any instance", i, d)
+		}
+		st.flows[uint32(i+1)] = Flow{Serial: uint32(i + 1), Decision: d, Packet: p}
+	}
+	if r := st.flows[1].Decision.Reason; r != routing.DropNoInstance {
+		t.Fatalf("the call's flow dropped for %v, want no instance", r)
+	}
+	var live [routing.MaxStages]map[uint8]Ports
+	live[0] = map[uint8]Ports{10: InstancePorts(1, 10)}
+	if err := tb.SetInstances(1, []routing.InstanceLoad{{Index: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	repairFlows(st, tb, live)
+	if d := st.flows[1].Decision; d.Verdict != routing.Forward || d.Instances[0] != 10 {
+		t.Fatalf("the call's flow after the DC got an instance: %v, want forwarded to instance 10", d)
+	}
+	if d := st.flows[2].Decision; d.Verdict != routing.Drop || d.Reason != routing.DropNoMapping {
+		t.Fatalf("a flow without a Table 1 mapping: %v, want still dropped (no mapping)", d)
+	}
+}

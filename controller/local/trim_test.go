@@ -109,10 +109,7 @@ func TestTrimEmpty(t *testing.T) {
 // saying the instance is empty, even one that carried nothing: a DNS answer
 // that still names it may bring one more request.
 func TestTrimEmptyGrace(t *testing.T) {
-	cfg := fwConfig(1)
-	cfg.TrimBuffer, cfg.TrimEmpty = true, true
-	e := newEnv(t, cfg, fake.Options{})
-	e.round(1, map[string]int{"firewall": 2})
+	e := trimEmptyEnv(t)
 	e.seconds(TrimEmptyRiseTicks + 2) // a steady load (TrimEmptyRiseTicks)
 	e.round(2, map[string]int{"firewall": 1})
 	if b := len(e.c.Buffer("firewall")); b != 1 {
@@ -133,10 +130,7 @@ func TestTrimEmptyGrace(t *testing.T) {
 // leaves it to the interval's trim instead of destroying it with calls
 // still pinned to it.
 func TestTrimEmptyLeavesUncountedFlows(t *testing.T) {
-	cfg := fwConfig(1)
-	cfg.TrimBuffer, cfg.TrimEmpty = true, true
-	e := newEnv(t, cfg, fake.Options{})
-	e.round(1, map[string]int{"firewall": 2})
+	e := trimEmptyEnv(t)
 	e.seconds(2)
 	for _, id := range e.ids(StateNormal) {
 		e.load[id] = Stats{CPU: 10, Mem: 20, PktRate: 100, FlowsUnknown: true}
@@ -157,10 +151,7 @@ func TestTrimEmptyLeavesUncountedFlows(t *testing.T) {
 // before it (a call routed meanwhile is not in it): TrimEmpty decides on a
 // sample that arrived at least a statistics period after the buffering.
 func TestTrimEmptyWaitsForASampleAfterTheBuffering(t *testing.T) {
-	cfg := fwConfig(1)
-	cfg.TrimBuffer, cfg.TrimEmpty = true, true
-	e := newEnv(t, cfg, fake.Options{})
-	e.round(1, map[string]int{"firewall": 2})
+	e := trimEmptyEnv(t)
 	e.seconds(TrimEmptyRiseTicks + 2) // a steady load (TrimEmptyRiseTicks)
 	e.round(2, map[string]int{"firewall": 1})
 	buf := e.c.Buffer("firewall")
@@ -238,10 +229,7 @@ func TestTrimEmptyKeepsReserveWhileLoadRises(t *testing.T) {
 // (a small rise would overload them); below it the instance goes. Without
 // the rule it is destroyed 2 s after the round.
 func TestTrimEmptyKeepsReserveWhileWorkingBusy(t *testing.T) {
-	cfg := fwConfig(1)
-	cfg.TrimBuffer, cfg.TrimEmpty = true, true
-	e := newEnv(t, cfg, fake.Options{})
-	e.round(1, map[string]int{"firewall": 2})
+	e := trimEmptyEnv(t)
 	busy := Stats{CPU: 85, Mem: 20, PktRate: 100, Flows: 85} // 85 > 0.9 × 90 = 81, under the overload thresholds
 	for _, id := range e.ids(StateNormal) {
 		e.load[id] = busy
@@ -262,4 +250,15 @@ func TestTrimEmptyKeepsReserveWhileWorkingBusy(t *testing.T) {
 	if b := len(e.c.Buffer("firewall")); b != 0 {
 		t.Fatalf("buffered %d at 50 %% CPU, want 0", b)
 	}
+}
+
+// trimEmptyEnv: one firewall (Min 1) with TrimBuffer and TrimEmpty on,
+// scaled to 2 by round 1.
+func trimEmptyEnv(t *testing.T) *env {
+	t.Helper()
+	cfg := fwConfig(1)
+	cfg.TrimBuffer, cfg.TrimEmpty = true, true
+	e := newEnv(t, cfg, fake.Options{})
+	e.round(1, map[string]int{"firewall": 2})
+	return e
 }

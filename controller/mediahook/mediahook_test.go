@@ -355,11 +355,16 @@ func TestSlowInstallDoesNotHoldOtherCalls(t *testing.T) {
 	}
 }
 
-// A failed install keeps both halves for a retry even when they expired
-// while it ran (another call's post dropped them meanwhile).
-func TestFailedSlowInstallKeepsExpiredHalves(t *testing.T) {
+// slowFailingInstall: call a's callee half posted at 0 s, its caller half
+// at 60 s starts an install that blocks until the test releases it and then
+// fails; at 65 s call b's half is posted while it runs (a's first half has
+// expired by then). It returns the hook, its clock, the Programmer and a's
+// pending answer.
+func slowFailingInstall(t *testing.T, cfg Config) (*Hook, *clock.Virtual, *blockingProg, <-chan error) {
+	t.Helper()
 	clk := clock.NewVirtual(time.Unix(0, 0))
-	h, err := New(Config{DCs: 4, EntryIP: entry, Clock: clk, Timeout: time.Minute})
+	cfg.DCs, cfg.EntryIP, cfg.Clock, cfg.Timeout = 4, entry, clk, time.Minute
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,6 +382,13 @@ func TestFailedSlowInstallKeepsExpiredHalves(t *testing.T) {
 	if err := waitErr(t, "b's half", handleAsync(h, bCallee)); err != nil {
 		t.Fatal(err)
 	}
+	return h, clk, f, aDone
+}
+
+// A failed install keeps both halves for a retry even when they expired
+// while it ran (another call's post dropped them meanwhile).
+func TestFailedSlowInstallKeepsExpiredHalves(t *testing.T) {
+	h, _, f, aDone := slowFailingInstall(t, Config{})
 	close(f.release)
 	if err := waitErr(t, "a's install", aDone); err == nil {
 		t.Fatal("a failed install answered success")
@@ -487,25 +499,7 @@ func FuzzHandle(f *testing.F) {
 // and keeps the expiry queue in arrival order: behind a newer half it is
 // neither dropped with its old arrival time nor kept past its new one.
 func TestFailedInstallPutsTheHalfBackStampedNow(t *testing.T) {
-	clk := clock.NewVirtual(time.Unix(0, 0))
-	h, err := New(Config{DCs: 4, EntryIP: entry, Clock: clk, Timeout: time.Minute, PendingTTL: 64 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &blockingProg{slow: 5, entered: make(chan struct{}, 1), release: make(chan struct{}), fail: errors.New("ovs-ofctl: timed out")}
-	h.SetProgrammer(f)
-	aCallee, aCaller := starts("a", 5)
-	if err := h.Handle(context.Background(), aCallee); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(60 * time.Second)
-	aDone := handleAsync(h, aCaller)
-	<-f.entered
-	clk.Advance(5 * time.Second) // t = 65 s: b's half arrives, a's expires
-	bCallee, _ := starts("b", 6)
-	if err := waitErr(t, "b's half", handleAsync(h, bCallee)); err != nil {
-		t.Fatal(err)
-	}
+	h, clk, f, aDone := slowFailingInstall(t, Config{PendingTTL: 64 * time.Second})
 	clk.Advance(5 * time.Second) // t = 70 s: a's install fails, a is put back
 	close(f.release)
 	if err := waitErr(t, "a's install", aDone); err == nil {

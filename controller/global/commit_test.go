@@ -69,6 +69,15 @@ func within(t *testing.T, what string, f func()) {
 	}
 }
 
+// releaser returns a function closing ch once; the test's clean-up calls it
+// too, so a failing test never leaves a held Apply or plan blocked.
+func releaser(t *testing.T, ch chan struct{}) func() {
+	var once sync.Once
+	release := func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
+	return release
+}
+
 // waitHeld returns the next Apply the store holds (guarded like within).
 func waitHeld(t *testing.T, g *gateStore, what string) heldApply {
 	t.Helper()
@@ -115,12 +124,7 @@ func TestEngineServesWhileAStepCommits(t *testing.T) {
 	}
 	clockDone := goAdvance(h, 40*time.Second) // round 0 starts at 50 s
 	held := waitHeld(t, g, "round 0's predict step")
-	released := false
-	defer func() {
-		if !released {
-			close(held.release)
-		}
-	}()
+	release := releaser(t, held.release)
 	within(t, "ReportWorkload while a step commits", func() {
 		if err := h.eng.ReportWorkload(dpReport(h, 300)); err != nil {
 			t.Error(err)
@@ -140,8 +144,7 @@ func TestEngineServesWhileAStepCommits(t *testing.T) {
 	if h.eng.Trigger() {
 		t.Error("Trigger started a round while round 0's commit is in flight")
 	}
-	close(held.release)
-	released = true
+	release()
 	within(t, "the clock's Advance after the release", func() { <-clockDone })
 	h.runRounds(t, 2)
 	want := map[uint64]float64{0: 100, 1: 300}
@@ -300,12 +303,7 @@ func TestEngineServesWhileThePlanRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := goAdvance(h, 50*time.Second+100*time.Millisecond) // round 0 up to its plan
-	released := false
-	defer func() {
-		if !released {
-			close(release)
-		}
-	}()
+	releasePlan := releaser(t, release)
 	select {
 	case <-entered:
 	case <-time.After(10 * time.Second): // deadlock guard, not a wait for an effect
@@ -330,8 +328,7 @@ func TestEngineServesWhileThePlanRuns(t *testing.T) {
 	if st := h.store.State(); st.Round == nil || st.Round.Done != protocol.StepCompute {
 		t.Fatalf("round after the restarted engine's plan: %+v, want step 3 done", st.Round)
 	}
-	close(release)
-	released = true
+	releasePlan()
 	within(t, "the first plan's Advance", func() { <-first })
 	h.runRounds(t, 1)
 	if n := calls.Load(); n != 2 {

@@ -62,19 +62,13 @@ func TestTriggerRefusesWhileRoundStartedCommits(t *testing.T) {
 	}
 	clockDone := goAdvance(h, 50*time.Second) // round 0 starts at 50 s
 	held := waitHeld(t, g, "round 0's RoundStarted")
-	released := false
-	defer func() {
-		if !released {
-			close(held.release)
-		}
-	}()
+	release := releaser(t, held.release)
 	within(t, "Trigger while RoundStarted commits", func() {
 		if h.eng.Trigger() {
 			t.Error("Trigger started a round while round 0's RoundStarted commit is in flight")
 		}
 	})
-	close(held.release)
-	released = true
+	release()
 	within(t, "the clock's Advance after the release", func() { <-clockDone })
 	h.runRounds(t, 2)
 	checkRoundsOnce(t, h, 2)

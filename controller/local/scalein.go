@@ -85,7 +85,8 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 		vs.lowTicks = 0
 		return
 	}
-	sum, fresh := 0.0, 0
+	var cpu []float64
+	fresh := 0
 	for _, in := range c.insts {
 		if in.VNF != vs.cfg.Name || in.State != StateNormal || in.terminating || in.CloudState != drivers.StateActive {
 			continue
@@ -93,8 +94,9 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 		if now.Sub(in.lastSeen) <= 2*c.cfg.StatsPeriod { // a fresh sample (controller time)
 			fresh++
 		}
-		sum += in.Last.CPU
+		cpu = append(cpu, in.Last.CPU)
 	}
+	sum := fixedSum(cpu) // a fixed order: the comparison with bar must not depend on the map's
 	bar := si.Util * vs.cfg.Thresholds.CPU * float64(w-1)
 	if fresh < w || sum > bar {
 		vs.lowTicks = 0

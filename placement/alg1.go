@@ -10,10 +10,16 @@ import "slices"
 // leaves the order open). A pair is planned when it has a predicted workload
 // or a current path; a pair without a prediction has workload 0 and still gets
 // a path, so new flows of that pair can be routed.
-func plan(s *Snapshot, opt Options) *Decision {
+//
+// stop (nil: never) ends the plan between two searches; it then returns nil.
+func plan(s *Snapshot, opt Options, stop *stopper) *Decision {
 	st := newState(s, opt.IgnoreBuffer)
+	st.stop = stop
 	pairs, qs := planPairs(s)
 	plans, se := alg1(st, pairs, qs, opt)
+	if stop.failed() != nil {
+		return nil
+	}
 	if opt.Improve.Budget <= 0 {
 		return assemble(st, pairs, plans)
 	}
@@ -26,15 +32,22 @@ func plan(s *Snapshot, opt Options) *Decision {
 	inc := assemble(st, pairs, plans)
 	a := improveRound(s, opt, pairs, plans, st, se, inc)
 	half := opt.Improve.Budget - a.Improvement.Work
-	if half <= 0 || !a.Improvement.Converged {
+	if stop.failed() != nil || half <= 0 || !a.Improvement.Converged {
 		return a
 	}
 	ob := opt
 	ob.LocalFirst = !opt.LocalFirst
 	ob.Improve.Budget = half
 	st2 := newState(s, opt.IgnoreBuffer)
+	st2.stop = stop
 	plans2, se2 := alg1(st2, pairs, qs, ob)
+	if stop.failed() != nil {
+		return nil
+	}
 	b := improveRound(s, ob, pairs, plans2, st2, se2, assemble(st2, pairs, plans2))
+	if stop.failed() != nil {
+		return nil
+	}
 	ac, aa := dpAdded(a)
 	bc, ba := dpAdded(b)
 	if !(cost{bc, ba}).less(cost{ac, aa}) {
@@ -60,7 +73,8 @@ func plan(s *Snapshot, opt Options) *Decision {
 
 // alg1 runs Alg. 1 lines 1-14 on st: every pair of pairs (processing order)
 // gets a path, committed to st. It returns the plans in the order of pairs and
-// the search it used. qs[i] is pairs[i]'s workload.
+// the search it used. qs[i] is pairs[i]'s workload. When st.stop says stop
+// before a search, it returns at once with the plans unfinished.
 func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *search) {
 	s := st.s
 	done := make([]bool, len(pairs))
@@ -84,6 +98,9 @@ func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *sear
 			q := qs[i]
 			if st.excluded(pr.Entry) {
 				if sr != nil {
+					if st.stop.stopped() {
+						return
+					}
 					plans[i] = st.planDrained(sr, pr, q, opt.Exact)
 					done[i] = true
 				}
@@ -134,6 +151,9 @@ func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *sear
 	for i, pr := range pairs {
 		if done[i] || pr.Entry == pr.Exit {
 			continue
+		}
+		if st.stop.stopped() {
+			return plans, search
 		}
 		q := qs[i]
 		r, over := st.searchPair(search, pr, q, opt.Exact)

@@ -16,8 +16,11 @@ func plan(s *Snapshot, opt Options, stop *stopper) *Decision {
 	st := newState(s, opt.IgnoreBuffer)
 	st.stop = stop
 	pairs, qs := planPairs(s)
+	if stop.stopped() {
+		return nil
+	}
 	plans, se := alg1(st, pairs, qs, opt)
-	if stop.failed() != nil {
+	if stop.stopped() {
 		return nil
 	}
 	if opt.Improve.Budget <= 0 {
@@ -30,6 +33,9 @@ func plan(s *Snapshot, opt Options, stop *stopper) *Decision {
 	// taken only when it beats the first, so neither start makes the round
 	// worse than Alg. 1's plan.
 	inc := assemble(st, pairs, plans)
+	if stop.stopped() {
+		return nil
+	}
 	a := improveRound(s, opt, pairs, plans, st, se, inc)
 	half := opt.Improve.Budget - a.Improvement.Work
 	if stop.failed() != nil || half <= 0 || !a.Improvement.Converged {
@@ -122,6 +128,9 @@ func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *sear
 	// (most pairs are kept in a steady round: one allocation, not one each).
 	var keptBuf []int
 	for i, pr := range pairs {
+		if i%stopEvery == 0 && st.stop.stopped() {
+			return plans, nil
+		}
 		if pr.Entry == pr.Exit {
 			continue
 		}
@@ -182,7 +191,7 @@ func localPath(dc, m int) Path {
 // with the scale-in of line 15, the drains and the CP sizing.
 func assemble(st *state, pairs []Pair, plans []PairPlan) *Decision {
 	dec := assembleDP(st, pairs, plans)
-	sizeCP(st.s, dec)
+	sizeCP(st.s, dec, st.stop)
 	return dec
 }
 
@@ -284,7 +293,10 @@ func planPairs(s *Snapshot) ([]Pair, []float64) {
 // the S-CSCF DC from the total predicted CP workload; P-CSCF instances per DC
 // from the workload of the pairs that use the DC as entry or exit (a pair with
 // entry = exit counts once).
-func sizeCP(s *Snapshot, dec *Decision) {
+//
+// stop ends it between two entry DCs' rows (the counts are then unfinished:
+// a stopped plan's decision is not used).
+func sizeCP(s *Snapshot, dec *Decision, stop *stopper) {
 	total := 0.0
 	perDC := make([]float64, s.N)
 	// sum in (entry, exit) order: float addition is not associative, and map
@@ -292,6 +304,9 @@ func sizeCP(s *Snapshot, dec *Decision) {
 	// keeps every pair inside 0..N−1, so scanning the N² cells visits each
 	// pair once, in that order, without sorting the map's keys.
 	for e := 0; e < s.N && len(s.CPWorkload) > 0; e++ {
+		if e%max(1, stopEvery/s.N) == 0 && stop.stopped() {
+			return
+		}
 		for x := 0; x < s.N; x++ {
 			q, ok := s.CPWorkload[Pair{Entry: e, Exit: x}]
 			if !ok {

@@ -74,8 +74,8 @@ func TestPlanContextStopsAtTheNextStep(t *testing.T) {
 				t.Fatal("PlanContext with a context never done planned differently from Plan")
 			}
 			n, searches := full.checks, full.stop.searches
-			if n < 100 || searches < n-2 {
-				t.Fatalf("a full plan made %d checks and %d searches: want ≥ 100 checks, a check before each search", n, searches)
+			if n < 100 || searches < n/2 {
+				t.Fatalf("a full plan made %d checks and %d searches: want ≥ 100 checks, about one per search", n, searches)
 			}
 			t.Logf("a full plan: %d checks, %d searches", n, searches)
 			for _, at := range []int{1, 2, n / 3, n / 2, n - 1, n} {

@@ -111,7 +111,7 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 	rep.Work = im.work
 	// every path is Alg. 1's: the incumbent is the round; a stopped plan's
 	// round is not used, so it is not rebuilt either
-	if !im.changed || st.stop.failed() != nil {
+	if !im.changed || st.stop.stopped() {
 		return inc
 	}
 
@@ -245,6 +245,9 @@ func (im *improver) pass() bool {
 		grew[c.idx] = true
 	}
 	for i := range im.plans {
+		if i%stopEvery == 0 && st.stop.stopped() {
+			return false
+		}
 		if !im.move[i] {
 			continue
 		}

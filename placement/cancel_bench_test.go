@@ -2,6 +2,7 @@ package placement
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -10,29 +11,31 @@ import (
 // BenchmarkStopDuringPlan: how long a caller that stops a 500-DC × 3 plan
 // (the round engine's Stop at a shutdown or a lost leadership) waits for the
 // plan to return. The plan runs on its own goroutine with the daemon's
-// default improvement budget (1000); 1 s into it the caller cancels and
+// default improvement budget (1000); `after` into it the caller cancels and
 // measures the time until the plan returns. Plan takes no context (the wait
 // before PlanContext: the rest of the plan); PlanContext returns at its
 // next path search.
 func BenchmarkStopDuringPlan(b *testing.B) {
 	s := benchSnap(500, 3)
 	opt := Options{Improve: ImproveOptions{Budget: 1000}}
-	const after = time.Second
-	for _, mode := range []string{"Plan", "PlanContext"} {
-		b.Run(mode, func(b *testing.B) {
+	for _, tc := range []struct {
+		mode  string
+		after time.Duration
+	}{{"Plan", time.Second}, {"PlanContext", 50 * time.Millisecond}, {"PlanContext", time.Second}, {"PlanContext", 3 * time.Second}} {
+		b.Run(fmt.Sprintf("%s/after=%v", tc.mode, tc.after), func(b *testing.B) {
 			var waits []time.Duration
 			for i := 0; i < b.N; i++ {
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan time.Time, 1)
 				go func() {
-					if mode == "Plan" {
+					if tc.mode == "Plan" {
 						_, _ = Plan(s, opt)
 					} else {
 						_, _ = PlanContext(ctx, s, opt)
 					}
 					done <- time.Now()
 				}()
-				time.Sleep(after) // the plan runs for a while: the benchmark's set-up, not a wait for an effect
+				time.Sleep(tc.after) // the plan runs for a while: the benchmark's set-up, not a wait for an effect
 				stop := time.Now()
 				cancel()
 				waits = append(waits, (<-done).Sub(stop))

@@ -19,11 +19,11 @@ type stepCtx struct {
 }
 
 // stepPlan plans s under a stepCtx cancelled at check cancelAt (0: never).
-func stepPlan(s *Snapshot, opt Options, cancelAt int) (*Decision, error, *stepCtx) {
+func stepPlan(s *Snapshot, opt Options, cancelAt int) (*Decision, *stepCtx, error) {
 	c := &stepCtx{Context: context.Background(), cancelAt: cancelAt, done: make(chan struct{})}
 	c.stop = &stopper{ctx: c}
 	d, err := planStopping(c.stop, s, opt)
-	return d, err, c
+	return d, c, err
 }
 
 func (c *stepCtx) Done() <-chan struct{} { return c.done }
@@ -66,7 +66,7 @@ func TestPlanContextStopsAtTheNextStep(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err, full := stepPlan(tc.s, tc.opt, 0)
+			got, full, err := stepPlan(tc.s, tc.opt, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +79,7 @@ func TestPlanContextStopsAtTheNextStep(t *testing.T) {
 			}
 			t.Logf("a full plan: %d checks, %d searches", n, searches)
 			for _, at := range []int{1, 2, n / 3, n / 2, n - 1, n} {
-				dec, err, c := stepPlan(tc.s, tc.opt, at)
+				dec, c, err := stepPlan(tc.s, tc.opt, at)
 				if !errors.Is(err, context.Canceled) || dec != nil {
 					t.Fatalf("cancelled at check %d of %d: decision %v, err %v; want none and context.Canceled", at, n, dec != nil, err)
 				}

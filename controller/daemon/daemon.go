@@ -85,6 +85,10 @@ type Options struct {
 	// handed to its reporter to the leader in cluster mode, once the
 	// reporter took it (tests compare them with the leader's measurement).
 	ObserveReport func(protocol.WorkloadReport)
+
+	// wrapStore, if set, wraps a cluster node's raft store before anything
+	// uses it (package tests: hold the round engine's commits).
+	wrapStore func(global.Store) global.Store
 }
 
 // Daemon is one running node.
@@ -471,6 +475,9 @@ func (d *Daemon) buildCluster(sc *system.Config) (string, error) {
 	}
 	d.node = node
 	d.store = global.NewRaftStore(node, 5*time.Second)
+	if d.opt.wrapStore != nil {
+		d.store = d.opt.wrapStore(d.store)
+	}
 	token := ""
 	if cfg.Role.ProtocolTokenFile != "" {
 		b, err := os.ReadFile(cfg.Role.ProtocolTokenFile)

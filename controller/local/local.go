@@ -917,8 +917,9 @@ func (c *Controller) Fingerprint() uint64 {
 	for _, in := range c.insts {
 		sum += fnv64(in.ID, "\x00", string(in.State))
 	}
+	crashes := c.crashesLocked()
 	for _, name := range c.order { // the crash loops Backoffs shows
-		if b, ok := c.backoffLocked(c.vnfs[name]); ok {
+		if b, ok := c.backoffWith(c.vnfs[name], crashes[name]); ok {
 			sum += fnv64(name, "\x00", b.String(), fmt.Sprint(b.Owed))
 		}
 	}
@@ -941,9 +942,10 @@ func (c *Controller) Counts() map[string]Counts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string]Counts, len(c.order))
+	crashes := c.crashesLocked()
 	for _, name := range c.order {
 		n := c.countsLocked(name)
-		if b, ok := c.backoffLocked(c.vnfs[name]); ok {
+		if b, ok := c.backoffWith(c.vnfs[name], crashes[name]); ok {
 			n.Backoff = &b
 		}
 		out[name] = n

@@ -58,6 +58,9 @@ type dcState struct {
 	// attached: the routing index each instance last had while working,
 	// kept while it lives so a buffered instance keeps its flows
 	sticky [routing.MaxStages]map[string]uint8
+	// attached: the instance ID behind each live routing index at the last
+	// table view (working and buffered)
+	liveIDs [routing.MaxStages]map[uint8]string
 	ports  map[int]bool // input ports of the live instances at the last sync
 	sw     *ovs.Switch
 	br     string
@@ -229,6 +232,7 @@ func (p *Plane) withTable(st *dcState, fn func(t *routing.Table, live [routing.M
 		var live [routing.MaxStages]map[uint8]Ports
 		for s := 1; s <= t.Stages(); s++ {
 			live[s-1] = map[uint8]Ports{}
+			st.liveIDs[s-1] = map[uint8]string{}
 			if st.sticky[s-1] == nil {
 				st.sticky[s-1] = map[string]uint8{}
 			}
@@ -236,6 +240,7 @@ func (p *Plane) withTable(st *dcState, fn func(t *routing.Table, live [routing.M
 				iid := id(s, x.Index)
 				if pp, ok := active[iid]; ok {
 					live[s-1][x.Index] = Ports(pp)
+					st.liveIDs[s-1][x.Index] = iid
 					st.sticky[s-1][iid] = x.Index
 				}
 			}
@@ -247,6 +252,7 @@ func (p *Plane) withTable(st *dcState, fn func(t *routing.Table, live [routing.M
 				case id(s, idx) == iid || id(s, idx) == "":
 					if _, taken := live[s-1][idx]; !taken {
 						live[s-1][idx] = Ports(pp) // buffered: keeps its flows
+						st.liveIDs[s-1][idx] = iid
 					}
 				}
 			}

@@ -1,0 +1,221 @@
+package dataplane
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/routing"
+)
+
+// liveCall is a call whose one media flow a goroutine sends at 50 packets/s
+// until stop; sent is what it sent.
+type liveCall struct {
+	call routing.Call
+	port int // the sender's source port (the receiver counts by it)
+	rx   *receiver
+	stop chan struct{}
+	done chan struct{}
+	mu   sync.Mutex
+	sent int
+}
+
+func (l *liveCall) end() int {
+	close(l.stop)
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sent
+}
+
+// Calls pinned to a DP instance that is buffered and then trimmed from the
+// buffer (local.Config.TrimBuffer: the interval's trim) keep getting every
+// packet at the receiving endpoint until they end, and the instance is
+// destroyed once the flows its switch pins to it are gone. The instance
+// carries one flow that entered the chain in its own DC (the plane's
+// per-flow rule) and one that arrived through the tunnel (a rule the switch
+// learned), so both kinds of count are exercised. Before the flow counts,
+// the DP samples said FlowsUnknown (or 0 flows) and the trim destroyed the
+// instance at once: the wait for the counts below fails, and the two calls
+// lose their packets after the trim.
+func TestTrimmedInstanceKeepsItsCallsUntilTheyEnd(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := newAttachedBedOpts(t, ctx, "s7ft", func(lc *local.Config) { lc.TrimBuffer, lc.BufferSpare = true, 0 }, 2)
+	p, c := b.p, b.c
+	// interval 2 adds the pair dc1→dc0, served by dc0's stages
+	entries := []protocol.PathEntry{
+		{Entry: "dc0", Exit: "dc1", Hops: []string{"dc0", "dc0", "dc0", "dc0", "dc1"}},
+		{Entry: "dc1", Exit: "dc0", Hops: []string{"dc1", "dc0", "dc0", "dc0", "dc0"}},
+	}
+	hooks := make([]Hooks, 2)
+	for k := range hooks {
+		h, err := p.Hooks(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks[k] = h
+		h.StoreNext(2, entries)
+		h.Enter(2)
+	}
+	if err := b.routers[0].SetPackLimit("ids", 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Scale("ids", 1, "second IDS"); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(30*time.Second, func() bool { return routable(c, "ids") == 2 }) {
+		t.Fatalf("second IDS instance not routable: %+v", c.Instances())
+	}
+	caller0, callee1 := ip("10.100.0.1"), ip("10.101.0.1")
+	caller1, callee0 := ip("10.101.0.2"), ip("10.100.0.2")
+	for _, u := range []struct {
+		dc int
+		ip routing.IPv4
+	}{{0, caller0}, {1, callee1}, {1, caller1}, {0, callee0}} {
+		if err := p.AddUser(ctx, u.dc, u.ip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rx1 := listen(t, p.UsersNS(1), "10.101.0.1:6000")
+	rx0 := listen(t, p.UsersNS(0), "10.100.0.2:6002")
+	start := func(fromDC int, port int) *liveCall {
+		var call routing.Call
+		var f FlowStart
+		var ns, src, dst string
+		var rx *receiver
+		if fromDC == 0 {
+			call = routing.Call{CallerDC: 0, CalleeDC: 1, CallerIP: caller0, CalleeIP: callee1,
+				CallerSendPort: uint16(port), CallerRecvPort: 6001, CalleeSendPort: uint16(port), CalleeRecvPort: 6000,
+				CallerEntryIP: EntryIP(0), CalleeEntryIP: EntryIP(1)}
+			f = FlowStart{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: caller0, SrcPort: uint16(port), DstIP: EntryIP(0), DstPort: 6000}}
+			ns, src, dst, rx = p.UsersNS(0), fmt.Sprintf("%s:%d", caller0, port), fmt.Sprintf("%s:6000", EntryIP(0)), rx1
+		} else {
+			call = routing.Call{CallerDC: 1, CalleeDC: 0, CallerIP: caller1, CalleeIP: callee0,
+				CallerSendPort: uint16(port), CallerRecvPort: 6003, CalleeSendPort: uint16(port), CalleeRecvPort: 6002,
+				CallerEntryIP: EntryIP(1), CalleeEntryIP: EntryIP(0)}
+			f = FlowStart{DC: 1, Packet: routing.Packet{Proto: 17, SrcIP: caller1, SrcPort: uint16(port), DstIP: EntryIP(1), DstPort: 6002}}
+			ns, src, dst, rx = p.UsersNS(1), fmt.Sprintf("%s:%d", caller1, port), fmt.Sprintf("%s:6002", EntryIP(1)), rx0
+		}
+		if _, err := p.StartCall(ctx, call, f); err != nil {
+			t.Fatalf("call from dc%d port %d: %v", fromDC, port, err)
+		}
+		l := &liveCall{call: call, port: port, rx: rx, stop: make(chan struct{}), done: make(chan struct{})}
+		s := dial(t, ns, src)
+		go func() {
+			defer close(l.done)
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				n := s.send(dst, 5, 20*time.Millisecond, nil)
+				l.mu.Lock()
+				l.sent += n
+				l.mu.Unlock()
+			}
+		}()
+		return l
+	}
+	// pack limit 3: A, B, C fill the first IDS instance, E goes to the
+	// second, and the tag rule for dc1→dc0 names the second (the first has
+	// no room), so D is learned towards it
+	a, bb, cc := start(0, 31001), start(0, 31002), start(0, 31003)
+	e := start(0, 31004)
+	d := start(1, 32001)
+	var first, second string
+	if !waitFor(20*time.Second, func() bool {
+		first, second = "", ""
+		for _, in := range c.Instances() {
+			if in.VNF != "ids" || in.State != local.StateNormal {
+				continue
+			}
+			switch in.Last.Flows {
+			case 3:
+				first = in.ID
+			case 2:
+				second = in.ID
+			}
+		}
+		return first != "" && second != "" && d.rx.count(d.port) > 0
+	}) {
+		t.Fatalf("the IDS instances did not report 3 and 2 flows (D got %d packets): %+v", d.rx.count(d.port), c.Instances())
+	}
+	if _, err := c.Scale("ids", -1, "to the buffer"); err != nil {
+		t.Fatal(err)
+	}
+	if st := stateOf(c, second); st != local.StateBuffered {
+		t.Fatalf("%s (2 flows) is %q after the scale-in, want buffered (the fewest flows)", second, st)
+	}
+	// the next round's enter: a whole interval in the buffer, beyond the
+	// 0 spare ones: the trim takes it out of the buffer
+	for k := range hooks {
+		hooks[k].StoreNext(3, entries)
+	}
+	hooks[1].Enter(3)
+	if r := c.Handle(protocol.Request{Header: protocol.Header{Round: 2, Step: protocol.StepEnter, Seq: 1, DC: "dc0"}}); r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	if st := stateOf(c, second); st != local.StateDraining {
+		t.Fatalf("%s is %q right after the trim, want draining (2 flows pinned)", second, st)
+	}
+	trimmed := time.Now()
+	time.Sleep(3 * time.Second) // the pinned calls go on through the draining instance
+	if st := stateOf(c, second); st != local.StateDraining {
+		t.Fatalf("%s is %q 3 s after the trim with 2 calls pinned, want draining", second, st)
+	}
+	// the calls end one by one: every packet sent must have arrived first
+	endCall := func(l *liveCall) (int, int) {
+		sent := l.end()
+		waitFor(10*time.Second, func() bool { return l.rx.count(l.port) >= sent })
+		got := l.rx.count(l.port)
+		if err := p.EndCall(ctx, l.call); err != nil {
+			t.Fatal(err)
+		}
+		return sent, got
+	}
+	sentE, gotE := endCall(e)
+	if st := stateOf(c, second); st != local.StateDraining {
+		t.Fatalf("%s is %q with the learned call still running, want draining", second, st)
+	}
+	time.Sleep(2 * time.Second) // D alone on it now
+	sentD, gotD := endCall(d)
+	gone := waitFor(30*time.Second, func() bool { return stateOf(c, second) == "" })
+	t.Logf("through the trim: entry call %d/%d packets, learned call %d/%d; instance %s destroyed %v after the trim (gone %v)",
+		gotE, sentE, gotD, sentD, second, time.Since(trimmed).Round(100*time.Millisecond), gone)
+	for _, x := range []struct {
+		name      string
+		sent, got int
+	}{{"entry call E", sentE, gotE}, {"learned call D", sentD, gotD}} {
+		if x.got < x.sent || x.sent < 150 {
+			t.Errorf("%s through the trimmed instance: %d of %d packets", x.name, x.got, x.sent)
+		}
+	}
+	if !gone {
+		t.Errorf("%s not destroyed after its flows ended: %+v", second, c.Instances())
+	}
+	for _, l := range []*liveCall{a, bb, cc} {
+		sent := l.end()
+		waitFor(10*time.Second, func() bool { return l.rx.count(l.port) >= sent })
+		if got := l.rx.count(l.port); got < sent {
+			t.Errorf("call %d on the working instance: %d of %d packets", l.port, got, sent)
+		}
+	}
+	if st := stateOf(c, first); st != local.StateNormal {
+		t.Errorf("the working instance %s is %q", first, st)
+	}
+}
+
+func stateOf(c *local.Controller, id string) local.State {
+	for _, in := range c.Instances() {
+		if in.ID == id {
+			return in.State
+		}
+	}
+	return ""
+}

@@ -61,13 +61,13 @@ type dcState struct {
 	// attached: the instance ID behind each live routing index at the last
 	// table view (working and buffered)
 	liveIDs [routing.MaxStages]map[uint8]string
-	ports  map[int]bool // input ports of the live instances at the last sync
-	sw     *ovs.Switch
-	br     string
-	live   [routing.MaxStages]map[uint8]Ports
-	insts  [routing.MaxStages]map[uint8]*netns.Instance
-	flows  map[uint32]Flow
-	calls  []routing.Call
+	ports   map[int]bool // input ports of the live instances at the last sync
+	sw      *ovs.Switch
+	br      string
+	live    [routing.MaxStages]map[uint8]Ports
+	insts   [routing.MaxStages]map[uint8]*netns.Instance
+	flows   map[uint32]Flow
+	calls   []routing.Call
 	// byCall: the flows StartCall routed here for each call (EndCall
 	// removes them)
 	byCall map[routing.Call][]uint32

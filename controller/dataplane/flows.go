@@ -86,7 +86,11 @@ func CountFlows(flows []Flow, learned []ovs.LearnedFlow, live [routing.MaxStages
 // FlowCounts returns every live DP instance of datacenter dc (working or
 // buffered) with the flows pinned to it (CountFlows), sorted by stage and
 // index: the plane's own flows and one read of the rules the switch learned
-// (`ovs-ofctl dump-flows`, outside the plane's lock).
+// (`ovs-ofctl dump-flows`, outside the plane's lock). It also sets each
+// instance's routing load to its count, so new flows are placed (least
+// loaded, or packed: routing.Table.SetPackLimit) by the flows the switch
+// carries now, those that arrived through the tunnel included, and a
+// buffered instance keeps its load for its reuse (dcroute.Router.SetLoads).
 func (p *Plane) FlowCounts(ctx context.Context, dc int) ([]InstanceFlows, error) {
 	p.mu.Lock()
 	st, err := p.dc(dc)
@@ -101,11 +105,34 @@ func (p *Plane) FlowCounts(ctx context.Context, dc int) ([]InstanceFlows, error)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []InstanceFlows
+	var loads [routing.MaxStages]map[uint8]float64
 	p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
 		for r, n := range CountFlows(flowList(st), learned, live, t.N(), t.Stages()) {
 			out = append(out, InstanceFlows{InstanceRef: r, ID: st.liveIDs[r.Stage-1][r.Index], Flows: n})
+			if loads[r.Stage-1] == nil {
+				loads[r.Stage-1] = map[uint8]float64{}
+			}
+			loads[r.Stage-1][r.Index] = float64(n)
+		}
+		if st.router == nil {
+			for s := 1; s <= t.Stages(); s++ {
+				xs := t.Instances(s)
+				for i := range xs {
+					if l, ok := loads[s-1][xs[i].Index]; ok {
+						xs[i].Load = l
+					}
+				}
+				_ = t.SetInstances(s, xs) // the same instances, valid loads
+			}
 		}
 	})
+	if st.router != nil {
+		for s, l := range loads {
+			if l != nil {
+				st.router.SetLoads(s+1, l)
+			}
+		}
+	}
 	slices.SortFunc(out, func(a, b InstanceFlows) int {
 		if a.Stage != b.Stage {
 			return a.Stage - b.Stage

@@ -604,6 +604,15 @@ func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
 			continue
 		}
 		for _, sr := range serials {
+			// the flow's load leaves its instances (also a buffered one's:
+			// dcroute keeps it for the instance's reuse)
+			if f, ok := st.flows[sr]; ok {
+				if st.router != nil {
+					st.router.Release(&f.Decision)
+				} else {
+					st.t.Release(&f.Decision)
+				}
+			}
 			delete(st.flows, sr)
 		}
 		delete(st.byCall, c)

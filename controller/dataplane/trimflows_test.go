@@ -146,6 +146,17 @@ func TestTrimmedInstanceKeepsItsCallsUntilTheyEnd(t *testing.T) {
 	}) {
 		t.Fatalf("the IDS instances did not report 3 and 2 flows (D got %d packets): %+v", d.rx.count(d.port), c.Instances())
 	}
+	// the counts are the routing loads too: the learned call D counts on
+	// the second instance, where Route alone saw only E
+	loads := map[string]float64{}
+	b.routers[0].View(func(tb *routing.Table, id func(int, uint8) string) {
+		for _, x := range tb.Instances(2) {
+			loads[id(2, x.Index)] = x.Load
+		}
+	})
+	if loads[first] != 3 || loads[second] != 2 {
+		t.Fatalf("IDS routing loads %v, want %s 3 and %s 2 (the flows its switch carries)", loads, first, second)
+	}
 	if _, err := c.Scale("ids", -1, "to the buffer"); err != nil {
 		t.Fatal(err)
 	}

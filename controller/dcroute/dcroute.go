@@ -31,7 +31,7 @@ type Router struct {
 	// still pinned to them; seq orders them for reclaiming
 	parked []map[string]parkedInst
 	seq    uint64
-	errs  func(error)
+	errs   func(error)
 	// committed is the cluster's committed routing state (resync.go).
 	committed CommittedFunc
 	onResync  func(from, to uint64)

@@ -86,7 +86,9 @@ func CountFlows(flows []Flow, learned []ovs.LearnedFlow, live [routing.MaxStages
 // FlowCounts returns every live DP instance of datacenter dc (working or
 // buffered) with the flows pinned to it (CountFlows), sorted by stage and
 // index: the plane's own flows and one read of the rules the switch learned
-// (`ovs-ofctl dump-flows`, outside the plane's lock). It also sets each
+// (`ovs-ofctl dump-flows`, outside the plane's lock; skipped while the
+// switch cannot hold any: no tag rule was installed since a read found
+// none). It also sets each
 // instance's routing load to its count, so new flows are placed (least
 // loaded, or packed: routing.Table.SetPackLimit) by the flows the switch
 // carries now, those that arrived through the tunnel included, and a
@@ -94,16 +96,26 @@ func CountFlows(flows []Flow, learned []ovs.LearnedFlow, live [routing.MaxStages
 func (p *Plane) FlowCounts(ctx context.Context, dc int) ([]InstanceFlows, error) {
 	p.mu.Lock()
 	st, err := p.dc(dc)
+	var learn bool
+	var gen uint64
+	if err == nil {
+		learn, gen = st.learning, st.tagGen
+	}
 	p.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	learned, err := st.sw.Learned(ctx)
-	if err != nil {
-		return nil, err
+	var learned []ovs.LearnedFlow
+	if learn { // a switch that never had a tag rule since it held no learned rule has none
+		if learned, err = st.sw.Learned(ctx); err != nil {
+			return nil, err
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if learn && len(learned) == 0 && st.tagGen == gen && !st.hasTags {
+		st.learning = false
+	}
 	var out []InstanceFlows
 	var loads [routing.MaxStages]map[uint8]float64
 	p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {

@@ -85,4 +85,12 @@ func TestPackingCountsOnlyRunningCalls(t *testing.T) {
 	if on10 := flowsOn(10); on10 != 0 {
 		t.Fatalf("instance 10 carries %d flows after every call ended", on10)
 	}
+	// dc0 continues no chain from the tunnel (no tag rule): its switch can
+	// hold no learned rule, and the counts run no process
+	p.mu.Lock()
+	learning, tags := p.dcs[0].learning, p.dcs[0].hasTags
+	p.mu.Unlock()
+	if learning || tags {
+		t.Fatalf("dc0 without tag rules: learning %v, tag rules %v; want no switch read", learning, tags)
+	}
 }

@@ -72,6 +72,14 @@ type dcState struct {
 	// removes them)
 	byCall map[routing.Call][]uint32
 	serial uint32
+	// hasTags: the installed rules have tag rules (which learn per-flow
+	// rules); tagGen counts the syncs that installed some; learning: the
+	// switch may hold learned rules (set with a tag rule, cleared by a
+	// read that found none while no tag rule was installed): FlowCounts
+	// reads the switch only then
+	hasTags  bool
+	tagGen   uint64
+	learning bool
 }
 
 // Plane is a real data plane: one bridge per datacenter, linked, with users'
@@ -332,6 +340,17 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 	})
 	if err != nil {
 		return fmt.Errorf("dc%d: %w", k, err)
+	}
+	st.hasTags = false
+	for _, f := range want {
+		if f.Cookie>>48 == ovs.CookieTag>>48 {
+			st.hasTags = true
+			break
+		}
+	}
+	if st.hasTags {
+		st.tagGen++
+		st.learning = true
 	}
 	start := time.Now()
 	_, err = st.sw.Apply(ctx, want, forget...)

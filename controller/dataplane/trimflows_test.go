@@ -230,3 +230,128 @@ func stateOf(c *local.Controller, id string) local.State {
 	}
 	return ""
 }
+
+// An instance destroyed while a call is still pinned to it (a draining
+// instance at its drain timeout) changes no routable set, so nothing asked
+// the plane to resync: the call's entry rule kept sending to the vanished
+// port until the DC's next rule update. The instance's own link deletion
+// now brings the rules in line (Check → syncDeparted): the call goes on
+// through the other instance.
+func TestDestroyedInstancesPinnedCallMovesOn(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := newAttachedBedWith(t, ctx, "s7fd", func(lc *local.Config) {
+		lc.TrimBuffer, lc.BufferSpare, lc.DrainTimeout = true, 0, time.Second
+	})
+	p, c := b.p, b.c
+	entries := []protocol.PathEntry{{Entry: "dc0", Exit: "dc1", Hops: []string{"dc0", "dc0", "dc0", "dc0", "dc1"}}}
+	hooks := make([]Hooks, 2)
+	for k := range hooks {
+		h, err := p.Hooks(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks[k] = h
+	}
+	if _, err := c.Scale("ids", 1, "second IDS"); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(30*time.Second, func() bool { return routable(c, "ids") == 2 }) {
+		t.Fatalf("second IDS instance not routable: %+v", c.Instances())
+	}
+	caller, callee := ip("10.100.0.1"), ip("10.101.0.1")
+	if err := p.AddUser(ctx, 0, caller); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AddUser(ctx, 1, callee); err != nil {
+		t.Fatal(err)
+	}
+	rx := listen(t, p.UsersNS(1), "10.101.0.1:6000")
+	var calls []*liveCall
+	idsOf := map[int]uint8{}
+	for _, port := range []int{33001, 33002} { // least-loaded: one on each IDS instance
+		call := routing.Call{CallerDC: 0, CalleeDC: 1, CallerIP: caller, CalleeIP: callee,
+			CallerSendPort: uint16(port), CallerRecvPort: 6001, CalleeSendPort: uint16(port), CalleeRecvPort: 6000,
+			CallerEntryIP: EntryIP(0), CalleeEntryIP: EntryIP(1)}
+		ds, err := p.StartCall(ctx, call, FlowStart{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: caller, SrcPort: uint16(port), DstIP: EntryIP(0), DstPort: 6000}})
+		if err != nil || ds[0].Verdict != routing.Forward {
+			t.Fatalf("call %d: %v %v", port, ds, err)
+		}
+		idsOf[port] = ds[0].Instances[1]
+		l := &liveCall{call: call, port: port, rx: rx, stop: make(chan struct{}), done: make(chan struct{})}
+		s := dial(t, p.UsersNS(0), fmt.Sprintf("%s:%d", caller, port))
+		go func() {
+			defer close(l.done)
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				n := s.send(fmt.Sprintf("%s:6000", EntryIP(0)), 5, 20*time.Millisecond, nil)
+				l.mu.Lock()
+				l.sent += n
+				l.mu.Unlock()
+			}
+		}()
+		calls = append(calls, l)
+	}
+	defer func() {
+		for _, l := range calls {
+			select {
+			case <-l.stop:
+			default:
+				l.end()
+			}
+		}
+	}()
+	if idsOf[33001] == idsOf[33002] {
+		t.Fatalf("both calls on IDS index %d", idsOf[33001])
+	}
+	if !waitFor(20*time.Second, func() bool {
+		n := 0
+		for _, in := range c.Instances() {
+			if in.VNF == "ids" && in.Last.Flows == 1 {
+				n++
+			}
+		}
+		return n == 2
+	}) {
+		t.Fatalf("IDS flows not counted: %+v", c.Instances())
+	}
+	if _, err := c.Scale("ids", -1, "to the buffer"); err != nil {
+		t.Fatal(err)
+	}
+	var gone string
+	for _, in := range c.Instances() {
+		if in.VNF == "ids" && in.State == local.StateBuffered {
+			gone = in.ID
+		}
+	}
+	var pinned *liveCall
+	b.routers[0].View(func(_ *routing.Table, id func(int, uint8) string) {
+		for _, l := range calls {
+			if id(2, idsOf[l.port]) == gone {
+				pinned = l
+			}
+		}
+	})
+	if gone == "" || pinned == nil {
+		t.Fatalf("buffered %q, pinned call %v: %+v", gone, pinned, c.Instances())
+	}
+	for k := range hooks {
+		hooks[k].StoreNext(2, entries)
+	}
+	hooks[1].Enter(2)
+	if r := c.Handle(protocol.Request{Header: protocol.Header{Round: 1, Step: protocol.StepEnter, Seq: 1, DC: "dc0"}}); r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	if !waitFor(20*time.Second, func() bool { return stateOf(c, gone) == "" }) {
+		t.Fatalf("%s not destroyed at its drain timeout: %+v", gone, c.Instances())
+	}
+	at := rx.count(pinned.port)
+	if !waitFor(10*time.Second, func() bool { return rx.count(pinned.port) >= at+50 }) {
+		t.Fatalf("call %d pinned to the destroyed %s: %d packets after the destroy, want ≥ 50 (black-holed)", pinned.port, gone, rx.count(pinned.port)-at)
+	}
+	t.Logf("call %d went on after %s was destroyed with it pinned: +%d packets", pinned.port, gone, rx.count(pinned.port)-at)
+}

@@ -158,13 +158,20 @@ func (r *Router) SetInstances(vnf string, insts []local.RoutableInstance) {
 	for _, in := range insts {
 		keep[in.ID] = true
 	}
-	// park the instances that left
-	for id, idx := range r.byID[st-1] {
+	// park the instances that left (in ID order: the reclaim order is
+	// deterministic)
+	var left []string
+	for id := range r.byID[st-1] {
 		if !keep[id] {
-			delete(r.byID[st-1], id)
-			r.seq++
-			r.parked[st-1][id] = parkedInst{idx: idx, load: loads[idx], seq: r.seq}
+			left = append(left, id)
 		}
+	}
+	sort.Strings(left)
+	for _, id := range left {
+		idx := r.byID[st-1][id]
+		delete(r.byID[st-1], id)
+		r.seq++
+		r.parked[st-1][id] = parkedInst{idx: idx, load: loads[idx], seq: r.seq}
 	}
 	out := make([]routing.InstanceLoad, 0, len(insts))
 	for _, in := range insts {

@@ -80,6 +80,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad target utilisation", "strategy: hybrid", "strategy: hybrid\n  targetUtilization: 1.5", "policy.targetUtilization"},
 		{"negative buffer spare", "strategy: hybrid", "strategy: hybrid\n  bufferSpare: -1", "policy.bufferSpare"},
 		{"pack flows above 1", "strategy: hybrid", "strategy: hybrid\n  packFlows: 1.2", "policy.packFlows"},
+		{"zero flow packets", "strategy: hybrid", "strategy: hybrid\n  flowPackets: 0", "policy.flowPackets"},
+		{"negative flow packets", "strategy: hybrid", "strategy: hybrid\n  flowPackets: -50", "policy.flowPackets"},
 		{"bad crash-loop backoff", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {initial: soon}", "policy.crashLoopBackoff.initial"},
 		{"zero crash-loop reset", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {reset: 0s}", "policy.crashLoopBackoff.reset"},
 		{"crash-loop max below initial", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {initial: 1m, max: 30s}", "policy.crashLoopBackoff.max"},

@@ -683,7 +683,7 @@ func (c *Controller) ReportStats(id string, s Stats) error {
 			}
 		}
 	}
-	if in.State == StateDraining && s.Flows == 0 {
+	if in.State == StateDraining && s.Flows == 0 && !s.FlowsUnknown {
 		ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, flows reached 0", in.BufferedIn))...)
 	}
 	c.mu.Unlock()
@@ -753,7 +753,7 @@ func (c *Controller) onTick() {
 		switch {
 		case in.terminating && !in.launching && !in.termInFlight:
 			ops = append(ops, c.terminateLocked(in)...)
-		case in.State == StateDraining && !in.terminating && in.Last.Flows == 0:
+		case in.State == StateDraining && !in.terminating && in.Last.Flows == 0 && !in.Last.FlowsUnknown:
 			ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, no flows", in.BufferedIn))...)
 		case in.State == StateDraining && !in.terminating && c.cfg.DrainTimeout > 0 && now.Sub(in.drainSince) >= c.cfg.DrainTimeout:
 			ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, drain timeout %v with %d flows left",

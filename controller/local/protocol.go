@@ -387,7 +387,7 @@ func (c *Controller) enterLocked(next uint64) []op {
 				if i >= trimmed {
 					detail = fmt.Sprintf("buffered in interval %d, beyond the %d spare buffered instances the plan's forecast leaves (buffer trimmed)", e.Interval, max(0, c.cfg.BufferSpare))
 				}
-				if in.Last.Flows == 0 || in.CloudState != drivers.StateActive {
+				if (in.Last.Flows == 0 && !in.Last.FlowsUnknown) || in.CloudState != drivers.StateActive {
 					ops = append(ops, c.destroyLocked(in, detail)...)
 				} else {
 					c.log.Info("buffer head expired; draining", "vnf", name, "instance", in.ID, "flows", in.Last.Flows)

@@ -129,8 +129,8 @@ const TrimEmptyBusy = 0.9
 // BufferSpare (the newest stay) whose flows have all ended, by a sample
 // that arrived at least a statistics period after they left routing and
 // trimEmptyGrace after it, are destroyed, oldest first, instead of at the
-// next interval's trim. It leaves alone an instance whose reporter cannot
-// count flows (Stats.FlowsUnknown: the real data plane's forwarders) and
+// next interval's trim. It leaves alone an instance whose last report
+// could not count flows (Stats.FlowsUnknown) and
 // one a between-round scale-in buffered in this interval (it stays
 // reusable without a boot until the next round decides). It destroys none
 // while the VNF's measured load in the DC (Σ CPU of its active working

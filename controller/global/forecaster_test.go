@@ -286,9 +286,57 @@ func TestForecasterPlansAFallFromTheRecentLevel(t *testing.T) {
 	}
 	f.SetRecent(map[string]float64{keys[0]: 145, keys[1]: 120, keys[2]: 170, keys[3]: 165, keys[4]: 150})
 	got := f.Predict(keys)
-	for k, want := range map[string]float64{keys[0]: 145, keys[1]: 140, keys[2]: 150, keys[3]: 150, keys[4]: before[keys[4]].Value} {
+	// keys[4] rises for the model (242) while its recent level fell below
+	// the average: the recent rule (not the fall rule) moves it halfway
+	// to the average, 200
+	for k, want := range map[string]float64{keys[0]: 145, keys[1]: 140, keys[2]: 150, keys[3]: 150, keys[4]: 221} {
 		if math.Abs(got[k].Value-want) > 1e-9 {
 			t.Fatalf("%s: %g, want %g", k, got[k].Value, want)
+		}
+	}
+}
+
+// The turn of a ramp and the end of a start's ramp: the model's trend
+// (holt with β = 1 keeps the last change) plans the rise on, the recent
+// level says the load has stopped rising; the plan moves halfway from the
+// model's trajectory to the recent line (never below the load now or the
+// interval's average), and a recent level that confirms the model's rise
+// changes nothing.
+func TestForecasterPlansATurnFromTheRecentLevel(t *testing.T) {
+	f, err := NewBankForecaster("holt:alpha=1,beta=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHorizon(1.1)
+	keys := []string{"dp/a/a", "dp/a/b", "dp/a/c", "cp/a/a"}
+	for _, x := range []float64{1000, 2000, 3000} {
+		if err := f.Observe(map[string]float64{keys[0]: x, keys[1]: x, keys[2]: x, keys[3]: x}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := f.Predict(keys)
+	// û = 4000, Δ = 1000 confirmed by the last change: 4000 + 1.1 × 1000
+	if before[keys[0]].Value != 5100 || before[keys[0]].Rule != RuleHorizon {
+		t.Fatalf("premise: horizon value %+v", before[keys[0]])
+	}
+	f.SetRecent(map[string]float64{
+		keys[0]: 3100, // flat since the middle: line 3100 + 3.2 × 100 = 3420
+		keys[1]: 3500, // the model's ramp: line 3500 + 3.2 × 500 = 5100
+		keys[2]: 2800, // turned down: line below r and the average → 3000
+		keys[3]: 3200, // line 3200 + 3.2 × 200 = 3840
+	})
+	got := f.Predict(keys)
+	for k, want := range map[string]struct {
+		v    float64
+		rule string
+	}{
+		keys[0]: {5100 - 0.5*(5100-3420), RuleRecent},
+		keys[1]: {5100, RuleHorizon},
+		keys[2]: {5100 - 0.5*(5100-3000), RuleRecent},
+		keys[3]: {5100 - 0.5*(5100-3840), RuleRecent},
+	} {
+		if math.Abs(got[k].Value-want.v) > 1e-9 || got[k].Rule != want.rule {
+			t.Errorf("%s: %g (%s), want %g (%s)", k, got[k].Value, got[k].Rule, want.v, want.rule)
 		}
 	}
 }

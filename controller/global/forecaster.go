@@ -1,6 +1,7 @@
 package global
 
 import (
+	"math"
 	"errors"
 	"fmt"
 	"maps"
@@ -56,7 +57,7 @@ type Forecaster interface {
 // interval just observed before each Predict.
 type RecentForecaster interface {
 	Forecaster
-	SetRecent(recent map[string]float64)
+	SetRecent(recent map[string]Recent)
 }
 
 // BankForecaster is the global controller's Forecaster: every series of
@@ -74,7 +75,7 @@ type BankForecaster struct {
 	vals    []float64 // scratch: this round's values
 	seen    []bool    // scratch: observed this round
 	out     []float64 // scratch: the bank's forecasts
-	recent  []float64 // the recent level (SetRecent), −1: none this round
+	recent  []Recent  // the recent level (SetRecent), Level −1: none this round
 	started []bool    // the value before the last observed one was 0, or the series is new since the first round
 	rounds  int       // Observe calls so far
 	horizon float64
@@ -134,14 +135,14 @@ func horizonValue(u, last, rise, h float64) float64 {
 // SetRecent gives the next Predict (only that one: Predict clears the
 // levels) each workload series' level at the end of the interval just
 // observed (intake.recent); a key not in recent has none.
-func (f *BankForecaster) SetRecent(recent map[string]float64) {
+func (f *BankForecaster) SetRecent(recent map[string]Recent) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range f.recent {
-		f.recent[i] = -1
+		f.recent[i] = Recent{Level: -1}
 	}
 	for k, r := range recent {
-		if i, ok := f.index[k]; ok && validRate(r) {
+		if i, ok := f.index[k]; ok && validRate(r.Level) && !math.IsNaN(r.Slope) && !math.IsInf(r.Slope, 0) {
 			f.recent[i] = r
 		}
 	}
@@ -153,15 +154,25 @@ func (f *BankForecaster) SetRecent(recent map[string]float64) {
 // average (last) holds time before the start, and the model has seen one
 // value: both plan far below the load that the round's instances must
 // carry (docs/reproduction.md, session 6: on the async-start sweep most of
-// hybrid's loss was each DC's start). A line through the interval's average at its middle and the
-// recent level r at its end rises 2(r − last) per interval; over the next
-// interval and the horizon h after its middle the plan covers
-// r + (2h + 1)(r − last). base (horizonValue) is kept when larger.
-func startValue(base, last, r, h float64) float64 {
-	if r <= last {
+// hybrid's loss was each DC's start). A line through the interval's
+// average at its middle and the recent level r at its end rises
+// 2(r − last) per interval; over the next interval and the horizon h after
+// its middle the plan covers r + (h + ½)·slope. The slope is capped by the
+// rise the recent reports show themselves (Recent.Slope, when they are
+// enough): the line assumes a ramp over the interval, and a step to L in
+// its last seconds (flat recent reports) would plan r + (2h + 1)(r − last)
+// ≈ 3.9 L for h = 1.1; capped, it plans L (docs/reproduction.md, "Session
+// 7: round sizing"). A ramp's own reports rise at least as fast as the
+// line, so the cap leaves it. base (horizonValue) is kept when larger.
+func startValue(base, last float64, rc Recent, h float64) float64 {
+	if rc.Level <= last {
 		return base
 	}
-	return max(base, r+(2*h+1)*(r-last))
+	slope := 2 * (rc.Level - last)
+	if rc.SlopeOK {
+		slope = min(slope, max(0, rc.Slope))
+	}
+	return max(base, rc.Level+slope*(h+0.5))
 }
 
 // fallValue is the planning value of a falling workload series: when the
@@ -198,7 +209,8 @@ const RecentWeight = 0.5
 // 174 400 at most, on the async starts the round after a DC's start 1.4 ×
 // what the next interval carried (docs/reproduction.md, "Session 7: round
 // sizing"). Never raises base.
-func recentValue(base, last, r, h float64) float64 {
+func recentValue(base, last float64, rc Recent, h float64) float64 {
+	r := rc.Level
 	line := max(r+(2*h+1)*(r-last), r, last)
 	if line >= base {
 		return base
@@ -221,7 +233,7 @@ func (f *BankForecaster) Observe(avg map[string]float64) error {
 		f.trend = append(f.trend, ok && kind != KindDelay)
 		f.last, f.rise = append(f.last, 0), append(f.rise, 0)
 		f.vals, f.seen, f.out = append(f.vals, 0), append(f.seen, false), append(f.out, 0)
-		f.recent = append(f.recent, -1)
+		f.recent = append(f.recent, Recent{Level: -1})
 		f.started = append(f.started, false)
 	}
 	if grow := len(f.trend) - f.bank.Len(); grow > 0 {
@@ -275,17 +287,17 @@ func (f *BankForecaster) Predict(keys []string) map[string]Forecast {
 		fc := Forecast{Value: u, Mean: max(0, u-d.Margin), Margin: d.Margin, Model: d.Model}
 		if f.horizon > 0 && f.trend[i] {
 			fc.Value, fc.Rule = horizonValue(u, f.last[i], f.rise[i], f.horizon), RuleHorizon
-			if r := f.recent[i]; r >= 0 && f.started[i] {
-				fc.Value, fc.Rule = changed(fc.Value, startValue(fc.Value, f.last[i], r, f.horizon), RuleStart, fc.Rule)
-			} else if r >= 0 {
-				fc.Value, fc.Rule = changed(fc.Value, fallValue(fc.Value, u, f.last[i], r), RuleFall, fc.Rule)
-				fc.Value, fc.Rule = changed(fc.Value, recentValue(fc.Value, f.last[i], r, f.horizon), RuleRecent, fc.Rule)
+			if rc := f.recent[i]; rc.Level >= 0 && f.started[i] {
+				fc.Value, fc.Rule = changed(fc.Value, startValue(fc.Value, f.last[i], rc, f.horizon), RuleStart, fc.Rule)
+			} else if rc.Level >= 0 {
+				fc.Value, fc.Rule = changed(fc.Value, fallValue(fc.Value, u, f.last[i], rc.Level), RuleFall, fc.Rule)
+				fc.Value, fc.Rule = changed(fc.Value, recentValue(fc.Value, f.last[i], rc, f.horizon), RuleRecent, fc.Rule)
 			}
 		}
 		out[k] = fc
 	}
 	for i := range f.recent {
-		f.recent[i] = -1 // one Predict's: the next one needs a fresh SetRecent
+		f.recent[i] = Recent{Level: -1} // one Predict's: the next one needs a fresh SetRecent
 	}
 	return out
 }

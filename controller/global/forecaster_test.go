@@ -192,7 +192,7 @@ func TestForecasterPlansAStartFromTheRecentLevel(t *testing.T) {
 	}
 	keys := []string{run, born, restart, norecent, falling}
 	before := f.Predict(keys)
-	f.SetRecent(map[string]float64{run: 3000, born: 3000, restart: 3000, falling: 400})
+	f.SetRecent(levels(map[string]float64{run: 3000, born: 3000, restart: 3000, falling: 400}))
 	got := f.Predict(keys)
 	for _, k := range []string{born, restart} {
 		if want := 3000 + 3.2*2000; math.Abs(got[k].Value-want) > 1e-6 {
@@ -209,7 +209,7 @@ func TestForecasterPlansAStartFromTheRecentLevel(t *testing.T) {
 	if g := f.Predict([]string{born})[born].Value; g != before[born].Value {
 		t.Fatalf("recent level reused by a Predict without SetRecent: %g, want %g", g, before[born].Value)
 	}
-	f.SetRecent(map[string]float64{born: 3000})
+	f.SetRecent(levels(map[string]float64{born: 3000}))
 	f.SetRecent(nil)
 	if g := f.Predict([]string{born})[born].Value; g != before[born].Value {
 		t.Fatalf("recent level kept: %g, want %g", g, before[born].Value)
@@ -284,7 +284,7 @@ func TestForecasterPlansAFallFromTheRecentLevel(t *testing.T) {
 	if before[keys[0]].Value != 150 || before[keys[4]].Value != 200+1.1*20+20 {
 		t.Fatalf("premise: horizon values %v", before)
 	}
-	f.SetRecent(map[string]float64{keys[0]: 145, keys[1]: 120, keys[2]: 170, keys[3]: 165, keys[4]: 150})
+	f.SetRecent(levels(map[string]float64{keys[0]: 145, keys[1]: 120, keys[2]: 170, keys[3]: 165, keys[4]: 150}))
 	got := f.Predict(keys)
 	// keys[4] rises for the model (242) while its recent level fell below
 	// the average: the recent rule (not the fall rule) moves it halfway
@@ -319,12 +319,12 @@ func TestForecasterPlansATurnFromTheRecentLevel(t *testing.T) {
 	if before[keys[0]].Value != 5100 || before[keys[0]].Rule != RuleHorizon {
 		t.Fatalf("premise: horizon value %+v", before[keys[0]])
 	}
-	f.SetRecent(map[string]float64{
+	f.SetRecent(levels(map[string]float64{
 		keys[0]: 3100, // flat since the middle: line 3100 + 3.2 × 100 = 3420
 		keys[1]: 3500, // the model's ramp: line 3500 + 3.2 × 500 = 5100
 		keys[2]: 2800, // turned down: line below r and the average → 3000
 		keys[3]: 3200, // line 3200 + 3.2 × 200 = 3840
-	})
+	}))
 	got := f.Predict(keys)
 	for k, want := range map[string]struct {
 		v    float64
@@ -337,6 +337,47 @@ func TestForecasterPlansATurnFromTheRecentLevel(t *testing.T) {
 	} {
 		if math.Abs(got[k].Value-want.v) > 1e-9 || got[k].Rule != want.rule {
 			t.Errorf("%s: %g (%s), want %g (%s)", k, got[k].Value, got[k].Rule, want.v, want.rule)
+		}
+	}
+}
+
+// levels gives each series a recent level without a slope of its own.
+func levels(m map[string]float64) map[string]Recent {
+	out := make(map[string]Recent, len(m))
+	for k, v := range m {
+		out[k] = Recent{Level: v}
+	}
+	return out
+}
+
+// The start rule's slope is capped by the rise the recent reports show
+// (the reviewer's scenario of session 6): a pair that steps from 0 to
+// L = 1000 five seconds before the round (flat recent reports) planned
+// r + 3.2(r − avg) = 1000 + 3.2 × 900 = 3880 for one interval; capped, L.
+// A ramp whose reports rise as fast as the line keeps the line's value,
+// and a slope the reports cannot give (too few) leaves the line alone.
+func TestForecasterCapsAStartByTheRecentSlope(t *testing.T) {
+	f, err := NewBankForecaster("kalman")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHorizon(1.1)
+	step, ramp, few := SeriesKey(KindDP, "a", "a"), SeriesKey(KindDP, "b", "b"), SeriesKey(KindDP, "c", "c")
+	if err := f.Observe(map[string]float64{"dp/x/x": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Observe(map[string]float64{step: 100, ramp: 100, few: 100}); err != nil {
+		t.Fatal(err)
+	}
+	f.SetRecent(map[string]Recent{
+		step: {Level: 1000, Slope: 0, SlopeOK: true},
+		ramp: {Level: 1000, Slope: 2000, SlopeOK: true}, // the line: 2 × (1000 − 100) per interval
+		few:  {Level: 1000},
+	})
+	got := f.Predict([]string{step, ramp, few})
+	for k, want := range map[string]float64{step: 1000, ramp: 1000 + 3.2*900, few: 1000 + 3.2*900} {
+		if math.Abs(got[k].Value-want) > 1e-6 || got[k].Rule != RuleStart {
+			t.Errorf("%s: %g (%s), want %g (start)", k, got[k].Value, got[k].Rule, want)
 		}
 	}
 }

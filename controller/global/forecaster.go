@@ -1,10 +1,10 @@
 package global
 
 import (
-	"math"
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 

@@ -2,7 +2,9 @@ package global
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -156,7 +158,10 @@ func (in *intake) recent() map[string]Recent {
 		out[k] = Recent{}
 	}
 	short := map[string]bool{} // named by a DC with too few reports for a slope
-	for rk, l := range in.latest {
+	// reporters in a fixed order: a series several DCs report sums the
+	// same way every run (floating-point addition is not associative)
+	for _, rk := range slices.Sorted(maps.Keys(in.latest)) {
+		l := in.latest[rk]
 		kind, _, _ := strings.Cut(rk, "/")
 		periods := float64(max(1, in.reports[rk])) // report periods per interval
 		half := l.n / 2

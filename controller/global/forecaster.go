@@ -156,20 +156,30 @@ func (f *BankForecaster) SetRecent(recent map[string]Recent) {
 // carry (docs/reproduction.md, session 6: on the async-start sweep most of
 // hybrid's loss was each DC's start). A line through the interval's
 // average at its middle and the recent level r at its end rises
-// 2(r − last) per interval; over the next interval and the horizon h after
-// its middle the plan covers r + (h + ½)·slope. The slope is capped by the
-// rise the recent reports show themselves (Recent.Slope, when they are
-// enough): the line assumes a ramp over the interval, and a step to L in
-// its last seconds (flat recent reports) would plan r + (2h + 1)(r − last)
-// ≈ 3.9 L for h = 1.1; capped, it plans L (docs/reproduction.md, "Session
-// 7: round sizing"). A ramp's own reports rise at least as fast as the
-// line, so the cap leaves it. base (horizonValue) is kept when larger.
+// 2(r − last) per interval, which assumes the ramp spans the interval; a
+// ramp from 0 that began a fraction a of the interval before its end
+// averages r·a/2, so it rises r/a = r²/(2·last) per interval, faster when
+// it began late (a DC that starts 5–15 s before the round: the line planned
+// less than a fifth of what the next interval carried). The larger of the
+// two slopes is taken, capped by the rise the recent reports show
+// themselves (Recent.Slope, when they are enough): a step to L in the
+// interval's last seconds (flat recent reports) would plan
+// r + (2h + 1)(r − last) ≈ 3.9 L for h = 1.1 by the line, and more by the
+// ramp; capped, it plans L (docs/reproduction.md, "Session 7: round
+// sizing"). A ramp's own reports rise as fast as it does, so the cap
+// leaves it. Over the next interval and the horizon h after its middle the
+// plan covers r + (h + ½)·slope; base (horizonValue) is kept when larger.
 func startValue(base, last float64, rc Recent, h float64) float64 {
 	if rc.Level <= last {
 		return base
 	}
 	slope := 2 * (rc.Level - last)
 	if rc.SlopeOK {
+		if last > 0 {
+			// a ramp from 0 that began a fraction a of the interval before
+			// its end averages r·a/2: a = 2·last/r, slope r/a
+			slope = max(slope, rc.Level*rc.Level/(2*last))
+		}
 		slope = min(slope, max(0, rc.Slope))
 	}
 	return max(base, rc.Level+slope*(h+0.5))

@@ -355,7 +355,7 @@ func levels(m map[string]float64) map[string]Recent {
 // L = 1000 five seconds before the round (flat recent reports) planned
 // r + 3.2(r − avg) = 1000 + 3.2 × 900 = 3880 for one interval; capped, L.
 // A ramp whose reports rise as fast as the line keeps the line's value,
-// and a slope the reports cannot give (too few) leaves the line alone.
+// and without a slope from the reports (too few) the line is planned.
 func TestForecasterCapsAStartByTheRecentSlope(t *testing.T) {
 	f, err := NewBankForecaster("kalman")
 	if err != nil {
@@ -371,11 +371,45 @@ func TestForecasterCapsAStartByTheRecentSlope(t *testing.T) {
 	}
 	f.SetRecent(map[string]Recent{
 		step: {Level: 1000, Slope: 0, SlopeOK: true},
-		ramp: {Level: 1000, Slope: 2000, SlopeOK: true}, // the line: 2 × (1000 − 100) per interval
+		ramp: {Level: 1000, Slope: 1800, SlopeOK: true}, // as fast as the line, 2 × (1000 − 100) per interval
 		few:  {Level: 1000},
 	})
 	got := f.Predict([]string{step, ramp, few})
 	for k, want := range map[string]float64{step: 1000, ramp: 1000 + 3.2*900, few: 1000 + 3.2*900} {
+		if math.Abs(got[k].Value-want) > 1e-6 || got[k].Rule != RuleStart {
+			t.Errorf("%s: %g (%s), want %g (start)", k, got[k].Value, got[k].Rule, want)
+		}
+	}
+}
+
+// A ramp from 0 that began late in the interval: 100 pkt/s more every
+// second from 10 s before the round of a 50 s interval averages 110 and
+// its last 5 one-second reports 800, rising 100 per report, 5 000 per
+// interval. The line through the average at the interval's middle rises
+// 2 × (800 − 110) = 1 380 per interval and planned 800 + 1.6 × 1 380 =
+// 3 008 (the ramp is at 9 000 80 s later); a ramp from 0 with that average
+// and level began 2 × 110 / 800 of an interval ago and rises
+// 800² / 220 ≈ 2 909 per interval, planned 800 + 1.6 × 2 909 ≈ 5 455. The
+// reports' own rise caps it, as for the line.
+func TestForecasterPlansALateStartAsARamp(t *testing.T) {
+	f, err := NewBankForecaster("kalman")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHorizon(1.1)
+	late, slow := SeriesKey(KindDP, "a", "a"), SeriesKey(KindDP, "b", "b")
+	if err := f.Observe(map[string]float64{"dp/x/x": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Observe(map[string]float64{late: 110, slow: 110}); err != nil {
+		t.Fatal(err)
+	}
+	f.SetRecent(map[string]Recent{
+		late: {Level: 800, Slope: 5000, SlopeOK: true},
+		slow: {Level: 800, Slope: 2000, SlopeOK: true}, // the reports rise less than the ramp's slope
+	})
+	got := f.Predict([]string{late, slow})
+	for k, want := range map[string]float64{late: 800 + 1.6*800*800/220, slow: 800 + 1.6*2000} {
 		if math.Abs(got[k].Value-want) > 1e-6 || got[k].Rule != RuleStart {
 			t.Errorf("%s: %g (%s), want %g (start)", k, got[k].Value, got[k].Rule, want)
 		}

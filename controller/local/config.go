@@ -148,6 +148,10 @@ type Config struct {
 	// not driven over their threshold. The forecast of a round lags a rising
 	// load; without the guard the round buffers the instances that reactive
 	// scale-out has just added, and they come back 5 s later, after a loss.
+	// The guard plans for the load at the next round: the measured load
+	// plus its rise over the last LoadTrendTicks ticks extrapolated over
+	// the last round period (trend.go; on a falling or steady load, the
+	// measured load alone).
 	ScaleInGuard bool `json:"scaleInGuard" yaml:"scaleInGuard"`
 	// TrimBuffer gives the buffer a cost: when a new interval is entered,
 	// buffered instances beyond BufferSpare per VNF that have spent a whole

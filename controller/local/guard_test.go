@@ -73,3 +73,53 @@ func TestChurnCounted(t *testing.T) {
 		t.Fatalf("%d reuses, want 4", n)
 	}
 }
+
+// The guard plans for the load at the next round: on a rising load it
+// keeps what the measured load plus its rise over the last LoadTrendTicks
+// ticks, extrapolated over the last round period, needs (the daily
+// experiments' first round, 15 s into the calls' build-up, buffered the
+// warm start's instances; docs/reproduction.md "Session 7: daily
+// traffic"). On a falling load it keeps what the measured load needs.
+func TestScaleInGuardPlansForTheRise(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		from, to float64 // each of the 4 instances' CPU over the last 12 s before round 2
+		working  int
+	}{
+		// Σ 160 % rising 1.67 %/s, 50 s to the next round: 243 % needs 3
+		{"rising: keeps what the load needs by the next round", 35, 40, 3},
+		// Σ 160 % needs 2 at 90 %
+		{"falling: the measured load alone", 45, 40, 2},
+		{"steady", 40, 40, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fwConfig(4)
+			cfg.ScaleInGuard = true
+			e := newEnv(t, cfg, fake.Options{})
+			e.c.cfg.VNFs[0].Min, e.c.vnfs["firewall"].cfg.Min, e.c.vnfs["firewall"].base.Min = 0, 0, 0
+			set := func(cpu float64) {
+				for _, in := range e.c.Instances() {
+					e.load[in.ID] = Stats{CPU: cpu, Mem: 30, PktRate: 100, Flows: 10}
+				}
+			}
+			set(tc.from)
+			e.seconds(2)
+			e.round(1, map[string]int{"firewall": 4}) // the round period starts
+			e.seconds(38)
+			for i := 1; i <= 12; i++ {
+				set(tc.from + (tc.to-tc.from)*float64(i)/12)
+				e.second()
+			}
+			e.round(2, map[string]int{"firewall": 1}) // 50 s after round 1
+			if got := e.working("firewall"); got != tc.working {
+				t.Fatalf("working %d after round 2, want %d", got, tc.working)
+			}
+			if tc.working == 3 {
+				b := e.actions(KindBuffer, ReasonProactive)
+				if len(b) != 1 || !strings.Contains(b[0].Detail, "rising") || !strings.Contains(b[0].Detail, "in 50s") {
+					t.Fatalf("buffer actions %+v: want one saying the guard planned for the rise over 50s", b)
+				}
+			}
+		})
+	}
+}

@@ -75,7 +75,8 @@ type vnfState struct {
 	// one working instance fewer (scalein.go).
 	lowTicks int
 	// loadHist is the VNF's measured load (workingCPULocked) at the last
-	// TrimEmptyRiseTicks+1 ticks, oldest first (trimEmptyLocked).
+	// LoadTrendTicks+1 ticks, oldest first (trend.go: trimEmptyLocked, the
+	// scale-in guard).
 	loadHist []float64
 }
 
@@ -126,6 +127,10 @@ type Controller struct {
 	history   ring
 	haveRound bool
 	lastRound uint64
+	// decidedAt is when the last step-4 decision was applied; the scale-in
+	// guard takes the time since it (the round period) as the time to the
+	// next round.
+	decidedAt time.Time
 	responses map[hdrKey]protocol.Response
 	tick      clock.Timer
 	cancelSub func()
@@ -739,6 +744,7 @@ func (c *Controller) onTick() {
 			ops = append(ops, c.fillLocked(vs, vs.deficitReason, vs.deficitDetail)...)
 		}
 		ops = append(ops, c.reactiveLocked(vs)...)
+		c.recordLoadLocked(vs)
 		c.scaleInLocked(vs)
 		ops = append(ops, c.trimEmptyLocked(vs)...)
 	}

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -188,12 +189,6 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 		return nil, 0, []string{fmt.Sprintf("decision.interval %d: want round+1 = %d", d.Interval, hdr.Round+1)}
 	}
 	c.draining = d.Drain
-	now := c.clk.Now()
-	var horizon time.Duration // to the next round: the last round period
-	if !c.decidedAt.IsZero() {
-		horizon = now.Sub(c.decidedAt)
-	}
-	c.decidedAt = now
 	errs = append(errs, c.limitsLocked(d.Limits)...)
 	seen := map[string]bool{}
 	for i, t := range d.Targets {
@@ -242,17 +237,12 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 			reused += before - vs.buf.Len()
 		case want < w:
 			if c.cfg.ScaleInGuard && !c.draining {
-				if need, load := c.guardNeedLocked(vs, horizon); need > want {
+				if need := c.loadNeedLocked(vs); need > want {
 					keep := min(need, w)
 					if h := c.holdLocked(vs); h != nil && h.Ceiling > 0 {
 						keep = min(keep, max(want, h.Ceiling))
 					}
-					if rise := c.riseLocked(vs); rise > 0 && horizon > 0 {
-						detail += fmt.Sprintf(", scale-in guard keeps %d (measured load %.0f%% CPU rising %.2f%%/s, %.0f%% in %v, needs %d)",
-							keep, c.workingCPULocked(vs), rise, load, horizon, need)
-					} else {
-						detail += fmt.Sprintf(", scale-in guard keeps %d (measured load needs %d)", keep, need)
-					}
+					detail += fmt.Sprintf(", scale-in guard keeps %d (measured load needs %d)", keep, need)
 					want = keep
 				}
 			}
@@ -297,6 +287,17 @@ func (c *Controller) limitsLocked(ls []protocol.VNFLimit) (errs []string) {
 		}
 	}
 	return errs
+}
+
+// loadNeedLocked is how many working instances the VNF's measured load
+// needs: ⌈Σ CPU / CPU threshold⌉ over the last samples of its active working
+// instances (Config.ScaleInGuard).
+func (c *Controller) loadNeedLocked(vs *vnfState) int {
+	sum := c.workingCPULocked(vs)
+	if sum <= 0 {
+		return 0
+	}
+	return int(math.Ceil(sum/vs.cfg.Thresholds.CPU - 1e-9))
 }
 
 // workingCPULocked is Σ CPU over the last samples of the VNF's active

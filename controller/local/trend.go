@@ -1,25 +1,25 @@
 package local
 
 import (
-	"math"
-	"time"
+	"fmt"
 )
 
 // The VNF's measured load over the last ticks (Σ CPU of its active working
-// instances, workingCPULocked), kept for two rules: TrimEmpty's rise rule
-// (scalein.go) and the scale-in guard's trend (Config.ScaleInGuard).
+// instances, workingCPULocked), kept for TrimEmpty's rise rule (scalein.go)
+// and for anticipated scale-out (Config.Anticipate).
 //
-// Why the guard needs the trend (docs/reproduction.md "Session 7: daily
-// traffic"): on the daily experiments the first periodic round comes 15 s
-// into the traffic, while the 60 s calls are still building up (the
-// measured load of a DP stage rises ≈ 3.7 % CPU a second); its forecast
-// and the measured load of that instant both fit on one instance, so it
-// buffered the instances the warm start had launched. The remaining one
-// crossed the CPU threshold 10 s later; reactive scale-out reused a
-// buffered instance only after the 5 s overload window, and the flows
-// that the overloaded instance took meanwhile stayed pinned to it for
-// their 60 s: 88 % of hybrid's lost packets on daily-audio (404 882 of
-// 459 078), where reactive-only, which never scales in, lost none.
+// Why anticipate (docs/reproduction.md "Session 7: daily traffic"): a DP
+// flow stays on the instance that took it for its whole life (60 s calls).
+// Reactive scale-out acts once a majority of the working instances has
+// been over the CPU threshold for the overload window (5 s), and a launched
+// instance takes new flows only after its boot (30 s); meanwhile every new
+// flow goes to the overloaded instances, and those past their capacity lose
+// packets until the calls end. On the daily experiments (hourly rises of up
+// to 3.7× within 100 s) that was 80–100 % of hybrid's loss: a round had
+// scaled in on a falling or flat stretch (TrimEmpty then destroyed the
+// emptied instances), and the next rise found one working instance and no
+// buffered one. Reactive-only never scales in and met the same rises with
+// the peak's instances.
 
 // LoadTrendTicks is how many ticks back the rise of the measured load is
 // taken (its history holds LoadTrendTicks+1 samples).
@@ -35,7 +35,7 @@ func (c *Controller) recordLoadLocked(vs *vnfState) {
 }
 
 // riseLocked is how fast the VNF's measured load has risen over its
-// history, in CPU percent per second (0 when it fell, stayed or there is
+// history, in CPU percent per second (0 when it fell or stayed, or with
 // less than two ticks of history).
 func (c *Controller) riseLocked(vs *vnfState) float64 {
 	n := len(vs.loadHist)
@@ -45,14 +45,51 @@ func (c *Controller) riseLocked(vs *vnfState) float64 {
 	return max(0, (vs.loadHist[n-1]-vs.loadHist[0])/(float64(n-1)*TickPeriod.Seconds()))
 }
 
-// guardNeedLocked is how many working instances the scale-in guard keeps:
-// the VNF's measured load now, plus its rise (riseLocked) extrapolated over
-// horizon (the time to the next round), at the CPU threshold. It returns
-// the need and the load it planned for.
-func (c *Controller) guardNeedLocked(vs *vnfState, horizon time.Duration) (int, float64) {
-	load := c.workingCPULocked(vs) + c.riseLocked(vs)*max(0, horizon.Seconds())
-	if load <= 0 {
-		return 0, 0
+// AnticipateCapacity is the CPU percent at which an instance reaches its
+// capacity (the simulator's default model: CPU = 100·ρ; the overload
+// trigger is the CPU threshold, 90). Anticipated scale-out acts when the
+// projected load would pass it on every working instance: before a loss,
+// not before an overload, so a rise the round's plan covers up to the
+// trigger does not add an instance.
+const AnticipateCapacity = 100.0
+
+// anticipateLocked is Config.Anticipate for one VNF with PinnedFlows: when
+// the measured load, extrapolated at its rise (riseLocked) over the last
+// boot this controller saw, would pass AnticipateCapacity on every working
+// instance (booting ones included: they will take flows by then), one
+// instance is added now, from the buffer tail first (fillLocked), at most
+// once per ReactiveCooldown (shared with reactive scale-out, so the two do
+// not add one each for the same rise).
+func (c *Controller) anticipateLocked(vs *vnfState) []op {
+	if !c.cfg.Anticipate || !c.cfg.Reactive || !vs.cfg.PinnedFlows || c.paused || c.draining || c.bootSeen <= 0 {
+		return nil
 	}
-	return int(math.Ceil(load/vs.cfg.Thresholds.CPU - 1e-9)), load
+	rise := c.riseLocked(vs)
+	if rise <= 0 {
+		return nil
+	}
+	n := c.countsLocked(vs.cfg.Name)
+	w := n.Working()
+	if w == 0 {
+		return nil
+	}
+	now := c.clk.Now()
+	if !vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < c.cfg.ReactiveCooldown {
+		return nil
+	}
+	cur := vs.loadHist[len(vs.loadHist)-1]
+	proj := cur + rise*c.bootSeen.Seconds()
+	if proj <= AnticipateCapacity*float64(w) {
+		return nil
+	}
+	if vs.cfg.Max > 0 && w >= vs.cfg.Max {
+		return nil
+	}
+	if h := c.holdLocked(vs); h != nil && h.Ceiling > 0 && w >= h.Ceiling {
+		return nil
+	}
+	vs.lastReactive = now
+	vs.target = max(vs.target, w) + 1
+	return c.fillLocked(vs, ReasonReactive, fmt.Sprintf("anticipated: measured load %.0f%% CPU rising %.2f%%/s reaches %.0f%% in %v (a boot), past the capacity of %d working instances",
+		cur, rise, proj, c.bootSeen, w))
 }

@@ -1,6 +1,7 @@
 package simulation
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -111,5 +112,18 @@ func TestExperimentDefaults(t *testing.T) {
 		PackFlows: e.PackFlows, Anticipate: e.Anticipate}
 	if got != system.Defaults {
 		t.Fatalf("experiment scaling %+v, system defaults %+v", got, system.Defaults)
+	}
+}
+
+// The experiment key anticipate overrides system.Defaults.Anticipate.
+func TestExperimentAnticipateKey(t *testing.T) {
+	for _, want := range []bool{true, false} {
+		e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("anticipate: %t\n", want)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Anticipate != want {
+			t.Fatalf("anticipate: %t parsed as %t", want, e.Anticipate)
+		}
 	}
 }

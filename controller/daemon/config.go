@@ -238,6 +238,9 @@ type PolicyConfig struct {
 	BufferSpare       *int     `yaml:"bufferSpare"`
 	TrimEmpty         *bool    `yaml:"trimEmpty"`
 	ScaleIn           *bool    `yaml:"scaleIn"`
+	// Anticipate: DP stages scale out before the overload (hybrid only;
+	// local.Config.Anticipate).
+	Anticipate *bool `yaml:"anticipate"`
 	// PackFlows: new DP flows are packed onto the most-loaded instance with
 	// room up to this fraction of its capacity (system.Config.PackFlows,
 	// flows of system.DefaultFlowPackets packets/s; 0: least-loaded).
@@ -305,7 +308,7 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	for _, f := range []struct {
 		dst *bool
 		v   *bool
-	}{{&s.LocalFirst, p.LocalFirst}, {&s.PlanHorizon, p.PlanHorizon}, {&s.ScaleInGuard, p.ScaleInGuard}, {&s.TrimBuffer, p.TrimBuffer}, {&s.TrimEmpty, p.TrimEmpty}, {&s.ScaleIn, p.ScaleIn}} {
+	}{{&s.LocalFirst, p.LocalFirst}, {&s.PlanHorizon, p.PlanHorizon}, {&s.ScaleInGuard, p.ScaleInGuard}, {&s.TrimBuffer, p.TrimBuffer}, {&s.TrimEmpty, p.TrimEmpty}, {&s.ScaleIn, p.ScaleIn}, {&s.Anticipate, p.Anticipate}} {
 		if f.v != nil {
 			*f.dst = *f.v
 		}

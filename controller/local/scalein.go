@@ -150,11 +150,10 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	if !c.cfg.TrimEmpty {
 		return nil
 	}
-	cur := c.workingCPULocked(vs)
-	if len(vs.loadHist) > TrimEmptyRiseTicks {
-		vs.loadHist = append(vs.loadHist[:0], vs.loadHist[1:]...)
+	if len(vs.loadHist) == 0 {
+		return nil
 	}
-	vs.loadHist = append(vs.loadHist, cur)
+	cur := vs.loadHist[len(vs.loadHist)-1] // this tick's (recordLoadLocked)
 	if cur > vs.loadHist[0] || cur > TrimEmptyBusy*vs.cfg.Thresholds.CPU*float64(c.countsLocked(vs.cfg.Name).Working()) {
 		return nil
 	}

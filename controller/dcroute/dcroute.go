@@ -30,8 +30,12 @@ type Router struct {
 	// draining, gone) with the index they keep and the load of the flows
 	// still pinned to them; seq orders them for reclaiming
 	parked []map[string]parkedInst
-	seq    uint64
-	errs   func(error)
+	// gone: per stage, routable instances the cloud reported gone (Forget)
+	// before they left routing: their index is freed, not parked, when
+	// they leave
+	gone []map[string]bool
+	seq  uint64
+	errs func(error)
 	// committed is the cluster's committed routing state (resync.go).
 	committed CommittedFunc
 	onResync  func(from, to uint64)
@@ -69,10 +73,12 @@ func New(dc string, dcs, stages []string, interval uint64, onErr func(error)) (*
 	r.index = make([][]string, len(stages))
 	r.byID = make([]map[string]uint8, len(stages))
 	r.parked = make([]map[string]parkedInst, len(stages))
+	r.gone = make([]map[string]bool, len(stages))
 	for i := range r.index {
 		r.index[i] = make([]string, 256)
 		r.byID[i] = map[string]uint8{}
 		r.parked[i] = map[string]parkedInst{}
+		r.gone[i] = map[string]bool{}
 	}
 	return r, nil
 }
@@ -142,7 +148,8 @@ type parkedInst struct {
 // both back when it returns: a reused buffered instance re-enters with the
 // load it still carries, not at 0 (packing would fill it on top of its
 // pinned calls). A parked index is given to a new instance only when no
-// index is free (the longest parked first).
+// index is free and the parked instance carries no load (the longest
+// parked first); an instance reported gone (Forget) frees its index.
 func (r *Router) SetInstances(vnf string, insts []local.RoutableInstance) {
 	st, ok := r.stages[vnf]
 	if !ok {
@@ -170,6 +177,11 @@ func (r *Router) SetInstances(vnf string, insts []local.RoutableInstance) {
 	for _, id := range left {
 		idx := r.byID[st-1][id]
 		delete(r.byID[st-1], id)
+		if r.gone[st-1][id] {
+			delete(r.gone[st-1], id)
+			r.index[st-1][idx] = ""
+			continue
+		}
 		r.seq++
 		r.parked[st-1][id] = parkedInst{idx: idx, load: loads[idx], seq: r.seq}
 	}
@@ -184,9 +196,10 @@ func (r *Router) SetInstances(vnf string, insts []local.RoutableInstance) {
 			delete(r.parked[st-1], in.ID)
 			r.byID[st-1][in.ID] = idx
 		default:
-			idx, ok = r.alloc(st, in.ID)
-			if !ok {
-				r.fail(fmt.Errorf("stage %s: more than %d instances cannot be routed in one DC", vnf, 256-r.n))
+			var err error
+			idx, err = r.alloc(st, in.ID)
+			if err != nil {
+				r.fail(fmt.Errorf("stage %s: instance %s not routed: %w", vnf, in.ID, err))
 				continue
 			}
 			load = 0
@@ -198,30 +211,60 @@ func (r *Router) SetInstances(vnf string, insts []local.RoutableInstance) {
 }
 
 // alloc gives id a free index of stage st, else the index of the longest
-// parked instance (which is forgotten).
-func (r *Router) alloc(st int, id string) (uint8, bool) {
-	take := func(i int) (uint8, bool) {
+// parked instance that carries no load (it is forgotten). It never takes
+// the index of a parked instance with load: its pinned flows would move to
+// id silently (rules compile to the index's instance).
+func (r *Router) alloc(st int, id string) (uint8, error) {
+	take := func(i int) (uint8, error) {
 		r.index[st-1][i] = id
 		r.byID[st-1][id] = uint8(i)
-		return uint8(i), true
+		return uint8(i), nil
 	}
 	for i := r.n; i < 256; i++ {
 		if r.index[st-1][i] == "" {
 			return take(i)
 		}
 	}
-	oldest, found := "", false
+	oldest, found, loaded := "", false, 0
 	for pid, pk := range r.parked[st-1] {
+		if pk.load > 0 {
+			loaded++
+			continue
+		}
 		if !found || pk.seq < r.parked[st-1][oldest].seq {
 			oldest, found = pid, true
 		}
 	}
 	if !found {
-		return 0, false
+		return 0, fmt.Errorf("no free routing index: %d of %d taken, %d by parked instances whose pinned flows still run",
+			256-r.n, 256-r.n, loaded)
 	}
 	i := int(r.parked[st-1][oldest].idx)
 	delete(r.parked[st-1], oldest)
 	return take(i)
+}
+
+// Forget tells the router that instance id of vnf is gone (destroyed, or
+// vanished from the cloud): its index is freed, at once if it is parked,
+// else when it leaves routing. Without it a destroyed instance would keep
+// its index for ever. Unknown VNFs and IDs are ignored.
+func (r *Router) Forget(vnf, id string) {
+	st, ok := r.stages[vnf]
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pk, ok := r.parked[st-1][id]; ok {
+		delete(r.parked[st-1], id)
+		if r.index[st-1][pk.idx] == id {
+			r.index[st-1][pk.idx] = ""
+		}
+		return
+	}
+	if _, ok := r.byID[st-1][id]; ok {
+		r.gone[st-1][id] = true
+	}
 }
 
 // SetLoads sets the load of the instances of stage (1-based) named by

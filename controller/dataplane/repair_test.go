@@ -52,3 +52,42 @@ func TestRepairRoutesAFlowDroppedBeforeTheDCCouldRouteIt(t *testing.T) {
 		t.Fatalf("a flow without a Table 1 mapping: %v, want still dropped (no mapping)", d)
 	}
 }
+
+// A flow repairFlows moves off a departed instance carries its load on the
+// instance it moved to, so EndCall's Release of it leaves that instance's
+// other flows counted. Before, the move added no load (PickInstance) and
+// the Release took away the load of a flow the instance really carried.
+func TestRepairedFlowChargesItsNewInstance(t *testing.T) {
+	tb, err := routing.NewTable(routing.Config{DC: 0, N: 2, Stages: 1, Paths: map[placement.Pair]placement.Path{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.SetInstances(1, []routing.InstanceLoad{{Index: 2, Load: 1}, {Index: 3, Load: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	dec := func(idx uint8) routing.Decision {
+		d := routing.Decision{Verdict: routing.Forward, DC: 0, First: 1, Last: 1, Load: 1}
+		d.Instances[0] = idx
+		return d
+	}
+	st := &dcState{flows: map[uint32]Flow{1: {Serial: 1, Decision: dec(2)}, 2: {Serial: 2, Decision: dec(3)}}}
+	// instance 2 destroyed at its drain timeout: only 3 is live
+	if err := tb.SetInstances(1, []routing.InstanceLoad{{Index: 3, Load: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	var live [routing.MaxStages]map[uint8]Ports
+	live[0] = map[uint8]Ports{3: InstancePorts(1, 3)}
+	repairFlows(st, tb, live)
+	if got := st.flows[1].Decision.Instances[0]; got != 3 {
+		t.Fatalf("flow 1 moved to %d, want 3", got)
+	}
+	load := func() float64 { return tb.Instances(1)[0].Load }
+	if load() != 2 {
+		t.Errorf("after the repair instance 3 carries 2 flows, its load is %g", load())
+	}
+	d := st.flows[1].Decision
+	tb.Release(&d) // EndCall of the moved call
+	if load() != 1 {
+		t.Errorf("after the moved call ended instance 3 still carries flow 2, its load is %g, want 1", load())
+	}
+}

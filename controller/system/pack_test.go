@@ -54,7 +54,11 @@ func TestPackFlowsSetsTheRoutingPackLimits(t *testing.T) {
 	for _, bad := range []struct {
 		pack, fp float64
 		field    string
-	}{{1.5, 0, "packFlows"}, {-0.1, 0, "packFlows"}, {0.5, -50, "flowPackets"}} {
+	}{{1.5, 0, "packFlows"}, {-0.1, 0, "packFlows"}, {0.5, -50, "flowPackets"},
+		// 0.85 × 15000 / 20000 rounds to 0 flows: packing would be off
+		// silently on the transcoder
+		{0.85, 20000, "policy.flowPackets: 20000 packets/s per flow exceeds packFlows 0.85 × stage transcoder's capacity 15000"},
+		{0.85, 30000, "stage firewall's capacity 35000"}} {
 		if _, err := build(strategy.Hybrid, bad.pack, bad.fp); err == nil || !strings.Contains(err.Error(), bad.field) {
 			t.Fatalf("packFlows %v flowPackets %v: error %v, want one naming %s", bad.pack, bad.fp, err, bad.field)
 		}

@@ -159,16 +159,27 @@ type System struct {
 // flow too.
 const DefaultFlowPackets = 50
 
-// packLimit is a DP stage's routing pack limit in flows (0: off).
-func packLimit(cfg Config, capacity float64) float64 {
+// packLimit is a DP stage's routing pack limit in flows (0: off). A
+// flowPackets above packFlows × the stage's capacity is an error: the limit
+// would round to 0 flows, which means least-loaded routing (packing off)
+// without anyone having asked for it; with packing on an operator expects
+// at least one flow per instance, and a flow larger than the packing share
+// of an instance is a unit mistake (packets/s per flow, not per instance),
+// which an error shows and a clamp to 1 would hide.
+func packLimit(cfg Config, stage string, capacity float64) (float64, error) {
 	if cfg.PackFlows <= 0 || !cfg.Strategy.PeriodicRounds() {
-		return 0
+		return 0, nil
 	}
 	fp := cfg.FlowPackets
 	if fp <= 0 {
 		fp = DefaultFlowPackets
 	}
-	return math.Floor(cfg.PackFlows * capacity / fp)
+	l := math.Floor(cfg.PackFlows * capacity / fp)
+	if l < 1 {
+		return 0, fmt.Errorf("policy.flowPackets: %g packets/s per flow exceeds packFlows %g × stage %s's capacity %g packets/s (%g): its pack limit would be 0 flows, i.e. packing off; lower flowPackets or set packFlows 0",
+			fp, cfg.PackFlows, stage, capacity, cfg.PackFlows*capacity)
+	}
+	return l, nil
 }
 
 // New builds the deployment over driver d and clock clk (nothing runs until Start).
@@ -237,7 +248,11 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 			return nil, err
 		}
 		for _, st := range top.Stages {
-			if err := r.SetPackLimit(st.Name, packLimit(cfg, st.Capacity)); err != nil {
+			l, err := packLimit(cfg, st.Name, st.Capacity)
+			if err != nil {
+				return nil, err
+			}
+			if err := r.SetPackLimit(st.Name, l); err != nil {
 				return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 			}
 		}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/local"
-	"github.com/ims-orch/ims-orch/drivers/netns"
 )
 
 // RecvBuffer is a DP forwarder's input buffer in bytes: dpfwd asks for 4 MiB
@@ -163,46 +162,77 @@ func (p *Plane) SampleStats(ctx context.Context, dc int, sink StatsSink, period 
 	return nil
 }
 
-func sampleStats(ctx context.Context, drv *netns.Driver, proc fs.FS, clkTck int, dc string,
+// instanceCounters is what sampleStats needs of the driver (netns.Driver):
+// the switch-side packet counters of a DC's instances and their forwarders.
+type instanceCounters interface {
+	InPackets(ctx context.Context, dc string) (map[string]uint64, error)
+	Pid(id string) int
+}
+
+func sampleStats(ctx context.Context, drv instanceCounters, proc fs.FS, clkTck int, dc string,
 	flowsOf func(context.Context) (map[string]int, error), sink StatsSink, period time.Duration) {
-	type last struct {
-		at   time.Time
-		rcv  uint64
-		pid  int
-		proc ProcReading
+	s := &statsSampler{drv: drv, proc: proc, clkTck: clkTck, dc: dc, flowsOf: flowsOf, sink: sink, period: period,
+		now: time.Now, prev: map[string]lastReading{}}
+	everyTick(ctx, period, func() { s.tick(ctx) })
+}
+
+// statsSampler is one DC's sampling state (sampleStats).
+type statsSampler struct {
+	drv     instanceCounters
+	proc    fs.FS
+	clkTck  int
+	dc      string
+	flowsOf func(context.Context) (map[string]int, error)
+	sink    StatsSink
+	period  time.Duration
+	now     func() time.Time
+	prev    map[string]lastReading
+}
+
+type lastReading struct {
+	at   time.Time
+	rcv  uint64
+	pid  int
+	proc ProcReading
+}
+
+// tick reports one sample of every instance with a previous reading.
+func (s *statsSampler) tick(ctx context.Context) {
+	counts, err := s.drv.InPackets(ctx, s.dc)
+	if err != nil {
+		return // the switch namespace is being restarted or gone: Watch reports it
 	}
-	prev := map[string]last{}
-	everyTick(ctx, period, func() {
-		counts, err := drv.InPackets(ctx, dc)
+	// the time of the counters: the flow dump below takes tens of ms of
+	// ovs-ofctl, more under load, and would skew the rate's interval
+	now := s.now()
+	// an instance the plane does not route (yet) has no rule: 0 flows. The
+	// dump is bounded (half a period): a hung ovs-vswitchd must not stop
+	// the CPU and packet samples; on expiry the flows are unknown
+	fctx, cancel := context.WithTimeout(ctx, max(s.period/2, time.Millisecond))
+	flows, ferr := s.flowsOf(fctx)
+	cancel()
+	for id, rcv := range counts {
+		pid := s.drv.Pid(id)
+		if pid == 0 {
+			continue
+		}
+		r, err := ReadProc(s.proc, pid)
 		if err != nil {
-			return // the switch namespace is being restarted or gone: Watch reports it
+			continue // the forwarder just exited: the driver reports the instance gone
 		}
-		// an instance the plane does not route (yet) has no rule: 0 flows
-		flows, ferr := flowsOf(ctx)
-		now := time.Now()
-		for id, rcv := range counts {
-			pid := drv.Pid(id)
-			if pid == 0 {
-				continue
-			}
-			r, err := ReadProc(proc, pid)
-			if err != nil {
-				continue // the forwarder just exited: the driver reports the instance gone
-			}
-			cur := last{at: now, rcv: rcv, pid: pid, proc: r}
-			p, ok := prev[id]
-			prev[id] = cur
-			if !ok || p.pid != pid || !now.After(p.at) || rcv < p.rcv {
-				continue // the first reading: rates need two
-			}
-			smp := InstanceSample(now, p.proc, r, now.Sub(p.at), clkTck, rcv-p.rcv)
-			_ = sink.ReportStats(id, local.Stats{At: smp.At, CPU: smp.CPU, Mem: smp.Mem, PktRate: smp.PktRate,
-				Flows: flows[id], FlowsUnknown: ferr != nil})
+		cur := lastReading{at: now, rcv: rcv, pid: pid, proc: r}
+		p, ok := s.prev[id]
+		s.prev[id] = cur
+		if !ok || p.pid != pid || !now.After(p.at) || rcv < p.rcv {
+			continue // the first reading: rates need two
 		}
-		for id := range prev {
-			if _, ok := counts[id]; !ok {
-				delete(prev, id)
-			}
+		smp := InstanceSample(now, p.proc, r, now.Sub(p.at), s.clkTck, rcv-p.rcv)
+		_ = s.sink.ReportStats(id, local.Stats{At: smp.At, CPU: smp.CPU, Mem: smp.Mem, PktRate: smp.PktRate,
+			Flows: flows[id], FlowsUnknown: ferr != nil})
+	}
+	for id := range s.prev {
+		if _, ok := counts[id]; !ok {
+			delete(s.prev, id)
 		}
-	})
+	}
 }

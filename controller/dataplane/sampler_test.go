@@ -95,3 +95,24 @@ func TestSampleBoundsTheFlowDump(t *testing.T) {
 		t.Errorf("samples %+v, want one with 10 packets/s and flows unknown", got)
 	}
 }
+
+// An instance the driver runs but the plane's live view lacks (booting, or
+// its routing index lost) is reported with its flows unknown: learned rules
+// may still send to it, and a 0 would let the draining and trim rules
+// destroy it with calls running. Before, it was reported with 0 flows.
+func TestSampleOutsideTheLiveViewIsUnknown(t *testing.T) {
+	clk := time.Unix(1_700_000_000, 0)
+	flowsOf := func(context.Context) (map[string]int, error) { return map[string]int{"in": 0}, nil }
+	s, c, log := newTestSampler(flowsOf, &clk)
+	for k := 0; k < 2; k++ {
+		c.rcv["in"], c.rcv["out"] = uint64(k), uint64(k)
+		clk = clk.Add(time.Second)
+		s.tick(context.Background())
+	}
+	if got := log["in"]; len(got) != 1 || got[0].FlowsUnknown || got[0].Flows != 0 {
+		t.Errorf("instance in the live view: %+v, want 0 flows known", got)
+	}
+	if got := log["out"]; len(got) != 1 || !got[0].FlowsUnknown {
+		t.Errorf("instance outside the live view: %+v, want flows unknown", got)
+	}
+}

@@ -205,8 +205,11 @@ func (s *statsSampler) tick(ctx context.Context) {
 	// the time of the counters: the flow dump below takes tens of ms of
 	// ovs-ofctl, more under load, and would skew the rate's interval
 	now := s.now()
-	// an instance the plane does not route (yet) has no rule: 0 flows. The
-	// dump is bounded (half a period): a hung ovs-vswitchd must not stop
+	// flowsOf names every instance in the plane's live view (0 flows
+	// included); one the driver runs but the view lacks (booting, or its
+	// routing index lost) may still be the target of learned rules the
+	// count cannot attribute: its flows are unknown, not 0. The dump is
+	// bounded (half a period): a hung ovs-vswitchd must not stop
 	// the CPU and packet samples; on expiry the flows are unknown
 	fctx, cancel := context.WithTimeout(ctx, max(s.period/2, time.Millisecond))
 	flows, ferr := s.flowsOf(fctx)
@@ -227,8 +230,9 @@ func (s *statsSampler) tick(ctx context.Context) {
 			continue // the first reading: rates need two
 		}
 		smp := InstanceSample(now, p.proc, r, now.Sub(p.at), s.clkTck, rcv-p.rcv)
+		n, known := flows[id]
 		_ = s.sink.ReportStats(id, local.Stats{At: smp.At, CPU: smp.CPU, Mem: smp.Mem, PktRate: smp.PktRate,
-			Flows: flows[id], FlowsUnknown: ferr != nil})
+			Flows: n, FlowsUnknown: ferr != nil || !known})
 	}
 	for id := range s.prev {
 		if _, ok := counts[id]; !ok {

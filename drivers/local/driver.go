@@ -336,6 +336,14 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 	}
 	if err != nil {
 		d.plan.release(addr)
+		d.mu.Unlock()
+		// its run dir holds only what prepare wrote (no process ran):
+		// removed (else every failed launch left one, unbounded), without
+		// the lock: no launch takes a dir still in d.dirs
+		if !d.cfg.KeepRunDirs {
+			_ = d.removeAll(in.dir)
+		}
+		d.mu.Lock()
 		delete(d.dirs, in.dir)
 		d.mu.Unlock()
 		return drivers.Instance{}, fmt.Errorf("local: launch %s: %w", spec.ID, err)

@@ -899,3 +899,36 @@ func TestFailedRunDirRemovedWithoutTheLock(t *testing.T) {
 		t.Errorf("the dropped run dir %s is still there: %v", first, err)
 	}
 }
+
+// A launch whose process does not start leaves no run dir behind (before,
+// each failed launch left its dir, written by prepare, on disk: unbounded
+// with fresh IDs), and the ID's next launch gets the plain dir again.
+func TestFailedLaunchRemovesItsRunDir(t *testing.T) {
+	h := newHarness(t, nil)
+	h.st.mu.Lock()
+	h.st.err = errors.New("exec: no such file")
+	h.st.mu.Unlock()
+	for i := range 3 {
+		id := fmt.Sprintf("f%d", i)
+		if _, err := h.d.Launch(context.Background(), drivers.Spec{ID: id, DC: "dc0", VNF: "scscf"}); err == nil {
+			t.Fatalf("launch %s with a failing starter: no error", id)
+		}
+	}
+	left, err := os.ReadDir(h.d.cfg.BaseDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("run dirs left by failed launches: %v", left)
+	}
+	h.st.mu.Lock()
+	h.st.err = nil
+	h.st.mu.Unlock()
+	if _, err := h.d.Launch(context.Background(), drivers.Spec{ID: "f0", DC: "dc0", VNF: "scscf"}); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(t, "f0", drivers.StateBooting, "")
+	if got, want := h.st.cmds[0].Dir, filepath.Join(h.d.cfg.BaseDir, "f0"); got != want {
+		t.Errorf("f0 relaunched in %s, want %s (the failed launch's dir freed)", got, want)
+	}
+}

@@ -51,6 +51,15 @@ type Failure struct {
 	Moved time.Time
 }
 
+// ruleSwitch is what the plane uses of a DC's switch (ovs.Switch).
+type ruleSwitch interface {
+	Apply(ctx context.Context, want []ovs.Flow, forgetOutputs ...int) (ovs.Changes, error)
+	Learned(ctx context.Context) ([]ovs.LearnedFlow, error)
+	Ofctl(ctx context.Context, cmd string, args ...string) (string, error)
+	Reset(ctx context.Context, want []ovs.Flow) error
+	ForgetLearned(ctx context.Context) error
+}
+
 type dcState struct {
 	t      *routing.Table  // standalone: the plane's own table
 	router *dcroute.Router // attached: the local controller's routing state
@@ -62,7 +71,7 @@ type dcState struct {
 	// table view (working and buffered)
 	liveIDs [routing.MaxStages]map[uint8]string
 	ports   map[int]bool // input ports of the live instances at the last sync
-	sw      *ovs.Switch
+	sw      ruleSwitch
 	br      string
 	live    [routing.MaxStages]map[uint8]Ports
 	insts   [routing.MaxStages]map[uint8]*netns.Instance
@@ -336,6 +345,7 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 	var want []ovs.Flow
 	var err error
 	var forget []int
+	var ports map[int]bool
 	p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
 		repairFlows(st, t, live)
 		now := map[int]bool{}
@@ -349,7 +359,7 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 				forget = append(forget, port)
 			}
 		}
-		st.ports = now
+		ports = now
 		want, err = Compile(Inputs{Table: t, Live: live, Flows: flowList(st), Calls: st.calls,
 			UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
 	})
@@ -371,8 +381,12 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 	_, err = st.sw.Apply(ctx, want, forget...)
 	p.last = time.Since(start)
 	if err != nil {
+		// st.ports stays the set the switch's rules were last made for: a
+		// departed instance's port stays in it, so syncDeparted retries
+		// and the retry forgets its learned rules again
 		return fmt.Errorf("dc%d: %w", k, err)
 	}
+	st.ports = ports
 	return nil
 }
 
@@ -415,7 +429,8 @@ func (p *Plane) Switch(dc int) *ovs.Switch {
 	if err != nil {
 		return nil
 	}
-	return st.sw
+	sw, _ := st.sw.(*ovs.Switch) // always one outside this package's tests
+	return sw
 }
 
 // InstancePorts returns the OpenFlow ports of instance idx of stage on

@@ -80,6 +80,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad target utilisation", "strategy: hybrid", "strategy: hybrid\n  targetUtilization: 1.5", "policy.targetUtilization"},
 		{"negative buffer spare", "strategy: hybrid", "strategy: hybrid\n  bufferSpare: -1", "policy.bufferSpare"},
 		{"pack flows above 1", "strategy: hybrid", "strategy: hybrid\n  packFlows: 1.2", "policy.packFlows"},
+		{"zero flow packets", "strategy: hybrid", "strategy: hybrid\n  flowPackets: 0", "policy.flowPackets"},
+		{"negative flow packets", "strategy: hybrid", "strategy: hybrid\n  flowPackets: -50", "policy.flowPackets"},
 		{"bad crash-loop backoff", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {initial: soon}", "policy.crashLoopBackoff.initial"},
 		{"zero crash-loop reset", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {reset: 0s}", "policy.crashLoopBackoff.reset"},
 		{"crash-loop max below initial", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {initial: 1m, max: 30s}", "policy.crashLoopBackoff.max"},
@@ -166,20 +168,20 @@ func TestDaemonDefaultsAreTheSystemDefaults(t *testing.T) {
 	p, lc := c.fsmPolicy(), d.localTemplate()
 	if c.Policy.Predictor != system.Defaults.Predictor || p.TargetUtilization != system.Defaults.TargetUtilization || p.LocalFirst != system.Defaults.LocalFirst ||
 		lc.ScaleInGuard != system.Defaults.ScaleInGuard || lc.TrimBuffer != system.Defaults.TrimBuffer || lc.BufferSpare != system.Defaults.BufferSpare ||
-		lc.TrimEmpty != system.Defaults.TrimEmpty || lc.ScaleIn.On != system.Defaults.ScaleIn {
+		lc.TrimEmpty != system.Defaults.TrimEmpty || lc.ScaleIn.On != system.Defaults.ScaleIn || lc.Anticipate != system.Defaults.Anticipate {
 		t.Fatalf("predictor %s, policy %+v, local %+v: not the system defaults %+v", c.Policy.Predictor, p, lc, system.Defaults)
 	}
 	// 10 s interval, 2 s boots: the interval's end and one boot after it
 	if h := c.planHorizon(); h != 0.5+2.0/10 {
 		t.Fatalf("plan horizon %g, want 0.7", h)
 	}
-	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2\n  trimEmpty: %v\n  scaleIn: %v\n  packFlows: 0.7"
-	edit = fmt.Sprintf(edit, !system.Defaults.TrimEmpty, !system.Defaults.ScaleIn)
+	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2\n  trimEmpty: %v\n  scaleIn: %v\n  packFlows: 0.7\n  anticipate: %v"
+	edit = fmt.Sprintf(edit, !system.Defaults.TrimEmpty, !system.Defaults.ScaleIn, !system.Defaults.Anticipate)
 	c, err = ParseConfig([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", edit, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := system.Scaling{Predictor: "ar1", TargetUtilization: 1, WarmStart: system.Defaults.WarmStart, LocalFirst: true, BufferSpare: 2, TrimEmpty: !system.Defaults.TrimEmpty, ScaleIn: !system.Defaults.ScaleIn, PackFlows: 0.7}
+	want := system.Scaling{Predictor: "ar1", TargetUtilization: 1, WarmStart: system.Defaults.WarmStart, LocalFirst: true, BufferSpare: 2, TrimEmpty: !system.Defaults.TrimEmpty, ScaleIn: !system.Defaults.ScaleIn, PackFlows: 0.7, Anticipate: !system.Defaults.Anticipate}
 	if got := c.Policy.Scaling(); got != want || c.planHorizon() != 0 {
 		t.Fatalf("configured scaling %+v (horizon %g), want %+v", got, c.planHorizon(), want)
 	}

@@ -77,7 +77,8 @@ type vnfState struct {
 	// one working instance fewer (scalein.go).
 	lowTicks int
 	// loadHist is the VNF's measured load (workingCPULocked) at the last
-	// TrimEmptyRiseTicks+1 ticks, oldest first (trimEmptyLocked).
+	// LoadTrendTicks+1 ticks, oldest first (trend.go: trimEmptyLocked, the
+	// scale-in guard).
 	loadHist []float64
 }
 
@@ -128,6 +129,9 @@ type Controller struct {
 	history   ring
 	haveRound bool
 	lastRound uint64
+	// bootSeen is how long the last instance this controller launched took
+	// from its launch to active (Config.Anticipate's horizon).
+	bootSeen  time.Duration
 	responses map[hdrKey]protocol.Response
 	tick      clock.Timer
 	cancelSub func()
@@ -342,6 +346,9 @@ func (c *Controller) activateLocked(in *inst) {
 	in.CloudState = drivers.StateActive
 	if in.activeSince.IsZero() {
 		in.activeSince = c.clk.Now()
+		if !in.Created.IsZero() && in.Why != "adopted at start" {
+			c.bootSeen = in.activeSince.Sub(in.Created)
+		}
 	}
 	in.lastSeen = c.clk.Now()
 	if in.State == StateBooting {
@@ -691,7 +698,7 @@ func (c *Controller) ReportStats(id string, s Stats) error {
 			}
 		}
 	}
-	if in.State == StateDraining && s.Flows == 0 {
+	if in.State == StateDraining && s.Flows == 0 && !s.FlowsUnknown {
 		ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, flows reached 0", in.BufferedIn))...)
 	}
 	c.mu.Unlock()
@@ -761,6 +768,8 @@ func (c *Controller) onTick() {
 			ops = append(ops, c.fillLocked(vs, vs.deficitReason, vs.deficitDetail)...)
 		}
 		ops = append(ops, c.reactiveLocked(vs)...)
+		c.recordLoadLocked(vs)
+		ops = append(ops, c.anticipateLocked(vs)...)
 		c.scaleInLocked(vs)
 		ops = append(ops, c.trimEmptyLocked(vs)...)
 	}
@@ -775,7 +784,7 @@ func (c *Controller) onTick() {
 		switch {
 		case in.terminating && !in.launching && !in.termInFlight:
 			ops = append(ops, c.terminateLocked(in)...)
-		case in.State == StateDraining && !in.terminating && in.Last.Flows == 0:
+		case in.State == StateDraining && !in.terminating && in.Last.Flows == 0 && !in.Last.FlowsUnknown:
 			ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, no flows", in.BufferedIn))...)
 		case in.State == StateDraining && !in.terminating && c.cfg.DrainTimeout > 0 && now.Sub(in.drainSince) >= c.cfg.DrainTimeout:
 			ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, drain timeout %v with %d flows left",
@@ -1020,6 +1029,14 @@ func (c *Controller) DC() string { return c.cfg.DC }
 // Reactive reports whether the controller scales out on overload between
 // rounds (Config.Reactive: the strategy's choice).
 func (c *Controller) Reactive() bool { return c.cfg.Reactive }
+
+// Anticipates reports whether the controller scales vnf out before its
+// overload (Config.Anticipate with reactive scaling on, for a VNF with
+// PinnedFlows).
+func (c *Controller) Anticipates(vnf string) bool {
+	vs, ok := c.vnfs[vnf]
+	return ok && c.cfg.Anticipate && c.cfg.Reactive && vs.cfg.PinnedFlows
+}
 
 // ScalesIn reports whether the controller scales in between rounds
 // (Config.ScaleIn with reactive scaling on).

@@ -41,6 +41,11 @@ type Scaling struct {
 	// least-loaded routing, which spreads them). Strategies with rounds
 	// only (Config.PackFlows).
 	PackFlows float64
+	// Anticipate: a local controller scales a DP stage out before the
+	// overload when its measured load's rise would pass the working
+	// instances' capacity within a boot (local.Config.Anticipate; hybrid
+	// only: reactive-only keeps the paper's rule).
+	Anticipate bool
 }
 
 // Defaults are the scaling options of a deployment that does not set them,
@@ -50,10 +55,12 @@ type Scaling struct {
 // horizon, no trim. Session 6 (docs/reproduction.md "Between-round
 // scale-in and TrimEmpty"): TrimEmpty on (was absent, i.e. off); ScaleIn
 // measured and left off. "Session 6: flow packing": PackFlows 0.85 (was
-// absent, i.e. 0: least-loaded routing).
+// absent, i.e. 0: least-loaded routing). "Session 7: daily traffic":
+// Anticipate on (was absent, i.e. off).
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
 	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.85,
+	Anticipate: true,
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

@@ -231,13 +231,17 @@ type PolicyConfig struct {
 	// trim and the spare instances it keeps, the trim of emptied buffered
 	// instances, between-round scale-in.
 	TargetUtilization *float64 `yaml:"targetUtilization"`
-	LocalFirst        *bool    `yaml:"localFirst"`
-	PlanHorizon       *bool    `yaml:"planHorizon"`
-	ScaleInGuard      *bool    `yaml:"scaleInGuard"`
-	TrimBuffer        *bool    `yaml:"trimBuffer"`
-	BufferSpare       *int     `yaml:"bufferSpare"`
-	TrimEmpty         *bool    `yaml:"trimEmpty"`
-	ScaleIn           *bool    `yaml:"scaleIn"`
+	// DPTargetUtilization plans the DP stages at this fraction of their
+	// capacity (fsm.Policy.DPTargetUtilization; 0: targetUtilization;
+	// strategies with rounds only, system.PolicyFor).
+	DPTargetUtilization *float64 `yaml:"dpTargetUtilization"`
+	LocalFirst          *bool    `yaml:"localFirst"`
+	PlanHorizon         *bool    `yaml:"planHorizon"`
+	ScaleInGuard        *bool    `yaml:"scaleInGuard"`
+	TrimBuffer          *bool    `yaml:"trimBuffer"`
+	BufferSpare         *int     `yaml:"bufferSpare"`
+	TrimEmpty           *bool    `yaml:"trimEmpty"`
+	ScaleIn             *bool    `yaml:"scaleIn"`
 	// PackFlows: new DP flows are packed onto the most-loaded instance with
 	// room up to this fraction of its capacity (system.Config.PackFlows,
 	// flows of system.DefaultFlowPackets packets/s; 0: least-loaded).
@@ -307,6 +311,9 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	}
 	if p.TargetUtilization != nil {
 		s.TargetUtilization = *p.TargetUtilization
+	}
+	if p.DPTargetUtilization != nil {
+		s.DPTargetUtilization = *p.DPTargetUtilization
 	}
 	if p.BufferSpare != nil {
 		s.BufferSpare = *p.BufferSpare
@@ -638,6 +645,9 @@ func (c *Config) normalizePolicy() error {
 	if u := p.TargetUtilization; u != nil && (!finite(*u) || *u <= 0 || *u > 1) {
 		return fmt.Errorf("policy.targetUtilization: must be in (0, 1] (the fraction of a VNF's capacity a round plans for), got %g", *u)
 	}
+	if u := p.DPTargetUtilization; u != nil && (!finite(*u) || *u < 0 || *u > 1) {
+		return fmt.Errorf("policy.dpTargetUtilization: must be in (0, 1] (the fraction of a DP stage's capacity a round plans for; 0: targetUtilization), got %g", *u)
+	}
 	if f := p.PackFlows; f != nil && (!finite(*f) || *f < 0 || *f > 1) {
 		return fmt.Errorf("policy.packFlows: must be in [0, 1] (the fraction of a DP instance's capacity new flows are packed up to; 0: least-loaded), got %g", *f)
 	}
@@ -732,8 +742,9 @@ func (c *Config) fsmPolicy() fsm.Policy {
 		budget = *c.Policy.ImproveBudget
 	}
 	sc := c.Policy.Scaling()
-	return fsm.Policy{DelayBoundMs: c.Policy.DelayBoundMs, Limits: fsmLimits(c.Policy.Limits), ImproveBudget: budget,
-		TargetUtilization: sc.TargetUtilization, LocalFirst: sc.LocalFirst}
+	strat, _ := strategy.Parse(c.Policy.Strategy) // checked by normalizePolicy
+	return system.PolicyFor(fsm.Policy{DelayBoundMs: c.Policy.DelayBoundMs, Limits: fsmLimits(c.Policy.Limits), ImproveBudget: budget,
+		TargetUtilization: sc.TargetUtilization, DPTargetUtilization: sc.DPTargetUtilization, LocalFirst: sc.LocalFirst}, strat)
 }
 
 func (c *Config) vnf(name string) *VNFConfig {

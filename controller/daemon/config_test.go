@@ -78,6 +78,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad strategy", "strategy: hybrid", "strategy: lazy", "strategy"},
 		{"bad predictor", "strategy: hybrid", "strategy: hybrid\n  predictor: crystal-ball", "policy.predictor"},
 		{"bad target utilisation", "strategy: hybrid", "strategy: hybrid\n  targetUtilization: 1.5", "policy.targetUtilization"},
+		{"DP target above 1", "strategy: hybrid", "strategy: hybrid\n  dpTargetUtilization: 1.05", "policy.dpTargetUtilization"},
+		{"negative DP target", "strategy: hybrid", "strategy: hybrid\n  dpTargetUtilization: -0.5", "policy.dpTargetUtilization"},
+		{"DP target not a number", "strategy: hybrid", "strategy: hybrid\n  dpTargetUtilization: .nan", "policy.dpTargetUtilization"},
 		{"negative buffer spare", "strategy: hybrid", "strategy: hybrid\n  bufferSpare: -1", "policy.bufferSpare"},
 		{"pack flows above 1", "strategy: hybrid", "strategy: hybrid\n  packFlows: 1.2", "policy.packFlows"},
 		{"bad crash-loop backoff", "strategy: hybrid", "strategy: hybrid\n  crashLoopBackoff: {initial: soon}", "policy.crashLoopBackoff.initial"},
@@ -165,6 +168,7 @@ func TestDaemonDefaultsAreTheSystemDefaults(t *testing.T) {
 	d := &Daemon{cfg: c}
 	p, lc := c.fsmPolicy(), d.localTemplate()
 	if c.Policy.Predictor != system.Defaults.Predictor || p.TargetUtilization != system.Defaults.TargetUtilization || p.LocalFirst != system.Defaults.LocalFirst ||
+		p.DPTargetUtilization != system.Defaults.DPTargetUtilization ||
 		lc.ScaleInGuard != system.Defaults.ScaleInGuard || lc.TrimBuffer != system.Defaults.TrimBuffer || lc.BufferSpare != system.Defaults.BufferSpare ||
 		lc.TrimEmpty != system.Defaults.TrimEmpty || lc.ScaleIn.On != system.Defaults.ScaleIn {
 		t.Fatalf("predictor %s, policy %+v, local %+v: not the system defaults %+v", c.Policy.Predictor, p, lc, system.Defaults)
@@ -173,15 +177,24 @@ func TestDaemonDefaultsAreTheSystemDefaults(t *testing.T) {
 	if h := c.planHorizon(); h != 0.5+2.0/10 {
 		t.Fatalf("plan horizon %g, want 0.7", h)
 	}
-	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2\n  trimEmpty: %v\n  scaleIn: %v\n  packFlows: 0.7"
+	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2\n  trimEmpty: %v\n  scaleIn: %v\n  packFlows: 0.7\n  dpTargetUtilization: 0.93"
 	edit = fmt.Sprintf(edit, !system.Defaults.TrimEmpty, !system.Defaults.ScaleIn)
 	c, err = ParseConfig([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", edit, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := system.Scaling{Predictor: "ar1", TargetUtilization: 1, WarmStart: system.Defaults.WarmStart, LocalFirst: true, BufferSpare: 2, TrimEmpty: !system.Defaults.TrimEmpty, ScaleIn: !system.Defaults.ScaleIn, PackFlows: 0.7}
+	want := system.Scaling{Predictor: "ar1", TargetUtilization: 1, WarmStart: system.Defaults.WarmStart, LocalFirst: true, BufferSpare: 2, TrimEmpty: !system.Defaults.TrimEmpty, ScaleIn: !system.Defaults.ScaleIn, PackFlows: 0.7,
+		DPTargetUtilization: 0.93}
 	if got := c.Policy.Scaling(); got != want || c.planHorizon() != 0 {
 		t.Fatalf("configured scaling %+v (horizon %g), want %+v", got, c.planHorizon(), want)
+	}
+	// the committed policy carries the DP target; reactive-only's drops it
+	if p := c.fsmPolicy(); p.DPTargetUtilization != 0.93 || p.TargetUtilization != 1 {
+		t.Fatalf("hybrid's committed policy %+v, want DP target 0.93", p)
+	}
+	c.Policy.Strategy = "reactive"
+	if p := c.fsmPolicy(); p.DPTargetUtilization != 0 || p.TargetUtilization != 1 {
+		t.Fatalf("reactive-only's committed policy %+v, want no DP target", p)
 	}
 }
 

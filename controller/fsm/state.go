@@ -156,6 +156,15 @@ type Policy struct {
 	// overload thresholds it leaves room for the load's fluctuation within
 	// an interval, so a round does not size instances that overload at once.
 	TargetUtilization float64 `json:"targetUtilization,omitempty"`
+	// DPTargetUtilization plans the data-plane stages at this fraction of
+	// their capacity instead of TargetUtilization (0 < u ≤ 1; 0 means
+	// TargetUtilization: one target for every VNF). The DP stages lose
+	// packets only above their capacity and a round plans them for the
+	// interval's largest load, while the control plane's overload starts
+	// far below its capacity (ρ 0.7): a per-plane target lets a round
+	// plan the DP closer to capacity and keep the CP's headroom
+	// (docs/reproduction.md "Session 7: DP target").
+	DPTargetUtilization float64 `json:"dpTargetUtilization,omitempty"`
 	// Limits bound the working instances of a VNF in one DC (DC set) or in
 	// every DC (DC empty; a per-DC limit wins). Sent to the local
 	// controllers with each decision.
@@ -178,6 +187,15 @@ func (p Policy) Utilization() float64 {
 	return p.TargetUtilization
 }
 
+// DPUtilization returns the data-plane stages' planning utilisation:
+// DPTargetUtilization, or Utilization when it is unset.
+func (p Policy) DPUtilization() float64 {
+	if p.DPTargetUtilization == 0 {
+		return p.Utilization()
+	}
+	return p.DPTargetUtilization
+}
+
 // Validate checks a policy.
 func (p *Policy) Validate() error {
 	if math.IsNaN(p.DelayBoundMs) || math.IsInf(p.DelayBoundMs, 0) || p.DelayBoundMs <= 0 {
@@ -185,6 +203,9 @@ func (p *Policy) Validate() error {
 	}
 	if u := p.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
 		return fmt.Errorf("policy.targetUtilization: must be in (0, 1] (0 = 1), got %g", u)
+	}
+	if u := p.DPTargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
+		return fmt.Errorf("policy.dpTargetUtilization: must be in (0, 1] (0 = targetUtilization), got %g", u)
 	}
 	return nil
 }

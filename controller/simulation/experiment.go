@@ -46,6 +46,10 @@ type Experiment struct {
 	PaperReactive bool
 	// TargetUtilization is the policy's planning utilisation (0 = 1).
 	TargetUtilization float64
+	// DPTargetUtilization is the policy's planning utilisation of the DP
+	// stages (fsm.Policy.DPTargetUtilization; 0 = TargetUtilization;
+	// strategies with rounds only, system.PolicyFor).
+	DPTargetUtilization float64
 	// WarmStart reports the schedule's starting load during the warm-up, as
 	// an operator declaring the expected load would, so the initial round is
 	// sized for it.
@@ -117,6 +121,7 @@ type file struct {
 	Predictor       string         `yaml:"predictor"`
 	PaperReactive   bool           `yaml:"paperReactive"`
 	TargetUtil      *float64       `yaml:"targetUtilization"`
+	DPTargetUtil    *float64       `yaml:"dpTargetUtilization"`
 	WarmStart       *bool          `yaml:"warmStart"`
 	OverloadAtCap   bool           `yaml:"overloadAtCapacity"`
 	ScaleInGuard    *bool          `yaml:"scaleInGuard"`
@@ -330,8 +335,9 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	d := system.Defaults // the daemon's too (docs/reproduction.md, "Defaults")
 	e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = d.TargetUtilization, d.WarmStart, d.ScaleInGuard, d.LocalFirst
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.Predictor = d.PlanHorizon, d.TrimBuffer, d.BufferSpare, d.Predictor
-	e.TrimEmpty, e.ScaleIn, e.PackFlows = d.TrimEmpty, d.ScaleIn, d.PackFlows
+	e.TrimEmpty, e.ScaleIn, e.PackFlows, e.DPTargetUtilization = d.TrimEmpty, d.ScaleIn, d.PackFlows, d.DPTargetUtilization
 	setIf(&e.TargetUtilization, f.TargetUtil)
+	setIf(&e.DPTargetUtilization, f.DPTargetUtil)
 	setIf(&e.WarmStart, f.WarmStart)
 	setIf(&e.ScaleInGuard, f.ScaleInGuard)
 	setIf(&e.LocalFirst, f.LocalFirst)
@@ -353,6 +359,9 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	e.ImproveBudget = f.ImproveBudget
 	if u := e.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
 		return nil, fmt.Errorf("experiment targetUtilization %g: must be in (0, 1] (0 = 1)", u)
+	}
+	if u := e.DPTargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
+		return nil, fmt.Errorf("experiment dpTargetUtilization %g: must be in (0, 1] (0 = targetUtilization)", u)
 	}
 	if p := strings.TrimSpace(f.Predictor); p != "" {
 		e.Predictor = p

@@ -48,6 +48,9 @@ func TestParseExperimentErrors(t *testing.T) {
 		{"bound", "delayBoundMs: -1\n", "delayBoundMs"},
 		{"predictor", "predictor: oracle\n", "predictor"},
 		{"pack flows", "packFlows: -0.5\n", "packFlows"},
+		{"DP target above 1", "dpTargetUtilization: 1.5\n", "dpTargetUtilization"},
+		{"negative DP target", "dpTargetUtilization: -0.1\n", "dpTargetUtilization"},
+		{"DP target not a number", "dpTargetUtilization: .nan\n", "dpTargetUtilization"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// later keys replace earlier ones: drop the edited key from minimal
@@ -70,6 +73,9 @@ func TestParseExperimentErrors(t *testing.T) {
 	}
 	if e.Interval != 50*time.Second || e.Tau != 10 || e.DelayBoundMs != 250 || e.Strategy.Name() != "hybrid" || e.Min["firewall"] != 1 {
 		t.Fatalf("defaults %+v", e)
+	}
+	if e, err = ParseExperiment([]byte(minimal + "dpTargetUtilization: 0.93\n")); err != nil || e.DPTargetUtilization != 0.93 {
+		t.Fatalf("dpTargetUtilization 0.93: %v, got %+v", err, e)
 	}
 }
 
@@ -107,13 +113,15 @@ func FuzzParseExperiment(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	f.Add([]byte(minimal + "dpTargetUtilization: 0.95\ntargetUtilization: 0.9\n"))
 	f.Add([]byte("version: 1\nname: y\ntopology: paper-8dc\nduration: 1s\ntraffic: {changeInterval: 1h, dcs: []}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := ParseExperiment(data)
 		if err != nil {
 			return
 		}
-		if len(e.DCs) == 0 || len(e.DCs) != len(e.DelaysMs) || e.Duration <= 0 || e.Schedule == nil || e.Interval <= 0 {
+		if len(e.DCs) == 0 || len(e.DCs) != len(e.DelaysMs) || e.Duration <= 0 || e.Schedule == nil || e.Interval <= 0 ||
+			!(e.DPTargetUtilization >= 0 && e.DPTargetUtilization <= 1) || !(e.TargetUtilization >= 0 && e.TargetUtilization <= 1) {
 			t.Fatalf("accepted an unusable experiment: %+v", e)
 		}
 	})

@@ -13,6 +13,10 @@ type Scaling struct {
 	// TargetUtilization plans every VNF at this fraction of its capacity
 	// (fsm.Policy.TargetUtilization).
 	TargetUtilization float64
+	// DPTargetUtilization plans the data-plane stages at this fraction of
+	// their capacity (fsm.Policy.DPTargetUtilization; 0: TargetUtilization).
+	// Strategies with periodic rounds only (PolicyFor).
+	DPTargetUtilization float64
 	// WarmStart reports the operator's expected starting load before the
 	// initial round (the simulator: the schedule's first rates).
 	WarmStart bool

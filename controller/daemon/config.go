@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -235,6 +236,10 @@ type PolicyConfig struct {
 	// capacity (fsm.Policy.DPTargetUtilization; 0: targetUtilization;
 	// strategies with rounds only, system.PolicyFor).
 	DPTargetUtilization *float64 `yaml:"dpTargetUtilization"`
+	// Targets plan the named DP stages at their own utilisation
+	// (fsm.Policy.Targets); given (even empty), they replace the default
+	// list. Strategies with rounds only.
+	Targets *[]fsm.Target `yaml:"targets"`
 	LocalFirst          *bool    `yaml:"localFirst"`
 	PlanHorizon         *bool    `yaml:"planHorizon"`
 	ScaleInGuard        *bool    `yaml:"scaleInGuard"`
@@ -314,6 +319,10 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	}
 	if p.DPTargetUtilization != nil {
 		s.DPTargetUtilization = *p.DPTargetUtilization
+	}
+	s.Targets = slices.Clone(s.Targets)
+	if p.Targets != nil {
+		s.Targets = slices.Clone(*p.Targets)
 	}
 	if p.BufferSpare != nil {
 		s.BufferSpare = *p.BufferSpare
@@ -651,6 +660,16 @@ func (c *Config) normalizePolicy() error {
 	if f := p.PackFlows; f != nil && (!finite(*f) || *f < 0 || *f > 1) {
 		return fmt.Errorf("policy.packFlows: must be in [0, 1] (the fraction of a DP instance's capacity new flows are packed up to; 0: least-loaded), got %g", *f)
 	}
+	if p.Targets != nil {
+		if err := (&fsm.Policy{DelayBoundMs: 1, Targets: *p.Targets}).Validate(); err != nil {
+			return err
+		}
+		for i, t := range *p.Targets {
+			if !slices.ContainsFunc(c.Topology.Chain, func(v VNFConfig) bool { return vnf.Same(v.Name, t.VNF) }) {
+				return fmt.Errorf("policy.targets[%d].vnf %q: not a stage of topology.chain", i, t.VNF)
+			}
+		}
+	}
 	if n := p.BufferSpare; n != nil && *n < 0 {
 		return fmt.Errorf("policy.bufferSpare: must not be negative, got %d", *n)
 	}
@@ -744,7 +763,7 @@ func (c *Config) fsmPolicy() fsm.Policy {
 	sc := c.Policy.Scaling()
 	strat, _ := strategy.Parse(c.Policy.Strategy) // checked by normalizePolicy
 	return system.PolicyFor(fsm.Policy{DelayBoundMs: c.Policy.DelayBoundMs, Limits: fsmLimits(c.Policy.Limits), ImproveBudget: budget,
-		TargetUtilization: sc.TargetUtilization, DPTargetUtilization: sc.DPTargetUtilization, LocalFirst: sc.LocalFirst}, strat)
+		TargetUtilization: sc.TargetUtilization, DPTargetUtilization: sc.DPTargetUtilization, Targets: sc.Targets, LocalFirst: sc.LocalFirst}, strat)
 }
 
 func (c *Config) vnf(name string) *VNFConfig {

@@ -165,10 +165,23 @@ type Policy struct {
 	// plan the DP closer to capacity and keep the CP's headroom
 	// (docs/reproduction.md "Session 7: DP target").
 	DPTargetUtilization float64 `json:"dpTargetUtilization,omitempty"`
+	// Targets plan the DP stages they name at their own utilisation,
+	// overriding DPTargetUtilization for them (a stage not in the topology
+	// is ignored: the defaults name Table 2's). The transcoder, the
+	// stage with the fewest flows per instance (300 of 50 packets/s),
+	// keeps the headroom the others give up (docs/reproduction.md
+	// "Session 7: DP target").
+	Targets []Target `json:"targets,omitempty"`
 	// Limits bound the working instances of a VNF in one DC (DC set) or in
 	// every DC (DC empty; a per-DC limit wins). Sent to the local
 	// controllers with each decision.
 	Limits []Limit `json:"limits,omitempty"`
+}
+
+// Target is one DP stage's planning utilisation (0 < Utilization ≤ 1).
+type Target struct {
+	VNF         string  `json:"vnf"`
+	Utilization float64 `json:"utilization"`
 }
 
 // Limit bounds the working instances of one VNF (Max 0 = no upper bound).
@@ -196,6 +209,17 @@ func (p Policy) DPUtilization() float64 {
 	return p.DPTargetUtilization
 }
 
+// StageUtilization returns DP stage name's planning utilisation: its
+// Targets entry (names compared with vnf.Same), else DPUtilization.
+func (p Policy) StageUtilization(name string) float64 {
+	for _, t := range p.Targets {
+		if vnf.Same(t.VNF, name) {
+			return t.Utilization
+		}
+	}
+	return p.DPUtilization()
+}
+
 // Validate checks a policy.
 func (p *Policy) Validate() error {
 	if math.IsNaN(p.DelayBoundMs) || math.IsInf(p.DelayBoundMs, 0) || p.DelayBoundMs <= 0 {
@@ -206,6 +230,19 @@ func (p *Policy) Validate() error {
 	}
 	if u := p.DPTargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
 		return fmt.Errorf("policy.dpTargetUtilization: must be in (0, 1] (0 = targetUtilization), got %g", u)
+	}
+	for i, t := range p.Targets {
+		if strings.TrimSpace(t.VNF) == "" {
+			return fmt.Errorf("policy.targets[%d].vnf: must name a DP stage", i)
+		}
+		if u := t.Utilization; math.IsNaN(u) || u <= 0 || u > 1 {
+			return fmt.Errorf("policy.targets[%d].utilization (%s): must be in (0, 1], got %g", i, t.VNF, u)
+		}
+		for _, o := range p.Targets[:i] {
+			if vnf.Same(o.VNF, t.VNF) {
+				return fmt.Errorf("policy.targets[%d].vnf %q: repeated", i, t.VNF)
+			}
+		}
 	}
 	return nil
 }

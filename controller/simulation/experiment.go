@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/drivers/sim"
@@ -50,6 +51,9 @@ type Experiment struct {
 	// stages (fsm.Policy.DPTargetUtilization; 0 = TargetUtilization;
 	// strategies with rounds only, system.PolicyFor).
 	DPTargetUtilization float64
+	// Targets are the policy's per-stage planning targets
+	// (fsm.Policy.Targets; strategies with rounds only).
+	Targets []fsm.Target
 	// WarmStart reports the schedule's starting load during the warm-up, as
 	// an operator declaring the expected load would, so the initial round is
 	// sized for it.
@@ -122,6 +126,7 @@ type file struct {
 	PaperReactive   bool           `yaml:"paperReactive"`
 	TargetUtil      *float64       `yaml:"targetUtilization"`
 	DPTargetUtil    *float64       `yaml:"dpTargetUtilization"`
+	Targets         *[]fsm.Target  `yaml:"targets"`
 	WarmStart       *bool          `yaml:"warmStart"`
 	OverloadAtCap   bool           `yaml:"overloadAtCapacity"`
 	ScaleInGuard    *bool          `yaml:"scaleInGuard"`
@@ -338,6 +343,13 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	e.TrimEmpty, e.ScaleIn, e.PackFlows, e.DPTargetUtilization = d.TrimEmpty, d.ScaleIn, d.PackFlows, d.DPTargetUtilization
 	setIf(&e.TargetUtilization, f.TargetUtil)
 	setIf(&e.DPTargetUtilization, f.DPTargetUtil)
+	e.Targets = slices.Clone(d.Targets)
+	if f.Targets != nil {
+		e.Targets = slices.Clone(*f.Targets)
+		if err := (&fsm.Policy{DelayBoundMs: 1, Targets: e.Targets}).Validate(); err != nil {
+			return nil, fmt.Errorf("experiment %w", err)
+		}
+	}
 	setIf(&e.WarmStart, f.WarmStart)
 	setIf(&e.ScaleInGuard, f.ScaleInGuard)
 	setIf(&e.LocalFirst, f.LocalFirst)

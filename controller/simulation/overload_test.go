@@ -1,6 +1,7 @@
 package simulation
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -107,8 +108,8 @@ func TestExperimentDefaults(t *testing.T) {
 	}
 	got := system.Scaling{Predictor: e.Predictor, TargetUtilization: e.TargetUtilization, WarmStart: e.WarmStart, ScaleInGuard: e.ScaleInGuard,
 		LocalFirst: e.LocalFirst, PlanHorizon: e.PlanHorizon, TrimBuffer: e.TrimBuffer, BufferSpare: e.BufferSpare, TrimEmpty: e.TrimEmpty, ScaleIn: e.ScaleIn,
-		PackFlows: e.PackFlows, DPTargetUtilization: e.DPTargetUtilization}
-	if got != system.Defaults {
+		PackFlows: e.PackFlows, DPTargetUtilization: e.DPTargetUtilization, Targets: e.Targets}
+	if !reflect.DeepEqual(got, system.Defaults) {
 		t.Fatalf("experiment scaling %+v, system defaults %+v", got, system.Defaults)
 	}
 }

@@ -170,7 +170,8 @@ func packLimit(cfg Config, capacity float64) float64 {
 }
 
 // PolicyFor is the policy a strategy's rounds plan with: p, without the
-// data-plane target for a strategy without periodic rounds. Reactive-only
+// data-plane targets (DPTargetUtilization, Targets) for a strategy without
+// periodic rounds. Reactive-only
 // plans only its initial round and then adds instances at the overload
 // trigger, never removes any: a DP target closer to capacity would only
 // start it with fewer instances than its rule (the yardstick of issue 16)
@@ -182,7 +183,7 @@ func PolicyFor(p fsm.Policy, s strategy.Strategy) fsm.Policy {
 		s = strategy.Default
 	}
 	if !s.PeriodicRounds() {
-		p.DPTargetUtilization = 0
+		p.DPTargetUtilization, p.Targets = 0, nil
 	}
 	return p
 }

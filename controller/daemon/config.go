@@ -239,14 +239,14 @@ type PolicyConfig struct {
 	// Targets plan the named DP stages at their own utilisation
 	// (fsm.Policy.Targets); given (even empty), they replace the default
 	// list. Strategies with rounds only.
-	Targets *[]fsm.Target `yaml:"targets"`
-	LocalFirst          *bool    `yaml:"localFirst"`
-	PlanHorizon         *bool    `yaml:"planHorizon"`
-	ScaleInGuard        *bool    `yaml:"scaleInGuard"`
-	TrimBuffer          *bool    `yaml:"trimBuffer"`
-	BufferSpare         *int     `yaml:"bufferSpare"`
-	TrimEmpty           *bool    `yaml:"trimEmpty"`
-	ScaleIn             *bool    `yaml:"scaleIn"`
+	Targets      *[]fsm.Target `yaml:"targets"`
+	LocalFirst   *bool         `yaml:"localFirst"`
+	PlanHorizon  *bool         `yaml:"planHorizon"`
+	ScaleInGuard *bool         `yaml:"scaleInGuard"`
+	TrimBuffer   *bool         `yaml:"trimBuffer"`
+	BufferSpare  *int          `yaml:"bufferSpare"`
+	TrimEmpty    *bool         `yaml:"trimEmpty"`
+	ScaleIn      *bool         `yaml:"scaleIn"`
 	// PackFlows: new DP flows are packed onto the most-loaded instance with
 	// room up to this fraction of its capacity (system.Config.PackFlows,
 	// flows of system.DefaultFlowPackets packets/s; 0: least-loaded).

@@ -130,6 +130,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add(DefaultYAML())
 	f.Add([]byte("node: {id: a, raftBind: '127.0.0.1:1'}\napi: {allowUnauthenticated: true}\n"))
 	f.Add([]byte("traffic: {rates: {x: [1e400]}}"))
+	f.Add([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", "strategy: hybrid\n  dpTargetUtilization: 0.97\n  targets: [{vnf: ids, utilization: 0.95}]", 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
@@ -139,6 +140,10 @@ func FuzzParseConfig(f *testing.F) {
 		if top := c.fsmTopology(); top.Validate() != nil {
 			err := top.Validate()
 			t.Fatalf("accepted config with an invalid topology: %v", err)
+		}
+		// and a valid replicated policy (the DP targets in range)
+		if p := c.fsmPolicy(); p.Validate() != nil {
+			t.Fatalf("accepted config with an invalid policy: %v", p.Validate())
 		}
 	})
 }

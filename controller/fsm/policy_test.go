@@ -59,3 +59,37 @@ func TestSetPolicyRefusesABadDPTarget(t *testing.T) {
 		t.Fatalf("unset DP target in the policy JSON: %s", b)
 	}
 }
+
+// TestStageUtilization: a Targets entry plans its stage (any spelling
+// vnf.Same accepts) at its own utilisation; the other stages plan at
+// DPUtilization. Bad entries are refused naming the entry and field.
+func TestStageUtilization(t *testing.T) {
+	p := Policy{DelayBoundMs: 100, TargetUtilization: 0.9, DPTargetUtilization: 0.93,
+		Targets: []Target{{VNF: "firewall", Utilization: 0.95}, {VNF: "IDS", Utilization: 0.97}}}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float64{"firewall": 0.95, "fw": 0.95, "ids": 0.97, "transcoder": 0.93, "dpi": 0.93} {
+		if got := p.StageUtilization(name); got != want {
+			t.Errorf("%s: %v, want %v", name, got, want)
+		}
+	}
+	if got := (Policy{TargetUtilization: 0.9}).StageUtilization("ids"); got != 0.9 {
+		t.Errorf("no DP targets: ids at %v, want the target 0.9", got)
+	}
+	for _, tc := range []struct {
+		targets []Target
+		want    string
+	}{
+		{[]Target{{VNF: " ", Utilization: 0.9}}, "policy.targets[0].vnf"},
+		{[]Target{{VNF: "ids", Utilization: 0}}, "policy.targets[0].utilization"},
+		{[]Target{{VNF: "ids", Utilization: 0.9}, {VNF: "fw", Utilization: 1.5}}, "policy.targets[1].utilization"},
+		{[]Target{{VNF: "ids", Utilization: math.NaN()}}, "policy.targets[0].utilization"},
+		{[]Target{{VNF: "firewall", Utilization: 0.9}, {VNF: "fw", Utilization: 0.95}}, "policy.targets[1].vnf"},
+	} {
+		p := Policy{DelayBoundMs: 100, Targets: tc.targets}
+		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("targets %+v: error %v, want one naming %s", tc.targets, err, tc.want)
+		}
+	}
+}

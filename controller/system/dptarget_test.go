@@ -27,7 +27,8 @@ func TestDPTargetOnlyWithRounds(t *testing.T) {
 			PCSCF: fsm.VNF{Name: "pcscf", Capacity: 500}, SCSCF: fsm.VNF{Name: "scscf", Capacity: 200},
 			Stages:  []fsm.VNF{{Name: "firewall", Capacity: 35000}},
 			DelayMs: [][]float64{{0, 10}, {10, 0}}}
-		return New(Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 250, TargetUtilization: 0.9, DPTargetUtilization: dp},
+		return New(Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 250, TargetUtilization: 0.9, DPTargetUtilization: dp,
+			Targets: []fsm.Target{{VNF: "firewall", Utilization: 0.97}}},
 			Strategy: strat, NoEngine: true}, drv, clk)
 	}
 	for _, tc := range []struct {
@@ -45,7 +46,7 @@ func TestDPTargetOnlyWithRounds(t *testing.T) {
 			t.Fatalf("%v: %v", tc.strat, err)
 		}
 		p := s.Store.State().Policy
-		if p.DPTargetUtilization != tc.want || p.TargetUtilization != 0.9 {
+		if p.DPTargetUtilization != tc.want || p.TargetUtilization != 0.9 || (len(p.Targets) == 1) != (tc.strat != strategy.Reactive) {
 			t.Fatalf("%v, DP target %v: committed policy %+v, want DP target %v", tc.strat, tc.dp, p, tc.want)
 		}
 		if got := PolicyFor(fsm.Policy{DPTargetUtilization: tc.dp}, tc.strat).DPTargetUtilization; got != tc.want {

@@ -10,10 +10,19 @@ import "slices"
 // leaves the order open). A pair is planned when it has a predicted workload
 // or a current path; a pair without a prediction has workload 0 and still gets
 // a path, so new flows of that pair can be routed.
-func plan(s *Snapshot, opt Options) *Decision {
+//
+// stop (nil: never) ends the plan between two searches; it then returns nil.
+func plan(s *Snapshot, opt Options, stop *stopper) *Decision {
 	st := newState(s, opt.IgnoreBuffer)
+	st.stop = stop
 	pairs, qs := planPairs(s)
+	if stop.stopped() {
+		return nil
+	}
 	plans, se := alg1(st, pairs, qs, opt)
+	if stop.stopped() {
+		return nil
+	}
 	if opt.Improve.Budget <= 0 {
 		return assemble(st, pairs, plans)
 	}
@@ -24,17 +33,27 @@ func plan(s *Snapshot, opt Options) *Decision {
 	// taken only when it beats the first, so neither start makes the round
 	// worse than Alg. 1's plan.
 	inc := assemble(st, pairs, plans)
+	if stop.stopped() {
+		return nil
+	}
 	a := improveRound(s, opt, pairs, plans, st, se, inc)
 	half := opt.Improve.Budget - a.Improvement.Work
-	if half <= 0 || !a.Improvement.Converged {
+	if stop.failed() != nil || half <= 0 || !a.Improvement.Converged {
 		return a
 	}
 	ob := opt
 	ob.LocalFirst = !opt.LocalFirst
 	ob.Improve.Budget = half
 	st2 := newState(s, opt.IgnoreBuffer)
+	st2.stop = stop
 	plans2, se2 := alg1(st2, pairs, qs, ob)
+	if stop.failed() != nil {
+		return nil
+	}
 	b := improveRound(s, ob, pairs, plans2, st2, se2, assemble(st2, pairs, plans2))
+	if stop.failed() != nil {
+		return nil
+	}
 	ac, aa := dpAdded(a)
 	bc, ba := dpAdded(b)
 	if !(cost{bc, ba}).less(cost{ac, aa}) {
@@ -60,7 +79,8 @@ func plan(s *Snapshot, opt Options) *Decision {
 
 // alg1 runs Alg. 1 lines 1-14 on st: every pair of pairs (processing order)
 // gets a path, committed to st. It returns the plans in the order of pairs and
-// the search it used. qs[i] is pairs[i]'s workload.
+// the search it used. qs[i] is pairs[i]'s workload. When st.stop says stop
+// before a search, it returns at once with the plans unfinished.
 func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *search) {
 	s := st.s
 	done := make([]bool, len(pairs))
@@ -84,6 +104,9 @@ func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *sear
 			q := qs[i]
 			if st.excluded(pr.Entry) {
 				if sr != nil {
+					if st.stop.stopped() {
+						return
+					}
 					plans[i] = st.planDrained(sr, pr, q, opt.Exact)
 					done[i] = true
 				}
@@ -105,6 +128,9 @@ func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *sear
 	// (most pairs are kept in a steady round: one allocation, not one each).
 	var keptBuf []int
 	for i, pr := range pairs {
+		if i%stopEvery == 0 && st.stop.stopped() {
+			return plans, nil
+		}
 		if pr.Entry == pr.Exit {
 			continue
 		}
@@ -135,6 +161,9 @@ func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *sear
 		if done[i] || pr.Entry == pr.Exit {
 			continue
 		}
+		if st.stop.stopped() {
+			return plans, search
+		}
 		q := qs[i]
 		r, over := st.searchPair(search, pr, q, opt.Exact)
 		added, created := st.commit(r.path, q)
@@ -162,7 +191,7 @@ func localPath(dc, m int) Path {
 // with the scale-in of line 15, the drains and the CP sizing.
 func assemble(st *state, pairs []Pair, plans []PairPlan) *Decision {
 	dec := assembleDP(st, pairs, plans)
-	sizeCP(st.s, dec)
+	sizeCP(st.s, dec, st.stop)
 	return dec
 }
 
@@ -264,7 +293,10 @@ func planPairs(s *Snapshot) ([]Pair, []float64) {
 // the S-CSCF DC from the total predicted CP workload; P-CSCF instances per DC
 // from the workload of the pairs that use the DC as entry or exit (a pair with
 // entry = exit counts once).
-func sizeCP(s *Snapshot, dec *Decision) {
+//
+// stop ends it between two entry DCs' rows (the counts are then unfinished:
+// a stopped plan's decision is not used).
+func sizeCP(s *Snapshot, dec *Decision, stop *stopper) {
 	total := 0.0
 	perDC := make([]float64, s.N)
 	// sum in (entry, exit) order: float addition is not associative, and map
@@ -272,6 +304,9 @@ func sizeCP(s *Snapshot, dec *Decision) {
 	// keeps every pair inside 0..N−1, so scanning the N² cells visits each
 	// pair once, in that order, without sorting the map's keys.
 	for e := 0; e < s.N && len(s.CPWorkload) > 0; e++ {
+		if e%max(1, stopEvery/s.N) == 0 && stop.stopped() {
+			return
+		}
 		for x := 0; x < s.N; x++ {
 			q, ok := s.CPWorkload[Pair{Entry: e, Exit: x}]
 			if !ok {

@@ -8,5 +8,6 @@
 //
 // The package is pure: Plan takes an immutable Snapshot and returns a
 // Decision. It does no I/O, reads no clock and uses no randomness, so the same
-// snapshot always gives the same decision.
+// snapshot always gives the same decision. PlanContext is Plan that gives up
+// between two path searches once its context is done (cancel.go).
 package placement

@@ -109,7 +109,9 @@ func improveRound(s *Snapshot, opt Options, pairs []Pair, plans []PairPlan, st *
 	}
 	im.run()
 	rep.Work = im.work
-	if !im.changed { // every path is Alg. 1's: the incumbent is the round
+	// every path is Alg. 1's: the incumbent is the round; a stopped plan's
+	// round is not used, so it is not rebuilt either
+	if !im.changed || st.stop.stopped() {
 		return inc
 	}
 
@@ -185,7 +187,9 @@ func dpAdded(d *Decision) (created, added int) {
 	return created, added
 }
 
-func (im *improver) budgetLeft() bool { return im.work < im.max }
+// budgetLeft reports whether the phase may search again: budget left and
+// the plan not stopped (a stopped plan's result is not used).
+func (im *improver) budgetLeft() bool { return im.work < im.max && !im.st.stop.stopped() }
 
 // curOf returns pair i's current path when the phase may use it (in
 // service, within the delay bound), else nil.
@@ -241,6 +245,9 @@ func (im *improver) pass() bool {
 		grew[c.idx] = true
 	}
 	for i := range im.plans {
+		if i%stopEvery == 0 && st.stop.stopped() {
+			return false
+		}
 		if !im.move[i] {
 			continue
 		}
@@ -276,6 +283,9 @@ func (im *improver) pass() bool {
 		if len(g) == 0 || im.work+len(g) > im.max {
 			continue
 		}
+		if !im.budgetLeft() { // stopped: no group move's searches either
+			return improved
+		}
 		if im.groupMove(g, c.idx) {
 			improved = true
 		}
@@ -292,6 +302,7 @@ func (im *improver) through(i, c int) bool {
 // find searches pair i on the state as it is (work: one search).
 func (im *improver) find(i int) result {
 	im.work++
+	im.st.stop.searched()
 	p := &im.plans[i]
 	if im.exact {
 		return im.se.exact(p.Pair, p.Workload)

@@ -35,6 +35,7 @@ func (st *state) pathCost(p Path, q float64) cost {
 // searches again without them and reports overLimit.
 func (st *state) searchPair(se *search, pr Pair, q float64, exact bool) (r result, overLimit bool) {
 	find := func() result {
+		st.stop.searched()
 		if exact {
 			return se.exact(pr, q)
 		}

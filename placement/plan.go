@@ -1,5 +1,10 @@
 package placement
 
+import (
+	"context"
+	"fmt"
+)
+
 // Options tune a round. The zero value is the paper's algorithm with the
 // project's documented tie-breaks (docs/algorithms.md).
 type Options struct {
@@ -28,6 +33,19 @@ type Options struct {
 
 // Plan runs one proactive round over the snapshot.
 func Plan(s *Snapshot, opt Options) (*Decision, error) {
+	return PlanContext(context.Background(), s, opt)
+}
+
+// PlanContext is Plan that gives up when ctx is done (a round engine that
+// lost its leadership or shuts down): it checks ctx before each pair's path
+// search and each search of the improvement phase, so it returns within one
+// search of the cancellation, with no decision and an error wrapping
+// ctx.Err(). A ctx that is never done plans exactly as Plan.
+func PlanContext(ctx context.Context, s *Snapshot, opt Options) (*Decision, error) {
+	return planStopping(newStopper(ctx), s, opt)
+}
+
+func planStopping(stop *stopper, s *Snapshot, opt Options) (*Decision, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
@@ -36,5 +54,12 @@ func Plan(s *Snapshot, opt Options) (*Decision, error) {
 			return nil, err
 		}
 	}
-	return plan(s, opt), nil
+	if stop.stopped() {
+		return nil, fmt.Errorf("placement: plan not started: %w", stop.failed())
+	}
+	d := plan(s, opt, stop)
+	if err := stop.failed(); err != nil {
+		return nil, fmt.Errorf("placement: plan stopped before it finished: %w", err)
+	}
+	return d, nil
 }

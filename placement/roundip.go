@@ -54,7 +54,7 @@ func NewRoundIP(s *Snapshot, opt Options) (*RoundIP, error) {
 	if math.Pow(float64(s.N), float64(m))*float64(len(s.DPWorkload)+len(s.CurrentPaths)) > 50*ExactRoundLimit {
 		return nil, ferr("options.exactRound", "a round of %d datacenters and %d stages has up to %d^%d paths per pair; the whole-round program is for small networks (at most %d path variables)", s.N, m, s.N, m, ExactRoundLimit)
 	}
-	base := plan(s, Options{IgnoreBuffer: opt.IgnoreBuffer, LocalFirst: opt.LocalFirst, PaperOnly: opt.PaperOnly})
+	base := plan(s, Options{IgnoreBuffer: opt.IgnoreBuffer, LocalFirst: opt.LocalFirst, PaperOnly: opt.PaperOnly}, nil)
 	ip := &RoundIP{s: s, opt: opt, base: base}
 	excl := excludedSet(s)
 	fixed := make([][]float64, s.N)

@@ -56,6 +56,8 @@ type state struct {
 	// tot is what the committed paths cost: instances created and added
 	// over every DC and stage (the objective of the improvement phase).
 	tot cost
+	// stop ends the plan between two searches (cancel.go; nil: never).
+	stop *stopper
 
 	// byRank[k] orders the DCs by rankKey for stage k, byAvail[k] by available
 	// working capacity alone; commit keeps both sorted.

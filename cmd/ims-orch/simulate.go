@@ -161,6 +161,8 @@ var experimentSwitches = []struct {
 		usage: "destroy a buffered instance beyond --buffer-spare as soon as its flows have ended"},
 	{flag: "scale-in", def: system.Defaults.ScaleIn, field: func(e *simulation.Experiment) *bool { return &e.ScaleIn },
 		usage: "between rounds, buffer one instance when a VNF's measured load in a DC has stayed under what one instance fewer carries (hybrid only)"},
+	{flag: "anticipate", def: system.Defaults.Anticipate, field: func(e *simulation.Experiment) *bool { return &e.Anticipate },
+		usage: "hybrid's DP stages scale out before the overload when the measured load's rise would pass the instances' capacity within a boot"},
 	{flag: "paper-reactive", def: false, field: func(e *simulation.Experiment) *bool { return &e.PaperReactive },
 		usage: "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did"},
 }

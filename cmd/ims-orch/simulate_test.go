@@ -91,7 +91,7 @@ func TestSimulateSwitchesOverrideTheExperiment(t *testing.T) {
 	fields := map[string]string{ // flag → simulation.Experiment field, written out here on purpose
 		"warm-start": "WarmStart", "overload-at-capacity": "OverloadAtCapacity", "scale-in-guard": "ScaleInGuard",
 		"local-first": "LocalFirst", "plan-horizon": "PlanHorizon", "trim-buffer": "TrimBuffer",
-		"trim-empty": "TrimEmpty", "scale-in": "ScaleIn", "paper-reactive": "PaperReactive",
+		"trim-empty": "TrimEmpty", "scale-in": "ScaleIn", "paper-reactive": "PaperReactive", "anticipate": "Anticipate",
 	}
 	if len(experimentSwitches) != len(fields) {
 		t.Fatalf("%d switch flags, the test knows %d", len(experimentSwitches), len(fields))

@@ -247,10 +247,18 @@ type PolicyConfig struct {
 	BufferSpare  *int          `yaml:"bufferSpare"`
 	TrimEmpty    *bool         `yaml:"trimEmpty"`
 	ScaleIn      *bool         `yaml:"scaleIn"`
+	// Anticipate: DP stages scale out before the overload (hybrid only;
+	// local.Config.Anticipate).
+	Anticipate *bool `yaml:"anticipate"`
 	// PackFlows: new DP flows are packed onto the most-loaded instance with
 	// room up to this fraction of its capacity (system.Config.PackFlows,
 	// flows of system.DefaultFlowPackets packets/s; 0: least-loaded).
 	PackFlows *float64 `yaml:"packFlows"`
+	// FlowPackets is the packet rate of one DP flow (packets/s), the
+	// routing's unit of load: it turns packFlows into flows per instance
+	// (system.Config.FlowPackets; absent: system.DefaultFlowPackets, 50,
+	// one G.711 stream of 20 ms packets).
+	FlowPackets *float64 `yaml:"flowPackets"`
 	// CrashLoopBackoff is the local controllers' crash-loop backoff of
 	// replacements (restart-only; what it leaves out:
 	// local.DefaultCrashBackoff).
@@ -309,7 +317,7 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	for _, f := range []struct {
 		dst *bool
 		v   *bool
-	}{{&s.LocalFirst, p.LocalFirst}, {&s.PlanHorizon, p.PlanHorizon}, {&s.ScaleInGuard, p.ScaleInGuard}, {&s.TrimBuffer, p.TrimBuffer}, {&s.TrimEmpty, p.TrimEmpty}, {&s.ScaleIn, p.ScaleIn}} {
+	}{{&s.LocalFirst, p.LocalFirst}, {&s.PlanHorizon, p.PlanHorizon}, {&s.ScaleInGuard, p.ScaleInGuard}, {&s.TrimBuffer, p.TrimBuffer}, {&s.TrimEmpty, p.TrimEmpty}, {&s.ScaleIn, p.ScaleIn}, {&s.Anticipate, p.Anticipate}} {
 		if f.v != nil {
 			*f.dst = *f.v
 		}
@@ -331,6 +339,14 @@ func (p PolicyConfig) Scaling() system.Scaling {
 		s.PackFlows = *p.PackFlows
 	}
 	return s
+}
+
+// flowPackets is system.Config.FlowPackets (0: the system's default).
+func (p PolicyConfig) flowPackets() float64 {
+	if p.FlowPackets == nil {
+		return 0
+	}
+	return *p.FlowPackets
 }
 
 // DefaultImproveBudget is the improvement phase's budget when the config
@@ -669,6 +685,9 @@ func (c *Config) normalizePolicy() error {
 				return fmt.Errorf("policy.targets[%d].vnf %q: not a stage of topology.chain", i, t.VNF)
 			}
 		}
+	}
+	if f := p.FlowPackets; f != nil && (!finite(*f) || *f <= 0) {
+		return fmt.Errorf("policy.flowPackets: must be a positive packet rate (packets/s of one DP flow, the routing's unit of load; %d for G.711 at 20 ms), got %g", system.DefaultFlowPackets, *f)
 	}
 	if n := p.BufferSpare; n != nil && *n < 0 {
 		return fmt.Errorf("policy.bufferSpare: must not be negative, got %d", *n)

@@ -85,6 +85,10 @@ type Options struct {
 	// handed to its reporter to the leader in cluster mode, once the
 	// reporter took it (tests compare them with the leader's measurement).
 	ObserveReport func(protocol.WorkloadReport)
+
+	// wrapStore, if set, wraps a cluster node's raft store before anything
+	// uses it (package tests: hold the round engine's commits).
+	wrapStore func(global.Store) global.Store
 }
 
 // Daemon is one running node.
@@ -319,7 +323,7 @@ func (d *Daemon) localTemplate() local.Config {
 	sc := d.cfg.Policy.Scaling()
 	cb, _ := d.cfg.Policy.CrashBackoff() // checked by Normalize
 	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: sc.ScaleInGuard, TrimBuffer: sc.TrimBuffer, BufferSpare: sc.BufferSpare,
-		TrimEmpty: sc.TrimEmpty, ScaleIn: local.ScaleIn{On: sc.ScaleIn}, CrashBackoff: cb}
+		TrimEmpty: sc.TrimEmpty, ScaleIn: local.ScaleIn{On: sc.ScaleIn}, Anticipate: sc.Anticipate, CrashBackoff: cb}
 	if d.sip != nil && d.cfg.Traffic != nil && !d.cfg.Clustered() {
 		// the Kamailio instances' agents and the simulated DP stages report every second
 		return lc
@@ -350,6 +354,7 @@ func (d *Daemon) build() error {
 		Global:   global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
 		Strategy: strat, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
 		PlanHorizon: cfg.planHorizon(), PackFlows: cfg.Policy.Scaling().PackFlows,
+		FlowPackets:  cfg.Policy.flowPackets(),
 		InitialRound: true, Logger: d.log, WrapSink: d.wrapDPSink(d.wrapSink()), WrapPaths: d.wrapPaths(),
 		EngineHooks: d.failpointHooks(),
 		LocalDCs:    append([]string{}, cfg.Role.Locals...), // none is none, not every DC
@@ -471,6 +476,9 @@ func (d *Daemon) buildCluster(sc *system.Config) (string, error) {
 	}
 	d.node = node
 	d.store = global.NewRaftStore(node, 5*time.Second)
+	if d.opt.wrapStore != nil {
+		d.store = d.opt.wrapStore(d.store)
+	}
 	token := ""
 	if cfg.Role.ProtocolTokenFile != "" {
 		b, err := os.ReadFile(cfg.Role.ProtocolTokenFile)

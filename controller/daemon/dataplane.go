@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
-	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/dataplane"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/local"
@@ -235,14 +234,6 @@ func (d *Daemon) wrapDPSink(inner func(string, local.InstanceSink) local.Instanc
 	}
 }
 
-type dpIntake struct{ c *local.Controller }
-
-func (i dpIntake) ReportStats(id string, s agent.Sample) error {
-	// a forwarder counts packets, not flows: its Flows 0 must not read as
-	// empty (local.Config.TrimEmpty would destroy it with calls pinned)
-	return i.c.ReportStats(id, local.Stats{At: s.At, CPU: s.CPU, Mem: s.Mem, PktRate: s.PktRate, FlowsUnknown: true})
-}
-
 // attachDataPlane builds the plane over the routers once they exist and
 // starts its failure watch and the DP statistics.
 func (d *Daemon) attachDataPlane(routers map[string]*dcroute.Router) error {
@@ -268,9 +259,15 @@ func (d *Daemon) attachDataPlane(routers map[string]*dcroute.Router) error {
 	d.dp.lazy.Set(p)
 	d.dp.media.SetProgrammer(p)
 	go p.Watch(ctx, 200*time.Millisecond)
-	for _, dc := range names {
-		if c := d.locals[dc]; c != nil {
-			go dataplane.SampleStats(ctx, d.dp.drv, dc, dpIntake{c}, time.Second)
+	for k, dc := range names {
+		if c := d.locals[dc]; c != nil && rs[k] != nil {
+			// CPU, buffer, packets and the flows the switch pins to each
+			// instance (local's draining and TrimEmpty rules need them)
+			go func() {
+				if err := p.SampleStats(ctx, k, c, time.Second); err != nil {
+					d.log.Warn("data plane statistics", "dc", dc, "err", err)
+				}
+			}()
 		}
 	}
 	return nil

@@ -7,7 +7,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/ims-orch/ims-orch/controller/fsm"
 )
 
 // Identity is what differs between the nodes of one cluster that share a
@@ -66,7 +69,8 @@ func advertise(stream raft.StreamLayer, bind, addr string) (raft.StreamLayer, er
 
 // NewAdvertisedTransport is a plain-TCP raft transport on bind advertising
 // advertise (see advertise), for tests and callers that build the
-// transport themselves.
+// transport themselves; configured as every node's (fsm.NewNetworkTransport:
+// no pipelined replication).
 func NewAdvertisedTransport(bind, addr string, logOutput io.Writer) (*raft.NetworkTransport, error) {
 	stream, err := advertise(nil, bind, addr)
 	if err != nil {
@@ -75,7 +79,7 @@ func NewAdvertisedTransport(bind, addr string, logOutput io.Writer) (*raft.Netwo
 	if logOutput == nil {
 		logOutput = io.Discard
 	}
-	return raft.NewNetworkTransport(stream, 3, 10*time.Second, logOutput), nil
+	return fsm.NewNetworkTransport(stream, hclog.New(&hclog.LoggerOptions{Name: "raft-net", Output: logOutput, Level: hclog.Info})), nil
 }
 
 type advertisedAddr string

@@ -28,7 +28,7 @@ func ip(s string) routing.IPv4 {
 
 // newPlane starts private daemons and a plane of n DCs with m stages whose
 // tables start in interval 0 with paths0.
-func newPlane(t *testing.T, prefix string, n, m int, paths0 map[placement.Pair]placement.Path, ignoreTag bool) *Plane {
+func newPlane(t testing.TB, prefix string, n, m int, paths0 map[placement.Pair]placement.Path, ignoreTag bool) *Plane {
 	t.Helper()
 	d := ovs.StartForTest(t, prefix)
 	var tables []*routing.Table

@@ -58,17 +58,28 @@ type dcState struct {
 	// attached: the routing index each instance last had while working,
 	// kept while it lives so a buffered instance keeps its flows
 	sticky [routing.MaxStages]map[string]uint8
-	ports  map[int]bool // input ports of the live instances at the last sync
-	sw     *ovs.Switch
-	br     string
-	live   [routing.MaxStages]map[uint8]Ports
-	insts  [routing.MaxStages]map[uint8]*netns.Instance
-	flows  map[uint32]Flow
-	calls  []routing.Call
+	// attached: the instance ID behind each live routing index at the last
+	// table view (working and buffered)
+	liveIDs [routing.MaxStages]map[uint8]string
+	ports   map[int]bool // input ports of the live instances at the last sync
+	sw      *ovs.Switch
+	br      string
+	live    [routing.MaxStages]map[uint8]Ports
+	insts   [routing.MaxStages]map[uint8]*netns.Instance
+	flows   map[uint32]Flow
+	calls   []routing.Call
 	// byCall: the flows StartCall routed here for each call (EndCall
 	// removes them)
 	byCall map[routing.Call][]uint32
 	serial uint32
+	// hasTags: the installed rules have tag rules (which learn per-flow
+	// rules); tagGen counts the syncs that installed some; learning: the
+	// switch may hold learned rules (set with a tag rule, cleared by a
+	// read that found none while no tag rule was installed): FlowCounts
+	// reads the switch only then
+	hasTags  bool
+	tagGen   uint64
+	learning bool
 }
 
 // Plane is a real data plane: one bridge per datacenter, linked, with users'
@@ -229,6 +240,7 @@ func (p *Plane) withTable(st *dcState, fn func(t *routing.Table, live [routing.M
 		var live [routing.MaxStages]map[uint8]Ports
 		for s := 1; s <= t.Stages(); s++ {
 			live[s-1] = map[uint8]Ports{}
+			st.liveIDs[s-1] = map[uint8]string{}
 			if st.sticky[s-1] == nil {
 				st.sticky[s-1] = map[string]uint8{}
 			}
@@ -236,6 +248,7 @@ func (p *Plane) withTable(st *dcState, fn func(t *routing.Table, live [routing.M
 				iid := id(s, x.Index)
 				if pp, ok := active[iid]; ok {
 					live[s-1][x.Index] = Ports(pp)
+					st.liveIDs[s-1][x.Index] = iid
 					st.sticky[s-1][iid] = x.Index
 				}
 			}
@@ -247,6 +260,7 @@ func (p *Plane) withTable(st *dcState, fn func(t *routing.Table, live [routing.M
 				case id(s, idx) == iid || id(s, idx) == "":
 					if _, taken := live[s-1][idx]; !taken {
 						live[s-1][idx] = Ports(pp) // buffered: keeps its flows
+						st.liveIDs[s-1][idx] = iid
 					}
 				}
 			}
@@ -326,6 +340,17 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 	})
 	if err != nil {
 		return fmt.Errorf("dc%d: %w", k, err)
+	}
+	st.hasTags = false
+	for _, f := range want {
+		if f.Cookie>>48 == ovs.CookieTag>>48 {
+			st.hasTags = true
+			break
+		}
+	}
+	if st.hasTags {
+		st.tagGen++
+		st.learning = true
 	}
 	start := time.Now()
 	_, err = st.sw.Apply(ctx, want, forget...)
@@ -598,6 +623,15 @@ func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
 			continue
 		}
 		for _, sr := range serials {
+			// the flow's load leaves its instances (also a buffered one's:
+			// dcroute keeps it for the instance's reuse)
+			if f, ok := st.flows[sr]; ok {
+				if st.router != nil {
+					st.router.Release(&f.Decision)
+				} else {
+					st.t.Release(&f.Decision)
+				}
+			}
 			delete(st.flows, sr)
 		}
 		delete(st.byCall, c)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
-	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -18,14 +17,6 @@ import (
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
-
-// intake hands DP samples to the local controller, as sipglue.StatsSink
-// does for the Kamailio agents.
-type intake struct{ c *local.Controller }
-
-func (i intake) ReportStats(id string, s agent.Sample) error {
-	return i.c.ReportStats(id, local.Stats{At: s.At, CPU: s.CPU, Mem: s.Mem, PktRate: s.PktRate, Flows: int(s.InFlight())})
-}
 
 func routable(c *local.Controller, vnf string) int { return len(c.Routable(vnf)) }
 
@@ -52,6 +43,11 @@ func newAttachedBed(t *testing.T, ctx context.Context, prefix string) *attachedB
 // newAttachedBedWith is newAttachedBed with the local controller's config
 // edited by edit (nil: unchanged).
 func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit func(*local.Config)) *attachedBed {
+	return newAttachedBedOpts(t, ctx, prefix, edit, 0)
+}
+
+// newAttachedBedOpts is newAttachedBedWith with the plane's LearnIdle.
+func newAttachedBedOpts(t *testing.T, ctx context.Context, prefix string, edit func(*local.Config), learnIdle int) *attachedBed {
 	d := ovs.StartForTest(t, prefix)
 	names := []string{"dc0", "dc1"}
 	stages := []string{"firewall", "ids", "transcoder"}
@@ -68,7 +64,8 @@ func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit f
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(ctx, Config{Daemon: d, Routers: routers, Names: names, Driver: drv, OnError: func(err error) { t.Logf("plane: %v", err) }})
+	p, err := New(ctx, Config{Daemon: d, Routers: routers, Names: names, Driver: drv, LearnIdle: learnIdle,
+		OnError: func(err error) { t.Logf("plane: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +91,11 @@ func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit f
 	if err != nil {
 		t.Fatal(err)
 	}
-	go SampleStats(ctx, drv, "dc0", intake{c}, time.Second)
+	go func() {
+		if err := p.SampleStats(ctx, 0, c, time.Second); err != nil {
+			t.Errorf("stats: %v", err)
+		}
+	}()
 	watch(t, p, time.Hour) // events drive it (ovs-vswitchd's exit, link deletions)
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/agent"
+	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/drivers/netns"
 )
 
@@ -122,16 +123,48 @@ func InstanceSample(at time.Time, prev, cur ProcReading, dt time.Duration, clkTc
 	return s
 }
 
-// SampleStats reports every active DP instance of drv in datacenter dc to
-// sink each period until ctx ends, through the same intake as the Kamailio
-// agents (InstanceSample says what each number is). Packet counts come from
-// the switch side of the veths (one command for all instances), CPU and
-// memory from each forwarder's /proc.
-func SampleStats(ctx context.Context, drv *netns.Driver, dc string, sink agent.Sink, period time.Duration) {
-	sampleStats(ctx, drv, os.DirFS("/proc"), 100, dc, sink, period)
+// StatsSink takes one statistics report of an instance (the local
+// controller's intake: local.Controller.ReportStats).
+type StatsSink interface {
+	ReportStats(id string, s local.Stats) error
 }
 
-func sampleStats(ctx context.Context, drv *netns.Driver, proc fs.FS, clkTck int, dc string, sink agent.Sink, period time.Duration) {
+// SampleStats reports every active DP instance of attached datacenter dc to
+// sink each period until ctx ends (InstanceSample says what CPU, Mem and
+// PktRate are). Packet counts come from the switch side of the veths (one
+// netlink dump for all instances), CPU and memory from each forwarder's
+// /proc, Flows from the flows the DC's switch pins to the instance
+// (FlowCounts: the plane's per-flow rules and the rules the switch learned).
+// When the switch's rules cannot be read, the samples say FlowsUnknown.
+func (p *Plane) SampleStats(ctx context.Context, dc int, sink StatsSink, period time.Duration) error {
+	p.mu.Lock()
+	st, err := p.dc(dc)
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if st.router == nil || p.cfg.Driver == nil {
+		return fmt.Errorf("dc: %d has a standalone table: its instances are not the driver's (Config.Routers)", dc)
+	}
+	flows := func(ctx context.Context) (map[string]int, error) {
+		fs, err := p.FlowCounts(ctx, dc)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]int, len(fs))
+		for _, f := range fs {
+			if f.ID != "" {
+				out[f.ID] = f.Flows
+			}
+		}
+		return out, nil
+	}
+	sampleStats(ctx, p.cfg.Driver, os.DirFS("/proc"), 100, st.name, flows, sink, period)
+	return nil
+}
+
+func sampleStats(ctx context.Context, drv *netns.Driver, proc fs.FS, clkTck int, dc string,
+	flowsOf func(context.Context) (map[string]int, error), sink StatsSink, period time.Duration) {
 	type last struct {
 		at   time.Time
 		rcv  uint64
@@ -144,6 +177,8 @@ func sampleStats(ctx context.Context, drv *netns.Driver, proc fs.FS, clkTck int,
 		if err != nil {
 			return // the switch namespace is being restarted or gone: Watch reports it
 		}
+		// an instance the plane does not route (yet) has no rule: 0 flows
+		flows, ferr := flowsOf(ctx)
 		now := time.Now()
 		for id, rcv := range counts {
 			pid := drv.Pid(id)
@@ -160,7 +195,9 @@ func sampleStats(ctx context.Context, drv *netns.Driver, proc fs.FS, clkTck int,
 			if !ok || p.pid != pid || !now.After(p.at) || rcv < p.rcv {
 				continue // the first reading: rates need two
 			}
-			_ = sink.ReportStats(id, InstanceSample(now, p.proc, r, now.Sub(p.at), clkTck, rcv-p.rcv))
+			smp := InstanceSample(now, p.proc, r, now.Sub(p.at), clkTck, rcv-p.rcv)
+			_ = sink.ReportStats(id, local.Stats{At: smp.At, CPU: smp.CPU, Mem: smp.Mem, PktRate: smp.PktRate,
+				Flows: flows[id], FlowsUnknown: ferr != nil})
 		}
 		for id := range prev {
 			if _, ok := counts[id]; !ok {

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -135,7 +136,8 @@ func (p *Plane) Check(ctx context.Context) error {
 		// attached: the driver reports vanished instances as gone; the
 		// local controller fails them and the routers' new instance sets
 		// come back through InstanceSink
-		return p.cfg.Driver.Check(ctx)
+		err := p.cfg.Driver.Check(ctx)
+		return errors.Join(err, p.syncDeparted(ctx))
 	}
 	var fails []Failure
 	p.mu.Lock()
@@ -169,6 +171,35 @@ func (p *Plane) Check(ctx context.Context) error {
 	p.mu.Unlock()
 	p.report(fails)
 	return nil
+}
+
+// syncDeparted brings the rules of every attached DC in line when an
+// instance they still send to is no longer the driver's: one destroyed out
+// of routing (a draining instance at its drain timeout) changes no
+// routable set, so no InstanceSink call would resync, and the flows still
+// pinned to it would go to a port that is gone until the DC's next rule
+// update; the sync moves them to the instance Route would pick
+// (repairFlows). Its own link deletion triggers the Check that runs this.
+func (p *Plane) syncDeparted(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for k, st := range p.dcs {
+		if st == nil || st.router == nil {
+			continue
+		}
+		have := map[int]bool{}
+		for _, pp := range p.cfg.Driver.Active(st.name) {
+			have[pp.In] = true
+		}
+		for port := range st.ports {
+			if !have[port] {
+				errs = append(errs, p.sync(ctx, k))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // watchExit removes instance idx of stage the moment its forwarder exits

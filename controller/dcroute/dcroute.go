@@ -25,8 +25,13 @@ type Router struct {
 	n      int
 	// per stage: instance ID ↔ routing index
 	index [][]string         // [stage-1][idx] = id ("" = free)
-	byID  []map[string]uint8 // [stage-1][id] = idx
-	errs  func(error)
+	byID  []map[string]uint8 // [stage-1][id] = idx of the routable ones
+	// parked: per stage, the instances that left routing (buffered,
+	// draining, gone) with the index they keep and the load of the flows
+	// still pinned to them; seq orders them for reclaiming
+	parked []map[string]parkedInst
+	seq    uint64
+	errs   func(error)
 	// committed is the cluster's committed routing state (resync.go).
 	committed CommittedFunc
 	onResync  func(from, to uint64)
@@ -63,9 +68,11 @@ func New(dc string, dcs, stages []string, interval uint64, onErr func(error)) (*
 	r.t = t
 	r.index = make([][]string, len(stages))
 	r.byID = make([]map[string]uint8, len(stages))
+	r.parked = make([]map[string]parkedInst, len(stages))
 	for i := range r.index {
 		r.index[i] = make([]string, 256)
 		r.byID[i] = map[string]uint8{}
+		r.parked[i] = map[string]parkedInst{}
 	}
 	return r, nil
 }
@@ -119,8 +126,23 @@ func (r *Router) Enter(interval uint64) {
 	r.fail(r.t.Enter(interval))
 }
 
+// parkedInst is an instance that left routing: its index stays reserved
+// and its load is kept, so flows still pinned to it keep their instance and
+// it comes back with its load when it is reused from the buffer.
+type parkedInst struct {
+	idx  uint8
+	load float64
+	seq  uint64
+}
+
 // SetInstances replaces the routable instances of a DP stage, keeping each
-// instance's routing index and current load. CP VNFs are ignored.
+// instance's routing index and current load. CP VNFs are ignored. An
+// instance that leaves (to the buffer) keeps its index and load (the flows
+// pinned to it go on; Release takes an ended one's load back), and gets
+// both back when it returns: a reused buffered instance re-enters with the
+// load it still carries, not at 0 (packing would fill it on top of its
+// pinned calls). A parked index is given to a new instance only when no
+// index is free (the longest parked first).
 func (r *Router) SetInstances(vnf string, insts []local.RoutableInstance) {
 	st, ok := r.stages[vnf]
 	if !ok {
@@ -136,38 +158,95 @@ func (r *Router) SetInstances(vnf string, insts []local.RoutableInstance) {
 	for _, in := range insts {
 		keep[in.ID] = true
 	}
-	// release the indices of instances that left
-	for id, idx := range r.byID[st-1] {
+	// park the instances that left (in ID order: the reclaim order is
+	// deterministic)
+	var left []string
+	for id := range r.byID[st-1] {
 		if !keep[id] {
-			delete(r.byID[st-1], id)
-			r.index[st-1][idx] = ""
+			left = append(left, id)
 		}
+	}
+	sort.Strings(left)
+	for _, id := range left {
+		idx := r.byID[st-1][id]
+		delete(r.byID[st-1], id)
+		r.seq++
+		r.parked[st-1][id] = parkedInst{idx: idx, load: loads[idx], seq: r.seq}
 	}
 	out := make([]routing.InstanceLoad, 0, len(insts))
 	for _, in := range insts {
 		idx, ok := r.byID[st-1][in.ID]
-		if !ok {
+		load := loads[idx]
+		switch pk, back := r.parked[st-1][in.ID]; {
+		case ok:
+		case back:
+			idx, load = pk.idx, pk.load
+			delete(r.parked[st-1], in.ID)
+			r.byID[st-1][in.ID] = idx
+		default:
 			idx, ok = r.alloc(st, in.ID)
 			if !ok {
 				r.fail(fmt.Errorf("stage %s: more than %d instances cannot be routed in one DC", vnf, 256-r.n))
 				continue
 			}
+			load = 0
 		}
-		out = append(out, routing.InstanceLoad{Index: idx, Load: loads[idx], Overloaded: in.Overloaded})
+		out = append(out, routing.InstanceLoad{Index: idx, Load: load, Overloaded: in.Overloaded})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
 	r.fail(r.t.SetInstances(st, out))
 }
 
+// alloc gives id a free index of stage st, else the index of the longest
+// parked instance (which is forgotten).
 func (r *Router) alloc(st int, id string) (uint8, bool) {
+	take := func(i int) (uint8, bool) {
+		r.index[st-1][i] = id
+		r.byID[st-1][id] = uint8(i)
+		return uint8(i), true
+	}
 	for i := r.n; i < 256; i++ {
 		if r.index[st-1][i] == "" {
-			r.index[st-1][i] = id
-			r.byID[st-1][id] = uint8(i)
-			return uint8(i), true
+			return take(i)
 		}
 	}
-	return 0, false
+	oldest, found := "", false
+	for pid, pk := range r.parked[st-1] {
+		if !found || pk.seq < r.parked[st-1][oldest].seq {
+			oldest, found = pid, true
+		}
+	}
+	if !found {
+		return 0, false
+	}
+	i := int(r.parked[st-1][oldest].idx)
+	delete(r.parked[st-1], oldest)
+	return take(i)
+}
+
+// SetLoads sets the load of the instances of stage (1-based) named by
+// index in loads, routable or parked: the flows a data plane counted
+// pinned to each (their unit is Packet.Load's: flows). Other instances keep
+// theirs.
+func (r *Router) SetLoads(stage int, loads map[uint8]float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if stage < 1 || stage > len(r.index) {
+		return
+	}
+	xs := r.t.Instances(stage)
+	for i := range xs {
+		if l, ok := loads[xs[i].Index]; ok {
+			xs[i].Load = l
+		}
+	}
+	r.fail(r.t.SetInstances(stage, xs))
+	for id, pk := range r.parked[stage-1] {
+		if l, ok := loads[pk.idx]; ok && r.index[stage-1][pk.idx] == id {
+			pk.load = l
+			r.parked[stage-1][id] = pk
+		}
+	}
 }
 
 // InstanceID returns the instance behind a routing index of a stage.
@@ -211,11 +290,22 @@ func (r *Router) Route(p routing.Packet) routing.Decision {
 	return r.t.Route(p)
 }
 
-// Release returns a finished flow's load.
+// Release returns a finished flow's load, also from a parked instance
+// (buffered while the flow ran).
 func (r *Router) Release(d *routing.Decision) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.t.Release(d)
+	if d.Verdict != routing.Forward || d.DC != r.t.DC() {
+		return
+	}
+	for s := d.First; s >= 1 && s <= d.Last && s <= len(r.parked); s++ {
+		id := r.index[s-1][d.Instances[s-1]]
+		if pk, ok := r.parked[s-1][id]; ok {
+			pk.load = max(0, pk.load-d.Load)
+			r.parked[s-1][id] = pk
+		}
+	}
 }
 
 // AddCall stores a call's Table 1 mappings.

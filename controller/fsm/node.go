@@ -75,8 +75,17 @@ type Node struct {
 // hung in the stopped leader's Shutdown 2 of 12 runs at load 35–61; the
 // same analysis in grafana/pyroscope#5518). raft's own documentation finds
 // pipelining of little benefit below high network latency.
+// Every raft network transport of this project is built from it (NewNode,
+// NewNetworkTransport).
 func transportConfig(stream raft.StreamLayer, log hclog.Logger) *raft.NetworkTransportConfig {
 	return &raft.NetworkTransportConfig{Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: log, MaxRPCsInFlight: 1}
+}
+
+// NewNetworkTransport is a node's raft network transport over stream
+// (transportConfig: no pipelined replication), for callers that build the
+// transport themselves and pass it as NodeConfig.Transport.
+func NewNetworkTransport(stream raft.StreamLayer, log hclog.Logger) *raft.NetworkTransport {
+	return raft.NewNetworkTransportWithConfig(transportConfig(stream, log))
 }
 
 // NewNode starts a raft node.
@@ -130,7 +139,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	}
 	trans := cfg.Transport
 	if trans == nil && cfg.Stream != nil {
-		t := raft.NewNetworkTransportWithConfig(transportConfig(cfg.Stream, rc.Logger))
+		t := NewNetworkTransport(cfg.Stream, rc.Logger)
 		trans = t
 		n.closers = append(n.closers, t)
 	}

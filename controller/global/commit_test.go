@@ -1,6 +1,7 @@
 package global
 
 import (
+	"context"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -292,12 +293,12 @@ func TestEngineServesWhileThePlanRuns(t *testing.T) {
 	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	var calls atomic.Int32
-	h.eng.plan = func(s *placement.Snapshot, o placement.Options) (*placement.Decision, error) {
+	h.eng.plan = func(ctx context.Context, s *placement.Snapshot, o placement.Options) (*placement.Decision, error) {
 		if calls.Add(1) == 1 {
 			entered <- struct{}{}
 			<-release
 		}
-		return placement.Plan(s, o)
+		return placement.PlanContext(ctx, s, o)
 	}
 	if err := h.eng.Start(); err != nil {
 		t.Fatal(err)

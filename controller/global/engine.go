@@ -29,6 +29,7 @@
 package global
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -141,7 +142,8 @@ type Stats struct {
 	// result twice.
 	DroppedCommits int
 	// DroppedPlans counts step-3 plans whose result came back after the
-	// engine was stopped or restarted: the restarted engine plans again.
+	// engine was stopped or restarted: Stop cancels a running plan, which
+	// returns at its next path search; the restarted engine plans again.
 	DroppedPlans int
 }
 
@@ -219,6 +221,9 @@ type offLock struct {
 	c    fsm.Command // the command of a commit; nil for the plan
 	run  func() error
 	then func(error)
+	// cancel stops the plan between two of its path searches (Stop: a
+	// shutdown or lost leadership does not wait for it); nil for a commit
+	cancel context.CancelFunc
 }
 
 // Engine runs rounds while started (on the raft leader only).
@@ -242,8 +247,8 @@ type Engine struct {
 	// step's hooks have run, unless the engine was stopped or restarted by
 	// then (a StepCommitted hook happens before the next step begins)
 	next func()
-	// plan is placement.Plan (tests replace it)
-	plan func(*placement.Snapshot, placement.Options) (*placement.Decision, error)
+	// plan is placement.PlanContext (tests replace it)
+	plan func(context.Context, *placement.Snapshot, placement.Options) (*placement.Decision, error)
 	in   intake
 	// inFor is the interval whose reports in holds (by arrival): a round's
 	// predict step starts it for the next interval; an engine that starts
@@ -295,7 +300,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}, silent: newSilence(), plan: placement.Plan}, nil
+	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}, silent: newSilence(), plan: placement.PlanContext}, nil
 }
 
 // Seq is the deterministic sequence number of a round's step: every leader
@@ -461,6 +466,9 @@ func (e *Engine) Stop() {
 	}
 	e.dropExchange()
 	e.rec = nil
+	if p := e.inflight; p != nil && p.cancel != nil {
+		p.cancel() // the plan returns at its next step, its result is dropped
+	}
 	e.inflight, e.next = nil, nil // a result that comes later is dropped
 }
 
@@ -797,7 +805,8 @@ func (e *Engine) adoptPrediction(r *fsm.Round) {
 }
 
 // compute is step 3: the snapshot is built under the lock, the plan runs
-// without it (decide goes on).
+// without it (decide goes on); Stop cancels it, so a shutdown or lost
+// leadership waits for at most one of its path searches, not the plan.
 func (e *Engine) compute(st *fsm.State) {
 	snap, err := buildSnapshot(st)
 	if err != nil {
@@ -808,8 +817,10 @@ func (e *Engine) compute(st *fsm.State) {
 	opt := placement.Options{Exact: st.Policy.Exact, IgnoreBuffer: st.Policy.IgnoreBuffer, LocalFirst: st.Policy.LocalFirst,
 		Improve: placement.ImproveOptions{Budget: st.Policy.ImproveBudget}}
 	var dec *placement.Decision
-	e.queued = &offLock{ep: e.epoch, run: func() (err error) {
-		dec, err = e.plan(snap, opt)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.queued = &offLock{ep: e.epoch, cancel: cancel, run: func() (err error) {
+		defer cancel()
+		dec, err = e.plan(ctx, snap, opt)
 		return err
 	}, then: func(err error) { e.decide(st, snap, dec, err) }}
 }

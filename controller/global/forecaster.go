@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 
@@ -24,7 +25,19 @@ type Forecast struct {
 	// Model is the model that made the forecast: the policy's spec, or for
 	// "auto" the candidate chosen for this series.
 	Model string `json:"model"`
+	// Rule is the planning rule that set Value on a workload series
+	// planned with the plan horizon (SetHorizon): RuleHorizon, RuleStart,
+	// RuleFall or RuleRecent; empty without a horizon and on delay series.
+	Rule string `json:"rule,omitempty"`
 }
+
+// Forecast.Rule values: which rule set a workload series' planning value.
+const (
+	RuleHorizon = "horizon" // horizonValue: the model's trend over the horizon
+	RuleStart   = "start"   // startValue raised it (a series that has just started)
+	RuleFall    = "fall"    // fallValue lowered it (a falling series)
+	RuleRecent  = "recent"  // recentValue lowered it (the recent level rises less than the model)
+)
 
 // Forecaster predicts one series per key from its past interval averages,
 // one round at a time.
@@ -44,7 +57,7 @@ type Forecaster interface {
 // interval just observed before each Predict.
 type RecentForecaster interface {
 	Forecaster
-	SetRecent(recent map[string]float64)
+	SetRecent(recent map[string]Recent)
 }
 
 // BankForecaster is the global controller's Forecaster: every series of
@@ -62,7 +75,7 @@ type BankForecaster struct {
 	vals    []float64 // scratch: this round's values
 	seen    []bool    // scratch: observed this round
 	out     []float64 // scratch: the bank's forecasts
-	recent  []float64 // the recent level (SetRecent), −1: none this round
+	recent  []Recent  // the recent level (SetRecent), Level −1: none this round
 	started []bool    // the value before the last observed one was 0, or the series is new since the first round
 	rounds  int       // Observe calls so far
 	horizon float64
@@ -122,14 +135,14 @@ func horizonValue(u, last, rise, h float64) float64 {
 // SetRecent gives the next Predict (only that one: Predict clears the
 // levels) each workload series' level at the end of the interval just
 // observed (intake.recent); a key not in recent has none.
-func (f *BankForecaster) SetRecent(recent map[string]float64) {
+func (f *BankForecaster) SetRecent(recent map[string]Recent) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range f.recent {
-		f.recent[i] = -1
+		f.recent[i] = Recent{Level: -1}
 	}
 	for k, r := range recent {
-		if i, ok := f.index[k]; ok && validRate(r) {
+		if i, ok := f.index[k]; ok && validRate(r.Level) && !math.IsNaN(r.Slope) && !math.IsInf(r.Slope, 0) {
 			f.recent[i] = r
 		}
 	}
@@ -141,15 +154,35 @@ func (f *BankForecaster) SetRecent(recent map[string]float64) {
 // average (last) holds time before the start, and the model has seen one
 // value: both plan far below the load that the round's instances must
 // carry (docs/reproduction.md, session 6: on the async-start sweep most of
-// hybrid's loss was each DC's start). A line through the interval's average at its middle and the
-// recent level r at its end rises 2(r − last) per interval; over the next
-// interval and the horizon h after its middle the plan covers
-// r + (2h + 1)(r − last). base (horizonValue) is kept when larger.
-func startValue(base, last, r, h float64) float64 {
-	if r <= last {
+// hybrid's loss was each DC's start). A line through the interval's
+// average at its middle and the recent level r at its end rises
+// 2(r − last) per interval, which assumes the ramp spans the interval; a
+// ramp from 0 that began a fraction a of the interval before its end
+// averages r·a/2, so it rises r/a = r²/(2·last) per interval, faster when
+// it began late (a DC that starts 5–15 s before the round: the line planned
+// less than a fifth of what the next interval carried). The larger of the
+// two slopes is taken, capped by the rise the recent reports show
+// themselves (Recent.Slope, when they are enough): a step to L in the
+// interval's last seconds (flat recent reports) would plan
+// r + (2h + 1)(r − last) ≈ 3.9 L for h = 1.1 by the line, and more by the
+// ramp; capped, it plans L (docs/reproduction.md, "Session 7: round
+// sizing"). A ramp's own reports rise as fast as it does, so the cap
+// leaves it. Over the next interval and the horizon h after its middle the
+// plan covers r + (h + ½)·slope; base (horizonValue) is kept when larger.
+func startValue(base, last float64, rc Recent, h float64) float64 {
+	if rc.Level <= last {
 		return base
 	}
-	return max(base, r+(2*h+1)*(r-last))
+	slope := 2 * (rc.Level - last)
+	if rc.SlopeOK {
+		if last > 0 {
+			// a ramp from 0 that began a fraction a of the interval before
+			// its end averages r·a/2: a = 2·last/r, slope r/a
+			slope = max(slope, rc.Level*rc.Level/(2*last))
+		}
+		slope = min(slope, max(0, rc.Slope))
+	}
+	return max(base, rc.Level+slope*(h+0.5))
 }
 
 // fallValue is the planning value of a falling workload series: when the
@@ -164,6 +197,35 @@ func fallValue(base, u, last, r float64) float64 {
 		return base
 	}
 	return min(base, max(u, r))
+}
+
+// RecentWeight is how far recentValue moves a running series' plan from
+// the model's trajectory towards the recent line when that line is lower:
+// ½, the two estimates averaged (docs/reproduction.md, "Session 7: round
+// sizing": weight 1 loses more than half of reactive-only's packets on
+// three section-6 experiments, ¾ on one, ½ on none).
+const RecentWeight = 0.5
+
+// recentValue is the planning value of a running workload series whose
+// recent level r says the load rises less than the model's trajectory
+// base (horizonValue, fallValue): the line through the interval's average
+// (last) at its middle and r at its end, carried over the next interval
+// and the horizon h like startValue's, r + (2h + 1)(r − last), never below
+// the load now (r) or the interval's average, is the recent estimate;
+// the plan moves RecentWeight of the way from base down to it. A model's
+// trend outlives the turn of a ramp and the end of a start's ramp (calls
+// that began in a burst stop adding load once the first of them end): on
+// simultaneous 20 s the round at the peak planned 227 385 pkt/s for
+// 174 400 at most, on the async starts the round after a DC's start 1.4 ×
+// what the next interval carried (docs/reproduction.md, "Session 7: round
+// sizing"). Never raises base.
+func recentValue(base, last float64, rc Recent, h float64) float64 {
+	r := rc.Level
+	line := max(r+(2*h+1)*(r-last), r, last)
+	if line >= base {
+		return base
+	}
+	return base - RecentWeight*(base-line)
 }
 
 // Observe implements Forecaster.
@@ -181,7 +243,7 @@ func (f *BankForecaster) Observe(avg map[string]float64) error {
 		f.trend = append(f.trend, ok && kind != KindDelay)
 		f.last, f.rise = append(f.last, 0), append(f.rise, 0)
 		f.vals, f.seen, f.out = append(f.vals, 0), append(f.seen, false), append(f.out, 0)
-		f.recent = append(f.recent, -1)
+		f.recent = append(f.recent, Recent{Level: -1})
 		f.started = append(f.started, false)
 	}
 	if grow := len(f.trend) - f.bank.Len(); grow > 0 {
@@ -234,19 +296,29 @@ func (f *BankForecaster) Predict(keys []string) map[string]Forecast {
 		u, d := f.out[i], f.bank.Detail(i)
 		fc := Forecast{Value: u, Mean: max(0, u-d.Margin), Margin: d.Margin, Model: d.Model}
 		if f.horizon > 0 && f.trend[i] {
-			fc.Value = horizonValue(u, f.last[i], f.rise[i], f.horizon)
-			if r := f.recent[i]; r >= 0 && f.started[i] {
-				fc.Value = startValue(fc.Value, f.last[i], r, f.horizon)
-			} else if r >= 0 {
-				fc.Value = fallValue(fc.Value, u, f.last[i], r)
+			fc.Value, fc.Rule = horizonValue(u, f.last[i], f.rise[i], f.horizon), RuleHorizon
+			if rc := f.recent[i]; rc.Level >= 0 && f.started[i] {
+				fc.Value, fc.Rule = changed(fc.Value, startValue(fc.Value, f.last[i], rc, f.horizon), RuleStart, fc.Rule)
+			} else if rc.Level >= 0 {
+				fc.Value, fc.Rule = changed(fc.Value, fallValue(fc.Value, u, f.last[i], rc.Level), RuleFall, fc.Rule)
+				fc.Value, fc.Rule = changed(fc.Value, recentValue(fc.Value, f.last[i], rc, f.horizon), RuleRecent, fc.Rule)
 			}
 		}
 		out[k] = fc
 	}
 	for i := range f.recent {
-		f.recent[i] = -1 // one Predict's: the next one needs a fresh SetRecent
+		f.recent[i] = Recent{Level: -1} // one Predict's: the next one needs a fresh SetRecent
 	}
 	return out
+}
+
+// changed returns (v, rule) when the rule changed the value from old, else
+// (old, oldRule).
+func changed(old, v float64, rule, oldRule string) (float64, string) {
+	if v != old {
+		return v, rule
+	}
+	return old, oldRule
 }
 
 // Explain tells how series key's next forecast is made (predictor.Bank.Explain).

@@ -192,7 +192,7 @@ func TestForecasterPlansAStartFromTheRecentLevel(t *testing.T) {
 	}
 	keys := []string{run, born, restart, norecent, falling}
 	before := f.Predict(keys)
-	f.SetRecent(map[string]float64{run: 3000, born: 3000, restart: 3000, falling: 400})
+	f.SetRecent(levels(map[string]float64{run: 3000, born: 3000, restart: 3000, falling: 400}))
 	got := f.Predict(keys)
 	for _, k := range []string{born, restart} {
 		if want := 3000 + 3.2*2000; math.Abs(got[k].Value-want) > 1e-6 {
@@ -209,7 +209,7 @@ func TestForecasterPlansAStartFromTheRecentLevel(t *testing.T) {
 	if g := f.Predict([]string{born})[born].Value; g != before[born].Value {
 		t.Fatalf("recent level reused by a Predict without SetRecent: %g, want %g", g, before[born].Value)
 	}
-	f.SetRecent(map[string]float64{born: 3000})
+	f.SetRecent(levels(map[string]float64{born: 3000}))
 	f.SetRecent(nil)
 	if g := f.Predict([]string{born})[born].Value; g != before[born].Value {
 		t.Fatalf("recent level kept: %g, want %g", g, before[born].Value)
@@ -284,11 +284,134 @@ func TestForecasterPlansAFallFromTheRecentLevel(t *testing.T) {
 	if before[keys[0]].Value != 150 || before[keys[4]].Value != 200+1.1*20+20 {
 		t.Fatalf("premise: horizon values %v", before)
 	}
-	f.SetRecent(map[string]float64{keys[0]: 145, keys[1]: 120, keys[2]: 170, keys[3]: 165, keys[4]: 150})
+	f.SetRecent(levels(map[string]float64{keys[0]: 145, keys[1]: 120, keys[2]: 170, keys[3]: 165, keys[4]: 150}))
 	got := f.Predict(keys)
-	for k, want := range map[string]float64{keys[0]: 145, keys[1]: 140, keys[2]: 150, keys[3]: 150, keys[4]: before[keys[4]].Value} {
+	// keys[4] rises for the model (242) while its recent level fell below
+	// the average: the recent rule (not the fall rule) moves it halfway
+	// to the average, 200
+	for k, want := range map[string]float64{keys[0]: 145, keys[1]: 140, keys[2]: 150, keys[3]: 150, keys[4]: 221} {
 		if math.Abs(got[k].Value-want) > 1e-9 {
 			t.Fatalf("%s: %g, want %g", k, got[k].Value, want)
+		}
+	}
+}
+
+// The turn of a ramp and the end of a start's ramp: the model's trend
+// (holt with β = 1 keeps the last change) plans the rise on, the recent
+// level says the load has stopped rising; the plan moves halfway from the
+// model's trajectory to the recent line (never below the load now or the
+// interval's average), and a recent level that confirms the model's rise
+// changes nothing.
+func TestForecasterPlansATurnFromTheRecentLevel(t *testing.T) {
+	f, err := NewBankForecaster("holt:alpha=1,beta=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHorizon(1.1)
+	keys := []string{"dp/a/a", "dp/a/b", "dp/a/c", "cp/a/a"}
+	for _, x := range []float64{1000, 2000, 3000} {
+		if err := f.Observe(map[string]float64{keys[0]: x, keys[1]: x, keys[2]: x, keys[3]: x}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := f.Predict(keys)
+	// û = 4000, Δ = 1000 confirmed by the last change: 4000 + 1.1 × 1000
+	if before[keys[0]].Value != 5100 || before[keys[0]].Rule != RuleHorizon {
+		t.Fatalf("premise: horizon value %+v", before[keys[0]])
+	}
+	f.SetRecent(levels(map[string]float64{
+		keys[0]: 3100, // flat since the middle: line 3100 + 3.2 × 100 = 3420
+		keys[1]: 3500, // the model's ramp: line 3500 + 3.2 × 500 = 5100
+		keys[2]: 2800, // turned down: line below r and the average → 3000
+		keys[3]: 3200, // line 3200 + 3.2 × 200 = 3840
+	}))
+	got := f.Predict(keys)
+	for k, want := range map[string]struct {
+		v    float64
+		rule string
+	}{
+		keys[0]: {5100 - 0.5*(5100-3420), RuleRecent},
+		keys[1]: {5100, RuleHorizon},
+		keys[2]: {5100 - 0.5*(5100-3000), RuleRecent},
+		keys[3]: {5100 - 0.5*(5100-3840), RuleRecent},
+	} {
+		if math.Abs(got[k].Value-want.v) > 1e-9 || got[k].Rule != want.rule {
+			t.Errorf("%s: %g (%s), want %g (%s)", k, got[k].Value, got[k].Rule, want.v, want.rule)
+		}
+	}
+}
+
+// levels gives each series a recent level without a slope of its own.
+func levels(m map[string]float64) map[string]Recent {
+	out := make(map[string]Recent, len(m))
+	for k, v := range m {
+		out[k] = Recent{Level: v}
+	}
+	return out
+}
+
+// The start rule's slope is capped by the rise the recent reports show
+// (the reviewer's scenario of session 6): a pair that steps from 0 to
+// L = 1000 five seconds before the round (flat recent reports) planned
+// r + 3.2(r − avg) = 1000 + 3.2 × 900 = 3880 for one interval; capped, L.
+// A ramp whose reports rise as fast as the line keeps the line's value,
+// and without a slope from the reports (too few) the line is planned.
+func TestForecasterCapsAStartByTheRecentSlope(t *testing.T) {
+	f, err := NewBankForecaster("kalman")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHorizon(1.1)
+	step, ramp, few := SeriesKey(KindDP, "a", "a"), SeriesKey(KindDP, "b", "b"), SeriesKey(KindDP, "c", "c")
+	if err := f.Observe(map[string]float64{"dp/x/x": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Observe(map[string]float64{step: 100, ramp: 100, few: 100}); err != nil {
+		t.Fatal(err)
+	}
+	f.SetRecent(map[string]Recent{
+		step: {Level: 1000, Slope: 0, SlopeOK: true},
+		ramp: {Level: 1000, Slope: 1800, SlopeOK: true}, // as fast as the line, 2 × (1000 − 100) per interval
+		few:  {Level: 1000},
+	})
+	got := f.Predict([]string{step, ramp, few})
+	for k, want := range map[string]float64{step: 1000, ramp: 1000 + 3.2*900, few: 1000 + 3.2*900} {
+		if math.Abs(got[k].Value-want) > 1e-6 || got[k].Rule != RuleStart {
+			t.Errorf("%s: %g (%s), want %g (start)", k, got[k].Value, got[k].Rule, want)
+		}
+	}
+}
+
+// A ramp from 0 that began late in the interval: 100 pkt/s more every
+// second from 10 s before the round of a 50 s interval averages 110 and
+// its last 5 one-second reports 800, rising 100 per report, 5 000 per
+// interval. The line through the average at the interval's middle rises
+// 2 × (800 − 110) = 1 380 per interval and planned 800 + 1.6 × 1 380 =
+// 3 008 (the ramp is at 9 000 80 s later); a ramp from 0 with that average
+// and level began 2 × 110 / 800 of an interval ago and rises
+// 800² / 220 ≈ 2 909 per interval, planned 800 + 1.6 × 2 909 ≈ 5 455. The
+// reports' own rise caps it, as for the line.
+func TestForecasterPlansALateStartAsARamp(t *testing.T) {
+	f, err := NewBankForecaster("kalman")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetHorizon(1.1)
+	late, slow := SeriesKey(KindDP, "a", "a"), SeriesKey(KindDP, "b", "b")
+	if err := f.Observe(map[string]float64{"dp/x/x": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Observe(map[string]float64{late: 110, slow: 110}); err != nil {
+		t.Fatal(err)
+	}
+	f.SetRecent(map[string]Recent{
+		late: {Level: 800, Slope: 5000, SlopeOK: true},
+		slow: {Level: 800, Slope: 2000, SlopeOK: true}, // the reports rise less than the ramp's slope
+	})
+	got := f.Predict([]string{late, slow})
+	for k, want := range map[string]float64{late: 800 + 1.6*800*800/220, slow: 800 + 1.6*2000} {
+		if math.Abs(got[k].Value-want) > 1e-6 || got[k].Rule != RuleStart {
+			t.Errorf("%s: %g (%s), want %g (start)", k, got[k].Value, got[k].Rule, want)
 		}
 	}
 }

@@ -2,7 +2,9 @@ package global
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -130,23 +132,66 @@ func (in *intake) add(r protocol.WorkloadReport) {
 	}
 }
 
-// recent returns each workload series' level at the interval's end: Σ
-// over reporting DCs of the mean of the pair's rate over that DC's last
-// RecentReports reports of the kind (a pair missing from a report counts
-// as 0, as in averages). A series no report of the interval named is
-// absent.
-func (in *intake) recent() map[string]float64 {
-	out := make(map[string]float64, len(in.sums))
+// Recent is a workload series' recent level (intake.recent).
+type Recent struct {
+	// Level is the rate at the interval's end: Σ over reporting DCs of the
+	// mean of the pair's rate over that DC's last RecentReports reports
+	// of the kind (a pair missing from a report counts as 0).
+	Level float64
+	// Slope is the reports' own rise, per interval: Σ over reporting DCs
+	// of (the mean of the newest half of its last reports − the mean of
+	// the oldest half) / their distance. Valid when SlopeOK: every
+	// reporting DC had MinSlopeReports reports or more.
+	Slope   float64
+	SlopeOK bool
+}
+
+// MinSlopeReports is how many of a DC's last reports Recent.Slope needs.
+const MinSlopeReports = 4
+
+// recent returns each workload series' recent level (Recent). A series
+// no report of the interval named is absent; one that the reporters'
+// last reports do not name has Level 0 and no slope.
+func (in *intake) recent() map[string]Recent {
+	out := make(map[string]Recent, len(in.sums))
 	for k := range in.sums {
-		out[k] = 0
+		out[k] = Recent{}
 	}
-	for rk, l := range in.latest {
+	short := map[string]bool{} // named by a DC with too few reports for a slope
+	// reporters in a fixed order: a series several DCs report sums the
+	// same way every run (floating-point addition is not associative)
+	for _, rk := range slices.Sorted(maps.Keys(in.latest)) {
+		l := in.latest[rk]
 		kind, _, _ := strings.Cut(rk, "/")
-		for _, pairs := range l.pairs[:l.n] {
-			for _, p := range pairs {
-				out[SeriesKey(kind, p.Entry, p.Exit)] += p.Rate / float64(l.n)
+		periods := float64(max(1, in.reports[rk])) // report periods per interval
+		half := l.n / 2
+		for j := range l.n {
+			w := 0.0 // the report's weight in the slope: −, + on the oldest and newest half
+			if l.n >= MinSlopeReports {
+				switch {
+				case j < half:
+					w = -periods / float64(half*(l.n-half))
+				case j >= l.n-half:
+					w = periods / float64(half*(l.n-half))
+				}
+			}
+			for _, p := range l.pairs[(l.next-l.n+j+RecentReports)%RecentReports] {
+				k := SeriesKey(kind, p.Entry, p.Exit)
+				rc := out[k]
+				rc.Level += p.Rate / float64(l.n)
+				rc.Slope += w * p.Rate
+				rc.SlopeOK = true
+				out[k] = rc
+				if l.n < MinSlopeReports {
+					short[k] = true
+				}
 			}
 		}
+	}
+	for k := range short {
+		rc := out[k]
+		rc.SlopeOK, rc.Slope = false, 0
+		out[k] = rc
 	}
 	return out
 }

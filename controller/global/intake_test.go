@@ -163,8 +163,8 @@ func TestIntakeRecent(t *testing.T) {
 		t.Fatalf("recent %v, want %v", got, want)
 	}
 	for k, v := range want {
-		if math.Abs(got[k]-v) > 1e-9 {
-			t.Fatalf("recent %s = %g, want %g (all: %v)", k, got[k], v, got)
+		if math.Abs(got[k].Level-v) > 1e-9 {
+			t.Fatalf("recent %s = %g, want %g (all: %v)", k, got[k].Level, v, got)
 		}
 	}
 	in.add(protocol.WorkloadReport{DC: "a", Kind: KindDP, Pairs: pl("b", "a", 7)})
@@ -172,7 +172,7 @@ func TestIntakeRecent(t *testing.T) {
 		in.add(protocol.WorkloadReport{DC: "a", Kind: KindDP})
 	}
 	got = in.recent()
-	if v, ok := got["dp/b/a"]; !ok || v != 0 || got["dp/a/b"] != 20 {
+	if v, ok := got["dp/b/a"]; !ok || v.Level != 0 || got["dp/a/b"].Level != 20 {
 		t.Fatalf("pairs gone from a's last reports: %v, want dp/b/a 0 and dp/a/b b's 20", got)
 	}
 }
@@ -218,5 +218,37 @@ func BenchmarkIntakeInterval(b *testing.B) {
 				in.recent()
 			}
 		})
+	}
+}
+
+// Recent.Slope is the rise of a DC's last reports per interval: (mean of
+// the newest half − mean of the oldest half) / their distance in report
+// periods × the periods of the interval (the reports the DC sent in it);
+// a pair missing from a report counts 0; too few reports give no slope.
+func TestIntakeRecentSlope(t *testing.T) {
+	in := newIntake()
+	for i := range 10 {
+		pairs := []protocol.PairLoad{{Entry: "a", Exit: "a", Rate: float64(10 * i)}}
+		if i >= 8 {
+			pairs = append(pairs, protocol.PairLoad{Entry: "a", Exit: "b", Rate: 50})
+		}
+		in.add(protocol.WorkloadReport{DC: "a", Kind: KindDP, Pairs: pairs})
+		if i < MinSlopeReports-1 {
+			in.add(protocol.WorkloadReport{DC: "c", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "c", Exit: "c", Rate: 5}}})
+		}
+	}
+	got := in.recent()
+	// a→a: the last 5 reports 50 … 90, halves 55 and 85, 3 periods apart:
+	// 10 per period, 10 periods → 100 per interval; a→b: 0 → 50 over 3
+	// periods → 166.7
+	for k, want := range map[string]Recent{
+		"dp/a/a": {Level: 70, Slope: 100, SlopeOK: true},
+		"dp/a/b": {Level: 20, Slope: 500.0 / 3, SlopeOK: true},
+		"dp/c/c": {Level: 5},
+	} {
+		g := got[k]
+		if math.Abs(g.Level-want.Level) > 1e-9 || math.Abs(g.Slope-want.Slope) > 1e-9 || g.SlopeOK != want.SlopeOK {
+			t.Errorf("%s: %+v, want %+v", k, g, want)
+		}
 	}
 }

@@ -32,6 +32,11 @@ type VNFConfig struct {
 	// (instbound.PerDC; 0 = the sanity limit MaxWorking). Targets, limits and
 	// manual scale requests above it are refused.
 	Bound int `json:"bound,omitempty" yaml:"bound,omitempty"`
+	// PinnedFlows: the VNF's instances carry long-lived flows pinned to
+	// them (a data-plane stage: a call's media stays on its instance), so a
+	// flow an overloaded instance takes loses packets for its whole life;
+	// Config.Anticipate scales such a VNF out before the overload.
+	PinnedFlows bool `json:"pinnedFlows,omitempty" yaml:"pinnedFlows,omitempty"`
 	// StatsTimeout overrides Config.StatsTimeout for this VNF's instances
 	// (0: the controller's; negative: never failed for silence), e.g. CP
 	// instances whose agents always report beside DP stages nobody
@@ -171,6 +176,13 @@ type Config struct {
 	// VNF's measured load has stayed for a window under what one instance
 	// fewer carries (scalein.go); off: only a round scales in.
 	ScaleIn ScaleIn `json:"scaleIn" yaml:"scaleIn"`
+	// Anticipate: reactive scale-out of a VNF with PinnedFlows before the
+	// overload, when its measured load, extrapolated at its rise over the
+	// last boot this controller saw, would pass the capacity (100 % CPU) of
+	// every working instance (trend.go). Only with Reactive; the
+	// composition turns it off for a strategy without periodic rounds, so
+	// reactive-only keeps the paper's rule.
+	Anticipate bool `json:"anticipate" yaml:"anticipate"`
 	// ReactiveCooldown is the least time between two reactive scale-outs of
 	// one VNF (default: OverloadWindow).
 	ReactiveCooldown time.Duration `json:"reactiveCooldown" yaml:"reactiveCooldown"`

@@ -161,20 +161,31 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// backoffLocked is vs's crash loop, ok false when no slot has 2 or more
-// quick failures in a row.
-func (c *Controller) backoffLocked(vs *vnfState) (Backoff, bool) {
-	b := Backoff{VNF: vs.cfg.Name, Owed: len(vs.owed)}
+// crashesLocked is, per VNF, the most quick failures in a row of one of its
+// working instances: one pass over the registry for every VNF (a caller
+// that visits every VNF does not scan the registry once per VNF).
+func (c *Controller) crashesLocked() map[string]int {
+	var m map[string]int
+	for _, in := range c.insts {
+		if in.crashes > 0 && working(in.State) {
+			if m == nil {
+				m = map[string]int{}
+			}
+			m[in.VNF] = max(m[in.VNF], in.crashes)
+		}
+	}
+	return m
+}
+
+// backoffWith is vs's crash loop, ok false when no slot has 2 or more
+// quick failures in a row; crashes is crashesLocked's value for vs.
+func (c *Controller) backoffWith(vs *vnfState, crashes int) (Backoff, bool) {
+	b := Backoff{VNF: vs.cfg.Name, Owed: len(vs.owed), Failures: crashes}
 	now := c.clk.Now()
 	for _, o := range vs.owed {
 		b.Failures = max(b.Failures, o.n)
 		if now.Before(o.until) && o.until.After(b.Until) {
 			b.Until = o.until
-		}
-	}
-	for _, in := range c.insts {
-		if in.VNF == vs.cfg.Name && in.crashes > 0 && working(in.State) {
-			b.Failures = max(b.Failures, in.crashes)
 		}
 	}
 	if b.Failures < 2 {
@@ -190,8 +201,9 @@ func (c *Controller) Backoffs() []Backoff {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []Backoff
+	crashes := c.crashesLocked()
 	for _, name := range c.order {
-		if b, ok := c.backoffLocked(c.vnfs[name]); ok {
+		if b, ok := c.backoffWith(c.vnfs[name], crashes[name]); ok {
 			out = append(out, b)
 		}
 	}

@@ -75,7 +75,8 @@ type vnfState struct {
 	// one working instance fewer (scalein.go).
 	lowTicks int
 	// loadHist is the VNF's measured load (workingCPULocked) at the last
-	// TrimEmptyRiseTicks+1 ticks, oldest first (trimEmptyLocked).
+	// LoadTrendTicks+1 ticks, oldest first (trend.go: trimEmptyLocked, the
+	// scale-in guard).
 	loadHist []float64
 }
 
@@ -126,6 +127,9 @@ type Controller struct {
 	history   ring
 	haveRound bool
 	lastRound uint64
+	// bootSeen is how long the last instance this controller launched took
+	// from its launch to active (Config.Anticipate's horizon).
+	bootSeen  time.Duration
 	responses map[hdrKey]protocol.Response
 	tick      clock.Timer
 	cancelSub func()
@@ -340,6 +344,9 @@ func (c *Controller) activateLocked(in *inst) {
 	in.CloudState = drivers.StateActive
 	if in.activeSince.IsZero() {
 		in.activeSince = c.clk.Now()
+		if !in.Created.IsZero() && in.Why != "adopted at start" {
+			c.bootSeen = in.activeSince.Sub(in.Created)
+		}
 	}
 	in.lastSeen = c.clk.Now()
 	if in.State == StateBooting {
@@ -683,7 +690,7 @@ func (c *Controller) ReportStats(id string, s Stats) error {
 			}
 		}
 	}
-	if in.State == StateDraining && s.Flows == 0 {
+	if in.State == StateDraining && s.Flows == 0 && !s.FlowsUnknown {
 		ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, flows reached 0", in.BufferedIn))...)
 	}
 	c.mu.Unlock()
@@ -739,6 +746,8 @@ func (c *Controller) onTick() {
 			ops = append(ops, c.fillLocked(vs, vs.deficitReason, vs.deficitDetail)...)
 		}
 		ops = append(ops, c.reactiveLocked(vs)...)
+		c.recordLoadLocked(vs)
+		ops = append(ops, c.anticipateLocked(vs)...)
 		c.scaleInLocked(vs)
 		ops = append(ops, c.trimEmptyLocked(vs)...)
 	}
@@ -753,7 +762,7 @@ func (c *Controller) onTick() {
 		switch {
 		case in.terminating && !in.launching && !in.termInFlight:
 			ops = append(ops, c.terminateLocked(in)...)
-		case in.State == StateDraining && !in.terminating && in.Last.Flows == 0:
+		case in.State == StateDraining && !in.terminating && in.Last.Flows == 0 && !in.Last.FlowsUnknown:
 			ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, no flows", in.BufferedIn))...)
 		case in.State == StateDraining && !in.terminating && c.cfg.DrainTimeout > 0 && now.Sub(in.drainSince) >= c.cfg.DrainTimeout:
 			ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, drain timeout %v with %d flows left",
@@ -917,8 +926,9 @@ func (c *Controller) Fingerprint() uint64 {
 	for _, in := range c.insts {
 		sum += fnv64(in.ID, "\x00", string(in.State))
 	}
+	crashes := c.crashesLocked()
 	for _, name := range c.order { // the crash loops Backoffs shows
-		if b, ok := c.backoffLocked(c.vnfs[name]); ok {
+		if b, ok := c.backoffWith(c.vnfs[name], crashes[name]); ok {
 			sum += fnv64(name, "\x00", b.String(), fmt.Sprint(b.Owed))
 		}
 	}
@@ -941,9 +951,10 @@ func (c *Controller) Counts() map[string]Counts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string]Counts, len(c.order))
+	crashes := c.crashesLocked()
 	for _, name := range c.order {
 		n := c.countsLocked(name)
-		if b, ok := c.backoffLocked(c.vnfs[name]); ok {
+		if b, ok := c.backoffWith(c.vnfs[name], crashes[name]); ok {
 			n.Backoff = &b
 		}
 		out[name] = n
@@ -996,6 +1007,14 @@ func (c *Controller) DC() string { return c.cfg.DC }
 // Reactive reports whether the controller scales out on overload between
 // rounds (Config.Reactive: the strategy's choice).
 func (c *Controller) Reactive() bool { return c.cfg.Reactive }
+
+// Anticipates reports whether the controller scales vnf out before its
+// overload (Config.Anticipate with reactive scaling on, for a VNF with
+// PinnedFlows).
+func (c *Controller) Anticipates(vnf string) bool {
+	vs, ok := c.vnfs[vnf]
+	return ok && c.cfg.Anticipate && c.cfg.Reactive && vs.cfg.PinnedFlows
+}
 
 // ScalesIn reports whether the controller scales in between rounds
 // (Config.ScaleIn with reactive scaling on).

@@ -301,16 +301,17 @@ func (c *Controller) loadNeedLocked(vs *vnfState) int {
 }
 
 // workingCPULocked is Σ CPU over the last samples of the VNF's active
-// working instances: its measured load in this datacenter.
+// working instances: its measured load in this datacenter (added in a fixed
+// order, fixedSum: the same samples give the same bits).
 func (c *Controller) workingCPULocked(vs *vnfState) float64 {
-	sum := 0.0
+	var cpu []float64
 	for _, in := range c.insts {
 		if in.VNF == vs.cfg.Name && (in.State == StateNormal || in.State == StateOverload) &&
 			in.CloudState == drivers.StateActive && !in.terminating {
-			sum += in.Last.CPU
+			cpu = append(cpu, in.Last.CPU)
 		}
 	}
-	return sum
+	return fixedSum(cpu)
 }
 
 // bufferLocked moves the k least-loaded working instances to the buffer
@@ -386,7 +387,7 @@ func (c *Controller) enterLocked(next uint64) []op {
 				if i >= trimmed {
 					detail = fmt.Sprintf("buffered in interval %d, beyond the %d spare buffered instances the plan's forecast leaves (buffer trimmed)", e.Interval, max(0, c.cfg.BufferSpare))
 				}
-				if in.Last.Flows == 0 || in.CloudState != drivers.StateActive {
+				if (in.Last.Flows == 0 && !in.Last.FlowsUnknown) || in.CloudState != drivers.StateActive {
 					ops = append(ops, c.destroyLocked(in, detail)...)
 				} else {
 					c.log.Info("buffer head expired; draining", "vnf", name, "instance", in.ID, "flows", in.Last.Flows)

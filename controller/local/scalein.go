@@ -85,7 +85,8 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 		vs.lowTicks = 0
 		return
 	}
-	sum, fresh := 0.0, 0
+	var cpu []float64
+	fresh := 0
 	for _, in := range c.insts {
 		if in.VNF != vs.cfg.Name || in.State != StateNormal || in.terminating || in.CloudState != drivers.StateActive {
 			continue
@@ -93,8 +94,9 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 		if now.Sub(in.lastSeen) <= 2*c.cfg.StatsPeriod { // a fresh sample (controller time)
 			fresh++
 		}
-		sum += in.Last.CPU
+		cpu = append(cpu, in.Last.CPU)
 	}
+	sum := fixedSum(cpu) // a fixed order: the comparison with bar must not depend on the map's
 	bar := si.Util * vs.cfg.Thresholds.CPU * float64(w-1)
 	if fresh < w || sum > bar {
 		vs.lowTicks = 0
@@ -127,8 +129,8 @@ const TrimEmptyBusy = 0.9
 // BufferSpare (the newest stay) whose flows have all ended, by a sample
 // that arrived at least a statistics period after they left routing and
 // trimEmptyGrace after it, are destroyed, oldest first, instead of at the
-// next interval's trim. It leaves alone an instance whose reporter cannot
-// count flows (Stats.FlowsUnknown: the real data plane's forwarders) and
+// next interval's trim. It leaves alone an instance whose last report
+// could not count flows (Stats.FlowsUnknown) and
 // one a between-round scale-in buffered in this interval (it stays
 // reusable without a boot until the next round decides). It destroys none
 // while the VNF's measured load in the DC (Σ CPU of its active working
@@ -148,11 +150,10 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	if !c.cfg.TrimEmpty {
 		return nil
 	}
-	cur := c.workingCPULocked(vs)
-	if len(vs.loadHist) > TrimEmptyRiseTicks {
-		vs.loadHist = append(vs.loadHist[:0], vs.loadHist[1:]...)
+	if len(vs.loadHist) == 0 {
+		return nil
 	}
-	vs.loadHist = append(vs.loadHist, cur)
+	cur := vs.loadHist[len(vs.loadHist)-1] // this tick's (recordLoadLocked)
 	if cur > vs.loadHist[0] || cur > TrimEmptyBusy*vs.cfg.Thresholds.CPU*float64(c.countsLocked(vs.cfg.Name).Working()) {
 		return nil
 	}

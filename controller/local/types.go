@@ -29,10 +29,11 @@ type Stats struct {
 	Mem     float64   `json:"mem"`     // percent
 	PktRate float64   `json:"pktRate"` // input packets/s
 	Flows   int       `json:"flows"`   // active flows (calls) through the instance
-	// FlowsUnknown: the reporter cannot count the instance's flows (the
-	// real data plane's forwarders report CPU, memory and packets only),
-	// so Flows 0 does not say it is empty; TrimEmpty leaves such an
-	// instance to the interval's trim.
+	// FlowsUnknown: this report could not count the instance's flows (the
+	// real data plane when its switch's rules could not be read), so
+	// Flows 0 does not say it is empty: neither the draining rules nor
+	// TrimEmpty destroy the instance on it (the drain timeout still
+	// applies).
 	FlowsUnknown bool `json:"flowsUnknown,omitempty"`
 }
 

@@ -2,8 +2,8 @@
 // daemon updates as decisions happen (instances created and destroyed by
 // reason, round step durations) and a collector that reads the live state
 // (instances by DC, VNF and state, predicted and actual workload, round and
-// retransmission counts, routing drops, raft role and commit index) from a
-// Source at scrape time. Names follow the Prometheus conventions under the
+// retransmission counts, dropped commits and plans, routing drops, raft role
+// and commit index) from a Source at scrape time. Names follow the Prometheus conventions under the
 // ims_orch_ prefix; docs/operations.md lists them.
 package metrics
 
@@ -70,10 +70,16 @@ type Snapshot struct {
 	Rounds          uint64
 	Retransmissions uint64
 	Unreachable     uint64
-	Drops           []Drops
-	Delays          []LinkDelay
-	Churn           []Churn
-	CrashLoops      []CrashLoop
+	// DroppedCommits and DroppedPlans count the round engine's step
+	// commits and step-3 plans whose result came back after the engine was
+	// stopped or restarted (a leadership change, a shutdown) and was
+	// dropped (global.Stats).
+	DroppedCommits uint64
+	DroppedPlans   uint64
+	Drops          []Drops
+	Delays         []LinkDelay
+	Churn          []Churn
+	CrashLoops     []CrashLoop
 	// RaftRole is leader, follower, candidate or standalone (no raft).
 	RaftRole     string
 	CommitIndex  uint64
@@ -147,11 +153,13 @@ var (
 		[]string{"kind", "entry", "exit"}, nil)
 	descError = prometheus.NewDesc(Namespace+"_prediction_error", "Predicted minus measured workload of the last closed interval.",
 		[]string{"kind", "entry", "exit"}, nil)
-	descInterval = prometheus.NewDesc(Namespace+"_interval", "Current scaling interval index.", nil, nil)
-	descRounds   = prometheus.NewDesc(Namespace+"_rounds_total", "Proactive rounds completed by this node's round engine.", nil, nil)
-	descRetrans  = prometheus.NewDesc(Namespace+"_retransmissions_total", "Protocol requests re-sent after 500 ms without an answer.", nil, nil)
-	descUnreach  = prometheus.NewDesc(Namespace+"_unreachable_total", "(datacenter, round) pairs given up for not answering.", nil, nil)
-	descDrops    = prometheus.NewDesc(Namespace+"_routing_drops_total", "Flows (sim: packets) dropped by routing, by datacenter and reason.",
+	descInterval       = prometheus.NewDesc(Namespace+"_interval", "Current scaling interval index.", nil, nil)
+	descRounds         = prometheus.NewDesc(Namespace+"_rounds_total", "Proactive rounds completed by this node's round engine.", nil, nil)
+	descRetrans        = prometheus.NewDesc(Namespace+"_retransmissions_total", "Protocol requests re-sent after 500 ms without an answer.", nil, nil)
+	descUnreach        = prometheus.NewDesc(Namespace+"_unreachable_total", "(datacenter, round) pairs given up for not answering.", nil, nil)
+	descDroppedCommits = prometheus.NewDesc(Namespace+"_dropped_commits_total", "Round step commits whose result came back after this node's round engine was stopped or restarted (leadership change, shutdown) and was dropped; the round went on from the committed state.", nil, nil)
+	descDroppedPlans   = prometheus.NewDesc(Namespace+"_dropped_plans_total", "Step-3 plans cancelled or finished after this node's round engine was stopped or restarted, whose result was dropped.", nil, nil)
+	descDrops          = prometheus.NewDesc(Namespace+"_routing_drops_total", "Flows (sim: packets) dropped by routing, by datacenter and reason.",
 		[]string{"dc", "reason"}, nil)
 	descDelay = prometheus.NewDesc(Namespace+"_link_delay_seconds", "One-way delay of an inter-DC link as the last plan used it, by source (measured, configured, fallback).",
 		[]string{"from", "to", "source"}, nil)
@@ -172,7 +180,7 @@ type collector struct{ src Source }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descPredicted, descActual, descError, descInterval, descRounds,
-		descRetrans, descUnreach, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descRole, descCommit, descApplied} {
+		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descRole, descCommit, descApplied} {
 		ch <- d
 	}
 }
@@ -191,6 +199,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRounds, prometheus.CounterValue, float64(s.Rounds))
 	ch <- prometheus.MustNewConstMetric(descRetrans, prometheus.CounterValue, float64(s.Retransmissions))
 	ch <- prometheus.MustNewConstMetric(descUnreach, prometheus.CounterValue, float64(s.Unreachable))
+	ch <- prometheus.MustNewConstMetric(descDroppedCommits, prometheus.CounterValue, float64(s.DroppedCommits))
+	ch <- prometheus.MustNewConstMetric(descDroppedPlans, prometheus.CounterValue, float64(s.DroppedPlans))
 	for _, d := range s.Drops {
 		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, d.N, d.DC, d.Reason)
 	}

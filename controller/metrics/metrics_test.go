@@ -19,6 +19,8 @@ func TestCollectorAndCounters(t *testing.T) {
 		Interval:        7,
 		Rounds:          6,
 		Retransmissions: 4,
+		DroppedCommits:  2,
+		DroppedPlans:    1,
 		Drops:           []Drops{{DC: "tokyo", Reason: "no-path", N: 2}},
 		RaftRole:        "leader",
 		CommitIndex:     42,
@@ -61,13 +63,19 @@ ims_orch_link_delay_seconds{from="tokyo",source="measured",to="london"} 0.0615
 # HELP ims_orch_link_delay_sample_age_seconds Time since the link's last probe sample reached this node (-1: never).
 # TYPE ims_orch_link_delay_sample_age_seconds gauge
 ims_orch_link_delay_sample_age_seconds{from="tokyo",to="london"} 2
+# HELP ims_orch_dropped_commits_total Round step commits whose result came back after this node's round engine was stopped or restarted (leadership change, shutdown) and was dropped; the round went on from the committed state.
+# TYPE ims_orch_dropped_commits_total counter
+ims_orch_dropped_commits_total 2
+# HELP ims_orch_dropped_plans_total Step-3 plans cancelled or finished after this node's round engine was stopped or restarted, whose result was dropped.
+# TYPE ims_orch_dropped_plans_total counter
+ims_orch_dropped_plans_total 1
 # HELP ims_orch_churn_total Instances reused from the buffer within two intervals of being buffered (a scaling decision undone soon after).
 # TYPE ims_orch_churn_total counter
 ims_orch_churn_total{dc="tokyo",vnf="ids"} 3
 `
 	names := []string{"ims_orch_instances", "ims_orch_instances_created_total", "ims_orch_prediction_error", "ims_orch_raft_role",
 		"ims_orch_raft_commit_index", "ims_orch_routing_drops_total", "ims_orch_link_delay_seconds", "ims_orch_link_delay_sample_age_seconds",
-		"ims_orch_churn_total"}
+		"ims_orch_churn_total", "ims_orch_dropped_commits_total", "ims_orch_dropped_plans_total"}
 	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}

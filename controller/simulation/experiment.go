@@ -89,6 +89,9 @@ type Experiment struct {
 	// PackFlows: new DP flows are packed up to this fraction of an
 	// instance's capacity (system.Config.PackFlows; 0: least-loaded).
 	PackFlows float64
+	// Anticipate: hybrid's DP stages scale out before the overload
+	// (local.Config.Anticipate).
+	Anticipate bool
 	// ImproveBudget: the planner's joint improvement phase budget in pair
 	// searches (fsm.Policy.ImproveBudget; 0: off).
 	ImproveBudget int
@@ -137,6 +140,7 @@ type file struct {
 	TrimEmpty       *bool          `yaml:"trimEmpty"`
 	ScaleIn         *bool          `yaml:"scaleIn"`
 	PackFlows       *float64       `yaml:"packFlows"`
+	Anticipate      *bool          `yaml:"anticipate"`
 	ImproveBudget   int            `yaml:"improveBudget"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
@@ -340,7 +344,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	d := system.Defaults // the daemon's too (docs/reproduction.md, "Defaults")
 	e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = d.TargetUtilization, d.WarmStart, d.ScaleInGuard, d.LocalFirst
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.Predictor = d.PlanHorizon, d.TrimBuffer, d.BufferSpare, d.Predictor
-	e.TrimEmpty, e.ScaleIn, e.PackFlows, e.DPTargetUtilization = d.TrimEmpty, d.ScaleIn, d.PackFlows, d.DPTargetUtilization
+	e.TrimEmpty, e.ScaleIn, e.PackFlows, e.Anticipate, e.DPTargetUtilization = d.TrimEmpty, d.ScaleIn, d.PackFlows, d.Anticipate, d.DPTargetUtilization
 	setIf(&e.TargetUtilization, f.TargetUtil)
 	setIf(&e.DPTargetUtilization, f.DPTargetUtil)
 	e.Targets = slices.Clone(d.Targets)
@@ -359,6 +363,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	setIf(&e.TrimEmpty, f.TrimEmpty)
 	setIf(&e.ScaleIn, f.ScaleIn)
 	setIf(&e.PackFlows, f.PackFlows)
+	setIf(&e.Anticipate, f.Anticipate)
 	if math.IsNaN(e.PackFlows) || e.PackFlows < 0 || e.PackFlows > 1 {
 		return nil, fmt.Errorf("experiment packFlows %g: must be in [0, 1] (0: least-loaded routing)", e.PackFlows)
 	}

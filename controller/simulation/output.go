@@ -7,9 +7,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/drivers/sim/traffic"
 )
 
@@ -198,4 +200,24 @@ func WriteRun(dir string, r *Result) error {
 		}
 	}
 	return nil
+}
+
+// WriteActionsCSV writes the local controllers' scale actions of the run
+// (every DC, by time; t in seconds since the traffic start, negative in the
+// warm-up): t,dc,vnf,kind,reason,instance,interval,detail. An analysis
+// output (which round or reactive rule created, buffered, reused or
+// destroyed what, when); WriteRun does not write it.
+func (r *Result) WriteActionsCSV(w io.Writer) error {
+	var all []local.Action
+	for _, dc := range r.DCs {
+		all = append(all, r.sys.Locals[dc].Actions()...)
+	}
+	slices.SortStableFunc(all, func(a, b local.Action) int { return a.At.Compare(b.At) })
+	bw := bufio.NewWriter(w)
+	fmt.Fprintln(bw, "t,dc,vnf,kind,reason,instance,interval,detail")
+	for _, a := range all {
+		fmt.Fprintf(bw, "%s,%s,%s,%s,%s,%s,%d,%s\n", f3(a.At.Sub(r.Start).Seconds()), a.DC, a.VNF, a.Kind, a.Reason,
+			a.InstanceID, a.Interval, strconv.Quote(a.Detail))
+	}
+	return bw.Flush()
 }

@@ -38,6 +38,10 @@ type Options struct {
 	// Progress, if set, is called after every simulated second.
 	Progress func(done, total int)
 	Logger   *slog.Logger
+	// Observe, if set, is called after every simulated second with the
+	// local controllers by DC name (analysis: per-instance states and
+	// statistics; it must not change them).
+	Observe func(sec int, locals map[string]*local.Controller)
 }
 
 // PathRow is one DC in one interval: how many pairs' service chain paths
@@ -77,6 +81,9 @@ type Result struct {
 	Warmup time.Duration
 	// Cost is the run's VM-seconds (total, buffered) and their floor.
 	Cost Cost
+	// Start is the traffic's start on the run's virtual clock (t = 0 of
+	// the CSV files).
+	Start time.Time
 
 	sys    *system.System
 	router *router
@@ -145,7 +152,8 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strat, Predictor: exp.Predictor,
 		PlanHorizon: exp.planHorizon(), PackFlows: exp.PackFlows, // the traffic engine's flows: system.DefaultFlowPackets
 		Local: local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard,
-			TrimBuffer: exp.TrimBuffer, BufferSpare: exp.BufferSpare, TrimEmpty: exp.TrimEmpty, ScaleIn: local.ScaleIn{On: exp.ScaleIn}},
+			TrimBuffer: exp.TrimBuffer, BufferSpare: exp.BufferSpare, TrimEmpty: exp.TrimEmpty, ScaleIn: local.ScaleIn{On: exp.ScaleIn},
+			Anticipate: exp.Anticipate},
 		VNFs:      vnfs,
 		Transport: transport.MemConfig{Jitter: exp.TransportJitter, Seed: opts.Seed ^ 0x5eed},
 		// Reactive runs its initial round anyway.
@@ -199,7 +207,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Experiment: exp.Name, Strategy: strat, Seed: opts.Seed, DCs: exp.DCs, Recorder: eng.Recorder(),
-		Actions: map[string]int{}, Warmup: warm, sys: sys, router: rt}
+		Actions: map[string]int{}, Warmup: warm, Start: start, sys: sys, router: rt}
 	changed := changedLinks(exp)
 	pr := &pathRecorder{sys: sys, dcs: exp.DCs, m: len(chain), changed: changed, last: ^uint64(0)}
 	pr.record(0, res)
@@ -214,6 +222,9 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		clk.Advance(time.Second)
 		pr.record(sec, res)
 		buffered = append(buffered, bufferedNow(sys, exp.DCs))
+		if opts.Observe != nil {
+			opts.Observe(sec, sys.Locals)
+		}
 		if opts.Progress != nil {
 			opts.Progress(min(sec, total), total)
 		}

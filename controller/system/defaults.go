@@ -54,6 +54,11 @@ type Scaling struct {
 	// least-loaded routing, which spreads them). Strategies with rounds
 	// only (Config.PackFlows).
 	PackFlows float64
+	// Anticipate: a local controller scales a DP stage out before the
+	// overload when its measured load's rise would pass the working
+	// instances' capacity within a boot (local.Config.Anticipate; hybrid
+	// only: reactive-only keeps the paper's rule).
+	Anticipate bool
 }
 
 // Defaults are the scaling options of a deployment that does not set them,
@@ -63,13 +68,15 @@ type Scaling struct {
 // horizon, no trim. Session 6 (docs/reproduction.md "Between-round
 // scale-in and TrimEmpty"): TrimEmpty on (was absent, i.e. off); ScaleIn
 // measured and left off. "Session 6: flow packing": PackFlows 0.85 (was
-// absent, i.e. 0: least-loaded routing). Session 7 ("Session 7: DP
-// target"): Targets firewall 0.95 and IDS 0.95 (were absent: every VNF at
+// absent, i.e. 0: least-loaded routing). "Session 7: daily traffic":
+// Anticipate on (was absent, i.e. off). "Session 7: DP target": Targets
+// firewall 0.95 and IDS 0.95 (were absent: every VNF at
 // TargetUtilization); the transcoder and the CSCFs stay at 0.9.
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
 	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.85,
-	Targets: []fsm.Target{{VNF: vnf.Firewall, Utilization: 0.95}, {VNF: vnf.IDS, Utilization: 0.95}},
+	Anticipate: true,
+	Targets:    []fsm.Target{{VNF: vnf.Firewall, Utilization: 0.95}, {VNF: vnf.IDS, Utilization: 0.95}},
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

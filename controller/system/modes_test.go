@@ -72,7 +72,7 @@ func TestStrategiesInEveryMode(t *testing.T) {
 				}
 				rec := &wrapRecorder{wrapped: map[string]int{}, updates: map[string]int{}}
 				base := Config{Topology: top, Policy: pol, Strategy: strat, Global: global.Config{Interval: interval},
-					Local: local.Config{StatsTimeout: -1, ScaleIn: local.ScaleIn{On: true}}, VNFs: vnfs, InitialRound: true}
+					Local: local.Config{StatsTimeout: -1, ScaleIn: local.ScaleIn{On: true}, Anticipate: true}, VNFs: vnfs, InitialRound: true}
 				var systems []*System
 				var engineSys *System
 				switch mode {
@@ -128,6 +128,14 @@ func TestStrategiesInEveryMode(t *testing.T) {
 						// between-round scale-in needs rounds and reactive reuse: hybrid only
 						if lc.ScalesIn() != (strat == strategy.Hybrid) {
 							t.Fatalf("%s: between-round scale-in %v with strategy %s", dc, lc.ScalesIn(), strat)
+						}
+						// anticipated scale-out is hybrid's, for the DP stages only
+						// (reactive-only, the yardstick, keeps the paper's rule)
+						for _, v := range []string{top.PCSCF.Name, top.Stages[0].Name, top.Stages[len(top.Stages)-1].Name} {
+							want := strat == strategy.Hybrid && v != top.PCSCF.Name
+							if lc.Anticipates(v) != want {
+								t.Fatalf("%s: %s anticipates %v with strategy %s", dc, v, lc.Anticipates(v), strat)
+							}
 						}
 					}
 					if err := s.Start(context.Background()); err != nil {

@@ -271,14 +271,19 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		// between-round scale-in undoes what rounds planned; without
 		// rounds (reactive-only) nothing would plan it back
 		lc.ScaleIn.On = lc.ScaleIn.On && cfg.Strategy.PeriodicRounds()
+		// anticipated scale-out is hybrid's: reactive-only, the yardstick,
+		// keeps the paper's rule
+		lc.Anticipate = lc.Anticipate && cfg.Strategy.PeriodicRounds()
 		lc.VNFs = nil
 		vnfs := append([]fsm.VNF{top.PCSCF}, top.Stages...)
 		if dc == top.SCSCFDC {
 			vnfs = append(vnfs, top.SCSCF)
 		}
-		for _, v := range vnfs {
+		for i, v := range vnfs {
 			vc := cfg.VNFs[v.Name]
 			vc.Name, vc.Capacity = v.Name, v.Capacity
+			// the DP stages (after the P-CSCF, before the S-CSCF) carry calls' media
+			vc.PinnedFlows = i > 0 && i <= len(top.Stages)
 			lc.VNFs = append(lc.VNFs, vc)
 		}
 		c, err := local.New(lc, d, clk, cfg.Logger)

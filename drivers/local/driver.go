@@ -188,8 +188,15 @@ type Driver struct {
 	subs       map[int]drivers.EventHandler
 	nextSub    int
 	// failedDirs are the kept run dirs of failed instances, oldest first
-	// (at most MaxFailedRunDirs).
-	failedDirs []failedDir
+	// (at most MaxFailedRunDirs), one entry per dir.
+	failedDirs []string
+	// dirs are the run dirs in use: a live instance's, a kept failed
+	// one's, one being removed. A launch takes a dir not in use (an ID
+	// launched again gets "<ID>.2", "<ID>.3", …), so removing a dropped
+	// dir without the lock never touches another instance's.
+	dirs map[string]bool
+	// removeAll removes a run dir (os.RemoveAll; tests hold it)
+	removeAll func(string) error
 }
 
 // MaxFailedRunDirs bounds the run dirs of failed instances kept for their
@@ -197,7 +204,17 @@ type Driver struct {
 // it lasts.
 const MaxFailedRunDirs = 32
 
-type failedDir struct{ id, dir string }
+// runDir picks a run dir for a new instance of id, under d.mu: BaseDir/id,
+// or BaseDir/id.N when that one is in use (a failed launch of the same ID
+// whose log is kept), and marks it in use.
+func (d *Driver) runDir(id string) string {
+	dir := filepath.Join(d.cfg.BaseDir, id)
+	for n := 2; d.dirs[dir]; n++ {
+		dir = filepath.Join(d.cfg.BaseDir, id+"."+strconv.Itoa(n))
+	}
+	d.dirs[dir] = true
+	return dir
+}
 
 var _ drivers.Drainer = (*Driver)(nil)
 
@@ -236,7 +253,8 @@ func New(cfg Config) (*Driver, error) {
 	// Kamailio processes of a previous run that was killed hold our addresses.
 	reapStale(cfg.BaseDir, 2*time.Second)
 	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{}, failedAddr: map[string]failedAddr{},
-		plan: addrPlan{quarantine: cfg.Quarantine, now: cfg.Clock.Now, held: portsHeld}}, nil
+		plan: addrPlan{quarantine: cfg.Quarantine, now: cfg.Clock.Now, held: portsHeld}, dirs: map[string]bool{},
+		removeAll: os.RemoveAll}, nil
 }
 
 func validID(id string) error {
@@ -310,7 +328,7 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		d.mu.Unlock()
 		return drivers.Instance{}, fmt.Errorf("%w: %v", drivers.ErrCapacity, err)
 	}
-	in := &inst{role: role, dcIdx: dcIdx, addr: addr, dir: filepath.Join(d.cfg.BaseDir, spec.ID), done: make(chan struct{}),
+	in := &inst{role: role, dcIdx: dcIdx, addr: addr, dir: d.runDir(spec.ID), done: make(chan struct{}),
 		released: make(chan struct{}), tookOver: tookOver}
 	cmd, err := d.prepare(spec, in)
 	if err == nil {
@@ -318,6 +336,7 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 	}
 	if err != nil {
 		d.plan.release(addr)
+		delete(d.dirs, in.dir)
 		d.mu.Unlock()
 		return drivers.Instance{}, fmt.Errorf("local: launch %s: %w", spec.ID, err)
 	}
@@ -548,10 +567,11 @@ func (d *Driver) supervise(in *inst) {
 		reason = "killed (failed)"
 	}
 	removeDir := in.terminating && !in.killed && !d.cfg.KeepRunDirs
-	var drop []failedDir // the oldest kept dirs of failed instances
+	var drop []string // the oldest kept dirs of failed instances
 	if !removeDir && !d.cfg.KeepRunDirs {
-		d.failedDirs = append(d.failedDirs, failedDir{in.info.ID, in.dir})
+		d.failedDirs = append(d.failedDirs, in.dir)
 		if n := len(d.failedDirs) - MaxFailedRunDirs; n > 0 {
+			// still in d.dirs (no launch takes them) until removed below
 			drop = slices.Clone(d.failedDirs[:n])
 			d.failedDirs = slices.Delete(d.failedDirs, 0, n)
 		}
@@ -568,14 +588,19 @@ func (d *Driver) supervise(in *inst) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	// without the lock: no launch takes a dir still in d.dirs
 	if removeDir { // before released: Terminate returns with the run dir gone
-		_ = os.RemoveAll(in.dir)
+		_ = d.removeAll(in.dir)
+	}
+	for _, dir := range drop {
+		_ = d.removeAll(dir)
 	}
 	d.mu.Lock()
-	for _, f := range drop {
-		if d.insts[f.id] == nil { // not an ID launched again meanwhile
-			_ = os.RemoveAll(f.dir)
-		}
+	if removeDir {
+		delete(d.dirs, in.dir)
+	}
+	for _, dir := range drop {
+		delete(d.dirs, dir)
 	}
 	d.plan.release(in.addr)
 	if bootDeath {

@@ -785,3 +785,117 @@ func TestFailedRunDirsBounded(t *testing.T) {
 		}
 	}
 }
+
+// failChain launches ids one after the other, each replacing the one
+// before (prev first), and makes each fail once it is active; it returns
+// their run dirs. Each launch waits until the exit before it is dealt with
+// (its address released, dropped run dirs removed).
+func (h *harness) failChain(t *testing.T, prev string, ids ...string) []string {
+	t.Helper()
+	var dirs []string
+	for _, id := range ids {
+		if _, err := h.d.Launch(context.Background(), drivers.Spec{ID: id, DC: "dc0", VNF: "scscf", Replaces: prev}); err != nil {
+			t.Fatal(err)
+		}
+		h.expect(t, id, drivers.StateBooting, "")
+		h.clk.Advance(50 * time.Millisecond)
+		h.expect(t, id, drivers.StateActive, "")
+		i := len(h.st.procs) - 1
+		h.st.procs[i].die(errors.New("signal: aborted"))
+		h.expect(t, id, drivers.StateGone, "unexpected exit")
+		dirs = append(dirs, h.st.cmds[i].Dir)
+		prev = id
+	}
+	return dirs
+}
+
+func chainIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("c%d", i)
+	}
+	return ids
+}
+
+// An ID that fails, is launched again and fails again keeps both failures'
+// logs, in two run dirs; when the older one is dropped from the kept
+// MaxFailedRunDirs, the newer failure's log stays. (The dir was BaseDir/ID
+// for both: the relaunch wiped the first log, and dropping the first entry
+// deleted the second failure's.)
+func TestRelaunchedIDKeepsEachFailureLog(t *testing.T) {
+	h := newHarness(t, nil)
+	var logs []string
+	for n := range 2 {
+		dir := h.failChain(t, "x", "x")[0]
+		if err := os.WriteFile(filepath.Join(dir, "kamailio.log"), []byte(fmt.Sprintf("failure %d", n+1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, dir)
+	}
+	if logs[0] == logs[1] {
+		t.Fatalf("both launches of x ran in %s: the second failure overwrote the first's log", logs[0])
+	}
+	if b, err := os.ReadFile(filepath.Join(logs[0], "kamailio.log")); err != nil || string(b) != "failure 1" {
+		t.Fatalf("x's first failure log after the relaunch: %q %v", b, err)
+	}
+	// MaxFailedRunDirs−1 more failures: x's first dir is the one dropped
+	h.failChain(t, "x", chainIDs(MaxFailedRunDirs-1)...)
+	if _, err := h.d.Launch(context.Background(), drivers.Spec{ID: "live", DC: "dc0", VNF: "scscf", Replaces: fmt.Sprintf("c%d", MaxFailedRunDirs-2)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(logs[0]); !os.IsNotExist(err) {
+		t.Errorf("x's first run dir, the oldest of %d, kept: %v", MaxFailedRunDirs+1, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(logs[1], "kamailio.log")); err != nil || string(b) != "failure 2" {
+		t.Errorf("x's second failure log: %q %v; want it kept", b, err)
+	}
+}
+
+// A dropped run dir of a failed instance is removed without the driver's
+// lock: while its removal is held, List and a new launch are served.
+func TestFailedRunDirRemovedWithoutTheLock(t *testing.T) {
+	h := newHarness(t, nil)
+	ids := chainIDs(MaxFailedRunDirs + 1)
+	first := filepath.Join(h.d.cfg.BaseDir, ids[0])
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	h.d.removeAll = func(dir string) error {
+		if dir == first {
+			close(entered)
+			<-release
+		}
+		return os.RemoveAll(dir)
+	}
+	h.failChain(t, "", ids...) // the last failure drops the first's dir
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second): // a guard against a hang, not a wait for an effect
+		t.Fatal("the oldest failed run dir was not removed after the last failure")
+	}
+	served := make(chan error, 1)
+	go func() {
+		if _, err := h.d.List(context.Background(), ""); err != nil {
+			served <- err
+			return
+		}
+		_, err := h.d.Launch(context.Background(), drivers.Spec{ID: "p1", DC: "dc0", VNF: "pcscf"})
+		served <- err
+	}()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second): // a guard against a hang, not a wait for an effect
+		t.Fatal("List and Launch wait while a failed instance's run dir is removed: the removal holds the driver's lock")
+	}
+	h.expect(t, "p1", drivers.StateBooting, "")
+	once.Do(func() { close(release) })
+	if _, err := h.d.Launch(context.Background(), drivers.Spec{ID: "live", DC: "dc0", VNF: "scscf", Replaces: ids[len(ids)-1]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(first); !os.IsNotExist(err) {
+		t.Errorf("the dropped run dir %s is still there: %v", first, err)
+	}
+}

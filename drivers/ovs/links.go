@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,14 +23,9 @@ const dumpTries = 10
 // A dump that a concurrent link change interrupted is read again: a partial
 // list would look like vanished ports.
 func Links(ns string) (map[string]LinkCounters, error) {
-	h, err := netns.GetFromName(ns)
+	nh, err := handleIn(ns)
 	if err != nil {
-		return nil, fmt.Errorf("netns %s: %w", ns, err)
-	}
-	defer h.Close()
-	nh, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, fmt.Errorf("netns %s: netlink: %w", ns, err)
+		return nil, err
 	}
 	defer nh.Close()
 	for try := 1; ; try++ {
@@ -76,19 +70,18 @@ func LinkNames(_ context.Context, ns string) (map[string]bool, error) {
 // watch ends: ctx ended, or the subscription failed (its error is passed to
 // failed first; the caller re-checks and subscribes again).
 func WatchLinkDeletions(ctx context.Context, ns string, gone func(name string), failed func(error)) (<-chan struct{}, error) {
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		return nil, fmt.Errorf("netns %s: %w", ns, err)
-	}
-	defer h.Close() // the subscription's socket keeps its namespace
 	ch := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() { close(done) })
-	err = netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{Namespace: &h, ErrorCallback: func(err error) {
-		if ctx.Err() == nil && failed != nil {
-			failed(fmt.Errorf("netns %s: link events: %w", ns, err))
-		}
-	}})
+	// the subscription's socket is made inside ns (inNetns, not the
+	// library's Namespace option) and keeps that namespace
+	err := inNetns(ns, func() error {
+		return netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ErrorCallback: func(err error) {
+			if ctx.Err() == nil && failed != nil {
+				failed(fmt.Errorf("netns %s: link events: %w", ns, err))
+			}
+		}})
+	})
 	if err != nil {
 		if stop() {
 			close(done)

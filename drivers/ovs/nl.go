@@ -25,6 +25,12 @@ import (
 // thread is never discarded, and a process whose main thread sits in a
 // namespace is that namespace's process (`ip netns pids`), which clean-ups
 // kill.
+//
+// vishvananda/netlink's own namespace switch (NewHandleAt, the Namespace
+// option of the subscriptions: its executeInNetns) ignores a failed move
+// back and unlocks the thread, which then runs other goroutines inside ns;
+// so every netlink socket of this package is opened through inNetns
+// (handleIn, WatchLinkDeletions) and never through the library's.
 func inNetns(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
@@ -43,18 +49,37 @@ func inNetns(ns string, fn func() error) error {
 			return
 		}
 		defer h.Close()
-		if err := netns.Set(h); err != nil {
+		if err := setns(h); err != nil {
 			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("netns %s: setns: %w", ns, err)
 			return
 		}
 		err = fn()
-		if netns.Set(orig) == nil {
+		if setns(orig) == nil {
 			runtime.UnlockOSThread()
 		}
 		errc <- err
 	}()
 	return <-errc
+}
+
+// setns moves the calling thread into a namespace (a variable: a test
+// fails the move back).
+var setns = netns.Set
+
+// handleIn opens a netlink handle whose socket lives in namespace ns (a
+// socket keeps the namespace it was made in), through inNetns.
+func handleIn(ns string) (*netlink.Handle, error) {
+	var nh *netlink.Handle
+	err := inNetns(ns, func() error {
+		var err error
+		nh, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netns %s: netlink: %w", ns, err)
+	}
+	return nh, nil
 }
 
 // ethtoolValue is struct ethtool_value.
@@ -134,14 +159,9 @@ func addVethPair(nsA, a, nsB, b, mac string) error {
 // delLink deletes link name of namespace ns; a link that is not there is
 // no error.
 func delLink(ns, name string) error {
-	h, err := netns.GetFromName(ns)
+	nh, err := handleIn(ns)
 	if err != nil {
-		return fmt.Errorf("netns %s: %w", ns, err)
-	}
-	defer h.Close()
-	nh, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("netns %s: netlink: %w", ns, err)
+		return err
 	}
 	defer nh.Close()
 	l, err := nh.LinkByName(name)

@@ -1,0 +1,155 @@
+package dataplane
+
+import (
+	"context"
+	"slices"
+
+	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/drivers/ovs"
+)
+
+// InstanceRef names a DP instance of a datacenter: its stage (1-based) and
+// routing index.
+type InstanceRef struct {
+	Stage int
+	Index uint8
+}
+
+// InstanceFlows is a live DP instance of a datacenter (working or buffered)
+// and the flows its switch pins to it.
+type InstanceFlows struct {
+	InstanceRef
+	// ID is the driver's instance ID (attached plane; "" standalone).
+	ID    string
+	Flows int
+}
+
+// CountFlows counts, per live instance of one datacenter (n datacenters, m
+// stages), the flows whose per-flow rule on the DC's switch sends them
+// through it (pure):
+//
+//   - flows that entered the chain here (the plane's per-flow rules, which
+//     Apply installs exactly as compiled): the instances Route chose for
+//     the stages this DC hosts (First..Last);
+//   - flows the switch learned (a tunnel arrival's tag rule learned a
+//     per-flow rule; it goes when the flow has been idle for LearnIdle):
+//     the rule's output port names the instance of the first stage it
+//     serves here, and the routing bytes it writes name the instances of
+//     the following stages here, up to the byte that names the next
+//     datacenter (a DC index < n; instance indices are ≥ n).
+//
+// A rule towards an instance that is not live counts nowhere.
+func CountFlows(flows []Flow, learned []ovs.LearnedFlow, live [routing.MaxStages]map[uint8]Ports, n, m int) map[InstanceRef]int {
+	out := map[InstanceRef]int{}
+	for s := 1; s <= m && s <= routing.MaxStages; s++ {
+		for idx := range live[s-1] {
+			out[InstanceRef{s, idx}] = 0
+		}
+	}
+	add := func(s int, idx uint8) {
+		if _, ok := live[s-1][idx]; ok {
+			out[InstanceRef{s, idx}]++
+		}
+	}
+	for _, f := range flows {
+		d := &f.Decision
+		if d.Verdict != routing.Forward {
+			continue
+		}
+		for s := d.First; s >= 1 && s <= d.Last && s <= m; s++ {
+			add(s, d.Instances[s-1])
+		}
+	}
+	byIn := map[int]InstanceRef{}
+	for s := 1; s <= m && s <= routing.MaxStages; s++ {
+		for idx, p := range live[s-1] {
+			byIn[p.In] = InstanceRef{s, idx}
+		}
+	}
+	for _, l := range learned {
+		first, ok := byIn[l.OutPort]
+		if !ok {
+			continue
+		}
+		out[first]++
+		for s := first.Stage + 1; s <= m; s++ {
+			idx := uint8(l.DstIP >> routing.StageShift(s))
+			if int(idx) < n {
+				break // the next datacenter: the chain leaves here
+			}
+			add(s, idx)
+		}
+	}
+	return out
+}
+
+// FlowCounts returns every live DP instance of datacenter dc (working or
+// buffered) with the flows pinned to it (CountFlows), sorted by stage and
+// index: the plane's own flows and one read of the rules the switch learned
+// (`ovs-ofctl dump-flows`, outside the plane's lock; skipped while the
+// switch cannot hold any: no tag rule was installed since a read found
+// none). It also sets each
+// instance's routing load to its count, so new flows are placed (least
+// loaded, or packed: routing.Table.SetPackLimit) by the flows the switch
+// carries now, those that arrived through the tunnel included, and a
+// buffered instance keeps its load for its reuse (dcroute.Router.SetLoads).
+func (p *Plane) FlowCounts(ctx context.Context, dc int) ([]InstanceFlows, error) {
+	p.mu.Lock()
+	st, err := p.dc(dc)
+	var learn bool
+	var gen uint64
+	if err == nil {
+		learn, gen = st.learning, st.tagGen
+	}
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	var learned []ovs.LearnedFlow
+	if learn { // a switch that never had a tag rule since it held no learned rule has none
+		if learned, err = st.sw.Learned(ctx); err != nil {
+			return nil, err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if learn && len(learned) == 0 && st.tagGen == gen && !st.hasTags {
+		st.learning = false
+	}
+	var out []InstanceFlows
+	var loads [routing.MaxStages]map[uint8]float64
+	p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
+		for r, n := range CountFlows(flowList(st), learned, live, t.N(), t.Stages()) {
+			out = append(out, InstanceFlows{InstanceRef: r, ID: st.liveIDs[r.Stage-1][r.Index], Flows: n})
+			if loads[r.Stage-1] == nil {
+				loads[r.Stage-1] = map[uint8]float64{}
+			}
+			loads[r.Stage-1][r.Index] = float64(n)
+		}
+		if st.router == nil {
+			for s := 1; s <= t.Stages(); s++ {
+				xs := t.Instances(s)
+				for i := range xs {
+					if l, ok := loads[s-1][xs[i].Index]; ok {
+						xs[i].Load = l
+					}
+				}
+				_ = t.SetInstances(s, xs) // the same instances, valid loads
+			}
+		}
+	})
+	if st.router != nil {
+		for s, l := range loads {
+			if l != nil {
+				st.router.SetLoads(s+1, l)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b InstanceFlows) int {
+		if a.Stage != b.Stage {
+			return a.Stage - b.Stage
+		}
+		return int(a.Index) - int(b.Index)
+	})
+	return out, nil
+}

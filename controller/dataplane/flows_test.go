@@ -1,0 +1,55 @@
+package dataplane
+
+import (
+	"testing"
+
+	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/drivers/ovs"
+)
+
+// CountFlows counts entry flows at the stages they were routed through here
+// and learned flows from their output port and routing bytes, and nothing
+// towards an instance that is not live.
+func TestCountFlows(t *testing.T) {
+	const n, m = 2, 3
+	var live [routing.MaxStages]map[uint8]Ports
+	for s := 1; s <= m; s++ {
+		live[s-1] = map[uint8]Ports{}
+		for _, idx := range []uint8{2, 3} {
+			live[s-1][idx] = InstancePorts(s, idx)
+		}
+	}
+	entry := func(first, last int, insts ...uint8) Flow {
+		d := routing.Decision{Verdict: routing.Forward, First: first, Last: last}
+		for i, x := range insts {
+			d.Instances[first-1+i] = x
+		}
+		return Flow{Decision: d}
+	}
+	flows := []Flow{
+		entry(1, 3, 2, 3, 2), // every stage here
+		entry(1, 1, 3),       // stage 1 only, then the tunnel
+		entry(2, 3, 9, 3),    // stage 2 on an instance that is not live
+		{Decision: routing.Decision{Verdict: routing.Drop}}, // dropped: pinned nowhere
+	}
+	ip := func(b1, b2, b3, b4 uint8) uint32 { return uint32(b1)<<24 | uint32(b2)<<16 | uint32(b3)<<8 | uint32(b4) }
+	learned := []ovs.LearnedFlow{
+		{DstIP: ip(0, 3, 2, 1), OutPort: InstancePorts(2, 3).In}, // stages 2, 3 here, exit DC 1
+		{DstIP: ip(2, 0, 0, 1), OutPort: InstancePorts(1, 2).In}, // stage 1 here, stage 2 at DC 0
+		{DstIP: ip(0, 0, 0, 0), OutPort: 4242},                   // a port of no live instance
+	}
+	got := CountFlows(flows, learned, live, n, m)
+	want := map[InstanceRef]int{
+		{1, 2}: 2, {1, 3}: 1,
+		{2, 2}: 0, {2, 3}: 2,
+		{3, 2}: 2, {3, 3}: 1,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for r, w := range want {
+		if got[r] != w {
+			t.Errorf("stage %d index %d: %d flows, want %d (all %v)", r.Stage, r.Index, got[r], w, got)
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package local
+
+import (
+	"fmt"
+)
+
+// The VNF's measured load over the last ticks (Σ CPU of its active working
+// instances, workingCPULocked), kept for TrimEmpty's rise rule (scalein.go)
+// and for anticipated scale-out (Config.Anticipate).
+//
+// Why anticipate (docs/reproduction.md "Session 7: daily traffic"): a DP
+// flow stays on the instance that took it for its whole life (60 s calls).
+// Reactive scale-out acts once a majority of the working instances has
+// been over the CPU threshold for the overload window (5 s), and a launched
+// instance takes new flows only after its boot (30 s); meanwhile every new
+// flow goes to the overloaded instances, and those past their capacity lose
+// packets until the calls end. On the daily experiments (hourly rises of up
+// to 3.7× within 100 s) that was 80–100 % of hybrid's loss: a round had
+// scaled in on a falling or flat stretch (TrimEmpty then destroyed the
+// emptied instances), and the next rise found one working instance and no
+// buffered one. Reactive-only never scales in and met the same rises with
+// the peak's instances.
+
+// LoadTrendTicks is how many ticks back the rise of the measured load is
+// taken (its history holds LoadTrendTicks+1 samples).
+const LoadTrendTicks = TrimEmptyRiseTicks
+
+// recordLoadLocked appends the VNF's measured load of this tick to its
+// history (called once per tick, before the rules that read it).
+func (c *Controller) recordLoadLocked(vs *vnfState) {
+	if len(vs.loadHist) > LoadTrendTicks {
+		vs.loadHist = append(vs.loadHist[:0], vs.loadHist[1:]...)
+	}
+	vs.loadHist = append(vs.loadHist, c.workingCPULocked(vs))
+}
+
+// riseLocked is how fast the VNF's measured load has risen over its
+// history, in CPU percent per second (0 when it fell or stayed, or with
+// less than two ticks of history).
+func (c *Controller) riseLocked(vs *vnfState) float64 {
+	n := len(vs.loadHist)
+	if n < 2 {
+		return 0
+	}
+	return max(0, (vs.loadHist[n-1]-vs.loadHist[0])/(float64(n-1)*TickPeriod.Seconds()))
+}
+
+// AnticipateCapacity is the CPU percent at which an instance reaches its
+// capacity (the simulator's default model: CPU = 100·ρ; the overload
+// trigger is the CPU threshold, 90). Anticipated scale-out acts when the
+// projected load would pass it on every working instance: before a loss,
+// not before an overload, so a rise the round's plan covers up to the
+// trigger does not add an instance.
+const AnticipateCapacity = 100.0
+
+// anticipateLocked is Config.Anticipate for one VNF with PinnedFlows: when
+// the measured load, extrapolated at its rise (riseLocked) over the last
+// boot this controller saw, would pass AnticipateCapacity on every working
+// instance (booting ones included: they will take flows by then), one
+// instance is added now, from the buffer tail first (fillLocked), at most
+// once per ReactiveCooldown (shared with reactive scale-out, so the two do
+// not add one each for the same rise).
+func (c *Controller) anticipateLocked(vs *vnfState) []op {
+	if !c.cfg.Anticipate || !c.cfg.Reactive || !vs.cfg.PinnedFlows || c.paused || c.draining || c.bootSeen <= 0 {
+		return nil
+	}
+	rise := c.riseLocked(vs)
+	if rise <= 0 {
+		return nil
+	}
+	n := c.countsLocked(vs.cfg.Name)
+	w := n.Working()
+	if w == 0 {
+		return nil
+	}
+	now := c.clk.Now()
+	if !vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < c.cfg.ReactiveCooldown {
+		return nil
+	}
+	cur := vs.loadHist[len(vs.loadHist)-1]
+	proj := cur + rise*c.bootSeen.Seconds()
+	if proj <= AnticipateCapacity*float64(w) {
+		return nil
+	}
+	if vs.cfg.Max > 0 && w >= vs.cfg.Max {
+		return nil
+	}
+	if h := c.holdLocked(vs); h != nil && h.Ceiling > 0 && w >= h.Ceiling {
+		return nil
+	}
+	vs.lastReactive = now
+	vs.target = max(vs.target, w) + 1
+	return c.fillLocked(vs, ReasonReactive, fmt.Sprintf("anticipated: measured load %.0f%% CPU rising %.2f%%/s reaches %.0f%% in %v (a boot), past the capacity of %d working instances",
+		cur, rise, proj, c.bootSeen, w))
+}

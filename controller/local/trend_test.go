@@ -1,0 +1,118 @@
+package local
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/drivers/fake"
+)
+
+// rampEnv is a controller with reactive scale-out on, one firewall
+// (PinnedFlows as given) whose Min instance took 10 s to boot.
+func rampEnv(t *testing.T, anticipate, pinned bool, min int) *env {
+	t.Helper()
+	cfg := fwConfig(min)
+	cfg.Reactive, cfg.Anticipate = true, anticipate
+	cfg.VNFs[0].PinnedFlows = pinned
+	e := newEnv(t, cfg, fake.Options{BootDelay: 10 * time.Second})
+	e.seconds(11) // the Min instances boot: a 10 s boot seen
+	return e
+}
+
+// ramp raises the CPU of the normal instances 2 % a second from 40 % (Mem
+// over its threshold, so CPU over 90 % for the overload window is an
+// overload) for n seconds, and returns the CPU of each second.
+func (e *env) ramp(ids []string, n int, each func(sec int, cpu float64)) {
+	e.t.Helper()
+	for _, id := range ids { // steady at 40 % first: the rise is the ramp's
+		e.load[id] = Stats{CPU: 40, Mem: 60, PktRate: 100, Flows: 100}
+	}
+	e.seconds(LoadTrendTicks + 1)
+	for i := 0; i < n; i++ {
+		cpu := min(100, 40+2*float64(i))
+		for _, id := range ids {
+			e.load[id] = Stats{CPU: cpu, Mem: 60, PktRate: 100, Flows: 100}
+		}
+		e.second()
+		each(i, cpu)
+	}
+}
+
+// Anticipate: on a rising load a VNF with pinned flows scales out when the
+// measured load plus its rise over the last boot (10 s) would pass 100 %
+// CPU — here at 84 % (the tick reads the samples of the second before), before
+// the CPU threshold (90 %) is even crossed;
+// without it (or for a VNF whose flows are not pinned) reactive scale-out
+// waits for the overload: 5 s over 90 %, by then at 100 %.
+func TestAnticipateScalesOutBeforeTheOverload(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		anticipate, pinned bool
+		wantCPU            float64 // CPU of the second the scale-out came
+	}{
+		{"anticipate", true, true, 84},
+		{"off: after the overload", false, true, 100},
+		{"flows not pinned: after the overload", true, false, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := rampEnv(t, tc.anticipate, tc.pinned, 1)
+			ids := e.ids(StateNormal)
+			gotCPU, overloaded := -1.0, false
+			e.ramp(ids, 45, func(_ int, cpu float64) {
+				overloaded = overloaded || e.state(ids[0]) == StateOverload
+				if gotCPU < 0 && len(e.actions(KindCreate, ReasonReactive)) > 0 {
+					gotCPU = cpu
+					if tc.anticipate && tc.pinned && overloaded {
+						t.Fatalf("anticipated scale-out after the overload")
+					}
+				}
+			})
+			if gotCPU != tc.wantCPU {
+				t.Fatalf("scale-out at %v %% CPU, want %v %%", gotCPU, tc.wantCPU)
+			}
+			cr := e.actions(KindCreate, ReasonReactive)
+			if strings.Contains(cr[0].Detail, "anticipated") != (tc.wantCPU < 90) {
+				t.Fatalf("create detail %q", cr[0].Detail)
+			}
+			if tc.wantCPU < 90 {
+				// the booting instance counts: 100 % + 2 %/s × 10 s fits on 2
+				if len(cr) != 1 {
+					t.Fatalf("%d reactive creates on a rise 2 working instances carry, want 1: %+v", len(cr), cr)
+				}
+				if !strings.Contains(cr[0].Detail, "in 10s") {
+					t.Fatalf("create detail %q does not name the boot seen (10s)", cr[0].Detail)
+				}
+			}
+		})
+	}
+}
+
+// Anticipated scale-out reuses a buffered instance (no boot) before it
+// launches one; a steady load never anticipates.
+func TestAnticipateReusesTheBufferFirst(t *testing.T) {
+	e := rampEnv(t, true, true, 1)
+	first := e.ids(StateNormal)[0]
+	e.load[first] = Stats{CPU: 85, Mem: 60, PktRate: 100, Flows: 100}
+	e.round(1, map[string]int{"firewall": 2})
+	e.seconds(11)
+	e.round(2, map[string]int{"firewall": 1})
+	if n := len(e.ids(StateBuffered)); n != 1 {
+		t.Fatalf("%d buffered, want 1", n)
+	}
+	if ids := e.ids(StateNormal); len(ids) != 1 || ids[0] != first {
+		t.Fatalf("working %v, want %s (the loaded one)", ids, first)
+	}
+	e.seconds(30) // steady at 85 %: under the threshold, not rising
+	if n := len(e.actions(KindReuse, ReasonReactive)) + len(e.actions(KindCreate, ReasonReactive)); n != 0 {
+		t.Fatalf("%d reactive actions on a steady load, want 0", n)
+	}
+	e.ramp([]string{first}, 25, func(int, float64) {})
+	re := e.actions(KindReuse, ReasonReactive)
+	if len(re) != 1 || !strings.Contains(re[0].Detail, "anticipated") {
+		t.Fatalf("reactive reuses %+v: want the buffered instance reused, anticipated", re)
+	}
+	if cr := e.actions(KindCreate, ReasonReactive); len(cr) != 0 {
+		t.Fatalf("launched %d while a buffered instance was there: %+v", len(cr), cr)
+	}
+}

@@ -1,0 +1,102 @@
+package ovs
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// LearnedFlow is one per-flow rule the switch learned itself (a tag rule's
+// learn action, cookie CookieLearned): where it sends its flow. The switch
+// creates these rules on a flow's first packet and deletes them after their
+// idle timeout, so only the switch knows them.
+type LearnedFlow struct {
+	// DstIP is the destination address the rule writes (the routing bytes
+	// of the flow's instances); 0 when it writes none.
+	DstIP uint32
+	// OutPort is the OpenFlow port it outputs to; 0 when none.
+	OutPort int
+}
+
+// ParseLearned reads `ovs-ofctl dump-flows` output of learned rules: each
+// rule line's `set_field:A.B.C.D->ip_dst` (or `load:0x…->NXM_OF_IP_DST[]`,
+// `mod_nw_dst:A.B.C.D`) and `output:N`. Lines without a cookie (the reply
+// header) are skipped; a rule line whose actions cannot be read is an error
+// naming the line.
+func ParseLearned(out string) ([]LearnedFlow, error) {
+	var fs []LearnedFlow
+	for n, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if !strings.HasPrefix(l, "cookie=") {
+			continue
+		}
+		i := strings.LastIndex(l, " actions=")
+		if i < 0 {
+			return nil, fmt.Errorf("dump-flows line %d: no actions in %q", n+1, l)
+		}
+		var f LearnedFlow
+		for _, a := range splitActions(l[i+len(" actions="):]) {
+			var err error
+			switch {
+			case strings.HasPrefix(a, "set_field:") && strings.HasSuffix(a, "->ip_dst"):
+				f.DstIP, err = parseIP(strings.TrimSuffix(strings.TrimPrefix(a, "set_field:"), "->ip_dst"))
+			case strings.HasPrefix(a, "mod_nw_dst:"):
+				f.DstIP, err = parseIP(strings.TrimPrefix(a, "mod_nw_dst:"))
+			case strings.HasPrefix(a, "load:") && strings.HasSuffix(a, "->NXM_OF_IP_DST[]"):
+				var v uint64
+				v, err = strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(a, "load:"), "->NXM_OF_IP_DST[]"), 0, 32)
+				f.DstIP = uint32(v)
+			case strings.HasPrefix(a, "output:"):
+				var p uint64
+				p, err = strconv.ParseUint(strings.TrimPrefix(a, "output:"), 10, 16)
+				f.OutPort = int(p)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("dump-flows line %d: action %q: %v", n+1, a, err)
+			}
+		}
+		fs = append(fs, f)
+	}
+	return fs, nil
+}
+
+// splitActions splits an action list at the commas outside parentheses.
+func splitActions(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
+}
+
+func parseIP(s string) (uint32, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return 0, fmt.Errorf("not an IPv4 address: %q", s)
+	}
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), nil
+}
+
+// Learned returns the rules the switch learned (one `ovs-ofctl dump-flows`
+// of the learned cookie; no statistics).
+func (s *Switch) Learned(ctx context.Context) ([]LearnedFlow, error) {
+	out, err := s.Ofctl(ctx, "dump-flows", "--no-stats", fmt.Sprintf("cookie=%#x/%#x", CookieLearned, cookieKindMask))
+	if err != nil {
+		return nil, err
+	}
+	return ParseLearned(out)
+}

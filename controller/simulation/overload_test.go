@@ -98,7 +98,7 @@ func TestOverloadAtCapacityHybridLosesLess(t *testing.T) {
 func issue5Options(e *Experiment) {
 	e.Predictor, e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = "", 0, false, false, false
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.TrimEmpty, e.ScaleIn, e.PackFlows = false, false, 0, false, false, 0
-	e.Anticipate = false
+	e.Anticipate, e.DPTargetUtilization, e.Targets = false, 0, nil
 }
 
 // TestExperimentDefaults: an experiment file that sets no scaling option

@@ -207,8 +207,10 @@ func (in *intake) averages() (avg map[string]float64, kinds map[string]bool) {
 	for k, byDC := range in.sums {
 		kind, _, _, _ := ParseSeriesKey(k)
 		total := 0.0
-		for dc, s := range byDC {
-			total += s / float64(in.reports[kind+"/"+dc])
+		// reporters in a fixed order, as in recent: three or more DCs
+		// reporting one pair would otherwise sum differently run to run
+		for _, dc := range slices.Sorted(maps.Keys(byDC)) {
+			total += byDC[dc] / float64(in.reports[kind+"/"+dc])
 		}
 		avg[k] = total
 	}

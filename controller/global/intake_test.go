@@ -252,3 +252,24 @@ func TestIntakeRecentSlope(t *testing.T) {
 		}
 	}
 }
+
+// A pair that several DCs report sums their shares in a fixed order, so
+// the average is the same bits every time (map order would change the
+// last bit of a sum of three or more; a planner comparing it flips).
+func TestIntakeAveragesIgnoreReporterOrder(t *testing.T) {
+	in := newIntake()
+	// values whose float sum depends on the order they are added in
+	vals := []float64{1e16, 1, -1e16, 3, 0.1, 7e15, 0.7}
+	for i, v := range vals {
+		in.add(protocol.WorkloadReport{DC: fmt.Sprintf("dc%d", i), Kind: KindCP,
+			Pairs: []protocol.PairLoad{{Entry: "a", Exit: "b", Rate: v}}})
+	}
+	first, _ := in.averages()
+	want := first["cp/a/b"]
+	for range 200 {
+		got, _ := in.averages()
+		if math.Float64bits(got["cp/a/b"]) != math.Float64bits(want) {
+			t.Fatalf("average %v then %v: depends on the reporters' map order", want, got["cp/a/b"])
+		}
+	}
+}

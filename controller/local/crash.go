@@ -2,6 +2,8 @@ package local
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -141,7 +143,9 @@ func (c *Controller) onCrashTimer(vs *vnfState) {
 // been held back.
 func (c *Controller) crashResetLocked() {
 	now, reset := c.clk.Now(), c.cfg.CrashBackoff.Reset
-	for _, in := range c.insts {
+	// by ID: loops that end on one tick are recorded in the same order every run
+	for _, id := range slices.Sorted(maps.Keys(c.insts)) {
+		in := c.insts[id]
 		if in.crashes == 0 || !working(in.State) || in.CloudState != drivers.StateActive || in.activeSince.IsZero() ||
 			now.Sub(later(in.activeSince, in.replacedAt)) < reset {
 			continue

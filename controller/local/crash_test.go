@@ -327,3 +327,33 @@ func TestCrashLoopDroppedReplacementStopsItsTimer(t *testing.T) {
 		t.Fatalf("%d launches after the backoff's end, want 4 (the replacement was no longer owed)", n)
 	}
 }
+
+// Crash loops that end on the same tick are recorded in instance-ID order,
+// not in the registry's map order (the action history is compared between
+// runs of the same seed).
+func TestCrashLoopsEndingTogetherRecordedInIDOrder(t *testing.T) {
+	ids := []string{"firewall-1", "firewall-2", "firewall-3", "firewall-4", "firewall-5"}
+	for range 10 {
+		e := newEnv(t, crashCfg(), fake.Options{})
+		e.c.mu.Lock()
+		long := e.clk.Now().Add(-time.Hour)
+		for _, id := range ids {
+			in := &inst{Instance: Instance{ID: id, VNF: "firewall", State: StateNormal, CloudState: drivers.StateActive},
+				activeSince: long, crashes: 2}
+			e.c.insts[id] = in
+		}
+		e.c.crashResetLocked()
+		e.c.mu.Unlock()
+		var got []string
+		for _, a := range e.actions(KindBackoff, ReasonReplacement) {
+			for _, id := range ids {
+				if strings.Contains(a.Detail, id) {
+					got = append(got, id)
+				}
+			}
+		}
+		if !slices.Equal(got, ids) {
+			t.Fatalf("loops ended in order %v, want %v", got, ids)
+		}
+	}
+}

@@ -273,3 +273,18 @@ func TestIntakeAveragesIgnoreReporterOrder(t *testing.T) {
 		}
 	}
 }
+
+// Recent.Slope reads the ring of last reports in arrival order also when it
+// has wrapped to a slot other than 0 (10 reports leave next at 0, where
+// the physical order is the arrival order: TestIntakeRecentSlope).
+func TestIntakeRecentSlopeRingOrder(t *testing.T) {
+	in := newIntake()
+	for i := range 7 { // next = 2 after 7 reports
+		in.add(protocol.WorkloadReport{DC: "a", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "a", Exit: "a", Rate: float64(10 * i)}}})
+	}
+	// last 5: 20 … 60; halves 25 and 55, 3 periods apart: 10/period × 7
+	g := in.recent()["dp/a/a"]
+	if math.Abs(g.Slope-70) > 1e-9 || !g.SlopeOK || math.Abs(g.Level-40) > 1e-9 {
+		t.Fatalf("%+v, want Level 40 Slope 70", g)
+	}
+}

@@ -99,3 +99,29 @@ func TestAnticipateSharesTheReactiveCooldown(t *testing.T) {
 		t.Fatalf("%d scale-outs within the cooldown of the anticipated one: %+v", len(so), so)
 	}
 }
+
+// ... and anticipate itself waits for the cooldown of the last scale-out:
+// a rise that would anticipate adds nothing within it.
+func TestAnticipateWaitsForTheReactiveCooldown(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.Reactive, cfg.Anticipate = true, true
+	cfg.VNFs[0].PinnedFlows = true
+	cfg.ReactiveCooldown = 90 * time.Second
+	e := newEnv(t, cfg, fake.Options{BootDelay: 10 * time.Second})
+	e.seconds(11)
+	first := e.ids(StateNormal)[0]
+	e.load[first] = Stats{CPU: 95, Mem: 60, PktRate: 100, Flows: 100} // a step from idle: one scale-out
+	e.seconds(7)
+	if so := e.scaleOuts(); len(so) != 1 {
+		t.Fatalf("scale-outs %+v, want one", so)
+	}
+	e.seconds(11) // the new one boots
+	ids := append(e.ids(StateNormal), e.ids(StateOverload)...)
+	if len(ids) != 2 {
+		t.Fatalf("working %v, want two", ids)
+	}
+	e.ramp(ids, 24, func(int, float64) {}) // 40 → 86 % on both: anticipates at ≈ 80 % without the cooldown
+	if so := e.scaleOuts(); len(so) != 1 {
+		t.Fatalf("%d scale-outs within the cooldown of the first: %+v", len(so), so)
+	}
+}

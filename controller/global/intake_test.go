@@ -225,6 +225,12 @@ func BenchmarkIntakeInterval(b *testing.B) {
 // the newest half − mean of the oldest half) / their distance in report
 // periods × the periods of the interval (the reports the DC sent in it);
 // a pair missing from a report counts 0; too few reports give no slope.
+// Known limit (review A of session 7, item 4, not changed): the scale is
+// the reports the DC sent in *this* interval, so a reporter that covered
+// only part of it (an engine that took leadership mid-interval, a meter
+// started mid-interval, a DC back from silence) gets a slope scaled down
+// by covered ÷ whole (6 reports of a 10/s ramp: 60, not 600 at a 1 s
+// period), and the start rule's cap with it.
 func TestIntakeRecentSlope(t *testing.T) {
 	in := newIntake()
 	for i := range 10 {

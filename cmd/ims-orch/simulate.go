@@ -29,6 +29,7 @@ func newSimulateCmd() *cobra.Command {
 		quiet            bool
 		model            string
 		targetUtil       float64
+		dpTargetUtil     float64
 		bufferSpare      int
 		packFlows        float64
 		improveBudget    int
@@ -76,6 +77,12 @@ byte-identical CSV files.`,
 				}
 				exp.TargetUtilization = targetUtil
 			}
+			if cmd.Flags().Changed("dp-target-util") {
+				if math.IsNaN(dpTargetUtil) || dpTargetUtil < 0 || dpTargetUtil > 1 {
+					return usageErr(fmt.Errorf("simulate: --dp-target-util: must be in (0, 1] (0: --target-util), got %g", dpTargetUtil))
+				}
+				exp.DPTargetUtilization = dpTargetUtil
+			}
 			overrideSwitches(cmd.Flags(), exp)
 			if cmd.Flags().Changed("buffer-spare") {
 				if bufferSpare < 0 || bufferSpare > 100 {
@@ -118,6 +125,7 @@ byte-identical CSV files.`,
 	cmd.Flags().DurationVar(&changeInterval, "change-interval", 0, "override the traffic change interval (6.2.1 sweep)")
 	cmd.Flags().DurationVar(&startDelay, "start-delay", 0, "override the first → second DC start delay (6.2.2 sweep)")
 	cmd.Flags().Float64Var(&targetUtil, "target-util", 0, "plan every VNF at this fraction of its capacity (policy targetUtilization, (0, 1])")
+	cmd.Flags().Float64Var(&dpTargetUtil, "dp-target-util", system.Defaults.DPTargetUtilization, "plan the DP stages at this fraction of their capacity (policy dpTargetUtilization, (0, 1]; 0: --target-util; strategies with rounds only)")
 	for _, x := range experimentSwitches {
 		cmd.Flags().Bool(x.flag, x.def, x.usage)
 	}

@@ -54,12 +54,19 @@ func TestSimulateBadInput(t *testing.T) {
 		{"missing file", []string{"-f", "nope.yaml", "--out", "x"}},
 		{"bad predictor", []string{"-f", "../../testdata/experiments/tiny.yaml", "--out", "x", "--predictor", "oracle"}},
 		{"bad change interval", []string{"-f", "../../testdata/experiments/tiny.yaml", "--out", "x", "--change-interval", "-1s"}},
+		{"DP target above 1", []string{"-f", "../../testdata/experiments/tiny.yaml", "--out", "x", "--dp-target-util", "1.1"}},
+		{"negative DP target", []string{"-f", "../../testdata/experiments/tiny.yaml", "--out", "x", "--dp-target-util", "-0.2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runCmd(t, newSimulateCmd(), tc.args...)
 			var ee *exitError
 			if !errors.As(err, &ee) || ee.code != 2 {
 				t.Fatalf("err %v, want exit code 2", err)
+			}
+			if strings.HasPrefix(tc.name, "DP target") || strings.HasPrefix(tc.name, "negative DP") {
+				if !strings.Contains(err.Error(), "--dp-target-util") {
+					t.Fatalf("err %v, want one naming --dp-target-util", err)
+				}
 			}
 		})
 	}

@@ -188,9 +188,12 @@ func TestManualScaleThroughBackend(t *testing.T) {
 }
 
 // A dry run plans from the committed state without committing anything; a
-// tighter delay bound changes the paths' instance placement.
+// tighter delay bound changes the paths' instance placement. Anticipated
+// scale-out is off: with it the local controllers have already scaled out
+// for the ramp by 45 s, and the dry run has nothing to change.
 func TestDryRun(t *testing.T) {
-	d, clk, _ := simDaemon(t, nil)
+	off := false
+	d, clk, _ := simDaemon(t, func(c *Config) { c.Policy.Anticipate = &off })
 	clk.Advance(45 * time.Second)
 	b := d.Backend()
 	ctx := context.Background()

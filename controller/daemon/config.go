@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -231,13 +232,21 @@ type PolicyConfig struct {
 	// trim and the spare instances it keeps, the trim of emptied buffered
 	// instances, between-round scale-in.
 	TargetUtilization *float64 `yaml:"targetUtilization"`
-	LocalFirst        *bool    `yaml:"localFirst"`
-	PlanHorizon       *bool    `yaml:"planHorizon"`
-	ScaleInGuard      *bool    `yaml:"scaleInGuard"`
-	TrimBuffer        *bool    `yaml:"trimBuffer"`
-	BufferSpare       *int     `yaml:"bufferSpare"`
-	TrimEmpty         *bool    `yaml:"trimEmpty"`
-	ScaleIn           *bool    `yaml:"scaleIn"`
+	// DPTargetUtilization plans the DP stages at this fraction of their
+	// capacity (fsm.Policy.DPTargetUtilization; 0: targetUtilization;
+	// strategies with rounds only, system.PolicyFor).
+	DPTargetUtilization *float64 `yaml:"dpTargetUtilization"`
+	// Targets plan the named DP stages at their own utilisation
+	// (fsm.Policy.Targets); given (even empty), they replace the default
+	// list. Strategies with rounds only.
+	Targets      *[]fsm.Target `yaml:"targets"`
+	LocalFirst   *bool         `yaml:"localFirst"`
+	PlanHorizon  *bool         `yaml:"planHorizon"`
+	ScaleInGuard *bool         `yaml:"scaleInGuard"`
+	TrimBuffer   *bool         `yaml:"trimBuffer"`
+	BufferSpare  *int          `yaml:"bufferSpare"`
+	TrimEmpty    *bool         `yaml:"trimEmpty"`
+	ScaleIn      *bool         `yaml:"scaleIn"`
 	// Anticipate: DP stages scale out before the overload (hybrid only;
 	// local.Config.Anticipate).
 	Anticipate *bool `yaml:"anticipate"`
@@ -315,6 +324,13 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	}
 	if p.TargetUtilization != nil {
 		s.TargetUtilization = *p.TargetUtilization
+	}
+	if p.DPTargetUtilization != nil {
+		s.DPTargetUtilization = *p.DPTargetUtilization
+	}
+	s.Targets = slices.Clone(s.Targets)
+	if p.Targets != nil {
+		s.Targets = slices.Clone(*p.Targets)
 	}
 	if p.BufferSpare != nil {
 		s.BufferSpare = *p.BufferSpare
@@ -654,8 +670,21 @@ func (c *Config) normalizePolicy() error {
 	if u := p.TargetUtilization; u != nil && (!finite(*u) || *u <= 0 || *u > 1) {
 		return fmt.Errorf("policy.targetUtilization: must be in (0, 1] (the fraction of a VNF's capacity a round plans for), got %g", *u)
 	}
+	if u := p.DPTargetUtilization; u != nil && (!finite(*u) || *u < 0 || *u > 1) {
+		return fmt.Errorf("policy.dpTargetUtilization: must be in (0, 1] (the fraction of a DP stage's capacity a round plans for; 0: targetUtilization), got %g", *u)
+	}
 	if f := p.PackFlows; f != nil && (!finite(*f) || *f < 0 || *f > 1) {
 		return fmt.Errorf("policy.packFlows: must be in [0, 1] (the fraction of a DP instance's capacity new flows are packed up to; 0: least-loaded), got %g", *f)
+	}
+	if p.Targets != nil {
+		if err := (&fsm.Policy{DelayBoundMs: 1, Targets: *p.Targets}).Validate(); err != nil {
+			return err
+		}
+		for i, t := range *p.Targets {
+			if !slices.ContainsFunc(c.Topology.Chain, func(v VNFConfig) bool { return vnf.Same(v.Name, t.VNF) }) {
+				return fmt.Errorf("policy.targets[%d].vnf %q: not a stage of topology.chain", i, t.VNF)
+			}
+		}
 	}
 	if f := p.FlowPackets; f != nil && (!finite(*f) || *f <= 0) {
 		return fmt.Errorf("policy.flowPackets: must be a positive packet rate (packets/s of one DP flow, the routing's unit of load; %d for G.711 at 20 ms), got %g", system.DefaultFlowPackets, *f)
@@ -751,8 +780,9 @@ func (c *Config) fsmPolicy() fsm.Policy {
 		budget = *c.Policy.ImproveBudget
 	}
 	sc := c.Policy.Scaling()
-	return fsm.Policy{DelayBoundMs: c.Policy.DelayBoundMs, Limits: fsmLimits(c.Policy.Limits), ImproveBudget: budget,
-		TargetUtilization: sc.TargetUtilization, LocalFirst: sc.LocalFirst}
+	strat, _ := strategy.Parse(c.Policy.Strategy) // checked by normalizePolicy
+	return system.PolicyFor(fsm.Policy{DelayBoundMs: c.Policy.DelayBoundMs, Limits: fsmLimits(c.Policy.Limits), ImproveBudget: budget,
+		TargetUtilization: sc.TargetUtilization, DPTargetUtilization: sc.DPTargetUtilization, Targets: sc.Targets, LocalFirst: sc.LocalFirst}, strat)
 }
 
 func (c *Config) vnf(name string) *VNFConfig {

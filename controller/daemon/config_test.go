@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/placement/vnf"
@@ -78,6 +80,13 @@ func TestConfigErrors(t *testing.T) {
 		{"bad strategy", "strategy: hybrid", "strategy: lazy", "strategy"},
 		{"bad predictor", "strategy: hybrid", "strategy: hybrid\n  predictor: crystal-ball", "policy.predictor"},
 		{"bad target utilisation", "strategy: hybrid", "strategy: hybrid\n  targetUtilization: 1.5", "policy.targetUtilization"},
+		{"DP target above 1", "strategy: hybrid", "strategy: hybrid\n  dpTargetUtilization: 1.05", "policy.dpTargetUtilization"},
+		{"negative DP target", "strategy: hybrid", "strategy: hybrid\n  dpTargetUtilization: -0.5", "policy.dpTargetUtilization"},
+		{"stage target above 1", "strategy: hybrid", "strategy: hybrid\n  targets: [{vnf: firewall, utilization: 1.2}]", "policy.targets[0].utilization"},
+		{"stage target of no stage", "strategy: hybrid", "strategy: hybrid\n  targets: [{vnf: firewall, utilization: 0.9}, {vnf: dpi, utilization: 0.9}]", "policy.targets[1].vnf"},
+		{"repeated stage target", "strategy: hybrid", "strategy: hybrid\n  targets: [{vnf: ids, utilization: 0.9}, {vnf: IDS, utilization: 0.95}]", "policy.targets[1].vnf"},
+		{"stage target without a name", "strategy: hybrid", "strategy: hybrid\n  targets: [{utilization: 0.9}]", "policy.targets[0].vnf"},
+		{"DP target not a number", "strategy: hybrid", "strategy: hybrid\n  dpTargetUtilization: .nan", "policy.dpTargetUtilization"},
 		{"negative buffer spare", "strategy: hybrid", "strategy: hybrid\n  bufferSpare: -1", "policy.bufferSpare"},
 		{"pack flows above 1", "strategy: hybrid", "strategy: hybrid\n  packFlows: 1.2", "policy.packFlows"},
 		{"zero flow packets", "strategy: hybrid", "strategy: hybrid\n  flowPackets: 0", "policy.flowPackets"},
@@ -123,6 +132,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add(DefaultYAML())
 	f.Add([]byte("node: {id: a, raftBind: '127.0.0.1:1'}\napi: {allowUnauthenticated: true}\n"))
 	f.Add([]byte("traffic: {rates: {x: [1e400]}}"))
+	f.Add([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", "strategy: hybrid\n  dpTargetUtilization: 0.97\n  targets: [{vnf: ids, utilization: 0.95}]", 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
@@ -132,6 +142,10 @@ func FuzzParseConfig(f *testing.F) {
 		if top := c.fsmTopology(); top.Validate() != nil {
 			err := top.Validate()
 			t.Fatalf("accepted config with an invalid topology: %v", err)
+		}
+		// and a valid replicated policy (the DP targets in range)
+		if p := c.fsmPolicy(); p.Validate() != nil {
+			t.Fatalf("accepted config with an invalid policy: %v", p.Validate())
 		}
 	})
 }
@@ -161,12 +175,13 @@ func TestDaemonDefaultsAreTheSystemDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Policy.Scaling(); got != system.Defaults {
+	if got := c.Policy.Scaling(); !reflect.DeepEqual(got, system.Defaults) {
 		t.Fatalf("daemon scaling %+v, system defaults %+v", got, system.Defaults)
 	}
 	d := &Daemon{cfg: c}
 	p, lc := c.fsmPolicy(), d.localTemplate()
 	if c.Policy.Predictor != system.Defaults.Predictor || p.TargetUtilization != system.Defaults.TargetUtilization || p.LocalFirst != system.Defaults.LocalFirst ||
+		p.DPTargetUtilization != system.Defaults.DPTargetUtilization || !reflect.DeepEqual(p.Targets, system.Defaults.Targets) ||
 		lc.ScaleInGuard != system.Defaults.ScaleInGuard || lc.TrimBuffer != system.Defaults.TrimBuffer || lc.BufferSpare != system.Defaults.BufferSpare ||
 		lc.TrimEmpty != system.Defaults.TrimEmpty || lc.ScaleIn.On != system.Defaults.ScaleIn || lc.Anticipate != system.Defaults.Anticipate {
 		t.Fatalf("predictor %s, policy %+v, local %+v: not the system defaults %+v", c.Policy.Predictor, p, lc, system.Defaults)
@@ -175,15 +190,24 @@ func TestDaemonDefaultsAreTheSystemDefaults(t *testing.T) {
 	if h := c.planHorizon(); h != 0.5+2.0/10 {
 		t.Fatalf("plan horizon %g, want 0.7", h)
 	}
-	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2\n  trimEmpty: %v\n  scaleIn: %v\n  packFlows: 0.7\n  anticipate: %v"
+	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2\n  trimEmpty: %v\n  scaleIn: %v\n  packFlows: 0.7\n  anticipate: %v\n  dpTargetUtilization: 0.93\n  targets: [{vnf: IDS, utilization: 0.97}]"
 	edit = fmt.Sprintf(edit, !system.Defaults.TrimEmpty, !system.Defaults.ScaleIn, !system.Defaults.Anticipate)
 	c, err = ParseConfig([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", edit, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := system.Scaling{Predictor: "ar1", TargetUtilization: 1, WarmStart: system.Defaults.WarmStart, LocalFirst: true, BufferSpare: 2, TrimEmpty: !system.Defaults.TrimEmpty, ScaleIn: !system.Defaults.ScaleIn, PackFlows: 0.7, Anticipate: !system.Defaults.Anticipate}
-	if got := c.Policy.Scaling(); got != want || c.planHorizon() != 0 {
+	want := system.Scaling{Predictor: "ar1", TargetUtilization: 1, WarmStart: system.Defaults.WarmStart, LocalFirst: true, BufferSpare: 2, TrimEmpty: !system.Defaults.TrimEmpty, ScaleIn: !system.Defaults.ScaleIn, PackFlows: 0.7,
+		Anticipate: !system.Defaults.Anticipate, DPTargetUtilization: 0.93, Targets: []fsm.Target{{VNF: "IDS", Utilization: 0.97}}}
+	if got := c.Policy.Scaling(); !reflect.DeepEqual(got, want) || c.planHorizon() != 0 {
 		t.Fatalf("configured scaling %+v (horizon %g), want %+v", got, c.planHorizon(), want)
+	}
+	// the committed policy carries the DP target; reactive-only's drops it
+	if p := c.fsmPolicy(); p.DPTargetUtilization != 0.93 || p.TargetUtilization != 1 || p.StageUtilization("ids") != 0.97 || p.StageUtilization("transcoder") != 0.93 {
+		t.Fatalf("hybrid's committed policy %+v, want DP target 0.93", p)
+	}
+	c.Policy.Strategy = "reactive"
+	if p := c.fsmPolicy(); p.DPTargetUtilization != 0 || p.Targets != nil || p.TargetUtilization != 1 {
+		t.Fatalf("reactive-only's committed policy %+v, want no DP target", p)
 	}
 }
 

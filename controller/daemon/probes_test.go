@@ -34,9 +34,13 @@ func TestClusterProbesMeasureEveryLink(t *testing.T) {
 		}
 		return true
 	})
+	// the wait above saw every link measured under the static matrix; a
+	// later sample may be slower on a loaded machine (loopback took 57 ms
+	// under load once), so only the source and the sample time are
+	// checked again, not a latency
 	for _, l := range leader.linkDelays() {
-		if l.Ms >= l.ConfiguredMs || l.Ms > 50 || l.LastSampleAt.IsZero() {
-			t.Fatalf("link %+v: loopback should measure well under the static matrix", l)
+		if l.Source != global.DelayMeasured || l.LastSampleAt.IsZero() {
+			t.Fatalf("link %+v: not measured", l)
 		}
 	}
 	st, err := leader.Backend().State(context.Background())

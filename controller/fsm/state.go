@@ -156,10 +156,32 @@ type Policy struct {
 	// overload thresholds it leaves room for the load's fluctuation within
 	// an interval, so a round does not size instances that overload at once.
 	TargetUtilization float64 `json:"targetUtilization,omitempty"`
+	// DPTargetUtilization plans the data-plane stages at this fraction of
+	// their capacity instead of TargetUtilization (0 < u ≤ 1; 0 means
+	// TargetUtilization: one target for every VNF). The DP stages lose
+	// packets only above their capacity and a round plans them for the
+	// interval's largest load, while the control plane's overload starts
+	// far below its capacity (ρ 0.7): a per-plane target lets a round
+	// plan the DP closer to capacity and keep the CP's headroom
+	// (docs/reproduction.md "Session 7: DP target").
+	DPTargetUtilization float64 `json:"dpTargetUtilization,omitempty"`
+	// Targets plan the DP stages they name at their own utilisation,
+	// overriding DPTargetUtilization for them (a stage not in the topology
+	// is ignored: the defaults name Table 2's). The transcoder, the
+	// stage with the fewest flows per instance (300 of 50 packets/s),
+	// keeps the headroom the others give up (docs/reproduction.md
+	// "Session 7: DP target").
+	Targets []Target `json:"targets,omitempty"`
 	// Limits bound the working instances of a VNF in one DC (DC set) or in
 	// every DC (DC empty; a per-DC limit wins). Sent to the local
 	// controllers with each decision.
 	Limits []Limit `json:"limits,omitempty"`
+}
+
+// Target is one DP stage's planning utilisation (0 < Utilization ≤ 1).
+type Target struct {
+	VNF         string  `json:"vnf"`
+	Utilization float64 `json:"utilization"`
 }
 
 // Limit bounds the working instances of one VNF (Max 0 = no upper bound).
@@ -178,6 +200,26 @@ func (p Policy) Utilization() float64 {
 	return p.TargetUtilization
 }
 
+// DPUtilization returns the data-plane stages' planning utilisation:
+// DPTargetUtilization, or Utilization when it is unset.
+func (p Policy) DPUtilization() float64 {
+	if p.DPTargetUtilization == 0 {
+		return p.Utilization()
+	}
+	return p.DPTargetUtilization
+}
+
+// StageUtilization returns DP stage name's planning utilisation: its
+// Targets entry (names compared with vnf.Same), else DPUtilization.
+func (p Policy) StageUtilization(name string) float64 {
+	for _, t := range p.Targets {
+		if vnf.Same(t.VNF, name) {
+			return t.Utilization
+		}
+	}
+	return p.DPUtilization()
+}
+
 // Validate checks a policy.
 func (p *Policy) Validate() error {
 	if math.IsNaN(p.DelayBoundMs) || math.IsInf(p.DelayBoundMs, 0) || p.DelayBoundMs <= 0 {
@@ -185,6 +227,22 @@ func (p *Policy) Validate() error {
 	}
 	if u := p.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
 		return fmt.Errorf("policy.targetUtilization: must be in (0, 1] (0 = 1), got %g", u)
+	}
+	if u := p.DPTargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
+		return fmt.Errorf("policy.dpTargetUtilization: must be in (0, 1] (0 = targetUtilization), got %g", u)
+	}
+	for i, t := range p.Targets {
+		if strings.TrimSpace(t.VNF) == "" {
+			return fmt.Errorf("policy.targets[%d].vnf: must name a DP stage", i)
+		}
+		if u := t.Utilization; math.IsNaN(u) || u <= 0 || u > 1 {
+			return fmt.Errorf("policy.targets[%d].utilization (%s): must be in (0, 1], got %g", i, t.VNF, u)
+		}
+		for _, o := range p.Targets[:i] {
+			if vnf.Same(o.VNF, t.VNF) {
+				return fmt.Errorf("policy.targets[%d].vnf %q: repeated", i, t.VNF)
+			}
+		}
 	}
 	return nil
 }

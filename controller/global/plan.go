@@ -57,7 +57,8 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 	if r.Prediction != nil {
 		pred, actual = r.Prediction.Predicted, r.Prediction.Actual
 	}
-	// plan every VNF at the policy's target utilisation of its capacity
+	// plan every VNF at the policy's target utilisation of its capacity,
+	// the data-plane stages at their DP target (fsm.Policy.StageUtilization)
 	u := st.Policy.Utilization()
 	s := &placement.Snapshot{
 		N:          n,
@@ -72,7 +73,7 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 		CPWorkload: map[placement.Pair]float64{},
 	}
 	for _, stg := range t.Stages {
-		s.Stages = append(s.Stages, placement.Stage{Name: stg.Name, Capacity: u * stg.Capacity})
+		s.Stages = append(s.Stages, placement.Stage{Name: stg.Name, Capacity: st.Policy.StageUtilization(stg.Name) * stg.Capacity})
 	}
 	for i, a := range t.DCs {
 		s.Delay[i] = make([]float64, n)
@@ -94,7 +95,7 @@ func buildSnapshot(st *fsm.State) (*placement.Snapshot, error) {
 		rep, keepBuffer := provisionFor(st, dc)
 		s.DP[i] = make([]placement.Provision, len(t.Stages))
 		for k, stg := range t.Stages {
-			s.DP[i][k] = provisionOf(rep, stg.Name, u*stg.Capacity, keepBuffer)
+			s.DP[i][k] = provisionOf(rep, stg.Name, s.Stages[k].Capacity, keepBuffer)
 		}
 		s.PCSCFProv[i] = provisionOf(rep, t.PCSCF.Name, u*t.PCSCF.Capacity, keepBuffer)
 		if i == s.SCSCFDC {

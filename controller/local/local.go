@@ -37,6 +37,8 @@ type inst struct {
 	bufferedAt   time.Time     // when it last went to the buffer
 	underload    bool          // it went there by a between-round scale-in (Config.ScaleIn)
 	watch        clock.Timer   // stats watchdog
+	watchDue     time.Time     // when watch is due
+	stallGraced  bool          // the watch gave it one timeout more after firing late (onWatch)
 	launching    bool          // Launch call in flight
 	terminating  bool          // to be (or being) terminated
 	termInFlight bool
@@ -363,6 +365,11 @@ func (c *Controller) activateLocked(in *inst) {
 	c.syncSinkLocked(c.vnfs[in.VNF])
 }
 
+// watchStallSlack is how late a statistics watch may fire before the
+// controller counts itself as not having run (onWatch); a Go timer on a
+// loaded host fires within tens of ms.
+const watchStallSlack = 200 * time.Millisecond
+
 // statsTimeoutLocked is how long an instance of vnf may stay silent.
 func (c *Controller) statsTimeoutLocked(vnf string) time.Duration {
 	if vs := c.vnfs[vnf]; vs != nil && vs.cfg.StatsTimeout != 0 {
@@ -375,6 +382,7 @@ func (c *Controller) armWatchLocked(in *inst, d time.Duration) {
 	if c.statsTimeoutLocked(in.VNF) < 0 || in.watch != nil || c.stopped {
 		return
 	}
+	in.watchDue = c.clk.Now().Add(d)
 	in.watch = c.clk.AfterFunc(d, func() { c.onWatch(in) })
 }
 
@@ -722,12 +730,26 @@ func (c *Controller) onWatch(in *inst) {
 		c.mu.Unlock()
 		return
 	}
-	idle := c.clk.Now().Sub(in.lastSeen)
+	now := c.clk.Now()
+	idle := now.Sub(in.lastSeen)
 	var ops []op
-	if to := c.statsTimeoutLocked(in.VNF); idle >= to {
-		ops = c.failLocked(in, fmt.Sprintf("no statistics for %v", idle))
-	} else {
+	to := c.statsTimeoutLocked(in.VNF)
+	switch late := now.Sub(in.watchDue); {
+	case idle < to:
+		in.stallGraced = false
 		c.armWatchLocked(in, to-idle)
+	case late > watchStallSlack && !in.stallGraced:
+		// The watch fires late only when this controller did not run (a
+		// process starved of CPU): the statistics that arrived meanwhile
+		// wait to be handled, so the silence may be the observer's (then
+		// late = idle − to exactly). It looks again one timeout later,
+		// once: a dead instance is failed one timeout later.
+		in.stallGraced = true
+		c.log.Warn("statistics watch fired late: this controller was not running; looking again before failing the instance",
+			"instance", in.ID, "late", late.String(), "silent", idle.String())
+		c.armWatchLocked(in, to)
+	default:
+		ops = c.failLocked(in, fmt.Sprintf("no statistics for %v", idle))
 	}
 	c.mu.Unlock()
 	c.exec(ops)

@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/drivers/sim"
@@ -46,6 +47,13 @@ type Experiment struct {
 	PaperReactive bool
 	// TargetUtilization is the policy's planning utilisation (0 = 1).
 	TargetUtilization float64
+	// DPTargetUtilization is the policy's planning utilisation of the DP
+	// stages (fsm.Policy.DPTargetUtilization; 0 = TargetUtilization;
+	// strategies with rounds only, system.PolicyFor).
+	DPTargetUtilization float64
+	// Targets are the policy's per-stage planning targets
+	// (fsm.Policy.Targets; strategies with rounds only).
+	Targets []fsm.Target
 	// WarmStart reports the schedule's starting load during the warm-up, as
 	// an operator declaring the expected load would, so the initial round is
 	// sized for it.
@@ -120,6 +128,8 @@ type file struct {
 	Predictor       string         `yaml:"predictor"`
 	PaperReactive   bool           `yaml:"paperReactive"`
 	TargetUtil      *float64       `yaml:"targetUtilization"`
+	DPTargetUtil    *float64       `yaml:"dpTargetUtilization"`
+	Targets         *[]fsm.Target  `yaml:"targets"`
 	WarmStart       *bool          `yaml:"warmStart"`
 	OverloadAtCap   bool           `yaml:"overloadAtCapacity"`
 	ScaleInGuard    *bool          `yaml:"scaleInGuard"`
@@ -334,8 +344,16 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	d := system.Defaults // the daemon's too (docs/reproduction.md, "Defaults")
 	e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = d.TargetUtilization, d.WarmStart, d.ScaleInGuard, d.LocalFirst
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.Predictor = d.PlanHorizon, d.TrimBuffer, d.BufferSpare, d.Predictor
-	e.TrimEmpty, e.ScaleIn, e.PackFlows, e.Anticipate = d.TrimEmpty, d.ScaleIn, d.PackFlows, d.Anticipate
+	e.TrimEmpty, e.ScaleIn, e.PackFlows, e.Anticipate, e.DPTargetUtilization = d.TrimEmpty, d.ScaleIn, d.PackFlows, d.Anticipate, d.DPTargetUtilization
 	setIf(&e.TargetUtilization, f.TargetUtil)
+	setIf(&e.DPTargetUtilization, f.DPTargetUtil)
+	e.Targets = slices.Clone(d.Targets)
+	if f.Targets != nil {
+		e.Targets = slices.Clone(*f.Targets)
+		if err := (&fsm.Policy{DelayBoundMs: 1, Targets: e.Targets}).Validate(); err != nil {
+			return nil, fmt.Errorf("experiment %w", err)
+		}
+	}
 	setIf(&e.WarmStart, f.WarmStart)
 	setIf(&e.ScaleInGuard, f.ScaleInGuard)
 	setIf(&e.LocalFirst, f.LocalFirst)
@@ -358,6 +376,9 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	e.ImproveBudget = f.ImproveBudget
 	if u := e.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
 		return nil, fmt.Errorf("experiment targetUtilization %g: must be in (0, 1] (0 = 1)", u)
+	}
+	if u := e.DPTargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
+		return nil, fmt.Errorf("experiment dpTargetUtilization %g: must be in (0, 1] (0 = targetUtilization)", u)
 	}
 	if p := strings.TrimSpace(f.Predictor); p != "" {
 		e.Predictor = p

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ims-orch/ims-orch/controller/fsm"
 )
 
 // Every shipped experiment parses.
@@ -48,6 +50,11 @@ func TestParseExperimentErrors(t *testing.T) {
 		{"bound", "delayBoundMs: -1\n", "delayBoundMs"},
 		{"predictor", "predictor: oracle\n", "predictor"},
 		{"pack flows", "packFlows: -0.5\n", "packFlows"},
+		{"DP target above 1", "dpTargetUtilization: 1.5\n", "dpTargetUtilization"},
+		{"negative DP target", "dpTargetUtilization: -0.1\n", "dpTargetUtilization"},
+		{"DP target not a number", "dpTargetUtilization: .nan\n", "dpTargetUtilization"},
+		{"stage target above 1", "targets: [{vnf: ids, utilization: 2}]\n", "targets[0].utilization"},
+		{"repeated stage target", "targets: [{vnf: ids, utilization: 0.9}, {vnf: IDS, utilization: 0.9}]\n", "targets[1].vnf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// later keys replace earlier ones: drop the edited key from minimal
@@ -70,6 +77,17 @@ func TestParseExperimentErrors(t *testing.T) {
 	}
 	if e.Interval != 50*time.Second || e.Tau != 10 || e.DelayBoundMs != 250 || e.Strategy.Name() != "hybrid" || e.Min["firewall"] != 1 {
 		t.Fatalf("defaults %+v", e)
+	}
+	if e, err = ParseExperiment([]byte(minimal + "dpTargetUtilization: 0.93\n")); err != nil || e.DPTargetUtilization != 0.93 {
+		t.Fatalf("dpTargetUtilization 0.93: %v, got %+v", err, e)
+	}
+	// given targets replace the default list; an empty list clears it
+	if e, err = ParseExperiment([]byte(minimal + "targets: [{vnf: transcoder, utilization: 0.97}]\n")); err != nil ||
+		len(e.Targets) != 1 || e.Targets[0] != (fsm.Target{VNF: "transcoder", Utilization: 0.97}) {
+		t.Fatalf("targets: %v, got %+v", err, e)
+	}
+	if e, err = ParseExperiment([]byte(minimal + "targets: []\n")); err != nil || len(e.Targets) != 0 {
+		t.Fatalf("empty targets: %v, got %+v", err, e)
 	}
 }
 
@@ -107,13 +125,17 @@ func FuzzParseExperiment(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	f.Add([]byte(minimal + "dpTargetUtilization: 0.95\ntargetUtilization: 0.9\n"))
+	f.Add([]byte(minimal + "targets: [{vnf: firewall, utilization: 0.95}, {vnf: ids, utilization: 1}]\n"))
 	f.Add([]byte("version: 1\nname: y\ntopology: paper-8dc\nduration: 1s\ntraffic: {changeInterval: 1h, dcs: []}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := ParseExperiment(data)
 		if err != nil {
 			return
 		}
-		if len(e.DCs) == 0 || len(e.DCs) != len(e.DelaysMs) || e.Duration <= 0 || e.Schedule == nil || e.Interval <= 0 {
+		if len(e.DCs) == 0 || len(e.DCs) != len(e.DelaysMs) || e.Duration <= 0 || e.Schedule == nil || e.Interval <= 0 ||
+			!(e.DPTargetUtilization >= 0 && e.DPTargetUtilization <= 1) || !(e.TargetUtilization >= 0 && e.TargetUtilization <= 1) ||
+			(&fsm.Policy{DelayBoundMs: 1, Targets: e.Targets}).Validate() != nil {
 			t.Fatalf("accepted an unusable experiment: %+v", e)
 		}
 	})

@@ -2,6 +2,7 @@ package simulation
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -97,7 +98,7 @@ func TestOverloadAtCapacityHybridLosesLess(t *testing.T) {
 func issue5Options(e *Experiment) {
 	e.Predictor, e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = "", 0, false, false, false
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.TrimEmpty, e.ScaleIn, e.PackFlows = false, false, 0, false, false, 0
-	e.Anticipate = false
+	e.Anticipate, e.DPTargetUtilization, e.Targets = false, 0, nil
 }
 
 // TestExperimentDefaults: an experiment file that sets no scaling option
@@ -109,8 +110,8 @@ func TestExperimentDefaults(t *testing.T) {
 	}
 	got := system.Scaling{Predictor: e.Predictor, TargetUtilization: e.TargetUtilization, WarmStart: e.WarmStart, ScaleInGuard: e.ScaleInGuard,
 		LocalFirst: e.LocalFirst, PlanHorizon: e.PlanHorizon, TrimBuffer: e.TrimBuffer, BufferSpare: e.BufferSpare, TrimEmpty: e.TrimEmpty, ScaleIn: e.ScaleIn,
-		PackFlows: e.PackFlows, Anticipate: e.Anticipate}
-	if got != system.Defaults {
+		PackFlows: e.PackFlows, Anticipate: e.Anticipate, DPTargetUtilization: e.DPTargetUtilization, Targets: e.Targets}
+	if !reflect.DeepEqual(got, system.Defaults) {
 		t.Fatalf("experiment scaling %+v, system defaults %+v", got, system.Defaults)
 	}
 }

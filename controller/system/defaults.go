@@ -1,6 +1,11 @@
 package system
 
-import "time"
+import (
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/placement/vnf"
+)
 
 // Scaling are the scaling options an operator chooses (model, planning
 // target, buffer trim, …). Defaults owns their values for every deployment
@@ -13,6 +18,14 @@ type Scaling struct {
 	// TargetUtilization plans every VNF at this fraction of its capacity
 	// (fsm.Policy.TargetUtilization).
 	TargetUtilization float64
+	// DPTargetUtilization plans the data-plane stages at this fraction of
+	// their capacity (fsm.Policy.DPTargetUtilization; 0: TargetUtilization).
+	// Strategies with periodic rounds only (PolicyFor).
+	DPTargetUtilization float64
+	// Targets plan the DP stages they name at their own utilisation
+	// (fsm.Policy.Targets), overriding DPTargetUtilization for them.
+	// Strategies with periodic rounds only (PolicyFor).
+	Targets []fsm.Target
 	// WarmStart reports the operator's expected starting load before the
 	// initial round (the simulator: the schedule's first rates).
 	WarmStart bool
@@ -56,11 +69,14 @@ type Scaling struct {
 // scale-in and TrimEmpty"): TrimEmpty on (was absent, i.e. off); ScaleIn
 // measured and left off. "Session 6: flow packing": PackFlows 0.85 (was
 // absent, i.e. 0: least-loaded routing). "Session 7: daily traffic":
-// Anticipate on (was absent, i.e. off).
+// Anticipate on (was absent, i.e. off). "Session 7: DP target": Targets
+// firewall 0.95 and IDS 0.95 (were absent: every VNF at
+// TargetUtilization); the transcoder and the CSCFs stay at 0.9.
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
 	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.85,
 	Anticipate: true,
+	Targets:    []fsm.Target{{VNF: vnf.Firewall, Utilization: 0.95}, {VNF: vnf.IDS, Utilization: 0.95}},
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

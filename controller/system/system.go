@@ -169,6 +169,25 @@ func packLimit(cfg Config, capacity float64) float64 {
 	return math.Floor(cfg.PackFlows * capacity / fp)
 }
 
+// PolicyFor is the policy a strategy's rounds plan with: p, without the
+// data-plane targets (DPTargetUtilization, Targets) for a strategy without
+// periodic rounds. Reactive-only
+// plans only its initial round and then adds instances at the overload
+// trigger, never removes any: a DP target closer to capacity would only
+// start it with fewer instances than its rule (the yardstick of issue 16)
+// has always had, so it plans every VNF at TargetUtilization, like
+// packFlows is off for it. Config.Policy goes through it (New); a raft
+// store's policy is committed by its owner (the daemon), which calls it.
+func PolicyFor(p fsm.Policy, s strategy.Strategy) fsm.Policy {
+	if s == nil {
+		s = strategy.Default
+	}
+	if !s.PeriodicRounds() {
+		p.DPTargetUtilization, p.Targets = 0, nil
+	}
+	return p
+}
+
 // New builds the deployment over driver d and clock clk (nothing runs until Start).
 func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if cfg.Logger == nil {
@@ -212,7 +231,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		if err := m.Apply(fsm.SetTopology{Topology: top}); err != nil {
 			return nil, fmt.Errorf("topology: %w", err)
 		}
-		if err := m.Apply(fsm.SetPolicy{Policy: cfg.Policy}); err != nil {
+		if err := m.Apply(fsm.SetPolicy{Policy: PolicyFor(cfg.Policy, cfg.Strategy)}); err != nil {
 			return nil, fmt.Errorf("policy: %w", err)
 		}
 		s.Store = m

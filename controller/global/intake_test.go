@@ -225,6 +225,12 @@ func BenchmarkIntakeInterval(b *testing.B) {
 // the newest half − mean of the oldest half) / their distance in report
 // periods × the periods of the interval (the reports the DC sent in it);
 // a pair missing from a report counts 0; too few reports give no slope.
+// Known limit (review A of session 7, item 4, not changed): the scale is
+// the reports the DC sent in *this* interval, so a reporter that covered
+// only part of it (an engine that took leadership mid-interval, a meter
+// started mid-interval, a DC back from silence) gets a slope scaled down
+// by covered ÷ whole (6 reports of a 10/s ramp: 60, not 600 at a 1 s
+// period), and the start rule's cap with it.
 func TestIntakeRecentSlope(t *testing.T) {
 	in := newIntake()
 	for i := range 10 {
@@ -271,5 +277,20 @@ func TestIntakeAveragesIgnoreReporterOrder(t *testing.T) {
 		if math.Float64bits(got["cp/a/b"]) != math.Float64bits(want) {
 			t.Fatalf("average %v then %v: depends on the reporters' map order", want, got["cp/a/b"])
 		}
+	}
+}
+
+// Recent.Slope reads the ring of last reports in arrival order also when it
+// has wrapped to a slot other than 0 (10 reports leave next at 0, where
+// the physical order is the arrival order: TestIntakeRecentSlope).
+func TestIntakeRecentSlopeRingOrder(t *testing.T) {
+	in := newIntake()
+	for i := range 7 { // next = 2 after 7 reports
+		in.add(protocol.WorkloadReport{DC: "a", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "a", Exit: "a", Rate: float64(10 * i)}}})
+	}
+	// last 5: 20 … 60; halves 25 and 55, 3 periods apart: 10/period × 7
+	g := in.recent()["dp/a/a"]
+	if math.Abs(g.Slope-70) > 1e-9 || !g.SlopeOK || math.Abs(g.Level-40) > 1e-9 {
+		t.Fatalf("%+v, want Level 40 Slope 70", g)
 	}
 }

@@ -35,7 +35,10 @@ type VNFConfig struct {
 	// PinnedFlows: the VNF's instances carry long-lived flows pinned to
 	// them (a data-plane stage: a call's media stays on its instance), so a
 	// flow an overloaded instance takes loses packets for its whole life;
-	// Config.Anticipate scales such a VNF out before the overload.
+	// Config.Anticipate scales such a VNF out before the overload. Not an
+	// operator's setting: controller/system's composition sets it for every
+	// VNF (the DP stages' true, the others' false), overwriting a configured
+	// value; the tags only show it in a dumped configuration.
 	PinnedFlows bool `json:"pinnedFlows,omitempty" yaml:"pinnedFlows,omitempty"`
 	// StatsTimeout overrides Config.StatsTimeout for this VNF's instances
 	// (0: the controller's; negative: never failed for silence), e.g. CP

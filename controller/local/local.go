@@ -44,6 +44,7 @@ type inst struct {
 	termInFlight bool
 	killSent     bool       // a kill (failed instance) was issued
 	activeSince  time.Time  // when the cloud first reported it active (zero: never)
+	adopted      bool       // found in the cloud at start (its Created is not a launch of ours: no bootSeen)
 	replacedAt   time.Time  // when it was launched or reused as a replacement (zero: never)
 	crashes      int        // quick failures in a row of the instances it replaces (crash.go)
 	slot         *owed      // the owed replacement a launch in flight pays (put back if the launch fails)
@@ -76,10 +77,13 @@ type vnfState struct {
 	// lowTicks counts the consecutive ticks whose measured load fitted on
 	// one working instance fewer (scalein.go).
 	lowTicks int
-	// loadHist is the VNF's measured load (workingCPULocked) at the last
-	// LoadTrendTicks+1 ticks, oldest first (trend.go: trimEmptyLocked, the
-	// scale-in guard).
+	// loadHist is the VNF's total load (totalCPULocked) at the last
+	// LoadTrendTicks+1 ticks, oldest first (trend.go: its rise is read by
+	// trimEmptyLocked and anticipateLocked).
 	loadHist []float64
+	// bootSeen is how long this VNF's last launched instance took from its
+	// launch to active (Config.Anticipate's horizon, bootLocked).
+	bootSeen time.Duration
 }
 
 // ChurnIntervals: an instance reused from the buffer within this many
@@ -230,7 +234,7 @@ func (c *Controller) Start(ctx context.Context) error {
 		in := &inst{Instance: Instance{
 			ID: di.ID, VNF: di.VNF, State: StateBooting, CloudState: di.State, CloudID: di.CloudID,
 			Address: di.Address, Created: di.Created, Why: "adopted at start",
-		}}
+		}, adopted: true}
 		c.insts[di.ID] = in
 		switch di.State {
 		case drivers.StateActive:
@@ -346,8 +350,11 @@ func (c *Controller) activateLocked(in *inst) {
 	in.CloudState = drivers.StateActive
 	if in.activeSince.IsZero() {
 		in.activeSince = c.clk.Now()
-		if !in.Created.IsZero() && in.Why != "adopted at start" {
+		if !in.Created.IsZero() && !in.adopted {
 			c.bootSeen = in.activeSince.Sub(in.Created)
+			if vs := c.vnfs[in.VNF]; vs != nil {
+				vs.bootSeen = c.bootSeen
+			}
 		}
 	}
 	in.lastSeen = c.clk.Now()

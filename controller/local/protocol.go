@@ -314,6 +314,21 @@ func (c *Controller) workingCPULocked(vs *vnfState) float64 {
 	return fixedSum(cpu)
 }
 
+// totalCPULocked is Σ CPU over the last samples of all the VNF's active
+// instances, buffered and draining ones included (they carry pinned
+// flows): its total load in this datacenter, which a change of the working
+// set does not move (trend.go; fixed order, fixedSum).
+func (c *Controller) totalCPULocked(vs *vnfState) float64 {
+	var cpu []float64
+	for _, in := range c.insts {
+		if in.VNF == vs.cfg.Name && in.State != StateBooting && in.State != StateFailed &&
+			in.CloudState == drivers.StateActive {
+			cpu = append(cpu, in.Last.CPU)
+		}
+	}
+	return fixedSum(cpu)
+}
+
 // bufferLocked moves the k least-loaded working instances to the buffer
 // tail: booting ones first (they carry nothing yet), then by flows, packet
 // rate, CPU and ID. Their flows keep running; they get no new ones.

@@ -133,10 +133,12 @@ const TrimEmptyBusy = 0.9
 // could not count flows (Stats.FlowsUnknown) and
 // one a between-round scale-in buffered in this interval (it stays
 // reusable without a boot until the next round decides). It destroys none
-// while the VNF's measured load in the DC (Σ CPU of its active working
-// instances) is above what it was TrimEmptyRiseTicks ticks ago (the oldest
-// tick it has, early on), nor while its working instances average more
-// than TrimEmptyBusy of the CPU threshold. On a rising load a round's
+// while the VNF's total load in the DC (Σ CPU of all its active
+// instances, buffered and draining ones included: trend.go) is above what
+// it was TrimEmptyRiseTicks ticks ago (the oldest tick it has, early on),
+// nor while its working instances average more than TrimEmptyBusy of the
+// CPU threshold (measured when the rule runs, after this tick's
+// scale-in). On a rising load a round's
 // forecast lags and reactive scale-out soon needs an instance; a buffered
 // one comes back at once, a new one boots (30 s of overload). With
 // least-loaded routing a buffered instance keeps that role while its
@@ -150,11 +152,14 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	if !c.cfg.TrimEmpty {
 		return nil
 	}
-	if len(vs.loadHist) == 0 {
+	// rising: the VNF's total load (trend.go) is above its value
+	// LoadTrendTicks ticks ago; busy: the working instances' load, measured
+	// now (after this tick's scaleInLocked, like the count it is compared
+	// with), is over TrimEmptyBusy of their thresholds
+	if len(vs.loadHist) > 0 && vs.loadHist[len(vs.loadHist)-1] > vs.loadHist[0] {
 		return nil
 	}
-	cur := vs.loadHist[len(vs.loadHist)-1] // this tick's (recordLoadLocked)
-	if cur > vs.loadHist[0] || cur > TrimEmptyBusy*vs.cfg.Thresholds.CPU*float64(c.countsLocked(vs.cfg.Name).Working()) {
+	if c.workingCPULocked(vs) > TrimEmptyBusy*vs.cfg.Thresholds.CPU*float64(c.countsLocked(vs.cfg.Name).Working()) {
 		return nil
 	}
 	now := c.clk.Now()

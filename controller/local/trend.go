@@ -2,11 +2,24 @@ package local
 
 import (
 	"fmt"
+	"time"
 )
 
-// The VNF's measured load over the last ticks (Σ CPU of its active working
-// instances, workingCPULocked), kept for TrimEmpty's rise rule (scalein.go)
-// and for anticipated scale-out (Config.Anticipate).
+// The VNF's total load in this datacenter over the last ticks (Σ CPU of
+// all its active instances, totalCPULocked), kept for the rise read by
+// TrimEmpty's rise rule (scalein.go) and by anticipated scale-out
+// (Config.Anticipate).
+//
+// Why the total and not the working instances' Σ (workingCPULocked): the
+// rise must be a rise of the load, not of the working set. A buffered or
+// draining instance keeps its pinned flows; after a round's scale-in they
+// end there and their replacements land on the working instances (the
+// working Σ rises while the total is flat), and a reuse of a buffered
+// instance that still carries flows adds its CPU to the working Σ in one
+// tick (read as a 10-tick rise and projected over a boot: 3× the step).
+// Both made anticipate scale out on a flat load (review A of session 7).
+// The working Σ is still what a projection is compared against the
+// working capacity with (anticipateLocked, TrimEmpty's busy rule).
 //
 // Why anticipate (docs/reproduction.md "Session 7: daily traffic"): a DP
 // flow stays on the instance that took it for its whole life (60 s calls).
@@ -25,16 +38,18 @@ import (
 // taken (its history holds LoadTrendTicks+1 samples).
 const LoadTrendTicks = TrimEmptyRiseTicks
 
-// recordLoadLocked appends the VNF's measured load of this tick to its
-// history (called once per tick, before the rules that read it).
+// recordLoadLocked appends the VNF's total load of this tick
+// (totalCPULocked) to its history (called once per tick, before the rules
+// that read it; the total does not depend on which instances are working,
+// so the order against scaleInLocked does not matter).
 func (c *Controller) recordLoadLocked(vs *vnfState) {
 	if len(vs.loadHist) > LoadTrendTicks {
 		vs.loadHist = append(vs.loadHist[:0], vs.loadHist[1:]...)
 	}
-	vs.loadHist = append(vs.loadHist, c.workingCPULocked(vs))
+	vs.loadHist = append(vs.loadHist, c.totalCPULocked(vs))
 }
 
-// riseLocked is how fast the VNF's measured load has risen over its
+// riseLocked is how fast the VNF's total load has risen over its
 // history, in CPU percent per second (0 when it fell or stayed, or with
 // less than two ticks of history).
 func (c *Controller) riseLocked(vs *vnfState) float64 {
@@ -54,14 +69,16 @@ func (c *Controller) riseLocked(vs *vnfState) float64 {
 const AnticipateCapacity = 100.0
 
 // anticipateLocked is Config.Anticipate for one VNF with PinnedFlows: when
-// the measured load, extrapolated at its rise (riseLocked) over the last
-// boot this controller saw, would pass AnticipateCapacity on every working
+// the working instances' load (workingCPULocked), extrapolated at the
+// total load's rise (riseLocked) over the VNF's last boot (bootLocked),
+// would pass AnticipateCapacity on every working
 // instance (booting ones included: they will take flows by then), one
 // instance is added now, from the buffer tail first (fillLocked), at most
 // once per ReactiveCooldown (shared with reactive scale-out, so the two do
 // not add one each for the same rise).
 func (c *Controller) anticipateLocked(vs *vnfState) []op {
-	if !c.cfg.Anticipate || !c.cfg.Reactive || !vs.cfg.PinnedFlows || c.paused || c.draining || c.bootSeen <= 0 {
+	boot := c.bootLocked(vs)
+	if !c.cfg.Anticipate || !c.cfg.Reactive || !vs.cfg.PinnedFlows || c.paused || c.draining || boot <= 0 {
 		return nil
 	}
 	rise := c.riseLocked(vs)
@@ -77,8 +94,8 @@ func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	if !vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < c.cfg.ReactiveCooldown {
 		return nil
 	}
-	cur := vs.loadHist[len(vs.loadHist)-1]
-	proj := cur + rise*c.bootSeen.Seconds()
+	cur := c.workingCPULocked(vs)
+	proj := cur + rise*boot.Seconds()
 	if proj <= AnticipateCapacity*float64(w) {
 		return nil
 	}
@@ -91,5 +108,15 @@ func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	vs.lastReactive = now
 	vs.target = max(vs.target, w) + 1
 	return c.fillLocked(vs, ReasonReactive, fmt.Sprintf("anticipated: measured load %.0f%% CPU rising %.2f%%/s reaches %.0f%% in %v (a boot), past the capacity of %d working instances",
-		cur, rise, proj, c.bootSeen, w))
+		cur, rise, proj, boot, w))
+}
+
+// bootLocked is Config.Anticipate's horizon for the VNF: how long its last
+// launched instance took from launch to active, or, before one of its own
+// became active, the last boot of any VNF this controller saw (0: none).
+func (c *Controller) bootLocked(vs *vnfState) time.Duration {
+	if vs.bootSeen > 0 {
+		return vs.bootSeen
+	}
+	return c.bootSeen
 }

@@ -49,6 +49,11 @@ type Sample struct {
 	TxnRate float64
 	// ActiveTransactions and ActiveDialogs are the in-flight load now.
 	ActiveTransactions, ActiveDialogs int64
+	// FlowsUnknown: this agent cannot count what the instance carries (a
+	// HostAgent measures the machine, not calls or flows), so InFlight's 0
+	// is no count: the local controller must not read it as "empty" and
+	// destroy a draining or trimmed instance with calls pinned to it.
+	FlowsUnknown bool
 	// CP, on an S-CSCF, is its cumulative CP transactions per
 	// "entry DC>exit DC" (its htable "cp", deploy/kamailio); nil elsewhere.
 	CP map[string]int64

@@ -259,7 +259,8 @@ func (a *HostAgent) Measure() (s Sample, ok bool, err error) {
 	if dt <= 0 {
 		return Sample{}, false, fmt.Errorf("agent %s: clock did not advance between readings", a.cfg.ID)
 	}
-	s = Sample{At: now, MemBytes: mem.Total - mem.Available, Mem: float64(mem.Total-mem.Available) / float64(mem.Total) * 100}
+	s = Sample{At: now, MemBytes: mem.Total - mem.Available, Mem: float64(mem.Total-mem.Available) / float64(mem.Total) * 100,
+		FlowsUnknown: true} // the machine's counters say nothing of the calls it carries
 	if dTotal := cur.cpu.Total - prev.cpu.Total; cur.cpu.Total > prev.cpu.Total && cur.cpu.Busy >= prev.cpu.Busy {
 		s.CPU = min(float64(cur.cpu.Busy-prev.cpu.Busy)/float64(dTotal)*100, 100)
 	}

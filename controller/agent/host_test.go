@@ -332,6 +332,7 @@ func TestStatsHandlerRefuses(t *testing.T) {
 		{"no instance", "POST", StatsPath("tokyo"), agentToken, `{"at":"2026-01-01T00:00:00Z"}`, 400, "instance"},
 		{"no time", "POST", StatsPath("tokyo"), agentToken, `{"instance":"x"}`, 400, "at:"},
 		{"negative flows", "POST", StatsPath("tokyo"), agentToken, `{"instance":"x","at":"2026-01-01T00:00:00Z","flows":-1}`, 400, "flows"},
+		{"flows with flowsUnknown", "POST", StatsPath("tokyo"), agentToken, `{"instance":"x","at":"2026-01-01T00:00:00Z","flows":3,"flowsUnknown":true}`, 400, "flowsUnknown"},
 		{"too large", "POST", StatsPath("tokyo"), agentToken, `{"instance":"` + strings.Repeat("x", MaxStatsBytes) + `"}`, 413, ""},
 		{"cp counters", "POST", StatsPath("tokyo"), agentToken, strings.Replace(good(id, 3), `"flows":0`, `"flows":0,"cp":{"tokyo>london":41,">london":2}`, 1), 204, ""},
 		{"cp negative", "POST", StatsPath("tokyo"), agentToken, strings.Replace(good(id, 4), `"flows":0`, `"flows":0,"cp":{"tokyo>london":-1}`, 1), 400, "cp["},
@@ -354,7 +355,7 @@ func TestStatsHandlerRefuses(t *testing.T) {
 			}
 		})
 	}
-	if outcomes[0] != "tokyo:accepted" || len(outcomes) != 14 { // the unknown DC has no controller to count for
+	if outcomes[0] != "tokyo:accepted" || len(outcomes) != 15 { // the unknown DC has no controller to count for
 		t.Fatalf("outcomes %v", outcomes)
 	}
 	// only the accepted report with counters reaches the CP meter's store
@@ -422,4 +423,45 @@ func FuzzParseHostFiles(f *testing.F) {
 		}
 		_, _ = ParseNetDev(b)
 	})
+}
+
+// A host agent measures the machine, not the calls on it: its samples say
+// the flow count is unknown, on the wire and at the local controller, so a
+// draining or trimmed instance on a VM is not destroyed as "0 flows" with
+// calls pinned to it (the openstack deployment's agents).
+func TestHostAgentFlowsAreUnknown(t *testing.T) {
+	e := newControllerEnv(t)
+	id := e.ids(local.StateNormal)[0]
+	p := newHostProc(t)
+	push, err := NewPusher(e.srv.URL, "tokyo", agentToken, e.srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewHost(HostConfig{ID: id, Proc: p.fs, Sink: push, Clock: e.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Start()
+	defer a.Stop()
+	for range 2 {
+		p.second(20, 1000)
+		e.clk.Advance(time.Second)
+	}
+	in := e.c.Instances()[0]
+	if in.Last.At != h0.Add(2*time.Second) || !in.Last.FlowsUnknown || in.Last.Flows != 0 {
+		t.Fatalf("last statistics %+v: want a sample at 2 s whose flow count is unknown", in.Last)
+	}
+	// an agent that counts (a Kamailio Agent) still reports its count
+	good := fmt.Sprintf(`{"instance":%q,"at":%q,"flows":4}`, id, h0.Add(2500*time.Millisecond).Format(time.RFC3339Nano))
+	r, _ := http.NewRequest("POST", e.srv.URL+StatsPath("tokyo"), strings.NewReader(good))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Authorization", "Bearer "+agentToken)
+	resp, err := e.srv.Client().Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if in := e.c.Instances()[0]; resp.StatusCode != 204 || in.Last.FlowsUnknown || in.Last.Flows != 4 {
+		t.Fatalf("status %d, last %+v: want a known count of 4", resp.StatusCode, in.Last)
+	}
 }

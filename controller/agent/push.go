@@ -33,7 +33,10 @@ type StatsReport struct {
 	CPU      float64   `json:"cpu"`     // percent of the machine
 	Mem      float64   `json:"mem"`     // percent in use
 	PktRate  float64   `json:"pktRate"` // received packets/s
-	Flows    int       `json:"flows"`   // what the instance still carries (0 when unknown)
+	Flows    int       `json:"flows"`   // what the instance still carries
+	// FlowsUnknown: the agent cannot count what the instance carries
+	// (Sample.FlowsUnknown); Flows is then 0 and means nothing.
+	FlowsUnknown bool `json:"flowsUnknown,omitempty"`
 	// CP is an S-CSCF's cumulative CP transactions per "entry DC>exit
 	// DC" (Sample.CP); absent elsewhere.
 	CP map[string]int64 `json:"cp,omitempty"`
@@ -57,6 +60,8 @@ func ParseStatsReport(r io.Reader) (StatsReport, error) {
 		return StatsReport{}, errors.New("at: missing measurement time")
 	case s.Flows < 0:
 		return StatsReport{}, fmt.Errorf("flows: %d: must not be negative", s.Flows)
+	case s.FlowsUnknown && s.Flows != 0:
+		return StatsReport{}, fmt.Errorf("flows: %d with flowsUnknown: an unknown count must be 0", s.Flows)
 	}
 	if len(s.CP) > MaxCPKeys {
 		return StatsReport{}, fmt.Errorf("cp: %d counters: at most %d", len(s.CP), MaxCPKeys)
@@ -142,7 +147,8 @@ func (h *StatsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		transport.BodyError(w, err)
 		return
 	}
-	err = in.ReportStats(s.Instance, local.Stats{At: s.At, CPU: s.CPU, Mem: s.Mem, PktRate: s.PktRate, Flows: s.Flows})
+	err = in.ReportStats(s.Instance, local.Stats{At: s.At, CPU: s.CPU, Mem: s.Mem, PktRate: s.PktRate, Flows: s.Flows,
+		FlowsUnknown: s.FlowsUnknown})
 	switch {
 	case err == nil:
 		outcome = "accepted"
@@ -197,7 +203,7 @@ func (p *Pusher) URL() string { return p.url }
 // ReportStats implements Sink.
 func (p *Pusher) ReportStats(id string, s Sample) error {
 	body, err := json.Marshal(StatsReport{Instance: id, At: s.At, CPU: min(s.CPU, 100), Mem: min(s.Mem, 100),
-		PktRate: s.PktRate, Flows: int(s.InFlight()), CP: s.CP})
+		PktRate: s.PktRate, Flows: int(s.InFlight()), FlowsUnknown: s.FlowsUnknown, CP: s.CP})
 	if err != nil {
 		return err
 	}

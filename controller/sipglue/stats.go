@@ -49,7 +49,7 @@ func (s *StatsSink) Unbind(id string) {
 // so the controller's "draining and Flows == 0 → destroy" rule is the drain
 // condition of drivers/local.
 func ToStats(x agent.Sample) local.Stats {
-	return local.Stats{At: x.At, CPU: x.CPU, Mem: x.Mem, PktRate: x.PktRate, Flows: int(x.InFlight())}
+	return local.Stats{At: x.At, CPU: x.CPU, Mem: x.Mem, PktRate: x.PktRate, Flows: int(x.InFlight()), FlowsUnknown: x.FlowsUnknown}
 }
 
 // ReportStats implements agent.Sink.

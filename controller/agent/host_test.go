@@ -228,6 +228,23 @@ func newControllerEnv(t *testing.T) *controllerEnv {
 	return &controllerEnv{clk: clk, c: c, srv: srv, h: h}
 }
 
+// startHostAgent runs a host agent for instance id on a fake /proc,
+// pushing to this controller over HTTP; the test stops it.
+func (e *controllerEnv) startHostAgent(t *testing.T, id string, onError func(error)) (*hostProc, *HostAgent, *Pusher) {
+	t.Helper()
+	p := newHostProc(t)
+	push, err := NewPusher(e.srv.URL, "tokyo", agentToken, e.srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewHost(HostConfig{ID: id, Proc: p.fs, Sink: push, Clock: e.clk, OnError: onError})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Start()
+	return p, a, push
+}
+
 func (e *controllerEnv) ids(st local.State) []string {
 	var out []string
 	for _, in := range e.c.Instances() {
@@ -247,17 +264,8 @@ func TestAgentDrivesReactiveScaling(t *testing.T) {
 	if len(ids) != 1 {
 		t.Fatalf("instances %+v, want one normal firewall", e.c.Instances())
 	}
-	p := newHostProc(t)
-	push, err := NewPusher(e.srv.URL, "tokyo", agentToken, e.srv.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var errs []error
-	a, err := NewHost(HostConfig{ID: ids[0], Proc: p.fs, Sink: push, Clock: e.clk, OnError: func(err error) { errs = append(errs, err) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Start()
+	p, a, _ := e.startHostAgent(t, ids[0], func(err error) { errs = append(errs, err) })
 	defer a.Stop()
 	// 3 quiet seconds: normal, reports arrive
 	for range 3 {
@@ -432,16 +440,7 @@ func FuzzParseHostFiles(f *testing.F) {
 func TestHostAgentFlowsAreUnknown(t *testing.T) {
 	e := newControllerEnv(t)
 	id := e.ids(local.StateNormal)[0]
-	p := newHostProc(t)
-	push, err := NewPusher(e.srv.URL, "tokyo", agentToken, e.srv.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := NewHost(HostConfig{ID: id, Proc: p.fs, Sink: push, Clock: e.clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Start()
+	p, a, push := e.startHostAgent(t, id, nil)
 	defer a.Stop()
 	for range 2 {
 		p.second(20, 1000)
@@ -452,16 +451,10 @@ func TestHostAgentFlowsAreUnknown(t *testing.T) {
 		t.Fatalf("last statistics %+v: want a sample at 2 s whose flow count is unknown", in.Last)
 	}
 	// an agent that counts (a Kamailio Agent) still reports its count
-	good := fmt.Sprintf(`{"instance":%q,"at":%q,"flows":4}`, id, h0.Add(2500*time.Millisecond).Format(time.RFC3339Nano))
-	r, _ := http.NewRequest("POST", e.srv.URL+StatsPath("tokyo"), strings.NewReader(good))
-	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set("Authorization", "Bearer "+agentToken)
-	resp, err := e.srv.Client().Do(r)
-	if err != nil {
+	if err := push.ReportStats(id, Sample{At: h0.Add(2500 * time.Millisecond), ActiveDialogs: 4}); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if in := e.c.Instances()[0]; resp.StatusCode != 204 || in.Last.FlowsUnknown || in.Last.Flows != 4 {
-		t.Fatalf("status %d, last %+v: want a known count of 4", resp.StatusCode, in.Last)
+	if in := e.c.Instances()[0]; in.Last.FlowsUnknown || in.Last.Flows != 4 {
+		t.Fatalf("last %+v: want a known count of 4", in.Last)
 	}
 }

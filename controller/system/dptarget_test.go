@@ -3,12 +3,9 @@ package system
 import (
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/strategy"
-	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
 // TestDPTargetOnlyWithRounds: the committed policy keeps the DP target
@@ -18,18 +15,12 @@ import (
 // the field.
 func TestDPTargetOnlyWithRounds(t *testing.T) {
 	build := func(strat strategy.Strategy, dp float64) (*System, error) {
-		clk := clock.NewVirtual(time.Unix(1_700_000_000, 0))
-		drv, err := fake.New(clk, fake.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		top := fsm.Topology{DCs: []string{"a", "b"}, SCSCFDC: "a",
-			PCSCF: fsm.VNF{Name: "pcscf", Capacity: 500}, SCSCF: fsm.VNF{Name: "scscf", Capacity: 200},
-			Stages:  []fsm.VNF{{Name: "firewall", Capacity: 35000}},
-			DelayMs: [][]float64{{0, 10}, {10, 0}}}
-		return New(Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 250, TargetUtilization: 0.9, DPTargetUtilization: dp,
-			Targets: []fsm.Target{{VNF: "firewall", Utilization: 0.97}}},
-			Strategy: strat, NoEngine: true}, drv, clk)
+		s, _, _, err := newTwoDCSystem(t, []fsm.VNF{{Name: "firewall", Capacity: 35000}}, func(c *Config) {
+			c.Policy = fsm.Policy{DelayBoundMs: 250, TargetUtilization: 0.9, DPTargetUtilization: dp,
+				Targets: []fsm.Target{{VNF: "firewall", Utilization: 0.97}}}
+			c.Strategy = strat
+		})
+		return s, err
 	}
 	for _, tc := range []struct {
 		strat    strategy.Strategy

@@ -5,28 +5,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/drivers"
-	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
 // An instance the cloud reports gone gives its routing index back (the
 // system passes the driver's gone events to the DC's router): before, a
 // destroyed DP instance kept its index parked for ever.
 func TestGoneInstanceFreesItsRoutingIndex(t *testing.T) {
-	clk := clock.NewVirtual(time.Unix(1_700_000_000, 0))
-	drv, err := fake.New(clk, fake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	top := fsm.Topology{DCs: []string{"a", "b"}, SCSCFDC: "a",
-		PCSCF: fsm.VNF{Name: "pcscf", Capacity: 500}, SCSCF: fsm.VNF{Name: "scscf", Capacity: 200},
-		Stages:  []fsm.VNF{{Name: "firewall", Capacity: 35000}},
-		DelayMs: [][]float64{{0, 10}, {10, 0}}}
-	s, err := New(Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 250}, Strategy: strategy.Hybrid, NoEngine: true}, drv, clk)
+	s, drv, clk, err := newTwoDCSystem(t, []fsm.VNF{{Name: "firewall", Capacity: 35000}}, func(c *Config) {
+		c.Policy, c.Strategy = fsm.Policy{DelayBoundMs: 250}, strategy.Hybrid
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

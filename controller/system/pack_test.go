@@ -3,12 +3,9 @@ package system
 import (
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/strategy"
-	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
 // TestPackFlowsSetsTheRoutingPackLimits: Config.PackFlows becomes every
@@ -18,17 +15,11 @@ import (
 // out of [0, 1] is refused naming the field.
 func TestPackFlowsSetsTheRoutingPackLimits(t *testing.T) {
 	build := func(strat strategy.Strategy, pack, flowPkts float64) (*System, error) {
-		clk := clock.NewVirtual(time.Unix(1_700_000_000, 0))
-		drv, err := fake.New(clk, fake.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		top := fsm.Topology{DCs: []string{"a", "b"}, SCSCFDC: "a",
-			PCSCF: fsm.VNF{Name: "pcscf", Capacity: 500}, SCSCF: fsm.VNF{Name: "scscf", Capacity: 200},
-			Stages:  []fsm.VNF{{Name: "firewall", Capacity: 35000}, {Name: "transcoder", Capacity: 15000}},
-			DelayMs: [][]float64{{0, 10}, {10, 0}}}
-		return New(Config{Topology: top, Policy: fsm.Policy{DelayBoundMs: 250}, Strategy: strat, PackFlows: pack, FlowPackets: flowPkts,
-			NoEngine: true}, drv, clk)
+		s, _, _, err := newTwoDCSystem(t, []fsm.VNF{{Name: "firewall", Capacity: 35000}, {Name: "transcoder", Capacity: 15000}},
+			func(c *Config) {
+				c.Policy, c.Strategy, c.PackFlows, c.FlowPackets = fsm.Policy{DelayBoundMs: 250}, strat, pack, flowPkts
+			})
+		return s, err
 	}
 	for _, tc := range []struct {
 		name     string

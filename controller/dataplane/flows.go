@@ -73,7 +73,7 @@ func CountFlows(flows []Flow, learned []ovs.LearnedFlow, live [routing.MaxStages
 		}
 		out[first]++
 		for s := first.Stage + 1; s <= m; s++ {
-			idx := uint8(l.DstIP >> routing.StageShift(s))
+			idx := routing.StageByte(routing.IPv4(l.DstIP), s)
 			if int(idx) < n {
 				break // the next datacenter: the chain leaves here
 			}

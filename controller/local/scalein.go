@@ -149,8 +149,8 @@ const TrimEmptyBusy = 0.9
 // one; docs/reproduction.md "Session 6: flow packing"). Called once per
 // tick.
 func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
-	if !c.cfg.TrimEmpty {
-		return nil
+	if !c.cfg.TrimEmpty || vs.buf.Len() <= max(0, c.cfg.BufferSpare) {
+		return nil // nothing beyond the spare: skip the registry scans below
 	}
 	// rising: the VNF's total load (trend.go) is above its value
 	// LoadTrendTicks ticks ago; busy: the working instances' load, measured

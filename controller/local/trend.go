@@ -85,13 +85,13 @@ func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	if rise <= 0 {
 		return nil
 	}
+	now := c.clk.Now()
+	if !vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < c.cfg.ReactiveCooldown {
+		return nil // before the registry scan: a scale-out this tick set it
+	}
 	n := c.countsLocked(vs.cfg.Name)
 	w := n.Working()
 	if w == 0 {
-		return nil
-	}
-	now := c.clk.Now()
-	if !vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < c.cfg.ReactiveCooldown {
 		return nil
 	}
 	cur := c.workingCPULocked(vs)

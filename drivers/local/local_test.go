@@ -758,23 +758,9 @@ func TestAddressKeptThroughACrashLoop(t *testing.T) {
 func TestFailedRunDirsBounded(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
-	var dirs []string
-	prev := ""
-	for i := range MaxFailedRunDirs + 3 {
-		// each replaces the one before, so its launch waits until that one's
-		// exit is dealt with (its address released, old run dirs removed)
-		id := fmt.Sprintf("c%d", i)
-		if _, err := h.d.Launch(ctx, drivers.Spec{ID: id, DC: "dc0", VNF: "scscf", Replaces: prev}); err != nil {
-			t.Fatal(err)
-		}
-		h.expect(t, id, drivers.StateBooting, "")
-		h.clk.Advance(50 * time.Millisecond)
-		h.expect(t, id, drivers.StateActive, "")
-		h.st.procs[i].die(errors.New("signal: aborted"))
-		h.expect(t, id, drivers.StateGone, "unexpected exit")
-		dirs = append(dirs, h.st.cmds[i].Dir)
-		prev = id
-	}
+	ids := chainIDs(MaxFailedRunDirs + 3)
+	dirs := h.failChain(t, "", ids...)
+	prev := ids[len(ids)-1]
 	if _, err := h.d.Launch(ctx, drivers.Spec{ID: "live", DC: "dc0", VNF: "scscf", Replaces: prev}); err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func (t *Table) PickInstance(stage int) (uint8, bool) {
 	if stage < 1 || stage > t.m {
 		return 0, false
 	}
-	i := pick(t.inst[stage-1], t.pack[stage-1], 1)
+	i := pick(t.inst[stage-1], t.pack[stage-1], t.spread[stage-1], 1)
 	if i < 0 {
 		return 0, false
 	}

@@ -54,6 +54,12 @@ type Scaling struct {
 	// least-loaded routing, which spreads them). Strategies with rounds
 	// only (Config.PackFlows).
 	PackFlows float64
+	// SpreadOverload > 0: a new DP flow whose least-loaded normal instance
+	// would pass this fraction of its capacity goes to an overloaded
+	// instance carrying less (routing.Table.SetSpreadLimit; 0: the paper's
+	// rule, new flows avoid overloaded instances while a normal one exists).
+	// Strategies with rounds only (Config.SpreadOverload).
+	SpreadOverload float64
 	// Anticipate: a local controller scales a DP stage out before the
 	// overload when its measured load's rise would pass the working
 	// instances' capacity within a boot (local.Config.Anticipate; hybrid
@@ -75,8 +81,8 @@ type Scaling struct {
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
 	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.85,
-	Anticipate: true,
-	Targets:    []fsm.Target{{VNF: vnf.Firewall, Utilization: 0.95}, {VNF: vnf.IDS, Utilization: 0.95}},
+	SpreadOverload: 1, Anticipate: true,
+	Targets: []fsm.Target{{VNF: vnf.Firewall, Utilization: 0.95}, {VNF: vnf.IDS, Utilization: 0.95}},
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

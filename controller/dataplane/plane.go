@@ -288,7 +288,9 @@ func repairFlows(st *dcState, t *routing.Table, live [routing.MaxStages]map[uint
 	for serial, f := range st.flows {
 		d := &f.Decision
 		if d.Verdict == routing.Drop && retryable(d.Reason) && f.Packet.Proto != 0 {
-			if nd := t.Route(f.Packet); nd.Verdict == routing.Forward {
+			// Reroute: a retry that drops again is not a new drop (the
+			// flow was counted once, when StartCall routed it)
+			if nd := t.Reroute(f.Packet); nd.Verdict == routing.Forward {
 				f.Decision = nd
 				st.flows[serial] = f
 			}

@@ -91,3 +91,47 @@ func TestRepairedFlowChargesItsNewInstance(t *testing.T) {
 		t.Errorf("after the moved call ended instance 3 still carries flow 2, its load is %g, want 1", load())
 	}
 }
+
+// A flow that stays unroutable is counted dropped once, however often the
+// syncs retry it: before, every repairFlows ran Route again and each
+// failed retry counted the drop again, so Dropped[reason] grew once per
+// rule update of the DC. Once it is routed, it counts as forwarded once.
+func TestRetriedDropIsCountedOnce(t *testing.T) {
+	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 0, 1}}
+	tb, err := routing.NewTable(routing.Config{DC: 0, N: 2, Stages: 1, Interval: 1, Paths: paths})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := routing.Call{
+		CallerDC: 0, CalleeDC: 1, CallerIP: 0x0a000005, CalleeIP: 0x0a010007,
+		CallerSendPort: 4000, CallerRecvPort: 4002, CalleeSendPort: 6000, CalleeRecvPort: 6002,
+		CallerEntryIP: 0xc0a80001, CalleeEntryIP: 0xc0a80101,
+	}
+	if err := tb.AddCall(call); err != nil {
+		t.Fatal(err)
+	}
+	media := routing.Packet{From: routing.FromUser, Proto: 17, SrcIP: call.CallerIP, SrcPort: 4000, DstIP: call.CallerEntryIP, DstPort: 6002}
+	d := tb.Route(media) // StartCall's decision: no instance yet
+	st := &dcState{t: tb, flows: map[uint32]Flow{1: {Serial: 1, Decision: d, Packet: media}}, byCall: map[routing.Call][]uint32{}}
+	var live [routing.MaxStages]map[uint8]Ports
+	for range 5 { // five rule updates while the DC has no instance
+		repairFlows(st, tb, live)
+	}
+	c := tb.Counters()
+	if got := c.Drops(routing.DropNoInstance); got != 1 {
+		t.Errorf("one flow retried by 5 syncs: %d drops counted (no instance), want 1", got)
+	}
+	if c.Decisions != 1 {
+		t.Errorf("decisions %d after 5 failed retries, want 1", c.Decisions)
+	}
+	live[0] = map[uint8]Ports{10: InstancePorts(1, 10)}
+	if err := tb.SetInstances(1, []routing.InstanceLoad{{Index: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	repairFlows(st, tb, live)
+	repairFlows(st, tb, live)
+	c = tb.Counters()
+	if st.flows[1].Decision.Verdict != routing.Forward || c.Forwarded != 1 || c.TotalDropped() != 1 || c.Decisions != 2 {
+		t.Errorf("after the repair: %v, counters %+v; want forwarded once, still 1 drop, 2 decisions", st.flows[1].Decision, c)
+	}
+}

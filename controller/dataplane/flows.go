@@ -126,23 +126,15 @@ func (p *Plane) FlowCounts(ctx context.Context, dc int) ([]InstanceFlows, error)
 			}
 			loads[r.Stage-1][r.Index] = float64(n)
 		}
-		if st.router == nil {
-			for s := 1; s <= t.Stages(); s++ {
-				xs := t.Instances(s)
-				for i := range xs {
-					if l, ok := loads[s-1][xs[i].Index]; ok {
-						xs[i].Load = l
-					}
-				}
-				_ = t.SetInstances(s, xs) // the same instances, valid loads
-			}
-		}
 	})
-	if st.router != nil {
-		for s, l := range loads {
-			if l != nil {
-				st.router.SetLoads(s+1, l)
-			}
+	for s, l := range loads {
+		if l == nil {
+			continue
+		}
+		if st.router != nil {
+			st.router.SetLoads(s+1, l) // parked instances' too
+		} else {
+			_ = st.t.SetLoads(s+1, l) // counts: valid loads
 		}
 	}
 	slices.SortFunc(out, func(a, b InstanceFlows) int {

@@ -307,26 +307,14 @@ func repairFlows(st *dcState, t *routing.Table, live [routing.MaxStages]map[uint
 			if nx, ok := t.PickInstance(s); ok {
 				d.Instances[s-1] = nx
 				d.DstIP = routing.WithStageByte(d.DstIP, s, nx)
-				chargeInstance(t, s, nx, d.Load)
+				// PickInstance adds no load, and EndCall's Release takes
+				// the flow's load from the instance it was moved to
+				_, _ = t.AddLoad(s, nx, d.Load) // a stage of t, a Decision's load: valid
 				changed = true
 			}
 		}
 		if changed {
 			st.flows[serial] = f
-		}
-	}
-}
-
-// chargeInstance adds a moved flow's load to instance idx of stage:
-// PickInstance adds none, and EndCall's Release takes the flow's load from
-// the instance it was moved to.
-func chargeInstance(t *routing.Table, stage int, idx uint8, load float64) {
-	xs := t.Instances(stage)
-	for i := range xs {
-		if xs[i].Index == idx {
-			xs[i].Load += load
-			_ = t.SetInstances(stage, xs) // the table's own instances: valid
-			return
 		}
 	}
 }

@@ -118,9 +118,9 @@ func (p *Plane) FlowCounts(ctx context.Context, dc int) ([]InstanceFlows, error)
 	}
 	var out []InstanceFlows
 	var loads [routing.MaxStages]map[uint8]float64
-	p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
+	p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, id func(int, uint8) string) {
 		for r, n := range CountFlows(flowList(st), learned, live, t.N(), t.Stages()) {
-			out = append(out, InstanceFlows{InstanceRef: r, ID: st.liveIDs[r.Stage-1][r.Index], Flows: n})
+			out = append(out, InstanceFlows{InstanceRef: r, ID: id(r.Stage, r.Index), Flows: n})
 			if loads[r.Stage-1] == nil {
 				loads[r.Stage-1] = map[uint8]float64{}
 			}

@@ -277,7 +277,7 @@ func (p *Plane) recoverSwitch(ctx context.Context) error {
 			return fmt.Errorf("dc%d after restart: %w", k, err)
 		}
 		var want []ovs.Flow
-		p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
+		p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, _ func(int, uint8) string) {
 			want, err = Compile(Inputs{Table: t, Live: live, Flows: flowList(st), Calls: st.calls,
 				UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
 		})

@@ -64,13 +64,13 @@ type dcState struct {
 	t      *routing.Table  // standalone: the plane's own table
 	router *dcroute.Router // attached: the local controller's routing state
 	name   string          // attached: the DC's name (the driver's key)
-	ports   map[int]bool // input ports of the live instances at the last sync
-	sw      ruleSwitch
-	br      string
-	live    [routing.MaxStages]map[uint8]Ports
-	insts   [routing.MaxStages]map[uint8]*netns.Instance
-	flows   map[uint32]Flow
-	calls   []routing.Call
+	ports  map[int]bool    // input ports of the live instances at the last sync
+	sw     ruleSwitch
+	br     string
+	live   [routing.MaxStages]map[uint8]Ports
+	insts  [routing.MaxStages]map[uint8]*netns.Instance
+	flows  map[uint32]Flow
+	calls  []routing.Call
 	// byCall: the flows StartCall routed here for each call (EndCall
 	// removes them)
 	byCall map[routing.Call][]uint32
@@ -83,6 +83,8 @@ type dcState struct {
 	hasTags  bool
 	tagGen   uint64
 	learning bool
+	// failed: the last rule update failed (retryFailed syncs again)
+	failed bool
 }
 
 // Plane is a real data plane: one bridge per datacenter, linked, with users'
@@ -361,10 +363,11 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 	start := time.Now()
 	_, err = st.sw.Apply(ctx, want, forget...)
 	p.last = time.Since(start)
+	st.failed = err != nil
 	if err != nil {
 		// st.ports stays the set the switch's rules were last made for: a
-		// departed instance's port stays in it, so syncDeparted retries
-		// and the retry forgets its learned rules again
+		// departed instance's port stays in it, so the retry (retryFailed)
+		// forgets its learned rules again
 		return fmt.Errorf("dc%d: %w", k, err)
 	}
 	st.ports = ports

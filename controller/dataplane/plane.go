@@ -54,7 +54,7 @@ type Failure struct {
 // ruleSwitch is what the plane uses of a DC's switch (ovs.Switch).
 type ruleSwitch interface {
 	Apply(ctx context.Context, want []ovs.Flow, forgetOutputs ...int) (ovs.Changes, error)
-	Learned(ctx context.Context) ([]ovs.LearnedFlow, error)
+	Learned(ctx context.Context) (ovs.LearnedRules, error)
 	Ofctl(ctx context.Context, cmd string, args ...string) (string, error)
 	Reset(ctx context.Context, want []ovs.Flow) error
 	ForgetLearned(ctx context.Context) error
@@ -85,6 +85,10 @@ type dcState struct {
 	learning bool
 	// failed: the last rule update failed (retryFailed syncs again)
 	failed bool
+	// skipped: learned rules FlowCounts could not read, in all; lastSkipped
+	// in its last read
+	skipped     uint64
+	lastSkipped int
 }
 
 // Plane is a real data plane: one bridge per datacenter, linked, with users'

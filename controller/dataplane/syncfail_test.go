@@ -11,17 +11,19 @@ import (
 	"github.com/ims-orch/ims-orch/placement"
 )
 
-// fakeSwitch records Apply's forgotten output ports and fails while err is set.
+// fakeSwitch records Apply's forgotten output ports and fails while err is
+// set; Learned returns learned.
 type fakeSwitch struct {
-	err    error
-	forget [][]int
+	err     error
+	forget  [][]int
+	learned ovs.LearnedRules
 }
 
 func (f *fakeSwitch) Apply(_ context.Context, _ []ovs.Flow, forget ...int) (ovs.Changes, error) {
 	f.forget = append(f.forget, slices.Clone(forget))
 	return ovs.Changes{}, f.err
 }
-func (f *fakeSwitch) Learned(context.Context) ([]ovs.LearnedFlow, error)       { return nil, nil }
+func (f *fakeSwitch) Learned(context.Context) (ovs.LearnedRules, error)        { return f.learned, nil }
 func (f *fakeSwitch) Ofctl(context.Context, string, ...string) (string, error) { return "", nil }
 func (f *fakeSwitch) Reset(context.Context, []ovs.Flow) error                  { return nil }
 func (f *fakeSwitch) ForgetLearned(context.Context) error                      { return nil }

@@ -50,6 +50,7 @@ func TestParseExperimentErrors(t *testing.T) {
 		{"bound", "delayBoundMs: -1\n", "delayBoundMs"},
 		{"predictor", "predictor: oracle\n", "predictor"},
 		{"pack flows", "packFlows: -0.5\n", "packFlows"},
+		{"spread overload", "spreadOverload: 2\n", "spreadOverload"},
 		{"DP target above 1", "dpTargetUtilization: 1.5\n", "dpTargetUtilization"},
 		{"negative DP target", "dpTargetUtilization: -0.1\n", "dpTargetUtilization"},
 		{"DP target not a number", "dpTargetUtilization: .nan\n", "dpTargetUtilization"},

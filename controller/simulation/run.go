@@ -150,7 +150,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	sys, err := system.New(system.Config{
 		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, DPTargetUtilization: exp.DPTargetUtilization, Targets: slices.Clone(exp.Targets), LocalFirst: exp.LocalFirst, ImproveBudget: exp.ImproveBudget},
 		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strat, Predictor: exp.Predictor,
-		PlanHorizon: exp.planHorizon(), PackFlows: exp.PackFlows, // the traffic engine's flows: system.DefaultFlowPackets
+		PlanHorizon: exp.planHorizon(), PackFlows: exp.PackFlows, SpreadOverload: exp.SpreadOverload, // the traffic engine's flows: system.DefaultFlowPackets
 		Local: local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard,
 			TrimBuffer: exp.TrimBuffer, BufferSpare: exp.BufferSpare, TrimEmpty: exp.TrimEmpty, ScaleIn: local.ScaleIn{On: exp.ScaleIn},
 			Anticipate: exp.Anticipate},

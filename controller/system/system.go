@@ -58,6 +58,15 @@ type Config struct {
 	// for a strategy with periodic rounds (nothing removes instances
 	// otherwise). Must be in [0, 1].
 	PackFlows float64
+	// SpreadOverload > 0: while some instances of a DP stage are
+	// overloaded, a new flow whose least-loaded normal instance would pass
+	// SpreadOverload × the capacity goes to the least-loaded overloaded
+	// instance when it carries less (routing.Table.SetSpreadLimit); 0 keeps
+	// the paper's rule (new flows avoid overloaded instances while a normal
+	// one exists). Only for a strategy with periodic rounds, like
+	// PackFlows: reactive-only, the yardstick, keeps the paper's rule. Must
+	// be in [0, 1].
+	SpreadOverload float64
 	// FlowPackets is the packet rate of one DP flow, the routing tables'
 	// unit of load (0: DefaultFlowPackets); it turns PackFlows into flows.
 	FlowPackets float64
@@ -180,6 +189,21 @@ func packLimit(cfg Config, stage string, capacity float64) (float64, error) {
 	return l, nil
 }
 
+// spreadLimit is a DP stage's routing spread limit in flows (0: off): the
+// flows that bring an instance to SpreadOverload × its capacity, at least
+// one flow.
+func spreadLimit(cfg Config, capacity float64) float64 {
+	f := cfg.SpreadOverload
+	if f <= 0 || !cfg.Strategy.PeriodicRounds() {
+		return 0
+	}
+	fp := cfg.FlowPackets
+	if fp <= 0 {
+		fp = DefaultFlowPackets
+	}
+	return max(1, math.Floor(f*capacity/fp))
+}
+
 // PolicyFor is the policy a strategy's rounds plan with: p, without the
 // data-plane targets (DPTargetUtilization, Targets) for a strategy without
 // periodic rounds. Reactive-only
@@ -213,6 +237,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	}
 	if f := cfg.PackFlows; math.IsNaN(f) || f < 0 || f > 1 {
 		return nil, fmt.Errorf("packFlows: must be in [0, 1] (the fraction of a DP instance's capacity new flows are packed up to; 0: least-loaded), got %g", f)
+	}
+	if f := cfg.SpreadOverload; math.IsNaN(f) || f < 0 || f > 1 {
+		return nil, fmt.Errorf("spreadOverload: must be in [0, 1] (the fraction of a DP instance's capacity past which new flows go to a less-loaded overloaded instance; 0: off), got %g", f)
 	}
 	if f := cfg.FlowPackets; math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 		return nil, fmt.Errorf("flowPackets: must be a finite packet rate ≥ 0 (0: %d), got %g", DefaultFlowPackets, f)
@@ -270,6 +297,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 				return nil, err
 			}
 			if err := r.SetPackLimit(st.Name, l); err != nil {
+				return nil, fmt.Errorf("stage %s: %w", st.Name, err)
+			}
+			if err := r.SetSpreadLimit(st.Name, spreadLimit(cfg, st.Capacity)); err != nil {
 				return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 			}
 		}

@@ -461,17 +461,17 @@ func (d *Driver) probe(in *inst) {
 	peers := in.peers
 	d.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	err := d.cfg.Probe(ctx, rpc)
+	cancel()
 	synced := true
 	if err == nil && len(peers) > 0 {
 		// A new S-CSCF that answered RPC may not have pulled the replicated
 		// registrations yet: a call routed to it now would get 404.
-		if serr := d.usrlocSynced(ctx, rpc, peers); serr != nil {
+		if serr := d.usrlocSynced(rpc, peers); serr != nil {
 			err, synced = serr, false
 		}
 	}
-	cancel()
 	now := d.cfg.Clock.Now()
 	markErr := ""
 	if len(peers) > 0 && (err == nil || !synced && !now.Before(in.readyDeadline)) {
@@ -520,18 +520,38 @@ func syncGraceS(ready time.Duration) int {
 	return int((ready+time.Second-1)/time.Second) + 1
 }
 
+// probeTimeout bounds each RPC call of a readiness probe.
+const probeTimeout = 250 * time.Millisecond
+
 // usrlocSynced reports nil when the instance at rpc holds at least as many
 // registered users as each of its peers (dmq_usrloc's full sync is done).
-func (d *Driver) usrlocSynced(ctx context.Context, rpc netip.AddrPort, peers []netip.Addr) error {
+// Each read has its own probeTimeout. A peer that refuses the read (its
+// process is gone) cannot hold the instance back; one whose answer did not
+// come in time does, until the next probe: on a loaded host the probe itself
+// may be the late one, and a new S-CSCF put in service before its
+// registrations are in answers 404 for registered users (its ready timeout
+// still bounds the wait).
+func (d *Driver) usrlocSynced(rpc netip.AddrPort, peers []netip.Addr) error {
 	const stat = "usrloc:registered_users"
-	own, err := d.cfg.Stats(ctx, rpc, stat)
+	read := func(a netip.AddrPort) (map[string]int64, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+		defer cancel()
+		return d.cfg.Stats(ctx, a, stat)
+	}
+	own, err := read(rpc)
 	if err != nil {
 		return fmt.Errorf("registrations not readable: %w", err)
 	}
 	for _, p := range peers {
-		theirs, err := d.cfg.Stats(ctx, netip.AddrPortFrom(p, RPCPort), stat)
+		theirs, err := read(netip.AddrPortFrom(p, RPCPort))
 		if err != nil {
-			continue // a peer that does not answer cannot hold us back
+			if te, ok := errors.AsType[interface {
+				error
+				Timeout() bool
+			}](err); ok && te.Timeout() {
+				return fmt.Errorf("registrations not synced yet: peer %s not read in time: %w", p, err)
+			}
+			continue // refused: a peer that is gone cannot hold us back
 		}
 		if own[stat] < theirs[stat] {
 			return fmt.Errorf("registrations not synced yet (%d of %d from %s)", own[stat], theirs[stat], p)

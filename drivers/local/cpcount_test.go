@@ -309,6 +309,7 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 }
 
 // The S-CSCF's CP counters count transactions, not datagrams: a
+// retransmitted REGISTER gets its 200 again and is not counted again; a
 // retransmitted INVITE (same branch) is absorbed before the counter, both
 // when it arrives after the S-CSCF relayed the first copy (the transaction
 // exists: its 100 Trying is sent again) and when two copies arrive
@@ -360,6 +361,16 @@ func TestCPCountsTransactionsNotRetransmissions(t *testing.T) {
 	}
 	if n := counted(); n != 1 {
 		t.Fatalf("%d transactions counted after one REGISTER", n)
+	}
+	// the REGISTER again (its 200 was lost): answered with the 200 again, not counted again
+	m = callee.mark()
+	callee.send(s1.SIP.String(), sipReq("REGISTER", "sip:"+host, "UDP "+callee.local(), "z9hG4bKrtxr", aor+";tag=r", aor, "reg@rtx", 1,
+		"Contact: <sip:rtx@"+callee.local()+">", "Expires: 600")...)
+	if r, _ := callee.wait(m, 5*time.Second, "200 to the retransmitted REGISTER", final("reg@rtx", "REGISTER")); r.Status() != 200 {
+		t.Fatalf("retransmitted REGISTER: %s", r.First)
+	}
+	if n := counted(); n != 1 {
+		t.Fatalf("%d transactions counted after one REGISTER and its retransmission", n)
 	}
 	for i, together := range []bool{false, true} {
 		id := fmt.Sprintf("inv%d@rtx", i)

@@ -202,6 +202,9 @@ type Driver struct {
 	launching map[string]*inst
 	// removeAll removes a run dir (os.RemoveAll; tests hold it)
 	removeAll func(string) error
+	// onSettle, when set (tests), hears of a caller that starts waiting
+	// for the launch of id
+	onSettle func(id string)
 }
 
 // MaxFailedRunDirs bounds the run dirs of failed instances kept for their
@@ -305,6 +308,9 @@ func (d *Driver) settleLocked(ctx context.Context, id string) error {
 			return nil
 		}
 		d.mu.Unlock()
+		if d.onSettle != nil {
+			d.onSettle(id)
+		}
 		select {
 		case <-l.started:
 		case <-ctx.Done():
@@ -415,17 +421,14 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 			}
 			return info, nil
 		}
-		l, ok := d.launching[spec.ID]
-		if !ok {
+		if _, ok := d.launching[spec.ID]; !ok {
 			break
 		}
-		d.mu.Unlock() // the same ID is being launched: its outcome decides
-		select {
-		case <-l.started:
-		case <-ctx.Done():
-			return drivers.Instance{}, ctx.Err()
+		// the same ID is being launched: its outcome decides
+		if err := d.settleLocked(ctx, spec.ID); err != nil {
+			d.mu.Unlock()
+			return drivers.Instance{}, err
 		}
-		d.mu.Lock()
 	}
 	var addr netip.Addr
 	tookOver := false

@@ -965,7 +965,7 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 // A launch writes its run dir and starts its process without the driver's
 // lock: while one start hangs, List, another launch, the same ID's launch
 // (it waits for the first and returns its instance) and Terminate (it
-// waits, then stops it) are served or queued behind that launch only; an
+// waits, then stops it) are served or wait for that launch only; an
 // S-CSCF launched meanwhile in the same DC has the hanging one as its DMQ
 // peer. Before, the start ran under the lock and everything waited.
 func TestLaunchStartsWithoutTheLock(t *testing.T) {
@@ -1001,30 +1001,50 @@ func TestLaunchStartsWithoutTheLock(t *testing.T) {
 	if !slices.Equal(peers, []netip.Addr{s1Addr}) {
 		t.Fatalf("s2's DMQ peers %v, want s1 (%v), which is being launched", peers, s1Addr)
 	}
-	again, term := make(chan result, 1), make(chan error, 1)
+	waiting := make(chan string, 2)
+	h.d.mu.Lock()
+	h.d.onSettle = func(id string) { waiting <- id }
+	h.d.mu.Unlock()
+	// waited returns once a caller waits for id's launch
+	waited := func(id string) {
+		t.Helper()
+		if got := waitFor(t, waiting, "a wait for "+id+"'s launch"); got != id {
+			t.Fatalf("a wait for %s, want %s", got, id)
+		}
+	}
+	again := make(chan result, 1)
 	go func() {
 		info, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s1", DC: "dc0", VNF: "scscf"})
 		again <- result{info, err}
 	}()
-	go func() { term <- h.d.Terminate(context.Background(), "dc0", "s1") }()
-	select {
-	case r := <-again:
-		t.Fatalf("the second launch of s1 returned before the first: %+v", r)
-	case err := <-term:
-		t.Fatalf("Terminate(s1) returned while s1 was being launched: %v", err)
-	default:
-	}
+	waited("s1")
 	release()
 	r1 := waitFor(t, first, "s1's launch")
 	r2 := waitFor(t, again, "s1's second launch")
 	if r1.err != nil || r2.err != nil || r1.info.CloudID != r2.info.CloudID {
 		t.Fatalf("s1 launched twice at once: %+v and %+v", r1, r2)
 	}
-	if err := waitFor(t, term, "Terminate(s1)"); err != nil {
+
+	// Terminate during a launch waits for it, then stops the instance
+	entered, release = h.holdStart(t, "s3")
+	third := make(chan result, 1)
+	go func() {
+		info, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s3", DC: "dc0", VNF: "scscf"})
+		third <- result{info, err}
+	}()
+	waitFor(t, entered, "s3's process start")
+	term := make(chan error, 1)
+	go func() { term <- h.d.Terminate(context.Background(), "dc0", "s3") }()
+	waited("s3")
+	release()
+	if r := waitFor(t, third, "s3's launch"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if err := waitFor(t, term, "Terminate(s3)"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := h.d.Runtime("s1"); ok {
-		t.Fatal("s1 still runs after Terminate returned")
+	if _, ok := h.d.Runtime("s3"); ok {
+		t.Fatal("s3 still runs after Terminate returned: Terminate did not wait for its launch")
 	}
 }
 

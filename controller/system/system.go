@@ -235,8 +235,8 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if cfg.Predictor == "" {
 		cfg.Predictor = "ar1"
 	}
-	if f := cfg.PackFlows; math.IsNaN(f) || f < 0 || f > 1 {
-		return nil, fmt.Errorf("packFlows: must be in [0, 1] (the fraction of a DP instance's capacity new flows are packed up to; 0: least-loaded), got %g", f)
+	if err := CheckPackFlows("packFlows", cfg.PackFlows); err != nil {
+		return nil, err
 	}
 	if f := cfg.SpreadOverload; math.IsNaN(f) || f < 0 || f > 1 {
 		return nil, fmt.Errorf("spreadOverload: must be in [0, 1] (the fraction of a DP instance's capacity past which new flows go to a less-loaded overloaded instance; 0: off), got %g", f)

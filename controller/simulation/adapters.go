@@ -172,6 +172,8 @@ type workload struct {
 	// errs counts refused reports; firstErr is the first refusal.
 	errs     int
 	firstErr error
+	// fixed records the DP loads for Cost.FixedFloorVMSeconds (nil: not recorded).
+	fixed *fixedRouting
 }
 
 func (w *workload) report(at time.Time, kind string, loads []traffic.PairLoad) {
@@ -203,4 +205,7 @@ func (w *workload) report(at time.Time, kind string, loads []traffic.PairLoad) {
 }
 
 func (w *workload) CPWorkload(at time.Time, loads []traffic.PairLoad) { w.report(at, "cp", loads) }
-func (w *workload) DPWorkload(at time.Time, loads []traffic.PairLoad) { w.report(at, "dp", loads) }
+func (w *workload) DPWorkload(at time.Time, loads []traffic.PairLoad) {
+	w.fixed.record(at, loads)
+	w.report(at, "dp", loads)
+}

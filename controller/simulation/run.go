@@ -173,7 +173,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	wl := &workload{sys: sys, dcs: exp.DCs, delays: delays, logger: logger}
+	wl := &workload{sys: sys, dcs: exp.DCs, delays: delays, logger: logger, fixed: &fixedRouting{start: start, n: len(exp.DCs)}}
 	if exp.WarmStart {
 		// Reported before Start, so the initial round predicts from them;
 		// stamped with the clock's time now (the warm-up's start): the
@@ -250,7 +250,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		}
 	}
 	rows := res.Recorder.Instances
-	res.Cost = computeCost(exp, cat, rows, buffered)
+	res.Cost = computeCost(exp, cat, rows, buffered, wl.fixed)
 	for i := len(rows) - 1; i >= 0 && rows[i].T == rows[len(rows)-1].T; i-- {
 		res.Created += rows[i].Created
 		if t, ok := cat.Lookup(rows[i].VNF); ok && t.Plane == vnf.DataPlane {

@@ -3,6 +3,7 @@ package simulation
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -49,13 +50,16 @@ func (l *LoadLog) record(kind string, at time.Time, loads []traffic.PairLoad) {
 // Oracle makes a run's rounds plan with the load they will meet instead of
 // a forecast (an analysis of what round sizing alone can reach, not a
 // strategy: docs/reproduction.md, "Session 8: simultaneous floor"). Each
-// workload series is planned at the largest (or, with Mean, the average)
-// rate its pair carries in Log over (now, now + Window]; a delay series at
-// its last observed value.
+// workload series is planned at the largest rate its pair carries in Log
+// over (now, now + Window] — or, with Mean, the average, with Quantile q
+// in (0, 1) the q-quantile of the window's per-report rates (the rate
+// exceeded by a fraction 1 − q of the window) — and a delay series at its
+// last observed value.
 type Oracle struct {
-	Log    *LoadLog
-	Window time.Duration
-	Mean   bool
+	Log      *LoadLog
+	Window   time.Duration
+	Mean     bool
+	Quantile float64
 }
 
 func (o *Oracle) validate() error {
@@ -64,6 +68,10 @@ func (o *Oracle) validate() error {
 		return fmt.Errorf("oracle: no load log")
 	case o.Window <= 0:
 		return fmt.Errorf("oracle: window %v: must be > 0", o.Window)
+	case o.Quantile < 0 || o.Quantile >= 1 || math.IsNaN(o.Quantile):
+		return fmt.Errorf("oracle: quantile %v: must be in (0, 1), or 0 for the largest rate", o.Quantile)
+	case o.Quantile > 0 && o.Mean:
+		return fmt.Errorf("oracle: a quantile and the mean: choose one")
 	}
 	return nil
 }
@@ -117,30 +125,36 @@ func (f *oracleForecaster) Predict(keys []string) map[string]global.Forecast {
 		}
 		v := 0.0
 		if okA && okB {
-			v = windowRate(samples, i*f.o.Log.n+j, now, now+f.o.Window, f.o.Mean)
+			v = windowRate(samples, i*f.o.Log.n+j, now, now+f.o.Window, f.o.Mean, f.o.Quantile)
 		}
 		out[k] = global.Forecast{Value: v, Mean: v, Model: "oracle"}
 	}
 	return out
 }
 
-// windowRate is the largest (mean: the average) rate of pair p over the
-// samples with from < t ≤ to (0 without any).
-func windowRate(samples []loadSample, p int, from, to time.Duration, mean bool) float64 {
-	best, sum, n := 0.0, 0.0, 0
+// windowRate is the largest rate of pair p over the samples with
+// from < t ≤ to — with mean the average, with q in (0, 1) the q-quantile
+// (the ⌈q·n⌉-th smallest) — and 0 without any.
+func windowRate(samples []loadSample, p int, from, to time.Duration, mean bool, q float64) float64 {
+	var xs []float64
 	for _, s := range samples {
-		if s.t <= from || s.t > to {
-			continue
+		if s.t > from && s.t <= to {
+			xs = append(xs, s.rates[p])
 		}
-		best = math.Max(best, s.rates[p])
-		sum += s.rates[p]
-		n++
+	}
+	if len(xs) == 0 {
+		return 0
 	}
 	if mean {
-		if n == 0 {
-			return 0
+		sum := 0.0
+		for _, x := range xs {
+			sum += x
 		}
-		return sum / float64(n)
+		return sum / float64(len(xs))
 	}
-	return best
+	slices.Sort(xs)
+	if q > 0 {
+		return xs[max(0, int(math.Ceil(q*float64(len(xs))))-1)]
+	}
+	return xs[len(xs)-1]
 }

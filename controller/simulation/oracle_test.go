@@ -42,6 +42,11 @@ func TestOracleByHand(t *testing.T) {
 	if v := meanF.Predict(keys[:1])[keys[0]].Value; v != 30 {
 		t.Errorf("mean dp a→b: %v, want (40 + 20) / 2 = 30", v)
 	}
+	// seconds 1..4 (window (0, 4]): 10 20 30 40 sorted; q 0.5 → the 2nd
+	qF := newOracleForecaster(Oracle{Log: log, Window: 4 * time.Second, Quantile: 0.5}, clock.NewVirtual(start), start, dcs)
+	if v := qF.Predict(keys[:1])[keys[0]].Value; v != 20 {
+		t.Errorf("median dp a→b: %v, want 20", v)
+	}
 	clk.Advance(10 * time.Second) // past the log: nothing to come
 	if v := maxF.Predict(keys[:1])[keys[0]].Value; v != 0 {
 		t.Errorf("after the log: %v, want 0", v)
@@ -51,6 +56,9 @@ func TestOracleByHand(t *testing.T) {
 	}
 	if err := (&Oracle{Log: log}).validate(); err == nil || !strings.Contains(err.Error(), "window") {
 		t.Fatalf("a zero window: %v", err)
+	}
+	if err := (&Oracle{Log: log, Window: time.Second, Quantile: 1}).validate(); err == nil || !strings.Contains(err.Error(), "quantile") {
+		t.Fatalf("quantile 1: %v", err)
 	}
 }
 

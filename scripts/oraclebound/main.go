@@ -5,7 +5,8 @@
 // the rounds planning the load to come instead of a forecast
 // (simulation.Oracle) — the largest rate of each pair over the next
 // interval plus the boot delay ("max"), and over the next interval only
-// ("max-interval") and its mean ("mean"), and proactive-only (no local
+// ("max-interval"), its mean ("mean") and its 90th and 75th percentiles
+// ("q90", "q75"), and proactive-only (no local
 // scale-out) the same way — and prints, per run, the
 // VM-seconds, the floor, ÷ the floor and the fixed-routing floor, and the
 // DP loss beside hybrid's own.
@@ -70,6 +71,8 @@ func run(args []string) error {
 			{"oracle max", simulation.Oracle{Log: react.Loads, Window: e.Interval + e.BootDelay}},
 			{"oracle max-interval", simulation.Oracle{Log: react.Loads, Window: e.Interval}},
 			{"oracle mean", simulation.Oracle{Log: react.Loads, Window: e.Interval, Mean: true}},
+			{"oracle q90", simulation.Oracle{Log: react.Loads, Window: e.Interval, Quantile: 0.9}},
+			{"oracle q75", simulation.Oracle{Log: react.Loads, Window: e.Interval, Quantile: 0.75}},
 		} {
 			r, err := simulation.Run(ctx, e, simulation.Options{Strategy: st, Seed: seed, Oracle: &o.o})
 			if err != nil {

@@ -155,8 +155,6 @@ type System struct {
 
 	mu         sync.Mutex
 	routerErrs []error
-	drv        drivers.Driver
-	unsub      func()
 }
 
 // DefaultFlowPackets is Config.FlowPackets when zero: one RTP stream of
@@ -242,7 +240,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		}
 	}
 	s := &System{cfg: cfg, Clock: clk, Locals: map[string]*local.Controller{}, Routers: map[string]*dcroute.Router{},
-		Probers: map[string]*delayprobe.Prober{}, Meters: map[string]*dpmeter.Meter{}, fc: fc, drv: d}
+		Probers: map[string]*delayprobe.Prober{}, Meters: map[string]*dpmeter.Meter{}, fc: fc}
 	s.Store = cfg.Store
 	if s.Store == nil {
 		m := global.NewMemStore()
@@ -395,9 +393,6 @@ func (s *System) DCs() []string { return append([]string(nil), s.cfg.Topology.DC
 // at once. Over an external Store the engine is the caller's to run while
 // this node leads (global.FollowLeadership).
 func (s *System) Start(ctx context.Context) error {
-	if s.unsub == nil {
-		s.unsub = s.drv.Subscribe(s.onGone)
-	}
 	for _, dc := range s.cfg.LocalDCs {
 		if err := s.Locals[dc].Start(ctx); err != nil {
 			return fmt.Errorf("local controller %s: %w", dc, err)
@@ -425,10 +420,6 @@ func (s *System) Start(ctx context.Context) error {
 
 // Stop stops the engine and the local controllers.
 func (s *System) Stop() {
-	if s.unsub != nil {
-		s.unsub()
-		s.unsub = nil
-	}
 	for _, p := range s.Probers {
 		p.Stop()
 	}
@@ -440,17 +431,6 @@ func (s *System) Stop() {
 	}
 	for _, dc := range s.cfg.LocalDCs {
 		s.Locals[dc].Stop()
-	}
-}
-
-// onGone frees the routing index of an instance the cloud reports gone
-// (dcroute.Router.Forget): else a destroyed instance kept it parked for ever.
-func (s *System) onGone(ev drivers.Event) {
-	if ev.State != drivers.StateGone {
-		return
-	}
-	if r := s.Routers[ev.DC]; r != nil {
-		r.Forget(ev.VNF, ev.ID)
 	}
 }
 

@@ -51,6 +51,11 @@ type Config struct {
 	// the middle of the next one (global BankForecaster.SetHorizon; 0 =
 	// the paper's mean forecast).
 	PlanHorizon float64
+	// Forecaster, if set, replaces the Predictor's bank forecaster the
+	// rounds plan with (analysis: the simulator's load oracle, a bound on
+	// what round sizing alone can reach); Predictor and PlanHorizon then
+	// only configure the bank Forecaster() returns, which no round uses.
+	Forecaster global.Forecaster
 	// PackFlows > 0 packs the new flows of every DP stage onto its most-loaded
 	// instance with room up to PackFlows × its capacity
 	// (routing.Table.SetPackLimit), so the instances a round buffers carry
@@ -359,7 +364,11 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if cfg.NoEngine {
 		return s, nil
 	}
-	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: tr, Forecaster: fc, Store: s.Store,
+	var rounds global.Forecaster = fc
+	if cfg.Forecaster != nil {
+		rounds = cfg.Forecaster
+	}
+	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: tr, Forecaster: rounds, Store: s.Store,
 		Logger: cfg.Logger.With("role", "global"), Hooks: cfg.EngineHooks})
 	if err != nil {
 		return nil, err

@@ -277,13 +277,10 @@ func (r *Router) SetLoads(stage int, loads map[uint8]float64) {
 	if stage < 1 || stage > len(r.index) {
 		return
 	}
-	xs := r.t.Instances(stage)
-	for i := range xs {
-		if l, ok := loads[xs[i].Index]; ok {
-			xs[i].Load = l
-		}
+	if err := r.t.SetLoads(stage, loads); err != nil {
+		r.fail(err)
+		return
 	}
-	r.fail(r.t.SetInstances(stage, xs))
 	for id, pk := range r.parked[stage-1] {
 		if l, ok := loads[pk.idx]; ok && r.index[stage-1][pk.idx] == id {
 			pk.load = l

@@ -356,7 +356,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	e.Targets = slices.Clone(d.Targets)
 	if f.Targets != nil {
 		e.Targets = slices.Clone(*f.Targets)
-		if err := (&fsm.Policy{DelayBoundMs: 1, Targets: e.Targets}).Validate(); err != nil {
+		if err := fsm.CheckTargets("targets", e.Targets); err != nil {
 			return nil, fmt.Errorf("experiment %w", err)
 		}
 	}
@@ -371,8 +371,8 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	setIf(&e.PackFlows, f.PackFlows)
 	setIf(&e.SpreadOverload, f.SpreadOverload)
 	setIf(&e.Anticipate, f.Anticipate)
-	if math.IsNaN(e.PackFlows) || e.PackFlows < 0 || e.PackFlows > 1 {
-		return nil, fmt.Errorf("experiment packFlows %g: must be in [0, 1] (0: least-loaded routing)", e.PackFlows)
+	if err := system.CheckPackFlows("packFlows", e.PackFlows); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
 	}
 	if math.IsNaN(e.SpreadOverload) || e.SpreadOverload < 0 || e.SpreadOverload > 1 {
 		return nil, fmt.Errorf("experiment spreadOverload %g: must be in [0, 1] (0: new flows avoid overloaded instances)", e.SpreadOverload)
@@ -384,11 +384,11 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 		return nil, fmt.Errorf("improveBudget: must not be negative, got %d", f.ImproveBudget)
 	}
 	e.ImproveBudget = f.ImproveBudget
-	if u := e.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
-		return nil, fmt.Errorf("experiment targetUtilization %g: must be in (0, 1] (0 = 1)", u)
+	if err := fsm.CheckUtilization("targetUtilization", e.TargetUtilization, "1"); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
 	}
-	if u := e.DPTargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
-		return nil, fmt.Errorf("experiment dpTargetUtilization %g: must be in (0, 1] (0 = targetUtilization)", u)
+	if err := fsm.CheckUtilization("dpTargetUtilization", e.DPTargetUtilization, "targetUtilization"); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
 	}
 	if p := strings.TrimSpace(f.Predictor); p != "" {
 		e.Predictor = p

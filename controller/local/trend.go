@@ -34,9 +34,10 @@ import (
 // buffered one. Reactive-only never scales in and met the same rises with
 // the peak's instances.
 
-// LoadTrendTicks is how many ticks back the rise of the measured load is
-// taken (its history holds LoadTrendTicks+1 samples).
-const LoadTrendTicks = TrimEmptyRiseTicks
+// LoadTrendTicks is how many ticks back the rise of the VNF's total load
+// is taken (its history holds LoadTrendTicks+1 samples): by anticipated
+// scale-out (riseLocked) and by TrimEmpty's rise rule (scalein.go).
+const LoadTrendTicks = 10
 
 // recordLoadLocked appends the VNF's total load of this tick
 // (totalCPULocked) to its history (called once per tick, before the rules
@@ -85,8 +86,7 @@ func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	if rise <= 0 {
 		return nil
 	}
-	now := c.clk.Now()
-	if !vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < c.cfg.ReactiveCooldown {
+	if c.coolingLocked(vs, c.clk.Now()) {
 		return nil // before the registry scan: a scale-out this tick set it
 	}
 	n := c.countsLocked(vs.cfg.Name)
@@ -99,16 +99,9 @@ func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	if proj <= AnticipateCapacity*float64(w) {
 		return nil
 	}
-	if vs.cfg.Max > 0 && w >= vs.cfg.Max {
-		return nil
-	}
-	if h := c.holdLocked(vs); h != nil && h.Ceiling > 0 && w >= h.Ceiling {
-		return nil
-	}
-	vs.lastReactive = now
-	vs.target = max(vs.target, w) + 1
-	return c.fillLocked(vs, ReasonReactive, fmt.Sprintf("anticipated: measured load %.0f%% CPU rising %.2f%%/s reaches %.0f%% in %v (a boot), past the capacity of %d working instances",
+	ops, _ := c.scaleOutLocked(vs, w, fmt.Sprintf("anticipated: measured load %.0f%% CPU rising %.2f%%/s reaches %.0f%% in %v (a boot), past the capacity of %d working instances",
 		cur, rise, proj, boot, w))
+	return ops // at Max or the ceiling: nothing, and the cool-down not started
 }
 
 // bootLocked is Config.Anticipate's horizon for the VNF: how long its last

@@ -8,16 +8,35 @@ import (
 	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
+// anticipateConfig is one firewall (Min min) with pinned flows, reactive
+// and anticipated scale-out on.
+func anticipateConfig(min int) Config {
+	cfg := fwConfig(min)
+	cfg.Reactive, cfg.Anticipate = true, true
+	cfg.VNFs[0].PinnedFlows = true
+	return cfg
+}
+
+// anticipateEnv is a controller on anticipateConfig(min), changed by tweak
+// (if not nil), whose Min instances took boot to boot (that boot is seen).
+func anticipateEnv(t *testing.T, min int, boot time.Duration, tweak func(*Config)) *env {
+	t.Helper()
+	cfg := anticipateConfig(min)
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	e := newEnv(t, cfg, fake.Options{BootDelay: boot})
+	e.seconds(int(boot/time.Second) + 1)
+	return e
+}
+
 // rampEnv is a controller with reactive scale-out on, one firewall
-// (PinnedFlows as given) whose Min instance took 10 s to boot.
+// (Anticipate and PinnedFlows as given) whose Min instance took 10 s to boot.
 func rampEnv(t *testing.T, anticipate, pinned bool, min int) *env {
 	t.Helper()
-	cfg := fwConfig(min)
-	cfg.Reactive, cfg.Anticipate = true, anticipate
-	cfg.VNFs[0].PinnedFlows = pinned
-	e := newEnv(t, cfg, fake.Options{BootDelay: 10 * time.Second})
-	e.seconds(11) // the Min instances boot: a 10 s boot seen
-	return e
+	return anticipateEnv(t, min, 10*time.Second, func(c *Config) {
+		c.Anticipate, c.VNFs[0].PinnedFlows = anticipate, pinned
+	})
 }
 
 // ramp raises the CPU of the normal instances 2 % a second from 40 % (Mem

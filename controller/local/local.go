@@ -45,6 +45,7 @@ type inst struct {
 	killSent     bool       // a kill (failed instance) was issued
 	activeSince  time.Time  // when the cloud first reported it active (zero: never)
 	adopted      bool       // found in the cloud at start (its Created is not a launch of ours: no bootSeen)
+	counted      bool       // its sample was in the VNF's last total load (recordLoadLocked)
 	replacedAt   time.Time  // when it was launched or reused as a replacement (zero: never)
 	crashes      int        // quick failures in a row of the instances it replaces (crash.go)
 	slot         *owed      // the owed replacement a launch in flight pays (put back if the launch fails)
@@ -78,7 +79,8 @@ type vnfState struct {
 	// one working instance fewer (scalein.go).
 	lowTicks int
 	// loadHist is the VNF's total load (totalCPULocked) at the last
-	// LoadTrendTicks+1 ticks, oldest first (trend.go: its rise is read by
+	// LoadTrendTicks+1 ticks, oldest first, raised by what instances that
+	// first counted since brought (trend.go: its rise is read by
 	// trimEmptyLocked and anticipateLocked).
 	loadHist []float64
 	// bootSeen is how long this VNF's last launched instance took from its

@@ -329,11 +329,23 @@ func (c *Controller) workingCPULocked(vs *vnfState) float64 {
 // totalCPULocked is Σ CPU over the last samples of all the VNF's active
 // instances, buffered and draining ones included (they carry pinned
 // flows): its total load in this datacenter, which a change of the working
-// set does not move (trend.go).
-func (c *Controller) totalCPULocked(vs *vnfState) float64 {
-	return c.cpuSumLocked(vs, func(in *inst) bool {
-		return in.State != StateBooting && in.State != StateFailed && in.CloudState == drivers.StateActive
+// set does not move (trend.go). joined is the part of it from instances
+// whose sample counts for the first time (inst.counted; called once per
+// tick, by recordLoadLocked).
+func (c *Controller) totalCPULocked(vs *vnfState) (total, joined float64) {
+	var first []float64
+	total = c.cpuSumLocked(vs, func(in *inst) bool {
+		if in.State == StateBooting || in.State == StateFailed || in.CloudState != drivers.StateActive {
+			in.counted = false
+			return false
+		}
+		if !in.counted && !in.Last.At.IsZero() {
+			in.counted = true
+			first = append(first, in.Last.CPU)
+		}
+		return true
 	})
+	return total, fixedSum(first)
 }
 
 // bufferLocked moves the k least-loaded working instances to the buffer

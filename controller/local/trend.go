@@ -3,6 +3,8 @@ package local
 import (
 	"fmt"
 	"time"
+
+	"github.com/ims-orch/ims-orch/drivers"
 )
 
 // The VNF's total load in this datacenter over the last ticks (Σ CPU of
@@ -43,11 +45,25 @@ const LoadTrendTicks = 10
 // (totalCPULocked) to its history (called once per tick, before the rules
 // that read it; the total does not depend on which instances are working,
 // so the order against scaleInLocked does not matter).
+//
+// An instance's first sample is no rise: the history is raised by the CPU
+// an instance brings when it first counts with a sample (an instance
+// adopted at start, or one that went active with load on it, whose
+// samples the controller had not seen; a launched one reports its new
+// flows from ~0). Without that, such a step from nothing was read as a
+// LoadTrendTicks rise and projected over a boot (idle → 95 % on the first
+// instance: an instance anticipated on a flat load).
 func (c *Controller) recordLoadLocked(vs *vnfState) {
+	total, joined := c.totalCPULocked(vs)
 	if len(vs.loadHist) > LoadTrendTicks {
 		vs.loadHist = append(vs.loadHist[:0], vs.loadHist[1:]...)
 	}
-	vs.loadHist = append(vs.loadHist, c.totalCPULocked(vs))
+	if joined > 0 {
+		for i := range vs.loadHist {
+			vs.loadHist[i] += joined
+		}
+	}
+	vs.loadHist = append(vs.loadHist, total)
 }
 
 // riseLocked is how fast the VNF's total load has risen over its
@@ -71,12 +87,14 @@ const AnticipateCapacity = 100.0
 
 // anticipateLocked is Config.Anticipate for one VNF with PinnedFlows: when
 // the working instances' load (workingCPULocked), extrapolated at the
-// total load's rise (riseLocked) over the VNF's last boot (bootLocked),
-// would pass AnticipateCapacity on every working
-// instance (booting ones included: they will take flows by then), one
-// instance is added now, from the buffer tail first (fillLocked), at most
-// once per ReactiveCooldown (shared with reactive scale-out, so the two do
-// not add one each for the same rise).
+// total load's rise (riseLocked) over the time an added instance needs to
+// take flows (the VNF's last boot, bootLocked; ReactiveCooldown when the
+// buffer tail is active: reuseHorizonLocked), would pass
+// AnticipateCapacity on every working instance (booting ones included:
+// they will take flows by then), one instance is added now, from the
+// buffer tail first (fillLocked), at most once per ReactiveCooldown
+// (shared with reactive scale-out, so the two do not add one each for the
+// same rise).
 func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	boot := c.bootLocked(vs)
 	if !c.cfg.Anticipate || !c.cfg.Reactive || !vs.cfg.PinnedFlows || c.paused || c.draining || boot <= 0 {
@@ -94,14 +112,41 @@ func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	if w == 0 {
 		return nil
 	}
+	horizon, what := boot, "a boot"
+	if h, ok := c.reuseHorizonLocked(vs); ok {
+		horizon, what = h, "the cool-down; the buffer tail is active"
+	}
 	cur := c.workingCPULocked(vs)
-	proj := cur + rise*boot.Seconds()
+	proj := cur + rise*horizon.Seconds()
 	if proj <= AnticipateCapacity*float64(w) {
 		return nil
 	}
-	ops, _ := c.scaleOutLocked(vs, w, fmt.Sprintf("anticipated: measured load %.0f%% CPU rising %.2f%%/s reaches %.0f%% in %v (a boot), past the capacity of %d working instances",
-		cur, rise, proj, boot, w))
+	ops, _ := c.scaleOutLocked(vs, w, fmt.Sprintf("anticipated: measured load %.0f%% CPU rising %.2f%%/s reaches %.0f%% in %v (%s), past the capacity of %d working instances",
+		cur, rise, proj, horizon, what, w))
 	return ops // at Max or the ceiling: nothing, and the cool-down not started
+}
+
+// reuseHorizonLocked is anticipated scale-out's horizon when the buffer
+// tail (what fillLocked takes first) is an active instance: it takes flows
+// at once, so waiting costs nothing until the next scale-out may come
+// (ReactiveCooldown, at least a tick). A reuse projected over a boot came
+// up to a boot early, and on a rise that stopped (simultaneous start: the
+// 60 s build-up after a step of the arrival rate; Poisson noise on a 10 s
+// rise) it brought back an instance the next round buffered again
+// (docs/reproduction.md "Session 8: anticipation").
+func (c *Controller) reuseHorizonLocked(vs *vnfState) (time.Duration, bool) {
+	es := vs.buf.Entries()
+	for i := len(es) - 1; i >= 0; i-- {
+		in := c.insts[es[i].ID]
+		if in == nil {
+			continue // a stale entry: fillLocked skips it too
+		}
+		if in.CloudState != drivers.StateActive {
+			return 0, false
+		}
+		return max(c.cfg.ReactiveCooldown, TickPeriod), true
+	}
+	return 0, false
 }
 
 // bootLocked is Config.Anticipate's horizon for the VNF: how long its last

@@ -108,7 +108,12 @@ func TestAnticipateScalesOutBeforeTheOverload(t *testing.T) {
 }
 
 // Anticipated scale-out reuses a buffered instance (no boot) before it
-// launches one; a steady load never anticipates.
+// launches one; a steady load never anticipates. An active buffered
+// instance takes flows at once, so the reuse waits until the projection
+// over the cool-down (5 s), not over a boot, passes 100 %: at 94 % (92 % +
+// 2 %/s × 5 s; the tick reads the samples of the second before), still
+// before the overload (5 s over 90 %), where a launch on the same ramp
+// came at 84 % (TestAnticipateScalesOutBeforeTheOverload).
 func TestAnticipateReusesTheBufferFirst(t *testing.T) {
 	e := rampEnv(t, true, true, 1)
 	first := e.ids(StateNormal)[0]
@@ -126,12 +131,54 @@ func TestAnticipateReusesTheBufferFirst(t *testing.T) {
 	if n := len(e.actions(KindReuse, ReasonReactive)) + len(e.actions(KindCreate, ReasonReactive)); n != 0 {
 		t.Fatalf("%d reactive actions on a steady load, want 0", n)
 	}
-	e.ramp([]string{first}, 25, func(int, float64) {})
+	gotCPU := -1.0
+	e.ramp([]string{first}, 35, func(_ int, cpu float64) {
+		if gotCPU < 0 && len(e.actions(KindReuse, ReasonReactive)) > 0 {
+			gotCPU = cpu
+			if e.state(first) == StateOverload {
+				t.Fatalf("anticipated reuse after the overload")
+			}
+		}
+	})
 	re := e.actions(KindReuse, ReasonReactive)
-	if len(re) != 1 || !strings.Contains(re[0].Detail, "anticipated") {
-		t.Fatalf("reactive reuses %+v: want the buffered instance reused, anticipated", re)
+	if len(re) != 1 || !strings.Contains(re[0].Detail, "anticipated") || !strings.Contains(re[0].Detail, "in 5s") {
+		t.Fatalf("reactive reuses %+v: want the buffered instance reused, anticipated over the cool-down (5s)", re)
+	}
+	if gotCPU != 94 {
+		t.Fatalf("reused at %v %% CPU, want 94 %%", gotCPU)
 	}
 	if cr := e.actions(KindCreate, ReasonReactive); len(cr) != 0 {
 		t.Fatalf("launched %d while a buffered instance was there: %+v", len(cr), cr)
+	}
+}
+
+// A first sample is no rise: the VNF's first instance goes active with
+// load already on it (80 %, steady, under the CPU threshold). Its total
+// load steps from nothing to 80 % in one tick; read as a 10-tick rise
+// (8 %/s over the 10 s boot: 160 %) it anticipated an instance on a flat
+// load. The history is raised by what an instance brings with its first
+// sample instead.
+func TestAnticipateIgnoresAFirstInstanceGoingActiveWithLoad(t *testing.T) {
+	e := newEnv(t, anticipateConfig(1), fake.Options{BootDelay: 10 * time.Second})
+	booting := e.ids(StateBooting)
+	if len(booting) != 1 {
+		t.Fatalf("booting %v, want the Min instance", booting)
+	}
+	e.load[booting[0]] = Stats{CPU: 80, Mem: 10, PktRate: 100, Flows: 100}
+	e.seconds(11 + LoadTrendTicks + 2) // it goes active at 10 s (a 10 s boot seen), then steady
+	if e.state(booting[0]) != StateNormal {
+		t.Fatalf("%s is %s, want normal", booting[0], e.state(booting[0]))
+	}
+	if so := e.scaleOuts(); len(so) != 0 {
+		t.Fatalf("scale-outs on a steady 80 %%: %+v", so)
+	}
+	// a real rise of the same instance is still one (Mem under its
+	// threshold: no overload, only the anticipation can add one)
+	for cpu := 82.0; len(e.scaleOuts()) == 0 && cpu <= 100; cpu += 2 {
+		e.load[booting[0]] = Stats{CPU: cpu, Mem: 10, PktRate: 100, Flows: 100}
+		e.second()
+	}
+	if so := e.scaleOuts(); len(so) != 1 || !strings.Contains(so[0].Detail, "anticipated") {
+		t.Fatalf("scale-outs %+v on a rise of 2 %%/s from 80 %%, want one anticipated", so)
 	}
 }

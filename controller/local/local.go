@@ -79,7 +79,7 @@ type vnfState struct {
 	// one working instance fewer (scalein.go).
 	lowTicks int
 	// loadHist is the VNF's total load (totalCPULocked) at the last
-	// LoadTrendTicks+1 ticks, oldest first, raised by what instances that
+	// loadHistLen ticks, oldest first, raised by what instances that
 	// first counted since brought (trend.go: its rise is read by
 	// trimEmptyLocked and anticipateLocked).
 	loadHist []float64

@@ -149,7 +149,7 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	// LoadTrendTicks ticks ago; busy: the working instances' load, measured
 	// now (after this tick's scaleInLocked, like the count it is compared
 	// with), is over TrimEmptyBusy of their thresholds
-	if len(vs.loadHist) > 0 && vs.loadHist[len(vs.loadHist)-1] > vs.loadHist[0] {
+	if c.risingLocked(vs) {
 		return nil
 	}
 	if c.workingCPULocked(vs) > TrimEmptyBusy*vs.cfg.Thresholds.CPU*float64(c.countsLocked(vs.cfg.Name).Working()) {

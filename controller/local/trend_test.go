@@ -182,3 +182,24 @@ func TestAnticipateIgnoresAFirstInstanceGoingActiveWithLoad(t *testing.T) {
 		t.Fatalf("scale-outs %+v on a rise of 2 %%/s from 80 %%, want one anticipated", so)
 	}
 }
+
+// A short burst is no sustained rise: after a steady 70 % the load jumps
+// 8 % in 4 s and stays. The 10-tick rise (0.8 %/s) × a 30 s boot reads
+// 102 %; the rise over AnticipateRiseTicks (8 % in 15 s) reads 94 %, and
+// anticipation takes the lesser: nothing is added. A ramp that goes on
+// (TestAnticipateScalesOutBeforeTheOverload) reads the same over both.
+func TestAnticipateIgnoresAShortBurst(t *testing.T) {
+	e := newEnv(t, anticipateConfig(1), fake.Options{BootDelay: 30 * time.Second})
+	id := e.ids(StateBooting)[0]
+	set := func(cpu float64) { e.load[id] = Stats{CPU: cpu, Mem: 10, PktRate: 100, Flows: 100} }
+	set(70)                                 // from its first sample (no rise)
+	e.seconds(31 + AnticipateRiseTicks + 2) // a 30 s boot seen, then steady
+	for cpu := 72.0; cpu <= 78; cpu += 2 {
+		set(cpu)
+		e.second()
+	}
+	e.seconds(AnticipateRiseTicks + 2)
+	if so := e.scaleOuts(); len(so) != 0 {
+		t.Fatalf("scale-outs on a 4 s burst of 8 %%: %+v", so)
+	}
+}

@@ -19,8 +19,9 @@ type Hooks struct {
 }
 
 var (
-	_ local.PathStore    = Hooks{}
-	_ local.InstanceSink = Hooks{}
+	_ local.PathStore         = Hooks{}
+	_ local.InstanceSink      = Hooks{}
+	_ local.InstanceForgetter = Hooks{}
 )
 
 // Hooks returns the hooks of attached datacenter dc; give them to the
@@ -39,13 +40,17 @@ func (p *Plane) Hooks(dc int) (Hooks, error) {
 	return Hooks{p: p, dc: dc}, nil
 }
 
-func (h Hooks) sync() {
+// update runs a rule update fn of DC k (Sync, departed) for a hook, which
+// has no error return: its own timeout, its error to OnError.
+func (p *Plane) update(k int, fn func(*Plane, context.Context, int) error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := h.p.Sync(ctx, h.dc); err != nil && h.p.cfg.OnError != nil {
-		h.p.cfg.OnError(err)
+	if err := fn(p, ctx, k); err != nil && p.cfg.OnError != nil {
+		p.cfg.OnError(err)
 	}
 }
+
+func (h Hooks) sync() { h.p.update(h.dc, (*Plane).Sync) }
 
 // StoreNext implements local.PathStore (step 4).
 func (h Hooks) StoreNext(interval uint64, paths []protocol.PathEntry) {
@@ -63,4 +68,12 @@ func (h Hooks) Enter(interval uint64) {
 func (h Hooks) SetInstances(vnf string, insts []local.RoutableInstance) {
 	h.p.dcs[h.dc].router.SetInstances(vnf, insts)
 	h.sync()
+}
+
+// Forget implements local.InstanceForgetter: the router frees the gone
+// instance's index, and the DC's rules are brought in line if they still
+// send to its port (flows pinned to it move on).
+func (h Hooks) Forget(vnf, id string) {
+	h.p.dcs[h.dc].router.Forget(vnf, id)
+	h.p.update(h.dc, (*Plane).departed)
 }

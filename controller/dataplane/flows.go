@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
@@ -83,6 +84,19 @@ func CountFlows(flows []Flow, learned []ovs.LearnedFlow, live [routing.MaxStages
 	return out
 }
 
+// SkippedLearned returns how many learned rules FlowCounts could not read
+// on datacenter dc's switch, summed over its reads (each such rule counts
+// nowhere in that read's counts; the others do).
+func (p *Plane) SkippedLearned(dc int) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, err := p.dc(dc)
+	if err != nil {
+		return 0
+	}
+	return st.skipped
+}
+
 // FlowCounts returns every live DP instance of datacenter dc (working or
 // buffered) with the flows pinned to it (CountFlows), sorted by stage and
 // index: the plane's own flows and one read of the rules the switch learned
@@ -105,44 +119,43 @@ func (p *Plane) FlowCounts(ctx context.Context, dc int) ([]InstanceFlows, error)
 	if err != nil {
 		return nil, err
 	}
-	var learned []ovs.LearnedFlow
+	var rules ovs.LearnedRules
 	if learn { // a switch that never had a tag rule since it held no learned rule has none
-		if learned, err = st.sw.Learned(ctx); err != nil {
+		if rules, err = st.sw.Learned(ctx); err != nil {
 			return nil, err
 		}
 	}
+	learned := rules.Flows
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if learn && len(learned) == 0 && st.tagGen == gen && !st.hasTags {
+	if learn && len(learned) == 0 && len(rules.Skipped) == 0 && st.tagGen == gen && !st.hasTags {
 		st.learning = false
 	}
+	st.skipped += uint64(len(rules.Skipped))
+	if n := len(rules.Skipped); n > 0 && n != st.lastSkipped && p.cfg.OnError != nil {
+		// a rule that stays unreadable is reported once, not every sample
+		p.cfg.OnError(fmt.Errorf("dc%d: %d learned rules unreadable, counted nowhere (first: %w)", dc, n, rules.Skipped[0]))
+	}
+	st.lastSkipped = len(rules.Skipped)
 	var out []InstanceFlows
 	var loads [routing.MaxStages]map[uint8]float64
-	p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
+	p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, id func(int, uint8) string) {
 		for r, n := range CountFlows(flowList(st), learned, live, t.N(), t.Stages()) {
-			out = append(out, InstanceFlows{InstanceRef: r, ID: st.liveIDs[r.Stage-1][r.Index], Flows: n})
+			out = append(out, InstanceFlows{InstanceRef: r, ID: id(r.Stage, r.Index), Flows: n})
 			if loads[r.Stage-1] == nil {
 				loads[r.Stage-1] = map[uint8]float64{}
 			}
 			loads[r.Stage-1][r.Index] = float64(n)
 		}
-		if st.router == nil {
-			for s := 1; s <= t.Stages(); s++ {
-				xs := t.Instances(s)
-				for i := range xs {
-					if l, ok := loads[s-1][xs[i].Index]; ok {
-						xs[i].Load = l
-					}
-				}
-				_ = t.SetInstances(s, xs) // the same instances, valid loads
-			}
-		}
 	})
-	if st.router != nil {
-		for s, l := range loads {
-			if l != nil {
-				st.router.SetLoads(s+1, l)
-			}
+	for s, l := range loads {
+		if l == nil {
+			continue
+		}
+		if st.router != nil {
+			st.router.SetLoads(s+1, l) // parked instances' too
+		} else {
+			_ = st.t.SetLoads(s+1, l) // counts: valid loads
 		}
 	}
 	slices.SortFunc(out, func(a, b InstanceFlows) int {

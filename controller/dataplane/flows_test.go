@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
@@ -51,5 +53,46 @@ func TestCountFlows(t *testing.T) {
 		if got[r] != w {
 			t.Errorf("stage %d index %d: %d flows, want %d (all %v)", r.Stage, r.Index, got[r], w, got)
 		}
+	}
+}
+
+// A learned rule the plane cannot read is skipped, counted and reported
+// once: the DC's instances still get their counts from the other rules.
+// Before, one unreadable rule made FlowCounts fail, so every instance of
+// the DC reported its flows unknown (no trim, no drain end) until that
+// rule idled out.
+func TestUnreadableLearnedRuleLeavesTheOthersCounted(t *testing.T) {
+	tb, err := routing.NewTable(routing.Config{DC: 0, N: 2, Stages: 1, Paths: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.SetInstances(1, []routing.InstanceLoad{{Index: 2}, {Index: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	dump := " cookie=0x1307000000000000, table=1, priority=190 actions=output:1004\n" +
+		" cookie=0x1307000000000000, table=1, priority=190 actions=output:1006\n" +
+		` cookie=0x1307000000000000, table=1, priority=190 actions=output:"odd"` + "\n"
+	sw := &fakeSwitch{learned: ovs.ParseLearned(dump)}
+	st := &dcState{t: tb, sw: sw, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}, learning: true}
+	st.live[0] = map[uint8]Ports{2: InstancePorts(1, 2), 3: InstancePorts(1, 3)}
+	var reported []error
+	p := &Plane{dcs: []*dcState{st}, cfg: Config{OnError: func(err error) { reported = append(reported, err) }}}
+	for range 2 {
+		fs, err := p.FlowCounts(context.Background(), 0)
+		if err != nil {
+			t.Fatalf("one unreadable learned rule: %v", err)
+		}
+		if len(fs) != 2 || fs[0].Flows != 1 || fs[1].Flows != 1 {
+			t.Fatalf("counts %+v, want 1 flow on each instance (ports 1004, 1006)", fs)
+		}
+	}
+	if got := p.SkippedLearned(0); got != 2 {
+		t.Errorf("skipped %d rules in 2 reads, want 2", got)
+	}
+	if len(reported) != 1 || !strings.Contains(reported[0].Error(), "line 3") {
+		t.Errorf("reported %v, want the unreadable rule once, naming line 3", reported)
+	}
+	if loads := tb.Instances(1); loads[0].Load != 1 || loads[1].Load != 1 {
+		t.Errorf("loads %+v, want the counts", loads)
 	}
 }

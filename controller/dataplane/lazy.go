@@ -3,7 +3,6 @@ package dataplane
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -35,18 +34,16 @@ func (l *Lazy) Set(p *Plane) {
 	l.p = p
 }
 
-func (l *Lazy) sync(dc string) {
+func (l *Lazy) sync(dc string) { l.update(dc, (*Plane).Sync) }
+
+// update runs a rule update of dc once the plane is set.
+func (l *Lazy) update(dc string, fn func(*Plane, context.Context, int) error) {
 	l.mu.RLock()
 	p := l.p
 	k, ok := l.idx[dc]
 	l.mu.RUnlock()
-	if p == nil || !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := p.Sync(ctx, k); err != nil && p.cfg.OnError != nil {
-		p.cfg.OnError(err)
+	if p != nil && ok {
+		p.update(k, fn)
 	}
 }
 
@@ -59,6 +56,14 @@ type lazySink struct {
 func (s lazySink) SetInstances(vnf string, insts []local.RoutableInstance) {
 	s.next.SetInstances(vnf, insts)
 	s.l.sync(s.dc)
+}
+
+// Forget implements local.InstanceForgetter: next learns it first (the
+// router frees the index), then the DC's rules are brought in line if they
+// still send to the gone instance's port.
+func (s lazySink) Forget(vnf, id string) {
+	local.ForgetIn(s.next, vnf, id)
+	s.l.update(s.dc, (*Plane).departed)
 }
 
 type lazyPaths struct {

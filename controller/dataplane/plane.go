@@ -54,7 +54,7 @@ type Failure struct {
 // ruleSwitch is what the plane uses of a DC's switch (ovs.Switch).
 type ruleSwitch interface {
 	Apply(ctx context.Context, want []ovs.Flow, forgetOutputs ...int) (ovs.Changes, error)
-	Learned(ctx context.Context) ([]ovs.LearnedFlow, error)
+	Learned(ctx context.Context) (ovs.LearnedRules, error)
 	Ofctl(ctx context.Context, cmd string, args ...string) (string, error)
 	Reset(ctx context.Context, want []ovs.Flow) error
 	ForgetLearned(ctx context.Context) error
@@ -64,19 +64,13 @@ type dcState struct {
 	t      *routing.Table  // standalone: the plane's own table
 	router *dcroute.Router // attached: the local controller's routing state
 	name   string          // attached: the DC's name (the driver's key)
-	// attached: the routing index each instance last had while working,
-	// kept while it lives so a buffered instance keeps its flows
-	sticky [routing.MaxStages]map[string]uint8
-	// attached: the instance ID behind each live routing index at the last
-	// table view (working and buffered)
-	liveIDs [routing.MaxStages]map[uint8]string
-	ports   map[int]bool // input ports of the live instances at the last sync
-	sw      ruleSwitch
-	br      string
-	live    [routing.MaxStages]map[uint8]Ports
-	insts   [routing.MaxStages]map[uint8]*netns.Instance
-	flows   map[uint32]Flow
-	calls   []routing.Call
+	ports  map[int]bool    // input ports of the live instances at the last sync
+	sw     ruleSwitch
+	br     string
+	live   [routing.MaxStages]map[uint8]Ports
+	insts  [routing.MaxStages]map[uint8]*netns.Instance
+	flows  map[uint32]Flow
+	calls  []routing.Call
 	// byCall: the flows StartCall routed here for each call (EndCall
 	// removes them)
 	byCall map[routing.Call][]uint32
@@ -89,6 +83,12 @@ type dcState struct {
 	hasTags  bool
 	tagGen   uint64
 	learning bool
+	// failed: the last rule update failed (retryFailed syncs again)
+	failed bool
+	// skipped: learned rules FlowCounts could not read, in all; lastSkipped
+	// in its last read
+	skipped     uint64
+	lastSkipped int
 }
 
 // Plane is a real data plane: one bridge per datacenter, linked, with users'
@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 			st.t = cfg.Tables[k]
 		}
 		var dcOf, nOf int
-		p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { dcOf, nOf = t.DC(), t.N() })
+		p.withTable(st, func(t *routing.Table) { dcOf, nOf = t.DC(), t.N() })
 		if dcOf != k || nOf != n {
 			return nil, fmt.Errorf("tables[%d]: table of DC %d of %d datacenters", k, dcOf, nOf)
 		}
@@ -235,13 +235,27 @@ func (p *Plane) AddUser(ctx context.Context, dc int, ip routing.IPv4) error {
 }
 
 // withTable runs fn with the DC's routing table (under the router's lock
-// when attached) and the live instances' ports.
-func (p *Plane) withTable(st *dcState, fn func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports)) {
+// when attached).
+func (p *Plane) withTable(st *dcState, fn func(t *routing.Table)) {
 	if st.router == nil {
-		fn(st.t, st.live)
+		fn(st.t)
 		return
 	}
-	active := map[string]netns.Ports{}
+	st.router.View(func(t *routing.Table, _ func(int, uint8) string) { fn(t) })
+}
+
+// withLive runs fn with the DC's routing table (under the router's lock
+// when attached), the live instances' ports and the instance ID behind a
+// live stage index ("" standalone). Attached, an instance is live while
+// the driver has it active and the router holds an index for it: a working
+// instance, or one that left routing (buffered, draining) and keeps its
+// index parked with the flows still pinned to it (dcroute).
+func (p *Plane) withLive(st *dcState, fn func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, id func(stage int, idx uint8) string)) {
+	if st.router == nil {
+		fn(st.t, st.live, func(int, uint8) string { return "" })
+		return
+	}
+	var active map[string]netns.Ports
 	if p.cfg.Driver != nil {
 		active = p.cfg.Driver.Active(st.name)
 	}
@@ -249,32 +263,15 @@ func (p *Plane) withTable(st *dcState, fn func(t *routing.Table, live [routing.M
 		var live [routing.MaxStages]map[uint8]Ports
 		for s := 1; s <= t.Stages(); s++ {
 			live[s-1] = map[uint8]Ports{}
-			st.liveIDs[s-1] = map[uint8]string{}
-			if st.sticky[s-1] == nil {
-				st.sticky[s-1] = map[string]uint8{}
-			}
-			for _, x := range t.Instances(s) {
-				iid := id(s, x.Index)
-				if pp, ok := active[iid]; ok {
-					live[s-1][x.Index] = Ports(pp)
-					st.liveIDs[s-1][x.Index] = iid
-					st.sticky[s-1][iid] = x.Index
-				}
-			}
-			for iid, idx := range st.sticky[s-1] {
-				pp, ok := active[iid]
-				switch {
-				case !ok:
-					delete(st.sticky[s-1], iid)
-				case id(s, idx) == iid || id(s, idx) == "":
-					if _, taken := live[s-1][idx]; !taken {
-						live[s-1][idx] = Ports(pp) // buffered: keeps its flows
-						st.liveIDs[s-1][idx] = iid
+			for i := t.N(); i < 256; i++ {
+				if iid := id(s, uint8(i)); iid != "" {
+					if pp, ok := active[iid]; ok {
+						live[s-1][uint8(i)] = Ports(pp)
 					}
 				}
 			}
 		}
-		fn(t, live)
+		fn(t, live, id)
 	})
 }
 
@@ -288,7 +285,9 @@ func repairFlows(st *dcState, t *routing.Table, live [routing.MaxStages]map[uint
 	for serial, f := range st.flows {
 		d := &f.Decision
 		if d.Verdict == routing.Drop && retryable(d.Reason) && f.Packet.Proto != 0 {
-			if nd := t.Route(f.Packet); nd.Verdict == routing.Forward {
+			// Reroute: a retry that drops again is not a new drop (the
+			// flow was counted once, when StartCall routed it)
+			if nd := t.Reroute(f.Packet); nd.Verdict == routing.Forward {
 				f.Decision = nd
 				st.flows[serial] = f
 			}
@@ -305,26 +304,14 @@ func repairFlows(st *dcState, t *routing.Table, live [routing.MaxStages]map[uint
 			if nx, ok := t.PickInstance(s); ok {
 				d.Instances[s-1] = nx
 				d.DstIP = routing.WithStageByte(d.DstIP, s, nx)
-				chargeInstance(t, s, nx, d.Load)
+				// PickInstance adds no load, and EndCall's Release takes
+				// the flow's load from the instance it was moved to
+				_, _ = t.AddLoad(s, nx, d.Load) // a stage of t, a Decision's load: valid
 				changed = true
 			}
 		}
 		if changed {
 			st.flows[serial] = f
-		}
-	}
-}
-
-// chargeInstance adds a moved flow's load to instance idx of stage:
-// PickInstance adds none, and EndCall's Release takes the flow's load from
-// the instance it was moved to.
-func chargeInstance(t *routing.Table, stage int, idx uint8, load float64) {
-	xs := t.Instances(stage)
-	for i := range xs {
-		if xs[i].Index == idx {
-			xs[i].Load += load
-			_ = t.SetInstances(stage, xs) // the table's own instances: valid
-			return
 		}
 	}
 }
@@ -346,7 +333,7 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 	var err error
 	var forget []int
 	var ports map[int]bool
-	p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
+	p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, _ func(int, uint8) string) {
 		repairFlows(st, t, live)
 		now := map[int]bool{}
 		for s := range live {
@@ -380,10 +367,11 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 	start := time.Now()
 	_, err = st.sw.Apply(ctx, want, forget...)
 	p.last = time.Since(start)
+	st.failed = err != nil
 	if err != nil {
 		// st.ports stays the set the switch's rules were last made for: a
-		// departed instance's port stays in it, so syncDeparted retries
-		// and the retry forgets its learned rules again
+		// departed instance's port stays in it, so the retry (retryFailed)
+		// forgets its learned rules again
 		return fmt.Errorf("dc%d: %w", k, err)
 	}
 	st.ports = ports
@@ -574,7 +562,7 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 			continue
 		}
 		var err error
-		p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { err = t.AddCall(c) })
+		p.withTable(st, func(t *routing.Table) { err = t.AddCall(c) })
 		if err != nil {
 			return nil, err
 		}
@@ -589,7 +577,7 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 		}
 		f.Packet.From = routing.FromUser
 		var d routing.Decision
-		p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { d = t.Route(f.Packet) })
+		p.withTable(st, func(t *routing.Table) { d = t.Route(f.Packet) })
 		st.serial++
 		st.flows[st.serial] = Flow{Serial: st.serial, Decision: d, Packet: f.Packet}
 		st.byCall[c] = append(st.byCall[c], st.serial)
@@ -666,7 +654,7 @@ func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
 		}
 		delete(st.byCall, c)
 		if isCallDC {
-			p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { t.RemoveCall(c) })
+			p.withTable(st, func(t *routing.Table) { t.RemoveCall(c) })
 			if i := slices.Index(st.calls, c); i >= 0 {
 				st.calls = slices.Delete(st.calls, i, i+1)
 			}
@@ -699,7 +687,7 @@ func (p *Plane) StartFlow(ctx context.Context, dc int, pkt routing.Packet) (rout
 	}
 	pkt.From = routing.FromUser
 	var d routing.Decision
-	p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { d = t.Route(pkt) })
+	p.withTable(st, func(t *routing.Table) { d = t.Route(pkt) })
 	st.serial++
 	st.flows[st.serial] = Flow{Serial: st.serial, Decision: d}
 	return d, p.sync(ctx, dc)
@@ -726,7 +714,7 @@ func (p *Plane) changeTable(ctx context.Context, dc int, change func(*routing.Ta
 	if err != nil {
 		return err
 	}
-	p.withTable(st, func(t *routing.Table, _ [routing.MaxStages]map[uint8]Ports) { err = change(t) })
+	p.withTable(st, func(t *routing.Table) { err = change(t) })
 	if err != nil {
 		return err
 	}

@@ -43,11 +43,19 @@ func newAttachedBed(t *testing.T, ctx context.Context, prefix string) *attachedB
 // newAttachedBedWith is newAttachedBed with the local controller's config
 // edited by edit (nil: unchanged).
 func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit func(*local.Config)) *attachedBed {
-	return newAttachedBedOpts(t, ctx, prefix, edit, 0)
+	return newAttachedBedOpts(t, ctx, prefix, bedOpts{edit: edit})
 }
 
-// newAttachedBedOpts is newAttachedBedWith with the plane's LearnIdle.
-func newAttachedBedOpts(t *testing.T, ctx context.Context, prefix string, edit func(*local.Config), learnIdle int) *attachedBed {
+// bedOpts are newAttachedBedOpts' options.
+type bedOpts struct {
+	edit      func(*local.Config) // edits the local controller's config (nil: unchanged)
+	learnIdle int                 // the plane's LearnIdle
+	noWatch   bool                // no Plane.Watch: only the driver's and the controller's events drive the rules
+}
+
+// newAttachedBedOpts is newAttachedBedWith with more options.
+func newAttachedBedOpts(t *testing.T, ctx context.Context, prefix string, o bedOpts) *attachedBed {
+	edit, learnIdle := o.edit, o.learnIdle
 	d := ovs.StartForTest(t, prefix)
 	names := []string{"dc0", "dc1"}
 	stages := []string{"firewall", "ids", "transcoder"}
@@ -96,7 +104,9 @@ func newAttachedBedOpts(t *testing.T, ctx context.Context, prefix string, edit f
 			t.Errorf("stats: %v", err)
 		}
 	}()
-	watch(t, p, time.Hour) // events drive it (ovs-vswitchd's exit, link deletions)
+	if !o.noWatch {
+		watch(t, p, time.Hour) // events drive it (ovs-vswitchd's exit, link deletions)
+	}
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

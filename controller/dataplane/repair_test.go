@@ -7,14 +7,13 @@ import (
 	"github.com/ims-orch/ims-orch/placement"
 )
 
-// A call answered while its entry DC cannot route it yet (no working
-// instance of stage 1, as while the DC starts) gets a dropping flow rule;
-// once the DC can carry it the next sync routes it (its rule forwards),
-// while a flow dropped for a fault of its own (no Table 1 mapping) stays
-// dropped.
-func TestRepairRoutesAFlowDroppedBeforeTheDCCouldRouteIt(t *testing.T) {
-	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 0, 1, 1, 1}}
-	tb, err := routing.NewTable(routing.Config{DC: 0, N: 2, Stages: 3, Interval: 1, Paths: paths})
+// callTable returns DC 0's table of 2 DCs with path for the pair 0→1 (its
+// stages: len(path)-2), interval 1, no instance, a call from DC 0 to DC 1
+// stored, and the first packet of the caller's media flow.
+func callTable(t *testing.T, path placement.Path) (*routing.Table, routing.Call, routing.Packet) {
+	t.Helper()
+	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: path}
+	tb, err := routing.NewTable(routing.Config{DC: 0, N: 2, Stages: len(path) - 2, Interval: 1, Paths: paths})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +26,16 @@ func TestRepairRoutesAFlowDroppedBeforeTheDCCouldRouteIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	media := routing.Packet{From: routing.FromUser, Proto: 17, SrcIP: call.CallerIP, SrcPort: 4000, DstIP: call.CallerEntryIP, DstPort: 6002}
+	return tb, call, media
+}
+
+// A call answered while its entry DC cannot route it yet (no working
+// instance of stage 1, as while the DC starts) gets a dropping flow rule;
+// once the DC can carry it the next sync routes it (its rule forwards),
+// while a flow dropped for a fault of its own (no Table 1 mapping) stays
+// dropped.
+func TestRepairRoutesAFlowDroppedBeforeTheDCCouldRouteIt(t *testing.T) {
+	tb, call, media := callTable(t, placement.Path{0, 0, 1, 1, 1})
 	stray := routing.Packet{From: routing.FromUser, Proto: 17, SrcIP: 0x0a000009, SrcPort: 4000, DstIP: call.CallerEntryIP, DstPort: 6002}
 	st := &dcState{t: tb, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}}
 	for i, p := range []routing.Packet{media, stray} {
@@ -89,5 +98,36 @@ func TestRepairedFlowChargesItsNewInstance(t *testing.T) {
 	tb.Release(&d) // EndCall of the moved call
 	if load() != 1 {
 		t.Errorf("after the moved call ended instance 3 still carries flow 2, its load is %g, want 1", load())
+	}
+}
+
+// A flow that stays unroutable is counted dropped once, however often the
+// syncs retry it: before, every repairFlows ran Route again and each
+// failed retry counted the drop again, so Dropped[reason] grew once per
+// rule update of the DC. Once it is routed, it counts as forwarded once.
+func TestRetriedDropIsCountedOnce(t *testing.T) {
+	tb, _, media := callTable(t, placement.Path{0, 0, 1})
+	d := tb.Route(media) // StartCall's decision: no instance yet
+	st := &dcState{t: tb, flows: map[uint32]Flow{1: {Serial: 1, Decision: d, Packet: media}}, byCall: map[routing.Call][]uint32{}}
+	var live [routing.MaxStages]map[uint8]Ports
+	for range 5 { // five rule updates while the DC has no instance
+		repairFlows(st, tb, live)
+	}
+	c := tb.Counters()
+	if got := c.Drops(routing.DropNoInstance); got != 1 {
+		t.Errorf("one flow retried by 5 syncs: %d drops counted (no instance), want 1", got)
+	}
+	if c.Decisions != 1 {
+		t.Errorf("decisions %d after 5 failed retries, want 1", c.Decisions)
+	}
+	live[0] = map[uint8]Ports{10: InstancePorts(1, 10)}
+	if err := tb.SetInstances(1, []routing.InstanceLoad{{Index: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	repairFlows(st, tb, live)
+	repairFlows(st, tb, live)
+	c = tb.Counters()
+	if st.flows[1].Decision.Verdict != routing.Forward || c.Forwarded != 1 || c.TotalDropped() != 1 || c.Decisions != 2 {
+		t.Errorf("after the repair: %v, counters %+v; want forwarded once, still 1 drop, 2 decisions", st.flows[1].Decision, c)
 	}
 }

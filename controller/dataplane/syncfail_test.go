@@ -11,28 +11,31 @@ import (
 	"github.com/ims-orch/ims-orch/placement"
 )
 
-// fakeSwitch records Apply's forgotten output ports and fails while err is set.
+// fakeSwitch records Apply's forgotten output ports and fails while err is
+// set; Learned returns learned.
 type fakeSwitch struct {
-	err    error
-	forget [][]int
+	err     error
+	forget  [][]int
+	learned ovs.LearnedRules
 }
 
 func (f *fakeSwitch) Apply(_ context.Context, _ []ovs.Flow, forget ...int) (ovs.Changes, error) {
 	f.forget = append(f.forget, slices.Clone(forget))
 	return ovs.Changes{}, f.err
 }
-func (f *fakeSwitch) Learned(context.Context) ([]ovs.LearnedFlow, error)       { return nil, nil }
+func (f *fakeSwitch) Learned(context.Context) (ovs.LearnedRules, error)        { return f.learned, nil }
 func (f *fakeSwitch) Ofctl(context.Context, string, ...string) (string, error) { return "", nil }
 func (f *fakeSwitch) Reset(context.Context, []ovs.Flow) error                  { return nil }
 func (f *fakeSwitch) ForgetLearned(context.Context) error                      { return nil }
 
 // A sync whose rule update fails keeps the port set the switch's rules were
-// made for: the departed instance's port stays in it (syncDeparted compares
-// it with the driver's, so it retries), and the retry forgets the learned
-// rules towards that port again. Before, the set was recorded before the
-// update: after a failed update no resync came, and the learned rules kept
-// sending a running call to a vanished port.
-func TestFailedSyncIsRetriedForTheDepartedPort(t *testing.T) {
+// made for (the departed instance's port stays in it) and marks the DC
+// failed: the next Check's retryFailed syncs it again, and the retry
+// forgets the learned rules towards that port again; once an update
+// succeeds, nothing is retried. Before, the retry depended on a poll of the
+// driver's active set on every Check (syncDeparted), and only a departed
+// port was retried.
+func TestFailedSyncIsRetried(t *testing.T) {
 	tb, err := routing.NewTable(routing.Config{DC: 0, N: 2, Stages: 1, Paths: map[placement.Pair]placement.Path{}})
 	if err != nil {
 		t.Fatal(err)
@@ -45,19 +48,26 @@ func TestFailedSyncIsRetriedForTheDepartedPort(t *testing.T) {
 	st := &dcState{t: tb, sw: sw, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{},
 		ports: map[int]bool{gone.In: true, kept.In: true}}
 	st.live[0] = map[uint8]Ports{3: kept} // instance 2 departed
-	p := &Plane{dcs: []*dcState{st}}
-	if err := p.sync(context.Background(), 0); err == nil {
+	p := &Plane{dcs: []*dcState{nil, st}} // DC 0 is another node's
+	ctx := context.Background()
+	if err := p.sync(ctx, 1); err == nil {
 		t.Fatal("a failed rule update: no error")
 	}
 	if !st.ports[gone.In] {
-		t.Fatalf("after the failed update the port set %v lacks the departed port %d: syncDeparted would not retry", st.ports, gone.In)
+		t.Fatalf("after the failed update the port set %v lacks the departed port %d", st.ports, gone.In)
+	}
+	if err := p.retryFailed(ctx); err == nil {
+		t.Fatal("a retry that failed again: no error")
 	}
 	sw.err = nil
-	if err := p.sync(context.Background(), 0); err != nil {
+	if err := p.retryFailed(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if want := [][]int{{gone.In}, {gone.In}}; !slices.EqualFunc(sw.forget, want, slices.Equal) {
-		t.Errorf("forgotten ports per update %v, want %v (the retry forgets the departed port's learned rules)", sw.forget, want)
+	if err := p.retryFailed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]int{{gone.In}, {gone.In}, {gone.In}}; !slices.EqualFunc(sw.forget, want, slices.Equal) {
+		t.Errorf("forgotten ports per update %v, want %v (each retry forgets the departed port's learned rules; none after a success)", sw.forget, want)
 	}
 	if st.ports[gone.In] || !st.ports[kept.In] {
 		t.Errorf("after the successful update the port set is %v, want only %d", st.ports, kept.In)

@@ -45,7 +45,7 @@ func (l *liveCall) end() int {
 func TestTrimmedInstanceKeepsItsCallsUntilTheyEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := newAttachedBedOpts(t, ctx, "s7ft", func(lc *local.Config) { lc.TrimBuffer, lc.BufferSpare = true, 0 }, 2)
+	b := newAttachedBedOpts(t, ctx, "s7ft", bedOpts{edit: func(lc *local.Config) { lc.TrimBuffer, lc.BufferSpare = true, 0 }, learnIdle: 2})
 	p, c := b.p, b.c
 	// interval 2 adds the pair dc1→dc0, served by dc0's stages
 	entries := []protocol.PathEntry{
@@ -234,15 +234,17 @@ func stateOf(c *local.Controller, id string) local.State {
 // An instance destroyed while a call is still pinned to it (a draining
 // instance at its drain timeout) changes no routable set, so nothing asked
 // the plane to resync: the call's entry rule kept sending to the vanished
-// port until the DC's next rule update. The instance's own link deletion
-// now brings the rules in line (Check → syncDeparted): the call goes on
-// through the other instance.
+// port until the DC's next rule update. Its gone event now brings the rules
+// in line (the local controller's sink: Hooks.Forget → departed): the call
+// goes on through the other instance. No Watch runs, so no Check can do it
+// instead (before, Check polled the driver's active set for this: the test
+// then fails with 0 packets after the destroy).
 func TestDestroyedInstancesPinnedCallMovesOn(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := newAttachedBedWith(t, ctx, "s7fd", func(lc *local.Config) {
+	b := newAttachedBedOpts(t, ctx, "s7fd", bedOpts{edit: func(lc *local.Config) {
 		lc.TrimBuffer, lc.BufferSpare, lc.DrainTimeout = true, 0, time.Second
-	})
+	}, noWatch: true})
 	p, c := b.p, b.c
 	entries := []protocol.PathEntry{{Entry: "dc0", Exit: "dc1", Hops: []string{"dc0", "dc0", "dc0", "dc0", "dc1"}}}
 	hooks := make([]Hooks, 2)

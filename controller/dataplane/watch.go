@@ -132,12 +132,13 @@ func (p *Plane) Check(ctx context.Context) error {
 	if !p.d.VswitchdAlive() {
 		return p.recoverSwitch(ctx)
 	}
+	retried := p.retryFailed(ctx)
 	if p.cfg.Driver != nil {
 		// attached: the driver reports vanished instances as gone; the
 		// local controller fails them and the routers' new instance sets
-		// come back through InstanceSink
-		err := p.cfg.Driver.Check(ctx)
-		return errors.Join(err, p.syncDeparted(ctx))
+		// and the gone instances come back through InstanceSink (SetInstances,
+		// Forget → departed)
+		return errors.Join(retried, p.cfg.Driver.Check(ctx))
 	}
 	var fails []Failure
 	p.mu.Lock()
@@ -146,7 +147,7 @@ func (p *Plane) Check(ctx context.Context) error {
 	have, err := ovs.LinkNames(ctx, p.d.SwitchNS())
 	if err != nil {
 		p.mu.Unlock()
-		return err
+		return errors.Join(retried, err)
 	}
 	for k, st := range p.dcs {
 		if st == nil {
@@ -170,34 +171,50 @@ func (p *Plane) Check(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	p.report(fails)
+	return retried
+}
+
+// departed brings attached datacenter k's rules in line after one of its
+// instances is gone (its gone event reached the local controller, whose
+// sink's Forget calls this: Hooks, Lazy), when the rules still send to a
+// port the driver no longer has. An instance destroyed out of routing (a
+// draining instance at its drain timeout) changes no routable set, so no
+// SetInstances call would resync, and the flows still pinned to it would go
+// to a port that is gone until the DC's next rule update; the sync moves
+// them to the instance Route would pick (repairFlows). One gone from
+// routing was synced by its SetInstances already: nothing to do.
+func (p *Plane) departed(ctx context.Context, k int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, err := p.dc(k)
+	if err != nil || st.router == nil || p.cfg.Driver == nil {
+		return err
+	}
+	have := map[int]bool{}
+	for _, pp := range p.cfg.Driver.Active(st.name) {
+		have[pp.In] = true
+	}
+	for port := range st.ports {
+		if !have[port] {
+			return p.sync(ctx, k)
+		}
+	}
 	return nil
 }
 
-// syncDeparted brings the rules of every attached DC in line when an
-// instance they still send to is no longer the driver's: one destroyed out
-// of routing (a draining instance at its drain timeout) changes no
-// routable set, so no InstanceSink call would resync, and the flows still
-// pinned to it would go to a port that is gone until the DC's next rule
-// update; the sync moves them to the instance Route would pick
-// (repairFlows). Its own link deletion triggers the Check that runs this.
-func (p *Plane) syncDeparted(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// retryFailed syncs again every DC whose last rule update failed (Apply:
+// ovs-ofctl failed or timed out), one DC at a time under the lock: until
+// one succeeds, the switch holds the rules of an older state (a departed
+// instance's port, a call's missing rules). Nothing runs while every update
+// succeeded.
+func (p *Plane) retryFailed(ctx context.Context) error {
 	var errs []error
-	for k, st := range p.dcs {
-		if st == nil || st.router == nil {
-			continue
+	for k := range p.dcs {
+		p.mu.Lock()
+		if st := p.dcs[k]; st != nil && st.failed {
+			errs = append(errs, p.sync(ctx, k))
 		}
-		have := map[int]bool{}
-		for _, pp := range p.cfg.Driver.Active(st.name) {
-			have[pp.In] = true
-		}
-		for port := range st.ports {
-			if !have[port] {
-				errs = append(errs, p.sync(ctx, k))
-				break
-			}
-		}
+		p.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }
@@ -277,7 +294,7 @@ func (p *Plane) recoverSwitch(ctx context.Context) error {
 			return fmt.Errorf("dc%d after restart: %w", k, err)
 		}
 		var want []ovs.Flow
-		p.withTable(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports) {
+		p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, _ func(int, uint8) string) {
 			want, err = Compile(Inputs{Table: t, Live: live, Flows: flowList(st), Calls: st.calls,
 				UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
 		})

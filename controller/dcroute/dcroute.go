@@ -277,13 +277,10 @@ func (r *Router) SetLoads(stage int, loads map[uint8]float64) {
 	if stage < 1 || stage > len(r.index) {
 		return
 	}
-	xs := r.t.Instances(stage)
-	for i := range xs {
-		if l, ok := loads[xs[i].Index]; ok {
-			xs[i].Load = l
-		}
+	if err := r.t.SetLoads(stage, loads); err != nil {
+		r.fail(err)
+		return
 	}
-	r.fail(r.t.SetInstances(stage, xs))
 	for id, pk := range r.parked[stage-1] {
 		if l, ok := loads[pk.idx]; ok && r.index[stage-1][pk.idx] == id {
 			pk.load = l
@@ -312,6 +309,31 @@ func (r *Router) SetPackLimit(vnf string, limit float64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.t.SetPackLimit(st, limit)
+}
+
+// SetSpreadLimit sets a DP stage's spread limit in flows
+// (routing.Table.SetSpreadLimit; 0: new flows avoid overloaded instances
+// while a normal one exists).
+func (r *Router) SetSpreadLimit(vnf string, limit float64) error {
+	st, ok := r.stages[vnf]
+	if !ok {
+		return fmt.Errorf("spreadLimit: %q is not a DP stage", vnf)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.t.SetSpreadLimit(st, limit)
+}
+
+// SpreadLimit returns a DP stage's spread limit in flows (0: off, or not a
+// DP stage).
+func (r *Router) SpreadLimit(vnf string) float64 {
+	st, ok := r.stages[vnf]
+	if !ok {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.t.SpreadLimit(st)
 }
 
 // PackLimit returns a DP stage's packing limit in flows (0: least-loaded

@@ -609,6 +609,9 @@ func (c *Controller) onEvent(ev drivers.Event) {
 		return
 	}
 	c.mu.Lock()
+	if ev.State == drivers.StateGone && !c.stopped {
+		ForgetIn(c.cfg.Sink, ev.VNF, ev.ID) // first: the sink sees it gone before it leaves routing
+	}
 	in := c.insts[ev.ID]
 	if in == nil || c.stopped {
 		c.mu.Unlock()

@@ -148,6 +148,23 @@ type InstanceSink interface {
 	SetInstances(vnf string, insts []RoutableInstance)
 }
 
+// InstanceForgetter is an InstanceSink that also learns when an instance
+// is gone from the cloud (destroyed, or vanished): the controller calls
+// Forget on every gone event of its datacenter, also for an instance it
+// does not know, with its lock held (the rules of SetInstances apply). A
+// routing table frees the instance's index then; a sink that wraps another
+// passes it on (ForgetIn).
+type InstanceForgetter interface {
+	Forget(vnf, id string)
+}
+
+// ForgetIn calls s.Forget when s is an InstanceForgetter.
+func ForgetIn(s InstanceSink, vnf, id string) {
+	if f, ok := s.(InstanceForgetter); ok {
+		f.Forget(vnf, id)
+	}
+}
+
 type nopPaths struct{}
 
 func (nopPaths) StoreNext(uint64, []protocol.PathEntry) {}

@@ -147,6 +147,14 @@ func (s *dcSink) SetInstances(vnf string, insts []local.RoutableInstance) {
 	}
 }
 
+// Forget passes a gone instance on to next (local.InstanceForgetter): DNS
+// follows SetInstances only.
+func (s *dcSink) Forget(vnf, id string) {
+	if s.next != nil {
+		local.ForgetIn(s.next, vnf, id)
+	}
+}
+
 // FlushDNSCaches empties the DNS cache of every Kamailio whose RPC socket is
 // listed ("dns.delete_all"), so that its next request resolves the
 // discovery records afresh instead of waiting up to dns_cache_max_ttl.

@@ -251,3 +251,22 @@ func TestOnSCSCFChangeAndFlush(t *testing.T) {
 		t.Fatalf("calls %v: every P-CSCF must be flushed, even after a failure", calls)
 	}
 }
+
+func (s *sinkRec) Forget(vnf, id string) { s.calls = append(s.calls, "forget "+vnf+" "+id) }
+
+// A gone instance reaches the routing sink behind the DNS one (the local
+// controller calls Forget on the outermost sink only): else a destroyed
+// instance's routing index is never freed. A DC without a next sink
+// ignores it.
+func TestDiscoverySinkPassesForgetOn(t *testing.T) {
+	d, err := NewDiscovery("pcscf", "scscf", map[string]Zone{"dc0": &zoneRec{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := &sinkRec{}
+	local.ForgetIn(d.Sink("dc0", next), "ids", "ids-3")
+	local.ForgetIn(d.Sink("dc0", nil), "ids", "ids-4")
+	if want := []string{"forget ids ids-3"}; !slices.Equal(next.calls, want) {
+		t.Fatalf("next sink got %v, want %v", next.calls, want)
+	}
+}

@@ -51,6 +51,11 @@ type Config struct {
 	// the middle of the next one (global BankForecaster.SetHorizon; 0 =
 	// the paper's mean forecast).
 	PlanHorizon float64
+	// Forecaster, if set, replaces the Predictor's bank forecaster the
+	// rounds plan with (analysis: the simulator's load oracle, a bound on
+	// what round sizing alone can reach); Predictor and PlanHorizon then
+	// only configure the bank Forecaster() returns, which no round uses.
+	Forecaster global.Forecaster
 	// PackFlows > 0 packs the new flows of every DP stage onto its most-loaded
 	// instance with room up to PackFlows × its capacity
 	// (routing.Table.SetPackLimit), so the instances a round buffers carry
@@ -58,6 +63,15 @@ type Config struct {
 	// for a strategy with periodic rounds (nothing removes instances
 	// otherwise). Must be in [0, 1].
 	PackFlows float64
+	// SpreadOverload > 0: while some instances of a DP stage are
+	// overloaded, a new flow whose least-loaded normal instance would pass
+	// SpreadOverload × the capacity goes to the least-loaded overloaded
+	// instance when it carries less (routing.Table.SetSpreadLimit); 0 keeps
+	// the paper's rule (new flows avoid overloaded instances while a normal
+	// one exists). Only for a strategy with periodic rounds, like
+	// PackFlows: reactive-only, the yardstick, keeps the paper's rule. Must
+	// be in [0, 1].
+	SpreadOverload float64
 	// FlowPackets is the packet rate of one DP flow, the routing tables'
 	// unit of load (0: DefaultFlowPackets); it turns PackFlows into flows.
 	FlowPackets float64
@@ -150,8 +164,6 @@ type System struct {
 
 	mu         sync.Mutex
 	routerErrs []error
-	drv        drivers.Driver
-	unsub      func()
 }
 
 // DefaultFlowPackets is Config.FlowPackets when zero: one RTP stream of
@@ -180,6 +192,21 @@ func packLimit(cfg Config, stage string, capacity float64) (float64, error) {
 			fp, cfg.PackFlows, stage, capacity, cfg.PackFlows*capacity)
 	}
 	return l, nil
+}
+
+// spreadLimit is a DP stage's routing spread limit in flows (0: off): the
+// flows that bring an instance to SpreadOverload × its capacity, at least
+// one flow.
+func spreadLimit(cfg Config, capacity float64) float64 {
+	f := cfg.SpreadOverload
+	if f <= 0 || !cfg.Strategy.PeriodicRounds() {
+		return 0
+	}
+	fp := cfg.FlowPackets
+	if fp <= 0 {
+		fp = DefaultFlowPackets
+	}
+	return max(1, math.Floor(f*capacity/fp))
 }
 
 // PolicyFor is the policy a strategy's rounds plan with: p, without the
@@ -213,8 +240,11 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if cfg.Predictor == "" {
 		cfg.Predictor = "ar1"
 	}
-	if f := cfg.PackFlows; math.IsNaN(f) || f < 0 || f > 1 {
-		return nil, fmt.Errorf("packFlows: must be in [0, 1] (the fraction of a DP instance's capacity new flows are packed up to; 0: least-loaded), got %g", f)
+	if err := CheckPackFlows("packFlows", cfg.PackFlows); err != nil {
+		return nil, err
+	}
+	if f := cfg.SpreadOverload; math.IsNaN(f) || f < 0 || f > 1 {
+		return nil, fmt.Errorf("spreadOverload: must be in [0, 1] (the fraction of a DP instance's capacity past which new flows go to a less-loaded overloaded instance; 0: off), got %g", f)
 	}
 	if f := cfg.FlowPackets; math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 		return nil, fmt.Errorf("flowPackets: must be a finite packet rate ≥ 0 (0: %d), got %g", DefaultFlowPackets, f)
@@ -237,7 +267,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		}
 	}
 	s := &System{cfg: cfg, Clock: clk, Locals: map[string]*local.Controller{}, Routers: map[string]*dcroute.Router{},
-		Probers: map[string]*delayprobe.Prober{}, Meters: map[string]*dpmeter.Meter{}, fc: fc, drv: d}
+		Probers: map[string]*delayprobe.Prober{}, Meters: map[string]*dpmeter.Meter{}, fc: fc}
 	s.Store = cfg.Store
 	if s.Store == nil {
 		m := global.NewMemStore()
@@ -272,6 +302,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 				return nil, err
 			}
 			if err := r.SetPackLimit(st.Name, l); err != nil {
+				return nil, fmt.Errorf("stage %s: %w", st.Name, err)
+			}
+			if err := r.SetSpreadLimit(st.Name, spreadLimit(cfg, st.Capacity)); err != nil {
 				return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 			}
 		}
@@ -331,7 +364,11 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if cfg.NoEngine {
 		return s, nil
 	}
-	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: tr, Forecaster: fc, Store: s.Store,
+	var rounds global.Forecaster = fc
+	if cfg.Forecaster != nil {
+		rounds = cfg.Forecaster
+	}
+	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: tr, Forecaster: rounds, Store: s.Store,
 		Logger: cfg.Logger.With("role", "global"), Hooks: cfg.EngineHooks})
 	if err != nil {
 		return nil, err
@@ -386,9 +423,6 @@ func (s *System) DCs() []string { return append([]string(nil), s.cfg.Topology.DC
 // at once. Over an external Store the engine is the caller's to run while
 // this node leads (global.FollowLeadership).
 func (s *System) Start(ctx context.Context) error {
-	if s.unsub == nil {
-		s.unsub = s.drv.Subscribe(s.onGone)
-	}
 	for _, dc := range s.cfg.LocalDCs {
 		if err := s.Locals[dc].Start(ctx); err != nil {
 			return fmt.Errorf("local controller %s: %w", dc, err)
@@ -416,10 +450,6 @@ func (s *System) Start(ctx context.Context) error {
 
 // Stop stops the engine and the local controllers.
 func (s *System) Stop() {
-	if s.unsub != nil {
-		s.unsub()
-		s.unsub = nil
-	}
 	for _, p := range s.Probers {
 		p.Stop()
 	}
@@ -431,17 +461,6 @@ func (s *System) Stop() {
 	}
 	for _, dc := range s.cfg.LocalDCs {
 		s.Locals[dc].Stop()
-	}
-}
-
-// onGone frees the routing index of an instance the cloud reports gone
-// (dcroute.Router.Forget): else a destroyed instance kept it parked for ever.
-func (s *System) onGone(ev drivers.Event) {
-	if ev.State != drivers.StateGone {
-		return
-	}
-	if r := s.Routers[ev.DC]; r != nil {
-		r.Forget(ev.VNF, ev.ID)
 	}
 }
 

@@ -20,46 +20,64 @@ type LearnedFlow struct {
 	OutPort int
 }
 
+// LearnedRules is one read of the rules the switch learned.
+type LearnedRules struct {
+	Flows []LearnedFlow
+	// Skipped has one error per rule line that could not be read (naming
+	// the line): such a rule counts nowhere, the others still do.
+	Skipped []error
+}
+
 // ParseLearned reads `ovs-ofctl dump-flows` output of learned rules: each
 // rule line's `set_field:A.B.C.D->ip_dst` (or `load:0x…->NXM_OF_IP_DST[]`,
-// `mod_nw_dst:A.B.C.D`) and `output:N`. Lines without a cookie (the reply
-// header) are skipped; a rule line whose actions cannot be read is an error
-// naming the line.
-func ParseLearned(out string) ([]LearnedFlow, error) {
-	var fs []LearnedFlow
+// `mod_nw_dst:A.B.C.D`) and `output:N` (a port number: Learned asks for
+// no names). Lines without a cookie (the reply header) are not rules; a rule
+// line whose actions cannot be read is skipped with an error naming the line.
+func ParseLearned(out string) LearnedRules {
+	var r LearnedRules
 	for n, l := range strings.Split(out, "\n") {
 		l = strings.TrimSpace(l)
 		if !strings.HasPrefix(l, "cookie=") {
 			continue
 		}
-		i := strings.LastIndex(l, " actions=")
-		if i < 0 {
-			return nil, fmt.Errorf("dump-flows line %d: no actions in %q", n+1, l)
+		f, err := parseLearnedLine(l)
+		if err != nil {
+			r.Skipped = append(r.Skipped, fmt.Errorf("dump-flows line %d: %w", n+1, err))
+			continue
 		}
-		var f LearnedFlow
-		for _, a := range splitActions(l[i+len(" actions="):]) {
-			var err error
-			switch {
-			case strings.HasPrefix(a, "set_field:") && strings.HasSuffix(a, "->ip_dst"):
-				f.DstIP, err = parseIP(strings.TrimSuffix(strings.TrimPrefix(a, "set_field:"), "->ip_dst"))
-			case strings.HasPrefix(a, "mod_nw_dst:"):
-				f.DstIP, err = parseIP(strings.TrimPrefix(a, "mod_nw_dst:"))
-			case strings.HasPrefix(a, "load:") && strings.HasSuffix(a, "->NXM_OF_IP_DST[]"):
-				var v uint64
-				v, err = strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(a, "load:"), "->NXM_OF_IP_DST[]"), 0, 32)
-				f.DstIP = uint32(v)
-			case strings.HasPrefix(a, "output:"):
-				var p uint64
-				p, err = strconv.ParseUint(strings.TrimPrefix(a, "output:"), 10, 16)
-				f.OutPort = int(p)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("dump-flows line %d: action %q: %v", n+1, a, err)
-			}
-		}
-		fs = append(fs, f)
+		r.Flows = append(r.Flows, f)
 	}
-	return fs, nil
+	return r
+}
+
+// parseLearnedLine reads one rule line (starting "cookie=").
+func parseLearnedLine(l string) (LearnedFlow, error) {
+	i := strings.LastIndex(l, " actions=")
+	if i < 0 {
+		return LearnedFlow{}, fmt.Errorf("no actions in %q", l)
+	}
+	var f LearnedFlow
+	for _, a := range splitActions(l[i+len(" actions="):]) {
+		var err error
+		switch {
+		case strings.HasPrefix(a, "set_field:") && strings.HasSuffix(a, "->ip_dst"):
+			f.DstIP, err = parseIP(strings.TrimSuffix(strings.TrimPrefix(a, "set_field:"), "->ip_dst"))
+		case strings.HasPrefix(a, "mod_nw_dst:"):
+			f.DstIP, err = parseIP(strings.TrimPrefix(a, "mod_nw_dst:"))
+		case strings.HasPrefix(a, "load:") && strings.HasSuffix(a, "->NXM_OF_IP_DST[]"):
+			var v uint64
+			v, err = strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(a, "load:"), "->NXM_OF_IP_DST[]"), 0, 32)
+			f.DstIP = uint32(v)
+		case strings.HasPrefix(a, "output:"):
+			var p uint64
+			p, err = strconv.ParseUint(strings.TrimPrefix(a, "output:"), 10, 16)
+			f.OutPort = int(p)
+		}
+		if err != nil {
+			return LearnedFlow{}, fmt.Errorf("action %q: %v", a, err)
+		}
+	}
+	return f, nil
 }
 
 // splitActions splits an action list at the commas outside parentheses.
@@ -92,11 +110,13 @@ func parseIP(s string) (uint32, error) {
 }
 
 // Learned returns the rules the switch learned (one `ovs-ofctl dump-flows`
-// of the learned cookie; no statistics).
-func (s *Switch) Learned(ctx context.Context) ([]LearnedFlow, error) {
-	out, err := s.Ofctl(ctx, "dump-flows", "--no-stats", fmt.Sprintf("cookie=%#x/%#x", CookieLearned, cookieKindMask))
+// of the learned cookie; no statistics, port numbers, never names: ovs-ofctl
+// prints names by default when its output is a terminal). The error is only
+// ovs-ofctl's; unreadable rules are in Skipped.
+func (s *Switch) Learned(ctx context.Context) (LearnedRules, error) {
+	out, err := s.Ofctl(ctx, "dump-flows", "--no-stats", "--no-names", fmt.Sprintf("cookie=%#x/%#x", CookieLearned, cookieKindMask))
 	if err != nil {
-		return nil, err
+		return LearnedRules{}, err
 	}
-	return ParseLearned(out)
+	return ParseLearned(out), nil
 }

@@ -131,6 +131,7 @@ func alg1(st *state, pairs []Pair, qs []float64, opt Options) ([]PairPlan, *sear
 		if i%stopEvery == 0 && st.stop.stopped() {
 			return plans, nil
 		}
+		st.stop.visited(1)
 		if pr.Entry == pr.Exit {
 			continue
 		}
@@ -307,6 +308,7 @@ func sizeCP(s *Snapshot, dec *Decision, stop *stopper) {
 		if e%max(1, stopEvery/s.N) == 0 && stop.stopped() {
 			return
 		}
+		stop.visited(s.N)
 		for x := 0; x < s.N; x++ {
 			q, ok := s.CPWorkload[Pair{Entry: e, Exit: x}]
 			if !ok {

@@ -10,13 +10,16 @@ import "context"
 type stopper struct {
 	ctx context.Context
 	err error // ctx's error once a check saw it
-	// searches counts the path searches run (tests: none after the stop)
-	searches int
+	// searches counts the path searches run, pairs the pairs (cells) the
+	// passes over every pair visited (tests: none after the stop, at most
+	// stopEvery pairs)
+	searches, pairs int
 }
 
 // stopEvery is how many pairs a pass over every pair handles between two
-// checks (at 500 DCs a pass is 249 500 pairs, tens to hundreds of ms).
-const stopEvery = 4096
+// checks (at 500 DCs a pass is 249 500 pairs, tens to hundreds of ms); a
+// variable for the tests only.
+var stopEvery = 4096
 
 // newStopper returns nil for a context that can never be done.
 func newStopper(ctx context.Context) *stopper {
@@ -42,6 +45,13 @@ func (s *stopper) stopped() bool {
 func (s *stopper) searched() {
 	if s != nil {
 		s.searches++
+	}
+}
+
+// visited counts n pairs of a pass over every pair.
+func (s *stopper) visited(n int) {
+	if s != nil {
+		s.pairs += n
 	}
 }
 

@@ -248,6 +248,7 @@ func (im *improver) pass() bool {
 		if i%stopEvery == 0 && st.stop.stopped() {
 			return false
 		}
+		st.stop.visited(1)
 		if !im.move[i] {
 			continue
 		}

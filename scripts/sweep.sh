@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole section-6 sweep (and the daily-traffic experiments) with the
 # three strategies, one simulation at a time, and prints one table:
-# experiment × strategy: VM-seconds, ÷ reactive-only, ÷ floor, DP loss,
+# experiment × strategy: VM-seconds, ÷ reactive-only, ÷ floor, ÷ the floor
+# on the fixed routing (every DP stage in its entry DC: the same for every
+# strategy; the per-run floor moves with the run's own routing), DP loss,
 # ÷ reactive-only. Extra arguments are passed to every `ims-orch simulate`
 # (e.g. --overload-at-capacity); every strategy of a row gets the same flags
 # and seed.
@@ -32,7 +34,7 @@ for f in "$exps"/daily-*.yaml; do
 	[[ -e $f ]] && runs+=("$(basename "$f" .yaml)|$f|")
 done
 
-printf '%-20s %-10s %10s %9s %8s %8s %9s %8s\n' experiment strategy vm_s buffered ÷react ÷floor dp_loss ÷react
+printf '%-20s %-10s %10s %9s %8s %8s %8s %9s %8s\n' experiment strategy vm_s buffered ÷react ÷floor ÷fixed dp_loss ÷react
 for r in "${runs[@]}"; do
 	IFS='|' read -r label file extra <<<"$r"
 	# shellcheck disable=SC2053
@@ -46,13 +48,13 @@ for r in "${runs[@]}"; do
 	awk -F, -v label="$label" '
 		NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 		{ s[NR] = $col["strategy"]; vm[NR] = $col["vm_seconds"]; buf[NR] = $col["buffered_vm_seconds"]
-		  fl[NR] = $col["floor_vm_seconds"]; loss[NR] = $col["dp_loss"]
+		  fl[NR] = $col["floor_vm_seconds"]; ff[NR] = $col["floor_fixed_vm_seconds"]; loss[NR] = $col["dp_loss"]
 		  if ($col["strategy"] == "reactive") { rvm = vm[NR]; rloss = loss[NR] } }
 		END { for (i = 2; i <= NR; i++) {
 			# reactive-only losing nothing: any loss is an infinite ratio, none is 1
 			lr = (rloss > 0 ? sprintf("%8.3f", loss[i] / rloss) : (loss[i] > 0 ? "     inf" : "   1.000"))
-			printf "%-20s %-10s %10d %9d %8.3f %8.3f %8.3f%% %s\n", label, s[i], vm[i], buf[i],
-				(rvm > 0 ? vm[i] / rvm : 0), (fl[i] > 0 ? vm[i] / fl[i] : 0), 100 * loss[i], lr } }
+			printf "%-20s %-10s %10d %9d %8.3f %8.3f %8.3f %8.3f%% %s\n", label, s[i], vm[i], buf[i],
+				(rvm > 0 ? vm[i] / rvm : 0), (fl[i] > 0 ? vm[i] / fl[i] : 0), (ff[i] > 0 ? vm[i] / ff[i] : 0), 100 * loss[i], lr } }
 	' "$dir/summary.csv"
 done
 echo "outputs: $out" >&2

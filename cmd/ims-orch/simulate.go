@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/simulation"
 	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
@@ -72,14 +72,14 @@ byte-identical CSV files.`,
 				exp.Predictor = model
 			}
 			if cmd.Flags().Changed("target-util") {
-				if targetUtil <= 0 || targetUtil > 1 {
-					return usageErr(fmt.Errorf("simulate: --target-util: must be in (0, 1], got %g", targetUtil))
+				if err := fsm.CheckUtilization("--target-util", targetUtil, ""); err != nil {
+					return usageErr(fmt.Errorf("simulate: %w", err))
 				}
 				exp.TargetUtilization = targetUtil
 			}
 			if cmd.Flags().Changed("dp-target-util") {
-				if math.IsNaN(dpTargetUtil) || dpTargetUtil < 0 || dpTargetUtil > 1 {
-					return usageErr(fmt.Errorf("simulate: --dp-target-util: must be in (0, 1] (0: --target-util), got %g", dpTargetUtil))
+				if err := fsm.CheckUtilization("--dp-target-util", dpTargetUtil, "--target-util"); err != nil {
+					return usageErr(fmt.Errorf("simulate: %w", err))
 				}
 				exp.DPTargetUtilization = dpTargetUtil
 			}
@@ -91,8 +91,8 @@ byte-identical CSV files.`,
 				exp.BufferSpare = bufferSpare
 			}
 			if cmd.Flags().Changed("pack-flows") {
-				if math.IsNaN(packFlows) || packFlows < 0 || packFlows > 1 {
-					return usageErr(fmt.Errorf("simulate: --pack-flows: must be in [0, 1], got %g", packFlows))
+				if err := system.CheckPackFlows("--pack-flows", packFlows); err != nil {
+					return usageErr(fmt.Errorf("simulate: %w", err))
 				}
 				exp.PackFlows = packFlows
 			}

@@ -254,6 +254,11 @@ type PolicyConfig struct {
 	// room up to this fraction of its capacity (system.Config.PackFlows,
 	// flows of system.DefaultFlowPackets packets/s; 0: least-loaded).
 	PackFlows *float64 `yaml:"packFlows"`
+	// SpreadOverload: a new DP flow goes to a less-loaded overloaded
+	// instance when the least-loaded normal one would pass this fraction of
+	// its capacity (system.Config.SpreadOverload; 0: new flows avoid
+	// overloaded instances while a normal one exists).
+	SpreadOverload *float64 `yaml:"spreadOverload"`
 	// FlowPackets is the packet rate of one DP flow (packets/s), the
 	// routing's unit of load: it turns packFlows into flows per instance
 	// (system.Config.FlowPackets; absent: system.DefaultFlowPackets, 50,
@@ -337,6 +342,9 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	}
 	if p.PackFlows != nil {
 		s.PackFlows = *p.PackFlows
+	}
+	if p.SpreadOverload != nil {
+		s.SpreadOverload = *p.SpreadOverload
 	}
 	return s
 }
@@ -667,17 +675,28 @@ func (c *Config) normalizePolicy() error {
 	if p.Predictor == "" {
 		p.Predictor = system.Defaults.Predictor
 	}
-	if u := p.TargetUtilization; u != nil && (!finite(*u) || *u <= 0 || *u > 1) {
-		return fmt.Errorf("policy.targetUtilization: must be in (0, 1] (the fraction of a VNF's capacity a round plans for), got %g", *u)
+	// the key's default is system.Defaults' 0.9: an explicit 0 is refused
+	// rather than read as the FSM's 0 = 1
+	if u := p.TargetUtilization; u != nil {
+		if err := fsm.CheckUtilization("policy.targetUtilization", *u, ""); err != nil {
+			return err
+		}
 	}
-	if u := p.DPTargetUtilization; u != nil && (!finite(*u) || *u < 0 || *u > 1) {
-		return fmt.Errorf("policy.dpTargetUtilization: must be in (0, 1] (the fraction of a DP stage's capacity a round plans for; 0: targetUtilization), got %g", *u)
+	if u := p.DPTargetUtilization; u != nil {
+		if err := fsm.CheckUtilization("policy.dpTargetUtilization", *u, "targetUtilization"); err != nil {
+			return err
+		}
 	}
-	if f := p.PackFlows; f != nil && (!finite(*f) || *f < 0 || *f > 1) {
-		return fmt.Errorf("policy.packFlows: must be in [0, 1] (the fraction of a DP instance's capacity new flows are packed up to; 0: least-loaded), got %g", *f)
+	if f := p.PackFlows; f != nil {
+		if err := system.CheckPackFlows("policy.packFlows", *f); err != nil {
+			return err
+		}
+	}
+	if f := p.SpreadOverload; f != nil && (!finite(*f) || *f < 0 || *f > 1) {
+		return fmt.Errorf("policy.spreadOverload: must be in [0, 1] (the fraction of a DP instance's capacity past which a new flow goes to a less-loaded overloaded instance; 0: off), got %g", *f)
 	}
 	if p.Targets != nil {
-		if err := (&fsm.Policy{DelayBoundMs: 1, Targets: *p.Targets}).Validate(); err != nil {
+		if err := fsm.CheckTargets("policy.targets", *p.Targets); err != nil {
 			return err
 		}
 		for i, t := range *p.Targets {

@@ -354,8 +354,9 @@ func (d *Daemon) build() error {
 		Global:   global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
 		Strategy: strat, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
 		PlanHorizon: cfg.planHorizon(), PackFlows: cfg.Policy.Scaling().PackFlows,
-		FlowPackets:  cfg.Policy.flowPackets(),
-		InitialRound: true, Logger: d.log, WrapSink: d.wrapDPSink(d.wrapSink()), WrapPaths: d.wrapPaths(),
+		SpreadOverload: cfg.Policy.Scaling().SpreadOverload,
+		FlowPackets:    cfg.Policy.flowPackets(),
+		InitialRound:   true, Logger: d.log, WrapSink: d.wrapDPSink(d.wrapSink()), WrapPaths: d.wrapPaths(),
 		EngineHooks: d.failpointHooks(),
 		LocalDCs:    append([]string{}, cfg.Role.Locals...), // none is none, not every DC
 	}

@@ -311,6 +311,31 @@ func (r *Router) SetPackLimit(vnf string, limit float64) error {
 	return r.t.SetPackLimit(st, limit)
 }
 
+// SetSpreadLimit sets a DP stage's spread limit in flows
+// (routing.Table.SetSpreadLimit; 0: new flows avoid overloaded instances
+// while a normal one exists).
+func (r *Router) SetSpreadLimit(vnf string, limit float64) error {
+	st, ok := r.stages[vnf]
+	if !ok {
+		return fmt.Errorf("spreadLimit: %q is not a DP stage", vnf)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.t.SetSpreadLimit(st, limit)
+}
+
+// SpreadLimit returns a DP stage's spread limit in flows (0: off, or not a
+// DP stage).
+func (r *Router) SpreadLimit(vnf string) float64 {
+	st, ok := r.stages[vnf]
+	if !ok {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.t.SpreadLimit(st)
+}
+
 // PackLimit returns a DP stage's packing limit in flows (0: least-loaded
 // routing, or not a DP stage).
 func (r *Router) PackLimit(vnf string) float64 {

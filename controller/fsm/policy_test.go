@@ -93,3 +93,35 @@ func TestStageUtilization(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckersNameTheCallersField: the exported checkers the daemon's
+// config, the experiment file and the simulate command share take the
+// field as the user wrote it, and hold the rule Validate applies.
+func TestCheckersNameTheCallersField(t *testing.T) {
+	for _, tc := range []struct {
+		u    float64
+		zero string
+		ok   bool
+	}{
+		{0.9, "", true}, {1, "", true}, {0, "", false}, {0, "1", true}, {-0.1, "1", false}, {1.01, "1", false},
+		{math.NaN(), "1", false}, {math.Inf(1), "1", false}, {math.Inf(-1), "", false},
+	} {
+		err := CheckUtilization("--target-util", tc.u, tc.zero)
+		if (err == nil) != tc.ok || err != nil && !strings.HasPrefix(err.Error(), "--target-util: ") {
+			t.Errorf("CheckUtilization(%v, zero %q) = %v, want ok %v or an error naming --target-util", tc.u, tc.zero, err, tc.ok)
+		}
+	}
+	if err := CheckUtilization("x", 0, "targetUtilization"); err != nil {
+		t.Errorf("0 with a meaning refused: %v", err)
+	}
+	if err := CheckUtilization("x", 2, "targetUtilization"); err == nil || !strings.Contains(err.Error(), "0: targetUtilization") {
+		t.Errorf("the error %v does not say what 0 means", err)
+	}
+	err := CheckTargets("targets", []Target{{VNF: "ids", Utilization: 0.9}, {VNF: "IDS", Utilization: 0.9}})
+	if err == nil || !strings.HasPrefix(err.Error(), `targets[1].vnf "IDS": repeated`) {
+		t.Errorf("repeated target: %v, want an error naming targets[1].vnf", err)
+	}
+	if err := CheckTargets("targets", []Target{{VNF: "ids", Utilization: 0.9}, {VNF: "fw", Utilization: 0.95}}); err != nil {
+		t.Errorf("good targets: %v", err)
+	}
+}

@@ -225,22 +225,45 @@ func (p *Policy) Validate() error {
 	if math.IsNaN(p.DelayBoundMs) || math.IsInf(p.DelayBoundMs, 0) || p.DelayBoundMs <= 0 {
 		return fmt.Errorf("policy.delayBoundMs: must be a positive number of ms, got %g", p.DelayBoundMs)
 	}
-	if u := p.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
-		return fmt.Errorf("policy.targetUtilization: must be in (0, 1] (0 = 1), got %g", u)
+	if err := CheckUtilization("policy.targetUtilization", p.TargetUtilization, "1"); err != nil {
+		return err
 	}
-	if u := p.DPTargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
-		return fmt.Errorf("policy.dpTargetUtilization: must be in (0, 1] (0 = targetUtilization), got %g", u)
+	if err := CheckUtilization("policy.dpTargetUtilization", p.DPTargetUtilization, "targetUtilization"); err != nil {
+		return err
 	}
-	for i, t := range p.Targets {
+	return CheckTargets("policy.targets", p.Targets)
+}
+
+// CheckUtilization checks a planning utilisation given as field (the name
+// the user wrote: a config key, a YAML key, a command-line flag): a
+// fraction of the capacity in (0, 1]. With zero set, 0 is allowed too and
+// stands for zero (the value used instead, e.g. "targetUtilization"). The
+// error names field, the rule and the value.
+func CheckUtilization(field string, u float64, zero string) error {
+	if u > 0 && u <= 1 || u == 0 && zero != "" {
+		return nil
+	}
+	if zero != "" {
+		return fmt.Errorf("%s: must be in (0, 1] (the fraction of the capacity a round plans for; 0: %s), got %g", field, zero, u)
+	}
+	return fmt.Errorf("%s: must be in (0, 1] (the fraction of the capacity a round plans for), got %g", field, u)
+}
+
+// CheckTargets checks the DP stages' own planning targets given as field
+// (e.g. "policy.targets"): each names a stage, once (names compared with
+// vnf.Same), with a utilisation in (0, 1]. The error names the entry's
+// field (field[i].vnf, field[i].utilization).
+func CheckTargets(field string, ts []Target) error {
+	for i, t := range ts {
 		if strings.TrimSpace(t.VNF) == "" {
-			return fmt.Errorf("policy.targets[%d].vnf: must name a DP stage", i)
+			return fmt.Errorf("%s[%d].vnf: must name a DP stage", field, i)
 		}
-		if u := t.Utilization; math.IsNaN(u) || u <= 0 || u > 1 {
-			return fmt.Errorf("policy.targets[%d].utilization (%s): must be in (0, 1], got %g", i, t.VNF, u)
+		if err := CheckUtilization(fmt.Sprintf("%s[%d].utilization (%s)", field, i, t.VNF), t.Utilization, ""); err != nil {
+			return err
 		}
-		for _, o := range p.Targets[:i] {
+		for _, o := range ts[:i] {
 			if vnf.Same(o.VNF, t.VNF) {
-				return fmt.Errorf("policy.targets[%d].vnf %q: repeated", i, t.VNF)
+				return fmt.Errorf("%s[%d].vnf %q: repeated", field, i, t.VNF)
 			}
 		}
 	}

@@ -761,7 +761,7 @@ func (e *Engine) predict(st *fsm.State) {
 	}
 	keys := slices.Sorted(maps.Keys(e.series))
 	if rf, ok := e.d.Forecaster.(RecentForecaster); ok {
-		rf.SetRecent(in.recent())
+		rf.SetRecent(in.recent(e.cfg.Interval))
 	}
 	fc := e.d.Forecaster.Predict(keys)
 	pred := make(map[string]float64, len(e.series))

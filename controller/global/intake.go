@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
@@ -50,8 +51,33 @@ type intake struct {
 // is full.
 type lastReports struct {
 	pairs [RecentReports][]protocol.PairLoad
-	n     int // reports kept (≤ RecentReports)
-	next  int // the slot the next report overwrites
+	at    [RecentReports]time.Time // the reports' own times (WorkloadReport.At)
+	n     int                      // reports kept (≤ RecentReports)
+	next  int                      // the slot the next report overwrites
+}
+
+// halvesApart is how far apart in seconds the mean times of the oldest and
+// the newest half of the kept reports are (slot j is the j-th oldest), or
+// 0 when the reports carry no usable times (unset, out of order).
+func (l *lastReports) halvesApart(half int) float64 {
+	if half <= 0 {
+		return 0
+	}
+	first := l.at[(l.next-l.n+RecentReports)%RecentReports]
+	if first.IsZero() {
+		return 0
+	}
+	old, recent := 0.0, 0.0
+	for j := range l.n {
+		t := l.at[(l.next-l.n+j+RecentReports)%RecentReports].Sub(first).Seconds()
+		switch {
+		case j < half:
+			old += t
+		case j >= l.n-half:
+			recent += t
+		}
+	}
+	return (recent - old) / float64(half)
 }
 
 // RecentReports is how many of a reporter's last workload reports of an
@@ -113,6 +139,7 @@ func (in *intake) add(r protocol.WorkloadReport) {
 			in.latest[r.Kind+"/"+r.DC] = l
 		}
 		l.pairs[l.next] = append(l.pairs[l.next][:0], r.Pairs...)
+		l.at[l.next] = r.At
 		l.next = (l.next + 1) % RecentReports
 		l.n = min(l.n+1, RecentReports)
 	}
@@ -140,8 +167,15 @@ type Recent struct {
 	Level float64
 	// Slope is the reports' own rise, per interval: Σ over reporting DCs
 	// of (the mean of the newest half of its last reports − the mean of
-	// the oldest half) / their distance. Valid when SlopeOK: every
-	// reporting DC had MinSlopeReports reports or more.
+	// the oldest half) / their distance in time × the interval. The
+	// distance is the reports' own times (WorkloadReport.At), so a DC
+	// that reported for only part of the interval (an engine that took
+	// leadership mid-interval, a meter started late, a DC back from
+	// silence) gets the same slope as one that reported all of it;
+	// reports without usable times count one report period (the interval
+	// ÷ the DC's reports of the interval) between two reports. Valid
+	// when SlopeOK: every reporting DC had MinSlopeReports reports or
+	// more.
 	Slope   float64
 	SlopeOK bool
 }
@@ -149,10 +183,11 @@ type Recent struct {
 // MinSlopeReports is how many of a DC's last reports Recent.Slope needs.
 const MinSlopeReports = 4
 
-// recent returns each workload series' recent level (Recent). A series
-// no report of the interval named is absent; one that the reporters'
-// last reports do not name has Level 0 and no slope.
-func (in *intake) recent() map[string]Recent {
+// recent returns each workload series' recent level (Recent) for an
+// interval of the given length. A series no report of the interval named
+// is absent; one that the reporters' last reports do not name has Level 0
+// and no slope.
+func (in *intake) recent(interval time.Duration) map[string]Recent {
 	out := make(map[string]Recent, len(in.sums))
 	for k := range in.sums {
 		out[k] = Recent{}
@@ -163,17 +198,26 @@ func (in *intake) recent() map[string]Recent {
 	for _, rk := range slices.Sorted(maps.Keys(in.latest)) {
 		l := in.latest[rk]
 		kind, _, _ := strings.Cut(rk, "/")
-		periods := float64(max(1, in.reports[rk])) // report periods per interval
 		half := l.n / 2
+		// per interval ÷ the halves' distance: (newest − oldest half) × scale
+		// is the rise per interval
+		scale := 0.0
+		if l.n >= MinSlopeReports {
+			if d := l.halvesApart(half); d > 0 && interval > 0 {
+				scale = interval.Seconds() / (d * float64(half))
+			} else {
+				periods := float64(max(1, in.reports[rk])) // report periods per interval
+				scale = periods / float64(half*(l.n-half))
+			}
+		}
 		for j := range l.n {
 			w := 0.0 // the report's weight in the slope: −, + on the oldest and newest half
-			if l.n >= MinSlopeReports {
-				switch {
-				case j < half:
-					w = -periods / float64(half*(l.n-half))
-				case j >= l.n-half:
-					w = periods / float64(half*(l.n-half))
-				}
+			switch {
+			case scale == 0:
+			case j < half:
+				w = -scale
+			case j >= l.n-half:
+				w = scale
 			}
 			for _, p := range l.pairs[(l.next-l.n+j+RecentReports)%RecentReports] {
 				k := SeriesKey(kind, p.Entry, p.Exit)

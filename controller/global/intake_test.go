@@ -156,7 +156,7 @@ func TestIntakeRecent(t *testing.T) {
 	in.add(protocol.WorkloadReport{DC: "b", Kind: KindDP, Pairs: pl("a", "b", 40)})
 	in.add(protocol.WorkloadReport{DC: "b", Kind: KindDP})
 	in.add(protocol.WorkloadReport{DC: "a", Kind: KindDelay, DelaysMs: map[string]float64{"b": 10}})
-	got := in.recent()
+	got := in.recent(0)
 	// a's last 5 DP reports: 1500 … 1900 (mean 1700); b's: 40 and nothing (20)
 	want := map[string]float64{"dp/a/b": 1700 + 20, "cp/a/a": 50}
 	if len(got) != len(want) {
@@ -171,7 +171,7 @@ func TestIntakeRecent(t *testing.T) {
 	for range RecentReports {
 		in.add(protocol.WorkloadReport{DC: "a", Kind: KindDP})
 	}
-	got = in.recent()
+	got = in.recent(0)
 	if v, ok := got["dp/b/a"]; !ok || v.Level != 0 || got["dp/a/b"].Level != 20 {
 		t.Fatalf("pairs gone from a's last reports: %v, want dp/b/a 0 and dp/a/b b's 20", got)
 	}
@@ -215,7 +215,7 @@ func BenchmarkIntakeInterval(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("dcs=%d/recent", n), func(b *testing.B) {
 			for range b.N {
-				in.recent()
+				in.recent(0)
 			}
 		})
 	}
@@ -225,12 +225,8 @@ func BenchmarkIntakeInterval(b *testing.B) {
 // the newest half − mean of the oldest half) / their distance in report
 // periods × the periods of the interval (the reports the DC sent in it);
 // a pair missing from a report counts 0; too few reports give no slope.
-// Known limit (review A of session 7, item 4, not changed): the scale is
-// the reports the DC sent in *this* interval, so a reporter that covered
-// only part of it (an engine that took leadership mid-interval, a meter
-// started mid-interval, a DC back from silence) gets a slope scaled down
-// by covered ÷ whole (6 reports of a 10/s ramp: 60, not 600 at a 1 s
-// period), and the start rule's cap with it.
+// These reports carry no times, so a report period is the interval ÷ the
+// DC's reports of it (TestIntakeRecentSlopePartialInterval: with times).
 func TestIntakeRecentSlope(t *testing.T) {
 	in := newIntake()
 	for i := range 10 {
@@ -243,7 +239,7 @@ func TestIntakeRecentSlope(t *testing.T) {
 			in.add(protocol.WorkloadReport{DC: "c", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "c", Exit: "c", Rate: 5}}})
 		}
 	}
-	got := in.recent()
+	got := in.recent(0)
 	// a→a: the last 5 reports 50 … 90, halves 55 and 85, 3 periods apart:
 	// 10 per period, 10 periods → 100 per interval; a→b: 0 → 50 over 3
 	// periods → 166.7
@@ -280,6 +276,48 @@ func TestIntakeAveragesIgnoreReporterOrder(t *testing.T) {
 	}
 }
 
+// Recent.Slope measures the reports' distance by their own times: a DC that
+// reported for only the last 6 s of a 10 s interval (an engine that took
+// leadership mid-interval, a meter started late, a DC back from silence)
+// on a 10/s ramp has the slope 100 per interval, as one that reported all
+// of it. Counting the interval's reports as its periods (the fallback for
+// reports without times) gave 60 — the start rule's cap with it (review A
+// of session 7, item 4).
+func TestIntakeRecentSlopePartialInterval(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ramp := func(in *intake, from, to int, timed bool) {
+		for i := from; i < to; i++ {
+			r := protocol.WorkloadReport{DC: "a", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "a", Exit: "a", Rate: float64(10 * i)}}}
+			if timed {
+				r.At = t0.Add(time.Duration(i) * time.Second)
+			}
+			in.add(r)
+		}
+	}
+	part, whole, untimed := newIntake(), newIntake(), newIntake()
+	ramp(&part, 4, 10, true)
+	ramp(&whole, 0, 10, true)
+	ramp(&untimed, 4, 10, false)
+	for name, c := range map[string]struct {
+		in   *intake
+		want float64
+	}{"6 of 10 s": {&part, 100}, "all 10 s": {&whole, 100}, "6 untimed reports": {&untimed, 60}} {
+		g := c.in.recent(10 * time.Second)["dp/a/a"]
+		if math.Abs(g.Slope-c.want) > 1e-9 || !g.SlopeOK || math.Abs(g.Level-70) > 1e-9 {
+			t.Errorf("%s: %+v, want Level 70 Slope %v", name, g, c.want)
+		}
+	}
+	// reports 2 s apart: the same rise per second, the same slope
+	sparse := newIntake()
+	for i := 0; i < 5; i++ {
+		sparse.add(protocol.WorkloadReport{DC: "a", Kind: KindDP, At: t0.Add(time.Duration(2*i) * time.Second),
+			Pairs: []protocol.PairLoad{{Entry: "a", Exit: "a", Rate: float64(20 * i)}}})
+	}
+	if g := sparse.recent(10 * time.Second)["dp/a/a"]; math.Abs(g.Slope-100) > 1e-9 {
+		t.Errorf("2 s apart: %+v, want Slope 100", g)
+	}
+}
+
 // Recent.Slope reads the ring of last reports in arrival order also when it
 // has wrapped to a slot other than 0 (10 reports leave next at 0, where
 // the physical order is the arrival order: TestIntakeRecentSlope).
@@ -289,7 +327,7 @@ func TestIntakeRecentSlopeRingOrder(t *testing.T) {
 		in.add(protocol.WorkloadReport{DC: "a", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "a", Exit: "a", Rate: float64(10 * i)}}})
 	}
 	// last 5: 20 … 60; halves 25 and 55, 3 periods apart: 10/period × 7
-	g := in.recent()["dp/a/a"]
+	g := in.recent(0)["dp/a/a"]
 	if math.Abs(g.Slope-70) > 1e-9 || !g.SlopeOK || math.Abs(g.Level-40) > 1e-9 {
 		t.Fatalf("%+v, want Level 40 Slope 70", g)
 	}

@@ -46,13 +46,14 @@ func (t *Table) N() int { return t.n }
 
 // PickInstance returns the instance Route would choose for stage now for a
 // flow of load 1 (the least-loaded normal one, or the packed one with
-// SetPackLimit, else the least-loaded overloaded one) without adding load,
-// or false when the stage has no instance.
+// SetPackLimit, or a less-loaded overloaded one past SetSpreadLimit, else
+// the least-loaded overloaded one) without adding load, or false when the
+// stage has no instance.
 func (t *Table) PickInstance(stage int) (uint8, bool) {
 	if stage < 1 || stage > t.m {
 		return 0, false
 	}
-	i := pick(t.inst[stage-1], t.pack[stage-1], 1)
+	i := pick(t.inst[stage-1], t.pack[stage-1], t.spread[stage-1], 1)
 	if i < 0 {
 		return 0, false
 	}

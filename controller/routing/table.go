@@ -263,6 +263,7 @@ type Table struct {
 	sets      [3]pathSet
 	inst      [MaxStages][]InstanceLoad
 	pack      [MaxStages]float64
+	spread    [MaxStages]float64
 	entry     map[Endpoint]entryRow
 	exit      map[Endpoint]ExitTranslation
 	c         Counters
@@ -612,7 +613,7 @@ func (t *Table) Route(p Packet) Decision {
 	// Choose every instance before adding load so a drop changes nothing.
 	var chosen [MaxStages]int
 	for s := d.First; s <= d.Last; s++ {
-		i := pick(t.inst[s-1], t.pack[s-1], d.Load)
+		i := pick(t.inst[s-1], t.pack[s-1], t.spread[s-1], d.Load)
 		if i < 0 {
 			return t.drop(&d, DropNoInstance)
 		}
@@ -668,6 +669,38 @@ func (t *Table) SetPackLimit(stage int, limit float64) error {
 	return nil
 }
 
+// SetSpreadLimit sets the load (in the unit of Packet.Load, e.g. flows)
+// past which Route stops favouring the normal instances of stage (1..m):
+// when the least-loaded normal instance would pass limit with a new flow
+// and an overloaded instance carries less, the flow goes to the
+// least-loaded overloaded instance, the one with the most headroom. Limit
+// 0 (the default) is the paper's rule: new flows avoid overloaded instances
+// while a normal one exists (4.3). An instance is overloaded for a while
+// after it crosses its threshold and stays so until a sample shows it
+// below; without a limit, every new flow of that window lands on the few
+// instances still normal and pushes them past their capacity while the
+// overloaded ones still have room. A limit that is negative, NaN or
+// infinite is an error and changes nothing.
+func (t *Table) SetSpreadLimit(stage int, limit float64) error {
+	if stage < 1 || stage > t.m {
+		return ferr("stage", "stage %d is not one of 1..%d", stage, t.m)
+	}
+	if math.IsNaN(limit) || math.IsInf(limit, 0) || limit < 0 {
+		return ferr(fmt.Sprintf("spreadLimit[stage %d]", stage), "must be a finite non-negative load, got %g", limit)
+	}
+	t.spread[stage-1] = limit
+	return nil
+}
+
+// SpreadLimit returns stage's spread limit (0: new flows avoid overloaded
+// instances while a normal one exists).
+func (t *Table) SpreadLimit(stage int) float64 {
+	if stage < 1 || stage > t.m {
+		return 0
+	}
+	return t.spread[stage-1]
+}
+
 // PackLimit returns stage's packing limit (0: least-loaded routing).
 func (t *Table) PackLimit(stage int) float64 {
 	if stage < 1 || stage > t.m {
@@ -680,8 +713,11 @@ func (t *Table) PackLimit(stage int) float64 {
 // goes to: with limit > 0 the most-loaded normal instance that stays at or
 // under limit with it; otherwise (or when none has that room) the
 // least-loaded normal instance, else the least-loaded overloaded one, else
-// -1. Ties go to the earlier instance.
-func pick(xs []InstanceLoad, limit, load float64) int {
+// -1. With spread > 0 (SetSpreadLimit), when the least-loaded normal
+// instance would pass spread with the flow and an overloaded one carries
+// less, the flow goes to the least-loaded overloaded one instead: the one
+// with the most headroom. Ties go to the earlier instance.
+func pick(xs []InstanceLoad, limit, spread, load float64) int {
 	if limit > 0 {
 		p := -1
 		for i := range xs {
@@ -708,10 +744,13 @@ func pick(xs []InstanceLoad, limit, load float64) int {
 			best = i
 		}
 	}
-	if best >= 0 {
-		return best
+	if best < 0 {
+		return over
 	}
-	return over
+	if spread > 0 && over >= 0 && xs[best].Load+load > spread && xs[over].Load < xs[best].Load {
+		return over
+	}
+	return best
 }
 
 // Release takes a forwarded flow's load back from the instances Route chose

@@ -172,6 +172,10 @@ type workload struct {
 	// errs counts refused reports; firstErr is the first refusal.
 	errs     int
 	firstErr error
+	// fixed records the DP loads for Cost.FixedFloorVMSeconds (nil: not recorded).
+	fixed *fixedRouting
+	// loads logs the reports (Result.Loads; nil: not logged).
+	loads *LoadLog
 }
 
 func (w *workload) report(at time.Time, kind string, loads []traffic.PairLoad) {
@@ -202,5 +206,13 @@ func (w *workload) report(at time.Time, kind string, loads []traffic.PairLoad) {
 	}
 }
 
-func (w *workload) CPWorkload(at time.Time, loads []traffic.PairLoad) { w.report(at, "cp", loads) }
-func (w *workload) DPWorkload(at time.Time, loads []traffic.PairLoad) { w.report(at, "dp", loads) }
+func (w *workload) CPWorkload(at time.Time, loads []traffic.PairLoad) {
+	w.loads.record("cp", at, loads)
+	w.report(at, "cp", loads)
+}
+
+func (w *workload) DPWorkload(at time.Time, loads []traffic.PairLoad) {
+	w.fixed.record(at, loads)
+	w.loads.record("dp", at, loads)
+	w.report(at, "dp", loads)
+}

@@ -11,9 +11,10 @@ import (
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
-// TestDPTargetDefault: the default plans the firewall and the IDS closer
-// to their capacity than the transcoder and the CSCFs (docs/reproduction.md
-// "Session 7: DP target"),
+// TestDPTargetDefault: the default plans every DP stage closer to its
+// capacity than TargetUtilization, the CSCFs' (docs/reproduction.md
+// "Session 7: DP target": the firewall and the IDS; since "Session 8:
+// routing during overload", with the spread limit, the transcoder too),
 // and on async start (delay 0, 900 s, seed 1) hybrid with it pays fewer
 // VM-seconds than with one target for every VNF while it still loses at
 // most 0.5 × reactive-only's packets; reactive-only runs the same with
@@ -27,7 +28,7 @@ func TestDPTargetDefault(t *testing.T) {
 	for _, st := range []struct {
 		name  string
 		above bool
-	}{{vnf.Firewall, true}, {vnf.IDS, true}, {vnf.Transcoder, false}} {
+	}{{vnf.Firewall, true}, {vnf.IDS, true}, {vnf.Transcoder, true}} {
 		if u := p.StageUtilization(st.name); (u > d.TargetUtilization) != st.above {
 			t.Fatalf("default target of %s %v against the target %v: want above it %v", st.name, u, d.TargetUtilization, st.above)
 		}
@@ -44,8 +45,8 @@ func TestDPTargetDefault(t *testing.T) {
 	one.DPTargetUtilization, one.Targets = 0, nil // one target for every VNF: the session-6 default
 	h, h1 := runExp(t, e, strategy.Hybrid, 1).Summarize(), runExp(t, one, strategy.Hybrid, 1).Summarize()
 	r, r1 := runExp(t, e, strategy.Reactive, 1).Summarize(), runExp(t, one, strategy.Reactive, 1).Summarize()
-	t.Logf("hybrid: DP targets %v VM-s %.0f (floor %.0f) loss %.4f; one target VM-s %.0f (floor %.0f) loss %.4f; reactive VM-s %.0f loss %.4f",
-		d.Targets, h.VMSeconds, h.FloorVMSeconds, h.DPLoss, h1.VMSeconds, h1.FloorVMSeconds, h1.DPLoss, r.VMSeconds, r.DPLoss)
+	t.Logf("hybrid: DP target %v, stage targets %v: VM-s %.0f (floor %.0f) loss %.4f; one target VM-s %.0f (floor %.0f) loss %.4f; reactive VM-s %.0f loss %.4f",
+		d.DPTargetUtilization, d.Targets, h.VMSeconds, h.FloorVMSeconds, h.DPLoss, h1.VMSeconds, h1.FloorVMSeconds, h1.DPLoss, r.VMSeconds, r.DPLoss)
 	if !reflect.DeepEqual(r, r1) {
 		t.Fatalf("reactive-only moved with the DP target: %+v against %+v", r, r1)
 	}

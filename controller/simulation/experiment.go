@@ -89,6 +89,10 @@ type Experiment struct {
 	// PackFlows: new DP flows are packed up to this fraction of an
 	// instance's capacity (system.Config.PackFlows; 0: least-loaded).
 	PackFlows float64
+	// SpreadOverload: a new DP flow goes to a less-loaded overloaded
+	// instance when the least-loaded normal one would pass this fraction of
+	// its capacity (system.Config.SpreadOverload; 0: off).
+	SpreadOverload float64
 	// Anticipate: hybrid's DP stages scale out before the overload
 	// (local.Config.Anticipate).
 	Anticipate bool
@@ -140,6 +144,7 @@ type file struct {
 	TrimEmpty       *bool          `yaml:"trimEmpty"`
 	ScaleIn         *bool          `yaml:"scaleIn"`
 	PackFlows       *float64       `yaml:"packFlows"`
+	SpreadOverload  *float64       `yaml:"spreadOverload"`
 	Anticipate      *bool          `yaml:"anticipate"`
 	ImproveBudget   int            `yaml:"improveBudget"`
 	TransportJitter string         `yaml:"transportJitter"`
@@ -347,10 +352,11 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	e.TrimEmpty, e.ScaleIn, e.PackFlows, e.Anticipate, e.DPTargetUtilization = d.TrimEmpty, d.ScaleIn, d.PackFlows, d.Anticipate, d.DPTargetUtilization
 	setIf(&e.TargetUtilization, f.TargetUtil)
 	setIf(&e.DPTargetUtilization, f.DPTargetUtil)
+	e.SpreadOverload = d.SpreadOverload
 	e.Targets = slices.Clone(d.Targets)
 	if f.Targets != nil {
 		e.Targets = slices.Clone(*f.Targets)
-		if err := (&fsm.Policy{DelayBoundMs: 1, Targets: e.Targets}).Validate(); err != nil {
+		if err := fsm.CheckTargets("targets", e.Targets); err != nil {
 			return nil, fmt.Errorf("experiment %w", err)
 		}
 	}
@@ -363,9 +369,13 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	setIf(&e.TrimEmpty, f.TrimEmpty)
 	setIf(&e.ScaleIn, f.ScaleIn)
 	setIf(&e.PackFlows, f.PackFlows)
+	setIf(&e.SpreadOverload, f.SpreadOverload)
 	setIf(&e.Anticipate, f.Anticipate)
-	if math.IsNaN(e.PackFlows) || e.PackFlows < 0 || e.PackFlows > 1 {
-		return nil, fmt.Errorf("experiment packFlows %g: must be in [0, 1] (0: least-loaded routing)", e.PackFlows)
+	if err := system.CheckPackFlows("packFlows", e.PackFlows); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
+	}
+	if math.IsNaN(e.SpreadOverload) || e.SpreadOverload < 0 || e.SpreadOverload > 1 {
+		return nil, fmt.Errorf("experiment spreadOverload %g: must be in [0, 1] (0: new flows avoid overloaded instances)", e.SpreadOverload)
 	}
 	if e.BufferSpare < 0 || e.BufferSpare > 100 {
 		return nil, fmt.Errorf("experiment bufferSpare %d: must be in 0..100", e.BufferSpare)
@@ -374,11 +384,11 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 		return nil, fmt.Errorf("improveBudget: must not be negative, got %d", f.ImproveBudget)
 	}
 	e.ImproveBudget = f.ImproveBudget
-	if u := e.TargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
-		return nil, fmt.Errorf("experiment targetUtilization %g: must be in (0, 1] (0 = 1)", u)
+	if err := fsm.CheckUtilization("targetUtilization", e.TargetUtilization, "1"); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
 	}
-	if u := e.DPTargetUtilization; math.IsNaN(u) || u < 0 || u > 1 {
-		return nil, fmt.Errorf("experiment dpTargetUtilization %g: must be in (0, 1] (0 = targetUtilization)", u)
+	if err := fsm.CheckUtilization("dpTargetUtilization", e.DPTargetUtilization, "targetUtilization"); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
 	}
 	if p := strings.TrimSpace(f.Predictor); p != "" {
 		e.Predictor = p

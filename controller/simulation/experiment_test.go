@@ -50,11 +50,12 @@ func TestParseExperimentErrors(t *testing.T) {
 		{"bound", "delayBoundMs: -1\n", "delayBoundMs"},
 		{"predictor", "predictor: oracle\n", "predictor"},
 		{"pack flows", "packFlows: -0.5\n", "packFlows"},
+		{"spread overload", "spreadOverload: 2\n", "spreadOverload"},
 		{"DP target above 1", "dpTargetUtilization: 1.5\n", "dpTargetUtilization"},
 		{"negative DP target", "dpTargetUtilization: -0.1\n", "dpTargetUtilization"},
 		{"DP target not a number", "dpTargetUtilization: .nan\n", "dpTargetUtilization"},
-		{"stage target above 1", "targets: [{vnf: ids, utilization: 2}]\n", "targets[0].utilization"},
-		{"repeated stage target", "targets: [{vnf: ids, utilization: 0.9}, {vnf: IDS, utilization: 0.9}]\n", "targets[1].vnf"},
+		{"stage target above 1", "targets: [{vnf: ids, utilization: 2}]\n", "experiment targets[0].utilization"},
+		{"repeated stage target", "targets: [{vnf: ids, utilization: 0.9}, {vnf: IDS, utilization: 0.9}]\n", "experiment targets[1].vnf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// later keys replace earlier ones: drop the edited key from minimal

@@ -27,9 +27,9 @@ type Summary struct {
 	CPFailed                       float64
 	Flows, DroppedFlows, LossyFlow int
 	Rounds                         int
-	// VM-seconds (total, of buffered instances) and the per-second floor
-	// (Cost).
-	VMSeconds, BufferedVMSeconds, FloorVMSeconds float64
+	// VM-seconds (total, of buffered instances), the per-second floor and
+	// the floor on the fixed routing (Cost).
+	VMSeconds, BufferedVMSeconds, FloorVMSeconds, FixedFloorVMSeconds float64
 }
 
 // Summarize computes a run's summary.
@@ -41,7 +41,8 @@ func (r *Result) Summarize() Summary {
 		RTTP50: rec.FlowRTT.Quantile(0.5), RTTP99: rec.FlowRTT.Quantile(0.99),
 		SIPP50: rec.SIP.Quantile(0.5), SIPP99: rec.SIP.Quantile(0.99), SIPMean: rec.SIP.Mean(),
 		CPFailed: rec.CPFailed, Flows: rec.FlowsTotal, DroppedFlows: rec.FlowsDropped, LossyFlow: rec.FlowsLossy, Rounds: r.Rounds,
-		VMSeconds: r.Cost.VMSeconds, BufferedVMSeconds: r.Cost.BufferedVMSeconds, FloorVMSeconds: r.Cost.FloorVMSeconds}
+		VMSeconds: r.Cost.VMSeconds, BufferedVMSeconds: r.Cost.BufferedVMSeconds, FloorVMSeconds: r.Cost.FloorVMSeconds,
+		FixedFloorVMSeconds: r.Cost.FixedFloorVMSeconds}
 	if rec.DPOffered > 0 {
 		s.DPLoss = rec.DPLost / rec.DPOffered
 	}
@@ -53,11 +54,12 @@ func f0(x float64) string { return strconv.FormatFloat(x, 'f', 0, 64) }
 
 // Ratio is one row of the ratio table: a run's VM-seconds and DP loss
 // against the reactive-only run of the same experiment, flags and seed,
-// and its VM-seconds against its floor.
+// and its VM-seconds against its floor and the floor on the fixed routing.
 type Ratio struct {
 	Strategy                  string
 	VMSeconds, BufferedVMSecs float64
 	VsReactive, VsFloor       float64 // VM-seconds ratios (VsReactive NaN without a reactive run)
+	VsFixedFloor              float64
 	DPLoss, LossVsReactive    float64
 }
 
@@ -76,7 +78,7 @@ func Ratios(results []*Result) []Ratio {
 	for _, r := range results {
 		s := r.Summarize()
 		x := Ratio{Strategy: s.Strategy, VMSeconds: s.VMSeconds, BufferedVMSecs: s.BufferedVMSeconds, DPLoss: s.DPLoss,
-			VsFloor: ratio(s.VMSeconds, s.FloorVMSeconds), VsReactive: math.NaN(), LossVsReactive: math.NaN()}
+			VsFloor: ratio(s.VMSeconds, s.FloorVMSeconds), VsFixedFloor: ratio(s.VMSeconds, s.FixedFloorVMSeconds), VsReactive: math.NaN(), LossVsReactive: math.NaN()}
 		if ref != nil {
 			x.VsReactive, x.LossVsReactive = ratio(s.VMSeconds, ref.VMSeconds), ratio(s.DPLoss, ref.DPLoss)
 		}
@@ -110,16 +112,18 @@ func fmtRatio(x float64) string {
 }
 
 // WriteRatioTable prints the ratio table (strategy: VM-seconds, buffered,
-// ÷ reactive-only, ÷ floor, DP loss, ÷ reactive-only).
+// ÷ reactive-only, ÷ floor, ÷ the floor on the fixed routing, DP loss,
+// ÷ reactive-only).
 func WriteRatioTable(w io.Writer, results []*Result) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "%-10s %10s %9s %8s %8s %8s %8s\n", "strategy", "vm_s", "buffered", "÷react", "÷floor", "dp_loss", "÷react")
+	fmt.Fprintf(bw, "%-10s %10s %9s %8s %8s %8s %8s %8s\n", "strategy", "vm_s", "buffered", "÷react", "÷floor", "÷fixed", "dp_loss", "÷react")
 	for _, x := range Ratios(results) {
-		fmt.Fprintf(bw, "%-10s %10.0f %9.0f %8s %8s %7.3f%% %8s\n", x.Strategy, x.VMSeconds, x.BufferedVMSecs,
-			fmtRatio(x.VsReactive), fmtRatio(x.VsFloor), 100*x.DPLoss, fmtRatio(x.LossVsReactive))
+		fmt.Fprintf(bw, "%-10s %10.0f %9.0f %8s %8s %8s %7.3f%% %8s\n", x.Strategy, x.VMSeconds, x.BufferedVMSecs,
+			fmtRatio(x.VsReactive), fmtRatio(x.VsFloor), fmtRatio(x.VsFixedFloor), 100*x.DPLoss, fmtRatio(x.LossVsReactive))
 	}
 	if len(results) > 0 {
-		fmt.Fprintf(bw, "floor (%s): %.0f VM-s\n", results[0].Strategy.Name(), results[0].Cost.FloorVMSeconds)
+		fmt.Fprintf(bw, "floor (%s): %.0f VM-s; on the fixed routing (every DP stage in its entry DC): %.0f VM-s\n",
+			results[0].Strategy.Name(), results[0].Cost.FloorVMSeconds, results[0].Cost.FixedFloorVMSeconds)
 	}
 	return bw.Flush()
 }
@@ -127,14 +131,14 @@ func WriteRatioTable(w io.Writer, results []*Result) error {
 // WriteSummaryCSV writes one line per run.
 func WriteSummaryCSV(w io.Writer, results []*Result) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintln(bw, "strategy,instances_created,dp_instances_created,created_proactive,created_reactive,reused,dp_loss,rtt_p50_ms,rtt_p99_ms,sip_mean_ms,sip_p50_ms,sip_p99_ms,cp_failed,flows,dropped_flows,lossy_flows,rounds,vm_seconds,buffered_vm_seconds,floor_vm_seconds")
+	fmt.Fprintln(bw, "strategy,instances_created,dp_instances_created,created_proactive,created_reactive,reused,dp_loss,rtt_p50_ms,rtt_p99_ms,sip_mean_ms,sip_p50_ms,sip_p99_ms,cp_failed,flows,dropped_flows,lossy_flows,rounds,vm_seconds,buffered_vm_seconds,floor_vm_seconds,floor_fixed_vm_seconds")
 	for _, r := range results {
 		s := r.Summarize()
 		it := strconv.Itoa
 		fmt.Fprintln(bw, strings.Join([]string{s.Strategy, it(s.Created), it(s.DPCreated), it(s.ProactiveNew), it(s.ReactiveCreates), it(s.Reused),
 			strconv.FormatFloat(s.DPLoss, 'f', 6, 64), f3(s.RTTP50), f3(s.RTTP99), f3(s.SIPMean), f3(s.SIPP50), f3(s.SIPP99),
 			f3(s.CPFailed), it(s.Flows), it(s.DroppedFlows), it(s.LossyFlow), it(s.Rounds),
-			f0(s.VMSeconds), f0(s.BufferedVMSeconds), f0(s.FloorVMSeconds)}, ","))
+			f0(s.VMSeconds), f0(s.BufferedVMSeconds), f0(s.FloorVMSeconds), f0(s.FixedFloorVMSeconds)}, ","))
 	}
 	return bw.Flush()
 }

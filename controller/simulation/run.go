@@ -38,6 +38,9 @@ type Options struct {
 	// Progress, if set, is called after every simulated second.
 	Progress func(done, total int)
 	Logger   *slog.Logger
+	// Oracle, if set, replaces the rounds' forecaster with the load to
+	// come (an analysis, not a strategy: Oracle).
+	Oracle *Oracle
 	// Observe, if set, is called after every simulated second with the
 	// local controllers by DC name (analysis: per-instance states and
 	// statistics; it must not change them).
@@ -84,6 +87,8 @@ type Result struct {
 	// Start is the traffic's start on the run's virtual clock (t = 0 of
 	// the CSV files).
 	Start time.Time
+	// Loads is the workload the traffic engine reported (Oracle.Log).
+	Loads *LoadLog
 
 	sys    *system.System
 	router *router
@@ -133,6 +138,15 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	warm := exp.BootDelay + 5*time.Second
+	start := clk.Now().Add(warm) // the traffic's start, after the warm-up
+	var fc global.Forecaster
+	if opts.Oracle != nil {
+		if err := opts.Oracle.validate(); err != nil {
+			return nil, err
+		}
+		fc = newOracleForecaster(*opts.Oracle, clk, start, exp.DCs)
+	}
 	typeOf := func(n string) vnf.Type { t, _ := cat.Lookup(n); t.Name = n; return t.Type } // the name as the experiment writes it
 	top := fsm.Topology{DCs: exp.DCs, SCSCFDC: exp.DCs[exp.SCSCFDC],
 		PCSCF:   fsm.NewVNF(typeOf(vnf.PCSCF), exp.Min[vnf.PCSCF]),
@@ -150,7 +164,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	sys, err := system.New(system.Config{
 		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, DPTargetUtilization: exp.DPTargetUtilization, Targets: slices.Clone(exp.Targets), LocalFirst: exp.LocalFirst, ImproveBudget: exp.ImproveBudget},
 		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strat, Predictor: exp.Predictor,
-		PlanHorizon: exp.planHorizon(), PackFlows: exp.PackFlows, // the traffic engine's flows: system.DefaultFlowPackets
+		PlanHorizon: exp.planHorizon(), Forecaster: fc, PackFlows: exp.PackFlows, SpreadOverload: exp.SpreadOverload, // the traffic engine's flows: system.DefaultFlowPackets
 		Local: local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard,
 			TrimBuffer: exp.TrimBuffer, BufferSpare: exp.BufferSpare, TrimEmpty: exp.TrimEmpty, ScaleIn: local.ScaleIn{On: exp.ScaleIn},
 			Anticipate: exp.Anticipate},
@@ -167,13 +181,12 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	// agents report idle statistics. With WarmStart the operator's expected
 	// starting load (the schedule's rates at the start) is reported too, so
 	// the initial round sizes for it instead of for nothing.
-	warm := exp.BootDelay + 5*time.Second
-	start := clk.Now().Add(warm)
 	delays, err := sim.NewDelays(start, exp.DelaysMs, exp.Changes)
 	if err != nil {
 		return nil, err
 	}
-	wl := &workload{sys: sys, dcs: exp.DCs, delays: delays, logger: logger}
+	wl := &workload{sys: sys, dcs: exp.DCs, delays: delays, logger: logger, fixed: &fixedRouting{start: start, n: len(exp.DCs)},
+		loads: newLoadLog(start, len(exp.DCs))}
 	if exp.WarmStart {
 		// Reported before Start, so the initial round predicts from them;
 		// stamped with the clock's time now (the warm-up's start): the
@@ -207,7 +220,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Experiment: exp.Name, Strategy: strat, Seed: opts.Seed, DCs: exp.DCs, Recorder: eng.Recorder(),
-		Actions: map[string]int{}, Warmup: warm, Start: start, sys: sys, router: rt}
+		Actions: map[string]int{}, Warmup: warm, Start: start, Loads: wl.loads, sys: sys, router: rt}
 	changed := changedLinks(exp)
 	pr := &pathRecorder{sys: sys, dcs: exp.DCs, m: len(chain), changed: changed, last: ^uint64(0)}
 	pr.record(0, res)
@@ -250,7 +263,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		}
 	}
 	rows := res.Recorder.Instances
-	res.Cost = computeCost(exp, cat, rows, buffered)
+	res.Cost = computeCost(exp, cat, rows, buffered, wl.fixed)
 	for i := len(rows) - 1; i >= 0 && rows[i].T == rows[len(rows)-1].T; i-- {
 		res.Created += rows[i].Created
 		if t, ok := cat.Lookup(rows[i].VNF); ok && t.Plane == vnf.DataPlane {

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/fsm"
-	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // Scaling are the scaling options an operator chooses (model, planning
@@ -54,6 +53,12 @@ type Scaling struct {
 	// least-loaded routing, which spreads them). Strategies with rounds
 	// only (Config.PackFlows).
 	PackFlows float64
+	// SpreadOverload > 0: a new DP flow whose least-loaded normal instance
+	// would pass this fraction of its capacity goes to an overloaded
+	// instance carrying less (routing.Table.SetSpreadLimit; 0: the paper's
+	// rule, new flows avoid overloaded instances while a normal one exists).
+	// Strategies with rounds only (Config.SpreadOverload).
+	SpreadOverload float64
 	// Anticipate: a local controller scales a DP stage out before the
 	// overload when its measured load's rise would pass the working
 	// instances' capacity within a boot (local.Config.Anticipate; hybrid
@@ -72,11 +77,15 @@ type Scaling struct {
 // Anticipate on (was absent, i.e. off). "Session 7: DP target": Targets
 // firewall 0.95 and IDS 0.95 (were absent: every VNF at
 // TargetUtilization); the transcoder and the CSCFs stay at 0.9.
+// "Session 8: routing during overload": SpreadOverload 1 (was absent,
+// i.e. 0: new flows avoid overloaded instances while a normal one exists),
+// and with it every DP stage at DPTargetUtilization 0.97 (was: Targets
+// firewall 0.95, IDS 0.95, transcoder at TargetUtilization 0.9); the CSCFs
+// stay at 0.9.
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
 	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.85,
-	Anticipate: true,
-	Targets:    []fsm.Target{{VNF: vnf.Firewall, Utilization: 0.95}, {VNF: vnf.IDS, Utilization: 0.95}},
+	SpreadOverload: 1, Anticipate: true, DPTargetUtilization: 0.97,
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

@@ -51,6 +51,11 @@ type Config struct {
 	// the middle of the next one (global BankForecaster.SetHorizon; 0 =
 	// the paper's mean forecast).
 	PlanHorizon float64
+	// Forecaster, if set, replaces the Predictor's bank forecaster the
+	// rounds plan with (analysis: the simulator's load oracle, a bound on
+	// what round sizing alone can reach); Predictor and PlanHorizon then
+	// only configure the bank Forecaster() returns, which no round uses.
+	Forecaster global.Forecaster
 	// PackFlows > 0 packs the new flows of every DP stage onto its most-loaded
 	// instance with room up to PackFlows × its capacity
 	// (routing.Table.SetPackLimit), so the instances a round buffers carry
@@ -58,6 +63,15 @@ type Config struct {
 	// for a strategy with periodic rounds (nothing removes instances
 	// otherwise). Must be in [0, 1].
 	PackFlows float64
+	// SpreadOverload > 0: while some instances of a DP stage are
+	// overloaded, a new flow whose least-loaded normal instance would pass
+	// SpreadOverload × the capacity goes to the least-loaded overloaded
+	// instance when it carries less (routing.Table.SetSpreadLimit); 0 keeps
+	// the paper's rule (new flows avoid overloaded instances while a normal
+	// one exists). Only for a strategy with periodic rounds, like
+	// PackFlows: reactive-only, the yardstick, keeps the paper's rule. Must
+	// be in [0, 1].
+	SpreadOverload float64
 	// FlowPackets is the packet rate of one DP flow, the routing tables'
 	// unit of load (0: DefaultFlowPackets); it turns PackFlows into flows.
 	FlowPackets float64
@@ -180,6 +194,21 @@ func packLimit(cfg Config, stage string, capacity float64) (float64, error) {
 	return l, nil
 }
 
+// spreadLimit is a DP stage's routing spread limit in flows (0: off): the
+// flows that bring an instance to SpreadOverload × its capacity, at least
+// one flow.
+func spreadLimit(cfg Config, capacity float64) float64 {
+	f := cfg.SpreadOverload
+	if f <= 0 || !cfg.Strategy.PeriodicRounds() {
+		return 0
+	}
+	fp := cfg.FlowPackets
+	if fp <= 0 {
+		fp = DefaultFlowPackets
+	}
+	return max(1, math.Floor(f*capacity/fp))
+}
+
 // PolicyFor is the policy a strategy's rounds plan with: p, without the
 // data-plane targets (DPTargetUtilization, Targets) for a strategy without
 // periodic rounds. Reactive-only
@@ -211,8 +240,11 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if cfg.Predictor == "" {
 		cfg.Predictor = "ar1"
 	}
-	if f := cfg.PackFlows; math.IsNaN(f) || f < 0 || f > 1 {
-		return nil, fmt.Errorf("packFlows: must be in [0, 1] (the fraction of a DP instance's capacity new flows are packed up to; 0: least-loaded), got %g", f)
+	if err := CheckPackFlows("packFlows", cfg.PackFlows); err != nil {
+		return nil, err
+	}
+	if f := cfg.SpreadOverload; math.IsNaN(f) || f < 0 || f > 1 {
+		return nil, fmt.Errorf("spreadOverload: must be in [0, 1] (the fraction of a DP instance's capacity past which new flows go to a less-loaded overloaded instance; 0: off), got %g", f)
 	}
 	if f := cfg.FlowPackets; math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 		return nil, fmt.Errorf("flowPackets: must be a finite packet rate ≥ 0 (0: %d), got %g", DefaultFlowPackets, f)
@@ -272,6 +304,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 			if err := r.SetPackLimit(st.Name, l); err != nil {
 				return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 			}
+			if err := r.SetSpreadLimit(st.Name, spreadLimit(cfg, st.Capacity)); err != nil {
+				return nil, fmt.Errorf("stage %s: %w", st.Name, err)
+			}
 		}
 		lc := cfg.Local
 		lc.DC = dc
@@ -329,7 +364,11 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if cfg.NoEngine {
 		return s, nil
 	}
-	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: tr, Forecaster: fc, Store: s.Store,
+	var rounds global.Forecaster = fc
+	if cfg.Forecaster != nil {
+		rounds = cfg.Forecaster
+	}
+	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: tr, Forecaster: rounds, Store: s.Store,
 		Logger: cfg.Logger.With("role", "global"), Hooks: cfg.EngineHooks})
 	if err != nil {
 		return nil, err

@@ -21,22 +21,38 @@ import (
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
 )
 
+// reportLog keeps a CPMeter's reports and, for each, the S-CSCFs (by RPC
+// address) the meter could not read for it: such an S-CSCF's next reading is
+// spread over the whole time since its last one.
 type reportLog struct {
-	mu   sync.Mutex
-	reps []protocol.WorkloadReport
+	mu     sync.Mutex
+	reps   []protocol.WorkloadReport
+	missed []map[netip.AddrPort]bool
+	failed map[netip.AddrPort]bool // since the last report
 }
 
 func (l *reportLog) ReportWorkload(r protocol.WorkloadReport) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.reps = append(l.reps, r)
+	l.missed = append(l.missed, l.failed)
+	l.failed = nil
 	return nil
 }
 
-func (l *reportLog) all() []protocol.WorkloadReport {
+func (l *reportLog) readFailed(a netip.AddrPort) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Clone(l.reps)
+	if l.failed == nil {
+		l.failed = map[netip.AddrPort]bool{}
+	}
+	l.failed[a] = true
+}
+
+func (l *reportLog) all() ([]protocol.WorkloadReport, []map[netip.AddrPort]bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.reps), slices.Clone(l.missed)
 }
 
 // keepAlive sends n keep-alive OPTIONS (request URI without user) from
@@ -164,8 +180,18 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 	}
 
 	log := &reportLog{}
+	meterRPC := func(ctx context.Context, a netip.AddrPort, method string, params ...any) (json.RawMessage, error) {
+		res, err := rpc(ctx, a, method, params...)
+		if err == nil {
+			_, err = sipglue.ParseHTableDump(res)
+		}
+		if err != nil { // a loaded host: the meter skips this reading (it logs why)
+			log.readFailed(a)
+		}
+		return res, err
+	}
 	meter, err := sipglue.NewCPMeter(sipglue.CPMeterConfig{DC: dcA, DCs: []string{dcA, dcB}, Clock: clock.Real{}, Report: log, Period: time.Second,
-		Call:    rpc,
+		Call:    meterRPC,
 		Targets: func() []sipglue.Target { return []sipglue.Target{{ID: "s1", RPC: s1.RPC}, {ID: "s2", RPC: s2.RPC}} },
 		OnError: func(err error) { t.Logf("meter: %v", err) }})
 	if err != nil {
@@ -174,27 +200,34 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 	started := time.Now() // the meter's baseline reading is taken in Start
 	meter.Start()
 	defer meter.Stop()
-	// counted returns the transactions of a pair the meter reported since from
-	counted := func(e, x string, from time.Time) float64 {
-		sum, prev := 0.0, started
-		for _, r := range log.all() {
+	// counted returns the transactions of a pair the meter reported since
+	// from, the pair served by the S-CSCF at by (each P-CSCF's next hop is
+	// one S-CSCF): a report's rate covers the time since by's last reading,
+	// one period unless the meter could not read it for the report before
+	counted := func(e, x string, by netip.AddrPort, from time.Time) float64 {
+		sum, since := 0.0, started
+		reps, missed := log.all()
+		for i, r := range reps {
+			if missed[i][by] {
+				continue
+			}
 			if r.At.After(from) {
 				for _, p := range r.Pairs {
 					if p.Entry == e && p.Exit == x {
-						sum += p.Rate * r.At.Sub(prev).Seconds()
+						sum += p.Rate * r.At.Sub(since).Seconds()
 					}
 				}
 			}
-			prev = r.At
+			since = r.At
 		}
 		return sum
 	}
 	// waitCounted polls the meter's reports (real processes: bounded) until
 	// the pair reaches want
-	waitCounted := func(e, x string, from time.Time, want float64) float64 {
+	waitCounted := func(e, x string, by netip.AddrPort, from time.Time, want float64) float64 {
 		deadline := time.Now().Add(10 * time.Second)
-		total := counted(e, x, from)
-		for ; total < want*0.99 && time.Now().Before(deadline); total = counted(e, x, from) {
+		total := counted(e, x, by, from)
+		for ; total < want*0.99 && time.Now().Before(deadline); total = counted(e, x, by, from) {
 			time.Sleep(200 * time.Millisecond)
 		}
 		return total
@@ -210,9 +243,9 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 		t.Fatalf("only %d of %d calls completed", res.OK, calls)
 	}
 	want := float64(2 * res.OK) // INVITE + BYE of every completed call
-	total := waitCounted(dcA, dcB, started, want)
+	total := waitCounted(dcA, dcB, s1.RPC, started, want)
 	var steady []float64
-	reps := log.all()
+	reps, _ := log.all()
 	for i, r := range reps {
 		for _, p := range r.Pairs {
 			if p.Entry == dcA && p.Exit == dcB && i >= 3 && r.At.Sub(reps[0].At) < time.Duration(calls/rate-2)*time.Second {
@@ -243,8 +276,8 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 		t.Fatalf("SIPp B→B: %v %v", res2, err)
 	}
 	// the REGISTER itself counts B→B too
-	bb := waitCounted(dcB, dcB, moved, float64(2*res2.OK))
-	ab := counted(dcA, dcB, moved.Add(2*time.Second))
+	bb := waitCounted(dcB, dcB, s2.RPC, moved, float64(2*res2.OK))
+	ab := counted(dcA, dcB, s1.RPC, moved.Add(2*time.Second))
 	t.Logf("after re-registering through B: B→B %.0f transactions (calls ok ×2 = %d), A→B %.1f", bb, 2*res2.OK, ab)
 	if bb < 0.97*float64(2*res2.OK) || bb > 1.03*float64(2*res2.OK)+1 || ab > 0 {
 		t.Fatalf("the caller registered through B still counts as A: B→B %.0f (want %d), A→B %.1f", bb, 2*res2.OK, ab)
@@ -273,4 +306,85 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	t.Fatalf("CP counters still in the S-CSCFs' tables 15 s after the calls: %v %v", dump(s1), dump(s2))
+}
+
+// The S-CSCF's CP counters count transactions, not datagrams: a
+// retransmitted REGISTER gets its 200 again and is not counted again; a
+// retransmitted INVITE (same branch) is absorbed before the counter, both
+// when it arrives after the S-CSCF relayed the first copy (the transaction
+// exists: its 100 Trying is sent again) and when two copies arrive
+// together. Under load the P-CSCF and SIPp retransmit, and every copy used
+// to count: TestCPMeterOnRealSIP then saw more transactions than SIPp's calls
+// (521 against 474 at load 25–31).
+func TestCPCountsTransactionsNotRetransmissions(t *testing.T) {
+	needRealSIP(t)
+	const dc = "dc47" // 127.57.x.x; the UAs on 127.0.0.147 and .148
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d, err := local.New(local.Config{BaseDir: t.TempDir(), Children: 2, ShmMB: 64, Grace: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = d.Close(context.Background()) }()
+	evs := newEventLog(d)
+	if _, err := d.Launch(ctx, drivers.Spec{ID: "s1", DC: dc, VNF: "S-CSCF"}); err != nil {
+		t.Fatal(err)
+	}
+	evs.wait(t, "s1", drivers.StateActive, 15*time.Second)
+	s1, _ := d.Runtime("s1")
+	counted := func() int64 {
+		t.Helper()
+		c := kamrpc.New(s1.RPC)
+		c.Timeout = 3 * time.Second
+		res, err := c.Call(ctx, "htable.dump", "cp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := sipglue.ParseHTableDump(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	callee, caller := newRawUA(t, "127.0.0.147:5090"), newRawUA(t, "127.0.0.148:5090")
+	host := s1.SIP.Addr().String()
+	aor := "<sip:rtx@" + host + ">"
+	// the REGISTER, then again (as if its 200 was lost): answered with the
+	// 200 again, not counted again
+	reg := sipReq("REGISTER", "sip:"+host, "UDP "+callee.local(), "z9hG4bKrtxr", aor+";tag=r", aor, "reg@rtx", 1,
+		"Contact: <sip:rtx@"+callee.local()+">", "Expires: 600")
+	for _, what := range []string{"the REGISTER", "the retransmitted REGISTER"} {
+		m := callee.mark()
+		callee.send(s1.SIP.String(), reg...)
+		if r, _ := callee.wait(m, 5*time.Second, "200 to "+what, final("reg@rtx", "REGISTER")); r.Status() != 200 {
+			t.Fatalf("%s: %s", what, r.First)
+		}
+		if n := counted(); n != 1 {
+			t.Fatalf("%d transactions counted after %s", n, what)
+		}
+	}
+	for i, together := range []bool{false, true} {
+		id := fmt.Sprintf("inv%d@rtx", i)
+		inv := sipReq("INVITE", "sip:rtx@"+host, "UDP "+caller.local(), fmt.Sprintf("z9hG4bKrtxi%d", i), "<sip:caller@127.0.0.148>;tag=c", aor, id, 1,
+			"Contact: <sip:caller@"+caller.local()+">")
+		cm, em := caller.mark(), callee.mark()
+		caller.send(s1.SIP.String(), inv...)
+		if together { // a copy still in the script of another process is dropped: no answer to wait for
+			caller.send(s1.SIP.String(), inv...)
+		}
+		callee.wait(em, 5*time.Second, "the relayed INVITE "+id, func(r rawMsg) bool { return r.Method() == "INVITE" && r.Get("call-id") == id })
+		trying := func(r rawMsg) bool { return r.Status() == 100 && r.Get("call-id") == id }
+		_, k := caller.wait(cm, 5*time.Second, "100 Trying to "+id, trying)
+		// a retransmission once the transaction exists: the S-CSCF answers it
+		// with the transaction's 100 again (so it has read every copy by then)
+		caller.send(s1.SIP.String(), inv...)
+		caller.wait(k+1, 5*time.Second, "the 100 Trying again for the retransmission of "+id, trying)
+		if n := counted(); n != int64(2+i) {
+			t.Fatalf("INVITE %s retransmitted (two copies together first: %v): %d transactions counted in all, want %d (the REGISTER and %d INVITEs)", id, together, n, 2+i, 1+i)
+		}
+	}
 }

@@ -2,6 +2,8 @@ package local
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -9,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,4 +187,57 @@ func TestSCSCFReadyWhenRegistrationsSynced(t *testing.T) {
 	if !slices.Equal(marked, []string{"127.10.2.2", "127.10.2.3"}) {
 		t.Fatalf("marked synced: %v: s3 is put in service at the timeout, its window ends too", marked)
 	}
+}
+
+// A peer whose registrations could not be read in time holds a new S-CSCF
+// back until the next probe: on a loaded host the probe itself may be the
+// late one, and before, such a peer was skipped, so the S-CSCF went into
+// service without the registrations and answered 404 for a registered user
+// (TestSCSCFSyncWindowEndsWhenSynced at load 25–31). A peer that refuses the
+// read (its process is gone) still does not hold it back.
+func TestSCSCFSyncWaitsForALatePeer(t *testing.T) {
+	var mu sync.Mutex
+	var peerErr error
+	h := newHarness(t, func(c *Config) {
+		c.ReadyTimeout, c.ProbeInterval = time.Second, 100*time.Millisecond
+		c.MarkSynced = func(context.Context, netip.AddrPort) error { return nil }
+		c.Stats = func(_ context.Context, rpc netip.AddrPort, _ ...string) (map[string]int64, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if rpc.Addr().String() != "127.10.2.1" {
+				return map[string]int64{"usrloc:registered_users": 0}, nil
+			}
+			if peerErr != nil {
+				return nil, fmt.Errorf("kamrpc: stats.fetch to %v: %w", rpc, peerErr)
+			}
+			return map[string]int64{"usrloc:registered_users": 5}, nil
+		}
+	})
+	ctx := context.Background()
+	if _, err := h.d.Launch(ctx, drivers.Spec{ID: "s1", DC: "dc0", VNF: "scscf"}); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(t, "s1", drivers.StateBooting, "")
+	h.clk.Advance(100 * time.Millisecond)
+	h.expect(t, "s1", drivers.StateActive, "rpc answers")
+	if _, err := h.d.Launch(ctx, drivers.Spec{ID: "s2", DC: "dc0", VNF: "scscf"}); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(t, "s2", drivers.StateBooting, "")
+	for _, late := range []error{context.DeadlineExceeded, &net.OpError{Op: "read", Net: "udp", Err: os.ErrDeadlineExceeded}} {
+		mu.Lock()
+		peerErr = late
+		mu.Unlock()
+		h.clk.Advance(300 * time.Millisecond)
+		select {
+		case ev := <-h.events:
+			t.Fatalf("s2 changed state while its peer's registrations were not read in time (%v): %+v", late, ev)
+		default:
+		}
+	}
+	mu.Lock()
+	peerErr = &net.OpError{Op: "read", Net: "udp", Err: os.NewSyscallError("recvfrom", syscall.ECONNREFUSED)}
+	mu.Unlock()
+	h.clk.Advance(100 * time.Millisecond)
+	h.expect(t, "s2", drivers.StateActive, "registrations synced")
 }

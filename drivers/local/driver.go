@@ -81,9 +81,10 @@ type Config struct {
 	// media hook URL and the DC's entry address (TemplateData.MediaHook,
 	// MediaEntryIP); an empty hook leaves that DC's P-CSCFs without one.
 	Media func(dc int) (hook string, entryIP netip.Addr)
-	// KeepRunDirs keeps run dirs of terminated instances (dirs of instances
-	// that exited unexpectedly or were killed are kept for their log, the
-	// last MaxFailedRunDirs of them unless KeepRunDirs).
+	// KeepRunDirs keeps every run dir on disk, also of terminated instances
+	// and failed launches (without it, dirs of instances that exited
+	// unexpectedly or were killed are kept for their log, the last
+	// MaxFailedRunDirs of them, and the others are removed).
 	KeepRunDirs bool
 
 	// Clock, Starter, Probe and Stats are the driver's edges; tests replace them.
@@ -195,8 +196,15 @@ type Driver struct {
 	// launched again gets "<ID>.2", "<ID>.3", …), so removing a dropped
 	// dir without the lock never touches another instance's.
 	dirs map[string]bool
+	// launching are the instances whose run dir is being written and
+	// process started, without the lock: their ID, address and dir are
+	// taken; a launch of the same ID, Terminate and Kill wait for them
+	launching map[string]*inst
 	// removeAll removes a run dir (os.RemoveAll; tests hold it)
 	removeAll func(string) error
+	// onSettle, when set (tests), hears of a caller that starts waiting
+	// for the launch of id
+	onSettle func(id string)
 }
 
 // MaxFailedRunDirs bounds the run dirs of failed instances kept for their
@@ -216,6 +224,103 @@ func (d *Driver) runDir(id string) string {
 	return dir
 }
 
+// makeRunDir creates in.dir, without the lock. A dir of that name on disk
+// is replaced; with KeepRunDirs it is another instance's kept dir (they are
+// not tracked, so that d.dirs stays bounded), and the instance takes the
+// next free name instead.
+func (d *Driver) makeRunDir(id string, in *inst) error {
+	var tried []string // kept on disk: held in d.dirs until a name is found
+	defer func() {
+		if len(tried) > 0 {
+			d.mu.Lock()
+			for _, dir := range tried {
+				delete(d.dirs, dir)
+			}
+			d.mu.Unlock()
+		}
+	}()
+	for {
+		err := os.Mkdir(in.dir, 0o755)
+		if err == nil || !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		if !d.cfg.KeepRunDirs {
+			if err := os.RemoveAll(in.dir); err != nil {
+				return err
+			}
+			return os.Mkdir(in.dir, 0o755)
+		}
+		d.mu.Lock()
+		tried = append(tried, in.dir)
+		in.dir = d.runDir(id)
+		d.mu.Unlock()
+	}
+}
+
+// retireDirLocked takes the run dir of an instance that is gone (or whose
+// launch failed) out of use, d.mu held, and returns the dirs to remove
+// without the lock (removeDirs):
+//   - KeepRunDirs: every dir stays on disk and is forgotten at once;
+//   - failed (an exit without Terminate, or Kill): kept for its log, the
+//     last MaxFailedRunDirs of them; the oldest beyond are returned;
+//   - else (terminated, or a launch whose process never started): returned.
+func (d *Driver) retireDirLocked(dir string, failed bool) (remove []string) {
+	switch {
+	case d.cfg.KeepRunDirs:
+		delete(d.dirs, dir)
+		return nil
+	case failed:
+		d.failedDirs = append(d.failedDirs, dir)
+		n := len(d.failedDirs) - MaxFailedRunDirs
+		if n <= 0 {
+			return nil
+		}
+		remove = slices.Clone(d.failedDirs[:n])
+		d.failedDirs = slices.Delete(d.failedDirs, 0, n)
+		return remove
+	default:
+		return []string{dir}
+	}
+}
+
+// removeDirs removes dirs without the lock, then frees their names: they
+// stay in d.dirs meanwhile, so no launch takes one that is being removed.
+func (d *Driver) removeDirs(dirs []string) {
+	if len(dirs) == 0 {
+		return
+	}
+	for _, dir := range dirs {
+		_ = d.removeAll(dir)
+	}
+	d.mu.Lock()
+	for _, dir := range dirs {
+		delete(d.dirs, dir)
+	}
+	d.mu.Unlock()
+}
+
+// settleLocked waits, d.mu held (released meanwhile), until id is no
+// longer being launched.
+func (d *Driver) settleLocked(ctx context.Context, id string) error {
+	for {
+		l, ok := d.launching[id]
+		if !ok {
+			return nil
+		}
+		d.mu.Unlock()
+		if d.onSettle != nil {
+			d.onSettle(id)
+		}
+		select {
+		case <-l.started:
+		case <-ctx.Done():
+			d.mu.Lock()
+			return ctx.Err()
+		}
+		d.mu.Lock()
+	}
+}
+
 var _ drivers.Drainer = (*Driver)(nil)
 
 type inst struct {
@@ -227,6 +332,7 @@ type inst struct {
 	proc          Process
 	done          chan struct{}
 	released      chan struct{} // closed once its process group is gone and its address free
+	started       chan struct{} // closed once its launch ended (process started or not)
 	terminating   bool
 	killed        bool // Kill: failed, SIGKILLed at once (run dir kept)
 	wasActive     bool // it reached active once
@@ -254,7 +360,7 @@ func New(cfg Config) (*Driver, error) {
 	reapStale(cfg.BaseDir, 2*time.Second)
 	return &Driver{cfg: cfg, insts: map[string]*inst{}, subs: map[int]drivers.EventHandler{}, failedAddr: map[string]failedAddr{},
 		plan: addrPlan{quarantine: cfg.Quarantine, now: cfg.Clock.Now, held: portsHeld}, dirs: map[string]bool{},
-		removeAll: os.RemoveAll}, nil
+		launching: map[string]*inst{}, removeAll: os.RemoveAll}, nil
 }
 
 func validID(id string) error {
@@ -298,25 +404,33 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		}
 	}
 
-	d.mu.Lock()
-	if in, ok := d.insts[spec.ID]; ok {
-		info := in.snapshot()
-		d.mu.Unlock()
-		if info.DC != spec.DC || info.VNF != spec.VNF {
-			return drivers.Instance{}, fmt.Errorf("%w: ID %q already runs as %s in %s", drivers.ErrInvalid, spec.ID, info.VNF, info.DC)
-		}
-		return info, nil
-	}
-	var addr netip.Addr
-	if old, ok := d.failedAddr[spec.Replaces]; ok && spec.Replaces != "" && !d.cfg.NoTakeover {
+	if old, ok := d.failedAddrOf(spec.Replaces); ok {
 		// its address is released once its process group is gone
-		d.mu.Unlock()
 		select {
 		case <-old.released:
 		case <-ctx.Done():
 		}
-		d.mu.Lock()
 	}
+	d.mu.Lock()
+	for {
+		if in, ok := d.insts[spec.ID]; ok {
+			info := in.snapshot()
+			d.mu.Unlock()
+			if info.DC != spec.DC || info.VNF != spec.VNF {
+				return drivers.Instance{}, fmt.Errorf("%w: ID %q already runs as %s in %s", drivers.ErrInvalid, spec.ID, info.VNF, info.DC)
+			}
+			return info, nil
+		}
+		if _, ok := d.launching[spec.ID]; !ok {
+			break
+		}
+		// the same ID is being launched: its outcome decides
+		if err := d.settleLocked(ctx, spec.ID); err != nil {
+			d.mu.Unlock()
+			return drivers.Instance{}, err
+		}
+	}
+	var addr netip.Addr
 	tookOver := false
 	if old, ok := d.failedAddr[spec.Replaces]; ok && spec.Replaces != "" && !d.cfg.NoTakeover && d.plan.takeover(old.addr, dcIdx, role) {
 		addr, tookOver = old.addr, true
@@ -329,25 +443,30 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		return drivers.Instance{}, fmt.Errorf("%w: %v", drivers.ErrCapacity, err)
 	}
 	in := &inst{role: role, dcIdx: dcIdx, addr: addr, dir: d.runDir(spec.ID), done: make(chan struct{}),
-		released: make(chan struct{}), tookOver: tookOver}
-	cmd, err := d.prepare(spec, in)
+		released: make(chan struct{}), started: make(chan struct{}), tookOver: tookOver}
+	td, useDNS := d.templateLocked(spec, in)
+	d.launching[spec.ID] = in // its address, dir and DMQ role are taken
+	d.mu.Unlock()
+
+	// the run dir is written and the process started without the lock
+	cmd, err := d.prepare(spec, in, td, useDNS)
+	var proc Process
 	if err == nil {
-		in.proc, err = d.cfg.Starter.Start(cmd)
+		proc, err = d.cfg.Starter.Start(cmd)
 	}
+
+	d.mu.Lock()
+	delete(d.launching, spec.ID)
+	close(in.started)
 	if err != nil {
 		d.plan.release(addr)
+		// its run dir holds only what prepare wrote (no process ran)
+		remove := d.retireDirLocked(in.dir, false)
 		d.mu.Unlock()
-		// its run dir holds only what prepare wrote (no process ran):
-		// removed (else every failed launch left one, unbounded), without
-		// the lock: no launch takes a dir still in d.dirs
-		if !d.cfg.KeepRunDirs {
-			_ = d.removeAll(in.dir)
-		}
-		d.mu.Lock()
-		delete(d.dirs, in.dir)
-		d.mu.Unlock()
+		d.removeDirs(remove)
 		return drivers.Instance{}, fmt.Errorf("local: launch %s: %w", spec.ID, err)
 	}
+	in.proc = proc
 	now := d.cfg.Clock.Now()
 	pool := spec.DefaultPool()
 	md := spec.CloudMetadata(pool)
@@ -367,14 +486,22 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 	return info, nil
 }
 
-// prepare writes the run dir and returns the command that starts the instance.
-func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
-	if err := os.RemoveAll(in.dir); err != nil {
-		return Command{}, err
+// failedAddrOf returns the kept address of failed instance id, if any and
+// takeovers are on.
+func (d *Driver) failedAddrOf(id string) (failedAddr, bool) {
+	if id == "" || d.cfg.NoTakeover {
+		return failedAddr{}, false
 	}
-	if err := os.MkdirAll(in.dir, 0o755); err != nil {
-		return Command{}, err
-	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old, ok := d.failedAddr[id]
+	return old, ok
+}
+
+// templateLocked fills the template of a new instance (d.mu held: its
+// DMQ peers are the DC's other S-CSCFs, live or being launched) and says
+// whether its P-CSCF finds the S-CSCFs by DNS.
+func (d *Driver) templateLocked(spec drivers.Spec, in *inst) (TemplateData, bool) {
 	td := TemplateData{
 		ID: spec.ID, Role: in.role, DC: spec.DC, Addr: in.addr, Children: d.cfg.Children,
 		CtlSock:   "udp:" + netip.AddrPortFrom(in.addr, CtlPort).String(),
@@ -387,6 +514,11 @@ func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
 	if in.role == RoleSCSCF {
 		for _, o := range d.insts {
 			if o.role == RoleSCSCF && o.dcIdx == in.dcIdx && !o.exited && !o.terminating {
+				td.DMQPeers = append(td.DMQPeers, o.addr)
+			}
+		}
+		for _, o := range d.launching {
+			if o.role == RoleSCSCF && o.dcIdx == in.dcIdx {
 				td.DMQPeers = append(td.DMQPeers, o.addr)
 			}
 		}
@@ -404,6 +536,18 @@ func (d *Driver) prepare(spec drivers.Spec, in *inst) (Command, error) {
 			useDNS = true
 			td.NextHop = "sip:scscf." + Zone(in.dcIdx, d.cfg.Domain)
 		}
+	}
+	return td, useDNS
+}
+
+// prepare writes the run dir and returns the command that starts the
+// instance; it runs without the lock (in.dir is taken: no other launch
+// writes it). A dir left on disk under that name (an earlier run of the
+// driver's, or one kept by KeepRunDirs) is replaced, unless KeepRunDirs:
+// then the instance takes the next free name.
+func (d *Driver) prepare(spec drivers.Spec, in *inst, td TemplateData, useDNS bool) (Command, error) {
+	if err := d.makeRunDir(spec.ID, in); err != nil {
+		return Command{}, err
 	}
 	cfgText, err := Render(d.cfg.Files, kamfiles.Template, td)
 	if err != nil {
@@ -461,17 +605,17 @@ func (d *Driver) probe(in *inst) {
 	peers := in.peers
 	d.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	err := d.cfg.Probe(ctx, rpc)
+	cancel()
 	synced := true
 	if err == nil && len(peers) > 0 {
 		// A new S-CSCF that answered RPC may not have pulled the replicated
 		// registrations yet: a call routed to it now would get 404.
-		if serr := d.usrlocSynced(ctx, rpc, peers); serr != nil {
+		if serr := d.usrlocSynced(rpc, peers); serr != nil {
 			err, synced = serr, false
 		}
 	}
-	cancel()
 	now := d.cfg.Clock.Now()
 	markErr := ""
 	if len(peers) > 0 && (err == nil || !synced && !now.Before(in.readyDeadline)) {
@@ -520,18 +664,38 @@ func syncGraceS(ready time.Duration) int {
 	return int((ready+time.Second-1)/time.Second) + 1
 }
 
+// probeTimeout bounds each RPC call of a readiness probe.
+const probeTimeout = 250 * time.Millisecond
+
 // usrlocSynced reports nil when the instance at rpc holds at least as many
 // registered users as each of its peers (dmq_usrloc's full sync is done).
-func (d *Driver) usrlocSynced(ctx context.Context, rpc netip.AddrPort, peers []netip.Addr) error {
+// Each read has its own probeTimeout. A peer that refuses the read (its
+// process is gone) cannot hold the instance back; one whose answer did not
+// come in time does, until the next probe: on a loaded host the probe itself
+// may be the late one, and a new S-CSCF put in service before its
+// registrations are in answers 404 for registered users (its ready timeout
+// still bounds the wait).
+func (d *Driver) usrlocSynced(rpc netip.AddrPort, peers []netip.Addr) error {
 	const stat = "usrloc:registered_users"
-	own, err := d.cfg.Stats(ctx, rpc, stat)
+	read := func(a netip.AddrPort) (map[string]int64, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+		defer cancel()
+		return d.cfg.Stats(ctx, a, stat)
+	}
+	own, err := read(rpc)
 	if err != nil {
 		return fmt.Errorf("registrations not readable: %w", err)
 	}
 	for _, p := range peers {
-		theirs, err := d.cfg.Stats(ctx, netip.AddrPortFrom(p, RPCPort), stat)
+		theirs, err := read(netip.AddrPortFrom(p, RPCPort))
 		if err != nil {
-			continue // a peer that does not answer cannot hold us back
+			if te, ok := errors.AsType[interface {
+				error
+				Timeout() bool
+			}](err); ok && te.Timeout() {
+				return fmt.Errorf("registrations not synced yet: peer %s not read in time: %w", p, err)
+			}
+			continue // refused: a peer that is gone cannot hold us back
 		}
 		if own[stat] < theirs[stat] {
 			return fmt.Errorf("registrations not synced yet (%d of %d from %s)", own[stat], theirs[stat], p)
@@ -574,16 +738,7 @@ func (d *Driver) supervise(in *inst) {
 	if in.killed {
 		reason = "killed (failed)"
 	}
-	removeDir := in.terminating && !in.killed && !d.cfg.KeepRunDirs
-	var drop []string // the oldest kept dirs of failed instances
-	if !removeDir && !d.cfg.KeepRunDirs {
-		d.failedDirs = append(d.failedDirs, in.dir)
-		if n := len(d.failedDirs) - MaxFailedRunDirs; n > 0 {
-			// still in d.dirs (no launch takes them) until removed below
-			drop = slices.Clone(d.failedDirs[:n])
-			d.failedDirs = slices.Delete(d.failedDirs, 0, n)
-		}
-	}
+	remove := d.retireDirLocked(in.dir, !in.terminating || in.killed)
 	ev := drivers.Event{ID: in.info.ID, DC: in.info.DC, VNF: in.info.VNF, State: drivers.StateGone, Reason: reason, At: d.cfg.Clock.Now()}
 	close(in.done)
 	d.mu.Unlock()
@@ -596,20 +751,8 @@ func (d *Driver) supervise(in *inst) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	// without the lock: no launch takes a dir still in d.dirs
-	if removeDir { // before released: Terminate returns with the run dir gone
-		_ = d.removeAll(in.dir)
-	}
-	for _, dir := range drop {
-		_ = d.removeAll(dir)
-	}
+	d.removeDirs(remove) // before released: Terminate returns with the run dir gone
 	d.mu.Lock()
-	if removeDir {
-		delete(d.dirs, in.dir)
-	}
-	for _, dir := range drop {
-		delete(d.dirs, dir)
-	}
 	d.plan.release(in.addr)
 	if bootDeath {
 		d.plan.distrust(in.addr)
@@ -652,6 +795,10 @@ func (d *Driver) instanceLocked(dc, id string) (*inst, error) {
 // Unknown instances are taken as already gone.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	d.mu.Lock()
+	if err := d.settleLocked(ctx, id); err != nil {
+		d.mu.Unlock()
+		return fmt.Errorf("local: terminate %s: %w", id, err)
+	}
 	in, err := d.instanceLocked(dc, id)
 	if in == nil {
 		d.mu.Unlock()
@@ -679,6 +826,10 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 // instances are taken as already gone.
 func (d *Driver) Kill(ctx context.Context, dc, id string) error {
 	d.mu.Lock()
+	if err := d.settleLocked(ctx, id); err != nil {
+		d.mu.Unlock()
+		return fmt.Errorf("local: kill %s: %w", id, err)
+	}
 	in, err := d.instanceLocked(dc, id)
 	if in == nil {
 		d.mu.Unlock()
@@ -842,6 +993,18 @@ func (d *Driver) wait(ctx context.Context, dur time.Duration) error {
 
 // Close terminates every instance (SIGTERM, then SIGKILL after Grace).
 func (d *Driver) Close(ctx context.Context) error {
+	d.mu.Lock()
+	for len(d.launching) > 0 { // a launch under way ends first
+		var id string
+		for id = range d.launching {
+			break
+		}
+		if err := d.settleLocked(ctx, id); err != nil {
+			d.mu.Unlock()
+			return fmt.Errorf("local: close: %w", err)
+		}
+	}
+	d.mu.Unlock()
 	insts, _ := d.List(ctx, "")
 	var errs []error
 	for _, in := range insts {

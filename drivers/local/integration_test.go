@@ -179,7 +179,8 @@ func TestKamailioChain(t *testing.T) {
 	}
 	t.Logf("P→S burst: %v", res)
 	if res.Calls != 200 || res.successRatio() < 0.995 {
-		t.Fatalf("burst through P→S: %v, want ≥ 99.5%% of 200 calls", res)
+		b, _ := os.ReadFile(p1.Dir + "/kamailio.log")
+		t.Fatalf("burst through P→S: %v, want ≥ 99.5%% of 200 calls\n%s\nP-CSCF log (end):\n%s", res, res.Errors, tail(b, 3000))
 	}
 	mu.Lock()
 	var maxTxn, maxPkt, maxCPU float64
@@ -348,3 +349,6 @@ func TestKamailioChain(t *testing.T) {
 		t.Fatalf("instances left: %+v", l)
 	}
 }
+
+// tail is the last n bytes of b.
+func tail(b []byte, n int) []byte { return b[max(0, len(b)-n):] }

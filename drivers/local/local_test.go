@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -916,5 +917,180 @@ func TestFailedLaunchRemovesItsRunDir(t *testing.T) {
 	h.expect(t, "f0", drivers.StateBooting, "")
 	if got, want := h.st.cmds[0].Dir, filepath.Join(h.d.cfg.BaseDir, "f0"); got != want {
 		t.Errorf("f0 relaunched in %s, want %s (the failed launch's dir freed)", got, want)
+	}
+}
+
+// heldStarter holds the start of the instance whose run dir is named id
+// until release is closed (entered is closed when it got there).
+type heldStarter struct {
+	*fakeStarter
+	id               string
+	entered, release chan struct{}
+}
+
+func (s heldStarter) Start(c Command) (Process, error) {
+	if filepath.Base(c.Dir) == s.id {
+		close(s.entered)
+		<-s.release
+	}
+	return s.fakeStarter.Start(c)
+}
+
+// holdStart makes the launch of id hang in its process start until the
+// returned release is called (also at the test's end).
+func (h *harness) holdStart(t *testing.T, id string) (entered <-chan struct{}, release func()) {
+	t.Helper()
+	hs := heldStarter{fakeStarter: h.st, id: id, entered: make(chan struct{}), release: make(chan struct{})}
+	h.d.cfg.Starter = hs
+	var once sync.Once
+	release = func() { once.Do(func() { close(hs.release) }) }
+	t.Cleanup(release)
+	return hs.entered, release
+}
+
+// waitFor is a guard against a hang, not a wait for an effect: the effect
+// is a goroutine that is not held.
+func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: not within 10 s", what)
+		var zero T
+		return zero
+	}
+}
+
+// A launch writes its run dir and starts its process without the driver's
+// lock: while one start hangs, List, another launch, the same ID's launch
+// (it waits for the first and returns its instance) and Terminate (it
+// waits, then stops it) are served or wait for that launch only; an
+// S-CSCF launched meanwhile in the same DC has the hanging one as its DMQ
+// peer. Before, the start ran under the lock and everything waited.
+func TestLaunchStartsWithoutTheLock(t *testing.T) {
+	h := newHarness(t, nil)
+	entered, release := h.holdStart(t, "s1")
+	type result struct {
+		info drivers.Instance
+		err  error
+	}
+	first := make(chan result, 1)
+	go func() {
+		info, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s1", DC: "dc0", VNF: "scscf"})
+		first <- result{info, err}
+	}()
+	waitFor(t, entered, "s1's process start")
+	served := make(chan error, 1)
+	go func() {
+		if l, err := h.d.List(context.Background(), ""); err != nil || len(l) != 0 {
+			served <- fmt.Errorf("List during s1's start: %v %v", l, err)
+			return
+		}
+		_, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s2", DC: "dc0", VNF: "scscf"})
+		served <- err
+	}()
+	if err := waitFor(t, served, "List and another launch while s1's start hangs (the start holds the driver's lock)"); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(t, "s2", drivers.StateBooting, "")
+	h.d.mu.Lock()
+	s2 := h.d.insts["s2"]
+	peers, s1Addr := s2.peers, h.d.launching["s1"].addr
+	h.d.mu.Unlock()
+	if !slices.Equal(peers, []netip.Addr{s1Addr}) {
+		t.Fatalf("s2's DMQ peers %v, want s1 (%v), which is being launched", peers, s1Addr)
+	}
+	waiting := make(chan string, 2)
+	h.d.mu.Lock()
+	h.d.onSettle = func(id string) { waiting <- id }
+	h.d.mu.Unlock()
+	// waited returns once a caller waits for id's launch
+	waited := func(id string) {
+		t.Helper()
+		if got := waitFor(t, waiting, "a wait for "+id+"'s launch"); got != id {
+			t.Fatalf("a wait for %s, want %s", got, id)
+		}
+	}
+	again := make(chan result, 1)
+	go func() {
+		info, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s1", DC: "dc0", VNF: "scscf"})
+		again <- result{info, err}
+	}()
+	waited("s1")
+	release()
+	r1 := waitFor(t, first, "s1's launch")
+	r2 := waitFor(t, again, "s1's second launch")
+	if r1.err != nil || r2.err != nil || r1.info.CloudID != r2.info.CloudID {
+		t.Fatalf("s1 launched twice at once: %+v and %+v", r1, r2)
+	}
+
+	// Terminate during a launch waits for it, then stops the instance
+	entered, release = h.holdStart(t, "s3")
+	third := make(chan result, 1)
+	go func() {
+		info, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s3", DC: "dc0", VNF: "scscf"})
+		third <- result{info, err}
+	}()
+	waitFor(t, entered, "s3's process start")
+	term := make(chan error, 1)
+	go func() { term <- h.d.Terminate(context.Background(), "dc0", "s3") }()
+	waited("s3")
+	release()
+	if r := waitFor(t, third, "s3's launch"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if err := waitFor(t, term, "Terminate(s3)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.d.Runtime("s3"); ok {
+		t.Fatal("s3 still runs after Terminate returned: Terminate did not wait for its launch")
+	}
+}
+
+// KeepRunDirs keeps every run dir on disk, a terminated instance's and a
+// failed launch's alike, and the driver forgets them (before, d.dirs grew by
+// one per terminated instance): a later launch of the same ID finds its dir
+// on disk and takes the next name, so no kept log is wiped.
+func TestKeepRunDirsBounded(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.KeepRunDirs = true })
+	ctx := context.Background()
+	var dirs []string
+	for i := range 3 {
+		if _, err := h.d.Launch(ctx, drivers.Spec{ID: "x", DC: "dc0", VNF: "scscf"}); err != nil {
+			t.Fatal(err)
+		}
+		h.expect(t, "x", drivers.StateBooting, "")
+		rt, _ := h.d.Runtime("x")
+		if err := os.WriteFile(filepath.Join(rt.Dir, "kamailio.log"), []byte(fmt.Sprintf("run %d", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, rt.Dir)
+		if err := h.d.Terminate(ctx, "dc0", "x"); err != nil {
+			t.Fatal(err)
+		}
+		h.expect(t, "x", drivers.StateGone, "terminated")
+	}
+	h.st.mu.Lock()
+	h.st.err = errors.New("exec: no such file")
+	h.st.mu.Unlock()
+	if _, err := h.d.Launch(ctx, drivers.Spec{ID: "x", DC: "dc0", VNF: "scscf"}); err == nil {
+		t.Fatal("a launch with a failing starter: no error")
+	}
+	for i, dir := range dirs {
+		if b, err := os.ReadFile(filepath.Join(dir, "kamailio.log")); err != nil || string(b) != fmt.Sprintf("run %d", i) {
+			t.Errorf("run %d's log in %s: %q %v, want it kept", i, dir, b, err)
+		}
+	}
+	if !slices.Equal(dirs, []string{filepath.Join(h.d.cfg.BaseDir, "x"), filepath.Join(h.d.cfg.BaseDir, "x.2"), filepath.Join(h.d.cfg.BaseDir, "x.3")}) {
+		t.Errorf("run dirs %v, want x, x.2, x.3", dirs)
+	}
+	if left, _ := os.ReadDir(h.d.cfg.BaseDir); len(left) != 4 {
+		t.Errorf("run dirs on disk %v: want the three runs' and the failed launch's", left)
+	}
+	h.d.mu.Lock()
+	defer h.d.mu.Unlock()
+	if len(h.d.dirs) != 0 || len(h.d.failedDirs) != 0 {
+		t.Errorf("the driver still tracks %d run dirs (%d failed) with nothing running", len(h.d.dirs), len(h.d.failedDirs))
 	}
 }

@@ -99,8 +99,9 @@ func (p *Plane) SkippedLearned(dc int) uint64 {
 
 // FlowCounts returns every live DP instance of datacenter dc (working or
 // buffered) with the flows pinned to it (CountFlows), sorted by stage and
-// index: the plane's own flows and one read of the rules the switch learned
-// (`ovs-ofctl dump-flows`, outside the plane's lock; skipped while the
+// index: the plane's own flows and the rules the switch learned, as the
+// DC's ovs.LearnedMonitor follows them (no process; an error while it does
+// not follow the switch, e.g. ovs-vswitchd restarting; skipped while the
 // switch cannot hold any: no tag rule was installed since a read found
 // none). It also sets each
 // instance's routing load to its count, so new flows are placed (least
@@ -112,8 +113,9 @@ func (p *Plane) FlowCounts(ctx context.Context, dc int) ([]InstanceFlows, error)
 	st, err := p.dc(dc)
 	var learn bool
 	var gen uint64
+	var mon learnedMonitor
 	if err == nil {
-		learn, gen = st.learning, st.tagGen
+		learn, gen, mon = st.learning, st.tagGen, st.mon
 	}
 	p.mu.Unlock()
 	if err != nil {
@@ -121,7 +123,12 @@ func (p *Plane) FlowCounts(ctx context.Context, dc int) ([]InstanceFlows, error)
 	}
 	var rules ovs.LearnedRules
 	if learn { // a switch that never had a tag rule since it held no learned rule has none
-		if rules, err = st.sw.Learned(ctx); err != nil {
+		if mon != nil {
+			rules, err = mon.Learned() // unknown while the monitor does not follow the switch
+		} else {
+			rules, err = st.sw.Learned(ctx)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -60,17 +60,26 @@ type ruleSwitch interface {
 	ForgetLearned(ctx context.Context) error
 }
 
+// learnedMonitor is what the plane uses of an ovs.LearnedMonitor.
+type learnedMonitor interface {
+	Learned() (ovs.LearnedRules, error)
+	Close()
+}
+
 type dcState struct {
 	t      *routing.Table  // standalone: the plane's own table
 	router *dcroute.Router // attached: the local controller's routing state
 	name   string          // attached: the DC's name (the driver's key)
 	ports  map[int]bool    // input ports of the live instances at the last sync
 	sw     ruleSwitch
-	br     string
-	live   [routing.MaxStages]map[uint8]Ports
-	insts  [routing.MaxStages]map[uint8]*netns.Instance
-	flows  map[uint32]Flow
-	calls  []routing.Call
+	// mon follows the rules the switch learns (ovs.LearnedMonitor; nil in
+	// unit tests: FlowCounts reads sw then)
+	mon   learnedMonitor
+	br    string
+	live  [routing.MaxStages]map[uint8]Ports
+	insts [routing.MaxStages]map[uint8]*netns.Instance
+	flows map[uint32]Flow
+	calls []routing.Call
 	// byCall: the flows StartCall routed here for each call (EndCall
 	// removes them)
 	byCall map[routing.Call][]uint32
@@ -199,6 +208,13 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 			return nil, err
 		}
 	}
+	for _, st := range p.dcs {
+		if st != nil {
+			// one persistent `ovs-ofctl monitor` per DC: FlowCounts reads
+			// the learned rules without a process (Close stops it)
+			st.mon = p.d.NewSwitch(st.br).MonitorLearned(time.Second, p.cfg.OnError)
+		}
+	}
 	return p, nil
 }
 
@@ -211,6 +227,9 @@ func (p *Plane) Close(ctx context.Context) error {
 	for k, st := range p.dcs {
 		if st == nil {
 			continue
+		}
+		if st.mon != nil {
+			st.mon.Close() // set once in New: FlowCounts reads it off-lock
 		}
 		for s := range st.insts {
 			insts := st.insts[s]

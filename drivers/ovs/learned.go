@@ -35,6 +35,19 @@ type LearnedRules struct {
 // line whose actions cannot be read is skipped with an error naming the line.
 func ParseLearned(out string) LearnedRules {
 	var r LearnedRules
+	eachLearned(out, func(_ string, e learnedEntry) {
+		if e.err != nil {
+			r.Skipped = append(r.Skipped, e.err)
+		} else {
+			r.Flows = append(r.Flows, e.f)
+		}
+	})
+	return r
+}
+
+// eachLearned calls fn with each rule line of a dump, in order: its key
+// (learnedKey) and what it says, or the error naming the line.
+func eachLearned(out string, fn func(key string, e learnedEntry)) {
 	for n, l := range strings.Split(out, "\n") {
 		l = strings.TrimSpace(l)
 		if !strings.HasPrefix(l, "cookie=") {
@@ -42,15 +55,33 @@ func ParseLearned(out string) LearnedRules {
 		}
 		f, err := parseLearnedLine(l)
 		if err != nil {
-			r.Skipped = append(r.Skipped, fmt.Errorf("dump-flows line %d: %w", n+1, err))
-			continue
+			err = fmt.Errorf("dump-flows line %d: %w", n+1, err)
 		}
-		r.Flows = append(r.Flows, f)
+		fn(learnedKey(l), learnedEntry{f: f, err: err})
 	}
-	return r
 }
 
-// parseLearnedLine reads one rule line (starting "cookie=").
+// learnedKey is the identity of the rule on a dump-flows or flow-monitor
+// line: its match, the last field before the actions, without the priority
+// (the monitor does not print it; every learned rule has the same one).
+func learnedKey(l string) string {
+	i := strings.LastIndex(l, " actions=")
+	if i < 0 {
+		i = len(l)
+	}
+	head := strings.TrimSpace(l[:i])
+	m := head[strings.LastIndex(head, " ")+1:]
+	if strings.HasPrefix(m, "priority=") {
+		if j := strings.IndexByte(m, ','); j >= 0 {
+			return m[j+1:]
+		}
+		return ""
+	}
+	return m
+}
+
+// parseLearnedLine reads one rule line (a dump-flows line starting
+// "cookie=", or a flow-monitor event line).
 func parseLearnedLine(l string) (LearnedFlow, error) {
 	i := strings.LastIndex(l, " actions=")
 	if i < 0 {
@@ -114,9 +145,13 @@ func parseIP(s string) (uint32, error) {
 // prints names by default when its output is a terminal). The error is only
 // ovs-ofctl's; unreadable rules are in Skipped.
 func (s *Switch) Learned(ctx context.Context) (LearnedRules, error) {
-	out, err := s.Ofctl(ctx, "dump-flows", "--no-stats", "--no-names", fmt.Sprintf("cookie=%#x/%#x", CookieLearned, cookieKindMask))
+	out, err := s.dumpLearnedText(ctx)
 	if err != nil {
 		return LearnedRules{}, err
 	}
 	return ParseLearned(out), nil
+}
+
+func (s *Switch) dumpLearnedText(ctx context.Context) (string, error) {
+	return s.Ofctl(ctx, "dump-flows", "--no-stats", "--no-names", fmt.Sprintf("cookie=%#x/%#x", CookieLearned, cookieKindMask))
 }

@@ -48,13 +48,9 @@ func lookPath(name string) (string, error) {
 // run executes name with args, stdin (may be nil) and the OVS environment
 // of dir; it returns stdout, or an error carrying stderr.
 func run(ctx context.Context, dir string, stdin io.Reader, name string, args ...string) (string, error) {
-	p, err := lookPath(name)
+	cmd, err := command(ctx, dir, name, args...)
 	if err != nil {
 		return "", err
-	}
-	cmd := exec.CommandContext(ctx, p, args...)
-	if dir != "" {
-		cmd.Env = append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_LOGDIR="+dir, "OVS_DBDIR="+dir)
 	}
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
@@ -63,6 +59,20 @@ func run(ctx context.Context, dir string, stdin io.Reader, name string, args ...
 		return out.String(), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
 	}
 	return out.String(), nil
+}
+
+// command is name with args and the OVS environment of dir ("" = the
+// process's), not started.
+func command(ctx context.Context, dir, name string, args ...string) (*exec.Cmd, error) {
+	p, err := lookPath(name)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, p, args...)
+	if dir != "" {
+		cmd.Env = append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_LOGDIR="+dir, "OVS_DBDIR="+dir)
+	}
+	return cmd, nil
 }
 
 // IP runs `ip args...`.

@@ -1,0 +1,286 @@
+package ovs
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrMonitorNotArmed is LearnedMonitor.Learned's error while the monitor
+// does not follow the switch (starting, restarting, ovs-vswitchd down): the
+// learned rules are unknown then.
+var ErrMonitorNotArmed = errors.New("learned-rule monitor not armed")
+
+// LearnedMonitor follows the rules a switch learns (cookie CookieLearned)
+// through one persistent `ovs-ofctl monitor` of table 1 (OpenFlow flow
+// monitor: one event per rule added, modified or deleted, e.g. idled out),
+// so reading them runs no process. On every (re)start of the monitor it
+// reads the whole table once (Switch.Learned) and applies the events that
+// came meanwhile on top; it restarts when the monitor exits (ovs-vswitchd
+// restarted) or reports it paused (its event queue overflowed: events were
+// lost). Between a stop and the next complete read, Learned says
+// ErrMonitorNotArmed.
+type LearnedMonitor struct {
+	s      *Switch
+	retry  time.Duration
+	onErr  func(error)
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	armed  bool
+	rules  map[string]learnedEntry
+	starts int // monitors started (tests)
+}
+
+type learnedEntry struct {
+	f   LearnedFlow
+	err error
+}
+
+// MonitorLearned starts following s's learned rules until Close; a monitor
+// that fails or exits is started again after retry. onErr (may be nil)
+// receives why a monitor stopped.
+func (s *Switch) MonitorLearned(retry time.Duration, onErr func(error)) *LearnedMonitor {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &LearnedMonitor{s: s, retry: retry, onErr: onErr, cancel: cancel, done: make(chan struct{})}
+	go m.run(ctx)
+	return m
+}
+
+// Close stops the monitor and waits for its process to end.
+func (m *LearnedMonitor) Close() {
+	m.cancel()
+	<-m.done
+}
+
+// Learned returns the rules the switch holds now, as Switch.Learned would
+// read them (an unreadable rule is in Skipped), or ErrMonitorNotArmed.
+func (m *LearnedMonitor) Learned() (LearnedRules, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.armed {
+		return LearnedRules{}, ErrMonitorNotArmed
+	}
+	keys := make([]string, 0, len(m.rules))
+	for k := range m.rules {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var r LearnedRules
+	for _, k := range keys {
+		if e := m.rules[k]; e.err != nil {
+			r.Skipped = append(r.Skipped, e.err)
+		} else {
+			r.Flows = append(r.Flows, e.f)
+		}
+	}
+	return r, nil
+}
+
+// Armed reports whether Learned follows the switch now.
+func (m *LearnedMonitor) Armed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.armed
+}
+
+func (m *LearnedMonitor) run(ctx context.Context) {
+	defer close(m.done)
+	for {
+		err := m.follow(ctx)
+		m.mu.Lock()
+		m.armed, m.rules = false, nil
+		m.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if m.onErr != nil {
+			m.onErr(fmt.Errorf("learned-rule monitor of %s: %w", m.s.bridge, err))
+		}
+		t := time.NewTimer(m.retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// monitorEvent is one flow-monitor event line of a learned rule.
+type monitorEvent struct {
+	deleted bool
+	key     string
+	entry   learnedEntry
+}
+
+// follow runs one monitor process until it fails, exits or ctx ends.
+func (m *LearnedMonitor) follow(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd, err := command(ctx, m.s.d.cfg.Dir, "ovs-ofctl", "-O", "OpenFlow15", "--no-names", "monitor", m.s.d.mgmt(m.s.bridge), "watch:table=1")
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.starts++
+	m.mu.Unlock()
+	// the reply to the monitor request (stdout; its INITIAL rules are not
+	// used: the dump below is the base) says the monitor is registered:
+	// every change after it comes as an event (stderr)
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			close(ready)
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	events := make(chan monitorEvent, 4096)
+	stopped := make(chan error, 1)
+	var last string // the last other line: why the monitor stopped
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			l := strings.TrimSpace(sc.Text())
+			if strings.Contains(l, "event=PAUSED") {
+				stopped <- errors.New("paused: flow-monitor events were lost")
+				return
+			}
+			ev, ok := parseMonitorEvent(l)
+			if !ok {
+				if l != "" && !strings.HasPrefix(l, "OFPST_FLOW_MONITOR reply") && !strings.HasPrefix(l, "NXST_FLOW_MONITOR reply") {
+					last = l
+				}
+				continue
+			}
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+		stopped <- fmt.Errorf("ovs-ofctl monitor ended: %s", last)
+	}()
+	defer func() { _ = cmd.Wait() }()
+	defer cancel()
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	select {
+	case <-ready:
+	case err := <-stopped:
+		return err
+	case <-timeout.C:
+		return errors.New("no reply to the monitor request within 10 s")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	base, err := m.s.dumpLearned(ctx)
+	if err != nil {
+		return err
+	}
+	// the events since the registration, applied on the dump in their
+	// order, give the table now: a change before the dump is already in it
+	// and its event repeats it; a change after it is not, and its event
+	// brings it
+	pending := len(events)
+	m.mu.Lock()
+	m.rules = base
+	for i := 0; i < pending; i++ {
+		m.applyLocked(<-events)
+	}
+	m.armed = true
+	m.mu.Unlock()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return <-stopped
+			}
+			m.mu.Lock()
+			m.applyLocked(ev)
+			m.mu.Unlock()
+		case err := <-stopped:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (m *LearnedMonitor) applyLocked(ev monitorEvent) {
+	if ev.deleted {
+		delete(m.rules, ev.key)
+	} else {
+		m.rules[ev.key] = ev.entry
+	}
+}
+
+// parseMonitorEvent reads a flow-monitor event line of a learned rule
+// ("event=ADDED|MODIFIED|DELETED … cookie=0x… <match> actions=…"); other
+// lines (headers, INITIAL, other cookies) give false.
+func parseMonitorEvent(l string) (monitorEvent, bool) {
+	var ev monitorEvent
+	var kind string
+	var cookie uint64
+	var hasCookie bool
+	head, _, _ := strings.Cut(l, " actions=")
+	for _, tok := range strings.Fields(head) {
+		switch {
+		case strings.HasPrefix(tok, "event="):
+			kind = strings.TrimPrefix(tok, "event=")
+		case strings.HasPrefix(tok, "cookie="):
+			v, err := strconv.ParseUint(strings.TrimPrefix(tok, "cookie="), 0, 64)
+			cookie, hasCookie = v, err == nil
+		}
+	}
+	if !hasCookie || cookie&cookieKindMask != CookieLearned {
+		return ev, false
+	}
+	switch kind {
+	case "ADDED", "MODIFIED":
+		f, err := parseLearnedLine(l)
+		if err != nil {
+			err = fmt.Errorf("flow-monitor event: %w", err)
+		}
+		ev.entry = learnedEntry{f: f, err: err}
+	case "DELETED":
+		ev.deleted = true
+	default:
+		return ev, false
+	}
+	ev.key = learnedKey(l)
+	return ev, true
+}
+
+// dumpLearned reads the learned rules keyed by their match (one dump).
+func (s *Switch) dumpLearned(ctx context.Context) (map[string]learnedEntry, error) {
+	out, err := s.dumpLearnedText(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rules := map[string]learnedEntry{}
+	eachLearned(out, func(key string, e learnedEntry) { rules[key] = e })
+	return rules, nil
+}

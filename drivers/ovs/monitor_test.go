@@ -1,0 +1,154 @@
+package ovs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// captured from ovs-ofctl 3.1 `monitor … watch:table=1` (stderr) and
+// `dump-flows --no-stats --no-names` of the same rule
+const (
+	monAdded   = " event=ADDED table=1 idle_timeout=3 cookie=0x1307000000000000 udp,reg0=0x2,nw_src=10.101.0.1,tp_src=4000 actions=set_field:0.3.3.1->ip_dst,output:1004"
+	monDeleted = " event=DELETED reason=idle table=1 idle_timeout=3 cookie=0x1307000000000000 udp,reg0=0x2,nw_src=10.101.0.1,tp_src=4000 actions=set_field:0.3.3.1->ip_dst,output:1004"
+	dumpSame   = " cookie=0x1307000000000000, table=1, idle_timeout=3, priority=190,udp,reg0=0x2,nw_src=10.101.0.1,tp_src=4000 actions=set_field:0.3.3.1->ip_dst,output:1004"
+)
+
+func TestParseMonitorEvent(t *testing.T) {
+	add, ok := parseMonitorEvent(monAdded)
+	if !ok || add.deleted || add.entry.err != nil || add.entry.f != (LearnedFlow{DstIP: 0x00030301, OutPort: 1004}) {
+		t.Fatalf("ADDED: %+v %v", add, ok)
+	}
+	del, ok := parseMonitorEvent(monDeleted)
+	if !ok || !del.deleted || del.key != add.key {
+		t.Fatalf("DELETED: %+v %v, want the key %q of the ADDED", del, ok, add.key)
+	}
+	if k := learnedKey(dumpSame); k != add.key {
+		t.Fatalf("the dump's key %q differs from the monitor's %q: a dumped rule would never be deleted", k, add.key)
+	}
+	for _, l := range []string{
+		"OFPST_FLOW_MONITOR reply (OF1.5) (xid=0x0):",
+		" event=INITIAL table=1 idle_timeout=3 cookie=0x1307000000000000 udp actions=output:1",
+		" event=ADDED table=1 cookie=0x1303000000000000 udp actions=output:1", // a tag rule
+		" event=ADDED table=1 udp actions=output:1",                           // no cookie
+	} {
+		if ev, ok := parseMonitorEvent(l); ok {
+			t.Errorf("%q read as a learned-rule event %+v", l, ev)
+		}
+	}
+	bad, ok := parseMonitorEvent(strings.Replace(monAdded, "output:1004", `output:"p1"`, 1))
+	if !ok || bad.entry.err == nil {
+		t.Errorf("unreadable ADDED rule: %+v %v, want an event carrying the error", bad, ok)
+	}
+}
+
+func FuzzParseMonitorEvent(f *testing.F) {
+	f.Add(monAdded)
+	f.Add(monDeleted)
+	f.Add(" event=MODIFIED cookie=0x1307000000000000 x actions=load:0x1->NXM_OF_IP_DST[]")
+	f.Fuzz(func(t *testing.T, s string) {
+		ev, ok := parseMonitorEvent(s)
+		if ok && ev.entry.err == nil && (ev.entry.f.OutPort < 0 || ev.entry.f.OutPort > 0xffff) {
+			t.Fatalf("port %d out of range", ev.entry.f.OutPort)
+		}
+		if again, ok2 := parseMonitorEvent(s); ok2 != ok || again.key != ev.key || again.deleted != ev.deleted {
+			t.Fatalf("a second parse differs: %+v, then %+v", ev, again)
+		}
+	})
+}
+
+// ports returns the output ports of the rules, sorted.
+func ports(r LearnedRules) []int {
+	var out []int
+	for _, f := range r.Flows {
+		out = append(out, f.OutPort)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The monitor follows the switch's learned rules without a process per
+// read: the rules there when it starts, rules added later, rules that idle
+// out; it ignores other rules. When ovs-vswitchd dies it says unknown, and
+// once ovs-vswitchd is back it follows the new (empty) table again.
+func TestLearnedMonitorFollowsTheSwitch(t *testing.T) {
+	ctx := context.Background()
+	d := StartForTest(t, "s8lm")
+	br := "s8lmd0"
+	if err := d.EnsureBridge(ctx, br, 0); err != nil {
+		t.Fatal(err)
+	}
+	sw := d.NewSwitch(br)
+	add := func(idle int, outs ...int) {
+		t.Helper()
+		var ls []string
+		for _, o := range outs {
+			ls = append(ls, fmt.Sprintf("table=1,priority=190,idle_timeout=%d,cookie=%#x,udp,reg0=2,nw_src=10.101.0.%d,tp_src=4000,actions=set_field:0.3.3.1->ip_dst,output:%d",
+				idle, CookieLearned, o%250+1, o))
+		}
+		ls = append(ls, fmt.Sprintf("table=1,priority=150,cookie=%#x,udp,reg0=2,tp_dst=9,actions=drop", CookieTag))
+		file := filepath.Join(t.TempDir(), "flows")
+		if err := os.WriteFile(file, []byte(strings.Join(ls, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sw.Ofctl(ctx, "add-flows", file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until := func(what string, d time.Duration, cond func() bool) {
+		t.Helper()
+		end := time.Now().Add(d)
+		for !cond() {
+			if time.Now().After(end) {
+				t.Fatalf("%s: not within %v", what, d)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	var m *LearnedMonitor
+	have := func(want ...int) func() bool {
+		return func() bool {
+			r, err := m.Learned()
+			return err == nil && slices.Equal(ports(r), want)
+		}
+	}
+	add(2, 1001, 1003) // there before the monitor: they idle out after 2 s
+	m = sw.MonitorLearned(50*time.Millisecond, func(err error) { t.Logf("monitor: %v", err) })
+	defer m.Close()
+	until("the monitor reads the rules already there", 10*time.Second, have(1001, 1003))
+	add(60, 1005, 1007, 1009)
+	until("learned rules added later", 10*time.Second, have(1001, 1003, 1005, 1007, 1009))
+	until("the first two idle out", 15*time.Second, have(1005, 1007, 1009))
+	if _, err := sw.Ofctl(ctx, "del-flows", "--strict", fmt.Sprintf("table=1,priority=190,udp,reg0=2,nw_src=10.101.0.%d,tp_src=4000", 1007%250+1)); err != nil {
+		t.Fatal(err)
+	}
+	until("a deleted rule", 10*time.Second, have(1005, 1009))
+
+	if err := syscall.Kill(d.VswitchdPID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	until("unknown while ovs-vswitchd is dead", 10*time.Second, func() bool {
+		_, err := m.Learned()
+		return err == ErrMonitorNotArmed
+	})
+	if err := d.RestartVswitchd(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// the bridge's management socket comes back once vswitchd has read the
+	// database; the rules are gone with the old process
+	until("the bridge answers again", 10*time.Second, func() bool { _, err := sw.Ofctl(ctx, "show"); return err == nil })
+	add(60, 1011)
+	until("following the restarted switch", 15*time.Second, have(1011))
+	m.mu.Lock()
+	starts := m.starts
+	m.mu.Unlock()
+	if starts < 2 {
+		t.Errorf("%d monitors started, want a restart after ovs-vswitchd's", starts)
+	}
+}

@@ -73,7 +73,19 @@ type Config struct {
 	// an interval already had that round: Start then schedules none.
 	// Trigger still runs a round on demand.
 	InitialRoundOnly bool
+	// TakeoverWait is how long an engine that starts leading after the
+	// interval it measures has ended (a slow election) waits before closing
+	// that interval, so that the reporters' re-sent reports of the interval
+	// (transport.ReporterConfig.Resend: sent to a new leader right behind
+	// the first report it accepts, reports come every second) are counted
+	// in it and not in the next one (default 2 s, at most half the
+	// interval).
+	TakeoverWait time.Duration
 }
+
+// DefaultTakeoverWait is Config.TakeoverWait's default: one report period
+// (1 s) plus the reporters' retry while no node led (250 ms) and the send.
+const DefaultTakeoverWait = 2 * time.Second
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Interval == 0 {
@@ -97,9 +109,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SilentHoldRounds == 0 {
 		c.SilentHoldRounds = DefaultSilentHoldRounds
 	}
+	if c.TakeoverWait == 0 {
+		c.TakeoverWait = min(DefaultTakeoverWait, c.Interval/2)
+	}
 	switch {
-	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0 || c.MaxReportSkew < 0 || c.SilentHoldRounds < 0 || !(c.RateFactor > 0):
+	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0 || c.MaxReportSkew < 0 || c.SilentHoldRounds < 0 || c.TakeoverWait < 0 || !(c.RateFactor > 0):
 		return c, errors.New("global.Config: durations, RecordsKept and MaxReportSkew must not be negative, RateFactor must be positive")
+	case c.TakeoverWait > c.Interval/2:
+		return c, fmt.Errorf("global.Config.TakeoverWait: %v must be at most half the interval %v", c.TakeoverWait, c.Interval)
 	case c.StepDeadline >= c.Interval:
 		return c, fmt.Errorf("global.Config.StepDeadline: %v must be below the interval %v", c.StepDeadline, c.Interval)
 	case c.Retransmit > c.StepDeadline:
@@ -420,13 +437,25 @@ func (e *Engine) Start() error {
 			e.log.Info("resuming round", "round", st.Round.Round, "lastDoneStep", st.Round.Done)
 			e.stats.Resumed++
 			e.newRecord(st.Round.Round, true)
-			e.timer = e.after(0, e.advance)
+			wait := time.Duration(0)
+			if st.Round.Done < protocol.StepPredict && e.closing == nil {
+				// the round's interval is not closed yet (the old leader
+				// died between the round's start and its predict step)
+				wait = e.cfg.TakeoverWait
+			}
+			e.timer = e.after(wait, e.advance)
 			return
 		}
 		if e.cfg.InitialRoundOnly && st.Interval > 0 {
 			return // the initial round is done
 		}
-		e.timer = e.after(nextRoundIn(st.RoundStartedAt, e.d.Clock.Now(), e.cfg.Interval), e.startRound)
+		next := nextRoundIn(st.RoundStartedAt, e.d.Clock.Now(), e.cfg.Interval)
+		if !st.RoundStartedAt.IsZero() {
+			// a leader elected after the interval's end (or just before
+			// it) closes the interval once the re-sent reports are in
+			next = max(next, e.cfg.TakeoverWait)
+		}
+		e.timer = e.after(next, e.startRound)
 	})
 	return nil
 }

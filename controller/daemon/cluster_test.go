@@ -77,12 +77,18 @@ func startClusterConfig(t testing.TB, locals bool, mutate func(i int, cfg *Confi
 // Options (nil: none).
 func startClusterOpts(t testing.TB, locals bool, mutate func(i int, cfg *Config), opts func(i int, o *Options)) []*Daemon {
 	t.Helper()
+	return startClusterRaft(t, testRaft(), locals, mutate, opts)
+}
+
+// startClusterRaft is startClusterOpts with the nodes' raft configuration rc.
+func startClusterRaft(t testing.TB, rc *raft.Config, locals bool, mutate func(i int, cfg *Config), opts func(i int, o *Options)) []*Daemon {
+	t.Helper()
 	tokenFile := filepath.Join(t.TempDir(), "protocol-token")
 	if err := os.WriteFile(tokenFile, []byte("test-protocol-token-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	dcsOf := [][]string{{"tokyo"}, {"hong-kong"}, {"london", "houston"}}
-	ds := startNodesOpts(t, 3, testRaft(), opts, func(i int, urls []string, cfg *Config) {
+	ds := startNodesOpts(t, 3, rc, opts, func(i int, urls []string, cfg *Config) {
 		if locals {
 			cfg.Role.Locals, cfg.Role.ProtocolTokenFile = dcsOf[i], tokenFile
 			cfg.Role.LocalEndpoints = map[string]string{}

@@ -99,7 +99,14 @@ func TestClusterFailoverKeepsTheInterval(t *testing.T) {
 		}
 		return out
 	}
-	ds := startClusterOpts(t, true, func(_ int, cfg *Config) {
+	// raft timeouts of 3 s (testRaft: 1 s): three nodes in one test
+	// process on a starved host (nice 19 beside CPU burners) missed 1 s
+	// heartbeats and held unplanned elections in 6 of 10 runs; the
+	// failover after the stop takes 3–6 s then, and a leader elected
+	// after the interval's end still measures it (global.Config.TakeoverWait)
+	rc := testRaft()
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 3*time.Second, 3*time.Second, 3*time.Second
+	ds := startClusterRaft(t, rc, true, func(_ int, cfg *Config) {
 		cfg.Topology.SCSCFDC = "london"
 		cfg.Policy.IntervalSeconds = intervalSecs
 		cfg.Role.ProbePeriod = "off"
@@ -210,11 +217,14 @@ func TestClusterFailoverKeepsTheInterval(t *testing.T) {
 	stopAt := cTo.Add(intervalSecs * time.Second * 2 / 3)
 	time.Sleep(time.Until(stopAt)) // a point in the interval of real processes, not a wait for an event
 	// whoever leads now is stopped (leadership may have moved since the
-	// control round; the interval under test is the same)
-	leader, followers := leaderOf(ds)
-	if leader == nil {
-		t.Fatal("no leader at the stop")
-	}
+	// control round; the interval under test is the same); an election in
+	// progress is waited out, bounded: the stop stays in the interval's
+	// last third
+	var followers []*Daemon
+	eventually(t, time.Until(cTo.Add(intervalSecs*time.Second*5/6)), "a leader at the stop", func() bool {
+		leader, followers = leaderOf(ds)
+		return leader != nil
+	})
 	li := slices.Index(ds, leader)
 	if st := leader.store.State(); st.Interval != control+1 || st.Round != nil || leader.Node().Raft.State() != raft.Leader {
 		t.Fatalf("%s at the stop: interval %d, round %v, raft %v: not the interval under test", leader.cfg.Node.ID, st.Interval, st.Round, leader.Node().Raft.State())
@@ -236,7 +246,7 @@ func TestClusterFailoverKeepsTheInterval(t *testing.T) {
 		t.Logf("shutdown of the stopped leader: %v", err)
 	}
 	var next *Daemon
-	eventually(t, 10*time.Second, "a new leader", func() bool { next, _ = leaderOf(followers); return next != nil })
+	eventually(t, 30*time.Second, "a new leader", func() bool { next, _ = leaderOf(followers); return next != nil })
 	elected := time.Since(stopped)
 	failover := control + 1
 	var fTo time.Time

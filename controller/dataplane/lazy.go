@@ -47,6 +47,11 @@ func (l *Lazy) update(dc string, fn func(*Plane, context.Context, int) error) {
 	}
 }
 
+var (
+	_ local.InstanceSink      = lazySink{}
+	_ local.InstanceForgetter = lazySink{} // Forget must reach the router (ForgetIn is a silent assertion)
+)
+
 type lazySink struct {
 	l    *Lazy
 	dc   string

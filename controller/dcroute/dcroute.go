@@ -44,6 +44,9 @@ type Router struct {
 var (
 	_ local.PathStore    = (*Router)(nil)
 	_ local.InstanceSink = (*Router)(nil)
+	// the sinks that wrap a router pass Forget on with local.ForgetIn, a
+	// silent type assertion: without Forget, indices would never be freed
+	_ local.InstanceForgetter = (*Router)(nil)
 )
 
 // New returns the router of datacenter dc (a name in dcs, in index order) for

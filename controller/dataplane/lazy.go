@@ -68,7 +68,7 @@ func (s lazySink) SetInstances(vnf string, insts []local.RoutableInstance) {
 // still send to the gone instance's port.
 func (s lazySink) Forget(vnf, id string) {
 	local.ForgetIn(s.next, vnf, id)
-	s.l.update(s.dc, (*Plane).departed)
+	s.l.update(s.dc, departedFn(vnf, id))
 }
 
 type lazyPaths struct {

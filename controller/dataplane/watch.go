@@ -174,21 +174,28 @@ func (p *Plane) Check(ctx context.Context) error {
 	return retried
 }
 
-// departed brings attached datacenter k's rules in line after one of its
-// instances is gone (its gone event reached the local controller, whose
-// sink's Forget calls this: Hooks, Lazy), when the rules still send to a
-// port the driver no longer has. An instance destroyed out of routing (a
-// draining instance at its drain timeout) changes no routable set, so no
+// departed brings attached datacenter k's rules in line after instance id
+// of vnf is gone (its gone event reached the local controller, whose sink's
+// Forget calls this: Hooks, Lazy), when the rules still send to a port the
+// driver no longer has. An instance destroyed out of routing (a draining
+// instance at its drain timeout) changes no routable set, so no
 // SetInstances call would resync, and the flows still pinned to it would go
 // to a port that is gone until the DC's next rule update; the sync moves
-// them to the instance Route would pick (repairFlows). One gone from
-// routing was synced by its SetInstances already: nothing to do.
-func (p *Plane) departed(ctx context.Context, k int) error {
+// them to the instance Route would pick (repairFlows). An instance the
+// router still routes (a working instance that crashed) is left to the
+// SetInstances that follows in the same event (the controller fails it):
+// a sync now would run on a table that still routes it, so repairFlows
+// could pin the moved flows onto the gone instance itself, and the
+// SetInstances' sync would apply the rules a second time.
+func (p *Plane) departed(ctx context.Context, k int, vnf, id string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st, err := p.dc(k)
 	if err != nil || st.router == nil || p.cfg.Driver == nil {
 		return err
+	}
+	if st.router.Routed(vnf, id) {
+		return nil
 	}
 	have := map[int]bool{}
 	for _, pp := range p.cfg.Driver.Active(st.name) {

@@ -270,6 +270,20 @@ func (r *Router) Forget(vnf, id string) {
 	}
 }
 
+// Routed says whether instance id of vnf is routable here (its last
+// SetInstances listed it), also after a Forget: it leaves routing with the
+// next SetInstances. Unknown VNFs and IDs are not routed.
+func (r *Router) Routed(vnf, id string) bool {
+	st, ok := r.stages[vnf]
+	if !ok {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok = r.byID[st-1][id]
+	return ok
+}
+
 // SetLoads sets the load of the instances of stage (1-based) named by
 // index in loads, routable or parked: the flows a data plane counted
 // pinned to each (their unit is Packet.Load's: flows). Other instances keep

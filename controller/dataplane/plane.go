@@ -346,8 +346,17 @@ func retryable(r routing.DropReason) bool {
 	return false
 }
 
+// sync recompiles DC k's rules and applies the difference. Any error
+// (Compile, Apply) marks the DC failed, so Check's retryFailed updates it
+// again; a success clears the mark.
 func (p *Plane) sync(ctx context.Context, k int) error {
 	st := p.dcs[k]
+	err := p.syncRules(ctx, k, st)
+	st.failed = err != nil
+	return err
+}
+
+func (p *Plane) syncRules(ctx context.Context, k int, st *dcState) error {
 	var want []ovs.Flow
 	var err error
 	var forget []int
@@ -386,7 +395,6 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 	start := time.Now()
 	_, err = st.sw.Apply(ctx, want, forget...)
 	p.last = time.Since(start)
-	st.failed = err != nil
 	if err != nil {
 		// st.ports stays the set the switch's rules were last made for: a
 		// departed instance's port stays in it, so the retry (retryFailed)

@@ -94,9 +94,7 @@ type dcState struct {
 	learning bool
 	// failed: the last rule update failed (retryFailed syncs again)
 	failed bool
-	// skipped: learned rules FlowCounts could not read, in all; lastSkipped
-	// in its last read
-	skipped     uint64
+	// lastSkipped: learned rules FlowCounts' last read could not read
 	lastSkipped int
 }
 

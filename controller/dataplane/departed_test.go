@@ -2,6 +2,8 @@ package dataplane
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/ims-orch/ims-orch/controller/dcroute"
@@ -75,5 +77,53 @@ func TestDepartedSyncsAnInstanceOutOfRouting(t *testing.T) {
 	h.Forget("ids", "b") // its port is out of the rules now: nothing to do
 	if len(sw.forget) != 1 {
 		t.Fatalf("a second Forget applied the rules again (%d updates)", len(sw.forget))
+	}
+}
+
+// An instance that left routing (buffered) before the plane first looked
+// at the router is live while the driver has it active: it gets its rules
+// (its packets taken back from its port) and a FlowCounts entry. Since 1f2b845 liveness is
+// derived from the router's indices (dcroute keeps a buffered instance's
+// index parked) and the driver's active set; before, the plane counted a
+// parked instance live only if an earlier view had seen it working
+// (`sticky`), so such an instance (buffered before Lazy.Set) had neither
+// and the flows pinned to it were moved off it.
+func TestInstanceParkedBeforeThePlaneIsLive(t *testing.T) {
+	p, _, sw, r := attachedFake(t)
+	r.SetInstances("ids", []local.RoutableInstance{{ID: "a"}, {ID: "b"}})
+	r.SetInstances("ids", []local.RoutableInstance{{ID: "a"}}) // b buffered: its index parked
+	if r.Routed("ids", "b") {
+		t.Fatal("b still routed")
+	}
+	ports := map[string]netns.Ports{"a": {In: 2000, Out: 2001}, "b": {In: 2002, Out: 2003}}
+	p.active = func(dc string) map[string]netns.Ports {
+		if dc != "dc0" {
+			t.Errorf("active set of %q asked for", dc)
+		}
+		return ports
+	}
+	if err := p.sync(context.Background(), 0); err != nil { // the plane's first look at the router
+		t.Fatal(err)
+	}
+	matches := map[string]bool{}
+	for _, f := range sw.want {
+		matches[f.Match] = true
+	}
+	for id, pp := range ports {
+		if !matches[fmt.Sprintf("in_port=%d", pp.Out)] {
+			t.Errorf("no rule takes %s's packets back from its port %d; rules %v", id, pp.Out, sw.want)
+		}
+	}
+	fs, err := p.FlowCounts(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range fs {
+		ids = append(ids, f.ID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"a", "b"}) {
+		t.Errorf("FlowCounts entries %v, want a (working) and b (buffered)", ids)
 	}
 }

@@ -106,6 +106,20 @@ type Plane struct {
 	d    *ovs.Daemon
 	dcs  []*dcState
 	last time.Duration // duration of the last Sync
+	// active replaces cfg.Driver.Active in unit tests (nil: the driver's)
+	active func(dc string) map[string]netns.Ports
+}
+
+// activeIn returns the ports of attached DC name's active instances by ID
+// (the driver's; none without a driver).
+func (p *Plane) activeIn(name string) map[string]netns.Ports {
+	if p.active != nil {
+		return p.active(name)
+	}
+	if p.cfg.Driver == nil {
+		return nil
+	}
+	return p.cfg.Driver.Active(name)
 }
 
 // UsersMAC is the MAC of datacenter dc's users' interface.
@@ -272,10 +286,7 @@ func (p *Plane) withLive(st *dcState, fn func(t *routing.Table, live [routing.Ma
 		fn(st.t, st.live, func(int, uint8) string { return "" })
 		return
 	}
-	var active map[string]netns.Ports
-	if p.cfg.Driver != nil {
-		active = p.cfg.Driver.Active(st.name)
-	}
+	active := p.activeIn(st.name)
 	st.router.View(func(t *routing.Table, id func(int, uint8) string) {
 		var live [routing.MaxStages]map[uint8]Ports
 		for s := 1; s <= t.Stages(); s++ {

@@ -11,16 +11,18 @@ import (
 	"github.com/ims-orch/ims-orch/placement"
 )
 
-// fakeSwitch records Apply's forgotten output ports and fails while err is
+// fakeSwitch records Apply's forgotten output ports and last rules and fails while err is
 // set; Learned returns learned.
 type fakeSwitch struct {
 	err     error
 	forget  [][]int
+	want    []ovs.Flow // the last update's rules
 	learned ovs.LearnedRules
 }
 
-func (f *fakeSwitch) Apply(_ context.Context, _ []ovs.Flow, forget ...int) (ovs.Changes, error) {
+func (f *fakeSwitch) Apply(_ context.Context, want []ovs.Flow, forget ...int) (ovs.Changes, error) {
 	f.forget = append(f.forget, slices.Clone(forget))
+	f.want = want
 	return ovs.Changes{}, f.err
 }
 func (f *fakeSwitch) Learned(context.Context) (ovs.LearnedRules, error)        { return f.learned, nil }

@@ -198,7 +198,7 @@ func (p *Plane) departed(ctx context.Context, k int, vnf, id string) error {
 		return nil
 	}
 	have := map[int]bool{}
-	for _, pp := range p.cfg.Driver.Active(st.name) {
+	for _, pp := range p.activeIn(st.name) {
 		have[pp.In] = true
 	}
 	for port := range st.ports {

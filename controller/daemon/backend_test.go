@@ -190,10 +190,12 @@ func TestManualScaleThroughBackend(t *testing.T) {
 // A dry run plans from the committed state without committing anything; a
 // tighter delay bound changes the paths' instance placement. Anticipated
 // scale-out is off: with it the local controllers have already scaled out
-// for the ramp by 45 s, and the dry run has nothing to change.
+// for the ramp by 45 s, and the dry run has nothing to change. The DP
+// stages are planned at 0.9 (the default is 0.97 since session 8): at 0.97
+// the dry run's plan at 45 s equals the committed one (no decision).
 func TestDryRun(t *testing.T) {
-	off := false
-	d, clk, _ := simDaemon(t, func(c *Config) { c.Policy.Anticipate = &off })
+	off, dp := false, 0.9
+	d, clk, _ := simDaemon(t, func(c *Config) { c.Policy.Anticipate, c.Policy.DPTargetUtilization = &off, &dp })
 	clk.Advance(45 * time.Second)
 	b := d.Backend()
 	ctx := context.Background()

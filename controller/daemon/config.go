@@ -692,8 +692,10 @@ func (c *Config) normalizePolicy() error {
 			return err
 		}
 	}
-	if f := p.SpreadOverload; f != nil && (!finite(*f) || *f < 0 || *f > 1) {
-		return fmt.Errorf("policy.spreadOverload: must be in [0, 1] (the fraction of a DP instance's capacity past which a new flow goes to a less-loaded overloaded instance; 0: off), got %g", *f)
+	if f := p.SpreadOverload; f != nil {
+		if err := system.CheckSpreadOverload("policy.spreadOverload", *f); err != nil {
+			return err
+		}
 	}
 	if p.Targets != nil {
 		if err := fsm.CheckTargets("policy.targets", *p.Targets); err != nil {

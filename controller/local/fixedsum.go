@@ -6,7 +6,7 @@ import "slices"
 // registry is a map, and a float sum in its iteration order, which Go
 // randomises on every range, differs in the last bits from one range to the
 // next: two sums of the same samples then compare unequal, and a rule such
-// as TrimEmpty's "the load is higher than TrimEmptyRiseTicks ago" fired on a
+// as TrimEmpty's "the load is higher than LoadTrendTicks ago" fired on a
 // flat load in some runs and not in others (the simulator was not
 // byte-deterministic). The sum of the sorted values depends only on the
 // values.

@@ -5,8 +5,6 @@ import (
 	"math"
 	"slices"
 	"testing"
-
-	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
 // orderSensitiveCPU are CPU samples whose float sum depends on the order of
@@ -45,10 +43,7 @@ func TestFixedSumIgnoresOrder(t *testing.T) {
 // one for round 2 to buffer), each reporting its value.
 func orderEnv(t *testing.T) *env {
 	t.Helper()
-	cfg := fwConfig(1)
-	cfg.TrimBuffer, cfg.TrimEmpty = true, true
-	e := newEnv(t, cfg, fake.Options{})
-	e.round(1, map[string]int{"firewall": len(orderSensitiveCPU) + 1})
+	e := trimEmptyEnvN(t, len(orderSensitiveCPU)+1)
 	ids := e.ids(StateNormal)
 	if len(ids) != len(orderSensitiveCPU)+1 {
 		t.Fatalf("%d normal instances, want %d", len(ids), len(orderSensitiveCPU)+1)
@@ -80,7 +75,7 @@ func TestWorkingCPUIgnoresRegistryOrder(t *testing.T) {
 }
 
 // On a flat load TrimEmpty's rise rule ("the load is higher than
-// TrimEmptyRiseTicks ago") must not fire: an emptied buffered instance goes
+// LoadTrendTicks ago") must not fire: an emptied buffered instance goes
 // at the first tick that sees it empty, in every run. With Σ CPU added in
 // the registry map's order the same samples compared higher than
 // themselves in about one run in four, and the instance went a second
@@ -89,7 +84,7 @@ func TestTrimEmptyFlatLoadIsNoRise(t *testing.T) {
 	for run := 0; run < 20; run++ {
 		t.Run(fmt.Sprint(run), func(t *testing.T) {
 			e := orderEnv(t)
-			e.seconds(TrimEmptyRiseTicks + 2)
+			e.seconds(LoadTrendTicks + 2)
 			e.round(2, map[string]int{"firewall": len(orderSensitiveCPU)})
 			buf := e.ids(StateBuffered)
 			if len(buf) != 1 {
@@ -97,7 +92,7 @@ func TestTrimEmptyFlatLoadIsNoRise(t *testing.T) {
 			}
 			// its calls run on for longer than the rise window: the
 			// working instances' load is flat all along
-			e.seconds(TrimEmptyRiseTicks + 2)
+			e.seconds(LoadTrendTicks + 2)
 			if b := len(e.c.Buffer("firewall")); b != 1 {
 				t.Fatalf("buffered %d while its flows run, want 1", b)
 			}

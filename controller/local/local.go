@@ -45,6 +45,7 @@ type inst struct {
 	killSent     bool       // a kill (failed instance) was issued
 	activeSince  time.Time  // when the cloud first reported it active (zero: never)
 	adopted      bool       // found in the cloud at start (its Created is not a launch of ours: no bootSeen)
+	counted      bool       // its sample was in the VNF's last total load (recordLoadLocked)
 	replacedAt   time.Time  // when it was launched or reused as a replacement (zero: never)
 	crashes      int        // quick failures in a row of the instances it replaces (crash.go)
 	slot         *owed      // the owed replacement a launch in flight pays (put back if the launch fails)
@@ -78,7 +79,8 @@ type vnfState struct {
 	// one working instance fewer (scalein.go).
 	lowTicks int
 	// loadHist is the VNF's total load (totalCPULocked) at the last
-	// LoadTrendTicks+1 ticks, oldest first (trend.go: its rise is read by
+	// loadHistLen ticks, oldest first, raised by what instances that
+	// first counted since brought (trend.go: its rise is read by
 	// trimEmptyLocked and anticipateLocked).
 	loadHist []float64
 	// bootSeen is how long this VNF's last launched instance took from its
@@ -566,20 +568,38 @@ func (c *Controller) reactiveLocked(vs *vnfState) []op {
 		return nil
 	}
 	now := c.clk.Now()
-	if !vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < c.cfg.ReactiveCooldown {
+	if c.coolingLocked(vs, now) {
 		return nil
 	}
-	vs.lastReactive = now
+	vs.lastReactive = now // a skipped scale-out starts the cool-down too
+	ops, skipped := c.scaleOutLocked(vs, w, fmt.Sprintf("%d of %d working instances overloaded", n.Overload, base))
+	if skipped != "" {
+		c.log.Warn("reactive scale-out skipped", "vnf", vs.cfg.Name, "why", skipped)
+	}
+	return ops
+}
+
+// coolingLocked: a reactive or anticipated scale-out of the VNF came less
+// than ReactiveCooldown before now.
+func (c *Controller) coolingLocked(vs *vnfState, now time.Time) bool {
+	return !vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < c.cfg.ReactiveCooldown
+}
+
+// scaleOutLocked is the tail of a reactive or anticipated scale-out (the
+// caller checked the cool-down): one working instance more than the w
+// working now, from the buffer tail first (fillLocked), unless the VNF is
+// at its Max or under the operator's ceiling; then it returns why not and
+// changes nothing. A scale-out starts the cool-down (lastReactive).
+func (c *Controller) scaleOutLocked(vs *vnfState, w int, detail string) ([]op, string) {
 	if vs.cfg.Max > 0 && w >= vs.cfg.Max {
-		c.log.Warn("reactive scale-out skipped", "vnf", vs.cfg.Name, "why", fmt.Sprintf("at max %d", vs.cfg.Max))
-		return nil
+		return nil, fmt.Sprintf("at max %d", vs.cfg.Max)
 	}
 	if h := c.holdLocked(vs); h != nil && h.Ceiling > 0 && w >= h.Ceiling {
-		c.log.Warn("reactive scale-out skipped", "vnf", vs.cfg.Name, "why", "at the manual ceiling "+h.describe())
-		return nil
+		return nil, "at the manual ceiling " + h.describe()
 	}
+	vs.lastReactive = c.clk.Now()
 	vs.target = max(vs.target, w) + 1
-	return c.fillLocked(vs, ReasonReactive, fmt.Sprintf("%d of %d working instances overloaded", n.Overload, base))
+	return c.fillLocked(vs, ReasonReactive, detail), ""
 }
 
 // ---- inputs: driver events, statistics, timers ----

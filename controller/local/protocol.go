@@ -300,33 +300,52 @@ func (c *Controller) loadNeedLocked(vs *vnfState) int {
 	return int(math.Ceil(sum/vs.cfg.Thresholds.CPU - 1e-9))
 }
 
-// workingCPULocked is Σ CPU over the last samples of the VNF's active
-// working instances: its measured load in this datacenter (added in a fixed
-// order, fixedSum: the same samples give the same bits).
-func (c *Controller) workingCPULocked(vs *vnfState) float64 {
+// cpuSumLocked is Σ CPU over the last samples of the VNF's instances that
+// keep accepts, added in a fixed order (fixedSum: the same samples give the
+// same bits whatever the registry map's order; a comparison with a bar or
+// a past sum must not flip by an ulp).
+func (c *Controller) cpuSumLocked(vs *vnfState, keep func(*inst) bool) float64 {
 	var cpu []float64
 	for _, in := range c.insts {
-		if in.VNF == vs.cfg.Name && (in.State == StateNormal || in.State == StateOverload) &&
-			in.CloudState == drivers.StateActive && !in.terminating {
+		if in.VNF == vs.cfg.Name && keep(in) {
 			cpu = append(cpu, in.Last.CPU)
 		}
 	}
 	return fixedSum(cpu)
 }
 
+// isWorkingActive: an active working instance (normal or overloaded, not
+// terminating), whose samples are the VNF's measured load.
+func isWorkingActive(in *inst) bool {
+	return (in.State == StateNormal || in.State == StateOverload) && in.CloudState == drivers.StateActive && !in.terminating
+}
+
+// workingCPULocked is Σ CPU over the last samples of the VNF's active
+// working instances: its measured load in this datacenter.
+func (c *Controller) workingCPULocked(vs *vnfState) float64 {
+	return c.cpuSumLocked(vs, isWorkingActive)
+}
+
 // totalCPULocked is Σ CPU over the last samples of all the VNF's active
 // instances, buffered and draining ones included (they carry pinned
 // flows): its total load in this datacenter, which a change of the working
-// set does not move (trend.go; fixed order, fixedSum).
-func (c *Controller) totalCPULocked(vs *vnfState) float64 {
-	var cpu []float64
-	for _, in := range c.insts {
-		if in.VNF == vs.cfg.Name && in.State != StateBooting && in.State != StateFailed &&
-			in.CloudState == drivers.StateActive {
-			cpu = append(cpu, in.Last.CPU)
+// set does not move (trend.go). joined is the part of it from instances
+// whose sample counts for the first time (inst.counted; called once per
+// tick, by recordLoadLocked).
+func (c *Controller) totalCPULocked(vs *vnfState) (total, joined float64) {
+	var first []float64
+	total = c.cpuSumLocked(vs, func(in *inst) bool {
+		if in.State == StateBooting || in.State == StateFailed || in.CloudState != drivers.StateActive {
+			in.counted = false
+			return false
 		}
-	}
-	return fixedSum(cpu)
+		if !in.counted && !in.Last.At.IsZero() {
+			in.counted = true
+			first = append(first, in.Last.CPU)
+		}
+		return true
+	})
+	return total, fixedSum(first)
 }
 
 // bufferLocked moves the k least-loaded working instances to the buffer

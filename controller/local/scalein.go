@@ -85,18 +85,16 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 		vs.lowTicks = 0
 		return
 	}
-	var cpu []float64
-	fresh := 0
-	for _, in := range c.insts {
-		if in.VNF != vs.cfg.Name || in.State != StateNormal || in.terminating || in.CloudState != drivers.StateActive {
-			continue
+	fresh := 0 // (no instance is overloaded: the working ones are normal)
+	sum := c.cpuSumLocked(vs, func(in *inst) bool {
+		if !isWorkingActive(in) {
+			return false
 		}
 		if now.Sub(in.lastSeen) <= 2*c.cfg.StatsPeriod { // a fresh sample (controller time)
 			fresh++
 		}
-		cpu = append(cpu, in.Last.CPU)
-	}
-	sum := fixedSum(cpu) // a fixed order: the comparison with bar must not depend on the map's
+		return true
+	})
 	bar := si.Util * vs.cfg.Thresholds.CPU * float64(w-1)
 	if fresh < w || sum > bar {
 		vs.lowTicks = 0
@@ -115,11 +113,6 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 // TrimEmpty may destroy it: two statistics periods.
 func trimEmptyGrace(c Config) time.Duration { return 2 * c.StatsPeriod }
 
-// TrimEmptyRiseTicks is how many ticks back TrimEmpty compares the VNF's
-// measured load: while it is higher than then, emptied buffered instances
-// stay (the reserve reactive scale-out reuses without a boot).
-const TrimEmptyRiseTicks = 10
-
 // TrimEmptyBusy: while the VNF's working instances average more than this
 // fraction of the CPU threshold, emptied buffered instances stay too (a
 // small rise would overload them).
@@ -135,7 +128,7 @@ const TrimEmptyBusy = 0.9
 // reusable without a boot until the next round decides). It destroys none
 // while the VNF's total load in the DC (Σ CPU of all its active
 // instances, buffered and draining ones included: trend.go) is above what
-// it was TrimEmptyRiseTicks ticks ago (the oldest tick it has, early on),
+// it was LoadTrendTicks ticks ago (the oldest tick it has, early on),
 // nor while its working instances average more than TrimEmptyBusy of the
 // CPU threshold (measured when the rule runs, after this tick's
 // scale-in). On a rising load a round's
@@ -156,7 +149,7 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	// LoadTrendTicks ticks ago; busy: the working instances' load, measured
 	// now (after this tick's scaleInLocked, like the count it is compared
 	// with), is over TrimEmptyBusy of their thresholds
-	if len(vs.loadHist) > 0 && vs.loadHist[len(vs.loadHist)-1] > vs.loadHist[0] {
+	if c.risingLocked(vs) {
 		return nil
 	}
 	if c.workingCPULocked(vs) > TrimEmptyBusy*vs.cfg.Thresholds.CPU*float64(c.countsLocked(vs.cfg.Name).Working()) {

@@ -3,6 +3,8 @@ package local
 import (
 	"fmt"
 	"time"
+
+	"github.com/ims-orch/ims-orch/drivers"
 )
 
 // The VNF's total load in this datacenter over the last ticks (Σ CPU of
@@ -34,30 +36,79 @@ import (
 // buffered one. Reactive-only never scales in and met the same rises with
 // the peak's instances.
 
-// LoadTrendTicks is how many ticks back the rise of the measured load is
-// taken (its history holds LoadTrendTicks+1 samples).
-const LoadTrendTicks = TrimEmptyRiseTicks
+// LoadTrendTicks is how many ticks back the rise of the VNF's total load
+// is taken: by anticipated scale-out (riseLocked) and by TrimEmpty's rise
+// rule (scalein.go).
+const LoadTrendTicks = 10
+
+// AnticipateRiseTicks is the longer window anticipated scale-out also
+// reads the rise over, once the history covers it: it takes the lesser of
+// the two rises (riseLocked). The total load is driven by Poisson arrivals
+// (≈ 3 users/s per DC in the section-6 experiments): the 10-tick rise has
+// a standard error of 0.2–0.7 %/s, as large as the rises it acts on, and a
+// rise after a step of the arrival rate is front-loaded; × a 30 s boot
+// either read 100–107 % where the load peaked at 0.78–0.97 of the working
+// capacity (40 of 48 anticipations on simultaneous 80 s). A sustained rise
+// (the daily experiments' hourly ramps) reads the same over both windows.
+// docs/reproduction.md "Session 8: anticipation".
+const AnticipateRiseTicks = 15
+
+// loadHistLen is how many samples the load history keeps.
+const loadHistLen = max(LoadTrendTicks, AnticipateRiseTicks) + 1
 
 // recordLoadLocked appends the VNF's total load of this tick
 // (totalCPULocked) to its history (called once per tick, before the rules
 // that read it; the total does not depend on which instances are working,
 // so the order against scaleInLocked does not matter).
+//
+// An instance's first sample is no rise: the history is raised by the CPU
+// an instance brings when it first counts with a sample (an instance
+// adopted at start, or one that went active with load on it, whose
+// samples the controller had not seen; a launched one reports its new
+// flows from ~0). Without that, such a step from nothing was read as a
+// LoadTrendTicks rise and projected over a boot (idle → 95 % on the first
+// instance: an instance anticipated on a flat load).
 func (c *Controller) recordLoadLocked(vs *vnfState) {
-	if len(vs.loadHist) > LoadTrendTicks {
+	total, joined := c.totalCPULocked(vs)
+	if len(vs.loadHist) >= loadHistLen {
 		vs.loadHist = append(vs.loadHist[:0], vs.loadHist[1:]...)
 	}
-	vs.loadHist = append(vs.loadHist, c.totalCPULocked(vs))
+	if joined > 0 {
+		for i := range vs.loadHist {
+			vs.loadHist[i] += joined
+		}
+	}
+	vs.loadHist = append(vs.loadHist, total)
 }
 
-// riseLocked is how fast the VNF's total load has risen over its
-// history, in CPU percent per second (0 when it fell or stayed, or with
-// less than two ticks of history).
-func (c *Controller) riseLocked(vs *vnfState) float64 {
+// riseOverLocked is how fast the VNF's total load has risen over its last
+// k ticks (fewer early on, down to one), in CPU percent per second (0 when
+// it fell or stayed, or with less than two samples).
+func (c *Controller) riseOverLocked(vs *vnfState, k int) float64 {
 	n := len(vs.loadHist)
 	if n < 2 {
 		return 0
 	}
-	return max(0, (vs.loadHist[n-1]-vs.loadHist[0])/(float64(n-1)*TickPeriod.Seconds()))
+	from := max(0, n-1-k)
+	return max(0, (vs.loadHist[n-1]-vs.loadHist[from])/(float64(n-1-from)*TickPeriod.Seconds()))
+}
+
+// risingLocked: the VNF's total load is above its value LoadTrendTicks
+// ticks ago (the oldest it has, early on); TrimEmpty's rise rule.
+func (c *Controller) risingLocked(vs *vnfState) bool {
+	n := len(vs.loadHist)
+	return n > 0 && vs.loadHist[n-1] > vs.loadHist[max(0, n-1-LoadTrendTicks)]
+}
+
+// riseLocked is anticipated scale-out's rise of the VNF's total load: over
+// LoadTrendTicks, or over AnticipateRiseTicks when that is less and the
+// history covers it.
+func (c *Controller) riseLocked(vs *vnfState) float64 {
+	r := c.riseOverLocked(vs, LoadTrendTicks)
+	if len(vs.loadHist) > AnticipateRiseTicks {
+		r = min(r, c.riseOverLocked(vs, AnticipateRiseTicks))
+	}
+	return r
 }
 
 // AnticipateCapacity is the CPU percent at which an instance reaches its
@@ -70,12 +121,14 @@ const AnticipateCapacity = 100.0
 
 // anticipateLocked is Config.Anticipate for one VNF with PinnedFlows: when
 // the working instances' load (workingCPULocked), extrapolated at the
-// total load's rise (riseLocked) over the VNF's last boot (bootLocked),
-// would pass AnticipateCapacity on every working
-// instance (booting ones included: they will take flows by then), one
-// instance is added now, from the buffer tail first (fillLocked), at most
-// once per ReactiveCooldown (shared with reactive scale-out, so the two do
-// not add one each for the same rise).
+// total load's rise (riseLocked) over the time an added instance needs to
+// take flows (the VNF's last boot, bootLocked; ReactiveCooldown when the
+// buffer tail is active: reuseHorizonLocked), would pass
+// AnticipateCapacity on every working instance (booting ones included:
+// they will take flows by then), one instance is added now, from the
+// buffer tail first (fillLocked), at most once per ReactiveCooldown
+// (shared with reactive scale-out, so the two do not add one each for the
+// same rise).
 func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	boot := c.bootLocked(vs)
 	if !c.cfg.Anticipate || !c.cfg.Reactive || !vs.cfg.PinnedFlows || c.paused || c.draining || boot <= 0 {
@@ -85,8 +138,7 @@ func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	if rise <= 0 {
 		return nil
 	}
-	now := c.clk.Now()
-	if !vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < c.cfg.ReactiveCooldown {
+	if c.coolingLocked(vs, c.clk.Now()) {
 		return nil // before the registry scan: a scale-out this tick set it
 	}
 	n := c.countsLocked(vs.cfg.Name)
@@ -94,21 +146,41 @@ func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	if w == 0 {
 		return nil
 	}
+	horizon, what := boot, "a boot"
+	if h, ok := c.reuseHorizonLocked(vs); ok {
+		horizon, what = h, "the cool-down; the buffer tail is active"
+	}
 	cur := c.workingCPULocked(vs)
-	proj := cur + rise*boot.Seconds()
+	proj := cur + rise*horizon.Seconds()
 	if proj <= AnticipateCapacity*float64(w) {
 		return nil
 	}
-	if vs.cfg.Max > 0 && w >= vs.cfg.Max {
-		return nil
+	ops, _ := c.scaleOutLocked(vs, w, fmt.Sprintf("anticipated: measured load %.0f%% CPU rising %.2f%%/s reaches %.0f%% in %v (%s), past the capacity of %d working instances",
+		cur, rise, proj, horizon, what, w))
+	return ops // at Max or the ceiling: nothing, and the cool-down not started
+}
+
+// reuseHorizonLocked is anticipated scale-out's horizon when the buffer
+// tail (what fillLocked takes first) is an active instance: it takes flows
+// at once, so waiting costs nothing until the next scale-out may come
+// (ReactiveCooldown, at least a tick). A reuse projected over a boot came
+// up to a boot early, and on a rise that stopped (simultaneous start: the
+// 60 s build-up after a step of the arrival rate; Poisson noise on a 10 s
+// rise) it brought back an instance the next round buffered again
+// (docs/reproduction.md "Session 8: anticipation").
+func (c *Controller) reuseHorizonLocked(vs *vnfState) (time.Duration, bool) {
+	es := vs.buf.Entries()
+	for i := len(es) - 1; i >= 0; i-- {
+		in := c.insts[es[i].ID]
+		if in == nil {
+			continue // a stale entry: fillLocked skips it too
+		}
+		if in.CloudState != drivers.StateActive {
+			return 0, false
+		}
+		return max(c.cfg.ReactiveCooldown, TickPeriod), true
 	}
-	if h := c.holdLocked(vs); h != nil && h.Ceiling > 0 && w >= h.Ceiling {
-		return nil
-	}
-	vs.lastReactive = now
-	vs.target = max(vs.target, w) + 1
-	return c.fillLocked(vs, ReasonReactive, fmt.Sprintf("anticipated: measured load %.0f%% CPU rising %.2f%%/s reaches %.0f%% in %v (a boot), past the capacity of %d working instances",
-		cur, rise, proj, boot, w))
+	return 0, false
 }
 
 // bootLocked is Config.Anticipate's horizon for the VNF: how long its last

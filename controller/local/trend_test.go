@@ -8,16 +8,35 @@ import (
 	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
+// anticipateConfig is one firewall (Min min) with pinned flows, reactive
+// and anticipated scale-out on.
+func anticipateConfig(min int) Config {
+	cfg := fwConfig(min)
+	cfg.Reactive, cfg.Anticipate = true, true
+	cfg.VNFs[0].PinnedFlows = true
+	return cfg
+}
+
+// anticipateEnv is a controller on anticipateConfig(min), changed by tweak
+// (if not nil), whose Min instances took boot to boot (that boot is seen).
+func anticipateEnv(t *testing.T, min int, boot time.Duration, tweak func(*Config)) *env {
+	t.Helper()
+	cfg := anticipateConfig(min)
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	e := newEnv(t, cfg, fake.Options{BootDelay: boot})
+	e.seconds(int(boot/time.Second) + 1)
+	return e
+}
+
 // rampEnv is a controller with reactive scale-out on, one firewall
-// (PinnedFlows as given) whose Min instance took 10 s to boot.
+// (Anticipate and PinnedFlows as given) whose Min instance took 10 s to boot.
 func rampEnv(t *testing.T, anticipate, pinned bool, min int) *env {
 	t.Helper()
-	cfg := fwConfig(min)
-	cfg.Reactive, cfg.Anticipate = true, anticipate
-	cfg.VNFs[0].PinnedFlows = pinned
-	e := newEnv(t, cfg, fake.Options{BootDelay: 10 * time.Second})
-	e.seconds(11) // the Min instances boot: a 10 s boot seen
-	return e
+	return anticipateEnv(t, min, 10*time.Second, func(c *Config) {
+		c.Anticipate, c.VNFs[0].PinnedFlows = anticipate, pinned
+	})
 }
 
 // ramp raises the CPU of the normal instances 2 % a second from 40 % (Mem
@@ -89,7 +108,12 @@ func TestAnticipateScalesOutBeforeTheOverload(t *testing.T) {
 }
 
 // Anticipated scale-out reuses a buffered instance (no boot) before it
-// launches one; a steady load never anticipates.
+// launches one; a steady load never anticipates. An active buffered
+// instance takes flows at once, so the reuse waits until the projection
+// over the cool-down (5 s), not over a boot, passes 100 %: at 94 % (92 % +
+// 2 %/s × 5 s; the tick reads the samples of the second before), still
+// before the overload (5 s over 90 %), where a launch on the same ramp
+// came at 84 % (TestAnticipateScalesOutBeforeTheOverload).
 func TestAnticipateReusesTheBufferFirst(t *testing.T) {
 	e := rampEnv(t, true, true, 1)
 	first := e.ids(StateNormal)[0]
@@ -107,12 +131,75 @@ func TestAnticipateReusesTheBufferFirst(t *testing.T) {
 	if n := len(e.actions(KindReuse, ReasonReactive)) + len(e.actions(KindCreate, ReasonReactive)); n != 0 {
 		t.Fatalf("%d reactive actions on a steady load, want 0", n)
 	}
-	e.ramp([]string{first}, 25, func(int, float64) {})
+	gotCPU := -1.0
+	e.ramp([]string{first}, 35, func(_ int, cpu float64) {
+		if gotCPU < 0 && len(e.actions(KindReuse, ReasonReactive)) > 0 {
+			gotCPU = cpu
+			if e.state(first) == StateOverload {
+				t.Fatalf("anticipated reuse after the overload")
+			}
+		}
+	})
 	re := e.actions(KindReuse, ReasonReactive)
-	if len(re) != 1 || !strings.Contains(re[0].Detail, "anticipated") {
-		t.Fatalf("reactive reuses %+v: want the buffered instance reused, anticipated", re)
+	if len(re) != 1 || !strings.Contains(re[0].Detail, "anticipated") || !strings.Contains(re[0].Detail, "in 5s") {
+		t.Fatalf("reactive reuses %+v: want the buffered instance reused, anticipated over the cool-down (5s)", re)
+	}
+	if gotCPU != 94 {
+		t.Fatalf("reused at %v %% CPU, want 94 %%", gotCPU)
 	}
 	if cr := e.actions(KindCreate, ReasonReactive); len(cr) != 0 {
 		t.Fatalf("launched %d while a buffered instance was there: %+v", len(cr), cr)
+	}
+}
+
+// A first sample is no rise: the VNF's first instance goes active with
+// load already on it (80 %, steady, under the CPU threshold). Its total
+// load steps from nothing to 80 % in one tick; read as a 10-tick rise
+// (8 %/s over the 10 s boot: 160 %) it anticipated an instance on a flat
+// load. The history is raised by what an instance brings with its first
+// sample instead.
+func TestAnticipateIgnoresAFirstInstanceGoingActiveWithLoad(t *testing.T) {
+	e := newEnv(t, anticipateConfig(1), fake.Options{BootDelay: 10 * time.Second})
+	booting := e.ids(StateBooting)
+	if len(booting) != 1 {
+		t.Fatalf("booting %v, want the Min instance", booting)
+	}
+	e.load[booting[0]] = Stats{CPU: 80, Mem: 10, PktRate: 100, Flows: 100}
+	e.seconds(11 + LoadTrendTicks + 2) // it goes active at 10 s (a 10 s boot seen), then steady
+	if e.state(booting[0]) != StateNormal {
+		t.Fatalf("%s is %s, want normal", booting[0], e.state(booting[0]))
+	}
+	if so := e.scaleOuts(); len(so) != 0 {
+		t.Fatalf("scale-outs on a steady 80 %%: %+v", so)
+	}
+	// a real rise of the same instance is still one (Mem under its
+	// threshold: no overload, only the anticipation can add one)
+	for cpu := 82.0; len(e.scaleOuts()) == 0 && cpu <= 100; cpu += 2 {
+		e.load[booting[0]] = Stats{CPU: cpu, Mem: 10, PktRate: 100, Flows: 100}
+		e.second()
+	}
+	if so := e.scaleOuts(); len(so) != 1 || !strings.Contains(so[0].Detail, "anticipated") {
+		t.Fatalf("scale-outs %+v on a rise of 2 %%/s from 80 %%, want one anticipated", so)
+	}
+}
+
+// A short burst is no sustained rise: after a steady 70 % the load jumps
+// 8 % in 4 s and stays. The 10-tick rise (0.8 %/s) × a 30 s boot reads
+// 102 %; the rise over AnticipateRiseTicks (8 % in 15 s) reads 94 %, and
+// anticipation takes the lesser: nothing is added. A ramp that goes on
+// (TestAnticipateScalesOutBeforeTheOverload) reads the same over both.
+func TestAnticipateIgnoresAShortBurst(t *testing.T) {
+	e := newEnv(t, anticipateConfig(1), fake.Options{BootDelay: 30 * time.Second})
+	id := e.ids(StateBooting)[0]
+	set := func(cpu float64) { e.load[id] = Stats{CPU: cpu, Mem: 10, PktRate: 100, Flows: 100} }
+	set(70)                                 // from its first sample (no rise)
+	e.seconds(31 + AnticipateRiseTicks + 2) // a 30 s boot seen, then steady
+	for cpu := 72.0; cpu <= 78; cpu += 2 {
+		set(cpu)
+		e.second()
+	}
+	e.seconds(AnticipateRiseTicks + 2)
+	if so := e.scaleOuts(); len(so) != 0 {
+		t.Fatalf("scale-outs on a 4 s burst of 8 %%: %+v", so)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
-	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
 // scaleOuts is the controller's reactive creates and reuses (anticipated
@@ -26,12 +25,7 @@ func TestAnticipateGuards(t *testing.T) {
 		setup func(t *testing.T) *env
 	}{
 		{"max 1", func(t *testing.T) *env {
-			cfg := fwConfig(1)
-			cfg.Reactive, cfg.Anticipate = true, true
-			cfg.VNFs[0].PinnedFlows, cfg.VNFs[0].Max = true, 1
-			e := newEnv(t, cfg, fake.Options{BootDelay: 10 * time.Second})
-			e.seconds(11)
-			return e
+			return anticipateEnv(t, 1, 10*time.Second, func(c *Config) { c.VNFs[0].Max = 1 })
 		}},
 		{"operator ceiling", func(t *testing.T) *env {
 			e := rampEnv(t, true, true, 1)
@@ -71,12 +65,7 @@ func TestAnticipateGuards(t *testing.T) {
 // that follows an anticipated scale-out within the cooldown adds no second
 // instance for the same rise.
 func TestAnticipateSharesTheReactiveCooldown(t *testing.T) {
-	cfg := fwConfig(2)
-	cfg.Reactive, cfg.Anticipate = true, true
-	cfg.VNFs[0].PinnedFlows = true
-	cfg.ReactiveCooldown = 30 * time.Second
-	e := newEnv(t, cfg, fake.Options{BootDelay: 10 * time.Second})
-	e.seconds(11)
+	e := anticipateEnv(t, 2, 10*time.Second, func(c *Config) { c.ReactiveCooldown = 30 * time.Second })
 	ids := e.ids(StateNormal)
 	e.ramp(ids, 23, func(int, float64) {})
 	so := e.scaleOuts()
@@ -103,12 +92,7 @@ func TestAnticipateSharesTheReactiveCooldown(t *testing.T) {
 // ... and anticipate itself waits for the cooldown of the last scale-out:
 // a rise that would anticipate adds nothing within it.
 func TestAnticipateWaitsForTheReactiveCooldown(t *testing.T) {
-	cfg := fwConfig(1)
-	cfg.Reactive, cfg.Anticipate = true, true
-	cfg.VNFs[0].PinnedFlows = true
-	cfg.ReactiveCooldown = 90 * time.Second
-	e := newEnv(t, cfg, fake.Options{BootDelay: 10 * time.Second})
-	e.seconds(11)
+	e := anticipateEnv(t, 1, 10*time.Second, func(c *Config) { c.ReactiveCooldown = 90 * time.Second })
 	first := e.ids(StateNormal)[0]
 	e.load[first] = Stats{CPU: 95, Mem: 60, PktRate: 100, Flows: 100} // a step from idle: one scale-out
 	e.seconds(7)

@@ -78,8 +78,8 @@ func TestTrimEmpty(t *testing.T) {
 			for _, id := range e.ids(StateNormal) {
 				e.load[id] = Stats{CPU: 10, Mem: 20, PktRate: 100, Flows: 3}
 			}
-			// a steady load for longer than TrimEmptyRiseTicks: not rising
-			e.seconds(TrimEmptyRiseTicks + 2)
+			// a steady load for longer than LoadTrendTicks: not rising
+			e.seconds(LoadTrendTicks + 2)
 			e.round(2, map[string]int{"firewall": 1})
 			e.seconds(5)
 			if b := len(e.c.Buffer("firewall")); b != 3 {
@@ -110,7 +110,7 @@ func TestTrimEmpty(t *testing.T) {
 // that still names it may bring one more request.
 func TestTrimEmptyGrace(t *testing.T) {
 	e := trimEmptyEnv(t)
-	e.seconds(TrimEmptyRiseTicks + 2) // a steady load (TrimEmptyRiseTicks)
+	e.seconds(LoadTrendTicks + 2) // a steady load (LoadTrendTicks)
 	e.round(2, map[string]int{"firewall": 1})
 	if b := len(e.c.Buffer("firewall")); b != 1 {
 		t.Fatalf("buffered %d, want 1", b)
@@ -152,7 +152,7 @@ func TestTrimEmptyLeavesUncountedFlows(t *testing.T) {
 // sample that arrived at least a statistics period after the buffering.
 func TestTrimEmptyWaitsForASampleAfterTheBuffering(t *testing.T) {
 	e := trimEmptyEnv(t)
-	e.seconds(TrimEmptyRiseTicks + 2) // a steady load (TrimEmptyRiseTicks)
+	e.seconds(LoadTrendTicks + 2) // a steady load (LoadTrendTicks)
 	e.round(2, map[string]int{"firewall": 1})
 	buf := e.c.Buffer("firewall")
 	if len(buf) != 1 {
@@ -177,7 +177,7 @@ func TestTrimEmptyWaitsForASampleAfterTheBuffering(t *testing.T) {
 }
 
 // TrimEmpty keeps an emptied buffered instance while the VNF's measured
-// load rises (it is compared with TrimEmptyRiseTicks ticks before): the
+// load rises (it is compared with LoadTrendTicks ticks before): the
 // reactive scale-out that a rising load soon needs reuses it without a
 // boot. Once the load has stopped rising for the window, it goes. Without
 // the rule the instance is destroyed 2 s after the round and the overload
@@ -187,7 +187,7 @@ func TestTrimEmptyKeepsReserveWhileLoadRises(t *testing.T) {
 	cfg.TrimBuffer, cfg.TrimEmpty, cfg.Reactive = true, true, true
 	e := newEnv(t, cfg, fake.Options{})
 	e.round(1, map[string]int{"firewall": 2})
-	e.seconds(TrimEmptyRiseTicks + 2)
+	e.seconds(LoadTrendTicks + 2)
 	e.round(2, map[string]int{"firewall": 1})
 	work := e.ids(StateNormal)
 	if len(work) != 1 || len(e.c.Buffer("firewall")) != 1 {
@@ -216,9 +216,9 @@ func TestTrimEmptyKeepsReserveWhileLoadRises(t *testing.T) {
 	// a second round buffers one again; the load then holds steady: it goes
 	// once the window no longer sees a rise
 	e.load = map[string]Stats{}
-	e.seconds(TrimEmptyRiseTicks + 1)
+	e.seconds(LoadTrendTicks + 1)
 	e.round(3, map[string]int{"firewall": 1})
-	e.seconds(TrimEmptyRiseTicks + 2)
+	e.seconds(LoadTrendTicks + 2)
 	if b := len(e.c.Buffer("firewall")); b != 0 {
 		t.Fatalf("buffered %d after a steady load, want 0", b)
 	}
@@ -234,12 +234,12 @@ func TestTrimEmptyKeepsReserveWhileWorkingBusy(t *testing.T) {
 	for _, id := range e.ids(StateNormal) {
 		e.load[id] = busy
 	}
-	e.seconds(TrimEmptyRiseTicks + 2)
+	e.seconds(LoadTrendTicks + 2)
 	e.round(2, map[string]int{"firewall": 1})
 	for _, id := range e.ids(StateBuffered) {
 		e.load[id] = Stats{CPU: 1, Mem: 20}
 	}
-	e.seconds(TrimEmptyRiseTicks + 3) // steady, not rising
+	e.seconds(LoadTrendTicks + 3) // steady, not rising
 	if b := len(e.c.Buffer("firewall")); b != 1 {
 		t.Fatalf("buffered %d while the working instance runs at 85 %% CPU, want 1", b)
 	}
@@ -256,9 +256,15 @@ func TestTrimEmptyKeepsReserveWhileWorkingBusy(t *testing.T) {
 // scaled to 2 by round 1.
 func trimEmptyEnv(t *testing.T) *env {
 	t.Helper()
+	return trimEmptyEnvN(t, 2)
+}
+
+// trimEmptyEnvN is trimEmptyEnv scaled to n by round 1.
+func trimEmptyEnvN(t *testing.T, n int) *env {
+	t.Helper()
 	cfg := fwConfig(1)
 	cfg.TrimBuffer, cfg.TrimEmpty = true, true
 	e := newEnv(t, cfg, fake.Options{})
-	e.round(1, map[string]int{"firewall": 2})
+	e.round(1, map[string]int{"firewall": n})
 	return e
 }

@@ -3,8 +3,6 @@ package local
 import (
 	"testing"
 	"time"
-
-	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
 // after a round buffers an instance that still carries pinned
@@ -14,11 +12,7 @@ import (
 // reusing the instance the round just buffered) although the total load
 // (90 % of one instance) never passes the capacity.
 func TestAnticipateIgnoresFlowMigrationAfterScaleIn(t *testing.T) {
-	cfg := fwConfig(1)
-	cfg.Reactive, cfg.Anticipate = true, true
-	cfg.VNFs[0].PinnedFlows = true
-	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
-	e.seconds(31) // a 30 s boot seen
+	e := anticipateEnv(t, 1, 30*time.Second, nil) // a 30 s boot seen
 	first := e.ids(StateNormal)[0]
 	for s := 10; s <= 45; s++ { // calls arrive slowly: no step in the load
 		e.load[first] = Stats{CPU: float64(s), Mem: 10, PktRate: 100, Flows: 100}
@@ -72,11 +66,7 @@ func TestAnticipateIgnoresFlowMigrationAfterScaleIn(t *testing.T) {
 // step as a 10-tick rise and extrapolates it over a boot, launching a
 // third instance for a total load that is flat (90 % CPU over 2).
 func TestAnticipateIgnoresRoundReuseOfLoadedBuffer(t *testing.T) {
-	cfg := fwConfig(1)
-	cfg.Reactive, cfg.Anticipate = true, true
-	cfg.VNFs[0].PinnedFlows = true
-	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
-	e.seconds(31)
+	e := anticipateEnv(t, 1, 30*time.Second, nil)
 	first := e.ids(StateNormal)[0]
 	for s := 10; s <= 45; s++ {
 		e.load[first] = Stats{CPU: float64(s), Mem: 10, PktRate: 100, Flows: 100}

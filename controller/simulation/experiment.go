@@ -374,8 +374,8 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	if err := system.CheckPackFlows("packFlows", e.PackFlows); err != nil {
 		return nil, fmt.Errorf("experiment %w", err)
 	}
-	if math.IsNaN(e.SpreadOverload) || e.SpreadOverload < 0 || e.SpreadOverload > 1 {
-		return nil, fmt.Errorf("experiment spreadOverload %g: must be in [0, 1] (0: new flows avoid overloaded instances)", e.SpreadOverload)
+	if err := system.CheckSpreadOverload("spreadOverload", e.SpreadOverload); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
 	}
 	if e.BufferSpare < 0 || e.BufferSpare > 100 {
 		return nil, fmt.Errorf("experiment bufferSpare %d: must be in 0..100", e.BufferSpare)

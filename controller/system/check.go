@@ -8,8 +8,21 @@ import "fmt"
 // [0, 1], 0 for least-loaded routing. The error names field, the rule and
 // the value. New checks Config.PackFlows with it.
 func CheckPackFlows(field string, f float64) error {
+	return checkFraction(field, f, "the fraction of a DP instance's capacity new flows are packed up to; 0: least-loaded")
+}
+
+// CheckSpreadOverload checks a SpreadOverload value given as field, as
+// CheckPackFlows does: a fraction of a DP instance's capacity in [0, 1], 0
+// for off. New checks Config.SpreadOverload with it.
+func CheckSpreadOverload(field string, f float64) error {
+	return checkFraction(field, f, "the fraction of a DP instance's capacity past which a new flow goes to a less-loaded overloaded instance; 0: off")
+}
+
+// checkFraction refuses f outside [0, 1] (NaN too), naming field and what
+// the value means.
+func checkFraction(field string, f float64, meaning string) error {
 	if f >= 0 && f <= 1 {
 		return nil
 	}
-	return fmt.Errorf("%s: must be in [0, 1] (the fraction of a DP instance's capacity new flows are packed up to; 0: least-loaded), got %g", field, f)
+	return fmt.Errorf("%s: must be in [0, 1] (%s), got %g", field, meaning, f)
 }

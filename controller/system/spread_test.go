@@ -1,6 +1,7 @@
 package system
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func TestSpreadOverloadSetsTheRoutingSpreadLimits(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []float64{1.5, -0.1} {
+	for _, bad := range []float64{1.5, -0.1, math.NaN(), math.Inf(1)} {
 		if _, err := build(strategy.Hybrid, bad, 0); err == nil || !strings.Contains(err.Error(), "spreadOverload") {
 			t.Fatalf("spreadOverload %v: error %v, want one naming spreadOverload", bad, err)
 		}

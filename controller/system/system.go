@@ -243,8 +243,8 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if err := CheckPackFlows("packFlows", cfg.PackFlows); err != nil {
 		return nil, err
 	}
-	if f := cfg.SpreadOverload; math.IsNaN(f) || f < 0 || f > 1 {
-		return nil, fmt.Errorf("spreadOverload: must be in [0, 1] (the fraction of a DP instance's capacity past which new flows go to a less-loaded overloaded instance; 0: off), got %g", f)
+	if err := CheckSpreadOverload("spreadOverload", cfg.SpreadOverload); err != nil {
+		return nil, err
 	}
 	if f := cfg.FlowPackets; math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 		return nil, fmt.Errorf("flowPackets: must be a finite packet rate ≥ 0 (0: %d), got %g", DefaultFlowPackets, f)

@@ -181,7 +181,8 @@ var experimentFractions = []struct {
 }
 
 // overrideFractions sets exp's fractions whose flags fs was given, each
-// checked under its flag's name; exp is unchanged on an error.
+// checked under its flag's name, and then spreadOverload against packFlows
+// (system.CheckSpreadNotBelowPack); exp is unchanged on an error.
 func overrideFractions(fs *pflag.FlagSet, exp *simulation.Experiment) error {
 	e := *exp
 	for _, x := range experimentFractions {
@@ -193,6 +194,16 @@ func overrideFractions(fs *pflag.FlagSet, exp *simulation.Experiment) error {
 			return err
 		}
 		*x.field(&e) = v
+	}
+	spread, pack := "spreadOverload", "packFlows" // the experiment's keys, unless a flag gave the value
+	if fs.Changed("spread-overload") {
+		spread = "--spread-overload"
+	}
+	if fs.Changed("pack-flows") {
+		pack = "--pack-flows"
+	}
+	if err := system.CheckSpreadNotBelowPack(spread, e.SpreadOverload, pack, e.PackFlows); err != nil {
+		return err
 	}
 	*exp = e
 	return nil

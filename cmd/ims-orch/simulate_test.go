@@ -66,6 +66,8 @@ func TestSimulateBadInput(t *testing.T) {
 		{"spread overload above 1", append(tiny, "--spread-overload", "1.5"), "--spread-overload"},
 		{"negative spread overload", append(tiny, "--spread-overload", "-0.1"), "--spread-overload"},
 		{"spread overload not a number", append(tiny, "--spread-overload", "NaN"), "--spread-overload"},
+		{"spread overload below pack flows", append(tiny, "--spread-overload", "0.5"), "--spread-overload: must be 0 (off) or at least packFlows 0.85"},
+		{"pack flows above spread overload", append(tiny, "--spread-overload", "0.6", "--pack-flows", "0.7"), "at least --pack-flows 0.7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runCmd(t, newSimulateCmd(), tc.args...)
@@ -141,13 +143,13 @@ func TestSimulateFractionsOverrideTheExperiment(t *testing.T) {
 		if err := cmd.Flags().Parse([]string{"--" + flag + "=0.9"}); err != nil {
 			t.Fatalf("--%s: %v", flag, err)
 		}
-		exp := &simulation.Experiment{PackFlows: 0.3, SpreadOverload: 0.4} // the file's values
+		exp := &simulation.Experiment{PackFlows: 0.3, SpreadOverload: 0.95} // the file's values
 		if err := overrideFractions(cmd.Flags(), exp); err != nil {
 			t.Fatalf("--%s=0.9: %v", flag, err)
 		}
 		v := reflect.ValueOf(exp).Elem()
 		for fl, f := range fields {
-			w := map[string]float64{"PackFlows": 0.3, "SpreadOverload": 0.4}[f]
+			w := map[string]float64{"PackFlows": 0.3, "SpreadOverload": 0.95}[f]
 			if fl == flag {
 				w = 0.9
 			}

@@ -697,6 +697,11 @@ func (c *Config) normalizePolicy() error {
 			return err
 		}
 	}
+	if sc := p.Scaling(); p.SpreadOverload != nil || p.PackFlows != nil {
+		if err := system.CheckSpreadNotBelowPack("policy.spreadOverload", sc.SpreadOverload, "policy.packFlows", sc.PackFlows); err != nil {
+			return err
+		}
+	}
 	if p.Targets != nil {
 		if err := fsm.CheckTargets("policy.targets", *p.Targets); err != nil {
 			return err

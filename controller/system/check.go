@@ -15,7 +15,7 @@ func CheckPackFlows(field string, f float64) error {
 // CheckPackFlows does: a fraction of a DP instance's capacity in [0, 1], 0
 // for off. New checks Config.SpreadOverload with it.
 func CheckSpreadOverload(field string, f float64) error {
-	return checkFraction(field, f, "the fraction of a DP instance's capacity past which a new flow goes to a less-loaded overloaded instance; 0: off")
+	return checkFraction(field, f, "the fraction of a DP instance's capacity past which a new flow goes to an overloaded instance with fewer flows; 0: off")
 }
 
 // checkFraction refuses f outside [0, 1] (NaN too), naming field and what

@@ -964,10 +964,10 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 
 // A launch writes its run dir and starts its process without the driver's
 // lock: while one start hangs, List, another launch, the same ID's launch
-// (it waits for the first and returns its instance) and Terminate (it
-// waits, then stops it) are served or wait for that launch only; an
-// S-CSCF launched meanwhile in the same DC has the hanging one as its DMQ
-// peer. Before, the start ran under the lock and everything waited.
+// (it waits for the first and returns its instance), Terminate, Kill and
+// Close (each waits, then stops it) are served or wait for that launch
+// only; an S-CSCF launched meanwhile in the same DC has the hanging one as
+// its DMQ peer. Before, the start ran under the lock and everything waited.
 func TestLaunchStartsWithoutTheLock(t *testing.T) {
 	h := newHarness(t, nil)
 	entered, release := h.holdStart(t, "s1")
@@ -1045,6 +1045,51 @@ func TestLaunchStartsWithoutTheLock(t *testing.T) {
 	}
 	if _, ok := h.d.Runtime("s3"); ok {
 		t.Fatal("s3 still runs after Terminate returned: Terminate did not wait for its launch")
+	}
+
+	// Kill (also Launch's Spec.Replaces) during a launch waits for it, then
+	// kills the instance
+	entered, release = h.holdStart(t, "s4")
+	fourth := make(chan result, 1)
+	go func() {
+		info, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s4", DC: "dc0", VNF: "scscf"})
+		fourth <- result{info, err}
+	}()
+	waitFor(t, entered, "s4's process start")
+	kill := make(chan error, 1)
+	go func() { kill <- h.d.Kill(context.Background(), "dc0", "s4") }()
+	waited("s4")
+	release()
+	if r := waitFor(t, fourth, "s4's launch"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if err := waitFor(t, kill, "Kill(s4)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.d.Runtime("s4"); ok {
+		t.Fatal("s4 still runs after Kill returned: Kill did not wait for its launch")
+	}
+
+	// Close during a launch waits for it, then terminates it with the rest
+	entered, release = h.holdStart(t, "s5")
+	fifth := make(chan result, 1)
+	go func() {
+		info, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s5", DC: "dc0", VNF: "scscf"})
+		fifth <- result{info, err}
+	}()
+	waitFor(t, entered, "s5's process start")
+	closed := make(chan error, 1)
+	go func() { closed <- h.d.Close(context.Background()) }()
+	waited("s5")
+	release()
+	if r := waitFor(t, fifth, "s5's launch"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if err := waitFor(t, closed, "Close"); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := h.d.List(context.Background(), ""); len(l) != 0 {
+		t.Fatalf("%d instances run after Close returned (%v): Close did not wait for s5's launch", len(l), l)
 	}
 }
 

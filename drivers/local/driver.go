@@ -868,7 +868,11 @@ func (d *Driver) Kill(ctx context.Context, dc, id string) error {
 
 var _ drivers.Killer = (*Driver)(nil)
 
-// List returns the live instances in dc ("" = all), sorted by ID.
+// List returns the live instances in dc ("" = all), sorted by ID. An
+// instance being launched is not among them until its process started
+// (Launch returned): it is not waited for, so List is served while a start
+// hangs, and it is not listed as booting, since a launch that fails sends no
+// event and an adopter would keep it (see drivers.Driver.List).
 func (d *Driver) List(ctx context.Context, dc string) ([]drivers.Instance, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -1025,71 +1025,36 @@ func TestLaunchStartsWithoutTheLock(t *testing.T) {
 		t.Fatalf("s1 launched twice at once: %+v and %+v", r1, r2)
 	}
 
-	// Terminate during a launch waits for it, then stops the instance
-	entered, release = h.holdStart(t, "s3")
-	third := make(chan result, 1)
-	go func() {
-		info, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s3", DC: "dc0", VNF: "scscf"})
-		third <- result{info, err}
-	}()
-	waitFor(t, entered, "s3's process start")
-	term := make(chan error, 1)
-	go func() { term <- h.d.Terminate(context.Background(), "dc0", "s3") }()
-	waited("s3")
-	release()
-	if r := waitFor(t, third, "s3's launch"); r.err != nil {
-		t.Fatal(r.err)
+	// Terminate, Kill (also Launch's Spec.Replaces) and Close during a
+	// launch wait for it, then stop the instance
+	stopDuring := func(id, what string, stop func() error) {
+		t.Helper()
+		entered, release := h.holdStart(t, id)
+		launched := make(chan error, 1)
+		go func() {
+			_, err := h.d.Launch(context.Background(), drivers.Spec{ID: id, DC: "dc0", VNF: "scscf"})
+			launched <- err
+		}()
+		waitFor(t, entered, id+"'s process start")
+		stopped := make(chan error, 1)
+		go func() { stopped <- stop() }()
+		waited(id)
+		release()
+		if err := waitFor(t, launched, id+"'s launch"); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitFor(t, stopped, what); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := h.d.Runtime(id); ok {
+			t.Fatalf("%s still runs after %s returned: it did not wait for its launch", id, what)
+		}
 	}
-	if err := waitFor(t, term, "Terminate(s3)"); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := h.d.Runtime("s3"); ok {
-		t.Fatal("s3 still runs after Terminate returned: Terminate did not wait for its launch")
-	}
-
-	// Kill (also Launch's Spec.Replaces) during a launch waits for it, then
-	// kills the instance
-	entered, release = h.holdStart(t, "s4")
-	fourth := make(chan result, 1)
-	go func() {
-		info, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s4", DC: "dc0", VNF: "scscf"})
-		fourth <- result{info, err}
-	}()
-	waitFor(t, entered, "s4's process start")
-	kill := make(chan error, 1)
-	go func() { kill <- h.d.Kill(context.Background(), "dc0", "s4") }()
-	waited("s4")
-	release()
-	if r := waitFor(t, fourth, "s4's launch"); r.err != nil {
-		t.Fatal(r.err)
-	}
-	if err := waitFor(t, kill, "Kill(s4)"); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := h.d.Runtime("s4"); ok {
-		t.Fatal("s4 still runs after Kill returned: Kill did not wait for its launch")
-	}
-
-	// Close during a launch waits for it, then terminates it with the rest
-	entered, release = h.holdStart(t, "s5")
-	fifth := make(chan result, 1)
-	go func() {
-		info, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s5", DC: "dc0", VNF: "scscf"})
-		fifth <- result{info, err}
-	}()
-	waitFor(t, entered, "s5's process start")
-	closed := make(chan error, 1)
-	go func() { closed <- h.d.Close(context.Background()) }()
-	waited("s5")
-	release()
-	if r := waitFor(t, fifth, "s5's launch"); r.err != nil {
-		t.Fatal(r.err)
-	}
-	if err := waitFor(t, closed, "Close"); err != nil {
-		t.Fatal(err)
-	}
+	stopDuring("s3", "Terminate(s3)", func() error { return h.d.Terminate(context.Background(), "dc0", "s3") })
+	stopDuring("s4", "Kill(s4)", func() error { return h.d.Kill(context.Background(), "dc0", "s4") })
+	stopDuring("s5", "Close", func() error { return h.d.Close(context.Background()) })
 	if l, _ := h.d.List(context.Background(), ""); len(l) != 0 {
-		t.Fatalf("%d instances run after Close returned (%v): Close did not wait for s5's launch", len(l), l)
+		t.Fatalf("%d instances run after Close returned: %v", len(l), l)
 	}
 }
 

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/ims-orch/ims-orch/drivers"
-	"github.com/ims-orch/ims-orch/drivers/local"
 )
 
 // A REGISTER the S-CSCF answers with an error gets exactly one final
@@ -28,17 +25,7 @@ func TestSCSCFRegisterErrorsAnswerOnce(t *testing.T) {
 	const dc = "dc55"
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	d, err := local.New(local.Config{BaseDir: t.TempDir(), Children: 1, ShmMB: 64, Grace: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = d.Close(context.Background()) }()
-	evs := newEventLog(d)
-	if _, err := d.Launch(ctx, drivers.Spec{ID: "s1", DC: dc, VNF: "S-CSCF"}); err != nil {
-		t.Fatal(err)
-	}
-	evs.wait(t, "s1", drivers.StateActive, 15*time.Second)
-	s1, _ := d.Runtime("s1")
+	s1 := oneSCSCF(ctx, t, dc, 1)
 	ua := newRawUA(t, "127.0.0.155:5090")
 	host := s1.SIP.Addr().String()
 	aor := "<sip:once@" + host + ">"

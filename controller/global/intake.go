@@ -58,18 +58,27 @@ type lastReports struct {
 
 // halvesApart is how far apart in seconds the mean times of the oldest and
 // the newest half of the kept reports are (slot j is the j-th oldest), or
-// 0 when the reports carry no usable times (unset, out of order).
+// 0 when the reports carry no usable times: one of them is unset, or they
+// are not strictly increasing in the order they came in. The ring is kept
+// per kind and DC, not per reporting process, so two reporters of one DC
+// whose clocks differ (a local controller and its successor, a re-sent
+// report) interleave in it; their times, not in order, are not a distance.
 func (l *lastReports) halvesApart(half int) float64 {
 	if half <= 0 {
 		return 0
 	}
-	first := l.at[(l.next-l.n+RecentReports)%RecentReports]
-	if first.IsZero() {
-		return 0
-	}
+	var first, prev time.Time
 	old, recent := 0.0, 0.0
 	for j := range l.n {
-		t := l.at[(l.next-l.n+j+RecentReports)%RecentReports].Sub(first).Seconds()
+		at := l.at[(l.next-l.n+j+RecentReports)%RecentReports]
+		if at.IsZero() || (j > 0 && !at.After(prev)) {
+			return 0
+		}
+		if j == 0 {
+			first = at
+		}
+		prev = at
+		t := at.Sub(first).Seconds()
 		switch {
 		case j < half:
 			old += t
@@ -171,11 +180,16 @@ type Recent struct {
 	// distance is the reports' own times (WorkloadReport.At), so a DC
 	// that reported for only part of the interval (an engine that took
 	// leadership mid-interval, a meter started late, a DC back from
-	// silence) gets the same slope as one that reported all of it;
-	// reports without usable times count one report period (the interval
-	// ÷ the DC's reports of the interval) between two reports. Valid
-	// when SlopeOK: every reporting DC had MinSlopeReports reports or
-	// more.
+	// silence) gets the same slope as one that reported all of it, as
+	// long as its reports spread over at least half the interval: the
+	// distance is never taken below half the counted one (one report
+	// period between two reports), so the slope is at most twice the
+	// counted one. Reports without usable times (one
+	// unset, or the kept times not strictly increasing: two reporters of
+	// one DC interleaved, a clock stepped back) count one report period
+	// (the interval ÷ the DC's reports of the interval) between two
+	// reports. Valid when SlopeOK: every reporting DC had
+	// MinSlopeReports reports or more.
 	Slope   float64
 	SlopeOK bool
 }
@@ -203,10 +217,16 @@ func (in *intake) recent(interval time.Duration) map[string]Recent {
 		// is the rise per interval
 		scale := 0.0
 		if l.n >= MinSlopeReports {
+			periods := float64(max(1, in.reports[rk])) // report periods per interval
 			if d := l.halvesApart(half); d > 0 && interval > 0 {
-				scale = interval.Seconds() / (d * float64(half))
+				// the times' distance, but at least half the counted one
+				// (n − half report periods of interval ÷ periods each):
+				// times strictly increasing yet far closer than the
+				// reports' count says (a clock stepped, two reporters
+				// just in order) would multiply the slope without bound
+				counted := float64(l.n-half) * interval.Seconds() / periods
+				scale = interval.Seconds() / (max(d, counted/2) * float64(half))
 			} else {
-				periods := float64(max(1, in.reports[rk])) // report periods per interval
 				scale = periods / float64(half*(l.n-half))
 			}
 		}

@@ -332,3 +332,50 @@ func TestIntakeRecentSlopeRingOrder(t *testing.T) {
 		t.Fatalf("%+v, want Level 40 Slope 70", g)
 	}
 }
+
+// Recent.Slope takes the reports' times as their distance only when every
+// kept report has one and they strictly increase, and never a distance
+// below half the counted one (review B of session 8, finding 3: two
+// reporters of one DC with skewed clocks gave 500 and near-identical times
+// 60 000 for a true slope of 100). Six reports of a +10 per report ramp in
+// a 10 s interval; the counted slope (one period of 10 s ÷ 6 between two
+// reports) is 60.
+func TestIntakeRecentSlopeReportTimes(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	const unset = -1e9 // a report without a time
+	for _, c := range []struct {
+		name string
+		at   []float64 // the reports' times in seconds after t0, in arrival order
+		want float64
+	}{
+		{"in order, 1 s apart", []float64{0, 1, 2, 3, 4, 5}, 100},
+		{"the last 6 s of the interval (partial interval)", []float64{4, 5, 6, 7, 8, 9}, 100},
+		// a second reporter of the DC, its clock 2.4 s behind, sends the
+		// last two: the times go back (3 → 1.6); counted. Was 500.
+		{"two reporters of one DC, 2.4 s skew", []float64{0, 1, 2, 3, 4 - 2.4, 5 - 2.4}, 60},
+		// alternating reporters, one 2.4 s behind: counted (was 100, right
+		// by symmetry only: the intake keeps a DC's reports in one ring)
+		{"two reporters alternating, 2.4 s skew", []float64{0, 1 - 2.4, 2, 3 - 2.4, 4, 5 - 2.4}, 60},
+		// equal times are no distance: counted. Was 60 000.
+		{"near-identical times", []float64{0, 0, 0, 0, 0, 0.01}, 60},
+		// strictly increasing but 1 ms apart: the distance is held at half
+		// the counted one (2.5 s), twice the counted slope. Was 100 000.
+		{"1 ms apart", []float64{0, 0.001, 0.002, 0.003, 0.004, 0.005}, 120},
+		// was ≈ 0: the unset time counted as 292 years before the others
+		{"one report without a time", []float64{0, 1, unset, 3, 4, 5}, 60},
+		{"no times", []float64{unset, unset, unset, unset, unset, unset}, 60},
+	} {
+		in := newIntake()
+		for i, s := range c.at {
+			r := protocol.WorkloadReport{DC: "a", Kind: KindDP, Pairs: []protocol.PairLoad{{Entry: "a", Exit: "a", Rate: float64(10 * i)}}}
+			if s != unset {
+				r.At = t0.Add(time.Duration(s * float64(time.Second)))
+			}
+			in.add(r)
+		}
+		g := in.recent(10 * time.Second)["dp/a/a"]
+		if math.Abs(g.Slope-c.want) > 1e-9 || !g.SlopeOK || math.Abs(g.Level-30) > 1e-9 {
+			t.Errorf("%s: %+v, want Level 30 Slope %v", c.name, g, c.want)
+		}
+	}
+}

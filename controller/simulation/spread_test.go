@@ -15,7 +15,7 @@ import (
 // capacity, the instances still "normal" took every new flow while the
 // others sat overloaded and passed their capacity (simultaneous start,
 // change interval 80 s, seed 1, first 1200 s: 13 700 packets lost, all on
-// transcoders); the default spread limit sends those flows to the
+// transcoders, before session 8's anticipation); the default spread limit sends those flows to the
 // overloaded instances with room (docs/reproduction.md "Session 8: routing
 // during overload"). Reactive-only runs the same with or without it: the
 // yardstick keeps the paper's rule.
@@ -36,8 +36,10 @@ func TestSpreadOverloadDefault(t *testing.T) {
 	h, h0 := runExp(t, e, strategy.Hybrid, 1), runExp(t, off, strategy.Hybrid, 1)
 	lost, lost0 := h.Recorder.DPLost, h0.Recorder.DPLost
 	t.Logf("hybrid: spread %v lost %.0f packets (VM-s %.0f), without %.0f (VM-s %.0f)", e.SpreadOverload, lost, h.Cost.VMSeconds, lost0, h0.Cost.VMSeconds)
-	if lost0 < 5000 || lost > 0.1*lost0 {
-		t.Fatalf("hybrid lost %.0f packets with the spread limit, %.0f without: want the scenario's loss (≥ 5000) cut to ≤ 0.1 ×", lost, lost0)
+	// With session 8's anticipation merged the scenario loses 2 650
+	// packets without the limit and 850 with it (13 700 and 650 before).
+	if lost0 < 2000 || lost > 0.5*lost0 {
+		t.Fatalf("hybrid lost %.0f packets with the spread limit, %.0f without: want the scenario's loss (≥ 2000) cut to ≤ 0.5 ×", lost, lost0)
 	}
 	if v, v0 := h.Cost.VMSeconds, h0.Cost.VMSeconds; v > 1.005*v0 {
 		t.Fatalf("hybrid VM-s %.0f with the spread limit, %.0f without: want ≤ +0.5 %%", v, v0)

@@ -123,6 +123,11 @@ type Driver interface {
 	// already gone is not an error.
 	Terminate(ctx context.Context, dc, id string) error
 	// List returns the instances of ours in a datacenter ("" = every DC).
+	// An instance whose Launch has not returned yet may be missing (drivers/
+	// local lists it once its process started, and a launch that fails is
+	// never listed and sends no event): a caller that adopts what List
+	// returns (controller/local's Start) lists before it launches in that
+	// DC, not beside a Launch of its own or of another controller.
 	List(ctx context.Context, dc string) ([]Instance, error)
 	// Subscribe registers h for every later state change; it returns a
 	// function that unregisters it.

@@ -31,7 +31,6 @@ func newSimulateCmd() *cobra.Command {
 		targetUtil       float64
 		dpTargetUtil     float64
 		bufferSpare      int
-		packFlows        float64
 		improveBudget    int
 	)
 	cmd := &cobra.Command{
@@ -90,11 +89,8 @@ byte-identical CSV files.`,
 				}
 				exp.BufferSpare = bufferSpare
 			}
-			if cmd.Flags().Changed("pack-flows") {
-				if err := system.CheckPackFlows("--pack-flows", packFlows); err != nil {
-					return usageErr(fmt.Errorf("simulate: %w", err))
-				}
-				exp.PackFlows = packFlows
+			if err := overrideFractions(cmd.Flags(), exp); err != nil {
+				return usageErr(fmt.Errorf("simulate: %w", err))
 			}
 			if cmd.Flags().Changed("improve-budget") {
 				if improveBudget < 0 {
@@ -130,7 +126,9 @@ byte-identical CSV files.`,
 		cmd.Flags().Bool(x.flag, x.def, x.usage)
 	}
 	cmd.Flags().IntVar(&bufferSpare, "buffer-spare", system.Defaults.BufferSpare, "buffered instances per VNF and DC that --trim-buffer keeps for τ")
-	cmd.Flags().Float64Var(&packFlows, "pack-flows", system.Defaults.PackFlows, "pack new DP flows onto the most-loaded instance with room up to this fraction of its capacity (0: least-loaded; strategies with rounds only)")
+	for _, x := range experimentFractions {
+		cmd.Flags().Float64(x.flag, x.def, x.usage)
+	}
 	cmd.Flags().IntVar(&improveBudget, "improve-budget", 0, "the planner's joint improvement phase: budget in pair searches (0: off; placement Options.Improve)")
 	cmd.Flags().StringVar(&model, "predictor", "", "override the experiment's predictor spec (ar1, holt, ar1+q90, ...)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
@@ -165,6 +163,50 @@ var experimentSwitches = []struct {
 		usage: "hybrid's DP stages scale out before the overload when the measured load's rise would pass the instances' capacity within a boot"},
 	{flag: "paper-reactive", def: false, field: func(e *simulation.Experiment) *bool { return &e.PaperReactive },
 		usage: "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did"},
+}
+
+// experimentFractions are the experiment's routing fractions that
+// simulate's flags override (only when given on the command line), each
+// checked by its system checker under the flag's name.
+var experimentFractions = []struct {
+	flag, usage string
+	def         float64
+	check       func(field string, f float64) error
+	field       func(*simulation.Experiment) *float64
+}{
+	{flag: "pack-flows", def: system.Defaults.PackFlows, check: system.CheckPackFlows, field: func(e *simulation.Experiment) *float64 { return &e.PackFlows },
+		usage: "pack new DP flows onto the most-loaded instance with room up to this fraction of its capacity (0: least-loaded; strategies with rounds only)"},
+	{flag: "spread-overload", def: system.Defaults.SpreadOverload, check: system.CheckSpreadOverload, field: func(e *simulation.Experiment) *float64 { return &e.SpreadOverload },
+		usage: "while some instances of a DP stage are overloaded, a new DP flow packing cannot place goes to the overloaded instance with the fewest flows when the normal one with the fewest would pass this fraction of its capacity (0: off; else at least --pack-flows; strategies with rounds only)"},
+}
+
+// overrideFractions sets exp's fractions whose flags fs was given, each
+// checked under its flag's name, and then spreadOverload against packFlows
+// (system.CheckSpreadNotBelowPack); exp is unchanged on an error.
+func overrideFractions(fs *pflag.FlagSet, exp *simulation.Experiment) error {
+	e := *exp
+	for _, x := range experimentFractions {
+		if !fs.Changed(x.flag) {
+			continue
+		}
+		v, _ := fs.GetFloat64(x.flag) // registered as a float64 by newSimulateCmd
+		if err := x.check("--"+x.flag, v); err != nil {
+			return err
+		}
+		*x.field(&e) = v
+	}
+	spread, pack := "spreadOverload", "packFlows" // the experiment's keys, unless a flag gave the value
+	if fs.Changed("spread-overload") {
+		spread = "--spread-overload"
+	}
+	if fs.Changed("pack-flows") {
+		pack = "--pack-flows"
+	}
+	if err := system.CheckSpreadNotBelowPack(spread, e.SpreadOverload, pack, e.PackFlows); err != nil {
+		return err
+	}
+	*exp = e
+	return nil
 }
 
 // overrideSwitches sets exp's switches whose flags fs was given.

@@ -63,6 +63,11 @@ func TestSimulateBadInput(t *testing.T) {
 		{"target not a number", append(tiny, "--target-util", "NaN"), "--target-util"},
 		{"pack flows above 1", append(tiny, "--pack-flows", "1.5"), "--pack-flows"},
 		{"pack flows not a number", append(tiny, "--pack-flows", "NaN"), "--pack-flows"},
+		{"spread overload above 1", append(tiny, "--spread-overload", "1.5"), "--spread-overload"},
+		{"negative spread overload", append(tiny, "--spread-overload", "-0.1"), "--spread-overload"},
+		{"spread overload not a number", append(tiny, "--spread-overload", "NaN"), "--spread-overload"},
+		{"spread overload below pack flows", append(tiny, "--spread-overload", "0.5"), "--spread-overload: must be 0 (off) or at least packFlows 0.85"},
+		{"pack flows above spread overload", append(tiny, "--spread-overload", "0.6", "--pack-flows", "0.7"), "at least --pack-flows 0.7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runCmd(t, newSimulateCmd(), tc.args...)
@@ -121,6 +126,35 @@ func TestSimulateSwitchesOverrideTheExperiment(t *testing.T) {
 				if got := v.FieldByName(f).Bool(); got != w {
 					t.Errorf("--%s=%t: %s = %t, want %t", flag, want, f, got, w)
 				}
+			}
+		}
+	}
+}
+
+// Each fraction flag sets its own experiment field, and only when given:
+// the experiment file's value stays otherwise.
+func TestSimulateFractionsOverrideTheExperiment(t *testing.T) {
+	fields := map[string]string{"pack-flows": "PackFlows", "spread-overload": "SpreadOverload"} // written out here on purpose
+	if len(experimentFractions) != len(fields) {
+		t.Fatalf("%d fraction flags, the test knows %d", len(experimentFractions), len(fields))
+	}
+	for flag := range fields {
+		cmd := newSimulateCmd()
+		if err := cmd.Flags().Parse([]string{"--" + flag + "=0.9"}); err != nil {
+			t.Fatalf("--%s: %v", flag, err)
+		}
+		exp := &simulation.Experiment{PackFlows: 0.3, SpreadOverload: 0.95} // the file's values
+		if err := overrideFractions(cmd.Flags(), exp); err != nil {
+			t.Fatalf("--%s=0.9: %v", flag, err)
+		}
+		v := reflect.ValueOf(exp).Elem()
+		for fl, f := range fields {
+			w := map[string]float64{"PackFlows": 0.3, "SpreadOverload": 0.95}[f]
+			if fl == flag {
+				w = 0.9
+			}
+			if got := v.FieldByName(f).Float(); got != w {
+				t.Errorf("--%s=0.9: %s = %g, want %g", flag, f, got, w)
 			}
 		}
 	}

@@ -260,7 +260,8 @@ type PolicyConfig struct {
 	// overloaded instances while a normal one exists).
 	SpreadOverload *float64 `yaml:"spreadOverload"`
 	// FlowPackets is the packet rate of one DP flow (packets/s), the
-	// routing's unit of load: it turns packFlows into flows per instance
+	// routing's unit of load: it turns packFlows and spreadOverload into
+	// flows per instance, the pack and spread limits
 	// (system.Config.FlowPackets; absent: system.DefaultFlowPackets, 50,
 	// one G.711 stream of 20 ms packets).
 	FlowPackets *float64 `yaml:"flowPackets"`
@@ -694,6 +695,11 @@ func (c *Config) normalizePolicy() error {
 	}
 	if f := p.SpreadOverload; f != nil {
 		if err := system.CheckSpreadOverload("policy.spreadOverload", *f); err != nil {
+			return err
+		}
+	}
+	if sc := p.Scaling(); p.SpreadOverload != nil || p.PackFlows != nil {
+		if err := system.CheckSpreadNotBelowPack("policy.spreadOverload", sc.SpreadOverload, "policy.packFlows", sc.PackFlows); err != nil {
 			return err
 		}
 	}

@@ -50,6 +50,11 @@ func (p *Plane) update(k int, fn func(*Plane, context.Context, int) error) {
 	}
 }
 
+// departedFn is the rule update after instance id of vnf is gone.
+func departedFn(vnf, id string) func(*Plane, context.Context, int) error {
+	return func(p *Plane, ctx context.Context, k int) error { return p.departed(ctx, k, vnf, id) }
+}
+
 func (h Hooks) sync() { h.p.update(h.dc, (*Plane).Sync) }
 
 // StoreNext implements local.PathStore (step 4).
@@ -75,5 +80,5 @@ func (h Hooks) SetInstances(vnf string, insts []local.RoutableInstance) {
 // send to its port (flows pinned to it move on).
 func (h Hooks) Forget(vnf, id string) {
 	h.p.dcs[h.dc].router.Forget(vnf, id)
-	h.p.update(h.dc, (*Plane).departed)
+	h.p.update(h.dc, departedFn(vnf, id))
 }

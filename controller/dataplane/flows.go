@@ -84,17 +84,18 @@ func CountFlows(flows []Flow, learned []ovs.LearnedFlow, live [routing.MaxStages
 	return out
 }
 
-// SkippedLearned returns how many learned rules FlowCounts could not read
-// on datacenter dc's switch, summed over its reads (each such rule counts
-// nowhere in that read's counts; the others do).
-func (p *Plane) SkippedLearned(dc int) uint64 {
+// SkippedLearned returns how many learned rules FlowCounts' last read of
+// datacenter dc's switch could not read: rules on the switch now, not
+// rule-reads (a rule that stays unreadable counts 1 however often it is
+// read); each counts nowhere in that read's counts, the others do.
+func (p *Plane) SkippedLearned(dc int) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st, err := p.dc(dc)
 	if err != nil {
 		return 0
 	}
-	return st.skipped
+	return st.lastSkipped
 }
 
 // FlowCounts returns every live DP instance of datacenter dc (working or
@@ -138,7 +139,6 @@ func (p *Plane) FlowCounts(ctx context.Context, dc int) ([]InstanceFlows, error)
 	if learn && len(learned) == 0 && len(rules.Skipped) == 0 && st.tagGen == gen && !st.hasTags {
 		st.learning = false
 	}
-	st.skipped += uint64(len(rules.Skipped))
 	if n := len(rules.Skipped); n > 0 && n != st.lastSkipped && p.cfg.OnError != nil {
 		// a rule that stays unreadable is reported once, not every sample
 		p.cfg.OnError(fmt.Errorf("dc%d: %d learned rules unreadable, counted nowhere (first: %w)", dc, n, rules.Skipped[0]))

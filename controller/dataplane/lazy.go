@@ -47,6 +47,11 @@ func (l *Lazy) update(dc string, fn func(*Plane, context.Context, int) error) {
 	}
 }
 
+var (
+	_ local.InstanceSink      = lazySink{}
+	_ local.InstanceForgetter = lazySink{} // Forget must reach the router (ForgetIn is a silent assertion)
+)
+
 type lazySink struct {
 	l    *Lazy
 	dc   string
@@ -63,7 +68,7 @@ func (s lazySink) SetInstances(vnf string, insts []local.RoutableInstance) {
 // still send to the gone instance's port.
 func (s lazySink) Forget(vnf, id string) {
 	local.ForgetIn(s.next, vnf, id)
-	s.l.update(s.dc, (*Plane).departed)
+	s.l.update(s.dc, departedFn(vnf, id))
 }
 
 type lazyPaths struct {

@@ -94,9 +94,7 @@ type dcState struct {
 	learning bool
 	// failed: the last rule update failed (retryFailed syncs again)
 	failed bool
-	// skipped: learned rules FlowCounts could not read, in all; lastSkipped
-	// in its last read
-	skipped     uint64
+	// lastSkipped: learned rules FlowCounts' last read could not read
 	lastSkipped int
 }
 
@@ -108,6 +106,20 @@ type Plane struct {
 	d    *ovs.Daemon
 	dcs  []*dcState
 	last time.Duration // duration of the last Sync
+	// active replaces cfg.Driver.Active in unit tests (nil: the driver's)
+	active func(dc string) map[string]netns.Ports
+}
+
+// activeIn returns the ports of attached DC name's active instances by ID
+// (the driver's; none without a driver).
+func (p *Plane) activeIn(name string) map[string]netns.Ports {
+	if p.active != nil {
+		return p.active(name)
+	}
+	if p.cfg.Driver == nil {
+		return nil
+	}
+	return p.cfg.Driver.Active(name)
 }
 
 // UsersMAC is the MAC of datacenter dc's users' interface.
@@ -274,10 +286,7 @@ func (p *Plane) withLive(st *dcState, fn func(t *routing.Table, live [routing.Ma
 		fn(st.t, st.live, func(int, uint8) string { return "" })
 		return
 	}
-	var active map[string]netns.Ports
-	if p.cfg.Driver != nil {
-		active = p.cfg.Driver.Active(st.name)
-	}
+	active := p.activeIn(st.name)
 	st.router.View(func(t *routing.Table, id func(int, uint8) string) {
 		var live [routing.MaxStages]map[uint8]Ports
 		for s := 1; s <= t.Stages(); s++ {
@@ -346,8 +355,17 @@ func retryable(r routing.DropReason) bool {
 	return false
 }
 
+// sync recompiles DC k's rules and applies the difference. Any error
+// (Compile, Apply) marks the DC failed, so Check's retryFailed updates it
+// again; a success clears the mark.
 func (p *Plane) sync(ctx context.Context, k int) error {
 	st := p.dcs[k]
+	err := p.syncRules(ctx, k, st)
+	st.failed = err != nil
+	return err
+}
+
+func (p *Plane) syncRules(ctx context.Context, k int, st *dcState) error {
 	var want []ovs.Flow
 	var err error
 	var forget []int
@@ -386,7 +404,6 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 	start := time.Now()
 	_, err = st.sw.Apply(ctx, want, forget...)
 	p.last = time.Since(start)
-	st.failed = err != nil
 	if err != nil {
 		// st.ports stays the set the switch's rules were last made for: a
 		// departed instance's port stays in it, so the retry (retryFailed)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,5 +121,23 @@ func TestPlaneOfThisNodesDatacentersOnly(t *testing.T) {
 	}
 	if err := p.EndCall(ctx, c); err != nil || len(p.Calls(0)) != 0 {
 		t.Fatalf("end: %v, calls %v", err, p.Calls(0))
+	}
+	// Close stops the DC's learned-rule monitor: its process is gone
+	mon := p.dcs[0].mon.(*ovs.LearnedMonitor)
+	if !waitFor(10*time.Second, func() bool { return mon.Pid() > 0 }) {
+		t.Fatal("no learned-rule monitor process within 10 s")
+	}
+	pid := mon.Pid()
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-mon.Done():
+	default: // its process exits with the bridge, but it would start another every second
+		t.Fatal("the learned-rule monitor still runs after the plane's Close")
+	}
+	if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("the monitor process %d is still there after the plane's Close (kill 0: %v)", pid, err)
 	}
 }

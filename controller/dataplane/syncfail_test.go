@@ -11,16 +11,18 @@ import (
 	"github.com/ims-orch/ims-orch/placement"
 )
 
-// fakeSwitch records Apply's forgotten output ports and fails while err is
+// fakeSwitch records Apply's forgotten output ports and last rules and fails while err is
 // set; Learned returns learned.
 type fakeSwitch struct {
 	err     error
 	forget  [][]int
+	want    []ovs.Flow // the last update's rules
 	learned ovs.LearnedRules
 }
 
-func (f *fakeSwitch) Apply(_ context.Context, _ []ovs.Flow, forget ...int) (ovs.Changes, error) {
+func (f *fakeSwitch) Apply(_ context.Context, want []ovs.Flow, forget ...int) (ovs.Changes, error) {
 	f.forget = append(f.forget, slices.Clone(forget))
+	f.want = want
 	return ovs.Changes{}, f.err
 }
 func (f *fakeSwitch) Learned(context.Context) (ovs.LearnedRules, error)        { return f.learned, nil }
@@ -71,5 +73,68 @@ func TestFailedSyncIsRetried(t *testing.T) {
 	}
 	if st.ports[gone.In] || !st.ports[kept.In] {
 		t.Errorf("after the successful update the port set is %v, want only %d", st.ports, kept.In)
+	}
+}
+
+// A sync that fails before Apply (Compile: a flow whose rule cannot be
+// written) marks the DC failed too, and retryFailed updates it again once
+// the rules compile; before, only an Apply failure set the mark, so such a
+// DC was never retried.
+func TestSyncFailingToCompileIsRetried(t *testing.T) {
+	tb, err := routing.NewTable(routing.Config{DC: 0, N: 1, Stages: 1, Paths: map[placement.Pair]placement.Path{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &fakeSwitch{}
+	bad := Flow{Serial: 1, Decision: routing.Decision{Verdict: routing.Drop, Packet: routing.Packet{Proto: 1}}} // ICMP with ports
+	st := &dcState{t: tb, sw: sw, flows: map[uint32]Flow{1: bad}, byCall: map[routing.Call][]uint32{}}
+	p := &Plane{dcs: []*dcState{st}}
+	ctx := context.Background()
+	if err := p.sync(ctx, 0); err == nil {
+		t.Fatal("a flow whose rule cannot be written: no error")
+	}
+	if !st.failed || len(sw.forget) != 0 {
+		t.Fatalf("after a failed Compile: failed=%v, %d updates applied; want failed, none", st.failed, len(sw.forget))
+	}
+	delete(st.flows, 1)
+	if err := p.retryFailed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st.failed || len(sw.forget) != 1 {
+		t.Fatalf("after the retry: failed=%v, %d updates applied; want not failed, 1", st.failed, len(sw.forget))
+	}
+}
+
+// The rules reinstalled after ovs-vswitchd's restart (resetLocked) leave
+// the DC as a successful sync does: not failed, its port set the live
+// instances', so the next Check does not update it again for nothing
+// (before, the mark of an update that failed while vswitchd was down
+// stayed, and so did the stale port set).
+func TestResetAfterRestartClearsTheFailedMark(t *testing.T) {
+	tb, err := routing.NewTable(routing.Config{DC: 0, N: 1, Stages: 1, Paths: map[placement.Pair]placement.Path{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.SetInstances(1, []routing.InstanceLoad{{Index: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	gone, kept := InstancePorts(1, 2), InstancePorts(1, 3)
+	sw := &fakeSwitch{}
+	st := &dcState{t: tb, sw: sw, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{},
+		ports: map[int]bool{gone.In: true, kept.In: true}, failed: true}
+	st.live[0] = map[uint8]Ports{3: kept}
+	p := &Plane{dcs: []*dcState{st}}
+	ctx := context.Background()
+	if err := p.resetLocked(ctx, 0, st); err != nil {
+		t.Fatal(err)
+	}
+	if st.failed || len(st.ports) != 1 || !st.ports[kept.In] {
+		t.Fatalf("after the reset: failed=%v, ports %v; want not failed, only %d", st.failed, st.ports, kept.In)
+	}
+	if err := p.retryFailed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(sw.forget) != 0 {
+		t.Fatalf("the Check after a successful reset applied %d updates, want none", len(sw.forget))
 	}
 }

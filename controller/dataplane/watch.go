@@ -174,24 +174,31 @@ func (p *Plane) Check(ctx context.Context) error {
 	return retried
 }
 
-// departed brings attached datacenter k's rules in line after one of its
-// instances is gone (its gone event reached the local controller, whose
-// sink's Forget calls this: Hooks, Lazy), when the rules still send to a
-// port the driver no longer has. An instance destroyed out of routing (a
-// draining instance at its drain timeout) changes no routable set, so no
+// departed brings attached datacenter k's rules in line after instance id
+// of vnf is gone (its gone event reached the local controller, whose sink's
+// Forget calls this: Hooks, Lazy), when the rules still send to a port the
+// driver no longer has. An instance destroyed out of routing (a draining
+// instance at its drain timeout) changes no routable set, so no
 // SetInstances call would resync, and the flows still pinned to it would go
 // to a port that is gone until the DC's next rule update; the sync moves
-// them to the instance Route would pick (repairFlows). One gone from
-// routing was synced by its SetInstances already: nothing to do.
-func (p *Plane) departed(ctx context.Context, k int) error {
+// them to the instance Route would pick (repairFlows). An instance the
+// router still routes (a working instance that crashed) is left to the
+// SetInstances that follows in the same event (the controller fails it):
+// a sync now would run on a table that still routes it, so repairFlows
+// could pin the moved flows onto the gone instance itself, and the
+// SetInstances' sync would apply the rules a second time.
+func (p *Plane) departed(ctx context.Context, k int, vnf, id string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st, err := p.dc(k)
 	if err != nil || st.router == nil || p.cfg.Driver == nil {
 		return err
 	}
+	if st.router.Routed(vnf, id) {
+		return nil
+	}
 	have := map[int]bool{}
-	for _, pp := range p.cfg.Driver.Active(st.name) {
+	for _, pp := range p.activeIn(st.name) {
 		have[pp.In] = true
 	}
 	for port := range st.ports {
@@ -202,8 +209,8 @@ func (p *Plane) departed(ctx context.Context, k int) error {
 	return nil
 }
 
-// retryFailed syncs again every DC whose last rule update failed (Apply:
-// ovs-ofctl failed or timed out), one DC at a time under the lock: until
+// retryFailed syncs again every DC whose last rule update failed (Compile,
+// or Apply: ovs-ofctl failed or timed out), one DC at a time under the lock: until
 // one succeeds, the switch holds the rules of an older state (a departed
 // instance's port, a call's missing rules). Nothing runs while every update
 // succeeded.
@@ -281,30 +288,49 @@ func (p *Plane) recoverSwitch(ctx context.Context) error {
 		if st == nil {
 			continue
 		}
-		// the bridge's management socket comes back once vswitchd has read
-		// the database; Reset (delete all + install) needs it
-		var err error
-		for i := 0; i < 200; i++ {
-			if _, err = st.sw.Ofctl(ctx, "show"); err == nil {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if err != nil {
-			return fmt.Errorf("dc%d after restart: %w", k, err)
-		}
-		var want []ovs.Flow
-		p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, _ func(int, uint8) string) {
-			want, err = Compile(Inputs{Table: t, Live: live, Flows: flowList(st), Calls: st.calls,
-				UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
-		})
-		if err != nil {
+		if err := p.resetLocked(ctx, k, st); err != nil {
 			return err
 		}
-		if err := st.sw.Reset(ctx, want); err != nil {
-			return fmt.Errorf("dc%d after restart: %w", k, err)
-		}
 	}
+	return nil
+}
+
+// resetLocked reinstalls DC k's rules on a restarted switch (Switch.Reset:
+// delete all + install). A success leaves the DC as a successful sync does:
+// not failed (nothing for retryFailed to redo), its port set the live
+// instances'; a failure marks it failed.
+func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
+	// the bridge's management socket comes back once vswitchd has read
+	// the database; Reset (delete all + install) needs it
+	var err error
+	for i := 0; i < 200; i++ {
+		if _, err = st.sw.Ofctl(ctx, "show"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st.failed = true
+	if err != nil {
+		return fmt.Errorf("dc%d after restart: %w", k, err)
+	}
+	var want []ovs.Flow
+	ports := map[int]bool{}
+	p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, _ func(int, uint8) string) {
+		for s := range live {
+			for _, pp := range live[s] {
+				ports[pp.In] = true
+			}
+		}
+		want, err = Compile(Inputs{Table: t, Live: live, Flows: flowList(st), Calls: st.calls,
+			UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
+	})
+	if err != nil {
+		return fmt.Errorf("dc%d after restart: %w", k, err)
+	}
+	if err := st.sw.Reset(ctx, want); err != nil {
+		return fmt.Errorf("dc%d after restart: %w", k, err)
+	}
+	st.failed, st.ports = false, ports
 	return nil
 }
 

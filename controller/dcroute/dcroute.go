@@ -44,6 +44,9 @@ type Router struct {
 var (
 	_ local.PathStore    = (*Router)(nil)
 	_ local.InstanceSink = (*Router)(nil)
+	// the sinks that wrap a router pass Forget on with local.ForgetIn, a
+	// silent type assertion: without Forget, indices would never be freed
+	_ local.InstanceForgetter = (*Router)(nil)
 )
 
 // New returns the router of datacenter dc (a name in dcs, in index order) for
@@ -265,6 +268,20 @@ func (r *Router) Forget(vnf, id string) {
 	if _, ok := r.byID[st-1][id]; ok {
 		r.gone[st-1][id] = true
 	}
+}
+
+// Routed says whether instance id of vnf is routable here (its last
+// SetInstances listed it), also after a Forget: it leaves routing with the
+// next SetInstances. Unknown VNFs and IDs are not routed.
+func (r *Router) Routed(vnf, id string) bool {
+	st, ok := r.stages[vnf]
+	if !ok {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok = r.byID[st-1][id]
+	return ok
 }
 
 // SetLoads sets the load of the instances of stage (1-based) named by

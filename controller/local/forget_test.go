@@ -54,3 +54,22 @@ func TestGoneInstanceIsForgottenBySink(t *testing.T) {
 		t.Fatalf("sink calls %v for an unknown instance of this DC and one of another DC, want %v", sink.log, want)
 	}
 }
+
+// An instance the daemon's cloud reconciliation finds missing (Vanished, no
+// gone event) reaches the sink's Forget too, before it leaves the routable
+// set: the routing table frees its index instead of parking it. Before, only
+// gone events did, although InstanceForgetter's doc says vanished ones are
+// forgotten too.
+func TestVanishedInstanceIsForgottenBySink(t *testing.T) {
+	e := newEnv(t, fwConfig(1), fake.Options{})
+	sink := &forgetSink{}
+	e.c.cfg.Sink = sink
+	id := e.ids(StateNormal)[0]
+	if !e.c.Vanished(id, "vanished from the cloud") {
+		t.Fatalf("Vanished refused working instance %s", id)
+	}
+	e.clk.Advance(0)
+	if len(sink.log) < 2 || sink.log[0] != "forget firewall "+id || sink.log[1] != "set firewall 0" {
+		t.Fatalf("sink calls %v, want forget %s first, then the routable set without it", sink.log, id)
+	}
+}

@@ -658,6 +658,7 @@ func (c *Controller) Vanished(id, why string) bool {
 		c.mu.Unlock()
 		return false
 	}
+	ForgetIn(c.cfg.Sink, in.VNF, id) // as a gone event: the sink sees it gone before it leaves routing
 	ops := c.failLocked(in, why)
 	c.mu.Unlock()
 	c.dispatch(ops)

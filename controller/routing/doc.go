@@ -4,7 +4,7 @@
 // the destination IPv4 address, the three path sets (previous, current, next
 // interval) a datacenter routes by, smallest-workload-first instance
 // selection (or packing up to a limit, Table.SetPackLimit; overloaded
-// instances with headroom beyond a spread limit, Table.SetSpreadLimit), the
+// instances with fewer flows beyond a spread limit, Table.SetSpreadLimit), the
 // Table 1 address mappings used to enter and leave the chain,
 // and the OpenFlow-style rule specifications a switch driver installs.
 //

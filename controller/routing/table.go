@@ -673,7 +673,11 @@ func (t *Table) SetPackLimit(stage int, limit float64) error {
 // past which Route stops favouring the normal instances of stage (1..m):
 // when the least-loaded normal instance would pass limit with a new flow
 // and an overloaded instance carries less, the flow goes to the
-// least-loaded overloaded instance, the one with the most headroom. Limit
+// overloaded instance with the fewest flows (the lowest Load: the flows
+// pinned to it, not its measured load; that is the one with the most
+// headroom only while the instances of a stage have the same capacity and
+// flows of the same rate — an instance overloaded by a few heavy flows or
+// a starved VM is picked first). Limit
 // 0 (the default) is the paper's rule: new flows avoid overloaded instances
 // while a normal one exists (4.3). An instance is overloaded for a while
 // after it crosses its threshold and stays so until a sample shows it
@@ -715,8 +719,11 @@ func (t *Table) PackLimit(stage int) float64 {
 // least-loaded normal instance, else the least-loaded overloaded one, else
 // -1. With spread > 0 (SetSpreadLimit), when the least-loaded normal
 // instance would pass spread with the flow and an overloaded one carries
-// less, the flow goes to the least-loaded overloaded one instead: the one
-// with the most headroom. Ties go to the earlier instance.
+// less, the flow goes to the overloaded one with the fewest flows (lowest
+// Load, the flows pinned to it — not measured headroom: the two agree only
+// while a stage's instances have the same capacity and flows the same
+// rate). Ties go to the earlier instance. Packing comes first: a spread
+// limit below the pack limit acts as the pack limit (system refuses one).
 func pick(xs []InstanceLoad, limit, spread, load float64) int {
 	if limit > 0 {
 		p := -1

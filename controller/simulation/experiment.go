@@ -377,6 +377,9 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	if err := system.CheckSpreadOverload("spreadOverload", e.SpreadOverload); err != nil {
 		return nil, fmt.Errorf("experiment %w", err)
 	}
+	if err := system.CheckSpreadNotBelowPack("spreadOverload", e.SpreadOverload, "packFlows", e.PackFlows); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
+	}
 	if e.BufferSpare < 0 || e.BufferSpare > 100 {
 		return nil, fmt.Errorf("experiment bufferSpare %d: must be in 0..100", e.BufferSpare)
 	}

@@ -134,6 +134,11 @@ func (d *Discovery) Sink(dc string, next local.InstanceSink) local.InstanceSink 
 	return &dcSink{d: d, dc: dc, next: next}
 }
 
+var (
+	_ local.InstanceSink      = (*dcSink)(nil)
+	_ local.InstanceForgetter = (*dcSink)(nil) // the daemon's chain lazySink → dcSink → Router passes Forget on
+)
+
 type dcSink struct {
 	d    *Discovery
 	dc   string

@@ -15,7 +15,7 @@ func CheckPackFlows(field string, f float64) error {
 // CheckPackFlows does: a fraction of a DP instance's capacity in [0, 1], 0
 // for off. New checks Config.SpreadOverload with it.
 func CheckSpreadOverload(field string, f float64) error {
-	return checkFraction(field, f, "the fraction of a DP instance's capacity past which a new flow goes to a less-loaded overloaded instance; 0: off")
+	return checkFraction(field, f, "the fraction of a DP instance's capacity past which a new flow goes to an overloaded instance with fewer flows; 0: off")
 }
 
 // checkFraction refuses f outside [0, 1] (NaN too), naming field and what
@@ -25,4 +25,17 @@ func checkFraction(field string, f float64, meaning string) error {
 		return nil
 	}
 	return fmt.Errorf("%s: must be in [0, 1] (%s), got %g", field, meaning, f)
+}
+
+// CheckSpreadNotBelowPack refuses a spread limit under the pack limit
+// (0 < spread < pack), naming spreadField and packField: routing packs a
+// new flow up to pack first and only then looks at the spread limit, so
+// one below pack acts exactly as pack would and an operator who wrote the
+// lower value would not get what they asked for. New checks Config with it.
+func CheckSpreadNotBelowPack(spreadField string, spread float64, packField string, pack float64) error {
+	if spread <= 0 || spread >= pack {
+		return nil
+	}
+	return fmt.Errorf("%s: must be 0 (off) or at least %s %g (new flows are packed up to %s first, so a spread limit below it acts as %g), got %g",
+		spreadField, packField, pack, packField, pack, spread)
 }

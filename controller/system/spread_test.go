@@ -45,6 +45,23 @@ func TestSpreadOverloadSetsTheRoutingSpreadLimits(t *testing.T) {
 			}
 		}
 	}
+	// a spread limit below the pack limit would act as the pack limit
+	// (packing comes first in routing's pick): refused naming both
+	below := func(spread, pack float64) error {
+		_, _, _, err := newTwoDCSystem(t, []fsm.VNF{{Name: "firewall", Capacity: 35000}},
+			func(c *Config) {
+				c.Policy, c.Strategy, c.SpreadOverload, c.PackFlows = fsm.Policy{DelayBoundMs: 250}, strategy.Hybrid, spread, pack
+			})
+		return err
+	}
+	if err := below(0.5, 0.85); err == nil || !strings.Contains(err.Error(), "spreadOverload") || !strings.Contains(err.Error(), "packFlows 0.85") {
+		t.Fatalf("spreadOverload 0.5 below packFlows 0.85: error %v, want one naming both", err)
+	}
+	for _, ok := range [][2]float64{{0.85, 0.85}, {0, 0.85}, {1, 0.85}, {0.5, 0}} {
+		if err := below(ok[0], ok[1]); err != nil {
+			t.Fatalf("spreadOverload %v, packFlows %v: %v", ok[0], ok[1], err)
+		}
+	}
 	for _, bad := range []float64{1.5, -0.1, math.NaN(), math.Inf(1)} {
 		if _, err := build(strategy.Hybrid, bad, 0); err == nil || !strings.Contains(err.Error(), "spreadOverload") {
 			t.Fatalf("spreadOverload %v: error %v, want one naming spreadOverload", bad, err)

@@ -65,15 +65,18 @@ type Config struct {
 	PackFlows float64
 	// SpreadOverload > 0: while some instances of a DP stage are
 	// overloaded, a new flow whose least-loaded normal instance would pass
-	// SpreadOverload × the capacity goes to the least-loaded overloaded
-	// instance when it carries less (routing.Table.SetSpreadLimit); 0 keeps
+	// SpreadOverload × the capacity goes to the overloaded instance with
+	// the fewest flows when it carries fewer (routing.Table.SetSpreadLimit:
+	// flows pinned, not measured load); 0 keeps
 	// the paper's rule (new flows avoid overloaded instances while a normal
 	// one exists). Only for a strategy with periodic rounds, like
 	// PackFlows: reactive-only, the yardstick, keeps the paper's rule. Must
-	// be in [0, 1].
+	// be in [0, 1], and 0 or at least PackFlows (packing comes first: a
+	// lower value would act as PackFlows; CheckSpreadNotBelowPack).
 	SpreadOverload float64
 	// FlowPackets is the packet rate of one DP flow, the routing tables'
-	// unit of load (0: DefaultFlowPackets); it turns PackFlows into flows.
+	// unit of load (0: DefaultFlowPackets); it turns PackFlows and
+	// SpreadOverload into flows (packLimit, spreadLimit).
 	FlowPackets float64
 	// Local is the template of every local controller; DC, Paths, Sink and
 	// Reactive are set per DC, VNFs from Topology and VNFs.
@@ -244,6 +247,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		return nil, err
 	}
 	if err := CheckSpreadOverload("spreadOverload", cfg.SpreadOverload); err != nil {
+		return nil, err
+	}
+	if err := CheckSpreadNotBelowPack("spreadOverload", cfg.SpreadOverload, "packFlows", cfg.PackFlows); err != nil {
 		return nil, err
 	}
 	if f := cfg.FlowPackets; math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {

@@ -321,17 +321,7 @@ func TestCPCountsTransactionsNotRetransmissions(t *testing.T) {
 	const dc = "dc47" // 127.57.x.x; the UAs on 127.0.0.147 and .148
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	d, err := local.New(local.Config{BaseDir: t.TempDir(), Children: 2, ShmMB: 64, Grace: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = d.Close(context.Background()) }()
-	evs := newEventLog(d)
-	if _, err := d.Launch(ctx, drivers.Spec{ID: "s1", DC: dc, VNF: "S-CSCF"}); err != nil {
-		t.Fatal(err)
-	}
-	evs.wait(t, "s1", drivers.StateActive, 15*time.Second)
-	s1, _ := d.Runtime("s1")
+	s1 := oneSCSCF(ctx, t, dc, 2)
 	counted := func() int64 {
 		t.Helper()
 		c := kamrpc.New(s1.RPC)
@@ -387,4 +377,25 @@ func TestCPCountsTransactionsNotRetransmissions(t *testing.T) {
 			t.Fatalf("INVITE %s retransmitted (two copies together first: %v): %d transactions counted in all, want %d (the REGISTER and %d INVITEs)", id, together, n, 2+i, 1+i)
 		}
 	}
+}
+
+// oneSCSCF runs a driver with one S-CSCF, "s1", in dc (children SIP
+// workers), closed at the test's end, and returns it once active.
+func oneSCSCF(ctx context.Context, t *testing.T, dc string, children int) local.Runtime {
+	t.Helper()
+	d, err := local.New(local.Config{BaseDir: t.TempDir(), Children: children, ShmMB: 64, Grace: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close(context.Background()) })
+	evs := newEventLog(d)
+	if _, err := d.Launch(ctx, drivers.Spec{ID: "s1", DC: dc, VNF: "S-CSCF"}); err != nil {
+		t.Fatal(err)
+	}
+	evs.wait(t, "s1", drivers.StateActive, 15*time.Second)
+	s1, ok := d.Runtime("s1")
+	if !ok {
+		t.Fatal("s1: no runtime")
+	}
+	return s1
 }

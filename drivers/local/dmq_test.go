@@ -189,17 +189,15 @@ func TestSCSCFReadyWhenRegistrationsSynced(t *testing.T) {
 	}
 }
 
-// A peer whose registrations could not be read in time holds a new S-CSCF
-// back until the next probe: on a loaded host the probe itself may be the
-// late one, and before, such a peer was skipped, so the S-CSCF went into
-// service without the registrations and answered 404 for a registered user
-// (TestSCSCFSyncWindowEndsWhenSynced at load 25–31). A peer that refuses the
-// read (its process is gone) still does not hold it back.
-func TestSCSCFSyncWaitsForALatePeer(t *testing.T) {
+// syncHarness launches S-CSCF s1 (active) and then s2 in dc0 with probes
+// every 100 ms; s2's probe reads s1's registrations (5) through peer, which
+// returns the error set by setPeer (nil: they are read); s2 holds none.
+func syncHarness(t *testing.T, ready time.Duration) (h *harness, setPeer func(error)) {
+	t.Helper()
 	var mu sync.Mutex
 	var peerErr error
-	h := newHarness(t, func(c *Config) {
-		c.ReadyTimeout, c.ProbeInterval = time.Second, 100*time.Millisecond
+	h = newHarness(t, func(c *Config) {
+		c.ReadyTimeout, c.ProbeInterval = ready, 100*time.Millisecond
 		c.MarkSynced = func(context.Context, netip.AddrPort) error { return nil }
 		c.Stats = func(_ context.Context, rpc netip.AddrPort, _ ...string) (map[string]int64, error) {
 			mu.Lock()
@@ -224,20 +222,66 @@ func TestSCSCFSyncWaitsForALatePeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.expect(t, "s2", drivers.StateBooting, "")
-	for _, late := range []error{context.DeadlineExceeded, &net.OpError{Op: "read", Net: "udp", Err: os.ErrDeadlineExceeded}} {
+	return h, func(err error) {
 		mu.Lock()
-		peerErr = late
-		mu.Unlock()
-		h.clk.Advance(300 * time.Millisecond)
-		select {
-		case ev := <-h.events:
-			t.Fatalf("s2 changed state while its peer's registrations were not read in time (%v): %+v", late, ev)
-		default:
-		}
+		defer mu.Unlock()
+		peerErr = err
 	}
-	mu.Lock()
-	peerErr = &net.OpError{Op: "read", Net: "udp", Err: os.NewSyscallError("recvfrom", syscall.ECONNREFUSED)}
-	mu.Unlock()
+}
+
+// probeHolds runs s2's next probe and fails the test if s2 changed state.
+func (h *harness) probeHolds(t *testing.T, why string) {
+	t.Helper()
+	h.clk.Advance(100 * time.Millisecond)
+	select {
+	case ev := <-h.events:
+		t.Fatalf("s2 changed state while %s: %+v", why, ev)
+	default:
+	}
+}
+
+var (
+	lateRead    = &net.OpError{Op: "read", Net: "udp", Err: os.ErrDeadlineExceeded}
+	refusedRead = &net.OpError{Op: "read", Net: "udp", Err: os.NewSyscallError("recvfrom", syscall.ECONNREFUSED)}
+)
+
+// A peer whose registrations could not be read in time holds a new S-CSCF
+// back until the next probe: on a loaded host the probe itself may be the
+// late one, and before, such a peer was skipped, so the S-CSCF went into
+// service without the registrations and answered 404 for a registered user
+// (TestSCSCFSyncWindowEndsWhenSynced at load 25–31). A peer that refuses the
+// read (its process is gone) still does not hold it back.
+func TestSCSCFSyncWaitsForALatePeer(t *testing.T) {
+	h, setPeer := syncHarness(t, time.Second)
+	for _, late := range []error{context.DeadlineExceeded, lateRead} { // maxLateReads-1 probes
+		setPeer(late)
+		h.probeHolds(t, fmt.Sprintf("its peer's registrations were not read in time (%v)", late))
+	}
+	setPeer(refusedRead)
 	h.clk.Advance(100 * time.Millisecond)
 	h.expect(t, "s2", drivers.StateActive, "registrations synced")
+}
+
+// A hung peer (SIGSTOPped: its port stays bound, every read of it times
+// out) holds a new S-CSCF back for maxLateReads probes in a row only, then
+// it is skipped like a refusing one; before, every S-CSCF launched meanwhile
+// in its DC stayed booting until the ready timeout (10 s). An answer in
+// between starts the count again.
+func TestSCSCFSyncSkipsAHungPeer(t *testing.T) {
+	h, setPeer := syncHarness(t, 10*time.Second)
+	start := h.clk.Now()
+	setPeer(lateRead)
+	h.probeHolds(t, "its peer was late once")
+	h.probeHolds(t, "its peer was late twice")
+	setPeer(nil) // it answers: 5 registrations, s2 has none
+	h.probeHolds(t, "its registrations lag its peer's")
+	setPeer(lateRead)
+	for range maxLateReads - 1 {
+		h.probeHolds(t, "its peer was late again, fewer than maxLateReads times in a row")
+	}
+	h.clk.Advance(100 * time.Millisecond)
+	ev := h.expect(t, "s2", drivers.StateActive, "registrations synced")
+	if strings.Contains(ev.Reason, "ready timeout") || ev.At.Sub(start) >= time.Second {
+		t.Fatalf("s2 went active %v after its first probe (%q): a hung peer held it to the ready timeout", ev.At.Sub(start), ev.Reason)
+	}
 }

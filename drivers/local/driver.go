@@ -343,6 +343,10 @@ type inst struct {
 	// peers are the S-CSCFs it replicates registrations with (dmq_usrloc);
 	// it is ready only once its registration table caught up with theirs.
 	peers []netip.Addr
+	// lateReads counts, per peer, the readiness probes in a row whose read
+	// of that peer timed out (usrlocSynced); only the probe touches it, and
+	// probes of one instance run one after another.
+	lateReads map[netip.Addr]int
 }
 
 // New returns a Driver.
@@ -443,7 +447,7 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		return drivers.Instance{}, fmt.Errorf("%w: %v", drivers.ErrCapacity, err)
 	}
 	in := &inst{role: role, dcIdx: dcIdx, addr: addr, dir: d.runDir(spec.ID), done: make(chan struct{}),
-		released: make(chan struct{}), started: make(chan struct{}), tookOver: tookOver}
+		released: make(chan struct{}), started: make(chan struct{}), tookOver: tookOver, lateReads: map[netip.Addr]int{}}
 	td, useDNS := d.templateLocked(spec, in)
 	d.launching[spec.ID] = in // its address, dir and DMQ role are taken
 	d.mu.Unlock()
@@ -612,7 +616,7 @@ func (d *Driver) probe(in *inst) {
 	if err == nil && len(peers) > 0 {
 		// A new S-CSCF that answered RPC may not have pulled the replicated
 		// registrations yet: a call routed to it now would get 404.
-		if serr := d.usrlocSynced(rpc, peers); serr != nil {
+		if serr := d.usrlocSynced(rpc, peers, in.lateReads); serr != nil {
 			err, synced = serr, false
 		}
 	}
@@ -667,15 +671,24 @@ func syncGraceS(ready time.Duration) int {
 // probeTimeout bounds each RPC call of a readiness probe.
 const probeTimeout = 250 * time.Millisecond
 
+// maxLateReads bounds how many probes in a row a peer whose read times out
+// holds a new S-CSCF back: a hung peer (SIGSTOPped, wedged) keeps its port
+// bound, so its reads time out rather than being refused, and without a
+// bound it would keep every S-CSCF launched meanwhile in its DC booting
+// until the ready timeout.
+const maxLateReads = 3
+
 // usrlocSynced reports nil when the instance at rpc holds at least as many
 // registered users as each of its peers (dmq_usrloc's full sync is done).
 // Each read has its own probeTimeout. A peer that refuses the read (its
 // process is gone) cannot hold the instance back; one whose answer did not
 // come in time does, until the next probe: on a loaded host the probe itself
 // may be the late one, and a new S-CSCF put in service before its
-// registrations are in answers 404 for registered users (its ready timeout
-// still bounds the wait).
-func (d *Driver) usrlocSynced(rpc netip.AddrPort, peers []netip.Addr) error {
+// registrations are in answers 404 for registered users. late counts each
+// peer's timed-out reads in a row (an answer or a refusal resets it); a
+// peer late on maxLateReads probes in a row is skipped like a refusing one
+// (hung), until it answers again.
+func (d *Driver) usrlocSynced(rpc netip.AddrPort, peers []netip.Addr, late map[netip.Addr]int) error {
 	const stat = "usrloc:registered_users"
 	read := func(a netip.AddrPort) (map[string]int64, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
@@ -686,6 +699,7 @@ func (d *Driver) usrlocSynced(rpc netip.AddrPort, peers []netip.Addr) error {
 	if err != nil {
 		return fmt.Errorf("registrations not readable: %w", err)
 	}
+	var lateErr error
 	for _, p := range peers {
 		theirs, err := read(netip.AddrPortFrom(p, RPCPort))
 		if err != nil {
@@ -693,15 +707,20 @@ func (d *Driver) usrlocSynced(rpc netip.AddrPort, peers []netip.Addr) error {
 				error
 				Timeout() bool
 			}](err); ok && te.Timeout() {
-				return fmt.Errorf("registrations not synced yet: peer %s not read in time: %w", p, err)
+				if late[p]++; late[p] < maxLateReads && lateErr == nil {
+					lateErr = fmt.Errorf("registrations not synced yet: peer %s not read in time: %w", p, err)
+				}
+				continue // hung after maxLateReads: skipped like a refusing one
 			}
+			delete(late, p)
 			continue // refused: a peer that is gone cannot hold us back
 		}
+		delete(late, p)
 		if own[stat] < theirs[stat] {
 			return fmt.Errorf("registrations not synced yet (%d of %d from %s)", own[stat], theirs[stat], p)
 		}
 	}
-	return nil
+	return lateErr
 }
 
 // supervise waits for the process to exit and reports it at once.
@@ -849,7 +868,11 @@ func (d *Driver) Kill(ctx context.Context, dc, id string) error {
 
 var _ drivers.Killer = (*Driver)(nil)
 
-// List returns the live instances in dc ("" = all), sorted by ID.
+// List returns the live instances in dc ("" = all), sorted by ID. An
+// instance being launched is not among them until its process started
+// (Launch returned): it is not waited for, so List is served while a start
+// hangs, and it is not listed as booting, since a launch that fails sends no
+// event and an adopter would keep it (see drivers.Driver.List).
 func (d *Driver) List(ctx context.Context, dc string) ([]drivers.Instance, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

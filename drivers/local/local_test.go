@@ -964,10 +964,10 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 
 // A launch writes its run dir and starts its process without the driver's
 // lock: while one start hangs, List, another launch, the same ID's launch
-// (it waits for the first and returns its instance) and Terminate (it
-// waits, then stops it) are served or wait for that launch only; an
-// S-CSCF launched meanwhile in the same DC has the hanging one as its DMQ
-// peer. Before, the start ran under the lock and everything waited.
+// (it waits for the first and returns its instance), Terminate, Kill and
+// Close (each waits, then stops it) are served or wait for that launch
+// only; an S-CSCF launched meanwhile in the same DC has the hanging one as
+// its DMQ peer. Before, the start ran under the lock and everything waited.
 func TestLaunchStartsWithoutTheLock(t *testing.T) {
 	h := newHarness(t, nil)
 	entered, release := h.holdStart(t, "s1")
@@ -1025,26 +1025,36 @@ func TestLaunchStartsWithoutTheLock(t *testing.T) {
 		t.Fatalf("s1 launched twice at once: %+v and %+v", r1, r2)
 	}
 
-	// Terminate during a launch waits for it, then stops the instance
-	entered, release = h.holdStart(t, "s3")
-	third := make(chan result, 1)
-	go func() {
-		info, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s3", DC: "dc0", VNF: "scscf"})
-		third <- result{info, err}
-	}()
-	waitFor(t, entered, "s3's process start")
-	term := make(chan error, 1)
-	go func() { term <- h.d.Terminate(context.Background(), "dc0", "s3") }()
-	waited("s3")
-	release()
-	if r := waitFor(t, third, "s3's launch"); r.err != nil {
-		t.Fatal(r.err)
+	// Terminate, Kill (also Launch's Spec.Replaces) and Close during a
+	// launch wait for it, then stop the instance
+	stopDuring := func(id, what string, stop func() error) {
+		t.Helper()
+		entered, release := h.holdStart(t, id)
+		launched := make(chan error, 1)
+		go func() {
+			_, err := h.d.Launch(context.Background(), drivers.Spec{ID: id, DC: "dc0", VNF: "scscf"})
+			launched <- err
+		}()
+		waitFor(t, entered, id+"'s process start")
+		stopped := make(chan error, 1)
+		go func() { stopped <- stop() }()
+		waited(id)
+		release()
+		if err := waitFor(t, launched, id+"'s launch"); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitFor(t, stopped, what); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := h.d.Runtime(id); ok {
+			t.Fatalf("%s still runs after %s returned: it did not wait for its launch", id, what)
+		}
 	}
-	if err := waitFor(t, term, "Terminate(s3)"); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := h.d.Runtime("s3"); ok {
-		t.Fatal("s3 still runs after Terminate returned: Terminate did not wait for its launch")
+	stopDuring("s3", "Terminate(s3)", func() error { return h.d.Terminate(context.Background(), "dc0", "s3") })
+	stopDuring("s4", "Kill(s4)", func() error { return h.d.Kill(context.Background(), "dc0", "s4") })
+	stopDuring("s5", "Close", func() error { return h.d.Close(context.Background()) })
+	if l, _ := h.d.List(context.Background(), ""); len(l) != 0 {
+		t.Fatalf("%d instances run after Close returned: %v", len(l), l)
 	}
 }
 

@@ -38,6 +38,7 @@ type LearnedMonitor struct {
 	armed  bool
 	rules  map[string]learnedEntry
 	starts int // monitors started (tests)
+	pid    int // the running monitor process (0: none)
 }
 
 type learnedEntry struct {
@@ -83,6 +84,18 @@ func (m *LearnedMonitor) Learned() (LearnedRules, error) {
 		}
 	}
 	return r, nil
+}
+
+// Done is closed once the monitor has stopped for good (Close): its
+// process reaped, its goroutines ended.
+func (m *LearnedMonitor) Done() <-chan struct{} { return m.done }
+
+// Pid returns the PID of the running `ovs-ofctl monitor` process, 0 when
+// none runs (between restarts, after Close).
+func (m *LearnedMonitor) Pid() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pid
 }
 
 // Armed reports whether Learned follows the switch now.
@@ -143,12 +156,26 @@ func (m *LearnedMonitor) follow(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	m.starts++
+	m.pid = cmd.Process.Pid
 	m.mu.Unlock()
+	// on return: the process is killed (ctx, by its PID) and reaped, which
+	// closes its pipes, so both readers end; follow waits for them
+	var readers sync.WaitGroup
+	defer func() {
+		cancel()
+		_ = cmd.Wait()
+		readers.Wait()
+		m.mu.Lock()
+		m.pid = 0
+		m.mu.Unlock()
+	}()
 	// the reply to the monitor request (stdout; its INITIAL rules are not
 	// used: the dump below is the base) says the monitor is registered:
 	// every change after it comes as an event (stderr)
 	ready := make(chan struct{})
+	readers.Add(2)
 	go func() {
+		defer readers.Done()
 		sc := bufio.NewScanner(stdout)
 		if sc.Scan() {
 			close(ready)
@@ -159,6 +186,7 @@ func (m *LearnedMonitor) follow(ctx context.Context) error {
 	stopped := make(chan error, 1)
 	var last string // the last other line: why the monitor stopped
 	go func() {
+		defer readers.Done()
 		defer close(events)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -183,8 +211,6 @@ func (m *LearnedMonitor) follow(ctx context.Context) error {
 		}
 		stopped <- fmt.Errorf("ovs-ofctl monitor ended: %s", last)
 	}()
-	defer func() { _ = cmd.Wait() }()
-	defer cancel()
 	timeout := time.NewTimer(10 * time.Second)
 	defer timeout.Stop()
 	select {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -150,5 +151,56 @@ func TestLearnedMonitorFollowsTheSwitch(t *testing.T) {
 	m.mu.Unlock()
 	if starts < 2 {
 		t.Errorf("%d monitors started, want a restart after ovs-vswitchd's", starts)
+	}
+}
+
+// Close ends the monitor's `ovs-ofctl monitor` process (killed by its PID
+// and reaped) and the goroutines that read it: a plane that closes leaves
+// no process and no goroutine behind.
+func TestLearnedMonitorCloseEndsItsProcess(t *testing.T) {
+	ctx := context.Background()
+	d := StartForTest(t, "s8lc")
+	br := "s8lcd0"
+	if err := d.EnsureBridge(ctx, br, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	m := d.NewSwitch(br).MonitorLearned(50*time.Millisecond, func(err error) { t.Logf("monitor: %v", err) })
+	end := time.Now().Add(10 * time.Second)
+	for !m.Armed() {
+		if time.Now().After(end) {
+			m.Close()
+			t.Fatal("the monitor was not armed within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pid := m.Pid()
+	if pid <= 0 {
+		t.Fatalf("armed monitor with PID %d", pid)
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), "monitor") {
+		t.Fatalf("PID %d is not the monitor process: %q %v", pid, cmdline, err)
+	}
+	m.Close()
+	select {
+	case <-m.Done():
+	default:
+		t.Fatal("Done not closed after Close")
+	}
+	if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("monitor process %d still there after Close (kill 0: %v)", pid, err)
+	}
+	if m.Pid() != 0 {
+		t.Errorf("Pid %d after Close, want 0", m.Pid())
+	}
+	// the monitor's goroutines have ended when Close returns; the bounded
+	// wait is for goroutines of others (the runtime's, the test daemon's)
+	for end := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines 5 s after Close, %d before the monitor started:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
 	}
 }

@@ -125,7 +125,9 @@ const AnticipateCapacity = 100.0
 // take flows (the VNF's last boot, bootLocked; ReactiveCooldown when the
 // buffer tail is active: reuseHorizonLocked), would pass
 // AnticipateCapacity on every working instance (booting ones included:
-// they will take flows by then), one instance is added now, from the
+// they will take flows by then; over the cool-down, when it is shorter
+// than the boot, only the active ones: a booting one takes none within
+// it, unless none is active), one instance is added now, from the
 // buffer tail first (fillLocked), at most once per ReactiveCooldown
 // (shared with reactive scale-out, so the two do not add one each for the
 // same rise).
@@ -146,17 +148,23 @@ func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	if w == 0 {
 		return nil
 	}
-	horizon, what := boot, "a boot"
+	horizon, what, capN := boot, "a boot", w
 	if h, ok := c.reuseHorizonLocked(vs); ok {
 		horizon, what = h, "the cool-down; the buffer tail is active"
+		// a booting instance takes no flows within a horizon shorter than
+		// a boot: only the active working ones are capacity by then
+		// (review C of session 8). None active (all booting): as before.
+		if a := n.Normal + n.Overload; h < boot && a > 0 {
+			capN = a
+		}
 	}
 	cur := c.workingCPULocked(vs)
 	proj := cur + rise*horizon.Seconds()
-	if proj <= AnticipateCapacity*float64(w) {
+	if proj <= AnticipateCapacity*float64(capN) {
 		return nil
 	}
 	ops, _ := c.scaleOutLocked(vs, w, fmt.Sprintf("anticipated: measured load %.0f%% CPU rising %.2f%%/s reaches %.0f%% in %v (%s), past the capacity of %d working instances",
-		cur, rise, proj, horizon, what, w))
+		cur, rise, proj, horizon, what, capN))
 	return ops // at Max or the ceiling: nothing, and the cool-down not started
 }
 

@@ -203,3 +203,52 @@ func TestAnticipateIgnoresAShortBurst(t *testing.T) {
 		t.Fatalf("scale-outs on a 4 s burst of 8 %%: %+v", so)
 	}
 }
+
+// Over the reuse horizon (the cool-down: the buffer tail is active) a
+// booting working instance is no capacity: it takes no flows within 5 s
+// of a 30 s boot (review C of session 8). Y and Z are buffered while
+// booting (Z at the tail, launched 25 s after Y); Y goes active in the
+// buffer; the normal instance rises 2 %/s from 70 %. Anticipation reuses
+// Z first (still booting: over a boot), and then, with Y active at the
+// tail, the working set is the normal instance and booting Z. Counting Z,
+// the bar was 200 %: no reuse was anticipated and the normal instance
+// overloaded (only the reactive rule reused Y, after the overload).
+func TestAnticipateReuseHorizonCountsNoBootingInstance(t *testing.T) {
+	e := newEnv(t, anticipateConfig(1), fake.Options{BootDelay: 30 * time.Second})
+	a := e.ids(StateBooting)[0]
+	// it goes active with its load (a first sample: no rise), then steady
+	e.load[a] = Stats{CPU: 70, Mem: 60, PktRate: 100, Flows: 100}
+	e.seconds(31 + AnticipateRiseTicks)
+	e.round(1, map[string]int{"firewall": 2}) // Y launched
+	e.seconds(25)
+	e.round(2, map[string]int{"firewall": 3}) // Z launched, 25 s later
+	e.round(3, map[string]int{"firewall": 1}) // both buffered while booting: Y, then Z at the tail
+	buf := e.ids(StateBuffered)
+	if len(buf) != 2 {
+		t.Fatalf("buffered %v, want 2", buf)
+	}
+	y, z := buf[0], buf[1] // IDs in launch order
+	e.seconds(6)           // Y active (in the buffer), Z booting for 19 s more
+	var reused []string    // anticipated over the cool-down
+	overloaded := false
+	for cpu := 72.0; cpu <= 100 && len(reused) == 0; cpu += 2 {
+		e.load[a] = Stats{CPU: cpu, Mem: 60, PktRate: 100, Flows: 100}
+		e.second()
+		overloaded = overloaded || e.state(a) == StateOverload
+		for _, r := range e.actions(KindReuse, ReasonReactive) {
+			if strings.Contains(r.Detail, "in 5s") {
+				if overloaded {
+					t.Fatalf("anticipated reuse over the cool-down after the overload: %+v", r)
+				}
+				if e.state(z) != StateBooting {
+					t.Fatalf("%s is %s at the reuse, want booting (working)", z, e.state(z))
+				}
+				reused = append(reused, r.InstanceID)
+			}
+		}
+	}
+	if len(reused) != 1 || reused[0] != y {
+		t.Fatalf("reused %v over the cool-down before the overload (overloaded: %v), want %s; reuses %+v",
+			reused, overloaded, y, e.actions(KindReuse, ReasonReactive))
+	}
+}

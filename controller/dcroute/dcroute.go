@@ -319,50 +319,50 @@ func (r *Router) InstanceID(stage int, idx uint8) string {
 // SetPackLimit sets a DP stage's packing limit in flows
 // (routing.Table.SetPackLimit; 0: least-loaded routing).
 func (r *Router) SetPackLimit(vnf string, limit float64) error {
-	st, ok := r.stages[vnf]
-	if !ok {
-		return fmt.Errorf("packLimit: %q is not a DP stage", vnf)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.t.SetPackLimit(st, limit)
+	return r.setLimit(vnf, "packLimit", limit, r.t.SetPackLimit)
 }
 
 // SetSpreadLimit sets a DP stage's spread limit in flows
 // (routing.Table.SetSpreadLimit; 0: new flows avoid overloaded instances
 // while a normal one exists).
 func (r *Router) SetSpreadLimit(vnf string, limit float64) error {
-	st, ok := r.stages[vnf]
-	if !ok {
-		return fmt.Errorf("spreadLimit: %q is not a DP stage", vnf)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.t.SetSpreadLimit(st, limit)
+	return r.setLimit(vnf, "spreadLimit", limit, r.t.SetSpreadLimit)
 }
 
 // SpreadLimit returns a DP stage's spread limit in flows (0: off, or not a
 // DP stage).
 func (r *Router) SpreadLimit(vnf string) float64 {
-	st, ok := r.stages[vnf]
-	if !ok {
-		return 0
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.t.SpreadLimit(st)
+	return r.limit(vnf, r.t.SpreadLimit)
 }
 
 // PackLimit returns a DP stage's packing limit in flows (0: least-loaded
 // routing, or not a DP stage).
 func (r *Router) PackLimit(vnf string) float64 {
+	return r.limit(vnf, r.t.PackLimit)
+}
+
+// setLimit sets a DP stage's per-stage limit through set (a Table setter),
+// under the router's lock; field names the limit in errors.
+func (r *Router) setLimit(vnf, field string, limit float64, set func(stage int, limit float64) error) error {
+	st, ok := r.stages[vnf]
+	if !ok {
+		return fmt.Errorf("%s: %q is not a DP stage", field, vnf)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return set(st, limit)
+}
+
+// limit reads a DP stage's per-stage limit through get (a Table getter),
+// under the router's lock; 0 for a VNF that is not a DP stage.
+func (r *Router) limit(vnf string, get func(stage int) float64) float64 {
 	st, ok := r.stages[vnf]
 	if !ok {
 		return 0
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.t.PackLimit(st)
+	return get(st)
 }
 
 // Route routes one packet (the first of a new flow, or a tunnelled one).

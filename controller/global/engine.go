@@ -79,7 +79,9 @@ type Config struct {
 	// (transport.ReporterConfig.Resend: sent to a new leader right behind
 	// the first report it accepts, reports come every second) are counted
 	// in it and not in the next one (default 2 s, at most half the
-	// interval).
+	// interval; negative: no wait, the interval is closed at once). The same
+	// engine leading again in the interval it measured when it stopped does
+	// not wait: its intake holds the interval's reports already.
 	TakeoverWait time.Duration
 }
 
@@ -113,8 +115,8 @@ func (c Config) withDefaults() (Config, error) {
 		c.TakeoverWait = min(DefaultTakeoverWait, c.Interval/2)
 	}
 	switch {
-	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0 || c.MaxReportSkew < 0 || c.SilentHoldRounds < 0 || c.TakeoverWait < 0 || !(c.RateFactor > 0):
-		return c, errors.New("global.Config: durations, RecordsKept and MaxReportSkew must not be negative, RateFactor must be positive")
+	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0 || c.MaxReportSkew < 0 || c.SilentHoldRounds < 0 || !(c.RateFactor > 0):
+		return c, errors.New("global.Config: durations (TakeoverWait excepted), RecordsKept and MaxReportSkew must not be negative, RateFactor must be positive")
 	case c.TakeoverWait > c.Interval/2:
 		return c, fmt.Errorf("global.Config.TakeoverWait: %v must be at most half the interval %v", c.TakeoverWait, c.Interval)
 	case c.StepDeadline >= c.Interval:
@@ -123,6 +125,11 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("global.Config.Retransmit: %v must not exceed StepDeadline %v", c.Retransmit, c.StepDeadline)
 	}
 	return c, nil
+}
+
+// takeoverWait is TakeoverWait with a negative value (no wait) as 0.
+func (c Config) takeoverWait() time.Duration {
+	return max(c.TakeoverWait, 0)
 }
 
 // Hooks observe the engine (tests, metrics). They run on the engine's
@@ -271,6 +278,9 @@ type Engine struct {
 	// predict step starts it for the next interval; an engine that starts
 	// leading while another interval runs drops what it holds (Start)
 	inFor uint64
+	// led: this engine has led (run) before, so an in with inFor equal to
+	// the interval measured holds that interval's reports of its own term
+	led bool
 	// closing holds interval closingFor's reports while the predict step
 	// that closes it commits (nil: none): it is kept for a retry of the
 	// step and dropped once the committed state shows the step done
@@ -427,6 +437,10 @@ func (e *Engine) Start() error {
 		if e.closing != nil && e.closingFor != m {
 			e.closing = nil // its predict step was committed
 		}
+		// the same engine leads again in the interval it measured when it
+		// stopped: its intake holds the interval's reports already
+		kept := e.led && e.closing == nil && e.inFor == m
+		e.led = true
 		if e.closing == nil && e.inFor != m {
 			// reports this engine took in an earlier term belong to an
 			// interval another leader has closed since: they are not this
@@ -441,7 +455,7 @@ func (e *Engine) Start() error {
 			if st.Round.Done < protocol.StepPredict && e.closing == nil {
 				// the round's interval is not closed yet (the old leader
 				// died between the round's start and its predict step)
-				wait = e.cfg.TakeoverWait
+				wait = e.cfg.takeoverWait()
 			}
 			e.timer = e.after(wait, e.advance)
 			return
@@ -450,10 +464,12 @@ func (e *Engine) Start() error {
 			return // the initial round is done
 		}
 		next := nextRoundIn(st.RoundStartedAt, e.d.Clock.Now(), e.cfg.Interval)
-		if !st.RoundStartedAt.IsZero() {
+		if !st.RoundStartedAt.IsZero() && !kept {
 			// a leader elected after the interval's end (or just before
-			// it) closes the interval once the re-sent reports are in
-			next = max(next, e.cfg.TakeoverWait)
+			// it) closes the interval once the re-sent reports are in; one
+			// that kept its intake of the interval does not move the
+			// interval's boundary (each re-election would shift it)
+			next = max(next, e.cfg.takeoverWait())
 		}
 		e.timer = e.after(next, e.startRound)
 	})

@@ -218,3 +218,84 @@ func TestFailoverAfterTheIntervalEndKeepsTheInterval(t *testing.T) {
 		t.Fatalf("resuming a round whose predict step was not committed, the interval measured %.1f, without failover %.1f: more than 5 %% apart", got, want)
 	}
 }
+
+// When a new leader closes interval 1 (due at 100 s; round 0 started at
+// 50 s): another engine waits TakeoverWait for the re-sent reports unless
+// TakeoverWait is negative (no wait); the same engine leading again in the
+// interval it measured when it stopped does not wait (its intake holds the
+// interval's reports), so a re-election does not move the interval's
+// boundary, and it measures the whole interval.
+func TestTakeoverWaitOffAndSameEngine(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		wait    time.Duration // Config.TakeoverWait
+		same    bool          // the engine that stopped leads again
+		startAt time.Duration // when the leader (re)starts, from t0
+		want    time.Duration // when round 1 starts, from t0
+	}{
+		{"other engine after the end, default wait", 0, false, 102 * time.Second, 104 * time.Second},
+		{"other engine after the end, no wait", -time.Second, false, 102 * time.Second, 102 * time.Second},
+		{"other engine 1 s before the end, default wait", 0, false, 99 * time.Second, 101 * time.Second},
+		{"other engine 1 s before the end, no wait", -time.Second, false, 99 * time.Second, 100 * time.Second},
+		{"same engine 1 s before the end", 0, true, 99 * time.Second, 100 * time.Second},
+		{"same engine after the end", 0, true, 102 * time.Second, 102 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+			cfg := Config{Interval: 50 * time.Second, TakeoverWait: tc.wait}
+			a, err := New(cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := New(cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Start(); err != nil {
+				t.Fatal(err)
+			}
+			leader, next := a, a
+			if !tc.same {
+				next = b
+			}
+			stopAt := min(tc.startAt, 99*time.Second)
+			for tick := 0; h.store.State().Interval < 2; tick++ {
+				now := h.clk.Now().Sub(t0)
+				if now > 150*time.Second {
+					t.Fatal("interval 1 never closed")
+				}
+				if now == stopAt {
+					leader.Stop()
+				}
+				if now == tc.startAt {
+					if err := next.Start(); err != nil {
+						t.Fatal(err)
+					}
+					leader = next
+				}
+				if tick%10 == 0 && leader.Running() {
+					if err := leader.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDP,
+						Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: 100}}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				h.clk.Advance(100 * time.Millisecond)
+			}
+			if got := h.store.State().RoundStartedAt.Sub(t0); got != tc.want {
+				t.Fatalf("round 1 started at %v, want %v", got, tc.want)
+			}
+			if !tc.same {
+				return
+			}
+			for _, p := range h.store.History() {
+				if p.Round == 1 {
+					if got := p.Actual[SeriesKey(KindDP, "dc0", "dc0")]; got != 100 {
+						t.Fatalf("round 1 measured %v, want 100 (the whole interval's reports)", got)
+					}
+					return
+				}
+			}
+			t.Fatal("no prediction of round 1")
+		})
+	}
+}

@@ -659,14 +659,29 @@ func (t *Table) Route(p Packet) Decision {
 // instance gets no packed flow. A limit that is negative, NaN or infinite is
 // an error and changes nothing.
 func (t *Table) SetPackLimit(stage int, limit float64) error {
+	return t.setLimit(t.pack[:], "packLimit", stage, limit)
+}
+
+// setLimit sets stage's entry of a per-stage limit (pack or spread), named
+// field in errors.
+func (t *Table) setLimit(limits []float64, field string, stage int, limit float64) error {
 	if stage < 1 || stage > t.m {
 		return ferr("stage", "stage %d is not one of 1..%d", stage, t.m)
 	}
 	if math.IsNaN(limit) || math.IsInf(limit, 0) || limit < 0 {
-		return ferr(fmt.Sprintf("packLimit[stage %d]", stage), "must be a finite non-negative load, got %g", limit)
+		return ferr(fmt.Sprintf("%s[stage %d]", field, stage), "must be a finite non-negative load, got %g", limit)
 	}
-	t.pack[stage-1] = limit
+	limits[stage-1] = limit
 	return nil
+}
+
+// limitOf returns stage's entry of a per-stage limit (0 for a stage out of
+// range).
+func (t *Table) limitOf(limits []float64, stage int) float64 {
+	if stage < 1 || stage > t.m {
+		return 0
+	}
+	return limits[stage-1]
 }
 
 // SetSpreadLimit sets the load (in the unit of Packet.Load, e.g. flows)
@@ -686,31 +701,18 @@ func (t *Table) SetPackLimit(stage int, limit float64) error {
 // overloaded ones still have room. A limit that is negative, NaN or
 // infinite is an error and changes nothing.
 func (t *Table) SetSpreadLimit(stage int, limit float64) error {
-	if stage < 1 || stage > t.m {
-		return ferr("stage", "stage %d is not one of 1..%d", stage, t.m)
-	}
-	if math.IsNaN(limit) || math.IsInf(limit, 0) || limit < 0 {
-		return ferr(fmt.Sprintf("spreadLimit[stage %d]", stage), "must be a finite non-negative load, got %g", limit)
-	}
-	t.spread[stage-1] = limit
-	return nil
+	return t.setLimit(t.spread[:], "spreadLimit", stage, limit)
 }
 
 // SpreadLimit returns stage's spread limit (0: new flows avoid overloaded
 // instances while a normal one exists).
 func (t *Table) SpreadLimit(stage int) float64 {
-	if stage < 1 || stage > t.m {
-		return 0
-	}
-	return t.spread[stage-1]
+	return t.limitOf(t.spread[:], stage)
 }
 
 // PackLimit returns stage's packing limit (0: least-loaded routing).
 func (t *Table) PackLimit(stage int) float64 {
-	if stage < 1 || stage > t.m {
-		return 0
-	}
-	return t.pack[stage-1]
+	return t.limitOf(t.pack[:], stage)
 }
 
 // pick returns the position of the instance a new flow of the given load

@@ -239,6 +239,12 @@ func (d *Driver) makeRunDir(id string, in *inst) error {
 			d.mu.Unlock()
 		}
 	}()
+	// The base dir may not exist yet (a BaseDir the driver was given but
+	// nobody created, or one removed since): Mkdir below does not create
+	// parents.
+	if err := os.MkdirAll(filepath.Dir(in.dir), 0o755); err != nil {
+		return err
+	}
 	for {
 		err := os.Mkdir(in.dir, 0o755)
 		if err == nil || !errors.Is(err, fs.ErrExist) {

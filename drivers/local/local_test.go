@@ -920,6 +920,23 @@ func TestFailedLaunchRemovesItsRunDir(t *testing.T) {
 	}
 }
 
+// A BaseDir that does not exist yet is created by the first launch (the
+// daemon's openstack CP test gives <tmp>/kam; session 8's makeRunDir used a
+// plain Mkdir and failed with "no such file or directory").
+func TestLaunchCreatesAMissingBaseDir(t *testing.T) {
+	var base string
+	h := newHarness(t, func(c *Config) {
+		base = filepath.Join(t.TempDir(), "not", "yet")
+		c.BaseDir = base
+	})
+	if _, err := h.d.Launch(context.Background(), drivers.Spec{ID: "b0", DC: "dc0", VNF: "scscf"}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(base, "b0")); err != nil || !fi.IsDir() {
+		t.Fatalf("run dir of b0 under a new BaseDir: %v", err)
+	}
+}
+
 // heldStarter holds the start of the instance whose run dir is named id
 // until release is closed (entered is closed when it got there).
 type heldStarter struct {

@@ -1,12 +1,8 @@
 package routing
 
 import (
-	"errors"
-	"math"
 	"slices"
 	"testing"
-
-	"github.com/ims-orch/ims-orch/placement"
 )
 
 // routeN routes n new caller flows of load 1 through tb (one DC, one
@@ -114,21 +110,5 @@ func TestSpreadLimitAfterPacking(t *testing.T) {
 
 func TestSetSpreadLimitErrors(t *testing.T) {
 	tb := newTables(t, 2, 2, 1, nil, false)[0]
-	for _, tc := range []struct {
-		stage int
-		limit float64
-		field string
-	}{
-		{0, 1, "stage"}, {3, 1, "stage"},
-		{1, -1, "spreadLimit[stage 1]"}, {2, math.NaN(), "spreadLimit[stage 2]"}, {1, math.Inf(1), "spreadLimit[stage 1]"},
-	} {
-		err := tb.SetSpreadLimit(tc.stage, tc.limit)
-		var fe *placement.FieldError
-		if !errors.As(err, &fe) || fe.Field != tc.field {
-			t.Fatalf("SetSpreadLimit(%d, %v) = %v, want a FieldError on %q", tc.stage, tc.limit, err, tc.field)
-		}
-		if tb.SpreadLimit(1) != 0 || tb.SpreadLimit(2) != 0 || tb.SpreadLimit(0) != 0 {
-			t.Fatal("a rejected SetSpreadLimit changed a limit")
-		}
-	}
+	checkLimitErrors(t, "spreadLimit", tb.SetSpreadLimit, tb.SpreadLimit)
 }

@@ -592,21 +592,29 @@ func TestPackLimitPacksNewFlows(t *testing.T) {
 
 func TestSetPackLimitErrors(t *testing.T) {
 	tb := newTables(t, 2, 2, 1, nil, false)[0]
+	checkLimitErrors(t, "packLimit", tb.SetPackLimit, tb.PackLimit)
+}
+
+// checkLimitErrors: a per-stage limit (pack or spread, field in errors)
+// refuses a stage out of 1..2 and a negative, NaN or infinite limit with a
+// FieldError, and a refused set changes no limit.
+func checkLimitErrors(t *testing.T, field string, set func(int, float64) error, get func(int) float64) {
+	t.Helper()
 	for _, tc := range []struct {
 		stage int
 		limit float64
 		field string
 	}{
 		{0, 1, "stage"}, {3, 1, "stage"},
-		{1, -1, "packLimit[stage 1]"}, {2, math.NaN(), "packLimit[stage 2]"}, {1, math.Inf(1), "packLimit[stage 1]"},
+		{1, -1, field + "[stage 1]"}, {2, math.NaN(), field + "[stage 2]"}, {1, math.Inf(1), field + "[stage 1]"},
 	} {
-		err := tb.SetPackLimit(tc.stage, tc.limit)
+		err := set(tc.stage, tc.limit)
 		var fe *placement.FieldError
 		if !errors.As(err, &fe) || fe.Field != tc.field {
-			t.Fatalf("SetPackLimit(%d, %v) = %v, want a FieldError on %q", tc.stage, tc.limit, err, tc.field)
+			t.Fatalf("set %s(%d, %v) = %v, want a FieldError on %q", field, tc.stage, tc.limit, err, tc.field)
 		}
-		if tb.PackLimit(1) != 0 || tb.PackLimit(2) != 0 {
-			t.Fatal("a rejected SetPackLimit changed a limit")
+		if get(1) != 0 || get(2) != 0 || get(0) != 0 {
+			t.Fatalf("a rejected set of %s changed a limit", field)
 		}
 	}
 }

@@ -181,6 +181,10 @@ type Driver struct {
 
 	mu    sync.Mutex
 	insts map[string]*inst
+	// closed is set by Close before it waits for the launches under way:
+	// a launch that gets the lock after it fails with ErrClosed, so no
+	// instance outlives Close
+	closed bool
 	// failedAddr keeps the address of instances that exited without
 	// Terminate or were killed, for a replacement that takes it over
 	// (Spec.Replaces); an entry is used once.
@@ -423,6 +427,10 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 	}
 	d.mu.Lock()
 	for {
+		if d.closed {
+			d.mu.Unlock()
+			return drivers.Instance{}, fmt.Errorf("local: launch %s: %w", spec.ID, ErrClosed)
+		}
 		if in, ok := d.insts[spec.ID]; ok {
 			info := in.snapshot()
 			d.mu.Unlock()
@@ -1043,9 +1051,15 @@ func (d *Driver) wait(ctx context.Context, dur time.Duration) error {
 	}
 }
 
-// Close terminates every instance (SIGTERM, then SIGKILL after Grace).
+// ErrClosed is the error of a Launch after Close began.
+var ErrClosed = errors.New("driver closed: no new instances")
+
+// Close terminates every instance (SIGTERM, then SIGKILL after Grace),
+// those whose launch is under way too once it ended. A Launch from the
+// moment Close is called fails with ErrClosed, starting nothing.
 func (d *Driver) Close(ctx context.Context) error {
 	d.mu.Lock()
+	d.closed = true
 	for len(d.launching) > 0 { // a launch under way ends first
 		var id string
 		for id = range d.launching {

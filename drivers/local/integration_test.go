@@ -114,7 +114,7 @@ func TestKamailioChain(t *testing.T) {
 	if !useDNS {
 		t.Logf("DNS discovery part skipped: %v", local.DNSAvailable())
 	}
-	const dcName, dcIdx = "dc41", 41 // an address block of its own: 127.51.x.x
+	const dcName, dcIdx = "dc41", 41                                        // an address block of its own: 127.51.x.x
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a bound: ≈ 16 s quiet, ≈ 100 s at load 35
 	defer cancel()
 	scen := scenarios(t)

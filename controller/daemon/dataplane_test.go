@@ -15,6 +15,7 @@ import (
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
 )
 
 // checkDataPlane: with Open vSwitch installed and root, serve --driver
@@ -76,7 +77,7 @@ func TestDriverLocalFailureLeavesNoDataPlane(t *testing.T) {
 	if err := localdrv.Available(); err != nil {
 		t.Skipf("Kamailio/SIPp absent (%v)", err)
 	}
-	ovs.Require(t)
+	ovstest.Require(t)
 	lockSIP(t) // no other real-SIP run is on DC 0's addresses while the test holds the lock
 	a, err := localdrv.DNSAddr(0)
 	if err != nil {

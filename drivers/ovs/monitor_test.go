@@ -80,8 +80,8 @@ func ports(r LearnedRules) []int {
 // once ovs-vswitchd is back it follows the new (empty) table again.
 func TestLearnedMonitorFollowsTheSwitch(t *testing.T) {
 	ctx := context.Background()
-	d := StartForTest(t, "s8lm")
-	br := "s8lmd0"
+	d := startReal(t)
+	br := d.Prefix() + "d0"
 	if err := d.EnsureBridge(ctx, br, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +159,8 @@ func TestLearnedMonitorFollowsTheSwitch(t *testing.T) {
 // no process and no goroutine behind.
 func TestLearnedMonitorCloseEndsItsProcess(t *testing.T) {
 	ctx := context.Background()
-	d := StartForTest(t, "s8lc")
-	br := "s8lcd0"
+	d := startReal(t)
+	br := d.Prefix() + "d0"
 	if err := d.EnsureBridge(ctx, br, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/controller/metrics"
 	"github.com/ims-orch/ims-orch/drivers"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
@@ -59,6 +61,10 @@ func checkDataPlane(t *testing.T, d *Daemon) (after func()) {
 	brs, err := d.dp.ovs.OurBridges(context.Background())
 	if err != nil || len(brs) != len(d.cfg.dcNames()) {
 		t.Fatalf("bridges %v %v, want one per DC", brs, err)
+	}
+	// every DC's unreadable learned rules are a metric (none here)
+	if sk := d.backend.MetricsSnapshot().SkippedLearned; len(sk) != len(d.cfg.dcNames()) || slices.ContainsFunc(sk, func(s metrics.SkippedLearned) bool { return s.N != 0 }) {
+		t.Fatalf("skipped learned rules in the metrics: %+v, want 0 for each of %v", sk, d.cfg.dcNames())
 	}
 	return func() {
 		if ns, _ := ovs.Netns(context.Background(), prefix); len(ns) != 0 {

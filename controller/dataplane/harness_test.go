@@ -146,6 +146,14 @@ func watch(t testing.TB, p *Plane, period time.Duration) {
 	done := make(chan struct{})
 	go func() { defer close(done); p.Watch(ctx, period) }()
 	t.Cleanup(func() { cancel(); <-done })
+	// a link deleted before the watch listens is seen only by the next
+	// Check (period); under load that setup can take longer than the
+	// test's next step
+	select {
+	case <-p.LinksWatched():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Watch did not listen for link deletions within 30 s")
+	}
 }
 
 // waitFor polls cond every 10 ms until it holds or d passes (a real process

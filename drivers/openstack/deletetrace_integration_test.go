@@ -340,3 +340,75 @@ func summarise(t *testing.T, delay time.Duration, trials []*trial) {
 	t.Logf("SUMMARY delay %v: %d trials, %d failed, live after the delete in %d, reappeared (live after absent/deleting) in %d, still listed a minute after the watch (leak) %d",
 		delay, len(trials), failed, liveAtAll, reappeared, leaked)
 }
+
+// TestIntegrationNovaTerminatedStaysGone launches servers and terminates
+// each right after its Launch (as the conformance cleanups do), then lists
+// every 200 ms for 10 s: no terminated instance may be listed again (Nova
+// lists a server deleted during its build again for a while; the driver's
+// tombstones hide it), and none may be left live at the end (a leak). On
+// this loaded 2-core machine the reappearance shows in some trials only,
+// so the test cannot fail every time without the fix (docs/openstack.md has
+// the counts).
+func TestIntegrationNovaTerminatedStaysGone(t *testing.T) {
+	cfg := integrationConfig(t)
+	d := connectTB(t, cfg)
+	t.Cleanup(func() { d.Close(); sweep(t, d) })
+	ctx := context.Background()
+	run := time.Now().Unix()
+	const trials = 8
+	ids := map[string]bool{}
+	var wg sync.WaitGroup
+	errs := make(chan error, trials)
+	for i := range trials {
+		id := fmt.Sprintf("gone-%d-%d", run, i)
+		ids[id] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 300 * time.Millisecond) // real cloud, real time
+			spec := drivers.Spec{ID: id, DC: "dc-a", VNF: "firewall", Pool: "bench"}
+			if _, err := d.Launch(ctx, spec); err != nil {
+				errs <- err
+				return
+			}
+			if err := d.Terminate(ctx, spec.DC, spec.ID); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(10 * time.Second)
+	lists := 0
+	for time.Now().Before(end) {
+		l, err := d.List(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lists++
+		for _, in := range l {
+			if ids[in.ID] {
+				t.Fatalf("terminated %s listed again (%s, after %d lists)", in.ID, in.State, lists)
+			}
+		}
+		time.Sleep(200 * time.Millisecond) // real cloud, real time
+	}
+	// what Nova itself still shows of them: deleting is fine, live is a leak
+	page, err := servers.List(d.clients["dc-a"].Compute, servers.ListOpts{Tags: Tag}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := servers.ExtractServers(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all {
+		if ids[s.Metadata[drivers.MetaID]] && !gone(s) {
+			t.Errorf("terminated %s (%s) still %s/%s in Nova after 10 s: leaked", s.Metadata[drivers.MetaID], s.ID, s.Status, s.TaskState)
+		}
+	}
+	t.Logf("%d lists, %d deletes re-issued for servers Nova listed again", lists, d.ReissuedDeletes())
+}

@@ -667,8 +667,12 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 			continue // DCs that are AZs of one cloud share one list
 		}
 		seen[client] = true
-		var all []servers.Server
+		var (
+			all    []servers.Server
+			listed time.Time
+		)
 		err := d.retryN(ctx, "list servers", retries, func() error {
+			listed = d.clk.Now()
 			page, err := servers.List(client, servers.ListOpts{Tags: Tag}).AllPages(ctx)
 			if err != nil {
 				return classify("list servers", err)
@@ -679,7 +683,7 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 		if err != nil {
 			return nil, err
 		}
-		d.reissueDeletes(ctx, client, all)
+		d.reissueDeletes(ctx, client, all, listed)
 		for _, s := range all {
 			if s.Metadata[drivers.MetaManagedBy] != managedBy || !want[s.Metadata[drivers.MetaDC]] || d.hidden(s) {
 				continue

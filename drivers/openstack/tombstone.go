@@ -96,15 +96,17 @@ type redelete struct {
 }
 
 // due returns the tombstoned servers of list Nova shows not deleting whose
-// delete is due again, and marks them re-issued at now.
-func (t *tombstones) due(list []servers.Server, now time.Time) []redelete {
+// delete is due again, and marks them re-issued at now. listed is when the
+// list was asked for: a server deleted after that is shown as it was before
+// its delete, not listed again.
+func (t *tombstones) due(list []servers.Server, listed, now time.Time) []redelete {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire(now)
 	var out []redelete
 	for _, s := range list {
 		ts, ok := t.byID[s.ID]
-		if !ok || gone(s) || !ts.reissue.IsZero() && now.Sub(ts.reissue) < reissueEvery {
+		if !ok || gone(s) || ts.at.After(listed) || !ts.reissue.IsZero() && now.Sub(ts.reissue) < reissueEvery {
 			continue
 		}
 		ts.reissue = now
@@ -129,10 +131,10 @@ func (d *Driver) ReissuedDeletes() uint64 {
 }
 
 // reissueDeletes deletes again the tombstoned servers of list (one cloud's)
-// that Nova shows not deleting. Best effort: a failure is logged and the
-// next List tries again after reissueEvery.
-func (d *Driver) reissueDeletes(ctx context.Context, client *gophercloud.ServiceClient, list []servers.Server) {
-	for _, r := range d.tombs.due(list, d.clk.Now()) {
+// that Nova shows not deleting, in a list asked for at listed. Best effort:
+// a failure is logged and the next List tries again after reissueEvery.
+func (d *Driver) reissueDeletes(ctx context.Context, client *gophercloud.ServiceClient, list []servers.Server, listed time.Time) {
+	for _, r := range d.tombs.due(list, listed, d.clk.Now()) {
 		err := d.deleteServer(ctx, client, r.cloudID)
 		d.logger().Warn("openstack: a deleted server is listed again, not deleting: delete re-issued",
 			"dc", r.dc, "instance", r.id, "server", r.cloudID, "status", r.status, "task_state", r.task, "error", err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	th "github.com/gophercloud/gophercloud/v2/testhelper"
 
 	"github.com/ims-orch/ims-orch/drivers"
@@ -143,4 +144,20 @@ func TestTombstonesAreBounded(t *testing.T) {
 	th.AssertEquals(t, false, ts.has("s2", t0.Add(tombstoneTTL)))
 	th.AssertEquals(t, 1, ts.len(t0.Add(tombstoneTTL)))
 	th.AssertEquals(t, false, ts.has("late", later.Add(tombstoneTTL)))
+}
+
+// A list asked for before the delete was accepted shows the server as it
+// was: hidden, but no reason to delete it again. Once due, a server is
+// deleted again at most every reissueEvery.
+func TestTombstoneReissueNeedsAListAskedForAfterTheDelete(t *testing.T) {
+	var ts tombstones
+	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	ts.add("s1", "dc-a", "x", t0)
+	live := []servers.Server{{ID: "s1", Status: "ACTIVE"}}
+	th.AssertEquals(t, 0, len(ts.due(live, t0.Add(-time.Second), t0.Add(time.Second))))
+	th.AssertEquals(t, 0, len(ts.due([]servers.Server{{ID: "s1", Status: "ACTIVE", TaskState: "deleting"}}, t0, t0)))
+	th.AssertEquals(t, 1, len(ts.due(live, t0, t0.Add(time.Second))))
+	th.AssertEquals(t, 0, len(ts.due(live, t0.Add(2*time.Second), t0.Add(2*time.Second))))
+	th.AssertEquals(t, 1, len(ts.due(live, t0.Add(reissueEvery), t0.Add(reissueEvery+time.Second))))
+	th.AssertEquals(t, uint64(2), ts.reDels)
 }

@@ -183,9 +183,10 @@ func listByDC(t *testing.T, e Env) {
 // nothing: no instance is listed after it that was not listed before
 // (instances of earlier cases may still be going away, as a real cloud
 // deletes asynchronously, so counts would not do). An instance an earlier
-// case terminated must not come back either: on the real Nova a server
-// deleted while it was still a build request is listed again for a while,
-// and the openstack driver hides it (drivers/openstack tombstone.go).
+// case terminated must not come back either: the real Nova can list a
+// server deleted while it was still building again, not deleting, for a
+// few seconds, and the openstack driver hides it (drivers/openstack
+// tombstone.go).
 func refusedSpec(t *testing.T, e Env) {
 	spec := e.Spec("")
 	before := list(t, e, "")

@@ -60,12 +60,12 @@ type fakeServer struct {
 	lost                      bool
 }
 
-// deleteRace is what real Nova does to a server deleted while its build
-// request is being turned into an instance: the API drops the request and
-// answers 204, the conductor creates the instance in the cell anyway (not
-// yet tagged: unlisted here), tags it (listed again, task_state
-// "scheduling", not deleting), then finds the request gone and destroys it.
-// lost: the destroy never comes (a delete Nova lost).
+// deleteRace is what real Nova does to a server deleted while it is being
+// built: after the 204 the server can be unlisted or listed as deleting
+// (hidden lists here), then listed again not deleting (the aborted build's
+// clean-up writes its stale task_state back; shown lists, here as
+// BUILD/scheduling), then gone when the queued terminate runs. lost: the
+// terminate never comes (the server boots ACTIVE and stays).
 type deleteRace struct {
 	hidden, shown int
 	lost          bool

@@ -9,17 +9,22 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 )
 
-// A server Nova accepted the delete of can be listed again, not deleting:
-// deleted while it was still a build request, the API drops the request and
-// answers 204 while the conductor, already past its check, creates the
-// instance in the cell, tags it and only then finds the request gone and
-// destroys it. For that while it is listed BUILD/scheduling with no
-// "deleting" task (traced on the real Nova: docs/openstack.md, "A deleted
-// server listed again"). Terminate therefore leaves a tombstone per Nova
-// server id; List, the look-ups and the waits treat a tombstoned server as
-// gone, and List deletes it again when it sees it not deleting (at most once
-// per reissueEvery per server; a 404 is fine), so a delete Nova lost does not
-// leak a VM. Tombstones are kept tombstoneTTL on the driver's clock, at most
+// A server Nova accepted the delete of can be listed again, not deleting.
+// Traced on the real Nova (Zed; docs/openstack.md, "A deleted server listed
+// again"): deleted while nova-compute is building it, the API sets
+// task_state "deleting", answers 204 and casts the terminate, which waits
+// for the build's lock; the build's next guarded save fails on "deleting",
+// and its clean-up ("Instance disappeared during build",
+// _cleanup_allocated_networks) saves the instance unguarded, writing its
+// stale task_state back: the server is listed BUILD/networking or
+// BUILD/spawning until the queued terminate runs (0.5–4 s here). The
+// conformance suite's RefusedSpec saw exactly that: hidden as deleting in
+// one list, listed in the next. Terminate therefore leaves a tombstone per
+// Nova server id; List, the look-ups and the waits treat a tombstoned server
+// as gone, and List deletes it again when a list asked for after the
+// tombstone shows it not deleting (at most once per reissueEvery per
+// server; a 404 is fine), so a delete Nova lost would not leak a VM.
+// Tombstones are kept tombstoneTTL on the driver's clock, at most
 // maxTombstones of them (the oldest go first); they live in this process
 // only, so a restart forgets them (the Reconciler's orphan grace is the net
 // then).

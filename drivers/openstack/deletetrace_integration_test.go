@@ -243,6 +243,7 @@ func traceDelay(t *testing.T, d *Driver, run int64, delay time.Duration, first, 
 		}
 		var left []string
 		for _, tr := range trials {
+			tr.leftAtEnd = false
 			if sv, ok := tagged[tr.cloudID]; ok && tr.cloudID != "" && !gone(sv) {
 				left = append(left, fmt.Sprintf("%s %s/%s/%s", tr.name, sv.Status, sv.TaskState, sv.VmState))
 				tr.leftAtEnd = true

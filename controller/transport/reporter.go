@@ -139,6 +139,11 @@ type ReporterConfig struct {
 	NoLeaderWait time.Duration
 	// OnError hears about reports given up (rejected or failed).
 	OnError func(error)
+	// ID names this reporter (a daemon node's ID; CheckReporterID): it is
+	// stamped on every report that names no reporter of its own
+	// (protocol.WorkloadReport.Reporter), so the global intake keeps the
+	// reports of two reporters of one DC apart. Empty: none.
+	ID string
 	// Resend keeps the reports accepted since the last NewInterval and,
 	// when another node starts accepting (a new leader, whose interval
 	// averages start empty), sends them to it again, so the new leader's
@@ -213,6 +218,9 @@ func NewReporter(cfg ReporterConfig) (*Reporter, error) {
 	if cfg.QueueCap < 0 || cfg.Attempts < 0 || cfg.Backoff < 0 || cfg.Timeout < 0 || cfg.NoLeaderWait < 0 {
 		return nil, errors.New("transport.ReporterConfig: QueueCap, Attempts, Backoff, Timeout and NoLeaderWait must not be negative")
 	}
+	if err := CheckReporterID(cfg.ID); err != nil {
+		return nil, fmt.Errorf("transport.ReporterConfig.ID: %w", err)
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
@@ -239,6 +247,9 @@ var ErrReporterClosed = errors.New("workload reporter closed")
 func (r *Reporter) ReportWorkload(rep protocol.WorkloadReport) error {
 	if err := CheckWorkloadReport(rep); err != nil {
 		return fmt.Errorf("workload report %s/%s: %w", rep.Kind, rep.DC, err)
+	}
+	if rep.Reporter == "" {
+		rep.Reporter = r.cfg.ID
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -409,6 +420,13 @@ func (r *Reporter) sendOnce(rep protocol.WorkloadReport, pref int) (int, error) 
 	noLeader := false
 	for i := range n {
 		idx := (pref + i) % n
+		// the measurement's age as sent, on this reporter's clock: the
+		// receiver dates it by its own clock (a re-sent or long-queued
+		// report of an interval already closed is recognised)
+		rep.AgeMs = 0
+		if !rep.At.IsZero() {
+			rep.AgeMs = min(max(float64(r.cfg.Clock.Now().Sub(rep.At))/float64(time.Millisecond), 0), MaxReportAgeMs)
+		}
 		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
 		err := r.cfg.Targets[idx].SendReport(ctx, rep)
 		cancel()

@@ -61,8 +61,8 @@ type dcReports struct {
 // named their reporter.
 const maxReportersPerDC = 8
 
-// overflowReporter keys the shared ring; no valid reporter ID (printable
-// ASCII) equals it.
+// overflowReporter keys the shared ring; no valid reporter ID
+// (transport.CheckReporterID: no control characters) equals it.
 const overflowReporter = "\x00"
 
 // ring returns reporter id's ring of the DC, made on first use.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
@@ -35,15 +37,18 @@ const MaxReportAgeMs = 24 * 3600 * 1000
 const MaxReporterID = 128
 
 // CheckReporterID checks a reporter ID (protocol.WorkloadReport.Reporter):
-// empty (none), or at most MaxReporterID printable ASCII characters
-// without spaces.
+// empty (none), or at most MaxReporterID bytes of UTF-8 without spaces or
+// control characters.
 func CheckReporterID(id string) error {
 	if len(id) > MaxReporterID {
-		return fmt.Errorf("%d characters, at most %d", len(id), MaxReporterID)
+		return fmt.Errorf("%d bytes, at most %d", len(id), MaxReporterID)
 	}
-	for i := range len(id) {
-		if c := id[i]; c <= ' ' || c > '~' {
-			return fmt.Errorf("%q: byte %d is not printable ASCII (spaces and control characters excluded)", id, i)
+	if !utf8.ValidString(id) {
+		return fmt.Errorf("%q is not UTF-8", id)
+	}
+	for i, c := range id {
+		if unicode.IsSpace(c) || !unicode.IsPrint(c) {
+			return fmt.Errorf("%q: byte %d is a space or not printable", id, i)
 		}
 	}
 	return nil

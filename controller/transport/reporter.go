@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -60,6 +61,10 @@ type HTTPReportTarget struct {
 	url    string
 	token  string
 	client *http.Client
+	// legacy: the node refused a report's reporter or ageMs as unknown
+	// fields (a global node of an older version, during an upgrade): they
+	// are left out of the reports sent to it from then on
+	legacy atomic.Bool
 }
 
 // NewHTTPReportTarget returns the target for a node's API base URL
@@ -82,6 +87,27 @@ func (t *HTTPReportTarget) String() string { return t.url }
 
 // SendReport implements ReportTarget.
 func (t *HTTPReportTarget) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
+	if t.legacy.Load() {
+		r.Reporter, r.AgeMs = "", 0
+	}
+	err := t.send(ctx, r)
+	if errors.Is(err, errNewFieldsRefused) && (r.Reporter != "" || r.AgeMs != 0) {
+		// an older global node: the report as it would have sent it
+		t.legacy.Store(true)
+		r.Reporter, r.AgeMs = "", 0
+		err = t.send(ctx, r)
+	}
+	if errors.Is(err, errNewFieldsRefused) {
+		return fmt.Errorf("%w: %v", ErrRejected, err)
+	}
+	return err
+}
+
+// errNewFieldsRefused marks a 400 that names the report's reporter or
+// ageMs as an unknown field (transport.DecodeStrict of an older version).
+var errNewFieldsRefused = errors.New("reporter or ageMs refused as unknown fields")
+
+func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) error {
 	body, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrRejected, err)
@@ -104,6 +130,9 @@ func (t *HTTPReportTarget) SendReport(ctx context.Context, r protocol.WorkloadRe
 		return nil
 	case res.StatusCode == http.StatusConflict:
 		return fmt.Errorf("%s: %w", t.url, ErrNotLeader)
+	case res.StatusCode == http.StatusBadRequest &&
+		(strings.Contains(string(msg), `unknown field \"reporter\"`) || strings.Contains(string(msg), `unknown field \"ageMs\"`)):
+		return fmt.Errorf("%w by %s: %s", errNewFieldsRefused, t.url, strings.TrimSpace(string(msg)))
 	case res.StatusCode >= 400 && res.StatusCode < 500 && res.StatusCode != http.StatusTooManyRequests &&
 		res.StatusCode != http.StatusRequestTimeout:
 		return fmt.Errorf("%w by %s: %s: %s", ErrRejected, t.url, res.Status, strings.TrimSpace(string(msg)))

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -568,5 +570,60 @@ func TestReporterStampsIDAndAge(t *testing.T) {
 	if _, err := NewReporter(ReporterConfig{Targets: []ReportTarget{a}, ID: "node 1"}); err == nil ||
 		!strings.Contains(err.Error(), "transport.ReporterConfig.ID") {
 		t.Fatalf("ID with a space: err = %v", err)
+	}
+}
+
+// oldWorkloadReport is protocol.WorkloadReport before session 9 (no
+// reporter, no ageMs): what a global node of that version decodes.
+type oldWorkloadReport struct {
+	DC       string              `json:"dc"`
+	At       time.Time           `json:"at"`
+	Kind     string              `json:"kind"`
+	Pairs    []protocol.PairLoad `json:"pairs"`
+	DelaysMs map[string]float64  `json:"delaysMs,omitempty"`
+}
+
+// A global node of the older version refuses the new fields (strict
+// decoding): the target sends the report again without them and leaves
+// them out from then on, so reporters can be upgraded before the global
+// nodes. Another 400 is still a rejection.
+func TestHTTPReportTargetOlderNode(t *testing.T) {
+	var mu sync.Mutex
+	var posts []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		posts = append(posts, string(b))
+		mu.Unlock()
+		var rep oldWorkloadReport
+		if err := DecodeStrict(bytes.NewReader(b), &rep, "workload report body"); err != nil {
+			BodyError(w, err)
+			return
+		}
+		if rep.DC == "paris" {
+			WriteError(w, http.StatusBadRequest, "dc: bad")
+			return
+		}
+		writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true})
+	}))
+	defer srv.Close()
+	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.SendReport(context.Background(), withAge(withReporter(wrep("tokyo", 1, 1), "n1"), 20)); err != nil {
+		t.Fatalf("first report to an older node: %v", err)
+	}
+	if err := tg.SendReport(context.Background(), withAge(withReporter(wrep("tokyo", 2, 1), "n1"), 20)); err != nil {
+		t.Fatalf("second report: %v", err)
+	}
+	if err := tg.SendReport(context.Background(), wrep("paris", 3, 1)); !errors.Is(err, ErrRejected) {
+		t.Fatalf("another 400: %v, want ErrRejected", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(posts) != 4 || !strings.Contains(posts[0], `"reporter":"n1"`) || strings.Contains(posts[1], "reporter") ||
+		strings.Contains(posts[2], "reporter") || strings.Contains(posts[2], "ageMs") {
+		t.Fatalf("posts %q, want the first with the new fields, then every one without", posts)
 	}
 }

@@ -307,44 +307,25 @@ func (in *intake) recent(interval time.Duration) map[string]Recent {
 			}
 			shares += share[i]
 		}
-		// the level: the DC's last reports, oldest first
-		for s := lo + 1; s <= d.seq; s++ {
-			for _, id := range ids {
-				l := d.by[id]
-				for j := range l.n {
-					if l.seq[l.slot(j)] != s {
-						continue
-					}
-					for _, p := range l.pairs[l.slot(j)] {
-						k := SeriesKey(kind, p.Entry, p.Exit)
-						rc := out[k]
-						rc.Level += p.Rate / float64(n)
-						rc.SlopeOK = true
-						out[k] = rc
-						if shares == 0 {
-							short[k] = true
-						}
-					}
+		// each reporter's reports: the DC's last ones make the level, a
+		// reporter with a share gives its slope weighted by it
+		for i, id := range ids {
+			l := d.by[id]
+			scale, half := 0.0, l.n/2
+			if share[i] > 0 {
+				scale = l.slopeScale(interval)
+				if share[i] != shares {
+					scale *= float64(share[i]) / float64(shares)
 				}
 			}
-		}
-		if shares == 0 {
-			continue
-		}
-		// the slope: each reporter's, weighted by its share
-		for i, id := range ids {
-			if share[i] == 0 {
-				continue
-			}
-			l := d.by[id]
-			scale := l.slopeScale(interval)
-			if share[i] != shares {
-				scale *= float64(share[i]) / float64(shares)
-			}
-			half := l.n / 2
 			for j := range l.n {
+				last := l.seq[l.slot(j)] > lo
+				if !last && share[i] == 0 {
+					continue
+				}
 				w := 0.0 // the report's weight in the slope: −, + on the oldest and newest half
 				switch {
+				case scale == 0:
 				case j < half:
 					w = -scale
 				case j >= l.n-half:
@@ -353,9 +334,15 @@ func (in *intake) recent(interval time.Duration) map[string]Recent {
 				for _, p := range l.pairs[l.slot(j)] {
 					k := SeriesKey(kind, p.Entry, p.Exit)
 					rc := out[k]
+					if last {
+						rc.Level += p.Rate / float64(n)
+					}
 					rc.Slope += w * p.Rate
 					rc.SlopeOK = true
 					out[k] = rc
+					if shares == 0 {
+						short[k] = true
+					}
 				}
 			}
 		}

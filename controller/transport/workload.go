@@ -145,6 +145,9 @@ type WorkloadHandler struct {
 // engine's skew window bounds how far).
 const seenKept = 64
 
+// maxSeenKeys bounds the (dc, kind, reporter) keys the handler remembers.
+const maxSeenKeys = 4096
+
 // WithReporters makes the handler accept each reporter's own token (and no
 // longer the shared one) and a report only for the reporter's DCs (403).
 func (h *WorkloadHandler) WithReporters(c *ReporterCreds) *WorkloadHandler {
@@ -223,6 +226,15 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeAnswer(w, http.StatusUnprocessableEntity, workloadAnswer{Error: err.Error()})
 		return
+	}
+	if _, ok := h.seen[key]; !ok && len(h.seen) >= maxSeenKeys {
+		// reporter IDs come from the reporters: a bound on what they can
+		// make the handler keep (a forgotten key's re-sent copy would be
+		// counted again)
+		for k := range h.seen {
+			delete(h.seen, k)
+			break
+		}
 	}
 	ts := append(h.seen[key], rep.At)
 	if len(ts) > seenKept {

@@ -627,3 +627,29 @@ func TestHTTPReportTargetOlderNode(t *testing.T) {
 		t.Fatalf("posts %q, want the first with the new fields, then every one without", posts)
 	}
 }
+
+// The handler remembers at most maxSeenKeys (dc, kind, reporter) keys, however
+// many reporter IDs its reporters make up.
+func TestWorkloadHandlerSeenBounded(t *testing.T) {
+	h, err := NewWorkloadHandler(&intakeRec{}, wtoken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxSeenKeys + 10 {
+		if err := tg.SendReport(context.Background(), withReporter(wrep("tokyo", 1, 1), fmt.Sprintf("r%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mu.Lock()
+	n := len(h.seen)
+	h.mu.Unlock()
+	if n != maxSeenKeys {
+		t.Fatalf("%d keys remembered, want %d", n, maxSeenKeys)
+	}
+}

@@ -262,6 +262,11 @@ type PolicyConfig struct {
 	// its capacity (system.Config.SpreadOverload; 0: new flows avoid
 	// overloaded instances while a normal one exists).
 	SpreadOverload *float64 `yaml:"spreadOverload"`
+	// ReactiveUtilization: a local controller's reactive scale-out of a DP
+	// stage waits until a majority of its overloaded instances carries
+	// this fraction of its capacity (local.Config.ReactiveUtilization;
+	// strategies with rounds only; 0: the overload report suffices).
+	ReactiveUtilization *float64 `yaml:"reactiveUtilization"`
 	// FlowPackets is the packet rate of one DP flow (packets/s), the
 	// routing's unit of load: it turns packFlows and spreadOverload into
 	// flows per instance, the pack and spread limits
@@ -349,6 +354,9 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	}
 	if p.SpreadOverload != nil {
 		s.SpreadOverload = *p.SpreadOverload
+	}
+	if p.ReactiveUtilization != nil {
+		s.ReactiveUtilization = *p.ReactiveUtilization
 	}
 	return s
 }
@@ -705,6 +713,11 @@ func (c *Config) normalizePolicy() error {
 	}
 	if f := p.SpreadOverload; f != nil {
 		if err := system.CheckSpreadOverload("policy.spreadOverload", *f); err != nil {
+			return err
+		}
+	}
+	if f := p.ReactiveUtilization; f != nil {
+		if err := system.CheckReactiveUtilization("policy.reactiveUtilization", *f); err != nil {
 			return err
 		}
 	}

@@ -38,6 +38,12 @@ func (b *Backend) MetricsSnapshot() metrics.Snapshot {
 			s.Drops = append(s.Drops, metrics.Drops{DC: dc, Reason: r.String(), N: float64(b.d.routers[dc].Counters().Drops(r))})
 		}
 	}
+	if b.d.dp != nil {
+		skipped := b.d.dp.lazy.SkippedLearned()
+		for _, dc := range slices.Sorted(maps.Keys(skipped)) {
+			s.SkippedLearned = append(s.SkippedLearned, metrics.SkippedLearned{DC: dc, N: skipped[dc]})
+		}
+	}
 	if b.d.pump != nil {
 		s.Drops = append(s.Drops, metrics.Drops{DC: "sim", Reason: "no-instance-packets", N: b.d.pump.Drops()})
 	}

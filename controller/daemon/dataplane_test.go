@@ -5,16 +5,19 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/controller/metrics"
 	"github.com/ims-orch/ims-orch/drivers"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
 )
 
 // checkDataPlane: with Open vSwitch installed and root, serve --driver
@@ -59,6 +62,10 @@ func checkDataPlane(t *testing.T, d *Daemon) (after func()) {
 	if err != nil || len(brs) != len(d.cfg.dcNames()) {
 		t.Fatalf("bridges %v %v, want one per DC", brs, err)
 	}
+	// every DC's unreadable learned rules are a metric (none here)
+	if sk := d.backend.MetricsSnapshot().SkippedLearned; len(sk) != len(d.cfg.dcNames()) || slices.ContainsFunc(sk, func(s metrics.SkippedLearned) bool { return s.N != 0 }) {
+		t.Fatalf("skipped learned rules in the metrics: %+v, want 0 for each of %v", sk, d.cfg.dcNames())
+	}
 	return func() {
 		if ns, _ := ovs.Netns(context.Background(), prefix); len(ns) != 0 {
 			t.Fatalf("namespaces left after shutdown: %v", ns)
@@ -76,7 +83,7 @@ func TestDriverLocalFailureLeavesNoDataPlane(t *testing.T) {
 	if err := localdrv.Available(); err != nil {
 		t.Skipf("Kamailio/SIPp absent (%v)", err)
 	}
-	ovs.Require(t)
+	ovstest.Require(t)
 	lockSIP(t) // no other real-SIP run is on DC 0's addresses while the test holds the lock
 	a, err := localdrv.DNSAddr(0)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
 	"github.com/ims-orch/ims-orch/placement"
 )
 
@@ -50,8 +51,8 @@ func randomPaths(rng *rand.Rand, n, m int) map[placement.Pair]placement.Path {
 // n DCs (n² pairs), and reports the rules on the bridge.
 func benchSwitch(b *testing.B, n int) {
 	ctx := context.Background()
-	d := ovs.StartForTest(b, "bs13")
-	br := BridgeName("bs13", 0)
+	d := ovstest.Start(b)
+	br := BridgeName(d.Prefix(), 0)
 	if err := d.EnsureBridge(ctx, br, 0); err != nil {
 		b.Fatal(err)
 	}
@@ -117,14 +118,14 @@ func BenchmarkSwitchInterval1024Pairs(b *testing.B) { benchSwitch(b, 32) }
 // benchForward blasts RTP-sized packets unpaced for one second through a
 // chain (DC0 hosts stages 1..m, m = 1: one instance) and reports what the
 // receiving endpoint got per second.
-func benchForward(b *testing.B, prefix string, m int) {
+func benchForward(b *testing.B, m int) {
 	ctx := context.Background()
 	hops := placement.Path{0}
 	for s := 1; s <= m; s++ {
 		hops = append(hops, 0)
 	}
 	hops = append(hops, 1)
-	d := ovs.StartForTest(b, prefix)
+	d := ovstest.Start(b)
 	var tables []*routing.Table
 	for k := 0; k < 2; k++ {
 		tb, err := routing.NewTable(routing.Config{DC: k, N: 2, Stages: m, Paths: map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: hops}})
@@ -180,5 +181,5 @@ func benchForward(b *testing.B, prefix string, m int) {
 	b.ReportMetric(100*float64(sent-got)/float64(max(sent, 1)), "loss-%")
 }
 
-func BenchmarkForwardOneInstance(b *testing.B) { benchForward(b, "bf13", 1) }
-func BenchmarkForwardChain(b *testing.B)       { benchForward(b, "bc13", 3) }
+func BenchmarkForwardOneInstance(b *testing.B) { benchForward(b, 1) }
+func BenchmarkForwardChain(b *testing.B)       { benchForward(b, 3) }

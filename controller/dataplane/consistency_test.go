@@ -35,9 +35,9 @@ type consistencyBed struct {
 	rx    []*receiver
 }
 
-func newConsistencyBed(t *testing.T, prefix string) *consistencyBed {
+func newConsistencyBed(t *testing.T) *consistencyBed {
 	ctx := context.Background()
-	p := newPlane(t, prefix, 2, 3, consistencyPaths(0), false)
+	p := newPlane(t, 2, 3, consistencyPaths(0), false)
 	for dc := 0; dc < 2; dc++ {
 		for s := 1; s <= 3; s++ {
 			if _, err := p.AddInstance(ctx, dc, s, uint8(10*s), kinds[s-1]); err != nil {
@@ -173,7 +173,7 @@ func (b *consistencyBed) run(t *testing.T, ignoreTag bool, firstPort, rounds int
 // interval only (IgnoreIntervalTag) loses flows.
 func TestIntervalConsistencyOnRealPackets(t *testing.T) {
 	const rounds, interval, skew, gap, packets = 6, 700 * time.Millisecond, 200 * time.Millisecond, 60 * time.Millisecond, 20
-	bed := newConsistencyBed(t, "it13t")
+	bed := newConsistencyBed(t)
 	tagged := bed.run(t, false, 10000, rounds, interval, skew, gap, packets)
 	t.Logf("with tags: %d flows, %d lost, %d with a missing packet; packets %d/%d", tagged.flows, tagged.lost, tagged.broken, tagged.got, tagged.sent)
 	untagged := bed.run(t, true, 20000, rounds, interval, skew, gap, packets)

@@ -21,7 +21,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers/fake"
 	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
-	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
 	"github.com/ims-orch/ims-orch/drivers/split"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
@@ -163,8 +163,8 @@ func (l *reportLog) of(dc string) []arrivedReport {
 func TestDPWorkloadFromTheRealSwitch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	const prefix = "it14m"
-	d := ovs.StartForTest(t, prefix)
+	d := ovstest.Start(t)
+	prefix := d.Prefix()
 	names := []string{"dc0", "dc1"}
 	stages := []string{"firewall", "ids", "transcoder"}
 	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName(prefix, 0), "dc1": BridgeName(prefix, 1)},

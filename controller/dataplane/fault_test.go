@@ -12,6 +12,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
 	"github.com/ims-orch/ims-orch/placement"
 )
 
@@ -25,10 +26,10 @@ type faultBed struct {
 	d     routing.Decision
 }
 
-func newFaultBed(t *testing.T, prefix string) *faultBed {
+func newFaultBed(t *testing.T) *faultBed {
 	ctx := context.Background()
 	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 0, 0, 0, 1}}
-	d := ovs.StartForTest(t, prefix)
+	d := ovstest.Start(t)
 	var tables []*routing.Table
 	for k := 0; k < 2; k++ {
 		tb, err := routing.NewTable(routing.Config{DC: k, N: 2, Stages: 3, Paths: paths})
@@ -99,7 +100,7 @@ func (b *faultBed) stream(stop chan struct{}) func() int {
 // endpoint gets packets again within 1 s of the kill.
 func TestKilledInstanceFlowsMoveWithinOneSecond(t *testing.T) {
 	ctx := context.Background()
-	b := newFaultBed(t, "it13k")
+	b := newFaultBed(t)
 	used := b.d.Instances[1]
 	other := uint8(41 - int(used)) // 20 ↔ 21
 	b.p.mu.Lock()
@@ -168,7 +169,7 @@ func TestKilledInstanceFlowsMoveWithinOneSecond(t *testing.T) {
 // restarted, the rules come back and packets flow again. Watch's safety
 // period is an hour: the process's exit (its pidfd) is what drives it.
 func TestKilledVswitchdRestartsAndFlowsResume(t *testing.T) {
-	b := newFaultBed(t, "it13v")
+	b := newFaultBed(t)
 	watch(t, b.p, time.Hour)
 	stop := make(chan struct{})
 	wait := b.stream(stop)
@@ -214,7 +215,7 @@ func TestKilledVswitchdRestartsAndFlowsResume(t *testing.T) {
 // from the exit instead; the instance's removal SIGKILLs it.
 func TestVanishedPortSeenByItsLinkEvent(t *testing.T) {
 	ctx := context.Background()
-	b := newFaultBed(t, "s6p")
+	b := newFaultBed(t)
 	watch(t, b.p, time.Hour)
 	b.p.mu.Lock()
 	victim := b.p.dcs[0].insts[1][21]

@@ -98,6 +98,26 @@ func (p *Plane) SkippedLearned(dc int) int {
 	return st.lastSkipped
 }
 
+// SkippedLearnedByDC returns SkippedLearned of every datacenter this plane
+// runs, by its name (Config.Names; "dc<k>" for a plane of Tables): the
+// metric ims_orch_dataplane_learned_rules_skipped.
+func (p *Plane) SkippedLearnedByDC() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]int{}
+	for k, st := range p.dcs {
+		if st == nil {
+			continue
+		}
+		name := st.name
+		if name == "" {
+			name = fmt.Sprintf("dc%d", k)
+		}
+		out[name] = st.lastSkipped
+	}
+	return out
+}
+
 // FlowCounts returns every live DP instance of datacenter dc (working or
 // buffered) with the flows pinned to it (CountFlows), sorted by stage and
 // index: the plane's own flows and the rules the switch learned, as the

@@ -35,7 +35,7 @@ func BenchmarkFlowCounts(b *testing.B) {
 func benchFlowCounts(b *testing.B, entry, learned int, tags bool) {
 	ctx := context.Background()
 	const n, m = 2, 3
-	p := newPlane(b, "s7fb", n, m, map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 0, 0, 0, 1}}, false)
+	p := newPlane(b, n, m, map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 0, 0, 0, 1}}, false)
 	st := p.dcs[0]
 	for s := 1; s <= m; s++ {
 		for i := 0; i < 4; i++ {

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 
@@ -73,7 +74,7 @@ func TestUnreadableLearnedRuleLeavesTheOthersCounted(t *testing.T) {
 		" cookie=0x1307000000000000, table=1, priority=190 actions=output:1006\n" +
 		` cookie=0x1307000000000000, table=1, priority=190 actions=output:"odd"` + "\n"
 	sw := &fakeSwitch{learned: ovs.ParseLearned(dump)}
-	st := &dcState{t: tb, sw: sw, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}, learning: true}
+	st := &dcState{t: tb, sw: sw, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}, learning: true, name: "tokyo"}
 	st.live[0] = map[uint8]Ports{2: InstancePorts(1, 2), 3: InstancePorts(1, 3)}
 	var reported []error
 	p := &Plane{dcs: []*dcState{st}, cfg: Config{OnError: func(err error) { reported = append(reported, err) }}}
@@ -89,6 +90,15 @@ func TestUnreadableLearnedRuleLeavesTheOthersCounted(t *testing.T) {
 	if got := p.SkippedLearned(0); got != 1 {
 		// rules, not rule-reads: before, the one rule counted once per read
 		t.Errorf("skipped %d rules after 2 reads of the same unreadable rule, want 1", got)
+	}
+	// what the daemon exports (ims_orch_dataplane_learned_rules_skipped)
+	l := NewLazy([]string{"tokyo"})
+	if got := l.SkippedLearned(); got != nil {
+		t.Errorf("skipped %v before the plane is set, want nil", got)
+	}
+	l.Set(p)
+	if got := l.SkippedLearned(); !maps.Equal(got, map[string]int{"tokyo": 1}) {
+		t.Errorf("skipped by DC %v, want tokyo: 1", got)
 	}
 	if len(reported) != 1 || !strings.Contains(reported[0].Error(), "line 3") {
 		t.Errorf("reported %v, want the unreadable rule once, naming line 3", reported)

@@ -12,7 +12,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
-	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
 	"github.com/ims-orch/ims-orch/placement"
 )
 
@@ -28,9 +28,9 @@ func ip(s string) routing.IPv4 {
 
 // newPlane starts private daemons and a plane of n DCs with m stages whose
 // tables start in interval 0 with paths0.
-func newPlane(t testing.TB, prefix string, n, m int, paths0 map[placement.Pair]placement.Path, ignoreTag bool) *Plane {
+func newPlane(t testing.TB, n, m int, paths0 map[placement.Pair]placement.Path, ignoreTag bool) *Plane {
 	t.Helper()
-	d := ovs.StartForTest(t, prefix)
+	d := ovstest.Start(t)
 	var tables []*routing.Table
 	for k := 0; k < n; k++ {
 		tb, err := routing.NewTable(routing.Config{DC: k, N: n, Stages: m, Paths: paths0, IgnoreIntervalTag: ignoreTag})
@@ -146,6 +146,14 @@ func watch(t testing.TB, p *Plane, period time.Duration) {
 	done := make(chan struct{})
 	go func() { defer close(done); p.Watch(ctx, period) }()
 	t.Cleanup(func() { cancel(); <-done })
+	// a link deleted before the watch listens is seen only by the next
+	// Check (period); under load that setup can take longer than the
+	// test's next step
+	select {
+	case <-p.LinksWatched():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Watch did not listen for link deletions within 30 s")
+	}
 }
 
 // waitFor polls cond every 10 ms until it holds or d passes (a real process

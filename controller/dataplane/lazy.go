@@ -34,6 +34,17 @@ func (l *Lazy) Set(p *Plane) {
 	l.p = p
 }
 
+// SkippedLearned is the plane's SkippedLearnedByDC, nil before Set.
+func (l *Lazy) SkippedLearned() map[string]int {
+	l.mu.RLock()
+	p := l.p
+	l.mu.RUnlock()
+	if p == nil {
+		return nil
+	}
+	return p.SkippedLearnedByDC()
+}
+
 func (l *Lazy) sync(dc string) { l.update(dc, (*Plane).Sync) }
 
 // update runs a rule update of dc once the plane is set.

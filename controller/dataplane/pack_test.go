@@ -23,7 +23,7 @@ import (
 func TestPackingCountsOnlyRunningCalls(t *testing.T) {
 	ctx := context.Background()
 	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 0, 1}}
-	p := newPlane(t, "s7fp", 2, 1, paths, false)
+	p := newPlane(t, 2, 1, paths, false)
 	for _, idx := range []uint8{10, 11} {
 		if _, err := p.AddInstance(ctx, 0, 1, idx, netns.Firewall); err != nil {
 			t.Fatal(err)

@@ -108,6 +108,37 @@ type Plane struct {
 	last time.Duration // duration of the last Sync
 	// active replaces cfg.Driver.Active in unit tests (nil: the driver's)
 	active func(dc string) map[string]netns.Ports
+	// linksArmed is closed once a Watch has armed its link-deletion
+	// watch (LinksWatched)
+	armedMu    sync.Mutex
+	linksArmed chan struct{}
+}
+
+// LinksWatched is closed once Watch listens for link deletions in the
+// switch namespace: a link deleted before that is seen only by the next
+// periodic Check.
+func (p *Plane) LinksWatched() <-chan struct{} {
+	p.armedMu.Lock()
+	defer p.armedMu.Unlock()
+	return p.linksArmedLocked()
+}
+
+func (p *Plane) linksArmedLocked() chan struct{} {
+	if p.linksArmed == nil {
+		p.linksArmed = make(chan struct{})
+	}
+	return p.linksArmed
+}
+
+func (p *Plane) markLinksWatched() {
+	p.armedMu.Lock()
+	defer p.armedMu.Unlock()
+	ch := p.linksArmedLocked()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
 }
 
 // activeIn returns the ports of attached DC name's active instances by ID

@@ -13,6 +13,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
 	"github.com/ims-orch/ims-orch/placement"
 )
 
@@ -22,7 +23,7 @@ import (
 func TestChainForwardsRealPackets(t *testing.T) {
 	ctx := context.Background()
 	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 0, 0, 0, 1}}
-	p := newPlane(t, "it13c", 2, 3, paths, false)
+	p := newPlane(t, 2, 3, paths, false)
 	for s := 1; s <= 3; s++ {
 		if _, err := p.AddInstance(ctx, 0, s, uint8(10*s), kinds[s-1]); err != nil {
 			t.Fatal(err)
@@ -85,16 +86,16 @@ func TestChainForwardsRealPackets(t *testing.T) {
 // to it opens its local side only.
 func TestPlaneOfThisNodesDatacentersOnly(t *testing.T) {
 	ctx := context.Background()
-	d := ovs.StartForTest(t, "it13c")
+	d := ovstest.Start(t)
 	names := []string{"dc0", "dc1", "dc2"}
 	r0, err := dcroute.New("dc0", names, []string{"firewall", "ids", "transcoder"}, 0, func(err error) { t.Errorf("router: %v", err) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.EnsureBridge(ctx, BridgeName("it13c", 0), 0); err != nil {
+	if err := d.EnsureBridge(ctx, BridgeName(d.Prefix(), 0), 0); err != nil {
 		t.Fatal(err)
 	}
-	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName("it13c", 0)}, Forwarder: netnstest.Forwarder(t)})
+	drv, err := netns.NewDriver(netns.DriverConfig{Daemon: d, Bridges: map[string]string{"dc0": BridgeName(d.Prefix(), 0)}, Forwarder: netnstest.Forwarder(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestPlaneOfThisNodesDatacentersOnly(t *testing.T) {
 	}
 	defer p.Close(ctx)
 	brs, err := d.OurBridges(ctx)
-	if err != nil || len(brs) != 1 || brs[0] != BridgeName("it13c", 0) {
+	if err != nil || len(brs) != 1 || brs[0] != BridgeName(d.Prefix(), 0) {
 		t.Fatalf("bridges %v %v, want only dc0's", brs, err)
 	}
 	if p.Switch(1) != nil || p.Sync(ctx, 2) == nil {

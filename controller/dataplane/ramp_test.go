@@ -15,7 +15,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
-	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
 )
 
 func routable(c *local.Controller, vnf string) int { return len(c.Routable(vnf)) }
@@ -36,14 +36,14 @@ type attachedBed struct {
 	routers []*dcroute.Router
 }
 
-func newAttachedBed(t *testing.T, ctx context.Context, prefix string) *attachedBed {
-	return newAttachedBedWith(t, ctx, prefix, nil)
+func newAttachedBed(t *testing.T, ctx context.Context) *attachedBed {
+	return newAttachedBedWith(t, ctx, nil)
 }
 
 // newAttachedBedWith is newAttachedBed with the local controller's config
 // edited by edit (nil: unchanged).
-func newAttachedBedWith(t *testing.T, ctx context.Context, prefix string, edit func(*local.Config)) *attachedBed {
-	return newAttachedBedOpts(t, ctx, prefix, bedOpts{edit: edit})
+func newAttachedBedWith(t *testing.T, ctx context.Context, edit func(*local.Config)) *attachedBed {
+	return newAttachedBedOpts(t, ctx, bedOpts{edit: edit})
 }
 
 // bedOpts are newAttachedBedOpts' options.
@@ -54,9 +54,10 @@ type bedOpts struct {
 }
 
 // newAttachedBedOpts is newAttachedBedWith with more options.
-func newAttachedBedOpts(t *testing.T, ctx context.Context, prefix string, o bedOpts) *attachedBed {
+func newAttachedBedOpts(t *testing.T, ctx context.Context, o bedOpts) *attachedBed {
 	edit, learnIdle := o.edit, o.learnIdle
-	d := ovs.StartForTest(t, prefix)
+	d := ovstest.Start(t)
+	prefix := d.Prefix()
 	names := []string{"dc0", "dc1"}
 	stages := []string{"firewall", "ids", "transcoder"}
 	var routers []*dcroute.Router
@@ -132,7 +133,7 @@ func newAttachedBedOpts(t *testing.T, ctx context.Context, prefix string, o bedO
 func TestRampOnOneStageWithTheLocalController(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := newAttachedBed(t, ctx, "it13r")
+	b := newAttachedBed(t, ctx)
 	p, c, routers := b.p, b.c, b.routers
 	caller, callee := ip("10.100.0.1"), ip("10.101.0.1")
 	p.AddUser(ctx, 0, caller)
@@ -297,7 +298,7 @@ func TestRampOnOneStageWithTheLocalController(t *testing.T) {
 func TestAttachedVswitchdKilledInstancesReplaced(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := newAttachedBed(t, ctx, "it13w")
+	b := newAttachedBed(t, ctx)
 	p := b.p
 	caller, callee := ip("10.100.0.1"), ip("10.101.0.1")
 	p.AddUser(ctx, 0, caller)

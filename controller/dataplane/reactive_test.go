@@ -24,7 +24,7 @@ func TestReactiveScaleOutOfADPStage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const cpuThr, rateThr = 0.5, 400 // percent of a core, packets/s
-	b := newAttachedBedWith(t, ctx, "it13x", func(lc *local.Config) {
+	b := newAttachedBedWith(t, ctx, func(lc *local.Config) {
 		lc.Reactive = true
 		lc.OverloadWindow = 2 * time.Second
 		lc.ReactiveCooldown = 30 * time.Second // one reactive launch in this test

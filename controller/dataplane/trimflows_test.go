@@ -45,7 +45,7 @@ func (l *liveCall) end() int {
 func TestTrimmedInstanceKeepsItsCallsUntilTheyEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := newAttachedBedOpts(t, ctx, "s7ft", bedOpts{edit: func(lc *local.Config) { lc.TrimBuffer, lc.BufferSpare = true, 0 }, learnIdle: 2})
+	b := newAttachedBedOpts(t, ctx, bedOpts{edit: func(lc *local.Config) { lc.TrimBuffer, lc.BufferSpare = true, 0 }, learnIdle: 2})
 	p, c := b.p, b.c
 	// interval 2 adds the pair dc1→dc0, served by dc0's stages
 	entries := []protocol.PathEntry{
@@ -242,7 +242,7 @@ func stateOf(c *local.Controller, id string) local.State {
 func TestDestroyedInstancesPinnedCallMovesOn(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := newAttachedBedOpts(t, ctx, "s7fd", bedOpts{edit: func(lc *local.Config) {
+	b := newAttachedBedOpts(t, ctx, bedOpts{edit: func(lc *local.Config) {
 		lc.TrimBuffer, lc.BufferSpare, lc.DrainTimeout = true, 0, time.Second
 	}, noWatch: true})
 	p, c := b.p, b.c

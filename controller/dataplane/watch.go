@@ -47,6 +47,7 @@ func (p *Plane) Watch(ctx context.Context, period time.Duration) {
 				p.onError(ctx)(err)
 			} else {
 				links = l
+				p.markLinksWatched()
 			}
 		}
 	}

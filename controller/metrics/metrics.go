@@ -2,8 +2,9 @@
 // daemon updates as decisions happen (instances created and destroyed by
 // reason, round step durations) and a collector that reads the live state
 // (instances by DC, VNF and state, predicted and actual workload, round and
-// retransmission counts, dropped commits and plans, routing drops, raft role
-// and commit index) from a Source at scrape time. Names follow the Prometheus conventions under the
+// retransmission counts, dropped commits and plans, routing drops, the real
+// data plane's unreadable learned rules, raft role and commit index) from a
+// Source at scrape time. Names follow the Prometheus conventions under the
 // ims_orch_ prefix; docs/operations.md lists them.
 package metrics
 
@@ -62,6 +63,13 @@ type CrashLoop struct {
 	HeldFor  float64
 }
 
+// SkippedLearned is how many learned rules on a DC's switch the real data
+// plane's last flow count could not read (they count for no instance).
+type SkippedLearned struct {
+	DC string
+	N  int
+}
+
 // Snapshot is the live state a scrape reads.
 type Snapshot struct {
 	Instances       []InstanceCount
@@ -80,6 +88,9 @@ type Snapshot struct {
 	Delays         []LinkDelay
 	Churn          []Churn
 	CrashLoops     []CrashLoop
+	// SkippedLearned has one entry per DC of this node's real data plane
+	// (none when the data plane is simulated).
+	SkippedLearned []SkippedLearned
 	// RaftRole is leader, follower, candidate or standalone (no raft).
 	RaftRole     string
 	CommitIndex  uint64
@@ -171,6 +182,8 @@ var (
 		[]string{"dc", "vnf"}, nil)
 	descCrashHeld = prometheus.NewDesc(Namespace+"_crashloop_backoff_seconds", "Seconds the crash-loop backoff still holds the VNF's replacements and launches in the DC back (0: not holding).",
 		[]string{"dc", "vnf"}, nil)
+	descSkippedLearned = prometheus.NewDesc(Namespace+"_dataplane_learned_rules_skipped", "Learned rules on the datacenter's switch that the real data plane's last flow count could not read: they count for no instance, so its flow counts are low by that many (dataplane.Plane.SkippedLearned).",
+		[]string{"dc"}, nil)
 	descRole    = prometheus.NewDesc(Namespace+"_raft_role", "1 for this node's raft role.", []string{"role"}, nil)
 	descCommit  = prometheus.NewDesc(Namespace+"_raft_commit_index", "Raft commit index.", nil, nil)
 	descApplied = prometheus.NewDesc(Namespace+"_raft_applied_index", "Raft last applied index.", nil, nil)
@@ -180,7 +193,7 @@ type collector struct{ src Source }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descPredicted, descActual, descError, descInterval, descRounds,
-		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descRole, descCommit, descApplied} {
+		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descSkippedLearned, descRole, descCommit, descApplied} {
 		ch <- d
 	}
 }
@@ -210,6 +223,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range s.CrashLoops {
 		ch <- prometheus.MustNewConstMetric(descCrashFailures, prometheus.GaugeValue, float64(c.Failures), c.DC, c.VNF)
 		ch <- prometheus.MustNewConstMetric(descCrashHeld, prometheus.GaugeValue, c.HeldFor, c.DC, c.VNF)
+	}
+	for _, k := range s.SkippedLearned {
+		ch <- prometheus.MustNewConstMetric(descSkippedLearned, prometheus.GaugeValue, float64(k.N), k.DC)
 	}
 	for _, d := range s.Delays {
 		ch <- prometheus.MustNewConstMetric(descDelay, prometheus.GaugeValue, d.Ms/1000, d.From, d.To, d.Source)

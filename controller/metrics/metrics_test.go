@@ -87,3 +87,26 @@ ims_orch_churn_total{dc="tokyo",vnf="ids"} 3
 		t.Fatalf("lint: %v %v", err, probs)
 	}
 }
+
+// The real data plane's unreadable learned rules are a gauge per DC; a
+// simulated data plane has none.
+func TestSkippedLearnedGauge(t *testing.T) {
+	src := &fakeSource{s: Snapshot{SkippedLearned: []SkippedLearned{{DC: "tokyo", N: 2}, {DC: "london", N: 0}}}}
+	m := New(src)
+	want := `
+# HELP ims_orch_dataplane_learned_rules_skipped Learned rules on the datacenter's switch that the real data plane's last flow count could not read: they count for no instance, so its flow counts are low by that many (dataplane.Plane.SkippedLearned).
+# TYPE ims_orch_dataplane_learned_rules_skipped gauge
+ims_orch_dataplane_learned_rules_skipped{dc="london"} 0
+ims_orch_dataplane_learned_rules_skipped{dc="tokyo"} 2
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "ims_orch_dataplane_learned_rules_skipped"); err != nil {
+		t.Fatal(err)
+	}
+	src.s = Snapshot{}
+	if n, err := testutil.GatherAndCount(m.Registry, "ims_orch_dataplane_learned_rules_skipped"); err != nil || n != 0 {
+		t.Fatalf("simulated data plane: %d series (%v), want none", n, err)
+	}
+	if probs, err := testutil.GatherAndLint(m.Registry); err != nil || len(probs) > 0 {
+		t.Fatalf("lint: %v %v", err, probs)
+	}
+}

@@ -8,7 +8,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/driverstest"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
-	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
 )
 
 // The drivers.Driver conformance suite on real namespaces and a real bridge
@@ -16,8 +16,8 @@ import (
 func TestConformance(t *testing.T) {
 	driverstest.Run(t, func(t *testing.T) driverstest.Env {
 		ctx := context.Background()
-		d := ovs.StartForTest(t, "it13n")
-		brs := map[string]string{"dc0": "it13nd0", "dc1": "it13nd1"}
+		d := ovstest.Start(t)
+		brs := map[string]string{"dc0": d.Prefix() + "d0", "dc1": d.Prefix() + "d1"}
 		for k, dc := range []string{"dc0", "dc1"} {
 			if err := d.EnsureBridge(ctx, brs[dc], k); err != nil {
 				t.Fatal(err)

@@ -20,7 +20,11 @@ const OwnerKey = "ims-orch-owner"
 // not marked as ours.
 var ErrForeign = errors.New("bridge exists and is not ours")
 
-var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9]{1,4}$`)
+// Every prefix has the same length, so a prefix's objects (names that start
+// with it) never include another prefix's.
+var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9]{4}$`)
+
+const prefixForm = "5 lower-case letters or digits starting with a letter"
 
 // Config says where the private daemons live.
 type Config struct {
@@ -28,16 +32,18 @@ type Config struct {
 	// created if missing; one run directory serves one Daemon at a time.
 	Dir string
 	// Prefix names every object: the switch namespace <prefix>sw, bridges,
-	// ports, instance namespaces. 2..5 lower-case letters or digits, starting
-	// with a letter, so interface names stay within 15 characters.
+	// ports, instance namespaces. Exactly 5 lower-case letters or digits,
+	// starting with a letter, so interface names stay within 15 characters
+	// and no prefix starts another. Start claims it (ClaimPrefix) until Stop.
 	Prefix string
 }
 
 // Daemon is a private ovsdb-server + ovs-vswitchd pair. ovs-vswitchd runs in
 // the network namespace SwitchNS(); every bridge-side port lives there.
 type Daemon struct {
-	cfg Config
-	mu  sync.Mutex
+	cfg   Config
+	claim *Claim
+	mu    sync.Mutex
 }
 
 // SwitchNS is the network namespace ovs-vswitchd and the bridge-side ports
@@ -52,29 +58,59 @@ func (d *Daemon) Dir() string { return d.cfg.Dir }
 
 func (d *Daemon) path(name string) string { return filepath.Join(d.cfg.Dir, name) }
 
-// Start checks cfg, removes what a killed previous run with the same run
-// directory and prefix left (its daemons, its namespaces), and starts fresh
-// daemons with an empty database.
+// Start checks cfg, claims its prefix (ErrPrefixInUse, with nothing
+// touched, when another live run holds it), removes what a killed previous
+// run with the same run directory or prefix left (its daemons, its
+// namespaces), and starts fresh daemons with an empty database.
 func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if !prefixRE.MatchString(cfg.Prefix) {
-		return nil, fmt.Errorf("prefix: %q must be 2..5 lower-case letters or digits starting with a letter", cfg.Prefix)
+		return nil, fmt.Errorf("prefix: %q must be %s", cfg.Prefix, prefixForm)
 	}
 	if cfg.Dir == "" {
 		return nil, errors.New("dir: the run directory is required")
 	}
-	abs, err := filepath.Abs(cfg.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("dir: %v", err)
-	}
-	cfg.Dir = abs
 	if err := Available(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	c, err := ClaimPrefix(cfg.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	return start(ctx, cfg, c)
+}
+
+// StartFree starts private daemons in run directory dir under a prefix no
+// live run holds (ClaimFree(lead)): runs started this way never share a name
+// with another run, however many run at once.
+func StartFree(ctx context.Context, dir string, lead byte) (*Daemon, error) {
+	if dir == "" {
+		return nil, errors.New("dir: the run directory is required")
+	}
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	c, err := ClaimFree(lead)
+	if err != nil {
+		return nil, err
+	}
+	return start(ctx, Config{Dir: dir, Prefix: c.Prefix()}, c)
+}
+
+// start starts the daemons of cfg under claim c, which it releases on failure.
+func start(ctx context.Context, cfg Config, c *Claim) (*Daemon, error) {
+	abs, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		c.Release()
 		return nil, fmt.Errorf("dir: %v", err)
 	}
-	d := &Daemon{cfg: cfg}
+	cfg.Dir = abs
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		c.Release()
+		return nil, fmt.Errorf("dir: %v", err)
+	}
+	d := &Daemon{cfg: cfg, claim: c}
 	if err := d.cleanup(ctx); err != nil {
+		c.Release()
 		return nil, err
 	}
 	for _, f := range []string{"conf.db", ".conf.db.~lock~"} {
@@ -138,7 +174,7 @@ func (d *Daemon) inSwitchNS(ctx context.Context, name string, args ...string) er
 }
 
 // cleanup stops daemons of a previous run in this run directory and deletes
-// the namespaces with this prefix.
+// the namespaces with this prefix (ours: the claim is held).
 func (d *Daemon) cleanup(ctx context.Context) error {
 	for _, f := range []string{"vswitchd.pid", "ovsdb.pid"} {
 		stopPid(pidFromFile(d.path(f), d.cfg.Dir), 2*time.Second)
@@ -147,11 +183,17 @@ func (d *Daemon) cleanup(ctx context.Context) error {
 	return err
 }
 
-// Stop stops both daemons and deletes every namespace with the prefix.
+// Stop stops both daemons, deletes every namespace with the prefix and
+// releases the prefix. When the namespaces cannot all be deleted, the prefix
+// stays claimed (CleanStale retries once this process has ended).
 func (d *Daemon) Stop(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.cleanup(ctx)
+	if err := d.cleanup(ctx); err != nil {
+		return err
+	}
+	d.claim.Release()
+	return nil
 }
 
 // Vsctl runs ovs-vsctl against the private database.

@@ -27,8 +27,16 @@
 // Ownership and clean-up: everything is named with the caller's prefix (the
 // network namespace, bridges, ports) and bridges carry external-ids
 // ims-orch-owner=<prefix>. A bridge of that name without the mark is someone
-// else's: EnsureBridge fails with ErrForeign and touches nothing. Start kills
-// ovsdb-server / ovs-vswitchd processes a killed previous run left in the same
-// run directory (pid file there and that directory on their command line) and
-// deletes network namespaces with the prefix.
+// else's: EnsureBridge fails with ErrForeign and touches nothing. Every
+// prefix has 5 characters, so no prefix's names start with another's. A run
+// claims its prefix for its lifetime (Claim: a flock(2)-held file in
+// LockDir, dropped by the kernel when the process dies): Start with a prefix
+// a live run holds fails with ErrPrefixInUse and touches nothing; with a free
+// one it kills the ovsdb-server / ovs-vswitchd processes a killed previous
+// run left in the same run directory (pid file there and that directory on
+// their command line) and deletes network namespaces with the prefix.
+// StartFree picks a random free prefix (tests: two checkouts testing at
+// once never share a name). What dead runs left is removed by CleanStale
+// (`go run ./scripts/ovsclean`), which touches only prefixes no live process
+// holds.
 package ovs

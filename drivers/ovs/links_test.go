@@ -15,16 +15,12 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// tempNetns creates network namespace name (lo up) for the test and deletes
-// it by name when the test ends.
-func tempNetns(t testing.TB, name string) {
+// tempNetns creates a network namespace (lo up) named with a prefix claimed
+// for this run, and deletes it by that name when the test ends.
+func tempNetns(t testing.TB) string {
 	t.Helper()
-	Require(t)
-	ctx := context.Background()
-	if _, err := DeleteNetns(ctx, name); err != nil { // a killed earlier run's
-		t.Fatal(err)
-	}
-	if err := EnsureNetns(ctx, name); err != nil {
+	name := claimReal(t) + "ns"
+	if err := EnsureNetns(context.Background(), name); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -32,6 +28,7 @@ func tempNetns(t testing.TB, name string) {
 			t.Errorf("delete netns %s: %v", name, err)
 		}
 	})
+	return name
 }
 
 // udpIn opens a UDP socket bound to addr inside namespace ns.
@@ -92,8 +89,7 @@ func ipLinkCounters(ctx context.Context, ns string) (map[string]LinkCounters, er
 // the namespace's lo (nothing else uses it) are exactly 37 more on lo's TX
 // and RX, as `ip -s link` also says.
 func TestLinksCountsPacketsInANamespace(t *testing.T) {
-	const ns = "s6lk"
-	tempNetns(t, ns)
+	ns := tempNetns(t)
 	c := udpIn(t, ns, "127.0.0.1:0")
 	before, err := Links(ns)
 	if err != nil {
@@ -124,7 +120,7 @@ func TestLinksCountsPacketsInANamespace(t *testing.T) {
 	if ip["lo"] != after["lo"] || len(ip) != len(after) {
 		t.Fatalf("ip -s link says %v, netlink %v", ip, after)
 	}
-	if _, err := Links("s6nosuch"); err == nil {
+	if _, err := Links(ns + "gone"); err == nil {
 		t.Fatal("a namespace that does not exist: want an error")
 	}
 }
@@ -132,8 +128,7 @@ func TestLinksCountsPacketsInANamespace(t *testing.T) {
 // A veth deleted in a namespace is an event: both ends are reported gone
 // without any polling, and the watch ends with its context.
 func TestWatchLinkDeletionsSeesADeletedVeth(t *testing.T) {
-	const ns = "s6ld"
-	tempNetns(t, ns)
+	ns := tempNetns(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
@@ -179,7 +174,7 @@ func TestWatchLinkDeletionsSeesADeletedVeth(t *testing.T) {
 // WaitVswitchd blocks while ovs-vswitchd runs (its context's end returns
 // first) and returns when the process is killed: the pidfd is the event.
 func TestWaitVswitchdReturnsWhenKilled(t *testing.T) {
-	d := StartForTest(t, "s6wv")
+	d := startReal(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if err := d.WaitVswitchd(ctx); err != context.DeadlineExceeded {
@@ -212,8 +207,7 @@ func TestWaitVswitchdReturnsWhenKilled(t *testing.T) {
 //
 //	nice go test -run '^$' -bench BenchmarkLinkCounters -benchtime 200x ./drivers/ovs
 func BenchmarkLinkCounters(b *testing.B) {
-	const ns = "s6bn"
-	tempNetns(b, ns)
+	ns := tempNetns(b)
 	ctx := context.Background()
 	for i := 0; i < 12; i++ {
 		if _, err := InNetns(ctx, ns, "ip", "link", "add", fmt.Sprintf("s6x%d", i), "type", "veth", "peer", "name", fmt.Sprintf("s6y%d", i)); err != nil {
@@ -242,15 +236,15 @@ func BenchmarkLinkCounters(b *testing.B) {
 // DelPort removes both ends and is idempotent.
 func TestAddVethConfiguresBothEnds(t *testing.T) {
 	ctx := context.Background()
-	d := StartForTest(t, "s6av")
-	if err := d.EnsureBridge(ctx, "s6avd0", 0); err != nil {
+	d := startReal(t)
+	br, port, ns := d.Prefix()+"d0", d.Prefix()+"p1", d.Prefix()+"n"
+	if err := d.EnsureBridge(ctx, br, 0); err != nil {
 		t.Fatal(err)
 	}
-	const ns = "s6avn"
-	if err := d.AddVeth(ctx, "s6avd0", "s6avp1", 17, ns, "in", "02:13:00:00:99:01"); err != nil {
+	if err := d.AddVeth(ctx, br, port, 17, ns, "in", "02:13:00:00:99:01"); err != nil {
 		t.Fatal(err)
 	}
-	for _, end := range []struct{ ns, name string }{{ns, "in"}, {d.SwitchNS(), "s6avp1"}} {
+	for _, end := range []struct{ ns, name string }{{ns, "in"}, {d.SwitchNS(), port}} {
 		k, err := InNetns(ctx, end.ns, "ethtool", "-k", end.name)
 		if err != nil {
 			t.Fatal(err)
@@ -269,15 +263,15 @@ func TestAddVethConfiguresBothEnds(t *testing.T) {
 			t.Errorf("inner end's MAC: %s", l)
 		}
 	}
-	if of, err := d.Vsctl(ctx, "get", "interface", "s6avp1", "ofport"); err != nil || strings.TrimSpace(of) != "17" {
+	if of, err := d.Vsctl(ctx, "get", "interface", port, "ofport"); err != nil || strings.TrimSpace(of) != "17" {
 		t.Fatalf("ofport %q %v, want 17", of, err)
 	}
 	for i := 0; i < 2; i++ {
-		if err := d.DelPort(ctx, "s6avd0", "s6avp1"); err != nil {
+		if err := d.DelPort(ctx, br, port); err != nil {
 			t.Fatalf("DelPort #%d: %v", i+1, err)
 		}
 	}
-	for _, end := range []struct{ ns, name string }{{ns, "in"}, {d.SwitchNS(), "s6avp1"}} {
+	for _, end := range []struct{ ns, name string }{{ns, "in"}, {d.SwitchNS(), port}} {
 		have, err := LinkNames(ctx, end.ns)
 		if err != nil || have[end.name] {
 			t.Fatalf("%s/%s still there after DelPort (%v)", end.ns, end.name, err)

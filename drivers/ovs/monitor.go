@@ -18,14 +18,22 @@ import (
 // learned rules are unknown then.
 var ErrMonitorNotArmed = errors.New("learned-rule monitor not armed")
 
+// ErrMonitorPaused is why a monitor stopped when ovs-vswitchd paused it:
+// its reader fell behind and the switch's queue of unsent flow-monitor
+// events went over its limit (128 KiB in Open vSwitch's connmgr), so the
+// switch withholds ADDED/MODIFIED events until the queue drains. The monitor
+// restarts and reads the whole table again.
+var ErrMonitorPaused = errors.New("paused by the switch: flow-monitor events were withheld")
+
 // LearnedMonitor follows the rules a switch learns (cookie CookieLearned)
 // through one persistent `ovs-ofctl monitor` of table 1 (OpenFlow flow
 // monitor: one event per rule added, modified or deleted, e.g. idled out),
 // so reading them runs no process. On every (re)start of the monitor it
 // reads the whole table once (Switch.Learned) and applies the events that
 // came meanwhile on top; it restarts when the monitor exits (ovs-vswitchd
-// restarted) or reports it paused (its event queue overflowed: events were
-// lost). Between a stop and the next complete read, Learned says
+// restarted) or reports it paused (ErrMonitorPaused: its reader fell
+// behind, and the switch withholds events until the reader has caught up).
+// Between a stop and the next complete read, Learned says
 // ErrMonitorNotArmed.
 type LearnedMonitor struct {
 	s      *Switch
@@ -192,8 +200,8 @@ func (m *LearnedMonitor) follow(ctx context.Context) error {
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			l := strings.TrimSpace(sc.Text())
-			if strings.Contains(l, "event=PAUSED") {
-				stopped <- errors.New("paused: flow-monitor events were lost")
+			if isPaused(l) {
+				stopped <- ErrMonitorPaused
 				return
 			}
 			ev, ok := parseMonitorEvent(l)
@@ -310,3 +318,7 @@ func (s *Switch) dumpLearned(ctx context.Context) (map[string]learnedEntry, erro
 	eachLearned(out, func(key string, e learnedEntry) { rules[key] = e })
 	return rules, nil
 }
+
+// isPaused reports whether l is the switch's notice that it paused the
+// monitor.
+func isPaused(l string) bool { return strings.Contains(l, "event=PAUSED") }

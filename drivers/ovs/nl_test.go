@@ -24,8 +24,7 @@ import (
 // (The injected failure does move the thread back first, so that the main
 // thread, which Go never ends, cannot be left in the namespace.)
 func TestNetlinkSocketsLeaveNoThreadInTheNamespace(t *testing.T) {
-	const ns = "s7fnl"
-	tempNetns(t, ns)
+	ns := tempNetns(t)
 	var st unix.Stat_t
 	if err := unix.Stat("/run/netns/"+ns, &st); err != nil {
 		t.Fatal(err)

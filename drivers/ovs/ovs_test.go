@@ -3,7 +3,9 @@ package ovs
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,32 +58,33 @@ func TestParseDump(t *testing.T) {
 
 func TestBridgeLifecycleOnRealOVS(t *testing.T) {
 	ctx := context.Background()
-	d := StartForTest(t, "it13a")
-	if err := d.EnsureBridge(ctx, "it13ad0", 0); err != nil {
+	d := startReal(t)
+	br, foreign := d.Prefix()+"d0", d.Prefix()+"X"
+	if err := d.EnsureBridge(ctx, br, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.EnsureBridge(ctx, "it13ad0", 0); err != nil {
+	if err := d.EnsureBridge(ctx, br, 0); err != nil {
 		t.Fatalf("our own bridge again: %v", err)
 	}
 	// someone else's bridge with a name in our namespace of names
-	if _, err := d.Vsctl(ctx, "add-br", "it13aX", "--", "set", "bridge", "it13aX", "datapath_type=netdev", "external-ids:owner=someone"); err != nil {
+	if _, err := d.Vsctl(ctx, "add-br", foreign, "--", "set", "bridge", foreign, "datapath_type=netdev", "external-ids:owner=someone"); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := d.Vsctl(ctx, "list", "bridge", "it13aX")
-	err := d.EnsureBridge(ctx, "it13aX", 1)
-	if !errors.Is(err, ErrForeign) || !strings.Contains(err.Error(), "it13aX") {
+	before, _ := d.Vsctl(ctx, "list", "bridge", foreign)
+	err := d.EnsureBridge(ctx, foreign, 1)
+	if !errors.Is(err, ErrForeign) || !strings.Contains(err.Error(), foreign) {
 		t.Fatalf("foreign bridge: got %v, want ErrForeign naming the bridge", err)
 	}
-	after, _ := d.Vsctl(ctx, "list", "bridge", "it13aX")
+	after, _ := d.Vsctl(ctx, "list", "bridge", foreign)
 	if before != after {
 		t.Fatalf("foreign bridge changed:\n%s\n%s", before, after)
 	}
 	brs, err := d.OurBridges(ctx)
-	if err != nil || len(brs) != 1 || brs[0] != "it13ad0" {
+	if err != nil || len(brs) != 1 || brs[0] != br {
 		t.Fatalf("our bridges %v %v", brs, err)
 	}
 
-	sw := d.NewSwitch("it13ad0")
+	sw := d.NewSwitch(br)
 	f1 := Flow{Table: 0, Priority: 10, Cookie: CookieStatic, Match: "ip,nw_dst=10.0.0.1", Actions: "drop"}
 	f2 := Flow{Table: 0, Priority: 10, Cookie: CookieStatic, Match: "ip,nw_dst=10.0.0.2", Actions: "drop"}
 	if c, err := sw.Apply(ctx, []Flow{f1, f2}); err != nil || c.Added != 2 {
@@ -105,23 +108,45 @@ func TestBridgeLifecycleOnRealOVS(t *testing.T) {
 	}
 }
 
-func TestStartRemovesAKilledRunsLeftovers(t *testing.T) {
-	ctx := context.Background()
-	Require(t)
-	dir := t.TempDir()
-	d1, err := Start(ctx, Config{Dir: dir, Prefix: "it13b"})
+// startClaimed starts daemons in dir under a prefix claimed for this run.
+func startClaimed(t *testing.T, dir string) *Daemon {
+	t.Helper()
+	requireReal(t)
+	c, err := ClaimFree('t')
 	if err != nil {
 		t.Fatal(err)
 	}
+	d, err := start(context.Background(), Config{Dir: dir, Prefix: c.Prefix()}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// die stands for the death of d's process without Stop: the kernel drops
+// the process's lock on the prefix, its daemons and namespaces stay.
+func die(d *Daemon) {
+	d.claim.mu.Lock()
+	defer d.claim.mu.Unlock()
+	d.claim.f.Close()
+	d.claim.f = nil
+}
+
+func TestStartRemovesAKilledRunsLeftovers(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d1 := startClaimed(t, dir)
+	p := d1.Prefix()
 	pid := d1.VswitchdPID()
 	if pid == 0 {
 		t.Fatal("no vswitchd pid")
 	}
-	if err := EnsureNetns(ctx, "it13bu0"); err != nil {
+	if err := EnsureNetns(ctx, p+"u0"); err != nil {
 		t.Fatal(err)
 	}
-	// "killed": no Stop; a second start in the same run dir cleans up
-	d2, err := Start(ctx, Config{Dir: dir, Prefix: "it13b"})
+	die(d1)
+	// a second start in the same run dir with the prefix cleans up
+	d2, err := Start(ctx, Config{Dir: dir, Prefix: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,15 +154,18 @@ func TestStartRemovesAKilledRunsLeftovers(t *testing.T) {
 	if d2.VswitchdPID() == pid {
 		t.Fatal("the previous vswitchd still runs")
 	}
-	ns, _ := Netns(ctx, "it13bu")
+	ns, _ := Netns(ctx, p+"u")
 	if len(ns) != 0 {
 		t.Fatalf("leftover namespaces %v", ns)
 	}
 	if err := d2.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ns, _ := Netns(ctx, "it13b"); len(ns) != 0 {
+	if ns, _ := Netns(ctx, p); len(ns) != 0 {
 		t.Fatalf("after stop: namespaces %v", ns)
+	}
+	if _, err := os.Stat(lockPath(p)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("after stop: lock file %v", err)
 	}
 }
 
@@ -146,29 +174,97 @@ func TestStartRemovesAKilledRunsLeftovers(t *testing.T) {
 // with the prefix still stops both, by their namespace.
 func TestStartStopsAKilledRunsDaemonsInAnotherDir(t *testing.T) {
 	ctx := context.Background()
-	Require(t)
 	dir1, dir2 := t.TempDir(), t.TempDir()
-	d1, err := Start(ctx, Config{Dir: dir1, Prefix: "it13e"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d1 := startClaimed(t, dir1)
 	pids := []int{d1.VswitchdPID(), pidFromFile(filepath.Join(dir1, "ovsdb.pid"), dir1)}
 	if pids[0] == 0 || pids[1] == 0 {
 		t.Fatalf("daemon pids %v", pids)
 	}
-	// "killed": no Stop
-	d2, err := Start(ctx, Config{Dir: dir2, Prefix: "it13e"})
+	die(d1)
+	d2, err := Start(ctx, Config{Dir: dir2, Prefix: d1.Prefix()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d2.Stop(ctx)
+	waitGone(t, pids...)
+}
+
+// waitGone waits until the pids are gone (SIGKILLed: once the kernel reaped
+// them).
+func waitGone(t *testing.T, pids ...int) {
+	t.Helper()
 	for _, pid := range pids {
-		for i := 0; i < 200 && alive(pid); i++ { // SIGKILLed: gone once the kernel reaped it
+		for i := 0; i < 200 && alive(pid); i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
 		if alive(pid) {
 			t.Errorf("pid %d of the killed run still runs", pid)
 		}
+	}
+}
+
+// A second run that asks for a prefix a live run holds (two checkouts
+// testing at once, two daemons whose run dirs hash alike) gets
+// ErrPrefixInUse and touches nothing: before the claim, its clean-up killed
+// the live run's daemons and deleted its namespaces.
+func TestStartLeavesALiveRunsPrefixAlone(t *testing.T) {
+	ctx := context.Background()
+	live := startReal(t)
+	if err := EnsureNetns(ctx, live.Prefix()+"u0"); err != nil {
+		t.Fatal(err)
+	}
+	pid := live.VswitchdPID()
+	d, err := Start(ctx, Config{Dir: t.TempDir(), Prefix: live.Prefix()})
+	if err == nil {
+		d.Stop(ctx)
+		t.Fatal("a second Start with a live run's prefix: want ErrPrefixInUse")
+	}
+	if !errors.Is(err, ErrPrefixInUse) || !strings.Contains(err.Error(), live.Prefix()) {
+		t.Fatalf("got %v, want ErrPrefixInUse naming the prefix", err)
+	}
+	if !alive(pid) || live.VswitchdPID() != pid {
+		t.Fatalf("the live run's ovs-vswitchd %d is gone", pid)
+	}
+	if ns, _ := Netns(ctx, live.Prefix()); len(ns) != 2 {
+		t.Fatalf("the live run's namespaces are %v, want its switch and users' namespaces", ns)
+	}
+}
+
+// CleanStale (scripts/ovsclean) removes a dead run's daemons, namespaces
+// and lock file, and leaves a live run's alone.
+func TestCleanStaleRemovesOnlyDeadRunsLeftovers(t *testing.T) {
+	ctx := context.Background()
+	live := startReal(t)
+	dir := t.TempDir()
+	dead := startClaimed(t, dir)
+	t.Cleanup(func() { _ = dead.Stop(ctx) }) // when CleanStale failed
+	pids := []int{dead.VswitchdPID(), pidFromFile(filepath.Join(dir, "ovsdb.pid"), dir)}
+	if err := EnsureNetns(ctx, dead.Prefix()+"u0"); err != nil {
+		t.Fatal(err)
+	}
+	die(dead)
+	cleaned, err := CleanStale(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(cleaned, dead.Prefix()) || slices.Contains(cleaned, live.Prefix()) {
+		t.Fatalf("cleaned %v: want the dead run's %s, not the live run's %s", cleaned, dead.Prefix(), live.Prefix())
+	}
+	waitGone(t, pids...)
+	if ns, _ := Netns(ctx, dead.Prefix()); len(ns) != 0 {
+		t.Fatalf("the dead run's namespaces %v are left", ns)
+	}
+	if _, err := os.Stat(lockPath(dead.Prefix())); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the dead run's lock file: %v", err)
+	}
+	if !live.VswitchdAlive() {
+		t.Fatal("the live run's ovs-vswitchd is gone")
+	}
+	if ns, _ := Netns(ctx, live.Prefix()); len(ns) != 1 {
+		t.Fatalf("the live run's namespaces are %v", ns)
+	}
+	if _, err := ClaimPrefix(live.Prefix()); !errors.Is(err, ErrPrefixInUse) {
+		t.Fatalf("the live run's prefix after CleanStale: %v, want still held", err)
 	}
 }
 

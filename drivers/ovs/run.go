@@ -32,6 +32,18 @@ func Available() error {
 	return nil
 }
 
+// Usable reports why the real data plane cannot run in this process:
+// Available's error, or not root (network namespaces, veths); nil when it can.
+func Usable() error {
+	if err := Available(); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces, veths)")
+	}
+	return nil
+}
+
 func lookPath(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil

@@ -1,0 +1,50 @@
+// Package ovstest holds the test helpers of the real data plane (imported by
+// tests only): Require skips a test where Open vSwitch cannot run (and fails
+// it with CI=true), Start gives a test private daemons under a name prefix
+// of its own, which no other run on the machine shares.
+package ovstest
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/ims-orch/ims-orch/drivers/ovs"
+)
+
+// Lead is the first letter of every test prefix (ovs.ClaimFree): the
+// daemon's own prefixes start with "io".
+const Lead = 't'
+
+// Require skips t when Open vSwitch or root is missing, and fails it instead
+// when CI=true (a missing install step must not pass silently).
+func Require(t testing.TB) {
+	t.Helper()
+	err := ovs.Usable()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true but the real data plane cannot run: %v", err)
+	}
+	t.Skipf("real data plane not available: %v", err)
+}
+
+// Start starts private daemons under a temporary run directory and a prefix
+// claimed for this run (ovs.StartFree; d.Prefix() names everything the test
+// makes), and stops them, deletes the prefix's namespaces and releases the
+// prefix when t ends.
+func Start(t testing.TB) *ovs.Daemon {
+	t.Helper()
+	Require(t)
+	d, err := ovs.StartFree(context.Background(), t.TempDir(), Lead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return d
+}

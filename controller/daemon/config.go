@@ -16,6 +16,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/transport"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 
 	"gopkg.in/yaml.v3"
@@ -57,6 +58,8 @@ type NodeConfig struct {
 	Bootstrap bool         `yaml:"bootstrap"`
 	// RaftTLS puts raft on mutual TLS (rafttls.go); required off loopback.
 	RaftTLS *RaftTLSConfig `yaml:"raftTLS"`
+	// RaftTimeouts sets raft's timeouts (rafttimeouts.go; default raft's).
+	RaftTimeouts *RaftTimeoutsConfig `yaml:"raftTimeouts"`
 }
 
 // PeerConfig is another node of the cluster: its raft ID and address and
@@ -446,6 +449,10 @@ func (c *Config) Normalize() error {
 	if strings.ContainsAny(c.Node.ID, " \t\n/") {
 		return fmt.Errorf("node.id: %q must not hold white space or '/'", c.Node.ID)
 	}
+	if err := transport.CheckReporterID(c.Node.ID); err != nil {
+		// the ID names this node's workload reports (reports.go)
+		return fmt.Errorf("node.id: %w", err)
+	}
 	if c.Node.RaftBind != "" {
 		if _, _, err := net.SplitHostPort(c.Node.RaftBind); err != nil {
 			return fmt.Errorf("node.raftBind: %q is not host:port: %v", c.Node.RaftBind, err)
@@ -541,6 +548,9 @@ func (c *Config) Normalize() error {
 		return err
 	}
 	if err := c.normalizeRaftTLS(); err != nil {
+		return err
+	}
+	if err := c.normalizeRaftTimeouts(); err != nil {
 		return err
 	}
 	if err := c.normalizeReports(); err != nil {

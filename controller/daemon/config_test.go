@@ -137,6 +137,7 @@ func TestConfigErrors(t *testing.T) {
 func FuzzParseConfig(f *testing.F) {
 	f.Add(DefaultYAML())
 	f.Add([]byte("node: {id: a, raftBind: '127.0.0.1:1'}\napi: {allowUnauthenticated: true}\n"))
+	f.Add([]byte("node: {id: a, raftBind: '127.0.0.1:1', raftTimeouts: {heartbeat: 2s, election: 1s, leaderLease: 3s}}\napi: {allowUnauthenticated: true}\n"))
 	f.Add([]byte("traffic: {rates: {x: [1e400]}}"))
 	f.Add([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", "strategy: hybrid\n  dpTargetUtilization: 0.97\n  targets: [{vnf: ids, utilization: 0.95}]", 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -466,7 +466,7 @@ func (d *Daemon) buildCluster(sc *system.Config) (string, error) {
 		return "", err
 	}
 	nc := fsm.NodeConfig{ID: cfg.Node.ID, Dir: cfg.Node.RaftDir, Bind: cfg.Node.RaftBind,
-		Transport: d.opt.RaftTransport, Peers: peers, Bootstrap: cfg.Node.Bootstrap, Raft: d.opt.Raft,
+		Transport: d.opt.RaftTransport, Peers: peers, Bootstrap: cfg.Node.Bootstrap, Raft: cfg.raftConfig(d.opt.Raft),
 		Stream: stream, Logger: fsm.SlogLogger(d.log)}
 	if len(peers) == 0 {
 		// a cluster of itself: only if no peer runs one already (bootstrap.go)

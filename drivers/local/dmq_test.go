@@ -190,14 +190,14 @@ func TestSCSCFReadyWhenRegistrationsSynced(t *testing.T) {
 }
 
 // syncHarness launches S-CSCF s1 (active) and then s2 in dc0 with probes
-// every 100 ms; s2's probe reads s1's registrations (5) through peer, which
+// every interval; s2's probe reads s1's registrations (5) through peer, which
 // returns the error set by setPeer (nil: they are read); s2 holds none.
-func syncHarness(t *testing.T, ready time.Duration) (h *harness, setPeer func(error)) {
+func syncHarness(t *testing.T, ready, every time.Duration) (h *harness, setPeer func(error)) {
 	t.Helper()
 	var mu sync.Mutex
 	var peerErr error
 	h = newHarness(t, func(c *Config) {
-		c.ReadyTimeout, c.ProbeInterval = ready, 100*time.Millisecond
+		c.ReadyTimeout, c.ProbeInterval = ready, every
 		c.MarkSynced = func(context.Context, netip.AddrPort) error { return nil }
 		c.Stats = func(_ context.Context, rpc netip.AddrPort, _ ...string) (map[string]int64, error) {
 			mu.Lock()
@@ -216,7 +216,7 @@ func syncHarness(t *testing.T, ready time.Duration) (h *harness, setPeer func(er
 		t.Fatal(err)
 	}
 	h.expect(t, "s1", drivers.StateBooting, "")
-	h.clk.Advance(100 * time.Millisecond)
+	h.clk.Advance(every)
 	h.expect(t, "s1", drivers.StateActive, "rpc answers")
 	if _, err := h.d.Launch(ctx, drivers.Spec{ID: "s2", DC: "dc0", VNF: "scscf"}); err != nil {
 		t.Fatal(err)
@@ -232,7 +232,7 @@ func syncHarness(t *testing.T, ready time.Duration) (h *harness, setPeer func(er
 // probeHolds runs s2's next probe and fails the test if s2 changed state.
 func (h *harness) probeHolds(t *testing.T, why string) {
 	t.Helper()
-	h.clk.Advance(100 * time.Millisecond)
+	h.clk.Advance(h.d.cfg.ProbeInterval)
 	select {
 	case ev := <-h.events:
 		t.Fatalf("s2 changed state while %s: %+v", why, ev)
@@ -252,7 +252,7 @@ var (
 // (TestSCSCFSyncWindowEndsWhenSynced at load 25–31). A peer that refuses the
 // read (its process is gone) still does not hold it back.
 func TestSCSCFSyncWaitsForALatePeer(t *testing.T) {
-	h, setPeer := syncHarness(t, time.Second)
+	h, setPeer := syncHarness(t, time.Second, 100*time.Millisecond)
 	for _, late := range []error{context.DeadlineExceeded, lateRead} { // maxLateReads-1 probes
 		setPeer(late)
 		h.probeHolds(t, fmt.Sprintf("its peer's registrations were not read in time (%v)", late))
@@ -263,25 +263,47 @@ func TestSCSCFSyncWaitsForALatePeer(t *testing.T) {
 }
 
 // A hung peer (SIGSTOPped: its port stays bound, every read of it times
-// out) holds a new S-CSCF back for maxLateReads probes in a row only, then
-// it is skipped like a refusing one; before, every S-CSCF launched meanwhile
-// in its DC stayed booting until the ready timeout (10 s). An answer in
-// between starts the count again.
+// out) holds a new S-CSCF back only until it has been late on maxLateReads
+// probes in a row over hungPeerAfter (3 s), then it is skipped like a
+// refusing one; before any bound, every S-CSCF launched meanwhile in its DC
+// stayed booting until the ready timeout (10 s). The bound is time on the
+// driver's clock: with probes every 100 ms, a peer late on 3 probes in a row
+// (0.3 s) is not hung yet — session 8's bound counted probes only and
+// skipped it there, so on a very loaded host a live peer could be skipped
+// and the S-CSCF put in service without its registrations. An answer in
+// between starts the run again.
 func TestSCSCFSyncSkipsAHungPeer(t *testing.T) {
-	h, setPeer := syncHarness(t, 10*time.Second)
-	start := h.clk.Now()
+	h, setPeer := syncHarness(t, 10*time.Second, 100*time.Millisecond)
 	setPeer(lateRead)
 	h.probeHolds(t, "its peer was late once")
 	h.probeHolds(t, "its peer was late twice")
 	setPeer(nil) // it answers: 5 registrations, s2 has none
 	h.probeHolds(t, "its registrations lag its peer's")
 	setPeer(lateRead)
-	for range maxLateReads - 1 {
-		h.probeHolds(t, "its peer was late again, fewer than maxLateReads times in a row")
+	h.probeHolds(t, "its peer was late again, once")
+	first := h.clk.Now() // the late run's first probe
+	for h.clk.Now().Sub(first) < hungPeerAfter-h.d.cfg.ProbeInterval {
+		h.probeHolds(t, fmt.Sprintf("its peer was late for %v only (less than hungPeerAfter)", h.clk.Now().Sub(first)))
 	}
-	h.clk.Advance(100 * time.Millisecond)
+	h.clk.Advance(h.d.cfg.ProbeInterval)
 	ev := h.expect(t, "s2", drivers.StateActive, "registrations synced")
-	if strings.Contains(ev.Reason, "ready timeout") || ev.At.Sub(start) >= time.Second {
-		t.Fatalf("s2 went active %v after its first probe (%q): a hung peer held it to the ready timeout", ev.At.Sub(start), ev.Reason)
+	if late := ev.At.Sub(first); late != hungPeerAfter {
+		t.Fatalf("s2 went active %v after its peer's first late read, want hungPeerAfter (%v)", late, hungPeerAfter)
 	}
+	if strings.Contains(ev.Reason, "ready timeout") {
+		t.Fatalf("s2 went active at the ready timeout (%q): a hung peer held it there", ev.Reason)
+	}
+}
+
+// A few late probes far apart (the probe itself delayed, e.g. on a loaded
+// host) do not make a peer hung, however long they span: it takes
+// maxLateReads probes in a row too.
+func TestSCSCFSyncHungPeerNeedsLateProbes(t *testing.T) {
+	h, setPeer := syncHarness(t, 20*time.Second, 2*hungPeerAfter)
+	setPeer(lateRead)
+	for i := 1; i < maxLateReads; i++ {
+		h.probeHolds(t, fmt.Sprintf("its peer was late on %d probes over %v", i, time.Duration(i-1)*h.d.cfg.ProbeInterval))
+	}
+	h.clk.Advance(h.d.cfg.ProbeInterval)
+	h.expect(t, "s2", drivers.StateActive, "registrations synced")
 }

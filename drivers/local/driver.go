@@ -181,6 +181,10 @@ type Driver struct {
 
 	mu    sync.Mutex
 	insts map[string]*inst
+	// closed is set by Close before it waits for the launches under way:
+	// a launch that gets the lock after it fails with ErrClosed, so no
+	// instance outlives Close
+	closed bool
 	// failedAddr keeps the address of instances that exited without
 	// Terminate or were killed, for a replacement that takes it over
 	// (Spec.Replaces); an entry is used once.
@@ -349,10 +353,10 @@ type inst struct {
 	// peers are the S-CSCFs it replicates registrations with (dmq_usrloc);
 	// it is ready only once its registration table caught up with theirs.
 	peers []netip.Addr
-	// lateReads counts, per peer, the readiness probes in a row whose read
+	// lateReads tracks, per peer, the readiness probes in a row whose read
 	// of that peer timed out (usrlocSynced); only the probe touches it, and
 	// probes of one instance run one after another.
-	lateReads map[netip.Addr]int
+	lateReads map[netip.Addr]lateRun
 }
 
 // New returns a Driver.
@@ -423,6 +427,10 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 	}
 	d.mu.Lock()
 	for {
+		if d.closed {
+			d.mu.Unlock()
+			return drivers.Instance{}, fmt.Errorf("local: launch %s: %w", spec.ID, ErrClosed)
+		}
 		if in, ok := d.insts[spec.ID]; ok {
 			info := in.snapshot()
 			d.mu.Unlock()
@@ -453,7 +461,7 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 		return drivers.Instance{}, fmt.Errorf("%w: %v", drivers.ErrCapacity, err)
 	}
 	in := &inst{role: role, dcIdx: dcIdx, addr: addr, dir: d.runDir(spec.ID), done: make(chan struct{}),
-		released: make(chan struct{}), started: make(chan struct{}), tookOver: tookOver, lateReads: map[netip.Addr]int{}}
+		released: make(chan struct{}), started: make(chan struct{}), tookOver: tookOver, lateReads: map[netip.Addr]lateRun{}}
 	td, useDNS := d.templateLocked(spec, in)
 	d.launching[spec.ID] = in // its address, dir and DMQ role are taken
 	d.mu.Unlock()
@@ -677,12 +685,27 @@ func syncGraceS(ready time.Duration) int {
 // probeTimeout bounds each RPC call of a readiness probe.
 const probeTimeout = 250 * time.Millisecond
 
-// maxLateReads bounds how many probes in a row a peer whose read times out
-// holds a new S-CSCF back: a hung peer (SIGSTOPped, wedged) keeps its port
-// bound, so its reads time out rather than being refused, and without a
-// bound it would keep every S-CSCF launched meanwhile in its DC booting
-// until the ready timeout.
-const maxLateReads = 3
+// A peer whose reads time out holds a new S-CSCF back until it has been
+// late on at least maxLateReads probes in a row and for at least
+// hungPeerAfter (on the driver's clock) since the first of them; then it is
+// hung (SIGSTOPped, wedged: it keeps its port bound, so its reads time out
+// rather than being refused) and skipped like a refusing one. Without a
+// bound a hung peer would keep every S-CSCF launched meanwhile in its DC
+// booting until the ready timeout. The time bound keeps a live peer on a
+// very loaded host, whose reads are late on a few probes in a row (3 late
+// probes take ≈ 0.9 s at the defaults), from being skipped; the count keeps
+// a few probes far apart (the probe itself delayed) from being enough.
+const (
+	maxLateReads  = 3
+	hungPeerAfter = 3 * time.Second
+)
+
+// lateRun is a peer's run of late reads: how many probes in a row, and the
+// clock time of the first.
+type lateRun struct {
+	n     int
+	since time.Time
+}
 
 // usrlocSynced reports nil when the instance at rpc holds at least as many
 // registered users as each of its peers (dmq_usrloc's full sync is done).
@@ -690,11 +713,11 @@ const maxLateReads = 3
 // process is gone) cannot hold the instance back; one whose answer did not
 // come in time does, until the next probe: on a loaded host the probe itself
 // may be the late one, and a new S-CSCF put in service before its
-// registrations are in answers 404 for registered users. late counts each
+// registrations are in answers 404 for registered users. late tracks each
 // peer's timed-out reads in a row (an answer or a refusal resets it); a
-// peer late on maxLateReads probes in a row is skipped like a refusing one
-// (hung), until it answers again.
-func (d *Driver) usrlocSynced(rpc netip.AddrPort, peers []netip.Addr, late map[netip.Addr]int) error {
+// peer late on maxLateReads probes in a row over hungPeerAfter is skipped
+// like a refusing one (hung), until it answers again.
+func (d *Driver) usrlocSynced(rpc netip.AddrPort, peers []netip.Addr, late map[netip.Addr]lateRun) error {
 	const stat = "usrloc:registered_users"
 	read := func(a netip.AddrPort) (map[string]int64, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
@@ -713,10 +736,18 @@ func (d *Driver) usrlocSynced(rpc netip.AddrPort, peers []netip.Addr, late map[n
 				error
 				Timeout() bool
 			}](err); ok && te.Timeout() {
-				if late[p]++; late[p] < maxLateReads && lateErr == nil {
-					lateErr = fmt.Errorf("registrations not synced yet: peer %s not read in time: %w", p, err)
+				now := d.cfg.Clock.Now()
+				r, ok := late[p]
+				if !ok {
+					r.since = now
 				}
-				continue // hung after maxLateReads: skipped like a refusing one
+				r.n++
+				late[p] = r
+				if (r.n < maxLateReads || now.Sub(r.since) < hungPeerAfter) && lateErr == nil {
+					lateErr = fmt.Errorf("registrations not synced yet: peer %s not read in time (%d probes in a row, %v): %w",
+						p, r.n, now.Sub(r.since), err)
+				}
+				continue // hung: skipped like a refusing one
 			}
 			delete(late, p)
 			continue // refused: a peer that is gone cannot hold us back
@@ -1020,9 +1051,15 @@ func (d *Driver) wait(ctx context.Context, dur time.Duration) error {
 	}
 }
 
-// Close terminates every instance (SIGTERM, then SIGKILL after Grace).
+// ErrClosed is the error of a Launch after Close began.
+var ErrClosed = errors.New("driver closed: no new instances")
+
+// Close terminates every instance (SIGTERM, then SIGKILL after Grace),
+// those whose launch is under way too once it ended. A Launch from the
+// moment Close is called fails with ErrClosed, starting nothing.
 func (d *Driver) Close(ctx context.Context) error {
 	d.mu.Lock()
+	d.closed = true
 	for len(d.launching) > 0 { // a launch under way ends first
 		var id string
 		for id = range d.launching {

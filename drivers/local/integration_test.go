@@ -91,9 +91,21 @@ func (r rpcCounters) Stats(ctx context.Context, names ...string) (map[string]int
 	return r.c.Stats(ctx, names...)
 }
 
+// chainOpenCalls bounds the calls TestKamailioChain's callers hold open at
+// once (SIPp -l): on a quiet host 50 calls/s of 100 ms hold about 6, so the
+// bound does not bind and the rate is 50 calls/s. On a host where Kamailio
+// gets a few % of a core (nice 19 beside 20 CPU burners, load 30–39: 2.4–3.7
+// % of a core, where the burst needs 17 %), an open-loop 50 calls/s queued
+// seconds of work in the proxies: the P-CSCF answered 503 when the S-CSCF's
+// 100 Trying came after 2 s, and BYEs were not answered within 8 s. With
+// the bound the callers follow what the chain carries (≈ 10 calls/s there),
+// and every call is still checked.
+const chainOpenCalls = "10"
+
 // TestKamailioChain runs real Kamailio instances through drivers/local:
 // S-CSCFs and a P-CSCF, SIPp callers and callee, DNS discovery, the agent,
-// drains (idle and under calls), a crash and a terminate. About 16 s.
+// drains (idle and under calls), a crash and a terminate. About 16 s on a
+// quiet host.
 func TestKamailioChain(t *testing.T) {
 	if err := local.Available(); err != nil {
 		t.Skipf("real SIP parts absent: %v", err)
@@ -103,13 +115,16 @@ func TestKamailioChain(t *testing.T) {
 		t.Logf("DNS discovery part skipped: %v", local.DNSAvailable())
 	}
 	const dcName, dcIdx = "dc41", 41 // an address block of its own: 127.51.x.x
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	// a bound, not a target: ≈ 16 s on a quiet host, longer at load 35
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	scen := scenarios(t)
 
 	var disc *discovery.Server
 	var s1Addr netip.AddrPort
-	cfg := local.Config{BaseDir: t.TempDir(), Children: 2, ShmMB: 128, Grace: 3 * time.Second}
+	// a Kamailio boot took 5.0–6.8 s at load 35 (0.35 s quiet): ready and
+	// waited for within 30 s, not the default 10 s
+	cfg := local.Config{BaseDir: t.TempDir(), Children: 2, ShmMB: 128, Grace: 3 * time.Second, ReadyTimeout: 30 * time.Second}
 	if useDNS {
 		var err error
 		disc, err = discovery.New(discovery.Options{Zone: local.Zone(dcIdx, "ims.local"), TTL: time.Second})
@@ -137,7 +152,7 @@ func TestKamailioChain(t *testing.T) {
 		if _, err := d.Launch(ctx, drivers.Spec{ID: id, DC: dcName, VNF: vnf}); err != nil {
 			t.Fatal(err)
 		}
-		_, at := evs.wait(t, id, drivers.StateActive, 10*time.Second)
+		_, at := evs.wait(t, id, drivers.StateActive, 30*time.Second)
 		t.Logf("%s: Launch → active in %v", id, at.Sub(start))
 		rt, ok := d.Runtime(id)
 		if !ok {
@@ -172,7 +187,7 @@ func TestKamailioChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	ag.Start()
-	res, err := runUAC(ctx, scen, p1.SIP.String(), "127.0.0.52", 5070, 50, 200, 100*time.Millisecond)
+	res, err := runUAC(ctx, scen, p1.SIP.String(), "127.0.0.52", 5070, 50, 200, 100*time.Millisecond, "-l", chainOpenCalls)
 	ag.Stop()
 	if err != nil {
 		t.Fatal(err)
@@ -192,10 +207,16 @@ func TestKamailioChain(t *testing.T) {
 			s.CPU, s.Mem, s.MemBytes>>20, s.PktRate, s.TxnRate, s.ActiveTransactions, s.ActiveDialogs)
 	}
 	mu.Unlock()
-	// 50 calls/s cross the P-CSCF twice (originating and terminating leg):
-	// about 200 new server transactions/s (INVITE, BYE) and 500+ messages/s.
-	if len(samples) < 3 || maxTxn < 100 || maxPkt < 250 || maxCPU <= 0 {
-		t.Fatalf("agent saw too little: %d samples, %.0f txn/s, %.0f pkt/s, %.1f%% CPU", len(samples), maxTxn, maxPkt, maxCPU)
+	// Each call crosses the P-CSCF twice (originating and terminating leg):
+	// 4 new server transactions (INVITE, BYE) and 10+ messages per call, so
+	// at the rate the calls were carried (50 calls/s on a quiet host: about
+	// 200 transactions/s and 500+ messages/s) the agent's peak sample must
+	// show at least half of that.
+	carried := float64(res.OK) / res.Wall.Seconds()
+	t.Logf("carried %.1f calls/s (%d ok in %v)", carried, res.OK, res.Wall.Round(time.Millisecond))
+	if len(samples) < 3 || maxTxn < 2*carried || maxPkt < 5*carried || maxCPU <= 0 {
+		t.Fatalf("agent saw too little: %d samples, %.0f txn/s, %.0f pkt/s, %.1f%% CPU (carried %.1f calls/s: want ≥ %.0f txn/s, ≥ %.0f pkt/s)",
+			len(samples), maxTxn, maxPkt, maxCPU, carried, 2*carried, 5*carried)
 	}
 
 	// --- DNS: the P-CSCF spreads over both S-CSCFs, then stops using a removed one
@@ -216,16 +237,16 @@ func TestKamailioChain(t *testing.T) {
 		s2Before := invites(s2)
 		uacDone := make(chan callResult, 1)
 		go func() {
-			r, err := runUAC(ctx, scen, p1.SIP.String(), "127.0.0.52", 5070, 50, 400, 100*time.Millisecond)
+			r, err := runUAC(ctx, scen, p1.SIP.String(), "127.0.0.52", 5070, 50, 400, 100*time.Millisecond, "-l", chainOpenCalls)
 			if err != nil {
 				t.Error(err)
 			}
 			uacDone <- r
 		}()
-		// after 3 s of calls over both, take s2 out of DNS and watch its INVITEs
+		// once s2 took 20 INVITEs (≈ 1 s of calls over both on a quiet host),
+		// take it out of DNS and watch its INVITEs
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
-		start := time.Now()
 		var removedAt, lastNew time.Time
 		s2AtRemoval, last := int64(-1), invites(s2)
 		var r callResult
@@ -235,7 +256,7 @@ func TestKamailioChain(t *testing.T) {
 			case r = <-uacDone:
 				break watch
 			case now := <-tick.C:
-				if removedAt.IsZero() && now.Sub(start) > 3*time.Second {
+				if removedAt.IsZero() && last-s2Before >= 20 {
 					if err := disc.SetRecords("scscf", []netip.AddrPort{s1.SIP}); err != nil {
 						t.Fatal(err)
 					}
@@ -253,6 +274,9 @@ func TestKamailioChain(t *testing.T) {
 			}
 		}
 		t.Logf("DNS run: %v", r)
+		if removedAt.IsZero() {
+			t.Fatalf("s2 got %d INVITEs over the whole run: the P-CSCF does not spread over the pool", last-s2Before)
+		}
 		if s2AtRemoval-s2Before < 20 {
 			t.Fatalf("s2 got %d INVITEs while in DNS: the P-CSCF does not spread over the pool", s2AtRemoval-s2Before)
 		}

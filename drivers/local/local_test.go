@@ -1121,3 +1121,59 @@ func TestKeepRunDirsBounded(t *testing.T) {
 		t.Errorf("the driver still tracks %d run dirs (%d failed) with nothing running", len(h.d.dirs), len(h.d.failedDirs))
 	}
 }
+
+// From the moment Close is called, a Launch fails with ErrClosed and starts
+// nothing (no process, no run dir): one while Close waits for a launch under
+// way, and one after Close returned. Before, Close stopped only what it found
+// after its wait, and a later Launch ran an instance nobody would stop.
+func TestLaunchAfterCloseFails(t *testing.T) {
+	h := newHarness(t, nil)
+	entered, release := h.holdStart(t, "s1")
+	launched := make(chan error, 1)
+	go func() {
+		_, err := h.d.Launch(context.Background(), drivers.Spec{ID: "s1", DC: "dc0", VNF: "scscf"})
+		launched <- err
+	}()
+	waitFor(t, entered, "s1's process start")
+	waiting := make(chan string, 1)
+	h.d.mu.Lock()
+	h.d.onSettle = func(id string) { waiting <- id }
+	h.d.mu.Unlock()
+	closed := make(chan error, 1)
+	go func() { closed <- h.d.Close(context.Background()) }()
+	if id := waitFor(t, waiting, "Close's wait for s1's launch"); id != "s1" {
+		t.Fatalf("Close waits for %s, want s1", id)
+	}
+	starts := func() int {
+		h.st.mu.Lock()
+		defer h.st.mu.Unlock()
+		return len(h.st.cmds)
+	}
+	before := starts()
+	launchFails := func(id, when string) {
+		t.Helper()
+		_, err := h.d.Launch(context.Background(), drivers.Spec{ID: id, DC: "dc0", VNF: "pcscf"})
+		if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), id) {
+			t.Fatalf("Launch(%s) %s: %v, want ErrClosed naming %s", id, when, err, id)
+		}
+		if _, err := os.Stat(filepath.Join(h.d.cfg.BaseDir, id)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("Launch(%s) %s left a run dir (stat: %v)", id, when, err)
+		}
+		if n := starts(); n != before {
+			t.Fatalf("Launch(%s) %s started a process (%d starts, want %d)", id, when, n, before)
+		}
+	}
+	launchFails("p1", "while Close waits for s1's launch")
+	release()
+	if err := waitFor(t, launched, "s1's launch"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(t, closed, "Close"); err != nil {
+		t.Fatal(err)
+	}
+	before = starts()
+	launchFails("p2", "after Close returned")
+	if l, _ := h.d.List(context.Background(), ""); len(l) != 0 {
+		t.Fatalf("%d instances run after Close returned: %v", len(l), l)
+	}
+}

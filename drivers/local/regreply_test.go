@@ -3,6 +3,7 @@ package local_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -13,7 +14,14 @@ import (
 //     save() answers it through its transaction (t_newtran); the script's
 //     sl_reply_error() then sent a second, stateless final response;
 //   - one with a To tag and no Route (404 Not here): a stateless reply left
-//     its transaction unanswered, so its retransmission got nothing.
+//     its transaction unanswered, so its retransmission got nothing;
+//   - one whose To URI does not parse (400 Bad To URI). Registrar 5.6's save()
+//     answers it with the code of the last REGISTER its process handled: 200
+//     OK after the accepted REGISTER just before it, with nothing saved;
+//   - one whose AOR is too long (the registrar's own 500);
+//   - one whose request URI does not parse: tm takes no transaction for it,
+//     so it was saved (200 OK) and counted once per copy; it gets
+//     sl_reply_error's 479 now, once per copy.
 //
 // The S-CSCF runs one SIP worker (Children 1), which reads the next datagram
 // only once the script of the one before ended: after the answer to an
@@ -30,17 +38,23 @@ func TestSCSCFRegisterErrorsAnswerOnce(t *testing.T) {
 	host := s1.SIP.Addr().String()
 	aor := "<sip:once@" + host + ">"
 	contact := "Contact: <sip:once@" + ua.local() + ">"
+	ruri := "sip:" + host
 	for i, c := range []struct {
 		name   string
 		status int
+		ruri   string
 		to     string
 		more   []string
 	}{
-		{"refused by the registrar", 400, aor, []string{"Contact: *", "Expires: 600"}},
-		{"with a To tag and no Route", 404, aor + ";tag=x", []string{contact, "Expires: 600"}},
+		{"refused by the registrar", 400, ruri, aor, []string{"Contact: *", "Expires: 600"}},
+		{"with a To tag and no Route", 404, ruri, aor + ";tag=x", []string{contact, "Expires: 600"}},
+		{"accepted", 200, ruri, aor, []string{contact, "Expires: 600"}},
+		{"whose To URI does not parse", 400, ruri, "<sip:once@" + host + ":5x60>", []string{contact, "Expires: 600"}},
+		{"whose AOR is too long", 500, ruri, "<sip:" + strings.Repeat("a", 300) + "@" + host + ">", []string{contact, "Expires: 600"}},
+		{"whose request URI does not parse", 479, ruri + ":5x60", aor, []string{contact, "Expires: 600"}},
 	} {
 		callID := fmt.Sprintf("reg%d@once", i)
-		req := sipReq("REGISTER", "sip:"+host, "UDP "+ua.local(), fmt.Sprintf("z9hG4bKonce%d", i), aor+";tag=o", c.to, callID, 1, c.more...)
+		req := sipReq("REGISTER", c.ruri, "UDP "+ua.local(), fmt.Sprintf("z9hG4bKonce%d", i), aor+";tag=o", c.to, callID, 1, c.more...)
 		m := ua.mark()
 		ua.send(s1.SIP.String(), req...)
 		if r, _ := ua.wait(m, 5*time.Second, "final response to the REGISTER "+c.name, final(callID, "REGISTER")); r.Status() != c.status {

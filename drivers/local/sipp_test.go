@@ -79,7 +79,9 @@ func (r callResult) String() string {
 // runUAC places n calls at rate calls/s to AOR "callee" through via, holding
 // each for hold, from local:port; extra SIPp arguments (e.g. "-t", "t1" for
 // TCP) are appended. The caller's user is "caller" unless extra holds
-// "-key", "caller", NAME. ctx bounds the run: SIPp is killed when it ends.
+// "-key", "caller", NAME; with "-l", N (at most N calls open at once) the
+// rate follows what the proxies carry, so SIPp's own run timeout is 10
+// times the nominal run. ctx bounds the run: SIPp is killed when it ends.
 func runUAC(ctx context.Context, scen, via, local string, port, rate, n int, hold time.Duration, extra ...string) (callResult, error) {
 	dir, err := os.MkdirTemp("", "uac")
 	if err != nil {
@@ -87,6 +89,9 @@ func runUAC(ctx context.Context, scen, via, local string, port, rate, n int, hol
 	}
 	defer os.RemoveAll(dir)
 	secs := n/max(rate, 1) + 1
+	if slices.Contains(extra, "-l") {
+		secs *= 10
+	}
 	args := []string{via, "-sf", filepath.Join(scen, "uac.xml"), "-s", "callee",
 		"-i", local, "-ci", local, "-p", strconv.Itoa(port), "-r", strconv.Itoa(rate), "-m", strconv.Itoa(n),
 		"-d", strconv.Itoa(int(hold / time.Millisecond)), "-timeout", strconv.Itoa(secs + 20), "-recv_timeout", "8000"}

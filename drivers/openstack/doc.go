@@ -21,4 +21,8 @@
 //	            └─▶ ERROR ─┬─ "No valid host" ─▶ delete, ErrCapacity
 //	                       └─ other fault ─────▶ delete, launch again
 //	                                               (at most Config.Rebuilds times)
+//
+// A server Terminate deleted is tombstoned (tombstone.go): Nova can list it
+// again, not deleting, for a second or two when the delete hit its build;
+// the driver keeps treating it as gone and deletes it again if need be.
 package openstack

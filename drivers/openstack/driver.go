@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"sort"
 	"strings"
@@ -54,6 +55,9 @@ type Driver struct {
 
 	flavorSizes map[string]flavorSize // DC/name -> vCPUs and RAM (quota.go)
 	quotaHits   drivers.QuotaHits     // flavors whose last launch hit the quota
+
+	tombs tombstones   // servers Terminate deleted (tombstone.go)
+	log   *slog.Logger // nil: slog.Default()
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -78,6 +82,17 @@ func New(cfg Config, clients map[string]Clients, clk clock.Clock) (*Driver, erro
 		groups: map[string]string{}, images: map[string]string{}, flavors: map[string]string{},
 		lanes:    map[string]*sync.Mutex{},
 		handlers: map[int]drivers.EventHandler{}, flavorSizes: map[string]flavorSize{}}, nil
+}
+
+// SetLogger sets where the driver logs (default slog.Default()); call it
+// before the driver is used.
+func (d *Driver) SetLogger(l *slog.Logger) { d.log = l }
+
+func (d *Driver) logger() *slog.Logger {
+	if d.log == nil {
+		return slog.Default()
+	}
+	return d.log
 }
 
 // Config returns the configuration with defaults filled in.
@@ -471,7 +486,7 @@ func (d *Driver) DeleteEmptyGroups(ctx context.Context, dcs []string) ([]string,
 	}
 	live := map[string]bool{}
 	for _, s := range all {
-		if !gone(s) {
+		if !d.hidden(s) {
 			live[s.ID] = true
 		}
 	}
@@ -535,7 +550,8 @@ func (d *Driver) DeleteEmptyGroups(ctx context.Context, dcs []string) ([]string,
 
 // ---------------------------------------------------------------- lookups
 
-// gone reports servers Nova is deleting: they no longer count as ours.
+// gone reports servers Nova is deleting: they no longer count as ours
+// (nor do servers we deleted that Nova lists again: Driver.hidden).
 func gone(s servers.Server) bool {
 	return s.Status == "DELETED" || s.Status == "SOFT_DELETED" || s.TaskState == "deleting"
 }
@@ -546,11 +562,15 @@ func (d *Driver) find(ctx context.Context, dc, id string) (drivers.Instance, boo
 	return d.lookup(ctx, dc, id, false)
 }
 
-// lookup is find; withDeleting also returns a server Nova is still deleting.
+// lookup is find; withDeleting also returns a server Nova is still deleting
+// and a terminated one Nova lists again (both still hold quota).
 func (d *Driver) lookup(ctx context.Context, dc, id string, withDeleting bool) (drivers.Instance, bool, error) {
 	all, err := d.freshServers(ctx)
 	if err != nil {
 		return drivers.Instance{}, false, fmt.Errorf("find server %s: %w", id, err)
+	}
+	if !withDeleting {
+		all = d.visible(all)
 	}
 	m := match(all, dc, id, withDeleting)
 	if len(m) == 0 {
@@ -618,7 +638,9 @@ func address(s servers.Server) string {
 }
 
 // List returns the servers of ours in dc ("" = every configured DC),
-// without those Nova is deleting. Ours: tag ims-orch and managed-by metadata.
+// without those Nova is deleting or that were terminated (tombstone.go).
+// Ours: tag ims-orch and managed-by metadata. A terminated server Nova lists
+// again, not deleting, is deleted again.
 func (d *Driver) List(ctx context.Context, dc string) ([]drivers.Instance, error) {
 	return d.list(ctx, dc, d.cfg.Retries)
 }
@@ -645,8 +667,12 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 			continue // DCs that are AZs of one cloud share one list
 		}
 		seen[client] = true
-		var all []servers.Server
+		var (
+			all    []servers.Server
+			listed time.Time
+		)
 		err := d.retryN(ctx, "list servers", retries, func() error {
+			listed = d.clk.Now()
 			page, err := servers.List(client, servers.ListOpts{Tags: Tag}).AllPages(ctx)
 			if err != nil {
 				return classify("list servers", err)
@@ -657,8 +683,9 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 		if err != nil {
 			return nil, err
 		}
+		d.reissueDeletes(ctx, client, all, listed)
 		for _, s := range all {
-			if s.Metadata[drivers.MetaManagedBy] != managedBy || !want[s.Metadata[drivers.MetaDC]] || gone(s) {
+			if s.Metadata[drivers.MetaManagedBy] != managedBy || !want[s.Metadata[drivers.MetaDC]] || d.hidden(s) {
 				continue
 			}
 			if d.clients[s.Metadata[drivers.MetaDC]].Compute != client {
@@ -679,7 +706,9 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 // ---------------------------------------------------------------- Terminate
 
 // Terminate deletes the server of ours with instance id in dc; a server
-// already gone is not an error. It returns once Nova accepted the delete.
+// already gone is not an error. It returns once Nova accepted the delete,
+// and leaves a tombstone of the server (tombstone.go): List and the
+// look-ups no longer show it even if Nova lists it again.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	client, err := d.compute(dc)
 	if err != nil {
@@ -690,7 +719,11 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 		if err != nil || !ok {
 			return err
 		}
-		return d.deleteServer(ctx, client, inst.CloudID)
+		if err := d.deleteServer(ctx, client, inst.CloudID); err != nil {
+			return err
+		}
+		d.tombs.add(inst.CloudID, dc, id, d.clk.Now())
+		return nil
 	})
 	if err == nil {
 		d.quotaHits.Terminated(dc)
@@ -739,7 +772,8 @@ func (d *Driver) waitActive(ctx context.Context, dc, id, cloudID string) (driver
 				return err
 			}
 			for _, c := range match(all, dc, id, true) {
-				if cloudID == "" || c.ID == cloudID {
+				// without a Nova id, a server we terminated is not the one to wait for
+				if cloudID == "" && !d.tombs.has(c.ID, d.clk.Now()) || c.ID == cloudID {
 					s, cloudID = &c, c.ID
 					break
 				}
@@ -754,7 +788,8 @@ func (d *Driver) waitActive(ctx context.Context, dc, id, cloudID string) (driver
 		}
 		inst := toInstance(*s)
 		switch {
-		case gone(*s):
+		case d.hidden(*s):
+			inst.State = drivers.StateGone
 			return inst, fmt.Errorf("openstack: wait for %s: %w: deleted while booting", id, drivers.ErrNotFound)
 		case s.Status == "ACTIVE":
 			return inst, nil

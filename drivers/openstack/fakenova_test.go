@@ -51,6 +51,24 @@ type fakeServer struct {
 	getsLeft                                int    // GETs/lists before BUILD ends
 	endStatus                               string // ACTIVE or ERROR
 	deletePolls                             int    // reads left while "deleting"
+
+	// a delete that raced the build (deleteRace): unlisted for hiddenReads
+	// lists, then listed BUILD/scheduling for phantomReads lists, then gone
+	// (the conductor's destroy) — or, lost, it boots ACTIVE and stays
+	phantom                   bool
+	hiddenReads, phantomReads int
+	lost                      bool
+}
+
+// deleteRace is what real Nova does to a server deleted while it is being
+// built: after the 204 the server can be unlisted or listed as deleting
+// (hidden lists here), then listed again not deleting (the aborted build's
+// clean-up writes its stale task_state back; shown lists, here as
+// BUILD/scheduling), then gone when the queued terminate runs. lost: the
+// terminate never comes (the server boots ACTIVE and stays).
+type deleteRace struct {
+	hidden, shown int
+	lost          bool
 }
 
 type fakeNova struct {
@@ -68,6 +86,8 @@ type fakeNova struct {
 	// errorNames: a server created with this name ends in ERROR with the fault text
 	errorNames map[string][]string
 	bootReads  int // reads until a BUILD server finishes (default 1)
+
+	races []deleteRace // applied to the next deletes, in order
 
 	creates, deletes, lists, gets, groupCreates int
 	maxBuildingInGroup                          int // members in BUILD seen by a create into their group
@@ -156,6 +176,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // advance moves a server one read along its life (caller holds f.mu).
 func (f *fakeNova) advance(s *fakeServer) {
+	if s.phantom {
+		switch { // hiddenReads are counted by the list (handleServers)
+		case s.phantomReads > 0:
+			s.phantomReads--
+		case s.lost:
+			s.phantom, s.Status, s.Task, s.Host = false, "ACTIVE", "", "fake-1"
+		default:
+			delete(f.servers, s.ID)
+		}
+		return
+	}
+	if s.Task == "deleting" { // a server deleted while BUILD does not boot
+		if s.deletePolls > 0 {
+			s.deletePolls--
+			return
+		}
+		delete(f.servers, s.ID)
+		if s.Group != "" { // like Nova, the group keeps naming its deleted members
+			f.ghosts[s.Group] = append(f.ghosts[s.Group], s.ID)
+		}
+		return
+	}
 	if s.Status == "BUILD" {
 		if s.getsLeft > 0 {
 			s.getsLeft--
@@ -164,16 +206,6 @@ func (f *fakeNova) advance(s *fakeServer) {
 		s.Status, s.Task = s.endStatus, ""
 		if s.Status == "ACTIVE" {
 			s.Host = fmt.Sprintf("fake-%d", len(f.servers)%3+1)
-		}
-	}
-	if s.Task == "deleting" {
-		if s.deletePolls > 0 {
-			s.deletePolls--
-			return
-		}
-		delete(f.servers, s.ID)
-		if s.Group != "" { // like Nova, the group keeps naming its deleted members
-			f.ghosts[s.Group] = append(f.ghosts[s.Group], s.ID)
 		}
 	}
 }
@@ -220,6 +252,10 @@ func (f *fakeNova) handleServers(w http.ResponseWriter, r *http.Request) {
 		out := []map[string]any{}
 		for _, id := range sortedKeys(f.servers) {
 			s := f.servers[id]
+			if s.phantom && s.hiddenReads > 0 {
+				s.hiddenReads--
+				continue
+			}
 			f.advance(s)
 			if _, still := f.servers[id]; !still {
 				continue
@@ -321,7 +357,14 @@ func (f *fakeNova) handleServer(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet:
 		writeJSON(w, 200, map[string]any{"server": f.render(s)})
 	case http.MethodDelete:
-		s.Task, s.deletePolls = "deleting", 1
+		if len(f.races) > 0 && !s.phantom {
+			r := f.races[0]
+			f.races = f.races[1:]
+			s.phantom, s.hiddenReads, s.phantomReads, s.lost = true, r.hidden, r.shown, r.lost
+			s.Status, s.Task, s.Host = "BUILD", "scheduling", ""
+		} else {
+			s.phantom, s.Task, s.deletePolls = false, "deleting", 1
+		}
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

@@ -3,6 +3,8 @@ package sipptest_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,4 +164,78 @@ func TestRealSIPp(t *testing.T) {
 	if err := uas.Wait(ctx); err == nil {
 		t.Error("a killed SIPp exited 0")
 	}
+}
+
+// The callee scenario answers a retransmitted INVITE that arrives while it
+// waits for the ACK with the 200 again, and the call goes on to its BYE:
+// the proxy before a callee retransmits the INVITE every 500 ms until it
+// has read the 180, which on a loaded host takes longer
+// (drivers/local TestKamailioChain at load 30: the callee aborted such calls
+// as "unexpected message", so the caller's BYE was never answered). A raw
+// UDP caller on 127.0.0.204 talks to a real SIPp callee on 127.0.0.203 (used
+// by no other test).
+func TestRealUASAnswersAnINVITERetransmission(t *testing.T) {
+	if _, err := exec.LookPath("sipp"); err != nil {
+		t.Skip("sipp missing (scripts/ci-kamailio.sh installs it)")
+	}
+	scen := sipptest.Scenarios(t)
+	uas, err := sipptest.Start(t.TempDir(), sipptest.Options{}, "-sf", filepath.Join(scen, "uas.xml"), "-i", "127.0.0.203", "-p", "5080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(uas.Kill)
+	la, _ := net.ResolveUDPAddr("udp", "127.0.0.204:5070")
+	ra, _ := net.ResolveUDPAddr("udp", "127.0.0.203:5080")
+	c, err := net.ListenUDP("udp", la)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func(msg string) {
+		t.Helper()
+		if _, err := c.WriteToUDP([]byte(strings.ReplaceAll(msg, "\n", "\r\n")), ra); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// await returns the first response whose status line starts with
+	// status and whose CSeq ends with method, within limit (the callee
+	// needs a moment to start listening: requests are re-sent by the caller)
+	await := func(status, method string, limit time.Duration, resend string) string {
+		t.Helper()
+		end := time.Now().Add(limit)
+		buf := make([]byte, 65535)
+		var got []string
+		for time.Now().Before(end) {
+			if resend != "" {
+				send(resend)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			n, _, err := c.ReadFromUDP(buf)
+			if err != nil {
+				continue
+			}
+			m := string(buf[:n])
+			got = append(got, strings.SplitN(m, "\r\n", 2)[0])
+			if strings.HasPrefix(m, "SIP/2.0 "+status) && strings.Contains(m, " "+method+"\r\n") {
+				return m
+			}
+		}
+		t.Fatalf("no %s to the %s within %v; got %q\ncallee errors: %s", status, method, limit, got, uas.Output(2000))
+		return ""
+	}
+	const hdr = "Via: SIP/2.0/UDP 127.0.0.204:5070;branch=z9hG4bKretr%s\nFrom: <sip:caller@127.0.0.204:5070>;tag=c1\n" +
+		"To: <sip:callee@127.0.0.203:5080>%s\nCall-ID: retr1@127.0.0.204\nCSeq: %s\nContact: <sip:caller@127.0.0.204:5070>\nMax-Forwards: 70\nContent-Length: 0\n\n"
+	invite := "INVITE sip:callee@127.0.0.203:5080 SIP/2.0\n" + fmt.Sprintf(hdr, "inv", "", "1 INVITE")
+	await("18", "INVITE", 10*time.Second, invite) // re-sent until the callee listens
+	ok := await("200", "INVITE", 5*time.Second, "")
+	toTag := ""
+	for _, l := range strings.Split(ok, "\r\n") {
+		if strings.HasPrefix(l, "To:") {
+			_, toTag, _ = strings.Cut(l, ">")
+		}
+	}
+	send(invite) // two retransmissions after the 200, before the ACK
+	send(invite)
+	send("ACK sip:127.0.0.203:5080 SIP/2.0\n" + fmt.Sprintf(hdr, "ack", toTag, "1 ACK"))
+	await("200", "BYE", 5*time.Second, "BYE sip:127.0.0.203:5080 SIP/2.0\n"+fmt.Sprintf(hdr, "bye", toTag, "2 BYE"))
 }

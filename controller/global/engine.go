@@ -287,6 +287,10 @@ type Engine struct {
 	// began: this engine's close of the one before, or the committed
 	// round start that closed it (zero: unknown, no report is late)
 	inSince time.Time
+	// inSinceStored: inSince is the committed round start, read on another
+	// node's clock (the leader that started the round), so it is compared
+	// with MaxReportSkew's tolerance; false: this engine's own close, exact
+	inSinceStored bool
 	// led: this engine has led (run) before, so an in with inFor equal to
 	// the interval measured holds that interval's reports of its own term
 	led bool
@@ -455,7 +459,7 @@ func (e *Engine) Start() error {
 			// interval another leader has closed since: they are not this
 			// interval's (the reporters re-send this interval's to us)
 			e.in, e.inFor = newIntake(), m
-			e.inSince = intervalBegan(&st)
+			e.inSince, e.inSinceStored = intervalBegan(&st), true
 		}
 		if st.Round != nil {
 			e.log.Info("resuming round", "round", st.Round.Round, "lastDoneStep", st.Round.Done)
@@ -649,17 +653,27 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 
 // lateReport tells whether a report was measured before the interval the
 // intake measures began, on this engine's clock: its arrival less its age
-// (protocol.WorkloadReport.AgeMs, the reporter's clock, so no clock skew
-// enters). A report without an age is dated by its own time only when that
-// lies more than MaxReportSkew before the interval's beginning: within the
-// skew window a reporter's clock may simply be behind. A report without a
-// time, or an interval whose beginning is unknown, is never late.
+// (protocol.WorkloadReport.AgeMs, measured on the reporter's clock, so no
+// skew between the reporter's and this node's clocks enters). When the
+// interval's beginning is this engine's own close of the one before, the
+// test is exact. When it is the committed round start (a takeover: the
+// start was read on the old leader's clock, which may be off this node's),
+// a report is late only when measured more than MaxReportSkew before it:
+// within that window the two global nodes' clocks may simply disagree, and
+// dropping a fresh report of the new interval would lose load silently. A
+// report without an age is dated by its own time only when that lies more
+// than MaxReportSkew before the interval's beginning: within the skew
+// window a reporter's clock may simply be behind. A report without a time,
+// or an interval whose beginning is unknown, is never late.
 func (e *Engine) lateReport(r protocol.WorkloadReport) bool {
 	if e.inSince.IsZero() || r.At.IsZero() {
 		return false
 	}
 	if r.AgeMs > 0 {
 		measured := e.d.Clock.Now().Add(-time.Duration(r.AgeMs * float64(time.Millisecond)))
+		if e.inSinceStored {
+			return measured.Before(e.inSince.Add(-e.cfg.MaxReportSkew))
+		}
 		return measured.Before(e.inSince)
 	}
 	return r.At.Before(e.inSince.Add(-e.cfg.MaxReportSkew))
@@ -831,7 +845,7 @@ func (e *Engine) predict(st *fsm.State) {
 		// this step commits, too) are the next interval's
 		in := e.in
 		e.closing, e.closingFor = &in, round
-		e.in, e.inFor, e.inSince = newIntake(), round+1, e.d.Clock.Now()
+		e.in, e.inFor, e.inSince, e.inSinceStored = newIntake(), round+1, e.d.Clock.Now(), false
 	}
 	in := e.closing
 	avg, kinds := in.averages()

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/transport"
@@ -401,5 +402,63 @@ func TestLateReportAfterTheDelayedCloseIsDropped(t *testing.T) {
 	}
 	if late != 26+28+1 {
 		t.Fatalf("%d late reports, want %d", late, 26+28+1)
+	}
+}
+
+// A new leader's clock need not agree with the old leader's, on which the
+// committed round start (the beginning of the interval the new leader
+// measures after a takeover) was read: a report is dropped as late against
+// that start only beyond MaxReportSkew. b 3 s behind: a fresh report (1 ms
+// old) is counted, not dropped (revB #1: it was). b 3 s ahead: a report
+// measured 15 s before the start is dropped (beyond the window and the
+// skew); one from 1 s before it is counted, the window's price.
+func TestSkewedNewLeaderDatesReportsWithTolerance(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		skew     time.Duration // b's clock less a's
+		age      time.Duration // before the committed round start, on a's clock (negative: after)
+		wantLate int
+	}{
+		{"behind fresh", -3 * time.Second, -1, 0},
+		{"ahead 1 s before the close", 3 * time.Second, time.Second, 0},
+		{"ahead 15 s before the close", 3 * time.Second, 15 * time.Second, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+			a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Start(); err != nil {
+				t.Fatal(err)
+			}
+			for h.store.State().Interval < 2 || h.store.State().Round != nil {
+				if h.clk.Now().Sub(t0) > 200*time.Second {
+					t.Fatal("no round")
+				}
+				h.clk.Advance(100 * time.Millisecond)
+			}
+			a.Stop()
+			rs := h.store.State().RoundStartedAt
+			cb := clock.NewVirtual(h.clk.Now().Add(c.skew))
+			b, err := New(h.cfg, Deps{Clock: cb, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Start(); err != nil {
+				t.Fatal(err)
+			}
+			age := time.Millisecond // fresh
+			if c.age >= 0 {
+				age = h.clk.Now().Sub(rs.Add(-c.age)) // measured c.age before the start, true time
+			}
+			if err := b.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: cb.Now().Add(-age), Kind: KindDP, Reporter: "n1",
+				AgeMs: float64(age) / float64(time.Millisecond), Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: 1}}}); err != nil {
+				t.Fatal(err)
+			}
+			if n := b.Stats().LateReports; n != c.wantLate {
+				t.Fatalf("late reports %d, want %d (round start %v on a's clock, b's clock %v off)", n, c.wantLate, rs.Sub(t0), c.skew)
+			}
+		})
 	}
 }

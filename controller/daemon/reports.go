@@ -240,7 +240,8 @@ func (d *Daemon) buildWorkloadReports(token string) error {
 		if u == cfg.API.URL && cfg.Role.Global {
 			continue // in-process already
 		}
-		t, err := transport.NewHTTPReportTarget(u, token, hc)
+		// the legacy mode for an older node ends on this node's clock
+		t, err := transport.NewHTTPReportTargetWith(u, token, hc, transport.HTTPReportOptions{Clock: d.clk, Log: d.log})
 		if err != nil {
 			return fmt.Errorf("role.globalEndpoints: %w", err)
 		}
@@ -371,6 +372,9 @@ var (
 		"Workload reports waiting to be sent to the global leader.", nil, nil)
 	reportLatencyDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_latency_seconds_sum",
 		"Sum over the sent workload reports of the time from queueing to acceptance.", nil, nil)
+	reportLegacyDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_legacy_targets",
+		"Global nodes this node's workload reports now leave reporter and ageMs out for (older nodes that refused them; "+
+			"tried again after 5 min or a leader change).", nil, nil)
 )
 
 type reporterCollector struct{ r *transport.Reporter }
@@ -379,6 +383,7 @@ func (c reporterCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- reportsDesc
 	ch <- reportQueueDesc
 	ch <- reportLatencyDesc
+	ch <- reportLegacyDesc
 }
 
 func (c reporterCollector) Collect(ch chan<- prometheus.Metric) {
@@ -391,6 +396,7 @@ func (c reporterCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(reportQueueDesc, prometheus.GaugeValue, float64(s.QueueLen))
 	ch <- prometheus.MustNewConstMetric(reportLatencyDesc, prometheus.CounterValue, s.Latency.Seconds())
+	ch <- prometheus.MustNewConstMetric(reportLegacyDesc, prometheus.GaugeValue, float64(s.LegacyTargets))
 }
 
 // ReportStats returns the workload reporter's counters (zero when this node

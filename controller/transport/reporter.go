@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -61,41 +61,143 @@ type HTTPReportTarget struct {
 	url    string
 	token  string
 	client *http.Client
-	// legacy: the node refused a report's reporter or ageMs as unknown
-	// fields (a global node of an older version, during an upgrade): they
-	// are left out of the reports sent to it from then on
-	legacy atomic.Bool
+	opt    HTTPReportOptions
+
+	mu sync.Mutex
+	// legacySince (zero: not in legacy mode): when the node refused a
+	// report's reporter or ageMs as unknown fields (a global node of an
+	// older version, during an upgrade); they are left out of the reports
+	// sent to it until LegacyFor has passed or it answers "not the leader"
+	// (a leader change: the node may have been restarted, upgraded), when
+	// the full report is tried again
+	legacySince time.Time
+	fallbacks   uint64 // switches into legacy mode
 }
+
+// HTTPReportOptions tunes an HTTPReportTarget (zero values: defaults).
+type HTTPReportOptions struct {
+	// Clock times the legacy mode (clock.Real{} when nil): inject the
+	// reporter's clock.
+	Clock clock.Clock
+	// LegacyFor is how long the reports to a node that refused the new
+	// fields leave them out before the full report is tried again (default
+	// DefaultLegacyFor): a node upgraded meanwhile gets them again.
+	LegacyFor time.Duration
+	// Log hears (Warn, the first time; Info after) when the target switches
+	// to legacy mode, and when it leaves it (nil: slog.Default()).
+	Log *slog.Logger
+}
+
+// DefaultLegacyFor is HTTPReportOptions.LegacyFor's default.
+const DefaultLegacyFor = 5 * time.Minute
 
 // NewHTTPReportTarget returns the target for a node's API base URL
 // ("https://node2:8443"). token is the protocol token; client nil means
-// http.DefaultClient.
+// http.DefaultClient. The options are the defaults (NewHTTPReportTargetWith).
 func NewHTTPReportTarget(baseURL, token string, client *http.Client) (*HTTPReportTarget, error) {
+	return NewHTTPReportTargetWith(baseURL, token, client, HTTPReportOptions{})
+}
+
+// NewHTTPReportTargetWith is NewHTTPReportTarget with options.
+func NewHTTPReportTargetWith(baseURL, token string, client *http.Client, o HTTPReportOptions) (*HTTPReportTarget, error) {
 	if !strings.HasPrefix(baseURL, "http://") && !strings.HasPrefix(baseURL, "https://") {
 		return nil, fmt.Errorf("workload report target: %q is not an http(s) URL", baseURL)
 	}
 	if token == "" {
 		return nil, errors.New("workload report target: token is empty")
 	}
+	if o.LegacyFor < 0 {
+		return nil, errors.New("workload report target: HTTPReportOptions.LegacyFor must not be negative")
+	}
 	if client == nil {
 		client = http.DefaultClient
 	}
-	return &HTTPReportTarget{url: strings.TrimSuffix(baseURL, "/") + WorkloadPath, token: token, client: client}, nil
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.LegacyFor == 0 {
+		o.LegacyFor = DefaultLegacyFor
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &HTTPReportTarget{url: strings.TrimSuffix(baseURL, "/") + WorkloadPath, token: token, client: client, opt: o}, nil
 }
 
 func (t *HTTPReportTarget) String() string { return t.url }
 
+// Legacy tells whether the reports to this node leave out the reporter and
+// ageMs now (an older node refused them less than LegacyFor ago).
+func (t *HTTPReportTarget) Legacy() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.legacyLocked()
+}
+
+// LegacyFallbacks counts the switches into legacy mode.
+func (t *HTTPReportTarget) LegacyFallbacks() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.fallbacks
+}
+
+// legacyLocked tells whether legacy mode holds, ending it once LegacyFor
+// has passed since it began.
+func (t *HTTPReportTarget) legacyLocked() bool {
+	if t.legacySince.IsZero() {
+		return false
+	}
+	if t.opt.Clock.Now().Sub(t.legacySince) >= t.opt.LegacyFor {
+		t.leaveLegacyLocked("expired")
+		return false
+	}
+	return true
+}
+
+func (t *HTTPReportTarget) leaveLegacyLocked(why string) {
+	t.legacySince = time.Time{}
+	t.opt.Log.Info("workload report target: trying reporter/ageMs again", "target", t.url, "why", why)
+}
+
+func (t *HTTPReportTarget) enterLegacy(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.legacySince.IsZero() {
+		return
+	}
+	t.legacySince = t.opt.Clock.Now()
+	t.fallbacks++
+	lvl := slog.LevelInfo
+	if t.fallbacks == 1 {
+		lvl = slog.LevelWarn
+	}
+	t.opt.Log.Log(context.Background(), lvl, "workload report target is an older global node: reports to it leave out "+
+		"reporter and ageMs (no per-reporter slope, late reports dated by their time only)",
+		"target", t.url, "for", t.opt.LegacyFor, "err", err)
+}
+
 // SendReport implements ReportTarget.
 func (t *HTTPReportTarget) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
-	if t.legacy.Load() {
+	t.mu.Lock()
+	legacy := t.legacyLocked()
+	t.mu.Unlock()
+	if legacy {
 		r.Reporter, r.AgeMs = "", 0
 	}
 	err := t.send(ctx, r)
 	if errors.Is(err, errNewFieldsRefused) && (r.Reporter != "" || r.AgeMs != 0) {
 		// an older global node: the report as it would have sent it
-		t.legacy.Store(true)
+		t.enterLegacy(err)
 		r.Reporter, r.AgeMs = "", 0
 		err = t.send(ctx, r)
+	}
+	if legacy && errors.Is(err, ErrNotLeader) {
+		// a leader change: the node may have been upgraded since
+		t.mu.Lock()
+		if !t.legacySince.IsZero() {
+			t.leaveLegacyLocked("not the leader")
+		}
+		t.mu.Unlock()
 	}
 	if errors.Is(err, errNewFieldsRefused) {
 		return fmt.Errorf("%w: %v", ErrRejected, err)
@@ -190,6 +292,11 @@ type ReporterStats struct {
 	Rejected uint64 // refused for good by a node
 	Retries  uint64 // passes after the first
 	Resent   uint64 // reports queued again for a new leader (Resend)
+	// LegacyTargets is how many targets leave reporter and ageMs out now
+	// (older global nodes, HTTPReportTarget.Legacy); LegacyFallbacks sums
+	// their switches into that mode.
+	LegacyTargets   int
+	LegacyFallbacks uint64
 	// Latency sums, over the sent reports, the time from ReportWorkload to
 	// acceptance (LatencyMax is the largest).
 	Latency, LatencyMax time.Duration
@@ -481,6 +588,17 @@ func (r *Reporter) Stats() ReporterStats {
 	defer r.mu.Unlock()
 	s := r.stats
 	s.QueueLen = len(r.queue)
+	for _, t := range r.cfg.Targets {
+		if l, ok := t.(interface {
+			Legacy() bool
+			LegacyFallbacks() uint64
+		}); ok {
+			if l.Legacy() {
+				s.LegacyTargets++
+			}
+			s.LegacyFallbacks += l.LegacyFallbacks()
+		}
+	}
 	return s
 }
 

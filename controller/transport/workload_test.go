@@ -653,3 +653,94 @@ func TestWorkloadHandlerSeenBounded(t *testing.T) {
 		t.Fatalf("%d keys remembered, want %d", n, maxSeenKeys)
 	}
 }
+
+// The legacy mode for an older global node ends: a node upgraded after
+// the target met its old version gets reporter and ageMs again once
+// LegacyFor has passed on the injected clock (revB #2: it never did), or at
+// once when the node answers "not the leader" (a leader change: it may have
+// been restarted, upgraded). Legacy and LegacyFallbacks tell, and so does
+// the reporter's stats.
+func TestHTTPReportTargetLegacyExpires(t *testing.T) {
+	var mu sync.Mutex
+	old, conflict := true, false
+	var last string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		last = string(b)
+		if conflict {
+			WriteError(w, http.StatusConflict, "not the leader")
+			return
+		}
+		if old {
+			var rep oldWorkloadReport
+			if err := DecodeStrict(bytes.NewReader(b), &rep, "workload report body"); err != nil {
+				BodyError(w, err)
+				return
+			}
+		}
+		writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true})
+	}))
+	defer srv.Close()
+	clk := clock.NewVirtual(time.Unix(1000, 0))
+	tg, err := NewHTTPReportTargetWith(srv.URL, wtoken, srv.Client(), HTTPReportOptions{Clock: clk, LegacyFor: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := NewReporter(ReporterConfig{Targets: []ReportTarget{tg}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rp.Close()
+	seq := 0
+	send := func(wantFields bool) {
+		t.Helper()
+		seq++
+		if err := tg.SendReport(context.Background(), withAge(withReporter(wrep("tokyo", seq, 1), "n1"), 20)); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if got := strings.Contains(last, `"reporter":"n1"`) && strings.Contains(last, `"ageMs":20`); got != wantFields {
+			t.Fatalf("report %d at %v: new fields sent %v, want %v: %s", seq, clk.Now().Sub(time.Unix(1000, 0)), got, wantFields, last)
+		}
+	}
+	send(false) // refused, sent again without
+	if !tg.Legacy() || tg.LegacyFallbacks() != 1 {
+		t.Fatalf("legacy %v, fallbacks %d after an older node's refusal", tg.Legacy(), tg.LegacyFallbacks())
+	}
+	if s := rp.Stats(); s.LegacyTargets != 1 || s.LegacyFallbacks != 1 {
+		t.Fatalf("reporter stats: legacy targets %d, fallbacks %d, want 1, 1", s.LegacyTargets, s.LegacyFallbacks)
+	}
+	mu.Lock()
+	old = false // upgraded, same URL
+	mu.Unlock()
+	clk.Advance(59 * time.Second)
+	send(false) // still within LegacyFor
+	clk.Advance(time.Second)
+	send(true)
+	if tg.Legacy() || tg.LegacyFallbacks() != 1 || rp.Stats().LegacyTargets != 0 {
+		t.Fatalf("after LegacyFor on the upgraded node: legacy %v, fallbacks %d", tg.Legacy(), tg.LegacyFallbacks())
+	}
+
+	// a leader change ends it at once
+	mu.Lock()
+	old = true
+	mu.Unlock()
+	send(false)
+	mu.Lock()
+	old, conflict = false, true
+	mu.Unlock()
+	seq++
+	if err := tg.SendReport(context.Background(), withAge(withReporter(wrep("tokyo", seq, 1), "n1"), 20)); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("a follower's answer: %v, want ErrNotLeader", err)
+	}
+	mu.Lock()
+	conflict = false
+	mu.Unlock()
+	send(true)
+	if n := tg.LegacyFallbacks(); n != 2 {
+		t.Fatalf("fallbacks %d, want 2", n)
+	}
+}

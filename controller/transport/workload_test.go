@@ -415,6 +415,12 @@ func FuzzParseWorkloadReport(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"node-2","ageMs":1500.5}`))
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"a\u0000b","ageMs":-0}`))
+	// the wire names of the new fields (a tag typo, or json:"-", would make
+	// the round trip below pass on its own: both sides use the same tags)
+	named, err := ParseWorkloadReport(strings.NewReader(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"node-2","ageMs":1500.5}`))
+	if err != nil || named.Reporter != "node-2" || named.AgeMs != 1500.5 {
+		f.Fatalf("reporter/ageMs on the wire: %+v, %v", named, err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep, err := ParseWorkloadReport(bytes.NewReader(b))
 		if err != nil {
@@ -428,8 +434,10 @@ func FuzzParseWorkloadReport(f *testing.F) {
 		}
 		// a parsed report survives a round trip
 		again, err := ParseWorkloadReport(strings.NewReader(body(t, rep)))
-		if err != nil || again.DC != rep.DC || len(again.Pairs) != len(rep.Pairs) {
-			t.Fatalf("round trip: %v", err)
+		if err != nil || again.DC != rep.DC || again.Kind != rep.Kind || !again.At.Equal(rep.At) ||
+			len(again.Pairs) != len(rep.Pairs) || len(again.DelaysMs) != len(rep.DelaysMs) ||
+			again.Reporter != rep.Reporter || again.AgeMs != rep.AgeMs {
+			t.Fatalf("round trip: %+v, want %+v (%v)", again, rep, err)
 		}
 	})
 }

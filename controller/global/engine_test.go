@@ -376,10 +376,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 // act once.
 func TestResumeReSendsSameHeaders(t *testing.T) {
 	h := newHarness(t, 3, transport.MemConfig{Delay: time.Millisecond}, Hooks{}, nil)
-	second, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := engineOn(t, h, h.cfg, nil)
 	var seen protocol.Header
 	h.parts["dc0"].onHandle = func(req protocol.Request) {
 		if req.Step == protocol.StepEnter && seen.Step == 0 {

@@ -12,6 +12,27 @@ import (
 	"github.com/ims-orch/ims-orch/controller/transport"
 )
 
+// engineOn returns a new engine with cfg on the harness's store and
+// transport, on clock clk (nil: the harness's), not started.
+func engineOn(t *testing.T, h *harness, cfg Config, clk clock.Clock) *Engine {
+	t.Helper()
+	if clk == nil {
+		clk = h.clk
+	}
+	e, err := New(cfg, Deps{Clock: clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// twoEngines returns two engines with cfg on the harness's store,
+// transport and clock (two global nodes), neither started.
+func twoEngines(t *testing.T, h *harness, cfg Config) (a, b *Engine) {
+	t.Helper()
+	return engineOn(t, h, cfg, nil), engineOn(t, h, cfg, nil)
+}
+
 // leaderTarget is an engine as a report target: only a running engine (the
 // leader) takes reports, as the daemon's engineIntake.
 type leaderTarget struct {
@@ -152,14 +173,7 @@ func TestFailoverKeepsTheInterval(t *testing.T) {
 // interval and won it back in the next measured 10 % low.)
 func TestRegainedLeadershipDropsStaleReports(t *testing.T) {
 	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
-	a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := twoEngines(t, h, h.cfg)
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -255,14 +269,7 @@ func TestTakeoverWaitOffAndSameEngine(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
 			cfg := Config{Interval: 50 * time.Second, TakeoverWait: tc.wait}
-			a, err := New(cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := New(cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
-			if err != nil {
-				t.Fatal(err)
-			}
+			a, b := twoEngines(t, h, cfg)
 			if err := a.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -326,14 +333,7 @@ func TestTakeoverWaitOffAndSameEngine(t *testing.T) {
 // only beyond the skew window.
 func TestLateReportAfterTheDelayedCloseIsDropped(t *testing.T) {
 	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
-	a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := twoEngines(t, h, h.cfg)
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -425,10 +425,7 @@ func TestSkewedNewLeaderDatesReportsWithTolerance(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
-			a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
-			if err != nil {
-				t.Fatal(err)
-			}
+			a := engineOn(t, h, h.cfg, nil)
 			if err := a.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -441,10 +438,7 @@ func TestSkewedNewLeaderDatesReportsWithTolerance(t *testing.T) {
 			a.Stop()
 			rs := h.store.State().RoundStartedAt
 			cb := clock.NewVirtual(h.clk.Now().Add(c.skew))
-			b, err := New(h.cfg, Deps{Clock: cb, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := engineOn(t, h, h.cfg, cb)
 			if err := b.Start(); err != nil {
 				t.Fatal(err)
 			}

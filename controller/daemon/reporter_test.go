@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,23 +16,16 @@ import (
 )
 
 // electingNode answers "not the leader" until the virtual clock reaches
-// leaderAt, then accepts; every answer is signalled on passes.
+// leaderAt, then accepts.
 type electingNode struct {
 	clk      *clock.Virtual
 	leaderAt time.Time
-	mu       sync.Mutex
-	got      int
-	passes   chan struct{}
 }
 
 func (n *electingNode) SendReport(context.Context, protocol.WorkloadReport) error {
-	defer func() { n.passes <- struct{}{} }()
 	if n.clk.Now().Before(n.leaderAt) {
 		return fmt.Errorf("n2: %w", transport.ErrNotLeader)
 	}
-	n.mu.Lock()
-	n.got++
-	n.mu.Unlock()
 	return nil
 }
 
@@ -41,14 +33,19 @@ func (n *electingNode) String() string { return "n2" }
 
 // electionRun sends one report through the daemon's workload reporter with
 // raft timeouts rc (nil: raft's defaults) to a node that leads only after
-// election, and steps the virtual clock until the report is sent or given
-// up: it returns whether it was sent and when it was settled.
+// election, and steps the virtual clock pass by pass (the reporter's
+// AfterPass hook: a pass is booked, its retry timer armed) until the report
+// is sent or given up: it returns whether it was sent and when it was
+// settled. No wall-clock wait: each step follows the reporter's own signal.
 func electionRun(t *testing.T, rc *raft.Config, election time.Duration) (bool, time.Duration) {
 	t.Helper()
 	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	clk := clock.NewVirtual(t0)
-	node := &electingNode{clk: clk, leaderAt: t0.Add(election), passes: make(chan struct{}, 64)}
-	r, err := transport.NewReporter(reporterConfig([]transport.ReportTarget{node}, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), "n1", rc))
+	node := &electingNode{clk: clk, leaderAt: t0.Add(election)}
+	passed := make(chan struct{}, 1)
+	cfg := reporterConfig([]transport.ReportTarget{node}, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), "n1", rc)
+	cfg.AfterPass = func() { passed <- struct{}{} }
+	r, err := transport.NewReporter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,20 +54,17 @@ func electionRun(t *testing.T, rc *raft.Config, election time.Duration) (bool, t
 		Pairs: []protocol.PairLoad{{Entry: "tokyo", Exit: "tokyo", Rate: 100}}}); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		<-node.passes
-		var s transport.ReporterStats
-		for end := time.Now().Add(5 * time.Second); ; { // the pass's outcome is booked or a retry timer comes
-			if s = r.Stats(); s.Sent+s.Failed == 1 || clk.Pending() == 1 {
-				break
-			}
-			if time.Now().After(end) {
-				t.Fatal("the reporter neither booked the pass nor armed a retry")
-			}
-			time.Sleep(time.Millisecond) // polling a condition another goroutine sets
+	for passes := 1; ; passes++ {
+		select {
+		case <-passed: // booked; a retry timer, if any, armed
+		case <-time.After(time.Minute): // a guard only: a pass takes microseconds
+			t.Fatalf("pass %d never booked", passes)
 		}
-		if s.Sent+s.Failed == 1 {
+		if s := r.Stats(); s.Sent+s.Failed == 1 {
 			return s.Sent == 1, clk.Now().Sub(t0)
+		}
+		if clk.Pending() != 1 {
+			t.Fatalf("pass %d: neither settled nor a retry timer armed (%d timers)", passes, clk.Pending())
 		}
 		clk.Step()
 	}

@@ -275,6 +275,11 @@ type ReporterConfig struct {
 	// (protocol.WorkloadReport.Reporter), so the global intake keeps the
 	// reports of two reporters of one DC apart. Empty: none.
 	ID string
+	// AfterPass (tests; nil: none) is called after each pass over the
+	// targets is booked: the stats count its outcome, and a retry timer is
+	// armed when it needs one. The sender calls it without the reporter's
+	// lock held, and not for a pass that ends after Close.
+	AfterPass func()
 	// Resend keeps the reports accepted since the last NewInterval and,
 	// when another node starts accepting (a new leader, whose interval
 	// averages start empty), sends them to it again, so the new leader's
@@ -434,57 +439,68 @@ func (r *Reporter) drain() {
 			r.mu.Unlock()
 			return
 		}
-		still := len(r.queue) > 0 && r.queue[0].seq == head.seq // not dropped meanwhile
-		switch {
-		case err == nil:
-			if r.cfg.Resend {
-				r.resendLocked(idx, head)
-			}
-			r.pref, r.accepted = idx, true
-			r.stats.Sent++
-			lat := r.cfg.Clock.Now().Sub(head.enq)
-			r.stats.Latency += lat
-			r.stats.LatencyMax = max(r.stats.LatencyMax, lat)
-			if still {
-				r.queue = r.queue[1:]
-			}
-		case errors.Is(err, ErrRejected):
-			r.stats.Rejected++
-			if still {
-				r.queue = r.queue[1:]
-			}
-			r.report(err)
-		default:
-			if !still {
-				break
-			}
-			if q := &r.queue[0]; r.cfg.NoLeaderWait > 0 && errors.Is(err, ErrNotLeader) {
-				now := r.cfg.Clock.Now()
-				if q.noLead.IsZero() {
-					q.noLead = now
-				}
-				if now.Sub(q.noLead) < r.cfg.NoLeaderWait {
-					r.stats.Retries++
-					r.retryLocked(r.cfg.Backoff) // an election: not an attempt
-					r.mu.Unlock()
-					return
-				}
-			}
-			r.queue[0].attempt++
-			if r.queue[0].attempt >= r.cfg.Attempts {
-				r.queue = r.queue[1:]
-				r.stats.Failed++
-				r.report(fmt.Errorf("workload report %s/%s given up after %d attempts: %w", head.rep.Kind, head.rep.DC,
-					r.cfg.Attempts, err))
-				break
-			}
-			r.stats.Retries++
-			r.retryLocked(r.cfg.Backoff << (r.queue[0].attempt - 1))
-			r.mu.Unlock()
-			return
-		}
+		more := r.bookLocked(idx, err, head)
 		r.mu.Unlock()
+		if r.cfg.AfterPass != nil {
+			r.cfg.AfterPass()
+		}
+		if !more {
+			return // a retry timer resumes the sending
+		}
 	}
+}
+
+// bookLocked counts the outcome of head's pass (idx, err: sendOnce's);
+// false: the sender stops, a retry timer is armed.
+func (r *Reporter) bookLocked(idx int, err error, head queued) (more bool) {
+	still := len(r.queue) > 0 && r.queue[0].seq == head.seq // not dropped meanwhile
+	switch {
+	case err == nil:
+		if r.cfg.Resend {
+			r.resendLocked(idx, head)
+		}
+		r.pref, r.accepted = idx, true
+		r.stats.Sent++
+		lat := r.cfg.Clock.Now().Sub(head.enq)
+		r.stats.Latency += lat
+		r.stats.LatencyMax = max(r.stats.LatencyMax, lat)
+		if still {
+			r.queue = r.queue[1:]
+		}
+	case errors.Is(err, ErrRejected):
+		r.stats.Rejected++
+		if still {
+			r.queue = r.queue[1:]
+		}
+		r.report(err)
+	default:
+		if !still {
+			break
+		}
+		if q := &r.queue[0]; r.cfg.NoLeaderWait > 0 && errors.Is(err, ErrNotLeader) {
+			now := r.cfg.Clock.Now()
+			if q.noLead.IsZero() {
+				q.noLead = now
+			}
+			if now.Sub(q.noLead) < r.cfg.NoLeaderWait {
+				r.stats.Retries++
+				r.retryLocked(r.cfg.Backoff) // an election: not an attempt
+				return false
+			}
+		}
+		r.queue[0].attempt++
+		if r.queue[0].attempt >= r.cfg.Attempts {
+			r.queue = r.queue[1:]
+			r.stats.Failed++
+			r.report(fmt.Errorf("workload report %s/%s given up after %d attempts: %w", head.rep.Kind, head.rep.DC,
+				r.cfg.Attempts, err))
+			break
+		}
+		r.stats.Retries++
+		r.retryLocked(r.cfg.Backoff << (r.queue[0].attempt - 1))
+		return false
+	}
+	return true
 }
 
 // retryLocked resumes the sending after wait (busy stays true meanwhile).

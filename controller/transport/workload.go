@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"container/list"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,8 +136,18 @@ type WorkloadHandler struct {
 	// reports only for its DCs (reporters.go).
 	creds *ReporterCreds
 
-	mu   sync.Mutex
-	seen map[string][]time.Time // "kind/dc/reporter" → At of the last seenKept accepted reports
+	mu sync.Mutex
+	// seen: "kind/dc/reporter" → its element of order, whose value is a
+	// *seenKey (the At of the last seenKept accepted reports); order runs
+	// from the key that accepted a report least recently to the most
+	// recent one, and the first is forgotten when maxSeenKeys are known
+	seen  map[string]*list.Element
+	order *list.List
+}
+
+type seenKey struct {
+	key   string
+	times []time.Time
 }
 
 // seenKept is how many accepted report times per (dc, kind, reporter) the handler
@@ -163,7 +174,7 @@ func NewWorkloadHandler(in WorkloadIntake, token string) (*WorkloadHandler, erro
 	if token == "" {
 		return nil, errors.New("workload handler: token is empty")
 	}
-	return &WorkloadHandler{in: in, token: []byte(token), seen: map[string][]time.Time{}}, nil
+	return &WorkloadHandler{in: in, token: []byte(token), seen: map[string]*list.Element{}, order: list.New()}, nil
 }
 
 type workloadAnswer struct {
@@ -215,7 +226,8 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// are counted once
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if slices.ContainsFunc(h.seen[key], rep.At.Equal) {
+	el := h.seen[key]
+	if el != nil && slices.ContainsFunc(el.Value.(*seenKey).times, rep.At.Equal) {
 		writeAnswer(w, http.StatusOK, workloadAnswer{Duplicate: true})
 		return
 	}
@@ -227,19 +239,24 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, http.StatusUnprocessableEntity, workloadAnswer{Error: err.Error()})
 		return
 	}
-	if _, ok := h.seen[key]; !ok && len(h.seen) >= maxSeenKeys {
-		// reporter IDs come from the reporters: a bound on what they can
-		// make the handler keep (a forgotten key's re-sent copy would be
-		// counted again)
-		for k := range h.seen {
-			delete(h.seen, k)
-			break
+	if el == nil {
+		if len(h.seen) >= maxSeenKeys {
+			// reporter IDs come from the reporters: a bound on what they can
+			// make the handler keep. The key that accepted a report least
+			// recently is forgotten (its re-sent copy would be counted
+			// again), not a live reporter's.
+			oldest := h.order.Front()
+			delete(h.seen, h.order.Remove(oldest).(*seenKey).key)
 		}
+		el = h.order.PushBack(&seenKey{key: key})
+		h.seen[key] = el
+	} else {
+		h.order.MoveToBack(el)
 	}
-	ts := append(h.seen[key], rep.At)
-	if len(ts) > seenKept {
-		ts = ts[len(ts)-seenKept:]
+	sk := el.Value.(*seenKey)
+	sk.times = append(sk.times, rep.At)
+	if len(sk.times) > seenKept {
+		sk.times = slices.Delete(sk.times, 0, len(sk.times)-seenKept)
 	}
-	h.seen[key] = ts
 	writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true})
 }

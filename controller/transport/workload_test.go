@@ -752,3 +752,54 @@ func TestHTTPReportTargetLegacyExpires(t *testing.T) {
 		t.Fatalf("fallbacks %d, want 2", n)
 	}
 }
+
+// At maxSeenKeys keys the handler forgets the key that accepted a report
+// least recently (revB #6: an arbitrary one, maybe a live reporter's, whose
+// re-sent copies were then counted again): a reporter that keeps reporting
+// keeps its key while others come and go.
+func TestWorkloadHandlerForgetsTheOldestKey(t *testing.T) {
+	in := &intakeRec{}
+	h, err := NewWorkloadHandler(in, wtoken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(rep protocol.WorkloadReport) string {
+		t.Helper()
+		b, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodPost, WorkloadPath, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+wtoken)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", rep.Reporter, w.Code, w.Body)
+		}
+		return w.Body.String()
+	}
+	live := withReporter(wrep("tokyo", 1, 1), "live")
+	post(live)
+	for i := range maxSeenKeys + 10 {
+		post(withReporter(wrep("tokyo", 1, 1), fmt.Sprintf("r%d", i)))
+		if i%100 == 0 {
+			post(withReporter(wrep("tokyo", 2+i, 1), "live")) // the live reporter goes on reporting
+		}
+	}
+	if len(h.seen) != maxSeenKeys || h.order.Len() != maxSeenKeys {
+		t.Fatalf("%d keys (%d in order), want %d", len(h.seen), h.order.Len(), maxSeenKeys)
+	}
+	if a := post(live); !strings.Contains(a, `"duplicate":true`) {
+		t.Fatalf("the live reporter's re-sent copy: %s, want a duplicate (its key was forgotten)", a)
+	}
+	// 4 107 keys came: the 11 oldest, r0..r10, are forgotten, r11 is known
+	if a := post(withReporter(wrep("tokyo", 1, 1), "r11")); !strings.Contains(a, `"duplicate":true`) {
+		t.Fatalf("r11's copy: %s, want a duplicate", a)
+	}
+	for i := range 11 {
+		if a := post(withReporter(wrep("tokyo", 1, 1), fmt.Sprintf("r%d", i))); !strings.Contains(a, `"accepted":true`) {
+			t.Fatalf("r%d's copy: %s, want accepted (forgotten)", i, a)
+		}
+	}
+}

@@ -33,7 +33,12 @@ func TestWorkloadReportersPerDC(t *testing.T) {
 	expectAnswer(t, srv, "POST", WorkloadPath, tokB, body(t, wrep("tokyo", 2, 1e3)), 403, `reporter \"node2\" may report only for london, houston`)
 	expectAnswer(t, srv, "POST", WorkloadPath, tokB, body(t, wrep("houston", 2, 10)), 200, `"accepted":true`)
 	expectAnswer(t, srv, "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 3, 10)), 401, "bearer token")
-	if got := in.reports(); len(got) != 2 || got[0].DC != "tokyo" || got[1].DC != "houston" {
+	// a reporter is its credential's name, whatever its report claims
+	// (revB #6: node2 could report as node1, or as made-up IDs)
+	expectAnswer(t, srv, "POST", WorkloadPath, tokB, body(t, withReporter(wrep("houston", 3, 10), "node1")), 200, `"accepted":true`)
+	expectAnswer(t, srv, "POST", WorkloadPath, tokB, body(t, withReporter(wrep("houston", 3, 10), "made-up")), 200, `"duplicate":true`)
+	if got := in.reports(); len(got) != 3 || got[0].DC != "tokyo" || got[1].DC != "houston" ||
+		got[0].Reporter != "node1" || got[1].Reporter != "node2" || got[2].Reporter != "node2" {
 		t.Fatalf("intake got %+v", got)
 	}
 	for _, bad := range []struct{ doc, want string }{

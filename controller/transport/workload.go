@@ -221,6 +221,12 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusForbidden, fmt.Sprintf("dc: reporter %q may report only for %s, not %q", who.Name, strings.Join(who.DCs, ", "), rep.DC))
 		return
 	}
+	if who != nil {
+		// the reporter is the credential's: a reporter cannot claim another's
+		// ID (nor make up IDs to take the intake's per-reporter rings or the
+		// duplicate keys of others)
+		rep.Reporter = who.Name
+	}
 	key := rep.Kind + "/" + rep.DC + "/" + rep.Reporter
 	// the lock spans the intake call so two copies of one report racing in
 	// are counted once

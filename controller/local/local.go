@@ -1146,7 +1146,7 @@ func (c *Controller) Anticipates(vnf string) bool {
 }
 
 // ReactiveUtilization is the fraction of its capacity a majority of vnf's
-// overloaded instances must carry for reactive scale-out
+// working instances must carry, overloaded, for reactive scale-out
 // (Config.ReactiveUtilization, for a VNF with PinnedFlows and a capacity;
 // 0: the overload report suffices, or no reactive scale-out).
 func (c *Controller) ReactiveUtilization(vnf string) float64 {

@@ -556,6 +556,21 @@ func gone(s servers.Server) bool {
 	return s.Status == "DELETED" || s.Status == "SOFT_DELETED" || s.TaskState == "deleting"
 }
 
+// server looks the server with Nova id cloudID up in a fresh list of ours
+// (deleting or tombstoned included).
+func (d *Driver) server(ctx context.Context, cloudID string) (servers.Server, bool, error) {
+	all, err := d.freshServers(ctx)
+	if err != nil {
+		return servers.Server{}, false, fmt.Errorf("find server %s: %w", cloudID, err)
+	}
+	for _, s := range all {
+		if s.ID == cloudID {
+			return s, true, nil
+		}
+	}
+	return servers.Server{}, false, nil
+}
+
 // find looks a server of ours up by instance id (server name, then
 // metadata), ignoring servers Nova is deleting.
 func (d *Driver) find(ctx context.Context, dc, id string) (drivers.Instance, bool, error) {
@@ -708,22 +723,42 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 // Terminate deletes the server of ours with instance id in dc; a server
 // already gone is not an error. It returns once Nova accepted the delete,
 // and leaves a tombstone of the server (tombstone.go): List and the
-// look-ups no longer show it even if Nova lists it again.
+// look-ups no longer show it even if Nova lists it again. The tombstone is
+// laid before the DELETE is sent, so a retry after a lost answer (Nova took
+// the delete, the 204 never came) leaves it too; a delete Nova refused (4xx)
+// takes it away again.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	client, err := d.compute(dc)
 	if err != nil {
 		return err
 	}
+	// sent: the Nova id of a DELETE sent without a definite answer (a 5xx,
+	// a timeout): Nova may have accepted it, so a retry looks that server
+	// up by its Nova id (find hides it: tombstoned, maybe deleting) and
+	// deletes it again unless Nova is deleting it or it is gone.
+	sent := ""
 	err = d.retry(ctx, "terminate "+id, func() error {
-		inst, ok, err := d.find(ctx, dc, id)
-		if err != nil || !ok {
+		cloudID := sent
+		if cloudID == "" {
+			inst, ok, err := d.find(ctx, dc, id)
+			if err != nil || !ok {
+				return err
+			}
+			cloudID = inst.CloudID
+		} else if s, ok, err := d.server(ctx, cloudID); err != nil || !ok || gone(s) {
 			return err
 		}
-		if err := d.deleteServer(ctx, client, inst.CloudID); err != nil {
-			return err
+		// tombstoned before the DELETE: an answer lost after Nova accepted it
+		// must not leave the server unguarded (the race tombstone.go handles)
+		d.tombs.add(cloudID, dc, id, d.clk.Now())
+		err := d.deleteServer(ctx, client, cloudID)
+		if err != nil && !errors.Is(err, errTransient) && sent == "" {
+			d.tombs.remove(cloudID) // refused (4xx), not lost: nothing was deleted
 		}
-		d.tombs.add(inst.CloudID, dc, id, d.clk.Now())
-		return nil
+		if err != nil && errors.Is(err, errTransient) {
+			sent = cloudID
+		}
+		return err
 	})
 	if err == nil {
 		d.quotaHits.Terminated(dc)

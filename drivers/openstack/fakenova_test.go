@@ -40,6 +40,9 @@ type fault struct {
 	// createAnyway: the create happens, then the error is returned (a 5xx or
 	// a lost answer after Nova accepted the request).
 	createAnyway bool
+	// applied: a delete is carried out (races included), then the error is
+	// returned (an answer lost after Nova accepted the DELETE).
+	applied bool
 }
 
 type fakeServer struct {
@@ -340,7 +343,8 @@ func (f *fakeNova) handleServer(w http.ResponseWriter, r *http.Request) {
 	} else {
 		f.deletes++
 	}
-	if ft, ok := f.takeFault(route); ok {
+	ft, faulted := f.takeFault(route)
+	if faulted && !ft.applied {
 		f.writeFault(w, ft)
 		return
 	}
@@ -364,6 +368,10 @@ func (f *fakeNova) handleServer(w http.ResponseWriter, r *http.Request) {
 			s.Status, s.Task, s.Host = "BUILD", "scheduling", ""
 		} else {
 			s.phantom, s.Task, s.deletePolls = false, "deleting", 1
+		}
+		if faulted {
+			f.writeFault(w, ft)
+			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}

@@ -2,6 +2,7 @@ package openstack
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,6 +65,17 @@ func (t *tombstones) add(cloudID, dc, id string, now time.Time) {
 	}
 	t.byID[cloudID] = &tombstone{dc: dc, id: id, at: now}
 	t.order = append(t.order, cloudID)
+}
+
+// remove drops the tombstone of server cloudID (a delete Nova refused).
+func (t *tombstones) remove(cloudID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.byID[cloudID]; !ok {
+		return
+	}
+	delete(t.byID, cloudID)
+	t.order = slices.DeleteFunc(t.order, func(id string) bool { return id == cloudID })
 }
 
 // expire drops the tombstones older than tombstoneTTL (caller holds t.mu).

@@ -161,3 +161,42 @@ func TestTombstoneReissueNeedsAListAskedForAfterTheDelete(t *testing.T) {
 	th.AssertEquals(t, 1, len(ts.due(live, t0.Add(reissueEvery), t0.Add(reissueEvery+time.Second))))
 	th.AssertEquals(t, uint64(2), ts.reDels)
 }
+
+// A DELETE Nova accepted whose answer was lost (a 500 here; a timeout or a
+// proxy's 502 alike) is retried: the retry finds the server hidden or
+// deleting and must not return without a tombstone, or the build's
+// clean-up lists it again (revB #3).
+func TestTerminateRetryAfterALostAnswerLeavesATombstone(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	quiet(d)
+	_, err := d.Launch(ctx, spec("dc-a", "r4"))
+	th.AssertNoErr(t, err)
+	f.races = []deleteRace{{hidden: 1, shown: 3}}
+	f.inject("delete", fault{status: 500, file: "internal_500.json", applied: true})
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "r4") }))
+	for i := range 5 {
+		if in, ok := listed(t, d, "r4"); ok {
+			t.Fatalf("List %d after Terminate shows r4: %+v", i+1, in)
+		}
+	}
+	th.AssertEquals(t, 0, f.count())
+	th.AssertEquals(t, 2, f.deletes) // Terminate's (answer lost) and one re-issued by List
+}
+
+// A DELETE that failed before Nova took it (a 503) is sent again by the
+// retry although the server is tombstoned already.
+func TestTerminateRetryResendsADeleteNovaDidNotTake(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	quiet(d)
+	_, err := d.Launch(ctx, spec("dc-a", "r6"))
+	th.AssertNoErr(t, err)
+	f.inject("delete", fault{status: 503, file: "unavailable_503.json"})
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "r6") }))
+	th.AssertEquals(t, 2, f.deletes)
+	if _, ok := listed(t, d, "r6"); ok {
+		t.Fatal("r6 listed after Terminate")
+	}
+	th.AssertEquals(t, uint64(0), d.ReissuedDeletes())
+}

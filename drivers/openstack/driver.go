@@ -698,7 +698,7 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 		if err != nil {
 			return nil, err
 		}
-		d.reissueDeletes(ctx, client, all, listed)
+		d.reissueDeletes(ctx, all, listed)
 		for _, s := range all {
 			if s.Metadata[drivers.MetaManagedBy] != managedBy || !want[s.Metadata[drivers.MetaDC]] || d.hidden(s) {
 				continue
@@ -865,7 +865,9 @@ var errTimeout = errors.New("timed out")
 
 // WaitGone polls until no server of ours has instance id, counting servers
 // Nova is still deleting (they hold quota and a group slot), bounded like
-// WaitActive.
+// WaitActive. A terminated server Nova lists again, not deleting, is deleted
+// again from its polls (as List does, tombstone.go), so a lost delete costs
+// at most reissueEvery more, not the whole bound.
 func (d *Driver) WaitGone(ctx context.Context, dc, id string) error {
 	if _, err := d.compute(dc); err != nil {
 		return err
@@ -875,9 +877,15 @@ func (d *Driver) WaitGone(ctx context.Context, dc, id string) error {
 	for {
 		var ok bool
 		err := d.retry(ctx, "wait for "+id+" to go", func() error {
-			var err error
-			_, ok, err = d.lookup(ctx, dc, id, true)
-			return err
+			all, listed, err := d.freshList(ctx)
+			if err != nil {
+				return fmt.Errorf("find server %s: %w", id, err)
+			}
+			// a delete Nova lost is sent again here too: with no List
+			// running (no poller), the wait would last ActiveTimeout
+			d.reissueDeletes(ctx, all, listed)
+			ok = len(match(all, dc, id, true)) > 0
+			return nil
 		})
 		if err != nil {
 			return err

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 )
 
@@ -147,12 +146,17 @@ func (d *Driver) ReissuedDeletes() uint64 {
 	return d.tombs.reDels
 }
 
-// reissueDeletes deletes again the tombstoned servers of list (one cloud's)
-// that Nova shows not deleting, in a list asked for at listed. Best effort:
-// a failure is logged and the next List tries again after reissueEvery.
-func (d *Driver) reissueDeletes(ctx context.Context, client *gophercloud.ServiceClient, list []servers.Server, listed time.Time) {
+// reissueDeletes deletes again the tombstoned servers of list that Nova
+// shows not deleting, in a list asked for at listed (List and WaitGone call
+// it). Best effort: a failure is logged and the next List or WaitGone poll
+// tries again after reissueEvery.
+func (d *Driver) reissueDeletes(ctx context.Context, list []servers.Server, listed time.Time) {
 	for _, r := range d.tombs.due(list, listed, d.clk.Now()) {
-		err := d.deleteServer(ctx, client, r.cloudID)
+		c, ok := d.clients[r.dc]
+		if !ok {
+			continue
+		}
+		err := d.deleteServer(ctx, c.Compute, r.cloudID)
 		d.logger().Warn("openstack: a deleted server is listed again, not deleting: delete re-issued",
 			"dc", r.dc, "instance", r.id, "server", r.cloudID, "status", r.status, "task_state", r.task, "error", err)
 	}

@@ -200,3 +200,25 @@ func TestTerminateRetryResendsADeleteNovaDidNotTake(t *testing.T) {
 	}
 	th.AssertEquals(t, uint64(0), d.ReissuedDeletes())
 }
+
+// WaitGone (Reconciler.replace's wait) deletes again a terminated server
+// whose delete Nova lost, also when the first re-issue fails, instead of
+// waiting ActiveTimeout for a List that may never come (revB #5).
+func TestWaitGoneReissuesALostDelete(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	quiet(d)
+	_, err := d.Launch(ctx, spec("dc-a", "r7"))
+	th.AssertNoErr(t, err)
+	f.races = []deleteRace{{shown: 1, lost: true}}
+	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "r7"))
+	f.inject("delete", fault{status: 500, file: "internal_500.json"}) // the first re-issue fails
+	start := clk.Now()
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.WaitGone(ctx, "dc-a", "r7") }))
+	if took := clk.Now().Sub(start); took > reissueEvery+3*pollMax {
+		t.Fatalf("WaitGone took %s of virtual time, want ≤ reissueEvery + 3 polls (Nova shows it deleting for one)", took)
+	}
+	th.AssertEquals(t, 0, f.count())
+	th.AssertEquals(t, 3, f.deletes) // Terminate's, the failed re-issue, the one after reissueEvery
+	th.AssertEquals(t, uint64(2), d.ReissuedDeletes())
+}

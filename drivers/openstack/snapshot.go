@@ -69,6 +69,7 @@ func (d *Driver) startSnapshot() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(d.cfg.RequestTimeout))
 		s.listed = d.clk.Now()
 		s.servers, s.err = d.listTagged(ctx)
+		d.tombs.sighted(s.servers, d.clk.Now())
 		cancel()
 		close(s.done)
 		d.snaps.mu.Lock()

@@ -24,8 +24,11 @@ import (
 // as gone, and List deletes it again when a list asked for after the
 // tombstone shows it not deleting (at most once per reissueEvery per
 // server; a 404 is fine), so a delete Nova lost would not leak a VM.
-// Tombstones are kept tombstoneTTL on the driver's clock, at most
-// maxTombstones of them (the oldest go first); they live in this process
+// A tombstone is kept until tombstoneTTL (on the driver's clock) after the
+// last list that showed its server — never expired while Nova still lists
+// it, so a delete that keeps failing cannot bring the server back beside a
+// relaunch of its instance id — at most maxTombstones of them (the least
+// recently seen go first); they live in this process
 // only, so a restart forgets them (the Reconciler's orphan grace is the net
 // then).
 const (
@@ -35,15 +38,16 @@ const (
 )
 
 type tombstone struct {
-	dc, id  string // our datacenter and instance id, for the log line
-	at      time.Time
+	dc, id  string    // our datacenter and instance id, for the log line
+	at      time.Time // when the delete was sent
+	seen    time.Time // last list that showed the server (or at): the TTL runs from here
 	reissue time.Time // last re-issued delete (zero: none yet)
 }
 
 type tombstones struct {
 	mu     sync.Mutex
 	byID   map[string]*tombstone // Nova server id ->
-	order  []string              // Nova server ids, oldest tombstone first
+	order  []string              // Nova server ids, least recently seen first
 	reDels uint64                // deletes re-issued (ReissuedDeletes)
 }
 
@@ -62,7 +66,7 @@ func (t *tombstones) add(cloudID, dc, id string, now time.Time) {
 		delete(t.byID, t.order[0])
 		t.order = t.order[1:]
 	}
-	t.byID[cloudID] = &tombstone{dc: dc, id: id, at: now}
+	t.byID[cloudID] = &tombstone{dc: dc, id: id, at: now, seen: now}
 	t.order = append(t.order, cloudID)
 }
 
@@ -77,10 +81,45 @@ func (t *tombstones) remove(cloudID string) {
 	t.order = slices.DeleteFunc(t.order, func(id string) bool { return id == cloudID })
 }
 
-// expire drops the tombstones older than tombstoneTTL (caller holds t.mu).
+// sighted refreshes the tombstones of the servers in list, a list of Nova
+// read at now: a tombstone expires tombstoneTTL after Nova last listed its
+// server, never while Nova still lists it (a delete that keeps failing
+// would otherwise bring the server back, beside a relaunch of its id).
+func (t *tombstones) sighted(list []servers.Server, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sight(list, now)
+}
+
+// sight is sighted (caller holds t.mu).
+func (t *tombstones) sight(list []servers.Server, now time.Time) {
+	t.expire(now)
+	moved := map[string]bool{}
+	for _, s := range list {
+		if ts, ok := t.byID[s.ID]; ok && now.After(ts.seen) {
+			ts.seen = now
+			moved[s.ID] = true
+		}
+	}
+	if len(moved) == 0 {
+		return
+	}
+	keep := t.order[:0:0]
+	var tail []string
+	for _, id := range t.order {
+		if moved[id] {
+			tail = append(tail, id)
+		} else {
+			keep = append(keep, id)
+		}
+	}
+	t.order = append(keep, tail...)
+}
+
+// expire drops the tombstones not seen for tombstoneTTL (caller holds t.mu).
 func (t *tombstones) expire(now time.Time) {
 	n := 0
-	for n < len(t.order) && now.Sub(t.byID[t.order[n]].at) >= tombstoneTTL {
+	for n < len(t.order) && now.Sub(t.byID[t.order[n]].seen) >= tombstoneTTL {
 		delete(t.byID, t.order[n])
 		n++
 	}
@@ -118,7 +157,7 @@ type redelete struct {
 func (t *tombstones) due(list []servers.Server, listed, now time.Time) []redelete {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.expire(now)
+	t.sight(list, now)
 	var out []redelete
 	for _, s := range list {
 		ts, ok := t.byID[s.ID]

@@ -222,3 +222,56 @@ func TestWaitGoneReissuesALostDelete(t *testing.T) {
 	th.AssertEquals(t, 3, f.deletes) // Terminate's, the failed re-issue, the one after reissueEvery
 	th.AssertEquals(t, uint64(2), d.ReissuedDeletes())
 }
+
+// A lost delete whose re-issues keep failing: the server stays tombstoned
+// as long as Nova lists it (past tombstoneTTL), so it never shows up beside
+// a relaunch of its id, and Terminate of that id deletes the new server,
+// not the phantom (revB #4).
+func TestATombstoneLastsWhileNovaListsTheServer(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	quiet(d)
+	old, err := d.Launch(ctx, spec("dc-a", "r5"))
+	th.AssertNoErr(t, err)
+	f.races = []deleteRace{{shown: 1, lost: true, stuck: true}}
+	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "r5"))
+	again, err := d.Launch(ctx, spec("dc-a", "r5"))
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 2, f.creates)
+	for i := range 4 { // a poller's lists, two tombstoneTTLs in all
+		clk.Advance(tombstoneTTL / 2)
+		l, err := d.List(ctx, "dc-a")
+		th.AssertNoErr(t, err)
+		for _, in := range l {
+			if in.CloudID == old.CloudID {
+				t.Fatalf("List %d (%s after Terminate) shows the terminated server %s", i+1, time.Duration(i+1)*tombstoneTTL/2, old.CloudID)
+			}
+		}
+	}
+	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "r5"))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.servers[again.CloudID]; ok && s.Task != "deleting" {
+		t.Fatalf("Terminate left the relaunched server %s %s/%s", again.CloudID, s.Status, s.Task)
+	}
+	if _, ok := f.servers[old.CloudID]; !ok {
+		t.Fatal("the stuck server went away: the test lost its premise")
+	}
+}
+
+// A sighting restarts a tombstone's TTL and makes it the most recently
+// seen (the last to go when the table is full).
+func TestTombstoneSightingRestartsItsTTL(t *testing.T) {
+	var ts tombstones
+	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	ts.add("s1", "dc-a", "x", t0)
+	ts.add("s2", "dc-a", "y", t0)
+	ts.sighted([]servers.Server{{ID: "s1"}, {ID: "other"}}, t0.Add(time.Minute))
+	th.AssertEquals(t, false, ts.has("s2", t0.Add(tombstoneTTL)))
+	th.AssertEquals(t, true, ts.has("s1", t0.Add(tombstoneTTL)))
+	th.AssertEquals(t, false, ts.has("s1", t0.Add(time.Minute+tombstoneTTL)))
+	ts.add("s3", "dc-a", "z", t0)
+	ts.add("s4", "dc-a", "w", t0)
+	ts.sighted([]servers.Server{{ID: "s3"}}, t0.Add(time.Second))
+	th.AssertDeepEquals(t, []string{"s4", "s3"}, ts.order)
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	th "github.com/gophercloud/gophercloud/v2/testhelper"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/drivers"
 )
 
@@ -27,18 +28,28 @@ func listed(t *testing.T, d *Driver, id string) (drivers.Instance, bool) {
 	return drivers.Instance{}, false
 }
 
+// terminatedInARace launches instance id in dc-a on a fake Nova and
+// terminates it (in virtual time), the delete running into race and the
+// DELETE requests answered with faults first.
+func terminatedInARace(t *testing.T, id string, race deleteRace, faults ...fault) (*fakeNova, *Driver, *clock.Virtual, drivers.Instance) {
+	t.Helper()
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	quiet(d)
+	in, err := d.Launch(ctx, spec("dc-a", id))
+	th.AssertNoErr(t, err)
+	f.races = []deleteRace{race}
+	f.inject("delete", faults...)
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", id) }))
+	return f, d, clk, in
+}
+
 // The real Nova's delete-during-build race (tombstone.go): after Terminate
 // the server is unlisted, then listed again BUILD/scheduling (not
 // deleting), then destroyed. List never shows it (the conformance suite's
 // RefusedSpec saw it come back), and deletes it again when it is listed.
 func TestListHidesATerminatedServerNovaListsAgain(t *testing.T) {
-	f := newFakeNova(t)
-	d, _ := newTestDriver(t, f, testConfig())
-	quiet(d)
-	_, err := d.Launch(ctx, spec("dc-a", "r1"))
-	th.AssertNoErr(t, err)
-	f.races = []deleteRace{{hidden: 1, shown: 3}}
-	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "r1"))
+	f, d, _, _ := terminatedInARace(t, "r1", deleteRace{hidden: 1, shown: 3})
 	for i := range 5 {
 		if in, ok := listed(t, d, "r1"); ok {
 			t.Fatalf("List %d after Terminate shows r1: %+v", i+1, in)
@@ -53,13 +64,7 @@ func TestListHidesATerminatedServerNovaListsAgain(t *testing.T) {
 // accepted) does not leak the VM: List deletes it again, and once more
 // after reissueEvery when the re-issued delete failed.
 func TestATerminatedServerNovaKeepsIsDeletedAgain(t *testing.T) {
-	f := newFakeNova(t)
-	d, clk := newTestDriver(t, f, testConfig())
-	quiet(d)
-	_, err := d.Launch(ctx, spec("dc-a", "r2"))
-	th.AssertNoErr(t, err)
-	f.races = []deleteRace{{hidden: 1, shown: 1, lost: true}}
-	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "r2"))
+	f, d, clk, _ := terminatedInARace(t, "r2", deleteRace{hidden: 1, shown: 1, lost: true})
 	f.inject("delete", fault{status: 500, file: "internal_500.json"}) // the first re-issue fails
 	for i := range 4 {
 		if in, ok := listed(t, d, "r2"); ok {
@@ -83,13 +88,7 @@ func TestATerminatedServerNovaKeepsIsDeletedAgain(t *testing.T) {
 // a new server: the reappearing one is not taken for it, and WaitActive
 // waits for the new one.
 func TestLaunchAfterTerminateIgnoresTheServerNovaListsAgain(t *testing.T) {
-	f := newFakeNova(t)
-	d, clk := newTestDriver(t, f, testConfig())
-	quiet(d)
-	old, err := d.Launch(ctx, spec("dc-a", "r3"))
-	th.AssertNoErr(t, err)
-	f.races = []deleteRace{{shown: 10}}
-	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "r3"))
+	f, d, clk, old := terminatedInARace(t, "r3", deleteRace{shown: 10})
 	again, err := d.Launch(ctx, spec("dc-a", "r3"))
 	th.AssertNoErr(t, err)
 	th.AssertEquals(t, 2, f.creates)
@@ -167,14 +166,8 @@ func TestTombstoneReissueNeedsAListAskedForAfterTheDelete(t *testing.T) {
 // deleting and must not return without a tombstone, or the build's
 // clean-up lists it again (revB #3).
 func TestTerminateRetryAfterALostAnswerLeavesATombstone(t *testing.T) {
-	f := newFakeNova(t)
-	d, clk := newTestDriver(t, f, testConfig())
-	quiet(d)
-	_, err := d.Launch(ctx, spec("dc-a", "r4"))
-	th.AssertNoErr(t, err)
-	f.races = []deleteRace{{hidden: 1, shown: 3}}
-	f.inject("delete", fault{status: 500, file: "internal_500.json", applied: true})
-	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "r4") }))
+	f, d, _, _ := terminatedInARace(t, "r4", deleteRace{hidden: 1, shown: 3},
+		fault{status: 500, file: "internal_500.json", applied: true})
 	for i := range 5 {
 		if in, ok := listed(t, d, "r4"); ok {
 			t.Fatalf("List %d after Terminate shows r4: %+v", i+1, in)
@@ -205,13 +198,7 @@ func TestTerminateRetryResendsADeleteNovaDidNotTake(t *testing.T) {
 // whose delete Nova lost, also when the first re-issue fails, instead of
 // waiting ActiveTimeout for a List that may never come (revB #5).
 func TestWaitGoneReissuesALostDelete(t *testing.T) {
-	f := newFakeNova(t)
-	d, clk := newTestDriver(t, f, testConfig())
-	quiet(d)
-	_, err := d.Launch(ctx, spec("dc-a", "r7"))
-	th.AssertNoErr(t, err)
-	f.races = []deleteRace{{shown: 1, lost: true}}
-	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "r7"))
+	f, d, clk, _ := terminatedInARace(t, "r7", deleteRace{shown: 1, lost: true})
 	f.inject("delete", fault{status: 500, file: "internal_500.json"}) // the first re-issue fails
 	start := clk.Now()
 	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.WaitGone(ctx, "dc-a", "r7") }))
@@ -228,13 +215,7 @@ func TestWaitGoneReissuesALostDelete(t *testing.T) {
 // a relaunch of its id, and Terminate of that id deletes the new server,
 // not the phantom (revB #4).
 func TestATombstoneLastsWhileNovaListsTheServer(t *testing.T) {
-	f := newFakeNova(t)
-	d, clk := newTestDriver(t, f, testConfig())
-	quiet(d)
-	old, err := d.Launch(ctx, spec("dc-a", "r5"))
-	th.AssertNoErr(t, err)
-	f.races = []deleteRace{{shown: 1, lost: true, stuck: true}}
-	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "r5"))
+	f, d, clk, old := terminatedInARace(t, "r5", deleteRace{shown: 1, lost: true, stuck: true})
 	again, err := d.Launch(ctx, spec("dc-a", "r5"))
 	th.AssertNoErr(t, err)
 	th.AssertEquals(t, 2, f.creates)

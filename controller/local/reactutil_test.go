@@ -57,46 +57,42 @@ func TestReactiveUtilizationWaitsForTheBar(t *testing.T) {
 
 // TestReactiveUtilizationMajority: the majority is taken over the working
 // instances, each overloaded and carrying the bar: 2 of 3 overloaded, one
-// of them at the bar, adds nothing; both at the bar add one.
+// of them at the bar, adds nothing; 5 working, 3 overloaded, 2 of them at
+// the bar adds nothing either (2 is a majority of the overloaded
+// instances, not of the working ones); one more at the bar adds one.
 func TestReactiveUtilizationMajority(t *testing.T) {
-	e := newEnv(t, utilCfg(3, 0.95), fake.Options{})
-	ids := e.ids(StateNormal)
-	e.load[ids[0]] = Stats{CPU: 99, Mem: 60, PktRate: 0.99 * 35000}
-	e.load[ids[1]] = Stats{CPU: 91, Mem: 60, PktRate: 0.91 * 35000}
-	e.seconds(20)
-	if as := e.actions(KindCreate, ReasonReactive); len(as) != 0 {
-		t.Fatalf("2 of 3 overloaded, 1 at the bar: scaled out %+v", as)
-	}
-	e.load[ids[1]] = Stats{CPU: 95, Mem: 60, PktRate: 0.95 * 35000}
-	e.seconds(2)
-	if as := e.actions(KindCreate, ReasonReactive); len(as) != 1 {
-		t.Fatalf("2 of 3 at the bar: %d reactive creates, want 1", len(as))
-	}
-}
-
-// TestReactiveUtilizationMajorityOfWorking: 5 working, 3 overloaded, 2 of
-// them at the bar adds nothing (2 is a majority of the overloaded
-// instances, not of the working ones).
-func TestReactiveUtilizationMajorityOfWorking(t *testing.T) {
-	e := newEnv(t, utilCfg(5, 0.95), fake.Options{})
-	ids := e.ids(StateNormal)
-	if len(ids) != 5 {
-		t.Fatalf("%d working instances, want 5", len(ids))
-	}
-	e.load[ids[0]] = Stats{CPU: 99, Mem: 60, PktRate: 0.99 * 35000}
-	e.load[ids[1]] = Stats{CPU: 99, Mem: 60, PktRate: 0.99 * 35000}
-	e.load[ids[2]] = Stats{CPU: 91, Mem: 60, PktRate: 0.91 * 35000}
-	e.seconds(20)
-	if n := len(e.ids(StateOverload)); n != 3 {
-		t.Fatalf("%d overloaded, want 3", n)
-	}
-	if as := e.actions(KindCreate, ReasonReactive); len(as) != 0 {
-		t.Fatalf("5 working, 3 overloaded, 2 at the bar: scaled out %+v", as)
-	}
-	e.load[ids[2]] = Stats{CPU: 96, Mem: 60, PktRate: 0.96 * 35000}
-	e.seconds(2)
-	if as := e.actions(KindCreate, ReasonReactive); len(as) != 1 {
-		t.Fatalf("5 working, 3 overloaded at the bar: %d reactive creates, want 1", len(as))
+	at := func(rho float64) Stats { return Stats{CPU: 100 * rho, Mem: 60, PktRate: rho * 35000} }
+	for _, tc := range []struct {
+		name    string
+		working int
+		rhos    []float64 // of the overloaded instances
+		raise   int       // the one then raised to the bar
+	}{
+		{"2 of 3 overloaded, 1 at the bar", 3, []float64{0.99, 0.91}, 1},
+		{"5 working, 3 overloaded, 2 at the bar", 5, []float64{0.99, 0.99, 0.91}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, utilCfg(tc.working, 0.95), fake.Options{})
+			ids := e.ids(StateNormal)
+			if len(ids) != tc.working {
+				t.Fatalf("%d working instances, want %d", len(ids), tc.working)
+			}
+			for i, rho := range tc.rhos {
+				e.load[ids[i]] = at(rho)
+			}
+			e.seconds(20)
+			if n := len(e.ids(StateOverload)); n != len(tc.rhos) {
+				t.Fatalf("%d overloaded, want %d", n, len(tc.rhos))
+			}
+			if as := e.actions(KindCreate, ReasonReactive); len(as) != 0 {
+				t.Fatalf("scaled out %+v", as)
+			}
+			e.load[ids[tc.raise]] = at(0.96)
+			e.seconds(2)
+			if as := e.actions(KindCreate, ReasonReactive); len(as) != 1 {
+				t.Fatalf("a majority at the bar: %d reactive creates, want 1", len(as))
+			}
+		})
 	}
 }
 

@@ -560,13 +560,14 @@ func (c *Controller) destroyLocked(in *inst, detail string) []op {
 // the reactive scale-out of a VNF whose working instances stay overloaded
 // by a majority below the bar: then the overload report suffices again.
 // The bar is there to let the rounds size a stage whose load sits at the
-// trigger (a wait of seconds to tens of seconds in the simulator); an
-// instance that stays overloaded for a minute without reaching the bar
-// (a real forwarder that saturates a resource the bar does not see) loses
-// packets that nothing else would stop: anticipation acts only on a rise.
-// One minute is revC's prototype, measured to leave the simulated sweeps
-// as they were (docs/reproduction.md "Session 9: reactive scale-out
-// utilisation", "Review fix").
+// trigger, so the wait covers at least one round (intervalSeconds 50 by
+// default; the local controller does not see it); an instance that stays
+// overloaded for a minute without reaching the bar (a real forwarder
+// overloaded on a resource the bar does not see) loses packets that
+// nothing else would stop: anticipation acts only on a rise. One minute is
+// revC's prototype, measured to move one simulated run of 51 by 2 VM-s
+// (docs/reproduction.md "Session 9: reactive scale-out utilisation",
+// "Review fix").
 const reactiveHoldMax = time.Minute
 
 // reactiveLocked adds one instance when a majority of the VNF's working

@@ -258,15 +258,26 @@ func TestLearnedMonitorRestartsWhenPaused(t *testing.T) {
 			}
 		}
 	}
-	until("armed", 10*time.Second, m.Armed)
-	pid := m.Pid()
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+	// armed with a process (Pid is 0 between restarts, and briefly while
+	// still armed when one ends); openProc refuses pid ≤ 1 and the pidfd
+	// pins the process: a SIGSTOP never reaches our own process group or a
+	// process that reused the PID
+	until("armed", 10*time.Second, func() bool { return m.Armed() && m.Pid() > 1 })
+	proc, err := openProc(m.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.close()
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", proc.pid)); err != nil || !strings.Contains(string(cmdline), "monitor") {
+		t.Fatalf("PID %d is not the monitor process: %q %v", proc.pid, cmdline, err)
+	}
+	if err := proc.signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	resumed := false
 	defer func() {
 		if !resumed {
-			_ = syscall.Kill(pid, syscall.SIGCONT)
+			_ = proc.signal(syscall.SIGCONT)
 		}
 	}()
 	// here (socket send buffer wmem_default 212 992 B) PAUSED came after
@@ -291,7 +302,7 @@ func TestLearnedMonitorRestartsWhenPaused(t *testing.T) {
 	if _, err := sw.Ofctl(ctx, "add-flows", file); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+	if err := proc.signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	resumed = true

@@ -117,6 +117,7 @@ func start(ctx context.Context, cfg Config, c *Claim) (*Daemon, error) {
 		_ = os.Remove(d.path(f))
 	}
 	if _, err := run(ctx, cfg.Dir, nil, "ovsdb-tool", "create", d.path("conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"); err != nil {
+		c.Release() // nothing started yet: the namespaces were deleted above
 		return nil, err
 	}
 	// both daemons run inside the switch namespace (unix sockets only): a

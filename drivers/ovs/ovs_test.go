@@ -279,3 +279,31 @@ func FuzzParseDump(f *testing.F) {
 		}
 	})
 }
+
+// A Start that fails (here ovsdb-tool create: conf.db is a non-empty
+// directory, which neither Remove nor ovsdb-tool replace) gives its prefix
+// back: a retry with the prefix is not refused as in use.
+func TestFailedStartReleasesThePrefix(t *testing.T) {
+	ctx := context.Background()
+	requireReal(t)
+	c, err := ClaimFree('t')
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Prefix()
+	c.Release()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "conf.db", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Start(ctx, Config{Dir: dir, Prefix: p})
+	if err == nil {
+		d.Stop(ctx)
+		t.Fatal("Start with conf.db a directory: want ovsdb-tool's error")
+	}
+	c, err = ClaimPrefix(p)
+	if err != nil {
+		t.Fatalf("the prefix after a failed Start: %v, want it free", err)
+	}
+	c.Release()
+}

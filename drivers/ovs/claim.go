@@ -81,6 +81,14 @@ func lockFile(path string) (*os.File, error) {
 	return nil, fmt.Errorf("lock file %s: replaced under us 10 times", path)
 }
 
+// Held reports whether the claim still holds its prefix (not released,
+// not lost).
+func (c *Claim) Held() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.f != nil
+}
+
 // Release gives the prefix up (its lock file is removed). Releasing twice
 // does nothing.
 func (c *Claim) Release() {

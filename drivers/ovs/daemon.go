@@ -186,10 +186,15 @@ func (d *Daemon) cleanup(ctx context.Context) error {
 
 // Stop stops both daemons, deletes every namespace with the prefix and
 // releases the prefix. When the namespaces cannot all be deleted, the prefix
-// stays claimed (CleanStale retries once this process has ended).
+// stays claimed (CleanStale retries once this process has ended). Once the
+// prefix is released (an earlier Stop) Stop touches nothing: another run may
+// hold the prefix by then, and its namespaces are not ours.
 func (d *Daemon) Stop(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !d.claim.Held() {
+		return nil
+	}
 	if err := d.cleanup(ctx); err != nil {
 		return err
 	}

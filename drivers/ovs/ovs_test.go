@@ -307,3 +307,33 @@ func TestFailedStartReleasesThePrefix(t *testing.T) {
 	}
 	c.Release()
 }
+
+// A second Stop (the prefix released by the first) touches nothing: another
+// run that claimed the prefix since keeps its namespaces.
+func TestStopAfterReleaseLeavesTheNextHolderAlone(t *testing.T) {
+	ctx := context.Background()
+	d := startReal(t)
+	if err := d.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ClaimPrefix(d.Prefix())
+	if err != nil {
+		t.Fatalf("the prefix after Stop: %v", err)
+	}
+	defer func() {
+		_, _ = DeleteNetns(ctx, d.Prefix())
+		c.Release()
+	}()
+	if err := EnsureNetns(ctx, d.Prefix()+"x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ns, _ := Netns(ctx, d.Prefix()); len(ns) != 1 {
+		t.Fatalf("the next holder's namespaces after a second Stop: %v, want [%sx]", ns, d.Prefix())
+	}
+	if !c.Held() {
+		t.Fatal("the next holder's claim is gone")
+	}
+}

@@ -125,15 +125,20 @@ func ClaimFree(lead byte) (*Claim, error) {
 	return nil, fmt.Errorf("no free prefix starting with %q after 32 tries: %w", lead, ErrPrefixInUse)
 }
 
+// AllPrefixes matches every prefix (CleanStale of the whole machine).
+func AllPrefixes(string) bool { return true }
+
 // CleanStale removes what runs that died without Stop left (a test binary
 // killed by its timeout, a crashed daemon): for each prefix with a lock file
-// in LockDir that no live process holds, it kills the processes inside the
-// prefix's network namespaces (that run's ovsdb-server, ovs-vswitchd and DP
-// forwarders), deletes those namespaces (their veths go with them) and the
-// lock file. Prefixes held by live runs are not touched, and nothing is
-// matched beyond a stale run's own prefix. It returns the prefixes cleaned.
-// `go run ./scripts/ovsclean` runs it.
-func CleanStale(ctx context.Context) ([]string, error) {
+// in LockDir that match accepts and no live process holds, it kills the
+// processes inside the prefix's network namespaces (that run's ovsdb-server,
+// ovs-vswitchd and DP forwarders), deletes those namespaces (their veths go
+// with them) and the lock file. Prefixes held by live runs are not touched,
+// and nothing is matched beyond a stale run's own prefix. It returns the
+// prefixes cleaned. `go run ./scripts/ovsclean` runs it on AllPrefixes; a
+// test passes only its own prefixes, so it neither races another run's
+// clean-up nor fails on another run's leftovers.
+func CleanStale(ctx context.Context, match func(prefix string) bool) ([]string, error) {
 	ents, err := os.ReadDir(LockDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -145,7 +150,7 @@ func CleanStale(ctx context.Context) ([]string, error) {
 	var errs []error
 	for _, e := range ents {
 		prefix, ok := strings.CutSuffix(e.Name(), ".lock")
-		if !ok || !prefixRE.MatchString(prefix) {
+		if !ok || !prefixRE.MatchString(prefix) || !match(prefix) {
 			continue
 		}
 		c, err := ClaimPrefix(prefix)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,13 +124,36 @@ func startClaimed(t *testing.T, dir string) *Daemon {
 	return d
 }
 
-// die stands for the death of d's process without Stop: the kernel drops
-// the process's lock on the prefix, its daemons and namespaces stay.
-func die(d *Daemon) {
+// die hands d's claim to a child process and kills it: a real death of
+// the process holding the prefix (SIGKILL, no Stop). The child inherits the
+// lock's open file (flock belongs to it, not to a process); once this
+// process closed its copy, the child alone holds the lock, and the kernel
+// drops it when the child dies. d's daemons and namespaces stay.
+func die(t *testing.T, d *Daemon) {
+	t.Helper()
 	d.claim.mu.Lock()
 	defer d.claim.mu.Unlock()
+	child := exec.Command("sleep", "60")
+	child.ExtraFiles = []*os.File{d.claim.f}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
 	d.claim.f.Close()
 	d.claim.f = nil
+	if _, err := ClaimPrefix(d.Prefix()); !errors.Is(err, ErrPrefixInUse) {
+		_ = child.Process.Kill()
+		_ = child.Wait()
+		t.Fatalf("the prefix while the child holds it: %v, want ErrPrefixInUse", err)
+	}
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait() // reaped: its files are closed, the lock dropped
+}
+
+// only matches the prefixes of this test (CleanStale's scope).
+func only(prefixes ...string) func(string) bool {
+	return func(p string) bool { return slices.Contains(prefixes, p) }
 }
 
 func TestStartRemovesAKilledRunsLeftovers(t *testing.T) {
@@ -144,7 +168,7 @@ func TestStartRemovesAKilledRunsLeftovers(t *testing.T) {
 	if err := EnsureNetns(ctx, p+"u0"); err != nil {
 		t.Fatal(err)
 	}
-	die(d1)
+	die(t, d1)
 	// a second start in the same run dir with the prefix cleans up
 	d2, err := Start(ctx, Config{Dir: dir, Prefix: p})
 	if err != nil {
@@ -180,7 +204,7 @@ func TestStartStopsAKilledRunsDaemonsInAnotherDir(t *testing.T) {
 	if pids[0] == 0 || pids[1] == 0 {
 		t.Fatalf("daemon pids %v", pids)
 	}
-	die(d1)
+	die(t, d1)
 	d2, err := Start(ctx, Config{Dir: dir2, Prefix: d1.Prefix()})
 	if err != nil {
 		t.Fatal(err)
@@ -231,24 +255,44 @@ func TestStartLeavesALiveRunsPrefixAlone(t *testing.T) {
 }
 
 // CleanStale (scripts/ovsclean) removes a dead run's daemons, namespaces
-// and lock file, and leaves a live run's alone.
+// and lock file, and leaves a live run's alone; scoped to the test's own
+// prefixes it also leaves another run's stale leftovers alone (another
+// checkout's: its own clean-up, or their errors, are not this test's).
 func TestCleanStaleRemovesOnlyDeadRunsLeftovers(t *testing.T) {
 	ctx := context.Background()
 	live := startReal(t)
 	dir := t.TempDir()
 	dead := startClaimed(t, dir)
-	t.Cleanup(func() { _ = dead.Stop(ctx) }) // when CleanStale failed
+	t.Cleanup(func() { _ = dead.Stop(ctx) }) // when die failed
 	pids := []int{dead.VswitchdPID(), pidFromFile(filepath.Join(dir, "ovsdb.pid"), dir)}
 	if err := EnsureNetns(ctx, dead.Prefix()+"u0"); err != nil {
 		t.Fatal(err)
 	}
-	die(dead)
-	cleaned, err := CleanStale(ctx)
+	// another run's stale leftovers: a lock file nobody holds and a namespace
+	other, err := ClaimFree('t')
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(cleaned, dead.Prefix()) || slices.Contains(cleaned, live.Prefix()) {
-		t.Fatalf("cleaned %v: want the dead run's %s, not the live run's %s", cleaned, dead.Prefix(), live.Prefix())
+	t.Cleanup(func() {
+		if _, err := CleanStale(ctx, only(other.Prefix())); err != nil {
+			t.Errorf("cleaning the other run's leftovers: %v", err)
+		}
+	})
+	if err := EnsureNetns(ctx, other.Prefix()+"u0"); err != nil {
+		other.Release()
+		t.Fatal(err)
+	}
+	other.mu.Lock()
+	other.f.Close() // its process "died": the lock file stays, unlocked
+	other.f = nil
+	other.mu.Unlock()
+	die(t, dead)
+	cleaned, err := CleanStale(ctx, only(dead.Prefix(), live.Prefix()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cleaned, []string{dead.Prefix()}) {
+		t.Fatalf("cleaned %v: want the dead run's %s only, not the live run's %s", cleaned, dead.Prefix(), live.Prefix())
 	}
 	waitGone(t, pids...)
 	if ns, _ := Netns(ctx, dead.Prefix()); len(ns) != 0 {
@@ -265,6 +309,12 @@ func TestCleanStaleRemovesOnlyDeadRunsLeftovers(t *testing.T) {
 	}
 	if _, err := ClaimPrefix(live.Prefix()); !errors.Is(err, ErrPrefixInUse) {
 		t.Fatalf("the live run's prefix after CleanStale: %v, want still held", err)
+	}
+	if ns, _ := Netns(ctx, other.Prefix()); len(ns) != 1 {
+		t.Fatalf("another run's stale namespaces outside the scope: %v, want them left", ns)
+	}
+	if _, err := os.Stat(lockPath(other.Prefix())); err != nil {
+		t.Fatalf("another run's stale lock file outside the scope: %v, want it left", err)
 	}
 }
 

@@ -108,6 +108,7 @@ func start(ctx context.Context, cfg Config, c *Claim) (*Daemon, error) {
 		c.Release()
 		return nil, fmt.Errorf("dir: %v", err)
 	}
+	c.setDir(abs)
 	d := &Daemon{cfg: cfg, claim: c}
 	if err := d.cleanup(ctx); err != nil {
 		c.Release()

@@ -3,6 +3,7 @@ package ovs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -243,8 +244,8 @@ func TestStartLeavesALiveRunsPrefixAlone(t *testing.T) {
 		d.Stop(ctx)
 		t.Fatal("a second Start with a live run's prefix: want ErrPrefixInUse")
 	}
-	if !errors.Is(err, ErrPrefixInUse) || !strings.Contains(err.Error(), live.Prefix()) {
-		t.Fatalf("got %v, want ErrPrefixInUse naming the prefix", err)
+	if holder := fmt.Sprintf("pid=%d dir=%s", os.Getpid(), live.Dir()); !errors.Is(err, ErrPrefixInUse) || !strings.Contains(err.Error(), live.Prefix()) || !strings.Contains(err.Error(), holder) {
+		t.Fatalf("got %v, want ErrPrefixInUse naming the prefix and its holder %q", err, holder)
 	}
 	if !alive(pid) || live.VswitchdPID() != pid {
 		t.Fatalf("the live run's ovs-vswitchd %d is gone", pid)

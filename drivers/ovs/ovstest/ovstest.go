@@ -13,7 +13,7 @@ import (
 )
 
 // Lead is the first letter of every test prefix (ovs.ClaimFree): the
-// daemon's own prefixes start with "io".
+// daemon's own prefixes start with "i" (controller/daemon dpPrefix).
 const Lead = 't'
 
 // Require skips t when Open vSwitch or root is missing, and fails it instead

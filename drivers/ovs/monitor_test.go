@@ -325,4 +325,31 @@ func TestLearnedMonitorRestartsWhenPaused(t *testing.T) {
 	if starts < 2 {
 		t.Errorf("%d monitors started, want a restart after the pause", starts)
 	}
+	if restarts, paused := m.Restarts(); paused < 1 || restarts < paused {
+		t.Errorf("Restarts() = %d, %d paused: want the pause counted", restarts, paused)
+	}
+}
+
+// Restarts in a row double the wait up to the cap, so a monitor paused
+// again on every restart (sustained churn) restarts at most once per cap;
+// one that stayed armed for the cap starts over at the base.
+func TestRestartBackoffDoublesAndResets(t *testing.T) {
+	b := restartBackoff{base: time.Second, max: 32 * time.Second}
+	var got []time.Duration
+	for i := 0; i < 8; i++ {
+		got = append(got, b.next(2*time.Second)) // armed, paused again soon
+	}
+	want := []time.Duration{1, 2, 4, 8, 16, 32, 32, 32}
+	for i := range want {
+		want[i] *= time.Second
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("waits %v, want %v", got, want)
+	}
+	if w := b.next(32 * time.Second); w != time.Second {
+		t.Fatalf("after a monitor armed for the cap: wait %v, want the base 1s", w)
+	}
+	if w := b.next(0); w != 2*time.Second {
+		t.Fatalf("a restart right after: wait %v, want 2s", w)
+	}
 }

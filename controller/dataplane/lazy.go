@@ -45,6 +45,17 @@ func (l *Lazy) SkippedLearned() map[string]int {
 	return p.SkippedLearnedByDC()
 }
 
+// MonitorRestarts is the plane's MonitorRestartsByDC, nil before Set.
+func (l *Lazy) MonitorRestarts() map[string]MonitorRestarts {
+	l.mu.RLock()
+	p := l.p
+	l.mu.RUnlock()
+	if p == nil {
+		return nil
+	}
+	return p.MonitorRestartsByDC()
+}
+
 func (l *Lazy) sync(dc string) { l.update(dc, (*Plane).Sync) }
 
 // update runs a rule update of dc once the plane is set.

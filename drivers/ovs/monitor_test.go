@@ -66,6 +66,18 @@ func FuzzParseMonitorEvent(f *testing.F) {
 	})
 }
 
+// realSwitch starts private daemons (startReal) with one bridge of ours,
+// <prefix>d0, and returns them and the bridge's switch.
+func realSwitch(t *testing.T) (*Daemon, *Switch) {
+	t.Helper()
+	d := startReal(t)
+	br := d.Prefix() + "d0"
+	if err := d.EnsureBridge(context.Background(), br, 0); err != nil {
+		t.Fatal(err)
+	}
+	return d, d.NewSwitch(br)
+}
+
 // ports returns the output ports of the rules, sorted.
 func ports(r LearnedRules) []int {
 	var out []int
@@ -82,12 +94,7 @@ func ports(r LearnedRules) []int {
 // once ovs-vswitchd is back it follows the new (empty) table again.
 func TestLearnedMonitorFollowsTheSwitch(t *testing.T) {
 	ctx := context.Background()
-	d := startReal(t)
-	br := d.Prefix() + "d0"
-	if err := d.EnsureBridge(ctx, br, 0); err != nil {
-		t.Fatal(err)
-	}
-	sw := d.NewSwitch(br)
+	d, sw := realSwitch(t)
 	add := func(idle int, outs ...int) {
 		t.Helper()
 		var ls []string
@@ -162,14 +169,9 @@ func TestLearnedMonitorFollowsTheSwitch(t *testing.T) {
 // and reaped) and the goroutines that read it: a plane that closes leaves
 // no process and no goroutine behind.
 func TestLearnedMonitorCloseEndsItsProcess(t *testing.T) {
-	ctx := context.Background()
-	d := startReal(t)
-	br := d.Prefix() + "d0"
-	if err := d.EnsureBridge(ctx, br, 0); err != nil {
-		t.Fatal(err)
-	}
+	_, sw := realSwitch(t)
 	before := runtime.NumGoroutine()
-	m := d.NewSwitch(br).MonitorLearned(50*time.Millisecond, func(err error) { t.Logf("monitor: %v", err) })
+	m := sw.MonitorLearned(50*time.Millisecond, func(err error) { t.Logf("monitor: %v", err) })
 	end := time.Now().Add(10 * time.Second)
 	for !m.Armed() {
 		if time.Now().After(end) {
@@ -235,12 +237,7 @@ func TestIsPaused(t *testing.T) {
 // reads the whole table again and follows all 5 000 rules.
 func TestLearnedMonitorRestartsWhenPaused(t *testing.T) {
 	ctx := context.Background()
-	d := startReal(t)
-	br := d.Prefix() + "d0"
-	if err := d.EnsureBridge(ctx, br, 0); err != nil {
-		t.Fatal(err)
-	}
-	sw := d.NewSwitch(br)
+	_, sw := realSwitch(t)
 	errs := make(chan error, 16)
 	m := sw.MonitorLearned(50*time.Millisecond, func(err error) {
 		t.Logf("monitor: %v", err)

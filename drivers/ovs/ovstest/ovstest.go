@@ -16,6 +16,9 @@ import (
 // daemon's own prefixes start with "i" (controller/daemon dpPrefix).
 const Lead = 't'
 
+// Require and Start are mirrored in drivers/ovs/real_test.go (that
+// package's own tests cannot import this one: an import cycle): change both.
+
 // Require skips t when Open vSwitch or root is missing, and fails it instead
 // when CI=true (a missing install step must not pass silently).
 func Require(t testing.TB) {

@@ -16,6 +16,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
+	"github.com/ims-orch/ims-orch/controller/transport"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 
 	"gopkg.in/yaml.v3"
@@ -57,6 +58,8 @@ type NodeConfig struct {
 	Bootstrap bool         `yaml:"bootstrap"`
 	// RaftTLS puts raft on mutual TLS (rafttls.go); required off loopback.
 	RaftTLS *RaftTLSConfig `yaml:"raftTLS"`
+	// RaftTimeouts sets raft's timeouts (rafttimeouts.go; default raft's).
+	RaftTimeouts *RaftTimeoutsConfig `yaml:"raftTimeouts"`
 }
 
 // PeerConfig is another node of the cluster: its raft ID and address and
@@ -259,6 +262,11 @@ type PolicyConfig struct {
 	// its capacity (system.Config.SpreadOverload; 0: new flows avoid
 	// overloaded instances while a normal one exists).
 	SpreadOverload *float64 `yaml:"spreadOverload"`
+	// ReactiveUtilization: a local controller's reactive scale-out of a DP
+	// stage waits until a majority of its overloaded instances carries
+	// this fraction of its capacity (local.Config.ReactiveUtilization;
+	// strategies with rounds only; 0: the overload report suffices).
+	ReactiveUtilization *float64 `yaml:"reactiveUtilization"`
 	// FlowPackets is the packet rate of one DP flow (packets/s), the
 	// routing's unit of load: it turns packFlows and spreadOverload into
 	// flows per instance, the pack and spread limits
@@ -346,6 +354,9 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	}
 	if p.SpreadOverload != nil {
 		s.SpreadOverload = *p.SpreadOverload
+	}
+	if p.ReactiveUtilization != nil {
+		s.ReactiveUtilization = *p.ReactiveUtilization
 	}
 	return s
 }
@@ -437,6 +448,10 @@ func (c *Config) Normalize() error {
 	}
 	if strings.ContainsAny(c.Node.ID, " \t\n/") {
 		return fmt.Errorf("node.id: %q must not hold white space or '/'", c.Node.ID)
+	}
+	if err := transport.CheckReporterID(c.Node.ID); err != nil {
+		// the ID names this node's workload reports (reports.go)
+		return fmt.Errorf("node.id: %w", err)
 	}
 	if c.Node.RaftBind != "" {
 		if _, _, err := net.SplitHostPort(c.Node.RaftBind); err != nil {
@@ -533,6 +548,9 @@ func (c *Config) Normalize() error {
 		return err
 	}
 	if err := c.normalizeRaftTLS(); err != nil {
+		return err
+	}
+	if err := c.normalizeRaftTimeouts(); err != nil {
 		return err
 	}
 	if err := c.normalizeReports(); err != nil {
@@ -695,6 +713,11 @@ func (c *Config) normalizePolicy() error {
 	}
 	if f := p.SpreadOverload; f != nil {
 		if err := system.CheckSpreadOverload("policy.spreadOverload", *f); err != nil {
+			return err
+		}
+	}
+	if f := p.ReactiveUtilization; f != nil {
+		if err := system.CheckReactiveUtilization("policy.reactiveUtilization", *f); err != nil {
 			return err
 		}
 	}

@@ -91,6 +91,8 @@ func TestConfigErrors(t *testing.T) {
 		{"pack flows above 1", "strategy: hybrid", "strategy: hybrid\n  packFlows: 1.2", "policy.packFlows"},
 		{"spread overload above 1", "strategy: hybrid", "strategy: hybrid\n  spreadOverload: 1.5", "policy.spreadOverload"},
 		{"spread overload NaN", "strategy: hybrid", "strategy: hybrid\n  spreadOverload: .nan", "policy.spreadOverload"},
+		{"reactive utilisation above 1", "strategy: hybrid", "strategy: hybrid\n  reactiveUtilization: 1.5", "policy.reactiveUtilization: must be in [0, 1]"},
+		{"reactive utilisation negative", "strategy: hybrid", "strategy: hybrid\n  reactiveUtilization: -0.1", "policy.reactiveUtilization: must be in [0, 1]"},
 		{"spread overload below the default pack flows", "strategy: hybrid", "strategy: hybrid\n  spreadOverload: 0.5", "policy.spreadOverload: must be 0 (off) or at least policy.packFlows 0.85"},
 		{"spread overload below pack flows", "strategy: hybrid", "strategy: hybrid\n  packFlows: 0.7\n  spreadOverload: 0.6", "policy.spreadOverload: must be 0 (off) or at least policy.packFlows 0.7"},
 		{"zero flow packets", "strategy: hybrid", "strategy: hybrid\n  flowPackets: 0", "policy.flowPackets"},
@@ -135,6 +137,7 @@ func TestConfigErrors(t *testing.T) {
 func FuzzParseConfig(f *testing.F) {
 	f.Add(DefaultYAML())
 	f.Add([]byte("node: {id: a, raftBind: '127.0.0.1:1'}\napi: {allowUnauthenticated: true}\n"))
+	f.Add([]byte("node: {id: a, raftBind: '127.0.0.1:1', raftTimeouts: {heartbeat: 2s, election: 1s, leaderLease: 3s}}\napi: {allowUnauthenticated: true}\n"))
 	f.Add([]byte("traffic: {rates: {x: [1e400]}}"))
 	f.Add([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", "strategy: hybrid\n  dpTargetUtilization: 0.97\n  targets: [{vnf: ids, utilization: 0.95}]", 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -194,14 +197,14 @@ func TestDaemonDefaultsAreTheSystemDefaults(t *testing.T) {
 	if h := c.planHorizon(); h != 0.5+2.0/10 {
 		t.Fatalf("plan horizon %g, want 0.7", h)
 	}
-	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2\n  trimEmpty: %v\n  scaleIn: %v\n  packFlows: 0.7\n  spreadOverload: 0.75\n  anticipate: %v\n  dpTargetUtilization: 0.93\n  targets: [{vnf: IDS, utilization: 0.97}]"
+	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2\n  trimEmpty: %v\n  scaleIn: %v\n  packFlows: 0.7\n  spreadOverload: 0.75\n  anticipate: %v\n  reactiveUtilization: 0.9\n  dpTargetUtilization: 0.93\n  targets: [{vnf: IDS, utilization: 0.97}]"
 	edit = fmt.Sprintf(edit, !system.Defaults.TrimEmpty, !system.Defaults.ScaleIn, !system.Defaults.Anticipate)
 	c, err = ParseConfig([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", edit, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := system.Scaling{Predictor: "ar1", TargetUtilization: 1, WarmStart: system.Defaults.WarmStart, LocalFirst: true, BufferSpare: 2, TrimEmpty: !system.Defaults.TrimEmpty, ScaleIn: !system.Defaults.ScaleIn, PackFlows: 0.7, SpreadOverload: 0.75,
-		Anticipate: !system.Defaults.Anticipate, DPTargetUtilization: 0.93, Targets: []fsm.Target{{VNF: "IDS", Utilization: 0.97}}}
+		Anticipate: !system.Defaults.Anticipate, ReactiveUtilization: 0.9, DPTargetUtilization: 0.93, Targets: []fsm.Target{{VNF: "IDS", Utilization: 0.97}}}
 	if got := c.Policy.Scaling(); !reflect.DeepEqual(got, want) || c.planHorizon() != 0 {
 		t.Fatalf("configured scaling %+v (horizon %g), want %+v", got, c.planHorizon(), want)
 	}

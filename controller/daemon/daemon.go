@@ -323,7 +323,8 @@ func (d *Daemon) localTemplate() local.Config {
 	sc := d.cfg.Policy.Scaling()
 	cb, _ := d.cfg.Policy.CrashBackoff() // checked by Normalize
 	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: sc.ScaleInGuard, TrimBuffer: sc.TrimBuffer, BufferSpare: sc.BufferSpare,
-		TrimEmpty: sc.TrimEmpty, ScaleIn: local.ScaleIn{On: sc.ScaleIn}, Anticipate: sc.Anticipate, CrashBackoff: cb}
+		TrimEmpty: sc.TrimEmpty, ScaleIn: local.ScaleIn{On: sc.ScaleIn}, Anticipate: sc.Anticipate, ReactiveUtilization: sc.ReactiveUtilization,
+		CrashBackoff: cb}
 	if d.sip != nil && d.cfg.Traffic != nil && !d.cfg.Clustered() {
 		// the Kamailio instances' agents and the simulated DP stages report every second
 		return lc
@@ -465,7 +466,7 @@ func (d *Daemon) buildCluster(sc *system.Config) (string, error) {
 		return "", err
 	}
 	nc := fsm.NodeConfig{ID: cfg.Node.ID, Dir: cfg.Node.RaftDir, Bind: cfg.Node.RaftBind,
-		Transport: d.opt.RaftTransport, Peers: peers, Bootstrap: cfg.Node.Bootstrap, Raft: d.opt.Raft,
+		Transport: d.opt.RaftTransport, Peers: peers, Bootstrap: cfg.Node.Bootstrap, Raft: cfg.raftConfig(d.opt.Raft),
 		Stream: stream, Logger: fsm.SlogLogger(d.log)}
 	if len(peers) == 0 {
 		// a cluster of itself: only if no peer runs one already (bootstrap.go)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -251,7 +252,7 @@ func (d *Daemon) buildWorkloadReports(token string) error {
 	}
 	// Resend: a new leader gets the interval's earlier reports again, so
 	// its first round averages the whole interval (failover keeps it)
-	r, err := transport.NewReporter(reporterConfig(targets, d.clk, d.log))
+	r, err := transport.NewReporter(reporterConfig(targets, d.clk, d.log, cfg.Node.ID, cfg.raftConfig(d.opt.Raft)))
 	if err != nil {
 		return err
 	}
@@ -344,6 +345,22 @@ func (d *Daemon) registerReportMetrics() {
 	if d.reports.reporter != nil {
 		d.metrics.Registry.MustRegister(reporterCollector{d.reports.reporter})
 	}
+	if d.engine != nil {
+		d.metrics.Registry.MustRegister(lateReportsCollector{d.engine})
+	}
+}
+
+var lateReportsDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_late_total",
+	"Workload reports this node's round engine dropped because they were measured in an interval it had already closed "+
+		"(a re-sent or long-queued report reaching a new leader after its close): not counted in the next interval.", nil, nil)
+
+// lateReportsCollector exports global.Stats.LateReports.
+type lateReportsCollector struct{ e *global.Engine }
+
+func (c lateReportsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lateReportsDesc }
+
+func (c lateReportsCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(lateReportsDesc, prometheus.CounterValue, float64(c.e.Stats().LateReports))
 }
 
 var (
@@ -413,17 +430,14 @@ func (d *Daemon) newReportInterval() {
 	}
 }
 
-// reportNoLeaderWait is how long a workload report waits out a leader
-// election before its passes count as failed attempts: a few of raft's 1 s
-// election timeouts (an election after a leader's kill took 2.3 s on a
-// loaded host, and the reporter's 3 attempts give up after 0.75 s).
-const reportNoLeaderWait = 10 * time.Second
-
 // reporterConfig is the daemon's workload reporter: Resend, so a new
 // leader gets the interval's earlier reports again and its first round
-// averages the whole interval, and NoLeaderWait, so the reports sent
-// during the election that made it leader are not lost.
-func reporterConfig(targets []transport.ReportTarget, clk clock.Clock, log *slog.Logger) transport.ReporterConfig {
-	return transport.ReporterConfig{Targets: targets, Clock: clk, Resend: true, NoLeaderWait: reportNoLeaderWait,
+// averages the whole interval; NoLeaderWait from raft's timeouts rc
+// (reportNoLeaderWait; nil: raft's defaults), so the reports sent during
+// the election that made it leader are not lost; and the node's ID on its
+// reports, so the global intake keeps this node's reports of a DC apart
+// from another node's.
+func reporterConfig(targets []transport.ReportTarget, clk clock.Clock, log *slog.Logger, id string, rc *raft.Config) transport.ReporterConfig {
+	return transport.ReporterConfig{Targets: targets, Clock: clk, Resend: true, NoLeaderWait: reportNoLeaderWait(rc), ID: id,
 		OnError: func(err error) { log.Warn("workload report not delivered", "err", err) }}
 }

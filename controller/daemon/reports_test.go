@@ -78,6 +78,9 @@ func TestClusterWorkloadReportsReachLeader(t *testing.T) {
 	if !strings.Contains(string(body), `ims_orch_workload_reports_total{outcome="sent"}`) {
 		t.Fatal("/metrics lacks ims_orch_workload_reports_total")
 	}
+	if !strings.Contains(string(body), "ims_orch_workload_reports_late_total 0") {
+		t.Fatal("/metrics lacks ims_orch_workload_reports_late_total (0: no failover yet)")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

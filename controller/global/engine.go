@@ -169,6 +169,11 @@ type Stats struct {
 	// engine was stopped or restarted: Stop cancels a running plan, which
 	// returns at its next path search; the restarted engine plans again.
 	DroppedPlans int
+	// LateReports counts workload reports measured in an interval this
+	// engine had already closed (a re-sent report that reached a new
+	// leader after its delayed close, a report queued long in its
+	// reporter): they are not counted in the next interval (lateReport).
+	LateReports int
 }
 
 // StepTime is how long one step took.
@@ -278,6 +283,10 @@ type Engine struct {
 	// predict step starts it for the next interval; an engine that starts
 	// leading while another interval runs drops what it holds (Start)
 	inFor uint64
+	// inSince is when, on this engine's clock, the interval in measures
+	// began: this engine's close of the one before, or the committed
+	// round start that closed it (zero: unknown, no report is late)
+	inSince time.Time
 	// led: this engine has led (run) before, so an in with inFor equal to
 	// the interval measured holds that interval's reports of its own term
 	led bool
@@ -446,6 +455,7 @@ func (e *Engine) Start() error {
 			// interval another leader has closed since: they are not this
 			// interval's (the reporters re-send this interval's to us)
 			e.in, e.inFor = newIntake(), m
+			e.inSince = intervalBegan(&st)
 		}
 		if st.Round != nil {
 			e.log.Info("resuming round", "round", st.Round.Round, "lastDoneStep", st.Round.Done)
@@ -474,6 +484,19 @@ func (e *Engine) Start() error {
 		e.timer = e.after(next, e.startRound)
 	})
 	return nil
+}
+
+// intervalBegan is when the interval measured in state st began, as far
+// as the store tells: the start of the round that closed the interval
+// before (its predict step came at that time or up to TakeoverWait later,
+// so a report of that gap still counts in this interval), or zero when
+// the round closing this interval has started but not predicted (the
+// store keeps no earlier round's start).
+func intervalBegan(st *fsm.State) time.Time {
+	if st.Round != nil && st.Round.Done < protocol.StepPredict {
+		return time.Time{}
+	}
+	return st.RoundStartedAt
 }
 
 // measuring is the interval whose workload is being measured in state st:
@@ -609,10 +632,37 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 		if err = e.bounds.checkPlausible(r, e.d.Clock.Now(), e.cfg.Interval, e.cfg.MaxReportSkew); err != nil {
 			return
 		}
+		if e.lateReport(r) {
+			// its interval's averages are computed (and committed, or
+			// being committed): counting it in the next interval would
+			// mix two intervals' loads
+			e.stats.LateReports++
+			e.log.Debug("workload report of a closed interval dropped", "dc", r.DC, "kind", r.Kind, "reporter", r.Reporter,
+				"at", r.At, "ageMs", r.AgeMs, "intervalBegan", e.inSince)
+			return
+		}
 		e.in.add(r)
 		e.noteDelays(r)
 	})
 	return err
+}
+
+// lateReport tells whether a report was measured before the interval the
+// intake measures began, on this engine's clock: its arrival less its age
+// (protocol.WorkloadReport.AgeMs, the reporter's clock, so no clock skew
+// enters). A report without an age is dated by its own time only when that
+// lies more than MaxReportSkew before the interval's beginning: within the
+// skew window a reporter's clock may simply be behind. A report without a
+// time, or an interval whose beginning is unknown, is never late.
+func (e *Engine) lateReport(r protocol.WorkloadReport) bool {
+	if e.inSince.IsZero() || r.At.IsZero() {
+		return false
+	}
+	if r.AgeMs > 0 {
+		measured := e.d.Clock.Now().Add(-time.Duration(r.AgeMs * float64(time.Millisecond)))
+		return measured.Before(e.inSince)
+	}
+	return r.At.Before(e.inSince.Add(-e.cfg.MaxReportSkew))
 }
 
 func (e *Engine) refreshTopology(st *fsm.State) {
@@ -781,7 +831,7 @@ func (e *Engine) predict(st *fsm.State) {
 		// this step commits, too) are the next interval's
 		in := e.in
 		e.closing, e.closingFor = &in, round
-		e.in, e.inFor = newIntake(), round+1
+		e.in, e.inFor, e.inSince = newIntake(), round+1, e.d.Clock.Now()
 	}
 	in := e.closing
 	avg, kinds := in.averages()

@@ -310,3 +310,96 @@ func TestTakeoverWaitOffAndSameEngine(t *testing.T) {
 		})
 	}
 }
+
+// The leader dies at 75 s in interval 1 (50–100 s), the next one starts
+// leading at 102 s and closes interval 1 at 104 s (TakeoverWait), and the
+// reporter reaches it only at 105 s, after that close: the reports it
+// queued meanwhile (76–105 s) and the ones it re-sends (50–75 s) come with
+// their age, so the new leader dates them on its own clock and drops those
+// measured before 104 s (interval 1's, whose averages are computed) instead
+// of counting them in interval 2, and counts them in Stats.LateReports. The
+// load is 100 before 100 s and 300 from then on, so interval 2 measures 300
+// exactly only without interval 1's reports (it measured 233.3 before).
+// A reporter whose clock is 5 s behind still counts (its fresh reports
+// are 0 ms old); a report without an age is dated by its own time, late
+// only beyond the skew window.
+func TestLateReportAfterTheDelayedCloseIsDropped(t *testing.T) {
+	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+	a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	load := func(at time.Duration) float64 {
+		if at < 100*time.Second {
+			return 100
+		}
+		return 300
+	}
+	report := func(e *Engine, reporter string, at time.Duration, age time.Duration) {
+		t.Helper()
+		if err := e.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: t0.Add(at), Kind: KindDP, Reporter: reporter,
+			AgeMs: float64(age) / float64(time.Millisecond), Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: load(at)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for tick := 0; h.store.State().Interval < 3; tick++ {
+		now := h.clk.Now().Sub(t0)
+		if now > 200*time.Second {
+			t.Fatal("interval 2 never closed")
+		}
+		switch {
+		case now == 102*time.Second: // the election is over
+			if err := b.Start(); err != nil {
+				t.Fatal(err)
+			}
+		case now == 105*time.Second: // the reporter reaches b: its queue, then the re-sent reports
+			if rs := h.store.State().RoundStartedAt.Sub(t0); rs != 104*time.Second {
+				t.Fatalf("round 1 started at %v, want 104s (TakeoverWait)", rs)
+			}
+			for s := 76 * time.Second; s <= now; s += time.Second {
+				report(b, "node1", s, now-s)
+			}
+			for s := 50 * time.Second; s <= 75*time.Second; s += time.Second {
+				report(b, "node1", s, now-s)
+			}
+			report(b, "old", 60*time.Second, 0) // an older reporter's, without an age, 44 s before the close
+		}
+		if tick%10 == 0 && now > 105*time.Second {
+			report(b, "node1", now, 0)
+			report(b, "skewed", now-5*time.Second, 0) // its clock 5 s behind, its report fresh
+		}
+		if tick%10 == 0 && now <= 75*time.Second {
+			report(a, "node1", now, 0)
+			if now == 75*time.Second {
+				a.Stop()
+			}
+		}
+		h.clk.Advance(100 * time.Millisecond)
+	}
+	var got float64
+	found := false
+	for _, p := range h.store.History() {
+		if p.Round == 2 {
+			got, found = p.Actual[SeriesKey(KindDP, "dc0", "dc0")], true
+		}
+	}
+	if !found {
+		t.Fatal("no prediction of round 2")
+	}
+	// 26 re-sent (50–75 s), 28 queued (76–103 s), the old reporter's
+	late := b.Stats().LateReports
+	t.Logf("interval 2 measured %.1f; %d late reports dropped", got, late)
+	if got != 300 {
+		t.Fatalf("interval 2 measured %v, want 300: interval 1's reports counted in it", got)
+	}
+	if late != 26+28+1 {
+		t.Fatalf("%d late reports, want %d", late, 26+28+1)
+	}
+}

@@ -36,14 +36,49 @@ func ParseSeriesKey(k string) (kind, a, b string, ok bool) {
 // (sum of the pair's rates in that DC's reports of that kind) / (number of
 // reports of that kind the DC sent). A pair missing from a report counts as
 // 0 for that report. A link's delay average is the plain mean of the reports.
+// Every report of a DC is a measurement of the DC's whole load, whichever
+// process (protocol.WorkloadReport.Reporter) sent it.
 type intake struct {
 	reports map[string]int                // "kind/dc" → reports this interval
 	sums    map[string]map[string]float64 // series key → reporter → Σ rate
 	delay   map[string]float64            // delay key → Σ ms
 	delayN  map[string]int
-	// latest holds each reporter's ("kind/dc") last RecentReports
-	// workload reports of the interval (recent).
-	latest map[string]*lastReports
+	// latest holds each DC's ("kind/dc") last workload reports of the
+	// interval, per reporter (recent).
+	latest map[string]*dcReports
+}
+
+// dcReports are a DC's last reports of one kind, one ring per reporter:
+// two reporters of one DC (a local controller and its successor, two
+// nodes during a move) each keep their own times, which need not agree.
+type dcReports struct {
+	by  map[string]*lastReports // reporter ID → its last reports
+	seq uint64                  // the DC's reports so far this interval (arrival numbers)
+}
+
+// maxReportersPerDC bounds the rings of one DC: the reports of further
+// reporters share one ring (overflowReporter), as all did before reports
+// named their reporter.
+const maxReportersPerDC = 8
+
+// overflowReporter keys the shared ring; no valid reporter ID
+// (transport.CheckReporterID: no control characters) equals it.
+const overflowReporter = "\x00"
+
+// ring returns reporter id's ring of the DC, made on first use.
+func (d *dcReports) ring(id string) *lastReports {
+	l := d.by[id]
+	if l == nil {
+		if len(d.by) >= maxReportersPerDC {
+			id = overflowReporter
+			if l = d.by[id]; l != nil {
+				return l
+			}
+		}
+		l = &lastReports{}
+		d.by[id] = l
+	}
+	return l
 }
 
 // lastReports is a ring of a reporter's last RecentReports pair lists;
@@ -52,17 +87,22 @@ type intake struct {
 type lastReports struct {
 	pairs [RecentReports][]protocol.PairLoad
 	at    [RecentReports]time.Time // the reports' own times (WorkloadReport.At)
+	seq   [RecentReports]uint64    // the reports' arrival numbers in their DC (dcReports.seq)
 	n     int                      // reports kept (≤ RecentReports)
 	next  int                      // the slot the next report overwrites
+	count int                      // the reporter's reports of the DC this interval
 }
+
+// slot is the ring index of the j-th oldest kept report.
+func (l *lastReports) slot(j int) int { return (l.next - l.n + j + RecentReports) % RecentReports }
 
 // halvesApart is how far apart in seconds the mean times of the oldest and
 // the newest half of the kept reports are (slot j is the j-th oldest), or
 // 0 when the reports carry no usable times: one of them is unset, or they
 // are not strictly increasing in the order they came in. The ring is kept
-// per kind and DC, not per reporting process, so two reporters of one DC
-// whose clocks differ (a local controller and its successor, a re-sent
-// report) interleave in it; their times, not in order, are not a distance.
+// per reporter, but reports without a reporter ID (older reporters) of two
+// processes share one, and a reporter's clock can step back: their times,
+// not in order, are not a distance.
 func (l *lastReports) halvesApart(half int) float64 {
 	if half <= 0 {
 		return 0
@@ -70,7 +110,7 @@ func (l *lastReports) halvesApart(half int) float64 {
 	var first, prev time.Time
 	old, recent := 0.0, 0.0
 	for j := range l.n {
-		at := l.at[(l.next-l.n+j+RecentReports)%RecentReports]
+		at := l.at[l.slot(j)]
 		if at.IsZero() || (j > 0 && !at.After(prev)) {
 			return 0
 		}
@@ -100,7 +140,7 @@ func newIntake() intake {
 		sums:    map[string]map[string]float64{},
 		delay:   map[string]float64{},
 		delayN:  map[string]int{},
-		latest:  map[string]*lastReports{},
+		latest:  map[string]*dcReports{},
 	}
 }
 
@@ -142,15 +182,19 @@ func checkReport(r protocol.WorkloadReport, known map[string]bool) error {
 func (in *intake) add(r protocol.WorkloadReport) {
 	in.reports[r.Kind+"/"+r.DC]++
 	if r.Kind != KindDelay {
-		l := in.latest[r.Kind+"/"+r.DC]
-		if l == nil {
-			l = &lastReports{}
-			in.latest[r.Kind+"/"+r.DC] = l
+		d := in.latest[r.Kind+"/"+r.DC]
+		if d == nil {
+			d = &dcReports{by: map[string]*lastReports{}}
+			in.latest[r.Kind+"/"+r.DC] = d
 		}
+		d.seq++
+		l := d.ring(r.Reporter)
 		l.pairs[l.next] = append(l.pairs[l.next][:0], r.Pairs...)
 		l.at[l.next] = r.At
+		l.seq[l.next] = d.seq
 		l.next = (l.next + 1) % RecentReports
 		l.n = min(l.n+1, RecentReports)
+		l.count++
 	}
 	for _, p := range r.Pairs {
 		k := SeriesKey(r.Kind, p.Entry, p.Exit)
@@ -172,82 +216,133 @@ func (in *intake) add(r protocol.WorkloadReport) {
 type Recent struct {
 	// Level is the rate at the interval's end: Σ over reporting DCs of the
 	// mean of the pair's rate over that DC's last RecentReports reports
-	// of the kind (a pair missing from a report counts as 0).
+	// of the kind, whichever reporter sent them (a pair missing from a
+	// report counts as 0).
 	Level float64
 	// Slope is the reports' own rise, per interval: Σ over reporting DCs
-	// of (the mean of the newest half of its last reports − the mean of
-	// the oldest half) / their distance in time × the interval. The
-	// distance is the reports' own times (WorkloadReport.At), so a DC
-	// that reported for only part of the interval (an engine that took
-	// leadership mid-interval, a meter started late, a DC back from
-	// silence) gets the same slope as one that reported all of it, as
-	// long as its reports spread over at least half the interval: the
-	// distance is never taken below half the counted one (one report
-	// period between two reports), so the slope is at most twice the
-	// counted one. Reports without usable times (one
-	// unset, or the kept times not strictly increasing: two reporters of
-	// one DC interleaved, a clock stepped back) count one report period
-	// (the interval ÷ the DC's reports of the interval) between two
-	// reports. Valid when SlopeOK: every reporting DC had
-	// MinSlopeReports reports or more.
+	// of the DC's slope. A reporter's slope is (the mean of the newest
+	// half of its last reports − the mean of the oldest half) / their
+	// distance in time × the interval; a DC's is the mean of its
+	// reporters' slopes, each weighted by its share of the DC's last
+	// RecentReports reports (a reporter with fewer than MinSlopeReports
+	// reports kept, or none among the DC's last ones, has no share: two
+	// reporters of one DC interleaved, each reporting the DC's whole
+	// load, give the DC's slope; one that stopped reporting earlier in
+	// the interval is left out). The distance is the reports' own times
+	// (WorkloadReport.At), so a DC that reported for only part of the
+	// interval (an engine that took leadership mid-interval, a meter
+	// started late, a DC back from silence) gets the same slope as one
+	// that reported all of it, as long as its reports spread over at
+	// least half the interval: the distance is never taken below half the
+	// counted one (one report period between two reports), so the slope
+	// is at most twice the counted one. Reports without usable times (one
+	// unset, or the kept times not strictly increasing: two reporters
+	// without an ID interleaved, a clock stepped back) count one report
+	// period (the interval ÷ the reporter's reports of the interval)
+	// between two reports. Valid when SlopeOK: every reporting DC had a
+	// reporter with MinSlopeReports reports or more among its last ones.
 	Slope   float64
 	SlopeOK bool
 }
 
-// MinSlopeReports is how many of a DC's last reports Recent.Slope needs.
+// MinSlopeReports is how many of a reporter's last reports Recent.Slope
+// needs.
 const MinSlopeReports = 4
+
+// slopeScale is the factor that turns (Σ newest half − Σ oldest half) of a
+// reporter's kept reports into its rise per interval, or 0 when it has too
+// few reports for a slope.
+func (l *lastReports) slopeScale(interval time.Duration) float64 {
+	if l.n < MinSlopeReports {
+		return 0
+	}
+	half := l.n / 2
+	// per interval ÷ the halves' distance: (newest − oldest half) × scale
+	// is the rise per interval
+	periods := float64(max(1, l.count)) // report periods per interval
+	if d := l.halvesApart(half); d > 0 && interval > 0 {
+		// the times' distance, but at least half the counted one
+		// (n − half report periods of interval ÷ periods each):
+		// times strictly increasing yet far closer than the
+		// reports' count says (a clock stepped, two reporters
+		// just in order) would multiply the slope without bound
+		counted := float64(l.n-half) * interval.Seconds() / periods
+		return interval.Seconds() / (max(d, counted/2) * float64(half))
+	}
+	return periods / float64(half*(l.n-half))
+}
 
 // recent returns each workload series' recent level (Recent) for an
 // interval of the given length. A series no report of the interval named
-// is absent; one that the reporters' last reports do not name has Level 0
-// and no slope.
+// is absent; one that the DCs' last reports do not name has Level 0 and
+// no slope.
 func (in *intake) recent(interval time.Duration) map[string]Recent {
 	out := make(map[string]Recent, len(in.sums))
 	for k := range in.sums {
 		out[k] = Recent{}
 	}
 	short := map[string]bool{} // named by a DC with too few reports for a slope
-	// reporters in a fixed order: a series several DCs report sums the
-	// same way every run (floating-point addition is not associative)
-	for _, rk := range slices.Sorted(maps.Keys(in.latest)) {
-		l := in.latest[rk]
-		kind, _, _ := strings.Cut(rk, "/")
-		half := l.n / 2
-		// per interval ÷ the halves' distance: (newest − oldest half) × scale
-		// is the rise per interval
-		scale := 0.0
-		if l.n >= MinSlopeReports {
-			periods := float64(max(1, in.reports[rk])) // report periods per interval
-			if d := l.halvesApart(half); d > 0 && interval > 0 {
-				// the times' distance, but at least half the counted one
-				// (n − half report periods of interval ÷ periods each):
-				// times strictly increasing yet far closer than the
-				// reports' count says (a clock stepped, two reporters
-				// just in order) would multiply the slope without bound
-				counted := float64(l.n-half) * interval.Seconds() / periods
-				scale = interval.Seconds() / (max(d, counted/2) * float64(half))
-			} else {
-				scale = periods / float64(half*(l.n-half))
+	// DCs and reporters in a fixed order: a series several DCs report sums
+	// the same way every run (floating-point addition is not associative)
+	for _, dk := range slices.Sorted(maps.Keys(in.latest)) {
+		d := in.latest[dk]
+		kind, _, _ := strings.Cut(dk, "/")
+		ids := slices.Sorted(maps.Keys(d.by))
+		// the DC's last reports: arrival numbers above lo, in any ring
+		n := min(d.seq, RecentReports)
+		lo := d.seq - n
+		// each reporter's share of them, counted among reporters with
+		// enough reports for a slope
+		share := make([]int, len(ids))
+		shares := 0
+		for i, id := range ids {
+			l := d.by[id]
+			if l.n < MinSlopeReports {
+				continue
 			}
+			for j := range l.n {
+				if l.seq[l.slot(j)] > lo {
+					share[i]++
+				}
+			}
+			shares += share[i]
 		}
-		for j := range l.n {
-			w := 0.0 // the report's weight in the slope: −, + on the oldest and newest half
-			switch {
-			case scale == 0:
-			case j < half:
-				w = -scale
-			case j >= l.n-half:
-				w = scale
+		// each reporter's reports: the DC's last ones make the level, a
+		// reporter with a share gives its slope weighted by it
+		for i, id := range ids {
+			l := d.by[id]
+			scale, half := 0.0, l.n/2
+			if share[i] > 0 {
+				scale = l.slopeScale(interval)
+				if share[i] != shares {
+					scale *= float64(share[i]) / float64(shares)
+				}
 			}
-			for _, p := range l.pairs[(l.next-l.n+j+RecentReports)%RecentReports] {
-				k := SeriesKey(kind, p.Entry, p.Exit)
-				rc := out[k]
-				rc.Level += p.Rate / float64(l.n)
-				rc.Slope += w * p.Rate
-				rc.SlopeOK = true
-				out[k] = rc
-				if l.n < MinSlopeReports {
-					short[k] = true
+			for j := range l.n {
+				last := l.seq[l.slot(j)] > lo
+				if !last && share[i] == 0 {
+					continue
+				}
+				w := 0.0 // the report's weight in the slope: −, + on the oldest and newest half
+				switch {
+				case scale == 0:
+				case j < half:
+					w = -scale
+				case j >= l.n-half:
+					w = scale
+				}
+				for _, p := range l.pairs[l.slot(j)] {
+					k := SeriesKey(kind, p.Entry, p.Exit)
+					rc := out[k]
+					if last {
+						rc.Level += p.Rate / float64(n)
+					}
+					rc.Slope += w * p.Rate
+					rc.SlopeOK = true
+					out[k] = rc
+					if shares == 0 {
+						short[k] = true
+					}
 				}
 			}
 		}

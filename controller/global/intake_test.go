@@ -379,3 +379,94 @@ func TestIntakeRecentSlopeReportTimes(t *testing.T) {
 		}
 	}
 }
+
+// Two reporters of one DC, interleaved, both reporting the DC's whole load
+// over the last 10 s of a 20 s interval on a ramp of 10/s (200 per
+// interval), the second with its clock 2.4 s behind: with reporter IDs each
+// keeps its own ring and times, and the DC's slope is the ramp's. In one
+// shared ring (reports without an ID, and every report before the ID) the
+// times go back and fall back to the count-based slope, which spreads the
+// 10 reports over the whole interval: half the ramp.
+func TestIntakeRecentSlopeInterleavedReporters(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, c := range []struct {
+		name       string
+		a, b       string // reporter IDs
+		want       float64
+		wantShared bool
+	}{
+		{"two reporter IDs", "node1", "node2", 200, false},
+		{"no IDs: one shared ring, counted", "", "", 100, true},
+	} {
+		in := newIntake()
+		for s := 10; s < 20; s++ {
+			id, at := c.a, t0.Add(time.Duration(s)*time.Second)
+			if s%2 == 1 {
+				id, at = c.b, at.Add(-2400*time.Millisecond)
+			}
+			in.add(protocol.WorkloadReport{DC: "a", Kind: KindDP, At: at, Reporter: id,
+				Pairs: []protocol.PairLoad{{Entry: "a", Exit: "a", Rate: float64(10 * s)}}})
+		}
+		if got := len(in.latest["dp/a"].by); (got == 1) != c.wantShared {
+			t.Errorf("%s: %d rings", c.name, got)
+		}
+		g := in.recent(20 * time.Second)["dp/a/a"]
+		// the level is the mean of the DC's last 5 reports, whoever sent them
+		if math.Abs(g.Slope-c.want) > 1e-9 || !g.SlopeOK || math.Abs(g.Level-170) > 1e-9 {
+			t.Errorf("%s: %+v, want Level 170 Slope %v", c.name, g, c.want)
+		}
+		if avg, _ := in.averages(); math.Abs(avg["dp/a/a"]-145) > 1e-9 {
+			t.Errorf("%s: interval average %v, want 145 (every report)", c.name, avg["dp/a/a"])
+		}
+	}
+}
+
+// A DC's slope weights its reporters by their share of its last reports: a
+// reporter that stopped earlier in the interval is left out, one with too
+// few reports has no slope of its own, and the ring count per DC is
+// bounded.
+func TestIntakeRecentSlopeReporterShares(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	rep := func(id string, s float64, rate float64) protocol.WorkloadReport {
+		return protocol.WorkloadReport{DC: "a", Kind: KindDP, At: t0.Add(time.Duration(s * float64(time.Second))), Reporter: id,
+			Pairs: []protocol.PairLoad{{Entry: "a", Exit: "a", Rate: rate}}}
+	}
+	// old falls over 0–9 s (slope −100 per 10 s), then new reports a flat
+	// 50 for 10–14 s: only new's reports are among the DC's last 5
+	in := newIntake()
+	for s := range 10 {
+		in.add(rep("old", float64(s), 100-10*float64(s)))
+	}
+	for s := 10; s < 15; s++ {
+		in.add(rep("new", float64(s), 50))
+	}
+	if g := in.recent(10 * time.Second)["dp/a/a"]; g.Slope != 0 || !g.SlopeOK || g.Level != 50 {
+		t.Errorf("a reporter that stopped: %+v, want Level 50 Slope 0 (the stopped one left out)", g)
+	}
+	// new has sent only 2 reports among the DC's last 5: old's 3 carry the
+	// slope alone; with only new's 2 there is none
+	in = newIntake()
+	for s := range 8 {
+		in.add(rep("old", float64(s), 10*float64(s)))
+	}
+	in.add(rep("new", 8, 80))
+	in.add(rep("new", 9, 90))
+	if g := in.recent(10 * time.Second)["dp/a/a"]; math.Abs(g.Slope-100) > 1e-9 || !g.SlopeOK {
+		t.Errorf("a new reporter with 2 reports: %+v, want old's slope 100", g)
+	}
+	in = newIntake()
+	in.add(rep("x", 0, 1))
+	in.add(rep("y", 1, 1))
+	in.add(rep("z", 2, 1))
+	in.add(rep("w", 3, 1))
+	if g := in.recent(10 * time.Second)["dp/a/a"]; g.SlopeOK || g.Level != 1 {
+		t.Errorf("four reporters of one report each: %+v, want Level 1 and no slope", g)
+	}
+	in = newIntake()
+	for i := range 3 * maxReportersPerDC {
+		in.add(rep(fmt.Sprintf("r%d", i), float64(i), 1))
+	}
+	if n := len(in.latest["dp/a"].by); n != maxReportersPerDC+1 {
+		t.Errorf("%d rings for %d reporters, want %d (the rest share one)", n, 3*maxReportersPerDC, maxReportersPerDC+1)
+	}
+}

@@ -186,6 +186,20 @@ type Config struct {
 	// composition turns it off for a strategy without periodic rounds, so
 	// reactive-only keeps the paper's rule.
 	Anticipate bool `json:"anticipate" yaml:"anticipate"`
+	// ReactiveUtilization > 0: reactive scale-out of a VNF with PinnedFlows
+	// (a DP stage) acts only when a majority of its working instances is
+	// overloaded and carries at least this fraction of its capacity (the
+	// last sample's PktRate ÷ VNFConfig.Capacity; packets, not CPU, so the
+	// bar does not depend on where an instance reports its overload). An
+	// overload report alone, which the VNF may send below its capacity
+	// (the simulator's default model: at ρ 0.9), no longer adds an
+	// instance: with rounds sizing the stage for its load, that added one
+	// for a load sitting at the trigger, which the next round buffered
+	// again (docs/reproduction.md "Session 9: reactive scale-out
+	// utilisation"). 0: the overload report suffices (the paper). The
+	// composition sets it for strategies with periodic rounds only, so
+	// reactive-only keeps the paper's rule. Must be in [0, 1].
+	ReactiveUtilization float64 `json:"reactiveUtilization" yaml:"reactiveUtilization"`
 	// ReactiveCooldown is the least time between two reactive scale-outs of
 	// one VNF (default: OverloadWindow).
 	ReactiveCooldown time.Duration `json:"reactiveCooldown" yaml:"reactiveCooldown"`
@@ -303,6 +317,9 @@ func (c Config) withDefaults() (_ Config, err error) {
 	}
 	if out.DrainTimeout == 0 {
 		out.DrainTimeout = 10 * time.Minute
+	}
+	if u := out.ReactiveUtilization; !(u >= 0 && u <= 1) {
+		return c, fmt.Errorf("local: config reactiveUtilization %v: must be in [0, 1] (the fraction of its capacity a DP instance must carry for reactive scale-out; 0: the overload report suffices)", u)
 	}
 	if out.ReactiveCooldown < 0 {
 		return c, fmt.Errorf("local: config reactiveCooldown %v: must not be negative", out.ReactiveCooldown)

@@ -553,7 +553,9 @@ func (c *Controller) destroyLocked(in *inst, detail string) []op {
 }
 
 // reactiveLocked adds one instance when a majority of the VNF's working
-// instances is overloaded (paper 4.3), at most once per ReactiveCooldown.
+// instances is overloaded (paper 4.3), at most once per ReactiveCooldown;
+// with Config.ReactiveUtilization (a DP stage), when a majority is
+// overloaded and carries at least that fraction of its capacity.
 func (c *Controller) reactiveLocked(vs *vnfState) []op {
 	if !c.cfg.Reactive || c.paused || c.draining {
 		return nil
@@ -567,16 +569,44 @@ func (c *Controller) reactiveLocked(vs *vnfState) []op {
 	if base == 0 || n.Overload*2 <= base {
 		return nil
 	}
+	detail := fmt.Sprintf("%d of %d working instances overloaded", n.Overload, base)
+	if u, ok := c.reactiveUtilLocked(vs); ok {
+		full := c.fullLocked(vs, u)
+		if full*2 <= base {
+			return nil // overloaded below the bar: the tick looks again
+		}
+		detail += fmt.Sprintf(", %d at ≥ %.0f%% of capacity", full, 100*u)
+	}
 	now := c.clk.Now()
 	if c.coolingLocked(vs, now) {
 		return nil
 	}
 	vs.lastReactive = now // a skipped scale-out starts the cool-down too
-	ops, skipped := c.scaleOutLocked(vs, w, fmt.Sprintf("%d of %d working instances overloaded", n.Overload, base))
+	ops, skipped := c.scaleOutLocked(vs, w, detail)
 	if skipped != "" {
 		c.log.Warn("reactive scale-out skipped", "vnf", vs.cfg.Name, "why", skipped)
 	}
 	return ops
+}
+
+// reactiveUtilLocked is Config.ReactiveUtilization for the VNF: on for a
+// VNF with PinnedFlows and a capacity, else not (the overload report
+// suffices).
+func (c *Controller) reactiveUtilLocked(vs *vnfState) (float64, bool) {
+	u := c.cfg.ReactiveUtilization
+	return u, u > 0 && vs.cfg.PinnedFlows && vs.cfg.Capacity > 0
+}
+
+// fullLocked counts the VNF's overloaded instances whose last sample
+// carried at least u of its capacity (Config.ReactiveUtilization).
+func (c *Controller) fullLocked(vs *vnfState, u float64) int {
+	n := 0
+	for _, in := range c.insts {
+		if in.VNF == vs.cfg.Name && in.State == StateOverload && in.Last.PktRate >= u*vs.cfg.Capacity {
+			n++
+		}
+	}
+	return n
 }
 
 // coolingLocked: a reactive or anticipated scale-out of the VNF came less
@@ -1067,6 +1097,23 @@ func (c *Controller) Reactive() bool { return c.cfg.Reactive }
 func (c *Controller) Anticipates(vnf string) bool {
 	vs, ok := c.vnfs[vnf]
 	return ok && c.cfg.Anticipate && c.cfg.Reactive && vs.cfg.PinnedFlows
+}
+
+// ReactiveUtilization is the fraction of its capacity a majority of vnf's
+// overloaded instances must carry for reactive scale-out
+// (Config.ReactiveUtilization, for a VNF with PinnedFlows and a capacity;
+// 0: the overload report suffices, or no reactive scale-out).
+func (c *Controller) ReactiveUtilization(vnf string) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	vs, ok := c.vnfs[vnf]
+	if !ok || !c.cfg.Reactive {
+		return 0
+	}
+	if u, on := c.reactiveUtilLocked(vs); on {
+		return u
+	}
+	return 0
 }
 
 // ScalesIn reports whether the controller scales in between rounds

@@ -60,8 +60,10 @@ func (e *env) ramp(ids []string, n int, each func(sec int, cpu float64)) {
 
 // Anticipate: on a rising load a VNF with pinned flows scales out when the
 // measured load plus its rise over the last boot (10 s) would pass 100 %
-// CPU — here at 84 % (the tick reads the samples of the second before), before
-// the CPU threshold (90 %) is even crossed;
+// CPU, 97 % on a sustained rise like this ramp from a steady 40 %
+// (AnticipateSustainedCapacity) — here at 80 % (78 % + 2 %/s × 10 s; the
+// tick reads the samples of the second before), before the CPU threshold
+// (90 %) is even crossed;
 // without it (or for a VNF whose flows are not pinned) reactive scale-out
 // waits for the overload: 5 s over 90 %, by then at 100 %.
 func TestAnticipateScalesOutBeforeTheOverload(t *testing.T) {
@@ -70,7 +72,7 @@ func TestAnticipateScalesOutBeforeTheOverload(t *testing.T) {
 		anticipate, pinned bool
 		wantCPU            float64 // CPU of the second the scale-out came
 	}{
-		{"anticipate", true, true, 84},
+		{"anticipate", true, true, 80},
 		{"off: after the overload", false, true, 100},
 		{"flows not pinned: after the overload", true, false, 100},
 	} {
@@ -110,10 +112,11 @@ func TestAnticipateScalesOutBeforeTheOverload(t *testing.T) {
 // Anticipated scale-out reuses a buffered instance (no boot) before it
 // launches one; a steady load never anticipates. An active buffered
 // instance takes flows at once, so the reuse waits until the projection
-// over the cool-down (5 s), not over a boot, passes 100 %: at 94 % (92 % +
-// 2 %/s × 5 s; the tick reads the samples of the second before), still
-// before the overload (5 s over 90 %), where a launch on the same ramp
-// came at 84 % (TestAnticipateScalesOutBeforeTheOverload).
+// over the cool-down (5 s), not over a boot, passes the bar (97 %: the ramp
+// is a sustained rise): at 90 % (88 % + 2 %/s × 5 s; the tick reads the
+// samples of the second before), still before the overload (5 s over
+// 90 %), where a launch on the same ramp came at 80 %
+// (TestAnticipateScalesOutBeforeTheOverload).
 func TestAnticipateReusesTheBufferFirst(t *testing.T) {
 	e := rampEnv(t, true, true, 1)
 	first := e.ids(StateNormal)[0]
@@ -144,8 +147,8 @@ func TestAnticipateReusesTheBufferFirst(t *testing.T) {
 	if len(re) != 1 || !strings.Contains(re[0].Detail, "anticipated") || !strings.Contains(re[0].Detail, "in 5s") {
 		t.Fatalf("reactive reuses %+v: want the buffered instance reused, anticipated over the cool-down (5s)", re)
 	}
-	if gotCPU != 94 {
-		t.Fatalf("reused at %v %% CPU, want 94 %%", gotCPU)
+	if gotCPU != 90 {
+		t.Fatalf("reused at %v %% CPU, want 90 %%", gotCPU)
 	}
 	if cr := e.actions(KindCreate, ReasonReactive); len(cr) != 0 {
 		t.Fatalf("launched %d while a buffered instance was there: %+v", len(cr), cr)
@@ -250,5 +253,54 @@ func TestAnticipateReuseHorizonCountsNoBootingInstance(t *testing.T) {
 	if len(reused) != 1 || reused[0] != y {
 		t.Fatalf("reused %v over the cool-down before the overload (overloaded: %v), want %s; reuses %+v",
 			reused, overloaded, y, e.actions(KindReuse, ReasonReactive))
+	}
+}
+
+// On a sustained rise anticipation's bar is AnticipateSustainedCapacity
+// (97 %), not the capacity: a rise of 0.5 %/s from a steady 60 % launches
+// once the projection over the 10 s boot passes 97 % (read at 92 %; the
+// tick reads the samples of the second before, so the load set is 93 %),
+// where the capacity's bar waited for 96 %. A load that only recovers the
+// level it had 30 s before (94 %, a dip to 84 % for 3 s, then the same
+// 0.5 %/s) is no sustained rise: the bar stays at the capacity (with it
+// at 97 % it launched at 93 % too).
+func TestAnticipateMarginOnASustainedRiseOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		plateau   float64 // the steady load before
+		dip       float64 // held 3 s before the rise (= plateau: none)
+		wantCPU   float64 // the load of the tick that launched
+		sustained bool
+	}{
+		{"sustained rise", 60, 60, 93, true},
+		{"recovering after a dip", 94, 84, 96, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, anticipateConfig(1), fake.Options{BootDelay: 10 * time.Second})
+			id := e.ids(StateBooting)[0]
+			set := func(cpu float64) { e.load[id] = Stats{CPU: cpu, Mem: 10, PktRate: 100, Flows: 100} } // Mem low: no overload
+			set(tc.plateau)                                                                              // from its first sample (no rise)
+			e.seconds(11 + AnticipateSustainTicks + 5)                                                   // a 10 s boot seen, then steady
+			set(tc.dip)
+			e.seconds(3)
+			gotCPU := -1.0
+			for cpu := tc.dip; gotCPU < 0 && cpu <= 100; cpu += 0.5 {
+				set(cpu)
+				e.second()
+				if len(e.scaleOuts()) > 0 {
+					gotCPU = cpu
+				}
+			}
+			so := e.scaleOuts()
+			if len(so) != 1 || !strings.Contains(so[0].Detail, "anticipated") {
+				t.Fatalf("scale-outs %+v, want one anticipated", so)
+			}
+			if strings.Contains(so[0].Detail, "sustained") != tc.sustained {
+				t.Fatalf("detail %q: sustained rise %v, want %v", so[0].Detail, !tc.sustained, tc.sustained)
+			}
+			if gotCPU != tc.wantCPU {
+				t.Fatalf("launched at %v %% CPU, want %v %% (%s)", gotCPU, tc.wantCPU, so[0].Detail)
+			}
+		})
 	}
 }

@@ -170,4 +170,17 @@ type WorkloadReport struct {
 	Pairs []PairLoad `json:"pairs"`
 	// DelaysMs maps another DC's name to the measured one-way delay (DP only).
 	DelaysMs map[string]float64 `json:"delaysMs,omitempty"`
+	// Reporter identifies the process that measured the report (a daemon
+	// node's ID; empty: an in-process source or an older reporter). The
+	// global intake keeps each reporter's last reports of a DC apart, so
+	// the reports of two reporters of one DC, interleaved, each keep their
+	// own times (the recent slope).
+	Reporter string `json:"reporter,omitempty"`
+	// AgeMs is how old the measurement was when it was sent, in ms on the
+	// reporter's own clock (its clock now − At; 0 or absent: unknown). The
+	// global controller dates the measurement on its own clock by it
+	// (arrival − age), without trusting the reporter's clock, and so
+	// recognises a report of an interval it has already closed (a re-sent
+	// one that reached a new leader late).
+	AgeMs float64 `json:"ageMs,omitempty"`
 }

@@ -96,6 +96,11 @@ type Experiment struct {
 	// Anticipate: hybrid's DP stages scale out before the overload
 	// (local.Config.Anticipate).
 	Anticipate bool
+	// ReactiveUtilization: hybrid's reactive scale-out of a DP stage waits
+	// until a majority of its overloaded instances carries this fraction of
+	// its capacity (local.Config.ReactiveUtilization; 0: the overload
+	// report suffices).
+	ReactiveUtilization float64
 	// ImproveBudget: the planner's joint improvement phase budget in pair
 	// searches (fsm.Policy.ImproveBudget; 0: off).
 	ImproveBudget int
@@ -146,6 +151,7 @@ type file struct {
 	PackFlows       *float64       `yaml:"packFlows"`
 	SpreadOverload  *float64       `yaml:"spreadOverload"`
 	Anticipate      *bool          `yaml:"anticipate"`
+	ReactiveUtil    *float64       `yaml:"reactiveUtilization"`
 	ImproveBudget   int            `yaml:"improveBudget"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
@@ -371,6 +377,11 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	setIf(&e.PackFlows, f.PackFlows)
 	setIf(&e.SpreadOverload, f.SpreadOverload)
 	setIf(&e.Anticipate, f.Anticipate)
+	e.ReactiveUtilization = d.ReactiveUtilization
+	setIf(&e.ReactiveUtilization, f.ReactiveUtil)
+	if err := system.CheckReactiveUtilization("reactiveUtilization", e.ReactiveUtilization); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
+	}
 	if err := system.CheckPackFlows("packFlows", e.PackFlows); err != nil {
 		return nil, fmt.Errorf("experiment %w", err)
 	}

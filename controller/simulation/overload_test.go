@@ -3,6 +3,7 @@ package simulation
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,7 +99,7 @@ func TestOverloadAtCapacityHybridLosesLess(t *testing.T) {
 func issue5Options(e *Experiment) {
 	e.Predictor, e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = "", 0, false, false, false
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.TrimEmpty, e.ScaleIn, e.PackFlows = false, false, 0, false, false, 0
-	e.Anticipate, e.DPTargetUtilization, e.Targets, e.SpreadOverload = false, 0, nil, 0
+	e.Anticipate, e.DPTargetUtilization, e.Targets, e.SpreadOverload, e.ReactiveUtilization = false, 0, nil, 0, 0
 }
 
 // TestExperimentDefaults: an experiment file that sets no scaling option
@@ -110,7 +111,8 @@ func TestExperimentDefaults(t *testing.T) {
 	}
 	got := system.Scaling{Predictor: e.Predictor, TargetUtilization: e.TargetUtilization, WarmStart: e.WarmStart, ScaleInGuard: e.ScaleInGuard,
 		LocalFirst: e.LocalFirst, PlanHorizon: e.PlanHorizon, TrimBuffer: e.TrimBuffer, BufferSpare: e.BufferSpare, TrimEmpty: e.TrimEmpty, ScaleIn: e.ScaleIn,
-		PackFlows: e.PackFlows, SpreadOverload: e.SpreadOverload, Anticipate: e.Anticipate, DPTargetUtilization: e.DPTargetUtilization, Targets: e.Targets}
+		PackFlows: e.PackFlows, SpreadOverload: e.SpreadOverload, Anticipate: e.Anticipate, DPTargetUtilization: e.DPTargetUtilization, Targets: e.Targets,
+		ReactiveUtilization: e.ReactiveUtilization}
 	if !reflect.DeepEqual(got, system.Defaults) {
 		t.Fatalf("experiment scaling %+v, system defaults %+v", got, system.Defaults)
 	}
@@ -125,6 +127,27 @@ func TestExperimentAnticipateKey(t *testing.T) {
 		}
 		if e.Anticipate != want {
 			t.Fatalf("anticipate: %t parsed as %t", want, e.Anticipate)
+		}
+	}
+}
+
+// The experiment key reactiveUtilization overrides
+// system.Defaults.ReactiveUtilization; a value outside [0, 1] is refused,
+// naming the key.
+func TestExperimentReactiveUtilizationKey(t *testing.T) {
+	for _, want := range []float64{0, 0.9, 1} {
+		e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("reactiveUtilization: %g\n", want)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.ReactiveUtilization != want {
+			t.Fatalf("reactiveUtilization: %g parsed as %g", want, e.ReactiveUtilization)
+		}
+	}
+	for _, bad := range []string{"-0.1", "1.2", ".nan"} {
+		_, err := ParseExperiment([]byte(minimal + "reactiveUtilization: " + bad + "\n"))
+		if err == nil || !strings.Contains(err.Error(), "reactiveUtilization: must be in [0, 1]") {
+			t.Fatalf("reactiveUtilization: %s: error %v, want one naming the key", bad, err)
 		}
 	}
 }

@@ -37,9 +37,11 @@ func TestSpreadOverloadDefault(t *testing.T) {
 	lost, lost0 := h.Recorder.DPLost, h0.Recorder.DPLost
 	t.Logf("hybrid: spread %v lost %.0f packets (VM-s %.0f), without %.0f (VM-s %.0f)", e.SpreadOverload, lost, h.Cost.VMSeconds, lost0, h0.Cost.VMSeconds)
 	// With session 8's anticipation merged the scenario loses 2 650
-	// packets without the limit and 850 with it (13 700 and 650 before).
-	if lost0 < 2000 || lost > 0.5*lost0 {
-		t.Fatalf("hybrid lost %.0f packets with the spread limit, %.0f without: want the scenario's loss (≥ 2000) cut to ≤ 0.5 ×", lost, lost0)
+	// packets without the limit and 850 with it (13 700 and 650 before);
+	// with session 9's sustained-rise bar (anticipation at 97 %,
+	// controller/local trend.go) 1 750 and 0.
+	if lost0 < 1500 || lost > 0.5*lost0 {
+		t.Fatalf("hybrid lost %.0f packets with the spread limit, %.0f without: want the scenario's loss (≥ 1500) cut to ≤ 0.5 ×", lost, lost0)
 	}
 	if v, v0 := h.Cost.VMSeconds, h0.Cost.VMSeconds; v > 1.005*v0 {
 		t.Fatalf("hybrid VM-s %.0f with the spread limit, %.0f without: want ≤ +0.5 %%", v, v0)

@@ -64,6 +64,12 @@ type Scaling struct {
 	// instances' capacity within a boot (local.Config.Anticipate; hybrid
 	// only: reactive-only keeps the paper's rule).
 	Anticipate bool
+	// ReactiveUtilization > 0: a local controller's reactive scale-out of
+	// a DP stage waits until a majority of its instances is overloaded and
+	// carries at least this fraction of its capacity
+	// (local.Config.ReactiveUtilization; strategies with rounds only:
+	// reactive-only keeps the paper's rule).
+	ReactiveUtilization float64
 }
 
 // Defaults are the scaling options of a deployment that does not set them,
@@ -81,11 +87,13 @@ type Scaling struct {
 // i.e. 0: new flows avoid overloaded instances while a normal one exists),
 // and with it every DP stage at DPTargetUtilization 0.97 (was: Targets
 // firewall 0.95, IDS 0.95, transcoder at TargetUtilization 0.9); the CSCFs
-// stay at 0.9.
+// stay at 0.9. "Session 9: reactive scale-out utilisation":
+// ReactiveUtilization 0.95 (was absent, i.e. 0: the overload report, at
+// ρ 0.9 in the simulator's default model, suffices).
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
 	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.85,
-	SpreadOverload: 1, Anticipate: true, DPTargetUtilization: 0.97,
+	SpreadOverload: 1, Anticipate: true, DPTargetUtilization: 0.97, ReactiveUtilization: 0.95,
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

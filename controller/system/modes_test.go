@@ -72,7 +72,7 @@ func TestStrategiesInEveryMode(t *testing.T) {
 				}
 				rec := &wrapRecorder{wrapped: map[string]int{}, updates: map[string]int{}}
 				base := Config{Topology: top, Policy: pol, Strategy: strat, Global: global.Config{Interval: interval},
-					Local: local.Config{StatsTimeout: -1, ScaleIn: local.ScaleIn{On: true}, Anticipate: true}, VNFs: vnfs, InitialRound: true}
+					Local: local.Config{StatsTimeout: -1, ScaleIn: local.ScaleIn{On: true}, Anticipate: true, ReactiveUtilization: 0.95}, VNFs: vnfs, InitialRound: true}
 				var systems []*System
 				var engineSys *System
 				switch mode {
@@ -135,6 +135,15 @@ func TestStrategiesInEveryMode(t *testing.T) {
 							want := strat == strategy.Hybrid && v != top.PCSCF.Name
 							if lc.Anticipates(v) != want {
 								t.Fatalf("%s: %s anticipates %v with strategy %s", dc, v, lc.Anticipates(v), strat)
+							}
+							// so is the utilisation bar of reactive scale-out
+							// (proactive-only has no reactive scale-out at all)
+							wantU := 0.0
+							if strat.PeriodicRounds() && strat.Reactive() && v != top.PCSCF.Name {
+								wantU = 0.95
+							}
+							if u := lc.ReactiveUtilization(v); u != wantU {
+								t.Fatalf("%s: %s reactive scale-out bar %g with strategy %s, want %g", dc, v, u, strat, wantU)
 							}
 						}
 					}

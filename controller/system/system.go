@@ -252,6 +252,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if err := CheckSpreadNotBelowPack("spreadOverload", cfg.SpreadOverload, "packFlows", cfg.PackFlows); err != nil {
 		return nil, err
 	}
+	if err := CheckReactiveUtilization("local.reactiveUtilization", cfg.Local.ReactiveUtilization); err != nil {
+		return nil, err
+	}
 	if f := cfg.FlowPackets; math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 		return nil, fmt.Errorf("flowPackets: must be a finite packet rate ≥ 0 (0: %d), got %g", DefaultFlowPackets, f)
 	}
@@ -330,6 +333,11 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		// anticipated scale-out is hybrid's: reactive-only, the yardstick,
 		// keeps the paper's rule
 		lc.Anticipate = lc.Anticipate && cfg.Strategy.PeriodicRounds()
+		// so does the overload report as the reactive bar: the utilisation
+		// bar is for rounds sizing the DP stages, which reactive-only lacks
+		if !cfg.Strategy.PeriodicRounds() {
+			lc.ReactiveUtilization = 0
+		}
 		lc.VNFs = nil
 		vnfs := append([]fsm.VNF{top.PCSCF}, top.Stages...)
 		if dc == top.SCSCFDC {

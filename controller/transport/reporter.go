@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -60,6 +61,10 @@ type HTTPReportTarget struct {
 	url    string
 	token  string
 	client *http.Client
+	// legacy: the node refused a report's reporter or ageMs as unknown
+	// fields (a global node of an older version, during an upgrade): they
+	// are left out of the reports sent to it from then on
+	legacy atomic.Bool
 }
 
 // NewHTTPReportTarget returns the target for a node's API base URL
@@ -82,6 +87,27 @@ func (t *HTTPReportTarget) String() string { return t.url }
 
 // SendReport implements ReportTarget.
 func (t *HTTPReportTarget) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
+	if t.legacy.Load() {
+		r.Reporter, r.AgeMs = "", 0
+	}
+	err := t.send(ctx, r)
+	if errors.Is(err, errNewFieldsRefused) && (r.Reporter != "" || r.AgeMs != 0) {
+		// an older global node: the report as it would have sent it
+		t.legacy.Store(true)
+		r.Reporter, r.AgeMs = "", 0
+		err = t.send(ctx, r)
+	}
+	if errors.Is(err, errNewFieldsRefused) {
+		return fmt.Errorf("%w: %v", ErrRejected, err)
+	}
+	return err
+}
+
+// errNewFieldsRefused marks a 400 that names the report's reporter or
+// ageMs as an unknown field (transport.DecodeStrict of an older version).
+var errNewFieldsRefused = errors.New("reporter or ageMs refused as unknown fields")
+
+func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) error {
 	body, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrRejected, err)
@@ -104,6 +130,9 @@ func (t *HTTPReportTarget) SendReport(ctx context.Context, r protocol.WorkloadRe
 		return nil
 	case res.StatusCode == http.StatusConflict:
 		return fmt.Errorf("%s: %w", t.url, ErrNotLeader)
+	case res.StatusCode == http.StatusBadRequest &&
+		(strings.Contains(string(msg), `unknown field \"reporter\"`) || strings.Contains(string(msg), `unknown field \"ageMs\"`)):
+		return fmt.Errorf("%w by %s: %s", errNewFieldsRefused, t.url, strings.TrimSpace(string(msg)))
 	case res.StatusCode >= 400 && res.StatusCode < 500 && res.StatusCode != http.StatusTooManyRequests &&
 		res.StatusCode != http.StatusRequestTimeout:
 		return fmt.Errorf("%w by %s: %s: %s", ErrRejected, t.url, res.Status, strings.TrimSpace(string(msg)))
@@ -139,6 +168,11 @@ type ReporterConfig struct {
 	NoLeaderWait time.Duration
 	// OnError hears about reports given up (rejected or failed).
 	OnError func(error)
+	// ID names this reporter (a daemon node's ID; CheckReporterID): it is
+	// stamped on every report that names no reporter of its own
+	// (protocol.WorkloadReport.Reporter), so the global intake keeps the
+	// reports of two reporters of one DC apart. Empty: none.
+	ID string
 	// Resend keeps the reports accepted since the last NewInterval and,
 	// when another node starts accepting (a new leader, whose interval
 	// averages start empty), sends them to it again, so the new leader's
@@ -213,6 +247,9 @@ func NewReporter(cfg ReporterConfig) (*Reporter, error) {
 	if cfg.QueueCap < 0 || cfg.Attempts < 0 || cfg.Backoff < 0 || cfg.Timeout < 0 || cfg.NoLeaderWait < 0 {
 		return nil, errors.New("transport.ReporterConfig: QueueCap, Attempts, Backoff, Timeout and NoLeaderWait must not be negative")
 	}
+	if err := CheckReporterID(cfg.ID); err != nil {
+		return nil, fmt.Errorf("transport.ReporterConfig.ID: %w", err)
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
@@ -239,6 +276,9 @@ var ErrReporterClosed = errors.New("workload reporter closed")
 func (r *Reporter) ReportWorkload(rep protocol.WorkloadReport) error {
 	if err := CheckWorkloadReport(rep); err != nil {
 		return fmt.Errorf("workload report %s/%s: %w", rep.Kind, rep.DC, err)
+	}
+	if rep.Reporter == "" {
+		rep.Reporter = r.cfg.ID
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -409,6 +449,13 @@ func (r *Reporter) sendOnce(rep protocol.WorkloadReport, pref int) (int, error) 
 	noLeader := false
 	for i := range n {
 		idx := (pref + i) % n
+		// the measurement's age as sent, on this reporter's clock: the
+		// receiver dates it by its own clock (a re-sent or long-queued
+		// report of an interval already closed is recognised)
+		rep.AgeMs = 0
+		if !rep.At.IsZero() {
+			rep.AgeMs = min(max(float64(r.cfg.Clock.Now().Sub(rep.At))/float64(time.Millisecond), 0), MaxReportAgeMs)
+		}
 		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
 		err := r.cfg.Targets[idx].SendReport(ctx, rep)
 		cancel()

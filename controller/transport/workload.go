@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
@@ -26,6 +28,31 @@ const MaxWorkloadBytes = 1 << 20
 
 // MaxWorkloadPairs bounds the pairs of one report.
 const MaxWorkloadPairs = 10000
+
+// MaxReportAgeMs bounds a workload report's ageMs (one day): an older
+// measurement is out of every interval's reach anyway.
+const MaxReportAgeMs = 24 * 3600 * 1000
+
+// MaxReporterID bounds a workload report's reporter ID.
+const MaxReporterID = 128
+
+// CheckReporterID checks a reporter ID (protocol.WorkloadReport.Reporter):
+// empty (none), or at most MaxReporterID bytes of UTF-8 without spaces or
+// control characters.
+func CheckReporterID(id string) error {
+	if len(id) > MaxReporterID {
+		return fmt.Errorf("%d bytes, at most %d", len(id), MaxReporterID)
+	}
+	if !utf8.ValidString(id) {
+		return fmt.Errorf("%q is not UTF-8", id)
+	}
+	for i, c := range id {
+		if unicode.IsSpace(c) || !unicode.IsPrint(c) {
+			return fmt.Errorf("%q: byte %d is a space or not printable", id, i)
+		}
+	}
+	return nil
+}
 
 // ErrNotLeader is what a WorkloadIntake returns when this node's round
 // engine does not run (a follower): the report belongs to the leader.
@@ -67,6 +94,11 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 		return errors.New("at: missing measurement time")
 	case len(rep.Pairs) > MaxWorkloadPairs:
 		return fmt.Errorf("pairs: %d pairs, at most %d", len(rep.Pairs), MaxWorkloadPairs)
+	case !validFloat(rep.AgeMs) || rep.AgeMs > MaxReportAgeMs:
+		return fmt.Errorf("ageMs: must be finite and in [0, %g], got %g", float64(MaxReportAgeMs), rep.AgeMs)
+	}
+	if err := CheckReporterID(rep.Reporter); err != nil {
+		return fmt.Errorf("reporter: %w", err)
 	}
 	for i, p := range rep.Pairs {
 		if p.Entry == "" || p.Exit == "" {
@@ -90,8 +122,9 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 // WorkloadHandler serves WorkloadPath on a node with the global role: it
 // authenticates the protocol token, parses the report strictly and feeds
 // the intake. Answers: 200 {"accepted":true} (or {"duplicate":true} for a
-// report of a (dc, kind) with the time of one of the last 64 accepted: a
-// re-sent copy is not counted twice), 400 naming the field, 401, 405, 409 when the
+// report of a (dc, kind, reporter) with the time of one of the last 64
+// accepted: a re-sent copy is not counted twice; two reporters of one DC
+// stamping the same time are not copies of each other), 400 naming the field, 401, 405, 409 when the
 // intake says ErrNotLeader (the reporter tries another node), 413, 422 when
 // the engine refuses the report (unknown DC).
 type WorkloadHandler struct {
@@ -103,14 +136,17 @@ type WorkloadHandler struct {
 	creds *ReporterCreds
 
 	mu   sync.Mutex
-	seen map[string][]time.Time // "kind/dc" → At of the last seenKept accepted reports
+	seen map[string][]time.Time // "kind/dc/reporter" → At of the last seenKept accepted reports
 }
 
-// seenKept is how many accepted report times per (dc, kind) the handler
+// seenKept is how many accepted report times per (dc, kind, reporter) the handler
 // remembers to recognise a re-sent copy. Only a time seen before is a
 // duplicate: a reporter whose clock stepped back is still counted (the
 // engine's skew window bounds how far).
 const seenKept = 64
+
+// maxSeenKeys bounds the (dc, kind, reporter) keys the handler remembers.
+const maxSeenKeys = 4096
 
 // WithReporters makes the handler accept each reporter's own token (and no
 // longer the shared one) and a report only for the reporter's DCs (403).
@@ -174,7 +210,7 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusForbidden, fmt.Sprintf("dc: reporter %q may report only for %s, not %q", who.Name, strings.Join(who.DCs, ", "), rep.DC))
 		return
 	}
-	key := rep.Kind + "/" + rep.DC
+	key := rep.Kind + "/" + rep.DC + "/" + rep.Reporter
 	// the lock spans the intake call so two copies of one report racing in
 	// are counted once
 	h.mu.Lock()
@@ -190,6 +226,15 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeAnswer(w, http.StatusUnprocessableEntity, workloadAnswer{Error: err.Error()})
 		return
+	}
+	if _, ok := h.seen[key]; !ok && len(h.seen) >= maxSeenKeys {
+		// reporter IDs come from the reporters: a bound on what they can
+		// make the handler keep (a forgotten key's re-sent copy would be
+		// counted again)
+		for k := range h.seen {
+			delete(h.seen, k)
+			break
+		}
 	}
 	ts := append(h.seen[key], rep.At)
 	if len(ts) > seenKept {

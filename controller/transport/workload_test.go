@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -57,6 +59,16 @@ func wrep(dc string, sec int, rate float64) protocol.WorkloadReport {
 		Pairs: []protocol.PairLoad{{Entry: dc, Exit: dc, Rate: rate}}}
 }
 
+func withReporter(r protocol.WorkloadReport, id string) protocol.WorkloadReport {
+	r.Reporter = id
+	return r
+}
+
+func withAge(r protocol.WorkloadReport, ms float64) protocol.WorkloadReport {
+	r.AgeMs = ms
+	return r
+}
+
 func body(t testing.TB, v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -101,6 +113,14 @@ func TestWorkloadHandler(t *testing.T) {
 		{"trailing data", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 5, 1)) + "{}", 400, "trailing"},
 		{"too large", "POST", WorkloadPath, wtoken, `{"dc":"` + strings.Repeat("x", MaxWorkloadBytes) + `"}`, 413, ""},
 		{"unknown dc refused by the engine", "POST", WorkloadPath, wtoken, body(t, wrep("paris", 5, 1)), 422, "paris"},
+		// a second reporter of the DC stamping second 2 too is not a copy
+		// of the first one's report; a copy of its own is
+		{"another reporter's report of the same time", "POST", WorkloadPath, wtoken, body(t, withReporter(wrep("tokyo", 2, 10), "node2")), 200, `"accepted":true`},
+		{"a copy of it, older age", "POST", WorkloadPath, wtoken, body(t, withAge(withReporter(wrep("tokyo", 2, 10), "node2"), 3000)), 200, `"duplicate":true`},
+		{"reporter with a space", "POST", WorkloadPath, wtoken, body(t, withReporter(wrep("tokyo", 3, 10), "node 2")), 400, "reporter:"},
+		{"reporter too long", "POST", WorkloadPath, wtoken, body(t, withReporter(wrep("tokyo", 3, 10), strings.Repeat("n", MaxReporterID+1))), 400, "reporter:"},
+		{"negative age", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","ageMs":-1}`, 400, "ageMs"},
+		{"age over a day", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","ageMs":1e12}`, 400, "ageMs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			expectAnswer(t, srv, tc.method, tc.path, tc.auth, tc.body, tc.want, tc.wantMsg)
@@ -108,8 +128,8 @@ func TestWorkloadHandler(t *testing.T) {
 	}
 	expectAnswerTyped(t, srv, "POST", WorkloadPath, wtoken, "text/plain", body(t, wrep("tokyo", 7, 1)), 415, "application/json")
 	expectAnswerTyped(t, srv, "POST", WorkloadPath, wtoken, "", body(t, wrep("tokyo", 7, 1)), 415, "application/json")
-	if got := in.reports(); len(got) != 3 || got[1].At != t0 || got[2].At != t0.Add(2*time.Second) {
-		t.Fatalf("intake got %+v, want the reports of second 1, 0 and 2 once each", got)
+	if got := in.reports(); len(got) != 4 || got[1].At != t0 || got[2].At != t0.Add(2*time.Second) || got[3].Reporter != "node2" {
+		t.Fatalf("intake got %+v, want the reports of second 1, 0 and 2 once each, then node2's of second 2", got)
 	}
 	in.setLeader(false)
 	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
@@ -393,6 +413,8 @@ func FuzzParseWorkloadReport(f *testing.F) {
 	f.Add([]byte(`{"dc":"a","at":"x","kind":"dp"}`))
 	f.Add([]byte(`{"dc":"a","at":"2026-01-01T00:00:00Z","kind":"dp","pairs":[{"entry":"a","exit":"b","rate":1e400}]}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"node-2","ageMs":1500.5}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"a\u0000b","ageMs":-0}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep, err := ParseWorkloadReport(bytes.NewReader(b))
 		if err != nil {
@@ -513,5 +535,121 @@ func TestReporterOutlastsAnElection(t *testing.T) {
 	if _, err := NewReporter(ReporterConfig{Targets: []ReportTarget{&fakeTarget{}}, NoLeaderWait: -time.Second}); err == nil ||
 		!strings.Contains(err.Error(), "NoLeaderWait") {
 		t.Fatalf("negative NoLeaderWait: err = %v", err)
+	}
+}
+
+// A reporter stamps its ID on the reports that name none (one that names
+// its own keeps it) and each send's age on its own clock: a report that
+// waited 3 s for a leader goes out 3 000 ms old.
+func TestReporterStampsIDAndAge(t *testing.T) {
+	clk := clock.NewVirtual(t0)
+	a := &fakeTarget{name: "a", errs: []error{ErrNotLeader}, calls: make(chan string, 64)}
+	r, err := NewReporter(ReporterConfig{Targets: []ReportTarget{a}, Clock: clk, ID: "node1", Backoff: 3 * time.Second,
+		NoLeaderWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.ReportWorkload(wrep("tokyo", 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	<-a.calls // no leader: retried after 3 s
+	waitFor(t, "the retry timer", func() bool { return clk.Pending() == 1 })
+	clk.Step()
+	<-a.calls
+	waitFor(t, "the report sent", func() bool { return r.Stats().Sent == 1 })
+	if err := r.ReportWorkload(withReporter(wrep("tokyo", 3, 1), "meter")); err != nil {
+		t.Fatal(err)
+	}
+	<-a.calls
+	waitFor(t, "the second report sent", func() bool { return r.Stats().Sent == 2 })
+	got := a.received()
+	if got[0].Reporter != "node1" || got[0].AgeMs != 3000 || got[1].Reporter != "meter" || got[1].AgeMs != 0 {
+		t.Fatalf("sent %+v, want node1's report 3000 ms old, then meter's 0 ms old", got)
+	}
+	if _, err := NewReporter(ReporterConfig{Targets: []ReportTarget{a}, ID: "node 1"}); err == nil ||
+		!strings.Contains(err.Error(), "transport.ReporterConfig.ID") {
+		t.Fatalf("ID with a space: err = %v", err)
+	}
+}
+
+// oldWorkloadReport is protocol.WorkloadReport before session 9 (no
+// reporter, no ageMs): what a global node of that version decodes.
+type oldWorkloadReport struct {
+	DC       string              `json:"dc"`
+	At       time.Time           `json:"at"`
+	Kind     string              `json:"kind"`
+	Pairs    []protocol.PairLoad `json:"pairs"`
+	DelaysMs map[string]float64  `json:"delaysMs,omitempty"`
+}
+
+// A global node of the older version refuses the new fields (strict
+// decoding): the target sends the report again without them and leaves
+// them out from then on, so reporters can be upgraded before the global
+// nodes. Another 400 is still a rejection.
+func TestHTTPReportTargetOlderNode(t *testing.T) {
+	var mu sync.Mutex
+	var posts []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		posts = append(posts, string(b))
+		mu.Unlock()
+		var rep oldWorkloadReport
+		if err := DecodeStrict(bytes.NewReader(b), &rep, "workload report body"); err != nil {
+			BodyError(w, err)
+			return
+		}
+		if rep.DC == "paris" {
+			WriteError(w, http.StatusBadRequest, "dc: bad")
+			return
+		}
+		writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true})
+	}))
+	defer srv.Close()
+	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.SendReport(context.Background(), withAge(withReporter(wrep("tokyo", 1, 1), "n1"), 20)); err != nil {
+		t.Fatalf("first report to an older node: %v", err)
+	}
+	if err := tg.SendReport(context.Background(), withAge(withReporter(wrep("tokyo", 2, 1), "n1"), 20)); err != nil {
+		t.Fatalf("second report: %v", err)
+	}
+	if err := tg.SendReport(context.Background(), wrep("paris", 3, 1)); !errors.Is(err, ErrRejected) {
+		t.Fatalf("another 400: %v, want ErrRejected", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(posts) != 4 || !strings.Contains(posts[0], `"reporter":"n1"`) || strings.Contains(posts[1], "reporter") ||
+		strings.Contains(posts[2], "reporter") || strings.Contains(posts[2], "ageMs") {
+		t.Fatalf("posts %q, want the first with the new fields, then every one without", posts)
+	}
+}
+
+// The handler remembers at most maxSeenKeys (dc, kind, reporter) keys, however
+// many reporter IDs its reporters make up.
+func TestWorkloadHandlerSeenBounded(t *testing.T) {
+	h, err := NewWorkloadHandler(&intakeRec{}, wtoken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxSeenKeys + 10 {
+		if err := tg.SendReport(context.Background(), withReporter(wrep("tokyo", 1, 1), fmt.Sprintf("r%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mu.Lock()
+	n := len(h.seen)
+	h.mu.Unlock()
+	if n != maxSeenKeys {
+		t.Fatalf("%d keys remembered, want %d", n, maxSeenKeys)
 	}
 }

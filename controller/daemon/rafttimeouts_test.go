@@ -1,0 +1,91 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// clusterConfig is the default config as a clustered global node.
+func clusterConfig(t *RaftTimeoutsConfig) Config {
+	c := *DefaultConfig()
+	c.Node = NodeConfig{ID: "n1", RaftBind: "127.0.0.1:0", RaftTimeouts: t}
+	c.Traffic = nil
+	c.Role = RoleConfig{Global: true}
+	return c
+}
+
+func TestRaftTimeoutsConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		t    RaftTimeoutsConfig
+		want string
+	}{
+		{"not a duration", RaftTimeoutsConfig{Heartbeat: "soon"}, "node.raftTimeouts.heartbeat"},
+		{"below raft's 5 ms", RaftTimeoutsConfig{Election: "1ms"}, "node.raftTimeouts.election"},
+		{"above a minute", RaftTimeoutsConfig{Heartbeat: "2m", Election: "2m"}, "node.raftTimeouts.heartbeat"},
+		{"negative lease", RaftTimeoutsConfig{LeaderLease: "-1s"}, "node.raftTimeouts.leaderLease"},
+		{"election below heartbeat", RaftTimeoutsConfig{Heartbeat: "3s", Election: "2s"}, "node.raftTimeouts.election: 2s must not be below heartbeat 3s"},
+		{"election below the default heartbeat", RaftTimeoutsConfig{Election: "500ms"}, "node.raftTimeouts.election"},
+		{"lease above heartbeat", RaftTimeoutsConfig{Heartbeat: "2s", Election: "2s", LeaderLease: "3s"}, "node.raftTimeouts.leaderLease: 3s must not exceed heartbeat 2s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			to := tc.t
+			c := clusterConfig(&to)
+			if err := c.Normalize(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+	single := *DefaultConfig()
+	single.Node.RaftTimeouts = &RaftTimeoutsConfig{}
+	if err := single.Normalize(); err == nil || !strings.Contains(err.Error(), "node.raftTimeouts: only in cluster mode") {
+		t.Fatalf("single-node mode: %v", err)
+	}
+	badID := clusterConfig(nil)
+	badID.Node.ID = "n\x01"
+	if err := badID.Normalize(); err == nil || !strings.Contains(err.Error(), "node.id") {
+		t.Fatalf("a node ID with a control character: %v, want an error naming node.id", err)
+	}
+
+	// unset fields take raft's defaults; the reporter waits for a leader
+	// two worst-case elections (at least 10 s)
+	c := clusterConfig(&RaftTimeoutsConfig{Heartbeat: "3s", Election: "4s"})
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	rc := c.raftConfig(nil)
+	if rc.HeartbeatTimeout != 3*time.Second || rc.ElectionTimeout != 4*time.Second || rc.LeaderLeaseTimeout != 500*time.Millisecond {
+		t.Fatalf("raft config %v/%v/%v, want 3s/4s/500ms", rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout)
+	}
+	if c.Node.RaftTimeouts.LeaderLease != "500ms" {
+		t.Fatalf("leaderLease default %q", c.Node.RaftTimeouts.LeaderLease)
+	}
+	if w := reportNoLeaderWait(rc); w != 28*time.Second {
+		t.Fatalf("no-leader wait %v, want 28s", w)
+	}
+	if err := raft.ValidateConfig(withID(rc)); err != nil {
+		t.Fatalf("raft refuses the config: %v", err)
+	}
+	// tests' Options.Raft wins; no raftTimeouts: raft's defaults
+	opt := raft.DefaultConfig()
+	opt.HeartbeatTimeout = 7 * time.Second
+	if c.raftConfig(opt) != opt {
+		t.Fatal("Options.Raft not used")
+	}
+	plain := clusterConfig(nil)
+	if err := plain.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if rc := plain.raftConfig(nil); rc.HeartbeatTimeout != time.Second || reportNoLeaderWait(rc) != 10*time.Second {
+		t.Fatalf("defaults: heartbeat %v, wait %v", rc.HeartbeatTimeout, reportNoLeaderWait(rc))
+	}
+}
+
+func withID(rc *raft.Config) *raft.Config {
+	c := *rc
+	c.LocalID = "n1"
+	return &c
+}

@@ -270,32 +270,17 @@ func (m *LearnedMonitor) follow(ctx context.Context) error {
 	}()
 	events := make(chan monitorEvent, 4096)
 	stopped := make(chan error, 1)
-	var last string // the last other line: why the monitor stopped
 	go func() {
 		defer readers.Done()
 		defer close(events)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			l := strings.TrimSpace(sc.Text())
-			if isPaused(l) {
-				stopped <- ErrMonitorPaused
-				return
-			}
-			ev, ok := parseMonitorEvent(l)
-			if !ok {
-				if l != "" && !strings.HasPrefix(l, "OFPST_FLOW_MONITOR reply") && !strings.HasPrefix(l, "NXST_FLOW_MONITOR reply") {
-					last = l
-				}
-				continue
-			}
+		stopped <- readMonitorLines(stderr, func(ev monitorEvent) bool {
 			select {
 			case events <- ev:
+				return true
 			case <-ctx.Done():
-				return
+				return false
 			}
-		}
-		stopped <- fmt.Errorf("ovs-ofctl monitor ended: %s", last)
+		})
 	}()
 	timeout := time.NewTimer(10 * time.Second)
 	defer timeout.Stop()
@@ -339,6 +324,37 @@ func (m *LearnedMonitor) follow(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// errStopRead is readMonitorLines' result when emit ended the read.
+var errStopRead = errors.New("read stopped")
+
+// readMonitorLines reads `ovs-ofctl monitor`'s event lines (its stderr)
+// from r and gives each learned-rule event to emit, in order, until emit
+// returns false (errStopRead), the switch pauses the monitor (a PAUSED
+// line: ErrMonitorPaused; the lines after it are not read) or r ends (an
+// error naming the last line that was no event: why the monitor ended).
+func readMonitorLines(r io.Reader, emit func(monitorEvent) bool) error {
+	var last string // the last other line: why the monitor stopped
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if isPaused(l) {
+			return ErrMonitorPaused
+		}
+		ev, ok := parseMonitorEvent(l)
+		if !ok {
+			if l != "" && !strings.HasPrefix(l, "OFPST_FLOW_MONITOR reply") && !strings.HasPrefix(l, "NXST_FLOW_MONITOR reply") {
+				last = l
+			}
+			continue
+		}
+		if !emit(ev) {
+			return errStopRead
+		}
+	}
+	return fmt.Errorf("ovs-ofctl monitor ended: %s", last)
 }
 
 func (m *LearnedMonitor) applyLocked(ev monitorEvent) {

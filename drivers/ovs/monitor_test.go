@@ -1,9 +1,11 @@
 package ovs
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -324,6 +326,75 @@ func TestLearnedMonitorRestartsWhenPaused(t *testing.T) {
 	}
 	if restarts, paused := m.Restarts(); paused < 1 || restarts < paused {
 		t.Errorf("Restarts() = %d, %d paused: want the pause counted", restarts, paused)
+	}
+}
+
+// The monitor's line handling on a real trace: the stderr of `ovs-ofctl
+// monitor … watch:table=1` (Open vSwitch 3.1) on a bridge whose monitor
+// process was stopped while 5 000 learned rules were added (the set-up of
+// TestLearnedMonitorRestartsWhenPaused; testdata/paused-trace.txt.gz, 6 254
+// lines). The switch queued 1 243 ADDED events, printed event=PAUSED (line
+// 2 488), then sent the 3 757 withheld ADDED and event=RESUMED. The reader
+// gives the events before PAUSED, in order, and stops there with
+// ErrMonitorPaused; and the trace shows the switch's catch-up brings the
+// rest (all 5 000 rules once), which the monitor does not rely on: it
+// restarts and dumps.
+func TestReadMonitorLinesOnAPausedTrace(t *testing.T) {
+	f, err := os.Open("testdata/paused-trace.txt.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	pausedAt := slices.IndexFunc(lines, func(l string) bool { return strings.TrimSpace(l) == "event=PAUSED" })
+	if len(lines) != 6254 || pausedAt != 2487 || strings.TrimSpace(lines[len(lines)-1]) != "event=RESUMED" {
+		t.Fatalf("trace: %d lines, PAUSED at index %d: not the captured trace", len(lines), pausedAt)
+	}
+	var got []monitorEvent
+	err = readMonitorLines(strings.NewReader(string(raw)), func(ev monitorEvent) bool { got = append(got, ev); return true })
+	if !errors.Is(err, ErrMonitorPaused) {
+		t.Fatalf("read: %v, want ErrMonitorPaused", err)
+	}
+	var before []string
+	for _, l := range lines[:pausedAt] {
+		if strings.Contains(l, "event=ADDED") {
+			before = append(before, learnedKey(l))
+		}
+	}
+	if len(got) != len(before) || len(got) != 1243 {
+		t.Fatalf("%d events before the pause, want the trace's %d ADDED (1 243)", len(got), len(before))
+	}
+	for i, ev := range got {
+		if ev.deleted || ev.entry.err != nil || ev.key != before[i] || ev.entry.f.OutPort != 1001 {
+			t.Fatalf("event %d: %+v, want the ADDED of %q", i, ev, before[i])
+		}
+	}
+	// the catch-up after the pause: every rule exactly once over the trace
+	keys := map[string]int{}
+	for _, l := range lines {
+		if ev, ok := parseMonitorEvent(strings.TrimSpace(l)); ok {
+			keys[ev.key]++
+		}
+	}
+	if len(keys) != 5000 {
+		t.Errorf("%d distinct rules in the trace, want 5 000", len(keys))
+	}
+	// a reader that stops taking events stops the read
+	n := 0
+	if err := readMonitorLines(strings.NewReader(string(raw)), func(monitorEvent) bool { n++; return n < 10 }); !errors.Is(err, errStopRead) || n != 10 {
+		t.Errorf("emit false at the 10th event: %v after %d, want errStopRead after 10", err, n)
+	}
+	// a monitor that ends says why, by its last other line
+	if err := readMonitorLines(strings.NewReader(lines[1]+"\novs-ofctl: vconn_recv (End of file)\n"), func(monitorEvent) bool { return true }); err == nil || !strings.Contains(err.Error(), "End of file") {
+		t.Errorf("ended monitor: %v, want the last line", err)
 	}
 }
 

@@ -49,6 +49,8 @@ for r in "${runs[@]}"; do
 		NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 		{ s[NR] = $col["strategy"]; vm[NR] = $col["vm_seconds"]; buf[NR] = $col["buffered_vm_seconds"]
 		  fl[NR] = $col["floor_vm_seconds"]; ff[NR] = $col["floor_fixed_vm_seconds"]; loss[NR] = $col["dp_loss"]
+		  # the exact packet counts when the summary has them (dp_loss is rounded to 6 decimals)
+		  if (("dp_offered_packets" in col) && $col["dp_offered_packets"] > 0) loss[NR] = $col["dp_lost_packets"] / $col["dp_offered_packets"]
 		  if ($col["strategy"] == "reactive") { rvm = vm[NR]; rloss = loss[NR] } }
 		END { for (i = 2; i <= NR; i++) {
 			# reactive-only losing nothing: any loss is an infinite ratio, none is 1

@@ -17,11 +17,14 @@ import (
 
 // Summary is one run's headline numbers (summary.csv).
 type Summary struct {
-	Strategy                       string
-	Created, DPCreated             int
-	ReactiveCreates, ProactiveNew  int
-	Reused                         int
-	DPLoss                         float64
+	Strategy                      string
+	Created, DPCreated            int
+	ReactiveCreates, ProactiveNew int
+	Reused                        int
+	// DPLoss is DPLost ÷ DPOffered: the data-plane packets lost and offered
+	// over the run (summary.csv writes the fraction rounded to 6 decimals
+	// and the two counts exactly, for ratios of small losses).
+	DPLoss, DPLost, DPOffered      float64
 	RTTP50, RTTP99                 float64
 	SIPP50, SIPP99, SIPMean        float64
 	CPFailed                       float64
@@ -43,6 +46,7 @@ func (r *Result) Summarize() Summary {
 		CPFailed: rec.CPFailed, Flows: rec.FlowsTotal, DroppedFlows: rec.FlowsDropped, LossyFlow: rec.FlowsLossy, Rounds: r.Rounds,
 		VMSeconds: r.Cost.VMSeconds, BufferedVMSeconds: r.Cost.BufferedVMSeconds, FloorVMSeconds: r.Cost.FloorVMSeconds,
 		FixedFloorVMSeconds: r.Cost.FixedFloorVMSeconds}
+	s.DPLost, s.DPOffered = rec.DPLost, rec.DPOffered
 	if rec.DPOffered > 0 {
 		s.DPLoss = rec.DPLost / rec.DPOffered
 	}
@@ -131,14 +135,15 @@ func WriteRatioTable(w io.Writer, results []*Result) error {
 // WriteSummaryCSV writes one line per run.
 func WriteSummaryCSV(w io.Writer, results []*Result) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintln(bw, "strategy,instances_created,dp_instances_created,created_proactive,created_reactive,reused,dp_loss,rtt_p50_ms,rtt_p99_ms,sip_mean_ms,sip_p50_ms,sip_p99_ms,cp_failed,flows,dropped_flows,lossy_flows,rounds,vm_seconds,buffered_vm_seconds,floor_vm_seconds,floor_fixed_vm_seconds")
+	fmt.Fprintln(bw, "strategy,instances_created,dp_instances_created,created_proactive,created_reactive,reused,dp_loss,rtt_p50_ms,rtt_p99_ms,sip_mean_ms,sip_p50_ms,sip_p99_ms,cp_failed,flows,dropped_flows,lossy_flows,rounds,vm_seconds,buffered_vm_seconds,floor_vm_seconds,floor_fixed_vm_seconds,dp_lost_packets,dp_offered_packets")
 	for _, r := range results {
 		s := r.Summarize()
 		it := strconv.Itoa
 		fmt.Fprintln(bw, strings.Join([]string{s.Strategy, it(s.Created), it(s.DPCreated), it(s.ProactiveNew), it(s.ReactiveCreates), it(s.Reused),
 			strconv.FormatFloat(s.DPLoss, 'f', 6, 64), f3(s.RTTP50), f3(s.RTTP99), f3(s.SIPMean), f3(s.SIPP50), f3(s.SIPP99),
 			f3(s.CPFailed), it(s.Flows), it(s.DroppedFlows), it(s.LossyFlow), it(s.Rounds),
-			f0(s.VMSeconds), f0(s.BufferedVMSeconds), f0(s.FloorVMSeconds), f0(s.FixedFloorVMSeconds)}, ","))
+			f0(s.VMSeconds), f0(s.BufferedVMSeconds), f0(s.FloorVMSeconds), f0(s.FixedFloorVMSeconds),
+			strconv.FormatFloat(s.DPLost, 'f', -1, 64), strconv.FormatFloat(s.DPOffered, 'f', -1, 64)}, ","))
 	}
 	return bw.Flush()
 }

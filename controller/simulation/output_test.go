@@ -55,3 +55,30 @@ func TestRatiosWhenReactiveLostNothing(t *testing.T) {
 		t.Fatalf("without reactive-only: row %q", row)
 	}
 }
+
+// summary.csv carries the lost and offered DP packets exactly beside the
+// rounded dp_loss: 25 291.04 of 171 156 100 packets rounds to 0.000148, and
+// its ratio to reactive-only's 50 600 (0.49982) must not be read from the
+// rounded fractions (0.000148 ÷ 0.000296 = 0.5 exactly would decide a
+// "≤ 0.5 × reactive-only" criterion by rounding; scripts/sweep.sh uses the
+// counts).
+func TestSummaryCSVHasExactLossCounts(t *testing.T) {
+	h := &Result{Strategy: strategy.Hybrid, Recorder: &traffic.Recorder{DPOffered: 171156100, DPLost: 25291.039591373574}}
+	r := &Result{Strategy: strategy.Reactive, Recorder: &traffic.Recorder{DPOffered: 171156100, DPLost: 50600}}
+	var b strings.Builder
+	if err := WriteSummaryCSV(&b, []*Result{h, r}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	col := map[string]int{}
+	for i, name := range strings.Split(lines[0], ",") {
+		col[name] = i
+	}
+	row := strings.Split(lines[1], ",")
+	if got := row[col["dp_loss"]]; got != "0.000148" {
+		t.Fatalf("dp_loss %q, want 0.000148", got)
+	}
+	if row[col["dp_lost_packets"]] != "25291.039591373574" || row[col["dp_offered_packets"]] != "171156100" {
+		t.Fatalf("counts %q of %q, want 25291.039591373574 of 171156100", row[col["dp_lost_packets"]], row[col["dp_offered_packets"]])
+	}
+}

@@ -307,3 +307,26 @@ func TestSCSCFSyncHungPeerNeedsLateProbes(t *testing.T) {
 	h.clk.Advance(h.d.cfg.ProbeInterval)
 	h.expect(t, "s2", drivers.StateActive, "registrations synced")
 }
+
+// The time bound is capped at a third of the ready timeout: with a
+// ReadyTimeout of 1.5 s (below hungPeerAfter, 3 s) a hung peer is skipped
+// 500 ms after its first late read, not at the ready timeout. A constant
+// 3 s bound held s2 to the timeout ("... at the ready timeout").
+func TestSCSCFSyncHungPeerBoundFollowsReadyTimeout(t *testing.T) {
+	const ready, every = 1500 * time.Millisecond, 100 * time.Millisecond
+	h, setPeer := syncHarness(t, ready, every)
+	setPeer(lateRead)
+	h.probeHolds(t, "its peer was late once")
+	first := h.clk.Now()
+	for h.clk.Now().Sub(first) < ready/3-every {
+		h.probeHolds(t, fmt.Sprintf("its peer was late for %v only (less than a third of the ready timeout)", h.clk.Now().Sub(first)))
+	}
+	h.clk.Advance(every)
+	ev := h.expect(t, "s2", drivers.StateActive, "registrations synced")
+	if late := ev.At.Sub(first); late != ready/3 {
+		t.Fatalf("s2 went active %v after its peer's first late read, want a third of the ready timeout (%v)", late, ready/3)
+	}
+	if strings.Contains(ev.Reason, "ready timeout") {
+		t.Fatalf("s2 went active at the ready timeout (%q): a hung peer held it there", ev.Reason)
+	}
+}

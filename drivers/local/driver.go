@@ -687,7 +687,7 @@ const probeTimeout = 250 * time.Millisecond
 
 // A peer whose reads time out holds a new S-CSCF back until it has been
 // late on at least maxLateReads probes in a row and for at least
-// hungPeerAfter (on the driver's clock) since the first of them; then it is
+// hungAfter(ReadyTimeout) (on the driver's clock) since the first of them; then it is
 // hung (SIGSTOPped, wedged: it keeps its port bound, so its reads time out
 // rather than being refused) and skipped like a refusing one. Without a
 // bound a hung peer would keep every S-CSCF launched meanwhile in its DC
@@ -695,10 +695,23 @@ const probeTimeout = 250 * time.Millisecond
 // very loaded host, whose reads are late on a few probes in a row (3 late
 // probes take ≈ 0.9 s at the defaults), from being skipped; the count keeps
 // a few probes far apart (the probe itself delayed) from being enough.
+// hungPeerAfter is the time bound at the default ReadyTimeout; a shorter
+// ReadyTimeout shortens it (hungAfter), so that a hung peer never holds a new
+// S-CSCF to its ready timeout by time alone.
 const (
 	maxLateReads  = 3
 	hungPeerAfter = 3 * time.Second
 )
+
+// hungAfter is the time bound of a peer's late run for ready timeout ready:
+// hungPeerAfter, capped at a third of ready. A new S-CSCF whose RPC answers
+// within the first two thirds of its ready timeout (boots take 0.5–1 s quiet,
+// up to 8.8 s beside 20 CPU burners against a 30 s timeout) thus skips a hung
+// peer before the timeout, with ReadyTimeout/3 left for its own sync; a fixed
+// 3 s would hold it to a ready timeout of 3 s or less outright.
+func hungAfter(ready time.Duration) time.Duration {
+	return min(hungPeerAfter, ready/3)
+}
 
 // lateRun is a peer's run of late reads: how many probes in a row, and the
 // clock time of the first.
@@ -715,8 +728,8 @@ type lateRun struct {
 // may be the late one, and a new S-CSCF put in service before its
 // registrations are in answers 404 for registered users. late tracks each
 // peer's timed-out reads in a row (an answer or a refusal resets it); a
-// peer late on maxLateReads probes in a row over hungPeerAfter is skipped
-// like a refusing one (hung), until it answers again.
+// peer late on maxLateReads probes in a row over hungAfter(ReadyTimeout) is
+// skipped like a refusing one (hung), until it answers again.
 func (d *Driver) usrlocSynced(rpc netip.AddrPort, peers []netip.Addr, late map[netip.Addr]lateRun) error {
 	const stat = "usrloc:registered_users"
 	read := func(a netip.AddrPort) (map[string]int64, error) {
@@ -743,7 +756,7 @@ func (d *Driver) usrlocSynced(rpc netip.AddrPort, peers []netip.Addr, late map[n
 				}
 				r.n++
 				late[p] = r
-				if (r.n < maxLateReads || now.Sub(r.since) < hungPeerAfter) && lateErr == nil {
+				if (r.n < maxLateReads || now.Sub(r.since) < hungAfter(d.cfg.ReadyTimeout)) && lateErr == nil {
 					lateErr = fmt.Errorf("registrations not synced yet: peer %s not read in time (%d probes in a row, %v): %w",
 						p, r.n, now.Sub(r.since), err)
 				}

@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"slices"
@@ -102,6 +103,53 @@ func (r rpcCounters) Stats(ctx context.Context, names ...string) (map[string]int
 // and every call is still checked.
 const chainOpenCalls = "10"
 
+// chainCPUPerCall bounds the CPU TestKamailioChain's S-CSCF and P-CSCF
+// (every process of both) spend per completed call of the burst: each call
+// crosses the P-CSCF twice and the S-CSCF once. A working chain spent ≈ 3.5
+// ms per call quiet (0.71 s for 200) and beside 20 CPU burners (0.7 s at
+// 3.5 % of a core over 20 s): CPU per call does not depend on how much CPU
+// the host gives, where a rate would. 4× that, so that only a chain doing
+// several times a working one's work per call (a proxy made to burn CPU on
+// each request, a retransmission or forwarding storm) fails it.
+const chainCPUPerCall = 14 * time.Millisecond
+
+// kamailioCPU is the CPU time the Kamailio main processes pids and their
+// children (Kamailio's workers) have used so far, from /proc/PID/stat
+// (utime + stime, in USER_HZ = 100 ticks per second).
+func kamailioCPU(t testing.TB, pids ...int) time.Duration {
+	t.Helper()
+	var ticks uint64
+	read := func(pid int) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return // exited meanwhile
+		}
+		st, err := agent.ParseStat(b)
+		if err != nil {
+			t.Fatalf("/proc/%d/%v", pid, err)
+		}
+		ticks += st.UTime + st.STime
+	}
+	for _, pid := range pids {
+		read(pid)
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if err != nil {
+			t.Fatalf("children of Kamailio %d: %v", pid, err)
+		}
+		kids, err := agent.ParseChildren(b)
+		if err != nil {
+			t.Fatalf("children of Kamailio %d: %v", pid, err)
+		}
+		if len(kids) == 0 {
+			t.Fatalf("Kamailio %d has no worker process", pid)
+		}
+		for _, k := range kids {
+			read(k)
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
 // TestKamailioChain runs real Kamailio instances through drivers/local:
 // S-CSCFs and a P-CSCF, SIPp callers and callee, DNS discovery, the agent,
 // drains (idle and under calls), a crash and a terminate. About 16 s on a
@@ -187,7 +235,9 @@ func TestKamailioChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	ag.Start()
+	cpu0 := kamailioCPU(t, s1.Pid, p1.Pid)
 	res, err := runUAC(ctx, scen, p1.SIP.String(), "127.0.0.52", 5070, 50, 200, 100*time.Millisecond, "-l", chainOpenCalls)
+	cpu := kamailioCPU(t, s1.Pid, p1.Pid) - cpu0
 	ag.Stop()
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +246,15 @@ func TestKamailioChain(t *testing.T) {
 	if res.Calls != 200 || res.successRatio() < 0.995 {
 		b, _ := os.ReadFile(p1.Dir + "/kamailio.log")
 		t.Fatalf("burst through P→S: %v, want ≥ 99.5%% of 200 calls\n%s\nP-CSCF log (end):\n%s", res, res.Errors, tail(b, 3000))
+	}
+	// The chain carries its load when its Kamailios spend no more CPU per
+	// completed call than a working chain does, however much CPU the host
+	// gives them (a rate would measure the host): see chainCPUPerCall.
+	perCall := cpu / time.Duration(res.OK)
+	t.Logf("Kamailio CPU over the burst (s1 + p1, all processes): %v, %v per completed call (bound %v)", cpu, perCall, chainCPUPerCall)
+	if perCall > chainCPUPerCall {
+		t.Fatalf("the chain's Kamailios spent %v of CPU per completed call (%v for %d calls), want ≤ %v: a proxy does far more work per call than it should",
+			perCall, cpu, res.OK, chainCPUPerCall)
 	}
 	mu.Lock()
 	var maxTxn, maxPkt, maxCPU float64

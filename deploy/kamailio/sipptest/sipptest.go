@@ -3,7 +3,9 @@
 // written to a directory, a SIPp process started in a directory of its own
 // with its output, statistics, response times and errors written there,
 // stopped by its PID (never by name), and the reading of those files.
-// One-shot registrations (reg.xml) are bounded by their context.
+// One-shot registrations (reg.xml) are bounded by their context. LockSIP
+// takes the real-SIP lock that every run on the fixed loopback addresses
+// holds.
 //
 // It is a test helper: nothing outside tests imports it.
 package sipptest
@@ -21,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -314,4 +317,88 @@ func tail(b []byte, max int) string {
 		b = b[len(b)-max:]
 	}
 	return string(b)
+}
+
+// SIPLockPath is the lock every real-SIP run on the fixed loopback plan
+// takes (scripts/ci-sip-chaos.sh: `flock /tmp/ims-orch-sip.lock go test`):
+// the drivers' and daemon's Kamailio tests, SIPp callers and callees on
+// fixed 127.x addresses.
+const SIPLockPath = "/tmp/ims-orch-sip.lock"
+
+// sipLockWait bounds the wait for another real-SIP run (the SIP chaos
+// script holds the lock ~2 min; the SIP end-to-end tests ~4 min), and
+// sipLockReserve is what the test keeps of go test's -timeout for itself:
+// a run that waited into the binary's timeout would panic without its
+// cleanups and leave its Kamailio and SIPp processes behind.
+const (
+	sipLockWait    = 8 * time.Minute
+	sipLockReserve = 3 * time.Minute
+)
+
+// LockSIP takes the real-SIP lock for the rest of the test (released at
+// cleanup, after every later cleanup has stopped the test's Kamailio and
+// SIPp processes): `make test` runs the real-SIP tests without flock(1). The
+// file is opened close-on-exec (os.OpenFile always is), so no Kamailio, SIPp
+// or Open vSwitch child inherits the lock. A run already under `flock
+// /tmp/ims-orch-sip.lock go test ...` holds the lock in an ancestor, which
+// passes its descriptor down (flock(1) → go → the test binary): the test
+// then runs under that lock instead of waiting for itself.
+func LockSIP(t testing.TB) {
+	t.Helper()
+	if inheritedLock(t) {
+		return
+	}
+	f, err := os.OpenFile(SIPLockPath, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		t.Fatalf("real-SIP lock: %v", err)
+	}
+	wait := sipLockWait
+	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := dt.Deadline(); ok {
+			wait = min(wait, time.Until(dl)-sipLockReserve)
+		}
+	}
+	for end := time.Now().Add(wait); ; {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(end) {
+			f.Close()
+			t.Fatalf("real-SIP lock %s not taken within %v: %v (another real-SIP run holds it)", SIPLockPath, wait.Round(time.Second), err)
+		}
+		time.Sleep(200 * time.Millisecond) // another run holds the addresses: poll with a deadline
+	}
+	t.Cleanup(func() { f.Close() }) // closing the only descriptor releases the lock
+}
+
+// inheritedLock reports whether this process holds a descriptor of the
+// real-SIP lock file that it did not open (inherited from flock(1)) and
+// that holds the lock: flock(2) on the descriptor that holds a lock
+// succeeds at once, on any other it would block.
+func inheritedLock(t testing.TB) bool {
+	t.Helper()
+	want, err := os.Stat(SIPLockPath)
+	if err != nil {
+		return false
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		fi, err := os.Stat(filepath.Join("/proc/self/fd", e.Name()))
+		if err != nil || !os.SameFile(fi, want) {
+			continue
+		}
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			t.Logf("real-SIP lock held by an ancestor (descriptor %d): running under it", fd)
+			return true
+		}
+	}
+	return false
 }

@@ -143,7 +143,7 @@ func (d *Daemon) startDataPlane() (drivers.Driver, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	od, err := ovs.Start(ctx, ovs.Config{Dir: dir, Prefix: dpPrefix(dir)})
+	od, err := ovs.Start(ctx, ovs.Config{Dir: dir, Prefix: dpPrefix(dir), Wait: 3 * time.Second}) // Wait: ovsclean may hold a dead run's prefix briefly
 	if err != nil {
 		return nil, err
 	}

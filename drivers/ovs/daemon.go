@@ -36,6 +36,12 @@ type Config struct {
 	// starting with a letter, so interface names stay within 15 characters
 	// and no prefix starts another. Start claims it (ClaimPrefix) until Stop.
 	Prefix string
+	// Wait is how long Start waits for a prefix another process holds
+	// before it fails with ErrPrefixInUse (0: it fails at once). A clean-up
+	// (scripts/ovsclean) holds a dead run's prefix while it deletes that
+	// run's leftovers: a daemon restarted in the same run dir meanwhile gets
+	// the prefix once the clean-up is done.
+	Wait time.Duration
 }
 
 // Daemon is a private ovsdb-server + ovs-vswitchd pair. ovs-vswitchd runs in
@@ -73,6 +79,14 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	c, err := ClaimPrefix(cfg.Prefix)
+	for end := time.Now().Add(cfg.Wait); errors.Is(err, ErrPrefixInUse) && time.Now().Before(end); {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		c, err = ClaimPrefix(cfg.Prefix)
+	}
 	if err != nil {
 		return nil, err
 	}

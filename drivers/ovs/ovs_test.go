@@ -388,3 +388,31 @@ func TestStopAfterReleaseLeavesTheNextHolderAlone(t *testing.T) {
 		t.Fatal("the next holder's claim is gone")
 	}
 }
+
+// Start with Wait takes a prefix that is released meanwhile (a clean-up
+// holding a dead run's prefix while it deletes its leftovers), and gives up
+// with ErrPrefixInUse after Wait when the holder keeps it.
+func TestStartWaitsForAHeldPrefix(t *testing.T) {
+	ctx := context.Background()
+	requireReal(t)
+	c, err := ClaimFree('t')
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	if d, err := Start(ctx, Config{Dir: t.TempDir(), Prefix: c.Prefix(), Wait: 300 * time.Millisecond}); !errors.Is(err, ErrPrefixInUse) {
+		if err == nil {
+			d.Stop(ctx)
+		}
+		t.Fatalf("a prefix held throughout the wait: %v, want ErrPrefixInUse", err)
+	}
+	released := time.AfterFunc(200*time.Millisecond, c.Release)
+	defer released.Stop()
+	d, err := Start(ctx, Config{Dir: t.TempDir(), Prefix: c.Prefix(), Wait: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("a prefix released during the wait: %v", err)
+	}
+	if err := d.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,6 +1,7 @@
 package ovs
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -340,18 +341,15 @@ func TestLearnedMonitorRestartsWhenPaused(t *testing.T) {
 // rest (all 5 000 rules once), which the monitor does not rely on: it
 // restarts and dumps.
 func TestReadMonitorLinesOnAPausedTrace(t *testing.T) {
-	f, err := os.Open("testdata/paused-trace.txt.gz")
-	if err != nil {
-		t.Fatal(err)
+	gz, err := os.ReadFile("testdata/paused-trace.txt.gz")
+	var raw []byte
+	if zr, zerr := gzip.NewReader(bytes.NewReader(gz)); err == nil && zerr == nil {
+		raw, err = io.ReadAll(zr)
+	} else {
+		err = errors.Join(err, zerr)
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
 	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the trace: %v", err)
 	}
 	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
 	pausedAt := slices.IndexFunc(lines, func(l string) bool { return strings.TrimSpace(l) == "event=PAUSED" })

@@ -336,11 +336,7 @@ func FuzzParseDump(f *testing.F) {
 // back: a retry with the prefix is not refused as in use.
 func TestFailedStartReleasesThePrefix(t *testing.T) {
 	ctx := context.Background()
-	requireReal(t)
-	c, err := ClaimFree('t')
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := claimFreeReal(t)
 	p := c.Prefix()
 	c.Release()
 	dir := t.TempDir()
@@ -394,12 +390,7 @@ func TestStopAfterReleaseLeavesTheNextHolderAlone(t *testing.T) {
 // with ErrPrefixInUse after Wait when the holder keeps it.
 func TestStartWaitsForAHeldPrefix(t *testing.T) {
 	ctx := context.Background()
-	requireReal(t)
-	c, err := ClaimFree('t')
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Release()
+	c := claimFreeReal(t)
 	if d, err := Start(ctx, Config{Dir: t.TempDir(), Prefix: c.Prefix(), Wait: 300 * time.Millisecond}); !errors.Is(err, ErrPrefixInUse) {
 		if err == nil {
 			d.Stop(ctx)

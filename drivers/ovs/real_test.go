@@ -44,11 +44,17 @@ func startReal(t testing.TB) *Daemon {
 // daemons (namespaces, veths), released when t ends.
 func claimReal(t testing.TB) string {
 	t.Helper()
+	return claimFreeReal(t).Prefix()
+}
+
+// claimFreeReal is claimReal's claim itself.
+func claimFreeReal(t testing.TB) *Claim {
+	t.Helper()
 	requireReal(t)
 	c, err := ClaimFree('t')
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Release)
-	return c.Prefix()
+	return c
 }

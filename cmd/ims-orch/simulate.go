@@ -179,7 +179,7 @@ var experimentFractions = []struct {
 	{flag: "spread-overload", def: system.Defaults.SpreadOverload, check: system.CheckSpreadOverload, field: func(e *simulation.Experiment) *float64 { return &e.SpreadOverload },
 		usage: "while some instances of a DP stage are overloaded, a new DP flow packing cannot place goes to the overloaded instance with the fewest flows when the normal one with the fewest would pass this fraction of its capacity (0: off; else at least --pack-flows; strategies with rounds only)"},
 	{flag: "reactive-util", def: system.Defaults.ReactiveUtilization, check: system.CheckReactiveUtilization, field: func(e *simulation.Experiment) *float64 { return &e.ReactiveUtilization },
-		usage: "reactive scale-out of a DP stage waits until a majority of its overloaded instances carries this fraction of its capacity (0: the overload report suffices; strategies with rounds only)"},
+		usage: "reactive scale-out of a DP stage waits until a majority of its working instances is overloaded and carries this fraction of its capacity (the larger of packets and CPU; at most 1 min; 0: the overload report suffices; strategies with rounds only)"},
 }
 
 // overrideFractions sets exp's fractions whose flags fs was given, each

@@ -66,6 +66,9 @@ func TestSimulateBadInput(t *testing.T) {
 		{"spread overload above 1", append(tiny, "--spread-overload", "1.5"), "--spread-overload"},
 		{"negative spread overload", append(tiny, "--spread-overload", "-0.1"), "--spread-overload"},
 		{"spread overload not a number", append(tiny, "--spread-overload", "NaN"), "--spread-overload"},
+		{"reactive util above 1", append(tiny, "--reactive-util", "1.5"), "--reactive-util"},
+		{"negative reactive util", append(tiny, "--reactive-util", "-0.1"), "--reactive-util"},
+		{"reactive util not a number", append(tiny, "--reactive-util", "NaN"), "--reactive-util"},
 		{"spread overload below pack flows", append(tiny, "--spread-overload", "0.5"), "--spread-overload: must be 0 (off) or at least packFlows 0.85"},
 		{"pack flows above spread overload", append(tiny, "--spread-overload", "0.6", "--pack-flows", "0.7"), "at least --pack-flows 0.7"},
 	} {

@@ -263,9 +263,11 @@ type PolicyConfig struct {
 	// overloaded instances while a normal one exists).
 	SpreadOverload *float64 `yaml:"spreadOverload"`
 	// ReactiveUtilization: a local controller's reactive scale-out of a DP
-	// stage waits until a majority of its overloaded instances carries
-	// this fraction of its capacity (local.Config.ReactiveUtilization;
-	// strategies with rounds only; 0: the overload report suffices).
+	// stage waits until a majority of its working instances is overloaded
+	// and carries this fraction of its capacity (the larger of the packet
+	// and the CPU share; for at most one minute while the majority stays
+	// overloaded: local.Config.ReactiveUtilization; strategies with rounds
+	// only; 0: the overload report suffices).
 	ReactiveUtilization *float64 `yaml:"reactiveUtilization"`
 	// FlowPackets is the packet rate of one DP flow (packets/s), the
 	// routing's unit of load: it turns packFlows and spreadOverload into

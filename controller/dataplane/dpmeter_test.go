@@ -65,13 +65,17 @@ func countIn(ts []time.Time, a, b time.Time) int {
 var stampEpoch = time.Now()
 
 // sendStamped sends like send, with the send time in each packet's first 8
-// bytes.
-func (s *sender) sendStamped(dst string, count int, gap time.Duration) int {
+// bytes, and returns the send times of the packets whose write succeeded.
+func (s *sender) sendStamped(dst string, count int, gap time.Duration) []time.Time {
 	buf := make([]byte, 172)
-	return s.sendEach(dst, count, gap, func() []byte {
-		binary.BigEndian.PutUint64(buf, uint64(time.Since(stampEpoch)))
+	var stamp time.Time
+	var sent []time.Time
+	s.sendEach(dst, count, gap, func() []byte {
+		stamp = time.Now()
+		binary.BigEndian.PutUint64(buf, uint64(stamp.Sub(stampEpoch)))
 		return buf
-	})
+	}, func() { sent = append(sent, stamp) })
+	return sent
 }
 
 func listenStamped(t *testing.T, ns, addr string) *stampedReceiver {
@@ -261,7 +265,8 @@ func TestDPWorkloadFromTheRealSwitch(t *testing.T) {
 	// 200 packets/s for 3.5 intervals, paced on an absolute schedule
 	const rate, seconds = 200, 28
 	start := time.Now()
-	sent := s.sendStamped(fmt.Sprintf("%s:6000", EntryIP(0)), rate*seconds, time.Second/rate)
+	sentAt := s.sendStamped(fmt.Sprintf("%s:6000", EntryIP(0)), rate*seconds, time.Second/rate)
+	sent := len(sentAt)
 	end := time.Now()
 	waitFor(2*time.Second, func() bool { return rx.between(start, end.Add(time.Hour)) >= sent })
 	got := rx.between(start, end.Add(time.Hour))
@@ -307,9 +312,14 @@ rounds:
 		if !ok {
 			t.Fatalf("round %d: no measured workload in the history", recs[i].Round)
 		}
-		// what the engine averaged, counted by the receiver: per report,
-		// the packets sent in its read window over the window's length
-		var want float64
+		// what the engine averaged, counted by the sender: per report, the
+		// packets sent in its read window over the window's length. The
+		// meter counts packets entering dc0's chain (the entry rules), so
+		// the sender's count is its truth; the receiver's misses what the
+		// forwarders after the entry dropped (a CI rehearsal at load 15–30
+		// lost 3 %: the engine's 207.9 pkt/s against 194.7 received, 200
+		// sent) and is shown for comparison only
+		var want, received float64
 		n := 0
 		for _, k := range in {
 			if dc0[k].err != nil {
@@ -317,24 +327,26 @@ rounds:
 				continue
 			}
 			w0, w1 := dc0[k-1].rep.At, dc0[k].rep.At
-			want += float64(rx.sentBetween(w0, w1)) / w1.Sub(w0).Seconds()
+			want += float64(countIn(sentAt, w0, w1)) / w1.Sub(w0).Seconds()
+			received += float64(rx.sentBetween(w0, w1)) / w1.Sub(w0).Seconds()
 			n++
 		}
 		if n == 0 {
 			t.Fatalf("round %d: the engine refused every report of the interval", recs[i].Round)
 		}
 		want /= float64(n)
+		received /= float64(n)
 		// for comparison only: arrivals at the receiver over the round's interval
 		byArrival := float64(rx.between(from, to)) / to.Sub(from).Seconds()
 		gotRate := a["dp/dc0/dc1"]
-		t.Logf("round %d (interval %v–%v, %d reports): engine measured dc0→dc1 %.1f pkt/s, receiver counted %.1f pkt/s sent in the reports' windows (%+.2f %%; arrivals over the interval %.1f, %+.2f %%), dc1→dc0 %.1f",
+		t.Logf("round %d (interval %v–%v, %d reports): engine measured dc0→dc1 %.1f pkt/s, the sender sent %.1f pkt/s in the reports' windows (%+.2f %%; the receiver got %.1f of them, arrivals over the interval %.1f, %+.2f %%), dc1→dc0 %.1f",
 			recs[i].Round, from.Format("15:04:05.000"), to.Format("15:04:05.000"), n, gotRate, want, 100*(gotRate-want)/want,
-			byArrival, 100*(gotRate-byArrival)/byArrival, a["dp/dc1/dc0"])
-		if want < 0.9*rate {
-			t.Fatalf("the receiver counted %.1f pkt/s of %d sent: the data plane lost packets, the comparison proves nothing", want, rate)
+			received, byArrival, 100*(gotRate-byArrival)/byArrival, a["dp/dc1/dc0"])
+		if received < 0.9*rate {
+			t.Fatalf("the receiver got %.1f pkt/s of %d sent: the data plane lost packets, the chain does not carry the call", received, rate)
 		}
 		if math.Abs(gotRate-want) > 0.05*want {
-			t.Errorf("round %d: measured %.1f pkt/s, receiver %.1f: more than 5 %% apart", recs[i].Round, gotRate, want)
+			t.Errorf("round %d: measured %.1f pkt/s, sent %.1f: more than 5 %% apart", recs[i].Round, gotRate, want)
 		}
 		if a["dp/dc1/dc0"] != 0 {
 			t.Errorf("round %d: dc1→dc0 carried nothing, measured %.1f", recs[i].Round, a["dp/dc1/dc0"])

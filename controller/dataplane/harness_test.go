@@ -113,28 +113,32 @@ func (s *sender) send(dst string, count int, gap time.Duration, payload []byte) 
 	if payload == nil {
 		payload = make([]byte, 172)
 	}
-	return s.sendEach(dst, count, gap, func() []byte { return payload })
+	return s.sendEach(dst, count, gap, func() []byte { return payload }, nil)
 }
 
 // sendEach is send with the payload of each packet made just before it is
-// sent, on an absolute schedule.
-func (s *sender) sendEach(dst string, count int, gap time.Duration, payload func() []byte) int {
+// sent, on an absolute schedule; sent (if not nil) is called after each
+// write that succeeded.
+func (s *sender) sendEach(dst string, count int, gap time.Duration, payload func() []byte, sent func()) int {
 	a, err := net.ResolveUDPAddr("udp4", dst)
 	if err != nil {
 		return 0
 	}
-	sent := 0
+	n := 0
 	next := time.Now()
 	for i := 0; i < count; i++ {
 		if _, err := s.c.WriteToUDP(payload(), a); err == nil {
-			sent++
+			n++
+			if sent != nil {
+				sent()
+			}
 		}
 		if gap > 0 {
 			next = next.Add(gap)
 			time.Sleep(time.Until(next))
 		}
 	}
-	return sent
+	return n
 }
 
 // watch runs p.Watch until the test's clean-up, which waits for it to

@@ -188,10 +188,15 @@ type Config struct {
 	Anticipate bool `json:"anticipate" yaml:"anticipate"`
 	// ReactiveUtilization > 0: reactive scale-out of a VNF with PinnedFlows
 	// (a DP stage) acts only when a majority of its working instances is
-	// overloaded and carries at least this fraction of its capacity (the
-	// last sample's PktRate ÷ VNFConfig.Capacity; packets, not CPU, so the
-	// bar does not depend on where an instance reports its overload). An
-	// overload report alone, which the VNF may send below its capacity
+	// overloaded and carries at least this fraction of its capacity: the
+	// larger of the last sample's PktRate ÷ VNFConfig.Capacity and CPU ÷
+	// 100, so a real instance saturated on CPU below the catalog's nominal
+	// packet rate, or whose agent reports no packet rate, passes (in the
+	// simulator a DP instance's CPU never exceeds its packet share). A
+	// majority overloaded below the bar waits at most one minute
+	// (reactiveHoldMax), then the overload report suffices; the action's
+	// detail says so. An overload report alone, which the VNF may send
+	// below its capacity
 	// (the simulator's default model: at ρ 0.9), no longer adds an
 	// instance: with rounds sizing the stage for its load, that added one
 	// for a load sitting at the trigger, which the next round buffered

@@ -69,8 +69,12 @@ type vnfState struct {
 	owed         []owed
 	lastCrash    string // the last quick failure that was not the first in a row: "ID (why)"
 	lastReactive time.Time
-	lastSent     []RoutableInstance
-	sent         bool
+	// heldSince is when reactive scale-out of the VNF began to wait below
+	// Config.ReactiveUtilization with a majority overloaded (zero: not
+	// waiting); the wait ends after reactiveHoldMax (reactiveLocked).
+	heldSince time.Time
+	lastSent  []RoutableInstance
+	sent      bool
 	// churn counts reuses of instances buffered at most ChurnIntervals
 	// intervals before (a decision undone soon after it was taken).
 	churn int
@@ -552,10 +556,26 @@ func (c *Controller) destroyLocked(in *inst, detail string) []op {
 	return c.terminateLocked(in)
 }
 
+// reactiveHoldMax bounds how long Config.ReactiveUtilization holds back
+// the reactive scale-out of a VNF whose working instances stay overloaded
+// by a majority below the bar: then the overload report suffices again.
+// The bar is there to let the rounds size a stage whose load sits at the
+// trigger, so the wait covers at least one round (intervalSeconds 50 by
+// default; the local controller does not see it); an instance that stays
+// overloaded for a minute without reaching the bar (a real forwarder
+// overloaded on a resource the bar does not see) loses packets that
+// nothing else would stop: anticipation acts only on a rise. One minute is
+// revC's prototype, measured to move one simulated run of 51 by 2 VM-s
+// (docs/reproduction.md "Session 9: reactive scale-out utilisation",
+// "Review fix").
+const reactiveHoldMax = time.Minute
+
 // reactiveLocked adds one instance when a majority of the VNF's working
 // instances is overloaded (paper 4.3), at most once per ReactiveCooldown;
-// with Config.ReactiveUtilization (a DP stage), when a majority is
-// overloaded and carries at least that fraction of its capacity.
+// with Config.ReactiveUtilization (a DP stage), when a majority of the
+// working instances is overloaded and carries at least that fraction of
+// its capacity (fullLocked), or a majority has stayed overloaded below
+// the bar for reactiveHoldMax.
 func (c *Controller) reactiveLocked(vs *vnfState) []op {
 	if !c.cfg.Reactive || c.paused || c.draining {
 		return nil
@@ -567,20 +587,35 @@ func (c *Controller) reactiveLocked(vs *vnfState) []op {
 		base = n.Normal + n.Overload
 	}
 	if base == 0 || n.Overload*2 <= base {
+		vs.heldSince = time.Time{} // the overload cleared: a later one waits anew
 		return nil
 	}
+	now := c.clk.Now()
 	detail := fmt.Sprintf("%d of %d working instances overloaded", n.Overload, base)
+	held := time.Duration(0)
 	if u, ok := c.reactiveUtilLocked(vs); ok {
 		full := c.fullLocked(vs, u)
 		if full*2 <= base {
-			return nil // overloaded below the bar: the tick looks again
+			if vs.heldSince.IsZero() {
+				vs.heldSince = now
+			}
+			if held = now.Sub(vs.heldSince); held < reactiveHoldMax {
+				return nil // overloaded below the bar: the tick looks again
+			}
 		}
 		detail += fmt.Sprintf(", %d at ≥ %.0f%% of capacity", full, 100*u)
+		if held > 0 {
+			detail += fmt.Sprintf(" (held below the bar for %v, released after %v)", held, reactiveHoldMax)
+		}
 	}
-	now := c.clk.Now()
 	if c.coolingLocked(vs, now) {
 		return nil
 	}
+	if held > 0 {
+		c.log.Warn("reactive scale-out held below the utilisation bar released", "vnf", vs.cfg.Name,
+			"overloaded", n.Overload, "working", base, "heldFor", held, "bar", c.cfg.ReactiveUtilization)
+	}
+	vs.heldSince = time.Time{}
 	vs.lastReactive = now // a skipped scale-out starts the cool-down too
 	ops, skipped := c.scaleOutLocked(vs, w, detail)
 	if skipped != "" {
@@ -598,15 +633,27 @@ func (c *Controller) reactiveUtilLocked(vs *vnfState) (float64, bool) {
 }
 
 // fullLocked counts the VNF's overloaded instances whose last sample
-// carried at least u of its capacity (Config.ReactiveUtilization).
+// carried at least u of its capacity (Config.ReactiveUtilization): the
+// larger of the packet share (PktRate ÷ VNFConfig.Capacity) and the CPU
+// share (CPU ÷ 100, CPU being percent of the instance's entitlement). The
+// CPU share lets a real instance that saturates its core below the
+// catalog's nominal packet rate, or whose agent reports no packet rate,
+// pass the bar; in the simulator a DP instance's CPU is min(100, 100·α·ρ)
+// with α ≤ 1 by default, never above the packet share.
 func (c *Controller) fullLocked(vs *vnfState, u float64) int {
 	n := 0
 	for _, in := range c.insts {
-		if in.VNF == vs.cfg.Name && in.State == StateOverload && in.Last.PktRate >= u*vs.cfg.Capacity {
+		if in.VNF == vs.cfg.Name && in.State == StateOverload && carried(in.Last, vs.cfg.Capacity) >= u {
 			n++
 		}
 	}
 	return n
+}
+
+// carried is the share of its capacity a sample says an instance carries:
+// the larger of PktRate ÷ capacity and CPU ÷ 100 (fullLocked).
+func carried(s Stats, capacity float64) float64 {
+	return max(s.PktRate/capacity, s.CPU/100)
 }
 
 // coolingLocked: a reactive or anticipated scale-out of the VNF came less
@@ -1100,7 +1147,7 @@ func (c *Controller) Anticipates(vnf string) bool {
 }
 
 // ReactiveUtilization is the fraction of its capacity a majority of vnf's
-// overloaded instances must carry for reactive scale-out
+// working instances must carry, overloaded, for reactive scale-out
 // (Config.ReactiveUtilization, for a VNF with PinnedFlows and a capacity;
 // 0: the overload report suffices, or no reactive scale-out).
 func (c *Controller) ReactiveUtilization(vnf string) float64 {

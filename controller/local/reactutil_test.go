@@ -19,12 +19,13 @@ func utilCfg(min int, u float64) Config {
 
 // TestReactiveUtilizationWaitsForTheBar: an instance that reports its
 // overload (CPU and memory over their thresholds) at 92 % of its capacity
-// in packets is not scaled out with the bar at 0.95; at 96 % it is, on the
+// in packets and CPU (the simulator's DP model: CPU % = 100·ρ) is not
+// scaled out with the bar at 0.95; at 96 % it is, on the
 // tick after the sample (the tick reads the last samples), and the action
 // says how many carried the bar. Without the bar
 // (0) the same overload adds one after the overload window.
 func TestReactiveUtilizationWaitsForTheBar(t *testing.T) {
-	at := func(rho float64) Stats { return Stats{CPU: 95, Mem: 60, PktRate: rho * 35000} }
+	at := func(rho float64) Stats { return Stats{CPU: 100 * rho, Mem: 60, PktRate: rho * 35000} }
 	t.Run("bar 0.95", func(t *testing.T) {
 		e := newEnv(t, utilCfg(1, 0.95), fake.Options{})
 		id := e.ids(StateNormal)[0]
@@ -54,23 +55,115 @@ func TestReactiveUtilizationWaitsForTheBar(t *testing.T) {
 	})
 }
 
-// TestReactiveUtilizationMajority: the majority is taken over the
-// overloaded instances that carry the bar: 2 of 3 overloaded, one of them
-// at the bar, adds nothing; both at the bar add one.
+// TestReactiveUtilizationMajority: the majority is taken over the working
+// instances, each overloaded and carrying the bar: 2 of 3 overloaded, one
+// of them at the bar, adds nothing; 5 working, 3 overloaded, 2 of them at
+// the bar adds nothing either (2 is a majority of the overloaded
+// instances, not of the working ones); one more at the bar adds one.
 func TestReactiveUtilizationMajority(t *testing.T) {
-	e := newEnv(t, utilCfg(3, 0.95), fake.Options{})
-	ids := e.ids(StateNormal)
-	e.load[ids[0]] = Stats{CPU: 95, Mem: 60, PktRate: 0.99 * 35000}
-	e.load[ids[1]] = Stats{CPU: 95, Mem: 60, PktRate: 0.91 * 35000}
-	e.seconds(20)
-	if as := e.actions(KindCreate, ReasonReactive); len(as) != 0 {
-		t.Fatalf("2 of 3 overloaded, 1 at the bar: scaled out %+v", as)
+	at := func(rho float64) Stats { return Stats{CPU: 100 * rho, Mem: 60, PktRate: rho * 35000} }
+	for _, tc := range []struct {
+		name    string
+		working int
+		rhos    []float64 // of the overloaded instances
+		raise   int       // the one then raised to the bar
+	}{
+		{"2 of 3 overloaded, 1 at the bar", 3, []float64{0.99, 0.91}, 1},
+		{"5 working, 3 overloaded, 2 at the bar", 5, []float64{0.99, 0.99, 0.91}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, utilCfg(tc.working, 0.95), fake.Options{})
+			ids := e.ids(StateNormal)
+			if len(ids) != tc.working {
+				t.Fatalf("%d working instances, want %d", len(ids), tc.working)
+			}
+			for i, rho := range tc.rhos {
+				e.load[ids[i]] = at(rho)
+			}
+			e.seconds(20)
+			if n := len(e.ids(StateOverload)); n != len(tc.rhos) {
+				t.Fatalf("%d overloaded, want %d", n, len(tc.rhos))
+			}
+			if as := e.actions(KindCreate, ReasonReactive); len(as) != 0 {
+				t.Fatalf("scaled out %+v", as)
+			}
+			e.load[ids[tc.raise]] = at(0.96)
+			e.seconds(2)
+			if as := e.actions(KindCreate, ReasonReactive); len(as) != 1 {
+				t.Fatalf("a majority at the bar: %d reactive creates, want 1", len(as))
+			}
+		})
 	}
-	e.load[ids[1]] = Stats{CPU: 95, Mem: 60, PktRate: 0.95 * 35000}
-	e.seconds(2)
-	if as := e.actions(KindCreate, ReasonReactive); len(as) != 1 {
-		t.Fatalf("2 of 3 at the bar: %d reactive creates, want 1", len(as))
+}
+
+// TestReactiveUtilizationRealOverload (revC #1): an overloaded DP instance
+// whose agent reports no packet rate, or a real forwarder saturated on CPU
+// at 60 % of the catalog's nominal capacity, carries the bar by its CPU
+// share and is scaled out at the overload.
+func TestReactiveUtilizationRealOverload(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pkt  float64
+	}{{"no pktRate", 0}, {"saturated at 60% of nominal", 0.6 * 35000}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, utilCfg(1, 0.95), fake.Options{})
+			id := e.ids(StateNormal)[0]
+			e.load[id] = Stats{CPU: 100, Mem: 100, PktRate: tc.pkt}
+			e.seconds(10)
+			if e.state(id) != StateOverload {
+				t.Fatalf("state %s", e.state(id))
+			}
+			as := e.actions(KindCreate, ReasonReactive)
+			if len(as) != 1 || !strings.Contains(as[0].Detail, "1 at ≥ 95% of capacity") || strings.Contains(as[0].Detail, "held") {
+				t.Fatalf("CPU 100 %%, pktRate %g: reactive creates %+v, want one at the overload", tc.pkt, as)
+			}
+		})
 	}
+}
+
+// TestReactiveUtilizationHoldIsBounded: an instance overloaded on CPU and
+// memory below the bar, its packet rate unknown, waits reactiveHoldMax
+// and is then scaled out, the action saying it was held; an overload that
+// clears in between restarts the wait.
+func TestReactiveUtilizationHoldIsBounded(t *testing.T) {
+	over := Stats{CPU: 92, Mem: 60} // PktRate 0; 0.92 < 0.95
+	t.Run("released", func(t *testing.T) {
+		e := newEnv(t, utilCfg(1, 0.95), fake.Options{})
+		id := e.ids(StateNormal)[0]
+		e.load[id] = over
+		e.seconds(60)
+		if e.state(id) != StateOverload {
+			t.Fatalf("state %s", e.state(id))
+		}
+		if as := e.actions(KindCreate, ReasonReactive); len(as) != 0 {
+			t.Fatalf("scaled out before the hold's bound: %+v", as)
+		}
+		e.seconds(10)
+		as := e.actions(KindCreate, ReasonReactive)
+		if len(as) != 1 || !strings.Contains(as[0].Detail, "0 at ≥ 95% of capacity (held below the bar for 1m") {
+			t.Fatalf("reactive creates after the hold's bound %+v, want one naming the hold", as)
+		}
+	})
+	t.Run("reset", func(t *testing.T) {
+		e := newEnv(t, utilCfg(1, 0.95), fake.Options{})
+		id := e.ids(StateNormal)[0]
+		e.load[id] = over
+		e.seconds(40)
+		e.load[id] = Stats{CPU: 10, Mem: 10}
+		e.seconds(10)
+		if e.state(id) != StateNormal {
+			t.Fatalf("state %s after the load fell, want normal", e.state(id))
+		}
+		e.load[id] = over
+		e.seconds(55)
+		if as := e.actions(KindCreate, ReasonReactive); len(as) != 0 {
+			t.Fatalf("the hold did not restart when the overload cleared: %+v", as)
+		}
+		e.seconds(20)
+		if as := e.actions(KindCreate, ReasonReactive); len(as) != 1 {
+			t.Fatalf("%d reactive creates after the restarted hold's bound, want 1", len(as))
+		}
+	})
 }
 
 // TestReactiveUtilizationOnlyForPinnedFlows: a VNF without pinned flows

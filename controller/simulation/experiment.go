@@ -97,9 +97,10 @@ type Experiment struct {
 	// (local.Config.Anticipate).
 	Anticipate bool
 	// ReactiveUtilization: hybrid's reactive scale-out of a DP stage waits
-	// until a majority of its overloaded instances carries this fraction of
-	// its capacity (local.Config.ReactiveUtilization; 0: the overload
-	// report suffices).
+	// until a majority of its working instances is overloaded and carries
+	// this fraction of its capacity (the larger of the packet and the CPU
+	// share; for at most one minute: local.Config.ReactiveUtilization; 0:
+	// the overload report suffices).
 	ReactiveUtilization float64
 	// ImproveBudget: the planner's joint improvement phase budget in pair
 	// searches (fsm.Policy.ImproveBudget; 0: off).

@@ -13,9 +13,13 @@ import (
 // default model reports its overload; every round buffered the second IDS
 // and reactive scale-out launched it again 5–20 s later. With the default
 // bar (a majority carrying ≥ 0.95 of the capacity) hybrid runs fewer
-// VM-seconds on simultaneous 20 s (seed 1: 22 163 against 22 324) and
-// loses no more packets (docs/reproduction.md "Session 9: reactive
-// scale-out utilisation"). Reactive-only runs the same with or without
+// VM-seconds on simultaneous 20 s (seed 1, with the anticipation bar of
+// session 9's loss rule and revC's fix: 21 827 against 21 963, the same
+// 56 450 packets lost) and loses no more packets (docs/reproduction.md
+// "Session 9: reactive scale-out utilisation"). The 100 VM-s asked for is
+// of the effect's order (136 here; 161 before the anticipation bar): a
+// change elsewhere that shrinks it below 100 should be looked at; the run
+// is deterministic. Reactive-only runs the same with or without
 // it: the yardstick keeps the paper's rule.
 func TestReactiveUtilizationDefault(t *testing.T) {
 	if testing.Short() {

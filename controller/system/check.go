@@ -22,7 +22,7 @@ func CheckSpreadOverload(field string, f float64) error {
 // field, as CheckPackFlows does: a fraction of a DP instance's capacity in
 // [0, 1], 0 for off. New checks Config.Local.ReactiveUtilization with it.
 func CheckReactiveUtilization(field string, f float64) error {
-	return checkFraction(field, f, "the fraction of its capacity a majority of a DP stage's overloaded instances must carry before reactive scale-out adds one; 0: the overload report suffices")
+	return checkFraction(field, f, "the fraction of its capacity (packets or CPU, the larger) a majority of a DP stage's working instances must carry while overloaded before reactive scale-out adds one; 0: the overload report suffices")
 }
 
 // checkFraction refuses f outside [0, 1] (NaN too), naming field and what

@@ -65,8 +65,9 @@ type Scaling struct {
 	// only: reactive-only keeps the paper's rule).
 	Anticipate bool
 	// ReactiveUtilization > 0: a local controller's reactive scale-out of
-	// a DP stage waits until a majority of its instances is overloaded and
-	// carries at least this fraction of its capacity
+	// a DP stage waits until a majority of its working instances is
+	// overloaded and carries at least this fraction of its capacity (the
+	// larger of the packet and the CPU share; at most one minute)
 	// (local.Config.ReactiveUtilization; strategies with rounds only:
 	// reactive-only keeps the paper's rule).
 	ReactiveUtilization float64

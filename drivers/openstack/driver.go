@@ -556,6 +556,21 @@ func gone(s servers.Server) bool {
 	return s.Status == "DELETED" || s.Status == "SOFT_DELETED" || s.TaskState == "deleting"
 }
 
+// server looks the server with Nova id cloudID up in a fresh list of ours
+// (deleting or tombstoned included).
+func (d *Driver) server(ctx context.Context, cloudID string) (servers.Server, bool, error) {
+	all, err := d.freshServers(ctx)
+	if err != nil {
+		return servers.Server{}, false, fmt.Errorf("find server %s: %w", cloudID, err)
+	}
+	for _, s := range all {
+		if s.ID == cloudID {
+			return s, true, nil
+		}
+	}
+	return servers.Server{}, false, nil
+}
+
 // find looks a server of ours up by instance id (server name, then
 // metadata), ignoring servers Nova is deleting.
 func (d *Driver) find(ctx context.Context, dc, id string) (drivers.Instance, bool, error) {
@@ -683,7 +698,7 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 		if err != nil {
 			return nil, err
 		}
-		d.reissueDeletes(ctx, client, all, listed)
+		d.reissueDeletes(ctx, all, listed)
 		for _, s := range all {
 			if s.Metadata[drivers.MetaManagedBy] != managedBy || !want[s.Metadata[drivers.MetaDC]] || d.hidden(s) {
 				continue
@@ -708,22 +723,42 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 // Terminate deletes the server of ours with instance id in dc; a server
 // already gone is not an error. It returns once Nova accepted the delete,
 // and leaves a tombstone of the server (tombstone.go): List and the
-// look-ups no longer show it even if Nova lists it again.
+// look-ups no longer show it even if Nova lists it again. The tombstone is
+// laid before the DELETE is sent, so a retry after a lost answer (Nova took
+// the delete, the 204 never came) leaves it too; a delete Nova refused (4xx)
+// takes it away again.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	client, err := d.compute(dc)
 	if err != nil {
 		return err
 	}
+	// sent: the Nova id of a DELETE sent without a definite answer (a 5xx,
+	// a timeout): Nova may have accepted it, so a retry looks that server
+	// up by its Nova id (find hides it: tombstoned, maybe deleting) and
+	// deletes it again unless Nova is deleting it or it is gone.
+	sent := ""
 	err = d.retry(ctx, "terminate "+id, func() error {
-		inst, ok, err := d.find(ctx, dc, id)
-		if err != nil || !ok {
+		cloudID := sent
+		if cloudID == "" {
+			inst, ok, err := d.find(ctx, dc, id)
+			if err != nil || !ok {
+				return err
+			}
+			cloudID = inst.CloudID
+		} else if s, ok, err := d.server(ctx, cloudID); err != nil || !ok || gone(s) {
 			return err
 		}
-		if err := d.deleteServer(ctx, client, inst.CloudID); err != nil {
-			return err
+		// tombstoned before the DELETE: an answer lost after Nova accepted it
+		// must not leave the server unguarded (the race tombstone.go handles)
+		d.tombs.add(cloudID, dc, id, d.clk.Now())
+		err := d.deleteServer(ctx, client, cloudID)
+		if err != nil && !errors.Is(err, errTransient) && sent == "" {
+			d.tombs.remove(cloudID) // refused (4xx), not lost: nothing was deleted
 		}
-		d.tombs.add(inst.CloudID, dc, id, d.clk.Now())
-		return nil
+		if err != nil && errors.Is(err, errTransient) {
+			sent = cloudID
+		}
+		return err
 	})
 	if err == nil {
 		d.quotaHits.Terminated(dc)
@@ -830,7 +865,9 @@ var errTimeout = errors.New("timed out")
 
 // WaitGone polls until no server of ours has instance id, counting servers
 // Nova is still deleting (they hold quota and a group slot), bounded like
-// WaitActive.
+// WaitActive. A terminated server Nova lists again, not deleting, is deleted
+// again from its polls (as List does, tombstone.go), so a lost delete costs
+// at most reissueEvery more, not the whole bound.
 func (d *Driver) WaitGone(ctx context.Context, dc, id string) error {
 	if _, err := d.compute(dc); err != nil {
 		return err
@@ -840,9 +877,15 @@ func (d *Driver) WaitGone(ctx context.Context, dc, id string) error {
 	for {
 		var ok bool
 		err := d.retry(ctx, "wait for "+id+" to go", func() error {
-			var err error
-			_, ok, err = d.lookup(ctx, dc, id, true)
-			return err
+			all, listed, err := d.freshList(ctx)
+			if err != nil {
+				return fmt.Errorf("find server %s: %w", id, err)
+			}
+			// a delete Nova lost is sent again here too: with no List
+			// running (no poller), the wait would last ActiveTimeout
+			d.reissueDeletes(ctx, all, listed)
+			ok = len(match(all, dc, id, true)) > 0
+			return nil
 		})
 		if err != nil {
 			return err

@@ -40,6 +40,9 @@ type fault struct {
 	// createAnyway: the create happens, then the error is returned (a 5xx or
 	// a lost answer after Nova accepted the request).
 	createAnyway bool
+	// applied: a delete is carried out (races included), then the error is
+	// returned (an answer lost after Nova accepted the DELETE).
+	applied bool
 }
 
 type fakeServer struct {
@@ -58,6 +61,7 @@ type fakeServer struct {
 	phantom                   bool
 	hiddenReads, phantomReads int
 	lost                      bool
+	stuck                     bool // every later delete is answered 500
 }
 
 // deleteRace is what real Nova does to a server deleted while it is being
@@ -69,6 +73,7 @@ type fakeServer struct {
 type deleteRace struct {
 	hidden, shown int
 	lost          bool
+	stuck         bool // and every later delete of the server fails (500)
 }
 
 type fakeNova struct {
@@ -340,7 +345,8 @@ func (f *fakeNova) handleServer(w http.ResponseWriter, r *http.Request) {
 	} else {
 		f.deletes++
 	}
-	if ft, ok := f.takeFault(route); ok {
+	ft, faulted := f.takeFault(route)
+	if faulted && !ft.applied {
 		f.writeFault(w, ft)
 		return
 	}
@@ -357,13 +363,21 @@ func (f *fakeNova) handleServer(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet:
 		writeJSON(w, 200, map[string]any{"server": f.render(s)})
 	case http.MethodDelete:
+		if s.stuck {
+			f.writeFault(w, fault{status: 500, file: "internal_500.json"})
+			return
+		}
 		if len(f.races) > 0 && !s.phantom {
 			r := f.races[0]
 			f.races = f.races[1:]
-			s.phantom, s.hiddenReads, s.phantomReads, s.lost = true, r.hidden, r.shown, r.lost
+			s.phantom, s.hiddenReads, s.phantomReads, s.lost, s.stuck = true, r.hidden, r.shown, r.lost, r.stuck
 			s.Status, s.Task, s.Host = "BUILD", "scheduling", ""
 		} else {
 			s.phantom, s.Task, s.deletePolls = false, "deleting", 1
+		}
+		if faulted {
+			f.writeFault(w, ft)
+			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}

@@ -29,12 +29,19 @@ type snapshots struct {
 type snapshot struct {
 	done    chan struct{}
 	servers []servers.Server
+	listed  time.Time // when the list was asked for (the driver's clock)
 	err     error
 }
 
 // freshServers returns every server tagged ours (in every cloud of the
 // driver, deleting ones included), from a list started after the call.
 func (d *Driver) freshServers(ctx context.Context) ([]servers.Server, error) {
+	all, _, err := d.freshList(ctx)
+	return all, err
+}
+
+// freshList is freshServers, with the time the list was asked for.
+func (d *Driver) freshList(ctx context.Context) ([]servers.Server, time.Time, error) {
 	d.snaps.mu.Lock()
 	if d.snaps.next == nil {
 		d.snaps.next = &snapshot{done: make(chan struct{})}
@@ -46,9 +53,9 @@ func (d *Driver) freshServers(ctx context.Context) ([]servers.Server, error) {
 	d.snaps.mu.Unlock()
 	select {
 	case <-s.done:
-		return s.servers, s.err
+		return s.servers, s.listed, s.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, time.Time{}, ctx.Err()
 	}
 }
 
@@ -60,7 +67,9 @@ func (d *Driver) startSnapshot() {
 	go func() {
 		// not the caller's context: others share this list
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(d.cfg.RequestTimeout))
+		s.listed = d.clk.Now()
 		s.servers, s.err = d.listTagged(ctx)
+		d.tombs.sighted(s.servers, d.clk.Now())
 		cancel()
 		close(s.done)
 		d.snaps.mu.Lock()

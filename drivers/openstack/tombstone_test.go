@@ -9,6 +9,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	th "github.com/gophercloud/gophercloud/v2/testhelper"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/drivers"
 )
 
@@ -27,18 +28,28 @@ func listed(t *testing.T, d *Driver, id string) (drivers.Instance, bool) {
 	return drivers.Instance{}, false
 }
 
+// terminatedInARace launches instance id in dc-a on a fake Nova and
+// terminates it (in virtual time), the delete running into race and the
+// DELETE requests answered with faults first.
+func terminatedInARace(t *testing.T, id string, race deleteRace, faults ...fault) (*fakeNova, *Driver, *clock.Virtual, drivers.Instance) {
+	t.Helper()
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	quiet(d)
+	in, err := d.Launch(ctx, spec("dc-a", id))
+	th.AssertNoErr(t, err)
+	f.races = []deleteRace{race}
+	f.inject("delete", faults...)
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", id) }))
+	return f, d, clk, in
+}
+
 // The real Nova's delete-during-build race (tombstone.go): after Terminate
 // the server is unlisted, then listed again BUILD/scheduling (not
 // deleting), then destroyed. List never shows it (the conformance suite's
 // RefusedSpec saw it come back), and deletes it again when it is listed.
 func TestListHidesATerminatedServerNovaListsAgain(t *testing.T) {
-	f := newFakeNova(t)
-	d, _ := newTestDriver(t, f, testConfig())
-	quiet(d)
-	_, err := d.Launch(ctx, spec("dc-a", "r1"))
-	th.AssertNoErr(t, err)
-	f.races = []deleteRace{{hidden: 1, shown: 3}}
-	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "r1"))
+	f, d, _, _ := terminatedInARace(t, "r1", deleteRace{hidden: 1, shown: 3})
 	for i := range 5 {
 		if in, ok := listed(t, d, "r1"); ok {
 			t.Fatalf("List %d after Terminate shows r1: %+v", i+1, in)
@@ -53,13 +64,7 @@ func TestListHidesATerminatedServerNovaListsAgain(t *testing.T) {
 // accepted) does not leak the VM: List deletes it again, and once more
 // after reissueEvery when the re-issued delete failed.
 func TestATerminatedServerNovaKeepsIsDeletedAgain(t *testing.T) {
-	f := newFakeNova(t)
-	d, clk := newTestDriver(t, f, testConfig())
-	quiet(d)
-	_, err := d.Launch(ctx, spec("dc-a", "r2"))
-	th.AssertNoErr(t, err)
-	f.races = []deleteRace{{hidden: 1, shown: 1, lost: true}}
-	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "r2"))
+	f, d, clk, _ := terminatedInARace(t, "r2", deleteRace{hidden: 1, shown: 1, lost: true})
 	f.inject("delete", fault{status: 500, file: "internal_500.json"}) // the first re-issue fails
 	for i := range 4 {
 		if in, ok := listed(t, d, "r2"); ok {
@@ -83,13 +88,7 @@ func TestATerminatedServerNovaKeepsIsDeletedAgain(t *testing.T) {
 // a new server: the reappearing one is not taken for it, and WaitActive
 // waits for the new one.
 func TestLaunchAfterTerminateIgnoresTheServerNovaListsAgain(t *testing.T) {
-	f := newFakeNova(t)
-	d, clk := newTestDriver(t, f, testConfig())
-	quiet(d)
-	old, err := d.Launch(ctx, spec("dc-a", "r3"))
-	th.AssertNoErr(t, err)
-	f.races = []deleteRace{{shown: 10}}
-	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "r3"))
+	f, d, clk, old := terminatedInARace(t, "r3", deleteRace{shown: 10})
 	again, err := d.Launch(ctx, spec("dc-a", "r3"))
 	th.AssertNoErr(t, err)
 	th.AssertEquals(t, 2, f.creates)
@@ -160,4 +159,100 @@ func TestTombstoneReissueNeedsAListAskedForAfterTheDelete(t *testing.T) {
 	th.AssertEquals(t, 0, len(ts.due(live, t0.Add(2*time.Second), t0.Add(2*time.Second))))
 	th.AssertEquals(t, 1, len(ts.due(live, t0.Add(reissueEvery), t0.Add(reissueEvery+time.Second))))
 	th.AssertEquals(t, uint64(2), ts.reDels)
+}
+
+// A DELETE Nova accepted whose answer was lost (a 500 here; a timeout or a
+// proxy's 502 alike) is retried: the retry finds the server hidden or
+// deleting and must not return without a tombstone, or the build's
+// clean-up lists it again (revB #3).
+func TestTerminateRetryAfterALostAnswerLeavesATombstone(t *testing.T) {
+	f, d, _, _ := terminatedInARace(t, "r4", deleteRace{hidden: 1, shown: 3},
+		fault{status: 500, file: "internal_500.json", applied: true})
+	for i := range 5 {
+		if in, ok := listed(t, d, "r4"); ok {
+			t.Fatalf("List %d after Terminate shows r4: %+v", i+1, in)
+		}
+	}
+	th.AssertEquals(t, 0, f.count())
+	th.AssertEquals(t, 2, f.deletes) // Terminate's (answer lost) and one re-issued by List
+}
+
+// A DELETE that failed before Nova took it (a 503) is sent again by the
+// retry although the server is tombstoned already.
+func TestTerminateRetryResendsADeleteNovaDidNotTake(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	quiet(d)
+	_, err := d.Launch(ctx, spec("dc-a", "r6"))
+	th.AssertNoErr(t, err)
+	f.inject("delete", fault{status: 503, file: "unavailable_503.json"})
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "r6") }))
+	th.AssertEquals(t, 2, f.deletes)
+	if _, ok := listed(t, d, "r6"); ok {
+		t.Fatal("r6 listed after Terminate")
+	}
+	th.AssertEquals(t, uint64(0), d.ReissuedDeletes())
+}
+
+// WaitGone (Reconciler.replace's wait) deletes again a terminated server
+// whose delete Nova lost, also when the first re-issue fails, instead of
+// waiting ActiveTimeout for a List that may never come (revB #5).
+func TestWaitGoneReissuesALostDelete(t *testing.T) {
+	f, d, clk, _ := terminatedInARace(t, "r7", deleteRace{shown: 1, lost: true})
+	f.inject("delete", fault{status: 500, file: "internal_500.json"}) // the first re-issue fails
+	start := clk.Now()
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.WaitGone(ctx, "dc-a", "r7") }))
+	if took := clk.Now().Sub(start); took > reissueEvery+3*pollMax {
+		t.Fatalf("WaitGone took %s of virtual time, want ≤ reissueEvery + 3 polls (Nova shows it deleting for one)", took)
+	}
+	th.AssertEquals(t, 0, f.count())
+	th.AssertEquals(t, 3, f.deletes) // Terminate's, the failed re-issue, the one after reissueEvery
+	th.AssertEquals(t, uint64(2), d.ReissuedDeletes())
+}
+
+// A lost delete whose re-issues keep failing: the server stays tombstoned
+// as long as Nova lists it (past tombstoneTTL), so it never shows up beside
+// a relaunch of its id, and Terminate of that id deletes the new server,
+// not the phantom (revB #4).
+func TestATombstoneLastsWhileNovaListsTheServer(t *testing.T) {
+	f, d, clk, old := terminatedInARace(t, "r5", deleteRace{shown: 1, lost: true, stuck: true})
+	again, err := d.Launch(ctx, spec("dc-a", "r5"))
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 2, f.creates)
+	for i := range 4 { // a poller's lists, two tombstoneTTLs in all
+		clk.Advance(tombstoneTTL / 2)
+		l, err := d.List(ctx, "dc-a")
+		th.AssertNoErr(t, err)
+		for _, in := range l {
+			if in.CloudID == old.CloudID {
+				t.Fatalf("List %d (%s after Terminate) shows the terminated server %s", i+1, time.Duration(i+1)*tombstoneTTL/2, old.CloudID)
+			}
+		}
+	}
+	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "r5"))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.servers[again.CloudID]; ok && s.Task != "deleting" {
+		t.Fatalf("Terminate left the relaunched server %s %s/%s", again.CloudID, s.Status, s.Task)
+	}
+	if _, ok := f.servers[old.CloudID]; !ok {
+		t.Fatal("the stuck server went away: the test lost its premise")
+	}
+}
+
+// A sighting restarts a tombstone's TTL and makes it the most recently
+// seen (the last to go when the table is full).
+func TestTombstoneSightingRestartsItsTTL(t *testing.T) {
+	var ts tombstones
+	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	ts.add("s1", "dc-a", "x", t0)
+	ts.add("s2", "dc-a", "y", t0)
+	ts.sighted([]servers.Server{{ID: "s1"}, {ID: "other"}}, t0.Add(time.Minute))
+	th.AssertEquals(t, false, ts.has("s2", t0.Add(tombstoneTTL)))
+	th.AssertEquals(t, true, ts.has("s1", t0.Add(tombstoneTTL)))
+	th.AssertEquals(t, false, ts.has("s1", t0.Add(time.Minute+tombstoneTTL)))
+	ts.add("s3", "dc-a", "z", t0)
+	ts.add("s4", "dc-a", "w", t0)
+	ts.sighted([]servers.Server{{ID: "s3"}}, t0.Add(time.Second))
+	th.AssertDeepEquals(t, []string{"s4", "s3"}, ts.order)
 }

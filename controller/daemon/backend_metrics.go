@@ -43,6 +43,11 @@ func (b *Backend) MetricsSnapshot() metrics.Snapshot {
 		for _, dc := range slices.Sorted(maps.Keys(skipped)) {
 			s.SkippedLearned = append(s.SkippedLearned, metrics.SkippedLearned{DC: dc, N: skipped[dc]})
 		}
+		restarts := b.d.dp.lazy.MonitorRestarts()
+		for _, dc := range slices.Sorted(maps.Keys(restarts)) {
+			r := restarts[dc]
+			s.MonitorRestarts = append(s.MonitorRestarts, metrics.MonitorRestarts{DC: dc, Restarts: r.Restarts, Paused: r.Paused})
+		}
 	}
 	if b.d.pump != nil {
 		s.Drops = append(s.Drops, metrics.Drops{DC: "sim", Reason: "no-instance-packets", N: b.d.pump.Drops()})

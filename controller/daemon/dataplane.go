@@ -74,11 +74,21 @@ func (dp *dpParts) mediaFor(dc int) (string, netip.Addr) {
 
 // dpPrefix names this run's objects: the same run dir gives the same prefix,
 // so a killed run's leftovers are found and removed, and two daemons with
-// different run dirs never touch each other's.
+// different run dirs never touch each other's. It is "i" and 4 base-36
+// digits of a hash of the dir (36⁴ ≈ 1.7 M values; tests' prefixes start
+// with "t"): two run dirs that hash alike make the second daemon fail with
+// ovs.ErrPrefixInUse, whose message names the first one's dir and PID.
 func dpPrefix(dir string) string {
 	h := fnv.New32a()
 	h.Write([]byte(dir))
-	return fmt.Sprintf("io%03x", h.Sum32()&0xfff)
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	v := h.Sum32() % (36 * 36 * 36 * 36)
+	b := []byte{'i', 0, 0, 0, 0}
+	for i := len(b) - 1; i > 0; i-- {
+		b[i] = digits[v%36]
+		v /= 36
+	}
+	return string(b)
 }
 
 // dpForwarder is the command of each DP instance's process: Options.DPForwarder,
@@ -133,7 +143,7 @@ func (d *Daemon) startDataPlane() (drivers.Driver, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	od, err := ovs.Start(ctx, ovs.Config{Dir: dir, Prefix: dpPrefix(dir)})
+	od, err := ovs.Start(ctx, ovs.Config{Dir: dir, Prefix: dpPrefix(dir), Wait: 3 * time.Second}) // Wait: ovsclean may hold a dead run's prefix briefly
 	if err != nil {
 		return nil, err
 	}

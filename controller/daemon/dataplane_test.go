@@ -66,6 +66,10 @@ func checkDataPlane(t *testing.T, d *Daemon) (after func()) {
 	if sk := d.backend.MetricsSnapshot().SkippedLearned; len(sk) != len(d.cfg.dcNames()) || slices.ContainsFunc(sk, func(s metrics.SkippedLearned) bool { return s.N != 0 }) {
 		t.Fatalf("skipped learned rules in the metrics: %+v, want 0 for each of %v", sk, d.cfg.dcNames())
 	}
+	// and its learned-rule monitor's restarts (a count per DC, any value)
+	if mr := d.backend.MetricsSnapshot().MonitorRestarts; len(mr) != len(d.cfg.dcNames()) {
+		t.Fatalf("learned-rule monitor restarts in the metrics: %+v, want one per DC of %v", mr, d.cfg.dcNames())
+	}
 	return func() {
 		if ns, _ := ovs.Netns(context.Background(), prefix); len(ns) != 0 {
 			t.Fatalf("namespaces left after shutdown: %v", ns)

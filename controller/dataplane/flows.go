@@ -118,6 +118,34 @@ func (p *Plane) SkippedLearnedByDC() map[string]int {
 	return out
 }
 
+// MonitorRestarts is how often a datacenter's learned-rule monitor stopped
+// and was restarted since the plane started, and how many of those stops
+// were the switch's PAUSED (ovs.LearnedMonitor.Restarts).
+type MonitorRestarts struct {
+	Restarts, Paused int
+}
+
+// MonitorRestartsByDC returns MonitorRestarts of every datacenter this
+// plane runs, by its name (as SkippedLearnedByDC): the counter
+// ims_orch_dataplane_learned_monitor_restarts_total.
+func (p *Plane) MonitorRestartsByDC() map[string]MonitorRestarts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]MonitorRestarts{}
+	for k, st := range p.dcs {
+		if st == nil || st.mon == nil {
+			continue
+		}
+		name := st.name
+		if name == "" {
+			name = fmt.Sprintf("dc%d", k)
+		}
+		r, paused := st.mon.Restarts()
+		out[name] = MonitorRestarts{Restarts: r, Paused: paused}
+	}
+	return out
+}
+
 // FlowCounts returns every live DP instance of datacenter dc (working or
 // buffered) with the flows pinned to it (CountFlows), sorted by stage and
 // index: the plane's own flows and the rules the switch learned, as the

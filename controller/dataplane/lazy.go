@@ -34,15 +34,23 @@ func (l *Lazy) Set(p *Plane) {
 	l.p = p
 }
 
-// SkippedLearned is the plane's SkippedLearnedByDC, nil before Set.
-func (l *Lazy) SkippedLearned() map[string]int {
+// byDC returns f of the plane, nil before Set.
+func byDC[V any](l *Lazy, f func(*Plane) map[string]V) map[string]V {
 	l.mu.RLock()
 	p := l.p
 	l.mu.RUnlock()
 	if p == nil {
 		return nil
 	}
-	return p.SkippedLearnedByDC()
+	return f(p)
+}
+
+// SkippedLearned is the plane's SkippedLearnedByDC, nil before Set.
+func (l *Lazy) SkippedLearned() map[string]int { return byDC(l, (*Plane).SkippedLearnedByDC) }
+
+// MonitorRestarts is the plane's MonitorRestartsByDC, nil before Set.
+func (l *Lazy) MonitorRestarts() map[string]MonitorRestarts {
+	return byDC(l, (*Plane).MonitorRestartsByDC)
 }
 
 func (l *Lazy) sync(dc string) { l.update(dc, (*Plane).Sync) }

@@ -63,6 +63,7 @@ type ruleSwitch interface {
 // learnedMonitor is what the plane uses of an ovs.LearnedMonitor.
 type learnedMonitor interface {
 	Learned() (ovs.LearnedRules, error)
+	Restarts() (restarts, paused int)
 	Close()
 }
 

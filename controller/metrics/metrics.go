@@ -70,6 +70,14 @@ type SkippedLearned struct {
 	N  int
 }
 
+// MonitorRestarts is how often a DC's learned-rule monitor (real data
+// plane) was restarted since the daemon started: Paused of them after the
+// switch paused it, Restarts-Paused for other causes.
+type MonitorRestarts struct {
+	DC               string
+	Restarts, Paused int
+}
+
 // Snapshot is the live state a scrape reads.
 type Snapshot struct {
 	Instances       []InstanceCount
@@ -91,6 +99,9 @@ type Snapshot struct {
 	// SkippedLearned has one entry per DC of this node's real data plane
 	// (none when the data plane is simulated).
 	SkippedLearned []SkippedLearned
+	// MonitorRestarts has one entry per DC of this node's real data plane
+	// (none when the data plane is simulated).
+	MonitorRestarts []MonitorRestarts
 	// RaftRole is leader, follower, candidate or standalone (no raft).
 	RaftRole     string
 	CommitIndex  uint64
@@ -182,8 +193,10 @@ var (
 		[]string{"dc", "vnf"}, nil)
 	descCrashHeld = prometheus.NewDesc(Namespace+"_crashloop_backoff_seconds", "Seconds the crash-loop backoff still holds the VNF's replacements and launches in the DC back (0: not holding).",
 		[]string{"dc", "vnf"}, nil)
-	descSkippedLearned = prometheus.NewDesc(Namespace+"_dataplane_learned_rules_skipped", "Learned rules on the datacenter's switch that the real data plane's last flow count could not read: they count for no instance, so its flow counts are low by that many (dataplane.Plane.SkippedLearned).",
+	descSkippedLearned = prometheus.NewDesc(Namespace+"_dataplane_learned_rules_skipped", "Learned rules on the datacenter's switch that the real data plane's last flow count could not read: they count for no instance, so its flow counts are low by that many (dataplane.Plane.SkippedLearned). It holds the last flow count that succeeded: while the learned-rule monitor is down it keeps its last value.",
 		[]string{"dc"}, nil)
+	descMonRestarts = prometheus.NewDesc(Namespace+"_dataplane_learned_monitor_restarts_total", "Restarts of the datacenter's learned-rule monitor (real data plane) since the daemon started, by cause: paused (the switch paused the monitor, its reader fell behind) or other (ovs-vswitchd restarted, the monitor failed). Restarts in a row back off up to 32 s; the flow counts are unknown until the monitor is armed again.",
+		[]string{"dc", "cause"}, nil)
 	descRole    = prometheus.NewDesc(Namespace+"_raft_role", "1 for this node's raft role.", []string{"role"}, nil)
 	descCommit  = prometheus.NewDesc(Namespace+"_raft_commit_index", "Raft commit index.", nil, nil)
 	descApplied = prometheus.NewDesc(Namespace+"_raft_applied_index", "Raft last applied index.", nil, nil)
@@ -193,7 +206,7 @@ type collector struct{ src Source }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descPredicted, descActual, descError, descInterval, descRounds,
-		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descSkippedLearned, descRole, descCommit, descApplied} {
+		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descSkippedLearned, descMonRestarts, descRole, descCommit, descApplied} {
 		ch <- d
 	}
 }
@@ -226,6 +239,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, k := range s.SkippedLearned {
 		ch <- prometheus.MustNewConstMetric(descSkippedLearned, prometheus.GaugeValue, float64(k.N), k.DC)
+	}
+	for _, r := range s.MonitorRestarts {
+		ch <- prometheus.MustNewConstMetric(descMonRestarts, prometheus.CounterValue, float64(r.Paused), r.DC, "paused")
+		ch <- prometheus.MustNewConstMetric(descMonRestarts, prometheus.CounterValue, float64(r.Restarts-r.Paused), r.DC, "other")
 	}
 	for _, d := range s.Delays {
 		ch <- prometheus.MustNewConstMetric(descDelay, prometheus.GaugeValue, d.Ms/1000, d.From, d.To, d.Source)

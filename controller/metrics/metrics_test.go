@@ -88,25 +88,42 @@ ims_orch_churn_total{dc="tokyo",vnf="ids"} 3
 	}
 }
 
-// The real data plane's unreadable learned rules are a gauge per DC; a
-// simulated data plane has none.
-func TestSkippedLearnedGauge(t *testing.T) {
-	src := &fakeSource{s: Snapshot{SkippedLearned: []SkippedLearned{{DC: "tokyo", N: 2}, {DC: "london", N: 0}}}}
+// realDPSeries checks that snapshot s exports exactly want of metric name,
+// and a simulated data plane's (empty) snapshot none, lint-clean.
+func realDPSeries(t *testing.T, s Snapshot, name, want string) {
+	t.Helper()
+	src := &fakeSource{s: s}
 	m := New(src)
-	want := `
-# HELP ims_orch_dataplane_learned_rules_skipped Learned rules on the datacenter's switch that the real data plane's last flow count could not read: they count for no instance, so its flow counts are low by that many (dataplane.Plane.SkippedLearned).
-# TYPE ims_orch_dataplane_learned_rules_skipped gauge
-ims_orch_dataplane_learned_rules_skipped{dc="london"} 0
-ims_orch_dataplane_learned_rules_skipped{dc="tokyo"} 2
-`
-	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "ims_orch_dataplane_learned_rules_skipped"); err != nil {
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), name); err != nil {
 		t.Fatal(err)
 	}
 	src.s = Snapshot{}
-	if n, err := testutil.GatherAndCount(m.Registry, "ims_orch_dataplane_learned_rules_skipped"); err != nil || n != 0 {
+	if n, err := testutil.GatherAndCount(m.Registry, name); err != nil || n != 0 {
 		t.Fatalf("simulated data plane: %d series (%v), want none", n, err)
 	}
 	if probs, err := testutil.GatherAndLint(m.Registry); err != nil || len(probs) > 0 {
 		t.Fatalf("lint: %v %v", err, probs)
 	}
+}
+
+// The real data plane's unreadable learned rules are a gauge per DC; a
+// simulated data plane has none.
+func TestSkippedLearnedGauge(t *testing.T) {
+	realDPSeries(t, Snapshot{SkippedLearned: []SkippedLearned{{DC: "tokyo", N: 2}, {DC: "london", N: 0}}}, "ims_orch_dataplane_learned_rules_skipped", `
+# HELP ims_orch_dataplane_learned_rules_skipped Learned rules on the datacenter's switch that the real data plane's last flow count could not read: they count for no instance, so its flow counts are low by that many (dataplane.Plane.SkippedLearned). It holds the last flow count that succeeded: while the learned-rule monitor is down it keeps its last value.
+# TYPE ims_orch_dataplane_learned_rules_skipped gauge
+ims_orch_dataplane_learned_rules_skipped{dc="london"} 0
+ims_orch_dataplane_learned_rules_skipped{dc="tokyo"} 2
+`)
+}
+
+// The learned-rule monitor's restarts are a counter per DC and cause; a
+// simulated data plane has none.
+func TestMonitorRestartsCounter(t *testing.T) {
+	realDPSeries(t, Snapshot{MonitorRestarts: []MonitorRestarts{{DC: "tokyo", Restarts: 5, Paused: 3}}}, "ims_orch_dataplane_learned_monitor_restarts_total", `
+# HELP ims_orch_dataplane_learned_monitor_restarts_total Restarts of the datacenter's learned-rule monitor (real data plane) since the daemon started, by cause: paused (the switch paused the monitor, its reader fell behind) or other (ovs-vswitchd restarted, the monitor failed). Restarts in a row back off up to 32 s; the flow counts are unknown until the monitor is armed again.
+# TYPE ims_orch_dataplane_learned_monitor_restarts_total counter
+ims_orch_dataplane_learned_monitor_restarts_total{cause="other",dc="tokyo"} 2
+ims_orch_dataplane_learned_monitor_restarts_total{cause="paused",dc="tokyo"} 3
+`)
 }

@@ -23,6 +23,7 @@ const LockDir = "/run/ims-orch-ovs"
 
 // ErrPrefixInUse is returned when another live run (another process, or
 // another Claim of this one) holds the prefix: nothing of it was touched.
+// The error names the holder its lock file records (PID, run directory).
 var ErrPrefixInUse = errors.New("prefix in use by another live run")
 
 // Claim is a run's hold on a name prefix: while it is held, no other Start or
@@ -66,19 +67,61 @@ func lockFile(path string) (*os.File, error) {
 			return nil, err
 		}
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			holder := readHolder(f)
 			f.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, ErrPrefixInUse
+				return nil, fmt.Errorf("%w (holder: %s)", ErrPrefixInUse, holder)
 			}
 			return nil, err
 		}
 		var held, now syscall.Stat_t
 		if syscall.Fstat(int(f.Fd()), &held) == nil && syscall.Stat(path, &now) == nil && held.Ino == now.Ino && held.Dev == now.Dev {
+			writeHolder(f, "")
 			return f, nil
 		}
 		f.Close()
 	}
 	return nil, fmt.Errorf("lock file %s: replaced under us 10 times", path)
+}
+
+// writeHolder records who holds the lock in its file ("pid=N", then
+// " dir=<run dir>" once known), which a refused claimant names in its
+// error. Best effort: the lock, not the text, is the claim.
+func writeHolder(f *os.File, dir string) {
+	line := fmt.Sprintf("pid=%d", os.Getpid())
+	if dir != "" {
+		line += " dir=" + dir
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(line+"\n"), 0)
+}
+
+// readHolder reads the holder a lock file records ("unknown" when empty:
+// the holder has not written it yet, or is older code).
+func readHolder(f *os.File) string {
+	b := make([]byte, 512)
+	n, _ := f.ReadAt(b, 0)
+	if h := strings.TrimSpace(string(b[:n])); h != "" {
+		return h
+	}
+	return "unknown"
+}
+
+// setDir records the run directory of the claim's holder in its lock file.
+func (c *Claim) setDir(dir string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f != nil {
+		writeHolder(c.f, dir)
+	}
+}
+
+// Held reports whether the claim still holds its prefix (not released,
+// not lost).
+func (c *Claim) Held() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.f != nil
 }
 
 // Release gives the prefix up (its lock file is removed). Releasing twice
@@ -117,15 +160,20 @@ func ClaimFree(lead byte) (*Claim, error) {
 	return nil, fmt.Errorf("no free prefix starting with %q after 32 tries: %w", lead, ErrPrefixInUse)
 }
 
+// AllPrefixes matches every prefix (CleanStale of the whole machine).
+func AllPrefixes(string) bool { return true }
+
 // CleanStale removes what runs that died without Stop left (a test binary
 // killed by its timeout, a crashed daemon): for each prefix with a lock file
-// in LockDir that no live process holds, it kills the processes inside the
-// prefix's network namespaces (that run's ovsdb-server, ovs-vswitchd and DP
-// forwarders), deletes those namespaces (their veths go with them) and the
-// lock file. Prefixes held by live runs are not touched, and nothing is
-// matched beyond a stale run's own prefix. It returns the prefixes cleaned.
-// `go run ./scripts/ovsclean` runs it.
-func CleanStale(ctx context.Context) ([]string, error) {
+// in LockDir that match accepts and no live process holds, it kills the
+// processes inside the prefix's network namespaces (that run's ovsdb-server,
+// ovs-vswitchd and DP forwarders), deletes those namespaces (their veths go
+// with them) and the lock file. Prefixes held by live runs are not touched,
+// and nothing is matched beyond a stale run's own prefix. It returns the
+// prefixes cleaned. `go run ./scripts/ovsclean` runs it on AllPrefixes; a
+// test passes only its own prefixes, so it neither races another run's
+// clean-up nor fails on another run's leftovers.
+func CleanStale(ctx context.Context, match func(prefix string) bool) ([]string, error) {
 	ents, err := os.ReadDir(LockDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -137,7 +185,7 @@ func CleanStale(ctx context.Context) ([]string, error) {
 	var errs []error
 	for _, e := range ents {
 		prefix, ok := strings.CutSuffix(e.Name(), ".lock")
-		if !ok || !prefixRE.MatchString(prefix) {
+		if !ok || !prefixRE.MatchString(prefix) || !match(prefix) {
 			continue
 		}
 		c, err := ClaimPrefix(prefix)

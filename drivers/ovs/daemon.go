@@ -36,6 +36,12 @@ type Config struct {
 	// starting with a letter, so interface names stay within 15 characters
 	// and no prefix starts another. Start claims it (ClaimPrefix) until Stop.
 	Prefix string
+	// Wait is how long Start waits for a prefix another process holds
+	// before it fails with ErrPrefixInUse (0: it fails at once). A clean-up
+	// (scripts/ovsclean) holds a dead run's prefix while it deletes that
+	// run's leftovers: a daemon restarted in the same run dir meanwhile gets
+	// the prefix once the clean-up is done.
+	Wait time.Duration
 }
 
 // Daemon is a private ovsdb-server + ovs-vswitchd pair. ovs-vswitchd runs in
@@ -73,6 +79,14 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	c, err := ClaimPrefix(cfg.Prefix)
+	for end := time.Now().Add(cfg.Wait); errors.Is(err, ErrPrefixInUse) && time.Now().Before(end); {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		c, err = ClaimPrefix(cfg.Prefix)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +122,7 @@ func start(ctx context.Context, cfg Config, c *Claim) (*Daemon, error) {
 		c.Release()
 		return nil, fmt.Errorf("dir: %v", err)
 	}
+	c.setDir(abs)
 	d := &Daemon{cfg: cfg, claim: c}
 	if err := d.cleanup(ctx); err != nil {
 		c.Release()
@@ -117,6 +132,7 @@ func start(ctx context.Context, cfg Config, c *Claim) (*Daemon, error) {
 		_ = os.Remove(d.path(f))
 	}
 	if _, err := run(ctx, cfg.Dir, nil, "ovsdb-tool", "create", d.path("conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"); err != nil {
+		c.Release() // nothing started yet: the namespaces were deleted above
 		return nil, err
 	}
 	// both daemons run inside the switch namespace (unix sockets only): a
@@ -185,10 +201,15 @@ func (d *Daemon) cleanup(ctx context.Context) error {
 
 // Stop stops both daemons, deletes every namespace with the prefix and
 // releases the prefix. When the namespaces cannot all be deleted, the prefix
-// stays claimed (CleanStale retries once this process has ended).
+// stays claimed (CleanStale retries once this process has ended). Once the
+// prefix is released (an earlier Stop) Stop touches nothing: another run may
+// hold the prefix by then, and its namespaces are not ours.
 func (d *Daemon) Stop(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !d.claim.Held() {
+		return nil
+	}
 	if err := d.cleanup(ctx); err != nil {
 		return err
 	}

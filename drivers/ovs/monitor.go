@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // ErrMonitorNotArmed is LearnedMonitor.Learned's error while the monitor
@@ -34,19 +36,63 @@ var ErrMonitorPaused = errors.New("paused by the switch: flow-monitor events wer
 // restarted) or reports it paused (ErrMonitorPaused: its reader fell
 // behind, and the switch withholds events until the reader has caught up).
 // Between a stop and the next complete read, Learned says
-// ErrMonitorNotArmed.
+// ErrMonitorNotArmed. Restarts in a row back off (MonitorConfig) and are
+// counted (Restarts). On PAUSED it restarts rather than waiting for the
+// switch's catch-up before event=RESUMED: the fresh dump is the table,
+// whatever the catch-up would or would not have said of rules deleted while
+// paused; the backoff bounds what that costs under sustained churn.
 type LearnedMonitor struct {
-	s      *Switch
-	retry  time.Duration
-	onErr  func(error)
-	cancel context.CancelFunc
-	done   chan struct{}
+	s       *Switch
+	backoff restartBackoff
+	clk     clock.Clock
+	onErr   func(error)
+	cancel  context.CancelFunc
+	done    chan struct{}
 
-	mu     sync.Mutex
-	armed  bool
-	rules  map[string]learnedEntry
-	starts int // monitors started (tests)
-	pid    int // the running monitor process (0: none)
+	mu       sync.Mutex
+	armed    bool
+	armedAt  time.Time
+	rules    map[string]learnedEntry
+	starts   int // monitors started
+	restarts int // monitors that stopped and were (to be) started again
+	pauses   int // of them, stopped by the switch's PAUSED
+	pid      int // the running monitor process (0: none)
+}
+
+// MonitorConfig configures a LearnedMonitor.
+type MonitorConfig struct {
+	// Retry is the wait before the first restart after a monitor stops;
+	// each further restart in a row doubles it, up to MaxRetry (32 × Retry
+	// if 0). A monitor that stayed armed for MaxRetry or longer before it
+	// stopped starts the doubling over. So sustained churn that pauses
+	// every new monitor (each restart's dump paused again) restarts it at
+	// most once per MaxRetry, not once per Retry forever.
+	Retry, MaxRetry time.Duration
+	// Clock times the waits (clock.Real if nil).
+	Clock clock.Clock
+	// OnErr (may be nil) receives why a monitor stopped.
+	OnErr func(error)
+}
+
+// restartBackoff is the wait before each restart: base doubled per restart
+// in a row, capped at max; a monitor armed for max or longer resets it.
+type restartBackoff struct {
+	base, max time.Duration
+	streak    int
+}
+
+// next returns the wait before the restart of a monitor that had been
+// armed for armedFor (0: never armed) when it stopped.
+func (b *restartBackoff) next(armedFor time.Duration) time.Duration {
+	if armedFor >= b.max {
+		b.streak = 0
+	}
+	d := b.base
+	for i := 0; i < b.streak && d < b.max; i++ {
+		d *= 2
+	}
+	b.streak++
+	return min(d, b.max)
 }
 
 type learnedEntry struct {
@@ -55,13 +101,33 @@ type learnedEntry struct {
 }
 
 // MonitorLearned starts following s's learned rules until Close; a monitor
-// that fails or exits is started again after retry. onErr (may be nil)
-// receives why a monitor stopped.
+// that fails or exits is started again after retry (doubling per restart in
+// a row, MonitorConfig). onErr (may be nil) receives why a monitor stopped.
 func (s *Switch) MonitorLearned(retry time.Duration, onErr func(error)) *LearnedMonitor {
+	return s.MonitorLearnedWith(MonitorConfig{Retry: retry, OnErr: onErr})
+}
+
+// MonitorLearnedWith is MonitorLearned with every setting of cfg.
+func (s *Switch) MonitorLearnedWith(cfg MonitorConfig) *LearnedMonitor {
+	if cfg.MaxRetry <= 0 {
+		cfg.MaxRetry = 32 * cfg.Retry
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &LearnedMonitor{s: s, retry: retry, onErr: onErr, cancel: cancel, done: make(chan struct{})}
+	m := &LearnedMonitor{s: s, backoff: restartBackoff{base: cfg.Retry, max: cfg.MaxRetry}, clk: cfg.Clock,
+		onErr: cfg.OnErr, cancel: cancel, done: make(chan struct{})}
 	go m.run(ctx)
 	return m
+}
+
+// Restarts returns how many times a monitor stopped and was restarted (or
+// waits to be), and how many of those the switch's PAUSED caused.
+func (m *LearnedMonitor) Restarts() (restarts, paused int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.restarts, m.pauses
 }
 
 // Close stops the monitor and waits for its process to end.
@@ -118,20 +184,32 @@ func (m *LearnedMonitor) run(ctx context.Context) {
 	for {
 		err := m.follow(ctx)
 		m.mu.Lock()
+		var armedFor time.Duration
+		if m.armed {
+			armedFor = m.clk.Now().Sub(m.armedAt)
+		}
 		m.armed, m.rules = false, nil
+		if ctx.Err() == nil {
+			m.restarts++
+			if errors.Is(err, ErrMonitorPaused) {
+				m.pauses++
+			}
+		}
 		m.mu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
+		wait := m.backoff.next(armedFor)
 		if m.onErr != nil {
-			m.onErr(fmt.Errorf("learned-rule monitor of %s: %w", m.s.bridge, err))
+			m.onErr(fmt.Errorf("learned-rule monitor of %s (restart in %v): %w", m.s.bridge, wait, err))
 		}
-		t := time.NewTimer(m.retry)
+		due := make(chan struct{})
+		t := m.clk.AfterFunc(wait, func() { close(due) })
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
-		case <-t.C:
+		case <-due:
 		}
 	}
 }
@@ -192,32 +270,17 @@ func (m *LearnedMonitor) follow(ctx context.Context) error {
 	}()
 	events := make(chan monitorEvent, 4096)
 	stopped := make(chan error, 1)
-	var last string // the last other line: why the monitor stopped
 	go func() {
 		defer readers.Done()
 		defer close(events)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			l := strings.TrimSpace(sc.Text())
-			if isPaused(l) {
-				stopped <- ErrMonitorPaused
-				return
-			}
-			ev, ok := parseMonitorEvent(l)
-			if !ok {
-				if l != "" && !strings.HasPrefix(l, "OFPST_FLOW_MONITOR reply") && !strings.HasPrefix(l, "NXST_FLOW_MONITOR reply") {
-					last = l
-				}
-				continue
-			}
+		stopped <- readMonitorLines(stderr, func(ev monitorEvent) bool {
 			select {
 			case events <- ev:
+				return true
 			case <-ctx.Done():
-				return
+				return false
 			}
-		}
-		stopped <- fmt.Errorf("ovs-ofctl monitor ended: %s", last)
+		})
 	}()
 	timeout := time.NewTimer(10 * time.Second)
 	defer timeout.Stop()
@@ -244,7 +307,7 @@ func (m *LearnedMonitor) follow(ctx context.Context) error {
 	for i := 0; i < pending; i++ {
 		m.applyLocked(<-events)
 	}
-	m.armed = true
+	m.armed, m.armedAt = true, m.clk.Now()
 	m.mu.Unlock()
 	for {
 		select {
@@ -261,6 +324,37 @@ func (m *LearnedMonitor) follow(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// errStopRead is readMonitorLines' result when emit ended the read.
+var errStopRead = errors.New("read stopped")
+
+// readMonitorLines reads `ovs-ofctl monitor`'s event lines (its stderr)
+// from r and gives each learned-rule event to emit, in order, until emit
+// returns false (errStopRead), the switch pauses the monitor (a PAUSED
+// line: ErrMonitorPaused; the lines after it are not read) or r ends (an
+// error naming the last line that was no event: why the monitor ended).
+func readMonitorLines(r io.Reader, emit func(monitorEvent) bool) error {
+	var last string // the last other line: why the monitor stopped
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if isPaused(l) {
+			return ErrMonitorPaused
+		}
+		ev, ok := parseMonitorEvent(l)
+		if !ok {
+			if l != "" && !strings.HasPrefix(l, "OFPST_FLOW_MONITOR reply") && !strings.HasPrefix(l, "NXST_FLOW_MONITOR reply") {
+				last = l
+			}
+			continue
+		}
+		if !emit(ev) {
+			return errStopRead
+		}
+	}
+	return fmt.Errorf("ovs-ofctl monitor ended: %s", last)
 }
 
 func (m *LearnedMonitor) applyLocked(ev monitorEvent) {

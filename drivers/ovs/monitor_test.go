@@ -1,9 +1,12 @@
 package ovs
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -66,6 +69,18 @@ func FuzzParseMonitorEvent(f *testing.F) {
 	})
 }
 
+// realSwitch starts private daemons (startReal) with one bridge of ours,
+// <prefix>d0, and returns them and the bridge's switch.
+func realSwitch(t *testing.T) (*Daemon, *Switch) {
+	t.Helper()
+	d := startReal(t)
+	br := d.Prefix() + "d0"
+	if err := d.EnsureBridge(context.Background(), br, 0); err != nil {
+		t.Fatal(err)
+	}
+	return d, d.NewSwitch(br)
+}
+
 // ports returns the output ports of the rules, sorted.
 func ports(r LearnedRules) []int {
 	var out []int
@@ -82,12 +97,7 @@ func ports(r LearnedRules) []int {
 // once ovs-vswitchd is back it follows the new (empty) table again.
 func TestLearnedMonitorFollowsTheSwitch(t *testing.T) {
 	ctx := context.Background()
-	d := startReal(t)
-	br := d.Prefix() + "d0"
-	if err := d.EnsureBridge(ctx, br, 0); err != nil {
-		t.Fatal(err)
-	}
-	sw := d.NewSwitch(br)
+	d, sw := realSwitch(t)
 	add := func(idle int, outs ...int) {
 		t.Helper()
 		var ls []string
@@ -162,14 +172,9 @@ func TestLearnedMonitorFollowsTheSwitch(t *testing.T) {
 // and reaped) and the goroutines that read it: a plane that closes leaves
 // no process and no goroutine behind.
 func TestLearnedMonitorCloseEndsItsProcess(t *testing.T) {
-	ctx := context.Background()
-	d := startReal(t)
-	br := d.Prefix() + "d0"
-	if err := d.EnsureBridge(ctx, br, 0); err != nil {
-		t.Fatal(err)
-	}
+	_, sw := realSwitch(t)
 	before := runtime.NumGoroutine()
-	m := d.NewSwitch(br).MonitorLearned(50*time.Millisecond, func(err error) { t.Logf("monitor: %v", err) })
+	m := sw.MonitorLearned(50*time.Millisecond, func(err error) { t.Logf("monitor: %v", err) })
 	end := time.Now().Add(10 * time.Second)
 	for !m.Armed() {
 		if time.Now().After(end) {
@@ -235,12 +240,7 @@ func TestIsPaused(t *testing.T) {
 // reads the whole table again and follows all 5 000 rules.
 func TestLearnedMonitorRestartsWhenPaused(t *testing.T) {
 	ctx := context.Background()
-	d := startReal(t)
-	br := d.Prefix() + "d0"
-	if err := d.EnsureBridge(ctx, br, 0); err != nil {
-		t.Fatal(err)
-	}
-	sw := d.NewSwitch(br)
+	_, sw := realSwitch(t)
 	errs := make(chan error, 16)
 	m := sw.MonitorLearned(50*time.Millisecond, func(err error) {
 		t.Logf("monitor: %v", err)
@@ -258,15 +258,26 @@ func TestLearnedMonitorRestartsWhenPaused(t *testing.T) {
 			}
 		}
 	}
-	until("armed", 10*time.Second, m.Armed)
-	pid := m.Pid()
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+	// armed with a process (Pid is 0 between restarts, and briefly while
+	// still armed when one ends); openProc refuses pid ≤ 1 and the pidfd
+	// pins the process: a SIGSTOP never reaches our own process group or a
+	// process that reused the PID
+	until("armed", 10*time.Second, func() bool { return m.Armed() && m.Pid() > 1 })
+	proc, err := openProc(m.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.close()
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", proc.pid)); err != nil || !strings.Contains(string(cmdline), "monitor") {
+		t.Fatalf("PID %d is not the monitor process: %q %v", proc.pid, cmdline, err)
+	}
+	if err := proc.signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	resumed := false
 	defer func() {
 		if !resumed {
-			_ = syscall.Kill(pid, syscall.SIGCONT)
+			_ = proc.signal(syscall.SIGCONT)
 		}
 	}()
 	// here (socket send buffer wmem_default 212 992 B) PAUSED came after
@@ -291,7 +302,7 @@ func TestLearnedMonitorRestartsWhenPaused(t *testing.T) {
 	if _, err := sw.Ofctl(ctx, "add-flows", file); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+	if err := proc.signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	resumed = true
@@ -313,5 +324,98 @@ func TestLearnedMonitorRestartsWhenPaused(t *testing.T) {
 	m.mu.Unlock()
 	if starts < 2 {
 		t.Errorf("%d monitors started, want a restart after the pause", starts)
+	}
+	if restarts, paused := m.Restarts(); paused < 1 || restarts < paused {
+		t.Errorf("Restarts() = %d, %d paused: want the pause counted", restarts, paused)
+	}
+}
+
+// The monitor's line handling on a real trace: the stderr of `ovs-ofctl
+// monitor … watch:table=1` (Open vSwitch 3.1) on a bridge whose monitor
+// process was stopped while 5 000 learned rules were added (the set-up of
+// TestLearnedMonitorRestartsWhenPaused; testdata/paused-trace.txt.gz, 6 254
+// lines). The switch queued 1 243 ADDED events, printed event=PAUSED (line
+// 2 488), then sent the 3 757 withheld ADDED and event=RESUMED. The reader
+// gives the events before PAUSED, in order, and stops there with
+// ErrMonitorPaused; and the trace shows the switch's catch-up brings the
+// rest (all 5 000 rules once), which the monitor does not rely on: it
+// restarts and dumps.
+func TestReadMonitorLinesOnAPausedTrace(t *testing.T) {
+	gz, err := os.ReadFile("testdata/paused-trace.txt.gz")
+	var raw []byte
+	if zr, zerr := gzip.NewReader(bytes.NewReader(gz)); err == nil && zerr == nil {
+		raw, err = io.ReadAll(zr)
+	} else {
+		err = errors.Join(err, zerr)
+	}
+	if err != nil {
+		t.Fatalf("the trace: %v", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	pausedAt := slices.IndexFunc(lines, func(l string) bool { return strings.TrimSpace(l) == "event=PAUSED" })
+	if len(lines) != 6254 || pausedAt != 2487 || strings.TrimSpace(lines[len(lines)-1]) != "event=RESUMED" {
+		t.Fatalf("trace: %d lines, PAUSED at index %d: not the captured trace", len(lines), pausedAt)
+	}
+	var got []monitorEvent
+	err = readMonitorLines(strings.NewReader(string(raw)), func(ev monitorEvent) bool { got = append(got, ev); return true })
+	if !errors.Is(err, ErrMonitorPaused) {
+		t.Fatalf("read: %v, want ErrMonitorPaused", err)
+	}
+	var before []string
+	for _, l := range lines[:pausedAt] {
+		if strings.Contains(l, "event=ADDED") {
+			before = append(before, learnedKey(l))
+		}
+	}
+	if len(got) != len(before) || len(got) != 1243 {
+		t.Fatalf("%d events before the pause, want the trace's %d ADDED (1 243)", len(got), len(before))
+	}
+	for i, ev := range got {
+		if ev.deleted || ev.entry.err != nil || ev.key != before[i] || ev.entry.f.OutPort != 1001 {
+			t.Fatalf("event %d: %+v, want the ADDED of %q", i, ev, before[i])
+		}
+	}
+	// the catch-up after the pause: every rule exactly once over the trace
+	keys := map[string]int{}
+	for _, l := range lines {
+		if ev, ok := parseMonitorEvent(strings.TrimSpace(l)); ok {
+			keys[ev.key]++
+		}
+	}
+	if len(keys) != 5000 {
+		t.Errorf("%d distinct rules in the trace, want 5 000", len(keys))
+	}
+	// a reader that stops taking events stops the read
+	n := 0
+	if err := readMonitorLines(strings.NewReader(string(raw)), func(monitorEvent) bool { n++; return n < 10 }); !errors.Is(err, errStopRead) || n != 10 {
+		t.Errorf("emit false at the 10th event: %v after %d, want errStopRead after 10", err, n)
+	}
+	// a monitor that ends says why, by its last other line
+	if err := readMonitorLines(strings.NewReader(lines[1]+"\novs-ofctl: vconn_recv (End of file)\n"), func(monitorEvent) bool { return true }); err == nil || !strings.Contains(err.Error(), "End of file") {
+		t.Errorf("ended monitor: %v, want the last line", err)
+	}
+}
+
+// Restarts in a row double the wait up to the cap, so a monitor paused
+// again on every restart (sustained churn) restarts at most once per cap;
+// one that stayed armed for the cap starts over at the base.
+func TestRestartBackoffDoublesAndResets(t *testing.T) {
+	b := restartBackoff{base: time.Second, max: 32 * time.Second}
+	var got []time.Duration
+	for i := 0; i < 8; i++ {
+		got = append(got, b.next(2*time.Second)) // armed, paused again soon
+	}
+	want := []time.Duration{1, 2, 4, 8, 16, 32, 32, 32}
+	for i := range want {
+		want[i] *= time.Second
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("waits %v, want %v", got, want)
+	}
+	if w := b.next(32 * time.Second); w != time.Second {
+		t.Fatalf("after a monitor armed for the cap: wait %v, want the base 1s", w)
+	}
+	if w := b.next(0); w != 2*time.Second {
+		t.Fatalf("a restart right after: wait %v, want 2s", w)
 	}
 }

@@ -3,7 +3,9 @@ package ovs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,13 +125,36 @@ func startClaimed(t *testing.T, dir string) *Daemon {
 	return d
 }
 
-// die stands for the death of d's process without Stop: the kernel drops
-// the process's lock on the prefix, its daemons and namespaces stay.
-func die(d *Daemon) {
+// die hands d's claim to a child process and kills it: a real death of
+// the process holding the prefix (SIGKILL, no Stop). The child inherits the
+// lock's open file (flock belongs to it, not to a process); once this
+// process closed its copy, the child alone holds the lock, and the kernel
+// drops it when the child dies. d's daemons and namespaces stay.
+func die(t *testing.T, d *Daemon) {
+	t.Helper()
 	d.claim.mu.Lock()
 	defer d.claim.mu.Unlock()
+	child := exec.Command("sleep", "60")
+	child.ExtraFiles = []*os.File{d.claim.f}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
 	d.claim.f.Close()
 	d.claim.f = nil
+	if _, err := ClaimPrefix(d.Prefix()); !errors.Is(err, ErrPrefixInUse) {
+		_ = child.Process.Kill()
+		_ = child.Wait()
+		t.Fatalf("the prefix while the child holds it: %v, want ErrPrefixInUse", err)
+	}
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait() // reaped: its files are closed, the lock dropped
+}
+
+// only matches the prefixes of this test (CleanStale's scope).
+func only(prefixes ...string) func(string) bool {
+	return func(p string) bool { return slices.Contains(prefixes, p) }
 }
 
 func TestStartRemovesAKilledRunsLeftovers(t *testing.T) {
@@ -144,7 +169,7 @@ func TestStartRemovesAKilledRunsLeftovers(t *testing.T) {
 	if err := EnsureNetns(ctx, p+"u0"); err != nil {
 		t.Fatal(err)
 	}
-	die(d1)
+	die(t, d1)
 	// a second start in the same run dir with the prefix cleans up
 	d2, err := Start(ctx, Config{Dir: dir, Prefix: p})
 	if err != nil {
@@ -180,7 +205,7 @@ func TestStartStopsAKilledRunsDaemonsInAnotherDir(t *testing.T) {
 	if pids[0] == 0 || pids[1] == 0 {
 		t.Fatalf("daemon pids %v", pids)
 	}
-	die(d1)
+	die(t, d1)
 	d2, err := Start(ctx, Config{Dir: dir2, Prefix: d1.Prefix()})
 	if err != nil {
 		t.Fatal(err)
@@ -219,8 +244,8 @@ func TestStartLeavesALiveRunsPrefixAlone(t *testing.T) {
 		d.Stop(ctx)
 		t.Fatal("a second Start with a live run's prefix: want ErrPrefixInUse")
 	}
-	if !errors.Is(err, ErrPrefixInUse) || !strings.Contains(err.Error(), live.Prefix()) {
-		t.Fatalf("got %v, want ErrPrefixInUse naming the prefix", err)
+	if holder := fmt.Sprintf("pid=%d dir=%s", os.Getpid(), live.Dir()); !errors.Is(err, ErrPrefixInUse) || !strings.Contains(err.Error(), live.Prefix()) || !strings.Contains(err.Error(), holder) {
+		t.Fatalf("got %v, want ErrPrefixInUse naming the prefix and its holder %q", err, holder)
 	}
 	if !alive(pid) || live.VswitchdPID() != pid {
 		t.Fatalf("the live run's ovs-vswitchd %d is gone", pid)
@@ -231,24 +256,44 @@ func TestStartLeavesALiveRunsPrefixAlone(t *testing.T) {
 }
 
 // CleanStale (scripts/ovsclean) removes a dead run's daemons, namespaces
-// and lock file, and leaves a live run's alone.
+// and lock file, and leaves a live run's alone; scoped to the test's own
+// prefixes it also leaves another run's stale leftovers alone (another
+// checkout's: its own clean-up, or their errors, are not this test's).
 func TestCleanStaleRemovesOnlyDeadRunsLeftovers(t *testing.T) {
 	ctx := context.Background()
 	live := startReal(t)
 	dir := t.TempDir()
 	dead := startClaimed(t, dir)
-	t.Cleanup(func() { _ = dead.Stop(ctx) }) // when CleanStale failed
+	t.Cleanup(func() { _ = dead.Stop(ctx) }) // when die failed
 	pids := []int{dead.VswitchdPID(), pidFromFile(filepath.Join(dir, "ovsdb.pid"), dir)}
 	if err := EnsureNetns(ctx, dead.Prefix()+"u0"); err != nil {
 		t.Fatal(err)
 	}
-	die(dead)
-	cleaned, err := CleanStale(ctx)
+	// another run's stale leftovers: a lock file nobody holds and a namespace
+	other, err := ClaimFree('t')
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(cleaned, dead.Prefix()) || slices.Contains(cleaned, live.Prefix()) {
-		t.Fatalf("cleaned %v: want the dead run's %s, not the live run's %s", cleaned, dead.Prefix(), live.Prefix())
+	t.Cleanup(func() {
+		if _, err := CleanStale(ctx, only(other.Prefix())); err != nil {
+			t.Errorf("cleaning the other run's leftovers: %v", err)
+		}
+	})
+	if err := EnsureNetns(ctx, other.Prefix()+"u0"); err != nil {
+		other.Release()
+		t.Fatal(err)
+	}
+	other.mu.Lock()
+	other.f.Close() // its process "died": the lock file stays, unlocked
+	other.f = nil
+	other.mu.Unlock()
+	die(t, dead)
+	cleaned, err := CleanStale(ctx, only(dead.Prefix(), live.Prefix()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cleaned, []string{dead.Prefix()}) {
+		t.Fatalf("cleaned %v: want the dead run's %s only, not the live run's %s", cleaned, dead.Prefix(), live.Prefix())
 	}
 	waitGone(t, pids...)
 	if ns, _ := Netns(ctx, dead.Prefix()); len(ns) != 0 {
@@ -266,6 +311,12 @@ func TestCleanStaleRemovesOnlyDeadRunsLeftovers(t *testing.T) {
 	if _, err := ClaimPrefix(live.Prefix()); !errors.Is(err, ErrPrefixInUse) {
 		t.Fatalf("the live run's prefix after CleanStale: %v, want still held", err)
 	}
+	if ns, _ := Netns(ctx, other.Prefix()); len(ns) != 1 {
+		t.Fatalf("another run's stale namespaces outside the scope: %v, want them left", ns)
+	}
+	if _, err := os.Stat(lockPath(other.Prefix())); err != nil {
+		t.Fatalf("another run's stale lock file outside the scope: %v, want it left", err)
+	}
 }
 
 func FuzzParseDump(f *testing.F) {
@@ -278,4 +329,81 @@ func FuzzParseDump(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A Start that fails (here ovsdb-tool create: conf.db is a non-empty
+// directory, which neither Remove nor ovsdb-tool replace) gives its prefix
+// back: a retry with the prefix is not refused as in use.
+func TestFailedStartReleasesThePrefix(t *testing.T) {
+	ctx := context.Background()
+	c := claimFreeReal(t)
+	p := c.Prefix()
+	c.Release()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "conf.db", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Start(ctx, Config{Dir: dir, Prefix: p})
+	if err == nil {
+		d.Stop(ctx)
+		t.Fatal("Start with conf.db a directory: want ovsdb-tool's error")
+	}
+	c, err = ClaimPrefix(p)
+	if err != nil {
+		t.Fatalf("the prefix after a failed Start: %v, want it free", err)
+	}
+	c.Release()
+}
+
+// A second Stop (the prefix released by the first) touches nothing: another
+// run that claimed the prefix since keeps its namespaces.
+func TestStopAfterReleaseLeavesTheNextHolderAlone(t *testing.T) {
+	ctx := context.Background()
+	d := startReal(t)
+	if err := d.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ClaimPrefix(d.Prefix())
+	if err != nil {
+		t.Fatalf("the prefix after Stop: %v", err)
+	}
+	defer func() {
+		_, _ = DeleteNetns(ctx, d.Prefix())
+		c.Release()
+	}()
+	if err := EnsureNetns(ctx, d.Prefix()+"x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ns, _ := Netns(ctx, d.Prefix()); len(ns) != 1 {
+		t.Fatalf("the next holder's namespaces after a second Stop: %v, want [%sx]", ns, d.Prefix())
+	}
+	if !c.Held() {
+		t.Fatal("the next holder's claim is gone")
+	}
+}
+
+// Start with Wait takes a prefix that is released meanwhile (a clean-up
+// holding a dead run's prefix while it deletes its leftovers), and gives up
+// with ErrPrefixInUse after Wait when the holder keeps it.
+func TestStartWaitsForAHeldPrefix(t *testing.T) {
+	ctx := context.Background()
+	c := claimFreeReal(t)
+	if d, err := Start(ctx, Config{Dir: t.TempDir(), Prefix: c.Prefix(), Wait: 300 * time.Millisecond}); !errors.Is(err, ErrPrefixInUse) {
+		if err == nil {
+			d.Stop(ctx)
+		}
+		t.Fatalf("a prefix held throughout the wait: %v, want ErrPrefixInUse", err)
+	}
+	released := time.AfterFunc(200*time.Millisecond, c.Release)
+	defer released.Stop()
+	d, err := Start(ctx, Config{Dir: t.TempDir(), Prefix: c.Prefix(), Wait: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("a prefix released during the wait: %v", err)
+	}
+	if err := d.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -20,7 +20,7 @@ import (
 )
 
 func main() {
-	cleaned, err := ovs.CleanStale(context.Background())
+	cleaned, err := ovs.CleanStale(context.Background(), ovs.AllPrefixes)
 	if len(cleaned) == 0 {
 		fmt.Println("ovsclean: no stale prefix in", ovs.LockDir)
 	} else {

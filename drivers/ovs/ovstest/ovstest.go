@@ -13,8 +13,11 @@ import (
 )
 
 // Lead is the first letter of every test prefix (ovs.ClaimFree): the
-// daemon's own prefixes start with "io".
+// daemon's own prefixes start with "i" (controller/daemon dpPrefix).
 const Lead = 't'
+
+// Require and Start are mirrored in drivers/ovs/real_test.go (that
+// package's own tests cannot import this one: an import cycle): change both.
 
 // Require skips t when Open vSwitch or root is missing, and fails it instead
 // when CI=true (a missing install step must not pass silently).

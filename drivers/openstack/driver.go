@@ -572,22 +572,14 @@ func (d *Driver) server(ctx context.Context, cloudID string) (servers.Server, bo
 }
 
 // find looks a server of ours up by instance id (server name, then
-// metadata), ignoring servers Nova is deleting.
+// metadata), ignoring servers Nova is deleting and terminated ones it lists
+// again (tombstones).
 func (d *Driver) find(ctx context.Context, dc, id string) (drivers.Instance, bool, error) {
-	return d.lookup(ctx, dc, id, false)
-}
-
-// lookup is find; withDeleting also returns a server Nova is still deleting
-// and a terminated one Nova lists again (both still hold quota).
-func (d *Driver) lookup(ctx context.Context, dc, id string, withDeleting bool) (drivers.Instance, bool, error) {
 	all, err := d.freshServers(ctx)
 	if err != nil {
 		return drivers.Instance{}, false, fmt.Errorf("find server %s: %w", id, err)
 	}
-	if !withDeleting {
-		all = d.visible(all)
-	}
-	m := match(all, dc, id, withDeleting)
+	m := match(d.visible(all), dc, id, false)
 	if len(m) == 0 {
 		return drivers.Instance{}, false, nil
 	}

@@ -33,6 +33,20 @@ func twoEngines(t *testing.T, h *harness, cfg Config) (a, b *Engine) {
 	return engineOn(t, h, cfg, nil), engineOn(t, h, cfg, nil)
 }
 
+// measuredDC0 is the interval-mean DP workload on dc0→dc0 that round
+// measured, from the store's history (one prediction per round: fsm);
+// the test fails when none is stored.
+func measuredDC0(t *testing.T, h *harness, round uint64) float64 {
+	t.Helper()
+	for _, p := range h.store.History() {
+		if p.Round == round {
+			return p.Actual[SeriesKey(KindDP, "dc0", "dc0")]
+		}
+	}
+	t.Fatalf("no prediction of round %d", round)
+	return 0
+}
+
 // leaderTarget is an engine as a report target: only a running engine (the
 // leader) takes reports, as the daemon's engineIntake.
 type leaderTarget struct {
@@ -135,13 +149,7 @@ func failoverRun(t *testing.T, failover, resend bool, takeover int, openRound bo
 	}
 	// interval 2 entered: the last round to start was round 1
 	started := h.store.State().RoundStartedAt.Sub(t0)
-	for _, p := range h.store.History() {
-		if p.Round == 1 {
-			return p.Actual[SeriesKey(KindDP, "dc0", "dc0")], started
-		}
-	}
-	t.Fatal("no prediction of round 1")
-	return 0, 0
+	return measuredDC0(t, h, 1), started
 }
 
 // The leader dies in the middle of an interval: the new leader runs the
@@ -205,16 +213,9 @@ func TestRegainedLeadershipDropsStaleReports(t *testing.T) {
 		}
 		h.clk.Advance(time.Second)
 	}
-	for _, p := range h.store.History() {
-		t.Logf("round %d measured %v", p.Round, p.Actual[SeriesKey(KindDP, "dc0", "dc0")])
-		if p.Round == 1 {
-			if got := p.Actual[SeriesKey(KindDP, "dc0", "dc0")]; got != 500 {
-				t.Fatalf("round 1 measured %v, want 500 (interval 1's reports only)", got)
-			}
-			return
-		}
+	if got := measuredDC0(t, h, 1); got != 500 {
+		t.Fatalf("round 1 measured %v, want 500 (interval 1's reports only)", got)
 	}
-	t.Fatal("no measurement of round 1")
 }
 
 // The leader dies in the middle of an interval and the next one is elected
@@ -306,15 +307,9 @@ func TestTakeoverWaitOffAndSameEngine(t *testing.T) {
 			if !tc.same {
 				return
 			}
-			for _, p := range h.store.History() {
-				if p.Round == 1 {
-					if got := p.Actual[SeriesKey(KindDP, "dc0", "dc0")]; got != 100 {
-						t.Fatalf("round 1 measured %v, want 100 (the whole interval's reports)", got)
-					}
-					return
-				}
+			if got := measuredDC0(t, h, 1); got != 100 {
+				t.Fatalf("round 1 measured %v, want 100 (the whole interval's reports)", got)
 			}
-			t.Fatal("no prediction of round 1")
 		})
 	}
 }
@@ -384,16 +379,7 @@ func TestLateReportAfterTheDelayedCloseIsDropped(t *testing.T) {
 		}
 		h.clk.Advance(100 * time.Millisecond)
 	}
-	var got float64
-	found := false
-	for _, p := range h.store.History() {
-		if p.Round == 2 {
-			got, found = p.Actual[SeriesKey(KindDP, "dc0", "dc0")], true
-		}
-	}
-	if !found {
-		t.Fatal("no prediction of round 2")
-	}
+	got := measuredDC0(t, h, 2)
 	// 26 re-sent (50–75 s), 28 queued (76–103 s), the old reporter's
 	late := b.Stats().LateReports
 	t.Logf("interval 2 measured %.1f; %d late reports dropped", got, late)

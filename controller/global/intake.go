@@ -51,9 +51,10 @@ type intake struct {
 // dcReports are a DC's last reports of one kind, one ring per reporter:
 // two reporters of one DC (a local controller and its successor, two
 // nodes during a move) each keep their own times, which need not agree.
+// A report's arrival number in its DC is the DC's count of reports of the
+// kind so far this interval (intake.reports).
 type dcReports struct {
-	by  map[string]*lastReports // reporter ID → its last reports
-	seq uint64                  // the DC's reports so far this interval (arrival numbers)
+	by map[string]*lastReports // reporter ID → its last reports
 }
 
 // maxReportersPerDC bounds the rings of one DC: the reports of further
@@ -87,7 +88,7 @@ func (d *dcReports) ring(id string) *lastReports {
 type lastReports struct {
 	pairs [RecentReports][]protocol.PairLoad
 	at    [RecentReports]time.Time // the reports' own times (WorkloadReport.At)
-	seq   [RecentReports]uint64    // the reports' arrival numbers in their DC (dcReports.seq)
+	seq   [RecentReports]uint64    // the reports' arrival numbers in their DC (intake.reports)
 	n     int                      // reports kept (≤ RecentReports)
 	next  int                      // the slot the next report overwrites
 	count int                      // the reporter's reports of the DC this interval
@@ -180,18 +181,18 @@ func checkReport(r protocol.WorkloadReport, known map[string]bool) error {
 }
 
 func (in *intake) add(r protocol.WorkloadReport) {
-	in.reports[r.Kind+"/"+r.DC]++
+	dk := r.Kind + "/" + r.DC
+	in.reports[dk]++
 	if r.Kind != KindDelay {
-		d := in.latest[r.Kind+"/"+r.DC]
+		d := in.latest[dk]
 		if d == nil {
 			d = &dcReports{by: map[string]*lastReports{}}
-			in.latest[r.Kind+"/"+r.DC] = d
+			in.latest[dk] = d
 		}
-		d.seq++
 		l := d.ring(r.Reporter)
 		l.pairs[l.next] = append(l.pairs[l.next][:0], r.Pairs...)
 		l.at[l.next] = r.At
-		l.seq[l.next] = d.seq
+		l.seq[l.next] = uint64(in.reports[dk])
 		l.next = (l.next + 1) % RecentReports
 		l.n = min(l.n+1, RecentReports)
 		l.count++
@@ -289,8 +290,9 @@ func (in *intake) recent(interval time.Duration) map[string]Recent {
 		kind, _, _ := strings.Cut(dk, "/")
 		ids := slices.Sorted(maps.Keys(d.by))
 		// the DC's last reports: arrival numbers above lo, in any ring
-		n := min(d.seq, RecentReports)
-		lo := d.seq - n
+		seq := uint64(in.reports[dk])
+		n := min(seq, RecentReports)
+		lo := seq - n
 		// each reporter's share of them, counted among reporters with
 		// enough reports for a slope
 		share := make([]int, len(ids))

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,14 +82,8 @@ func (dp *dpParts) mediaFor(dc int) (string, netip.Addr) {
 func dpPrefix(dir string) string {
 	h := fnv.New32a()
 	h.Write([]byte(dir))
-	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-	v := h.Sum32() % (36 * 36 * 36 * 36)
-	b := []byte{'i', 0, 0, 0, 0}
-	for i := len(b) - 1; i > 0; i-- {
-		b[i] = digits[v%36]
-		v /= 36
-	}
-	return string(b)
+	s := strconv.FormatUint(uint64(h.Sum32()%(36*36*36*36)), 36)
+	return "i" + strings.Repeat("0", 4-len(s)) + s
 }
 
 // dpForwarder is the command of each DP instance's process: Options.DPForwarder,

@@ -109,13 +109,18 @@ func (p *Plane) SkippedLearnedByDC() map[string]int {
 		if st == nil {
 			continue
 		}
-		name := st.name
-		if name == "" {
-			name = fmt.Sprintf("dc%d", k)
-		}
-		out[name] = st.lastSkipped
+		out[st.label(k)] = st.lastSkipped
 	}
 	return out
+}
+
+// label is datacenter k's name in the metrics: Config.Names', "dc<k>" for
+// a plane of Tables.
+func (st *dcState) label(k int) string {
+	if st.name == "" {
+		return fmt.Sprintf("dc%d", k)
+	}
+	return st.name
 }
 
 // MonitorRestarts is how often a datacenter's learned-rule monitor stopped
@@ -136,12 +141,8 @@ func (p *Plane) MonitorRestartsByDC() map[string]MonitorRestarts {
 		if st == nil || st.mon == nil {
 			continue
 		}
-		name := st.name
-		if name == "" {
-			name = fmt.Sprintf("dc%d", k)
-		}
 		r, paused := st.mon.Restarts()
-		out[name] = MonitorRestarts{Restarts: r, Paused: paused}
+		out[st.label(k)] = MonitorRestarts{Restarts: r, Paused: paused}
 	}
 	return out
 }

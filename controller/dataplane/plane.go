@@ -397,6 +397,18 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 	return err
 }
 
+// livePorts is the set of the switch ports (Ports.In) of every live
+// instance: the ports a DC's rules are made for.
+func livePorts(live [routing.MaxStages]map[uint8]Ports) map[int]bool {
+	ports := map[int]bool{}
+	for s := range live {
+		for _, pp := range live[s] {
+			ports[pp.In] = true
+		}
+	}
+	return ports
+}
+
 func (p *Plane) syncRules(ctx context.Context, k int, st *dcState) error {
 	var want []ovs.Flow
 	var err error
@@ -404,12 +416,7 @@ func (p *Plane) syncRules(ctx context.Context, k int, st *dcState) error {
 	var ports map[int]bool
 	p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, _ func(int, uint8) string) {
 		repairFlows(st, t, live)
-		now := map[int]bool{}
-		for s := range live {
-			for _, pp := range live[s] {
-				now[pp.In] = true
-			}
-		}
+		now := livePorts(live)
 		for port := range st.ports {
 			if !now[port] {
 				forget = append(forget, port)

@@ -315,13 +315,9 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 		return fmt.Errorf("dc%d after restart: %w", k, err)
 	}
 	var want []ovs.Flow
-	ports := map[int]bool{}
+	var ports map[int]bool
 	p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, _ func(int, uint8) string) {
-		for s := range live {
-			for _, pp := range live[s] {
-				ports[pp.In] = true
-			}
-		}
+		ports = livePorts(live)
 		want, err = Compile(Inputs{Table: t, Live: live, Flows: flowList(st), Calls: st.calls,
 			UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
 	})

@@ -33,6 +33,10 @@ type splitter struct {
 	// at[s-1][p] is the instance of stage s at position p; nil when the
 	// stage has no live instance to route to
 	at [routing.MaxStages][]uint8
+	// done[first-1][last-1]: blocks(first, last) was computed, into
+	// memo[first-1][last-1] (the same for every tag rule of a Compile)
+	done [routing.MaxStages][routing.MaxStages]bool
+	memo [routing.MaxStages][routing.MaxStages][]block
 }
 
 // block is an aligned run of positions whose instances agree on every

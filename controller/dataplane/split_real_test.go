@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -211,6 +212,30 @@ func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
 			}
 		}
 		t.Logf("%s: IDS packets per instance %v of %d", name, per, all)
+	}
+	// the plane's counts (the learned rules, which feed the routing loads)
+	// see the spread too: each IDS instance carries the flows it forwarded
+	perInst := map[uint8]int{}
+	for _, on := range at {
+		for idx := range on {
+			perInst[idx]++
+		}
+	}
+	var counted map[uint8]int
+	if !waitFor(5*time.Second, func() bool { // the learned-rule monitor follows the switch
+		fc, err := p.FlowCounts(ctx, 1)
+		if err != nil {
+			return false
+		}
+		counted = map[uint8]int{}
+		for _, f := range fc {
+			if f.Stage == 2 {
+				counted[f.Index] = f.Flows
+			}
+		}
+		return maps.Equal(counted, perInst)
+	}) {
+		t.Errorf("FlowCounts of the IDS instances %v, their own flow sets %v", counted, perInst)
 	}
 	share("interval 0 (2 instances)", phaseA, []uint8{20, 21})
 	share("interval 1 (3 instances)", phaseB, []uint8{20, 21, 22})

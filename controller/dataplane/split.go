@@ -104,6 +104,15 @@ func apportion(shares []routing.Share, buckets int) []int {
 // first..last: the fewest aligned runs of positions with one instance per
 // stage each, in position order; none when a stage has no instance.
 func (sp *splitter) blocks(first, last int) []block {
+	if !sp.done[first-1][last-1] {
+		sp.memo[first-1][last-1] = sp.split(first, last)
+		sp.done[first-1][last-1] = true
+	}
+	return sp.memo[first-1][last-1]
+}
+
+// split computes blocks(first, last).
+func (sp *splitter) split(first, last int) []block {
 	for s := first; s <= last; s++ {
 		if sp.at[s-1] == nil {
 			return nil

@@ -50,6 +50,9 @@ type Options struct {
 	// Stats: per-second statistics (-trace_stat, read by Stats) and the
 	// error log (-trace_err, read by Errors).
 	Stats bool
+	// StatPeriod is the statistics file's period (-fd; 1 s when zero, at
+	// least 1 ms).
+	StatPeriod time.Duration
 	// RTTFreq > 0: response times, one line per RTTFreq calls
 	// (-trace_rtt -rtt_freq, read by ResponseTimes).
 	RTTFreq int
@@ -75,7 +78,11 @@ type Proc struct {
 func Start(dir string, opt Options, args ...string) (*Proc, error) {
 	args = append(slices.Clone(args), "-nostdin", "-buff_size", BufSize)
 	if opt.Stats {
-		args = append(args, "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1", "-trace_err")
+		fd := "1"
+		if opt.StatPeriod > 0 {
+			fd = strconv.FormatInt(max(opt.StatPeriod.Milliseconds(), 1), 10) + "ms"
+		}
+		args = append(args, "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", fd, "-trace_err")
 	}
 	if opt.RTTFreq > 0 {
 		args = append(args, "-trace_rtt", "-rtt_freq", strconv.Itoa(opt.RTTFreq))

@@ -115,9 +115,13 @@ const chainCPUPerCall = 14 * time.Millisecond
 
 // kamailioCPU is the CPU time the Kamailio main processes pids and their
 // children (Kamailio's workers) have used so far, from /proc/PID/stat
-// (utime + stime, in USER_HZ = 100 ticks per second).
+// (utime + stime, in the system's clock ticks: agent.ClkTck).
 func kamailioCPU(t testing.TB, pids ...int) time.Duration {
 	t.Helper()
+	hz, err := agent.ClkTck()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ticks uint64
 	read := func(pid int) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -147,7 +151,12 @@ func kamailioCPU(t testing.TB, pids ...int) time.Duration {
 			read(k)
 		}
 	}
-	return time.Duration(ticks) * 10 * time.Millisecond
+	return ticksToDuration(ticks, hz)
+}
+
+// ticksToDuration converts n clock ticks at hz ticks per second.
+func ticksToDuration(n uint64, hz int) time.Duration {
+	return time.Duration(n) * time.Second / time.Duration(hz)
 }
 
 // TestKamailioChain runs real Kamailio instances through drivers/local:
@@ -435,3 +444,16 @@ func TestKamailioChain(t *testing.T) {
 
 // tail is the last n bytes of b.
 func tail(b []byte, n int) []byte { return b[max(0, len(b)-n):] }
+
+// kamailioCPU's ticks are the system's (it assumed 100 per second).
+func TestTicksToDuration(t *testing.T) {
+	for _, c := range []struct {
+		n    uint64
+		hz   int
+		want time.Duration
+	}{{250, 250, time.Second}, {7, 100, 70 * time.Millisecond}, {3, 1024, 3 * time.Second / 1024}, {0, 100, 0}} {
+		if got := ticksToDuration(c.n, c.hz); got != c.want {
+			t.Errorf("%d ticks at %d/s: %v, want %v", c.n, c.hz, got, c.want)
+		}
+	}
+}

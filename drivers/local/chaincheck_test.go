@@ -291,10 +291,28 @@ func checkChain(t *testing.T, dc int, a chainAddrs, opts ...func(*local.Config))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	scen := scenarios(t)
-	_, _, ps := driverChain(t, dc, 1, append([]func(*local.Config){chainReady}, opts...)...)
+	d, _, ps := driverChain(t, dc, 1, append([]func(*local.Config){chainReady}, opts...)...)
+	var pids []int
+	for _, id := range []string{"s1", "p1"} {
+		rt, ok := d.Runtime(id)
+		if !ok {
+			t.Fatalf("%s: no runtime", id)
+		}
+		pids = append(pids, rt.Pid)
+	}
+	cpu0 := kamailioCPU(t, pids...)
 	m := measureChain(t, ctx, scen, ps[0].String(), a, chainCheckLoad)
+	cpu := kamailioCPU(t, pids...) - cpu0
 	v := judgeChain(m, chainCheckBounds)
 	load, _ := os.ReadFile("/proc/loadavg")
+	// logged, not asserted (TestKamailioChain bounds it): a sleeping proxy
+	// spends no more CPU per call than a working one
+	if calls := m.Chain.OK + len(m.ChainSetup) - m.ChainFailed; calls > 0 {
+		t.Logf("Kamailio CPU (S-CSCF + P-CSCF, all processes): %v for %d completed chain calls (SIPp and probe): %v per call",
+			cpu, calls, cpu/time.Duration(calls))
+	} else {
+		t.Logf("Kamailio CPU (S-CSCF + P-CSCF, all processes): %v, no chain call completed", cpu)
+	}
 	t.Logf("direct: %d/%d calls ok at %.1f calls/s (%d retransmissions); chain: %d/%d ok at %.1f calls/s (%d retransmissions)",
 		m.Direct.OK, m.Calls, m.Direct.CompletedRate(), m.Direct.Retrans, m.Chain.OK, m.Calls, m.Chain.CompletedRate(), m.Chain.Retrans)
 	t.Logf("probe: %d pairs, setup direct p50 %v p90 %v, chain p50 %v p90 %v (failed: direct %d, chain %d); loadavg %s",

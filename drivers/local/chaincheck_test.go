@@ -43,12 +43,14 @@ import (
 
 // chainLoad is what the check offers: each of the two SIPp callers places
 // Calls calls at Rate calls/s held Hold; the probe places one pair of calls
-// (direct, chain) every ProbeEvery while they run, at most MaxProbes pairs.
+// (direct, chain) every ProbeEvery while they run, and after them until it
+// has MinProbes pairs, for at most ProbeAfter; at most MaxProbes pairs.
 type chainLoad struct {
-	Rate, Calls int
-	Hold        time.Duration
-	ProbeEvery  time.Duration
-	MaxProbes   int
+	Rate, Calls          int
+	Hold                 time.Duration
+	ProbeEvery           time.Duration
+	MinProbes, MaxProbes int
+	ProbeAfter           time.Duration
 }
 
 // chainCheckLoad: 10 calls/s for 8 s through the chain plus 5 probe calls/s
@@ -56,7 +58,8 @@ type chainLoad struct {
 // carried 400 calls/s on this machine). At 20 + 10 calls/s a working
 // chain at nice 19 beside 20 CPU burners (load 36) completed 107 of 160
 // calls by the end of the run: the host gave it less than it needed.
-var chainCheckLoad = chainLoad{Rate: 10, Calls: 80, Hold: 100 * time.Millisecond, ProbeEvery: 200 * time.Millisecond, MaxProbes: 60}
+var chainCheckLoad = chainLoad{Rate: 10, Calls: 80, Hold: 100 * time.Millisecond, ProbeEvery: 200 * time.Millisecond,
+	MinProbes: chainCheckBounds.MinProbes, MaxProbes: 60, ProbeAfter: 5 * time.Second}
 
 // probeTimeout bounds one probe call; a failed probe counts as this long.
 const probeTimeout = 2 * time.Second
@@ -202,9 +205,12 @@ func measureChain(t testing.TB, ctx context.Context, scen, pcscf string, a chain
 	}
 	defer chain.Kill()
 
-	// the probe: one call direct, one through the chain, every ProbeEvery
+	// the probe: one call direct, one through the chain, every ProbeEvery,
+	// while the callers run, then on until it has MinProbes pairs (a host
+	// that slows every probe call) but at most ProbeAfter more, and not
+	// after a failed chain call
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
+	callersDone, stop := make(chan struct{}), make(chan struct{})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -235,16 +241,26 @@ func measureChain(t testing.TB, ctx context.Context, scen, pcscf string, a chain
 		}()
 		tick := time.NewTicker(load.ProbeEvery)
 		defer tick.Stop()
+		closed := func(c chan struct{}) bool {
+			select {
+			case <-c:
+				return true
+			default:
+				return false
+			}
+		}
 		for range load.MaxProbes {
 			select {
 			case <-stop:
 				return
 			case <-tick.C:
 			}
-			select { // a tick and the stop both ready: select picks either
-			case <-stop:
+			// a tick and the stop both ready: select picks either. After the
+			// callers, only a chain that answers slowly is probed on: one
+			// whose last probe call failed has shown what it does
+			lastFailed := m.ChainFailed > 0 && m.ChainSetup[len(m.ChainSetup)-1] == probeTimeout
+			if closed(stop) || closed(callersDone) && (len(m.ChainSetup) >= load.MinProbes || lastFailed) {
 				return
-			default:
 			}
 			probe(&du, uas, &m.DirectSetup, &m.DirectFailed)
 			probe(&cu, pcscf, &m.ChainSetup, &m.ChainFailed)
@@ -252,8 +268,17 @@ func measureChain(t testing.TB, ctx context.Context, scen, pcscf string, a chain
 	}()
 	_ = direct.Wait(runCtx) // SIPp exits 1 when a call failed: its statistics tell
 	_ = chain.Wait(runCtx)
+	close(callersDone)
+	after := time.NewTimer(load.ProbeAfter)
+	probed := make(chan struct{})
+	go func() { wg.Wait(); close(probed) }()
+	select {
+	case <-probed:
+	case <-after.C:
+	}
+	after.Stop()
 	close(stop)
-	wg.Wait()
+	<-probed
 	for _, p := range []struct {
 		name string
 		proc *sipptest.Proc

@@ -44,11 +44,6 @@ func TestRaftTimeoutsConfig(t *testing.T) {
 	if err := single.Normalize(); err == nil || !strings.Contains(err.Error(), "node.raftTimeouts: only in cluster mode") {
 		t.Fatalf("single-node mode: %v", err)
 	}
-	badID := clusterConfig(nil)
-	badID.Node.ID = "n\x01"
-	if err := badID.Normalize(); err == nil || !strings.Contains(err.Error(), "node.id") {
-		t.Fatalf("a node ID with a control character: %v, want an error naming node.id", err)
-	}
 
 	// unset fields take raft's defaults; the reporter waits for a leader
 	// two worst-case elections (at least 10 s)
@@ -88,4 +83,25 @@ func withID(rc *raft.Config) *raft.Config {
 	c := *rc
 	c.LocalID = "n1"
 	return &c
+}
+
+// TestNodeIDOneMessage: node.id has one rule and one message, whatever
+// breaks it (it was checked twice, for white space and '/' and again as a
+// reporter ID, with two messages for the same mistake).
+func TestNodeIDOneMessage(t *testing.T) {
+	const rule = "a node ID is at most 128 bytes of printable UTF-8 without white space or '/'"
+	for _, id := range []string{"n 1", "n\t1", "n\n1", "n/1", "n\x01", "\xff", strings.Repeat("n", 129)} {
+		c := clusterConfig(nil)
+		c.Node.ID = id
+		err := c.Normalize()
+		if err == nil || !strings.HasPrefix(err.Error(), "node.id: ") || !strings.HasSuffix(err.Error(), "; "+rule) ||
+			strings.Count(err.Error(), "node.id") != 1 {
+			t.Errorf("node.id %q: %v, want one error naming node.id once and ending with the rule", id, err)
+		}
+	}
+	c := clusterConfig(nil)
+	c.Node.ID = "n1.tokyo-é"
+	if err := c.Normalize(); err != nil {
+		t.Fatalf("a valid node ID: %v", err)
+	}
 }

@@ -275,11 +275,6 @@ type ReporterConfig struct {
 	// (protocol.WorkloadReport.Reporter), so the global intake keeps the
 	// reports of two reporters of one DC apart. Empty: none.
 	ID string
-	// AfterPass (tests; nil: none) is called after each pass over the
-	// targets is booked: the stats count its outcome, and a retry timer is
-	// armed when it needs one. The sender calls it without the reporter's
-	// lock held, and not for a pass that ends after Close.
-	AfterPass func()
 	// Resend keeps the reports accepted since the last NewInterval and,
 	// when another node starts accepting (a new leader, whose interval
 	// averages start empty), sends them to it again, so the new leader's
@@ -441,9 +436,6 @@ func (r *Reporter) drain() {
 		}
 		more := r.bookLocked(idx, err, head)
 		r.mu.Unlock()
-		if r.cfg.AfterPass != nil {
-			r.cfg.AfterPass()
-		}
 		if !more {
 			return // a retry timer resumes the sending
 		}

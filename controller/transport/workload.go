@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"container/list"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
@@ -137,17 +138,11 @@ type WorkloadHandler struct {
 	creds *ReporterCreds
 
 	mu sync.Mutex
-	// seen: "kind/dc/reporter" → its element of order, whose value is a
-	// *seenKey (the At of the last seenKept accepted reports); order runs
-	// from the key that accepted a report least recently to the most
-	// recent one, and the first is forgotten when maxSeenKeys are known
-	seen  map[string]*list.Element
-	order *list.List
-}
-
-type seenKey struct {
-	key   string
-	times []time.Time
+	// seen: "kind/dc/reporter" → the At of its last seenKept accepted
+	// reports, in the order the keys last accepted a report: at
+	// maxSeenKeys the key that accepted one least recently is forgotten
+	// (a duplicate answer does not count as use)
+	seen *simplelru.LRU[string, []time.Time]
 }
 
 // seenKept is how many accepted report times per (dc, kind, reporter) the handler
@@ -174,7 +169,11 @@ func NewWorkloadHandler(in WorkloadIntake, token string) (*WorkloadHandler, erro
 	if token == "" {
 		return nil, errors.New("workload handler: token is empty")
 	}
-	return &WorkloadHandler{in: in, token: []byte(token), seen: map[string]*list.Element{}, order: list.New()}, nil
+	seen, err := simplelru.NewLRU[string, []time.Time](maxSeenKeys, nil)
+	if err != nil {
+		return nil, fmt.Errorf("workload handler: %w", err)
+	}
+	return &WorkloadHandler{in: in, token: []byte(token), seen: seen}, nil
 }
 
 type workloadAnswer struct {
@@ -232,8 +231,8 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// are counted once
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	el := h.seen[key]
-	if el != nil && slices.ContainsFunc(el.Value.(*seenKey).times, rep.At.Equal) {
+	times, _ := h.seen.Peek(key) // a duplicate is no use of the key
+	if slices.ContainsFunc(times, rep.At.Equal) {
 		writeAnswer(w, http.StatusOK, workloadAnswer{Duplicate: true})
 		return
 	}
@@ -245,24 +244,15 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, http.StatusUnprocessableEntity, workloadAnswer{Error: err.Error()})
 		return
 	}
-	if el == nil {
-		if len(h.seen) >= maxSeenKeys {
-			// reporter IDs come from the reporters: a bound on what they can
-			// make the handler keep. The key that accepted a report least
-			// recently is forgotten (its re-sent copy would be counted
-			// again), not a live reporter's.
-			oldest := h.order.Front()
-			delete(h.seen, h.order.Remove(oldest).(*seenKey).key)
-		}
-		el = h.order.PushBack(&seenKey{key: key})
-		h.seen[key] = el
-	} else {
-		h.order.MoveToBack(el)
+	// reporter IDs come from the reporters: maxSeenKeys bounds what they
+	// can make the handler keep. Add makes the key the most recently used
+	// and, at the bound, forgets the key that accepted a report least
+	// recently (its re-sent copy would be counted again), not a live
+	// reporter's.
+	times = append(times, rep.At)
+	if len(times) > seenKept {
+		times = slices.Delete(times, 0, len(times)-seenKept)
 	}
-	sk := el.Value.(*seenKey)
-	sk.times = append(sk.times, rep.At)
-	if len(sk.times) > seenKept {
-		sk.times = slices.Delete(sk.times, 0, len(sk.times)-seenKept)
-	}
+	h.seen.Add(key, times)
 	writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true})
 }

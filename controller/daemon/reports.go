@@ -355,13 +355,23 @@ var lateReportsDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_la
 	"Workload reports this node's round engine dropped because they were measured in an interval it had already closed "+
 		"(a re-sent or long-queued report reaching a new leader after its close): not counted in the next interval.", nil, nil)
 
-// lateReportsCollector exports global.Stats.LateReports.
+var refusedReportersDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_refused_reporters_total",
+	"Workload reports this node's round engine refused (422) because their credential already had "+
+		"global.MaxReportersPerCredential other reporter IDs in the report's DC and kind this interval.", nil, nil)
+
+// lateReportsCollector exports global.Stats.LateReports and
+// RefusedReporters.
 type lateReportsCollector struct{ e *global.Engine }
 
-func (c lateReportsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lateReportsDesc }
+func (c lateReportsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lateReportsDesc
+	ch <- refusedReportersDesc
+}
 
 func (c lateReportsCollector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(lateReportsDesc, prometheus.CounterValue, float64(c.e.Stats().LateReports))
+	st := c.e.Stats()
+	ch <- prometheus.MustNewConstMetric(lateReportsDesc, prometheus.CounterValue, float64(st.LateReports))
+	ch <- prometheus.MustNewConstMetric(refusedReportersDesc, prometheus.CounterValue, float64(st.RefusedReporters))
 }
 
 var (

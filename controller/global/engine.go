@@ -174,6 +174,10 @@ type Stats struct {
 	// leader after its delayed close, a report queued long in its
 	// reporter): they are not counted in the next interval (lateReport).
 	LateReports int
+	// RefusedReporters counts workload reports refused because their
+	// credential already had MaxReportersPerCredential other reporters in
+	// the report's DC and kind this interval (ErrTooManyReporters).
+	RefusedReporters int
 }
 
 // StepTime is how long one step took.
@@ -645,7 +649,10 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 				"at", r.At, "ageMs", r.AgeMs, "intervalBegan", e.inSince)
 			return
 		}
-		e.in.add(r)
+		if err = e.in.add(r); err != nil {
+			e.stats.RefusedReporters++
+			return
+		}
 		e.noteDelays(r)
 	})
 	return err

@@ -1,6 +1,7 @@
 package global
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -51,35 +52,49 @@ type intake struct {
 // dcReports are a DC's last reports of one kind, one ring per reporter:
 // two reporters of one DC (a local controller and its successor, two
 // nodes during a move) each keep their own times, which need not agree.
+// A ring is keyed by the credential the report came under and its
+// reporter ID (ringKey), so reporters of two credentials never share one.
 // A report's arrival number in its DC is the DC's count of reports of the
 // kind so far this interval (intake.reports).
 type dcReports struct {
-	by map[string]*lastReports // reporter ID → its last reports
+	by     map[string]*lastReports // ringKey → the reporter's last reports
+	byCred map[string]int          // credential → its rings in the DC
 }
 
-// maxReportersPerDC bounds the rings of one DC: the reports of further
-// reporters share one ring (overflowReporter), as all did before reports
-// named their reporter.
-const maxReportersPerDC = 8
+// MaxReportersPerCredential bounds the rings one credential
+// (protocol.WorkloadReport.Credential) can take in one DC and kind per
+// interval: a report of a further reporter ID under that credential is
+// refused (ErrTooManyReporters). Reporter IDs come from the reporters; the
+// bound keeps a credential's holder (the shared protocol token's, say)
+// from taking the rings of the reporters of other credentials (the global
+// node's own local controllers, reporters with their own credentials),
+// whose rings it cannot touch. A reporter credential (role.reportersFile)
+// names its reports itself, so it takes one ring per DC.
+const MaxReportersPerCredential = 8
 
-// overflowReporter keys the shared ring; no valid reporter ID
-// (transport.CheckReporterID: no control characters) equals it.
-const overflowReporter = "\x00"
+// ErrTooManyReporters is what the intake answers to a report of one
+// reporter more than MaxReportersPerCredential under one credential in
+// one DC and kind this interval; Stats.RefusedReporters counts them.
+var ErrTooManyReporters = errors.New("too many reporters under one credential")
 
-// ring returns reporter id's ring of the DC, made on first use.
-func (d *dcReports) ring(id string) *lastReports {
-	l := d.by[id]
-	if l == nil {
-		if len(d.by) >= maxReportersPerDC {
-			id = overflowReporter
-			if l = d.by[id]; l != nil {
-				return l
-			}
-		}
-		l = &lastReports{}
-		d.by[id] = l
+// ringKey keys a reporter's ring: its credential and its ID (no valid
+// credential name holds a control character, transport.CheckReporterID).
+func ringKey(credential, reporter string) string { return credential + "\x00" + reporter }
+
+// ring returns the ring of reporter id under credential cred, made on
+// first use, or ErrTooManyReporters when cred holds its bound of rings.
+func (d *dcReports) ring(cred, id string) (*lastReports, error) {
+	k := ringKey(cred, id)
+	if l := d.by[k]; l != nil {
+		return l, nil
 	}
-	return l
+	if d.byCred[cred] >= MaxReportersPerCredential {
+		return nil, ErrTooManyReporters
+	}
+	l := &lastReports{}
+	d.by[k] = l
+	d.byCred[cred]++
+	return l, nil
 }
 
 // lastReports is a ring of a reporter's last RecentReports pair lists;
@@ -180,16 +195,25 @@ func checkReport(r protocol.WorkloadReport, known map[string]bool) error {
 	return nil
 }
 
-func (in *intake) add(r protocol.WorkloadReport) {
+// add counts a report in the interval, or refuses it (nothing counted)
+// with an error wrapping ErrTooManyReporters.
+func (in *intake) add(r protocol.WorkloadReport) error {
 	dk := r.Kind + "/" + r.DC
-	in.reports[dk]++
+	var l *lastReports
 	if r.Kind != KindDelay {
 		d := in.latest[dk]
 		if d == nil {
-			d = &dcReports{by: map[string]*lastReports{}}
+			d = &dcReports{by: map[string]*lastReports{}, byCred: map[string]int{}}
 			in.latest[dk] = d
 		}
-		l := d.ring(r.Reporter)
+		var err error
+		if l, err = d.ring(r.Credential, r.Reporter); err != nil {
+			return fmt.Errorf("workload report reporter: %q would be reporter %d of %s %s reports under credential %s this interval, at most %d: %w",
+				r.Reporter, MaxReportersPerCredential+1, r.DC, r.Kind, credentialName(r.Credential), MaxReportersPerCredential, err)
+		}
+	}
+	in.reports[dk]++
+	if l != nil {
 		l.pairs[l.next] = append(l.pairs[l.next][:0], r.Pairs...)
 		l.at[l.next] = r.At
 		l.seq[l.next] = uint64(in.reports[dk])
@@ -211,6 +235,15 @@ func (in *intake) add(r protocol.WorkloadReport) {
 		in.delay[k] += ms
 		in.delayN[k]++
 	}
+	return nil
+}
+
+// credentialName names a credential in errors.
+func credentialName(c string) string {
+	if c == "" {
+		return "in-process"
+	}
+	return fmt.Sprintf("%q", c)
 }
 
 // Recent is a workload series' recent level (intake.recent).

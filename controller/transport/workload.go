@@ -56,6 +56,14 @@ func CheckReporterID(id string) error {
 	return nil
 }
 
+// SharedCredential is the credential (protocol.WorkloadReport.Credential)
+// of a report that came with the shared protocol token: the global intake
+// bounds the reporter IDs of all its holders together per DC
+// (global.MaxReportersPerCredential), apart from the in-process reporters
+// and those with their own credentials. It holds a character no reporter
+// credential's name may (a space), so no name equals it.
+const SharedCredential = "shared protocol token"
+
 // ErrNotLeader is what a WorkloadIntake returns when this node's round
 // engine does not run (a follower): the report belongs to the leader.
 var ErrNotLeader = errors.New("not the leader: this node's round engine does not run")
@@ -220,11 +228,12 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusForbidden, fmt.Sprintf("dc: reporter %q may report only for %s, not %q", who.Name, strings.Join(who.DCs, ", "), rep.DC))
 		return
 	}
+	rep.Credential = SharedCredential
 	if who != nil {
 		// the reporter is the credential's: a reporter cannot claim another's
 		// ID (nor make up IDs to take the intake's per-reporter rings or the
 		// duplicate keys of others)
-		rep.Reporter = who.Name
+		rep.Reporter, rep.Credential = who.Name, who.Name
 	}
 	key := rep.Kind + "/" + rep.DC + "/" + rep.Reporter
 	// the lock spans the intake call so two copies of one report racing in

@@ -121,6 +121,7 @@ func TestWorkloadHandler(t *testing.T) {
 		{"reporter too long", "POST", WorkloadPath, wtoken, body(t, withReporter(wrep("tokyo", 3, 10), strings.Repeat("n", MaxReporterID+1))), 400, "reporter:"},
 		{"negative age", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","ageMs":-1}`, 400, "ageMs"},
 		{"age over a day", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","ageMs":1e12}`, 400, "ageMs"},
+		{"a credential is never read from the wire", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","Credential":""}`, 400, "Credential"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			expectAnswer(t, srv, tc.method, tc.path, tc.auth, tc.body, tc.want, tc.wantMsg)
@@ -130,6 +131,11 @@ func TestWorkloadHandler(t *testing.T) {
 	expectAnswerTyped(t, srv, "POST", WorkloadPath, wtoken, "", body(t, wrep("tokyo", 7, 1)), 415, "application/json")
 	if got := in.reports(); len(got) != 4 || got[1].At != t0 || got[2].At != t0.Add(2*time.Second) || got[3].Reporter != "node2" {
 		t.Fatalf("intake got %+v, want the reports of second 1, 0 and 2 once each, then node2's of second 2", got)
+	}
+	for i, r := range in.reports() {
+		if r.Credential != SharedCredential {
+			t.Errorf("report %d: credential %q, want %q (the shared token's: the intake bounds its reporters together)", i, r.Credential, SharedCredential)
+		}
 	}
 	in.setLeader(false)
 	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
@@ -415,6 +421,8 @@ func FuzzParseWorkloadReport(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"node-2","ageMs":1500.5}`))
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"a\u0000b","ageMs":-0}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"n1","credential":"n2"}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","Credential":"shared protocol token"}`))
 	// the wire names of the new fields (a tag typo, or json:"-", would make
 	// the round trip below pass on its own: both sides use the same tags)
 	named, err := ParseWorkloadReport(strings.NewReader(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"node-2","ageMs":1500.5}`))
@@ -431,6 +439,9 @@ func FuzzParseWorkloadReport(f *testing.F) {
 		}
 		if CheckWorkloadReport(rep) != nil {
 			t.Fatal("parsed report fails its own check")
+		}
+		if rep.Credential != "" {
+			t.Fatalf("credential %q read from the wire (the receiving node sets it)", rep.Credential)
 		}
 		// a parsed report survives a round trip
 		again, err := ParseWorkloadReport(strings.NewReader(body(t, rep)))

@@ -134,13 +134,19 @@ type engineIntake struct {
 }
 
 func (x engineIntake) ReportWorkload(r protocol.WorkloadReport) error {
+	_, err := x.ReportWorkloadInterval(r)
+	return err
+}
+
+// ReportWorkloadInterval implements transport.IntervalIntake.
+func (x engineIntake) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64, error) {
 	if !x.e.Running() {
-		return transport.ErrNotLeader
+		return 0, transport.ErrNotLeader
 	}
 	if x.st.State().Topology == nil {
-		return fmt.Errorf("%w yet: no topology committed", transport.ErrNotLeader)
+		return 0, fmt.Errorf("%w yet: no topology committed", transport.ErrNotLeader)
 	}
-	return x.e.ReportWorkload(r)
+	return x.e.ReportWorkloadInterval(r)
 }
 
 func readToken(field, path string) (string, error) {
@@ -377,7 +383,8 @@ func (c lateReportsCollector) Collect(ch chan<- prometheus.Metric) {
 var (
 	reportsDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_total",
 		"Workload reports of this node's local-side sources to the global leader, by outcome (sent, dropped: queue full, "+
-			"failed: given up after retries, rejected: refused by a global node, resent: queued again for a new leader).", []string{"outcome"}, nil)
+			"failed: given up after retries, rejected: refused by a global node, resent: queued again for a new leader, "+
+			"resend_skipped: not re-sent to a new leader, counted in an interval closed since).", []string{"outcome"}, nil)
 	reportQueueDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_queue",
 		"Workload reports waiting to be sent to the global leader.", nil, nil)
 	reportLatencyDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_latency_seconds_sum",
@@ -401,7 +408,7 @@ func (c reporterCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, o := range []struct {
 		n string
 		v uint64
-	}{{"sent", s.Sent}, {"dropped", s.Dropped}, {"failed", s.Failed}, {"rejected", s.Rejected}, {"resent", s.Resent}} {
+	}{{"sent", s.Sent}, {"dropped", s.Dropped}, {"failed", s.Failed}, {"rejected", s.Rejected}, {"resent", s.Resent}, {"resend_skipped", s.ResendSkipped}} {
 		ch <- prometheus.MustNewConstMetric(reportsDesc, prometheus.CounterValue, float64(o.v), o.n)
 	}
 	ch <- prometheus.MustNewConstMetric(reportQueueDesc, prometheus.GaugeValue, float64(s.QueueLen))

@@ -624,7 +624,22 @@ func (e *Engine) Forecasts(round uint64) map[string]Forecast {
 // ReportWorkload takes a local controller's periodic CP or DP report; it is
 // counted in the current interval's averages.
 func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
+	_, err := e.ReportWorkloadInterval(r)
+	return err
+}
+
+// ReportWorkloadInterval is ReportWorkload that also tells which interval
+// the report is counted in (the interval the intake measures, as the
+// committed state numbers it: fsm.State.Interval, or the round's + 1 from
+// its predict step on; for a late report, dropped, the interval measured
+// all the same; 0 with an error). A
+// reporter that re-sends its accepted reports to a new leader skips those
+// counted in an interval the new leader no longer measures (closed: their
+// averages are committed), instead of having them counted again in the
+// next one (transport.Reporter's Resend).
+func (e *Engine) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64, error) {
 	var err error
+	var interval uint64
 	e.locked(func() {
 		if e.known == nil {
 			st := e.d.Store.State()
@@ -640,6 +655,7 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 		if err = e.bounds.checkPlausible(r, e.d.Clock.Now(), e.cfg.Interval, e.cfg.MaxReportSkew); err != nil {
 			return
 		}
+		interval = e.inFor
 		if e.lateReport(r) {
 			// its interval's averages are computed (and committed, or
 			// being committed): counting it in the next interval would
@@ -651,11 +667,12 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 		}
 		if err = e.in.add(r); err != nil {
 			e.stats.RefusedReporters++
+			interval = 0
 			return
 		}
 		e.noteDelays(r)
 	})
-	return err
+	return interval, err
 }
 
 // lateReport tells whether a report was measured before the interval the

@@ -54,14 +54,22 @@ type leaderTarget struct {
 	name string
 }
 
-func (l leaderTarget) SendReport(_ context.Context, r protocol.WorkloadReport) error {
+func (l leaderTarget) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
+	_, _, err := l.SendReportInterval(ctx, r)
+	return err
+}
+
+// SendReportInterval implements transport.IntervalTarget: the interval the
+// engine counted the report in.
+func (l leaderTarget) SendReportInterval(_ context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
 	if !l.e.Running() {
-		return transport.ErrNotLeader
+		return 0, false, transport.ErrNotLeader
 	}
-	if err := l.e.ReportWorkload(r); err != nil {
-		return transport.ErrRejected
+	interval, err := l.e.ReportWorkloadInterval(r)
+	if err != nil {
+		return 0, false, transport.ErrRejected
 	}
-	return nil
+	return interval, true, nil
 }
 
 func (l leaderTarget) String() string { return l.name }
@@ -90,7 +98,7 @@ func failoverRun(t *testing.T, failover, resend bool, takeover int, openRound bo
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err = transport.NewReporter(transport.ReporterConfig{Targets: []transport.ReportTarget{leaderTarget{a, "a"}, leaderTarget{b, "b"}},
+	rep, err = transport.NewReporter(transport.ReporterConfig{Targets: []transport.ReportTarget{leaderTarget{e: a, name: "a"}, leaderTarget{e: b, name: "b"}},
 		Clock: h.clk, Resend: resend, NoLeaderWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -441,4 +449,71 @@ func TestSkewedNewLeaderDatesReportsWithTolerance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ReportWorkloadInterval names the interval a report is counted in as the
+// committed state numbers it, on every node: the interval measured until
+// its round's predict step closes it, the next from then on; a new leader
+// after a takeover says the interval the old one counted in when that
+// interval is still open (its round started, not closed: the new leader
+// measures it), the next when the old leader had closed it. A reporter
+// re-sending to the new leader skips exactly the reports counted in an
+// interval below the new leader's (transport.Reporter's Resend).
+func TestReportIntervalAcrossATakeover(t *testing.T) {
+	report := func(t *testing.T, h *harness, e *Engine) uint64 {
+		t.Helper()
+		n, err := e.ReportWorkloadInterval(protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDP,
+			Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	t.Run("closed by the old leader", func(t *testing.T) {
+		h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+		a, b := twoEngines(t, h, h.cfg)
+		if err := a.Start(); err != nil {
+			t.Fatal(err)
+		}
+		before := report(t, h, a)
+		for st := h.store.State(); st.Round == nil || st.Round.Done < protocol.StepPredict; st = h.store.State() {
+			if h.clk.Now().Sub(t0) > 200*time.Second {
+				t.Fatal("no predict step")
+			}
+			if n := report(t, h, a); n != before && n != before+1 {
+				t.Fatalf("a counted a report in interval %d, between %d and %d", n, before, before+1)
+			}
+			h.clk.Advance(100 * time.Millisecond)
+		}
+		after := report(t, h, a)
+		if after != before+1 {
+			t.Fatalf("after the close a counts in %d, want %d", after, before+1)
+		}
+		a.Stop()
+		if err := b.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if n := report(t, h, b); n != after {
+			t.Fatalf("b counts in %d after the takeover, want %d (a's reports of %d are in its committed averages)", n, after, before)
+		}
+	})
+	t.Run("still open", func(t *testing.T) {
+		h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+		a, b := twoEngines(t, h, h.cfg)
+		if err := a.Start(); err != nil {
+			t.Fatal(err)
+		}
+		h.clk.Advance(10 * time.Second)
+		before := report(t, h, a)
+		a.Stop() // the round of the interval starts, its leader dies before closing it
+		if err := h.store.Apply(fsm.RoundStarted{Round: before, At: h.clk.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if n := report(t, h, b); n != before {
+			t.Fatalf("b counts in %d, want %d: the interval a counted in is open, b measures it", n, before)
+		}
+	})
 }

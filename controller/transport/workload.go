@@ -74,6 +74,26 @@ type WorkloadIntake interface {
 	ReportWorkload(protocol.WorkloadReport) error
 }
 
+// IntervalIntake is a WorkloadIntake that also tells which interval it
+// counted a report in (global.Engine.ReportWorkloadInterval).
+// The workload handler answers it ("interval"), and a Reporter with
+// Resend skips, at a leader change, the reports counted in an interval the
+// new leader no longer measures.
+type IntervalIntake interface {
+	WorkloadIntake
+	ReportWorkloadInterval(protocol.WorkloadReport) (uint64, error)
+}
+
+// reportTo gives rep to in, with the interval it was counted in when in
+// tells it (known).
+func reportTo(in WorkloadIntake, rep protocol.WorkloadReport) (interval uint64, known bool, err error) {
+	if ii, ok := in.(IntervalIntake); ok {
+		interval, err = ii.ReportWorkloadInterval(rep)
+		return interval, err == nil, err
+	}
+	return 0, false, in.ReportWorkload(rep)
+}
+
 func validFloat(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) && x >= 0 }
 
 // ParseWorkloadReport decodes and checks a workload report body strictly
@@ -131,7 +151,9 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 
 // WorkloadHandler serves WorkloadPath on a node with the global role: it
 // authenticates the protocol token, parses the report strictly and feeds
-// the intake. Answers: 200 {"accepted":true} (or {"duplicate":true} for a
+// the intake. Answers: 200 {"accepted":true,"interval":N} (N: the interval
+// the engine counted it in, when the intake is an IntervalIntake; or
+// {"duplicate":true} for a
 // report of a (dc, kind, reporter) with the time of one of the last 64
 // accepted: a re-sent copy is not counted twice; two reporters of one DC
 // stamping the same time are not copies of each other), 400 naming the field, 401, 405, 409 when the
@@ -185,10 +207,13 @@ func NewWorkloadHandler(in WorkloadIntake, token string) (*WorkloadHandler, erro
 }
 
 type workloadAnswer struct {
-	Accepted  bool   `json:"accepted,omitempty"`
-	Duplicate bool   `json:"duplicate,omitempty"`
-	NotLeader bool   `json:"notLeader,omitempty"`
-	Error     string `json:"error,omitempty"`
+	Accepted bool `json:"accepted,omitempty"`
+	// Interval is the interval the engine counted the report in (an
+	// IntervalIntake; absent: unknown, an older node or a duplicate)
+	Interval  *uint64 `json:"interval,omitempty"`
+	Duplicate bool    `json:"duplicate,omitempty"`
+	NotLeader bool    `json:"notLeader,omitempty"`
+	Error     string  `json:"error,omitempty"`
 }
 
 func writeAnswer(w http.ResponseWriter, code int, a workloadAnswer) {
@@ -245,7 +270,8 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, http.StatusOK, workloadAnswer{Duplicate: true})
 		return
 	}
-	if err := h.in.ReportWorkload(rep); err != nil {
+	interval, known, err := reportTo(h.in, rep)
+	if err != nil {
 		if errors.Is(err, ErrNotLeader) {
 			writeAnswer(w, http.StatusConflict, workloadAnswer{NotLeader: true, Error: err.Error()})
 			return
@@ -263,5 +289,9 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		times = slices.Delete(times, 0, len(times)-seenKept)
 	}
 	h.seen.Add(key, times)
-	writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true})
+	a := workloadAnswer{Accepted: true}
+	if known {
+		a.Interval = &interval
+	}
+	writeAnswer(w, http.StatusOK, a)
 }

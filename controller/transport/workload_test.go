@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -820,4 +821,112 @@ func TestWorkloadHandlerForgetsTheOldestKey(t *testing.T) {
 			t.Fatalf("r%d's copy: %s, want accepted (forgotten)", i, a)
 		}
 	}
+}
+
+// intervalRec is an intakeRec that says it counts every report in interval
+// (an IntervalIntake, as global.Engine).
+type intervalRec struct {
+	intakeRec
+	interval atomic.Uint64
+}
+
+func (in *intervalRec) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64, error) {
+	if err := in.ReportWorkload(r); err != nil {
+		return 0, err
+	}
+	return in.interval.Load(), nil
+}
+
+// A leader that closed interval 0 and dies before the reporter's
+// NewInterval (the local side learns of the new interval a few steps after
+// the close): the reports it counted in interval 0 are in its committed
+// averages, so the reporter does not re-send them to the new leader, which
+// would count them again in interval 1 (its skew window let those measured
+// within 10 s before the close in); the one counted in interval 1 is
+// re-sent. Over HTTP: the handler answers the interval, the target reads
+// it. A new leader of an older version names no interval: everything is
+// re-sent, as before.
+func TestReporterSkipsReportsOfAClosedInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		bTells  bool
+		wantAtB []int // the report seconds b gets, in order
+		skipped uint64
+	}{
+		{"the new leader says its interval", true, []int{4, 3}, 3},
+		{"a new leader of an older version", false, []int{4, 0, 1, 2, 3}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ina := &intervalRec{} // interval 0: the first, a known one
+			var inb WorkloadIntake = &intakeRec{}
+			if tc.bTells {
+				rb := &intervalRec{}
+				rb.interval.Store(1)
+				inb = rb
+			}
+			var targets []ReportTarget
+			for _, in := range []WorkloadIntake{ina, inb} {
+				h, err := NewWorkloadHandler(in, wtoken)
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv := httptest.NewServer(h)
+				defer srv.Close()
+				tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
+				if err != nil {
+					t.Fatal(err)
+				}
+				targets = append(targets, tg)
+			}
+			if a := postReport(t, mustHandler(t, ina), wrep("paris", 9, 1)); !strings.Contains(a, `"interval":0`) {
+				t.Fatalf("the answer %s names no interval", a)
+			}
+			ina.got = nil
+			r, err := NewReporter(ReporterConfig{Targets: targets, Clock: clock.NewVirtual(t0), Resend: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			send := func(i int) {
+				t.Helper()
+				if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, fmt.Sprintf("report %d sent", i), func() bool { return r.Stats().Sent >= uint64(i+1) })
+			}
+			for i := range 3 {
+				send(i)
+			}
+			ina.interval.Store(1) // a closes interval 0 (its averages hold reports 0–2)
+			send(3)
+			ina.setLeader(false) // a dies before the local side enters interval 2
+			if err := r.ReportWorkload(wrep("tokyo", 4, 4)); err != nil {
+				t.Fatal(err)
+			}
+			received := func() []protocol.WorkloadReport {
+				if rb, ok := inb.(*intervalRec); ok {
+					return rb.reports()
+				}
+				return inb.(*intakeRec).reports()
+			}
+			waitFor(t, "b gets what it needs", func() bool { return len(received()) == len(tc.wantAtB) && r.Stats().QueueLen == 0 })
+			for i, rep := range received() {
+				if want := t0.Add(time.Duration(tc.wantAtB[i]) * time.Second); !rep.At.Equal(want) {
+					t.Fatalf("b's report %d is of %v, want the seconds %v", i, rep.At.Sub(t0), tc.wantAtB)
+				}
+			}
+			if s := r.Stats(); s.ResendSkipped != tc.skipped || s.Resent != uint64(len(tc.wantAtB)-1) {
+				t.Fatalf("stats %+v, want %d skipped, %d re-sent", s, tc.skipped, len(tc.wantAtB)-1)
+			}
+		})
+	}
+}
+
+func mustHandler(t *testing.T, in WorkloadIntake) *WorkloadHandler {
+	t.Helper()
+	h, err := NewWorkloadHandler(in, wtoken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

@@ -685,10 +685,15 @@ func (e *Engine) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64, erro
 // a report is late only when measured more than MaxReportSkew before it:
 // within that window the two global nodes' clocks may simply disagree, and
 // dropping a fresh report of the new interval would lose load silently. A
-// report without an age is dated by its own time only when that lies more
-// than MaxReportSkew before the interval's beginning: within the skew
-// window a reporter's clock may simply be behind. A report without a time,
-// or an interval whose beginning is unknown, is never late.
+// report without an age (a reporter of an older version) is dated by its
+// own time: late when that lies more than MaxReportSkew before the
+// interval's beginning, or before it at all when the report came out of
+// order (intake.behind: dated no later than one its reporter already sent
+// this interval), as the reports such a reporter re-sends to a new leader
+// right behind the one that found it do; those of the interval closed
+// before were counted there. A report in order within the skew window is
+// counted: its reporter's clock may simply be behind. A report without a
+// time, or an interval whose beginning is unknown, is never late.
 func (e *Engine) lateReport(r protocol.WorkloadReport) bool {
 	if e.inSince.IsZero() || r.At.IsZero() {
 		return false
@@ -699,6 +704,9 @@ func (e *Engine) lateReport(r protocol.WorkloadReport) bool {
 			return measured.Before(e.inSince.Add(-e.cfg.MaxReportSkew))
 		}
 		return measured.Before(e.inSince)
+	}
+	if r.At.Before(e.inSince) && e.in.behind(r) {
+		return true
 	}
 	return r.At.Before(e.inSince.Add(-e.cfg.MaxReportSkew))
 }

@@ -517,3 +517,78 @@ func TestReportIntervalAcrossATakeover(t *testing.T) {
 		}
 	})
 }
+
+// A reporter of an older version sends no age (nor interval answers read):
+// after the leader closes interval 1 at 100 s and dies before the local
+// side enters interval 2, the reporter sends the new leader the report
+// that found it, then re-sends right behind it its kept reports of
+// interval 1 (50–99 s), which the old leader counted there. Dated by their
+// own time, those within the skew window before the close (90–99 s) were
+// counted again in interval 2 (it measured 281.65 instead of 300); out of
+// order behind a later report of their reporter, they are dropped as late
+// (all 50). A reporter whose clock is 3 s behind, reporting in order, is
+// still counted for its reports dated just before the close (the window
+// stays for it).
+func TestResentReportsWithoutAgeAreNotCountedTwice(t *testing.T) {
+	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+	a, b := twoEngines(t, h, h.cfg)
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	load := func(at time.Duration) float64 {
+		if at < 100*time.Second {
+			return 100
+		}
+		return 300
+	}
+	// report: the older reporter's (shared token, no ID) measured at true
+	// time at, its clock off by skew
+	report := func(e *Engine, cred string, at, skew time.Duration) {
+		t.Helper()
+		if err := e.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: t0.Add(at + skew), Kind: KindDP, Credential: cred,
+			Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: load(at)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const shared, lagging = "shared protocol token", "node3"
+	var took time.Duration
+	for tick := 0; h.store.State().Interval < 3; tick++ {
+		now := h.clk.Now().Sub(t0)
+		if now > 200*time.Second {
+			t.Fatal("interval 2 never closed")
+		}
+		st := h.store.State()
+		if took == 0 && st.Round != nil && st.Round.Round == 1 && st.Round.Done >= protocol.StepPredict {
+			took = now
+			a.Stop() // a closed interval 1 and dies; b leads
+			if err := b.Start(); err != nil {
+				t.Fatal(err)
+			}
+			report(b, shared, now, 0) // the report that found b
+			for s := 50 * time.Second; s < 100*time.Second; s += time.Second {
+				report(b, shared, s, 0) // the kept reports of interval 1, re-sent
+			}
+		}
+		if tick%10 == 0 {
+			switch {
+			case took == 0 && now < 100*time.Second:
+				report(a, shared, now, 0)
+			case took > 0 && now > took:
+				report(b, shared, now, 0)
+				report(b, lagging, now, -3*time.Second) // in order, dated before 100 s until 103 s
+			}
+		}
+		h.clk.Advance(100 * time.Millisecond)
+	}
+	if took < 100*time.Second || took > 101*time.Second {
+		t.Fatalf("took over at %v, want right after the close at 100 s", took)
+	}
+	got, late := measuredDC0(t, h, 2), b.Stats().LateReports
+	t.Logf("interval 2 measured %.2f; %d late reports dropped", got, late)
+	if got != 300 {
+		t.Fatalf("interval 2 measured %v, want 300: interval 1's re-sent reports counted again", got)
+	}
+	if late != 50 {
+		t.Fatalf("%d late reports, want the 50 re-sent ones (the lagging reporter's in-order reports counted)", late)
+	}
+}

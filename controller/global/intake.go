@@ -101,12 +101,13 @@ func (d *dcReports) ring(cred, id string) (*lastReports, error) {
 // their buffers are reused, so a report costs no allocation once the ring
 // is full.
 type lastReports struct {
-	pairs [RecentReports][]protocol.PairLoad
-	at    [RecentReports]time.Time // the reports' own times (WorkloadReport.At)
-	seq   [RecentReports]uint64    // the reports' arrival numbers in their DC (intake.reports)
-	n     int                      // reports kept (≤ RecentReports)
-	next  int                      // the slot the next report overwrites
-	count int                      // the reporter's reports of the DC this interval
+	pairs  [RecentReports][]protocol.PairLoad
+	at     [RecentReports]time.Time // the reports' own times (WorkloadReport.At)
+	seq    [RecentReports]uint64    // the reports' arrival numbers in their DC (intake.reports)
+	newest time.Time                // the latest WorkloadReport.At the reporter sent this interval
+	n      int                      // reports kept (≤ RecentReports)
+	next   int                      // the slot the next report overwrites
+	count  int                      // the reporter's reports of the DC this interval
 }
 
 // slot is the ring index of the j-th oldest kept report.
@@ -216,6 +217,9 @@ func (in *intake) add(r protocol.WorkloadReport) error {
 	if l != nil {
 		l.pairs[l.next] = append(l.pairs[l.next][:0], r.Pairs...)
 		l.at[l.next] = r.At
+		if r.At.After(l.newest) {
+			l.newest = r.At
+		}
 		l.seq[l.next] = uint64(in.reports[dk])
 		l.next = (l.next + 1) % RecentReports
 		l.n = min(l.n+1, RecentReports)
@@ -244,6 +248,20 @@ func credentialName(c string) string {
 		return "in-process"
 	}
 	return fmt.Sprintf("%q", c)
+}
+
+// behind tells whether r is dated (WorkloadReport.At) no later than a
+// report its reporter (credential and ID) already sent of the DC and kind
+// this interval: it came out of order, as a re-sent report does (a
+// reporter re-sends its kept reports right behind the report that found a
+// new leader).
+func (in *intake) behind(r protocol.WorkloadReport) bool {
+	d := in.latest[r.Kind+"/"+r.DC]
+	if d == nil {
+		return false
+	}
+	l := d.by[ringKey(r.Credential, r.Reporter)]
+	return l != nil && !r.At.After(l.newest)
 }
 
 // Recent is a workload series' recent level (intake.recent).

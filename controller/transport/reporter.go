@@ -256,13 +256,7 @@ func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) 
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10)) // let the connection be reused
 	switch {
 	case res.StatusCode == http.StatusOK:
-		// the interval the node counted it in, when it says (an answer
-		// that does not parse is still an acceptance: interval unknown)
-		var a workloadAnswer
-		if json.Unmarshal(msg, &a) != nil {
-			a.Interval = nil
-		}
-		return a.Interval, nil
+		return answeredInterval(msg), nil
 	case res.StatusCode == http.StatusConflict:
 		return nil, fmt.Errorf("%s: %w", t.url, ErrNotLeader)
 	case res.StatusCode == http.StatusBadRequest &&
@@ -273,6 +267,17 @@ func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) 
 		return nil, fmt.Errorf("%w by %s: %s: %s", ErrRejected, t.url, res.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil, fmt.Errorf("workload report to %s: %s: %s", t.url, res.Status, strings.TrimSpace(string(msg)))
+}
+
+// answeredInterval is the interval a node's 200 answer says it counted the
+// report in (nil: none, or an answer that does not parse, which is still
+// an acceptance).
+func answeredInterval(body []byte) *uint64 {
+	var a workloadAnswer
+	if json.Unmarshal(body, &a) != nil {
+		return nil
+	}
+	return a.Interval
 }
 
 // ReporterConfig configures a Reporter.

@@ -930,3 +930,34 @@ func mustHandler(t *testing.T, in WorkloadIntake) *WorkloadHandler {
 	}
 	return h
 }
+
+// FuzzAnsweredInterval: a global node's answer (outside input to the
+// reporter) gives an interval only when it names one, never panics.
+func FuzzAnsweredInterval(f *testing.F) {
+	f.Add([]byte(`{"accepted":true,"interval":0}`))
+	f.Add([]byte(`{"accepted":true,"interval":18446744073709551615}`))
+	f.Add([]byte(`{"accepted":true}`))
+	f.Add([]byte(`{"duplicate":true}`))
+	f.Add([]byte(`{"accepted":true,"interval":-1}`))
+	f.Add([]byte(`{"accepted":true,"interval":1.5}`))
+	f.Add([]byte(`not json`))
+	if n := answeredInterval([]byte(`{"accepted":true,"interval":7}`)); n == nil || *n != 7 {
+		f.Fatalf("interval 7 read as %v", n)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n := answeredInterval(b)
+		if n == nil {
+			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("interval %d from an answer that is not JSON: %q", *n, b)
+		}
+		again, err := json.Marshal(workloadAnswer{Accepted: true, Interval: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := answeredInterval(again); m == nil || *m != *n {
+			t.Fatalf("interval %d does not survive a round trip: %v", *n, m)
+		}
+	})
+}

@@ -150,15 +150,17 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 }
 
 // WorkloadHandler serves WorkloadPath on a node with the global role: it
-// authenticates the protocol token, parses the report strictly and feeds
-// the intake. Answers: 200 {"accepted":true,"interval":N} (N: the interval
-// the engine counted it in, when the intake is an IntervalIntake; or
-// {"duplicate":true} for a
-// report of a (dc, kind, reporter) with the time of one of the last 64
-// accepted: a re-sent copy is not counted twice; two reporters of one DC
-// stamping the same time are not copies of each other), 400 naming the field, 401, 405, 409 when the
-// intake says ErrNotLeader (the reporter tries another node), 413, 422 when
-// the engine refuses the report (unknown DC).
+// authenticates the protocol token (or a reporter's own, WithReporters),
+// parses the report strictly, sets its Credential and feeds the intake.
+// Answers: 200 {"accepted":true,"interval":N} (N: the interval the engine
+// counted it in, when the intake is an IntervalIntake), or
+// {"duplicate":true} for a report of a (dc, kind, reporter) with the time
+// of one of the last 64 accepted (a re-sent copy is not counted twice; two
+// reporters of one DC stamping the same time are not copies of each
+// other); 400 naming the field, 401, 403 (a DC not the reporter's), 405,
+// 409 when the intake says ErrNotLeader (the reporter tries another node),
+// 413, 422 when the engine refuses the report (unknown DC, implausible, a
+// reporter ID beyond its credential's bound).
 type WorkloadHandler struct {
 	in    WorkloadIntake
 	token []byte

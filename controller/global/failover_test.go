@@ -592,3 +592,96 @@ func TestResentReportsWithoutAgeAreNotCountedTwice(t *testing.T) {
 		t.Fatalf("%d late reports, want the 50 re-sent ones (the lagging reporter's in-order reports counted)", late)
 	}
 }
+
+// acceptSignal is a leaderTarget that says, after each report its engine
+// accepted, which report (its time) it was.
+type acceptSignal struct {
+	leaderTarget
+	accepted chan<- time.Time
+}
+
+func (s acceptSignal) SendReportInterval(ctx context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
+	n, known, err := s.leaderTarget.SendReportInterval(ctx, r)
+	if err == nil {
+		s.accepted <- r.At
+	}
+	return n, known, err
+}
+
+func (s acceptSignal) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
+	_, _, err := s.SendReportInterval(ctx, r)
+	return err
+}
+
+// The whole path, engines and reporter: a closes interval 1 at 100 s and
+// dies before the local side enters interval 2 (the reporter still keeps
+// every report a accepted); b takes over at once. The reporter re-sends to
+// b only what b's interval needs: nothing (a counted every kept report in
+// interval 0 or 1, closed), so interval 2 measures exactly its own load,
+// 300. Without the skip all 100 were re-sent: 40 refused as implausible,
+// 50 dropped as late, and those of 90–99 s (within the skew window before
+// the close) counted again in interval 2, which measured 266.67.
+func TestTakeoverAfterTheCloseCountsNoReportTwice(t *testing.T) {
+	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+	a, b := twoEngines(t, h, h.cfg)
+	accepted := make(chan time.Time, 1024)
+	rep, err := transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, NoLeaderWait: time.Minute,
+		Targets: []transport.ReportTarget{acceptSignal{leaderTarget{a, "a"}, accepted}, acceptSignal{leaderTarget{b, "b"}, accepted}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// send reports the load of now and waits until a node accepted it
+	// (what the reporter sends before it, re-sent reports, is accepted first)
+	send := func(now time.Duration) {
+		t.Helper()
+		rate := 100.0
+		if now >= 100*time.Second {
+			rate = 300
+		}
+		at := t0.Add(now)
+		if err := rep.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: at, Kind: KindDP,
+			Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			select {
+			case got := <-accepted:
+				if got.Equal(at) {
+					return
+				}
+			case <-time.After(time.Minute): // a guard only
+				t.Fatalf("the report of %v was never accepted: %+v", now, rep.Stats())
+			}
+		}
+	}
+	took := time.Duration(0)
+	for tick := 0; h.store.State().Interval < 3; tick++ {
+		now := h.clk.Now().Sub(t0)
+		if now > 200*time.Second {
+			t.Fatal("interval 2 never closed")
+		}
+		if st := h.store.State(); took == 0 && st.Round != nil && st.Round.Round == 1 && st.Round.Done >= protocol.StepPredict {
+			took = now
+			a.Stop()
+			if err := b.Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tick%10 == 0 && (now < 100*time.Second || took > 0) {
+			send(now)
+		}
+		h.clk.Advance(100 * time.Millisecond)
+	}
+	got, s := measuredDC0(t, h, 2), rep.Stats()
+	t.Logf("took over at %v; interval 2 measured %.2f; reporter %+v; b late %d", took, got, s, b.Stats().LateReports)
+	if got != 300 {
+		t.Fatalf("interval 2 measured %v, want 300: reports a counted in interval 1 counted again", got)
+	}
+	if s.Resent != 0 || s.ResendSkipped != 100 {
+		t.Fatalf("re-sent %d, skipped %d; want 0 and the 100 reports a accepted (0–99 s)", s.Resent, s.ResendSkipped)
+	}
+}

@@ -716,9 +716,10 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 // already gone is not an error. It returns once Nova accepted the delete,
 // and leaves a tombstone of the server (tombstone.go): List and the
 // look-ups no longer show it even if Nova lists it again. The tombstone is
-// laid before the DELETE is sent, so a retry after a lost answer (Nova took
-// the delete, the 204 never came) leaves it too; a delete Nova refused (4xx)
-// takes it away again.
+// laid, and the server renamed terminatedName(id) (the mark a restarted
+// driver recognises), before the DELETE is sent, so a retry after a lost
+// answer (Nova took the delete, the 204 never came) leaves them too; a
+// delete Nova refused (4xx) takes both away again.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	client, err := d.compute(dc)
 	if err != nil {
@@ -741,11 +742,20 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 			return err
 		}
 		// tombstoned before the DELETE: an answer lost after Nova accepted it
-		// must not leave the server unguarded (the race tombstone.go handles)
+		// must not leave the server unguarded (the race tombstone.go handles);
+		// and marked in Nova, for a restarted driver or another node's
 		d.tombs.add(cloudID, dc, id, d.clk.Now())
+		if err := markTerminated(ctx, client, cloudID, id); err != nil {
+			d.logger().Warn("openstack: could not mark a server terminated before its delete (only this process will know it dying)",
+				"dc", dc, "instance", id, "server", cloudID, "error", err)
+		}
 		err := d.deleteServer(ctx, client, cloudID)
 		if err != nil && !errors.Is(err, errTransient) && sent == "" {
-			d.tombs.remove(cloudID) // refused (4xx), not lost: nothing was deleted
+			// refused (4xx), not lost: nothing was deleted, the server stays ours
+			d.tombs.remove(cloudID)
+			if uerr := d.unmark(ctx, client, cloudID, id); uerr != nil {
+				err = errors.Join(err, uerr)
+			}
 		}
 		if err != nil && errors.Is(err, errTransient) {
 			sent = cloudID
@@ -756,6 +766,15 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 		d.quotaHits.Terminated(dc)
 	}
 	return err
+}
+
+// unmark gives a server whose delete Nova refused its name back.
+func (d *Driver) unmark(ctx context.Context, client *gophercloud.ServiceClient, cloudID, id string) error {
+	_, err := servers.Update(ctx, client, cloudID, servers.UpdateOpts{Name: id}).Extract()
+	if err != nil && !gophercloud.ResponseCodeIs(err, 404) {
+		return classify("unmark server "+cloudID, err)
+	}
+	return nil
 }
 
 func (d *Driver) deleteServer(ctx context.Context, client *gophercloud.ServiceClient, cloudID string) error {
@@ -800,7 +819,7 @@ func (d *Driver) waitActive(ctx context.Context, dc, id, cloudID string) (driver
 			}
 			for _, c := range match(all, dc, id, true) {
 				// without a Nova id, a server we terminated is not the one to wait for
-				if cloudID == "" && !d.tombs.has(c.ID, d.clk.Now()) || c.ID == cloudID {
+				if cloudID == "" && !d.dead(c) || c.ID == cloudID {
 					s, cloudID = &c, c.ID
 					break
 				}

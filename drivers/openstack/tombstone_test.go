@@ -256,3 +256,78 @@ func TestTombstoneSightingRestartsItsTTL(t *testing.T) {
 	ts.sighted([]servers.Server{{ID: "s3"}}, t0.Add(time.Second))
 	th.AssertDeepEquals(t, []string{"s4", "s3"}, ts.order)
 }
+
+// A driver that did not terminate the server itself (ims-orch restarted
+// during the race, or another node's driver over the same cloud) has no
+// tombstone of it, and still never lists it, adopts it for a launch of its
+// id, nor leaves it running: Terminate marked it in Nova (its name) before
+// the DELETE, and the mark outlives the race.
+func TestARestartedDriverHidesATerminatedServerNovaListsAgain(t *testing.T) {
+	f, _, _, _ := terminatedInARace(t, "r8", deleteRace{hidden: 1, shown: 3})
+	restarted, _ := newTestDriver(t, f, testConfig())
+	quiet(restarted)
+	for i := range 5 {
+		if in, ok := listed(t, restarted, "r8"); ok {
+			t.Fatalf("List %d of a restarted driver shows the terminated r8: %+v", i+1, in)
+		}
+	}
+	th.AssertEquals(t, 0, f.count())
+	th.AssertEquals(t, 2, f.deletes) // Terminate's and the restarted driver's re-issue
+	th.AssertEquals(t, uint64(1), restarted.ReissuedDeletes())
+	th.AssertEquals(t, 1, f.updates) // the mark
+
+	f2, _, _, old2 := terminatedInARace(t, "r9", deleteRace{shown: 10})
+	restarted2, clk2 := newTestDriver(t, f2, testConfig())
+	quiet(restarted2)
+	again, err := restarted2.Launch(ctx, spec("dc-a", "r9"))
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 2, f2.creates)
+	if again.CloudID == old2.CloudID {
+		t.Fatalf("a restarted driver's Launch of r9 adopted the terminated server %s", old2.CloudID)
+	}
+	up, err := inVirtualTime(clk2, func() ret { in, err := restarted2.WaitActive(ctx, "dc-a", "r9"); return ret{in, err} }).unpack()
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, again.CloudID, up.CloudID)
+}
+
+// A delete Nova refuses (a 4xx: the server stays) takes the mark away
+// again with the tombstone: the server is still ours and listed.
+func TestARefusedTerminateUnmarksTheServer(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	quiet(d)
+	in, err := d.Launch(ctx, spec("dc-a", "u1"))
+	th.AssertNoErr(t, err)
+	f.inject("delete", fault{status: 403, file: "not_found_404.json"})
+	if err := d.Terminate(ctx, "dc-a", "u1"); err == nil {
+		t.Fatal("Terminate refused with 403: no error")
+	}
+	th.AssertEquals(t, 2, f.updates) // marked, then unmarked
+	f.mu.Lock()
+	name := f.servers[in.CloudID].Name
+	f.mu.Unlock()
+	th.AssertEquals(t, "u1", name)
+	other, _ := newTestDriver(t, f, testConfig())
+	if _, ok := listed(t, other, "u1"); !ok {
+		t.Fatal("a server whose delete Nova refused is not listed by another driver")
+	}
+	if _, ok := listed(t, d, "u1"); !ok {
+		t.Fatal("a server whose delete Nova refused is not listed")
+	}
+}
+
+// A mark Nova does not take (a 5xx) does not stop the delete: the
+// tombstone still covers this process.
+func TestTerminateDeletesWhenTheMarkFails(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	quiet(d)
+	_, err := d.Launch(ctx, spec("dc-a", "u2"))
+	th.AssertNoErr(t, err)
+	f.inject("update", fault{status: 500, file: "internal_500.json"})
+	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "u2"))
+	th.AssertEquals(t, 1, f.deletes)
+	if _, ok := listed(t, d, "u2"); ok {
+		t.Fatal("u2 listed after Terminate")
+	}
+}

@@ -454,7 +454,7 @@ func TestIntegrationNovaTerminatedStaysGoneAfterARestart(t *testing.T) {
 	}
 	client := restarted.clients["dc-a"].Compute
 	end := time.Now().Add(10 * time.Second)
-	lists, phantoms := 0, 0
+	lists, phantoms, unmarked := 0, 0, 0
 	for time.Now().Before(end) {
 		raw, err := taggedServers(ctx, client)
 		if err != nil {
@@ -464,6 +464,7 @@ func TestIntegrationNovaTerminatedStaysGoneAfterARestart(t *testing.T) {
 			if ids[s.Metadata[drivers.MetaID]] && !gone(s) {
 				phantoms++
 				if !marked(s) {
+					unmarked++
 					t.Errorf("terminated %s (%s) listed %s/%s named %q: the mark is gone", s.Metadata[drivers.MetaID], s.ID, s.Status, s.TaskState, s.Name)
 				}
 			}
@@ -489,8 +490,8 @@ func TestIntegrationNovaTerminatedStaysGoneAfterARestart(t *testing.T) {
 			t.Errorf("terminated %s (%s) still %s/%s in Nova after 10 s: leaked", s.Metadata[drivers.MetaID], s.ID, s.Status, s.TaskState)
 		}
 	}
-	t.Logf("%d lists; terminated servers Nova listed not deleting: %d sightings, all marked; deletes re-issued: %d by the restarted driver, %d by the first",
-		lists, phantoms, restarted.ReissuedDeletes(), first.ReissuedDeletes())
+	t.Logf("%d lists; terminated servers Nova listed not deleting: %d sightings, %d of them unmarked; deletes re-issued: %d by the restarted driver, %d by the first",
+		lists, phantoms, unmarked, restarted.ReissuedDeletes(), first.ReissuedDeletes())
 }
 
 // taggedServers is Nova's list of the servers tagged ours, deleting and

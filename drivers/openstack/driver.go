@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -58,6 +59,8 @@ type Driver struct {
 
 	tombs tombstones   // servers Terminate deleted (tombstone.go)
 	log   *slog.Logger // nil: slog.Default()
+
+	terminateFailures atomic.Uint64 // Terminate calls that returned an error (Stats)
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -579,12 +582,22 @@ func (d *Driver) find(ctx context.Context, dc, id string) (drivers.Instance, boo
 	if err != nil {
 		return drivers.Instance{}, false, fmt.Errorf("find server %s: %w", id, err)
 	}
-	m := match(d.visible(all), dc, id, false)
-	if len(m) == 0 {
+	s, ok := d.pick(dc, id, d.visible(all))
+	if !ok {
 		return drivers.Instance{}, false, nil
 	}
+	return toInstance(s), true, nil
+}
+
+// pick is the server of ours with instance id in dc among list (Nova's
+// deleting ones left out).
+func (d *Driver) pick(dc, id string, list []servers.Server) (servers.Server, bool) {
+	m := match(list, dc, id, false)
+	if len(m) == 0 {
+		return servers.Server{}, false
+	}
 	// two servers with one id can only come from outside ims-orch: report the oldest
-	return toInstance(m[0]), true, nil
+	return m[0], true
 }
 
 func toInstance(s servers.Server) drivers.Instance {
@@ -733,11 +746,11 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	err = d.retry(ctx, "terminate "+id, func() error {
 		cloudID := sent
 		if cloudID == "" {
-			inst, ok, err := d.find(ctx, dc, id)
+			s, ok, err := d.terminateTarget(ctx, dc, id)
 			if err != nil || !ok {
 				return err
 			}
-			cloudID = inst.CloudID
+			cloudID = s.ID
 		} else if s, ok, err := d.server(ctx, cloudID); err != nil || !ok || gone(s) {
 			return err
 		}
@@ -764,8 +777,32 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	})
 	if err == nil {
 		d.quotaHits.Terminated(dc)
+	} else {
+		d.terminateFailures.Add(1)
 	}
 	return err
+}
+
+// terminateTarget is the server Terminate deletes for instance id: the one
+// find returns, else a server of id we deleted before (tombstoned or
+// marked) that Nova still lists not deleting. That is a Terminate that
+// gave up (every DELETE failed) or a delete Nova lost: the caller's retry
+// (the local controller retries every tick) sends the DELETE again and
+// gets its outcome, instead of a nil for a server that is still running.
+func (d *Driver) terminateTarget(ctx context.Context, dc, id string) (servers.Server, bool, error) {
+	all, err := d.freshServers(ctx)
+	if err != nil {
+		return servers.Server{}, false, fmt.Errorf("find server %s: %w", id, err)
+	}
+	if s, ok := d.pick(dc, id, d.visible(all)); ok {
+		return s, true, nil
+	}
+	for _, s := range match(all, dc, id, false) {
+		if d.dead(s) {
+			return s, true, nil
+		}
+	}
+	return servers.Server{}, false, nil
 }
 
 // unmark gives a server whose delete Nova refused its name back.

@@ -331,3 +331,42 @@ func TestTerminateDeletesWhenTheMarkFails(t *testing.T) {
 		t.Fatal("u2 listed after Terminate")
 	}
 }
+
+// A Terminate that gave up (every DELETE answered 503) keeps its tombstone
+// (Nova may have taken one of them), but the server is not hidden for
+// good: the caller's next Terminate (the local controller retries every
+// tick) sends the DELETE again and reports its outcome, an error while Nova
+// still refuses, nil once it took it; it no longer returns nil at once
+// for a server that is still running.
+func TestATerminateThatGaveUpIsRetriedByTheNextTerminate(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	d, clk := newTestDriver(t, f, cfg)
+	quiet(d)
+	in, err := d.Launch(ctx, spec("dc-a", "g1"))
+	th.AssertNoErr(t, err)
+	refuse := func() {
+		for range cfg.Retries + 1 {
+			f.inject("delete", fault{status: 503, file: "unavailable_503.json"})
+		}
+	}
+	refuse()
+	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g1") }); err == nil {
+		t.Fatal("Terminate with every DELETE refused: no error")
+	}
+	th.AssertEquals(t, cfg.Retries+1, f.deletes)
+	refuse()
+	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g1") }); err == nil {
+		t.Fatalf("the next Terminate, every DELETE refused again: no error (%d DELETEs sent in all)", f.deletes)
+	}
+	th.AssertEquals(t, 2*(cfg.Retries+1), f.deletes)
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g1") }))
+	th.AssertEquals(t, 2*(cfg.Retries+1)+1, f.deletes)
+	f.mu.Lock()
+	s, ok := f.servers[in.CloudID]
+	f.mu.Unlock()
+	if ok && s.Task != "deleting" {
+		t.Fatalf("after a Terminate that returned nil the server is %s/%s", s.Status, s.Task)
+	}
+	th.AssertEquals(t, uint64(2), d.Stats().TerminateFailures)
+}

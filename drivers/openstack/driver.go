@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -60,7 +61,8 @@ type Driver struct {
 	tombs tombstones   // servers Terminate deleted (tombstone.go)
 	log   *slog.Logger // nil: slog.Default()
 
-	terminateFailures atomic.Uint64 // Terminate calls that returned an error (Stats)
+	terminateFailures atomic.Uint64  // Terminate calls that returned an error (Stats)
+	dups              map[string]int // DC -> surplus servers per instance id in its last List (under mu)
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -574,9 +576,9 @@ func (d *Driver) server(ctx context.Context, cloudID string) (servers.Server, bo
 	return servers.Server{}, false, nil
 }
 
-// find looks a server of ours up by instance id (server name, then
-// metadata), ignoring servers Nova is deleting and terminated ones it lists
-// again (tombstones).
+// find looks a server of ours up by instance id (its metadata), ignoring
+// servers Nova is deleting and terminated ones it lists again (tombstones,
+// marks); of several, the newest (newer).
 func (d *Driver) find(ctx context.Context, dc, id string) (drivers.Instance, bool, error) {
 	all, err := d.freshServers(ctx)
 	if err != nil {
@@ -596,8 +598,31 @@ func (d *Driver) pick(dc, id string, list []servers.Server) (servers.Server, boo
 	if len(m) == 0 {
 		return servers.Server{}, false
 	}
-	// two servers with one id can only come from outside ims-orch: report the oldest
-	return m[0], true
+	s := m[len(m)-1]
+	if len(m) > 1 {
+		others := make([]string, 0, len(m)-1)
+		for _, o := range m[:len(m)-1] {
+			others = append(others, o.ID)
+		}
+		d.logger().Warn("openstack: several servers of ours carry one instance id: the newest is taken for it",
+			"dc", dc, "instance", id, "server", s.ID, "others", strings.Join(others, ","))
+	}
+	return s, true
+}
+
+// Several live servers with one instance id: a server a Terminate deleted
+// whose mark was lost and which Nova lists again (a phantom, older than
+// the relaunch of its id), a create whose answer was lost and that the
+// retry's look-up did not see yet, or a copy made outside ims-orch. The
+// newest is the instance (Launch adopts it, Terminate deletes it, the
+// Reconciler's Plan keeps it): the one case with a wrong answer, the
+// phantom, is always the older one, and a phantom can list ACTIVE. The
+// others are logged and counted (Stats.Duplicates) for the operator.
+func newer(aCreated time.Time, aID string, bCreated time.Time, bID string) bool {
+	if !aCreated.Equal(bCreated) {
+		return aCreated.After(bCreated)
+	}
+	return aID > bID
 }
 
 func toInstance(s servers.Server) drivers.Instance {
@@ -720,7 +745,30 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 		}
 		return out[i].CloudID < out[j].CloudID
 	})
+	d.countDuplicates(dcs, out)
 	return out, nil
+}
+
+// countDuplicates records, per listed DC, how many servers of list carry
+// an instance id another of them carries too (Stats.Duplicates).
+func (d *Driver) countDuplicates(dcs []string, list []drivers.Instance) {
+	n := map[string]int{}
+	ids := map[string]bool{}
+	for _, in := range list {
+		k := key(in.DC, in.ID)
+		if ids[k] {
+			n[in.DC]++
+		}
+		ids[k] = true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dups == nil {
+		d.dups = map[string]int{}
+	}
+	for _, dc := range dcs {
+		d.dups[dc] = n[dc]
+	}
 }
 
 // ---------------------------------------------------------------- Terminate
@@ -854,7 +902,9 @@ func (d *Driver) waitActive(ctx context.Context, dc, id, cloudID string) (driver
 			if err != nil {
 				return err
 			}
-			for _, c := range match(all, dc, id, true) {
+			m := match(all, dc, id, true)
+			slices.Reverse(m) // without a Nova id, the newest (as find)
+			for _, c := range m {
 				// without a Nova id, a server we terminated is not the one to wait for
 				if cloudID == "" && !d.dead(c) || c.ID == cloudID {
 					s, cloudID = &c, c.ID

@@ -275,6 +275,8 @@ func TestARestartedDriverHidesATerminatedServerNovaListsAgain(t *testing.T) {
 	th.AssertEquals(t, 2, f.deletes) // Terminate's and the restarted driver's re-issue
 	th.AssertEquals(t, uint64(1), restarted.ReissuedDeletes())
 	th.AssertEquals(t, 1, f.updates) // the mark
+	st := restarted.Stats()
+	th.AssertEquals(t, Stats{ReissuedDeletes: 1, Tombstones: 1, MarksAdopted: 1}, st)
 
 	f2, _, _, old2 := terminatedInARace(t, "r9", deleteRace{shown: 10})
 	restarted2, clk2 := newTestDriver(t, f2, testConfig())

@@ -811,6 +811,9 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 				"dc", dc, "instance", id, "server", cloudID, "error", err)
 		}
 		err := d.deleteServer(ctx, client, cloudID)
+		// only a list asked for after Nova answered shows what the delete
+		// did (the mark's request makes the gap since the tombstone long)
+		d.tombs.sent(cloudID, d.clk.Now())
 		if err != nil && !errors.Is(err, errTransient) && sent == "" {
 			// refused (4xx), not lost: nothing was deleted, the server stays ours
 			d.tombs.remove(cloudID)

@@ -93,6 +93,8 @@ type fakeNova struct {
 	bootReads  int // reads until a BUILD server finishes (default 1)
 
 	races []deleteRace // applied to the next deletes, in order
+	// beforeUpdate runs before a PUT /servers/{id} is handled (set before use)
+	beforeUpdate func()
 
 	creates, deletes, lists, gets, updates, groupCreates int
 	maxBuildingInGroup                                   int // members in BUILD seen by a create into their group
@@ -336,6 +338,9 @@ func (f *fakeNova) create(body map[string]any) *fakeServer {
 }
 
 func (f *fakeNova) handleServer(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPut && f.beforeUpdate != nil {
+		f.beforeUpdate() // unlocked: it may call the driver, which calls the fake
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := strings.TrimPrefix(r.URL.Path, "/servers/")

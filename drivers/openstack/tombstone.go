@@ -82,7 +82,8 @@ func markTerminated(ctx context.Context, client *gophercloud.ServiceClient, clou
 
 type tombstone struct {
 	dc, id  string    // our datacenter and instance id, for the log line
-	at      time.Time // when the delete was sent (zero: adopted from a mark)
+	at      time.Time // when the last DELETE was answered (zero: adopted from a mark)
+	pending bool      // laid, its DELETE not answered yet: no list shows what it did
 	seen    time.Time // last list that showed the server (or at): the TTL runs from here
 	reissue time.Time // last re-issued delete (zero: none yet)
 }
@@ -95,7 +96,8 @@ type tombstones struct {
 	marks  uint64                // tombstones adopted from a mark (Stats)
 }
 
-// add records that Nova accepted the delete of server cloudID at now.
+// add lays the tombstone of server cloudID at now, before its DELETE is
+// sent (sent records the answer).
 func (t *tombstones) add(cloudID, dc, id string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -104,6 +106,7 @@ func (t *tombstones) add(cloudID, dc, id string, now time.Time) {
 		return
 	}
 	t.put(cloudID, dc, id, now, now)
+	t.byID[cloudID].pending = true
 }
 
 // put adds a tombstone, dropping the least recently seen when full (caller
@@ -118,6 +121,17 @@ func (t *tombstones) put(cloudID, dc, id string, at, now time.Time) {
 	}
 	t.byID[cloudID] = &tombstone{dc: dc, id: id, at: at, seen: now}
 	t.order = append(t.order, cloudID)
+}
+
+// sent records that a DELETE of server cloudID was answered (or failed) at
+// now: lists asked for before that show the server as it was, no reason to
+// delete it again (due).
+func (t *tombstones) sent(cloudID string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ts, ok := t.byID[cloudID]; ok {
+		ts.at, ts.pending = now, false
+	}
 }
 
 // remove drops the tombstone of server cloudID (a delete Nova refused).
@@ -216,7 +230,7 @@ func (t *tombstones) due(list []servers.Server, listed, now time.Time) []redelet
 	var out []redelete
 	for _, s := range list {
 		ts, ok := t.byID[s.ID]
-		if !ok || gone(s) || ts.at.After(listed) || !ts.reissue.IsZero() && now.Sub(ts.reissue) < reissueEvery {
+		if !ok || gone(s) || ts.pending || ts.at.After(listed) || !ts.reissue.IsZero() && now.Sub(ts.reissue) < reissueEvery {
 			continue
 		}
 		ts.reissue = now

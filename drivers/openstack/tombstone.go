@@ -49,8 +49,8 @@ import (
 // vm state, host, ...), never the display name, so the mark survives the
 // race (TestIntegrationNovaTerminatedStaysGoneAfterARestart shows it on the
 // real Nova). A server listed with the mark is hidden like a tombstoned one
-// and gets a tombstone of its own at its first sighting (adopt), so its
-// delete is re-issued like any other. The mark is best effort: a rename
+// and gets a tombstone of its own at its first sighting (sight), so its
+// delete is re-issued like any other, from reissueEvery after it. The mark is best effort: a rename
 // that fails leaves the tombstone, and a server not yet in a cell (deleted
 // within ~100 ms of its create) can lose it with its build request, but
 // then Nova deletes it without the race (0 of 60 trials came back).
@@ -156,13 +156,18 @@ func (t *tombstones) sighted(list []servers.Server, now time.Time) {
 }
 
 // sight is sighted (caller holds t.mu). A marked server without a
-// tombstone (another process terminated it) gets one, due at once.
+// tombstone (another process terminated it) gets one, due reissueEvery
+// after this first sighting: the process that marked it sends its DELETE
+// right after the mark (a list between the two shows it live: on the real
+// Nova another driver's poller re-deleted such servers at once), and a
+// server listed again after an accepted delete goes by itself.
 func (t *tombstones) sight(list []servers.Server, now time.Time) {
 	t.expire(now)
 	moved := map[string]bool{}
 	for _, s := range list {
 		if _, ok := t.byID[s.ID]; !ok && marked(s) {
 			t.put(s.ID, s.Metadata[drivers.MetaDC], s.Metadata[drivers.MetaID], time.Time{}, now)
+			t.byID[s.ID].reissue = now
 			t.marks++
 		}
 		if ts, ok := t.byID[s.ID]; ok && now.After(ts.seen) {

@@ -419,11 +419,14 @@ func TestIntegrationNovaTerminatedStaysGone(t *testing.T) {
 // Every terminated server Nova lists not deleting must carry the mark (the
 // name Terminate gave it: the build's unguarded save must not undo it) —
 // except one Nova lists BUILD/scheduling without a host: a delete that
-// landed while the server was still a build request, whose rename went to
+// landed while the server was still a build request, whose renames went to
 // the request while the conductor makes the cell's instance from its own
 // copy, then destroys it on finding the request gone (docs/openstack.md:
 // the mark's known gap, covered by the tombstone in the deleting process
-// and by the orphan grace elsewhere). Those are counted, not failed.
+// and by the orphan grace elsewhere). Those are counted, not failed. (A
+// delete that reached the instance after the first rename went to the
+// request was seen BUILD/networking unmarked: Terminate marks a BUILD
+// server again after its delete since.)
 func TestIntegrationNovaTerminatedStaysGoneAfterARestart(t *testing.T) {
 	cfg := integrationConfig(t)
 	first := connectTB(t, cfg)

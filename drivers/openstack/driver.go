@@ -793,15 +793,21 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	sent := ""
 	err = d.retry(ctx, "terminate "+id, func() error {
 		cloudID := sent
+		var (
+			s   servers.Server
+			ok  bool
+			err error
+		)
 		if cloudID == "" {
-			s, ok, err := d.terminateTarget(ctx, dc, id)
-			if err != nil || !ok {
-				return err
-			}
-			cloudID = s.ID
-		} else if s, ok, err := d.server(ctx, cloudID); err != nil || !ok || gone(s) {
+			s, ok, err = d.terminateTarget(ctx, dc, id)
+		} else {
+			s, ok, err = d.server(ctx, cloudID)
+			ok = ok && !gone(s)
+		}
+		if err != nil || !ok {
 			return err
 		}
+		cloudID = s.ID
 		// tombstoned before the DELETE: an answer lost after Nova accepted it
 		// must not leave the server unguarded (the race tombstone.go handles);
 		// and marked in Nova, for a restarted driver or another node's
@@ -810,10 +816,21 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 			d.logger().Warn("openstack: could not mark a server terminated before its delete (only this process will know it dying)",
 				"dc", dc, "instance", id, "server", cloudID, "error", err)
 		}
-		err := d.deleteServer(ctx, client, cloudID)
+		err = d.deleteServer(ctx, client, cloudID)
 		// only a list asked for after Nova answered shows what the delete
 		// did (the mark's request makes the gap since the tombstone long)
 		d.tombs.sent(cloudID, d.clk.Now())
+		if err == nil && s.Status == "BUILD" {
+			// still being scheduled, the server was a build request: the
+			// conductor makes the cell's instance from its own copy, under
+			// the old name, and the delete can then land on it and race
+			// its build (on the real Nova: BUILD/networking, unmarked). The
+			// instance exists now if the delete went to it: mark it again.
+			if merr := markTerminated(ctx, client, cloudID, id); merr != nil {
+				d.logger().Warn("openstack: could not mark a server terminated after its delete",
+					"dc", dc, "instance", id, "server", cloudID, "error", merr)
+			}
+		}
 		if err != nil && !errors.Is(err, errTransient) && sent == "" {
 			// refused (4xx), not lost: nothing was deleted, the server stays ours
 			d.tombs.remove(cloudID)

@@ -95,6 +95,10 @@ type fakeNova struct {
 	races []deleteRace // applied to the next deletes, in order
 	// beforeUpdate runs before a PUT /servers/{id} is handled (set before use)
 	beforeUpdate func()
+	// lostRenames: the next renames are answered but lost, like a rename of
+	// a server still being scheduled on the real Nova (it goes to the build
+	// request; the conductor makes the instance from its own copy)
+	lostRenames int
 
 	creates, deletes, lists, gets, updates, groupCreates int
 	maxBuildingInGroup                                   int // members in BUILD seen by a create into their group
@@ -379,6 +383,13 @@ func (f *fakeNova) handleServer(w http.ResponseWriter, r *http.Request) {
 		data, _ := io.ReadAll(r.Body)
 		if err := json.Unmarshal(data, &body); err != nil || body.Server.Name == "" {
 			f.t.Errorf("update server %s: body %s: %v", id, data, err)
+		}
+		if f.lostRenames > 0 { // the build request's copy: answered, never reaches the instance
+			f.lostRenames--
+			m := f.render(s)
+			m["name"] = body.Server.Name
+			writeJSON(w, 200, map[string]any{"server": m})
+			return
 		}
 		s.Name = body.Server.Name
 		writeJSON(w, 200, map[string]any{"server": f.render(s)})

@@ -276,7 +276,7 @@ func TestARestartedDriverHidesATerminatedServerNovaListsAgain(t *testing.T) {
 	}
 	th.AssertEquals(t, 0, f.count())
 	th.AssertEquals(t, 1, f.deletes) // Terminate's: the accepted delete took it
-	th.AssertEquals(t, 1, f.updates) // the mark
+	th.AssertEquals(t, 2, f.updates) // the mark, again after the delete (BUILD)
 	th.AssertEquals(t, Stats{Tombstones: 1, MarksAdopted: 1}, restarted.Stats())
 
 	// a delete Nova lost: the restarted driver deletes it again, giving
@@ -416,4 +416,29 @@ func TestAListDuringTheMarkDoesNotReissueTheDelete(t *testing.T) {
 	if _, ok := listed(t, d, "m1"); ok {
 		t.Fatal("m1 listed after Terminate")
 	}
+}
+
+// A server deleted while it is still being scheduled: its mark went to the
+// build request and is lost (the conductor makes the instance from its own
+// copy), the delete lands on the instance and races its build. Terminate
+// marks a BUILD server again after the delete, so a restarted driver still
+// hides what the build's clean-up lists (seen on the real Nova:
+// BUILD/networking, unmarked, taken for live).
+func TestAServerDeletedWhileScheduledIsMarkedAgain(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	quiet(d)
+	_, err := d.Launch(ctx, spec("dc-a", "b1"))
+	th.AssertNoErr(t, err)
+	f.lostRenames = 1
+	f.races = []deleteRace{{hidden: 1, shown: 3}}
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "b1") }))
+	restarted, _ := newTestDriver(t, f, testConfig())
+	quiet(restarted)
+	for i := range 5 {
+		if in, ok := listed(t, restarted, "b1"); ok {
+			t.Fatalf("List %d of a restarted driver shows b1, whose first mark was lost: %+v", i+1, in)
+		}
+	}
+	th.AssertEquals(t, 2, f.updates)
 }

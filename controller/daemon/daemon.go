@@ -248,7 +248,12 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 		if err != nil {
 			return nil, fmt.Errorf("driver openstack: %w", err)
 		}
-		return openstack.New(oc, clients, d.clk)
+		drv, err := openstack.New(oc, clients, d.clk)
+		if err != nil {
+			return nil, err
+		}
+		drv.SetLogger(d.log.With("driver", "openstack"))
+		return drv, nil
 	}
 	return nil, fmt.Errorf("driver.kind: %q is not supported", cfg.Driver.Kind)
 }
@@ -667,6 +672,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 		"interval", d.cfg.Interval().String(), "strategy", d.cfg.Policy.Strategy)
 	if d.cfg.API.AllowUnauthenticated {
 		d.log.Warn("the API accepts unauthenticated requests (api.allowUnauthenticated): development only")
+	}
+	if w := d.cfg.raftIntervalWarning(); w != "" && d.opt.Raft == nil {
+		d.log.Warn(w)
 	}
 	return nil
 }

@@ -817,9 +817,15 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 				"dc", dc, "instance", id, "server", cloudID, "error", err)
 		}
 		err = d.deleteServer(ctx, client, cloudID)
-		// only a list asked for after Nova answered shows what the delete
-		// did (the mark's request makes the gap since the tombstone long)
-		d.tombs.sent(cloudID, d.clk.Now())
+		// refused (4xx), not lost: nothing was deleted, the server stays ours
+		refused := err != nil && !errors.Is(err, errTransient) && sent == ""
+		if !refused {
+			// only a list asked for after Nova answered shows what the
+			// delete did (the mark's request makes the gap since the
+			// tombstone long); a refused one stays pending until it is
+			// removed, so no list of ours re-sends the DELETE meanwhile
+			d.tombs.sent(cloudID, d.clk.Now())
+		}
 		if err == nil && s.Status == "BUILD" {
 			// still being scheduled, the server was a build request: the
 			// conductor makes the cell's instance from its own copy, under
@@ -831,12 +837,14 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 					"dc", dc, "instance", id, "server", cloudID, "error", merr)
 			}
 		}
-		if err != nil && !errors.Is(err, errTransient) && sent == "" {
-			// refused (4xx), not lost: nothing was deleted, the server stays ours
-			d.tombs.remove(cloudID)
+		if refused {
+			// its name back first, then the tombstone, so a list of ours in
+			// between cannot see it marked with no tombstone (it would
+			// adopt one)
 			if uerr := d.unmark(ctx, client, cloudID, id); uerr != nil {
 				err = errors.Join(err, uerr)
 			}
+			d.tombs.remove(cloudID)
 		}
 		if err != nil && errors.Is(err, errTransient) {
 			sent = cloudID

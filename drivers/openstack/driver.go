@@ -780,7 +780,9 @@ func (d *Driver) countDuplicates(dcs []string, list []drivers.Instance) {
 // laid, and the server renamed terminatedName(id) (the mark a restarted
 // driver recognises), before the DELETE is sent, so a retry after a lost
 // answer (Nova took the delete, the 204 never came) leaves them too; a
-// delete Nova refused (4xx) takes both away again.
+// delete Nova refused (4xx) takes both away again — unless an earlier
+// Terminate had deleted that server already (it gave up): one of its
+// DELETEs may have been taken, so both stay and the error is returned.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	client, err := d.compute(dc)
 	if err != nil {
@@ -808,6 +810,10 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 			return err
 		}
 		cloudID = s.ID
+		// a server an earlier Terminate deleted (terminateTarget's
+		// fallback): a refusal now does not show that nothing was deleted,
+		// one of the earlier DELETEs may have been taken
+		deletedBefore := sent == "" && d.dead(s)
 		// tombstoned before the DELETE: an answer lost after Nova accepted it
 		// must not leave the server unguarded (the race tombstone.go handles);
 		// and marked in Nova, for a restarted driver or another node's
@@ -818,7 +824,7 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 		}
 		err = d.deleteServer(ctx, client, cloudID)
 		// refused (4xx), not lost: nothing was deleted, the server stays ours
-		refused := err != nil && !errors.Is(err, errTransient) && sent == ""
+		refused := err != nil && !errors.Is(err, errTransient) && sent == "" && !deletedBefore
 		if !refused {
 			// only a list asked for after Nova answered shows what the
 			// delete did (the mark's request makes the gap since the

@@ -525,3 +525,37 @@ func TestAnAdoptedTombstoneOutlivesTheMarkWhileScheduling(t *testing.T) {
 		t.Fatal("s1 on a host without the mark still hidden")
 	}
 }
+
+// A Terminate that picks a server an earlier one gave up on (revB L2) and
+// has its DELETE refused (4xx) keeps the tombstone and the mark: one of
+// the earlier DELETEs may have been taken, only this one was refused.
+func TestARefusedRetryOfATerminateThatGaveUpKeepsTheMark(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	d, clk := newTestDriver(t, f, cfg)
+	quiet(d)
+	in, err := d.Launch(ctx, spec("dc-a", "g2"))
+	th.AssertNoErr(t, err)
+	for range cfg.Retries + 1 {
+		f.inject("delete", fault{status: 503, file: "unavailable_503.json"})
+	}
+	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g2") }); err == nil {
+		t.Fatal("Terminate with every DELETE refused: no error")
+	}
+	f.inject("delete", fault{status: 403, file: "not_found_404.json"})
+	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g2") }); err == nil {
+		t.Fatal("the next Terminate, its DELETE refused with 403: no error")
+	}
+	f.mu.Lock()
+	name := f.servers[in.CloudID].Name
+	f.mu.Unlock()
+	th.AssertEquals(t, terminatedName("g2"), name)
+	if _, ok := listed(t, d, "g2"); ok {
+		t.Fatal("g2 listed after a refused retry of a Terminate that gave up")
+	}
+	restarted, _ := newTestDriver(t, f, testConfig())
+	quiet(restarted)
+	if _, ok := listed(t, restarted, "g2"); ok {
+		t.Fatal("g2 listed by a restarted driver")
+	}
+}

@@ -611,18 +611,62 @@ func (d *Driver) pick(dc, id string, list []servers.Server) (servers.Server, boo
 }
 
 // Several live servers with one instance id: a server a Terminate deleted
-// whose mark was lost and which Nova lists again (a phantom, older than
+// whose mark was lost and which Nova lists again (a phantom, created before
 // the relaunch of its id), a create whose answer was lost and that the
 // retry's look-up did not see yet, or a copy made outside ims-orch. The
 // newest is the instance (Launch adopts it, Terminate deletes it, the
 // Reconciler's Plan keeps it): the one case with a wrong answer, the
-// phantom, is always the older one, and a phantom can list ACTIVE. The
-// others are logged and counted (Stats.Duplicates) for the operator.
-func newer(aCreated time.Time, aID string, bCreated time.Time, bID string) bool {
-	if !aCreated.Equal(bCreated) {
-		return aCreated.After(bCreated)
+// phantom, was created first, and a phantom can list ACTIVE. The others
+// are logged and counted (Stats.Duplicates) for the operator.
+//
+// Nova renders the creation time to the second, so a phantom created,
+// deleted and relaunched within one second ties with its relaunch. Then
+// the server less far along its boot is taken as the newer (less time
+// since its create): still being scheduled (BUILD, no host) before BUILD
+// on a host before any other state — the phantom's race leaves it
+// BUILD/networking, BUILD/spawning or ACTIVE, while the relaunch is at
+// most a second old. Only then the Nova id (random) decides: both still
+// being scheduled, e.g. the mark's gap (docs/openstack.md), is a coin flip.
+type age struct {
+	created time.Time
+	stage   int // 0 BUILD with no host, 1 BUILD on a host, 2 any other state
+	id      string
+}
+
+// newer reports whether a is taken as created after b.
+func newer(a, b age) bool {
+	switch {
+	case !a.created.Equal(b.created):
+		return a.created.After(b.created)
+	case a.stage != b.stage:
+		return a.stage < b.stage
 	}
-	return aID > bID
+	return a.id > b.id
+}
+
+// ageOf is s's age (newer).
+func ageOf(s servers.Server) age {
+	a := age{created: s.Created, stage: 2, id: s.ID}
+	if s.Status == "BUILD" {
+		a.stage = 1
+		if scheduling(s) {
+			a.stage = 0
+		}
+	}
+	return a
+}
+
+// instanceAge is in's age (newer): Booting with no host is still being
+// scheduled, Booting on a host is taken for BUILD on a host.
+func instanceAge(in drivers.Instance) age {
+	a := age{created: in.Created, stage: 2, id: in.CloudID}
+	if in.State == drivers.StateBooting {
+		a.stage = 1
+		if in.Host == "" {
+			a.stage = 0
+		}
+	}
+	return a
 }
 
 func toInstance(s servers.Server) drivers.Instance {

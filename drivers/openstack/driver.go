@@ -61,8 +61,9 @@ type Driver struct {
 	tombs tombstones   // servers Terminate deleted (tombstone.go)
 	log   *slog.Logger // nil: slog.Default()
 
-	terminateFailures atomic.Uint64  // Terminate calls that returned an error (Stats)
-	dups              map[string]int // DC -> surplus servers per instance id in its last List (under mu)
+	terminateFailures atomic.Uint64   // Terminate calls that returned an error (Stats)
+	dups              map[string]int  // DC -> surplus servers per instance id in its last List (under mu)
+	dupWarned         map[string]bool // Nova ids of surplus servers pick warned about (under mu)
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -599,7 +600,7 @@ func (d *Driver) pick(dc, id string, list []servers.Server) (servers.Server, boo
 		return servers.Server{}, false
 	}
 	s := m[len(m)-1]
-	if len(m) > 1 {
+	if len(m) > 1 && d.newDuplicates(m[:len(m)-1]) {
 		others := make([]string, 0, len(m)-1)
 		for _, o := range m[:len(m)-1] {
 			others = append(others, o.ID)
@@ -608,6 +609,26 @@ func (d *Driver) pick(dc, id string, list []servers.Server) (servers.Server, boo
 			"dc", dc, "instance", id, "server", s.ID, "others", strings.Join(others, ","))
 	}
 	return s, true
+}
+
+// newDuplicates records the surplus servers of an instance id pick saw and
+// reports whether one of them is new: the warning is logged once per
+// surplus server, not at every look-up of the id (Stats.Duplicates counts
+// them at every List). At most maxTombstones are remembered (then the set
+// starts again: a warning repeated, nothing lost).
+func (d *Driver) newDuplicates(surplus []servers.Server) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dupWarned == nil || len(d.dupWarned) >= maxTombstones {
+		d.dupWarned = map[string]bool{}
+	}
+	fresh := false
+	for _, s := range surplus {
+		if !d.dupWarned[s.ID] {
+			d.dupWarned[s.ID], fresh = true, true
+		}
+	}
+	return fresh
 }
 
 // Several live servers with one instance id: a server a Terminate deleted

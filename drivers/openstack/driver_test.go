@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -521,4 +523,46 @@ func TestSeveralServersCreatedInOneSecondTheLeastBootedIsTheInstance(t *testing.
 			t.Fatalf("phantom %s: Plan %+v, want the relaunch %s adopted", phantomStatus, acts, relaunch)
 		}
 	}
+}
+
+// countHandler counts the log records whose message starts with prefix.
+type countHandler struct {
+	prefix string
+	n      *atomic.Int64
+}
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, h.prefix) {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countHandler) WithGroup(string) slog.Handler      { return h }
+
+// The duplicate warning is logged once per surplus server (revB L3), not
+// at every Launch or Terminate of the id; a new surplus server is warned
+// about again. Stats.Duplicates still counts at every List.
+func TestTheDuplicateWarningIsLoggedOncePerServer(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	var warns atomic.Int64
+	d.SetLogger(slog.New(countHandler{prefix: "openstack: several servers of ours", n: &warns}))
+	f.addServer("n3", "ACTIVE", ours("dc-a", "n3"), Tag)
+	f.addServer("n3", "ACTIVE", ours("dc-a", "n3"), Tag)
+	for range 3 {
+		_, err := d.Launch(ctx, spec("dc-a", "n3"))
+		th.AssertNoErr(t, err)
+	}
+	th.AssertEquals(t, int64(1), warns.Load())
+	f.addServer("n3", "ACTIVE", ours("dc-a", "n3"), Tag)
+	for range 2 {
+		_, err := d.Launch(ctx, spec("dc-a", "n3"))
+		th.AssertNoErr(t, err)
+	}
+	th.AssertEquals(t, int64(2), warns.Load())
+	_, err := d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 2, d.Stats().Duplicates)
 }

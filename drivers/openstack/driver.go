@@ -61,8 +61,9 @@ type Driver struct {
 	tombs tombstones   // servers Terminate deleted (tombstone.go)
 	log   *slog.Logger // nil: slog.Default()
 
-	terminateFailures atomic.Uint64  // Terminate calls that returned an error (Stats)
-	dups              map[string]int // DC -> surplus servers per instance id in its last List (under mu)
+	terminateFailures atomic.Uint64   // Terminate calls that returned an error (Stats)
+	dups              map[string]int  // DC -> surplus servers per instance id in its last List (under mu)
+	dupWarned         map[string]bool // Nova ids of surplus servers pick warned about (under mu)
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -599,7 +600,7 @@ func (d *Driver) pick(dc, id string, list []servers.Server) (servers.Server, boo
 		return servers.Server{}, false
 	}
 	s := m[len(m)-1]
-	if len(m) > 1 {
+	if len(m) > 1 && d.newDuplicates(m[:len(m)-1]) {
 		others := make([]string, 0, len(m)-1)
 		for _, o := range m[:len(m)-1] {
 			others = append(others, o.ID)
@@ -610,19 +611,83 @@ func (d *Driver) pick(dc, id string, list []servers.Server) (servers.Server, boo
 	return s, true
 }
 
+// newDuplicates records the surplus servers of an instance id pick saw and
+// reports whether one of them is new: the warning is logged once per
+// surplus server, not at every look-up of the id (Stats.Duplicates counts
+// them at every List). At most maxTombstones are remembered (then the set
+// starts again: a warning repeated, nothing lost).
+func (d *Driver) newDuplicates(surplus []servers.Server) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dupWarned == nil || len(d.dupWarned) >= maxTombstones {
+		d.dupWarned = map[string]bool{}
+	}
+	fresh := false
+	for _, s := range surplus {
+		if !d.dupWarned[s.ID] {
+			d.dupWarned[s.ID], fresh = true, true
+		}
+	}
+	return fresh
+}
+
 // Several live servers with one instance id: a server a Terminate deleted
-// whose mark was lost and which Nova lists again (a phantom, older than
+// whose mark was lost and which Nova lists again (a phantom, created before
 // the relaunch of its id), a create whose answer was lost and that the
 // retry's look-up did not see yet, or a copy made outside ims-orch. The
 // newest is the instance (Launch adopts it, Terminate deletes it, the
 // Reconciler's Plan keeps it): the one case with a wrong answer, the
-// phantom, is always the older one, and a phantom can list ACTIVE. The
-// others are logged and counted (Stats.Duplicates) for the operator.
-func newer(aCreated time.Time, aID string, bCreated time.Time, bID string) bool {
-	if !aCreated.Equal(bCreated) {
-		return aCreated.After(bCreated)
+// phantom, was created first, and a phantom can list ACTIVE. The others
+// are logged and counted (Stats.Duplicates) for the operator.
+//
+// Nova renders the creation time to the second, so a phantom created,
+// deleted and relaunched within one second ties with its relaunch. Then
+// the server less far along its boot is taken as the newer (less time
+// since its create): still being scheduled (BUILD, no host) before BUILD
+// on a host before any other state — the phantom's race leaves it
+// BUILD/networking, BUILD/spawning or ACTIVE, while the relaunch is at
+// most a second old. Only then the Nova id (random) decides: both still
+// being scheduled, e.g. the mark's gap (docs/openstack.md), is a coin flip.
+type age struct {
+	created time.Time
+	stage   int // 0 BUILD with no host, 1 BUILD on a host, 2 any other state
+	id      string
+}
+
+// newer reports whether a is taken as created after b.
+func newer(a, b age) bool {
+	switch {
+	case !a.created.Equal(b.created):
+		return a.created.After(b.created)
+	case a.stage != b.stage:
+		return a.stage < b.stage
 	}
-	return aID > bID
+	return a.id > b.id
+}
+
+// ageOf is s's age (newer).
+func ageOf(s servers.Server) age {
+	a := age{created: s.Created, stage: 2, id: s.ID}
+	if s.Status == "BUILD" {
+		a.stage = 1
+		if scheduling(s) {
+			a.stage = 0
+		}
+	}
+	return a
+}
+
+// instanceAge is in's age (newer): Booting with no host is still being
+// scheduled, Booting on a host is taken for BUILD on a host.
+func instanceAge(in drivers.Instance) age {
+	a := age{created: in.Created, stage: 2, id: in.CloudID}
+	if in.State == drivers.StateBooting {
+		a.stage = 1
+		if in.Host == "" {
+			a.stage = 0
+		}
+	}
+	return a
 }
 
 func toInstance(s servers.Server) drivers.Instance {
@@ -780,7 +845,9 @@ func (d *Driver) countDuplicates(dcs []string, list []drivers.Instance) {
 // laid, and the server renamed terminatedName(id) (the mark a restarted
 // driver recognises), before the DELETE is sent, so a retry after a lost
 // answer (Nova took the delete, the 204 never came) leaves them too; a
-// delete Nova refused (4xx) takes both away again.
+// delete Nova refused (4xx) takes both away again — unless an earlier
+// Terminate had deleted that server already (it gave up): one of its
+// DELETEs may have been taken, so both stay and the error is returned.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	client, err := d.compute(dc)
 	if err != nil {
@@ -808,6 +875,10 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 			return err
 		}
 		cloudID = s.ID
+		// a server an earlier Terminate deleted (terminateTarget's
+		// fallback): a refusal now does not show that nothing was deleted,
+		// one of the earlier DELETEs may have been taken
+		deletedBefore := sent == "" && d.dead(s)
 		// tombstoned before the DELETE: an answer lost after Nova accepted it
 		// must not leave the server unguarded (the race tombstone.go handles);
 		// and marked in Nova, for a restarted driver or another node's
@@ -817,9 +888,15 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 				"dc", dc, "instance", id, "server", cloudID, "error", err)
 		}
 		err = d.deleteServer(ctx, client, cloudID)
-		// only a list asked for after Nova answered shows what the delete
-		// did (the mark's request makes the gap since the tombstone long)
-		d.tombs.sent(cloudID, d.clk.Now())
+		// refused (4xx), not lost: nothing was deleted, the server stays ours
+		refused := err != nil && !errors.Is(err, errTransient) && sent == "" && !deletedBefore
+		if !refused {
+			// only a list asked for after Nova answered shows what the
+			// delete did (the mark's request makes the gap since the
+			// tombstone long); a refused one stays pending until it is
+			// removed, so no list of ours re-sends the DELETE meanwhile
+			d.tombs.sent(cloudID, d.clk.Now())
+		}
 		if err == nil && s.Status == "BUILD" {
 			// still being scheduled, the server was a build request: the
 			// conductor makes the cell's instance from its own copy, under
@@ -831,12 +908,14 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 					"dc", dc, "instance", id, "server", cloudID, "error", merr)
 			}
 		}
-		if err != nil && !errors.Is(err, errTransient) && sent == "" {
-			// refused (4xx), not lost: nothing was deleted, the server stays ours
-			d.tombs.remove(cloudID)
+		if refused {
+			// its name back first, then the tombstone, so a list of ours in
+			// between cannot see it marked with no tombstone (it would
+			// adopt one)
 			if uerr := d.unmark(ctx, client, cloudID, id); uerr != nil {
 				err = errors.Join(err, uerr)
 			}
+			d.tombs.remove(cloudID)
 		}
 		if err != nil && errors.Is(err, errTransient) {
 			sent = cloudID

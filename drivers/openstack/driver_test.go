@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -490,4 +492,77 @@ func TestSeveralServersWithOneIDTheNewestIsTheInstance(t *testing.T) {
 	if !deleting || phantomTask == "deleting" {
 		t.Fatalf("Terminate of n1: newest deleting %v, older task %q; want the newest deleted", deleting, phantomTask)
 	}
+}
+
+// Nova's creation time has 1 s resolution (revB L1): a phantom created,
+// deleted and relaunched within one second ties with its relaunch. The
+// server less far along its boot is the newer then, not the higher
+// (random) Nova id: the look-ups and Plan take the relaunch, still being
+// scheduled, over the phantom listed ACTIVE or BUILD on a host.
+func TestSeveralServersCreatedInOneSecondTheLeastBootedIsTheInstance(t *testing.T) {
+	for _, phantomStatus := range []string{"ACTIVE", "BUILD"} {
+		f := newFakeNova(t)
+		d, _ := newTestDriver(t, f, testConfig())
+		quiet(d)
+		relaunch := f.addServer("n2", "BUILD", ours("dc-a", "n2"), Tag)
+		phantom := f.addServer("n2", phantomStatus, ours("dc-a", "n2"), Tag) // the higher Nova id
+		f.mu.Lock()
+		f.servers[phantom].Created = f.servers[relaunch].Created
+		f.servers[phantom].Host = "fake-2"
+		f.servers[phantom].getsLeft, f.servers[relaunch].getsLeft = 100, 100
+		f.mu.Unlock()
+		in, err := d.Launch(ctx, spec("dc-a", "n2"))
+		th.AssertNoErr(t, err)
+		if in.CloudID != relaunch {
+			t.Fatalf("phantom %s: Launch of n2 took %s, want the server still scheduled %s", phantomStatus, in.CloudID, relaunch)
+		}
+		l, err := d.List(ctx, "")
+		th.AssertNoErr(t, err)
+		acts := Plan([]drivers.Spec{spec("dc-a", "n2")}, l, nil, nil, time.Unix(2000, 0), time.Minute)
+		if len(acts) != 1 || acts[0].Kind != ActAdopt || acts[0].Instance.CloudID != relaunch {
+			t.Fatalf("phantom %s: Plan %+v, want the relaunch %s adopted", phantomStatus, acts, relaunch)
+		}
+	}
+}
+
+// countHandler counts the log records whose message starts with prefix.
+type countHandler struct {
+	prefix string
+	n      *atomic.Int64
+}
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, h.prefix) {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countHandler) WithGroup(string) slog.Handler      { return h }
+
+// The duplicate warning is logged once per surplus server (revB L3), not
+// at every Launch or Terminate of the id; a new surplus server is warned
+// about again. Stats.Duplicates still counts at every List.
+func TestTheDuplicateWarningIsLoggedOncePerServer(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	var warns atomic.Int64
+	d.SetLogger(slog.New(countHandler{prefix: "openstack: several servers of ours", n: &warns}))
+	f.addServer("n3", "ACTIVE", ours("dc-a", "n3"), Tag)
+	f.addServer("n3", "ACTIVE", ours("dc-a", "n3"), Tag)
+	for range 3 {
+		_, err := d.Launch(ctx, spec("dc-a", "n3"))
+		th.AssertNoErr(t, err)
+	}
+	th.AssertEquals(t, int64(1), warns.Load())
+	f.addServer("n3", "ACTIVE", ours("dc-a", "n3"), Tag)
+	for range 2 {
+		_, err := d.Launch(ctx, spec("dc-a", "n3"))
+		th.AssertNoErr(t, err)
+	}
+	th.AssertEquals(t, int64(2), warns.Load())
+	_, err := d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 2, d.Stats().Duplicates)
 }

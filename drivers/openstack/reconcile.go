@@ -63,7 +63,7 @@ func Plan(desired []drivers.Spec, actual []drivers.Instance, registry map[string
 	have := map[string]drivers.Instance{}
 	for _, in := range actual {
 		k := key(in.DC, in.ID)
-		if old, ok := have[k]; ok && !newer(in.Created, in.CloudID, old.Created, old.CloudID) {
+		if old, ok := have[k]; ok && !newer(instanceAge(in), instanceAge(old)) {
 			continue // several servers with one id: the newest is the instance, as for find
 		}
 		have[k] = in

@@ -118,6 +118,6 @@ func match(all []servers.Server, dc, id string, withDeleting bool) []servers.Ser
 			out = append(out, s)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return newer(out[j].Created, out[j].ID, out[i].Created, out[i].ID) })
+	sort.Slice(out, func(i, j int) bool { return newer(ageOf(out[j]), ageOf(out[i])) })
 	return out
 }

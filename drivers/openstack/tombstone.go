@@ -84,6 +84,7 @@ type tombstone struct {
 	dc, id  string    // our datacenter and instance id, for the log line
 	at      time.Time // when the last DELETE was answered (zero: adopted from a mark)
 	pending bool      // laid, its DELETE not answered yet: no list shows what it did
+	adopted bool      // taken from a mark only, no DELETE of ours sent: lives while the mark does (sight)
 	seen    time.Time // last list that showed the server (or at): the TTL runs from here
 	reissue time.Time // last re-issued delete (zero: none yet)
 }
@@ -130,7 +131,7 @@ func (t *tombstones) sent(cloudID string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ts, ok := t.byID[cloudID]; ok {
-		ts.at, ts.pending = now, false
+		ts.at, ts.pending, ts.adopted = now, false, false
 	}
 }
 
@@ -138,6 +139,11 @@ func (t *tombstones) sent(cloudID string, now time.Time) {
 func (t *tombstones) remove(cloudID string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.drop(cloudID)
+}
+
+// drop is remove (caller holds t.mu).
+func (t *tombstones) drop(cloudID string) {
 	if _, ok := t.byID[cloudID]; !ok {
 		return
 	}
@@ -161,6 +167,17 @@ func (t *tombstones) sighted(list []servers.Server, now time.Time) {
 // right after the mark (a list between the two shows it live: on the real
 // Nova another driver's poller re-deleted such servers at once), and a
 // server listed again after an accepted delete goes by itself.
+//
+// Such an adopted tombstone lives only while the mark does: a Terminate
+// whose DELETE Nova refused (4xx: a locked server, a 403) renames the
+// server back, and a list that landed while it still carried the mark must
+// not hide it (and re-delete it every reissueEvery) after that. So a server
+// listed without the mark loses an adopted tombstone — unless it is still
+// being scheduled (BUILD, no host): a server deleted while it was a build
+// request can be listed so, unmarked, for a moment before Nova destroys it
+// (docs/openstack.md, "the mark's gap"), and a server the owner keeps goes
+// on to a host and is shown then. Once this process sends a DELETE of its
+// own (sent), the tombstone is an ordinary one.
 func (t *tombstones) sight(list []servers.Server, now time.Time) {
 	t.expire(now)
 	moved := map[string]bool{}
@@ -168,7 +185,12 @@ func (t *tombstones) sight(list []servers.Server, now time.Time) {
 		if _, ok := t.byID[s.ID]; !ok && marked(s) {
 			t.put(s.ID, s.Metadata[drivers.MetaDC], s.Metadata[drivers.MetaID], time.Time{}, now)
 			t.byID[s.ID].reissue = now
+			t.byID[s.ID].adopted = true
 			t.marks++
+		}
+		if ts, ok := t.byID[s.ID]; ok && ts.adopted && !marked(s) && !scheduling(s) {
+			t.drop(s.ID) // renamed back by its owner: kept, not dying
+			continue
 		}
 		if ts, ok := t.byID[s.ID]; ok && now.After(ts.seen) {
 			ts.seen = now
@@ -188,6 +210,11 @@ func (t *tombstones) sight(list []servers.Server, now time.Time) {
 		}
 	}
 	t.order = append(keep, tail...)
+}
+
+// scheduling reports a server Nova has not placed on a host yet.
+func scheduling(s servers.Server) bool {
+	return s.Status == "BUILD" && s.Host == "" && s.HostID == ""
 }
 
 // expire drops the tombstones not seen for tombstoneTTL (caller holds t.mu).
@@ -235,7 +262,8 @@ func (t *tombstones) due(list []servers.Server, listed, now time.Time) []redelet
 	var out []redelete
 	for _, s := range list {
 		ts, ok := t.byID[s.ID]
-		if !ok || gone(s) || ts.pending || ts.at.After(listed) || !ts.reissue.IsZero() && now.Sub(ts.reissue) < reissueEvery {
+		if !ok || gone(s) || ts.pending || ts.at.After(listed) || ts.adopted && !marked(s) ||
+			!ts.reissue.IsZero() && now.Sub(ts.reissue) < reissueEvery {
 			continue
 		}
 		ts.reissue = now

@@ -442,3 +442,120 @@ func TestAServerDeletedWhileScheduledIsMarkedAgain(t *testing.T) {
 	}
 	th.AssertEquals(t, 2, f.updates)
 }
+
+// refusedWhileListed launches u1 and terminates it with the DELETE refused
+// (403), a list of lister running during the unmark (the server still
+// carries the mark). It returns the Terminating driver.
+func refusedWhileListed(t *testing.T, f *fakeNova, lister func(d *Driver) *Driver) *Driver {
+	t.Helper()
+	d, _ := newTestDriver(t, f, testConfig())
+	quiet(d)
+	l := lister(d)
+	_, err := d.Launch(ctx, spec("dc-a", "u1"))
+	th.AssertNoErr(t, err)
+	puts := 0
+	f.beforeUpdate = func() {
+		if puts++; puts == 2 { // the unmark
+			_, _ = l.List(ctx, "")
+		}
+	}
+	f.inject("delete", fault{status: 403, file: "not_found_404.json"})
+	if err := d.Terminate(ctx, "dc-a", "u1"); err == nil {
+		t.Fatal("Terminate refused with 403: no error")
+	}
+	f.beforeUpdate = nil
+	return d
+}
+
+// A list that lands while a refused delete's server still carries the
+// mark (revB M1) adopts a tombstone from it: the unmark takes it away
+// again, in another driver and in the Terminating one (its poller), so the
+// server is listed and its delete is not re-sent.
+func TestARefusedDeleteListedWhileMarkedIsShownAgain(t *testing.T) {
+	f := newFakeNova(t)
+	other, oclk := newTestDriver(t, f, testConfig())
+	quiet(other)
+	refusedWhileListed(t, f, func(*Driver) *Driver { return other })
+	th.AssertEquals(t, uint64(1), other.Stats().MarksAdopted)
+	if _, ok := listed(t, other, "u1"); !ok {
+		t.Fatal("another driver that listed u1 while marked hides it after the unmark")
+	}
+	before := f.deletes
+	oclk.Advance(11 * time.Second)
+	_, _ = other.List(ctx, "")
+	th.AssertEquals(t, before, f.deletes)
+	th.AssertEquals(t, uint64(0), other.Stats().ReissuedDeletes)
+	th.AssertEquals(t, 0, other.Stats().Tombstones)
+
+	f2 := newFakeNova(t)
+	d := refusedWhileListed(t, f2, func(d *Driver) *Driver { return d })
+	if _, ok := listed(t, d, "u1"); !ok {
+		t.Fatal("the Terminating driver, whose list ran during the unmark, hides u1")
+	}
+	th.AssertEquals(t, 1, f2.deletes) // its list during the unmark re-sent none
+	th.AssertEquals(t, Stats{TerminateFailures: 1}, d.Stats())
+}
+
+// An adopted tombstone outlives a missing mark while the server is still
+// being scheduled (BUILD, no host): a server deleted while it was a build
+// request is listed so, unmarked, before Nova destroys it (the mark's gap).
+// Hidden, but not re-deleted (its owner may have kept it); once listed on a
+// host without the mark, it is shown.
+func TestAnAdoptedTombstoneOutlivesTheMarkWhileScheduling(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	quiet(d)
+	cloudID := f.addServer(terminatedName("s1"), "BUILD", ours("dc-a", "s1"), Tag)
+	if _, ok := listed(t, d, "s1"); ok {
+		t.Fatal("marked s1 listed")
+	}
+	f.mu.Lock()
+	f.servers[cloudID].Name = "s1"
+	f.servers[cloudID].getsLeft = 100
+	f.mu.Unlock()
+	clk.Advance(11 * time.Second)
+	if _, ok := listed(t, d, "s1"); ok {
+		t.Fatal("s1 listed BUILD without a host, its mark lost: the mark's gap")
+	}
+	th.AssertEquals(t, 0, f.deletes)
+	f.mu.Lock()
+	f.servers[cloudID].Host = "fake-1"
+	f.mu.Unlock()
+	if _, ok := listed(t, d, "s1"); !ok {
+		t.Fatal("s1 on a host without the mark still hidden")
+	}
+}
+
+// A Terminate that picks a server an earlier one gave up on (revB L2) and
+// has its DELETE refused (4xx) keeps the tombstone and the mark: one of
+// the earlier DELETEs may have been taken, only this one was refused.
+func TestARefusedRetryOfATerminateThatGaveUpKeepsTheMark(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	d, clk := newTestDriver(t, f, cfg)
+	quiet(d)
+	in, err := d.Launch(ctx, spec("dc-a", "g2"))
+	th.AssertNoErr(t, err)
+	for range cfg.Retries + 1 {
+		f.inject("delete", fault{status: 503, file: "unavailable_503.json"})
+	}
+	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g2") }); err == nil {
+		t.Fatal("Terminate with every DELETE refused: no error")
+	}
+	f.inject("delete", fault{status: 403, file: "not_found_404.json"})
+	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g2") }); err == nil {
+		t.Fatal("the next Terminate, its DELETE refused with 403: no error")
+	}
+	f.mu.Lock()
+	name := f.servers[in.CloudID].Name
+	f.mu.Unlock()
+	th.AssertEquals(t, terminatedName("g2"), name)
+	if _, ok := listed(t, d, "g2"); ok {
+		t.Fatal("g2 listed after a refused retry of a Terminate that gave up")
+	}
+	restarted, _ := newTestDriver(t, f, testConfig())
+	quiet(restarted)
+	if _, ok := listed(t, restarted, "g2"); ok {
+		t.Fatal("g2 listed by a restarted driver")
+	}
+}

@@ -121,3 +121,13 @@ func TestFallingScaleInLeaves(t *testing.T) {
 		})
 	}
 }
+
+func TestFallingScaleInConfigErrors(t *testing.T) {
+	for _, f := range []float64{-0.1, 1.5} {
+		cfg := fwConfig(1)
+		cfg.FallingScaleIn = f
+		if _, err := New(cfg, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "fallingScaleIn") {
+			t.Fatalf("fallingScaleIn %v: %v, want an error naming the field", f, err)
+		}
+	}
+}

@@ -131,23 +131,28 @@ func TestExperimentAnticipateKey(t *testing.T) {
 	}
 }
 
-// The experiment key reactiveUtilization overrides
-// system.Defaults.ReactiveUtilization; a value outside [0, 1] is refused,
-// naming the key.
+// The experiment keys reactiveUtilization and fallingScaleIn override
+// system.Defaults' values; a value outside [0, 1] is refused, naming the
+// key.
 func TestExperimentReactiveUtilizationKey(t *testing.T) {
-	for _, want := range []float64{0, 0.9, 1} {
-		e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("reactiveUtilization: %g\n", want)))
-		if err != nil {
-			t.Fatal(err)
+	for key, get := range map[string]func(*Experiment) float64{
+		"reactiveUtilization": func(e *Experiment) float64 { return e.ReactiveUtilization },
+		"fallingScaleIn":      func(e *Experiment) float64 { return e.FallingScaleIn },
+	} {
+		for _, want := range []float64{0, 0.9, 1} {
+			e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("%s: %g\n", key, want)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if get(e) != want {
+				t.Fatalf("%s: %g parsed as %g", key, want, get(e))
+			}
 		}
-		if e.ReactiveUtilization != want {
-			t.Fatalf("reactiveUtilization: %g parsed as %g", want, e.ReactiveUtilization)
-		}
-	}
-	for _, bad := range []string{"-0.1", "1.2", ".nan"} {
-		_, err := ParseExperiment([]byte(minimal + "reactiveUtilization: " + bad + "\n"))
-		if err == nil || !strings.Contains(err.Error(), "reactiveUtilization: must be in [0, 1]") {
-			t.Fatalf("reactiveUtilization: %s: error %v, want one naming the key", bad, err)
+		for _, bad := range []string{"-0.1", "1.2", ".nan"} {
+			_, err := ParseExperiment([]byte(minimal + key + ": " + bad + "\n"))
+			if err == nil || !strings.Contains(err.Error(), key+": must be in [0, 1]") {
+				t.Fatalf("%s: %s: error %v, want one naming the key", key, bad, err)
+			}
 		}
 	}
 }

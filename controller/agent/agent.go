@@ -93,7 +93,8 @@ type Config struct {
 	Sink     Sink
 	Clock    clock.Clock
 	// Interval between samples (1 s), ClkTck the kernel's clock ticks per
-	// second (100), Cores the CPU the instance is entitled to (1).
+	// second (the system's, ClkTck()), Cores the CPU the instance is
+	// entitled to (1).
 	Interval time.Duration
 	ClkTck   int
 	Cores    float64
@@ -137,7 +138,11 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Interval = time.Second
 	}
 	if cfg.ClkTck == 0 {
-		cfg.ClkTck = 100
+		hz, err := clkTck()
+		if err != nil {
+			return nil, fmt.Errorf("agent: ClkTck: 0 and the system's unknown: %w", err)
+		}
+		cfg.ClkTck = hz
 	}
 	if cfg.Cores == 0 {
 		cfg.Cores = 1

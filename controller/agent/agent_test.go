@@ -144,7 +144,7 @@ func TestAgentSamples(t *testing.T) {
 			}}
 			proc := procFS([2]uint64{10, 10}, [2]uint64{100, 0}, withChildren)
 			sk := &sink{}
-			a, err := New(Config{ID: "p1", Pid: 42, Proc: proc, Counters: ctr, Sink: sk, Clock: clk, Cores: 2})
+			a, err := New(Config{ID: "p1", Pid: 42, Proc: proc, Counters: ctr, Sink: sk, Clock: clk, Cores: 2, ClkTck: 100})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -449,6 +449,21 @@ func DefaultConfig() *Config {
 	return c
 }
 
+// checkNodeID checks node.id with one rule and one message: the ID names
+// the node in raft and on its workload reports (reports.go: a reporter ID,
+// transport.CheckReporterID), and no '/' (it is a path element).
+func checkNodeID(id string) error {
+	err := transport.CheckReporterID(id)
+	if err == nil && strings.Contains(id, "/") {
+		err = fmt.Errorf("%q holds '/'", id)
+	}
+	if err != nil {
+		return fmt.Errorf("node.id: %w; a node ID is at most %d bytes of printable UTF-8 without white space or '/'",
+			err, transport.MaxReporterID)
+	}
+	return nil
+}
+
 // Clustered reports whether the node runs raft.
 func (c *Config) Clustered() bool { return c.Node.RaftBind != "" }
 
@@ -457,12 +472,8 @@ func (c *Config) Normalize() error {
 	if c.Node.ID == "" {
 		c.Node.ID = "node1"
 	}
-	if strings.ContainsAny(c.Node.ID, " \t\n/") {
-		return fmt.Errorf("node.id: %q must not hold white space or '/'", c.Node.ID)
-	}
-	if err := transport.CheckReporterID(c.Node.ID); err != nil {
-		// the ID names this node's workload reports (reports.go)
-		return fmt.Errorf("node.id: %w", err)
+	if err := checkNodeID(c.Node.ID); err != nil {
+		return err
 	}
 	if c.Node.RaftBind != "" {
 		if _, _, err := net.SplitHostPort(c.Node.RaftBind); err != nil {

@@ -668,6 +668,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if d.cfg.API.AllowUnauthenticated {
 		d.log.Warn("the API accepts unauthenticated requests (api.allowUnauthenticated): development only")
 	}
+	if w := d.cfg.raftIntervalWarning(); w != "" && d.opt.Raft == nil {
+		d.log.Warn(w)
+	}
 	return nil
 }
 

@@ -32,7 +32,7 @@ const (
 func (c *Config) normalizeRaftTimeouts() error {
 	t := c.Node.RaftTimeouts
 	if t == nil {
-		return nil
+		return c.checkRaftInterval()
 	}
 	if !c.Clustered() {
 		return fmt.Errorf("node.raftTimeouts: only in cluster mode (node.raftBind is set)")
@@ -60,7 +60,56 @@ func (c *Config) normalizeRaftTimeouts() error {
 	case ls > hb:
 		return fmt.Errorf("node.raftTimeouts.leaderLease: %v must not exceed heartbeat %v (raft's rule)", ls, hb)
 	}
+	return c.checkRaftInterval()
+}
+
+// checkRaftInterval refuses raft timeouts (node.raftTimeouts, or raft's
+// defaults) whose election timeout is not below the scaling interval
+// (policy.intervalSeconds; normalizePolicy runs first). After a leader's
+// loss no round runs until a new leader is elected: a follower notices
+// after its randomised heartbeat timeout (≤ election), a split vote costs
+// a randomised election timeout more; with the election timeout at the
+// interval or above, an election spans at least a whole interval, and the
+// rounds it covers are not run (the next leader starts the round at once,
+// the intervals in between are not measured apart). No use needs that:
+// timeouts long enough to ride out a starved host (3 s measured) sit far
+// below an interval (10–50 s), and a longer interval is the knob for a
+// slower network. Worst cases between the two (an election can take up to
+// 2 × heartbeat + 2 × election, and a split vote repeats it) are a
+// warning at start (raftIntervalWarning): they cost a round only when an
+// election is slow, which the starved host the timeouts are made for
+// accepts.
+func (c *Config) checkRaftInterval() error {
+	if !c.Clustered() {
+		return nil
+	}
+	rc, iv := c.raftConfig(nil), c.Interval()
+	if rc.ElectionTimeout >= iv {
+		field := "node.raftTimeouts.election"
+		if c.Node.RaftTimeouts == nil {
+			field = "node.raftTimeouts.election (raft's default)"
+		}
+		return fmt.Errorf("%s: %v must be below policy.intervalSeconds (%v): an election after a leader's loss would span a whole scaling interval, whose round is not run; shorten the raft timeouts or lengthen the interval",
+			field, rc.ElectionTimeout, iv)
+	}
 	return nil
+}
+
+// raftIntervalWarning is the warning the daemon logs at start when one
+// election's worst case (2 × heartbeat + 2 × election: the randomised
+// timeouts at their top) reaches the scaling interval: a slow election
+// after a leader's loss then costs a round ("" when not clustered or
+// below the interval).
+func (c *Config) raftIntervalWarning() string {
+	if !c.Clustered() {
+		return ""
+	}
+	rc, iv := c.raftConfig(nil), c.Interval()
+	if worst := 2*rc.HeartbeatTimeout + 2*rc.ElectionTimeout; worst >= iv {
+		return fmt.Sprintf("node.raftTimeouts: an election can take up to %v (2 × heartbeat %v + 2 × election %v), not below policy.intervalSeconds (%v): a slow election after a leader's loss costs a scaling round",
+			worst, rc.HeartbeatTimeout, rc.ElectionTimeout, iv)
+	}
+	return ""
 }
 
 // raftConfig is raft's configuration for this node: opt (tests) when set,

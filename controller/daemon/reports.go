@@ -134,13 +134,19 @@ type engineIntake struct {
 }
 
 func (x engineIntake) ReportWorkload(r protocol.WorkloadReport) error {
+	_, err := x.ReportWorkloadInterval(r)
+	return err
+}
+
+// ReportWorkloadInterval implements transport.IntervalIntake.
+func (x engineIntake) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64, error) {
 	if !x.e.Running() {
-		return transport.ErrNotLeader
+		return 0, transport.ErrNotLeader
 	}
 	if x.st.State().Topology == nil {
-		return fmt.Errorf("%w yet: no topology committed", transport.ErrNotLeader)
+		return 0, fmt.Errorf("%w yet: no topology committed", transport.ErrNotLeader)
 	}
-	return x.e.ReportWorkload(r)
+	return x.e.ReportWorkloadInterval(r)
 }
 
 func readToken(field, path string) (string, error) {
@@ -355,19 +361,30 @@ var lateReportsDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_la
 	"Workload reports this node's round engine dropped because they were measured in an interval it had already closed "+
 		"(a re-sent or long-queued report reaching a new leader after its close): not counted in the next interval.", nil, nil)
 
-// lateReportsCollector exports global.Stats.LateReports.
+var refusedReportersDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_refused_reporters_total",
+	"Workload reports this node's round engine refused (422) because their credential already had "+
+		"global.MaxReportersPerCredential other reporter IDs in the report's DC and kind this interval.", nil, nil)
+
+// lateReportsCollector exports global.Stats.LateReports and
+// RefusedReporters.
 type lateReportsCollector struct{ e *global.Engine }
 
-func (c lateReportsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lateReportsDesc }
+func (c lateReportsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lateReportsDesc
+	ch <- refusedReportersDesc
+}
 
 func (c lateReportsCollector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(lateReportsDesc, prometheus.CounterValue, float64(c.e.Stats().LateReports))
+	st := c.e.Stats()
+	ch <- prometheus.MustNewConstMetric(lateReportsDesc, prometheus.CounterValue, float64(st.LateReports))
+	ch <- prometheus.MustNewConstMetric(refusedReportersDesc, prometheus.CounterValue, float64(st.RefusedReporters))
 }
 
 var (
 	reportsDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_total",
 		"Workload reports of this node's local-side sources to the global leader, by outcome (sent, dropped: queue full, "+
-			"failed: given up after retries, rejected: refused by a global node, resent: queued again for a new leader).", []string{"outcome"}, nil)
+			"failed: given up after retries, rejected: refused by a global node, resent: queued again for a new leader, "+
+			"resend_skipped: not re-sent to a new leader, counted in an interval closed since).", []string{"outcome"}, nil)
 	reportQueueDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_queue",
 		"Workload reports waiting to be sent to the global leader.", nil, nil)
 	reportLatencyDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_latency_seconds_sum",
@@ -391,7 +408,7 @@ func (c reporterCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, o := range []struct {
 		n string
 		v uint64
-	}{{"sent", s.Sent}, {"dropped", s.Dropped}, {"failed", s.Failed}, {"rejected", s.Rejected}, {"resent", s.Resent}} {
+	}{{"sent", s.Sent}, {"dropped", s.Dropped}, {"failed", s.Failed}, {"rejected", s.Rejected}, {"resent", s.Resent}, {"resend_skipped", s.ResendSkipped}} {
 		ch <- prometheus.MustNewConstMetric(reportsDesc, prometheus.CounterValue, float64(o.v), o.n)
 	}
 	ch <- prometheus.MustNewConstMetric(reportQueueDesc, prometheus.GaugeValue, float64(s.QueueLen))

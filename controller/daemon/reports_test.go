@@ -81,6 +81,9 @@ func TestClusterWorkloadReportsReachLeader(t *testing.T) {
 	if !strings.Contains(string(body), "ims_orch_workload_reports_late_total 0") {
 		t.Fatal("/metrics lacks ims_orch_workload_reports_late_total (0: no failover yet)")
 	}
+	if !strings.Contains(string(body), "ims_orch_workload_reports_refused_reporters_total 0") {
+		t.Fatal("/metrics lacks ims_orch_workload_reports_refused_reporters_total (0: one reporter ID per node)")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -17,9 +17,15 @@
 //	          100  tag rules: a tunnel arrival whose tag names (entry, exit,
 //	               interval mod 4) of a held path set and whose routing byte
 //	               of the position it heads to names this DC: write the
-//	               chosen instances and the next hop, learn a per-flow rule,
-//	               output; with IgnoreIntervalTag only the current set, the
-//	               tag's interval bits masked out
+//	               instances of its bucket and the next hop, learn a
+//	               per-flow rule, output; with IgnoreIntervalTag only the
+//	               current set, the tag's interval bits masked out. The
+//	               flows are split into 16 buckets by bits 1..4 of the UDP
+//	               source port (masked tp_src matches, one rule per aligned
+//	               run of buckets with the same instances), each stage's
+//	               live instances getting buckets in proportion to their
+//	               routing.Table.Shares (split.go); one rule when every
+//	               stage here has one instance
 //	          100  static rules (paper 5.3): out of stage s−1 to the instance
 //	               named by byte s; out of stage s to the tunnel named by
 //	               byte s+1
@@ -313,6 +319,7 @@ func (in *Inputs) tagRules() ([]ovs.Flow, error) {
 	if idle <= 0 {
 		idle = 10
 	}
+	sp := newSplitter(t, &in.Live)
 	var out []ovs.Flow
 	for _, h := range sets {
 		pairs := make([]placement.Pair, 0, len(h.Paths))
@@ -341,34 +348,10 @@ func (in *Inputs) tagRules() ([]ovs.Flow, error) {
 			for last < m+1 && p[last+1] == dc {
 				last++
 			}
-			var ip, mask uint32
-			var first uint8
-			ok := true
-			for s := pos; s <= min(last, m); s++ {
-				x, found := t.PickInstance(s)
-				if !found {
-					ok = false
-					break
-				}
-				if s == pos {
-					first = x
-				}
-				ip |= uint32(x) << routing.StageShift(s)
-				mask |= routing.StageMask(s)
-			}
-			if !ok {
-				continue // no instance: the flow is dropped by the miss rule
-			}
 			next := m + 1
 			nextDC := dc
 			if last < m+1 {
 				next, nextDC = last+1, p[last+1]
-			}
-			ip |= uint32(nextDC) << routing.StageShift(next)
-			mask |= routing.StageMask(next)
-			ports, live := in.Live[pos-1][first]
-			if !live {
-				continue
 			}
 			tag := routing.NewTag(pr.Entry, pr.Exit, h.Interval)
 			port, err := tag.Encode()
@@ -381,13 +364,23 @@ func (in *Inputs) tagRules() ([]ovs.Flow, error) {
 			}
 			match := fmt.Sprintf("udp,reg0=%d,%s,nw_dst=%s/%s", regTunnel, tpDst,
 				hexIP(uint32(dc)<<routing.StageShift(pos)), hexIP(routing.StageMask(pos)))
-			acts := fmt.Sprintf("move:NXM_OF_IP_DST[]->NXM_NX_REG1[],set_field:%#x/%#x->reg1,set_field:%d->reg2,"+
-				"learn(table=1,priority=190,idle_timeout=%d,cookie=%#x,NXM_NX_REG0[],eth_type=0x800,nw_proto=17,"+
-				"NXM_OF_IP_SRC[],NXM_OF_IP_DST[],NXM_OF_UDP_SRC[],NXM_OF_UDP_DST[],"+
-				"load:NXM_NX_REG1[]->NXM_OF_IP_DST[],output:NXM_NX_REG2[]),"+
-				"move:NXM_NX_REG1[]->NXM_OF_IP_DST[],output:%d",
-				ip, mask, ports.In, idle, ovs.CookieLearned, ports.In)
-			out = append(out, ovs.Flow{Table: 1, Priority: routing.PriorityStatic, Cookie: ovs.CookieTag | uint64(h.Interval&3), Match: match, Actions: acts})
+			for _, b := range sp.blocks(pos, min(last, m)) {
+				ip := uint32(nextDC) << routing.StageShift(next)
+				mask := routing.StageMask(next)
+				for s := pos; s <= min(last, m); s++ {
+					ip |= uint32(b.inst[s-1]) << routing.StageShift(s)
+					mask |= routing.StageMask(s)
+				}
+				inPort := in.Live[pos-1][b.inst[pos-1]].In
+				acts := fmt.Sprintf("move:NXM_OF_IP_DST[]->NXM_NX_REG1[],set_field:%#x/%#x->reg1,set_field:%d->reg2,"+
+					"learn(table=1,priority=190,idle_timeout=%d,cookie=%#x,NXM_NX_REG0[],eth_type=0x800,nw_proto=17,"+
+					"NXM_OF_IP_SRC[],NXM_OF_IP_DST[],NXM_OF_UDP_SRC[],NXM_OF_UDP_DST[],"+
+					"load:NXM_NX_REG1[]->NXM_OF_IP_DST[],output:NXM_NX_REG2[]),"+
+					"move:NXM_NX_REG1[]->NXM_OF_IP_DST[],output:%d",
+					ip, mask, inPort, idle, ovs.CookieLearned, inPort)
+				out = append(out, ovs.Flow{Table: 1, Priority: routing.PriorityStatic, Cookie: ovs.CookieTag | uint64(h.Interval&3),
+					Match: match + b.match, Actions: acts})
+			}
 		}
 	}
 	return out, nil

@@ -73,12 +73,44 @@ func (b *consistencyBed) run(t *testing.T, ignoreTag bool, firstPort, rounds int
 
 	stop := make(chan struct{})
 	errc := make(chan error, 1)
+	// started gets one value per call started. An interval ends at its tick
+	// and not before minCallsPerInterval calls started in it, so the count
+	// of flows that cross an interval change does not depend on how fast a
+	// loaded host starts calls (each start runs ovs-ofctl).
+	started := make(chan struct{}, 4096)
+	const minCallsPerInterval = 3
+	inInterval := 0
+	endInterval := func() error {
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case <-started:
+				inInterval++
+				continue
+			default:
+			}
+			if inInterval >= minCallsPerInterval {
+				inInterval = 0
+				return nil
+			}
+			select {
+			case <-started:
+				inInterval++
+			case <-deadline:
+				return fmt.Errorf("%d calls started in an interval in 30 s, want %d", inInterval, minCallsPerInterval)
+			}
+		}
+	}
 	go func() { // the protocol: step 4 in both DCs, step 5 skew apart
 		defer close(errc)
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for r := uint64(1); r <= uint64(rounds); r++ {
 			<-tick.C
+			if err := endInterval(); err != nil {
+				errc <- err
+				return
+			}
 			for dc := 0; dc < 2; dc++ {
 				if err := p.StoreNext(ctx, dc, r, consistencyPaths(r)); err != nil {
 					errc <- err
@@ -97,6 +129,9 @@ func (b *consistencyBed) run(t *testing.T, ignoreTag bool, firstPort, rounds int
 			}
 		}
 		<-tick.C
+		if err := endInterval(); err != nil {
+			errc <- err
+		}
 		close(stop)
 	}()
 
@@ -124,6 +159,7 @@ func (b *consistencyBed) run(t *testing.T, ignoreTag bool, firstPort, rounds int
 			FlowStart{DC: 1, Packet: routing.Packet{Proto: 17, SrcIP: users[1], SrcPort: uint16(port), DstIP: EntryIP(1), DstPort: 6000}}); err != nil {
 			t.Fatal(err)
 		}
+		started <- struct{}{}
 		for from := 0; from < 2; from++ {
 			to := 1 - from
 			f := &flow{dst: to, srcPort: port}

@@ -158,7 +158,11 @@ func (p *Plane) SampleStats(ctx context.Context, dc int, sink StatsSink, period 
 		}
 		return out, nil
 	}
-	sampleStats(ctx, p.cfg.Driver, os.DirFS("/proc"), 100, st.name, flows, sink, period)
+	hz, err := agent.ClkTck()
+	if err != nil {
+		return fmt.Errorf("dataplane: statistics of %s: %w", st.name, err)
+	}
+	sampleStats(ctx, p.cfg.Driver, os.DirFS("/proc"), hz, st.name, flows, sink, period)
 	return nil
 }
 

@@ -174,6 +174,10 @@ type Stats struct {
 	// leader after its delayed close, a report queued long in its
 	// reporter): they are not counted in the next interval (lateReport).
 	LateReports int
+	// RefusedReporters counts workload reports refused because their
+	// credential already had MaxReportersPerCredential other reporters in
+	// the report's DC and kind this interval (ErrTooManyReporters).
+	RefusedReporters int
 }
 
 // StepTime is how long one step took.
@@ -620,7 +624,22 @@ func (e *Engine) Forecasts(round uint64) map[string]Forecast {
 // ReportWorkload takes a local controller's periodic CP or DP report; it is
 // counted in the current interval's averages.
 func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
+	_, err := e.ReportWorkloadInterval(r)
+	return err
+}
+
+// ReportWorkloadInterval is ReportWorkload that also tells which interval
+// the report is counted in (the interval the intake measures, as the
+// committed state numbers it: fsm.State.Interval, or the round's + 1 from
+// its predict step on; for a late report, dropped, the interval measured
+// all the same; 0 with an error). A
+// reporter that re-sends its accepted reports to a new leader skips those
+// counted in an interval the new leader no longer measures (closed: their
+// averages are committed), instead of having them counted again in the
+// next one (transport.Reporter's Resend).
+func (e *Engine) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64, error) {
 	var err error
+	var interval uint64
 	e.locked(func() {
 		if e.known == nil {
 			st := e.d.Store.State()
@@ -636,6 +655,7 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 		if err = e.bounds.checkPlausible(r, e.d.Clock.Now(), e.cfg.Interval, e.cfg.MaxReportSkew); err != nil {
 			return
 		}
+		interval = e.inFor
 		if e.lateReport(r) {
 			// its interval's averages are computed (and committed, or
 			// being committed): counting it in the next interval would
@@ -645,10 +665,14 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 				"at", r.At, "ageMs", r.AgeMs, "intervalBegan", e.inSince)
 			return
 		}
-		e.in.add(r)
+		if err = e.in.add(r); err != nil {
+			e.stats.RefusedReporters++
+			interval = 0
+			return
+		}
 		e.noteDelays(r)
 	})
-	return err
+	return interval, err
 }
 
 // lateReport tells whether a report was measured before the interval the
@@ -661,10 +685,15 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 // a report is late only when measured more than MaxReportSkew before it:
 // within that window the two global nodes' clocks may simply disagree, and
 // dropping a fresh report of the new interval would lose load silently. A
-// report without an age is dated by its own time only when that lies more
-// than MaxReportSkew before the interval's beginning: within the skew
-// window a reporter's clock may simply be behind. A report without a time,
-// or an interval whose beginning is unknown, is never late.
+// report without an age (a reporter of an older version) is dated by its
+// own time: late when that lies more than MaxReportSkew before the
+// interval's beginning, or before it at all when the report came out of
+// order (intake.behind: dated no later than one its reporter already sent
+// this interval), as the reports such a reporter re-sends to a new leader
+// right behind the one that found it do; those of the interval closed
+// before were counted there. A report in order within the skew window is
+// counted: its reporter's clock may simply be behind. A report without a
+// time, or an interval whose beginning is unknown, is never late.
 func (e *Engine) lateReport(r protocol.WorkloadReport) bool {
 	if e.inSince.IsZero() || r.At.IsZero() {
 		return false
@@ -675,6 +704,9 @@ func (e *Engine) lateReport(r protocol.WorkloadReport) bool {
 			return measured.Before(e.inSince.Add(-e.cfg.MaxReportSkew))
 		}
 		return measured.Before(e.inSince)
+	}
+	if r.At.Before(e.inSince) && e.in.behind(r) {
+		return true
 	}
 	return r.At.Before(e.inSince.Add(-e.cfg.MaxReportSkew))
 }

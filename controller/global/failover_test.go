@@ -54,14 +54,22 @@ type leaderTarget struct {
 	name string
 }
 
-func (l leaderTarget) SendReport(_ context.Context, r protocol.WorkloadReport) error {
+func (l leaderTarget) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
+	_, _, err := l.SendReportInterval(ctx, r)
+	return err
+}
+
+// SendReportInterval implements transport.IntervalTarget: the interval the
+// engine counted the report in.
+func (l leaderTarget) SendReportInterval(_ context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
 	if !l.e.Running() {
-		return transport.ErrNotLeader
+		return 0, false, transport.ErrNotLeader
 	}
-	if err := l.e.ReportWorkload(r); err != nil {
-		return transport.ErrRejected
+	interval, err := l.e.ReportWorkloadInterval(r)
+	if err != nil {
+		return 0, false, transport.ErrRejected
 	}
-	return nil
+	return interval, true, nil
 }
 
 func (l leaderTarget) String() string { return l.name }
@@ -90,7 +98,7 @@ func failoverRun(t *testing.T, failover, resend bool, takeover int, openRound bo
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err = transport.NewReporter(transport.ReporterConfig{Targets: []transport.ReportTarget{leaderTarget{a, "a"}, leaderTarget{b, "b"}},
+	rep, err = transport.NewReporter(transport.ReporterConfig{Targets: []transport.ReportTarget{leaderTarget{e: a, name: "a"}, leaderTarget{e: b, name: "b"}},
 		Clock: h.clk, Resend: resend, NoLeaderWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -440,5 +448,240 @@ func TestSkewedNewLeaderDatesReportsWithTolerance(t *testing.T) {
 				t.Fatalf("late reports %d, want %d (round start %v on a's clock, b's clock %v off)", n, c.wantLate, rs.Sub(t0), c.skew)
 			}
 		})
+	}
+}
+
+// ReportWorkloadInterval names the interval a report is counted in as the
+// committed state numbers it, on every node: the interval measured until
+// its round's predict step closes it, the next from then on; a new leader
+// after a takeover says the interval the old one counted in when that
+// interval is still open (its round started, not closed: the new leader
+// measures it), the next when the old leader had closed it. A reporter
+// re-sending to the new leader skips exactly the reports counted in an
+// interval below the new leader's (transport.Reporter's Resend).
+func TestReportIntervalAcrossATakeover(t *testing.T) {
+	report := func(t *testing.T, h *harness, e *Engine) uint64 {
+		t.Helper()
+		n, err := e.ReportWorkloadInterval(protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDP,
+			Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	t.Run("closed by the old leader", func(t *testing.T) {
+		h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+		a, b := twoEngines(t, h, h.cfg)
+		if err := a.Start(); err != nil {
+			t.Fatal(err)
+		}
+		before := report(t, h, a)
+		for st := h.store.State(); st.Round == nil || st.Round.Done < protocol.StepPredict; st = h.store.State() {
+			if h.clk.Now().Sub(t0) > 200*time.Second {
+				t.Fatal("no predict step")
+			}
+			if n := report(t, h, a); n != before && n != before+1 {
+				t.Fatalf("a counted a report in interval %d, between %d and %d", n, before, before+1)
+			}
+			h.clk.Advance(100 * time.Millisecond)
+		}
+		after := report(t, h, a)
+		if after != before+1 {
+			t.Fatalf("after the close a counts in %d, want %d", after, before+1)
+		}
+		a.Stop()
+		if err := b.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if n := report(t, h, b); n != after {
+			t.Fatalf("b counts in %d after the takeover, want %d (a's reports of %d are in its committed averages)", n, after, before)
+		}
+	})
+	t.Run("still open", func(t *testing.T) {
+		h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+		a, b := twoEngines(t, h, h.cfg)
+		if err := a.Start(); err != nil {
+			t.Fatal(err)
+		}
+		h.clk.Advance(10 * time.Second)
+		before := report(t, h, a)
+		a.Stop() // the round of the interval starts, its leader dies before closing it
+		if err := h.store.Apply(fsm.RoundStarted{Round: before, At: h.clk.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if n := report(t, h, b); n != before {
+			t.Fatalf("b counts in %d, want %d: the interval a counted in is open, b measures it", n, before)
+		}
+	})
+}
+
+// A reporter of an older version sends no age (nor interval answers read):
+// after the leader closes interval 1 at 100 s and dies before the local
+// side enters interval 2, the reporter sends the new leader the report
+// that found it, then re-sends right behind it its kept reports of
+// interval 1 (50–99 s), which the old leader counted there. Dated by their
+// own time, those within the skew window before the close (90–99 s) were
+// counted again in interval 2 (it measured 281.65 instead of 300); out of
+// order behind a later report of their reporter, they are dropped as late
+// (all 50). A reporter whose clock is 3 s behind, reporting in order, is
+// still counted for its reports dated just before the close (the window
+// stays for it).
+func TestResentReportsWithoutAgeAreNotCountedTwice(t *testing.T) {
+	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+	a, b := twoEngines(t, h, h.cfg)
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	load := func(at time.Duration) float64 {
+		if at < 100*time.Second {
+			return 100
+		}
+		return 300
+	}
+	// report: the older reporter's (shared token, no ID) measured at true
+	// time at, its clock off by skew
+	report := func(e *Engine, cred string, at, skew time.Duration) {
+		t.Helper()
+		if err := e.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: t0.Add(at + skew), Kind: KindDP, Credential: cred,
+			Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: load(at)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const shared, lagging = "shared protocol token", "node3"
+	var took time.Duration
+	for tick := 0; h.store.State().Interval < 3; tick++ {
+		now := h.clk.Now().Sub(t0)
+		if now > 200*time.Second {
+			t.Fatal("interval 2 never closed")
+		}
+		st := h.store.State()
+		if took == 0 && st.Round != nil && st.Round.Round == 1 && st.Round.Done >= protocol.StepPredict {
+			took = now
+			a.Stop() // a closed interval 1 and dies; b leads
+			if err := b.Start(); err != nil {
+				t.Fatal(err)
+			}
+			report(b, shared, now, 0) // the report that found b
+			for s := 50 * time.Second; s < 100*time.Second; s += time.Second {
+				report(b, shared, s, 0) // the kept reports of interval 1, re-sent
+			}
+		}
+		if tick%10 == 0 {
+			switch {
+			case took == 0 && now < 100*time.Second:
+				report(a, shared, now, 0)
+			case took > 0 && now > took:
+				report(b, shared, now, 0)
+				report(b, lagging, now, -3*time.Second) // in order, dated before 100 s until 103 s
+			}
+		}
+		h.clk.Advance(100 * time.Millisecond)
+	}
+	if took < 100*time.Second || took > 101*time.Second {
+		t.Fatalf("took over at %v, want right after the close at 100 s", took)
+	}
+	got, late := measuredDC0(t, h, 2), b.Stats().LateReports
+	t.Logf("interval 2 measured %.2f; %d late reports dropped", got, late)
+	if got != 300 {
+		t.Fatalf("interval 2 measured %v, want 300: interval 1's re-sent reports counted again", got)
+	}
+	if late != 50 {
+		t.Fatalf("%d late reports, want the 50 re-sent ones (the lagging reporter's in-order reports counted)", late)
+	}
+}
+
+// acceptSignal is a leaderTarget that says, after each report its engine
+// accepted, which report (its time) it was.
+type acceptSignal struct {
+	leaderTarget
+	accepted chan<- time.Time
+}
+
+func (s acceptSignal) SendReportInterval(ctx context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
+	n, known, err := s.leaderTarget.SendReportInterval(ctx, r)
+	if err == nil {
+		s.accepted <- r.At
+	}
+	return n, known, err
+}
+
+func (s acceptSignal) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
+	_, _, err := s.SendReportInterval(ctx, r)
+	return err
+}
+
+// The whole path, engines and reporter: a closes interval 1 at 100 s and
+// dies before the local side enters interval 2 (the reporter still keeps
+// every report a accepted); b takes over at once. The reporter re-sends to
+// b only what b's interval needs: nothing (a counted every kept report in
+// interval 0 or 1, closed), so interval 2 measures exactly its own load,
+// 300. Without the skip all 100 were re-sent: 40 refused as implausible,
+// 50 dropped as late, and those of 90–99 s (within the skew window before
+// the close) counted again in interval 2, which measured 266.67.
+func TestTakeoverAfterTheCloseCountsNoReportTwice(t *testing.T) {
+	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+	a, b := twoEngines(t, h, h.cfg)
+	accepted := make(chan time.Time, 1024)
+	rep, err := transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, NoLeaderWait: time.Minute,
+		Targets: []transport.ReportTarget{acceptSignal{leaderTarget{a, "a"}, accepted}, acceptSignal{leaderTarget{b, "b"}, accepted}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// send reports the load of now and waits until a node accepted it
+	// (what the reporter sends before it, re-sent reports, is accepted first)
+	send := func(now time.Duration) {
+		t.Helper()
+		rate := 100.0
+		if now >= 100*time.Second {
+			rate = 300
+		}
+		at := t0.Add(now)
+		if err := rep.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: at, Kind: KindDP,
+			Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			select {
+			case got := <-accepted:
+				if got.Equal(at) {
+					return
+				}
+			case <-time.After(time.Minute): // a guard only
+				t.Fatalf("the report of %v was never accepted: %+v", now, rep.Stats())
+			}
+		}
+	}
+	took := time.Duration(0)
+	for tick := 0; h.store.State().Interval < 3; tick++ {
+		now := h.clk.Now().Sub(t0)
+		if now > 200*time.Second {
+			t.Fatal("interval 2 never closed")
+		}
+		if st := h.store.State(); took == 0 && st.Round != nil && st.Round.Round == 1 && st.Round.Done >= protocol.StepPredict {
+			took = now
+			a.Stop()
+			if err := b.Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tick%10 == 0 && (now < 100*time.Second || took > 0) {
+			send(now)
+		}
+		h.clk.Advance(100 * time.Millisecond)
+	}
+	got, s := measuredDC0(t, h, 2), rep.Stats()
+	t.Logf("took over at %v; interval 2 measured %.2f; reporter %+v; b late %d", took, got, s, b.Stats().LateReports)
+	if got != 300 {
+		t.Fatalf("interval 2 measured %v, want 300: reports a counted in interval 1 counted again", got)
+	}
+	if s.Resent != 0 || s.ResendSkipped != 100 {
+		t.Fatalf("re-sent %d, skipped %d; want 0 and the 100 reports a accepted (0–99 s)", s.Resent, s.ResendSkipped)
 	}
 }

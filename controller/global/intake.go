@@ -1,6 +1,7 @@
 package global
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -51,47 +52,62 @@ type intake struct {
 // dcReports are a DC's last reports of one kind, one ring per reporter:
 // two reporters of one DC (a local controller and its successor, two
 // nodes during a move) each keep their own times, which need not agree.
+// A ring is keyed by the credential the report came under and its
+// reporter ID (ringKey), so reporters of two credentials never share one.
 // A report's arrival number in its DC is the DC's count of reports of the
 // kind so far this interval (intake.reports).
 type dcReports struct {
-	by map[string]*lastReports // reporter ID → its last reports
+	by     map[string]*lastReports // ringKey → the reporter's last reports
+	byCred map[string]int          // credential → its rings in the DC
 }
 
-// maxReportersPerDC bounds the rings of one DC: the reports of further
-// reporters share one ring (overflowReporter), as all did before reports
-// named their reporter.
-const maxReportersPerDC = 8
+// MaxReportersPerCredential bounds the rings one credential
+// (protocol.WorkloadReport.Credential) can take in one DC and kind per
+// interval: a report of a further reporter ID under that credential is
+// refused (ErrTooManyReporters). Reporter IDs come from the reporters; the
+// bound keeps a credential's holder (the shared protocol token's, say)
+// from taking the rings of the reporters of other credentials (the global
+// node's own local controllers, reporters with their own credentials),
+// whose rings it cannot touch. A reporter credential (role.reportersFile)
+// names its reports itself, so it takes one ring per DC.
+const MaxReportersPerCredential = 8
 
-// overflowReporter keys the shared ring; no valid reporter ID
-// (transport.CheckReporterID: no control characters) equals it.
-const overflowReporter = "\x00"
+// ErrTooManyReporters is what the intake answers to a report of one
+// reporter more than MaxReportersPerCredential under one credential in
+// one DC and kind this interval; Stats.RefusedReporters counts them.
+var ErrTooManyReporters = errors.New("too many reporters under one credential")
 
-// ring returns reporter id's ring of the DC, made on first use.
-func (d *dcReports) ring(id string) *lastReports {
-	l := d.by[id]
-	if l == nil {
-		if len(d.by) >= maxReportersPerDC {
-			id = overflowReporter
-			if l = d.by[id]; l != nil {
-				return l
-			}
-		}
-		l = &lastReports{}
-		d.by[id] = l
+// ringKey keys a reporter's ring: its credential and its ID (no valid
+// credential name holds a control character, transport.CheckReporterID).
+func ringKey(credential, reporter string) string { return credential + "\x00" + reporter }
+
+// ring returns the ring of reporter id under credential cred, made on
+// first use, or ErrTooManyReporters when cred holds its bound of rings.
+func (d *dcReports) ring(cred, id string) (*lastReports, error) {
+	k := ringKey(cred, id)
+	if l := d.by[k]; l != nil {
+		return l, nil
 	}
-	return l
+	if d.byCred[cred] >= MaxReportersPerCredential {
+		return nil, ErrTooManyReporters
+	}
+	l := &lastReports{}
+	d.by[k] = l
+	d.byCred[cred]++
+	return l, nil
 }
 
 // lastReports is a ring of a reporter's last RecentReports pair lists;
 // their buffers are reused, so a report costs no allocation once the ring
 // is full.
 type lastReports struct {
-	pairs [RecentReports][]protocol.PairLoad
-	at    [RecentReports]time.Time // the reports' own times (WorkloadReport.At)
-	seq   [RecentReports]uint64    // the reports' arrival numbers in their DC (intake.reports)
-	n     int                      // reports kept (≤ RecentReports)
-	next  int                      // the slot the next report overwrites
-	count int                      // the reporter's reports of the DC this interval
+	pairs  [RecentReports][]protocol.PairLoad
+	at     [RecentReports]time.Time // the reports' own times (WorkloadReport.At)
+	seq    [RecentReports]uint64    // the reports' arrival numbers in their DC (intake.reports)
+	newest time.Time                // the latest WorkloadReport.At the reporter sent this interval
+	n      int                      // reports kept (≤ RecentReports)
+	next   int                      // the slot the next report overwrites
+	count  int                      // the reporter's reports of the DC this interval
 }
 
 // slot is the ring index of the j-th oldest kept report.
@@ -180,18 +196,30 @@ func checkReport(r protocol.WorkloadReport, known map[string]bool) error {
 	return nil
 }
 
-func (in *intake) add(r protocol.WorkloadReport) {
+// add counts a report in the interval, or refuses it (nothing counted)
+// with an error wrapping ErrTooManyReporters.
+func (in *intake) add(r protocol.WorkloadReport) error {
 	dk := r.Kind + "/" + r.DC
-	in.reports[dk]++
+	var l *lastReports
 	if r.Kind != KindDelay {
 		d := in.latest[dk]
 		if d == nil {
-			d = &dcReports{by: map[string]*lastReports{}}
+			d = &dcReports{by: map[string]*lastReports{}, byCred: map[string]int{}}
 			in.latest[dk] = d
 		}
-		l := d.ring(r.Reporter)
+		var err error
+		if l, err = d.ring(r.Credential, r.Reporter); err != nil {
+			return fmt.Errorf("workload report reporter: %q would be reporter %d of %s %s reports under credential %s this interval, at most %d: %w",
+				r.Reporter, MaxReportersPerCredential+1, r.DC, r.Kind, credentialName(r.Credential), MaxReportersPerCredential, err)
+		}
+	}
+	in.reports[dk]++
+	if l != nil {
 		l.pairs[l.next] = append(l.pairs[l.next][:0], r.Pairs...)
 		l.at[l.next] = r.At
+		if r.At.After(l.newest) {
+			l.newest = r.At
+		}
 		l.seq[l.next] = uint64(in.reports[dk])
 		l.next = (l.next + 1) % RecentReports
 		l.n = min(l.n+1, RecentReports)
@@ -211,6 +239,29 @@ func (in *intake) add(r protocol.WorkloadReport) {
 		in.delay[k] += ms
 		in.delayN[k]++
 	}
+	return nil
+}
+
+// credentialName names a credential in errors.
+func credentialName(c string) string {
+	if c == "" {
+		return "in-process"
+	}
+	return fmt.Sprintf("%q", c)
+}
+
+// behind tells whether r is dated (WorkloadReport.At) no later than a
+// report its reporter (credential and ID) already sent of the DC and kind
+// this interval: it came out of order, as a re-sent report does (a
+// reporter re-sends its kept reports right behind the report that found a
+// new leader).
+func (in *intake) behind(r protocol.WorkloadReport) bool {
+	d := in.latest[r.Kind+"/"+r.DC]
+	if d == nil {
+		return false
+	}
+	l := d.by[ringKey(r.Credential, r.Reporter)]
+	return l != nil && !r.At.After(l.newest)
 }
 
 // Recent is a workload series' recent level (intake.recent).

@@ -1,6 +1,7 @@
 package global
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -462,11 +463,60 @@ func TestIntakeRecentSlopeReporterShares(t *testing.T) {
 	if g := in.recent(10 * time.Second)["dp/a/a"]; g.SlopeOK || g.Level != 1 {
 		t.Errorf("four reporters of one report each: %+v, want Level 1 and no slope", g)
 	}
-	in = newIntake()
-	for i := range 3 * maxReportersPerDC {
-		in.add(rep(fmt.Sprintf("r%d", i), float64(i), 1))
+}
+
+// TestIntakeBoundsReportersPerCredential: the holder of one credential (the
+// shared protocol token: any node that has it) cannot take the rings of a
+// DC's other reporters by making up reporter IDs. It gets
+// MaxReportersPerCredential; a further ID under it is refused, naming the
+// field, counted in Stats.RefusedReporters and nowhere else; the global
+// node's own (in-process) local controller and a reporter with its own
+// credential keep their own rings, so each one's slope is its own. Before,
+// the first 8 IDs of a DC took all its rings and every later reporter
+// shared one overflow ring (the two real reporters' interleaved reports
+// there gave no slope of their own).
+func TestIntakeBoundsReportersPerCredential(t *testing.T) {
+	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+	e := engineOn(t, h, h.cfg, nil)
+	start := h.clk.Now().Add(-10 * time.Second)
+	rep := func(cred, id string, s int, rate float64) protocol.WorkloadReport {
+		return protocol.WorkloadReport{DC: "dc0", Kind: KindDP, At: start.Add(time.Duration(s) * time.Second), Reporter: id,
+			Credential: cred, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}
 	}
-	if n := len(in.latest["dp/a"].by); n != maxReportersPerDC+1 {
-		t.Errorf("%d rings for %d reporters, want %d (the rest share one)", n, 3*maxReportersPerDC, maxReportersPerDC+1)
+	const shared = "shared protocol token" // transport.SharedCredential
+	for i := range MaxReportersPerCredential {
+		if err := e.ReportWorkload(rep(shared, fmt.Sprintf("x%d", i), 0, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := e.ReportWorkload(rep(shared, "x8", 0, 1000))
+	if !errors.Is(err, ErrTooManyReporters) || !strings.Contains(err.Error(), `workload report reporter: "x8" would be reporter 9 of dc0 dp reports under credential "shared protocol token" this interval, at most 8`) {
+		t.Fatalf("a ninth reporter ID under the shared token: %v, want ErrTooManyReporters naming the field", err)
+	}
+	if n := e.Stats().RefusedReporters; n != 1 {
+		t.Fatalf("RefusedReporters %d, want 1", n)
+	}
+	// an ID the credential has a ring for still reports
+	if err := e.ReportWorkload(rep(shared, "x3", 1, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	// the DC's real reporters ramp 10 per second, interleaved
+	for s := 1; s <= 5; s++ {
+		for _, r := range []protocol.WorkloadReport{rep("", "n1", s, 10*float64(s)), rep("node2", "node2", s, 10*float64(s))} {
+			if err := e.ReportWorkload(r); err != nil {
+				t.Fatalf("%s's report of second %d: %v", r.Reporter, s, err)
+			}
+		}
+	}
+	e.mu.Lock()
+	reports, g := e.in.reports["dp/dc0"], e.in.recent(10 * time.Second)[SeriesKey(KindDP, "dc0", "dc0")]
+	e.mu.Unlock()
+	if reports != MaxReportersPerCredential+1+10 {
+		t.Errorf("%d reports counted, want %d (the refused one not)", reports, MaxReportersPerCredential+1+10)
+	}
+	// the DC's last 5: node2's 30, n1's and node2's 40 and 50 → 42; each
+	// real reporter's own slope 100 per 10 s
+	if !g.SlopeOK || math.Abs(g.Slope-100) > 1e-9 || math.Abs(g.Level-42) > 1e-9 {
+		t.Fatalf("dc0's recent level %+v, want Level 42, Slope 100 (each real reporter's own ramp)", g)
 	}
 }

@@ -183,4 +183,12 @@ type WorkloadReport struct {
 	// recognises a report of an interval it has already closed (a re-sent
 	// one that reached a new leader late).
 	AgeMs float64 `json:"ageMs,omitempty"`
+	// Credential is what the report was delivered under, set by the node
+	// that receives it and never sent or read on the wire: "" in-process
+	// (a local controller of the global node's own process), the workload
+	// handler's SharedCredential for the shared protocol token, a
+	// reporter credential's name (role.reportersFile). The global intake
+	// bounds the reporters of one DC per credential, so the holder of one
+	// credential cannot take the rings of another's reporters.
+	Credential string `json:"-"`
 }

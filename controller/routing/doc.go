@@ -4,8 +4,10 @@
 // the destination IPv4 address, the three path sets (previous, current, next
 // interval) a datacenter routes by, smallest-workload-first instance
 // selection (or packing up to a limit, Table.SetPackLimit; overloaded
-// instances with fewer flows beyond a spread limit, Table.SetSpreadLimit), the
-// Table 1 address mappings used to enter and leave the chain,
+// instances with fewer flows beyond a spread limit, Table.SetSpreadLimit) and
+// the same rule as proportions for a data plane that fixes the split of new
+// flows in advance (Table.Shares: a switch's tag rules for tunnel arrivals),
+// the Table 1 address mappings used to enter and leave the chain,
 // and the OpenFlow-style rule specifications a switch driver installs.
 //
 // The package is pure: no I/O, no clock, no goroutines. A Table is owned by

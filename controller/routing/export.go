@@ -1,6 +1,10 @@
 package routing
 
-import "github.com/ims-orch/ims-orch/placement"
+import (
+	"slices"
+
+	"github.com/ims-orch/ims-orch/placement"
+)
 
 // HeldSet is one path set a Table holds: the previous, current or next
 // interval's.
@@ -58,4 +62,59 @@ func (t *Table) PickInstance(stage int) (uint8, bool) {
 		return 0, false
 	}
 	return t.inst[stage-1][i].Index, true
+}
+
+// Share is one instance's part of a stage's new flows (Table.Shares).
+type Share struct {
+	Index  uint8
+	Weight float64
+}
+
+// Shares returns how Route divides a stage's new flows among its instances,
+// as weights, for a data plane that fixes the split in advance instead of
+// routing each flow (a switch's tag rules for flows arriving through the
+// tunnel). They are the proportions of a long batch of flows of load 1 under
+// pick's rule:
+//
+//   - packing (SetPackLimit > 0) while some normal instance has room for a
+//     flow: those instances, each weighted by its room, limit − Load. Route
+//     fills the most-loaded first and the next when it is full, so a batch
+//     that fills the stage puts room_i of its flows on instance i;
+//   - otherwise the normal instances (the overloaded ones when no instance is
+//     normal) with equal weights: Route gives each flow to the least-loaded,
+//     which evens the loads out;
+//   - past the spread limit (SetSpreadLimit: the least-loaded normal instance
+//     would pass it with a flow and an overloaded one carries less) only the
+//     instance PickInstance names.
+//
+// Instances are listed in SetInstances' order; nil when the stage has none.
+func (t *Table) Shares(stage int) []Share {
+	if stage < 1 || stage > t.m {
+		return nil
+	}
+	xs := t.inst[stage-1]
+	var out []Share
+	if limit := t.pack[stage-1]; limit > 0 {
+		for _, x := range xs {
+			if !x.Overloaded && x.Load+1 <= limit {
+				out = append(out, Share{Index: x.Index, Weight: limit - x.Load})
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	i := pick(xs, 0, t.spread[stage-1], 1)
+	if i < 0 {
+		return nil
+	}
+	if xs[i].Overloaded && slices.ContainsFunc(xs, func(x InstanceLoad) bool { return !x.Overloaded }) {
+		return []Share{{Index: xs[i].Index, Weight: 1}} // past the spread limit
+	}
+	for _, x := range xs {
+		if x.Overloaded == xs[i].Overloaded {
+			out = append(out, Share{Index: x.Index, Weight: 1})
+		}
+	}
+	return out
 }

@@ -26,9 +26,11 @@ type AgentsConfig struct {
 	Sink   *StatsSink
 	Clock  clock.Clock
 	// Proc is /proc (os.DirFS("/proc") when nil); Cores the CPU an instance
-	// is entitled to (1).
-	Proc  fs.FS
-	Cores float64
+	// is entitled to (1); ClkTck the unit of /proc's CPU times (the
+	// system's, agent.ClkTck, when 0).
+	Proc   fs.FS
+	Cores  float64
+	ClkTck int
 	// Counters gives an instance's Kamailio counters (kamrpc over its RPC
 	// socket when nil).
 	Counters func(rt local.Runtime) agent.Counters
@@ -80,7 +82,7 @@ func (a *Agents) onEvent(ev drivers.Event) {
 		}
 		id := ev.ID
 		ag, err := agent.New(agent.Config{ID: id, Pid: rt.Pid, Proc: a.cfg.Proc, Counters: a.cfg.Counters(rt),
-			Sink: a.cfg.Sink, Clock: a.cfg.Clock, Cores: a.cfg.Cores,
+			Sink: a.cfg.Sink, Clock: a.cfg.Clock, Cores: a.cfg.Cores, ClkTck: a.cfg.ClkTck,
 			OnError: func(err error) { a.cfg.OnError(id, err) }})
 		if err != nil {
 			a.mu.Unlock()

@@ -138,7 +138,7 @@ func TestAgentsFollowDriverEvents(t *testing.T) {
 	rts := &fakeRuntimes{rt: map[string]localdrv.Runtime{"p1": {Pid: 42}}}
 	in := &intakeRec{}
 	sink := NewStatsSink(map[string]StatsIntake{"dc0": in})
-	ag, err := StartAgents(AgentsConfig{Driver: rts, Sink: sink, Clock: clk, Proc: proc,
+	ag, err := StartAgents(AgentsConfig{Driver: rts, Sink: sink, Clock: clk, Proc: proc, ClkTck: 100,
 		Counters: func(localdrv.Runtime) agent.Counters { return cnt }, OnError: func(id string, err error) { t.Logf("agent %s: %v", id, err) }})
 	if err != nil {
 		t.Fatal(err)

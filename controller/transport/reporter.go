@@ -32,6 +32,16 @@ type ReportTarget interface {
 	String() string
 }
 
+// IntervalTarget is a ReportTarget that also tells which interval the
+// accepting engine counted a report in (known false: an older node, a
+// duplicate, an intake that does not say). A Reporter with Resend uses it
+// to skip, at a leader change, the reports already counted in an interval
+// the new leader no longer measures.
+type IntervalTarget interface {
+	ReportTarget
+	SendReportInterval(ctx context.Context, r protocol.WorkloadReport) (interval uint64, known bool, err error)
+}
+
 // IntakeTarget is the in-process engine as a target (a node that has both
 // roles): the intake's ErrNotLeader passes through, any other refusal is
 // ErrRejected.
@@ -41,12 +51,19 @@ type IntakeTarget struct {
 }
 
 // SendReport implements ReportTarget.
-func (t IntakeTarget) SendReport(_ context.Context, r protocol.WorkloadReport) error {
-	err := t.In.ReportWorkload(r)
+func (t IntakeTarget) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
+	_, _, err := t.SendReportInterval(ctx, r)
+	return err
+}
+
+// SendReportInterval implements IntervalTarget (the interval is known
+// when In is an IntervalIntake).
+func (t IntakeTarget) SendReportInterval(_ context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
+	interval, known, err := reportTo(t.In, r)
 	if err == nil || errors.Is(err, ErrNotLeader) {
-		return err
+		return interval, known, err
 	}
-	return fmt.Errorf("%w by %s: %v", ErrRejected, t.String(), err)
+	return 0, false, fmt.Errorf("%w by %s: %v", ErrRejected, t.String(), err)
 }
 
 func (t IntakeTarget) String() string {
@@ -178,18 +195,25 @@ func (t *HTTPReportTarget) enterLegacy(err error) {
 
 // SendReport implements ReportTarget.
 func (t *HTTPReportTarget) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
+	_, _, err := t.SendReportInterval(ctx, r)
+	return err
+}
+
+// SendReportInterval implements IntervalTarget: the interval is the
+// node's answer's ("interval"; unknown when it names none).
+func (t *HTTPReportTarget) SendReportInterval(ctx context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
 	t.mu.Lock()
 	legacy := t.legacyLocked()
 	t.mu.Unlock()
 	if legacy {
 		r.Reporter, r.AgeMs = "", 0
 	}
-	err := t.send(ctx, r)
+	interval, err := t.send(ctx, r)
 	if errors.Is(err, errNewFieldsRefused) && (r.Reporter != "" || r.AgeMs != 0) {
 		// an older global node: the report as it would have sent it
 		t.enterLegacy(err)
 		r.Reporter, r.AgeMs = "", 0
-		err = t.send(ctx, r)
+		interval, err = t.send(ctx, r)
 	}
 	if legacy && errors.Is(err, ErrNotLeader) {
 		// a leader change: the node may have been upgraded since
@@ -200,46 +224,60 @@ func (t *HTTPReportTarget) SendReport(ctx context.Context, r protocol.WorkloadRe
 		t.mu.Unlock()
 	}
 	if errors.Is(err, errNewFieldsRefused) {
-		return fmt.Errorf("%w: %v", ErrRejected, err)
+		return 0, false, fmt.Errorf("%w: %v", ErrRejected, err)
 	}
-	return err
+	if interval == nil {
+		return 0, false, err
+	}
+	return *interval, true, err
 }
 
 // errNewFieldsRefused marks a 400 that names the report's reporter or
 // ageMs as an unknown field (transport.DecodeStrict of an older version).
 var errNewFieldsRefused = errors.New("reporter or ageMs refused as unknown fields")
 
-func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) error {
+func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) (*uint64, error) {
 	body, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrRejected, err)
+		return nil, fmt.Errorf("%w: %v", ErrRejected, err)
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrRejected, err)
+		return nil, fmt.Errorf("%w: %v", ErrRejected, err)
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	hr.Header.Set("Authorization", "Bearer "+t.token)
 	res, err := t.client.Do(hr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer res.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10)) // let the connection be reused
 	switch {
 	case res.StatusCode == http.StatusOK:
-		return nil
+		return answeredInterval(msg), nil
 	case res.StatusCode == http.StatusConflict:
-		return fmt.Errorf("%s: %w", t.url, ErrNotLeader)
+		return nil, fmt.Errorf("%s: %w", t.url, ErrNotLeader)
 	case res.StatusCode == http.StatusBadRequest &&
 		(strings.Contains(string(msg), `unknown field \"reporter\"`) || strings.Contains(string(msg), `unknown field \"ageMs\"`)):
-		return fmt.Errorf("%w by %s: %s", errNewFieldsRefused, t.url, strings.TrimSpace(string(msg)))
+		return nil, fmt.Errorf("%w by %s: %s", errNewFieldsRefused, t.url, strings.TrimSpace(string(msg)))
 	case res.StatusCode >= 400 && res.StatusCode < 500 && res.StatusCode != http.StatusTooManyRequests &&
 		res.StatusCode != http.StatusRequestTimeout:
-		return fmt.Errorf("%w by %s: %s: %s", ErrRejected, t.url, res.Status, strings.TrimSpace(string(msg)))
+		return nil, fmt.Errorf("%w by %s: %s: %s", ErrRejected, t.url, res.Status, strings.TrimSpace(string(msg)))
 	}
-	return fmt.Errorf("workload report to %s: %s: %s", t.url, res.Status, strings.TrimSpace(string(msg)))
+	return nil, fmt.Errorf("workload report to %s: %s: %s", t.url, res.Status, strings.TrimSpace(string(msg)))
+}
+
+// answeredInterval is the interval a node's 200 answer says it counted the
+// report in (nil: none, or an answer that does not parse, which is still
+// an acceptance).
+func answeredInterval(body []byte) *uint64 {
+	var a workloadAnswer
+	if json.Unmarshal(body, &a) != nil {
+		return nil
+	}
+	return a.Interval
 }
 
 // ReporterConfig configures a Reporter.
@@ -275,16 +313,16 @@ type ReporterConfig struct {
 	// (protocol.WorkloadReport.Reporter), so the global intake keeps the
 	// reports of two reporters of one DC apart. Empty: none.
 	ID string
-	// AfterPass (tests; nil: none) is called after each pass over the
-	// targets is booked: the stats count its outcome, and a retry timer is
-	// armed when it needs one. The sender calls it without the reporter's
-	// lock held, and not for a pass that ends after Close.
-	AfterPass func()
 	// Resend keeps the reports accepted since the last NewInterval and,
 	// when another node starts accepting (a new leader, whose interval
 	// averages start empty), sends them to it again, so the new leader's
 	// first round averages the whole interval. The receiving handler
-	// answers copies it already has as duplicates.
+	// answers copies it already has as duplicates. A report an
+	// IntervalTarget says was counted in an interval before the one the
+	// new leader counts in (closed between the old leader's acceptance and
+	// NewInterval: its averages hold the report) is not re-sent
+	// (ReporterStats.ResendSkipped): the new leader would count it again
+	// in the next interval.
 	Resend bool
 }
 
@@ -297,6 +335,9 @@ type ReporterStats struct {
 	Rejected uint64 // refused for good by a node
 	Retries  uint64 // passes after the first
 	Resent   uint64 // reports queued again for a new leader (Resend)
+	// ResendSkipped: kept reports not re-sent to a new leader because the
+	// old one counted them in an interval closed since (Resend)
+	ResendSkipped uint64
 	// LegacyTargets is how many targets leave reporter and ageMs out now
 	// (older global nodes, HTTPReportTarget.Legacy); LegacyFallbacks sums
 	// their switches into that mode.
@@ -335,6 +376,7 @@ type Reporter struct {
 type keptReport struct {
 	rep    protocol.WorkloadReport
 	target int
+	in     countedIn // the interval the accepting target counted it in
 }
 
 type queued struct {
@@ -431,7 +473,7 @@ func (r *Reporter) drain() {
 		head, pref := r.queue[0], r.pref
 		r.mu.Unlock()
 
-		idx, err := r.sendOnce(head.rep, pref)
+		idx, in, err := r.sendOnce(head.rep, pref)
 
 		r.mu.Lock()
 		if r.closed {
@@ -439,25 +481,22 @@ func (r *Reporter) drain() {
 			r.mu.Unlock()
 			return
 		}
-		more := r.bookLocked(idx, err, head)
+		more := r.bookLocked(idx, in, err, head)
 		r.mu.Unlock()
-		if r.cfg.AfterPass != nil {
-			r.cfg.AfterPass()
-		}
 		if !more {
 			return // a retry timer resumes the sending
 		}
 	}
 }
 
-// bookLocked counts the outcome of head's pass (idx, err: sendOnce's);
+// bookLocked counts the outcome of head's pass (idx, in, err: sendOnce's);
 // false: the sender stops, a retry timer is armed.
-func (r *Reporter) bookLocked(idx int, err error, head queued) (more bool) {
+func (r *Reporter) bookLocked(idx int, in countedIn, err error, head queued) (more bool) {
 	still := len(r.queue) > 0 && r.queue[0].seq == head.seq // not dropped meanwhile
 	switch {
 	case err == nil:
 		if r.cfg.Resend {
-			r.resendLocked(idx, head)
+			r.resendLocked(idx, in, head)
 		}
 		r.pref, r.accepted = idx, true
 		r.stats.Sent++
@@ -513,19 +552,40 @@ func (r *Reporter) retryLocked(wait time.Duration) {
 	})
 }
 
-// resendLocked keeps the accepted report head and, when target idx is not
-// the one that accepted before (a leader change), queues the interval's
-// reports the other targets took right behind the head, oldest first.
-func (r *Reporter) resendLocked(idx int, head queued) {
+// countedIn is the interval a target counted a report in, when it said.
+type countedIn struct {
+	interval uint64
+	known    bool
+}
+
+// before tells whether c is known to be an interval before d.
+func (c countedIn) before(d countedIn) bool { return c.known && d.known && c.interval < d.interval }
+
+// resendLocked keeps the accepted report head (counted in in) and, when
+// target idx is not the one that accepted before (a leader change), queues
+// the interval's reports the other targets took right behind the head,
+// oldest first: all but those counted in an interval before the one idx
+// counts in (closed since, with them in its averages), which are
+// forgotten.
+func (r *Reporter) resendLocked(idx int, in countedIn, head queued) {
 	if r.accepted && idx != r.pref {
 		var again []queued
-		for i := range r.kept {
-			if k := &r.kept[i]; k.target != idx {
+		kept := r.kept[:0]
+		for _, k := range r.kept {
+			switch {
+			case k.target == idx:
+			case k.in.before(in):
+				r.stats.ResendSkipped++
+				continue
+			default:
 				r.seq++
 				again = append(again, queued{seq: r.seq, rep: k.rep, enq: r.cfg.Clock.Now(), resent: true})
 				k.target = idx // re-sent to the new leader (the handler drops a copy it had)
 			}
+			kept = append(kept, k)
 		}
+		clear(r.kept[len(kept):])
+		r.kept = kept
 		if len(again) > 0 {
 			r.stats.Resent += uint64(len(again))
 			if len(r.queue) > 0 && r.queue[0].seq == head.seq {
@@ -540,7 +600,7 @@ func (r *Reporter) resendLocked(idx int, head queued) {
 		if len(r.kept) >= maxKept {
 			r.kept = r.kept[1:]
 		}
-		r.kept = append(r.kept, keptReport{rep: head.rep, target: idx})
+		r.kept = append(r.kept, keptReport{rep: head.rep, target: idx, in: in})
 	}
 }
 
@@ -564,9 +624,10 @@ func (r *Reporter) report(err error) {
 }
 
 // sendOnce tries every target once, from pref on. It returns the index of
-// the target that accepted, or the error: ErrRejected as soon as a node
-// refuses the report for good, else the last transient error.
-func (r *Reporter) sendOnce(rep protocol.WorkloadReport, pref int) (int, error) {
+// the target that accepted and the interval it counted the report in (an
+// IntervalTarget's, when it says), or the error: ErrRejected as soon as a
+// node refuses the report for good, else the last transient error.
+func (r *Reporter) sendOnce(rep protocol.WorkloadReport, pref int) (int, countedIn, error) {
 	n := len(r.cfg.Targets)
 	var last error
 	noLeader := false
@@ -580,22 +641,28 @@ func (r *Reporter) sendOnce(rep protocol.WorkloadReport, pref int) (int, error) 
 			rep.AgeMs = min(max(float64(r.cfg.Clock.Now().Sub(rep.At))/float64(time.Millisecond), 0), MaxReportAgeMs)
 		}
 		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
-		err := r.cfg.Targets[idx].SendReport(ctx, rep)
+		var in countedIn
+		var err error
+		if it, ok := r.cfg.Targets[idx].(IntervalTarget); ok {
+			in.interval, in.known, err = it.SendReportInterval(ctx, rep)
+		} else {
+			err = r.cfg.Targets[idx].SendReport(ctx, rep)
+		}
 		cancel()
 		if err == nil {
-			return idx, nil
+			return idx, in, nil
 		}
 		if errors.Is(err, ErrRejected) {
-			return idx, err
+			return idx, countedIn{}, err
 		}
 		last = err
 		noLeader = noLeader || errors.Is(err, ErrNotLeader)
 	}
 	if noLeader {
 		// a node answered, none leads: an election (or a partition)
-		return 0, fmt.Errorf("no global node accepts reports (no leader known; the last: %v): %w", last, ErrNotLeader)
+		return 0, countedIn{}, fmt.Errorf("no global node accepts reports (no leader known; the last: %v): %w", last, ErrNotLeader)
 	}
-	return 0, last
+	return 0, countedIn{}, last
 }
 
 // Stats returns the counters.

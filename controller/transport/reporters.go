@@ -61,6 +61,9 @@ func ParseReporterCreds(data []byte) (*ReporterCreds, error) {
 		switch {
 		case r.Name == "" || names[r.Name]:
 			return nil, fmt.Errorf("%s.name: %q is empty or repeated", f, r.Name)
+		case CheckReporterID(r.Name) != nil:
+			// the name is the reporter ID of its reports (WorkloadHandler)
+			return nil, fmt.Errorf("%s.name: %v (it is the reporter ID of the reports made with the token)", f, CheckReporterID(r.Name))
 		case len(r.DCs) == 0:
 			return nil, fmt.Errorf("%s.dcs: at least one datacenter", f)
 		}

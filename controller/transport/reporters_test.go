@@ -41,12 +41,19 @@ func TestWorkloadReportersPerDC(t *testing.T) {
 		got[0].Reporter != "node1" || got[1].Reporter != "node2" || got[2].Reporter != "node2" {
 		t.Fatalf("intake got %+v", got)
 	}
+	// the intake bounds reporters per credential: the credential's name
+	for i, want := range []string{"node1", "node2", "node2"} {
+		if c := in.reports()[i].Credential; c != want {
+			t.Errorf("report %d: credential %q, want %q", i, c, want)
+		}
+	}
 	for _, bad := range []struct{ doc, want string }{
 		{"reporters: []", "at least one"},
 		{"reporters:\n  - {name: a, dcs: [x], sha256: zz}", "reporters[0].sha256"},
 		{"reporters:\n  - {name: a, sha256: " + hashOf("x") + "}", "reporters[0].dcs"},
 		{"reporters:\n  - {name: a, dcs: [x], sha256: " + hashOf("x") + "}\n  - {name: b, dcs: [y], sha256: " + hashOf("x") + "}", "reporters[1].sha256: the same token"},
 		{"reporters:\n  - {name: a, dcs: [x], sha256: " + hashOf("x") + ", extra: 1}", "extra"},
+		{"reporters:\n  - {name: shared protocol token, dcs: [x], sha256: " + hashOf("x") + "}", "reporters[0].name: \"shared protocol token\": byte 6 is a space"},
 	} {
 		if _, err := ParseReporterCreds([]byte(bad.doc)); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: %v, want %q", bad.doc, err, bad.want)
@@ -57,6 +64,7 @@ func TestWorkloadReportersPerDC(t *testing.T) {
 func FuzzParseReporterCreds(f *testing.F) {
 	f.Add([]byte("reporters:\n  - {name: node1, dcs: [tokyo], sha256: " + hashOf("t") + "}\n"))
 	f.Add([]byte("reporters: []"))
+	f.Add([]byte("reporters:\n  - {name: \"node 1\", dcs: [tokyo], sha256: " + hashOf("t") + "}\n"))
 	f.Add([]byte("{"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseReporterCreds(b)

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"container/list"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
@@ -55,6 +56,14 @@ func CheckReporterID(id string) error {
 	return nil
 }
 
+// SharedCredential is the credential (protocol.WorkloadReport.Credential)
+// of a report that came with the shared protocol token: the global intake
+// bounds the reporter IDs of all its holders together per DC
+// (global.MaxReportersPerCredential), apart from the in-process reporters
+// and those with their own credentials. It holds a character no reporter
+// credential's name may (a space), so no name equals it.
+const SharedCredential = "shared protocol token"
+
 // ErrNotLeader is what a WorkloadIntake returns when this node's round
 // engine does not run (a follower): the report belongs to the leader.
 var ErrNotLeader = errors.New("not the leader: this node's round engine does not run")
@@ -63,6 +72,26 @@ var ErrNotLeader = errors.New("not the leader: this node's round engine does not
 // (global.Engine.ReportWorkload behind a leadership check).
 type WorkloadIntake interface {
 	ReportWorkload(protocol.WorkloadReport) error
+}
+
+// IntervalIntake is a WorkloadIntake that also tells which interval it
+// counted a report in (global.Engine.ReportWorkloadInterval).
+// The workload handler answers it ("interval"), and a Reporter with
+// Resend skips, at a leader change, the reports counted in an interval the
+// new leader no longer measures.
+type IntervalIntake interface {
+	WorkloadIntake
+	ReportWorkloadInterval(protocol.WorkloadReport) (uint64, error)
+}
+
+// reportTo gives rep to in, with the interval it was counted in when in
+// tells it (known).
+func reportTo(in WorkloadIntake, rep protocol.WorkloadReport) (interval uint64, known bool, err error) {
+	if ii, ok := in.(IntervalIntake); ok {
+		interval, err = ii.ReportWorkloadInterval(rep)
+		return interval, err == nil, err
+	}
+	return 0, false, in.ReportWorkload(rep)
 }
 
 func validFloat(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) && x >= 0 }
@@ -121,13 +150,17 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 }
 
 // WorkloadHandler serves WorkloadPath on a node with the global role: it
-// authenticates the protocol token, parses the report strictly and feeds
-// the intake. Answers: 200 {"accepted":true} (or {"duplicate":true} for a
-// report of a (dc, kind, reporter) with the time of one of the last 64
-// accepted: a re-sent copy is not counted twice; two reporters of one DC
-// stamping the same time are not copies of each other), 400 naming the field, 401, 405, 409 when the
-// intake says ErrNotLeader (the reporter tries another node), 413, 422 when
-// the engine refuses the report (unknown DC).
+// authenticates the protocol token (or a reporter's own, WithReporters),
+// parses the report strictly, sets its Credential and feeds the intake.
+// Answers: 200 {"accepted":true,"interval":N} (N: the interval the engine
+// counted it in, when the intake is an IntervalIntake), or
+// {"duplicate":true} for a report of a (dc, kind, reporter) with the time
+// of one of the last 64 accepted (a re-sent copy is not counted twice; two
+// reporters of one DC stamping the same time are not copies of each
+// other); 400 naming the field, 401, 403 (a DC not the reporter's), 405,
+// 409 when the intake says ErrNotLeader (the reporter tries another node),
+// 413, 422 when the engine refuses the report (unknown DC, implausible, a
+// reporter ID beyond its credential's bound).
 type WorkloadHandler struct {
 	in    WorkloadIntake
 	token []byte
@@ -137,17 +170,11 @@ type WorkloadHandler struct {
 	creds *ReporterCreds
 
 	mu sync.Mutex
-	// seen: "kind/dc/reporter" → its element of order, whose value is a
-	// *seenKey (the At of the last seenKept accepted reports); order runs
-	// from the key that accepted a report least recently to the most
-	// recent one, and the first is forgotten when maxSeenKeys are known
-	seen  map[string]*list.Element
-	order *list.List
-}
-
-type seenKey struct {
-	key   string
-	times []time.Time
+	// seen: "kind/dc/reporter" → the At of its last seenKept accepted
+	// reports, in the order the keys last accepted a report: at
+	// maxSeenKeys the key that accepted one least recently is forgotten
+	// (a duplicate answer does not count as use)
+	seen *simplelru.LRU[string, []time.Time]
 }
 
 // seenKept is how many accepted report times per (dc, kind, reporter) the handler
@@ -174,14 +201,21 @@ func NewWorkloadHandler(in WorkloadIntake, token string) (*WorkloadHandler, erro
 	if token == "" {
 		return nil, errors.New("workload handler: token is empty")
 	}
-	return &WorkloadHandler{in: in, token: []byte(token), seen: map[string]*list.Element{}, order: list.New()}, nil
+	seen, err := simplelru.NewLRU[string, []time.Time](maxSeenKeys, nil)
+	if err != nil {
+		return nil, fmt.Errorf("workload handler: %w", err)
+	}
+	return &WorkloadHandler{in: in, token: []byte(token), seen: seen}, nil
 }
 
 type workloadAnswer struct {
-	Accepted  bool   `json:"accepted,omitempty"`
-	Duplicate bool   `json:"duplicate,omitempty"`
-	NotLeader bool   `json:"notLeader,omitempty"`
-	Error     string `json:"error,omitempty"`
+	Accepted bool `json:"accepted,omitempty"`
+	// Interval is the interval the engine counted the report in (an
+	// IntervalIntake; absent: unknown, an older node or a duplicate)
+	Interval  *uint64 `json:"interval,omitempty"`
+	Duplicate bool    `json:"duplicate,omitempty"`
+	NotLeader bool    `json:"notLeader,omitempty"`
+	Error     string  `json:"error,omitempty"`
 }
 
 func writeAnswer(w http.ResponseWriter, code int, a workloadAnswer) {
@@ -221,23 +255,25 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusForbidden, fmt.Sprintf("dc: reporter %q may report only for %s, not %q", who.Name, strings.Join(who.DCs, ", "), rep.DC))
 		return
 	}
+	rep.Credential = SharedCredential
 	if who != nil {
 		// the reporter is the credential's: a reporter cannot claim another's
 		// ID (nor make up IDs to take the intake's per-reporter rings or the
 		// duplicate keys of others)
-		rep.Reporter = who.Name
+		rep.Reporter, rep.Credential = who.Name, who.Name
 	}
 	key := rep.Kind + "/" + rep.DC + "/" + rep.Reporter
 	// the lock spans the intake call so two copies of one report racing in
 	// are counted once
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	el := h.seen[key]
-	if el != nil && slices.ContainsFunc(el.Value.(*seenKey).times, rep.At.Equal) {
+	times, _ := h.seen.Peek(key) // a duplicate is no use of the key
+	if slices.ContainsFunc(times, rep.At.Equal) {
 		writeAnswer(w, http.StatusOK, workloadAnswer{Duplicate: true})
 		return
 	}
-	if err := h.in.ReportWorkload(rep); err != nil {
+	interval, known, err := reportTo(h.in, rep)
+	if err != nil {
 		if errors.Is(err, ErrNotLeader) {
 			writeAnswer(w, http.StatusConflict, workloadAnswer{NotLeader: true, Error: err.Error()})
 			return
@@ -245,24 +281,19 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, http.StatusUnprocessableEntity, workloadAnswer{Error: err.Error()})
 		return
 	}
-	if el == nil {
-		if len(h.seen) >= maxSeenKeys {
-			// reporter IDs come from the reporters: a bound on what they can
-			// make the handler keep. The key that accepted a report least
-			// recently is forgotten (its re-sent copy would be counted
-			// again), not a live reporter's.
-			oldest := h.order.Front()
-			delete(h.seen, h.order.Remove(oldest).(*seenKey).key)
-		}
-		el = h.order.PushBack(&seenKey{key: key})
-		h.seen[key] = el
-	} else {
-		h.order.MoveToBack(el)
+	// reporter IDs come from the reporters: maxSeenKeys bounds what they
+	// can make the handler keep. Add makes the key the most recently used
+	// and, at the bound, forgets the key that accepted a report least
+	// recently (its re-sent copy would be counted again), not a live
+	// reporter's.
+	times = append(times, rep.At)
+	if len(times) > seenKept {
+		times = slices.Delete(times, 0, len(times)-seenKept)
 	}
-	sk := el.Value.(*seenKey)
-	sk.times = append(sk.times, rep.At)
-	if len(sk.times) > seenKept {
-		sk.times = slices.Delete(sk.times, 0, len(sk.times)-seenKept)
+	h.seen.Add(key, times)
+	a := workloadAnswer{Accepted: true}
+	if known {
+		a.Interval = &interval
 	}
-	writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true})
+	writeAnswer(w, http.StatusOK, a)
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,6 +122,7 @@ func TestWorkloadHandler(t *testing.T) {
 		{"reporter too long", "POST", WorkloadPath, wtoken, body(t, withReporter(wrep("tokyo", 3, 10), strings.Repeat("n", MaxReporterID+1))), 400, "reporter:"},
 		{"negative age", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","ageMs":-1}`, 400, "ageMs"},
 		{"age over a day", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","ageMs":1e12}`, 400, "ageMs"},
+		{"a credential is never read from the wire", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","Credential":""}`, 400, "Credential"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			expectAnswer(t, srv, tc.method, tc.path, tc.auth, tc.body, tc.want, tc.wantMsg)
@@ -130,6 +132,11 @@ func TestWorkloadHandler(t *testing.T) {
 	expectAnswerTyped(t, srv, "POST", WorkloadPath, wtoken, "", body(t, wrep("tokyo", 7, 1)), 415, "application/json")
 	if got := in.reports(); len(got) != 4 || got[1].At != t0 || got[2].At != t0.Add(2*time.Second) || got[3].Reporter != "node2" {
 		t.Fatalf("intake got %+v, want the reports of second 1, 0 and 2 once each, then node2's of second 2", got)
+	}
+	for i, r := range in.reports() {
+		if r.Credential != SharedCredential {
+			t.Errorf("report %d: credential %q, want %q (the shared token's: the intake bounds its reporters together)", i, r.Credential, SharedCredential)
+		}
 	}
 	in.setLeader(false)
 	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
@@ -415,6 +422,8 @@ func FuzzParseWorkloadReport(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"node-2","ageMs":1500.5}`))
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"a\u0000b","ageMs":-0}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"n1","credential":"n2"}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","Credential":"shared protocol token"}`))
 	// the wire names of the new fields (a tag typo, or json:"-", would make
 	// the round trip below pass on its own: both sides use the same tags)
 	named, err := ParseWorkloadReport(strings.NewReader(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"node-2","ageMs":1500.5}`))
@@ -431,6 +440,9 @@ func FuzzParseWorkloadReport(f *testing.F) {
 		}
 		if CheckWorkloadReport(rep) != nil {
 			t.Fatal("parsed report fails its own check")
+		}
+		if rep.Credential != "" {
+			t.Fatalf("credential %q read from the wire (the receiving node sets it)", rep.Credential)
 		}
 		// a parsed report survives a round trip
 		again, err := ParseWorkloadReport(strings.NewReader(body(t, rep)))
@@ -654,12 +666,34 @@ func TestWorkloadHandlerSeenBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.mu.Lock()
-	n := len(h.seen)
-	h.mu.Unlock()
-	if n != maxSeenKeys {
-		t.Fatalf("%d keys remembered, want %d", n, maxSeenKeys)
+	// the last maxSeenKeys keys are known (a copy is a duplicate), the 10
+	// before them forgotten (a copy is accepted again); the known one first,
+	// as an accepted copy makes its key the newest and forgets another
+	if a := postReport(t, h, withReporter(wrep("tokyo", 1, 1), "r10")); !strings.Contains(a, `"duplicate":true`) {
+		t.Fatalf("r10's copy: %s, want a duplicate (fewer than %d keys remembered)", a, maxSeenKeys)
 	}
+	if a := postReport(t, h, withReporter(wrep("tokyo", 1, 1), "r9")); !strings.Contains(a, `"accepted":true`) {
+		t.Fatalf("r9's copy: %s, want accepted (more than %d keys remembered)", a, maxSeenKeys)
+	}
+}
+
+// postReport posts rep to h with the shared token and returns the answer
+// body (200 expected).
+func postReport(t *testing.T, h http.Handler, rep protocol.WorkloadReport) string {
+	t.Helper()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, WorkloadPath, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+wtoken)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("%s: %d %s", rep.Reporter, w.Code, w.Body)
+	}
+	return w.Body.String()
 }
 
 // The legacy mode for an older global node ends: a node upgraded after
@@ -765,19 +799,7 @@ func TestWorkloadHandlerForgetsTheOldestKey(t *testing.T) {
 	}
 	post := func(rep protocol.WorkloadReport) string {
 		t.Helper()
-		b, err := json.Marshal(rep)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req := httptest.NewRequest(http.MethodPost, WorkloadPath, bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+wtoken)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		if w.Code != http.StatusOK {
-			t.Fatalf("%s: %d %s", rep.Reporter, w.Code, w.Body)
-		}
-		return w.Body.String()
+		return postReport(t, h, rep)
 	}
 	live := withReporter(wrep("tokyo", 1, 1), "live")
 	post(live)
@@ -786,9 +808,6 @@ func TestWorkloadHandlerForgetsTheOldestKey(t *testing.T) {
 		if i%100 == 0 {
 			post(withReporter(wrep("tokyo", 2+i, 1), "live")) // the live reporter goes on reporting
 		}
-	}
-	if len(h.seen) != maxSeenKeys || h.order.Len() != maxSeenKeys {
-		t.Fatalf("%d keys (%d in order), want %d", len(h.seen), h.order.Len(), maxSeenKeys)
 	}
 	if a := post(live); !strings.Contains(a, `"duplicate":true`) {
 		t.Fatalf("the live reporter's re-sent copy: %s, want a duplicate (its key was forgotten)", a)
@@ -802,4 +821,143 @@ func TestWorkloadHandlerForgetsTheOldestKey(t *testing.T) {
 			t.Fatalf("r%d's copy: %s, want accepted (forgotten)", i, a)
 		}
 	}
+}
+
+// intervalRec is an intakeRec that says it counts every report in interval
+// (an IntervalIntake, as global.Engine).
+type intervalRec struct {
+	intakeRec
+	interval atomic.Uint64
+}
+
+func (in *intervalRec) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64, error) {
+	if err := in.ReportWorkload(r); err != nil {
+		return 0, err
+	}
+	return in.interval.Load(), nil
+}
+
+// A leader that closed interval 0 and dies before the reporter's
+// NewInterval (the local side learns of the new interval a few steps after
+// the close): the reports it counted in interval 0 are in its committed
+// averages, so the reporter does not re-send them to the new leader, which
+// would count them again in interval 1 (its skew window let those measured
+// within 10 s before the close in); the one counted in interval 1 is
+// re-sent. Over HTTP: the handler answers the interval, the target reads
+// it. A new leader of an older version names no interval: everything is
+// re-sent, as before.
+func TestReporterSkipsReportsOfAClosedInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		bTells  bool
+		wantAtB []int // the report seconds b gets, in order
+		skipped uint64
+	}{
+		{"the new leader says its interval", true, []int{4, 3}, 3},
+		{"a new leader of an older version", false, []int{4, 0, 1, 2, 3}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ina := &intervalRec{} // interval 0: the first, a known one
+			var inb WorkloadIntake = &intakeRec{}
+			if tc.bTells {
+				rb := &intervalRec{}
+				rb.interval.Store(1)
+				inb = rb
+			}
+			var targets []ReportTarget
+			for _, in := range []WorkloadIntake{ina, inb} {
+				h, err := NewWorkloadHandler(in, wtoken)
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv := httptest.NewServer(h)
+				defer srv.Close()
+				tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
+				if err != nil {
+					t.Fatal(err)
+				}
+				targets = append(targets, tg)
+			}
+			if a := postReport(t, mustHandler(t, ina), wrep("paris", 9, 1)); !strings.Contains(a, `"interval":0`) {
+				t.Fatalf("the answer %s names no interval", a)
+			}
+			ina.got = nil
+			r, err := NewReporter(ReporterConfig{Targets: targets, Clock: clock.NewVirtual(t0), Resend: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			send := func(i int) {
+				t.Helper()
+				if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, fmt.Sprintf("report %d sent", i), func() bool { return r.Stats().Sent >= uint64(i+1) })
+			}
+			for i := range 3 {
+				send(i)
+			}
+			ina.interval.Store(1) // a closes interval 0 (its averages hold reports 0–2)
+			send(3)
+			ina.setLeader(false) // a dies before the local side enters interval 2
+			if err := r.ReportWorkload(wrep("tokyo", 4, 4)); err != nil {
+				t.Fatal(err)
+			}
+			received := func() []protocol.WorkloadReport {
+				if rb, ok := inb.(*intervalRec); ok {
+					return rb.reports()
+				}
+				return inb.(*intakeRec).reports()
+			}
+			waitFor(t, "b gets what it needs", func() bool { return len(received()) == len(tc.wantAtB) && r.Stats().QueueLen == 0 })
+			for i, rep := range received() {
+				if want := t0.Add(time.Duration(tc.wantAtB[i]) * time.Second); !rep.At.Equal(want) {
+					t.Fatalf("b's report %d is of %v, want the seconds %v", i, rep.At.Sub(t0), tc.wantAtB)
+				}
+			}
+			if s := r.Stats(); s.ResendSkipped != tc.skipped || s.Resent != uint64(len(tc.wantAtB)-1) {
+				t.Fatalf("stats %+v, want %d skipped, %d re-sent", s, tc.skipped, len(tc.wantAtB)-1)
+			}
+		})
+	}
+}
+
+func mustHandler(t *testing.T, in WorkloadIntake) *WorkloadHandler {
+	t.Helper()
+	h, err := NewWorkloadHandler(in, wtoken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// FuzzAnsweredInterval: a global node's answer (outside input to the
+// reporter) gives an interval only when it names one, never panics.
+func FuzzAnsweredInterval(f *testing.F) {
+	f.Add([]byte(`{"accepted":true,"interval":0}`))
+	f.Add([]byte(`{"accepted":true,"interval":18446744073709551615}`))
+	f.Add([]byte(`{"accepted":true}`))
+	f.Add([]byte(`{"duplicate":true}`))
+	f.Add([]byte(`{"accepted":true,"interval":-1}`))
+	f.Add([]byte(`{"accepted":true,"interval":1.5}`))
+	f.Add([]byte(`not json`))
+	if n := answeredInterval([]byte(`{"accepted":true,"interval":7}`)); n == nil || *n != 7 {
+		f.Fatalf("interval 7 read as %v", n)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n := answeredInterval(b)
+		if n == nil {
+			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("interval %d from an answer that is not JSON: %q", *n, b)
+		}
+		again, err := json.Marshal(workloadAnswer{Accepted: true, Interval: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := answeredInterval(again); m == nil || *m != *n {
+			t.Fatalf("interval %d does not survive a round trip: %v", *n, m)
+		}
+	})
 }

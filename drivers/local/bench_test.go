@@ -69,12 +69,17 @@ func handStart(tb testing.TB, role local.Role, addr, nextHop string) netip.AddrP
 
 // driverChain launches an S-CSCF and n P-CSCFs through drivers/local in DC
 // dc. With DNS available the P-CSCFs find the S-CSCF by SRV, else by a fixed
-// next hop.
-func driverChain(tb testing.TB, dc, n int) (d *local.Driver, scscf netip.AddrPort, pcscfs []netip.AddrPort) {
+// next hop. opts change the driver's config (a launch is waited for up to
+// its ReadyTimeout, at least 10 s).
+func driverChain(tb testing.TB, dc, n int, opts ...func(*local.Config)) (d *local.Driver, scscf netip.AddrPort, pcscfs []netip.AddrPort) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	cfg := local.Config{BaseDir: tb.TempDir(), ShmMB: 512}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ready := max(10*time.Second, cfg.ReadyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*ready)
+	defer cancel()
 	var disc *discovery.Server
 	if local.DNSAvailable() == nil {
 		var err error
@@ -100,7 +105,7 @@ func driverChain(tb testing.TB, dc, n int) (d *local.Driver, scscf netip.AddrPor
 		if _, err := d.Launch(ctx, drivers.Spec{ID: id, DC: dcName, VNF: vnf}); err != nil {
 			tb.Fatal(err)
 		}
-		evs.wait(tb, id, drivers.StateActive, 10*time.Second)
+		evs.wait(tb, id, drivers.StateActive, ready)
 		rt, _ := d.Runtime(id)
 		return rt.SIP
 	}

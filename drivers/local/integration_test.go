@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -113,25 +114,12 @@ const chainOpenCalls = "10"
 // each request, a retransmission or forwarding storm) fails it.
 const chainCPUPerCall = 14 * time.Millisecond
 
-// kamailioCPU is the CPU time the Kamailio main processes pids and their
-// children (Kamailio's workers) have used so far, from /proc/PID/stat
-// (utime + stime, in USER_HZ = 100 ticks per second).
-func kamailioCPU(t testing.TB, pids ...int) time.Duration {
+// kamailioProcs are the Kamailio main processes pids and their children
+// (Kamailio's workers).
+func kamailioProcs(t testing.TB, pids ...int) []int {
 	t.Helper()
-	var ticks uint64
-	read := func(pid int) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return // exited meanwhile
-		}
-		st, err := agent.ParseStat(b)
-		if err != nil {
-			t.Fatalf("/proc/%d/%v", pid, err)
-		}
-		ticks += st.UTime + st.STime
-	}
+	var out []int
 	for _, pid := range pids {
-		read(pid)
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
 		if err != nil {
 			t.Fatalf("children of Kamailio %d: %v", pid, err)
@@ -143,11 +131,61 @@ func kamailioCPU(t testing.TB, pids ...int) time.Duration {
 		if len(kids) == 0 {
 			t.Fatalf("Kamailio %d has no worker process", pid)
 		}
-		for _, k := range kids {
-			read(k)
-		}
+		out = append(append(out, pid), kids...)
 	}
-	return time.Duration(ticks) * 10 * time.Millisecond
+	return out
+}
+
+// kamailioCPU is the CPU time the Kamailio main processes pids and their
+// children (Kamailio's workers) have used so far, from /proc/PID/stat
+// (utime + stime, in the system's clock ticks: agent.ClkTck).
+func kamailioCPU(t testing.TB, pids ...int) time.Duration {
+	t.Helper()
+	hz, err := agent.ClkTck()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ticks uint64
+	for _, pid := range kamailioProcs(t, pids...) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		st, err := agent.ParseStat(b)
+		if err != nil {
+			t.Fatalf("/proc/%d/%v", pid, err)
+		}
+		ticks += st.UTime + st.STime
+	}
+	return ticksToDuration(ticks, hz)
+}
+
+// runQueueWait is how long the processes procs have waited on a run queue
+// so far (runnable, not running: the host did not give them the CPU), from
+// the second field of /proc/PID/schedstat; ok false when the kernel has no
+// schedstat.
+func runQueueWait(procs []int) (wait time.Duration, ok bool) {
+	for _, pid := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+		if err != nil {
+			continue // exited meanwhile, or no schedstat
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			continue
+		}
+		ns, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil || ns < 0 {
+			continue
+		}
+		wait, ok = wait+time.Duration(ns), true
+	}
+	return wait, ok
+}
+
+// ticksToDuration converts n clock ticks at hz ticks per second.
+func ticksToDuration(n uint64, hz int) time.Duration {
+	return time.Duration(n) * time.Second / time.Duration(hz)
 }
 
 // TestKamailioChain runs real Kamailio instances through drivers/local:
@@ -435,3 +473,16 @@ func TestKamailioChain(t *testing.T) {
 
 // tail is the last n bytes of b.
 func tail(b []byte, n int) []byte { return b[max(0, len(b)-n):] }
+
+// kamailioCPU's ticks are the system's (it assumed 100 per second).
+func TestTicksToDuration(t *testing.T) {
+	for _, c := range []struct {
+		n    uint64
+		hz   int
+		want time.Duration
+	}{{250, 250, time.Second}, {7, 100, 70 * time.Millisecond}, {3, 1024, 3 * time.Second / 1024}, {0, 100, 0}} {
+		if got := ticksToDuration(c.n, c.hz); got != c.want {
+			t.Errorf("%d ticks at %d/s: %v, want %v", c.n, c.hz, got, c.want)
+		}
+	}
+}

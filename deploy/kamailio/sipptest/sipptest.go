@@ -50,6 +50,9 @@ type Options struct {
 	// Stats: per-second statistics (-trace_stat, read by Stats) and the
 	// error log (-trace_err, read by Errors).
 	Stats bool
+	// StatPeriod is the statistics file's period (-fd; 1 s when zero, at
+	// least 1 ms).
+	StatPeriod time.Duration
 	// RTTFreq > 0: response times, one line per RTTFreq calls
 	// (-trace_rtt -rtt_freq, read by ResponseTimes).
 	RTTFreq int
@@ -75,7 +78,11 @@ type Proc struct {
 func Start(dir string, opt Options, args ...string) (*Proc, error) {
 	args = append(slices.Clone(args), "-nostdin", "-buff_size", BufSize)
 	if opt.Stats {
-		args = append(args, "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1", "-trace_err")
+		fd := "1"
+		if opt.StatPeriod > 0 {
+			fd = strconv.FormatInt(max(opt.StatPeriod.Milliseconds(), 1), 10) + "ms"
+		}
+		args = append(args, "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", fd, "-trace_err")
 	}
 	if opt.RTTFreq > 0 {
 		args = append(args, "-trace_rtt", "-rtt_freq", strconv.Itoa(opt.RTTFreq))
@@ -210,7 +217,9 @@ func ParseRTTs(b []byte, rtd int) []RTT {
 
 // Stats is a SIPp caller's statistics file.
 type Stats struct {
-	// Rows are the periods (-fd 1: seconds), in order.
+	// Start is when SIPp started (its StartTime column).
+	Start time.Time
+	// Rows are the periods (-fd 1: seconds, -fd 200ms: 200 ms), in order.
 	Rows []Row
 	// Cumulative counts at the last row.
 	Created, OK, Failed, Retrans int
@@ -224,8 +233,24 @@ type Row struct {
 	Created, OK, Failed int
 }
 
+// CompletedRate is the rate at which SIPp completed calls, in calls/s, by
+// its own clock and count: the calls completed (OK) over the time from its
+// start to the end of the last period in which a call completed. Its error
+// is at most one period (-fd) over that span. 0 when no call completed.
+func (s Stats) CompletedRate() float64 {
+	for i := len(s.Rows) - 1; i >= 0; i-- {
+		if s.Rows[i].OK > 0 {
+			if span := s.Rows[i].At.Sub(s.Start).Seconds(); span > 0 {
+				return float64(s.OK) / span
+			}
+			return 0
+		}
+	}
+	return 0
+}
+
 // statColumns are the columns ParseStats reads.
-var statColumns = []string{"CurrentTime", "OutgoingCall(P)", "SuccessfulCall(P)", "FailedCall(P)",
+var statColumns = []string{"StartTime", "CurrentTime", "OutgoingCall(P)", "SuccessfulCall(P)", "FailedCall(P)",
 	"TotalCallCreated", "SuccessfulCall(C)", "FailedCall(C)", "Retransmissions(C)"}
 
 // ParseStats parses a SIPp statistics file (-trace_stat: ';'-separated,
@@ -252,21 +277,26 @@ func ParseStats(b []byte) (Stats, error) {
 	}
 	last := slices.Max(idx)
 	atoi := func(s string) int { v, _ := strconv.Atoi(strings.TrimSpace(s)); return v }
+	// StartTime and CurrentTime are "YYYY-MM-DD\thh:mm:ss.uuuuuu\tEPOCH.uuuuuu"
+	when := func(cell string) (time.Time, bool) {
+		f := strings.Fields(cell)
+		if len(f) == 0 {
+			return time.Time{}, false
+		}
+		return epoch(f[len(f)-1])
+	}
 	for _, row := range rows[1:] {
 		if len(row) <= last {
 			continue
 		}
-		// CurrentTime is "YYYY-MM-DD\thh:mm:ss.uuuuuu\tEPOCH.uuuuuu"
-		f := strings.Fields(row[idx[0]])
-		if len(f) == 0 {
+		start, ok1 := when(row[idx[0]])
+		at, ok2 := when(row[idx[1]])
+		if !ok1 || !ok2 {
 			continue
 		}
-		at, ok := epoch(f[len(f)-1])
-		if !ok {
-			continue
-		}
-		out.Rows = append(out.Rows, Row{At: at, Created: atoi(row[idx[1]]), OK: atoi(row[idx[2]]), Failed: atoi(row[idx[3]])})
-		out.Created, out.OK, out.Failed, out.Retrans = atoi(row[idx[4]]), atoi(row[idx[5]]), atoi(row[idx[6]]), atoi(row[idx[7]])
+		out.Start = start
+		out.Rows = append(out.Rows, Row{At: at, Created: atoi(row[idx[2]]), OK: atoi(row[idx[3]]), Failed: atoi(row[idx[4]])})
+		out.Created, out.OK, out.Failed, out.Retrans = atoi(row[idx[5]]), atoi(row[idx[6]]), atoi(row[idx[7]]), atoi(row[idx[8]])
 	}
 	if len(out.Rows) == 0 {
 		return out, errors.New("sipp statistics: no complete period row")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -42,6 +43,40 @@ func TestParseStatsOfARealRun(t *testing.T) {
 	}
 	if st.Created != 32 || st.OK != 29 || st.Failed != 0 || st.Retrans != 0 {
 		t.Errorf("cumulative %+v, want created 32 ok 29", st)
+	}
+	if want := time.Unix(1796551976, 948499000); !st.Start.Equal(want) {
+		t.Errorf("start %v, want %v", st.Start, want)
+	}
+	// 29 calls completed from the start to the end of the last period
+	// (1796551980.967714): 4.019215 s
+	if got, want := st.CompletedRate(), 29/4.019215; math.Abs(got-want) > 1e-9 {
+		t.Errorf("completed rate %v, want %v", got, want)
+	}
+}
+
+// CompletedRate counts the calls completed up to the last period in which
+// one completed: periods after it (SIPp still waiting for failed calls)
+// do not dilute the rate, calls completing late stretch the span.
+func TestCompletedRate(t *testing.T) {
+	start := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+	for name, c := range map[string]struct {
+		st   sipptest.Stats
+		want float64
+	}{
+		"no call completed": {sipptest.Stats{Start: start, Rows: []sipptest.Row{{At: at(200), Created: 4}}}, 0},
+		"no row":            {sipptest.Stats{Start: start}, 0},
+		"even": {sipptest.Stats{Start: start, OK: 40, Rows: []sipptest.Row{
+			{At: at(1000), Created: 20, OK: 18}, {At: at(2000), Created: 20, OK: 22}}}, 20},
+		"quiet periods at the end": {sipptest.Stats{Start: start, OK: 40, Rows: []sipptest.Row{
+			{At: at(1000), OK: 18}, {At: at(2000), OK: 22}, {At: at(3000), Failed: 1}, {At: at(4000)}}}, 20},
+		"completions stretched": {sipptest.Stats{Start: start, OK: 40, Rows: []sipptest.Row{
+			{At: at(1000), OK: 10}, {At: at(2000), OK: 10}, {At: at(3000), OK: 10}, {At: at(4000), OK: 10}}}, 10},
+		"period at the start": {sipptest.Stats{Start: start, OK: 1, Rows: []sipptest.Row{{At: start, OK: 1}}}, 0},
+	} {
+		if got := c.st.CompletedRate(); got != c.want {
+			t.Errorf("%s: %v calls/s, want %v", name, got, c.want)
+		}
 	}
 }
 

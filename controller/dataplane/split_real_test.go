@@ -1,0 +1,263 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// idsFlowPackets reads an IDS instance's own per-flow counters: the
+// elements of its nftables set "flows" (source address . source port,
+// updated with a counter by every UDP packet it forwards), by source port.
+func idsFlowPackets(ctx context.Context, in *netns.Instance) (map[int]uint64, error) {
+	out, err := ovs.InNetns(ctx, in.NS, "nft", "-j", "list", "set", "netdev", "ims", "flows")
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Nftables []struct {
+			Set *struct {
+				Elem []struct {
+					Elem struct {
+						Val struct {
+							Concat []any `json:"concat"`
+						} `json:"val"`
+						Counter struct {
+							Packets uint64 `json:"packets"`
+						} `json:"counter"`
+					} `json:"elem"`
+				} `json:"elem"`
+			} `json:"set"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		return nil, fmt.Errorf("nft -j list set: %v", err)
+	}
+	got := map[int]uint64{}
+	for _, o := range doc.Nftables {
+		if o.Set == nil {
+			continue
+		}
+		for _, e := range o.Set.Elem {
+			c := e.Elem.Val.Concat
+			if len(c) != 2 {
+				return nil, fmt.Errorf("nft set element %v: want address . port", c)
+			}
+			port, ok := c[1].(float64)
+			if !ok {
+				return nil, fmt.Errorf("nft set element %v: port is not a number", c)
+			}
+			got[int(port)] += e.Elem.Counter.Packets
+		}
+	}
+	return got, nil
+}
+
+// Many flows of one pair arrive through the tunnel at DC 1, which runs the
+// whole chain with two IDS instances, then three: the flows are spread over
+// the IDS instances by their tag rules (counted by each instance's own
+// nftables flow set), no flow is split between instances although the
+// split changes under the running flows (a third instance, two interval
+// changes: interval 0's rules are recompiled, then removed), and the
+// callee's socket gets every packet. Before, every flow of the pair went
+// to the one instance the tag rule named.
+func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
+	ctx := context.Background()
+	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 1, 1, 1, 1}}
+	p := newPlane(t, 2, 3, paths, false)
+	ids := map[uint8]*netns.Instance{}
+	for _, x := range []struct {
+		stage int
+		idx   uint8
+	}{{1, 10}, {2, 20}, {2, 21}, {3, 30}} {
+		in, err := p.AddInstance(ctx, 1, x.stage, x.idx, kinds[x.stage-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.stage == 2 {
+			ids[x.idx] = in
+		}
+	}
+	caller, callee := ip("10.100.0.1"), ip("10.101.0.1")
+	for k, u := range []routing.IPv4{caller, callee} {
+		if err := p.AddUser(ctx, k, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rx := listen(t, p.UsersNS(1), "10.101.0.1:6000")
+
+	// 16 flows per phase, from even source ports (RTP), one per bucket;
+	// 25 packets/s each until its phase stops
+	const perPhase, gap = 16, 40 * time.Millisecond
+	var (
+		mu   sync.Mutex
+		sent = map[int]int{}
+		wg   sync.WaitGroup
+	)
+	start := func(first int, stop <-chan struct{}) []int {
+		var ports []int
+		for i := 0; i < perPhase; i++ {
+			port := first + 2*i
+			ports = append(ports, port)
+			c := routing.Call{CallerDC: 0, CalleeDC: 1, CallerIP: caller, CalleeIP: callee,
+				CallerSendPort: uint16(port), CallerRecvPort: 6000, CalleeSendPort: uint16(port), CalleeRecvPort: 6000,
+				CallerEntryIP: EntryIP(0), CalleeEntryIP: EntryIP(1)}
+			if _, err := p.StartCall(ctx, c, FlowStart{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: caller, SrcPort: uint16(port), DstIP: EntryIP(0), DstPort: 6000}}); err != nil {
+				t.Fatal(err)
+			}
+			s := dial(t, p.UsersNS(0), fmt.Sprintf("%s:%d", caller, port))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := 0
+				for {
+					select {
+					case <-stop:
+						mu.Lock()
+						sent[port] = n
+						mu.Unlock()
+						return
+					default:
+					}
+					n += s.send(fmt.Sprintf("%s:6000", EntryIP(0)), 1, 0, nil)
+					time.Sleep(gap)
+				}
+			}()
+		}
+		return ports
+	}
+	step := func(interval uint64) {
+		for dc := 0; dc < 2; dc++ {
+			if err := p.StoreNext(ctx, dc, interval, paths); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for dc := 0; dc < 2; dc++ {
+			if err := p.Enter(ctx, dc, interval); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stopA, stopB := make(chan struct{}), make(chan struct{})
+	phaseA := start(20000, stopA) // interval 0: IDS 20 and 21
+	time.Sleep(time.Second)
+	in22, err := p.AddInstance(ctx, 1, 2, 22, netns.IDS) // interval 0's split changes under phase A
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids[22] = in22
+	step(1)
+	phaseB := start(21000, stopB) // interval 1: IDS 20, 21 and 22
+	time.Sleep(time.Second)
+	step(2) // interval 0's rules go while phase A sends
+	time.Sleep(time.Second)
+	close(stopA)
+	step(3) // interval 1's rules go while phase B sends
+	time.Sleep(time.Second)
+	close(stopB)
+	wg.Wait()
+	total := 0
+	for _, n := range sent {
+		total += n
+	}
+	waitFor(20*time.Second, func() bool { // packets in flight through the forwarders
+		got := 0
+		for port := range sent {
+			got += rx.count(port)
+		}
+		return got >= total
+	})
+
+	// where each flow went, by the IDS instances' own counters
+	at := map[int]map[uint8]uint64{}
+	for idx, in := range ids {
+		got, err := idsFlowPackets(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for port, n := range got {
+			if at[port] == nil {
+				at[port] = map[uint8]uint64{}
+			}
+			at[port][idx] += n
+		}
+	}
+	share := func(name string, ports []int, insts []uint8) {
+		per := map[uint8]uint64{}
+		var all uint64
+		for _, port := range ports {
+			if len(at[port]) != 1 {
+				t.Errorf("%s: flow from port %d went through IDS instances %v, want exactly one", name, port, at[port])
+			}
+			for idx, n := range at[port] {
+				per[idx] += n
+				all += n
+			}
+		}
+		eq := float64(all) / float64(len(insts))
+		for _, idx := range insts {
+			// the bound: every instance within half an equal share of it
+			// (16 flows, one per bucket: 8/8 and 6/5/5 buckets)
+			if f := float64(per[idx]); f < 0.5*eq || f > 1.5*eq {
+				t.Errorf("%s: IDS %d forwarded %d of %d packets, want within 50 %% of an equal share (%.0f)", name, idx, per[idx], all, eq)
+			}
+		}
+		t.Logf("%s: IDS packets per instance %v of %d", name, per, all)
+	}
+	// the plane's counts (the learned rules, which feed the routing loads)
+	// see the spread too: each IDS instance carries the flows it forwarded
+	perInst := map[uint8]int{}
+	for _, on := range at {
+		for idx := range on {
+			perInst[idx]++
+		}
+	}
+	var counted map[uint8]int
+	if !waitFor(5*time.Second, func() bool { // the learned-rule monitor follows the switch
+		fc, err := p.FlowCounts(ctx, 1)
+		if err != nil {
+			return false
+		}
+		counted = map[uint8]int{}
+		for _, f := range fc {
+			if f.Stage == 2 {
+				counted[f.Index] = f.Flows
+			}
+		}
+		return maps.Equal(counted, perInst)
+	}) {
+		t.Errorf("FlowCounts of the IDS instances %v, their own flow sets %v", counted, perInst)
+	}
+	share("interval 0 (2 instances)", phaseA, []uint8{20, 21})
+	share("interval 1 (3 instances)", phaseB, []uint8{20, 21, 22})
+
+	got, lostFlows := 0, 0
+	for port, n := range sent {
+		g := rx.count(port)
+		got += g
+		if g < n {
+			lostFlows++
+		}
+	}
+	var recv []string
+	for _, idx := range []uint8{20, 21, 22} {
+		st, err := ids[idx].Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recv = append(recv, fmt.Sprintf("%d: %d", idx, st.Received))
+	}
+	t.Logf("callee got %d of %d packets (%d flows short); the IDS instances' in ports received %v", got, total, lostFlows, recv)
+	if got != total {
+		t.Errorf("callee got %d of %d packets; %d flows are short", got, total, lostFlows)
+	}
+}

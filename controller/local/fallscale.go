@@ -77,20 +77,22 @@ func (c *Controller) fallingLocked(vs *vnfState, w int) bool {
 
 // workingCarriedLocked is Σ carried (the larger of the packet and the CPU
 // share, as ReactiveUtilization reads it) over the VNF's active working
-// instances, their number, and how many of their samples are fresh.
+// instances, added in a fixed order (fixedSum: the registry map's order
+// must not move a comparison with the bar by an ulp), their number, and
+// how many of their samples are fresh.
 func (c *Controller) workingCarriedLocked(vs *vnfState) (sum float64, n, fresh int) {
 	now := c.clk.Now()
+	var shares []float64
 	for _, in := range c.insts {
 		if in.VNF != vs.cfg.Name || !isWorkingActive(in) {
 			continue
 		}
-		sum += carried(in.Last, vs.cfg.Capacity)
-		n++
+		shares = append(shares, carried(in.Last, vs.cfg.Capacity))
 		if now.Sub(in.lastSeen) <= 2*c.cfg.StatsPeriod { // a fresh sample (controller time)
 			fresh++
 		}
 	}
-	return sum, n, fresh
+	return fixedSum(shares), len(shares), fresh
 }
 
 // fallingScaleInLocked is the tick's scale-in on a falling load of one VNF

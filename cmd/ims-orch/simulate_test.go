@@ -69,7 +69,7 @@ func TestSimulateBadInput(t *testing.T) {
 		{"reactive util above 1", append(tiny, "--reactive-util", "1.5"), "--reactive-util"},
 		{"negative reactive util", append(tiny, "--reactive-util", "-0.1"), "--reactive-util"},
 		{"reactive util not a number", append(tiny, "--reactive-util", "NaN"), "--reactive-util"},
-		{"spread overload below pack flows", append(tiny, "--spread-overload", "0.5"), "--spread-overload: must be 0 (off) or at least packFlows 0.85"},
+		{"spread overload below pack flows", append(tiny, "--spread-overload", "0.5"), "--spread-overload: must be 0 (off) or at least packFlows 0.88"},
 		{"pack flows above spread overload", append(tiny, "--spread-overload", "0.6", "--pack-flows", "0.7"), "at least --pack-flows 0.7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -116,10 +116,17 @@ func (d *Daemon) newCloudReconciler(cloud openstack.Cloud, groups func(context.C
 }
 
 // buildCloudReconciler sets d.reconcile when the driver is OpenStack and
-// this node runs local controllers.
+// this node runs local controllers; with the OpenStack driver it also puts
+// the driver's counters on /metrics (openstackCollector), on every node.
 func (d *Daemon) buildCloudReconciler() {
 	od, ok := d.driver.(*openstack.Driver)
-	if !ok || len(d.locals) == 0 {
+	if !ok {
+		return
+	}
+	if d.metrics != nil {
+		d.metrics.Registry.MustRegister(openstackCollector{od})
+	}
+	if len(d.locals) == 0 {
 		return
 	}
 	oc := od.Config()

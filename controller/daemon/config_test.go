@@ -94,7 +94,7 @@ func TestConfigErrors(t *testing.T) {
 		{"reactive utilisation above 1", "strategy: hybrid", "strategy: hybrid\n  reactiveUtilization: 1.5", "policy.reactiveUtilization: must be in [0, 1]"},
 		{"reactive utilisation negative", "strategy: hybrid", "strategy: hybrid\n  reactiveUtilization: -0.1", "policy.reactiveUtilization: must be in [0, 1]"},
 		{"falling scale-in above 1", "strategy: hybrid", "strategy: hybrid\n  fallingScaleIn: 1.5", "policy.fallingScaleIn: must be in [0, 1]"},
-		{"spread overload below the default pack flows", "strategy: hybrid", "strategy: hybrid\n  spreadOverload: 0.5", "policy.spreadOverload: must be 0 (off) or at least policy.packFlows 0.85"},
+		{"spread overload below the default pack flows", "strategy: hybrid", "strategy: hybrid\n  spreadOverload: 0.5", "policy.spreadOverload: must be 0 (off) or at least policy.packFlows 0.88"},
 		{"spread overload below pack flows", "strategy: hybrid", "strategy: hybrid\n  packFlows: 0.7\n  spreadOverload: 0.6", "policy.spreadOverload: must be 0 (off) or at least policy.packFlows 0.7"},
 		{"zero flow packets", "strategy: hybrid", "strategy: hybrid\n  flowPackets: 0", "policy.flowPackets"},
 		{"negative flow packets", "strategy: hybrid", "strategy: hybrid\n  flowPackets: -50", "policy.flowPackets"},

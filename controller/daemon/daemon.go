@@ -248,7 +248,12 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 		if err != nil {
 			return nil, fmt.Errorf("driver openstack: %w", err)
 		}
-		return openstack.New(oc, clients, d.clk)
+		drv, err := openstack.New(oc, clients, d.clk)
+		if err != nil {
+			return nil, err
+		}
+		drv.SetLogger(d.log.With("driver", "openstack"))
+		return drv, nil
 	}
 	return nil, fmt.Errorf("driver.kind: %q is not supported", cfg.Driver.Kind)
 }

@@ -51,7 +51,7 @@ func TestParseExperimentErrors(t *testing.T) {
 		{"predictor", "predictor: oracle\n", "predictor"},
 		{"pack flows", "packFlows: -0.5\n", "packFlows"},
 		{"spread overload", "spreadOverload: 2\n", "spreadOverload"},
-		{"spread overload below pack flows", "spreadOverload: 0.5\n", "spreadOverload: must be 0 (off) or at least packFlows 0.85"},
+		{"spread overload below pack flows", "spreadOverload: 0.5\n", "spreadOverload: must be 0 (off) or at least packFlows 0.88"},
 		{"DP target above 1", "dpTargetUtilization: 1.5\n", "dpTargetUtilization"},
 		{"negative DP target", "dpTargetUtilization: -0.1\n", "dpTargetUtilization"},
 		{"DP target not a number", "dpTargetUtilization: .nan\n", "dpTargetUtilization"},

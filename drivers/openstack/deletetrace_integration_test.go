@@ -398,11 +398,7 @@ func TestIntegrationNovaTerminatedStaysGone(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // real cloud, real time
 	}
 	// what Nova itself still shows of them: deleting is fine, live is a leak
-	page, err := servers.List(d.clients["dc-a"].Compute, servers.ListOpts{Tags: Tag}).AllPages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := servers.ExtractServers(page)
+	all, err := taggedServers(ctx, d.clients["dc-a"].Compute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,4 +408,106 @@ func TestIntegrationNovaTerminatedStaysGone(t *testing.T) {
 		}
 	}
 	t.Logf("%d lists, %d deletes re-issued for servers Nova listed again", lists, d.ReissuedDeletes())
+}
+
+// TestIntegrationNovaTerminatedStaysGoneAfterARestart is
+// TestIntegrationNovaTerminatedStaysGone for a driver that did not do the
+// deletes (ims-orch restarted, or another node): a second driver, with no
+// tombstones, reads Nova every 200 ms for 10 s, as its List does, and must
+// never take one of the terminated servers for live. Each is terminated
+// about 1 s after its Launch, when the trace saw the race most (5 of 30).
+// Every terminated server Nova lists not deleting must carry the mark (the
+// name Terminate gave it: the build's unguarded save must not undo it) —
+// except one Nova lists BUILD/scheduling without a host: a delete that
+// landed while the server was still a build request, whose renames went to
+// the request while the conductor makes the cell's instance from its own
+// copy, then destroys it on finding the request gone (docs/openstack.md:
+// the mark's known gap, covered by the tombstone in the deleting process
+// and by the orphan grace elsewhere). Those are counted, not failed. (A
+// delete that reached the instance after the first rename went to the
+// request was seen BUILD/networking unmarked: Terminate marks a BUILD
+// server again after its delete since.)
+func TestIntegrationNovaTerminatedStaysGoneAfterARestart(t *testing.T) {
+	cfg := integrationConfig(t)
+	first := connectTB(t, cfg)
+	restarted := connectTB(t, cfg)
+	t.Cleanup(func() { first.Close(); restarted.Close(); sweep(t, restarted) })
+	ctx := context.Background()
+	run := time.Now().Unix()
+	const trials = 8
+	ids := map[string]bool{}
+	var wg sync.WaitGroup
+	errs := make(chan error, trials)
+	for i := range trials {
+		id := fmt.Sprintf("regone-%d-%d", run, i)
+		ids[id] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 300 * time.Millisecond) // real cloud, real time
+			spec := drivers.Spec{ID: id, DC: "dc-a", VNF: "firewall", Pool: "bench"}
+			if _, err := first.Launch(ctx, spec); err != nil {
+				errs <- err
+				return
+			}
+			time.Sleep(time.Second) // into the build (real time)
+			if err := first.Terminate(ctx, spec.DC, spec.ID); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(10 * time.Second)
+	lists, phantoms, scheduling := 0, 0, 0
+	for time.Now().Before(end) {
+		all, listed, err := restarted.freshList(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restarted.reissueDeletes(ctx, all, listed) // as List does
+		lists++
+		for _, s := range all {
+			id := s.Metadata[drivers.MetaID]
+			if !ids[id] || gone(s) {
+				continue
+			}
+			if s.Status == "BUILD" && s.TaskState == "scheduling" && s.Host == "" && !marked(s) {
+				scheduling++ // the conductor's copy of a deleted build request
+				continue
+			}
+			phantoms++
+			if !marked(s) {
+				t.Errorf("terminated %s (%s) listed %s/%s on %q named %q: the mark is gone", id, s.ID, s.Status, s.TaskState, s.Host, s.Name)
+			}
+			if !restarted.hidden(s) {
+				t.Fatalf("terminated %s (%s, %s/%s) taken for live by a driver without its tombstone (list %d)", id, s.ID, s.Status, s.TaskState, lists)
+			}
+		}
+		time.Sleep(200 * time.Millisecond) // real cloud, real time
+	}
+	all, err := taggedServers(ctx, restarted.clients["dc-a"].Compute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all {
+		if ids[s.Metadata[drivers.MetaID]] && !gone(s) {
+			t.Errorf("terminated %s (%s) still %s/%s in Nova after 10 s: leaked", s.Metadata[drivers.MetaID], s.ID, s.Status, s.TaskState)
+		}
+	}
+	t.Logf("%d lists; terminated servers listed not deleting: %d sightings (marked, hidden), %d BUILD/scheduling without a host (unmarked: the build-request path); "+
+		"deletes re-issued: %d by the restarted driver, %d by the first", lists, phantoms, scheduling, restarted.ReissuedDeletes(), first.ReissuedDeletes())
+}
+
+// taggedServers is Nova's list of the servers tagged ours, deleting and
+// marked ones included.
+func taggedServers(ctx context.Context, client *gophercloud.ServiceClient) ([]servers.Server, error) {
+	page, err := servers.List(client, servers.ListOpts{Tags: Tag}).AllPages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return servers.ExtractServers(page)
 }

@@ -22,7 +22,12 @@
 //	                       └─ other fault ─────▶ delete, launch again
 //	                                               (at most Config.Rebuilds times)
 //
-// A server Terminate deleted is tombstoned (tombstone.go): Nova can list it
-// again, not deleting, for a second or two when the delete hit its build;
-// the driver keeps treating it as gone and deletes it again if need be.
+// A server Terminate deleted is tombstoned and renamed
+// "ims-orch-terminated.<id>" before the DELETE (tombstone.go): Nova can list
+// it again, not deleting, for a second or two when the delete hit its
+// build; every driver — this process, a restarted one, another node's —
+// keeps treating it as gone and deletes it again if need be, and a
+// Terminate retried after one that gave up sends the DELETE again. Of
+// several live servers with one instance id the newest is the instance.
+// Stats holds the counters the daemon exports as ims_orch_openstack_*.
 package openstack

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -58,6 +60,9 @@ type Driver struct {
 
 	tombs tombstones   // servers Terminate deleted (tombstone.go)
 	log   *slog.Logger // nil: slog.Default()
+
+	terminateFailures atomic.Uint64  // Terminate calls that returned an error (Stats)
+	dups              map[string]int // DC -> surplus servers per instance id in its last List (under mu)
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -571,20 +576,53 @@ func (d *Driver) server(ctx context.Context, cloudID string) (servers.Server, bo
 	return servers.Server{}, false, nil
 }
 
-// find looks a server of ours up by instance id (server name, then
-// metadata), ignoring servers Nova is deleting and terminated ones it lists
-// again (tombstones).
+// find looks a server of ours up by instance id (its metadata), ignoring
+// servers Nova is deleting and terminated ones it lists again (tombstones,
+// marks); of several, the newest (newer).
 func (d *Driver) find(ctx context.Context, dc, id string) (drivers.Instance, bool, error) {
 	all, err := d.freshServers(ctx)
 	if err != nil {
 		return drivers.Instance{}, false, fmt.Errorf("find server %s: %w", id, err)
 	}
-	m := match(d.visible(all), dc, id, false)
-	if len(m) == 0 {
+	s, ok := d.pick(dc, id, d.visible(all))
+	if !ok {
 		return drivers.Instance{}, false, nil
 	}
-	// two servers with one id can only come from outside ims-orch: report the oldest
-	return toInstance(m[0]), true, nil
+	return toInstance(s), true, nil
+}
+
+// pick is the server of ours with instance id in dc among list (Nova's
+// deleting ones left out).
+func (d *Driver) pick(dc, id string, list []servers.Server) (servers.Server, bool) {
+	m := match(list, dc, id, false)
+	if len(m) == 0 {
+		return servers.Server{}, false
+	}
+	s := m[len(m)-1]
+	if len(m) > 1 {
+		others := make([]string, 0, len(m)-1)
+		for _, o := range m[:len(m)-1] {
+			others = append(others, o.ID)
+		}
+		d.logger().Warn("openstack: several servers of ours carry one instance id: the newest is taken for it",
+			"dc", dc, "instance", id, "server", s.ID, "others", strings.Join(others, ","))
+	}
+	return s, true
+}
+
+// Several live servers with one instance id: a server a Terminate deleted
+// whose mark was lost and which Nova lists again (a phantom, older than
+// the relaunch of its id), a create whose answer was lost and that the
+// retry's look-up did not see yet, or a copy made outside ims-orch. The
+// newest is the instance (Launch adopts it, Terminate deletes it, the
+// Reconciler's Plan keeps it): the one case with a wrong answer, the
+// phantom, is always the older one, and a phantom can list ACTIVE. The
+// others are logged and counted (Stats.Duplicates) for the operator.
+func newer(aCreated time.Time, aID string, bCreated time.Time, bID string) bool {
+	if !aCreated.Equal(bCreated) {
+		return aCreated.After(bCreated)
+	}
+	return aID > bID
 }
 
 func toInstance(s servers.Server) drivers.Instance {
@@ -707,7 +745,30 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 		}
 		return out[i].CloudID < out[j].CloudID
 	})
+	d.countDuplicates(dcs, out)
 	return out, nil
+}
+
+// countDuplicates records, per listed DC, how many servers of list carry
+// an instance id another of them carries too (Stats.Duplicates).
+func (d *Driver) countDuplicates(dcs []string, list []drivers.Instance) {
+	n := map[string]int{}
+	ids := map[string]bool{}
+	for _, in := range list {
+		k := key(in.DC, in.ID)
+		if ids[k] {
+			n[in.DC]++
+		}
+		ids[k] = true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dups == nil {
+		d.dups = map[string]int{}
+	}
+	for _, dc := range dcs {
+		d.dups[dc] = n[dc]
+	}
 }
 
 // ---------------------------------------------------------------- Terminate
@@ -716,9 +777,10 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 // already gone is not an error. It returns once Nova accepted the delete,
 // and leaves a tombstone of the server (tombstone.go): List and the
 // look-ups no longer show it even if Nova lists it again. The tombstone is
-// laid before the DELETE is sent, so a retry after a lost answer (Nova took
-// the delete, the 204 never came) leaves it too; a delete Nova refused (4xx)
-// takes it away again.
+// laid, and the server renamed terminatedName(id) (the mark a restarted
+// driver recognises), before the DELETE is sent, so a retry after a lost
+// answer (Nova took the delete, the 204 never came) leaves them too; a
+// delete Nova refused (4xx) takes both away again.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	client, err := d.compute(dc)
 	if err != nil {
@@ -731,21 +793,50 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	sent := ""
 	err = d.retry(ctx, "terminate "+id, func() error {
 		cloudID := sent
+		var (
+			s   servers.Server
+			ok  bool
+			err error
+		)
 		if cloudID == "" {
-			inst, ok, err := d.find(ctx, dc, id)
-			if err != nil || !ok {
-				return err
-			}
-			cloudID = inst.CloudID
-		} else if s, ok, err := d.server(ctx, cloudID); err != nil || !ok || gone(s) {
+			s, ok, err = d.terminateTarget(ctx, dc, id)
+		} else {
+			s, ok, err = d.server(ctx, cloudID)
+			ok = ok && !gone(s)
+		}
+		if err != nil || !ok {
 			return err
 		}
+		cloudID = s.ID
 		// tombstoned before the DELETE: an answer lost after Nova accepted it
-		// must not leave the server unguarded (the race tombstone.go handles)
+		// must not leave the server unguarded (the race tombstone.go handles);
+		// and marked in Nova, for a restarted driver or another node's
 		d.tombs.add(cloudID, dc, id, d.clk.Now())
-		err := d.deleteServer(ctx, client, cloudID)
+		if err := markTerminated(ctx, client, cloudID, id); err != nil {
+			d.logger().Warn("openstack: could not mark a server terminated before its delete (only this process will know it dying)",
+				"dc", dc, "instance", id, "server", cloudID, "error", err)
+		}
+		err = d.deleteServer(ctx, client, cloudID)
+		// only a list asked for after Nova answered shows what the delete
+		// did (the mark's request makes the gap since the tombstone long)
+		d.tombs.sent(cloudID, d.clk.Now())
+		if err == nil && s.Status == "BUILD" {
+			// still being scheduled, the server was a build request: the
+			// conductor makes the cell's instance from its own copy, under
+			// the old name, and the delete can then land on it and race
+			// its build (on the real Nova: BUILD/networking, unmarked). The
+			// instance exists now if the delete went to it: mark it again.
+			if merr := markTerminated(ctx, client, cloudID, id); merr != nil {
+				d.logger().Warn("openstack: could not mark a server terminated after its delete",
+					"dc", dc, "instance", id, "server", cloudID, "error", merr)
+			}
+		}
 		if err != nil && !errors.Is(err, errTransient) && sent == "" {
-			d.tombs.remove(cloudID) // refused (4xx), not lost: nothing was deleted
+			// refused (4xx), not lost: nothing was deleted, the server stays ours
+			d.tombs.remove(cloudID)
+			if uerr := d.unmark(ctx, client, cloudID, id); uerr != nil {
+				err = errors.Join(err, uerr)
+			}
 		}
 		if err != nil && errors.Is(err, errTransient) {
 			sent = cloudID
@@ -754,8 +845,41 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	})
 	if err == nil {
 		d.quotaHits.Terminated(dc)
+	} else {
+		d.terminateFailures.Add(1)
 	}
 	return err
+}
+
+// terminateTarget is the server Terminate deletes for instance id: the one
+// find returns, else a server of id we deleted before (tombstoned or
+// marked) that Nova still lists not deleting. That is a Terminate that
+// gave up (every DELETE failed) or a delete Nova lost: the caller's retry
+// (the local controller retries every tick) sends the DELETE again and
+// gets its outcome, instead of a nil for a server that is still running.
+func (d *Driver) terminateTarget(ctx context.Context, dc, id string) (servers.Server, bool, error) {
+	all, err := d.freshServers(ctx)
+	if err != nil {
+		return servers.Server{}, false, fmt.Errorf("find server %s: %w", id, err)
+	}
+	if s, ok := d.pick(dc, id, d.visible(all)); ok {
+		return s, true, nil
+	}
+	for _, s := range match(all, dc, id, false) {
+		if d.dead(s) {
+			return s, true, nil
+		}
+	}
+	return servers.Server{}, false, nil
+}
+
+// unmark gives a server whose delete Nova refused its name back.
+func (d *Driver) unmark(ctx context.Context, client *gophercloud.ServiceClient, cloudID, id string) error {
+	_, err := servers.Update(ctx, client, cloudID, servers.UpdateOpts{Name: id}).Extract()
+	if err != nil && !gophercloud.ResponseCodeIs(err, 404) {
+		return classify("unmark server "+cloudID, err)
+	}
+	return nil
 }
 
 func (d *Driver) deleteServer(ctx context.Context, client *gophercloud.ServiceClient, cloudID string) error {
@@ -798,9 +922,11 @@ func (d *Driver) waitActive(ctx context.Context, dc, id, cloudID string) (driver
 			if err != nil {
 				return err
 			}
-			for _, c := range match(all, dc, id, true) {
+			m := match(all, dc, id, true)
+			slices.Reverse(m) // without a Nova id, the newest (as find)
+			for _, c := range m {
 				// without a Nova id, a server we terminated is not the one to wait for
-				if cloudID == "" && !d.tombs.has(c.ID, d.clk.Now()) || c.ID == cloudID {
+				if cloudID == "" && !d.dead(c) || c.ID == cloudID {
 					s, cloudID = &c, c.ID
 					break
 				}

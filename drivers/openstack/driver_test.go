@@ -461,3 +461,33 @@ func TestConcurrentLaunchesMakeOneGroup(t *testing.T) {
 	th.AssertNoErr(t, d2.DeleteGroups(ctx))
 	th.AssertEquals(t, 0, len(f.groups))
 }
+
+// Several live servers with one instance id (here a server a Terminate
+// deleted whose mark Nova lost, listed ACTIVE again beside the relaunch of
+// its id, seen by a restarted driver without its tombstone): the newest is
+// the instance. Launch adopts it instead of the older phantom, Terminate
+// deletes it, and List counts the other as a duplicate.
+func TestSeveralServersWithOneIDTheNewestIsTheInstance(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	quiet(d)
+	phantom := f.addServer("n1", "ACTIVE", ours("dc-a", "n1"), Tag)
+	relaunch := f.addServer("n1", "BUILD", ours("dc-a", "n1"), Tag)
+	in, err := d.Launch(ctx, spec("dc-a", "n1"))
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 0, f.creates)
+	if in.CloudID != relaunch {
+		t.Fatalf("Launch of n1 took %s, want the newest server %s (not %s)", in.CloudID, relaunch, phantom)
+	}
+	_, err = d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 1, d.Stats().Duplicates)
+	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "n1"))
+	f.mu.Lock()
+	deleting := f.servers[relaunch].Task == "deleting"
+	phantomTask := f.servers[phantom].Task
+	f.mu.Unlock()
+	if !deleting || phantomTask == "deleting" {
+		t.Fatalf("Terminate of n1: newest deleting %v, older task %q; want the newest deleted", deleting, phantomTask)
+	}
+}

@@ -86,17 +86,23 @@ type fakeNova struct {
 	ghosts  map[string][]string // group -> deleted members still listed
 	seq     int
 
-	// faults consumed in order, per route: "create", "list", "get", "delete", "groups"
+	// faults consumed in order, per route: "create", "list", "get", "update", "delete", "groups"
 	faults map[string][]fault
 	// errorNames: a server created with this name ends in ERROR with the fault text
 	errorNames map[string][]string
 	bootReads  int // reads until a BUILD server finishes (default 1)
 
 	races []deleteRace // applied to the next deletes, in order
+	// beforeUpdate runs before a PUT /servers/{id} is handled (set before use)
+	beforeUpdate func()
+	// lostRenames: the next renames are answered but lost, like a rename of
+	// a server still being scheduled on the real Nova (it goes to the build
+	// request; the conductor makes the instance from its own copy)
+	lostRenames int
 
-	creates, deletes, lists, gets, groupCreates int
-	maxBuildingInGroup                          int // members in BUILD seen by a create into their group
-	createBodies                                []map[string]any
+	creates, deletes, lists, gets, updates, groupCreates int
+	maxBuildingInGroup                                   int // members in BUILD seen by a create into their group
+	createBodies                                         []map[string]any
 }
 
 func newFakeNova(t *testing.T) *fakeNova {
@@ -336,13 +342,19 @@ func (f *fakeNova) create(body map[string]any) *fakeServer {
 }
 
 func (f *fakeNova) handleServer(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPut && f.beforeUpdate != nil {
+		f.beforeUpdate() // unlocked: it may call the driver, which calls the fake
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := strings.TrimPrefix(r.URL.Path, "/servers/")
-	route := map[string]string{http.MethodGet: "get", http.MethodDelete: "delete"}[r.Method]
-	if route == "get" {
+	route := map[string]string{http.MethodGet: "get", http.MethodDelete: "delete", http.MethodPut: "update"}[r.Method]
+	switch route {
+	case "get":
 		f.gets++
-	} else {
+	case "update":
+		f.updates++
+	default:
 		f.deletes++
 	}
 	ft, faulted := f.takeFault(route)
@@ -361,6 +373,25 @@ func (f *fakeNova) handleServer(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodGet:
+		writeJSON(w, 200, map[string]any{"server": f.render(s)})
+	case http.MethodPut: // a rename (Terminate's mark), in any state like Nova's
+		var body struct {
+			Server struct {
+				Name string `json:"name"`
+			} `json:"server"`
+		}
+		data, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(data, &body); err != nil || body.Server.Name == "" {
+			f.t.Errorf("update server %s: body %s: %v", id, data, err)
+		}
+		if f.lostRenames > 0 { // the build request's copy: answered, never reaches the instance
+			f.lostRenames--
+			m := f.render(s)
+			m["name"] = body.Server.Name
+			writeJSON(w, 200, map[string]any{"server": m})
+			return
+		}
+		s.Name = body.Server.Name
 		writeJSON(w, 200, map[string]any{"server": f.render(s)})
 	case http.MethodDelete:
 		if s.stuck {

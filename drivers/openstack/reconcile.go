@@ -63,8 +63,8 @@ func Plan(desired []drivers.Spec, actual []drivers.Instance, registry map[string
 	have := map[string]drivers.Instance{}
 	for _, in := range actual {
 		k := key(in.DC, in.ID)
-		if old, ok := have[k]; ok && old.State == drivers.StateActive {
-			continue // a duplicate (made outside ims-orch): the active one wins
+		if old, ok := have[k]; ok && !newer(in.Created, in.CloudID, old.Created, old.CloudID) {
+			continue // several servers with one id: the newest is the instance, as for find
 		}
 		have[k] = in
 	}

@@ -24,6 +24,12 @@ func inst(dc, id string, st drivers.State) drivers.Instance {
 	return drivers.Instance{ID: id, DC: dc, VNF: "v", State: st}
 }
 
+// created gives an instance a Nova id and a creation time (seconds after t0).
+func created(in drivers.Instance, cloudID string, sec int) drivers.Instance {
+	in.CloudID, in.Created = cloudID, t0.Add(time.Duration(sec)*time.Second)
+	return in
+}
+
 func kinds(actions []Action) []string {
 	var out []string
 	for _, a := range actions {
@@ -64,8 +70,11 @@ func TestPlan(t *testing.T) {
 			actual: []drivers.Instance{inst("a", "1", drivers.StateActive), inst("b", "1", drivers.StateActive)},
 			want:   []string{"adopt a/1", "wait b/1"}},
 		{name: "duplicate desired spec counted once", desired: []drivers.Spec{s("1"), s("1")}, want: []string{"launch a/1"}},
-		{name: "duplicate servers: active one adopted", desired: []drivers.Spec{s("1")},
-			actual: []drivers.Instance{inst("a", "1", drivers.StateActive), inst("a", "1", drivers.StateError)},
+		{name: "duplicate servers: the newest is the instance (error: replaced)", desired: []drivers.Spec{s("1")},
+			actual:   []drivers.Instance{created(inst("a", "1", drivers.StateError), "s2", 2), created(inst("a", "1", drivers.StateActive), "s1", 1)},
+			registry: []string{"a/1"}, want: []string{"replace a/1"}},
+		{name: "duplicate servers: the newest is the instance (booting: adopted)", desired: []drivers.Spec{s("1")},
+			actual: []drivers.Instance{created(inst("a", "1", drivers.StateActive), "s1", 1), created(inst("a", "1", drivers.StateBooting), "s2", 2)},
 			want:   []string{"adopt a/1"}},
 		{name: "order: adopt, delete, replace, launch, wait",
 			desired: []drivers.Spec{s("1"), s("2"), s("3")},

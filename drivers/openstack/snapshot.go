@@ -109,7 +109,7 @@ func (d *Driver) listTagged(ctx context.Context) ([]servers.Server, error) {
 	return out, nil
 }
 
-// match returns our servers with instance id in dc, oldest first.
+// match returns our servers with instance id in dc, oldest first (newer).
 func match(all []servers.Server, dc, id string, withDeleting bool) []servers.Server {
 	var out []servers.Server
 	for _, s := range all {
@@ -118,6 +118,6 @@ func match(all []servers.Server, dc, id string, withDeleting bool) []servers.Ser
 			out = append(out, s)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	sort.Slice(out, func(i, j int) bool { return newer(out[j].Created, out[j].ID, out[i].Created, out[i].ID) })
 	return out
 }

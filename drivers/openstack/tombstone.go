@@ -3,10 +3,14 @@ package openstack
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+
+	"github.com/ims-orch/ims-orch/drivers"
 )
 
 // A server Nova accepted the delete of can be listed again, not deleting.
@@ -32,18 +36,54 @@ import (
 // last list that showed its server — never expired while Nova still lists
 // it, so a delete that keeps failing cannot bring the server back beside a
 // relaunch of its instance id — at most maxTombstones of them (the least
-// recently seen go first); they live in this process
-// only, so a restart forgets them (the Reconciler's orphan grace is the net
-// then).
+// recently seen go first).
+//
+// Tombstones live in this process only. So that a restarted driver (or
+// another node's, over the same cloud) recognises a dying server too,
+// Terminate also renames the server to terminatedPrefix+id before the
+// DELETE: a mark kept by Nova itself, no local state to persist or lose.
+// The name, not metadata or a tag: Nova refuses metadata and tag changes
+// while a server is BUILD (vm_state building, 409), which is exactly when
+// the race happens, while PUT /servers/{id} has no state check; and the
+// build's unguarded save writes only the fields the build changed (task and
+// vm state, host, ...), never the display name, so the mark survives the
+// race (TestIntegrationNovaTerminatedStaysGoneAfterARestart shows it on the
+// real Nova). A server listed with the mark is hidden like a tombstoned one
+// and gets a tombstone of its own at its first sighting (sight), so its
+// delete is re-issued like any other, from reissueEvery after it. The mark is best effort: a rename
+// that fails leaves the tombstone, and a server not yet in a cell (deleted
+// within ~100 ms of its create) can lose it with its build request, but
+// then Nova deletes it without the race (0 of 60 trials came back).
 const (
 	tombstoneTTL  = 10 * time.Minute
 	maxTombstones = 4096
 	reissueEvery  = 10 * time.Second
 )
 
+// terminatedPrefix starts the name Terminate gives a server before its
+// DELETE (terminatedName): the mark any driver recognises a dying server by.
+const terminatedPrefix = "ims-orch-terminated."
+
+// terminatedName is the name of instance id's server once Terminate marked it.
+func terminatedName(id string) string { return terminatedPrefix + id }
+
+// marked reports whether a Terminate (of this process or another) marked s
+// dying.
+func marked(s servers.Server) bool { return strings.HasPrefix(s.Name, terminatedPrefix) }
+
+// markTerminated renames server cloudID (instance id) to terminatedName(id).
+func markTerminated(ctx context.Context, client *gophercloud.ServiceClient, cloudID, id string) error {
+	_, err := servers.Update(ctx, client, cloudID, servers.UpdateOpts{Name: terminatedName(id)}).Extract()
+	if err != nil && !gophercloud.ResponseCodeIs(err, 404) {
+		return classify("mark server "+cloudID+" terminated", err)
+	}
+	return nil
+}
+
 type tombstone struct {
 	dc, id  string    // our datacenter and instance id, for the log line
-	at      time.Time // when the delete was sent
+	at      time.Time // when the last DELETE was answered (zero: adopted from a mark)
+	pending bool      // laid, its DELETE not answered yet: no list shows what it did
 	seen    time.Time // last list that showed the server (or at): the TTL runs from here
 	reissue time.Time // last re-issued delete (zero: none yet)
 }
@@ -53,25 +93,45 @@ type tombstones struct {
 	byID   map[string]*tombstone // Nova server id ->
 	order  []string              // Nova server ids, least recently seen first
 	reDels uint64                // deletes re-issued (ReissuedDeletes)
+	marks  uint64                // tombstones adopted from a mark (Stats)
 }
 
-// add records that Nova accepted the delete of server cloudID at now.
+// add lays the tombstone of server cloudID at now, before its DELETE is
+// sent (sent records the answer).
 func (t *tombstones) add(cloudID, dc, id string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire(now)
-	if t.byID == nil {
-		t.byID = map[string]*tombstone{}
-	}
 	if _, ok := t.byID[cloudID]; ok {
 		return
+	}
+	t.put(cloudID, dc, id, now, now)
+	t.byID[cloudID].pending = true
+}
+
+// put adds a tombstone, dropping the least recently seen when full (caller
+// holds t.mu; cloudID has none).
+func (t *tombstones) put(cloudID, dc, id string, at, now time.Time) {
+	if t.byID == nil {
+		t.byID = map[string]*tombstone{}
 	}
 	for len(t.order) >= maxTombstones {
 		delete(t.byID, t.order[0])
 		t.order = t.order[1:]
 	}
-	t.byID[cloudID] = &tombstone{dc: dc, id: id, at: now, seen: now}
+	t.byID[cloudID] = &tombstone{dc: dc, id: id, at: at, seen: now}
 	t.order = append(t.order, cloudID)
+}
+
+// sent records that a DELETE of server cloudID was answered (or failed) at
+// now: lists asked for before that show the server as it was, no reason to
+// delete it again (due).
+func (t *tombstones) sent(cloudID string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ts, ok := t.byID[cloudID]; ok {
+		ts.at, ts.pending = now, false
+	}
 }
 
 // remove drops the tombstone of server cloudID (a delete Nova refused).
@@ -95,11 +155,21 @@ func (t *tombstones) sighted(list []servers.Server, now time.Time) {
 	t.sight(list, now)
 }
 
-// sight is sighted (caller holds t.mu).
+// sight is sighted (caller holds t.mu). A marked server without a
+// tombstone (another process terminated it) gets one, due reissueEvery
+// after this first sighting: the process that marked it sends its DELETE
+// right after the mark (a list between the two shows it live: on the real
+// Nova another driver's poller re-deleted such servers at once), and a
+// server listed again after an accepted delete goes by itself.
 func (t *tombstones) sight(list []servers.Server, now time.Time) {
 	t.expire(now)
 	moved := map[string]bool{}
 	for _, s := range list {
+		if _, ok := t.byID[s.ID]; !ok && marked(s) {
+			t.put(s.ID, s.Metadata[drivers.MetaDC], s.Metadata[drivers.MetaID], time.Time{}, now)
+			t.byID[s.ID].reissue = now
+			t.marks++
+		}
 		if ts, ok := t.byID[s.ID]; ok && now.After(ts.seen) {
 			ts.seen = now
 			moved[s.ID] = true
@@ -165,7 +235,7 @@ func (t *tombstones) due(list []servers.Server, listed, now time.Time) []redelet
 	var out []redelete
 	for _, s := range list {
 		ts, ok := t.byID[s.ID]
-		if !ok || gone(s) || ts.at.After(listed) || !ts.reissue.IsZero() && now.Sub(ts.reissue) < reissueEvery {
+		if !ok || gone(s) || ts.pending || ts.at.After(listed) || !ts.reissue.IsZero() && now.Sub(ts.reissue) < reissueEvery {
 			continue
 		}
 		ts.reissue = now
@@ -178,7 +248,13 @@ func (t *tombstones) due(list []servers.Server, listed, now time.Time) []redelet
 // hidden reports servers List and the look-ups leave out: Nova is deleting
 // them, or we deleted them and Nova lists them again (tombstoned).
 func (d *Driver) hidden(s servers.Server) bool {
-	return gone(s) || d.tombs.has(s.ID, d.clk.Now())
+	return gone(s) || d.dead(s)
+}
+
+// dead reports servers a Terminate deleted, whatever Nova shows of them:
+// tombstoned here, or marked by a Terminate of any process.
+func (d *Driver) dead(s servers.Server) bool {
+	return marked(s) || d.tombs.has(s.ID, d.clk.Now())
 }
 
 // ReissuedDeletes is how many deletes List has re-issued for servers Nova
@@ -205,12 +281,11 @@ func (d *Driver) reissueDeletes(ctx context.Context, list []servers.Server, list
 	}
 }
 
-// visible returns the servers of all that are not tombstoned.
+// visible returns the servers of all that are not dead (tombstoned or marked).
 func (d *Driver) visible(all []servers.Server) []servers.Server {
 	out := make([]servers.Server, 0, len(all))
-	now := d.clk.Now()
 	for _, s := range all {
-		if !d.tombs.has(s.ID, now) {
+		if !d.dead(s) {
 			out = append(out, s)
 		}
 	}

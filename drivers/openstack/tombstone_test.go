@@ -145,14 +145,17 @@ func TestTombstonesAreBounded(t *testing.T) {
 	th.AssertEquals(t, false, ts.has("late", later.Add(tombstoneTTL)))
 }
 
-// A list asked for before the delete was accepted shows the server as it
+// A list asked for before the delete was answered shows the server as it
 // was: hidden, but no reason to delete it again. Once due, a server is
 // deleted again at most every reissueEvery.
 func TestTombstoneReissueNeedsAListAskedForAfterTheDelete(t *testing.T) {
 	var ts tombstones
 	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
-	ts.add("s1", "dc-a", "x", t0)
+	ts.add("s1", "dc-a", "x", t0.Add(-time.Minute))
 	live := []servers.Server{{ID: "s1", Status: "ACTIVE"}}
+	// laid, its DELETE not answered yet: no list shows what the delete did
+	th.AssertEquals(t, 0, len(ts.due(live, t0.Add(-time.Second), t0.Add(-time.Second))))
+	ts.sent("s1", t0) // the 204
 	th.AssertEquals(t, 0, len(ts.due(live, t0.Add(-time.Second), t0.Add(time.Second))))
 	th.AssertEquals(t, 0, len(ts.due([]servers.Server{{ID: "s1", Status: "ACTIVE", TaskState: "deleting"}}, t0, t0)))
 	th.AssertEquals(t, 1, len(ts.due(live, t0, t0.Add(time.Second))))
@@ -255,4 +258,187 @@ func TestTombstoneSightingRestartsItsTTL(t *testing.T) {
 	ts.add("s4", "dc-a", "w", t0)
 	ts.sighted([]servers.Server{{ID: "s3"}}, t0.Add(time.Second))
 	th.AssertDeepEquals(t, []string{"s4", "s3"}, ts.order)
+}
+
+// A driver that did not terminate the server itself (ims-orch restarted
+// during the race, or another node's driver over the same cloud) has no
+// tombstone of it, and still never lists it, adopts it for a launch of its
+// id, nor leaves it running: Terminate marked it in Nova (its name) before
+// the DELETE, and the mark outlives the race.
+func TestARestartedDriverHidesATerminatedServerNovaListsAgain(t *testing.T) {
+	f, _, _, _ := terminatedInARace(t, "r8", deleteRace{hidden: 1, shown: 3})
+	restarted, _ := newTestDriver(t, f, testConfig())
+	quiet(restarted)
+	for i := range 5 {
+		if in, ok := listed(t, restarted, "r8"); ok {
+			t.Fatalf("List %d of a restarted driver shows the terminated r8: %+v", i+1, in)
+		}
+	}
+	th.AssertEquals(t, 0, f.count())
+	th.AssertEquals(t, 1, f.deletes) // Terminate's: the accepted delete took it
+	th.AssertEquals(t, 2, f.updates) // the mark, again after the delete (BUILD)
+	th.AssertEquals(t, Stats{Tombstones: 1, MarksAdopted: 1}, restarted.Stats())
+
+	// a delete Nova lost: the restarted driver deletes it again, giving
+	// the process that marked it reissueEvery to send its own DELETE
+	fl, _, _, _ := terminatedInARace(t, "r10", deleteRace{shown: 1, lost: true})
+	restartedL, clkL := newTestDriver(t, fl, testConfig())
+	quiet(restartedL)
+	for range 3 {
+		if _, ok := listed(t, restartedL, "r10"); ok {
+			t.Fatal("a restarted driver lists the terminated r10")
+		}
+	}
+	th.AssertEquals(t, 1, fl.deletes)
+	clkL.Advance(reissueEvery)
+	for range 3 {
+		if _, ok := listed(t, restartedL, "r10"); ok {
+			t.Fatal("a restarted driver lists the terminated r10")
+		}
+	}
+	th.AssertEquals(t, 2, fl.deletes)
+	th.AssertEquals(t, 0, fl.count())
+	th.AssertEquals(t, Stats{ReissuedDeletes: 1, Tombstones: 1, MarksAdopted: 1}, restartedL.Stats())
+
+	f2, _, _, old2 := terminatedInARace(t, "r9", deleteRace{shown: 10})
+	restarted2, clk2 := newTestDriver(t, f2, testConfig())
+	quiet(restarted2)
+	again, err := restarted2.Launch(ctx, spec("dc-a", "r9"))
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 2, f2.creates)
+	if again.CloudID == old2.CloudID {
+		t.Fatalf("a restarted driver's Launch of r9 adopted the terminated server %s", old2.CloudID)
+	}
+	up, err := inVirtualTime(clk2, func() ret { in, err := restarted2.WaitActive(ctx, "dc-a", "r9"); return ret{in, err} }).unpack()
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, again.CloudID, up.CloudID)
+}
+
+// A delete Nova refuses (a 4xx: the server stays) takes the mark away
+// again with the tombstone: the server is still ours and listed.
+func TestARefusedTerminateUnmarksTheServer(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	quiet(d)
+	in, err := d.Launch(ctx, spec("dc-a", "u1"))
+	th.AssertNoErr(t, err)
+	f.inject("delete", fault{status: 403, file: "not_found_404.json"})
+	if err := d.Terminate(ctx, "dc-a", "u1"); err == nil {
+		t.Fatal("Terminate refused with 403: no error")
+	}
+	th.AssertEquals(t, 2, f.updates) // marked, then unmarked
+	f.mu.Lock()
+	name := f.servers[in.CloudID].Name
+	f.mu.Unlock()
+	th.AssertEquals(t, "u1", name)
+	other, _ := newTestDriver(t, f, testConfig())
+	if _, ok := listed(t, other, "u1"); !ok {
+		t.Fatal("a server whose delete Nova refused is not listed by another driver")
+	}
+	if _, ok := listed(t, d, "u1"); !ok {
+		t.Fatal("a server whose delete Nova refused is not listed")
+	}
+}
+
+// A mark Nova does not take (a 5xx) does not stop the delete: the
+// tombstone still covers this process.
+func TestTerminateDeletesWhenTheMarkFails(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	quiet(d)
+	_, err := d.Launch(ctx, spec("dc-a", "u2"))
+	th.AssertNoErr(t, err)
+	f.inject("update", fault{status: 500, file: "internal_500.json"})
+	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "u2"))
+	th.AssertEquals(t, 1, f.deletes)
+	if _, ok := listed(t, d, "u2"); ok {
+		t.Fatal("u2 listed after Terminate")
+	}
+}
+
+// A Terminate that gave up (every DELETE answered 503) keeps its tombstone
+// (Nova may have taken one of them), but the server is not hidden for
+// good: the caller's next Terminate (the local controller retries every
+// tick) sends the DELETE again and reports its outcome, an error while Nova
+// still refuses, nil once it took it; it no longer returns nil at once
+// for a server that is still running.
+func TestATerminateThatGaveUpIsRetriedByTheNextTerminate(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	d, clk := newTestDriver(t, f, cfg)
+	quiet(d)
+	in, err := d.Launch(ctx, spec("dc-a", "g1"))
+	th.AssertNoErr(t, err)
+	refuse := func() {
+		for range cfg.Retries + 1 {
+			f.inject("delete", fault{status: 503, file: "unavailable_503.json"})
+		}
+	}
+	refuse()
+	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g1") }); err == nil {
+		t.Fatal("Terminate with every DELETE refused: no error")
+	}
+	th.AssertEquals(t, cfg.Retries+1, f.deletes)
+	refuse()
+	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g1") }); err == nil {
+		t.Fatalf("the next Terminate, every DELETE refused again: no error (%d DELETEs sent in all)", f.deletes)
+	}
+	th.AssertEquals(t, 2*(cfg.Retries+1), f.deletes)
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g1") }))
+	th.AssertEquals(t, 2*(cfg.Retries+1)+1, f.deletes)
+	f.mu.Lock()
+	s, ok := f.servers[in.CloudID]
+	f.mu.Unlock()
+	if ok && s.Task != "deleting" {
+		t.Fatalf("after a Terminate that returned nil the server is %s/%s", s.Status, s.Task)
+	}
+	th.AssertEquals(t, uint64(2), d.Stats().TerminateFailures)
+}
+
+// A list that runs while Terminate marks the server (its tombstone laid,
+// the DELETE not sent yet) shows it live, as it is: hidden, but not a
+// reason to delete it again (on the real Nova the mark's request made
+// such lists common: 4 ACTIVE servers re-deleted in one TestIntegrationNova).
+func TestAListDuringTheMarkDoesNotReissueTheDelete(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := newTestDriver(t, f, testConfig())
+	quiet(d)
+	_, err := d.Launch(ctx, spec("dc-a", "m1"))
+	th.AssertNoErr(t, err)
+	f.beforeUpdate = func() {
+		if _, ok := listed(t, d, "m1"); ok {
+			t.Error("m1 listed while Terminate marks it")
+		}
+	}
+	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "m1"))
+	th.AssertEquals(t, 1, f.deletes)
+	th.AssertEquals(t, uint64(0), d.ReissuedDeletes())
+	if _, ok := listed(t, d, "m1"); ok {
+		t.Fatal("m1 listed after Terminate")
+	}
+}
+
+// A server deleted while it is still being scheduled: its mark went to the
+// build request and is lost (the conductor makes the instance from its own
+// copy), the delete lands on the instance and races its build. Terminate
+// marks a BUILD server again after the delete, so a restarted driver still
+// hides what the build's clean-up lists (seen on the real Nova:
+// BUILD/networking, unmarked, taken for live).
+func TestAServerDeletedWhileScheduledIsMarkedAgain(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	quiet(d)
+	_, err := d.Launch(ctx, spec("dc-a", "b1"))
+	th.AssertNoErr(t, err)
+	f.lostRenames = 1
+	f.races = []deleteRace{{hidden: 1, shown: 3}}
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "b1") }))
+	restarted, _ := newTestDriver(t, f, testConfig())
+	quiet(restarted)
+	for i := range 5 {
+		if in, ok := listed(t, restarted, "b1"); ok {
+			t.Fatalf("List %d of a restarted driver shows b1, whose first mark was lost: %+v", i+1, in)
+		}
+	}
+	th.AssertEquals(t, 2, f.updates)
 }

@@ -182,7 +182,7 @@ func (a *Agent) Measure(ctx context.Context) (s Sample, ok bool, err error) {
 }
 
 // compute turns two readings into a Sample. Pure.
-func compute(prev, cur *reading, mem ProcMem, clkTck int, cores float64) (Sample, bool, error) {
+func compute(prev, cur *reading, mem ProcMem, ticksPerSec int, cores float64) (Sample, bool, error) {
 	dt := cur.at.Sub(prev.at).Seconds()
 	if dt <= 0 {
 		return Sample{}, false, fmt.Errorf("agent: clock did not advance between readings (%v)", cur.at.Sub(prev.at))
@@ -198,7 +198,7 @@ func compute(prev, cur *reading, mem ProcMem, clkTck int, cores float64) (Sample
 	}
 	s := Sample{
 		At:                 cur.at,
-		CPU:                float64(dTicks) / float64(clkTck) / dt / cores * 100,
+		CPU:                float64(dTicks) / float64(ticksPerSec) / dt / cores * 100,
 		MemBytes:           mem.RssAnon + mem.RssShmem,
 		PktRate:            float64(delta("core:rcv_requests")+delta("core:rcv_replies")) / dt,
 		TxnRate:            float64(max(delta("core:rcv_requests")-delta("core:rcv_requests_ack"), 0)) / dt,

@@ -58,8 +58,11 @@ func TestAgentTakesTheSystemsClkTck(t *testing.T) {
 		Clock: clock.NewVirtual(time.Unix(0, 0))}
 	clkTck = func() (int, error) { return 250, nil }
 	a, err := New(cfg)
-	if err != nil || a.cfg.ClkTck != 250 {
-		t.Fatalf("New: %v, ClkTck %d; want the system's 250", err, a.cfg.ClkTck)
+	if err != nil {
+		t.Fatalf("New with the system's ClkTck 250: %v", err)
+	}
+	if a.cfg.ClkTck != 250 {
+		t.Fatalf("New: ClkTck %d; want the system's 250", a.cfg.ClkTck)
 	}
 	clkTck = func() (int, error) { return 0, errors.New("no auxiliary vector") }
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "ClkTck") {

@@ -23,8 +23,9 @@
 //	               flows are split into 16 buckets by bits 1..4 of the UDP
 //	               source port (masked tp_src matches, one rule per aligned
 //	               run of buckets with the same instances), each stage's
-//	               live instances getting buckets in proportion to their
-//	               routing.Table.Shares (split.go); one rule when every
+//	               live instances getting buckets in proportion to
+//	               routing.Table.Shares, where Route would place the next
+//	               2 flows (split.go); one rule when every
 //	               stage here has one instance
 //	          100  static rules (paper 5.3): out of stage s−1 to the instance
 //	               named by byte s; out of stage s to the tunnel named by

@@ -16,13 +16,25 @@ import (
 // bits 1..splitBits of the UDP source port (bit 0 is skipped: RTP sends
 // from even ports), into splitBuckets buckets, each writing its own
 // instances; the buckets of an instance are its share of splitBuckets
-// (routing.Table.Shares: the proportions Route gives new flows), rounded
-// by the largest remainder. The learned per-flow rule then pins each flow
-// to the instances its bucket named, whatever the split is later.
+// (routing.Table.Shares: where Route would place the next splitBatch
+// flows), rounded by the largest remainder. The learned per-flow rule then
+// pins each flow to the instances its bucket named, whatever the split is
+// later.
 const (
 	splitBits    = 4
 	splitBuckets = 1 << splitBits
 	splitShift   = 1 // the bucket's bits start at bit 1 of the source port
+	// splitBatch is how many new transit flows a stage's split is made
+	// for: the flows expected before the DC's rules are compiled again.
+	// Every EndCall recompiles each DC of the plane, and calls start about
+	// as often as they end, so about one call, its two media flows, arrives
+	// between two compiles. The split is Route's placement of those two:
+	// under packing the most-loaded instance with room takes them (both
+	// halves of the buckets when it has room for 2, one half when for 1),
+	// without packing the least-loaded. A larger batch would spread them by
+	// room, which sends most transit flows to the instances packing is
+	// emptying for trimming.
+	splitBatch = 2
 )
 
 // splitter holds every stage's bucket assignment for one Compile. Buckets
@@ -49,9 +61,9 @@ type block struct {
 func newSplitter(t *routing.Table, live *[routing.MaxStages]map[uint8]Ports) *splitter {
 	sp := &splitter{}
 	for s := 1; s <= t.Stages(); s++ {
-		shares := slices.DeleteFunc(t.Shares(s), func(x routing.Share) bool {
-			_, ok := live[s-1][x.Index]
-			return !ok // no port: nothing to send to
+		shares := t.Shares(s, splitBatch, func(idx uint8) bool {
+			_, ok := live[s-1][idx]
+			return ok // no port: nothing to send to
 		})
 		slices.SortFunc(shares, func(a, b routing.Share) int { return cmp.Compare(a.Index, b.Index) })
 		n := apportion(shares, splitBuckets)

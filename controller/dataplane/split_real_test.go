@@ -63,13 +63,16 @@ func idsFlowPackets(ctx context.Context, in *netns.Instance) (map[int]uint64, er
 }
 
 // Many flows of one pair arrive through the tunnel at DC 1, which runs the
-// whole chain with two IDS instances, then three: the flows are spread over
-// the IDS instances by their tag rules (counted by each instance's own
-// nftables flow set), no flow is split between instances although the
-// split changes under the running flows (a third instance, two interval
-// changes: interval 0's rules are recompiled, then removed), and the
-// callee's socket gets every packet. Before, every flow of the pair went
-// to the one instance the tag rule named.
+// whole chain with two IDS instances, then three: the flows go where the
+// tag rules' split (Route's placement of the next two flows) sends them,
+// counted by each instance's own nftables flow set: phase A over the two
+// idle IDS instances alike; then the switch's flow counts become the
+// routing loads (8 and 8), a third, empty instance comes and phase B goes
+// to it. No flow is split between instances although the split changes
+// under the running flows (the third instance, two interval changes:
+// interval 0's rules are recompiled, then removed), and the callee's socket
+// gets every packet. Before the split, every flow of the pair went to the
+// one instance the tag rule named.
 func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
 	ctx := context.Background()
 	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 1, 1, 1, 1}}
@@ -150,6 +153,31 @@ func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
 	stopA, stopB := make(chan struct{}), make(chan struct{})
 	phaseA := start(20000, stopA) // interval 0: IDS 20 and 21
 	time.Sleep(time.Second)
+	// the local controller's tick: the switch's flow counts become the
+	// routing loads (FlowCounts sets them), so the empty instance added next
+	// takes the next transit flows
+	idsFlows := func(want int) map[uint8]int {
+		var counted map[uint8]int
+		if !waitFor(5*time.Second, func() bool { // the learned-rule monitor follows the switch
+			fc, err := p.FlowCounts(ctx, 1)
+			if err != nil {
+				return false
+			}
+			counted = map[uint8]int{}
+			n := 0
+			for _, f := range fc {
+				if f.Stage == 2 {
+					counted[f.Index] = f.Flows
+					n += f.Flows
+				}
+			}
+			return n == want
+		}) {
+			t.Errorf("FlowCounts of the IDS instances %v, want %d flows", counted, want)
+		}
+		return counted
+	}
+	idsFlows(perPhase)
 	in22, err := p.AddInstance(ctx, 1, 2, 22, netns.IDS) // interval 0's split changes under phase A
 	if err != nil {
 		t.Fatal(err)
@@ -160,6 +188,10 @@ func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
 	time.Sleep(time.Second)
 	step(2) // interval 0's rules go while phase A sends
 	time.Sleep(time.Second)
+	// the plane's counts (the learned rules, which feed the routing loads),
+	// taken while every flow still sends: a learned rule times out 10 s
+	// after its flow's last packet
+	counted := idsFlows(2 * perPhase)
 	close(stopA)
 	step(3) // interval 1's rules go while phase B sends
 	time.Sleep(time.Second)
@@ -191,7 +223,8 @@ func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
 			at[port][idx] += n
 		}
 	}
-	share := func(name string, ports []int, insts []uint8) {
+	// want: each instance's fraction of the phase's flows (buckets/16)
+	share := func(name string, ports []int, want map[uint8]float64) {
 		per := map[uint8]uint64{}
 		var all uint64
 		for _, port := range ports {
@@ -203,42 +236,29 @@ func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
 				all += n
 			}
 		}
-		eq := float64(all) / float64(len(insts))
-		for _, idx := range insts {
-			// the bound: every instance within half an equal share of it
-			// (16 flows, one per bucket: 8/8 and 6/5/5 buckets)
+		for _, idx := range []uint8{20, 21, 22} {
+			// the bound: every instance within half its share (16 flows,
+			// one per bucket), none for an instance without buckets
+			eq := want[idx] * float64(all)
 			if f := float64(per[idx]); f < 0.5*eq || f > 1.5*eq {
-				t.Errorf("%s: IDS %d forwarded %d of %d packets, want within 50 %% of an equal share (%.0f)", name, idx, per[idx], all, eq)
+				t.Errorf("%s: IDS %d forwarded %d of %d packets, want within 50 %% of its share (%.0f)", name, idx, per[idx], all, eq)
 			}
 		}
 		t.Logf("%s: IDS packets per instance %v of %d", name, per, all)
 	}
-	// the plane's counts (the learned rules, which feed the routing loads)
-	// see the spread too: each IDS instance carries the flows it forwarded
+	// the plane's counts saw the spread too: each IDS instance carried the
+	// flows it forwarded
 	perInst := map[uint8]int{}
 	for _, on := range at {
 		for idx := range on {
 			perInst[idx]++
 		}
 	}
-	var counted map[uint8]int
-	if !waitFor(5*time.Second, func() bool { // the learned-rule monitor follows the switch
-		fc, err := p.FlowCounts(ctx, 1)
-		if err != nil {
-			return false
-		}
-		counted = map[uint8]int{}
-		for _, f := range fc {
-			if f.Stage == 2 {
-				counted[f.Index] = f.Flows
-			}
-		}
-		return maps.Equal(counted, perInst)
-	}) {
+	if !maps.Equal(counted, perInst) {
 		t.Errorf("FlowCounts of the IDS instances %v, their own flow sets %v", counted, perInst)
 	}
-	share("interval 0 (2 instances)", phaseA, []uint8{20, 21})
-	share("interval 1 (3 instances)", phaseB, []uint8{20, 21, 22})
+	share("interval 0 (2 idle instances)", phaseA, map[uint8]float64{20: 0.5, 21: 0.5})
+	share("interval 1 (loads 8, 8, 0)", phaseB, map[uint8]float64{22: 1})
 
 	got, lostFlows := 0, 0
 	for port, n := range sent {

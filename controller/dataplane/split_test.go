@@ -108,27 +108,28 @@ func spreadOf(t *testing.T, tags []ovs.Flow) [3]map[uint8]int {
 }
 
 // A tag rule of a DC with several instances of a stage spreads the tunnel
-// arrivals over them (before: every one went to the instance PickInstance
-// named when the rules were compiled): equal shares without packing, 16
-// buckets rounded by the largest remainder; one rule when a stage has one.
+// arrivals over the instances Route would give the next splitBatch (2)
+// flows (before: every one went to the instance PickInstance named when the
+// rules were compiled): without packing the least-loaded ones, 8 buckets
+// each; one rule when a stage has one instance.
 func TestCompileTagRuleSplitsOverTheInstances(t *testing.T) {
-	in := transitDC(t, [3][]routing.InstanceLoad{{{Index: 10}}, {{Index: 20}, {Index: 21, Load: 7}, {Index: 22}}, {{Index: 30}, {Index: 31}}}, 0)
+	in := transitDC(t, [3][]routing.InstanceLoad{{{Index: 10}}, {{Index: 20, Load: 3}, {Index: 21}, {Index: 22}}, {{Index: 30, Load: 100}, {Index: 31}}}, 0)
 	fs, err := Compile(in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tags := tagRules(fs)
 	c := spreadOf(t, tags)
-	want := [3]map[uint8]int{{10: 16}, {20: 6, 21: 5, 22: 5}, {30: 8, 31: 8}}
+	// stage 3: loads 100 and 0, the empty one takes the next flows as Route
+	// would (the equal shares before gave it half)
+	want := [3]map[uint8]int{{10: 16}, {21: 8, 22: 8}, {31: 16}}
 	for s := range want {
 		if !maps.Equal(c[s], want[s]) {
 			t.Errorf("stage %d: buckets per instance %v, want %v", s+1, c[s], want[s])
 		}
 	}
-	// 20: positions 0-5 (4+2), 21: 6-10 (2+2+1), 22: 11-15 (1+4); 30/31
-	// split at 8, inside 21's run: 7 rules
-	if len(tags) != 7 {
-		t.Errorf("%d tag rules, want 7: %v", len(tags), tags)
+	if len(tags) != 2 {
+		t.Errorf("%d tag rules, want 2: %v", len(tags), tags)
 	}
 
 	one := transitDC(t, [3][]routing.InstanceLoad{{{Index: 10}}, {{Index: 20}}, {{Index: 30}}}, 0)
@@ -141,51 +142,49 @@ func TestCompileTagRuleSplitsOverTheInstances(t *testing.T) {
 	}
 }
 
-// With packing each instance's share is its room under the pack limit
-// (Route fills them all to it); an overloaded or full instance gets no
-// bucket while another has room.
+// With packing the next flows go where Route packs them: the most-loaded
+// instance with room (not the emptiest, which packing is emptying so that
+// it can be trimmed); an overloaded or full instance gets no bucket while
+// another has room.
 func TestCompileTagRuleSplitFollowsPacking(t *testing.T) {
 	in := transitDC(t, [3][]routing.InstanceLoad{
-		{{Index: 10, Load: 5}, {Index: 11}},                                 // room 5 : 10 of 16 → 5.33, 10.67 → 5, 11
-		{{Index: 20, Load: 3, Overloaded: true}, {Index: 21, Load: 2}},      // 20 overloaded: 21 alone
-		{{Index: 30, Load: 10}, {Index: 31, Load: 9}, {Index: 32, Load: 6}}, // 30 full; 1 : 4 → 3.2, 12.8 → 3, 13
+		{{Index: 10, Load: 5}, {Index: 11}},                                                   // room 5 and 10: the fuller, 10
+		{{Index: 20, Load: 9}, {Index: 21, Load: 1}},                                          // room 1 on 20: one flow each (before: 2 and 14 buckets)
+		{{Index: 30, Load: 10}, {Index: 31, Load: 3, Overloaded: true}, {Index: 32, Load: 6}}, // 30 full, 31 overloaded: 32
 	}, 10)
 	fs, err := Compile(in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := spreadOf(t, tagRules(fs))
-	want := [3]map[uint8]int{{10: 5, 11: 11}, {21: 16}, {31: 3, 32: 13}}
+	want := [3]map[uint8]int{{10: 16}, {20: 8, 21: 8}, {32: 16}}
 	for s := range want {
 		if !maps.Equal(c[s], want[s]) {
 			t.Errorf("stage %d: buckets per instance %v, want %v", s+1, c[s], want[s])
 		}
 	}
+	for s := 1; s <= 3; s++ {
+		if pi, _ := in.Table.PickInstance(s); c[s-1][pi] < splitBuckets/2 {
+			t.Errorf("stage %d: the instance Route fills next (%d) gets %d of %d buckets: %v", s, pi, c[s-1][pi], splitBuckets, c[s-1])
+		}
+	}
 }
 
-// The rules do not depend on the order the instances were listed in, and
-// a live-less instance (routed, no port) gets no bucket.
-func TestCompileTagRuleSplitIsDeterministic(t *testing.T) {
+// Ties go to the instance listed first, as in Route, and an instance
+// without ports (routed, not live) is left out of the pick: the next gets
+// its buckets.
+func TestCompileTagRuleSplitTiesAndPortlessInstances(t *testing.T) {
 	a := [3][]routing.InstanceLoad{{{Index: 10}, {Index: 11}, {Index: 12}}, {{Index: 20}}, {{Index: 30}, {Index: 31}}}
-	var b [3][]routing.InstanceLoad
-	for s := range a {
-		b[s] = slices.Clone(a[s])
-		slices.Reverse(b[s])
-	}
-	fa, err := Compile(transitDC(t, a, 0))
+	fs, err := Compile(transitDC(t, a, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fb, err := Compile(transitDC(t, b, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(fa, fb) {
-		t.Fatalf("instances listed in another order give other rules:\n%v\n%v", fa, fb)
+	if c := spreadOf(t, tagRules(fs)); !maps.Equal(c[0], map[uint8]int{10: 8, 11: 8}) {
+		t.Fatalf("stage 1 of three idle instances: %v, want the first two listed alike", c[0])
 	}
 	in := transitDC(t, a, 0)
 	delete(in.Live[0], 11)
-	fs, err := Compile(in)
+	fs, err = Compile(in)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,9 @@
 // interval) a datacenter routes by, smallest-workload-first instance
 // selection (or packing up to a limit, Table.SetPackLimit; overloaded
 // instances with fewer flows beyond a spread limit, Table.SetSpreadLimit) and
-// the same rule as proportions for a data plane that fixes the split of new
-// flows in advance (Table.Shares: a switch's tag rules for tunnel arrivals),
+// where that rule would place the next few flows, for a data plane that fixes
+// the split of new flows in advance (Table.Shares: a switch's tag rules for
+// tunnel arrivals),
 // the Table 1 address mappings used to enter and leave the chain,
 // and the OpenFlow-style rule specifications a switch driver installs.
 //

@@ -70,50 +70,45 @@ type Share struct {
 	Weight float64
 }
 
-// Shares returns how Route divides a stage's new flows among its instances,
-// as weights, for a data plane that fixes the split in advance instead of
-// routing each flow (a switch's tag rules for flows arriving through the
-// tunnel). They are the proportions of a long batch of flows of load 1 under
-// pick's rule:
+// Shares returns where Route would place the next batch flows of load 1
+// at stage, as weights, for a data plane that fixes the split in advance
+// instead of routing each flow (a switch's tag rules for flows arriving
+// through the tunnel, recompiled at every call start or end, SetInstances
+// and interval step: what matters is where the next few flows go). It runs
+// Route's own rule (pick: packing's most-loaded instance with room, else the
+// least-loaded normal one, the spread limit) batch times on a copy of the
+// loads, each flow adding 1, and returns how many went to each instance
+// (Weight), those with at least one, in SetInstances' order; nil when the
+// stage has no instance or batch < 1. With use non-nil only the instances
+// it accepts are considered (a data plane's instances with ports), as if
+// the others were not registered. The table's loads are not changed.
 //
-//   - packing (SetPackLimit > 0) while some normal instance has room for a
-//     flow: those instances, each weighted by its room, limit − Load. Route
-//     fills the most-loaded first and the next when it is full, so a batch
-//     that fills the stage puts room_i of its flows on instance i;
-//   - otherwise the normal instances (the overloaded ones when no instance is
-//     normal) with equal weights: Route gives each flow to the least-loaded,
-//     which evens the loads out;
-//   - past the spread limit (SetSpreadLimit: the least-loaded normal instance
-//     would pass it with a flow and an overloaded one carries less) only the
-//     instance PickInstance names.
-//
-// Instances are listed in SetInstances' order; nil when the stage has none.
-func (t *Table) Shares(stage int) []Share {
-	if stage < 1 || stage > t.m {
+// With packing a small batch lands on the most-loaded instance with room,
+// so the instances being emptied get no transit flow while another has
+// room; without packing it lands on the least-loaded ones. A batch larger
+// than the stage's room tends to room-weighted shares (packing) or equal
+// ones (least-loaded), the proportions of a long burst.
+func (t *Table) Shares(stage, batch int, use func(index uint8) bool) []Share {
+	if stage < 1 || stage > t.m || batch < 1 {
 		return nil
 	}
-	xs := t.inst[stage-1]
+	xs := slices.Clone(t.inst[stage-1])
+	if use != nil {
+		xs = slices.DeleteFunc(xs, func(x InstanceLoad) bool { return !use(x.Index) })
+	}
+	n := make([]int, len(xs))
+	for range batch {
+		i := pick(xs, t.pack[stage-1], t.spread[stage-1], 1)
+		if i < 0 {
+			return nil
+		}
+		n[i]++
+		xs[i].Load++
+	}
 	var out []Share
-	if limit := t.pack[stage-1]; limit > 0 {
-		for _, x := range xs {
-			if !x.Overloaded && x.Load+1 <= limit {
-				out = append(out, Share{Index: x.Index, Weight: limit - x.Load})
-			}
-		}
-		if len(out) > 0 {
-			return out
-		}
-	}
-	i := pick(xs, 0, t.spread[stage-1], 1)
-	if i < 0 {
-		return nil
-	}
-	if xs[i].Overloaded && slices.ContainsFunc(xs, func(x InstanceLoad) bool { return !x.Overloaded }) {
-		return []Share{{Index: xs[i].Index, Weight: 1}} // past the spread limit
-	}
-	for _, x := range xs {
-		if x.Overloaded == xs[i].Overloaded {
-			out = append(out, Share{Index: x.Index, Weight: 1})
+	for i, x := range xs {
+		if n[i] > 0 {
+			out = append(out, Share{Index: x.Index, Weight: float64(n[i])})
 		}
 	}
 	return out

@@ -22,6 +22,15 @@ func stageWith(t *testing.T, insts []InstanceLoad, pack, spread float64) *Table 
 	return tb
 }
 
+// sharesOf is Shares as a map index → weight.
+func sharesOf(sh []Share) map[uint8]float64 {
+	c := map[uint8]float64{}
+	for _, s := range sh {
+		c[s.Index] = s.Weight
+	}
+	return c
+}
+
 // count is how many of got went to each index.
 func count(got []uint8) map[uint8]float64 {
 	c := map[uint8]float64{}
@@ -31,63 +40,78 @@ func count(got []uint8) map[uint8]float64 {
 	return c
 }
 
-// Shares are the proportions Route gives a batch of flows: with packing a
-// batch that fills the stage puts each normal instance's room on it.
-func TestSharesArePackingsFillOfTheStage(t *testing.T) {
-	insts := []InstanceLoad{{Index: 10, Load: 5}, {Index: 11}, {Index: 12, Load: 2, Overloaded: true}, {Index: 13, Load: 10}}
-	tb := stageWith(t, insts, 10, 0)
-	sh := tb.Shares(1)
-	want := []Share{{Index: 10, Weight: 5}, {Index: 11, Weight: 10}} // 12 overloaded, 13 full
-	if !slices.Equal(sh, want) {
-		t.Fatalf("Shares = %v, want %v", sh, want)
-	}
-	c := count(routeN(t, tb, 0, 15)) // the room of the stage
-	for _, s := range sh {
-		if c[s.Index] != s.Weight {
-			t.Errorf("a batch of 15 flows put %v on %d, its share is %v (all: %v)", c[s.Index], s.Index, s.Weight, c)
+// Shares(stage, batch) is where Route puts the next batch flows: the same
+// counts as routing them, for packing, least-loaded and the spread limit,
+// and the table's loads are untouched.
+func TestSharesAreRoutesNextFlows(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		insts        []InstanceLoad
+		pack, spread float64
+		batch        int
+		want         map[uint8]float64
+	}{
+		// packing: the next flows go to the most-loaded with room, not
+		// in proportion to the room (that gave 21 most of them)
+		{"packing, room 1 on the fullest", []InstanceLoad{{Index: 20, Load: 9}, {Index: 21, Load: 1}}, 10, 0, 2, map[uint8]float64{20: 1, 21: 1}},
+		{"packing, room 40 on the fullest", []InstanceLoad{{Index: 20, Load: 300}, {Index: 21, Load: 20}}, 340, 0, 2, map[uint8]float64{20: 2}},
+		{"packing, overloaded and full skipped", []InstanceLoad{{Index: 10, Load: 5}, {Index: 11}, {Index: 12, Load: 8, Overloaded: true}, {Index: 13, Load: 10}}, 10, 0, 7, map[uint8]float64{10: 5, 11: 2}},
+		{"packing, stage full: least-loaded", []InstanceLoad{{Index: 10, Load: 10}, {Index: 11, Load: 10}}, 10, 0, 3, map[uint8]float64{10: 2, 11: 1}},
+		// without packing: the emptiest first, then alike
+		{"least-loaded, 100 and 0", []InstanceLoad{{Index: 10, Load: 100}, {Index: 11}}, 0, 0, 2, map[uint8]float64{11: 2}},
+		{"least-loaded, evens out", []InstanceLoad{{Index: 10, Load: 3}, {Index: 11}, {Index: 12, Load: 1}, {Index: 13, Overloaded: true}}, 0, 0, 7, map[uint8]float64{10: 1, 11: 4, 12: 2}},
+		{"no normal instance", []InstanceLoad{{Index: 10, Load: 3, Overloaded: true}, {Index: 11, Overloaded: true}}, 4, 0, 2, map[uint8]float64{11: 2}},
+		{"past the spread limit", []InstanceLoad{{Index: 10, Load: 5}, {Index: 11, Load: 2, Overloaded: true}, {Index: 12, Load: 1, Overloaded: true}}, 0, 5, 2, map[uint8]float64{12: 1, 11: 1}},
+	} {
+		tb := stageWith(t, c.insts, c.pack, c.spread)
+		sh := tb.Shares(1, c.batch, nil)
+		if got := sharesOf(sh); !mapsEqual(got, c.want) {
+			t.Errorf("%s: Shares = %v, want %v", c.name, sh, c.want)
 		}
-	}
-	// full: packing's fallback, the least-loaded normal one takes the next
-	// flows, and so would every normal one in turn
-	if sh := tb.Shares(1); !slices.Equal(sh, []Share{{Index: 10, Weight: 1}, {Index: 11, Weight: 1}, {Index: 13, Weight: 1}}) {
-		t.Fatalf("Shares of a full stage = %v, want the normal instances alike", sh)
+		if !slices.IsSortedFunc(sh, func(a, b Share) int {
+			return slices.IndexFunc(c.insts, func(x InstanceLoad) bool { return x.Index == a.Index }) -
+				slices.IndexFunc(c.insts, func(x InstanceLoad) bool { return x.Index == b.Index })
+		}) {
+			t.Errorf("%s: Shares %v not in SetInstances' order", c.name, sh)
+		}
+		if again := tb.Shares(1, c.batch, nil); !slices.Equal(again, sh) {
+			t.Errorf("%s: Shares changed the loads: %v then %v", c.name, sh, again)
+		}
+		if got := count(routeN(t, tb, 0, c.batch)); !mapsEqual(got, c.want) {
+			t.Errorf("%s: Route put the next %d flows %v, Shares said %v", c.name, c.batch, got, c.want)
+		}
 	}
 }
 
-// Without packing Route evens the loads out: a long batch gives every normal
-// instance the same number of flows, up to the loads' initial difference.
-func TestSharesOfLeastLoadedRoutingAreEqual(t *testing.T) {
-	insts := []InstanceLoad{{Index: 10, Load: 3}, {Index: 11}, {Index: 12, Load: 1}, {Index: 13, Overloaded: true}}
-	tb := stageWith(t, insts, 0, 0)
-	want := []Share{{Index: 10, Weight: 1}, {Index: 11, Weight: 1}, {Index: 12, Weight: 1}}
-	if sh := tb.Shares(1); !slices.Equal(sh, want) {
-		t.Fatalf("Shares = %v, want %v", sh, want)
+func mapsEqual(a, b map[uint8]float64) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	c := count(routeN(t, tb, 0, 300))
-	for _, s := range want {
-		if c[s.Index] < 97 || c[s.Index] > 103 {
-			t.Errorf("a batch of 300 put %v on %d, want 100 ± 3 (the initial loads): %v", c[s.Index], s.Index, c)
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
 		}
 	}
-	// no normal instance: the overloaded ones alike
-	tb = stageWith(t, []InstanceLoad{{Index: 10, Load: 3, Overloaded: true}, {Index: 11, Overloaded: true}}, 4, 0)
-	if sh := tb.Shares(1); !slices.Equal(sh, []Share{{Index: 10, Weight: 1}, {Index: 11, Weight: 1}}) {
-		t.Fatalf("Shares without a normal instance = %v, want both overloaded alike", sh)
-	}
-	if sh := stageWith(t, nil, 0, 0).Shares(1); sh != nil {
-		t.Fatalf("Shares without instances = %v, want none", sh)
-	}
-	if sh := tb.Shares(2); sh != nil {
-		t.Fatalf("Shares of stage 2 of a 1-stage table = %v, want none", sh)
-	}
+	return true
 }
 
-// Past the spread limit Route sends the next flow to the overloaded
-// instance with the fewest flows: that one alone.
-func TestSharesPastTheSpreadLimit(t *testing.T) {
-	insts := []InstanceLoad{{Index: 10, Load: 5}, {Index: 11, Load: 2, Overloaded: true}, {Index: 12, Load: 1, Overloaded: true}}
-	tb := stageWith(t, insts, 0, 5)
-	if sh, x := tb.Shares(1), routeN(t, tb, 0, 1); !slices.Equal(sh, []Share{{Index: 12, Weight: 1}}) || x[0] != 12 {
-		t.Fatalf("Shares = %v, Route chose %v; want 12 alone", sh, x)
+// use leaves instances out as if they were not registered; no instance, a
+// batch < 1 or a stage out of range give none.
+func TestSharesEdges(t *testing.T) {
+	tb := stageWith(t, []InstanceLoad{{Index: 20, Load: 9}, {Index: 21, Load: 1}, {Index: 22, Load: 5}}, 10, 0)
+	if sh := tb.Shares(1, 2, func(i uint8) bool { return i != 20 }); !slices.Equal(sh, []Share{{Index: 22, Weight: 2}}) {
+		t.Errorf("Shares without 20 = %v, want 22 alone (the fullest left with room)", sh)
+	}
+	if sh := tb.Shares(1, 2, func(uint8) bool { return false }); sh != nil {
+		t.Errorf("Shares with no instance usable = %v, want none", sh)
+	}
+	if sh := tb.Shares(1, 0, nil); sh != nil {
+		t.Errorf("Shares of a batch of 0 = %v, want none", sh)
+	}
+	if sh := tb.Shares(2, 2, nil); sh != nil {
+		t.Errorf("Shares of stage 2 of a 1-stage table = %v, want none", sh)
+	}
+	if sh := stageWith(t, nil, 0, 0).Shares(1, 2, nil); sh != nil {
+		t.Errorf("Shares without instances = %v, want none", sh)
 	}
 }

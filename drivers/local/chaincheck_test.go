@@ -96,8 +96,11 @@ type chainBounds struct {
 // nice 19 beside 20 CPU burners (load 24–40; 24–77 probe pairs): 15 is
 // 2× the worst, and still fails a chain that adds ~20 ms to a call's
 // setup on a quiet host (the direct path: 1.3–1.7 ms); a chain sleeping
-// 200 ms per INVITE measured 138–156.
-var chainCheckBounds = chainBounds{MinOK: 0.99, MinRate: 0.8, MaxLatency: 15, MinProbes: 15}
+// 200 ms per INVITE measured 138–156. MinOK 0.95: of 80 calls a working
+// chain on a loaded host may lose or time out a few (up to 4 beside a
+// complete direct path) without failing CI, while a chain that cannot
+// carry the load completes 3–4 of 80 (ratio ≤ 0.05).
+var chainCheckBounds = chainBounds{MinOK: 0.95, MinRate: 0.8, MaxLatency: 15, MinProbes: 15}
 
 // chainVerdict is what the check found. Rate and Latency say why that
 // part failed ("" when it passed).
@@ -417,16 +420,21 @@ func TestChainCheckFailsASlowChain(t *testing.T) {
 		tmpl := slowTemplate(t, local.RoleSCSCF, `if (is_method("INVITE") && !has_totag()) usleep(200000);`)
 		v, _ := checkChain(t, 61, chainAddrs{UAS: "127.0.0.166", DirectUAC: "127.0.0.167", ChainUAC: "127.0.0.168", Probe: "127.0.0.169", Reg: "127.0.0.170"},
 			func(c *local.Config) { c.Files, c.Children = tmpl, 16 })
-		if v.Latency == "" {
-			t.Fatalf("a chain that sleeps 200 ms per INVITE passed the latency check: %v", v)
+		// the latency bound itself must be what fails, not the probe count
+		// or a zero reference
+		if v.Latency == "" || !(v.LatencyRatio > chainCheckBounds.MaxLatency) {
+			t.Fatalf("a chain that sleeps 200 ms per INVITE: setup ratio %.1f, want > %g and the latency check failed: %v", v.LatencyRatio, chainCheckBounds.MaxLatency, v)
 		}
 	})
 	t.Run("throughput", func(t *testing.T) {
 		tmpl := slowTemplate(t, local.RolePCSCF, `usleep(40000);`)
 		v, _ := checkChain(t, 62, chainAddrs{UAS: "127.0.0.171", DirectUAC: "127.0.0.172", ChainUAC: "127.0.0.173", Probe: "127.0.0.174", Reg: "127.0.0.175"},
 			func(c *local.Config) { c.Files, c.Children = tmpl, 1 })
-		if v.Rate == "" {
-			t.Fatalf("a chain that carries ≈ 4 calls/s passed the rate check at %d calls/s: %v", chainCheckLoad.Rate, v)
+		// the chain's own ratios must fail the bounds (OKRatio 0: the
+		// direct reference failed, which proves nothing about the chain)
+		if v.Rate == "" || !(v.OKRatio > 0 && (v.OKRatio < chainCheckBounds.MinOK || v.RateRatio < chainCheckBounds.MinRate)) {
+			t.Fatalf("a chain that carries ≈ 4 calls/s at %d calls/s: completed ratio %.3f (want < %g) or rate ratio %.3f (want < %g), with the direct reference: %v",
+				chainCheckLoad.Rate, v.OKRatio, chainCheckBounds.MinOK, v.RateRatio, chainCheckBounds.MinRate, v)
 		}
 	})
 }
@@ -476,6 +484,26 @@ func TestJudgeChain(t *testing.T) {
 		}
 		if v.failed() != (c.wantRate != "" || c.wantLat != "") {
 			t.Errorf("%s: failed() = %v", name, v.failed())
+		}
+	}
+}
+
+// The CI bounds on the CI load: a working chain that loses one call (or a
+// few) of 80 on a loaded host passes the call count; a chain completing
+// 4 of 80 (the throughput-slowed one) fails it.
+func TestChainCheckBoundsToleratesAFewLostCalls(t *testing.T) {
+	start := time.Unix(1000, 0)
+	n := chainCheckLoad.Calls
+	stats := func(ok, failed int) sipptest.Stats {
+		return sipptest.Stats{Start: start, OK: ok, Failed: failed, Rows: []sipptest.Row{{At: start.Add(4 * time.Second), OK: ok / 2}, {At: start.Add(8 * time.Second), OK: ok - ok/2}}}
+	}
+	for _, c := range []struct {
+		direct, chain int
+		fail          bool
+	}{{n, n - 1, false}, {n - 1, n - 1, false}, {n, n - 3, false}, {n, n * 9 / 10, true}, {n, 4, true}} {
+		m := chainMeasure{Calls: n, Direct: stats(c.direct, n-c.direct), Chain: stats(c.chain, n-c.chain)}
+		if v := judgeChain(m, chainCheckBounds); (v.Rate != "") != c.fail {
+			t.Errorf("direct %d, chain %d of %d calls: rate verdict %q, want failed %v", c.direct, c.chain, n, v.Rate, c.fail)
 		}
 	}
 }

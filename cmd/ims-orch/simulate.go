@@ -180,6 +180,8 @@ var experimentFractions = []struct {
 		usage: "while some instances of a DP stage are overloaded, a new DP flow packing cannot place goes to the overloaded instance with the fewest flows when the normal one with the fewest would pass this fraction of its capacity (0: off; else at least --pack-flows; strategies with rounds only)"},
 	{flag: "reactive-util", def: system.Defaults.ReactiveUtilization, check: system.CheckReactiveUtilization, field: func(e *simulation.Experiment) *float64 { return &e.ReactiveUtilization },
 		usage: "reactive scale-out of a DP stage waits until a majority of its working instances is overloaded and carries this fraction of its capacity (the larger of packets and CPU; at most 1 min; 0: the overload report suffices; strategies with rounds only)"},
+	{flag: "falling-scale-in", def: system.Defaults.FallingScaleIn, check: system.CheckFallingScaleIn, field: func(e *simulation.Experiment) *float64 { return &e.FallingScaleIn },
+		usage: "between rounds, buffer one instance of a DP stage whose load is falling once the rest carry it at this fraction of their capacity, and destroy it when its flows have ended (0: off; strategies with rounds only)"},
 }
 
 // overrideFractions sets exp's fractions whose flags fs was given, each

@@ -269,6 +269,12 @@ type PolicyConfig struct {
 	// overloaded: local.Config.ReactiveUtilization; strategies with rounds
 	// only; 0: the overload report suffices).
 	ReactiveUtilization *float64 `yaml:"reactiveUtilization"`
+	// FallingScaleIn: between rounds, a local controller buffers one
+	// instance of a DP stage whose load in its DC is falling once the
+	// working load fits on one instance fewer at this fraction of their
+	// capacity, and destroys it when its pinned flows have ended
+	// (local.Config.FallingScaleIn; strategies with rounds only; 0: off).
+	FallingScaleIn *float64 `yaml:"fallingScaleIn"`
 	// FlowPackets is the packet rate of one DP flow (packets/s), the
 	// routing's unit of load: it turns packFlows and spreadOverload into
 	// flows per instance, the pack and spread limits
@@ -359,6 +365,9 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	}
 	if p.ReactiveUtilization != nil {
 		s.ReactiveUtilization = *p.ReactiveUtilization
+	}
+	if p.FallingScaleIn != nil {
+		s.FallingScaleIn = *p.FallingScaleIn
 	}
 	return s
 }
@@ -731,6 +740,11 @@ func (c *Config) normalizePolicy() error {
 	}
 	if f := p.ReactiveUtilization; f != nil {
 		if err := system.CheckReactiveUtilization("policy.reactiveUtilization", *f); err != nil {
+			return err
+		}
+	}
+	if f := p.FallingScaleIn; f != nil {
+		if err := system.CheckFallingScaleIn("policy.fallingScaleIn", *f); err != nil {
 			return err
 		}
 	}

@@ -179,6 +179,11 @@ type Config struct {
 	// VNF's measured load has stayed for a window under what one instance
 	// fewer carries (scalein.go); off: only a round scales in.
 	ScaleIn ScaleIn `json:"scaleIn" yaml:"scaleIn"`
+	// FallingScaleIn (0: off): between rounds, a VNF with PinnedFlows whose
+	// total load has been falling moves one working instance to the buffer
+	// when its working load fits on one fewer at this fraction of the CPU
+	// threshold (fallscale.go); in [0, 1].
+	FallingScaleIn float64 `json:"fallingScaleIn" yaml:"fallingScaleIn"`
 	// Anticipate: reactive scale-out of a VNF with PinnedFlows before the
 	// overload, when its measured load, extrapolated at its rise over the
 	// last boot this controller saw, would pass the capacity (100 % CPU) of
@@ -337,6 +342,9 @@ func (c Config) withDefaults() (_ Config, err error) {
 	}
 	if out.ScaleIn, err = out.ScaleIn.withDefaults("local: config scaleIn"); err != nil {
 		return c, err
+	}
+	if f := out.FallingScaleIn; !(f >= 0 && f <= 1) {
+		return c, fmt.Errorf("local: config fallingScaleIn %v: must be in [0, 1] (0: off)", f)
 	}
 	if out.BufferSpare < 0 {
 		return c, fmt.Errorf("local: config bufferSpare %d: must not be negative", out.BufferSpare)

@@ -36,6 +36,7 @@ type inst struct {
 	drainSince   time.Time     // when it started draining
 	bufferedAt   time.Time     // when it last went to the buffer
 	underload    bool          // it went there by a between-round scale-in (Config.ScaleIn)
+	fallingAt    time.Time     // bufferedAt of its scale-in on a falling load (Config.FallingScaleIn; stale once bufferedAt moves)
 	watch        clock.Timer   // stats watchdog
 	watchDue     time.Time     // when watch is due
 	stallGraced  bool          // the watch gave it one timeout more after firing late (onWatch)
@@ -82,6 +83,9 @@ type vnfState struct {
 	// lowTicks counts the consecutive ticks whose measured load fitted on
 	// one working instance fewer (scalein.go).
 	lowTicks int
+	// fallTicks counts the consecutive ticks of a falling load that fitted
+	// on one working instance fewer (fallscale.go).
+	fallTicks int
 	// loadHist is the VNF's total load (totalCPULocked) at the last
 	// loadHistLen ticks, oldest first, raised by what instances that
 	// first counted since brought (trend.go: its rise is read by
@@ -879,7 +883,9 @@ func (c *Controller) onTick() {
 		c.recordLoadLocked(vs)
 		ops = append(ops, c.anticipateLocked(vs)...)
 		c.scaleInLocked(vs)
+		c.fallingScaleInLocked(vs)
 		ops = append(ops, c.trimEmptyLocked(vs)...)
+		ops = append(ops, c.fallingTrimLocked(vs)...)
 	}
 	c.crashResetLocked()
 	ids := make([]string, 0, len(c.insts))

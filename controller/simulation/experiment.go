@@ -102,6 +102,10 @@ type Experiment struct {
 	// share; for at most one minute: local.Config.ReactiveUtilization; 0:
 	// the overload report suffices).
 	ReactiveUtilization float64
+	// FallingScaleIn: hybrid's local controllers buffer one instance of a
+	// DP stage whose load is falling once the rest carry it at this
+	// fraction of their capacity (local.Config.FallingScaleIn; 0: off).
+	FallingScaleIn float64
 	// ImproveBudget: the planner's joint improvement phase budget in pair
 	// searches (fsm.Policy.ImproveBudget; 0: off).
 	ImproveBudget int
@@ -153,6 +157,7 @@ type file struct {
 	SpreadOverload  *float64       `yaml:"spreadOverload"`
 	Anticipate      *bool          `yaml:"anticipate"`
 	ReactiveUtil    *float64       `yaml:"reactiveUtilization"`
+	FallingScaleIn  *float64       `yaml:"fallingScaleIn"`
 	ImproveBudget   int            `yaml:"improveBudget"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
@@ -381,6 +386,11 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	e.ReactiveUtilization = d.ReactiveUtilization
 	setIf(&e.ReactiveUtilization, f.ReactiveUtil)
 	if err := system.CheckReactiveUtilization("reactiveUtilization", e.ReactiveUtilization); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
+	}
+	e.FallingScaleIn = d.FallingScaleIn
+	setIf(&e.FallingScaleIn, f.FallingScaleIn)
+	if err := system.CheckFallingScaleIn("fallingScaleIn", e.FallingScaleIn); err != nil {
 		return nil, fmt.Errorf("experiment %w", err)
 	}
 	if err := system.CheckPackFlows("packFlows", e.PackFlows); err != nil {

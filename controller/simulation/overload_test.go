@@ -100,6 +100,7 @@ func issue5Options(e *Experiment) {
 	e.Predictor, e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = "", 0, false, false, false
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.TrimEmpty, e.ScaleIn, e.PackFlows = false, false, 0, false, false, 0
 	e.Anticipate, e.DPTargetUtilization, e.Targets, e.SpreadOverload, e.ReactiveUtilization = false, 0, nil, 0, 0
+	e.FallingScaleIn = 0
 }
 
 // TestExperimentDefaults: an experiment file that sets no scaling option
@@ -112,7 +113,7 @@ func TestExperimentDefaults(t *testing.T) {
 	got := system.Scaling{Predictor: e.Predictor, TargetUtilization: e.TargetUtilization, WarmStart: e.WarmStart, ScaleInGuard: e.ScaleInGuard,
 		LocalFirst: e.LocalFirst, PlanHorizon: e.PlanHorizon, TrimBuffer: e.TrimBuffer, BufferSpare: e.BufferSpare, TrimEmpty: e.TrimEmpty, ScaleIn: e.ScaleIn,
 		PackFlows: e.PackFlows, SpreadOverload: e.SpreadOverload, Anticipate: e.Anticipate, DPTargetUtilization: e.DPTargetUtilization, Targets: e.Targets,
-		ReactiveUtilization: e.ReactiveUtilization}
+		ReactiveUtilization: e.ReactiveUtilization, FallingScaleIn: e.FallingScaleIn}
 	if !reflect.DeepEqual(got, system.Defaults) {
 		t.Fatalf("experiment scaling %+v, system defaults %+v", got, system.Defaults)
 	}
@@ -131,23 +132,28 @@ func TestExperimentAnticipateKey(t *testing.T) {
 	}
 }
 
-// The experiment key reactiveUtilization overrides
-// system.Defaults.ReactiveUtilization; a value outside [0, 1] is refused,
-// naming the key.
+// The experiment keys reactiveUtilization and fallingScaleIn override
+// system.Defaults' values; a value outside [0, 1] is refused, naming the
+// key.
 func TestExperimentReactiveUtilizationKey(t *testing.T) {
-	for _, want := range []float64{0, 0.9, 1} {
-		e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("reactiveUtilization: %g\n", want)))
-		if err != nil {
-			t.Fatal(err)
+	for key, get := range map[string]func(*Experiment) float64{
+		"reactiveUtilization": func(e *Experiment) float64 { return e.ReactiveUtilization },
+		"fallingScaleIn":      func(e *Experiment) float64 { return e.FallingScaleIn },
+	} {
+		for _, want := range []float64{0, 0.9, 1} {
+			e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("%s: %g\n", key, want)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if get(e) != want {
+				t.Fatalf("%s: %g parsed as %g", key, want, get(e))
+			}
 		}
-		if e.ReactiveUtilization != want {
-			t.Fatalf("reactiveUtilization: %g parsed as %g", want, e.ReactiveUtilization)
-		}
-	}
-	for _, bad := range []string{"-0.1", "1.2", ".nan"} {
-		_, err := ParseExperiment([]byte(minimal + "reactiveUtilization: " + bad + "\n"))
-		if err == nil || !strings.Contains(err.Error(), "reactiveUtilization: must be in [0, 1]") {
-			t.Fatalf("reactiveUtilization: %s: error %v, want one naming the key", bad, err)
+		for _, bad := range []string{"-0.1", "1.2", ".nan"} {
+			_, err := ParseExperiment([]byte(minimal + key + ": " + bad + "\n"))
+			if err == nil || !strings.Contains(err.Error(), key+": must be in [0, 1]") {
+				t.Fatalf("%s: %s: error %v, want one naming the key", key, bad, err)
+			}
 		}
 	}
 }

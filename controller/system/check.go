@@ -25,6 +25,13 @@ func CheckReactiveUtilization(field string, f float64) error {
 	return checkFraction(field, f, "the fraction of its capacity (packets or CPU, the larger) a majority of a DP stage's working instances must carry while overloaded before reactive scale-out adds one; 0: the overload report suffices")
 }
 
+// CheckFallingScaleIn checks a FallingScaleIn value given as field, as
+// CheckPackFlows does: a fraction of a DP instance's capacity in [0, 1], 0
+// for off. New checks Config.Local.FallingScaleIn with it.
+func CheckFallingScaleIn(field string, f float64) error {
+	return checkFraction(field, f, "the fraction of their capacity the working instances of a DP stage whose load is falling may carry after a between-round scale-in; 0: off")
+}
+
 // checkFraction refuses f outside [0, 1] (NaN too), naming field and what
 // the value means.
 func checkFraction(field string, f float64, meaning string) error {

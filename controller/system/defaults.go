@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/local"
 )
 
 // Scaling are the scaling options an operator chooses (model, planning
@@ -71,6 +72,12 @@ type Scaling struct {
 	// (local.Config.ReactiveUtilization; strategies with rounds only:
 	// reactive-only keeps the paper's rule).
 	ReactiveUtilization float64
+	// FallingScaleIn > 0: between rounds, a local controller buffers one
+	// instance of a DP stage whose load in its DC is falling once the
+	// working load fits on one instance fewer at this fraction of their
+	// capacity, and destroys it when its pinned flows have ended
+	// (local.Config.FallingScaleIn; strategies with rounds only).
+	FallingScaleIn float64
 }
 
 // Defaults are the scaling options of a deployment that does not set them,
@@ -92,10 +99,13 @@ type Scaling struct {
 // ReactiveUtilization 0.95 (was absent, i.e. 0: the overload report, at
 // ρ 0.9 in the simulator's default model, suffices). "Session 10: daily
 // misses": PackFlows 0.88 (was 0.85; still below the ρ 0.9 trigger).
+// "Session 10: simultaneous 20/30 s floor": FallingScaleIn 0.94 (was
+// absent, i.e. 0: between rounds only anticipated and reactive scale-out).
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
 	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.88,
 	SpreadOverload: 1, Anticipate: true, DPTargetUtilization: 0.97, ReactiveUtilization: 0.95,
+	FallingScaleIn: local.DefaultFallingScaleIn,
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

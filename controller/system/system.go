@@ -255,6 +255,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if err := CheckReactiveUtilization("local.reactiveUtilization", cfg.Local.ReactiveUtilization); err != nil {
 		return nil, err
 	}
+	if err := CheckFallingScaleIn("local.fallingScaleIn", cfg.Local.FallingScaleIn); err != nil {
+		return nil, err
+	}
 	if f := cfg.FlowPackets; math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 		return nil, fmt.Errorf("flowPackets: must be a finite packet rate ≥ 0 (0: %d), got %g", DefaultFlowPackets, f)
 	}
@@ -337,6 +340,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		// bar is for rounds sizing the DP stages, which reactive-only lacks
 		if !cfg.Strategy.PeriodicRounds() {
 			lc.ReactiveUtilization = 0
+			lc.FallingScaleIn = 0 // like ScaleIn: nothing would plan it back
 		}
 		lc.VNFs = nil
 		vnfs := append([]fsm.VNF{top.PCSCF}, top.Stages...)

@@ -1,0 +1,168 @@
+package local
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ims-orch/ims-orch/drivers"
+)
+
+// Scale-in on a falling load (Config.FallingScaleIn). On the down ramp of
+// the simultaneous experiments a round plans each (DC, VNF) once an
+// interval for the interval's largest need, which on a falling load is its
+// start; the load then falls through the interval, and the instance it
+// stopped needing keeps taking new flows until the next round buffers it,
+// then drains its pinned calls (docs/reproduction.md "Session 10:
+// simultaneous 20/30 s floor"). Here the least-loaded working instance
+// (fewest flows: packing leaves it the emptiest) moves to the buffer tail
+// between rounds when, for FallingScaleInWindow,
+//   - the VNF's total load in this datacenter (trend.go) is falling: below
+//     its level LoadTrendTicks ticks ago, which is below its level
+//     AnticipateSustainTicks ticks ago, and over those ticks by at least
+//     FallingScaleInRate per working instance (a fall, not the noise of a
+//     steady load: the IDS the simultaneous experiments hold at ρ ≈ 0.9);
+//   - the active working instances' load fits on one instance fewer at
+//     FallingScaleIn of their capacity;
+//   - at least FallingScaleInLeave working instances stay.
+// The default bar, 0.94, stays under ReactiveUtilization's 0.95, so the
+// reactive rule does not take back at once what this rule did.
+//
+// The buffered instance counts as the next round's decision (its buffer
+// entry carries the next interval): the round's TrimBuffer does not take
+// it as one that spent a whole interval unused. fallingTrimLocked destroys
+// it once its pinned flows have ended while the load is still falling and
+// the working instances have room (FallingTrimBusy); until then a reactive
+// or anticipated scale-out, or the next round, reuses it without a boot.
+// The three guards (rate, two left, room) are what the daily experiments
+// needed: a fall there is followed by a rise within a minute or two, and
+// without them the rule cost seed-3 daily-audio 2.5 × reactive-only's loss.
+
+// DefaultFallingScaleIn is system.Defaults.FallingScaleIn: the share of
+// their capacity the working instances left after the scale-in may carry.
+const DefaultFallingScaleIn = 0.94
+
+// FallingScaleInWindow is how long the conditions must hold before one
+// instance is buffered, and so the least time between two such scale-ins
+// of a VNF.
+const FallingScaleInWindow = 5 * time.Second
+
+// FallingScaleInRate is the least fall of the VNF's total load over
+// AnticipateSustainTicks, in CPU percent per second per working instance
+// (0.1: 3 % of an instance's capacity in 30 s).
+const FallingScaleInRate = 0.1
+
+// FallingScaleInLeave is the fewest working instances the rule leaves: a
+// single instance has no other to share a rise with.
+const FallingScaleInLeave = 2
+
+// FallingTrimBusy: an emptied instance the rule buffered is destroyed only
+// while the working instances carry at most this share of their capacity
+// on average (the pack limit's 0.85: room for a rise up to the overload
+// trigger).
+const FallingTrimBusy = 0.85
+
+// fallingLocked: the VNF's total load is below its value LoadTrendTicks
+// ticks ago, which is below its value AnticipateSustainTicks ticks ago
+// (the history must cover them), and it fell by at least
+// FallingScaleInRate × w CPU percent per second over the latter.
+func (c *Controller) fallingLocked(vs *vnfState, w int) bool {
+	n := len(vs.loadHist)
+	if n <= AnticipateSustainTicks {
+		return false
+	}
+	now, mid, old := vs.loadHist[n-1], vs.loadHist[n-1-LoadTrendTicks], vs.loadHist[n-1-AnticipateSustainTicks]
+	rate := (old - now) / (float64(AnticipateSustainTicks) * TickPeriod.Seconds())
+	return now < mid && mid < old && rate >= FallingScaleInRate*float64(w)
+}
+
+// workingCarriedLocked is Σ carried (the larger of the packet and the CPU
+// share, as ReactiveUtilization reads it) over the VNF's active working
+// instances, added in a fixed order (fixedSum: the registry map's order
+// must not move a comparison with the bar by an ulp), their number, and
+// how many of their samples are fresh.
+func (c *Controller) workingCarriedLocked(vs *vnfState) (sum float64, n, fresh int) {
+	now := c.clk.Now()
+	var shares []float64
+	for _, in := range c.insts {
+		if in.VNF != vs.cfg.Name || !isWorkingActive(in) {
+			continue
+		}
+		shares = append(shares, carried(in.Last, vs.cfg.Capacity))
+		if now.Sub(in.lastSeen) <= 2*c.cfg.StatsPeriod { // a fresh sample (controller time)
+			fresh++
+		}
+	}
+	return fixedSum(shares), len(shares), fresh
+}
+
+// fallingScaleInLocked is the tick's scale-in on a falling load of one VNF
+// with PinnedFlows and a capacity (Config.FallingScaleIn).
+func (c *Controller) fallingScaleInLocked(vs *vnfState) {
+	u := c.cfg.FallingScaleIn
+	if u <= 0 || !c.cfg.Reactive || !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 || c.paused || c.draining {
+		vs.fallTicks = 0
+		return
+	}
+	now := c.clk.Now()
+	n := c.countsLocked(vs.cfg.Name)
+	w := n.Working()
+	if n.Booting > 0 || n.Overload > 0 || w-1 < max(c.scaleInFloorLocked(vs), FallingScaleInLeave) || !c.fallingLocked(vs, w) ||
+		(!vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < FallingScaleInWindow) {
+		vs.fallTicks = 0
+		return
+	}
+	if sum, _, fresh := c.workingCarriedLocked(vs); fresh < w || sum > u*float64(w-1) {
+		vs.fallTicks = 0
+		return
+	}
+	if vs.fallTicks++; vs.fallTicks < int((FallingScaleInWindow+TickPeriod-1)/TickPeriod) {
+		return
+	}
+	vs.fallTicks = 0
+	vs.target = w - 1
+	sum, _, _ := c.workingCarriedLocked(vs)
+	c.bufferLocked(vs, 1, ReasonUnderload, fmt.Sprintf("falling load: %.2f instances' capacity fits on %d at %.0f%% for %v",
+		sum, w-1, 100*u, FallingScaleInWindow))
+	es := vs.buf.Entries()
+	if len(es) == 0 {
+		return
+	}
+	in := c.insts[es[len(es)-1].ID]
+	if in == nil {
+		return
+	}
+	// not an underload instance kept for the interval (trimEmptyLocked):
+	// fallingTrimLocked destroys it once empty; the next round's decision
+	vs.buf.Remove(in.ID)
+	vs.buf.PushTail(in.ID, c.interval+1)
+	in.underload, in.fallingAt = false, in.bufferedAt
+}
+
+// fallingTrimLocked destroys the instances fallingScaleInLocked buffered
+// (and nothing moved since) once a sample taken at least a statistics
+// period after they left routing, and trimEmptyGrace after it, counts no
+// flows, while the VNF's total load is still falling and its working
+// instances carry at most FallingTrimBusy of their capacity on average.
+func (c *Controller) fallingTrimLocked(vs *vnfState) []op {
+	if c.cfg.FallingScaleIn <= 0 || vs.buf.Len() == 0 {
+		return nil
+	}
+	sum, w, _ := c.workingCarriedLocked(vs)
+	if !c.fallingLocked(vs, 0) || sum > FallingTrimBusy*float64(w) {
+		return nil
+	}
+	now := c.clk.Now()
+	var ops []op
+	for _, e := range vs.buf.Entries() {
+		in := c.insts[e.ID]
+		if in == nil || in.fallingAt.IsZero() || !in.fallingAt.Equal(in.bufferedAt) || in.Last.Flows > 0 || in.Last.FlowsUnknown ||
+			in.CloudState != drivers.StateActive || now.Sub(in.bufferedAt) < trimEmptyGrace(c.cfg) || in.lastSeen.Sub(in.bufferedAt) < c.cfg.StatsPeriod {
+			continue
+		}
+		vs.buf.Remove(e.ID)
+		in.State, in.drainSince = StateDraining, now
+		ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d on a falling load, no flows left after %v",
+			in.BufferedIn, now.Sub(in.bufferedAt)))...)
+	}
+	return ops
+}

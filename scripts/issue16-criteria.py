@@ -4,7 +4,7 @@
 For each table (the output of `scripts/sweep.sh [--seed N]`), per section-6 experiment
 (async 0-360 s, simultaneous 20-80 s, the large-delay link), hybrid meets "all three" when
 its VM-seconds are <= 0.80 x reactive-only's, <= 1.15 x its floor, and its DP loss is
-<= 0.5 x reactive-only's (the ratio columns as sweep.sh prints them, 3 decimals; sweep.sh
+<= 0.5 x reactive-only's (the ratio columns as sweep.sh prints them, 4 decimals since session 10; sweep.sh
 takes the loss ratio from the exact packet counts). It also counts the criteria against the
 fixed-routing floor (÷fixed) and reports the daily experiments, with "abs-ok" when the loss
 meets the absolute bound proposed in session 8 (reactive-only and hybrid both <= 0.01 %).

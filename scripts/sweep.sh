@@ -54,8 +54,10 @@ for r in "${runs[@]}"; do
 		  if ($col["strategy"] == "reactive") { rvm = vm[NR]; rloss = loss[NR] } }
 		END { for (i = 2; i <= NR; i++) {
 			# reactive-only losing nothing: any loss is an infinite ratio, none is 1
-			lr = (rloss > 0 ? sprintf("%8.3f", loss[i] / rloss) : (loss[i] > 0 ? "     inf" : "   1.000"))
-			printf "%-20s %-10s %10d %9d %8.3f %8.3f %8.3f %8.3f%% %s\n", label, s[i], vm[i], buf[i],
+			# ratios with 4 decimals: a criterion at 1.15 or 0.5 is not decided by rounding
+			# to 3 (1.15010 printed as 1.150 passed scripts/issue16-criteria.py)
+			lr = (rloss > 0 ? sprintf("%8.4f", loss[i] / rloss) : (loss[i] > 0 ? "     inf" : "  1.0000"))
+			printf "%-20s %-10s %10d %9d %8.4f %8.4f %8.4f %8.3f%% %s\n", label, s[i], vm[i], buf[i],
 				(rvm > 0 ? vm[i] / rvm : 0), (fl[i] > 0 ? vm[i] / fl[i] : 0), (ff[i] > 0 ? vm[i] / ff[i] : 0), 100 * loss[i], lr } }
 	' "$dir/summary.csv"
 done

@@ -27,12 +27,15 @@ import (
 // The default bar, 0.94, stays under ReactiveUtilization's 0.95, so the
 // reactive rule does not take back at once what this rule did.
 //
-// The buffered instance counts as the next round's decision (its buffer
-// entry carries the next interval): the round's TrimBuffer does not take
-// it as one that spent a whole interval unused. fallingTrimLocked destroys
-// it once its pinned flows have ended while the load is still falling and
-// the working instances have room (FallingTrimBusy); until then a reactive
-// or anticipated scale-out, or the next round, reuses it without a boot.
+// The buffered instance's entry carries this interval, as a round's
+// decision made now would: the next enter's TrimBuffer does not take it as
+// one that spent a whole interval unused. fallingTrimLocked destroys it
+// once its pinned flows have ended while the load is still falling and the
+// working instances have room (FallingTrimBusy); TrimEmpty, when on, also
+// destroys it once empty on a load that is not rising while the working
+// instances are under its busy bar (it is not kept as an underload
+// instance of the interval). Until then a reactive or anticipated
+// scale-out, or the next round, reuses it without a boot.
 // The three guards (rate, two left, room) are what the daily experiments
 // needed: a fall there is followed by a rise within a minute or two, and
 // without them the rule cost seed-3 daily-audio 2.5 × reactive-only's loss.
@@ -131,10 +134,12 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 	if in == nil {
 		return
 	}
-	// not an underload instance kept for the interval (trimEmptyLocked):
-	// fallingTrimLocked destroys it once empty; the next round's decision
-	vs.buf.Remove(in.ID)
-	vs.buf.PushTail(in.ID, c.interval+1)
+	// its buffer entry keeps bufferLocked's tag, this interval: the next
+	// enter's TrimBuffer already leaves it (it has not spent a whole
+	// interval unused), and the queue's tags stay non-decreasing from head
+	// to tail (bufferq), which TrimBuffer and PopExpired rely on. Not an
+	// underload instance kept for the interval (trimEmptyLocked):
+	// fallingTrimLocked, or TrimEmpty on a flat load, destroys it once empty
 	in.underload, in.fallingAt = false, in.bufferedAt
 }
 

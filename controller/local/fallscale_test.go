@@ -12,9 +12,16 @@ import (
 // and TrimEmpty on, FallingScaleIn u, every instance at 80 % CPU for 40 s.
 func fallEnv(t *testing.T, u float64, n int) *env {
 	t.Helper()
+	return fallEnvCfg(t, u, n, func(*Config) {})
+}
+
+// fallEnvCfg is fallEnv with the configuration changed by set first.
+func fallEnvCfg(t *testing.T, u float64, n int, set func(*Config)) *env {
+	t.Helper()
 	cfg := fwConfig(1)
 	cfg.VNFs[0].PinnedFlows = true
 	cfg.Reactive, cfg.TrimEmpty, cfg.FallingScaleIn = true, true, u
+	set(&cfg)
 	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
 	e.seconds(31)
 	e.round(1, map[string]int{"firewall": n})
@@ -39,7 +46,7 @@ func (e *env) fall(from, step float64, n int) float64 {
 // 30 ticks (by at least FallingScaleInRate per working instance) and the
 // working load fits on one instance fewer at FallingScaleIn of their
 // capacity for FallingScaleInWindow, the least-loaded instance goes to the
-// buffer tail, entered for the next interval. Once its flows have ended it
+// buffer tail, entered for this interval (as a round's decision now). Once its flows have ended it
 // is destroyed while the load still falls and the working instances have
 // room (FallingTrimBusy), not before.
 func TestFallingScaleIn(t *testing.T) {
@@ -59,8 +66,8 @@ func TestFallingScaleIn(t *testing.T) {
 	if len(as) != 1 || as[0].InstanceID != fewest || !strings.Contains(as[0].Detail, "falling load") {
 		t.Fatalf("buffer actions %+v, want one of %s on a falling load", as, fewest)
 	}
-	if es := e.c.vnfs["firewall"].buf.Entries(); len(es) != 1 || es[0].ID != fewest || es[0].Interval != e.c.interval+1 {
-		t.Fatalf("buffer %+v in interval %d, want %s entered for the next interval", es, e.c.interval, fewest)
+	if es := e.c.vnfs["firewall"].buf.Entries(); len(es) != 1 || es[0].ID != fewest || es[0].Interval != e.c.interval {
+		t.Fatalf("buffer %+v in interval %d, want %s entered for this interval", es, e.c.interval, fewest)
 	}
 	// its flows end; the 3 working ones carry 0.95 each, still falling:
 	// no room, it stays
@@ -129,5 +136,65 @@ func TestFallingScaleInConfigErrors(t *testing.T) {
 		if _, err := New(cfg, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "fallingScaleIn") {
 			t.Fatalf("fallingScaleIn %v: %v, want an error naming the field", f, err)
 		}
+	}
+}
+
+// The rule's buffer entry carries this interval, like a round's: the
+// queue's tags stay non-decreasing head to tail, so a round-buffered
+// instance behind it that spent a whole interval unused is trimmed at the
+// enter it is due (TrimBuffer stops at the first head not due), and a
+// reuse in the same interval reads "0 interval(s) ago" (no uint64
+// underflow in the churn detail).
+func TestFallingScaleInTagKeepsTrimBufferOrder(t *testing.T) {
+	e := fallEnvCfg(t, 0.94, 4, func(c *Config) { c.TrimBuffer = true })
+	e.fall(80, 0.5, 26)
+	if w := e.working("firewall"); w != 3 {
+		t.Fatalf("working %d, want 3 (falling scale-in)", w)
+	}
+	a := e.c.vnfs["firewall"].buf.Entries()[0].ID
+	keep := func() { // flat, every instance keeps flows: TrimEmpty leaves them
+		for id := range e.load {
+			e.load[id] = Stats{CPU: 67, Mem: 20, PktRate: 100, Flows: 3}
+		}
+	}
+	keep()
+	e.seconds(10)
+	e.round(2, map[string]int{"firewall": 2}) // buffers B, tag 2
+	keep()
+	es := e.c.vnfs["firewall"].buf.Entries()
+	if len(es) != 2 || es[0].ID != a || es[0].Interval > es[1].Interval {
+		t.Fatalf("buffer %+v, want %s then the round's, tags non-decreasing", es, a)
+	}
+	b := es[1].ID
+	e.seconds(10)
+	e.round(3, map[string]int{"firewall": 2}) // enter 4: B (tag 2) spent interval 3 unused
+	keep()
+	e.seconds(1)
+	if e.state(b) == StateBuffered {
+		t.Fatalf("round-buffered %s still buffered after enter(4) (buffer %+v)", b, e.c.vnfs["firewall"].buf.Entries())
+	}
+}
+
+func TestFallingScaleInReuseChurnDetail(t *testing.T) {
+	e := fallEnv(t, 0.94, 4)
+	e.fall(80, 0.5, 26)
+	a := e.c.vnfs["firewall"].buf.Entries()
+	if len(a) != 1 {
+		t.Fatalf("buffer %+v, want the falling scale-in's one", a)
+	}
+	// every working instance overloaded: the reactive rule reuses it in
+	// the interval it was buffered
+	for _, id := range e.ids(StateNormal) {
+		e.load[id] = Stats{CPU: 99, Mem: 90, PktRate: 100, Flows: 5}
+	}
+	e.seconds(8)
+	var d string
+	for _, ac := range e.c.Actions() {
+		if ac.InstanceID == a[0].ID && ac.Kind == KindReuse {
+			d = ac.Detail
+		}
+	}
+	if !strings.Contains(d, "churn: buffered 0 interval(s) ago") {
+		t.Fatalf("reuse detail %q, want churn 0 interval(s) ago", d)
 	}
 }

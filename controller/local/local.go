@@ -469,7 +469,7 @@ func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op
 		d := fmt.Sprintf("%s; from buffer tail (buffered in interval %d)", why, e.Interval)
 		if c.interval <= e.Interval+ChurnIntervals {
 			vs.churn++
-			d += fmt.Sprintf("; churn: buffered %d interval(s) ago", c.interval-e.Interval)
+			d += fmt.Sprintf("; churn: buffered %d interval(s) ago", c.interval-min(e.Interval, c.interval))
 		}
 		c.record(vs.cfg.Name, kind, r, in.ID, d)
 	}

@@ -144,12 +144,12 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 }
 
 // fallingTrimLocked destroys the instances fallingScaleInLocked buffered
-// (and nothing moved since) once a sample taken at least a statistics
+// (and nothing moved since), beyond the BufferSpare buffered ones, once a sample taken at least a statistics
 // period after they left routing, and trimEmptyGrace after it, counts no
 // flows, while the VNF's total load is still falling and its working
 // instances carry at most FallingTrimBusy of their capacity on average.
 func (c *Controller) fallingTrimLocked(vs *vnfState) []op {
-	if c.cfg.FallingScaleIn <= 0 || vs.buf.Len() == 0 {
+	if c.cfg.FallingScaleIn <= 0 || vs.buf.Len() <= max(0, c.cfg.BufferSpare) {
 		return nil
 	}
 	sum, w, _ := c.workingCarriedLocked(vs)
@@ -159,6 +159,9 @@ func (c *Controller) fallingTrimLocked(vs *vnfState) []op {
 	now := c.clk.Now()
 	var ops []op
 	for _, e := range vs.buf.Entries() {
+		if vs.buf.Len() <= max(0, c.cfg.BufferSpare) {
+			break // the spare the operator keeps buffered (TrimEmpty, TrimBuffer)
+		}
 		in := c.insts[e.ID]
 		if in == nil || in.fallingAt.IsZero() || !in.fallingAt.Equal(in.bufferedAt) || in.Last.Flows > 0 || in.Last.FlowsUnknown ||
 			in.CloudState != drivers.StateActive || now.Sub(in.bufferedAt) < trimEmptyGrace(c.cfg) || in.lastSeen.Sub(in.bufferedAt) < c.cfg.StatsPeriod {

@@ -198,3 +198,34 @@ func TestFallingScaleInReuseChurnDetail(t *testing.T) {
 		t.Fatalf("reuse detail %q, want churn 0 interval(s) ago", d)
 	}
 }
+
+// fallingTrimLocked keeps BufferSpare buffered instances, like TrimEmpty
+// and TrimBuffer: with a spare of 1 the only buffered one stays although
+// it is empty on a falling load with room; with a spare of 0 it goes.
+func TestFallingTrimKeepsBufferSpare(t *testing.T) {
+	for _, spare := range []int{0, 1} {
+		e := fallEnvCfg(t, 0.94, 4, func(c *Config) { c.BufferSpare = spare })
+		e.fall(80, 0.5, 26)
+		if w := e.working("firewall"); w != 3 {
+			t.Fatalf("spare %d: working %d, want 3", spare, w)
+		}
+		a := e.c.vnfs["firewall"].buf.Entries()[0].ID
+		working := e.ids(StateNormal)
+		hot := 84.0
+		for range 6 {
+			hot -= 0.5
+			for _, id := range working {
+				e.load[id] = Stats{CPU: hot, Mem: 20, PktRate: 100, Flows: 4}
+			}
+			e.load[a] = Stats{CPU: 0, Mem: 20, Flows: 0}
+			e.seconds(1)
+		}
+		ds := e.actions(KindDestroy, ReasonExpiry)
+		if spare == 1 && len(ds) > 0 {
+			t.Fatalf("bufferSpare 1, one buffered instance: destroyed %+v", ds)
+		}
+		if spare == 0 && (len(ds) != 1 || ds[0].InstanceID != a) {
+			t.Fatalf("bufferSpare 0: destroy actions %+v, want %s's", ds, a)
+		}
+	}
+}

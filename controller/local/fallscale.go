@@ -25,7 +25,10 @@ import (
 //     FallingScaleIn of their capacity;
 //   - at least FallingScaleInLeave working instances stay.
 // The default bar, 0.94, stays under ReactiveUtilization's 0.95, so the
-// reactive rule does not take back at once what this rule did.
+// reactive rule does not take back at once what this rule did; the bar is
+// capped at ReactiveUtilization, or with ReactiveUtilization 0 (the
+// paper's rule: the overload report suffices) at the CPU threshold, the
+// overload trigger (fallingBarLocked).
 //
 // The buffered instance's entry carries this interval, as a round's
 // decision made now would: the next enter's TrimBuffer does not take it as
@@ -98,11 +101,29 @@ func (c *Controller) workingCarriedLocked(vs *vnfState) (sum float64, n, fresh i
 	return fixedSum(shares), len(shares), fresh
 }
 
+// fallingBarLocked is the share of their capacity the working instances
+// left may carry: FallingScaleIn, capped at the reactive rule's bar so the
+// reactive rule does not take back at once what this rule did (a flap:
+// buffer, reuse, buffer). With ReactiveUtilization (min of the two); with
+// ReactiveUtilization 0 (the paper's rule: an overload report suffices),
+// the CPU threshold ÷ 100, the overload trigger, which the default 0.94
+// would otherwise leave the working instances above.
+func (c *Controller) fallingBarLocked(vs *vnfState) float64 {
+	u := c.cfg.FallingScaleIn
+	if r, on := c.reactiveUtilLocked(vs); on {
+		return min(u, r)
+	}
+	if t := vs.cfg.Thresholds.CPU; t > 0 {
+		return min(u, t/100)
+	}
+	return u
+}
+
 // fallingScaleInLocked is the tick's scale-in on a falling load of one VNF
 // with PinnedFlows and a capacity (Config.FallingScaleIn).
 func (c *Controller) fallingScaleInLocked(vs *vnfState) {
-	u := c.cfg.FallingScaleIn
-	if u <= 0 || !c.cfg.Reactive || !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 || c.paused || c.draining {
+	u := c.fallingBarLocked(vs)
+	if c.cfg.FallingScaleIn <= 0 || !c.cfg.Reactive || !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 || c.paused || c.draining {
 		vs.fallTicks = 0
 		return
 	}

@@ -21,6 +21,7 @@ func fallEnvCfg(t *testing.T, u float64, n int, set func(*Config)) *env {
 	cfg := fwConfig(1)
 	cfg.VNFs[0].PinnedFlows = true
 	cfg.Reactive, cfg.TrimEmpty, cfg.FallingScaleIn = true, true, u
+	cfg.ReactiveUtilization = 0.95 // system.Defaults' (the strategies with rounds)
 	set(&cfg)
 	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
 	e.seconds(31)
@@ -227,5 +228,56 @@ func TestFallingTrimKeepsBufferSpare(t *testing.T) {
 		if spare == 0 && (len(ds) != 1 || ds[0].InstanceID != a) {
 			t.Fatalf("bufferSpare 0: destroy actions %+v, want %s's", ds, a)
 		}
+	}
+}
+
+// With ReactiveUtilization 0 (the paper's rule: an overload report
+// suffices) the bar is capped at the CPU threshold (90 %): 0.94 would leave
+// the working instances over the overload trigger, and the reactive rule
+// would take the instance back at once (and boot more) while the load
+// falls. 4 × 0.675 = 2.7 = 0.9·3: the fit comes 25 s into the fall, not 19.
+func TestFallingScaleInBarCappedAtTheOverloadTrigger(t *testing.T) {
+	e := fallEnvCfg(t, 0.94, 4, func(c *Config) { c.ReactiveUtilization = 0 })
+	cpu := e.fall(80, 0.5, 26)
+	if w := e.working("firewall"); w != 4 {
+		t.Fatalf("working %d at %.1f %% each (fits at 0.94, not at 0.90), want 4", w, cpu)
+	}
+	e.fall(cpu, 0.5, 8)
+	if w := e.working("firewall"); w != 3 {
+		t.Fatalf("working %d, want 3 once it fits at 0.90", w)
+	}
+	if as := e.actions(KindBuffer, ReasonUnderload); len(as) != 1 || !strings.Contains(as[0].Detail, "at 90%") {
+		t.Fatalf("buffer actions %+v, want one at the 90%% bar", as)
+	}
+}
+
+// The flap revC found with ReactiveUtilization 0 and the bar at 0.94: the
+// total load falls 0.5 %/s and spreads over the working instances (the
+// buffered one's calls end or move), so at the rule's bar the ones left
+// are over the overload trigger; the reactive rule took the instance back
+// and the rule buffered it again. Capped at the trigger: one scale-in.
+func TestFallingScaleInNoFlapWithoutReactiveBar(t *testing.T) {
+	e := fallEnvCfg(t, 0.94, 4, func(c *Config) { c.ReactiveUtilization = 0 })
+	T := 4 * 80.0
+	for range 130 {
+		ws := append(e.ids(StateNormal), e.ids(StateOverload)...)
+		for _, id := range ws {
+			cpu, mem := T/float64(len(ws)), 20.0
+			if cpu > 90 {
+				mem = 60 // the simulator's model: cpu and mem over their thresholds at ρ > 0.9
+			}
+			e.load[id] = Stats{CPU: cpu, Mem: mem, PktRate: 100, Flows: 10}
+		}
+		for _, id := range e.ids(StateBuffered) {
+			e.load[id] = Stats{CPU: 0, Mem: 20, Flows: 1}
+		}
+		T -= 0.5
+		e.seconds(1)
+	}
+	if bufs := e.actions(KindBuffer, ReasonUnderload); len(bufs) != 1 {
+		t.Fatalf("falling buffer actions %+v, want 1", bufs)
+	}
+	if rs := e.actions(KindReuse, ReasonReactive); len(rs) > 0 {
+		t.Fatalf("reactive reuses %+v on a falling load", rs)
 	}
 }

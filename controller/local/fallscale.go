@@ -130,7 +130,11 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 	now := c.clk.Now()
 	n := c.countsLocked(vs.cfg.Name)
 	w := n.Working()
-	if n.Booting > 0 || n.Overload > 0 || w-1 < max(c.scaleInFloorLocked(vs), FallingScaleInLeave) || !c.fallingLocked(vs, w) ||
+	// a replacement still owed (crash.go: a crash loop holds it back, or
+	// its launch was refused) is not booting: the failed instance's load
+	// leaving the total reads as a fall, and one fewer target would drop
+	// the owed replacement
+	if n.Booting > 0 || n.Overload > 0 || len(vs.owed) > 0 || w-1 < max(c.scaleInFloorLocked(vs), FallingScaleInLeave) || !c.fallingLocked(vs, w) ||
 		(!vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < FallingScaleInWindow) {
 		vs.fallTicks = 0
 		return

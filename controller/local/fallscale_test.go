@@ -281,3 +281,34 @@ func TestFallingScaleInNoFlapWithoutReactiveBar(t *testing.T) {
 		t.Fatalf("reactive reuses %+v on a falling load", rs)
 	}
 }
+
+// While a crash loop holds a failed instance's replacement back (owed, not
+// booting) the rule leaves the VNF alone: the failed instance's load
+// leaving the total reads as a fall, and one fewer target would drop the
+// owed replacement. Here the load falls during the hold; the replacement
+// launches when the hold ends, nothing is buffered.
+func TestFallingScaleInLeavesAHeldReplacement(t *testing.T) {
+	e := fallEnvCfg(t, 0.94, 5, func(c *Config) {
+		c.CrashBackoff = CrashBackoff{Initial: 20 * time.Second, Max: 40 * time.Second, Reset: 10 * time.Minute}
+	})
+	e.setLoad(60)
+	e.seconds(5)
+	e.drv.SetFailNext(1)
+	victim := e.ids(StateNormal)[0]
+	e.drv.Fail(victim) // replaced at once; the replacement fails at the end of its boot (30 s)
+	delete(e.load, victim)
+	e.clk.Advance(0)
+	launches := len(e.drv.Launches())
+	cpu := e.fall(60, 0.2, 31)
+	if h := e.c.Backoffs(); len(h) != 1 || h[0].Owed != 1 || !h[0].Holding(e.clk.Now()) {
+		t.Fatalf("backoffs %+v: want the second replacement held back", h)
+	}
+	e.fall(cpu, 0.5, 18) // in the hold (20 s): fits on 3 at 0.94, falling
+	if as := e.actions(KindBuffer, ReasonUnderload); len(as) > 0 {
+		t.Fatalf("falling scale-in %+v while a replacement is held back", as)
+	}
+	e.seconds(3)
+	if n := len(e.drv.Launches()); n != launches+1 {
+		t.Fatalf("%d launches after the hold, want %d (the held replacement)", n, launches+1)
+	}
+}

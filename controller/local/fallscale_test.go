@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
@@ -99,29 +100,91 @@ func TestFallingScaleIn(t *testing.T) {
 // What the rule leaves alone: off (0); a flat load under the bar; a fall
 // slower than FallingScaleInRate per instance; two working instances
 // (FallingScaleInLeave).
+// Also what its guards leave (each case fails when its guard is removed):
+// a manual hold floor; a VNF without PinnedFlows (a CP VNF); an overloaded
+// instance; a stale sample (a silent instance, kept by a long
+// StatsTimeout); a reactive scale-out less than FallingScaleInWindow ago;
+// paused (between a round's acquire and broadcast); draining; a booting
+// instance (its guard and the fresh-sample one both hold: a booting
+// instance counts in w, not in the fresh active ones).
 func TestFallingScaleInLeaves(t *testing.T) {
+	cp := func(c *Config) { c.VNFs[0].PinnedFlows = false }
+	longTimeout := func(c *Config) { c.StatsTimeout = time.Hour }
 	for _, tc := range []struct {
 		name string
 		u    float64
 		n    int
+		set  func(*Config)
 		run  func(e *env)
 	}{
-		{"off", 0, 4, func(e *env) { e.fall(80, 0.5, 60) }},
-		{"a flat load under the bar", 0.94, 4, func(e *env) {
+		{"off", 0, 4, nil, func(e *env) { e.fall(80, 0.5, 60) }},
+		{"a flat load under the bar", 0.94, 4, nil, func(e *env) {
 			e.setLoad(65)
 			e.seconds(5)
 			e.setLoad(70)
 			e.seconds(60)
 		}},
-		{"a slow fall (0.05 %/s per instance)", 0.94, 4, func(e *env) {
+		{"a slow fall (0.05 %/s per instance)", 0.94, 4, nil, func(e *env) {
 			e.setLoad(71)
 			e.seconds(40)
 			e.fall(71, 0.05, 60)
 		}},
-		{"two working instances", 0.94, 2, func(e *env) { e.fall(80, 0.5, 80) }},
+		{"two working instances", 0.94, 2, nil, func(e *env) { e.fall(80, 0.5, 80) }},
+		{"a manual hold floor", 0.94, 4, nil, func(e *env) {
+			if _, err := e.c.Scale("firewall", 0, "hold 4"); err != nil {
+				e.t.Fatalf("%v", err)
+			}
+			e.fall(80, 0.5, 50)
+		}},
+		{"a VNF without PinnedFlows", 0.94, 4, cp, func(e *env) { e.fall(80, 0.5, 50) }},
+		{"an overloaded instance", 0.94, 4, nil, func(e *env) {
+			hot := e.ids(StateNormal)[0]
+			for cpu := 80.0; cpu > 55; cpu -= 0.5 { // 3 × 0.55 + 0.92 ≤ 0.94·3
+				e.setLoad(cpu)
+				e.load[hot] = Stats{CPU: 92, Mem: 95, PktRate: 100, Flows: 5}
+				e.seconds(1)
+			}
+			if e.state(hot) != StateOverload {
+				e.t.Fatalf("%s is %s, want overloaded", hot, e.state(hot))
+			}
+		}},
+		{"a stale sample", 0.94, 4, longTimeout, func(e *env) {
+			e.silent[e.ids(StateNormal)[0]] = true // its last sample: 80 %
+			e.fall(80, 0.5, 50)
+		}},
+		{"a reactive scale-out within the window", 0.94, 4, nil, func(e *env) {
+			cpu := e.fall(80, 0.5, 23) // the rule buffers at 26 s (TestFallingScaleIn)
+			e.c.mu.Lock()
+			e.c.vnfs["firewall"].lastReactive = e.clk.Now()
+			e.c.mu.Unlock()
+			e.fall(cpu, 0.5, 4)
+		}},
+		{"paused", 0.94, 4, func(c *Config) { c.MaxPause = time.Hour }, func(e *env) {
+			e.req(2, protocol.StepAcquire, nil) // paused until the broadcast
+			e.fall(80, 0.5, 50)
+		}},
+		{"draining", 0.94, 4, nil, func(e *env) {
+			e.c.mu.Lock()
+			e.c.draining = true
+			e.c.mu.Unlock()
+			e.fall(80, 0.5, 50)
+		}},
+		{"a booting instance", 0.94, 5, nil, func(e *env) {
+			e.fall(80, 0.5, 4)
+			e.drv.Fail(e.ids(StateNormal)[0]) // replaced at once: boots 30 s
+			e.clk.Advance(0)
+			e.fall(76, 0.5, 28)
+			if n := e.c.Counts()["firewall"]; n.Booting != 1 {
+				e.t.Fatalf("counts %+v, want one booting", n)
+			}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := fallEnv(t, tc.u, tc.n)
+			set := tc.set
+			if set == nil {
+				set = func(*Config) {}
+			}
+			e := fallEnvCfg(t, tc.u, tc.n, set)
 			tc.run(e)
 			if w := e.working("firewall"); w != tc.n {
 				t.Fatalf("working %d, want %d", w, tc.n)

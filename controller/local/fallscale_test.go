@@ -375,3 +375,120 @@ func TestFallingScaleInLeavesAHeldReplacement(t *testing.T) {
 		t.Fatalf("%d launches after the hold, want %d (the held replacement)", n, launches+1)
 	}
 }
+
+// What the falling trim leaves (each case fails when its guard is
+// removed): the rule's buffered instance, emptied, stays while the load no
+// longer falls (flat for longer than LoadTrendTicks; TrimEmpty's busy bar
+// keeps it too), while its flow count is unknown, while no sample has come
+// since it was buffered, and for trimEmptyGrace after buffering. A control
+// case (falling, room, empty, sampled) is destroyed.
+func TestFallingTrimLeaves(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		set     func(*Config)
+		destroy bool
+		run     func(e *env, a string, working []string)
+	}{
+		{"control: falling, room, empty", nil, true, func(e *env, a string, working []string) {
+			fallingRoom(e, a, working, Stats{CPU: 0, Mem: 20}, 6)
+		}},
+		{"a flat load", nil, false, func(e *env, a string, working []string) {
+			for i := range 20 { // its last call ends once the load is flat
+				for _, id := range working {
+					e.load[id] = Stats{CPU: 84, Mem: 20, PktRate: 100, Flows: 4}
+				}
+				e.load[a] = Stats{CPU: 0, Mem: 20, Flows: max(0, 1-i/12)}
+				e.seconds(1)
+			}
+		}},
+		{"flows unknown", nil, false, func(e *env, a string, working []string) {
+			fallingRoom(e, a, working, Stats{CPU: 0, Mem: 20, FlowsUnknown: true}, 6)
+		}},
+		{"no sample since buffering", func(c *Config) { c.StatsTimeout = time.Hour }, false, func(e *env, a string, working []string) {
+			// its last sample (≈ 67 % CPU) stays in the total: the working
+			// ones fall from 66 % so that the total still falls
+			e.silent[a] = true
+			for hot := 66.0; hot > 60; hot -= 0.5 {
+				for _, id := range working {
+					e.load[id] = Stats{CPU: hot, Mem: 20, PktRate: 100, Flows: 4}
+				}
+				e.seconds(1)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := tc.set
+			if set == nil {
+				set = func(*Config) {}
+			}
+			e, a := fallBuffered(t, set)
+			tc.run(e, a, e.ids(StateNormal))
+			ds := e.actions(KindDestroy, ReasonExpiry)
+			if tc.destroy && (len(ds) != 1 || ds[0].InstanceID != a || !strings.Contains(ds[0].Detail, "on a falling load")) {
+				t.Fatalf("destroy actions %+v, want %s's on a falling load", ds, a)
+			}
+			if !tc.destroy && len(ds) > 0 {
+				t.Fatalf("destroy actions %+v, want none", ds)
+			}
+		})
+	}
+}
+
+// fallBuffered is fallEnv(0.94, 4) after the fall that buffers the
+// instance with the fewest flows, which reports no flows from the tick
+// before it is buffered on; it returns that instance.
+func fallBuffered(t *testing.T, set func(*Config)) (*env, string) {
+	t.Helper()
+	e := fallEnvCfg(t, 0.94, 4, set)
+	a := e.ids(StateNormal)[3]
+	cpu := 80.0
+	for i := 0; e.working("firewall") == 4; i++ {
+		if i == 60 {
+			t.Fatalf("no falling scale-in in 60 s")
+		}
+		cpu -= 0.5
+		e.setLoad(cpu)
+		if i >= 20 {
+			e.load[a] = Stats{CPU: cpu, Mem: 20, PktRate: 100}
+		}
+		e.seconds(1)
+	}
+	if e.state(a) != StateBuffered || e.c.insts[a].Last.Flows != 0 {
+		t.Fatalf("%s is %s with %+v, want buffered with no flows", a, e.state(a), e.c.insts[a].Last)
+	}
+	return e, a
+}
+
+// fallingRoom: for n seconds the working instances fall from 84 % (room:
+// ≤ FallingTrimBusy) by 0.5 % a second, and a reports s.
+func fallingRoom(e *env, a string, working []string, s Stats, n int) {
+	hot := 84.0
+	for range n {
+		hot -= 0.5
+		for _, id := range working {
+			e.load[id] = Stats{CPU: hot, Mem: 20, PktRate: 100, Flows: 4}
+		}
+		e.load[a] = s
+		e.seconds(1)
+	}
+}
+
+// The falling trim waits trimEmptyGrace (2 statistics periods: 4 s here)
+// after buffering, even with an empty sample taken a statistics period
+// after it (the instances report every second).
+func TestFallingTrimGrace(t *testing.T) {
+	e, a := fallBuffered(t, func(c *Config) { c.StatsPeriod = 2 * time.Second })
+	working := e.ids(StateNormal)
+	at := e.c.insts[a].bufferedAt
+	fallingRoom(e, a, working, Stats{CPU: 0, Mem: 20}, 1)
+	for e.clk.Now().Sub(at) < trimEmptyGrace(e.c.cfg) {
+		if ds := e.actions(KindDestroy, ReasonExpiry); len(ds) > 0 {
+			t.Fatalf("destroyed %v after buffering (grace %v): %+v", e.clk.Now().Sub(at), trimEmptyGrace(e.c.cfg), ds)
+		}
+		fallingRoom(e, a, working, Stats{CPU: 0, Mem: 20}, 1)
+	}
+	fallingRoom(e, a, working, Stats{CPU: 0, Mem: 20}, 2)
+	if ds := e.actions(KindDestroy, ReasonExpiry); len(ds) != 1 {
+		t.Fatalf("destroy actions %+v after the grace, want %s's", ds, a)
+	}
+}

@@ -48,7 +48,7 @@ func (e *env) fall(from, step float64, n int) float64 {
 // 30 ticks (by at least FallingScaleInRate per working instance) and the
 // working load fits on one instance fewer at FallingScaleIn of their
 // capacity for FallingScaleInWindow, the least-loaded instance goes to the
-// buffer tail, entered for this interval (as a round's decision now). Once its flows have ended it
+// buffer tail, entered for the next interval. Once its flows have ended it
 // is destroyed while the load still falls and the working instances have
 // room (FallingTrimBusy), not before.
 func TestFallingScaleIn(t *testing.T) {
@@ -68,8 +68,8 @@ func TestFallingScaleIn(t *testing.T) {
 	if len(as) != 1 || as[0].InstanceID != fewest || !strings.Contains(as[0].Detail, "falling load") {
 		t.Fatalf("buffer actions %+v, want one of %s on a falling load", as, fewest)
 	}
-	if es := e.c.vnfs["firewall"].buf.Entries(); len(es) != 1 || es[0].ID != fewest || es[0].Interval != e.c.interval {
-		t.Fatalf("buffer %+v in interval %d, want %s entered for this interval", es, e.c.interval, fewest)
+	if es := e.c.vnfs["firewall"].buf.Entries(); len(es) != 1 || es[0].ID != fewest || es[0].Interval != e.c.interval+1 {
+		t.Fatalf("buffer %+v in interval %d, want %s entered for the next interval", es, e.c.interval, fewest)
 	}
 	// its flows end; the 3 working ones carry 0.95 each, still falling:
 	// no room, it stays
@@ -203,13 +203,12 @@ func TestFallingScaleInConfigErrors(t *testing.T) {
 	}
 }
 
-// The rule's buffer entry carries this interval, like a round's: the
-// queue's tags stay non-decreasing head to tail, so a round-buffered
-// instance behind it that spent a whole interval unused is trimmed at the
-// enter it is due (TrimBuffer stops at the first head not due), and a
-// reuse in the same interval reads "0 interval(s) ago" (no uint64
-// underflow in the churn detail).
-func TestFallingScaleInTagKeepsTrimBufferOrder(t *testing.T) {
+// The rule's buffer entry carries the next interval, ahead of a
+// round-buffered instance behind it tagged this one: that instance, which
+// spent a whole interval unused, is still trimmed at the enter it is due
+// (the enter used to stop at the falling entry at the head), while
+// the falling entry stays one more interval.
+func TestFallingScaleInEntryDoesNotHoldBackTrimBuffer(t *testing.T) {
 	e := fallEnvCfg(t, 0.94, 4, func(c *Config) { c.TrimBuffer = true })
 	e.fall(80, 0.5, 26)
 	if w := e.working("firewall"); w != 3 {
@@ -226,18 +225,22 @@ func TestFallingScaleInTagKeepsTrimBufferOrder(t *testing.T) {
 	e.round(2, map[string]int{"firewall": 2}) // buffers B, tag 2
 	keep()
 	es := e.c.vnfs["firewall"].buf.Entries()
-	if len(es) != 2 || es[0].ID != a || es[0].Interval > es[1].Interval {
-		t.Fatalf("buffer %+v, want %s then the round's, tags non-decreasing", es, a)
+	if len(es) != 2 || es[0].ID != a || es[0].Interval != 3 || es[1].Interval != 2 {
+		t.Fatalf("buffer %+v, want %s (next interval, 3) then the round's (2)", es, a)
 	}
 	b := es[1].ID
 	e.seconds(10)
 	e.round(3, map[string]int{"firewall": 2}) // enter 4: B (tag 2) spent interval 3 unused
 	keep()
 	e.seconds(1)
-	if e.state(b) == StateBuffered {
-		t.Fatalf("round-buffered %s still buffered after enter(4) (buffer %+v)", b, e.c.vnfs["firewall"].buf.Entries())
+	if e.state(b) == StateBuffered || e.state(a) != StateBuffered {
+		t.Fatalf("after enter(4): round-buffered %s %s, falling %s %s; want it trimmed, the falling one kept (buffer %+v)",
+			b, e.state(b), a, e.state(a), e.c.vnfs["firewall"].buf.Entries())
 	}
 }
+
+// A reuse in the interval the rule buffered it (its entry tagged the next)
+// reads "0 interval(s) ago", not a uint64 underflow.
 
 func TestFallingScaleInReuseChurnDetail(t *testing.T) {
 	e := fallEnv(t, 0.94, 4)

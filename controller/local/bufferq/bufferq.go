@@ -100,6 +100,27 @@ func (q *Queue) PopExpired(now, tau uint64) []Entry {
 	return out
 }
 
+// PopDue removes up to n entries for which due is true, head first,
+// skipping the others, and returns them oldest first; the order of the rest
+// is kept. With tags non-decreasing from head to tail and a due that holds
+// for the older tags, it is PopExpired's stop at the first young entry; an
+// entry tagged ahead of a later push (the local controller's scale-in on a
+// falling load tags the next interval) does not hold back the due ones
+// behind it.
+func (q *Queue) PopDue(n int, due func(Entry) bool) []Entry {
+	var out []Entry
+	for i := 0; i < q.n && len(out) < n; {
+		e := q.buf[q.at(i)]
+		if !due(e) {
+			i++
+			continue
+		}
+		q.Remove(e.ID)
+		out = append(out, e)
+	}
+	return out
+}
+
 // Remove takes id out of the queue wherever it is and reports whether it
 // was there. The order of the other entries is kept.
 func (q *Queue) Remove(id string) bool {

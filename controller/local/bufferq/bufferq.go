@@ -12,7 +12,10 @@
 //	(t−tag≥τ)  └──────┴──────┴──────┴──────┴──────┘ ──▶ PopTail()         scale-out (reuse)
 //
 // Tags never decrease from head to tail when the caller pushes with a
-// non-decreasing interval, which the local controller does. Remove takes out
+// non-decreasing interval; the local controller's scale-in on a falling
+// load tags the next interval, so an entry pushed after it in the same
+// interval has a lower tag, and the controller pops with PopDue, which
+// skips an entry not yet due instead of stopping at it. Remove takes out
 // an instance anywhere (it died while buffered). The queue is not safe for
 // concurrent use; the controller guards it with its own lock.
 package bufferq

@@ -15,4 +15,10 @@ if [ -n "$bad" ]; then
 fi
 grep -q '^module github.com/ims-orch/ims-orch/deploy/operator$' deploy/operator/go.mod ||
   { echo "check-operator-isolation: deploy/operator/go.mod is not its own module"; exit 1; }
+# the operator builds ims-orch packages through its replace ../..: a dependency
+# added to ims-orch must also be in the operator's go.sum (`go mod tidy` there),
+# or only the operator's CI step finds out (session 10: golang-lru/v2)
+if ! out=$(cd deploy/operator && go list -deps ./... 2>&1 >/dev/null); then
+  echo "check-operator-isolation: deploy/operator does not resolve its packages (run go mod tidy in deploy/operator):"; echo "$out"; exit 1
+fi
 echo "check-operator-isolation: no controller-runtime, client-go or lib-common in the ims-orch module"

@@ -32,6 +32,27 @@ func (l *liveCall) end() int {
 	return l.sent
 }
 
+// startLive starts sending call's media flow from s to dst at 50
+// packets/s until its end; port is the sender's source port.
+func startLive(call routing.Call, port int, rx *receiver, s *sender, dst string) *liveCall {
+	l := &liveCall{call: call, port: port, rx: rx, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for {
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			n := s.send(dst, 5, 20*time.Millisecond, nil)
+			l.mu.Lock()
+			l.sent += n
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
 // Calls pinned to a DP instance that is buffered and then trimmed from the
 // buffer (local.Config.TrimBuffer: the interval's trim) keep getting every
 // packet at the receiving endpoint until they end, and the instance is
@@ -104,23 +125,7 @@ func TestTrimmedInstanceKeepsItsCallsUntilTheyEnd(t *testing.T) {
 		if _, err := p.StartCall(ctx, call, f); err != nil {
 			t.Fatalf("call from dc%d port %d: %v", fromDC, port, err)
 		}
-		l := &liveCall{call: call, port: port, rx: rx, stop: make(chan struct{}), done: make(chan struct{})}
-		s := dial(t, ns, src)
-		go func() {
-			defer close(l.done)
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				n := s.send(dst, 5, 20*time.Millisecond, nil)
-				l.mu.Lock()
-				l.sent += n
-				l.mu.Unlock()
-			}
-		}()
-		return l
+		return startLive(call, port, rx, dial(t, ns, src), dst)
 	}
 	// pack limit 3: A, B, C fill the first IDS instance, E goes to the
 	// second, and the tag rule for dc1→dc0 names the second (the first has
@@ -280,23 +285,7 @@ func TestDestroyedInstancesPinnedCallMovesOn(t *testing.T) {
 			t.Fatalf("call %d: %v %v", port, ds, err)
 		}
 		idsOf[port] = ds[0].Instances[1]
-		l := &liveCall{call: call, port: port, rx: rx, stop: make(chan struct{}), done: make(chan struct{})}
-		s := dial(t, p.UsersNS(0), fmt.Sprintf("%s:%d", caller, port))
-		go func() {
-			defer close(l.done)
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				n := s.send(fmt.Sprintf("%s:6000", EntryIP(0)), 5, 20*time.Millisecond, nil)
-				l.mu.Lock()
-				l.sent += n
-				l.mu.Unlock()
-			}
-		}()
-		calls = append(calls, l)
+		calls = append(calls, startLive(call, port, rx, dial(t, p.UsersNS(0), fmt.Sprintf("%s:%d", caller, port)), fmt.Sprintf("%s:6000", EntryIP(0))))
 	}
 	defer func() {
 		for _, l := range calls {

@@ -71,18 +71,57 @@ const FallingScaleInLeave = 2
 // trigger).
 const FallingTrimBusy = 0.85
 
-// fallingLocked: the VNF's total load is below its value LoadTrendTicks
-// ticks ago, which is below its value AnticipateSustainTicks ticks ago
-// (the history must cover them), and it fell by at least
-// FallingScaleInRate × w CPU percent per second over the latter.
+// fallingLocked: the VNF's total carried load (fallHist) is below its
+// value LoadTrendTicks ticks ago, which is below its value
+// AnticipateSustainTicks ticks ago (the history must cover them), and it
+// fell by at least FallingScaleInRate × w percent of an instance's
+// capacity per second over the latter.
 func (c *Controller) fallingLocked(vs *vnfState, w int) bool {
-	n := len(vs.loadHist)
+	n := len(vs.fallHist)
 	if n <= AnticipateSustainTicks {
 		return false
 	}
-	now, mid, old := vs.loadHist[n-1], vs.loadHist[n-1-LoadTrendTicks], vs.loadHist[n-1-AnticipateSustainTicks]
+	now, mid, old := vs.fallHist[n-1], vs.fallHist[n-1-LoadTrendTicks], vs.fallHist[n-1-AnticipateSustainTicks]
 	rate := (old - now) / (float64(AnticipateSustainTicks) * TickPeriod.Seconds())
 	return now < mid && mid < old && rate >= FallingScaleInRate*float64(w)
+}
+
+// recordFallLocked appends the VNF's total carried load of this tick to
+// fallHist (before recordLoadLocked, whose totalCPULocked marks the
+// instances counted): Σ over the instances totalCPULocked sums of the
+// larger of CPU and 100 × the packet share (capped at one instance's
+// capacity), raised, as loadHist is, by what instances that first count
+// bring. The fall is read in the unit the bar is (carried): on the real
+// data plane a forwarder's CPU is a few percent at the packet rate its
+// capacity names (controller/dataplane TestFallingScaleInOnTheRealPlane:
+// Σ CPU never fell by the 9 points the rate asks of three instances, and
+// the rule never acted), while in the simulator the CPU is
+// min(100, 100·α·ρ) with α = 1 for the data plane's thresholds, the same
+// number.
+func (c *Controller) recordFallLocked(vs *vnfState) {
+	if c.cfg.FallingScaleIn <= 0 || !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 {
+		return
+	}
+	var all, first []float64
+	for _, in := range c.insts {
+		if in.VNF != vs.cfg.Name || in.State == StateBooting || in.State == StateFailed || in.CloudState != drivers.StateActive {
+			continue
+		}
+		x := max(in.Last.CPU, 100*min(1, in.Last.PktRate/vs.cfg.Capacity))
+		all = append(all, x)
+		if !in.counted && !in.Last.At.IsZero() {
+			first = append(first, x)
+		}
+	}
+	if len(vs.fallHist) >= loadHistLen {
+		vs.fallHist = append(vs.fallHist[:0], vs.fallHist[1:]...)
+	}
+	if joined := fixedSum(first); joined > 0 {
+		for i := range vs.fallHist {
+			vs.fallHist[i] += joined
+		}
+	}
+	vs.fallHist = append(vs.fallHist, fixedSum(all))
 }
 
 // workingCarriedLocked is Σ carried (the larger of the packet and the CPU

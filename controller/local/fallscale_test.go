@@ -495,3 +495,42 @@ func TestFallingTrimGrace(t *testing.T) {
 		t.Fatalf("destroy actions %+v after the grace, want %s's", ds, a)
 	}
 }
+
+// The fall is read in the unit of the bar (carried: the larger of the
+// packet and the CPU share), not in CPU alone. On the real data plane a
+// forwarder's CPU is a few percent at the packet rate its capacity names
+// (controller/dataplane TestFallingScaleInOnTheRealPlane): here the packet
+// rate falls from 80 % to 50 % of the capacity per instance while the CPU
+// stays at 2 %. Before, the rule read Σ CPU, flat, and never buffered.
+func TestFallingScaleInReadsThePacketShare(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.VNFs[0].PinnedFlows = true
+	cfg.Reactive, cfg.FallingScaleIn = true, 0.94
+	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
+	capacity := cfg.VNFs[0].Capacity
+	e.seconds(31)
+	e.round(1, map[string]int{"firewall": 3})
+	e.seconds(31)
+	share := func(s float64) {
+		for i, id := range append(e.ids(StateNormal), e.ids(StateOverload)...) {
+			e.load[id] = Stats{CPU: 2, Mem: 20, PktRate: s * capacity, Flows: 5 - i}
+		}
+	}
+	share(0.8)
+	e.seconds(40)
+	s := 0.8
+	for range 40 {
+		if e.working("firewall") < 3 {
+			break
+		}
+		s -= 0.01
+		share(s)
+		e.seconds(1)
+	}
+	if w := e.working("firewall"); w != 2 {
+		t.Fatalf("working %d with the packet share down to %.2f of the capacity each (CPU 2 %%), want 2", w, s)
+	}
+	if as := e.actions(KindBuffer, ReasonUnderload); len(as) != 1 || !strings.Contains(as[0].Detail, "falling load") {
+		t.Fatalf("buffer actions %+v, want one on a falling load", as)
+	}
+}

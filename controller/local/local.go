@@ -91,6 +91,9 @@ type vnfState struct {
 	// first counted since brought (trend.go: its rise is read by
 	// trimEmptyLocked and anticipateLocked).
 	loadHist []float64
+	// fallHist is fallingLocked's history: the VNF's total carried load,
+	// as loadHist (recordFallLocked).
+	fallHist []float64
 	// bootSeen is how long this VNF's last launched instance took from its
 	// launch to active (Config.Anticipate's horizon, bootLocked).
 	bootSeen time.Duration
@@ -880,6 +883,7 @@ func (c *Controller) onTick() {
 			ops = append(ops, c.fillLocked(vs, vs.deficitReason, vs.deficitDetail)...)
 		}
 		ops = append(ops, c.reactiveLocked(vs)...)
+		c.recordFallLocked(vs)
 		c.recordLoadLocked(vs)
 		ops = append(ops, c.anticipateLocked(vs)...)
 		c.scaleInLocked(vs)

@@ -534,3 +534,27 @@ func TestFallingScaleInReadsThePacketShare(t *testing.T) {
 		t.Fatalf("buffer actions %+v, want one on a falling load", as)
 	}
 }
+
+// With two instances the rule buffered, emptied in the same tick, a spare
+// of 1 keeps one: the trim stops once no more than BufferSpare are
+// buffered.
+func TestFallingTrimKeepsBufferSpareOfTwo(t *testing.T) {
+	e := fallEnvCfg(t, 0.94, 5, func(c *Config) { c.BufferSpare, c.TrimEmpty = 1, false }) // TrimEmpty would trim first
+	cpu := 80.0
+	for i := range 60 {
+		cpu -= 0.5
+		e.setLoad(cpu)
+		for _, id := range e.ids(StateBuffered) {
+			// their last calls end together, after both were buffered
+			e.load[id] = Stats{CPU: 0, Mem: 20, Flows: max(0, 1-i/50)}
+		}
+		e.seconds(1)
+	}
+	if as := e.actions(KindBuffer, ReasonUnderload); len(as) < 2 {
+		t.Fatalf("falling buffer actions %+v, want at least 2", as)
+	}
+	ds := e.actions(KindDestroy, ReasonExpiry)
+	if len(ds) == 0 || e.c.vnfs["firewall"].buf.Len() != 1 {
+		t.Fatalf("destroy actions %+v, buffer %+v: want the trim down to the spare of 1", ds, e.c.vnfs["firewall"].buf.Entries())
+	}
+}

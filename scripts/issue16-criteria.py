@@ -8,7 +8,16 @@ its VM-seconds are <= 0.80 x reactive-only's, <= 1.15 x its floor, and its DP lo
 takes the loss ratio from the exact packet counts). It also counts the criteria against the
 fixed-routing floor (÷fixed) and reports the daily experiments, with "abs-ok" when the loss
 meets the absolute bound proposed in session 8 (reactive-only and hybrid both <= 0.01 %).
+
+When the table's trailing "outputs: DIR" line (sweep.sh prints it on stderr; append it) names an
+existing sweep directory, the criteria are decided from unrounded values: each experiment's
+DIR/<experiment>/summary.csv (vm_seconds, floor_vm_seconds, floor_fixed_vm_seconds,
+dp_lost_packets, dp_offered_packets per strategy), so a ratio of 1.15004 is not a pass because
+the table prints 1.1500. Experiments without a summary keep the printed columns.
 """
+import csv
+import math
+import os
 import sys
 
 SEC6 = ([f"async-{d}s" for d in (0, 60, 120, 180, 240, 300, 360)]
@@ -18,13 +27,43 @@ DAILY = ("daily-audio", "daily-mobile-zoom")
 
 
 def parse(lines):
-    """Rows of a sweep table: (experiment, strategy) -> the ratio columns."""
-    rows = {}
+    """Rows of a sweep table: (experiment, strategy) -> the ratio columns, exact from the
+    sweep directory's summary.csv files when the table names one (exact)."""
+    rows, out = {}, None
     for line in lines:
         f = line.split()
         if len(f) == 9 and f[1] in ("hybrid", "reactive", "proactive"):
             rows[(f[0], f[1])] = dict(react=float(f[4]), floor=float(f[5]), fixed=float(f[6]),
                                       loss=float(f[7].rstrip('%')), lr=float(f[8]))
+        elif line.startswith("outputs:") and len(f) == 2:
+            out = f[1]
+    if out and os.path.isdir(out):
+        for exp in sorted({e for e, _ in rows}):
+            path = os.path.join(out, exp, "summary.csv")
+            if os.path.isfile(path):
+                with open(path, newline="") as fh:
+                    rows.update(exact(exp, list(csv.DictReader(fh))))
+    return rows
+
+
+def exact(exp, recs):
+    """The ratio columns of one experiment from its summary.csv records, unrounded (as
+    sweep.sh computes them: the loss from the packet counts when the summary has them;
+    reactive-only losing nothing makes any loss an infinite ratio, none 1)."""
+    def loss(r):
+        off = float(r.get("dp_offered_packets") or 0)
+        return float(r["dp_lost_packets"]) / off if off > 0 else float(r["dp_loss"])
+    rv = [r for r in recs if r["strategy"] == "reactive"]
+    if not rv:
+        return {}
+    rvm, rloss = float(rv[0]["vm_seconds"]), loss(rv[0])
+    rows = {}
+    for r in recs:
+        vm, lo = float(r["vm_seconds"]), loss(r)
+        fl, ff = float(r["floor_vm_seconds"]), float(r["floor_fixed_vm_seconds"])
+        lr = lo / rloss if rloss > 0 else (math.inf if lo > 0 else 1.0)
+        rows[(exp, r["strategy"])] = dict(react=vm / rvm if rvm > 0 else 0.0, floor=vm / fl if fl > 0 else 0.0,
+                                          fixed=vm / ff if ff > 0 else 0.0, loss=100 * lo, lr=lr)
     return rows
 
 
@@ -39,7 +78,7 @@ def summary(name, rows):
     ok = [e for e in exps if meets(rows, e)]
     fixed = [e for e in exps if meets(rows, e, "fixed")]
     misses = " ".join(
-        f"{e}({rows[(e, 'hybrid')]['react']:.3f}/{rows[(e, 'hybrid')]['floor']:.3f}/{rows[(e, 'hybrid')]['lr']:.3f})"
+        f"{e}({rows[(e, 'hybrid')]['react']:.4f}/{rows[(e, 'hybrid')]['floor']:.4f}/{rows[(e, 'hybrid')]['lr']:.4f})"
         for e in exps if e not in ok)
     daily = " ".join(
         f"{e}:{'ok' if meets(rows, e) else 'miss'}{'/abs-ok' if meets(rows, e, absolute=True) else ''}"
@@ -51,7 +90,7 @@ def summary(name, rows):
 def main(paths):
     for p in paths:
         with open(p) as f:
-            print(summary(p, parse(f)))
+            print(summary(p, parse(f.read().splitlines())))
 
 
 if __name__ == "__main__":

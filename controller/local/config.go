@@ -181,8 +181,12 @@ type Config struct {
 	ScaleIn ScaleIn `json:"scaleIn" yaml:"scaleIn"`
 	// FallingScaleIn (0: off): between rounds, a VNF with PinnedFlows whose
 	// total load has been falling moves one working instance to the buffer
-	// when its working load fits on one fewer at this fraction of the CPU
-	// threshold (fallscale.go); in [0, 1].
+	// when its working load fits on one fewer at this fraction of their
+	// capacity (each carrying the larger of PktRate ÷ VNFConfig.Capacity
+	// and CPU ÷ 100, as ReactiveUtilization reads it), capped at
+	// ReactiveUtilization, or, with ReactiveUtilization 0, at the CPU
+	// threshold ÷ 100 (the overload trigger) so the reactive rule does not
+	// take the instance back at once (fallscale.go); in [0, 1].
 	FallingScaleIn float64 `json:"fallingScaleIn" yaml:"fallingScaleIn"`
 	// Anticipate: reactive scale-out of a VNF with PinnedFlows before the
 	// overload, when its measured load, extrapolated at its rise over the

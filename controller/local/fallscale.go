@@ -25,14 +25,24 @@ import (
 //     FallingScaleIn of their capacity;
 //   - at least FallingScaleInLeave working instances stay.
 // The default bar, 0.94, stays under ReactiveUtilization's 0.95, so the
-// reactive rule does not take back at once what this rule did.
+// reactive rule does not take back at once what this rule did; the bar is
+// capped at ReactiveUtilization, or with ReactiveUtilization 0 (the
+// paper's rule: the overload report suffices) at the CPU threshold, the
+// overload trigger (fallingBarLocked).
 //
 // The buffered instance counts as the next round's decision (its buffer
 // entry carries the next interval): the round's TrimBuffer does not take
-// it as one that spent a whole interval unused. fallingTrimLocked destroys
-// it once its pinned flows have ended while the load is still falling and
-// the working instances have room (FallingTrimBusy); until then a reactive
-// or anticipated scale-out, or the next round, reuses it without a boot.
+// it as one that spent a whole interval unused, at the next enter nor the
+// one after (measured: with this interval's tag, trimmed one enter
+// earlier, seed-3 daily-audio's loss went 0.34 → 1.90 × reactive-only's).
+// The enter pops with bufferq.PopDue, so the entry does not hold back a
+// later one tagged this interval behind it. fallingTrimLocked destroys it
+// once its pinned flows have ended while the load is still falling and the
+// working instances have room (FallingTrimBusy); TrimEmpty, when on, also
+// destroys it once empty on a load that is not rising while the working
+// instances are under its busy bar (it is not kept as an underload
+// instance of the interval). Until then a reactive or anticipated
+// scale-out, or the next round, reuses it without a boot.
 // The three guards (rate, two left, room) are what the daily experiments
 // needed: a fall there is followed by a rise within a minute or two, and
 // without them the rule cost seed-3 daily-audio 2.5 × reactive-only's loss.
@@ -134,18 +144,40 @@ func (c *Controller) workingCarriedLocked(vs *vnfState) (sum float64, n, fresh i
 	return fixedSum(shares), len(shares), fresh
 }
 
+// fallingBarLocked is the share of their capacity the working instances
+// left may carry: FallingScaleIn, capped at the reactive rule's bar so the
+// reactive rule does not take back at once what this rule did (a flap:
+// buffer, reuse, buffer). With ReactiveUtilization (min of the two); with
+// ReactiveUtilization 0 (the paper's rule: an overload report suffices),
+// the CPU threshold ÷ 100, the overload trigger, which the default 0.94
+// would otherwise leave the working instances above.
+func (c *Controller) fallingBarLocked(vs *vnfState) float64 {
+	u := c.cfg.FallingScaleIn
+	if r, on := c.reactiveUtilLocked(vs); on {
+		return min(u, r)
+	}
+	if t := vs.cfg.Thresholds.CPU; t > 0 {
+		return min(u, t/100)
+	}
+	return u
+}
+
 // fallingScaleInLocked is the tick's scale-in on a falling load of one VNF
 // with PinnedFlows and a capacity (Config.FallingScaleIn).
 func (c *Controller) fallingScaleInLocked(vs *vnfState) {
-	u := c.cfg.FallingScaleIn
-	if u <= 0 || !c.cfg.Reactive || !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 || c.paused || c.draining {
+	u := c.fallingBarLocked(vs)
+	if c.cfg.FallingScaleIn <= 0 || !c.cfg.Reactive || !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 || c.paused || c.draining {
 		vs.fallTicks = 0
 		return
 	}
 	now := c.clk.Now()
 	n := c.countsLocked(vs.cfg.Name)
 	w := n.Working()
-	if n.Booting > 0 || n.Overload > 0 || w-1 < max(c.scaleInFloorLocked(vs), FallingScaleInLeave) || !c.fallingLocked(vs, w) ||
+	// a replacement still owed (crash.go: a crash loop holds it back, or
+	// its launch was refused) is not booting: the failed instance's load
+	// leaving the total reads as a fall, and one fewer target would drop
+	// the owed replacement
+	if n.Booting > 0 || n.Overload > 0 || len(vs.owed) > 0 || w-1 < max(c.scaleInFloorLocked(vs), FallingScaleInLeave) || !c.fallingLocked(vs, w) ||
 		(!vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < FallingScaleInWindow) {
 		vs.fallTicks = 0
 		return
@@ -171,19 +203,22 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 		return
 	}
 	// not an underload instance kept for the interval (trimEmptyLocked):
-	// fallingTrimLocked destroys it once empty; the next round's decision
+	// fallingTrimLocked, or TrimEmpty on a flat load, destroys it once
+	// empty; the next round's decision: tagged the next interval, ahead of
+	// any entry buffered later in this one (the enter pops with
+	// bufferq.PopDue, which does not stop at it)
 	vs.buf.Remove(in.ID)
 	vs.buf.PushTail(in.ID, c.interval+1)
 	in.underload, in.fallingAt = false, in.bufferedAt
 }
 
 // fallingTrimLocked destroys the instances fallingScaleInLocked buffered
-// (and nothing moved since) once a sample taken at least a statistics
+// (and nothing moved since), beyond the BufferSpare buffered ones, once a sample taken at least a statistics
 // period after they left routing, and trimEmptyGrace after it, counts no
 // flows, while the VNF's total load is still falling and its working
 // instances carry at most FallingTrimBusy of their capacity on average.
 func (c *Controller) fallingTrimLocked(vs *vnfState) []op {
-	if c.cfg.FallingScaleIn <= 0 || vs.buf.Len() == 0 {
+	if c.cfg.FallingScaleIn <= 0 || vs.buf.Len() <= max(0, c.cfg.BufferSpare) {
 		return nil
 	}
 	sum, w, _ := c.workingCarriedLocked(vs)
@@ -193,6 +228,9 @@ func (c *Controller) fallingTrimLocked(vs *vnfState) []op {
 	now := c.clk.Now()
 	var ops []op
 	for _, e := range vs.buf.Entries() {
+		if vs.buf.Len() <= max(0, c.cfg.BufferSpare) {
+			break // the spare the operator keeps buffered (TrimEmpty, TrimBuffer)
+		}
 		in := c.insts[e.ID]
 		if in == nil || in.fallingAt.IsZero() || !in.fallingAt.Equal(in.bufferedAt) || in.Last.Flows > 0 || in.Last.FlowsUnknown ||
 			in.CloudState != drivers.StateActive || now.Sub(in.bufferedAt) < trimEmptyGrace(c.cfg) || in.lastSeen.Sub(in.bufferedAt) < c.cfg.StatsPeriod {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
@@ -12,9 +13,17 @@ import (
 // and TrimEmpty on, FallingScaleIn u, every instance at 80 % CPU for 40 s.
 func fallEnv(t *testing.T, u float64, n int) *env {
 	t.Helper()
+	return fallEnvCfg(t, u, n, func(*Config) {})
+}
+
+// fallEnvCfg is fallEnv with the configuration changed by set first.
+func fallEnvCfg(t *testing.T, u float64, n int, set func(*Config)) *env {
+	t.Helper()
 	cfg := fwConfig(1)
 	cfg.VNFs[0].PinnedFlows = true
 	cfg.Reactive, cfg.TrimEmpty, cfg.FallingScaleIn = true, true, u
+	cfg.ReactiveUtilization = 0.95 // system.Defaults' (the strategies with rounds)
+	set(&cfg)
 	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
 	e.seconds(31)
 	e.round(1, map[string]int{"firewall": n})
@@ -91,29 +100,91 @@ func TestFallingScaleIn(t *testing.T) {
 // What the rule leaves alone: off (0); a flat load under the bar; a fall
 // slower than FallingScaleInRate per instance; two working instances
 // (FallingScaleInLeave).
+// Also what its guards leave (each case fails when its guard is removed):
+// a manual hold floor; a VNF without PinnedFlows (a CP VNF); an overloaded
+// instance; a stale sample (a silent instance, kept by a long
+// StatsTimeout); a reactive scale-out less than FallingScaleInWindow ago;
+// paused (between a round's acquire and broadcast); draining; a booting
+// instance (its guard and the fresh-sample one both hold: a booting
+// instance counts in w, not in the fresh active ones).
 func TestFallingScaleInLeaves(t *testing.T) {
+	cp := func(c *Config) { c.VNFs[0].PinnedFlows = false }
+	longTimeout := func(c *Config) { c.StatsTimeout = time.Hour }
 	for _, tc := range []struct {
 		name string
 		u    float64
 		n    int
+		set  func(*Config)
 		run  func(e *env)
 	}{
-		{"off", 0, 4, func(e *env) { e.fall(80, 0.5, 60) }},
-		{"a flat load under the bar", 0.94, 4, func(e *env) {
+		{"off", 0, 4, nil, func(e *env) { e.fall(80, 0.5, 60) }},
+		{"a flat load under the bar", 0.94, 4, nil, func(e *env) {
 			e.setLoad(65)
 			e.seconds(5)
 			e.setLoad(70)
 			e.seconds(60)
 		}},
-		{"a slow fall (0.05 %/s per instance)", 0.94, 4, func(e *env) {
+		{"a slow fall (0.05 %/s per instance)", 0.94, 4, nil, func(e *env) {
 			e.setLoad(71)
 			e.seconds(40)
 			e.fall(71, 0.05, 60)
 		}},
-		{"two working instances", 0.94, 2, func(e *env) { e.fall(80, 0.5, 80) }},
+		{"two working instances", 0.94, 2, nil, func(e *env) { e.fall(80, 0.5, 80) }},
+		{"a manual hold floor", 0.94, 4, nil, func(e *env) {
+			if _, err := e.c.Scale("firewall", 0, "hold 4"); err != nil {
+				e.t.Fatalf("%v", err)
+			}
+			e.fall(80, 0.5, 50)
+		}},
+		{"a VNF without PinnedFlows", 0.94, 4, cp, func(e *env) { e.fall(80, 0.5, 50) }},
+		{"an overloaded instance", 0.94, 4, nil, func(e *env) {
+			hot := e.ids(StateNormal)[0]
+			for cpu := 80.0; cpu > 55; cpu -= 0.5 { // 3 × 0.55 + 0.92 ≤ 0.94·3
+				e.setLoad(cpu)
+				e.load[hot] = Stats{CPU: 92, Mem: 95, PktRate: 100, Flows: 5}
+				e.seconds(1)
+			}
+			if e.state(hot) != StateOverload {
+				e.t.Fatalf("%s is %s, want overloaded", hot, e.state(hot))
+			}
+		}},
+		{"a stale sample", 0.94, 4, longTimeout, func(e *env) {
+			e.silent[e.ids(StateNormal)[0]] = true // its last sample: 80 %
+			e.fall(80, 0.5, 50)
+		}},
+		{"a reactive scale-out within the window", 0.94, 4, nil, func(e *env) {
+			cpu := e.fall(80, 0.5, 23) // the rule buffers at 26 s (TestFallingScaleIn)
+			e.c.mu.Lock()
+			e.c.vnfs["firewall"].lastReactive = e.clk.Now()
+			e.c.mu.Unlock()
+			e.fall(cpu, 0.5, 4)
+		}},
+		{"paused", 0.94, 4, func(c *Config) { c.MaxPause = time.Hour }, func(e *env) {
+			e.req(2, protocol.StepAcquire, nil) // paused until the broadcast
+			e.fall(80, 0.5, 50)
+		}},
+		{"draining", 0.94, 4, nil, func(e *env) {
+			e.c.mu.Lock()
+			e.c.draining = true
+			e.c.mu.Unlock()
+			e.fall(80, 0.5, 50)
+		}},
+		{"a booting instance", 0.94, 5, nil, func(e *env) {
+			e.fall(80, 0.5, 4)
+			e.drv.Fail(e.ids(StateNormal)[0]) // replaced at once: boots 30 s
+			e.clk.Advance(0)
+			e.fall(76, 0.5, 28)
+			if n := e.c.Counts()["firewall"]; n.Booting != 1 {
+				e.t.Fatalf("counts %+v, want one booting", n)
+			}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := fallEnv(t, tc.u, tc.n)
+			set := tc.set
+			if set == nil {
+				set = func(*Config) {}
+			}
+			e := fallEnvCfg(t, tc.u, tc.n, set)
 			tc.run(e)
 			if w := e.working("firewall"); w != tc.n {
 				t.Fatalf("working %d, want %d", w, tc.n)
@@ -129,6 +200,299 @@ func TestFallingScaleInConfigErrors(t *testing.T) {
 		if _, err := New(cfg, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "fallingScaleIn") {
 			t.Fatalf("fallingScaleIn %v: %v, want an error naming the field", f, err)
 		}
+	}
+}
+
+// The rule's buffer entry carries the next interval, ahead of a
+// round-buffered instance behind it tagged this one: that instance, which
+// spent a whole interval unused, is still trimmed at the enter it is due
+// (the enter used to stop at the falling entry at the head), while
+// the falling entry stays one more interval.
+func TestFallingScaleInEntryDoesNotHoldBackTrimBuffer(t *testing.T) {
+	e := fallEnvCfg(t, 0.94, 4, func(c *Config) { c.TrimBuffer = true })
+	e.fall(80, 0.5, 26)
+	if w := e.working("firewall"); w != 3 {
+		t.Fatalf("working %d, want 3 (falling scale-in)", w)
+	}
+	a := e.c.vnfs["firewall"].buf.Entries()[0].ID
+	keep := func() { // flat, every instance keeps flows: TrimEmpty leaves them
+		for id := range e.load {
+			e.load[id] = Stats{CPU: 67, Mem: 20, PktRate: 100, Flows: 3}
+		}
+	}
+	keep()
+	e.seconds(10)
+	e.round(2, map[string]int{"firewall": 2}) // buffers B, tag 2
+	keep()
+	es := e.c.vnfs["firewall"].buf.Entries()
+	if len(es) != 2 || es[0].ID != a || es[0].Interval != 3 || es[1].Interval != 2 {
+		t.Fatalf("buffer %+v, want %s (next interval, 3) then the round's (2)", es, a)
+	}
+	b := es[1].ID
+	e.seconds(10)
+	e.round(3, map[string]int{"firewall": 2}) // enter 4: B (tag 2) spent interval 3 unused
+	keep()
+	e.seconds(1)
+	if e.state(b) == StateBuffered || e.state(a) != StateBuffered {
+		t.Fatalf("after enter(4): round-buffered %s %s, falling %s %s; want it trimmed, the falling one kept (buffer %+v)",
+			b, e.state(b), a, e.state(a), e.c.vnfs["firewall"].buf.Entries())
+	}
+}
+
+// A reuse in the interval the rule buffered it (its entry tagged the next)
+// reads "0 interval(s) ago", not a uint64 underflow.
+
+func TestFallingScaleInReuseChurnDetail(t *testing.T) {
+	e := fallEnv(t, 0.94, 4)
+	e.fall(80, 0.5, 26)
+	a := e.c.vnfs["firewall"].buf.Entries()
+	if len(a) != 1 {
+		t.Fatalf("buffer %+v, want the falling scale-in's one", a)
+	}
+	// every working instance overloaded: the reactive rule reuses it in
+	// the interval it was buffered
+	for _, id := range e.ids(StateNormal) {
+		e.load[id] = Stats{CPU: 99, Mem: 90, PktRate: 100, Flows: 5}
+	}
+	e.seconds(8)
+	var d string
+	for _, ac := range e.c.Actions() {
+		if ac.InstanceID == a[0].ID && ac.Kind == KindReuse {
+			d = ac.Detail
+		}
+	}
+	if !strings.Contains(d, "churn: buffered 0 interval(s) ago") {
+		t.Fatalf("reuse detail %q, want churn 0 interval(s) ago", d)
+	}
+}
+
+// fallingTrimLocked keeps BufferSpare buffered instances, like TrimEmpty
+// and TrimBuffer: with a spare of 1 the only buffered one stays although
+// it is empty on a falling load with room; with a spare of 0 it goes.
+func TestFallingTrimKeepsBufferSpare(t *testing.T) {
+	for _, spare := range []int{0, 1} {
+		e := fallEnvCfg(t, 0.94, 4, func(c *Config) { c.BufferSpare = spare })
+		e.fall(80, 0.5, 26)
+		if w := e.working("firewall"); w != 3 {
+			t.Fatalf("spare %d: working %d, want 3", spare, w)
+		}
+		a := e.c.vnfs["firewall"].buf.Entries()[0].ID
+		working := e.ids(StateNormal)
+		hot := 84.0
+		for range 6 {
+			hot -= 0.5
+			for _, id := range working {
+				e.load[id] = Stats{CPU: hot, Mem: 20, PktRate: 100, Flows: 4}
+			}
+			e.load[a] = Stats{CPU: 0, Mem: 20, Flows: 0}
+			e.seconds(1)
+		}
+		ds := e.actions(KindDestroy, ReasonExpiry)
+		if spare == 1 && len(ds) > 0 {
+			t.Fatalf("bufferSpare 1, one buffered instance: destroyed %+v", ds)
+		}
+		if spare == 0 && (len(ds) != 1 || ds[0].InstanceID != a) {
+			t.Fatalf("bufferSpare 0: destroy actions %+v, want %s's", ds, a)
+		}
+	}
+}
+
+// With ReactiveUtilization 0 (the paper's rule: an overload report
+// suffices) the bar is capped at the CPU threshold (90 %): 0.94 would leave
+// the working instances over the overload trigger, and the reactive rule
+// would take the instance back at once (and boot more) while the load
+// falls. 4 × 0.675 = 2.7 = 0.9·3: the fit comes 25 s into the fall, not 19.
+func TestFallingScaleInBarCappedAtTheOverloadTrigger(t *testing.T) {
+	e := fallEnvCfg(t, 0.94, 4, func(c *Config) { c.ReactiveUtilization = 0 })
+	cpu := e.fall(80, 0.5, 26)
+	if w := e.working("firewall"); w != 4 {
+		t.Fatalf("working %d at %.1f %% each (fits at 0.94, not at 0.90), want 4", w, cpu)
+	}
+	e.fall(cpu, 0.5, 8)
+	if w := e.working("firewall"); w != 3 {
+		t.Fatalf("working %d, want 3 once it fits at 0.90", w)
+	}
+	if as := e.actions(KindBuffer, ReasonUnderload); len(as) != 1 || !strings.Contains(as[0].Detail, "at 90%") {
+		t.Fatalf("buffer actions %+v, want one at the 90%% bar", as)
+	}
+}
+
+// The flap revC found with ReactiveUtilization 0 and the bar at 0.94: the
+// total load falls 0.5 %/s and spreads over the working instances (the
+// buffered one's calls end or move), so at the rule's bar the ones left
+// are over the overload trigger; the reactive rule took the instance back
+// and the rule buffered it again. Capped at the trigger: one scale-in.
+func TestFallingScaleInNoFlapWithoutReactiveBar(t *testing.T) {
+	e := fallEnvCfg(t, 0.94, 4, func(c *Config) { c.ReactiveUtilization = 0 })
+	T := 4 * 80.0
+	for range 130 {
+		ws := append(e.ids(StateNormal), e.ids(StateOverload)...)
+		for _, id := range ws {
+			cpu, mem := T/float64(len(ws)), 20.0
+			if cpu > 90 {
+				mem = 60 // the simulator's model: cpu and mem over their thresholds at ρ > 0.9
+			}
+			e.load[id] = Stats{CPU: cpu, Mem: mem, PktRate: 100, Flows: 10}
+		}
+		for _, id := range e.ids(StateBuffered) {
+			e.load[id] = Stats{CPU: 0, Mem: 20, Flows: 1}
+		}
+		T -= 0.5
+		e.seconds(1)
+	}
+	if bufs := e.actions(KindBuffer, ReasonUnderload); len(bufs) != 1 {
+		t.Fatalf("falling buffer actions %+v, want 1", bufs)
+	}
+	if rs := e.actions(KindReuse, ReasonReactive); len(rs) > 0 {
+		t.Fatalf("reactive reuses %+v on a falling load", rs)
+	}
+}
+
+// While a crash loop holds a failed instance's replacement back (owed, not
+// booting) the rule leaves the VNF alone: the failed instance's load
+// leaving the total reads as a fall, and one fewer target would drop the
+// owed replacement. Here the load falls during the hold; the replacement
+// launches when the hold ends, nothing is buffered.
+func TestFallingScaleInLeavesAHeldReplacement(t *testing.T) {
+	e := fallEnvCfg(t, 0.94, 5, func(c *Config) {
+		c.CrashBackoff = CrashBackoff{Initial: 20 * time.Second, Max: 40 * time.Second, Reset: 10 * time.Minute}
+	})
+	e.setLoad(60)
+	e.seconds(5)
+	e.drv.SetFailNext(1)
+	victim := e.ids(StateNormal)[0]
+	e.drv.Fail(victim) // replaced at once; the replacement fails at the end of its boot (30 s)
+	delete(e.load, victim)
+	e.clk.Advance(0)
+	launches := len(e.drv.Launches())
+	cpu := e.fall(60, 0.2, 31)
+	if h := e.c.Backoffs(); len(h) != 1 || h[0].Owed != 1 || !h[0].Holding(e.clk.Now()) {
+		t.Fatalf("backoffs %+v: want the second replacement held back", h)
+	}
+	e.fall(cpu, 0.5, 18) // in the hold (20 s): fits on 3 at 0.94, falling
+	if as := e.actions(KindBuffer, ReasonUnderload); len(as) > 0 {
+		t.Fatalf("falling scale-in %+v while a replacement is held back", as)
+	}
+	e.seconds(3)
+	if n := len(e.drv.Launches()); n != launches+1 {
+		t.Fatalf("%d launches after the hold, want %d (the held replacement)", n, launches+1)
+	}
+}
+
+// What the falling trim leaves (each case fails when its guard is
+// removed): the rule's buffered instance, emptied, stays while the load no
+// longer falls (flat for longer than LoadTrendTicks; TrimEmpty's busy bar
+// keeps it too), while its flow count is unknown, while no sample has come
+// since it was buffered, and for trimEmptyGrace after buffering. A control
+// case (falling, room, empty, sampled) is destroyed.
+func TestFallingTrimLeaves(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		set     func(*Config)
+		destroy bool
+		run     func(e *env, a string, working []string)
+	}{
+		{"control: falling, room, empty", nil, true, func(e *env, a string, working []string) {
+			fallingRoom(e, a, working, Stats{CPU: 0, Mem: 20}, 6)
+		}},
+		{"a flat load", nil, false, func(e *env, a string, working []string) {
+			for i := range 20 { // its last call ends once the load is flat
+				for _, id := range working {
+					e.load[id] = Stats{CPU: 84, Mem: 20, PktRate: 100, Flows: 4}
+				}
+				e.load[a] = Stats{CPU: 0, Mem: 20, Flows: max(0, 1-i/12)}
+				e.seconds(1)
+			}
+		}},
+		{"flows unknown", nil, false, func(e *env, a string, working []string) {
+			fallingRoom(e, a, working, Stats{CPU: 0, Mem: 20, FlowsUnknown: true}, 6)
+		}},
+		{"no sample since buffering", func(c *Config) { c.StatsTimeout = time.Hour }, false, func(e *env, a string, working []string) {
+			// its last sample (≈ 67 % CPU) stays in the total: the working
+			// ones fall from 66 % so that the total still falls
+			e.silent[a] = true
+			for hot := 66.0; hot > 60; hot -= 0.5 {
+				for _, id := range working {
+					e.load[id] = Stats{CPU: hot, Mem: 20, PktRate: 100, Flows: 4}
+				}
+				e.seconds(1)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := tc.set
+			if set == nil {
+				set = func(*Config) {}
+			}
+			e, a := fallBuffered(t, set)
+			tc.run(e, a, e.ids(StateNormal))
+			ds := e.actions(KindDestroy, ReasonExpiry)
+			if tc.destroy && (len(ds) != 1 || ds[0].InstanceID != a || !strings.Contains(ds[0].Detail, "on a falling load")) {
+				t.Fatalf("destroy actions %+v, want %s's on a falling load", ds, a)
+			}
+			if !tc.destroy && len(ds) > 0 {
+				t.Fatalf("destroy actions %+v, want none", ds)
+			}
+		})
+	}
+}
+
+// fallBuffered is fallEnv(0.94, 4) after the fall that buffers the
+// instance with the fewest flows, which reports no flows from the tick
+// before it is buffered on; it returns that instance.
+func fallBuffered(t *testing.T, set func(*Config)) (*env, string) {
+	t.Helper()
+	e := fallEnvCfg(t, 0.94, 4, set)
+	a := e.ids(StateNormal)[3]
+	cpu := 80.0
+	for i := 0; e.working("firewall") == 4; i++ {
+		if i == 60 {
+			t.Fatalf("no falling scale-in in 60 s")
+		}
+		cpu -= 0.5
+		e.setLoad(cpu)
+		if i >= 20 {
+			e.load[a] = Stats{CPU: cpu, Mem: 20, PktRate: 100}
+		}
+		e.seconds(1)
+	}
+	if e.state(a) != StateBuffered || e.c.insts[a].Last.Flows != 0 {
+		t.Fatalf("%s is %s with %+v, want buffered with no flows", a, e.state(a), e.c.insts[a].Last)
+	}
+	return e, a
+}
+
+// fallingRoom: for n seconds the working instances fall from 84 % (room:
+// ≤ FallingTrimBusy) by 0.5 % a second, and a reports s.
+func fallingRoom(e *env, a string, working []string, s Stats, n int) {
+	hot := 84.0
+	for range n {
+		hot -= 0.5
+		for _, id := range working {
+			e.load[id] = Stats{CPU: hot, Mem: 20, PktRate: 100, Flows: 4}
+		}
+		e.load[a] = s
+		e.seconds(1)
+	}
+}
+
+// The falling trim waits trimEmptyGrace (2 statistics periods: 4 s here)
+// after buffering, even with an empty sample taken a statistics period
+// after it (the instances report every second).
+func TestFallingTrimGrace(t *testing.T) {
+	e, a := fallBuffered(t, func(c *Config) { c.StatsPeriod = 2 * time.Second })
+	working := e.ids(StateNormal)
+	at := e.c.insts[a].bufferedAt
+	fallingRoom(e, a, working, Stats{CPU: 0, Mem: 20}, 1)
+	for e.clk.Now().Sub(at) < trimEmptyGrace(e.c.cfg) {
+		if ds := e.actions(KindDestroy, ReasonExpiry); len(ds) > 0 {
+			t.Fatalf("destroyed %v after buffering (grace %v): %+v", e.clk.Now().Sub(at), trimEmptyGrace(e.c.cfg), ds)
+		}
+		fallingRoom(e, a, working, Stats{CPU: 0, Mem: 20}, 1)
+	}
+	fallingRoom(e, a, working, Stats{CPU: 0, Mem: 20}, 2)
+	if ds := e.actions(KindDestroy, ReasonExpiry); len(ds) != 1 {
+		t.Fatalf("destroy actions %+v after the grace, want %s's", ds, a)
 	}
 }
 
@@ -168,5 +532,29 @@ func TestFallingScaleInReadsThePacketShare(t *testing.T) {
 	}
 	if as := e.actions(KindBuffer, ReasonUnderload); len(as) != 1 || !strings.Contains(as[0].Detail, "falling load") {
 		t.Fatalf("buffer actions %+v, want one on a falling load", as)
+	}
+}
+
+// With two instances the rule buffered, emptied in the same tick, a spare
+// of 1 keeps one: the trim stops once no more than BufferSpare are
+// buffered.
+func TestFallingTrimKeepsBufferSpareOfTwo(t *testing.T) {
+	e := fallEnvCfg(t, 0.94, 5, func(c *Config) { c.BufferSpare, c.TrimEmpty = 1, false }) // TrimEmpty would trim first
+	cpu := 80.0
+	for i := range 60 {
+		cpu -= 0.5
+		e.setLoad(cpu)
+		for _, id := range e.ids(StateBuffered) {
+			// their last calls end together, after both were buffered
+			e.load[id] = Stats{CPU: 0, Mem: 20, Flows: max(0, 1-i/50)}
+		}
+		e.seconds(1)
+	}
+	if as := e.actions(KindBuffer, ReasonUnderload); len(as) < 2 {
+		t.Fatalf("falling buffer actions %+v, want at least 2", as)
+	}
+	ds := e.actions(KindDestroy, ReasonExpiry)
+	if len(ds) == 0 || e.c.vnfs["firewall"].buf.Len() != 1 {
+		t.Fatalf("destroy actions %+v, buffer %+v: want the trim down to the spare of 1", ds, e.c.vnfs["firewall"].buf.Entries())
 	}
 }

@@ -472,7 +472,7 @@ func (c *Controller) fillLocked(vs *vnfState, reason Reason, detail string) []op
 		d := fmt.Sprintf("%s; from buffer tail (buffered in interval %d)", why, e.Interval)
 		if c.interval <= e.Interval+ChurnIntervals {
 			vs.churn++
-			d += fmt.Sprintf("; churn: buffered %d interval(s) ago", c.interval-e.Interval)
+			d += fmt.Sprintf("; churn: buffered %d interval(s) ago", c.interval-min(e.Interval, c.interval))
 		}
 		c.record(vs.cfg.Name, kind, r, in.ID, d)
 	}
@@ -1154,6 +1154,20 @@ func (c *Controller) Reactive() bool { return c.cfg.Reactive }
 func (c *Controller) Anticipates(vnf string) bool {
 	vs, ok := c.vnfs[vnf]
 	return ok && c.cfg.Anticipate && c.cfg.Reactive && vs.cfg.PinnedFlows
+}
+
+// FallingScaleIn is the share of their capacity vnf's working instances
+// left by a scale-in on a falling load may carry (Config.FallingScaleIn,
+// capped as fallscale.go says), 0 when the rule does not act for vnf (off,
+// no Reactive, no PinnedFlows or no capacity).
+func (c *Controller) FallingScaleIn(vnf string) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	vs, ok := c.vnfs[vnf]
+	if !ok || c.cfg.FallingScaleIn <= 0 || !c.cfg.Reactive || !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 {
+		return 0
+	}
+	return c.fallingBarLocked(vs)
 }
 
 // ReactiveUtilization is the fraction of its capacity a majority of vnf's

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/instbound"
+	"github.com/ims-orch/ims-orch/controller/local/bufferq"
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/drivers"
 )
@@ -399,16 +400,20 @@ func (c *Controller) enterLocked(next uint64) []op {
 		c.cfg.Paths.Enter(next)
 		for _, name := range c.order {
 			vs := c.vnfs[name]
-			expired := vs.buf.PopExpired(next, c.cfg.Tau)
+			// PopDue, not PopExpired/Head: an entry of the falling
+			// scale-in, tagged the next interval (fallscale.go), may sit
+			// ahead of a later one tagged this interval, which must not
+			// wait behind it; with non-decreasing tags the two agree
+			expired := vs.buf.PopDue(vs.buf.Len(), func(e bufferq.Entry) bool {
+				return e.Interval <= next && next-e.Interval >= c.cfg.Tau
+			})
 			trimmed := len(expired)
-			// trimming takes heads that have had a whole interval in the
-			// buffer (reactive scale-out could reuse them without a boot)
-			for c.cfg.TrimBuffer && vs.buf.Len() > max(0, c.cfg.BufferSpare) {
-				if h, _ := vs.buf.Head(); h.Interval+2 > next {
-					break
-				}
-				e, _ := vs.buf.PopHead()
-				expired = append(expired, e)
+			// trimming takes the oldest that have had a whole interval in
+			// the buffer (reactive scale-out could reuse them without a boot)
+			if c.cfg.TrimBuffer {
+				expired = append(expired, vs.buf.PopDue(vs.buf.Len()-max(0, c.cfg.BufferSpare), func(e bufferq.Entry) bool {
+					return e.Interval+2 <= next
+				})...)
 			}
 			for i, e := range expired {
 				in := c.insts[e.ID]

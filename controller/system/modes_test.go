@@ -72,7 +72,7 @@ func TestStrategiesInEveryMode(t *testing.T) {
 				}
 				rec := &wrapRecorder{wrapped: map[string]int{}, updates: map[string]int{}}
 				base := Config{Topology: top, Policy: pol, Strategy: strat, Global: global.Config{Interval: interval},
-					Local: local.Config{StatsTimeout: -1, ScaleIn: local.ScaleIn{On: true}, Anticipate: true, ReactiveUtilization: 0.95}, VNFs: vnfs, InitialRound: true}
+					Local: local.Config{StatsTimeout: -1, ScaleIn: local.ScaleIn{On: true}, Anticipate: true, ReactiveUtilization: 0.95, FallingScaleIn: 0.94}, VNFs: vnfs, InitialRound: true}
 				var systems []*System
 				var engineSys *System
 				switch mode {
@@ -144,6 +144,15 @@ func TestStrategiesInEveryMode(t *testing.T) {
 							}
 							if u := lc.ReactiveUtilization(v); u != wantU {
 								t.Fatalf("%s: %s reactive scale-out bar %g with strategy %s, want %g", dc, v, u, strat, wantU)
+							}
+							// and the scale-in on a falling load (New turns it
+							// off for reactive-only: no round plans it back)
+							wantF := 0.0
+							if wantU > 0 {
+								wantF = 0.94
+							}
+							if f := lc.FallingScaleIn(v); f != wantF {
+								t.Fatalf("%s: %s falling scale-in bar %g with strategy %s, want %g", dc, v, f, strat, wantF)
 							}
 						}
 					}

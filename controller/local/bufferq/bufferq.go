@@ -12,7 +12,10 @@
 //	(t−tag≥τ)  └──────┴──────┴──────┴──────┴──────┘ ──▶ PopTail()         scale-out (reuse)
 //
 // Tags never decrease from head to tail when the caller pushes with a
-// non-decreasing interval, which the local controller does. Remove takes out
+// non-decreasing interval; the local controller's scale-in on a falling
+// load tags the next interval, so an entry pushed after it in the same
+// interval has a lower tag, and the controller pops with PopDue, which
+// skips an entry not yet due instead of stopping at it. Remove takes out
 // an instance anywhere (it died while buffered). The queue is not safe for
 // concurrent use; the controller guards it with its own lock.
 package bufferq
@@ -95,6 +98,27 @@ func (q *Queue) PopExpired(now, tau uint64) []Entry {
 			break
 		}
 		e, _ := q.PopHead()
+		out = append(out, e)
+	}
+	return out
+}
+
+// PopDue removes up to n entries for which due is true, head first,
+// skipping the others, and returns them oldest first; the order of the rest
+// is kept. With tags non-decreasing from head to tail and a due that holds
+// for the older tags, it is PopExpired's stop at the first young entry; an
+// entry tagged ahead of a later push (the local controller's scale-in on a
+// falling load tags the next interval) does not hold back the due ones
+// behind it.
+func (q *Queue) PopDue(n int, due func(Entry) bool) []Entry {
+	var out []Entry
+	for i := 0; i < q.n && len(out) < n; {
+		e := q.buf[q.at(i)]
+		if !due(e) {
+			i++
+			continue
+		}
+		q.Remove(e.ID)
 		out = append(out, e)
 	}
 	return out

@@ -169,3 +169,26 @@ func BenchmarkPushPopTail(b *testing.B) {
 		q.PopTail()
 	}
 }
+
+// PopDue skips entries that are not due and keeps the order of the rest:
+// an entry tagged ahead (5) does not hold back a due one (3) behind it; n
+// bounds how many go.
+func TestPopDue(t *testing.T) {
+	var q Queue
+	for _, e := range []Entry{{"a", 2}, {"f", 5}, {"b", 3}, {"c", 4}, {"d", 3}} {
+		q.PushTail(e.ID, e.Interval)
+	}
+	due := func(e Entry) bool { return e.Interval+2 <= 5 }
+	if got := ids(q.PopDue(2, due)); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("PopDue(2) = %v, want [a b]", got)
+	}
+	if got := ids(q.Entries()); !slices.Equal(got, []string{"f", "c", "d"}) {
+		t.Fatalf("left %v, want [f c d]", got)
+	}
+	if got := ids(q.PopDue(5, due)); !slices.Equal(got, []string{"d"}) {
+		t.Fatalf("PopDue(5) = %v, want [d]", got)
+	}
+	if got := q.PopDue(0, func(Entry) bool { return true }); len(got) != 0 || q.Len() != 2 {
+		t.Fatalf("PopDue(0) = %v, len %d", got, q.Len())
+	}
+}

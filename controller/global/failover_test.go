@@ -33,6 +33,18 @@ func twoEngines(t *testing.T, h *harness, cfg Config) (a, b *Engine) {
 	return engineOn(t, h, cfg, nil), engineOn(t, h, cfg, nil)
 }
 
+// twoNodesALeads returns a two-DC harness and two engines with its
+// config on it, a started (the leader), b not.
+func twoNodesALeads(t *testing.T) (h *harness, a, b *Engine) {
+	t.Helper()
+	h = newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+	a, b = twoEngines(t, h, h.cfg)
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return h, a, b
+}
+
 // measuredDC0 is the interval-mean DP workload on dc0→dc0 that round
 // measured, from the store's history (one prediction per round: fsm);
 // the test fails when none is stored.
@@ -188,11 +200,7 @@ func TestFailoverKeepsTheInterval(t *testing.T) {
 // (Seen over HTTP with three daemons: a node that lost the lead in one
 // interval and won it back in the next measured 10 % low.)
 func TestRegainedLeadershipDropsStaleReports(t *testing.T) {
-	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
-	a, b := twoEngines(t, h, h.cfg)
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
+	h, a, b := twoNodesALeads(t)
 	leader, rate := a, 100.0
 	for s := 1; h.store.State().Interval < 2; s++ {
 		if s > 300 {
@@ -335,11 +343,7 @@ func TestTakeoverWaitOffAndSameEngine(t *testing.T) {
 // are 0 ms old); a report without an age is dated by its own time, late
 // only beyond the skew window.
 func TestLateReportAfterTheDelayedCloseIsDropped(t *testing.T) {
-	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
-	a, b := twoEngines(t, h, h.cfg)
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
+	h, a, b := twoNodesALeads(t)
 	load := func(at time.Duration) float64 {
 		if at < 100*time.Second {
 			return 100
@@ -470,11 +474,7 @@ func TestReportIntervalAcrossATakeover(t *testing.T) {
 		return n
 	}
 	t.Run("closed by the old leader", func(t *testing.T) {
-		h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
-		a, b := twoEngines(t, h, h.cfg)
-		if err := a.Start(); err != nil {
-			t.Fatal(err)
-		}
+		h, a, b := twoNodesALeads(t)
 		before := report(t, h, a)
 		for st := h.store.State(); st.Round == nil || st.Round.Done < protocol.StepPredict; st = h.store.State() {
 			if h.clk.Now().Sub(t0) > 200*time.Second {
@@ -498,11 +498,7 @@ func TestReportIntervalAcrossATakeover(t *testing.T) {
 		}
 	})
 	t.Run("still open", func(t *testing.T) {
-		h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
-		a, b := twoEngines(t, h, h.cfg)
-		if err := a.Start(); err != nil {
-			t.Fatal(err)
-		}
+		h, a, b := twoNodesALeads(t)
 		h.clk.Advance(10 * time.Second)
 		before := report(t, h, a)
 		a.Stop() // the round of the interval starts, its leader dies before closing it
@@ -530,11 +526,7 @@ func TestReportIntervalAcrossATakeover(t *testing.T) {
 // still counted for its reports dated just before the close (the window
 // stays for it).
 func TestResentReportsWithoutAgeAreNotCountedTwice(t *testing.T) {
-	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
-	a, b := twoEngines(t, h, h.cfg)
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
+	h, a, b := twoNodesALeads(t)
 	load := func(at time.Duration) float64 {
 		if at < 100*time.Second {
 			return 100

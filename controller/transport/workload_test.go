@@ -651,16 +651,8 @@ func TestHTTPReportTargetOlderNode(t *testing.T) {
 // The handler remembers at most maxSeenKeys (dc, kind, reporter) keys, however
 // many reporter IDs its reporters make up.
 func TestWorkloadHandlerSeenBounded(t *testing.T) {
-	h, err := NewWorkloadHandler(&intakeRec{}, wtoken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHandler(t, &intakeRec{})
+	tg := servedTarget(t, h)
 	for i := range maxSeenKeys + 10 {
 		if err := tg.SendReport(context.Background(), withReporter(wrep("tokyo", 1, 1), fmt.Sprintf("r%d", i))); err != nil {
 			t.Fatal(err)
@@ -866,17 +858,7 @@ func TestReporterSkipsReportsOfAClosedInterval(t *testing.T) {
 			}
 			var targets []ReportTarget
 			for _, in := range []WorkloadIntake{ina, inb} {
-				h, err := NewWorkloadHandler(in, wtoken)
-				if err != nil {
-					t.Fatal(err)
-				}
-				srv := httptest.NewServer(h)
-				defer srv.Close()
-				tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
-				if err != nil {
-					t.Fatal(err)
-				}
-				targets = append(targets, tg)
+				targets = append(targets, servedTarget(t, mustHandler(t, in)))
 			}
 			if a := postReport(t, mustHandler(t, ina), wrep("paris", 9, 1)); !strings.Contains(a, `"interval":0`) {
 				t.Fatalf("the answer %s names no interval", a)
@@ -929,6 +911,19 @@ func mustHandler(t *testing.T, in WorkloadIntake) *WorkloadHandler {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// servedTarget serves h on a test server (closed when the test ends) and
+// returns a report target posting to it with the shared token.
+func servedTarget(t *testing.T, h http.Handler) *HTTPReportTarget {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
 }
 
 // FuzzAnsweredInterval: a global node's answer (outside input to the

@@ -665,20 +665,15 @@ func newer(a, b age) bool {
 	return a.id > b.id
 }
 
-// ageOf is s's age (newer).
-func ageOf(s servers.Server) age {
-	a := age{created: s.Created, stage: 2, id: s.ID}
-	if s.Status == "BUILD" {
-		a.stage = 1
-		if scheduling(s) {
-			a.stage = 0
-		}
-	}
-	return a
-}
+// ageOf is s's age (newer), read through toInstance so that the look-ups
+// (match) and the reconciler's Plan (instanceAge of the listed instances)
+// rank the same servers alike: a transitional status (REBOOT, REBUILD,
+// MIGRATING, ...) is Booting to both.
+func ageOf(s servers.Server) age { return instanceAge(toInstance(s)) }
 
 // instanceAge is in's age (newer): Booting with no host is still being
-// scheduled, Booting on a host is taken for BUILD on a host.
+// scheduled (BUILD, no host), Booting on a host is taken for BUILD on a
+// host (so is a transitional status: toState makes it Booting).
 func instanceAge(in drivers.Instance) age {
 	a := age{created: in.Created, stage: 2, id: in.CloudID}
 	if in.State == drivers.StateBooting {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	th "github.com/gophercloud/gophercloud/v2/testhelper"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -565,4 +566,23 @@ func TestTheDuplicateWarningIsLoggedOncePerServer(t *testing.T) {
 	_, err := d.List(ctx, "")
 	th.AssertNoErr(t, err)
 	th.AssertEquals(t, 2, d.Stats().Duplicates)
+}
+
+// The look-ups (match, through ageOf) and the reconciler's Plan (through
+// instanceAge) take the same server of two with one instance id created in
+// the same second, a transitional status included (final read rdA #2:
+// match took the ACTIVE one, Plan the REBOOT one).
+func TestLookupsAndPlanRankServersAlike(t *testing.T) {
+	at := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	for _, st := range []string{"REBOOT", "REBUILD", "MIGRATING", "BUILD", "ACTIVE", "ERROR"} {
+		for _, ids := range [][2]string{{"a", "b"}, {"b", "a"}} {
+			active := servers.Server{ID: ids[0], Status: "ACTIVE", Created: at, HostID: "h1"}
+			other := servers.Server{ID: ids[1], Status: st, Created: at, HostID: "h1"}
+			byServer := newer(ageOf(other), ageOf(active))
+			byInstance := newer(instanceAge(toInstance(other)), instanceAge(toInstance(active)))
+			if byServer != byInstance {
+				t.Errorf("%s (id %s) against ACTIVE (id %s): the look-ups take it newer: %v, Plan: %v", st, ids[1], ids[0], byServer, byInstance)
+			}
+		}
+	}
 }

@@ -240,13 +240,10 @@ func (c *Controller) fallingTrimLocked(vs *vnfState) []op {
 			break // the spare the operator keeps buffered (TrimEmpty, TrimBuffer)
 		}
 		in := c.insts[e.ID]
-		if in == nil || in.fallingAt.IsZero() || !in.fallingAt.Equal(in.bufferedAt) || in.Last.Flows > 0 || in.Last.FlowsUnknown ||
-			in.CloudState != drivers.StateActive || now.Sub(in.bufferedAt) < trimEmptyGrace(c.cfg) || in.lastSeen.Sub(in.bufferedAt) < c.cfg.StatsPeriod {
+		if in == nil || in.fallingAt.IsZero() || !in.fallingAt.Equal(in.bufferedAt) || !c.emptiedLocked(in, now) {
 			continue
 		}
-		vs.buf.Remove(e.ID)
-		in.State, in.drainSince = StateDraining, now
-		ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d on a falling load, no flows left after %v",
+		ops = append(ops, c.trimBufferedLocked(vs, in, now, fmt.Sprintf("buffered in interval %d on a falling load, no flows left after %v",
 			in.BufferedIn, now.Sub(in.bufferedAt)))...)
 	}
 	return ops

@@ -16,14 +16,21 @@ import (
 // simultaneous 20/30 s floor"). Here the least-loaded working instance
 // (fewest flows: packing leaves it the emptiest) moves to the buffer tail
 // between rounds when, for FallingScaleInWindow,
-//   - the VNF's total load in this datacenter (trend.go) is falling: below
-//     its level LoadTrendTicks ticks ago, which is below its level
-//     AnticipateSustainTicks ticks ago, and over those ticks by at least
-//     FallingScaleInRate per working instance (a fall, not the noise of a
-//     steady load: the IDS the simultaneous experiments hold at ρ ≈ 0.9);
+//   - the VNF's total carried load in this datacenter (fallHist,
+//     recordFallLocked: in the bar's unit, not trend.go's Σ CPU) is
+//     falling: below its level LoadTrendTicks ticks ago, which is below its
+//     level AnticipateSustainTicks ticks ago, and over those ticks by at
+//     least FallingScaleInRate per working instance (a fall, not the noise
+//     of a steady load: the IDS the simultaneous experiments hold at
+//     ρ ≈ 0.9);
 //   - the active working instances' load fits on one instance fewer at
 //     FallingScaleIn of their capacity;
-//   - at least FallingScaleInLeave working instances stay.
+//   - at least FallingScaleInLeave working instances stay (and the
+//     VNF's Min and the operator's hold floor);
+//   - every working instance's sample is fresh, none is booting or
+//     overloaded, no replacement is owed, no reactive or anticipated
+//     scale-out came within the window, and the controller is neither
+//     paused nor draining (fallingScaleInLocked).
 // The default bar, 0.94, stays under ReactiveUtilization's 0.95, so the
 // reactive rule does not take back at once what this rule did; the bar is
 // capped at ReactiveUtilization, or with ReactiveUtilization 0 (the
@@ -56,9 +63,10 @@ const DefaultFallingScaleIn = 0.94
 // of a VNF.
 const FallingScaleInWindow = 5 * time.Second
 
-// FallingScaleInRate is the least fall of the VNF's total load over
-// AnticipateSustainTicks, in CPU percent per second per working instance
-// (0.1: 3 % of an instance's capacity in 30 s).
+// FallingScaleInRate is the least fall of the VNF's total carried load
+// over AnticipateSustainTicks (recordFallLocked), in percent of an
+// instance's capacity per second per working instance (0.1: 3 % of an
+// instance's capacity in 30 s).
 const FallingScaleInRate = 0.1
 
 // FallingScaleInLeave is the fewest working instances the rule leaves: a
@@ -182,7 +190,8 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 		vs.fallTicks = 0
 		return
 	}
-	if sum, _, fresh := c.workingCarriedLocked(vs); fresh < w || sum > u*float64(w-1) {
+	sum, _, fresh := c.workingCarriedLocked(vs)
+	if fresh < w || sum > u*float64(w-1) {
 		vs.fallTicks = 0
 		return
 	}
@@ -191,7 +200,6 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 	}
 	vs.fallTicks = 0
 	vs.target = w - 1
-	sum, _, _ := c.workingCarriedLocked(vs)
 	c.bufferLocked(vs, 1, ReasonUnderload, fmt.Sprintf("falling load: %.2f instances' capacity fits on %d at %.0f%% for %v",
 		sum, w-1, 100*u, FallingScaleInWindow))
 	es := vs.buf.Entries()
@@ -232,13 +240,10 @@ func (c *Controller) fallingTrimLocked(vs *vnfState) []op {
 			break // the spare the operator keeps buffered (TrimEmpty, TrimBuffer)
 		}
 		in := c.insts[e.ID]
-		if in == nil || in.fallingAt.IsZero() || !in.fallingAt.Equal(in.bufferedAt) || in.Last.Flows > 0 || in.Last.FlowsUnknown ||
-			in.CloudState != drivers.StateActive || now.Sub(in.bufferedAt) < trimEmptyGrace(c.cfg) || in.lastSeen.Sub(in.bufferedAt) < c.cfg.StatsPeriod {
+		if in == nil || in.fallingAt.IsZero() || !in.fallingAt.Equal(in.bufferedAt) || !c.emptiedLocked(in, now) {
 			continue
 		}
-		vs.buf.Remove(e.ID)
-		in.State, in.drainSince = StateDraining, now
-		ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d on a falling load, no flows left after %v",
+		ops = append(ops, c.trimBufferedLocked(vs, in, now, fmt.Sprintf("buffered in interval %d on a falling load, no flows left after %v",
 			in.BufferedIn, now.Sub(in.bufferedAt)))...)
 	}
 	return ops

@@ -277,16 +277,7 @@ func TestFallingTrimKeepsBufferSpare(t *testing.T) {
 			t.Fatalf("spare %d: working %d, want 3", spare, w)
 		}
 		a := e.c.vnfs["firewall"].buf.Entries()[0].ID
-		working := e.ids(StateNormal)
-		hot := 84.0
-		for range 6 {
-			hot -= 0.5
-			for _, id := range working {
-				e.load[id] = Stats{CPU: hot, Mem: 20, PktRate: 100, Flows: 4}
-			}
-			e.load[a] = Stats{CPU: 0, Mem: 20, Flows: 0}
-			e.seconds(1)
-		}
+		fallingRoom(e, a, e.ids(StateNormal), Stats{CPU: 0, Mem: 20, Flows: 0}, 6)
 		ds := e.actions(KindDestroy, ReasonExpiry)
 		if spare == 1 && len(ds) > 0 {
 			t.Fatalf("bufferSpare 1, one buffered instance: destroyed %+v", ds)

@@ -164,15 +164,27 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 		in := c.insts[e.ID]
 		// a sample taken since it left routing says it is empty; the grace
 		// also outlasts a DNS answer that still names it (discovery TTL 1 s)
-		if in == nil || in.Last.Flows > 0 || in.Last.FlowsUnknown || in.CloudState != drivers.StateActive ||
-			(in.underload && e.Interval == c.interval) ||
-			now.Sub(in.bufferedAt) < trimEmptyGrace(c.cfg) || in.lastSeen.Sub(in.bufferedAt) < c.cfg.StatsPeriod {
+		if in == nil || (in.underload && e.Interval == c.interval) || !c.emptiedLocked(in, now) {
 			continue
 		}
-		vs.buf.Remove(e.ID)
-		in.State, in.drainSince = StateDraining, now
-		ops = append(ops, c.destroyLocked(in, fmt.Sprintf("buffered in interval %d, no flows left after %v in the buffer (buffer trimmed when empty)",
+		ops = append(ops, c.trimBufferedLocked(vs, in, now, fmt.Sprintf("buffered in interval %d, no flows left after %v in the buffer (buffer trimmed when empty)",
 			e.Interval, now.Sub(in.bufferedAt)))...)
 	}
 	return ops
+}
+
+// emptiedLocked: a buffered instance is active and a sample taken at least
+// a statistics period after it left routing, and trimEmptyGrace after it,
+// counts no flows (trimEmptyLocked, fallingTrimLocked).
+func (c *Controller) emptiedLocked(in *inst, now time.Time) bool {
+	return in.Last.Flows <= 0 && !in.Last.FlowsUnknown && in.CloudState == drivers.StateActive &&
+		now.Sub(in.bufferedAt) >= trimEmptyGrace(c.cfg) && in.lastSeen.Sub(in.bufferedAt) >= c.cfg.StatsPeriod
+}
+
+// trimBufferedLocked takes an emptied instance out of the buffer and
+// destroys it (trimEmptyLocked, fallingTrimLocked).
+func (c *Controller) trimBufferedLocked(vs *vnfState, in *inst, now time.Time, detail string) []op {
+	vs.buf.Remove(in.ID)
+	in.State, in.drainSince = StateDraining, now
+	return c.destroyLocked(in, detail)
 }

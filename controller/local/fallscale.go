@@ -200,11 +200,12 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 	}
 	vs.fallTicks = 0
 	vs.target = w - 1
+	before := vs.buf.Len()
 	c.bufferLocked(vs, 1, ReasonUnderload, fmt.Sprintf("falling load: %.2f instances' capacity fits on %d at %.0f%% for %v",
 		sum, w-1, 100*u, FallingScaleInWindow))
 	es := vs.buf.Entries()
-	if len(es) == 0 {
-		return
+	if len(es) == 0 || vs.buf.Len() == before {
+		return // nothing buffered (no candidate left): an older entry is not this rule's
 	}
 	in := c.insts[es[len(es)-1].ID]
 	if in == nil {

@@ -16,6 +16,19 @@ import (
 // quiet sends the driver's log (the re-issued deletes) nowhere.
 func quiet(d *Driver) { d.SetLogger(slog.New(slog.DiscardHandler)) }
 
+// quietDriver is newTestDriver with the driver's log discarded.
+func quietDriver(t *testing.T, f *fakeNova, cfg Config) (*Driver, *clock.Virtual) {
+	d, clk := newTestDriver(t, f, cfg)
+	quiet(d)
+	return d, clk
+}
+
+// refuseDeletes makes Nova answer every DELETE of one Terminate (its
+// retries included) 503: the Terminate gives up.
+func refuseDeletes(f *fakeNova, cfg Config) {
+	refuseDeletes(f, cfg)
+}
+
 func listed(t *testing.T, d *Driver, id string) (drivers.Instance, bool) {
 	t.Helper()
 	l, err := d.List(ctx, "")
@@ -34,8 +47,7 @@ func listed(t *testing.T, d *Driver, id string) (drivers.Instance, bool) {
 func terminatedInARace(t *testing.T, id string, race deleteRace, faults ...fault) (*fakeNova, *Driver, *clock.Virtual, drivers.Instance) {
 	t.Helper()
 	f := newFakeNova(t)
-	d, clk := newTestDriver(t, f, testConfig())
-	quiet(d)
+	d, clk := quietDriver(t, f, testConfig())
 	in, err := d.Launch(ctx, spec("dc-a", id))
 	th.AssertNoErr(t, err)
 	f.races = []deleteRace{race}
@@ -110,8 +122,7 @@ func TestPollerDoesNotResurrectATerminatedServer(t *testing.T) {
 	f := newFakeNova(t)
 	cfg := testConfig()
 	cfg.PollInterval = Duration(2 * time.Second)
-	d, clk := newTestDriver(t, f, cfg)
-	quiet(d)
+	d, clk := quietDriver(t, f, cfg)
 	f.addServer("p1", "ACTIVE", ours("dc-a", "p1"), Tag)
 	var got []drivers.Event
 	cancel := d.Subscribe(func(e drivers.Event) { got = append(got, e) })
@@ -184,8 +195,7 @@ func TestTerminateRetryAfterALostAnswerLeavesATombstone(t *testing.T) {
 // retry although the server is tombstoned already.
 func TestTerminateRetryResendsADeleteNovaDidNotTake(t *testing.T) {
 	f := newFakeNova(t)
-	d, clk := newTestDriver(t, f, testConfig())
-	quiet(d)
+	d, clk := quietDriver(t, f, testConfig())
 	_, err := d.Launch(ctx, spec("dc-a", "r6"))
 	th.AssertNoErr(t, err)
 	f.inject("delete", fault{status: 503, file: "unavailable_503.json"})
@@ -318,8 +328,7 @@ func TestARestartedDriverHidesATerminatedServerNovaListsAgain(t *testing.T) {
 // again with the tombstone: the server is still ours and listed.
 func TestARefusedTerminateUnmarksTheServer(t *testing.T) {
 	f := newFakeNova(t)
-	d, _ := newTestDriver(t, f, testConfig())
-	quiet(d)
+	d, _ := quietDriver(t, f, testConfig())
 	in, err := d.Launch(ctx, spec("dc-a", "u1"))
 	th.AssertNoErr(t, err)
 	f.inject("delete", fault{status: 403, file: "not_found_404.json"})
@@ -344,8 +353,7 @@ func TestARefusedTerminateUnmarksTheServer(t *testing.T) {
 // tombstone still covers this process.
 func TestTerminateDeletesWhenTheMarkFails(t *testing.T) {
 	f := newFakeNova(t)
-	d, _ := newTestDriver(t, f, testConfig())
-	quiet(d)
+	d, _ := quietDriver(t, f, testConfig())
 	_, err := d.Launch(ctx, spec("dc-a", "u2"))
 	th.AssertNoErr(t, err)
 	f.inject("update", fault{status: 500, file: "internal_500.json"})
@@ -365,14 +373,11 @@ func TestTerminateDeletesWhenTheMarkFails(t *testing.T) {
 func TestATerminateThatGaveUpIsRetriedByTheNextTerminate(t *testing.T) {
 	f := newFakeNova(t)
 	cfg := testConfig()
-	d, clk := newTestDriver(t, f, cfg)
-	quiet(d)
+	d, clk := quietDriver(t, f, cfg)
 	in, err := d.Launch(ctx, spec("dc-a", "g1"))
 	th.AssertNoErr(t, err)
 	refuse := func() {
-		for range cfg.Retries + 1 {
-			f.inject("delete", fault{status: 503, file: "unavailable_503.json"})
-		}
+		refuseDeletes(f, cfg)
 	}
 	refuse()
 	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g1") }); err == nil {
@@ -401,8 +406,7 @@ func TestATerminateThatGaveUpIsRetriedByTheNextTerminate(t *testing.T) {
 // such lists common: 4 ACTIVE servers re-deleted in one TestIntegrationNova).
 func TestAListDuringTheMarkDoesNotReissueTheDelete(t *testing.T) {
 	f := newFakeNova(t)
-	d, _ := newTestDriver(t, f, testConfig())
-	quiet(d)
+	d, _ := quietDriver(t, f, testConfig())
 	_, err := d.Launch(ctx, spec("dc-a", "m1"))
 	th.AssertNoErr(t, err)
 	f.beforeUpdate = func() {
@@ -426,8 +430,7 @@ func TestAListDuringTheMarkDoesNotReissueTheDelete(t *testing.T) {
 // BUILD/networking, unmarked, taken for live).
 func TestAServerDeletedWhileScheduledIsMarkedAgain(t *testing.T) {
 	f := newFakeNova(t)
-	d, clk := newTestDriver(t, f, testConfig())
-	quiet(d)
+	d, clk := quietDriver(t, f, testConfig())
 	_, err := d.Launch(ctx, spec("dc-a", "b1"))
 	th.AssertNoErr(t, err)
 	f.lostRenames = 1
@@ -448,8 +451,7 @@ func TestAServerDeletedWhileScheduledIsMarkedAgain(t *testing.T) {
 // carries the mark). It returns the Terminating driver.
 func refusedWhileListed(t *testing.T, f *fakeNova, lister func(d *Driver) *Driver) *Driver {
 	t.Helper()
-	d, _ := newTestDriver(t, f, testConfig())
-	quiet(d)
+	d, _ := quietDriver(t, f, testConfig())
 	l := lister(d)
 	_, err := d.Launch(ctx, spec("dc-a", "u1"))
 	th.AssertNoErr(t, err)
@@ -503,8 +505,7 @@ func TestARefusedDeleteListedWhileMarkedIsShownAgain(t *testing.T) {
 // host without the mark, it is shown.
 func TestAnAdoptedTombstoneOutlivesTheMarkWhileScheduling(t *testing.T) {
 	f := newFakeNova(t)
-	d, clk := newTestDriver(t, f, testConfig())
-	quiet(d)
+	d, clk := quietDriver(t, f, testConfig())
 	cloudID := f.addServer(terminatedName("s1"), "BUILD", ours("dc-a", "s1"), Tag)
 	if _, ok := listed(t, d, "s1"); ok {
 		t.Fatal("marked s1 listed")
@@ -532,13 +533,10 @@ func TestAnAdoptedTombstoneOutlivesTheMarkWhileScheduling(t *testing.T) {
 func TestARefusedRetryOfATerminateThatGaveUpKeepsTheMark(t *testing.T) {
 	f := newFakeNova(t)
 	cfg := testConfig()
-	d, clk := newTestDriver(t, f, cfg)
-	quiet(d)
+	d, clk := quietDriver(t, f, cfg)
 	in, err := d.Launch(ctx, spec("dc-a", "g2"))
 	th.AssertNoErr(t, err)
-	for range cfg.Retries + 1 {
-		f.inject("delete", fault{status: 503, file: "unavailable_503.json"})
-	}
+	refuseDeletes(f, cfg)
 	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g2") }); err == nil {
 		t.Fatal("Terminate with every DELETE refused: no error")
 	}

@@ -26,7 +26,9 @@ func quietDriver(t *testing.T, f *fakeNova, cfg Config) (*Driver, *clock.Virtual
 // refuseDeletes makes Nova answer every DELETE of one Terminate (its
 // retries included) 503: the Terminate gives up.
 func refuseDeletes(f *fakeNova, cfg Config) {
-	refuseDeletes(f, cfg)
+	for range cfg.Retries + 1 {
+		f.inject("delete", fault{status: 503, file: "unavailable_503.json"})
+	}
 }
 
 func listed(t *testing.T, d *Driver, id string) (drivers.Instance, bool) {

@@ -27,13 +27,5 @@ func TestFallingScaleInDefault(t *testing.T) {
 	off := e.clone()
 	off.FallingScaleIn = 0
 	h, h0, _ := withAndWithout(t, e, off, "the falling scale-in")
-	v, v0 := h.Cost.VMSeconds, h0.Cost.VMSeconds
-	lost, lost0 := h.Recorder.DPLost, h0.Recorder.DPLost
-	t.Logf("hybrid: fallingScaleIn %v VM-s %.0f lost %.0f; without %.0f lost %.0f", e.FallingScaleIn, v, lost, v0, lost0)
-	if v > v0-150 {
-		t.Fatalf("hybrid VM-s %.0f with the falling scale-in, %.0f without: want ≥ 150 fewer", v, v0)
-	}
-	if lost > lost0 {
-		t.Fatalf("hybrid lost %.0f packets with the falling scale-in, %.0f without: want no more", lost, lost0)
-	}
+	savesVMSeconds(t, h, h0, "the falling scale-in", e.FallingScaleIn, 150)
 }

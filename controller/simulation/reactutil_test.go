@@ -33,13 +33,5 @@ func TestReactiveUtilizationDefault(t *testing.T) {
 	off := e.clone()
 	off.ReactiveUtilization = 0
 	h, h0, _ := withAndWithout(t, e, off, "the bar")
-	v, v0 := h.Cost.VMSeconds, h0.Cost.VMSeconds
-	lost, lost0 := h.Recorder.DPLost, h0.Recorder.DPLost
-	t.Logf("hybrid: bar %v VM-s %.0f lost %.0f; without %.0f lost %.0f", e.ReactiveUtilization, v, lost, v0, lost0)
-	if v > v0-100 {
-		t.Fatalf("hybrid VM-s %.0f with the bar, %.0f without: want ≥ 100 fewer", v, v0)
-	}
-	if lost > lost0 {
-		t.Fatalf("hybrid lost %.0f packets with the bar, %.0f without: want no more", lost, lost0)
-	}
+	savesVMSeconds(t, h, h0, "the bar", e.ReactiveUtilization, 100)
 }

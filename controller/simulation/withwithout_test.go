@@ -22,3 +22,19 @@ func withAndWithout(t *testing.T, e, off *Experiment, what string) (h, h0 *Resul
 	}
 	return h, h0, r
 }
+
+// savesVMSeconds fails the test unless hybrid with the default (h) took at
+// least min VM-seconds fewer than without it (h0) and lost no more packets;
+// what names the default, setting its value in the log line.
+func savesVMSeconds(t *testing.T, h, h0 *Result, what string, setting any, min float64) {
+	t.Helper()
+	v, v0 := h.Cost.VMSeconds, h0.Cost.VMSeconds
+	lost, lost0 := h.Recorder.DPLost, h0.Recorder.DPLost
+	t.Logf("hybrid: %s %v VM-s %.0f lost %.0f; without %.0f lost %.0f", what, setting, v, lost, v0, lost0)
+	if v > v0-min {
+		t.Fatalf("hybrid VM-s %.0f with %s, %.0f without: want ≥ %.0f fewer", v, what, v0, min)
+	}
+	if lost > lost0 {
+		t.Fatalf("hybrid lost %.0f packets with %s, %.0f without: want no more", lost, what, lost0)
+	}
+}

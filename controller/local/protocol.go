@@ -400,10 +400,11 @@ func (c *Controller) enterLocked(next uint64) []op {
 		c.cfg.Paths.Enter(next)
 		for _, name := range c.order {
 			vs := c.vnfs[name]
-			// PopDue, not PopExpired/Head: an entry of the falling
-			// scale-in, tagged the next interval (fallscale.go), may sit
-			// ahead of a later one tagged this interval, which must not
-			// wait behind it; with non-decreasing tags the two agree
+			// PopDue, not a head pop that stops at the first young
+			// entry: an entry of the falling scale-in, tagged the next
+			// interval (fallscale.go), may sit ahead of a later one tagged
+			// this interval, which must not wait behind it; with
+			// non-decreasing tags the two agree
 			expired := vs.buf.PopDue(vs.buf.Len(), func(e bufferq.Entry) bool {
 				return e.Interval <= next && next-e.Interval >= c.cfg.Tau
 			})

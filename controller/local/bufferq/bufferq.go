@@ -1,22 +1,23 @@
 // Package bufferq owns the double-ended buffer queue of idle VNF instances
 // that a local controller keeps per VNF (ScalIMS paper 4.2).
 //
-// Scale-in tags an instance with the current interval and pushes it at the
-// tail; scale-out reuses the most recently buffered instance from the tail
-// (the warmest one); "enter new interval" pops from the head every instance
-// buffered τ or more intervals ago, to be destroyed once idle.
+// Scale-in tags an instance with an interval and pushes it at the tail;
+// scale-out reuses the most recently buffered instance from the tail (the
+// warmest one); "enter new interval" pops, head first, every instance
+// buffered τ or more intervals ago (and, with buffer trimming, those left
+// unused for a whole interval), to be destroyed once idle.
 //
 //	          head (oldest)                            tail (newest)
 //	expire ◀── ┌──────┬──────┬──────┬──────┬──────┐ ◀── PushTail(id, t)   scale-in
-//	PopExpired │ i3@2 │ i7@4 │ i1@5 │ i9@5 │ i4@8 │
-//	(t−tag≥τ)  └──────┴──────┴──────┴──────┴──────┘ ──▶ PopTail()         scale-out (reuse)
+//	PopDue     │ i3@2 │ i7@4 │ i1@5 │ i9@5 │ i4@8 │
+//	(due(e))   └──────┴──────┴──────┴──────┴──────┘ ──▶ PopTail()         scale-out (reuse)
 //
-// Tags never decrease from head to tail when the caller pushes with a
-// non-decreasing interval; the local controller's scale-in on a falling
+// Tags need not be in order: the local controller's scale-in on a falling
 // load tags the next interval, so an entry pushed after it in the same
-// interval has a lower tag, and the controller pops with PopDue, which
-// skips an entry not yet due instead of stopping at it. Remove takes out
-// an instance anywhere (it died while buffered). The queue is not safe for
+// interval has a lower tag. PopDue therefore skips an entry not yet due
+// instead of stopping at it (the paper's head pop stops at the first young
+// entry; with non-decreasing tags the two agree). Remove takes out an
+// instance anywhere (it died while buffered). The queue is not safe for
 // concurrent use; the controller guards it with its own lock.
 package bufferq
 
@@ -67,49 +68,13 @@ func (q *Queue) PopTail() (Entry, bool) {
 	return e, true
 }
 
-// Head returns the oldest entry without removing it.
-func (q *Queue) Head() (Entry, bool) {
-	if q.n == 0 {
-		return Entry{}, false
-	}
-	return q.buf[q.head], true
-}
-
-// PopHead removes and returns the oldest entry.
-func (q *Queue) PopHead() (Entry, bool) {
-	if q.n == 0 {
-		return Entry{}, false
-	}
-	e := q.buf[q.head]
-	q.buf[q.head] = Entry{}
-	q.head = (q.head + 1) % len(q.buf)
-	q.n--
-	return e, true
-}
-
-// PopExpired pops from the head every entry buffered at least tau intervals
-// before now (now − Interval ≥ tau) and returns them oldest first. It stops
-// at the first entry that is young enough, as the paper's controller does.
-func (q *Queue) PopExpired(now, tau uint64) []Entry {
-	var out []Entry
-	for q.n > 0 {
-		h := q.buf[q.head]
-		if h.Interval > now || now-h.Interval < tau {
-			break
-		}
-		e, _ := q.PopHead()
-		out = append(out, e)
-	}
-	return out
-}
-
 // PopDue removes up to n entries for which due is true, head first,
 // skipping the others, and returns them oldest first; the order of the rest
 // is kept. With tags non-decreasing from head to tail and a due that holds
-// for the older tags, it is PopExpired's stop at the first young entry; an
-// entry tagged ahead of a later push (the local controller's scale-in on a
-// falling load tags the next interval) does not hold back the due ones
-// behind it.
+// for the older tags, it pops the head's old-enough run, as the paper's
+// controller does; an entry tagged ahead of a later push (the local
+// controller's scale-in on a falling load tags the next interval) does not
+// hold back the due ones behind it.
 func (q *Queue) PopDue(n int, due func(Entry) bool) []Entry {
 	var out []Entry
 	for i := 0; i < q.n && len(out) < n; {

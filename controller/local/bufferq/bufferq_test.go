@@ -24,9 +24,6 @@ func TestOrder(t *testing.T) {
 	if e, _ := q.PopTail(); e.ID != "d" {
 		t.Fatalf("PopTail = %v, want d (newest)", e)
 	}
-	if e, _ := q.Head(); e.ID != "a" {
-		t.Fatalf("Head = %v, want a (oldest)", e)
-	}
 	if !q.Remove("b") || q.Remove("b") {
 		t.Fatal("Remove must report true once")
 	}
@@ -35,44 +32,11 @@ func TestOrder(t *testing.T) {
 	}
 }
 
-func TestPopExpired(t *testing.T) {
-	tests := []struct {
-		name string
-		tags []uint64
-		now  uint64
-		tau  uint64
-		want []string
-	}{
-		{"none old enough", []uint64{5, 6}, 14, 10, nil},
-		{"exactly tau", []uint64{4, 5, 6}, 14, 10, []string{"e0"}},
-		{"several", []uint64{1, 2, 9}, 14, 10, []string{"e0", "e1"}},
-		{"stops at first young head", []uint64{10, 1}, 14, 10, nil},
-		{"tau zero expires all", []uint64{1, 2}, 2, 0, []string{"e0", "e1"}},
-		{"future tag kept", []uint64{20}, 14, 0, nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var q Queue
-			for i, tag := range tc.tags {
-				q.PushTail(fmt.Sprintf("e%d", i), tag)
-			}
-			got := ids(q.PopExpired(tc.now, tc.tau))
-			if len(got) == 0 {
-				got = nil
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Fatalf("expired %v, want %v", got, tc.want)
-			}
-			if q.Len() != len(tc.tags)-len(tc.want) {
-				t.Fatalf("len %d", q.Len())
-			}
-		})
-	}
-}
-
 // TestDequeModel checks the ring against a plain slice model under random
 // operation sequences: same contents, same order, tail pops return the
-// newest, head pops the oldest, expiry takes a prefix of old-enough entries.
+// newest, PopDue takes the first n due entries head first (tags as the
+// local controller pushes them: this interval, or the next one for the
+// falling scale-in) and keeps the order of the rest.
 func TestDequeModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		var q Queue
@@ -82,10 +46,11 @@ func TestDequeModel(t *testing.T) {
 		t.Repeat(map[string]func(*rapid.T){
 			"push": func(t *rapid.T) {
 				interval += uint64(rapid.IntRange(0, 3).Draw(t, "dt"))
+				tag := interval + uint64(rapid.IntRange(0, 1).Draw(t, "ahead"))
 				id := fmt.Sprintf("i%d", next)
 				next++
-				q.PushTail(id, interval)
-				model = append(model, Entry{id, interval})
+				q.PushTail(id, tag)
+				model = append(model, Entry{id, tag})
 			},
 			"popTail": func(t *rapid.T) {
 				e, ok := q.PopTail()
@@ -97,18 +62,6 @@ func TestDequeModel(t *testing.T) {
 						t.Fatalf("PopTail %v, want %v", e, want)
 					}
 					model = model[:len(model)-1]
-				}
-			},
-			"popHead": func(t *rapid.T) {
-				e, ok := q.PopHead()
-				if ok != (len(model) > 0) {
-					t.Fatalf("PopHead ok=%v with model len %d", ok, len(model))
-				}
-				if ok {
-					if e != model[0] {
-						t.Fatalf("PopHead %v, want %v", e, model[0])
-					}
-					model = model[1:]
 				}
 			},
 			"remove": func(t *rapid.T) {
@@ -124,22 +77,23 @@ func TestDequeModel(t *testing.T) {
 					model = slices.Delete(model, idx, idx+1)
 				}
 			},
-			"expire": func(t *rapid.T) {
+			"popDue": func(t *rapid.T) {
 				tau := uint64(rapid.IntRange(0, 5).Draw(t, "tau"))
-				got := q.PopExpired(interval, tau)
-				k := 0
-				for k < len(model) && interval-model[k].Interval >= tau {
-					k++
-				}
-				if !slices.Equal(got, model[:k]) && !(len(got) == 0 && k == 0) {
-					t.Fatalf("expired %v, want %v", got, model[:k])
-				}
-				model = model[k:]
-				for _, e := range model[:min(1, len(model))] {
-					if interval-e.Interval >= tau {
-						t.Fatalf("head %v left although expired", e)
+				n := rapid.IntRange(0, 6).Draw(t, "n")
+				due := func(e Entry) bool { return e.Interval <= interval && interval-e.Interval >= tau }
+				got := q.PopDue(n, due)
+				var want, rest []Entry
+				for _, e := range model {
+					if len(want) < n && due(e) {
+						want = append(want, e)
+					} else {
+						rest = append(rest, e)
 					}
 				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("PopDue(%d, tau %d) at %d = %v, want %v", n, tau, interval, got, want)
+				}
+				model = rest
 			},
 			"": func(t *rapid.T) {
 				if got := q.Entries(); !slices.Equal(got, model) && !(len(got) == 0 && len(model) == 0) {
@@ -147,11 +101,6 @@ func TestDequeModel(t *testing.T) {
 				}
 				if q.Len() != len(model) {
 					t.Fatalf("Len %d, model %d", q.Len(), len(model))
-				}
-				for i := 1; i < len(model); i++ {
-					if model[i].Interval < model[i-1].Interval {
-						t.Fatalf("tags decrease head→tail: %v", model)
-					}
 				}
 			},
 		})

@@ -58,13 +58,14 @@ func ParseReporterCreds(data []byte) (*ReporterCreds, error) {
 	names := map[string]bool{}
 	for i, r := range doc.Reporters {
 		f := fmt.Sprintf("reporters[%d]", i)
-		switch {
-		case r.Name == "" || names[r.Name]:
+		if r.Name == "" || names[r.Name] {
 			return nil, fmt.Errorf("%s.name: %q is empty or repeated", f, r.Name)
-		case CheckReporterID(r.Name) != nil:
+		}
+		if err := CheckReporterID(r.Name); err != nil {
 			// the name is the reporter ID of its reports (WorkloadHandler)
-			return nil, fmt.Errorf("%s.name: %v (it is the reporter ID of the reports made with the token)", f, CheckReporterID(r.Name))
-		case len(r.DCs) == 0:
+			return nil, fmt.Errorf("%s.name: %v (it is the reporter ID of the reports made with the token)", f, err)
+		}
+		if len(r.DCs) == 0 {
 			return nil, fmt.Errorf("%s.dcs: at least one datacenter", f)
 		}
 		names[r.Name] = true

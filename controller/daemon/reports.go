@@ -363,7 +363,7 @@ var lateReportsDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_la
 
 var refusedReportersDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_refused_reporters_total",
 	"Workload reports this node's round engine refused (422) because their credential already had "+
-		"global.MaxReportersPerCredential other reporter IDs in the report's DC and kind this interval.", nil, nil)
+		"8 other reporter IDs in the report's DC and kind this interval (the shared protocol token counts as one credential).", nil, nil)
 
 // lateReportsCollector exports global.Stats.LateReports and
 // RefusedReporters.

@@ -175,8 +175,8 @@ type Stats struct {
 	// reporter): they are not counted in the next interval (lateReport).
 	LateReports int
 	// RefusedReporters counts workload reports refused because their
-	// credential already had MaxReportersPerCredential other reporters in
-	// the report's DC and kind this interval (ErrTooManyReporters).
+	// credential already had maxReportersPerCredential other reporters in
+	// the report's DC and kind this interval (errTooManyReporters).
 	RefusedReporters int
 }
 

@@ -61,35 +61,35 @@ type dcReports struct {
 	byCred map[string]int          // credential → its rings in the DC
 }
 
-// MaxReportersPerCredential bounds the rings one credential
+// maxReportersPerCredential bounds the rings one credential
 // (protocol.WorkloadReport.Credential) can take in one DC and kind per
 // interval: a report of a further reporter ID under that credential is
-// refused (ErrTooManyReporters). Reporter IDs come from the reporters; the
+// refused (errTooManyReporters). Reporter IDs come from the reporters; the
 // bound keeps a credential's holder (the shared protocol token's, say)
 // from taking the rings of the reporters of other credentials (the global
 // node's own local controllers, reporters with their own credentials),
 // whose rings it cannot touch. A reporter credential (role.reportersFile)
 // names its reports itself, so it takes one ring per DC.
-const MaxReportersPerCredential = 8
+const maxReportersPerCredential = 8
 
-// ErrTooManyReporters is what the intake answers to a report of one
-// reporter more than MaxReportersPerCredential under one credential in
+// errTooManyReporters is what the intake answers to a report of one
+// reporter more than maxReportersPerCredential under one credential in
 // one DC and kind this interval; Stats.RefusedReporters counts them.
-var ErrTooManyReporters = errors.New("too many reporters under one credential")
+var errTooManyReporters = errors.New("too many reporters under one credential")
 
 // ringKey keys a reporter's ring: its credential and its ID (no valid
 // credential name holds a control character, transport.CheckReporterID).
 func ringKey(credential, reporter string) string { return credential + "\x00" + reporter }
 
 // ring returns the ring of reporter id under credential cred, made on
-// first use, or ErrTooManyReporters when cred holds its bound of rings.
+// first use, or errTooManyReporters when cred holds its bound of rings.
 func (d *dcReports) ring(cred, id string) (*lastReports, error) {
 	k := ringKey(cred, id)
 	if l := d.by[k]; l != nil {
 		return l, nil
 	}
-	if d.byCred[cred] >= MaxReportersPerCredential {
-		return nil, ErrTooManyReporters
+	if d.byCred[cred] >= maxReportersPerCredential {
+		return nil, errTooManyReporters
 	}
 	l := &lastReports{}
 	d.by[k] = l
@@ -197,7 +197,7 @@ func checkReport(r protocol.WorkloadReport, known map[string]bool) error {
 }
 
 // add counts a report in the interval, or refuses it (nothing counted)
-// with an error wrapping ErrTooManyReporters.
+// with an error wrapping errTooManyReporters.
 func (in *intake) add(r protocol.WorkloadReport) error {
 	dk := r.Kind + "/" + r.DC
 	var l *lastReports
@@ -210,7 +210,7 @@ func (in *intake) add(r protocol.WorkloadReport) error {
 		var err error
 		if l, err = d.ring(r.Credential, r.Reporter); err != nil {
 			return fmt.Errorf("workload report reporter: %q would be reporter %d of %s %s reports under credential %s this interval, at most %d: %w",
-				r.Reporter, MaxReportersPerCredential+1, r.DC, r.Kind, credentialName(r.Credential), MaxReportersPerCredential, err)
+				r.Reporter, maxReportersPerCredential+1, r.DC, r.Kind, credentialName(r.Credential), maxReportersPerCredential, err)
 		}
 	}
 	in.reports[dk]++

@@ -468,7 +468,7 @@ func TestIntakeRecentSlopeReporterShares(t *testing.T) {
 // TestIntakeBoundsReportersPerCredential: the holder of one credential (the
 // shared protocol token: any node that has it) cannot take the rings of a
 // DC's other reporters by making up reporter IDs. It gets
-// MaxReportersPerCredential; a further ID under it is refused, naming the
+// maxReportersPerCredential; a further ID under it is refused, naming the
 // field, counted in Stats.RefusedReporters and nowhere else; the global
 // node's own (in-process) local controller and a reporter with its own
 // credential keep their own rings, so each one's slope is its own. Before,
@@ -484,14 +484,14 @@ func TestIntakeBoundsReportersPerCredential(t *testing.T) {
 			Credential: cred, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}
 	}
 	const shared = "shared protocol token" // transport.SharedCredential
-	for i := range MaxReportersPerCredential {
+	for i := range maxReportersPerCredential {
 		if err := e.ReportWorkload(rep(shared, fmt.Sprintf("x%d", i), 0, 1000)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	err := e.ReportWorkload(rep(shared, "x8", 0, 1000))
-	if !errors.Is(err, ErrTooManyReporters) || !strings.Contains(err.Error(), `workload report reporter: "x8" would be reporter 9 of dc0 dp reports under credential "shared protocol token" this interval, at most 8`) {
-		t.Fatalf("a ninth reporter ID under the shared token: %v, want ErrTooManyReporters naming the field", err)
+	if !errors.Is(err, errTooManyReporters) || !strings.Contains(err.Error(), `workload report reporter: "x8" would be reporter 9 of dc0 dp reports under credential "shared protocol token" this interval, at most 8`) {
+		t.Fatalf("a ninth reporter ID under the shared token: %v, want errTooManyReporters naming the field", err)
 	}
 	if n := e.Stats().RefusedReporters; n != 1 {
 		t.Fatalf("RefusedReporters %d, want 1", n)
@@ -511,8 +511,8 @@ func TestIntakeBoundsReportersPerCredential(t *testing.T) {
 	e.mu.Lock()
 	reports, g := e.in.reports["dp/dc0"], e.in.recent(10 * time.Second)[SeriesKey(KindDP, "dc0", "dc0")]
 	e.mu.Unlock()
-	if reports != MaxReportersPerCredential+1+10 {
-		t.Errorf("%d reports counted, want %d (the refused one not)", reports, MaxReportersPerCredential+1+10)
+	if reports != maxReportersPerCredential+1+10 {
+		t.Errorf("%d reports counted, want %d (the refused one not)", reports, maxReportersPerCredential+1+10)
 	}
 	// the DC's last 5: node2's 30, n1's and node2's 40 and 50 → 42; each
 	// real reporter's own slope 100 per 10 s

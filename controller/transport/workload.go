@@ -58,9 +58,9 @@ func CheckReporterID(id string) error {
 
 // SharedCredential is the credential (protocol.WorkloadReport.Credential)
 // of a report that came with the shared protocol token: the global intake
-// bounds the reporter IDs of all its holders together per DC
-// (global.MaxReportersPerCredential), apart from the in-process reporters
-// and those with their own credentials. It holds a character no reporter
+// bounds the reporter IDs of all its holders together per DC and kind in
+// an interval (8), apart from the in-process reporters (the global
+// node's own local controllers). It holds a character no reporter
 // credential's name may (a space), so no name equals it.
 const SharedCredential = "shared protocol token"
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -319,10 +320,11 @@ type ReporterConfig struct {
 	// first round averages the whole interval. The receiving handler
 	// answers copies it already has as duplicates. A report an
 	// IntervalTarget says was counted in an interval before the one the
-	// new leader counts in (closed between the old leader's acceptance and
+	// new leader counts in (closed between that acceptance and
 	// NewInterval: its averages hold the report) is not re-sent
 	// (ReporterStats.ResendSkipped): the new leader would count it again
-	// in the next interval.
+	// in the next interval. Of the intervals targets named for one report
+	// (its re-sends' included) the earliest counts.
 	Resend bool
 }
 
@@ -376,7 +378,10 @@ type Reporter struct {
 type keptReport struct {
 	rep    protocol.WorkloadReport
 	target int
-	in     countedIn // the interval the accepting target counted it in
+	// in: the earliest interval a target said it counted the report in
+	// (the first acceptance's, or a re-send's when earlier)
+	in  countedIn
+	seq uint64 // the report's first queued seq (names it for its re-sends)
 }
 
 type queued struct {
@@ -385,6 +390,7 @@ type queued struct {
 	enq     time.Time
 	attempt int
 	resent  bool      // a kept report queued again for a new leader
+	kept    uint64    // resent: the kept report's seq (keptReport.seq)
 	noLead  time.Time // its first pass that found no leader (NoLeaderWait)
 }
 
@@ -561,12 +567,21 @@ type countedIn struct {
 // before tells whether c is known to be an interval before d.
 func (c countedIn) before(d countedIn) bool { return c.known && d.known && c.interval < d.interval }
 
-// resendLocked keeps the accepted report head (counted in in) and, when
-// target idx is not the one that accepted before (a leader change), queues
-// the interval's reports the other targets took right behind the head,
-// oldest first: all but those counted in an interval before the one idx
-// counts in (closed since, with them in its averages), which are
-// forgotten.
+// earliest is the earlier of two known intervals (either when one is
+// unknown).
+func (c countedIn) earliest(d countedIn) countedIn {
+	if !c.known || d.before(c) {
+		return d
+	}
+	return c
+}
+
+// resendLocked keeps the accepted report head (counted in in; a re-sent
+// head's kept report takes in when it is earlier) and, when target idx is
+// not the one that accepted before (a leader change), queues the
+// interval's reports the other targets took right behind the head, oldest
+// first: all but those counted in an interval before the one idx counts in
+// (closed since, with them in its averages), which are forgotten.
 func (r *Reporter) resendLocked(idx int, in countedIn, head queued) {
 	if r.accepted && idx != r.pref {
 		var again []queued
@@ -579,7 +594,7 @@ func (r *Reporter) resendLocked(idx int, in countedIn, head queued) {
 				continue
 			default:
 				r.seq++
-				again = append(again, queued{seq: r.seq, rep: k.rep, enq: r.cfg.Clock.Now(), resent: true})
+				again = append(again, queued{seq: r.seq, rep: k.rep, enq: r.cfg.Clock.Now(), resent: true, kept: k.seq})
 				k.target = idx // re-sent to the new leader (the handler drops a copy it had)
 			}
 			kept = append(kept, k)
@@ -596,12 +611,20 @@ func (r *Reporter) resendLocked(idx int, in countedIn, head queued) {
 			}
 		}
 	}
-	if !head.resent {
-		if len(r.kept) >= maxKept {
-			r.kept = r.kept[1:]
+	if head.resent {
+		// the new leader may count it in an earlier interval than the
+		// old one did (the old closed its interval but died before the
+		// close was committed; the new resumes the round): a later
+		// leader measuring the old one's interval must not get it again
+		if i := slices.IndexFunc(r.kept, func(k keptReport) bool { return k.seq == head.kept }); i >= 0 {
+			r.kept[i].in = r.kept[i].in.earliest(in)
 		}
-		r.kept = append(r.kept, keptReport{rep: head.rep, target: idx, in: in})
+		return
 	}
+	if len(r.kept) >= maxKept {
+		r.kept = r.kept[1:]
+	}
+	r.kept = append(r.kept, keptReport{rep: head.rep, target: idx, in: in, seq: head.seq})
 }
 
 // maxKept bounds the reports kept for a re-send when NewInterval is not

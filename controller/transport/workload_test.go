@@ -956,3 +956,55 @@ func FuzzAnsweredInterval(f *testing.F) {
 		}
 	})
 }
+
+// A re-sent report is booked in the interval the new leader counted it in
+// when that is earlier than the old leader's: a closed its interval 5 (its
+// predict step, not committed) and counted report 0 in 6, then died; b,
+// resuming round 5 from the committed state, measures 5 and counts report 1
+// and the re-sent 0 there, closes 5 (its averages hold both) and dies
+// before the local side enters the next interval; c measures 6. Neither
+// report may reach c: c would count 0 again in 6 (within its skew window
+// before the start). Before, the kept report 0 still said a's 6, so it was
+// re-sent to c.
+func TestReporterBooksAResentReportInTheNewLeadersInterval(t *testing.T) {
+	ins := []*intervalRec{{}, {}, {}}
+	var targets []ReportTarget
+	for i, in := range ins {
+		in.setLeader(i == 0)
+		targets = append(targets, IntakeTarget{In: in, Name: string(rune('a' + i))})
+	}
+	ins[0].interval.Store(6)
+	ins[1].interval.Store(5)
+	ins[2].interval.Store(6)
+	r, err := NewReporter(ReporterConfig{Targets: targets, Clock: clock.NewVirtual(t0), Resend: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	send := func(i int, sent uint64) {
+		t.Helper()
+		if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, fmt.Sprintf("report %d and what it re-sends sent", i), func() bool {
+			s := r.Stats()
+			return s.Sent >= sent && s.QueueLen == 0
+		})
+	}
+	send(0, 1) // a counts it in 6
+	ins[0].setLeader(false)
+	ins[1].setLeader(true)
+	send(1, 3) // b counts it in 5, then the re-sent 0 in 5 as well
+	if got := ins[1].reports(); len(got) != 2 || !got[1].At.Equal(t0) {
+		t.Fatalf("b got %+v, want reports 1 and 0", got)
+	}
+	ins[1].setLeader(false)
+	ins[2].setLeader(true)
+	send(2, 4)
+	if got := ins[2].reports(); len(got) != 1 || !got[0].At.Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("c got %d reports (%+v), want report 2 only: b counted 0 and 1 in interval 5, closed since", len(got), got)
+	}
+	if s := r.Stats(); s.Resent != 1 || s.ResendSkipped != 2 {
+		t.Fatalf("re-sent %d, skipped %d; want 1 (0 to b) and 2 (0 and 1 at c)", s.Resent, s.ResendSkipped)
+	}
+}

@@ -209,7 +209,8 @@ func (in *intake) add(r protocol.WorkloadReport) error {
 		}
 		var err error
 		if l, err = d.ring(r.Credential, r.Reporter); err != nil {
-			return fmt.Errorf("workload report reporter: %q would be reporter %d of %s %s reports under credential %s this interval, at most %d: %w",
+			return fmt.Errorf("workload report reporter: %q would be reporter %d of %s %s reports under credential %s this interval, at most %d "+
+				"(the count starts afresh when the interval closes; per-node reporter credentials, role.reportersFile, give each node its own): %w",
 				r.Reporter, maxReportersPerCredential+1, r.DC, r.Kind, credentialName(r.Credential), maxReportersPerCredential, err)
 		}
 	}

@@ -520,3 +520,43 @@ func TestIntakeBoundsReportersPerCredential(t *testing.T) {
 		t.Fatalf("dc0's recent level %+v, want Level 42, Slope 100 (each real reporter's own ramp)", g)
 	}
 }
+
+// The reporter IDs a credential holds are the interval's: when the interval
+// closes (its round's predict step) the count starts afresh, so reporters
+// that left (a fleet restarted under new IDs) lock no one out for longer
+// than the interval they reported in. The refusal says so and how to
+// separate the nodes.
+func TestIntakeReporterIDsFreedAtTheClose(t *testing.T) {
+	h, a, _ := twoNodesALeads(t)
+	const shared = "shared protocol token" // transport.SharedCredential
+	report := func(id string) error {
+		return a.ReportWorkload(protocol.WorkloadReport{DC: "dc0", Kind: KindDP, At: h.clk.Now(), Reporter: id, Credential: shared,
+			Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: 1}}})
+	}
+	fleet := func(prefix string) {
+		t.Helper()
+		for i := range maxReportersPerCredential {
+			if err := report(fmt.Sprintf("%s%d", prefix, i)); err != nil {
+				t.Fatalf("%s%d: %v", prefix, i, err)
+			}
+		}
+	}
+	fleet("old")
+	err := report("new0")
+	if err == nil || !strings.Contains(err.Error(), "at most 8 (the count starts afresh when the interval closes; per-node reporter credentials, role.reportersFile, give each node its own)") {
+		t.Fatalf("a ninth ID in the interval: %v, want the refusal saying when it ends and how to avoid it", err)
+	}
+	for st := h.store.State(); st.Round == nil || st.Round.Done < protocol.StepPredict; st = h.store.State() {
+		if h.clk.Now().Sub(t0) > 200*time.Second {
+			t.Fatal("the interval never closed")
+		}
+		h.clk.Advance(100 * time.Millisecond)
+	}
+	fleet("new") // the old IDs left with the interval
+	if err := report("new8"); err == nil {
+		t.Fatal("a ninth new ID in the new interval was taken")
+	}
+	if n := a.Stats().RefusedReporters; n != 2 {
+		t.Fatalf("RefusedReporters %d, want 2", n)
+	}
+}

@@ -677,3 +677,86 @@ func TestTakeoverAfterTheCloseCountsNoReportTwice(t *testing.T) {
 		t.Fatalf("re-sent %d, skipped %d; want 0 and the 100 reports a accepted (0–99 s)", s.Resent, s.ResendSkipped)
 	}
 }
+
+// Two reporters of an older version (no reporter ID, no age) of one DC and
+// kind under one credential are one reporter to the leader: one ring, one
+// order. The order rule then never counts a report twice (the other's
+// reports only raise the newest time a re-send is compared with): both
+// re-send their kept reports of interval 1 to the new leader, and all 100
+// are dropped as late. The cost is the lagging one's (clock 3 s behind)
+// in-order reports dated before the interval's start: once the other has
+// reported in the interval they look re-sent and are dropped too (4 here:
+// the one that found b and the next three; the interval's average is
+// the other reports', each a measurement of the whole DC); with its own ID
+// (or credential) they are counted.
+func TestAgelessReportersWithoutAnIDShareOneRing(t *testing.T) {
+	for _, tc := range []struct {
+		name, laggingID string
+		wantLate        uint64
+	}{
+		{"no ID", "", 100 + 4},
+		{"own ID", "node3", 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, a, b := twoNodesALeads(t)
+			load := func(at time.Duration) float64 {
+				if at < 100*time.Second {
+					return 100
+				}
+				return 300
+			}
+			const shared = "shared protocol token"
+			report := func(e *Engine, id string, at, skew time.Duration) {
+				t.Helper()
+				if err := e.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: t0.Add(at + skew), Kind: KindDP, Credential: shared,
+					Reporter: id, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: load(at)}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const lag = -3 * time.Second
+			var took time.Duration
+			for tick := 0; h.store.State().Interval < 3; tick++ {
+				now := h.clk.Now().Sub(t0)
+				if now > 200*time.Second {
+					t.Fatal("interval 2 never closed")
+				}
+				st := h.store.State()
+				if took == 0 && st.Round != nil && st.Round.Round == 1 && st.Round.Done >= protocol.StepPredict {
+					took = now
+					a.Stop()
+					if err := b.Start(); err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range []struct {
+						id   string
+						skew time.Duration
+					}{{"", 0}, {tc.laggingID, lag}} {
+						report(b, r.id, now, r.skew) // the report that found b
+						for s := 50 * time.Second; s < 100*time.Second; s += time.Second {
+							report(b, r.id, s, r.skew) // the kept reports of interval 1, re-sent
+						}
+					}
+				}
+				if tick%10 == 0 {
+					e := a
+					if took > 0 {
+						e = b
+					}
+					if took == 0 || now > took {
+						report(e, "", now, 0)
+						report(e, tc.laggingID, now, lag)
+					}
+				}
+				h.clk.Advance(100 * time.Millisecond)
+			}
+			got, late := measuredDC0(t, h, 2), b.Stats().LateReports
+			t.Logf("took over at %v; interval 2 measured %.2f; %d late reports dropped", took, got, late)
+			if got != 300 {
+				t.Fatalf("interval 2 measured %v, want 300: a report counted twice", got)
+			}
+			if late != int(tc.wantLate) {
+				t.Fatalf("%d late reports, want %d", late, tc.wantLate)
+			}
+		})
+	}
+}

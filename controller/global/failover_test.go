@@ -527,22 +527,52 @@ func TestReportIntervalAcrossATakeover(t *testing.T) {
 // stays for it).
 func TestResentReportsWithoutAgeAreNotCountedTwice(t *testing.T) {
 	h, a, b := twoNodesALeads(t)
-	load := func(at time.Duration) float64 {
-		if at < 100*time.Second {
-			return 100
-		}
-		return 300
-	}
-	// report: the older reporter's (shared token, no ID) measured at true
-	// time at, its clock off by skew
-	report := func(e *Engine, cred string, at, skew time.Duration) {
-		t.Helper()
-		if err := e.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: t0.Add(at + skew), Kind: KindDP, Credential: cred,
-			Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: load(at)}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	const shared, lagging = "shared protocol token", "node3"
+	agelessTakeover(t, h, a, b, func(now time.Duration) {
+		agelessReport(t, b, shared, "", now, 0) // the report that found b
+		for s := 50 * time.Second; s < 100*time.Second; s += time.Second {
+			agelessReport(t, b, shared, "", s, 0) // the kept reports of interval 1, re-sent
+		}
+	}, func(e *Engine, now time.Duration) {
+		switch {
+		case e == a && now < 100*time.Second:
+			agelessReport(t, a, shared, "", now, 0)
+		case e == b:
+			agelessReport(t, b, shared, "", now, 0)
+			agelessReport(t, b, lagging, "", now, -3*time.Second) // in order, dated before 100 s until 103 s
+		}
+	})
+	got, late := measuredDC0(t, h, 2), b.Stats().LateReports
+	t.Logf("interval 2 measured %.2f; %d late reports dropped", got, late)
+	if got != 300 {
+		t.Fatalf("interval 2 measured %v, want 300: interval 1's re-sent reports counted again", got)
+	}
+	if late != 50 {
+		t.Fatalf("%d late reports, want the 50 re-sent ones (the lagging reporter's in-order reports counted)", late)
+	}
+}
+
+// agelessReport sends e the report of an older reporter (no age) under
+// credential cred with reporter ID id, measured at true time at (load 100
+// before 100 s, 300 from then on), its clock off by skew.
+func agelessReport(t *testing.T, e *Engine, cred, id string, at, skew time.Duration) {
+	t.Helper()
+	rate := 100.0
+	if at >= 100*time.Second {
+		rate = 300
+	}
+	if err := e.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: t0.Add(at + skew), Kind: KindDP, Credential: cred,
+		Reporter: id, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// agelessTakeover runs a (leading) and b until interval 2 is closed: a
+// closes interval 1 at 100 s and dies at once, b takes over and gets what
+// takeover sends it (true time now); every second before, a gets what
+// every sends, and every second after, b does.
+func agelessTakeover(t *testing.T, h *harness, a, b *Engine, takeover func(now time.Duration), every func(e *Engine, now time.Duration)) {
+	t.Helper()
 	var took time.Duration
 	for tick := 0; h.store.State().Interval < 3; tick++ {
 		now := h.clk.Now().Sub(t0)
@@ -556,32 +586,20 @@ func TestResentReportsWithoutAgeAreNotCountedTwice(t *testing.T) {
 			if err := b.Start(); err != nil {
 				t.Fatal(err)
 			}
-			report(b, shared, now, 0) // the report that found b
-			for s := 50 * time.Second; s < 100*time.Second; s += time.Second {
-				report(b, shared, s, 0) // the kept reports of interval 1, re-sent
-			}
+			takeover(now)
 		}
 		if tick%10 == 0 {
 			switch {
-			case took == 0 && now < 100*time.Second:
-				report(a, shared, now, 0)
-			case took > 0 && now > took:
-				report(b, shared, now, 0)
-				report(b, lagging, now, -3*time.Second) // in order, dated before 100 s until 103 s
+			case took == 0:
+				every(a, now)
+			case now > took:
+				every(b, now)
 			}
 		}
 		h.clk.Advance(100 * time.Millisecond)
 	}
 	if took < 100*time.Second || took > 101*time.Second {
 		t.Fatalf("took over at %v, want right after the close at 100 s", took)
-	}
-	got, late := measuredDC0(t, h, 2), b.Stats().LateReports
-	t.Logf("interval 2 measured %.2f; %d late reports dropped", got, late)
-	if got != 300 {
-		t.Fatalf("interval 2 measured %v, want 300: interval 1's re-sent reports counted again", got)
-	}
-	if late != 50 {
-		t.Fatalf("%d late reports, want the 50 re-sent ones (the lagging reporter's in-order reports counted)", late)
 	}
 }
 
@@ -699,58 +717,24 @@ func TestAgelessReportersWithoutAnIDShareOneRing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, a, b := twoNodesALeads(t)
-			load := func(at time.Duration) float64 {
-				if at < 100*time.Second {
-					return 100
-				}
-				return 300
+			const shared, lag = "shared protocol token", -3 * time.Second
+			both := func(e *Engine, now time.Duration) {
+				agelessReport(t, e, shared, "", now, 0)
+				agelessReport(t, e, shared, tc.laggingID, now, lag)
 			}
-			const shared = "shared protocol token"
-			report := func(e *Engine, id string, at, skew time.Duration) {
-				t.Helper()
-				if err := e.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: t0.Add(at + skew), Kind: KindDP, Credential: shared,
-					Reporter: id, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: load(at)}}}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			const lag = -3 * time.Second
-			var took time.Duration
-			for tick := 0; h.store.State().Interval < 3; tick++ {
-				now := h.clk.Now().Sub(t0)
-				if now > 200*time.Second {
-					t.Fatal("interval 2 never closed")
-				}
-				st := h.store.State()
-				if took == 0 && st.Round != nil && st.Round.Round == 1 && st.Round.Done >= protocol.StepPredict {
-					took = now
-					a.Stop()
-					if err := b.Start(); err != nil {
-						t.Fatal(err)
-					}
-					for _, r := range []struct {
-						id   string
-						skew time.Duration
-					}{{"", 0}, {tc.laggingID, lag}} {
-						report(b, r.id, now, r.skew) // the report that found b
-						for s := 50 * time.Second; s < 100*time.Second; s += time.Second {
-							report(b, r.id, s, r.skew) // the kept reports of interval 1, re-sent
-						}
+			agelessTakeover(t, h, a, b, func(now time.Duration) {
+				for _, r := range []struct {
+					id   string
+					skew time.Duration
+				}{{"", 0}, {tc.laggingID, lag}} {
+					agelessReport(t, b, shared, r.id, now, r.skew) // the report that found b
+					for s := 50 * time.Second; s < 100*time.Second; s += time.Second {
+						agelessReport(t, b, shared, r.id, s, r.skew) // the kept reports of interval 1, re-sent
 					}
 				}
-				if tick%10 == 0 {
-					e := a
-					if took > 0 {
-						e = b
-					}
-					if took == 0 || now > took {
-						report(e, "", now, 0)
-						report(e, tc.laggingID, now, lag)
-					}
-				}
-				h.clk.Advance(100 * time.Millisecond)
-			}
+			}, both)
 			got, late := measuredDC0(t, h, 2), b.Stats().LateReports
-			t.Logf("took over at %v; interval 2 measured %.2f; %d late reports dropped", took, got, late)
+			t.Logf("interval 2 measured %.2f; %d late reports dropped", got, late)
 			if got != 300 {
 				t.Fatalf("interval 2 measured %v, want 300: a report counted twice", got)
 			}

@@ -94,8 +94,9 @@ func (c *Controller) fallingLocked(vs *vnfState, w int) bool {
 	return now < mid && mid < old && rate >= FallingScaleInRate*float64(w)
 }
 
-// workingCarriedLocked is Σ load (carried, in percent of an instance's
-// capacity: vnfState.load) over the VNF's active working instances, added
+// workingCarriedLocked is Σ carried (the share of its capacity each
+// carries, as ReactiveUtilization reads it) over the VNF's active working
+// instances, added
 // in a fixed order (fixedSum: the registry map's order must not move a
 // comparison with the bar by an ulp), their number, and how many of their
 // samples are fresh.
@@ -106,7 +107,8 @@ func (c *Controller) workingCarriedLocked(vs *vnfState) (sum float64, n, fresh i
 		if in.VNF != vs.cfg.Name || !isWorkingActive(in) {
 			continue
 		}
-		xs = append(xs, vs.load(in.Last))
+		share, _ := carried(in.Last, vs.cfg.Capacity)
+		xs = append(xs, share)
 		if now.Sub(in.lastSeen) <= 2*c.cfg.StatsPeriod { // a fresh sample (controller time)
 			fresh++
 		}
@@ -153,7 +155,7 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 		return
 	}
 	sum, _, fresh := c.workingCarriedLocked(vs)
-	if fresh < w || sum > 100*u*float64(w-1) {
+	if fresh < w || sum > u*float64(w-1) {
 		vs.fallTicks = 0
 		return
 	}
@@ -164,7 +166,7 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 	vs.target = w - 1
 	before := vs.buf.Len()
 	c.bufferLocked(vs, 1, ReasonUnderload, fmt.Sprintf("falling load: %.2f instances' capacity fits on %d at %.0f%% for %v",
-		sum/100, w-1, 100*u, FallingScaleInWindow))
+		sum, w-1, 100*u, FallingScaleInWindow))
 	es := vs.buf.Entries()
 	if len(es) == 0 || vs.buf.Len() == before {
 		return // nothing buffered (no candidate left): an older entry is not this rule's
@@ -193,7 +195,7 @@ func (c *Controller) fallingTrimLocked(vs *vnfState) []op {
 		return nil
 	}
 	sum, w, _ := c.workingCarriedLocked(vs)
-	if !c.fallingLocked(vs, 0) || sum > 100*FallingTrimBusy*float64(w) {
+	if !c.fallingLocked(vs, 0) || sum > FallingTrimBusy*float64(w) {
 		return nil
 	}
 	now := c.clk.Now()

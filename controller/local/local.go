@@ -647,30 +647,44 @@ func (c *Controller) reactiveUtilLocked(vs *vnfState) (float64, bool) {
 func (c *Controller) fullLocked(vs *vnfState, u float64) int {
 	n := 0
 	for _, in := range c.insts {
-		if in.VNF == vs.cfg.Name && in.State == StateOverload && carried(in.Last, vs.cfg.Capacity) >= 100*u {
+		if in.VNF != vs.cfg.Name || in.State != StateOverload {
+			continue
+		}
+		if share, _ := carried(in.Last, vs.cfg.Capacity); share >= u {
 			n++
 		}
 	}
 	return n
 }
 
-// carried is what a sample says an instance carries, in percent of its
-// capacity: the larger of its CPU (percent of its entitlement) and 100 ×
-// its packet share (PktRate ÷ capacity) capped at 1. Every rule that
-// reads a DP stage's load reads it (vnfState.load: the reactive bar,
-// fullLocked; the load history of anticipation, TrimEmpty and
-// FallingScaleIn, trend.go; the working load of FallingScaleIn,
-// TrimEmpty's busy rule, ScaleIn and ScaleInGuard). The cap: packets
-// offered beyond an instance's capacity are not carried (a forwarder's
-// PktRate is what the switch sent into its port, dropped or not), the CPU
-// share is at most 1 too, and with pinned flows an overloaded instance's
-// excess cannot move to another one, so in a Σ compared with the working
-// instances' capacity it counts as one full instance; a bar at or below
-// the capacity (ReactiveUtilization ≤ 1) reads the same either way. In
-// the simulator's default model (CPU = min(100, 100·ρ), packet share ρ)
-// this is the CPU to the bit, so every rule acts there as it did on Σ CPU.
-func carried(s Stats, capacity float64) float64 {
-	return max(s.CPU, 100*min(1, s.PktRate/capacity))
+// carried is what a sample says an instance carries: the larger of its
+// CPU share (CPU ÷ 100, CPU being percent of its entitlement) and its
+// packet share (PktRate ÷ capacity) capped at 1, as a share of its
+// capacity and in percent of it. Every rule that reads a DP stage's load
+// reads it: as a share, the reactive bar (fullLocked) and FallingScaleIn's
+// working load (workingCarriedLocked); in percent (vnfState.load), the
+// load history of anticipation, TrimEmpty and FallingScaleIn (trend.go)
+// and the working load of anticipation, TrimEmpty's busy rule, ScaleIn and
+// ScaleInGuard.
+//
+// The cap: packets offered beyond an instance's capacity are not carried
+// (a forwarder's PktRate is what the switch sent into its port, dropped or
+// not), the CPU share is at most 1 too, and with pinned flows an
+// overloaded instance's excess cannot move to another instance, so in a Σ
+// compared with the working instances' capacity it counts as one full
+// instance; a bar at or below the capacity (ReactiveUtilization ≤ 1)
+// reads the same either way. Session 10's FallingScaleIn history capped
+// the packet share, the reactive bar did not; now both do.
+//
+// pct is max(CPU, 100 × the capped packet share), not 100 × share: in the
+// simulator's default model (CPU = min(100, 100·ρ), packet share ρ) that
+// is the CPU to the bit, and share is what the reactive bar and
+// FallingScaleIn compared before, so every rule acts there as it did;
+// 100 × share differs from it in the last bit, and a Σ of discrete flows'
+// shares sits exactly on a bar often enough to move a sweep.
+func carried(s Stats, capacity float64) (share, pct float64) {
+	p := min(1, s.PktRate/capacity)
+	return max(s.CPU/100, p), max(s.CPU, 100*p)
 }
 
 // coolingLocked: a reactive or anticipated scale-out of the VNF came less

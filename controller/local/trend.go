@@ -98,7 +98,8 @@ func (vs *vnfState) load(s Stats) float64 {
 	if !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 {
 		return s.CPU
 	}
-	return carried(s, vs.cfg.Capacity)
+	_, pct := carried(s, vs.cfg.Capacity)
+	return pct
 }
 
 // recordLoadLocked appends the VNF's total load of this tick

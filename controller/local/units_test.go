@@ -40,8 +40,8 @@ func TestCarriedIsCappedAtTheCapacity(t *testing.T) {
 		{Stats{CPU: 2, PktRate: 45500}, 100},   // offered 1.3 × the capacity: carries one instance's
 		{Stats{CPU: 100, PktRate: 70000}, 100}, // both at their caps
 	} {
-		if got := carried(tc.s, 35000); got != tc.want {
-			t.Errorf("carried(%+v) = %v, want %v", tc.s, got, tc.want)
+		if share, pct := carried(tc.s, 35000); share != tc.want/100 || pct != tc.want {
+			t.Errorf("carried(%+v) = %v, %v %%, want %v %%", tc.s, share, pct, tc.want)
 		}
 	}
 }

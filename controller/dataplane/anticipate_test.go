@@ -3,7 +3,6 @@ package dataplane
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,49 +40,32 @@ func TestAnticipatedScaleOutOnTheRealPlane(t *testing.T) {
 	})
 	c := r.b.c
 	t.Logf("set up: one IDS instance routable")
-	// the controller's view, polled: the first IDS overload and the first
-	// anticipated create
+	// the controller's view, polled every 10 ms while the test waits (an
+	// overload state lasts at least a sample): the first IDS overload and the
+	// first IDS launch
 	var (
-		mu         sync.Mutex
 		overloaded time.Time
 		create     local.Action
 	)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
+	observe := func() bool {
+		for _, in := range c.Instances() {
+			if in.VNF == "ids" && in.State == local.StateOverload && overloaded.IsZero() {
+				overloaded = time.Now()
 			}
-			mu.Lock()
-			for _, in := range c.Instances() {
-				if in.VNF == "ids" && in.State == local.StateOverload && overloaded.IsZero() {
-					overloaded = time.Now()
-				}
-			}
-			for _, a := range c.Actions() {
-				if a.VNF == "ids" && a.Kind == local.KindCreate && a.Reason == local.ReasonReactive && create.At.IsZero() {
-					create = a
-				}
-			}
-			mu.Unlock()
 		}
-	}()
-	defer func() { close(stop); <-done }()
-	seen := func() (time.Time, local.Action) {
-		mu.Lock()
-		defer mu.Unlock()
-		return overloaded, create
+		for _, a := range c.Actions() {
+			if a.VNF == "ids" && a.Kind == local.KindCreate && a.Reason == local.ReasonReactive && create.At.IsZero() {
+				create = a
+			}
+		}
+		return !create.At.IsZero()
 	}
 	start := time.Now()
 	for k := 1; k <= anticipateCapacity/50; k++ { // the rise: a call a second
-		time.Sleep(time.Until(start.Add(time.Duration(k-1) * time.Second)))
+		waitFor(time.Until(start.Add(time.Duration(k-1)*time.Second)), func() bool { observe(); return false })
 		r.start(t)
 	}
-	if !waitFor(20*time.Second, func() bool { _, a := seen(); return !a.At.IsZero() }) {
+	if !waitFor(20*time.Second, observe) {
 		var last []string
 		for _, in := range c.Instances() {
 			if in.VNF == "ids" {
@@ -93,7 +75,7 @@ func TestAnticipatedScaleOutOnTheRealPlane(t *testing.T) {
 		t.Fatalf("no IDS launch %v after the rise started (8 calls, %d packets/s); IDS %v; actions %+v",
 			time.Since(start).Round(time.Second), anticipateCapacity, last, c.Actions())
 	}
-	ov, a := seen()
+	ov, a := overloaded, create
 	if !strings.Contains(a.Detail, "anticipated") {
 		t.Fatalf("the IDS launch %s: %q, want an anticipated one", a.InstanceID, a.Detail)
 	}
@@ -127,8 +109,8 @@ func TestAnticipatedScaleOutOnTheRealPlane(t *testing.T) {
 		t.Errorf("the launched %s does not report its 2 calls' packets: %+v", a.InstanceID, c.Instances())
 	}
 	r.checkPackets(t)
-	if ov, _ := seen(); !ov.IsZero() {
-		t.Logf("an IDS instance overloaded %v after the anticipated launch", ov.Sub(a.At).Round(100*time.Millisecond))
+	if observe(); !overloaded.IsZero() {
+		t.Logf("an IDS instance overloaded %v after the anticipated launch", overloaded.Sub(a.At).Round(100*time.Millisecond))
 	}
 	for _, b := range c.Actions() {
 		if b.VNF == "ids" && b.Kind == local.KindCreate && b.Reason == local.ReasonReactive && b.InstanceID != a.InstanceID {

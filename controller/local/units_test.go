@@ -85,16 +85,7 @@ func TestAnticipateReadsThePacketShare(t *testing.T) {
 // the working instance's share rises 4 % of the capacity a second, its CPU
 // flat at 2 %; the emptied buffered instance stays.
 func TestTrimEmptyRiseReadsThePacketShare(t *testing.T) {
-	cfg := pinnedConfig(1)
-	cfg.TrimBuffer, cfg.TrimEmpty, cfg.Reactive = true, true, true
-	e := newEnv(t, cfg, fake.Options{})
-	e.round(1, map[string]int{"firewall": 2})
-	e.seconds(LoadTrendTicks + 2)
-	e.round(2, map[string]int{"firewall": 1})
-	work := e.ids(StateNormal)
-	if len(work) != 1 || len(e.c.Buffer("firewall")) != 1 {
-		t.Fatalf("working %v, buffered %d: want 1 and 1", work, len(e.c.Buffer("firewall")))
-	}
+	e, work := trimRiseEnv(t, pinnedConfig(1))
 	s := 0.3
 	for i := 0; i < 12; i++ { // up to 0.78: under the busy rule's 81 %
 		s += 0.04
@@ -111,29 +102,7 @@ func TestTrimEmptyRiseReadsThePacketShare(t *testing.T) {
 // TrimEmptyBusy × 90 = 81 %): the emptied buffered instance stays; at 50 %
 // it goes.
 func TestTrimEmptyBusyReadsThePacketShare(t *testing.T) {
-	cfg := pinnedConfig(1)
-	cfg.TrimBuffer, cfg.TrimEmpty = true, true
-	e := newEnv(t, cfg, fake.Options{})
-	e.round(1, map[string]int{"firewall": 2})
-	for _, id := range e.ids(StateNormal) {
-		e.load[id] = shareStats(0.85, 85)
-	}
-	e.seconds(LoadTrendTicks + 2)
-	e.round(2, map[string]int{"firewall": 1})
-	for _, id := range e.ids(StateBuffered) {
-		e.load[id] = Stats{CPU: 1, Mem: 20}
-	}
-	e.seconds(LoadTrendTicks + 3) // steady, not rising
-	if b := len(e.c.Buffer("firewall")); b != 1 {
-		t.Fatalf("buffered %d while the working instance carries 85 %% of its capacity, want 1", b)
-	}
-	for _, id := range e.ids(StateNormal) {
-		e.load[id] = shareStats(0.5, 50)
-	}
-	e.seconds(3)
-	if b := len(e.c.Buffer("firewall")); b != 0 {
-		t.Fatalf("buffered %d at 50 %% of the capacity, want 0", b)
-	}
+	trimBusy(t, pinnedConfig(1), shareStats(0.85, 85), shareStats(0.5, 50))
 }
 
 // The scale-in guard on the packet share (TestScaleInGuardKeepsWhatMeasuredLoadNeeds):

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/controller/agent"
 	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
@@ -115,10 +118,17 @@ func benchSwitch(b *testing.B, n int) {
 func BenchmarkSwitchInterval100Pairs(b *testing.B)  { benchSwitch(b, 10) }
 func BenchmarkSwitchInterval1024Pairs(b *testing.B) { benchSwitch(b, 32) }
 
-// benchForward blasts RTP-sized packets unpaced for one second through a
-// chain (DC0 hosts stages 1..m, m = 1: one instance) and reports what the
-// receiving endpoint got per second.
-func benchForward(b *testing.B, m int) {
+// forwardBed is a chain of m stages in DC0 (m = 1: one instance) on a
+// real switch with one call's media path from dc0's users to dc1's: send
+// sends count packets (every gap; 0: unpaced) and returns how many it
+// sent, rx counts what the receiving endpoint got from port 4000.
+type forwardBed struct {
+	insts []*netns.Instance
+	rx    *receiver
+	send  func(count int, gap time.Duration) int
+}
+
+func newForwardBed(b *testing.B, m int) *forwardBed {
 	ctx := context.Background()
 	hops := placement.Path{0}
 	for s := 1; s <= m; s++ {
@@ -138,11 +148,14 @@ func benchForward(b *testing.B, m int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.Close(ctx)
+	b.Cleanup(func() { p.Close(ctx) })
+	fb := &forwardBed{}
 	for s := 1; s <= m; s++ {
-		if _, err := p.AddInstance(ctx, 0, s, uint8(10*s), kinds[s-1]); err != nil {
+		in, err := p.AddInstance(ctx, 0, s, uint8(10*s), kinds[s-1])
+		if err != nil {
 			b.Fatal(err)
 		}
+		fb.insts = append(fb.insts, in)
 	}
 	caller, callee := ip("10.100.0.1"), ip("10.101.0.1")
 	p.AddUser(ctx, 0, caller)
@@ -153,14 +166,24 @@ func benchForward(b *testing.B, m int) {
 	if _, err := p.StartCall(ctx, call, FlowStart{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: caller, SrcPort: 4000, DstIP: EntryIP(0), DstPort: 5002}}); err != nil {
 		b.Fatal(err)
 	}
-	rx := listenB(b, p.UsersNS(1), "10.101.0.1:5002")
+	fb.rx = listenB(b, p.UsersNS(1), "10.101.0.1:5002")
 	c, err := ListenUDP(p.UsersNS(0), "10.100.0.1:4000")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
+	b.Cleanup(func() { c.Close() })
 	s := &sender{c: c}
 	dst := fmt.Sprintf("%s:5002", EntryIP(0))
+	fb.send = func(count int, gap time.Duration) int { return s.send(dst, count, gap, nil) }
+	return fb
+}
+
+// benchForward blasts RTP-sized packets unpaced for one second through a
+// chain (DC0 hosts stages 1..m, m = 1: one instance) and reports what the
+// receiving endpoint got per second.
+func benchForward(b *testing.B, m int) {
+	fb := newForwardBed(b, m)
+	rx := fb.rx
 	b.ResetTimer()
 	var sent, got int
 	var dur time.Duration
@@ -169,7 +192,7 @@ func benchForward(b *testing.B, m int) {
 		start := time.Now()
 		n := 0
 		for time.Since(start) < time.Second {
-			n += s.send(dst, 100, 0, nil)
+			n += fb.send(100, 0)
 		}
 		dur += time.Since(start)
 		waitFor(500*time.Millisecond, func() bool { return rx.count(4000)-before >= n })
@@ -179,6 +202,53 @@ func benchForward(b *testing.B, m int) {
 	b.ReportMetric(float64(got)/dur.Seconds(), "rcvd-pkt/s")
 	b.ReportMetric(float64(sent)/dur.Seconds(), "sent-pkt/s")
 	b.ReportMetric(100*float64(sent-got)/float64(max(sent, 1)), "loss-%")
+}
+
+// BenchmarkForwardPaced sends RTP-sized packets paced at a fixed rate for
+// 3 s through one IDS instance and reports what the receiving endpoint
+// got, the loss and the forwarder's CPU (the samples' CPU: its CPU time
+// in percent of one core, /proc/PID/stat): the packet rate one instance
+// carries on this machine, which a DP stage's capacity (the unit of the
+// local controller's share-based rules: anticipation, FallingScaleIn, the
+// reactive bar) should not pass (docs/dataplane.md "Capacity").
+func BenchmarkForwardPaced(b *testing.B) {
+	hz, err := agent.ClkTck()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, rate := range []int{1000, 2000, 4000, 8000} {
+		b.Run(fmt.Sprintf("%dpps", rate), func(b *testing.B) {
+			fb := newForwardBed(b, 1)
+			pid := fb.insts[0].Pid
+			proc := os.DirFS("/proc")
+			b.ResetTimer()
+			var sent, got int
+			var dur time.Duration
+			var ticks uint64
+			for i := 0; i < b.N; i++ {
+				before := fb.rx.count(4000)
+				r0, err := ReadProc(proc, pid)
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				n := fb.send(3*rate, time.Second/time.Duration(rate))
+				d := time.Since(start)
+				waitFor(time.Second, func() bool { return fb.rx.count(4000)-before >= n })
+				r1, err := ReadProc(proc, pid)
+				if err != nil {
+					b.Fatal(err)
+				}
+				dur += d
+				ticks += r1.Ticks - r0.Ticks
+				sent += n
+				got += fb.rx.count(4000) - before
+			}
+			b.ReportMetric(float64(got)/dur.Seconds(), "rcvd-pkt/s")
+			b.ReportMetric(100*float64(sent-got)/float64(max(sent, 1)), "loss-%")
+			b.ReportMetric(float64(ticks)/float64(hz)/dur.Seconds()*100, "fwd-cpu-%")
+		})
+	}
 }
 
 func BenchmarkForwardOneInstance(b *testing.B) { benchForward(b, 1) }

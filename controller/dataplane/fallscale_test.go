@@ -22,9 +22,10 @@ import (
 // packets, and so the controller, run on the wall clock, as every attached
 // test here does).
 //
-// fallRun is the part both tests share: the bed, the calls, and the
-// instance the rule buffered.
-type fallRun struct {
+// idsRun is what the real tests of the local controller's rules on the IDS
+// share (these, and anticipation's in anticipate_test.go): the bed, the
+// calls, and for these the instance the rule buffered.
+type idsRun struct {
 	b        *attachedBed
 	ctx      context.Context
 	caller   routing.IPv4
@@ -44,18 +45,27 @@ type fallRun struct {
 // once three have ended (≤ 0.94 × 2: the rule's bar).
 const fallCapacity = 100
 
-func newFallRun(t *testing.T, ctx context.Context) *fallRun {
+// newIDSRun starts a bed whose local controller is edited by edit, with
+// reactive scaling on and no overload on any stage (thresholds out of
+// reach; edit may set the IDS's), the IDS with pinned flows and capacity
+// packets/s and n instances routable (the operator's scale-out to n,
+// released: the test's load decides from there), a caller in dc0's users'
+// namespace and a receiving callee in dc1's.
+func newIDSRun(t *testing.T, n int, capacity float64, edit func(*local.Config)) *idsRun {
 	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // should the set-up fail
 	b := newAttachedBedWith(t, ctx, func(lc *local.Config) {
-		lc.Reactive, lc.FallingScaleIn = true, local.DefaultFallingScaleIn
-		for i := range lc.VNFs { // no overload: only the falling rule acts
+		lc.Reactive = true
+		for i := range lc.VNFs { // no overload: only the rule under test acts
 			lc.VNFs[i].Thresholds = vnf.Thresholds{CPU: 95, Mem: 95, PktRate: 1e6}
 			if lc.VNFs[i].Name == "ids" {
-				lc.VNFs[i].PinnedFlows, lc.VNFs[i].Capacity = true, fallCapacity
+				lc.VNFs[i].PinnedFlows, lc.VNFs[i].Capacity = true, capacity
 			}
 		}
+		edit(lc)
 	})
-	r := &fallRun{b: b, ctx: ctx, caller: ip("10.100.0.1"), callee: ip("10.101.0.1"),
+	r := &idsRun{b: b, ctx: ctx, caller: ip("10.100.0.1"), callee: ip("10.101.0.1"),
 		calls: map[int]*liveCall{}, idsOf: map[int]uint8{}, ended: map[int]int{}, port: 34000}
 	if err := b.p.AddUser(ctx, 0, r.caller); err != nil {
 		t.Fatal(err)
@@ -64,15 +74,17 @@ func newFallRun(t *testing.T, ctx context.Context) *fallRun {
 		t.Fatal(err)
 	}
 	r.rx = listen(t, b.p.UsersNS(1), "10.101.0.1:6000")
-	if _, err := b.c.Scale("ids", 2, "three IDS instances"); err != nil {
-		t.Fatal(err)
-	}
-	if !waitFor(30*time.Second, func() bool { return routable(b.c, "ids") == 3 }) {
-		t.Fatalf("IDS instances not routable: %+v", b.c.Instances())
-	}
-	// the operator's scale-out holds a floor of 3; the rule honours it
-	if _, err := b.c.Release("ids", "the test's load decides"); err != nil {
-		t.Fatal(err)
+	if n > 1 {
+		if _, err := b.c.Scale("ids", n-1, fmt.Sprintf("%d IDS instances", n)); err != nil {
+			t.Fatal(err)
+		}
+		if !waitFor(30*time.Second, func() bool { return routable(b.c, "ids") == n }) {
+			t.Fatalf("IDS instances not routable: %+v", b.c.Instances())
+		}
+		// the operator's scale-out holds a floor of n; the rules honour it
+		if _, err := b.c.Release("ids", "the test's load decides"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() {
 		for _, l := range r.calls {
@@ -83,11 +95,24 @@ func newFallRun(t *testing.T, ctx context.Context) *fallRun {
 			}
 		}
 	})
+	t.Cleanup(cancel) // first of the clean-ups: the statistics sampling ends before the bed closes
 	return r
 }
 
+// fallBuffered is the start of both FallingScaleIn tests (in parallel:
+// each has its own switch, namespaces and controller, and waits ≈ 35 s of
+// wall clock for the rule's history): three IDS instances, the calls,
+// their fall, the rule's buffering (fallToBuffer); it returns the run, its
+// controller and the calls pinned to the buffered instance.
+func fallBuffered(t *testing.T) (*idsRun, *local.Controller, []int) {
+	t.Parallel()
+	r := newIDSRun(t, 3, fallCapacity, func(lc *local.Config) { lc.FallingScaleIn = local.DefaultFallingScaleIn })
+	c := r.fallToBuffer(t)
+	return r, c, r.onIndex(r.index)
+}
+
 // start starts a call of 50 packets/s and returns its source port.
-func (r *fallRun) start(t *testing.T) int {
+func (r *idsRun) start(t *testing.T) int {
 	t.Helper()
 	r.port++
 	port := r.port
@@ -106,7 +131,7 @@ func (r *fallRun) start(t *testing.T) int {
 
 // end ends a call: its sender stops, its last packets arrive (bounded),
 // then the plane removes its rules.
-func (r *fallRun) end(t *testing.T, port int) {
+func (r *idsRun) end(t *testing.T, port int) {
 	t.Helper()
 	l := r.calls[port]
 	sent := l.end()
@@ -119,7 +144,7 @@ func (r *fallRun) end(t *testing.T, port int) {
 }
 
 // onIndex lists the running calls pinned to IDS index x.
-func (r *fallRun) onIndex(x uint8) []int {
+func (r *idsRun) onIndex(x uint8) []int {
 	var ps []int
 	for port := range r.calls {
 		if r.idsOf[port] == x {
@@ -130,7 +155,7 @@ func (r *fallRun) onIndex(x uint8) []int {
 }
 
 // indexOf is the IDS routing index of instance id.
-func (r *fallRun) indexOf(id string) (uint8, bool) {
+func (r *idsRun) indexOf(id string) (uint8, bool) {
 	var x uint8
 	ok := false
 	r.b.routers[0].View(func(_ *routing.Table, name func(int, uint8) string) {
@@ -160,7 +185,7 @@ func fallingBuffers(c *local.Controller) []local.Action {
 // 30 s, and to fit at 0.94 on two instances for 5 s: ≈ 33 s after the
 // calls started). It returns once the rule buffered an instance, having
 // checked that instance still carries a running call, with the controller.
-func (r *fallRun) fallToBuffer(t *testing.T) *local.Controller {
+func (r *idsRun) fallToBuffer(t *testing.T) *local.Controller {
 	t.Helper()
 	c := r.b.c
 	for range 6 {
@@ -224,7 +249,7 @@ func (r *fallRun) fallToBuffer(t *testing.T) *local.Controller {
 }
 
 // working counts the IDS's working instances.
-func (r *fallRun) working() int {
+func (r *idsRun) working() int {
 	n := 0
 	for _, in := range r.b.c.Instances() {
 		if in.VNF == "ids" && (in.State == local.StateNormal || in.State == local.StateOverload) {
@@ -236,7 +261,7 @@ func (r *fallRun) working() int {
 
 // startOffBuffer starts a call and checks it did not land on the buffered
 // instance.
-func (r *fallRun) startOffBuffer(t *testing.T) int {
+func (r *idsRun) startOffBuffer(t *testing.T) int {
 	t.Helper()
 	port := r.start(t)
 	if r.idsOf[port] == r.index {
@@ -245,13 +270,23 @@ func (r *fallRun) startOffBuffer(t *testing.T) int {
 	return port
 }
 
-// checkPackets ends every running call and checks that the receiving
+// checkPackets stops every running call's sender (their rules stay until
+// the bed closes: nothing is checked after) and checks that the receiving
 // endpoint got every packet of every call.
-func (r *fallRun) checkPackets(t *testing.T) {
+func (r *idsRun) checkPackets(t *testing.T) {
 	t.Helper()
-	for port := range r.calls {
-		r.end(t, port)
+	for port, l := range r.calls {
+		r.ended[port] = l.end()
+		delete(r.calls, port)
 	}
+	waitFor(10*time.Second, func() bool { // their last packets through the forwarders
+		for port, n := range r.ended {
+			if r.rx.count(port) < n {
+				return false
+			}
+		}
+		return true
+	})
 	sent, got := 0, 0
 	for port, n := range r.ended {
 		g := r.rx.count(port)
@@ -272,11 +307,7 @@ func (r *fallRun) checkPackets(t *testing.T) {
 // its rate guard asks of three instances, and nothing was buffered (the
 // wait in fallToBuffer fails).
 func TestFallingScaleInOnTheRealPlane(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r := newFallRun(t, ctx)
-	c := r.fallToBuffer(t)
-	pinned := r.onIndex(r.index)
+	r, c, pinned := fallBuffered(t)
 	r.startOffBuffer(t) // fewer start: one
 	// the buffered instance keeps forwarding its pinned call (its
 	// forwarder's packet rate, then every packet at the receiver below)
@@ -330,11 +361,7 @@ func TestFallingScaleInOnTheRealPlane(t *testing.T) {
 // ends. The instance is not destroyed (the load no longer falls), no new
 // call lands on it, and no packet of any call is lost.
 func TestFallingScaleInFlapOnTheRealPlane(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r := newFallRun(t, ctx)
-	c := r.fallToBuffer(t)
-	pinned := r.onIndex(r.index)
+	r, c, pinned := fallBuffered(t)
 	for range 4 { // the rise
 		r.startOffBuffer(t)
 	}

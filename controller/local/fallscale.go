@@ -3,8 +3,6 @@ package local
 import (
 	"fmt"
 	"time"
-
-	"github.com/ims-orch/ims-orch/drivers"
 )
 
 // Scale-in on a falling load (Config.FallingScaleIn). On the down ramp of
@@ -16,8 +14,8 @@ import (
 // simultaneous 20/30 s floor"). Here the least-loaded working instance
 // (fewest flows: packing leaves it the emptiest) moves to the buffer tail
 // between rounds when, for FallingScaleInWindow,
-//   - the VNF's total carried load in this datacenter (fallHist,
-//     recordFallLocked: in the bar's unit, not trend.go's Σ CPU) is
+//   - the VNF's total load in this datacenter (trend.go's history, in
+//     the bar's unit: carried, percent of an instance's capacity) is
 //     falling: below its level LoadTrendTicks ticks ago, which is below its
 //     level AnticipateSustainTicks ticks ago, and over those ticks by at
 //     least FallingScaleInRate per working instance (a fall, not the noise
@@ -63,8 +61,8 @@ const DefaultFallingScaleIn = 0.94
 // of a VNF.
 const FallingScaleInWindow = 5 * time.Second
 
-// FallingScaleInRate is the least fall of the VNF's total carried load
-// over AnticipateSustainTicks (recordFallLocked), in percent of an
+// FallingScaleInRate is the least fall of the VNF's total load over
+// AnticipateSustainTicks (trend.go's history), in percent of an
 // instance's capacity per second per working instance (0.1: 3 % of an
 // instance's capacity in 30 s).
 const FallingScaleInRate = 0.1
@@ -79,77 +77,43 @@ const FallingScaleInLeave = 2
 // trigger).
 const FallingTrimBusy = 0.85
 
-// fallingLocked: the VNF's total carried load (fallHist) is below its
-// value LoadTrendTicks ticks ago, which is below its value
+// fallingLocked: the VNF's total load (loadHist, trend.go: for a DP stage
+// the carried share; Session 10 read it in the bar's unit for this rule
+// alone, fallHist, now the one history) is below its value
+// LoadTrendTicks ticks ago, which is below its value
 // AnticipateSustainTicks ticks ago (the history must cover them), and it
 // fell by at least FallingScaleInRate × w percent of an instance's
 // capacity per second over the latter.
 func (c *Controller) fallingLocked(vs *vnfState, w int) bool {
-	n := len(vs.fallHist)
+	n := len(vs.loadHist)
 	if n <= AnticipateSustainTicks {
 		return false
 	}
-	now, mid, old := vs.fallHist[n-1], vs.fallHist[n-1-LoadTrendTicks], vs.fallHist[n-1-AnticipateSustainTicks]
+	now, mid, old := vs.loadHist[n-1], vs.loadHist[n-1-LoadTrendTicks], vs.loadHist[n-1-AnticipateSustainTicks]
 	rate := (old - now) / (float64(AnticipateSustainTicks) * TickPeriod.Seconds())
 	return now < mid && mid < old && rate >= FallingScaleInRate*float64(w)
 }
 
-// recordFallLocked appends the VNF's total carried load of this tick to
-// fallHist (before recordLoadLocked, whose totalCPULocked marks the
-// instances counted): Σ over the instances totalCPULocked sums of the
-// larger of CPU and 100 × the packet share (capped at one instance's
-// capacity), raised, as loadHist is, by what instances that first count
-// bring. The fall is read in the unit the bar is (carried): on the real
-// data plane a forwarder's CPU is a few percent at the packet rate its
-// capacity names (controller/dataplane TestFallingScaleInOnTheRealPlane:
-// Σ CPU never fell by the 9 points the rate asks of three instances, and
-// the rule never acted), while in the simulator the CPU is
-// min(100, 100·α·ρ) with α = 1 for the data plane's thresholds, the same
-// number.
-func (c *Controller) recordFallLocked(vs *vnfState) {
-	if c.cfg.FallingScaleIn <= 0 || !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 {
-		return
-	}
-	var all, first []float64
-	for _, in := range c.insts {
-		if in.VNF != vs.cfg.Name || in.State == StateBooting || in.State == StateFailed || in.CloudState != drivers.StateActive {
-			continue
-		}
-		x := max(in.Last.CPU, 100*min(1, in.Last.PktRate/vs.cfg.Capacity))
-		all = append(all, x)
-		if !in.counted && !in.Last.At.IsZero() {
-			first = append(first, x)
-		}
-	}
-	if len(vs.fallHist) >= loadHistLen {
-		vs.fallHist = append(vs.fallHist[:0], vs.fallHist[1:]...)
-	}
-	if joined := fixedSum(first); joined > 0 {
-		for i := range vs.fallHist {
-			vs.fallHist[i] += joined
-		}
-	}
-	vs.fallHist = append(vs.fallHist, fixedSum(all))
-}
-
-// workingCarriedLocked is Σ carried (the larger of the packet and the CPU
-// share, as ReactiveUtilization reads it) over the VNF's active working
-// instances, added in a fixed order (fixedSum: the registry map's order
-// must not move a comparison with the bar by an ulp), their number, and
-// how many of their samples are fresh.
+// workingCarriedLocked is Σ carried (the share of its capacity each
+// carries, as ReactiveUtilization reads it) over the VNF's active working
+// instances, added
+// in a fixed order (fixedSum: the registry map's order must not move a
+// comparison with the bar by an ulp), their number, and how many of their
+// samples are fresh.
 func (c *Controller) workingCarriedLocked(vs *vnfState) (sum float64, n, fresh int) {
 	now := c.clk.Now()
-	var shares []float64
+	var xs []float64
 	for _, in := range c.insts {
 		if in.VNF != vs.cfg.Name || !isWorkingActive(in) {
 			continue
 		}
-		shares = append(shares, carried(in.Last, vs.cfg.Capacity))
+		share, _ := carried(in.Last, vs.cfg.Capacity)
+		xs = append(xs, share)
 		if now.Sub(in.lastSeen) <= 2*c.cfg.StatsPeriod { // a fresh sample (controller time)
 			fresh++
 		}
 	}
-	return fixedSum(shares), len(shares), fresh
+	return fixedSum(xs), len(xs), fresh
 }
 
 // fallingBarLocked is the share of their capacity the working instances

@@ -56,11 +56,11 @@ func orderEnv(t *testing.T) *env {
 	return e
 }
 
-// The measured load of a VNF (workingCPULocked, which TrimEmpty's rise
+// The measured load of a VNF (workingLoadLocked, which TrimEmpty's rise
 // rule, the scale-in guard and loadNeed read) is the same number every
 // time it is computed from the same samples, though the registry is a map
 // whose iteration order changes on every range.
-func TestWorkingCPUIgnoresRegistryOrder(t *testing.T) {
+func TestWorkingLoadIgnoresRegistryOrder(t *testing.T) {
 	e := orderEnv(t)
 	e.seconds(1)
 	e.c.mu.Lock()
@@ -68,7 +68,7 @@ func TestWorkingCPUIgnoresRegistryOrder(t *testing.T) {
 	vs := e.c.vnfs["firewall"]
 	want := fixedSum(append(slices.Clone(orderSensitiveCPU), 0.1))
 	for i := 0; i < 200; i++ {
-		if got := e.c.workingCPULocked(vs); math.Float64bits(got) != math.Float64bits(want) {
+		if got := e.c.workingLoadLocked(vs); math.Float64bits(got) != math.Float64bits(want) {
 			t.Fatalf("call %d: Σ CPU = %v, want %v (the same samples in a fixed order)", i, got, want)
 		}
 	}

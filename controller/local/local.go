@@ -86,14 +86,11 @@ type vnfState struct {
 	// fallTicks counts the consecutive ticks of a falling load that fitted
 	// on one working instance fewer (fallscale.go).
 	fallTicks int
-	// loadHist is the VNF's total load (totalCPULocked) at the last
+	// loadHist is the VNF's total load (totalLoadLocked) at the last
 	// loadHistLen ticks, oldest first, raised by what instances that
 	// first counted since brought (trend.go: its rise is read by
-	// trimEmptyLocked and anticipateLocked).
+	// trimEmptyLocked and anticipateLocked, its fall by fallingLocked).
 	loadHist []float64
-	// fallHist is fallingLocked's history: the VNF's total carried load,
-	// as loadHist (recordFallLocked).
-	fallHist []float64
 	// bootSeen is how long this VNF's last launched instance took from its
 	// launch to active (Config.Anticipate's horizon, bootLocked).
 	bootSeen time.Duration
@@ -640,27 +637,54 @@ func (c *Controller) reactiveUtilLocked(vs *vnfState) (float64, bool) {
 }
 
 // fullLocked counts the VNF's overloaded instances whose last sample
-// carried at least u of its capacity (Config.ReactiveUtilization): the
-// larger of the packet share (PktRate ÷ VNFConfig.Capacity) and the CPU
-// share (CPU ÷ 100, CPU being percent of the instance's entitlement). The
-// CPU share lets a real instance that saturates its core below the
-// catalog's nominal packet rate, or whose agent reports no packet rate,
-// pass the bar; in the simulator a DP instance's CPU is min(100, 100·α·ρ)
-// with α ≤ 1 by default, never above the packet share.
+// carried at least u of its capacity (Config.ReactiveUtilization; carried:
+// the larger of the packet share, PktRate ÷ VNFConfig.Capacity, and the
+// CPU share, CPU being percent of the instance's entitlement). The CPU
+// share lets a real instance that saturates its core below the catalog's
+// nominal packet rate, or whose agent reports no packet rate, pass the
+// bar; in the simulator a DP instance's CPU is min(100, 100·α·ρ) with
+// α ≤ 1 by default, never above the packet share.
 func (c *Controller) fullLocked(vs *vnfState, u float64) int {
 	n := 0
 	for _, in := range c.insts {
-		if in.VNF == vs.cfg.Name && in.State == StateOverload && carried(in.Last, vs.cfg.Capacity) >= u {
+		if in.VNF != vs.cfg.Name || in.State != StateOverload {
+			continue
+		}
+		if share, _ := carried(in.Last, vs.cfg.Capacity); share >= u {
 			n++
 		}
 	}
 	return n
 }
 
-// carried is the share of its capacity a sample says an instance carries:
-// the larger of PktRate ÷ capacity and CPU ÷ 100 (fullLocked).
-func carried(s Stats, capacity float64) float64 {
-	return max(s.PktRate/capacity, s.CPU/100)
+// carried is what a sample says an instance carries: the larger of its
+// CPU share (CPU ÷ 100, CPU being percent of its entitlement) and its
+// packet share (PktRate ÷ capacity) capped at 1, as a share of its
+// capacity and in percent of it. Every rule that reads a DP stage's load
+// reads it: as a share, the reactive bar (fullLocked) and FallingScaleIn's
+// working load (workingCarriedLocked); in percent (vnfState.load), the
+// load history of anticipation, TrimEmpty and FallingScaleIn (trend.go)
+// and the working load of anticipation, TrimEmpty's busy rule, ScaleIn and
+// ScaleInGuard.
+//
+// The cap: packets offered beyond an instance's capacity are not carried
+// (a forwarder's PktRate is what the switch sent into its port, dropped or
+// not), the CPU share is at most 1 too, and with pinned flows an
+// overloaded instance's excess cannot move to another instance, so in a Σ
+// compared with the working instances' capacity it counts as one full
+// instance; a bar at or below the capacity (ReactiveUtilization ≤ 1)
+// reads the same either way. Session 10's FallingScaleIn history capped
+// the packet share, the reactive bar did not; now both do.
+//
+// pct is max(CPU, 100 × the capped packet share), not 100 × share: in the
+// simulator's default model (CPU = min(100, 100·ρ), packet share ρ) that
+// is the CPU to the bit, and share is what the reactive bar and
+// FallingScaleIn compared before, so every rule acts there as it did;
+// 100 × share differs from it in the last bit, and a Σ of discrete flows'
+// shares sits exactly on a bar often enough to move a sweep.
+func carried(s Stats, capacity float64) (share, pct float64) {
+	p := min(1, s.PktRate/capacity)
+	return max(s.CPU/100, p), max(s.CPU, 100*p)
 }
 
 // coolingLocked: a reactive or anticipated scale-out of the VNF came less
@@ -883,7 +907,6 @@ func (c *Controller) onTick() {
 			ops = append(ops, c.fillLocked(vs, vs.deficitReason, vs.deficitDetail)...)
 		}
 		ops = append(ops, c.reactiveLocked(vs)...)
-		c.recordFallLocked(vs)
 		c.recordLoadLocked(vs)
 		ops = append(ops, c.anticipateLocked(vs)...)
 		c.scaleInLocked(vs)

@@ -291,28 +291,29 @@ func (c *Controller) limitsLocked(ls []protocol.VNFLimit) (errs []string) {
 }
 
 // loadNeedLocked is how many working instances the VNF's measured load
-// needs: ⌈Σ CPU / CPU threshold⌉ over the last samples of its active working
-// instances (Config.ScaleInGuard).
+// needs: ⌈Σ load / CPU threshold⌉ over the last samples of its active
+// working instances (Config.ScaleInGuard; vnfState.load: a DP stage's
+// carried share, in percent of an instance's capacity, else CPU).
 func (c *Controller) loadNeedLocked(vs *vnfState) int {
-	sum := c.workingCPULocked(vs)
+	sum := c.workingLoadLocked(vs)
 	if sum <= 0 {
 		return 0
 	}
 	return int(math.Ceil(sum/vs.cfg.Thresholds.CPU - 1e-9))
 }
 
-// cpuSumLocked is Σ CPU over the last samples of the VNF's instances that
-// keep accepts, added in a fixed order (fixedSum: the same samples give the
-// same bits whatever the registry map's order; a comparison with a bar or
-// a past sum must not flip by an ulp).
-func (c *Controller) cpuSumLocked(vs *vnfState, keep func(*inst) bool) float64 {
-	var cpu []float64
+// loadSumLocked is Σ load (vnfState.load) over the last samples of the
+// VNF's instances that keep accepts, added in a fixed order (fixedSum: the
+// same samples give the same bits whatever the registry map's order; a
+// comparison with a bar or a past sum must not flip by an ulp).
+func (c *Controller) loadSumLocked(vs *vnfState, keep func(*inst) bool) float64 {
+	var xs []float64
 	for _, in := range c.insts {
 		if in.VNF == vs.cfg.Name && keep(in) {
-			cpu = append(cpu, in.Last.CPU)
+			xs = append(xs, vs.load(in.Last))
 		}
 	}
-	return fixedSum(cpu)
+	return fixedSum(xs)
 }
 
 // isWorkingActive: an active working instance (normal or overloaded, not
@@ -321,28 +322,28 @@ func isWorkingActive(in *inst) bool {
 	return (in.State == StateNormal || in.State == StateOverload) && in.CloudState == drivers.StateActive && !in.terminating
 }
 
-// workingCPULocked is Σ CPU over the last samples of the VNF's active
+// workingLoadLocked is Σ load over the last samples of the VNF's active
 // working instances: its measured load in this datacenter.
-func (c *Controller) workingCPULocked(vs *vnfState) float64 {
-	return c.cpuSumLocked(vs, isWorkingActive)
+func (c *Controller) workingLoadLocked(vs *vnfState) float64 {
+	return c.loadSumLocked(vs, isWorkingActive)
 }
 
-// totalCPULocked is Σ CPU over the last samples of all the VNF's active
+// totalLoadLocked is Σ load over the last samples of all the VNF's active
 // instances, buffered and draining ones included (they carry pinned
 // flows): its total load in this datacenter, which a change of the working
 // set does not move (trend.go). joined is the part of it from instances
 // whose sample counts for the first time (inst.counted; called once per
 // tick, by recordLoadLocked).
-func (c *Controller) totalCPULocked(vs *vnfState) (total, joined float64) {
+func (c *Controller) totalLoadLocked(vs *vnfState) (total, joined float64) {
 	var first []float64
-	total = c.cpuSumLocked(vs, func(in *inst) bool {
+	total = c.loadSumLocked(vs, func(in *inst) bool {
 		if in.State == StateBooting || in.State == StateFailed || in.CloudState != drivers.StateActive {
 			in.counted = false
 			return false
 		}
 		if !in.counted && !in.Last.At.IsZero() {
 			in.counted = true
-			first = append(first, in.Last.CPU)
+			first = append(first, vs.load(in.Last))
 		}
 		return true
 	})

@@ -27,8 +27,10 @@ type ScaleIn struct {
 	// pause; the composition (controller/system) also turns it off for a
 	// strategy without periodic rounds.
 	On bool `json:"on" yaml:"on"`
-	// Util is the bar: Σ CPU of the active working instances at or below
-	// Util × CPU threshold × (working − 1) (default 0.7; in (0, 1]).
+	// Util is the bar: Σ load of the active working instances (CPU; for a
+	// DP stage the carried share in percent of its capacity, trend.go) at
+	// or below Util × CPU threshold × (working − 1) (default 0.7; in
+	// (0, 1]).
 	Util float64 `json:"util" yaml:"util"`
 	// Window is how long the load must stay under the bar, and the least
 	// time between two scale-ins of a VNF (default 10 s).
@@ -86,7 +88,7 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 		return
 	}
 	fresh := 0 // (no instance is overloaded: the working ones are normal)
-	sum := c.cpuSumLocked(vs, func(in *inst) bool {
+	sum := c.loadSumLocked(vs, func(in *inst) bool {
 		if !isWorkingActive(in) {
 			return false
 		}
@@ -105,7 +107,7 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 	}
 	vs.lowTicks = 0
 	vs.target = w - 1
-	c.bufferLocked(vs, 1, ReasonUnderload, fmt.Sprintf("measured load %.0f%% CPU fits on %d instances at %.0f%% of the threshold for %v",
+	c.bufferLocked(vs, 1, ReasonUnderload, fmt.Sprintf("measured load %.0f%% fits on %d instances at %.0f%% of the threshold for %v",
 		sum, w-1, 100*si.Util, si.Window))
 }
 
@@ -126,8 +128,9 @@ const TrimEmptyBusy = 0.9
 // could not count flows (Stats.FlowsUnknown) and
 // one a between-round scale-in buffered in this interval (it stays
 // reusable without a boot until the next round decides). It destroys none
-// while the VNF's total load in the DC (Σ CPU of all its active
-// instances, buffered and draining ones included: trend.go) is above what
+// while the VNF's total load in the DC (Σ load of all its active
+// instances, buffered and draining ones included: trend.go; for a DP
+// stage the carried share, else CPU) is above what
 // it was LoadTrendTicks ticks ago (the oldest tick it has, early on),
 // nor while its working instances average more than TrimEmptyBusy of the
 // CPU threshold (measured when the rule runs, after this tick's
@@ -152,7 +155,7 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	if c.risingLocked(vs) {
 		return nil
 	}
-	if c.workingCPULocked(vs) > TrimEmptyBusy*vs.cfg.Thresholds.CPU*float64(c.countsLocked(vs.cfg.Name).Working()) {
+	if c.workingLoadLocked(vs) > TrimEmptyBusy*vs.cfg.Thresholds.CPU*float64(c.countsLocked(vs.cfg.Name).Working()) {
 		return nil
 	}
 	now := c.clk.Now()

@@ -7,17 +7,31 @@ import (
 	"github.com/ims-orch/ims-orch/drivers"
 )
 
-// The VNF's total load in this datacenter over the last ticks (Σ CPU of
-// all its active instances, totalCPULocked), kept for the rise read by
+// The VNF's total load in this datacenter over the last ticks (Σ load of
+// all its active instances, totalLoadLocked), kept for the rise read by
 // TrimEmpty's rise rule (scalein.go) and by anticipated scale-out
-// (Config.Anticipate).
+// (Config.Anticipate), and for the fall read by FallingScaleIn
+// (fallingLocked).
 //
-// Why the total and not the working instances' Σ (workingCPULocked): the
+// The load (vnfState.load) is in percent of one instance's capacity: for
+// a DP stage (PinnedFlows and a capacity) what its samples say it carries
+// (carried: the larger of CPU and 100 × the packet share, capped at one
+// instance's capacity), for the others their CPU. On the real data plane a
+// forwarder's CPU is ≈ 1 % at the packet rate its capacity names: a
+// history of Σ CPU never rose (nor fell) by what the rules ask, and
+// anticipation and FallingScaleIn never acted there (controller/dataplane
+// TestAnticipatedScaleOutOnTheRealPlane, TestFallingScaleInOnTheRealPlane;
+// docs/reproduction.md "Session 10: FallingScaleIn on the real data
+// plane", "Session 11: the load's unit on the real data plane"). In the
+// simulator's default model a DP instance's CPU is min(100, 100·ρ) and its
+// packet share ρ: the same number to the bit.
+//
+// Why the total and not the working instances' Σ (workingLoadLocked): the
 // rise must be a rise of the load, not of the working set. A buffered or
 // draining instance keeps its pinned flows; after a round's scale-in they
 // end there and their replacements land on the working instances (the
 // working Σ rises while the total is flat), and a reuse of a buffered
-// instance that still carries flows adds its CPU to the working Σ in one
+// instance that still carries flows adds its load to the working Σ in one
 // tick (read as a 10-tick rise and projected over a boot: 3× the step).
 // Both made anticipate scale out on a flat load (review A of session 7).
 // The working Σ is still what a projection is compared against the
@@ -64,8 +78,8 @@ const AnticipateRiseTicks = 15
 // experiments) does not (docs/reproduction.md "Session 9: loss misses").
 const AnticipateSustainTicks = 30
 
-// AnticipateSustainedCapacity is the bar, in CPU percent per working
-// instance, anticipated scale-out compares its projection with on a
+// AnticipateSustainedCapacity is the bar, in percent of an instance's
+// capacity per working instance (vnfState.load), anticipated scale-out compares its projection with on a
 // sustained rise (AnticipateCapacity otherwise). At the full capacity the
 // added instance arrives when the load reaches it: an accelerating ramp,
 // or the seconds the overloaded instance's pinned flows need to end, lose
@@ -75,12 +89,25 @@ const AnticipateSustainedCapacity = 97.0
 // loadHistLen is how many samples the load history keeps.
 const loadHistLen = max(LoadTrendTicks, AnticipateRiseTicks, AnticipateSustainTicks) + 1
 
+// load is what an instance's sample says it carries, in percent of one
+// instance's capacity: carried for a VNF with PinnedFlows and a capacity
+// (a DP stage: Capacity in packets/s, PktRate's unit), its CPU otherwise
+// (a CP VNF's PktRate counts SIP messages, two per transaction of its
+// Capacity, and its rules read CPU against its CPU threshold).
+func (vs *vnfState) load(s Stats) float64 {
+	if !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 {
+		return s.CPU
+	}
+	_, pct := carried(s, vs.cfg.Capacity)
+	return pct
+}
+
 // recordLoadLocked appends the VNF's total load of this tick
-// (totalCPULocked) to its history (called once per tick, before the rules
+// (totalLoadLocked) to its history (called once per tick, before the rules
 // that read it; the total does not depend on which instances are working,
 // so the order against scaleInLocked does not matter).
 //
-// An instance's first sample is no rise: the history is raised by the CPU
+// An instance's first sample is no rise: the history is raised by the load
 // an instance brings when it first counts with a sample (an instance
 // adopted at start, or one that went active with load on it, whose
 // samples the controller had not seen; a launched one reports its new
@@ -88,7 +115,7 @@ const loadHistLen = max(LoadTrendTicks, AnticipateRiseTicks, AnticipateSustainTi
 // LoadTrendTicks rise and projected over a boot (idle → 95 % on the first
 // instance: an instance anticipated on a flat load).
 func (c *Controller) recordLoadLocked(vs *vnfState) {
-	total, joined := c.totalCPULocked(vs)
+	total, joined := c.totalLoadLocked(vs)
 	if len(vs.loadHist) >= loadHistLen {
 		vs.loadHist = append(vs.loadHist[:0], vs.loadHist[1:]...)
 	}
@@ -101,7 +128,8 @@ func (c *Controller) recordLoadLocked(vs *vnfState) {
 }
 
 // riseOverLocked is how fast the VNF's total load has risen over its last
-// k ticks (fewer early on, down to one), in CPU percent per second (0 when
+// k ticks (fewer early on, down to one), in percent of an instance's
+// capacity per second (0 when
 // it fell or stayed, or with less than two samples).
 func (c *Controller) riseOverLocked(vs *vnfState, k int) float64 {
 	n := len(vs.loadHist)
@@ -137,16 +165,17 @@ func (c *Controller) sustainedLocked(vs *vnfState, rise float64) bool {
 	return len(vs.loadHist) > AnticipateSustainTicks && c.riseOverLocked(vs, AnticipateSustainTicks) >= rise/2
 }
 
-// AnticipateCapacity is the CPU percent at which an instance reaches its
-// capacity (the simulator's default model: CPU = 100·ρ; the overload
-// trigger is the CPU threshold, 90). Anticipated scale-out acts when the
+// AnticipateCapacity is the load (vnfState.load: percent of an instance's
+// capacity) at which an instance reaches its capacity (the simulator's
+// default model: CPU = 100·ρ; the overload trigger is the CPU threshold,
+// 90). Anticipated scale-out acts when the
 // projected load would pass it on every working instance: before a loss,
 // not before an overload, so a rise the round's plan covers up to the
 // trigger does not add an instance.
 const AnticipateCapacity = 100.0
 
 // anticipateLocked is Config.Anticipate for one VNF with PinnedFlows: when
-// the working instances' load (workingCPULocked), extrapolated at the
+// the working instances' load (workingLoadLocked), extrapolated at the
 // total load's rise (riseLocked) over the time an added instance needs to
 // take flows (the VNF's last boot, bootLocked; ReactiveCooldown when the
 // buffer tail is active: reuseHorizonLocked), would pass
@@ -184,7 +213,7 @@ func (c *Controller) anticipateLocked(vs *vnfState) []op {
 			capN = a
 		}
 	}
-	cur := c.workingCPULocked(vs)
+	cur := c.workingLoadLocked(vs)
 	proj := cur + rise*horizon.Seconds()
 	bar, sustained := AnticipateCapacity, ""
 	if c.sustainedLocked(vs, rise) {
@@ -193,7 +222,7 @@ func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	if proj <= bar*float64(capN) {
 		return nil
 	}
-	ops, _ := c.scaleOutLocked(vs, w, fmt.Sprintf("anticipated: measured load %.0f%% CPU rising %.2f%%/s reaches %.0f%% in %v (%s), past the capacity of %d working instances%s",
+	ops, _ := c.scaleOutLocked(vs, w, fmt.Sprintf("anticipated: measured load %.0f%% of an instance's capacity rising %.2f%%/s reaches %.0f%% in %v (%s), past the capacity of %d working instances%s",
 		cur, rise, proj, horizon, what, capN, sustained))
 	return ops // at Max or the ceiling: nothing, and the cool-down not started
 }

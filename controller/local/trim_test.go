@@ -183,16 +183,7 @@ func TestTrimEmptyWaitsForASampleAfterTheBuffering(t *testing.T) {
 // the rule the instance is destroyed 2 s after the round and the overload
 // below launches a new one.
 func TestTrimEmptyKeepsReserveWhileLoadRises(t *testing.T) {
-	cfg := fwConfig(1)
-	cfg.TrimBuffer, cfg.TrimEmpty, cfg.Reactive = true, true, true
-	e := newEnv(t, cfg, fake.Options{})
-	e.round(1, map[string]int{"firewall": 2})
-	e.seconds(LoadTrendTicks + 2)
-	e.round(2, map[string]int{"firewall": 1})
-	work := e.ids(StateNormal)
-	if len(work) != 1 || len(e.c.Buffer("firewall")) != 1 {
-		t.Fatalf("working %v, buffered %d: want 1 and 1", work, len(e.c.Buffer("firewall")))
-	}
+	e, work := trimRiseEnv(t, fwConfig(1))
 	// the working instance's load rises 4 % CPU a second; the buffered one is empty
 	cpu := 40.0
 	for i := 0; i < 12; i++ {
@@ -229,8 +220,18 @@ func TestTrimEmptyKeepsReserveWhileLoadRises(t *testing.T) {
 // (a small rise would overload them); below it the instance goes. Without
 // the rule it is destroyed 2 s after the round.
 func TestTrimEmptyKeepsReserveWhileWorkingBusy(t *testing.T) {
-	e := trimEmptyEnv(t)
-	busy := Stats{CPU: 85, Mem: 20, PktRate: 100, Flows: 85} // 85 > 0.9 × 90 = 81, under the overload thresholds
+	// 85 > 0.9 × 90 = 81, under the overload thresholds
+	trimBusy(t, fwConfig(1), Stats{CPU: 85, Mem: 20, PktRate: 100, Flows: 85}, Stats{CPU: 50, Mem: 20, PktRate: 100, Flows: 50})
+}
+
+// trimBusy runs TestTrimEmptyKeepsReserveWhileWorkingBusy on cfg (one
+// firewall, Min 1): the working instance reports busy (over TrimEmptyBusy),
+// then calm (under it).
+func trimBusy(t *testing.T, cfg Config, busy, calm Stats) {
+	t.Helper()
+	cfg.TrimBuffer, cfg.TrimEmpty = true, true
+	e := newEnv(t, cfg, fake.Options{})
+	e.round(1, map[string]int{"firewall": 2})
 	for _, id := range e.ids(StateNormal) {
 		e.load[id] = busy
 	}
@@ -241,15 +242,33 @@ func TestTrimEmptyKeepsReserveWhileWorkingBusy(t *testing.T) {
 	}
 	e.seconds(LoadTrendTicks + 3) // steady, not rising
 	if b := len(e.c.Buffer("firewall")); b != 1 {
-		t.Fatalf("buffered %d while the working instance runs at 85 %% CPU, want 1", b)
+		t.Fatalf("buffered %d while the working instance reports %+v, want 1", b, busy)
 	}
 	for _, id := range e.ids(StateNormal) {
-		e.load[id] = Stats{CPU: 50, Mem: 20, PktRate: 100, Flows: 50}
+		e.load[id] = calm
 	}
 	e.seconds(3)
 	if b := len(e.c.Buffer("firewall")); b != 0 {
-		t.Fatalf("buffered %d at 50 %% CPU, want 0", b)
+		t.Fatalf("buffered %d at %+v, want 0", b, calm)
 	}
+}
+
+// trimRiseEnv is a controller on cfg (one firewall) with TrimBuffer,
+// TrimEmpty and reactive scaling on, scaled to 2 by round 1 and back to 1
+// by round 2, LoadTrendTicks + 2 s later: it returns it and the working
+// instance (the other one is buffered, idle).
+func trimRiseEnv(t *testing.T, cfg Config) (*env, []string) {
+	t.Helper()
+	cfg.TrimBuffer, cfg.TrimEmpty, cfg.Reactive = true, true, true
+	e := newEnv(t, cfg, fake.Options{})
+	e.round(1, map[string]int{"firewall": 2})
+	e.seconds(LoadTrendTicks + 2)
+	e.round(2, map[string]int{"firewall": 1})
+	work := e.ids(StateNormal)
+	if len(work) != 1 || len(e.c.Buffer("firewall")) != 1 {
+		t.Fatalf("working %v, buffered %d: want 1 and 1", work, len(e.c.Buffer("firewall")))
+	}
+	return e, work
 }
 
 // trimEmptyEnv: one firewall (Min 1) with TrimBuffer and TrimEmpty on,

@@ -1,0 +1,120 @@
+package dataplane
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/placement/vnf"
+)
+
+// anticipateCapacity is the IDS's capacity in packets/s in
+// TestAnticipatedScaleOutOnTheRealPlane: eight calls of 50 packets/s.
+const anticipateCapacity = 400
+
+// Anticipated scale-out (local.Config.Anticipate, trend.go; the default for
+// strategies with rounds) on the real data plane: one IDS instance (a netns
+// forwarder behind a real Open vSwitch) takes a sustained rise of real
+// packets, one call of 50 packets/s a second up to eight (its capacity,
+// 400 packets/s). The overload trigger is the packet rate over the
+// capacity (and CPU over 0.5 %, which a forwarder passes at these rates,
+// as in TestReactiveScaleOutOfADPStage) for the overload window (5 s). The
+// real local controller launches a second IDS instance on the rise before
+// any IDS instance is overloaded (the anticipated create's detail names
+// the load it read, in percent of the capacity); the calls started after
+// it is routable go through it, and every packet of every call reaches the
+// receiving endpoint. Before anticipation read the carried share
+// (session 11), it read Σ CPU, ≈ 1 % at these rates: no anticipated
+// launch came (the wait below fails; with the ramp held at the capacity the
+// overload trigger may fire, and then only a reactive launch follows).
+func TestAnticipatedScaleOutOnTheRealPlane(t *testing.T) {
+	r := newIDSRun(t, 1, anticipateCapacity, func(lc *local.Config) {
+		lc.Anticipate = true
+		for i := range lc.VNFs {
+			if lc.VNFs[i].Name == "ids" {
+				lc.VNFs[i].Thresholds = vnf.Thresholds{CPU: 0.5, Mem: 95, PktRate: anticipateCapacity}
+			}
+		}
+	})
+	c := r.b.c
+	t.Logf("set up: one IDS instance routable")
+	// the controller's view, polled every 10 ms while the test waits (an
+	// overload state lasts at least a sample): the first IDS overload and the
+	// first IDS launch
+	var (
+		overloaded time.Time
+		create     local.Action
+	)
+	observe := func() bool {
+		for _, in := range c.Instances() {
+			if in.VNF == "ids" && in.State == local.StateOverload && overloaded.IsZero() {
+				overloaded = time.Now()
+			}
+		}
+		for _, a := range c.Actions() {
+			if a.VNF == "ids" && a.Kind == local.KindCreate && a.Reason == local.ReasonReactive && create.At.IsZero() {
+				create = a
+			}
+		}
+		return !create.At.IsZero()
+	}
+	start := time.Now()
+	for k := 1; k <= anticipateCapacity/50; k++ { // the rise: a call a second
+		waitFor(time.Until(start.Add(time.Duration(k-1)*time.Second)), func() bool { observe(); return false })
+		r.start(t)
+	}
+	if !waitFor(20*time.Second, observe) {
+		var last []string
+		for _, in := range c.Instances() {
+			if in.VNF == "ids" {
+				last = append(last, fmt.Sprintf("%s %s flows %d pkt/s %.0f cpu %.2f", in.ID, in.State, in.Last.Flows, in.Last.PktRate, in.Last.CPU))
+			}
+		}
+		t.Fatalf("no IDS launch %v after the rise started (8 calls, %d packets/s); IDS %v; actions %+v",
+			time.Since(start).Round(time.Second), anticipateCapacity, last, c.Actions())
+	}
+	ov, a := overloaded, create
+	if !strings.Contains(a.Detail, "anticipated") {
+		t.Fatalf("the IDS launch %s: %q, want an anticipated one", a.InstanceID, a.Detail)
+	}
+	if !ov.IsZero() && ov.Before(a.At) {
+		t.Fatalf("an IDS instance overloaded %v before the anticipated launch", a.At.Sub(ov))
+	}
+	t.Logf("anticipated launch of %s %v after the rise started: %s", a.InstanceID, a.At.Sub(start).Round(100*time.Millisecond), a.Detail)
+	// the launched instance takes the next calls (least loaded)
+	if !waitFor(20*time.Second, func() bool { return routable(c, "ids") == 2 }) {
+		t.Fatalf("the launched %s never became routable: %+v", a.InstanceID, c.Instances())
+	}
+	x, ok := r.indexOf(a.InstanceID)
+	if !ok {
+		t.Fatalf("launched %s has no routing index", a.InstanceID)
+	}
+	for range 2 {
+		if port := r.start(t); r.idsOf[port] != x {
+			t.Errorf("call %d went to IDS index %d, want the launched %s (index %d)", port, r.idsOf[port], a.InstanceID, x)
+		}
+	}
+	// the launched instance's forwarder carries them: its packet rate in
+	// the controller's samples, then every packet at the receiver
+	if !waitFor(10*time.Second, func() bool {
+		for _, in := range c.Instances() {
+			if in.ID == a.InstanceID && in.Last.PktRate > 50 && in.Last.Flows == 2 {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Errorf("the launched %s does not report its 2 calls' packets: %+v", a.InstanceID, c.Instances())
+	}
+	r.checkPackets(t)
+	if observe(); !overloaded.IsZero() {
+		t.Logf("an IDS instance overloaded %v after the anticipated launch", overloaded.Sub(a.At).Round(100*time.Millisecond))
+	}
+	for _, b := range c.Actions() {
+		if b.VNF == "ids" && b.Kind == local.KindCreate && b.Reason == local.ReasonReactive && b.InstanceID != a.InstanceID {
+			t.Errorf("a second IDS launch %s: %q", b.InstanceID, b.Detail)
+		}
+	}
+}

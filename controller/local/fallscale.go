@@ -29,7 +29,7 @@ import (
 //     overloaded, no replacement is owed, no reactive or anticipated
 //     scale-out came within the window, and the controller is neither
 //     paused nor draining (fallingScaleInLocked).
-// The default bar, 0.94, stays under ReactiveUtilization's 0.95, so the
+// The default bar, 0.98 (0.94 until session 11), stays under ReactiveUtilization's 0.99 (0.95), so the
 // reactive rule does not take back at once what this rule did; the bar is
 // capped at ReactiveUtilization, or with ReactiveUtilization 0 (the
 // paper's rule: the overload report suffices) at the CPU threshold, the
@@ -54,7 +54,7 @@ import (
 
 // DefaultFallingScaleIn is system.Defaults.FallingScaleIn: the share of
 // their capacity the working instances left after the scale-in may carry.
-const DefaultFallingScaleIn = 0.94
+const DefaultFallingScaleIn = 0.98
 
 // FallingScaleInWindow is how long the conditions must hold before one
 // instance is buffered, and so the least time between two such scale-ins
@@ -121,7 +121,7 @@ func (c *Controller) workingCarriedLocked(vs *vnfState) (sum float64, n, fresh i
 // reactive rule does not take back at once what this rule did (a flap:
 // buffer, reuse, buffer). With ReactiveUtilization (min of the two); with
 // ReactiveUtilization 0 (the paper's rule: an overload report suffices),
-// the CPU threshold ÷ 100, the overload trigger, which the default 0.94
+// the CPU threshold ÷ 100, the overload trigger, which the default 0.98
 // would otherwise leave the working instances above.
 func (c *Controller) fallingBarLocked(vs *vnfState) float64 {
 	u := c.cfg.FallingScaleIn

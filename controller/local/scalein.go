@@ -152,10 +152,7 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	// LoadTrendTicks ticks ago; busy: the working instances' load, measured
 	// now (after this tick's scaleInLocked, like the count it is compared
 	// with), is over TrimEmptyBusy of their thresholds
-	if c.risingLocked(vs) {
-		return nil
-	}
-	if c.workingLoadLocked(vs) > TrimEmptyBusy*vs.cfg.Thresholds.CPU*float64(c.countsLocked(vs.cfg.Name).Working()) {
+	if c.risingLocked(vs) || c.busyLocked(vs) {
 		return nil
 	}
 	now := c.clk.Now()
@@ -174,6 +171,13 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 			e.Interval, now.Sub(in.bufferedAt)))...)
 	}
 	return ops
+}
+
+// busyLocked: the VNF's working instances, measured now, average more
+// than TrimEmptyBusy of their CPU threshold (trimEmptyLocked,
+// trimHeldLocked).
+func (c *Controller) busyLocked(vs *vnfState) bool {
+	return c.workingLoadLocked(vs) > TrimEmptyBusy*vs.cfg.Thresholds.CPU*float64(c.countsLocked(vs.cfg.Name).Working())
 }
 
 // emptiedLocked: a buffered instance is active and a sample taken at least

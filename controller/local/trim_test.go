@@ -287,3 +287,53 @@ func trimEmptyEnvN(t *testing.T, n int) *env {
 	e.round(1, map[string]int{"firewall": n})
 	return e
 }
+
+// TrimBuffer leaves the buffer alone at an enter while the VNF's total
+// load rises onto busy working instances (trimHeldLocked): the buffered
+// instance stays reusable without a boot. A rise the working instances
+// have room for, or a busy flat load, trims as before; on a flat load the
+// next enter trims the one held. Without the hold it drains at the enter
+// on the rise.
+func TestTrimBufferHeldOnARiseOntoBusyInstances(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		from, by float64 // the working instance's CPU before the rise and its rise per second
+		held     bool
+	}{
+		{"a rise onto a busy instance", 75, 1, true}, // 87 % at the enter: over 0.9 × 90
+		{"a rise with room", 30, 1, false},
+		{"busy, flat", 85, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fwConfig(1)
+			cfg.TrimBuffer = true
+			e := newEnv(t, cfg, fake.Options{})
+			e.round(1, map[string]int{"firewall": 2})
+			e.seconds(2)
+			e.round(2, map[string]int{"firewall": 1})
+			work, buf := e.ids(StateNormal), e.ids(StateBuffered)
+			if len(work) != 1 || len(buf) != 1 {
+				t.Fatalf("working %v, buffered %v: want one each", work, buf)
+			}
+			e.load[buf[0]] = Stats{CPU: 5, Mem: 20, PktRate: 100, Flows: 5} // its pinned calls run on
+			cpu := tc.from
+			for i := 0; i < LoadTrendTicks+2; i++ {
+				cpu += tc.by
+				e.load[work[0]] = Stats{CPU: cpu, Mem: 20, PktRate: 100 * cpu, Flows: int(cpu)}
+				e.second()
+			}
+			e.round(3, map[string]int{"firewall": 1})
+			if held := e.state(buf[0]) == StateBuffered; held != tc.held {
+				t.Fatalf("%s buffered at the enter after a whole interval: %v, want %v (state %s)", buf[0], held, tc.held, e.state(buf[0]))
+			}
+			if !tc.held {
+				return
+			}
+			e.seconds(LoadTrendTicks + 1) // flat
+			e.round(4, map[string]int{"firewall": 1})
+			if s := e.state(buf[0]); s != StateDraining {
+				t.Fatalf("%s %s at the next enter on a flat load, want draining (trimmed)", buf[0], s)
+			}
+		})
+	}
+}

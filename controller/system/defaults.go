@@ -101,10 +101,13 @@ type Scaling struct {
 // misses": PackFlows 0.88 (was 0.85; still below the ρ 0.9 trigger).
 // "Session 10: simultaneous 20/30 s floor": FallingScaleIn 0.94 (was
 // absent, i.e. 0: between rounds only anticipated and reactive scale-out).
+// "Session 11: reactive bar 0.99 and the held trim": ReactiveUtilization
+// 0.99 (was 0.95) and FallingScaleIn 0.98 (was 0.94), with TrimBuffer held
+// on a rising load onto busy working instances (local.trimHeldLocked).
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
 	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.88,
-	SpreadOverload: 1, Anticipate: true, DPTargetUtilization: 0.97, ReactiveUtilization: 0.95,
+	SpreadOverload: 1, Anticipate: true, DPTargetUtilization: 0.97, ReactiveUtilization: 0.99,
 	FallingScaleIn: local.DefaultFallingScaleIn,
 }
 

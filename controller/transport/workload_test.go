@@ -1099,3 +1099,31 @@ func TestReporterResendsToAThirdLeaderOnlyWhatItLacks(t *testing.T) {
 		})
 	}
 }
+
+// Reports without a reporter ID share one duplicate key per DC and kind
+// (docs/operations.md "Reporter IDs per credential"): a second ID-less
+// client stamping the same time as the first is answered duplicate and not
+// counted, whatever it measured; with IDs both are counted.
+func TestWorkloadHandlerIDlessReportersShareTheDuplicateKey(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		ids        [2]string
+		wantCounts int
+	}{
+		{"without IDs", [2]string{"", ""}, 1},
+		{"with IDs", [2]string{"n1", "n2"}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := &intakeRec{}
+			h := mustHandler(t, in)
+			postReport(t, h, withReporter(wrep("tokyo", 1, 10), tc.ids[0]))
+			a := postReport(t, h, withReporter(wrep("tokyo", 1, 20), tc.ids[1]))
+			if got := len(in.reports()); got != tc.wantCounts {
+				t.Fatalf("%d reports counted, want %d; the second answered %s", got, tc.wantCounts, a)
+			}
+			if dup := strings.Contains(a, `"duplicate":true`); dup != (tc.wantCounts == 1) {
+				t.Fatalf("the second report answered %s", a)
+			}
+		})
+	}
+}

@@ -69,7 +69,9 @@ type dcReports struct {
 // from taking the rings of the reporters of other credentials (the global
 // node's own local controllers, reporters with their own credentials),
 // whose rings it cannot touch. A reporter credential (role.reportersFile)
-// names its reports itself, so it takes one ring per DC.
+// names its reports itself, so it takes one ring per DC. The metric HELP
+// text and the docs state the number
+// (TestMaxReportersPerCredentialIsTheNumberTheTextsState).
 const maxReportersPerCredential = 8
 
 // errTooManyReporters is what the intake answers to a report of one

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -558,5 +559,46 @@ func TestIntakeReporterIDsFreedAtTheClose(t *testing.T) {
 	}
 	if n := a.Stats().RefusedReporters; n != 2 {
 		t.Fatalf("RefusedReporters %d, want 2", n)
+	}
+}
+
+// The bound on reporter IDs per credential is written as a number (and the
+// first ID refused as an ordinal) where the constant cannot be named: the
+// refused-reporters metric's HELP text (controller/daemon/reports.go,
+// refusedReportersDesc; the constant is unexported) and the docs. A change
+// of maxReportersPerCredential fails here until they say the new number.
+func TestMaxReportersPerCredentialIsTheNumberTheTextsState(t *testing.T) {
+	n := maxReportersPerCredential
+	next := map[int]string{9: "ninth"}[n+1] // the docs spell out the first ID refused
+	if next == "" {
+		t.Fatalf("spell out the ordinal of %d here and in the docs", n+1)
+	}
+	for _, tc := range []struct {
+		file    string
+		phrases []string
+	}{
+		{"../daemon/reports.go", []string{fmt.Sprintf(`"%d other reporter IDs in the report's DC and kind this interval`, n)}},
+		{"../../docs/operations.md", []string{
+			fmt.Sprintf("for at most %d reporter IDs per DC and kind", n),
+			fmt.Sprintf("already had %d other reporter IDs", n),
+			fmt.Sprintf("or a %s reporter ID under one credential", next),
+			fmt.Sprintf("A report of a %s ID is refused whole", next),
+		}},
+		{"../../docs/global-controller.md", []string{
+			fmt.Sprintf("at most %d reporter IDs (`maxReportersPerCredential`)", n),
+			fmt.Sprintf("a report of a %s ID under that credential", next),
+			fmt.Sprintf("the first %d IDs of an interval win", n),
+		}},
+	} {
+		b, err := os.ReadFile(tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(string(b)), " ") // the docs wrap lines anywhere
+		for _, p := range tc.phrases {
+			if !strings.Contains(text, p) {
+				t.Errorf("%s does not say %q: maxReportersPerCredential is %d", tc.file, p, n)
+			}
+		}
 	}
 }

@@ -577,54 +577,80 @@ func (c countedIn) earliest(d countedIn) countedIn {
 }
 
 // resendLocked keeps the accepted report head (counted in in; a re-sent
-// head's kept report takes in when it is earlier) and, when target idx is
-// not the one that accepted before (a leader change), queues the
-// interval's reports the other targets took right behind the head, oldest
-// first: all but those counted in an interval before the one idx counts in
-// (closed since, with them in its averages), which are forgotten.
+// head's kept report takes idx as its target, and in when it is earlier)
+// and, when target idx is not the one that accepted before (a leader
+// change), queues the interval's reports the other targets took right
+// behind the head, oldest first, in place of their copies still queued for
+// an earlier new leader: all but those counted in an interval before the
+// one idx counts in (closed since, with them in its averages), which are
+// forgotten, their queued copies with them.
 func (r *Reporter) resendLocked(idx int, in countedIn, head queued) {
+	if head.resent {
+		// idx has it now, whichever leader the copy was queued for (the
+		// lead may have moved on meanwhile): it is not queued again for
+		// idx below. idx may count it in an earlier interval than the
+		// old leader did (the old closed its interval but died before
+		// the close was committed; the new resumes the round): a later
+		// leader measuring the old one's interval must not get it again
+		if i := slices.IndexFunc(r.kept, func(k keptReport) bool { return k.seq == head.kept }); i >= 0 {
+			r.kept[i].target = idx
+			r.kept[i].in = r.kept[i].in.earliest(in)
+		}
+	}
 	if r.accepted && idx != r.pref {
 		var again []queued
+		stale := map[uint64]bool{} // kept reports whose queued copies are replaced or forgotten
 		kept := r.kept[:0]
 		for _, k := range r.kept {
 			switch {
 			case k.target == idx:
 			case k.in.before(in):
 				r.stats.ResendSkipped++
+				stale[k.seq] = true
 				continue
 			default:
 				r.seq++
 				again = append(again, queued{seq: r.seq, rep: k.rep, enq: r.cfg.Clock.Now(), resent: true, kept: k.seq})
+				stale[k.seq] = true
 				k.target = idx // re-sent to the new leader (the handler drops a copy it had)
 			}
 			kept = append(kept, k)
 		}
 		clear(r.kept[len(kept):])
 		r.kept = kept
-		if len(again) > 0 {
-			r.stats.Resent += uint64(len(again))
-			if len(r.queue) > 0 && r.queue[0].seq == head.seq {
-				// the caller removes the head: keep it first
-				r.queue = append(append([]queued{r.queue[0]}, again...), r.queue[1:]...)
-			} else {
-				r.queue = append(again, r.queue...)
-			}
-		}
+		r.requeueLocked(head, again, stale)
 	}
 	if head.resent {
-		// the new leader may count it in an earlier interval than the
-		// old one did (the old closed its interval but died before the
-		// close was committed; the new resumes the round): a later
-		// leader measuring the old one's interval must not get it again
-		if i := slices.IndexFunc(r.kept, func(k keptReport) bool { return k.seq == head.kept }); i >= 0 {
-			r.kept[i].in = r.kept[i].in.earliest(in)
-		}
 		return
 	}
 	if len(r.kept) >= maxKept {
 		r.kept = r.kept[1:]
 	}
 	r.kept = append(r.kept, keptReport{rep: head.rep, target: idx, in: in, seq: head.seq})
+}
+
+// requeueLocked drops the queued re-sent copies of the kept reports in
+// stale (queued for a leader that no longer leads) and puts again right
+// behind head (first while the caller has not removed it), before the
+// rest of the queue.
+func (r *Reporter) requeueLocked(head queued, again []queued, stale map[uint64]bool) {
+	if len(again) == 0 && len(stale) == 0 {
+		return
+	}
+	r.stats.Resent += uint64(len(again))
+	var first []queued
+	rest := r.queue
+	if len(rest) > 0 && rest[0].seq == head.seq {
+		first, rest = rest[:1], rest[1:] // the caller removes the head
+	}
+	q := make([]queued, 0, len(r.queue)+len(again))
+	q = append(append(q, first...), again...)
+	for _, e := range rest {
+		if !e.resent || !stale[e.kept] {
+			q = append(q, e)
+		}
+	}
+	r.queue = q
 }
 
 // maxKept bounds the reports kept for a re-send when NewInterval is not

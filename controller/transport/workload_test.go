@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1006,5 +1007,123 @@ func TestReporterBooksAResentReportInTheNewLeadersInterval(t *testing.T) {
 	}
 	if s := r.Stats(); s.Resent != 1 || s.ResendSkipped != 2 {
 		t.Fatalf("re-sent %d, skipped %d; want 1 (0 to b) and 2 (0 and 1 at c)", s.Resent, s.ResendSkipped)
+	}
+}
+
+// handsOver is an intake that, right after accepting the report of second
+// sec, hands the lead to next (a leader change while re-sent copies wait
+// in the reporter's queue).
+type handsOver struct {
+	*intervalRec
+	sec  int
+	next *intervalRec
+}
+
+func (h handsOver) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64, error) {
+	n, err := h.intervalRec.ReportWorkloadInterval(r)
+	if err == nil && r.At.Equal(t0.Add(time.Duration(h.sec)*time.Second)) {
+		h.setLeader(false)
+		h.next.setLeader(true)
+	}
+	return n, err
+}
+
+// Two leader changes before the re-sent reports reach the first new
+// leader: a took reports 0 and 1 (in interval 6); b takes report 2, so 0
+// and 1 are queued again for b, and b hands the lead to c before they are
+// sent. c takes the re-sent 0 as the head. When c measures interval 6 too,
+// the reporter queues again for c what c lacks: report 1 (in place of its
+// copy queued for b) and report 2, but not report 0 itself. When c measures
+// 7 (b closed 6 and died), reports 1 and 2 are in 6's averages: neither
+// reaches c (the copy of 1 queued for b is dropped too). c, in process (no
+// duplicate memory, as the daemon's own engine), gets each report once.
+// Before, the kept report 0 still named b as its target, so it was queued
+// for c again, and report 1's copy queued for b was sent to c as well.
+func TestReporterResendsToAThirdLeaderOnlyWhatItLacks(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		cMeasures       uint64
+		want            []int // the report seconds c gets, in order
+		resent, skipped uint64
+	}{
+		{"c measures the same interval", 6, []int{0, 1, 2}, 4, 0},
+		{"c measures the next interval", 7, []int{0}, 2, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b, c := &intervalRec{}, &intervalRec{}, &intervalRec{}
+			for _, in := range []*intervalRec{a, b, c} {
+				in.interval.Store(6)
+				in.setLeader(in == a)
+			}
+			c.interval.Store(tc.cMeasures)
+			targets := []ReportTarget{
+				IntakeTarget{In: a, Name: "a"},
+				IntakeTarget{In: handsOver{b, 2, c}, Name: "b"},
+				IntakeTarget{In: c, Name: "c"},
+			}
+			r, err := NewReporter(ReporterConfig{Targets: targets, Clock: clock.NewVirtual(t0), Resend: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			sent := uint64(3 + len(tc.want)) // 0 and 1 to a, 2 to b, then c's
+			for i := range 3 {
+				if i == 2 {
+					a.setLeader(false)
+					b.setLeader(true)
+				}
+				if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, fmt.Sprintf("report %d and what it re-sends sent", i), func() bool {
+					s := r.Stats()
+					return s.Sent >= min(uint64(i+1), 3) && s.QueueLen == 0
+				})
+			}
+			var got, want []time.Duration
+			for _, rep := range c.reports() {
+				got = append(got, rep.At.Sub(t0))
+			}
+			for _, sec := range tc.want {
+				want = append(want, time.Duration(sec)*time.Second)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("c got the reports of %v, want %v, each once", got, want)
+			}
+			if s := r.Stats(); s.Sent != sent || s.Resent != tc.resent || s.ResendSkipped != tc.skipped {
+				t.Fatalf("sent %d, re-sent %d, skipped %d; want %d, %d, %d", s.Sent, s.Resent, s.ResendSkipped, sent, tc.resent, tc.skipped)
+			}
+			if n := len(b.reports()); n != 1 {
+				t.Fatalf("b got %d reports, want 1 (report 2)", n)
+			}
+		})
+	}
+}
+
+// Reports without a reporter ID share one duplicate key per DC and kind
+// (docs/operations.md "Reporter IDs per credential"): a second ID-less
+// client stamping the same time as the first is answered duplicate and not
+// counted, whatever it measured; with IDs both are counted.
+func TestWorkloadHandlerIDlessReportersShareTheDuplicateKey(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		ids        [2]string
+		wantCounts int
+	}{
+		{"without IDs", [2]string{"", ""}, 1},
+		{"with IDs", [2]string{"n1", "n2"}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := &intakeRec{}
+			h := mustHandler(t, in)
+			postReport(t, h, withReporter(wrep("tokyo", 1, 10), tc.ids[0]))
+			a := postReport(t, h, withReporter(wrep("tokyo", 1, 20), tc.ids[1]))
+			if got := len(in.reports()); got != tc.wantCounts {
+				t.Fatalf("%d reports counted, want %d; the second answered %s", got, tc.wantCounts, a)
+			}
+			if dup := strings.Contains(a, `"duplicate":true`); dup != (tc.wantCounts == 1) {
+				t.Fatalf("the second report answered %s", a)
+			}
+		})
 	}
 }

@@ -874,44 +874,7 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 		// fallback): a refusal now does not show that nothing was deleted,
 		// one of the earlier DELETEs may have been taken
 		deletedBefore := sent == "" && d.dead(s)
-		// tombstoned before the DELETE: an answer lost after Nova accepted it
-		// must not leave the server unguarded (the race tombstone.go handles);
-		// and marked in Nova, for a restarted driver or another node's
-		d.tombs.add(cloudID, dc, id, d.clk.Now())
-		if err := markTerminated(ctx, client, cloudID, id); err != nil {
-			d.logger().Warn("openstack: could not mark a server terminated before its delete (only this process will know it dying)",
-				"dc", dc, "instance", id, "server", cloudID, "error", err)
-		}
-		err = d.deleteServer(ctx, client, cloudID)
-		// refused (4xx), not lost: nothing was deleted, the server stays ours
-		refused := err != nil && !errors.Is(err, errTransient) && sent == "" && !deletedBefore
-		if !refused {
-			// only a list asked for after Nova answered shows what the
-			// delete did (the mark's request makes the gap since the
-			// tombstone long); a refused one stays pending until it is
-			// removed, so no list of ours re-sends the DELETE meanwhile
-			d.tombs.sent(cloudID, d.clk.Now())
-		}
-		if err == nil && s.Status == "BUILD" {
-			// still being scheduled, the server was a build request: the
-			// conductor makes the cell's instance from its own copy, under
-			// the old name, and the delete can then land on it and race
-			// its build (on the real Nova: BUILD/networking, unmarked). The
-			// instance exists now if the delete went to it: mark it again.
-			if merr := markTerminated(ctx, client, cloudID, id); merr != nil {
-				d.logger().Warn("openstack: could not mark a server terminated after its delete",
-					"dc", dc, "instance", id, "server", cloudID, "error", merr)
-			}
-		}
-		if refused {
-			// its name back first, then the tombstone, so a list of ours in
-			// between cannot see it marked with no tombstone (it would
-			// adopt one)
-			if uerr := d.unmark(ctx, client, cloudID, id); uerr != nil {
-				err = errors.Join(err, uerr)
-			}
-			d.tombs.remove(cloudID)
-		}
+		err = d.kill(ctx, client, dc, id, s, sent != "" || deletedBefore)
 		if err != nil && errors.Is(err, errTransient) {
 			sent = cloudID
 		}
@@ -945,6 +908,54 @@ func (d *Driver) terminateTarget(ctx context.Context, dc, id string) (servers.Se
 		}
 	}
 	return servers.Server{}, false, nil
+}
+
+// kill deletes server s, instance id's in dc, once Nova listed it. It is
+// tombstoned before the DELETE (an answer lost after Nova accepted it must
+// not leave the server unguarded: the race tombstone.go handles) and marked
+// in Nova, for a restarted driver or another node's — once: a server
+// listed marked (a retry, or a Terminate after one that gave up) is not
+// renamed again. A DELETE Nova refused (4xx) takes both away again, unless
+// kept: an earlier DELETE of the server may have been taken.
+func (d *Driver) kill(ctx context.Context, client *gophercloud.ServiceClient, dc, id string, s servers.Server, kept bool) error {
+	d.tombs.add(s.ID, dc, id, d.clk.Now())
+	if !marked(s) {
+		if err := markTerminated(ctx, client, s.ID, id); err != nil {
+			d.logger().Warn("openstack: could not mark a server terminated before its delete (only this process will know it dying)",
+				"dc", dc, "instance", id, "server", s.ID, "error", err)
+		}
+	}
+	err := d.deleteServer(ctx, client, s.ID)
+	// refused (4xx), not lost: nothing was deleted, the server stays ours
+	refused := err != nil && !errors.Is(err, errTransient) && !kept
+	if !refused {
+		// only a list asked for after Nova answered shows what the
+		// delete did (the mark's request makes the gap since the
+		// tombstone long); a refused one stays pending until it is
+		// removed, so no list of ours re-sends the DELETE meanwhile
+		d.tombs.sent(s.ID, d.clk.Now())
+	}
+	if err == nil && s.Status == "BUILD" {
+		// still being scheduled, the server was a build request: the
+		// conductor makes the cell's instance from its own copy, under
+		// the old name, and the delete can then land on it and race
+		// its build (on the real Nova: BUILD/networking, unmarked). The
+		// instance exists now if the delete went to it: mark it again.
+		if merr := markTerminated(ctx, client, s.ID, id); merr != nil {
+			d.logger().Warn("openstack: could not mark a server terminated after its delete",
+				"dc", dc, "instance", id, "server", s.ID, "error", merr)
+		}
+	}
+	if refused {
+		// its name back first, then the tombstone, so a list of ours in
+		// between cannot see it marked with no tombstone (it would
+		// adopt one)
+		if uerr := d.unmark(ctx, client, s.ID, id); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+		d.tombs.remove(s.ID)
+	}
+	return err
 }
 
 // unmark gives a server whose delete Nova refused its name back.

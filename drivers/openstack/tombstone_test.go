@@ -559,3 +559,28 @@ func TestARefusedRetryOfATerminateThatGaveUpKeepsTheMark(t *testing.T) {
 		t.Fatal("g2 listed by a restarted driver")
 	}
 }
+
+// Terminate renames a server once (nova review L1): a retry of its DELETE
+// (here two 503s) and the next Terminate after one that gave up find the
+// server marked already and send no second PUT.
+func TestTerminateMarksAServerOnce(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	d, clk := quietDriver(t, f, cfg)
+	_, err := d.Launch(ctx, spec("dc-a", "o1"))
+	th.AssertNoErr(t, err)
+	f.inject("delete", fault{status: 503, file: "unavailable_503.json"}, fault{status: 503, file: "unavailable_503.json"})
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "o1") }))
+	th.AssertEquals(t, 3, f.deletes)
+	th.AssertEquals(t, 1, f.updates)
+
+	_, err = d.Launch(ctx, spec("dc-a", "o2"))
+	th.AssertNoErr(t, err)
+	refuseDeletes(f, cfg)
+	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "o2") }); err == nil {
+		t.Fatal("Terminate with every DELETE refused: no error")
+	}
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "o2") }))
+	th.AssertEquals(t, 3+cfg.Retries+2, f.deletes)
+	th.AssertEquals(t, 2, f.updates)
+}

@@ -601,12 +601,8 @@ func (d *Driver) pick(dc, id string, list []servers.Server) (servers.Server, boo
 	}
 	s := m[len(m)-1]
 	if len(m) > 1 && d.newDuplicates(m[:len(m)-1]) {
-		others := make([]string, 0, len(m)-1)
-		for _, o := range m[:len(m)-1] {
-			others = append(others, o.ID)
-		}
 		d.logger().Warn("openstack: several servers of ours carry one instance id: the newest is taken for it",
-			"dc", dc, "instance", id, "server", s.ID, "others", strings.Join(others, ","))
+			"dc", dc, "instance", id, "server", s.ID, "others", strings.Join(cloudIDs(m[:len(m)-1]), ","))
 	}
 	return s, true
 }
@@ -833,53 +829,35 @@ func (d *Driver) countDuplicates(dcs []string, list []drivers.Instance) {
 
 // ---------------------------------------------------------------- Terminate
 
-// Terminate deletes the server of ours with instance id in dc; a server
-// already gone is not an error. It returns once Nova accepted the delete,
-// and leaves a tombstone of the server (tombstone.go): List and the
-// look-ups no longer show it even if Nova lists it again. The tombstone is
-// laid, and the server renamed terminatedName(id) (the mark a restarted
-// driver recognises), before the DELETE is sent, so a retry after a lost
-// answer (Nova took the delete, the 204 never came) leaves them too; a
-// delete Nova refused (4xx) takes both away again — unless an earlier
-// Terminate had deleted that server already (it gave up): one of its
-// DELETEs may have been taken, so both stay and the error is returned.
+// Terminate deletes the servers of ours with instance id in dc: the
+// instance (the newest, newer) and any older one carrying the id too; a
+// server already gone is not an error. It returns once Nova accepted the
+// deletes, and leaves a tombstone of each server (tombstone.go): List and
+// the look-ups no longer show it even if Nova lists it again. The
+// tombstone is laid, and the server renamed terminatedName(id) (the mark a
+// restarted driver recognises), before the DELETE is sent, so a retry
+// after a lost answer (Nova took the delete, the 204 never came) leaves
+// them too; a delete Nova refused (4xx) takes both away again — unless an
+// earlier Terminate had deleted that server already (it gave up): one of
+// its DELETEs may have been taken, so both stay and the error is returned.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	client, err := d.compute(dc)
 	if err != nil {
 		return err
 	}
-	// sent: the Nova id of a DELETE sent without a definite answer (a 5xx,
-	// a timeout): Nova may have accepted it, so a retry looks that server
-	// up by its Nova id (find hides it: tombstoned, maybe deleting) and
-	// deletes it again unless Nova is deleting it or it is gone.
-	sent := ""
+	var targets []servers.Server
 	err = d.retry(ctx, "terminate "+id, func() error {
-		cloudID := sent
-		var (
-			s   servers.Server
-			ok  bool
-			err error
-		)
-		if cloudID == "" {
-			s, ok, err = d.terminateTarget(ctx, dc, id)
-		} else {
-			s, ok, err = d.server(ctx, cloudID)
-			ok = ok && !gone(s)
-		}
-		if err != nil || !ok {
-			return err
-		}
-		cloudID = s.ID
-		// a server an earlier Terminate deleted (terminateTarget's
-		// fallback): a refusal now does not show that nothing was deleted,
-		// one of the earlier DELETEs may have been taken
-		deletedBefore := sent == "" && d.dead(s)
-		err = d.kill(ctx, client, dc, id, s, sent != "" || deletedBefore)
-		if err != nil && errors.Is(err, errTransient) {
-			sent = cloudID
-		}
+		var err error
+		targets, err = d.terminateTargets(ctx, dc, id)
 		return err
 	})
+	if err == nil {
+		errs := make([]error, 0, len(targets))
+		for _, s := range targets {
+			errs = append(errs, d.terminateServer(ctx, client, dc, id, s))
+		}
+		err = errors.Join(errs...)
+	}
 	if err == nil {
 		d.quotaHits.Terminated(dc)
 	} else {
@@ -888,26 +866,62 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	return err
 }
 
-// terminateTarget is the server Terminate deletes for instance id: the one
-// find returns, else a server of id we deleted before (tombstoned or
-// marked) that Nova still lists not deleting. That is a Terminate that
-// gave up (every DELETE failed) or a delete Nova lost: the caller's retry
-// (the local controller retries every tick) sends the DELETE again and
-// gets its outcome, instead of a nil for a server that is still running.
-func (d *Driver) terminateTarget(ctx context.Context, dc, id string) (servers.Server, bool, error) {
+// terminateServer deletes s (kill), with Terminate's retries. After a
+// DELETE without a definite answer (a 5xx, a timeout) Nova may have
+// accepted it, so a retry looks the server up by its Nova id (find hides
+// it: tombstoned, maybe deleting) and deletes it again unless Nova is
+// deleting it or it is gone.
+func (d *Driver) terminateServer(ctx context.Context, client *gophercloud.ServiceClient, dc, id string, s servers.Server) error {
+	// a server an earlier Terminate deleted (terminateTargets' fallback):
+	// a refusal now does not show that nothing was deleted, one of the
+	// earlier DELETEs may have been taken
+	deletedBefore := d.dead(s)
+	sent := false
+	return d.retry(ctx, "terminate "+id, func() error {
+		if sent {
+			cur, ok, err := d.server(ctx, s.ID)
+			if err != nil || !ok || gone(cur) {
+				return err
+			}
+			s = cur
+		}
+		err := d.kill(ctx, client, dc, id, s, sent || deletedBefore)
+		sent = sent || errors.Is(err, errTransient)
+		return err
+	})
+}
+
+// terminateTargets are the servers Terminate deletes for instance id:
+// those find would choose from, the instance (the newest) first; else the
+// servers of id we deleted before (tombstoned or marked) that Nova still
+// lists not deleting. That is a Terminate that gave up (every DELETE
+// failed) or a delete Nova lost: the caller's retry (the local controller
+// retries every tick) sends the DELETE again and gets its outcome, instead
+// of a nil for a server that is still running.
+func (d *Driver) terminateTargets(ctx context.Context, dc, id string) ([]servers.Server, error) {
 	all, err := d.freshServers(ctx)
 	if err != nil {
-		return servers.Server{}, false, fmt.Errorf("find server %s: %w", id, err)
+		return nil, fmt.Errorf("find server %s: %w", id, err)
 	}
-	if s, ok := d.pick(dc, id, d.visible(all)); ok {
-		return s, true, nil
-	}
-	for _, s := range match(all, dc, id, false) {
-		if d.dead(s) {
-			return s, true, nil
+	m := match(d.visible(all), dc, id, false)
+	if len(m) > 0 {
+		slices.Reverse(m)
+		if len(m) > 1 {
+			d.logger().Warn("openstack: several servers of ours carry one instance id: Terminate deletes them all",
+				"dc", dc, "instance", id, "servers", strings.Join(cloudIDs(m), ","))
 		}
+		return m, nil
 	}
-	return servers.Server{}, false, nil
+	return slices.DeleteFunc(match(all, dc, id, false), func(s servers.Server) bool { return !d.dead(s) }), nil
+}
+
+// cloudIDs are the Nova ids of list.
+func cloudIDs(list []servers.Server) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = s.ID
+	}
+	return out
 }
 
 // kill deletes server s, instance id's in dc, once Nova listed it. It is

@@ -468,11 +468,14 @@ func TestConcurrentLaunchesMakeOneGroup(t *testing.T) {
 // Several live servers with one instance id (here a server a Terminate
 // deleted whose mark Nova lost, listed ACTIVE again beside the relaunch of
 // its id, seen by a restarted driver without its tombstone): the newest is
-// the instance. Launch adopts it instead of the older phantom, Terminate
-// deletes it, and List counts the other as a duplicate.
+// the instance. Launch adopts it instead of the older phantom, and List
+// counts the other as a duplicate. Terminate of the id deletes both (nova
+// review L2: it deleted the newest only, the id stayed listed with the
+// older, and the WaitGone after it — LaunchActive's rebuild, the
+// reconciler's replace — ran out its ActiveTimeout).
 func TestSeveralServersWithOneIDTheNewestIsTheInstance(t *testing.T) {
 	f := newFakeNova(t)
-	d, _ := newTestDriver(t, f, testConfig())
+	d, clk := newTestDriver(t, f, testConfig())
 	quiet(d)
 	phantom := f.addServer("n1", "ACTIVE", ours("dc-a", "n1"), Tag)
 	relaunch := f.addServer("n1", "BUILD", ours("dc-a", "n1"), Tag)
@@ -487,11 +490,13 @@ func TestSeveralServersWithOneIDTheNewestIsTheInstance(t *testing.T) {
 	th.AssertEquals(t, 1, d.Stats().Duplicates)
 	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "n1"))
 	f.mu.Lock()
-	deleting := f.servers[relaunch].Task == "deleting"
-	phantomTask := f.servers[phantom].Task
+	tasks := []string{f.servers[relaunch].Task, f.servers[phantom].Task}
 	f.mu.Unlock()
-	if !deleting || phantomTask == "deleting" {
-		t.Fatalf("Terminate of n1: newest deleting %v, older task %q; want the newest deleted", deleting, phantomTask)
+	th.AssertDeepEquals(t, []string{"deleting", "deleting"}, tasks)
+	th.AssertEquals(t, 2, f.deletes)
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.WaitGone(ctx, "dc-a", "n1") }))
+	if in, ok := listed(t, d, "n1"); ok {
+		t.Fatalf("n1 listed after Terminate: %+v", in)
 	}
 }
 

@@ -197,7 +197,8 @@ func GroupName(dc, pool string) string { return "ims-orch." + dc + "." + pool }
 // instead of creating a second one — also between the retries of a create
 // that failed with 5xx or a timeout, and between concurrent calls.
 func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instance, error) {
-	return d.launch(ctx, spec, true)
+	in, _, err := d.launch(ctx, spec, true)
+	return in, err
 }
 
 // LaunchNew is Launch for a caller that has just listed our servers and
@@ -205,32 +206,39 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 // a retry after an uncertain failure (5xx, timeout) still looks up first, so
 // it stays idempotent.
 func (d *Driver) LaunchNew(ctx context.Context, spec drivers.Spec) (drivers.Instance, error) {
-	return d.launch(ctx, spec, false)
+	in, _, err := d.launch(ctx, spec, false)
+	return in, err
 }
 
-func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) (drivers.Instance, error) {
+// launch is Launch and LaunchNew; it also returns the server as it knows
+// it: as the look-up's list showed it, or as Nova took the create (BUILD),
+// so that a wait for ACTIVE need not list again at once (waitActive).
+func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) (drivers.Instance, servers.Server, error) {
 	if err := validateSpec(spec); err != nil {
-		return drivers.Instance{}, err
+		return drivers.Instance{}, servers.Server{}, err
 	}
 	client, err := d.compute(spec.DC)
 	if err != nil {
-		return drivers.Instance{}, err
+		return drivers.Instance{}, servers.Server{}, err
 	}
 	opts, err := d.createOpts(ctx, spec)
 	if err != nil {
-		return drivers.Instance{}, err
+		return drivers.Instance{}, servers.Server{}, err
 	}
 	d.groupUse.RLock()
 	defer d.groupUse.RUnlock()
 	groupID, err := d.ensureGroup(ctx, spec.DC, poolName(spec))
 	if err != nil {
-		return drivers.Instance{}, err
+		return drivers.Instance{}, servers.Server{}, err
 	}
 	// one look-up-then-create per instance id at a time in this process; the
 	// look-up makes it idempotent across retries and restarts
 	unlock := d.idLocks.lock(key(spec.DC, spec.ID))
 	defer unlock()
-	var inst drivers.Instance
+	var (
+		inst drivers.Instance
+		seen servers.Server
+	)
 	attempt := 0
 	err = d.retry(ctx, "launch "+spec.ID, func() error {
 		attempt++
@@ -240,7 +248,7 @@ func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) 
 				return err
 			}
 			if ok {
-				inst = found
+				inst, seen = toInstance(found), found
 				return nil
 			}
 		}
@@ -250,10 +258,11 @@ func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) 
 		}
 		inst = drivers.Instance{ID: spec.ID, CloudID: s.ID, DC: spec.DC, VNF: spec.VNF, Pool: spec.Pool,
 			State: drivers.StateBooting, Created: d.clk.Now(), Metadata: opts.Metadata}
+		seen = servers.Server{ID: s.ID, Name: spec.ID, Status: "BUILD", Created: inst.Created, Metadata: opts.Metadata}
 		return nil
 	})
 	d.quotaHits.Launched(spec.DC, d.flavorOf(spec.DC, spec), err)
-	return inst, err
+	return inst, seen, err
 }
 
 func (d *Driver) createOpts(ctx context.Context, spec drivers.Spec) (servers.CreateOpts, error) {
@@ -585,16 +594,13 @@ func (d *Driver) server(ctx context.Context, cloudID string) (servers.Server, bo
 // find looks a server of ours up by instance id (its metadata), ignoring
 // servers Nova is deleting and terminated ones it lists again (tombstones,
 // marks); of several, the newest (newer).
-func (d *Driver) find(ctx context.Context, dc, id string) (drivers.Instance, bool, error) {
+func (d *Driver) find(ctx context.Context, dc, id string) (servers.Server, bool, error) {
 	all, err := d.freshServers(ctx)
 	if err != nil {
-		return drivers.Instance{}, false, fmt.Errorf("find server %s: %w", id, err)
+		return servers.Server{}, false, fmt.Errorf("find server %s: %w", id, err)
 	}
 	s, ok := d.pick(dc, id, d.visible(all))
-	if !ok {
-		return drivers.Instance{}, false, nil
-	}
-	return toInstance(s), true, nil
+	return s, ok, nil
 }
 
 // pick is the server of ours with instance id in dc among list (Nova's
@@ -1089,19 +1095,28 @@ const (
 // server in ERROR gives ErrCapacity for "No valid host", else errBuildFailed
 // with Nova's fault message.
 func (d *Driver) WaitActive(ctx context.Context, dc, id string) (drivers.Instance, error) {
-	return d.waitActive(ctx, dc, id, "")
+	return d.waitActive(ctx, dc, id, nil)
 }
 
-// waitActive is WaitActive for a server whose Nova id may already be known.
-func (d *Driver) waitActive(ctx context.Context, dc, id, cloudID string) (drivers.Instance, error) {
+// waitActive is WaitActive for a server known already (nil: not known):
+// its first poll is what known shows, taken from a list or a create just
+// answered (launch), instead of a list at once that would show the same.
+func (d *Driver) waitActive(ctx context.Context, dc, id string, known *servers.Server) (drivers.Instance, error) {
 	if _, err := d.compute(dc); err != nil {
 		return drivers.Instance{}, err
 	}
 	deadline := d.clk.Now().Add(time.Duration(d.cfg.ActiveTimeout))
 	wait := pollFirst
+	cloudID := ""
 	for {
 		var s *servers.Server
+		if known != nil {
+			s, cloudID, known = known, known.ID, nil
+		}
 		err := d.retry(ctx, "wait for "+id, func() error {
+			if s != nil {
+				return nil
+			}
 			all, err := d.freshServers(ctx)
 			if err != nil {
 				return err
@@ -1230,11 +1245,11 @@ func (d *Driver) LaunchActive(ctx context.Context, spec drivers.Spec) (drivers.I
 	}
 	var lastErr error
 	for attempt := 0; attempt <= d.cfg.Rebuilds; attempt++ {
-		launched, err := d.Launch(ctx, spec)
+		_, seen, err := d.launch(ctx, spec, true)
 		if err != nil {
 			return drivers.Instance{}, err
 		}
-		inst, err := d.waitActive(ctx, spec.DC, spec.ID, launched.CloudID)
+		inst, err := d.waitActive(ctx, spec.DC, spec.ID, &seen)
 		if err == nil {
 			return inst, nil
 		}

@@ -106,7 +106,7 @@ type fakeNova struct {
 	bootAfter time.Duration
 	clk       clock.Clock
 
-	reqs map[string]int // requests by "METHOD route" (count)
+	reqs reqCounter // requests by "METHOD route" (handle)
 
 	creates, deletes, lists, gets, updates, groupCreates int
 	maxBuildingInGroup                                   int // members in BUILD seen by a create into their group
@@ -115,7 +115,7 @@ type fakeNova struct {
 
 func newFakeNova(t *testing.T) *fakeNova {
 	f := &fakeNova{t: t, th: th.SetupHTTP(), servers: map[string]*fakeServer{}, groups: map[string]map[string]any{}, ghosts: map[string][]string{},
-		faults: map[string][]fault{}, errorNames: map[string][]string{}, bootReads: 1, reqs: map[string]int{}}
+		faults: map[string][]fault{}, errorNames: map[string][]string{}, bootReads: 1}
 	t.Cleanup(f.th.Teardown)
 	f.handle("/servers", f.handleServers)
 	f.handle("/servers/detail", f.handleServers)
@@ -142,20 +142,9 @@ func newFakeNova(t *testing.T) *fakeNova {
 // handle serves pattern with h, counting its requests in f.reqs.
 func (f *fakeNova) handle(pattern string, h http.HandlerFunc) {
 	f.th.Mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		f.reqs[r.Method+" "+pattern]++
-		f.mu.Unlock()
+		f.reqs.add(r.Method + " " + pattern)
 		h(w, r)
 	})
-}
-
-// requests returns the requests counted since the last call, by route.
-func (f *fakeNova) requests() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := f.reqs
-	f.reqs = map[string]int{}
-	return out
 }
 
 // clients returns service clients pointing at the fake, microversion set.

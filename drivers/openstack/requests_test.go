@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,30 @@ import (
 
 	"github.com/ims-orch/ims-orch/drivers"
 )
+
+// reqCounter counts requests by route.
+type reqCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *reqCounter) add(route string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[route]++
+}
+
+// take returns the counts since the last take.
+func (c *reqCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.n
+	c.n = nil
+	return out
+}
 
 // staticDesired is a fixed desired set.
 type staticDesired []drivers.Spec
@@ -38,9 +63,9 @@ func TestRequestsPerCycle(t *testing.T) {
 	f.clk, f.bootAfter = clk, 3*time.Second
 	step := func(name string, fn func() error) map[string]int {
 		t.Helper()
-		f.requests()
+		f.reqs.take()
 		th.AssertNoErr(t, inVirtualTime(clk, fn))
-		got := f.requests()
+		got := f.reqs.take()
 		t.Logf("%-34s %s", name, show(got))
 		return got
 	}

@@ -55,6 +55,7 @@ func countRequests(d *Driver) *reqCounter {
 // a second server launched under the id (LaunchNew skips the look-up) is
 // the instance, and List deletes the older one once it has been surplus
 // for OrphanGrace (here 3 s), keeping the newer; Terminate then leaves none.
+// A LaunchActive of a server found ACTIVE sends one request, its look-up.
 func TestIntegrationNovaRequestsAndSurplus(t *testing.T) {
 	cfg := integrationConfig(t)
 	cfg.OrphanGrace = Duration(3 * time.Second)
@@ -64,18 +65,24 @@ func TestIntegrationNovaRequestsAndSurplus(t *testing.T) {
 	counter := countRequests(d)
 	id := fmt.Sprintf("req-%d", time.Now().Unix())
 	spec := drivers.Spec{ID: id, DC: "dc-a", VNF: "firewall", Pool: "bench"}
-	step := func(name string, fn func() error) {
+	step := func(name string, fn func() error) map[string]int {
 		t.Helper()
 		counter.take()
 		t0 := time.Now()
 		if err := fn(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		t.Logf("%-30s %6.2f s, requests %s", name, time.Since(t0).Seconds(), show(counter.take()))
+		got := counter.take()
+		t.Logf("%-34s %6.2f s, requests %s", name, time.Since(t0).Seconds(), show(got))
+		return got
 	}
 	var first drivers.Instance
 	step("LaunchActive (first in pool)", func() (err error) { first, err = d.LaunchActive(ctx, spec); return err })
 	step("List", func() error { _, err := d.List(ctx, ""); return err })
+	again := step("LaunchActive of the ACTIVE server", func() error { _, err := d.LaunchActive(ctx, spec); return err })
+	if n := total(again); n != 1 {
+		t.Errorf("LaunchActive of an ACTIVE server sent %d requests, want 1 (its look-up)", n)
+	}
 	var second drivers.Instance
 	step("LaunchNew + WaitActive (dup)", func() error {
 		time.Sleep(time.Second) // a later creation second than the first (real cloud, real time)

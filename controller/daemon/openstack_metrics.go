@@ -20,7 +20,9 @@ var (
 	osTermFailDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_terminate_failures_total",
 		"Terminate calls of the OpenStack driver that returned an error (the local controller retries each tick; each retry sends the delete again).", nil, nil)
 	osDupDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_duplicate_servers",
-		"Servers of ours beyond the first per instance id in the driver's last list (the newest is taken as the instance; the others are left to the operator).", nil, nil)
+		"Servers of ours beyond the first per instance id in the driver's last list (the newest is taken as the instance; the others are deleted after the orphan grace).", nil, nil)
+	osSurplusDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_surplus_servers_deleted_total",
+		"Older servers of an instance id the OpenStack driver deleted after they had been surplus (a newer server carries the id) for the orphan grace; the log names each.", nil, nil)
 )
 
 // openstackStats is what openstackCollector reads; *openstack.Driver.
@@ -30,7 +32,7 @@ type openstackStats interface{ Stats() openstack.Stats }
 type openstackCollector struct{ d openstackStats }
 
 func (c openstackCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{osReissuedDesc, osTombstonesDesc, osMarksDesc, osTermFailDesc, osDupDesc} {
+	for _, d := range []*prometheus.Desc{osReissuedDesc, osTombstonesDesc, osMarksDesc, osTermFailDesc, osDupDesc, osSurplusDesc} {
 		ch <- d
 	}
 }
@@ -42,4 +44,5 @@ func (c openstackCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(osMarksDesc, prometheus.CounterValue, float64(s.MarksAdopted))
 	ch <- prometheus.MustNewConstMetric(osTermFailDesc, prometheus.CounterValue, float64(s.TerminateFailures))
 	ch <- prometheus.MustNewConstMetric(osDupDesc, prometheus.GaugeValue, float64(s.Duplicates))
+	ch <- prometheus.MustNewConstMetric(osSurplusDesc, prometheus.CounterValue, float64(s.SurplusDeleted))
 }

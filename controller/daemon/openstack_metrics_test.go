@@ -24,7 +24,7 @@ func (s fixedStats) Stats() openstack.Stats { return openstack.Stats(s) }
 // own Stats field and of its kind.
 func TestOpenStackCollector(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(openstackCollector{fixedStats{ReissuedDeletes: 3, Tombstones: 7, MarksAdopted: 2, TerminateFailures: 5, Duplicates: 1}})
+	reg.MustRegister(openstackCollector{fixedStats{ReissuedDeletes: 3, Tombstones: 7, MarksAdopted: 2, TerminateFailures: 5, Duplicates: 1, SurplusDeleted: 4}})
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -35,11 +35,12 @@ func TestOpenStackCollector(t *testing.T) {
 		got[mf.GetName()] = fmt.Sprintf("%s %g", strings.ToLower(mf.GetType().String()), m.GetCounter().GetValue()+m.GetGauge().GetValue())
 	}
 	want := map[string]string{
-		"ims_orch_openstack_reissued_deletes_total":       "counter 3",
-		"ims_orch_openstack_tombstones":                   "gauge 7",
-		"ims_orch_openstack_marked_servers_adopted_total": "counter 2",
-		"ims_orch_openstack_terminate_failures_total":     "counter 5",
-		"ims_orch_openstack_duplicate_servers":            "gauge 1",
+		"ims_orch_openstack_reissued_deletes_total":        "counter 3",
+		"ims_orch_openstack_tombstones":                    "gauge 7",
+		"ims_orch_openstack_marked_servers_adopted_total":  "counter 2",
+		"ims_orch_openstack_terminate_failures_total":      "counter 5",
+		"ims_orch_openstack_duplicate_servers":             "gauge 1",
+		"ims_orch_openstack_surplus_servers_deleted_total": "counter 4",
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("exported %v, want %v", got, want)
@@ -60,9 +61,10 @@ func TestOpenStackDriverMetricsRegistered(t *testing.T) {
 		t.Fatal("a reconciliation without local controllers")
 	}
 	n, err := testutil.GatherAndCount(d.metrics.Registry, "ims_orch_openstack_reissued_deletes_total", "ims_orch_openstack_tombstones",
-		"ims_orch_openstack_marked_servers_adopted_total", "ims_orch_openstack_terminate_failures_total", "ims_orch_openstack_duplicate_servers")
-	if err != nil || n != 5 {
-		t.Fatalf("gathered %d of the 5 OpenStack driver metrics (%v)", n, err)
+		"ims_orch_openstack_marked_servers_adopted_total", "ims_orch_openstack_terminate_failures_total", "ims_orch_openstack_duplicate_servers",
+		"ims_orch_openstack_surplus_servers_deleted_total")
+	if err != nil || n != 6 {
+		t.Fatalf("gathered %d of the 6 OpenStack driver metrics (%v)", n, err)
 	}
 }
 

@@ -49,7 +49,9 @@ type Config struct {
 	// Parallelism bounds concurrent launches in Fill and Reconcile (default 10).
 	Parallelism int `yaml:"parallelism"`
 	// OrphanGrace is how long a server of ours that nobody wants survives
-	// before Reconcile deletes it (default 2m).
+	// before Reconcile deletes it (default 2m), and how long an older
+	// server of an instance id (a newer one carries it too) survives
+	// before List deletes it.
 	OrphanGrace Duration `yaml:"orphan_grace"`
 	// ReconcileInterval is how often the daemon runs the Reconciler (orphans
 	// deleted after OrphanGrace, vanished or ERROR servers handed back to

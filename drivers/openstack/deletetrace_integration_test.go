@@ -355,33 +355,7 @@ func TestIntegrationNovaTerminatedStaysGone(t *testing.T) {
 	d := connectTB(t, cfg)
 	t.Cleanup(func() { d.Close(); sweep(t, d) })
 	ctx := context.Background()
-	run := time.Now().Unix()
-	const trials = 8
-	ids := map[string]bool{}
-	var wg sync.WaitGroup
-	errs := make(chan error, trials)
-	for i := range trials {
-		id := fmt.Sprintf("gone-%d-%d", run, i)
-		ids[id] = true
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			time.Sleep(time.Duration(i) * 300 * time.Millisecond) // real cloud, real time
-			spec := drivers.Spec{ID: id, DC: "dc-a", VNF: "firewall", Pool: "bench"}
-			if _, err := d.Launch(ctx, spec); err != nil {
-				errs <- err
-				return
-			}
-			if err := d.Terminate(ctx, spec.DC, spec.ID); err != nil {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	ids := launchAndTerminate(t, d, "gone", 0)
 	end := time.Now().Add(10 * time.Second)
 	lists := 0
 	for time.Now().Before(end) {
@@ -397,16 +371,7 @@ func TestIntegrationNovaTerminatedStaysGone(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond) // real cloud, real time
 	}
-	// what Nova itself still shows of them: deleting is fine, live is a leak
-	all, err := taggedServers(ctx, d.clients["dc-a"].Compute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range all {
-		if ids[s.Metadata[drivers.MetaID]] && !gone(s) {
-			t.Errorf("terminated %s (%s) still %s/%s in Nova after 10 s: leaked", s.Metadata[drivers.MetaID], s.ID, s.Status, s.TaskState)
-		}
-	}
+	noLeak(t, d, ids)
 	t.Logf("%d lists, %d deletes re-issued for servers Nova listed again", lists, d.ReissuedDeletes())
 }
 
@@ -433,34 +398,7 @@ func TestIntegrationNovaTerminatedStaysGoneAfterARestart(t *testing.T) {
 	restarted := connectTB(t, cfg)
 	t.Cleanup(func() { first.Close(); restarted.Close(); sweep(t, restarted) })
 	ctx := context.Background()
-	run := time.Now().Unix()
-	const trials = 8
-	ids := map[string]bool{}
-	var wg sync.WaitGroup
-	errs := make(chan error, trials)
-	for i := range trials {
-		id := fmt.Sprintf("regone-%d-%d", run, i)
-		ids[id] = true
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			time.Sleep(time.Duration(i) * 300 * time.Millisecond) // real cloud, real time
-			spec := drivers.Spec{ID: id, DC: "dc-a", VNF: "firewall", Pool: "bench"}
-			if _, err := first.Launch(ctx, spec); err != nil {
-				errs <- err
-				return
-			}
-			time.Sleep(time.Second) // into the build (real time)
-			if err := first.Terminate(ctx, spec.DC, spec.ID); err != nil {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	ids := launchAndTerminate(t, first, "regone", time.Second) // into the build
 	end := time.Now().Add(10 * time.Second)
 	lists, phantoms, scheduling := 0, 0, 0
 	for time.Now().Before(end) {
@@ -489,7 +427,53 @@ func TestIntegrationNovaTerminatedStaysGoneAfterARestart(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond) // real cloud, real time
 	}
-	all, err := taggedServers(ctx, restarted.clients["dc-a"].Compute)
+	noLeak(t, restarted, ids)
+	t.Logf("%d lists; terminated servers listed not deleting: %d sightings (marked, hidden), %d BUILD/scheduling without a host (unmarked: the build-request path); "+
+		"deletes re-issued: %d by the restarted driver, %d by the first", lists, phantoms, scheduling, restarted.ReissuedDeletes(), first.ReissuedDeletes())
+}
+
+// launchAndTerminate launches 8 servers on d, 300 ms apart, and
+// terminates each after its Launch (after build more), as the conformance
+// cleanups do; it returns their instance ids.
+func launchAndTerminate(t *testing.T, d *Driver, prefix string, build time.Duration) map[string]bool {
+	t.Helper()
+	ctx := context.Background()
+	run := time.Now().Unix()
+	const trials = 8
+	ids := map[string]bool{}
+	var wg sync.WaitGroup
+	errs := make(chan error, trials)
+	for i := range trials {
+		id := fmt.Sprintf("%s-%d-%d", prefix, run, i)
+		ids[id] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 300 * time.Millisecond) // real cloud, real time
+			spec := drivers.Spec{ID: id, DC: "dc-a", VNF: "firewall", Pool: "bench"}
+			if _, err := d.Launch(ctx, spec); err != nil {
+				errs <- err
+				return
+			}
+			time.Sleep(build) // real time
+			if err := d.Terminate(ctx, spec.DC, spec.ID); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// noLeak checks what Nova itself still shows of the terminated instances
+// ids: deleting is fine, live is a leak.
+func noLeak(t *testing.T, d *Driver, ids map[string]bool) {
+	t.Helper()
+	all, err := taggedServers(context.Background(), d.clients["dc-a"].Compute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,8 +482,6 @@ func TestIntegrationNovaTerminatedStaysGoneAfterARestart(t *testing.T) {
 			t.Errorf("terminated %s (%s) still %s/%s in Nova after 10 s: leaked", s.Metadata[drivers.MetaID], s.ID, s.Status, s.TaskState)
 		}
 	}
-	t.Logf("%d lists; terminated servers listed not deleting: %d sightings (marked, hidden), %d BUILD/scheduling without a host (unmarked: the build-request path); "+
-		"deletes re-issued: %d by the restarted driver, %d by the first", lists, phantoms, scheduling, restarted.ReissuedDeletes(), first.ReissuedDeletes())
 }
 
 // taggedServers is Nova's list of the servers tagged ours, deleting and

@@ -64,6 +64,11 @@ type Driver struct {
 	terminateFailures atomic.Uint64   // Terminate calls that returned an error (Stats)
 	dups              map[string]int  // DC -> surplus servers per instance id in its last List (under mu)
 	dupWarned         map[string]bool // Nova ids of surplus servers pick warned about (under mu)
+	// surplusSince: Nova id -> when List first showed the server surplus
+	// (an older server of an instance id), kept while every List of its DC
+	// shows it so (under mu; deleteSurplus)
+	surplusSince   map[string]surplus
+	surplusDeleted atomic.Uint64 // surplus servers List deleted (Stats)
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -192,7 +197,8 @@ func GroupName(dc, pool string) string { return "ims-orch." + dc + "." + pool }
 // instead of creating a second one — also between the retries of a create
 // that failed with 5xx or a timeout, and between concurrent calls.
 func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instance, error) {
-	return d.launch(ctx, spec, true)
+	in, _, err := d.launch(ctx, spec, true)
+	return in, err
 }
 
 // LaunchNew is Launch for a caller that has just listed our servers and
@@ -200,32 +206,39 @@ func (d *Driver) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instanc
 // a retry after an uncertain failure (5xx, timeout) still looks up first, so
 // it stays idempotent.
 func (d *Driver) LaunchNew(ctx context.Context, spec drivers.Spec) (drivers.Instance, error) {
-	return d.launch(ctx, spec, false)
+	in, _, err := d.launch(ctx, spec, false)
+	return in, err
 }
 
-func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) (drivers.Instance, error) {
+// launch is Launch and LaunchNew; it also returns the server as it knows
+// it: as the look-up's list showed it, or as Nova took the create (BUILD),
+// so that a wait for ACTIVE need not list again at once (waitActive).
+func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) (drivers.Instance, servers.Server, error) {
 	if err := validateSpec(spec); err != nil {
-		return drivers.Instance{}, err
+		return drivers.Instance{}, servers.Server{}, err
 	}
 	client, err := d.compute(spec.DC)
 	if err != nil {
-		return drivers.Instance{}, err
+		return drivers.Instance{}, servers.Server{}, err
 	}
 	opts, err := d.createOpts(ctx, spec)
 	if err != nil {
-		return drivers.Instance{}, err
+		return drivers.Instance{}, servers.Server{}, err
 	}
 	d.groupUse.RLock()
 	defer d.groupUse.RUnlock()
 	groupID, err := d.ensureGroup(ctx, spec.DC, poolName(spec))
 	if err != nil {
-		return drivers.Instance{}, err
+		return drivers.Instance{}, servers.Server{}, err
 	}
 	// one look-up-then-create per instance id at a time in this process; the
 	// look-up makes it idempotent across retries and restarts
 	unlock := d.idLocks.lock(key(spec.DC, spec.ID))
 	defer unlock()
-	var inst drivers.Instance
+	var (
+		inst drivers.Instance
+		seen servers.Server
+	)
 	attempt := 0
 	err = d.retry(ctx, "launch "+spec.ID, func() error {
 		attempt++
@@ -235,7 +248,7 @@ func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) 
 				return err
 			}
 			if ok {
-				inst = found
+				inst, seen = toInstance(found), found
 				return nil
 			}
 		}
@@ -245,10 +258,11 @@ func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) 
 		}
 		inst = drivers.Instance{ID: spec.ID, CloudID: s.ID, DC: spec.DC, VNF: spec.VNF, Pool: spec.Pool,
 			State: drivers.StateBooting, Created: d.clk.Now(), Metadata: opts.Metadata}
+		seen = servers.Server{ID: s.ID, Name: spec.ID, Status: "BUILD", Created: inst.Created, Metadata: opts.Metadata}
 		return nil
 	})
 	d.quotaHits.Launched(spec.DC, d.flavorOf(spec.DC, spec), err)
-	return inst, err
+	return inst, seen, err
 }
 
 func (d *Driver) createOpts(ctx context.Context, spec drivers.Spec) (servers.CreateOpts, error) {
@@ -580,16 +594,13 @@ func (d *Driver) server(ctx context.Context, cloudID string) (servers.Server, bo
 // find looks a server of ours up by instance id (its metadata), ignoring
 // servers Nova is deleting and terminated ones it lists again (tombstones,
 // marks); of several, the newest (newer).
-func (d *Driver) find(ctx context.Context, dc, id string) (drivers.Instance, bool, error) {
+func (d *Driver) find(ctx context.Context, dc, id string) (servers.Server, bool, error) {
 	all, err := d.freshServers(ctx)
 	if err != nil {
-		return drivers.Instance{}, false, fmt.Errorf("find server %s: %w", id, err)
+		return servers.Server{}, false, fmt.Errorf("find server %s: %w", id, err)
 	}
 	s, ok := d.pick(dc, id, d.visible(all))
-	if !ok {
-		return drivers.Instance{}, false, nil
-	}
-	return toInstance(s), true, nil
+	return s, ok, nil
 }
 
 // pick is the server of ours with instance id in dc among list (Nova's
@@ -601,12 +612,8 @@ func (d *Driver) pick(dc, id string, list []servers.Server) (servers.Server, boo
 	}
 	s := m[len(m)-1]
 	if len(m) > 1 && d.newDuplicates(m[:len(m)-1]) {
-		others := make([]string, 0, len(m)-1)
-		for _, o := range m[:len(m)-1] {
-			others = append(others, o.ID)
-		}
 		d.logger().Warn("openstack: several servers of ours carry one instance id: the newest is taken for it",
-			"dc", dc, "instance", id, "server", s.ID, "others", strings.Join(others, ","))
+			"dc", dc, "instance", id, "server", s.ID, "others", strings.Join(cloudIDs(m[:len(m)-1]), ","))
 	}
 	return s, true
 }
@@ -635,10 +642,11 @@ func (d *Driver) newDuplicates(surplus []servers.Server) bool {
 // whose mark was lost and which Nova lists again (a phantom, created before
 // the relaunch of its id), a create whose answer was lost and that the
 // retry's look-up did not see yet, or a copy made outside ims-orch. The
-// newest is the instance (Launch adopts it, Terminate deletes it, the
-// Reconciler's Plan keeps it): the one case with a wrong answer, the
+// newest is the instance (Launch adopts it, the Reconciler's Plan keeps
+// it, the poller reports it): the one case with a wrong answer, the
 // phantom, was created first, and a phantom can list ACTIVE. The others
-// are logged and counted (Stats.Duplicates) for the operator.
+// are logged and counted (Stats.Duplicates), deleted by Terminate with the
+// instance, and by List once surplus for OrphanGrace (deleteSurplus).
 //
 // Nova renders the creation time to the second, so a phantom created,
 // deleted and relaunched within one second ties with its relaunch. Then
@@ -766,6 +774,7 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 	}
 	seen := map[*gophercloud.ServiceClient]bool{}
 	var out []drivers.Instance
+	raw := map[string]servers.Server{}
 	for _, n := range dcs {
 		client := d.clients[n].Compute
 		if seen[client] {
@@ -797,6 +806,7 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 				continue // tagged for a DC that lives in another cloud/region
 			}
 			out = append(out, toInstance(s))
+			raw[s.ID] = s
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -805,8 +815,85 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 		}
 		return out[i].CloudID < out[j].CloudID
 	})
+	out = d.deleteSurplus(ctx, dcs, out, raw)
 	d.countDuplicates(dcs, out)
 	return out, nil
+}
+
+// newestByKey is the instance of each DC/id of list: of several servers
+// with one id, the newest (newer), as the look-ups take it.
+func newestByKey(list []drivers.Instance) map[string]drivers.Instance {
+	out := make(map[string]drivers.Instance, len(list))
+	for _, in := range list {
+		k := key(in.DC, in.ID)
+		if old, ok := out[k]; ok && !newer(instanceAge(in), instanceAge(old)) {
+			continue
+		}
+		out[k] = in
+	}
+	return out
+}
+
+// surplus is when List first showed a server surplus, and its DC.
+type surplus struct {
+	dc string
+	at time.Time
+}
+
+// deleteSurplus deletes the surplus servers of list, a List of the
+// datacenters dcs (raw: Nova's servers by id), and returns list without
+// them. Surplus: a server of ours carrying the instance id of a newer one
+// (newer) — a phantom whose mark and tombstone were lost, a create whose
+// answer was lost and whose retry made another — holding quota and a
+// group slot for nothing. One is deleted (kill: tombstoned, marked,
+// DELETE) once every List of its DC has shown it surplus for
+// Config.OrphanGrace, with a log line and Stats.SurplusDeleted: the delete
+// race's phantom goes by itself within seconds, and servers created in one
+// second whose ranking is a coin flip (newer) settle long before.
+func (d *Driver) deleteSurplus(ctx context.Context, dcs []string, list []drivers.Instance, raw map[string]servers.Server) []drivers.Instance {
+	now := d.clk.Now()
+	newest := newestByKey(list)
+	var due []drivers.Instance
+	d.mu.Lock()
+	if d.surplusSince == nil {
+		d.surplusSince = map[string]surplus{}
+	}
+	seen := map[string]bool{}
+	for _, in := range list {
+		if newest[key(in.DC, in.ID)].CloudID == in.CloudID {
+			continue
+		}
+		seen[in.CloudID] = true
+		since, ok := d.surplusSince[in.CloudID]
+		switch {
+		case !ok:
+			d.surplusSince[in.CloudID] = surplus{dc: in.DC, at: now}
+		case now.Sub(since.at) >= time.Duration(d.cfg.OrphanGrace):
+			due = append(due, in)
+			delete(d.surplusSince, in.CloudID) // one List deletes it, not two at once
+		}
+	}
+	for cloudID, s := range d.surplusSince {
+		if slices.Contains(dcs, s.dc) && !seen[cloudID] {
+			delete(d.surplusSince, cloudID) // gone, or the instance now: its grace starts again
+		}
+	}
+	d.mu.Unlock()
+	if len(due) == 0 {
+		return list
+	}
+	deleted := map[string]bool{}
+	for _, in := range due {
+		err := d.kill(ctx, d.clients[in.DC].Compute, in.DC, in.ID, raw[in.CloudID], false)
+		if err == nil {
+			d.surplusDeleted.Add(1)
+			deleted[in.CloudID] = true
+		}
+		d.logger().Warn("openstack: deleted a surplus server: an older server of an instance id, surplus for the orphan grace (the newest is the instance)",
+			"dc", in.DC, "instance", in.ID, "server", in.CloudID, "status", raw[in.CloudID].Status,
+			"kept", newest[key(in.DC, in.ID)].CloudID, "grace", time.Duration(d.cfg.OrphanGrace), "error", err)
+	}
+	return slices.DeleteFunc(list, func(in drivers.Instance) bool { return deleted[in.CloudID] })
 }
 
 // countDuplicates records, per listed DC, how many servers of list carry
@@ -833,90 +920,35 @@ func (d *Driver) countDuplicates(dcs []string, list []drivers.Instance) {
 
 // ---------------------------------------------------------------- Terminate
 
-// Terminate deletes the server of ours with instance id in dc; a server
-// already gone is not an error. It returns once Nova accepted the delete,
-// and leaves a tombstone of the server (tombstone.go): List and the
-// look-ups no longer show it even if Nova lists it again. The tombstone is
-// laid, and the server renamed terminatedName(id) (the mark a restarted
-// driver recognises), before the DELETE is sent, so a retry after a lost
-// answer (Nova took the delete, the 204 never came) leaves them too; a
-// delete Nova refused (4xx) takes both away again — unless an earlier
-// Terminate had deleted that server already (it gave up): one of its
-// DELETEs may have been taken, so both stay and the error is returned.
+// Terminate deletes the servers of ours with instance id in dc: the
+// instance (the newest, newer) and any older one carrying the id too; a
+// server already gone is not an error. It returns once Nova accepted the
+// deletes, and leaves a tombstone of each server (tombstone.go): List and
+// the look-ups no longer show it even if Nova lists it again. The
+// tombstone is laid, and the server renamed terminatedName(id) (the mark a
+// restarted driver recognises), before the DELETE is sent, so a retry
+// after a lost answer (Nova took the delete, the 204 never came) leaves
+// them too; a delete Nova refused (4xx) takes both away again — unless an
+// earlier Terminate had deleted that server already (it gave up): one of
+// its DELETEs may have been taken, so both stay and the error is returned.
 func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	client, err := d.compute(dc)
 	if err != nil {
 		return err
 	}
-	// sent: the Nova id of a DELETE sent without a definite answer (a 5xx,
-	// a timeout): Nova may have accepted it, so a retry looks that server
-	// up by its Nova id (find hides it: tombstoned, maybe deleting) and
-	// deletes it again unless Nova is deleting it or it is gone.
-	sent := ""
+	var targets []servers.Server
 	err = d.retry(ctx, "terminate "+id, func() error {
-		cloudID := sent
-		var (
-			s   servers.Server
-			ok  bool
-			err error
-		)
-		if cloudID == "" {
-			s, ok, err = d.terminateTarget(ctx, dc, id)
-		} else {
-			s, ok, err = d.server(ctx, cloudID)
-			ok = ok && !gone(s)
-		}
-		if err != nil || !ok {
-			return err
-		}
-		cloudID = s.ID
-		// a server an earlier Terminate deleted (terminateTarget's
-		// fallback): a refusal now does not show that nothing was deleted,
-		// one of the earlier DELETEs may have been taken
-		deletedBefore := sent == "" && d.dead(s)
-		// tombstoned before the DELETE: an answer lost after Nova accepted it
-		// must not leave the server unguarded (the race tombstone.go handles);
-		// and marked in Nova, for a restarted driver or another node's
-		d.tombs.add(cloudID, dc, id, d.clk.Now())
-		if err := markTerminated(ctx, client, cloudID, id); err != nil {
-			d.logger().Warn("openstack: could not mark a server terminated before its delete (only this process will know it dying)",
-				"dc", dc, "instance", id, "server", cloudID, "error", err)
-		}
-		err = d.deleteServer(ctx, client, cloudID)
-		// refused (4xx), not lost: nothing was deleted, the server stays ours
-		refused := err != nil && !errors.Is(err, errTransient) && sent == "" && !deletedBefore
-		if !refused {
-			// only a list asked for after Nova answered shows what the
-			// delete did (the mark's request makes the gap since the
-			// tombstone long); a refused one stays pending until it is
-			// removed, so no list of ours re-sends the DELETE meanwhile
-			d.tombs.sent(cloudID, d.clk.Now())
-		}
-		if err == nil && s.Status == "BUILD" {
-			// still being scheduled, the server was a build request: the
-			// conductor makes the cell's instance from its own copy, under
-			// the old name, and the delete can then land on it and race
-			// its build (on the real Nova: BUILD/networking, unmarked). The
-			// instance exists now if the delete went to it: mark it again.
-			if merr := markTerminated(ctx, client, cloudID, id); merr != nil {
-				d.logger().Warn("openstack: could not mark a server terminated after its delete",
-					"dc", dc, "instance", id, "server", cloudID, "error", merr)
-			}
-		}
-		if refused {
-			// its name back first, then the tombstone, so a list of ours in
-			// between cannot see it marked with no tombstone (it would
-			// adopt one)
-			if uerr := d.unmark(ctx, client, cloudID, id); uerr != nil {
-				err = errors.Join(err, uerr)
-			}
-			d.tombs.remove(cloudID)
-		}
-		if err != nil && errors.Is(err, errTransient) {
-			sent = cloudID
-		}
+		var err error
+		targets, err = d.terminateTargets(ctx, dc, id)
 		return err
 	})
+	if err == nil {
+		errs := make([]error, 0, len(targets))
+		for _, s := range targets {
+			errs = append(errs, d.terminateServer(ctx, client, dc, id, s))
+		}
+		err = errors.Join(errs...)
+	}
 	if err == nil {
 		d.quotaHits.Terminated(dc)
 	} else {
@@ -925,26 +957,110 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	return err
 }
 
-// terminateTarget is the server Terminate deletes for instance id: the one
-// find returns, else a server of id we deleted before (tombstoned or
-// marked) that Nova still lists not deleting. That is a Terminate that
-// gave up (every DELETE failed) or a delete Nova lost: the caller's retry
-// (the local controller retries every tick) sends the DELETE again and
-// gets its outcome, instead of a nil for a server that is still running.
-func (d *Driver) terminateTarget(ctx context.Context, dc, id string) (servers.Server, bool, error) {
+// terminateServer deletes s (kill), with Terminate's retries. After a
+// DELETE without a definite answer (a 5xx, a timeout) Nova may have
+// accepted it, so a retry looks the server up by its Nova id (find hides
+// it: tombstoned, maybe deleting) and deletes it again unless Nova is
+// deleting it or it is gone.
+func (d *Driver) terminateServer(ctx context.Context, client *gophercloud.ServiceClient, dc, id string, s servers.Server) error {
+	// a server an earlier Terminate deleted (terminateTargets' fallback):
+	// a refusal now does not show that nothing was deleted, one of the
+	// earlier DELETEs may have been taken
+	deletedBefore := d.dead(s)
+	sent := false
+	return d.retry(ctx, "terminate "+id, func() error {
+		if sent {
+			cur, ok, err := d.server(ctx, s.ID)
+			if err != nil || !ok || gone(cur) {
+				return err
+			}
+			s = cur
+		}
+		err := d.kill(ctx, client, dc, id, s, sent || deletedBefore)
+		sent = sent || errors.Is(err, errTransient)
+		return err
+	})
+}
+
+// terminateTargets are the servers Terminate deletes for instance id:
+// those find would choose from, the instance (the newest) first; else the
+// servers of id we deleted before (tombstoned or marked) that Nova still
+// lists not deleting. That is a Terminate that gave up (every DELETE
+// failed) or a delete Nova lost: the caller's retry (the local controller
+// retries every tick) sends the DELETE again and gets its outcome, instead
+// of a nil for a server that is still running.
+func (d *Driver) terminateTargets(ctx context.Context, dc, id string) ([]servers.Server, error) {
 	all, err := d.freshServers(ctx)
 	if err != nil {
-		return servers.Server{}, false, fmt.Errorf("find server %s: %w", id, err)
+		return nil, fmt.Errorf("find server %s: %w", id, err)
 	}
-	if s, ok := d.pick(dc, id, d.visible(all)); ok {
-		return s, true, nil
+	m := match(d.visible(all), dc, id, false)
+	if len(m) > 0 {
+		slices.Reverse(m)
+		if len(m) > 1 {
+			d.logger().Warn("openstack: several servers of ours carry one instance id: Terminate deletes them all",
+				"dc", dc, "instance", id, "servers", strings.Join(cloudIDs(m), ","))
+		}
+		return m, nil
 	}
-	for _, s := range match(all, dc, id, false) {
-		if d.dead(s) {
-			return s, true, nil
+	return slices.DeleteFunc(match(all, dc, id, false), func(s servers.Server) bool { return !d.dead(s) }), nil
+}
+
+// cloudIDs are the Nova ids of list.
+func cloudIDs(list []servers.Server) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = s.ID
+	}
+	return out
+}
+
+// kill deletes server s, instance id's in dc, once Nova listed it. It is
+// tombstoned before the DELETE (an answer lost after Nova accepted it must
+// not leave the server unguarded: the race tombstone.go handles) and marked
+// in Nova, for a restarted driver or another node's — once: a server
+// listed marked (a retry, or a Terminate after one that gave up) is not
+// renamed again. A DELETE Nova refused (4xx) takes both away again, unless
+// kept: an earlier DELETE of the server may have been taken.
+func (d *Driver) kill(ctx context.Context, client *gophercloud.ServiceClient, dc, id string, s servers.Server, kept bool) error {
+	d.tombs.add(s.ID, dc, id, d.clk.Now())
+	if !marked(s) {
+		if err := markTerminated(ctx, client, s.ID, id); err != nil {
+			d.logger().Warn("openstack: could not mark a server terminated before its delete (only this process will know it dying)",
+				"dc", dc, "instance", id, "server", s.ID, "error", err)
 		}
 	}
-	return servers.Server{}, false, nil
+	err := d.deleteServer(ctx, client, s.ID)
+	// refused (4xx), not lost: nothing was deleted, the server stays ours
+	refused := err != nil && !errors.Is(err, errTransient) && !kept
+	if !refused {
+		// only a list asked for after Nova answered shows what the
+		// delete did (the mark's request makes the gap since the
+		// tombstone long); a refused one stays pending until it is
+		// removed, so no list of ours re-sends the DELETE meanwhile
+		d.tombs.sent(s.ID, d.clk.Now())
+	}
+	if err == nil && s.Status == "BUILD" {
+		// still being scheduled, the server was a build request: the
+		// conductor makes the cell's instance from its own copy, under
+		// the old name, and the delete can then land on it and race
+		// its build (on the real Nova: BUILD/networking, unmarked). The
+		// instance exists now if the delete went to it: mark it again.
+		if merr := markTerminated(ctx, client, s.ID, id); merr != nil {
+			d.logger().Warn("openstack: could not mark a server terminated after its delete",
+				"dc", dc, "instance", id, "server", s.ID, "error", merr)
+		}
+	}
+	if refused {
+		// its name back first, then the tombstone, so a list of ours in
+		// between cannot see it marked with no tombstone (it would
+		// adopt one)
+		if uerr := d.unmark(ctx, client, s.ID, id); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+		d.tombs.remove(s.ID)
+	}
+	return err
 }
 
 // unmark gives a server whose delete Nova refused its name back.
@@ -979,19 +1095,28 @@ const (
 // server in ERROR gives ErrCapacity for "No valid host", else errBuildFailed
 // with Nova's fault message.
 func (d *Driver) WaitActive(ctx context.Context, dc, id string) (drivers.Instance, error) {
-	return d.waitActive(ctx, dc, id, "")
+	return d.waitActive(ctx, dc, id, nil)
 }
 
-// waitActive is WaitActive for a server whose Nova id may already be known.
-func (d *Driver) waitActive(ctx context.Context, dc, id, cloudID string) (drivers.Instance, error) {
+// waitActive is WaitActive for a server known already (nil: not known):
+// its first poll is what known shows, taken from a list or a create just
+// answered (launch), instead of a list at once that would show the same.
+func (d *Driver) waitActive(ctx context.Context, dc, id string, known *servers.Server) (drivers.Instance, error) {
 	if _, err := d.compute(dc); err != nil {
 		return drivers.Instance{}, err
 	}
 	deadline := d.clk.Now().Add(time.Duration(d.cfg.ActiveTimeout))
 	wait := pollFirst
+	cloudID := ""
 	for {
 		var s *servers.Server
+		if known != nil {
+			s, cloudID, known = known, known.ID, nil
+		}
 		err := d.retry(ctx, "wait for "+id, func() error {
+			if s != nil {
+				return nil
+			}
 			all, err := d.freshServers(ctx)
 			if err != nil {
 				return err
@@ -1120,11 +1245,11 @@ func (d *Driver) LaunchActive(ctx context.Context, spec drivers.Spec) (drivers.I
 	}
 	var lastErr error
 	for attempt := 0; attempt <= d.cfg.Rebuilds; attempt++ {
-		launched, err := d.Launch(ctx, spec)
+		_, seen, err := d.launch(ctx, spec, true)
 		if err != nil {
 			return drivers.Instance{}, err
 		}
-		inst, err := d.waitActive(ctx, spec.DC, spec.ID, launched.CloudID)
+		inst, err := d.waitActive(ctx, spec.DC, spec.ID, &seen)
 		if err == nil {
 			return inst, nil
 		}

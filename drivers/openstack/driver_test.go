@@ -468,11 +468,14 @@ func TestConcurrentLaunchesMakeOneGroup(t *testing.T) {
 // Several live servers with one instance id (here a server a Terminate
 // deleted whose mark Nova lost, listed ACTIVE again beside the relaunch of
 // its id, seen by a restarted driver without its tombstone): the newest is
-// the instance. Launch adopts it instead of the older phantom, Terminate
-// deletes it, and List counts the other as a duplicate.
+// the instance. Launch adopts it instead of the older phantom, and List
+// counts the other as a duplicate. Terminate of the id deletes both (nova
+// review L2: it deleted the newest only, the id stayed listed with the
+// older, and the WaitGone after it — LaunchActive's rebuild, the
+// reconciler's replace — ran out its ActiveTimeout).
 func TestSeveralServersWithOneIDTheNewestIsTheInstance(t *testing.T) {
 	f := newFakeNova(t)
-	d, _ := newTestDriver(t, f, testConfig())
+	d, clk := newTestDriver(t, f, testConfig())
 	quiet(d)
 	phantom := f.addServer("n1", "ACTIVE", ours("dc-a", "n1"), Tag)
 	relaunch := f.addServer("n1", "BUILD", ours("dc-a", "n1"), Tag)
@@ -487,11 +490,13 @@ func TestSeveralServersWithOneIDTheNewestIsTheInstance(t *testing.T) {
 	th.AssertEquals(t, 1, d.Stats().Duplicates)
 	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "n1"))
 	f.mu.Lock()
-	deleting := f.servers[relaunch].Task == "deleting"
-	phantomTask := f.servers[phantom].Task
+	tasks := []string{f.servers[relaunch].Task, f.servers[phantom].Task}
 	f.mu.Unlock()
-	if !deleting || phantomTask == "deleting" {
-		t.Fatalf("Terminate of n1: newest deleting %v, older task %q; want the newest deleted", deleting, phantomTask)
+	th.AssertDeepEquals(t, []string{"deleting", "deleting"}, tasks)
+	th.AssertEquals(t, 2, f.deletes)
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.WaitGone(ctx, "dc-a", "n1") }))
+	if in, ok := listed(t, d, "n1"); ok {
+		t.Fatalf("n1 listed after Terminate: %+v", in)
 	}
 }
 
@@ -584,5 +589,61 @@ func TestLookupsAndPlanRankServersAlike(t *testing.T) {
 				t.Errorf("%s (id %s) against ACTIVE (id %s): the look-ups take it newer: %v, Plan: %v", st, ids[1], ids[0], byServer, byInstance)
 			}
 		}
+	}
+}
+
+// An older server carrying the instance id of a newer one (a phantom whose
+// mark was lost, a create whose answer was lost) is not the instance: List
+// deletes it once it has been surplus in every list for OrphanGrace (nova
+// review L2: main left it running, holding quota), with a log line and
+// Stats.SurplusDeleted; the instance is kept. One that goes by itself
+// before (the delete race's phantom), or is the instance for a while, is
+// not deleted: its grace starts again when it is surplus again.
+func TestListDeletesASurplusServerAfterTheGrace(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	cfg.OrphanGrace = Duration(time.Minute)
+	d, clk := newTestDriver(t, f, cfg)
+	var warns atomic.Int64
+	d.SetLogger(slog.New(countHandler{prefix: "openstack: deleted a surplus server", n: &warns}))
+	older := f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
+	instance := f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
+	f.addServer("s2", "ACTIVE", ours("dc-a", "s2"), Tag)
+	s2 := f.addServer("s2", "ACTIVE", ours("dc-a", "s2"), Tag)
+	for i := range 2 {
+		if i > 0 {
+			clk.Advance(time.Duration(cfg.OrphanGrace) / 2)
+		}
+		_, err := d.List(ctx, "")
+		th.AssertNoErr(t, err)
+	}
+	th.AssertEquals(t, 0, f.deletes) // surplus for half the grace only
+	f.mu.Lock()
+	delete(f.servers, s2) // s2's newer server went: the older is the instance, its grace ends
+	f.mu.Unlock()
+	_, err := d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 0, f.deletes)
+	f.addServer("s2", "ACTIVE", ours("dc-a", "s2"), Tag) // a newer one again: the older is surplus from now on
+	clk.Advance(time.Duration(cfg.OrphanGrace) / 2)
+	l, err := d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 1, f.deletes) // s1's older server, surplus for the whole grace
+	f.mu.Lock()
+	tasks := map[string]string{"older": f.servers[older].Task, "instance": f.servers[instance].Task}
+	name := f.servers[older].Name
+	f.mu.Unlock()
+	th.AssertDeepEquals(t, map[string]string{"older": "deleting", "instance": ""}, tasks)
+	th.AssertEquals(t, terminatedName("s1"), name)
+	for _, in := range l {
+		if in.CloudID == older {
+			t.Fatalf("List returned the surplus server it deleted: %+v", in)
+		}
+	}
+	th.AssertEquals(t, uint64(1), d.Stats().SurplusDeleted)
+	th.AssertEquals(t, 1, d.Stats().Duplicates) // s2's, inside its grace
+	th.AssertEquals(t, int64(1), warns.Load())
+	if in, ok := listed(t, d, "s1"); !ok || in.CloudID != instance {
+		t.Fatalf("s1 listed %v as %+v, want the instance %s", ok, in, instance)
 	}
 }

@@ -51,9 +51,10 @@ type fakeServer struct {
 	Tags                                    []string
 	Group                                   string
 	Created                                 time.Time
-	getsLeft                                int    // GETs/lists before BUILD ends
-	endStatus                               string // ACTIVE or ERROR
-	deletePolls                             int    // reads left while "deleting"
+	getsLeft                                int       // GETs/lists before BUILD ends
+	bootAt                                  time.Time // set: BUILD ends then (fakeNova.bootAfter), not by reads
+	endStatus                               string    // ACTIVE or ERROR
+	deletePolls                             int       // reads left while "deleting"
 
 	// a delete that raced the build (deleteRace): unlisted for hiddenReads
 	// lists, then listed BUILD/scheduling for phantomReads lists, then gone
@@ -100,6 +101,13 @@ type fakeNova struct {
 	// request; the conductor makes the instance from its own copy)
 	lostRenames int
 
+	// bootAfter (with clk): a server created by a POST boots after this
+	// much time on clk instead of after bootReads reads, like a real Nova
+	bootAfter time.Duration
+	clk       clock.Clock
+
+	reqs reqCounter // requests by "METHOD route" (handle)
+
 	creates, deletes, lists, gets, updates, groupCreates int
 	maxBuildingInGroup                                   int // members in BUILD seen by a create into their group
 	createBodies                                         []map[string]any
@@ -109,16 +117,16 @@ func newFakeNova(t *testing.T) *fakeNova {
 	f := &fakeNova{t: t, th: th.SetupHTTP(), servers: map[string]*fakeServer{}, groups: map[string]map[string]any{}, ghosts: map[string][]string{},
 		faults: map[string][]fault{}, errorNames: map[string][]string{}, bootReads: 1}
 	t.Cleanup(f.th.Teardown)
-	f.th.Mux.HandleFunc("/servers", f.handleServers)
-	f.th.Mux.HandleFunc("/servers/detail", f.handleServers)
-	f.th.Mux.HandleFunc("/servers/", f.handleServer)
-	f.th.Mux.HandleFunc("/os-server-groups", f.handleGroups)
-	f.th.Mux.HandleFunc("/os-server-groups/", f.handleGroup)
-	f.th.Mux.HandleFunc("/flavors/detail", func(w http.ResponseWriter, r *http.Request) {
+	f.handle("/servers", f.handleServers)
+	f.handle("/servers/detail", f.handleServers)
+	f.handle("/servers/", f.handleServer)
+	f.handle("/os-server-groups", f.handleGroups)
+	f.handle("/os-server-groups/", f.handleGroup)
+	f.handle("/flavors/detail", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"flavors": []map[string]any{
 			{"id": flavorID, "name": "m1.tiny", "ram": 64, "vcpus": 1, "disk": 1, "os-flavor-access:is_public": true}}})
 	})
-	f.th.Mux.HandleFunc("/image/v2/images", func(w http.ResponseWriter, r *http.Request) {
+	f.handle("/image/v2/images", func(w http.ResponseWriter, r *http.Request) {
 		var imgs []map[string]any
 		if n := r.URL.Query().Get("name"); n == "tiny" || n == "" {
 			imgs = append(imgs, map[string]any{"id": imageID, "name": "tiny", "status": "active"})
@@ -129,6 +137,14 @@ func newFakeNova(t *testing.T) *fakeNova {
 		writeJSON(w, 200, map[string]any{"images": imgs})
 	})
 	return f
+}
+
+// handle serves pattern with h, counting its requests in f.reqs.
+func (f *fakeNova) handle(pattern string, h http.HandlerFunc) {
+	f.th.Mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		f.reqs.add(r.Method + " " + pattern)
+		h(w, r)
+	})
 }
 
 // clients returns service clients pointing at the fake, microversion set.
@@ -210,7 +226,10 @@ func (f *fakeNova) advance(s *fakeServer) {
 		return
 	}
 	if s.Status == "BUILD" {
-		if s.getsLeft > 0 {
+		if !s.bootAt.IsZero() && f.clk.Now().Before(s.bootAt) {
+			return
+		}
+		if s.bootAt.IsZero() && s.getsLeft > 0 {
 			s.getsLeft--
 			return
 		}
@@ -314,6 +333,9 @@ func (f *fakeNova) create(body map[string]any) *fakeServer {
 	s := &fakeServer{ID: fmt.Sprintf("00000000-0000-0000-0000-%012d", f.seq), Name: srv["name"].(string),
 		Status: "BUILD", Task: "scheduling", Metadata: map[string]string{}, Created: time.Unix(int64(1000+f.seq), 0),
 		getsLeft: f.bootReads, endStatus: "ACTIVE"}
+	if f.bootAfter > 0 {
+		s.bootAt = f.clk.Now().Add(f.bootAfter)
+	}
 	if az, ok := srv["availability_zone"].(string); ok {
 		s.AZ = az
 	}

@@ -222,6 +222,7 @@ func TestIntegrationNova(t *testing.T) {
 	cfg := integrationConfig(t)
 	d := connectTB(t, cfg)
 	defer d.Close()
+	counter := countRequests(d)
 	ctx := context.Background()
 	sweep(t, d) // leftovers of an interrupted run
 	if err := d.DeleteGroups(ctx); err != nil {
@@ -252,8 +253,10 @@ func TestIntegrationNova(t *testing.T) {
 
 	// ---- N+k: a pool of 6 with k = 2 over the 3 hosts of dc-a's zone
 	t0 := time.Now()
+	counter.take()
 	rep := reconcileUntilComplete(t, r, 3)
-	t.Logf("9 instances ACTIVE through the reconciler in %s (launched %d)", time.Since(t0).Round(time.Millisecond), len(rep.Launched))
+	t.Logf("9 instances ACTIVE through the reconciler in %s (launched %d); requests (the poller's included) %s",
+		time.Since(t0).Round(time.Millisecond), len(rep.Launched), show(counter.take()))
 	list, err := d.List(ctx, "")
 	if err != nil {
 		t.Fatal(err)

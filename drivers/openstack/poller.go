@@ -64,10 +64,7 @@ func (p *poller) poll() {
 		return
 	}
 	now := p.d.clk.Now()
-	cur := make(map[string]drivers.Instance, len(list))
-	for _, in := range list {
-		cur[in.DC+"/"+in.ID] = in
-	}
+	cur := newestByKey(list) // of several servers with one id, the instance
 	var events []drivers.Event
 	if p.ready {
 		events = diff(p.last, cur, now)

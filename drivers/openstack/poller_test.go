@@ -75,3 +75,27 @@ func TestDiffOrder(t *testing.T) {
 	}
 	th.AssertDeepEquals(t, want, got)
 }
+
+// Of several servers with one instance id the poller reports the newest,
+// as the look-ups and Plan take it (nova review L2): an older server in
+// ERROR whose Nova id sorts after the instance's (Nova ids are random) is
+// no reason to report the healthy instance failed.
+func TestThePollerReportsTheNewestOfSeveralServers(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	cfg.PollInterval = Duration(2 * time.Second)
+	d, clk := quietDriver(t, f, cfg)
+	instance := f.addServer("d1", "ACTIVE", ours("dc-a", "d1"), Tag)
+	var got []drivers.Event
+	cancel := d.Subscribe(func(e drivers.Event) { got = append(got, e) })
+	defer cancel()
+	clk.Advance(2 * time.Second) // baseline: d1 active
+	older := f.addServer("d1", "ERROR", ours("dc-a", "d1"), Tag)
+	f.mu.Lock()
+	f.servers[older].Created = f.servers[instance].Created.Add(-time.Minute)
+	f.mu.Unlock()
+	clk.Advance(2 * time.Second)
+	if len(got) != 0 {
+		t.Fatalf("an older server of d1 (ERROR, Nova id %s after %s) made the poller report %+v", older, instance, got)
+	}
+}

@@ -60,14 +60,7 @@ type Action struct {
 // returns the actions sorted by kind then DC/id.
 func Plan(desired []drivers.Spec, actual []drivers.Instance, registry map[string]drivers.Instance,
 	orphanSince map[string]time.Time, now time.Time, grace time.Duration) []Action {
-	have := map[string]drivers.Instance{}
-	for _, in := range actual {
-		k := key(in.DC, in.ID)
-		if old, ok := have[k]; ok && !newer(instanceAge(in), instanceAge(old)) {
-			continue // several servers with one id: the newest is the instance, as for find
-		}
-		have[k] = in
-	}
+	have := newestByKey(actual) // several servers with one id: the newest is the instance, as for find
 	want := map[string]bool{}
 	var out []Action
 	for _, s := range desired {

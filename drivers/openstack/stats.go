@@ -17,8 +17,12 @@ type Stats struct {
 	TerminateFailures uint64
 	// Duplicates: servers beyond the first per instance id in the last
 	// List of each datacenter (several servers with one id; the newest is
-	// the instance, the others are left for the operator: newer).
+	// the instance: newer). List deletes the others once they have been
+	// surplus for OrphanGrace, and Terminate deletes them all.
 	Duplicates int
+	// SurplusDeleted: older servers of an instance id that List deleted
+	// after OrphanGrace (deleteSurplus; the log names each).
+	SurplusDeleted uint64
 }
 
 // Stats returns the driver's counters.
@@ -33,5 +37,6 @@ func (d *Driver) Stats() Stats {
 	d.tombs.mu.Lock()
 	defer d.tombs.mu.Unlock()
 	return Stats{ReissuedDeletes: d.tombs.reDels, Tombstones: n, MarksAdopted: d.tombs.marks,
-		TerminateFailures: d.terminateFailures.Load(), Duplicates: dups}
+		TerminateFailures: d.terminateFailures.Load(), Duplicates: dups,
+		SurplusDeleted: d.surplusDeleted.Load()}
 }

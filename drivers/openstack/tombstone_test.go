@@ -31,6 +31,27 @@ func refuseDeletes(f *fakeNova, cfg Config) {
 	}
 }
 
+// launchedOne is a fake Nova and a quiet driver on it (testConfig) that
+// launched instance id in dc-a.
+func launchedOne(t *testing.T, id string) (*fakeNova, *Driver, *clock.Virtual, drivers.Instance) {
+	t.Helper()
+	f := newFakeNova(t)
+	d, clk := quietDriver(t, f, testConfig())
+	in, err := d.Launch(ctx, spec("dc-a", id))
+	th.AssertNoErr(t, err)
+	return f, d, clk, in
+}
+
+// giveUp terminates instance id with every DELETE refused (refuseDeletes):
+// the Terminate must return an error.
+func giveUp(t *testing.T, f *fakeNova, d *Driver, clk *clock.Virtual, id string) {
+	t.Helper()
+	refuseDeletes(f, d.cfg)
+	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", id) }); err == nil {
+		t.Fatalf("Terminate of %s with every DELETE refused: no error (%d DELETEs sent in all)", id, f.deletes)
+	}
+}
+
 func listed(t *testing.T, d *Driver, id string) (drivers.Instance, bool) {
 	t.Helper()
 	l, err := d.List(ctx, "")
@@ -48,10 +69,7 @@ func listed(t *testing.T, d *Driver, id string) (drivers.Instance, bool) {
 // DELETE requests answered with faults first.
 func terminatedInARace(t *testing.T, id string, race deleteRace, faults ...fault) (*fakeNova, *Driver, *clock.Virtual, drivers.Instance) {
 	t.Helper()
-	f := newFakeNova(t)
-	d, clk := quietDriver(t, f, testConfig())
-	in, err := d.Launch(ctx, spec("dc-a", id))
-	th.AssertNoErr(t, err)
+	f, d, clk, in := launchedOne(t, id)
 	f.races = []deleteRace{race}
 	f.inject("delete", faults...)
 	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", id) }))
@@ -103,15 +121,7 @@ func TestATerminatedServerNovaKeepsIsDeletedAgain(t *testing.T) {
 // waits for the new one.
 func TestLaunchAfterTerminateIgnoresTheServerNovaListsAgain(t *testing.T) {
 	f, d, clk, old := terminatedInARace(t, "r3", deleteRace{shown: 10})
-	again, err := d.Launch(ctx, spec("dc-a", "r3"))
-	th.AssertNoErr(t, err)
-	th.AssertEquals(t, 2, f.creates)
-	if again.CloudID == old.CloudID {
-		t.Fatalf("Launch after Terminate returned the terminated server %s", old.CloudID)
-	}
-	up, err := inVirtualTime(clk, func() ret { in, err := d.WaitActive(ctx, "dc-a", "r3"); return ret{in, err} }).unpack()
-	th.AssertNoErr(t, err)
-	th.AssertEquals(t, again.CloudID, up.CloudID)
+	again := relaunched(t, f, d, clk, "r3", old)
 	in, ok := listed(t, d, "r3")
 	if !ok || in.CloudID != again.CloudID {
 		t.Fatalf("List: %+v %v, want the new server %s", in, ok, again.CloudID)
@@ -196,10 +206,7 @@ func TestTerminateRetryAfterALostAnswerLeavesATombstone(t *testing.T) {
 // A DELETE that failed before Nova took it (a 503) is sent again by the
 // retry although the server is tombstoned already.
 func TestTerminateRetryResendsADeleteNovaDidNotTake(t *testing.T) {
-	f := newFakeNova(t)
-	d, clk := quietDriver(t, f, testConfig())
-	_, err := d.Launch(ctx, spec("dc-a", "r6"))
-	th.AssertNoErr(t, err)
+	f, d, clk, _ := launchedOne(t, "r6")
 	f.inject("delete", fault{status: 503, file: "unavailable_503.json"})
 	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "r6") }))
 	th.AssertEquals(t, 2, f.deletes)
@@ -313,26 +320,31 @@ func TestARestartedDriverHidesATerminatedServerNovaListsAgain(t *testing.T) {
 	th.AssertEquals(t, Stats{ReissuedDeletes: 1, Tombstones: 1, MarksAdopted: 1}, restartedL.Stats())
 
 	f2, _, _, old2 := terminatedInARace(t, "r9", deleteRace{shown: 10})
-	restarted2, clk2 := newTestDriver(t, f2, testConfig())
-	quiet(restarted2)
-	again, err := restarted2.Launch(ctx, spec("dc-a", "r9"))
+	restarted2, clk2 := quietDriver(t, f2, testConfig())
+	relaunched(t, f2, restarted2, clk2, "r9", old2)
+}
+
+// relaunched launches instance id again on d after old, its server, was
+// terminated: d must create a new server, not adopt old, and WaitActive
+// must wait for the new one. It returns the new server.
+func relaunched(t *testing.T, f *fakeNova, d *Driver, clk *clock.Virtual, id string, old drivers.Instance) drivers.Instance {
+	t.Helper()
+	again, err := d.Launch(ctx, spec("dc-a", id))
 	th.AssertNoErr(t, err)
-	th.AssertEquals(t, 2, f2.creates)
-	if again.CloudID == old2.CloudID {
-		t.Fatalf("a restarted driver's Launch of r9 adopted the terminated server %s", old2.CloudID)
+	th.AssertEquals(t, 2, f.creates)
+	if again.CloudID == old.CloudID {
+		t.Fatalf("Launch of %s after Terminate returned the terminated server %s", id, old.CloudID)
 	}
-	up, err := inVirtualTime(clk2, func() ret { in, err := restarted2.WaitActive(ctx, "dc-a", "r9"); return ret{in, err} }).unpack()
+	up, err := inVirtualTime(clk, func() ret { in, err := d.WaitActive(ctx, "dc-a", id); return ret{in, err} }).unpack()
 	th.AssertNoErr(t, err)
 	th.AssertEquals(t, again.CloudID, up.CloudID)
+	return again
 }
 
 // A delete Nova refuses (a 4xx: the server stays) takes the mark away
 // again with the tombstone: the server is still ours and listed.
 func TestARefusedTerminateUnmarksTheServer(t *testing.T) {
-	f := newFakeNova(t)
-	d, _ := quietDriver(t, f, testConfig())
-	in, err := d.Launch(ctx, spec("dc-a", "u1"))
-	th.AssertNoErr(t, err)
+	f, d, _, in := launchedOne(t, "u1")
 	f.inject("delete", fault{status: 403, file: "not_found_404.json"})
 	if err := d.Terminate(ctx, "dc-a", "u1"); err == nil {
 		t.Fatal("Terminate refused with 403: no error")
@@ -354,10 +366,7 @@ func TestARefusedTerminateUnmarksTheServer(t *testing.T) {
 // A mark Nova does not take (a 5xx) does not stop the delete: the
 // tombstone still covers this process.
 func TestTerminateDeletesWhenTheMarkFails(t *testing.T) {
-	f := newFakeNova(t)
-	d, _ := quietDriver(t, f, testConfig())
-	_, err := d.Launch(ctx, spec("dc-a", "u2"))
-	th.AssertNoErr(t, err)
+	f, d, _, _ := launchedOne(t, "u2")
 	f.inject("update", fault{status: 500, file: "internal_500.json"})
 	th.AssertNoErr(t, d.Terminate(ctx, "dc-a", "u2"))
 	th.AssertEquals(t, 1, f.deletes)
@@ -373,23 +382,11 @@ func TestTerminateDeletesWhenTheMarkFails(t *testing.T) {
 // still refuses, nil once it took it; it no longer returns nil at once
 // for a server that is still running.
 func TestATerminateThatGaveUpIsRetriedByTheNextTerminate(t *testing.T) {
-	f := newFakeNova(t)
-	cfg := testConfig()
-	d, clk := quietDriver(t, f, cfg)
-	in, err := d.Launch(ctx, spec("dc-a", "g1"))
-	th.AssertNoErr(t, err)
-	refuse := func() {
-		refuseDeletes(f, cfg)
-	}
-	refuse()
-	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g1") }); err == nil {
-		t.Fatal("Terminate with every DELETE refused: no error")
-	}
+	f, d, clk, in := launchedOne(t, "g1")
+	cfg := d.cfg
+	giveUp(t, f, d, clk, "g1")
 	th.AssertEquals(t, cfg.Retries+1, f.deletes)
-	refuse()
-	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g1") }); err == nil {
-		t.Fatalf("the next Terminate, every DELETE refused again: no error (%d DELETEs sent in all)", f.deletes)
-	}
+	giveUp(t, f, d, clk, "g1") // the next Terminate, every DELETE refused again
 	th.AssertEquals(t, 2*(cfg.Retries+1), f.deletes)
 	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g1") }))
 	th.AssertEquals(t, 2*(cfg.Retries+1)+1, f.deletes)
@@ -407,10 +404,7 @@ func TestATerminateThatGaveUpIsRetriedByTheNextTerminate(t *testing.T) {
 // reason to delete it again (on the real Nova the mark's request made
 // such lists common: 4 ACTIVE servers re-deleted in one TestIntegrationNova).
 func TestAListDuringTheMarkDoesNotReissueTheDelete(t *testing.T) {
-	f := newFakeNova(t)
-	d, _ := quietDriver(t, f, testConfig())
-	_, err := d.Launch(ctx, spec("dc-a", "m1"))
-	th.AssertNoErr(t, err)
+	f, d, _, _ := launchedOne(t, "m1")
 	f.beforeUpdate = func() {
 		if _, ok := listed(t, d, "m1"); ok {
 			t.Error("m1 listed while Terminate marks it")
@@ -431,10 +425,7 @@ func TestAListDuringTheMarkDoesNotReissueTheDelete(t *testing.T) {
 // hides what the build's clean-up lists (seen on the real Nova:
 // BUILD/networking, unmarked, taken for live).
 func TestAServerDeletedWhileScheduledIsMarkedAgain(t *testing.T) {
-	f := newFakeNova(t)
-	d, clk := quietDriver(t, f, testConfig())
-	_, err := d.Launch(ctx, spec("dc-a", "b1"))
-	th.AssertNoErr(t, err)
+	f, d, clk, _ := launchedOne(t, "b1")
 	f.lostRenames = 1
 	f.races = []deleteRace{{hidden: 1, shown: 3}}
 	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "b1") }))
@@ -533,15 +524,8 @@ func TestAnAdoptedTombstoneOutlivesTheMarkWhileScheduling(t *testing.T) {
 // has its DELETE refused (4xx) keeps the tombstone and the mark: one of
 // the earlier DELETEs may have been taken, only this one was refused.
 func TestARefusedRetryOfATerminateThatGaveUpKeepsTheMark(t *testing.T) {
-	f := newFakeNova(t)
-	cfg := testConfig()
-	d, clk := quietDriver(t, f, cfg)
-	in, err := d.Launch(ctx, spec("dc-a", "g2"))
-	th.AssertNoErr(t, err)
-	refuseDeletes(f, cfg)
-	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g2") }); err == nil {
-		t.Fatal("Terminate with every DELETE refused: no error")
-	}
+	f, d, clk, in := launchedOne(t, "g2")
+	giveUp(t, f, d, clk, "g2")
 	f.inject("delete", fault{status: 403, file: "not_found_404.json"})
 	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g2") }); err == nil {
 		t.Fatal("the next Terminate, its DELETE refused with 403: no error")
@@ -558,4 +542,22 @@ func TestARefusedRetryOfATerminateThatGaveUpKeepsTheMark(t *testing.T) {
 	if _, ok := listed(t, restarted, "g2"); ok {
 		t.Fatal("g2 listed by a restarted driver")
 	}
+}
+
+// Terminate renames a server once (nova review L1): a retry of its DELETE
+// (here two 503s) and the next Terminate after one that gave up find the
+// server marked already and send no second PUT.
+func TestTerminateMarksAServerOnce(t *testing.T) {
+	f, d, clk, _ := launchedOne(t, "o1")
+	f.inject("delete", fault{status: 503, file: "unavailable_503.json"}, fault{status: 503, file: "unavailable_503.json"})
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "o1") }))
+	th.AssertEquals(t, 3, f.deletes)
+	th.AssertEquals(t, 1, f.updates)
+
+	_, err := d.Launch(ctx, spec("dc-a", "o2"))
+	th.AssertNoErr(t, err)
+	giveUp(t, f, d, clk, "o2")
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "o2") }))
+	th.AssertEquals(t, 3+d.cfg.Retries+2, f.deletes)
+	th.AssertEquals(t, 2, f.updates)
 }

@@ -53,6 +53,10 @@ func (c *reconCloud) Terminate(ctx context.Context, dc, id string) error {
 	return errors.New("the reconciliation deleted a server a controller holds")
 }
 
+func (c *reconCloud) DeleteSurplus(context.Context, string, string, string) (bool, error) {
+	return false, errors.New("the reconciliation deleted a surplus server; the simulated cloud has none")
+}
+
 func (c *reconCloud) LaunchNew(context.Context, drivers.Spec) (drivers.Instance, error) {
 	c.t.Error("the daemon's reconciliation launched a server itself")
 	return drivers.Instance{}, errors.New("no")

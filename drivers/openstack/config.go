@@ -51,7 +51,7 @@ type Config struct {
 	// OrphanGrace is how long a server of ours that nobody wants survives
 	// before Reconcile deletes it (default 2m), and how long an older
 	// server of an instance id (a newer one carries it too) survives
-	// before List deletes it.
+	// before Reconcile deletes it (ActSurplus; the node's own DCs only).
 	OrphanGrace Duration `yaml:"orphan_grace"`
 	// ReconcileInterval is how often the daemon runs the Reconciler (orphans
 	// deleted after OrphanGrace, vanished or ERROR servers handed back to

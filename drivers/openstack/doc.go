@@ -29,7 +29,8 @@
 // keeps treating it as gone and deletes it again if need be, and a
 // Terminate retried after one that gave up sends the DELETE again. Of
 // several live servers with one instance id the newest is the instance;
-// Terminate deletes them all, and List deletes an older one once it has
-// been surplus for Config.OrphanGrace.
+// Terminate deletes them all, and the Reconciler (of the node that
+// reconciles the DC) an older one once it has been surplus for
+// Config.OrphanGrace; List only reads.
 // Stats holds the counters the daemon exports as ims_orch_openstack_*.
 package openstack

@@ -64,11 +64,7 @@ type Driver struct {
 	terminateFailures atomic.Uint64   // Terminate calls that returned an error (Stats)
 	dups              map[string]int  // DC -> surplus servers per instance id in its last List (under mu)
 	dupWarned         map[string]bool // Nova ids of surplus servers pick warned about (under mu)
-	// surplusSince: Nova id -> when List first showed the server surplus
-	// (an older server of an instance id), kept while every List of its DC
-	// shows it so (under mu; deleteSurplus)
-	surplusSince   map[string]surplus
-	surplusDeleted atomic.Uint64 // surplus servers List deleted (Stats)
+	surplusDeleted    atomic.Uint64   // surplus servers DeleteSurplus deleted (Stats)
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -646,7 +642,8 @@ func (d *Driver) newDuplicates(surplus []servers.Server) bool {
 // it, the poller reports it): the one case with a wrong answer, the
 // phantom, was created first, and a phantom can list ACTIVE. The others
 // are logged and counted (Stats.Duplicates), deleted by Terminate with the
-// instance, and by List once surplus for OrphanGrace (deleteSurplus).
+// instance, and by the Reconciler once surplus for its grace (Plan's
+// ActSurplus, DeleteSurplus).
 //
 // Nova renders the creation time to the second, so a phantom created,
 // deleted and relaunched within one second ties with its relaunch. Then
@@ -774,7 +771,6 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 	}
 	seen := map[*gophercloud.ServiceClient]bool{}
 	var out []drivers.Instance
-	raw := map[string]servers.Server{}
 	for _, n := range dcs {
 		client := d.clients[n].Compute
 		if seen[client] {
@@ -806,7 +802,6 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 				continue // tagged for a DC that lives in another cloud/region
 			}
 			out = append(out, toInstance(s))
-			raw[s.ID] = s
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -815,7 +810,6 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 		}
 		return out[i].CloudID < out[j].CloudID
 	})
-	out = d.deleteSurplus(ctx, dcs, out, raw)
 	d.countDuplicates(dcs, out)
 	return out, nil
 }
@@ -832,68 +826,6 @@ func newestByKey(list []drivers.Instance) map[string]drivers.Instance {
 		out[k] = in
 	}
 	return out
-}
-
-// surplus is when List first showed a server surplus, and its DC.
-type surplus struct {
-	dc string
-	at time.Time
-}
-
-// deleteSurplus deletes the surplus servers of list, a List of the
-// datacenters dcs (raw: Nova's servers by id), and returns list without
-// them. Surplus: a server of ours carrying the instance id of a newer one
-// (newer) — a phantom whose mark and tombstone were lost, a create whose
-// answer was lost and whose retry made another — holding quota and a
-// group slot for nothing. One is deleted (kill: tombstoned, marked,
-// DELETE) once every List of its DC has shown it surplus for
-// Config.OrphanGrace, with a log line and Stats.SurplusDeleted: the delete
-// race's phantom goes by itself within seconds, and servers created in one
-// second whose ranking is a coin flip (newer) settle long before.
-func (d *Driver) deleteSurplus(ctx context.Context, dcs []string, list []drivers.Instance, raw map[string]servers.Server) []drivers.Instance {
-	now := d.clk.Now()
-	newest := newestByKey(list)
-	var due []drivers.Instance
-	d.mu.Lock()
-	if d.surplusSince == nil {
-		d.surplusSince = map[string]surplus{}
-	}
-	seen := map[string]bool{}
-	for _, in := range list {
-		if newest[key(in.DC, in.ID)].CloudID == in.CloudID {
-			continue
-		}
-		seen[in.CloudID] = true
-		since, ok := d.surplusSince[in.CloudID]
-		switch {
-		case !ok:
-			d.surplusSince[in.CloudID] = surplus{dc: in.DC, at: now}
-		case now.Sub(since.at) >= time.Duration(d.cfg.OrphanGrace):
-			due = append(due, in)
-			delete(d.surplusSince, in.CloudID) // one List deletes it, not two at once
-		}
-	}
-	for cloudID, s := range d.surplusSince {
-		if slices.Contains(dcs, s.dc) && !seen[cloudID] {
-			delete(d.surplusSince, cloudID) // gone, or the instance now: its grace starts again
-		}
-	}
-	d.mu.Unlock()
-	if len(due) == 0 {
-		return list
-	}
-	deleted := map[string]bool{}
-	for _, in := range due {
-		err := d.kill(ctx, d.clients[in.DC].Compute, in.DC, in.ID, raw[in.CloudID], false)
-		if err == nil {
-			d.surplusDeleted.Add(1)
-			deleted[in.CloudID] = true
-		}
-		d.logger().Warn("openstack: deleted a surplus server: an older server of an instance id, surplus for the orphan grace (the newest is the instance)",
-			"dc", in.DC, "instance", in.ID, "server", in.CloudID, "status", raw[in.CloudID].Status,
-			"kept", newest[key(in.DC, in.ID)].CloudID, "grace", time.Duration(d.cfg.OrphanGrace), "error", err)
-	}
-	return slices.DeleteFunc(list, func(in drivers.Instance) bool { return deleted[in.CloudID] })
 }
 
 // countDuplicates records, per listed DC, how many servers of list carry
@@ -1004,6 +936,47 @@ func (d *Driver) terminateTargets(ctx context.Context, dc, id string) ([]servers
 		return m, nil
 	}
 	return slices.DeleteFunc(match(all, dc, id, false), func(s servers.Server) bool { return !d.dead(s) }), nil
+}
+
+// DeleteSurplus deletes server cloudID, a surplus server of instance id in
+// dc: an older server carrying the id of a newer one (newer; the
+// Reconciler's Plan decides it after the grace, ActSurplus). It looks the
+// servers of id up again first and deletes cloudID only if a newer one is
+// still there — the ranking List, the poller, Plan and the look-ups share,
+// so a same-second tie goes the same way here (the higher Nova id is the
+// instance) — then as Terminate does (tombstone, mark, DELETE, with
+// Terminate's retries), logs it and counts Stats.SurplusDeleted. It
+// reports whether it deleted the server: false, nil when it is gone, being
+// deleted, or the instance now.
+func (d *Driver) DeleteSurplus(ctx context.Context, dc, id, cloudID string) (bool, error) {
+	client, err := d.compute(dc)
+	if err != nil {
+		return false, err
+	}
+	var m []servers.Server
+	err = d.retry(ctx, "delete surplus server "+cloudID, func() error {
+		all, err := d.freshServers(ctx)
+		if err != nil {
+			return fmt.Errorf("find server %s: %w", id, err)
+		}
+		m = match(d.visible(all), dc, id, false) // oldest first
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	i := slices.IndexFunc(m, func(s servers.Server) bool { return s.ID == cloudID })
+	if i < 0 || i == len(m)-1 {
+		return false, nil // gone or deleting, or the newest: the instance
+	}
+	s, kept := m[i], m[len(m)-1]
+	err = d.terminateServer(ctx, client, dc, id, s)
+	if err == nil {
+		d.surplusDeleted.Add(1)
+	}
+	d.logger().Warn("openstack: deleted a surplus server: an older server of an instance id (the newest is the instance)",
+		"dc", dc, "instance", id, "server", cloudID, "status", s.Status, "kept", kept.ID, "error", err)
+	return err == nil, err
 }
 
 // cloudIDs are the Nova ids of list.

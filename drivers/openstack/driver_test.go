@@ -524,7 +524,7 @@ func TestSeveralServersCreatedInOneSecondTheLeastBootedIsTheInstance(t *testing.
 		}
 		l, err := d.List(ctx, "")
 		th.AssertNoErr(t, err)
-		acts := Plan([]drivers.Spec{spec("dc-a", "n2")}, l, nil, nil, time.Unix(2000, 0), time.Minute)
+		acts := Plan([]drivers.Spec{spec("dc-a", "n2")}, l, nil, nil, nil, time.Unix(2000, 0), time.Minute)
 		if len(acts) != 1 || acts[0].Kind != ActAdopt || acts[0].Instance.CloudID != relaunch {
 			t.Fatalf("phantom %s: Plan %+v, want the relaunch %s adopted", phantomStatus, acts, relaunch)
 		}
@@ -592,14 +592,12 @@ func TestLookupsAndPlanRankServersAlike(t *testing.T) {
 	}
 }
 
-// An older server carrying the instance id of a newer one (a phantom whose
-// mark was lost, a create whose answer was lost) is not the instance: List
-// deletes it once it has been surplus in every list for OrphanGrace (nova
-// review L2: main left it running, holding quota), with a log line and
-// Stats.SurplusDeleted; the instance is kept. One that goes by itself
-// before (the delete race's phantom), or is the instance for a while, is
-// not deleted: its grace starts again when it is surplus again.
-func TestListDeletesASurplusServerAfterTheGrace(t *testing.T) {
+// A surplus server (an older server of an instance id) is deleted by the
+// Reconciler once every pass has listed it surplus for the grace — not by
+// List, however often and late it lists: a server that is the instance in
+// between (its newer one went) restarts its grace. The delete goes by Nova
+// id as Terminate's (tombstone, mark, DELETE), logged and counted.
+func TestReconcileDeletesASurplusServerAfterTheGrace(t *testing.T) {
 	f := newFakeNova(t)
 	cfg := testConfig()
 	cfg.OrphanGrace = Duration(time.Minute)
@@ -610,40 +608,121 @@ func TestListDeletesASurplusServerAfterTheGrace(t *testing.T) {
 	instance := f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
 	f.addServer("s2", "ACTIVE", ours("dc-a", "s2"), Tag)
 	s2 := f.addServer("s2", "ACTIVE", ours("dc-a", "s2"), Tag)
+	r := NewReconciler(d, staticDesired{spec("dc-a", "s1"), spec("dc-a", "s2")}, clk)
+	pass := func() Report {
+		t.Helper()
+		rep, err := r.Reconcile(ctx)
+		th.AssertNoErr(t, err)
+		return rep
+	}
+	for range 3 { // List alone deletes nothing, however late
+		_, err := d.List(ctx, "")
+		th.AssertNoErr(t, err)
+		clk.Advance(time.Duration(cfg.OrphanGrace))
+	}
+	th.AssertEquals(t, 0, f.deletes)
 	for i := range 2 {
 		if i > 0 {
 			clk.Advance(time.Duration(cfg.OrphanGrace) / 2)
 		}
-		_, err := d.List(ctx, "")
-		th.AssertNoErr(t, err)
+		pass()
 	}
 	th.AssertEquals(t, 0, f.deletes) // surplus for half the grace only
 	f.mu.Lock()
 	delete(f.servers, s2) // s2's newer server went: the older is the instance, its grace ends
 	f.mu.Unlock()
-	_, err := d.List(ctx, "")
-	th.AssertNoErr(t, err)
+	pass()
 	th.AssertEquals(t, 0, f.deletes)
 	f.addServer("s2", "ACTIVE", ours("dc-a", "s2"), Tag) // a newer one again: the older is surplus from now on
 	clk.Advance(time.Duration(cfg.OrphanGrace) / 2)
-	l, err := d.List(ctx, "")
-	th.AssertNoErr(t, err)
+	rep := pass()
 	th.AssertEquals(t, 1, f.deletes) // s1's older server, surplus for the whole grace
+	th.AssertDeepEquals(t, []string{"dc-a/s1/" + older}, rep.Surplus)
+	var reasons []string
+	for _, a := range rep.Actions {
+		if a.Kind == ActSurplus {
+			reasons = append(reasons, a.Reason)
+		}
+	}
+	th.AssertDeepEquals(t, []string{"surplus: newer server " + instance + " carries s1"}, reasons)
 	f.mu.Lock()
 	tasks := map[string]string{"older": f.servers[older].Task, "instance": f.servers[instance].Task}
 	name := f.servers[older].Name
 	f.mu.Unlock()
 	th.AssertDeepEquals(t, map[string]string{"older": "deleting", "instance": ""}, tasks)
 	th.AssertEquals(t, terminatedName("s1"), name)
-	for _, in := range l {
-		if in.CloudID == older {
-			t.Fatalf("List returned the surplus server it deleted: %+v", in)
-		}
-	}
 	th.AssertEquals(t, uint64(1), d.Stats().SurplusDeleted)
-	th.AssertEquals(t, 1, d.Stats().Duplicates) // s2's, inside its grace
 	th.AssertEquals(t, int64(1), warns.Load())
 	if in, ok := listed(t, d, "s1"); !ok || in.CloudID != instance {
 		t.Fatalf("s1 listed %v as %+v, want the instance %s", ok, in, instance)
 	}
+	th.AssertEquals(t, 1, d.Stats().Duplicates) // s2's, inside its grace
+}
+
+// A node deletes the surplus servers of the DCs it reconciles only: dc-a's
+// are another node's, even long after the grace.
+func TestReconcileLeavesSurplusServersOfAnotherNodesDC(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	cfg.OrphanGrace = Duration(time.Minute)
+	d, clk := newTestDriver(t, f, cfg)
+	f.addServer("a1", "ACTIVE", ours("dc-a", "a1"), Tag)
+	f.addServer("a1", "ACTIVE", ours("dc-a", "a1"), Tag)
+	olderB := f.addServer("b1", "ACTIVE", ours("dc-b", "b1"), Tag)
+	f.addServer("b1", "ACTIVE", ours("dc-b", "b1"), Tag)
+	r := NewReconciler(d, staticDesired{spec("dc-b", "b1")}, clk)
+	r.DCs = []string{"dc-b"}
+	var deleted []string
+	for range 3 {
+		rep, err := r.Reconcile(ctx)
+		th.AssertNoErr(t, err)
+		deleted = append(deleted, rep.Surplus...)
+		clk.Advance(time.Duration(cfg.OrphanGrace))
+	}
+	th.AssertDeepEquals(t, []string{"dc-b/b1/" + olderB}, deleted)
+	th.AssertEquals(t, 1, f.deletes)
+}
+
+// Two ACTIVE servers of one id created in the same second: the higher Nova
+// id is the instance to List, the poller's view, Plan and DeleteSurplus
+// alike, whichever was added first.
+func TestASameSecondTieIsDecidedByTheNovaIDEverywhere(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	cfg.OrphanGrace = Duration(time.Minute)
+	d, clk := newTestDriver(t, f, cfg)
+	first := f.addServer("t1", "ACTIVE", ours("dc-a", "t1"), Tag)
+	low := f.addServer("t1", "ACTIVE", ours("dc-a", "t1"), Tag)
+	high := "00000000-0000-0000-0000-999999999999" // the first added gets the highest id
+	f.mu.Lock()
+	s := f.servers[first]
+	delete(f.servers, first)
+	s.ID = high
+	s.Created = f.servers[low].Created
+	f.servers[high] = s
+	f.mu.Unlock()
+	l, err := d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 2, len(l))
+	th.AssertEquals(t, high, newestByKey(l)["dc-a/t1"].CloudID) // the poller's and Plan's choice
+	in, ok, err := d.find(ctx, "dc-a", "t1")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, true, ok)
+	th.AssertEquals(t, high, in.ID)
+	plan := Plan(nil, l, nil, nil, map[string]time.Time{low: clk.Now().Add(-time.Hour)}, clk.Now(), time.Minute)
+	var surplus []string
+	for _, a := range plan {
+		if a.Kind == ActSurplus {
+			surplus = append(surplus, a.Instance.CloudID)
+		}
+	}
+	th.AssertDeepEquals(t, []string{low}, surplus)
+	gone, err := d.DeleteSurplus(ctx, "dc-a", "t1", high) // the instance: not deleted
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, false, gone)
+	th.AssertEquals(t, 0, f.deletes)
+	gone, err = d.DeleteSurplus(ctx, "dc-a", "t1", low)
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, true, gone)
+	th.AssertEquals(t, 1, f.deletes)
 }

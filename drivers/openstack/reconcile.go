@@ -30,6 +30,10 @@ type Cloud interface {
 	// Sequential: launches of this spec's pool must go one at a time.
 	Sequential(spec drivers.Spec) bool
 	Terminate(ctx context.Context, dc, id string) error
+	// DeleteSurplus deletes the server cloudID, an older server of
+	// instance id in dc, if a newer one still carries the id; it reports
+	// whether it deleted it.
+	DeleteSurplus(ctx context.Context, dc, id, cloudID string) (bool, error)
 	WaitGone(ctx context.Context, dc, id string) error
 }
 
@@ -42,6 +46,7 @@ type ActionKind string
 const (
 	ActAdopt   ActionKind = "adopt"   // desired, exists: take it into the registry
 	ActDelete  ActionKind = "delete"  // not desired for longer than the grace period
+	ActSurplus ActionKind = "surplus" // an older server of a kept id, surplus for the grace: delete it by Nova id
 	ActReplace ActionKind = "replace" // desired, in ERROR: delete, then launch
 	ActLaunch  ActionKind = "launch"  // desired, missing (new, or vanished)
 	ActWait    ActionKind = "wait"    // orphan inside its grace period: nothing yet
@@ -56,10 +61,16 @@ type Action struct {
 }
 
 // Plan decides a pass, purely: desired specs against the listed instances,
-// what the registry knew, and since when each orphan has been seen. It
-// returns the actions sorted by kind then DC/id.
+// what the registry knew, since when each orphan has been seen (by DC/id)
+// and since when each surplus server has been (by Nova id; surplusServers).
+// It returns the actions sorted by kind then DC/id (then Nova id).
+//
+// A surplus server (an older server of an instance id a newer one carries:
+// newer, the ranking of List, the poller and the look-ups) is deleted once
+// it has been surplus for the grace: ActSurplus, unless its id is deleted
+// or replaced in this pass anyway (Terminate deletes every server of an id).
 func Plan(desired []drivers.Spec, actual []drivers.Instance, registry map[string]drivers.Instance,
-	orphanSince map[string]time.Time, now time.Time, grace time.Duration) []Action {
+	orphanSince, surplusSince map[string]time.Time, now time.Time, grace time.Duration) []Action {
 	have := newestByKey(actual) // several servers with one id: the newest is the instance, as for find
 	want := map[string]bool{}
 	var out []Action
@@ -97,7 +108,20 @@ func Plan(desired []drivers.Spec, actual []drivers.Instance, registry map[string
 			out = append(out, Action{Kind: ActWait, Instance: in, Reason: fmt.Sprintf("orphan for %s of %s grace", now.Sub(since), grace)})
 		}
 	}
-	order := map[ActionKind]int{ActAdopt: 0, ActDelete: 1, ActReplace: 2, ActLaunch: 3, ActWait: 4}
+	whole := map[string]bool{} // ids whose every server goes in this pass
+	for _, a := range out {
+		if a.Kind == ActDelete || a.Kind == ActReplace {
+			whole[key(a.Instance.DC, a.Instance.ID)] = true
+		}
+	}
+	for _, in := range surplusServers(actual) {
+		k := key(in.DC, in.ID)
+		if since, ok := surplusSince[in.CloudID]; ok && !whole[k] && now.Sub(since) >= grace {
+			out = append(out, Action{Kind: ActSurplus, Instance: in,
+				Reason: fmt.Sprintf("surplus: newer server %s carries %s", have[k].CloudID, in.ID)})
+		}
+	}
+	order := map[ActionKind]int{ActAdopt: 0, ActDelete: 1, ActSurplus: 2, ActReplace: 3, ActLaunch: 4, ActWait: 5}
 	sort.SliceStable(out, func(i, j int) bool {
 		if order[out[i].Kind] != order[out[j].Kind] {
 			return order[out[i].Kind] < order[out[j].Kind]
@@ -107,9 +131,27 @@ func Plan(desired []drivers.Spec, actual []drivers.Instance, registry map[string
 	return out
 }
 
+// surplusServers are the servers of actual that are not the instance of
+// their DC/id: an older server of an id a newer one carries (newestByKey).
+func surplusServers(actual []drivers.Instance) []drivers.Instance {
+	have := newestByKey(actual)
+	var out []drivers.Instance
+	for _, in := range actual {
+		if have[key(in.DC, in.ID)].CloudID != in.CloudID {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
 func key(dc, id string) string { return dc + "/" + id }
 
+// actionKey is the DC/id an action is about; a surplus server's carries
+// its Nova id too (DC/id/cloudID: the instance of DC/id is another server).
 func actionKey(a Action) string {
+	if a.Kind == ActSurplus {
+		return key(a.Instance.DC, a.Instance.ID) + "/" + a.Instance.CloudID
+	}
 	if a.Spec.ID != "" {
 		return key(a.Spec.DC, a.Spec.ID)
 	}
@@ -124,6 +166,8 @@ type Report struct {
 	Launched []string
 	Replaced []string
 	Deleted  []string
+	// Surplus are the surplus servers deleted (ActSurplus), as DC/id/cloudID.
+	Surplus []string
 	// HandedOver are the launch and replace actions given to Handover
 	// and taken by the owner.
 	HandedOver []string
@@ -162,9 +206,10 @@ type Reconciler struct {
 	// owner took the action (false: nothing to do, e.g. a launch in flight).
 	Handover func(a Action) bool
 
-	mu          sync.Mutex
-	registry    map[string]drivers.Instance
-	orphanSince map[string]time.Time
+	mu           sync.Mutex
+	registry     map[string]drivers.Instance
+	orphanSince  map[string]time.Time
+	surplusSince map[string]time.Time // Nova id -> first pass that listed it surplus
 }
 
 // NewReconciler returns a reconciler with the driver's grace and parallelism.
@@ -202,8 +247,23 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	if r.registry == nil {
 		r.registry = map[string]drivers.Instance{}
 		r.orphanSince = map[string]time.Time{}
+		r.surplusSince = map[string]time.Time{}
 	}
-	plan := Plan(desired, actual, r.registry, r.orphanSince, now, r.Grace)
+	plan := Plan(desired, actual, r.registry, r.orphanSince, r.surplusSince, now, r.Grace)
+	// surplus clocks: every pass that lists a server surplus keeps its
+	// clock; one that does not (gone, or the instance now) restarts it
+	surplus := map[string]bool{}
+	for _, in := range surplusServers(actual) {
+		surplus[in.CloudID] = true
+		if _, ok := r.surplusSince[in.CloudID]; !ok {
+			r.surplusSince[in.CloudID] = now
+		}
+	}
+	for id := range r.surplusSince {
+		if !surplus[id] {
+			delete(r.surplusSince, id)
+		}
+	}
 	// orphan clocks: start new ones, forget those no longer orphans
 	orphans := map[string]bool{}
 	for _, a := range plan {
@@ -296,6 +356,24 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 			continue
 		}
 		switch a.Kind {
+		case ActSurplus:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if !slot() {
+					return // cancelled: the next pass decides again
+				}
+				defer func() { <-sem }()
+				deleted, err := r.Cloud.DeleteSurplus(ctx, a.Instance.DC, a.Instance.ID, a.Instance.CloudID)
+				rmu.Lock()
+				defer rmu.Unlock()
+				switch {
+				case err != nil:
+					rep.Failed[actionKey(a)] = err
+				case deleted:
+					rep.Surplus = append(rep.Surplus, actionKey(a))
+				}
+			}()
 		case ActDelete, ActReplace:
 			wg.Add(1)
 			go func() {
@@ -382,7 +460,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 		cw.Wait()
 	}()
 	wg.Wait()
-	for _, l := range [][]string{rep.Adopted, rep.Launched, rep.Replaced, rep.Deleted, rep.HandedOver, rep.Deferred} {
+	for _, l := range [][]string{rep.Adopted, rep.Launched, rep.Replaced, rep.Deleted, rep.Surplus, rep.HandedOver, rep.Deferred} {
 		sort.Strings(l)
 	}
 	return rep, nil

@@ -89,7 +89,7 @@ func TestPlan(t *testing.T) {
 			for _, k := range tc.registry {
 				reg[k] = drivers.Instance{}
 			}
-			got := kinds(Plan(tc.desired, tc.actual, reg, tc.orphans, t0, time.Minute))
+			got := kinds(Plan(tc.desired, tc.actual, reg, tc.orphans, nil, t0, time.Minute))
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("Plan = %q, want %q", got, tc.want)
 			}
@@ -124,7 +124,7 @@ func TestPlanProperties(t *testing.T) {
 				orphans[k] = t0.Add(-time.Duration(rapid.IntRange(0, 120).Draw(rt, "age "+k)) * time.Second)
 			}
 		}
-		plan := Plan(desired, actual, reg, orphans, t0, time.Minute)
+		plan := Plan(desired, actual, reg, orphans, nil, t0, time.Minute)
 		want := map[string]bool{}
 		for _, s := range desired {
 			want[key(s.DC, s.ID)] = true
@@ -249,6 +249,11 @@ func (m *memCloud) LaunchNew(ctx context.Context, s drivers.Spec) (drivers.Insta
 }
 
 func (m *memCloud) Sequential(s drivers.Spec) bool { return s.VNF == "hard" }
+
+// DeleteSurplus: memCloud holds one server per id, none is surplus.
+func (m *memCloud) DeleteSurplus(context.Context, string, string, string) (bool, error) {
+	return false, errors.New("memCloud has no surplus servers")
+}
 
 func (m *memCloud) Terminate(_ context.Context, dc, id string) error {
 	m.mu.Lock()

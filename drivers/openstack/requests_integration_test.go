@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/drivers"
 )
 
@@ -53,8 +55,9 @@ func countRequests(d *Driver) *reqCounter {
 // The Nova requests of one cycle — LaunchActive, List, Terminate and
 // WaitGone of one server — counted on the real Nova, and a surplus server:
 // a second server launched under the id (LaunchNew skips the look-up) is
-// the instance, and List deletes the older one once it has been surplus
-// for OrphanGrace (here 3 s), keeping the newer; Terminate then leaves none.
+// the instance, and the Reconciler of dc-a deletes the older one once it
+// has been surplus for its grace (here 3 s), keeping the newer — not List,
+// not dc-b's Reconciler; Terminate then leaves none.
 // A LaunchActive of a server found ACTIVE sends one request, its look-up.
 func TestIntegrationNovaRequestsAndSurplus(t *testing.T) {
 	cfg := integrationConfig(t)
@@ -96,13 +99,43 @@ func TestIntegrationNovaRequestsAndSurplus(t *testing.T) {
 	if second.CloudID == first.CloudID {
 		t.Fatalf("the second launch of %s took the first server %s", id, first.CloudID)
 	}
-	step("List (surplus seen)", func() error { _, err := d.List(ctx, ""); return err })
+	// the surplus server goes through the Reconciler of the DC's node; a
+	// List, and the Reconciler of a node that reconciles only dc-b, leave it
+	desired := staticDesired{spec}
+	rec := &Reconciler{Cloud: d, Desired: desired, Clock: clock.Real{}, Grace: time.Duration(cfg.OrphanGrace), Parallelism: 2, DCs: []string{"dc-a"}}
+	other := &Reconciler{Cloud: d, Desired: desired, Clock: clock.Real{}, Grace: time.Duration(cfg.OrphanGrace), Parallelism: 2, DCs: []string{"dc-b"}}
+	pass := func(r *Reconciler) Report {
+		t.Helper()
+		rep, err := r.Reconcile(ctx)
+		if err != nil || !rep.Complete() {
+			t.Fatalf("reconcile: %v, %+v", err, rep)
+		}
+		return rep
+	}
+	step("Reconcile (surplus seen)", func() error { pass(rec); pass(other); return nil })
 	if n := d.Stats().Duplicates; n != 1 {
 		t.Fatalf("Duplicates = %d, want 1", n)
 	}
 	time.Sleep(time.Duration(cfg.OrphanGrace)) // real cloud, real time
-	var l []drivers.Instance
-	step("List (surplus deleted)", func() (err error) { l, err = d.List(ctx, ""); return err })
+	step("List + other DC's Reconcile (after the grace)", func() error {
+		if rep := pass(other); len(rep.Surplus) != 0 {
+			t.Errorf("dc-b's reconciler deleted %v in dc-a", rep.Surplus)
+		}
+		_, err := d.List(ctx, "")
+		return err
+	})
+	if s := d.Stats(); s.SurplusDeleted != 0 || s.Duplicates != 1 {
+		t.Fatalf("List or dc-b's reconciler deleted a server: %+v", s)
+	}
+	var rep Report
+	step("Reconcile (surplus deleted)", func() error { rep = pass(rec); return nil })
+	if want := []string{"dc-a/" + id + "/" + first.CloudID}; !slices.Equal(rep.Surplus, want) {
+		t.Fatalf("surplus deleted %v, want %v (actions %+v)", rep.Surplus, want, rep.Actions)
+	}
+	l, err := d.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if s := d.Stats(); s.SurplusDeleted != 1 || s.Duplicates != 0 {
 		t.Fatalf("after the grace: %+v, want one surplus server deleted and no duplicate", s)
 	}

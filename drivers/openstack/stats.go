@@ -17,11 +17,12 @@ type Stats struct {
 	TerminateFailures uint64
 	// Duplicates: servers beyond the first per instance id in the last
 	// List of each datacenter (several servers with one id; the newest is
-	// the instance: newer). List deletes the others once they have been
-	// surplus for OrphanGrace, and Terminate deletes them all.
+	// the instance: newer). The Reconciler deletes the others once they
+	// have been surplus for its grace (DeleteSurplus), and Terminate
+	// deletes them all.
 	Duplicates int
-	// SurplusDeleted: older servers of an instance id that List deleted
-	// after OrphanGrace (deleteSurplus; the log names each).
+	// SurplusDeleted: older servers of an instance id that DeleteSurplus
+	// deleted (the Reconciler's ActSurplus; the log names each).
 	SurplusDeleted uint64
 }
 

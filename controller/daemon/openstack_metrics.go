@@ -22,7 +22,7 @@ var (
 	osDupDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_duplicate_servers",
 		"Servers of ours beyond the first per instance id in the driver's last list (the newest is taken as the instance; the others are deleted after the orphan grace).", nil, nil)
 	osSurplusDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_surplus_servers_deleted_total",
-		"Older servers of an instance id the OpenStack driver deleted after they had been surplus (a newer server carries the id) for the orphan grace; the log names each.", nil, nil)
+		"Older servers of an instance id this node's OpenStack reconciler deleted (its own DCs) after they had been surplus (a newer server carries the id) for the orphan grace; the log names each.", nil, nil)
 )
 
 // openstackStats is what openstackCollector reads; *openstack.Driver.

@@ -660,7 +660,8 @@ func TestReconcileDeletesASurplusServerAfterTheGrace(t *testing.T) {
 }
 
 // A node deletes the surplus servers of the DCs it reconciles only: dc-a's
-// are another node's, even long after the grace.
+// are another node's, even long after the grace and though the node's
+// poller lists every DC.
 func TestReconcileLeavesSurplusServersOfAnotherNodesDC(t *testing.T) {
 	f := newFakeNova(t)
 	cfg := testConfig()
@@ -677,6 +678,8 @@ func TestReconcileLeavesSurplusServersOfAnotherNodesDC(t *testing.T) {
 		rep, err := r.Reconcile(ctx)
 		th.AssertNoErr(t, err)
 		deleted = append(deleted, rep.Surplus...)
+		_, err = d.List(ctx, "") // the poller's list: every DC
+		th.AssertNoErr(t, err)
 		clk.Advance(time.Duration(cfg.OrphanGrace))
 	}
 	th.AssertDeepEquals(t, []string{"dc-b/b1/" + olderB}, deleted)

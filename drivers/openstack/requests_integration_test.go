@@ -100,10 +100,11 @@ func TestIntegrationNovaRequestsAndSurplus(t *testing.T) {
 		t.Fatalf("the second launch of %s took the first server %s", id, first.CloudID)
 	}
 	// the surplus server goes through the Reconciler of the DC's node; a
-	// List, and the Reconciler of a node that reconciles only dc-b, leave it
+	// List, and the Reconciler of a node that reconciles only dc-b (and
+	// wants nothing there), leave it
 	desired := staticDesired{spec}
 	rec := &Reconciler{Cloud: d, Desired: desired, Clock: clock.Real{}, Grace: time.Duration(cfg.OrphanGrace), Parallelism: 2, DCs: []string{"dc-a"}}
-	other := &Reconciler{Cloud: d, Desired: desired, Clock: clock.Real{}, Grace: time.Duration(cfg.OrphanGrace), Parallelism: 2, DCs: []string{"dc-b"}}
+	other := &Reconciler{Cloud: d, Desired: staticDesired{}, Clock: clock.Real{}, Grace: time.Duration(cfg.OrphanGrace), Parallelism: 2, DCs: []string{"dc-b"}}
 	pass := func(r *Reconciler) Report {
 		t.Helper()
 		rep, err := r.Reconcile(ctx)

@@ -186,7 +186,7 @@ func (cr *cloudReconciler) account(ctx context.Context, rep openstack.Report, er
 	}
 	for _, k := range slices.Sorted(maps.Keys(rep.Failed)) {
 		cr.errs.WithLabelValues("delete").Inc()
-		cr.log.Warn("orphan server not deleted", "server", k, "err", rep.Failed[k])
+		cr.log.Warn("orphan or surplus server not deleted", "server", k, "err", rep.Failed[k]) // surplus: DC/id/cloudID
 	}
 	if cr.groups == nil || ctx.Err() != nil {
 		return

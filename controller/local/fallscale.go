@@ -32,7 +32,8 @@ import (
 // The default bar, 0.98 (0.94 until session 11), stays under ReactiveUtilization's 0.99 (0.95), so the
 // reactive rule does not take back at once what this rule did (for the
 // one-minute hold below the reactive bar, reactiveHoldMax: a fall from 0.98
-// to the overload trigger, 0.9, slower than about 0.1 %/s per instance
+// to the overload trigger, 0.9, slower than about 0.13 %/s per instance (the
+// rule acts from 0.1 %/s)
 // outlasts it, and the released reactive rule may reuse the instance this
 // rule buffered; seen once in 12 sweep action logs, review revS L3); the bar is
 // capped at ReactiveUtilization, or with ReactiveUtilization 0 (the

@@ -42,7 +42,8 @@ type idsRun struct {
 
 // fallCapacity is the IDS's capacity in packets/s: two calls fill an
 // instance, and the six calls' three instances carry 1.5 instances' worth
-// once three have ended (≤ 0.94 × 2: the rule's bar).
+// once three have ended (≤ 0.95 × 2: the rule's bar, DefaultFallingScaleIn
+// 0.98 capped at the CPU threshold 95 ÷ 100 with ReactiveUtilization 0).
 const fallCapacity = 100
 
 // newIDSRun starts a bed whose local controller is edited by edit, with
@@ -182,7 +183,7 @@ func fallingBuffers(c *local.Controller) []local.Action {
 // fallToBuffer runs the load up to the rule's buffering: six calls, two on
 // each IDS instance, then one call per instance ended every 6 s from 16 s
 // on (the rule's guards need the load to have fallen over the last 10 and
-// 30 s, and to fit at 0.94 on two instances for 5 s: ≈ 33 s after the
+// 30 s, and to fit at 0.95 on two instances for 5 s: ≈ 33 s after the
 // calls started). It returns once the rule buffered an instance, having
 // checked that instance still carries a running call, with the controller.
 func (r *idsRun) fallToBuffer(t *testing.T) *local.Controller {

@@ -29,9 +29,14 @@ import (
 //     overloaded, no replacement is owed, no reactive or anticipated
 //     scale-out came within the window, and the controller is neither
 //     paused nor draining (fallingScaleInLocked).
-// The default bar, 0.98 (0.94 until session 11), stays under ReactiveUtilization's 0.99 (0.95), so the
-// reactive rule does not take back at once what this rule did; the bar is
-// capped at ReactiveUtilization, or with ReactiveUtilization 0 (the
+// The default bar, 0.98 (0.94 until session 11), stays under
+// ReactiveUtilization's 0.99 (0.95), so the reactive rule does not take
+// back at once what this rule did: only for its one-minute hold below the
+// bar (reactiveHoldMax). A fall from 0.98 to the overload trigger (0.9)
+// slower than about 0.13 %/s per instance (the rule acts from 0.1 %/s)
+// outlasts it, and the released reactive rule may reuse the instance this
+// rule buffered (seen once in 12 sweep action logs; review revS L3). The
+// bar is capped at ReactiveUtilization, or with ReactiveUtilization 0 (the
 // paper's rule: the overload report suffices) at the CPU threshold, the
 // overload trigger (fallingBarLocked).
 //

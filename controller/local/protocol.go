@@ -406,9 +406,11 @@ func (c *Controller) bufferLocked(vs *vnfState, k int, reason Reason, detail str
 // "Session 11: reactive bar 0.99 and the held trim"). Rising and busy
 // both: on a flat load, or a rise the working instances have room for, the
 // trim goes on (the steady-state IDS of the simultaneous experiments
-// would keep its buffered second instance on every noise rise).
+// would keep its buffered second instance on every noise rise). Only a VNF
+// with PinnedFlows (a DP stage) is held: a CP VNF's buffered instance has
+// no pinned calls to keep, and the reason above is the data plane's.
 func (c *Controller) trimHeldLocked(vs *vnfState) bool {
-	return c.risingLocked(vs) && c.busyLocked(vs)
+	return vs.cfg.PinnedFlows && c.risingLocked(vs) && c.busyLocked(vs)
 }
 
 // enterLocked handles step 5.
@@ -431,8 +433,9 @@ func (c *Controller) enterLocked(next uint64) []op {
 			// trimming takes the oldest that have had a whole interval in
 			// the buffer (reactive scale-out could reuse them without a
 			// boot), unless the load is rising onto busy working instances
-			// (trimHeldLocked)
-			if c.cfg.TrimBuffer && !c.trimHeldLocked(vs) {
+			// (trimHeldLocked; checked only when the buffer holds more
+			// than the spare, like trimEmptyLocked, to skip its scans)
+			if c.cfg.TrimBuffer && vs.buf.Len() > max(0, c.cfg.BufferSpare) && !c.trimHeldLocked(vs) {
 				expired = append(expired, vs.buf.PopDue(vs.buf.Len()-max(0, c.cfg.BufferSpare), func(e bufferq.Entry) bool {
 					return e.Interval+2 <= next
 				})...)

@@ -288,52 +288,93 @@ func trimEmptyEnvN(t *testing.T, n int) *env {
 	return e
 }
 
-// TrimBuffer leaves the buffer alone at an enter while the VNF's total
+// TrimBuffer leaves the buffer alone at an enter while a DP stage's total
 // load rises onto busy working instances (trimHeldLocked): the buffered
 // instance stays reusable without a boot. A rise the working instances
-// have room for, or a busy flat load, trims as before; on a flat load the
-// next enter trims the one held. Without the hold it drains at the enter
-// on the rise.
+// have room for, a busy flat load, or a rise onto a busy CP VNF (no
+// PinnedFlows) trims as before; on a flat load the next enter trims the
+// one held. Without the hold it drains at the enter on the rise.
 func TestTrimBufferHeldOnARiseOntoBusyInstances(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
+		pinned   bool
 		from, by float64 // the working instance's CPU before the rise and its rise per second
 		held     bool
 	}{
-		{"a rise onto a busy instance", 75, 1, true}, // 87 % at the enter: over 0.9 × 90
-		{"a rise with room", 30, 1, false},
-		{"busy, flat", 85, 0, false},
+		{"a rise onto a busy instance", true, 75, 1, true}, // 87 % at the enter: over 0.9 × 90
+		{"a rise with room", true, 30, 1, false},
+		{"busy, flat", true, 85, 0, false},
+		{"a rise onto a busy CP VNF", false, 75, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := fwConfig(1)
-			cfg.TrimBuffer = true
-			e := newEnv(t, cfg, fake.Options{})
-			e.round(1, map[string]int{"firewall": 2})
-			e.seconds(2)
-			e.round(2, map[string]int{"firewall": 1})
-			work, buf := e.ids(StateNormal), e.ids(StateBuffered)
-			if len(work) != 1 || len(buf) != 1 {
-				t.Fatalf("working %v, buffered %v: want one each", work, buf)
-			}
-			e.load[buf[0]] = Stats{CPU: 5, Mem: 20, PktRate: 100, Flows: 5} // its pinned calls run on
-			cpu := tc.from
-			for i := 0; i < LoadTrendTicks+2; i++ {
-				cpu += tc.by
-				e.load[work[0]] = Stats{CPU: cpu, Mem: 20, PktRate: 100 * cpu, Flows: int(cpu)}
-				e.second()
-			}
+			cfg.VNFs[0].PinnedFlows = tc.pinned
+			e, work, buf := trimHeldEnv(t, cfg)
+			heldRise(e, work, tc.from, tc.by)
 			e.round(3, map[string]int{"firewall": 1})
-			if held := e.state(buf[0]) == StateBuffered; held != tc.held {
-				t.Fatalf("%s buffered at the enter after a whole interval: %v, want %v (state %s)", buf[0], held, tc.held, e.state(buf[0]))
+			if held := e.state(buf) == StateBuffered; held != tc.held {
+				t.Fatalf("%s buffered at the enter after a whole interval: %v, want %v (state %s)", buf, held, tc.held, e.state(buf))
 			}
 			if !tc.held {
 				return
 			}
 			e.seconds(LoadTrendTicks + 1) // flat
 			e.round(4, map[string]int{"firewall": 1})
-			if s := e.state(buf[0]); s != StateDraining {
-				t.Fatalf("%s %s at the next enter on a flat load, want draining (trimmed)", buf[0], s)
+			if s := e.state(buf); s != StateDraining {
+				t.Fatalf("%s %s at the next enter on a flat load, want draining (trimmed)", buf, s)
 			}
 		})
 	}
+}
+
+// The hold is no τ: a buffered instance held at one enter on a rise onto
+// busy working instances leaves the buffer at the enter where it reaches
+// τ, though the load still rises onto them (the hold gates the trim, not
+// the expiry: without that a steady rise would keep it for good).
+func TestTrimBufferHoldKeepsNoInstancePastTau(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.VNFs[0].PinnedFlows = true
+	cfg.Tau = 3 // tagged at round 2's enter, two intervals old at round 3's
+	e, work, buf := trimHeldEnv(t, cfg)
+	cpu := heldRise(e, work, 78, 0.4) // 82.8 % at the enter: over 0.9 × 90
+	e.round(3, map[string]int{"firewall": 1})
+	if s := e.state(buf); s != StateBuffered {
+		t.Fatalf("%s %s at the enter on the rise, before τ: want buffered (held)", buf, s)
+	}
+	heldRise(e, work, cpu, 0.4) // 87.6 %: still rising, still busy
+	e.round(4, map[string]int{"firewall": 1})
+	if s := e.state(buf); s != StateDraining {
+		t.Fatalf("%s %s at the enter where it reaches τ=3 on a rise onto a busy instance, want draining (τ reached)", buf, s)
+	}
+}
+
+// trimHeldEnv is a controller on cfg (one firewall) with TrimBuffer on,
+// scaled to 2 by round 1 and back to 1 by round 2: it returns it, the
+// working instance and the buffered one, whose pinned calls run on.
+func trimHeldEnv(t *testing.T, cfg Config) (e *env, work, buf string) {
+	t.Helper()
+	cfg.TrimBuffer = true
+	e = newEnv(t, cfg, fake.Options{})
+	e.round(1, map[string]int{"firewall": 2})
+	e.seconds(2)
+	e.round(2, map[string]int{"firewall": 1})
+	w, b := e.ids(StateNormal), e.ids(StateBuffered)
+	if len(w) != 1 || len(b) != 1 {
+		t.Fatalf("working %v, buffered %v: want one each", w, b)
+	}
+	e.load[b[0]] = Stats{CPU: 5, Mem: 20, PktRate: 100, Flows: 5}
+	return e, w[0], b[0]
+}
+
+// heldRise runs LoadTrendTicks + 2 seconds in which the working instance's
+// CPU rises by `by` a second from `from`, and returns where it ends.
+func heldRise(e *env, work string, from, by float64) float64 {
+	e.t.Helper()
+	cpu := from
+	for i := 0; i < LoadTrendTicks+2; i++ {
+		cpu += by
+		e.load[work] = Stats{CPU: cpu, Mem: 20, PktRate: 100 * cpu, Flows: int(cpu)}
+		e.second()
+	}
+	return cpu
 }

@@ -153,6 +153,8 @@ var experimentSwitches = []struct {
 		usage: "the planner places the entry = exit pairs before the others (placement Options.LocalFirst)"},
 	{flag: "plan-horizon", def: system.Defaults.PlanHorizon, field: func(e *simulation.Experiment) *bool { return &e.PlanHorizon },
 		usage: "plan for the largest load over the next interval plus the boot delay (trend of the forecast), not the interval's mean"},
+	{flag: "profile-prior", def: false, field: func(e *simulation.Experiment) *bool { return &e.ProfilePrior },
+		usage: "the rounds also plan for the rises of the schedule read as a declared daily profile (no more than the observed average × the profile's rise)"},
 	{flag: "trim-buffer", def: system.Defaults.TrimBuffer, field: func(e *simulation.Experiment) *bool { return &e.TrimBuffer },
 		usage: "destroy buffered instances beyond --buffer-spare per VNF and DC at each new interval instead of after τ"},
 	{flag: "trim-empty", def: system.Defaults.TrimEmpty, field: func(e *simulation.Experiment) *bool { return &e.TrimEmpty },

@@ -27,7 +27,7 @@ type Forecast struct {
 	Model string `json:"model"`
 	// Rule is the planning rule that set Value on a workload series
 	// planned with the plan horizon (SetHorizon): RuleHorizon, RuleStart,
-	// RuleFall or RuleRecent; empty without a horizon and on delay series.
+	// RuleFall, RuleRecent or RuleProfile; empty without a horizon and on delay series.
 	Rule string `json:"rule,omitempty"`
 }
 
@@ -37,6 +37,7 @@ const (
 	RuleStart   = "start"   // startValue raised it (a series that has just started)
 	RuleFall    = "fall"    // fallValue lowered it (a falling series)
 	RuleRecent  = "recent"  // recentValue lowered it (the recent level rises less than the model)
+	RuleProfile = "profile" // a declared traffic profile's rise raised it (simulation.ProfilePrior)
 )
 
 // Forecaster predicts one series per key from its past interval averages,

@@ -75,6 +75,9 @@ type Experiment struct {
 	// interval and the boot delay after it (global BankForecaster.SetHorizon
 	// with h = ½ + boot delay / interval), not the interval's mean.
 	PlanHorizon bool
+	// ProfilePrior: the rounds also plan for the rises of the schedule,
+	// read as the operator's declared daily profile (ProfilePrior).
+	ProfilePrior bool
 	// TrimBuffer and BufferSpare give the buffer a cost
 	// (local.Config.TrimBuffer): at each new interval, buffered instances
 	// beyond BufferSpare per VNF and DC are destroyed once idle instead of
@@ -149,6 +152,7 @@ type file struct {
 	ScaleInGuard    *bool          `yaml:"scaleInGuard"`
 	LocalFirst      *bool          `yaml:"localFirst"`
 	PlanHorizon     *bool          `yaml:"planHorizon"`
+	ProfilePrior    *bool          `yaml:"profilePrior"`
 	TrimBuffer      *bool          `yaml:"trimBuffer"`
 	BufferSpare     *int           `yaml:"bufferSpare"`
 	TrimEmpty       *bool          `yaml:"trimEmpty"`
@@ -376,6 +380,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	setIf(&e.ScaleInGuard, f.ScaleInGuard)
 	setIf(&e.LocalFirst, f.LocalFirst)
 	setIf(&e.PlanHorizon, f.PlanHorizon)
+	setIf(&e.ProfilePrior, f.ProfilePrior)
 	setIf(&e.TrimBuffer, f.TrimBuffer)
 	setIf(&e.BufferSpare, f.BufferSpare)
 	setIf(&e.TrimEmpty, f.TrimEmpty)

@@ -146,6 +146,22 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 			return nil, err
 		}
 		fc = newOracleForecaster(*opts.Oracle, clk, start, exp.DCs)
+	} else if exp.ProfilePrior {
+		spec := exp.Predictor
+		if spec == "" {
+			spec = "ar1" // system.New's default
+		}
+		bank, err := global.NewBankForecaster(spec)
+		if err != nil {
+			return nil, err
+		}
+		h := exp.planHorizon()
+		bank.SetHorizon(h)
+		win := exp.Interval
+		if h > 0 {
+			win = time.Duration((0.5 + h) * float64(exp.Interval))
+		}
+		fc = newProfileForecaster(bank, ProfilePrior{Profile: exp.Schedule, CallDuration: 60 * time.Second /* traffic.Config's default */, Window: win, Interval: exp.Interval}, clk, start, exp.DCs)
 	}
 	typeOf := func(n string) vnf.Type { t, _ := cat.Lookup(n); t.Name = n; return t.Type } // the name as the experiment writes it
 	top := fsm.Topology{DCs: exp.DCs, SCSCFDC: exp.DCs[exp.SCSCFDC],

@@ -9,9 +9,8 @@ keep their 60 s. Each DC follows the profile in its own local time:
 rate_dc(UTC hour h) = peak * share[(h + offset_dc) mod 24] / max(share), with
 offsets Tokyo +9, Hong Kong +8, London 0, Houston -6 (standard time), and the
 rate moves linearly between hour boundaries. peak = 15 users/s, the paper's
-per-DC maximum. The rounds read the hourly rates as the operator's declared
-daily profile (yesterday's curve, `profilePrior: true`: simulation.ProfilePrior)
-and plan for its rises.
+per-DC maximum. (`profilePrior: true`, an analysis option, makes the rounds read
+the hourly rates as a declared daily profile: simulation.ProfilePrior; off here.)
 
   scripts/daily-experiments.py [PROFILE_DIR]
 """
@@ -49,7 +48,6 @@ for profile in ["audio", "mobile_zoom"]:
         "duration: 2400s",
         "scscfDC: 0",
         "strategy: hybrid",
-        "profilePrior: true",
         "traffic:",
         "  changeInterval: 100s",
         "  shape: linear",

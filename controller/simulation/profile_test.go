@@ -2,6 +2,7 @@ package simulation
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -94,13 +95,26 @@ func TestProfilePriorNeverRaisesOnAFall(t *testing.T) {
 
 func abs(x float64) float64 { return max(x, -x) }
 
-// A run whose experiment declares profilePrior plans some round with the
-// profile's rule; without it none.
+// A run whose experiment declares profilePrior (an analysis option, off in
+// the bundled daily experiments: the rule lives only in the simulator)
+// plans some round with the profile's rule; without it none.
 func TestProfilePriorRun(t *testing.T) {
 	e := short(load(t, "daily-audio.yaml"), 600*time.Second)
-	if !e.ProfilePrior {
-		t.Fatal("daily-audio.yaml: profilePrior not read")
+	if e.ProfilePrior {
+		t.Fatal("daily-audio.yaml declares profilePrior: the bundled experiments run without it")
 	}
+	data, err := os.ReadFile(expDir + "daily-audio.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	on, err := ParseExperiment(append(data, []byte("\nprofilePrior: true\n")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !on.ProfilePrior {
+		t.Fatal("profilePrior: true not read")
+	}
+	e.ProfilePrior = true
 	count := func(e *Experiment) int {
 		r, err := Run(context.Background(), e, Options{Strategy: strategy.Hybrid, Seed: 1})
 		if err != nil {

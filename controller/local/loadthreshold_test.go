@@ -53,16 +53,7 @@ func TestScaleInGuardReadsTheLoadThreshold(t *testing.T) {
 		load float64
 		want int
 	}{{0, 2}, {50, 3}} {
-		cfg := realPlaneConfig(4, tc.load)
-		cfg.ScaleInGuard = true
-		e := newEnv(t, cfg, fake.Options{})
-		for _, in := range e.c.Instances() {
-			e.load[in.ID] = shareStats(0.3, 30)
-		}
-		e.seconds(2)
-		e.c.cfg.VNFs[0].Min, e.c.vnfs["firewall"].cfg.Min, e.c.vnfs["firewall"].base.Min = 0, 0, 0
-		e.round(1, map[string]int{"firewall": 1})
-		if w := e.working("firewall"); w != tc.want {
+		if w := guardRound(t, realPlaneConfig(4, tc.load), shareStats(0.3, 30)); w != tc.want {
 			t.Errorf("loadThreshold %v: working %d after a round asking 1, want %d (4 × 30 %% of the capacity)", tc.load, w, tc.want)
 		}
 	}
@@ -79,12 +70,7 @@ func TestTrimEmptyBusyReadsTheLoadThreshold(t *testing.T) {
 // LoadThreshold (200 ≤ 216), with a CPU threshold of 5 % (against which
 // the bar was 12).
 func TestScaleInReadsTheLoadThreshold(t *testing.T) {
-	cfg := realPlaneConfig(1, 0)
-	cfg.Reactive, cfg.ScaleIn = true, ScaleIn{On: true, Util: 0.8}
-	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
-	e.seconds(31)
-	e.round(1, map[string]int{"firewall": 4})
-	e.seconds(31)
+	e := scaleInFour(t, realPlaneConfig(1, 0))
 	for i, id := range e.ids(StateNormal) {
 		e.load[id] = shareStats(0.5, 5-i)
 	}
@@ -100,16 +86,9 @@ func TestScaleInReadsTheLoadThreshold(t *testing.T) {
 // instances at 20 % CPU need ⌈80 / 50⌉ = 2 (read as the carried share:
 // 4; against the LoadThreshold: 1).
 func TestScaleInGuardReadsACSCFsCPU(t *testing.T) {
-	cfg := Config{DC: "dc0", ScaleInGuard: true, VNFs: []VNFConfig{{Name: "pcscf", Capacity: 100, Image: "p", Flavor: "m1", Min: 4,
+	cfg := Config{DC: "dc0", VNFs: []VNFConfig{{Name: "pcscf", Capacity: 100, Image: "p", Flavor: "m1", Min: 4,
 		Thresholds: vnf.Thresholds{CPU: 50, Mem: 50, PktRate: 1000}}}}
-	e := newEnv(t, cfg, fake.Options{})
-	for _, in := range e.c.Instances() {
-		e.load[in.ID] = Stats{CPU: 20, Mem: 30, PktRate: 200, Flows: 10}
-	}
-	e.seconds(2)
-	e.c.cfg.VNFs[0].Min, e.c.vnfs["pcscf"].cfg.Min, e.c.vnfs["pcscf"].base.Min = 0, 0, 0
-	e.round(1, map[string]int{"pcscf": 1})
-	if w := e.working("pcscf"); w != 2 {
+	if w := guardRound(t, cfg, Stats{CPU: 20, Mem: 30, PktRate: 200, Flows: 10}); w != 2 {
 		t.Fatalf("working %d after a round asking 1, want 2 (4 × 20 %% CPU, threshold 50)", w)
 	}
 }
@@ -120,15 +99,7 @@ func TestScaleInGuardReadsACSCFsCPU(t *testing.T) {
 // guard keeps ⌈140 / 90⌉ = 2, not ⌈190 / 90⌉ or ⌈290 / 90⌉ = 3.
 func TestScaleInGuardCapsAnInstancePastItsCapacity(t *testing.T) {
 	for _, over := range []Stats{shareStats(1.5, 50), {CPU: 250, Mem: 20, PktRate: 0.5 * 35000, Flows: 50}} {
-		cfg := pinnedConfig(3)
-		cfg.ScaleInGuard = true
-		e := newEnv(t, cfg, fake.Options{})
-		ids := e.ids(StateNormal)
-		e.load[ids[0]], e.load[ids[1]], e.load[ids[2]] = over, shareStats(0.3, 30), shareStats(0.1, 10)
-		e.seconds(2)
-		e.c.cfg.VNFs[0].Min, e.c.vnfs["firewall"].cfg.Min, e.c.vnfs["firewall"].base.Min = 0, 0, 0
-		e.round(1, map[string]int{"firewall": 1})
-		if w := e.working("firewall"); w != 2 {
+		if w := guardRound(t, pinnedConfig(3), over, shareStats(0.3, 30), shareStats(0.1, 10)); w != 2 {
 			t.Errorf("%+v beside 30 %% and 10 %%: working %d after a round asking 1, want 2", over, w)
 		}
 	}
@@ -162,12 +133,7 @@ func TestAnticipateIgnoresAFirstInstanceGoingActiveWithPackets(t *testing.T) {
 // three at 10 %: 130 ≤ 0.8 × 90 × 3, but none goes; once it is back to
 // 50 %, one does.
 func TestScaleInNotBesideAnInstancePastItsCapacity(t *testing.T) {
-	cfg := pinnedConfig(1)
-	cfg.Reactive, cfg.ScaleIn = true, ScaleIn{On: true, Util: 0.8}
-	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
-	e.seconds(31)
-	e.round(1, map[string]int{"firewall": 4})
-	e.seconds(31)
+	e := scaleInFour(t, pinnedConfig(1))
 	ids := e.ids(StateNormal)
 	set := func(hot float64) {
 		e.load[ids[0]] = shareStats(hot, 50)

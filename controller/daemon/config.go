@@ -179,6 +179,11 @@ type VNFConfig struct {
 	Flavor     string         `yaml:"flavor"`
 	Min        int            `yaml:"min"`
 	Max        int            `yaml:"max"`
+	// LoadThreshold is a DP stage's trigger for the load rules, in percent
+	// of an instance's capacity (local.VNFConfig.LoadThreshold; 0:
+	// local.DefaultLoadThreshold, 90; at most 100). The CPU threshold stays
+	// the overload detector's.
+	LoadThreshold float64 `yaml:"loadThreshold,omitempty"`
 }
 
 // Type is the entry as a catalog type of plane: what the entry leaves zero
@@ -679,6 +684,9 @@ func (c *Config) normalizeTopology() error {
 		th := v.Thresholds
 		if !finite(th.CPU) || !finite(th.Mem) || !finite(th.PktRate) || th.CPU < 0 || th.Mem < 0 || th.PktRate < 0 || th.CPU > 100 || th.Mem > 100 {
 			return fmt.Errorf("%s.thresholds: cpu and mem in [0, 100], pktRate ≥ 0", field)
+		}
+		if !finite(v.LoadThreshold) || v.LoadThreshold < 0 || v.LoadThreshold > 100 {
+			return fmt.Errorf("%s.loadThreshold: must be in [0, 100] percent of an instance's capacity (0: %g), got %g", field, local.DefaultLoadThreshold, v.LoadThreshold)
 		}
 		if v.Min < 0 || v.Max < 0 || (v.Max > 0 && v.Max < v.Min) {
 			return fmt.Errorf("%s: min %d and max %d must be ≥ 0 and max ≥ min (0 = no limit)", field, v.Min, v.Max)

@@ -75,6 +75,8 @@ func TestConfigErrors(t *testing.T) {
 		{"short delay row", "- [0, 25, 115, 70]", "- [0, 25, 115]", "topology.delaysMs"},
 		{"negative capacity", "{name: firewall,", "{name: firewall, capacity: -1,", "topology.chain[0].capacity"},
 		{"no capacity outside the catalog", "{name: transcoder,", "{name: dpi,", "topology.chain[2].capacity"},
+		{"load threshold above the capacity", "{name: firewall,", "{name: firewall, loadThreshold: 120,", "topology.chain[0].loadThreshold"},
+		{"negative load threshold", "{name: ids,", "{name: ids, loadThreshold: -5,", "topology.chain[1].loadThreshold"},
 		{"repeated vnf", "{name: ids,", "{name: firewall,", "topology.chain[1].name"},
 		{"chain longer than the flow tag", "    - {name: transcoder,", "    - {name: dpi, capacity: 1000}\n    - {name: transcoder,", "at most 3"},
 		{"bad strategy", "strategy: hybrid", "strategy: lazy", "strategy"},
@@ -264,5 +266,20 @@ func TestCrashLoopBackoffConfig(t *testing.T) {
 		if got := d.localTemplate().CrashBackoff; got != tc.want {
 			t.Fatalf("%q: local controllers get %+v, want %+v", tc.yaml, got, tc.want)
 		}
+	}
+}
+
+// topology.chain[].loadThreshold reaches the local controllers' VNF
+// configuration (a DP stage's trigger for its load rules); unset it is 0
+// there, which local.Config fills with local.DefaultLoadThreshold.
+func TestLoadThresholdReachesTheLocalControllers(t *testing.T) {
+	base := string(DefaultYAML())
+	c, err := ParseConfig([]byte(strings.Replace(base, "{name: firewall,", "{name: firewall, loadThreshold: 60,", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := c.localVNFs()
+	if fw, ids := vs["firewall"].LoadThreshold, vs["ids"].LoadThreshold; fw != 60 || ids != 0 {
+		t.Fatalf("loadThreshold firewall %v ids %v, want 60 and 0 (the default)", fw, ids)
 	}
 }

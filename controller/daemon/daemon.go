@@ -304,6 +304,7 @@ func (c *Config) localVNFs() map[string]local.VNFConfig {
 	for _, v := range append([]VNFConfig{t.PCSCF, t.SCSCF}, t.Chain...) {
 		lv := local.NewVNFConfig(v.Type(""))
 		lv.Image, lv.Flavor, lv.Min, lv.Max, lv.Bound = v.Image, v.Flavor, v.Min, v.Max, c.instanceBound(v.Name)
+		lv.LoadThreshold = v.LoadThreshold
 		for _, l := range c.Policy.Limits {
 			if l.VNF == v.Name && l.DC == "" {
 				lv.Min, lv.Max = l.Min, l.Max

@@ -18,11 +18,27 @@ type VNFConfig struct {
 	// Capacity of one instance (transactions/s or packets/s); informational
 	// here, the global controller plans with it.
 	Capacity float64 `json:"capacity" yaml:"capacity"`
-	// Thresholds; zero means the Table 2 defaults for a known name.
+	// Thresholds; zero means the Table 2 defaults for a known name. The
+	// CPU threshold is the overload detector's (two metrics of three over
+	// their thresholds for OverloadWindow), and the load rules' bar for a
+	// VNF that is not a DP stage (its load is its CPU).
 	Thresholds vnf.Thresholds `json:"thresholds" yaml:"thresholds"`
-	Image      string         `json:"image" yaml:"image"`
-	Flavor     string         `json:"flavor" yaml:"flavor"`
-	Networks   []string       `json:"networks,omitempty" yaml:"networks,omitempty"`
+	// LoadThreshold is a DP stage's trigger in its load's unit: the share
+	// of one instance's capacity it carries (carried: the larger of PktRate
+	// ÷ Capacity and CPU ÷ 100, capped at the capacity), in percent, at
+	// which an instance counts as full for the rules that size the working
+	// instances by the measured load: the scale-in guard (⌈Σ load ÷
+	// LoadThreshold⌉), ScaleIn's bar, TrimEmpty's and the held trim's busy
+	// rule, and FallingScaleIn's bar without ReactiveUtilization. Only for
+	// a VNF with PinnedFlows and a capacity; the others' rules read CPU
+	// against the CPU threshold. 0: DefaultLoadThreshold; else in (0, 100].
+	// The CPU threshold cannot serve here: on the real data plane a
+	// forwarder's CPU stays at a few percent at its capacity, so a CPU
+	// threshold the overload detector can reach is no share of the capacity.
+	LoadThreshold float64  `json:"loadThreshold,omitempty" yaml:"loadThreshold,omitempty"`
+	Image         string   `json:"image" yaml:"image"`
+	Flavor        string   `json:"flavor" yaml:"flavor"`
+	Networks      []string `json:"networks,omitempty" yaml:"networks,omitempty"`
 	// Min working instances kept at all times (launched by Start).
 	Min int `json:"min" yaml:"min"`
 	// Max working instances (0 = no limit); proactive targets above it are
@@ -46,6 +62,13 @@ type VNFConfig struct {
 	// measures.
 	StatsTimeout time.Duration `json:"statsTimeout,omitempty" yaml:"statsTimeout,omitempty"`
 }
+
+// DefaultLoadThreshold is VNFConfig.LoadThreshold when it is zero: 90 % of
+// an instance's capacity, the share at which the simulator's DP instances
+// trigger the overload by default (drivers/sim DefaultDPTrigger 0.9, Table
+// 2's CPU threshold 90 at α = 1), so the load rules act there as they did
+// when they read the CPU threshold.
+const DefaultLoadThreshold = 90.0
 
 // NewVNFConfig is the local controller's form of a catalog type (name,
 // capacity, thresholds; the other fields zero).
@@ -151,9 +174,10 @@ type Config struct {
 	PaperMajority bool `json:"paperMajority" yaml:"paperMajority"`
 	// ScaleInGuard stops a proactive round from moving to the buffer an
 	// instance that the VNF's measured load in this datacenter still needs:
-	// a round keeps at least ⌈Σ CPU / CPU threshold⌉ working instances (the
-	// CPU of the active instances' last samples), so the remaining ones are
-	// not driven over their threshold. The forecast of a round lags a rising
+	// a round keeps at least ⌈Σ load / threshold⌉ working instances (the
+	// load of the active instances' last samples: a DP stage's carried
+	// share against its LoadThreshold, else CPU against the CPU threshold),
+	// so the remaining ones are not driven over their threshold. The forecast of a round lags a rising
 	// load; without the guard the round buffers the instances that reactive
 	// scale-out has just added, and they come back 5 s later, after a loss.
 	ScaleInGuard bool `json:"scaleInGuard" yaml:"scaleInGuard"`
@@ -184,14 +208,14 @@ type Config struct {
 	// when its working load fits on one fewer at this fraction of their
 	// capacity (each carrying the larger of PktRate ÷ VNFConfig.Capacity
 	// and CPU ÷ 100, as ReactiveUtilization reads it), capped at
-	// ReactiveUtilization, or, with ReactiveUtilization 0, at the CPU
-	// threshold ÷ 100 (the overload trigger) so the reactive rule does not
+	// ReactiveUtilization, or, with ReactiveUtilization 0, at the
+	// LoadThreshold ÷ 100 (the overload trigger) so the reactive rule does not
 	// take the instance back at once (fallscale.go); in [0, 1].
 	FallingScaleIn float64 `json:"fallingScaleIn" yaml:"fallingScaleIn"`
 	// Anticipate: reactive scale-out of a VNF with PinnedFlows before the
 	// overload, when its measured load, extrapolated at its rise over the
-	// last boot this controller saw, would pass the capacity (100 % CPU) of
-	// every working instance (trend.go). Only with Reactive; the
+	// last boot this controller saw, would pass the capacity (100 % of the
+	// carried share, trend.go) of every working instance. Only with Reactive; the
 	// composition turns it off for a strategy without periodic rounds, so
 	// reactive-only keeps the paper's rule.
 	Anticipate bool `json:"anticipate" yaml:"anticipate"`
@@ -291,6 +315,12 @@ func (c Config) withDefaults() (_ Config, err error) {
 				return c, fmt.Errorf("%s.thresholds: required for %q (no Table 2 default)", f, v.Name)
 			}
 			v.Thresholds = d
+		}
+		if v.LoadThreshold == 0 {
+			v.LoadThreshold = DefaultLoadThreshold
+		}
+		if !(v.LoadThreshold > 0 && v.LoadThreshold <= 100) {
+			return c, fmt.Errorf("%s.loadThreshold %v: must be in (0, 100] (percent of an instance's capacity)", f, v.LoadThreshold)
 		}
 		for _, m := range []struct {
 			n string

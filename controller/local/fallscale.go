@@ -37,8 +37,10 @@ import (
 // outlasts it, and the released reactive rule may reuse the instance this
 // rule buffered (seen once in 12 sweep action logs; review revS L3). The
 // bar is capped at ReactiveUtilization, or with ReactiveUtilization 0 (the
-// paper's rule: the overload report suffices) at the CPU threshold, the
-// overload trigger (fallingBarLocked).
+// paper's rule: the overload report suffices) at the LoadThreshold, the
+// overload trigger in the load's unit (fallingBarLocked). Nor does it
+// scale in while a working instance is offered more than its capacity
+// (pastCapacityLocked: carried counts it as one full instance).
 //
 // The buffered instance counts as the next round's decision (its buffer
 // entry carries the next interval): the round's TrimBuffer does not take
@@ -126,17 +128,14 @@ func (c *Controller) workingCarriedLocked(vs *vnfState) (sum float64, n, fresh i
 // reactive rule does not take back at once what this rule did (a flap:
 // buffer, reuse, buffer). With ReactiveUtilization (min of the two); with
 // ReactiveUtilization 0 (the paper's rule: an overload report suffices),
-// the CPU threshold ÷ 100, the overload trigger, which the default 0.98
-// would otherwise leave the working instances above.
+// the LoadThreshold ÷ 100, the overload trigger in the load's unit, which
+// the default 0.98 would otherwise leave the working instances above.
 func (c *Controller) fallingBarLocked(vs *vnfState) float64 {
 	u := c.cfg.FallingScaleIn
 	if r, on := c.reactiveUtilLocked(vs); on {
 		return min(u, r)
 	}
-	if t := vs.cfg.Thresholds.CPU; t > 0 {
-		return min(u, t/100)
-	}
-	return u
+	return min(u, vs.loadThreshold()/100)
 }
 
 // fallingScaleInLocked is the tick's scale-in on a falling load of one VNF
@@ -160,7 +159,7 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 		return
 	}
 	sum, _, fresh := c.workingCarriedLocked(vs)
-	if fresh < w || sum > u*float64(w-1) {
+	if fresh < w || sum > u*float64(w-1) || c.pastCapacityLocked(vs) {
 		vs.fallTicks = 0
 		return
 	}

@@ -494,8 +494,20 @@ func TestFallingTrimGrace(t *testing.T) {
 // rate falls from 80 % to 50 % of the capacity per instance while the CPU
 // stays at 2 %. Before, the rule read Σ CPU, flat, and never buffered.
 func TestFallingScaleInReadsThePacketShare(t *testing.T) {
-	cfg := fwConfig(1)
-	cfg.VNFs[0].PinnedFlows = true
+	fallShare(t, pinnedConfig(1))
+}
+
+// With ReactiveUtilization 0 the bar is capped at the LoadThreshold ÷ 100
+// (0.9), not at the CPU threshold ÷ 100: 0.05 with the CPU threshold of
+// 5 % a real forwarder reaches, under which nothing was buffered.
+func TestFallingScaleInBarReadsTheLoadThreshold(t *testing.T) {
+	fallShare(t, realPlaneConfig(1, 0))
+}
+
+// fallShare runs TestFallingScaleInReadsThePacketShare on cfg (one pinned
+// firewall, Min 1).
+func fallShare(t *testing.T, cfg Config) {
+	t.Helper()
 	cfg.Reactive, cfg.FallingScaleIn = true, 0.94
 	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
 	capacity := cfg.VNFs[0].Capacity

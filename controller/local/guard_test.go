@@ -8,8 +8,10 @@ import (
 )
 
 // A round whose forecast lags the load asks for fewer instances than the
-// measured load needs. With ScaleInGuard the controller keeps ⌈Σ CPU / CPU
-// threshold⌉ of them; without it the round buffers them.
+// measured load needs. With ScaleInGuard the controller keeps ⌈Σ load /
+// threshold⌉ of them (here CPU and the CPU threshold: the firewall has no
+// pinned flows; a DP stage's carried share and LoadThreshold:
+// TestScaleInGuardReadsTheLoadThreshold); without it the round buffers them.
 func TestScaleInGuardKeepsWhatMeasuredLoadNeeds(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

@@ -669,7 +669,9 @@ func (c *Controller) fullLocked(vs *vnfState, u float64) int {
 //
 // The cap: packets offered beyond an instance's capacity are not carried
 // (a forwarder's PktRate is what the switch sent into its port, dropped or
-// not), the CPU share is at most 1 too, and with pinned flows an
+// not), the CPU share is capped at 1 too (a real forwarder's sample,
+// dataplane.InstanceSample, is not: a second thread or a tick's jitter
+// passes 100 %), and with pinned flows an
 // overloaded instance's excess cannot move to another instance, so in a Σ
 // compared with the working instances' capacity it counts as one full
 // instance; a bar at or below the capacity (ReactiveUtilization ≤ 1)
@@ -683,8 +685,8 @@ func (c *Controller) fullLocked(vs *vnfState, u float64) int {
 // 100 × share differs from it in the last bit, and a Σ of discrete flows'
 // shares sits exactly on a bar often enough to move a sweep.
 func carried(s Stats, capacity float64) (share, pct float64) {
-	p := min(1, s.PktRate/capacity)
-	return max(s.CPU/100, p), max(s.CPU, 100*p)
+	p, cpu := min(1, s.PktRate/capacity), min(100, s.CPU)
+	return max(cpu/100, p), max(cpu, 100*p)
 }
 
 // coolingLocked: a reactive or anticipated scale-out of the VNF came less

@@ -291,15 +291,17 @@ func (c *Controller) limitsLocked(ls []protocol.VNFLimit) (errs []string) {
 }
 
 // loadNeedLocked is how many working instances the VNF's measured load
-// needs: ⌈Σ load / CPU threshold⌉ over the last samples of its active
-// working instances (Config.ScaleInGuard; vnfState.load: a DP stage's
-// carried share, in percent of an instance's capacity, else CPU).
+// needs: ⌈Σ load / threshold⌉ over the last samples of its active
+// working instances (Config.ScaleInGuard; vnfState.load and
+// loadThreshold: a DP stage's carried share, in percent of an instance's
+// capacity, against its LoadThreshold, else CPU against the CPU
+// threshold).
 func (c *Controller) loadNeedLocked(vs *vnfState) int {
 	sum := c.workingLoadLocked(vs)
 	if sum <= 0 {
 		return 0
 	}
-	return int(math.Ceil(sum/vs.cfg.Thresholds.CPU - 1e-9))
+	return int(math.Ceil(sum/vs.loadThreshold() - 1e-9))
 }
 
 // loadSumLocked is Σ load (vnfState.load) over the last samples of the

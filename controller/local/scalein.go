@@ -27,10 +27,14 @@ type ScaleIn struct {
 	// pause; the composition (controller/system) also turns it off for a
 	// strategy without periodic rounds.
 	On bool `json:"on" yaml:"on"`
-	// Util is the bar: Σ load of the active working instances (CPU; for a
-	// DP stage the carried share in percent of its capacity, trend.go) at
-	// or below Util × CPU threshold × (working − 1) (default 0.7; in
-	// (0, 1]).
+	// Util is the bar: Σ load of the active working instances at or below
+	// Util × threshold × (working − 1) (default 0.7; in (0, 1]): for a DP
+	// stage the carried share in percent of its capacity against its
+	// VNFConfig.LoadThreshold, for the others CPU against the CPU threshold
+	// (trend.go). A DP stage with a working instance offered more than its
+	// capacity is not scaled in (carried counts it as one full instance,
+	// and on the real data plane it may not be overloaded: its CPU stays
+	// low).
 	Util float64 `json:"util" yaml:"util"`
 	// Window is how long the load must stay under the bar, and the least
 	// time between two scale-ins of a VNF (default 10 s).
@@ -97,8 +101,8 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 		}
 		return true
 	})
-	bar := si.Util * vs.cfg.Thresholds.CPU * float64(w-1)
-	if fresh < w || sum > bar {
+	bar := si.Util * vs.loadThreshold() * float64(w-1)
+	if fresh < w || sum > bar || c.pastCapacityLocked(vs) {
 		vs.lowTicks = 0
 		return
 	}
@@ -111,13 +115,33 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 		sum, w-1, 100*si.Util, si.Window))
 }
 
+// pastCapacityLocked: a working instance of a DP stage (PinnedFlows and a
+// capacity) was offered more packets than its capacity by its last sample
+// (ScaleIn, FallingScaleIn). carried caps it at one full instance, and on
+// the real data plane, where the switch is the bottleneck and the
+// forwarder's CPU stays low, it may never be overloaded (two metrics of
+// three), which would otherwise stop these rules: scaling in beside it
+// takes headroom a rise or new flows would need.
+func (c *Controller) pastCapacityLocked(vs *vnfState) bool {
+	if !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 {
+		return false
+	}
+	for _, in := range c.insts {
+		if in.VNF == vs.cfg.Name && isWorkingActive(in) && in.Last.PktRate > vs.cfg.Capacity {
+			return true
+		}
+	}
+	return false
+}
+
 // trimEmptyGrace is the least time an instance stays in the buffer before
 // TrimEmpty may destroy it: two statistics periods.
 func trimEmptyGrace(c Config) time.Duration { return 2 * c.StatsPeriod }
 
 // TrimEmptyBusy: while the VNF's working instances average more than this
-// fraction of the CPU threshold, emptied buffered instances stay too (a
-// small rise would overload them).
+// fraction of their threshold (vnfState.loadThreshold: a DP stage's
+// LoadThreshold, else the CPU threshold), emptied buffered instances stay
+// too (a small rise would overload them).
 const TrimEmptyBusy = 0.9
 
 // trimEmptyLocked is Config.TrimEmpty: buffered instances beyond
@@ -132,8 +156,8 @@ const TrimEmptyBusy = 0.9
 // instances, buffered and draining ones included: trend.go; for a DP
 // stage the carried share, else CPU) is above what
 // it was LoadTrendTicks ticks ago (the oldest tick it has, early on),
-// nor while its working instances average more than TrimEmptyBusy of the
-// CPU threshold (measured when the rule runs, after this tick's
+// nor while its working instances average more than TrimEmptyBusy of
+// their threshold (measured when the rule runs, after this tick's
 // scale-in). On a rising load a round's
 // forecast lags and reactive scale-out soon needs an instance; a buffered
 // one comes back at once, a new one boots (30 s of overload). With
@@ -174,10 +198,11 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 }
 
 // busyLocked: the VNF's working instances, measured now, average more
-// than TrimEmptyBusy of their CPU threshold (trimEmptyLocked,
+// than TrimEmptyBusy of their threshold (vnfState.loadThreshold: a DP
+// stage's LoadThreshold, in its load's unit; trimEmptyLocked,
 // trimHeldLocked).
 func (c *Controller) busyLocked(vs *vnfState) bool {
-	return c.workingLoadLocked(vs) > TrimEmptyBusy*vs.cfg.Thresholds.CPU*float64(c.countsLocked(vs.cfg.Name).Working())
+	return c.workingLoadLocked(vs) > TrimEmptyBusy*vs.loadThreshold()*float64(c.countsLocked(vs.cfg.Name).Working())
 }
 
 // emptiedLocked: a buffered instance is active and a sample taken at least

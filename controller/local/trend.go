@@ -102,6 +102,17 @@ func (vs *vnfState) load(s Stats) float64 {
 	return pct
 }
 
+// loadThreshold is the trigger in load's unit (vnfState.load) that the
+// rules sizing the working instances by the measured load compare it
+// with: a DP stage's VNFConfig.LoadThreshold (percent of an instance's
+// capacity), the CPU threshold otherwise.
+func (vs *vnfState) loadThreshold() float64 {
+	if !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 {
+		return vs.cfg.Thresholds.CPU
+	}
+	return vs.cfg.LoadThreshold
+}
+
 // recordLoadLocked appends the VNF's total load of this tick
 // (totalLoadLocked) to its history (called once per tick, before the rules
 // that read it; the total does not depend on which instances are working,

@@ -108,30 +108,46 @@ func TestTrimEmptyBusyReadsThePacketShare(t *testing.T) {
 // The scale-in guard on the packet share (TestScaleInGuardKeepsWhatMeasuredLoadNeeds):
 // 4 instances at 80 % of their capacity (CPU 2 %) need ⌈320 / 90⌉ = 4.
 func TestScaleInGuardReadsThePacketShare(t *testing.T) {
-	cfg := pinnedConfig(4)
-	cfg.ScaleInGuard = true
-	e := newEnv(t, cfg, fake.Options{})
-	for _, in := range e.c.Instances() {
-		e.load[in.ID] = shareStats(0.8, 80)
-	}
-	e.seconds(2)
-	e.c.cfg.VNFs[0].Min, e.c.vnfs["firewall"].cfg.Min, e.c.vnfs["firewall"].base.Min = 0, 0, 0
-	e.round(1, map[string]int{"firewall": 1})
-	if w := e.working("firewall"); w != 4 {
+	if w := guardRound(t, pinnedConfig(4), shareStats(0.8, 80)); w != 4 {
 		t.Fatalf("working %d after a round asking 1, want the 4 that 4 × 80 %% of the capacity needs", w)
 	}
+}
+
+// guardRound is a controller on cfg (one VNF, its Min instances) with
+// ScaleInGuard on, the i-th instance (in ID order) reporting loads[i], the
+// last of loads the rest; it returns the working instances after a round
+// asking 1 (Min lowered to 0).
+func guardRound(t *testing.T, cfg Config, loads ...Stats) int {
+	t.Helper()
+	cfg.ScaleInGuard = true
+	name := cfg.VNFs[0].Name
+	e := newEnv(t, cfg, fake.Options{})
+	for i, id := range e.ids(StateNormal) {
+		e.load[id] = loads[min(i, len(loads)-1)]
+	}
+	e.seconds(2)
+	e.c.cfg.VNFs[0].Min, e.c.vnfs[name].cfg.Min, e.c.vnfs[name].base.Min = 0, 0, 0
+	e.round(1, map[string]int{name: 1})
+	return e.working(name)
+}
+
+// scaleInFour is a controller on cfg (one firewall) with reactive scaling
+// and ScaleIn (Util 0.8) on, scaled to 4 active instances by a round.
+func scaleInFour(t *testing.T, cfg Config) *env {
+	t.Helper()
+	cfg.Reactive, cfg.ScaleIn = true, ScaleIn{On: true, Util: 0.8}
+	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
+	e.seconds(31)
+	e.round(1, map[string]int{"firewall": 4})
+	e.seconds(31)
+	return e
 }
 
 // ScaleIn on the packet share (TestScaleInBetweenRounds): 4 instances at
 // 60 % of their capacity (CPU 2 %) do not fit on 3 at 80 % of the
 // threshold (240 > 216): none is buffered; at 50 % (200) one is.
 func TestScaleInReadsThePacketShare(t *testing.T) {
-	cfg := pinnedConfig(1)
-	cfg.Reactive, cfg.ScaleIn = true, ScaleIn{On: true, Util: 0.8}
-	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
-	e.seconds(31)
-	e.round(1, map[string]int{"firewall": 4})
-	e.seconds(31)
+	e := scaleInFour(t, pinnedConfig(1))
 	set := func(share float64) {
 		for i, id := range e.ids(StateNormal) {
 			e.load[id] = shareStats(share, 5-i)

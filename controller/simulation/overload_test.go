@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/drivers/sim"
+	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
 // overloadAtCapacity, scaleInGuard and localFirst parse; with overloadAtCapacity a
@@ -40,6 +42,17 @@ func TestOverloadAtCapacityCatalog(t *testing.T) {
 				t.Fatalf("overloadAtCapacity %v scaleInGuard %v localFirst %v, want %v %v %v", e.OverloadAtCapacity, e.ScaleInGuard, e.LocalFirst, tc.atCap, wantGuard, wantLocal)
 			}
 			cat := e.Catalog()
+			// the DP stages' load rules read the model's trigger share
+			wantLoad := local.DefaultLoadThreshold
+			if tc.atCap {
+				wantLoad = 100
+			}
+			for name, vc := range localVNFs(cat, nil) {
+				ty, _ := cat.Lookup(name)
+				if want := map[bool]float64{true: wantLoad}[ty.Plane == vnf.DataPlane]; vc.LoadThreshold != want {
+					t.Errorf("%s (%s): loadThreshold %v, want %v", name, ty.Plane, vc.LoadThreshold, want)
+				}
+			}
 			for _, c := range []struct {
 				vnf  string
 				rho  float64

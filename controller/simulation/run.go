@@ -171,12 +171,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	for _, st := range chain {
 		top.Stages = append(top.Stages, fsm.NewVNF(typeOf(st), 0))
 	}
-	vnfs := map[string]local.VNFConfig{}
-	for _, t := range cat.Names() {
-		vc := local.NewVNFConfig(vnf.Type{Name: t}.Complete())
-		vc.Min = exp.Min[t]
-		vnfs[t] = vc
-	}
+	vnfs := localVNFs(cat, exp.Min)
 	sys, err := system.New(system.Config{
 		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, DPTargetUtilization: exp.DPTargetUtilization, Targets: slices.Clone(exp.Targets), LocalFirst: exp.LocalFirst, ImproveBudget: exp.ImproveBudget},
 		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strat, Predictor: exp.Predictor,
@@ -426,4 +421,23 @@ func startingLoad(s *traffic.Schedule, n int) (cp, dp []traffic.PairLoad) {
 		}
 	}
 	return cp, dp
+}
+
+// localVNFs is the local controllers' configuration of the catalog's VNFs
+// (Table 2's facts, the experiment's Min). A DP stage's load rules
+// (local.VNFConfig.LoadThreshold) compare its carried share with the share
+// of its capacity at which this model triggers the overload, 100 ×
+// TriggerUtil: 90 % by default (local.DefaultLoadThreshold: the rules act
+// as when they read the CPU threshold 90), 100 % with OverloadAtCapacity.
+func localVNFs(cat *sim.Catalog, mins map[string]int) map[string]local.VNFConfig {
+	vnfs := map[string]local.VNFConfig{}
+	for _, t := range cat.Names() {
+		vc := local.NewVNFConfig(vnf.Type{Name: t}.Complete())
+		vc.Min = mins[t]
+		if st, ok := cat.Lookup(t); ok && st.Plane == vnf.DataPlane {
+			vc.LoadThreshold = 100 * st.TriggerUtil
+		}
+		vnfs[t] = vc
+	}
+	return vnfs
 }

@@ -72,6 +72,7 @@ if ! have kube-apiserver; then
   mv "$OUT/kube-apiserver.tmp" "$OUT/kube-apiserver"
 fi
 
-"$OUT/etcd" --version | head -1 >&2
+# sed, not head -1: it reads all, so etcd never gets SIGPIPE (rc 141 under pipefail)
+"$OUT/etcd" --version | sed -n 1p >&2
 "$OUT/kube-apiserver" --version >&2
 echo "$OUT"

@@ -14,7 +14,7 @@ set -euo pipefail
 # http_client.so (kamailio-utils-modules): the P-CSCF's media hook (issue 13)
 if command -v kamailio >/dev/null 2>&1 && command -v sipp >/dev/null 2>&1 && command -v dig >/dev/null 2>&1 &&
   ls /usr/lib/*/kamailio/modules/http_client.so >/dev/null 2>&1; then
-  echo "ci-kamailio: $(kamailio -v 2>/dev/null | head -1); sipp present"
+  echo "ci-kamailio: $(kamailio -v 2>/dev/null | sed -n 1p); sipp present"
   exit 0
 fi
 
@@ -37,5 +37,5 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   $SUDO systemctl disable --now kamailio >/dev/null 2>&1 || true
 fi
 
-kamailio -v | head -1
+kamailio -v | sed -n 1p
 sipp -v 2>&1 | grep -m1 -i sipp || true

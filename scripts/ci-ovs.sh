@@ -16,7 +16,7 @@ for t in "${need[@]}"; do
   command -v "$t" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$t" >/dev/null 2>&1 || missing=1
 done
 if [ "$missing" = 0 ]; then
-  echo "ci-ovs: $(ovs-vsctl --version | head -1); nft $(nft --version | awk '{print $2}'); ethtool present"
+  echo "ci-ovs: $(ovs-vsctl --version | sed -n 1p); nft $(nft --version | awk '{print $2}'); ethtool present"
   exit 0
 fi
 
@@ -36,4 +36,4 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   $SUDO systemctl disable --now openvswitch-switch >/dev/null 2>&1 || true
 fi
 
-ovs-vsctl --version | head -1
+ovs-vsctl --version | sed -n 1p

@@ -614,9 +614,10 @@ func (d *Driver) pick(dc, id string, list []servers.Server) (servers.Server, boo
 	return s, true
 }
 
-// newDuplicates records the surplus servers of an instance id pick saw and
-// reports whether one of them is new: the warning is logged once per
-// surplus server, not at every look-up of the id (Stats.Duplicates counts
+// newDuplicates records the surplus servers of an instance id pick or
+// terminateTargets saw and reports whether one of them is new: the warning
+// is logged once per surplus server, not at every look-up or Terminate
+// (retried every tick while Nova refuses a delete) of the id (Stats.Duplicates counts
 // them at every List). At most maxTombstones are remembered (then the set
 // starts again: a warning repeated, nothing lost).
 func (d *Driver) newDuplicates(surplus []servers.Server) bool {
@@ -914,13 +915,15 @@ func (d *Driver) terminateServer(ctx context.Context, client *gophercloud.Servic
 	})
 }
 
-// terminateTargets are the servers Terminate deletes for instance id:
-// those find would choose from, the instance (the newest) first; else the
-// servers of id we deleted before (tombstoned or marked) that Nova still
-// lists not deleting. That is a Terminate that gave up (every DELETE
-// failed) or a delete Nova lost: the caller's retry (the local controller
-// retries every tick) sends the DELETE again and gets its outcome, instead
-// of a nil for a server that is still running.
+// terminateTargets are the servers Terminate deletes for instance id,
+// newest first (newer, the ranking of the look-ups): those find would
+// choose from, the instance first; else the servers of id we deleted
+// before (tombstoned or marked) that Nova still lists not deleting. That
+// is a Terminate that gave up (every DELETE failed) or a delete Nova lost:
+// the caller's retry (the local controller retries every tick) sends the
+// DELETE again and gets its outcome, instead of a nil for a server that is
+// still running. Several visible servers are warned about once per
+// surplus server (newDuplicates, shared with pick), not at every retry.
 func (d *Driver) terminateTargets(ctx context.Context, dc, id string) ([]servers.Server, error) {
 	all, err := d.freshServers(ctx)
 	if err != nil {
@@ -929,13 +932,15 @@ func (d *Driver) terminateTargets(ctx context.Context, dc, id string) ([]servers
 	m := match(d.visible(all), dc, id, false)
 	if len(m) > 0 {
 		slices.Reverse(m)
-		if len(m) > 1 {
+		if len(m) > 1 && d.newDuplicates(m[1:]) {
 			d.logger().Warn("openstack: several servers of ours carry one instance id: Terminate deletes them all",
 				"dc", dc, "instance", id, "servers", strings.Join(cloudIDs(m), ","))
 		}
 		return m, nil
 	}
-	return slices.DeleteFunc(match(all, dc, id, false), func(s servers.Server) bool { return !d.dead(s) }), nil
+	m = slices.DeleteFunc(match(all, dc, id, false), func(s servers.Server) bool { return !d.dead(s) })
+	slices.Reverse(m)
+	return m, nil
 }
 
 // DeleteSurplus deletes server cloudID, a surplus server of instance id in

@@ -729,3 +729,45 @@ func TestASameSecondTieIsDecidedByTheNovaIDEverywhere(t *testing.T) {
 	th.AssertEquals(t, true, gone)
 	th.AssertEquals(t, 1, f.deletes)
 }
+
+// Terminate's duplicate warning goes through newDuplicates as the
+// look-ups' does (revN L1): two servers of one id whose DELETEs Nova
+// refuses (403: not retried, the servers are unmarked and visible again)
+// are seen by the Terminate of every tick of the local controller, and
+// warned about once, not at every call.
+func TestTerminateWarnsOfSeveralServersOnce(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	var warns atomic.Int64
+	d.SetLogger(slog.New(countHandler{prefix: "openstack: several servers of ours", n: &warns}))
+	f.addServer("t3", "ACTIVE", ours("dc-a", "t3"), Tag)
+	f.addServer("t3", "ACTIVE", ours("dc-a", "t3"), Tag)
+	const calls = 3
+	for range calls * 2 {
+		f.inject("delete", fault{status: 403, file: "forbidden_403.json"})
+	}
+	for range calls {
+		if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "t3") }); err == nil {
+			t.Fatal("Terminate of t3 with every DELETE refused: no error")
+		}
+	}
+	th.AssertEquals(t, calls*2, f.deletes) // every call saw both servers
+	th.AssertEquals(t, int64(1), warns.Load())
+}
+
+// Terminate deletes the servers of an id newest first (newer) on both of
+// its paths: the visible servers, and the fallback of servers deleted
+// before that Nova still lists not deleting (revN L2: it went oldest first).
+func TestTerminateTargetsAreNewestFirst(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := quietDriver(t, f, testConfig())
+	older := f.addServer("t4", "ACTIVE", ours("dc-a", "t4"), Tag)
+	newest := f.addServer("t4", "ACTIVE", ours("dc-a", "t4"), Tag)
+	deadOlder := f.addServer(terminatedName("t5"), "ACTIVE", ours("dc-a", "t5"), Tag)
+	deadNewest := f.addServer(terminatedName("t5"), "ACTIVE", ours("dc-a", "t5"), Tag)
+	for id, want := range map[string][]string{"t4": {newest, older}, "t5": {deadNewest, deadOlder}} {
+		m, err := d.terminateTargets(ctx, "dc-a", id)
+		th.AssertNoErr(t, err)
+		th.AssertDeepEquals(t, want, cloudIDs(m))
+	}
+}

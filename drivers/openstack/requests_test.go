@@ -75,7 +75,9 @@ func TestRequestsPerCycle(t *testing.T) {
 	// main (8a37ff0) made one list more in each of these but List and
 	// Terminate: 12, 8, 2, 1, 5, 9 requests
 	cold := step("LaunchActive (first in its pool)", launch("c1"))
-	th.AssertEquals(t, 11, total(cold)) // flavor, image, group look-up and create, 6 lists, create
+	// flavor, image, group look-up and create, 6 lists, create: 11 in all
+	th.AssertDeepEquals(t, map[string]int{"GET /flavors/detail": 1, "GET /image/v2/images": 1,
+		"GET /os-server-groups": 1, "POST /os-server-groups": 1, "GET /servers/detail": 6, "POST /servers": 1}, cold)
 	warm := step("LaunchActive", launch("c2"))
 	th.AssertDeepEquals(t, map[string]int{"GET /servers/detail": 6, "POST /servers": 1}, warm)
 	again := step("LaunchActive of an ACTIVE server", launch("c1"))

@@ -616,10 +616,10 @@ func (d *Driver) pick(dc, id string, list []servers.Server) (servers.Server, boo
 
 // newDuplicates records the surplus servers of an instance id pick or
 // terminateTargets saw and reports whether one of them is new: the warning
-// is logged once per surplus server, not at every look-up or Terminate
-// (retried every tick while Nova refuses a delete) of the id (Stats.Duplicates counts
-// them at every List). At most maxTombstones are remembered (then the set
-// starts again: a warning repeated, nothing lost).
+// is logged once per surplus server, not at every look-up or Terminate of
+// the id (a Terminate is retried every tick while Nova refuses a delete;
+// Stats.Duplicates counts them at every List). At most maxTombstones are
+// remembered (then the set starts again: a warning repeated, nothing lost).
 func (d *Driver) newDuplicates(surplus []servers.Server) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -547,16 +547,23 @@ func (h countHandler) Handle(_ context.Context, r slog.Record) error {
 func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h countHandler) WithGroup(string) slog.Handler      { return h }
 
+// twoServersOfOneID is a fake Nova with two ACTIVE servers of instance id
+// in dc-a and a driver on it whose duplicate warnings are counted.
+func twoServersOfOneID(t *testing.T, id string) (*fakeNova, *Driver, *clock.Virtual, *atomic.Int64) {
+	f := newFakeNova(t)
+	d, clk := newTestDriver(t, f, testConfig())
+	warns := new(atomic.Int64)
+	d.SetLogger(slog.New(countHandler{prefix: "openstack: several servers of ours", n: warns}))
+	f.addServer(id, "ACTIVE", ours("dc-a", id), Tag)
+	f.addServer(id, "ACTIVE", ours("dc-a", id), Tag)
+	return f, d, clk, warns
+}
+
 // The duplicate warning is logged once per surplus server (revB L3), not
 // at every Launch or Terminate of the id; a new surplus server is warned
 // about again. Stats.Duplicates still counts at every List.
 func TestTheDuplicateWarningIsLoggedOncePerServer(t *testing.T) {
-	f := newFakeNova(t)
-	d, _ := newTestDriver(t, f, testConfig())
-	var warns atomic.Int64
-	d.SetLogger(slog.New(countHandler{prefix: "openstack: several servers of ours", n: &warns}))
-	f.addServer("n3", "ACTIVE", ours("dc-a", "n3"), Tag)
-	f.addServer("n3", "ACTIVE", ours("dc-a", "n3"), Tag)
+	f, d, _, warns := twoServersOfOneID(t, "n3")
 	for range 3 {
 		_, err := d.Launch(ctx, spec("dc-a", "n3"))
 		th.AssertNoErr(t, err)
@@ -736,12 +743,7 @@ func TestASameSecondTieIsDecidedByTheNovaIDEverywhere(t *testing.T) {
 // are seen by the Terminate of every tick of the local controller, and
 // warned about once, not at every call.
 func TestTerminateWarnsOfSeveralServersOnce(t *testing.T) {
-	f := newFakeNova(t)
-	d, clk := newTestDriver(t, f, testConfig())
-	var warns atomic.Int64
-	d.SetLogger(slog.New(countHandler{prefix: "openstack: several servers of ours", n: &warns}))
-	f.addServer("t3", "ACTIVE", ours("dc-a", "t3"), Tag)
-	f.addServer("t3", "ACTIVE", ours("dc-a", "t3"), Tag)
+	f, d, clk, warns := twoServersOfOneID(t, "t3")
 	const calls = 3
 	for range calls * 2 {
 		f.inject("delete", fault{status: 403, file: "forbidden_403.json"})

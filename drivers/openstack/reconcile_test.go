@@ -46,6 +46,7 @@ func TestPlan(t *testing.T) {
 		actual   []drivers.Instance
 		registry []string
 		orphans  map[string]time.Time
+		surplus  map[string]time.Time // by Nova id
 		want     []string
 	}{
 		{name: "empty", want: nil},
@@ -76,6 +77,18 @@ func TestPlan(t *testing.T) {
 		{name: "duplicate servers: the newest is the instance (booting: adopted)", desired: []drivers.Spec{s("1")},
 			actual: []drivers.Instance{created(inst("a", "1", drivers.StateActive), "s1", 1), created(inst("a", "1", drivers.StateBooting), "s2", 2)},
 			want:   []string{"adopt a/1"}},
+		{name: "surplus server after grace is deleted", desired: []drivers.Spec{s("1")}, registry: []string{"a/1"},
+			actual:  []drivers.Instance{created(inst("a", "1", drivers.StateActive), "s1", 1), created(inst("a", "1", drivers.StateActive), "s2", 2)},
+			surplus: map[string]time.Time{"s1": t0.Add(-time.Minute)}, want: []string{"surplus a/1/s1"}},
+		// Terminate deletes every server of an id: no surplus delete for an
+		// id deleted or replaced in the same pass.
+		{name: "no surplus delete for an orphan deleted in the pass",
+			actual:  []drivers.Instance{created(inst("a", "9", drivers.StateActive), "s1", 1), created(inst("a", "9", drivers.StateActive), "s2", 2)},
+			orphans: map[string]time.Time{"a/9": t0.Add(-time.Minute)}, surplus: map[string]time.Time{"s1": t0.Add(-time.Minute)},
+			want: []string{"delete a/9"}},
+		{name: "no surplus delete for an id replaced in the pass", desired: []drivers.Spec{s("1")}, registry: []string{"a/1"},
+			actual:  []drivers.Instance{created(inst("a", "1", drivers.StateActive), "s1", 1), created(inst("a", "1", drivers.StateError), "s2", 2)},
+			surplus: map[string]time.Time{"s1": t0.Add(-time.Minute)}, want: []string{"replace a/1"}},
 		{name: "order: adopt, delete, replace, launch, wait",
 			desired: []drivers.Spec{s("1"), s("2"), s("3")},
 			actual: []drivers.Instance{inst("a", "1", drivers.StateActive), inst("a", "2", drivers.StateError),
@@ -89,7 +102,7 @@ func TestPlan(t *testing.T) {
 			for _, k := range tc.registry {
 				reg[k] = drivers.Instance{}
 			}
-			got := kinds(Plan(tc.desired, tc.actual, reg, tc.orphans, nil, t0, time.Minute))
+			got := kinds(Plan(tc.desired, tc.actual, reg, tc.orphans, tc.surplus, t0, time.Minute))
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("Plan = %q, want %q", got, tc.want)
 			}

@@ -344,16 +344,10 @@ func TestTakeoverWaitOffAndSameEngine(t *testing.T) {
 // only beyond the skew window.
 func TestLateReportAfterTheDelayedCloseIsDropped(t *testing.T) {
 	h, a, b := twoNodesALeads(t)
-	load := func(at time.Duration) float64 {
-		if at < 100*time.Second {
-			return 100
-		}
-		return 300
-	}
 	report := func(e *Engine, reporter string, at time.Duration, age time.Duration) {
 		t.Helper()
 		if err := e.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: t0.Add(at), Kind: KindDP, Reporter: reporter,
-			AgeMs: float64(age) / float64(time.Millisecond), Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: load(at)}}}); err != nil {
+			AgeMs: float64(age) / float64(time.Millisecond), Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: stepLoad(at)}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -552,17 +546,22 @@ func TestResentReportsWithoutAgeAreNotCountedTwice(t *testing.T) {
 	}
 }
 
+// stepLoad is the load of dc0 at true time at in the failover tests: 100
+// before 100 s (interval 1), 300 from then on (interval 2).
+func stepLoad(at time.Duration) float64 {
+	if at < 100*time.Second {
+		return 100
+	}
+	return 300
+}
+
 // agelessReport sends e the report of an older reporter (no age) under
 // credential cred with reporter ID id, measured at true time at (load 100
 // before 100 s, 300 from then on), its clock off by skew.
 func agelessReport(t *testing.T, e *Engine, cred, id string, at, skew time.Duration) {
 	t.Helper()
-	rate := 100.0
-	if at >= 100*time.Second {
-		rate = 300
-	}
 	if err := e.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: t0.Add(at + skew), Kind: KindDP, Credential: cred,
-		Reporter: id, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
+		Reporter: id, Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: stepLoad(at)}}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -648,13 +647,9 @@ func TestTakeoverAfterTheCloseCountsNoReportTwice(t *testing.T) {
 	// (what the reporter sends before it, re-sent reports, is accepted first)
 	send := func(now time.Duration) {
 		t.Helper()
-		rate := 100.0
-		if now >= 100*time.Second {
-			rate = 300
-		}
 		at := t0.Add(now)
 		if err := rep.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: at, Kind: KindDP,
-			Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
+			Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: stepLoad(now)}}}); err != nil {
 			t.Fatal(err)
 		}
 		for {

@@ -138,11 +138,21 @@ func (c *Controller) fallingBarLocked(vs *vnfState) float64 {
 	return min(u, vs.loadThreshold()/100)
 }
 
+// fallingOnLocked: the rule acts for the VNF (on, with Reactive, a DP
+// stage with a capacity).
+func (c *Controller) fallingOnLocked(vs *vnfState) bool {
+	return c.cfg.FallingScaleIn > 0 && c.cfg.Reactive && vs.byShare()
+}
+
+// spare is Config.BufferSpare, at least 0: the buffered instances the
+// trims (TrimBuffer, TrimEmpty, the falling trim) leave.
+func (c *Controller) spare() int { return max(0, c.cfg.BufferSpare) }
+
 // fallingScaleInLocked is the tick's scale-in on a falling load of one VNF
 // with PinnedFlows and a capacity (Config.FallingScaleIn).
 func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 	u := c.fallingBarLocked(vs)
-	if c.cfg.FallingScaleIn <= 0 || !c.cfg.Reactive || !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 || c.paused || c.draining {
+	if !c.fallingOnLocked(vs) || c.paused || c.draining {
 		vs.fallTicks = 0
 		return
 	}
@@ -195,7 +205,7 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 // flows, while the VNF's total load is still falling and its working
 // instances carry at most FallingTrimBusy of their capacity on average.
 func (c *Controller) fallingTrimLocked(vs *vnfState) []op {
-	if c.cfg.FallingScaleIn <= 0 || vs.buf.Len() <= max(0, c.cfg.BufferSpare) {
+	if c.cfg.FallingScaleIn <= 0 || vs.buf.Len() <= c.spare() {
 		return nil
 	}
 	sum, w, _ := c.workingCarriedLocked(vs)
@@ -205,7 +215,7 @@ func (c *Controller) fallingTrimLocked(vs *vnfState) []op {
 	now := c.clk.Now()
 	var ops []op
 	for _, e := range vs.buf.Entries() {
-		if vs.buf.Len() <= max(0, c.cfg.BufferSpare) {
+		if vs.buf.Len() <= c.spare() {
 			break // the spare the operator keeps buffered (TrimEmpty, TrimBuffer)
 		}
 		in := c.insts[e.ID]

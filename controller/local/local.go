@@ -633,7 +633,7 @@ func (c *Controller) reactiveLocked(vs *vnfState) []op {
 // suffices).
 func (c *Controller) reactiveUtilLocked(vs *vnfState) (float64, bool) {
 	u := c.cfg.ReactiveUtilization
-	return u, u > 0 && vs.cfg.PinnedFlows && vs.cfg.Capacity > 0
+	return u, u > 0 && vs.byShare()
 }
 
 // fullLocked counts the VNF's overloaded instances whose last sample
@@ -1189,7 +1189,7 @@ func (c *Controller) FallingScaleIn(vnf string) float64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	vs, ok := c.vnfs[vnf]
-	if !ok || c.cfg.FallingScaleIn <= 0 || !c.cfg.Reactive || !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 {
+	if !ok || !c.fallingOnLocked(vs) {
 		return 0
 	}
 	return c.fallingBarLocked(vs)

@@ -437,8 +437,8 @@ func (c *Controller) enterLocked(next uint64) []op {
 			// boot), unless the load is rising onto busy working instances
 			// (trimHeldLocked; checked only when the buffer holds more
 			// than the spare, like trimEmptyLocked, to skip its scans)
-			if c.cfg.TrimBuffer && vs.buf.Len() > max(0, c.cfg.BufferSpare) && !c.trimHeldLocked(vs) {
-				expired = append(expired, vs.buf.PopDue(vs.buf.Len()-max(0, c.cfg.BufferSpare), func(e bufferq.Entry) bool {
+			if c.cfg.TrimBuffer && vs.buf.Len() > c.spare() && !c.trimHeldLocked(vs) {
+				expired = append(expired, vs.buf.PopDue(vs.buf.Len()-c.spare(), func(e bufferq.Entry) bool {
 					return e.Interval+2 <= next
 				})...)
 			}
@@ -451,7 +451,7 @@ func (c *Controller) enterLocked(next uint64) []op {
 				in.drainSince = c.clk.Now()
 				detail := fmt.Sprintf("buffered in interval %d, τ=%d reached", e.Interval, c.cfg.Tau)
 				if i >= trimmed {
-					detail = fmt.Sprintf("buffered in interval %d, beyond the %d spare buffered instances the plan's forecast leaves (buffer trimmed)", e.Interval, max(0, c.cfg.BufferSpare))
+					detail = fmt.Sprintf("buffered in interval %d, beyond the %d spare buffered instances the plan's forecast leaves (buffer trimmed)", e.Interval, c.spare())
 				}
 				if (in.Last.Flows == 0 && !in.Last.FlowsUnknown) || in.CloudState != drivers.StateActive {
 					ops = append(ops, c.destroyLocked(in, detail)...)

@@ -123,7 +123,7 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 // three), which would otherwise stop these rules: scaling in beside it
 // takes headroom a rise or new flows would need.
 func (c *Controller) pastCapacityLocked(vs *vnfState) bool {
-	if !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 {
+	if !vs.byShare() {
 		return false
 	}
 	for _, in := range c.insts {
@@ -169,7 +169,7 @@ const TrimEmptyBusy = 0.9
 // one; docs/reproduction.md "Session 6: flow packing"). Called once per
 // tick.
 func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
-	if !c.cfg.TrimEmpty || vs.buf.Len() <= max(0, c.cfg.BufferSpare) {
+	if !c.cfg.TrimEmpty || vs.buf.Len() <= c.spare() {
 		return nil // nothing beyond the spare: skip the registry scans below
 	}
 	// rising: the VNF's total load (trend.go) is above its value
@@ -182,7 +182,7 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	now := c.clk.Now()
 	var ops []op
 	for _, e := range vs.buf.Entries() {
-		if vs.buf.Len() <= max(0, c.cfg.BufferSpare) {
+		if vs.buf.Len() <= c.spare() {
 			break
 		}
 		in := c.insts[e.ID]

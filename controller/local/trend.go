@@ -95,11 +95,18 @@ const loadHistLen = max(LoadTrendTicks, AnticipateRiseTicks, AnticipateSustainTi
 // (a CP VNF's PktRate counts SIP messages, two per transaction of its
 // Capacity, and its rules read CPU against its CPU threshold).
 func (vs *vnfState) load(s Stats) float64 {
-	if !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 {
+	if !vs.byShare() {
 		return s.CPU
 	}
 	_, pct := carried(s, vs.cfg.Capacity)
 	return pct
+}
+
+// byShare: the VNF is a DP stage (PinnedFlows) with a capacity, whose
+// load the rules read as the carried share of that capacity (load,
+// loadThreshold, the reactive bar, FallingScaleIn, pastCapacityLocked).
+func (vs *vnfState) byShare() bool {
+	return vs.cfg.PinnedFlows && vs.cfg.Capacity > 0
 }
 
 // loadThreshold is the trigger in load's unit (vnfState.load) that the
@@ -107,7 +114,7 @@ func (vs *vnfState) load(s Stats) float64 {
 // with: a DP stage's VNFConfig.LoadThreshold (percent of an instance's
 // capacity), the CPU threshold otherwise.
 func (vs *vnfState) loadThreshold() float64 {
-	if !vs.cfg.PinnedFlows || vs.cfg.Capacity <= 0 {
+	if !vs.byShare() {
 		return vs.cfg.Thresholds.CPU
 	}
 	return vs.cfg.LoadThreshold

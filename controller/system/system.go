@@ -56,6 +56,10 @@ type Config struct {
 	// what round sizing alone can reach); Predictor and PlanHorizon then
 	// only configure the bank Forecaster() returns, which no round uses.
 	Forecaster global.Forecaster
+	// WrapForecaster, if set, wraps the forecaster the rounds plan with
+	// (the Predictor's bank, or Forecaster): analysis, the simulator's
+	// declared-profile prior (simulation.ProfilePrior).
+	WrapForecaster func(global.Forecaster) global.Forecaster
 	// PackFlows > 0 packs the new flows of every DP stage onto its most-loaded
 	// instance with room up to PackFlows × its capacity
 	// (routing.Table.SetPackLimit), so the instances a round buffers carry
@@ -385,6 +389,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	var rounds global.Forecaster = fc
 	if cfg.Forecaster != nil {
 		rounds = cfg.Forecaster
+	}
+	if cfg.WrapForecaster != nil {
+		rounds = cfg.WrapForecaster(rounds)
 	}
 	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: tr, Forecaster: rounds, Store: s.Store,
 		Logger: cfg.Logger.With("role", "global"), Hooks: cfg.EngineHooks})

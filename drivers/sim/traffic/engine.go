@@ -13,6 +13,9 @@ import (
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
+// DefaultCallDuration is a call's media time when Config.CallDuration is 0.
+const DefaultCallDuration = 60 * time.Second
+
 // Flow is one direction of a call's media as the Router sees it.
 type Flow struct {
 	ID   uint64 // 2·Call + Dir
@@ -82,7 +85,7 @@ type Config struct {
 	PCSCF, SCSCF string
 	// Chain is the DP chain [firewall, ids, transcoder].
 	Chain []string
-	// CallDuration is the media time of a call [60 s].
+	// CallDuration is the media time of a call [DefaultCallDuration].
 	CallDuration time.Duration
 	// MediaKbps is the bit rate each way [80]; PacketBytes the packet size
 	// with RTP/UDP/IP headers [200: 160 B of G.711 20 ms payload + 40 B],
@@ -209,7 +212,7 @@ func New(clk clock.Clock, cfg Config) (*Engine, error) {
 		cfg.Chain = vnf.DataPlaneChain()
 	}
 	if cfg.CallDuration == 0 {
-		cfg.CallDuration = 60 * time.Second
+		cfg.CallDuration = DefaultCallDuration
 	}
 	if cfg.MediaKbps == 0 {
 		cfg.MediaKbps = 80

@@ -223,13 +223,7 @@ func (r *idsRun) fallToBuffer(t *testing.T) *local.Controller {
 		r.end(t, r.onIndex(x)[0])
 	}
 	if !waitFor(20*time.Second, func() bool { return len(fallingBuffers(c)) > 0 }) {
-		var last []string
-		for _, in := range c.Instances() {
-			if in.VNF == "ids" {
-				last = append(last, fmt.Sprintf("%s %s flows %d pkt/s %.0f cpu %.2f", in.ID, in.State, in.Last.Flows, in.Last.PktRate, in.Last.CPU))
-			}
-		}
-		t.Fatalf("no falling-load buffering %v after the calls started; IDS %v", time.Since(r.loadAt).Round(time.Second), last)
+		t.Fatalf("no falling-load buffering %v after the calls started; IDS %v", time.Since(r.loadAt).Round(time.Second), r.idsSummary())
 	}
 	a := fallingBuffers(c)[0]
 	r.buffered = a.InstanceID
@@ -247,6 +241,18 @@ func (r *idsRun) fallToBuffer(t *testing.T) *local.Controller {
 	t.Logf("buffered %s (index %d, %d pinned calls) %v after the calls started: %s", r.buffered, x, len(r.onIndex(x)),
 		time.Since(r.loadAt).Round(100*time.Millisecond), a.Detail)
 	return c
+}
+
+// idsSummary is the IDS instances' state and last sample, for a failure
+// message.
+func (r *idsRun) idsSummary() []string {
+	var last []string
+	for _, in := range r.b.c.Instances() {
+		if in.VNF == "ids" {
+			last = append(last, fmt.Sprintf("%s %s flows %d pkt/s %.0f cpu %.2f", in.ID, in.State, in.Last.Flows, in.Last.PktRate, in.Last.CPU))
+		}
+	}
+	return last
 }
 
 // working counts the IDS's working instances.

@@ -19,9 +19,12 @@ type VNFConfig struct {
 	// here, the global controller plans with it.
 	Capacity float64 `json:"capacity" yaml:"capacity"`
 	// Thresholds; zero means the Table 2 defaults for a known name. The
-	// CPU threshold is the overload detector's (two metrics of three over
-	// their thresholds for OverloadWindow), and the load rules' bar for a
-	// VNF that is not a DP stage (its load is its CPU).
+	// overload detector marks an instance overloaded when two metrics of
+	// three stay over their thresholds for OverloadWindow: its CPU (for a
+	// DP stage with a capacity, its load against LoadThreshold instead),
+	// Mem and PktRate. The CPU threshold is also the load rules' bar for a
+	// VNF that is not a DP stage (its load is its CPU); a DP stage with a
+	// capacity reads no CPU threshold.
 	Thresholds vnf.Thresholds `json:"thresholds" yaml:"thresholds"`
 	// LoadThreshold is a DP stage's trigger in its load's unit: the share
 	// of one instance's capacity it carries (carried: the larger of PktRate
@@ -29,12 +32,15 @@ type VNFConfig struct {
 	// which an instance counts as full for the rules that size the working
 	// instances by the measured load: the scale-in guard (⌈Σ load ÷
 	// LoadThreshold⌉), ScaleIn's bar, TrimEmpty's and the held trim's busy
-	// rule, and FallingScaleIn's bar without ReactiveUtilization. Only for
-	// a VNF with PinnedFlows and a capacity; the others' rules read CPU
-	// against the CPU threshold. 0: DefaultLoadThreshold; else in (0, 100].
-	// The CPU threshold cannot serve here: on the real data plane a
-	// forwarder's CPU stays at a few percent at its capacity, so a CPU
-	// threshold the overload detector can reach is no share of the capacity.
+	// rule, and FallingScaleIn's bar without ReactiveUtilization; and the
+	// overload detector's first metric, its offered load (the same, the
+	// packet share not capped: vnfState.overLoad) over LoadThreshold. Only
+	// for a VNF with PinnedFlows and a capacity; the others' rules and
+	// detector read CPU against the CPU threshold. 0: DefaultLoadThreshold;
+	// else in (0, 100]. The CPU threshold cannot serve here: on the real
+	// data plane a forwarder's CPU stays at a few percent past its capacity,
+	// so read as CPU a forwarder past its capacity was never overloaded, and
+	// a CPU threshold it can reach is no share of the capacity.
 	LoadThreshold float64  `json:"loadThreshold,omitempty" yaml:"loadThreshold,omitempty"`
 	Image         string   `json:"image" yaml:"image"`
 	Flavor        string   `json:"flavor" yaml:"flavor"`

@@ -127,13 +127,14 @@ func TestAnticipateIgnoresAFirstInstanceGoingActiveWithPackets(t *testing.T) {
 }
 
 // No scale-in beside an instance offered more than its capacity: carried
-// counts it as one full instance, and with only its packet rate over its
-// threshold (CPU 2 %, Mem under its threshold, as on the real plane) it is
-// never overloaded. ScaleIn: 4 instances, one offered 1.3 × its capacity,
+// counts it as one full instance, and with one metric of three over (its
+// load past its LoadThreshold; CPU 2 %, Mem under its threshold, and a
+// packet-rate threshold above what it is offered: pastCapacityConfig) it is
+// not overloaded. ScaleIn: 4 instances, one offered 1.3 × its capacity,
 // three at 10 %: 130 ≤ 0.8 × 90 × 3, but none goes; once it is back to
 // 50 %, one does.
 func TestScaleInNotBesideAnInstancePastItsCapacity(t *testing.T) {
-	e := scaleInFour(t, pinnedConfig(1))
+	e := scaleInFour(t, pastCapacityConfig())
 	ids := e.ids(StateNormal)
 	set := func(hot float64) {
 		e.load[ids[0]] = shareStats(hot, 50)
@@ -157,7 +158,7 @@ func TestScaleInNotBesideAnInstancePastItsCapacity(t *testing.T) {
 // capacity, two falling from 80 % to 20 % (1.0 + 0.4 fit on 2 at 0.9):
 // none goes; once the hot one is back to 60 %, one does.
 func TestFallingScaleInNotBesideAnInstancePastItsCapacity(t *testing.T) {
-	cfg := pinnedConfig(1)
+	cfg := pastCapacityConfig()
 	cfg.Reactive, cfg.FallingScaleIn = true, 0.94
 	e := newEnv(t, cfg, fake.Options{BootDelay: 30 * time.Second})
 	e.seconds(31)
@@ -186,4 +187,14 @@ func TestFallingScaleInNotBesideAnInstancePastItsCapacity(t *testing.T) {
 	if w := e.working("firewall"); w != 2 {
 		t.Fatalf("working %d once it carries 60 %%, want 2", w)
 	}
+}
+
+// pastCapacityConfig is pinnedConfig(1) with a packet-rate threshold no
+// test load reaches: an instance offered past its capacity has one metric
+// over (its load), not two, and stays normal (an overloaded one stops
+// ScaleIn and FallingScaleIn by itself).
+func pastCapacityConfig() Config {
+	cfg := pinnedConfig(1)
+	cfg.VNFs[0].Thresholds = vnf.Thresholds{CPU: 90, Mem: 50, PktRate: 1e9}
+	return cfg
 }

@@ -814,8 +814,9 @@ func (c *Controller) ReportStats(id string, s Stats) error {
 	}
 	in.Last = s
 	in.lastSeen = now
-	thr := c.vnfs[in.VNF].cfg.Thresholds
-	for i, over := range [nMetrics]bool{s.CPU > thr.CPU, s.Mem > thr.Mem, s.PktRate > thr.PktRate} {
+	vs := c.vnfs[in.VNF]
+	thr := vs.cfg.Thresholds
+	for i, over := range [nMetrics]bool{vs.overLoad(s), s.Mem > thr.Mem, s.PktRate > thr.PktRate} {
 		if over {
 			in.streak[i]++
 		} else {
@@ -823,7 +824,6 @@ func (c *Controller) ReportStats(id string, s Stats) error {
 		}
 	}
 	var ops []op
-	vs := c.vnfs[in.VNF]
 	if in.State == StateNormal || in.State == StateOverload {
 		next := StateNormal
 		if c.overMetrics(in) >= 2 {
@@ -845,6 +845,27 @@ func (c *Controller) ReportStats(id string, s Stats) error {
 	c.mu.Unlock()
 	c.dispatch(ops)
 	return nil
+}
+
+// overLoad reports whether a sample is over the overload detector's first
+// metric (mCPU): for a DP stage with a capacity (byShare) its offered load,
+// max(CPU, 100 × PktRate ÷ Capacity) in percent of one instance's
+// capacity, over its LoadThreshold; for the other VNFs (the CSCFs) its CPU
+// over the CPU threshold. On the real data plane a forwarder's CPU stays at
+// a few percent past its capacity (docs/dataplane.md "Capacity"), so read
+// as CPU the metric never passed a threshold the simulator's model reaches
+// and an instance past its capacity was never overloaded: the reactive rule
+// could not act there. The packet term is not capped at the capacity as in
+// carried: the detector asks whether an instance is offered more than its
+// trigger, which a LoadThreshold of 100 (--overload-at-capacity) puts at
+// the capacity itself. In the simulator's default model (CPU = min(100,
+// 100·ρ), packet share ρ, LoadThreshold 90 = the CPU threshold) it is the
+// CPU comparison to the bit: 100·ρ > 90 exactly when min(100, 100·ρ) > 90.
+func (vs *vnfState) overLoad(s Stats) bool {
+	if !vs.byShare() {
+		return s.CPU > vs.cfg.Thresholds.CPU
+	}
+	return max(s.CPU, 100*(s.PktRate/vs.cfg.Capacity)) > vs.cfg.LoadThreshold
 }
 
 func (c *Controller) overMetrics(in *inst) int {

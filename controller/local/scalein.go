@@ -117,11 +117,13 @@ func (c *Controller) scaleInLocked(vs *vnfState) {
 
 // pastCapacityLocked: a working instance of a DP stage (PinnedFlows and a
 // capacity) was offered more packets than its capacity by its last sample
-// (ScaleIn, FallingScaleIn). carried caps it at one full instance, and on
-// the real data plane, where the switch is the bottleneck and the
-// forwarder's CPU stays low, it may never be overloaded (two metrics of
-// three), which would otherwise stop these rules: scaling in beside it
-// takes headroom a rise or new flows would need.
+// (ScaleIn, FallingScaleIn). carried caps it at one full instance, and it
+// is overloaded (which would otherwise stop these rules) only after the
+// overload window, and only with a second metric over beside its load
+// (vnfState.overLoad): on the real data plane, where the switch is the
+// bottleneck and the forwarder's CPU stays low, its packet rate over a
+// PktRate threshold at or below its capacity. Scaling in beside it takes
+// headroom a rise or new flows would need.
 func (c *Controller) pastCapacityLocked(vs *vnfState) bool {
 	if !vs.byShare() {
 		return false

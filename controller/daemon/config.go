@@ -179,10 +179,12 @@ type VNFConfig struct {
 	Flavor     string         `yaml:"flavor"`
 	Min        int            `yaml:"min"`
 	Max        int            `yaml:"max"`
-	// LoadThreshold is a DP stage's trigger for the load rules, in percent
-	// of an instance's capacity (local.VNFConfig.LoadThreshold; 0:
-	// local.DefaultLoadThreshold, 90; at most 100). The CPU threshold stays
-	// the overload detector's.
+	// LoadThreshold is a DP stage's trigger, in percent of an instance's
+	// capacity (local.VNFConfig.LoadThreshold; 0: local.DefaultLoadThreshold,
+	// 90; at most 100): of its overload detector and its load rules, which
+	// read its load (the larger of CPU and the packet rate's share of the
+	// capacity) instead of CPU. No rule reads a DP stage's thresholds.cpu,
+	// so a stated one must equal this; a CSCF has none (checkLoadThreshold).
 	LoadThreshold float64 `yaml:"loadThreshold,omitempty"`
 }
 
@@ -676,6 +678,7 @@ func (c *Config) normalizeTopology() error {
 			return fmt.Errorf("%s.name: %q is repeated", field, v.Name)
 		}
 		seen[v.Name] = true
+		stated := *v     // before the catalog fills it in
 		ct := v.Type("") // a catalog VNF's unstated capacity and thresholds are Table 2's
 		v.Capacity, v.Thresholds = ct.Capacity, ct.Thresholds
 		if !finite(v.Capacity) || v.Capacity <= 0 {
@@ -688,12 +691,46 @@ func (c *Config) normalizeTopology() error {
 		if !finite(v.LoadThreshold) || v.LoadThreshold < 0 || v.LoadThreshold > 100 {
 			return fmt.Errorf("%s.loadThreshold: must be in [0, 100] percent of an instance's capacity (0: %g), got %g", field, local.DefaultLoadThreshold, v.LoadThreshold)
 		}
+		if err := checkLoadThreshold(field, i >= 2, stated); err != nil {
+			return err
+		}
 		if v.Min < 0 || v.Max < 0 || (v.Max > 0 && v.Max < v.Min) {
 			return fmt.Errorf("%s: min %d and max %d must be ≥ 0 and max ≥ min (0 = no limit)", field, v.Min, v.Max)
 		}
 		if err := c.checkVNFBound(field, v); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkLoadThreshold checks how an entry's loadThreshold and
+// thresholds.cpu relate (before the catalog fills the thresholds it leaves
+// out). A DP stage (dp: a chain entry; every one has a capacity) is marked
+// overloaded and sized by its load, the larger of its CPU and its packet
+// rate in percent of its capacity, against loadThreshold
+// (local.VNFConfig.LoadThreshold); no rule reads its thresholds.cpu (the
+// simulated cloud scales its model's CPU by it, docs/simulator.md). So a
+// stated thresholds.cpu other than the loadThreshold in force is refused,
+// naming both fields: it would silently do nothing (before session 12 it
+// moved the overload trigger away from the load rules' threshold). A CSCF's
+// rules read its CPU against thresholds.cpu: its packet rate counts SIP
+// messages, not the transactions of its capacity, so it has no share of its
+// capacity to compare with a loadThreshold, and one is refused.
+func checkLoadThreshold(field string, dp bool, v VNFConfig) error {
+	lt := v.LoadThreshold
+	if !dp {
+		if lt != 0 {
+			return fmt.Errorf("%s.loadThreshold %g: only a data-plane stage (topology.chain[]) has one; a CSCF's overload and load rules read its CPU against %s.thresholds.cpu (its packet rate counts SIP messages, not its capacity's transactions)", field, lt, field)
+		}
+		return nil
+	}
+	if lt == 0 {
+		lt = local.DefaultLoadThreshold
+	}
+	if cpu := v.Thresholds.CPU; cpu != 0 && cpu != lt {
+		return fmt.Errorf("%s.thresholds.cpu %g differs from %s.loadThreshold %g (absent: %g): a data-plane stage is marked overloaded and sized by its load, the larger of its CPU and its packet rate in percent of its capacity, against loadThreshold, and no rule reads its thresholds.cpu; set loadThreshold to %g or thresholds.cpu to %g",
+			field, cpu, field, lt, local.DefaultLoadThreshold, cpu, lt)
 	}
 	return nil
 }

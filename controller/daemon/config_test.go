@@ -77,6 +77,15 @@ func TestConfigErrors(t *testing.T) {
 		{"no capacity outside the catalog", "{name: transcoder,", "{name: dpi,", "topology.chain[2].capacity"},
 		{"load threshold above the capacity", "{name: firewall,", "{name: firewall, loadThreshold: 120,", "topology.chain[0].loadThreshold"},
 		{"negative load threshold", "{name: ids,", "{name: ids, loadThreshold: -5,", "topology.chain[1].loadThreshold"},
+		// a CSCF's rules read CPU: a loadThreshold there would do nothing
+		{"load threshold on the P-CSCF", "{name: P-CSCF,", "{name: P-CSCF, loadThreshold: 80,", "topology.pcscf.loadThreshold 80: only a data-plane stage"},
+		{"load threshold on the S-CSCF", "{name: S-CSCF,", "{name: S-CSCF, loadThreshold: 80,", "topology.scscf.loadThreshold 80: only a data-plane stage"},
+		// no rule reads a DP stage's CPU threshold: one other than its
+		// loadThreshold is refused, naming both
+		{"DP CPU threshold beside the default load threshold", "{name: ids,", "{name: ids, thresholds: {cpu: 80, mem: 50, pktRate: 2000},",
+			"topology.chain[1].thresholds.cpu 80 differs from topology.chain[1].loadThreshold 90"},
+		{"DP CPU threshold beside another load threshold", "{name: firewall,", "{name: firewall, loadThreshold: 70, thresholds: {cpu: 90, mem: 50, pktRate: 35000},",
+			"topology.chain[0].thresholds.cpu 90 differs from topology.chain[0].loadThreshold 70"},
 		{"repeated vnf", "{name: ids,", "{name: firewall,", "topology.chain[1].name"},
 		{"chain longer than the flow tag", "    - {name: transcoder,", "    - {name: dpi, capacity: 1000}\n    - {name: transcoder,", "at most 3"},
 		{"bad strategy", "strategy: hybrid", "strategy: lazy", "strategy"},
@@ -143,6 +152,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("node: {id: a, raftBind: '127.0.0.1:1', raftTimeouts: {heartbeat: 2s, election: 1s, leaderLease: 3s}}\napi: {allowUnauthenticated: true}\n"))
 	f.Add([]byte("traffic: {rates: {x: [1e400]}}"))
 	f.Add([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", "strategy: hybrid\n  dpTargetUtilization: 0.97\n  targets: [{vnf: ids, utilization: 0.95}]", 1)))
+	f.Add([]byte(strings.Replace(string(DefaultYAML()), "{name: ids,", "{name: ids, loadThreshold: 80, thresholds: {cpu: 80, mem: 50, pktRate: 2000},", 1)))
+	f.Add([]byte(strings.Replace(string(DefaultYAML()), "{name: P-CSCF,", "{name: P-CSCF, loadThreshold: 80,", 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
@@ -236,7 +247,7 @@ func TestCatalogVNFsFromTable2(t *testing.T) {
 			t.Errorf("%s: capacity %g thresholds %+v, Table 2 %+v", v.Name, v.Capacity, v.Thresholds, ty)
 		}
 	}
-	c, err = ParseConfig([]byte(strings.Replace(string(DefaultYAML()), "{name: ids,", "{name: ids, capacity: 1000, thresholds: {cpu: 80, mem: 60, pktRate: 900},", 1)))
+	c, err = ParseConfig([]byte(strings.Replace(string(DefaultYAML()), "{name: ids,", "{name: ids, capacity: 1000, thresholds: {cpu: 80, mem: 60, pktRate: 900}, loadThreshold: 80,", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}

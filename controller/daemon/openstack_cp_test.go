@@ -84,7 +84,7 @@ topology:
   pcscf: {name: P-CSCF, capacity: 500, min: 1, thresholds: {cpu: 100, mem: 100, pktRate: 1e9}}
   scscf: {name: S-CSCF, capacity: 200, min: 1, thresholds: {cpu: 100, mem: 100, pktRate: 1e9}}
   chain:
-    - {name: firewall, capacity: 35000, min: 0, thresholds: {cpu: 100, mem: 100, pktRate: 1e9}}
+    - {name: firewall, capacity: 35000, min: 0, thresholds: {cpu: 100, mem: 100, pktRate: 1e9}, loadThreshold: 100}
 policy: {intervalSeconds: %d, tau: 2, delayBoundMs: 250, predictor: ar1, strategy: hybrid}
 `, ln.Addr().String(), tokFile, osFile, dcA, dcB, dcA, int(interval/time.Second))
 	cfg, err := ParseConfig([]byte(cfgYAML))

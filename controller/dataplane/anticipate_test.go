@@ -31,46 +31,21 @@ const anticipateCapacity = 400
 // launch came (the wait below fails; with the ramp held at the capacity the
 // overload trigger may fire, and then only a reactive launch follows).
 func TestAnticipatedScaleOutOnTheRealPlane(t *testing.T) {
-	r := newIDSRun(t, 1, anticipateCapacity, func(lc *local.Config) {
-		lc.Anticipate = true
-		for i := range lc.VNFs {
-			if lc.VNFs[i].Name == "ids" {
-				lc.VNFs[i].Thresholds = vnf.Thresholds{CPU: 90, Mem: 95, PktRate: anticipateCapacity}
-			}
-		}
-	})
+	r := newIDSRun(t, 1, anticipateCapacity, idsThresholds(vnf.Thresholds{CPU: 90, Mem: 95, PktRate: anticipateCapacity},
+		func(lc *local.Config) { lc.Anticipate = true }))
 	c := r.b.c
 	t.Logf("set up: one IDS instance routable")
-	// the controller's view, polled every 10 ms while the test waits (an
-	// overload state lasts at least a sample): the first IDS overload and the
-	// first IDS launch
-	var (
-		overloaded time.Time
-		create     local.Action
-	)
-	observe := func() bool {
-		for _, in := range c.Instances() {
-			if in.VNF == "ids" && in.State == local.StateOverload && overloaded.IsZero() {
-				overloaded = time.Now()
-			}
-		}
-		for _, a := range c.Actions() {
-			if a.VNF == "ids" && a.Kind == local.KindCreate && a.Reason == local.ReasonReactive && create.At.IsZero() {
-				create = a
-			}
-		}
-		return !create.At.IsZero()
-	}
+	w := &idsLaunch{r: r}
 	start := time.Now()
 	for k := 1; k <= anticipateCapacity/50; k++ { // the rise: a call a second
-		waitFor(time.Until(start.Add(time.Duration(k-1)*time.Second)), func() bool { observe(); return false })
+		waitFor(time.Until(start.Add(time.Duration(k-1)*time.Second)), func() bool { w.observe(); return false })
 		r.start(t)
 	}
-	if !waitFor(20*time.Second, observe) {
+	if !waitFor(20*time.Second, w.observe) {
 		t.Fatalf("no IDS launch %v after the rise started (8 calls, %d packets/s); IDS %v; actions %+v",
 			time.Since(start).Round(time.Second), anticipateCapacity, r.idsSummary(), c.Actions())
 	}
-	ov, a := overloaded, create
+	ov, a := w.overloaded, w.create
 	if !strings.Contains(a.Detail, "anticipated") {
 		t.Fatalf("the IDS launch %s: %q, want an anticipated one", a.InstanceID, a.Detail)
 	}
@@ -78,7 +53,67 @@ func TestAnticipatedScaleOutOnTheRealPlane(t *testing.T) {
 		t.Fatalf("an IDS instance overloaded %v before the anticipated launch", a.At.Sub(ov))
 	}
 	t.Logf("anticipated launch of %s %v after the rise started: %s", a.InstanceID, a.At.Sub(start).Round(100*time.Millisecond), a.Detail)
-	// the launched instance takes the next calls (least loaded)
+	r.launchedTakesCalls(t, a)
+	if w.observe(); !w.overloaded.IsZero() {
+		t.Logf("an IDS instance overloaded %v after the anticipated launch", w.overloaded.Sub(a.At).Round(100*time.Millisecond))
+	}
+	r.noSecondLaunch(t, a)
+}
+
+// idsThresholds edits newIDSRun's controller: the IDS's thresholds th,
+// then more (nil: nothing).
+func idsThresholds(th vnf.Thresholds, more func(*local.Config)) func(*local.Config) {
+	return func(lc *local.Config) {
+		for i := range lc.VNFs {
+			if lc.VNFs[i].Name == "ids" {
+				lc.VNFs[i].Thresholds = th
+			}
+		}
+		if more != nil {
+			more(lc)
+		}
+	}
+}
+
+// idsLaunch is the controller's view a real launch test polls (every 10
+// ms while it waits: an overload state lasts at least a sample): the first
+// IDS overload, the IDS forwarders' highest CPU and the first IDS launch
+// (reactive or anticipated: both have reason reactive).
+type idsLaunch struct {
+	r          *idsRun
+	overloaded time.Time
+	peakCPU    float64
+	create     local.Action
+}
+
+// observe looks once; it reports whether the IDS was launched.
+func (w *idsLaunch) observe() bool {
+	c := w.r.b.c
+	for _, in := range c.Instances() {
+		if in.VNF != "ids" {
+			continue
+		}
+		if in.State == local.StateOverload && w.overloaded.IsZero() {
+			w.overloaded = time.Now()
+		}
+		w.peakCPU = max(w.peakCPU, in.Last.CPU)
+	}
+	for _, a := range c.Actions() {
+		if a.VNF == "ids" && a.Kind == local.KindCreate && a.Reason == local.ReasonReactive && w.create.At.IsZero() {
+			w.create = a
+		}
+	}
+	return !w.create.At.IsZero()
+}
+
+// launchedTakesCalls checks that the launched IDS instance (a) becomes
+// routable and takes the next two calls (least loaded), that its
+// forwarder carries them (its packet rate and flows in the controller's
+// samples), and then that every packet of every call reached the
+// receiving endpoint (checkPackets).
+func (r *idsRun) launchedTakesCalls(t *testing.T, a local.Action) {
+	t.Helper()
+	c := r.b.c
 	if !waitFor(20*time.Second, func() bool { return routable(c, "ids") == 2 }) {
 		t.Fatalf("the launched %s never became routable: %+v", a.InstanceID, c.Instances())
 	}
@@ -91,8 +126,6 @@ func TestAnticipatedScaleOutOnTheRealPlane(t *testing.T) {
 			t.Errorf("call %d went to IDS index %d, want the launched %s (index %d)", port, r.idsOf[port], a.InstanceID, x)
 		}
 	}
-	// the launched instance's forwarder carries them: its packet rate in
-	// the controller's samples, then every packet at the receiver
 	if !waitFor(10*time.Second, func() bool {
 		for _, in := range c.Instances() {
 			if in.ID == a.InstanceID && in.Last.PktRate > 50 && in.Last.Flows == 2 {
@@ -104,10 +137,13 @@ func TestAnticipatedScaleOutOnTheRealPlane(t *testing.T) {
 		t.Errorf("the launched %s does not report its 2 calls' packets: %+v", a.InstanceID, c.Instances())
 	}
 	r.checkPackets(t)
-	if observe(); !overloaded.IsZero() {
-		t.Logf("an IDS instance overloaded %v after the anticipated launch", overloaded.Sub(a.At).Round(100*time.Millisecond))
-	}
-	for _, b := range c.Actions() {
+}
+
+// noSecondLaunch checks that a is the only IDS launch by the reactive or
+// anticipation rule.
+func (r *idsRun) noSecondLaunch(t *testing.T, a local.Action) {
+	t.Helper()
+	for _, b := range r.b.c.Actions() {
 		if b.VNF == "ids" && b.Kind == local.KindCreate && b.Reason == local.ReasonReactive && b.InstanceID != a.InstanceID {
 			t.Errorf("a second IDS launch %s: %q", b.InstanceID, b.Detail)
 		}

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
@@ -32,85 +31,29 @@ const overloadCapacity = 400
 // three, the instance was never overloaded and no instance was launched
 // (the wait below fails).
 func TestReactiveScaleOutPastCapacityOnTheRealPlane(t *testing.T) {
-	r := newIDSRun(t, 1, overloadCapacity, func(lc *local.Config) {
-		for i := range lc.VNFs {
-			if lc.VNFs[i].Name == "ids" {
-				lc.VNFs[i].Thresholds = vnf.Thresholds{CPU: 90, Mem: 50, PktRate: overloadCapacity}
-			}
-		}
-	})
+	r := newIDSRun(t, 1, overloadCapacity, idsThresholds(vnf.Thresholds{CPU: 90, Mem: 50, PktRate: overloadCapacity}, nil))
 	c := r.b.c
-	var (
-		overloaded time.Time
-		create     local.Action
-		peakCPU    float64
-	)
-	observe := func() bool {
-		for _, in := range c.Instances() {
-			if in.VNF != "ids" {
-				continue
-			}
-			if in.State == local.StateOverload && overloaded.IsZero() {
-				overloaded = time.Now()
-			}
-			peakCPU = max(peakCPU, in.Last.CPU)
-		}
-		for _, a := range c.Actions() {
-			if a.VNF == "ids" && a.Kind == local.KindCreate && a.Reason == local.ReasonReactive && create.At.IsZero() {
-				create = a
-			}
-		}
-		return !create.At.IsZero()
-	}
+	w := &idsLaunch{r: r}
 	start := time.Now()
 	for range overloadCapacity/50 + 1 {
 		r.start(t)
 	}
-	if !waitFor(30*time.Second, observe) {
+	if !waitFor(30*time.Second, w.observe) {
 		t.Fatalf("no IDS launch %v after 9 calls (450 packets/s, capacity %d) started; IDS %v; actions %+v",
 			time.Since(start).Round(time.Second), overloadCapacity, r.idsSummary(), c.Actions())
 	}
-	a := create
+	a := w.create
 	if !strings.Contains(a.Detail, "1 of 1 working instances overloaded") {
 		t.Fatalf("the IDS launch %s: %q, want the reactive rule's (1 of 1 overloaded)", a.InstanceID, a.Detail)
 	}
-	if overloaded.IsZero() {
+	if w.overloaded.IsZero() {
 		t.Fatalf("launched %s with no IDS instance seen overloaded", a.InstanceID)
 	}
 	t.Logf("IDS overloaded %v after the calls started (forwarder CPU ≤ %.2f %%); reactive launch of %s %v after: %s",
-		overloaded.Sub(start).Round(100*time.Millisecond), peakCPU, a.InstanceID, a.At.Sub(start).Round(100*time.Millisecond), a.Detail)
-	if !waitFor(20*time.Second, func() bool { return routable(c, "ids") == 2 }) {
-		t.Fatalf("the launched %s never became routable: %+v", a.InstanceID, c.Instances())
-	}
-	x, ok := r.indexOf(a.InstanceID)
-	if !ok {
-		t.Fatalf("launched %s has no routing index", a.InstanceID)
-	}
-	// the launched instance takes the next calls (the overloaded one is
-	// avoided; least loaded) and its forwarder carries them
-	for range 2 {
-		if port := r.start(t); r.idsOf[port] != x {
-			t.Errorf("call %d went to IDS index %d, want the launched %s (index %d)", port, r.idsOf[port], a.InstanceID, x)
-		}
-	}
-	if !waitFor(10*time.Second, func() bool {
-		for _, in := range c.Instances() {
-			if in.ID == a.InstanceID && in.Last.PktRate > 50 && in.Last.Flows == 2 {
-				return true
-			}
-		}
-		return false
-	}) {
-		t.Errorf("the launched %s does not report its 2 calls' packets: %+v", a.InstanceID, c.Instances())
-	}
-	r.checkPackets(t)
-	n := 0
-	for _, b := range c.Actions() {
-		if b.VNF == "ids" && b.Kind == local.KindCreate && b.Reason == local.ReasonReactive {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Errorf("%d reactive IDS launches, want 1 (the first instance stays overloaded: 1 of 2 is no majority): %+v", n, c.Actions())
-	}
+		w.overloaded.Sub(start).Round(100*time.Millisecond), w.peakCPU, a.InstanceID, a.At.Sub(start).Round(100*time.Millisecond), a.Detail)
+	// the overloaded instance is avoided: the launched one takes the next calls
+	r.launchedTakesCalls(t, a)
+	// the first instance stays overloaded (its calls are pinned to it): 1
+	// of 2 is no majority, no further launch
+	r.noSecondLaunch(t, a)
 }

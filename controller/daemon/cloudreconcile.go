@@ -44,6 +44,7 @@ type cloudReconciler struct {
 // ims_orch_openstack_reconcile_actions_total.
 const (
 	recOrphanDeleted   = "orphan_deleted"
+	recSurplusDeleted  = "surplus_deleted"
 	recVanishedReplace = "vanished_replaced"
 	recErrorReplace    = "error_replaced"
 	recGroupDeleted    = "group_deleted"
@@ -87,13 +88,14 @@ func (d *Daemon) newCloudReconciler(cloud openstack.Cloud, groups func(context.C
 			Help: "Reconciliation passes of the OpenStack cloud against the local controllers' instances."}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Name: "openstack_reconcile_actions_total",
 			Help: "What the OpenStack reconciliation did: orphan_deleted (a server of ours no controller holds, after the grace), " +
+				"surplus_deleted (an older server of an instance id a newer one carries, after the grace), " +
 				"vanished_replaced / error_replaced (a held server missing or in ERROR, handed to its controller, which replaced it), " +
 				"group_deleted (an empty server group of ours), adopted (a held server taken into the registry)."}, []string{"action"}),
 		errs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Name: "openstack_reconcile_errors_total",
-			Help: "Failures of the OpenStack reconciliation by stage: list (the pass did nothing), delete (an orphan's deletion), " +
-				"groups (the server groups' clean-up)."}, []string{"stage"}),
+			Help: "Failures of the OpenStack reconciliation by stage: list (the pass did nothing), delete (a delete of an orphan or a surplus server " +
+				"sent and failed; not sent again before its backoff ends: ims_orch_openstack_delete_backoff_servers), groups (the server groups' clean-up)."}, []string{"stage"}),
 	}
-	for _, a := range []string{recOrphanDeleted, recVanishedReplace, recErrorReplace, recGroupDeleted, recAdopted} {
+	for _, a := range []string{recOrphanDeleted, recSurplusDeleted, recVanishedReplace, recErrorReplace, recGroupDeleted, recAdopted} {
 		cr.actions.WithLabelValues(a)
 	}
 	for _, s := range []string{"list", "delete", "groups"} {
@@ -149,6 +151,9 @@ func (cr *cloudReconciler) pass(ctx context.Context) openstack.Report {
 }
 
 // account logs and counts one pass, then deletes the empty server groups.
+// A deletion is logged once per state change of its server: deleted (Info),
+// its first failure (Warn; the driver then backs off), not the later
+// failures nor the passes inside the backoff (Debug).
 func (cr *cloudReconciler) account(ctx context.Context, rep openstack.Report, err error) {
 	cr.passes.Inc()
 	if err != nil {
@@ -169,13 +174,18 @@ func (cr *cloudReconciler) account(ctx context.Context, rep openstack.Report, er
 		case openstack.ActWait:
 			cr.log.Debug("orphan server in its grace period", "server", k, "why", a.Reason)
 		case openstack.ActDelete:
-			if _, failed := rep.Failed[k]; !failed {
+			if slices.Contains(rep.Deleted, k) {
 				cr.log.Info("orphan server deleted", "server", k, "cloudId", a.Instance.CloudID, "why", a.Reason)
+			}
+		case openstack.ActSurplus:
+			if sk := k + "/" + a.Instance.CloudID; slices.Contains(rep.Surplus, sk) {
+				cr.log.Info("surplus server deleted", "server", sk, "state", string(a.Instance.State), "why", a.Reason)
 			}
 		}
 	}
 	cr.actions.WithLabelValues(recAdopted).Add(float64(len(rep.Adopted)))
 	cr.actions.WithLabelValues(recOrphanDeleted).Add(float64(len(rep.Deleted)))
+	cr.actions.WithLabelValues(recSurplusDeleted).Add(float64(len(rep.Surplus)))
 	for _, k := range rep.HandedOver {
 		label, why := recVanishedReplace, "vanished from the cloud"
 		if kinds[k] == openstack.ActReplace {
@@ -186,7 +196,16 @@ func (cr *cloudReconciler) account(ctx context.Context, rep openstack.Report, er
 	}
 	for _, k := range slices.Sorted(maps.Keys(rep.Failed)) {
 		cr.errs.WithLabelValues("delete").Inc()
-		cr.log.Warn("orphan or surplus server not deleted", "server", k, "err", rep.Failed[k]) // surplus: DC/id/cloudID
+		ferr := rep.Failed[k]
+		var b *openstack.DeleteBackoffError
+		if errors.As(ferr, &b) && b.Failures > 1 {
+			cr.log.Debug("orphan or surplus server still not deleted", "server", k, "err", ferr)
+			continue
+		}
+		cr.log.Warn("orphan or surplus server not deleted", "server", k, "err", ferr) // surplus: DC/id/cloudID
+	}
+	for _, k := range slices.Sorted(maps.Keys(rep.Backoff)) {
+		cr.log.Debug("orphan or surplus server: delete in its backoff", "server", k, "err", rep.Backoff[k])
 	}
 	if cr.groups == nil || ctx.Err() != nil {
 		return

@@ -406,7 +406,7 @@ func TestIntegrationNovaTerminatedStaysGoneAfterARestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		restarted.reissueDeletes(ctx, all, listed) // as List does
+		restarted.reissueDeletes(ctx, all, listed, everyDC(restarted)) // as the Reconciler's ReissueDeletes does
 		lists++
 		for _, s := range all {
 			id := s.Metadata[drivers.MetaID]
@@ -492,4 +492,13 @@ func taggedServers(ctx context.Context, client *gophercloud.ServiceClient) ([]se
 		return nil, err
 	}
 	return servers.ExtractServers(page)
+}
+
+// everyDC is the set of d's datacenters.
+func everyDC(d *Driver) map[string]bool {
+	out := map[string]bool{}
+	for dc := range d.clients {
+		out[dc] = true
+	}
+	return out
 }

@@ -106,12 +106,12 @@ func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 		copyID := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
 		instance := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
 		f.refuse(copyID, true)
-		terminate := func() (error, map[string]int) {
+		terminate := func() (map[string]int, error) {
 			f.reqs.take()
 			err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "k1") })
-			return err, f.reqs.take()
+			return f.reqs.take(), err
 		}
-		err, _ := terminate()
+		_, err := terminate()
 		var b *DeleteBackoffError
 		if !errors.As(err, &b) || b.Server != copyID || b.Skipped {
 			t.Fatalf("Terminate with the copy refusing: %v, want the refusal of %s", err, copyID)
@@ -124,7 +124,7 @@ func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 		}
 		for range 3 { // the local controller's ticks
 			clk.Advance(time.Second)
-			err, reqs := terminate()
+			reqs, err := terminate()
 			if !errors.As(err, &b) || !b.Skipped {
 				t.Fatalf("Terminate inside the copy's backoff: %v", err)
 			}
@@ -134,14 +134,14 @@ func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 			f.mu.Lock()
 			delete(f.servers, copyID)
 			f.mu.Unlock()
-			err, _ = terminate()
+			_, err = terminate()
 			th.AssertNoErr(t, err)
 			th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
 			continue
 		}
 		f.refuse(copyID, false) // unlocked
 		clk.Advance(delBackoffBase)
-		err, reqs := terminate()
+		reqs, err := terminate()
 		th.AssertNoErr(t, err)
 		th.AssertEquals(t, 1, reqs["DELETE /servers/"])
 		if _, ok := listed(t, d, "k1"); ok {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	th "github.com/gophercloud/gophercloud/v2/testhelper"
+
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // The backoff of a server's delete: delBackoffBase after the first failure,
@@ -34,10 +36,7 @@ func TestDeleteBackoffDoublesUpToItsBound(t *testing.T) {
 // complete, the next attempt comes once its backoff ended, and once Nova
 // takes the delete the server goes and the backoff ends.
 func TestARefusedSurplusDeleteBacksOff(t *testing.T) {
-	f := newFakeNova(t)
-	cfg := testConfig()
-	cfg.OrphanGrace = Duration(time.Minute)
-	d, clk := quietDriver(t, f, cfg)
+	f, d, clk, cfg := graceDriver(t)
 	older := f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
 	f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
 	f.refuse(older, true)
@@ -82,6 +81,16 @@ func TestARefusedSurplusDeleteBacksOff(t *testing.T) {
 	th.AssertDeepEquals(t, []string{k}, rep.Surplus)
 	th.AssertEquals(t, 3, f.deletes)
 	th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
+}
+
+// graceDriver is a fake Nova and a quiet driver on it whose orphan grace
+// is a minute.
+func graceDriver(t *testing.T) (*fakeNova, *Driver, *clock.Virtual, Config) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	cfg.OrphanGrace = Duration(time.Minute)
+	d, clk := quietDriver(t, f, cfg)
+	return f, d, clk, cfg
 }
 
 // ret2 is a Report and an error through inVirtualTime.

@@ -605,10 +605,7 @@ func TestLookupsAndPlanRankServersAlike(t *testing.T) {
 // between (its newer one went) restarts its grace. The delete goes by Nova
 // id as Terminate's (tombstone, mark, DELETE), logged and counted.
 func TestReconcileDeletesASurplusServerAfterTheGrace(t *testing.T) {
-	f := newFakeNova(t)
-	cfg := testConfig()
-	cfg.OrphanGrace = Duration(time.Minute)
-	d, clk := quietDriver(t, f, cfg)
+	f, d, clk, cfg := graceDriver(t)
 	older := f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
 	instance := f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
 	f.addServer("s2", "ACTIVE", ours("dc-a", "s2"), Tag)

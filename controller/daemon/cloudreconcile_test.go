@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -209,5 +210,23 @@ func TestCloudReconcileLogsASurplusDeleteOncePerStateChange(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(cr.errs.WithLabelValues("delete")); got != 2 {
 		t.Errorf("delete errors = %v, want 2 (the attempts Nova refused)", got)
+	}
+}
+
+// The reconciliation's desired set leaves out an instance whose launch has
+// not returned (no cloud state yet): its server may be missing from the
+// pass's list, and handing it over as missing after the launch returned
+// would replace a server just launched (TestCloudReconcileNova on a loaded
+// real Nova: vanished_replaced 2).
+func TestCloudReconcileDesiresLaunchedInstancesOnly(t *testing.T) {
+	got := desiredOf("dc-a", []local.Instance{
+		{ID: "launching", VNF: "P-CSCF", State: local.StateBooting},
+		{ID: "booting", VNF: "P-CSCF", State: local.StateBooting, CloudState: drivers.StateBooting},
+		{ID: "active", VNF: "P-CSCF", State: local.StateNormal, CloudState: drivers.StateActive},
+		{ID: "failed", VNF: "P-CSCF", State: local.StateFailed, CloudState: drivers.StateGone},
+	})
+	want := []drivers.Spec{{ID: "booting", DC: "dc-a", VNF: "P-CSCF"}, {ID: "active", DC: "dc-a", VNF: "P-CSCF"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("desired %v, want %v", got, want)
 	}
 }

@@ -44,6 +44,7 @@ type cloudReconciler struct {
 // ims_orch_openstack_reconcile_actions_total.
 const (
 	recOrphanDeleted   = "orphan_deleted"
+	recSurplusDeleted  = "surplus_deleted"
 	recVanishedReplace = "vanished_replaced"
 	recErrorReplace    = "error_replaced"
 	recGroupDeleted    = "group_deleted"
@@ -52,16 +53,32 @@ const (
 
 // localsDesired is the desired set of the reconciliation: every instance
 // the local controllers hold and have not failed (a failed one is being
-// killed; if that fails it is an orphan like any other).
+// killed; if that fails it is an orphan like any other) whose server the
+// cloud has accepted or shown (desiredOf).
 type localsDesired map[string]*local.Controller
 
 func (l localsDesired) Desired() []drivers.Spec {
 	var out []drivers.Spec
 	for _, dc := range sortedDCs(l) {
-		for _, in := range l[dc].Instances() {
-			if in.State != local.StateFailed {
-				out = append(out, drivers.Spec{ID: in.ID, DC: dc, VNF: in.VNF})
-			}
+		out = append(out, desiredOf(dc, l[dc].Instances())...)
+	}
+	return out
+}
+
+// desiredOf is the desired set of one DC's instances: not failed, and
+// with a cloud state — its Launch returned, or the poller saw its server.
+// An instance still launching is left out: the pass's list, asked for
+// after this set, may not show its server yet, and by the time the pass
+// hands the "missing" instance to its controller the launch may have
+// returned, so the controller would fail and replace the server it just
+// launched (seen on the real Nova, TestCloudReconcileNova: a replacement
+// replaced again 0.17 s after its launch). Left out, its server is at
+// worst an orphan for one pass, inside the grace.
+func desiredOf(dc string, instances []local.Instance) []drivers.Spec {
+	var out []drivers.Spec
+	for _, in := range instances {
+		if in.State != local.StateFailed && in.CloudState != "" {
+			out = append(out, drivers.Spec{ID: in.ID, DC: dc, VNF: in.VNF})
 		}
 	}
 	return out
@@ -87,13 +104,14 @@ func (d *Daemon) newCloudReconciler(cloud openstack.Cloud, groups func(context.C
 			Help: "Reconciliation passes of the OpenStack cloud against the local controllers' instances."}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Name: "openstack_reconcile_actions_total",
 			Help: "What the OpenStack reconciliation did: orphan_deleted (a server of ours no controller holds, after the grace), " +
+				"surplus_deleted (an older server of an instance id a newer one carries, after the grace), " +
 				"vanished_replaced / error_replaced (a held server missing or in ERROR, handed to its controller, which replaced it), " +
 				"group_deleted (an empty server group of ours), adopted (a held server taken into the registry)."}, []string{"action"}),
 		errs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Name: "openstack_reconcile_errors_total",
-			Help: "Failures of the OpenStack reconciliation by stage: list (the pass did nothing), delete (an orphan's deletion), " +
-				"groups (the server groups' clean-up)."}, []string{"stage"}),
+			Help: "Failures of the OpenStack reconciliation by stage: list (the pass did nothing), delete (a delete of an orphan or a surplus server " +
+				"sent and failed; not sent again before its backoff ends: ims_orch_openstack_delete_backoff_servers), groups (the server groups' clean-up)."}, []string{"stage"}),
 	}
-	for _, a := range []string{recOrphanDeleted, recVanishedReplace, recErrorReplace, recGroupDeleted, recAdopted} {
+	for _, a := range []string{recOrphanDeleted, recSurplusDeleted, recVanishedReplace, recErrorReplace, recGroupDeleted, recAdopted} {
 		cr.actions.WithLabelValues(a)
 	}
 	for _, s := range []string{"list", "delete", "groups"} {
@@ -149,6 +167,9 @@ func (cr *cloudReconciler) pass(ctx context.Context) openstack.Report {
 }
 
 // account logs and counts one pass, then deletes the empty server groups.
+// A deletion is logged once per state change of its server: deleted (Info),
+// its first failure (Warn; the driver then backs off), not the later
+// failures nor the passes inside the backoff (Debug).
 func (cr *cloudReconciler) account(ctx context.Context, rep openstack.Report, err error) {
 	cr.passes.Inc()
 	if err != nil {
@@ -169,13 +190,18 @@ func (cr *cloudReconciler) account(ctx context.Context, rep openstack.Report, er
 		case openstack.ActWait:
 			cr.log.Debug("orphan server in its grace period", "server", k, "why", a.Reason)
 		case openstack.ActDelete:
-			if _, failed := rep.Failed[k]; !failed {
+			if slices.Contains(rep.Deleted, k) {
 				cr.log.Info("orphan server deleted", "server", k, "cloudId", a.Instance.CloudID, "why", a.Reason)
+			}
+		case openstack.ActSurplus:
+			if sk := k + "/" + a.Instance.CloudID; slices.Contains(rep.Surplus, sk) {
+				cr.log.Info("surplus server deleted", "server", sk, "state", string(a.Instance.State), "why", a.Reason)
 			}
 		}
 	}
 	cr.actions.WithLabelValues(recAdopted).Add(float64(len(rep.Adopted)))
 	cr.actions.WithLabelValues(recOrphanDeleted).Add(float64(len(rep.Deleted)))
+	cr.actions.WithLabelValues(recSurplusDeleted).Add(float64(len(rep.Surplus)))
 	for _, k := range rep.HandedOver {
 		label, why := recVanishedReplace, "vanished from the cloud"
 		if kinds[k] == openstack.ActReplace {
@@ -186,7 +212,16 @@ func (cr *cloudReconciler) account(ctx context.Context, rep openstack.Report, er
 	}
 	for _, k := range slices.Sorted(maps.Keys(rep.Failed)) {
 		cr.errs.WithLabelValues("delete").Inc()
-		cr.log.Warn("orphan or surplus server not deleted", "server", k, "err", rep.Failed[k]) // surplus: DC/id/cloudID
+		ferr := rep.Failed[k]
+		var b *openstack.DeleteBackoffError
+		if errors.As(ferr, &b) && b.Failures > 1 {
+			cr.log.Debug("orphan or surplus server still not deleted", "server", k, "err", ferr)
+			continue
+		}
+		cr.log.Warn("orphan or surplus server not deleted", "server", k, "err", ferr) // surplus: DC/id/cloudID
+	}
+	for _, k := range slices.Sorted(maps.Keys(rep.Backoff)) {
+		cr.log.Debug("orphan or surplus server: delete in its backoff", "server", k, "err", rep.Backoff[k])
 	}
 	if cr.groups == nil || ctx.Err() != nil {
 		return

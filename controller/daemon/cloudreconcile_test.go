@@ -1,14 +1,21 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/openstack"
 )
@@ -66,6 +73,7 @@ func (c *reconCloud) LaunchActive(context.Context, drivers.Spec) (drivers.Instan
 	return c.LaunchNew(context.Background(), drivers.Spec{})
 }
 
+func (c *reconCloud) ReissueDeletes(context.Context, string)         {}
 func (c *reconCloud) Sequential(drivers.Spec) bool                   { return false }
 func (c *reconCloud) WaitGone(context.Context, string, string) error { return nil }
 
@@ -161,3 +169,64 @@ func TestCloudReconcileInDaemon(t *testing.T) {
 }
 
 var _ openstack.Cloud = (*reconCloud)(nil)
+
+// The daemon logs a deletion of the reconciliation once per state change
+// of its server (revF L5, L6): a surplus server whose delete Nova refuses
+// is warned about at its first failure only — not at the failures after
+// each backoff, nor at the passes inside it — and its deletion has a log
+// line and an action count of its own.
+func TestCloudReconcileLogsASurplusDeleteOncePerStateChange(t *testing.T) {
+	var logs bytes.Buffer
+	d := &Daemon{locals: map[string]*local.Controller{}, clk: clock.NewVirtual(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)),
+		log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	cr := d.newCloudReconciler(&reconCloud{t: t}, nil, time.Minute, time.Minute, 1)
+	ctx := context.Background()
+	a := openstack.Action{Kind: openstack.ActSurplus, Reason: "surplus: newer server n2 carries s1",
+		Instance: drivers.Instance{DC: "dc-a", ID: "s1", CloudID: "n1", State: drivers.StateActive}}
+	k := "dc-a/s1/n1"
+	refused := func(n int, skipped bool) error {
+		return &openstack.DeleteBackoffError{DC: "dc-a", ID: "s1", Server: "n1", Failures: n, Skipped: skipped, Err: errors.New("HTTP 403")}
+	}
+	acts := []openstack.Action{a}
+	for _, rep := range []openstack.Report{
+		{Actions: acts, Failed: map[string]error{k: refused(1, false)}},
+		{Actions: acts, Backoff: map[string]error{k: refused(1, true)}},
+		{Actions: acts, Failed: map[string]error{k: refused(2, false)}},
+		{Actions: acts, Backoff: map[string]error{k: refused(2, true)}},
+		{Actions: acts, Surplus: []string{k}},
+	} {
+		cr.account(ctx, rep, nil)
+	}
+	out := logs.String()
+	lines := func(msg string) int { return strings.Count(out, `msg="`+msg+`"`) }
+	if lines("orphan or surplus server not deleted") != 1 || lines("surplus server deleted") != 1 || strings.Count(out, "\n") != 2 {
+		t.Fatalf("log of a refused surplus delete, two backoffs, then deleted:\n%s", out)
+	}
+	if !strings.Contains(out, "server=dc-a/s1/n1") || !strings.Contains(out, `why="surplus: newer server n2 carries s1"`) {
+		t.Errorf("the deletion's line names neither the server nor why:\n%s", out)
+	}
+	if got := testutil.ToFloat64(cr.actions.WithLabelValues(recSurplusDeleted)); got != 1 {
+		t.Errorf("surplus_deleted = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(cr.errs.WithLabelValues("delete")); got != 2 {
+		t.Errorf("delete errors = %v, want 2 (the attempts Nova refused)", got)
+	}
+}
+
+// The reconciliation's desired set leaves out an instance whose launch has
+// not returned (no cloud state yet): its server may be missing from the
+// pass's list, and handing it over as missing after the launch returned
+// would replace a server just launched (TestCloudReconcileNova on a loaded
+// real Nova: vanished_replaced 2).
+func TestCloudReconcileDesiresLaunchedInstancesOnly(t *testing.T) {
+	got := desiredOf("dc-a", []local.Instance{
+		{ID: "launching", VNF: "P-CSCF", State: local.StateBooting},
+		{ID: "booting", VNF: "P-CSCF", State: local.StateBooting, CloudState: drivers.StateBooting},
+		{ID: "active", VNF: "P-CSCF", State: local.StateNormal, CloudState: drivers.StateActive},
+		{ID: "failed", VNF: "P-CSCF", State: local.StateFailed, CloudState: drivers.StateGone},
+	})
+	want := []drivers.Spec{{ID: "booting", DC: "dc-a", VNF: "P-CSCF"}, {ID: "active", DC: "dc-a", VNF: "P-CSCF"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("desired %v, want %v", got, want)
+	}
+}

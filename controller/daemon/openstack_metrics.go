@@ -12,7 +12,7 @@ import (
 var (
 	osReissuedDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_reissued_deletes_total",
 		"Deletes the OpenStack driver sent again for servers it had deleted that Nova listed again, not deleting "+
-			"(Nova's delete-during-build race, a lost delete, a Terminate that gave up). Rising every 10 s: a delete Nova keeps losing; the log names the server.", nil, nil)
+			"(Nova's delete-during-build race, a lost delete, a Terminate that gave up). Sent by the reconciliation pass of the node's DCs (and the waits after a Terminate); rising at every pass: a delete Nova keeps losing; the log names the server.", nil, nil)
 	osTombstonesDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_tombstones",
 		"Servers the OpenStack driver deleted and keeps hidden (kept 10 min after Nova last listed them).", nil, nil)
 	osMarksDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_marked_servers_adopted_total",
@@ -23,6 +23,9 @@ var (
 		"Servers of ours beyond the first per instance id in the driver's last list (the newest is taken as the instance; the others are deleted after the orphan grace).", nil, nil)
 	osSurplusDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_surplus_servers_deleted_total",
 		"Older servers of an instance id this node's OpenStack reconciler deleted (its own DCs) after they had been surplus (a newer server carries the id) for the orphan grace; the log names each.", nil, nil)
+	osDelBackoffDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_delete_backoff_servers",
+		"Servers whose delete failed (Nova refused it, or it kept failing after the retries) and that the OpenStack driver does not delete again "+
+			"before their backoff ends (10 s doubling to 5 min; a list that no longer shows the server ends it). Terminate of such an id fails meanwhile; the errors name the server.", nil, nil)
 )
 
 // openstackStats is what openstackCollector reads; *openstack.Driver.
@@ -32,7 +35,7 @@ type openstackStats interface{ Stats() openstack.Stats }
 type openstackCollector struct{ d openstackStats }
 
 func (c openstackCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{osReissuedDesc, osTombstonesDesc, osMarksDesc, osTermFailDesc, osDupDesc, osSurplusDesc} {
+	for _, d := range []*prometheus.Desc{osReissuedDesc, osTombstonesDesc, osMarksDesc, osTermFailDesc, osDupDesc, osSurplusDesc, osDelBackoffDesc} {
 		ch <- d
 	}
 }
@@ -45,4 +48,5 @@ func (c openstackCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(osTermFailDesc, prometheus.CounterValue, float64(s.TerminateFailures))
 	ch <- prometheus.MustNewConstMetric(osDupDesc, prometheus.GaugeValue, float64(s.Duplicates))
 	ch <- prometheus.MustNewConstMetric(osSurplusDesc, prometheus.CounterValue, float64(s.SurplusDeleted))
+	ch <- prometheus.MustNewConstMetric(osDelBackoffDesc, prometheus.GaugeValue, float64(s.DeleteBackoff))
 }

@@ -24,7 +24,7 @@ func (s fixedStats) Stats() openstack.Stats { return openstack.Stats(s) }
 // own Stats field and of its kind.
 func TestOpenStackCollector(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(openstackCollector{fixedStats{ReissuedDeletes: 3, Tombstones: 7, MarksAdopted: 2, TerminateFailures: 5, Duplicates: 1, SurplusDeleted: 4}})
+	reg.MustRegister(openstackCollector{fixedStats{ReissuedDeletes: 3, Tombstones: 7, MarksAdopted: 2, TerminateFailures: 5, Duplicates: 1, SurplusDeleted: 4, DeleteBackoff: 6}})
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +41,7 @@ func TestOpenStackCollector(t *testing.T) {
 		"ims_orch_openstack_terminate_failures_total":      "counter 5",
 		"ims_orch_openstack_duplicate_servers":             "gauge 1",
 		"ims_orch_openstack_surplus_servers_deleted_total": "counter 4",
+		"ims_orch_openstack_delete_backoff_servers":        "gauge 6",
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("exported %v, want %v", got, want)
@@ -62,9 +63,9 @@ func TestOpenStackDriverMetricsRegistered(t *testing.T) {
 	}
 	n, err := testutil.GatherAndCount(d.metrics.Registry, "ims_orch_openstack_reissued_deletes_total", "ims_orch_openstack_tombstones",
 		"ims_orch_openstack_marked_servers_adopted_total", "ims_orch_openstack_terminate_failures_total", "ims_orch_openstack_duplicate_servers",
-		"ims_orch_openstack_surplus_servers_deleted_total")
-	if err != nil || n != 6 {
-		t.Fatalf("gathered %d of the 6 OpenStack driver metrics (%v)", n, err)
+		"ims_orch_openstack_surplus_servers_deleted_total", "ims_orch_openstack_delete_backoff_servers")
+	if err != nil || n != 7 {
+		t.Fatalf("gathered %d of the 7 OpenStack driver metrics (%v)", n, err)
 	}
 }
 

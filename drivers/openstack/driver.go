@@ -58,8 +58,12 @@ type Driver struct {
 	flavorSizes map[string]flavorSize // DC/name -> vCPUs and RAM (quota.go)
 	quotaHits   drivers.QuotaHits     // flavors whose last launch hit the quota
 
-	tombs tombstones   // servers Terminate deleted (tombstone.go)
-	log   *slog.Logger // nil: slog.Default()
+	tombs    tombstones   // servers Terminate deleted (tombstone.go)
+	delFails delBackoffs  // servers whose delete failed (delbackoff.go)
+	log      *slog.Logger // nil: slog.Default()
+	// lastLists: per compute client, the last List's servers, for
+	// ReissueDeletes (under mu)
+	lastLists map[*gophercloud.ServiceClient]listSnap
 
 	terminateFailures atomic.Uint64   // Terminate calls that returned an error (Stats)
 	dups              map[string]int  // DC -> surplus servers per instance id in its last List (under mu)
@@ -127,12 +131,15 @@ func (d *Driver) sleep(ctx context.Context, wait time.Duration) error {
 }
 
 // backoff returns the wait before retry attempt n (0-based): base·2ⁿ, at most 30 s.
-func backoff(base time.Duration, n int) time.Duration {
+func backoff(base time.Duration, n int) time.Duration { return backoffN(base, 30*time.Second, n) }
+
+// backoffN is base·2ⁿ, at most limit.
+func backoffN(base, limit time.Duration, n int) time.Duration {
 	w := base
-	for i := 0; i < n && w < 30*time.Second; i++ {
+	for i := 0; i < n && w < limit; i++ {
 		w *= 2
 	}
-	return min(w, 30*time.Second)
+	return min(w, limit)
 }
 
 // retry runs fn until it succeeds, fails with a non-transient error or the
@@ -750,8 +757,10 @@ func address(s servers.Server) string {
 
 // List returns the servers of ours in dc ("" = every configured DC),
 // without those Nova is deleting or that were terminated (tombstone.go).
-// Ours: tag ims-orch and managed-by metadata. A terminated server Nova lists
-// again, not deleting, is deleted again.
+// Ours: tag ims-orch and managed-by metadata. List only reads: a
+// terminated server Nova lists again, not deleting, is deleted again by
+// ReissueDeletes (the Reconciler's pass of its DCs) and WaitGone, from
+// what List saw.
 func (d *Driver) List(ctx context.Context, dc string) ([]drivers.Instance, error) {
 	return d.list(ctx, dc, d.cfg.Retries)
 }
@@ -794,7 +803,7 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 		if err != nil {
 			return nil, err
 		}
-		d.reissueDeletes(ctx, all, listed)
+		d.seen(client, all, listed)
 		for _, s := range all {
 			if s.Metadata[drivers.MetaManagedBy] != managedBy || !want[s.Metadata[drivers.MetaDC]] || d.hidden(s) {
 				continue
@@ -813,6 +822,81 @@ func (d *Driver) list(ctx context.Context, dc string, retries int) ([]drivers.In
 	})
 	d.countDuplicates(dcs, out)
 	return out, nil
+}
+
+// listSnap is what one list of a compute client showed, and when it was
+// asked for.
+type listSnap struct {
+	servers []servers.Server
+	listed  time.Time
+}
+
+// seen records what a list of client asked for at listed showed: the
+// tombstones' sightings, the end of the delete backoff of servers no
+// longer listed, and the list itself for ReissueDeletes.
+func (d *Driver) seen(client *gophercloud.ServiceClient, all []servers.Server, listed time.Time) {
+	d.tombs.sighted(all, d.clk.Now())
+	d.pruneDelFails(client, all)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.lastLists == nil {
+		d.lastLists = map[*gophercloud.ServiceClient]listSnap{}
+	}
+	if old, ok := d.lastLists[client]; !ok || !listed.Before(old.listed) {
+		d.lastLists[client] = listSnap{servers: all, listed: listed}
+	}
+}
+
+// pruneDelFails ends the delete backoff of the servers of client's DCs
+// that all (a list of client: nil for every client) no longer shows, or
+// shows Nova deleting: logged, a state change of the server.
+func (d *Driver) pruneDelFails(client *gophercloud.ServiceClient, all []servers.Server) {
+	dcs := map[string]bool{}
+	for dc, c := range d.clients {
+		if client == nil || c.Compute == client {
+			dcs[dc] = true
+		}
+	}
+	live := map[string]bool{}
+	for _, s := range all {
+		if !gone(s) {
+			live[s.ID] = true
+		}
+	}
+	pruned := d.delFails.prune(dcs, live)
+	for _, id := range sortedKeys(pruned) {
+		f := pruned[id]
+		d.logger().Info("openstack: a server whose delete failed is gone or being deleted: its delete backoff ends",
+			"dc", f.dc, "instance", f.id, "server", id, "failures", f.n)
+	}
+}
+
+// ReissueDeletes deletes again the servers of ours in dc ("" = every DC)
+// that a Terminate deleted and the last List of dc showed again, not
+// deleting (tombstone.go; at most once per reissueEvery per server, never
+// inside its delete backoff). The Reconciler calls it after the List of its
+// pass: the writes of the reconciliation stay in its pass and its DCs
+// (List only reads).
+func (d *Driver) ReissueDeletes(ctx context.Context, dc string) {
+	dcs := map[string]bool{}
+	clients := map[*gophercloud.ServiceClient]bool{}
+	for n, c := range d.clients {
+		if dc == "" || n == dc {
+			dcs[n] = true
+			clients[c.Compute] = true
+		}
+	}
+	var snaps []listSnap
+	d.mu.Lock()
+	for c := range clients {
+		if l, ok := d.lastLists[c]; ok {
+			snaps = append(snaps, l)
+		}
+	}
+	d.mu.Unlock()
+	for _, l := range snaps {
+		d.reissueDeletes(ctx, l.servers, l.listed, dcs)
+	}
 }
 
 // newestByKey is the instance of each DC/id of list: of several servers
@@ -896,12 +980,15 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 // it: tombstoned, maybe deleting) and deletes it again unless Nova is
 // deleting it or it is gone.
 func (d *Driver) terminateServer(ctx context.Context, client *gophercloud.ServiceClient, dc, id string, s servers.Server) error {
+	if err := d.delFails.wait(s.ID, d.clk.Now()); err != nil {
+		return err // failed before: not sent again inside its backoff (delbackoff.go)
+	}
 	// a server an earlier Terminate deleted (terminateTargets' fallback):
 	// a refusal now does not show that nothing was deleted, one of the
 	// earlier DELETEs may have been taken
 	deletedBefore := d.dead(s)
 	sent := false
-	return d.retry(ctx, "terminate "+id, func() error {
+	err := d.retry(ctx, "terminate "+id, func() error {
 		if sent {
 			cur, ok, err := d.server(ctx, s.ID)
 			if err != nil || !ok || gone(cur) {
@@ -913,6 +1000,13 @@ func (d *Driver) terminateServer(ctx context.Context, client *gophercloud.Servic
 		sent = sent || errors.Is(err, errTransient)
 		return err
 	})
+	switch {
+	case err == nil:
+		d.delFails.ok(s.ID)
+	case ctx.Err() == nil: // the caller giving up is not a failed delete
+		return d.delFails.failed(s.ID, dc, id, err, d.clk.Now())
+	}
+	return err
 }
 
 // terminateTargets are the servers Terminate deletes for instance id,
@@ -950,12 +1044,17 @@ func (d *Driver) terminateTargets(ctx context.Context, dc, id string) ([]servers
 // still there — the ranking List, the poller, Plan and the look-ups share,
 // so a same-second tie goes the same way here (the higher Nova id is the
 // instance) — then as Terminate does (tombstone, mark, DELETE, with
-// Terminate's retries), logs it and counts Stats.SurplusDeleted. It
-// reports whether it deleted the server: false, nil when it is gone, being
+// Terminate's retries and its delete backoff: inside the backoff it
+// returns the Skipped *DeleteBackoffError and sends nothing, not even the
+// look-up) and counts Stats.SurplusDeleted; the caller logs. It reports
+// whether it deleted the server: false, nil when it is gone, being
 // deleted, or the instance now.
 func (d *Driver) DeleteSurplus(ctx context.Context, dc, id, cloudID string) (bool, error) {
 	client, err := d.compute(dc)
 	if err != nil {
+		return false, err
+	}
+	if err := d.delFails.wait(cloudID, d.clk.Now()); err != nil {
 		return false, err
 	}
 	var m []servers.Server
@@ -974,14 +1073,11 @@ func (d *Driver) DeleteSurplus(ctx context.Context, dc, id, cloudID string) (boo
 	if i < 0 || i == len(m)-1 {
 		return false, nil // gone or deleting, or the newest: the instance
 	}
-	s, kept := m[i], m[len(m)-1]
-	err = d.terminateServer(ctx, client, dc, id, s)
-	if err == nil {
-		d.surplusDeleted.Add(1)
+	if err := d.terminateServer(ctx, client, dc, id, m[i]); err != nil {
+		return false, err
 	}
-	d.logger().Warn("openstack: deleted a surplus server: an older server of an instance id (the newest is the instance)",
-		"dc", dc, "instance", id, "server", cloudID, "status", s.Status, "kept", kept.ID, "error", err)
-	return err == nil, err
+	d.surplusDeleted.Add(1)
+	return true, nil
 }
 
 // cloudIDs are the Nova ids of list.
@@ -1178,7 +1274,7 @@ func (d *Driver) WaitGone(ctx context.Context, dc, id string) error {
 			}
 			// a delete Nova lost is sent again here too: with no List
 			// running (no poller), the wait would last ActiveTimeout
-			d.reissueDeletes(ctx, all, listed)
+			d.reissueDeletes(ctx, all, listed, map[string]bool{dc: true})
 			ok = len(match(all, dc, id, true)) > 0
 			return nil
 		})

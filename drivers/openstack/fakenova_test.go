@@ -63,6 +63,9 @@ type fakeServer struct {
 	hiddenReads, phantomReads int
 	lost                      bool
 	stuck                     bool // every later delete is answered 500
+	// refused: every DELETE is answered 403 (a policy; refused, not
+	// retried) while set, the server left as it is
+	refused bool
 }
 
 // deleteRace is what real Nova does to a server deleted while it is being
@@ -416,6 +419,10 @@ func (f *fakeNova) handleServer(w http.ResponseWriter, r *http.Request) {
 		s.Name = body.Server.Name
 		writeJSON(w, 200, map[string]any{"server": f.render(s)})
 	case http.MethodDelete:
+		if s.refused {
+			f.writeFault(w, fault{status: 403, file: "forbidden_403.json"})
+			return
+		}
 		if s.stuck {
 			f.writeFault(w, fault{status: 500, file: "internal_500.json"})
 			return
@@ -509,6 +516,13 @@ func (f *fakeNova) addServer(name, status string, md map[string]string, tags ...
 	}
 	f.servers[s.ID] = s
 	return s.ID
+}
+
+// refuse sets whether Nova refuses every DELETE of server cloudID (403).
+func (f *fakeNova) refuse(cloudID string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.servers[cloudID].refused = on
 }
 
 // ours returns metadata marking a server as ims-orch's instance id in dc.

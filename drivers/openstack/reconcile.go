@@ -34,6 +34,9 @@ type Cloud interface {
 	// instance id in dc, if a newer one still carries the id; it reports
 	// whether it deleted it.
 	DeleteSurplus(ctx context.Context, dc, id, cloudID string) (bool, error)
+	// ReissueDeletes deletes again the servers of dc ("" = every DC) that
+	// were deleted and that its last List showed again, not deleting.
+	ReissueDeletes(ctx context.Context, dc string)
 	WaitGone(ctx context.Context, dc, id string) error
 }
 
@@ -71,7 +74,14 @@ type Action struct {
 // or replaced in this pass anyway (Terminate deletes every server of an id).
 func Plan(desired []drivers.Spec, actual []drivers.Instance, registry map[string]drivers.Instance,
 	orphanSince, surplusSince map[string]time.Time, now time.Time, grace time.Duration) []Action {
-	have := newestByKey(actual) // several servers with one id: the newest is the instance, as for find
+	return plan(desired, actual, newestByKey(actual), registry, orphanSince, surplusSince, now, grace)
+}
+
+// plan is Plan with have = newestByKey(actual) (several servers with one
+// id: the newest is the instance, as for find), which Reconcile computes
+// once for the plan and the surplus clocks.
+func plan(desired []drivers.Spec, actual []drivers.Instance, have map[string]drivers.Instance, registry map[string]drivers.Instance,
+	orphanSince, surplusSince map[string]time.Time, now time.Time, grace time.Duration) []Action {
 	want := map[string]bool{}
 	var out []Action
 	for _, s := range desired {
@@ -114,7 +124,7 @@ func Plan(desired []drivers.Spec, actual []drivers.Instance, registry map[string
 			whole[key(a.Instance.DC, a.Instance.ID)] = true
 		}
 	}
-	for _, in := range surplusServers(actual) {
+	for _, in := range surplusServers(actual, have) {
 		k := key(in.DC, in.ID)
 		if since, ok := surplusSince[in.CloudID]; ok && !whole[k] && now.Sub(since) >= grace {
 			out = append(out, Action{Kind: ActSurplus, Instance: in,
@@ -132,9 +142,9 @@ func Plan(desired []drivers.Spec, actual []drivers.Instance, registry map[string
 }
 
 // surplusServers are the servers of actual that are not the instance of
-// their DC/id: an older server of an id a newer one carries (newestByKey).
-func surplusServers(actual []drivers.Instance) []drivers.Instance {
-	have := newestByKey(actual)
+// their DC/id (have, newestByKey of actual): an older server of an id a
+// newer one carries.
+func surplusServers(actual []drivers.Instance, have map[string]drivers.Instance) []drivers.Instance {
 	var out []drivers.Instance
 	for _, in := range actual {
 		if have[key(in.DC, in.ID)].CloudID != in.CloudID {
@@ -172,10 +182,16 @@ type Report struct {
 	// and taken by the owner.
 	HandedOver []string
 	Deferred   []string         // quota exhausted: retried by a later pass
-	Failed     map[string]error // capacity, invalid spec, budget exhausted...
+	Failed     map[string]error // capacity, invalid spec, budget exhausted, a delete that failed...
+	// Backoff are the deletions (orphans by DC/id, surplus servers by
+	// DC/id/cloudID) not tried in this pass: a delete of the server failed
+	// before and its backoff runs (a *DeleteBackoffError, Skipped). They
+	// leave the pass complete: its retry is the backoff's, not Run's.
+	Backoff map[string]error
 }
 
-// Complete reports whether the pass left nothing to do.
+// Complete reports whether the pass left nothing to do (deletions in
+// their backoff aside).
 func (r Report) Complete() bool { return len(r.Deferred) == 0 && len(r.Failed) == 0 }
 
 // Reconciler converges the cloud to a DesiredSet and keeps the registry of
@@ -242,18 +258,21 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("reconcile: %w", err)
 	}
+	// the deletes Nova lost, from that list: List only reads
+	r.reissue(ctx)
 	now := r.Clock.Now()
+	have := newestByKey(actual)
 	r.mu.Lock()
 	if r.registry == nil {
 		r.registry = map[string]drivers.Instance{}
 		r.orphanSince = map[string]time.Time{}
 		r.surplusSince = map[string]time.Time{}
 	}
-	plan := Plan(desired, actual, r.registry, r.orphanSince, r.surplusSince, now, r.Grace)
+	plan := plan(desired, actual, have, r.registry, r.orphanSince, r.surplusSince, now, r.Grace)
 	// surplus clocks: every pass that lists a server surplus keeps its
 	// clock; one that does not (gone, or the instance now) restarts it
 	surplus := map[string]bool{}
-	for _, in := range surplusServers(actual) {
+	for _, in := range surplusServers(actual, have) {
 		surplus[in.CloudID] = true
 		if _, ok := r.surplusSince[in.CloudID]; !ok {
 			r.surplusSince[in.CloudID] = now
@@ -294,7 +313,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 			delete(r.registry, k) // vanished (launched again below) or no longer wanted
 		}
 	}
-	rep := Report{Actions: plan, Failed: map[string]error{}}
+	rep := Report{Actions: plan, Failed: map[string]error{}, Backoff: map[string]error{}}
 	for _, a := range plan {
 		if a.Kind == ActAdopt {
 			k := key(a.Instance.DC, a.Instance.ID)
@@ -324,6 +343,8 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 			*list = append(*list, k)
 		case errors.Is(err, drivers.ErrQuota):
 			rep.Deferred = append(rep.Deferred, k)
+		case skipped(err):
+			rep.Backoff[k] = err
 		default:
 			rep.Failed[k] = err
 		}
@@ -368,6 +389,8 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 				rmu.Lock()
 				defer rmu.Unlock()
 				switch {
+				case skipped(err):
+					rep.Backoff[actionKey(a)] = err
 				case err != nil:
 					rep.Failed[actionKey(a)] = err
 				case deleted:
@@ -464,6 +487,34 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 		sort.Strings(l)
 	}
 	return rep, nil
+}
+
+// skipped reports a delete not tried: inside its server's delete backoff
+// (Terminate's join of several servers: every one of them).
+func skipped(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs := j.Unwrap()
+		for _, e := range errs {
+			if !skipped(e) {
+				return false
+			}
+		}
+		return len(errs) > 0
+	}
+	var b *DeleteBackoffError
+	return errors.As(err, &b) && b.Skipped
+}
+
+// reissue re-sends the deletes Nova lost in the reconciler's datacenters,
+// from the pass's list (Cloud.ReissueDeletes).
+func (r *Reconciler) reissue(ctx context.Context) {
+	if r.DCs == nil {
+		r.Cloud.ReissueDeletes(ctx, "")
+		return
+	}
+	for _, dc := range r.DCs {
+		r.Cloud.ReissueDeletes(ctx, dc)
+	}
 }
 
 // list lists the servers of the reconciler's datacenters.

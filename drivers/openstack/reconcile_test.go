@@ -277,6 +277,7 @@ func (m *memCloud) Terminate(_ context.Context, dc, id string) error {
 }
 
 func (m *memCloud) WaitGone(context.Context, string, string) error { return nil }
+func (m *memCloud) ReissueDeletes(context.Context, string)         {}
 
 type staticSet []drivers.Spec
 

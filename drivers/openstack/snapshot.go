@@ -70,6 +70,9 @@ func (d *Driver) startSnapshot() {
 		s.listed = d.clk.Now()
 		s.servers, s.err = d.listTagged(ctx)
 		d.tombs.sighted(s.servers, d.clk.Now())
+		if s.err == nil {
+			d.pruneDelFails(nil, s.servers)
+		}
 		cancel()
 		close(s.done)
 		d.snaps.mu.Lock()

@@ -3,9 +3,9 @@ package openstack
 // Stats are the driver's counters an operator watches (the daemon exports
 // them as ims_orch_openstack_* metrics).
 type Stats struct {
-	// ReissuedDeletes: deletes re-sent by List and WaitGone for servers a
-	// Terminate deleted that Nova listed again, not deleting. A count
-	// rising every reissueEvery is a delete Nova keeps losing.
+	// ReissuedDeletes: deletes re-sent (the Reconciler's ReissueDeletes,
+	// WaitGone) for servers a Terminate deleted that Nova listed again, not
+	// deleting. A count rising at every pass is a delete Nova keeps losing.
 	ReissuedDeletes uint64
 	// Tombstones: servers deleted that this driver keeps hidden now.
 	Tombstones int
@@ -24,6 +24,10 @@ type Stats struct {
 	// SurplusDeleted: older servers of an instance id that DeleteSurplus
 	// deleted (the Reconciler's ActSurplus; the log names each).
 	SurplusDeleted uint64
+	// DeleteBackoff: servers whose delete failed (refused, or failing
+	// after the retries) and is not sent again before its backoff ends
+	// (delbackoff.go); the callers' errors name each.
+	DeleteBackoff int
 }
 
 // Stats returns the driver's counters.
@@ -39,5 +43,5 @@ func (d *Driver) Stats() Stats {
 	defer d.tombs.mu.Unlock()
 	return Stats{ReissuedDeletes: d.tombs.reDels, Tombstones: n, MarksAdopted: d.tombs.marks,
 		TerminateFailures: d.terminateFailures.Load(), Duplicates: dups,
-		SurplusDeleted: d.surplusDeleted.Load()}
+		SurplusDeleted: d.surplusDeleted.Load(), DeleteBackoff: d.delFails.len()}
 }

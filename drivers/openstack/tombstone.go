@@ -2,6 +2,7 @@ package openstack
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -27,9 +28,11 @@ import (
 // conformance suite's RefusedSpec saw exactly that: hidden as deleting in
 // one list, listed in the next. Terminate therefore leaves a tombstone per
 // Nova server id; List, the look-ups and the waits treat a tombstoned server
-// as gone, and List deletes it again when a list asked for after the
-// tombstone shows it not deleting (at most once per reissueEvery per
-// server; a 404 is fine), and so do WaitGone's polls, so a delete Nova lost
+// as gone, and the Reconciler's pass of its DCs (ReissueDeletes, from the
+// pass's List: List itself only reads) deletes it again when a list asked
+// for after the tombstone shows it not deleting (at most once per
+// reissueEvery per server, not inside its delete backoff; a 404 is fine),
+// and so do WaitGone's polls, so a delete Nova lost
 // would not leak a VM. Terminate lays the tombstone before it sends the
 // DELETE (a retry after a lost answer must find it there).
 // A tombstone is kept until tombstoneTTL (on the driver's clock) after the
@@ -251,19 +254,20 @@ type redelete struct {
 	cloudID, dc, id, status, task string
 }
 
-// due returns the tombstoned servers of list Nova shows not deleting whose
-// delete is due again, and marks them re-issued at now. listed is when the
-// list was asked for: a server deleted after that is shown as it was before
-// its delete, not listed again.
-func (t *tombstones) due(list []servers.Server, listed, now time.Time) []redelete {
+// due returns the tombstoned servers of list (sighted already) of the DCs
+// in dcs that Nova shows not deleting whose delete is due again, and marks
+// them re-issued at now; hold (may be nil) leaves a server out (its delete
+// backoff). listed is when the list was asked for: a server deleted after
+// that is shown as it was before its delete, not listed again.
+func (t *tombstones) due(list []servers.Server, listed, now time.Time, dcs map[string]bool, hold func(cloudID string) bool) []redelete {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.sight(list, now)
+	t.expire(now)
 	var out []redelete
 	for _, s := range list {
 		ts, ok := t.byID[s.ID]
-		if !ok || gone(s) || ts.pending || ts.at.After(listed) || ts.adopted && !marked(s) ||
-			!ts.reissue.IsZero() && now.Sub(ts.reissue) < reissueEvery {
+		if !ok || !dcs[ts.dc] || gone(s) || ts.pending || ts.at.After(listed) || ts.adopted && !marked(s) ||
+			!ts.reissue.IsZero() && now.Sub(ts.reissue) < reissueEvery || hold != nil && hold(s.ID) {
 			continue
 		}
 		ts.reissue = now
@@ -285,26 +289,40 @@ func (d *Driver) dead(s servers.Server) bool {
 	return marked(s) || d.tombs.has(s.ID, d.clk.Now())
 }
 
-// ReissuedDeletes is how many deletes List has re-issued for servers Nova
-// listed again, not deleting, after it had accepted their delete.
+// ReissuedDeletes is how many deletes were re-issued (ReissueDeletes,
+// WaitGone) for servers Nova listed again, not deleting, after it had
+// accepted their delete.
 func (d *Driver) ReissuedDeletes() uint64 {
 	d.tombs.mu.Lock()
 	defer d.tombs.mu.Unlock()
 	return d.tombs.reDels
 }
 
-// reissueDeletes deletes again the tombstoned servers of list that Nova
-// shows not deleting, in a list asked for at listed (List and WaitGone call
-// it). Best effort: a failure is logged and the next List or WaitGone poll
-// tries again after reissueEvery.
-func (d *Driver) reissueDeletes(ctx context.Context, list []servers.Server, listed time.Time) {
-	for _, r := range d.tombs.due(list, listed, d.clk.Now()) {
+// reissueDeletes deletes again the tombstoned servers of the DCs in dcs
+// that Nova shows not deleting in list, a list asked for at listed
+// (ReissueDeletes and WaitGone call it). Best effort: a failure is logged
+// and starts the server's delete backoff (delbackoff.go); the next
+// ReissueDeletes or WaitGone poll tries again after it.
+func (d *Driver) reissueDeletes(ctx context.Context, list []servers.Server, listed time.Time, dcs map[string]bool) {
+	now := d.clk.Now()
+	hold := func(cloudID string) bool { return d.delFails.wait(cloudID, now) != nil }
+	for _, r := range d.tombs.due(list, listed, now, dcs, hold) {
 		c, ok := d.clients[r.dc]
 		if !ok {
 			continue
 		}
 		err := d.deleteServer(ctx, c.Compute, r.cloudID)
-		d.logger().Warn("openstack: a deleted server is listed again, not deleting: delete re-issued",
+		level := slog.LevelWarn
+		switch {
+		case err == nil:
+			d.delFails.ok(r.cloudID)
+		case ctx.Err() == nil:
+			b := d.delFails.failed(r.cloudID, r.dc, r.id, err, d.clk.Now())
+			if err = b; b.Failures > 1 {
+				level = slog.LevelDebug // failing still: its first failure was logged
+			}
+		}
+		d.logger().Log(ctx, level, "openstack: a deleted server is listed again, not deleting: delete re-issued",
 			"dc", r.dc, "instance", r.id, "server", r.cloudID, "status", r.status, "task_state", r.task, "error", err)
 	}
 }

@@ -52,10 +52,13 @@ func giveUp(t *testing.T, f *fakeNova, d *Driver, clk *clock.Virtual, id string)
 	}
 }
 
+// listed lists every DC as a Reconciler's pass does (List, then
+// ReissueDeletes from it) and returns instance id as listed.
 func listed(t *testing.T, d *Driver, id string) (drivers.Instance, bool) {
 	t.Helper()
 	l, err := d.List(ctx, "")
 	th.AssertNoErr(t, err)
+	d.ReissueDeletes(ctx, "")
 	for _, in := range l {
 		if in.ID == id {
 			return in, true
@@ -79,7 +82,8 @@ func terminatedInARace(t *testing.T, id string, race deleteRace, faults ...fault
 // The real Nova's delete-during-build race (tombstone.go): after Terminate
 // the server is unlisted, then listed again BUILD/scheduling (not
 // deleting), then destroyed. List never shows it (the conformance suite's
-// RefusedSpec saw it come back), and deletes it again when it is listed.
+// RefusedSpec saw it come back), and the pass (ReissueDeletes) deletes it
+// again when it is listed.
 func TestListHidesATerminatedServerNovaListsAgain(t *testing.T) {
 	f, d, _, _ := terminatedInARace(t, "r1", deleteRace{hidden: 1, shown: 3})
 	for i := range 5 {
@@ -93,8 +97,9 @@ func TestListHidesATerminatedServerNovaListsAgain(t *testing.T) {
 }
 
 // A delete Nova lost (the server boots ACTIVE after its delete was
-// accepted) does not leak the VM: List deletes it again, and once more
-// after reissueEvery when the re-issued delete failed.
+// accepted) does not leak the VM: the pass deletes it again, and once more
+// after reissueEvery (its delete backoff, delBackoffBase) when the
+// re-issued delete failed.
 func TestATerminatedServerNovaKeepsIsDeletedAgain(t *testing.T) {
 	f, d, clk, _ := terminatedInARace(t, "r2", deleteRace{hidden: 1, shown: 1, lost: true})
 	f.inject("delete", fault{status: 500, file: "internal_500.json"}) // the first re-issue fails
@@ -105,7 +110,7 @@ func TestATerminatedServerNovaKeepsIsDeletedAgain(t *testing.T) {
 	}
 	th.AssertEquals(t, 1, f.count()) // lost, and the re-issue failed: still there, hidden
 	th.AssertEquals(t, 2, f.deletes)
-	clk.Advance(reissueEvery)
+	clk.Advance(max(reissueEvery, delBackoffBase))
 	for range 3 {
 		if _, ok := listed(t, d, "r2"); ok {
 			t.Fatal("r2 listed")
@@ -174,16 +179,17 @@ func TestTombstonesAreBounded(t *testing.T) {
 func TestTombstoneReissueNeedsAListAskedForAfterTheDelete(t *testing.T) {
 	var ts tombstones
 	t0 := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	dcA := map[string]bool{"dc-a": true}
 	ts.add("s1", "dc-a", "x", t0.Add(-time.Minute))
 	live := []servers.Server{{ID: "s1", Status: "ACTIVE"}}
 	// laid, its DELETE not answered yet: no list shows what the delete did
-	th.AssertEquals(t, 0, len(ts.due(live, t0.Add(-time.Second), t0.Add(-time.Second))))
+	th.AssertEquals(t, 0, len(ts.due(live, t0.Add(-time.Second), t0.Add(-time.Second), dcA, nil)))
 	ts.sent("s1", t0) // the 204
-	th.AssertEquals(t, 0, len(ts.due(live, t0.Add(-time.Second), t0.Add(time.Second))))
-	th.AssertEquals(t, 0, len(ts.due([]servers.Server{{ID: "s1", Status: "ACTIVE", TaskState: "deleting"}}, t0, t0)))
-	th.AssertEquals(t, 1, len(ts.due(live, t0, t0.Add(time.Second))))
-	th.AssertEquals(t, 0, len(ts.due(live, t0.Add(2*time.Second), t0.Add(2*time.Second))))
-	th.AssertEquals(t, 1, len(ts.due(live, t0.Add(reissueEvery), t0.Add(reissueEvery+time.Second))))
+	th.AssertEquals(t, 0, len(ts.due(live, t0.Add(-time.Second), t0.Add(time.Second), dcA, nil)))
+	th.AssertEquals(t, 0, len(ts.due([]servers.Server{{ID: "s1", Status: "ACTIVE", TaskState: "deleting"}}, t0, t0, dcA, nil)))
+	th.AssertEquals(t, 1, len(ts.due(live, t0, t0.Add(time.Second), dcA, nil)))
+	th.AssertEquals(t, 0, len(ts.due(live, t0.Add(2*time.Second), t0.Add(2*time.Second), dcA, nil)))
+	th.AssertEquals(t, 1, len(ts.due(live, t0.Add(reissueEvery), t0.Add(reissueEvery+time.Second), dcA, nil)))
 	th.AssertEquals(t, uint64(2), ts.reDels)
 }
 
@@ -200,7 +206,7 @@ func TestTerminateRetryAfterALostAnswerLeavesATombstone(t *testing.T) {
 		}
 	}
 	th.AssertEquals(t, 0, f.count())
-	th.AssertEquals(t, 2, f.deletes) // Terminate's (answer lost) and one re-issued by List
+	th.AssertEquals(t, 2, f.deletes) // Terminate's (answer lost) and one re-issued by the pass
 }
 
 // A DELETE that failed before Nova took it (a 503) is sent again by the
@@ -386,8 +392,10 @@ func TestATerminateThatGaveUpIsRetriedByTheNextTerminate(t *testing.T) {
 	cfg := d.cfg
 	giveUp(t, f, d, clk, "g1")
 	th.AssertEquals(t, cfg.Retries+1, f.deletes)
-	giveUp(t, f, d, clk, "g1") // the next Terminate, every DELETE refused again
+	clk.Advance(delBackoffBase) // its delete backoff (delbackoff.go)
+	giveUp(t, f, d, clk, "g1")  // the next Terminate, every DELETE refused again
 	th.AssertEquals(t, 2*(cfg.Retries+1), f.deletes)
+	clk.Advance(2 * delBackoffBase)
 	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g1") }))
 	th.AssertEquals(t, 2*(cfg.Retries+1)+1, f.deletes)
 	f.mu.Lock()
@@ -477,7 +485,7 @@ func TestARefusedDeleteListedWhileMarkedIsShownAgain(t *testing.T) {
 	}
 	before := f.deletes
 	oclk.Advance(11 * time.Second)
-	_, _ = other.List(ctx, "")
+	_, _ = listed(t, other, "u1")
 	th.AssertEquals(t, before, f.deletes)
 	th.AssertEquals(t, uint64(0), other.Stats().ReissuedDeletes)
 	th.AssertEquals(t, 0, other.Stats().Tombstones)
@@ -488,7 +496,7 @@ func TestARefusedDeleteListedWhileMarkedIsShownAgain(t *testing.T) {
 		t.Fatal("the Terminating driver, whose list ran during the unmark, hides u1")
 	}
 	th.AssertEquals(t, 1, f2.deletes) // its list during the unmark re-sent none
-	th.AssertEquals(t, Stats{TerminateFailures: 1}, d.Stats())
+	th.AssertEquals(t, Stats{TerminateFailures: 1, DeleteBackoff: 1}, d.Stats())
 }
 
 // An adopted tombstone outlives a missing mark while the server is still
@@ -526,6 +534,7 @@ func TestAnAdoptedTombstoneOutlivesTheMarkWhileScheduling(t *testing.T) {
 func TestARefusedRetryOfATerminateThatGaveUpKeepsTheMark(t *testing.T) {
 	f, d, clk, in := launchedOne(t, "g2")
 	giveUp(t, f, d, clk, "g2")
+	clk.Advance(delBackoffBase)
 	f.inject("delete", fault{status: 403, file: "not_found_404.json"})
 	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "g2") }); err == nil {
 		t.Fatal("the next Terminate, its DELETE refused with 403: no error")
@@ -557,6 +566,7 @@ func TestTerminateMarksAServerOnce(t *testing.T) {
 	_, err := d.Launch(ctx, spec("dc-a", "o2"))
 	th.AssertNoErr(t, err)
 	giveUp(t, f, d, clk, "o2")
+	clk.Advance(delBackoffBase)
 	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "o2") }))
 	th.AssertEquals(t, 3+d.cfg.Retries+2, f.deletes)
 	th.AssertEquals(t, 2, f.updates)

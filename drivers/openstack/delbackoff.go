@@ -1,0 +1,137 @@
+package openstack
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// A DELETE Nova keeps refusing (a 403 of a policy, a locked server's 409
+// after Terminate's retries, a delete that keeps failing) is not sent again
+// at every call: the local controller retries Terminate every tick, the
+// Reconciler re-plans an orphan or a surplus server every pass, and List's
+// re-issue of a lost delete comes round every reissueEvery — each attempt a
+// list, a mark, the DELETE and, refused, the name back. After a server's
+// delete failed, nothing deletes it again (Terminate, DeleteSurplus, the
+// re-issue) before its backoff ends: delBackoffBase after the first
+// failure, doubling per failure in a row, at most delBackoffMax (on the
+// driver's clock). A call inside the backoff returns a *DeleteBackoffError
+// (Skipped) and sends nothing to that server. An accepted DELETE, or a list
+// that no longer shows the server (deleted by hand, gone), ends the
+// backoff. Terminate therefore never reports success while a server of the
+// id still runs, and never wedges either: once the server can be deleted
+// (unlocked, the policy fixed) the next attempt, at most delBackoffMax
+// later, deletes it, and one deleted by hand is seen by the next list.
+const (
+	delBackoffBase = 10 * time.Second
+	delBackoffMax  = 5 * time.Minute
+)
+
+// DeleteBackoffError is a server whose delete failed and is not sent again
+// before Next: the error of the attempt that failed (Skipped false) and of
+// every call inside its backoff (Skipped true, nothing sent).
+type DeleteBackoffError struct {
+	DC, ID   string // our datacenter and instance id
+	Server   string // Nova id
+	Failures int    // failed deletes in a row
+	Next     time.Time
+	Skipped  bool  // this call sent nothing: inside the backoff
+	Err      error // the last failure
+}
+
+func (e *DeleteBackoffError) Error() string {
+	what := "failed"
+	if e.Skipped {
+		what = "failed before"
+	}
+	return fmt.Sprintf("openstack: delete of server %s (instance %s) %s (%d in a row; not sent again before %s): %v",
+		e.Server, e.ID, what, e.Failures, e.Next.UTC().Format(time.RFC3339), e.Err)
+}
+
+func (e *DeleteBackoffError) Unwrap() error { return e.Err }
+
+// delFailure is one server's failed deletes.
+type delFailure struct {
+	dc, id string
+	n      int
+	next   time.Time
+	err    error
+}
+
+// delBackoffs are the servers whose delete failed, by Nova id.
+type delBackoffs struct {
+	mu   sync.Mutex
+	byID map[string]*delFailure
+}
+
+// wait returns the Skipped error of server cloudID inside its backoff at
+// now, nil when a delete may be sent.
+func (b *delBackoffs) wait(cloudID string, now time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f, ok := b.byID[cloudID]
+	if !ok || !now.Before(f.next) {
+		return nil
+	}
+	return &DeleteBackoffError{DC: f.dc, ID: f.id, Server: cloudID, Failures: f.n, Next: f.next, Skipped: true, Err: f.err}
+}
+
+// failed records a failed delete of server cloudID at now and returns its
+// error.
+func (b *delBackoffs) failed(cloudID, dc, id string, err error, now time.Time) *DeleteBackoffError {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.byID == nil {
+		b.byID = map[string]*delFailure{}
+	}
+	f, ok := b.byID[cloudID]
+	if !ok {
+		if len(b.byID) >= maxTombstones {
+			return &DeleteBackoffError{DC: dc, ID: id, Server: cloudID, Failures: 1, Next: now, Err: err} // full: not remembered
+		}
+		f = &delFailure{dc: dc, id: id}
+		b.byID[cloudID] = f
+	}
+	f.n++
+	f.err = err
+	f.next = now.Add(backoffN(delBackoffBase, delBackoffMax, f.n-1))
+	return &DeleteBackoffError{DC: dc, ID: id, Server: cloudID, Failures: f.n, Next: f.next, Err: err}
+}
+
+// ok ends the backoff of server cloudID (its delete was accepted); it
+// returns the failures it had (0: none).
+func (b *delBackoffs) ok(cloudID string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f, had := b.byID[cloudID]
+	if !had {
+		return 0
+	}
+	delete(b.byID, cloudID)
+	return f.n
+}
+
+// prune ends the backoff of the servers of the DCs in dcs a list no longer
+// shows (listed: their Nova ids) and returns them.
+func (b *delBackoffs) prune(dcs map[string]bool, listed map[string]bool) map[string]delFailure {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out map[string]delFailure
+	for id, f := range b.byID {
+		if dcs[f.dc] && !listed[id] {
+			if out == nil {
+				out = map[string]delFailure{}
+			}
+			out[id] = *f
+			delete(b.byID, id)
+		}
+	}
+	return out
+}
+
+// len is the number of servers in backoff.
+func (b *delBackoffs) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.byID)
+}

@@ -1,0 +1,189 @@
+package openstack
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	th "github.com/gophercloud/gophercloud/v2/testhelper"
+
+	"github.com/ims-orch/ims-orch/clock"
+)
+
+// The backoff of a server's delete: delBackoffBase after the first failure,
+// doubling per failure in a row, at most delBackoffMax.
+func TestDeleteBackoffDoublesUpToItsBound(t *testing.T) {
+	var b delBackoffs
+	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	now := t0
+	var waits []time.Duration
+	for range 7 {
+		e := b.failed("s1", "dc-a", "x", errors.New("refused"), now)
+		waits = append(waits, e.Next.Sub(now))
+		th.AssertEquals(t, false, b.wait("s1", e.Next.Add(-time.Nanosecond)) == nil)
+		th.AssertEquals(t, true, b.wait("s1", e.Next) == nil)
+		now = e.Next
+	}
+	th.AssertDeepEquals(t, []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second,
+		160 * time.Second, 5 * time.Minute, 5 * time.Minute}, waits)
+	th.AssertEquals(t, 7, b.ok("s1"))
+	th.AssertEquals(t, true, b.wait("s1", t0) == nil)
+}
+
+// A surplus server whose DELETE Nova refuses (403) is not deleted again at
+// every pass (revF L5: mark, DELETE, unmark and two log lines each pass,
+// for ever): the pass after the refusal sends nothing to it and stays
+// complete, the next attempt comes once its backoff ended, and once Nova
+// takes the delete the server goes and the backoff ends.
+func TestARefusedSurplusDeleteBacksOff(t *testing.T) {
+	f, d, clk, cfg := graceDriver(t)
+	older := f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
+	f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
+	f.refuse(older, true)
+	r := NewReconciler(d, staticDesired{spec("dc-a", "s1")}, clk)
+	k := "dc-a/s1/" + older
+	pass := func() (Report, map[string]int) {
+		t.Helper()
+		f.reqs.take()
+		rep, err := inVirtualTime(clk, func() ret2 { rep, err := r.Reconcile(ctx); return ret2{rep, err} }).unpack()
+		th.AssertNoErr(t, err)
+		return rep, f.reqs.take()
+	}
+	pass()
+	clk.Advance(time.Duration(cfg.OrphanGrace))
+	rep, reqs := pass() // surplus for the grace: deleted, refused
+	var b *DeleteBackoffError
+	if !errors.As(rep.Failed[k], &b) || b.Skipped || b.Failures != 1 || b.Server != older {
+		t.Fatalf("first attempt: failed %v, want the refusal of %s", rep.Failed, older)
+	}
+	th.AssertDeepEquals(t, map[string]int{"GET /servers/detail": 2, "PUT /servers/": 2, "DELETE /servers/": 1}, reqs)
+	th.AssertEquals(t, 1, d.Stats().DeleteBackoff)
+	for _, wait := range []time.Duration{0, delBackoffBase - time.Second} {
+		clk.Advance(wait)
+		rep, reqs = pass() // inside the backoff: the pass's list only
+		th.AssertDeepEquals(t, map[string]int{"GET /servers/detail": 1}, reqs)
+		if !errors.As(rep.Backoff[k], &b) || !b.Skipped || len(rep.Failed) != 0 || !rep.Complete() {
+			t.Fatalf("inside the backoff: backoff %v, failed %v", rep.Backoff, rep.Failed)
+		}
+	}
+	clk.Advance(time.Second)
+	rep, _ = pass() // the backoff ended: refused again, the next wait doubles
+	if !errors.As(rep.Failed[k], &b) || b.Failures != 2 || b.Next.Sub(clk.Now()) != 2*delBackoffBase {
+		t.Fatalf("second attempt: failed %v, want the second refusal, next in %s", rep.Failed, 2*delBackoffBase)
+	}
+	th.AssertEquals(t, 2, f.deletes)
+	f.refuse(older, false) // e.g. the policy fixed
+	clk.Advance(2*delBackoffBase - time.Second)
+	pass()
+	th.AssertEquals(t, 2, f.deletes)
+	clk.Advance(time.Second)
+	rep, _ = pass()
+	th.AssertDeepEquals(t, []string{k}, rep.Surplus)
+	th.AssertEquals(t, 3, f.deletes)
+	th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
+}
+
+// graceDriver is a fake Nova and a quiet driver on it whose orphan grace
+// is a minute.
+func graceDriver(t *testing.T) (*fakeNova, *Driver, *clock.Virtual, Config) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	cfg.OrphanGrace = Duration(time.Minute)
+	d, clk := quietDriver(t, f, cfg)
+	return f, d, clk, cfg
+}
+
+// ret2 is a Report and an error through inVirtualTime.
+type ret2 struct {
+	rep Report
+	err error
+}
+
+func (r ret2) unpack() (Report, error) { return r.rep, r.err }
+
+// Terminate of an id whose older copy refuses its delete (revN L5, the
+// choice of session 12): it deletes the instance, and reports an error
+// naming the copy as long as the copy runs — never success for an id a
+// server still carries. It does not wedge: a call inside the copy's
+// backoff sends nothing but its list; a copy deleted by hand makes the
+// next call succeed at once; one Nova takes the delete of is deleted by
+// the first call after its backoff.
+func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
+	for _, byHand := range []bool{true, false} {
+		f := newFakeNova(t)
+		d, clk := quietDriver(t, f, testConfig())
+		copyID := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
+		instance := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
+		f.refuse(copyID, true)
+		terminate := func() (map[string]int, error) {
+			f.reqs.take()
+			err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "k1") })
+			return f.reqs.take(), err
+		}
+		_, err := terminate()
+		var b *DeleteBackoffError
+		if !errors.As(err, &b) || b.Server != copyID || b.Skipped {
+			t.Fatalf("Terminate with the copy refusing: %v, want the refusal of %s", err, copyID)
+		}
+		f.mu.Lock()
+		th.AssertEquals(t, "deleting", f.servers[instance].Task)
+		f.mu.Unlock()
+		if in, ok := listed(t, d, "k1"); !ok || in.CloudID != copyID {
+			t.Fatalf("k1 listed %v as %+v: the copy still carries the id", ok, in)
+		}
+		for range 3 { // the local controller's ticks
+			clk.Advance(time.Second)
+			reqs, err := terminate()
+			if !errors.As(err, &b) || !b.Skipped {
+				t.Fatalf("Terminate inside the copy's backoff: %v", err)
+			}
+			th.AssertDeepEquals(t, map[string]int{"GET /servers/detail": 1}, reqs)
+		}
+		if byHand {
+			f.mu.Lock()
+			delete(f.servers, copyID)
+			f.mu.Unlock()
+			_, err = terminate()
+			th.AssertNoErr(t, err)
+			th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
+			continue
+		}
+		f.refuse(copyID, false) // unlocked
+		clk.Advance(delBackoffBase)
+		reqs, err := terminate()
+		th.AssertNoErr(t, err)
+		th.AssertEquals(t, 1, reqs["DELETE /servers/"])
+		if _, ok := listed(t, d, "k1"); ok {
+			t.Fatal("k1 listed after the Terminate that deleted the copy")
+		}
+		th.AssertEquals(t, uint64(4), d.Stats().TerminateFailures)
+	}
+}
+
+// List only reads (revF/novafix: it re-sent the DELETE of a tombstoned
+// server Nova lists again, on any node, for any DC it listed): the
+// Reconciler's pass re-sends it, for its own DCs only, from its List.
+func TestListSendsNoDeleteTheReconcilerOfTheDCDoes(t *testing.T) {
+	f, d, clk, _ := terminatedInARace(t, "l1", deleteRace{shown: 100, lost: true})
+	for range 3 {
+		_, err := d.List(ctx, "")
+		th.AssertNoErr(t, err)
+		clk.Advance(reissueEvery)
+	}
+	th.AssertEquals(t, 1, f.deletes) // Terminate's
+	other := NewReconciler(d, staticDesired{}, clk)
+	other.DCs = []string{"dc-b"}
+	_, err := other.Reconcile(ctx)
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 1, f.deletes) // not its DC
+	own := NewReconciler(d, staticDesired{}, clk)
+	own.DCs = []string{"dc-a"}
+	rep, err := own.Reconcile(ctx)
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 2, f.deletes)
+	th.AssertEquals(t, uint64(1), d.Stats().ReissuedDeletes)
+	th.AssertEquals(t, 0, len(rep.Deleted)) // hidden: not an orphan of the plan
+	if _, ok := listed(t, d, "l1"); ok {
+		t.Fatal("l1 listed")
+	}
+}

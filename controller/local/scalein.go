@@ -146,6 +146,22 @@ func trimEmptyGrace(c Config) time.Duration { return 2 * c.StatsPeriod }
 // too (a small rise would overload them).
 const TrimEmptyBusy = 0.9
 
+// TrimEmptySingleBusy is TrimEmptyBusy for a VNF with one working
+// instance (trimEmptyLocked; the held trim, trimHeldLocked, keeps
+// TrimEmptyBusy). The simultaneous experiments' steady state holds one
+// IDS per DC at ρ 0.84–1.0 with a second one buffered: at 0.9 TrimEmpty
+// kept that second one for as long as the one working instance carried
+// over 81 % of its capacity, and the next enter trimmed it or the next
+// noise rise reused it. At 0.95 (85.5 %) simultaneous 30 s takes
+// 19–176 VM-s fewer on seeds 1–10 (seed 2: 51 VM-s under 1.15 × its
+// floor, was 2) with the same packets lost on every daily-audio seed 1–10.
+// Not for two or more working instances: two at 0.86 with an emptied
+// third, destroyed at 0.95, then a rise past 2.0 within 30–45 s, cost
+// seed-3 daily-audio 5 950 → 13 121 packets (at 0.955) and seed 6
+// 6 350 → 15 600 (docs/reproduction.md "Session 12: TrimEmpty's busy bar
+// for one working instance").
+const TrimEmptySingleBusy = 0.95
+
 // trimEmptyLocked is Config.TrimEmpty: buffered instances beyond
 // BufferSpare (the newest stay) whose flows have all ended, by a sample
 // that arrived at least a statistics period after they left routing and
@@ -159,8 +175,8 @@ const TrimEmptyBusy = 0.9
 // stage the carried share, else CPU) is above what
 // it was LoadTrendTicks ticks ago (the oldest tick it has, early on),
 // nor while its working instances average more than TrimEmptyBusy of
-// their threshold (measured when the rule runs, after this tick's
-// scale-in). On a rising load a round's
+// their threshold (TrimEmptySingleBusy when there is one; measured when
+// the rule runs, after this tick's scale-in). On a rising load a round's
 // forecast lags and reactive scale-out soon needs an instance; a buffered
 // one comes back at once, a new one boots (30 s of overload). With
 // least-loaded routing a buffered instance keeps that role while its
@@ -177,8 +193,13 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	// rising: the VNF's total load (trend.go) is above its value
 	// LoadTrendTicks ticks ago; busy: the working instances' load, measured
 	// now (after this tick's scaleInLocked, like the count it is compared
-	// with), is over TrimEmptyBusy of their thresholds
-	if c.risingLocked(vs) || c.busyLocked(vs) {
+	// with), is over TrimEmptyBusy of their thresholds (TrimEmptySingleBusy
+	// of one)
+	busy := TrimEmptyBusy
+	if c.countsLocked(vs.cfg.Name).Working() == 1 {
+		busy = TrimEmptySingleBusy
+	}
+	if c.risingLocked(vs) || c.busyOverLocked(vs, busy) {
 		return nil
 	}
 	now := c.clk.Now()
@@ -201,10 +222,14 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 
 // busyLocked: the VNF's working instances, measured now, average more
 // than TrimEmptyBusy of their threshold (vnfState.loadThreshold: a DP
-// stage's LoadThreshold, in its load's unit; trimEmptyLocked,
-// trimHeldLocked).
-func (c *Controller) busyLocked(vs *vnfState) bool {
-	return c.workingLoadLocked(vs) > TrimEmptyBusy*vs.loadThreshold()*float64(c.countsLocked(vs.cfg.Name).Working())
+// stage's LoadThreshold, in its load's unit; trimHeldLocked, and
+// trimEmptyLocked with two or more working instances).
+func (c *Controller) busyLocked(vs *vnfState) bool { return c.busyOverLocked(vs, TrimEmptyBusy) }
+
+// busyOverLocked: the VNF's working instances, measured now, average more
+// than the share bar of their threshold (busyLocked, trimEmptyLocked).
+func (c *Controller) busyOverLocked(vs *vnfState, bar float64) bool {
+	return c.workingLoadLocked(vs) > bar*vs.loadThreshold()*float64(c.countsLocked(vs.cfg.Name).Working())
 }
 
 // emptiedLocked: a buffered instance is active and a sample taken at least

@@ -224,25 +224,44 @@ func TestTrimEmptyKeepsReserveWhileWorkingBusy(t *testing.T) {
 	trimBusy(t, fwConfig(1), Stats{CPU: 85, Mem: 20, PktRate: 100, Flows: 85}, Stats{CPU: 50, Mem: 20, PktRate: 100, Flows: 50})
 }
 
+// With one working instance TrimEmpty's busy bar is TrimEmptySingleBusy
+// (0.95 × 90 = 85.5 % here): at 87 % the emptied buffered instance stays,
+// at 84 % (busy against TrimEmptyBusy's 81 %) it goes; two working
+// instances at 84 % keep it. Without TrimEmptySingleBusy the one at 84 %
+// stays; with it applied to any count the two at 84 % lose theirs.
+func TestTrimEmptySingleBusy(t *testing.T) {
+	at := func(cpu float64) Stats { return Stats{CPU: cpu, Mem: 20, PktRate: 100, Flows: int(cpu)} }
+	t.Run("one working", func(t *testing.T) { trimBusyN(t, fwConfig(1), 1, at(87), at(84)) })
+	t.Run("two working", func(t *testing.T) { trimBusyN(t, fwConfig(1), 2, at(84), at(50)) })
+}
+
 // trimBusy runs TestTrimEmptyKeepsReserveWhileWorkingBusy on cfg (one
-// firewall, Min 1): the working instance reports busy (over TrimEmptyBusy),
-// then calm (under it).
+// firewall, Min 1) with two working instances (TrimEmptyBusy's count; one
+// is TrimEmptySingleBusy's): trimBusyN.
 func trimBusy(t *testing.T, cfg Config, busy, calm Stats) {
+	t.Helper()
+	trimBusyN(t, cfg, 2, busy, calm)
+}
+
+// trimBusyN: a round scales the firewall to work+1, the next one back to
+// work; the working instances report busy (the emptied buffered one must
+// stay on the steady load), then calm (it must go).
+func trimBusyN(t *testing.T, cfg Config, work int, busy, calm Stats) {
 	t.Helper()
 	cfg.TrimBuffer, cfg.TrimEmpty = true, true
 	e := newEnv(t, cfg, fake.Options{})
-	e.round(1, map[string]int{"firewall": 2})
+	e.round(1, map[string]int{"firewall": work + 1})
 	for _, id := range e.ids(StateNormal) {
 		e.load[id] = busy
 	}
 	e.seconds(LoadTrendTicks + 2)
-	e.round(2, map[string]int{"firewall": 1})
+	e.round(2, map[string]int{"firewall": work})
 	for _, id := range e.ids(StateBuffered) {
 		e.load[id] = Stats{CPU: 1, Mem: 20}
 	}
 	e.seconds(LoadTrendTicks + 3) // steady, not rising
-	if b := len(e.c.Buffer("firewall")); b != 1 {
-		t.Fatalf("buffered %d while the working instance reports %+v, want 1", b, busy)
+	if w, b := len(e.ids(StateNormal)), len(e.c.Buffer("firewall")); w != work || b != 1 {
+		t.Fatalf("working %d, buffered %d while the working instances report %+v, want %d and 1", w, b, busy, work)
 	}
 	for _, id := range e.ids(StateNormal) {
 		e.load[id] = calm

@@ -174,6 +174,10 @@ type ProfilePrior struct {
 	// Weight is how far the plan moves towards the profile's (0:
 	// ProfileWeight).
 	Weight float64
+	// Lower also moves a plan Weight of the way down to the observed
+	// average × r when the profile falls over the whole window (r < 1)
+	// and that is lower (the falls pay for the rises).
+	Lower bool
 }
 
 // ProfileWeight is how far ProfilePrior moves a series' plan from the
@@ -323,7 +327,7 @@ func (f *profileForecaster) Predict(keys []string) map[string]Forecast {
 			r = f.ratio(i, j, now, since)
 			cache[key] = r
 		}
-		if fc := out[k]; r > 1 && last*r > fc.Value {
+		if fc := out[k]; (r > 1 && last*r > fc.Value) || (f.p.Lower && r > 0 && r < 1 && last*r < fc.Value) {
 			fc.Value, fc.Rule = fc.Value+f.weight*(last*r-fc.Value), RuleProfile
 			out[k] = fc
 		}

@@ -302,3 +302,34 @@ func TestProfileConfigBuild(t *testing.T) {
 		}
 	}
 }
+
+// Lower moves a plan down, a quarter of the way, on a profile falling
+// over the whole window; off it leaves the plan. Rates 10 then 5 from
+// 200 s; the load at t is 2 × (60 s of arrivals): 1200 up to 199 s, then
+// 2 (1595 − 5 t/s). At 150 s the window (150, 230] still reaches 1200 (r
+// = 1: nothing); at 210 s the interval (160, 210] averages (39 × 1200 +
+// 12 540) / 50 = 1186.8 and the window (210, 290] peaks at 211 s, 1080.
+func TestProfilePriorLower(t *testing.T) {
+	start := time.Unix(1000, 0)
+	clk := clock.NewVirtual(start)
+	clk.Advance(150 * time.Second)
+	plan := func(lower bool) Forecast {
+		p := ProfilePrior{Profile: steps{10, 10, 5}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second, Lower: lower}
+		f := NewProfileForecaster(fixedForecaster{120}, p, clk, []string{"a"})
+		if err := f.Observe(map[string]float64{"dp/a/a": 100}); err != nil {
+			t.Fatal(err)
+		}
+		return f.Predict([]string{"dp/a/a"})["dp/a/a"]
+	}
+	if fc := plan(true); fc.Value != 120 || fc.Rule != RuleHorizon {
+		t.Fatalf("at 150 s: %+v, want the forecast's 120", fc)
+	}
+	clk.Advance(60 * time.Second)
+	want := 120 + 0.25*(100*1080/1186.8-120)
+	if on := plan(true); math.Abs(on.Value-want) > 1e-9 || on.Rule != RuleProfile {
+		t.Fatalf("lower: %+v, want %v", on, want)
+	}
+	if off := plan(false); off.Value != 120 || off.Rule != RuleHorizon {
+		t.Fatalf("off: %+v", off)
+	}
+}

@@ -20,7 +20,7 @@ const declaredNoiseStream = 0xdec1a7ed
 func (e *Experiment) profilePrior(start time.Time, seed uint64) *global.ProfilePrior {
 	switch {
 	case e.Declared != nil:
-		return &global.ProfilePrior{Profile: e.yesterday(seed), Origin: start, Since: start, CallDuration: e.DeclaredCall}
+		return &global.ProfilePrior{Profile: e.yesterday(seed), Origin: start, Since: start, CallDuration: e.DeclaredCall, Lower: e.DeclaredLower}
 	case e.ProfilePrior:
 		return &global.ProfilePrior{Profile: e.Schedule, Origin: start, Since: start, CallDuration: traffic.DefaultCallDuration}
 	}

@@ -96,6 +96,9 @@ type Experiment struct {
 	DeclaredNoise     float64
 	DeclaredNoiseSeed *uint64
 	DeclaredShift     float64
+	// DeclaredLower: the prior also lowers plans on the profile's falls
+	// (global.ProfilePrior.Lower).
+	DeclaredLower bool
 	// TrimBuffer and BufferSpare give the buffer a cost
 	// (local.Config.TrimBuffer): at each new interval, buffered instances
 	// beyond BufferSpare per VNF and DC are destroyed once idle instead of
@@ -194,6 +197,7 @@ type declaredFile struct {
 	Noise                float64 `yaml:"noise"`
 	NoiseSeed            *uint64 `yaml:"noiseSeed"`
 	ShiftHours           float64 `yaml:"shiftHours"`
+	Lower                bool    `yaml:"lower"`
 }
 
 type fileChange struct {
@@ -480,7 +484,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 		if !(math.Abs(d.ShiftHours) <= 12) {
 			return nil, fmt.Errorf("%s.shiftHours %v: must be in [-12, 12]", n, d.ShiftHours)
 		}
-		e.DeclaredNoise, e.DeclaredNoiseSeed, e.DeclaredShift = d.Noise, d.NoiseSeed, d.ShiftHours
+		e.DeclaredNoise, e.DeclaredNoiseSeed, e.DeclaredShift, e.DeclaredLower = d.Noise, d.NoiseSeed, d.ShiftHours, d.Lower
 	}
 	return e, nil
 }

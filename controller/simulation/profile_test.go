@@ -2,7 +2,11 @@ package simulation
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,11 +16,11 @@ import (
 
 // A run whose experiment sets profilePrior (an analysis option: the run's
 // own schedule as the declared profile) plans some round with the
-// profile's rule; without it none.
+// profile's rule; without it and without a declared profile none.
 func TestProfilePriorRun(t *testing.T) {
 	e := short(load(t, "daily-audio.yaml"), 600*time.Second)
 	if e.ProfilePrior {
-		t.Fatal("daily-audio.yaml declares profilePrior: the bundled experiments run without it")
+		t.Fatal("daily-audio.yaml sets profilePrior: the bundled experiments declare a profile instead")
 	}
 	data, err := os.ReadFile(expDir + "daily-audio.yaml")
 	if err != nil {
@@ -29,28 +33,168 @@ func TestProfilePriorRun(t *testing.T) {
 	if !on.ProfilePrior {
 		t.Fatal("profilePrior: true not read")
 	}
-	e.ProfilePrior = true
-	count := func(e *Experiment) int {
-		r, err := Run(context.Background(), e, Options{Strategy: strategy.Hybrid, Seed: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, rec := range r.sys.Engine.Records() {
-			for _, fc := range rec.Forecasts {
-				if fc.Rule == global.RuleProfile {
-					n++
-				}
-			}
-		}
-		return n
-	}
-	if n := count(e); n == 0 {
+	e.ProfilePrior, e.Declared = true, nil
+	if n := len(profileRounds(t, e)); n == 0 {
 		t.Fatal("no round planned by the profile")
 	}
 	off := *e
 	off.ProfilePrior = false
-	if n := count(&off); n != 0 {
+	if n := len(profileRounds(t, &off)); n != 0 {
 		t.Fatalf("%d series planned by the profile without profilePrior", n)
+	}
+}
+
+// The bundled daily experiments declare a profile, and it is not their
+// schedule: yesterday's (scripts/daily-experiments.py: the day × 10 %
+// noise per DC and hour, its own seed).
+func TestDailyExperimentsDeclareYesterday(t *testing.T) {
+	clean, err := ParseExperiment(declaredYAML(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"daily-audio.yaml", "daily-mobile-zoom.yaml"} {
+		e := load(t, name)
+		if e.Declared == nil || e.DeclaredNoise != 0 || e.DeclaredShift != 0 {
+			t.Fatalf("%s: declared %v, noise %v, shift %v", name, e.Declared != nil, e.DeclaredNoise, e.DeclaredShift)
+		}
+		for i, d := range e.Declared.DCs {
+			if name == "daily-audio.yaml" && slices.Equal(d.Rates, clean.Declared.DCs[i].Rates) {
+				t.Fatalf("%s: DC %d declares the schedule's own day", name, i)
+			}
+			if d.UTCOffset != clean.Declared.DCs[i].UTCOffset {
+				t.Fatalf("%s: DC %d offset %v", name, i, d.UTCOffset)
+			}
+		}
+	}
+}
+
+// declaredYAML is daily-audio's generator form of a declared profile
+// (scripts/daily-experiments.py --declared=clean) plus extra keys.
+func declaredYAML(t *testing.T, extra string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(expDir + "daily-audio.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the Sandvine audio shares × 15 / max, local hours 0..23
+	const day = "[6.245, 3.038, 3.376, 3.713, 4.22, 8.44, 11.613, 11.613, 14.032, 13.79, 14.032, 15, 10.803, 10.803, 13.335, 13.672, 13.335, 14.01, 12.491, 11.14, 10.296, 9.115, 9.284, 7.764]"
+	s := "\ndeclaredProfile:\n  hour: 100s\n" + extra + "  dcs:\n" +
+		"    - {dc: tokyo, utcOffset: 9, rates: " + day + "}\n" +
+		"    - {dc: hong-kong, utcOffset: 8, rates: " + day + "}\n" +
+		"    - {dc: london, utcOffset: 0, rates: " + day + "}\n" +
+		"    - {dc: houston, utcOffset: -6, rates: " + day + "}\n"
+	if i := strings.Index(string(data), "\ndeclaredProfile:"); i >= 0 {
+		data = data[:i+1]
+	}
+	return append(data, []byte(s)...)
+}
+
+// profileRounds runs e (hybrid, seed 1) and returns every forecast the
+// profile's rule set, by round and series.
+func profileRounds(t *testing.T, e *Experiment) map[string]float64 {
+	t.Helper()
+	r, err := Run(context.Background(), e, Options{Strategy: strategy.Hybrid, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for i, rec := range r.sys.Engine.Records() {
+		for k, fc := range rec.Forecasts {
+			if fc.Rule == global.RuleProfile {
+				out[fmt.Sprint(i, k)] = fc.Value
+			}
+		}
+	}
+	return out
+}
+
+// An experiment's declaredProfile in the operator's form (local hours,
+// UTC offsets) plans like the schedule it describes (profilePrior): the
+// same rounds and series raised by the same values; its noise ("yesterday")
+// changes them.
+func TestDeclaredProfileRun(t *testing.T) {
+	e, err := ParseExperiment(declaredYAML(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Declared == nil || e.ProfilePrior {
+		t.Fatal("declaredProfile not read")
+	}
+	e = short(e, 600*time.Second)
+	got := profileRounds(t, e)
+	own := *e
+	own.Declared, own.ProfilePrior = nil, true
+	want := profileRounds(t, &own)
+	if len(got) == 0 || len(got) != len(want) {
+		t.Fatalf("%d forecasts raised by the declared profile, %d by the schedule", len(got), len(want))
+	}
+	for k, v := range want {
+		if math.Abs(got[k]-v) > 1e-6*v {
+			t.Fatalf("%s: %v by the declared profile, %v by the schedule", k, got[k], v)
+		}
+	}
+	noisy := *e
+	noisy.DeclaredNoise = 0.1
+	n := profileRounds(t, &noisy)
+	same := 0
+	for k, v := range n {
+		if math.Abs(want[k]-v) <= 1e-6*v {
+			same++
+		}
+	}
+	if same == len(n) && len(n) == len(want) {
+		t.Fatal("a noisy declared profile plans like the schedule")
+	}
+}
+
+// yesterday's noise is seeded (the run's seed unless noiseSeed), its
+// shift moves the curve late; without them it is the declared profile.
+func TestYesterday(t *testing.T) {
+	e, err := ParseExperiment(declaredYAML(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y := e.yesterday(1); !slices.Equal(y.DCs[0].Rates, e.Declared.DCs[0].Rates) || y.DCs[0].UTCOffset != 9 {
+		t.Fatalf("no noise or shift: %+v", y.DCs[0])
+	}
+	e.DeclaredNoise, e.DeclaredShift = 0.1, 0.5
+	a, b, a2 := e.yesterday(1), e.yesterday(2), e.yesterday(1)
+	if slices.Equal(a.DCs[0].Rates, e.Declared.DCs[0].Rates) || slices.Equal(a.DCs[0].Rates, b.DCs[0].Rates) || !slices.Equal(a.DCs[3].Rates, a2.DCs[3].Rates) {
+		t.Fatal("noise not drawn per seed, or not reproducible")
+	}
+	if a.DCs[0].UTCOffset != 8.5 || a.Rate(2, 150*time.Second) != (&global.DailyProfile{Hour: a.Hour, DCs: []global.DCProfile{{}, {}, {Rates: a.DCs[2].Rates}}}).Rate(2, 100*time.Second) {
+		t.Fatalf("shift 0.5 h: offset %v", a.DCs[0].UTCOffset)
+	}
+	for h, r := range a.DCs[1].Rates {
+		if q := r / e.Declared.DCs[1].Rates[h]; q < 0.5 || q > 1.5 {
+			t.Fatalf("hour %d: ×%v, not 10 %% noise", h, q)
+		}
+	}
+	seed := uint64(2)
+	e.DeclaredNoiseSeed = &seed
+	if !slices.Equal(e.yesterday(1).DCs[0].Rates, b.DCs[0].Rates) {
+		t.Fatal("noiseSeed does not replace the run's seed")
+	}
+}
+
+// declaredProfile's errors name the field.
+func TestDeclaredProfileErrors(t *testing.T) {
+	for name, c := range map[string]struct{ extra, want string }{
+		"noise":   {"  noise: 2\n", "experiment declaredProfile.noise 2"},
+		"shift":   {"  shiftHours: 13\n", "experiment declaredProfile.shiftHours 13"},
+		"hour":    {"  callDuration: x\n", "experiment declaredProfile.callDuration"},
+		"unknown": {"  noize: 1\n", "noize"},
+	} {
+		if _, err := ParseExperiment(declaredYAML(t, c.extra)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
+		}
+	}
+	data := strings.Replace(string(declaredYAML(t, "")), "{dc: london, utcOffset: 0, rates: [6.245,", "{dc: london, utcOffset: 0, file: x.csv, rates: [6.245,", 1)
+	if _, err := ParseExperiment([]byte(data)); err == nil || !strings.Contains(err.Error(), "experiment declaredProfile.dcs[2]: rates and file") {
+		t.Errorf("file: %v", err)
+	}
+	data = strings.Replace(string(declaredYAML(t, "")), "{dc: london, utcOffset: 0, rates:", "{dc: paris, utcOffset: 0, rates:", 1)
+	if _, err := ParseExperiment([]byte(data)); err == nil || !strings.Contains(err.Error(), `experiment declaredProfile.dcs[2].dc "paris"`) {
+		t.Errorf("dc: %v", err)
 	}
 }

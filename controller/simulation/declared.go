@@ -13,16 +13,16 @@ import (
 // run's other draws of the same seed.
 const declaredNoiseStream = 0xdec1a7ed
 
-// profilePrior is the rounds' declared-profile prior (nil: none): the
-// declared profile (made another day's by its noise and shift), else with
-// ProfilePrior the run's own schedule; time 0 and the first arrival are
-// the traffic's start.
+// profilePrior is the rounds' declared-profile prior (nil: none): with
+// ProfilePrior the run's own schedule (analysis), else the declared
+// profile (made another day's by its noise and shift); time 0 and the
+// first arrival are the traffic's start.
 func (e *Experiment) profilePrior(start time.Time, seed uint64) *global.ProfilePrior {
 	switch {
-	case e.Declared != nil:
-		return &global.ProfilePrior{Profile: e.yesterday(seed), Origin: start, Since: start, CallDuration: e.DeclaredCall, Lower: e.DeclaredLower}
 	case e.ProfilePrior:
 		return &global.ProfilePrior{Profile: e.Schedule, Origin: start, Since: start, CallDuration: traffic.DefaultCallDuration}
+	case e.Declared != nil:
+		return &global.ProfilePrior{Profile: e.yesterday(seed), Origin: start, Since: start, CallDuration: e.DeclaredCall, Lower: e.DeclaredLower}
 	}
 	return nil
 }

@@ -79,7 +79,7 @@ type Experiment struct {
 	// ProfilePrior: the rounds also plan for the rises of the schedule,
 	// read as the operator's declared daily profile (global.ProfilePrior;
 	// analysis: the run's own expected rates, an upper bound of what a
-	// declared profile gives).
+	// declared profile gives; it replaces Declared).
 	ProfilePrior bool
 	// Declared is the operator's declared daily profile
 	// (global.DailyProfile, indexed like DCs; the daemon's

@@ -10,18 +10,18 @@ rate_dc(UTC hour h) = peak * share[(h + offset_dc) mod 24] / max(share), with
 offsets Tokyo +9, Hong Kong +8, London 0, Houston -6 (standard time), and the
 rate moves linearly between hour boundaries. peak = 15 users/s, the paper's
 per-DC maximum. (`profilePrior: true`, an analysis option, makes the rounds read
-the hourly rates as a declared daily profile: global.ProfilePrior.)
+the schedule itself as the declared daily profile: global.ProfilePrior.)
 
---declared=yesterday adds the operator's declared daily profile
+--declared=yesterday (default) adds the operator's declared daily profile
 (`declaredProfile`, the form of the daemon's policy.declaredProfile): each DC's
 day in its local hours with its UTC offset, every hourly rate multiplied by
 max(0, 1 + 0.1 N(0,1)) drawn with a fixed seed of its own (YESTERDAY_SEED), so the
 declared curve is a noisy "yesterday", not the run's schedule. --declared=clean
 adds the profile without noise (the schedule's own curve, for analysis);
---declared=none (default) adds none. --out DIR writes there instead of
+--declared=none adds none (session 11's experiments). --out DIR writes there instead of
 testdata/experiments.
 
-  scripts/daily-experiments.py [PROFILE_DIR] [--declared=none|clean|yesterday] [--out DIR]
+  scripts/daily-experiments.py [PROFILE_DIR] [--declared=yesterday|clean|none] [--out DIR]
 """
 import os
 import random
@@ -30,7 +30,7 @@ import sys
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
 args = sys.argv[1:]
-declared, out = "none", os.path.join(root, "testdata", "experiments")
+declared, out = "yesterday", os.path.join(root, "testdata", "experiments")
 rest = []
 while args:
     a = args.pop(0)

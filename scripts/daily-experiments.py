@@ -10,16 +10,41 @@ rate_dc(UTC hour h) = peak * share[(h + offset_dc) mod 24] / max(share), with
 offsets Tokyo +9, Hong Kong +8, London 0, Houston -6 (standard time), and the
 rate moves linearly between hour boundaries. peak = 15 users/s, the paper's
 per-DC maximum. (`profilePrior: true`, an analysis option, makes the rounds read
-the hourly rates as a declared daily profile: simulation.ProfilePrior; off here.)
+the schedule itself as the declared daily profile: global.ProfilePrior.)
 
-  scripts/daily-experiments.py [PROFILE_DIR]
+--declared=yesterday (default) adds the operator's declared daily profile
+(`declaredProfile`, the form of the daemon's policy.declaredProfile): each DC's
+day in its local hours with its UTC offset, every hourly rate multiplied by
+max(0, 1 + 0.1 N(0,1)) drawn with a fixed seed of its own (YESTERDAY_SEED), so the
+declared curve is a noisy "yesterday", not the run's schedule. --declared=clean
+adds the profile without noise (the schedule's own curve, for analysis);
+--declared=none adds none (session 11's experiments). --out DIR writes there instead of
+testdata/experiments.
+
+  scripts/daily-experiments.py [PROFILE_DIR] [--declared=yesterday|clean|none] [--out DIR]
 """
 import os
+import random
 import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
-src = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/data/hourly-traffic-profiles"
+args = sys.argv[1:]
+declared, out = "yesterday", os.path.join(root, "testdata", "experiments")
+rest = []
+while args:
+    a = args.pop(0)
+    if a.startswith("--declared="):
+        declared = a.split("=", 1)[1]
+    elif a == "--out":
+        out = args.pop(0)
+    else:
+        rest.append(a)
+if declared not in ("none", "clean", "yesterday"):
+    sys.exit("--declared: none, clean or yesterday")
+src = rest[0] if rest else "/work/shared/data/hourly-traffic-profiles"
+YESTERDAY_SEED = 20261206
+NOISE = 0.1
 dcs = [("tokyo", 0, 9), ("hong-kong", 1, 8), ("london", 2, 0), ("houston", 3, -6)]
 peak = 15.0
 
@@ -57,5 +82,20 @@ for profile in ["audio", "mobile_zoom"]:
         rates = [round(peak * share[(h + off) % 24] / top, 3) for h in range(25)]
         lines.append("    # %s, UTC%+d" % (dcname, off))
         lines.append("    - {dc: %d, start: 0s, rates: [%s]}" % (idx, ", ".join("%g" % r for r in rates)))
-    with open(os.path.join(root, "testdata", "experiments", name + ".yaml"), "w") as f:
+    if declared != "none":
+        rng = random.Random("%d-%s" % (YESTERDAY_SEED, profile))
+        what = "yesterday's curve: the profile x max(0, 1 + %g N(0,1)) per DC and hour, seed %d" % (NOISE, YESTERDAY_SEED) if declared == "yesterday" else "the schedule's own curve (analysis)"
+        lines += [
+            "# The operator's declared daily profile (policy.declaredProfile): " + what + ";",
+            "# each DC's local hours 0..23, its UTC offset; profile hour = 100 s.",
+            "declaredProfile:",
+            "  hour: 100s",
+            "  dcs:",
+        ]
+        for dcname, idx, off in dcs:
+            rates = [peak * share[h] / top for h in range(24)]
+            if declared == "yesterday":
+                rates = [r * max(0.0, 1 + NOISE * rng.gauss(0, 1)) for r in rates]
+            lines.append("    - {dc: %s, utcOffset: %d, rates: [%s]}" % (dcname, off, ", ".join("%g" % round(r, 3) for r in rates)))
+    with open(os.path.join(out, name + ".yaml"), "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -92,6 +92,7 @@ byte-identical CSV files.`,
 			if err := overrideFractions(cmd.Flags(), exp); err != nil {
 				return usageErr(fmt.Errorf("simulate: %w", err))
 			}
+			overrideDeclared(cmd.Flags(), exp)
 			if cmd.Flags().Changed("improve-budget") {
 				if improveBudget < 0 {
 					return usageErr(fmt.Errorf("simulate: --improve-budget: must not be negative, got %d", improveBudget))
@@ -115,6 +116,7 @@ byte-identical CSV files.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "experiment file (YAML)")
+	cmd.Flags().Bool("no-declared-profile", false, "run without the experiment's declaredProfile (the rounds plan with the forecast alone, or with --profile-prior)")
 	cmd.Flags().StringVar(&strat, "strategy", "", "hybrid, proactive, reactive or all (default: the experiment's)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed (traffic, controller message jitter)")
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output directory")
@@ -154,7 +156,7 @@ var experimentSwitches = []struct {
 	{flag: "plan-horizon", def: system.Defaults.PlanHorizon, field: func(e *simulation.Experiment) *bool { return &e.PlanHorizon },
 		usage: "plan for the largest load over the next interval plus the boot delay (trend of the forecast), not the interval's mean"},
 	{flag: "profile-prior", def: false, field: func(e *simulation.Experiment) *bool { return &e.ProfilePrior },
-		usage: "the rounds also plan for the rises of the schedule read as a declared daily profile (no more than the observed average × the profile's rise)"},
+		usage: "the rounds also plan for the rises of the schedule read as a declared daily profile (analysis, an upper bound; replaces the experiment's declaredProfile)"},
 	{flag: "trim-buffer", def: system.Defaults.TrimBuffer, field: func(e *simulation.Experiment) *bool { return &e.TrimBuffer },
 		usage: "destroy buffered instances beyond --buffer-spare per VNF and DC at each new interval instead of after τ"},
 	{flag: "trim-empty", def: system.Defaults.TrimEmpty, field: func(e *simulation.Experiment) *bool { return &e.TrimEmpty },
@@ -318,4 +320,12 @@ func simulate(cmd *cobra.Command, exp *simulation.Experiment, strategies []strat
 	}
 	fmt.Fprintf(w, "wrote %s\n", out)
 	return nil
+}
+
+// overrideDeclared drops the experiment's declared profile with
+// --no-declared-profile.
+func overrideDeclared(fs *pflag.FlagSet, e *simulation.Experiment) {
+	if off, _ := fs.GetBool("no-declared-profile"); off {
+		e.Declared = nil
+	}
 }

@@ -135,6 +135,25 @@ func TestSimulateSwitchesOverrideTheExperiment(t *testing.T) {
 	}
 }
 
+// --no-declared-profile drops the experiment's declared profile; without
+// it the profile stays.
+func TestSimulateNoDeclaredProfile(t *testing.T) {
+	for _, args := range [][]string{nil, {"--no-declared-profile"}} {
+		cmd := newSimulateCmd()
+		if err := cmd.Flags().Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		exp, err := simulation.LoadExperiment("../../testdata/experiments/daily-audio.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		overrideDeclared(cmd.Flags(), exp)
+		if (exp.Declared == nil) != (len(args) == 1) {
+			t.Errorf("%v: declared profile %v", args, exp.Declared != nil)
+		}
+	}
+}
+
 // Each fraction flag sets its own experiment field, and only when given:
 // the experiment file's value stays otherwise.
 func TestSimulateFractionsOverrideTheExperiment(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/api"
 	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/predictor"
 )
@@ -292,6 +293,52 @@ type PolicyConfig struct {
 	// replacements (restart-only; what it leaves out:
 	// local.DefaultCrashBackoff).
 	CrashLoopBackoff *CrashLoopBackoffConfig `yaml:"crashLoopBackoff"`
+	// DeclaredProfile is the operator's declared daily traffic profile
+	// (global.ProfileConfig: per datacenter its rates over its local day,
+	// 24 hourly values or a file of "hour, value" lines, and its UTC
+	// offset): the global controller's rounds also plan for the profile's
+	// coming rises (global.ProfilePrior; strategies with rounds only).
+	// Restart-only; absent: none. Files are read when the config is
+	// normalized (a relative path from the working directory).
+	DeclaredProfile *global.ProfileConfig `yaml:"declaredProfile"`
+	// declared is DeclaredProfile built (Normalize; nil: none).
+	declared *global.ProfilePrior
+}
+
+// profilePrior is the declared profile's prior (nil: none): profile time
+// 0 is 00:00 UTC, so the profile's hours are the wall clock's.
+func (p PolicyConfig) profilePrior() *global.ProfilePrior {
+	if p.declared == nil {
+		return nil
+	}
+	c := *p.declared
+	return &c
+}
+
+// buildDeclared checks policy.declaredProfile against the datacenters
+// dcs and builds its prior.
+func (p *PolicyConfig) buildDeclared(dcs []string) error {
+	p.declared = nil
+	if p.DeclaredProfile == nil {
+		return nil
+	}
+	prof, call, err := p.DeclaredProfile.Build("policy.declaredProfile", dcs, readProfileFile)
+	if err != nil {
+		return err
+	}
+	p.declared = &global.ProfilePrior{Profile: prof, Origin: time.Unix(0, 0).UTC(), CallDuration: call}
+	return nil
+}
+
+// readProfileFile reads a declared profile's file, at most
+// global.MaxProfileFileBytes.
+func readProfileFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, global.MaxProfileFileBytes+1))
 }
 
 // CrashLoopBackoffConfig is local.CrashBackoff with YAML names: durations
@@ -815,6 +862,9 @@ func (c *Config) normalizePolicy() error {
 		return fmt.Errorf("policy.bufferSpare: must not be negative, got %d", *n)
 	}
 	if _, err := p.CrashBackoff(); err != nil {
+		return err
+	}
+	if err := p.buildDeclared(c.dcNames()); err != nil {
 		return err
 	}
 	if p.Strategy == "" {

@@ -363,6 +363,7 @@ func (d *Daemon) build() error {
 		PlanHorizon: cfg.planHorizon(), PackFlows: cfg.Policy.Scaling().PackFlows,
 		SpreadOverload: cfg.Policy.Scaling().SpreadOverload,
 		FlowPackets:    cfg.Policy.flowPackets(),
+		ProfilePrior:   cfg.Policy.profilePrior(),
 		InitialRound:   true, Logger: d.log, WrapSink: d.wrapDPSink(d.wrapSink()), WrapPaths: d.wrapPaths(),
 		EngineHooks: d.failpointHooks(),
 		LocalDCs:    append([]string{}, cfg.Role.Locals...), // none is none, not every DC

@@ -37,7 +37,7 @@ const (
 	RuleStart   = "start"   // startValue raised it (a series that has just started)
 	RuleFall    = "fall"    // fallValue lowered it (a falling series)
 	RuleRecent  = "recent"  // recentValue lowered it (the recent level rises less than the model)
-	RuleProfile = "profile" // a declared traffic profile's rise raised it (simulation.ProfilePrior)
+	RuleProfile = "profile" // a declared traffic profile's rise raised it (ProfilePrior)
 )
 
 // Forecaster predicts one series per key from its past interval averages,

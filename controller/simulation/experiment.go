@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/system"
 	"github.com/ims-orch/ims-orch/drivers/sim"
@@ -76,8 +77,28 @@ type Experiment struct {
 	// with h = ½ + boot delay / interval), not the interval's mean.
 	PlanHorizon bool
 	// ProfilePrior: the rounds also plan for the rises of the schedule,
-	// read as the operator's declared daily profile (ProfilePrior).
+	// read as the operator's declared daily profile (global.ProfilePrior;
+	// analysis: the run's own expected rates, an upper bound of what a
+	// declared profile gives; it replaces Declared).
 	ProfilePrior bool
+	// Declared is the operator's declared daily profile
+	// (global.DailyProfile, indexed like DCs; the daemon's
+	// policy.declaredProfile): the rounds plan for its rises
+	// (global.ProfilePrior). Nil: none. Its time 0 is the traffic's start.
+	Declared *global.DailyProfile
+	// DeclaredCall is the declared profile's call duration.
+	DeclaredCall time.Duration
+	// DeclaredNoise and DeclaredShift make the declared profile a
+	// different day's (analysis, "yesterday"): every DC's hourly rate is
+	// multiplied by max(0, 1 + DeclaredNoise·N(0,1)), drawn from
+	// DeclaredNoiseSeed (nil: from the run's seed, a stream of its own),
+	// and the curve runs DeclaredShift hours late (negative: early).
+	DeclaredNoise     float64
+	DeclaredNoiseSeed *uint64
+	DeclaredShift     float64
+	// DeclaredLower: the prior also lowers plans on the profile's falls
+	// (global.ProfilePrior.Lower).
+	DeclaredLower bool
 	// TrimBuffer and BufferSpare give the buffer a cost
 	// (local.Config.TrimBuffer): at each new interval, buffered instances
 	// beyond BufferSpare per VNF and DC are destroyed once idle instead of
@@ -153,6 +174,7 @@ type file struct {
 	LocalFirst      *bool          `yaml:"localFirst"`
 	PlanHorizon     *bool          `yaml:"planHorizon"`
 	ProfilePrior    *bool          `yaml:"profilePrior"`
+	DeclaredProfile *declaredFile  `yaml:"declaredProfile"`
 	TrimBuffer      *bool          `yaml:"trimBuffer"`
 	BufferSpare     *int           `yaml:"bufferSpare"`
 	TrimEmpty       *bool          `yaml:"trimEmpty"`
@@ -165,6 +187,17 @@ type file struct {
 	ImproveBudget   int            `yaml:"improveBudget"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
+}
+
+// declaredFile is an experiment's declaredProfile: the policy's form
+// (global.ProfileConfig, dc by name, no files) and the analysis options
+// that make it another day's.
+type declaredFile struct {
+	global.ProfileConfig `yaml:",inline"`
+	Noise                float64 `yaml:"noise"`
+	NoiseSeed            *uint64 `yaml:"noiseSeed"`
+	ShiftHours           float64 `yaml:"shiftHours"`
+	Lower                bool    `yaml:"lower"`
 }
 
 type fileChange struct {
@@ -439,6 +472,19 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	}
 	if e.Schedule, err = f.Traffic.Schedule(len(e.DCs)); err != nil {
 		return nil, fmt.Errorf("experiment traffic: %w", err)
+	}
+	if d := f.DeclaredProfile; d != nil {
+		const n = "experiment declaredProfile"
+		if e.Declared, e.DeclaredCall, err = d.Build(n, e.DCs, nil); err != nil {
+			return nil, err
+		}
+		if !(d.Noise >= 0 && d.Noise <= 1) {
+			return nil, fmt.Errorf("%s.noise %v: must be in [0, 1]", n, d.Noise)
+		}
+		if !(math.Abs(d.ShiftHours) <= 12) {
+			return nil, fmt.Errorf("%s.shiftHours %v: must be in [-12, 12]", n, d.ShiftHours)
+		}
+		e.DeclaredNoise, e.DeclaredNoiseSeed, e.DeclaredShift, e.DeclaredLower = d.Noise, d.NoiseSeed, d.ShiftHours, d.Lower
 	}
 	return e, nil
 }

@@ -2,106 +2,25 @@ package simulation
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/strategy"
-	"github.com/ims-orch/ims-orch/drivers/sim/traffic"
 )
 
-// fixedForecaster plans every series at value.
-type fixedForecaster struct{ value float64 }
-
-func (f fixedForecaster) Observe(map[string]float64) error { return nil }
-func (f fixedForecaster) Predict(keys []string) map[string]global.Forecast {
-	out := map[string]global.Forecast{}
-	for _, k := range keys {
-		out[k] = global.Forecast{Value: f.value, Mean: f.value, Model: "fixed", Rule: global.RuleHorizon}
-	}
-	return out
-}
-
-// profileAt returns a one-DC profile forecaster over rates (100 s each,
-// step) whose clock is now after the start, the inner forecaster planning
-// 120 and the interval just observed averaging 100.
-func profileAt(t *testing.T, rates []float64, now time.Duration) *profileForecaster {
-	return profilePlanning(t, rates, now, 120)
-}
-
-// profilePlanning is profileAt with the inner forecaster planning plan.
-func profilePlanning(t *testing.T, rates []float64, now time.Duration, plan float64) *profileForecaster {
-	t.Helper()
-	start := time.Unix(1000, 0)
-	clk := clock.NewVirtual(start)
-	clk.Advance(now)
-	s := &traffic.Schedule{ChangeInterval: 100 * time.Second, Shape: traffic.Step, DCs: []traffic.DCSchedule{{DC: 0, Rates: rates}}}
-	f := newProfileForecaster(fixedForecaster{plan}, ProfilePrior{Profile: s, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second}, clk, start, []string{"a"})
-	if err := f.Observe(map[string]float64{"dp/a/a": 100, "cp/a/a": 100, "delay/a/a": 100}); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-// A rise of the profile in the planning window raises the plan a quarter
-// of the way to the observed average × the profile's rise; by hand, at 150 s with
-// rates 10, 10, 20: the loads over (100, 150] are 60 s × 10 = 600 calls
-// (×2: the pair's two directions), at 230 s 29 s × 10 + 31 s × 20 = 910,
-// ratio 910 / 600; plan 120 + ¼ (100 · 910/600 − 120).
-func TestProfilePriorByHand(t *testing.T) {
-	f := profileAt(t, []float64{10, 10, 20}, 150*time.Second)
-	got := f.Predict([]string{"dp/a/a", "cp/a/a", "delay/a/a"})
-	want := 120 + 0.25*(100*910.0/600-120) // ProfileWeight ¼
-	for _, k := range []string{"dp/a/a", "cp/a/a"} {
-		if fc := got[k]; abs(fc.Value-want) > 1e-9 || fc.Rule != global.RuleProfile || fc.Mean != 120 {
-			t.Fatalf("%s: %+v, want value %v by rule %q", k, fc, want, global.RuleProfile)
-		}
-	}
-	if fc := got["delay/a/a"]; fc.Value != 120 || fc.Rule != global.RuleHorizon {
-		t.Fatalf("delay series changed: %+v", fc)
-	}
-}
-
-// A flat or falling profile, or a rise the forecast already plans for,
-// leaves the forecast.
-func TestProfilePriorLeaves(t *testing.T) {
-	for name, c := range map[string]struct {
-		rates []float64
-		now   time.Duration
-	}{
-		"flat":            {[]float64{10, 10, 10}, 150 * time.Second},
-		"falling":         {[]float64{10, 10, 5}, 150 * time.Second},
-		"rise beyond":     {[]float64{10, 10, 10, 20}, 150 * time.Second},
-		"small rise":      {[]float64{10, 10, 11}, 150 * time.Second},
-		"no profile load": {[]float64{0, 0, 10}, 100 * time.Second},
-	} {
-		f := profileAt(t, c.rates, c.now)
-		if fc := f.Predict([]string{"dp/a/a"})["dp/a/a"]; fc.Value != 120 || fc.Rule != global.RuleHorizon {
-			t.Errorf("%s: %+v, want the forecast's 120", name, fc)
-		}
-	}
-}
-
-// A falling profile never raises a plan, even one below the observed
-// average × its fall (10 → 9: ratio 0.95, 95 > a plan of 80).
-func TestProfilePriorNeverRaisesOnAFall(t *testing.T) {
-	f := profilePlanning(t, []float64{10, 10, 9}, 150*time.Second, 80)
-	if fc := f.Predict([]string{"dp/a/a"})["dp/a/a"]; fc.Value != 80 || fc.Rule != global.RuleHorizon {
-		t.Fatalf("%+v, want the forecast's 80", fc)
-	}
-}
-
-func abs(x float64) float64 { return max(x, -x) }
-
-// A run whose experiment declares profilePrior (an analysis option, off in
-// the bundled daily experiments: the rule lives only in the simulator)
-// plans some round with the profile's rule; without it none.
+// A run whose experiment sets profilePrior (an analysis option: the run's
+// own schedule as the declared profile) plans some round with the
+// profile's rule; without it and without a declared profile none.
 func TestProfilePriorRun(t *testing.T) {
 	e := short(load(t, "daily-audio.yaml"), 600*time.Second)
 	if e.ProfilePrior {
-		t.Fatal("daily-audio.yaml declares profilePrior: the bundled experiments run without it")
+		t.Fatal("daily-audio.yaml sets profilePrior: the bundled experiments declare a profile instead")
 	}
 	data, err := os.ReadFile(expDir + "daily-audio.yaml")
 	if err != nil {
@@ -114,28 +33,168 @@ func TestProfilePriorRun(t *testing.T) {
 	if !on.ProfilePrior {
 		t.Fatal("profilePrior: true not read")
 	}
-	e.ProfilePrior = true
-	count := func(e *Experiment) int {
-		r, err := Run(context.Background(), e, Options{Strategy: strategy.Hybrid, Seed: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, rec := range r.sys.Engine.Records() {
-			for _, fc := range rec.Forecasts {
-				if fc.Rule == global.RuleProfile {
-					n++
-				}
-			}
-		}
-		return n
-	}
-	if n := count(e); n == 0 {
+	e.ProfilePrior, e.Declared = true, nil
+	if n := len(profileRounds(t, e)); n == 0 {
 		t.Fatal("no round planned by the profile")
 	}
 	off := *e
 	off.ProfilePrior = false
-	if n := count(&off); n != 0 {
+	if n := len(profileRounds(t, &off)); n != 0 {
 		t.Fatalf("%d series planned by the profile without profilePrior", n)
+	}
+}
+
+// The bundled daily experiments declare a profile, and it is not their
+// schedule: yesterday's (scripts/daily-experiments.py: the day × 10 %
+// noise per DC and hour, its own seed).
+func TestDailyExperimentsDeclareYesterday(t *testing.T) {
+	clean, err := ParseExperiment(declaredYAML(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"daily-audio.yaml", "daily-mobile-zoom.yaml"} {
+		e := load(t, name)
+		if e.Declared == nil || e.DeclaredNoise != 0 || e.DeclaredShift != 0 {
+			t.Fatalf("%s: declared %v, noise %v, shift %v", name, e.Declared != nil, e.DeclaredNoise, e.DeclaredShift)
+		}
+		for i, d := range e.Declared.DCs {
+			if name == "daily-audio.yaml" && slices.Equal(d.Rates, clean.Declared.DCs[i].Rates) {
+				t.Fatalf("%s: DC %d declares the schedule's own day", name, i)
+			}
+			if d.UTCOffset != clean.Declared.DCs[i].UTCOffset {
+				t.Fatalf("%s: DC %d offset %v", name, i, d.UTCOffset)
+			}
+		}
+	}
+}
+
+// declaredYAML is daily-audio's generator form of a declared profile
+// (scripts/daily-experiments.py --declared=clean) plus extra keys.
+func declaredYAML(t *testing.T, extra string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(expDir + "daily-audio.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the Sandvine audio shares × 15 / max, local hours 0..23
+	const day = "[6.245, 3.038, 3.376, 3.713, 4.22, 8.44, 11.613, 11.613, 14.032, 13.79, 14.032, 15, 10.803, 10.803, 13.335, 13.672, 13.335, 14.01, 12.491, 11.14, 10.296, 9.115, 9.284, 7.764]"
+	s := "\ndeclaredProfile:\n  hour: 100s\n" + extra + "  dcs:\n" +
+		"    - {dc: tokyo, utcOffset: 9, rates: " + day + "}\n" +
+		"    - {dc: hong-kong, utcOffset: 8, rates: " + day + "}\n" +
+		"    - {dc: london, utcOffset: 0, rates: " + day + "}\n" +
+		"    - {dc: houston, utcOffset: -6, rates: " + day + "}\n"
+	if i := strings.Index(string(data), "\ndeclaredProfile:"); i >= 0 {
+		data = data[:i+1]
+	}
+	return append(data, []byte(s)...)
+}
+
+// profileRounds runs e (hybrid, seed 1) and returns every forecast the
+// profile's rule set, by round and series.
+func profileRounds(t *testing.T, e *Experiment) map[string]float64 {
+	t.Helper()
+	r, err := Run(context.Background(), e, Options{Strategy: strategy.Hybrid, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for i, rec := range r.sys.Engine.Records() {
+		for k, fc := range rec.Forecasts {
+			if fc.Rule == global.RuleProfile {
+				out[fmt.Sprint(i, k)] = fc.Value
+			}
+		}
+	}
+	return out
+}
+
+// An experiment's declaredProfile in the operator's form (local hours,
+// UTC offsets) plans like the schedule it describes (profilePrior): the
+// same rounds and series raised by the same values; its noise ("yesterday")
+// changes them.
+func TestDeclaredProfileRun(t *testing.T) {
+	e, err := ParseExperiment(declaredYAML(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Declared == nil || e.ProfilePrior {
+		t.Fatal("declaredProfile not read")
+	}
+	e = short(e, 600*time.Second)
+	got := profileRounds(t, e)
+	own := *e
+	own.Declared, own.ProfilePrior = nil, true
+	want := profileRounds(t, &own)
+	if len(got) == 0 || len(got) != len(want) {
+		t.Fatalf("%d forecasts raised by the declared profile, %d by the schedule", len(got), len(want))
+	}
+	for k, v := range want {
+		if math.Abs(got[k]-v) > 1e-6*v {
+			t.Fatalf("%s: %v by the declared profile, %v by the schedule", k, got[k], v)
+		}
+	}
+	noisy := *e
+	noisy.DeclaredNoise = 0.1
+	n := profileRounds(t, &noisy)
+	same := 0
+	for k, v := range n {
+		if math.Abs(want[k]-v) <= 1e-6*v {
+			same++
+		}
+	}
+	if same == len(n) && len(n) == len(want) {
+		t.Fatal("a noisy declared profile plans like the schedule")
+	}
+}
+
+// yesterday's noise is seeded (the run's seed unless noiseSeed), its
+// shift moves the curve late; without them it is the declared profile.
+func TestYesterday(t *testing.T) {
+	e, err := ParseExperiment(declaredYAML(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y := e.yesterday(1); !slices.Equal(y.DCs[0].Rates, e.Declared.DCs[0].Rates) || y.DCs[0].UTCOffset != 9 {
+		t.Fatalf("no noise or shift: %+v", y.DCs[0])
+	}
+	e.DeclaredNoise, e.DeclaredShift = 0.1, 0.5
+	a, b, a2 := e.yesterday(1), e.yesterday(2), e.yesterday(1)
+	if slices.Equal(a.DCs[0].Rates, e.Declared.DCs[0].Rates) || slices.Equal(a.DCs[0].Rates, b.DCs[0].Rates) || !slices.Equal(a.DCs[3].Rates, a2.DCs[3].Rates) {
+		t.Fatal("noise not drawn per seed, or not reproducible")
+	}
+	if a.DCs[0].UTCOffset != 8.5 || a.Rate(2, 150*time.Second) != (&global.DailyProfile{Hour: a.Hour, DCs: []global.DCProfile{{}, {}, {Rates: a.DCs[2].Rates}}}).Rate(2, 100*time.Second) {
+		t.Fatalf("shift 0.5 h: offset %v", a.DCs[0].UTCOffset)
+	}
+	for h, r := range a.DCs[1].Rates {
+		if q := r / e.Declared.DCs[1].Rates[h]; q < 0.5 || q > 1.5 {
+			t.Fatalf("hour %d: ×%v, not 10 %% noise", h, q)
+		}
+	}
+	seed := uint64(2)
+	e.DeclaredNoiseSeed = &seed
+	if !slices.Equal(e.yesterday(1).DCs[0].Rates, b.DCs[0].Rates) {
+		t.Fatal("noiseSeed does not replace the run's seed")
+	}
+}
+
+// declaredProfile's errors name the field.
+func TestDeclaredProfileErrors(t *testing.T) {
+	for name, c := range map[string]struct{ extra, want string }{
+		"noise":   {"  noise: 2\n", "experiment declaredProfile.noise 2"},
+		"shift":   {"  shiftHours: 13\n", "experiment declaredProfile.shiftHours 13"},
+		"hour":    {"  callDuration: x\n", "experiment declaredProfile.callDuration"},
+		"unknown": {"  noize: 1\n", "noize"},
+	} {
+		if _, err := ParseExperiment(declaredYAML(t, c.extra)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
+		}
+	}
+	data := strings.Replace(string(declaredYAML(t, "")), "{dc: london, utcOffset: 0, rates: [6.245,", "{dc: london, utcOffset: 0, file: x.csv, rates: [6.245,", 1)
+	if _, err := ParseExperiment([]byte(data)); err == nil || !strings.Contains(err.Error(), "experiment declaredProfile.dcs[2]: rates and file") {
+		t.Errorf("file: %v", err)
+	}
+	data = strings.Replace(string(declaredYAML(t, "")), "{dc: london, utcOffset: 0, rates:", "{dc: paris, utcOffset: 0, rates:", 1)
+	if _, err := ParseExperiment([]byte(data)); err == nil || !strings.Contains(err.Error(), `experiment declaredProfile.dcs[2].dc "paris"`) {
+		t.Errorf("dc: %v", err)
 	}
 }

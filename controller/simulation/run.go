@@ -147,16 +147,9 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		}
 		fc = newOracleForecaster(*opts.Oracle, clk, start, exp.DCs)
 	}
-	var wrap func(global.Forecaster) global.Forecaster
-	if exp.ProfilePrior && opts.Oracle == nil {
-		win := exp.Interval
-		if h := exp.planHorizon(); h > 0 {
-			win = time.Duration((0.5 + h) * float64(exp.Interval))
-		}
-		p := ProfilePrior{Profile: exp.Schedule, CallDuration: traffic.DefaultCallDuration, Window: win, Interval: exp.Interval}
-		wrap = func(bank global.Forecaster) global.Forecaster {
-			return newProfileForecaster(bank, p, clk, start, exp.DCs)
-		}
+	var prior *global.ProfilePrior
+	if opts.Oracle == nil {
+		prior = exp.profilePrior(start, opts.Seed)
 	}
 	typeOf := func(n string) vnf.Type { t, _ := cat.Lookup(n); t.Name = n; return t.Type } // the name as the experiment writes it
 	top := fsm.Topology{DCs: exp.DCs, SCSCFDC: exp.DCs[exp.SCSCFDC],
@@ -170,7 +163,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	sys, err := system.New(system.Config{
 		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, DPTargetUtilization: exp.DPTargetUtilization, Targets: slices.Clone(exp.Targets), LocalFirst: exp.LocalFirst, ImproveBudget: exp.ImproveBudget},
 		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strat, Predictor: exp.Predictor,
-		PlanHorizon: exp.planHorizon(), Forecaster: fc, WrapForecaster: wrap, PackFlows: exp.PackFlows, SpreadOverload: exp.SpreadOverload, // the traffic engine's flows: system.DefaultFlowPackets
+		PlanHorizon: exp.planHorizon(), Forecaster: fc, ProfilePrior: prior, PackFlows: exp.PackFlows, SpreadOverload: exp.SpreadOverload, // the traffic engine's flows: system.DefaultFlowPackets
 		Local: local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard,
 			TrimBuffer: exp.TrimBuffer, BufferSpare: exp.BufferSpare, TrimEmpty: exp.TrimEmpty, ScaleIn: local.ScaleIn{On: exp.ScaleIn},
 			Anticipate: exp.Anticipate, ReactiveUtilization: exp.ReactiveUtilization, FallingScaleIn: exp.FallingScaleIn},

@@ -56,10 +56,13 @@ type Config struct {
 	// what round sizing alone can reach); Predictor and PlanHorizon then
 	// only configure the bank Forecaster() returns, which no round uses.
 	Forecaster global.Forecaster
-	// WrapForecaster, if set, wraps the forecaster the rounds plan with
-	// (the Predictor's bank, or Forecaster): analysis, the simulator's
-	// declared-profile prior (simulation.ProfilePrior).
-	WrapForecaster func(global.Forecaster) global.Forecaster
+	// ProfilePrior, if set, wraps the forecaster the rounds plan with (the
+	// Predictor's bank, or Forecaster) in the declared daily profile's
+	// prior (global.NewProfileForecaster; the policy's declaredProfile);
+	// its Interval and Window, when 0, come from Global.Interval and
+	// PlanHorizon (global.ProfileWindow), its CallDuration from
+	// global.DefaultProfileCallDuration. The profile indexes Topology.DCs.
+	ProfilePrior *global.ProfilePrior
 	// PackFlows > 0 packs the new flows of every DP stage onto its most-loaded
 	// instance with room up to PackFlows × its capacity
 	// (routing.Table.SetPackLimit), so the instances a round buffers carry
@@ -390,8 +393,12 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if cfg.Forecaster != nil {
 		rounds = cfg.Forecaster
 	}
-	if cfg.WrapForecaster != nil {
-		rounds = cfg.WrapForecaster(rounds)
+	if cfg.ProfilePrior != nil {
+		p := profilePrior(*cfg.ProfilePrior, cfg.Global.Interval, cfg.PlanHorizon)
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+		rounds = global.NewProfileForecaster(rounds, p, clk, top.DCs)
 	}
 	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: tr, Forecaster: rounds, Store: s.Store,
 		Logger: cfg.Logger.With("role", "global"), Hooks: cfg.EngineHooks})
@@ -506,3 +513,18 @@ func (s *System) LocalDCs() []string { return slices.Clone(s.cfg.LocalDCs) }
 
 // Forecaster returns the system's forecaster.
 func (s *System) Forecaster() *global.BankForecaster { return s.fc }
+
+// profilePrior fills p's fields left 0: the interval, the window of the
+// plan horizon, the default call duration.
+func profilePrior(p global.ProfilePrior, interval time.Duration, horizon float64) global.ProfilePrior {
+	if p.Interval == 0 {
+		p.Interval = interval
+	}
+	if p.Window == 0 {
+		p.Window = global.ProfileWindow(p.Interval, horizon)
+	}
+	if p.CallDuration == 0 {
+		p.CallDuration = global.DefaultProfileCallDuration
+	}
+	return p
+}

@@ -1,0 +1,130 @@
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/global"
+)
+
+// riseAt3 is a day that rises tenfold from local hour 2 to 3.
+func riseAt3() []float64 {
+	r := make([]float64, global.HoursPerDay)
+	for h := range r {
+		r[h] = 10
+	}
+	r[0], r[1], r[2] = 1, 1, 1
+	return r
+}
+
+// declaredProfile is policy.declaredProfile for every DC of the default
+// config with profile hours of 10 s: the daemon's virtual clock starts at
+// 08:00 UTC, profile hour 0 of a day (1.8e9 s / 10 s is a multiple of 24),
+// so the profile rises 20–30 s in.
+func declaredProfile(c *Config) *global.ProfileConfig {
+	p := &global.ProfileConfig{Hour: "10s", CallDuration: "30s"}
+	for _, dc := range c.dcNames() {
+		p.DCs = append(p.DCs, global.DCProfileConfig{DC: dc, Rates: riseAt3()})
+	}
+	return p
+}
+
+// The daemon's global controller plans with the policy's declared
+// profile: some round's forecast is set by the profile's rule; without the
+// field none is.
+func TestDaemonPlansWithDeclaredProfile(t *testing.T) {
+	count := func(declare bool) int {
+		d, clk, _ := simDaemon(t, func(c *Config) {
+			if declare {
+				c.Policy.DeclaredProfile = declaredProfile(c)
+			}
+		})
+		for s := 0; s < 40; s++ {
+			clk.Advance(time.Second)
+		}
+		n := 0
+		for _, r := range d.engine.Records() {
+			for _, fc := range r.Forecasts {
+				if fc.Rule == global.RuleProfile {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := count(true); n == 0 {
+		t.Fatal("no forecast planned by the declared profile")
+	}
+	if n := count(false); n != 0 {
+		t.Fatalf("%d forecasts planned by a profile nobody declared", n)
+	}
+}
+
+// policy.declaredProfile: a profile file in the shared profiles' format,
+// and errors that name the field.
+func TestConfigDeclaredProfile(t *testing.T) {
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "audio.csv")
+	var lines []string
+	for h := 0; h < 24; h++ {
+		lines = append(lines, string(rune('0'+h/10))+string(rune('0'+h%10))+", 0.0"+string(rune('1'+h%9)))
+	}
+	if err := os.WriteFile(csv, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := string(DefaultYAML())
+	profile := `
+  declaredProfile:
+    callDuration: 90s
+    dcs:
+      - {dc: tokyo, utcOffset: 9, file: ` + csv + `, peak: 15}
+      - {dc: hong-kong, utcOffset: 8, file: ` + csv + `}
+      - {dc: london, rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}
+      - {dc: houston, utcOffset: -6, rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}
+`
+	with := func(p string) string {
+		return strings.Replace(base, "  improveBudget: 1000\n", "  improveBudget: 1000"+p, 1)
+	}
+	c, err := ParseConfig([]byte(with(profile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := c.Policy.profilePrior()
+	if pr == nil || pr.CallDuration != 90*time.Second || !pr.Origin.Equal(time.Unix(0, 0)) {
+		t.Fatalf("prior %+v", pr)
+	}
+	dp := pr.Profile.(*global.DailyProfile)
+	if dp.Hour != time.Hour || dp.DCs[0].UTCOffset != 9 || dp.DCs[0].Rates[8] != 15 || dp.DCs[1].Rates[8] != 0.09 || dp.DCs[2].Rates[23] != 2 {
+		t.Fatalf("profile %+v", dp)
+	}
+	if c, err := ParseConfig([]byte(base)); err != nil || c.Policy.profilePrior() != nil {
+		t.Fatalf("no declaredProfile: %v %v", err, c.Policy.profilePrior())
+	}
+	for name, tc := range map[string]struct{ from, to, want string }{
+		"unknown dc":  {"dc: london,", "dc: paris,", `policy.declaredProfile.dcs[2].dc "paris"`},
+		"short":       {"rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}\n      - {dc: houston", "rates: [1]}\n      - {dc: houston", "policy.declaredProfile.dcs[2].rates: 1 values"},
+		"offset":      {"utcOffset: -6", "utcOffset: -16", "policy.declaredProfile.dcs[3].utcOffset -16"},
+		"no file":     {"file: " + csv + "}", "file: " + csv + ".missing}", "policy.declaredProfile.dcs[1].file"},
+		"call":        {"callDuration: 90s", "callDuration: 0s", "policy.declaredProfile.callDuration"},
+		"missing dc":  {"      - {dc: london, rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}\n", "", "policy.declaredProfile.dcs: 3 entries, need one per datacenter (4)"},
+		"bad file":    {"peak: 15}", "peak: -1}", "policy.declaredProfile.dcs[0].peak"},
+		"hour":        {"callDuration: 90s", "hour: 1d", "policy.declaredProfile.hour"},
+		"unknown key": {"callDuration: 90s", "callDurations: 90s", "callDurations"},
+	} {
+		_, err := ParseConfig([]byte(with(strings.Replace(profile, tc.from, tc.to, 1))))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, tc.want)
+		}
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte("0, 1\n0, 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ParseConfig([]byte(with(strings.Replace(profile, "file: "+csv+"}", "file: "+bad+"}", 1))))
+	if err == nil || !strings.Contains(err.Error(), "policy.declaredProfile.dcs[1].file "+bad+": profile line 2: hour 0 given twice") {
+		t.Errorf("bad file: %v", err)
+	}
+}

@@ -1,0 +1,335 @@
+package global
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
+)
+
+// fixedForecaster plans every series at value.
+type fixedForecaster struct{ value float64 }
+
+func (f fixedForecaster) Observe(map[string]float64) error { return nil }
+func (f fixedForecaster) Predict(keys []string) map[string]Forecast {
+	out := map[string]Forecast{}
+	for _, k := range keys {
+		out[k] = Forecast{Value: f.value, Mean: f.value, Model: "fixed", Rule: RuleHorizon}
+	}
+	return out
+}
+
+// steps is a one-DC profile of rates held 100 s each from time 0 (the
+// last held after).
+type steps []float64
+
+func (s steps) Rate(dc int, at time.Duration) float64 {
+	if dc != 0 || at < 0 {
+		return 0
+	}
+	return s[min(int(at/(100*time.Second)), len(s)-1)]
+}
+
+// profileAt returns a one-DC profile forecaster over rates whose clock is
+// now after the start, the inner forecaster planning 120 and the interval
+// just observed averaging 100.
+func profileAt(t *testing.T, rates []float64, now time.Duration) Forecaster {
+	return profilePlanning(t, rates, now, 120)
+}
+
+// profilePlanning is profileAt with the inner forecaster planning plan.
+func profilePlanning(t *testing.T, rates []float64, now time.Duration, plan float64) Forecaster {
+	t.Helper()
+	start := time.Unix(1000, 0)
+	clk := clock.NewVirtual(start)
+	clk.Advance(now)
+	p := ProfilePrior{Profile: steps(rates), Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	f := NewProfileForecaster(fixedForecaster{plan}, p, clk, []string{"a"})
+	if err := f.Observe(map[string]float64{"dp/a/a": 100, "cp/a/a": 100, "delay/a/a": 100}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// A rise of the profile in the planning window raises the plan a quarter
+// of the way to the observed average × the profile's rise; by hand, at 150 s with
+// rates 10, 10, 20: the loads over (100, 150] are 60 s × 10 = 600 calls
+// (×2: the pair's two directions), at 230 s 29 s × 10 + 31 s × 20 = 910,
+// ratio 910 / 600; plan 120 + ¼ (100 · 910/600 − 120).
+func TestProfilePriorByHand(t *testing.T) {
+	f := profileAt(t, []float64{10, 10, 20}, 150*time.Second)
+	got := f.Predict([]string{"dp/a/a", "cp/a/a", "delay/a/a"})
+	want := 120 + 0.25*(100*910.0/600-120) // ProfileWeight ¼
+	for _, k := range []string{"dp/a/a", "cp/a/a"} {
+		if fc := got[k]; math.Abs(fc.Value-want) > 1e-9 || fc.Rule != RuleProfile || fc.Mean != 120 {
+			t.Fatalf("%s: %+v, want value %v by rule %q", k, fc, want, RuleProfile)
+		}
+	}
+	if fc := got["delay/a/a"]; fc.Value != 120 || fc.Rule != RuleHorizon {
+		t.Fatalf("delay series changed: %+v", fc)
+	}
+}
+
+// Arrivals before Since carry no load: at 50 s with a flat rate 10 since
+// 0, the load at t ≤ 59 s is 2 × 10 × (t/1 s + 1) calls (arrivals at
+// 0..t), its mean over (0, 50] 530, its largest over (50, 130] 1200.
+func TestProfilePriorSince(t *testing.T) {
+	start := time.Unix(1000, 0)
+	clk := clock.NewVirtual(start)
+	clk.Advance(50 * time.Second)
+	plan := func(since time.Time) float64 {
+		p := ProfilePrior{Profile: steps{10, 10}, Origin: start, Since: since, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second}
+		f := NewProfileForecaster(fixedForecaster{100}, p, clk, []string{"a"})
+		if err := f.Observe(map[string]float64{"dp/a/a": 100}); err != nil {
+			t.Fatal(err)
+		}
+		return f.Predict([]string{"dp/a/a"})["dp/a/a"].Value
+	}
+	if got, want := plan(start), 100+0.25*(100*1200.0/530-100); math.Abs(got-want) > 1e-9 {
+		t.Fatalf("since the start: plan %v, want %v", got, want)
+	}
+	// the profile's steps are 0 before time 0, so a Since before it is the same
+	if got := plan(start.Add(-time.Hour)); math.Abs(got-plan(start)) > 1e-9 {
+		t.Fatalf("since before 0: %v", got)
+	}
+	// a Since after the interval: the load is 0 then, no ratio
+	if got := plan(start.Add(51 * time.Second)); got != 100 {
+		t.Fatalf("since now: plan %v, want the forecast's 100", got)
+	}
+}
+
+// Weight moves the plan that far: 1 plans the profile's value.
+func TestProfilePriorWeight(t *testing.T) {
+	start := time.Unix(1000, 0)
+	clk := clock.NewVirtual(start)
+	clk.Advance(150 * time.Second)
+	p := ProfilePrior{Profile: steps{10, 10, 20}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second, Weight: 1}
+	f := NewProfileForecaster(fixedForecaster{120}, p, clk, []string{"a"})
+	if err := f.Observe(map[string]float64{"dp/a/a": 100}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.Predict([]string{"dp/a/a"})["dp/a/a"].Value, 100*910.0/600; math.Abs(got-want) > 1e-9 {
+		t.Fatalf("weight 1: %v, want %v", got, want)
+	}
+}
+
+// A flat or falling profile, or a rise the forecast already plans for,
+// leaves the forecast.
+func TestProfilePriorLeaves(t *testing.T) {
+	for name, c := range map[string]struct {
+		rates []float64
+		now   time.Duration
+	}{
+		"flat":            {[]float64{10, 10, 10}, 150 * time.Second},
+		"falling":         {[]float64{10, 10, 5}, 150 * time.Second},
+		"rise beyond":     {[]float64{10, 10, 10, 20}, 150 * time.Second},
+		"small rise":      {[]float64{10, 10, 11}, 150 * time.Second},
+		"no profile load": {[]float64{0, 0, 10}, 100 * time.Second},
+	} {
+		f := profileAt(t, c.rates, c.now)
+		if fc := f.Predict([]string{"dp/a/a"})["dp/a/a"]; fc.Value != 120 || fc.Rule != RuleHorizon {
+			t.Errorf("%s: %+v, want the forecast's 120", name, fc)
+		}
+	}
+}
+
+// A falling profile never raises a plan, even one below the observed
+// average × its fall (10 → 9: ratio 0.95, 95 > a plan of 80).
+func TestProfilePriorNeverRaisesOnAFall(t *testing.T) {
+	f := profilePlanning(t, []float64{10, 10, 9}, 150*time.Second, 80)
+	if fc := f.Predict([]string{"dp/a/a"})["dp/a/a"]; fc.Value != 80 || fc.Rule != RuleHorizon {
+		t.Fatalf("%+v, want the forecast's 80", fc)
+	}
+}
+
+func TestProfilePriorValidate(t *testing.T) {
+	ok := ProfilePrior{Profile: steps{1}, CallDuration: time.Minute, Window: time.Minute, Interval: time.Minute}
+	for name, c := range map[string]struct {
+		mut  func(*ProfilePrior)
+		want string
+	}{
+		"no profile": {func(p *ProfilePrior) { p.Profile = nil }, "no profile"},
+		"call":       {func(p *ProfilePrior) { p.CallDuration = 0 }, "call duration"},
+		"window":     {func(p *ProfilePrior) { p.Window = 0 }, "window"},
+		"weight":     {func(p *ProfilePrior) { p.Weight = 1.5 }, "weight"},
+	} {
+		p := ok
+		c.mut(&p)
+		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error naming %q", name, err, c.want)
+		}
+	}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// DailyProfile.Rate by hand: local hours, linear between them, the day
+// repeating, the DC's UTC offset.
+func TestDailyProfileRate(t *testing.T) {
+	r := make([]float64, 24)
+	for h := range r {
+		r[h] = float64(h)
+	}
+	p := &DailyProfile{Hour: 100 * time.Second, DCs: []DCProfile{{Rates: r}, {Rates: r, UTCOffset: 9}, {Rates: r, UTCOffset: -6.5}}}
+	for _, c := range []struct {
+		dc   int
+		at   time.Duration
+		want float64
+	}{
+		{0, 0, 0}, {0, 150 * time.Second, 1.5}, {0, 2350 * time.Second, 23 - 11.5}, // 23 → 0 over the last hour
+		{0, 2400 * time.Second, 0}, {0, -50 * time.Second, 11.5}, {0, 2400*time.Second*3 + 100*time.Second, 1},
+		{1, 0, 9}, {1, 1450 * time.Second, 23 - 11.5}, {1, 1400 * time.Second, 23}, {1, 1550 * time.Second, 0.5},
+		{2, 0, 17.5}, {2, 700 * time.Second, 0.5}, {3, 0, 0}, {-1, 0, 0},
+	} {
+		if got := p.Rate(c.dc, c.at); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("dc %d at %v: %v, want %v", c.dc, c.at, got, c.want)
+		}
+	}
+}
+
+func TestParseHourlyProfile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("# audio\n\n")
+	for h := 23; h >= 0; h-- {
+		b.WriteString(strings.Repeat(" ", h%2) + itoa(h) + ", 0.0" + itoa(h+1) + "\n")
+	}
+	r, err := ParseHourlyProfile([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r) != 24 || r[0] != 0.01 || r[23] != 0.024 {
+		t.Fatalf("%v", r)
+	}
+	for name, c := range map[string]struct{ in, want string }{
+		"no comma":  {"0 1\n", "line 1"},
+		"hour":      {"24, 1\n", "hour \"24\""},
+		"twice":     {"0, 1\n0, 2\n", "line 2: hour 0 given twice"},
+		"value":     {"0, -1\n", "value \"-1\""},
+		"nan":       {"0, NaN\n", "value \"NaN\""},
+		"missing":   {"0, 1\n", "hour 1 missing"},
+		"too large": {strings.Repeat("#", MaxProfileFileBytes+1), "bytes"},
+	} {
+		if _, err := ParseHourlyProfile([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
+		}
+	}
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// FuzzParseHourlyProfile: any input parses to 24 valid rates or an error.
+func FuzzParseHourlyProfile(f *testing.F) {
+	f.Add([]byte("0, 0.0555\n1, 0.027\n"))
+	f.Add([]byte("# x\n23,1e6\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseHourlyProfile(data)
+		if err != nil {
+			return
+		}
+		if err := (DCProfile{Rates: r}).validate("fuzz"); err != nil {
+			t.Fatalf("parsed %v: %v", r, err)
+		}
+	})
+}
+
+func TestProfileConfigBuild(t *testing.T) {
+	flat := make([]float64, 24)
+	for h := range flat {
+		flat[h] = float64(h + 1)
+	}
+	files := map[string]string{}
+	var b strings.Builder
+	for h := 0; h < 24; h++ {
+		b.WriteString(itoa(h) + ", " + itoa(2*(h+1)) + "\n")
+	}
+	files["day.csv"] = b.String()
+	read := func(p string) ([]byte, error) {
+		if s, ok := files[p]; ok {
+			return []byte(s), nil
+		}
+		return nil, errors.New("no such file")
+	}
+	peak := 48.0
+	c := ProfileConfig{Hour: "100s", CallDuration: "90s", DCs: []DCProfileConfig{
+		{DC: "b", UTCOffset: 9, File: "day.csv", Peak: &peak}, {DC: "a", Rates: flat}}}
+	p, call, err := c.Build("policy.declaredProfile", []string{"a", "b"}, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if call != 90*time.Second || p.Hour != 100*time.Second || p.DCs[0].Rates[3] != 4 || p.DCs[1].UTCOffset != 9 || p.DCs[1].Rates[23] != 48 || p.DCs[1].Rates[0] != 2 {
+		t.Fatalf("%v %+v", call, p)
+	}
+	if _, call, err := (ProfileConfig{DCs: []DCProfileConfig{{DC: "a", Rates: flat}}}).Build("x", []string{"a"}, nil); err != nil || call != DefaultProfileCallDuration {
+		t.Fatalf("defaults: %v %v", call, err)
+	}
+	bad := func(mut func(*ProfileConfig)) ProfileConfig {
+		c := ProfileConfig{DCs: []DCProfileConfig{{DC: "a", Rates: flat}, {DC: "b", Rates: flat}}}
+		mut(&c)
+		return c
+	}
+	for name, c := range map[string]struct {
+		c    ProfileConfig
+		want string
+	}{
+		"hour":        {bad(func(c *ProfileConfig) { c.Hour = "-1h" }), "p.hour"},
+		"call":        {bad(func(c *ProfileConfig) { c.CallDuration = "0s" }), "p.callDuration"},
+		"count":       {bad(func(c *ProfileConfig) { c.DCs = c.DCs[:1] }), "p.dcs: 1 entries"},
+		"unknown dc":  {bad(func(c *ProfileConfig) { c.DCs[1].DC = "z" }), "p.dcs[1].dc \"z\""},
+		"twice":       {bad(func(c *ProfileConfig) { c.DCs[1].DC = "a" }), "declared twice"},
+		"both":        {bad(func(c *ProfileConfig) { c.DCs[0].File = "day.csv" }), "p.dcs[0]: rates and file"},
+		"neither":     {bad(func(c *ProfileConfig) { c.DCs[0].Rates = nil }), "p.dcs[0]: rates or file"},
+		"no file":     {bad(func(c *ProfileConfig) { c.DCs[0].Rates, c.DCs[0].File = nil, "x.csv" }), "p.dcs[0].file: no such file"},
+		"short":       {bad(func(c *ProfileConfig) { c.DCs[1].Rates = flat[:23] }), "p.dcs[1].rates: 23 values"},
+		"negative":    {bad(func(c *ProfileConfig) { c.DCs[1].Rates = append([]float64{-1}, flat[1:]...) }), "p.dcs[1].rates[0] -1"},
+		"offset":      {bad(func(c *ProfileConfig) { c.DCs[0].UTCOffset = 15 }), "p.dcs[0].utcOffset"},
+		"peak":        {bad(func(c *ProfileConfig) { z := 0.0; c.DCs[0].Peak = &z }), "p.dcs[0].peak"},
+		"peak zeroes": {bad(func(c *ProfileConfig) { c.DCs[0].Rates = make([]float64, 24); c.DCs[0].Peak = &peak }), "p.dcs[0].peak"},
+	} {
+		if _, _, err := c.c.Build("p", []string{"a", "b"}, read); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
+		}
+	}
+}
+
+// Lower moves a plan down, a quarter of the way, on a profile falling
+// over the whole window; off it leaves the plan. Rates 10 then 5 from
+// 200 s; the load at t is 2 × (60 s of arrivals): 1200 up to 199 s, then
+// 2 (1595 − 5 t/s). At 150 s the window (150, 230] still reaches 1200 (r
+// = 1: nothing); at 210 s the interval (160, 210] averages (39 × 1200 +
+// 12 540) / 50 = 1186.8 and the window (210, 290] peaks at 211 s, 1080.
+func TestProfilePriorLower(t *testing.T) {
+	start := time.Unix(1000, 0)
+	clk := clock.NewVirtual(start)
+	clk.Advance(150 * time.Second)
+	plan := func(lower bool) Forecast {
+		p := ProfilePrior{Profile: steps{10, 10, 5}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second, Lower: lower}
+		f := NewProfileForecaster(fixedForecaster{120}, p, clk, []string{"a"})
+		if err := f.Observe(map[string]float64{"dp/a/a": 100}); err != nil {
+			t.Fatal(err)
+		}
+		return f.Predict([]string{"dp/a/a"})["dp/a/a"]
+	}
+	if fc := plan(true); fc.Value != 120 || fc.Rule != RuleHorizon {
+		t.Fatalf("at 150 s: %+v, want the forecast's 120", fc)
+	}
+	clk.Advance(60 * time.Second)
+	want := 120 + 0.25*(100*1080/1186.8-120)
+	if on := plan(true); math.Abs(on.Value-want) > 1e-9 || on.Rule != RuleProfile {
+		t.Fatalf("lower: %+v, want %v", on, want)
+	}
+	if off := plan(false); off.Value != 120 || off.Rule != RuleHorizon {
+		t.Fatalf("off: %+v", off)
+	}
+}

@@ -60,9 +60,9 @@ func (t IntakeTarget) SendReport(ctx context.Context, r protocol.WorkloadReport)
 // SendReportInterval implements IntervalTarget (the interval is known
 // when In is an IntervalIntake).
 func (t IntakeTarget) SendReportInterval(_ context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
-	interval, known, err := reportTo(t.In, r)
+	c, err := reportTo(t.In, r)
 	if err == nil || errors.Is(err, ErrNotLeader) {
-		return interval, known, err
+		return c.interval, c.known, err
 	}
 	return 0, false, fmt.Errorf("%w by %s: %v", ErrRejected, t.String(), err)
 }

@@ -1,0 +1,405 @@
+package global
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/transport"
+)
+
+// handsLead is a leaderTarget whose engine, right after it accepted the
+// report dated at, hands the lead to next (stops, next starts), as a raft
+// leader that steps down at once; every acceptance is signalled on
+// accepted (its report's time).
+type handsLead struct {
+	leaderTarget
+	at       time.Time
+	next     *Engine // nil: keeps the lead
+	accepted chan<- time.Time
+	t        *testing.T
+}
+
+func (h handsLead) SendReportInterval(ctx context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
+	n, known, err := h.leaderTarget.SendReportInterval(ctx, r)
+	if err == nil && h.next != nil && r.At.Equal(h.at) {
+		h.e.Stop()
+		if err := h.next.Start(); err != nil {
+			h.t.Errorf("handing the lead on: %v", err)
+		}
+	}
+	if err == nil {
+		h.accepted <- r.At
+	}
+	return n, known, err
+}
+
+func (h handsLead) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
+	_, _, err := h.SendReportInterval(ctx, r)
+	return err
+}
+
+// dc0Counted is what e's intake holds of dc0's DP reports of the interval
+// it measures: how many, and their dc0→dc0 average (what its close would
+// commit).
+func dc0Counted(e *Engine) (int, float64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	avg, _ := e.in.averages()
+	return e.in.reports[KindDP+"/dc0"], avg[SeriesKey(KindDP, "dc0", "dc0")]
+}
+
+// A leader flap A→B→A before a re-sent copy is sent, with three engines
+// in process (the daemon's IntakeTarget, no HTTP handler between): a
+// counts report 0; b takes report 1 (the reporter queues report 0 again
+// for b) and at once hands the lead back to a, within the interval; the
+// copy of 0 queued for b is tried at b (not the leader), c (never led),
+// then a, which still holds report 0 in its intake. a counts it once (the
+// engine's duplicate memory; before, only the HTTP handler had one, and a
+// counted it twice: 3 reports, average (100+100+200)/3), then gets report
+// 1 re-sent and counts it. When b keeps the lead, b counts report 1 and
+// the re-sent 0 (a copy of a report another engine counted is no
+// duplicate at b).
+func TestEngineCountsAReportOnceAcrossALeaderFlap(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		flap            bool
+		accepts         int     // acceptances the reporter gets, copies included
+		aCounts, bCount int     // reports each intake holds
+		aAvg, bAvg      float64 // their dc0→dc0 averages
+		aDup            int     // copies a recognised
+	}{
+		{"the lead goes back to a", true, 4, 2, 1, 150, 200, 1},
+		{"b keeps the lead", false, 3, 1, 2, 100, 150, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+			a, b, c := engineOn(t, h, h.cfg, nil), engineOn(t, h, h.cfg, nil), engineOn(t, h, h.cfg, nil)
+			if err := a.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer a.Stop()
+			defer b.Stop()
+			at0, at1 := h.clk.Now(), h.clk.Now().Add(time.Second)
+			accepted := make(chan time.Time, 16)
+			bTarget := handsLead{leaderTarget: leaderTarget{b, "b"}, at: at1, accepted: accepted, t: t}
+			if tc.flap {
+				bTarget.next = a
+			}
+			rep, err := transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1",
+				Targets: []transport.ReportTarget{handsLead{leaderTarget: leaderTarget{a, "a"}, accepted: accepted, t: t},
+					bTarget, handsLead{leaderTarget: leaderTarget{c, "c"}, accepted: accepted, t: t}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rep.Close()
+			report := func(at time.Time, rate float64) {
+				t.Helper()
+				if err := rep.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: at, Kind: KindDP,
+					Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wait := func(n int) {
+				t.Helper()
+				for range n {
+					select {
+					case <-accepted:
+					case <-time.After(time.Minute): // a guard only
+						t.Fatalf("fewer acceptances than %d: %+v", tc.accepts, rep.Stats())
+					}
+				}
+			}
+			report(at0, 100)
+			wait(1)
+			a.Stop()
+			if err := b.Start(); err != nil {
+				t.Fatal(err)
+			}
+			h.clk.Advance(time.Second)
+			report(at1, 200)
+			wait(tc.accepts - 1)
+			rep.Close() // waits for the sender's booking of the last acceptance
+			if n, avg := dc0Counted(a); n != tc.aCounts || avg != tc.aAvg {
+				t.Fatalf("a holds %d reports of dc0, average %v; want %d, %v (each report once)", n, avg, tc.aCounts, tc.aAvg)
+			}
+			if n, avg := dc0Counted(b); n != tc.bCount || avg != tc.bAvg {
+				t.Fatalf("b holds %d reports of dc0, average %v; want %d, %v", n, avg, tc.bCount, tc.bAvg)
+			}
+			if n := a.Stats().DuplicateReports; n != tc.aDup {
+				t.Fatalf("a recognised %d copies, want %d", n, tc.aDup)
+			}
+			if s := rep.Stats(); s.QueueLen != 0 || s.Sent != uint64(tc.accepts) {
+				t.Fatalf("reporter %+v: want %d sent, none queued", s, tc.accepts)
+			}
+		})
+	}
+}
+
+var _ transport.OnceIntake = (*Engine)(nil)
+
+// dc0Report is a DP report of dc0 dated at, by reporter id (none: "").
+func dc0Report(at time.Time, id string, rate float64) protocol.WorkloadReport {
+	return protocol.WorkloadReport{DC: "dc0", At: at, Kind: KindDP, Reporter: id,
+		Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}
+}
+
+// postWorkload posts rep to a workload handler's server with the shared
+// token and returns the 200 answer's body.
+func postWorkload(t *testing.T, srv *httptest.Server, rep protocol.WorkloadReport) string {
+	t.Helper()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, srv.URL+transport.WorkloadPath, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+seenToken)
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("%s at %v: %d %s", rep.Reporter, rep.At.Sub(t0), res.StatusCode, body)
+	}
+	return string(body)
+}
+
+const seenToken = "workload-token-0123456789"
+
+// A copy of a report the engine counted (the same credential, reporter,
+// DC, kind and time) is counted no more, on both paths into the engine:
+// in process and over HTTP (the handler answers the engine's
+// {"duplicate":true} with the interval the report was counted in; it has
+// no memory of its own since the engine's). A report of an earlier time (a
+// clock stepped back) is no copy, nor another reporter's of the same time,
+// nor the same ID's under another credential; a copy with another age is
+// one; reports without a time (in-process sources of tests) are never
+// copies.
+func TestEngineCountsACopyOnce(t *testing.T) {
+	for _, overHTTP := range []bool{false, true} {
+		name := "in process"
+		if overHTTP {
+			name = "over HTTP"
+		}
+		t.Run(name, func(t *testing.T) {
+			h, e, _ := twoNodesALeads(t)
+			defer e.Stop()
+			h.clk.Advance(5 * time.Second)
+			var srv *httptest.Server
+			if overHTTP {
+				wh, err := transport.NewWorkloadHandler(e, seenToken)
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv = httptest.NewServer(wh)
+				defer srv.Close()
+			}
+			// send gives rep to e and returns whether it was a copy and
+			// the interval named
+			send := func(rep protocol.WorkloadReport) (bool, uint64) {
+				t.Helper()
+				if !overHTTP {
+					n, dup, err := e.ReportWorkloadOnce(rep)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return dup, n
+				}
+				var a struct {
+					Accepted, Duplicate bool
+					Interval            *uint64
+				}
+				if err := json.Unmarshal([]byte(postWorkload(t, srv, rep)), &a); err != nil || a.Interval == nil || a.Accepted == a.Duplicate {
+					t.Fatalf("answer %+v (%v): want accepted or duplicate, with the interval", a, err)
+				}
+				return a.Duplicate, *a.Interval
+			}
+			sec := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+			aged := dc0Report(sec(2), "node2", 10)
+			aged.AgeMs = 3000
+			steps := []struct {
+				what string
+				rep  protocol.WorkloadReport
+				dup  bool
+			}{
+				{"a report", dc0Report(sec(3), "", 10), false},
+				{"the same report again", dc0Report(sec(3), "", 10), true},
+				{"an older report (the reporter's clock stepped back)", dc0Report(sec(2), "", 10), false},
+				{"a copy of it", dc0Report(sec(2), "", 10), true},
+				{"another reporter's report of the same time", dc0Report(sec(2), "node2", 10), false},
+				{"a copy of it, with an age", aged, true},
+			}
+			if !overHTTP {
+				other := dc0Report(sec(2), "node2", 10)
+				other.Credential = transport.SharedCredential
+				steps = append(steps, []struct {
+					what string
+					rep  protocol.WorkloadReport
+					dup  bool
+				}{
+					{"the same ID's report under another credential", other, false},
+					{"a report without a time", dc0Report(time.Time{}, "", 10), false},
+					{"another without a time", dc0Report(time.Time{}, "", 10), false},
+				}...)
+			}
+			counted := 0
+			for _, s := range steps {
+				dup, n := send(s.rep)
+				if dup != s.dup || n != 0 {
+					t.Fatalf("%s: duplicate %v in interval %d, want %v in 0", s.what, dup, n, s.dup)
+				}
+				if !dup {
+					counted++
+				}
+			}
+			if n, _ := dc0Counted(e); n != counted {
+				t.Fatalf("the intake holds %d reports of dc0, want %d", n, counted)
+			}
+			if s := e.Stats(); s.DuplicateReports != 3 || s.LateReports != 0 {
+				t.Fatalf("stats %+v: want 3 duplicates, none late", s)
+			}
+		})
+	}
+}
+
+// The memory outlives the engine's terms and interval closes: a counted
+// report of a closed interval stays counted. a counts report R0 (no age,
+// an older reporter, dated 45 s) in interval 0 and closes it at 50 s; a
+// copy of R0 (within the skew window before a's close, and a's new intake
+// has no ring of its reporter) is a duplicate of interval 0, not a report
+// of interval 1. a counts R (dated 95 s) in interval 1 and loses the lead; b closes
+// interval 1 at 100 s; a leads again in interval 2 and gets a copy of R
+// (the older reporter re-sends its kept reports to a new leader). R lies
+// within the skew window before interval 2's committed start, and a's new
+// intake has no ring of R's reporter to find it out of order, so only the
+// memory keeps it from being counted in interval 2 as well: it is a
+// duplicate of interval 1. The memory is a's: a copy to b, which never
+// counted R, is no duplicate (b counts it in interval 2 by the rule for
+// reports without an age: in order, within the skew window).
+func TestEngineRemembersCountedReportsAcrossTermsAndCloses(t *testing.T) {
+	h, a, b := twoNodesALeads(t)
+	defer a.Stop()
+	defer b.Stop()
+	h.clk.Advance(45 * time.Second)
+	r0 := dc0Report(h.clk.Now(), "old", 100)
+	if n, dup, err := a.ReportWorkloadOnce(r0); err != nil || dup || n != 0 {
+		t.Fatalf("a: interval %d, duplicate %v, %v; want counted in 0", n, dup, err)
+	}
+	h.runRounds(t, 1) // a closes interval 0 at 50 s
+	if n, dup, err := a.ReportWorkloadOnce(r0); err != nil || !dup || n != 0 {
+		t.Fatalf("a, after its close: interval %d, duplicate %v, %v; want a duplicate of interval 0", n, dup, err)
+	}
+	h.clk.Advance(95*time.Second - h.clk.Now().Sub(t0)) // interval 1
+	r := dc0Report(h.clk.Now(), "old", 100)
+	if n, dup, err := a.ReportWorkloadOnce(r); err != nil || dup || n != 1 {
+		t.Fatalf("a: interval %d, duplicate %v, %v; want counted in 1", n, dup, err)
+	}
+	h.clk.Advance(time.Second)
+	a.Stop()
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.runRounds(t, 2) // b closes interval 1
+	h.clk.Advance(time.Second)
+	b.Stop()
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if n, dup, err := a.ReportWorkloadOnce(r); err != nil || !dup || n != 1 {
+		t.Fatalf("a, leading again: interval %d, duplicate %v, %v; want a duplicate of interval 1", n, dup, err)
+	}
+	if n, _ := dc0Counted(a); n != 0 {
+		t.Fatalf("a counted %d reports in interval 2, want none", n)
+	}
+	if n, dup, err := b.ReportWorkloadOnce(r); err != nil || dup || n != 2 {
+		t.Fatalf("b: interval %d, duplicate %v, %v; want counted in 2", n, dup, err)
+	}
+}
+
+// The memory keeps at most maxSeenKeys keys, however many reporter IDs
+// (and credentials) the reporters make up, and at the bound forgets the
+// key that counted a report least recently: a reporter that keeps
+// reporting keeps its key while others come and go. A key keeps its last
+// seenKept times.
+func TestSeenReportsBounded(t *testing.T) {
+	var s seenReports
+	rep := func(id string, sec int) protocol.WorkloadReport {
+		return dc0Report(t0.Add(time.Duration(sec)*time.Second), id, 1)
+	}
+	live := rep("live", 1)
+	s.note(live, 7)
+	for i := range maxSeenKeys + 10 {
+		s.note(rep(fmt.Sprintf("r%d", i), 1), 7)
+		if i%100 == 0 {
+			s.note(rep("live", 2+i), 7) // the live reporter goes on reporting
+		}
+	}
+	if s.keys.Len() != maxSeenKeys {
+		t.Fatalf("%d keys kept, want %d", s.keys.Len(), maxSeenKeys)
+	}
+	if n, ok := s.counted(live); !ok || n != 7 {
+		t.Fatalf("the live reporter's first report: %d, %v; want counted in 7 (its key was forgotten)", n, ok)
+	}
+	// 4 107 keys came: the 11 oldest, r0..r10, are forgotten, r11 is known
+	if _, ok := s.counted(rep("r11", 1)); !ok {
+		t.Fatal("r11's report forgotten")
+	}
+	for i := range 11 {
+		if _, ok := s.counted(rep(fmt.Sprintf("r%d", i), 1)); ok {
+			t.Fatalf("r%d's report still known, want its key forgotten", i)
+		}
+	}
+	for i := range seenKept + 1 {
+		s.note(rep("many", i), 7)
+	}
+	if _, ok := s.counted(rep("many", 0)); ok {
+		t.Fatalf("the oldest of %d times still known", seenKept+1)
+	}
+	if _, ok := s.counted(rep("many", 1)); !ok {
+		t.Fatalf("the last %d times not all known", seenKept)
+	}
+}
+
+// Reports without a reporter ID under one credential share one key per DC
+// and kind (docs/operations.md "Reporter IDs per credential"): a second
+// ID-less client stamping the same time as the first is taken for a copy
+// and not counted, whatever it measured; with IDs both are counted.
+func TestEngineIDlessReportersShareTheDuplicateKey(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		ids        [2]string
+		wantCounts int
+	}{
+		{"without IDs", [2]string{"", ""}, 1},
+		{"with IDs", [2]string{"n1", "n2"}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, e, _ := twoNodesALeads(t)
+			defer e.Stop()
+			at := h.clk.Now()
+			for i, id := range tc.ids {
+				r := dc0Report(at, id, float64(10*(i+1)))
+				r.Credential = transport.SharedCredential
+				if err := e.ReportWorkload(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, _ := dc0Counted(e); n != tc.wantCounts {
+				t.Fatalf("%d reports counted, want %d", n, tc.wantCounts)
+			}
+		})
+	}
+}

@@ -71,11 +71,22 @@ func keyOf(r protocol.WorkloadReport) seenKey {
 	return seenKey{credential: r.Credential, reporter: r.Reporter, kind: r.Kind, dc: r.DC}
 }
 
+// remembered tells whether r is a report the memory keeps: one with a
+// time (HTTP and the reporter refuse one without; an in-process source of
+// a test), and not an in-process one without a reporter ID. Those come
+// straight from the node's own sources (the simulator, a single-node
+// daemon's load, meters and probes: no reporter between, so no re-send),
+// and two of them, say a meter and the simulated load, may stamp one time
+// for one DC and kind; a node's reporter stamps its node ID.
+func remembered(r protocol.WorkloadReport) bool {
+	return !r.At.IsZero() && (r.Credential != "" || r.Reporter != "")
+}
+
 // counted tells whether a report of r's key and time was counted, and in
-// which interval. A report without a time (an in-process source of a
-// test; HTTP and the reporter refuse one) is never a copy.
+// which interval. A report the memory does not keep (remembered) is
+// never a copy.
 func (s *seenReports) counted(r protocol.WorkloadReport) (in uint64, ok bool) {
-	if s.keys == nil || r.At.IsZero() {
+	if s.keys == nil || !remembered(r) {
 		return 0, false
 	}
 	times, _ := s.keys.Peek(keyOf(r)) // a copy is no use of the key
@@ -88,7 +99,7 @@ func (s *seenReports) counted(r protocol.WorkloadReport) (in uint64, ok bool) {
 // note remembers that r was counted in interval in, making its key the
 // most recently used.
 func (s *seenReports) note(r protocol.WorkloadReport, in uint64) {
-	if r.At.IsZero() {
+	if !remembered(r) {
 		return
 	}
 	if s.keys == nil {

@@ -181,7 +181,9 @@ const seenToken = "workload-token-0123456789"
 // no memory of its own since the engine's). A report of an earlier time (a
 // clock stepped back) is no copy, nor another reporter's of the same time,
 // nor the same ID's under another credential; a copy with another age is
-// one; reports without a time (in-process sources of tests) are never
+// one. Reports without a time (in-process sources of tests), and
+// in-process ones without a reporter ID (the node's own sources, no
+// reporter between: the simulator, a single-node daemon), are never
 // copies.
 func TestEngineCountsACopyOnce(t *testing.T) {
 	for _, overHTTP := range []bool{false, true} {
@@ -230,10 +232,10 @@ func TestEngineCountsACopyOnce(t *testing.T) {
 				rep  protocol.WorkloadReport
 				dup  bool
 			}{
-				{"a report", dc0Report(sec(3), "", 10), false},
-				{"the same report again", dc0Report(sec(3), "", 10), true},
-				{"an older report (the reporter's clock stepped back)", dc0Report(sec(2), "", 10), false},
-				{"a copy of it", dc0Report(sec(2), "", 10), true},
+				{"a report", dc0Report(sec(3), "node1", 10), false},
+				{"the same report again", dc0Report(sec(3), "node1", 10), true},
+				{"an older report (the reporter's clock stepped back)", dc0Report(sec(2), "node1", 10), false},
+				{"a copy of it", dc0Report(sec(2), "node1", 10), true},
 				{"another reporter's report of the same time", dc0Report(sec(2), "node2", 10), false},
 				{"a copy of it, with an age", aged, true},
 			}
@@ -246,8 +248,10 @@ func TestEngineCountsACopyOnce(t *testing.T) {
 					dup  bool
 				}{
 					{"the same ID's report under another credential", other, false},
-					{"a report without a time", dc0Report(time.Time{}, "", 10), false},
-					{"another without a time", dc0Report(time.Time{}, "", 10), false},
+					{"a report without a time", dc0Report(time.Time{}, "node1", 10), false},
+					{"another without a time", dc0Report(time.Time{}, "node1", 10), false},
+					{"an in-process report without an ID", dc0Report(sec(3), "", 10), false},
+					{"another of that time", dc0Report(sec(3), "", 10), false},
 				}...)
 			}
 			counted := 0

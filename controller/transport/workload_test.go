@@ -874,6 +874,7 @@ func FuzzAnsweredInterval(f *testing.F) {
 	f.Add([]byte(`{"accepted":true,"interval":18446744073709551615}`))
 	f.Add([]byte(`{"accepted":true}`))
 	f.Add([]byte(`{"duplicate":true}`))
+	f.Add([]byte(`{"duplicate":true,"interval":3}`))
 	f.Add([]byte(`{"accepted":true,"interval":-1}`))
 	f.Add([]byte(`{"accepted":true,"interval":1.5}`))
 	f.Add([]byte(`not json`))

@@ -29,17 +29,29 @@ import (
 // close, or another leader's, which made Start drop the intake), and then
 // counting the copy would mix that interval's load into a later one. Each
 // engine has its own memory: a report counted by A and re-sent to a new
-// leader B is counted at B unless B counted it itself.
+// leader B is counted at B unless B counted it itself. What the memory
+// forgets of a key (seenReports.note) is what no copy can be counted
+// again for, or what its bounds leave out.
 
 // seenKept is how many counted report times per seenKey the engine
-// remembers. Only a time seen before is a copy: a reporter whose clock
-// stepped back is still counted (the intake bounds' skew window bounds
-// how far).
-const seenKept = 64
+// remembers at most: a reporter keeps at most as many reports for a
+// re-send (transport's maxKept, 4 096, over all its DCs and kinds), the
+// newest, so a copy of an older one never comes. Only a time seen before
+// is a copy: a reporter whose clock stepped back is still counted (the
+// intake bounds' skew window bounds how far).
+const seenKept = 4096
 
-// maxSeenKeys bounds the keys the engine remembers (reporter IDs and, over
-// HTTP, credentials come from the reporters).
+// maxSeenKeys bounds the keys each of the two memories (in process, over
+// HTTP) remembers (reporter IDs and, over HTTP, credentials come from the
+// reporters).
 const maxSeenKeys = 4096
+
+// maxSeenEntries bounds the times each of the two memories holds over all
+// its keys (16 bytes each: 4 MiB, up to about twice that with the slices'
+// spare room): at the bound the least recently used keys are forgotten
+// whole. At one report a second per DC and kind, 64 keys fill it at
+// their seenKept, or 218 keys at a 600 s interval.
+const maxSeenEntries = 1 << 18
 
 // seenKey names a reporter's reports of one DC and kind: a report is its
 // key and its time (WorkloadReport.At). Reports without a reporter ID
@@ -52,19 +64,40 @@ type seenKey struct {
 	credential, reporter, kind, dc string
 }
 
-// seenAt is a counted report's time and the interval it was counted in.
+// seenAt is a counted report's time (UnixNano: 8 bytes, no location kept)
+// and the interval it was counted in.
 type seenAt struct {
-	at time.Time
+	at int64
 	in uint64
 }
 
-// seenReports remembers, per key, the times of its last seenKept counted
-// reports, at most maxSeenKeys keys in the order they last counted one: at
-// the bound the key that counted a report least recently is forgotten
-// (its copies would be counted again), not a live reporter's. The zero
-// value is empty and ready.
+// seenReports remembers the times of counted reports per key, in two
+// memories: the node's own, in process (credential ""), and the reports
+// over HTTP. Reports over HTTP cannot push the node's own keys out: a
+// holder of the shared token can make up reporter IDs (a delay report's
+// are not bounded per credential, intake.add), and then forgets the
+// least recently used HTTP keys, but never an in-process one, whose
+// reporter IDs are the node's (its reporter stamps node.id: one key per
+// DC and kind). The zero value is empty and ready.
 type seenReports struct {
-	keys *simplelru.LRU[seenKey, []seenAt]
+	own, http seenMemory
+}
+
+// seenMemory keeps, per key, the times of its counted reports that a copy
+// could still come of (note), at most seenKept, and at most maxSeenKeys
+// keys and maxSeenEntries times in all: at either bound the key that
+// counted a report least recently is forgotten whole (its copies would
+// be counted again). The zero value is empty and ready.
+type seenMemory struct {
+	keys    *simplelru.LRU[seenKey, []seenAt]
+	entries int // times held over all keys
+}
+
+func (s *seenReports) memory(r protocol.WorkloadReport) *seenMemory {
+	if r.Credential == "" {
+		return &s.own
+	}
+	return &s.http
 }
 
 func keyOf(r protocol.WorkloadReport) seenKey {
@@ -73,49 +106,74 @@ func keyOf(r protocol.WorkloadReport) seenKey {
 
 // remembered tells whether r is a report the memory keeps: one with a
 // time (HTTP and the reporter refuse one without; an in-process source of
-// a test), and not an in-process one without a reporter ID. Those come
-// straight from the node's own sources (the simulator, a single-node
+// a test) that UnixNano can hold (years 1678–2262; any other is refused
+// as implausible), and not an in-process one without a reporter ID. Those
+// come straight from the node's own sources (the simulator, a single-node
 // daemon's load, meters and probes: no reporter between, so no re-send),
 // and two of them, say a meter and the simulated load, may stamp one time
 // for one DC and kind; a node's reporter stamps its node ID.
 func remembered(r protocol.WorkloadReport) bool {
-	return !r.At.IsZero() && (r.Credential != "" || r.Reporter != "")
+	return !r.At.IsZero() && time.Unix(0, r.At.UnixNano()).Equal(r.At) && (r.Credential != "" || r.Reporter != "")
 }
 
 // counted tells whether a report of r's key and time was counted, and in
 // which interval. A report the memory does not keep (remembered) is
 // never a copy.
 func (s *seenReports) counted(r protocol.WorkloadReport) (in uint64, ok bool) {
-	if s.keys == nil || !remembered(r) {
+	m := s.memory(r)
+	if m.keys == nil || !remembered(r) {
 		return 0, false
 	}
-	times, _ := s.keys.Peek(keyOf(r)) // a copy is no use of the key
-	if i := slices.IndexFunc(times, func(c seenAt) bool { return c.at.Equal(r.At) }); i >= 0 {
+	times, _ := m.keys.Peek(keyOf(r)) // a copy is no use of the key
+	at := r.At.UnixNano()
+	if i := slices.IndexFunc(times, func(c seenAt) bool { return c.at == at }); i >= 0 {
 		return times[i].in, true
 	}
 	return 0, false
 }
 
-// note remembers that r was counted in interval in, making its key the
-// most recently used.
-func (s *seenReports) note(r protocol.WorkloadReport, in uint64) {
+// note remembers that r was counted in interval in (the one the engine
+// measures), making its key the most recently used. From the key's oldest
+// time on, it forgets those no copy can be counted again for: dated
+// before stale (the leader's clock less one interval and the skew window:
+// a copy of them is refused as implausible from now on,
+// intakeBounds.checkPlausible), unless counted in interval in or the one
+// before (that one may still be closing, and a copy of either, coming
+// late, is answered as the duplicate it is). So an interval shorter than
+// the skew window keeps its reports as long as they could be counted,
+// and a longer one keeps every report of the interval it measures however
+// many (a leader flap A→B→A re-sends them all to A). Then it keeps the
+// key's last seenKept times, and forgets the least recently used keys
+// while the memory holds more than maxSeenEntries.
+func (s *seenReports) note(r protocol.WorkloadReport, in uint64, stale time.Time) {
 	if !remembered(r) {
 		return
 	}
-	if s.keys == nil {
-		keys, err := simplelru.NewLRU[seenKey, []seenAt](maxSeenKeys, nil)
+	m := s.memory(r)
+	if m.keys == nil {
+		keys, err := simplelru.NewLRU(maxSeenKeys, func(_ seenKey, times []seenAt) { m.entries -= len(times) })
 		if err != nil {
 			panic(err) // maxSeenKeys > 0
 		}
-		s.keys = keys
+		m.keys = keys
 	}
 	k := keyOf(r)
-	times, _ := s.keys.Peek(k)
-	times = append(times, seenAt{at: r.At, in: in})
-	if len(times) > seenKept {
-		times = slices.Delete(times, 0, len(times)-seenKept)
+	times, _ := m.keys.Peek(k)
+	was := len(times)
+	staleNs := stale.UnixNano()
+	drop := 0
+	for drop < len(times) && times[drop].in+1 < in && times[drop].at < staleNs {
+		drop++
 	}
-	s.keys.Add(k, times)
+	times = append(times[drop:], seenAt{at: r.At.UnixNano(), in: in})
+	if len(times) > seenKept {
+		times = times[len(times)-seenKept:]
+	}
+	m.entries += len(times) - was
+	m.keys.Add(k, times)
+	for m.entries > maxSeenEntries {
+		m.keys.RemoveOldest() // never k: it holds at most seenKept < maxSeenEntries
+	}
 }
 
 // ReportWorkloadOnce is ReportWorkloadInterval that also tells whether the
@@ -123,7 +181,7 @@ func (s *seenReports) note(r protocol.WorkloadReport, in uint64) {
 // reporter, DC, kind and time; seenReports): then nothing is counted,
 // duplicate is true and interval is the one the report was counted in
 // (Stats.DuplicateReports). The transport's workload handler answers it
-// ({"duplicate":true}; transport.OnceIntake).
+// ({"duplicate":true,"interval":N}; transport.OnceIntake).
 func (e *Engine) ReportWorkloadOnce(r protocol.WorkloadReport) (interval uint64, duplicate bool, err error) {
 	e.locked(func() {
 		if e.known == nil {
@@ -162,7 +220,7 @@ func (e *Engine) ReportWorkloadOnce(r protocol.WorkloadReport) (interval uint64,
 			return
 		}
 		e.noteDelays(r)
-		e.seen.note(r, interval)
+		e.seen.note(r, interval, e.d.Clock.Now().Add(-(e.cfg.Interval + e.cfg.MaxReportSkew)))
 	})
 	return interval, duplicate, err
 }

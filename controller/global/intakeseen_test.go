@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -138,6 +139,104 @@ func TestEngineCountsAReportOnceAcrossALeaderFlap(t *testing.T) {
 	}
 }
 
+// The flap of TestEngineCountsAReportOnceAcrossALeaderFlap after n
+// reports (one a second, as the daemon's DP pump and meter send) counted
+// by a in one interval long enough to hold them: every copy re-sent to a
+// is recognised, however many. Before, a key kept its last 64 times: from
+// 65 reports on, the first copies were not known, each one counted pushed
+// out the time the next copy needed, and every copy was counted twice
+// (n = 70: 141 reports held, no copy recognised).
+func TestEngineCountsAReportOnceAcrossAFlapAfterManyReports(t *testing.T) {
+	for _, n := range []int{10, 70, 200} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+			cfg := h.cfg
+			cfg.Interval = 300 * time.Second
+			a, b, c := engineOn(t, h, cfg, nil), engineOn(t, h, cfg, nil), engineOn(t, h, cfg, nil)
+			if err := a.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer a.Stop()
+			defer b.Stop()
+			accepted := make(chan time.Time, 2*n+16)
+			last := h.clk.Now().Add(time.Duration(n) * time.Second) // b hands the lead back after this report
+			bTarget := handsLead{acceptSignal: acceptSignal{leaderTarget{b, "b"}, accepted}, t: t, next: a, at: last}
+			rep, err := transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1", QueueCap: 4096,
+				Targets: []transport.ReportTarget{acceptSignal{leaderTarget{a, "a"}, accepted}, bTarget,
+					acceptSignal{leaderTarget{c, "c"}, accepted}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rep.Close()
+			report := func(rate float64) {
+				t.Helper()
+				if err := rep.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDP,
+					Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wait := func(k int) {
+				t.Helper()
+				for range k {
+					select {
+					case <-accepted:
+					case <-time.After(time.Minute): // a guard only
+						t.Fatalf("fewer acceptances than expected: %+v", rep.Stats())
+					}
+				}
+			}
+			for range n {
+				report(100)
+				wait(1)
+				h.clk.Advance(time.Second)
+			}
+			a.Stop()
+			if err := b.Start(); err != nil {
+				t.Fatal(err)
+			}
+			report(200) // b takes it and hands the lead back to a
+			// b's acceptance; the copies of a's n reports queued for b
+			// land at a (duplicates); b's report re-sent to a
+			wait(1 + n + 1)
+			rep.Close()
+			if got, _ := dc0Counted(a); got != n+1 {
+				t.Fatalf("a holds %d reports of dc0, want %d (each once)", got, n+1)
+			}
+			if d := a.Stats().DuplicateReports; d != n {
+				t.Fatalf("a recognised %d copies, want %d", d, n)
+			}
+		})
+	}
+}
+
+// A holder of the shared token making reporter IDs up (delay reports:
+// their IDs are not bounded per credential) cannot make the engine forget
+// the node's own in-process key within one interval: a copy of the node's
+// report is still a duplicate. Before, one memory held both, and 4 096
+// made-up keys pushed the node's out.
+func TestEngineKeepsTheNodesOwnKeysFromReportsOverHTTP(t *testing.T) {
+	h, e, _ := twoNodesALeads(t)
+	defer e.Stop()
+	h.clk.Advance(5 * time.Second)
+	own := dc0Report(h.clk.Now(), "node1", 100) // in process: no credential
+	if _, dup, err := e.ReportWorkloadOnce(own); err != nil || dup {
+		t.Fatalf("the node's report: duplicate %v, %v", dup, err)
+	}
+	for i := range maxSeenKeys {
+		r := protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDelay, Reporter: fmt.Sprintf("x%d", i),
+			Credential: transport.SharedCredential, DelaysMs: map[string]float64{"dc1": 1}}
+		if _, _, err := e.ReportWorkloadOnce(r); err != nil {
+			t.Fatalf("delay report %d: %v", i, err)
+		}
+	}
+	if _, dup, err := e.ReportWorkloadOnce(own); err != nil || !dup {
+		t.Fatalf("the node's copy after %d made-up keys: duplicate %v, %v; want a duplicate", maxSeenKeys, dup, err)
+	}
+	if n, _ := dc0Counted(e); n != 1 {
+		t.Fatalf("%d reports of dc0 counted, want 1", n)
+	}
+}
+
 var _ transport.OnceIntake = (*Engine)(nil)
 
 // dc0Report is a DP report of dc0 dated at, by reporter id (none: "").
@@ -174,17 +273,74 @@ func postWorkload(t *testing.T, srv *httptest.Server, rep protocol.WorkloadRepor
 
 const seenToken = "workload-token-0123456789"
 
+// intakeReports is how many reports e's intake holds of the interval it
+// measures, of every DC and kind.
+func intakeReports(e *Engine) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, k := range e.in.reports {
+		n += k
+	}
+	return n
+}
+
+// The engine remembers only the reports it counted: a report refused as
+// implausible (ahead of the leader's clock), refused as a ninth reporter
+// under one credential, or dropped as late is judged again when it comes
+// again (the implausible one counted once it is plausible; the others
+// refused and late again), never taken for a copy.
+func TestEngineRemembersOnlyCountedReports(t *testing.T) {
+	h, e, _ := twoNodesALeads(t)
+	defer e.Stop()
+	h.clk.Advance(5 * time.Second)
+	ahead := dc0Report(h.clk.Now().Add(e.cfg.MaxReportSkew+time.Second), "node1", 10)
+	if _, _, err := e.ReportWorkloadOnce(ahead); err == nil {
+		t.Fatal("a report ahead of the skew window accepted")
+	}
+	h.clk.Advance(2 * time.Second)
+	if n, dup, err := e.ReportWorkloadOnce(ahead); err != nil || dup {
+		t.Fatalf("the same report, plausible now: interval %d, duplicate %v, %v; want counted", n, dup, err)
+	}
+	var ninth protocol.WorkloadReport
+	for i := range maxReportersPerCredential + 1 {
+		ninth = dc0Report(h.clk.Now(), fmt.Sprintf("r%d", i), 10)
+		ninth.Credential = transport.SharedCredential
+		_, _, err := e.ReportWorkloadOnce(ninth)
+		if (err != nil) != (i == maxReportersPerCredential) {
+			t.Fatalf("reporter %d: %v", i+1, err)
+		}
+	}
+	if _, dup, err := e.ReportWorkloadOnce(ninth); !errors.Is(err, errTooManyReporters) || dup {
+		t.Fatalf("the ninth reporter's report again: duplicate %v, %v; want refused again", dup, err)
+	}
+	h.runRounds(t, 1) // the interval starts at 50 s
+	late := dc0Report(t0.Add(35*time.Second), "node1", 10)
+	for range 2 {
+		if _, dup, err := e.ReportWorkloadOnce(late); err != nil || dup {
+			t.Fatalf("a report of 35 s: duplicate %v, %v; want late", dup, err)
+		}
+	}
+	if s := e.Stats(); s.LateReports != 2 || s.DuplicateReports != 0 {
+		t.Fatalf("stats %+v: want 2 late, no duplicate", s)
+	}
+}
+
 // A copy of a report the engine counted (the same credential, reporter,
 // DC, kind and time) is counted no more, on both paths into the engine:
 // in process and over HTTP (the handler answers the engine's
 // {"duplicate":true} with the interval the report was counted in; it has
-// no memory of its own since the engine's). A report of an earlier time (a
-// clock stepped back) is no copy, nor another reporter's of the same time,
-// nor the same ID's under another credential; a copy with another age is
-// one. Reports without a time (in-process sources of tests), and
+// no memory of its own since the engine's). Each part of the key counts:
+// a report of an earlier time (a clock stepped back) is no copy, nor
+// another reporter's of the same time, nor the same reporter's of another
+// DC or kind (a node sends one DP report per DC it runs, all of one
+// time), nor the same ID's under another credential; a copy with another
+// age is one. Reports without a time (in-process sources of tests), and
 // in-process ones without a reporter ID (the node's own sources, no
 // reporter between: the simulator, a single-node daemon), are never
-// copies.
+// copies. A copy is known before its time is judged: one older than an
+// interval and the skew window is the duplicate, not an implausible
+// report.
 func TestEngineCountsACopyOnce(t *testing.T) {
 	for _, overHTTP := range []bool{false, true} {
 		name := "in process"
@@ -227,6 +383,10 @@ func TestEngineCountsACopyOnce(t *testing.T) {
 			sec := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 			aged := dc0Report(sec(2), "node2", 10)
 			aged.AgeMs = 3000
+			ofDC1 := dc0Report(sec(3), "node1", 10)
+			ofDC1.DC, ofDC1.Pairs = "dc1", []protocol.PairLoad{{Entry: "dc1", Exit: "dc1", Rate: 10}}
+			ofCP := dc0Report(sec(3), "node1", 10)
+			ofCP.Kind = KindCP
 			steps := []struct {
 				what string
 				rep  protocol.WorkloadReport
@@ -238,16 +398,23 @@ func TestEngineCountsACopyOnce(t *testing.T) {
 				{"a copy of it", dc0Report(sec(2), "node1", 10), true},
 				{"another reporter's report of the same time", dc0Report(sec(2), "node2", 10), false},
 				{"a copy of it, with an age", aged, true},
+				{"the first report's reporter and time, of another DC", ofDC1, false},
+				{"a copy of it", ofDC1, true},
+				{"the first report's reporter, DC and time, of another kind", ofCP, false},
 			}
 			if !overHTTP {
 				other := dc0Report(sec(2), "node2", 10)
 				other.Credential = transport.SharedCredential
+				own := other // a reporter credential's (role.reportersFile)
+				own.Credential = "node2"
 				steps = append(steps, []struct {
 					what string
 					rep  protocol.WorkloadReport
 					dup  bool
 				}{
 					{"the same ID's report under another credential", other, false},
+					{"and under a third", own, false},
+					{"a copy of it", own, true},
 					{"a report without a time", dc0Report(time.Time{}, "node1", 10), false},
 					{"another without a time", dc0Report(time.Time{}, "node1", 10), false},
 					{"an in-process report without an ID", dc0Report(sec(3), "", 10), false},
@@ -264,11 +431,18 @@ func TestEngineCountsACopyOnce(t *testing.T) {
 					counted++
 				}
 			}
-			if n, _ := dc0Counted(e); n != counted {
-				t.Fatalf("the intake holds %d reports of dc0, want %d", n, counted)
+			if n := intakeReports(e); n != counted {
+				t.Fatalf("the intake holds %d reports, want %d", n, counted)
 			}
-			if s := e.Stats(); s.DuplicateReports != 3 || s.LateReports != 0 {
-				t.Fatalf("stats %+v: want 3 duplicates, none late", s)
+			if s, dups := e.Stats(), len(steps)-counted; s.DuplicateReports != dups || s.LateReports != 0 {
+				t.Fatalf("stats %+v: want %d duplicates, none late", s, dups)
+			}
+			// a copy is known before its time is judged: one more than an
+			// interval and the skew window old is the report counted, a
+			// duplicate, not an implausible report (422)
+			h.clk.Advance(e.cfg.Interval + e.cfg.MaxReportSkew)
+			if dup, n := send(dc0Report(sec(3), "node1", 10)); !dup || n != 0 {
+				t.Fatalf("an old copy of the first report: duplicate %v in interval %d, want true in 0", dup, n)
 			}
 		})
 	}
@@ -331,23 +505,22 @@ func TestEngineRemembersCountedReportsAcrossTermsAndCloses(t *testing.T) {
 // The memory keeps at most maxSeenKeys keys, however many reporter IDs
 // (and credentials) the reporters make up, and at the bound forgets the
 // key that counted a report least recently: a reporter that keeps
-// reporting keeps its key while others come and go. A key keeps its last
-// seenKept times.
+// reporting keeps its key while others come and go.
 func TestSeenReportsBounded(t *testing.T) {
 	var s seenReports
 	rep := func(id string, sec int) protocol.WorkloadReport {
 		return dc0Report(t0.Add(time.Duration(sec)*time.Second), id, 1)
 	}
 	live := rep("live", 1)
-	s.note(live, 7)
+	s.note(live, 7, t0)
 	for i := range maxSeenKeys + 10 {
-		s.note(rep(fmt.Sprintf("r%d", i), 1), 7)
+		s.note(rep(fmt.Sprintf("r%d", i), 1), 7, t0)
 		if i%100 == 0 {
-			s.note(rep("live", 2+i), 7) // the live reporter goes on reporting
+			s.note(rep("live", 2+i), 7, t0) // the live reporter goes on reporting
 		}
 	}
-	if s.keys.Len() != maxSeenKeys {
-		t.Fatalf("%d keys kept, want %d", s.keys.Len(), maxSeenKeys)
+	if s.own.keys.Len() != maxSeenKeys {
+		t.Fatalf("%d keys kept, want %d", s.own.keys.Len(), maxSeenKeys)
 	}
 	if n, ok := s.counted(live); !ok || n != 7 {
 		t.Fatalf("the live reporter's first report: %d, %v; want counted in 7 (its key was forgotten)", n, ok)
@@ -361,14 +534,96 @@ func TestSeenReportsBounded(t *testing.T) {
 			t.Fatalf("r%d's report still known, want its key forgotten", i)
 		}
 	}
-	for i := range seenKept + 1 {
-		s.note(rep("many", i), 7)
+	checkSeenEntries(t, &s.own)
+}
+
+// checkSeenEntries checks a memory's count of its times.
+func checkSeenEntries(t *testing.T, m *seenMemory) {
+	t.Helper()
+	n := 0
+	for _, times := range m.keys.Values() {
+		n += len(times)
 	}
-	if _, ok := s.counted(rep("many", 0)); ok {
-		t.Fatalf("the oldest of %d times still known", seenKept+1)
+	if n != m.entries || n > maxSeenEntries {
+		t.Fatalf("the memory holds %d times, counts %d; at most %d", n, m.entries, maxSeenEntries)
 	}
-	if _, ok := s.counted(rep("many", 1)); !ok {
-		t.Fatalf("the last %d times not all known", seenKept)
+}
+
+// A key keeps the times a copy could still be counted for, however many
+// (a leader flap re-sends all of an interval's reports; before, a key
+// kept its last 64 and a flap after 70 reports counted all of them
+// twice): those of the interval measured and the one before, and the
+// older ones while a copy of them is plausible (dated after stale), at
+// most its last seenKept. A time UnixNano cannot hold is not remembered
+// (one 2^64 ns after another wraps onto it).
+func TestSeenReportsKeepWhatACopyCouldComeOf(t *testing.T) {
+	var s seenReports
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	rep := func(n int) protocol.WorkloadReport { return dc0Report(sec(n), "node1", 1) }
+	known := func(what string, n int, want bool) {
+		t.Helper()
+		if _, ok := s.counted(rep(n)); ok != want {
+			t.Fatalf("%s: the report of %d s known %v, want %v", what, n, ok, want)
+		}
+	}
+	for n := range 100 {
+		s.note(rep(n), 1, sec(0))
+	}
+	known("100 reports of interval 1", 0, true)
+	s.note(rep(100), 2, sec(200))
+	known("a report of interval 2, every earlier one stale", 0, true)
+	s.note(rep(101), 3, sec(50))
+	known("a report of interval 3", 49, false)
+	known("a report of interval 3", 50, true)
+	s.note(rep(102), 3, sec(200))
+	known("another of interval 3, every earlier one stale", 99, false)
+	known("another of interval 3, every earlier one stale", 100, true)
+	for n := range seenKept + 1 {
+		s.note(rep(1000+n), 4, sec(0))
+	}
+	known(fmt.Sprintf("%d reports of interval 4", seenKept+1), 1000, false)
+	known(fmt.Sprintf("%d reports of interval 4", seenKept+1), 1001, true)
+	checkSeenEntries(t, &s.own)
+	wrapped := rep(1)
+	wrapped.At = time.Unix(sec(1001).Unix()+18446744073, int64(sec(1001).Nanosecond())+709551616)
+	if wrapped.At.UnixNano() != sec(1001).UnixNano() {
+		t.Fatal("the test's time does not wrap")
+	}
+	if _, ok := s.counted(wrapped); ok {
+		t.Fatalf("a report of %v taken for a copy of one of %v", wrapped.At, sec(1001))
+	}
+}
+
+// The memory holds at most maxSeenEntries times over HTTP: at the bound
+// the least recently used keys are forgotten whole. The node's own
+// in-process keys are a memory of their own: reports over HTTP (a holder
+// of the shared token making reporter IDs up) never push them out.
+func TestSeenReportsEntryBudget(t *testing.T) {
+	var s seenReports
+	own := dc0Report(t0, "node1", 1)
+	s.note(own, 0, t0)
+	keys := maxSeenEntries/seenKept + 1
+	for k := range keys {
+		for n := range seenKept {
+			r := dc0Report(t0.Add(time.Duration(n)*time.Millisecond), fmt.Sprintf("x%d", k), 1)
+			r.Credential = transport.SharedCredential
+			s.note(r, 0, t0)
+		}
+	}
+	checkSeenEntries(t, &s.http)
+	if n := s.http.keys.Len(); n != keys-1 {
+		t.Fatalf("%d keys over HTTP kept, want %d", n, keys-1)
+	}
+	first, last := dc0Report(t0, "x0", 1), dc0Report(t0, fmt.Sprintf("x%d", keys-1), 1)
+	first.Credential, last.Credential = transport.SharedCredential, transport.SharedCredential
+	if _, ok := s.counted(first); ok {
+		t.Fatal("the least recently used key over HTTP still known")
+	}
+	if _, ok := s.counted(last); !ok {
+		t.Fatal("the last key over HTTP forgotten")
+	}
+	if _, ok := s.counted(own); !ok {
+		t.Fatal("the node's own in-process key forgotten")
 	}
 }
 

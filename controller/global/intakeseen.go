@@ -141,10 +141,10 @@ func (s *seenReports) counted(r protocol.WorkloadReport) (in uint64, ok bool) {
 // before (that one may still be closing, and a copy of either, coming
 // late, is answered as the duplicate it is). So an interval shorter than
 // the skew window keeps its reports as long as they could be counted,
-// and a longer one keeps every report of the interval it measures however
-// many (a leader flap A→B→A re-sends them all to A). Then it keeps the
-// key's last seenKept times, and forgets the least recently used keys
-// while the memory holds more than maxSeenEntries.
+// and a longer one keeps every report of the interval it measures, as
+// many as a reporter keeps (a leader flap A→B→A re-sends them all to A).
+// Then it keeps the key's last seenKept times, and forgets the least
+// recently used keys while the memory holds more than maxSeenEntries.
 func (s *seenReports) note(r protocol.WorkloadReport, in uint64, stale time.Time) {
 	if !remembered(r) {
 		return

@@ -83,9 +83,10 @@ type IntervalIntake interface {
 // (global.Engine.ReportWorkloadOnce): it recognises a copy of a report it
 // counted (the same credential, reporter, DC, kind and time), counts
 // nothing for it and says so (duplicate), with the interval it counted the
-// report in. The workload handler answers it ({"duplicate":true}); the
-// handler keeps no memory of its own, so the engine is idempotent on
-// every path into it, in process and over HTTP.
+// report in. The workload handler answers it
+// ({"duplicate":true,"interval":N}); the handler keeps no memory of its
+// own, so the engine is idempotent on every path into it, in process and
+// over HTTP.
 type OnceIntake interface {
 	IntervalIntake
 	ReportWorkloadOnce(protocol.WorkloadReport) (interval uint64, duplicate bool, err error)

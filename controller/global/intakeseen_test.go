@@ -54,113 +54,57 @@ func dc0Counted(e *Engine) (int, float64) {
 
 // A leader flap A→B→A before a re-sent copy is sent, with three engines
 // in process (the daemon's IntakeTarget, no HTTP handler between): a
-// counts report 0; b takes report 1 (the reporter queues report 0 again
+// counts n reports (one a second, as the daemon's DP pump and meter send;
+// rate 100); b takes the next (rate 200: the reporter queues a's n again
 // for b) and at once hands the lead back to a, within the interval; the
-// copy of 0 queued for b is tried at b (not the leader), c (never led),
-// then a, which still holds report 0 in its intake. a counts it once (the
-// engine's duplicate memory; before, only the HTTP handler had one, and a
-// counted it twice: 3 reports, average (100+100+200)/3), then gets report
-// 1 re-sent and counts it. When b keeps the lead, b counts report 1 and
-// the re-sent 0 (a copy of a report another engine counted is no
-// duplicate at b).
+// copies queued for b are tried at b (not the leader), c (never led),
+// then a, which still holds a's reports in its intake. a counts each once
+// (the engine's duplicate memory), then gets b's report re-sent and
+// counts it. Before, only the HTTP handler had a memory, and a counted
+// the copy twice (n = 1: 3 reports, average (100+100+200)/3 = 133.3); and
+// while a key kept its last 64 times, from n = 65 on the first copies
+// were not known, each one counted pushed out the time the next copy
+// needed, and every copy was counted twice (n = 70: 141 reports held, no
+// copy recognised). When b keeps the lead, b counts its report and the
+// re-sent n (a copy of a report another engine counted is no duplicate
+// at b).
 func TestEngineCountsAReportOnceAcrossALeaderFlap(t *testing.T) {
 	for _, tc := range []struct {
-		name            string
-		flap            bool
-		accepts         int     // acceptances the reporter gets, copies included
-		aCounts, bCount int     // reports each intake holds
-		aAvg, bAvg      float64 // their dc0→dc0 averages
-		aDup            int     // copies a recognised
+		name string
+		flap bool
+		n    int // reports a counts before the flap
 	}{
-		{"the lead goes back to a", true, 4, 2, 1, 150, 200, 1},
-		{"b keeps the lead", false, 3, 1, 2, 100, 150, 0},
+		{"the lead goes back to a", true, 1},
+		{"b keeps the lead", false, 1},
+		{"the lead goes back to a after 70 reports", true, 70},
+		{"the lead goes back to a after 200 reports", true, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
-			a, b, c := engineOn(t, h, h.cfg, nil), engineOn(t, h, h.cfg, nil), engineOn(t, h, h.cfg, nil)
-			if err := a.Start(); err != nil {
-				t.Fatal(err)
+			n := tc.n
+			// what each intake holds and its dc0→dc0 average, the copies
+			// a recognises and the acceptances the reporter gets (copies
+			// included)
+			aCounts, aAvg, bCount, bAvg := n+1, float64(100*n+200)/float64(n+1), 1, 200.0
+			aDup, accepts := n, 2*n+2
+			if !tc.flap {
+				aCounts, aAvg, bCount, bAvg = n, 100, n+1, float64(100*n+200)/float64(n+1)
+				aDup, accepts = 0, 2*n+1
 			}
-			defer a.Stop()
-			defer b.Stop()
-			at0, at1 := h.clk.Now(), h.clk.Now().Add(time.Second)
-			accepted := make(chan time.Time, 16)
-			bTarget := handsLead{acceptSignal: acceptSignal{leaderTarget{b, "b"}, accepted}, at: at1, t: t}
-			if tc.flap {
-				bTarget.next = a
-			}
-			rep, err := transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1",
-				Targets: []transport.ReportTarget{acceptSignal{leaderTarget{a, "a"}, accepted}, bTarget,
-					acceptSignal{leaderTarget{c, "c"}, accepted}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rep.Close()
-			report := func(at time.Time, rate float64) {
-				t.Helper()
-				if err := rep.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: at, Kind: KindDP,
-					Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			wait := func(n int) {
-				t.Helper()
-				for range n {
-					select {
-					case <-accepted:
-					case <-time.After(time.Minute): // a guard only
-						t.Fatalf("fewer acceptances than %d: %+v", tc.accepts, rep.Stats())
-					}
-				}
-			}
-			report(at0, 100)
-			wait(1)
-			a.Stop()
-			if err := b.Start(); err != nil {
-				t.Fatal(err)
-			}
-			h.clk.Advance(time.Second)
-			report(at1, 200)
-			wait(tc.accepts - 1)
-			rep.Close() // the sender is done: what it sent was signalled
-			if n, avg := dc0Counted(a); n != tc.aCounts || avg != tc.aAvg {
-				t.Fatalf("a holds %d reports of dc0, average %v; want %d, %v (each report once)", n, avg, tc.aCounts, tc.aAvg)
-			}
-			if n, avg := dc0Counted(b); n != tc.bCount || avg != tc.bAvg {
-				t.Fatalf("b holds %d reports of dc0, average %v; want %d, %v", n, avg, tc.bCount, tc.bAvg)
-			}
-			if n := a.Stats().DuplicateReports; n != tc.aDup {
-				t.Fatalf("a recognised %d copies, want %d", n, tc.aDup)
-			}
-			if n := len(accepted); n != 0 {
-				t.Fatalf("%d acceptances more than %d", n, tc.accepts)
-			}
-		})
-	}
-}
-
-// The flap of TestEngineCountsAReportOnceAcrossALeaderFlap after n
-// reports (one a second, as the daemon's DP pump and meter send) counted
-// by a in one interval long enough to hold them: every copy re-sent to a
-// is recognised, however many. Before, a key kept its last 64 times: from
-// 65 reports on, the first copies were not known, each one counted pushed
-// out the time the next copy needed, and every copy was counted twice
-// (n = 70: 141 reports held, no copy recognised).
-func TestEngineCountsAReportOnceAcrossAFlapAfterManyReports(t *testing.T) {
-	for _, n := range []int{10, 70, 200} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
 			cfg := h.cfg
-			cfg.Interval = 300 * time.Second
+			cfg.Interval = 300 * time.Second // holds the 200 reports
 			a, b, c := engineOn(t, h, cfg, nil), engineOn(t, h, cfg, nil), engineOn(t, h, cfg, nil)
 			if err := a.Start(); err != nil {
 				t.Fatal(err)
 			}
 			defer a.Stop()
 			defer b.Stop()
-			accepted := make(chan time.Time, 2*n+16)
-			last := h.clk.Now().Add(time.Duration(n) * time.Second) // b hands the lead back after this report
-			bTarget := handsLead{acceptSignal: acceptSignal{leaderTarget{b, "b"}, accepted}, t: t, next: a, at: last}
+			accepted := make(chan time.Time, accepts+16)
+			last := h.clk.Now().Add(time.Duration(n) * time.Second) // b's report
+			bTarget := handsLead{acceptSignal: acceptSignal{leaderTarget{b, "b"}, accepted}, at: last, t: t}
+			if tc.flap {
+				bTarget.next = a
+			}
 			rep, err := transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1", QueueCap: 4096,
 				Targets: []transport.ReportTarget{acceptSignal{leaderTarget{a, "a"}, accepted}, bTarget,
 					acceptSignal{leaderTarget{c, "c"}, accepted}}})
@@ -181,7 +125,7 @@ func TestEngineCountsAReportOnceAcrossAFlapAfterManyReports(t *testing.T) {
 					select {
 					case <-accepted:
 					case <-time.After(time.Minute): // a guard only
-						t.Fatalf("fewer acceptances than expected: %+v", rep.Stats())
+						t.Fatalf("fewer acceptances than %d: %+v", accepts, rep.Stats())
 					}
 				}
 			}
@@ -194,16 +138,20 @@ func TestEngineCountsAReportOnceAcrossAFlapAfterManyReports(t *testing.T) {
 			if err := b.Start(); err != nil {
 				t.Fatal(err)
 			}
-			report(200) // b takes it and hands the lead back to a
-			// b's acceptance; the copies of a's n reports queued for b
-			// land at a (duplicates); b's report re-sent to a
-			wait(1 + n + 1)
-			rep.Close()
-			if got, _ := dc0Counted(a); got != n+1 {
-				t.Fatalf("a holds %d reports of dc0, want %d (each once)", got, n+1)
+			report(200)
+			wait(accepts - n)
+			rep.Close() // the sender is done: what it sent was signalled
+			if got, avg := dc0Counted(a); got != aCounts || avg != aAvg {
+				t.Fatalf("a holds %d reports of dc0, average %v; want %d, %v (each report once)", got, avg, aCounts, aAvg)
 			}
-			if d := a.Stats().DuplicateReports; d != n {
-				t.Fatalf("a recognised %d copies, want %d", d, n)
+			if got, avg := dc0Counted(b); got != bCount || avg != bAvg {
+				t.Fatalf("b holds %d reports of dc0, average %v; want %d, %v", got, avg, bCount, bAvg)
+			}
+			if d := a.Stats().DuplicateReports; d != aDup {
+				t.Fatalf("a recognised %d copies, want %d", d, aDup)
+			}
+			if k := len(accepted); k != 0 {
+				t.Fatalf("%d acceptances more than %d", k, accepts)
 			}
 		})
 	}

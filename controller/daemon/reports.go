@@ -140,13 +140,21 @@ func (x engineIntake) ReportWorkload(r protocol.WorkloadReport) error {
 
 // ReportWorkloadInterval implements transport.IntervalIntake.
 func (x engineIntake) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64, error) {
+	interval, _, err := x.ReportWorkloadOnce(r)
+	return interval, err
+}
+
+// ReportWorkloadOnce implements transport.OnceIntake: the engine counts a
+// copy of a report it counted no more, on either path (the HTTP handler,
+// this node's reporter in process).
+func (x engineIntake) ReportWorkloadOnce(r protocol.WorkloadReport) (uint64, bool, error) {
 	if !x.e.Running() {
-		return 0, transport.ErrNotLeader
+		return 0, false, transport.ErrNotLeader
 	}
 	if x.st.State().Topology == nil {
-		return 0, fmt.Errorf("%w yet: no topology committed", transport.ErrNotLeader)
+		return 0, false, fmt.Errorf("%w yet: no topology committed", transport.ErrNotLeader)
 	}
-	return x.e.ReportWorkloadInterval(r)
+	return x.e.ReportWorkloadOnce(r)
 }
 
 func readToken(field, path string) (string, error) {
@@ -365,19 +373,25 @@ var refusedReportersDesc = prometheus.NewDesc(metrics.Namespace+"_workload_repor
 	"Workload reports this node's round engine refused (422) because their credential already had "+
 		"8 other reporter IDs in the report's DC and kind this interval (the shared protocol token counts as one credential).", nil, nil)
 
-// lateReportsCollector exports global.Stats.LateReports and
-// RefusedReporters.
+var duplicateReportsDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_duplicate_total",
+	"Workload reports this node's round engine had counted already (the same credential, reporter, DC, kind and time: "+
+		"a re-send to a leader that had the report, a re-send after a lost answer): not counted again.", nil, nil)
+
+// lateReportsCollector exports global.Stats.LateReports, RefusedReporters
+// and DuplicateReports.
 type lateReportsCollector struct{ e *global.Engine }
 
 func (c lateReportsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lateReportsDesc
 	ch <- refusedReportersDesc
+	ch <- duplicateReportsDesc
 }
 
 func (c lateReportsCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.e.Stats()
 	ch <- prometheus.MustNewConstMetric(lateReportsDesc, prometheus.CounterValue, float64(st.LateReports))
 	ch <- prometheus.MustNewConstMetric(refusedReportersDesc, prometheus.CounterValue, float64(st.RefusedReporters))
+	ch <- prometheus.MustNewConstMetric(duplicateReportsDesc, prometheus.CounterValue, float64(st.DuplicateReports))
 }
 
 var (

@@ -84,6 +84,9 @@ func TestClusterWorkloadReportsReachLeader(t *testing.T) {
 	if !strings.Contains(string(body), "ims_orch_workload_reports_refused_reporters_total 0") {
 		t.Fatal("/metrics lacks ims_orch_workload_reports_refused_reporters_total (0: one reporter ID per node)")
 	}
+	if !strings.Contains(string(body), "ims_orch_workload_reports_duplicate_total 0") {
+		t.Fatal("/metrics lacks ims_orch_workload_reports_duplicate_total (0: no copy before a failover)")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -211,7 +214,7 @@ func TestReportsConfig(t *testing.T) {
 	}
 }
 
-var _ transport.WorkloadIntake = engineIntake{}
+var _ transport.OnceIntake = engineIntake{}
 
 // deploy/config/openstack.yaml parses and sends each DC's agents to the
 // node whose config runs the DC's local controller.

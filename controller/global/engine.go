@@ -178,6 +178,10 @@ type Stats struct {
 	// credential already had maxReportersPerCredential other reporters in
 	// the report's DC and kind this interval (errTooManyReporters).
 	RefusedReporters int
+	// DuplicateReports counts copies of workload reports this engine had
+	// counted (a leader flap, a re-send after a lost answer), counted
+	// no more (ReportWorkloadOnce).
+	DuplicateReports int
 }
 
 // StepTime is how long one step took.
@@ -303,6 +307,9 @@ type Engine struct {
 	// step and dropped once the committed state shows the step done
 	closing    *intake
 	closingFor uint64
+	// seen: the reports this engine counted, for its whole life (copies
+	// are counted once; intakeseen.go)
+	seen seenReports
 
 	known    map[string]bool // DCs of the topology (intake validation)
 	bounds   intakeBounds    // plausibility limits of the topology (intakebounds.go)
@@ -632,46 +639,14 @@ func (e *Engine) ReportWorkload(r protocol.WorkloadReport) error {
 // the report is counted in (the interval the intake measures, as the
 // committed state numbers it: fsm.State.Interval, or the round's + 1 from
 // its predict step on; for a late report, dropped, the interval measured
-// all the same; 0 with an error). A
-// reporter that re-sends its accepted reports to a new leader skips those
-// counted in an interval the new leader no longer measures (closed: their
-// averages are committed), instead of having them counted again in the
-// next one (transport.Reporter's Resend).
+// all the same; for a copy of a report this engine counted, counted no
+// more, the interval it was counted in: ReportWorkloadOnce; 0 with an
+// error). A reporter that re-sends its accepted reports to a new leader
+// skips those counted in an interval the new leader no longer measures
+// (closed: their averages are committed), instead of having them counted
+// again in the next one (transport.Reporter's Resend).
 func (e *Engine) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64, error) {
-	var err error
-	var interval uint64
-	e.locked(func() {
-		if e.known == nil {
-			st := e.d.Store.State()
-			e.refreshTopology(&st)
-		}
-		if e.known == nil {
-			err = errors.New("workload report: no topology committed yet")
-			return
-		}
-		if err = checkReport(r, e.known); err != nil {
-			return
-		}
-		if err = e.bounds.checkPlausible(r, e.d.Clock.Now(), e.cfg.Interval, e.cfg.MaxReportSkew); err != nil {
-			return
-		}
-		interval = e.inFor
-		if e.lateReport(r) {
-			// its interval's averages are computed (and committed, or
-			// being committed): counting it in the next interval would
-			// mix two intervals' loads
-			e.stats.LateReports++
-			e.log.Debug("workload report of a closed interval dropped", "dc", r.DC, "kind", r.Kind, "reporter", r.Reporter,
-				"at", r.At, "ageMs", r.AgeMs, "intervalBegan", e.inSince)
-			return
-		}
-		if err = e.in.add(r); err != nil {
-			e.stats.RefusedReporters++
-			interval = 0
-			return
-		}
-		e.noteDelays(r)
-	})
+	interval, _, err := e.ReportWorkloadOnce(r)
 	return interval, err
 }
 

@@ -696,23 +696,27 @@ func TestTakeoverAfterTheCloseCountsNoReportTwice(t *testing.T) {
 // order. The order rule then never counts a report twice (the other's
 // reports only raise the newest time a re-send is compared with): both
 // re-send their kept reports of interval 1 to the new leader, and all 100
-// are dropped as late. The cost is the lagging one's (clock 3 s behind)
-// in-order reports dated before the interval's start: once the other has
-// reported in the interval they look re-sent and are dropped too (4 here:
-// the one that found b and the next three; the interval's average is
-// the other reports', each a measurement of the whole DC); with its own ID
-// (or credential) they are counted.
+// are dropped as late. The cost is the lagging one's (clock 3.5 s behind)
+// in-order reports dated before an interval's start: once the other has
+// reported in the interval they look re-sent and are dropped too (5 here:
+// the one that found b and the next three, and the first after b's close
+// of interval 2; the interval's average is the other reports', each a
+// measurement of the whole DC); with its own ID (or credential) they are
+// counted. (The lag is off the other's whole seconds: two reporters
+// without an ID stamping the same time share the engine's duplicate key
+// too, and the lagging one's reports would be taken for copies:
+// TestEngineIDlessReportersShareTheDuplicateKey.)
 func TestAgelessReportersWithoutAnIDShareOneRing(t *testing.T) {
 	for _, tc := range []struct {
 		name, laggingID string
 		wantLate        uint64
 	}{
-		{"no ID", "", 100 + 4},
+		{"no ID", "", 100 + 5},
 		{"own ID", "node3", 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, a, b := twoNodesALeads(t)
-			const shared, lag = "shared protocol token", -3 * time.Second
+			const shared, lag = "shared protocol token", -3500 * time.Millisecond
 			both := func(e *Engine, now time.Duration) {
 				agelessReport(t, e, shared, "", now, 0)
 				agelessReport(t, e, shared, tc.laggingID, now, lag)

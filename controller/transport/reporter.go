@@ -34,8 +34,9 @@ type ReportTarget interface {
 }
 
 // IntervalTarget is a ReportTarget that also tells which interval the
-// accepting engine counted a report in (known false: an older node, a
-// duplicate, an intake that does not say). A Reporter with Resend uses it
+// accepting engine counted a report in (known false: an older node, an
+// intake that does not say; a duplicate names the interval its original
+// was counted in). A Reporter with Resend uses it
 // to skip, at a leader change, the reports already counted in an interval
 // the new leader no longer measures.
 type IntervalTarget interface {
@@ -60,9 +61,9 @@ func (t IntakeTarget) SendReport(ctx context.Context, r protocol.WorkloadReport)
 // SendReportInterval implements IntervalTarget (the interval is known
 // when In is an IntervalIntake).
 func (t IntakeTarget) SendReportInterval(_ context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
-	interval, known, err := reportTo(t.In, r)
+	c, err := reportTo(t.In, r)
 	if err == nil || errors.Is(err, ErrNotLeader) {
-		return interval, known, err
+		return c.interval, c.known, err
 	}
 	return 0, false, fmt.Errorf("%w by %s: %v", ErrRejected, t.String(), err)
 }
@@ -317,11 +318,13 @@ type ReporterConfig struct {
 	// Resend keeps the reports accepted since the last NewInterval and,
 	// when another node starts accepting (a new leader, whose interval
 	// averages start empty), sends them to it again, so the new leader's
-	// first round averages the whole interval. The receiving handler
-	// answers copies it already has as duplicates. A report an
-	// IntervalTarget says was counted in an interval before the one the
-	// new leader counts in (closed between that acceptance and
-	// NewInterval: its averages hold the report) is not re-sent
+	// first round averages the whole interval. The leader's round engine
+	// answers copies of reports it counted as duplicates (counting
+	// nothing; a node that does not lead answers a copy "not the
+	// leader"). A report an IntervalTarget says was counted in an
+	// interval before the one the new leader counts in (closed between
+	// that acceptance and NewInterval: its averages hold the report) is
+	// not re-sent
 	// (ReporterStats.ResendSkipped): the new leader would count it again
 	// in the next interval. Of the intervals targets named for one report
 	// (its re-sends' included) the earliest counts.
@@ -612,7 +615,7 @@ func (r *Reporter) resendLocked(idx int, in countedIn, head queued) {
 				r.seq++
 				again = append(again, queued{seq: r.seq, rep: k.rep, enq: r.cfg.Clock.Now(), resent: true, kept: k.seq})
 				stale[k.seq] = true
-				k.target = idx // re-sent to the new leader (the handler drops a copy it had)
+				k.target = idx // re-sent to the new leader (its engine counts no copy of one it had)
 			}
 			kept = append(kept, k)
 		}
@@ -654,7 +657,8 @@ func (r *Reporter) requeueLocked(head queued, again []queued, stale map[uint64]b
 }
 
 // maxKept bounds the reports kept for a re-send when NewInterval is not
-// called (oldest dropped).
+// called (oldest dropped). The round engine's duplicate memory keeps as
+// many times per reporter, DC and kind (global's seenKept): change both.
 const maxKept = 4096
 
 // NewInterval forgets the kept reports (Resend): the global controller

@@ -36,13 +36,15 @@ func TestWorkloadReportersPerDC(t *testing.T) {
 	// a reporter is its credential's name, whatever its report claims
 	// (revB #6: node2 could report as node1, or as made-up IDs)
 	expectAnswer(t, srv, "POST", WorkloadPath, tokB, body(t, withReporter(wrep("houston", 3, 10), "node1")), 200, `"accepted":true`)
-	expectAnswer(t, srv, "POST", WorkloadPath, tokB, body(t, withReporter(wrep("houston", 3, 10), "made-up")), 200, `"duplicate":true`)
-	if got := in.reports(); len(got) != 3 || got[0].DC != "tokyo" || got[1].DC != "houston" ||
-		got[0].Reporter != "node1" || got[1].Reporter != "node2" || got[2].Reporter != "node2" {
+	expectAnswer(t, srv, "POST", WorkloadPath, tokB, body(t, withReporter(wrep("houston", 3, 10), "made-up")), 200, `"accepted":true`)
+	// (so the engine takes the last for a copy of the one before: the same
+	// credential, reporter, DC, kind and time)
+	if got := in.reports(); len(got) != 4 || got[0].DC != "tokyo" || got[1].DC != "houston" ||
+		got[0].Reporter != "node1" || got[1].Reporter != "node2" || got[2].Reporter != "node2" || got[3].Reporter != "node2" {
 		t.Fatalf("intake got %+v", got)
 	}
 	// the intake bounds reporters per credential: the credential's name
-	for i, want := range []string{"node1", "node2", "node2"} {
+	for i, want := range []string{"node1", "node2", "node2", "node2"} {
 		if c := in.reports()[i].Credential; c != want {
 			t.Errorf("report %d: credential %q, want %q", i, c, want)
 		}

@@ -7,14 +7,9 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"slices"
 	"strings"
-	"sync"
-	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 )
@@ -84,14 +79,43 @@ type IntervalIntake interface {
 	ReportWorkloadInterval(protocol.WorkloadReport) (uint64, error)
 }
 
-// reportTo gives rep to in, with the interval it was counted in when in
-// tells it (known).
-func reportTo(in WorkloadIntake, rep protocol.WorkloadReport) (interval uint64, known bool, err error) {
-	if ii, ok := in.(IntervalIntake); ok {
-		interval, err = ii.ReportWorkloadInterval(rep)
-		return interval, err == nil, err
+// OnceIntake is an IntervalIntake that counts a report once
+// (global.Engine.ReportWorkloadOnce): it recognises a copy of a report it
+// counted (the same credential, reporter, DC, kind and time), counts
+// nothing for it and says so (duplicate), with the interval it counted the
+// report in. The workload handler answers it
+// ({"duplicate":true,"interval":N}); the handler keeps no memory of its
+// own, so the engine is idempotent on every path into it, in process and
+// over HTTP.
+type OnceIntake interface {
+	IntervalIntake
+	ReportWorkloadOnce(protocol.WorkloadReport) (interval uint64, duplicate bool, err error)
+}
+
+// counted is what an intake said of a report it took: the interval it
+// counted it in (known: it said), and whether it was a copy of one it had
+// counted (duplicate: a OnceIntake said so).
+type counted struct {
+	interval         uint64
+	known, duplicate bool
+}
+
+// reportTo gives rep to in, with what in tells of it.
+func reportTo(in WorkloadIntake, rep protocol.WorkloadReport) (c counted, err error) {
+	switch ii := in.(type) {
+	case OnceIntake:
+		c.interval, c.duplicate, err = ii.ReportWorkloadOnce(rep)
+		c.known = err == nil
+	case IntervalIntake:
+		c.interval, err = ii.ReportWorkloadInterval(rep)
+		c.known = err == nil
+	default:
+		err = in.ReportWorkload(rep)
 	}
-	return 0, false, in.ReportWorkload(rep)
+	if err != nil {
+		return counted{}, err
+	}
+	return c, nil
 }
 
 func validFloat(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) && x >= 0 }
@@ -154,10 +178,10 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 // parses the report strictly, sets its Credential and feeds the intake.
 // Answers: 200 {"accepted":true,"interval":N} (N: the interval the engine
 // counted it in, when the intake is an IntervalIntake), or
-// {"duplicate":true} for a report of a (dc, kind, reporter) with the time
-// of one of the last 64 accepted (a re-sent copy is not counted twice; two
-// reporters of one DC stamping the same time are not copies of each
-// other); 400 naming the field, 401, 403 (a DC not the reporter's), 405,
+// {"duplicate":true,"interval":N} when a OnceIntake (the engine) says the
+// report is a copy of one it counted, in interval N (a re-sent copy is not
+// counted twice; two reporters of one DC stamping the same time are not
+// copies of each other); 400 naming the field, 401, 403 (a DC not the reporter's), 405,
 // 409 when the intake says ErrNotLeader (the reporter tries another node),
 // 413, 422 when the engine refuses the report (unknown DC, implausible, a
 // reporter ID beyond its credential's bound).
@@ -168,23 +192,7 @@ type WorkloadHandler struct {
 	// creds, when set, replace token: each reporter's own token, and
 	// reports only for its DCs (reporters.go).
 	creds *ReporterCreds
-
-	mu sync.Mutex
-	// seen: "kind/dc/reporter" → the At of its last seenKept accepted
-	// reports, in the order the keys last accepted a report: at
-	// maxSeenKeys the key that accepted one least recently is forgotten
-	// (a duplicate answer does not count as use)
-	seen *simplelru.LRU[string, []time.Time]
 }
-
-// seenKept is how many accepted report times per (dc, kind, reporter) the handler
-// remembers to recognise a re-sent copy. Only a time seen before is a
-// duplicate: a reporter whose clock stepped back is still counted (the
-// engine's skew window bounds how far).
-const seenKept = 64
-
-// maxSeenKeys bounds the (dc, kind, reporter) keys the handler remembers.
-const maxSeenKeys = 4096
 
 // WithReporters makes the handler accept each reporter's own token (and no
 // longer the shared one) and a report only for the reporter's DCs (403).
@@ -201,17 +209,13 @@ func NewWorkloadHandler(in WorkloadIntake, token string) (*WorkloadHandler, erro
 	if token == "" {
 		return nil, errors.New("workload handler: token is empty")
 	}
-	seen, err := simplelru.NewLRU[string, []time.Time](maxSeenKeys, nil)
-	if err != nil {
-		return nil, fmt.Errorf("workload handler: %w", err)
-	}
-	return &WorkloadHandler{in: in, token: []byte(token), seen: seen}, nil
+	return &WorkloadHandler{in: in, token: []byte(token)}, nil
 }
 
 type workloadAnswer struct {
 	Accepted bool `json:"accepted,omitempty"`
 	// Interval is the interval the engine counted the report in (an
-	// IntervalIntake; absent: unknown, an older node or a duplicate)
+	// IntervalIntake; absent: unknown, an older node)
 	Interval  *uint64 `json:"interval,omitempty"`
 	Duplicate bool    `json:"duplicate,omitempty"`
 	NotLeader bool    `json:"notLeader,omitempty"`
@@ -262,17 +266,7 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// duplicate keys of others)
 		rep.Reporter, rep.Credential = who.Name, who.Name
 	}
-	key := rep.Kind + "/" + rep.DC + "/" + rep.Reporter
-	// the lock spans the intake call so two copies of one report racing in
-	// are counted once
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	times, _ := h.seen.Peek(key) // a duplicate is no use of the key
-	if slices.ContainsFunc(times, rep.At.Equal) {
-		writeAnswer(w, http.StatusOK, workloadAnswer{Duplicate: true})
-		return
-	}
-	interval, known, err := reportTo(h.in, rep)
+	c, err := reportTo(h.in, rep)
 	if err != nil {
 		if errors.Is(err, ErrNotLeader) {
 			writeAnswer(w, http.StatusConflict, workloadAnswer{NotLeader: true, Error: err.Error()})
@@ -281,19 +275,9 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, http.StatusUnprocessableEntity, workloadAnswer{Error: err.Error()})
 		return
 	}
-	// reporter IDs come from the reporters: maxSeenKeys bounds what they
-	// can make the handler keep. Add makes the key the most recently used
-	// and, at the bound, forgets the key that accepted a report least
-	// recently (its re-sent copy would be counted again), not a live
-	// reporter's.
-	times = append(times, rep.At)
-	if len(times) > seenKept {
-		times = slices.Delete(times, 0, len(times)-seenKept)
-	}
-	h.seen.Add(key, times)
-	a := workloadAnswer{Accepted: true}
-	if known {
-		a.Interval = &interval
+	a := workloadAnswer{Accepted: !c.duplicate, Duplicate: c.duplicate}
+	if c.known {
+		a.Interval = &c.interval
 	}
 	writeAnswer(w, http.StatusOK, a)
 }

@@ -93,9 +93,7 @@ func TestWorkloadHandler(t *testing.T) {
 		wantMsg                        string
 	}{
 		{"accepted", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 1, 10)), 200, `"accepted":true`},
-		{"same report again is a duplicate", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 1, 10)), 200, `"duplicate":true`},
 		{"older report (a reporter's clock stepped back) is counted", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 0, 10)), 200, `"accepted":true`},
-		{"and a copy of it is a duplicate", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 0, 10)), 200, `"duplicate":true`},
 		{"newer report", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 2, 10)), 200, `"accepted":true`},
 		{"wrong token", "POST", WorkloadPath, "nope", body(t, wrep("tokyo", 3, 10)), 401, "bearer token"},
 		{"no token", "POST", WorkloadPath, "", body(t, wrep("tokyo", 3, 10)), 401, "bearer token"},
@@ -115,10 +113,9 @@ func TestWorkloadHandler(t *testing.T) {
 		{"trailing data", "POST", WorkloadPath, wtoken, body(t, wrep("tokyo", 5, 1)) + "{}", 400, "trailing"},
 		{"too large", "POST", WorkloadPath, wtoken, `{"dc":"` + strings.Repeat("x", MaxWorkloadBytes) + `"}`, 413, ""},
 		{"unknown dc refused by the engine", "POST", WorkloadPath, wtoken, body(t, wrep("paris", 5, 1)), 422, "paris"},
-		// a second reporter of the DC stamping second 2 too is not a copy
-		// of the first one's report; a copy of its own is
+		// a second reporter of the DC stamping second 2 too (whether a
+		// report is a copy is the intake's: global.Engine, OnceIntake)
 		{"another reporter's report of the same time", "POST", WorkloadPath, wtoken, body(t, withReporter(wrep("tokyo", 2, 10), "node2")), 200, `"accepted":true`},
-		{"a copy of it, older age", "POST", WorkloadPath, wtoken, body(t, withAge(withReporter(wrep("tokyo", 2, 10), "node2"), 3000)), 200, `"duplicate":true`},
 		{"reporter with a space", "POST", WorkloadPath, wtoken, body(t, withReporter(wrep("tokyo", 3, 10), "node 2")), 400, "reporter:"},
 		{"reporter too long", "POST", WorkloadPath, wtoken, body(t, withReporter(wrep("tokyo", 3, 10), strings.Repeat("n", MaxReporterID+1))), 400, "reporter:"},
 		{"negative age", "POST", WorkloadPath, wtoken, `{"dc":"tokyo","kind":"dp","at":"2026-01-01T00:00:09Z","ageMs":-1}`, 400, "ageMs"},
@@ -649,27 +646,6 @@ func TestHTTPReportTargetOlderNode(t *testing.T) {
 	}
 }
 
-// The handler remembers at most maxSeenKeys (dc, kind, reporter) keys, however
-// many reporter IDs its reporters make up.
-func TestWorkloadHandlerSeenBounded(t *testing.T) {
-	h := mustHandler(t, &intakeRec{})
-	tg := servedTarget(t, h)
-	for i := range maxSeenKeys + 10 {
-		if err := tg.SendReport(context.Background(), withReporter(wrep("tokyo", 1, 1), fmt.Sprintf("r%d", i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// the last maxSeenKeys keys are known (a copy is a duplicate), the 10
-	// before them forgotten (a copy is accepted again); the known one first,
-	// as an accepted copy makes its key the newest and forgets another
-	if a := postReport(t, h, withReporter(wrep("tokyo", 1, 1), "r10")); !strings.Contains(a, `"duplicate":true`) {
-		t.Fatalf("r10's copy: %s, want a duplicate (fewer than %d keys remembered)", a, maxSeenKeys)
-	}
-	if a := postReport(t, h, withReporter(wrep("tokyo", 1, 1), "r9")); !strings.Contains(a, `"accepted":true`) {
-		t.Fatalf("r9's copy: %s, want accepted (more than %d keys remembered)", a, maxSeenKeys)
-	}
-}
-
 // postReport posts rep to h with the shared token and returns the answer
 // body (200 expected).
 func postReport(t *testing.T, h http.Handler, rep protocol.WorkloadReport) string {
@@ -777,42 +753,6 @@ func TestHTTPReportTargetLegacyExpires(t *testing.T) {
 	send(true)
 	if n := tg.LegacyFallbacks(); n != 2 {
 		t.Fatalf("fallbacks %d, want 2", n)
-	}
-}
-
-// At maxSeenKeys keys the handler forgets the key that accepted a report
-// least recently (revB #6: an arbitrary one, maybe a live reporter's, whose
-// re-sent copies were then counted again): a reporter that keeps reporting
-// keeps its key while others come and go.
-func TestWorkloadHandlerForgetsTheOldestKey(t *testing.T) {
-	in := &intakeRec{}
-	h, err := NewWorkloadHandler(in, wtoken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	post := func(rep protocol.WorkloadReport) string {
-		t.Helper()
-		return postReport(t, h, rep)
-	}
-	live := withReporter(wrep("tokyo", 1, 1), "live")
-	post(live)
-	for i := range maxSeenKeys + 10 {
-		post(withReporter(wrep("tokyo", 1, 1), fmt.Sprintf("r%d", i)))
-		if i%100 == 0 {
-			post(withReporter(wrep("tokyo", 2+i, 1), "live")) // the live reporter goes on reporting
-		}
-	}
-	if a := post(live); !strings.Contains(a, `"duplicate":true`) {
-		t.Fatalf("the live reporter's re-sent copy: %s, want a duplicate (its key was forgotten)", a)
-	}
-	// 4 107 keys came: the 11 oldest, r0..r10, are forgotten, r11 is known
-	if a := post(withReporter(wrep("tokyo", 1, 1), "r11")); !strings.Contains(a, `"duplicate":true`) {
-		t.Fatalf("r11's copy: %s, want a duplicate", a)
-	}
-	for i := range 11 {
-		if a := post(withReporter(wrep("tokyo", 1, 1), fmt.Sprintf("r%d", i))); !strings.Contains(a, `"accepted":true`) {
-			t.Fatalf("r%d's copy: %s, want accepted (forgotten)", i, a)
-		}
 	}
 }
 
@@ -934,6 +874,7 @@ func FuzzAnsweredInterval(f *testing.F) {
 	f.Add([]byte(`{"accepted":true,"interval":18446744073709551615}`))
 	f.Add([]byte(`{"accepted":true}`))
 	f.Add([]byte(`{"duplicate":true}`))
+	f.Add([]byte(`{"duplicate":true,"interval":3}`))
 	f.Add([]byte(`{"accepted":true,"interval":-1}`))
 	f.Add([]byte(`{"accepted":true,"interval":1.5}`))
 	f.Add([]byte(`not json`))
@@ -1035,8 +976,9 @@ func (h handsOver) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64, er
 // the reporter queues again for c what c lacks: report 1 (in place of its
 // copy queued for b) and report 2, but not report 0 itself. When c measures
 // 7 (b closed 6 and died), reports 1 and 2 are in 6's averages: neither
-// reaches c (the copy of 1 queued for b is dropped too). c, in process (no
-// duplicate memory, as the daemon's own engine), gets each report once.
+// reaches c (the copy of 1 queued for b is dropped too). c (an intake
+// without the engine's duplicate memory, so every copy sent shows) gets
+// each report once.
 // Before, the kept report 0 still named b as its target, so it was queued
 // for c again, and report 1's copy queued for b was sent to c as well.
 func TestReporterResendsToAThirdLeaderOnlyWhatItLacks(t *testing.T) {
@@ -1100,30 +1042,54 @@ func TestReporterResendsToAThirdLeaderOnlyWhatItLacks(t *testing.T) {
 	}
 }
 
-// Reports without a reporter ID share one duplicate key per DC and kind
-// (docs/operations.md "Reporter IDs per credential"): a second ID-less
-// client stamping the same time as the first is answered duplicate and not
-// counted, whatever it measured; with IDs both are counted.
-func TestWorkloadHandlerIDlessReportersShareTheDuplicateKey(t *testing.T) {
-	for _, tc := range []struct {
-		name       string
-		ids        [2]string
-		wantCounts int
-	}{
-		{"without IDs", [2]string{"", ""}, 1},
-		{"with IDs", [2]string{"n1", "n2"}, 2},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			in := &intakeRec{}
-			h := mustHandler(t, in)
-			postReport(t, h, withReporter(wrep("tokyo", 1, 10), tc.ids[0]))
-			a := postReport(t, h, withReporter(wrep("tokyo", 1, 20), tc.ids[1]))
-			if got := len(in.reports()); got != tc.wantCounts {
-				t.Fatalf("%d reports counted, want %d; the second answered %s", got, tc.wantCounts, a)
-			}
-			if dup := strings.Contains(a, `"duplicate":true`); dup != (tc.wantCounts == 1) {
-				t.Fatalf("the second report answered %s", a)
-			}
-		})
+// onceRec is an intervalRec that is a OnceIntake: it takes a report dated
+// dup for a copy of one it counted in interval 3 (whether a report is a
+// copy is global.Engine's, tested there).
+type onceRec struct {
+	intervalRec
+	dup time.Time
+}
+
+func (in *onceRec) ReportWorkloadOnce(r protocol.WorkloadReport) (uint64, bool, error) {
+	if r.At.Equal(in.dup) {
+		return 3, true, nil
+	}
+	n, err := in.ReportWorkloadInterval(r)
+	return n, false, err
+}
+
+// The handler answers what a OnceIntake says: a copy is
+// {"duplicate":true} with the interval the intake counted it in, and an
+// HTTP target takes it as delivered in that interval; the handler keeps no
+// memory of its own (a copy to an intake that is no OnceIntake is
+// counted: global.Engine is the one place), so a follower never answers
+// for the leader.
+func TestWorkloadHandlerAnswersTheIntakesDuplicate(t *testing.T) {
+	in := &onceRec{dup: t0.Add(time.Second)}
+	in.interval.Store(4)
+	h := mustHandler(t, in)
+	if a := postReport(t, h, wrep("tokyo", 1, 10)); !strings.Contains(a, `"duplicate":true`) || !strings.Contains(a, `"interval":3`) ||
+		strings.Contains(a, "accepted") {
+		t.Fatalf("a copy answered %s, want a duplicate of interval 3", a)
+	}
+	if a := postReport(t, h, wrep("tokyo", 2, 10)); !strings.Contains(a, `"accepted":true,"interval":4`) || strings.Contains(a, "duplicate") {
+		t.Fatalf("a report answered %s, want accepted in interval 4", a)
+	}
+	if n, known, err := servedTarget(t, h).SendReportInterval(context.Background(), wrep("tokyo", 1, 10)); err != nil || !known || n != 3 {
+		t.Fatalf("the target read %d, %v, %v; want delivered in interval 3", n, known, err)
+	}
+	plain := &intakeRec{}
+	h = mustHandler(t, plain)
+	postReport(t, h, wrep("tokyo", 1, 10))
+	if a := postReport(t, h, wrep("tokyo", 1, 10)); !strings.Contains(a, `"accepted":true`) || len(plain.reports()) != 2 {
+		t.Fatalf("a copy to a plain intake answered %s, counted %d times; want accepted, twice", a, len(plain.reports()))
+	}
+	// a node that took a report while it led and leads no more answers
+	// its copy "not the leader" (the reporter goes on to the leader,
+	// which may lack it); before, its handler answered "duplicate" and
+	// the reporter took the follower for the leader
+	plain.setLeader(false)
+	if _, _, err := servedTarget(t, h).SendReportInterval(context.Background(), wrep("tokyo", 1, 10)); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("a copy to a follower: %v, want ErrNotLeader", err)
 	}
 }

@@ -1,0 +1,226 @@
+package global
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+// The engine counts a workload report once, whichever way it came: its
+// duplicate memory (seenReports) recognises a copy of a report it counted
+// and counts nothing for it. Copies come from reporters that keep an
+// interval's reports and re-send them to a new leader
+// (transport.ReporterConfig.Resend): a leader flap A→B→A brings A a copy
+// of a report it holds (the copy queued for B, refused there, is tried at
+// the other nodes in turn), and a re-send after a lost HTTP answer brings
+// the node the report it just counted. Both paths into the engine, the
+// node's own local-side sources in process (the daemon's IntakeTarget)
+// and other nodes over HTTP (transport.WorkloadHandler), go through it.
+//
+// The memory is the engine's, for its whole life: it outlives interval
+// closes and leadership changes (Stop, Start). A report this engine
+// counted is in an intake that still holds it (the interval it measures,
+// or the one its predict step is closing), and then a copy is a
+// duplicate; or in one whose interval has closed since (this engine's
+// close, or another leader's, which made Start drop the intake), and then
+// counting the copy would mix that interval's load into a later one. Each
+// engine has its own memory: a report counted by A and re-sent to a new
+// leader B is counted at B unless B counted it itself. What the memory
+// forgets of a key (seenReports.note) is what no copy can be counted
+// again for, or what its bounds leave out.
+
+// seenKept is how many counted report times per seenKey the engine
+// remembers at most: a reporter keeps at most as many reports for a
+// re-send (transport's maxKept, 4 096, over all its DCs and kinds), the
+// newest, so a copy of an older one never comes. Only a time seen before
+// is a copy: a reporter whose clock stepped back is still counted (the
+// intake bounds' skew window bounds how far).
+const seenKept = 4096
+
+// maxSeenKeys bounds the keys each of the two memories (in process, over
+// HTTP) remembers (reporter IDs and, over HTTP, credentials come from the
+// reporters).
+const maxSeenKeys = 4096
+
+// maxSeenEntries bounds the times each of the two memories holds over all
+// its keys (16 bytes each: 4 MiB, up to about twice that with the slices'
+// spare room): at the bound the least recently used keys are forgotten
+// whole. At one report a second per DC and kind, 64 keys fill it at
+// their seenKept, or 218 keys at a 600 s interval.
+const maxSeenEntries = 1 << 18
+
+// seenKey names a reporter's reports of one DC and kind: a report is its
+// key and its time (WorkloadReport.At). Reports without a reporter ID
+// under one credential share a key, as they share a ring (at most one
+// such reporter per DC, kind and credential: a report of another stamped
+// with the same time is taken for a copy). The credential keeps the
+// reports of two credentials apart (a holder of the shared token naming
+// the node's own ID cannot make the node's in-process reports copies).
+type seenKey struct {
+	credential, reporter, kind, dc string
+}
+
+// seenAt is a counted report's time (UnixNano: 8 bytes, no location kept)
+// and the interval it was counted in.
+type seenAt struct {
+	at int64
+	in uint64
+}
+
+// seenReports remembers the times of counted reports per key, in two
+// memories: the node's own, in process (credential ""), and the reports
+// over HTTP. Reports over HTTP cannot push the node's own keys out: a
+// holder of the shared token can make up reporter IDs (a delay report's
+// are not bounded per credential, intake.add), and then forgets the
+// least recently used HTTP keys, but never an in-process one, whose
+// reporter IDs are the node's (its reporter stamps node.id: one key per
+// DC and kind). The zero value is empty and ready.
+type seenReports struct {
+	own, http seenMemory
+}
+
+// seenMemory keeps, per key, the times of its counted reports that a copy
+// could still come of (note), at most seenKept, and at most maxSeenKeys
+// keys and maxSeenEntries times in all: at either bound the key that
+// counted a report least recently is forgotten whole (its copies would
+// be counted again). The zero value is empty and ready.
+type seenMemory struct {
+	keys    *simplelru.LRU[seenKey, []seenAt]
+	entries int // times held over all keys
+}
+
+func (s *seenReports) memory(r protocol.WorkloadReport) *seenMemory {
+	if r.Credential == "" {
+		return &s.own
+	}
+	return &s.http
+}
+
+func keyOf(r protocol.WorkloadReport) seenKey {
+	return seenKey{credential: r.Credential, reporter: r.Reporter, kind: r.Kind, dc: r.DC}
+}
+
+// remembered tells whether r is a report the memory keeps: one with a
+// time (HTTP and the reporter refuse one without; an in-process source of
+// a test) that UnixNano can hold (years 1678–2262; any other is refused
+// as implausible), and not an in-process one without a reporter ID. Those
+// come straight from the node's own sources (the simulator, a single-node
+// daemon's load, meters and probes: no reporter between, so no re-send),
+// and two of them, say a meter and the simulated load, may stamp one time
+// for one DC and kind; a node's reporter stamps its node ID.
+func remembered(r protocol.WorkloadReport) bool {
+	return !r.At.IsZero() && time.Unix(0, r.At.UnixNano()).Equal(r.At) && (r.Credential != "" || r.Reporter != "")
+}
+
+// counted tells whether a report of r's key and time was counted, and in
+// which interval. A report the memory does not keep (remembered) is
+// never a copy.
+func (s *seenReports) counted(r protocol.WorkloadReport) (in uint64, ok bool) {
+	m := s.memory(r)
+	if m.keys == nil || !remembered(r) {
+		return 0, false
+	}
+	times, _ := m.keys.Peek(keyOf(r)) // a copy is no use of the key
+	at := r.At.UnixNano()
+	if i := slices.IndexFunc(times, func(c seenAt) bool { return c.at == at }); i >= 0 {
+		return times[i].in, true
+	}
+	return 0, false
+}
+
+// note remembers that r was counted in interval in (the one the engine
+// measures), making its key the most recently used. From the key's oldest
+// time on, it forgets those no copy can be counted again for: dated
+// before stale (the leader's clock less one interval and the skew window:
+// a copy of them is refused as implausible from now on,
+// intakeBounds.checkPlausible), unless counted in interval in or the one
+// before (that one may still be closing, and a copy of either, coming
+// late, is answered as the duplicate it is). So an interval shorter than
+// the skew window keeps its reports as long as they could be counted,
+// and a longer one keeps every report of the interval it measures, as
+// many as a reporter keeps (a leader flap A→B→A re-sends them all to A).
+// Then it keeps the key's last seenKept times, and forgets the least
+// recently used keys while the memory holds more than maxSeenEntries.
+func (s *seenReports) note(r protocol.WorkloadReport, in uint64, stale time.Time) {
+	if !remembered(r) {
+		return
+	}
+	m := s.memory(r)
+	if m.keys == nil {
+		keys, err := simplelru.NewLRU(maxSeenKeys, func(_ seenKey, times []seenAt) { m.entries -= len(times) })
+		if err != nil {
+			panic(err) // maxSeenKeys > 0
+		}
+		m.keys = keys
+	}
+	k := keyOf(r)
+	times, _ := m.keys.Peek(k)
+	was := len(times)
+	staleNs := stale.UnixNano()
+	drop := 0
+	for drop < len(times) && times[drop].in+1 < in && times[drop].at < staleNs {
+		drop++
+	}
+	times = append(times[drop:], seenAt{at: r.At.UnixNano(), in: in})
+	if len(times) > seenKept {
+		times = times[len(times)-seenKept:]
+	}
+	m.entries += len(times) - was
+	m.keys.Add(k, times)
+	for m.entries > maxSeenEntries {
+		m.keys.RemoveOldest() // never k: it holds at most seenKept < maxSeenEntries
+	}
+}
+
+// ReportWorkloadOnce is ReportWorkloadInterval that also tells whether the
+// report is a copy of one this engine counted (the same credential,
+// reporter, DC, kind and time; seenReports): then nothing is counted,
+// duplicate is true and interval is the one the report was counted in
+// (Stats.DuplicateReports). The transport's workload handler answers it
+// ({"duplicate":true,"interval":N}; transport.OnceIntake).
+func (e *Engine) ReportWorkloadOnce(r protocol.WorkloadReport) (interval uint64, duplicate bool, err error) {
+	e.locked(func() {
+		if e.known == nil {
+			st := e.d.Store.State()
+			e.refreshTopology(&st)
+		}
+		if e.known == nil {
+			err = errors.New("workload report: no topology committed yet")
+			return
+		}
+		if err = checkReport(r, e.known); err != nil {
+			return
+		}
+		// before the time-dependent checks: a copy that comes late is
+		// still the report counted, not an implausible or late one
+		if interval, duplicate = e.seen.counted(r); duplicate {
+			e.stats.DuplicateReports++
+			return
+		}
+		if err = e.bounds.checkPlausible(r, e.d.Clock.Now(), e.cfg.Interval, e.cfg.MaxReportSkew); err != nil {
+			return
+		}
+		interval = e.inFor
+		if e.lateReport(r) {
+			// its interval's averages are computed (and committed, or
+			// being committed): counting it in the next interval would
+			// mix two intervals' loads
+			e.stats.LateReports++
+			e.log.Debug("workload report of a closed interval dropped", "dc", r.DC, "kind", r.Kind, "reporter", r.Reporter,
+				"at", r.At, "ageMs", r.AgeMs, "intervalBegan", e.inSince)
+			return
+		}
+		if err = e.in.add(r); err != nil {
+			e.stats.RefusedReporters++
+			interval = 0
+			return
+		}
+		e.noteDelays(r)
+		e.seen.note(r, interval, e.d.Clock.Now().Add(-(e.cfg.Interval + e.cfg.MaxReportSkew)))
+	})
+	return interval, duplicate, err
+}

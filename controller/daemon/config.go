@@ -184,8 +184,15 @@ type VNFConfig struct {
 	// capacity (local.VNFConfig.LoadThreshold; 0: local.DefaultLoadThreshold,
 	// 90; at most 100): of its overload detector and its load rules, which
 	// read its load (the larger of CPU and the packet rate's share of the
-	// capacity) instead of CPU. No rule reads a DP stage's thresholds.cpu,
-	// so a stated one must equal this; a CSCF has none (checkLoadThreshold).
+	// capacity) instead of CPU. The detector's 2-of-3 rule also reads
+	// thresholds.pktRate: on the real plane, where a forwarder's CPU and
+	// queue stay low, the load and the packet rate count the same packets,
+	// and the overload trigger is the larger of loadThreshold % of the
+	// capacity and thresholds.pktRate (the capacity itself outside the
+	// catalog, so there a loadThreshold under 100 moves the load rules but
+	// not the overload). No rule
+	// reads a DP stage's thresholds.cpu, so a stated one must equal this
+	// (checkStageCPU, on the file as written); a CSCF has none.
 	LoadThreshold float64 `yaml:"loadThreshold,omitempty"`
 }
 
@@ -488,8 +495,17 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, errors.New("config: more than one YAML document")
 	}
+	// the chain as written, before Normalize fills in the catalog's
+	// thresholds: its CPU thresholds are checked here, once, because a
+	// second Normalize (ApplyIdentity) sees the filled ones
+	stated := slices.Clone(c.Topology.Chain)
 	if err := c.Normalize(); err != nil {
 		return nil, err
+	}
+	for i, v := range stated {
+		if err := checkStageCPU(fmt.Sprintf("topology.chain[%d]", i), v); err != nil {
+			return nil, err
+		}
 	}
 	return &c, nil
 }
@@ -725,7 +741,6 @@ func (c *Config) normalizeTopology() error {
 			return fmt.Errorf("%s.name: %q is repeated", field, v.Name)
 		}
 		seen[v.Name] = true
-		stated := *v     // before the catalog fills it in
 		ct := v.Type("") // a catalog VNF's unstated capacity and thresholds are Table 2's
 		v.Capacity, v.Thresholds = ct.Capacity, ct.Thresholds
 		if !finite(v.Capacity) || v.Capacity <= 0 {
@@ -738,8 +753,8 @@ func (c *Config) normalizeTopology() error {
 		if !finite(v.LoadThreshold) || v.LoadThreshold < 0 || v.LoadThreshold > 100 {
 			return fmt.Errorf("%s.loadThreshold: must be in [0, 100] percent of an instance's capacity (0: %g), got %g", field, local.DefaultLoadThreshold, v.LoadThreshold)
 		}
-		if err := checkLoadThreshold(field, i >= 2, stated); err != nil {
-			return err
+		if i < 2 && v.LoadThreshold != 0 {
+			return fmt.Errorf("%s.loadThreshold %g: only a data-plane stage (topology.chain[]) has one; a CSCF's overload and load rules read its CPU against %s.thresholds.cpu (its packet rate counts SIP messages, not its capacity's transactions)", field, v.LoadThreshold, field)
 		}
 		if v.Min < 0 || v.Max < 0 || (v.Max > 0 && v.Max < v.Min) {
 			return fmt.Errorf("%s: min %d and max %d must be ≥ 0 and max ≥ min (0 = no limit)", field, v.Min, v.Max)
@@ -751,35 +766,36 @@ func (c *Config) normalizeTopology() error {
 	return nil
 }
 
-// checkLoadThreshold checks how an entry's loadThreshold and
-// thresholds.cpu relate (before the catalog fills the thresholds it leaves
-// out). A DP stage (dp: a chain entry; every one has a capacity) is marked
-// overloaded and sized by its load, the larger of its CPU and its packet
-// rate in percent of its capacity, against loadThreshold
-// (local.VNFConfig.LoadThreshold); no rule reads its thresholds.cpu (the
-// simulated cloud scales its model's CPU by it, docs/simulator.md). So a
-// stated thresholds.cpu other than the loadThreshold in force is refused,
-// naming both fields: it would silently do nothing (before session 12 it
-// moved the overload trigger away from the load rules' threshold). A CSCF's
-// rules read its CPU against thresholds.cpu: its packet rate counts SIP
-// messages, not the transactions of its capacity, so it has no share of its
-// capacity to compare with a loadThreshold, and one is refused.
-func checkLoadThreshold(field string, dp bool, v VNFConfig) error {
-	lt := v.LoadThreshold
-	if !dp {
-		if lt != 0 {
-			return fmt.Errorf("%s.loadThreshold %g: only a data-plane stage (topology.chain[]) has one; a CSCF's overload and load rules read its CPU against %s.thresholds.cpu (its packet rate counts SIP messages, not its capacity's transactions)", field, lt, field)
-		}
+// checkStageCPU checks a chain stage's thresholds.cpu as the user wrote it
+// (before the catalog fills in the thresholds left out; ParseConfig) against
+// its loadThreshold. A DP stage is marked overloaded and sized by its load,
+// the larger of its CPU and its packet rate in percent of its capacity,
+// against loadThreshold (local.VNFConfig.LoadThreshold); no rule reads its
+// thresholds.cpu (the simulated cloud scales its model's CPU by it,
+// docs/simulator.md). So a stated thresholds.cpu other than the
+// loadThreshold in force is refused, naming both fields: it would silently
+// do nothing (before session 12 it was the overload trigger, and session
+// 11's docs had the real plane's set to the forwarder's few percent of CPU).
+// The remedy offered is the CPU threshold, never the loadThreshold: that is
+// a share of the capacity, and a CPU value there (5) would count an
+// instance full at 5 % of its capacity. A CSCF has no loadThreshold
+// (normalizeTopology): its rules read its CPU against thresholds.cpu, and
+// its packet rate counts SIP messages, not its capacity's transactions.
+func checkStageCPU(field string, v VNFConfig) error {
+	cpu := v.Thresholds.CPU
+	if cpu == 0 {
 		return nil
 	}
+	lt, ltIs := v.LoadThreshold, fmt.Sprintf("%g", v.LoadThreshold)
 	if lt == 0 {
 		lt = local.DefaultLoadThreshold
+		ltIs = fmt.Sprintf("%g (not stated: the default)", lt)
 	}
-	if cpu := v.Thresholds.CPU; cpu != 0 && cpu != lt {
-		return fmt.Errorf("%s.thresholds.cpu %g differs from %s.loadThreshold %g (absent: %g): a data-plane stage is marked overloaded and sized by its load, the larger of its CPU and its packet rate in percent of its capacity, against loadThreshold, and no rule reads its thresholds.cpu; set loadThreshold to %g or thresholds.cpu to %g",
-			field, cpu, field, lt, local.DefaultLoadThreshold, cpu, lt)
+	if cpu == lt {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%s.thresholds.cpu %g differs from %s.loadThreshold %s: a data-plane stage is marked overloaded and sized by its load, the larger of its CPU and its packet rate in percent of its capacity, against loadThreshold, and no rule reads its thresholds.cpu; set thresholds.cpu to %g, or leave thresholds out (cpu, mem and pktRate then all take their defaults); loadThreshold is the share of the capacity at which an instance counts as full, not a CPU value",
+		field, cpu, field, ltIs, lt)
 }
 
 func ptrs(vs []VNFConfig) []*VNFConfig {

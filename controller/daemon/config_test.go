@@ -83,9 +83,9 @@ func TestConfigErrors(t *testing.T) {
 		// no rule reads a DP stage's CPU threshold: one other than its
 		// loadThreshold is refused, naming both
 		{"DP CPU threshold beside the default load threshold", "{name: ids,", "{name: ids, thresholds: {cpu: 80, mem: 50, pktRate: 2000},",
-			"topology.chain[1].thresholds.cpu 80 differs from topology.chain[1].loadThreshold 90"},
+			"topology.chain[1].thresholds.cpu 80 differs from topology.chain[1].loadThreshold 90 (not stated: the default): "},
 		{"DP CPU threshold beside another load threshold", "{name: firewall,", "{name: firewall, loadThreshold: 70, thresholds: {cpu: 90, mem: 50, pktRate: 35000},",
-			"topology.chain[0].thresholds.cpu 90 differs from topology.chain[0].loadThreshold 70"},
+			"topology.chain[0].thresholds.cpu 90 differs from topology.chain[0].loadThreshold 70: "},
 		{"repeated vnf", "{name: ids,", "{name: firewall,", "topology.chain[1].name"},
 		{"chain longer than the flow tag", "    - {name: transcoder,", "    - {name: dpi, capacity: 1000}\n    - {name: transcoder,", "at most 3"},
 		{"bad strategy", "strategy: hybrid", "strategy: lazy", "strategy"},
@@ -154,10 +154,16 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", "strategy: hybrid\n  dpTargetUtilization: 0.97\n  targets: [{vnf: ids, utilization: 0.95}]", 1)))
 	f.Add([]byte(strings.Replace(string(DefaultYAML()), "{name: ids,", "{name: ids, loadThreshold: 80, thresholds: {cpu: 80, mem: 50, pktRate: 2000},", 1)))
 	f.Add([]byte(strings.Replace(string(DefaultYAML()), "{name: P-CSCF,", "{name: P-CSCF, loadThreshold: 80,", 1)))
+	f.Add([]byte(strings.Replace(string(DefaultYAML()), "{name: firewall,", "{name: firewall, loadThreshold: 70,", 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
 			return
+		}
+		// normalizing an accepted config again accepts it (serve's flags
+		// and every operator pod do: ApplyIdentity)
+		if err := c.Normalize(); err != nil {
+			t.Fatalf("accepted config refused by a second Normalize: %v", err)
 		}
 		// an accepted config builds a valid replicated topology
 		if top := c.fsmTopology(); top.Validate() != nil {
@@ -292,5 +298,66 @@ func TestLoadThresholdReachesTheLocalControllers(t *testing.T) {
 	vs := c.localVNFs()
 	if fw, ids := vs["firewall"].LoadThreshold, vs["ids"].LoadThreshold; fw != 60 || ids != 0 {
 		t.Fatalf("loadThreshold firewall %v ids %v, want 60 and 0 (the default)", fw, ids)
+	}
+}
+
+// A DP stage's thresholds.cpu is checked against its loadThreshold as the
+// file states it, once: a config that parses is accepted again by
+// ApplyIdentity (serve --node-id, --listen, --driver ...: every operator
+// pod), which normalizes it a second time, when the catalog's CPU
+// threshold of 90 is already filled in beside a loadThreshold of 70.
+func TestParsedLoadThresholdTakesAnIdentity(t *testing.T) {
+	base := string(DefaultYAML())
+	for _, tc := range []struct{ from, to string }{
+		{"{name: firewall,", "{name: firewall, loadThreshold: 70,"},
+		{"{name: ids,", "{name: ids, loadThreshold: 80,"},
+		{"{name: ids,", "{name: ids, loadThreshold: 60, thresholds: {cpu: 60, mem: 50, pktRate: 2000},"},
+		{"{name: transcoder,", "{name: dpi, capacity: 1000, loadThreshold: 75,"}, // outside the catalog: Type()'s CPU 90
+	} {
+		if !strings.Contains(base, tc.from) {
+			t.Fatalf("default.yaml has no %q", tc.from)
+		}
+		c, err := ParseConfig([]byte(strings.Replace(base, tc.from, tc.to, 1)))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.to, err)
+		}
+		if err := c.ApplyIdentity(Identity{NodeID: "node2", APIURL: "http://127.0.0.1:8081", BootstrapNode: "node2"}); err != nil {
+			t.Errorf("%s: parsed, then refused by ApplyIdentity: %v", tc.to, err)
+		}
+	}
+}
+
+// The error for a DP stage's CPU threshold offers the CPU threshold as the
+// remedy, never a loadThreshold of the CPU value (a share of the capacity:
+// 5 would count an instance full at 5 % of it), and says "not stated" only
+// of an absent loadThreshold.
+func TestStageCPUErrorAdvice(t *testing.T) {
+	base := string(DefaultYAML())
+	for _, tc := range []struct {
+		to        string
+		want, not []string
+	}{
+		// session 11's advice for the real plane: the forwarder's few percent of CPU
+		{"{name: firewall, thresholds: {cpu: 5, mem: 50, pktRate: 1000},",
+			[]string{"topology.chain[0].thresholds.cpu 5 differs from topology.chain[0].loadThreshold 90 (not stated: the default): ", "set thresholds.cpu to 90, or leave thresholds out"},
+			[]string{"set loadThreshold", "loadThreshold to 5"}},
+		{"{name: firewall, loadThreshold: 70, thresholds: {cpu: 5, mem: 50, pktRate: 1000},",
+			[]string{"topology.chain[0].loadThreshold 70: ", "set thresholds.cpu to 70, or leave thresholds out"},
+			[]string{"not stated", "absent", "set loadThreshold", "loadThreshold to 5"}},
+	} {
+		_, err := ParseConfig([]byte(strings.Replace(base, "{name: firewall,", tc.to, 1)))
+		if err == nil {
+			t.Fatalf("%s: accepted", tc.to)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v\nwant %q", tc.to, err, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(err.Error(), n) {
+				t.Errorf("%s: %v\nholds %q", tc.to, err, n)
+			}
+		}
 	}
 }

@@ -74,6 +74,15 @@ func TestRenderConfigRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// a DP stage's loadThreshold beside the catalog's thresholds: accepted,
+	// and by the pods too, which normalize it again with their identity
+	lt := strings.Replace(good, "{name: firewall,", "{name: firewall, loadThreshold: 70,", 1)
+	if lt == good {
+		t.Fatal("the sample has no firewall stage")
+	}
+	if _, err := renderConfig(in, lt); err != nil {
+		t.Fatalf("loadThreshold 70: %v", err)
+	}
 	if !strings.Contains(out, "raftBind: 0.0.0.0:7000") || !strings.Contains(out, "https://o-4.o-peers.ns.svc:8443") {
 		t.Fatalf("rendered: %s", out)
 	}

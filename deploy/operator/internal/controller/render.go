@@ -92,7 +92,8 @@ func selector(in *orchv1.ImsOrch) map[string]string {
 
 // renderConfig merges the user's daemon configuration with the sections
 // the operator owns (node, api) and checks the result with the daemon's own
-// parser, so a configuration the daemon would refuse never reaches a pod.
+// parser and the pods' identity flags, so a configuration the daemon would
+// refuse never reaches a pod.
 // The per-pod identity (node id, API URL, bootstrap) comes from flags.
 func renderConfig(in *orchv1.ImsOrch, user string) (string, error) {
 	doc := map[string]any{}
@@ -134,7 +135,15 @@ func renderConfig(in *orchv1.ImsOrch, user string) (string, error) {
 	if err := enc.Encode(doc); err != nil {
 		return "", fmt.Errorf("config: %w", err)
 	}
-	if _, err := daemon.ParseConfig(buf.Bytes()); err != nil {
+	// as a pod reads it: serve parses the file, then applies the identity
+	// flags (statefulSet's args; pod 0's here) and normalizes it again
+	c, err := daemon.ParseConfig(buf.Bytes())
+	if err == nil {
+		err = c.ApplyIdentity(daemon.Identity{NodeID: podName(in.Name, 0),
+			APIURL:        fmt.Sprintf("https://%s:%d", podHost(in, 0), orchv1.APIPort),
+			BootstrapNode: podName(in.Name, 0)})
+	}
+	if err != nil {
 		return "", fmt.Errorf("the daemon refuses the configuration: %w", err)
 	}
 	return buf.String(), nil

@@ -138,10 +138,11 @@ func (c *Controller) pastCapacityLocked(vs *vnfState) bool {
 // TrimEmpty may destroy it: two statistics periods.
 func trimEmptyGrace(c Config) time.Duration { return 2 * c.StatsPeriod }
 
-// TrimEmptyBusy: while the VNF's working instances average more than this
-// fraction of their threshold (vnfState.loadThreshold: a DP stage's
-// LoadThreshold, else the CPU threshold), emptied buffered instances stay
-// too (a small rise would overload them).
+// TrimEmptyBusy is Config.TrimEmptyBusy's default: while the VNF's working
+// instances average more than this fraction of their threshold
+// (vnfState.loadThreshold: a DP stage's LoadThreshold, else the CPU
+// threshold), emptied buffered instances stay too (a small rise would
+// overload them).
 const TrimEmptyBusy = 0.9
 
 // TrimEmptySingleBusy is TrimEmptyBusy for a VNF with one working
@@ -193,9 +194,9 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	// now (after this tick's scaleInLocked, like the count it is compared
 	// with), is over TrimEmptyBusy of their thresholds (TrimEmptySingleBusy
 	// of one)
-	busy := TrimEmptyBusy
+	busy := c.cfg.TrimEmptyBusy
 	if c.countsLocked(vs.cfg.Name).Working() == 1 {
-		busy = TrimEmptySingleBusy
+		busy = c.cfg.TrimEmptySingleBusy
 	}
 	if c.risingLocked(vs) || c.busyOverLocked(vs, busy) {
 		return nil
@@ -222,7 +223,7 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 // than TrimEmptyBusy of their threshold (vnfState.loadThreshold: a DP
 // stage's LoadThreshold, in its load's unit; trimHeldLocked, and
 // trimEmptyLocked with two or more working instances).
-func (c *Controller) busyLocked(vs *vnfState) bool { return c.busyOverLocked(vs, TrimEmptyBusy) }
+func (c *Controller) busyLocked(vs *vnfState) bool { return c.busyOverLocked(vs, c.cfg.TrimEmptyBusy) }
 
 // busyOverLocked: the VNF's working instances, measured now, average more
 // than the share bar of their threshold (busyLocked, trimEmptyLocked).

@@ -69,6 +69,8 @@ func TestSimulateBadInput(t *testing.T) {
 		{"reactive util above 1", append(tiny, "--reactive-util", "1.5"), "--reactive-util"},
 		{"negative reactive util", append(tiny, "--reactive-util", "-0.1"), "--reactive-util"},
 		{"reactive util not a number", append(tiny, "--reactive-util", "NaN"), "--reactive-util"},
+		{"trim-empty busy bar 0", append(tiny, "--trim-empty-busy", "0"), "--trim-empty-busy: must be in (0, 1]"},
+		{"trim-empty single busy bar above 1", append(tiny, "--trim-empty-single-busy", "1.5"), "--trim-empty-single-busy: must be in (0, 1]"},
 		{"spread overload below pack flows", append(tiny, "--spread-overload", "0.5"), "--spread-overload: must be 0 (off) or at least packFlows 0.88"},
 		{"pack flows above spread overload", append(tiny, "--spread-overload", "0.6", "--pack-flows", "0.7"), "at least --pack-flows 0.7"},
 	} {
@@ -158,7 +160,7 @@ func TestSimulateNoDeclaredProfile(t *testing.T) {
 // the experiment file's value stays otherwise.
 func TestSimulateFractionsOverrideTheExperiment(t *testing.T) {
 	fields := map[string]string{"pack-flows": "PackFlows", "spread-overload": "SpreadOverload", "reactive-util": "ReactiveUtilization",
-		"falling-scale-in": "FallingScaleIn"} // written out here on purpose
+		"falling-scale-in": "FallingScaleIn", "trim-empty-busy": "TrimEmptyBusy", "trim-empty-single-busy": "TrimEmptySingleBusy"} // written out here on purpose
 	if len(experimentFractions) != len(fields) {
 		t.Fatalf("%d fraction flags, the test knows %d", len(experimentFractions), len(fields))
 	}
@@ -167,13 +169,13 @@ func TestSimulateFractionsOverrideTheExperiment(t *testing.T) {
 		if err := cmd.Flags().Parse([]string{"--" + flag + "=0.9"}); err != nil {
 			t.Fatalf("--%s: %v", flag, err)
 		}
-		exp := &simulation.Experiment{PackFlows: 0.3, SpreadOverload: 0.95, ReactiveUtilization: 0.8, FallingScaleIn: 0.7} // the file's values
+		exp := &simulation.Experiment{PackFlows: 0.3, SpreadOverload: 0.95, ReactiveUtilization: 0.8, FallingScaleIn: 0.7, TrimEmptyBusy: 0.6, TrimEmptySingleBusy: 0.65} // the file's values
 		if err := overrideFractions(cmd.Flags(), exp); err != nil {
 			t.Fatalf("--%s=0.9: %v", flag, err)
 		}
 		v := reflect.ValueOf(exp).Elem()
 		for fl, f := range fields {
-			w := map[string]float64{"PackFlows": 0.3, "SpreadOverload": 0.95, "ReactiveUtilization": 0.8, "FallingScaleIn": 0.7}[f]
+			w := map[string]float64{"PackFlows": 0.3, "SpreadOverload": 0.95, "ReactiveUtilization": 0.8, "FallingScaleIn": 0.7, "TrimEmptyBusy": 0.6, "TrimEmptySingleBusy": 0.65}[f]
 			if fl == flag {
 				w = 0.9
 			}

@@ -290,6 +290,12 @@ type PolicyConfig struct {
 	// capacity, and destroys it when its pinned flows have ended
 	// (local.Config.FallingScaleIn; strategies with rounds only; 0: off).
 	FallingScaleIn *float64 `yaml:"fallingScaleIn"`
+	// TrimEmptyBusy, TrimEmptySingleBusy: with trimEmpty, a local controller
+	// keeps a VNF's emptied buffered instances while its working instances
+	// average more than this fraction of their load threshold (the single
+	// bar with one working instance; local.Config.TrimEmptyBusy; in (0, 1]).
+	TrimEmptyBusy       *float64 `yaml:"trimEmptyBusy"`
+	TrimEmptySingleBusy *float64 `yaml:"trimEmptySingleBusy"`
 	// FlowPackets is the packet rate of one DP flow (packets/s), the
 	// routing's unit of load: it turns packFlows and spreadOverload into
 	// flows per instance, the pack and spread limits
@@ -429,6 +435,12 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	}
 	if p.FallingScaleIn != nil {
 		s.FallingScaleIn = *p.FallingScaleIn
+	}
+	if p.TrimEmptyBusy != nil {
+		s.TrimEmptyBusy = *p.TrimEmptyBusy
+	}
+	if p.TrimEmptySingleBusy != nil {
+		s.TrimEmptySingleBusy = *p.TrimEmptySingleBusy
 	}
 	return s
 }
@@ -853,6 +865,16 @@ func (c *Config) normalizePolicy() error {
 	}
 	if f := p.FallingScaleIn; f != nil {
 		if err := system.CheckFallingScaleIn("policy.fallingScaleIn", *f); err != nil {
+			return err
+		}
+	}
+	if f := p.TrimEmptyBusy; f != nil {
+		if err := system.CheckTrimEmptyBusy("policy.trimEmptyBusy", *f); err != nil {
+			return err
+		}
+	}
+	if f := p.TrimEmptySingleBusy; f != nil {
+		if err := system.CheckTrimEmptyBusy("policy.trimEmptySingleBusy", *f); err != nil {
 			return err
 		}
 	}

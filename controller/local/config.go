@@ -218,6 +218,15 @@ type Config struct {
 	// LoadThreshold ÷ 100 (the overload trigger) so the reactive rule does not
 	// take the instance back at once (fallscale.go); in [0, 1].
 	FallingScaleIn float64 `json:"fallingScaleIn" yaml:"fallingScaleIn"`
+	// TrimEmptyBusy: TrimEmpty, and TrimBuffer's held trim, keep a VNF's
+	// emptied buffered instances while its working instances average more
+	// than this fraction of their threshold (vnfState.loadThreshold;
+	// scalein.go); in (0, 1], 0: the default TrimEmptyBusy (0.9).
+	TrimEmptyBusy float64 `json:"trimEmptyBusy" yaml:"trimEmptyBusy"`
+	// TrimEmptySingleBusy is TrimEmptyBusy for TrimEmpty when the VNF has
+	// one working instance (the held trim keeps TrimEmptyBusy); in (0, 1],
+	// 0: the default TrimEmptySingleBusy (0.95).
+	TrimEmptySingleBusy float64 `json:"trimEmptySingleBusy" yaml:"trimEmptySingleBusy"`
 	// Anticipate: reactive scale-out of a VNF with PinnedFlows before the
 	// overload, when its measured load, extrapolated at its rise over the
 	// last boot this controller saw, would pass the capacity (100 % of the
@@ -385,6 +394,18 @@ func (c Config) withDefaults() (_ Config, err error) {
 	}
 	if f := out.FallingScaleIn; !(f >= 0 && f <= 1) {
 		return c, fmt.Errorf("local: config fallingScaleIn %v: must be in [0, 1] (0: off)", f)
+	}
+	for _, b := range []struct {
+		n   string
+		p   *float64
+		def float64
+	}{{"trimEmptyBusy", &out.TrimEmptyBusy, TrimEmptyBusy}, {"trimEmptySingleBusy", &out.TrimEmptySingleBusy, TrimEmptySingleBusy}} {
+		if *b.p == 0 {
+			*b.p = b.def
+		}
+		if !(*b.p > 0 && *b.p <= 1) {
+			return c, fmt.Errorf("local: config %s %v: must be in (0, 1] (a fraction of the working instances' load threshold; 0: %g)", b.n, *b.p, b.def)
+		}
 	}
 	if out.BufferSpare < 0 {
 		return c, fmt.Errorf("local: config bufferSpare %d: must not be negative", out.BufferSpare)

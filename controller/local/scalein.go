@@ -140,26 +140,43 @@ func (c *Controller) pastCapacityLocked(vs *vnfState) bool {
 // TrimEmpty may destroy it: two statistics periods.
 func trimEmptyGrace(c Config) time.Duration { return 2 * c.StatsPeriod }
 
-// TrimEmptyBusy: while the VNF's working instances average more than this
-// fraction of their threshold (vnfState.loadThreshold: a DP stage's
-// LoadThreshold, else the CPU threshold), emptied buffered instances stay
-// too (a small rise would overload them).
+// TrimEmptyBusy is Config.TrimEmptyBusy's default: while the VNF's working
+// instances average more than this fraction of their threshold
+// (vnfState.loadThreshold: a DP stage's LoadThreshold, else the CPU
+// threshold), emptied buffered instances stay too (a small rise would
+// overload them).
 const TrimEmptyBusy = 0.9
 
-// TrimEmptySingleBusy is TrimEmptyBusy for a VNF with one working
-// instance (trimEmptyLocked; the held trim, trimHeldLocked, keeps
-// TrimEmptyBusy). The simultaneous experiments' steady state holds one
-// IDS per DC at ρ 0.84–1.0 with a second one buffered: at 0.9 TrimEmpty
-// kept that second one for as long as the one working instance carried
-// over 81 % of its capacity, and the next enter trimmed it or the next
-// noise rise reused it. At 0.95 (85.5 %) simultaneous 30 s takes
-// 19–176 VM-s fewer on seeds 1–10 (seed 2: 51 VM-s under 1.15 × its
-// floor, was 2) with the same packets lost on every daily-audio seed 1–10.
-// Not for two or more working instances: two at 0.86 with an emptied
-// third, destroyed at 0.95, then a rise past 2.0 within 30–45 s, cost
-// seed-3 daily-audio 5 950 → 13 121 packets (at 0.955) and seed 6
-// 6 350 → 15 600 (docs/reproduction.md "Session 12: TrimEmpty's busy bar
-// for one working instance").
+// TrimEmptySingleBusy is Config.TrimEmptySingleBusy's default:
+// TrimEmptyBusy for a VNF with one working instance (trimEmptyLocked; the
+// held trim, trimHeldLocked, keeps TrimEmptyBusy). Working is booting,
+// normal and overloaded (Counts.Working): one active instance beside one
+// booting counts two and takes TrimEmptyBusy; one booting alone carries no
+// load and is never busy. The CSCFs get it too (their CPU; on seeds 1–3
+// one run's S-CSCF moved, −6 VM-s). A falling scale-in from two working
+// instances to one (fallscale.go, before TrimEmpty in the tick) switches
+// the next trim to this bar.
+//
+// A measured trade (docs/reproduction.md "Session 12: TrimEmpty's busy
+// bar for one working instance", review revB). At 0.95 (85.5 % of a DP
+// stage's capacity at LoadThreshold 90, was 81 %) TrimEmpty destroys the
+// instance a round has just buffered, 2–9 s after the enter, beside one
+// working instance it kept for a reuse without a boot at 0.9. Seed-2
+// simultaneous 30 s passes 1.15 × its floor by 51.4 VM-s (was 2.4), but
+// about 47 of the 49 come from that step, not from the steady state:
+// withholding the bar from instances buffered < 30 s leaves +4.4. The
+// same step raises daily-mobile-zoom's loss on seeds 2, 7, 9 and 10
+// (+1.6–8.5 %; London seed 2: the IDS destroyed at 1 437 s at 85.5 %,
+// anticipation launched a new one where 0.9 reused it, +32 750 packets);
+// trimmed-when-empty destroys followed by a create of the same VNF in the
+// DC within 60 s go 104 → 219 on the simultaneous runs of seeds 1–10, and
+// hybrid creates 2 647 → 2 684 instances on the sweep's seeds 1–3. The
+// saving is a bet that the next rise comes later than a boot; where boots
+// are longer than the simulator's 30 s, set Config.TrimEmptySingleBusy to
+// TrimEmptyBusy. Not for two or more working instances: two at 0.86 with
+// an emptied third, destroyed at 0.95, then a rise past 2.0 within
+// 30–45 s, cost seed-3 daily-audio 5 950 → 13 121 packets (at 0.955) and
+// seed 6 6 350 → 15 600.
 const TrimEmptySingleBusy = 0.95
 
 // trimEmptyLocked is Config.TrimEmpty: buffered instances beyond
@@ -195,9 +212,9 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	// now (after this tick's scaleInLocked, like the count it is compared
 	// with), is over TrimEmptyBusy of their thresholds (TrimEmptySingleBusy
 	// of one)
-	busy := TrimEmptyBusy
+	busy := c.cfg.TrimEmptyBusy
 	if c.countsLocked(vs.cfg.Name).Working() == 1 {
-		busy = TrimEmptySingleBusy
+		busy = c.cfg.TrimEmptySingleBusy
 	}
 	if c.risingLocked(vs) || c.busyOverLocked(vs, busy) {
 		return nil
@@ -224,7 +241,7 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 // than TrimEmptyBusy of their threshold (vnfState.loadThreshold: a DP
 // stage's LoadThreshold, in its load's unit; trimHeldLocked, and
 // trimEmptyLocked with two or more working instances).
-func (c *Controller) busyLocked(vs *vnfState) bool { return c.busyOverLocked(vs, TrimEmptyBusy) }
+func (c *Controller) busyLocked(vs *vnfState) bool { return c.busyOverLocked(vs, c.cfg.TrimEmptyBusy) }
 
 // busyOverLocked: the VNF's working instances, measured now, average more
 // than the share bar of their threshold (busyLocked, trimEmptyLocked).

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -233,6 +234,48 @@ func TestTrimEmptySingleBusy(t *testing.T) {
 	at := func(cpu float64) Stats { return Stats{CPU: cpu, Mem: 20, PktRate: 100, Flows: int(cpu)} }
 	t.Run("one working", func(t *testing.T) { trimBusyN(t, fwConfig(1), 1, at(87), at(84)) })
 	t.Run("two working", func(t *testing.T) { trimBusyN(t, fwConfig(1), 2, at(84), at(50)) })
+}
+
+// The single bar on a DP stage (PinnedFlows and a capacity) reads the
+// carried packet share against LoadThreshold (90 % of the capacity: bar
+// 85.5 %), the CPU at 2 %: one working instance carrying 87 % keeps the
+// emptied buffered one, at 84 % (busy against TrimEmptyBusy's 81 %) it
+// goes. Without the single bar on this path the one at 84 % keeps it; on
+// the CPU the instance at 2 % would never be busy.
+func TestTrimEmptySingleBusyReadsThePacketShare(t *testing.T) {
+	trimBusyN(t, pinnedConfig(1), 1, shareStats(0.87, 87), shareStats(0.84, 84))
+}
+
+// Config.TrimEmptyBusy and TrimEmptySingleBusy set the two bars (the
+// constants are their defaults): a single bar of 0.9 keeps the emptied
+// instance beside one working at 83 % (81 % < 83 %; the default 85.5 % lets
+// it go), a bar of 0.95 lets it go beside two at 84 % (the default 81 %
+// keeps it). Out of (0, 1] New refuses either, naming it.
+func TestTrimEmptyBusyBarsAreOptions(t *testing.T) {
+	at := func(cpu float64) Stats { return Stats{CPU: cpu, Mem: 20, PktRate: 100, Flows: int(cpu)} }
+	t.Run("single 0.9", func(t *testing.T) {
+		cfg := fwConfig(1)
+		cfg.TrimEmptySingleBusy = 0.9
+		trimBusyN(t, cfg, 1, at(83), at(80))
+	})
+	t.Run("multi 0.95", func(t *testing.T) {
+		cfg := fwConfig(1)
+		cfg.TrimEmptyBusy = 0.95
+		trimBusyN(t, cfg, 2, at(87), at(84))
+	})
+	for _, field := range []string{"trimEmptyBusy", "trimEmptySingleBusy"} {
+		for _, bad := range []float64{-0.1, 1.5, math.NaN()} {
+			cfg := fwConfig(1)
+			if field == "trimEmptyBusy" {
+				cfg.TrimEmptyBusy = bad
+			} else {
+				cfg.TrimEmptySingleBusy = bad
+			}
+			if _, err := New(cfg, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "local: config "+field+" ") {
+				t.Errorf("%s %v: error %v, want one naming %s", field, bad, err, field)
+			}
+		}
+	}
 }
 
 // trimBusy runs TestTrimEmptyKeepsReserveWhileWorkingBusy on cfg (one

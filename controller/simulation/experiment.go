@@ -130,6 +130,11 @@ type Experiment struct {
 	// DP stage whose load is falling once the rest carry it at this
 	// fraction of their capacity (local.Config.FallingScaleIn; 0: off).
 	FallingScaleIn float64
+	// TrimEmptyBusy, TrimEmptySingleBusy: TrimEmpty keeps emptied buffered
+	// instances while the working ones average more than this fraction of
+	// their load threshold (the single bar with one working instance;
+	// local.Config.TrimEmptyBusy, TrimEmptySingleBusy; in (0, 1]).
+	TrimEmptyBusy, TrimEmptySingleBusy float64
 	// ImproveBudget: the planner's joint improvement phase budget in pair
 	// searches (fsm.Policy.ImproveBudget; 0: off).
 	ImproveBudget int
@@ -184,6 +189,8 @@ type file struct {
 	Anticipate      *bool          `yaml:"anticipate"`
 	ReactiveUtil    *float64       `yaml:"reactiveUtilization"`
 	FallingScaleIn  *float64       `yaml:"fallingScaleIn"`
+	TrimEmptyBusy   *float64       `yaml:"trimEmptyBusy"`
+	TrimSingleBusy  *float64       `yaml:"trimEmptySingleBusy"`
 	ImproveBudget   int            `yaml:"improveBudget"`
 	TransportJitter string         `yaml:"transportJitter"`
 	Traffic         *traffic.File  `yaml:"traffic"`
@@ -429,6 +436,15 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	e.FallingScaleIn = d.FallingScaleIn
 	setIf(&e.FallingScaleIn, f.FallingScaleIn)
 	if err := system.CheckFallingScaleIn("fallingScaleIn", e.FallingScaleIn); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
+	}
+	e.TrimEmptyBusy, e.TrimEmptySingleBusy = d.TrimEmptyBusy, d.TrimEmptySingleBusy
+	setIf(&e.TrimEmptyBusy, f.TrimEmptyBusy)
+	setIf(&e.TrimEmptySingleBusy, f.TrimSingleBusy)
+	if err := system.CheckTrimEmptyBusy("trimEmptyBusy", e.TrimEmptyBusy); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
+	}
+	if err := system.CheckTrimEmptyBusy("trimEmptySingleBusy", e.TrimEmptySingleBusy); err != nil {
 		return nil, fmt.Errorf("experiment %w", err)
 	}
 	if err := system.CheckPackFlows("packFlows", e.PackFlows); err != nil {

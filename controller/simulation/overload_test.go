@@ -126,7 +126,7 @@ func TestExperimentDefaults(t *testing.T) {
 	got := system.Scaling{Predictor: e.Predictor, TargetUtilization: e.TargetUtilization, WarmStart: e.WarmStart, ScaleInGuard: e.ScaleInGuard,
 		LocalFirst: e.LocalFirst, PlanHorizon: e.PlanHorizon, TrimBuffer: e.TrimBuffer, BufferSpare: e.BufferSpare, TrimEmpty: e.TrimEmpty, ScaleIn: e.ScaleIn,
 		PackFlows: e.PackFlows, SpreadOverload: e.SpreadOverload, Anticipate: e.Anticipate, DPTargetUtilization: e.DPTargetUtilization, Targets: e.Targets,
-		ReactiveUtilization: e.ReactiveUtilization, FallingScaleIn: e.FallingScaleIn}
+		ReactiveUtilization: e.ReactiveUtilization, FallingScaleIn: e.FallingScaleIn, TrimEmptyBusy: e.TrimEmptyBusy, TrimEmptySingleBusy: e.TrimEmptySingleBusy}
 	if !reflect.DeepEqual(got, system.Defaults) {
 		t.Fatalf("experiment scaling %+v, system defaults %+v", got, system.Defaults)
 	}
@@ -165,6 +165,31 @@ func TestExperimentReactiveUtilizationKey(t *testing.T) {
 		for _, bad := range []string{"-0.1", "1.2", ".nan"} {
 			_, err := ParseExperiment([]byte(minimal + key + ": " + bad + "\n"))
 			if err == nil || !strings.Contains(err.Error(), key+": must be in [0, 1]") {
+				t.Fatalf("%s: %s: error %v, want one naming the key", key, bad, err)
+			}
+		}
+	}
+}
+
+// The experiment keys trimEmptyBusy and trimEmptySingleBusy override
+// system.Defaults' bars; a value outside (0, 1] is refused, naming the key.
+func TestExperimentTrimEmptyBusyKeys(t *testing.T) {
+	for key, get := range map[string]func(*Experiment) float64{
+		"trimEmptyBusy":       func(e *Experiment) float64 { return e.TrimEmptyBusy },
+		"trimEmptySingleBusy": func(e *Experiment) float64 { return e.TrimEmptySingleBusy },
+	} {
+		for _, want := range []float64{0.5, 1} {
+			e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("%s: %g\n", key, want)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if get(e) != want {
+				t.Fatalf("%s: %g parsed as %g", key, want, get(e))
+			}
+		}
+		for _, bad := range []string{"0", "-0.1", "1.2", ".nan"} {
+			_, err := ParseExperiment([]byte(minimal + key + ": " + bad + "\n"))
+			if err == nil || !strings.Contains(err.Error(), key+": must be in (0, 1]") {
 				t.Fatalf("%s: %s: error %v, want one naming the key", key, bad, err)
 			}
 		}

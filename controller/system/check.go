@@ -1,6 +1,10 @@
 package system
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ims-orch/ims-orch/controller/local"
+)
 
 // CheckPackFlows checks a PackFlows value given as field (the name the user
 // wrote: the daemon's "policy.packFlows", an experiment's "packFlows", the
@@ -30,6 +34,35 @@ func CheckReactiveUtilization(field string, f float64) error {
 // for off. New checks Config.Local.FallingScaleIn with it.
 func CheckFallingScaleIn(field string, f float64) error {
 	return checkFraction(field, f, "the fraction of their capacity the working instances of a DP stage whose load is falling may carry after a between-round scale-in; 0: off")
+}
+
+// CheckTrimEmptyBusy checks a TrimEmptyBusy or TrimEmptySingleBusy value
+// given as field: a fraction of the working instances' load threshold in
+// (0, 1] (0 would keep every emptied buffered instance that has any load
+// beside it). The error names field, the rule and the value.
+func CheckTrimEmptyBusy(field string, f float64) error {
+	if f > 0 && f <= 1 {
+		return nil
+	}
+	return fmt.Errorf("%s: must be in (0, 1] (the fraction of their load threshold a VNF's working instances may average before TrimEmpty keeps its emptied buffered instances), got %g", field, f)
+}
+
+// checkTrimEmptyBusy checks lc's TrimEmpty busy bars as New names them
+// (local.trimEmptyBusy, local.trimEmptySingleBusy); 0 is local.Config's
+// default.
+func checkTrimEmptyBusy(lc local.Config) error {
+	for _, b := range []struct {
+		field string
+		f     float64
+	}{{"local.trimEmptyBusy", lc.TrimEmptyBusy}, {"local.trimEmptySingleBusy", lc.TrimEmptySingleBusy}} {
+		if b.f == 0 {
+			continue
+		}
+		if err := CheckTrimEmptyBusy(b.field, b.f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkFraction refuses f outside [0, 1] (NaN too), naming field and what

@@ -24,6 +24,16 @@ func TestRoutingCheckersNameTheCallersField(t *testing.T) {
 			}
 		}
 	}
+	for _, ok := range []float64{0.01, 0.9, 1} {
+		if err := CheckTrimEmptyBusy("x.field", ok); err != nil {
+			t.Errorf("CheckTrimEmptyBusy(%g): %v", ok, err)
+		}
+	}
+	for _, bad := range []float64{0, -0.1, 1.5, math.NaN(), math.Inf(1)} {
+		if err := CheckTrimEmptyBusy("x.field", bad); err == nil || !strings.HasPrefix(err.Error(), "x.field: must be in (0, 1]") {
+			t.Errorf("CheckTrimEmptyBusy(%g): error %v, want one naming x.field", bad, err)
+		}
+	}
 	for _, ok := range [][2]float64{{0, 0.85}, {0.85, 0.85}, {1, 0.85}, {0.3, 0}} {
 		if err := CheckSpreadNotBelowPack("s", ok[0], "p", ok[1]); err != nil {
 			t.Errorf("spread %g, pack %g: %v", ok[0], ok[1], err)

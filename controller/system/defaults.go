@@ -78,6 +78,13 @@ type Scaling struct {
 	// capacity, and destroys it when its pinned flows have ended
 	// (local.Config.FallingScaleIn; strategies with rounds only).
 	FallingScaleIn float64
+	// TrimEmptyBusy, TrimEmptySingleBusy: with TrimEmpty, a local
+	// controller keeps a VNF's emptied buffered instances while its working
+	// instances average more than this fraction of their load threshold
+	// (the single bar when there is one working instance; the held trim of
+	// TrimBuffer reads TrimEmptyBusy) (local.Config.TrimEmptyBusy,
+	// TrimEmptySingleBusy; in (0, 1]).
+	TrimEmptyBusy, TrimEmptySingleBusy float64
 }
 
 // Defaults are the scaling options of a deployment that does not set them,
@@ -104,11 +111,13 @@ type Scaling struct {
 // "Session 11: reactive bar 0.99 and the held trim": ReactiveUtilization
 // 0.99 (was 0.95) and FallingScaleIn 0.98 (was 0.94), with TrimBuffer held
 // on a rising load onto busy working instances (local.trimHeldLocked).
+// "Session 12: TrimEmpty's busy bar for one working instance":
+// TrimEmptySingleBusy 0.95 (was TrimEmptyBusy, 0.9, for every count).
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
 	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.88,
 	SpreadOverload: 1, Anticipate: true, DPTargetUtilization: 0.97, ReactiveUtilization: 0.99,
-	FallingScaleIn: local.DefaultFallingScaleIn,
+	FallingScaleIn: local.DefaultFallingScaleIn, TrimEmptyBusy: local.TrimEmptyBusy, TrimEmptySingleBusy: local.TrimEmptySingleBusy,
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

@@ -25,3 +25,30 @@ func TestNewRefusesABadReactiveUtilization(t *testing.T) {
 		}
 	}
 }
+
+// TestNewRefusesABadTrimEmptyBusy: system.New checks Config.Local's
+// TrimEmpty busy bars, naming each as the system's configuration calls it;
+// 0 is local.Config's default and passes.
+func TestNewRefusesABadTrimEmptyBusy(t *testing.T) {
+	for _, field := range []string{"local.trimEmptyBusy", "local.trimEmptySingleBusy"} {
+		for _, bar := range []float64{1.5, -0.1, math.NaN(), 0} {
+			_, _, _, err := newTwoDCSystem(t, []fsm.VNF{{Name: "firewall", Capacity: 35000}}, func(c *Config) {
+				c.Policy, c.Strategy = fsm.Policy{DelayBoundMs: 250}, strategy.Hybrid
+				if field == "local.trimEmptyBusy" {
+					c.Local.TrimEmptyBusy = bar
+				} else {
+					c.Local.TrimEmptySingleBusy = bar
+				}
+			})
+			if bar == 0 {
+				if err != nil {
+					t.Fatalf("%s 0 (the default): %v", field, err)
+				}
+				continue
+			}
+			if err == nil || !strings.Contains(err.Error(), field+": must be in (0, 1]") {
+				t.Fatalf("%s %v: error %v, want one naming %s", field, bar, err, field)
+			}
+		}
+	}
+}

@@ -265,6 +265,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if err := CheckFallingScaleIn("local.fallingScaleIn", cfg.Local.FallingScaleIn); err != nil {
 		return nil, err
 	}
+	if err := checkTrimEmptyBusy(cfg.Local); err != nil {
+		return nil, err
+	}
 	if f := cfg.FlowPackets; math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 		return nil, fmt.Errorf("flowPackets: must be a finite packet rate ≥ 0 (0: %d), got %g", DefaultFlowPackets, f)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/ims-orch/ims-orch/drivers"
 )
 
 // A DELETE Nova keeps refusing (a 403 of a policy, a locked server's 409
@@ -49,6 +51,16 @@ func (e *DeleteBackoffError) Error() string {
 }
 
 func (e *DeleteBackoffError) Unwrap() error { return e.Err }
+
+// backoffError is a call that tried no server: every one it would delete
+// inside its backoff (Skipped *DeleteBackoffErrors, joined). It is
+// drivers.ErrBackoff, so a caller knows a retry later, not a failure, without
+// knowing this driver. A single DeleteBackoffError is not: in a join with a
+// delete that failed now it would hide the failure.
+type backoffError struct{ error }
+
+func (e backoffError) Unwrap() error        { return e.error }
+func (e backoffError) Is(target error) bool { return target == drivers.ErrBackoff }
 
 // delFailure is one server's failed deletes.
 type delFailure struct {
@@ -96,6 +108,15 @@ func (b *delBackoffs) failed(cloudID, dc, id string, err error, now time.Time) *
 	f.err = err
 	f.next = now.Add(backoffN(delBackoffBase, delBackoffMax, f.n-1))
 	return &DeleteBackoffError{DC: dc, ID: id, Server: cloudID, Failures: f.n, Next: f.next, Err: err}
+}
+
+// has reports whether server cloudID's last delete failed (in its backoff
+// or due again).
+func (b *delBackoffs) has(cloudID string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.byID[cloudID]
+	return ok
 }
 
 // ok ends the backoff of server cloudID (its delete was accepted); it

@@ -8,6 +8,7 @@ import (
 	th "github.com/gophercloud/gophercloud/v2/testhelper"
 
 	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/drivers"
 )
 
 // The backoff of a server's delete: delBackoffBase after the first failure,
@@ -131,18 +132,26 @@ func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 		if in, ok := listed(t, d, "k1"); !ok || in.CloudID != copyID {
 			t.Fatalf("k1 listed %v as %+v: the copy still carries the id", ok, in)
 		}
+		if errors.Is(err, drivers.ErrBackoff) {
+			t.Fatalf("a refusal now is %v: a failure, not held back", err)
+		}
 		for range 3 { // the local controller's ticks
 			clk.Advance(time.Second)
 			reqs, err := terminate()
-			if !errors.As(err, &b) || !b.Skipped {
+			if !errors.As(err, &b) || !b.Skipped || !errors.Is(err, drivers.ErrBackoff) {
 				t.Fatalf("Terminate inside the copy's backoff: %v", err)
 			}
-			th.AssertDeepEquals(t, map[string]int{"GET /servers/detail": 1}, reqs)
+			// every server of k1 the last List showed is in its backoff:
+			// not even Terminate's list
+			th.AssertEquals(t, 0, len(reqs))
 		}
+		th.AssertEquals(t, uint64(1), d.Stats().TerminateFailures) // the calls that tried nothing are not failures
 		if byHand {
 			f.mu.Lock()
 			delete(f.servers, copyID)
 			f.mu.Unlock()
+			_, err = d.List(ctx, "") // the poller's: it ends the backoff
+			th.AssertNoErr(t, err)
 			_, err = terminate()
 			th.AssertNoErr(t, err)
 			th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
@@ -156,7 +165,48 @@ func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 		if _, ok := listed(t, d, "k1"); ok {
 			t.Fatal("k1 listed after the Terminate that deleted the copy")
 		}
-		th.AssertEquals(t, uint64(4), d.Stats().TerminateFailures)
+		th.AssertEquals(t, uint64(1), d.Stats().TerminateFailures)
+	}
+}
+
+// revN2 M1: a surplus copy whose DeleteSurplus gave up on a 5xx (a locked
+// server's 409 alike) keeps its tombstone and mark: it is hidden, still
+// running, in its delete backoff. A later Terminate of the id, the newer
+// instance visible, deletes the instance and fails naming the copy (it
+// returned nil while the copy ran); after the backoff it deletes the copy.
+func TestTerminateFailsWhileAHiddenCopyRuns(t *testing.T) {
+	f, d, clk, cfg := graceDriver(t)
+	older := f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
+	instance := f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
+	f.mu.Lock()
+	f.servers[older].stuck = true // every DELETE answered 500
+	f.mu.Unlock()
+	r := NewReconciler(d, staticDesired{spec("dc-a", "s1")}, clk)
+	pass := func() Report {
+		rep, err := inVirtualTime(clk, func() ret2 { rep, err := r.Reconcile(ctx); return ret2{rep, err} }).unpack()
+		th.AssertNoErr(t, err)
+		return rep
+	}
+	pass()
+	clk.Advance(time.Duration(cfg.OrphanGrace))
+	if rep := pass(); len(rep.Failed) != 1 {
+		t.Fatalf("surplus pass: failed %v, want the copy's delete", rep.Failed)
+	}
+	err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "s1") })
+	var b *DeleteBackoffError
+	if !errors.As(err, &b) || b.Server != older || !b.Skipped {
+		t.Fatalf("Terminate(s1) with its copy %s running: %v, want the copy's Skipped error", older, err)
+	}
+	f.mu.Lock()
+	th.AssertEquals(t, "deleting", f.servers[instance].Task)
+	f.servers[older].stuck = false
+	f.mu.Unlock()
+	clk.Advance(b.Next.Sub(clk.Now()))
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "s1") }))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.servers[older]; s != nil && s.Task != "deleting" {
+		t.Fatalf("copy %s %+v after the Terminate that succeeded", older, s)
 	}
 }
 

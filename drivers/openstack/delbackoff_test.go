@@ -1,6 +1,7 @@
 package openstack
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -194,9 +195,10 @@ func TestTerminateFailsWhileAHiddenCopyRuns(t *testing.T) {
 	}
 	err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "s1") })
 	var b *DeleteBackoffError
-	if !errors.As(err, &b) || b.Server != older || !b.Skipped {
+	if !errors.As(err, &b) || b.Server != older || !b.Skipped || !errors.Is(err, drivers.ErrBackoff) {
 		t.Fatalf("Terminate(s1) with its copy %s running: %v, want the copy's Skipped error", older, err)
 	}
+	th.AssertEquals(t, uint64(0), d.Stats().TerminateFailures) // the copy was not tried
 	f.mu.Lock()
 	th.AssertEquals(t, "deleting", f.servers[instance].Task)
 	f.servers[older].stuck = false
@@ -236,4 +238,84 @@ func TestListSendsNoDeleteTheReconcilerOfTheDCDoes(t *testing.T) {
 	if _, ok := listed(t, d, "l1"); ok {
 		t.Fatal("l1 listed")
 	}
+}
+
+// refusedOnce is a server of instance id Terminate's delete was refused
+// (403) for: in its delete backoff (1 failure).
+func refusedOnce(t *testing.T, id string) (*fakeNova, *Driver, *clock.Virtual, string) {
+	t.Helper()
+	f := newFakeNova(t)
+	d, clk := quietDriver(t, f, testConfig())
+	s := f.addServer(id, "ACTIVE", ours("dc-a", id), Tag)
+	f.refuse(s, true)
+	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", id) }); err == nil {
+		t.Fatal("Terminate of a refused server returned nil")
+	}
+	th.AssertEquals(t, 1, d.Stats().DeleteBackoff)
+	return f, d, clk, s
+}
+
+// A List that shows the server Nova deleting (deleted by hand, not yet
+// gone) ends its backoff, as one that no longer shows it; a List that
+// shows it running does not.
+func TestAListShowingTheServerDeletingEndsItsBackoff(t *testing.T) {
+	f, d, _, s := refusedOnce(t, "b1")
+	_, err := d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 1, d.Stats().DeleteBackoff)
+	f.mu.Lock()
+	f.servers[s].Task, f.servers[s].deletePolls = "deleting", 5 // listed deleting
+	f.mu.Unlock()
+	_, err = d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
+}
+
+// A caller that gives up (its context cancelled during the delete) is not
+// a failed delete: no backoff.
+func TestACancelledTerminateStartsNoBackoff(t *testing.T) {
+	f, d, _, _ := launchedOne(t, "b2")
+	cctx, cancel := context.WithCancel(ctx)
+	f.mu.Lock()
+	f.beforeUpdate = cancel // during the mark, before the DELETE
+	f.mu.Unlock()
+	if err := d.Terminate(cctx, "dc-a", "b2"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Terminate with its caller gone: %v", err)
+	}
+	th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
+}
+
+// A re-issued delete that fails starts the server's backoff, and the
+// passes inside it send nothing: after a second failure (20 s) the pass
+// reissueEvery (10 s) later is held, the one 20 s later re-sends.
+func TestAFailedReissueBacksOff(t *testing.T) {
+	f, d, clk, _ := terminatedInARace(t, "b3", deleteRace{hidden: 1, shown: 1, lost: true})
+	f.inject("delete", fault{status: 500, file: "internal_500.json"}, fault{status: 500, file: "internal_500.json"})
+	pass := func() int {
+		before := f.deletes
+		listed(t, d, "b3")
+		return f.deletes - before
+	}
+	pass() // hidden
+	th.AssertEquals(t, 1, pass())
+	th.AssertEquals(t, 1, d.Stats().DeleteBackoff) // failed: 10 s
+	clk.Advance(delBackoffBase)
+	th.AssertEquals(t, 1, pass()) // failed again: 20 s
+	clk.Advance(reissueEvery)
+	th.AssertEquals(t, 0, pass()) // due by its tombstone, held by its backoff
+	clk.Advance(2*delBackoffBase - reissueEvery)
+	th.AssertEquals(t, 1, pass())
+	th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
+}
+
+// A Reconciler of every DC (DCs nil: the single-node daemon) re-sends a
+// lost delete as one of the DC does.
+func TestAReconcilerOfEveryDCReissues(t *testing.T) {
+	f, d, clk, _ := terminatedInARace(t, "b4", deleteRace{shown: 100, lost: true})
+	_, err := d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	clk.Advance(reissueEvery)
+	_, err = NewReconciler(d, staticDesired{}, clk).Reconcile(ctx)
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 2, f.deletes)
 }

@@ -152,6 +152,17 @@ func (d *Daemon) buildCloudReconciler() {
 		time.Duration(oc.ReconcileInterval), oc.Parallelism)
 }
 
+// firstFailure reports whether err (a deletion's, maybe Terminate's join of
+// several servers) holds a state change worth a warning: a server's first
+// failed delete, or a failure that is not the driver's backoff error.
+func firstFailure(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return slices.ContainsFunc(j.Unwrap(), firstFailure)
+	}
+	var b *openstack.DeleteBackoffError
+	return !errors.As(err, &b) || (!b.Skipped && b.Failures <= 1)
+}
+
 // run reconciles until ctx ends.
 func (cr *cloudReconciler) run(ctx context.Context) {
 	cr.log.Info("reconciling the OpenStack servers with the local controllers", "dcs", cr.dcs,
@@ -213,8 +224,7 @@ func (cr *cloudReconciler) account(ctx context.Context, rep openstack.Report, er
 	for _, k := range slices.Sorted(maps.Keys(rep.Failed)) {
 		cr.errs.WithLabelValues("delete").Inc()
 		ferr := rep.Failed[k]
-		var b *openstack.DeleteBackoffError
-		if errors.As(ferr, &b) && b.Failures > 1 {
+		if !firstFailure(ferr) {
 			cr.log.Debug("orphan or surplus server still not deleted", "server", k, "err", ferr)
 			continue
 		}

@@ -66,6 +66,7 @@ func (e backoffError) Is(target error) bool { return target == drivers.ErrBackof
 type delFailure struct {
 	dc, id string
 	n      int
+	at     time.Time // the last failure
 	next   time.Time
 	err    error
 }
@@ -89,7 +90,9 @@ func (b *delBackoffs) wait(cloudID string, now time.Time) error {
 }
 
 // failed records a failed delete of server cloudID at now and returns its
-// error.
+// error. A failure delBackoffMax after the previous backoff ended (nobody
+// tried meanwhile: a refused surplus copy that became the instance) is a
+// first failure again.
 func (b *delBackoffs) failed(cloudID, dc, id string, err error, now time.Time) *DeleteBackoffError {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -104,8 +107,11 @@ func (b *delBackoffs) failed(cloudID, dc, id string, err error, now time.Time) *
 		f = &delFailure{dc: dc, id: id}
 		b.byID[cloudID] = f
 	}
+	if !now.Before(f.next.Add(delBackoffMax)) {
+		f.n = 0
+	}
 	f.n++
-	f.err = err
+	f.at, f.err = now, err
 	f.next = now.Add(backoffN(delBackoffBase, delBackoffMax, f.n-1))
 	return &DeleteBackoffError{DC: dc, ID: id, Server: cloudID, Failures: f.n, Next: f.next, Err: err}
 }
@@ -132,14 +138,15 @@ func (b *delBackoffs) ok(cloudID string) int {
 	return f.n
 }
 
-// prune ends the backoff of the servers of the DCs in dcs a list no longer
-// shows (listed: their Nova ids) and returns them.
-func (b *delBackoffs) prune(dcs map[string]bool, listed map[string]bool) map[string]delFailure {
+// prune ends the backoff of the servers of the DCs in dcs a list asked for
+// at asked no longer shows (live: their Nova ids) and returns them. A
+// failure after asked stays: the list may predate the server.
+func (b *delBackoffs) prune(dcs map[string]bool, live map[string]bool, asked time.Time) map[string]delFailure {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out map[string]delFailure
 	for id, f := range b.byID {
-		if dcs[f.dc] && !listed[id] {
+		if dcs[f.dc] && !live[id] && !f.at.After(asked) {
 			if out == nil {
 				out = map[string]delFailure{}
 			}
@@ -150,9 +157,15 @@ func (b *delBackoffs) prune(dcs map[string]bool, listed map[string]bool) map[str
 	return out
 }
 
-// len is the number of servers in backoff.
-func (b *delBackoffs) len() int {
+// len is the number of servers in their backoff at now.
+func (b *delBackoffs) len(now time.Time) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.byID)
+	n := 0
+	for _, f := range b.byID {
+		if now.Before(f.next) {
+			n++
+		}
+	}
+	return n
 }

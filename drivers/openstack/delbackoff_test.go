@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	th "github.com/gophercloud/gophercloud/v2/testhelper"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -318,4 +319,37 @@ func TestAReconcilerOfEveryDCReissues(t *testing.T) {
 	_, err = NewReconciler(d, staticDesired{}, clk).Reconcile(ctx)
 	th.AssertNoErr(t, err)
 	th.AssertEquals(t, 2, f.deletes)
+}
+
+// A failure long after the last backoff ended (nobody tried meanwhile) is
+// a first failure again, and a backoff that ended is no longer counted
+// (revN2 L2: it counted on, 5 min and no Warn).
+func TestAFailureLongAfterTheLastBackoffIsAFirstOne(t *testing.T) {
+	var b delBackoffs
+	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		b.failed("s1", "dc-a", "x", errors.New("refused"), t0.Add(time.Duration(i)*time.Minute))
+	}
+	later := t0.Add(24 * time.Hour)
+	th.AssertEquals(t, 1, b.len(t0.Add(4*time.Minute)))
+	th.AssertEquals(t, 0, b.len(later))
+	e := b.failed("s1", "dc-a", "x", errors.New("refused"), later)
+	if e.Failures != 1 || e.Next != later.Add(delBackoffBase) {
+		t.Errorf("a failure a day after the last one: Failures %d, next in %s, want 1, %s", e.Failures, e.Next.Sub(later), delBackoffBase)
+	}
+}
+
+// A list asked for before a server's delete failed (it ran before the
+// server was created, say) does not end the backoff (revN2 L3).
+func TestAListOlderThanTheFailureKeepsTheBackoff(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := quietDriver(t, f, testConfig())
+	id := f.addServer("p1", "ACTIVE", ours("dc-a", "p1"), Tag)
+	asked := clk.Now()
+	clk.Advance(time.Second)
+	d.delFails.failed(id, "dc-a", "p1", errors.New("403"), clk.Now())
+	d.seen(d.clients["dc-a"].Compute, []servers.Server{}, asked)
+	th.AssertEquals(t, 1, d.Stats().DeleteBackoff)
+	d.seen(d.clients["dc-a"].Compute, []servers.Server{}, clk.Now())
+	th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
 }

@@ -836,7 +836,7 @@ type listSnap struct {
 // longer listed, and the list itself for ReissueDeletes.
 func (d *Driver) seen(client *gophercloud.ServiceClient, all []servers.Server, listed time.Time) {
 	d.tombs.sighted(all, d.clk.Now())
-	d.pruneDelFails(client, all)
+	d.pruneDelFails(client, all, listed)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.lastLists == nil {
@@ -848,9 +848,10 @@ func (d *Driver) seen(client *gophercloud.ServiceClient, all []servers.Server, l
 }
 
 // pruneDelFails ends the delete backoff of the servers of client's DCs
-// that all (a list of client: nil for every client) no longer shows, or
-// shows Nova deleting: logged, a state change of the server.
-func (d *Driver) pruneDelFails(client *gophercloud.ServiceClient, all []servers.Server) {
+// that all (a list of client: nil for every client, asked for at listed)
+// no longer shows, or shows Nova deleting: logged, a state change of the
+// server. A failure after listed stays (the list may predate the server).
+func (d *Driver) pruneDelFails(client *gophercloud.ServiceClient, all []servers.Server, listed time.Time) {
 	dcs := map[string]bool{}
 	for dc, c := range d.clients {
 		if client == nil || c.Compute == client {
@@ -863,7 +864,7 @@ func (d *Driver) pruneDelFails(client *gophercloud.ServiceClient, all []servers.
 			live[s.ID] = true
 		}
 	}
-	pruned := d.delFails.prune(dcs, live)
+	pruned := d.delFails.prune(dcs, live, listed)
 	for _, id := range sortedKeys(pruned) {
 		f := pruned[id]
 		d.logger().Info("openstack: a server whose delete failed is gone or being deleted: its delete backoff ends",

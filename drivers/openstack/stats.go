@@ -26,7 +26,7 @@ type Stats struct {
 	SurplusDeleted uint64
 	// DeleteBackoff: servers whose delete failed (refused, or failing
 	// after the retries) and is not sent again before its backoff ends
-	// (delbackoff.go); the callers' errors name each.
+	// (delbackoff.go), now; the callers' errors name each.
 	DeleteBackoff int
 }
 
@@ -43,5 +43,5 @@ func (d *Driver) Stats() Stats {
 	defer d.tombs.mu.Unlock()
 	return Stats{ReissuedDeletes: d.tombs.reDels, Tombstones: n, MarksAdopted: d.tombs.marks,
 		TerminateFailures: d.terminateFailures.Load(), Duplicates: dups,
-		SurplusDeleted: d.surplusDeleted.Load(), DeleteBackoff: d.delFails.len()}
+		SurplusDeleted: d.surplusDeleted.Load(), DeleteBackoff: d.delFails.len(d.clk.Now())}
 }

@@ -11,17 +11,20 @@ import (
 // A DELETE Nova keeps refusing (a 403 of a policy, a locked server's 409
 // after Terminate's retries, a delete that keeps failing) is not sent again
 // at every call: the local controller retries Terminate every tick, the
-// Reconciler re-plans an orphan or a surplus server every pass, and List's
-// re-issue of a lost delete comes round every reissueEvery — each attempt a
-// list, a mark, the DELETE and, refused, the name back. After a server's
+// Reconciler re-plans an orphan or a surplus server every pass, and the
+// pass's re-issue of a lost delete (ReissueDeletes) comes round every pass
+// — each attempt a list, a mark, the DELETE and, refused, the name back. After a server's
 // delete failed, nothing deletes it again (Terminate, DeleteSurplus, the
 // re-issue) before its backoff ends: delBackoffBase after the first
 // failure, doubling per failure in a row, at most delBackoffMax (on the
 // driver's clock). A call inside the backoff returns a *DeleteBackoffError
-// (Skipped) and sends nothing to that server. An accepted DELETE, or a list
-// that no longer shows the server (deleted by hand, gone), ends the
-// backoff. Terminate therefore never reports success while a server of the
-// id still runs, and never wedges either: once the server can be deleted
+// (Skipped) and sends nothing to that server (Terminate, when every server
+// of the id is held, not even its list: drivers.ErrBackoff). An accepted
+// DELETE, or a list asked for after the failure that no longer shows the
+// server (deleted by hand, gone) or shows it deleting, ends the backoff.
+// Terminate targets the hidden servers of the id whose delete failed too,
+// so it never reports success while a server of the id still runs, and
+// never wedges either: once the server can be deleted
 // (unlocked, the policy fixed) the next attempt, at most delBackoffMax
 // later, deletes it, and one deleted by hand is seen by the next list.
 const (

@@ -13,7 +13,8 @@ type Stats struct {
 	// node) marked terminated, recognised here by the mark.
 	MarksAdopted uint64
 	// TerminateFailures: Terminate calls that returned an error (the
-	// caller retries; the server stays hidden and its delete is re-sent).
+	// caller retries; the server stays hidden and its delete is re-sent),
+	// not the calls that tried no server (drivers.ErrBackoff).
 	TerminateFailures uint64
 	// Duplicates: servers beyond the first per instance id in the last
 	// List of each datacenter (several servers with one id; the newest is

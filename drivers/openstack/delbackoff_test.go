@@ -353,3 +353,34 @@ func TestAListOlderThanTheFailureKeepsTheBackoff(t *testing.T) {
 	d.seen(d.clients["dc-a"].Compute, []servers.Server{}, clk.Now())
 	th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
 }
+
+// A deletion is skipped only when every server of it was (a Terminate's
+// join): one failed now makes it a failure of the pass.
+func TestSkippedOnlyWhenEveryServerWas(t *testing.T) {
+	held := &DeleteBackoffError{Server: "n1", Failures: 2, Skipped: true, Err: errors.New("403")}
+	failed := &DeleteBackoffError{Server: "n2", Failures: 1, Err: errors.New("403")}
+	if !skipped(held) || !skipped(errors.Join(held, held)) || !skipped(backoffError{errors.Join(held)}) {
+		t.Error("a deletion whose every server was held back is not skipped")
+	}
+	if skipped(errors.Join(held, failed)) || skipped(failed) || skipped(errors.New("HTTP 500")) {
+		t.Error("a deletion with a server that failed now is skipped")
+	}
+}
+
+// The last list of a client is the one asked for last: a slower, older
+// one finishing later does not replace it (ReissueDeletes and Terminate's
+// backoff check read it).
+func TestAnOlderListDoesNotReplaceTheLast(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := quietDriver(t, f, testConfig())
+	c := d.clients["dc-a"].Compute
+	older := clk.Now()
+	clk.Advance(time.Second)
+	d.seen(c, []servers.Server{{ID: "new"}}, clk.Now())
+	d.seen(c, []servers.Server{{ID: "old"}}, older)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if l := d.lastLists[c]; len(l.servers) != 1 || l.servers[0].ID != "new" {
+		t.Fatalf("last list %v, want [new]: the one asked for last", cloudIDs(l.servers))
+	}
+}

@@ -1,8 +1,11 @@
 package openstack
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -292,6 +295,8 @@ func TestACancelledTerminateStartsNoBackoff(t *testing.T) {
 func TestAFailedReissueBacksOff(t *testing.T) {
 	f, d, clk, _ := terminatedInARace(t, "b3", deleteRace{hidden: 1, shown: 1, lost: true})
 	f.inject("delete", fault{status: 500, file: "internal_500.json"}, fault{status: 500, file: "internal_500.json"})
+	var logs bytes.Buffer // one warning per state change: the first failure, the deletion
+	d.SetLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	pass := func() int {
 		before := f.deletes
 		listed(t, d, "b3")
@@ -307,6 +312,9 @@ func TestAFailedReissueBacksOff(t *testing.T) {
 	clk.Advance(2*delBackoffBase - reissueEvery)
 	th.AssertEquals(t, 1, pass())
 	th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
+	if n := strings.Count(logs.String(), "delete re-issued"); n != 2 {
+		t.Errorf("%d warnings for a re-issue failing twice, then taken, want 2:\n%s", n, logs.String())
+	}
 }
 
 // A Reconciler of every DC (DCs nil: the single-node daemon) re-sends a

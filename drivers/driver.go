@@ -153,4 +153,8 @@ var (
 	ErrInvalid = errors.New("invalid instance spec")
 	// ErrNotFound: no such instance.
 	ErrNotFound = errors.New("instance not found")
+	// ErrBackoff: nothing was tried: the driver holds the request back
+	// after earlier failures (the OpenStack driver's delete backoff);
+	// calling again later is expected, the call is not a new failure.
+	ErrBackoff = errors.New("held back after earlier failures")
 )

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,35 +54,72 @@ const (
 
 // localsDesired is the desired set of the reconciliation: every instance
 // the local controllers hold and have not failed (a failed one is being
-// killed; if that fails it is an orphan like any other) whose server the
-// cloud has accepted or shown (desiredOf).
-type localsDesired map[string]*local.Controller
+// killed; if that fails it is an orphan like any other). An instance
+// still launching (no cloud state: its Launch has not returned and the
+// poller has not seen its server) is desired too, so its server is never
+// an orphan however long the launch takes (a create answered late, a
+// poller slower than the grace: revN2 L4) — but the pass that read it
+// launching does not hand it over as missing: its list, asked for after
+// this set, may predate the create, and by the time the pass hands it
+// over the launch may have returned, so its controller would fail and
+// replace the server it just launched (seen on the real Nova,
+// TestCloudReconcileNova: a replacement replaced again 0.17 s after its
+// launch). The next pass sees it launched.
+type localsDesired struct {
+	locals map[string]*local.Controller
+	// vanished hands instance id of dc to its controller (Vanished)
+	vanished func(dc, id, why string) bool
 
-func (l localsDesired) Desired() []drivers.Spec {
+	mu        sync.Mutex
+	launching map[string]bool // "dc/id" still launching at the last Desired
+}
+
+func newLocalsDesired(locals map[string]*local.Controller) *localsDesired {
+	return &localsDesired{locals: locals, vanished: func(dc, id, why string) bool {
+		c := locals[dc]
+		return c != nil && c.Vanished(id, why)
+	}}
+}
+
+func (l *localsDesired) Desired() []drivers.Spec {
 	var out []drivers.Spec
-	for _, dc := range sortedDCs(l) {
-		out = append(out, desiredOf(dc, l[dc].Instances())...)
+	launching := map[string]bool{}
+	for _, dc := range sortedDCs(l.locals) {
+		specs, ids := desiredOf(dc, l.locals[dc].Instances())
+		out = append(out, specs...)
+		for _, id := range ids {
+			launching[dc+"/"+id] = true
+		}
 	}
+	l.mu.Lock()
+	l.launching = launching
+	l.mu.Unlock()
 	return out
 }
 
-// desiredOf is the desired set of one DC's instances: not failed, and
-// with a cloud state — its Launch returned, or the poller saw its server.
-// An instance still launching is left out: the pass's list, asked for
-// after this set, may not show its server yet, and by the time the pass
-// hands the "missing" instance to its controller the launch may have
-// returned, so the controller would fail and replace the server it just
-// launched (seen on the real Nova, TestCloudReconcileNova: a replacement
-// replaced again 0.17 s after its launch). Left out, its server is at
-// worst an orphan for one pass, inside the grace.
-func desiredOf(dc string, instances []local.Instance) []drivers.Spec {
-	var out []drivers.Spec
+// handover gives a launch or replace action of a pass to the instance's
+// controller, unless the instance was launching when the pass read its
+// desired set.
+func (l *localsDesired) handover(a openstack.Action) bool {
+	l.mu.Lock()
+	launching := l.launching[a.Spec.DC+"/"+a.Spec.ID]
+	l.mu.Unlock()
+	return !launching && l.vanished(a.Spec.DC, a.Spec.ID, "cloud reconciliation: "+a.Reason)
+}
+
+// desiredOf is the desired set of one DC's instances (not failed) and the
+// ids of those still launching (no cloud state).
+func desiredOf(dc string, instances []local.Instance) (specs []drivers.Spec, launching []string) {
 	for _, in := range instances {
-		if in.State != local.StateFailed && in.CloudState != "" {
-			out = append(out, drivers.Spec{ID: in.ID, DC: dc, VNF: in.VNF})
+		if in.State == local.StateFailed {
+			continue
+		}
+		specs = append(specs, drivers.Spec{ID: in.ID, DC: dc, VNF: in.VNF})
+		if in.CloudState == "" {
+			launching = append(launching, in.ID)
 		}
 	}
-	return out
+	return specs, launching
 }
 
 func sortedDCs(l map[string]*local.Controller) []string {
@@ -117,16 +155,9 @@ func (d *Daemon) newCloudReconciler(cloud openstack.Cloud, groups func(context.C
 	for _, s := range []string{"list", "delete", "groups"} {
 		cr.errs.WithLabelValues(s)
 	}
-	locals := d.locals
-	cr.r = &openstack.Reconciler{Cloud: cloud, Desired: localsDesired(locals), Clock: d.clk, Grace: grace,
-		Parallelism: parallelism, DCs: dcs,
-		Handover: func(a openstack.Action) bool {
-			c := locals[a.Spec.DC]
-			if c == nil {
-				return false
-			}
-			return c.Vanished(a.Spec.ID, "cloud reconciliation: "+a.Reason)
-		}}
+	desired := newLocalsDesired(d.locals)
+	cr.r = &openstack.Reconciler{Cloud: cloud, Desired: desired, Clock: d.clk, Grace: grace,
+		Parallelism: parallelism, DCs: dcs, Handover: desired.handover}
 	if d.metrics != nil {
 		d.metrics.Registry.MustRegister(cr.passes, cr.actions, cr.errs)
 	}
@@ -150,6 +181,17 @@ func (d *Daemon) buildCloudReconciler() {
 	oc := od.Config()
 	d.reconcile = d.newCloudReconciler(od, od.DeleteEmptyGroups, time.Duration(oc.OrphanGrace),
 		time.Duration(oc.ReconcileInterval), oc.Parallelism)
+}
+
+// firstFailure reports whether err (a deletion's, maybe Terminate's join of
+// several servers) holds a state change worth a warning: a server's first
+// failed delete, or a failure that is not the driver's backoff error.
+func firstFailure(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return slices.ContainsFunc(j.Unwrap(), firstFailure)
+	}
+	var b *openstack.DeleteBackoffError
+	return !errors.As(err, &b) || (!b.Skipped && b.Failures <= 1)
 }
 
 // run reconciles until ctx ends.
@@ -213,8 +255,7 @@ func (cr *cloudReconciler) account(ctx context.Context, rep openstack.Report, er
 	for _, k := range slices.Sorted(maps.Keys(rep.Failed)) {
 		cr.errs.WithLabelValues("delete").Inc()
 		ferr := rep.Failed[k]
-		var b *openstack.DeleteBackoffError
-		if errors.As(ferr, &b) && b.Failures > 1 {
+		if !firstFailure(ferr) {
 			cr.log.Debug("orphan or surplus server still not deleted", "server", k, "err", ferr)
 			continue
 		}

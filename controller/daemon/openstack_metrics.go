@@ -18,14 +18,14 @@ var (
 	osMarksDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_marked_servers_adopted_total",
 		"Servers marked terminated by another OpenStack driver (a previous process, another node) that this one recognised by the mark and kept hidden.", nil, nil)
 	osTermFailDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_terminate_failures_total",
-		"Terminate calls of the OpenStack driver that returned an error (the local controller retries each tick; each retry sends the delete again).", nil, nil)
+		"Terminate calls of the OpenStack driver that returned an error (the local controller retries each tick); not the calls held back whole by the delete backoff, which send nothing.", nil, nil)
 	osDupDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_duplicate_servers",
 		"Servers of ours beyond the first per instance id in the driver's last list (the newest is taken as the instance; the others are deleted after the orphan grace).", nil, nil)
 	osSurplusDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_surplus_servers_deleted_total",
 		"Older servers of an instance id this node's OpenStack reconciler deleted (its own DCs) after they had been surplus (a newer server carries the id) for the orphan grace; the log names each.", nil, nil)
 	osDelBackoffDesc = prometheus.NewDesc(metrics.Namespace+"_openstack_delete_backoff_servers",
 		"Servers whose delete failed (Nova refused it, or it kept failing after the retries) and that the OpenStack driver does not delete again "+
-			"before their backoff ends (10 s doubling to 5 min; a list that no longer shows the server ends it). Terminate of such an id fails meanwhile; the errors name the server.", nil, nil)
+			"before their backoff ends, now (10 s doubling to 5 min; a list that no longer shows the server ends it). Terminate of such an id fails meanwhile; the errors name the server.", nil, nil)
 )
 
 // openstackStats is what openstackCollector reads; *openstack.Driver.

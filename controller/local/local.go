@@ -1023,7 +1023,10 @@ func (c *Controller) exec(ops []op) (created int, errs []error) {
 				}
 			}
 			c.mu.Unlock()
-			if err != nil {
+			switch {
+			case errors.Is(err, drivers.ErrBackoff): // nothing tried: the failure was reported
+				c.log.Debug("terminate held back by the driver (retried every tick)", "instance", o.id, "err", err)
+			case err != nil:
 				c.log.Error("terminate failed (retried every tick)", "instance", o.id, "err", err)
 				errs = append(errs, err)
 			}

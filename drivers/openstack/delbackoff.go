@@ -4,22 +4,27 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/ims-orch/ims-orch/drivers"
 )
 
 // A DELETE Nova keeps refusing (a 403 of a policy, a locked server's 409
 // after Terminate's retries, a delete that keeps failing) is not sent again
 // at every call: the local controller retries Terminate every tick, the
-// Reconciler re-plans an orphan or a surplus server every pass, and List's
-// re-issue of a lost delete comes round every reissueEvery — each attempt a
-// list, a mark, the DELETE and, refused, the name back. After a server's
+// Reconciler re-plans an orphan or a surplus server every pass, and the
+// pass's re-issue of a lost delete (ReissueDeletes) comes round every pass
+// — each attempt a list, a mark, the DELETE and, refused, the name back. After a server's
 // delete failed, nothing deletes it again (Terminate, DeleteSurplus, the
 // re-issue) before its backoff ends: delBackoffBase after the first
 // failure, doubling per failure in a row, at most delBackoffMax (on the
 // driver's clock). A call inside the backoff returns a *DeleteBackoffError
-// (Skipped) and sends nothing to that server. An accepted DELETE, or a list
-// that no longer shows the server (deleted by hand, gone), ends the
-// backoff. Terminate therefore never reports success while a server of the
-// id still runs, and never wedges either: once the server can be deleted
+// (Skipped) and sends nothing to that server (Terminate, when every server
+// of the id is held, not even its list: drivers.ErrBackoff). An accepted
+// DELETE, or a list asked for after the failure that no longer shows the
+// server (deleted by hand, gone) or shows it deleting, ends the backoff.
+// Terminate targets the hidden servers of the id whose delete failed too,
+// so it never reports success while a server of the id still runs, and
+// never wedges either: once the server can be deleted
 // (unlocked, the policy fixed) the next attempt, at most delBackoffMax
 // later, deletes it, and one deleted by hand is seen by the next list.
 const (
@@ -50,10 +55,21 @@ func (e *DeleteBackoffError) Error() string {
 
 func (e *DeleteBackoffError) Unwrap() error { return e.Err }
 
+// backoffError is a call that tried no server: every one it would delete
+// inside its backoff (Skipped *DeleteBackoffErrors, joined). It is
+// drivers.ErrBackoff, so a caller knows a retry later, not a failure, without
+// knowing this driver. A single DeleteBackoffError is not: in a join with a
+// delete that failed now it would hide the failure.
+type backoffError struct{ error }
+
+func (e backoffError) Unwrap() error        { return e.error }
+func (e backoffError) Is(target error) bool { return target == drivers.ErrBackoff }
+
 // delFailure is one server's failed deletes.
 type delFailure struct {
 	dc, id string
 	n      int
+	at     time.Time // the last failure
 	next   time.Time
 	err    error
 }
@@ -77,7 +93,9 @@ func (b *delBackoffs) wait(cloudID string, now time.Time) error {
 }
 
 // failed records a failed delete of server cloudID at now and returns its
-// error.
+// error. A failure delBackoffMax after the previous backoff ended (nobody
+// tried meanwhile: a refused surplus copy that became the instance) is a
+// first failure again.
 func (b *delBackoffs) failed(cloudID, dc, id string, err error, now time.Time) *DeleteBackoffError {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -92,10 +110,22 @@ func (b *delBackoffs) failed(cloudID, dc, id string, err error, now time.Time) *
 		f = &delFailure{dc: dc, id: id}
 		b.byID[cloudID] = f
 	}
+	if !now.Before(f.next.Add(delBackoffMax)) {
+		f.n = 0
+	}
 	f.n++
-	f.err = err
+	f.at, f.err = now, err
 	f.next = now.Add(backoffN(delBackoffBase, delBackoffMax, f.n-1))
 	return &DeleteBackoffError{DC: dc, ID: id, Server: cloudID, Failures: f.n, Next: f.next, Err: err}
+}
+
+// has reports whether server cloudID's last delete failed (in its backoff
+// or due again).
+func (b *delBackoffs) has(cloudID string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.byID[cloudID]
+	return ok
 }
 
 // ok ends the backoff of server cloudID (its delete was accepted); it
@@ -111,14 +141,15 @@ func (b *delBackoffs) ok(cloudID string) int {
 	return f.n
 }
 
-// prune ends the backoff of the servers of the DCs in dcs a list no longer
-// shows (listed: their Nova ids) and returns them.
-func (b *delBackoffs) prune(dcs map[string]bool, listed map[string]bool) map[string]delFailure {
+// prune ends the backoff of the servers of the DCs in dcs a list asked for
+// at asked no longer shows (live: their Nova ids) and returns them. A
+// failure after asked stays: the list may predate the server.
+func (b *delBackoffs) prune(dcs map[string]bool, live map[string]bool, asked time.Time) map[string]delFailure {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out map[string]delFailure
 	for id, f := range b.byID {
-		if dcs[f.dc] && !listed[id] {
+		if dcs[f.dc] && !live[id] && !f.at.After(asked) {
 			if out == nil {
 				out = map[string]delFailure{}
 			}
@@ -129,9 +160,15 @@ func (b *delBackoffs) prune(dcs map[string]bool, listed map[string]bool) map[str
 	return out
 }
 
-// len is the number of servers in backoff.
-func (b *delBackoffs) len() int {
+// len is the number of servers in their backoff at now.
+func (b *delBackoffs) len(now time.Time) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.byID)
+	n := 0
+	for _, f := range b.byID {
+		if now.Before(f.next) {
+			n++
+		}
+	}
+	return n
 }

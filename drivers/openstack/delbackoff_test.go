@@ -1,13 +1,19 @@
 package openstack
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	th "github.com/gophercloud/gophercloud/v2/testhelper"
 
 	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/drivers"
 )
 
 // The backoff of a server's delete: delBackoffBase after the first failure,
@@ -131,18 +137,26 @@ func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 		if in, ok := listed(t, d, "k1"); !ok || in.CloudID != copyID {
 			t.Fatalf("k1 listed %v as %+v: the copy still carries the id", ok, in)
 		}
+		if errors.Is(err, drivers.ErrBackoff) {
+			t.Fatalf("a refusal now is %v: a failure, not held back", err)
+		}
 		for range 3 { // the local controller's ticks
 			clk.Advance(time.Second)
 			reqs, err := terminate()
-			if !errors.As(err, &b) || !b.Skipped {
+			if !errors.As(err, &b) || !b.Skipped || !errors.Is(err, drivers.ErrBackoff) {
 				t.Fatalf("Terminate inside the copy's backoff: %v", err)
 			}
-			th.AssertDeepEquals(t, map[string]int{"GET /servers/detail": 1}, reqs)
+			// every server of k1 the last List showed is in its backoff:
+			// not even Terminate's list
+			th.AssertEquals(t, 0, len(reqs))
 		}
+		th.AssertEquals(t, uint64(1), d.Stats().TerminateFailures) // the calls that tried nothing are not failures
 		if byHand {
 			f.mu.Lock()
 			delete(f.servers, copyID)
 			f.mu.Unlock()
+			_, err = d.List(ctx, "") // the poller's: it ends the backoff
+			th.AssertNoErr(t, err)
 			_, err = terminate()
 			th.AssertNoErr(t, err)
 			th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
@@ -156,7 +170,49 @@ func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 		if _, ok := listed(t, d, "k1"); ok {
 			t.Fatal("k1 listed after the Terminate that deleted the copy")
 		}
-		th.AssertEquals(t, uint64(4), d.Stats().TerminateFailures)
+		th.AssertEquals(t, uint64(1), d.Stats().TerminateFailures)
+	}
+}
+
+// revN2 M1: a surplus copy whose DeleteSurplus gave up on a 5xx (a locked
+// server's 409 alike) keeps its tombstone and mark: it is hidden, still
+// running, in its delete backoff. A later Terminate of the id, the newer
+// instance visible, deletes the instance and fails naming the copy (it
+// returned nil while the copy ran); after the backoff it deletes the copy.
+func TestTerminateFailsWhileAHiddenCopyRuns(t *testing.T) {
+	f, d, clk, cfg := graceDriver(t)
+	older := f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
+	instance := f.addServer("s1", "ACTIVE", ours("dc-a", "s1"), Tag)
+	f.mu.Lock()
+	f.servers[older].stuck = true // every DELETE answered 500
+	f.mu.Unlock()
+	r := NewReconciler(d, staticDesired{spec("dc-a", "s1")}, clk)
+	pass := func() Report {
+		rep, err := inVirtualTime(clk, func() ret2 { rep, err := r.Reconcile(ctx); return ret2{rep, err} }).unpack()
+		th.AssertNoErr(t, err)
+		return rep
+	}
+	pass()
+	clk.Advance(time.Duration(cfg.OrphanGrace))
+	if rep := pass(); len(rep.Failed) != 1 {
+		t.Fatalf("surplus pass: failed %v, want the copy's delete", rep.Failed)
+	}
+	err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "s1") })
+	var b *DeleteBackoffError
+	if !errors.As(err, &b) || b.Server != older || !b.Skipped || !errors.Is(err, drivers.ErrBackoff) {
+		t.Fatalf("Terminate(s1) with its copy %s running: %v, want the copy's Skipped error", older, err)
+	}
+	th.AssertEquals(t, uint64(0), d.Stats().TerminateFailures) // the copy was not tried
+	f.mu.Lock()
+	th.AssertEquals(t, "deleting", f.servers[instance].Task)
+	f.servers[older].stuck = false
+	f.mu.Unlock()
+	clk.Advance(b.Next.Sub(clk.Now()))
+	th.AssertNoErr(t, inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "s1") }))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.servers[older]; s != nil && s.Task != "deleting" {
+		t.Fatalf("copy %s %+v after the Terminate that succeeded", older, s)
 	}
 }
 
@@ -185,5 +241,154 @@ func TestListSendsNoDeleteTheReconcilerOfTheDCDoes(t *testing.T) {
 	th.AssertEquals(t, 0, len(rep.Deleted)) // hidden: not an orphan of the plan
 	if _, ok := listed(t, d, "l1"); ok {
 		t.Fatal("l1 listed")
+	}
+}
+
+// refusedOnce is a server of instance id Terminate's delete was refused
+// (403) for: in its delete backoff (1 failure).
+func refusedOnce(t *testing.T, id string) (*fakeNova, *Driver, *clock.Virtual, string) {
+	t.Helper()
+	f := newFakeNova(t)
+	d, clk := quietDriver(t, f, testConfig())
+	s := f.addServer(id, "ACTIVE", ours("dc-a", id), Tag)
+	f.refuse(s, true)
+	if err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", id) }); err == nil {
+		t.Fatal("Terminate of a refused server returned nil")
+	}
+	th.AssertEquals(t, 1, d.Stats().DeleteBackoff)
+	return f, d, clk, s
+}
+
+// A List that shows the server Nova deleting (deleted by hand, not yet
+// gone) ends its backoff, as one that no longer shows it; a List that
+// shows it running does not.
+func TestAListShowingTheServerDeletingEndsItsBackoff(t *testing.T) {
+	f, d, _, s := refusedOnce(t, "b1")
+	_, err := d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 1, d.Stats().DeleteBackoff)
+	f.mu.Lock()
+	f.servers[s].Task, f.servers[s].deletePolls = "deleting", 5 // listed deleting
+	f.mu.Unlock()
+	_, err = d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
+}
+
+// A caller that gives up (its context cancelled during the delete) is not
+// a failed delete: no backoff.
+func TestACancelledTerminateStartsNoBackoff(t *testing.T) {
+	f, d, _, _ := launchedOne(t, "b2")
+	cctx, cancel := context.WithCancel(ctx)
+	f.mu.Lock()
+	f.beforeUpdate = cancel // during the mark, before the DELETE
+	f.mu.Unlock()
+	if err := d.Terminate(cctx, "dc-a", "b2"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Terminate with its caller gone: %v", err)
+	}
+	th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
+}
+
+// A re-issued delete that fails starts the server's backoff, and the
+// passes inside it send nothing: after a second failure (20 s) the pass
+// reissueEvery (10 s) later is held, the one 20 s later re-sends.
+func TestAFailedReissueBacksOff(t *testing.T) {
+	f, d, clk, _ := terminatedInARace(t, "b3", deleteRace{hidden: 1, shown: 1, lost: true})
+	f.inject("delete", fault{status: 500, file: "internal_500.json"}, fault{status: 500, file: "internal_500.json"})
+	var logs bytes.Buffer // one warning per state change: the first failure, the deletion
+	d.SetLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	pass := func() int {
+		before := f.deletes
+		listed(t, d, "b3")
+		return f.deletes - before
+	}
+	pass() // hidden
+	th.AssertEquals(t, 1, pass())
+	th.AssertEquals(t, 1, d.Stats().DeleteBackoff) // failed: 10 s
+	clk.Advance(delBackoffBase)
+	th.AssertEquals(t, 1, pass()) // failed again: 20 s
+	clk.Advance(reissueEvery)
+	th.AssertEquals(t, 0, pass()) // due by its tombstone, held by its backoff
+	clk.Advance(2*delBackoffBase - reissueEvery)
+	th.AssertEquals(t, 1, pass())
+	th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
+	if n := strings.Count(logs.String(), "delete re-issued"); n != 2 {
+		t.Errorf("%d warnings for a re-issue failing twice, then taken, want 2:\n%s", n, logs.String())
+	}
+}
+
+// A Reconciler of every DC (DCs nil: the single-node daemon) re-sends a
+// lost delete as one of the DC does.
+func TestAReconcilerOfEveryDCReissues(t *testing.T) {
+	f, d, clk, _ := terminatedInARace(t, "b4", deleteRace{shown: 100, lost: true})
+	_, err := d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	clk.Advance(reissueEvery)
+	_, err = NewReconciler(d, staticDesired{}, clk).Reconcile(ctx)
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 2, f.deletes)
+}
+
+// A failure long after the last backoff ended (nobody tried meanwhile) is
+// a first failure again, and a backoff that ended is no longer counted
+// (revN2 L2: it counted on, 5 min and no Warn).
+func TestAFailureLongAfterTheLastBackoffIsAFirstOne(t *testing.T) {
+	var b delBackoffs
+	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		b.failed("s1", "dc-a", "x", errors.New("refused"), t0.Add(time.Duration(i)*time.Minute))
+	}
+	later := t0.Add(24 * time.Hour)
+	th.AssertEquals(t, 1, b.len(t0.Add(4*time.Minute)))
+	th.AssertEquals(t, 0, b.len(later))
+	e := b.failed("s1", "dc-a", "x", errors.New("refused"), later)
+	if e.Failures != 1 || e.Next != later.Add(delBackoffBase) {
+		t.Errorf("a failure a day after the last one: Failures %d, next in %s, want 1, %s", e.Failures, e.Next.Sub(later), delBackoffBase)
+	}
+}
+
+// A list asked for before a server's delete failed (it ran before the
+// server was created, say) does not end the backoff (revN2 L3).
+func TestAListOlderThanTheFailureKeepsTheBackoff(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := quietDriver(t, f, testConfig())
+	id := f.addServer("p1", "ACTIVE", ours("dc-a", "p1"), Tag)
+	asked := clk.Now()
+	clk.Advance(time.Second)
+	d.delFails.failed(id, "dc-a", "p1", errors.New("403"), clk.Now())
+	d.seen(d.clients["dc-a"].Compute, []servers.Server{}, asked)
+	th.AssertEquals(t, 1, d.Stats().DeleteBackoff)
+	d.seen(d.clients["dc-a"].Compute, []servers.Server{}, clk.Now())
+	th.AssertEquals(t, 0, d.Stats().DeleteBackoff)
+}
+
+// A deletion is skipped only when every server of it was (a Terminate's
+// join): one failed now makes it a failure of the pass.
+func TestSkippedOnlyWhenEveryServerWas(t *testing.T) {
+	held := &DeleteBackoffError{Server: "n1", Failures: 2, Skipped: true, Err: errors.New("403")}
+	failed := &DeleteBackoffError{Server: "n2", Failures: 1, Err: errors.New("403")}
+	if !skipped(held) || !skipped(errors.Join(held, held)) || !skipped(backoffError{errors.Join(held)}) {
+		t.Error("a deletion whose every server was held back is not skipped")
+	}
+	if skipped(errors.Join(held, failed)) || skipped(failed) || skipped(errors.New("HTTP 500")) {
+		t.Error("a deletion with a server that failed now is skipped")
+	}
+}
+
+// The last list of a client is the one asked for last: a slower, older
+// one finishing later does not replace it (ReissueDeletes and Terminate's
+// backoff check read it).
+func TestAnOlderListDoesNotReplaceTheLast(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := quietDriver(t, f, testConfig())
+	c := d.clients["dc-a"].Compute
+	older := clk.Now()
+	clk.Advance(time.Second)
+	d.seen(c, []servers.Server{{ID: "new"}}, clk.Now())
+	d.seen(c, []servers.Server{{ID: "old"}}, older)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if l := d.lastLists[c]; len(l.servers) != 1 || l.servers[0].ID != "new" {
+		t.Fatalf("last list %v, want [new]: the one asked for last", cloudIDs(l.servers))
 	}
 }

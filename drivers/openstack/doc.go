@@ -27,8 +27,9 @@
 // it again, not deleting, for a second or two when the delete hit its
 // build; every driver — this process, a restarted one, another node's —
 // keeps treating it as gone, the Reconciler of its DC deletes it again if
-// need be (ReissueDeletes), and a Terminate retried after one that gave up
-// sends the DELETE again. A server whose delete failed is not deleted again
+// need be (ReissueDeletes; a user of the driver without a Reconciler calls
+// it after its List, or a lost delete stays until its own clean-up), and a
+// Terminate retried after one that gave up sends the DELETE again. A server whose delete failed is not deleted again
 // before its backoff ends (delbackoff.go). Of
 // several live servers with one instance id the newest is the instance;
 // Terminate deletes them all, and the Reconciler (of the node that

@@ -836,7 +836,7 @@ type listSnap struct {
 // longer listed, and the list itself for ReissueDeletes.
 func (d *Driver) seen(client *gophercloud.ServiceClient, all []servers.Server, listed time.Time) {
 	d.tombs.sighted(all, d.clk.Now())
-	d.pruneDelFails(client, all)
+	d.pruneDelFails(client, all, listed)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.lastLists == nil {
@@ -848,9 +848,10 @@ func (d *Driver) seen(client *gophercloud.ServiceClient, all []servers.Server, l
 }
 
 // pruneDelFails ends the delete backoff of the servers of client's DCs
-// that all (a list of client: nil for every client) no longer shows, or
-// shows Nova deleting: logged, a state change of the server.
-func (d *Driver) pruneDelFails(client *gophercloud.ServiceClient, all []servers.Server) {
+// that all (a list of client: nil for every client, asked for at listed)
+// no longer shows, or shows Nova deleting: logged, a state change of the
+// server. A failure after listed stays (the list may predate the server).
+func (d *Driver) pruneDelFails(client *gophercloud.ServiceClient, all []servers.Server, listed time.Time) {
 	dcs := map[string]bool{}
 	for dc, c := range d.clients {
 		if client == nil || c.Compute == client {
@@ -863,7 +864,7 @@ func (d *Driver) pruneDelFails(client *gophercloud.ServiceClient, all []servers.
 			live[s.ID] = true
 		}
 	}
-	pruned := d.delFails.prune(dcs, live)
+	pruned := d.delFails.prune(dcs, live, listed)
 	for _, id := range sortedKeys(pruned) {
 		f := pruned[id]
 		d.logger().Info("openstack: a server whose delete failed is gone or being deleted: its delete backoff ends",
@@ -953,6 +954,9 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 	if err != nil {
 		return err
 	}
+	if err := d.allInBackoff(dc, id); err != nil {
+		return err // nothing sent, not even the list: not a failure (Stats)
+	}
 	var targets []servers.Server
 	err = d.retry(ctx, "terminate "+id, func() error {
 		var err error
@@ -966,12 +970,49 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 		}
 		err = errors.Join(errs...)
 	}
-	if err == nil {
+	switch {
+	case err == nil:
 		d.quotaHits.Terminated(dc)
-	} else {
+	case skipped(err):
+		return backoffError{err} // no server tried: not counted
+	default:
 		d.terminateFailures.Add(1)
 	}
 	return err
+}
+
+// allInBackoff returns Terminate's Skipped error for instance id in dc
+// when every server of id the last List of dc showed not deleting is
+// inside its delete backoff (delbackoff.go): the call would send nothing
+// but its list. Nil when a server may be tried, or no List showed one. A
+// server deleted by hand meanwhile ends its backoff at the next List (the
+// poller's); a server of id created after that List waits for the backoff
+// of the others (the error tells the caller to come back).
+func (d *Driver) allInBackoff(dc, id string) error {
+	client, err := d.compute(dc)
+	if err != nil {
+		return nil
+	}
+	d.mu.Lock()
+	last, ok := d.lastLists[client]
+	d.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	m := match(last.servers, dc, id, false)
+	if len(m) == 0 {
+		return nil
+	}
+	now := d.clk.Now()
+	errs := make([]error, 0, len(m))
+	for i := len(m) - 1; i >= 0; i-- { // newest first, as terminateTargets
+		err := d.delFails.wait(m[i].ID, now)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return backoffError{errors.Join(errs...)}
 }
 
 // terminateServer deletes s (kill), with Terminate's retries. After a
@@ -1030,11 +1071,20 @@ func (d *Driver) terminateTargets(ctx context.Context, dc, id string) ([]servers
 			d.logger().Warn("openstack: several servers of ours carry one instance id: Terminate deletes them all",
 				"dc", dc, "instance", id, "servers", strings.Join(cloudIDs(m), ","))
 		}
-		return m, nil
+		// and the ones of id we deleted before whose delete failed (hidden,
+		// still running): Terminate fails, naming them, while they run
+		return append(m, d.deadOf(all, dc, id, d.delFails.has)...), nil
 	}
-	m = slices.DeleteFunc(match(all, dc, id, false), func(s servers.Server) bool { return !d.dead(s) })
+	return d.deadOf(all, dc, id, func(string) bool { return true }), nil
+}
+
+// deadOf are the servers of id in dc in all, newest first, that we deleted
+// before (tombstoned or marked), Nova still lists not deleting, and keep
+// chooses by Nova id.
+func (d *Driver) deadOf(all []servers.Server, dc, id string, keep func(cloudID string) bool) []servers.Server {
+	m := slices.DeleteFunc(match(all, dc, id, false), func(s servers.Server) bool { return !d.dead(s) || !keep(s.ID) })
 	slices.Reverse(m)
-	return m, nil
+	return m
 }
 
 // DeleteSurplus deletes server cloudID, a surplus server of instance id in

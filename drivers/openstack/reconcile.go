@@ -492,6 +492,9 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 // skipped reports a delete not tried: inside its server's delete backoff
 // (Terminate's join of several servers: every one of them).
 func skipped(err error) bool {
+	if errors.Is(err, drivers.ErrBackoff) {
+		return true
+	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		errs := j.Unwrap()
 		for _, e := range errs {

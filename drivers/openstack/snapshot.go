@@ -71,7 +71,7 @@ func (d *Driver) startSnapshot() {
 		s.servers, s.err = d.listTagged(ctx)
 		d.tombs.sighted(s.servers, d.clk.Now())
 		if s.err == nil {
-			d.pruneDelFails(nil, s.servers)
+			d.pruneDelFails(nil, s.servers, s.listed)
 		}
 		cancel()
 		close(s.done)

@@ -13,7 +13,8 @@ type Stats struct {
 	// node) marked terminated, recognised here by the mark.
 	MarksAdopted uint64
 	// TerminateFailures: Terminate calls that returned an error (the
-	// caller retries; the server stays hidden and its delete is re-sent).
+	// caller retries; the server stays hidden and its delete is re-sent),
+	// not the calls that tried no server (drivers.ErrBackoff).
 	TerminateFailures uint64
 	// Duplicates: servers beyond the first per instance id in the last
 	// List of each datacenter (several servers with one id; the newest is
@@ -26,7 +27,7 @@ type Stats struct {
 	SurplusDeleted uint64
 	// DeleteBackoff: servers whose delete failed (refused, or failing
 	// after the retries) and is not sent again before its backoff ends
-	// (delbackoff.go); the callers' errors name each.
+	// (delbackoff.go), now; the callers' errors name each.
 	DeleteBackoff int
 }
 
@@ -43,5 +44,5 @@ func (d *Driver) Stats() Stats {
 	defer d.tombs.mu.Unlock()
 	return Stats{ReissuedDeletes: d.tombs.reDels, Tombstones: n, MarksAdopted: d.tombs.marks,
 		TerminateFailures: d.terminateFailures.Load(), Duplicates: dups,
-		SurplusDeleted: d.surplusDeleted.Load(), DeleteBackoff: d.delFails.len()}
+		SurplusDeleted: d.surplusDeleted.Load(), DeleteBackoff: d.delFails.len(d.clk.Now())}
 }

@@ -193,6 +193,10 @@ func TestDeclaredProfileErrors(t *testing.T) {
 	if _, err := ParseExperiment([]byte(data)); err == nil || !strings.Contains(err.Error(), "experiment declaredProfile.dcs[2]: rates and file") {
 		t.Errorf("file: %v", err)
 	}
+	data = strings.Replace(string(declaredYAML(t, "")), "{dc: london, utcOffset: 0, rates:", "{dc: london, timeZone: Europe/London, rates:", 1)
+	if _, err := ParseExperiment([]byte(data)); err == nil || !strings.Contains(err.Error(), `experiment declaredProfile.dcs[2].timeZone "Europe/London": an experiment's time 0 is its start`) {
+		t.Errorf("timeZone: %v", err)
+	}
 	data = strings.Replace(string(declaredYAML(t, "")), "{dc: london, utcOffset: 0, rates:", "{dc: paris, utcOffset: 0, rates:", 1)
 	if _, err := ParseExperiment([]byte(data)); err == nil || !strings.Contains(err.Error(), `experiment declaredProfile.dcs[2].dc "paris"`) {
 		t.Errorf("dc: %v", err)

@@ -111,11 +111,14 @@ func (p *DailyProfile) Rate(dc int, at time.Duration) float64 {
 // ParseHourlyProfile reads a day's profile in the format of the shared
 // hourly traffic profiles: one line "hour, value" per hour 0..23 (any
 // order, each hour once; blank lines and lines starting with # are
-// skipped). Errors name the line.
+// skipped; a spreadsheet's UTF-8 byte-order mark and a first line
+// "hour, <name>" too). Errors name the line.
 func ParseHourlyProfile(data []byte) ([]float64, error) {
 	if len(data) > MaxProfileFileBytes {
 		return nil, fmt.Errorf("profile: %d bytes, at most %d", len(data), MaxProfileFileBytes)
 	}
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	header := true
 	rates := make([]float64, HoursPerDay)
 	seen := make([]bool, HoursPerDay)
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -129,6 +132,12 @@ func ParseHourlyProfile(data []byte) ([]float64, error) {
 		hs, vs, ok := strings.Cut(s, ",")
 		if !ok {
 			return nil, fmt.Errorf("profile line %d %q: want \"hour, value\"", line, s)
+		}
+		if header {
+			header = false
+			if strings.EqualFold(strings.TrimSpace(hs), "hour") {
+				continue
+			}
 		}
 		h, err := strconv.Atoi(strings.TrimSpace(hs))
 		if err != nil || h < 0 || h >= HoursPerDay {
@@ -223,6 +232,8 @@ func (p ProfilePrior) Validate() error {
 	switch {
 	case p.Profile == nil:
 		return fmt.Errorf("global: profile prior: no profile")
+	case p.Origin.IsZero():
+		return fmt.Errorf("global: profile prior: no origin (the profile's time 0)")
 	case p.CallDuration < time.Second:
 		return fmt.Errorf("global: profile prior: call duration %v: must be ≥ 1s", p.CallDuration)
 	case p.Interval < time.Second || p.Window < time.Second:

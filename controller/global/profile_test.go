@@ -3,6 +3,7 @@ package global
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -149,12 +150,13 @@ func TestProfilePriorNeverRaisesOnAFall(t *testing.T) {
 }
 
 func TestProfilePriorValidate(t *testing.T) {
-	ok := ProfilePrior{Profile: steps{1}, CallDuration: time.Minute, Window: time.Minute, Interval: time.Minute}
+	ok := ProfilePrior{Profile: steps{1}, Origin: time.Unix(0, 0), CallDuration: time.Minute, Window: time.Minute, Interval: time.Minute}
 	for name, c := range map[string]struct {
 		mut  func(*ProfilePrior)
 		want string
 	}{
 		"no profile": {func(p *ProfilePrior) { p.Profile = nil }, "no profile"},
+		"no origin":  {func(p *ProfilePrior) { p.Origin = time.Time{} }, "no origin"},
 		"call":       {func(p *ProfilePrior) { p.CallDuration = 0 }, "call duration"},
 		"window":     {func(p *ProfilePrior) { p.Window = 0 }, "window"},
 		"weight":     {func(p *ProfilePrior) { p.Weight = 1.5 }, "weight"},
@@ -207,8 +209,13 @@ func TestParseHourlyProfile(t *testing.T) {
 	if len(r) != 24 || r[0] != 0.01 || r[23] != 0.024 {
 		t.Fatalf("%v", r)
 	}
+	if r2, err := ParseHourlyProfile([]byte("\ufeffHour, audio\r\n" + b.String())); err != nil || !slices.Equal(r2, r) {
+		t.Fatalf("BOM and header: %v %v", r2, err)
+	}
 	for name, c := range map[string]struct{ in, want string }{
 		"no comma":  {"0 1\n", "line 1"},
+		"2 headers": {"hour, value\nhour, value\n", "line 2: hour \"hour\""},
+		"late head": {"0, 1\nhour, value\n", "line 2: hour \"hour\""},
 		"hour":      {"24, 1\n", "hour \"24\""},
 		"twice":     {"0, 1\n0, 2\n", "line 2: hour 0 given twice"},
 		"value":     {"0, -1\n", "value \"-1\""},

@@ -61,6 +61,14 @@ func TestDailyExperimentsDeclareYesterday(t *testing.T) {
 			if name == "daily-audio.yaml" && slices.Equal(d.Rates, clean.Declared.DCs[i].Rates) {
 				t.Fatalf("%s: DC %d declares the schedule's own day", name, i)
 			}
+			own := true // the declared day is the run's schedule at every hour
+			for h := range global.HoursPerDay {
+				at := time.Duration(h) * e.Declared.Hour
+				own = own && math.Abs(e.Declared.Rate(i, at)-e.Schedule.Rate(i, at)) < 1e-6
+			}
+			if own {
+				t.Fatalf("%s: DC %d declares the schedule's own day", name, i)
+			}
 			if d.UTCOffset != clean.Declared.DCs[i].UTCOffset {
 				t.Fatalf("%s: DC %d offset %v", name, i, d.UTCOffset)
 			}

@@ -37,11 +37,14 @@ while args:
     if a.startswith("--declared="):
         declared = a.split("=", 1)[1]
     elif a == "--out":
+        if not args:
+            sys.exit("--out: needs a directory")
         out = args.pop(0)
     else:
         rest.append(a)
 if declared not in ("none", "clean", "yesterday"):
     sys.exit("--declared: none, clean or yesterday")
+os.makedirs(out, exist_ok=True)
 src = rest[0] if rest else "/work/shared/data/hourly-traffic-profiles"
 YESTERDAY_SEED = 20261206
 NOISE = 0.1

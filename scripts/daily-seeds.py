@@ -4,24 +4,37 @@
 OUT/NAME/<experiment>/sN (OUT default /tmp/daily-seeds) and writes OUT/NAME.txt (per seed and Σ).
 Run NAME=reactive with STRATEGY reactive first: the other runs compare their losses with it.
 BIN: the binary (default bin/ims-orch). docs/reproduction.md "Session 12: declared profile in the
-global policy".
+global policy". A kept summary.csv is reused only when its run had the same binary, yaml and
+strategy (a hash of the three, in sN/key); otherwise the seed runs again. A failing run's stderr
+is printed.
 """
-import csv, os, shutil, subprocess, sys
+import csv, hashlib, os, shutil, subprocess, sys
 from concurrent.futures import ThreadPoolExecutor
 name, ydir = sys.argv[1], sys.argv[2]
 strat = sys.argv[3] if len(sys.argv) > 3 else 'hybrid'
 BIN = os.environ.get('BIN', 'bin/ims-orch')
 T = os.environ.get('OUT', '/tmp/daily-seeds')
 N = int(os.environ.get('NSEEDS', '20'))
+def key(exp):
+    h = hashlib.sha256()
+    for f in (BIN, f'{ydir}/{exp}.yaml'):
+        h.update(open(f, 'rb').read())
+    h.update(strat.encode())
+    return h.hexdigest()
 def one(job):
     exp, s = job
     o = f'{T}/{name}/{exp}/s{s}'
-    if not os.path.exists(o + '/summary.csv'):
+    k = key(exp)
+    kept = os.path.exists(o + '/summary.csv') and os.path.exists(o + '/key') and open(o + '/key').read() == k
+    if not kept:
         tmp = o + '.tmp'
         shutil.rmtree(tmp, ignore_errors=True)
-        subprocess.run(['nice', BIN, 'simulate', '-f', f'{ydir}/{exp}.yaml', '--strategy', strat, '-q', '--seed', str(s), '--out', tmp], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = subprocess.run(['nice', BIN, 'simulate', '-f', f'{ydir}/{exp}.yaml', '--strategy', strat, '-q', '--seed', str(s), '--out', tmp], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            sys.exit(f'{exp} seed {s}: {BIN} simulate failed:\n{r.stderr}')
         os.makedirs(o, exist_ok=True)
         shutil.copy(tmp + '/summary.csv', o + '/summary.csv')
+        open(o + '/key', 'w').write(k)
         shutil.rmtree(tmp)
     r = list(csv.DictReader(open(o + '/summary.csv')))[0]
     return exp, s, float(r['vm_seconds']), float(r['dp_lost_packets']), float(r['floor_vm_seconds'])

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	// The time zones of policy.declaredProfile's timeZone, built in: the
+	// binary does not depend on the host's zoneinfo.
+	_ "time/tzdata"
 
 	"github.com/spf13/cobra"
 )

@@ -137,22 +137,45 @@ func TestSimulateSwitchesOverrideTheExperiment(t *testing.T) {
 	}
 }
 
-// --no-declared-profile drops the experiment's declared profile; without
-// it the profile stays.
+// --no-declared-profile drops the experiment's declared profile, through
+// the command: daily-audio's first 600 s run with the flag exactly as the
+// same experiment without its declaredProfile section, and not as with it.
 func TestSimulateNoDeclaredProfile(t *testing.T) {
-	for _, args := range [][]string{nil, {"--no-declared-profile"}} {
-		cmd := newSimulateCmd()
-		if err := cmd.Flags().Parse(args); err != nil {
-			t.Fatal(err)
+	data, err := os.ReadFile("../../testdata/experiments/daily-audio.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := strings.Replace(string(data), "\nduration: 2400s\n", "\nduration: 600s\n", 1)
+	i := strings.Index(short, "\ndeclaredProfile:")
+	if short == string(data) || i < 0 {
+		t.Fatal("daily-audio.yaml: no duration: 2400s or declaredProfile to edit")
+	}
+	dir := t.TempDir()
+	with, without := filepath.Join(dir, "with.yaml"), filepath.Join(dir, "without.yaml")
+	if err := os.WriteFile(with, []byte(short), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(without, []byte(short[:i+1]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(file string, extra ...string) string {
+		out := filepath.Join(dir, fmt.Sprint(len(extra))+filepath.Base(file))
+		args := append([]string{"-f", file, "--strategy", "hybrid", "--seed", "1", "-q", "--out", out}, extra...)
+		if got, err := runCmd(t, newSimulateCmd(), args...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, got)
 		}
-		exp, err := simulation.LoadExperiment("../../testdata/experiments/daily-audio.yaml")
+		b, err := os.ReadFile(filepath.Join(out, "seconds.csv"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		overrideDeclared(cmd.Flags(), exp)
-		if (exp.Declared == nil) != (len(args) == 1) {
-			t.Errorf("%v: declared profile %v", args, exp.Declared != nil)
-		}
+		return string(b)
+	}
+	on, dropped, none := run(with), run(with, "--no-declared-profile"), run(without)
+	if dropped != none {
+		t.Error("--no-declared-profile: the run differs from the experiment without a declared profile")
+	}
+	if on == none {
+		t.Error("the declared profile changed nothing in 600 s: the test cannot tell the flag's effect")
 	}
 }
 

@@ -316,6 +316,9 @@ type PolicyConfig struct {
 	DeclaredProfile *global.ProfileConfig `yaml:"declaredProfile"`
 	// declared is DeclaredProfile built (Normalize; nil: none).
 	declared *global.ProfilePrior
+	// testProfileHour, if set, replaces the declared profile's 1 h hours
+	// (tests only: a day of virtual time the tests can run).
+	testProfileHour time.Duration
 }
 
 // profilePrior is the declared profile's prior (nil: none): profile time
@@ -335,9 +338,18 @@ func (p *PolicyConfig) buildDeclared(dcs []string) error {
 	if p.DeclaredProfile == nil {
 		return nil
 	}
-	prof, call, err := p.DeclaredProfile.Build("policy.declaredProfile", dcs, readProfileFile)
+	const f = "policy.declaredProfile"
+	if h := p.DeclaredProfile.Hour; h != "" {
+		if d, err := time.ParseDuration(h); err != nil || d != time.Hour {
+			return fmt.Errorf("%s.hour %q: a daemon's profile hours are the wall clock's (1h; leave it out); shorter hours compress the day, a simulator setting (experiment declaredProfile.hour)", f, h)
+		}
+	}
+	prof, call, err := p.DeclaredProfile.Build(f, dcs, readProfileFile)
 	if err != nil {
 		return err
+	}
+	if p.testProfileHour > 0 {
+		prof.Hour = p.testProfileHour
 	}
 	p.declared = &global.ProfilePrior{Profile: prof, Origin: time.Unix(0, 0).UTC(), CallDuration: call}
 	return nil

@@ -21,13 +21,15 @@ func riseAt3() []float64 {
 }
 
 // declaredProfile is policy.declaredProfile for every DC of the default
-// config with profile hours of 10 s: the daemon's virtual clock starts at
-// 08:00 UTC, profile hour 0 of a day (1.8e9 s / 10 s is a multiple of 24),
-// so the profile rises 20–30 s in.
+// config, UTC; the test hook makes its hours 10 s (a daemon refuses
+// policy.declaredProfile.hour other than 1h): the daemon's virtual clock
+// starts at 08:00 UTC, profile hour 0 of a day (1.8e9 s / 10 s is a
+// multiple of 24), so the profile rises 20–30 s in.
 func declaredProfile(c *Config) *global.ProfileConfig {
-	p := &global.ProfileConfig{Hour: "10s", CallDuration: "30s"}
+	c.Policy.testProfileHour = 10 * time.Second
+	p := &global.ProfileConfig{CallDuration: "30s"}
 	for _, dc := range c.dcNames() {
-		p.DCs = append(p.DCs, global.DCProfileConfig{DC: dc, Rates: riseAt3()})
+		p.DCs = append(p.DCs, global.DCProfileConfig{DC: dc, UTCOffset: new(float64), Rates: riseAt3()})
 	}
 	return p
 }
@@ -82,7 +84,7 @@ func TestConfigDeclaredProfile(t *testing.T) {
     dcs:
       - {dc: tokyo, utcOffset: 9, file: ` + csv + `, peak: 15}
       - {dc: hong-kong, utcOffset: 8, file: ` + csv + `}
-      - {dc: london, rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}
+      - {dc: london, timeZone: Europe/London, rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}
       - {dc: houston, utcOffset: -6, rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}
 `
 	with := func(p string) string {
@@ -97,8 +99,11 @@ func TestConfigDeclaredProfile(t *testing.T) {
 		t.Fatalf("prior %+v", pr)
 	}
 	dp := pr.Profile.(*global.DailyProfile)
-	if dp.Hour != time.Hour || dp.DCs[0].UTCOffset != 9 || dp.DCs[0].Rates[8] != 15 || dp.DCs[1].Rates[8] != 0.09 || dp.DCs[2].Rates[23] != 2 {
+	if dp.Hour != time.Hour || dp.DCs[0].UTCOffset != 9 || dp.DCs[0].Rates[8] != 15 || dp.DCs[1].Rates[8] != 0.09 || dp.DCs[2].Rates[23] != 2 || dp.DCs[2].Zone == nil || dp.DCs[2].Zone.String() != "Europe/London" {
 		t.Fatalf("profile %+v", dp)
+	}
+	if _, err := ParseConfig([]byte(with(strings.Replace(profile, "callDuration: 90s", "callDuration: 90s\n    hour: 1h", 1)))); err != nil {
+		t.Fatalf("hour 1h: %v", err)
 	}
 	if c, err := ParseConfig([]byte(base)); err != nil || c.Policy.profilePrior() != nil {
 		t.Fatalf("no declaredProfile: %v %v", err, c.Policy.profilePrior())
@@ -109,9 +114,14 @@ func TestConfigDeclaredProfile(t *testing.T) {
 		"offset":      {"utcOffset: -6", "utcOffset: -16", "policy.declaredProfile.dcs[3].utcOffset -16"},
 		"no file":     {"file: " + csv + "}", "file: " + csv + ".missing}", "policy.declaredProfile.dcs[1].file"},
 		"call":        {"callDuration: 90s", "callDuration: 0s", "policy.declaredProfile.callDuration"},
-		"missing dc":  {"      - {dc: london, rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}\n", "", "policy.declaredProfile.dcs: 3 entries, need one per datacenter (4)"},
+		"missing dc":  {"      - {dc: london, timeZone: Europe/London, rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}\n", "", "policy.declaredProfile.dcs: 3 entries, need one per datacenter (4)"},
 		"bad file":    {"peak: 15}", "peak: -1}", "policy.declaredProfile.dcs[0].peak"},
 		"hour":        {"callDuration: 90s", "hour: 1d", "policy.declaredProfile.hour"},
+		"compressed":  {"callDuration: 90s", "hour: 100s", `policy.declaredProfile.hour "100s": a daemon's profile hours are the wall clock's (1h`},
+		"no offset":   {"utcOffset: 8, ", "", "policy.declaredProfile.dcs[1]: utcOffset or timeZone required"},
+		"two offsets": {"timeZone: Europe/London,", "timeZone: Europe/London, utcOffset: 0,", "policy.declaredProfile.dcs[2]: utcOffset and timeZone both given"},
+		"bad zone":    {"Europe/London", "Europe/Londres", `policy.declaredProfile.dcs[2].timeZone "Europe/Londres"`},
+		"long call":   {"callDuration: 90s", "callDuration: 2h", "policy.declaredProfile.callDuration"},
 		"unknown key": {"callDuration: 90s", "callDurations: 90s", "callDurations"},
 	} {
 		_, err := ParseConfig([]byte(with(strings.Replace(profile, tc.from, tc.to, 1))))

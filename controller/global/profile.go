@@ -42,8 +42,12 @@ type DCProfile struct {
 	// moves linearly to Rates[h+1] (Rates[0] after hour 23).
 	Rates []float64
 	// UTCOffset is the DC's local time minus UTC, in hours (e.g. 9 for
-	// Tokyo, -6 for Houston, 5.5 for India).
+	// Tokyo, -6 for Houston, 5.5 for India), when Zone is nil.
 	UTCOffset float64
+	// Zone, if set, is the DC's time zone (its daylight saving moves the
+	// profile): the offset is the zone's at the instant profile time after
+	// the Unix epoch (the profile's Origin must be the epoch and Hour 1 h).
+	Zone *time.Location
 }
 
 // Validate checks the profile; errors name the field (prefix is the
@@ -53,8 +57,12 @@ func (p *DailyProfile) Validate(prefix string) error {
 		return fmt.Errorf("%s.hour %v: must be > 0", prefix, p.Hour)
 	}
 	for i, d := range p.DCs {
-		if err := d.validate(fmt.Sprintf("%s.dcs[%d]", prefix, i)); err != nil {
+		f := fmt.Sprintf("%s.dcs[%d]", prefix, i)
+		if err := d.validate(f); err != nil {
 			return err
+		}
+		if d.Zone != nil && p.Hour != time.Hour {
+			return fmt.Errorf("%s.timeZone %v: needs wall-clock profile hours (hour 1h), not %v", f, d.Zone, p.Hour)
 		}
 	}
 	return nil
@@ -68,6 +76,9 @@ func (d DCProfile) validate(f string) error {
 		if !(r >= 0) || r > MaxProfileRate {
 			return fmt.Errorf("%s.rates[%d] %v: must be in [0, %g]", f, h, r, MaxProfileRate)
 		}
+	}
+	if d.Zone != nil && d.UTCOffset != 0 {
+		return fmt.Errorf("%s: utcOffset and timeZone both given (one of them)", f)
 	}
 	if !(d.UTCOffset >= -14 && d.UTCOffset <= 14) {
 		return fmt.Errorf("%s.utcOffset %v: must be hours in [-14, 14]", f, d.UTCOffset)
@@ -85,7 +96,12 @@ func (p *DailyProfile) Rate(dc int, at time.Duration) float64 {
 		return 0
 	}
 	d := p.DCs[dc]
-	h := float64(at)/float64(p.Hour) + d.UTCOffset
+	off := d.UTCOffset
+	if d.Zone != nil {
+		_, s := time.Unix(0, 0).Add(at).In(d.Zone).Zone()
+		off = float64(s) / 3600
+	}
+	h := float64(at)/float64(p.Hour) + off
 	h -= HoursPerDay * math.Floor(h/HoursPerDay)
 	k := min(int(h), HoursPerDay-1)
 	frac := h - float64(k)
@@ -95,11 +111,14 @@ func (p *DailyProfile) Rate(dc int, at time.Duration) float64 {
 // ParseHourlyProfile reads a day's profile in the format of the shared
 // hourly traffic profiles: one line "hour, value" per hour 0..23 (any
 // order, each hour once; blank lines and lines starting with # are
-// skipped). Errors name the line.
+// skipped; a spreadsheet's UTF-8 byte-order mark and a first line
+// "hour, <name>" too). Errors name the line.
 func ParseHourlyProfile(data []byte) ([]float64, error) {
 	if len(data) > MaxProfileFileBytes {
 		return nil, fmt.Errorf("profile: %d bytes, at most %d", len(data), MaxProfileFileBytes)
 	}
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	header := true
 	rates := make([]float64, HoursPerDay)
 	seen := make([]bool, HoursPerDay)
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -113,6 +132,12 @@ func ParseHourlyProfile(data []byte) ([]float64, error) {
 		hs, vs, ok := strings.Cut(s, ",")
 		if !ok {
 			return nil, fmt.Errorf("profile line %d %q: want \"hour, value\"", line, s)
+		}
+		if header {
+			header = false
+			if strings.EqualFold(strings.TrimSpace(hs), "hour") {
+				continue
+			}
 		}
 		h, err := strconv.Atoi(strings.TrimSpace(hs))
 		if err != nil || h < 0 || h >= HoursPerDay {
@@ -207,6 +232,8 @@ func (p ProfilePrior) Validate() error {
 	switch {
 	case p.Profile == nil:
 		return fmt.Errorf("global: profile prior: no profile")
+	case p.Origin.IsZero():
+		return fmt.Errorf("global: profile prior: no origin (the profile's time 0)")
 	case p.CallDuration < time.Second:
 		return fmt.Errorf("global: profile prior: call duration %v: must be ≥ 1s", p.CallDuration)
 	case p.Interval < time.Second || p.Window < time.Second:
@@ -270,16 +297,31 @@ func (f *profileForecaster) pairRate(a, b int, at time.Duration) float64 {
 	return f.p.Profile.Rate(a, at) * f.p.Profile.Rate(b, at) / tot
 }
 
-// pairLoad is the profile's expected calls of pair (a, b) in progress at
-// at (arrivals over the last call duration, 1 s steps, none before since).
-func (f *profileForecaster) pairLoad(a, b int, at, since time.Duration) float64 {
-	s := 0.0
-	for t := at - f.p.CallDuration + time.Second; t <= at; t += time.Second {
+// pairLoads is the profile's expected calls of pair (a, b) in progress
+// at first, first + 1 s, … up to last (each the arrivals over the last
+// call duration, 1 s steps, none before since). The pair's arrival rates
+// are evaluated once per second of [first − call duration, last], so a
+// round costs O(window + call duration) profile rates per pair, not
+// their product.
+func (f *profileForecaster) pairLoads(a, b int, first, last, since time.Duration) []float64 {
+	var v []float64
+	for t := first - f.p.CallDuration + time.Second; t <= last; t += time.Second {
+		x := 0.0
 		if t >= since {
-			s += f.pairRate(a, b, t) + f.pairRate(b, a, t)
+			x = f.pairRate(a, b, t) + f.pairRate(b, a, t)
 		}
+		v = append(v, x)
 	}
-	return s
+	k := int(f.p.CallDuration / time.Second)
+	var loads []float64
+	for j := 0; first+time.Duration(j)*time.Second <= last; j++ {
+		s := 0.0
+		for _, x := range v[j : j+k] {
+			s += x
+		}
+		loads = append(loads, s)
+	}
+	return loads
 }
 
 // ratio is the profile's largest pair load over (now, now + Window]
@@ -287,8 +329,8 @@ func (f *profileForecaster) pairLoad(a, b int, at, since time.Duration) float64 
 // then).
 func (f *profileForecaster) ratio(a, b int, now, since time.Duration) float64 {
 	mean, n := 0.0, 0
-	for t := now - f.p.Interval + time.Second; t <= now; t += time.Second {
-		mean += f.pairLoad(a, b, t, since)
+	for _, l := range f.pairLoads(a, b, now-f.p.Interval+time.Second, now, since) {
+		mean += l
 		n++
 	}
 	if n == 0 || mean <= 0 {
@@ -296,8 +338,8 @@ func (f *profileForecaster) ratio(a, b int, now, since time.Duration) float64 {
 	}
 	mean /= float64(n)
 	peak := 0.0
-	for t := now + time.Second; t <= now+f.p.Window; t += time.Second {
-		peak = max(peak, f.pairLoad(a, b, t, since))
+	for _, l := range f.pairLoads(a, b, now+time.Second, now+f.p.Window, since) {
+		peak = max(peak, l)
 	}
 	return peak / mean
 }

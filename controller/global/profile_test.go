@@ -3,6 +3,7 @@ package global
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -149,12 +150,13 @@ func TestProfilePriorNeverRaisesOnAFall(t *testing.T) {
 }
 
 func TestProfilePriorValidate(t *testing.T) {
-	ok := ProfilePrior{Profile: steps{1}, CallDuration: time.Minute, Window: time.Minute, Interval: time.Minute}
+	ok := ProfilePrior{Profile: steps{1}, Origin: time.Unix(0, 0), CallDuration: time.Minute, Window: time.Minute, Interval: time.Minute}
 	for name, c := range map[string]struct {
 		mut  func(*ProfilePrior)
 		want string
 	}{
 		"no profile": {func(p *ProfilePrior) { p.Profile = nil }, "no profile"},
+		"no origin":  {func(p *ProfilePrior) { p.Origin = time.Time{} }, "no origin"},
 		"call":       {func(p *ProfilePrior) { p.CallDuration = 0 }, "call duration"},
 		"window":     {func(p *ProfilePrior) { p.Window = 0 }, "window"},
 		"weight":     {func(p *ProfilePrior) { p.Weight = 1.5 }, "weight"},
@@ -207,8 +209,13 @@ func TestParseHourlyProfile(t *testing.T) {
 	if len(r) != 24 || r[0] != 0.01 || r[23] != 0.024 {
 		t.Fatalf("%v", r)
 	}
+	if r2, err := ParseHourlyProfile([]byte("\ufeffHour, audio\r\n" + b.String())); err != nil || !slices.Equal(r2, r) {
+		t.Fatalf("BOM and header: %v %v", r2, err)
+	}
 	for name, c := range map[string]struct{ in, want string }{
 		"no comma":  {"0 1\n", "line 1"},
+		"2 headers": {"hour, value\nhour, value\n", "line 2: hour \"hour\""},
+		"late head": {"0, 1\nhour, value\n", "line 2: hour \"hour\""},
 		"hour":      {"24, 1\n", "hour \"24\""},
 		"twice":     {"0, 1\n0, 2\n", "line 2: hour 0 given twice"},
 		"value":     {"0, -1\n", "value \"-1\""},
@@ -233,6 +240,8 @@ func itoa(n int) string {
 func FuzzParseHourlyProfile(f *testing.F) {
 	f.Add([]byte("0, 0.0555\n1, 0.027\n"))
 	f.Add([]byte("# x\n23,1e6\n"))
+	f.Add([]byte("\ufeffhour,value\n0,1\n"))
+	f.Add([]byte("hour, value\r\n0, 1\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := ParseHourlyProfile(data)
 		if err != nil {
@@ -261,9 +270,9 @@ func TestProfileConfigBuild(t *testing.T) {
 		}
 		return nil, errors.New("no such file")
 	}
-	peak := 48.0
+	peak, nine, zero, fifteen := 48.0, 9.0, 0.0, 15.0
 	c := ProfileConfig{Hour: "100s", CallDuration: "90s", DCs: []DCProfileConfig{
-		{DC: "b", UTCOffset: 9, File: "day.csv", Peak: &peak}, {DC: "a", Rates: flat}}}
+		{DC: "b", UTCOffset: &nine, File: "day.csv", Peak: &peak}, {DC: "a", UTCOffset: &zero, Rates: flat}}}
 	p, call, err := c.Build("policy.declaredProfile", []string{"a", "b"}, read)
 	if err != nil {
 		t.Fatal(err)
@@ -271,11 +280,11 @@ func TestProfileConfigBuild(t *testing.T) {
 	if call != 90*time.Second || p.Hour != 100*time.Second || p.DCs[0].Rates[3] != 4 || p.DCs[1].UTCOffset != 9 || p.DCs[1].Rates[23] != 48 || p.DCs[1].Rates[0] != 2 {
 		t.Fatalf("%v %+v", call, p)
 	}
-	if _, call, err := (ProfileConfig{DCs: []DCProfileConfig{{DC: "a", Rates: flat}}}).Build("x", []string{"a"}, nil); err != nil || call != DefaultProfileCallDuration {
+	if _, call, err := (ProfileConfig{DCs: []DCProfileConfig{{DC: "a", TimeZone: "Asia/Tokyo", Rates: flat}}}).Build("x", []string{"a"}, nil); err != nil || call != DefaultProfileCallDuration {
 		t.Fatalf("defaults: %v %v", call, err)
 	}
 	bad := func(mut func(*ProfileConfig)) ProfileConfig {
-		c := ProfileConfig{DCs: []DCProfileConfig{{DC: "a", Rates: flat}, {DC: "b", Rates: flat}}}
+		c := ProfileConfig{DCs: []DCProfileConfig{{DC: "a", UTCOffset: &zero, Rates: flat}, {DC: "b", TimeZone: "Europe/London", Rates: flat}}}
 		mut(&c)
 		return c
 	}
@@ -293,7 +302,13 @@ func TestProfileConfigBuild(t *testing.T) {
 		"no file":     {bad(func(c *ProfileConfig) { c.DCs[0].Rates, c.DCs[0].File = nil, "x.csv" }), "p.dcs[0].file: no such file"},
 		"short":       {bad(func(c *ProfileConfig) { c.DCs[1].Rates = flat[:23] }), "p.dcs[1].rates: 23 values"},
 		"negative":    {bad(func(c *ProfileConfig) { c.DCs[1].Rates = append([]float64{-1}, flat[1:]...) }), "p.dcs[1].rates[0] -1"},
-		"offset":      {bad(func(c *ProfileConfig) { c.DCs[0].UTCOffset = 15 }), "p.dcs[0].utcOffset"},
+		"offset":      {bad(func(c *ProfileConfig) { c.DCs[0].UTCOffset = &fifteen }), "p.dcs[0].utcOffset"},
+		"long call":   {bad(func(c *ProfileConfig) { c.CallDuration = "61m" }), "p.callDuration \"61m\": not a duration in [1s, 1h0m0s]"},
+		"no zone":     {bad(func(c *ProfileConfig) { c.DCs[0].UTCOffset = nil }), "p.dcs[0]: utcOffset or timeZone required"},
+		"two zones":   {bad(func(c *ProfileConfig) { c.DCs[1].UTCOffset = &zero }), "p.dcs[1]: utcOffset and timeZone both given"},
+		"bad zone":    {bad(func(c *ProfileConfig) { c.DCs[1].TimeZone = "Europe/Nowhere" }), "p.dcs[1].timeZone \"Europe/Nowhere\": not an IANA time zone"},
+		"local zone":  {bad(func(c *ProfileConfig) { c.DCs[1].TimeZone = "Local" }), "p.dcs[1].timeZone \"Local\""},
+		"zone hours":  {bad(func(c *ProfileConfig) { c.Hour = "100s" }), "p.dcs[1].timeZone \"Europe/London\": needs wall-clock profile hours"},
 		"peak":        {bad(func(c *ProfileConfig) { z := 0.0; c.DCs[0].Peak = &z }), "p.dcs[0].peak"},
 		"peak zeroes": {bad(func(c *ProfileConfig) { c.DCs[0].Rates = make([]float64, 24); c.DCs[0].Peak = &peak }), "p.dcs[0].peak"},
 	} {
@@ -331,5 +346,89 @@ func TestProfilePriorLower(t *testing.T) {
 	}
 	if off := plan(false); off.Value != 120 || off.Rule != RuleHorizon {
 		t.Fatalf("off: %+v", off)
+	}
+}
+
+// A time zone's daylight saving moves the profile: London's rate at
+// 12:00 UTC is its local noon's in January (GMT) and its local 13:00's in
+// July (BST); a fixed offset 0 stays at noon. The config's timeZone builds
+// the zone.
+func TestDailyProfileTimeZone(t *testing.T) {
+	r := make([]float64, 24)
+	for h := range r {
+		r[h] = float64(h)
+	}
+	c := ProfileConfig{DCs: []DCProfileConfig{{DC: "london", TimeZone: "Europe/London", Rates: r}, {DC: "fixed", UTCOffset: new(float64), Rates: r}}}
+	p, _, err := c.Build("p", []string{"london", "fixed"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate("p"); err != nil {
+		t.Fatal(err)
+	}
+	epoch := time.Unix(0, 0)
+	for _, c := range []struct {
+		at           time.Time
+		london, utc0 float64
+	}{
+		{time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC), 12, 12},
+		{time.Date(2026, 7, 15, 12, 0, 0, 0, time.UTC), 13, 12},
+		// 29 March 2026, 01:00 UTC: clocks go forward from 01:00 GMT to 02:00 BST.
+		{time.Date(2026, 3, 29, 0, 30, 0, 0, time.UTC), 0.5, 0.5},
+		{time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC), 2.5, 1.5},
+	} {
+		if got := p.Rate(0, c.at.Sub(epoch)); math.Abs(got-c.london) > 1e-9 {
+			t.Errorf("London at %v: %v, want %v", c.at, got, c.london)
+		}
+		if got := p.Rate(1, c.at.Sub(epoch)); math.Abs(got-c.utc0) > 1e-9 {
+			t.Errorf("utcOffset 0 at %v: %v, want %v", c.at, got, c.utc0)
+		}
+	}
+	p.Hour = 100 * time.Second
+	if err := p.Validate("p"); err == nil || !strings.Contains(err.Error(), "p.dcs[0].timeZone") {
+		t.Fatalf("zone with 100 s hours: %v", err)
+	}
+}
+
+// pairLoadsByHand is the prior's load before the rates were evaluated
+// once per round: every second's load re-sums its call duration.
+func pairLoadsByHand(f *profileForecaster, a, b int, first, last, since time.Duration) []float64 {
+	var loads []float64
+	for at := first; at <= last; at += time.Second {
+		s := 0.0
+		for t := at - f.p.CallDuration + time.Second; t <= at; t += time.Second {
+			if t >= since {
+				s += f.pairRate(a, b, t) + f.pairRate(b, a, t)
+			}
+		}
+		loads = append(loads, s)
+	}
+	return loads
+}
+
+// pairLoads gives exactly (bit for bit) the loads of re-summing every
+// second's call duration, over whole and fractional call durations, with
+// and without a start inside the span.
+func TestProfilePairLoadsExact(t *testing.T) {
+	r := make([]float64, 24)
+	for h := range r {
+		r[h] = 1 + float64((h*7)%24)/3
+	}
+	prof := &DailyProfile{Hour: 100 * time.Second, DCs: []DCProfile{{Rates: r}, {Rates: r, UTCOffset: 9}, {Rates: r, UTCOffset: -5.5}}}
+	for _, call := range []time.Duration{time.Second, 60 * time.Second, 90500 * time.Millisecond} {
+		for _, since := range []time.Duration{math.MinInt64, 1234 * time.Second} {
+			p := ProfilePrior{Profile: prof, CallDuration: call, Window: 80 * time.Second, Interval: 50 * time.Second}
+			f := NewProfileForecaster(fixedForecaster{1}, p, clock.NewVirtual(time.Unix(0, 0)), []string{"a", "b", "c"}).(*profileForecaster)
+			first, last := 1200*time.Second+300*time.Millisecond, 1330*time.Second
+			got, want := f.pairLoads(0, 2, first, last, since), pairLoadsByHand(f, 0, 2, first, last, since)
+			if len(got) != len(want) || len(got) != 130 {
+				t.Fatalf("call %v: %d loads, want %d", call, len(got), len(want))
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("call %v since %v: load %d %v, want %v", call, since, i, got[i], want[i])
+				}
+			}
+		}
 	}
 }

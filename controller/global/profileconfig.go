@@ -13,9 +13,11 @@ import (
 // topology declared once.
 type ProfileConfig struct {
 	// Hour is the length of a profile hour (a duration, "1h" when empty;
-	// the simulator's compressed days use shorter ones).
+	// the simulator's compressed days use shorter ones, a daemon refuses
+	// them).
 	Hour string `yaml:"hour"`
-	// CallDuration is the calls' mean duration ("60s" when empty).
+	// CallDuration is the calls' mean duration ("60s" when empty, at most
+	// MaxProfileCallDuration).
 	CallDuration string `yaml:"callDuration"`
 	// DCs are the datacenters' declared days.
 	DCs []DCProfileConfig `yaml:"dcs"`
@@ -23,10 +25,14 @@ type ProfileConfig struct {
 
 // DCProfileConfig is one datacenter's declared day: Rates (24 values, local
 // hours 0..23) or File (a profile file "hour, value", ParseHourlyProfile),
-// scaled so its largest hour is Peak when Peak is set.
+// scaled so its largest hour is Peak when Peak is set. Its local time is
+// exactly one of UTCOffset (fixed hours) and TimeZone (an IANA zone, e.g.
+// Europe/London, whose daylight saving moves the profile; only with 1 h
+// profile hours, time 0 the Unix epoch: a daemon).
 type DCProfileConfig struct {
 	DC        string    `yaml:"dc"`
-	UTCOffset float64   `yaml:"utcOffset"`
+	UTCOffset *float64  `yaml:"utcOffset"`
+	TimeZone  string    `yaml:"timeZone"`
 	Rates     []float64 `yaml:"rates"`
 	File      string    `yaml:"file"`
 	Peak      *float64  `yaml:"peak"`
@@ -45,8 +51,8 @@ func (c ProfileConfig) Build(prefix string, dcs []string, readFile func(string) 
 	}
 	call := DefaultProfileCallDuration
 	if c.CallDuration != "" {
-		if call, err = time.ParseDuration(c.CallDuration); err != nil || call < time.Second || call > 24*time.Hour {
-			return nil, 0, fmt.Errorf("%s.callDuration %q: not a duration in [1s, 24h]", prefix, c.CallDuration)
+		if call, err = time.ParseDuration(c.CallDuration); err != nil || call < time.Second || call > MaxProfileCallDuration {
+			return nil, 0, fmt.Errorf("%s.callDuration %q: not a duration in [1s, %v] (a mean call duration)", prefix, c.CallDuration, MaxProfileCallDuration)
 		}
 	}
 	if len(c.DCs) != len(dcs) {
@@ -90,10 +96,29 @@ func (c ProfileConfig) Build(prefix string, dcs []string, readFile func(string) 
 				rates[h] = rates[h] / top * *d.Peak
 			}
 		}
-		p.DCs[k] = DCProfile{Rates: rates, UTCOffset: d.UTCOffset}
+		p.DCs[k] = DCProfile{Rates: rates}
+		switch {
+		case d.UTCOffset != nil && d.TimeZone != "":
+			return nil, 0, fmt.Errorf("%s: utcOffset and timeZone both given (one of them)", f)
+		case d.UTCOffset != nil:
+			p.DCs[k].UTCOffset = *d.UTCOffset
+		case d.TimeZone != "":
+			if p.Hour != time.Hour {
+				return nil, 0, fmt.Errorf("%s.timeZone %q: needs wall-clock profile hours (hour 1h), not %v", f, d.TimeZone, p.Hour)
+			}
+			if p.DCs[k].Zone, err = time.LoadLocation(d.TimeZone); err != nil || d.TimeZone == "Local" {
+				return nil, 0, fmt.Errorf("%s.timeZone %q: not an IANA time zone (e.g. Europe/London)", f, d.TimeZone)
+			}
+		default:
+			return nil, 0, fmt.Errorf("%s: utcOffset or timeZone required (the DC's local time; UTC is utcOffset: 0)", f)
+		}
 		if err := p.DCs[k].validate(f); err != nil {
 			return nil, 0, err
 		}
 	}
 	return p, call, nil
 }
+
+// MaxProfileCallDuration bounds a declared profile's call duration: the
+// prior's cost per round grows with it (ProfilePrior).
+const MaxProfileCallDuration = time.Hour

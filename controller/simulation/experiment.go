@@ -491,6 +491,11 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	}
 	if d := f.DeclaredProfile; d != nil {
 		const n = "experiment declaredProfile"
+		for i, dc := range d.DCs {
+			if dc.TimeZone != "" {
+				return nil, fmt.Errorf("%s.dcs[%d].timeZone %q: an experiment's time 0 is its start, not a date: give utcOffset", n, i, dc.TimeZone)
+			}
+		}
 		if e.Declared, e.DeclaredCall, err = d.Build(n, e.DCs, nil); err != nil {
 			return nil, err
 		}

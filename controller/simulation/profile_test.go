@@ -61,6 +61,14 @@ func TestDailyExperimentsDeclareYesterday(t *testing.T) {
 			if name == "daily-audio.yaml" && slices.Equal(d.Rates, clean.Declared.DCs[i].Rates) {
 				t.Fatalf("%s: DC %d declares the schedule's own day", name, i)
 			}
+			own := true // the declared day is the run's schedule at every hour
+			for h := range global.HoursPerDay {
+				at := time.Duration(h) * e.Declared.Hour
+				own = own && math.Abs(e.Declared.Rate(i, at)-e.Schedule.Rate(i, at)) < 1e-6
+			}
+			if own {
+				t.Fatalf("%s: DC %d declares the schedule's own day", name, i)
+			}
 			if d.UTCOffset != clean.Declared.DCs[i].UTCOffset {
 				t.Fatalf("%s: DC %d offset %v", name, i, d.UTCOffset)
 			}
@@ -192,6 +200,10 @@ func TestDeclaredProfileErrors(t *testing.T) {
 	data := strings.Replace(string(declaredYAML(t, "")), "{dc: london, utcOffset: 0, rates: [6.245,", "{dc: london, utcOffset: 0, file: x.csv, rates: [6.245,", 1)
 	if _, err := ParseExperiment([]byte(data)); err == nil || !strings.Contains(err.Error(), "experiment declaredProfile.dcs[2]: rates and file") {
 		t.Errorf("file: %v", err)
+	}
+	data = strings.Replace(string(declaredYAML(t, "")), "{dc: london, utcOffset: 0, rates:", "{dc: london, timeZone: Europe/London, rates:", 1)
+	if _, err := ParseExperiment([]byte(data)); err == nil || !strings.Contains(err.Error(), `experiment declaredProfile.dcs[2].timeZone "Europe/London": an experiment's time 0 is its start`) {
+		t.Errorf("timeZone: %v", err)
 	}
 	data = strings.Replace(string(declaredYAML(t, "")), "{dc: london, utcOffset: 0, rates:", "{dc: paris, utcOffset: 0, rates:", 1)
 	if _, err := ParseExperiment([]byte(data)); err == nil || !strings.Contains(err.Error(), `experiment declaredProfile.dcs[2].dc "paris"`) {

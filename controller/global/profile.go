@@ -178,6 +178,12 @@ type ProfilePrior struct {
 	// average × r when the profile falls over the whole window (r < 1)
 	// and that is lower (the falls pay for the rises).
 	Lower bool
+	// RampScale makes the weight grow with the coming rise r: a series
+	// moves Weight·(1 + RampScale·(r − 1)) of the way, within [0, 1]
+	// (0: Weight whatever the rise; negative: bigger rises move less),
+	// at most MaxWeight (0: 1).
+	RampScale float64
+	MaxWeight float64
 }
 
 // ProfileWeight is how far ProfilePrior moves a series' plan from the
@@ -213,8 +219,28 @@ func (p ProfilePrior) Validate() error {
 		return fmt.Errorf("global: profile prior: interval %v and window %v: must be ≥ 1s", p.Interval, p.Window)
 	case !(p.Weight >= 0 && p.Weight <= 1):
 		return fmt.Errorf("global: profile prior: weight %v: must be in [0, 1]", p.Weight)
+	case !(p.MaxWeight >= 0 && p.MaxWeight <= 1):
+		return fmt.Errorf("global: profile prior: max weight %v: must be in [0, 1]", p.MaxWeight)
+	case !(math.Abs(p.RampScale) <= MaxRampScale):
+		return fmt.Errorf("global: profile prior: ramp scale %v: must be in [-%g, %g]", p.RampScale, MaxRampScale, MaxRampScale)
 	}
 	return nil
+}
+
+// MaxRampScale bounds ProfilePrior.RampScale.
+const MaxRampScale = 100.0
+
+// weightAt is how far a series moves towards the profile's plan when the
+// profile's coming rise (or fall) is r.
+func (f *profileForecaster) weightAt(r float64) float64 {
+	if f.p.RampScale == 0 {
+		return f.weight
+	}
+	top := f.p.MaxWeight
+	if top == 0 {
+		top = 1
+	}
+	return min(top, max(0, f.weight*(1+f.p.RampScale*(r-1))))
 }
 
 // profileForecaster wraps the rounds' forecaster with a ProfilePrior.
@@ -328,7 +354,7 @@ func (f *profileForecaster) Predict(keys []string) map[string]Forecast {
 			cache[key] = r
 		}
 		if fc := out[k]; (r > 1 && last*r > fc.Value) || (f.p.Lower && r > 0 && r < 1 && last*r < fc.Value) {
-			fc.Value, fc.Rule = fc.Value+f.weight*(last*r-fc.Value), RuleProfile
+			fc.Value, fc.Rule = fc.Value+f.weightAt(r)*(last*r-fc.Value), RuleProfile
 			out[k] = fc
 		}
 	}

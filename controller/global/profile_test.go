@@ -119,6 +119,38 @@ func TestProfilePriorWeight(t *testing.T) {
 	}
 }
 
+// RampScale moves a plan further the bigger the coming rise, at most
+// MaxWeight of the way: at 150 s with rates 10, 10, 20 the rise is r =
+// 910/600, so scale 2 moves ¼ (1 + 2 (r − 1)) of the way, and a cap of 0.3
+// stops it there; scale −2 moves 0 of the way (clamped at 0).
+func TestProfilePriorRampScale(t *testing.T) {
+	start := time.Unix(1000, 0)
+	r := 910.0 / 600
+	for _, c := range []struct {
+		scale, top, w float64
+	}{
+		{0, 0, 0.25},
+		{2, 0, 0.25 * (1 + 2*(r-1))},
+		{2, 0.3, 0.3},
+		{-2, 0, 0},
+	} {
+		clk := clock.NewVirtual(start)
+		clk.Advance(150 * time.Second)
+		p := ProfilePrior{Profile: steps{10, 10, 20}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second,
+			RampScale: c.scale, MaxWeight: c.top}
+		if err := p.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		f := NewProfileForecaster(fixedForecaster{120}, p, clk, []string{"a"})
+		if err := f.Observe(map[string]float64{"dp/a/a": 100}); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := f.Predict([]string{"dp/a/a"})["dp/a/a"].Value, 120+c.w*(100*r-120); math.Abs(got-want) > 1e-9 {
+			t.Errorf("scale %v cap %v: plan %v, want %v (weight %v)", c.scale, c.top, got, want, c.w)
+		}
+	}
+}
+
 // A flat or falling profile, or a rise the forecast already plans for,
 // leaves the forecast.
 func TestProfilePriorLeaves(t *testing.T) {
@@ -158,6 +190,8 @@ func TestProfilePriorValidate(t *testing.T) {
 		"call":       {func(p *ProfilePrior) { p.CallDuration = 0 }, "call duration"},
 		"window":     {func(p *ProfilePrior) { p.Window = 0 }, "window"},
 		"weight":     {func(p *ProfilePrior) { p.Weight = 1.5 }, "weight"},
+		"max weight": {func(p *ProfilePrior) { p.MaxWeight = -0.1 }, "max weight"},
+		"ramp scale": {func(p *ProfilePrior) { p.RampScale = math.NaN() }, "ramp scale"},
 	} {
 		p := ok
 		c.mut(&p)

@@ -184,6 +184,10 @@ type ProfilePrior struct {
 	// at most MaxWeight (0: 1).
 	RampScale float64
 	MaxWeight float64
+	// KindWeights, if set, replace Weight for the series of a kind
+	// (KindCP: the CSCFs' calls, KindDP: the data-plane chain's flows); a
+	// kind not in it moves Weight of the way (0 here: not at all).
+	KindWeights map[string]float64
 }
 
 // ProfileWeight is how far ProfilePrior moves a series' plan from the
@@ -221,6 +225,8 @@ func (p ProfilePrior) Validate() error {
 		return fmt.Errorf("global: profile prior: weight %v: must be in [0, 1]", p.Weight)
 	case !(p.MaxWeight >= 0 && p.MaxWeight <= 1):
 		return fmt.Errorf("global: profile prior: max weight %v: must be in [0, 1]", p.MaxWeight)
+	case !ValidKindWeights(p.KindWeights):
+		return fmt.Errorf("global: profile prior: kind weights %v: kinds %s or %s, weights in [0, 1]", p.KindWeights, KindCP, KindDP)
 	case !(math.Abs(p.RampScale) <= MaxRampScale):
 		return fmt.Errorf("global: profile prior: ramp scale %v: must be in [-%g, %g]", p.RampScale, MaxRampScale, MaxRampScale)
 	}
@@ -230,17 +236,32 @@ func (p ProfilePrior) Validate() error {
 // MaxRampScale bounds ProfilePrior.RampScale.
 const MaxRampScale = 100.0
 
-// weightAt is how far a series moves towards the profile's plan when the
-// profile's coming rise (or fall) is r.
-func (f *profileForecaster) weightAt(r float64) float64 {
+// ValidKindWeights reports whether m's kinds are KindCP or KindDP and its
+// weights in [0, 1] (ProfilePrior.KindWeights).
+func ValidKindWeights(m map[string]float64) bool {
+	for k, w := range m {
+		if (k != KindCP && k != KindDP) || !(w >= 0 && w <= 1) {
+			return false
+		}
+	}
+	return true
+}
+
+// weightAt is how far a series of kind moves towards the profile's plan
+// when the profile's coming rise (or fall) is r.
+func (f *profileForecaster) weightAt(kind string, r float64) float64 {
+	w := f.weight
+	if kw, ok := f.p.KindWeights[kind]; ok {
+		w = kw
+	}
 	if f.p.RampScale == 0 {
-		return f.weight
+		return w
 	}
 	top := f.p.MaxWeight
 	if top == 0 {
 		top = 1
 	}
-	return min(top, max(0, f.weight*(1+f.p.RampScale*(r-1))))
+	return min(top, max(0, w*(1+f.p.RampScale*(r-1))))
 }
 
 // profileForecaster wraps the rounds' forecaster with a ProfilePrior.
@@ -354,7 +375,7 @@ func (f *profileForecaster) Predict(keys []string) map[string]Forecast {
 			cache[key] = r
 		}
 		if fc := out[k]; (r > 1 && last*r > fc.Value) || (f.p.Lower && r > 0 && r < 1 && last*r < fc.Value) {
-			fc.Value, fc.Rule = fc.Value+f.weightAt(r)*(last*r-fc.Value), RuleProfile
+			fc.Value, fc.Rule = fc.Value+f.weightAt(kind, r)*(last*r-fc.Value), RuleProfile
 			out[k] = fc
 		}
 	}

@@ -151,6 +151,36 @@ func TestProfilePriorRampScale(t *testing.T) {
 	}
 }
 
+// KindWeights replace Weight per series kind: cp 0 leaves the CSCFs'
+// forecast, dp 1 plans the profile's value, a kind not listed moves Weight.
+func TestProfilePriorKindWeights(t *testing.T) {
+	start := time.Unix(1000, 0)
+	r := 910.0 / 600
+	for _, c := range []struct {
+		kinds  map[string]float64
+		cp, dp float64
+	}{
+		{map[string]float64{KindCP: 0, KindDP: 1}, 120, 100 * r},
+		{map[string]float64{KindDP: 0.5}, 120 + 0.25*(100*r-120), 120 + 0.5*(100*r-120)},
+	} {
+		clk := clock.NewVirtual(start)
+		clk.Advance(150 * time.Second)
+		p := ProfilePrior{Profile: steps{10, 10, 20}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second,
+			KindWeights: c.kinds}
+		if err := p.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		f := NewProfileForecaster(fixedForecaster{120}, p, clk, []string{"a"})
+		if err := f.Observe(map[string]float64{"dp/a/a": 100, "cp/a/a": 100}); err != nil {
+			t.Fatal(err)
+		}
+		got := f.Predict([]string{"dp/a/a", "cp/a/a"})
+		if math.Abs(got["cp/a/a"].Value-c.cp) > 1e-9 || math.Abs(got["dp/a/a"].Value-c.dp) > 1e-9 {
+			t.Errorf("kinds %v: cp %v dp %v, want %v and %v", c.kinds, got["cp/a/a"].Value, got["dp/a/a"].Value, c.cp, c.dp)
+		}
+	}
+}
+
 // A flat or falling profile, or a rise the forecast already plans for,
 // leaves the forecast.
 func TestProfilePriorLeaves(t *testing.T) {
@@ -192,6 +222,8 @@ func TestProfilePriorValidate(t *testing.T) {
 		"weight":     {func(p *ProfilePrior) { p.Weight = 1.5 }, "weight"},
 		"max weight": {func(p *ProfilePrior) { p.MaxWeight = -0.1 }, "max weight"},
 		"ramp scale": {func(p *ProfilePrior) { p.RampScale = math.NaN() }, "ramp scale"},
+		"kind":       {func(p *ProfilePrior) { p.KindWeights = map[string]float64{"delay": 1} }, "kind weights"},
+		"kind range": {func(p *ProfilePrior) { p.KindWeights = map[string]float64{KindDP: 2} }, "kind weights"},
 	} {
 		p := ok
 		c.mut(&p)

@@ -105,7 +105,9 @@ type Experiment struct {
 	DeclaredWeight    float64
 	DeclaredRampScale float64
 	DeclaredMaxWeight float64
-	DeclaredWindow    time.Duration
+	// DeclaredKindWeights: the prior's KindWeights (analysis).
+	DeclaredKindWeights map[string]float64
+	DeclaredWindow      time.Duration
 	// TrimBuffer and BufferSpare give the buffer a cost
 	// (local.Config.TrimBuffer): at each new interval, buffered instances
 	// beyond BufferSpare per VNF and DC are destroyed once idle instead of
@@ -207,10 +209,12 @@ type declaredFile struct {
 	Lower                bool    `yaml:"lower"`
 	// Weight, RampScale, MaxWeight and Window are the prior's (analysis;
 	// 0: the defaults): global.ProfilePrior's fields of those names.
-	Weight    float64       `yaml:"weight"`
-	RampScale float64       `yaml:"rampScale"`
-	MaxWeight float64       `yaml:"maxWeight"`
-	Window    time.Duration `yaml:"window"`
+	Weight    float64 `yaml:"weight"`
+	RampScale float64 `yaml:"rampScale"`
+	MaxWeight float64 `yaml:"maxWeight"`
+	// KindWeights: global.ProfilePrior.KindWeights (cp, dp).
+	KindWeights map[string]float64 `yaml:"kindWeights"`
+	Window      time.Duration      `yaml:"window"`
 }
 
 type fileChange struct {
@@ -498,12 +502,14 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 			return nil, fmt.Errorf("%s.shiftHours %v: must be in [-12, 12]", n, d.ShiftHours)
 		}
 		e.DeclaredNoise, e.DeclaredNoiseSeed, e.DeclaredShift, e.DeclaredLower = d.Noise, d.NoiseSeed, d.ShiftHours, d.Lower
-		e.DeclaredWeight, e.DeclaredRampScale, e.DeclaredMaxWeight, e.DeclaredWindow = d.Weight, d.RampScale, d.MaxWeight, d.Window
+		e.DeclaredWeight, e.DeclaredRampScale, e.DeclaredMaxWeight, e.DeclaredWindow, e.DeclaredKindWeights = d.Weight, d.RampScale, d.MaxWeight, d.Window, d.KindWeights
 		switch {
 		case !(d.Weight >= 0 && d.Weight <= 1):
 			return nil, fmt.Errorf("%s.weight %v: must be in [0, 1] (0: global.ProfileWeight)", n, d.Weight)
 		case !(d.MaxWeight >= 0 && d.MaxWeight <= 1):
 			return nil, fmt.Errorf("%s.maxWeight %v: must be in [0, 1] (0: 1)", n, d.MaxWeight)
+		case !global.ValidKindWeights(d.KindWeights):
+			return nil, fmt.Errorf("%s.kindWeights %v: kinds %s or %s, weights in [0, 1]", n, d.KindWeights, global.KindCP, global.KindDP)
 		case !(math.Abs(d.RampScale) <= global.MaxRampScale):
 			return nil, fmt.Errorf("%s.rampScale %v: must be in [-%g, %g]", n, d.RampScale, global.MaxRampScale, global.MaxRampScale)
 		}

@@ -188,6 +188,7 @@ func TestDeclaredProfileErrors(t *testing.T) {
 		"max":     {"  maxWeight: -1\n", "experiment declaredProfile.maxWeight -1"},
 		"ramp":    {"  rampScale: 1000\n", "experiment declaredProfile.rampScale 1000"},
 		"window":  {"  window: -5s\n", "experiment declaredProfile.window -5s"},
+		"kinds":   {"  kindWeights: {delay: 1}\n", "experiment declaredProfile.kindWeights"},
 	} {
 		if _, err := ParseExperiment(declaredYAML(t, c.extra)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
@@ -203,15 +204,15 @@ func TestDeclaredProfileErrors(t *testing.T) {
 	}
 }
 
-// The analysis keys weight, rampScale, maxWeight and window reach the
+// The analysis keys weight, rampScale, maxWeight, window and kindWeights reach the
 // rounds' prior.
 func TestDeclaredPriorKeys(t *testing.T) {
-	e, err := ParseExperiment(declaredYAML(t, "  weight: 0.5\n  rampScale: 0.25\n  maxWeight: 0.75\n  window: 30s\n"))
+	e, err := ParseExperiment(declaredYAML(t, "  weight: 0.5\n  rampScale: 0.25\n  maxWeight: 0.75\n  window: 30s\n  kindWeights: {cp: 0}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := e.profilePrior(time.Unix(0, 0), 1)
-	if p == nil || p.Weight != 0.5 || p.RampScale != 0.25 || p.MaxWeight != 0.75 || p.Window != 30*time.Second {
-		t.Fatalf("prior %+v, want weight 0.5, rampScale 0.25, maxWeight 0.75, window 30s", p)
+	if p == nil || p.Weight != 0.5 || p.RampScale != 0.25 || p.MaxWeight != 0.75 || p.Window != 30*time.Second || len(p.KindWeights) != 1 || p.KindWeights["cp"] != 0 {
+		t.Fatalf("prior %+v, want weight 0.5, rampScale 0.25, maxWeight 0.75, window 30s, kindWeights {cp: 0}", p)
 	}
 }

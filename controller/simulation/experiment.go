@@ -105,8 +105,10 @@ type Experiment struct {
 	DeclaredWeight    float64
 	DeclaredRampScale float64
 	DeclaredMaxWeight float64
-	// DeclaredKindWeights: the prior's KindWeights (analysis).
+	// DeclaredKindWeights and DeclaredFlatWeight: the prior's KindWeights
+	// and FlatWeight (analysis).
 	DeclaredKindWeights map[string]float64
+	DeclaredFlatWeight  bool
 	DeclaredWindow      time.Duration
 	// TrimBuffer and BufferSpare give the buffer a cost
 	// (local.Config.TrimBuffer): at each new interval, buffered instances
@@ -214,7 +216,9 @@ type declaredFile struct {
 	MaxWeight float64 `yaml:"maxWeight"`
 	// KindWeights: global.ProfilePrior.KindWeights (cp, dp).
 	KindWeights map[string]float64 `yaml:"kindWeights"`
-	Window      time.Duration      `yaml:"window"`
+	// FlatWeight: global.ProfilePrior.FlatWeight (the weight whatever the rise).
+	FlatWeight bool          `yaml:"flatWeight"`
+	Window     time.Duration `yaml:"window"`
 }
 
 type fileChange struct {
@@ -503,6 +507,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 		}
 		e.DeclaredNoise, e.DeclaredNoiseSeed, e.DeclaredShift, e.DeclaredLower = d.Noise, d.NoiseSeed, d.ShiftHours, d.Lower
 		e.DeclaredWeight, e.DeclaredRampScale, e.DeclaredMaxWeight, e.DeclaredWindow, e.DeclaredKindWeights = d.Weight, d.RampScale, d.MaxWeight, d.Window, d.KindWeights
+		e.DeclaredFlatWeight = d.FlatWeight
 		switch {
 		case !(d.Weight >= 0 && d.Weight <= 1):
 			return nil, fmt.Errorf("%s.weight %v: must be in [0, 1] (0: global.ProfileWeight)", n, d.Weight)

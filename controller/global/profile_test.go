@@ -66,7 +66,8 @@ func profilePlanning(t *testing.T, rates []float64, now time.Duration, plan floa
 func TestProfilePriorByHand(t *testing.T) {
 	f := profileAt(t, []float64{10, 10, 20}, 150*time.Second)
 	got := f.Predict([]string{"dp/a/a", "cp/a/a", "delay/a/a"})
-	want := 120 + 0.25*(100*910.0/600-120) // ProfileWeight ¼
+	r := 910.0 / 600
+	want := 120 + 0.5*(1-0.2*(r-1))*(100*r-120) // ProfileWeight ½, ProfileRampScale −0.2
 	for _, k := range []string{"dp/a/a", "cp/a/a"} {
 		if fc := got[k]; math.Abs(fc.Value-want) > 1e-9 || fc.Rule != RuleProfile || fc.Mean != 120 {
 			t.Fatalf("%s: %+v, want value %v by rule %q", k, fc, want, RuleProfile)
@@ -92,7 +93,8 @@ func TestProfilePriorSince(t *testing.T) {
 		}
 		return f.Predict([]string{"dp/a/a"})["dp/a/a"].Value
 	}
-	if got, want := plan(start), 100+0.25*(100*1200.0/530-100); math.Abs(got-want) > 1e-9 {
+	r := 1200.0 / 530
+	if got, want := plan(start), 100+0.5*(1-0.2*(r-1))*(100*r-100); math.Abs(got-want) > 1e-9 {
 		t.Fatalf("since the start: plan %v, want %v", got, want)
 	}
 	// the profile's steps are 0 before time 0, so a Since before it is the same
@@ -105,18 +107,106 @@ func TestProfilePriorSince(t *testing.T) {
 	}
 }
 
-// Weight moves the plan that far: 1 plans the profile's value.
+// Weight moves the plan that far: 1 (flat) plans the profile's value.
 func TestProfilePriorWeight(t *testing.T) {
 	start := time.Unix(1000, 0)
 	clk := clock.NewVirtual(start)
 	clk.Advance(150 * time.Second)
-	p := ProfilePrior{Profile: steps{10, 10, 20}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second, Weight: 1}
+	p := ProfilePrior{Profile: steps{10, 10, 20}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second, Weight: 1, FlatWeight: true}
 	f := NewProfileForecaster(fixedForecaster{120}, p, clk, []string{"a"})
 	if err := f.Observe(map[string]float64{"dp/a/a": 100}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := f.Predict([]string{"dp/a/a"})["dp/a/a"].Value, 100*910.0/600; math.Abs(got-want) > 1e-9 {
 		t.Fatalf("weight 1: %v, want %v", got, want)
+	}
+}
+
+// RampScale moves a plan further the bigger the coming rise, at most
+// MaxWeight of the way: at 150 s with rates 10, 10, 20 the rise is r =
+// 910/600, so with Weight ¼ scale 2 moves ¼ (1 + 2 (r − 1)) of the way, a
+// cap of 0.3 stops it there, scale −2 moves 0 of the way (clamped at 0),
+// scale 0 is ProfileRampScale, and FlatWeight moves ¼ whatever the rise.
+func TestProfilePriorRampScale(t *testing.T) {
+	start := time.Unix(1000, 0)
+	r := 910.0 / 600
+	for _, c := range []struct {
+		scale, top float64
+		flat       bool
+		w          float64
+	}{
+		{0, 0, true, 0.25},
+		{5, 0, true, 0.25},
+		{0, 0, false, 0.25 * (1 + ProfileRampScale*(r-1))},
+		{2, 0, false, 0.25 * (1 + 2*(r-1))},
+		{2, 0.3, false, 0.3},
+		{-2, 0, false, 0},
+	} {
+		clk := clock.NewVirtual(start)
+		clk.Advance(150 * time.Second)
+		p := ProfilePrior{Profile: steps{10, 10, 20}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second,
+			Weight: 0.25, RampScale: c.scale, MaxWeight: c.top, FlatWeight: c.flat}
+		if err := p.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		f := NewProfileForecaster(fixedForecaster{120}, p, clk, []string{"a"})
+		if err := f.Observe(map[string]float64{"dp/a/a": 100}); err != nil {
+			t.Fatal(err)
+		}
+		fc := f.Predict([]string{"dp/a/a"})["dp/a/a"]
+		if want := 120 + c.w*(100*r-120); math.Abs(fc.Value-want) > 1e-9 {
+			t.Errorf("scale %v cap %v flat %v: plan %v, want %v (weight %v)", c.scale, c.top, c.flat, fc.Value, want, c.w)
+		}
+		if (c.w == 0) != (fc.Rule != RuleProfile) {
+			t.Errorf("scale %v: rule %q with weight %v", c.scale, fc.Rule, c.w)
+		}
+	}
+}
+
+// By default (ProfileWeight ½, ProfileRampScale −0.2) a moderate rise
+// moves a plan further than a big one, and a rise of 6 or more not at all:
+// rates 10 → 20 (r = 910/600) moves ½ (1 − 0.2 (r − 1)) ≈ 0.45 of the way,
+// 1 → 20 (r = (29 + 31 · 20) / 60 ≈ 10.8) moves none.
+func TestProfilePriorDefaultFadesBigRises(t *testing.T) {
+	r := 910.0 / 600
+	f := profilePlanning(t, []float64{10, 10, 20}, 150*time.Second, 100)
+	if got, want := f.Predict([]string{"dp/a/a"})["dp/a/a"].Value, 100+0.5*(1-0.2*(r-1))*(100*r-100); math.Abs(got-want) > 1e-9 {
+		t.Fatalf("moderate rise: plan %v, want %v", got, want)
+	}
+	f = profilePlanning(t, []float64{1, 1, 20}, 150*time.Second, 100)
+	if fc := f.Predict([]string{"dp/a/a"})["dp/a/a"]; fc.Value != 100 || fc.Rule == RuleProfile {
+		t.Fatalf("big rise: %+v, want the forecast's 100", fc)
+	}
+}
+
+// KindWeights replace Weight per series kind: cp 0 leaves the CSCFs'
+// forecast, dp 1 plans the profile's value, a kind not listed moves Weight
+// (½; FlatWeight: whatever the rise).
+func TestProfilePriorKindWeights(t *testing.T) {
+	start := time.Unix(1000, 0)
+	r := 910.0 / 600
+	for _, c := range []struct {
+		kinds  map[string]float64
+		cp, dp float64
+	}{
+		{map[string]float64{KindCP: 0, KindDP: 1}, 120, 100 * r},
+		{map[string]float64{KindDP: 0.25}, 120 + 0.5*(100*r-120), 120 + 0.25*(100*r-120)},
+	} {
+		clk := clock.NewVirtual(start)
+		clk.Advance(150 * time.Second)
+		p := ProfilePrior{Profile: steps{10, 10, 20}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second,
+			KindWeights: c.kinds, FlatWeight: true}
+		if err := p.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		f := NewProfileForecaster(fixedForecaster{120}, p, clk, []string{"a"})
+		if err := f.Observe(map[string]float64{"dp/a/a": 100, "cp/a/a": 100}); err != nil {
+			t.Fatal(err)
+		}
+		got := f.Predict([]string{"dp/a/a", "cp/a/a"})
+		if math.Abs(got["cp/a/a"].Value-c.cp) > 1e-9 || math.Abs(got["dp/a/a"].Value-c.dp) > 1e-9 {
+			t.Errorf("kinds %v: cp %v dp %v, want %v and %v", c.kinds, got["cp/a/a"].Value, got["dp/a/a"].Value, c.cp, c.dp)
+		}
 	}
 }
 
@@ -160,6 +250,10 @@ func TestProfilePriorValidate(t *testing.T) {
 		"call":       {func(p *ProfilePrior) { p.CallDuration = 0 }, "call duration"},
 		"window":     {func(p *ProfilePrior) { p.Window = 0 }, "window"},
 		"weight":     {func(p *ProfilePrior) { p.Weight = 1.5 }, "weight"},
+		"max weight": {func(p *ProfilePrior) { p.MaxWeight = -0.1 }, "max weight"},
+		"ramp scale": {func(p *ProfilePrior) { p.RampScale = math.NaN() }, "ramp scale"},
+		"kind":       {func(p *ProfilePrior) { p.KindWeights = map[string]float64{"delay": 1} }, "kind weights"},
+		"kind range": {func(p *ProfilePrior) { p.KindWeights = map[string]float64{KindDP: 2} }, "kind weights"},
 	} {
 		p := ok
 		c.mut(&p)
@@ -318,7 +412,7 @@ func TestProfileConfigBuild(t *testing.T) {
 	}
 }
 
-// Lower moves a plan down, a quarter of the way, on a profile falling
+// Lower moves a plan down, a quarter of the way (flat), on a profile falling
 // over the whole window; off it leaves the plan. Rates 10 then 5 from
 // 200 s; the load at t is 2 × (60 s of arrivals): 1200 up to 199 s, then
 // 2 (1595 − 5 t/s). At 150 s the window (150, 230] still reaches 1200 (r
@@ -329,7 +423,7 @@ func TestProfilePriorLower(t *testing.T) {
 	clk := clock.NewVirtual(start)
 	clk.Advance(150 * time.Second)
 	plan := func(lower bool) Forecast {
-		p := ProfilePrior{Profile: steps{10, 10, 5}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second, Lower: lower}
+		p := ProfilePrior{Profile: steps{10, 10, 5}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second, Lower: lower, Weight: 0.25, FlatWeight: true}
 		f := NewProfileForecaster(fixedForecaster{120}, p, clk, []string{"a"})
 		if err := f.Observe(map[string]float64{"dp/a/a": 100}); err != nil {
 			t.Fatal(err)

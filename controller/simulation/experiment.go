@@ -99,6 +99,17 @@ type Experiment struct {
 	// DeclaredLower: the prior also lowers plans on the profile's falls
 	// (global.ProfilePrior.Lower).
 	DeclaredLower bool
+	// DeclaredWeight, DeclaredRampScale, DeclaredMaxWeight and
+	// DeclaredWindow set the prior's Weight, RampScale, MaxWeight and Window
+	// (0: the defaults; analysis).
+	DeclaredWeight    float64
+	DeclaredRampScale float64
+	DeclaredMaxWeight float64
+	// DeclaredKindWeights and DeclaredFlatWeight: the prior's KindWeights
+	// and FlatWeight (analysis).
+	DeclaredKindWeights map[string]float64
+	DeclaredFlatWeight  bool
+	DeclaredWindow      time.Duration
 	// TrimBuffer and BufferSpare give the buffer a cost
 	// (local.Config.TrimBuffer): at each new interval, buffered instances
 	// beyond BufferSpare per VNF and DC are destroyed once idle instead of
@@ -205,6 +216,16 @@ type declaredFile struct {
 	NoiseSeed            *uint64 `yaml:"noiseSeed"`
 	ShiftHours           float64 `yaml:"shiftHours"`
 	Lower                bool    `yaml:"lower"`
+	// Weight, RampScale, MaxWeight and Window are the prior's (analysis;
+	// 0: the defaults): global.ProfilePrior's fields of those names.
+	Weight    float64 `yaml:"weight"`
+	RampScale float64 `yaml:"rampScale"`
+	MaxWeight float64 `yaml:"maxWeight"`
+	// KindWeights: global.ProfilePrior.KindWeights (cp, dp).
+	KindWeights map[string]float64 `yaml:"kindWeights"`
+	// FlatWeight: global.ProfilePrior.FlatWeight (the weight whatever the rise).
+	FlatWeight bool          `yaml:"flatWeight"`
+	Window     time.Duration `yaml:"window"`
 }
 
 type fileChange struct {
@@ -506,6 +527,21 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 			return nil, fmt.Errorf("%s.shiftHours %v: must be in [-12, 12]", n, d.ShiftHours)
 		}
 		e.DeclaredNoise, e.DeclaredNoiseSeed, e.DeclaredShift, e.DeclaredLower = d.Noise, d.NoiseSeed, d.ShiftHours, d.Lower
+		e.DeclaredWeight, e.DeclaredRampScale, e.DeclaredMaxWeight, e.DeclaredWindow, e.DeclaredKindWeights = d.Weight, d.RampScale, d.MaxWeight, d.Window, d.KindWeights
+		e.DeclaredFlatWeight = d.FlatWeight
+		switch {
+		case !(d.Weight >= 0 && d.Weight <= 1):
+			return nil, fmt.Errorf("%s.weight %v: must be in [0, 1] (0: global.ProfileWeight)", n, d.Weight)
+		case !(d.MaxWeight >= 0 && d.MaxWeight <= 1):
+			return nil, fmt.Errorf("%s.maxWeight %v: must be in [0, 1] (0: 1)", n, d.MaxWeight)
+		case !global.ValidKindWeights(d.KindWeights):
+			return nil, fmt.Errorf("%s.kindWeights %v: kinds %s or %s, weights in [0, 1]", n, d.KindWeights, global.KindCP, global.KindDP)
+		case !(math.Abs(d.RampScale) <= global.MaxRampScale):
+			return nil, fmt.Errorf("%s.rampScale %v: must be in [-%g, %g]", n, d.RampScale, global.MaxRampScale, global.MaxRampScale)
+		}
+		if d.Window < 0 || d.Window > MaxDuration {
+			return nil, fmt.Errorf("%s.window %v: must be in [0, %v]", n, d.Window, MaxDuration)
+		}
 	}
 	return e, nil
 }

@@ -192,6 +192,11 @@ func TestDeclaredProfileErrors(t *testing.T) {
 		"shift":   {"  shiftHours: 13\n", "experiment declaredProfile.shiftHours 13"},
 		"hour":    {"  callDuration: x\n", "experiment declaredProfile.callDuration"},
 		"unknown": {"  noize: 1\n", "noize"},
+		"weight":  {"  weight: 1.5\n", "experiment declaredProfile.weight 1.5"},
+		"max":     {"  maxWeight: -1\n", "experiment declaredProfile.maxWeight -1"},
+		"ramp":    {"  rampScale: 1000\n", "experiment declaredProfile.rampScale 1000"},
+		"window":  {"  window: -5s\n", "experiment declaredProfile.window -5s"},
+		"kinds":   {"  kindWeights: {delay: 1}\n", "experiment declaredProfile.kindWeights"},
 	} {
 		if _, err := ParseExperiment(declaredYAML(t, c.extra)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
@@ -208,5 +213,18 @@ func TestDeclaredProfileErrors(t *testing.T) {
 	data = strings.Replace(string(declaredYAML(t, "")), "{dc: london, utcOffset: 0, rates:", "{dc: paris, utcOffset: 0, rates:", 1)
 	if _, err := ParseExperiment([]byte(data)); err == nil || !strings.Contains(err.Error(), `experiment declaredProfile.dcs[2].dc "paris"`) {
 		t.Errorf("dc: %v", err)
+	}
+}
+
+// The analysis keys weight, rampScale, maxWeight, window and kindWeights reach the
+// rounds' prior.
+func TestDeclaredPriorKeys(t *testing.T) {
+	e, err := ParseExperiment(declaredYAML(t, "  weight: 0.5\n  rampScale: 0.25\n  maxWeight: 0.75\n  window: 30s\n  kindWeights: {cp: 0}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.profilePrior(time.Unix(0, 0), 1)
+	if p == nil || p.Weight != 0.5 || p.RampScale != 0.25 || p.MaxWeight != 0.75 || p.Window != 30*time.Second || len(p.KindWeights) != 1 || p.KindWeights["cp"] != 0 {
+		t.Fatalf("prior %+v, want weight 0.5, rampScale 0.25, maxWeight 0.75, window 30s, kindWeights {cp: 0}", p)
 	}
 }

@@ -1,6 +1,7 @@
 package system
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ func TestProfilePriorWindow(t *testing.T) {
 		t.Fatalf("horizon 1.3: window %v, want 90s (0.5 + 1.3 intervals)", p.Window)
 	}
 	set := global.ProfilePrior{Interval: 20 * time.Second, Window: 7 * time.Second, CallDuration: 2 * time.Minute}
-	if p := profilePrior(set, 50*time.Second, 1.3); p != set {
+	if p := profilePrior(set, 50*time.Second, 1.3); !reflect.DeepEqual(p, set) {
 		t.Fatalf("set fields changed: %+v", p)
 	}
 }

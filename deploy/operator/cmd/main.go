@@ -4,6 +4,9 @@ package main
 import (
 	"flag"
 	"os"
+	// the zone database in the binary: policy.declaredProfile's timeZone
+	// is checked here (renderConfig) whatever the host carries
+	_ "time/tzdata"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"

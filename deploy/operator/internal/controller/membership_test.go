@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -82,6 +84,38 @@ func TestRenderConfigRefusals(t *testing.T) {
 	}
 	if _, err := renderConfig(in, lt); err != nil {
 		t.Fatalf("loadThreshold 70: %v", err)
+	}
+	// a declared profile: rates (with utcOffset or timeZone) render; a
+	// file is refused even where the operator's own process could read it,
+	// since the pods mount none
+	file := filepath.Join(t.TempDir(), "houston.csv")
+	var day strings.Builder
+	for h := range 24 {
+		fmt.Fprintf(&day, "%d, 1\n", h)
+	}
+	if err := os.WriteFile(file, []byte(day.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rates := "rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]"
+	profile := func(houston string) string {
+		p := "strategy: hybrid\n  declaredProfile:\n    dcs:\n" +
+			"      - {dc: tokyo, utcOffset: 9, " + rates + "}\n" +
+			"      - {dc: hong-kong, timeZone: Asia/Hong_Kong, " + rates + "}\n" +
+			"      - {dc: london, timeZone: Europe/London, " + rates + "}\n" +
+			"      - {dc: houston, " + houston + "}\n"
+		u := strings.Replace(good, "strategy: hybrid\n", p, 1)
+		if u == good {
+			t.Fatal("the sample has no strategy: hybrid")
+		}
+		return u
+	}
+	if _, err := renderConfig(in, profile("timeZone: America/Chicago, "+rates)); err != nil {
+		t.Fatalf("declared profile with rates: %v", err)
+	}
+	_, err = renderConfig(in, profile("timeZone: America/Chicago, file: "+file))
+	if err == nil || !strings.Contains(err.Error(), "policy.declaredProfile.dcs[3].file") ||
+		!strings.Contains(err.Error(), "rates") {
+		t.Errorf("declared profile with a file: %v, want an error naming policy.declaredProfile.dcs[3].file and rates", err)
 	}
 	if !strings.Contains(out, "raftBind: 0.0.0.0:7000") || !strings.Contains(out, "https://o-4.o-peers.ns.svc:8443") {
 		t.Fatalf("rendered: %s", out)

@@ -17,6 +17,7 @@ import (
 	"github.com/openstack-k8s-operators/lib-common/modules/common/pdb"
 
 	"github.com/ims-orch/ims-orch/controller/daemon"
+	"github.com/ims-orch/ims-orch/controller/global"
 
 	orchv1 "github.com/ims-orch/ims-orch/deploy/operator/api/v1beta1"
 )
@@ -103,6 +104,9 @@ func renderConfig(in *orchv1.ImsOrch, user string) (string, error) {
 	if doc == nil {
 		doc = map[string]any{}
 	}
+	if err := noProfileFiles(user); err != nil {
+		return "", err
+	}
 	peers := make([]map[string]any, 0, maxReplicas)
 	for i := range maxReplicas {
 		peers = append(peers, map[string]any{"id": podName(in.Name, i),
@@ -147,6 +151,27 @@ func renderConfig(in *orchv1.ImsOrch, user string) (string, error) {
 		return "", fmt.Errorf("the daemon refuses the configuration: %w", err)
 	}
 	return buf.String(), nil
+}
+
+// noProfileFiles refuses a policy.declaredProfile datacenter that names a
+// file: the pods mount no profile files (statefulSet's volumes), and the
+// check here would read the path in the operator's own container. A
+// configuration that does not decode is left to daemon.ParseConfig.
+func noProfileFiles(user string) error {
+	var c struct {
+		Policy struct {
+			DeclaredProfile *global.ProfileConfig `yaml:"declaredProfile"`
+		} `yaml:"policy"`
+	}
+	if yaml.Unmarshal([]byte(user), &c) != nil || c.Policy.DeclaredProfile == nil {
+		return nil
+	}
+	for i, dc := range c.Policy.DeclaredProfile.DCs {
+		if dc.File != "" {
+			return fmt.Errorf("config: policy.declaredProfile.dcs[%d].file %q: the operator's pods mount no profile files; under the operator give the day inline as rates (24 hourly values)", i, dc.File)
+		}
+	}
+	return nil
 }
 
 // statefulSet renders the StatefulSet with replicas pods (the membership

@@ -157,6 +157,29 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(strings.Replace(string(DefaultYAML()), "{name: ids,", "{name: ids, loadThreshold: 80, thresholds: {cpu: 80, mem: 50, pktRate: 2000},", 1)))
 	f.Add([]byte(strings.Replace(string(DefaultYAML()), "{name: P-CSCF,", "{name: P-CSCF, loadThreshold: 80,", 1)))
 	f.Add([]byte(strings.Replace(string(DefaultYAML()), "{name: firewall,", "{name: firewall, loadThreshold: 70,", 1)))
+	// session 12's keys (revZ L3): the busy bars and a declared profile
+	// with rates, offsets, zones, files and peak, which random mutation
+	// would not come up with
+	day := filepath.Join(f.TempDir(), "audio.csv")
+	var lines strings.Builder
+	for h := range 24 {
+		fmt.Fprintf(&lines, "%d, %d\n", h, 5+h%7)
+	}
+	if err := os.WriteFile(day, []byte(lines.String()), 0o600); err != nil {
+		f.Fatal(err)
+	}
+	policy := func(p string) []byte {
+		return []byte(strings.Replace(string(DefaultYAML()), "  improveBudget: 1000\n", "  improveBudget: 1000\n"+p, 1))
+	}
+	f.Add(policy("  trimEmptyBusy: 0.8\n  trimEmptySingleBusy: 1\n  declaredProfile:\n    callDuration: 1h\n    dcs:\n" +
+		"      - {dc: tokyo, utcOffset: 9, rates: [6.2, 3.0, 3.4, 3.7, 4.2, 8.4, 11.6, 11.6, 14.0, 13.8, 14.0, 15, 10.8, 10.8, 13.3, 13.7, 13.3, 14.0, 12.5, 11.1, 10.3, 9.1, 9.3, 7.8]}\n" +
+		"      - {dc: hong-kong, timeZone: Asia/Hong_Kong, file: " + day + ", peak: 15}\n" +
+		"      - {dc: london, timeZone: Europe/London, file: " + day + "}\n" +
+		"      - {dc: houston, timeZone: UTC, rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}\n"))
+	f.Add(policy("  trimEmptyBusy: 0.5\n  trimEmptySingleBusy: 0.9\n  declaredProfile: {hour: 1h, callDuration: 30s, dcs: [" +
+		"{dc: tokyo, utcOffset: 0, rates: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24], peak: 3}, " +
+		"{dc: hong-kong, timeZone: UTC, rates: [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1]}, " +
+		"{dc: london, utcOffset: 5.5, file: " + day + "}, {dc: houston, timeZone: America/Chicago, file: " + day + "}]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
@@ -166,6 +189,9 @@ func FuzzParseConfig(f *testing.F) {
 		// and every operator pod do: ApplyIdentity)
 		if err := c.Normalize(); err != nil {
 			t.Fatalf("accepted config refused by a second Normalize: %v", err)
+		}
+		if c.Policy.DeclaredProfile != nil && c.Policy.profilePrior() == nil {
+			t.Fatal("accepted declared profile without a prior after a second Normalize")
 		}
 		// an accepted config builds a valid replicated topology
 		if top := c.fsmTopology(); top.Validate() != nil {

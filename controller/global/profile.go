@@ -215,10 +215,13 @@ const ProfileWeight = 0.5
 // (docs/reproduction.md, "Session 12: profile weight per VNF / ramp").
 // There daily-audio's loss fell from 300 123 packets (¼, flat) to 205 070
 // at +0.06 % VM-seconds and daily-mobile-zoom's rose from 0.135 to 0.172
-// × reactive-only's at −0.06 % VM-seconds. On held-out seeds 21–40 see
-// the same section; daily-mobile-zoom's VM-seconds sit at 1.14–1.15 × its
-// floor on every seed, so its count of seeds over 1.15 × is noise, not a
-// property of the rule. ½ flat takes 19 of seeds 1–20 over.
+// × reactive-only's at −0.06 % VM-seconds. On held-out seeds 21–40
+// daily-audio's loss falls 280 165 → 139 387 and daily-mobile-zoom's rises
+// 0.156 → 0.191 × reactive-only's. Daily-mobile-zoom's VM-seconds sit at
+// 1.13–1.16 × its floor on every seed, so its count of seeds over 1.15 ×
+// is noise, not a property of the rule (1 against ¼ flat's 2 on seeds
+// 1–20, 4 against 3 on 21–40); ½ flat takes 19 of seeds 1–20 over. On a
+// real 1 h day r ≤ 1.37 and the fade does not act (≈ ½ flat).
 const ProfileRampScale = -0.2
 
 // DefaultProfileCallDuration is the calls' mean duration a declared

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """daily-seeds.py NAME YAMLDIR [STRATEGY]: daily-audio and daily-mobile-zoom from YAMLDIR, seeds
-1..NSEEDS (default 20), two simulations at a time under nice; keeps each run's summary.csv in
+FIRST..FIRST+NSEEDS-1 (default 1..20), two simulations at a time under nice; keeps each run's summary.csv in
 OUT/NAME/<experiment>/sN (OUT default /tmp/daily-seeds) and writes OUT/NAME.txt (per seed and Σ).
 Run NAME=reactive with STRATEGY reactive first: the other runs compare their losses with it.
 BIN: the binary (default bin/ims-orch). docs/reproduction.md "Session 12: declared profile in the
@@ -15,6 +15,7 @@ strat = sys.argv[3] if len(sys.argv) > 3 else 'hybrid'
 BIN = os.environ.get('BIN', 'bin/ims-orch')
 T = os.environ.get('OUT', '/tmp/daily-seeds')
 N = int(os.environ.get('NSEEDS', '20'))
+F = int(os.environ.get('FIRST', '1'))
 def key(exp):
     h = hashlib.sha256()
     for f in (BIN, f'{ydir}/{exp}.yaml'):
@@ -38,7 +39,7 @@ def one(job):
         shutil.rmtree(tmp)
     r = list(csv.DictReader(open(o + '/summary.csv')))[0]
     return exp, s, float(r['vm_seconds']), float(r['dp_lost_packets']), float(r['floor_vm_seconds'])
-jobs = [(e, s) for e in ['daily-audio', 'daily-mobile-zoom'] for s in range(1, N + 1)]
+jobs = [(e, s) for e in ['daily-audio', 'daily-mobile-zoom'] for s in range(F, F + N)]
 with ThreadPoolExecutor(2) as p:
     res = list(p.map(one, jobs))
 out = []

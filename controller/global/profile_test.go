@@ -422,8 +422,12 @@ func TestProfilePriorLower(t *testing.T) {
 	start := time.Unix(1000, 0)
 	clk := clock.NewVirtual(start)
 	clk.Advance(150 * time.Second)
+	flat := true
 	plan := func(lower bool) Forecast {
 		p := ProfilePrior{Profile: steps{10, 10, 5}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second, Lower: lower, Weight: 0.25, FlatWeight: true}
+		if !flat {
+			p.Weight, p.FlatWeight = 0, false
+		}
 		f := NewProfileForecaster(fixedForecaster{120}, p, clk, []string{"a"})
 		if err := f.Observe(map[string]float64{"dp/a/a": 100}); err != nil {
 			t.Fatal(err)
@@ -440,6 +444,13 @@ func TestProfilePriorLower(t *testing.T) {
 	}
 	if off := plan(false); off.Value != 120 || off.Rule != RuleHorizon {
 		t.Fatalf("off: %+v", off)
+	}
+	// The default weight fades with rises only: a fall (r ≈ 0.91) moves
+	// ProfileWeight of the way, not more.
+	flat = false
+	want = 120 + ProfileWeight*(100*1080/1186.8-120)
+	if on := plan(true); math.Abs(on.Value-want) > 1e-9 || on.Rule != RuleProfile {
+		t.Fatalf("lower, default weight: %+v, want %v", on, want)
 	}
 }
 

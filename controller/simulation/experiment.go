@@ -101,7 +101,7 @@ type Experiment struct {
 	DeclaredLower bool
 	// DeclaredWeight, DeclaredRampScale, DeclaredMaxWeight and
 	// DeclaredWindow set the prior's Weight, RampScale, MaxWeight and Window
-	// (0: the defaults; analysis).
+	// (analysis; 0: the defaults, not "off" or "flat": declaredFile).
 	DeclaredWeight    float64
 	DeclaredRampScale float64
 	DeclaredMaxWeight float64
@@ -216,8 +216,11 @@ type declaredFile struct {
 	NoiseSeed            *uint64 `yaml:"noiseSeed"`
 	ShiftHours           float64 `yaml:"shiftHours"`
 	Lower                bool    `yaml:"lower"`
-	// Weight, RampScale, MaxWeight and Window are the prior's (analysis;
-	// 0: the defaults): global.ProfilePrior's fields of those names.
+	// Weight, RampScale, MaxWeight and Window are the prior's (analysis):
+	// global.ProfilePrior's fields of those names. 0 is the default, not
+	// "off" or "flat": weight 0 → global.ProfileWeight (½), rampScale 0 →
+	// global.ProfileRampScale (−0.2; flat: flatWeight: true), maxWeight 0
+	// → 1, window 0 → the plan's window.
 	Weight    float64 `yaml:"weight"`
 	RampScale float64 `yaml:"rampScale"`
 	MaxWeight float64 `yaml:"maxWeight"`
@@ -537,10 +540,10 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 		case !global.ValidKindWeights(d.KindWeights):
 			return nil, fmt.Errorf("%s.kindWeights %v: kinds %s or %s, weights in [0, 1]", n, d.KindWeights, global.KindCP, global.KindDP)
 		case !(math.Abs(d.RampScale) <= global.MaxRampScale):
-			return nil, fmt.Errorf("%s.rampScale %v: must be in [-%g, %g]", n, d.RampScale, global.MaxRampScale, global.MaxRampScale)
+			return nil, fmt.Errorf("%s.rampScale %v: must be in [-%g, %g] (0: global.ProfileRampScale; flat: flatWeight)", n, d.RampScale, global.MaxRampScale, global.MaxRampScale)
 		}
-		if d.Window < 0 || d.Window > MaxDuration {
-			return nil, fmt.Errorf("%s.window %v: must be in [0, %v]", n, d.Window, MaxDuration)
+		if d.Window < 0 || d.Window > MaxDuration || (d.Window > 0 && d.Window < time.Second) {
+			return nil, fmt.Errorf("%s.window %v: must be 0 (the plan's window) or in [1s, %v]", n, d.Window, MaxDuration)
 		}
 	}
 	return e, nil

@@ -196,6 +196,7 @@ func TestDeclaredProfileErrors(t *testing.T) {
 		"max":     {"  maxWeight: -1\n", "experiment declaredProfile.maxWeight -1"},
 		"ramp":    {"  rampScale: 1000\n", "experiment declaredProfile.rampScale 1000"},
 		"window":  {"  window: -5s\n", "experiment declaredProfile.window -5s"},
+		"short":   {"  window: 500ms\n", "experiment declaredProfile.window 500ms"},
 		"kinds":   {"  kindWeights: {delay: 1}\n", "experiment declaredProfile.kindWeights"},
 	} {
 		if _, err := ParseExperiment(declaredYAML(t, c.extra)); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -219,12 +220,21 @@ func TestDeclaredProfileErrors(t *testing.T) {
 // The analysis keys weight, rampScale, maxWeight, window and kindWeights reach the
 // rounds' prior.
 func TestDeclaredPriorKeys(t *testing.T) {
-	e, err := ParseExperiment(declaredYAML(t, "  weight: 0.5\n  rampScale: 0.25\n  maxWeight: 0.75\n  window: 30s\n  kindWeights: {cp: 0}\n"))
+	e, err := ParseExperiment(declaredYAML(t, "  weight: 0.5\n  rampScale: 0.25\n  maxWeight: 0.75\n  window: 30s\n  kindWeights: {cp: 0}\n  flatWeight: true\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := e.profilePrior(time.Unix(0, 0), 1)
-	if p == nil || p.Weight != 0.5 || p.RampScale != 0.25 || p.MaxWeight != 0.75 || p.Window != 30*time.Second || len(p.KindWeights) != 1 || p.KindWeights["cp"] != 0 {
-		t.Fatalf("prior %+v, want weight 0.5, rampScale 0.25, maxWeight 0.75, window 30s, kindWeights {cp: 0}", p)
+	if p == nil || p.Weight != 0.5 || p.RampScale != 0.25 || p.MaxWeight != 0.75 || p.Window != 30*time.Second || len(p.KindWeights) != 1 || p.KindWeights["cp"] != 0 || !p.FlatWeight {
+		t.Fatalf("prior %+v, want weight 0.5, rampScale 0.25, maxWeight 0.75, window 30s, kindWeights {cp: 0}, flatWeight", p)
+	}
+	// Without the keys: the defaults (zero values, global.ProfileWeight
+	// and ProfileRampScale in the prior), fading.
+	e, err = ParseExperiment(declaredYAML(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := e.profilePrior(time.Unix(0, 0), 1); p == nil || p.FlatWeight || p.Weight != 0 || p.RampScale != 0 {
+		t.Fatalf("prior %+v, want the defaults", p)
 	}
 }

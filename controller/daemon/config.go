@@ -192,8 +192,13 @@ type VNFConfig struct {
 	// catalog, so there a loadThreshold under 100 moves the load rules but
 	// not the overload). No rule
 	// reads a DP stage's thresholds.cpu, so a stated one must equal this
-	// (checkStageCPU, on the file as written); a CSCF has none.
+	// (checkStageCPU, in Normalize); a CSCF has none.
 	LoadThreshold float64 `yaml:"loadThreshold,omitempty"`
+	// filled is the thresholds Normalize filled in (none stated): a second
+	// Normalize (ApplyIdentity) checks them as not stated, so normalizing
+	// is idempotent and still checks what a caller states, in a file or in
+	// code (checkStageCPU).
+	filled vnf.Thresholds
 }
 
 // Type is the entry as a catalog type of plane: what the entry leaves zero
@@ -519,17 +524,8 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, errors.New("config: more than one YAML document")
 	}
-	// the chain as written, before Normalize fills in the catalog's
-	// thresholds: its CPU thresholds are checked here, once, because a
-	// second Normalize (ApplyIdentity) sees the filled ones
-	stated := slices.Clone(c.Topology.Chain)
 	if err := c.Normalize(); err != nil {
 		return nil, err
-	}
-	for i, v := range stated {
-		if err := checkStageCPU(fmt.Sprintf("topology.chain[%d]", i), v); err != nil {
-			return nil, err
-		}
 	}
 	return &c, nil
 }
@@ -765,8 +761,17 @@ func (c *Config) normalizeTopology() error {
 			return fmt.Errorf("%s.name: %q is repeated", field, v.Name)
 		}
 		seen[v.Name] = true
+		// the thresholds as the user gave them: an earlier Normalize's fill
+		// (ApplyIdentity normalizes again) is none
+		stated := v.Thresholds
+		if stated == v.filled {
+			stated = vnf.Thresholds{}
+		}
 		ct := v.Type("") // a catalog VNF's unstated capacity and thresholds are Table 2's
 		v.Capacity, v.Thresholds = ct.Capacity, ct.Thresholds
+		if stated == (vnf.Thresholds{}) {
+			v.filled = v.Thresholds
+		}
 		if !finite(v.Capacity) || v.Capacity <= 0 {
 			return fmt.Errorf("%s.capacity: must be a positive number, got %g", field, v.Capacity)
 		}
@@ -780,6 +785,11 @@ func (c *Config) normalizeTopology() error {
 		if i < 2 && v.LoadThreshold != 0 {
 			return fmt.Errorf("%s.loadThreshold %g: only a data-plane stage (topology.chain[]) has one; a CSCF's overload and load rules read its CPU against %s.thresholds.cpu (its packet rate counts SIP messages, not its capacity's transactions)", field, v.LoadThreshold, field)
 		}
+		if i >= 2 {
+			if err := checkStageCPU(field, stated.CPU, v.LoadThreshold); err != nil {
+				return err
+			}
+		}
 		if v.Min < 0 || v.Max < 0 || (v.Max > 0 && v.Max < v.Min) {
 			return fmt.Errorf("%s: min %d and max %d must be ≥ 0 and max ≥ min (0 = no limit)", field, v.Min, v.Max)
 		}
@@ -790,9 +800,10 @@ func (c *Config) normalizeTopology() error {
 	return nil
 }
 
-// checkStageCPU checks a chain stage's thresholds.cpu as the user wrote it
-// (before the catalog fills in the thresholds left out; ParseConfig) against
-// its loadThreshold. A DP stage is marked overloaded and sized by its load,
+// checkStageCPU checks a chain stage's thresholds.cpu as the user stated it
+// (0: not stated; Normalize, before the catalog fills in the thresholds left
+// out, on every path: a file, a config built in code) against its
+// loadThreshold lt. A DP stage is marked overloaded and sized by its load,
 // the larger of its CPU and its packet rate in percent of its capacity,
 // against loadThreshold (local.VNFConfig.LoadThreshold); no rule reads its
 // thresholds.cpu (the simulated cloud scales its model's CPU by it,
@@ -805,12 +816,11 @@ func (c *Config) normalizeTopology() error {
 // instance full at 5 % of its capacity. A CSCF has no loadThreshold
 // (normalizeTopology): its rules read its CPU against thresholds.cpu, and
 // its packet rate counts SIP messages, not its capacity's transactions.
-func checkStageCPU(field string, v VNFConfig) error {
-	cpu := v.Thresholds.CPU
+func checkStageCPU(field string, cpu, lt float64) error {
 	if cpu == 0 {
 		return nil
 	}
-	lt, ltIs := v.LoadThreshold, fmt.Sprintf("%g", v.LoadThreshold)
+	ltIs := fmt.Sprintf("%g", lt)
 	if lt == 0 {
 		lt = local.DefaultLoadThreshold
 		ltIs = fmt.Sprintf("%g (not stated: the default)", lt)

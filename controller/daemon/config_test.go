@@ -334,7 +334,7 @@ func TestLoadThresholdReachesTheLocalControllers(t *testing.T) {
 }
 
 // A DP stage's thresholds.cpu is checked against its loadThreshold as the
-// file states it, once: a config that parses is accepted again by
+// file states it, not as filled in: a config that parses is accepted again by
 // ApplyIdentity (serve --node-id, --listen, --driver ...: every operator
 // pod), which normalizes it a second time, when the catalog's CPU
 // threshold of 90 is already filled in beside a loadThreshold of 70.
@@ -355,6 +355,58 @@ func TestParsedLoadThresholdTakesAnIdentity(t *testing.T) {
 		}
 		if err := c.ApplyIdentity(Identity{NodeID: "node2", APIURL: "http://127.0.0.1:8081", BootstrapNode: "node2"}); err != nil {
 			t.Errorf("%s: parsed, then refused by ApplyIdentity: %v", tc.to, err)
+		}
+	}
+}
+
+// A config built in code and given to Normalize directly gets the same DP
+// CPU check as a parsed file, and Normalize is idempotent: what it filled
+// in is not taken as stated the second time, what a caller changes after
+// it is.
+func TestNormalizeChecksStageCPUInCode(t *testing.T) {
+	fw := vnf.Thresholds{CPU: 90, Mem: 50, PktRate: 35000} // Table 2's firewall
+	built := func(v VNFConfig) *Config {
+		var c Config
+		if err := yaml.Unmarshal(DefaultYAML(), &c); err != nil {
+			t.Fatal(err)
+		}
+		c.Topology.Chain[0] = v
+		return &c
+	}
+	const field = "topology.chain[0].thresholds.cpu"
+	for _, tc := range []struct {
+		name string
+		c    *Config
+		want string // "": accepted, twice
+	}{
+		{"stated cpu 5, loadThreshold absent", built(VNFConfig{Name: "firewall", Min: 1, Thresholds: vnf.Thresholds{CPU: 5, Mem: 50, PktRate: 1000}}),
+			field + " 5 differs from topology.chain[0].loadThreshold 90 (not stated: the default)"},
+		{"Table 2's thresholds stated, loadThreshold 70", built(VNFConfig{Name: "firewall", Min: 1, LoadThreshold: 70, Thresholds: fw}),
+			field + " 90 differs from topology.chain[0].loadThreshold 70:"},
+		{"thresholds left out, loadThreshold 70", built(VNFConfig{Name: "firewall", Min: 1, LoadThreshold: 70}), ""},
+		{"cpu stated as the loadThreshold", built(VNFConfig{Name: "firewall", Min: 1, LoadThreshold: 70, Thresholds: vnf.Thresholds{CPU: 70, Mem: 50, PktRate: 35000}}), ""},
+		{"normalized, then thresholds stated", func() *Config {
+			c := DefaultConfig()
+			c.Topology.Chain[0].Thresholds.CPU = 5
+			return c
+		}(), field + " 5 differs"},
+		{"normalized, then loadThreshold 70", func() *Config {
+			c := DefaultConfig()
+			c.Topology.Chain[0].LoadThreshold = 70
+			return c
+		}(), ""},
+	} {
+		err := tc.c.Normalize()
+		if tc.want == "" && err == nil {
+			err = tc.c.Normalize()
+		}
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.want != "" && err == nil:
+			t.Errorf("%s: accepted, want %q", tc.name, tc.want)
+		case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+			t.Errorf("%s: %v\nwant %q", tc.name, err, tc.want)
 		}
 	}
 }

@@ -1205,20 +1205,6 @@ func (c *Controller) Anticipates(vnf string) bool {
 	return ok && c.cfg.Anticipate && c.cfg.Reactive && vs.cfg.PinnedFlows
 }
 
-// FallingScaleIn is the share of their capacity vnf's working instances
-// left by a scale-in on a falling load may carry (Config.FallingScaleIn,
-// capped as fallscale.go says), 0 when the rule does not act for vnf (off,
-// no Reactive, no PinnedFlows or no capacity).
-func (c *Controller) FallingScaleIn(vnf string) float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	vs, ok := c.vnfs[vnf]
-	if !ok || !c.fallingOnLocked(vs) {
-		return 0
-	}
-	return c.fallingBarLocked(vs)
-}
-
 // ReactiveUtilization is the fraction of its capacity a majority of vnf's
 // working instances must carry, overloaded, for reactive scale-out
 // (Config.ReactiveUtilization, for a VNF with PinnedFlows and a capacity;

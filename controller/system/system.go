@@ -219,6 +219,27 @@ func spreadLimit(cfg Config, capacity float64) float64 {
 	return max(1, math.Floor(f*capacity/fp))
 }
 
+// strategyLocal is the local controllers' configuration lc under strategy
+// s: reactive scaling as s says, and the rules for rounds (between-round
+// and falling scale-in, anticipation, the utilisation bar) off without
+// periodic rounds.
+func strategyLocal(lc local.Config, s strategy.Strategy) local.Config {
+	lc.Reactive = s.Reactive()
+	// between-round scale-in undoes what rounds planned; without
+	// rounds (reactive-only) nothing would plan it back
+	lc.ScaleIn.On = lc.ScaleIn.On && s.PeriodicRounds()
+	// anticipated scale-out is hybrid's: reactive-only, the yardstick,
+	// keeps the paper's rule
+	lc.Anticipate = lc.Anticipate && s.PeriodicRounds()
+	// so does the overload report as the reactive bar: the utilisation
+	// bar is for rounds sizing the DP stages, which reactive-only lacks
+	if !s.PeriodicRounds() {
+		lc.ReactiveUtilization = 0
+		lc.FallingScaleIn = 0 // like ScaleIn: nothing would plan it back
+	}
+	return lc
+}
+
 // PolicyFor is the policy a strategy's rounds plan with: p, without the
 // data-plane targets (DPTargetUtilization, Targets) for a strategy without
 // periodic rounds. Reactive-only
@@ -330,7 +351,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 				return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 			}
 		}
-		lc := cfg.Local
+		lc := strategyLocal(cfg.Local, cfg.Strategy)
 		lc.DC = dc
 		lc.Paths, lc.Sink = r, r
 		if cfg.WrapSink != nil {
@@ -338,19 +359,6 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		}
 		if cfg.WrapPaths != nil {
 			lc.Paths = cfg.WrapPaths(dc, r)
-		}
-		lc.Reactive = cfg.Strategy.Reactive()
-		// between-round scale-in undoes what rounds planned; without
-		// rounds (reactive-only) nothing would plan it back
-		lc.ScaleIn.On = lc.ScaleIn.On && cfg.Strategy.PeriodicRounds()
-		// anticipated scale-out is hybrid's: reactive-only, the yardstick,
-		// keeps the paper's rule
-		lc.Anticipate = lc.Anticipate && cfg.Strategy.PeriodicRounds()
-		// so does the overload report as the reactive bar: the utilisation
-		// bar is for rounds sizing the DP stages, which reactive-only lacks
-		if !cfg.Strategy.PeriodicRounds() {
-			lc.ReactiveUtilization = 0
-			lc.FallingScaleIn = 0 // like ScaleIn: nothing would plan it back
 		}
 		lc.VNFs = nil
 		vnfs := append([]fsm.VNF{top.PCSCF}, top.Stages...)

@@ -22,6 +22,12 @@ import (
 // the test drives.
 func simDaemon(t *testing.T, edit func(*Config)) (*Daemon, *clock.Virtual, *client.Client) {
 	t.Helper()
+	return simDaemonAt(t, time.Unix(1_800_000_000, 0), edit)
+}
+
+// simDaemonAt is simDaemon with the virtual clock starting at start.
+func simDaemonAt(t *testing.T, start time.Time, edit func(*Config)) (*Daemon, *clock.Virtual, *client.Client) {
+	t.Helper()
 	cfg := DefaultConfig()
 	if edit != nil {
 		edit(cfg)
@@ -29,7 +35,7 @@ func simDaemon(t *testing.T, edit func(*Config)) (*Daemon, *clock.Virtual, *clie
 			t.Fatal(err)
 		}
 	}
-	clk := clock.NewVirtual(time.Unix(1_800_000_000, 0))
+	clk := clock.NewVirtual(start)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -138,3 +138,64 @@ func TestConfigDeclaredProfile(t *testing.T) {
 		t.Errorf("bad file: %v", err)
 	}
 }
+
+// A declared profile in an IANA time zone moves with its daylight saving
+// time, in the daemon's rounds: every DC's day falls from local 10:00 to
+// 11:00 and rises back by 12:00 (Europe/London). At 10:20 UTC on the
+// Saturday before the clocks go forward (28 March 2027, 01:00 UTC) London
+// is at 10:20 GMT, a fall the prior leaves alone; at the same UTC time on
+// the Sunday it is 11:20 BST, a rise the rounds plan for. A profile at
+// utcOffset 0 (no DST) on the Sunday still falls.
+func TestDaemonDeclaredProfileFollowsDST(t *testing.T) {
+	rates := make([]float64, global.HoursPerDay)
+	for h := range rates {
+		rates[h] = 10
+	}
+	rates[11] = 1
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sat, sun := time.Date(2027, 3, 27, 10, 20, 0, 0, time.UTC), time.Date(2027, 3, 28, 10, 20, 0, 0, time.UTC)
+	if h := sat.In(london).Hour(); h != 10 {
+		t.Fatalf("Saturday 10:20 UTC is %d h in London, want 10 (GMT)", h)
+	}
+	if h := sun.In(london).Hour(); h != 11 {
+		t.Fatalf("Sunday 10:20 UTC is %d h in London, want 11 (BST)", h)
+	}
+	count := func(start time.Time, zone bool) int {
+		d, clk, _ := simDaemonAt(t, start, func(c *Config) {
+			p := &global.ProfileConfig{CallDuration: "30s"}
+			for _, dc := range c.dcNames() {
+				e := global.DCProfileConfig{DC: dc, Rates: rates}
+				if zone {
+					e.TimeZone = "Europe/London"
+				} else {
+					e.UTCOffset = new(float64)
+				}
+				p.DCs = append(p.DCs, e)
+			}
+			c.Policy.DeclaredProfile = p
+		})
+		for s := 0; s < 40; s++ {
+			clk.Advance(time.Second)
+		}
+		n := 0
+		for _, r := range d.engine.Records() {
+			for _, fc := range r.Forecasts {
+				if fc.Rule == global.RuleProfile {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	zoneSat, zoneSun, fixedSun := count(sat, true), count(sun, true), count(sun, false)
+	t.Logf("forecasts planned by the profile: Europe/London Saturday %d, Sunday %d; utcOffset 0 Sunday %d", zoneSat, zoneSun, fixedSun)
+	if zoneSun == 0 {
+		t.Error("Sunday 11:20 BST, a rise: no forecast planned by the declared profile")
+	}
+	if zoneSat != 0 || fixedSun != 0 {
+		t.Errorf("a fall (Saturday 10:20 GMT: %d; utcOffset 0 on Sunday: %d): want no forecast planned by the declared profile", zoneSat, fixedSun)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/global"
 )
 
@@ -34,6 +35,23 @@ func declaredProfile(c *Config) *global.ProfileConfig {
 	return p
 }
 
+// profileForecasts runs d 40 s on clk and counts its rounds' forecasts
+// set by the declared profile's rule.
+func profileForecasts(d *Daemon, clk *clock.Virtual) int {
+	for s := 0; s < 40; s++ {
+		clk.Advance(time.Second)
+	}
+	n := 0
+	for _, r := range d.engine.Records() {
+		for _, fc := range r.Forecasts {
+			if fc.Rule == global.RuleProfile {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // The daemon's global controller plans with the policy's declared
 // profile: some round's forecast is set by the profile's rule; without the
 // field none is.
@@ -44,18 +62,7 @@ func TestDaemonPlansWithDeclaredProfile(t *testing.T) {
 				c.Policy.DeclaredProfile = declaredProfile(c)
 			}
 		})
-		for s := 0; s < 40; s++ {
-			clk.Advance(time.Second)
-		}
-		n := 0
-		for _, r := range d.engine.Records() {
-			for _, fc := range r.Forecasts {
-				if fc.Rule == global.RuleProfile {
-					n++
-				}
-			}
-		}
-		return n
+		return profileForecasts(d, clk)
 	}
 	if n := count(true); n == 0 {
 		t.Fatal("no forecast planned by the declared profile")
@@ -177,18 +184,7 @@ func TestDaemonDeclaredProfileFollowsDST(t *testing.T) {
 			}
 			c.Policy.DeclaredProfile = p
 		})
-		for s := 0; s < 40; s++ {
-			clk.Advance(time.Second)
-		}
-		n := 0
-		for _, r := range d.engine.Records() {
-			for _, fc := range r.Forecasts {
-				if fc.Rule == global.RuleProfile {
-					n++
-				}
-			}
-		}
-		return n
+		return profileForecasts(d, clk)
 	}
 	zoneSat, zoneSun, fixedSun := count(sat, true), count(sun, true), count(sun, false)
 	t.Logf("forecasts planned by the profile: Europe/London Saturday %d, Sunday %d; utcOffset 0 Sunday %d", zoneSat, zoneSun, fixedSun)

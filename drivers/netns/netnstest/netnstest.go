@@ -66,15 +66,15 @@ func Forwarder(t testing.TB) []string {
 
 // cacheDir is where Forwarder installs the forwarder: ims-orch/testbin in
 // the user's cache dir (os.UserCacheDir: $XDG_CACHE_HOME or ~/.cache, the
-// Go build cache's parent), created if missing.
+// Go build cache's parent), or without one ims-orch-testbin in the
+// temporary dir (one fixed dir, not one per process); created if missing.
 func cacheDir() (string, error) {
-	root, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache dir for the DP forwarder: %w", err)
+	dir := filepath.Join(os.TempDir(), "ims-orch-testbin")
+	if root, err := os.UserCacheDir(); err == nil {
+		dir = filepath.Join(root, "ims-orch", "testbin")
 	}
-	dir := filepath.Join(root, "ims-orch", "testbin")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return "", fmt.Errorf("the DP forwarder's cache dir: %w", err)
 	}
 	return dir, nil
 }

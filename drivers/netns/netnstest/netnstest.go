@@ -1,19 +1,22 @@
 // Package netnstest holds the test helpers of the network-namespace data
 // plane (drivers/netns): the DP forwarder binary built once per test
-// process into a content-addressed cache. Tests only import it
+// process into a content-addressed cache shared by test processes. Tests only import it
 // (scripts/check-pure.sh).
 package netnstest
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -31,50 +34,135 @@ const (
 	staleTmp = time.Hour
 )
 
-var fwdBuild struct {
-	once sync.Once
-	path string
-	err  error
-	out  []byte
+// fwd is the test process's forwarder (Forwarder).
+var fwd cache
+
+// cache is a test process's forwarder: the installed binary's path, or why
+// no shared dir could hold one.
+type cache struct {
+	mu        sync.Mutex
+	path      string // the installed binary, "" until installed
+	sharedErr error  // no shared dir could hold it: build per test
 }
 
 // Forwarder returns the forwarder command for tests (netns.DriverConfig and
-// dataplane.Config Forwarder): cmd/ims-dpfwd built once per test process
-// (go build, cached) into cacheDir, named by its content.
+// dataplane.Config Forwarder): cmd/ims-dpfwd built (go build, cached) into
+// a shared dir (sharedDirs), named by its content, once per test process,
+// and again if the file went missing (pruned by another process).
 //
 // Nothing is created per process that a cleanup hook would have to remove,
 // so a killed test (go test -timeout, SIGKILL) leaves nothing behind: the
 // cache holds one binary per distinct build (identical builds from
-// concurrent or later test processes share one file), and builds unused for
-// a week are pruned. The trade: a few MB stay in the user's cache dir
-// between runs instead of one temporary dir leaking per test process.
+// concurrent or later test processes, in any checkout, share one file), and
+// builds unused for a week are pruned. The trade: a few MB stay in the
+// user's cache dir between runs instead of one temporary dir leaking per
+// test process. Only if no shared dir is usable is the forwarder built into
+// each calling test's t.TempDir (removed when the test ends).
 func Forwarder(t testing.TB) []string {
 	t.Helper()
-	fwdBuild.once.Do(func() {
-		dir, err := cacheDir()
-		if err != nil {
-			fwdBuild.err = err
-			return
-		}
-		fwdBuild.path, fwdBuild.out, fwdBuild.err = install(dir, time.Now())
-	})
-	if fwdBuild.err != nil {
-		t.Fatalf("building the DP forwarder: %v\n%s", fwdBuild.err, fwdBuild.out)
-	}
-	return []string{fwdBuild.path}
+	return fwd.forwarder(t, time.Now())
 }
 
-// cacheDir is where Forwarder installs the forwarder: ims-orch/testbin in
-// the user's cache dir (os.UserCacheDir: $XDG_CACHE_HOME or ~/.cache, the
-// Go build cache's parent), or without one ims-orch-testbin in the
-// temporary dir (one fixed dir, not one per process); created if missing.
-func cacheDir() (string, error) {
-	dir := filepath.Join(os.TempDir(), "ims-orch-testbin")
-	if root, err := os.UserCacheDir(); err == nil {
-		dir = filepath.Join(root, "ims-orch", "testbin")
+func (c *cache) forwarder(t testing.TB, now time.Time) []string {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.path != "" {
+		if _, err := os.Stat(c.path); err == nil {
+			return []string{c.path}
+		}
+		c.path = "" // pruned by another process: install again
 	}
+	if c.sharedErr == nil {
+		path, out, err := installShared(now)
+		var be *buildError
+		switch {
+		case err == nil:
+			c.path = path
+			return []string{path}
+		case errors.As(err, &be):
+			t.Fatalf("building the DP forwarder: %v\n%s", err, out)
+		}
+		c.sharedErr = err
+	}
+	path, out, err := install(t.TempDir(), now)
+	if err != nil {
+		t.Fatalf("building the DP forwarder into the test's temporary dir (no shared dir: %v): %v\n%s", c.sharedErr, err, out)
+	}
+	return []string{path}
+}
+
+// buildError is go build's failure: no other dir would help.
+type buildError struct{ err error }
+
+func (e *buildError) Error() string { return "go build: " + e.err.Error() }
+func (e *buildError) Unwrap() error { return e.err }
+
+// installShared installs the forwarder into the first of sharedDirs that
+// can be created and written, returning its path and go build's output; a
+// build failure is returned at once (a *buildError).
+func installShared(now time.Time) (string, []byte, error) {
+	var errs []error
+	for _, dir := range sharedDirs() {
+		d, err := dir()
+		if err == nil {
+			var path string
+			var out []byte
+			path, out, err = install(d, now)
+			var be *buildError
+			if err == nil || errors.As(err, &be) {
+				return path, out, err
+			}
+		}
+		errs = append(errs, err)
+	}
+	return "", nil, fmt.Errorf("no shared dir for the DP forwarder: %w", errors.Join(errs...))
+}
+
+// sharedDirs are where Forwarder installs the forwarder, in order:
+// userCacheDir, then tempUserDir.
+func sharedDirs() []func() (string, error) {
+	return []func() (string, error){userCacheDir, tempUserDir}
+}
+
+// userCacheDir is ims-orch/testbin in the user's cache dir
+// (os.UserCacheDir: $XDG_CACHE_HOME or ~/.cache, the Go build cache's
+// parent), created if missing.
+func userCacheDir() (string, error) {
+	root, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(root, "ims-orch", "testbin")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("the DP forwarder's cache dir: %w", err)
+	}
+	return dir, nil
+}
+
+// tempUserDir is ims-orch-testbin-<euid> in the temporary dir (one fixed
+// dir per user, not one per process), created mode 0700. The temporary
+// dir is shared, and tests run the forwarder as root, so the dir is
+// refused unless it is a real dir (not a symlink) owned by this user that
+// no one else can write: otherwise another user could swap the binary.
+func tempUserDir() (string, error) {
+	euid := os.Geteuid()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("ims-orch-testbin-%d", euid))
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("the DP forwarder's temporary cache dir: %w", err)
+	}
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return "", err
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	switch {
+	case !info.IsDir():
+		return "", fmt.Errorf("the DP forwarder's temporary cache dir %s: not a dir (%s)", dir, info.Mode().Type())
+	case !ok || int(st.Uid) != euid:
+		return "", fmt.Errorf("the DP forwarder's temporary cache dir %s: not owned by uid %d", dir, euid)
+	case info.Mode().Perm()&0o022 != 0:
+		return "", fmt.Errorf("the DP forwarder's temporary cache dir %s: writable by others (%s)", dir, info.Mode().Perm())
 	}
 	return dir, nil
 }
@@ -91,9 +179,11 @@ func install(dir string, now time.Time) (string, []byte, error) {
 	tmp := f.Name()
 	f.Close()
 	defer os.Remove(tmp) // a no-op once renamed
-	out, err := exec.Command("go", "build", "-o", tmp, "github.com/ims-orch/ims-orch/cmd/ims-dpfwd").CombinedOutput()
+	// -trimpath -buildvcs=false: no checkout's paths or VCS state in the
+	// binary, so identical sources in any checkout share one file
+	out, err := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", tmp, "github.com/ims-orch/ims-orch/cmd/ims-dpfwd").CombinedOutput()
 	if err != nil {
-		return "", out, err
+		return "", out, &buildError{err}
 	}
 	sum, err := fileSHA256(tmp)
 	if err != nil {

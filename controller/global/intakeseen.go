@@ -176,6 +176,24 @@ func (s *seenReports) note(r protocol.WorkloadReport, in uint64, stale time.Time
 	}
 }
 
+// relabel names interval to as the one the times counted in interval
+// from were counted in (closeSettled: another leader's close made them
+// the interval before's).
+func (s *seenReports) relabel(from, to uint64) {
+	for _, m := range []*seenMemory{&s.own, &s.http} {
+		if m.keys == nil {
+			continue
+		}
+		for _, times := range m.keys.Values() { // the stored slices: set in place
+			for i := range times {
+				if times[i].in == from {
+					times[i].in = to
+				}
+			}
+		}
+	}
+}
+
 // ReportWorkloadOnce is ReportWorkloadInterval that also tells whether the
 // report is a copy of one this engine counted (the same credential,
 // reporter, DC, kind and time; seenReports): then nothing is counted,

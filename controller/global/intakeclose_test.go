@@ -52,13 +52,25 @@ func (s *lossyStore) Apply(c fsm.Command) error {
 // report; A leads again. Its intake of interval 1 began at the committed
 // close: it is kept, and R counts in interval 1 (the reporter never saw
 // B, so nothing is re-sent: dropping the intake would lose R).
+//
+// "b redoes the close and a leads after interval 1's end": as the first,
+// with B taking interval 1's reports until 99 s and A leading from 101 s
+// (after interval 1's end at 100 s). A, with its intake dropped, waits TakeoverWait for the
+// reports the reporter re-sends to it (B's of interval 1) before it
+// closes interval 1, as any new leader does (an engine that kept its
+// intake does not wait: it would close the interval at once, empty).
 func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
-	for _, lost := range []bool{true, false} {
-		name := "a's close is committed"
-		if lost {
-			name = "b redoes the close"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		lost   bool
+		bUntil time.Duration // b leads until then (0: until it finished round 0)
+	}{
+		{"b redoes the close", true, 0},
+		{"a's close is committed", false, 0},
+		{"b redoes the close and a leads after interval 1's end", true, 99 * time.Second},
+	} {
+		lost := tc.lost
+		t.Run(tc.name, func(t *testing.T) {
 			var rep *transport.Reporter
 			hooks := Hooks{StepCommitted: func(_ uint64, step protocol.Step) {
 				if step == protocol.StepEnter { // the local side enters the new interval
@@ -138,7 +150,15 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 				h.runRounds(t, 1)   // b closes interval 0 at 52 s
 				want0, sum1, n1 = (51*100+400)/52.0, 0, 0
 			}
+			for h.clk.Now().Before(t0.Add(tc.bUntil)) { // interval 1, to b
+				h.clk.Advance(time.Second)
+				report(100, 1)
+				sum1, n1 = sum1+100, n1+1
+			}
 			b.Stop()
+			if tc.bUntil > 0 {
+				h.clk.Advance(2 * time.Second) // the election
+			}
 			if err := a.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +174,14 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 				report(100, 1)
 				sum1, n1 = sum1+100, n1+1
 			}
-
+			if tc.bUntil > 0 { // a's first report, then b's of interval 1 re-sent
+				h.clk.Advance(time.Second)
+				if rs := h.store.State().RoundStartedAt; rs.After(t0.Add(50 * time.Second)) {
+					t.Fatalf("a started round 1 at %v, before the reporter re-sent it interval 1's reports (want TakeoverWait after 101 s)", rs.Sub(t0))
+				}
+				report(100, 1+int(n1))
+				sum1, n1 = sum1+100, n1+1
+			}
 			h.runRounds(t, 2)
 			want1 = sum1 / n1
 			if got := measuredDC0(t, h, 0); math.Abs(got-want0) > 1e-9 {

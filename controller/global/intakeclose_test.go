@@ -188,7 +188,7 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 				t.Fatalf("interval 0 measured %v, want %v", got, want0)
 			}
 			if got := measuredDC0(t, h, 1); math.Abs(got-want1) > 1e-9 {
-				t.Fatalf("interval 1 measured %v, want %v (R counted in interval 0 and 1: %v)", got, want1, (sum1+400)/(n1+1))
+				t.Fatalf("interval 1 measured %v, want %v (with R as well: %v)", got, want1, (sum1+400)/(n1+1))
 			}
 		})
 	}

@@ -89,12 +89,7 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 			}
 			defer a.Stop()
 			defer b.Stop()
-			accepted := make(chan time.Time, 4096)
-			rep, err = transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1", QueueCap: 4096,
-				Targets: []transport.ReportTarget{acceptSignal{leaderTarget{a, "a"}, accepted}, acceptSignal{leaderTarget{b, "b"}, accepted}}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			rep, accepted := signalledReporter(t, transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1", QueueCap: 4096}, a, b)
 			defer rep.Close()
 			if err := a.Start(); err != nil {
 				t.Fatal(err)

@@ -148,6 +148,13 @@ type Deps struct {
 	Store      Store
 	Logger     *slog.Logger
 	Hooks      Hooks
+	// Token names this engine's closes in the log
+	// (fsm.Prediction.ClosedBy: closeSettled); "" draws one from
+	// crypto/rand. Two engines sharing a log must have different tokens,
+	// and an engine must not reuse the token of an earlier process of its
+	// node (its closes in the log would pass for the new engine's): tests
+	// and the simulator (one engine, a log of its own) pass fixed ones.
+	Token string
 }
 
 // Stats are the engine's counters since it was created.
@@ -183,6 +190,11 @@ type Stats struct {
 	// counted (a leader flap, a re-send after a lost answer), counted
 	// no more (ReportWorkloadOnce).
 	DuplicateReports int
+	// DroppedOnLostClose counts reports dropped with the intake of an
+	// interval whose opening close this engine made in memory and another
+	// leader redid in the log (closeSettled): those the reporters re-sent
+	// to that leader it counted, the others are counted nowhere.
+	DroppedOnLostClose int
 }
 
 // StepTime is how long one step took.
@@ -355,8 +367,12 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	token := d.Token
+	if token == "" {
+		token = rand.Text()
+	}
 	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}, silent: newSilence(), plan: placement.PlanContext,
-		token: rand.Text()}, nil
+		token: token}, nil
 }
 
 // Seq is the deterministic sequence number of a round's step: every leader

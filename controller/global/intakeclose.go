@@ -44,6 +44,7 @@ func (e *Engine) closeSettled(st *fsm.State) (dropped bool) {
 	}
 	e.log.Warn("another leader closed the interval this engine had closed in memory: the reports it took since are that interval's, dropped",
 		"interval", closed, "reports", n)
+	e.stats.DroppedOnLostClose += n
 	e.seen.relabel(closed+1, closed)
 	e.in, e.inFor = newIntake(), measuring(st)
 	e.inSince, e.inSinceStored = intervalBegan(st), true

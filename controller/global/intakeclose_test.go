@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/transport"
@@ -53,6 +54,10 @@ func (s *lossyStore) Apply(c fsm.Command) error {
 // close: it is kept, and R counts in interval 1 (the reporter never saw
 // B, so nothing is re-sent: dropping the intake would lose R).
 //
+// "a's close is committed, b finishes round 0": as the second, but B
+// finishes round 0 (the close is then in the history, not the round in
+// progress, when A leads again): A keeps its intake (revL F1).
+//
 // "b redoes the close and a leads after interval 1's end": as the first,
 // with B taking interval 1's reports until 99 s and A leading from 101 s
 // (after interval 1's end at 100 s). A, with its intake dropped, waits TakeoverWait for the
@@ -61,13 +66,15 @@ func (s *lossyStore) Apply(c fsm.Command) error {
 // intake does not wait: it would close the interval at once, empty).
 func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		lost   bool
-		bUntil time.Duration // b leads until then (0: until it finished round 0)
+		name    string
+		lost    bool
+		bRounds uint64        // rounds b finishes (of a close not lost: 0 or 1)
+		bUntil  time.Duration // b leads until then (0: until it finished round 0)
 	}{
-		{"b redoes the close", true, 0},
-		{"a's close is committed", false, 0},
-		{"b redoes the close and a leads after interval 1's end", true, 99 * time.Second},
+		{"b redoes the close", true, 1, 0},
+		{"a's close is committed", false, 0, 0},
+		{"a's close is committed, b finishes round 0", false, 1, 0},
+		{"b redoes the close and a leads after interval 1's end", true, 1, 99 * time.Second},
 	} {
 		lost := tc.lost
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,11 +86,11 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 			}}
 			h := newHarness(t, 2, transportCfgNone, hooks, nil)
 			ls := &lossyStore{MemStore: h.store, hold: isPredictOf(0), held: make(chan chan error)}
-			a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: ls, Hooks: hooks})
+			a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: ls, Hooks: hooks, Token: "a"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store, Hooks: hooks})
+			b, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store, Hooks: hooks, Token: "b"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,6 +151,8 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 				report(100, 1+50+1) // b: its report, then the re-sent 0–49 s and R
 				h.runRounds(t, 1)   // b closes interval 0 at 52 s
 				want0, sum1, n1 = (51*100+400)/52.0, 0, 0
+			} else if tc.bRounds > 0 {
+				h.runRounds(t, tc.bRounds) // b finishes round 0 from a's close
 			}
 			for h.clk.Now().Before(t0.Add(tc.bUntil)) { // interval 1, to b
 				h.clk.Advance(time.Second)
@@ -157,9 +166,12 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 			if err := a.Start(); err != nil {
 				t.Fatal(err)
 			}
-			wantIn := uint64(1)
+			wantIn, wantDropped := uint64(1), 0
 			if lost {
-				wantIn = 0
+				wantIn, wantDropped = 0, 1 // R
+			}
+			if got := a.Stats().DroppedOnLostClose; got != wantDropped {
+				t.Errorf("a dropped %d reports on a lost close, want %d", got, wantDropped)
 			}
 			if n, dup, err := a.ReportWorkloadOnce(r); err != nil || !dup || n != wantIn {
 				t.Errorf("a copy of R to a leading again: interval %d, duplicate %v, %v; want the duplicate of interval %d", n, dup, err, wantIn)
@@ -179,11 +191,114 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 			}
 			h.runRounds(t, 2)
 			want1 = sum1 / n1
+			wantBy := "a"
+			if lost {
+				wantBy = "b"
+			}
+			if hist := h.store.History(); len(hist) == 0 || hist[0].Round != 0 || hist[0].ClosedBy != wantBy {
+				t.Errorf("the log's history %+v: want interval 0 closed by %q", hist, wantBy)
+			}
 			if got := measuredDC0(t, h, 0); math.Abs(got-want0) > 1e-9 {
 				t.Fatalf("interval 0 measured %v, want %v", got, want0)
 			}
 			if got := measuredDC0(t, h, 1); math.Abs(got-want1) > 1e-9 {
 				t.Fatalf("interval 1 measured %v, want %v (with R as well: %v)", got, want1, (sum1+400)/(n1+1))
+			}
+		})
+	}
+}
+
+// histStore is a MemStore whose History is the test's.
+type histStore struct {
+	*MemStore
+	hist []fsm.Prediction
+}
+
+func (s *histStore) History() []fsm.Prediction { return s.hist }
+
+// closeSettled, called directly on an engine that closed interval 4 in
+// memory and took report r in interval 5 since, with the log showing
+// interval 4 closed by another engine or by this one: in the round in
+// progress (predict done), or in the history (the other leader finished
+// round 4 and measures interval 6 from its predict step of round 5).
+// Another's close drops the intake (its reports counted nowhere here, the
+// stats say how many), measures the interval of the log, from the
+// committed round start on another node's clock (inSinceStored: compared
+// with the skew tolerance), and names interval 4 as r's; its own close
+// changes nothing but forgetting the closing intake. (advance reaches it
+// without a Start when a quick flap went unseen: revL F2.)
+func TestCloseSettledDropsOnlyAfterAnothersClose(t *testing.T) {
+	began := t0.Add(200 * time.Second) // the committed round start
+	inProgress := fsm.State{Interval: 4, RoundStartedAt: began, Round: &fsm.Round{Round: 4, Done: protocol.StepPredict}}
+	finished := fsm.State{Interval: 5, RoundStartedAt: began, Round: &fsm.Round{Round: 5, Done: protocol.StepPredict,
+		Prediction: &fsm.Prediction{Round: 5, ClosedBy: "x"}}}
+	for _, tc := range []struct {
+		name    string
+		st      fsm.State
+		closer  string
+		dropped bool
+		wantFor uint64
+	}{
+		{"another's close in the round in progress", inProgress, "b", true, 5},
+		{"its own close in the round in progress", inProgress, "a", false, 5},
+		{"another's close in the history", finished, "b", true, 6},
+		{"its own close in the history", finished, "a", false, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clock.NewVirtual(t0)
+			mem, err := transport.NewMem(clk, transportCfgNone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := tc.st
+			if st.Round.Round == 4 {
+				r := *st.Round
+				r.Prediction = &fsm.Prediction{Round: 4, ClosedBy: tc.closer}
+				st.Round = &r
+			}
+			store := &histStore{MemStore: NewMemStore(), hist: []fsm.Prediction{{Round: 3, ClosedBy: "a"}, {Round: 4, ClosedBy: tc.closer}}}
+			e, err := New(Config{Interval: 50 * time.Second}, Deps{Clock: clk, Transport: mem, Forecaster: newAR1(), Store: store, Token: "a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			closedAt := t0.Add(199 * time.Second) // this engine's own close, on its clock
+			closing := newIntake()
+			e.closing, e.closingFor = &closing, 4
+			e.in, e.inFor, e.inSince, e.inSinceStored = newIntake(), 5, closedAt, false
+			e.in.reports["dp/dc0"] = 3
+			r := protocol.WorkloadReport{DC: "dc0", At: t0.Add(201 * time.Second), Kind: KindDP, Reporter: "node1", Credential: "c"}
+			e.seen.note(r, 5, time.Time{})
+
+			if got := e.closeSettled(&st); got != tc.dropped {
+				t.Fatalf("closeSettled = %v, want %v", got, tc.dropped)
+			}
+			if e.closing != nil {
+				t.Error("the closing intake is kept after the log showed its interval closed")
+			}
+			in, _ := e.seen.counted(r)
+			if !tc.dropped {
+				if e.in.reports["dp/dc0"] != 3 || e.inFor != 5 || !e.inSince.Equal(closedAt) || e.inSinceStored || in != 5 ||
+					e.Stats().DroppedOnLostClose != 0 {
+					t.Errorf("its own close changed the intake: %v for %d since %v (stored %v), r counted in %d, dropped %d",
+						e.in.reports, e.inFor, e.inSince.Sub(t0), e.inSinceStored, in, e.Stats().DroppedOnLostClose)
+				}
+				return
+			}
+			if len(e.in.reports) != 0 {
+				t.Errorf("the intake of the lost close is kept: %v", e.in.reports)
+			}
+			if e.inFor != measuring(&st) || e.inFor != tc.wantFor {
+				t.Errorf("the new intake is interval %d's, want %d (the log's)", e.inFor, tc.wantFor)
+			}
+			if !e.inSince.Equal(began) || !e.inSinceStored {
+				t.Errorf("the new intake begins %v (stored %v), want the committed round start %v on another node's clock",
+					e.inSince.Sub(t0), e.inSinceStored, began.Sub(t0))
+			}
+			if in != 4 {
+				t.Errorf("r is remembered as interval %d's, want 4's (the other leader counted the re-sent reports there)", in)
+			}
+			if got := e.Stats().DroppedOnLostClose; got != 3 {
+				t.Errorf("Stats.DroppedOnLostClose = %d, want 3", got)
 			}
 		})
 	}

@@ -49,10 +49,11 @@ const maxSeenKeys = 4096
 // its keys (16 bytes each: 4 MiB, up to about twice that with the slices'
 // spare room): at the bound the least recently used keys are forgotten
 // whole. At one report a second per DC and kind, 64 keys fill it at
-// their seenKept, or 218 keys at a 600 s interval. Only the shared
-// token's memory can come near it: a reporter credential's reports carry
-// its own name as reporter ID (transport.WorkloadHandler), the node's own
-// sources its node ID, so each has one key per DC and kind.
+// their seenKept, or 218 keys at a 600 s interval. A credential can fill
+// only its own memory: the shared token's with made-up reporter IDs, a
+// reporter credential's (its name is its reporter ID,
+// transport.WorkloadHandler: one key per DC and kind) with many DCs
+// (seenKept × its DCs × kinds passes the bound from about 22 DCs).
 const maxSeenEntries = 1 << 18
 
 // seenKey names a reporter's reports of one DC and kind: a report is its
@@ -74,8 +75,9 @@ type seenAt struct {
 }
 
 // seenReports remembers the times of counted reports per key, in one
-// memory per credential: the node's own, in process (credential ""), the
-// shared token's and each reporter credential's (over HTTP). A holder of
+// memory per credential: the node's own, in process (credential ""), and
+// over HTTP the shared token's or, with role.reportersFile (which refuses
+// the shared token), each reporter credential's. A holder of
 // the shared token can make up reporter IDs (a delay report's are not
 // bounded per credential, intake.add) and so push out the least recently
 // used keys of the shared token's memory, but never another credential's:

@@ -377,14 +377,20 @@ var duplicateReportsDesc = prometheus.NewDesc(metrics.Namespace+"_workload_repor
 	"Workload reports this node's round engine had counted already (the same credential, reporter, DC, kind and time: "+
 		"a re-send to a leader that had the report, a re-send after a lost answer): not counted again.", nil, nil)
 
-// lateReportsCollector exports global.Stats.LateReports, RefusedReporters
-// and DuplicateReports.
+var droppedLostCloseDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_dropped_lost_close_total",
+	"Workload reports this node's round engine dropped with its intake of an interval whose opening close it made in memory "+
+		"and another leader redid in the log (a lost predict commit, then leading again): those re-sent to that leader it counted, "+
+		"the others are counted nowhere.", nil, nil)
+
+// lateReportsCollector exports global.Stats.LateReports, RefusedReporters,
+// DuplicateReports and DroppedOnLostClose.
 type lateReportsCollector struct{ e *global.Engine }
 
 func (c lateReportsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lateReportsDesc
 	ch <- refusedReportersDesc
 	ch <- duplicateReportsDesc
+	ch <- droppedLostCloseDesc
 }
 
 func (c lateReportsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -392,6 +398,7 @@ func (c lateReportsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(lateReportsDesc, prometheus.CounterValue, float64(st.LateReports))
 	ch <- prometheus.MustNewConstMetric(refusedReportersDesc, prometheus.CounterValue, float64(st.RefusedReporters))
 	ch <- prometheus.MustNewConstMetric(duplicateReportsDesc, prometheus.CounterValue, float64(st.DuplicateReports))
+	ch <- prometheus.MustNewConstMetric(droppedLostCloseDesc, prometheus.CounterValue, float64(st.DroppedOnLostClose))
 }
 
 var (

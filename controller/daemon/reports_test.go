@@ -87,6 +87,9 @@ func TestClusterWorkloadReportsReachLeader(t *testing.T) {
 	if !strings.Contains(string(body), "ims_orch_workload_reports_duplicate_total 0") {
 		t.Fatal("/metrics lacks ims_orch_workload_reports_duplicate_total (0: no copy before a failover)")
 	}
+	if !strings.Contains(string(body), "ims_orch_workload_reports_dropped_lost_close_total 0") {
+		t.Fatal("/metrics lacks ims_orch_workload_reports_dropped_lost_close_total (0: no leader change)")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -287,7 +287,8 @@ func FuzzDecode(f *testing.F) {
 		PutDoc{Key: "labels/b", Doc: []byte(`{"group":"asia"}`)},
 		DeleteDoc{Key: "policy/night"},
 		SetDrain{DC: "b", Drain: true},
-		SetDrain{DC: "b"})
+		SetDrain{DC: "b"},
+		RoundStepDone{Round: 0, Step: protocol.StepPredict, Prediction: &Prediction{Actual: map[string]float64{"dp/a/b": 1}, ClosedBy: "engine-a"}})
 	for _, c := range cmds {
 		b, _ := Encode(c)
 		f.Add(b)

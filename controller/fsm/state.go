@@ -276,6 +276,12 @@ type Prediction struct {
 	Round     uint64             `json:"round"`
 	Actual    map[string]float64 `json:"actual"`
 	Predicted map[string]float64 `json:"predicted"`
+	// ClosedBy is an opaque token of the round engine whose intake gave
+	// Actual (empty: not said). An engine that closed the interval in
+	// memory and stopped leading before it saw its step-1 commit tells
+	// from it, leading again, whether that commit is the one in the log or
+	// another leader redid the step with its own intake (controller/global).
+	ClosedBy string `json:"closedBy,omitempty"`
 }
 
 // Round is the round in progress. Round t closes interval t; its decision

@@ -30,6 +30,7 @@ package global
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -147,6 +148,13 @@ type Deps struct {
 	Store      Store
 	Logger     *slog.Logger
 	Hooks      Hooks
+	// Token names this engine's closes in the log
+	// (fsm.Prediction.ClosedBy: closeSettled); "" draws one from
+	// crypto/rand. Two engines sharing a log must have different tokens,
+	// and an engine must not reuse the token of an earlier process of its
+	// node (its closes in the log would pass for the new engine's): tests
+	// and the simulator (one engine, a log of its own) pass fixed ones.
+	Token string
 }
 
 // Stats are the engine's counters since it was created.
@@ -182,6 +190,11 @@ type Stats struct {
 	// counted (a leader flap, a re-send after a lost answer), counted
 	// no more (ReportWorkloadOnce).
 	DuplicateReports int
+	// DroppedOnLostClose counts reports dropped with the intake of an
+	// interval whose opening close this engine made in memory and another
+	// leader redid in the log (closeSettled): those the reporters re-sent
+	// to that leader it counted, the others are counted nowhere.
+	DroppedOnLostClose int
 }
 
 // StepTime is how long one step took.
@@ -307,6 +320,9 @@ type Engine struct {
 	// step and dropped once the committed state shows the step done
 	closing    *intake
 	closingFor uint64
+	// token names this engine's closes in the log
+	// (fsm.Prediction.ClosedBy: closeSettled)
+	token string
 	// seen: the reports this engine counted, for its whole life (copies
 	// are counted once; intakeseen.go)
 	seen seenReports
@@ -351,7 +367,12 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}, silent: newSilence(), plan: placement.PlanContext}, nil
+	token := d.Token
+	if token == "" {
+		token = rand.Text()
+	}
+	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}, silent: newSilence(), plan: placement.PlanContext,
+		token: token}, nil
 }
 
 // Seq is the deterministic sequence number of a round's step: every leader
@@ -458,12 +479,12 @@ func (e *Engine) Start() error {
 		e.refreshTopology(&st)
 		e.replayHistory()
 		m := measuring(&st)
-		if e.closing != nil && e.closingFor != m {
-			e.closing = nil // its predict step was committed
-		}
+		dropped := e.closeSettled(&st)
 		// the same engine leads again in the interval it measured when it
-		// stopped: its intake holds the interval's reports already
-		kept := e.led && e.closing == nil && e.inFor == m
+		// stopped: its intake holds the interval's reports already (not
+		// when it began at this engine's close of the interval before and
+		// another leader closed that one: closeSettled)
+		kept := e.led && !dropped && e.closing == nil && e.inFor == m
 		e.led = true
 		if e.closing == nil && e.inFor != m {
 			// reports this engine took in an earlier term belong to an
@@ -539,6 +560,15 @@ func nextRoundIn(lastStart, now time.Time, interval time.Duration) time.Duration
 func (e *Engine) Stop() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.stop()
+}
+
+// stop is Stop under the lock. It forgets the round record too: a round
+// record left behind would keep every later startRound of this engine
+// from starting a round once it leads again after another leader
+// finished the round (an engine whose commit found it no longer led
+// never ran a round again).
+func (e *Engine) stop() {
 	if !e.running {
 		return
 	}
@@ -757,9 +787,7 @@ func (e *Engine) committed(err error, then func()) {
 		e.timer = e.after(0, e.advance)
 	case errors.Is(err, ErrNotLeader):
 		e.log.Error("lost leadership, stopping the round engine", "err", err)
-		e.running = false
-		e.epoch++
-		e.dropExchange()
+		e.stop()
 	default:
 		e.log.Error("commit failed, retrying from the committed state", "err", err, "after", e.cfg.Retransmit)
 		e.timer = e.after(e.cfg.Retransmit, e.advance)
@@ -795,9 +823,7 @@ func (e *Engine) startRound() {
 // advance continues the round from the committed state.
 func (e *Engine) advance() {
 	st := e.d.Store.State()
-	if e.closing != nil && e.closingFor != measuring(&st) {
-		e.closing = nil // its predict step is committed
-	}
+	e.closeSettled(&st)
 	r := st.Round
 	if r == nil {
 		e.finishRound()
@@ -894,7 +920,7 @@ func (e *Engine) predict(st *fsm.State) {
 			pred[k] = v // missing data: the last forecast, held
 		}
 	}
-	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred}}, func() {
+	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred, ClosedBy: e.token}}, func() {
 		e.closing = nil
 		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
 		e.lastPred, e.predFor = pred, round+1

@@ -622,6 +622,19 @@ func (s acceptSignal) SendReport(ctx context.Context, r protocol.WorkloadReport)
 	return err
 }
 
+// signalledReporter is a reporter with cfg to engines a and b as
+// acceptSignal targets, and the channel they signal on.
+func signalledReporter(t *testing.T, cfg transport.ReporterConfig, a, b *Engine) (*transport.Reporter, chan time.Time) {
+	t.Helper()
+	accepted := make(chan time.Time, 4096)
+	cfg.Targets = []transport.ReportTarget{acceptSignal{leaderTarget{a, "a"}, accepted}, acceptSignal{leaderTarget{b, "b"}, accepted}}
+	rep, err := transport.NewReporter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, accepted
+}
+
 // The whole path, engines and reporter: a closes interval 1 at 100 s and
 // dies before the local side enters interval 2 (the reporter still keeps
 // every report a accepted); b takes over at once. The reporter re-sends to
@@ -633,12 +646,7 @@ func (s acceptSignal) SendReport(ctx context.Context, r protocol.WorkloadReport)
 func TestTakeoverAfterTheCloseCountsNoReportTwice(t *testing.T) {
 	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
 	a, b := twoEngines(t, h, h.cfg)
-	accepted := make(chan time.Time, 1024)
-	rep, err := transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, NoLeaderWait: time.Minute,
-		Targets: []transport.ReportTarget{acceptSignal{leaderTarget{a, "a"}, accepted}, acceptSignal{leaderTarget{b, "b"}, accepted}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, accepted := signalledReporter(t, transport.ReporterConfig{Clock: h.clk, Resend: true, NoLeaderWait: time.Minute}, a, b)
 	defer rep.Close()
 	if err := a.Start(); err != nil {
 		t.Fatal(err)

@@ -41,16 +41,19 @@ import (
 // intake bounds' skew window bounds how far).
 const seenKept = 4096
 
-// maxSeenKeys bounds the keys each of the two memories (in process, over
-// HTTP) remembers (reporter IDs and, over HTTP, credentials come from the
-// reporters).
+// maxSeenKeys bounds the keys each credential's memory remembers (the
+// shared token's holders make reporter IDs up).
 const maxSeenKeys = 4096
 
-// maxSeenEntries bounds the times each of the two memories holds over all
+// maxSeenEntries bounds the times each credential's memory holds over all
 // its keys (16 bytes each: 4 MiB, up to about twice that with the slices'
 // spare room): at the bound the least recently used keys are forgotten
 // whole. At one report a second per DC and kind, 64 keys fill it at
-// their seenKept, or 218 keys at a 600 s interval.
+// their seenKept, or 218 keys at a 600 s interval. A credential can fill
+// only its own memory: the shared token's with made-up reporter IDs, a
+// reporter credential's (its name is its reporter ID,
+// transport.WorkloadHandler: one key per DC and kind) with many DCs
+// (seenKept × its DCs × kinds passes the bound from about 22 DCs).
 const maxSeenEntries = 1 << 18
 
 // seenKey names a reporter's reports of one DC and kind: a report is its
@@ -71,16 +74,20 @@ type seenAt struct {
 	in uint64
 }
 
-// seenReports remembers the times of counted reports per key, in two
-// memories: the node's own, in process (credential ""), and the reports
-// over HTTP. Reports over HTTP cannot push the node's own keys out: a
-// holder of the shared token can make up reporter IDs (a delay report's
-// are not bounded per credential, intake.add), and then forgets the
-// least recently used HTTP keys, but never an in-process one, whose
-// reporter IDs are the node's (its reporter stamps node.id: one key per
-// DC and kind). The zero value is empty and ready.
+// seenReports remembers the times of counted reports per key, in one
+// memory per credential: the node's own, in process (credential ""), and
+// over HTTP the shared token's or, with role.reportersFile (which refuses
+// the shared token), each reporter credential's. A holder of
+// the shared token can make up reporter IDs (a delay report's are not
+// bounded per credential, intake.add) and so push out the least recently
+// used keys of the shared token's memory, but never another credential's:
+// not the node's own, whose reporter IDs are the node's (its reporter
+// stamps node.id: one key per DC and kind), nor a reporter credential's
+// (its reporter ID is its name). The credentials are the node's
+// configuration's (the shared token and role.reportersFile), so the
+// memories are bounded by it. The zero value is empty and ready.
 type seenReports struct {
-	own, http seenMemory
+	by map[string]*seenMemory // credential → its memory
 }
 
 // seenMemory keeps, per key, the times of its counted reports that a copy
@@ -93,11 +100,18 @@ type seenMemory struct {
 	entries int // times held over all keys
 }
 
-func (s *seenReports) memory(r protocol.WorkloadReport) *seenMemory {
-	if r.Credential == "" {
-		return &s.own
+// memory is the memory of r's credential, made when create is set (nil
+// when it is not and there is none).
+func (s *seenReports) memory(r protocol.WorkloadReport, create bool) *seenMemory {
+	m := s.by[r.Credential]
+	if m == nil && create {
+		if s.by == nil {
+			s.by = map[string]*seenMemory{}
+		}
+		m = &seenMemory{}
+		s.by[r.Credential] = m
 	}
-	return &s.http
+	return m
 }
 
 func keyOf(r protocol.WorkloadReport) seenKey {
@@ -120,8 +134,8 @@ func remembered(r protocol.WorkloadReport) bool {
 // which interval. A report the memory does not keep (remembered) is
 // never a copy.
 func (s *seenReports) counted(r protocol.WorkloadReport) (in uint64, ok bool) {
-	m := s.memory(r)
-	if m.keys == nil || !remembered(r) {
+	m := s.memory(r, false)
+	if m == nil || m.keys == nil || !remembered(r) {
 		return 0, false
 	}
 	times, _ := m.keys.Peek(keyOf(r)) // a copy is no use of the key
@@ -149,7 +163,7 @@ func (s *seenReports) note(r protocol.WorkloadReport, in uint64, stale time.Time
 	if !remembered(r) {
 		return
 	}
-	m := s.memory(r)
+	m := s.memory(r, true)
 	if m.keys == nil {
 		keys, err := simplelru.NewLRU(maxSeenKeys, func(_ seenKey, times []seenAt) { m.entries -= len(times) })
 		if err != nil {
@@ -173,6 +187,24 @@ func (s *seenReports) note(r protocol.WorkloadReport, in uint64, stale time.Time
 	m.keys.Add(k, times)
 	for m.entries > maxSeenEntries {
 		m.keys.RemoveOldest() // never k: it holds at most seenKept < maxSeenEntries
+	}
+}
+
+// relabel names interval to as the one the times counted in interval
+// from were counted in (closeSettled: another leader's close made them
+// the interval before's).
+func (s *seenReports) relabel(from, to uint64) {
+	for _, m := range s.by {
+		if m.keys == nil {
+			continue
+		}
+		for _, times := range m.keys.Values() { // the stored slices: set in place
+			for i := range times {
+				if times[i].in == from {
+					times[i].in = to
+				}
+			}
+		}
 	}
 }
 

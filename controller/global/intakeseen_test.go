@@ -159,29 +159,43 @@ func TestEngineCountsAReportOnceAcrossALeaderFlap(t *testing.T) {
 
 // A holder of the shared token making reporter IDs up (delay reports:
 // their IDs are not bounded per credential) cannot make the engine forget
-// the node's own in-process key within one interval: a copy of the node's
-// report is still a duplicate. Before, one memory held both, and 4 096
-// made-up keys pushed the node's out.
-func TestEngineKeepsTheNodesOwnKeysFromReportsOverHTTP(t *testing.T) {
-	h, e, _ := twoNodesALeads(t)
-	defer e.Stop()
-	h.clk.Advance(5 * time.Second)
-	own := dc0Report(h.clk.Now(), "node1", 100) // in process: no credential
-	if _, dup, err := e.ReportWorkloadOnce(own); err != nil || dup {
-		t.Fatalf("the node's report: duplicate %v, %v", dup, err)
-	}
-	for i := range maxSeenKeys {
-		r := protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDelay, Reporter: fmt.Sprintf("x%d", i),
-			Credential: transport.SharedCredential, DelaysMs: map[string]float64{"dc1": 1}}
-		if _, _, err := e.ReportWorkloadOnce(r); err != nil {
-			t.Fatalf("delay report %d: %v", i, err)
+// another credential's key within one interval: a copy of the node's own
+// in-process report, or of a reporter credential's report
+// (role.reportersFile), is still a duplicate. Before, one memory held the
+// node's keys and the shared token's, and 4 096 made-up keys pushed the
+// node's out; then one held every credential's over HTTP, and they pushed
+// a reporter credential's out.
+func TestEngineKeepsOtherCredentialsKeysFromMadeUpIDs(t *testing.T) {
+	for _, cred := range []string{"", "node2"} {
+		name := "in process"
+		if cred != "" {
+			name = "a reporter credential"
 		}
-	}
-	if _, dup, err := e.ReportWorkloadOnce(own); err != nil || !dup {
-		t.Fatalf("the node's copy after %d made-up keys: duplicate %v, %v; want a duplicate", maxSeenKeys, dup, err)
-	}
-	if n, _ := dc0Counted(e); n != 1 {
-		t.Fatalf("%d reports of dc0 counted, want 1", n)
+		t.Run(name, func(t *testing.T) {
+			h, e, _ := twoNodesALeads(t)
+			defer e.Stop()
+			h.clk.Advance(5 * time.Second)
+			own := dc0Report(h.clk.Now(), "node1", 100)
+			if cred != "" {
+				own.Reporter, own.Credential = cred, cred // the handler's: its name is its ID
+			}
+			if _, dup, err := e.ReportWorkloadOnce(own); err != nil || dup {
+				t.Fatalf("the report: duplicate %v, %v", dup, err)
+			}
+			for i := range maxSeenKeys {
+				r := protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDelay, Reporter: fmt.Sprintf("x%d", i),
+					Credential: transport.SharedCredential, DelaysMs: map[string]float64{"dc1": 1}}
+				if _, _, err := e.ReportWorkloadOnce(r); err != nil {
+					t.Fatalf("delay report %d: %v", i, err)
+				}
+			}
+			if _, dup, err := e.ReportWorkloadOnce(own); err != nil || !dup {
+				t.Fatalf("its copy after %d made-up keys: duplicate %v, %v; want a duplicate", maxSeenKeys, dup, err)
+			}
+			if n, _ := dc0Counted(e); n != 1 {
+				t.Fatalf("%d reports of dc0 counted, want 1", n)
+			}
+		})
 	}
 }
 
@@ -467,8 +481,8 @@ func TestSeenReportsBounded(t *testing.T) {
 			s.note(rep("live", 2+i), 7, t0) // the live reporter goes on reporting
 		}
 	}
-	if s.own.keys.Len() != maxSeenKeys {
-		t.Fatalf("%d keys kept, want %d", s.own.keys.Len(), maxSeenKeys)
+	if s.by[""].keys.Len() != maxSeenKeys {
+		t.Fatalf("%d keys kept, want %d", s.by[""].keys.Len(), maxSeenKeys)
 	}
 	if n, ok := s.counted(live); !ok || n != 7 {
 		t.Fatalf("the live reporter's first report: %d, %v; want counted in 7 (its key was forgotten)", n, ok)
@@ -482,7 +496,7 @@ func TestSeenReportsBounded(t *testing.T) {
 			t.Fatalf("r%d's report still known, want its key forgotten", i)
 		}
 	}
-	checkSeenEntries(t, &s.own)
+	checkSeenEntries(t, s.by[""])
 }
 
 // checkSeenEntries checks a memory's count of its times.
@@ -531,7 +545,7 @@ func TestSeenReportsKeepWhatACopyCouldComeOf(t *testing.T) {
 	}
 	known(fmt.Sprintf("%d reports of interval 4", seenKept+1), 1000, false)
 	known(fmt.Sprintf("%d reports of interval 4", seenKept+1), 1001, true)
-	checkSeenEntries(t, &s.own)
+	checkSeenEntries(t, s.by[""])
 	wrapped := rep(1)
 	wrapped.At = time.Unix(sec(1001).Unix()+18446744073, int64(sec(1001).Nanosecond())+709551616)
 	if wrapped.At.UnixNano() != sec(1001).UnixNano() {
@@ -542,10 +556,10 @@ func TestSeenReportsKeepWhatACopyCouldComeOf(t *testing.T) {
 	}
 }
 
-// The memory holds at most maxSeenEntries times over HTTP: at the bound
-// the least recently used keys are forgotten whole. The node's own
-// in-process keys are a memory of their own: reports over HTTP (a holder
-// of the shared token making reporter IDs up) never push them out.
+// The shared token's memory holds at most maxSeenEntries times: at the
+// bound the least recently used keys are forgotten whole. The node's own
+// in-process keys are a memory of their own: the shared token's reports
+// (a holder making reporter IDs up) never push them out.
 func TestSeenReportsEntryBudget(t *testing.T) {
 	var s seenReports
 	own := dc0Report(t0, "node1", 1)
@@ -558,8 +572,8 @@ func TestSeenReportsEntryBudget(t *testing.T) {
 			s.note(r, 0, t0)
 		}
 	}
-	checkSeenEntries(t, &s.http)
-	if n := s.http.keys.Len(); n != keys-1 {
+	checkSeenEntries(t, s.by[transport.SharedCredential])
+	if n := s.by[transport.SharedCredential].keys.Len(); n != keys-1 {
 		t.Fatalf("%d keys over HTTP kept, want %d", n, keys-1)
 	}
 	first, last := dc0Report(t0, "x0", 1), dc0Report(t0, fmt.Sprintf("x%d", keys-1), 1)

@@ -172,6 +172,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		Transport: transport.MemConfig{Jitter: exp.TransportJitter, Seed: opts.Seed ^ 0x5eed},
 		// Reactive runs its initial round anyway.
 		InitialRound: true, Logger: logger,
+		EngineToken: "simulator", // one engine, its own log: a fixed token keeps the runs deterministic
 	}, cloud, clk)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package simulation
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -81,6 +82,15 @@ func TestDeterminism(t *testing.T) {
 		if x, y := ra.sys.Locals[dc].Actions(), rb.sys.Locals[dc].Actions(); !slices.Equal(x, y) {
 			t.Errorf("%s: the local controller's actions differ between two runs with seed 1 (%d and %d)", dc, len(x), len(y))
 		}
+	}
+	// the engine's log too: its closes name a fixed token (revL F3)
+	ha, err := json.Marshal(ra.sys.Store.History())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, _ := json.Marshal(rb.sys.Store.History())
+	if !bytes.Equal(ha, hb) || !bytes.Contains(ha, []byte(`"closedBy":"simulator"`)) {
+		t.Errorf("the prediction history differs between two runs with seed 1, or names no fixed closer:\n%.300s\n%.300s", ha, hb)
 	}
 	if len(a) != 7 {
 		t.Fatalf("files %v", len(a))

@@ -41,6 +41,10 @@ type Config struct {
 	Global global.Config
 	// EngineHooks observe the round engine (the daemon's chaos failpoint).
 	EngineHooks global.Hooks
+	// EngineToken names the round engine's closes in the log
+	// (global.Deps.Token): "" draws one from crypto/rand (the daemon); the
+	// simulator passes a fixed one, so its runs repeat byte for byte.
+	EngineToken string
 	// Strategy decides which rounds run and whether the local controllers
 	// scale out reactively (nil: strategy.Default).
 	Strategy strategy.Strategy
@@ -412,7 +416,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		rounds = global.NewProfileForecaster(rounds, p, clk, top.DCs)
 	}
 	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: tr, Forecaster: rounds, Store: s.Store,
-		Logger: cfg.Logger.With("role", "global"), Hooks: cfg.EngineHooks})
+		Logger: cfg.Logger.With("role", "global"), Hooks: cfg.EngineHooks, Token: cfg.EngineToken})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,46 @@
+package fsm
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+// A step-1 commit's ClosedBy (the round engine's token: whose intake the
+// averages came from) survives the log's encoding and a snapshot, in the
+// round in progress and in the history: an engine leading again reads it
+// there to tell its own close from another leader's (controller/global).
+func TestPredictionKeepsWhoClosedTheInterval(t *testing.T) {
+	f := New()
+	cmds := []Command{SetTopology{Topology: topo()}, RoundStarted{Round: 0},
+		RoundStepDone{Round: 0, Step: protocol.StepPredict, Prediction: &Prediction{Actual: map[string]float64{"dp/a/b": 1},
+			Predicted: map[string]float64{"dp/a/b": 1}, ClosedBy: "engine-a"}}}
+	for _, c := range cmds {
+		if err := apply(f, c); err != nil {
+			t.Fatalf("%T: %v", c, err)
+		}
+	}
+	check := func(what string, s State) {
+		t.Helper()
+		if s.Round == nil || s.Round.Prediction == nil || s.Round.Prediction.ClosedBy != "engine-a" ||
+			len(s.History) != 1 || s.History[0].ClosedBy != "engine-a" {
+			t.Fatalf("%s: round %+v, history %+v; want ClosedBy engine-a in both", what, s.Round, s.History)
+		}
+	}
+	check("applied", f.full())
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	g := New()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	check("restored from a snapshot", g.full())
+}

@@ -1,0 +1,305 @@
+package global
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/transport"
+)
+
+// lossyStore is a MemStore whose Apply of the commands hold picks waits
+// for the test's verdict: nil commits it (the quorum answered), an error
+// is returned without applying it (raft lost the entry: the leader
+// stepped down before a quorum had it).
+type lossyStore struct {
+	*MemStore
+	hold func(fsm.Command) bool
+	held chan chan error
+}
+
+func (s *lossyStore) Apply(c fsm.Command) error {
+	if !s.hold(c) {
+		return s.MemStore.Apply(c)
+	}
+	verdict := make(chan error)
+	s.held <- verdict
+	if err := <-verdict; err != nil {
+		return err
+	}
+	return s.MemStore.Apply(c)
+}
+
+// A closes interval 0 in memory at 50 s and its predict step's commit is
+// in flight when report R (rate 400) comes: A counts it in interval 1.
+// Then A loses the lead.
+//
+// "b redoes the close": raft loses A's predict entry. B resumes round 0,
+// gets the reports the reporter re-sends to a new leader (R among them:
+// A booked it in interval 1, not before B's 0) and counts R in interval
+// 0, closes it and finishes the round; A leads again in interval 1. A's
+// intake of interval 1 began at a close that was never committed: it is
+// dropped, so interval 1 measures its own reports only (100), and a copy
+// of R is the duplicate of interval 0, where it was counted. Before, A
+// kept that intake (it measured interval 1 when it stopped, as the
+// committed state does now) and counted R twice, in 0 (B) and 1 (A).
+//
+// "a's close is committed": A's entry is committed, but A had stopped
+// and dropped the result; B leads a moment in interval 1 and takes no
+// report; A leads again. Its intake of interval 1 began at the committed
+// close: it is kept, and R counts in interval 1 (the reporter never saw
+// B, so nothing is re-sent: dropping the intake would lose R).
+//
+// "a's close is committed, b finishes round 0": as the second, but B
+// finishes round 0 (the close is then in the history, not the round in
+// progress, when A leads again): A keeps its intake (revL F1).
+//
+// "b redoes the close and a leads after interval 1's end": as the first,
+// with B taking interval 1's reports until 99 s and A leading from 101 s
+// (after interval 1's end at 100 s). A, with its intake dropped, waits TakeoverWait for the
+// reports the reporter re-sends to it (B's of interval 1) before it
+// closes interval 1, as any new leader does (an engine that kept its
+// intake does not wait: it would close the interval at once, empty).
+func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		lost    bool
+		bRounds uint64        // rounds b finishes (of a close not lost: 0 or 1)
+		bUntil  time.Duration // b leads until then (0: until it finished round 0)
+	}{
+		{"b redoes the close", true, 1, 0},
+		{"a's close is committed", false, 0, 0},
+		{"a's close is committed, b finishes round 0", false, 1, 0},
+		{"b redoes the close and a leads after interval 1's end", true, 1, 99 * time.Second},
+	} {
+		lost := tc.lost
+		t.Run(tc.name, func(t *testing.T) {
+			var rep *transport.Reporter
+			hooks := Hooks{StepCommitted: func(_ uint64, step protocol.Step) {
+				if step == protocol.StepEnter { // the local side enters the new interval
+					rep.NewInterval()
+				}
+			}}
+			h := newHarness(t, 2, transportCfgNone, hooks, nil)
+			ls := &lossyStore{MemStore: h.store, hold: isPredictOf(0), held: make(chan chan error)}
+			a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: ls, Hooks: hooks, Token: "a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store, Hooks: hooks, Token: "b"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Stop()
+			defer b.Stop()
+			rep, accepted := signalledReporter(t, transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1", QueueCap: 4096}, a, b)
+			defer rep.Close()
+			if err := a.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// report sends the reporter the load of now and waits for k
+			// acceptances (the report's and the re-sent copies')
+			report := func(rate float64, k int) {
+				t.Helper()
+				if err := rep.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDP,
+					Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
+					t.Fatal(err)
+				}
+				for range k {
+					select {
+					case <-accepted:
+					case <-time.After(time.Minute): // a guard only
+						t.Fatalf("fewer acceptances than %d at %v: %+v", k, h.clk.Now().Sub(t0), rep.Stats())
+					}
+				}
+			}
+			for i := range 50 { // interval 0: 0–49 s
+				if i > 0 {
+					h.clk.Advance(time.Second)
+				}
+				report(100, 1)
+			}
+			h.clk.Advance(999 * time.Millisecond)
+			clockDone := goAdvance(h, time.Millisecond) // round 0 starts at 50 s; a closes interval 0
+			var verdict chan error
+			select {
+			case verdict = <-ls.held:
+			case <-time.After(10 * time.Second): // deadlock guard
+				t.Fatal("a's predict step was never applied")
+			}
+			r := protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDP, Reporter: "node1",
+				Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: 400}}}
+			report(400, 1) // R: a counts it in interval 1
+			if lost {
+				verdict <- fmt.Errorf("%w: leadership lost while committing", ErrNotLeader)
+			} else {
+				a.Stop()
+				verdict <- nil
+			}
+			within(t, "the clock's Advance after the verdict", func() { <-clockDone })
+			a.Stop()
+			if err := b.Start(); err != nil {
+				t.Fatal(err)
+			}
+			want0, want1, sum1, n1 := 100.0, 100.0, 400.0, 1.0
+			if lost {
+				h.clk.Advance(time.Second)
+				report(100, 1+50+1) // b: its report, then the re-sent 0–49 s and R
+				h.runRounds(t, 1)   // b closes interval 0 at 52 s
+				want0, sum1, n1 = (51*100+400)/52.0, 0, 0
+			} else if tc.bRounds > 0 {
+				h.runRounds(t, tc.bRounds) // b finishes round 0 from a's close
+			}
+			for h.clk.Now().Before(t0.Add(tc.bUntil)) { // interval 1, to b
+				h.clk.Advance(time.Second)
+				report(100, 1)
+				sum1, n1 = sum1+100, n1+1
+			}
+			b.Stop()
+			if tc.bUntil > 0 {
+				h.clk.Advance(2 * time.Second) // the election
+			}
+			if err := a.Start(); err != nil {
+				t.Fatal(err)
+			}
+			wantIn, wantDropped := uint64(1), 0
+			if lost {
+				wantIn, wantDropped = 0, 1 // R
+			}
+			if got := a.Stats().DroppedOnLostClose; got != wantDropped {
+				t.Errorf("a dropped %d reports on a lost close, want %d", got, wantDropped)
+			}
+			if n, dup, err := a.ReportWorkloadOnce(r); err != nil || !dup || n != wantIn {
+				t.Errorf("a copy of R to a leading again: interval %d, duplicate %v, %v; want the duplicate of interval %d", n, dup, err, wantIn)
+			}
+			for h.clk.Now().Before(t0.Add(99 * time.Second)) { // interval 1, to a
+				h.clk.Advance(time.Second)
+				report(100, 1)
+				sum1, n1 = sum1+100, n1+1
+			}
+			if tc.bUntil > 0 { // a's first report, then b's of interval 1 re-sent
+				h.clk.Advance(time.Second)
+				if rs := h.store.State().RoundStartedAt; rs.After(t0.Add(50 * time.Second)) {
+					t.Fatalf("a started round 1 at %v, before the reporter re-sent it interval 1's reports (want TakeoverWait after 101 s)", rs.Sub(t0))
+				}
+				report(100, 1+int(n1))
+				sum1, n1 = sum1+100, n1+1
+			}
+			h.runRounds(t, 2)
+			want1 = sum1 / n1
+			wantBy := "a"
+			if lost {
+				wantBy = "b"
+			}
+			if hist := h.store.History(); len(hist) == 0 || hist[0].Round != 0 || hist[0].ClosedBy != wantBy {
+				t.Errorf("the log's history %+v: want interval 0 closed by %q", hist, wantBy)
+			}
+			if got := measuredDC0(t, h, 0); math.Abs(got-want0) > 1e-9 {
+				t.Fatalf("interval 0 measured %v, want %v", got, want0)
+			}
+			if got := measuredDC0(t, h, 1); math.Abs(got-want1) > 1e-9 {
+				t.Fatalf("interval 1 measured %v, want %v (with R as well: %v)", got, want1, (sum1+400)/(n1+1))
+			}
+		})
+	}
+}
+
+// histStore is a MemStore whose History is the test's.
+type histStore struct {
+	*MemStore
+	hist []fsm.Prediction
+}
+
+func (s *histStore) History() []fsm.Prediction { return s.hist }
+
+// closeSettled, called directly on an engine that closed interval 4 in
+// memory and took report r in interval 5 since, with the log showing
+// interval 4 closed by another engine or by this one: in the round in
+// progress (predict done), or in the history (the other leader finished
+// round 4 and measures interval 6 from its predict step of round 5).
+// Another's close drops the intake (its reports counted nowhere here, the
+// stats say how many), measures the interval of the log, from the
+// committed round start on another node's clock (inSinceStored: compared
+// with the skew tolerance), and names interval 4 as r's; its own close
+// changes nothing but forgetting the closing intake. (advance reaches it
+// without a Start when a quick flap went unseen: revL F2.)
+func TestCloseSettledDropsOnlyAfterAnothersClose(t *testing.T) {
+	began := t0.Add(200 * time.Second) // the committed round start
+	inProgress := fsm.State{Interval: 4, RoundStartedAt: began, Round: &fsm.Round{Round: 4, Done: protocol.StepPredict}}
+	finished := fsm.State{Interval: 5, RoundStartedAt: began, Round: &fsm.Round{Round: 5, Done: protocol.StepPredict,
+		Prediction: &fsm.Prediction{Round: 5, ClosedBy: "x"}}}
+	for _, tc := range []struct {
+		name    string
+		st      fsm.State
+		closer  string
+		dropped bool
+		wantFor uint64
+	}{
+		{"another's close in the round in progress", inProgress, "b", true, 5},
+		{"its own close in the round in progress", inProgress, "a", false, 5},
+		{"another's close in the history", finished, "b", true, 6},
+		{"its own close in the history", finished, "a", false, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clock.NewVirtual(t0)
+			mem, err := transport.NewMem(clk, transportCfgNone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := tc.st
+			if st.Round.Round == 4 {
+				r := *st.Round
+				r.Prediction = &fsm.Prediction{Round: 4, ClosedBy: tc.closer}
+				st.Round = &r
+			}
+			store := &histStore{MemStore: NewMemStore(), hist: []fsm.Prediction{{Round: 3, ClosedBy: "a"}, {Round: 4, ClosedBy: tc.closer}}}
+			e, err := New(Config{Interval: 50 * time.Second}, Deps{Clock: clk, Transport: mem, Forecaster: newAR1(), Store: store, Token: "a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			closedAt := t0.Add(199 * time.Second) // this engine's own close, on its clock
+			closing := newIntake()
+			e.closing, e.closingFor = &closing, 4
+			e.in, e.inFor, e.inSince, e.inSinceStored = newIntake(), 5, closedAt, false
+			e.in.reports["dp/dc0"] = 3
+			r := protocol.WorkloadReport{DC: "dc0", At: t0.Add(201 * time.Second), Kind: KindDP, Reporter: "node1", Credential: "c"}
+			e.seen.note(r, 5, time.Time{})
+
+			if got := e.closeSettled(&st); got != tc.dropped {
+				t.Fatalf("closeSettled = %v, want %v", got, tc.dropped)
+			}
+			if e.closing != nil {
+				t.Error("the closing intake is kept after the log showed its interval closed")
+			}
+			in, _ := e.seen.counted(r)
+			if !tc.dropped {
+				if e.in.reports["dp/dc0"] != 3 || e.inFor != 5 || !e.inSince.Equal(closedAt) || e.inSinceStored || in != 5 ||
+					e.Stats().DroppedOnLostClose != 0 {
+					t.Errorf("its own close changed the intake: %v for %d since %v (stored %v), r counted in %d, dropped %d",
+						e.in.reports, e.inFor, e.inSince.Sub(t0), e.inSinceStored, in, e.Stats().DroppedOnLostClose)
+				}
+				return
+			}
+			if len(e.in.reports) != 0 {
+				t.Errorf("the intake of the lost close is kept: %v", e.in.reports)
+			}
+			if e.inFor != measuring(&st) || e.inFor != tc.wantFor {
+				t.Errorf("the new intake is interval %d's, want %d (the log's)", e.inFor, tc.wantFor)
+			}
+			if !e.inSince.Equal(began) || !e.inSinceStored {
+				t.Errorf("the new intake begins %v (stored %v), want the committed round start %v on another node's clock",
+					e.inSince.Sub(t0), e.inSinceStored, began.Sub(t0))
+			}
+			if in != 4 {
+				t.Errorf("r is remembered as interval %d's, want 4's (the other leader counted the re-sent reports there)", in)
+			}
+			if got := e.Stats().DroppedOnLostClose; got != 3 {
+				t.Errorf("Stats.DroppedOnLostClose = %d, want 3", got)
+			}
+		})
+	}
+}

@@ -174,6 +174,55 @@ func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 	}
 }
 
+// A server of the id launched after the last List (the copy in its
+// backoff, the only server that List showed) is not held back by the
+// copy's backoff: Terminate lists, deletes it at once and fails naming the
+// copy (it sent nothing, the new server ran until the copy's backoff
+// ended). Once a List shows the launch, Terminate sends nothing again.
+func TestTerminateDeletesAServerLaunchedAfterTheLastList(t *testing.T) {
+	f := newFakeNova(t)
+	d, clk := quietDriver(t, f, testConfig())
+	copyID := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
+	f.refuse(copyID, true)
+	terminate := func() (map[string]int, error) {
+		f.reqs.take()
+		err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "k1") })
+		return f.reqs.take(), err
+	}
+	if _, err := terminate(); err == nil || errors.Is(err, drivers.ErrBackoff) {
+		t.Fatalf("Terminate of the refusing copy: %v, want its refusal", err)
+	}
+	if _, ok := listed(t, d, "k1"); !ok {
+		t.Fatal("the copy not listed")
+	}
+	clk.Advance(time.Second)
+	in, err := inVirtualTime(clk, func() ret { in, err := d.LaunchNew(ctx, spec("dc-a", "k1")); return ret{in, err} }).unpack()
+	th.AssertNoErr(t, err)
+	clk.Advance(time.Second)
+	reqs, err := terminate()
+	var b *DeleteBackoffError
+	if !errors.As(err, &b) || b.Server != copyID || !b.Skipped {
+		t.Fatalf("Terminate with the copy in its backoff: %v, want the copy's Skipped error", err)
+	}
+	f.mu.Lock()
+	task := f.servers[in.CloudID].Task
+	f.mu.Unlock()
+	if task != "deleting" || reqs["DELETE /servers/"] != 1 {
+		t.Fatalf("the server launched after the last List: task %q, requests %v; want it deleted at once", task, reqs)
+	}
+	_, err = d.List(ctx, "") // the poller's: it shows the launch
+	th.AssertNoErr(t, err)
+	d.mu.Lock()
+	marks := len(d.launches)
+	d.mu.Unlock()
+	th.AssertEquals(t, 0, marks) // forgotten: the record stays bounded
+	clk.Advance(time.Second)
+	reqs, err = terminate()
+	if !errors.Is(err, drivers.ErrBackoff) || len(reqs) != 0 {
+		t.Fatalf("Terminate after a List that shows the launch: %v, requests %v; want nothing sent", err, reqs)
+	}
+}
+
 // revN2 M1: a surplus copy whose DeleteSurplus gave up on a 5xx (a locked
 // server's 409 alike) keeps its tombstone and mark: it is hidden, still
 // running, in its delete backoff. A later Terminate of the id, the newer

@@ -64,6 +64,9 @@ type Driver struct {
 	// lastLists: per compute client, the last List's servers, for
 	// ReissueDeletes (under mu)
 	lastLists map[*gophercloud.ServiceClient]listSnap
+	// launches: per "dc/id", the launches of this driver a List may not
+	// show yet (allInBackoff; under mu)
+	launches map[string]*launchMark
 
 	terminateFailures atomic.Uint64   // Terminate calls that returned an error (Stats)
 	dups              map[string]int  // DC -> surplus servers per instance id in its last List (under mu)
@@ -238,6 +241,7 @@ func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) 
 	// look-up makes it idempotent across retries and restarts
 	unlock := d.idLocks.lock(key(spec.DC, spec.ID))
 	defer unlock()
+	defer d.launchBegun(spec.DC, spec.ID)()
 	var (
 		inst drivers.Instance
 		seen servers.Server
@@ -845,6 +849,55 @@ func (d *Driver) seen(client *gophercloud.ServiceClient, all []servers.Server, l
 	if old, ok := d.lastLists[client]; !ok || !listed.Before(old.listed) {
 		d.lastLists[client] = listSnap{servers: all, listed: listed}
 	}
+	d.pruneLaunches(client, listed)
+}
+
+// pruneLaunches forgets the launches a list of client (nil: of every
+// client) asked for at listed shows (caller holds d.mu).
+func (d *Driver) pruneLaunches(client *gophercloud.ServiceClient, listed time.Time) {
+	for k, lm := range d.launches {
+		if (client == nil || d.clients[lm.dc].Compute == client) && lm.shownBy(listed) {
+			delete(d.launches, k)
+		}
+	}
+}
+
+// launchMark is the launches of one instance id by this driver that a List
+// may not show yet: those running, and when the last one returned.
+type launchMark struct {
+	dc       string
+	running  int
+	returned time.Time
+}
+
+// shownBy reports whether a list asked for at listed shows every server
+// these launches created: none runs and the last returned before the list
+// was asked for (Nova took the create before it answered).
+func (lm *launchMark) shownBy(listed time.Time) bool {
+	return lm.running == 0 && listed.After(lm.returned)
+}
+
+// launchBegun records a launch of instance id in dc and returns the func
+// that records its return (the driver's clock).
+func (d *Driver) launchBegun(dc, id string) func() {
+	k := key(dc, id)
+	d.mu.Lock()
+	if d.launches == nil {
+		d.launches = map[string]*launchMark{}
+	}
+	lm := d.launches[k]
+	if lm == nil {
+		lm = &launchMark{dc: dc}
+		d.launches[k] = lm
+	}
+	lm.running++
+	d.mu.Unlock()
+	return func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		lm.running--
+		lm.returned = d.clk.Now()
+	}
 }
 
 // pruneDelFails ends the delete backoff of the servers of client's DCs
@@ -984,10 +1037,12 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 // allInBackoff returns Terminate's Skipped error for instance id in dc
 // when every server of id the last List of dc showed not deleting is
 // inside its delete backoff (delbackoff.go): the call would send nothing
-// but its list. Nil when a server may be tried, or no List showed one. A
-// server deleted by hand meanwhile ends its backoff at the next List (the
-// poller's); a server of id created after that List waits for the backoff
-// of the others (the error tells the caller to come back).
+// but its list. Nil when a server may be tried, or no List showed one, or
+// that List may miss a server of id: asked for while a launch of id ran,
+// or before one returned (launchMark) — then Terminate lists, and each
+// server's own backoff decides (a server launched since is deleted at
+// once, not after the others' backoff). A server deleted by hand
+// meanwhile ends its backoff at the next List (the poller's).
 func (d *Driver) allInBackoff(dc, id string) error {
 	client, err := d.compute(dc)
 	if err != nil {
@@ -995,6 +1050,8 @@ func (d *Driver) allInBackoff(dc, id string) error {
 	}
 	d.mu.Lock()
 	last, ok := d.lastLists[client]
+	lm := d.launches[key(dc, id)]
+	ok = ok && (lm == nil || lm.shownBy(last.listed))
 	d.mu.Unlock()
 	if !ok {
 		return nil

@@ -78,10 +78,14 @@ func connectTB(tb testing.TB, cfg Config) *Driver {
 	return d
 }
 
-// rawOurs counts the servers Nova lists with our tag, including those it is
-// still deleting (the driver's List hides them).
-func rawOurs(ctx context.Context, d *Driver) (int, error) {
-	n := 0
+// rawOurs lists the servers Nova lists with our tag, including those it
+// is still deleting and those the driver hides (tombstoned), with the
+// compute client of each.
+func rawOurs(ctx context.Context, d *Driver) ([]servers.Server, []*gophercloud.ServiceClient, error) {
+	var (
+		out     []servers.Server
+		clients []*gophercloud.ServiceClient
+	)
 	seen := map[*gophercloud.ServiceClient]bool{}
 	for _, dc := range sortedKeys(d.clients) {
 		c := d.clients[dc].Compute
@@ -91,49 +95,67 @@ func rawOurs(ctx context.Context, d *Driver) (int, error) {
 		seen[c] = true
 		page, err := servers.List(c, servers.ListOpts{Tags: Tag}).AllPages(ctx)
 		if err != nil {
-			return 0, err
+			return nil, nil, err
 		}
 		all, err := servers.ExtractServers(page)
 		if err != nil {
-			return 0, err
+			return nil, nil, err
 		}
-		n += len(all)
+		for _, s := range all {
+			out, clients = append(out, s), append(clients, c)
+		}
 	}
-	return n, nil
+	return out, clients, nil
 }
+
+// sweepLimit bounds a sweep (the driver's clock).
+const sweepLimit = 5 * time.Minute
 
 // sweep deletes every server of ours and waits (bounded) until Nova lists
 // none, not even one it is still deleting.
 func sweep(tb testing.TB, d *Driver) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), sweepLimit+time.Minute) // a backstop; the bound is sweepServers'
 	defer cancel()
-	list, err := d.List(ctx, "")
-	if err != nil {
-		tb.Errorf("sweep: list: %v", err)
-		return
+	if err := sweepServers(ctx, d, sweepLimit); err != nil {
+		tb.Errorf("sweep: %v", err)
 	}
-	var wg sync.WaitGroup
-	for _, in := range list {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := d.deleteServer(ctx, d.clients[in.DC].Compute, in.CloudID); err != nil {
-				tb.Errorf("sweep: delete %s: %v", in.ID, err)
-			}
-		}()
-	}
-	wg.Wait()
+}
+
+// sweepServers deletes every server Nova lists with our tag — hidden ones
+// too (a Terminate's tombstone does not mean Nova took the DELETE) — and
+// waits until Nova lists none, not even one it is deleting. A server it
+// lists again not deleting after its DELETE (a lost delete: the aborted
+// build's clean-up wrote its state back, or the terminate never came) gets
+// its DELETE again, every reissueEvery per server, so a run leaves nothing
+// behind. The polls back off as WaitGone's (pollFirst ×1.5 up to pollMax)
+// on the driver's clock, at most limit in all.
+func sweepServers(ctx context.Context, d *Driver, limit time.Duration) error {
+	end := d.clk.Now().Add(limit)
+	sent := map[string]time.Time{} // Nova id -> its last DELETE
+	wait := pollFirst
 	for {
-		n, err := rawOurs(ctx, d)
-		if err == nil && n == 0 {
-			return
+		all, clients, err := rawOurs(ctx, d)
+		if err == nil && len(all) == 0 {
+			return nil
 		}
-		if ctx.Err() != nil {
-			tb.Errorf("sweep: %d servers of ours left after 5 minutes (last error %v)", n, err)
-			return
+		now := d.clk.Now()
+		for i, s := range all {
+			if at, ok := sent[s.ID]; gone(s) || ok && now.Sub(at) < reissueEvery {
+				continue // Nova is deleting it, or its DELETE is recent
+			}
+			sent[s.ID] = now
+			if derr := d.deleteServer(ctx, clients[i], s.ID); derr != nil {
+				err = derr
+			}
 		}
-		time.Sleep(250 * time.Millisecond) // real cloud, real time
+		if !now.Before(end) {
+			return fmt.Errorf("%d servers of ours left after %s, %d DELETEs sent (last error %v)", len(all), limit, len(sent), err)
+		}
+		if serr := d.sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("%d servers of ours left: %w (last error %v)", len(all), serr, err)
+		}
+		wait = min(wait*3/2, pollMax)
 	}
 }
 
@@ -493,8 +515,8 @@ wait:
 	if err := d2.DeleteGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := rawOurs(ctx, d2); err != nil || n != 0 {
-		t.Fatalf("at the end: %d servers of ours left (%v)", n, err)
+	if left, _, err := rawOurs(ctx, d2); err != nil || len(left) != 0 {
+		t.Fatalf("at the end: %d servers of ours left (%v)", len(left), err)
 	}
 	if left, err := ourGroups(ctx, d2); err != nil || len(left) != 0 {
 		t.Fatalf("at the end: server groups left: %v (%v)", left, err)

@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/openstack/novasweep"
 )
 
 func envOr(k, def string) string {
@@ -78,14 +80,10 @@ func connectTB(tb testing.TB, cfg Config) *Driver {
 	return d
 }
 
-// rawOurs lists the servers Nova lists with our tag, including those it
-// is still deleting and those the driver hides (tombstoned), with the
-// compute client of each.
-func rawOurs(ctx context.Context, d *Driver) ([]servers.Server, []*gophercloud.ServiceClient, error) {
-	var (
-		out     []servers.Server
-		clients []*gophercloud.ServiceClient
-	)
+// rawOurs counts the servers Nova lists with our tag, including those it is
+// still deleting (the driver's List hides them).
+func rawOurs(ctx context.Context, d *Driver) (int, error) {
+	n := 0
 	seen := map[*gophercloud.ServiceClient]bool{}
 	for _, dc := range sortedKeys(d.clients) {
 		c := d.clients[dc].Compute
@@ -95,68 +93,42 @@ func rawOurs(ctx context.Context, d *Driver) ([]servers.Server, []*gophercloud.S
 		seen[c] = true
 		page, err := servers.List(c, servers.ListOpts{Tags: Tag}).AllPages(ctx)
 		if err != nil {
-			return nil, nil, err
+			return 0, err
 		}
 		all, err := servers.ExtractServers(page)
 		if err != nil {
-			return nil, nil, err
+			return 0, err
 		}
-		for _, s := range all {
-			out, clients = append(out, s), append(clients, c)
-		}
+		n += len(all)
 	}
-	return out, clients, nil
+	return n, nil
 }
 
 // sweepLimit bounds a sweep (the driver's clock).
 const sweepLimit = 5 * time.Minute
 
 // sweep deletes every server of ours and waits (bounded) until Nova lists
-// none, not even one it is still deleting.
+// none, not even one it is still deleting (sweepServers).
 func sweep(tb testing.TB, d *Driver) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), sweepLimit+time.Minute) // a backstop; the bound is sweepServers'
+	ctx, cancel := context.WithTimeout(context.Background(), sweepLimit+time.Minute) // a backstop; the bound is the sweep's
 	defer cancel()
 	if err := sweepServers(ctx, d, sweepLimit); err != nil {
 		tb.Errorf("sweep: %v", err)
 	}
 }
 
-// sweepServers deletes every server Nova lists with our tag — hidden ones
-// too (a Terminate's tombstone does not mean Nova took the DELETE) — and
-// waits until Nova lists none, not even one it is deleting. A server it
-// lists again not deleting after its DELETE (a lost delete: the aborted
-// build's clean-up wrote its state back, or the terminate never came) gets
-// its DELETE again, every reissueEvery per server, so a run leaves nothing
-// behind. The polls back off as WaitGone's (pollFirst ×1.5 up to pollMax)
-// on the driver's clock, at most limit in all.
+// sweepServers is novasweep.Sweep over the clouds of d, on its clock: every
+// server tagged ours, hidden ones too, deleted and a lost delete sent again
+// until Nova lists none.
 func sweepServers(ctx context.Context, d *Driver, limit time.Duration) error {
-	end := d.clk.Now().Add(limit)
-	sent := map[string]time.Time{} // Nova id -> its last DELETE
-	wait := pollFirst
-	for {
-		all, clients, err := rawOurs(ctx, d)
-		if err == nil && len(all) == 0 {
-			return nil
+	var computes []*gophercloud.ServiceClient
+	for _, dc := range sortedKeys(d.clients) {
+		if c := d.clients[dc].Compute; !slices.Contains(computes, c) {
+			computes = append(computes, c)
 		}
-		now := d.clk.Now()
-		for i, s := range all {
-			if at, ok := sent[s.ID]; gone(s) || ok && now.Sub(at) < reissueEvery {
-				continue // Nova is deleting it, or its DELETE is recent
-			}
-			sent[s.ID] = now
-			if derr := d.deleteServer(ctx, clients[i], s.ID); derr != nil {
-				err = derr
-			}
-		}
-		if !now.Before(end) {
-			return fmt.Errorf("%d servers of ours left after %s, %d DELETEs sent (last error %v)", len(all), limit, len(sent), err)
-		}
-		if serr := d.sleep(ctx, wait); serr != nil {
-			return fmt.Errorf("%d servers of ours left: %w (last error %v)", len(all), serr, err)
-		}
-		wait = min(wait*3/2, pollMax)
 	}
+	return novasweep.Sweep(ctx, computes, Tag, d.clk, limit)
 }
 
 // ourGroups lists the server groups named ims-orch.*.
@@ -515,8 +487,8 @@ wait:
 	if err := d2.DeleteGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if left, _, err := rawOurs(ctx, d2); err != nil || len(left) != 0 {
-		t.Fatalf("at the end: %d servers of ours left (%v)", len(left), err)
+	if n, err := rawOurs(ctx, d2); err != nil || n != 0 {
+		t.Fatalf("at the end: %d servers of ours left (%v)", n, err)
 	}
 	if left, err := ourGroups(ctx, d2); err != nil || len(left) != 0 {
 		t.Fatalf("at the end: server groups left: %v (%v)", left, err)

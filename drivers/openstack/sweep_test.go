@@ -9,7 +9,7 @@ import (
 // The integration tests' clean-up (sweep) leaves no server behind when
 // Nova loses deletes: a server a Terminate deleted whose delete Nova lost
 // (hidden by its tombstone, booted ACTIVE again) and a server whose
-// sweep DELETE Nova lost are deleted again, every reissueEvery, until Nova
+// sweep DELETE Nova lost are deleted again, every novasweep.Resend, until Nova
 // lists none (before: one DELETE per server List showed, then a wait for
 // the count to reach 0, so both stayed and the wait ran out).
 func TestSweepResendsLostDeletes(t *testing.T) {

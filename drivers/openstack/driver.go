@@ -122,15 +122,7 @@ func (d *Driver) compute(dc string) (*gophercloud.ServiceClient, error) {
 
 // sleep waits d on the driver's clock, or until ctx ends.
 func (d *Driver) sleep(ctx context.Context, wait time.Duration) error {
-	done := make(chan struct{})
-	t := d.clk.AfterFunc(wait, func() { close(done) })
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		t.Stop()
-		return ctx.Err()
-	}
+	return clock.Sleep(ctx, d.clk, wait)
 }
 
 // backoff returns the wait before retry attempt n (0-based): base·2ⁿ, at most 30 s.

@@ -52,7 +52,7 @@ func Sweep(ctx context.Context, computes []*gophercloud.ServiceClient, tag strin
 		if !clk.Now().Before(end) {
 			return fmt.Errorf("novasweep: %d servers tagged %s left after %s, %d DELETEs sent (last error %v)", left, tag, limit, len(sent), err)
 		}
-		if serr := sleep(ctx, clk, wait); serr != nil {
+		if serr := clock.Sleep(ctx, clk, wait); serr != nil {
 			return fmt.Errorf("novasweep: %d servers tagged %s left: %w (last error %v)", left, tag, serr, err)
 		}
 		wait = min(wait*3/2, pollMax)
@@ -82,17 +82,4 @@ func sweepOnce(ctx context.Context, c *gophercloud.ServiceClient, tag string, no
 		}
 	}
 	return len(all), err
-}
-
-// sleep waits d on clk, or until ctx ends.
-func sleep(ctx context.Context, clk clock.Clock, d time.Duration) error {
-	done := make(chan struct{})
-	t := clk.AfterFunc(d, func() { close(done) })
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		t.Stop()
-		return ctx.Err()
-	}
 }

@@ -116,16 +116,8 @@ func (r ret2) unpack() (Report, error) { return r.rep, r.err }
 // the first call after its backoff.
 func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 	for _, byHand := range []bool{true, false} {
-		f := newFakeNova(t)
-		d, clk := quietDriver(t, f, testConfig())
-		copyID := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
+		f, d, clk, copyID, terminate := refusedCopy(t)
 		instance := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
-		f.refuse(copyID, true)
-		terminate := func() (map[string]int, error) {
-			f.reqs.take()
-			err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "k1") })
-			return f.reqs.take(), err
-		}
 		_, err := terminate()
 		var b *DeleteBackoffError
 		if !errors.As(err, &b) || b.Server != copyID || b.Skipped {
@@ -174,21 +166,28 @@ func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 	}
 }
 
+// refusedCopy is a fake Nova with server copyID of instance k1 in dc-a,
+// whose every DELETE it refuses (403), a quiet driver on it, and a
+// Terminate of k1 in virtual time that returns the requests it sent.
+func refusedCopy(t *testing.T) (*fakeNova, *Driver, *clock.Virtual, string, func() (map[string]int, error)) {
+	f := newFakeNova(t)
+	d, clk := quietDriver(t, f, testConfig())
+	copyID := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
+	f.refuse(copyID, true)
+	return f, d, clk, copyID, func() (map[string]int, error) {
+		f.reqs.take()
+		err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "k1") })
+		return f.reqs.take(), err
+	}
+}
+
 // A server of the id launched after the last List (the copy in its
 // backoff, the only server that List showed) is not held back by the
 // copy's backoff: Terminate lists, deletes it at once and fails naming the
 // copy (it sent nothing, the new server ran until the copy's backoff
 // ended). Once a List shows the launch, Terminate sends nothing again.
 func TestTerminateDeletesAServerLaunchedAfterTheLastList(t *testing.T) {
-	f := newFakeNova(t)
-	d, clk := quietDriver(t, f, testConfig())
-	copyID := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
-	f.refuse(copyID, true)
-	terminate := func() (map[string]int, error) {
-		f.reqs.take()
-		err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "k1") })
-		return f.reqs.take(), err
-	}
+	f, d, clk, copyID, terminate := refusedCopy(t)
 	if _, err := terminate(); err == nil || errors.Is(err, drivers.ErrBackoff) {
 		t.Fatalf("Terminate of the refusing copy: %v, want its refusal", err)
 	}

@@ -844,11 +844,11 @@ func (d *Driver) seen(client *gophercloud.ServiceClient, all []servers.Server, l
 	d.pruneLaunches(client, listed)
 }
 
-// pruneLaunches forgets the launches a list of client (nil: of every
-// client) asked for at listed shows (caller holds d.mu).
+// pruneLaunches forgets the launches a list of client asked for at listed
+// shows (caller holds d.mu).
 func (d *Driver) pruneLaunches(client *gophercloud.ServiceClient, listed time.Time) {
 	for k, lm := range d.launches {
-		if (client == nil || d.clients[lm.dc].Compute == client) && lm.shownBy(listed) {
+		if d.clients[lm.dc].Compute == client && lm.shownBy(listed) {
 			delete(d.launches, k)
 		}
 	}

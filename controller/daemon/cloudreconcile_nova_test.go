@@ -23,7 +23,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/openstack"
-	"github.com/ims-orch/ims-orch/drivers/openstack/novasweep"
+	"github.com/ims-orch/ims-orch/drivers/openstack/novasweeptest"
 )
 
 func envOr(k, def string) string {
@@ -212,8 +212,8 @@ func waitFor(ctx context.Context, t *testing.T, bound time.Duration, what string
 	}
 }
 
-// sweepNova, at the end of the test, deletes every server of ours on the
-// clouds of oc (novasweep: hidden ones too, a lost delete sent again, until
+// sweepNova, at the end of the test, deletes every server of ours in the
+// DCs of oc (novasweeptest: hidden ones too, a lost delete sent again, until
 // Nova lists none, at most 5 min) and the empty server groups of its DCs.
 // Call it before the daemon starts: clean-ups run last registered first,
 // so it runs once the daemon stopped and launches no more.
@@ -234,8 +234,11 @@ func sweepNova(t *testing.T, oc openstack.Config) {
 				computes = append(computes, c)
 			}
 		}
-		if err := novasweep.Sweep(ctx, computes, openstack.Tag, clock.Real{}, 5*time.Minute); err != nil {
+		scope := novasweeptest.Scope{Tag: openstack.Tag, ManagedBy: drivers.ManagedBy, DCs: dcs}
+		if res, err := novasweeptest.Sweep(ctx, computes, scope, clock.Real{}, 5*time.Minute); err != nil {
 			t.Errorf("clean-up: %v", err)
+		} else {
+			t.Logf("clean-up: %s", res)
 		}
 		drv, err := openstack.New(oc, clients, clock.Real{})
 		if err != nil {

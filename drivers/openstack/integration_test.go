@@ -28,7 +28,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/drivers"
-	"github.com/ims-orch/ims-orch/drivers/openstack/novasweep"
+	"github.com/ims-orch/ims-orch/drivers/openstack/novasweeptest"
 )
 
 func envOr(k, def string) string {
@@ -107,28 +107,33 @@ func rawOurs(ctx context.Context, d *Driver) (int, error) {
 // sweepLimit bounds a sweep (the driver's clock).
 const sweepLimit = 5 * time.Minute
 
-// sweep deletes every server of ours and waits (bounded) until Nova lists
-// none, not even one it is still deleting (sweepServers).
+// sweep deletes every server of ours in d's DCs and waits (bounded) until
+// Nova lists none, not even one it is still deleting (sweepServers); it
+// logs the DELETEs it sent, so a lost delete shows in the CI log.
 func sweep(tb testing.TB, d *Driver) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), sweepLimit+time.Minute) // a backstop; the bound is the sweep's
 	defer cancel()
-	if err := sweepServers(ctx, d, sweepLimit); err != nil {
+	res, err := sweepServers(ctx, d, sweepLimit)
+	if err != nil {
 		tb.Errorf("sweep: %v", err)
+		return
 	}
+	tb.Logf("sweep: %s", res)
 }
 
-// sweepServers is novasweep.Sweep over the clouds of d, on its clock: every
-// server tagged ours, hidden ones too, deleted and a lost delete sent again
-// until Nova lists none.
-func sweepServers(ctx context.Context, d *Driver, limit time.Duration) error {
+// sweepServers is novasweeptest.Sweep over the clouds of d, on its clock:
+// every server tagged ours, managed by ims-orch in one of d's DCs, hidden
+// ones too, deleted and a lost delete sent again until Nova lists none.
+func sweepServers(ctx context.Context, d *Driver, limit time.Duration) (novasweeptest.Result, error) {
+	dcs := sortedKeys(d.clients)
 	var computes []*gophercloud.ServiceClient
-	for _, dc := range sortedKeys(d.clients) {
+	for _, dc := range dcs {
 		if c := d.clients[dc].Compute; !slices.Contains(computes, c) {
 			computes = append(computes, c)
 		}
 	}
-	return novasweep.Sweep(ctx, computes, Tag, d.clk, limit)
+	return novasweeptest.Sweep(ctx, computes, novasweeptest.Scope{Tag: Tag, ManagedBy: drivers.ManagedBy, DCs: dcs}, d.clk, limit)
 }
 
 // ourGroups lists the server groups named ims-orch.*.

@@ -172,9 +172,15 @@ func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 func refusedCopy(t *testing.T) (*fakeNova, *Driver, *clock.Virtual, string, func() (map[string]int, error)) {
 	f := newFakeNova(t)
 	d, clk := quietDriver(t, f, testConfig())
+	copyID, terminate := refusedCopyIn(f, d, clk)
+	return f, d, clk, copyID, terminate
+}
+
+// refusedCopyIn is refusedCopy on a given fake Nova (dc-a's) and driver.
+func refusedCopyIn(f *fakeNova, d *Driver, clk *clock.Virtual) (string, func() (map[string]int, error)) {
 	copyID := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
 	f.refuse(copyID, true)
-	return f, d, clk, copyID, func() (map[string]int, error) {
+	return copyID, func() (map[string]int, error) {
 		f.reqs.take()
 		err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "k1") })
 		return f.reqs.take(), err
@@ -198,10 +204,14 @@ func TestTerminateDeletesAServerLaunchedAfterTheLastList(t *testing.T) {
 	in, err := inVirtualTime(clk, func() ret { in, err := d.LaunchNew(ctx, spec("dc-a", "k1")); return ret{in, err} }).unpack()
 	th.AssertNoErr(t, err)
 	clk.Advance(time.Second)
+	d.quotaHits.Launched("dc-a", "m1.tiny", drivers.ErrQuota) // a launch in dc-a hit the quota meanwhile
 	reqs, err := terminate()
 	var b *DeleteBackoffError
 	if !errors.As(err, &b) || b.Server != copyID || !b.Skipped {
 		t.Fatalf("Terminate with the copy in its backoff: %v, want the copy's Skipped error", err)
+	}
+	if d.quotaHits.Hit("dc-a", "m1.tiny") { // revN3 LOW-5
+		t.Fatal("a Terminate that deleted a server (the copy skipped) kept dc-a's quota hit: capacity was freed")
 	}
 	f.mu.Lock()
 	task := f.servers[in.CloudID].Task
@@ -219,6 +229,67 @@ func TestTerminateDeletesAServerLaunchedAfterTheLastList(t *testing.T) {
 	reqs, err = terminate()
 	if !errors.Is(err, drivers.ErrBackoff) || len(reqs) != 0 {
 		t.Fatalf("Terminate after a List that shows the launch: %v, requests %v; want nothing sent", err, reqs)
+	}
+}
+
+// revN3 MED-1: a List asked and answered while a launch of the id runs
+// (the poller's, during a slow create) does not show the server the launch
+// creates, so it neither forgets the launch nor lets a later Terminate
+// skip: the server is deleted at once.
+func TestTerminateDeletesAServerCreatedDuringTheLastList(t *testing.T) {
+	f, d, clk, _, terminate := refusedCopy(t)
+	if _, err := terminate(); err == nil || errors.Is(err, drivers.ErrBackoff) {
+		t.Fatalf("Terminate of the refusing copy: %v, want its refusal", err)
+	}
+	clk.Advance(time.Second)
+	done := d.launchBegun("dc-a", "k1") // the launch's create is in flight
+	clk.Advance(time.Second)
+	if _, ok := listed(t, d, "k1"); !ok { // the poller's List, asked and answered meanwhile
+		t.Fatal("the copy not listed")
+	}
+	clk.Advance(time.Second)
+	newID := f.addServer("k1", "BUILD", ours("dc-a", "k1"), Tag) // Nova takes the create
+	done()
+	clk.Advance(time.Second)
+	reqs, _ := terminate()
+	f.mu.Lock()
+	task := f.servers[newID].Task
+	f.mu.Unlock()
+	if task != "deleting" || reqs["DELETE /servers/"] != 1 {
+		t.Fatalf("the server created during the last List: task %q, requests %v; want it deleted at once", task, reqs)
+	}
+}
+
+// revN3 MED-1: a List of another cloud (dc-b on its own Nova) does not
+// forget a launch in dc-a: dc-a's last List, older than the launch, still
+// may miss its server, so Terminate lists and deletes it at once.
+func TestAListOfAnotherCloudKeepsALaunchUnshown(t *testing.T) {
+	f, fb := newFakeNova(t), newFakeNova(t)
+	clk := clock.NewVirtual(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
+	d, err := New(testConfig(), map[string]Clients{"dc-a": f.clients(), "dc-b": fb.clients()}, clk)
+	th.AssertNoErr(t, err)
+	t.Cleanup(func() { d.Close() })
+	quiet(d)
+	_, terminate := refusedCopyIn(f, d, clk)
+	if _, err := terminate(); err == nil || errors.Is(err, drivers.ErrBackoff) {
+		t.Fatalf("Terminate of the refusing copy: %v, want its refusal", err)
+	}
+	if _, ok := listed(t, d, "k1"); !ok { // both clouds listed
+		t.Fatal("the copy not listed")
+	}
+	clk.Advance(time.Second)
+	in, err := inVirtualTime(clk, func() ret { in, err := d.LaunchNew(ctx, spec("dc-a", "k1")); return ret{in, err} }).unpack()
+	th.AssertNoErr(t, err)
+	clk.Advance(time.Second)
+	_, err = d.List(ctx, "dc-b") // dc-b's cloud only, asked after the launch returned
+	th.AssertNoErr(t, err)
+	clk.Advance(time.Second)
+	reqs, _ := terminate()
+	f.mu.Lock()
+	task := f.servers[in.CloudID].Task
+	f.mu.Unlock()
+	if task != "deleting" || reqs["DELETE /servers/"] != 1 {
+		t.Fatalf("a server launched in dc-a after dc-a's last List, dc-b listed since: task %q, requests %v; want it deleted at once", task, reqs)
 	}
 }
 

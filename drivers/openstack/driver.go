@@ -1008,18 +1008,25 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 		targets, err = d.terminateTargets(ctx, dc, id)
 		return err
 	})
+	deleted := false // a DELETE Nova took: capacity freed
 	if err == nil {
 		errs := make([]error, 0, len(targets))
 		for _, s := range targets {
-			errs = append(errs, d.terminateServer(ctx, client, dc, id, s))
+			serr := d.terminateServer(ctx, client, dc, id, s)
+			deleted = deleted || serr == nil
+			errs = append(errs, serr)
 		}
 		err = errors.Join(errs...)
 	}
+	if deleted {
+		d.quotaHits.Terminated(dc)
+	}
 	switch {
 	case err == nil:
-		d.quotaHits.Terminated(dc)
 	case skipped(err):
-		return backoffError{err} // no server tried: not counted
+		// every server that failed was skipped inside its backoff (none
+		// was tried and failed): not counted; any other was deleted
+		return backoffError{err}
 	default:
 		d.terminateFailures.Add(1)
 	}

@@ -249,7 +249,7 @@ func TestTerminateDeletesAServerCreatedDuringTheLastList(t *testing.T) {
 	}
 	clk.Advance(time.Second)
 	newID := f.addServer("k1", "BUILD", ours("dc-a", "k1"), Tag) // Nova takes the create
-	done()
+	done(false)
 	clk.Advance(time.Second)
 	reqs, _ := terminate()
 	f.mu.Lock()
@@ -258,6 +258,46 @@ func TestTerminateDeletesAServerCreatedDuringTheLastList(t *testing.T) {
 	if task != "deleting" || reqs["DELETE /servers/"] != 1 {
 		t.Fatalf("the server created during the last List: task %q, requests %v; want it deleted at once", task, reqs)
 	}
+}
+
+// revN3 LOW-6: a launch that gave up after a create without an answer (a
+// reset connection: Nova may still take it) does not count as shown by a List
+// asked right after it returned; the create Nova commits later is deleted
+// at once by the next Terminate. A List asked a RequestTimeout after the
+// return shows it, and the launch is forgotten.
+func TestTerminateDeletesAServerALaunchGaveUpOn(t *testing.T) {
+	f, d, clk, _, terminate := refusedCopy(t)
+	if _, err := terminate(); err == nil || errors.Is(err, drivers.ErrBackoff) {
+		t.Fatalf("Terminate of the refusing copy: %v, want its refusal", err)
+	}
+	clk.Advance(time.Second)
+	f.inject("create", fault{hijack: true}) // no answer; the retries' look-ups fail too
+	for range d.cfg.Retries {
+		f.inject("list", fault{status: 503, file: "unavailable_503.json"})
+	}
+	if _, err := inVirtualTime(clk, func() ret { in, err := d.LaunchNew(ctx, spec("dc-a", "k1")); return ret{in, err} }).unpack(); err == nil {
+		t.Fatal("LaunchNew with its create reset and its look-ups failing: no error")
+	}
+	clk.Advance(time.Second)
+	if _, ok := listed(t, d, "k1"); !ok { // the poller's List, before Nova commits the create
+		t.Fatal("the copy not listed")
+	}
+	newID := f.addServer("k1", "BUILD", ours("dc-a", "k1"), Tag) // Nova commits a create the launch gave up on
+	clk.Advance(time.Second)
+	reqs, _ := terminate()
+	f.mu.Lock()
+	task := f.servers[newID].Task
+	f.mu.Unlock()
+	if task != "deleting" || reqs["DELETE /servers/"] != 1 {
+		t.Fatalf("the server of a create committed after its launch gave up: task %q, requests %v; want it deleted at once", task, reqs)
+	}
+	clk.Advance(time.Duration(d.cfg.RequestTimeout))
+	_, err := d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	d.mu.Lock()
+	marks := len(d.launches)
+	d.mu.Unlock()
+	th.AssertEquals(t, 0, marks)
 }
 
 // revN3 MED-1: a List of another cloud (dc-b on its own Nova) does not

@@ -233,11 +233,14 @@ func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) 
 	// look-up makes it idempotent across retries and restarts
 	unlock := d.idLocks.lock(key(spec.DC, spec.ID))
 	defer unlock()
-	defer d.launchBegun(spec.DC, spec.ID)()
+	returned := d.launchBegun(spec.DC, spec.ID)
 	var (
 		inst drivers.Instance
 		seen servers.Server
+		// unsure: a create went without a definite answer (mayCommitLater)
+		unsure bool
 	)
+	defer func() { returned(err != nil && unsure) }() // err: the launch's, below
 	attempt := 0
 	err = d.retry(ctx, "launch "+spec.ID, func() error {
 		attempt++
@@ -253,7 +256,9 @@ func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) 
 		}
 		s, err := servers.Create(ctx, client, d.withKey(spec, opts), servers.SchedulerHintOpts{Group: groupID}).Extract()
 		if err != nil {
-			return classify("create server "+spec.ID, err)
+			err = classify("create server "+spec.ID, err)
+			unsure = unsure || mayCommitLater(err)
+			return err
 		}
 		inst = drivers.Instance{ID: spec.ID, CloudID: s.ID, DC: spec.DC, VNF: spec.VNF, Pool: spec.Pool,
 			State: drivers.StateBooting, Created: d.clk.Now(), Metadata: opts.Metadata}
@@ -869,9 +874,21 @@ func (lm *launchMark) shownBy(listed time.Time) bool {
 	return lm.running == 0 && listed.After(lm.returned)
 }
 
+// mayCommitLater reports whether a create that failed with err (classify)
+// may still be taken by Nova after the driver gave up on it: no definite
+// answer (a timeout, a 5xx, a reset: Nova may still be handling it) or
+// the caller's context ended mid-request.
+func mayCommitLater(err error) bool {
+	return errors.Is(err, errTransient) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
 // launchBegun records a launch of instance id in dc and returns the func
-// that records its return (the driver's clock).
-func (d *Driver) launchBegun(dc, id string) func() {
+// that records its return (the driver's clock). pending: the launch
+// failed after a create without a definite answer (mayCommitLater), which
+// Nova may commit after the return, so a List shows its
+// server only if asked for a RequestTimeout after the return — the longest
+// Nova may still be handling the request the driver gave up on.
+func (d *Driver) launchBegun(dc, id string) func(pending bool) {
 	k := key(dc, id)
 	d.mu.Lock()
 	if d.launches == nil {
@@ -884,11 +901,17 @@ func (d *Driver) launchBegun(dc, id string) func() {
 	}
 	lm.running++
 	d.mu.Unlock()
-	return func() {
+	return func(pending bool) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		lm.running--
-		lm.returned = d.clk.Now()
+		at := d.clk.Now()
+		if pending {
+			at = at.Add(time.Duration(d.cfg.RequestTimeout))
+		}
+		if at.After(lm.returned) { // an earlier pending launch's stays
+			lm.returned = at
+		}
 	}
 }
 

@@ -187,6 +187,34 @@ func refusedCopyIn(f *fakeNova, d *Driver, clk *clock.Virtual) (string, func() (
 	}
 }
 
+// copyRefused is refusedCopy's first Terminate: the copy's DELETE refused.
+func copyRefused(t *testing.T, terminate func() (map[string]int, error)) {
+	t.Helper()
+	if _, err := terminate(); err == nil || errors.Is(err, drivers.ErrBackoff) {
+		t.Fatalf("Terminate of the refusing copy: %v, want its refusal", err)
+	}
+}
+
+// deletedAtOnce terminates and wants server cloudID (what) deleted by it:
+// one DELETE, Nova deleting it.
+func deletedAtOnce(t *testing.T, f *fakeNova, terminate func() (map[string]int, error), cloudID, what string) {
+	t.Helper()
+	reqs, _ := terminate()
+	f.mu.Lock()
+	task := f.servers[cloudID].Task
+	f.mu.Unlock()
+	if task != "deleting" || reqs["DELETE /servers/"] != 1 {
+		t.Fatalf("%s: task %q, requests %v; want it deleted at once", what, task, reqs)
+	}
+}
+
+// launchMarks is how many launches d has not seen a List show.
+func launchMarks(d *Driver) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.launches)
+}
+
 // A server of the id launched after the last List (the copy in its
 // backoff, the only server that List showed) is not held back by the
 // copy's backoff: Terminate lists, deletes it at once and fails naming the
@@ -194,9 +222,7 @@ func refusedCopyIn(f *fakeNova, d *Driver, clk *clock.Virtual) (string, func() (
 // ended). Once a List shows the launch, Terminate sends nothing again.
 func TestTerminateDeletesAServerLaunchedAfterTheLastList(t *testing.T) {
 	f, d, clk, copyID, terminate := refusedCopy(t)
-	if _, err := terminate(); err == nil || errors.Is(err, drivers.ErrBackoff) {
-		t.Fatalf("Terminate of the refusing copy: %v, want its refusal", err)
-	}
+	copyRefused(t, terminate)
 	if _, ok := listed(t, d, "k1"); !ok {
 		t.Fatal("the copy not listed")
 	}
@@ -221,10 +247,7 @@ func TestTerminateDeletesAServerLaunchedAfterTheLastList(t *testing.T) {
 	}
 	_, err = d.List(ctx, "") // the poller's: it shows the launch
 	th.AssertNoErr(t, err)
-	d.mu.Lock()
-	marks := len(d.launches)
-	d.mu.Unlock()
-	th.AssertEquals(t, 0, marks) // forgotten: the record stays bounded
+	th.AssertEquals(t, 0, launchMarks(d)) // forgotten: the record stays bounded
 	clk.Advance(time.Second)
 	reqs, err = terminate()
 	if !errors.Is(err, drivers.ErrBackoff) || len(reqs) != 0 {
@@ -238,9 +261,7 @@ func TestTerminateDeletesAServerLaunchedAfterTheLastList(t *testing.T) {
 // skip: the server is deleted at once.
 func TestTerminateDeletesAServerCreatedDuringTheLastList(t *testing.T) {
 	f, d, clk, _, terminate := refusedCopy(t)
-	if _, err := terminate(); err == nil || errors.Is(err, drivers.ErrBackoff) {
-		t.Fatalf("Terminate of the refusing copy: %v, want its refusal", err)
-	}
+	copyRefused(t, terminate)
 	clk.Advance(time.Second)
 	done := d.launchBegun("dc-a", "k1") // the launch's create is in flight
 	clk.Advance(time.Second)
@@ -251,13 +272,7 @@ func TestTerminateDeletesAServerCreatedDuringTheLastList(t *testing.T) {
 	newID := f.addServer("k1", "BUILD", ours("dc-a", "k1"), Tag) // Nova takes the create
 	done(false)
 	clk.Advance(time.Second)
-	reqs, _ := terminate()
-	f.mu.Lock()
-	task := f.servers[newID].Task
-	f.mu.Unlock()
-	if task != "deleting" || reqs["DELETE /servers/"] != 1 {
-		t.Fatalf("the server created during the last List: task %q, requests %v; want it deleted at once", task, reqs)
-	}
+	deletedAtOnce(t, f, terminate, newID, "the server created during the last List")
 }
 
 // revN3 LOW-6: a launch that gave up after a create without an answer (a
@@ -267,9 +282,7 @@ func TestTerminateDeletesAServerCreatedDuringTheLastList(t *testing.T) {
 // return shows it, and the launch is forgotten.
 func TestTerminateDeletesAServerALaunchGaveUpOn(t *testing.T) {
 	f, d, clk, _, terminate := refusedCopy(t)
-	if _, err := terminate(); err == nil || errors.Is(err, drivers.ErrBackoff) {
-		t.Fatalf("Terminate of the refusing copy: %v, want its refusal", err)
-	}
+	copyRefused(t, terminate)
 	clk.Advance(time.Second)
 	f.inject("create", fault{hijack: true}) // no answer; the retries' look-ups fail too
 	for range d.cfg.Retries {
@@ -284,20 +297,11 @@ func TestTerminateDeletesAServerALaunchGaveUpOn(t *testing.T) {
 	}
 	newID := f.addServer("k1", "BUILD", ours("dc-a", "k1"), Tag) // Nova commits a create the launch gave up on
 	clk.Advance(time.Second)
-	reqs, _ := terminate()
-	f.mu.Lock()
-	task := f.servers[newID].Task
-	f.mu.Unlock()
-	if task != "deleting" || reqs["DELETE /servers/"] != 1 {
-		t.Fatalf("the server of a create committed after its launch gave up: task %q, requests %v; want it deleted at once", task, reqs)
-	}
+	deletedAtOnce(t, f, terminate, newID, "the server of a create committed after its launch gave up")
 	clk.Advance(time.Duration(d.cfg.RequestTimeout))
 	_, err := d.List(ctx, "")
 	th.AssertNoErr(t, err)
-	d.mu.Lock()
-	marks := len(d.launches)
-	d.mu.Unlock()
-	th.AssertEquals(t, 0, marks)
+	th.AssertEquals(t, 0, launchMarks(d))
 }
 
 // revN3 MED-1: a List of another cloud (dc-b on its own Nova) does not
@@ -311,9 +315,7 @@ func TestAListOfAnotherCloudKeepsALaunchUnshown(t *testing.T) {
 	t.Cleanup(func() { d.Close() })
 	quiet(d)
 	_, terminate := refusedCopyIn(f, d, clk)
-	if _, err := terminate(); err == nil || errors.Is(err, drivers.ErrBackoff) {
-		t.Fatalf("Terminate of the refusing copy: %v, want its refusal", err)
-	}
+	copyRefused(t, terminate)
 	if _, ok := listed(t, d, "k1"); !ok { // both clouds listed
 		t.Fatal("the copy not listed")
 	}

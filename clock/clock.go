@@ -1,6 +1,7 @@
 // Package clock owns time for the controllers: a Clock interface with a real
 // implementation for the daemon and a virtual one for tests and the simulator,
-// so the same controller code runs in real and in virtual time.
+// so the same controller code runs in real and in virtual time, and the
+// waits on one (Sleep, Repeater).
 package clock
 
 import (

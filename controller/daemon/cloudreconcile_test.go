@@ -17,6 +17,7 @@ import (
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/fake"
 	"github.com/ims-orch/ims-orch/drivers/openstack"
 )
 
@@ -31,6 +32,8 @@ type reconCloud struct {
 	hidden  map[string]bool // DC/id of servers that vanished
 	orphans map[string]drivers.Instance
 	deleted []string
+	// inFlight, if set, runs between a list's read and its answer
+	inFlight func()
 }
 
 func (c *reconCloud) List(ctx context.Context, dc string) ([]drivers.Instance, error) {
@@ -39,12 +42,16 @@ func (c *reconCloud) List(ctx context.Context, dc string) ([]drivers.Instance, e
 		return nil, err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	l = slices.DeleteFunc(l, func(in drivers.Instance) bool { return c.hidden[in.DC+"/"+in.ID] })
 	for _, in := range c.orphans {
 		if dc == "" || in.DC == dc {
 			l = append(l, in)
 		}
+	}
+	inFlight := c.inFlight
+	c.mu.Unlock()
+	if inFlight != nil {
+		inFlight()
 	}
 	return l, nil
 }
@@ -280,5 +287,82 @@ func TestCloudReconcileHandsOverLaunchedInstancesOnly(t *testing.T) {
 	}
 	if !reflect.DeepEqual(handed, []string{"dc-a/booting"}) {
 		t.Fatalf("handed over %v, want only dc-a/booting", handed)
+	}
+}
+
+// heldLaunch is a cloud whose launches wait in Launch until release is
+// closed (entered tells that one began): a create Nova has not taken yet.
+type heldLaunch struct {
+	*fake.Driver
+	entered, release chan struct{}
+}
+
+func (d *heldLaunch) Launch(ctx context.Context, spec drivers.Spec) (drivers.Instance, error) {
+	d.entered <- struct{}{}
+	<-d.release
+	return d.Driver.Launch(ctx, spec)
+}
+
+// The race the launching record closes, end to end through the daemon's
+// reconciler and a local controller (TestCloudReconcileNova once on a
+// loaded real Nova: vanished_replaced 2): a pass reads the desired set
+// while the controller's launch waits for Nova, lists before Nova took the
+// create, and the list's answer comes after the launch returned. That pass
+// must not hand the instance over as missing — the controller, its launch
+// no longer in flight, would fail and replace the server it just launched.
+// The next pass reads it launched and hands it over if it really is
+// missing.
+func TestCloudReconcileDoesNotReplaceAServerLaunchedDuringItsList(t *testing.T) {
+	clk := clock.NewVirtual(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
+	fd, err := fake.New(clk, fake.Options{BootDelay: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drv := &heldLaunch{Driver: fd, entered: make(chan struct{}), release: make(chan struct{})}
+	log := slog.New(slog.DiscardHandler)
+	c, err := local.New(local.Config{DC: "dc-a", VNFs: []local.VNFConfig{{Name: "P-CSCF", Capacity: 500, Image: "img", Flavor: "m1", Min: 1}}},
+		drv, clk, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	launched := make(chan error, 1)
+	go func() { launched <- c.Start(ctx) }() // it launches its first P-CSCF
+	<-drv.entered
+	t.Cleanup(c.Stop)
+	ins := c.Instances()
+	if len(ins) != 1 || ins[0].CloudState != "" {
+		t.Fatalf("instances %+v, want one launching", ins)
+	}
+	id := ins[0].ID
+	cloud := &reconCloud{t: t, drv: fd, hidden: map[string]bool{}, orphans: map[string]drivers.Instance{}}
+	cloud.inFlight = func() { // the list was read before the create; its answer comes after the launch returned
+		cloud.mu.Lock()
+		cloud.inFlight = nil
+		cloud.mu.Unlock()
+		close(drv.release)
+		if err := <-launched; err != nil {
+			t.Errorf("start: %v", err)
+		}
+	}
+	d := &Daemon{locals: map[string]*local.Controller{"dc-a": c}, clk: clk, log: log}
+	cr := d.newCloudReconciler(cloud, nil, time.Minute, time.Minute, 1)
+	rep := cr.pass(ctx)
+	if ins = c.Instances(); len(ins) != 1 || ins[0].State == local.StateFailed || len(rep.HandedOver) != 0 {
+		var states []string
+		for _, in := range ins {
+			states = append(states, in.ID+" "+string(in.State)+" "+in.FailReason)
+		}
+		t.Fatalf("the pass that read %s launching handed over %v; instances %q", id, rep.HandedOver, states)
+	}
+	if ins[0].CloudState == "" {
+		t.Fatalf("%s still launching after the pass: %+v", id, ins[0])
+	}
+	cloud.mu.Lock()
+	cloud.hidden["dc-a/"+id] = true // now it vanishes
+	cloud.mu.Unlock()
+	rep = cr.pass(ctx)
+	if !slices.Equal(rep.HandedOver, []string{"dc-a/" + id}) {
+		t.Fatalf("the next pass handed over %v, want dc-a/%s (vanished)", rep.HandedOver, id)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
 	"github.com/ims-orch/ims-orch/drivers"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
+	"github.com/ims-orch/ims-orch/drivers/openstack"
 )
 
 // CP workload per pair with --driver openstack, against the real Nova of
@@ -91,6 +92,11 @@ policy: {intervalSeconds: %d, tau: 2, delayBoundMs: 250, predictor: ar1, strateg
 	if err != nil {
 		t.Fatal(err)
 	}
+	oc, err := openstack.ParseConfig([]byte(osCfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweepNova(t, oc) // the servers the daemon launched, once it stopped
 	d, err := New(cfg, Options{Listener: ln, Logger: discard(), ShutdownTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ func TestConformance(t *testing.T) {
 	cfg := integrationConfig(t)
 	run := time.Now().UnixNano()
 	d := connectTB(t, cfg)
-	t.Cleanup(func() { d.Close() })
+	t.Cleanup(func() { sweep(t, d); d.Close() }) // the cases' clean-up Terminates; a delete Nova lost is sent again here
 	driverstest.Run(t, func(t *testing.T) driverstest.Env {
 		return driverstest.Env{Driver: d, Await: driverstest.PollAwait(3 * time.Minute), OtherDC: "dc-b",
 			Spec: func(id string) drivers.Spec {

@@ -19,7 +19,8 @@ import (
 // failure, doubling per failure in a row, at most delBackoffMax (on the
 // driver's clock). A call inside the backoff returns a *DeleteBackoffError
 // (Skipped) and sends nothing to that server (Terminate, when every server
-// of the id is held, not even its list: drivers.ErrBackoff). An accepted
+// of the id the last List showed is held and that List shows every launch
+// of the id, not even its list: drivers.ErrBackoff). An accepted
 // DELETE, or a list asked for after the failure that no longer shows the
 // server (deleted by hand, gone) or shows it deleting, ends the backoff.
 // Terminate targets the hidden servers of the id whose delete failed too,

@@ -116,16 +116,8 @@ func (r ret2) unpack() (Report, error) { return r.rep, r.err }
 // the first call after its backoff.
 func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 	for _, byHand := range []bool{true, false} {
-		f := newFakeNova(t)
-		d, clk := quietDriver(t, f, testConfig())
-		copyID := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
+		f, d, clk, copyID, terminate := refusedCopy(t)
 		instance := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
-		f.refuse(copyID, true)
-		terminate := func() (map[string]int, error) {
-			f.reqs.take()
-			err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "k1") })
-			return f.reqs.take(), err
-		}
 		_, err := terminate()
 		var b *DeleteBackoffError
 		if !errors.As(err, &b) || b.Server != copyID || b.Skipped {
@@ -171,6 +163,175 @@ func TestTerminateOfAnIDWithARefusedCopy(t *testing.T) {
 			t.Fatal("k1 listed after the Terminate that deleted the copy")
 		}
 		th.AssertEquals(t, uint64(1), d.Stats().TerminateFailures)
+	}
+}
+
+// refusedCopy is a fake Nova with server copyID of instance k1 in dc-a,
+// whose every DELETE it refuses (403), a quiet driver on it, and a
+// Terminate of k1 in virtual time that returns the requests it sent.
+func refusedCopy(t *testing.T) (*fakeNova, *Driver, *clock.Virtual, string, func() (map[string]int, error)) {
+	f := newFakeNova(t)
+	d, clk := quietDriver(t, f, testConfig())
+	copyID, terminate := refusedCopyIn(f, d, clk)
+	return f, d, clk, copyID, terminate
+}
+
+// refusedCopyIn is refusedCopy on a given fake Nova (dc-a's) and driver.
+func refusedCopyIn(f *fakeNova, d *Driver, clk *clock.Virtual) (string, func() (map[string]int, error)) {
+	copyID := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag)
+	f.refuse(copyID, true)
+	return copyID, func() (map[string]int, error) {
+		f.reqs.take()
+		err := inVirtualTime(clk, func() error { return d.Terminate(ctx, "dc-a", "k1") })
+		return f.reqs.take(), err
+	}
+}
+
+// copyRefused is refusedCopy's first Terminate: the copy's DELETE refused.
+func copyRefused(t *testing.T, terminate func() (map[string]int, error)) {
+	t.Helper()
+	if _, err := terminate(); err == nil || errors.Is(err, drivers.ErrBackoff) {
+		t.Fatalf("Terminate of the refusing copy: %v, want its refusal", err)
+	}
+}
+
+// deletedAtOnce terminates and wants server cloudID (what) deleted by it:
+// one DELETE, Nova deleting it.
+func deletedAtOnce(t *testing.T, f *fakeNova, terminate func() (map[string]int, error), cloudID, what string) {
+	t.Helper()
+	reqs, _ := terminate()
+	f.mu.Lock()
+	task := f.servers[cloudID].Task
+	f.mu.Unlock()
+	if task != "deleting" || reqs["DELETE /servers/"] != 1 {
+		t.Fatalf("%s: task %q, requests %v; want it deleted at once", what, task, reqs)
+	}
+}
+
+// launchMarks is how many launches d has not seen a List show.
+func launchMarks(d *Driver) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.launches)
+}
+
+// A server of the id launched after the last List (the copy in its
+// backoff, the only server that List showed) is not held back by the
+// copy's backoff: Terminate lists, deletes it at once and fails naming the
+// copy (it sent nothing, the new server ran until the copy's backoff
+// ended). Once a List shows the launch, Terminate sends nothing again.
+func TestTerminateDeletesAServerLaunchedAfterTheLastList(t *testing.T) {
+	f, d, clk, copyID, terminate := refusedCopy(t)
+	copyRefused(t, terminate)
+	if _, ok := listed(t, d, "k1"); !ok {
+		t.Fatal("the copy not listed")
+	}
+	clk.Advance(time.Second)
+	in, err := inVirtualTime(clk, func() ret { in, err := d.LaunchNew(ctx, spec("dc-a", "k1")); return ret{in, err} }).unpack()
+	th.AssertNoErr(t, err)
+	clk.Advance(time.Second)
+	d.quotaHits.Launched("dc-a", "m1.tiny", drivers.ErrQuota) // a launch in dc-a hit the quota meanwhile
+	reqs, err := terminate()
+	var b *DeleteBackoffError
+	if !errors.As(err, &b) || b.Server != copyID || !b.Skipped {
+		t.Fatalf("Terminate with the copy in its backoff: %v, want the copy's Skipped error", err)
+	}
+	if d.quotaHits.Hit("dc-a", "m1.tiny") { // revN3 LOW-5
+		t.Fatal("a Terminate that deleted a server (the copy skipped) kept dc-a's quota hit: capacity was freed")
+	}
+	f.mu.Lock()
+	task := f.servers[in.CloudID].Task
+	f.mu.Unlock()
+	if task != "deleting" || reqs["DELETE /servers/"] != 1 {
+		t.Fatalf("the server launched after the last List: task %q, requests %v; want it deleted at once", task, reqs)
+	}
+	_, err = d.List(ctx, "") // the poller's: it shows the launch
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 0, launchMarks(d)) // forgotten: the record stays bounded
+	clk.Advance(time.Second)
+	reqs, err = terminate()
+	if !errors.Is(err, drivers.ErrBackoff) || len(reqs) != 0 {
+		t.Fatalf("Terminate after a List that shows the launch: %v, requests %v; want nothing sent", err, reqs)
+	}
+}
+
+// revN3 MED-1: a List asked and answered while a launch of the id runs
+// (the poller's, during a slow create) does not show the server the launch
+// creates, so it neither forgets the launch nor lets a later Terminate
+// skip: the server is deleted at once.
+func TestTerminateDeletesAServerCreatedDuringTheLastList(t *testing.T) {
+	f, d, clk, _, terminate := refusedCopy(t)
+	copyRefused(t, terminate)
+	clk.Advance(time.Second)
+	done := d.launchBegun("dc-a", "k1") // the launch's create is in flight
+	clk.Advance(time.Second)
+	if _, ok := listed(t, d, "k1"); !ok { // the poller's List, asked and answered meanwhile
+		t.Fatal("the copy not listed")
+	}
+	clk.Advance(time.Second)
+	newID := f.addServer("k1", "BUILD", ours("dc-a", "k1"), Tag) // Nova takes the create
+	done(false)
+	clk.Advance(time.Second)
+	deletedAtOnce(t, f, terminate, newID, "the server created during the last List")
+}
+
+// revN3 LOW-6: a launch that gave up after a create without an answer (a
+// reset connection: Nova may still take it) does not count as shown by a List
+// asked right after it returned; the create Nova commits later is deleted
+// at once by the next Terminate. A List asked a RequestTimeout after the
+// return shows it, and the launch is forgotten.
+func TestTerminateDeletesAServerALaunchGaveUpOn(t *testing.T) {
+	f, d, clk, _, terminate := refusedCopy(t)
+	copyRefused(t, terminate)
+	clk.Advance(time.Second)
+	f.inject("create", fault{hijack: true}) // no answer; the retries' look-ups fail too
+	for range d.cfg.Retries {
+		f.inject("list", fault{status: 503, file: "unavailable_503.json"})
+	}
+	if _, err := inVirtualTime(clk, func() ret { in, err := d.LaunchNew(ctx, spec("dc-a", "k1")); return ret{in, err} }).unpack(); err == nil {
+		t.Fatal("LaunchNew with its create reset and its look-ups failing: no error")
+	}
+	clk.Advance(time.Second)
+	if _, ok := listed(t, d, "k1"); !ok { // the poller's List, before Nova commits the create
+		t.Fatal("the copy not listed")
+	}
+	newID := f.addServer("k1", "BUILD", ours("dc-a", "k1"), Tag) // Nova commits a create the launch gave up on
+	clk.Advance(time.Second)
+	deletedAtOnce(t, f, terminate, newID, "the server of a create committed after its launch gave up")
+	clk.Advance(time.Duration(d.cfg.RequestTimeout))
+	_, err := d.List(ctx, "")
+	th.AssertNoErr(t, err)
+	th.AssertEquals(t, 0, launchMarks(d))
+}
+
+// revN3 MED-1: a List of another cloud (dc-b on its own Nova) does not
+// forget a launch in dc-a: dc-a's last List, older than the launch, still
+// may miss its server, so Terminate lists and deletes it at once.
+func TestAListOfAnotherCloudKeepsALaunchUnshown(t *testing.T) {
+	f, fb := newFakeNova(t), newFakeNova(t)
+	clk := clock.NewVirtual(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
+	d, err := New(testConfig(), map[string]Clients{"dc-a": f.clients(), "dc-b": fb.clients()}, clk)
+	th.AssertNoErr(t, err)
+	t.Cleanup(func() { d.Close() })
+	quiet(d)
+	_, terminate := refusedCopyIn(f, d, clk)
+	copyRefused(t, terminate)
+	if _, ok := listed(t, d, "k1"); !ok { // both clouds listed
+		t.Fatal("the copy not listed")
+	}
+	clk.Advance(time.Second)
+	in, err := inVirtualTime(clk, func() ret { in, err := d.LaunchNew(ctx, spec("dc-a", "k1")); return ret{in, err} }).unpack()
+	th.AssertNoErr(t, err)
+	clk.Advance(time.Second)
+	_, err = d.List(ctx, "dc-b") // dc-b's cloud only, asked after the launch returned
+	th.AssertNoErr(t, err)
+	clk.Advance(time.Second)
+	reqs, _ := terminate()
+	f.mu.Lock()
+	task := f.servers[in.CloudID].Task
+	f.mu.Unlock()
+	if task != "deleting" || reqs["DELETE /servers/"] != 1 {
+		t.Fatalf("a server launched in dc-a after dc-a's last List, dc-b listed since: task %q, requests %v; want it deleted at once", task, reqs)
 	}
 }
 

@@ -64,6 +64,9 @@ type Driver struct {
 	// lastLists: per compute client, the last List's servers, for
 	// ReissueDeletes (under mu)
 	lastLists map[*gophercloud.ServiceClient]listSnap
+	// launches: per "dc/id", the launches of this driver a List may not
+	// show yet (allInBackoff; under mu)
+	launches map[string]*launchMark
 
 	terminateFailures atomic.Uint64   // Terminate calls that returned an error (Stats)
 	dups              map[string]int  // DC -> surplus servers per instance id in its last List (under mu)
@@ -119,15 +122,7 @@ func (d *Driver) compute(dc string) (*gophercloud.ServiceClient, error) {
 
 // sleep waits d on the driver's clock, or until ctx ends.
 func (d *Driver) sleep(ctx context.Context, wait time.Duration) error {
-	done := make(chan struct{})
-	t := d.clk.AfterFunc(wait, func() { close(done) })
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		t.Stop()
-		return ctx.Err()
-	}
+	return clock.Sleep(ctx, d.clk, wait)
 }
 
 // backoff returns the wait before retry attempt n (0-based): base·2ⁿ, at most 30 s.
@@ -238,10 +233,14 @@ func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) 
 	// look-up makes it idempotent across retries and restarts
 	unlock := d.idLocks.lock(key(spec.DC, spec.ID))
 	defer unlock()
+	returned := d.launchBegun(spec.DC, spec.ID)
 	var (
 		inst drivers.Instance
 		seen servers.Server
+		// unsure: a create went without a definite answer (mayCommitLater)
+		unsure bool
 	)
+	defer func() { returned(err != nil && unsure) }() // err: the launch's, below
 	attempt := 0
 	err = d.retry(ctx, "launch "+spec.ID, func() error {
 		attempt++
@@ -257,7 +256,9 @@ func (d *Driver) launch(ctx context.Context, spec drivers.Spec, lookFirst bool) 
 		}
 		s, err := servers.Create(ctx, client, d.withKey(spec, opts), servers.SchedulerHintOpts{Group: groupID}).Extract()
 		if err != nil {
-			return classify("create server "+spec.ID, err)
+			err = classify("create server "+spec.ID, err)
+			unsure = unsure || mayCommitLater(err)
+			return err
 		}
 		inst = drivers.Instance{ID: spec.ID, CloudID: s.ID, DC: spec.DC, VNF: spec.VNF, Pool: spec.Pool,
 			State: drivers.StateBooting, Created: d.clk.Now(), Metadata: opts.Metadata}
@@ -845,6 +846,73 @@ func (d *Driver) seen(client *gophercloud.ServiceClient, all []servers.Server, l
 	if old, ok := d.lastLists[client]; !ok || !listed.Before(old.listed) {
 		d.lastLists[client] = listSnap{servers: all, listed: listed}
 	}
+	d.pruneLaunches(client, listed)
+}
+
+// pruneLaunches forgets the launches a list of client asked for at listed
+// shows (caller holds d.mu).
+func (d *Driver) pruneLaunches(client *gophercloud.ServiceClient, listed time.Time) {
+	for k, lm := range d.launches {
+		if d.clients[lm.dc].Compute == client && lm.shownBy(listed) {
+			delete(d.launches, k)
+		}
+	}
+}
+
+// launchMark is the launches of one instance id by this driver that a List
+// may not show yet: those running, and when the last one returned.
+type launchMark struct {
+	dc       string
+	running  int
+	returned time.Time
+}
+
+// shownBy reports whether a list asked for at listed shows every server
+// these launches created: none runs and the last returned before the list
+// was asked for (Nova took the create before it answered).
+func (lm *launchMark) shownBy(listed time.Time) bool {
+	return lm.running == 0 && listed.After(lm.returned)
+}
+
+// mayCommitLater reports whether a create that failed with err (classify)
+// may still be taken by Nova after the driver gave up on it: no definite
+// answer (a timeout, a 5xx, a reset: Nova may still be handling it) or
+// the caller's context ended mid-request.
+func mayCommitLater(err error) bool {
+	return errors.Is(err, errTransient) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// launchBegun records a launch of instance id in dc and returns the func
+// that records its return (the driver's clock). pending: the launch
+// failed after a create without a definite answer (mayCommitLater), which
+// Nova may commit after the return, so a List shows its
+// server only if asked for a RequestTimeout after the return — the longest
+// Nova may still be handling the request the driver gave up on.
+func (d *Driver) launchBegun(dc, id string) func(pending bool) {
+	k := key(dc, id)
+	d.mu.Lock()
+	if d.launches == nil {
+		d.launches = map[string]*launchMark{}
+	}
+	lm := d.launches[k]
+	if lm == nil {
+		lm = &launchMark{dc: dc}
+		d.launches[k] = lm
+	}
+	lm.running++
+	d.mu.Unlock()
+	return func(pending bool) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		lm.running--
+		at := d.clk.Now()
+		if pending {
+			at = at.Add(time.Duration(d.cfg.RequestTimeout))
+		}
+		if at.After(lm.returned) { // an earlier pending launch's stays
+			lm.returned = at
+		}
+	}
 }
 
 // pruneDelFails ends the delete backoff of the servers of client's DCs
@@ -963,18 +1031,25 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 		targets, err = d.terminateTargets(ctx, dc, id)
 		return err
 	})
+	deleted := false // a DELETE Nova took: capacity freed
 	if err == nil {
 		errs := make([]error, 0, len(targets))
 		for _, s := range targets {
-			errs = append(errs, d.terminateServer(ctx, client, dc, id, s))
+			serr := d.terminateServer(ctx, client, dc, id, s)
+			deleted = deleted || serr == nil
+			errs = append(errs, serr)
 		}
 		err = errors.Join(errs...)
 	}
+	if deleted {
+		d.quotaHits.Terminated(dc)
+	}
 	switch {
 	case err == nil:
-		d.quotaHits.Terminated(dc)
 	case skipped(err):
-		return backoffError{err} // no server tried: not counted
+		// every server that failed was skipped inside its backoff (none
+		// was tried and failed): not counted; any other was deleted
+		return backoffError{err}
 	default:
 		d.terminateFailures.Add(1)
 	}
@@ -984,10 +1059,12 @@ func (d *Driver) Terminate(ctx context.Context, dc, id string) error {
 // allInBackoff returns Terminate's Skipped error for instance id in dc
 // when every server of id the last List of dc showed not deleting is
 // inside its delete backoff (delbackoff.go): the call would send nothing
-// but its list. Nil when a server may be tried, or no List showed one. A
-// server deleted by hand meanwhile ends its backoff at the next List (the
-// poller's); a server of id created after that List waits for the backoff
-// of the others (the error tells the caller to come back).
+// but its list. Nil when a server may be tried, or no List showed one, or
+// that List may miss a server of id: asked for while a launch of id ran,
+// or before one returned (launchMark) — then Terminate lists, and each
+// server's own backoff decides (a server launched since is deleted at
+// once, not after the others' backoff). A server deleted by hand
+// meanwhile ends its backoff at the next List (the poller's).
 func (d *Driver) allInBackoff(dc, id string) error {
 	client, err := d.compute(dc)
 	if err != nil {
@@ -995,6 +1072,8 @@ func (d *Driver) allInBackoff(dc, id string) error {
 	}
 	d.mu.Lock()
 	last, ok := d.lastLists[client]
+	lm := d.launches[key(dc, id)]
+	ok = ok && (lm == nil || lm.shownBy(last.listed))
 	d.mu.Unlock()
 	if !ok {
 		return nil

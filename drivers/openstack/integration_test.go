@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/openstack/novasweeptest"
 )
 
 func envOr(k, def string) string {
@@ -102,39 +104,36 @@ func rawOurs(ctx context.Context, d *Driver) (int, error) {
 	return n, nil
 }
 
-// sweep deletes every server of ours and waits (bounded) until Nova lists
-// none, not even one it is still deleting.
+// sweepLimit bounds a sweep (the driver's clock).
+const sweepLimit = 5 * time.Minute
+
+// sweep deletes every server of ours in d's DCs and waits (bounded) until
+// Nova lists none, not even one it is still deleting (sweepServers); it
+// logs the DELETEs it sent, so a lost delete shows in the CI log.
 func sweep(tb testing.TB, d *Driver) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), sweepLimit+time.Minute) // a backstop; the bound is the sweep's
 	defer cancel()
-	list, err := d.List(ctx, "")
+	res, err := sweepServers(ctx, d, sweepLimit)
 	if err != nil {
-		tb.Errorf("sweep: list: %v", err)
+		tb.Errorf("sweep: %v", err)
 		return
 	}
-	var wg sync.WaitGroup
-	for _, in := range list {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := d.deleteServer(ctx, d.clients[in.DC].Compute, in.CloudID); err != nil {
-				tb.Errorf("sweep: delete %s: %v", in.ID, err)
-			}
-		}()
-	}
-	wg.Wait()
-	for {
-		n, err := rawOurs(ctx, d)
-		if err == nil && n == 0 {
-			return
+	tb.Logf("sweep: %s", res)
+}
+
+// sweepServers is novasweeptest.Sweep over the clouds of d, on its clock:
+// every server tagged ours, managed by ims-orch in one of d's DCs, hidden
+// ones too, deleted and a lost delete sent again until Nova lists none.
+func sweepServers(ctx context.Context, d *Driver, limit time.Duration) (novasweeptest.Result, error) {
+	dcs := sortedKeys(d.clients)
+	var computes []*gophercloud.ServiceClient
+	for _, dc := range dcs {
+		if c := d.clients[dc].Compute; !slices.Contains(computes, c) {
+			computes = append(computes, c)
 		}
-		if ctx.Err() != nil {
-			tb.Errorf("sweep: %d servers of ours left after 5 minutes (last error %v)", n, err)
-			return
-		}
-		time.Sleep(250 * time.Millisecond) // real cloud, real time
 	}
+	return novasweeptest.Sweep(ctx, computes, novasweeptest.Scope{Tag: Tag, ManagedBy: drivers.ManagedBy, DCs: dcs}, d.clk, limit)
 }
 
 // ourGroups lists the server groups named ims-orch.*.

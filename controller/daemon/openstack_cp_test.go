@@ -48,7 +48,10 @@ func TestOpenStackCPWorkloadFromAgents(t *testing.T) {
 	if err := localdrv.Available(); err != nil {
 		t.Fatalf("Kamailio/SIPp absent (scripts/ci-kamailio.sh installs them): %v", err)
 	}
-	const dcA, dcB = "dc-a", "dc-b"
+	// DC names of this test alone: the sweep at the end deletes every
+	// server of its DCs, so drivers/openstack's integration tests (dc-a,
+	// dc-b) and TestCloudReconcileNova (i15-a, i15-b) use others.
+	const dcA, dcB = "i14-a", "i14-b"
 	const callRate, calls = 10, 400 // 20 tx/s A→B for 40 s
 	const interval = 5 * time.Second
 	dir := t.TempDir()

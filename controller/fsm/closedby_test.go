@@ -1,8 +1,6 @@
 package fsm
 
 import (
-	"bytes"
-	"io"
 	"testing"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -34,13 +32,6 @@ func TestPredictionKeepsWhoClosedTheInterval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s sink
-	if err := snap.Persist(&s); err != nil {
-		t.Fatal(err)
-	}
-	g := New()
-	if err := g.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	g, _ := restored(t, snap)
 	check("restored from a snapshot", g.full())
 }

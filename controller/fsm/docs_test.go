@@ -1,11 +1,9 @@
 package fsm
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"reflect"
 	"slices"
@@ -275,14 +273,7 @@ func TestSnapshotCarriesOperatorState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s sink
-	if err := snap.Persist(&s); err != nil {
-		t.Fatal(err)
-	}
-	g := New()
-	if err := g.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	g, _ := restored(t, snap)
 	got := g.full()
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("restored differs:\n got %+v\nwant %+v", got, want)

@@ -175,6 +175,22 @@ func (s *sink) ID() string    { return "test" }
 func (s *sink) Cancel() error { s.cancelled = true; return nil }
 func (s *sink) Close() error  { return nil }
 
+// restored persists snap into a sink and restores a new FSM from the
+// sink's bytes: the round trip a follower's snapshot install takes. It
+// returns the FSM and the sink (the snapshot as written).
+func restored(t *testing.T, snap raft.FSMSnapshot) (*FSM, *sink) {
+	t.Helper()
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	g := New()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	return g, &s
+}
+
 func TestSnapshotRoundTrip(t *testing.T) {
 	f := New()
 	_ = apply(f, SetTopology{Topology: topo()})
@@ -196,14 +212,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = apply(f, fullRound(3)[4]) // after Snapshot: must not be in it
-	var s sink
-	if err := snap.Persist(&s); err != nil {
-		t.Fatal(err)
-	}
-	g := New()
-	if err := g.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	g, s := restored(t, snap)
 	got := g.full()
 	if got.Round.Done != protocol.StepCompute || len(got.History) != 4 || got.Interval != 3 {
 		t.Fatalf("restored: interval %d, done %d, history %d", got.Interval, got.Round.Done, len(got.History))

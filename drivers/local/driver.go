@@ -1039,7 +1039,7 @@ func (d *Driver) Drain(ctx context.Context, dc, id string, timeout time.Duration
 		if !d.cfg.Clock.Now().Before(deadline) {
 			break
 		}
-		if err := d.wait(ctx, d.cfg.DrainPoll); err != nil {
+		if err := clock.Sleep(ctx, d.cfg.Clock, d.cfg.DrainPoll); err != nil {
 			return res, fmt.Errorf("local: drain %s: %w", id, err)
 		}
 	}
@@ -1049,19 +1049,6 @@ func (d *Driver) Drain(ctx context.Context, dc, id string, timeout time.Duration
 	}
 	res.Finished = true
 	return res, nil
-}
-
-// wait blocks for dur of the driver's clock or until ctx ends.
-func (d *Driver) wait(ctx context.Context, dur time.Duration) error {
-	ch := make(chan struct{})
-	t := d.cfg.Clock.AfterFunc(dur, func() { close(ch) })
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		t.Stop()
-		return ctx.Err()
-	}
 }
 
 // ErrClosed is the error of a Launch after Close began.

@@ -6,10 +6,13 @@
 // Nova lists again not deleting after its DELETE (a lost delete: an
 // aborted build's clean-up wrote its state back, or the terminate never
 // came) gets its DELETE again, so a run leaves nothing behind. Servers
-// outside the scope (another DC's, another owner's: a parallel test
-// package, a deployment on a shared cloud) are left alone. A test helper:
-// drivers/openstack's integration tests and the daemon's real-Nova tests
-// use it; production code may not import it (scripts/check-pure.sh).
+// outside the scope (another DC's, another owner's: a deployment on a
+// shared cloud, a test package running in parallel) are left alone — so
+// each real-Nova test package, and each of its tests that may run at once
+// with another, uses DC names of its own (drivers/openstack: dc-a, dc-b;
+// controller/daemon: i14-*, i15-*). A test helper: drivers/openstack's
+// integration tests and the daemon's real-Nova tests use it; production
+// code may not import it (scripts/check-pure.sh).
 package novasweeptest
 
 import (

@@ -81,10 +81,20 @@ type dcState struct {
 	insts [routing.MaxStages]map[uint8]*netns.Instance
 	flows map[uint32]Flow
 	calls []routing.Call
-	// byCall: the flows StartCall routed here for each call (EndCall
-	// removes them)
+	// byCall: the flows StartCall routed here for each call that it still
+	// owns (EndCall removes them; a newer flow of the same 5-tuple takes
+	// one over: takeover.go); callOf: the owner of each flow by serial;
+	// byKey: the flow routing each 5-tuple
 	byCall map[routing.Call][]uint32
+	callOf map[uint32]routing.Call
+	byKey  map[flowKey]uint32
 	serial uint32
+	// takeovers: flows that took their 5-tuple over from an older flow;
+	// conflicts: the rule conflicts the last sync resolved (by
+	// ovs.Conflict.String), conflictCount: those reported so far
+	takeovers     int
+	conflicts     map[string]bool
+	conflictCount int
 	// hasTags: the installed rules have tag rules (which learn per-flow
 	// rules); tagGen counts the syncs that installed some; learning: the
 	// switch may hold learned rules (set with a tag rule, cleared by a
@@ -429,6 +439,7 @@ func (p *Plane) syncRules(ctx context.Context, k int, st *dcState) error {
 	if err != nil {
 		return fmt.Errorf("dc%d: %w", k, err)
 	}
+	want = p.resolve(k, st, want)
 	st.hasTags = false
 	for _, f := range want {
 		if f.Cookie>>48 == ovs.CookieTag>>48 {
@@ -648,21 +659,23 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 	for _, f := range flows {
 		st, err := p.dc(f.DC)
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(err, p.endCallLocked(ctx, c))
 		}
 		f.Packet.From = routing.FromUser
 		var d routing.Decision
 		p.withTable(st, func(t *routing.Table) { d = t.Route(f.Packet) })
-		st.serial++
-		st.flows[st.serial] = Flow{Serial: st.serial, Decision: d, Packet: f.Packet}
-		st.byCall[c] = append(st.byCall[c], st.serial)
+		// a flow of an older call with this 5-tuple (a UA reusing its
+		// media port) leaves: this call's rule replaces its rule
+		st.addFlow(d, f.Packet, &c)
 		ds = append(ds, d)
 		touched[f.DC] = true
 	}
 	for k, st := range p.dcs {
 		if st != nil && touched[k] {
 			if err := p.sync(ctx, k); err != nil {
-				return ds, err
+				// the call holds nothing: the media hook tries again
+				// on a repeated start, and no end comes for it
+				return ds, errors.Join(err, p.endCallLocked(ctx, c))
 			}
 		}
 	}
@@ -697,42 +710,50 @@ func (p *Plane) OpenCall(ctx context.Context, c routing.Call) error {
 func (p *Plane) CloseCall(ctx context.Context, c routing.Call) error { return p.EndCall(ctx, c) }
 
 // EndCall forgets a call StartCall started: its Table 1 mappings and the
-// flows it routed, with one rule update per datacenter involved. Learned
-// rules of the call's flows at other datacenters expire when idle.
+// flows it routed and still owns (a newer call's flow of the same 5-tuple
+// took the others over and stays), with one rule update per datacenter
+// involved. A call equal to another one still open (one UA calling one
+// peer again from the same media endpoint) leaves both to that one: its
+// flows and mappings route the same packets. Learned rules of the call's
+// flows at other datacenters expire when idle.
 func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.callDCs(c); err != nil {
 		return err
 	}
+	return p.endCallLocked(ctx, c)
+}
+
+func (p *Plane) endCallLocked(ctx context.Context, c routing.Call) error {
+	shared := p.openCopies(c) > 1
 	var errs []error
 	for k, st := range p.dcs {
 		if st == nil {
 			continue
 		}
-		serials, had := st.byCall[c]
+		_, had := st.byCall[c]
 		isCallDC := k == c.CallerDC || k == c.CalleeDC
 		if !had && !isCallDC {
 			continue
 		}
-		for _, sr := range serials {
-			// the flow's load leaves its instances (also a buffered one's:
-			// dcroute keeps it for the instance's reuse)
-			if f, ok := st.flows[sr]; ok {
-				if st.router != nil {
-					st.router.Release(&f.Decision)
-				} else {
-					st.t.Release(&f.Decision)
-				}
-			}
-			delete(st.flows, sr)
+		if i := slices.Index(st.calls, c); i >= 0 && isCallDC {
+			st.calls = slices.Delete(st.calls, i, i+1)
+		}
+		if shared {
+			continue // the rules stay: nothing to update
+		}
+		for _, sr := range slices.Clone(st.byCall[c]) {
+			// the flow's load leaves its instances (also a buffered
+			// one's: dcroute keeps it for the instance's reuse)
+			st.removeFlow(sr)
 		}
 		delete(st.byCall, c)
 		if isCallDC {
-			p.withTable(st, func(t *routing.Table) { t.RemoveCall(c) })
-			if i := slices.Index(st.calls, c); i >= 0 {
-				st.calls = slices.Delete(st.calls, i, i+1)
-			}
+			p.withTable(st, func(t *routing.Table) {
+				t.RemoveCall(c)
+				remap(t, st.calls, c)
+			})
 		}
 		errs = append(errs, p.sync(ctx, k))
 	}
@@ -763,8 +784,7 @@ func (p *Plane) StartFlow(ctx context.Context, dc int, pkt routing.Packet) (rout
 	pkt.From = routing.FromUser
 	var d routing.Decision
 	p.withTable(st, func(t *routing.Table) { d = t.Route(pkt) })
-	st.serial++
-	st.flows[st.serial] = Flow{Serial: st.serial, Decision: d}
+	st.addFlow(d, routing.Packet{}, nil) // takes the 5-tuple over from an older flow
 	return d, p.sync(ctx, dc)
 }
 

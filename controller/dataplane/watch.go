@@ -1,9 +1,11 @@
 package dataplane
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
@@ -324,6 +326,7 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 	if err != nil {
 		return fmt.Errorf("dc%d after restart: %w", k, err)
 	}
+	want = p.resolve(k, st, want)
 	if err := st.sw.Reset(ctx, want); err != nil {
 		return fmt.Errorf("dc%d after restart: %w", k, err)
 	}
@@ -331,11 +334,15 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 	return nil
 }
 
+// flowList returns the flows that entered here in serial order (the
+// order they were routed: of two rules with one identity the newer flow's
+// comes later, and ovs.Resolve keeps it).
 func flowList(st *dcState) []Flow {
 	out := make([]Flow, 0, len(st.flows))
 	for _, f := range st.flows {
 		out = append(out, f)
 	}
+	slices.SortFunc(out, func(a, b Flow) int { return cmp.Compare(a.Serial, b.Serial) })
 	return out
 }
 
@@ -367,6 +374,7 @@ func (p *Plane) ReplaceTables(ctx context.Context, tables []*routing.Table) erro
 		st.flows = map[uint32]Flow{}
 		st.calls = nil
 		st.byCall = map[routing.Call][]uint32{}
+		st.callOf, st.byKey = nil, nil
 		if err := p.sync(ctx, k); err != nil {
 			return err
 		}

@@ -3,6 +3,8 @@ package sipchaos
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -351,7 +353,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	mediaWarn, conflicts := logCounts(logPath)
-	t.Logf("daemon log: %d media hook warnings, %d rule conflicts", mediaWarn, conflicts)
+	t.Logf("daemon log: %d media hook warnings, %d rule conflicts; metrics: %s", mediaWarn, conflicts, takeoverSeries(ctx))
 	if conflicts > 0 {
 		// SIPp's calls reuse one media 5-tuple: the newer call's rule
 		// replaces the older one's (controller/dataplane takeover.go)
@@ -379,4 +381,30 @@ func logCounts(path string) (media, conflicts int) {
 		}
 	}
 	return media, conflicts
+}
+
+// takeoverSeries returns the daemon's flow-takeover and rule-conflict
+// series (GET /metrics), for the log: how often one call's media rule
+// replaced another's.
+func takeoverSeries(ctx context.Context) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+serveAPI+"/metrics", nil)
+	if err != nil {
+		return err.Error()
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "ims_orch_dataplane_flow_takeovers_total") || strings.HasPrefix(l, "ims_orch_dataplane_rule_conflicts_total") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "; ")
 }

@@ -26,11 +26,7 @@ func TestNewerCallKeepsItsMediaOnTheRealPlane(t *testing.T) {
 		t.Fatal(err)
 	}
 	caller, callee := ip("10.100.0.1"), ip("10.101.0.1")
-	for k, u := range []routing.IPv4{caller, callee} {
-		if err := p.AddUser(ctx, k, u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addUsers(t, p, caller, callee)
 	call := routing.Call{CallerDC: 0, CalleeDC: 1, CallerIP: caller, CalleeIP: callee,
 		CallerSendPort: 6000, CallerRecvPort: 6000, CalleeSendPort: 6000, CalleeRecvPort: 6000,
 		CallerEntryIP: EntryIP(0), CalleeEntryIP: EntryIP(1)}

@@ -441,3 +441,41 @@ func TestStartWaitsForAHeldPrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Applying a set over the installed one reads the pair counters first when
+// an entry rule goes or changes its cookie (a flow that took another's
+// 5-tuple over: Diff replaces the rule, whose counter starts again); not for
+// other changes.
+func TestEntryCountsEnd(t *testing.T) {
+	e1 := Flow{Table: 1, Priority: 200, Cookie: EntryCookie(Pair{0, 1}, 1), Match: "udp,tp_src=6000", Actions: "output:10"}
+	e2 := e1
+	e2.Cookie = EntryCookie(Pair{0, 1}, 2)
+	e1b := e1
+	e1b.Actions = "output:13"
+	other := Flow{Table: 1, Priority: 100, Cookie: CookieStatic, Match: "ip", Actions: "output:11"}
+	other2 := other
+	other2.Actions = "output:12"
+	have := map[string]Flow{e1.Key(): e1, other.Key(): other}
+	for _, tc := range []struct {
+		name string
+		want []Flow
+		ends bool
+	}{
+		{"unchanged", []Flow{e1, other}, false},
+		{"a static rule modified", []Flow{e1, other2}, false},
+		{"the entry rule's actions modified", []Flow{e1b, other}, false},
+		{"the entry rule taken over", []Flow{e2, other}, true},
+		{"the entry rule deleted", []Flow{other}, true},
+	} {
+		if got := entryCountsEnd(have, tc.want); got != tc.ends {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.ends)
+		}
+	}
+	// the taken-over rule is replaced in one bundle: Open vSwitch keeps a
+	// modified rule's cookie
+	lines, ch := Diff(have, []Flow{e2, other})
+	want := []string{"delete_strict " + e1.Key(), "add " + e2.String()}
+	if !slices.Equal(lines, want) || ch != (Changes{Modified: 1, Unchanged: 1}) {
+		t.Fatalf("a new cookie: lines %v, changes %+v; want %v, 1 modified", lines, ch, want)
+	}
+}

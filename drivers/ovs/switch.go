@@ -129,8 +129,16 @@ func Diff(have map[string]Flow, want []Flow) ([]string, Changes) {
 		case !ok:
 			add = append(add, "add "+f.String())
 			c.Added++
+		case g.Cookie != f.Cookie:
+			// a new cookie (a flow that took another's 5-tuple over):
+			// Open vSwitch modifies actions, never the cookie, so the
+			// rule is replaced (in the same bundle: no gap), its
+			// counters start at 0
+			del = append(del, "delete_strict "+k)
+			add = append(add, "add "+f.String())
+			c.Modified++
 		case g != f:
-			// new actions or cookie: modified in place, the counters stay
+			// new actions: modified in place, the counters stay
 			add = append(add, "modify_strict "+f.String())
 			c.Modified++
 		default:
@@ -161,8 +169,8 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	if len(lines) == 0 {
 		return c, nil
 	}
-	if c.Deleted > 0 && s.entryRulesDeleted(want) {
-		// keep the pair counts of entry rules about to go
+	if entryCountsEnd(s.have, want) {
+		// keep the pair counts of entry rules about to go or be replaced
 		if err := s.readPairsLocked(ctx); err != nil {
 			return c, err
 		}
@@ -177,15 +185,16 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	return c, nil
 }
 
-// entryRulesDeleted reports whether applying want deletes an entry rule
-// (whose packet count must be read first; modified rules keep theirs).
-func (s *Switch) entryRulesDeleted(want []Flow) bool {
-	keep := make(map[string]bool, len(want))
+// entryCountsEnd reports whether applying want (resolved) to have ends
+// the counter of an entry rule (pure): the rule is deleted, or replaced
+// because its cookie changes (Diff). Its packets must be read first.
+func entryCountsEnd(have map[string]Flow, want []Flow) bool {
+	keep := make(map[string]Flow, len(want))
 	for _, f := range want {
-		keep[f.Key()] = true
+		keep[f.Key()] = f
 	}
-	for k, g := range s.have {
-		if g.Cookie&cookieKindMask == CookieEntry && !keep[k] {
+	for k, g := range have {
+		if f, ok := keep[k]; g.Cookie&cookieKindMask == CookieEntry && (!ok || f.Cookie != g.Cookie) {
 			return true
 		}
 	}

@@ -41,28 +41,35 @@ func (st *dcState) release(d *routing.Decision) {
 // addFlow stores a flow routed here (owner: the call StartCall routed it
 // for, nil for StartFlow) under a new serial. The flow that routed the same
 // 5-tuple before leaves (its load is released, its call no longer owns it):
-// the next sync replaces its rules with the new flow's. It returns the
-// serial and whether an older flow was taken over.
-func (st *dcState) addFlow(d routing.Decision, pkt routing.Packet, owner *routing.Call) (uint32, bool) {
+// the next sync replaces its rules with the new flow's. The new flow takes
+// the older one's serial when both name one entry→exit pair.
+func (st *dcState) addFlow(d routing.Decision, pkt routing.Packet, owner *routing.Call) {
 	if st.byKey == nil {
 		st.byKey = map[flowKey]uint32{}
 		st.callOf = map[uint32]routing.Call{}
 	}
 	k := keyOf(d.Packet)
-	old, took := st.byKey[k]
-	if took {
+	var sr uint32
+	if old, took := st.byKey[k]; took {
+		if o, ok := st.flows[old]; ok && o.Decision.Tag.Entry == d.Tag.Entry && o.Decision.Tag.Exit == d.Tag.Exit {
+			// the same pair: the flow keeps the serial, so its rule
+			// keeps its cookie and is modified in place (its packet
+			// counter goes on: the DP meter reads no extra dump)
+			sr = old
+		}
 		st.removeFlow(old)
 		st.takeovers++
 	}
-	st.serial++
-	sr := st.serial
+	if sr == 0 {
+		st.serial++
+		sr = st.serial
+	}
 	st.flows[sr] = Flow{Serial: sr, Decision: d, Packet: pkt}
 	st.byKey[k] = sr
 	if owner != nil {
 		st.callOf[sr] = *owner
 		st.byCall[*owner] = append(st.byCall[*owner], sr)
 	}
-	return sr, took
 }
 
 // removeFlow forgets flow sr: its load, its 5-tuple and its owner's claim.

@@ -121,8 +121,12 @@ func TestNewerCallTakesItsMediaTupleOver(t *testing.T) {
 	if err := b.p.OpenCall(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(b.arrivals()); n != 2 {
-		t.Fatalf("one call: %d arrival rules, want 2 (one per side)", n)
+	cookies := map[string]uint64{}
+	for k, fs := range b.arrivals() {
+		cookies[k] = fs[0].Cookie
+	}
+	if len(cookies) != 2 {
+		t.Fatalf("one call: %d arrival rules, want 2 (one per side)", len(cookies))
 	}
 	b.next(t)
 	later := a // the same UA and peer, the same ports: an equal call
@@ -142,6 +146,11 @@ func TestNewerCallTakesItsMediaTupleOver(t *testing.T) {
 			}
 			if !strings.Contains(fs[0].Actions, tag) {
 				t.Errorf("%s: rule %s, want the newer call's tag %q (interval 1)", when, fs[0], tag)
+			}
+			if fs[0].Cookie != cookies[k] {
+				// one pair: modified in place, the counter goes on (a
+				// new cookie would cost a counter read and a replace)
+				t.Errorf("%s: rule %s, want the first call's cookie %#x", when, fs[0], cookies[k])
 			}
 		}
 		if x := b.exits(); len(x) != 2 {

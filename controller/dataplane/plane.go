@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -105,6 +106,10 @@ type dcState struct {
 	learning bool
 	// failed: the last rule update failed (retryFailed syncs again)
 	failed bool
+	// gen counts the call changes waiting for a rule update (commit);
+	// synced is the gen the last update covered, lastErr its error
+	gen, synced uint64
+	lastErr     error
 	// lastSkipped: learned rules FlowCounts' last read could not read
 	lastSkipped int
 }
@@ -402,8 +407,10 @@ func retryable(r routing.DropReason) bool {
 // again; a success clears the mark.
 func (p *Plane) sync(ctx context.Context, k int) error {
 	st := p.dcs[k]
+	covers := st.gen
 	err := p.syncRules(ctx, k, st)
 	st.failed = err != nil
+	st.synced, st.lastErr = covers, err
 	return err
 }
 
@@ -638,9 +645,26 @@ type FlowStart struct {
 // per datacenter involved.
 func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStart) ([]routing.Decision, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.callDCs(c); err != nil {
+	ds, gens, err := p.startCallState(ctx, c, flows)
+	p.mu.Unlock()
+	if err != nil {
 		return nil, err
+	}
+	if err := p.commit(ctx, gens); err != nil {
+		// the call holds nothing: the media hook tries again on a
+		// repeated start, and no end comes for it
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return ds, errors.Join(err, p.endCallLocked(ctx, c))
+	}
+	return ds, nil
+}
+
+// startCallState is StartCall's change of the plane's state (under mu): it
+// returns the decisions and the change's generation per DC to commit.
+func (p *Plane) startCallState(ctx context.Context, c routing.Call, flows []FlowStart) ([]routing.Decision, map[int]uint64, error) {
+	if err := p.callDCs(c); err != nil {
+		return nil, nil, err
 	}
 	touched := map[int]bool{}
 	for k, st := range p.dcs {
@@ -650,7 +674,7 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 		var err error
 		p.withTable(st, func(t *routing.Table) { err = t.AddCall(c) })
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		st.calls = append(st.calls, c)
 		touched[k] = true
@@ -659,7 +683,7 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 	for _, f := range flows {
 		st, err := p.dc(f.DC)
 		if err != nil {
-			return nil, errors.Join(err, p.endCallLocked(ctx, c))
+			return nil, nil, errors.Join(err, p.endCallLocked(ctx, c))
 		}
 		f.Packet.From = routing.FromUser
 		var d routing.Decision
@@ -670,16 +694,7 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 		ds = append(ds, d)
 		touched[f.DC] = true
 	}
-	for k, st := range p.dcs {
-		if st != nil && touched[k] {
-			if err := p.sync(ctx, k); err != nil {
-				// the call holds nothing: the media hook tries again
-				// on a repeated start, and no end comes for it
-				return ds, errors.Join(err, p.endCallLocked(ctx, c))
-			}
-		}
-	}
-	return ds, nil
+	return ds, p.changed(touched), nil
 }
 
 // OpenCall starts a call set up through the IMS (the media hook): its
@@ -718,16 +733,30 @@ func (p *Plane) CloseCall(ctx context.Context, c routing.Call) error { return p.
 // flows at other datacenters expire when idle.
 func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if err := p.callDCs(c); err != nil {
+		p.mu.Unlock()
 		return err
 	}
-	return p.endCallLocked(ctx, c)
+	gens := p.endCallState(c)
+	p.mu.Unlock()
+	return p.commit(ctx, gens)
 }
 
+// endCallLocked is EndCall under mu, its rule updates run at once.
 func (p *Plane) endCallLocked(ctx context.Context, c routing.Call) error {
-	shared := p.openCopies(c) > 1
 	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(p.endCallState(c))) {
+		errs = append(errs, p.sync(ctx, k))
+	}
+	return errors.Join(errs...)
+}
+
+// endCallState is EndCall's change of the plane's state (under mu): it
+// returns the change's generation per DC to commit (none when an equal
+// call still open keeps everything).
+func (p *Plane) endCallState(c routing.Call) map[int]uint64 {
+	shared := p.openCopies(c) > 1
+	touched := map[int]bool{}
 	for k, st := range p.dcs {
 		if st == nil {
 			continue
@@ -755,9 +784,9 @@ func (p *Plane) endCallLocked(ctx context.Context, c routing.Call) error {
 				remap(t, st.calls, c)
 			})
 		}
-		errs = append(errs, p.sync(ctx, k))
+		touched[k] = true
 	}
-	return errors.Join(errs...)
+	return p.changed(touched)
 }
 
 // Calls returns the calls whose mappings datacenter dc holds.

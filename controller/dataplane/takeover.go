@@ -1,7 +1,10 @@
 package dataplane
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
@@ -196,4 +199,38 @@ func (p *Plane) FlowTakeoversByDC() map[string]FlowTakeovers {
 		out[st.label(k)] = FlowTakeovers{Takeovers: st.takeovers, Conflicts: st.conflictCount}
 	}
 	return out
+}
+
+// changed bumps the change generation of each touched DC (under mu) and
+// returns it per DC, for commit.
+func (p *Plane) changed(touched map[int]bool) map[int]uint64 {
+	gens := make(map[int]uint64, len(touched))
+	for k := range touched {
+		st := p.dcs[k]
+		st.gen++
+		gens[k] = st.gen
+	}
+	return gens
+}
+
+// commit brings the rules of each DC in gens up to the call change of that
+// generation (group commit): a DC whose rules a later update already
+// covered (another call's commit ran while this one waited for the lock)
+// is not updated again, and the answer is that update's. Calls answered
+// in a burst thus share one ovs-ofctl run per DC instead of queueing one
+// each behind the lock (SIPp's 10 calls/s on a loaded host took seconds
+// per call setup).
+func (p *Plane) commit(ctx context.Context, gens map[int]uint64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(gens)) {
+		st := p.dcs[k]
+		if st.synced >= gens[k] {
+			errs = append(errs, st.lastErr)
+			continue
+		}
+		errs = append(errs, p.sync(ctx, k))
+	}
+	return errors.Join(errs...)
 }

@@ -327,3 +327,50 @@ func TestFailedOpenHoldsNothing(t *testing.T) {
 		t.Fatalf("the call's end: %d+%d mappings, rules %v, load %g; want none", e, x, b.arrivals(), b.load())
 	}
 }
+
+// Two calls changed while a rule update ran (their StartCalls queued for
+// the lock) share one update: the second commit finds its change covered
+// by the first one's update and answers with that update's result, on
+// success and on failure (then both calls are undone by their StartCalls).
+// Before, each call ran its own ovs-ofctl bundle behind the lock, so a burst
+// of call setups on a loaded host waited seconds each.
+func TestCallChangesShareOneRuleUpdate(t *testing.T) {
+	ctx := context.Background()
+	b := newTakeoverBed(t)
+	open := func(c routing.Call) map[int]uint64 {
+		t.Helper()
+		b.p.mu.Lock()
+		defer b.p.mu.Unlock()
+		_, gens, err := b.p.startCallState(ctx, c, []FlowStart{{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: 6000, DstIP: EntryIP(0), DstPort: 6000}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gens
+	}
+	for _, fail := range []bool{false, true} {
+		b.sw.forget, b.sw.err = nil, nil
+		if fail {
+			b.sw.err = errors.New("ovs-ofctl: timeout")
+		}
+		ga := open(sipCall("127.0.0.101", "127.0.0.91"))
+		gb := open(sipCall("127.0.0.102", "127.0.0.91"))
+		ea, eb := b.p.commit(ctx, ga), b.p.commit(ctx, gb)
+		if len(b.sw.forget) != 1 {
+			t.Fatalf("fail=%v: %d rule updates for two queued call changes, want 1", fail, len(b.sw.forget))
+		}
+		if (ea != nil) != fail || (eb != nil) != fail {
+			t.Fatalf("fail=%v: commits answered %v, %v; want the shared update's result for both", fail, ea, eb)
+		}
+		if fail {
+			continue
+		}
+		if arr := b.arrivals(); len(arr) != 2 {
+			t.Fatalf("the shared update installed arrival rules for %d 5-tuples, want both calls' 2", len(arr))
+		}
+		for _, c := range []routing.Call{sipCall("127.0.0.101", "127.0.0.91"), sipCall("127.0.0.102", "127.0.0.91")} {
+			if err := b.p.EndCall(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -106,10 +106,11 @@ type dcState struct {
 	learning bool
 	// failed: the last rule update failed (retryFailed syncs again)
 	failed bool
-	// gen counts the call changes waiting for a rule update (commit);
-	// synced is the gen the last update covered, lastErr its error
-	gen, synced uint64
-	lastErr     error
+	// gen counts the call changes (commit); okGen is the highest gen a
+	// successful rule update covered: a change of gen <= okGen is on the
+	// switch (a later failed update leaves the switch as it was: Apply
+	// is one bundle)
+	gen, okGen uint64
 	// lastSkipped: learned rules FlowCounts' last read could not read
 	lastSkipped int
 }
@@ -410,7 +411,9 @@ func (p *Plane) sync(ctx context.Context, k int) error {
 	covers := st.gen
 	err := p.syncRules(ctx, k, st)
 	st.failed = err != nil
-	st.synced, st.lastErr = covers, err
+	if err == nil {
+		st.okGen = max(st.okGen, covers)
+	}
 	return err
 }
 

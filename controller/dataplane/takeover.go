@@ -214,9 +214,11 @@ func (p *Plane) changed(touched map[int]bool) map[int]uint64 {
 }
 
 // commit brings the rules of each DC in gens up to the call change of that
-// generation (group commit): a DC whose rules a later update already
-// covered (another call's commit ran while this one waited for the lock)
-// is not updated again, and the answer is that update's. Calls answered
+// generation (group commit): a DC whose rules a later successful update
+// already covered (another call's commit ran while this one waited for the
+// lock) is not updated again. An update that failed answers only its own
+// caller (its error may be that caller's context): every other caller
+// whose change it covered updates again with its own context. Calls answered
 // in a burst thus share one ovs-ofctl run per DC instead of queueing one
 // each behind the lock (SIPp's 10 calls/s on a loaded host took seconds
 // per call setup).
@@ -226,8 +228,7 @@ func (p *Plane) commit(ctx context.Context, gens map[int]uint64) error {
 	var errs []error
 	for _, k := range slices.Sorted(maps.Keys(gens)) {
 		st := p.dcs[k]
-		if st.synced >= gens[k] {
-			errs = append(errs, st.lastErr)
+		if st.okGen >= gens[k] {
 			continue
 		}
 		errs = append(errs, p.sync(ctx, k))

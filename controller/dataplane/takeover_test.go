@@ -355,11 +355,13 @@ func TestCallChangesShareOneRuleUpdate(t *testing.T) {
 		ga := open(sipCall("127.0.0.101", "127.0.0.91"))
 		gb := open(sipCall("127.0.0.102", "127.0.0.91"))
 		ea, eb := b.p.commit(ctx, ga), b.p.commit(ctx, gb)
-		if len(b.sw.forget) != 1 {
-			t.Fatalf("fail=%v: %d rule updates for two queued call changes, want 1", fail, len(b.sw.forget))
+		// a failed update answers only its caller: the other one tries
+		// again with its own context
+		if want := map[bool]int{false: 1, true: 2}[fail]; len(b.sw.forget) != want {
+			t.Fatalf("fail=%v: %d rule updates for two queued call changes, want %d", fail, len(b.sw.forget), want)
 		}
 		if (ea != nil) != fail || (eb != nil) != fail {
-			t.Fatalf("fail=%v: commits answered %v, %v; want the shared update's result for both", fail, ea, eb)
+			t.Fatalf("fail=%v: commits answered %v, %v; want both failed iff the switch fails", fail, ea, eb)
 		}
 		if fail {
 			continue
@@ -373,4 +375,58 @@ func TestCallChangesShareOneRuleUpdate(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The group commit answers each caller for its own change (review F1): an
+// update that failed because of its caller's context (the media hook's
+// timeout runs out while its request waits for the lock) does not fail the
+// other call it covered, which updates with its own context; and a call
+// whose rules a successful update installed is not told of a later
+// update's failure (StartCall would undo a call whose rules are fine).
+func TestCommitAnswersEachCallerItsOwnResult(t *testing.T) {
+	ctx := context.Background()
+	var b *takeoverBed
+	open := func(c routing.Call) map[int]uint64 {
+		t.Helper()
+		b.p.mu.Lock()
+		defer b.p.mu.Unlock()
+		_, gens, err := b.p.startCallState(ctx, c, []FlowStart{{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: 6000, DstIP: EntryIP(0), DstPort: 6000}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gens
+	}
+	t.Run("expired context of the first caller", func(t *testing.T) {
+		b = newTakeoverBed(t)
+		ga := open(sipCall("127.0.0.101", "127.0.0.91"))
+		gb := open(sipCall("127.0.0.102", "127.0.0.91"))
+		dead, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := b.p.commit(dead, ga); !errors.Is(err, context.Canceled) {
+			t.Fatalf("commit with an expired context answered %v, want context.Canceled", err)
+		}
+		if err := b.p.commit(ctx, gb); err != nil {
+			t.Fatalf("the second caller (live context) got %v, the first caller's error", err)
+		}
+		if arr := b.arrivals(); len(arr) != 2 {
+			t.Fatalf("after the second caller's commit %d arrival rules, want both calls' 2", len(arr))
+		}
+	})
+	t.Run("a later update fails", func(t *testing.T) {
+		b = newTakeoverBed(t)
+		gc := open(sipCall("127.0.0.103", "127.0.0.92"))
+		if err := b.p.commit(ctx, gc); err != nil {
+			t.Fatal(err)
+		}
+		b.sw.err = errors.New("ovs-ofctl: timeout")
+		b.p.mu.Lock()
+		serr := b.p.sync(ctx, 0)
+		b.p.mu.Unlock()
+		if serr == nil {
+			t.Fatal("the failing switch: no error")
+		}
+		if err := b.p.commit(ctx, gc); err != nil {
+			t.Fatalf("a call already installed was answered with a later update's error: %v", err)
+		}
+	})
 }

@@ -331,7 +331,7 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 		return fmt.Errorf("dc%d after restart: %w", k, err)
 	}
 	st.failed, st.ports = false, ports
-	st.synced, st.lastErr = st.gen, nil // every call change is on the switch
+	st.okGen = st.gen // every call change is on the switch
 	return nil
 }
 

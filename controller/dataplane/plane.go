@@ -89,6 +89,10 @@ type dcState struct {
 	byCall map[routing.Call][]uint32
 	callOf map[uint32]routing.Call
 	byKey  map[flowKey]uint32
+	// starts: the packets StartCall routed here for each open call, in
+	// start order (a 5-tuple the ending call owned goes back to the
+	// newest open call that has it: giveBack)
+	starts []callStart
 	serial uint32
 	// takeovers: flows that took their 5-tuple over from an older flow;
 	// conflicts: the rule conflicts the last sync resolved (by
@@ -694,6 +698,7 @@ func (p *Plane) startCallState(ctx context.Context, c routing.Call, flows []Flow
 		// a flow of an older call with this 5-tuple (a UA reusing its
 		// media port) leaves: this call's rule replaces its rule
 		st.addFlow(d, f.Packet, &c)
+		st.recordStart(c, f.Packet)
 		ds = append(ds, d)
 		touched[f.DC] = true
 	}
@@ -772,21 +777,25 @@ func (p *Plane) endCallState(c routing.Call) map[int]uint64 {
 		if i := slices.Index(st.calls, c); i >= 0 && isCallDC {
 			st.calls = slices.Delete(st.calls, i, i+1)
 		}
+		st.forgetStart(c)
 		if shared {
 			continue // the rules stay: nothing to update
 		}
+		var owned []flowKey
 		for _, sr := range slices.Clone(st.byCall[c]) {
+			owned = append(owned, keyOf(st.flows[sr].Decision.Packet))
 			// the flow's load leaves its instances (also a buffered
 			// one's: dcroute keeps it for the instance's reuse)
 			st.removeFlow(sr)
 		}
 		delete(st.byCall, c)
-		if isCallDC {
-			p.withTable(st, func(t *routing.Table) {
+		p.withTable(st, func(t *routing.Table) {
+			if isCallDC {
 				t.RemoveCall(c)
 				remap(t, st.calls, c)
-			})
-		}
+			}
+			st.giveBack(t, owned)
+		})
 		touched[k] = true
 	}
 	return p.changed(touched)

@@ -98,6 +98,53 @@ func (st *dcState) removeFlow(sr uint32) {
 	}
 }
 
+// callStart is the packets StartCall routed at one DC for call c.
+type callStart struct {
+	c    routing.Call
+	pkts []routing.Packet
+}
+
+// recordStart notes that StartCall routed pkt here for c (its start's entry
+// is the last one of c: StartCall records its packets in one go).
+func (st *dcState) recordStart(c routing.Call, pkt routing.Packet) {
+	pkt.From = routing.FromUser
+	if n := len(st.starts); n > 0 && st.starts[n-1].c == c {
+		st.starts[n-1].pkts = append(st.starts[n-1].pkts, pkt)
+		return
+	}
+	st.starts = append(st.starts, callStart{c: c, pkts: []routing.Packet{pkt}})
+}
+
+// forgetStart drops the oldest start of c (of equal calls, which hold the
+// same packets, one ends).
+func (st *dcState) forgetStart(c routing.Call) {
+	if i := slices.IndexFunc(st.starts, func(s callStart) bool { return s.c == c }); i >= 0 {
+		st.starts = slices.Delete(st.starts, i, i+1)
+	}
+}
+
+// giveBack routes each 5-tuple in keys (those an ending call owned) again
+// for the newest open call that started a flow with it (with t, which
+// holds the open calls' mappings again: remap): that call's flow had been
+// taken over, and without this its packets would find no arrival rule
+// until it ends. A 5-tuple no open call has stays unrouted.
+func (st *dcState) giveBack(t *routing.Table, keys []flowKey) {
+	for _, k := range keys {
+		if _, routed := st.byKey[k]; routed {
+			continue
+		}
+	newest:
+		for i := len(st.starts) - 1; i >= 0; i-- {
+			for _, pkt := range st.starts[i].pkts {
+				if keyOf(pkt) == k {
+					st.addFlow(t.Route(pkt), pkt, &st.starts[i].c)
+					break newest
+				}
+			}
+		}
+	}
+}
+
 // openCopies is how many calls equal to c (same endpoints, DCs and entry
 // addresses: one UA calling one peer again before the first call ended)
 // the plane holds open: the calls list of c's first datacenter this node

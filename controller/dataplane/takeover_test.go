@@ -430,3 +430,77 @@ func TestCommitAnswersEachCallerItsOwnResult(t *testing.T) {
 		}
 	})
 }
+
+// Two calls that are not equal share the callee's 5-tuple (one callee
+// called by two callers: TestChaos's callee side, 127.0.0.91:6000 → the
+// entry's 6000); the newer call took it over. When the newer call ends
+// first, the older call, still open, gets its arrival rule back (review
+// F2: before, it got its mappings back but no rule, so the callee's
+// packets to it were dropped); the same when the newer call's start
+// fails.
+func TestNewerCallEndGivesTheTupleBack(t *testing.T) {
+	ctx := context.Background()
+	a, c := sipCall("127.0.0.101", "127.0.0.91"), sipCall("127.0.0.102", "127.0.0.91")
+	calleeOwner := func(b *takeoverBed) (routing.Call, bool) {
+		st := b.p.dcs[0]
+		for sr, f := range st.flows {
+			if f.Decision.Packet.SrcIP == ip("127.0.0.91") {
+				o, ok := st.callOf[sr]
+				return o, ok
+			}
+		}
+		return routing.Call{}, false
+	}
+	calleeRules := func(b *takeoverBed) int {
+		n := 0
+		for k := range b.arrivals() {
+			if strings.Contains(k, "nw_src=127.0.0.91,") {
+				n++
+			}
+		}
+		return n
+	}
+	t.Run("the newer call ends", func(t *testing.T) {
+		b := newTakeoverBed(t)
+		for _, x := range []routing.Call{a, c} {
+			if err := b.p.OpenCall(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.p.CloseCall(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if n := calleeRules(b); n != 1 {
+			t.Fatalf("after the newer call's end: %d arrival rules from the callee 127.0.0.91, want the older open call's 1", n)
+		}
+		if o, ok := calleeOwner(b); !ok || o != a {
+			t.Fatalf("the callee's 5-tuple is owned by %v (%v), want the older open call", o, ok)
+		}
+		if err := b.p.CloseCall(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if e, x := b.t.Mappings(); e != 0 || x != 0 || len(b.arrivals()) != 0 || b.load() != 0 {
+			t.Fatalf("both ended: %d+%d mappings, rules %v, load %g; want none", e, x, b.arrivals(), b.load())
+		}
+	})
+	t.Run("the newer call's start fails", func(t *testing.T) {
+		b := newTakeoverBed(t)
+		if err := b.p.OpenCall(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		b.sw.err = errors.New("ovs-ofctl: timeout")
+		if err := b.p.OpenCall(ctx, c); err == nil {
+			t.Fatal("failing switch: the open succeeded")
+		}
+		b.sw.err = nil
+		if o, ok := calleeOwner(b); !ok || o != a {
+			t.Fatalf("after the failed open the callee's 5-tuple is owned by %v (%v), want the older open call", o, ok)
+		}
+		if err := b.p.CloseCall(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if e, x := b.t.Mappings(); e != 0 || x != 0 || len(b.arrivals()) != 0 || b.load() != 0 {
+			t.Fatalf("both ended: %d+%d mappings, rules %v, load %g; want none", e, x, b.arrivals(), b.load())
+		}
+	})
+}

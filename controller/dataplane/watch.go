@@ -375,7 +375,7 @@ func (p *Plane) ReplaceTables(ctx context.Context, tables []*routing.Table) erro
 		st.flows = map[uint32]Flow{}
 		st.calls = nil
 		st.byCall = map[routing.Call][]uint32{}
-		st.callOf, st.byKey = nil, nil
+		st.callOf, st.byKey, st.starts = nil, nil, nil
 		if err := p.sync(ctx, k); err != nil {
 			return err
 		}

@@ -197,8 +197,10 @@ func remap(t *routing.Table, calls []routing.Call, c routing.Call) {
 	}
 }
 
-// resolve returns want with one rule per identity (ovs.Resolve over flows
-// compiled in serial order: the newest flow's rule wins) and reports each
+// resolve returns want with one rule per identity (ovs.Resolve keeps the
+// last one; flows compile in serial order, and since byKey keeps one flow
+// per 5-tuple no two flows' rules share an identity: a flow that took a
+// 5-tuple over may carry an older serial, addFlow) and reports each
 // conflict not reported by the previous sync once, naming both rules; the
 // count is the metric ims_orch_dataplane_rule_conflicts_total. With the
 // takeover above no two flows share a 5-tuple, so a conflict is a bug of

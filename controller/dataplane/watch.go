@@ -335,9 +335,10 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 	return nil
 }
 
-// flowList returns the flows that entered here in serial order (the
-// order they were routed: of two rules with one identity the newer flow's
-// comes later, and ovs.Resolve keeps it).
+// flowList returns the flows that entered here in serial order (a fixed
+// order, so one state compiles to one rule list; byKey keeps one flow per
+// 5-tuple, so their arrival rules never share an identity: a flow that
+// took a 5-tuple over may keep the older flow's serial, addFlow).
 func flowList(st *dcState) []Flow {
 	out := make([]Flow, 0, len(st.flows))
 	for _, f := range st.flows {

@@ -105,13 +105,11 @@ func (s *Switch) Ofctl(ctx context.Context, cmd string, args ...string) (string,
 	return run(ctx, s.d.cfg.Dir, nil, "ovs-ofctl", a...)
 }
 
-// Diff returns the bundle lines that turn have into want (deletes first),
-// want resolved first (Resolve: the last rule of an identity wins, each
-// dropped one counts in Changes.Conflicts).
+// Diff returns the bundle lines that turn have into want (deletes first).
+// want is resolved (Resolve: one rule per identity; Apply resolves it
+// once, Changes.Conflicts is Apply's count).
 func Diff(have map[string]Flow, want []Flow) ([]string, Changes) {
 	var c Changes
-	want, cs := Resolve(want)
-	c.Conflicts = len(cs)
 	idx := make(map[string]Flow, len(want))
 	for _, f := range want {
 		idx[f.Key()] = f

@@ -789,12 +789,17 @@ func (p *Plane) endCallState(c routing.Call) map[int]uint64 {
 			st.removeFlow(sr)
 		}
 		delete(st.byCall, c)
-		p.withTable(st, func(t *routing.Table) {
-			if isCallDC {
+		if isCallDC {
+			p.withTable(st, func(t *routing.Table) {
 				t.RemoveCall(c)
 				remap(t, st.calls, c)
-			}
-			st.giveBack(t, owned)
+			})
+		}
+		// (routed outside withTable: addFlow may release load through
+		// the router, which holds its lock in View)
+		st.giveBack(owned, func(pkt routing.Packet) (d routing.Decision) {
+			p.withTable(st, func(t *routing.Table) { d = t.Route(pkt) })
+			return d
 		})
 		touched[k] = true
 	}

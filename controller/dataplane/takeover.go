@@ -124,11 +124,11 @@ func (st *dcState) forgetStart(c routing.Call) {
 }
 
 // giveBack routes each 5-tuple in keys (those an ending call owned) again
-// for the newest open call that started a flow with it (with t, which
-// holds the open calls' mappings again: remap): that call's flow had been
-// taken over, and without this its packets would find no arrival rule
-// until it ends. A 5-tuple no open call has stays unrouted.
-func (st *dcState) giveBack(t *routing.Table, keys []flowKey) {
+// for the newest open call that started a flow with it (route: with the
+// table that holds the open calls' mappings again, remap): that call's flow
+// had been taken over, and without this its packets would find no arrival
+// rule until it ends. A 5-tuple no open call has stays unrouted.
+func (st *dcState) giveBack(keys []flowKey, route func(routing.Packet) routing.Decision) {
 	for _, k := range keys {
 		if _, routed := st.byKey[k]; routed {
 			continue
@@ -137,7 +137,7 @@ func (st *dcState) giveBack(t *routing.Table, keys []flowKey) {
 		for i := len(st.starts) - 1; i >= 0; i-- {
 			for _, pkt := range st.starts[i].pkts {
 				if keyOf(pkt) == k {
-					st.addFlow(t.Route(pkt), pkt, &st.starts[i].c)
+					st.addFlow(route(pkt), pkt, &st.starts[i].c)
 					break newest
 				}
 			}

@@ -49,6 +49,20 @@ func sipCall(caller, callee string) routing.Call {
 		CallerEntryIP: EntryIP(0), CalleeEntryIP: EntryIP(0)}
 }
 
+// startState changes the plane's state for c's start (its caller's flow
+// into DC 0) without a rule update, as StartCall does before its commit;
+// it returns the change's generations.
+func (b *takeoverBed) startState(t *testing.T, c routing.Call) map[int]uint64 {
+	t.Helper()
+	b.p.mu.Lock()
+	defer b.p.mu.Unlock()
+	_, gens, err := b.p.startCallState(context.Background(), c, []FlowStart{{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: 6000, DstIP: EntryIP(0), DstPort: 6000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gens
+}
+
 // next enters the next interval (steps 4 and 5, same paths).
 func (b *takeoverBed) next(t *testing.T) {
 	t.Helper()
@@ -337,16 +351,7 @@ func TestFailedOpenHoldsNothing(t *testing.T) {
 func TestCallChangesShareOneRuleUpdate(t *testing.T) {
 	ctx := context.Background()
 	b := newTakeoverBed(t)
-	open := func(c routing.Call) map[int]uint64 {
-		t.Helper()
-		b.p.mu.Lock()
-		defer b.p.mu.Unlock()
-		_, gens, err := b.p.startCallState(ctx, c, []FlowStart{{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: 6000, DstIP: EntryIP(0), DstPort: 6000}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return gens
-	}
+	open := func(c routing.Call) map[int]uint64 { return b.startState(t, c) }
 	for _, fail := range []bool{false, true} {
 		b.sw.forget, b.sw.err = nil, nil
 		if fail {
@@ -386,20 +391,10 @@ func TestCallChangesShareOneRuleUpdate(t *testing.T) {
 func TestCommitAnswersEachCallerItsOwnResult(t *testing.T) {
 	ctx := context.Background()
 	var b *takeoverBed
-	open := func(c routing.Call) map[int]uint64 {
-		t.Helper()
-		b.p.mu.Lock()
-		defer b.p.mu.Unlock()
-		_, gens, err := b.p.startCallState(ctx, c, []FlowStart{{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: 6000, DstIP: EntryIP(0), DstPort: 6000}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return gens
-	}
 	t.Run("expired context of the first caller", func(t *testing.T) {
 		b = newTakeoverBed(t)
-		ga := open(sipCall("127.0.0.101", "127.0.0.91"))
-		gb := open(sipCall("127.0.0.102", "127.0.0.91"))
+		ga := b.startState(t, sipCall("127.0.0.101", "127.0.0.91"))
+		gb := b.startState(t, sipCall("127.0.0.102", "127.0.0.91"))
 		dead, cancel := context.WithCancel(ctx)
 		cancel()
 		if err := b.p.commit(dead, ga); !errors.Is(err, context.Canceled) {
@@ -414,7 +409,7 @@ func TestCommitAnswersEachCallerItsOwnResult(t *testing.T) {
 	})
 	t.Run("a later update fails", func(t *testing.T) {
 		b = newTakeoverBed(t)
-		gc := open(sipCall("127.0.0.103", "127.0.0.92"))
+		gc := b.startState(t, sipCall("127.0.0.103", "127.0.0.92"))
 		if err := b.p.commit(ctx, gc); err != nil {
 			t.Fatal(err)
 		}

@@ -48,6 +48,11 @@ func (b *Backend) MetricsSnapshot() metrics.Snapshot {
 			r := restarts[dc]
 			s.MonitorRestarts = append(s.MonitorRestarts, metrics.MonitorRestarts{DC: dc, Restarts: r.Restarts, Paused: r.Paused})
 		}
+		takeovers := b.d.dp.lazy.FlowTakeovers()
+		for _, dc := range slices.Sorted(maps.Keys(takeovers)) {
+			r := takeovers[dc]
+			s.RuleTakeovers = append(s.RuleTakeovers, metrics.RuleTakeovers{DC: dc, Takeovers: r.Takeovers, Conflicts: r.Conflicts})
+		}
 	}
 	if b.d.pump != nil {
 		s.Drops = append(s.Drops, metrics.Drops{DC: "sim", Reason: "no-instance-packets", N: b.d.pump.Drops()})

@@ -290,6 +290,7 @@ func (dp *dpParts) close(log interface{ Warn(string, ...any) }) {
 	defer cancel()
 	if dp.mediaSrv != nil {
 		_ = dp.mediaSrv.Close()
+		dp.media.Wait() // the answered ends' rule removals
 	}
 	if err := dp.drv.Close(ctx); err != nil {
 		log.Warn("stopping the DP instances", "err", err)

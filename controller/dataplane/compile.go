@@ -36,6 +36,12 @@
 // bundle), so step 4 (StoreNext) adds the next interval's tag rules and step
 // 5 (Enter) removes the oldest set's, and a flow tagged with the previous or
 // current interval always has its rule.
+//
+// Plane also owns which call routes each media 5-tuple (takeover.go): one
+// route per 5-tuple, the newest open call's; a call's end removes only the
+// flows it still owns and gives each back to the newest open call that has
+// it. Call changes queued behind a rule update share the next one (group
+// commit), each caller answered for its own change.
 package dataplane
 
 import (

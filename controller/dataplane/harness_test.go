@@ -52,6 +52,16 @@ func newPlane(t testing.TB, n, m int, paths0 map[placement.Pair]placement.Path, 
 	return p
 }
 
+// addUsers gives the users' namespace of DC k the address users[k].
+func addUsers(t testing.TB, p *Plane, users ...routing.IPv4) {
+	t.Helper()
+	for k, u := range users {
+		if err := p.AddUser(context.Background(), k, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // receiver counts the packets a users' namespace socket gets, per source port.
 type receiver struct {
 	c    *net.UDPConn

@@ -53,6 +53,11 @@ func (l *Lazy) MonitorRestarts() map[string]MonitorRestarts {
 	return byDC(l, (*Plane).MonitorRestartsByDC)
 }
 
+// FlowTakeovers is the plane's FlowTakeoversByDC, nil before Set.
+func (l *Lazy) FlowTakeovers() map[string]FlowTakeovers {
+	return byDC(l, (*Plane).FlowTakeoversByDC)
+}
+
 func (l *Lazy) sync(dc string) { l.update(dc, (*Plane).Sync) }
 
 // update runs a rule update of dc once the plane is set.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -81,10 +82,24 @@ type dcState struct {
 	insts [routing.MaxStages]map[uint8]*netns.Instance
 	flows map[uint32]Flow
 	calls []routing.Call
-	// byCall: the flows StartCall routed here for each call (EndCall
-	// removes them)
+	// byCall: the flows StartCall routed here for each call that it still
+	// owns (EndCall removes them; a newer flow of the same 5-tuple takes
+	// one over: takeover.go); callOf: the owner of each flow by serial;
+	// byKey: the flow routing each 5-tuple
 	byCall map[routing.Call][]uint32
+	callOf map[uint32]routing.Call
+	byKey  map[flowKey]uint32
+	// starts: the packets StartCall routed here for each open call, in
+	// start order (a 5-tuple the ending call owned goes back to the
+	// newest open call that has it: giveBack)
+	starts []callStart
 	serial uint32
+	// takeovers: flows that took their 5-tuple over from an older flow;
+	// conflicts: the rule conflicts the last sync resolved (by
+	// ovs.Conflict.String), conflictCount: those reported so far
+	takeovers     int
+	conflicts     map[string]bool
+	conflictCount int
 	// hasTags: the installed rules have tag rules (which learn per-flow
 	// rules); tagGen counts the syncs that installed some; learning: the
 	// switch may hold learned rules (set with a tag rule, cleared by a
@@ -95,6 +110,11 @@ type dcState struct {
 	learning bool
 	// failed: the last rule update failed (retryFailed syncs again)
 	failed bool
+	// gen counts the call changes (commit); okGen is the highest gen a
+	// successful rule update covered: a change of gen <= okGen is on the
+	// switch (a later failed update leaves the switch as it was: Apply
+	// is one bundle)
+	gen, okGen uint64
 	// lastSkipped: learned rules FlowCounts' last read could not read
 	lastSkipped int
 }
@@ -392,8 +412,12 @@ func retryable(r routing.DropReason) bool {
 // again; a success clears the mark.
 func (p *Plane) sync(ctx context.Context, k int) error {
 	st := p.dcs[k]
+	covers := st.gen
 	err := p.syncRules(ctx, k, st)
 	st.failed = err != nil
+	if err == nil {
+		st.okGen = max(st.okGen, covers)
+	}
 	return err
 }
 
@@ -429,6 +453,7 @@ func (p *Plane) syncRules(ctx context.Context, k int, st *dcState) error {
 	if err != nil {
 		return fmt.Errorf("dc%d: %w", k, err)
 	}
+	want = p.resolve(k, st, want)
 	st.hasTags = false
 	for _, f := range want {
 		if f.Cookie>>48 == ovs.CookieTag>>48 {
@@ -627,9 +652,26 @@ type FlowStart struct {
 // per datacenter involved.
 func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStart) ([]routing.Decision, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.callDCs(c); err != nil {
+	ds, gens, err := p.startCallState(ctx, c, flows)
+	p.mu.Unlock()
+	if err != nil {
 		return nil, err
+	}
+	if err := p.commit(ctx, gens); err != nil {
+		// the call holds nothing: the media hook tries again on a
+		// repeated start, and no end comes for it
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return ds, errors.Join(err, p.endCallLocked(ctx, c))
+	}
+	return ds, nil
+}
+
+// startCallState is StartCall's change of the plane's state (under mu): it
+// returns the decisions and the change's generation per DC to commit.
+func (p *Plane) startCallState(ctx context.Context, c routing.Call, flows []FlowStart) ([]routing.Decision, map[int]uint64, error) {
+	if err := p.callDCs(c); err != nil {
+		return nil, nil, err
 	}
 	touched := map[int]bool{}
 	for k, st := range p.dcs {
@@ -639,7 +681,7 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 		var err error
 		p.withTable(st, func(t *routing.Table) { err = t.AddCall(c) })
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		st.calls = append(st.calls, c)
 		touched[k] = true
@@ -648,25 +690,19 @@ func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStar
 	for _, f := range flows {
 		st, err := p.dc(f.DC)
 		if err != nil {
-			return nil, err
+			return nil, nil, errors.Join(err, p.endCallLocked(ctx, c))
 		}
 		f.Packet.From = routing.FromUser
 		var d routing.Decision
 		p.withTable(st, func(t *routing.Table) { d = t.Route(f.Packet) })
-		st.serial++
-		st.flows[st.serial] = Flow{Serial: st.serial, Decision: d, Packet: f.Packet}
-		st.byCall[c] = append(st.byCall[c], st.serial)
+		// a flow of an older call with this 5-tuple (a UA reusing its
+		// media port) leaves: this call's rule replaces its rule
+		st.addFlow(d, f.Packet, &c)
+		st.recordStart(c, f.Packet)
 		ds = append(ds, d)
 		touched[f.DC] = true
 	}
-	for k, st := range p.dcs {
-		if st != nil && touched[k] {
-			if err := p.sync(ctx, k); err != nil {
-				return ds, err
-			}
-		}
-	}
-	return ds, nil
+	return ds, p.changed(touched), nil
 }
 
 // OpenCall starts a call set up through the IMS (the media hook): its
@@ -697,46 +733,77 @@ func (p *Plane) OpenCall(ctx context.Context, c routing.Call) error {
 func (p *Plane) CloseCall(ctx context.Context, c routing.Call) error { return p.EndCall(ctx, c) }
 
 // EndCall forgets a call StartCall started: its Table 1 mappings and the
-// flows it routed, with one rule update per datacenter involved. Learned
-// rules of the call's flows at other datacenters expire when idle.
+// flows it routed and still owns (a newer call's flow of the same 5-tuple
+// took the others over and stays), with one rule update per datacenter
+// involved. A call equal to another one still open (one UA calling one
+// peer again from the same media endpoint) leaves both to that one: its
+// flows and mappings route the same packets. Learned rules of the call's
+// flows at other datacenters expire when idle.
 func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if err := p.callDCs(c); err != nil {
+		p.mu.Unlock()
 		return err
 	}
+	gens := p.endCallState(c)
+	p.mu.Unlock()
+	return p.commit(ctx, gens)
+}
+
+// endCallLocked is EndCall under mu, its rule updates run at once.
+func (p *Plane) endCallLocked(ctx context.Context, c routing.Call) error {
 	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(p.endCallState(c))) {
+		errs = append(errs, p.sync(ctx, k))
+	}
+	return errors.Join(errs...)
+}
+
+// endCallState is EndCall's change of the plane's state (under mu): it
+// returns the change's generation per DC to commit (none when an equal
+// call still open keeps everything).
+func (p *Plane) endCallState(c routing.Call) map[int]uint64 {
+	shared := p.openCopies(c) > 1
+	touched := map[int]bool{}
 	for k, st := range p.dcs {
 		if st == nil {
 			continue
 		}
-		serials, had := st.byCall[c]
+		_, had := st.byCall[c]
 		isCallDC := k == c.CallerDC || k == c.CalleeDC
 		if !had && !isCallDC {
 			continue
 		}
-		for _, sr := range serials {
-			// the flow's load leaves its instances (also a buffered one's:
-			// dcroute keeps it for the instance's reuse)
-			if f, ok := st.flows[sr]; ok {
-				if st.router != nil {
-					st.router.Release(&f.Decision)
-				} else {
-					st.t.Release(&f.Decision)
-				}
-			}
-			delete(st.flows, sr)
+		if i := slices.Index(st.calls, c); i >= 0 && isCallDC {
+			st.calls = slices.Delete(st.calls, i, i+1)
+		}
+		st.forgetStart(c)
+		if shared {
+			continue // the rules stay: nothing to update
+		}
+		var owned []flowKey
+		for _, sr := range slices.Clone(st.byCall[c]) {
+			owned = append(owned, keyOf(st.flows[sr].Decision.Packet))
+			// the flow's load leaves its instances (also a buffered
+			// one's: dcroute keeps it for the instance's reuse)
+			st.removeFlow(sr)
 		}
 		delete(st.byCall, c)
 		if isCallDC {
-			p.withTable(st, func(t *routing.Table) { t.RemoveCall(c) })
-			if i := slices.Index(st.calls, c); i >= 0 {
-				st.calls = slices.Delete(st.calls, i, i+1)
-			}
+			p.withTable(st, func(t *routing.Table) {
+				t.RemoveCall(c)
+				remap(t, st.calls, c)
+			})
 		}
-		errs = append(errs, p.sync(ctx, k))
+		// (routed outside withTable: addFlow may release load through
+		// the router, which holds its lock in View)
+		st.giveBack(owned, func(pkt routing.Packet) (d routing.Decision) {
+			p.withTable(st, func(t *routing.Table) { d = t.Route(pkt) })
+			return d
+		})
+		touched[k] = true
 	}
-	return errors.Join(errs...)
+	return p.changed(touched)
 }
 
 // Calls returns the calls whose mappings datacenter dc holds.
@@ -763,8 +830,7 @@ func (p *Plane) StartFlow(ctx context.Context, dc int, pkt routing.Packet) (rout
 	pkt.From = routing.FromUser
 	var d routing.Decision
 	p.withTable(st, func(t *routing.Table) { d = t.Route(pkt) })
-	st.serial++
-	st.flows[st.serial] = Flow{Serial: st.serial, Decision: d}
+	st.addFlow(d, routing.Packet{}, nil) // takes the 5-tuple over from an older flow
 	return d, p.sync(ctx, dc)
 }
 

@@ -20,7 +20,10 @@ type fakeSwitch struct {
 	learned ovs.LearnedRules
 }
 
-func (f *fakeSwitch) Apply(_ context.Context, want []ovs.Flow, forget ...int) (ovs.Changes, error) {
+func (f *fakeSwitch) Apply(ctx context.Context, want []ovs.Flow, forget ...int) (ovs.Changes, error) {
+	if err := ctx.Err(); err != nil {
+		return ovs.Changes{}, err // ovs-ofctl does not run
+	}
 	f.forget = append(f.forget, slices.Clone(forget))
 	f.want = want
 	return ovs.Changes{}, f.err

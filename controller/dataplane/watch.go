@@ -1,9 +1,11 @@
 package dataplane
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
@@ -324,18 +326,25 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 	if err != nil {
 		return fmt.Errorf("dc%d after restart: %w", k, err)
 	}
+	want = p.resolve(k, st, want)
 	if err := st.sw.Reset(ctx, want); err != nil {
 		return fmt.Errorf("dc%d after restart: %w", k, err)
 	}
 	st.failed, st.ports = false, ports
+	st.okGen = st.gen // every call change is on the switch
 	return nil
 }
 
+// flowList returns the flows that entered here in serial order (a fixed
+// order, so one state compiles to one rule list; byKey keeps one flow per
+// 5-tuple, so their arrival rules never share an identity: a flow that
+// took a 5-tuple over may keep the older flow's serial, addFlow).
 func flowList(st *dcState) []Flow {
 	out := make([]Flow, 0, len(st.flows))
 	for _, f := range st.flows {
 		out = append(out, f)
 	}
+	slices.SortFunc(out, func(a, b Flow) int { return cmp.Compare(a.Serial, b.Serial) })
 	return out
 }
 
@@ -367,6 +376,7 @@ func (p *Plane) ReplaceTables(ctx context.Context, tables []*routing.Table) erro
 		st.flows = map[uint32]Flow{}
 		st.calls = nil
 		st.byCall = map[routing.Call][]uint32{}
+		st.callOf, st.byKey, st.starts = nil, nil, nil
 		if err := p.sync(ctx, k); err != nil {
 			return err
 		}

@@ -14,7 +14,12 @@
 //
 // The caller's P-CSCF posts second (the 200 reaches it last) and gets its
 // answer only once the call's rules are installed, so the caller receives
-// the 200, and starts sending, when its media has a path. Media is symmetric
+// the 200, and starts sending, when its media has a path. An end is
+// answered at once and its rules are removed in the background: nothing
+// waits for them, and each hook request blocks one of the P-CSCF's few
+// workers (a later post of the same Call-ID waits for the removal; a
+// newer call of the same 5-tuple keeps its rules whatever the order: the
+// Programmer routes each 5-tuple for its newest open call). Media is symmetric
 // RTP: a side's send port is its receive port. The package owns the pairing of
 // the two halves and their expiry; the Programmer (the real data plane)
 // owns the rules.
@@ -157,6 +162,8 @@ type Hook struct {
 	// busy marks a call whose OpenCall or CloseCall runs; the channel
 	// closes when it returns.
 	busy map[string]chan struct{}
+	// ends: the CloseCalls running in the background (Wait)
+	ends sync.WaitGroup
 }
 
 // New returns a Hook without Programmer (posts are refused with 503 until
@@ -202,7 +209,9 @@ func (h *Hook) Pending() int {
 // reply waits for the rules; ctx's cancellation does not stop them, only
 // Config.Timeout does); a repeated start (a retransmitted 200) of an open
 // call changes nothing, of a call whose opening failed tries again; an end
-// closes the call or forgets its half. A post for a call whose rules are
+// closes the call (answered at once: the rules are removed in the
+// background, a failure goes to Config.OnError; Wait waits for them) or
+// forgets its half. A post for a call whose rules are
 // being installed or removed waits for that first (up to Config.Timeout);
 // posts for other calls do not wait. A request Parse would refuse is an
 // error naming the field.
@@ -252,11 +261,18 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 		}
 		delete(h.open, r.Call)
 		finish := h.markBusyLocked(r.Call)
+		h.ends.Add(1)
 		h.mu.Unlock()
-		defer finish()
-		ctx, cancel := h.opCtx(base)
-		defer cancel()
-		return p.CloseCall(ctx, c)
+		go func() {
+			defer h.ends.Done()
+			defer finish()
+			ctx, cancel := h.opCtx(base)
+			defer cancel()
+			if err := p.CloseCall(ctx, c); err != nil && h.cfg.OnError != nil {
+				h.cfg.OnError(fmt.Errorf("media hook end of call %q: %w", clip(r.Call), err))
+			}
+		}()
+		return nil
 	}
 	if _, ok := h.open[r.Call]; ok {
 		h.mu.Unlock()
@@ -305,6 +321,10 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 	h.open[r.Call] = c
 	return nil
 }
+
+// Wait returns when the rule removals of the ends answered so far are
+// done (before the Programmer is closed).
+func (h *Hook) Wait() { h.ends.Wait() }
 
 // check refuses a request Parse would not have produced (Handle is
 // exported: the daemon's tests and other callers need not come through

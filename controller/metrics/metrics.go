@@ -78,6 +78,15 @@ type MonitorRestarts struct {
 	Restarts, Paused int
 }
 
+// RuleTakeovers is, for a DC of the real data plane, how many flows took
+// their 5-tuple over from an older flow (a UA reusing its media port for
+// another call) and how many rule conflicts (two compiled rules with one
+// identity) were resolved, since the daemon started.
+type RuleTakeovers struct {
+	DC                   string
+	Takeovers, Conflicts int
+}
+
 // Snapshot is the live state a scrape reads.
 type Snapshot struct {
 	Instances       []InstanceCount
@@ -102,6 +111,9 @@ type Snapshot struct {
 	// MonitorRestarts has one entry per DC of this node's real data plane
 	// (none when the data plane is simulated).
 	MonitorRestarts []MonitorRestarts
+	// RuleTakeovers has one entry per DC of this node's real data plane
+	// (none when the data plane is simulated).
+	RuleTakeovers []RuleTakeovers
 	// RaftRole is leader, follower, candidate or standalone (no raft).
 	RaftRole     string
 	CommitIndex  uint64
@@ -197,6 +209,10 @@ var (
 		[]string{"dc"}, nil)
 	descMonRestarts = prometheus.NewDesc(Namespace+"_dataplane_learned_monitor_restarts_total", "Restarts of the datacenter's learned-rule monitor (real data plane) since the daemon started, by cause: paused (the switch paused the monitor, its reader fell behind) or other (ovs-vswitchd restarted, the monitor failed). Restarts in a row back off up to 32 s; the flow counts are unknown until the monitor is armed again.",
 		[]string{"dc", "cause"}, nil)
+	descTakeovers = prometheus.NewDesc(Namespace+"_dataplane_flow_takeovers_total", "Flows of the datacenter's real data plane that took their 5-tuple over from an older flow since the daemon started (a UA reusing its media port for another call: the newer call's rule replaces the older one's).",
+		[]string{"dc"}, nil)
+	descConflicts = prometheus.NewDesc(Namespace+"_dataplane_rule_conflicts_total", "Rule conflicts of the datacenter's real data plane since the daemon started: two compiled rules with one identity (the later one installed, the other dropped; each is logged once, naming both). 0 unless the rule compiler has a bug.",
+		[]string{"dc"}, nil)
 	descRole    = prometheus.NewDesc(Namespace+"_raft_role", "1 for this node's raft role.", []string{"role"}, nil)
 	descCommit  = prometheus.NewDesc(Namespace+"_raft_commit_index", "Raft commit index.", nil, nil)
 	descApplied = prometheus.NewDesc(Namespace+"_raft_applied_index", "Raft last applied index.", nil, nil)
@@ -206,7 +222,7 @@ type collector struct{ src Source }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descPredicted, descActual, descError, descInterval, descRounds,
-		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descSkippedLearned, descMonRestarts, descRole, descCommit, descApplied} {
+		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descSkippedLearned, descMonRestarts, descTakeovers, descConflicts, descRole, descCommit, descApplied} {
 		ch <- d
 	}
 }
@@ -243,6 +259,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range s.MonitorRestarts {
 		ch <- prometheus.MustNewConstMetric(descMonRestarts, prometheus.CounterValue, float64(r.Paused), r.DC, "paused")
 		ch <- prometheus.MustNewConstMetric(descMonRestarts, prometheus.CounterValue, float64(r.Restarts-r.Paused), r.DC, "other")
+	}
+	for _, r := range s.RuleTakeovers {
+		ch <- prometheus.MustNewConstMetric(descTakeovers, prometheus.CounterValue, float64(r.Takeovers), r.DC)
+		ch <- prometheus.MustNewConstMetric(descConflicts, prometheus.CounterValue, float64(r.Conflicts), r.DC)
 	}
 	for _, d := range s.Delays {
 		ch <- prometheus.MustNewConstMetric(descDelay, prometheus.GaugeValue, d.Ms/1000, d.From, d.To, d.Source)

@@ -127,3 +127,19 @@ ims_orch_dataplane_learned_monitor_restarts_total{cause="other",dc="tokyo"} 2
 ims_orch_dataplane_learned_monitor_restarts_total{cause="paused",dc="tokyo"} 3
 `)
 }
+
+// Flow takeovers and rule conflicts of the real data plane are counters per
+// DC; a simulated data plane has none.
+func TestRuleTakeoverCounters(t *testing.T) {
+	s := Snapshot{RuleTakeovers: []RuleTakeovers{{DC: "tokyo", Takeovers: 7, Conflicts: 1}}}
+	realDPSeries(t, s, "ims_orch_dataplane_flow_takeovers_total", `
+# HELP ims_orch_dataplane_flow_takeovers_total Flows of the datacenter's real data plane that took their 5-tuple over from an older flow since the daemon started (a UA reusing its media port for another call: the newer call's rule replaces the older one's).
+# TYPE ims_orch_dataplane_flow_takeovers_total counter
+ims_orch_dataplane_flow_takeovers_total{dc="tokyo"} 7
+`)
+	realDPSeries(t, s, "ims_orch_dataplane_rule_conflicts_total", `
+# HELP ims_orch_dataplane_rule_conflicts_total Rule conflicts of the datacenter's real data plane since the daemon started: two compiled rules with one identity (the later one installed, the other dropped; each is logged once, naming both). 0 unless the rule compiler has a bug.
+# TYPE ims_orch_dataplane_rule_conflicts_total counter
+ims_orch_dataplane_rule_conflicts_total{dc="tokyo"} 1
+`)
+}

@@ -40,7 +40,10 @@ func PairOf(cookie uint64) (Pair, bool) {
 // PairPackets returns, per entry→exit pair, the packets that entered the
 // chain at this switch's datacenter since the Switch was created:
 // cumulative, never decreasing (rules that were removed keep their last
-// count), read from the entry rules' flow counters.
+// count), read from the entry rules' flow counters. A rule that Apply
+// deletes or replaces (a new cookie) is read just before its bundle: the
+// packets it matches between that read and the bundle's commit (one
+// ovs-ofctl run, tens of ms at load) are not counted.
 func (s *Switch) PairPackets() (map[Pair]uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -20,21 +20,56 @@ func TestDiffAddsChangesDeletesOnlyWhatDiffers(t *testing.T) {
 	have := map[string]Flow{a.Key(): a, b.Key(): b}
 	b2 := b
 	b2.Actions = "output:4"
-	lines, ch, err := Diff(have, []Flow{b2, c})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lines, ch := Diff(have, []Flow{b2, c})
 	if ch != (Changes{Added: 1, Modified: 1, Deleted: 1}) {
 		t.Fatalf("changes %+v", ch)
 	}
 	if !strings.HasPrefix(lines[0], "delete_strict table=1,priority=100,reg0=0x1") {
 		t.Fatalf("first line %q: deletes come first and are strict", lines[0])
 	}
-	if _, _, err := Diff(nil, []Flow{b, b2}); err == nil {
-		t.Fatal("two rules with one identity and different actions: want an error")
-	}
-	if lines, ch, _ := Diff(map[string]Flow{a.Key(): a}, []Flow{a}); len(lines) != 0 || ch.Unchanged != 1 {
+	if lines, ch := Diff(map[string]Flow{a.Key(): a}, []Flow{a}); len(lines) != 0 || ch.Unchanged != 1 {
 		t.Fatalf("unchanged rule rewritten: %v %+v", lines, ch)
+	}
+}
+
+// Two rules of one desired set with one identity (a 5-tuple routed twice:
+// two calls reusing one media port) cost the earlier rule only: the later
+// one is installed, the conflict is counted and named, and every other rule
+// of the set is applied. Before, Diff refused the whole set, so no rule of
+// the bridge changed until one of the two went.
+func TestDiffResolvesTwoRulesWithOneIdentity(t *testing.T) {
+	old := Flow{Table: 1, Priority: 200, Cookie: CookieEntry | 1, Match: "udp,reg0=1,nw_src=127.0.0.101,tp_src=6000", Actions: "set_field:1025->udp_dst,output:10"}
+	newer := old
+	newer.Cookie, newer.Actions = CookieEntry|2, "set_field:1026->udp_dst,output:10"
+	other := Flow{Table: 1, Priority: 200, Cookie: CookieEntry | 3, Match: "udp,reg0=1,nw_src=127.0.0.102,tp_src=6000", Actions: "output:11"}
+	copyOfOther := other
+	resolved, cs := Resolve([]Flow{old, other, newer, copyOfOther})
+	lines, ch := Diff(nil, resolved)
+	if ch != (Changes{Added: 2}) || len(cs) != 1 {
+		t.Fatalf("changes %+v, %d conflicts; want 2 added (the later rule of the identity and the other one), 1 conflict (an identical copy is none)", ch, len(cs))
+	}
+	want := []string{"add " + newer.String(), "add " + other.String()}
+	slices.Sort(want)
+	if !slices.Equal(lines, want) {
+		t.Fatalf("lines\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	got, cs := Resolve([]Flow{old, other, newer})
+	if len(got) != 2 || got[0] != newer || got[1] != other {
+		t.Fatalf("Resolve kept %v, want the later rule in the earlier one's place, then the other", got)
+	}
+	if len(cs) != 1 || cs[0].Kept != newer || cs[0].Dropped != old {
+		t.Fatalf("conflicts %+v, want kept = the later rule, dropped = the earlier", cs)
+	}
+	if s := cs[0].String(); !strings.Contains(s, "set_field:1025") || !strings.Contains(s, "set_field:1026") || !strings.Contains(s, old.Key()) {
+		t.Fatalf("conflict %q does not name the identity and both rules' actions", s)
+	}
+	// installed as resolved: the next Apply of the same set changes nothing
+	have := map[string]Flow{}
+	for _, f := range got {
+		have[f.Key()] = f
+	}
+	if lines, ch := Diff(have, got); len(lines) != 0 || ch.Unchanged != 2 {
+		t.Fatalf("the same set again: lines %v, changes %+v; want none, 2 unchanged", lines, ch)
 	}
 }
 
@@ -405,5 +440,43 @@ func TestStartWaitsForAHeldPrefix(t *testing.T) {
 	}
 	if err := d.Stop(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Applying a set over the installed one reads the pair counters first when
+// an entry rule goes or changes its cookie (a flow that took another's
+// 5-tuple over: Diff replaces the rule, whose counter starts again); not for
+// other changes.
+func TestEntryCountsEnd(t *testing.T) {
+	e1 := Flow{Table: 1, Priority: 200, Cookie: EntryCookie(Pair{0, 1}, 1), Match: "udp,tp_src=6000", Actions: "output:10"}
+	e2 := e1
+	e2.Cookie = EntryCookie(Pair{0, 1}, 2)
+	e1b := e1
+	e1b.Actions = "output:13"
+	other := Flow{Table: 1, Priority: 100, Cookie: CookieStatic, Match: "ip", Actions: "output:11"}
+	other2 := other
+	other2.Actions = "output:12"
+	have := map[string]Flow{e1.Key(): e1, other.Key(): other}
+	for _, tc := range []struct {
+		name string
+		want []Flow
+		ends bool
+	}{
+		{"unchanged", []Flow{e1, other}, false},
+		{"a static rule modified", []Flow{e1, other2}, false},
+		{"the entry rule's actions modified", []Flow{e1b, other}, false},
+		{"the entry rule taken over", []Flow{e2, other}, true},
+		{"the entry rule deleted", []Flow{other}, true},
+	} {
+		if got := entryCountsEnd(have, tc.want); got != tc.ends {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.ends)
+		}
+	}
+	// the taken-over rule is replaced in one bundle: Open vSwitch keeps a
+	// modified rule's cookie
+	lines, ch := Diff(have, []Flow{e2, other})
+	want := []string{"delete_strict " + e1.Key(), "add " + e2.String()}
+	if !slices.Equal(lines, want) || ch != (Changes{Modified: 1, Unchanged: 1}) {
+		t.Fatalf("a new cookie: lines %v, changes %+v; want %v, 1 modified", lines, ch, want)
 	}
 }

@@ -30,9 +30,49 @@ func (f Flow) String() string {
 	return fmt.Sprintf("%s,cookie=%#x,actions=%s", f.Key(), f.Cookie, f.Actions)
 }
 
-// Changes counts what one Apply did.
+// Changes counts what one Apply did. Conflicts counts the rules of the
+// desired set that Resolve dropped (another rule with their identity came
+// later).
 type Changes struct {
 	Added, Modified, Deleted, Unchanged int
+	Conflicts                           int
+}
+
+// Conflict is two rules of one desired set with one identity (Key) and
+// different cookies or actions: the switch can hold one of them only.
+// Resolve keeps the later one.
+type Conflict struct {
+	Kept, Dropped Flow
+}
+
+func (c Conflict) String() string {
+	return fmt.Sprintf("two rules with identity %s: kept cookie=%#x,actions=%s; dropped cookie=%#x,actions=%s",
+		c.Kept.Key(), c.Kept.Cookie, c.Kept.Actions, c.Dropped.Cookie, c.Dropped.Actions)
+}
+
+// Resolve returns want with one rule per identity (pure): of rules with one
+// identity the last one in want is kept, in the place of the first; each
+// earlier one whose cookie or actions differ is a Conflict (an identical
+// copy is dropped silently). A conflict costs the dropped rule only, never
+// the rest of the set. want is not modified.
+func Resolve(want []Flow) ([]Flow, []Conflict) {
+	out := make([]Flow, 0, len(want))
+	at := make(map[string]int, len(want))
+	var cs []Conflict
+	for _, f := range want {
+		k := f.Key()
+		i, dup := at[k]
+		if !dup {
+			at[k] = len(out)
+			out = append(out, f)
+			continue
+		}
+		if g := out[i]; g != f {
+			cs = append(cs, Conflict{Kept: f, Dropped: g})
+		}
+		out[i] = f
+	}
+	return out, cs
 }
 
 // Switch is the OpenFlow side of one bridge: it remembers the rules it
@@ -66,15 +106,13 @@ func (s *Switch) Ofctl(ctx context.Context, cmd string, args ...string) (string,
 }
 
 // Diff returns the bundle lines that turn have into want (deletes first).
-func Diff(have map[string]Flow, want []Flow) ([]string, Changes, error) {
+// want is resolved (Resolve: one rule per identity; Apply resolves it
+// once, Changes.Conflicts is Apply's count).
+func Diff(have map[string]Flow, want []Flow) ([]string, Changes) {
 	var c Changes
 	idx := make(map[string]Flow, len(want))
 	for _, f := range want {
-		k := f.Key()
-		if g, dup := idx[k]; dup && g != f {
-			return nil, c, fmt.Errorf("flows: two rules with identity %s and different actions (%q, %q)", k, g.Actions, f.Actions)
-		}
-		idx[k] = f
+		idx[f.Key()] = f
 	}
 	var del, add []string
 	for k := range have {
@@ -89,8 +127,16 @@ func Diff(have map[string]Flow, want []Flow) ([]string, Changes, error) {
 		case !ok:
 			add = append(add, "add "+f.String())
 			c.Added++
+		case g.Cookie != f.Cookie:
+			// a new cookie (a flow that took another's 5-tuple over):
+			// Open vSwitch modifies actions, never the cookie, so the
+			// rule is replaced (in the same bundle: no gap), its
+			// counters start at 0
+			del = append(del, "delete_strict "+k)
+			add = append(add, "add "+f.String())
+			c.Modified++
 		case g != f:
-			// new actions or cookie: modified in place, the counters stay
+			// new actions: modified in place, the counters stay
 			add = append(add, "modify_strict "+f.String())
 			c.Modified++
 		default:
@@ -99,19 +145,21 @@ func Diff(have map[string]Flow, want []Flow) ([]string, Changes, error) {
 	}
 	sort.Strings(del)
 	sort.Strings(add)
-	return append(del, add...), c, nil
+	return append(del, add...), c
 }
 
 // Apply makes want the bridge's rule set: rules already installed and
 // unchanged stay as they are, the others are added, replaced or strictly
 // deleted, all in one OpenFlow bundle (atomic: a failure changes nothing).
+// Two rules of want with one identity are resolved (Resolve: the later one
+// is installed, Changes.Conflicts counts the other): one such pair never
+// keeps the rest of want off the switch.
 func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (Changes, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	lines, c, err := Diff(s.have, want)
-	if err != nil {
-		return c, err
-	}
+	want, cs := Resolve(want)
+	lines, c := Diff(s.have, want)
+	c.Conflicts = len(cs)
 	// learned rules towards ports that go away are dropped in the same bundle
 	for _, p := range forgetOutputs {
 		lines = append(lines, fmt.Sprintf("delete cookie=%#x/%#x,out_port=%d", CookieLearned, cookieKindMask, p))
@@ -119,8 +167,8 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	if len(lines) == 0 {
 		return c, nil
 	}
-	if c.Deleted > 0 && s.entryRulesDeleted(want) {
-		// keep the pair counts of entry rules about to go
+	if entryCountsEnd(s.have, want) {
+		// keep the pair counts of entry rules about to go or be replaced
 		if err := s.readPairsLocked(ctx); err != nil {
 			return c, err
 		}
@@ -135,15 +183,16 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	return c, nil
 }
 
-// entryRulesDeleted reports whether applying want deletes an entry rule
-// (whose packet count must be read first; modified rules keep theirs).
-func (s *Switch) entryRulesDeleted(want []Flow) bool {
-	keep := make(map[string]bool, len(want))
+// entryCountsEnd reports whether applying want (resolved) to have ends
+// the counter of an entry rule (pure): the rule is deleted, or replaced
+// because its cookie changes (Diff). Its packets must be read first.
+func entryCountsEnd(have map[string]Flow, want []Flow) bool {
+	keep := make(map[string]Flow, len(want))
 	for _, f := range want {
-		keep[f.Key()] = true
+		keep[f.Key()] = f
 	}
-	for k, g := range s.have {
-		if g.Cookie&cookieKindMask == CookieEntry && !keep[k] {
+	for k, g := range have {
+		if f, ok := keep[k]; g.Cookie&cookieKindMask == CookieEntry && (!ok || f.Cookie != g.Cookie) {
 			return true
 		}
 	}
@@ -158,14 +207,12 @@ func (s *Switch) bundle(ctx context.Context, lines []string) error {
 
 // Reset deletes every rule of the bridge (installed or learned) and installs
 // want, in one bundle: after ovs-vswitchd restarted, or when the rule set on
-// the switch is unknown.
+// the switch is unknown. want is resolved as in Apply.
 func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	lines, _, err := Diff(nil, want)
-	if err != nil {
-		return err
-	}
+	want, _ = Resolve(want)
+	lines, _ := Diff(nil, want)
 	if err := s.bundle(ctx, append([]string{"delete"}, lines...)); err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package sipchaos
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -85,7 +87,9 @@ func ready(t *testing.T) {
 // keep-alive fails, after each fault a new call is set up within 1 s, every
 // victim is failed and replaced in the decisions API (GET over HTTP), and
 // the callees, registered once before the load, are still reached after
-// every fault (nobody re-registers).
+// every fault (nobody re-registers), and the daemon logged no rule conflict
+// (SIPp's calls reuse one media 5-tuple: session 12's rehearsal failed on
+// those). IMS_SIP_CHAOS_KEEP_LOG=<file> keeps a copy of the daemon's log.
 func TestChaos(t *testing.T) {
 	ready(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -341,7 +345,79 @@ func TestChaos(t *testing.T) {
 			t.Errorf("%s: first new call set up after %v, want ≤ %v", f.name, recs[i].first, promptSetup)
 		}
 	}
+	// the data plane's rule updates: a call's media rules that the switch
+	// refused (or a whole DC's update refused for one call) are counted here
+	if keep := os.Getenv("IMS_SIP_CHAOS_KEEP_LOG"); keep != "" {
+		if b, err := os.ReadFile(logPath); err == nil {
+			_ = os.WriteFile(keep, b, 0o644) // a copy for the one who runs it; the temp dir goes
+		}
+	}
+	// the rule conflicts are counted exactly by the metric (the log's
+	// warnings are rate-limited: 10 per 10 s)
+	series, conflicts, err := dataplaneSeries(ctx)
+	t.Logf("daemon log: %d media hook warnings; metrics: %s", mediaWarnings(logPath), series)
+	switch {
+	case err != nil:
+		t.Errorf("the data plane's metrics: %v", err)
+	case conflicts > 0:
+		// SIPp's calls reuse one media 5-tuple: the newer call's rule
+		// replaces the older one's (controller/dataplane takeover.go)
+		t.Errorf("ims_orch_dataplane_rule_conflicts_total: %v rule conflicts, want none", conflicts)
+	}
 	if t.Failed() {
 		t.Log(dump())
 	}
+}
+
+// mediaWarnings counts the media hook's warnings in the daemon's log
+// (rate-limited: a sample, for the log).
+func mediaWarnings(path string) int {
+	b, _ := os.ReadFile(path)
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if (strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR")) && strings.Contains(l, "media hook") {
+			n++
+		}
+	}
+	return n
+}
+
+// dataplaneSeries returns the daemon's flow-takeover and rule-conflict
+// series (GET /metrics) and the sum of the rule-conflict series (exact,
+// unlike the log); an error when the daemon exports no rule-conflict series.
+func dataplaneSeries(ctx context.Context) (series string, conflicts float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+serveAPI+"/metrics", nil)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", 0, err
+	}
+	var out []string
+	found := false
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "ims_orch_dataplane_flow_takeovers_total") {
+			out = append(out, l)
+		}
+		if rest, ok := strings.CutPrefix(l, "ims_orch_dataplane_rule_conflicts_total"); ok {
+			out = append(out, l)
+			f := strings.Fields(rest)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				return "", 0, fmt.Errorf("metrics line %q: %w", l, err)
+			}
+			conflicts += v
+			found = true
+		}
+	}
+	if !found {
+		return strings.Join(out, "; "), 0, fmt.Errorf("no ims_orch_dataplane_rule_conflicts_total series in GET /metrics")
+	}
+	return strings.Join(out, "; "), conflicts, nil
 }

@@ -1,0 +1,204 @@
+package dataplane
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/routing"
+	"github.com/ims-orch/ims-orch/drivers/netns"
+	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// Two calls of one UA and peer from one media endpoint each (SIPp's port
+// 6000), the second answered in a later interval while the first is up, on
+// the real plane (DC 0 → DC 1 through a firewall in DC 0): the packets the
+// callee's socket gets are counted after each step. Both up: every packet
+// arrives; the older call ended: every packet of the newer call still
+// arrives (before, the older call's end removed the newer call's rules, and
+// none arrived); the newer one ended too: none. The pair's packet counter
+// (the DP meter's) counts each packet once across the takeover.
+func TestNewerCallKeepsItsMediaOnTheRealPlane(t *testing.T) {
+	ctx := context.Background()
+	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 0, 1}, {Entry: 1, Exit: 0}: {1, 0, 0}}
+	p := newPlane(t, 2, 1, paths, false)
+	if _, err := p.AddInstance(ctx, 0, 1, 10, netns.Firewall); err != nil {
+		t.Fatal(err)
+	}
+	caller, callee := ip("10.100.0.1"), ip("10.101.0.1")
+	addUsers(t, p, caller, callee)
+	call := routing.Call{CallerDC: 0, CalleeDC: 1, CallerIP: caller, CalleeIP: callee,
+		CallerSendPort: 6000, CallerRecvPort: 6000, CalleeSendPort: 6000, CalleeRecvPort: 6000,
+		CallerEntryIP: EntryIP(0), CalleeEntryIP: EntryIP(1)}
+	rx := listen(t, p.UsersNS(1), "10.101.0.1:6000")
+	tx := dial(t, p.UsersNS(0), "10.100.0.1:6000")
+	to := fmt.Sprintf("%s:6000", EntryIP(0))
+	const n = 50
+	expect := func(when string, want int) {
+		t.Helper()
+		before, missBefore := rx.count(6000), missed(t, p, 0)
+		sent := tx.send(to, n, 2*time.Millisecond, nil)
+		// every packet sent is accounted for: the callee's socket got it,
+		// or dc0's miss rule dropped it (no sleep for "none arrived")
+		if !waitFor(20*time.Second, func() bool {
+			return uint64(rx.count(6000)-before)+missed(t, p, 0)-missBefore >= uint64(sent)
+		}) {
+			out, _ := p.Switch(0).Ofctl(ctx, "dump-flows")
+			t.Fatalf("%s: the callee got %d of %d packets (sent %d), dc0 dropped %d, want %d\ndc0:\n%s", when, rx.count(6000)-before, n, sent, missed(t, p, 0)-missBefore, want, out)
+		}
+		if got := rx.count(6000) - before; got != want {
+			t.Fatalf("%s: the callee got %d of %d packets (sent %d), want %d", when, got, n, sent, want)
+		}
+		t.Logf("%s: the callee got %d of %d packets", when, want, sent)
+	}
+	pair := ovs.Pair{Entry: 0, Exit: 1}
+	// the entry rules' counters, as the DP meter reads them (the bridge's
+	// counters follow the datapath's about once a second)
+	pairPackets := func(want uint64) {
+		t.Helper()
+		var got map[ovs.Pair]uint64
+		var err error
+		waitFor(20*time.Second, func() bool {
+			got, err = p.Switch(0).PairPackets()
+			return err == nil && got[pair] >= want
+		})
+		if err != nil || got[pair] != want {
+			out, _ := p.Switch(0).Ofctl(ctx, "dump-flows")
+			t.Fatalf("pair 0→1 counted %d packets (%v), want %d\ndc0:\n%s", got[pair], err, want, out)
+		}
+	}
+	if err := p.OpenCall(ctx, call); err != nil {
+		t.Fatal(err)
+	}
+	expect("one call", n)
+	pairPackets(n)
+	for dc := 0; dc < 2; dc++ {
+		if err := p.StoreNext(ctx, dc, 1, paths); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for dc := 0; dc < 2; dc++ {
+		if err := p.Enter(ctx, dc, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := call // the same endpoints: an equal call
+	if err := p.OpenCall(ctx, second); err != nil {
+		t.Fatalf("the second call: %v", err)
+	}
+	expect("both calls up", n)
+	if err := p.CloseCall(ctx, call); err != nil {
+		t.Fatal(err)
+	}
+	expect("the older call ended", n)
+	// the taken-over rule kept its counter under the newer flow's cookie:
+	// each packet counts once
+	pairPackets(3 * n)
+	if err := p.CloseCall(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	expect("both calls ended", 0)
+	if got := p.FlowTakeoversByDC(); got["dc0"].Takeovers != 1 || got["dc0"].Conflicts != 0 {
+		t.Fatalf("takeovers %v, want 1 in dc0 (the caller's flow; the callee's enters dc1), no conflict", got)
+	}
+}
+
+// missed is how many packets dc's miss rules dropped (nothing matched), as
+// the bridge counts them.
+func missed(t *testing.T, p *Plane, dc int) uint64 {
+	t.Helper()
+	fs, err := p.Switch(dc).Counts(context.Background(), ovs.CookieMiss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, f := range fs {
+		n += f.Packets
+	}
+	return n
+}
+
+// One caller endpoint calls a callee in DC 1, then (the first call still
+// up) a callee in DC 2 from the same media port: the newer call takes the
+// caller's 5-tuple over with another exit DC, so its arrival rule gets
+// another pair, hence another cookie, and is replaced (delete+add, its
+// count read first: Open vSwitch modifies actions, never the cookie). The
+// packets the callees' sockets get are counted after each step, and the
+// pair counters (the DP meter's) count each packet once on the pair it
+// took. When the newer call ends, the older one, still open, gets the
+// 5-tuple back (review F2). Review F3: with equal calls only, the pair and
+// cookie stay, and the replace path ran in no real test.
+func TestTakeoverToAnotherExitOnTheRealPlane(t *testing.T) {
+	ctx := context.Background()
+	paths := map[placement.Pair]placement.Path{
+		{Entry: 0, Exit: 1}: {0, 0, 1}, {Entry: 1, Exit: 0}: {1, 0, 0},
+		{Entry: 0, Exit: 2}: {0, 0, 2}, {Entry: 2, Exit: 0}: {2, 0, 0},
+	}
+	p := newPlane(t, 3, 1, paths, false)
+	if _, err := p.AddInstance(ctx, 0, 1, 10, netns.Firewall); err != nil {
+		t.Fatal(err)
+	}
+	caller, callee1, callee2 := ip("10.100.0.1"), ip("10.101.0.1"), ip("10.102.0.1")
+	addUsers(t, p, caller, callee1, callee2)
+	mk := func(callee routing.IPv4, dc int) routing.Call {
+		return routing.Call{CallerDC: 0, CalleeDC: dc, CallerIP: caller, CalleeIP: callee,
+			CallerSendPort: 6000, CallerRecvPort: 6000, CalleeSendPort: 6000, CalleeRecvPort: 6000,
+			CallerEntryIP: EntryIP(0), CalleeEntryIP: EntryIP(dc)}
+	}
+	older, newer := mk(callee1, 1), mk(callee2, 2)
+	rx1 := listen(t, p.UsersNS(1), "10.101.0.1:6000")
+	rx2 := listen(t, p.UsersNS(2), "10.102.0.1:6000")
+	tx := dial(t, p.UsersNS(0), "10.100.0.1:6000")
+	to := fmt.Sprintf("%s:6000", EntryIP(0))
+	const n = 50
+	// expect sends n packets and checks what each callee got (every
+	// packet accounted for: a callee's socket or dc0's miss rule) and the
+	// pair counters of 0→1 and 0→2 (which follow the datapath's about
+	// once a second)
+	expect := func(when string, want1, want2 int, pair1, pair2 uint64) {
+		t.Helper()
+		b1, b2, bm := rx1.count(6000), rx2.count(6000), missed(t, p, 0)
+		sent := tx.send(to, n, 2*time.Millisecond, nil)
+		if !waitFor(20*time.Second, func() bool {
+			return uint64(rx1.count(6000)-b1+rx2.count(6000)-b2)+missed(t, p, 0)-bm >= uint64(sent)
+		}) {
+			out, _ := p.Switch(0).Ofctl(ctx, "dump-flows")
+			t.Fatalf("%s: %d of %d packets accounted for\ndc0:\n%s", when, rx1.count(6000)-b1+rx2.count(6000)-b2, sent, out)
+		}
+		if g1, g2 := rx1.count(6000)-b1, rx2.count(6000)-b2; g1 != want1 || g2 != want2 {
+			t.Fatalf("%s: callees got %d and %d of %d packets, want %d and %d", when, g1, g2, sent, want1, want2)
+		}
+		var got map[ovs.Pair]uint64
+		var err error
+		waitFor(20*time.Second, func() bool {
+			got, err = p.Switch(0).PairPackets()
+			return err == nil && got[ovs.Pair{Entry: 0, Exit: 1}] >= pair1 && got[ovs.Pair{Entry: 0, Exit: 2}] >= pair2
+		})
+		if g1, g2 := got[ovs.Pair{Entry: 0, Exit: 1}], got[ovs.Pair{Entry: 0, Exit: 2}]; err != nil || g1 != pair1 || g2 != pair2 {
+			out, _ := p.Switch(0).Ofctl(ctx, "dump-flows")
+			t.Fatalf("%s: pairs 0→1 %d, 0→2 %d (%v), want %d, %d\ndc0:\n%s", when, g1, g2, err, pair1, pair2, out)
+		}
+		t.Logf("%s: callees got %d and %d of %d packets; pairs 0→1 %d, 0→2 %d", when, want1, want2, sent, pair1, pair2)
+	}
+	if err := p.OpenCall(ctx, older); err != nil {
+		t.Fatal(err)
+	}
+	expect("the older call up", n, 0, n, 0)
+	if err := p.OpenCall(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
+	expect("the newer call took the caller's 5-tuple over", 0, n, n, n)
+	if err := p.CloseCall(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
+	expect("the newer call ended: the 5-tuple back to the older one", n, 0, 2*n, n)
+	if err := p.CloseCall(ctx, older); err != nil {
+		t.Fatal(err)
+	}
+	expect("both ended", 0, 0, 2*n, n)
+	if got := p.FlowTakeoversByDC(); got["dc0"].Takeovers != 1 || got["dc0"].Conflicts != 0 {
+		t.Fatalf("takeovers %v, want 1 in dc0, no conflict", got)
+	}
+}

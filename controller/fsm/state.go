@@ -276,6 +276,10 @@ type Prediction struct {
 	Round     uint64             `json:"round"`
 	Actual    map[string]float64 `json:"actual"`
 	Predicted map[string]float64 `json:"predicted"`
+	// Peak holds the workload series' loads at a declared profile's full
+	// rise (global.Forecast.Peak; only series that have one), read by the
+	// round's stage floor.
+	Peak map[string]float64 `json:"peak,omitempty"`
 }
 
 // Round is the round in progress. Round t closes interval t; its decision

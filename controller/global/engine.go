@@ -894,7 +894,16 @@ func (e *Engine) predict(st *fsm.State) {
 			pred[k] = v // missing data: the last forecast, held
 		}
 	}
-	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred}}, func() {
+	var peak map[string]float64
+	for k, v := range pred {
+		if pk := fc[k].Peak; validRate(pk) && pk > v {
+			if peak == nil {
+				peak = map[string]float64{}
+			}
+			peak[k] = pk
+		}
+	}
+	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred, Peak: peak}}, func() {
 		e.closing = nil
 		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
 		e.lastPred, e.predFor = pred, round+1
@@ -955,7 +964,12 @@ func (e *Engine) decide(st *fsm.State, snap *placement.Snapshot, dec *placement.
 		note = "plan failed (" + err.Error() + "), keeping current: "
 		dec = keepDecision(snap)
 	}
+	var raised map[[2]int]float64
+	if err == nil && st.Round.Prediction != nil {
+		raised = stageFloor(st.Topology, snap, dec, st.Round.Prediction.Peak)
+	}
 	dcs, paths := toDecisions(st.Topology, snap, dec, round, note)
+	noteStageFloor(st.Topology, dcs, raised)
 	addControls(st, dcs)
 	e.commit(fsm.DecisionCommitted{Round: round, Decision: dcs, Paths: paths}, func() {
 		e.rec.Decision, e.rec.Paths, e.rec.Totals = dcs, paths, dec.Totals()

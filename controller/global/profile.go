@@ -217,6 +217,17 @@ type ProfilePrior struct {
 	// FlatWeight: every rise moves Weight of the way (RampScale ignored;
 	// the rule before "Session 12: profile weight per VNF / ramp").
 	FlatWeight bool
+	// StageFloor, if > 1, also makes every data-plane stage carry its
+	// pairs' full coming rise: a DP series whose profile rises by r in
+	// (1, StageFloor) reports its observed average × r as Forecast.Peak
+	// when that is above its plan, and the round gives each stage enough
+	// instances at their full capacity (not the DP target) for the sum of
+	// the peaks (or plans) of the pairs routed through it (stageFloor).
+	// The weighted prior moves each pair's plan part of the way, for
+	// routing and sizing; the floor acts only where a stage's integer count
+	// would not hold the rise (docs/reproduction.md "Session 13: stage
+	// floor"). 0: off (the default; analysis).
+	StageFloor float64
 	// KindWeights, if set, replace Weight for the series of a kind
 	// (KindCP: the CSCFs' calls, KindDP: the data-plane chain's flows); a
 	// kind not in it moves Weight of the way (0 here: not at all).
@@ -280,11 +291,16 @@ func (p ProfilePrior) Validate() error {
 		return fmt.Errorf("global: profile prior: max weight %v: must be in [0, 1]", p.MaxWeight)
 	case !ValidKindWeights(p.KindWeights):
 		return fmt.Errorf("global: profile prior: kind weights %v: kinds %s or %s, weights in [0, 1]", p.KindWeights, KindCP, KindDP)
+	case p.StageFloor != 0 && !(p.StageFloor > 1 && p.StageFloor <= MaxStageFloor):
+		return fmt.Errorf("global: profile prior: stage floor %v: must be 0 (off) or in (1, %g]", p.StageFloor, MaxStageFloor)
 	case !(math.Abs(p.RampScale) <= MaxRampScale):
 		return fmt.Errorf("global: profile prior: ramp scale %v: must be in [-%g, %g]", p.RampScale, MaxRampScale, MaxRampScale)
 	}
 	return nil
 }
+
+// MaxStageFloor bounds ProfilePrior.StageFloor (a rise ratio).
+const MaxStageFloor = 100.0
 
 // MaxRampScale bounds ProfilePrior.RampScale.
 const MaxRampScale = 100.0
@@ -449,6 +465,10 @@ func (f *profileForecaster) Predict(keys []string) map[string]Forecast {
 		fc := out[k]
 		if w := f.weightAt(kind, r); w > 0 && ((r > 1 && last*r > fc.Value) || (f.p.Lower && r > 0 && r < 1 && last*r < fc.Value)) {
 			fc.Value, fc.Rule = fc.Value+w*(last*r-fc.Value), RuleProfile
+			out[k] = fc
+		}
+		if kind == KindDP && r > 1 && r < f.p.StageFloor && last*r > fc.Value {
+			fc.Peak = last * r
 			out[k] = fc
 		}
 	}

@@ -110,6 +110,8 @@ type Experiment struct {
 	DeclaredKindWeights map[string]float64
 	DeclaredFlatWeight  bool
 	DeclaredWindow      time.Duration
+	// DeclaredStageFloor: the prior's StageFloor (analysis; 0: off).
+	DeclaredStageFloor float64
 	// TrimBuffer and BufferSpare give the buffer a cost
 	// (local.Config.TrimBuffer): at each new interval, buffered instances
 	// beyond BufferSpare per VNF and DC are destroyed once idle instead of
@@ -229,6 +231,8 @@ type declaredFile struct {
 	// FlatWeight: global.ProfilePrior.FlatWeight (the weight whatever the rise).
 	FlatWeight bool          `yaml:"flatWeight"`
 	Window     time.Duration `yaml:"window"`
+	// StageFloor: global.ProfilePrior.StageFloor (0: off; else in (1, 100]).
+	StageFloor float64 `yaml:"stageFloor"`
 }
 
 type fileChange struct {
@@ -531,8 +535,10 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 		}
 		e.DeclaredNoise, e.DeclaredNoiseSeed, e.DeclaredShift, e.DeclaredLower = d.Noise, d.NoiseSeed, d.ShiftHours, d.Lower
 		e.DeclaredWeight, e.DeclaredRampScale, e.DeclaredMaxWeight, e.DeclaredWindow, e.DeclaredKindWeights = d.Weight, d.RampScale, d.MaxWeight, d.Window, d.KindWeights
-		e.DeclaredFlatWeight = d.FlatWeight
+		e.DeclaredFlatWeight, e.DeclaredStageFloor = d.FlatWeight, d.StageFloor
 		switch {
+		case d.StageFloor != 0 && !(d.StageFloor > 1 && d.StageFloor <= global.MaxStageFloor):
+			return nil, fmt.Errorf("%s.stageFloor %v: must be 0 (off) or in (1, %g]", n, d.StageFloor, global.MaxStageFloor)
 		case !(d.Weight >= 0 && d.Weight <= 1):
 			return nil, fmt.Errorf("%s.weight %v: must be in [0, 1] (0: global.ProfileWeight)", n, d.Weight)
 		case !(d.MaxWeight >= 0 && d.MaxWeight <= 1):

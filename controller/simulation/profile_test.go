@@ -198,6 +198,7 @@ func TestDeclaredProfileErrors(t *testing.T) {
 		"window":  {"  window: -5s\n", "experiment declaredProfile.window -5s"},
 		"short":   {"  window: 500ms\n", "experiment declaredProfile.window 500ms"},
 		"kinds":   {"  kindWeights: {delay: 1}\n", "experiment declaredProfile.kindWeights"},
+		"floor":   {"  stageFloor: 1\n", "experiment declaredProfile.stageFloor 1"},
 	} {
 		if _, err := ParseExperiment(declaredYAML(t, c.extra)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
@@ -236,5 +237,46 @@ func TestDeclaredPriorKeys(t *testing.T) {
 	}
 	if p := e.profilePrior(time.Unix(0, 0), 1); p == nil || p.FlatWeight || p.Weight != 0 || p.RampScale != 0 {
 		t.Fatalf("prior %+v, want the defaults", p)
+	}
+}
+
+// The analysis key stageFloor reaches the prior, and the rounds act on it:
+// on daily-audio's first 600 s (seed 1) some DP stage is raised by the
+// stage floor (its reason says so) and some series carries a peak; without
+// the key, none.
+func TestDeclaredStageFloorRun(t *testing.T) {
+	floored := func(extra string) (raised, peaks int) {
+		e, err := ParseExperiment(declaredYAML(t, extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if extra != "" && e.profilePrior(time.Unix(0, 0), 1).StageFloor != 3 {
+			t.Fatalf("stageFloor did not reach the prior: %+v", e.profilePrior(time.Unix(0, 0), 1))
+		}
+		r, err := Run(context.Background(), short(e, 600*time.Second), Options{Strategy: strategy.Hybrid, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range r.sys.Engine.Records() {
+			for _, fc := range rec.Forecasts {
+				if fc.Peak > 0 {
+					peaks++
+				}
+			}
+			for _, d := range rec.Decision {
+				for _, tg := range d.Targets {
+					if strings.Contains(tg.Reason, "stage floor") {
+						raised++
+					}
+				}
+			}
+		}
+		return raised, peaks
+	}
+	if raised, peaks := floored("  stageFloor: 3\n"); raised == 0 || peaks == 0 {
+		t.Fatalf("stageFloor 3: %d stages raised, %d peaks; want some", raised, peaks)
+	}
+	if raised, peaks := floored(""); raised != 0 || peaks != 0 {
+		t.Fatalf("no stageFloor: %d stages raised, %d peaks", raised, peaks)
 	}
 }

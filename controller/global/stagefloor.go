@@ -1,0 +1,106 @@
+package global
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// stageFloor raises a plan's data-plane counts to its pairs' profile
+// peaks (ProfilePrior.StageFloor, Forecast.Peak): each stage in each DC
+// gets enough instances, at the stage's full capacity (not the DP
+// target), for the sum over the pairs routed through it of each pair's
+// peak, or its planned workload when it has none. A raise takes back the
+// plan's moves to the buffer first, then reuses buffered instances, then
+// creates; it stays within the DC's headroom (limits, quota) and leaves
+// drained DCs alone. It returns the stages it raised, [dc][stage] → the
+// peak load they were sized for (nil: none), for the decision's reason.
+// Pure: d's counts are changed in place, nothing else.
+func stageFloor(t *fsm.Topology, s *placement.Snapshot, d *placement.Decision, peak map[string]float64) map[[2]int]float64 {
+	if len(peak) == 0 || t == nil || len(t.Stages) != len(s.Stages) {
+		return nil
+	}
+	m := len(s.Stages)
+	load := make([][]float64, s.N)
+	anyPeak := make([][]bool, s.N)
+	for i := range load {
+		load[i], anyPeak[i] = make([]float64, m), make([]bool, m)
+	}
+	for _, pp := range d.Pairs {
+		if len(pp.Path) != m+2 || pp.Pair.Entry >= len(t.DCs) || pp.Pair.Exit >= len(t.DCs) {
+			continue
+		}
+		q := pp.Workload
+		pk, ok := peak[SeriesKey(KindDP, t.DCs[pp.Pair.Entry], t.DCs[pp.Pair.Exit])]
+		ok = ok && pk > q
+		if ok {
+			q = pk
+		}
+		for k := 0; k < m; k++ {
+			if dc := pp.Path[k+1]; dc >= 0 && dc < s.N {
+				load[dc][k] += q
+				anyPeak[dc][k] = anyPeak[dc][k] || ok
+			}
+		}
+	}
+	var raised map[[2]int]float64
+	for i := 0; i < s.N; i++ {
+		if i < len(s.Excluded) && s.Excluded[i] {
+			continue
+		}
+		for k := 0; k < m; k++ {
+			full := t.Stages[k].Capacity
+			if !anyPeak[i][k] || !(full > 0) || i >= len(d.DP) || k >= len(d.DP[i]) {
+				continue
+			}
+			c := &d.DP[i][k]
+			prov := s.DP[i][k]
+			need := int(math.Ceil(load[i][k]/full - 1e-9))
+			if h := headroomAt(s, i, k); h >= 0 {
+				need = min(need, prov.Working+h)
+			}
+			if need <= c.Working {
+				continue
+			}
+			add := need - c.Working
+			back := min(add, c.ToBuffer)
+			c.ToBuffer -= back
+			add -= back
+			reuse := min(add, max(0, prov.Buffered-c.Reused))
+			c.Reused += reuse
+			c.Created += add - reuse
+			c.Working = need
+			c.BufferedAfter = prov.Buffered - c.Reused + c.ToBuffer
+			if raised == nil {
+				raised = map[[2]int]float64{}
+			}
+			raised[[2]int{i, k}] = load[i][k]
+		}
+	}
+	return raised
+}
+
+// headroomAt is the planner's headroom of stage k in DC i (−1: no limit).
+func headroomAt(s *placement.Snapshot, i, k int) int {
+	if i < len(s.Headroom) && k < len(s.Headroom[i]) {
+		return s.Headroom[i][k]
+	}
+	return -1
+}
+
+// noteStageFloor adds the stage floor's reason to the raised stages'
+// targets (stageFloor's result).
+func noteStageFloor(t *fsm.Topology, dcs []protocol.DCDecision, raised map[[2]int]float64) {
+	for ik, l := range raised {
+		i, k := ik[0], ik[1]
+		for j := range dcs[i].Targets {
+			if tg := &dcs[i].Targets[j]; tg.VNF == t.Stages[k].Name {
+				tg.Reason += fmt.Sprintf("; stage floor: the declared profile's rise takes the pairs through %s to %.1f pkt/s / %g pkt/s per instance at full capacity → %d working",
+					t.DCs[i], l, t.Stages[k].Capacity, tg.Working)
+			}
+		}
+	}
+}

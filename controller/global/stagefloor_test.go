@@ -1,0 +1,127 @@
+package global
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// With StageFloor, a DP series whose profile rises by r in (1, StageFloor)
+// reports its observed average × r as Peak (here r = 910/600, the rise of
+// TestProfilePriorByHand); without it, or with the rise at or above it,
+// none; CP series never.
+func TestProfilePriorStageFloorPeak(t *testing.T) {
+	start := time.Unix(1000, 0)
+	clk := clock.NewVirtual(start)
+	clk.Advance(150 * time.Second)
+	peak := func(floor float64) map[string]Forecast {
+		p := ProfilePrior{Profile: steps{10, 10, 20}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second, StageFloor: floor}
+		if err := p.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		f := NewProfileForecaster(fixedForecaster{120}, p, clk, []string{"a"})
+		if err := f.Observe(map[string]float64{"dp/a/a": 100, "cp/a/a": 100}); err != nil {
+			t.Fatal(err)
+		}
+		return f.Predict([]string{"dp/a/a", "cp/a/a"})
+	}
+	r := 910.0 / 600
+	on := peak(3)
+	if got := on["dp/a/a"]; math.Abs(got.Peak-100*r) > 1e-9 || got.Value >= got.Peak {
+		t.Fatalf("stage floor 3: %+v, want peak %v above the plan", got, 100*r)
+	}
+	if got := on["cp/a/a"]; got.Peak != 0 {
+		t.Fatalf("CP series got a peak: %+v", got)
+	}
+	for _, floor := range []float64{0, 1.5} { // off; the rise (≈ 1.52) not below it
+		if got := peak(floor)["dp/a/a"]; got.Peak != 0 {
+			t.Fatalf("stage floor %v: %+v, want no peak", floor, got)
+		}
+	}
+	if got := peak(0)["dp/a/a"]; got.Value != on["dp/a/a"].Value {
+		t.Fatalf("the floor moved the plan: %v vs %v", on["dp/a/a"].Value, got.Value)
+	}
+	bad := ProfilePrior{Profile: steps{1}, Origin: start, CallDuration: time.Minute, Window: time.Minute, Interval: time.Minute, StageFloor: 1}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "stage floor") {
+		t.Fatalf("stage floor 1 accepted: %v", err)
+	}
+}
+
+// floorCase is two DCs and one stage of full capacity 100 planned at 97;
+// the pair a→b goes through DC a's stage, b→b through b's.
+func floorCase() (*fsm.Topology, *placement.Snapshot, *placement.Decision) {
+	t := &fsm.Topology{DCs: []string{"a", "b"}, Stages: []fsm.VNF{{Name: "fw", Capacity: 100}}}
+	s := &placement.Snapshot{N: 2, Stages: []placement.Stage{{Name: "fw", Capacity: 97}},
+		DP: [][]placement.Provision{{{Working: 3, Buffered: 1}}, {{Working: 1}}}}
+	d := &placement.Decision{
+		Pairs: []placement.PairPlan{
+			{Pair: placement.Pair{Entry: 0, Exit: 1}, Path: placement.Path{0, 0, 1}, Workload: 150},
+			{Pair: placement.Pair{Entry: 1, Exit: 1}, Path: placement.Path{1, 1, 1}, Workload: 90},
+		},
+		DP: [][]placement.Count{
+			{{Before: 3, Working: 2, ToBuffer: 1, BufferedAfter: 2, Load: 150}},
+			{{Before: 1, Working: 1, BufferedAfter: 0, Load: 90}},
+		},
+	}
+	return t, s, d
+}
+
+// A stage whose pairs' peaks pass its planned count at full capacity gets
+// the instances: first back from the plan's moves to the buffer, then from
+// the buffer, then new ones; the others and the loads stay; the reason
+// says why.
+func TestStageFloorRaises(t *testing.T) {
+	topo, s, d := floorCase()
+	// a→b peaks at 420: 5 at full capacity (4 at 97 would be 388 < 420).
+	raised := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420, "dp/b/b": 80})
+	want := placement.Count{Before: 3, Working: 5, ToBuffer: 0, Reused: 1, Created: 1, BufferedAfter: 0, Load: 150}
+	if got := d.DP[0][0]; got != want {
+		t.Fatalf("a: %+v, want %+v", got, want)
+	}
+	if got := d.DP[1][0]; got.Working != 1 || got.Created != 0 {
+		t.Fatalf("b (peak below the plan): %+v", got)
+	}
+	if len(raised) != 1 || raised[[2]int{0, 0}] != 420 {
+		t.Fatalf("raised %v", raised)
+	}
+	dcs := []protocol.DCDecision{{DC: "a", Targets: []protocol.VNFTarget{{VNF: "fw", Working: 5, Reason: "plan"}}}, {DC: "b"}}
+	noteStageFloor(topo, dcs, raised)
+	if r := dcs[0].Targets[0].Reason; !strings.Contains(r, "stage floor") || !strings.Contains(r, "420.0 pkt/s") {
+		t.Fatalf("reason %q", r)
+	}
+
+	// Only the move to the buffer taken back: a peak of 280 needs 3.
+	_, s, d = floorCase()
+	stageFloor(topo, s, d, map[string]float64{"dp/a/b": 280})
+	if got := d.DP[0][0]; got.Working != 3 || got.ToBuffer != 0 || got.Reused != 0 || got.Created != 0 || got.BufferedAfter != 1 {
+		t.Fatalf("take back: %+v", got)
+	}
+}
+
+// No peaks, a peak the plan covers, a drained DC and the DC's headroom
+// leave the counts as planned (or cap the raise).
+func TestStageFloorLeaves(t *testing.T) {
+	topo, s, d := floorCase()
+	before := d.DP[0][0]
+	for _, peak := range []map[string]float64{nil, {"dp/a/b": 100}, {"dp/x/b": 900}} {
+		if r := stageFloor(topo, s, d, peak); r != nil || d.DP[0][0] != before {
+			t.Fatalf("peak %v: raised %v, count %+v", peak, r, d.DP[0][0])
+		}
+	}
+	s.Excluded = []bool{true, false}
+	if r := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 900}); r != nil || d.DP[0][0] != before {
+		t.Fatalf("drained DC raised: %v %+v", r, d.DP[0][0])
+	}
+	s.Excluded = nil
+	s.Headroom = [][]int{{1}, {-1}} // at most 3 + 1 working
+	stageFloor(topo, s, d, map[string]float64{"dp/a/b": 900})
+	if got := d.DP[0][0]; got.Working != 4 || got.Reused != 1 || got.Created != 0 {
+		t.Fatalf("headroom: %+v", got)
+	}
+}

@@ -83,6 +83,11 @@ type Config struct {
 	// engine leading again in the interval it measured when it stopped does
 	// not wait: its intake holds the interval's reports already.
 	TakeoverWait time.Duration
+	// StageFloorMode is how the stage floor gives a DP stage the instances
+	// its pairs' profile peaks need (ProfilePrior.StageFloorMode, copied by
+	// controller/system; "": StageFloorLaunch). It acts only on rounds whose
+	// prediction carries peaks (ProfilePrior.StageFloor).
+	StageFloorMode string
 }
 
 // DefaultTakeoverWait is Config.TakeoverWait's default: one report period
@@ -964,9 +969,9 @@ func (e *Engine) decide(st *fsm.State, snap *placement.Snapshot, dec *placement.
 		note = "plan failed (" + err.Error() + "), keeping current: "
 		dec = keepDecision(snap)
 	}
-	var raised map[[2]int]float64
+	var raised map[[2]int]stageRaise
 	if err == nil && st.Round.Prediction != nil {
-		raised = stageFloor(st.Topology, snap, dec, st.Round.Prediction.Peak)
+		raised = stageFloor(st.Topology, snap, dec, st.Round.Prediction.Peak, e.cfg.StageFloorMode)
 	}
 	dcs, paths := toDecisions(st.Topology, snap, dec, round, note)
 	noteStageFloor(st.Topology, dcs, raised)

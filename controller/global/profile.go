@@ -228,6 +228,16 @@ type ProfilePrior struct {
 	// would not hold the rise (docs/reproduction.md "Session 13: stage
 	// floor"). 0: off (the default; analysis).
 	StageFloor float64
+	// StageFloorMode is how the stage floor gets a stage its instances:
+	// StageFloorLaunch ("" too), StageFloorHold or StageFloorHoldLaunch
+	// (stagefloor.go; docs/reproduction.md "Session 13: stage hold").
+	StageFloorMode string
+	// StageFloorWindow, if > 0, is how far after the round the stage
+	// floor's rise r is looked for (the largest pair load over (now, now +
+	// StageFloorWindow] over the last interval's mean), instead of Window:
+	// a hold (StageFloorHold) must start before the trims that would
+	// destroy the buffered instance, one or two intervals before the rise.
+	StageFloorWindow time.Duration
 	// KindWeights, if set, replace Weight for the series of a kind
 	// (KindCP: the CSCFs' calls, KindDP: the data-plane chain's flows); a
 	// kind not in it moves Weight of the way (0 here: not at all).
@@ -293,6 +303,10 @@ func (p ProfilePrior) Validate() error {
 		return fmt.Errorf("global: profile prior: kind weights %v: kinds %s or %s, weights in [0, 1]", p.KindWeights, KindCP, KindDP)
 	case p.StageFloor != 0 && !(p.StageFloor > 1 && p.StageFloor <= MaxStageFloor):
 		return fmt.Errorf("global: profile prior: stage floor %v: must be 0 (off) or in (1, %g]", p.StageFloor, MaxStageFloor)
+	case p.StageFloorWindow < 0:
+		return fmt.Errorf("global: profile prior: stage floor window %v: must be ≥ 0 (0: the window)", p.StageFloorWindow)
+	case !ValidStageFloorMode(p.StageFloorMode):
+		return fmt.Errorf("global: profile prior: stage floor mode %q: must be %q, %q or %q", p.StageFloorMode, StageFloorLaunch, StageFloorHold, StageFloorHoldLaunch)
 	case !(math.Abs(p.RampScale) <= MaxRampScale):
 		return fmt.Errorf("global: profile prior: ramp scale %v: must be in [-%g, %g]", p.RampScale, MaxRampScale, MaxRampScale)
 	}
@@ -417,10 +431,10 @@ func (f *profileForecaster) pairLoads(a, b int, first, last, since time.Duration
 	return loads
 }
 
-// ratio is the profile's largest pair load over (now, now + Window]
+// ratio is the profile's largest pair load over (now, now + window]
 // divided by its mean over (now − Interval, now] (0 without a profile load
 // then).
-func (f *profileForecaster) ratio(a, b int, now, since time.Duration) float64 {
+func (f *profileForecaster) ratio(a, b int, now, since, window time.Duration) float64 {
 	mean, n := 0.0, 0
 	for _, l := range f.pairLoads(a, b, now-f.p.Interval+time.Second, now, since) {
 		mean += l
@@ -431,7 +445,7 @@ func (f *profileForecaster) ratio(a, b int, now, since time.Duration) float64 {
 	}
 	mean /= float64(n)
 	peak := 0.0
-	for _, l := range f.pairLoads(a, b, now+time.Second, now+f.p.Window, since) {
+	for _, l := range f.pairLoads(a, b, now+time.Second, now+window, since) {
 		peak = max(peak, l)
 	}
 	return peak / mean
@@ -444,7 +458,7 @@ func (f *profileForecaster) Predict(keys []string) map[string]Forecast {
 	if !f.p.Since.IsZero() {
 		since = f.p.Since.Sub(f.p.Origin)
 	}
-	cache := map[[2]int]float64{}
+	cache, floorCache := map[[2]int]float64{}, map[[2]int]float64{}
 	for _, k := range keys {
 		kind, a, b, ok := ParseSeriesKey(k)
 		if !ok || kind == KindDelay {
@@ -459,16 +473,23 @@ func (f *profileForecaster) Predict(keys []string) map[string]Forecast {
 		key := [2]int{min(i, j), max(i, j)}
 		r, ok := cache[key]
 		if !ok {
-			r = f.ratio(i, j, now, since)
+			r = f.ratio(i, j, now, since, f.p.Window)
 			cache[key] = r
+		}
+		rf := r // the stage floor's rise
+		if w := f.p.StageFloorWindow; kind == KindDP && f.p.StageFloor > 0 && w > 0 && w != f.p.Window {
+			if rf, ok = floorCache[key]; !ok {
+				rf = f.ratio(i, j, now, since, w)
+				floorCache[key] = rf
+			}
 		}
 		fc := out[k]
 		if w := f.weightAt(kind, r); w > 0 && ((r > 1 && last*r > fc.Value) || (f.p.Lower && r > 0 && r < 1 && last*r < fc.Value)) {
 			fc.Value, fc.Rule = fc.Value+w*(last*r-fc.Value), RuleProfile
 			out[k] = fc
 		}
-		if kind == KindDP && r > 1 && r < f.p.StageFloor && last*r > fc.Value {
-			fc.Peak = last * r
+		if kind == KindDP && rf > 1 && rf < f.p.StageFloor && last*rf > fc.Value {
+			fc.Peak = last * rf
 			out[k] = fc
 		}
 	}

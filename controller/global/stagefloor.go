@@ -16,10 +16,17 @@ import (
 // peak, or its planned workload when it has none. A raise takes back the
 // plan's moves to the buffer first, then reuses buffered instances, then
 // creates; it stays within the DC's headroom (limits, quota) and leaves
-// drained DCs alone. It returns the stages it raised, [dc][stage] → the
-// peak load they were sized for (nil: none), for the decision's reason.
+// drained DCs alone. The mode (ProfilePrior.StageFloorMode) says how the
+// missing instances come: StageFloorLaunch (or "") raises the counts as
+// above; StageFloorHold leaves the counts and asks the DC to keep that many
+// buffered instances this interval (VNFTarget.KeepBuffered: its trims and
+// the buffer's expiry leave them, so a reactive scale-out on the rise
+// reuses one without a boot); StageFloorHoldLaunch keeps the buffered ones
+// the plan leaves and creates only the rest. It returns the stages it
+// raised or held, [dc][stage] → the peak load they were sized for and the
+// instances to keep buffered (nil: none), for the decision.
 // Pure: d's counts are changed in place, nothing else.
-func stageFloor(t *fsm.Topology, s *placement.Snapshot, d *placement.Decision, peak map[string]float64) map[[2]int]float64 {
+func stageFloor(t *fsm.Topology, s *placement.Snapshot, d *placement.Decision, peak map[string]float64, mode string) map[[2]int]stageRaise {
 	if len(peak) == 0 || t == nil || len(t.Stages) != len(s.Stages) {
 		return nil
 	}
@@ -46,7 +53,7 @@ func stageFloor(t *fsm.Topology, s *placement.Snapshot, d *placement.Decision, p
 			}
 		}
 	}
-	var raised map[[2]int]float64
+	var raised map[[2]int]stageRaise
 	for i := 0; i < s.N; i++ {
 		if i < len(s.Excluded) && s.Excluded[i] {
 			continue
@@ -65,22 +72,68 @@ func stageFloor(t *fsm.Topology, s *placement.Snapshot, d *placement.Decision, p
 			if need <= c.Working {
 				continue
 			}
-			add := need - c.Working
-			back := min(add, c.ToBuffer)
-			c.ToBuffer -= back
-			add -= back
-			reuse := min(add, max(0, prov.Buffered-c.Reused))
-			c.Reused += reuse
-			c.Created += add - reuse
-			c.Working = need
-			c.BufferedAfter = prov.Buffered - c.Reused + c.ToBuffer
+			keep := floorCount(c, prov, need-c.Working, mode)
 			if raised == nil {
-				raised = map[[2]int]float64{}
+				raised = map[[2]int]stageRaise{}
 			}
-			raised[[2]int{i, k}] = load[i][k]
+			raised[[2]int{i, k}] = stageRaise{load: load[i][k], keep: keep}
 		}
 	}
 	return raised
+}
+
+// Stage floor modes (ProfilePrior.StageFloorMode): how a stage gets the
+// instances its pairs' peaks need beyond the plan's working count.
+const (
+	// StageFloorLaunch raises the working count: the plan's moves to the
+	// buffer are taken back, then buffered instances reused, then new ones
+	// created (the default, "" too).
+	StageFloorLaunch = "launch"
+	// StageFloorHold leaves the counts and asks the DC to keep that many
+	// buffered instances through the interval (VNFTarget.KeepBuffered).
+	StageFloorHold = "hold"
+	// StageFloorHoldLaunch keeps the instances the plan leaves buffered and
+	// creates the rest as working ones.
+	StageFloorHoldLaunch = "hold+launch"
+)
+
+// ValidStageFloorMode: "" or one of the StageFloor* modes.
+func ValidStageFloorMode(m string) bool {
+	switch m {
+	case "", StageFloorLaunch, StageFloorHold, StageFloorHoldLaunch:
+		return true
+	}
+	return false
+}
+
+// stageRaise is one stage's stage floor: the peak load it was sized for
+// and the buffered instances the DC is asked to keep.
+type stageRaise struct {
+	load float64
+	keep int
+}
+
+// floorCount gives a stage add more instances by mode (stageFloor): it
+// changes c in place and returns how many buffered instances to keep.
+func floorCount(c *placement.Count, prov placement.Provision, add int, mode string) (keep int) {
+	switch mode {
+	case StageFloorHold:
+		return add
+	case StageFloorHoldLaunch:
+		keep = min(add, max(0, c.BufferedAfter))
+		c.Created += add - keep
+		c.Working += add - keep
+		return keep
+	}
+	c.Working += add
+	back := min(add, c.ToBuffer)
+	c.ToBuffer -= back
+	add -= back
+	reuse := min(add, max(0, prov.Buffered-c.Reused))
+	c.Reused += reuse
+	c.Created += add - reuse
+	c.BufferedAfter = prov.Buffered - c.Reused + c.ToBuffer
+	return 0
 }
 
 // headroomAt is the planner's headroom of stage k in DC i (−1: no limit).
@@ -92,14 +145,18 @@ func headroomAt(s *placement.Snapshot, i, k int) int {
 }
 
 // noteStageFloor adds the stage floor's reason to the raised stages'
-// targets (stageFloor's result).
-func noteStageFloor(t *fsm.Topology, dcs []protocol.DCDecision, raised map[[2]int]float64) {
-	for ik, l := range raised {
+// targets and the buffered instances to keep (stageFloor's result).
+func noteStageFloor(t *fsm.Topology, dcs []protocol.DCDecision, raised map[[2]int]stageRaise) {
+	for ik, r := range raised {
 		i, k := ik[0], ik[1]
 		for j := range dcs[i].Targets {
 			if tg := &dcs[i].Targets[j]; tg.VNF == t.Stages[k].Name {
+				tg.KeepBuffered = r.keep
 				tg.Reason += fmt.Sprintf("; stage floor: the declared profile's rise takes the pairs through %s to %.1f pkt/s / %g pkt/s per instance at full capacity → %d working",
-					t.DCs[i], l, t.Stages[k].Capacity, tg.Working)
+					t.DCs[i], r.load, t.Stages[k].Capacity, tg.Working)
+				if r.keep > 0 {
+					tg.Reason += fmt.Sprintf(", %d buffered kept", r.keep)
+				}
 			}
 		}
 	}

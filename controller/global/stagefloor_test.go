@@ -79,7 +79,7 @@ func floorCase() (*fsm.Topology, *placement.Snapshot, *placement.Decision) {
 func TestStageFloorRaises(t *testing.T) {
 	topo, s, d := floorCase()
 	// a→b peaks at 420: 5 at full capacity (4 at 97 would be 388 < 420).
-	raised := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420, "dp/b/b": 80})
+	raised := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420, "dp/b/b": 80}, "")
 	want := placement.Count{Before: 3, Working: 5, ToBuffer: 0, Reused: 1, Created: 1, BufferedAfter: 0, Load: 150}
 	if got := d.DP[0][0]; got != want {
 		t.Fatalf("a: %+v, want %+v", got, want)
@@ -87,7 +87,7 @@ func TestStageFloorRaises(t *testing.T) {
 	if got := d.DP[1][0]; got.Working != 1 || got.Created != 0 {
 		t.Fatalf("b (peak below the plan): %+v", got)
 	}
-	if len(raised) != 1 || raised[[2]int{0, 0}] != 420 {
+	if len(raised) != 1 || raised[[2]int{0, 0}] != (stageRaise{load: 420}) {
 		t.Fatalf("raised %v", raised)
 	}
 	dcs := []protocol.DCDecision{{DC: "a", Targets: []protocol.VNFTarget{{VNF: "fw", Working: 5, Reason: "plan"}}}, {DC: "b"}}
@@ -98,7 +98,7 @@ func TestStageFloorRaises(t *testing.T) {
 
 	// Only the move to the buffer taken back: a peak of 280 needs 3.
 	_, s, d = floorCase()
-	stageFloor(topo, s, d, map[string]float64{"dp/a/b": 280})
+	stageFloor(topo, s, d, map[string]float64{"dp/a/b": 280}, "")
 	if got := d.DP[0][0]; got.Working != 3 || got.ToBuffer != 0 || got.Reused != 0 || got.Created != 0 || got.BufferedAfter != 1 {
 		t.Fatalf("take back: %+v", got)
 	}
@@ -110,18 +110,95 @@ func TestStageFloorLeaves(t *testing.T) {
 	topo, s, d := floorCase()
 	before := d.DP[0][0]
 	for _, peak := range []map[string]float64{nil, {"dp/a/b": 100}, {"dp/x/b": 900}} {
-		if r := stageFloor(topo, s, d, peak); r != nil || d.DP[0][0] != before {
+		if r := stageFloor(topo, s, d, peak, ""); r != nil || d.DP[0][0] != before {
 			t.Fatalf("peak %v: raised %v, count %+v", peak, r, d.DP[0][0])
 		}
 	}
 	s.Excluded = []bool{true, false}
-	if r := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 900}); r != nil || d.DP[0][0] != before {
+	if r := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 900}, ""); r != nil || d.DP[0][0] != before {
 		t.Fatalf("drained DC raised: %v %+v", r, d.DP[0][0])
 	}
 	s.Excluded = nil
 	s.Headroom = [][]int{{1}, {-1}} // at most 3 + 1 working
-	stageFloor(topo, s, d, map[string]float64{"dp/a/b": 900})
+	stageFloor(topo, s, d, map[string]float64{"dp/a/b": 900}, "")
 	if got := d.DP[0][0]; got.Working != 4 || got.Reused != 1 || got.Created != 0 {
 		t.Fatalf("headroom: %+v", got)
+	}
+}
+
+// The hold modes: StageFloorHold leaves the plan's counts and asks the DC
+// to keep the missing instances buffered (VNFTarget.KeepBuffered, with
+// the reason); StageFloorHoldLaunch keeps what the plan leaves buffered
+// and creates only the rest as working ones; StageFloorLaunch keeps none.
+func TestStageFloorHoldModes(t *testing.T) {
+	// a→b peaks at 420: 5 at full capacity, the plan has 2 working, 2
+	// buffered after it (its own move and the one it had).
+	topo, s, d := floorCase()
+	before := d.DP[0][0]
+	raised := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420}, StageFloorHold)
+	if got := d.DP[0][0]; got != before {
+		t.Fatalf("hold changed the counts: %+v, want %+v", got, before)
+	}
+	if r := raised[[2]int{0, 0}]; r.keep != 3 || r.load != 420 {
+		t.Fatalf("hold: %+v, want 3 kept for 420", r)
+	}
+	dcs := []protocol.DCDecision{{DC: "a", Targets: []protocol.VNFTarget{{VNF: "fw", Working: 2, Reason: "plan"}}}, {DC: "b"}}
+	noteStageFloor(topo, dcs, raised)
+	if tg := dcs[0].Targets[0]; tg.KeepBuffered != 3 || !strings.Contains(tg.Reason, "3 buffered kept") {
+		t.Fatalf("target %+v", tg)
+	}
+
+	topo, s, d = floorCase()
+	raised = stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420}, StageFloorHoldLaunch)
+	want := placement.Count{Before: 3, Working: 3, ToBuffer: 1, Created: 1, BufferedAfter: 2, Load: 150}
+	if got := d.DP[0][0]; got != want || raised[[2]int{0, 0}].keep != 2 {
+		t.Fatalf("hold+launch: %+v keep %d, want %+v keep 2", got, raised[[2]int{0, 0}].keep, want)
+	}
+
+	topo, s, d = floorCase()
+	if r := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420}, StageFloorLaunch); r[[2]int{0, 0}].keep != 0 || d.DP[0][0].Working != 5 {
+		t.Fatalf("launch: %+v %+v", r, d.DP[0][0])
+	}
+	for _, m := range []string{"", StageFloorLaunch, StageFloorHold, StageFloorHoldLaunch} {
+		if !ValidStageFloorMode(m) {
+			t.Fatalf("%q refused", m)
+		}
+	}
+	bad := ProfilePrior{Profile: steps{1}, Origin: time.Unix(0, 0), CallDuration: time.Minute, Window: time.Minute, Interval: time.Minute, StageFloor: 3, StageFloorMode: "keep"}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `stage floor mode "keep"`) {
+		t.Fatalf("mode keep accepted: %v", err)
+	}
+	bad.StageFloorMode, bad.StageFloorWindow = StageFloorHold, -time.Second
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "stage floor window") {
+		t.Fatalf("window -1s accepted: %v", err)
+	}
+}
+
+// StageFloorWindow looks for the stage floor's rise further ahead than the
+// plan's window: 110 s after the start (the calls' load flat since 60 s)
+// the rise at 200 s is beyond the window (80 s) but within 150 s, so the peak appears only with it; the
+// plan's value is the same either way.
+func TestProfilePriorStageFloorWindow(t *testing.T) {
+	start := time.Unix(1000, 0)
+	clk := clock.NewVirtual(start)
+	clk.Advance(110 * time.Second)
+	at := func(w time.Duration) Forecast {
+		p := ProfilePrior{Profile: steps{10, 10, 20}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second,
+			Interval: 50 * time.Second, StageFloor: 3, StageFloorMode: StageFloorHold, StageFloorWindow: w}
+		if err := p.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		f := NewProfileForecaster(fixedForecaster{100}, p, clk, []string{"a"})
+		if err := f.Observe(map[string]float64{"dp/a/a": 100}); err != nil {
+			t.Fatal(err)
+		}
+		return f.Predict([]string{"dp/a/a"})["dp/a/a"]
+	}
+	near, far := at(0), at(150*time.Second)
+	if near.Peak != 0 {
+		t.Fatalf("window 80 s: peak %v, want none (the rise is 90 s ahead)", near.Peak)
+	}
+	if !(far.Peak > 100) || far.Value != near.Value {
+		t.Fatalf("stage floor window 150 s: %+v, want a peak above 100 and the plan %v", far, near.Value)
 	}
 }

@@ -80,6 +80,10 @@ type vnfState struct {
 	// intervals before (a decision undone soon after it was taken).
 	churn int
 	hold  *Hold // operator's standing bound (manual.go)
+	// keep is the round's KeepBuffered for the intervals up to keepFor
+	// (keepLocked).
+	keep    int
+	keepFor uint64
 	// lowTicks counts the consecutive ticks whose measured load fitted on
 	// one working instance fewer (scalein.go).
 	lowTicks int

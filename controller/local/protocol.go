@@ -204,11 +204,15 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 		case t.Working < 0:
 			errs = append(errs, fmt.Sprintf("decision.targets[%d].working %d: negative", i, t.Working))
 			continue
+		case t.KeepBuffered < 0:
+			errs = append(errs, fmt.Sprintf("decision.targets[%d].keepBuffered %d: negative", i, t.KeepBuffered))
+			continue
 		case t.Working > boundOf(vs.cfg):
 			errs = append(errs, fmt.Sprintf("decision.targets[%d].working %d: refused, above the bound %d of working %s instances in one datacenter (instbound)", i, t.Working, boundOf(vs.cfg), t.VNF))
 			continue
 		}
 		seen[t.VNF] = true
+		vs.keep, vs.keepFor = t.KeepBuffered, d.Interval
 		want := t.Working
 		detail := fmt.Sprintf("round %d target %d", hdr.Round, t.Working)
 		if t.Reason != "" {
@@ -428,7 +432,8 @@ func (c *Controller) enterLocked(next uint64) []op {
 			// interval (fallscale.go), may sit ahead of a later one tagged
 			// this interval, which must not wait behind it; with
 			// non-decreasing tags the two agree
-			expired := vs.buf.PopDue(vs.buf.Len(), func(e bufferq.Entry) bool {
+			// the round's hold (roundKeepLocked) outlasts τ too
+			expired := vs.buf.PopDue(max(0, vs.buf.Len()-c.roundKeepLocked(vs)), func(e bufferq.Entry) bool {
 				return e.Interval <= next && next-e.Interval >= c.cfg.Tau
 			})
 			trimmed := len(expired)
@@ -437,8 +442,8 @@ func (c *Controller) enterLocked(next uint64) []op {
 			// boot), unless the load is rising onto busy working instances
 			// (trimHeldLocked; checked only when the buffer holds more
 			// than the spare, like trimEmptyLocked, to skip its scans)
-			if c.cfg.TrimBuffer && vs.buf.Len() > c.spare() && !c.trimHeldLocked(vs) {
-				expired = append(expired, vs.buf.PopDue(vs.buf.Len()-c.spare(), func(e bufferq.Entry) bool {
+			if c.cfg.TrimBuffer && vs.buf.Len() > c.keepLocked(vs) && !c.trimHeldLocked(vs) {
+				expired = append(expired, vs.buf.PopDue(vs.buf.Len()-c.keepLocked(vs), func(e bufferq.Entry) bool {
 					return e.Interval+2 <= next
 				})...)
 			}

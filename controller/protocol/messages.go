@@ -93,6 +93,12 @@ type VNFTarget struct {
 	Create   int    `json:"create"`   // launch this many
 	ToBuffer int    `json:"toBuffer"` // move this many working instances to the buffer tail
 	Reason   string `json:"reason"`   // why (prediction, pairs served), for explainability
+	// KeepBuffered asks the DC to keep at least this many of the VNF's
+	// buffered instances until the interval ends (its trims and the
+	// buffer's expiry leave them): the global stage floor's hold, for a
+	// rise the working count does not cover (0: none; an older local
+	// ignores it).
+	KeepBuffered int `json:"keepBuffered,omitempty"`
 }
 
 // PathEntry is the service-chain path of one entry→exit pair, as DC names:

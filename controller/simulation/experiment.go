@@ -112,6 +112,10 @@ type Experiment struct {
 	DeclaredWindow      time.Duration
 	// DeclaredStageFloor: the prior's StageFloor (analysis; 0: off).
 	DeclaredStageFloor float64
+	// DeclaredStageFloorMode: the prior's StageFloorMode (analysis).
+	DeclaredStageFloorMode string
+	// DeclaredStageFloorWindow: the prior's StageFloorWindow (analysis).
+	DeclaredStageFloorWindow time.Duration
 	// TrimBuffer and BufferSpare give the buffer a cost
 	// (local.Config.TrimBuffer): at each new interval, buffered instances
 	// beyond BufferSpare per VNF and DC are destroyed once idle instead of
@@ -233,6 +237,11 @@ type declaredFile struct {
 	Window     time.Duration `yaml:"window"`
 	// StageFloor: global.ProfilePrior.StageFloor (0: off; else in (1, 100]).
 	StageFloor float64 `yaml:"stageFloor"`
+	// StageFloorMode: global.ProfilePrior.StageFloorMode (launch, hold,
+	// hold+launch; "": launch).
+	StageFloorMode string `yaml:"stageFloorMode"`
+	// StageFloorWindow: global.ProfilePrior.StageFloorWindow (0: the window).
+	StageFloorWindow time.Duration `yaml:"stageFloorWindow"`
 }
 
 type fileChange struct {
@@ -535,8 +544,12 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 		}
 		e.DeclaredNoise, e.DeclaredNoiseSeed, e.DeclaredShift, e.DeclaredLower = d.Noise, d.NoiseSeed, d.ShiftHours, d.Lower
 		e.DeclaredWeight, e.DeclaredRampScale, e.DeclaredMaxWeight, e.DeclaredWindow, e.DeclaredKindWeights = d.Weight, d.RampScale, d.MaxWeight, d.Window, d.KindWeights
-		e.DeclaredFlatWeight, e.DeclaredStageFloor = d.FlatWeight, d.StageFloor
+		e.DeclaredFlatWeight, e.DeclaredStageFloor, e.DeclaredStageFloorMode, e.DeclaredStageFloorWindow = d.FlatWeight, d.StageFloor, d.StageFloorMode, d.StageFloorWindow
 		switch {
+		case d.StageFloorWindow < 0:
+			return nil, fmt.Errorf("%s.stageFloorWindow %v: must be ≥ 0 (0: the window)", n, d.StageFloorWindow)
+		case !global.ValidStageFloorMode(d.StageFloorMode):
+			return nil, fmt.Errorf("%s.stageFloorMode %q: must be %q, %q or %q", n, d.StageFloorMode, global.StageFloorLaunch, global.StageFloorHold, global.StageFloorHoldLaunch)
 		case d.StageFloor != 0 && !(d.StageFloor > 1 && d.StageFloor <= global.MaxStageFloor):
 			return nil, fmt.Errorf("%s.stageFloor %v: must be 0 (off) or in (1, %g]", n, d.StageFloor, global.MaxStageFloor)
 		case !(d.Weight >= 0 && d.Weight <= 1):

@@ -199,6 +199,8 @@ func TestDeclaredProfileErrors(t *testing.T) {
 		"short":   {"  window: 500ms\n", "experiment declaredProfile.window 500ms"},
 		"kinds":   {"  kindWeights: {delay: 1}\n", "experiment declaredProfile.kindWeights"},
 		"floor":   {"  stageFloor: 1\n", "experiment declaredProfile.stageFloor 1"},
+		"mode":    {"  stageFloorMode: keep\n", `experiment declaredProfile.stageFloorMode "keep"`},
+		"fwindow": {"  stageFloorWindow: -1s\n", "experiment declaredProfile.stageFloorWindow -1s"},
 	} {
 		if _, err := ParseExperiment(declaredYAML(t, c.extra)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
@@ -278,5 +280,45 @@ func TestDeclaredStageFloorRun(t *testing.T) {
 	}
 	if raised, peaks := floored(""); raised != 0 || peaks != 0 {
 		t.Fatalf("no stageFloor: %d stages raised, %d peaks", raised, peaks)
+	}
+}
+
+// stageFloorMode hold (with stageFloorWindow) reaches the prior and the
+// DCs: on daily-audio's first 600 s (seed 1) some stage target asks to
+// keep buffered instances; with the default mode (launch) none does.
+func TestDeclaredStageHoldRun(t *testing.T) {
+	kept := func(extra string) (n int) {
+		e, err := ParseExperiment(declaredYAML(t, "  stageFloor: 6\n"+extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Run(context.Background(), short(e, 600*time.Second), Options{Strategy: strategy.Hybrid, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range r.sys.Engine.Records() {
+			for _, d := range rec.Decision {
+				for _, tg := range d.Targets {
+					if tg.KeepBuffered > 0 {
+						n++
+					}
+				}
+			}
+		}
+		return n
+	}
+	hold := "  stageFloorMode: hold\n  stageFloorWindow: 200s\n"
+	e, err := ParseExperiment(declaredYAML(t, hold))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := e.profilePrior(time.Unix(0, 0), 1); p.StageFloorMode != "hold" || p.StageFloorWindow != 200*time.Second {
+		t.Fatalf("mode and window did not reach the prior: %+v", p)
+	}
+	if n := kept(hold); n == 0 {
+		t.Fatal("stageFloorMode hold: no target asks to keep buffered instances")
+	}
+	if n := kept(""); n != 0 {
+		t.Fatalf("stageFloorMode launch: %d targets ask to keep buffered instances", n)
 	}
 }

@@ -1,0 +1,72 @@
+package local
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/drivers/fake"
+)
+
+// A round's KeepBuffered (the global stage floor's hold) keeps that many
+// of the VNF's buffered instances through each way the buffer is emptied
+// (TrimEmpty, TrimBuffer at the enter, τ expiry) while its decisions ask
+// for it (an interval without such a decision lets them go; the keep 0
+// rows: without it they go at once). Three emptied
+// firewalls are buffered by round 2 (4 → 1 working); rounds 2–5 ask to
+// keep keep of them.
+func TestRoundKeepsBuffered(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		trimEmpty, trimBuffer bool
+		tau                   uint64
+	}{
+		{"TrimEmpty", true, false, 0},
+		{"TrimBuffer", false, true, 0},
+		{"tau 2", false, false, 2},
+	} {
+		for _, keep := range []int{0, 2} {
+			cfg := fwConfig(1)
+			cfg.TrimEmpty, cfg.TrimBuffer, cfg.Tau = tc.trimEmpty, tc.trimBuffer, tc.tau
+			e := newEnv(t, cfg, fake.Options{})
+			e.round(1, map[string]int{"firewall": 4})
+			for _, id := range e.ids(StateNormal) {
+				e.load[id] = Stats{CPU: 10, Mem: 20, PktRate: 100, Flows: 3}
+			}
+			e.seconds(LoadTrendTicks + 2) // a steady load: not rising
+			for r := uint64(2); r <= 5; r++ {
+				d := decision(r, map[string]int{"firewall": 1})
+				d.Targets[0].KeepBuffered = keep
+				e.roundDecision(r, d)
+				for _, id := range e.ids(StateBuffered) {
+					e.load[id] = Stats{CPU: 1, Mem: 20}
+				}
+				e.seconds(3)
+			}
+			if b := len(e.c.Buffer("firewall")); b != keep {
+				t.Fatalf("%s, keep %d: %d buffered after round 5, want %d; actions %v", tc.name, keep, b, keep, e.c.Actions())
+			}
+			// round 6 never broadcasts here: only its enter arrives, and
+			// round 5's hold ended with interval 6
+			if er := e.req(6, protocol.StepEnter, nil); er.Error != "" {
+				t.Fatalf("round 6 enter: %s", er.Error)
+			}
+			e.seconds(3)
+			if b := len(e.c.Buffer("firewall")); b != 0 {
+				t.Fatalf("%s, keep %d: %d buffered once the held interval ended, want 0", tc.name, keep, b)
+			}
+		}
+	}
+}
+
+// A negative KeepBuffered refuses the target, naming the field.
+func TestRoundKeepNegative(t *testing.T) {
+	e := newEnv(t, fwConfig(1), fake.Options{})
+	d := decision(1, map[string]int{"firewall": 2})
+	d.Targets[0].KeepBuffered = -1
+	e.req(1, protocol.StepAcquire, nil)
+	resp := e.req(1, protocol.StepBroadcast, d)
+	if !strings.Contains(resp.Error, "decision.targets[0].keepBuffered -1: negative") {
+		t.Fatalf("error %q, want one naming keepBuffered", resp.Error)
+	}
+}

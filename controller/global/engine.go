@@ -85,8 +85,8 @@ type Config struct {
 	TakeoverWait time.Duration
 	// StageFloorMode is how the stage floor gives a DP stage the instances
 	// its pairs' profile peaks need (ProfilePrior.StageFloorMode, copied by
-	// controller/system; "": StageFloorLaunch). It acts only on rounds whose
-	// prediction carries peaks (ProfilePrior.StageFloor).
+	// controller/system; "": DefaultStageFloorMode). It acts only on rounds
+	// whose prediction carries peaks (ProfilePrior.StageFloor).
 	StageFloorMode string
 }
 

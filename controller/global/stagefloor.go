@@ -17,8 +17,8 @@ import (
 // plan's moves to the buffer first, then reuses buffered instances, then
 // creates; it stays within the DC's headroom (limits, quota) and leaves
 // drained DCs alone. The mode (ProfilePrior.StageFloorMode) says how the
-// missing instances come: StageFloorLaunch (or "") raises the counts as
-// above; StageFloorHold leaves the counts and asks the DC to keep that many
+// missing instances come: StageFloorLaunch raises the counts as above;
+// StageFloorHold (the default, "" too) leaves the counts and asks the DC to keep that many
 // buffered instances this interval (VNFTarget.KeepBuffered: its trims and
 // the buffer's expiry leave them, so a reactive scale-out on the rise
 // reuses one without a boot); StageFloorHoldLaunch keeps the buffered ones
@@ -87,15 +87,23 @@ func stageFloor(t *fsm.Topology, s *placement.Snapshot, d *placement.Decision, p
 const (
 	// StageFloorLaunch raises the working count: the plan's moves to the
 	// buffer are taken back, then buffered instances reused, then new ones
-	// created (the default, "" too).
+	// created.
 	StageFloorLaunch = "launch"
 	// StageFloorHold leaves the counts and asks the DC to keep that many
-	// buffered instances through the interval (VNFTarget.KeepBuffered).
+	// buffered instances through the interval (VNFTarget.KeepBuffered;
+	// the default, DefaultStageFloorMode, "" too).
 	StageFloorHold = "hold"
 	// StageFloorHoldLaunch keeps the instances the plan leaves buffered and
 	// creates the rest as working ones.
 	StageFloorHoldLaunch = "hold+launch"
 )
+
+// DefaultStageFloorMode is the stage floor's mode when none is given
+// (DefaultStageFloor): a hold costs only the buffered instances the trims
+// would have destroyed within the interval, a launch a boot and a
+// working instance per raise (docs/reproduction.md "Session 13: stage
+// hold").
+const DefaultStageFloorMode = StageFloorHold
 
 // ValidStageFloorMode: "" or one of the StageFloor* modes.
 func ValidStageFloorMode(m string) bool {
@@ -117,7 +125,7 @@ type stageRaise struct {
 // changes c in place and returns how many buffered instances to keep.
 func floorCount(c *placement.Count, prov placement.Provision, add int, mode string) (keep int) {
 	switch mode {
-	case StageFloorHold:
+	case StageFloorHold, "":
 		return add
 	case StageFloorHoldLaunch:
 		keep = min(add, max(0, c.BufferedAfter))

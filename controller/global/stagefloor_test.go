@@ -14,8 +14,8 @@ import (
 
 // With StageFloor, a DP series whose profile rises by r in (1, StageFloor)
 // reports its observed average × r as Peak (here r = 910/600, the rise of
-// TestProfilePriorByHand); without it, or with the rise at or above it,
-// none; CP series never.
+// TestProfilePriorByHand); 0 is DefaultStageFloor (3); off (1), or with the
+// rise at or above it, none; CP series never.
 func TestProfilePriorStageFloorPeak(t *testing.T) {
 	start := time.Unix(1000, 0)
 	clk := clock.NewVirtual(start)
@@ -39,17 +39,20 @@ func TestProfilePriorStageFloorPeak(t *testing.T) {
 	if got := on["cp/a/a"]; got.Peak != 0 {
 		t.Fatalf("CP series got a peak: %+v", got)
 	}
-	for _, floor := range []float64{0, 1.5} { // off; the rise (≈ 1.52) not below it
+	if got := peak(0)["dp/a/a"]; got.Peak != on["dp/a/a"].Peak {
+		t.Fatalf("the default stage floor (%v): %+v, want the peak of 3", DefaultStageFloor, got)
+	}
+	for _, floor := range []float64{1, 1.5} { // off; the rise (≈ 1.52) not below it
 		if got := peak(floor)["dp/a/a"]; got.Peak != 0 {
 			t.Fatalf("stage floor %v: %+v, want no peak", floor, got)
 		}
 	}
-	if got := peak(0)["dp/a/a"]; got.Value != on["dp/a/a"].Value {
+	if got := peak(1)["dp/a/a"]; got.Value != on["dp/a/a"].Value {
 		t.Fatalf("the floor moved the plan: %v vs %v", on["dp/a/a"].Value, got.Value)
 	}
-	bad := ProfilePrior{Profile: steps{1}, Origin: start, CallDuration: time.Minute, Window: time.Minute, Interval: time.Minute, StageFloor: 1}
+	bad := ProfilePrior{Profile: steps{1}, Origin: start, CallDuration: time.Minute, Window: time.Minute, Interval: time.Minute, StageFloor: 0.5}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "stage floor") {
-		t.Fatalf("stage floor 1 accepted: %v", err)
+		t.Fatalf("stage floor 0.5 accepted: %v", err)
 	}
 }
 
@@ -79,7 +82,7 @@ func floorCase() (*fsm.Topology, *placement.Snapshot, *placement.Decision) {
 func TestStageFloorRaises(t *testing.T) {
 	topo, s, d := floorCase()
 	// a→b peaks at 420: 5 at full capacity (4 at 97 would be 388 < 420).
-	raised := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420, "dp/b/b": 80}, "")
+	raised := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420, "dp/b/b": 80}, StageFloorLaunch)
 	want := placement.Count{Before: 3, Working: 5, ToBuffer: 0, Reused: 1, Created: 1, BufferedAfter: 0, Load: 150}
 	if got := d.DP[0][0]; got != want {
 		t.Fatalf("a: %+v, want %+v", got, want)
@@ -98,7 +101,7 @@ func TestStageFloorRaises(t *testing.T) {
 
 	// Only the move to the buffer taken back: a peak of 280 needs 3.
 	_, s, d = floorCase()
-	stageFloor(topo, s, d, map[string]float64{"dp/a/b": 280}, "")
+	stageFloor(topo, s, d, map[string]float64{"dp/a/b": 280}, StageFloorLaunch)
 	if got := d.DP[0][0]; got.Working != 3 || got.ToBuffer != 0 || got.Reused != 0 || got.Created != 0 || got.BufferedAfter != 1 {
 		t.Fatalf("take back: %+v", got)
 	}
@@ -110,17 +113,17 @@ func TestStageFloorLeaves(t *testing.T) {
 	topo, s, d := floorCase()
 	before := d.DP[0][0]
 	for _, peak := range []map[string]float64{nil, {"dp/a/b": 100}, {"dp/x/b": 900}} {
-		if r := stageFloor(topo, s, d, peak, ""); r != nil || d.DP[0][0] != before {
+		if r := stageFloor(topo, s, d, peak, StageFloorLaunch); r != nil || d.DP[0][0] != before {
 			t.Fatalf("peak %v: raised %v, count %+v", peak, r, d.DP[0][0])
 		}
 	}
 	s.Excluded = []bool{true, false}
-	if r := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 900}, ""); r != nil || d.DP[0][0] != before {
+	if r := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 900}, StageFloorLaunch); r != nil || d.DP[0][0] != before {
 		t.Fatalf("drained DC raised: %v %+v", r, d.DP[0][0])
 	}
 	s.Excluded = nil
 	s.Headroom = [][]int{{1}, {-1}} // at most 3 + 1 working
-	stageFloor(topo, s, d, map[string]float64{"dp/a/b": 900}, "")
+	stageFloor(topo, s, d, map[string]float64{"dp/a/b": 900}, StageFloorLaunch)
 	if got := d.DP[0][0]; got.Working != 4 || got.Reused != 1 || got.Created != 0 {
 		t.Fatalf("headroom: %+v", got)
 	}
@@ -132,10 +135,11 @@ func TestStageFloorLeaves(t *testing.T) {
 // and creates only the rest as working ones; StageFloorLaunch keeps none.
 func TestStageFloorHoldModes(t *testing.T) {
 	// a→b peaks at 420: 5 at full capacity, the plan has 2 working, 2
-	// buffered after it (its own move and the one it had).
+	// buffered after it (its own move and the one it had); "" is the
+	// default, hold.
 	topo, s, d := floorCase()
 	before := d.DP[0][0]
-	raised := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420}, StageFloorHold)
+	raised := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420}, "")
 	if got := d.DP[0][0]; got != before {
 		t.Fatalf("hold changed the counts: %+v, want %+v", got, before)
 	}

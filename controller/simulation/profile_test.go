@@ -198,7 +198,7 @@ func TestDeclaredProfileErrors(t *testing.T) {
 		"window":  {"  window: -5s\n", "experiment declaredProfile.window -5s"},
 		"short":   {"  window: 500ms\n", "experiment declaredProfile.window 500ms"},
 		"kinds":   {"  kindWeights: {delay: 1}\n", "experiment declaredProfile.kindWeights"},
-		"floor":   {"  stageFloor: 1\n", "experiment declaredProfile.stageFloor 1"},
+		"floor":   {"  stageFloor: 0.5\n", "experiment declaredProfile.stageFloor 0.5"},
 		"mode":    {"  stageFloorMode: keep\n", `experiment declaredProfile.stageFloorMode "keep"`},
 		"fwindow": {"  stageFloorWindow: -1s\n", "experiment declaredProfile.stageFloorWindow -1s"},
 	} {
@@ -244,15 +244,15 @@ func TestDeclaredPriorKeys(t *testing.T) {
 
 // The analysis key stageFloor reaches the prior, and the rounds act on it:
 // on daily-audio's first 600 s (seed 1) some DP stage is raised by the
-// stage floor (its reason says so) and some series carries a peak; without
-// the key, none.
+// stage floor (its reason says so) and some series carries a peak; with
+// stageFloor 1 (off), none.
 func TestDeclaredStageFloorRun(t *testing.T) {
 	floored := func(extra string) (raised, peaks int) {
 		e, err := ParseExperiment(declaredYAML(t, extra))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if extra != "" && e.profilePrior(time.Unix(0, 0), 1).StageFloor != 3 {
+		if p := e.profilePrior(time.Unix(0, 0), 1); p.StageFloor != 3 && p.StageFloor != 1 {
 			t.Fatalf("stageFloor did not reach the prior: %+v", e.profilePrior(time.Unix(0, 0), 1))
 		}
 		r, err := Run(context.Background(), short(e, 600*time.Second), Options{Strategy: strategy.Hybrid, Seed: 1})
@@ -275,20 +275,21 @@ func TestDeclaredStageFloorRun(t *testing.T) {
 		}
 		return raised, peaks
 	}
-	if raised, peaks := floored("  stageFloor: 3\n"); raised == 0 || peaks == 0 {
+	if raised, peaks := floored("  stageFloor: 3\n  stageFloorMode: launch\n"); raised == 0 || peaks == 0 {
 		t.Fatalf("stageFloor 3: %d stages raised, %d peaks; want some", raised, peaks)
 	}
-	if raised, peaks := floored(""); raised != 0 || peaks != 0 {
-		t.Fatalf("no stageFloor: %d stages raised, %d peaks", raised, peaks)
+	if raised, peaks := floored("  stageFloor: 1\n"); raised != 0 || peaks != 0 {
+		t.Fatalf("stageFloor 1 (off): %d stages raised, %d peaks", raised, peaks)
 	}
 }
 
 // stageFloorMode hold (with stageFloorWindow) reaches the prior and the
 // DCs: on daily-audio's first 600 s (seed 1) some stage target asks to
-// keep buffered instances; with the default mode (launch) none does.
+// keep buffered instances, with the default mode (hold, and the default
+// stage floor 3) too; with the mode launch none does.
 func TestDeclaredStageHoldRun(t *testing.T) {
 	kept := func(extra string) (n int) {
-		e, err := ParseExperiment(declaredYAML(t, "  stageFloor: 6\n"+extra))
+		e, err := ParseExperiment(declaredYAML(t, extra))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -307,7 +308,7 @@ func TestDeclaredStageHoldRun(t *testing.T) {
 		}
 		return n
 	}
-	hold := "  stageFloorMode: hold\n  stageFloorWindow: 200s\n"
+	hold := "  stageFloor: 6\n  stageFloorMode: hold\n  stageFloorWindow: 200s\n"
 	e, err := ParseExperiment(declaredYAML(t, hold))
 	if err != nil {
 		t.Fatal(err)
@@ -318,7 +319,10 @@ func TestDeclaredStageHoldRun(t *testing.T) {
 	if n := kept(hold); n == 0 {
 		t.Fatal("stageFloorMode hold: no target asks to keep buffered instances")
 	}
-	if n := kept(""); n != 0 {
+	if n := kept(""); n == 0 {
+		t.Fatal("the defaults: no target asks to keep buffered instances")
+	}
+	if n := kept("  stageFloorMode: launch\n"); n != 0 {
 		t.Fatalf("stageFloorMode launch: %d targets ask to keep buffered instances", n)
 	}
 }

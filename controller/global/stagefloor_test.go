@@ -17,19 +17,8 @@ import (
 // TestProfilePriorByHand); 0 is DefaultStageFloor (3); off (1), or with the
 // rise at or above it, none; CP series never.
 func TestProfilePriorStageFloorPeak(t *testing.T) {
-	start := time.Unix(1000, 0)
-	clk := clock.NewVirtual(start)
-	clk.Advance(150 * time.Second)
 	peak := func(floor float64) map[string]Forecast {
-		p := ProfilePrior{Profile: steps{10, 10, 20}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second, Interval: 50 * time.Second, StageFloor: floor}
-		if err := p.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		f := NewProfileForecaster(fixedForecaster{120}, p, clk, []string{"a"})
-		if err := f.Observe(map[string]float64{"dp/a/a": 100, "cp/a/a": 100}); err != nil {
-			t.Fatal(err)
-		}
-		return f.Predict([]string{"dp/a/a", "cp/a/a"})
+		return floorPredict(t, 150*time.Second, 120, ProfilePrior{StageFloor: floor})
 	}
 	r := 910.0 / 600
 	on := peak(3)
@@ -50,7 +39,7 @@ func TestProfilePriorStageFloorPeak(t *testing.T) {
 	if got := peak(1)["dp/a/a"]; got.Value != on["dp/a/a"].Value {
 		t.Fatalf("the floor moved the plan: %v vs %v", on["dp/a/a"].Value, got.Value)
 	}
-	bad := ProfilePrior{Profile: steps{1}, Origin: start, CallDuration: time.Minute, Window: time.Minute, Interval: time.Minute, StageFloor: 0.5}
+	bad := ProfilePrior{Profile: steps{1}, Origin: time.Unix(1000, 0), CallDuration: time.Minute, Window: time.Minute, Interval: time.Minute, StageFloor: 0.5}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "stage floor") {
 		t.Fatalf("stage floor 0.5 accepted: %v", err)
 	}
@@ -183,20 +172,8 @@ func TestStageFloorHoldModes(t *testing.T) {
 // the rise at 200 s is beyond the window (80 s) but within 150 s, so the peak appears only with it; the
 // plan's value is the same either way.
 func TestProfilePriorStageFloorWindow(t *testing.T) {
-	start := time.Unix(1000, 0)
-	clk := clock.NewVirtual(start)
-	clk.Advance(110 * time.Second)
 	at := func(w time.Duration) Forecast {
-		p := ProfilePrior{Profile: steps{10, 10, 20}, Origin: start, Since: start, CallDuration: 60 * time.Second, Window: 80 * time.Second,
-			Interval: 50 * time.Second, StageFloor: 3, StageFloorMode: StageFloorHold, StageFloorWindow: w}
-		if err := p.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		f := NewProfileForecaster(fixedForecaster{100}, p, clk, []string{"a"})
-		if err := f.Observe(map[string]float64{"dp/a/a": 100}); err != nil {
-			t.Fatal(err)
-		}
-		return f.Predict([]string{"dp/a/a"})["dp/a/a"]
+		return floorPredict(t, 110*time.Second, 100, ProfilePrior{StageFloor: 3, StageFloorMode: StageFloorHold, StageFloorWindow: w})["dp/a/a"]
 	}
 	near, far := at(0), at(150*time.Second)
 	if near.Peak != 0 {
@@ -205,4 +182,25 @@ func TestProfilePriorStageFloorWindow(t *testing.T) {
 	if !(far.Peak > 100) || far.Value != near.Value {
 		t.Fatalf("stage floor window 150 s: %+v, want a peak above 100 and the plan %v", far, near.Value)
 	}
+}
+
+// floorPredict is a one-DC profile forecaster over steps{10, 10, 20}
+// (100 s steps; call duration 60 s, window 80 s, interval 50 s) with the
+// stage floor fields of p, now after the start, the inner forecaster
+// planning inner and the interval just observed averaging 100 on dp/a/a
+// and cp/a/a: their forecasts.
+func floorPredict(t *testing.T, now time.Duration, inner float64, p ProfilePrior) map[string]Forecast {
+	t.Helper()
+	start := time.Unix(1000, 0)
+	clk := clock.NewVirtual(start)
+	clk.Advance(now)
+	p.Profile, p.Origin, p.Since, p.CallDuration, p.Window, p.Interval = steps{10, 10, 20}, start, start, 60*time.Second, 80*time.Second, 50*time.Second
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	f := NewProfileForecaster(fixedForecaster{inner}, p, clk, []string{"a"})
+	if err := f.Observe(map[string]float64{"dp/a/a": 100, "cp/a/a": 100}); err != nil {
+		t.Fatal(err)
+	}
+	return f.Predict([]string{"dp/a/a", "cp/a/a"})
 }

@@ -236,14 +236,8 @@ type declaredFile struct {
 	// FlatWeight: global.ProfilePrior.FlatWeight (the weight whatever the rise).
 	FlatWeight bool          `yaml:"flatWeight"`
 	Window     time.Duration `yaml:"window"`
-	// StageFloor: global.ProfilePrior.StageFloor (0: the default, 3; 1: off;
-	// else in (1, 100]).
-	StageFloor float64 `yaml:"stageFloor"`
-	// StageFloorMode: global.ProfilePrior.StageFloorMode (hold, launch,
-	// hold+launch; "": hold).
-	StageFloorMode string `yaml:"stageFloorMode"`
-	// StageFloorWindow: global.ProfilePrior.StageFloorWindow (0: the window).
-	StageFloorWindow time.Duration `yaml:"stageFloorWindow"`
+	// stageFloor, stageFloorMode and stageFloorWindow are
+	// global.ProfileConfig's (inlined above; a daemon's keys too).
 }
 
 type fileChange struct {
@@ -548,12 +542,6 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 		e.DeclaredWeight, e.DeclaredRampScale, e.DeclaredMaxWeight, e.DeclaredWindow, e.DeclaredKindWeights = d.Weight, d.RampScale, d.MaxWeight, d.Window, d.KindWeights
 		e.DeclaredFlatWeight, e.DeclaredStageFloor, e.DeclaredStageFloorMode, e.DeclaredStageFloorWindow = d.FlatWeight, d.StageFloor, d.StageFloorMode, d.StageFloorWindow
 		switch {
-		case d.StageFloorWindow < 0:
-			return nil, fmt.Errorf("%s.stageFloorWindow %v: must be ≥ 0 (0: the window)", n, d.StageFloorWindow)
-		case !global.ValidStageFloorMode(d.StageFloorMode):
-			return nil, fmt.Errorf("%s.stageFloorMode %q: must be %q, %q or %q", n, d.StageFloorMode, global.StageFloorLaunch, global.StageFloorHold, global.StageFloorHoldLaunch)
-		case d.StageFloor != 0 && !(d.StageFloor >= 1 && d.StageFloor <= global.MaxStageFloor):
-			return nil, fmt.Errorf("%s.stageFloor %v: must be 0 (the default, %g), 1 (off) or in (1, %g]", n, d.StageFloor, global.DefaultStageFloor, global.MaxStageFloor)
 		case !(d.Weight >= 0 && d.Weight <= 1):
 			return nil, fmt.Errorf("%s.weight %v: must be in [0, 1] (0: global.ProfileWeight)", n, d.Weight)
 		case !(d.MaxWeight >= 0 && d.MaxWeight <= 1):

@@ -974,7 +974,7 @@ func (e *Engine) decide(st *fsm.State, snap *placement.Snapshot, dec *placement.
 		raised = stageFloor(st.Topology, snap, dec, st.Round.Prediction.Peak, e.cfg.StageFloorMode)
 	}
 	dcs, paths := toDecisions(st.Topology, snap, dec, round, note)
-	noteStageFloor(st.Topology, dcs, raised)
+	noteStageFloor(st.Topology, dcs, raised, st.Round.Provisions)
 	addControls(st, dcs)
 	e.commit(fsm.DecisionCommitted{Round: round, Decision: dcs, Paths: paths}, func() {
 		e.rec.Decision, e.rec.Paths, e.rec.Totals = dcs, paths, dec.Totals()

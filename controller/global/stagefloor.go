@@ -153,17 +153,23 @@ func headroomAt(s *placement.Snapshot, i, k int) int {
 }
 
 // noteStageFloor adds the stage floor's reason to the raised stages'
-// targets and the buffered instances to keep (stageFloor's result).
-func noteStageFloor(t *fsm.Topology, dcs []protocol.DCDecision, raised map[[2]int]stageRaise) {
+// targets and the buffered instances to keep (stageFloor's result). The
+// keep is sent only to a DC whose step-2 report (prov, by DC) advertises
+// protocol.FeatureKeepBuffered: an older local controller refuses a
+// decision carrying the field.
+func noteStageFloor(t *fsm.Topology, dcs []protocol.DCDecision, raised map[[2]int]stageRaise, prov map[string]protocol.ProvisionReport) {
 	for ik, r := range raised {
 		i, k := ik[0], ik[1]
 		for j := range dcs[i].Targets {
 			if tg := &dcs[i].Targets[j]; tg.VNF == t.Stages[k].Name {
-				tg.KeepBuffered = r.keep
-				tg.Reason += fmt.Sprintf("; stage floor: the declared profile's rise takes the pairs through %s to %.1f pkt/s / %g pkt/s per instance at full capacity → %d working",
+				tg.Reason += fmt.Sprintf("; stage floor: the declared profile's rise takes the pairs through %s to %.1f pkt/s / %g pkt/s per instance at full capacity, %d working",
 					t.DCs[i], r.load, t.Stages[k].Capacity, tg.Working)
-				if r.keep > 0 {
-					tg.Reason += fmt.Sprintf(", %d buffered kept", r.keep)
+				switch {
+				case r.keep > 0 && prov[t.DCs[i]].Has(protocol.FeatureKeepBuffered):
+					tg.KeepBuffered = r.keep
+					tg.Reason += fmt.Sprintf("; asks to keep up to %d buffered", r.keep)
+				case r.keep > 0:
+					tg.Reason += fmt.Sprintf("; would ask to keep up to %d buffered, but the DC's local controller does not advertise %s (upgrade it)", r.keep, protocol.FeatureKeepBuffered)
 				}
 			}
 		}

@@ -1,6 +1,8 @@
 package global
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -83,7 +85,7 @@ func TestStageFloorRaises(t *testing.T) {
 		t.Fatalf("raised %v", raised)
 	}
 	dcs := []protocol.DCDecision{{DC: "a", Targets: []protocol.VNFTarget{{VNF: "fw", Working: 5, Reason: "plan"}}}, {DC: "b"}}
-	noteStageFloor(topo, dcs, raised)
+	noteStageFloor(topo, dcs, raised, nil)
 	if r := dcs[0].Targets[0].Reason; !strings.Contains(r, "stage floor") || !strings.Contains(r, "420.0 pkt/s") {
 		t.Fatalf("reason %q", r)
 	}
@@ -136,9 +138,27 @@ func TestStageFloorHoldModes(t *testing.T) {
 		t.Fatalf("hold: %+v, want 3 kept for 420", r)
 	}
 	dcs := []protocol.DCDecision{{DC: "a", Targets: []protocol.VNFTarget{{VNF: "fw", Working: 2, Reason: "plan"}}}, {DC: "b"}}
-	noteStageFloor(topo, dcs, raised)
-	if tg := dcs[0].Targets[0]; tg.KeepBuffered != 3 || !strings.Contains(tg.Reason, "3 buffered kept") {
+	advertised := map[string]protocol.ProvisionReport{"a": {DC: "a", Features: []string{protocol.FeatureKeepBuffered}}}
+	noteStageFloor(topo, dcs, raised, advertised)
+	if tg := dcs[0].Targets[0]; tg.KeepBuffered != 3 || !strings.Contains(tg.Reason, "asks to keep up to 3 buffered") {
 		t.Fatalf("target %+v", tg)
+	}
+	if err := oldStrictTarget(dcs[0].Targets[0]); err == nil {
+		t.Fatal("an old-style strict decoder accepted a target with keepBuffered")
+	}
+	// A DC whose step-2 report does not advertise keepBuffered (an older
+	// local controller, or none reported) gets no field: its strict
+	// decoder accepts the target.
+	for _, prov := range []map[string]protocol.ProvisionReport{nil, {"a": {DC: "a"}}, {"a": {DC: "a", Features: []string{"other"}}}} {
+		dcs = []protocol.DCDecision{{DC: "a", Targets: []protocol.VNFTarget{{VNF: "fw", Working: 2, Reason: "plan"}}}, {DC: "b"}}
+		noteStageFloor(topo, dcs, raised, prov)
+		tg := dcs[0].Targets[0]
+		if tg.KeepBuffered != 0 || !strings.Contains(tg.Reason, "does not advertise keepBuffered") {
+			t.Fatalf("not advertised %v: target %+v", prov, tg)
+		}
+		if err := oldStrictTarget(tg); err != nil {
+			t.Fatalf("not advertised %v: an old-style strict decoder refuses the target: %v", prov, err)
+		}
 	}
 
 	topo, s, d = floorCase()
@@ -203,4 +223,25 @@ func floorPredict(t *testing.T, now time.Duration, inner float64, p ProfilePrior
 		t.Fatal(err)
 	}
 	return f.Predict([]string{"dp/a/a", "cp/a/a"})
+}
+
+// oldStrictTarget decodes tg's JSON the way a session-12 local controller
+// does (transport.DecodeStrict: unknown fields refused) into session 12's
+// VNFTarget, which has no keepBuffered.
+func oldStrictTarget(tg protocol.VNFTarget) error {
+	b, err := json.Marshal(tg)
+	if err != nil {
+		return err
+	}
+	var old struct {
+		VNF      string `json:"vnf"`
+		Working  int    `json:"working"`
+		Reuse    int    `json:"reuse"`
+		Create   int    `json:"create"`
+		ToBuffer int    `json:"toBuffer"`
+		Reason   string `json:"reason"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(&old)
 }

@@ -125,7 +125,7 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 // provisionLocked is the acquire step's report; quota is the driver's
 // answer of quotaLeft (nil: unknown).
 func (c *Controller) provisionLocked(quota map[string]int) *protocol.ProvisionReport {
-	rep := &protocol.ProvisionReport{DC: c.cfg.DC}
+	rep := &protocol.ProvisionReport{DC: c.cfg.DC, Features: []string{protocol.FeatureKeepBuffered}}
 	for _, name := range c.order {
 		n := c.countsLocked(name)
 		v := protocol.VNFProvision{

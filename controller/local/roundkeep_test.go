@@ -70,3 +70,36 @@ func TestRoundKeepNegative(t *testing.T) {
 		t.Fatalf("error %q, want one naming keepBuffered", resp.Error)
 	}
 }
+
+// The round's hold keeps an instance the falling scale-in buffered through
+// the falling trim (with TrimEmpty off, the only trim that could destroy
+// it here): keep 0 lets the trim destroy it once empty, keep 1 does not.
+func TestRoundKeepsBufferedFallingTrim(t *testing.T) {
+	for _, keep := range []int{0, 1} {
+		e := fallEnvCfg(t, 0.94, 4, func(c *Config) { c.TrimEmpty = false })
+		e.fall(80, 0.5, 26)
+		if w, b := e.working("firewall"), len(e.c.Buffer("firewall")); w != 3 || b != 1 {
+			t.Fatalf("keep %d: %d working, %d buffered after the fall, want 3 and 1", keep, w, b)
+		}
+		a := e.c.vnfs["firewall"].buf.Entries()[0].ID
+		d := decision(2, map[string]int{"firewall": 3})
+		d.Targets[0].KeepBuffered = keep
+		e.roundDecision(2, d)
+		if b := e.c.Buffer("firewall"); len(b) != 1 {
+			t.Fatalf("keep %d: %d buffered after round 2's enter, want 1 (%s); actions %v", keep, len(b), a, e.c.Actions())
+		}
+		fallingRoom(e, a, e.ids(StateNormal), Stats{CPU: 0, Mem: 20}, 6)
+		var trimmed []Action
+		for _, x := range e.actions(KindDestroy, ReasonExpiry) {
+			if x.InstanceID == a && strings.Contains(x.Detail, "on a falling load") {
+				trimmed = append(trimmed, x)
+			}
+		}
+		if ds := e.actions(KindDestroy, ReasonExpiry); keep > 0 && len(ds) > 0 {
+			t.Fatalf("keep %d: destroyed %+v, want the hold to keep %s", keep, ds, a)
+		}
+		if keep == 0 && len(trimmed) != 1 {
+			t.Fatalf("keep 0: falling-trim destroys of %s %+v, want 1; actions %v", a, trimmed, e.c.Actions())
+		}
+	}
+}

@@ -247,13 +247,13 @@ func TestDeclaredPriorKeys(t *testing.T) {
 // stage floor (its reason says so) and some series carries a peak; with
 // stageFloor 1 (off), none.
 func TestDeclaredStageFloorRun(t *testing.T) {
-	floored := func(extra string) (raised, peaks int) {
+	floored := func(extra string, floor float64) (raised, peaks int) {
 		e, err := ParseExperiment(declaredYAML(t, extra))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p := e.profilePrior(time.Unix(0, 0), 1); p.StageFloor != 3 && p.StageFloor != 1 {
-			t.Fatalf("stageFloor did not reach the prior: %+v", e.profilePrior(time.Unix(0, 0), 1))
+		if p := e.profilePrior(time.Unix(0, 0), 1); p.StageFloor != floor {
+			t.Fatalf("stageFloor %v did not reach the prior: %+v", floor, p)
 		}
 		r, err := Run(context.Background(), short(e, 600*time.Second), Options{Strategy: strategy.Hybrid, Seed: 1})
 		if err != nil {
@@ -275,10 +275,10 @@ func TestDeclaredStageFloorRun(t *testing.T) {
 		}
 		return raised, peaks
 	}
-	if raised, peaks := floored("  stageFloor: 3\n  stageFloorMode: launch\n"); raised == 0 || peaks == 0 {
+	if raised, peaks := floored("  stageFloor: 3\n  stageFloorMode: launch\n", 3); raised == 0 || peaks == 0 {
 		t.Fatalf("stageFloor 3: %d stages raised, %d peaks; want some", raised, peaks)
 	}
-	if raised, peaks := floored("  stageFloor: 1\n"); raised != 0 || peaks != 0 {
+	if raised, peaks := floored("  stageFloor: 1\n", 1); raised != 0 || peaks != 0 {
 		t.Fatalf("stageFloor 1 (off): %d stages raised, %d peaks", raised, peaks)
 	}
 }

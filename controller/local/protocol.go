@@ -456,7 +456,10 @@ func (c *Controller) enterLocked(next uint64) []op {
 				in.drainSince = c.clk.Now()
 				detail := fmt.Sprintf("buffered in interval %d, τ=%d reached", e.Interval, c.cfg.Tau)
 				if i >= trimmed {
-					detail = fmt.Sprintf("buffered in interval %d, beyond the %d spare buffered instances the plan's forecast leaves (buffer trimmed)", e.Interval, c.spare())
+					detail = fmt.Sprintf("buffered in interval %d, beyond the %d spare buffered instances the plan's forecast leaves (buffer trimmed)", e.Interval, c.keepLocked(vs))
+					if c.roundKeepLocked(vs) > c.spare() {
+						detail = fmt.Sprintf("buffered in interval %d, beyond the %d buffered instances the round's hold keeps (buffer trimmed)", e.Interval, c.keepLocked(vs))
+					}
 				}
 				if (in.Last.Flows == 0 && !in.Last.FlowsUnknown) || in.CloudState != drivers.StateActive {
 					ops = append(ops, c.destroyLocked(in, detail)...)

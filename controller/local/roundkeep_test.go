@@ -1,8 +1,10 @@
 package local
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/drivers/fake"
@@ -45,6 +47,9 @@ func TestRoundKeepsBuffered(t *testing.T) {
 			}
 			if b := len(e.c.Buffer("firewall")); b != keep {
 				t.Fatalf("%s, keep %d: %d buffered after round 5, want %d; actions %v", tc.name, keep, b, keep, e.c.Actions())
+			}
+			if tc.trimBuffer && keep > 0 && !strings.Contains(fmt.Sprint(e.c.Actions()), "beyond the 2 buffered instances the round's hold keeps") {
+				t.Fatalf("%s, keep %d: no trim detail naming the round's hold: %v", tc.name, keep, e.c.Actions())
 			}
 			// round 6 never broadcasts here: only its enter arrives, and
 			// round 5's hold ended with interval 6
@@ -101,5 +106,46 @@ func TestRoundKeepsBufferedFallingTrim(t *testing.T) {
 		if keep == 0 && len(trimmed) != 1 {
 			t.Fatalf("keep 0: falling-trim destroys of %s %+v, want 1; actions %v", a, trimmed, e.c.Actions())
 		}
+	}
+}
+
+// A round whose enter never comes (the global down after step 4): when
+// reactive scaling resumes after MaxPause, the round's hold ends too, and
+// TrimEmpty trims the instances it kept.
+func TestRoundKeepEndsAtMaxPause(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.TrimEmpty, cfg.MaxPause = true, 30*time.Second
+	e := newEnv(t, cfg, fake.Options{})
+	e.round(1, map[string]int{"firewall": 4})
+	for _, id := range e.ids(StateNormal) {
+		e.load[id] = Stats{CPU: 10, Mem: 20, PktRate: 100, Flows: 3}
+	}
+	e.seconds(LoadTrendTicks + 2)
+	d := decision(2, map[string]int{"firewall": 1})
+	d.Targets[0].KeepBuffered = 2
+	e.roundDecision(2, d)
+	d = decision(3, map[string]int{"firewall": 1})
+	d.Targets[0].KeepBuffered = 2
+	e.req(3, protocol.StepAcquire, nil)
+	if resp := e.req(3, protocol.StepBroadcast, d); resp.Error != "" {
+		t.Fatal(resp.Error)
+	}
+	for range 25 {
+		for _, id := range e.ids(StateBuffered) {
+			e.load[id] = Stats{CPU: 1, Mem: 20}
+		}
+		e.seconds(1)
+	}
+	if b := len(e.c.Buffer("firewall")); b != 2 || !e.c.Paused() {
+		t.Fatalf("%d buffered, paused %v before MaxPause, want 2 held and paused", b, e.c.Paused())
+	}
+	for range 10 {
+		for _, id := range e.ids(StateBuffered) {
+			e.load[id] = Stats{CPU: 1, Mem: 20}
+		}
+		e.seconds(1)
+	}
+	if b := len(e.c.Buffer("firewall")); e.c.Paused() || b != 0 {
+		t.Fatalf("%d buffered, paused %v after MaxPause without the enter, want 0 and resumed; actions %v", b, e.c.Paused(), e.c.Actions())
 	}
 }

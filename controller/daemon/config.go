@@ -356,7 +356,9 @@ func (p *PolicyConfig) buildDeclared(dcs []string) error {
 	if p.testProfileHour > 0 {
 		prof.Hour = p.testProfileHour
 	}
-	p.declared = &global.ProfilePrior{Profile: prof, Origin: time.Unix(0, 0).UTC(), CallDuration: call}
+	d := p.DeclaredProfile
+	p.declared = &global.ProfilePrior{Profile: prof, Origin: time.Unix(0, 0).UTC(), CallDuration: call,
+		StageFloor: d.StageFloor, StageFloorMode: d.StageFloorMode, StageFloorWindow: d.StageFloorWindow}
 	return nil
 }
 

@@ -112,24 +112,39 @@ func TestConfigDeclaredProfile(t *testing.T) {
 	if _, err := ParseConfig([]byte(with(strings.Replace(profile, "callDuration: 90s", "callDuration: 90s\n    hour: 1h", 1)))); err != nil {
 		t.Fatalf("hour 1h: %v", err)
 	}
+	if pr.StageFloor != 0 || pr.StageFloorMode != "" || pr.StageFloorWindow != 0 {
+		t.Fatalf("stage floor keys absent: prior %v %q %v, want the defaults (0, \"\", 0)", pr.StageFloor, pr.StageFloorMode, pr.StageFloorWindow)
+	}
+	// policy.declaredProfile.stageFloor 1 turns the stage floor off; mode
+	// and window reach the prior too.
+	c, err = ParseConfig([]byte(with(strings.Replace(profile, "callDuration: 90s", "callDuration: 90s\n    stageFloor: 1\n    stageFloorMode: launch\n    stageFloorWindow: 150s", 1))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr := c.Policy.profilePrior(); pr.StageFloor != 1 || pr.StageFloorMode != global.StageFloorLaunch || pr.StageFloorWindow != 150*time.Second {
+		t.Fatalf("stage floor keys: prior %v %q %v, want 1 launch 150s", pr.StageFloor, pr.StageFloorMode, pr.StageFloorWindow)
+	}
 	if c, err := ParseConfig([]byte(base)); err != nil || c.Policy.profilePrior() != nil {
 		t.Fatalf("no declaredProfile: %v %v", err, c.Policy.profilePrior())
 	}
 	for name, tc := range map[string]struct{ from, to, want string }{
-		"unknown dc":  {"dc: london,", "dc: paris,", `policy.declaredProfile.dcs[2].dc "paris"`},
-		"short":       {"rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}\n      - {dc: houston", "rates: [1]}\n      - {dc: houston", "policy.declaredProfile.dcs[2].rates: 1 values"},
-		"offset":      {"utcOffset: -6", "utcOffset: -16", "policy.declaredProfile.dcs[3].utcOffset -16"},
-		"no file":     {"file: " + csv + "}", "file: " + csv + ".missing}", "policy.declaredProfile.dcs[1].file"},
-		"call":        {"callDuration: 90s", "callDuration: 0s", "policy.declaredProfile.callDuration"},
-		"missing dc":  {"      - {dc: london, timeZone: Europe/London, rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}\n", "", "policy.declaredProfile.dcs: 3 entries, need one per datacenter (4)"},
-		"bad file":    {"peak: 15}", "peak: -1}", "policy.declaredProfile.dcs[0].peak"},
-		"hour":        {"callDuration: 90s", "hour: 1d", "policy.declaredProfile.hour"},
-		"compressed":  {"callDuration: 90s", "hour: 100s", `policy.declaredProfile.hour "100s": a daemon's profile hours are the wall clock's (1h`},
-		"no offset":   {"utcOffset: 8, ", "", "policy.declaredProfile.dcs[1]: utcOffset or timeZone required"},
-		"two offsets": {"timeZone: Europe/London,", "timeZone: Europe/London, utcOffset: 0,", "policy.declaredProfile.dcs[2]: utcOffset and timeZone both given"},
-		"bad zone":    {"Europe/London", "Europe/Londres", `policy.declaredProfile.dcs[2].timeZone "Europe/Londres"`},
-		"long call":   {"callDuration: 90s", "callDuration: 2h", "policy.declaredProfile.callDuration"},
-		"unknown key": {"callDuration: 90s", "callDurations: 90s", "callDurations"},
+		"unknown dc":   {"dc: london,", "dc: paris,", `policy.declaredProfile.dcs[2].dc "paris"`},
+		"short":        {"rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}\n      - {dc: houston", "rates: [1]}\n      - {dc: houston", "policy.declaredProfile.dcs[2].rates: 1 values"},
+		"offset":       {"utcOffset: -6", "utcOffset: -16", "policy.declaredProfile.dcs[3].utcOffset -16"},
+		"no file":      {"file: " + csv + "}", "file: " + csv + ".missing}", "policy.declaredProfile.dcs[1].file"},
+		"call":         {"callDuration: 90s", "callDuration: 0s", "policy.declaredProfile.callDuration"},
+		"missing dc":   {"      - {dc: london, timeZone: Europe/London, rates: [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2]}\n", "", "policy.declaredProfile.dcs: 3 entries, need one per datacenter (4)"},
+		"bad file":     {"peak: 15}", "peak: -1}", "policy.declaredProfile.dcs[0].peak"},
+		"hour":         {"callDuration: 90s", "hour: 1d", "policy.declaredProfile.hour"},
+		"compressed":   {"callDuration: 90s", "hour: 100s", `policy.declaredProfile.hour "100s": a daemon's profile hours are the wall clock's (1h`},
+		"no offset":    {"utcOffset: 8, ", "", "policy.declaredProfile.dcs[1]: utcOffset or timeZone required"},
+		"two offsets":  {"timeZone: Europe/London,", "timeZone: Europe/London, utcOffset: 0,", "policy.declaredProfile.dcs[2]: utcOffset and timeZone both given"},
+		"bad zone":     {"Europe/London", "Europe/Londres", `policy.declaredProfile.dcs[2].timeZone "Europe/Londres"`},
+		"long call":    {"callDuration: 90s", "callDuration: 2h", "policy.declaredProfile.callDuration"},
+		"unknown key":  {"callDuration: 90s", "callDurations: 90s", "callDurations"},
+		"stage floor":  {"callDuration: 90s", "callDuration: 90s\n    stageFloor: 0.5", "policy.declaredProfile.stageFloor 0.5: must be 0 (the default, 3), 1 (off) or in (1, 100]"},
+		"floor mode":   {"callDuration: 90s", "callDuration: 90s\n    stageFloorMode: keep", `policy.declaredProfile.stageFloorMode "keep"`},
+		"floor window": {"callDuration: 90s", "callDuration: 90s\n    stageFloorWindow: -1s", "policy.declaredProfile.stageFloorWindow -1s"},
 	} {
 		_, err := ParseConfig([]byte(with(strings.Replace(profile, tc.from, tc.to, 1))))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -39,7 +39,7 @@ func (w *watcher) outcomeDecisions(mins map[string]local.VNFConfig) []api.Decisi
 				// the local controller keeps a VNF's minimum whatever the plan says
 				before := t.Working - t.Create - t.Reuse + t.ToBuffer
 				delta := max(t.Working, mins[t.VNF].Min) - before
-				if delta == 0 && d.State == fsm.OutcomeApplied {
+				if delta == 0 && t.KeepBuffered == 0 && d.State == fsm.OutcomeApplied {
 					continue
 				}
 				reason := t.Reason
@@ -51,6 +51,9 @@ func (w *watcher) outcomeDecisions(mins map[string]local.VNFConfig) []api.Decisi
 				}
 				detail := map[string]any{"interval": o.Round + 1, "working": t.Working, "create": t.Create,
 					"reuse": t.Reuse, "toBuffer": t.ToBuffer, "outcome": d.State}
+				if t.KeepBuffered > 0 { // the round's hold (a hold-only target has delta 0)
+					detail["keepBuffered"] = t.KeepBuffered
+				}
 				if d.Refused != "" {
 					detail["refused"] = d.Refused
 				}

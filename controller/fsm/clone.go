@@ -106,7 +106,7 @@ func cloneProvisions(m map[string]protocol.ProvisionReport) map[string]protocol.
 				vnfs[i].QuotaLeft = new(*q)
 			}
 		}
-		out[k] = protocol.ProvisionReport{DC: v.DC, VNFs: vnfs}
+		out[k] = protocol.ProvisionReport{DC: v.DC, VNFs: vnfs, Features: slices.Clone(v.Features)}
 	}
 	return out
 }

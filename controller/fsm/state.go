@@ -282,6 +282,10 @@ type Prediction struct {
 	// from it, leading again, whether that commit is the one in the log or
 	// another leader redid the step with its own intake (controller/global).
 	ClosedBy string `json:"closedBy,omitempty"`
+	// Peak holds the workload series' loads at a declared profile's full
+	// rise (global.Forecast.Peak; only series that have one), read by the
+	// round's stage floor.
+	Peak map[string]float64 `json:"peak,omitempty"`
 }
 
 // Round is the round in progress. Round t closes interval t; its decision

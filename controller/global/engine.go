@@ -84,6 +84,11 @@ type Config struct {
 	// engine leading again in the interval it measured when it stopped does
 	// not wait: its intake holds the interval's reports already.
 	TakeoverWait time.Duration
+	// StageFloorMode is how the stage floor gives a DP stage the instances
+	// its pairs' profile peaks need (ProfilePrior.StageFloorMode, copied by
+	// controller/system; "": DefaultStageFloorMode). It acts only on rounds
+	// whose prediction carries peaks (ProfilePrior.StageFloor).
+	StageFloorMode string
 }
 
 // DefaultTakeoverWait is Config.TakeoverWait's default: one report period
@@ -920,7 +925,16 @@ func (e *Engine) predict(st *fsm.State) {
 			pred[k] = v // missing data: the last forecast, held
 		}
 	}
-	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred, ClosedBy: e.token}}, func() {
+	var peak map[string]float64
+	for k, v := range pred {
+		if pk := fc[k].Peak; validRate(pk) && pk > v {
+			if peak == nil {
+				peak = map[string]float64{}
+			}
+			peak[k] = pk
+		}
+	}
+	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred, Peak: peak, ClosedBy: e.token}}, func() {
 		e.closing = nil
 		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
 		e.lastPred, e.predFor = pred, round+1
@@ -981,7 +995,12 @@ func (e *Engine) decide(st *fsm.State, snap *placement.Snapshot, dec *placement.
 		note = "plan failed (" + err.Error() + "), keeping current: "
 		dec = keepDecision(snap)
 	}
+	var raised map[[2]int]stageRaise
+	if err == nil && st.Round.Prediction != nil {
+		raised = stageFloor(st.Topology, snap, dec, st.Round.Prediction.Peak, e.cfg.StageFloorMode)
+	}
 	dcs, paths := toDecisions(st.Topology, snap, dec, round, note)
+	noteStageFloor(st.Topology, dcs, raised, st.Round.Provisions)
 	addControls(st, dcs)
 	e.commit(fsm.DecisionCommitted{Round: round, Decision: dcs, Paths: paths}, func() {
 		e.rec.Decision, e.rec.Paths, e.rec.Totals = dcs, paths, dec.Totals()

@@ -29,6 +29,12 @@ type Forecast struct {
 	// planned with the plan horizon (SetHorizon): RuleHorizon, RuleStart,
 	// RuleFall, RuleRecent or RuleProfile; empty without a horizon and on delay series.
 	Rule string `json:"rule,omitempty"`
+	// Peak is a data-plane workload series' load at a declared profile's
+	// full coming rise (its observed interval average × r) when that is
+	// above Value and the prior's StageFloor acts on the rise; 0: none.
+	// The round gives every DP stage enough instances at their full
+	// capacity for the peaks of the pairs it carries (stageFloor).
+	Peak float64 `json:"peak,omitempty"`
 }
 
 // Forecast.Rule values: which rule set a workload series' planning value.

@@ -21,6 +21,15 @@ type ProfileConfig struct {
 	CallDuration string `yaml:"callDuration"`
 	// DCs are the datacenters' declared days.
 	DCs []DCProfileConfig `yaml:"dcs"`
+	// StageFloor: ProfilePrior.StageFloor (0 or absent: the default,
+	// DefaultStageFloor; 1: off; else in (1, MaxStageFloor]).
+	StageFloor float64 `yaml:"stageFloor"`
+	// StageFloorMode: ProfilePrior.StageFloorMode (hold, launch,
+	// hold+launch; "": DefaultStageFloorMode).
+	StageFloorMode string `yaml:"stageFloorMode"`
+	// StageFloorWindow: ProfilePrior.StageFloorWindow (0: the prior's
+	// window).
+	StageFloorWindow time.Duration `yaml:"stageFloorWindow"`
 }
 
 // DCProfileConfig is one datacenter's declared day: Rates (24 values, local
@@ -54,6 +63,14 @@ func (c ProfileConfig) Build(prefix string, dcs []string, readFile func(string) 
 		if call, err = time.ParseDuration(c.CallDuration); err != nil || call < time.Second || call > MaxProfileCallDuration {
 			return nil, 0, fmt.Errorf("%s.callDuration %q: not a duration in [1s, %v] (a mean call duration)", prefix, c.CallDuration, MaxProfileCallDuration)
 		}
+	}
+	switch {
+	case c.StageFloor != 0 && !(c.StageFloor >= 1 && c.StageFloor <= MaxStageFloor):
+		return nil, 0, fmt.Errorf("%s.stageFloor %v: must be 0 (the default, %g), 1 (off) or in (1, %g]", prefix, c.StageFloor, DefaultStageFloor, MaxStageFloor)
+	case !ValidStageFloorMode(c.StageFloorMode):
+		return nil, 0, fmt.Errorf("%s.stageFloorMode %q: must be %q, %q or %q", prefix, c.StageFloorMode, StageFloorLaunch, StageFloorHold, StageFloorHoldLaunch)
+	case c.StageFloorWindow < 0:
+		return nil, 0, fmt.Errorf("%s.stageFloorWindow %v: must be ≥ 0 (0: the window)", prefix, c.StageFloorWindow)
 	}
 	if len(c.DCs) != len(dcs) {
 		return nil, 0, fmt.Errorf("%s.dcs: %d entries, need one per datacenter (%d)", prefix, len(c.DCs), len(dcs))

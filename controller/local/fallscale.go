@@ -152,6 +152,21 @@ func (c *Controller) fallingOnLocked(vs *vnfState) bool {
 // trims (TrimBuffer, TrimEmpty, the falling trim) leave.
 func (c *Controller) spare() int { return max(0, c.cfg.BufferSpare) }
 
+// roundKeepLocked is the buffered instances the round asked this DC to
+// keep for the VNF (protocol.VNFTarget.KeepBuffered: the global stage
+// floor's hold on a coming rise): the last decision's, until the interval
+// it applies to has ended; 0 without one.
+func (c *Controller) roundKeepLocked(vs *vnfState) int {
+	if c.draining || vs.keepFor < c.interval {
+		return 0
+	}
+	return max(0, vs.keep)
+}
+
+// keepLocked is the buffered instances the trims (TrimBuffer, TrimEmpty,
+// the falling trim) leave: the spare, or the round's hold when larger.
+func (c *Controller) keepLocked(vs *vnfState) int { return max(c.spare(), c.roundKeepLocked(vs)) }
+
 // fallingScaleInLocked is the tick's scale-in on a falling load of one VNF
 // with PinnedFlows and a capacity (Config.FallingScaleIn).
 func (c *Controller) fallingScaleInLocked(vs *vnfState) {
@@ -209,7 +224,7 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 // flows, while the VNF's total load is still falling and its working
 // instances carry at most FallingTrimBusy of their capacity on average.
 func (c *Controller) fallingTrimLocked(vs *vnfState) []op {
-	if c.cfg.FallingScaleIn <= 0 || vs.buf.Len() <= c.spare() {
+	if c.cfg.FallingScaleIn <= 0 || vs.buf.Len() <= c.keepLocked(vs) {
 		return nil
 	}
 	sum, w, _ := c.workingCarriedLocked(vs)
@@ -219,8 +234,8 @@ func (c *Controller) fallingTrimLocked(vs *vnfState) []op {
 	now := c.clk.Now()
 	var ops []op
 	for _, e := range vs.buf.Entries() {
-		if vs.buf.Len() <= c.spare() {
-			break // the spare the operator keeps buffered (TrimEmpty, TrimBuffer)
+		if vs.buf.Len() <= c.keepLocked(vs) {
+			break // the spare the operator keeps buffered (TrimEmpty, TrimBuffer), or the round's hold
 		}
 		in := c.insts[e.ID]
 		if in == nil || in.fallingAt.IsZero() || !in.fallingAt.Equal(in.bufferedAt) || !c.emptiedLocked(in, now) {

@@ -174,8 +174,14 @@ func (e *env) req(round uint64, step protocol.Step, d *protocol.DCDecision) prot
 // fails the test on any error in the responses.
 func (e *env) round(r uint64, targets map[string]int) protocol.Response {
 	e.t.Helper()
+	return e.roundDecision(r, decision(r, targets))
+}
+
+// roundDecision is round with the decision d.
+func (e *env) roundDecision(r uint64, d *protocol.DCDecision) protocol.Response {
+	e.t.Helper()
 	e.req(r, protocol.StepAcquire, nil)
-	resp := e.req(r, protocol.StepBroadcast, decision(r, targets))
+	resp := e.req(r, protocol.StepBroadcast, d)
 	if resp.Error != "" {
 		e.t.Fatalf("round %d broadcast: %s", r, resp.Error)
 	}

@@ -80,6 +80,10 @@ type vnfState struct {
 	// intervals before (a decision undone soon after it was taken).
 	churn int
 	hold  *Hold // operator's standing bound (manual.go)
+	// keep is the round's KeepBuffered for the intervals up to keepFor
+	// (keepLocked).
+	keep    int
+	keepFor uint64
 	// lowTicks counts the consecutive ticks whose measured load fitted on
 	// one working instance fewer (scalein.go).
 	lowTicks int
@@ -919,7 +923,13 @@ func (c *Controller) onTick() {
 	now := c.clk.Now()
 	if c.paused && now.Sub(c.pausedAt) >= c.cfg.MaxPause {
 		c.paused = false
-		c.log.Warn("reactive scaling resumed without enter-interval", "pausedFor", now.Sub(c.pausedAt).String())
+		// the round's hold ends with the interval it was sent for; without
+		// the enter the interval never ends here, so it ends now (the
+		// tick-driven trims would otherwise keep the instances for good)
+		for _, vs := range c.vnfs {
+			vs.keep = 0
+		}
+		c.log.Warn("reactive scaling resumed without enter-interval; the round's buffer keep dropped", "pausedFor", now.Sub(c.pausedAt).String())
 	}
 	var ops []op
 	for _, name := range c.order {

@@ -125,7 +125,7 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 // provisionLocked is the acquire step's report; quota is the driver's
 // answer of quotaLeft (nil: unknown).
 func (c *Controller) provisionLocked(quota map[string]int) *protocol.ProvisionReport {
-	rep := &protocol.ProvisionReport{DC: c.cfg.DC}
+	rep := &protocol.ProvisionReport{DC: c.cfg.DC, Features: []string{protocol.FeatureKeepBuffered}}
 	for _, name := range c.order {
 		n := c.countsLocked(name)
 		v := protocol.VNFProvision{
@@ -204,11 +204,15 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 		case t.Working < 0:
 			errs = append(errs, fmt.Sprintf("decision.targets[%d].working %d: negative", i, t.Working))
 			continue
+		case t.KeepBuffered < 0:
+			errs = append(errs, fmt.Sprintf("decision.targets[%d].keepBuffered %d: negative", i, t.KeepBuffered))
+			continue
 		case t.Working > boundOf(vs.cfg):
 			errs = append(errs, fmt.Sprintf("decision.targets[%d].working %d: refused, above the bound %d of working %s instances in one datacenter (instbound)", i, t.Working, boundOf(vs.cfg), t.VNF))
 			continue
 		}
 		seen[t.VNF] = true
+		vs.keep, vs.keepFor = t.KeepBuffered, d.Interval
 		want := t.Working
 		detail := fmt.Sprintf("round %d target %d", hdr.Round, t.Working)
 		if t.Reason != "" {
@@ -428,7 +432,8 @@ func (c *Controller) enterLocked(next uint64) []op {
 			// interval (fallscale.go), may sit ahead of a later one tagged
 			// this interval, which must not wait behind it; with
 			// non-decreasing tags the two agree
-			expired := vs.buf.PopDue(vs.buf.Len(), func(e bufferq.Entry) bool {
+			// the round's hold (roundKeepLocked) outlasts τ too
+			expired := vs.buf.PopDue(max(0, vs.buf.Len()-c.roundKeepLocked(vs)), func(e bufferq.Entry) bool {
 				return e.Interval <= next && next-e.Interval >= c.cfg.Tau
 			})
 			trimmed := len(expired)
@@ -437,8 +442,8 @@ func (c *Controller) enterLocked(next uint64) []op {
 			// boot), unless the load is rising onto busy working instances
 			// (trimHeldLocked; checked only when the buffer holds more
 			// than the spare, like trimEmptyLocked, to skip its scans)
-			if c.cfg.TrimBuffer && vs.buf.Len() > c.spare() && !c.trimHeldLocked(vs) {
-				expired = append(expired, vs.buf.PopDue(vs.buf.Len()-c.spare(), func(e bufferq.Entry) bool {
+			if c.cfg.TrimBuffer && vs.buf.Len() > c.keepLocked(vs) && !c.trimHeldLocked(vs) {
+				expired = append(expired, vs.buf.PopDue(vs.buf.Len()-c.keepLocked(vs), func(e bufferq.Entry) bool {
 					return e.Interval+2 <= next
 				})...)
 			}
@@ -451,7 +456,10 @@ func (c *Controller) enterLocked(next uint64) []op {
 				in.drainSince = c.clk.Now()
 				detail := fmt.Sprintf("buffered in interval %d, τ=%d reached", e.Interval, c.cfg.Tau)
 				if i >= trimmed {
-					detail = fmt.Sprintf("buffered in interval %d, beyond the %d spare buffered instances the plan's forecast leaves (buffer trimmed)", e.Interval, c.spare())
+					detail = fmt.Sprintf("buffered in interval %d, beyond the %d spare buffered instances the plan's forecast leaves (buffer trimmed)", e.Interval, c.keepLocked(vs))
+					if c.roundKeepLocked(vs) > c.spare() {
+						detail = fmt.Sprintf("buffered in interval %d, beyond the %d buffered instances the round's hold keeps (buffer trimmed)", e.Interval, c.keepLocked(vs))
+					}
 				}
 				if (in.Last.Flows == 0 && !in.Last.FlowsUnknown) || in.CloudState != drivers.StateActive {
 					ops = append(ops, c.destroyLocked(in, detail)...)

@@ -37,6 +37,9 @@ func TestAcquireReportsProvision(t *testing.T) {
 	if len(r.Provision.VNFs) != 2 {
 		t.Fatalf("provision %+v", r.Provision)
 	}
+	if !r.Provision.Has(protocol.FeatureKeepBuffered) { // the global sends keepBuffered only then
+		t.Errorf("provision features %v: keepBuffered not advertised", r.Provision.Features)
+	}
 	for _, p := range r.Provision.VNFs {
 		if !reflect.DeepEqual(p, want[p.VNF]) {
 			t.Errorf("%s: got %+v, want %+v", p.VNF, p, want[p.VNF])

@@ -204,7 +204,7 @@ const TrimEmptySingleBusy = 0.95
 // one; docs/reproduction.md "Session 6: flow packing"). Called once per
 // tick.
 func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
-	if !c.cfg.TrimEmpty || vs.buf.Len() <= c.spare() {
+	if !c.cfg.TrimEmpty || vs.buf.Len() <= c.keepLocked(vs) {
 		return nil // nothing beyond the spare: skip the registry scans below
 	}
 	// rising: the VNF's total load (trend.go) is above its value
@@ -222,7 +222,7 @@ func (c *Controller) trimEmptyLocked(vs *vnfState) []op {
 	now := c.clk.Now()
 	var ops []op
 	for _, e := range vs.buf.Entries() {
-		if vs.buf.Len() <= c.spare() {
+		if vs.buf.Len() <= c.keepLocked(vs) {
 			break
 		}
 		in := c.insts[e.ID]

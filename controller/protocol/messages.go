@@ -16,7 +16,10 @@
 // header as a duplicate and answer it again without acting twice.
 package protocol
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Step numbers follow Fig. 3 of the paper.
 type Step uint8
@@ -83,7 +86,20 @@ type VNFProvision struct {
 type ProvisionReport struct {
 	DC   string         `json:"dc"`
 	VNFs []VNFProvision `json:"vnfs"`
+	// Features are the optional decision fields this local controller
+	// understands (FeatureKeepBuffered). The global sends such a field
+	// only to a DC that advertised it: a local controller decodes requests
+	// strictly (unknown fields → HTTP 400), so an older one would refuse
+	// the whole decision. An older global ignores this field (responses
+	// are decoded leniently).
+	Features []string `json:"features,omitempty"`
 }
+
+// FeatureKeepBuffered: the local controller honours VNFTarget.KeepBuffered.
+const FeatureKeepBuffered = "keepBuffered"
+
+// Has reports whether the report advertises feature f.
+func (r ProvisionReport) Has(f string) bool { return slices.Contains(r.Features, f) }
 
 // VNFTarget is what the plan wants of one VNF in one datacenter next interval.
 type VNFTarget struct {
@@ -93,6 +109,13 @@ type VNFTarget struct {
 	Create   int    `json:"create"`   // launch this many
 	ToBuffer int    `json:"toBuffer"` // move this many working instances to the buffer tail
 	Reason   string `json:"reason"`   // why (prediction, pairs served), for explainability
+	// KeepBuffered asks the DC to keep at least this many of the VNF's
+	// buffered instances until the interval ends (its trims and the
+	// buffer's expiry leave them): the global stage floor's hold, for a
+	// rise the working count does not cover (0: none). Sent only to a DC
+	// whose step-2 report advertises FeatureKeepBuffered: an older local
+	// controller refuses a request with this field (strict decoding).
+	KeepBuffered int `json:"keepBuffered,omitempty"`
 }
 
 // PathEntry is the service-chain path of one entry→exit pair, as DC names:

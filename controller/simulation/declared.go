@@ -23,7 +23,8 @@ func (e *Experiment) profilePrior(start time.Time, seed uint64) *global.ProfileP
 		return &global.ProfilePrior{Profile: e.Schedule, Origin: start, Since: start, CallDuration: traffic.DefaultCallDuration}
 	case e.Declared != nil:
 		return &global.ProfilePrior{Profile: e.yesterday(seed), Origin: start, Since: start, CallDuration: e.DeclaredCall, Lower: e.DeclaredLower,
-			Weight: e.DeclaredWeight, RampScale: e.DeclaredRampScale, MaxWeight: e.DeclaredMaxWeight, KindWeights: e.DeclaredKindWeights, FlatWeight: e.DeclaredFlatWeight, Window: e.DeclaredWindow}
+			Weight: e.DeclaredWeight, RampScale: e.DeclaredRampScale, MaxWeight: e.DeclaredMaxWeight, KindWeights: e.DeclaredKindWeights, FlatWeight: e.DeclaredFlatWeight, Window: e.DeclaredWindow,
+			StageFloor: e.DeclaredStageFloor, StageFloorMode: e.DeclaredStageFloorMode, StageFloorWindow: e.DeclaredStageFloorWindow}
 	}
 	return nil
 }

@@ -110,6 +110,13 @@ type Experiment struct {
 	DeclaredKindWeights map[string]float64
 	DeclaredFlatWeight  bool
 	DeclaredWindow      time.Duration
+	// DeclaredStageFloor: the prior's StageFloor (analysis; 0: the default,
+	// 1: off).
+	DeclaredStageFloor float64
+	// DeclaredStageFloorMode: the prior's StageFloorMode (analysis).
+	DeclaredStageFloorMode string
+	// DeclaredStageFloorWindow: the prior's StageFloorWindow (analysis).
+	DeclaredStageFloorWindow time.Duration
 	// TrimBuffer and BufferSpare give the buffer a cost
 	// (local.Config.TrimBuffer): at each new interval, buffered instances
 	// beyond BufferSpare per VNF and DC are destroyed once idle instead of
@@ -229,6 +236,8 @@ type declaredFile struct {
 	// FlatWeight: global.ProfilePrior.FlatWeight (the weight whatever the rise).
 	FlatWeight bool          `yaml:"flatWeight"`
 	Window     time.Duration `yaml:"window"`
+	// stageFloor, stageFloorMode and stageFloorWindow are
+	// global.ProfileConfig's (inlined above; a daemon's keys too).
 }
 
 type fileChange struct {
@@ -531,7 +540,7 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 		}
 		e.DeclaredNoise, e.DeclaredNoiseSeed, e.DeclaredShift, e.DeclaredLower = d.Noise, d.NoiseSeed, d.ShiftHours, d.Lower
 		e.DeclaredWeight, e.DeclaredRampScale, e.DeclaredMaxWeight, e.DeclaredWindow, e.DeclaredKindWeights = d.Weight, d.RampScale, d.MaxWeight, d.Window, d.KindWeights
-		e.DeclaredFlatWeight = d.FlatWeight
+		e.DeclaredFlatWeight, e.DeclaredStageFloor, e.DeclaredStageFloorMode, e.DeclaredStageFloorWindow = d.FlatWeight, d.StageFloor, d.StageFloorMode, d.StageFloorWindow
 		switch {
 		case !(d.Weight >= 0 && d.Weight <= 1):
 			return nil, fmt.Errorf("%s.weight %v: must be in [0, 1] (0: global.ProfileWeight)", n, d.Weight)

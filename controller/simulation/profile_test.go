@@ -198,6 +198,9 @@ func TestDeclaredProfileErrors(t *testing.T) {
 		"window":  {"  window: -5s\n", "experiment declaredProfile.window -5s"},
 		"short":   {"  window: 500ms\n", "experiment declaredProfile.window 500ms"},
 		"kinds":   {"  kindWeights: {delay: 1}\n", "experiment declaredProfile.kindWeights"},
+		"floor":   {"  stageFloor: 0.5\n", "experiment declaredProfile.stageFloor 0.5"},
+		"mode":    {"  stageFloorMode: keep\n", `experiment declaredProfile.stageFloorMode "keep"`},
+		"fwindow": {"  stageFloorWindow: -1s\n", "experiment declaredProfile.stageFloorWindow -1s"},
 	} {
 		if _, err := ParseExperiment(declaredYAML(t, c.extra)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
@@ -236,5 +239,90 @@ func TestDeclaredPriorKeys(t *testing.T) {
 	}
 	if p := e.profilePrior(time.Unix(0, 0), 1); p == nil || p.FlatWeight || p.Weight != 0 || p.RampScale != 0 {
 		t.Fatalf("prior %+v, want the defaults", p)
+	}
+}
+
+// The analysis key stageFloor reaches the prior, and the rounds act on it:
+// on daily-audio's first 600 s (seed 1) some DP stage is raised by the
+// stage floor (its reason says so) and some series carries a peak; with
+// stageFloor 1 (off), none.
+func TestDeclaredStageFloorRun(t *testing.T) {
+	floored := func(extra string, floor float64) (raised, peaks int) {
+		e, err := ParseExperiment(declaredYAML(t, extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := e.profilePrior(time.Unix(0, 0), 1); p.StageFloor != floor {
+			t.Fatalf("stageFloor %v did not reach the prior: %+v", floor, p)
+		}
+		r, err := Run(context.Background(), short(e, 600*time.Second), Options{Strategy: strategy.Hybrid, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range r.sys.Engine.Records() {
+			for _, fc := range rec.Forecasts {
+				if fc.Peak > 0 {
+					peaks++
+				}
+			}
+			for _, d := range rec.Decision {
+				for _, tg := range d.Targets {
+					if strings.Contains(tg.Reason, "stage floor") {
+						raised++
+					}
+				}
+			}
+		}
+		return raised, peaks
+	}
+	if raised, peaks := floored("  stageFloor: 3\n  stageFloorMode: launch\n", 3); raised == 0 || peaks == 0 {
+		t.Fatalf("stageFloor 3: %d stages raised, %d peaks; want some", raised, peaks)
+	}
+	if raised, peaks := floored("  stageFloor: 1\n", 1); raised != 0 || peaks != 0 {
+		t.Fatalf("stageFloor 1 (off): %d stages raised, %d peaks", raised, peaks)
+	}
+}
+
+// stageFloorMode hold (with stageFloorWindow) reaches the prior and the
+// DCs: on daily-audio's first 600 s (seed 1) some stage target asks to
+// keep buffered instances, with the default mode (hold, and the default
+// stage floor 3) too; with the mode launch none does.
+func TestDeclaredStageHoldRun(t *testing.T) {
+	kept := func(extra string) (n int) {
+		e, err := ParseExperiment(declaredYAML(t, extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Run(context.Background(), short(e, 600*time.Second), Options{Strategy: strategy.Hybrid, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range r.sys.Engine.Records() {
+			for _, d := range rec.Decision {
+				for _, tg := range d.Targets {
+					if tg.KeepBuffered > 0 {
+						n++
+					}
+				}
+			}
+		}
+		return n
+	}
+	hold := "  stageFloor: 6\n  stageFloorMode: hold\n  stageFloorWindow: 200s\n"
+	e, err := ParseExperiment(declaredYAML(t, hold))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := e.profilePrior(time.Unix(0, 0), 1); p.StageFloorMode != "hold" || p.StageFloorWindow != 200*time.Second {
+		t.Fatalf("mode and window did not reach the prior: %+v", p)
+	}
+	if n := kept(hold); n == 0 {
+		t.Fatal("stageFloorMode hold: no target asks to keep buffered instances")
+	}
+	if n := kept(""); n == 0 {
+		t.Fatal("the defaults: no target asks to keep buffered instances")
+	}
+	if n := kept("  stageFloorMode: launch\n"); n != 0 {
+		t.Fatalf("stageFloorMode launch: %d targets ask to keep buffered instances", n)
 	}
 }

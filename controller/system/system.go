@@ -415,6 +415,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 		}
 		rounds = global.NewProfileForecaster(rounds, p, clk, top.DCs)
 	}
+	if cfg.ProfilePrior != nil {
+		cfg.Global.StageFloorMode = cfg.ProfilePrior.StageFloorMode
+	}
 	s.Engine, err = global.New(cfg.Global, global.Deps{Clock: clk, Transport: tr, Forecaster: rounds, Store: s.Store,
 		Logger: cfg.Logger.With("role", "global"), Hooks: cfg.EngineHooks, Token: cfg.EngineToken})
 	if err != nil {

@@ -45,7 +45,7 @@ func fullRound(r uint64) []Command {
 	return []Command{
 		RoundStarted{Round: r},
 		RoundStepDone{Round: r, Step: protocol.StepPredict, Prediction: &Prediction{Actual: map[string]float64{"dp/a/b": float64(r)}, Predicted: map[string]float64{"dp/a/b": 1}}},
-		RoundStepDone{Round: r, Step: protocol.StepAcquire, Provisions: map[string]protocol.ProvisionReport{"a": {DC: "a", VNFs: []protocol.VNFProvision{{VNF: "fw", Working: 2, QuotaLeft: new(3)}}}}, Unreachable: []string{"b"}},
+		RoundStepDone{Round: r, Step: protocol.StepAcquire, Provisions: map[string]protocol.ProvisionReport{"a": {DC: "a", VNFs: []protocol.VNFProvision{{VNF: "fw", Working: 2, QuotaLeft: new(3)}}, Features: []string{protocol.FeatureKeepBuffered}}}, Unreachable: []string{"b"}},
 		DecisionCommitted{Round: r, Decision: []protocol.DCDecision{{DC: "a", Interval: r + 1}}, Paths: []protocol.PathEntry{{Entry: "a", Exit: "b", Hops: []string{"a", "a", "b"}}}},
 		RoundStepDone{Round: r, Step: protocol.StepBroadcast},
 		IntervalEntered{Round: r},
@@ -79,6 +79,15 @@ func TestRoundOrder(t *testing.T) {
 	*s.LastProvision["a"].VNFs[0].QuotaLeft = 9
 	if q := f.State().LastProvision["a"].VNFs[0].QuotaLeft; *q != 3 {
 		t.Fatalf("a state copy shares the quota: %d", *q)
+	}
+	// the advertised features are kept (the stage floor's hold reads them),
+	// and a copy of the state does not share them either
+	if !s.LastProvision["a"].Has(protocol.FeatureKeepBuffered) {
+		t.Fatalf("advertised features not kept: %v", s.LastProvision["a"].Features)
+	}
+	s.LastProvision["a"].Features[0] = "other"
+	if !f.State().LastProvision["a"].Has(protocol.FeatureKeepBuffered) {
+		t.Fatalf("a state copy shares the features: %v", f.State().LastProvision["a"].Features)
 	}
 	// Every command of round 0 again is stale and changes nothing.
 	before := f.State()

@@ -216,6 +216,11 @@ func TestParseResponse(t *testing.T) {
 	h := protocol.Header{Round: 1, Step: protocol.StepAcquire, Seq: 3, DC: "a"}
 	for _, tc := range []struct{ name, body, want string }{
 		{"ok", `{"round":1,"step":2,"seq":3,"dc":"a","provision":{"dc":"a","vnfs":[]}}`, ""},
+		// Responses stay lenient: in a mixed-version cluster a newer local
+		// controller's answer carries fields this global does not know
+		// (session 13's features); decoding it strictly would give the DC up
+		// for the round and break the rolling upgrade (docs/operations.md).
+		{"unknown fields", `{"round":1,"step":2,"seq":3,"dc":"a","provision":{"dc":"a","vnfs":[],"features":["x"]},"future":1}`, ""},
 		{"other header", `{"round":1,"step":2,"seq":4,"dc":"a","provision":{"dc":"a"}}`, "does not answer"},
 		{"no provision", `{"round":1,"step":2,"seq":3,"dc":"a"}`, "provision"},
 		{"garbage", `[`, "response body"},

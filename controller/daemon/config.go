@@ -872,33 +872,22 @@ func (c *Config) normalizePolicy() error {
 			return err
 		}
 	}
-	if f := p.PackFlows; f != nil {
-		if err := system.CheckPackFlows("policy.packFlows", *f); err != nil {
-			return err
+	for _, o := range []struct {
+		field string
+		v     *float64
+		check func(string, float64) error
+	}{
+		{"policy.packFlows", p.PackFlows, system.CheckPackFlows},
+		{"policy.spreadOverload", p.SpreadOverload, system.CheckSpreadOverload},
+		{"policy.reactiveUtilization", p.ReactiveUtilization, system.CheckReactiveUtilization},
+		{"policy.fallingScaleIn", p.FallingScaleIn, system.CheckFallingScaleIn},
+		{"policy.trimEmptyBusy", p.TrimEmptyBusy, system.CheckTrimEmptyBusy},
+		{"policy.trimEmptySingleBusy", p.TrimEmptySingleBusy, system.CheckTrimEmptyBusy},
+	} {
+		if o.v == nil {
+			continue
 		}
-	}
-	if f := p.SpreadOverload; f != nil {
-		if err := system.CheckSpreadOverload("policy.spreadOverload", *f); err != nil {
-			return err
-		}
-	}
-	if f := p.ReactiveUtilization; f != nil {
-		if err := system.CheckReactiveUtilization("policy.reactiveUtilization", *f); err != nil {
-			return err
-		}
-	}
-	if f := p.FallingScaleIn; f != nil {
-		if err := system.CheckFallingScaleIn("policy.fallingScaleIn", *f); err != nil {
-			return err
-		}
-	}
-	if f := p.TrimEmptyBusy; f != nil {
-		if err := system.CheckTrimEmptyBusy("policy.trimEmptyBusy", *f); err != nil {
-			return err
-		}
-	}
-	if f := p.TrimEmptySingleBusy; f != nil {
-		if err := system.CheckTrimEmptyBusy("policy.trimEmptySingleBusy", *f); err != nil {
+		if err := o.check(o.field, *o.v); err != nil {
 			return err
 		}
 	}

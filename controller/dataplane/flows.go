@@ -102,14 +102,22 @@ func (p *Plane) SkippedLearned(dc int) int {
 // runs, by its name (Config.Names; "dc<k>" for a plane of Tables): the
 // metric ims_orch_dataplane_learned_rules_skipped.
 func (p *Plane) SkippedLearnedByDC() map[string]int {
+	return perDC(p, func(st *dcState) (int, bool) { return st.lastSkipped, true })
+}
+
+// perDC collects get of every datacenter this plane runs, by its label,
+// under the plane's lock; get's false leaves a datacenter out.
+func perDC[T any](p *Plane, get func(*dcState) (T, bool)) map[string]T {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := map[string]int{}
+	out := map[string]T{}
 	for k, st := range p.dcs {
 		if st == nil {
 			continue
 		}
-		out[st.label(k)] = st.lastSkipped
+		if v, ok := get(st); ok {
+			out[st.label(k)] = v
+		}
 	}
 	return out
 }
@@ -134,17 +142,13 @@ type MonitorRestarts struct {
 // plane runs, by its name (as SkippedLearnedByDC): the counter
 // ims_orch_dataplane_learned_monitor_restarts_total.
 func (p *Plane) MonitorRestartsByDC() map[string]MonitorRestarts {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := map[string]MonitorRestarts{}
-	for k, st := range p.dcs {
-		if st == nil || st.mon == nil {
-			continue
+	return perDC(p, func(st *dcState) (MonitorRestarts, bool) {
+		if st.mon == nil {
+			return MonitorRestarts{}, false
 		}
 		r, paused := st.mon.Restarts()
-		out[st.label(k)] = MonitorRestarts{Restarts: r, Paused: paused}
-	}
-	return out
+		return MonitorRestarts{Restarts: r, Paused: paused}, true
+	})
 }
 
 // FlowCounts returns every live DP instance of datacenter dc (working or

@@ -238,16 +238,9 @@ type FlowTakeovers struct {
 // ims_orch_dataplane_flow_takeovers_total and
 // ims_orch_dataplane_rule_conflicts_total.
 func (p *Plane) FlowTakeoversByDC() map[string]FlowTakeovers {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := map[string]FlowTakeovers{}
-	for k, st := range p.dcs {
-		if st == nil {
-			continue
-		}
-		out[st.label(k)] = FlowTakeovers{Takeovers: st.takeovers, Conflicts: st.conflictCount}
-	}
-	return out
+	return perDC(p, func(st *dcState) (FlowTakeovers, bool) {
+		return FlowTakeovers{Takeovers: st.takeovers, Conflicts: st.conflictCount}, true
+	})
 }
 
 // changed bumps the change generation of each touched DC (under mu) and

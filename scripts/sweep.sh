@@ -53,10 +53,11 @@ for r in "${runs[@]}"; do
 		  if (("dp_offered_packets" in col) && $col["dp_offered_packets"] > 0) loss[NR] = $col["dp_lost_packets"] / $col["dp_offered_packets"]
 		  if ($col["strategy"] == "reactive") { rvm = vm[NR]; rloss = loss[NR] } }
 		END { for (i = 2; i <= NR; i++) {
-			# reactive-only losing nothing: any loss is an infinite ratio, none is 1
+			# reactive-only losing nothing: any loss is an infinite ratio, none prints 0/0
+			# (scripts/issue16-criteria.py counts it as met: 0 <= 0.5 x 0)
 			# ratios with 4 decimals: a criterion at 1.15 or 0.5 is not decided by rounding
 			# to 3 (1.15010 printed as 1.150 passed scripts/issue16-criteria.py)
-			lr = (rloss > 0 ? sprintf("%8.4f", loss[i] / rloss) : (loss[i] > 0 ? "     inf" : "  1.0000"))
+			lr = (rloss > 0 ? sprintf("%8.4f", loss[i] / rloss) : (loss[i] > 0 ? "     inf" : "     0/0"))
 			printf "%-20s %-10s %10d %9d %8.4f %8.4f %8.4f %8.3f%% %s\n", label, s[i], vm[i], buf[i],
 				(rvm > 0 ? vm[i] / rvm : 0), (fl[i] > 0 ? vm[i] / fl[i] : 0), (ff[i] > 0 ? vm[i] / ff[i] : 0), 100 * loss[i], lr } }
 	' "$dir/summary.csv"

@@ -148,13 +148,20 @@ func (x engineIntake) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64,
 // copy of a report it counted no more, on either path (the HTTP handler,
 // this node's reporter in process).
 func (x engineIntake) ReportWorkloadOnce(r protocol.WorkloadReport) (uint64, bool, error) {
+	c, err := x.ReportWorkloadCounted(r)
+	return c.Interval, c.Duplicate, err
+}
+
+// ReportWorkloadCounted implements transport.CountingIntake: with a copy,
+// the interval the engine measures now too.
+func (x engineIntake) ReportWorkloadCounted(r protocol.WorkloadReport) (transport.Counted, error) {
 	if !x.e.Running() {
-		return 0, false, transport.ErrNotLeader
+		return transport.Counted{}, transport.ErrNotLeader
 	}
 	if x.st.State().Topology == nil {
-		return 0, false, fmt.Errorf("%w yet: no topology committed", transport.ErrNotLeader)
+		return transport.Counted{}, fmt.Errorf("%w yet: no topology committed", transport.ErrNotLeader)
 	}
-	return x.e.ReportWorkloadOnce(r)
+	return x.e.ReportWorkloadCounted(r)
 }
 
 func readToken(field, path string) (string, error) {
@@ -482,6 +489,6 @@ func (d *Daemon) newReportInterval() {
 // reports, so the global intake keeps this node's reports of a DC apart
 // from another node's.
 func reporterConfig(targets []transport.ReportTarget, clk clock.Clock, log *slog.Logger, id string, rc *raft.Config) transport.ReporterConfig {
-	return transport.ReporterConfig{Targets: targets, Clock: clk, Resend: true, NoLeaderWait: reportNoLeaderWait(rc), ID: id,
+	return transport.ReporterConfig{Targets: targets, Clock: clk, Resend: true, NoLeaderWait: reportNoLeaderWait(rc), ID: id, Log: log,
 		OnError: func(err error) { log.Warn("workload report not delivered", "err", err) }}
 }

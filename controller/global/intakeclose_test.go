@@ -173,8 +173,11 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 			if got := a.Stats().DroppedOnLostClose; got != wantDropped {
 				t.Errorf("a dropped %d reports on a lost close, want %d", got, wantDropped)
 			}
-			if n, dup, err := a.ReportWorkloadOnce(r); err != nil || !dup || n != wantIn {
-				t.Errorf("a copy of R to a leading again: interval %d, duplicate %v, %v; want the duplicate of interval %d", n, dup, err, wantIn)
+			// the copy's answer names where R was counted and the interval
+			// a measures (1): the reporter books the copy in the one and
+			// skips its kept reports of intervals before the other
+			if c, err := a.ReportWorkloadCounted(r); err != nil || !c.Duplicate || c.Interval != wantIn || c.Measuring != 1 || !c.Known {
+				t.Errorf("a copy of R to a leading again: %+v, %v; want the duplicate of interval %d, measuring 1", c, err, wantIn)
 			}
 			for h.clk.Now().Before(t0.Add(99 * time.Second)) { // interval 1, to a
 				h.clk.Advance(time.Second)

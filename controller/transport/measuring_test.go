@@ -1,0 +1,179 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+// copyRec is an intervalRec that is a OnceIntake: it answers a report of
+// a time it counted as a copy, counted in the interval it counted it in
+// (a duplicate memory as global.Engine's, which is tested there).
+type copyRec struct {
+	*intervalRec
+	seen map[time.Time]uint64
+}
+
+func newCopyRec(interval uint64) copyRec {
+	c := copyRec{&intervalRec{}, map[time.Time]uint64{}}
+	c.interval.Store(interval)
+	return c
+}
+
+func (c copyRec) ReportWorkloadOnce(r protocol.WorkloadReport) (uint64, bool, error) {
+	c.mu.Lock()
+	notLeader, n, dup := c.notLeader, uint64(0), false
+	if !notLeader {
+		n, dup = c.seen[r.At]
+	}
+	c.mu.Unlock()
+	if notLeader {
+		return 0, false, ErrNotLeader
+	}
+	if dup {
+		return n, true, nil
+	}
+	n, err := c.ReportWorkloadInterval(r)
+	if err == nil {
+		c.mu.Lock()
+		c.seen[r.At] = n
+		c.mu.Unlock()
+	}
+	return n, false, err
+}
+
+// countingRec is a copyRec that also names the interval it measures (a
+// CountingIntake, as global.Engine).
+type countingRec struct{ copyRec }
+
+func (c countingRec) ReportWorkloadCounted(r protocol.WorkloadReport) (Counted, error) {
+	n, dup, err := c.ReportWorkloadOnce(r)
+	if err != nil {
+		return Counted{}, err
+	}
+	return Counted{Interval: n, Measuring: c.interval.Load(), Known: true, Duplicate: dup}, nil
+}
+
+// The handler answers a CountingIntake's copy with the interval its
+// original was counted in ("interval", what a reporter of session 13
+// books) and the one measured now ("measuring"); an HTTP target reads
+// both, and an older node's answer without "measuring" as measuring the
+// interval it names. An accepted report's answer is unchanged.
+func TestWorkloadHandlerAnswersTheIntervalMeasuredWithACopy(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		counting      bool
+		answer        string
+		wantMeasuring uint64
+	}{
+		{"a node that names it", true, `{"interval":3,"duplicate":true,"measuring":5}`, 5},
+		{"an older node", false, `{"interval":3,"duplicate":true}`, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCopyRec(3)
+			var in WorkloadIntake = c
+			if tc.counting {
+				in = countingRec{c}
+			}
+			h := mustHandler(t, in)
+			if a := strings.TrimSpace(postReport(t, h, wrep("tokyo", 1, 10))); a != `{"accepted":true,"interval":3}` {
+				t.Fatalf("a report answered %s, want accepted in interval 3 (no measuring)", a)
+			}
+			c.interval.Store(5)
+			if a := strings.TrimSpace(postReport(t, h, wrep("tokyo", 1, 10))); a != tc.answer {
+				t.Fatalf("a copy answered %s, want %s", a, tc.answer)
+			}
+			got, err := servedTarget(t, h).SendReportCounted(context.Background(), wrep("tokyo", 1, 10))
+			if want := (Counted{Interval: 3, Measuring: tc.wantMeasuring, Known: true, Duplicate: true}); err != nil || got != want {
+				t.Fatalf("the target read %+v, %v; want %+v", got, err, want)
+			}
+		})
+	}
+	// a reporter of session 13 decodes the answer into its own struct
+	// (json.Unmarshal, unknown fields ignored) and books "interval"
+	var old struct {
+		Accepted  bool    `json:"accepted,omitempty"`
+		Interval  *uint64 `json:"interval,omitempty"`
+		Duplicate bool    `json:"duplicate,omitempty"`
+	}
+	if err := json.Unmarshal([]byte(`{"duplicate":true,"interval":3,"measuring":5}`), &old); err != nil || old.Interval == nil ||
+		*old.Interval != 3 || !old.Duplicate {
+		t.Fatalf("an older reporter reads %+v, %v; want the duplicate of interval 3", old, err)
+	}
+}
+
+// revR's LOW (session 12): a counts report 0 in interval 1 and loses the
+// lead; b counts report 1 in interval 1 (so 0 is queued again for b) and
+// loses it before the copy of 0 reaches it; b closes interval 1 (its
+// averages hold 1, not 0) and a leads again in interval 2. The copy of 0
+// lands at a: a duplicate, counted in 1. a measures 2, so report 1, in
+// b's closed interval 1, must not be re-sent to a, which would count it
+// again in 2 (within its skew window). The reporter books 0 in 1 and
+// compares report 1's interval with the one a measures ("measuring").
+// Before, it compared with the copy's counted-in 1 and re-sent 1; an older
+// a that does not name the interval measured still gets it (as before).
+func TestReporterSkipsWithTheIntervalMeasuredNotTheCopys(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		counting bool
+		atA      []int // the report seconds a counts, in order
+		skipped  uint64
+	}{
+		{"a names the interval it measures", true, []int{0}, 1},
+		{"an older a", false, []int{0, 1}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca, rb := newCopyRec(1), &intervalRec{}
+			ra := ca.intervalRec
+			rb.interval.Store(1)
+			rb.setLeader(false)
+			var ina WorkloadIntake = ca
+			if tc.counting {
+				ina = countingRec{ca}
+			}
+			targets := []ReportTarget{servedTarget(t, mustHandler(t, ina)), servedTarget(t, mustHandler(t, handsOver{rb, 1, ra}))}
+			r, err := NewReporter(ReporterConfig{Targets: targets, Clock: clock.NewVirtual(t0), Resend: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			send := func(i int, sent uint64) {
+				t.Helper()
+				if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, fmt.Sprintf("report %d and what it re-sends sent", i), func() bool {
+					s := r.Stats()
+					return s.Sent >= sent && s.QueueLen == 0
+				})
+			}
+			send(0, 1) // a counts it in 1
+			ra.setLeader(false)
+			rb.setLeader(true)
+			ra.interval.Store(2) // when a leads again: b closed interval 1
+			// b counts report 1 and hands the lead back to a; the copy of
+			// 0 queued for b lands at a
+			send(1, uint64(2+len(tc.atA)))
+			var got []int
+			for _, rep := range ra.reports() {
+				got = append(got, int(rep.At.Sub(t0)/time.Second))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.atA) {
+				t.Fatalf("a counted the reports of seconds %v, want %v", got, tc.atA)
+			}
+			s := r.Stats()
+			if s.ResendSkipped != tc.skipped {
+				t.Errorf("ResendSkipped %d, want %d", s.ResendSkipped, tc.skipped)
+			}
+			if want := map[bool]uint64{true: 1}[tc.counting]; s.CopiesOfClosed != want {
+				t.Errorf("CopiesOfClosed %d, want %d (the copy of 0, counted in 1 while a measures 2)", s.CopiesOfClosed, want)
+			}
+		})
+	}
+}

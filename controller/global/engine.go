@@ -325,6 +325,11 @@ type Engine struct {
 	// step and dropped once the committed state shows the step done
 	closing    *intake
 	closingFor uint64
+	// closingActual: the averages of each predict commit this engine
+	// proposed for closingFor's close (a retry may propose again), to
+	// know its own close in a log read from an older leader's snapshot,
+	// which has no token (ownClose)
+	closingActual []map[string]float64
 	// token names this engine's closes in the log
 	// (fsm.Prediction.ClosedBy: closeSettled)
 	token string
@@ -882,7 +887,7 @@ func (e *Engine) predict(st *fsm.State) {
 		// the interval closes here: reports that arrive from now on (while
 		// this step commits, too) are the next interval's
 		in := e.in
-		e.closing, e.closingFor = &in, round
+		e.closing, e.closingFor, e.closingActual = &in, round, nil
 		e.in, e.inFor, e.inSince, e.inSinceStored = newIntake(), round+1, e.d.Clock.Now(), false
 	}
 	in := e.closing
@@ -934,8 +939,9 @@ func (e *Engine) predict(st *fsm.State) {
 			peak[k] = pk
 		}
 	}
+	e.closingActual = append(e.closingActual, avg)
 	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred, Peak: peak, ClosedBy: e.token}}, func() {
-		e.closing = nil
+		e.closing, e.closingActual = nil, nil
 		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
 		e.lastPred, e.predFor = pred, round+1
 		e.stepDone(protocol.StepPredict)

@@ -1,6 +1,9 @@
 package global
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/ims-orch/ims-orch/controller/fsm"
 )
 
@@ -14,7 +17,8 @@ import (
 // them, since a reporter re-sends every report not counted in an interval
 // before the new leader's). Once the log shows the interval closed,
 // closeSettled tells the two apart by the close's token
-// (fsm.Prediction.ClosedBy): only after this engine's own close is its
+// (fsm.Prediction.ClosedBy; a close without one by its averages: ownClose):
+// only after this engine's own close is its
 // intake of the next interval that interval's. After another leader's it
 // is dropped, so that an engine leading again in that interval (A→B→A)
 // does not count a report B counted in the interval before a second time.
@@ -33,9 +37,9 @@ func (e *Engine) closeSettled(st *fsm.State) (dropped bool) {
 	if e.closing == nil || e.closingFor == measuring(st) {
 		return false
 	}
-	closed := e.closingFor
-	e.closing = nil
-	if closedBy(st, e.d.Store.History, closed) == e.token {
+	closed, proposed := e.closingFor, e.closingActual
+	e.closing, e.closingActual = nil, nil
+	if ownClose(committedClose(st, e.d.Store.History, closed), e.token, proposed) {
 		return false
 	}
 	n := 0
@@ -51,21 +55,43 @@ func (e *Engine) closeSettled(st *fsm.State) (dropped bool) {
 	return true
 }
 
-// closedBy is the token of the committed close of interval round
-// (fsm.Prediction.ClosedBy): from the round in progress, else from the
-// history (hist is read only when needed); "" when the log does not say.
-func closedBy(st *fsm.State, hist func() []fsm.Prediction, round uint64) string {
+// ownClose tells whether the committed close p (nil: the log has none)
+// is this engine's: it names this engine's token, or it names none and its
+// averages are exactly those of one of this engine's proposals of the
+// close (proposed). A close without a token was committed by an older
+// node, or is this engine's own close read from a snapshot an older
+// leader took: that older leader's FSM dropped the field it does not
+// know when it applied the entry (a rolling upgrade from session 12; the
+// entry itself carried the token). The averages tell the two apart: an
+// older node's redo averaged its own intake, the reports re-sent to it
+// among them, and agrees with this engine's to the last bit only when it
+// counted the same reports (then keeping the intake counts no report
+// twice either).
+func ownClose(p *fsm.Prediction, token string, proposed []map[string]float64) bool {
+	switch {
+	case p == nil:
+		return false
+	case p.ClosedBy != "":
+		return p.ClosedBy == token
+	}
+	return slices.ContainsFunc(proposed, func(a map[string]float64) bool { return maps.Equal(a, p.Actual) })
+}
+
+// committedClose is the committed close of interval round (step 1's
+// fsm.Prediction): from the round in progress, else from the history
+// (hist is read only when needed); nil when the log does not have it.
+func committedClose(st *fsm.State, hist func() []fsm.Prediction, round uint64) *fsm.Prediction {
 	if r := st.Round; r != nil && r.Round == round {
 		if r.Prediction != nil && r.Prediction.Round == round {
-			return r.Prediction.ClosedBy
+			return r.Prediction
 		}
-		return ""
+		return nil
 	}
 	h := hist()
 	for i := len(h) - 1; i >= 0; i-- {
 		if h[i].Round == round {
-			return h[i].ClosedBy
+			return &h[i]
 		}
 	}
-	return ""
+	return nil
 }

@@ -1,6 +1,8 @@
 package global
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"testing"
@@ -34,6 +36,59 @@ func (s *lossyStore) Apply(c fsm.Command) error {
 	return s.MemStore.Apply(c)
 }
 
+// oldSnapshotStore reads the committed state as a node does that
+// installed a snapshot of a leader of session 12: its fsm.Prediction had
+// neither closedBy nor peak, so its snapshot (fsm.WriteSnapshot's format)
+// lacks them. Every read goes through such a snapshot of the real FSM's
+// state, restored by the real fsm.ReadSnapshot.
+type oldSnapshotStore struct{ *lossyStore }
+
+func (s oldSnapshotStore) restored() fsm.State {
+	st := s.MemStore.State()
+	st.History = s.MemStore.History()
+	var buf, old bytes.Buffer
+	if err := fsm.WriteSnapshot(&buf, st); err != nil {
+		panic(err)
+	}
+	for line := range bytes.Lines(buf.Bytes()) {
+		var rec map[string]any
+		if err := json.Unmarshal(line, &rec); err != nil {
+			panic(err)
+		}
+		var preds []any
+		if stRec, ok := rec["state"].(map[string]any); ok {
+			if r, ok := stRec["round"].(map[string]any); ok {
+				preds = append(preds, r["prediction"])
+			}
+		}
+		preds = append(preds, rec["history"])
+		for _, p := range preds {
+			if p, ok := p.(map[string]any); ok {
+				delete(p, "closedBy")
+				delete(p, "peak")
+			}
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			panic(err)
+		}
+		old.Write(append(b, '\n'))
+	}
+	out, err := fsm.ReadSnapshot(&old)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+func (s oldSnapshotStore) State() fsm.State {
+	st := s.restored()
+	st.History = nil
+	return st
+}
+
+func (s oldSnapshotStore) History() []fsm.Prediction { return s.restored().History }
+
 // A closes interval 0 in memory at 50 s and its predict step's commit is
 // in flight when report R (rate 400) comes: A counts it in interval 1.
 // Then A loses the lead.
@@ -64,17 +119,30 @@ func (s *lossyStore) Apply(c fsm.Command) error {
 // reports the reporter re-sends to it (B's of interval 1) before it
 // closes interval 1, as any new leader does (an engine that kept its
 // intake does not wait: it would close the interval at once, empty).
+//
+// "... a reads an old leader's snapshot": a rolling upgrade from session
+// 12. The log's entries carry a's token, but a lagging a installed a
+// snapshot of an older leader, whose FSM dropped closedBy: a reads a
+// close without a token. Its own close (the committed averages are
+// exactly those a proposed) keeps the intake, as with the token; b's redo
+// (other averages: b counted reports a never had) drops it. Before, a
+// close without a token always dropped it: R, counted in interval 1 by a
+// only, was lost (interval 1 measured 100, not 106).
 func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		lost    bool
 		bRounds uint64        // rounds b finishes (of a close not lost: 0 or 1)
 		bUntil  time.Duration // b leads until then (0: until it finished round 0)
+		oldSnap bool          // a reads the log from an old leader's snapshot (no closedBy)
 	}{
-		{"b redoes the close", true, 1, 0},
-		{"a's close is committed", false, 0, 0},
-		{"a's close is committed, b finishes round 0", false, 1, 0},
-		{"b redoes the close and a leads after interval 1's end", true, 1, 99 * time.Second},
+		{"b redoes the close", true, 1, 0, false},
+		{"a's close is committed", false, 0, 0, false},
+		{"a's close is committed, b finishes round 0", false, 1, 0, false},
+		{"b redoes the close and a leads after interval 1's end", true, 1, 99 * time.Second, false},
+		{"a's close is committed, a reads an old leader's snapshot", false, 0, 0, true},
+		{"a's close is committed, b finishes round 0, a reads an old leader's snapshot", false, 1, 0, true},
+		{"b redoes the close, a reads an old leader's snapshot", true, 1, 0, true},
 	} {
 		lost := tc.lost
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,7 +154,11 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 			}}
 			h := newHarness(t, 2, transportCfgNone, hooks, nil)
 			ls := &lossyStore{MemStore: h.store, hold: isPredictOf(0), held: make(chan chan error)}
-			a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: ls, Hooks: hooks, Token: "a"})
+			var as Store = ls
+			if tc.oldSnap {
+				as = oldSnapshotStore{ls}
+			}
+			a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: as, Hooks: hooks, Token: "a"})
 			if err != nil {
 				t.Fatal(err)
 			}

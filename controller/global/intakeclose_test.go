@@ -3,6 +3,7 @@ package global
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -376,5 +377,99 @@ func TestCloseSettledDropsOnlyAfterAnothersClose(t *testing.T) {
 				t.Errorf("Stats.DroppedOnLostClose = %d, want 3", got)
 			}
 		})
+	}
+}
+
+// The lost close that advance finds (not Start): a closes interval 0 in
+// memory at 50 s and counts R (rate 400) in interval 1; its predict
+// commit times out (a retryable error: a retries from the committed state
+// after Retransmit). Meanwhile the lead went a→b→a too quickly for a to
+// see it (raft's leader channel keeps only the last value, so
+// FollowLeadership never stops a): b resumed round 0, redid the close
+// with its own intake and lost the lead. a's retry, advance, finds b's
+// close in the log: a drops its intake of interval 1 (R with it), names
+// interval 0 as R's, and goes on with b's round; interval 1 measures a's
+// later reports only (100). Without closeSettled in advance, a kept R and
+// counted it in interval 1 (106) although the log says its close never
+// happened (revL F2 / leaderdupfix's left item).
+func TestAdvanceDropsTheIntakeOfAnUnseenLostClose(t *testing.T) {
+	h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+	ls := &lossyStore{MemStore: h.store, hold: isPredictOf(0), held: make(chan chan error)}
+	a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: ls, Token: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bcfg := h.cfg
+	bcfg.TakeoverWait = 100 * time.Millisecond // b redoes the close before a's retry
+	var b *Engine
+	b, err = New(bcfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store, Token: "b",
+		Hooks: Hooks{StepCommitted: func(_ uint64, step protocol.Step) {
+			if step == protocol.StepPredict {
+				b.Stop() // b loses the lead right after its close
+			}
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	defer b.Stop()
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	report := func(rate float64) protocol.WorkloadReport {
+		t.Helper()
+		r := protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDP, Reporter: "node1",
+			Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}
+		if c, err := a.ReportWorkloadCounted(r); err != nil || c.Duplicate {
+			t.Fatalf("a report to a at %v: %+v, %v", h.clk.Now().Sub(t0), c, err)
+		}
+		return r
+	}
+	for i := range 50 { // interval 0: 0–49 s
+		if i > 0 {
+			h.clk.Advance(time.Second)
+		}
+		report(100)
+	}
+	h.clk.Advance(999 * time.Millisecond)
+	clockDone := goAdvance(h, time.Millisecond) // round 0 starts at 50 s; a closes interval 0
+	var verdict chan error
+	select {
+	case verdict = <-ls.held:
+	case <-time.After(10 * time.Second): // deadlock guard
+		t.Fatal("a's predict step was never applied")
+	}
+	r := report(400) // R: a counts it in interval 1
+	verdict <- errors.New("timed out enqueuing operation")
+	within(t, "the clock's Advance after the verdict", func() { <-clockDone })
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(200 * time.Millisecond) // b's close of interval 0, then b stops
+	if st := h.store.State(); st.Round == nil || st.Round.Prediction == nil || st.Round.Prediction.ClosedBy != "b" || b.Running() {
+		t.Fatalf("b did not redo the close and stop: round %+v, b running %v", st.Round, b.Running())
+	}
+	h.clk.Advance(400 * time.Millisecond) // a's retry (Retransmit after the verdict): advance
+	if !a.Running() {
+		t.Fatal("a stopped; the test needs it leading throughout")
+	}
+	if got := a.Stats().DroppedOnLostClose; got != 1 {
+		t.Errorf("a dropped %d reports on the lost close, want 1 (R)", got)
+	}
+	if c, err := a.ReportWorkloadCounted(r); err != nil || !c.Duplicate || c.Interval != 0 || c.Measuring != 1 {
+		t.Errorf("a copy of R: %+v, %v; want the duplicate of interval 0, measuring 1", c, err)
+	}
+	sum1, n1 := 0.0, 0.0
+	for h.clk.Now().Before(t0.Add(99 * time.Second)) { // interval 1, to a
+		h.clk.Advance(time.Second)
+		report(100)
+		sum1, n1 = sum1+100, n1+1
+	}
+	h.runRounds(t, 2)
+	if hist := h.store.History(); len(hist) < 2 || hist[0].ClosedBy != "b" || hist[1].ClosedBy != "a" {
+		t.Errorf("the log's history %+v: want interval 0 closed by b, 1 by a", hist)
+	}
+	if got := measuredDC0(t, h, 1); math.Abs(got-sum1/n1) > 1e-9 {
+		t.Fatalf("interval 1 measured %v, want %v (with R as well: %v)", got, sum1/n1, (sum1+400)/(n1+1))
 	}
 }

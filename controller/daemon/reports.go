@@ -412,7 +412,8 @@ var (
 	reportsDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_total",
 		"Workload reports of this node's local-side sources to the global leader, by outcome (sent, dropped: queue full, "+
 			"failed: given up after retries, rejected: refused by a global node, resent: queued again for a new leader, "+
-			"resend_skipped: not re-sent to a new leader, counted in an interval closed since).", []string{"outcome"}, nil)
+			"resend_skipped: not re-sent to a new leader, counted in an interval closed since, copies_of_closed: answered as "+
+			"copies of reports counted in an interval closed since).", []string{"outcome"}, nil)
 	reportQueueDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_queue",
 		"Workload reports waiting to be sent to the global leader.", nil, nil)
 	reportLatencyDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_latency_seconds_sum",
@@ -436,7 +437,8 @@ func (c reporterCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, o := range []struct {
 		n string
 		v uint64
-	}{{"sent", s.Sent}, {"dropped", s.Dropped}, {"failed", s.Failed}, {"rejected", s.Rejected}, {"resent", s.Resent}, {"resend_skipped", s.ResendSkipped}} {
+	}{{"sent", s.Sent}, {"dropped", s.Dropped}, {"failed", s.Failed}, {"rejected", s.Rejected}, {"resent", s.Resent}, {"resend_skipped", s.ResendSkipped},
+		{"copies_of_closed", s.CopiesOfClosed}} {
 		ch <- prometheus.MustNewConstMetric(reportsDesc, prometheus.CounterValue, float64(o.v), o.n)
 	}
 	ch <- prometheus.MustNewConstMetric(reportQueueDesc, prometheus.GaugeValue, float64(s.QueueLen))

@@ -190,20 +190,7 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 					}
 				}
 			}
-			for i := range 50 { // interval 0: 0–49 s
-				if i > 0 {
-					h.clk.Advance(time.Second)
-				}
-				report(100, 1)
-			}
-			h.clk.Advance(999 * time.Millisecond)
-			clockDone := goAdvance(h, time.Millisecond) // round 0 starts at 50 s; a closes interval 0
-			var verdict chan error
-			select {
-			case verdict = <-ls.held:
-			case <-time.After(10 * time.Second): // deadlock guard
-				t.Fatal("a's predict step was never applied")
-			}
+			verdict, clockDone := closeInterval0Held(t, h, ls, func(rate float64) { report(rate, 1) })
 			r := protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDP, Reporter: "node1",
 				Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: 400}}}
 			report(400, 1) // R: a counts it in interval 1
@@ -282,6 +269,30 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 			}
 		})
 	}
+}
+
+// closeInterval0Held reports (report) rate 100 each second of interval 0,
+// 0–49 s, and moves the clock on to 50 s: round 0 starts and a closes
+// interval 0 in memory, its predict commit held by ls. It returns that
+// commit's verdict channel and the clock's Advance, which returns once a
+// verdict is given.
+func closeInterval0Held(t *testing.T, h *harness, ls *lossyStore, report func(rate float64)) (chan error, chan struct{}) {
+	t.Helper()
+	for i := range 50 {
+		if i > 0 {
+			h.clk.Advance(time.Second)
+		}
+		report(100)
+	}
+	h.clk.Advance(999 * time.Millisecond)
+	clockDone := goAdvance(h, time.Millisecond)
+	select {
+	case verdict := <-ls.held:
+		return verdict, clockDone
+	case <-time.After(10 * time.Second): // deadlock guard
+		t.Fatal("a's predict step was never applied")
+	}
+	return nil, nil
 }
 
 // histStore is a MemStore whose History is the test's.
@@ -425,20 +436,7 @@ func TestAdvanceDropsTheIntakeOfAnUnseenLostClose(t *testing.T) {
 		}
 		return r
 	}
-	for i := range 50 { // interval 0: 0–49 s
-		if i > 0 {
-			h.clk.Advance(time.Second)
-		}
-		report(100)
-	}
-	h.clk.Advance(999 * time.Millisecond)
-	clockDone := goAdvance(h, time.Millisecond) // round 0 starts at 50 s; a closes interval 0
-	var verdict chan error
-	select {
-	case verdict = <-ls.held:
-	case <-time.After(10 * time.Second): // deadlock guard
-		t.Fatal("a's predict step was never applied")
-	}
+	verdict, clockDone := closeInterval0Held(t, h, ls, func(rate float64) { report(rate) })
 	r := report(400) // R: a counts it in interval 1
 	verdict <- errors.New("timed out enqueuing operation")
 	within(t, "the clock's Advance after the verdict", func() { <-clockDone })

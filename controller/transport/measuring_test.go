@@ -138,21 +138,7 @@ func TestReporterSkipsWithTheIntervalMeasuredNotTheCopys(t *testing.T) {
 				ina = countingRec{ca}
 			}
 			targets := []ReportTarget{servedTarget(t, mustHandler(t, ina)), servedTarget(t, mustHandler(t, handsOver{rb, 1, ra}))}
-			r, err := NewReporter(ReporterConfig{Targets: targets, Clock: clock.NewVirtual(t0), Resend: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			send := func(i int, sent uint64) {
-				t.Helper()
-				if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
-					t.Fatal(err)
-				}
-				waitFor(t, fmt.Sprintf("report %d and what it re-sends sent", i), func() bool {
-					s := r.Stats()
-					return s.Sent >= sent && s.QueueLen == 0
-				})
-			}
+			r, send := resendingReporter(t, targets)
 			send(0, 1) // a counts it in 1
 			ra.setLeader(false)
 			rb.setLeader(true)
@@ -174,6 +160,28 @@ func TestReporterSkipsWithTheIntervalMeasuredNotTheCopys(t *testing.T) {
 			if want := map[bool]uint64{true: 1}[tc.counting]; s.CopiesOfClosed != want {
 				t.Errorf("CopiesOfClosed %d, want %d (the copy of 0, counted in 1 while a measures 2)", s.CopiesOfClosed, want)
 			}
+		})
+	}
+}
+
+// resendingReporter is a reporter with Resend to targets (closed when the
+// test ends) and send, which reports the second i of tokyo and waits until
+// sent reports in all were sent and nothing is queued.
+func resendingReporter(t *testing.T, targets []ReportTarget) (*Reporter, func(i int, sent uint64)) {
+	t.Helper()
+	r, err := NewReporter(ReporterConfig{Targets: targets, Clock: clock.NewVirtual(t0), Resend: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r, func(i int, sent uint64) {
+		t.Helper()
+		if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, fmt.Sprintf("report %d and what it re-sends sent", i), func() bool {
+			s := r.Stats()
+			return s.Sent >= sent && s.QueueLen == 0
 		})
 	}
 }

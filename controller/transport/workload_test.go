@@ -937,21 +937,7 @@ func TestReporterBooksAResentReportInTheNewLeadersInterval(t *testing.T) {
 	ins[0].interval.Store(6)
 	ins[1].interval.Store(5)
 	ins[2].interval.Store(6)
-	r, err := NewReporter(ReporterConfig{Targets: targets, Clock: clock.NewVirtual(t0), Resend: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	send := func(i int, sent uint64) {
-		t.Helper()
-		if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, fmt.Sprintf("report %d and what it re-sends sent", i), func() bool {
-			s := r.Stats()
-			return s.Sent >= sent && s.QueueLen == 0
-		})
-	}
+	r, send := resendingReporter(t, targets)
 	send(0, 1) // a counts it in 6
 	ins[0].setLeader(false)
 	ins[1].setLeader(true)

@@ -200,6 +200,13 @@ type Stats struct {
 	// leader redid in the log (closeSettled): those the reporters re-sent
 	// to that leader it counted, the others are counted nowhere.
 	DroppedOnLostClose int
+	// KeptOnMatchingAverages counts closes without a token (read from a
+	// session-12 leader's snapshot, a rolling upgrade) this engine took
+	// for its own because their averages matched one of its proposals
+	// (ownClose): its intake of the next interval is kept. Another node's
+	// redo with the same averages is taken for its own too, and the
+	// reports re-sent to that node then count twice (logged at Info).
+	KeptOnMatchingAverages int
 }
 
 // StepTime is how long one step took.
@@ -939,7 +946,10 @@ func (e *Engine) predict(st *fsm.State) {
 			peak[k] = pk
 		}
 	}
-	e.closingActual = append(e.closingActual, avg)
+	if !slices.ContainsFunc(e.closingActual, func(a map[string]float64) bool { return maps.Equal(a, avg) }) {
+		// a retry averages the same frozen intake: one entry is enough
+		e.closingActual = append(e.closingActual, avg)
+	}
 	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred, Peak: peak, ClosedBy: e.token}}, func() {
 		e.closing, e.closingActual = nil, nil
 		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc

@@ -39,12 +39,22 @@ func (e *Engine) closeSettled(st *fsm.State) (dropped bool) {
 	}
 	closed, proposed := e.closingFor, e.closingActual
 	e.closing, e.closingActual = nil, nil
-	if ownClose(committedClose(st, e.d.Store.History, closed), e.token, proposed) {
-		return false
-	}
 	n := 0
 	for _, k := range e.in.reports {
 		n += k
+	}
+	switch own, byAverages := ownClose(committedClose(st, e.d.Store.History, closed), e.token, proposed); {
+	case own && byAverages:
+		// a rolling upgrade from session 12 only (a close without a
+		// token): another node's redo with the same averages is taken for
+		// this engine's too (ownClose), so operators see each such keep
+		e.stats.KeptOnMatchingAverages++
+		e.log.Info("a close without a token matched this engine's proposal: intake kept because the averages matched "+
+			"(another node's redo with the same averages would count the reports re-sent to it twice)",
+			"interval", closed, "reports", n)
+		return false
+	case own:
+		return false
 	}
 	e.log.Warn("another leader closed the interval this engine had closed in memory: the reports it took since are that interval's, dropped",
 		"interval", closed, "reports", n)
@@ -56,25 +66,33 @@ func (e *Engine) closeSettled(st *fsm.State) (dropped bool) {
 }
 
 // ownClose tells whether the committed close p (nil: the log has none)
-// is this engine's: it names this engine's token, or it names none and its
+// is this engine's (own), and whether only its averages said so
+// (byAverages): it names this engine's token, or it names none and its
 // averages are exactly those of one of this engine's proposals of the
 // close (proposed). A close without a token was committed by an older
-// node, or is this engine's own close read from a snapshot an older
-// leader took: that older leader's FSM dropped the field it does not
-// know when it applied the entry (a rolling upgrade from session 12; the
-// entry itself carried the token). The averages tell the two apart: an
-// older node's redo averaged its own intake, the reports re-sent to it
-// among them, and agrees with this engine's to the last bit only when it
-// counted the same reports (then keeping the intake counts no report
-// twice either).
-func ownClose(p *fsm.Prediction, token string, proposed []map[string]float64) bool {
+// node, or is a close committed with a token (this engine's or another
+// node's) read from a snapshot an older leader took: that older leader's
+// FSM dropped the field it does not know when it applied the entry (a
+// rolling upgrade from session 12; the entry itself carried the token).
+// The averages tell this engine's close from another node's redo only
+// when they differ: equal averages do not prove equal report sets. Each
+// series' average is the sum over DCs of the mean of the DC's reports,
+// so another node's redo that counted the reports re-sent to it besides
+// this engine's has the same averages when those reports' rates average
+// the DC's mean (steady load; rates that cancel out, as 150 and 50 about
+// 100). Then this engine keeps its intake of the next interval, and the
+// reports re-sent to the other node count in both intervals (changing
+// the closed interval's averages by nothing): a limitation of a 12→14
+// upgrade, counted in Stats.KeptOnMatchingAverages and logged.
+func ownClose(p *fsm.Prediction, token string, proposed []map[string]float64) (own, byAverages bool) {
 	switch {
 	case p == nil:
-		return false
+		return false, false
 	case p.ClosedBy != "":
-		return p.ClosedBy == token
+		return p.ClosedBy == token, false
 	}
-	return slices.ContainsFunc(proposed, func(a map[string]float64) bool { return maps.Equal(a, p.Actual) })
+	own = slices.ContainsFunc(proposed, func(a map[string]float64) bool { return maps.Equal(a, p.Actual) })
+	return own, own
 }
 
 // committedClose is the committed close of interval round (step 1's

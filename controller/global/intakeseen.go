@@ -225,8 +225,10 @@ func (e *Engine) ReportWorkloadOnce(r protocol.WorkloadReport) (interval uint64,
 // workload handler answers it ({"duplicate":true,"interval":N,
 // "measuring":M}; transport.CountingIntake), and a reporter with Resend
 // skips, at a leader change, the kept reports counted before M
-// (transport.Reporter). A report counted now is counted in the interval
-// measured (Interval = Measuring).
+// (transport.Reporter). M is the interval the log measures: while this
+// engine's close of N is in flight, N (a report counted then is counted in
+// N+1, Interval = Measuring+1); else a report counted now is counted in
+// the interval measured (Interval = Measuring).
 func (e *Engine) ReportWorkloadCounted(r protocol.WorkloadReport) (c transport.Counted, err error) {
 	e.locked(func() {
 		if e.known == nil {
@@ -240,7 +242,19 @@ func (e *Engine) ReportWorkloadCounted(r protocol.WorkloadReport) (c transport.C
 		if err = checkReport(r, e.known); err != nil {
 			return
 		}
+		// the interval the log measures: while this engine's close of
+		// interval N is in flight (in memory, not yet in the log, or lost
+		// there) N, not N+1, whose intake this engine has begun. A copy
+		// answered then must not make a reporter skip its kept reports of
+		// N that another leader took and never closed (b led a moment in
+		// N during the flap): they are counted nowhere else; re-sent here
+		// they count once, in N+1 when this close commits, or are dropped
+		// with this intake when another leader's close of N does
+		// (closeSettled)
 		c.Measuring, c.Known = e.inFor, true
+		if e.closing != nil {
+			c.Measuring = e.closingFor
+		}
 		// before the time-dependent checks: a copy that comes late is
 		// still the report counted, not an implausible or late one
 		if c.Interval, c.Duplicate = e.seen.counted(r); c.Duplicate {

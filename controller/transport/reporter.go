@@ -297,8 +297,9 @@ func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) 
 // it counted it in (Known false: none named, or an answer that does not
 // parse, which is still an acceptance), whether it was a copy, and the
 // interval the node measures now ("measuring", read only with an
-// interval; Interval when the answer names none: an older node). Unknown
-// fields are ignored (a newer node's).
+// interval; Interval when the answer names none: an older node; taken as
+// named, below the interval too: Counted). Unknown fields are ignored (a
+// newer node's).
 func answered(body []byte) Counted {
 	var a workloadAnswer
 	if json.Unmarshal(body, &a) != nil || a.Interval == nil {
@@ -535,7 +536,11 @@ func (r *Reporter) drain() {
 			return
 		}
 		more := r.bookLocked(idx, c, err, head)
+		logCopy := err == nil && copyOfClosed(c)
 		r.mu.Unlock()
+		if logCopy {
+			r.logCopy(idx, c, head) // not under r.mu: a slow handler must not hold up the sender's callers
+		}
 		if !more {
 			return // a retry timer resumes the sending
 		}
@@ -548,7 +553,7 @@ func (r *Reporter) bookLocked(idx int, c Counted, err error, head queued) (more 
 	still := len(r.queue) > 0 && r.queue[0].seq == head.seq // not dropped meanwhile
 	switch {
 	case err == nil:
-		r.noteCopyLocked(idx, c, head)
+		r.noteCopyLocked(c)
 		if r.cfg.Resend {
 			r.resendLocked(idx, countedIn{c.Interval, c.Known}, countedIn{c.Measuring, c.Known}, head)
 		}
@@ -624,15 +629,25 @@ func (c countedIn) earliest(d countedIn) countedIn {
 	return c
 }
 
-// noteCopyLocked counts and logs a copy that target idx says it counted
-// in an interval before the one it measures now (c): the report's load is
-// in that closed interval's averages, not in the one measured (a re-send
-// after a lost answer, a leader flap).
-func (r *Reporter) noteCopyLocked(idx int, c Counted, head queued) {
-	if !c.Duplicate || !c.Known || c.Interval >= c.Measuring {
-		return
+// copyOfClosed tells whether c is a copy a target says it counted in an
+// interval before the one it measures now: the report's load is in that
+// closed interval's averages, not in the one measured (a re-send after a
+// lost answer, a leader flap).
+func copyOfClosed(c Counted) bool {
+	return c.Duplicate && c.Known && c.Interval < c.Measuring
+}
+
+// noteCopyLocked counts a copy of a closed interval's report (c,
+// copyOfClosed); drain logs it (logCopy) once r.mu is released.
+func (r *Reporter) noteCopyLocked(c Counted) {
+	if copyOfClosed(c) {
+		r.stats.CopiesOfClosed++
 	}
-	r.stats.CopiesOfClosed++
+}
+
+// logCopy logs (Debug) a copy of a closed interval's report that target
+// idx answered (noteCopyLocked).
+func (r *Reporter) logCopy(idx int, c Counted, head queued) {
 	r.cfg.Log.Debug("workload report copy: the node counted it in an interval closed since",
 		"target", r.cfg.Targets[idx].String(), "dc", head.rep.DC, "kind", head.rep.Kind, "at", head.rep.At,
 		"countedIn", c.Interval, "measuring", c.Measuring)

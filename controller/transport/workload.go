@@ -98,8 +98,12 @@ type OnceIntake interface {
 // interval it measures now (Measuring; Known). A copy's Interval is the
 // one its original was counted in, which may be before Measuring (the
 // interval closed since); a report counted now is counted in the interval
-// measured. An intake or node that does not name Measuring (an older
-// one) leaves it equal to Interval.
+// measured. Measuring is the interval the log measures: while the engine's
+// close of N is in flight it is N, and a report counted then, or the copy
+// of one, is N+1's (Measuring below Interval: not clamped, the reporter
+// must not skip its kept reports of N, which another leader may have
+// taken and never closed). An intake or node that does not name
+// Measuring (an older one) leaves it equal to Interval.
 type Counted struct {
 	Interval, Measuring uint64
 	Known, Duplicate    bool

@@ -180,17 +180,7 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 				as = oldSnapshotStore{ls}
 			}
 			var alog syncBuffer
-			a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: as, Hooks: hooks, Token: "a",
-				Logger: slog.New(slog.NewTextHandler(&alog, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store, Hooks: hooks, Token: "b"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Stop()
-			defer b.Stop()
+			a, b := tokenEngines(t, h, as, hooks, slog.New(slog.NewTextHandler(&alog, nil)))
 			rep, accepted := signalledReporter(t, transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1", QueueCap: 4096}, a, b)
 			defer rep.Close()
 			if err := a.Start(); err != nil {
@@ -303,6 +293,24 @@ func TestRegainedLeadDropsTheIntakeOfALostClose(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tokenEngines is engines a, over store as and logging to log (nil:
+// nowhere), and b, over the harness's store, their closes named "a" and
+// "b", with hooks; both stop when the test ends.
+func tokenEngines(t *testing.T, h *harness, as Store, hooks Hooks, log *slog.Logger) (a, b *Engine) {
+	t.Helper()
+	a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: as, Hooks: hooks, Token: "a", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store, Hooks: hooks, Token: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Stop)
+	t.Cleanup(b.Stop)
+	return a, b
 }
 
 // closeInterval0Held reports (report) rate 100 each second of interval 0,
@@ -559,18 +567,10 @@ func TestCopyDuringTheCloseNamesTheIntervalTheLogMeasures(t *testing.T) {
 	}}
 	h := newHarness(t, 2, transportCfgNone, hooks, nil)
 	ls := &lossyStore{MemStore: h.store, hold: isPredictOf(0), held: make(chan chan error)}
-	a, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: ls, Hooks: hooks, Token: "a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store, Hooks: hooks, Token: "b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Stop()
-	defer b.Stop()
+	a, b := tokenEngines(t, h, ls, hooks, nil)
 	accepted := make(chan string, 4096)
 	k := 51 * time.Second
+	var err error
 	rep, err = transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1", QueueCap: 4096,
 		Targets: []transport.ReportTarget{
 			countedLeader{a, "a", func(protocol.WorkloadReport) { accepted <- "a" }},

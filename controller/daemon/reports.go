@@ -148,13 +148,20 @@ func (x engineIntake) ReportWorkloadInterval(r protocol.WorkloadReport) (uint64,
 // copy of a report it counted no more, on either path (the HTTP handler,
 // this node's reporter in process).
 func (x engineIntake) ReportWorkloadOnce(r protocol.WorkloadReport) (uint64, bool, error) {
+	c, err := x.ReportWorkloadCounted(r)
+	return c.Interval, c.Duplicate, err
+}
+
+// ReportWorkloadCounted implements transport.CountingIntake: with a copy,
+// the interval the engine measures now too.
+func (x engineIntake) ReportWorkloadCounted(r protocol.WorkloadReport) (transport.Counted, error) {
 	if !x.e.Running() {
-		return 0, false, transport.ErrNotLeader
+		return transport.Counted{}, transport.ErrNotLeader
 	}
 	if x.st.State().Topology == nil {
-		return 0, false, fmt.Errorf("%w yet: no topology committed", transport.ErrNotLeader)
+		return transport.Counted{}, fmt.Errorf("%w yet: no topology committed", transport.ErrNotLeader)
 	}
-	return x.e.ReportWorkloadOnce(r)
+	return x.e.ReportWorkloadCounted(r)
 }
 
 func readToken(field, path string) (string, error) {
@@ -405,7 +412,8 @@ var (
 	reportsDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_total",
 		"Workload reports of this node's local-side sources to the global leader, by outcome (sent, dropped: queue full, "+
 			"failed: given up after retries, rejected: refused by a global node, resent: queued again for a new leader, "+
-			"resend_skipped: not re-sent to a new leader, counted in an interval closed since).", []string{"outcome"}, nil)
+			"resend_skipped: not re-sent to a new leader, counted in an interval closed since, copies_of_closed: answered as "+
+			"copies of reports counted in an interval closed since).", []string{"outcome"}, nil)
 	reportQueueDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_queue",
 		"Workload reports waiting to be sent to the global leader.", nil, nil)
 	reportLatencyDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_latency_seconds_sum",
@@ -429,7 +437,8 @@ func (c reporterCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, o := range []struct {
 		n string
 		v uint64
-	}{{"sent", s.Sent}, {"dropped", s.Dropped}, {"failed", s.Failed}, {"rejected", s.Rejected}, {"resent", s.Resent}, {"resend_skipped", s.ResendSkipped}} {
+	}{{"sent", s.Sent}, {"dropped", s.Dropped}, {"failed", s.Failed}, {"rejected", s.Rejected}, {"resent", s.Resent}, {"resend_skipped", s.ResendSkipped},
+		{"copies_of_closed", s.CopiesOfClosed}} {
 		ch <- prometheus.MustNewConstMetric(reportsDesc, prometheus.CounterValue, float64(o.v), o.n)
 	}
 	ch <- prometheus.MustNewConstMetric(reportQueueDesc, prometheus.GaugeValue, float64(s.QueueLen))
@@ -482,6 +491,6 @@ func (d *Daemon) newReportInterval() {
 // reports, so the global intake keeps this node's reports of a DC apart
 // from another node's.
 func reporterConfig(targets []transport.ReportTarget, clk clock.Clock, log *slog.Logger, id string, rc *raft.Config) transport.ReporterConfig {
-	return transport.ReporterConfig{Targets: targets, Clock: clk, Resend: true, NoLeaderWait: reportNoLeaderWait(rc), ID: id,
+	return transport.ReporterConfig{Targets: targets, Clock: clk, Resend: true, NoLeaderWait: reportNoLeaderWait(rc), ID: id, Log: log,
 		OnError: func(err error) { log.Warn("workload report not delivered", "err", err) }}
 }

@@ -217,7 +217,7 @@ func TestReportsConfig(t *testing.T) {
 	}
 }
 
-var _ transport.OnceIntake = engineIntake{}
+var _ transport.CountingIntake = engineIntake{}
 
 // deploy/config/openstack.yaml parses and sends each DC's agents to the
 // node whose config runs the DC's local controller.

@@ -200,6 +200,13 @@ type Stats struct {
 	// leader redid in the log (closeSettled): those the reporters re-sent
 	// to that leader it counted, the others are counted nowhere.
 	DroppedOnLostClose int
+	// KeptOnMatchingAverages counts closes without a token (read from a
+	// session-12 leader's snapshot, a rolling upgrade) this engine took
+	// for its own because their averages matched one of its proposals
+	// (ownClose): its intake of the next interval is kept. Another node's
+	// redo with the same averages is taken for its own too, and the
+	// reports re-sent to that node then count twice (logged at Info).
+	KeptOnMatchingAverages int
 }
 
 // StepTime is how long one step took.
@@ -325,6 +332,11 @@ type Engine struct {
 	// step and dropped once the committed state shows the step done
 	closing    *intake
 	closingFor uint64
+	// closingActual: the averages of each predict commit this engine
+	// proposed for closingFor's close (a retry may propose again), to
+	// know its own close in a log read from an older leader's snapshot,
+	// which has no token (ownClose)
+	closingActual []map[string]float64
 	// token names this engine's closes in the log
 	// (fsm.Prediction.ClosedBy: closeSettled)
 	token string
@@ -882,7 +894,7 @@ func (e *Engine) predict(st *fsm.State) {
 		// the interval closes here: reports that arrive from now on (while
 		// this step commits, too) are the next interval's
 		in := e.in
-		e.closing, e.closingFor = &in, round
+		e.closing, e.closingFor, e.closingActual = &in, round, nil
 		e.in, e.inFor, e.inSince, e.inSinceStored = newIntake(), round+1, e.d.Clock.Now(), false
 	}
 	in := e.closing
@@ -934,8 +946,12 @@ func (e *Engine) predict(st *fsm.State) {
 			peak[k] = pk
 		}
 	}
+	if !slices.ContainsFunc(e.closingActual, func(a map[string]float64) bool { return maps.Equal(a, avg) }) {
+		// a retry averages the same frozen intake: one entry is enough
+		e.closingActual = append(e.closingActual, avg)
+	}
 	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred, Peak: peak, ClosedBy: e.token}}, func() {
-		e.closing = nil
+		e.closing, e.closingActual = nil, nil
 		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
 		e.lastPred, e.predFor = pred, round+1
 		e.stepDone(protocol.StepPredict)

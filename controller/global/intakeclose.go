@@ -1,6 +1,9 @@
 package global
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/ims-orch/ims-orch/controller/fsm"
 )
 
@@ -14,7 +17,8 @@ import (
 // them, since a reporter re-sends every report not counted in an interval
 // before the new leader's). Once the log shows the interval closed,
 // closeSettled tells the two apart by the close's token
-// (fsm.Prediction.ClosedBy): only after this engine's own close is its
+// (fsm.Prediction.ClosedBy; a close without one by its averages: ownClose):
+// only after this engine's own close is its
 // intake of the next interval that interval's. After another leader's it
 // is dropped, so that an engine leading again in that interval (A→B→A)
 // does not count a report B counted in the interval before a second time.
@@ -33,14 +37,24 @@ func (e *Engine) closeSettled(st *fsm.State) (dropped bool) {
 	if e.closing == nil || e.closingFor == measuring(st) {
 		return false
 	}
-	closed := e.closingFor
-	e.closing = nil
-	if closedBy(st, e.d.Store.History, closed) == e.token {
-		return false
-	}
+	closed, proposed := e.closingFor, e.closingActual
+	e.closing, e.closingActual = nil, nil
 	n := 0
 	for _, k := range e.in.reports {
 		n += k
+	}
+	switch own, byAverages := ownClose(committedClose(st, e.d.Store.History, closed), e.token, proposed); {
+	case own && byAverages:
+		// a rolling upgrade from session 12 only (a close without a
+		// token): another node's redo with the same averages is taken for
+		// this engine's too (ownClose), so operators see each such keep
+		e.stats.KeptOnMatchingAverages++
+		e.log.Info("a close without a token matched this engine's proposal: intake kept because the averages matched "+
+			"(another node's redo with the same averages would count the reports re-sent to it twice)",
+			"interval", closed, "reports", n)
+		return false
+	case own:
+		return false
 	}
 	e.log.Warn("another leader closed the interval this engine had closed in memory: the reports it took since are that interval's, dropped",
 		"interval", closed, "reports", n)
@@ -51,21 +65,51 @@ func (e *Engine) closeSettled(st *fsm.State) (dropped bool) {
 	return true
 }
 
-// closedBy is the token of the committed close of interval round
-// (fsm.Prediction.ClosedBy): from the round in progress, else from the
-// history (hist is read only when needed); "" when the log does not say.
-func closedBy(st *fsm.State, hist func() []fsm.Prediction, round uint64) string {
+// ownClose tells whether the committed close p (nil: the log has none)
+// is this engine's (own), and whether only its averages said so
+// (byAverages): it names this engine's token, or it names none and its
+// averages are exactly those of one of this engine's proposals of the
+// close (proposed). A close without a token was committed by an older
+// node, or is a close committed with a token (this engine's or another
+// node's) read from a snapshot an older leader took: that older leader's
+// FSM dropped the field it does not know when it applied the entry (a
+// rolling upgrade from session 12; the entry itself carried the token).
+// The averages tell this engine's close from another node's redo only
+// when they differ: equal averages do not prove equal report sets. Each
+// series' average is the sum over DCs of the mean of the DC's reports,
+// so another node's redo that counted the reports re-sent to it besides
+// this engine's has the same averages when those reports' rates average
+// the DC's mean (steady load; rates that cancel out, as 150 and 50 about
+// 100). Then this engine keeps its intake of the next interval, and the
+// reports re-sent to the other node count in both intervals (changing
+// the closed interval's averages by nothing): a limitation of a 12→14
+// upgrade, counted in Stats.KeptOnMatchingAverages and logged.
+func ownClose(p *fsm.Prediction, token string, proposed []map[string]float64) (own, byAverages bool) {
+	switch {
+	case p == nil:
+		return false, false
+	case p.ClosedBy != "":
+		return p.ClosedBy == token, false
+	}
+	own = slices.ContainsFunc(proposed, func(a map[string]float64) bool { return maps.Equal(a, p.Actual) })
+	return own, own
+}
+
+// committedClose is the committed close of interval round (step 1's
+// fsm.Prediction): from the round in progress, else from the history
+// (hist is read only when needed); nil when the log does not have it.
+func committedClose(st *fsm.State, hist func() []fsm.Prediction, round uint64) *fsm.Prediction {
 	if r := st.Round; r != nil && r.Round == round {
 		if r.Prediction != nil && r.Prediction.Round == round {
-			return r.Prediction.ClosedBy
+			return r.Prediction
 		}
-		return ""
+		return nil
 	}
 	h := hist()
 	for i := len(h) - 1; i >= 0; i-- {
 		if h[i].Round == round {
-			return h[i].ClosedBy
+			return &h[i]
 		}
 	}
-	return ""
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/transport"
 )
 
 // The engine counts a workload report once, whichever way it came: its
@@ -212,9 +213,23 @@ func (s *seenReports) relabel(from, to uint64) {
 // report is a copy of one this engine counted (the same credential,
 // reporter, DC, kind and time; seenReports): then nothing is counted,
 // duplicate is true and interval is the one the report was counted in
-// (Stats.DuplicateReports). The transport's workload handler answers it
-// ({"duplicate":true,"interval":N}; transport.OnceIntake).
+// (Stats.DuplicateReports).
 func (e *Engine) ReportWorkloadOnce(r protocol.WorkloadReport) (interval uint64, duplicate bool, err error) {
+	c, err := e.ReportWorkloadCounted(r)
+	return c.Interval, c.Duplicate, err
+}
+
+// ReportWorkloadCounted is ReportWorkloadOnce that also names the interval
+// the engine measures now (Measuring): a copy's Interval, where its
+// original was counted, may be before it (closed since). The transport's
+// workload handler answers it ({"duplicate":true,"interval":N,
+// "measuring":M}; transport.CountingIntake), and a reporter with Resend
+// skips, at a leader change, the kept reports counted before M
+// (transport.Reporter). M is the interval the log measures: while this
+// engine's close of N is in flight, N (a report counted then is counted in
+// N+1, Interval = Measuring+1); else a report counted now is counted in
+// the interval measured (Interval = Measuring).
+func (e *Engine) ReportWorkloadCounted(r protocol.WorkloadReport) (c transport.Counted, err error) {
 	e.locked(func() {
 		if e.known == nil {
 			st := e.d.Store.State()
@@ -227,16 +242,29 @@ func (e *Engine) ReportWorkloadOnce(r protocol.WorkloadReport) (interval uint64,
 		if err = checkReport(r, e.known); err != nil {
 			return
 		}
+		// the interval the log measures: while this engine's close of
+		// interval N is in flight (in memory, not yet in the log, or lost
+		// there) N, not N+1, whose intake this engine has begun. A copy
+		// answered then must not make a reporter skip its kept reports of
+		// N that another leader took and never closed (b led a moment in
+		// N during the flap): they are counted nowhere else; re-sent here
+		// they count once, in N+1 when this close commits, or are dropped
+		// with this intake when another leader's close of N does
+		// (closeSettled)
+		c.Measuring, c.Known = e.inFor, true
+		if e.closing != nil {
+			c.Measuring = e.closingFor
+		}
 		// before the time-dependent checks: a copy that comes late is
 		// still the report counted, not an implausible or late one
-		if interval, duplicate = e.seen.counted(r); duplicate {
+		if c.Interval, c.Duplicate = e.seen.counted(r); c.Duplicate {
 			e.stats.DuplicateReports++
 			return
 		}
 		if err = e.bounds.checkPlausible(r, e.d.Clock.Now(), e.cfg.Interval, e.cfg.MaxReportSkew); err != nil {
 			return
 		}
-		interval = e.inFor
+		c.Interval = e.inFor
 		if e.lateReport(r) {
 			// its interval's averages are computed (and committed, or
 			// being committed): counting it in the next interval would
@@ -248,11 +276,13 @@ func (e *Engine) ReportWorkloadOnce(r protocol.WorkloadReport) (interval uint64,
 		}
 		if err = e.in.add(r); err != nil {
 			e.stats.RefusedReporters++
-			interval = 0
 			return
 		}
 		e.noteDelays(r)
-		e.seen.note(r, interval, e.d.Clock.Now().Add(-(e.cfg.Interval + e.cfg.MaxReportSkew)))
+		e.seen.note(r, c.Interval, e.d.Clock.Now().Add(-(e.cfg.Interval + e.cfg.MaxReportSkew)))
 	})
-	return interval, duplicate, err
+	if err != nil {
+		return transport.Counted{}, err
+	}
+	return c, nil
 }

@@ -199,7 +199,7 @@ func TestEngineKeepsOtherCredentialsKeysFromMadeUpIDs(t *testing.T) {
 	}
 }
 
-var _ transport.OnceIntake = (*Engine)(nil)
+var _ transport.CountingIntake = (*Engine)(nil)
 
 // dc0Report is a DP report of dc0 dated at, by reporter id (none: "").
 func dc0Report(at time.Time, id string, rate float64) protocol.WorkloadReport {

@@ -44,6 +44,17 @@ type IntervalTarget interface {
 	SendReportInterval(ctx context.Context, r protocol.WorkloadReport) (interval uint64, known bool, err error)
 }
 
+// CountedTarget is an IntervalTarget that also tells, with a copy, the
+// interval the accepting engine measures now (Counted.Measuring; equal
+// to Interval when the node does not say: an older node). A Reporter with
+// Resend books the copy in the interval its original was counted in and
+// compares the one measured now with its kept reports' to skip those the
+// node no longer measures.
+type CountedTarget interface {
+	IntervalTarget
+	SendReportCounted(ctx context.Context, r protocol.WorkloadReport) (Counted, error)
+}
+
 // IntakeTarget is the in-process engine as a target (a node that has both
 // roles): the intake's ErrNotLeader passes through, any other refusal is
 // ErrRejected.
@@ -60,12 +71,19 @@ func (t IntakeTarget) SendReport(ctx context.Context, r protocol.WorkloadReport)
 
 // SendReportInterval implements IntervalTarget (the interval is known
 // when In is an IntervalIntake).
-func (t IntakeTarget) SendReportInterval(_ context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
+func (t IntakeTarget) SendReportInterval(ctx context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
+	c, err := t.SendReportCounted(ctx, r)
+	return c.Interval, c.Known, err
+}
+
+// SendReportCounted implements CountedTarget (the interval measured is
+// known when In is a CountingIntake, else it is the one counted in).
+func (t IntakeTarget) SendReportCounted(_ context.Context, r protocol.WorkloadReport) (Counted, error) {
 	c, err := reportTo(t.In, r)
 	if err == nil || errors.Is(err, ErrNotLeader) {
-		return c.interval, c.known, err
+		return c, err
 	}
-	return 0, false, fmt.Errorf("%w by %s: %v", ErrRejected, t.String(), err)
+	return Counted{}, fmt.Errorf("%w by %s: %v", ErrRejected, t.String(), err)
 }
 
 func (t IntakeTarget) String() string {
@@ -204,18 +222,25 @@ func (t *HTTPReportTarget) SendReport(ctx context.Context, r protocol.WorkloadRe
 // SendReportInterval implements IntervalTarget: the interval is the
 // node's answer's ("interval"; unknown when it names none).
 func (t *HTTPReportTarget) SendReportInterval(ctx context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
+	c, err := t.SendReportCounted(ctx, r)
+	return c.Interval, c.Known, err
+}
+
+// SendReportCounted implements CountedTarget: the node's answer's
+// "interval", "duplicate" and "measuring" (answered).
+func (t *HTTPReportTarget) SendReportCounted(ctx context.Context, r protocol.WorkloadReport) (Counted, error) {
 	t.mu.Lock()
 	legacy := t.legacyLocked()
 	t.mu.Unlock()
 	if legacy {
 		r.Reporter, r.AgeMs = "", 0
 	}
-	interval, err := t.send(ctx, r)
+	c, err := t.send(ctx, r)
 	if errors.Is(err, errNewFieldsRefused) && (r.Reporter != "" || r.AgeMs != 0) {
 		// an older global node: the report as it would have sent it
 		t.enterLegacy(err)
 		r.Reporter, r.AgeMs = "", 0
-		interval, err = t.send(ctx, r)
+		c, err = t.send(ctx, r)
 	}
 	if legacy && errors.Is(err, ErrNotLeader) {
 		// a leader change: the node may have been upgraded since
@@ -226,60 +251,65 @@ func (t *HTTPReportTarget) SendReportInterval(ctx context.Context, r protocol.Wo
 		t.mu.Unlock()
 	}
 	if errors.Is(err, errNewFieldsRefused) {
-		return 0, false, fmt.Errorf("%w: %v", ErrRejected, err)
+		return Counted{}, fmt.Errorf("%w: %v", ErrRejected, err)
 	}
-	if interval == nil {
-		return 0, false, err
-	}
-	return *interval, true, err
+	return c, err
 }
 
 // errNewFieldsRefused marks a 400 that names the report's reporter or
 // ageMs as an unknown field (transport.DecodeStrict of an older version).
 var errNewFieldsRefused = errors.New("reporter or ageMs refused as unknown fields")
 
-func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) (*uint64, error) {
+func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) (Counted, error) {
 	body, err := json.Marshal(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRejected, err)
+		return Counted{}, fmt.Errorf("%w: %v", ErrRejected, err)
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRejected, err)
+		return Counted{}, fmt.Errorf("%w: %v", ErrRejected, err)
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	hr.Header.Set("Authorization", "Bearer "+t.token)
 	res, err := t.client.Do(hr)
 	if err != nil {
-		return nil, err
+		return Counted{}, err
 	}
 	defer res.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10)) // let the connection be reused
 	switch {
 	case res.StatusCode == http.StatusOK:
-		return answeredInterval(msg), nil
+		return answered(msg), nil
 	case res.StatusCode == http.StatusConflict:
-		return nil, fmt.Errorf("%s: %w", t.url, ErrNotLeader)
+		return Counted{}, fmt.Errorf("%s: %w", t.url, ErrNotLeader)
 	case res.StatusCode == http.StatusBadRequest &&
 		(strings.Contains(string(msg), `unknown field \"reporter\"`) || strings.Contains(string(msg), `unknown field \"ageMs\"`)):
-		return nil, fmt.Errorf("%w by %s: %s", errNewFieldsRefused, t.url, strings.TrimSpace(string(msg)))
+		return Counted{}, fmt.Errorf("%w by %s: %s", errNewFieldsRefused, t.url, strings.TrimSpace(string(msg)))
 	case res.StatusCode >= 400 && res.StatusCode < 500 && res.StatusCode != http.StatusTooManyRequests &&
 		res.StatusCode != http.StatusRequestTimeout:
-		return nil, fmt.Errorf("%w by %s: %s: %s", ErrRejected, t.url, res.Status, strings.TrimSpace(string(msg)))
+		return Counted{}, fmt.Errorf("%w by %s: %s: %s", ErrRejected, t.url, res.Status, strings.TrimSpace(string(msg)))
 	}
-	return nil, fmt.Errorf("workload report to %s: %s: %s", t.url, res.Status, strings.TrimSpace(string(msg)))
+	return Counted{}, fmt.Errorf("workload report to %s: %s: %s", t.url, res.Status, strings.TrimSpace(string(msg)))
 }
 
-// answeredInterval is the interval a node's 200 answer says it counted the
-// report in (nil: none, or an answer that does not parse, which is still
-// an acceptance).
-func answeredInterval(body []byte) *uint64 {
+// answered is what a node's 200 answer says of the report: the interval
+// it counted it in (Known false: none named, or an answer that does not
+// parse, which is still an acceptance), whether it was a copy, and the
+// interval the node measures now ("measuring", read only with an
+// interval; Interval when the answer names none: an older node; taken as
+// named, below the interval too: Counted). Unknown fields are ignored (a
+// newer node's).
+func answered(body []byte) Counted {
 	var a workloadAnswer
-	if json.Unmarshal(body, &a) != nil {
-		return nil
+	if json.Unmarshal(body, &a) != nil || a.Interval == nil {
+		return Counted{}
 	}
-	return a.Interval
+	c := Counted{Interval: *a.Interval, Measuring: *a.Interval, Known: true, Duplicate: a.Duplicate}
+	if a.Measuring != nil {
+		c.Measuring = *a.Measuring
+	}
+	return c
 }
 
 // ReporterConfig configures a Reporter.
@@ -310,6 +340,9 @@ type ReporterConfig struct {
 	NoLeaderWait time.Duration
 	// OnError hears about reports given up (rejected or failed).
 	OnError func(error)
+	// Log hears (Debug) of copies a node counted in an interval closed
+	// since (ReporterStats.CopiesOfClosed); nil: slog.Default().
+	Log *slog.Logger
 	// ID names this reporter (a daemon node's ID; CheckReporterID): it is
 	// stamped on every report that names no reporter of its own
 	// (protocol.WorkloadReport.Reporter), so the global intake keeps the
@@ -322,12 +355,16 @@ type ReporterConfig struct {
 	// answers copies of reports it counted as duplicates (counting
 	// nothing; a node that does not lead answers a copy "not the
 	// leader"). A report an IntervalTarget says was counted in an
-	// interval before the one the new leader counts in (closed between
+	// interval before the one the new leader measures (closed between
 	// that acceptance and NewInterval: its averages hold the report) is
 	// not re-sent
 	// (ReporterStats.ResendSkipped): the new leader would count it again
 	// in the next interval. Of the intervals targets named for one report
-	// (its re-sends' included) the earliest counts.
+	// (its re-sends' included) the earliest counts. The interval the new
+	// leader measures is the one it counted its first report in, or, when
+	// that report is a copy, the one a CountedTarget names as measured
+	// ("measuring"; an older node names none, and the copy's counted-in
+	// interval stands in: fewer reports are skipped).
 	Resend bool
 }
 
@@ -343,6 +380,11 @@ type ReporterStats struct {
 	// ResendSkipped: kept reports not re-sent to a new leader because the
 	// old one counted them in an interval closed since (Resend)
 	ResendSkipped uint64
+	// CopiesOfClosed: reports a node answered as copies of ones it
+	// counted in an interval before the one it measures now
+	// (CountedTarget): their load is in that closed interval's averages
+	// (logged at Debug)
+	CopiesOfClosed uint64
 	// LegacyTargets is how many targets leave reporter and ageMs out now
 	// (older global nodes, HTTPReportTarget.Legacy); LegacyFallbacks sums
 	// their switches into that mode.
@@ -416,6 +458,9 @@ func NewReporter(cfg ReporterConfig) (*Reporter, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
 	if cfg.QueueCap == 0 {
 		cfg.QueueCap = 256
 	}
@@ -482,7 +527,7 @@ func (r *Reporter) drain() {
 		head, pref := r.queue[0], r.pref
 		r.mu.Unlock()
 
-		idx, in, err := r.sendOnce(head.rep, pref)
+		idx, c, err := r.sendOnce(head.rep, pref)
 
 		r.mu.Lock()
 		if r.closed {
@@ -490,22 +535,27 @@ func (r *Reporter) drain() {
 			r.mu.Unlock()
 			return
 		}
-		more := r.bookLocked(idx, in, err, head)
+		more := r.bookLocked(idx, c, err, head)
+		logCopy := err == nil && copyOfClosed(c)
 		r.mu.Unlock()
+		if logCopy {
+			r.logCopy(idx, c, head) // not under r.mu: a slow handler must not hold up the sender's callers
+		}
 		if !more {
 			return // a retry timer resumes the sending
 		}
 	}
 }
 
-// bookLocked counts the outcome of head's pass (idx, in, err: sendOnce's);
+// bookLocked counts the outcome of head's pass (idx, c, err: sendOnce's);
 // false: the sender stops, a retry timer is armed.
-func (r *Reporter) bookLocked(idx int, in countedIn, err error, head queued) (more bool) {
+func (r *Reporter) bookLocked(idx int, c Counted, err error, head queued) (more bool) {
 	still := len(r.queue) > 0 && r.queue[0].seq == head.seq // not dropped meanwhile
 	switch {
 	case err == nil:
+		r.noteCopyLocked(c)
 		if r.cfg.Resend {
-			r.resendLocked(idx, in, head)
+			r.resendLocked(idx, countedIn{c.Interval, c.Known}, countedIn{c.Measuring, c.Known}, head)
 		}
 		r.pref, r.accepted = idx, true
 		r.stats.Sent++
@@ -579,15 +629,42 @@ func (c countedIn) earliest(d countedIn) countedIn {
 	return c
 }
 
+// copyOfClosed tells whether c is a copy a target says it counted in an
+// interval before the one it measures now: the report's load is in that
+// closed interval's averages, not in the one measured (a re-send after a
+// lost answer, a leader flap).
+func copyOfClosed(c Counted) bool {
+	return c.Duplicate && c.Known && c.Interval < c.Measuring
+}
+
+// noteCopyLocked counts a copy of a closed interval's report (c,
+// copyOfClosed); drain logs it (logCopy) once r.mu is released.
+func (r *Reporter) noteCopyLocked(c Counted) {
+	if copyOfClosed(c) {
+		r.stats.CopiesOfClosed++
+	}
+}
+
+// logCopy logs (Debug) a copy of a closed interval's report that target
+// idx answered (noteCopyLocked).
+func (r *Reporter) logCopy(idx int, c Counted, head queued) {
+	r.cfg.Log.Debug("workload report copy: the node counted it in an interval closed since",
+		"target", r.cfg.Targets[idx].String(), "dc", head.rep.DC, "kind", head.rep.Kind, "at", head.rep.At,
+		"countedIn", c.Interval, "measuring", c.Measuring)
+}
+
 // resendLocked keeps the accepted report head (counted in in; a re-sent
 // head's kept report takes idx as its target, and in when it is earlier)
 // and, when target idx is not the one that accepted before (a leader
 // change), queues the interval's reports the other targets took right
 // behind the head, oldest first, in place of their copies still queued for
 // an earlier new leader: all but those counted in an interval before the
-// one idx counts in (closed since, with them in its averages), which are
-// forgotten, their queued copies with them.
-func (r *Reporter) resendLocked(idx int, in countedIn, head queued) {
+// one idx measures now (now: closed since, with them in its averages),
+// which are forgotten, their queued copies with them. in and now differ
+// for a copy: in is where its original was counted, now the interval
+// measured (CountedTarget; a target that does not say gives in for both,
+// and then a copy of a closed interval's report skips less).
+func (r *Reporter) resendLocked(idx int, in, now countedIn, head queued) {
 	if head.resent {
 		// idx has it now, whichever leader the copy was queued for (the
 		// lead may have moved on meanwhile): it is not queued again for
@@ -607,7 +684,7 @@ func (r *Reporter) resendLocked(idx int, in countedIn, head queued) {
 		for _, k := range r.kept {
 			switch {
 			case k.target == idx:
-			case k.in.before(in):
+			case k.in.before(now):
 				r.stats.ResendSkipped++
 				stale[k.seq] = true
 				continue
@@ -677,10 +754,11 @@ func (r *Reporter) report(err error) {
 }
 
 // sendOnce tries every target once, from pref on. It returns the index of
-// the target that accepted and the interval it counted the report in (an
-// IntervalTarget's, when it says), or the error: ErrRejected as soon as a
-// node refuses the report for good, else the last transient error.
-func (r *Reporter) sendOnce(rep protocol.WorkloadReport, pref int) (int, countedIn, error) {
+// the target that accepted and what it said of the report (the interval
+// it counted it in and measures: an IntervalTarget's or CountedTarget's,
+// when it says), or the error: ErrRejected as soon as a node refuses the
+// report for good, else the last transient error.
+func (r *Reporter) sendOnce(rep protocol.WorkloadReport, pref int) (int, Counted, error) {
 	n := len(r.cfg.Targets)
 	var last error
 	noLeader := false
@@ -694,28 +772,32 @@ func (r *Reporter) sendOnce(rep protocol.WorkloadReport, pref int) (int, counted
 			rep.AgeMs = min(max(float64(r.cfg.Clock.Now().Sub(rep.At))/float64(time.Millisecond), 0), MaxReportAgeMs)
 		}
 		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
-		var in countedIn
+		var c Counted
 		var err error
-		if it, ok := r.cfg.Targets[idx].(IntervalTarget); ok {
-			in.interval, in.known, err = it.SendReportInterval(ctx, rep)
-		} else {
-			err = r.cfg.Targets[idx].SendReport(ctx, rep)
+		switch t := r.cfg.Targets[idx].(type) {
+		case CountedTarget:
+			c, err = t.SendReportCounted(ctx, rep)
+		case IntervalTarget:
+			c.Interval, c.Known, err = t.SendReportInterval(ctx, rep)
+			c.Measuring = c.Interval
+		default:
+			err = t.SendReport(ctx, rep)
 		}
 		cancel()
 		if err == nil {
-			return idx, in, nil
+			return idx, c, nil
 		}
 		if errors.Is(err, ErrRejected) {
-			return idx, countedIn{}, err
+			return idx, Counted{}, err
 		}
 		last = err
 		noLeader = noLeader || errors.Is(err, ErrNotLeader)
 	}
 	if noLeader {
 		// a node answered, none leads: an election (or a partition)
-		return 0, countedIn{}, fmt.Errorf("no global node accepts reports (no leader known; the last: %v): %w", last, ErrNotLeader)
+		return 0, Counted{}, fmt.Errorf("no global node accepts reports (no leader known; the last: %v): %w", last, ErrNotLeader)
 	}
-	return 0, countedIn{}, last
+	return 0, Counted{}, last
 }
 
 // Stats returns the counters.

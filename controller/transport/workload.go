@@ -92,28 +92,50 @@ type OnceIntake interface {
 	ReportWorkloadOnce(protocol.WorkloadReport) (interval uint64, duplicate bool, err error)
 }
 
-// counted is what an intake said of a report it took: the interval it
-// counted it in (known: it said), and whether it was a copy of one it had
-// counted (duplicate: a OnceIntake said so).
-type counted struct {
-	interval         uint64
-	known, duplicate bool
+// Counted is what an intake said of a report it took: the interval it
+// counted the report in (Known: it said), whether the report was a copy
+// of one it had counted (Duplicate: a OnceIntake said so), and the
+// interval it measures now (Measuring; Known). A copy's Interval is the
+// one its original was counted in, which may be before Measuring (the
+// interval closed since); a report counted now is counted in the interval
+// measured. Measuring is the interval the log measures: while the engine's
+// close of N is in flight it is N, and a report counted then, or the copy
+// of one, is N+1's (Measuring below Interval: not clamped, the reporter
+// must not skip its kept reports of N, which another leader may have
+// taken and never closed). An intake or node that does not name
+// Measuring (an older one) leaves it equal to Interval.
+type Counted struct {
+	Interval, Measuring uint64
+	Known, Duplicate    bool
+}
+
+// CountingIntake is a OnceIntake that also names, with a copy, the
+// interval it measures now (global.Engine.ReportWorkloadCounted). The
+// workload handler answers it ({"duplicate":true,"interval":N,
+// "measuring":M}), and a Reporter with Resend books the copy in N and
+// compares M with its kept reports' intervals to skip those a new leader
+// no longer measures.
+type CountingIntake interface {
+	OnceIntake
+	ReportWorkloadCounted(protocol.WorkloadReport) (Counted, error)
 }
 
 // reportTo gives rep to in, with what in tells of it.
-func reportTo(in WorkloadIntake, rep protocol.WorkloadReport) (c counted, err error) {
+func reportTo(in WorkloadIntake, rep protocol.WorkloadReport) (c Counted, err error) {
 	switch ii := in.(type) {
+	case CountingIntake:
+		c, err = ii.ReportWorkloadCounted(rep)
 	case OnceIntake:
-		c.interval, c.duplicate, err = ii.ReportWorkloadOnce(rep)
-		c.known = err == nil
+		c.Interval, c.Duplicate, err = ii.ReportWorkloadOnce(rep)
+		c.Known, c.Measuring = err == nil, c.Interval
 	case IntervalIntake:
-		c.interval, err = ii.ReportWorkloadInterval(rep)
-		c.known = err == nil
+		c.Interval, err = ii.ReportWorkloadInterval(rep)
+		c.Known, c.Measuring = err == nil, c.Interval
 	default:
 		err = in.ReportWorkload(rep)
 	}
 	if err != nil {
-		return counted{}, err
+		return Counted{}, err
 	}
 	return c, nil
 }
@@ -178,8 +200,9 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 // parses the report strictly, sets its Credential and feeds the intake.
 // Answers: 200 {"accepted":true,"interval":N} (N: the interval the engine
 // counted it in, when the intake is an IntervalIntake), or
-// {"duplicate":true,"interval":N} when a OnceIntake (the engine) says the
-// report is a copy of one it counted, in interval N (a re-sent copy is not
+// {"duplicate":true,"interval":N,"measuring":M} when a OnceIntake (the
+// engine) says the report is a copy of one it counted, in interval N, and
+// a CountingIntake that it measures interval M now (a re-sent copy is not
 // counted twice; two reporters of one DC stamping the same time are not
 // copies of each other); 400 naming the field, 401, 403 (a DC not the reporter's), 405,
 // 409 when the intake says ErrNotLeader (the reporter tries another node),
@@ -218,6 +241,12 @@ type workloadAnswer struct {
 	// IntervalIntake; absent: unknown, an older node)
 	Interval  *uint64 `json:"interval,omitempty"`
 	Duplicate bool    `json:"duplicate,omitempty"`
+	// Measuring is, with a duplicate, the interval the engine measures
+	// now (a CountingIntake; absent: an older node, or an intake that
+	// does not say; readers take Interval then). Interval stays the one
+	// the copy's original was counted in, so an older reporter books it
+	// as before and ignores this field.
+	Measuring *uint64 `json:"measuring,omitempty"`
 	NotLeader bool    `json:"notLeader,omitempty"`
 	Error     string  `json:"error,omitempty"`
 }
@@ -275,9 +304,12 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, http.StatusUnprocessableEntity, workloadAnswer{Error: err.Error()})
 		return
 	}
-	a := workloadAnswer{Accepted: !c.duplicate, Duplicate: c.duplicate}
-	if c.known {
-		a.Interval = &c.interval
+	a := workloadAnswer{Accepted: !c.Duplicate, Duplicate: c.Duplicate}
+	if c.Known {
+		a.Interval = &c.Interval
+		if _, says := h.in.(CountingIntake); says && c.Duplicate {
+			a.Measuring = &c.Measuring
+		}
 	}
 	writeAnswer(w, http.StatusOK, a)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -867,34 +868,52 @@ func servedTarget(t *testing.T, h http.Handler) *HTTPReportTarget {
 	return tg
 }
 
-// FuzzAnsweredInterval: a global node's answer (outside input to the
-// reporter) gives an interval only when it names one, never panics.
-func FuzzAnsweredInterval(f *testing.F) {
+// FuzzAnswered: a global node's answer (outside input to the reporter)
+// gives an interval only when it names one, and an interval measured no
+// other than the one it names ("measuring") or, without it, the interval
+// itself (an older node); it never panics, and what it reads survives the
+// handler's encoding. Seeds also in testdata/fuzz/FuzzAnswered.
+func FuzzAnswered(f *testing.F) {
 	f.Add([]byte(`{"accepted":true,"interval":0}`))
 	f.Add([]byte(`{"accepted":true,"interval":18446744073709551615}`))
 	f.Add([]byte(`{"accepted":true}`))
 	f.Add([]byte(`{"duplicate":true}`))
 	f.Add([]byte(`{"duplicate":true,"interval":3}`))
+	f.Add([]byte(`{"duplicate":true,"interval":3,"measuring":5}`))
+	f.Add([]byte(`{"duplicate":true,"measuring":5}`))
+	f.Add([]byte(`{"duplicate":true,"interval":3,"measuring":-1}`))
 	f.Add([]byte(`{"accepted":true,"interval":-1}`))
 	f.Add([]byte(`{"accepted":true,"interval":1.5}`))
 	f.Add([]byte(`not json`))
-	if n := answeredInterval([]byte(`{"accepted":true,"interval":7}`)); n == nil || *n != 7 {
-		f.Fatalf("interval 7 read as %v", n)
+	if c := answered([]byte(`{"accepted":true,"interval":7}`)); !c.Known || c.Interval != 7 || c.Measuring != 7 || c.Duplicate {
+		f.Fatalf("interval 7 read as %+v", c)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		n := answeredInterval(b)
-		if n == nil {
+		c := answered(b)
+		if !c.Known {
+			if c != (Counted{}) {
+				t.Fatalf("no interval, yet %+v", c)
+			}
 			return
 		}
 		if !json.Valid(b) {
-			t.Fatalf("interval %d from an answer that is not JSON: %q", *n, b)
+			t.Fatalf("%+v from an answer that is not JSON: %q", c, b)
 		}
-		again, err := json.Marshal(workloadAnswer{Accepted: true, Interval: n})
+		var raw map[string]json.RawMessage
+		if json.Unmarshal(b, &raw) == nil && c.Measuring != c.Interval &&
+			!slices.ContainsFunc(slices.Collect(maps.Keys(raw)), func(k string) bool { return strings.EqualFold(k, "measuring") }) {
+			t.Fatalf("no measuring named, yet %+v", c)
+		}
+		a := workloadAnswer{Accepted: !c.Duplicate, Duplicate: c.Duplicate, Interval: &c.Interval}
+		if c.Duplicate {
+			a.Measuring = &c.Measuring
+		}
+		again, err := json.Marshal(a)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m := answeredInterval(again); m == nil || *m != *n {
-			t.Fatalf("interval %d does not survive a round trip: %v", *n, m)
+		if d := answered(again); d != c && !(!c.Duplicate && d.Measuring == d.Interval) {
+			t.Fatalf("%+v does not survive a round trip: %+v", c, d)
 		}
 	})
 }
@@ -918,21 +937,7 @@ func TestReporterBooksAResentReportInTheNewLeadersInterval(t *testing.T) {
 	ins[0].interval.Store(6)
 	ins[1].interval.Store(5)
 	ins[2].interval.Store(6)
-	r, err := NewReporter(ReporterConfig{Targets: targets, Clock: clock.NewVirtual(t0), Resend: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	send := func(i int, sent uint64) {
-		t.Helper()
-		if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, fmt.Sprintf("report %d and what it re-sends sent", i), func() bool {
-			s := r.Stats()
-			return s.Sent >= sent && s.QueueLen == 0
-		})
-	}
+	r, send := resendingReporter(t, targets)
 	send(0, 1) // a counts it in 6
 	ins[0].setLeader(false)
 	ins[1].setLeader(true)

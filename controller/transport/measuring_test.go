@@ -1,0 +1,317 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+)
+
+// copyRec is an intervalRec that is a OnceIntake: it answers a report of
+// a time it counted as a copy, counted in the interval it counted it in
+// (a duplicate memory as global.Engine's, which is tested there).
+type copyRec struct {
+	*intervalRec
+	seen map[time.Time]uint64
+}
+
+func newCopyRec(interval uint64) copyRec {
+	c := copyRec{&intervalRec{}, map[time.Time]uint64{}}
+	c.interval.Store(interval)
+	return c
+}
+
+func (c copyRec) ReportWorkloadOnce(r protocol.WorkloadReport) (uint64, bool, error) {
+	c.mu.Lock()
+	notLeader, n, dup := c.notLeader, uint64(0), false
+	if !notLeader {
+		n, dup = c.seen[r.At]
+	}
+	c.mu.Unlock()
+	if notLeader {
+		return 0, false, ErrNotLeader
+	}
+	if dup {
+		return n, true, nil
+	}
+	n, err := c.ReportWorkloadInterval(r)
+	if err == nil {
+		c.mu.Lock()
+		c.seen[r.At] = n
+		c.mu.Unlock()
+	}
+	return n, false, err
+}
+
+// countingRec is a copyRec that also names the interval it measures (a
+// CountingIntake, as global.Engine).
+type countingRec struct{ copyRec }
+
+func (c countingRec) ReportWorkloadCounted(r protocol.WorkloadReport) (Counted, error) {
+	n, dup, err := c.ReportWorkloadOnce(r)
+	if err != nil {
+		return Counted{}, err
+	}
+	return Counted{Interval: n, Measuring: c.interval.Load(), Known: true, Duplicate: dup}, nil
+}
+
+// The handler answers a CountingIntake's copy with the interval its
+// original was counted in ("interval", what a reporter of session 13
+// books) and the one measured now ("measuring"); an HTTP target reads
+// both, and an older node's answer without "measuring" as measuring the
+// interval it names. An accepted report's answer is unchanged.
+func TestWorkloadHandlerAnswersTheIntervalMeasuredWithACopy(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		counting      bool
+		answer        string
+		wantMeasuring uint64
+	}{
+		{"a node that names it", true, `{"interval":3,"duplicate":true,"measuring":5}`, 5},
+		{"an older node", false, `{"interval":3,"duplicate":true}`, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCopyRec(3)
+			var in WorkloadIntake = c
+			if tc.counting {
+				in = countingRec{c}
+			}
+			h := mustHandler(t, in)
+			if a := strings.TrimSpace(postReport(t, h, wrep("tokyo", 1, 10))); a != `{"accepted":true,"interval":3}` {
+				t.Fatalf("a report answered %s, want accepted in interval 3 (no measuring)", a)
+			}
+			c.interval.Store(5)
+			if a := strings.TrimSpace(postReport(t, h, wrep("tokyo", 1, 10))); a != tc.answer {
+				t.Fatalf("a copy answered %s, want %s", a, tc.answer)
+			}
+			got, err := servedTarget(t, h).SendReportCounted(context.Background(), wrep("tokyo", 1, 10))
+			if want := (Counted{Interval: 3, Measuring: tc.wantMeasuring, Known: true, Duplicate: true}); err != nil || got != want {
+				t.Fatalf("the target read %+v, %v; want %+v", got, err, want)
+			}
+		})
+	}
+	// a reporter of session 13 decodes the answer into its own struct
+	// (json.Unmarshal, unknown fields ignored) and books "interval"
+	var old struct {
+		Accepted  bool    `json:"accepted,omitempty"`
+		Interval  *uint64 `json:"interval,omitempty"`
+		Duplicate bool    `json:"duplicate,omitempty"`
+	}
+	if err := json.Unmarshal([]byte(`{"duplicate":true,"interval":3,"measuring":5}`), &old); err != nil || old.Interval == nil ||
+		*old.Interval != 3 || !old.Duplicate {
+		t.Fatalf("an older reporter reads %+v, %v; want the duplicate of interval 3", old, err)
+	}
+}
+
+// revR's LOW (session 12): a counts report 0 in interval 1 and loses the
+// lead; b counts report 1 in interval 1 (so 0 is queued again for b) and
+// loses it before the copy of 0 reaches it; b closes interval 1 (its
+// averages hold 1, not 0) and a leads again in interval 2. The copy of 0
+// lands at a: a duplicate, counted in 1. a measures 2, so report 1, in
+// b's closed interval 1, must not be re-sent to a, which would count it
+// again in 2 (within its skew window). The reporter books 0 in 1 and
+// compares report 1's interval with the one a measures ("measuring").
+// Before, it compared with the copy's counted-in 1 and re-sent 1; an older
+// a that does not name the interval measured still gets it (as before).
+//
+// "a's close in flight": a counted report 0 in 2, after its close of 1 in
+// memory, and leads again while the log measures 1 (its close not
+// committed; global.Engine answers the log's interval then). The copy of 0
+// is answered counted in 2, measuring 1: report 1, b's of interval 1, is
+// re-sent to a (b never closed 1: skipped, it would be counted nowhere).
+// The reporter takes "measuring" as it is, below the copy's interval too
+// (clamping it up to the interval would skip report 1).
+func TestReporterSkipsWithTheIntervalMeasuredNotTheCopys(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		counting   bool
+		aIn, aThen uint64 // the interval a counts report 0 in, the one it measures when it leads again
+		atA        []int  // the report seconds a counts, in order
+		skipped    uint64
+		copies     uint64
+	}{
+		{"a names the interval it measures", true, 1, 2, []int{0}, 1, 1},
+		{"an older a", false, 1, 2, []int{0, 1}, 0, 0},
+		{"a's close in flight", true, 2, 1, []int{0, 1}, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca, rb := newCopyRec(tc.aIn), &intervalRec{}
+			ra := ca.intervalRec
+			rb.interval.Store(1)
+			rb.setLeader(false)
+			var ina WorkloadIntake = ca
+			if tc.counting {
+				ina = countingRec{ca}
+			}
+			targets := []ReportTarget{servedTarget(t, mustHandler(t, ina)), servedTarget(t, mustHandler(t, handsOver{rb, 1, ra}))}
+			r, send := resendingReporter(t, targets)
+			send(0, 1) // a counts it in 1
+			ra.setLeader(false)
+			rb.setLeader(true)
+			ra.interval.Store(tc.aThen) // when a leads again (b closed interval 1, or a's close is in flight)
+			// b counts report 1 and hands the lead back to a; the copy of
+			// 0 queued for b lands at a
+			send(1, 3) // report 1, the copy of 0 and, queued with it, what it re-sends
+			var got []int
+			for _, rep := range ra.reports() {
+				got = append(got, int(rep.At.Sub(t0)/time.Second))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.atA) {
+				t.Fatalf("a counted the reports of seconds %v, want %v", got, tc.atA)
+			}
+			s := r.Stats()
+			if s.ResendSkipped != tc.skipped {
+				t.Errorf("ResendSkipped %d, want %d", s.ResendSkipped, tc.skipped)
+			}
+			if s.CopiesOfClosed != tc.copies {
+				t.Errorf("CopiesOfClosed %d, want %d (the copy of 0, counted in %d while a measures %d)", s.CopiesOfClosed, tc.copies, tc.aIn, tc.aThen)
+			}
+		})
+	}
+}
+
+// resendingReporter is a reporter with Resend to targets (closed when the
+// test ends) and send, which reports the second i of tokyo and waits until
+// sent reports in all were sent and nothing is queued.
+func resendingReporter(t *testing.T, targets []ReportTarget) (*Reporter, func(i int, sent uint64)) {
+	t.Helper()
+	r, err := NewReporter(ReporterConfig{Targets: targets, Clock: clock.NewVirtual(t0), Resend: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r, func(i int, sent uint64) {
+		t.Helper()
+		if err := r.ReportWorkload(wrep("tokyo", i, float64(i))); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, fmt.Sprintf("report %d and what it re-sends sent", i), func() bool {
+			s := r.Stats()
+			return s.Sent >= sent && s.QueueLen == 0
+		})
+	}
+}
+
+// intervalOnly is a target that names the interval it counted a report in
+// and nothing more (an IntervalTarget that is not a CountedTarget: code
+// older than Counted).
+type intervalOnly struct{ IntervalTarget }
+
+// A target that does not name the interval it measures (an IntervalTarget
+// that is not a CountedTarget; an IntakeTarget whose intake is a
+// OnceIntake that is not a CountingIntake) has the interval it counted a
+// report in stand in for it (revD LOW-1): a counts report 0 in interval
+// 1 and loses the lead; b, measuring 2, counts report 1 there (a fresh
+// report), so report 0, in interval 1 closed since, is not re-sent to b.
+// Had the measured interval been left 0, the skip rule would never skip
+// and b would count 0 again in 2.
+func TestReporterSkipsWithAnOlderTargetsInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    func(rb *intervalRec) ReportTarget
+	}{
+		{"an IntervalTarget that is not a CountedTarget", func(rb *intervalRec) ReportTarget {
+			return intervalOnly{IntakeTarget{In: rb, Name: "b"}}
+		}},
+		{"an IntakeTarget of a OnceIntake that is not a CountingIntake", func(rb *intervalRec) ReportTarget {
+			return IntakeTarget{In: copyRec{rb, map[time.Time]uint64{}}, Name: "b"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ra, rb := &intervalRec{}, &intervalRec{}
+			ra.interval.Store(1)
+			rb.interval.Store(2)
+			rb.setLeader(false)
+			r, send := resendingReporter(t, []ReportTarget{IntakeTarget{In: ra, Name: "a"}, tc.b(rb)})
+			send(0, 1)
+			ra.setLeader(false)
+			rb.setLeader(true)
+			send(1, 2)
+			var got []int
+			for _, rep := range rb.reports() {
+				got = append(got, int(rep.At.Sub(t0)/time.Second))
+			}
+			if fmt.Sprint(got) != "[1]" {
+				t.Fatalf("b counted the reports of seconds %v, want [1] (0 was counted in interval 1, closed)", got)
+			}
+			if s := r.Stats(); s.ResendSkipped != 1 {
+				t.Errorf("ResendSkipped %d, want 1", s.ResendSkipped)
+			}
+		})
+	}
+}
+
+// lockProbe is a slog handler that, on each record, checks that the
+// reporter's other callers are not held up meanwhile (its Stats, which
+// takes the reporter's lock, returns).
+type lockProbe struct {
+	r    *Reporter
+	mu   sync.Mutex
+	held int // records logged while Stats could not return
+	n    int
+}
+
+func (h *lockProbe) Enabled(context.Context, slog.Level) bool { return true }
+func (h *lockProbe) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *lockProbe) WithGroup(string) slog.Handler            { return h }
+
+func (h *lockProbe) Handle(context.Context, slog.Record) error {
+	done := make(chan struct{})
+	go func() {
+		h.r.Stats()
+		close(done)
+	}()
+	held := false
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second): // a deadlock guard: Stats waits for the lock the logging caller holds
+		held = true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n++
+	if held {
+		h.held++
+	}
+	return nil
+}
+
+// The reporter logs a copy of a closed interval's report without holding
+// its lock (revD NIT-4): a slow log handler (Debug on) must not hold up
+// ReportWorkload, NewInterval or Stats.
+func TestReporterLogsCopiesOutsideItsLock(t *testing.T) {
+	c := newCopyRec(1)
+	probe := &lockProbe{}
+	r, err := NewReporter(ReporterConfig{Targets: []ReportTarget{IntakeTarget{In: countingRec{c}, Name: "a"}},
+		Clock: clock.NewVirtual(t0), Log: slog.New(probe)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.r = r
+	t.Cleanup(r.Close)
+	if err := r.ReportWorkload(wrep("tokyo", 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the report sent", func() bool { return r.Stats().Sent == 1 })
+	c.interval.Store(2)
+	if err := r.ReportWorkload(wrep("tokyo", 0, 1)); err != nil { // a copy: counted in 1, a measures 2
+		t.Fatal(err)
+	}
+	waitFor(t, "the copy logged", func() bool {
+		probe.mu.Lock()
+		defer probe.mu.Unlock()
+		return probe.n > 0
+	})
+	probe.mu.Lock()
+	defer probe.mu.Unlock()
+	if probe.n != 1 || probe.held != 0 {
+		t.Fatalf("%d records logged, %d of them holding the reporter's lock; want 1, none holding it", probe.n, probe.held)
+	}
+}

@@ -172,6 +172,10 @@ type Stats struct {
 	DuplicateAnswers int // answers to a request already answered
 	InvalidAnswers   int // answers whose header or payload do not match
 	TransportErrors  int // transport failures (treated as losses)
+	// KeepRefused counts step-4 decisions a local controller refused for
+	// their KeepBuffered (HTTP 400 naming the field: rolled back after
+	// advertising it at step 2), sent again at once without it.
+	KeepRefused int
 	LateAnswers      int // answers for a step that is over
 	// DroppedCommits counts step commits whose result came back after the
 	// engine was stopped or restarted (a leadership change): the round
@@ -1065,6 +1069,9 @@ func (e *Engine) send(ex *exchange, dc string, o *outstanding) {
 
 func (e *Engine) onAnswer(ep uint64, ex *exchange, dc string, resp protocol.Response, err error) {
 	if err != nil {
+		if e.resendWithoutKeep(ep, ex, dc, err) {
+			return
+		}
 		e.stats.TransportErrors++
 		return
 	}
@@ -1097,6 +1104,32 @@ func (e *Engine) onAnswer(ep uint64, ex *exchange, dc string, resp protocol.Resp
 	if len(ex.pending) == 0 {
 		e.finishExchange(ex)
 	}
+}
+
+// resendWithoutKeep answers a step-4 refusal of KeepBuffered (refusesKeep:
+// the DC's local controller advertised the feature at step 2 and was
+// rolled back since) by sending the DC's decision again at once without
+// the field, so the DC is not given up for the round; the hold is lost in
+// that DC this interval. It reports whether it did.
+func (e *Engine) resendWithoutKeep(ep uint64, ex *exchange, dc string, err error) bool {
+	if !e.running || e.epoch != ep || e.ex != ex || ex.step != protocol.StepBroadcast || !refusesKeep(err) {
+		return false
+	}
+	o, ok := ex.pending[dc]
+	if !ok {
+		return false
+	}
+	d := withoutKeep(o.req.Decision)
+	if d == nil {
+		return false
+	}
+	o.timer.Stop()
+	o.req.Decision = d
+	e.stats.KeepRefused++
+	e.log.Warn("the local controller refused keepBuffered (rolled back since its step-2 report advertised it): decision sent again without it",
+		"dc", dc, "round", ex.round, "err", err)
+	e.send(ex, dc, o)
+	return true
 }
 
 // onDeadline applies the unanswering-DC rule to a step's silent DCs.

@@ -223,6 +223,10 @@ func spreadLimit(cfg Config, capacity float64) float64 {
 	return max(1, math.Floor(f*capacity/fp))
 }
 
+// newLocal builds each local controller (local.New; a package test
+// records the configuration each one gets).
+var newLocal = local.New
+
 // strategyLocal is the local controllers' configuration lc under strategy
 // s: reactive scaling as s says, and the rules for rounds (between-round
 // and falling scale-in, anticipation, the utilisation bar) off without
@@ -376,7 +380,7 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 			vc.PinnedFlows = i > 0 && i <= len(top.Stages)
 			lc.VNFs = append(lc.VNFs, vc)
 		}
-		c, err := local.New(lc, d, clk, cfg.Logger)
+		c, err := newLocal(lc, d, clk, cfg.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("local controller %s: %w", dc, err)
 		}

@@ -284,8 +284,19 @@ type Prediction struct {
 	ClosedBy string `json:"closedBy,omitempty"`
 	// Peak holds the workload series' loads at a declared profile's full
 	// rise (global.Forecast.Peak; only series that have one), read by the
-	// round's stage floor.
+	// round's stage floor (Round.Prediction, also when a new leader resumes
+	// the round). History does not keep it (forHistory): nothing reads it
+	// there, and it is up to N² values a round (docs/benchmarks.md
+	// "Prediction history").
 	Peak map[string]float64 `json:"peak,omitempty"`
+}
+
+// forHistory is p as State.History keeps it: without Peak, which only the
+// round in progress reads. An older node's history entries may still carry
+// it (its log and snapshots): they lose it when applied or restored here.
+func (p Prediction) forHistory() Prediction {
+	p.Peak = nil
+	return p
 }
 
 // Round is the round in progress. Round t closes interval t; its decision
@@ -318,7 +329,8 @@ type State struct {
 	// Stale maps a DC that missed step 4 or 5 to the round it missed; it is
 	// cleared when the DC completes a later round's step 5.
 	Stale map[string]uint64 `json:"stale,omitempty"`
-	// History holds the last MaxHistory predictions, oldest first.
+	// History holds the last MaxHistory predictions, oldest first, without
+	// their Peak (Prediction.forHistory).
 	History []Prediction `json:"history,omitempty"`
 	// RoundStartedAt is when the last round started: the current interval's
 	// measurement began then, and a new leader starts the next round one

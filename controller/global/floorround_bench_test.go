@@ -1,0 +1,85 @@
+package global
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// floorRoundState is a committed state at step 2 of a round over n DCs
+// (testTopology): every DC sends to the next one (BenchmarkRound50HTTP's
+// traffic), each DC runs one working and one buffered instance of every
+// VNF and advertises keepBuffered, and a declared profile's rise doubles
+// every dp pair (Peak: the stage floor's worst case, every pair raised).
+func floorRoundState(n int) fsm.State {
+	topo := testTopology(n)
+	p := &fsm.Prediction{Round: 1, Actual: map[string]float64{}, Predicted: map[string]float64{}, Peak: map[string]float64{}}
+	prov := map[string]protocol.ProvisionReport{}
+	for i, a := range topo.DCs {
+		b := topo.DCs[(i+1)%n]
+		rate := float64(10000 + 1000*(i%7))
+		p.Actual[SeriesKey(KindDP, a, b)], p.Predicted[SeriesKey(KindDP, a, b)] = rate, rate
+		p.Actual[SeriesKey(KindCP, a, b)], p.Predicted[SeriesKey(KindCP, a, b)] = rate/100, rate/100
+		p.Peak[SeriesKey(KindDP, a, b)] = 2 * rate
+		rep := protocol.ProvisionReport{DC: a, Features: []string{protocol.FeatureKeepBuffered}}
+		for _, v := range vnfNames(topo) {
+			rep.VNFs = append(rep.VNFs, protocol.VNFProvision{VNF: v, Working: 1, Buffered: 1})
+		}
+		prov[a] = rep
+	}
+	return fsm.State{Interval: 1, Topology: &topo, Policy: fsm.Policy{DelayBoundMs: 250, ImproveBudget: 1000},
+		Round: &fsm.Round{Round: 1, Done: protocol.StepAcquire, Prediction: p, Provisions: prov}}
+}
+
+// BenchmarkPlannerRoundStageFloor is step 3 of a round (the snapshot, the
+// plan, the decisions: compute and decide without the commit) at 10 and 50
+// DCs without the stage floor (off: what stageFloor: 1 does) and with it
+// in hold and launch mode; "floor-µs" is the stage floor's own part
+// (stageFloor and noteStageFloor), "floor-%" its share of the step.
+// docs/benchmarks.md "Stage floor in the planner round".
+func BenchmarkPlannerRoundStageFloor(b *testing.B) {
+	for _, n := range []int{10, 50} {
+		st := floorRoundState(n)
+		for _, mode := range []string{"off", StageFloorHold, StageFloorLaunch} {
+			b.Run(fmt.Sprintf("dcs=%d/floor=%s", n, mode), func(b *testing.B) {
+				var floor time.Duration
+				raisedStages := 0
+				for i := 0; i < b.N; i++ {
+					snap, err := buildSnapshot(&st)
+					if err != nil {
+						b.Fatal(err)
+					}
+					dec, err := placement.PlanContext(context.Background(), snap, placement.Options{Improve: placement.ImproveOptions{Budget: st.Policy.ImproveBudget}})
+					if err != nil {
+						b.Fatal(err)
+					}
+					var raised map[[2]int]stageRaise
+					t0 := time.Now()
+					if mode != "off" {
+						raised = stageFloor(st.Topology, snap, dec, st.Round.Prediction.Peak, mode)
+					}
+					floor += time.Since(t0)
+					dcs, _ := toDecisions(st.Topology, snap, dec, st.Round.Round, "")
+					t0 = time.Now()
+					if mode != "off" {
+						noteStageFloor(st.Topology, dcs, raised, st.Round.Provisions)
+					}
+					floor += time.Since(t0)
+					addControls(&st, dcs)
+					raisedStages = len(raised)
+				}
+				if mode != "off" && raisedStages == 0 {
+					b.Fatal("the stage floor raised no stage: the case does not measure it")
+				}
+				b.ReportMetric(float64(floor.Microseconds())/float64(b.N), "floor-µs")
+				b.ReportMetric(100*float64(floor)/float64(b.Elapsed()), "floor-%")
+				b.ReportMetric(float64(raisedStages), "raised-stages")
+			})
+		}
+	}
+}

@@ -315,7 +315,9 @@ func TestDaemonStageHoldKeepsBuffered(t *testing.T) {
 		t.Fatalf("stageFloor 1: nothing buffered in %s after round %d; the scenario changed", held, round)
 	}
 	for _, id := range offIDs {
-		if at, gone := off.goneAt(id); !gone || !at.Before(next.Started) {
+		at, gone := off.goneAt(id)
+		t.Logf("stageFloor 1: %s terminated %v at +%v", id, gone, at.Sub(time.Unix(1_800_000_000, 0)))
+		if !gone || !at.Before(next.Started) {
 			t.Errorf("stageFloor 1: %s (%s, buffered by round %d) not terminated before the interval ended: the trims would not have destroyed it", id, held, round)
 		}
 	}

@@ -83,3 +83,45 @@ func BenchmarkPlannerRoundStageFloor(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStageFloorOnly is the stage floor's own part of step 3
+// (stageFloor and noteStageFloor) on one planned round of
+// BenchmarkPlannerRoundStageFloor's case, each iteration on a fresh copy
+// of the plan's counts and targets: less noisy than the difference of two whole steps.
+func BenchmarkStageFloorOnly(b *testing.B) {
+	for _, n := range []int{10, 50, 100} {
+		st := floorRoundState(n)
+		snap, err := buildSnapshot(&st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dec, err := placement.Plan(snap, placement.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		orig, _ := toDecisions(st.Topology, snap, dec, st.Round.Round, "")
+		for _, mode := range []string{StageFloorHold, StageFloorLaunch} {
+			b.Run(fmt.Sprintf("dcs=%d/floor=%s", n, mode), func(b *testing.B) {
+				d := *dec
+				dcs := make([]protocol.DCDecision, len(orig))
+				for i := 0; i < b.N; i++ {
+					b.StopTimer() // a fresh copy of the plan's counts and the targets' reasons
+					d.DP = make([][]placement.Count, len(dec.DP))
+					for j := range dec.DP {
+						d.DP[j] = append([]placement.Count(nil), dec.DP[j]...)
+					}
+					for j := range orig {
+						dcs[j] = orig[j]
+						dcs[j].Targets = append([]protocol.VNFTarget(nil), orig[j].Targets...)
+					}
+					b.StartTimer()
+					raised := stageFloor(st.Topology, snap, &d, st.Round.Prediction.Peak, mode)
+					if len(raised) == 0 {
+						b.Fatal("nothing raised")
+					}
+					noteStageFloor(st.Topology, dcs, raised, st.Round.Provisions)
+				}
+			})
+		}
+	}
+}

@@ -172,11 +172,11 @@ type Stats struct {
 	DuplicateAnswers int // answers to a request already answered
 	InvalidAnswers   int // answers whose header or payload do not match
 	TransportErrors  int // transport failures (treated as losses)
+	LateAnswers      int // answers for a step that is over
 	// KeepRefused counts step-4 decisions a local controller refused for
 	// their KeepBuffered (HTTP 400 naming the field: rolled back after
 	// advertising it at step 2), sent again at once without it.
 	KeepRefused int
-	LateAnswers      int // answers for a step that is over
 	// DroppedCommits counts step commits whose result came back after the
 	// engine was stopped or restarted (a leadership change): the round
 	// went on from the committed state instead of applying the step's

@@ -191,30 +191,21 @@ func runStageHold(t *testing.T, floor float64, advertise bool) *stageHoldRun {
 		t.Fatal(err)
 	}
 	clk := clock.NewVirtual(time.Unix(1_800_000_000, 0))
-	d, err := New(cfg, Options{Clock: clk, Listener: ln, Raft: testRaft(), Logger: slog.New(slog.DiscardHandler),
-		ShutdownTimeout: 3 * time.Second, BootstrapProbeTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.simCloud == nil {
-		t.Fatal("no simulated cloud")
-	}
-	s := &stageHoldRun{d: d, old: old, buffered: map[uint64]map[string][]string{}, gone: map[string]time.Time{}}
-	d.simCloud.Subscribe(func(ev drivers.Event) {
-		if ev.State == drivers.StateGone {
-			s.mu.Lock()
-			s.gone[ev.ID] = ev.At
-			s.mu.Unlock()
+	s := &stageHoldRun{old: old, buffered: map[uint64]map[string][]string{}, gone: map[string]time.Time{}}
+	d := startDaemon(t, cfg, Options{Clock: clk, Listener: ln, Raft: testRaft(), Logger: slog.New(slog.DiscardHandler),
+		ShutdownTimeout: 3 * time.Second, BootstrapProbeTimeout: 200 * time.Millisecond}, func(d *Daemon) {
+		if d.simCloud == nil {
+			t.Fatal("no simulated cloud")
 		}
+		d.simCloud.Subscribe(func(ev drivers.Event) {
+			if ev.State == drivers.StateGone {
+				s.mu.Lock()
+				s.gone[ev.ID] = ev.At
+				s.mu.Unlock()
+			}
+		})
 	})
-	if err := d.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = d.Shutdown(ctx)
-	})
+	s.d = d
 	eventually(t, 20*time.Second, "n1 to lead", func() bool { return d.Node().Raft.State() == raft.Leader })
 	eventually(t, 20*time.Second, "n1 ready", func() bool { return d.Backend().Ready(context.Background()) == nil })
 	seen := 0

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/global"
+	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/transport"
 	"github.com/ims-orch/ims-orch/drivers"
@@ -61,6 +64,7 @@ type (
 type oldLocal struct {
 	target    string // the DC's base URL on the daemon (…/dc/<name>)
 	advertise bool
+	client    *http.Client // its own pool, closed before the daemon stops
 
 	mu      sync.Mutex
 	keep    int // requests that carried keepBuffered
@@ -99,7 +103,7 @@ func (o *oldLocal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fw.Header = r.Header.Clone()
-	res, err := http.DefaultClient.Do(fw)
+	res, err := o.client.Do(fw)
 	if err != nil {
 		transport.WriteError(w, http.StatusBadGateway, err.Error())
 		return
@@ -141,6 +145,16 @@ func (s *stageHoldRun) goneAt(id string) (time.Time, bool) {
 	return at, ok
 }
 
+// riseRound is the record of the round that starts at riseAt.
+func (s *stageHoldRun) riseRound() (global.RoundRecord, bool) {
+	for _, r := range s.d.engine.Records() {
+		if r.Started.Equal(time.Unix(1_800_000_000, 0).Add(riseAt)) {
+			return r, true
+		}
+	}
+	return global.RoundRecord{}, false
+}
+
 func (s *stageHoldRun) record(round uint64) (global.RoundRecord, bool) {
 	for _, r := range s.d.engine.Records() {
 		if r.Round == round {
@@ -150,11 +164,66 @@ func (s *stageHoldRun) record(round uint64) (global.RoundRecord, bool) {
 	return global.RoundRecord{}, false
 }
 
+// inflight counts the round engine's protocol requests whose answer (or
+// error) has not been handled yet: Send to the return of deliver, which
+// handles it under the engine's lock, including the commits and the plan
+// it leads to.
+type inflight struct {
+	inner transport.Transport
+	mu    sync.Mutex
+	n     int
+}
+
+func (f *inflight) Send(dc string, req protocol.Request, deliver transport.Deliver) {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+	f.inner.Send(dc, req, func(resp protocol.Response, err error) {
+		defer func() {
+			f.mu.Lock()
+			f.n--
+			f.mu.Unlock()
+		}()
+		deliver(resp, err)
+	})
+}
+
+func (f *inflight) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+// quiescentClock is the daemon's virtual clock: after every timer's
+// callback it waits until the work done in real time that the callback
+// started is over (quiet), so that whatever is left waits on the virtual
+// clock and the next timer sees the same state in every run.
+type quiescentClock struct {
+	*clock.Virtual
+	quiet func() // nil until the daemon runs
+}
+
+func (c *quiescentClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	return c.Virtual.AfterFunc(d, func() {
+		f()
+		if c.quiet != nil {
+			c.quiet()
+		}
+	})
+}
+
+// riseAt is when the scenario's declared profile rises (hour 9 of 10 s
+// hours): the round starting then is the one the stage floor holds in.
+const riseAt = 90 * time.Second
+
 // runStageHold runs the scenario for 100 virtual seconds with
-// policy.declaredProfile.stageFloor floor. After each second it waits
-// (real time, bounded) until the workload reports are in and no round is
-// open, or the open round waits for a timer (a transport error, counted by
-// the engine before it re-sends on the next second).
+// policy.declaredProfile.stageFloor floor. After each timer the clock
+// fires it waits until the daemon is quiet: no protocol request of the
+// round engine in flight (their answers handled: the commits and plans
+// they lead to are done, the engine's are synchronous) and the workload
+// reporter idle or waiting for its retry timer. Every state it accepts
+// waits on the virtual clock; every state it refuses has real-time work
+// under way, bounded by the long request timeouts (realTimeout).
 func runStageHold(t *testing.T, floor float64, advertise bool) *stageHoldRun {
 	t.Helper()
 	tokenFile := filepath.Join(t.TempDir(), "protocol-token")
@@ -163,7 +232,9 @@ func runStageHold(t *testing.T, floor float64, advertise bool) *stageHoldRun {
 	}
 	ln := listen(t)
 	url := "http://" + ln.Addr().String()
-	old := &oldLocal{target: url + "/dc/tokyo", advertise: advertise}
+	const realTimeout = time.Minute // a loaded machine's slow answer is not a loss
+	old := &oldLocal{target: url + "/dc/tokyo", advertise: advertise,
+		client: &http.Client{Timeout: realTimeout, Transport: &http.Transport{}}}
 	proxy := httptest.NewServer(old)
 	t.Cleanup(proxy.Close)
 	cfg := DefaultConfig()
@@ -180,7 +251,7 @@ func runStageHold(t *testing.T, floor float64, advertise bool) *stageHoldRun {
 	rates := make([]float64, global.HoursPerDay)
 	for h := range rates {
 		rates[h] = 10
-		if h >= 9 {
+		if time.Duration(h)*10*time.Second >= riseAt {
 			rates[h] = 25
 		}
 	}
@@ -190,10 +261,15 @@ func runStageHold(t *testing.T, floor float64, advertise bool) *stageHoldRun {
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}
-	clk := clock.NewVirtual(time.Unix(1_800_000_000, 0))
+	clk := &quiescentClock{Virtual: clock.NewVirtual(time.Unix(1_800_000_000, 0))}
 	s := &stageHoldRun{old: old, buffered: map[uint64]map[string][]string{}, gone: map[string]time.Time{}}
+	var sends *inflight
 	d := startDaemon(t, cfg, Options{Clock: clk, Listener: ln, Raft: testRaft(), Logger: slog.New(slog.DiscardHandler),
-		ShutdownTimeout: 3 * time.Second, BootstrapProbeTimeout: 200 * time.Millisecond}, func(d *Daemon) {
+		ShutdownTimeout: 3 * time.Second, BootstrapProbeTimeout: 200 * time.Millisecond, realTimeout: realTimeout,
+		wrapProtocol: func(tr transport.Transport) transport.Transport {
+			sends = &inflight{inner: tr}
+			return sends
+		}}, func(d *Daemon) {
 		if d.simCloud == nil {
 			t.Fatal("no simulated cloud")
 		}
@@ -205,17 +281,26 @@ func runStageHold(t *testing.T, floor float64, advertise bool) *stageHoldRun {
 			}
 		})
 	})
+	t.Cleanup(old.client.CloseIdleConnections) // before the daemon's shutdown (cleanups run last first)
 	s.d = d
 	eventually(t, 20*time.Second, "n1 to lead", func() bool { return d.Node().Raft.State() == raft.Leader })
 	eventually(t, 20*time.Second, "n1 ready", func() bool { return d.Backend().Ready(context.Background()) == nil })
+	eventually(t, 20*time.Second, "the round engine running", d.engine.Running)
+	if sends == nil {
+		t.Fatal("the round engine's transport was not wrapped")
+	}
+	clk.quiet = func() {
+		eventually(t, 2*realTimeout, "the daemon quiet (no protocol request in flight, the reporter idle or waiting)", func() bool {
+			rs := d.reports.reporter.Stats()
+			return sends.count() == 0 && (rs.QueueLen == 0 || rs.Waiting)
+		})
+	}
 	seen := 0
 	for range 100 {
-		errs := d.engine.Stats().TransportErrors
 		clk.Advance(time.Second)
-		eventually(t, 20*time.Second, "the reports in and the round done", func() bool {
-			return d.reports.reporter.Stats().QueueLen == 0 && d.engine.Running() &&
-				(d.store.State().Round == nil || d.engine.Stats().TransportErrors > errs)
-		})
+		if !d.engine.Running() {
+			t.Fatalf("the round engine stopped at +%v", clk.Now().Sub(time.Unix(1_800_000_000, 0)))
+		}
 		recs := d.engine.Records()
 		for _, r := range recs[seen:] {
 			b := map[string][]string{}
@@ -230,6 +315,7 @@ func runStageHold(t *testing.T, floor float64, advertise bool) *stageHoldRun {
 		}
 		seen = len(recs)
 	}
+	clk.quiet = nil
 	return s
 }
 
@@ -294,23 +380,44 @@ func TestDaemonStageHoldKeepsBuffered(t *testing.T) {
 		t.Errorf("tokyo's local received keepBuffered in %d requests, refused %d; want none", k, refused)
 	}
 
-	// the same scenario without the stage floor: the trims terminate what
-	// round `round` buffered in that DC before the interval ends
+	if rise, ok := s.riseRound(); !ok || rise.Round != round {
+		t.Errorf("the hold is at round %d, not at the round that starts at the rise (+%v)", round, riseAt)
+	}
+
+	// the same scenario without the stage floor, read on its own: no round
+	// asks to keep anything, and the trims terminate every instance
+	// buffered at the rise before its interval ends
 	off := runStageHold(t, 1, false)
-	next, ok = off.record(round + 1)
-	if !ok {
-		t.Fatalf("stageFloor 1: round %d did not run", round+1)
-	}
-	offIDs := off.buffered[round][held]
-	if len(offIDs) == 0 {
-		t.Fatalf("stageFloor 1: nothing buffered in %s after round %d; the scenario changed", held, round)
-	}
-	for _, id := range offIDs {
-		at, gone := off.goneAt(id)
-		t.Logf("stageFloor 1: %s terminated %v at +%v", id, gone, at.Sub(time.Unix(1_800_000_000, 0)))
-		if !gone || !at.Before(next.Started) {
-			t.Errorf("stageFloor 1: %s (%s, buffered by round %d) not terminated before the interval ended: the trims would not have destroyed it", id, held, round)
+	for _, r := range off.d.engine.Records() {
+		for _, dd := range r.Decision {
+			for _, tg := range dd.Targets {
+				if tg.KeepBuffered > 0 {
+					t.Errorf("stageFloor 1: round %d asks %s/%s to keep %d buffered", r.Round, dd.DC, tg.VNF, tg.KeepBuffered)
+				}
+			}
 		}
+	}
+	rise, ok := off.riseRound()
+	if !ok {
+		t.Fatalf("stageFloor 1: no round starts at the rise (+%v)", riseAt)
+	}
+	next, ok = off.record(rise.Round + 1)
+	if !ok {
+		t.Fatalf("stageFloor 1: round %d did not run", rise.Round+1)
+	}
+	n := 0
+	for _, k := range slices.Sorted(maps.Keys(off.buffered[rise.Round])) {
+		for _, id := range off.buffered[rise.Round][k] {
+			n++
+			at, gone := off.goneAt(id)
+			t.Logf("stageFloor 1: %s (%s) terminated %v at +%v", id, k, gone, at.Sub(time.Unix(1_800_000_000, 0)))
+			if !gone || !at.Before(next.Started) {
+				t.Errorf("stageFloor 1: %s (%s, buffered by round %d) not terminated before the interval ended: the trims would not have destroyed it", id, k, rise.Round)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatalf("stageFloor 1: nothing buffered at round %d (the rise): the scenario does not test the trims", rise.Round)
 	}
 }
 
@@ -325,8 +432,35 @@ func TestDaemonStageHoldLocalRolledBack(t *testing.T) {
 	if refused == 0 || k == 0 {
 		t.Fatalf("tokyo's local refused %d requests (%d with keepBuffered): the scenario never sent it the field", refused, k)
 	}
-	if st := s.d.engine.Stats(); st.KeepRefused != refused {
-		t.Errorf("engine counted %d refusals of keepBuffered, tokyo refused %d", st.KeepRefused, refused)
+	// each refusal of a decision with the field is answered by one resend
+	// without it; a retransmission of the refused body may be refused too
+	// (a transport error then): the proxy counts at least the engine's
+	st := s.d.engine.Stats()
+	if st.KeepRefused < 1 || refused < st.KeepRefused {
+		t.Errorf("engine counted %d refusals of keepBuffered, tokyo refused %d: want 1 ≤ engine ≤ tokyo", st.KeepRefused, refused)
+	}
+	if m := s.d.Backend().MetricsSnapshot(); m.KeepRefused != uint64(st.KeepRefused) {
+		t.Errorf("metrics: keep refused %d, the engine counted %d", m.KeepRefused, st.KeepRefused)
+	}
+	// GET /decisions: tokyo's holds are shown refused, none applied
+	refusedIn := 0
+	w := newWatcher(s.d)
+	w.mu.Lock()
+	ds := w.outcomeDecisions(map[string]local.VNFConfig{})
+	w.mu.Unlock()
+	for _, dd := range ds {
+		if _, ok := dd.Detail["keepRefused"]; ok {
+			refusedIn++
+			if dd.DC != "tokyo" {
+				t.Errorf("round %d: %s/%s shown as refusing keepBuffered", dd.Round, dd.DC, dd.VNF)
+			}
+		}
+		if _, ok := dd.Detail["keepBuffered"]; ok && dd.DC == "tokyo" {
+			t.Errorf("round %d: tokyo/%s's hold shown as applied (%v): its local controller refused it", dd.Round, dd.VNF, dd.Detail)
+		}
+	}
+	if refusedIn < st.KeepRefused {
+		t.Errorf("/decisions shows %d refused holds, the engine counted %d refusals", refusedIn, st.KeepRefused)
 	}
 	for _, r := range s.d.engine.Records() {
 		if _, gone := r.Unreachable["tokyo"]; gone {

@@ -218,6 +218,9 @@ type DCResult struct {
 	Created int    `json:"created"`
 	Reused  int    `json:"reused"`
 	Error   string `json:"error,omitempty"`
+	// KeepRefused: the DC refused the decision's keepBuffered and got it
+	// without (fsm.DCAnswer.KeepRefused)
+	KeepRefused bool `json:"keepRefused,omitempty"`
 }
 
 // RoundRecord explains one round after the fact.
@@ -261,6 +264,9 @@ type exchange struct {
 	answers map[string]protocol.Response
 	gaveUp  []string
 	timer   clock.Timer
+	// keepRefused: the DCs whose step-4 decision was sent again without
+	// KeepBuffered (resendWithoutKeep)
+	keepRefused map[string]bool
 }
 
 type send struct {
@@ -1125,7 +1131,12 @@ func (e *Engine) resendWithoutKeep(ep uint64, ex *exchange, dc string, err error
 	}
 	o.timer.Stop()
 	o.req.Decision = d
+	if ex.keepRefused == nil {
+		ex.keepRefused = map[string]bool{}
+	}
+	ex.keepRefused[dc] = true
 	e.stats.KeepRefused++
+	o.sends = 0 // a new request, not a retransmission of the refused one
 	e.log.Warn("the local controller refused keepBuffered (rolled back since its step-2 report advertised it): decision sent again without it",
 		"dc", dc, "round", ex.round, "err", err)
 	e.send(ex, dc, o)
@@ -1172,7 +1183,7 @@ func (e *Engine) finishExchange(ex *exchange) {
 	case protocol.StepBroadcast:
 		answers := map[string]fsm.DCAnswer{}
 		for dc, a := range ex.answers {
-			answers[dc] = fsm.DCAnswer{Created: a.Created, Reused: a.Reused, Error: a.Error}
+			answers[dc] = fsm.DCAnswer{Created: a.Created, Reused: a.Reused, Error: a.Error, KeepRefused: ex.keepRefused[dc]}
 		}
 		c = fsm.RoundStepDone{Round: ex.round, Step: ex.step, Unreachable: ex.gaveUp, Answers: answers}
 	case protocol.StepEnter:
@@ -1183,7 +1194,8 @@ func (e *Engine) finishExchange(ex *exchange) {
 			if ex.step == protocol.StepBroadcast {
 				for _, dc := range slices.Sorted(maps.Keys(ex.answers)) {
 					a := ex.answers[dc]
-					e.rec.Results = append(e.rec.Results, DCResult{DC: dc, Created: a.Created, Reused: a.Reused, Error: a.Error})
+					e.rec.Results = append(e.rec.Results, DCResult{DC: dc, Created: a.Created, Reused: a.Reused, Error: a.Error,
+						KeepRefused: ex.keepRefused[dc]})
 				}
 			}
 			for _, dc := range ex.gaveUp {

@@ -24,6 +24,8 @@ func TestKeepRefused(t *testing.T) {
 		"another field":  {&transport.StatusError{DC: "tokyo", Code: 400, Body: `unknown field \"limits\"`}, false},
 		"negative value": {&transport.StatusError{DC: "tokyo", Code: 400, Body: "decision.targets[0].keepBuffered -1: negative"}, false},
 		"text only":      {fmt.Errorf("%s", body), false},
+		"a longer name":  {&transport.StatusError{DC: "tokyo", Code: 400, Body: `unknown field \"keepBufferedUntil\"`}, false},
+		"unquoted":       {&transport.StatusError{DC: "tokyo", Code: 400, Body: "unknown field keepBuffered"}, false},
 	} {
 		if got := refusesKeep(tc.err); got != tc.want {
 			t.Errorf("%s: refusesKeep %v, want %v", name, got, tc.want)

@@ -367,16 +367,16 @@ type Reporter struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	queue  []queued
-	seq    uint64
-	busy   bool // a sender goroutine runs or a retry timer is pending
+	mu    sync.Mutex
+	queue []queued
+	seq   uint64
+	busy  bool // a sender goroutine runs or a retry timer is pending
 	// waiting: a retry timer is pending (ReporterStats.Waiting)
 	waiting bool
-	timer  clock.Timer
-	closed bool
-	pref   int // target that last accepted
-	stats  ReporterStats
+	timer   clock.Timer
+	closed  bool
+	pref    int // target that last accepted
+	stats   ReporterStats
 	// kept: reports accepted since NewInterval, with the target that
 	// accepted each (Resend only); accepted: some target accepted one.
 	kept     []keptReport

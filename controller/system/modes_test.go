@@ -2,7 +2,6 @@ package system
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/strategy"
 	"github.com/ims-orch/ims-orch/controller/transport"
-	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/fake"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
@@ -68,12 +66,6 @@ func TestStrategiesInEveryMode(t *testing.T) {
 	for _, strat := range strategy.All() {
 		for _, mode := range []string{"simulator", "single", "cluster"} {
 			t.Run(strat.Name()+"/"+mode, func(t *testing.T) {
-				got := map[string]local.Config{} // what New gave each local controller
-				newLocal = func(lc local.Config, d drivers.Driver, clk clock.Clock, log *slog.Logger) (*local.Controller, error) {
-					got[lc.DC] = lc
-					return local.New(lc, d, clk, log)
-				}
-				t.Cleanup(func() { newLocal = local.New })
 				clk := clock.NewVirtual(time.Unix(1_700_000_000, 0))
 				drv, err := fake.New(clk, fake.Options{BootDelay: time.Second})
 				if err != nil {
@@ -139,6 +131,12 @@ func TestStrategiesInEveryMode(t *testing.T) {
 				if lc := strategyLocal(base.Local, strat); (lc.FallingScaleIn > 0 && lc.Reactive) != (strat == strategy.Hybrid) ||
 					(strat == strategy.Hybrid && lc.FallingScaleIn != 0.94) {
 					t.Fatalf("falling scale-in %g (reactive %v) with strategy %s", lc.FallingScaleIn, lc.Reactive, strat)
+				}
+				got := map[string]local.Config{} // what New gives each local controller (localConfig)
+				for _, s := range systems {
+					for dc := range s.Locals {
+						got[dc] = localConfig(base, top, dc)
+					}
 				}
 				for dc, lc := range got {
 					// between-round scale-in needs rounds and reactive reuse: hybrid only

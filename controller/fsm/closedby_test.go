@@ -3,6 +3,8 @@ package fsm
 import (
 	"bytes"
 	"io"
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
@@ -59,4 +61,36 @@ func TestPredictionKeepsClosedByAndPeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("restored from an older node's snapshot", h.full())
+}
+
+// forHistory keeps exactly historyFields, whatever fields Prediction
+// gains: a new round-only field (a per-pair map like Peak) is out of the
+// history without a change here, and a field the history must keep is
+// added to historyFields and to forHistory together, or this fails.
+func TestForHistoryKeepsHistoryFieldsOnly(t *testing.T) {
+	var p Prediction
+	v := reflect.ValueOf(&p).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.Uint64:
+			f.SetUint(uint64(i + 1))
+		case reflect.String:
+			f.SetString(v.Type().Field(i).Name)
+		case reflect.Map:
+			m := reflect.MakeMap(f.Type())
+			m.SetMapIndex(reflect.New(f.Type().Key()).Elem(), reflect.New(f.Type().Elem()).Elem())
+			f.Set(m)
+		default:
+			t.Fatalf("Prediction.%s: a %s; give this test a non-zero value of it", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	h := reflect.ValueOf(p.forHistory())
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		kept := !h.Field(i).IsZero()
+		if want := slices.Contains(historyFields, name); kept != want {
+			t.Errorf("Prediction.%s in the history: %v, want %v (historyFields %v)", name, kept, want, historyFields)
+		}
+	}
 }

@@ -291,12 +291,19 @@ type Prediction struct {
 	Peak map[string]float64 `json:"peak,omitempty"`
 }
 
-// forHistory is p as State.History keeps it: without Peak, which only the
-// round in progress reads. An older node's history entries may still carry
-// it (its log and snapshots): they lose it when applied or restored here.
+// historyFields are the fields of a Prediction that State.History keeps:
+// what reads the history needs them (the forecaster's replay, delays, the
+// dry run and metrics read Actual and Predicted; a returning leader reads
+// ClosedBy). Every other field is the round's own (Peak and any per-pair
+// map added for the round in progress): read from Round.Prediction only,
+// and dropped from the history.
+var historyFields = []string{"Round", "Actual", "Predicted", "ClosedBy"}
+
+// forHistory is p as State.History keeps it: the historyFields only. An
+// older node's history entries may carry more (its log and snapshots):
+// they lose it when applied or restored here.
 func (p Prediction) forHistory() Prediction {
-	p.Peak = nil
-	return p
+	return Prediction{Round: p.Round, Actual: p.Actual, Predicted: p.Predicted, ClosedBy: p.ClosedBy}
 }
 
 // Round is the round in progress. Round t closes interval t; its decision
@@ -329,8 +336,8 @@ type State struct {
 	// Stale maps a DC that missed step 4 or 5 to the round it missed; it is
 	// cleared when the DC completes a later round's step 5.
 	Stale map[string]uint64 `json:"stale,omitempty"`
-	// History holds the last MaxHistory predictions, oldest first, without
-	// their Peak (Prediction.forHistory).
+	// History holds the last MaxHistory predictions, oldest first, with
+	// only their historyFields (Prediction.forHistory: not Peak).
 	History []Prediction `json:"history,omitempty"`
 	// RoundStartedAt is when the last round started: the current interval's
 	// measurement began then, and a new leader starts the next round one

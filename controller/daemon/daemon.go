@@ -89,6 +89,13 @@ type Options struct {
 	// wrapStore, if set, wraps a cluster node's raft store before anything
 	// uses it (package tests: hold the round engine's commits).
 	wrapStore func(global.Store) global.Store
+	// wrapProtocol, if set, wraps the round engine's protocol transport
+	// (package tests: count the requests in flight).
+	wrapProtocol func(transport.Transport) transport.Transport
+	// realTimeout, if positive, bounds one protocol request and one
+	// workload report send instead of their 2 s defaults (package tests
+	// on a loaded machine: a slow answer is not a loss).
+	realTimeout time.Duration
 }
 
 // Daemon is one running node.
@@ -513,7 +520,7 @@ func (d *Daemon) buildCluster(sc *system.Config) (string, error) {
 		if d.peerTr != nil {
 			hc.Transport = d.peerTr
 		}
-		h, err := transport.NewHTTP(transport.HTTPConfig{Endpoints: eps, Token: token, Client: hc})
+		h, err := transport.NewHTTP(transport.HTTPConfig{Endpoints: eps, Token: token, Client: hc, Timeout: d.opt.realTimeout})
 		if err != nil {
 			return "", err
 		}
@@ -525,6 +532,9 @@ func (d *Daemon) buildCluster(sc *system.Config) (string, error) {
 			return "", err
 		}
 		sc.EngineTransport = m
+	}
+	if d.opt.wrapProtocol != nil {
+		sc.EngineTransport = d.opt.wrapProtocol(sc.EngineTransport)
 	}
 	return token, nil
 }

@@ -61,6 +61,28 @@ func simDaemonAt(t *testing.T, start time.Time, edit func(*Config)) (*Daemon, *c
 	return d, clk, c
 }
 
+// startDaemon builds a node from cfg (normalized) with o, lets before see
+// it (nil: nothing) and starts it; the test's cleanup shuts it down.
+func startDaemon(t *testing.T, cfg *Config, o Options, before func(*Daemon)) *Daemon {
+	t.Helper()
+	d, err := New(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != nil {
+		before(d)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = d.Shutdown(ctx)
+	})
+	return d
+}
+
 func working(st api.State, dc, vnf string) int {
 	n := 0
 	for _, in := range st.Instances {

@@ -51,7 +51,13 @@ func (w *watcher) outcomeDecisions(mins map[string]local.VNFConfig) []api.Decisi
 				}
 				detail := map[string]any{"interval": o.Round + 1, "working": t.Working, "create": t.Create,
 					"reuse": t.Reuse, "toBuffer": t.ToBuffer, "outcome": d.State}
-				if t.KeepBuffered > 0 { // the round's hold (a hold-only target has delta 0)
+				switch {
+				case t.KeepBuffered > 0 && d.KeepRefused:
+					// the local controller was rolled back: sent without the hold
+					detail["keepRefused"] = t.KeepBuffered
+					reason = fmt.Sprintf("hold of %d buffered refused: the local controller does not know keepBuffered any more (rolled back), the decision was applied without it: %s",
+						t.KeepBuffered, reason)
+				case t.KeepBuffered > 0: // the round's hold (a hold-only target has delta 0)
 					detail["keepBuffered"] = t.KeepBuffered
 				}
 				if d.Refused != "" {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ims-orch/ims-orch/controller/fsm"
@@ -30,5 +31,22 @@ func TestDecisionHistoryShowsKeepBuffered(t *testing.T) {
 	ds := w.outcomeDecisions(map[string]local.VNFConfig{})
 	if len(ds) != 1 || ds[0].VNF != "transcoder" || ds[0].Delta != 0 || ds[0].Detail["keepBuffered"] != 1 {
 		t.Fatalf("decisions %+v, want the transcoder's hold only, with keepBuffered 1", ds)
+	}
+}
+
+// A hold the DC's local controller refused at step 4 (rolled back since
+// step 2; the engine sent the decision again without it, DCOutcome's
+// KeepRefused) is not shown as applied: the entry names the refusal
+// (detail keepRefused) and carries no keepBuffered.
+func TestDecisionHistoryShowsKeepRefused(t *testing.T) {
+	st := outcomeStore{outs: []fsm.RoundOutcome{{Round: 4, Entered: true, DCs: []fsm.DCOutcome{{DC: "tokyo", State: fsm.OutcomeApplied,
+		KeepRefused: true, Targets: []protocol.VNFTarget{{VNF: "transcoder", Working: 3, Reason: "plan; stage floor", KeepBuffered: 1}}}}}}}
+	ds := newWatcher(&Daemon{store: st}).outcomeDecisions(map[string]local.VNFConfig{})
+	if len(ds) != 1 {
+		t.Fatalf("decisions %+v, want the transcoder's refused hold", ds)
+	}
+	if _, ok := ds[0].Detail["keepBuffered"]; ok || ds[0].Detail["keepRefused"] != 1 ||
+		!strings.Contains(ds[0].Reason, "hold of 1 buffered refused") {
+		t.Fatalf("decision %+v: want keepRefused 1, no keepBuffered, a reason naming the refusal", ds[0])
 	}
 }

@@ -274,7 +274,9 @@ func (d *Daemon) buildWorkloadReports(token string) error {
 	}
 	// Resend: a new leader gets the interval's earlier reports again, so
 	// its first round averages the whole interval (failover keeps it)
-	r, err := transport.NewReporter(reporterConfig(targets, d.clk, d.log, cfg.Node.ID, cfg.raftConfig(d.opt.Raft)))
+	rc := reporterConfig(targets, d.clk, d.log, cfg.Node.ID, cfg.raftConfig(d.opt.Raft))
+	rc.Timeout = d.opt.realTimeout
+	r, err := transport.NewReporter(rc)
 	if err != nil {
 		return err
 	}

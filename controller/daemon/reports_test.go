@@ -131,18 +131,7 @@ func TestAgentsEndpointInDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(&cfg, Options{Listener: ln, Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 3 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = d.Shutdown(ctx)
-	})
+	d := startDaemon(t, &cfg, Options{Listener: ln, Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 3 * time.Second}, nil)
 	lc := d.locals["tokyo"]
 	var id string
 	eventually(t, 10*time.Second, "a working tokyo P-CSCF", func() bool {

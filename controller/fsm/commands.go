@@ -289,7 +289,7 @@ func applyRoundStepDone(s *State, c Command) error {
 		p := *cmd.Prediction
 		p.Round = cmd.Round
 		s.Round.Prediction = &p
-		s.History = append(s.History, p)
+		s.History = append(s.History, p.forHistory())
 		if len(s.History) > MaxHistory {
 			s.History = append([]Prediction(nil), s.History[len(s.History)-MaxHistory:]...)
 		}

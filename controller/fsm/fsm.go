@@ -216,7 +216,7 @@ func ReadSnapshot(r io.Reader) (State, error) {
 			if !gotState || rec.History == nil {
 				return State{}, fmt.Errorf("fsm snapshot record %d: history record before state or empty", n)
 			}
-			s.History = append(s.History, *rec.History)
+			s.History = append(s.History, rec.History.forHistory()) // an older node's snapshot may carry Peak
 		default:
 			return State{}, fmt.Errorf("fsm snapshot record %d: unknown record type %q", n, rec.T)
 		}

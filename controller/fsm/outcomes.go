@@ -35,6 +35,10 @@ type DCAnswer struct {
 	Created int    `json:"created,omitempty"`
 	Reused  int    `json:"reused,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// KeepRefused: the local controller refused the decision's
+	// keepBuffered (rolled back since its step-2 report advertised it) and
+	// got it again without the field: the round's hold was not applied.
+	KeepRefused bool `json:"keepRefused,omitempty"`
 }
 
 // DCOutcome is one DC's part of a round.
@@ -47,6 +51,8 @@ type DCOutcome struct {
 	Created   int           `json:"created,omitempty"`
 	Reused    int           `json:"reused,omitempty"`
 	GivenUpAt protocol.Step `json:"givenUpAt,omitempty"`
+	// KeepRefused: the targets' KeepBuffered was not applied (DCAnswer).
+	KeepRefused bool `json:"keepRefused,omitempty"`
 }
 
 // RoundOutcome is one round's decisions and what became of them.
@@ -112,7 +118,7 @@ func (s *State) recordAcked(round uint64, answers map[string]DCAnswer, gaveUp []
 		if !ok {
 			continue // a leader of an older version: no answers recorded
 		}
-		d.Created, d.Reused, d.Refused = a.Created, a.Reused, a.Error
+		d.Created, d.Reused, d.Refused, d.KeepRefused = a.Created, a.Reused, a.Error, a.KeepRefused
 		d.State = OutcomeAcked
 		if a.Error != "" {
 			d.State = OutcomeRefused

@@ -30,7 +30,7 @@ func TestRoundOutcomes(t *testing.T) {
 		DecisionCommitted{Round: 0, Decision: []protocol.DCDecision{
 			{DC: "a", Interval: 1, Targets: tg("fw", 2)}, {DC: "b", Interval: 1, Targets: tg("fw", 300)}, {DC: "c", Interval: 1, Targets: tg("fw", 1)}}},
 		RoundStepDone{Round: 0, Step: protocol.StepBroadcast, Answers: map[string]DCAnswer{
-			"a": {Created: 2}, "b": {Error: "decision.targets[0].working 300: refused, above the bound 253"}}},
+			"a": {Created: 2, KeepRefused: true}, "b": {Error: "decision.targets[0].working 300: refused, above the bound 253"}}},
 		IntervalEntered{Round: 0, At: at},
 	}
 	for _, c := range log {
@@ -40,7 +40,7 @@ func TestRoundOutcomes(t *testing.T) {
 	}
 	got := f.Outcomes()
 	want := []RoundOutcome{{Round: 0, Entered: true, EnteredAt: at, DCs: []DCOutcome{
-		{DC: "a", Targets: tg("fw", 2), State: OutcomeApplied, Created: 2},
+		{DC: "a", Targets: tg("fw", 2), State: OutcomeApplied, Created: 2, KeepRefused: true}, // its hold refused (step 4)
 		{DC: "b", Targets: tg("fw", 300), State: OutcomeRefused, Refused: "decision.targets[0].working 300: refused, above the bound 253"},
 		{DC: "c", Targets: tg("fw", 1), State: OutcomeGivenUp, GivenUpAt: protocol.StepAcquire},
 	}}}

@@ -284,8 +284,26 @@ type Prediction struct {
 	ClosedBy string `json:"closedBy,omitempty"`
 	// Peak holds the workload series' loads at a declared profile's full
 	// rise (global.Forecast.Peak; only series that have one), read by the
-	// round's stage floor.
+	// round's stage floor (Round.Prediction, also when a new leader resumes
+	// the round). History does not keep it (forHistory): nothing reads it
+	// there, and it is up to N² values a round (docs/benchmarks.md
+	// "Prediction history").
 	Peak map[string]float64 `json:"peak,omitempty"`
+}
+
+// historyFields are the fields of a Prediction that State.History keeps:
+// what reads the history needs them (the forecaster's replay, delays, the
+// dry run and metrics read Actual and Predicted; a returning leader reads
+// ClosedBy). Every other field is the round's own (Peak and any per-pair
+// map added for the round in progress): read from Round.Prediction only,
+// and dropped from the history.
+var historyFields = []string{"Round", "Actual", "Predicted", "ClosedBy"}
+
+// forHistory is p as State.History keeps it: the historyFields only. An
+// older node's history entries may carry more (its log and snapshots):
+// they lose it when applied or restored here.
+func (p Prediction) forHistory() Prediction {
+	return Prediction{Round: p.Round, Actual: p.Actual, Predicted: p.Predicted, ClosedBy: p.ClosedBy}
 }
 
 // Round is the round in progress. Round t closes interval t; its decision
@@ -318,7 +336,8 @@ type State struct {
 	// Stale maps a DC that missed step 4 or 5 to the round it missed; it is
 	// cleared when the DC completes a later round's step 5.
 	Stale map[string]uint64 `json:"stale,omitempty"`
-	// History holds the last MaxHistory predictions, oldest first.
+	// History holds the last MaxHistory predictions, oldest first, with
+	// only their historyFields (Prediction.forHistory: not Peak).
 	History []Prediction `json:"history,omitempty"`
 	// RoundStartedAt is when the last round started: the current interval's
 	// measurement began then, and a new leader starts the next round one

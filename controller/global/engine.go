@@ -173,6 +173,10 @@ type Stats struct {
 	InvalidAnswers   int // answers whose header or payload do not match
 	TransportErrors  int // transport failures (treated as losses)
 	LateAnswers      int // answers for a step that is over
+	// KeepRefused counts step-4 decisions a local controller refused for
+	// their KeepBuffered (HTTP 400 naming the field: rolled back after
+	// advertising it at step 2), sent again at once without it.
+	KeepRefused int
 	// DroppedCommits counts step commits whose result came back after the
 	// engine was stopped or restarted (a leadership change): the round
 	// went on from the committed state instead of applying the step's
@@ -221,6 +225,9 @@ type DCResult struct {
 	Created int    `json:"created"`
 	Reused  int    `json:"reused"`
 	Error   string `json:"error,omitempty"`
+	// KeepRefused: the DC refused the decision's keepBuffered and got it
+	// without (fsm.DCAnswer.KeepRefused)
+	KeepRefused bool `json:"keepRefused,omitempty"`
 }
 
 // RoundRecord explains one round after the fact.
@@ -264,6 +271,9 @@ type exchange struct {
 	answers map[string]protocol.Response
 	gaveUp  []string
 	timer   clock.Timer
+	// keepRefused: the DCs whose step-4 decision was sent again without
+	// KeepBuffered (resendWithoutKeep)
+	keepRefused map[string]bool
 }
 
 type send struct {
@@ -1081,6 +1091,9 @@ func (e *Engine) send(ex *exchange, dc string, o *outstanding) {
 
 func (e *Engine) onAnswer(ep uint64, ex *exchange, dc string, resp protocol.Response, err error) {
 	if err != nil {
+		if e.resendWithoutKeep(ep, ex, dc, err) {
+			return
+		}
 		e.stats.TransportErrors++
 		return
 	}
@@ -1113,6 +1126,37 @@ func (e *Engine) onAnswer(ep uint64, ex *exchange, dc string, resp protocol.Resp
 	if len(ex.pending) == 0 {
 		e.finishExchange(ex)
 	}
+}
+
+// resendWithoutKeep answers a step-4 refusal of KeepBuffered (refusesKeep:
+// the DC's local controller advertised the feature at step 2 and was
+// rolled back since) by sending the DC's decision again at once without
+// the field, so the DC is not given up for the round; the hold is lost in
+// that DC this interval. It reports whether it did.
+func (e *Engine) resendWithoutKeep(ep uint64, ex *exchange, dc string, err error) bool {
+	if !e.running || e.epoch != ep || e.ex != ex || ex.step != protocol.StepBroadcast || !refusesKeep(err) {
+		return false
+	}
+	o, ok := ex.pending[dc]
+	if !ok {
+		return false
+	}
+	d := withoutKeep(o.req.Decision)
+	if d == nil {
+		return false
+	}
+	o.timer.Stop()
+	o.req.Decision = d
+	if ex.keepRefused == nil {
+		ex.keepRefused = map[string]bool{}
+	}
+	ex.keepRefused[dc] = true
+	e.stats.KeepRefused++
+	o.sends = 0 // a new request, not a retransmission of the refused one
+	e.log.Warn("the local controller refused keepBuffered (rolled back since its step-2 report advertised it): decision sent again without it",
+		"dc", dc, "round", ex.round, "err", err)
+	e.send(ex, dc, o)
+	return true
 }
 
 // onDeadline applies the unanswering-DC rule to a step's silent DCs.
@@ -1155,7 +1199,7 @@ func (e *Engine) finishExchange(ex *exchange) {
 	case protocol.StepBroadcast:
 		answers := map[string]fsm.DCAnswer{}
 		for dc, a := range ex.answers {
-			answers[dc] = fsm.DCAnswer{Created: a.Created, Reused: a.Reused, Error: a.Error}
+			answers[dc] = fsm.DCAnswer{Created: a.Created, Reused: a.Reused, Error: a.Error, KeepRefused: ex.keepRefused[dc]}
 		}
 		c = fsm.RoundStepDone{Round: ex.round, Step: ex.step, Unreachable: ex.gaveUp, Answers: answers}
 	case protocol.StepEnter:
@@ -1166,7 +1210,8 @@ func (e *Engine) finishExchange(ex *exchange) {
 			if ex.step == protocol.StepBroadcast {
 				for _, dc := range slices.Sorted(maps.Keys(ex.answers)) {
 					a := ex.answers[dc]
-					e.rec.Results = append(e.rec.Results, DCResult{DC: dc, Created: a.Created, Reused: a.Reused, Error: a.Error})
+					e.rec.Results = append(e.rec.Results, DCResult{DC: dc, Created: a.Created, Reused: a.Reused, Error: a.Error,
+						KeepRefused: ex.keepRefused[dc]})
 				}
 			}
 			for _, dc := range ex.gaveUp {

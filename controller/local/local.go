@@ -1206,32 +1206,3 @@ func (c *Controller) DC() string { return c.cfg.DC }
 // Reactive reports whether the controller scales out on overload between
 // rounds (Config.Reactive: the strategy's choice).
 func (c *Controller) Reactive() bool { return c.cfg.Reactive }
-
-// Anticipates reports whether the controller scales vnf out before its
-// overload (Config.Anticipate with reactive scaling on, for a VNF with
-// PinnedFlows).
-func (c *Controller) Anticipates(vnf string) bool {
-	vs, ok := c.vnfs[vnf]
-	return ok && c.cfg.Anticipate && c.cfg.Reactive && vs.cfg.PinnedFlows
-}
-
-// ReactiveUtilization is the fraction of its capacity a majority of vnf's
-// working instances must carry, overloaded, for reactive scale-out
-// (Config.ReactiveUtilization, for a VNF with PinnedFlows and a capacity;
-// 0: the overload report suffices, or no reactive scale-out).
-func (c *Controller) ReactiveUtilization(vnf string) float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	vs, ok := c.vnfs[vnf]
-	if !ok || !c.cfg.Reactive {
-		return 0
-	}
-	if u, on := c.reactiveUtilLocked(vs); on {
-		return u
-	}
-	return 0
-}
-
-// ScalesIn reports whether the controller scales in between rounds
-// (Config.ScaleIn with reactive scaling on).
-func (c *Controller) ScalesIn() bool { return c.cfg.ScaleIn.On && c.cfg.Reactive }

@@ -101,10 +101,14 @@ type Snapshot struct {
 	// dropped (global.Stats).
 	DroppedCommits uint64
 	DroppedPlans   uint64
-	Drops          []Drops
-	Delays         []LinkDelay
-	Churn          []Churn
-	CrashLoops     []CrashLoop
+	// KeepRefused counts step-4 decisions a local controller refused for
+	// carrying keepBuffered (rolled back since step 2), sent again without
+	// the hold (global.Stats.KeepRefused).
+	KeepRefused uint64
+	Drops       []Drops
+	Delays      []LinkDelay
+	Churn       []Churn
+	CrashLoops  []CrashLoop
 	// SkippedLearned has one entry per DC of this node's real data plane
 	// (none when the data plane is simulated).
 	SkippedLearned []SkippedLearned
@@ -193,6 +197,7 @@ var (
 	descUnreach        = prometheus.NewDesc(Namespace+"_unreachable_total", "(datacenter, round) pairs given up for not answering.", nil, nil)
 	descDroppedCommits = prometheus.NewDesc(Namespace+"_dropped_commits_total", "Round step commits whose result came back after this node's round engine was stopped or restarted (leadership change, shutdown) and was dropped; the round went on from the committed state.", nil, nil)
 	descDroppedPlans   = prometheus.NewDesc(Namespace+"_dropped_plans_total", "Step-3 plans cancelled or finished after this node's round engine was stopped or restarted, whose result was dropped.", nil, nil)
+	descKeepRefused    = prometheus.NewDesc(Namespace+"_keep_refused_total", "Step-4 decisions a local controller refused for carrying keepBuffered (rolled back since its step-2 report advertised it), sent again without the stage hold: the hold was not applied in that DC for the interval.", nil, nil)
 	descDrops          = prometheus.NewDesc(Namespace+"_routing_drops_total", "Flows (sim: packets) dropped by routing, by datacenter and reason.",
 		[]string{"dc", "reason"}, nil)
 	descDelay = prometheus.NewDesc(Namespace+"_link_delay_seconds", "One-way delay of an inter-DC link as the last plan used it, by source (measured, configured, fallback).",
@@ -222,7 +227,7 @@ type collector struct{ src Source }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descPredicted, descActual, descError, descInterval, descRounds,
-		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descSkippedLearned, descMonRestarts, descTakeovers, descConflicts, descRole, descCommit, descApplied} {
+		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descKeepRefused, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descSkippedLearned, descMonRestarts, descTakeovers, descConflicts, descRole, descCommit, descApplied} {
 		ch <- d
 	}
 }
@@ -243,6 +248,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descUnreach, prometheus.CounterValue, float64(s.Unreachable))
 	ch <- prometheus.MustNewConstMetric(descDroppedCommits, prometheus.CounterValue, float64(s.DroppedCommits))
 	ch <- prometheus.MustNewConstMetric(descDroppedPlans, prometheus.CounterValue, float64(s.DroppedPlans))
+	ch <- prometheus.MustNewConstMetric(descKeepRefused, prometheus.CounterValue, float64(s.KeepRefused))
 	for _, d := range s.Drops {
 		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, d.N, d.DC, d.Reason)
 	}

@@ -2,6 +2,7 @@ package system
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -131,30 +132,43 @@ func TestStrategiesInEveryMode(t *testing.T) {
 					(strat == strategy.Hybrid && lc.FallingScaleIn != 0.94) {
 					t.Fatalf("falling scale-in %g (reactive %v) with strategy %s", lc.FallingScaleIn, lc.Reactive, strat)
 				}
+				got := map[string]local.Config{} // what New gives each local controller (localConfig)
 				for _, s := range systems {
-					for dc, lc := range s.Locals {
-						// between-round scale-in needs rounds and reactive reuse: hybrid only
-						if lc.ScalesIn() != (strat == strategy.Hybrid) {
-							t.Fatalf("%s: between-round scale-in %v with strategy %s", dc, lc.ScalesIn(), strat)
-						}
-						// anticipated scale-out is hybrid's, for the DP stages only
-						// (reactive-only, the yardstick, keeps the paper's rule)
-						for _, v := range []string{top.PCSCF.Name, top.Stages[0].Name, top.Stages[len(top.Stages)-1].Name} {
-							want := strat == strategy.Hybrid && v != top.PCSCF.Name
-							if lc.Anticipates(v) != want {
-								t.Fatalf("%s: %s anticipates %v with strategy %s", dc, v, lc.Anticipates(v), strat)
-							}
-							// so is the utilisation bar of reactive scale-out
-							// (proactive-only has no reactive scale-out at all)
-							wantU := 0.0
-							if strat.PeriodicRounds() && strat.Reactive() && v != top.PCSCF.Name {
-								wantU = 0.95
-							}
-							if u := lc.ReactiveUtilization(v); u != wantU {
-								t.Fatalf("%s: %s reactive scale-out bar %g with strategy %s, want %g", dc, v, u, strat, wantU)
-							}
+					for dc := range s.Locals {
+						got[dc] = localConfig(base, top, dc)
+					}
+				}
+				for dc, lc := range got {
+					// between-round scale-in needs rounds and reactive reuse: hybrid only
+					if on := lc.ScaleIn.On && lc.Reactive; on != (strat == strategy.Hybrid) {
+						t.Fatalf("%s: between-round scale-in %v with strategy %s", dc, on, strat)
+					}
+					// anticipated scale-out is hybrid's (reactive-only, the
+					// yardstick, keeps the paper's rule), and so is the
+					// utilisation bar of reactive scale-out (proactive-only
+					// has no reactive scale-out at all); both act on the DP
+					// stages only, the VNFs with PinnedFlows (what each
+					// setting does: controller/local's tests)
+					if on := lc.Anticipate && lc.Reactive; on != (strat == strategy.Hybrid) {
+						t.Fatalf("%s: anticipates %v with strategy %s", dc, on, strat)
+					}
+					wantU := 0.0
+					if strat.PeriodicRounds() && strat.Reactive() {
+						wantU = 0.95
+					}
+					if u := lc.ReactiveUtilization; lc.Reactive && u != wantU {
+						t.Fatalf("%s: reactive scale-out bar %g with strategy %s, want %g", dc, u, strat, wantU)
+					}
+					for _, v := range lc.VNFs {
+						if dp := slices.ContainsFunc(top.Stages, func(st fsm.VNF) bool { return st.Name == v.Name }); v.PinnedFlows != dp {
+							t.Fatalf("%s: %s pinned flows %v, want %v (DP stages only)", dc, v.Name, v.PinnedFlows, dp)
 						}
 					}
+				}
+				if len(got) != len(dcs) {
+					t.Fatalf("local controllers built for %d DCs, want %d", len(got), len(dcs))
+				}
+				for _, s := range systems {
 					if err := s.Start(context.Background()); err != nil {
 						t.Fatal(err)
 					}

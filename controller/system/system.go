@@ -223,6 +223,29 @@ func spreadLimit(cfg Config, capacity float64) float64 {
 	return max(1, math.Floor(f*capacity/fp))
 }
 
+// localConfig is DC dc's local controller configuration in topology top,
+// without its router (Paths, Sink): cfg.Local under the strategy
+// (strategyLocal), the DC's VNFs (the P-CSCF, the DP stages, the S-CSCF in
+// its DC) with cfg.VNFs' settings and the topology's capacities, the DP
+// stages carrying calls' media (PinnedFlows).
+func localConfig(cfg Config, top fsm.Topology, dc string) local.Config {
+	lc := strategyLocal(cfg.Local, cfg.Strategy)
+	lc.DC = dc
+	lc.VNFs = nil
+	vnfs := append([]fsm.VNF{top.PCSCF}, top.Stages...)
+	if dc == top.SCSCFDC {
+		vnfs = append(vnfs, top.SCSCF)
+	}
+	for i, v := range vnfs {
+		vc := cfg.VNFs[v.Name]
+		vc.Name, vc.Capacity = v.Name, v.Capacity
+		// the DP stages (after the P-CSCF, before the S-CSCF) carry calls' media
+		vc.PinnedFlows = i > 0 && i <= len(top.Stages)
+		lc.VNFs = append(lc.VNFs, vc)
+	}
+	return lc
+}
+
 // strategyLocal is the local controllers' configuration lc under strategy
 // s: reactive scaling as s says, and the rules for rounds (between-round
 // and falling scale-in, anticipation, the utilisation bar) off without
@@ -355,26 +378,13 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 				return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 			}
 		}
-		lc := strategyLocal(cfg.Local, cfg.Strategy)
-		lc.DC = dc
+		lc := localConfig(cfg, top, dc)
 		lc.Paths, lc.Sink = r, r
 		if cfg.WrapSink != nil {
 			lc.Sink = cfg.WrapSink(dc, r)
 		}
 		if cfg.WrapPaths != nil {
 			lc.Paths = cfg.WrapPaths(dc, r)
-		}
-		lc.VNFs = nil
-		vnfs := append([]fsm.VNF{top.PCSCF}, top.Stages...)
-		if dc == top.SCSCFDC {
-			vnfs = append(vnfs, top.SCSCF)
-		}
-		for i, v := range vnfs {
-			vc := cfg.VNFs[v.Name]
-			vc.Name, vc.Capacity = v.Name, v.Capacity
-			// the DP stages (after the P-CSCF, before the S-CSCF) carry calls' media
-			vc.PinnedFlows = i > 0 && i <= len(top.Stages)
-			lc.VNFs = append(lc.VNFs, vc)
 		}
 		c, err := local.New(lc, d, clk, cfg.Logger)
 		if err != nil {

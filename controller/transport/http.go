@@ -290,11 +290,26 @@ func (t *HTTP) postJSON(ctx context.Context, url string, body []byte, dc string,
 	lr := io.LimitReader(res.Body, MaxBodyBytes)
 	if res.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(lr, 512))
-		return fmt.Errorf("transport: %s answered %s: %s", dc, res.Status, strings.TrimSpace(string(msg)))
+		return &StatusError{DC: dc, Code: res.StatusCode, Status: res.Status, Body: strings.TrimSpace(string(msg))}
 	}
 	err = read(lr)
 	_, _ = io.Copy(io.Discard, lr) // let the connection be reused
 	return err
+}
+
+// StatusError is a peer's answer other than 200 OK: its status and the
+// start of its body (at most 512 bytes; a problem document's detail names
+// what the peer refused, e.g. a field an older local controller does not
+// know).
+type StatusError struct {
+	DC     string // the datacenter whose endpoint answered
+	Code   int    // the HTTP status code
+	Status string // the status line, e.g. "400 Bad Request"
+	Body   string // the body's first 512 bytes, trimmed
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("transport: %s answered %s: %s", e.DC, e.Status, e.Body)
 }
 
 // Close cancels requests in flight and waits for their goroutines.

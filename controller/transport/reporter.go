@@ -394,6 +394,9 @@ type ReporterStats struct {
 	// acceptance (LatencyMax is the largest).
 	Latency, LatencyMax time.Duration
 	QueueLen            int
+	// Waiting: the queue head waits for a retry timer (nothing is being
+	// sent until the clock fires it).
+	Waiting bool
 }
 
 // Reporter sends workload reports from local-side sources (the simulated
@@ -406,14 +409,16 @@ type Reporter struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	queue  []queued
-	seq    uint64
-	busy   bool // a sender goroutine runs or a retry timer is pending
-	timer  clock.Timer
-	closed bool
-	pref   int // target that last accepted
-	stats  ReporterStats
+	mu    sync.Mutex
+	queue []queued
+	seq   uint64
+	busy  bool // a sender goroutine runs or a retry timer is pending
+	// waiting: a retry timer is pending (ReporterStats.Waiting)
+	waiting bool
+	timer   clock.Timer
+	closed  bool
+	pref    int // target that last accepted
+	stats   ReporterStats
 	// kept: reports accepted since NewInterval, with the target that
 	// accepted each (Resend only); accepted: some target accepted one.
 	kept     []keptReport
@@ -603,10 +608,11 @@ func (r *Reporter) bookLocked(idx int, c Counted, err error, head queued) (more 
 
 // retryLocked resumes the sending after wait (busy stays true meanwhile).
 func (r *Reporter) retryLocked(wait time.Duration) {
+	r.waiting = true
 	r.timer = r.cfg.Clock.AfterFunc(wait, func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		r.busy = false
+		r.busy, r.waiting = false, false
 		r.kickLocked()
 	})
 }
@@ -805,7 +811,7 @@ func (r *Reporter) Stats() ReporterStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.stats
-	s.QueueLen = len(r.queue)
+	s.QueueLen, s.Waiting = len(r.queue), r.waiting
 	for _, t := range r.cfg.Targets {
 		if l, ok := t.(interface {
 			Legacy() bool

@@ -261,6 +261,9 @@ func TestReporterRetriesThenGivesUp(t *testing.T) {
 	}
 	<-a.calls
 	waitFor(t, "retry timer", func() bool { return clk.Pending() == 1 })
+	if s := r.Stats(); !s.Waiting || s.QueueLen != 1 {
+		t.Fatalf("stats %+v with the retry timer armed: want Waiting", s)
+	}
 	clk.Advance(999 * time.Millisecond)
 	if len(a.calls) != 0 {
 		t.Fatal("retried before the backoff")
@@ -284,8 +287,8 @@ func TestReporterRetriesThenGivesUp(t *testing.T) {
 	clk.Advance(time.Second)
 	<-a.calls
 	waitFor(t, "sent", func() bool { return r.Stats().Sent == 1 })
-	if s := r.Stats(); s.Latency != time.Second {
-		t.Fatalf("latency %v, want 1s (one backoff)", s.Latency)
+	if s := r.Stats(); s.Latency != time.Second || s.Waiting {
+		t.Fatalf("stats %+v: want latency 1s (one backoff), not Waiting", s)
 	}
 }
 

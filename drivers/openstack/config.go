@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -57,6 +58,11 @@ type Config struct {
 	// deleted after OrphanGrace, vanished or ERROR servers handed back to
 	// their controller, empty server groups deleted); default 30s.
 	ReconcileInterval Duration `yaml:"reconcile_interval"`
+	// ServerMetadata is set on every server the driver creates, beside
+	// the drivers.Meta* keys (a deployment's label on a shared cloud; the
+	// real-Nova tests' run id, which scopes their clean-up). Keys may not
+	// start with "ims-orch." (ours); a Spec.Metadata key overrides it.
+	ServerMetadata map[string]string `yaml:"server_metadata"`
 }
 
 // DCConfig places one datacenter in a cloud.
@@ -167,6 +173,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ownMetadataPrefix starts the metadata keys ims-orch sets (drivers.Meta*);
+// maxMetadataLen bounds a metadata key and value in Nova.
+const (
+	ownMetadataPrefix = "ims-orch."
+	maxMetadataLen    = 255
+)
+
 // namePattern is what ims-orch accepts as a DC, pool or instance id: it goes
 // into server and server-group names and into a name regex filter.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -191,6 +204,17 @@ func (c Config) Validate() error {
 		}
 		if (dc.ControllerAddress == "") != (dc.ControllerToken == "") {
 			return fmt.Errorf("%s: controller_address and controller_token go together", f)
+		}
+	}
+	for _, k := range sortedKeys(c.ServerMetadata) {
+		f := fmt.Sprintf("openstack config: server_metadata.%q", k)
+		switch v := c.ServerMetadata[k]; {
+		case k == "" || len(k) > maxMetadataLen:
+			return fmt.Errorf("%s: key must be 1 to %d bytes (Nova's limit)", f, maxMetadataLen)
+		case strings.HasPrefix(k, ownMetadataPrefix):
+			return fmt.Errorf("%s: keys starting with %q are ims-orch's own (drivers.Meta*)", f, ownMetadataPrefix)
+		case len(v) > maxMetadataLen:
+			return fmt.Errorf("%s: value must be at most %d bytes (Nova's limit), got %d", f, maxMetadataLen, len(v))
 		}
 	}
 	if err := c.AntiAffinity.validate("openstack config: anti_affinity"); err != nil {

@@ -19,6 +19,7 @@ pools:
   scscf: {soft: true}
 poll_interval: 1s
 orphan_grace: 5m
+server_metadata: {deployment: lab}
 `
 	c, err := ParseConfig([]byte(good))
 	if err != nil {
@@ -26,6 +27,9 @@ orphan_grace: 5m
 	}
 	if c.DCs["dc-b"].Region != "RegionTwo" || time.Duration(c.PollInterval) != time.Second || time.Duration(c.OrphanGrace) != 5*time.Minute {
 		t.Errorf("parsed %+v", c)
+	}
+	if c.ServerMetadata["deployment"] != "lab" {
+		t.Errorf("server_metadata %v", c.ServerMetadata)
 	}
 	if c.Retries != DefaultRetries || time.Duration(c.ActiveTimeout) != DefaultActiveTimeout || c.Parallelism != DefaultParallelism {
 		t.Errorf("defaults not filled: %+v", c)
@@ -50,6 +54,9 @@ orphan_grace: 5m
 		{"pool max negative", "datacenters: {a: {}}\npools: {p: {max_per_host: -1}}", "pools.p.max_per_host: must be between"},
 		{"retries too many", "datacenters: {a: {}}\nretries: 5000", "retries: must be between 0 and 1000"},
 		{"not yaml", "datacenters: [", "openstack config:"},
+		{"metadata key of ours", "datacenters: {a: {}}\nserver_metadata: {ims-orch.dc: x}", `server_metadata."ims-orch.dc": keys starting with "ims-orch." are ims-orch's own`},
+		{"metadata key empty", "datacenters: {a: {}}\nserver_metadata: {'': x}", `server_metadata."": key must be 1 to 255 bytes`},
+		{"metadata value long", "datacenters: {a: {}}\nserver_metadata: {run: " + strings.Repeat("x", 256) + "}", `server_metadata."run": value must be at most 255 bytes`},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

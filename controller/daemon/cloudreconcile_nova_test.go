@@ -55,7 +55,8 @@ func TestCloudReconcileNova(t *testing.T) {
 	}
 	osYAML := "datacenters:\n  i15-a: " + dcYAML(azs[0]) + "\n  i15-b: " + dcYAML(azs[1]) + "\n" +
 		"anti_affinity: {max_per_host: 2}\npoll_interval: 10m\nactive_timeout: 3m\norphan_grace: " + grace.String() +
-		"\nreconcile_interval: 1s\n"
+		"\nreconcile_interval: 1s\n" +
+		"server_metadata: {" + novasweeptest.RunKey + ": " + novasweeptest.Run() + "}\n" // sweepNova's scope
 	osPath := filepath.Join(dir, "openstack.yaml")
 	if err := os.WriteFile(osPath, []byte(osYAML), 0o600); err != nil {
 		t.Fatal(err)
@@ -213,8 +214,9 @@ func waitFor(ctx context.Context, t *testing.T, bound time.Duration, what string
 }
 
 // sweepNova, at the end of the test, deletes every server of ours in the
-// DCs of oc (novasweeptest: hidden ones too, a lost delete sent again, until
-// Nova lists none, at most 5 min) and the empty server groups of its DCs.
+// DCs of oc of this run (its server_metadata carries novasweeptest.Run();
+// novasweeptest: hidden ones too, a lost delete sent again, until Nova
+// lists none, at most 5 min) and the empty server groups of its DCs.
 // Call it before the daemon starts: clean-ups run last registered first,
 // so it runs once the daemon stopped and launches no more.
 func sweepNova(t *testing.T, oc openstack.Config) {
@@ -234,7 +236,7 @@ func sweepNova(t *testing.T, oc openstack.Config) {
 				computes = append(computes, c)
 			}
 		}
-		scope := novasweeptest.Scope{Tag: openstack.Tag, ManagedBy: drivers.ManagedBy, DCs: dcs}
+		scope := novasweeptest.Scope{Tag: openstack.Tag, ManagedBy: drivers.ManagedBy, DCs: dcs, Run: oc.ServerMetadata[novasweeptest.RunKey]}
 		if res, err := novasweeptest.Sweep(ctx, computes, scope, clock.Real{}, 5*time.Minute); err != nil {
 			t.Errorf("clean-up: %v", err)
 		} else {

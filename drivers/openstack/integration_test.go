@@ -62,6 +62,9 @@ func integrationConfig(tb testing.TB) Config {
 		ActiveTimeout: Duration(3 * time.Minute),
 		OrphanGrace:   Duration(time.Minute),
 		Parallelism:   10,
+		// the run's servers carry its id: the clean-up (sweep) and
+		// the leak counts (rawOurs) are this run's only
+		ServerMetadata: novasweeptest.RunMetadata(novasweeptest.Run()),
 	}.withDefaults()
 }
 
@@ -80,8 +83,8 @@ func connectTB(tb testing.TB, cfg Config) *Driver {
 	return d
 }
 
-// rawOurs counts the servers Nova lists with our tag, including those it is
-// still deleting (the driver's List hides them).
+// rawOurs counts the servers of d's run (sweepScope) Nova lists, including
+// those it is still deleting (the driver's List hides them).
 func rawOurs(ctx context.Context, d *Driver) (int, error) {
 	n := 0
 	seen := map[*gophercloud.ServiceClient]bool{}
@@ -99,7 +102,11 @@ func rawOurs(ctx context.Context, d *Driver) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		n += len(all)
+		for _, s := range all {
+			if sweepScope(d).Has(s) {
+				n++
+			}
+		}
 	}
 	return n, nil
 }
@@ -123,17 +130,23 @@ func sweep(tb testing.TB, d *Driver) {
 }
 
 // sweepServers is novasweeptest.Sweep over the clouds of d, on its clock:
-// every server tagged ours, managed by ims-orch in one of d's DCs, hidden
-// ones too, deleted and a lost delete sent again until Nova lists none.
+// every server of d's run (sweepScope), hidden ones too, deleted and a
+// lost delete sent again until Nova lists none.
 func sweepServers(ctx context.Context, d *Driver, limit time.Duration) (novasweeptest.Result, error) {
-	dcs := sortedKeys(d.clients)
 	var computes []*gophercloud.ServiceClient
-	for _, dc := range dcs {
+	for _, dc := range sortedKeys(d.clients) {
 		if c := d.clients[dc].Compute; !slices.Contains(computes, c) {
 			computes = append(computes, c)
 		}
 	}
-	return novasweeptest.Sweep(ctx, computes, novasweeptest.Scope{Tag: Tag, ManagedBy: drivers.ManagedBy, DCs: dcs}, d.clk, limit)
+	return novasweeptest.Sweep(ctx, computes, sweepScope(d), d.clk, limit)
+}
+
+// sweepScope is the servers of d's run: tagged ours, managed by ims-orch
+// in one of d's DCs, carrying d's run id (Config.ServerMetadata).
+func sweepScope(d *Driver) novasweeptest.Scope {
+	return novasweeptest.Scope{Tag: Tag, ManagedBy: drivers.ManagedBy, DCs: sortedKeys(d.clients),
+		Run: d.cfg.ServerMetadata[novasweeptest.RunKey]}
 }
 
 // ourGroups lists the server groups named ims-orch.*.

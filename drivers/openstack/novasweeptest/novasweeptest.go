@@ -1,16 +1,19 @@
 // Package novasweeptest owns the clean-up of the servers a test run left
 // on a Nova: it deletes every server of the run's scope (Scope: our tag,
-// managed by ims-orch, in the run's DCs) — the ones a driver hides too,
+// managed by ims-orch, in the run's DCs, carrying the run's id: RunKey in
+// its metadata, which the run's drivers set through Config.ServerMetadata)
+// — the ones a driver hides too,
 // whose delete it cannot know Nova took (they keep their metadata) — and
 // waits until Nova lists none, not even one it is still deleting. A server
 // Nova lists again not deleting after its DELETE (a lost delete: an
 // aborted build's clean-up wrote its state back, or the terminate never
 // came) gets its DELETE again, so a run leaves nothing behind. Servers
-// outside the scope (another DC's, another owner's: a deployment on a
-// shared cloud, a test package running in parallel) are left alone — so
-// each real-Nova test package, and each of its tests that may run at once
-// with another, uses DC names of its own (drivers/openstack: dc-a, dc-b;
-// controller/daemon: i14-*, i15-*). A test helper: drivers/openstack's
+// outside the scope (another DC's, another owner's, another run's: a
+// deployment on a shared cloud, a test package running in parallel, a
+// second CI job on the same cloud) are left alone — also a server of an
+// earlier, interrupted run (nor counted: a run's checks count its own
+// servers). Each real-Nova test package also uses DC names of its own
+// (drivers/openstack: dc-a, dc-b; controller/daemon: i14-*, i15-*). A test helper: drivers/openstack's
 // integration tests and the daemon's real-Nova tests use it; production
 // code may not import it (scripts/check-pure.sh).
 package novasweeptest
@@ -18,7 +21,9 @@ package novasweeptest
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -37,17 +42,41 @@ const (
 	pollMax   = time.Second
 )
 
+// RunKey is the server metadata key that carries a test run's id (Run).
+// It is not one of ims-orch's own keys ("ims-orch." ones), so a driver's
+// Config.ServerMetadata may set it.
+const RunKey = "ims-orch-test.run"
+
+var (
+	runOnce sync.Once
+	runID   string
+)
+
+// Run is this test process's run id: the process id and its start on the
+// wall clock (a name, not a measurement), the same for every call.
+func Run() string {
+	runOnce.Do(func() { runID = fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()) })
+	return runID
+}
+
+// RunMetadata is the Config.ServerMetadata that marks a driver's servers
+// as run's.
+func RunMetadata(run string) map[string]string { return map[string]string{RunKey: run} }
+
 // Scope is the servers a sweep deletes: listed with Tag, whose metadata
-// says ManagedBy (drivers.MetaManagedBy) and one of DCs (drivers.MetaDC).
+// says ManagedBy (drivers.MetaManagedBy), one of DCs (drivers.MetaDC) and
+// Run (RunKey).
 type Scope struct {
 	Tag       string
 	ManagedBy string
 	DCs       []string
+	Run       string
 }
 
-// has reports whether s is in the scope.
-func (sc Scope) has(s servers.Server) bool {
-	return s.Metadata[drivers.MetaManagedBy] == sc.ManagedBy && slices.Contains(sc.DCs, s.Metadata[drivers.MetaDC])
+// Has reports whether s is in the scope.
+func (sc Scope) Has(s servers.Server) bool {
+	return s.Metadata[drivers.MetaManagedBy] == sc.ManagedBy && slices.Contains(sc.DCs, s.Metadata[drivers.MetaDC]) &&
+		s.Metadata[RunKey] == sc.Run
 }
 
 // Result counts a sweep's DELETE requests: Deletes in all, Resent of them
@@ -67,8 +96,8 @@ func (r Result) String() string {
 // while it is listed not deleting. The waits are on clk, at most limit in
 // all; the error counts the servers left and the DELETEs sent.
 func Sweep(ctx context.Context, computes []*gophercloud.ServiceClient, sc Scope, clk clock.Clock, limit time.Duration) (Result, error) {
-	if sc.Tag == "" || sc.ManagedBy == "" || len(sc.DCs) == 0 {
-		return Result{}, fmt.Errorf("novasweeptest: scope %+v: Tag, ManagedBy and DCs must be set", sc)
+	if sc.Tag == "" || sc.ManagedBy == "" || len(sc.DCs) == 0 || sc.Run == "" {
+		return Result{}, fmt.Errorf("novasweeptest: scope %+v: Tag, ManagedBy, DCs and Run must be set", sc)
 	}
 	end := clk.Now().Add(limit)
 	s := sweep{scope: sc, sent: map[string]time.Time{}}
@@ -88,10 +117,10 @@ func Sweep(ctx context.Context, computes []*gophercloud.ServiceClient, sc Scope,
 			return s.res, nil
 		}
 		if !clk.Now().Before(end) {
-			return s.res, fmt.Errorf("novasweeptest: %d servers of %s/%s in %v left after %s, %s (last error %v)", left, sc.Tag, sc.ManagedBy, sc.DCs, limit, s.res, lastErr)
+			return s.res, fmt.Errorf("novasweeptest: %d servers of %s/%s in %v of run %s left after %s, %s (last error %v)", left, sc.Tag, sc.ManagedBy, sc.DCs, sc.Run, limit, s.res, lastErr)
 		}
 		if serr := clock.Sleep(ctx, clk, wait); serr != nil {
-			return s.res, fmt.Errorf("novasweeptest: %d servers of %s/%s in %v left: %w, %s (last error %v)", left, sc.Tag, sc.ManagedBy, sc.DCs, serr, s.res, lastErr)
+			return s.res, fmt.Errorf("novasweeptest: %d servers of %s/%s in %v of run %s left: %w, %s (last error %v)", left, sc.Tag, sc.ManagedBy, sc.DCs, sc.Run, serr, s.res, lastErr)
 		}
 		wait = min(wait*3/2, pollMax)
 	}
@@ -118,7 +147,7 @@ func (s *sweep) once(ctx context.Context, c *gophercloud.ServiceClient, now time
 	}
 	n := 0
 	for _, sv := range all {
-		if !s.scope.has(sv) {
+		if !s.scope.Has(sv) {
 			continue // not this run's: left alone, not waited for
 		}
 		n++

@@ -169,19 +169,19 @@ func body(t *testing.T, file string) string {
 
 // step runs fn with the rules in place and reports the requests of
 // method+path that reached Nova meanwhile and how many the rules failed.
-func (r *faultRig) step(name string, method string, path *regexp.Regexp, rules []novafaulttest.Rule, fn func() error) (error, int, int) {
+func (r *faultRig) step(name string, method string, path *regexp.Regexp, rules []novafaulttest.Rule, fn func() error) (fwd, fired int, err error) {
 	r.t.Helper()
 	before := r.proxy.Forwarded(method, path)
 	for _, rl := range rules {
 		r.proxy.Fail(rl)
 	}
 	t0 := time.Now()
-	err := fn()
-	fired := r.proxy.Fired()
+	err = fn()
+	fired = r.proxy.Fired()
 	r.proxy.Clear()
-	fwd := r.proxy.Forwarded(method, path) - before
+	fwd = r.proxy.Forwarded(method, path) - before
 	r.t.Logf("%-40s %6.2f s: err %v; %s reached Nova %d times, rules failed %d requests", name, time.Since(t0).Seconds(), err, method, fwd, fired)
-	return err, fwd, fired
+	return fwd, fired, err
 }
 
 func TestIntegrationFaults(t *testing.T) {
@@ -192,7 +192,7 @@ func TestIntegrationFaults(t *testing.T) {
 	// ---- Launch: a refused list and create (503, 409) are retried; Nova
 	// never saw them, so it has exactly one server
 	s1 := r.spec("refused")
-	err, fwd, fired := r.step("Launch: list 503, create 503 then 409", "POST", createPath, []novafaulttest.Rule{
+	fwd, fired, err := r.step("Launch: list 503, create 503 then 409", "POST", createPath, []novafaulttest.Rule{
 		{Method: "GET", Path: listPath, Times: 1, Action: novafaulttest.Refuse, Status: 503, Body: body(t, "unavailable_503.json")},
 		{Method: "POST", Path: createPath, Times: 1, Action: novafaulttest.Refuse, Status: 503, Body: body(t, "unavailable_503.json")},
 		{Method: "POST", Path: createPath, Times: 1, Action: novafaulttest.Refuse, Status: 409, Body: body(t, "conflict_409.json")},
@@ -210,7 +210,7 @@ func TestIntegrationFaults(t *testing.T) {
 		action novafaulttest.Action
 	}{{"dropped", novafaulttest.Drop}, {"timedout", novafaulttest.Hold}} {
 		s := r.spec(c.name)
-		err, fwd, fired := r.step("Launch: create answer "+c.name, "POST", createPath, []novafaulttest.Rule{
+		fwd, fired, err := r.step("Launch: create answer "+c.name, "POST", createPath, []novafaulttest.Rule{
 			{Method: "POST", Path: createPath, Times: 1, Action: c.action},
 		}, func() error { _, err := d.LaunchActive(ctx, s); return err })
 		if err != nil || fwd != 1 || fired != 1 {
@@ -222,7 +222,7 @@ func TestIntegrationFaults(t *testing.T) {
 	// ---- a quota refusal: ErrQuota, not retried, nothing created; the
 	// flavor counts 0 until a server of the DC is terminated
 	sq := r.spec("quota")
-	err, fwd, _ = r.step("Launch: create 403 quota", "POST", createPath, []novafaulttest.Rule{
+	fwd, _, err = r.step("Launch: create 403 quota", "POST", createPath, []novafaulttest.Rule{
 		{Method: "POST", Path: createPath, Action: novafaulttest.Refuse, Status: 403, Body: body(t, "quota_exceeded_403.json")},
 	}, func() error { _, err := d.Launch(ctx, sq); return err })
 	if !errors.Is(err, drivers.ErrQuota) || fwd != 0 {
@@ -261,7 +261,7 @@ func TestIntegrationFaults(t *testing.T) {
 		}},
 	} {
 		sv := r.one(c.spec.ID, "before Terminate ("+c.name+")")
-		err, fwd, fired := r.step("Terminate: DELETE "+c.name, "DELETE", deletePath(sv.ID), c.rules(sv.ID),
+		fwd, fired, err := r.step("Terminate: DELETE "+c.name, "DELETE", deletePath(sv.ID), c.rules(sv.ID),
 			func() error { return d.Terminate(ctx, "dc-a", c.spec.ID) })
 		if err != nil || fwd != 1 || fired == 0 {
 			t.Fatalf("Terminate, DELETE %s: %v, %d DELETEs reached Nova, %d failed; want success, 1", c.name, err, fwd, fired)
@@ -281,7 +281,7 @@ func TestIntegrationFaults(t *testing.T) {
 	}
 	svp := r.one(sp.ID, "before the refused Terminate")
 	policy := novafaulttest.Rule{Method: "DELETE", Path: deletePath(svp.ID), Action: novafaulttest.Refuse, Status: 403, Body: body(t, "forbidden_403.json")}
-	err, fwd, fired = r.step("Terminate: DELETE 403", "DELETE", deletePath(svp.ID), []novafaulttest.Rule{policy},
+	fwd, fired, err = r.step("Terminate: DELETE 403", "DELETE", deletePath(svp.ID), []novafaulttest.Rule{policy},
 		func() error { return d.Terminate(ctx, "dc-a", sp.ID) })
 	if err == nil || errors.Is(err, drivers.ErrBackoff) || fwd != 0 || fired != 1 {
 		t.Fatalf("Terminate refused 403: %v, %d DELETEs reached Nova, %d refused; want an error, 0, 1 (not retried)", err, fwd, fired)
@@ -304,7 +304,7 @@ func TestIntegrationFaults(t *testing.T) {
 	}
 	svc := r.one(sc.ID, "before the conflicting Terminate")
 	conflict := novafaulttest.Rule{Method: "DELETE", Path: deletePath(svc.ID), Action: novafaulttest.Refuse, Status: 409, Body: body(t, "conflict_409.json")}
-	err, fwd, fired = r.step("Terminate: DELETE 409 always", "DELETE", deletePath(svc.ID), []novafaulttest.Rule{conflict},
+	fwd, fired, err = r.step("Terminate: DELETE 409 always", "DELETE", deletePath(svc.ID), []novafaulttest.Rule{conflict},
 		func() error { return d.Terminate(ctx, "dc-a", sc.ID) })
 	if err == nil || fwd != 0 || fired != d.cfg.Retries+1 {
 		t.Fatalf("Terminate with every DELETE 409: %v, %d reached Nova, %d refused; want an error, 0, %d", err, fwd, fired, d.cfg.Retries+1)
@@ -346,7 +346,7 @@ func (r *faultRig) backoffThenDeleted(id, cloudID string, rule novafaulttest.Rul
 	if n := r.d.Stats().DeleteBackoff; n != 1 {
 		r.t.Fatalf("servers in their delete backoff: %d, want 1", n)
 	}
-	err, fwd, fired := r.step(what+" inside the backoff", "DELETE", deletePath(cloudID), []novafaulttest.Rule{rule}, call)
+	fwd, fired, err := r.step(what+" inside the backoff", "DELETE", deletePath(cloudID), []novafaulttest.Rule{rule}, call)
 	if err == nil || fwd != 0 || fired != 0 {
 		r.t.Fatalf("%s inside the backoff: %v, %d DELETEs reached Nova, %d refused; want an error and no DELETE sent", what, err, fwd, fired)
 	}
@@ -354,7 +354,7 @@ func (r *faultRig) backoffThenDeleted(id, cloudID string, rule novafaulttest.Rul
 		r.t.Fatalf("%s inside the backoff: %v, want drivers.ErrBackoff", what, err)
 	}
 	r.clk.skip(delBackoffBase + time.Second)
-	err, fwd, _ = r.step(what+" after the backoff", "DELETE", deletePath(cloudID), nil, call)
+	fwd, _, err = r.step(what+" after the backoff", "DELETE", deletePath(cloudID), nil, call)
 	if err != nil || fwd != 1 {
 		r.t.Fatalf("%s after the backoff: %v, %d DELETEs reached Nova; want success, 1", what, err, fwd)
 	}

@@ -195,6 +195,19 @@ func copyRefused(t *testing.T, terminate func() (map[string]int, error)) {
 	}
 }
 
+// refusedCopyListed is refusedCopy after copyRefused and a List that
+// shows the copy, a second later.
+func refusedCopyListed(t *testing.T) (*fakeNova, *Driver, *clock.Virtual, string, func() (map[string]int, error)) {
+	t.Helper()
+	f, d, clk, copyID, terminate := refusedCopy(t)
+	copyRefused(t, terminate)
+	if _, ok := listed(t, d, "k1"); !ok {
+		t.Fatal("the copy not listed")
+	}
+	clk.Advance(time.Second)
+	return f, d, clk, copyID, terminate
+}
+
 // deletedAtOnce terminates and wants server cloudID (what) deleted by it:
 // one DELETE, Nova deleting it.
 func deletedAtOnce(t *testing.T, f *fakeNova, terminate func() (map[string]int, error), cloudID, what string) {
@@ -221,12 +234,7 @@ func launchMarks(d *Driver) int {
 // copy (it sent nothing, the new server ran until the copy's backoff
 // ended). Once a List shows the launch, Terminate sends nothing again.
 func TestTerminateDeletesAServerLaunchedAfterTheLastList(t *testing.T) {
-	f, d, clk, copyID, terminate := refusedCopy(t)
-	copyRefused(t, terminate)
-	if _, ok := listed(t, d, "k1"); !ok {
-		t.Fatal("the copy not listed")
-	}
-	clk.Advance(time.Second)
+	f, d, clk, copyID, terminate := refusedCopyListed(t)
 	in, err := inVirtualTime(clk, func() ret { in, err := d.LaunchNew(ctx, spec("dc-a", "k1")); return ret{in, err} }).unpack()
 	th.AssertNoErr(t, err)
 	clk.Advance(time.Second)
@@ -263,12 +271,7 @@ func TestTerminateDeletesAServerLaunchedAfterTheLastList(t *testing.T) {
 // poll_interval) deletes it at once, not after the copy's backoff
 // (session 14: kept, docs/openstack.md "A delete Nova keeps refusing").
 func TestAServerAnotherProcessCreatedWaitsForTheNextListOnly(t *testing.T) {
-	f, d, clk, copyID, terminate := refusedCopy(t)
-	copyRefused(t, terminate)
-	if _, ok := listed(t, d, "k1"); !ok {
-		t.Fatal("the copy not listed")
-	}
-	clk.Advance(time.Second)
+	f, d, clk, copyID, terminate := refusedCopyListed(t)
 	newID := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag) // created by another process
 	clk.Advance(time.Second)
 	reqs, err := terminate()

@@ -275,14 +275,7 @@ func TestIntegrationFaults(t *testing.T) {
 	// ---- a DELETE refused by policy (403): the server is not deleted,
 	// its name back (unmarked), listed again; the next Terminate inside
 	// the backoff sends nothing; after the backoff it deletes it
-	sp := r.spec("policy")
-	if _, err := d.LaunchActive(ctx, sp); err != nil {
-		t.Fatal(err)
-	}
-	svp := r.one(sp.ID, "before the refused Terminate")
-	policy := novafaulttest.Rule{Method: "DELETE", Path: deletePath(svp.ID), Action: novafaulttest.Refuse, Status: 403, Body: body(t, "forbidden_403.json")}
-	fwd, fired, err = r.step("Terminate: DELETE 403", "DELETE", deletePath(svp.ID), []novafaulttest.Rule{policy},
-		func() error { return d.Terminate(ctx, "dc-a", sp.ID) })
+	sp, svp, policy, fwd, fired, err := r.refusedTerminate("policy", 403, "forbidden_403.json")
 	if err == nil || errors.Is(err, drivers.ErrBackoff) || fwd != 0 || fired != 1 {
 		t.Fatalf("Terminate refused 403: %v, %d DELETEs reached Nova, %d refused; want an error, 0, 1 (not retried)", err, fwd, fired)
 	}
@@ -292,20 +285,13 @@ func TestIntegrationFaults(t *testing.T) {
 	if l, err := d.List(ctx, "dc-a"); err != nil || !hasID(l, sp.ID) {
 		t.Fatalf("List after a refused DELETE: %v (%v), want %s shown", ids(l), err, sp.ID)
 	}
-	r.backoffThenDeleted(sp.ID, svp.ID, policy, func() error { return d.Terminate(ctx, "dc-a", sp.ID) }, "Terminate")
+	r.backoffThenDeleted(sp.ID, svp, policy, func() error { return d.Terminate(ctx, "dc-a", sp.ID) }, "Terminate")
 
 	// ---- every DELETE of a Terminate answered 409 (retried, gave up):
 	// one may have been taken, so the server stays hidden and marked; it
 	// is not deleted again inside its backoff, and the Reconciler's pass
 	// (List, ReissueDeletes) deletes it after
-	sc := r.spec("conflict")
-	if _, err := d.LaunchActive(ctx, sc); err != nil {
-		t.Fatal(err)
-	}
-	svc := r.one(sc.ID, "before the conflicting Terminate")
-	conflict := novafaulttest.Rule{Method: "DELETE", Path: deletePath(svc.ID), Action: novafaulttest.Refuse, Status: 409, Body: body(t, "conflict_409.json")}
-	fwd, fired, err = r.step("Terminate: DELETE 409 always", "DELETE", deletePath(svc.ID), []novafaulttest.Rule{conflict},
-		func() error { return d.Terminate(ctx, "dc-a", sc.ID) })
+	sc, svc, conflict, fwd, fired, err := r.refusedTerminate("conflict", 409, "conflict_409.json")
 	if err == nil || fwd != 0 || fired != d.cfg.Retries+1 {
 		t.Fatalf("Terminate with every DELETE 409: %v, %d reached Nova, %d refused; want an error, 0, %d", err, fwd, fired, d.cfg.Retries+1)
 	}
@@ -327,10 +313,27 @@ func TestIntegrationFaults(t *testing.T) {
 		}
 		return nil
 	}
-	r.backoffThenDeleted(sc.ID, svc.ID, conflict, reconcile, "List + ReissueDeletes")
+	r.backoffThenDeleted(sc.ID, svc, conflict, reconcile, "List + ReissueDeletes")
 	if s := d.Stats(); s.DeleteBackoff != 0 {
 		t.Errorf("servers still in their delete backoff at the end: %d", s.DeleteBackoff)
 	}
+}
+
+// refusedTerminate launches a server (name) and terminates it with every
+// DELETE of it refused with status and the body of testdata file: the
+// spec, the server's Nova id, the rule, and the step's counts.
+func (r *faultRig) refusedTerminate(name string, status int, file string) (drivers.Spec, string, novafaulttest.Rule, int, int, error) {
+	r.t.Helper()
+	ctx := context.Background()
+	sp := r.spec(name)
+	if _, err := r.d.LaunchActive(ctx, sp); err != nil {
+		r.t.Fatal(err)
+	}
+	id := r.one(sp.ID, "before the refused Terminate").ID
+	rule := novafaulttest.Rule{Method: "DELETE", Path: deletePath(id), Action: novafaulttest.Refuse, Status: status, Body: body(r.t, file)}
+	fwd, fired, err := r.step(fmt.Sprintf("Terminate: every DELETE %d", status), "DELETE", deletePath(id), []novafaulttest.Rule{rule},
+		func() error { return r.d.Terminate(ctx, "dc-a", sp.ID) })
+	return sp, id, rule, fwd, fired, err
 }
 
 // errReissueHeld: ReissueDeletes sent nothing (inside the backoff).

@@ -8,8 +8,10 @@
 // gave up or a delay passed). Every other request is forwarded as it
 // came. It counts, per method and path, the requests that reached Nova,
 // so a test can say what Nova was asked to do besides what Nova lists
-// afterwards. A test helper: production code may not import it
-// (scripts/check-pure.sh).
+// afterwards. The next-page links of a paginated list are Nova's own
+// absolute URLs, so pages after the first (more than Nova's max_limit
+// servers, 1000) bypass the proxy: neither failed nor counted. A test
+// helper: production code may not import it (scripts/check-pure.sh).
 package novafaulttest
 
 import (
@@ -34,7 +36,11 @@ const (
 	Refuse Action = iota
 	// Drop forwards the request to Nova, waits for Nova's answer and then
 	// closes the client's connection without a byte of it: the work is
-	// done, the answer lost (the client reads EOF).
+	// done, the answer lost (the client reads EOF). Not for GET, HEAD,
+	// OPTIONS or TRACE (nor a rule of any method): Go's transport sends
+	// an idempotent request again, unseen, when a reused connection
+	// closes before its answer, so the client would see success (Fail
+	// panics).
 	Drop
 	// Hold forwards the request to Nova and holds Nova's answer for Delay
 	// before writing it, or, with Delay 0, until the client gives up (its
@@ -81,14 +87,22 @@ type rule struct {
 	matched, fired int
 }
 
+// ForwardTimeout bounds a forwarded request and the read of Nova's
+// answer (a hung Nova gets the client a 502, not a handler stuck for
+// good).
+const ForwardTimeout = 2 * time.Minute
+
 // Proxy forwards requests to one Nova API (its scheme and host), failing
 // those its rules pick.
 type Proxy struct {
-	target *url.URL
-	srv    *http.Server
-	ln     net.Listener
-	client *http.Client
-	done   chan struct{}
+	target    *url.URL
+	srv       *http.Server
+	ln        net.Listener
+	client    *http.Client
+	timeout   time.Duration // ForwardTimeout; the unit tests' is short
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 
 	mu        sync.Mutex
 	rules     []*rule
@@ -97,7 +111,9 @@ type Proxy struct {
 
 // Start listens on 127.0.0.1 (a free port) and forwards to target, a
 // URL whose scheme and host are Nova's (e.g. a compute client's Endpoint).
-func Start(target string) (*Proxy, error) {
+func Start(target string) (*Proxy, error) { return start(target, ForwardTimeout) }
+
+func start(target string, timeout time.Duration) (*Proxy, error) {
 	u, err := url.Parse(target)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("novafaulttest: target %q: want a URL with scheme and host (%v)", target, err)
@@ -106,7 +122,7 @@ func Start(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("novafaulttest: listen: %w", err)
 	}
-	p := &Proxy{target: u, ln: ln, done: make(chan struct{}), forwarded: map[string]int{},
+	p := &Proxy{target: u, ln: ln, timeout: timeout, done: make(chan struct{}), forwarded: map[string]int{},
 		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: time.Minute}
 	go func() { _ = p.srv.Serve(ln) }()
@@ -130,17 +146,30 @@ func (p *Proxy) Via(endpoint string) (string, error) {
 	return u.String(), nil
 }
 
-// Close stops the proxy; held answers are let go.
+// Close stops the proxy: a held answer's connection is closed without
+// it (the client sees a lost answer, not an empty one), Nova's idle
+// connections too. A second Close returns the first's result.
 func (p *Proxy) Close() error {
-	close(p.done)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return p.srv.Shutdown(ctx)
+	p.closeOnce.Do(func() {
+		close(p.done)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.closeErr = p.srv.Shutdown(ctx)
+		p.client.CloseIdleConnections()
+	})
+	return p.closeErr
 }
 
 // Fail adds r (rules are tried in the order added; the first that fires
-// takes the request) and returns the func that removes it again.
+// takes the request) and returns the func that removes it again. It
+// panics on a Drop of an idempotent method or of any method (see Drop).
 func (p *Proxy) Fail(r Rule) (remove func()) {
+	if r.Action == Drop {
+		switch r.Method {
+		case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+			panic(fmt.Sprintf("novafaulttest: Rule.Method %q with Drop: Go's transport retries an idempotent request on a closed reused connection unseen; name a POST, PUT, PATCH or DELETE, or use Refuse or Hold", r.Method))
+		}
+	}
 	if r.Path == nil {
 		r.Path = regexp.MustCompile(`.`)
 	}
@@ -179,7 +208,8 @@ func (p *Proxy) Fired() int {
 }
 
 // Forwarded is how many requests with method whose path matches path
-// reached Nova (failed by Drop or Hold included, Refuse not).
+// reached Nova, counted when Nova answered (failed by Drop or Hold
+// included, Refuse not; one Nova could not be sent is not).
 func (p *Proxy) Forwarded(method string, path *regexp.Regexp) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -194,7 +224,7 @@ func (p *Proxy) Forwarded(method string, path *regexp.Regexp) int {
 }
 
 // pick returns the rule that fails req, or nil, counting.
-func (p *Proxy) pick(req *http.Request) *Rule {
+func (p *Proxy) pick(req *http.Request) *rule {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, r := range p.rules {
@@ -206,10 +236,17 @@ func (p *Proxy) pick(req *http.Request) *Rule {
 			continue
 		}
 		r.fired++
-		rr := r.Rule
-		return &rr
+		return r
 	}
 	return nil
+}
+
+// unfire takes back r's count of a request whose fault never happened
+// (Nova could not be reached: the client got a 502).
+func (p *Proxy) unfire(r *rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r.fired--
 }
 
 // ServeHTTP forwards req to Nova unless a rule fails it.
@@ -224,6 +261,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	status, header, body, err := p.forward(req)
 	if err != nil {
+		if r != nil {
+			p.unfire(r)
+		}
 		http.Error(w, "novafaulttest: "+err.Error(), http.StatusBadGateway)
 		return
 	}
@@ -243,7 +283,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			case <-after:
 			case <-req.Context().Done(): // the client gave up: its answer is lost
 				return
-			case <-p.done:
+			case <-p.done: // closing: the answer is lost, not an empty 200
+				drop(w)
 				return
 			}
 		}
@@ -258,8 +299,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 // forward sends req to Nova, whatever happens to the client meanwhile
-// (Nova does the work of a request whose client gave up), and reads the
-// whole answer.
+// (Nova does the work of a request whose client gave up), within the
+// proxy's forward timeout, and reads the whole answer; it counts req as
+// reached Nova once Nova answered.
 func (p *Proxy) forward(req *http.Request) (int, http.Header, []byte, error) {
 	in, err := io.ReadAll(req.Body)
 	if err != nil {
@@ -267,19 +309,21 @@ func (p *Proxy) forward(req *http.Request) (int, http.Header, []byte, error) {
 	}
 	u := *p.target
 	u.Path, u.RawPath, u.RawQuery = req.URL.Path, req.URL.RawPath, req.URL.RawQuery
-	out, err := http.NewRequestWithContext(context.WithoutCancel(req.Context()), req.Method, u.String(), bytes.NewReader(in))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), p.timeout)
+	defer cancel()
+	out, err := http.NewRequestWithContext(ctx, req.Method, u.String(), bytes.NewReader(in))
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	out.Header = req.Header.Clone()
 	out.Header.Del("Connection")
-	p.mu.Lock()
-	p.forwarded[req.Method+" "+req.URL.Path]++
-	p.mu.Unlock()
 	resp, err := p.client.Do(out)
 	if err != nil {
 		return 0, nil, nil, err
 	}
+	p.mu.Lock()
+	p.forwarded[req.Method+" "+req.URL.Path]++
+	p.mu.Unlock()
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {

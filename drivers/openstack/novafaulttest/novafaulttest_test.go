@@ -3,10 +3,12 @@ package novafaulttest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,7 +43,7 @@ func (b *backend) requests() []string {
 	return append([]string(nil), b.got...)
 }
 
-func start(t *testing.T, b *backend) *Proxy {
+func startProxy(t *testing.T, b *backend) *Proxy {
 	p, err := Start(b.URL + "/v2.1/")
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +74,7 @@ var servers = regexp.MustCompile(`/servers$`)
 // counts what reached Nova.
 func TestRefuseAnswersWithoutNova(t *testing.T) {
 	b := newBackend(t)
-	p := start(t, b)
+	p := startProxy(t, b)
 	remove := p.Fail(Rule{Method: "POST", Path: servers, Skip: 1, Times: 2, Action: Refuse, Status: 409, Body: `{"conflictingRequest": {"message": "busy"}}`})
 	want := []int{202, 409, 409, 202}
 	for i, w := range want {
@@ -103,7 +105,7 @@ func TestRefuseAnswersWithoutNova(t *testing.T) {
 // error, Nova got the request.
 func TestDropLosesTheAnswerAfterNova(t *testing.T) {
 	b := newBackend(t)
-	p := start(t, b)
+	p := startProxy(t, b)
 	p.Fail(Rule{Method: "DELETE", Path: regexp.MustCompile(`^/v2.1/servers/[^/]+$`), Times: 1, Action: Drop})
 	if _, _, err := do(context.Background(), t, p, "DELETE", "/v2.1/servers/abc"); err == nil {
 		t.Fatal("the dropped DELETE got an answer")
@@ -120,13 +122,16 @@ func TestDropLosesTheAnswerAfterNova(t *testing.T) {
 // Nova has done the work by then.
 func TestHoldUntilTheClientGivesUp(t *testing.T) {
 	b := newBackend(t)
-	p := start(t, b)
+	p := startProxy(t, b)
 	p.Fail(Rule{Method: "POST", Path: servers, Times: 1, Action: Hold})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-b.seen; cancel() }() // the client gives up once Nova did the work
 	_, _, err := do(ctx, t, p, "POST", "/v2.1/servers")
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("held POST: %v, want the client's cancellation", err)
+	}
+	if err := p.Close(); err != nil { // waits for the handler: Nova's answer is in
+		t.Fatal(err)
 	}
 	if n := p.Forwarded("POST", servers); n != 1 {
 		t.Fatalf("Forwarded = %d, want 1", n)
@@ -136,7 +141,7 @@ func TestHoldUntilTheClientGivesUp(t *testing.T) {
 // Hold with a delay writes Nova's answer (status, headers, body) late.
 func TestHoldWithADelayAnswers(t *testing.T) {
 	b := newBackend(t)
-	p := start(t, b)
+	p := startProxy(t, b)
 	p.Fail(Rule{Path: servers, Action: Hold, Delay: time.Millisecond})
 	code, body, err := do(context.Background(), t, p, "POST", "/v2.1/servers")
 	if err != nil || code != 202 || body != `{"ok": true}` {
@@ -148,7 +153,7 @@ func TestHoldWithADelayAnswers(t *testing.T) {
 // of another host; Start wants a URL.
 func TestViaAndStartCheckTheirURLs(t *testing.T) {
 	b := newBackend(t)
-	p := start(t, b)
+	p := startProxy(t, b)
 	got, err := p.Via(b.URL + "/v2.1/")
 	if err != nil || got != p.URL()+"/v2.1/" {
 		t.Fatalf("Via = %q, %v", got, err)
@@ -159,4 +164,77 @@ func TestViaAndStartCheckTheirURLs(t *testing.T) {
 	if _, err := Start("127.0.0.1:8774"); err == nil {
 		t.Fatal("Start without a scheme: no error")
 	}
+}
+
+// A request Nova could not be sent (Nova down) gets the client a 502 and
+// counts neither as reached Nova nor as failed by the rule that picked it.
+func TestUnreachableNovaCountsNothing(t *testing.T) {
+	b := newBackend(t)
+	p := startProxy(t, b)
+	p.Fail(Rule{Method: "POST", Path: servers, Action: Drop})
+	b.Close()
+	code, _, err := do(context.Background(), t, p, "POST", "/v2.1/servers")
+	if err != nil || code != http.StatusBadGateway {
+		t.Fatalf("POST with Nova down: %d %v, want 502", code, err)
+	}
+	if n, f := p.Forwarded("POST", servers), p.Fired(); n != 0 || f != 0 {
+		t.Fatalf("Forwarded %d, Fired %d with Nova down; want 0, 0", n, f)
+	}
+}
+
+// A Nova that never answers costs the client a 502 after the forward
+// timeout, and Close stops the proxy cleanly (no handler stuck in the
+// forward).
+func TestHungNovaIsBounded(t *testing.T) {
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer func() { hung.CloseClientConnections(); hung.Close() }() // a stuck forward must not hang the test
+	p, err := start(hung.URL, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a backstop for the client, far beyond the proxy's bound: without
+	// the bound the client gives up first
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, _, err := do(ctx, t, p, "GET", "/v2.1/servers/detail")
+	if err != nil || code != http.StatusBadGateway {
+		t.Fatalf("GET of a hung Nova: %d %v, want the proxy's 502", code, err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// An answer held when the proxy closes is lost (the connection closed),
+// not turned into an empty 200.
+func TestCloseLosesAHeldAnswer(t *testing.T) {
+	b := newBackend(t)
+	p := startProxy(t, b)
+	p.Fail(Rule{Method: "POST", Path: servers, Action: Hold})
+	go func() { <-b.seen; _ = p.Close() }()
+	code, body, err := do(context.Background(), t, p, "POST", "/v2.1/servers")
+	if err == nil {
+		t.Fatalf("held POST at Close: %d %q, want no answer", code, body)
+	}
+}
+
+// Drop is refused for requests Go's transport would send again unseen.
+func TestDropOfAnIdempotentMethodPanics(t *testing.T) {
+	b := newBackend(t)
+	p := startProxy(t, b)
+	for _, m := range []string{"GET", "HEAD", "OPTIONS", "TRACE", ""} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), fmt.Sprintf("Rule.Method %q with Drop", m)) {
+					t.Errorf("Drop of %q: panic %v, want one naming Rule.Method", m, r)
+				}
+			}()
+			p.Fail(Rule{Method: m, Path: servers, Action: Drop})
+		}()
+	}
+	p.Fail(Rule{Method: "DELETE", Path: servers, Action: Drop})() // allowed, removed
+	p.Fail(Rule{Method: "GET", Path: servers, Action: Refuse, Status: 503})()
 }

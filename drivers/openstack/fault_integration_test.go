@@ -30,14 +30,32 @@ import (
 )
 
 // skipClock is the wall clock, moved forward by skip: a delete backoff on
-// the driver's clock ends at once, while Nova runs in real time.
-type skipClock struct{ off atomic.Int64 }
+// the driver's clock ends at once, while Nova runs in real time. Between
+// freeze and thaw its Now stands still (plus the skips), so a backoff
+// begun meanwhile cannot run out in real time while the test lists Nova
+// (lists of 4 to 22 s under CI load; the backoff is 10 s). Timers
+// (AfterFunc: the retry waits) run in real time throughout.
+type skipClock struct {
+	off    atomic.Int64
+	frozen atomic.Int64 // wall-clock Unix ns Now stands at; 0: running
+}
 
-func (c *skipClock) Now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *skipClock) Now() time.Time {
+	now := time.Now()
+	if f := c.frozen.Load(); f != 0 {
+		now = time.Unix(0, f)
+	}
+	return now.Add(time.Duration(c.off.Load()))
+}
 func (c *skipClock) AfterFunc(d time.Duration, f func()) clock.Timer {
 	return time.AfterFunc(d, f)
 }
 func (c *skipClock) skip(d time.Duration) { c.off.Add(int64(d)) }
+func (c *skipClock) freeze()              { c.frozen.Store(time.Now().UnixNano()) }
+
+// thaw lets Now run again from the wall clock (which is later than the
+// frozen instant).
+func (c *skipClock) thaw() { c.frozen.Store(0) }
 
 // faultRig is a driver whose compute requests go through a fault proxy to
 // the real Nova, and a driver on the direct clients, for Nova's own view.
@@ -57,7 +75,13 @@ func newFaultRig(t *testing.T) *faultRig {
 	// a held answer is lost when the driver's request times out
 	cfg.RequestTimeout = Duration(10 * time.Second)
 	direct := connectTB(t, cfg)
-	t.Cleanup(func() { sweep(t, direct); direct.Close() })
+	t.Cleanup(func() {
+		sweep(t, direct)
+		if _, err := direct.DeleteEmptyGroups(context.Background(), sortedKeys(direct.clients)); err != nil {
+			t.Errorf("clean-up of the server groups: %v", err)
+		}
+		direct.Close()
+	})
 	proxy, err := novafaulttest.Start(direct.clients["dc-a"].Compute.Endpoint)
 	if err != nil {
 		t.Fatal(err)
@@ -222,11 +246,11 @@ func TestIntegrationFaults(t *testing.T) {
 	// ---- a quota refusal: ErrQuota, not retried, nothing created; the
 	// flavor counts 0 until a server of the DC is terminated
 	sq := r.spec("quota")
-	fwd, _, err = r.step("Launch: create 403 quota", "POST", createPath, []novafaulttest.Rule{
+	fwd, fired, err = r.step("Launch: create 403 quota", "POST", createPath, []novafaulttest.Rule{
 		{Method: "POST", Path: createPath, Action: novafaulttest.Refuse, Status: 403, Body: body(t, "quota_exceeded_403.json")},
 	}, func() error { _, err := d.Launch(ctx, sq); return err })
-	if !errors.Is(err, drivers.ErrQuota) || fwd != 0 {
-		t.Fatalf("Launch refused for quota: %v, %d creates reached Nova; want ErrQuota, 0", err, fwd)
+	if !errors.Is(err, drivers.ErrQuota) || fwd != 0 || fired != 1 {
+		t.Fatalf("Launch refused for quota: %v, %d creates reached Nova, %d refused; want ErrQuota, 0, 1 (not retried)", err, fwd, fired)
 	}
 	if l := r.onNova(sq.ID); len(l) != 0 {
 		t.Fatalf("a quota refusal left %s", describe(l))
@@ -248,23 +272,24 @@ func TestIntegrationFaults(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		spec  drivers.Spec
+		fired int // requests the rules failed
 		rules func(cloudID string) []novafaulttest.Rule
 	}{
-		{"503 twice", s1, func(id string) []novafaulttest.Rule {
+		{"503 twice", s1, 2, func(id string) []novafaulttest.Rule {
 			return []novafaulttest.Rule{{Method: "DELETE", Path: deletePath(id), Times: 2, Action: novafaulttest.Refuse, Status: 503, Body: body(t, "unavailable_503.json")}}
 		}},
-		{"answer dropped", r.spec("dropped"), func(id string) []novafaulttest.Rule {
+		{"answer dropped", r.spec("dropped"), 1, func(id string) []novafaulttest.Rule {
 			return []novafaulttest.Rule{{Method: "DELETE", Path: deletePath(id), Times: 1, Action: novafaulttest.Drop}}
 		}},
-		{"answer timed out", r.spec("timedout"), func(id string) []novafaulttest.Rule {
+		{"answer timed out", r.spec("timedout"), 1, func(id string) []novafaulttest.Rule {
 			return []novafaulttest.Rule{{Method: "DELETE", Path: deletePath(id), Times: 1, Action: novafaulttest.Hold}}
 		}},
 	} {
 		sv := r.one(c.spec.ID, "before Terminate ("+c.name+")")
 		fwd, fired, err := r.step("Terminate: DELETE "+c.name, "DELETE", deletePath(sv.ID), c.rules(sv.ID),
 			func() error { return d.Terminate(ctx, "dc-a", c.spec.ID) })
-		if err != nil || fwd != 1 || fired == 0 {
-			t.Fatalf("Terminate, DELETE %s: %v, %d DELETEs reached Nova, %d failed; want success, 1", c.name, err, fwd, fired)
+		if err != nil || fwd != 1 || fired != c.fired {
+			t.Fatalf("Terminate, DELETE %s: %v, %d DELETEs reached Nova, %d failed; want success, 1, %d", c.name, err, fwd, fired, c.fired)
 		}
 		r.goneFromNova(c.spec.ID, "Terminate, DELETE "+c.name)
 	}
@@ -317,11 +342,18 @@ func TestIntegrationFaults(t *testing.T) {
 	if s := d.Stats(); s.DeleteBackoff != 0 {
 		t.Errorf("servers still in their delete backoff at the end: %d", s.DeleteBackoff)
 	}
+	// nothing of the run left for the clean-up's sweep (every id's end was
+	// checked above; this counts the run's servers, deleting ones too)
+	if n, err := rawOurs(ctx, r.direct); err != nil || n != 0 {
+		t.Errorf("Nova lists %d servers of the run at the end (%v), want 0", n, err)
+	}
 }
 
 // refusedTerminate launches a server (name) and terminates it with every
 // DELETE of it refused with status and the body of testdata file: the
-// spec, the server's Nova id, the rule, and the step's counts.
+// spec, the server's Nova id, the rule, and the step's counts. The
+// driver's clock is frozen from just before the Terminate (the backoff's
+// start) until backoffThenDeleted has checked inside the backoff.
 func (r *faultRig) refusedTerminate(name string, status int, file string) (drivers.Spec, string, novafaulttest.Rule, int, int, error) {
 	r.t.Helper()
 	ctx := context.Background()
@@ -331,6 +363,7 @@ func (r *faultRig) refusedTerminate(name string, status int, file string) (drive
 	}
 	id := r.one(sp.ID, "before the refused Terminate").ID
 	rule := novafaulttest.Rule{Method: "DELETE", Path: deletePath(id), Action: novafaulttest.Refuse, Status: status, Body: body(r.t, file)}
+	r.clk.freeze() // until backoffThenDeleted's check inside the backoff
 	fwd, fired, err := r.step(fmt.Sprintf("Terminate: every DELETE %d", status), "DELETE", deletePath(id), []novafaulttest.Rule{rule},
 		func() error { return r.d.Terminate(ctx, "dc-a", sp.ID) })
 	return sp, id, rule, fwd, fired, err
@@ -356,6 +389,7 @@ func (r *faultRig) backoffThenDeleted(id, cloudID string, rule novafaulttest.Rul
 	if !errors.Is(err, drivers.ErrBackoff) && !errors.Is(err, errReissueHeld) {
 		r.t.Fatalf("%s inside the backoff: %v, want drivers.ErrBackoff", what, err)
 	}
+	r.clk.thaw()
 	r.clk.skip(delBackoffBase + time.Second)
 	fwd, _, err = r.step(what+" after the backoff", "DELETE", deletePath(cloudID), nil, call)
 	if err != nil || fwd != 1 {

@@ -101,7 +101,7 @@ policy: {intervalSeconds: %d, tau: 2, delayBoundMs: 250, predictor: ar1, strateg
 	if err != nil {
 		t.Fatal(err)
 	}
-	sweepNova(t, oc) // the servers the daemon launched, once it stopped
+	sweepNova(t, oc) // another run's servers: fails now; the servers the daemon launched: deleted once it stopped
 	d, err := New(cfg, Options{Listener: ln, Logger: discard(), ShutdownTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)

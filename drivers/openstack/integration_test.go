@@ -68,6 +68,19 @@ func integrationConfig(tb testing.TB) Config {
 	}.withDefaults()
 }
 
+// otherRuns is the check, once per test process, that Nova lists no
+// server of ours in the tests' DCs of another run (novasweeptest.Others);
+// every connectTB fails with its error.
+var otherRuns struct {
+	once sync.Once
+	err  error
+}
+
+// connectTB connects a driver to the real Nova; it fails, before any test
+// of the process does anything on Nova, when Nova lists servers of ours
+// of another run in the driver's DCs (an interrupted run on a kept stack:
+// the sweep deletes only its own run's, and the tests' reconcilers and
+// exact counts would take them for their own).
 func connectTB(tb testing.TB, cfg Config) *Driver {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -80,6 +93,11 @@ func connectTB(tb testing.TB, cfg Config) *Driver {
 	if err != nil {
 		tb.Fatalf("new driver: %v", err)
 	}
+	otherRuns.once.Do(func() { otherRuns.err = noOtherRun(ctx, d) })
+	if otherRuns.err != nil {
+		d.Close()
+		tb.Fatal(otherRuns.err)
+	}
 	return d
 }
 
@@ -87,13 +105,7 @@ func connectTB(tb testing.TB, cfg Config) *Driver {
 // those it is still deleting (the driver's List hides them).
 func rawOurs(ctx context.Context, d *Driver) (int, error) {
 	n := 0
-	seen := map[*gophercloud.ServiceClient]bool{}
-	for _, dc := range sortedKeys(d.clients) {
-		c := d.clients[dc].Compute
-		if seen[c] {
-			continue
-		}
-		seen[c] = true
+	for _, c := range computes(d) {
 		page, err := servers.List(c, servers.ListOpts{Tags: Tag}).AllPages(ctx)
 		if err != nil {
 			return 0, err
@@ -133,13 +145,18 @@ func sweep(tb testing.TB, d *Driver) {
 // every server of d's run (sweepScope), hidden ones too, deleted and a
 // lost delete sent again until Nova lists none.
 func sweepServers(ctx context.Context, d *Driver, limit time.Duration) (novasweeptest.Result, error) {
-	var computes []*gophercloud.ServiceClient
+	return novasweeptest.Sweep(ctx, computes(d), sweepScope(d), d.clk, limit)
+}
+
+// computes is d's compute clients, each once (DCs may share one).
+func computes(d *Driver) []*gophercloud.ServiceClient {
+	var out []*gophercloud.ServiceClient
 	for _, dc := range sortedKeys(d.clients) {
-		if c := d.clients[dc].Compute; !slices.Contains(computes, c) {
-			computes = append(computes, c)
+		if c := d.clients[dc].Compute; !slices.Contains(out, c) {
+			out = append(out, c)
 		}
 	}
-	return novasweeptest.Sweep(ctx, computes, sweepScope(d), d.clk, limit)
+	return out
 }
 
 // sweepScope is the servers of d's run: tagged ours, managed by ims-orch
@@ -149,27 +166,9 @@ func sweepScope(d *Driver) novasweeptest.Scope {
 		Run: d.cfg.ServerMetadata[novasweeptest.RunKey]}
 }
 
-// noOtherRun fails when Nova lists servers of ours in d's DCs that another
-// run created (an interrupted run on a kept stack: the sweep deletes only
-// its own run's; deploy/openstack/up.sh starts from a fresh database).
-func noOtherRun(t *testing.T, d *Driver) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	all, err := taggedServers(ctx, d.clients["dc-a"].Compute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := sweepScope(d)
-	var other []string
-	for _, s := range all {
-		if s.Metadata[drivers.MetaManagedBy] == sc.ManagedBy && slices.Contains(sc.DCs, s.Metadata[drivers.MetaDC]) && !sc.Has(s) {
-			other = append(other, fmt.Sprintf("%s (%s, run %q)", s.ID, s.Name, s.Metadata[novasweeptest.RunKey]))
-		}
-	}
-	if len(other) > 0 {
-		t.Fatalf("Nova lists %d servers of ours in %v of another run: %v; delete them (openstack server delete) or restart the stack (deploy/openstack/up.sh)", len(other), sc.DCs, other)
-	}
+// noOtherRun is novasweeptest.Others over the clouds of d in d's DCs.
+func noOtherRun(ctx context.Context, d *Driver) error {
+	return novasweeptest.Others(ctx, computes(d), sweepScope(d), d.cfg.DCs[sortedKeys(d.cfg.DCs)[0]].Cloud)
 }
 
 // ourGroups lists the server groups named ims-orch.*.
@@ -259,7 +258,7 @@ func TestIntegrationNova(t *testing.T) {
 	defer d.Close()
 	counter := countRequests(d)
 	ctx := context.Background()
-	noOtherRun(t, d) // its reconcilers would take them for its own (adopt, orphans)
+	sweep(t, d) // this run's leftovers of an earlier test (another run's: connectTB fails)
 	if err := d.DeleteGroups(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -31,10 +31,18 @@ func TestSweepResendsLostDeletes(t *testing.T) {
 	otherRun := ours("dc-a", "z1")
 	otherRun[novasweeptest.RunKey] = "an-earlier-run"
 	foreignRun := f.addServer("z1", "ACTIVE", otherRun, Tag)
-	l, err := d.List(ctx, "dc-b") // a user without a Reconciler: nothing re-sends t1's delete
+	// a user without a Reconciler: nothing re-sends t1's delete. The
+	// driver's List does not scope by run (it must not: the run id is a
+	// test's label), so z1 shows; t1 is hidden by its tombstone
+	l, err := d.List(ctx, "")
 	th.AssertNoErr(t, err)
-	if len(l) != 1 || l[0].ID != "v1" {
-		t.Fatalf("listed %+v, want v1 only (t1 hidden)", l)
+	if got := ids(l); len(got) != 2 || !hasID(l, "v1") || !hasID(l, "z1") {
+		t.Fatalf("listed %v, want v1 and z1 only (t1 hidden)", got)
+	}
+	// the tests' start-up check names z1, its run and a command deleting it
+	err = noOtherRun(ctx, d)
+	if err == nil || !strings.Contains(err.Error(), "server delete --wait "+foreignRun+"\n") || !strings.Contains(err.Error(), `run "an-earlier-run": `+foreignRun) {
+		t.Fatalf("noOtherRun with z1 of another run: %v", err)
 	}
 	f.mu.Lock()
 	f.deletes = 0
@@ -44,6 +52,9 @@ func TestSweepResendsLostDeletes(t *testing.T) {
 	th.AssertNoErr(t, err)
 	th.AssertEquals(t, 4, f.deletes)                                                 // two lost, two taken
 	th.AssertEquals(t, novasweeptest.Result{Servers: 2, Deletes: 4, Resent: 2}, res) // counted as sent
+	if err := noOtherRun(ctx, d); err == nil {                                       // z1 is still there: only the run's were swept
+		t.Fatal("noOtherRun after the sweep: nil, want z1 named")
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.servers) != 3 || f.servers[foreignDC] == nil || f.servers[foreignOwner] == nil || f.servers[foreignRun] == nil {
@@ -75,3 +86,17 @@ type ret3 struct {
 }
 
 func (r ret3) unpack() (novasweeptest.Result, error) { return r.res, r.err }
+
+// With only the run's servers (and other DCs' or owners') on Nova, the
+// start-up check passes.
+func TestNoOtherRunPassesOnTheRunsOwn(t *testing.T) {
+	f := newFakeNova(t)
+	d, _ := quietDriver(t, f, testConfig())
+	md := ours("dc-a", "k1")
+	md[novasweeptest.RunKey] = fakeRun
+	f.addServer("k1", "ACTIVE", md, Tag)
+	f.addServer("x1", "ACTIVE", ours("dc-z", "x1"), Tag)
+	if err := noOtherRun(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+}

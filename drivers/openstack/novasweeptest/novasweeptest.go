@@ -8,11 +8,11 @@
 // Nova lists again not deleting after its DELETE (a lost delete: an
 // aborted build's clean-up wrote its state back, or the terminate never
 // came) gets its DELETE again, so a run leaves nothing behind. Servers
-// outside the scope (another DC's, another owner's, another run's: a
-// deployment on a shared cloud, a test package running in parallel, a
-// second CI job on the same cloud) are left alone — also a server of an
-// earlier, interrupted run (nor counted: a run's checks count its own
-// servers). Each real-Nova test package also uses DC names of its own
+// outside the scope (another DC's, another owner's: a deployment on a
+// shared cloud, a test package running in parallel with DCs of its own)
+// are left alone — also a server of another run (nor counted: a run's
+// checks count its own servers), which Others names before a test starts
+// (a run's reconcilers would take it for their own). Each real-Nova test package also uses DC names of its own
 // (drivers/openstack: dc-a, dc-b; controller/daemon: i14-*, i15-*). A test helper: drivers/openstack's
 // integration tests and the daemon's real-Nova tests use it; production
 // code may not import it (scripts/check-pure.sh).
@@ -20,10 +20,15 @@ package novasweeptest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -52,11 +57,43 @@ var (
 	runID   string
 )
 
-// Run is this test process's run id: the process id and its start on the
-// wall clock (a name, not a measurement), the same for every call.
+// Run is this test process's run id: the host name, the process id and
+// its start on the wall clock (a name, not a measurement), the same for
+// every call. The host and pid say where a leftover came from, and
+// whether its process is gone (Others).
 func Run() string {
-	runOnce.Do(func() { runID = fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()) })
+	runOnce.Do(func() {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "unknown-host"
+		}
+		runID = fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano())
+	})
 	return runID
+}
+
+// processGone reports whether run (Run's form) names a process of this
+// host that no longer runs; false when it cannot tell.
+func processGone(run string) bool {
+	i := strings.LastIndexByte(run, '-')
+	if i < 0 {
+		return false
+	}
+	j := strings.LastIndexByte(run[:i], '-')
+	if j < 0 {
+		return false
+	}
+	host, err := os.Hostname()
+	pid, perr := strconv.Atoi(run[j+1 : i])
+	if err != nil || perr != nil || run[:j] != host || pid <= 0 {
+		return false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return true
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err != nil && !errors.Is(err, syscall.EPERM)
 }
 
 // RunMetadata is the Config.ServerMetadata that marks a driver's servers
@@ -77,6 +114,55 @@ type Scope struct {
 func (sc Scope) Has(s servers.Server) bool {
 	return s.Metadata[drivers.MetaManagedBy] == sc.ManagedBy && slices.Contains(sc.DCs, s.Metadata[drivers.MetaDC]) &&
 		s.Metadata[RunKey] == sc.Run
+}
+
+// Others is nil when the compute clients list no server of ours (Tag,
+// ManagedBy, one of DCs) of another run than sc's; otherwise an error
+// naming them by run (and whether the run's process is gone) with a
+// ready command that deletes them on cloud (a clouds.yaml entry). A
+// run's checks count only its own servers and its sweep deletes only
+// those, so a leftover of another run (an interrupted one on a kept
+// stack) would be taken by the run's reconcilers for their own (adopted,
+// or deleted as an orphan) and fail a test far from the cause: the
+// tests call this before they start.
+func Others(ctx context.Context, computes []*gophercloud.ServiceClient, sc Scope, cloud string) error {
+	byRun := map[string][]string{}
+	var ids []string
+	for _, c := range computes {
+		page, err := servers.List(c, servers.ListOpts{Tags: sc.Tag}).AllPages(ctx)
+		if err != nil {
+			return fmt.Errorf("novasweeptest: list servers: %w", err)
+		}
+		all, err := servers.ExtractServers(page)
+		if err != nil {
+			return fmt.Errorf("novasweeptest: list servers: %w", err)
+		}
+		for _, sv := range all {
+			if sv.Metadata[drivers.MetaManagedBy] != sc.ManagedBy || !slices.Contains(sc.DCs, sv.Metadata[drivers.MetaDC]) || sc.Has(sv) {
+				continue
+			}
+			run := sv.Metadata[RunKey]
+			byRun[run] = append(byRun[run], fmt.Sprintf("%s %s", sv.ID, sv.Name))
+			ids = append(ids, sv.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var runs []string
+	for _, run := range slices.Sorted(maps.Keys(byRun)) {
+		what := "run " + strconv.Quote(run)
+		switch {
+		case run == "":
+			what = "no run id (not a test's, or older than session 14)"
+		case processGone(run):
+			what += ", its process is gone"
+		}
+		runs = append(runs, fmt.Sprintf("%s: %s", what, strings.Join(byRun[run], ", ")))
+	}
+	return fmt.Errorf("novasweeptest: Nova lists %d servers of ours in %v of another run than this one (%s), which this run would take for its own; "+
+		"delete them:\n  openstack --os-cloud %s server delete --wait %s\nor restart the stack (deploy/openstack/up.sh). They are: %s",
+		len(ids), sc.DCs, sc.Run, cloud, strings.Join(ids, " "), strings.Join(runs, "; "))
 }
 
 // Result counts a sweep's DELETE requests: Deletes in all, Resent of them

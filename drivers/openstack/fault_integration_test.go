@@ -414,3 +414,20 @@ func ids(l []drivers.Instance) []string {
 	}
 	return out
 }
+
+// The fault test's clock stands still while frozen (skips still move
+// it): a backoff begun then cannot run out in real time before the
+// test's check inside it; thawed, it runs from the wall clock again.
+func TestSkipClockFreezes(t *testing.T) {
+	var c skipClock
+	c.freeze()
+	at := c.Now()
+	c.skip(delBackoffBase)
+	if got := c.Now().Sub(at); got != delBackoffBase {
+		t.Fatalf("frozen, skipped %s: moved %s", delBackoffBase, got)
+	}
+	c.thaw()
+	if got := c.Now().Sub(at); got < delBackoffBase {
+		t.Fatalf("thawed: %s after the frozen instant, want at least the skip %s", got, delBackoffBase)
+	}
+}

@@ -3,10 +3,16 @@
 #
 # Installs (first run: Debian packages, ~90 s) and starts the loopback OpenStack of
 # deploy/openstack/up.sh (~40-60 s), runs drivers/openstack's integration test against it
-# (it cannot skip here: IMS_ORCH_OS_CLOUD is set), and always stops the stack again.
+# (it cannot skip here: IMS_ORCH_OS_CLOUD is set), the driver's backoff paths through a
+# fault-injecting proxy, the daemon's real-Nova tests, and always stops the stack again.
 # Needs root (apt-get, MariaDB/RabbitMQ as root) and ~2.5 GiB of RAM while it runs.
 #
-#   scripts/ci-openstack.sh              integration test only
+#   scripts/ci-openstack.sh              the real-Nova tests (no benchmarks)
+#
+# Every step is bounded, so a hang cannot push CI past its 60 min: the stack's
+# start 25 min (697 s seen at load 20, plus the first run's install), the
+# drivers/openstack tests 12 min (351 s at load 20), each daemon test 4 min
+# (31 s and 69 s): at most 45 min in all, ~18 min typically.
 #   BENCH=1 scripts/ci-openstack.sh      also the benchmarks of docs/bench/openstack.md
 #   KEEP=1 scripts/ci-openstack.sh       leave the stack running (stop: deploy/openstack/down.sh)
 set -euo pipefail
@@ -31,7 +37,7 @@ stop() {
 trap stop EXIT
 
 echo "== starting OpenStack on 127.0.0.1 (state in $BASE)"
-deploy/openstack/up.sh
+timeout 25m deploy/openstack/up.sh
 
 export OS_CLIENT_CONFIG_FILE=$BASE/clouds.yaml
 export IMS_ORCH_OS_CLOUD=ims-orch-dev
@@ -54,16 +60,20 @@ required() {
   [ "$rc" = 0 ] || exit "$rc"
 }
 
-echo "== drivers/openstack integration test against the real Nova"
-required 20m 'TestIntegrationNova|TestIntegrationQuota|TestConformance' ./drivers/openstack/
+echo "== drivers/openstack integration tests against the real Nova, and the driver's backoff paths through a fault-injecting proxy"
+# TestIntegrationFaults (drivers/openstack/novafaulttest, ~1.5 min): refused
+# creates and DELETEs (503, 409, quota 403, policy 403), answers lost after
+# Nova did the work (dropped, held past request_timeout); the outcome is
+# counted on Nova: one server per id, none left, DELETEs that reached Nova
+required 12m 'TestIntegrationNova|TestIntegrationQuota|TestConformance|TestIntegrationFaults' ./drivers/openstack/
 
 echo "== the daemon's OpenStack reconciliation against the real Nova (issue 15)"
-required 10m 'TestCloudReconcileNova' ./controller/daemon/
+required 4m 'TestCloudReconcileNova' ./controller/daemon/
 
 echo "== CP workload per pair with --driver openstack: S-CSCF servers on the real Nova, their agents' counters (issue 14)"
 # the fake virt driver runs no guest: the test runs what an S-CSCF guest would
 # (Kamailio + the agent) on this machine, one per S-CSCF server (see the test)
-required 10m 'TestOpenStackCPWorkloadFromAgents' ./controller/daemon/
+required 4m 'TestOpenStackCPWorkloadFromAgents' ./controller/daemon/
 
 if [ "${BENCH:-0}" = 1 ]; then
   echo "== benchmarks against the real Nova"

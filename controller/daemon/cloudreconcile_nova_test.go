@@ -55,7 +55,8 @@ func TestCloudReconcileNova(t *testing.T) {
 	}
 	osYAML := "datacenters:\n  i15-a: " + dcYAML(azs[0]) + "\n  i15-b: " + dcYAML(azs[1]) + "\n" +
 		"anti_affinity: {max_per_host: 2}\npoll_interval: 10m\nactive_timeout: 3m\norphan_grace: " + grace.String() +
-		"\nreconcile_interval: 1s\n"
+		"\nreconcile_interval: 1s\n" +
+		"server_metadata: {" + novasweeptest.RunKey + ": " + novasweeptest.Run() + "}\n" // sweepNova's scope
 	osPath := filepath.Join(dir, "openstack.yaml")
 	if err := os.WriteFile(osPath, []byte(osYAML), 0o600); err != nil {
 		t.Fatal(err)
@@ -88,7 +89,7 @@ func TestCloudReconcileNova(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sweepNova(t, oc) // after the daemon stopped: clean-ups run last registered first
+	sweepNova(t, oc) // another run's servers: fails now; this run's: deleted after the daemon stopped (clean-ups run last registered first)
 
 	d, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {
@@ -212,13 +213,37 @@ func waitFor(ctx context.Context, t *testing.T, bound time.Duration, what string
 	}
 }
 
-// sweepNova, at the end of the test, deletes every server of ours in the
-// DCs of oc (novasweeptest: hidden ones too, a lost delete sent again, until
-// Nova lists none, at most 5 min) and the empty server groups of its DCs.
+// sweepNova fails now when Nova lists servers of ours in the DCs of oc of
+// another run (novasweeptest.Others: an interrupted run on a kept stack,
+// which the daemon's reconcilers would adopt or delete as orphans), and
+// at the end of the test deletes every server of ours in those DCs of
+// this run (its server_metadata carries novasweeptest.Run();
+// novasweeptest: hidden ones too, a lost delete sent again, until Nova
+// lists none, at most 5 min) and the empty server groups of its DCs.
 // Call it before the daemon starts: clean-ups run last registered first,
 // so it runs once the daemon stopped and launches no more.
 func sweepNova(t *testing.T, oc openstack.Config) {
 	t.Helper()
+	scope := func(clients map[string]openstack.Clients) ([]*gophercloud.ServiceClient, novasweeptest.Scope) {
+		dcs := slices.Sorted(maps.Keys(clients))
+		var computes []*gophercloud.ServiceClient
+		for _, dc := range dcs {
+			if c := clients[dc].Compute; !slices.Contains(computes, c) {
+				computes = append(computes, c)
+			}
+		}
+		return computes, novasweeptest.Scope{Tag: openstack.Tag, ManagedBy: drivers.ManagedBy, DCs: dcs, Run: oc.ServerMetadata[novasweeptest.RunKey]}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	clients, err := openstack.Connect(ctx, oc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	computes, sc := scope(clients)
+	if err := novasweeptest.Others(ctx, computes, sc, oc.DCs[sc.DCs[0]].Cloud); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 		defer cancel()
@@ -227,15 +252,8 @@ func sweepNova(t *testing.T, oc openstack.Config) {
 			t.Errorf("clean-up: %v", err)
 			return
 		}
-		dcs := slices.Sorted(maps.Keys(clients))
-		var computes []*gophercloud.ServiceClient
-		for _, dc := range dcs {
-			if c := clients[dc].Compute; !slices.Contains(computes, c) {
-				computes = append(computes, c)
-			}
-		}
-		scope := novasweeptest.Scope{Tag: openstack.Tag, ManagedBy: drivers.ManagedBy, DCs: dcs}
-		if res, err := novasweeptest.Sweep(ctx, computes, scope, clock.Real{}, 5*time.Minute); err != nil {
+		computes, sc := scope(clients)
+		if res, err := novasweeptest.Sweep(ctx, computes, sc, clock.Real{}, 5*time.Minute); err != nil {
 			t.Errorf("clean-up: %v", err)
 		} else {
 			t.Logf("clean-up: %s", res)
@@ -245,7 +263,7 @@ func sweepNova(t *testing.T, oc openstack.Config) {
 			t.Errorf("clean-up: %v", err)
 			return
 		}
-		if _, err := drv.DeleteEmptyGroups(ctx, dcs); err != nil {
+		if _, err := drv.DeleteEmptyGroups(ctx, sc.DCs); err != nil {
 			t.Errorf("clean-up of the server groups: %v", err)
 		}
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/openstack"
+	"github.com/ims-orch/ims-orch/drivers/openstack/novasweeptest"
 )
 
 // CP workload per pair with --driver openstack, against the real Nova of
@@ -68,7 +69,8 @@ func TestOpenStackCPWorkloadFromAgents(t *testing.T) {
   %s: {cloud: %s, availability_zone: %s, image: tiny, flavor: m1.tiny, networks: [none], controller_address: %q, controller_token: %q}
 anti_affinity: {max_per_host: 4}
 poll_interval: 500ms
-`, dcA, cloud, azs[0], base, token, dcB, cloud, azs[len(azs)-1], base, token)
+server_metadata: {%s: %q}
+`, dcA, cloud, azs[0], base, token, dcB, cloud, azs[len(azs)-1], base, token, novasweeptest.RunKey, novasweeptest.Run())
 	osFile := filepath.Join(dir, "openstack.yaml")
 	if err := os.WriteFile(osFile, []byte(osCfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -99,7 +101,7 @@ policy: {intervalSeconds: %d, tau: 2, delayBoundMs: 250, predictor: ar1, strateg
 	if err != nil {
 		t.Fatal(err)
 	}
-	sweepNova(t, oc) // the servers the daemon launched, once it stopped
+	sweepNova(t, oc) // another run's servers: fails now; the servers the daemon launched: deleted once it stopped
 	d, err := New(cfg, Options{Listener: ln, Logger: discard(), ShutdownTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)

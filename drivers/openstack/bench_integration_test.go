@@ -35,7 +35,7 @@ func BenchmarkLaunch50(b *testing.B) {
 	cfg.RequestTimeout = Duration(3 * time.Minute)
 	d := connectTB(b, cfg)
 	defer d.Close()
-	sweep(b, d)
+	sweep(b, d) // this run's leftovers (another run's: connectTB fails)
 	defer func() {
 		sweep(b, d)
 		d.DeleteGroups(context.Background())
@@ -156,7 +156,7 @@ func BenchmarkVanishToReplacement(b *testing.B) {
 			cfg := integrationConfig(b)
 			d := connectTB(b, cfg)
 			defer d.Close()
-			sweep(b, d)
+			sweep(b, d) // this run's leftovers (another run's: connectTB fails)
 			defer func() {
 				sweep(b, d)
 				d.DeleteGroups(context.Background())

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -57,6 +59,16 @@ type Config struct {
 	// deleted after OrphanGrace, vanished or ERROR servers handed back to
 	// their controller, empty server groups deleted); default 30s.
 	ReconcileInterval Duration `yaml:"reconcile_interval"`
+	// ServerMetadata is set on every server the driver creates, beside
+	// the drivers.Meta* keys (a label for people; the real-Nova tests'
+	// run id, which scopes their clean-up). It does not change which
+	// servers are ours: two deployments in one project need distinct DC
+	// names. Validated as Nova's server create does: keys of
+	// metadataKeyPattern, not starting with "ims-orch." in any case
+	// (ours), values of at most 255 characters, at most 123 keys (Nova's
+	// default metadata_items quota, 128, less our 5); a Spec.Metadata
+	// key overrides it.
+	ServerMetadata map[string]string `yaml:"server_metadata"`
 }
 
 // DCConfig places one datacenter in a cloud.
@@ -167,6 +179,22 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ownMetadataPrefix starts the metadata keys ims-orch sets (drivers.Meta*,
+// ownMetadataKeys of them on every server); Nova's server-create schema
+// allows metadata keys of metadataKeyPattern and values of at most
+// maxMetadataLen characters, and its metadata_items quota (default
+// novaMetadataItems) counts every key of a server.
+const (
+	ownMetadataPrefix = "ims-orch."
+	ownMetadataKeys   = 5
+	maxMetadataLen    = 255
+	novaMetadataItems = 128
+)
+
+// metadataKeyPattern is Nova's pattern of a metadata key
+// (nova/api/validation/parameter_types.py, metadata).
+var metadataKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_:. -]{1,255}$`)
+
 // namePattern is what ims-orch accepts as a DC, pool or instance id: it goes
 // into server and server-group names and into a name regex filter.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -191,6 +219,23 @@ func (c Config) Validate() error {
 		}
 		if (dc.ControllerAddress == "") != (dc.ControllerToken == "") {
 			return fmt.Errorf("%s: controller_address and controller_token go together", f)
+		}
+	}
+	if n := len(c.ServerMetadata); n > novaMetadataItems-ownMetadataKeys {
+		return fmt.Errorf("openstack config: server_metadata: %d keys, at most %d: Nova's default metadata_items quota (%d) counts every key of a server, ims-orch's own %d and a spec's included",
+			n, novaMetadataItems-ownMetadataKeys, novaMetadataItems, ownMetadataKeys)
+	}
+	for _, k := range sortedKeys(c.ServerMetadata) {
+		f := fmt.Sprintf("openstack config: server_metadata.%q", k)
+		switch v := c.ServerMetadata[k]; {
+		case !metadataKeyPattern.MatchString(k):
+			return fmt.Errorf("%s: key must match %s (Nova's metadata key: 1 to %d letters, digits, _ : . - or space)", f, metadataKeyPattern, maxMetadataLen)
+		case strings.HasPrefix(strings.ToLower(k), ownMetadataPrefix):
+			return fmt.Errorf("%s: keys starting with %q (in any case) are ims-orch's own (drivers.Meta*)", f, ownMetadataPrefix)
+		case !utf8.ValidString(v):
+			return fmt.Errorf("%s: value is not valid UTF-8", f)
+		case utf8.RuneCountInString(v) > maxMetadataLen:
+			return fmt.Errorf("%s: value must be at most %d characters (Nova's limit), got %d", f, maxMetadataLen, utf8.RuneCountInString(v))
 		}
 	}
 	if err := c.AntiAffinity.validate("openstack config: anti_affinity"); err != nil {

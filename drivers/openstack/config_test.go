@@ -1,12 +1,16 @@
 package openstack
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ims-orch/ims-orch/drivers"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -19,6 +23,7 @@ pools:
   scscf: {soft: true}
 poll_interval: 1s
 orphan_grace: 5m
+server_metadata: {deployment: lab}
 `
 	c, err := ParseConfig([]byte(good))
 	if err != nil {
@@ -26,6 +31,9 @@ orphan_grace: 5m
 	}
 	if c.DCs["dc-b"].Region != "RegionTwo" || time.Duration(c.PollInterval) != time.Second || time.Duration(c.OrphanGrace) != 5*time.Minute {
 		t.Errorf("parsed %+v", c)
+	}
+	if c.ServerMetadata["deployment"] != "lab" {
+		t.Errorf("server_metadata %v", c.ServerMetadata)
 	}
 	if c.Retries != DefaultRetries || time.Duration(c.ActiveTimeout) != DefaultActiveTimeout || c.Parallelism != DefaultParallelism {
 		t.Errorf("defaults not filled: %+v", c)
@@ -50,6 +58,16 @@ orphan_grace: 5m
 		{"pool max negative", "datacenters: {a: {}}\npools: {p: {max_per_host: -1}}", "pools.p.max_per_host: must be between"},
 		{"retries too many", "datacenters: {a: {}}\nretries: 5000", "retries: must be between 0 and 1000"},
 		{"not yaml", "datacenters: [", "openstack config:"},
+		{"metadata key of ours", "datacenters: {a: {}}\nserver_metadata: {ims-orch.dc: x}", `server_metadata."ims-orch.dc": keys starting with "ims-orch."`},
+		{"metadata key of ours, other case", "datacenters: {a: {}}\nserver_metadata: {IMS-ORCH.dc: x}", `server_metadata."IMS-ORCH.dc": keys starting with "ims-orch." (in any case)`},
+		{"metadata key empty", "datacenters: {a: {}}\nserver_metadata: {'': x}", `server_metadata."": key must match`},
+		{"metadata key slash", "datacenters: {a: {}}\nserver_metadata: {a/b: x}", `server_metadata."a/b": key must match`},
+		{"metadata key equals", "datacenters: {a: {}}\nserver_metadata: {'a=b': x}", `server_metadata."a=b": key must match`},
+		{"metadata key not ASCII", "datacenters: {a: {}}\nserver_metadata: {ключ: x}", `server_metadata."ключ": key must match`},
+		{"metadata key long", "datacenters: {a: {}}\nserver_metadata: {" + strings.Repeat("k", 256) + ": x}", `server_metadata."kkk`},
+		{"metadata value long", "datacenters: {a: {}}\nserver_metadata: {run: " + strings.Repeat("x", 256) + "}", `server_metadata."run": value must be at most 255 characters`},
+		{"metadata value long in runes", "datacenters: {a: {}}\nserver_metadata: {run: " + strings.Repeat("я", 256) + "}", `server_metadata."run": value must be at most 255 characters (Nova's limit), got 256`},
+		{"metadata keys too many", "datacenters: {a: {}}\nserver_metadata: {" + metadataKeys(124) + "}", "server_metadata: 124 keys, at most 123"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,10 +79,46 @@ orphan_grace: 5m
 	}
 }
 
+// metadataKeys is n YAML map entries k0: v, k1: v, ...
+func metadataKeys(n int) string {
+	kv := make([]string, n)
+	for i := range kv {
+		kv[i] = fmt.Sprintf("k%d: v", i)
+	}
+	return strings.Join(kv, ", ")
+}
+
+// server_metadata takes what Nova's server-create schema and default
+// metadata_items quota take: its key characters, values of 255
+// characters (not bytes), 128 keys in all with ims-orch's own.
+func TestServerMetadataAsNovaTakesIt(t *testing.T) {
+	for name, yml := range map[string]string{
+		"key characters":          "{'Az09_:. -': x}",
+		"255 Cyrillic characters": "{run: " + strings.Repeat("я", 255) + "}",
+		"255-character key":       "{" + strings.Repeat("k", 255) + ": x}",
+		"123 keys":                "{" + metadataKeys(123) + "}",
+		"prefix without the dot":  "{ims-orch-test.run: x}",
+	} {
+		if _, err := ParseConfig([]byte("datacenters: {a: {}}\nserver_metadata: " + yml + "\n")); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	bad := Config{DCs: map[string]DCConfig{"a": {}}, ServerMetadata: map[string]string{"k": "\xff"}}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `server_metadata."k": value is not valid UTF-8`) {
+		t.Errorf("invalid UTF-8 value: %v", err)
+	}
+	// the quota arithmetic counts the keys the driver sets itself
+	if n := len(drivers.Spec{}.CloudMetadata("p")); n != ownMetadataKeys {
+		t.Errorf("the driver sets %d keys of its own, ownMetadataKeys says %d", n, ownMetadataKeys)
+	}
+}
+
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("datacenters: {a: {cloud: x, networks: [none]}}\nanti_affinity: {max_per_host: 2}\n"))
 	f.Add([]byte("datacenters: {a: {}}\npools: {p: {soft: true}}\npoll_interval: 3s\n"))
 	f.Add([]byte("datacenters: [\n"))
+	f.Add([]byte("datacenters: {a: {}}\nserver_metadata: {deployment: lab, 'a b:c.d_e-f': x}\n"))
+	f.Add([]byte("datacenters: {a: {}}\nserver_metadata: {IMS-Orch.x: y, k/1: ключ}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
@@ -76,6 +130,15 @@ func FuzzParseConfig(f *testing.F) {
 		for name := range c.DCs {
 			if !namePattern.MatchString(name) {
 				t.Fatalf("accepted datacenter name %q", name)
+			}
+		}
+		if len(c.ServerMetadata) > novaMetadataItems-ownMetadataKeys {
+			t.Fatalf("accepted %d server_metadata keys", len(c.ServerMetadata))
+		}
+		for k, v := range c.ServerMetadata {
+			if !metadataKeyPattern.MatchString(k) || strings.HasPrefix(strings.ToLower(k), ownMetadataPrefix) ||
+				!utf8.ValidString(v) || utf8.RuneCountInString(v) > maxMetadataLen {
+				t.Fatalf("accepted server_metadata %q: %q", k, v)
 			}
 		}
 	})

@@ -195,6 +195,19 @@ func copyRefused(t *testing.T, terminate func() (map[string]int, error)) {
 	}
 }
 
+// refusedCopyListed is refusedCopy after copyRefused and a List that
+// shows the copy, a second later.
+func refusedCopyListed(t *testing.T) (*fakeNova, *Driver, *clock.Virtual, string, func() (map[string]int, error)) {
+	t.Helper()
+	f, d, clk, copyID, terminate := refusedCopy(t)
+	copyRefused(t, terminate)
+	if _, ok := listed(t, d, "k1"); !ok {
+		t.Fatal("the copy not listed")
+	}
+	clk.Advance(time.Second)
+	return f, d, clk, copyID, terminate
+}
+
 // deletedAtOnce terminates and wants server cloudID (what) deleted by it:
 // one DELETE, Nova deleting it.
 func deletedAtOnce(t *testing.T, f *fakeNova, terminate func() (map[string]int, error), cloudID, what string) {
@@ -221,12 +234,7 @@ func launchMarks(d *Driver) int {
 // copy (it sent nothing, the new server ran until the copy's backoff
 // ended). Once a List shows the launch, Terminate sends nothing again.
 func TestTerminateDeletesAServerLaunchedAfterTheLastList(t *testing.T) {
-	f, d, clk, copyID, terminate := refusedCopy(t)
-	copyRefused(t, terminate)
-	if _, ok := listed(t, d, "k1"); !ok {
-		t.Fatal("the copy not listed")
-	}
-	clk.Advance(time.Second)
+	f, d, clk, copyID, terminate := refusedCopyListed(t)
 	in, err := inVirtualTime(clk, func() ret { in, err := d.LaunchNew(ctx, spec("dc-a", "k1")); return ret{in, err} }).unpack()
 	th.AssertNoErr(t, err)
 	clk.Advance(time.Second)
@@ -253,6 +261,28 @@ func TestTerminateDeletesAServerLaunchedAfterTheLastList(t *testing.T) {
 	if !errors.Is(err, drivers.ErrBackoff) || len(reqs) != 0 {
 		t.Fatalf("Terminate after a List that shows the launch: %v, requests %v; want nothing sent", err, reqs)
 	}
+}
+
+// A server of the id created by another process after the last List
+// (another node's driver, a hand; session 13's open question) is not known
+// to this driver until a List shows it: a Terminate meanwhile skips on the
+// copy's backoff (drivers.ErrBackoff, nothing sent — never a success), and
+// the first Terminate after the next List (the poller's, every
+// poll_interval) deletes it at once, not after the copy's backoff
+// (session 14: kept, docs/openstack.md "A delete Nova keeps refusing").
+func TestAServerAnotherProcessCreatedWaitsForTheNextListOnly(t *testing.T) {
+	f, d, clk, copyID, terminate := refusedCopyListed(t)
+	newID := f.addServer("k1", "ACTIVE", ours("dc-a", "k1"), Tag) // created by another process
+	clk.Advance(time.Second)
+	reqs, err := terminate()
+	var b *DeleteBackoffError
+	if !errors.Is(err, drivers.ErrBackoff) || !errors.As(err, &b) || b.Server != copyID || len(reqs) != 0 {
+		t.Fatalf("Terminate before a List shows the other process's server: %v, requests %v; want the copy's skip, nothing sent", err, reqs)
+	}
+	_, err = d.List(ctx, "") // the poller's next List
+	th.AssertNoErr(t, err)
+	clk.Advance(time.Second)
+	deletedAtOnce(t, f, terminate, newID, "the other process's server after the next List")
 }
 
 // revN3 MED-1: a List asked and answered while a launch of the id runs

@@ -288,6 +288,11 @@ func (d *Driver) createOpts(ctx context.Context, spec drivers.Spec) (servers.Cre
 		return servers.CreateOpts{}, err
 	}
 	md := spec.CloudMetadata(poolName(spec))
+	for k, v := range d.cfg.ServerMetadata {
+		if _, ok := md[k]; !ok { // the spec's own, and ours (Meta*), win
+			md[k] = v
+		}
+	}
 	userData := spec.UserData
 	if userData == nil && dc.ControllerAddress != "" {
 		as := AgentSettings{Controller: dc.ControllerAddress, Token: dc.ControllerToken, InstanceID: spec.ID, DC: spec.DC, VNF: spec.VNF}

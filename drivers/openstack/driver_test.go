@@ -59,6 +59,23 @@ func TestLaunchRequestCarriesEverything(t *testing.T) {
 	th.AssertDeepEquals(t, map[string]any{"max_server_per_host": float64(2)}, g["rules"])
 }
 
+// Config.ServerMetadata goes on every server beside ours; a key the spec
+// sets itself keeps the spec's value.
+func TestLaunchCarriesTheServerMetadata(t *testing.T) {
+	f := newFakeNova(t)
+	cfg := testConfig()
+	cfg.ServerMetadata = map[string]string{"deployment": "lab", "owner": "ops"}
+	d, _ := newTestDriver(t, f, cfg)
+	s := spec("dc-a", "dc-a.pcscf.0")
+	s.Metadata = map[string]string{"owner": "test"}
+	_, err := d.Launch(ctx, s)
+	th.AssertNoErr(t, err)
+	md := f.createBodies[0]["server"].(map[string]any)["metadata"].(map[string]any)
+	th.AssertEquals(t, "lab", md["deployment"])
+	th.AssertEquals(t, "test", md["owner"])
+	th.AssertEquals(t, "dc-a.pcscf.0", md[drivers.MetaID])
+}
+
 func TestLaunchDCDefaultsKeyAndAgentUserData(t *testing.T) {
 	f := newFakeNova(t)
 	d, _ := newTestDriver(t, f, testConfig())

@@ -24,6 +24,7 @@ import (
 	fakeclient "github.com/gophercloud/gophercloud/v2/testhelper/client"
 
 	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/drivers/openstack/novasweeptest"
 )
 
 const (
@@ -539,12 +540,16 @@ func testConfig() Config {
 			"dc-b": {AvailabilityZone: "az-b", Image: imageID, Flavor: flavorID, KeyName: "ops",
 				ControllerAddress: "10.0.0.1:7000", ControllerToken: "s3cret"},
 		},
-		AntiAffinity: AntiAffinity{MaxPerHost: 2},
-		Pools:        map[string]AntiAffinity{"soft": {Soft: true}},
-		Retries:      3,
-		RetryBase:    Duration(100 * time.Millisecond),
+		AntiAffinity:   AntiAffinity{MaxPerHost: 2},
+		Pools:          map[string]AntiAffinity{"soft": {Soft: true}},
+		Retries:        3,
+		RetryBase:      Duration(100 * time.Millisecond),
+		ServerMetadata: novasweeptest.RunMetadata(fakeRun), // sweepServers' scope
 	}
 }
+
+// fakeRun is the run id of the drivers on the fake Nova (testConfig).
+const fakeRun = "fake-run"
 
 // newTestDriver returns a driver on the fake in virtual time.
 func newTestDriver(t *testing.T, f *fakeNova, cfg Config) (*Driver, *clock.Virtual) {

@@ -62,9 +62,25 @@ func integrationConfig(tb testing.TB) Config {
 		ActiveTimeout: Duration(3 * time.Minute),
 		OrphanGrace:   Duration(time.Minute),
 		Parallelism:   10,
+		// the run's servers carry its id: the clean-up (sweep) and
+		// the leak counts (rawOurs) are this run's only
+		ServerMetadata: novasweeptest.RunMetadata(novasweeptest.Run()),
 	}.withDefaults()
 }
 
+// otherRuns is the check, once per test process, that Nova lists no
+// server of ours in the tests' DCs of another run (novasweeptest.Others);
+// every connectTB fails with its error.
+var otherRuns struct {
+	once sync.Once
+	err  error
+}
+
+// connectTB connects a driver to the real Nova; it fails, before any test
+// of the process does anything on Nova, when Nova lists servers of ours
+// of another run in the driver's DCs (an interrupted run on a kept stack:
+// the sweep deletes only its own run's, and the tests' reconcilers and
+// exact counts would take them for their own).
 func connectTB(tb testing.TB, cfg Config) *Driver {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -77,20 +93,19 @@ func connectTB(tb testing.TB, cfg Config) *Driver {
 	if err != nil {
 		tb.Fatalf("new driver: %v", err)
 	}
+	otherRuns.once.Do(func() { otherRuns.err = noOtherRun(ctx, d) })
+	if otherRuns.err != nil {
+		d.Close()
+		tb.Fatal(otherRuns.err)
+	}
 	return d
 }
 
-// rawOurs counts the servers Nova lists with our tag, including those it is
-// still deleting (the driver's List hides them).
+// rawOurs counts the servers of d's run (sweepScope) Nova lists, including
+// those it is still deleting (the driver's List hides them).
 func rawOurs(ctx context.Context, d *Driver) (int, error) {
 	n := 0
-	seen := map[*gophercloud.ServiceClient]bool{}
-	for _, dc := range sortedKeys(d.clients) {
-		c := d.clients[dc].Compute
-		if seen[c] {
-			continue
-		}
-		seen[c] = true
+	for _, c := range computes(d) {
 		page, err := servers.List(c, servers.ListOpts{Tags: Tag}).AllPages(ctx)
 		if err != nil {
 			return 0, err
@@ -99,7 +114,11 @@ func rawOurs(ctx context.Context, d *Driver) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		n += len(all)
+		for _, s := range all {
+			if sweepScope(d).Has(s) {
+				n++
+			}
+		}
 	}
 	return n, nil
 }
@@ -123,17 +142,33 @@ func sweep(tb testing.TB, d *Driver) {
 }
 
 // sweepServers is novasweeptest.Sweep over the clouds of d, on its clock:
-// every server tagged ours, managed by ims-orch in one of d's DCs, hidden
-// ones too, deleted and a lost delete sent again until Nova lists none.
+// every server of d's run (sweepScope), hidden ones too, deleted and a
+// lost delete sent again until Nova lists none.
 func sweepServers(ctx context.Context, d *Driver, limit time.Duration) (novasweeptest.Result, error) {
-	dcs := sortedKeys(d.clients)
-	var computes []*gophercloud.ServiceClient
-	for _, dc := range dcs {
-		if c := d.clients[dc].Compute; !slices.Contains(computes, c) {
-			computes = append(computes, c)
+	return novasweeptest.Sweep(ctx, computes(d), sweepScope(d), d.clk, limit)
+}
+
+// computes is d's compute clients, each once (DCs may share one).
+func computes(d *Driver) []*gophercloud.ServiceClient {
+	var out []*gophercloud.ServiceClient
+	for _, dc := range sortedKeys(d.clients) {
+		if c := d.clients[dc].Compute; !slices.Contains(out, c) {
+			out = append(out, c)
 		}
 	}
-	return novasweeptest.Sweep(ctx, computes, novasweeptest.Scope{Tag: Tag, ManagedBy: drivers.ManagedBy, DCs: dcs}, d.clk, limit)
+	return out
+}
+
+// sweepScope is the servers of d's run: tagged ours, managed by ims-orch
+// in one of d's DCs, carrying d's run id (Config.ServerMetadata).
+func sweepScope(d *Driver) novasweeptest.Scope {
+	return novasweeptest.Scope{Tag: Tag, ManagedBy: drivers.ManagedBy, DCs: sortedKeys(d.clients),
+		Run: d.cfg.ServerMetadata[novasweeptest.RunKey]}
+}
+
+// noOtherRun is novasweeptest.Others over the clouds of d in d's DCs.
+func noOtherRun(ctx context.Context, d *Driver) error {
+	return novasweeptest.Others(ctx, computes(d), sweepScope(d), d.cfg.DCs[sortedKeys(d.cfg.DCs)[0]].Cloud)
 }
 
 // ourGroups lists the server groups named ims-orch.*.
@@ -223,7 +258,7 @@ func TestIntegrationNova(t *testing.T) {
 	defer d.Close()
 	counter := countRequests(d)
 	ctx := context.Background()
-	sweep(t, d) // leftovers of an interrupted run
+	sweep(t, d) // this run's leftovers of an earlier test (another run's: connectTB fails)
 	if err := d.DeleteGroups(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package ovs
 
 import (
 	"context"
+	"errors"
 	"maps"
 )
 
@@ -37,24 +38,41 @@ func PairOf(cookie uint64) (Pair, bool) {
 	return Pair{Entry: int(uint8(cookie >> 40)), Exit: int(uint8(cookie >> 32))}, true
 }
 
+// ErrCountsLost is what PairPackets returns, with the counts, when entry
+// rules' counters ended unread since its previous answer (Apply's read
+// before the bundle failed, or Reset deleted every rule): the counts are
+// right from now on, but their increase since the previous answer misses
+// packets. The interval is a missing measurement, not a low one.
+var ErrCountsLost = errors.New("pair counters: entry rules ended unread since the previous read, their packets are missing")
+
 // PairPackets returns, per entry→exit pair, the packets that entered the
 // chain at this switch's datacenter since the Switch was created:
 // cumulative, never decreasing (rules that were removed keep their last
 // count), read from the entry rules' flow counters. A rule that Apply
 // deletes or replaces (a new cookie) is read just before its bundle: the
 // packets it matches between that read and the bundle's commit (one
-// ovs-ofctl run, tens of ms at load) are not counted.
+// ovs-ofctl run, tens of ms at load) are not counted. When that read
+// failed (or Reset deleted the rules) since the previous call, the counts
+// come with ErrCountsLost (once: the next call answers nil).
 func (s *Switch) PairPackets() (map[Pair]uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.readPairsLocked(context.Background()); err != nil {
 		return nil, err
 	}
-	return maps.Clone(s.pairs), nil
+	var err error
+	if s.lost {
+		s.lost, err = false, ErrCountsLost
+	}
+	return maps.Clone(s.pairs), err
 }
 
 func (s *Switch) readPairsLocked(ctx context.Context) error {
-	fs, err := s.countsLocked(ctx, CookieEntry)
+	read := s.readCounts
+	if read == nil {
+		read = s.Counts
+	}
+	fs, err := read(ctx, CookieEntry)
 	if err != nil {
 		return err
 	}
@@ -70,8 +88,4 @@ func (s *Switch) readPairsLocked(ctx context.Context) error {
 		s.seen[f.Cookie] = f.Packets
 	}
 	return nil
-}
-
-func (s *Switch) countsLocked(ctx context.Context, kind uint64) ([]FlowCount, error) {
-	return s.Counts(ctx, kind)
 }

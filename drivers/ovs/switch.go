@@ -36,6 +36,12 @@ func (f Flow) String() string {
 type Changes struct {
 	Added, Modified, Deleted, Unchanged int
 	Conflicts                           int
+	// CountsUnread is the error of the pair-counter read that failed just
+	// before the bundle ended entry rules' counters (deleted or replaced):
+	// the rules were applied anyway, the packets those rules matched since
+	// the last read are lost, and the next PairPackets says so
+	// (ErrCountsLost). Nil normally.
+	CountsUnread error
 }
 
 // Conflict is two rules of one desired set with one identity (Key) and
@@ -88,6 +94,12 @@ type Switch struct {
 	// cumulative total of every pair
 	seen  map[uint64]uint64
 	pairs map[Pair]uint64
+	// lost: counters ended unread since the last PairPackets (Apply's
+	// read failed, or Reset deleted every rule)
+	lost bool
+	// readCounts reads the counters of the rules of a cookie kind (nil:
+	// Counts; tests fail it)
+	readCounts func(ctx context.Context, kind uint64) ([]FlowCount, error)
 }
 
 // NewSwitch returns the switch of bridge br (see EnsureBridge). It assumes
@@ -167,14 +179,20 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	if len(lines) == 0 {
 		return c, nil
 	}
+	var unread error
 	if entryCountsEnd(s.have, want) {
-		// keep the pair counts of entry rules about to go or be replaced
-		if err := s.readPairsLocked(ctx); err != nil {
-			return c, err
-		}
+		// keep the pair counts of entry rules about to go or be replaced;
+		// best effort: a failed read (a slow or briefly unreachable
+		// switch) must not keep the rules off it, it costs the counts
+		// since the last read, which the next PairPackets reports lost
+		unread = s.readPairsLocked(ctx)
 	}
 	if err := s.bundle(ctx, lines); err != nil {
 		return Changes{}, err
+	}
+	if unread != nil {
+		s.lost = true
+		c.CountsUnread = fmt.Errorf("reading the pair counters before the rule update: %w", unread)
 	}
 	s.have = make(map[string]Flow, len(want))
 	for _, f := range want {
@@ -219,6 +237,10 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	s.have = make(map[string]Flow, len(want))
 	for _, f := range want {
 		s.have[f.Key()] = f
+	}
+	if len(s.seen) > 0 {
+		// the deleted entry rules' packets since the last read are gone
+		s.lost = true
 	}
 	clear(s.seen)
 	return nil

@@ -1,7 +1,8 @@
 // Package ovstest holds the test helpers of the real data plane (imported by
 // tests only): Require skips a test where Open vSwitch cannot run (and fails
-// it with CI=true), Start gives a test private daemons under a name prefix
-// of its own, which no other run on the machine shares.
+// it with CI=true) or under -short, and otherwise holds the machine lock of
+// the real tests for it (ovslock); Start gives a test private daemons under
+// a name prefix of its own, which no other run on the machine shares.
 package ovstest
 
 import (
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovslock"
 )
 
 // Lead is the first letter of every test prefix (ovs.ClaimFree): the
@@ -19,12 +21,19 @@ const Lead = 't'
 // Require and Start are mirrored in drivers/ovs/real_test.go (that
 // package's own tests cannot import this one: an import cycle): change both.
 
-// Require skips t when Open vSwitch or root is missing, and fails it instead
-// when CI=true (a missing install step must not pass silently).
+// Require skips t under -short (real tests take seconds to minutes and the
+// machine lock) and when Open vSwitch or root is missing, and fails it
+// instead when CI=true (a missing install step must not pass silently).
+// Otherwise t holds the machine lock of the real tests (ovslock) until it
+// ends: a second run on the machine waits for it.
 func Require(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("real Open vSwitch test: skipped under -short")
+	}
 	err := ovs.Usable()
 	if err == nil {
+		ovslock.Hold(t)
 		return
 	}
 	if os.Getenv("CI") == "true" {

@@ -107,13 +107,26 @@ func TestBridgeLifecycleOnRealOVS(t *testing.T) {
 	if _, err := d.Vsctl(ctx, "add-br", foreign, "--", "set", "bridge", foreign, "datapath_type=netdev", "external-ids:owner=someone"); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := d.Vsctl(ctx, "list", "bridge", foreign)
+	// the bridge's configuration, the columns a client writes: ovs-vswitchd
+	// fills in its own (datapath_version, datapath_id, status) in a
+	// transaction of its own after add-br returned, at its pace, so the
+	// whole row may differ between two reads without anyone touching it
+	// (this test failed so once at load 53)
+	config := func() string {
+		t.Helper()
+		out, err := d.Vsctl(ctx, "--columns=name,datapath_type,fail_mode,protocols,external_ids,other_config,ports,controller,mirrors",
+			"list", "bridge", foreign)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := config()
 	err := d.EnsureBridge(ctx, foreign, 1)
 	if !errors.Is(err, ErrForeign) || !strings.Contains(err.Error(), foreign) {
 		t.Fatalf("foreign bridge: got %v, want ErrForeign naming the bridge", err)
 	}
-	after, _ := d.Vsctl(ctx, "list", "bridge", foreign)
-	if before != after {
+	if after := config(); before != after {
 		t.Fatalf("foreign bridge changed:\n%s\n%s", before, after)
 	}
 	brs, err := d.OurBridges(ctx)

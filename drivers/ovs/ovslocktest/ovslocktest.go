@@ -1,4 +1,4 @@
-// Package ovslock owns the machine lock of the real Open vSwitch and
+// Package ovslocktest owns the machine lock of the real Open vSwitch and
 // network-namespace tests (Path, the file the docs' `flock
 // /tmp/ims-orch-ovs.lock go test ...` takes): every real test holds it
 // while it runs (ovstest.Require and drivers/ovs's own requireReal call
@@ -7,7 +7,7 @@
 // flock(1). A run under flock(1) already holds the lock in an ancestor and
 // runs under it. It imports nothing of this module: drivers/ovs's own
 // tests use it too (they cannot import ovstest).
-package ovslock
+package ovslocktest
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package ovslock
+package ovslocktest
 
 import (
 	"os"

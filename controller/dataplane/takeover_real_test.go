@@ -151,6 +151,41 @@ func sendAccounted(t *testing.T, p *Plane, tx *sender, to string, n int, rxs ...
 	return sent, g
 }
 
+// twoCallees is a 3-DC plane (a firewall in dc0) where one caller endpoint
+// (dc0, port 6000) calls a callee in dc1 (older) and one in dc2 (newer)
+// from the same media port: the two calls' caller flows share a 5-tuple.
+// rx1 and rx2 are the callees' sockets, tx the caller's, to the address it
+// sends to.
+type twoCallees struct {
+	p            *Plane
+	older, newer routing.Call
+	rx1, rx2     *receiver
+	tx           *sender
+	to           string
+}
+
+func newTwoCallees(t *testing.T) twoCallees {
+	t.Helper()
+	paths := map[placement.Pair]placement.Path{
+		{Entry: 0, Exit: 1}: {0, 0, 1}, {Entry: 1, Exit: 0}: {1, 0, 0},
+		{Entry: 0, Exit: 2}: {0, 0, 2}, {Entry: 2, Exit: 0}: {2, 0, 0},
+	}
+	p := newPlane(t, 3, 1, paths, false)
+	if _, err := p.AddInstance(context.Background(), 0, 1, 10, netns.Firewall); err != nil {
+		t.Fatal(err)
+	}
+	caller, callee1, callee2 := ip("10.100.0.1"), ip("10.101.0.1"), ip("10.102.0.1")
+	addUsers(t, p, caller, callee1, callee2)
+	mk := func(callee routing.IPv4, dc int) routing.Call {
+		return routing.Call{CallerDC: 0, CalleeDC: dc, CallerIP: caller, CalleeIP: callee,
+			CallerSendPort: 6000, CallerRecvPort: 6000, CalleeSendPort: 6000, CalleeRecvPort: 6000,
+			CallerEntryIP: EntryIP(0), CalleeEntryIP: EntryIP(dc)}
+	}
+	return twoCallees{p: p, older: mk(callee1, 1), newer: mk(callee2, 2),
+		rx1: listen(t, p.UsersNS(1), "10.101.0.1:6000"), rx2: listen(t, p.UsersNS(2), "10.102.0.1:6000"),
+		tx: dial(t, p.UsersNS(0), "10.100.0.1:6000"), to: fmt.Sprintf("%s:6000", EntryIP(0))}
+}
+
 // One caller endpoint calls a callee in DC 1, then (the first call still
 // up) a callee in DC 2 from the same media port: the newer call takes the
 // caller's 5-tuple over with another exit DC, so its arrival rule gets
@@ -163,26 +198,8 @@ func sendAccounted(t *testing.T, p *Plane, tx *sender, to string, n int, rxs ...
 // cookie stay, and the replace path ran in no real test.
 func TestTakeoverToAnotherExitOnTheRealPlane(t *testing.T) {
 	ctx := context.Background()
-	paths := map[placement.Pair]placement.Path{
-		{Entry: 0, Exit: 1}: {0, 0, 1}, {Entry: 1, Exit: 0}: {1, 0, 0},
-		{Entry: 0, Exit: 2}: {0, 0, 2}, {Entry: 2, Exit: 0}: {2, 0, 0},
-	}
-	p := newPlane(t, 3, 1, paths, false)
-	if _, err := p.AddInstance(ctx, 0, 1, 10, netns.Firewall); err != nil {
-		t.Fatal(err)
-	}
-	caller, callee1, callee2 := ip("10.100.0.1"), ip("10.101.0.1"), ip("10.102.0.1")
-	addUsers(t, p, caller, callee1, callee2)
-	mk := func(callee routing.IPv4, dc int) routing.Call {
-		return routing.Call{CallerDC: 0, CalleeDC: dc, CallerIP: caller, CalleeIP: callee,
-			CallerSendPort: 6000, CallerRecvPort: 6000, CalleeSendPort: 6000, CalleeRecvPort: 6000,
-			CallerEntryIP: EntryIP(0), CalleeEntryIP: EntryIP(dc)}
-	}
-	older, newer := mk(callee1, 1), mk(callee2, 2)
-	rx1 := listen(t, p.UsersNS(1), "10.101.0.1:6000")
-	rx2 := listen(t, p.UsersNS(2), "10.102.0.1:6000")
-	tx := dial(t, p.UsersNS(0), "10.100.0.1:6000")
-	to := fmt.Sprintf("%s:6000", EntryIP(0))
+	b := newTwoCallees(t)
+	p, older, newer, rx1, rx2, tx, to := b.p, b.older, b.newer, b.rx1, b.rx2, b.tx, b.to
 	const n = 50
 	// expect sends n packets and checks what each callee got (every
 	// packet accounted for: a callee's socket or dc0's miss rule) and the
@@ -239,26 +256,8 @@ func TestTakeoverToAnotherExitOnTheRealPlane(t *testing.T) {
 // leaves the 5-tuple unrouted: dc0's miss rule drops every packet.
 func TestFailedOpenGivesTheTupleBackOnTheRealPlane(t *testing.T) {
 	ctx := context.Background()
-	paths := map[placement.Pair]placement.Path{
-		{Entry: 0, Exit: 1}: {0, 0, 1}, {Entry: 1, Exit: 0}: {1, 0, 0},
-		{Entry: 0, Exit: 2}: {0, 0, 2}, {Entry: 2, Exit: 0}: {2, 0, 0},
-	}
-	p := newPlane(t, 3, 1, paths, false)
-	if _, err := p.AddInstance(ctx, 0, 1, 10, netns.Firewall); err != nil {
-		t.Fatal(err)
-	}
-	caller, callee1, callee2 := ip("10.100.0.1"), ip("10.101.0.1"), ip("10.102.0.1")
-	addUsers(t, p, caller, callee1, callee2)
-	mk := func(callee routing.IPv4, dc int) routing.Call {
-		return routing.Call{CallerDC: 0, CalleeDC: dc, CallerIP: caller, CalleeIP: callee,
-			CallerSendPort: 6000, CallerRecvPort: 6000, CalleeSendPort: 6000, CalleeRecvPort: 6000,
-			CallerEntryIP: EntryIP(0), CalleeEntryIP: EntryIP(dc)}
-	}
-	older, newer := mk(callee1, 1), mk(callee2, 2)
-	rx1 := listen(t, p.UsersNS(1), "10.101.0.1:6000")
-	rx2 := listen(t, p.UsersNS(2), "10.102.0.1:6000")
-	tx := dial(t, p.UsersNS(0), "10.100.0.1:6000")
-	to := fmt.Sprintf("%s:6000", EntryIP(0))
+	b := newTwoCallees(t)
+	p, older, newer, rx1, rx2, tx, to := b.p, b.older, b.newer, b.rx1, b.rx2, b.tx, b.to
 	const n = 50
 	expect := func(when string, want1 int) {
 		t.Helper()

@@ -3,6 +3,7 @@ package ovs
 import (
 	"context"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -37,8 +38,9 @@ type Changes struct {
 	Added, Modified, Deleted, Unchanged int
 	Conflicts                           int
 	// CountsUnread is the error of the pair-counter read that failed just
-	// before the bundle ended entry rules' counters (deleted or replaced):
-	// the rules were applied anyway, the packets those rules matched since
+	// before the bundle ended pair counter rules (PairCounter; deleted or
+	// replaced: their pair left the rule set; entry rules end no count):
+	// the rules were applied anyway, the packets those rules counted since
 	// the last read are lost, and the next PairPackets says so
 	// (ErrCountsLost). Nil normally.
 	CountsUnread error
@@ -90,8 +92,8 @@ type Switch struct {
 	bridge string
 	mu     sync.Mutex
 	have   map[string]Flow
-	// pair counters: per entry-rule cookie the packets last read, and the
-	// cumulative total of every pair
+	// pair counters: per pair counter rule's cookie the packets last
+	// read, and the cumulative total of every pair
 	seen  map[uint64]uint64
 	pairs map[Pair]uint64
 	// lost: counters ended unread since the last PairPackets (Apply's
@@ -100,6 +102,9 @@ type Switch struct {
 	// readCounts reads the counters of the rules of a cookie kind (nil:
 	// Counts; tests fail it)
 	readCounts func(ctx context.Context, kind uint64) ([]FlowCount, error)
+	// ofctl runs ovs-ofctl with args and stdin (nil: the real one; unit
+	// tests run a model of the switch)
+	ofctl func(ctx context.Context, stdin io.Reader, args ...string) (string, error)
 }
 
 // NewSwitch returns the switch of bridge br (see EnsureBridge). It assumes
@@ -114,7 +119,14 @@ func (s *Switch) Bridge() string { return s.bridge }
 // Ofctl runs ovs-ofctl -O OpenFlow15 cmd <bridge's management socket> args...
 func (s *Switch) Ofctl(ctx context.Context, cmd string, args ...string) (string, error) {
 	a := append([]string{"-O", "OpenFlow15", cmd, s.d.mgmt(s.bridge)}, args...)
-	return run(ctx, s.d.cfg.Dir, nil, "ovs-ofctl", a...)
+	return s.runOfctl(ctx, nil, a...)
+}
+
+func (s *Switch) runOfctl(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+	if s.ofctl != nil {
+		return s.ofctl(ctx, stdin, args...)
+	}
+	return run(ctx, s.d.cfg.Dir, stdin, "ovs-ofctl", args...)
 }
 
 // Diff returns the bundle lines that turn have into want (deletes first).
@@ -179,9 +191,12 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	if len(lines) == 0 {
 		return c, nil
 	}
+	// entry rules (a call's end, a takeover) end no count: their packets
+	// are on their pair's counter rule, so a call's rule update reads
+	// nothing. Only a counter rule that goes is read first.
 	var unread error
-	if entryCountsEnd(s.have, want) {
-		// keep the pair counts of entry rules about to go or be replaced;
+	ended := countersEnd(s.have, want)
+	if len(ended) > 0 {
 		// best effort: a failed read (a slow or briefly unreachable
 		// switch) must not keep the rules off it, it costs the counts
 		// since the last read, which the next PairPackets reports lost
@@ -189,6 +204,10 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	}
 	if err := s.bundle(ctx, lines); err != nil {
 		return Changes{}, err
+	}
+	for _, ck := range ended {
+		// a counter rule added again with this cookie counts from 0
+		delete(s.seen, ck)
 	}
 	if unread != nil {
 		s.lost = true
@@ -201,25 +220,27 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	return c, nil
 }
 
-// entryCountsEnd reports whether applying want (resolved) to have ends
-// the counter of an entry rule (pure): the rule is deleted, or replaced
-// because its cookie changes (Diff). Its packets must be read first.
-func entryCountsEnd(have map[string]Flow, want []Flow) bool {
+// countersEnd returns the cookies of the pair counter rules (PairCounter)
+// whose counts applying want (resolved) to have ends (pure): the rule is
+// deleted, or replaced because its cookie changes (Diff). Their packets
+// must be read first. Entry rules end no count.
+func countersEnd(have map[string]Flow, want []Flow) []uint64 {
 	keep := make(map[string]Flow, len(want))
 	for _, f := range want {
 		keep[f.Key()] = f
 	}
+	var ended []uint64
 	for k, g := range have {
-		if f, ok := keep[k]; g.Cookie&cookieKindMask == CookieEntry && (!ok || f.Cookie != g.Cookie) {
-			return true
+		if f, ok := keep[k]; g.Cookie&cookieKindMask == CookiePair && (!ok || f.Cookie != g.Cookie) {
+			ended = append(ended, g.Cookie)
 		}
 	}
-	return false
+	return ended
 }
 
 func (s *Switch) bundle(ctx context.Context, lines []string) error {
 	in := strings.NewReader(strings.Join(lines, "\n") + "\n")
-	_, err := run(ctx, s.d.cfg.Dir, in, "ovs-ofctl", "-O", "OpenFlow15", "--bundle", "add-flows", s.d.mgmt(s.bridge), "-")
+	_, err := s.runOfctl(ctx, in, "-O", "OpenFlow15", "--bundle", "add-flows", s.d.mgmt(s.bridge), "-")
 	return err
 }
 

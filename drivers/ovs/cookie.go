@@ -110,44 +110,90 @@ var ErrCountsLost = errors.New("pair counters: counter rules ended unread since 
 // chain at this switch's datacenter since the Switch was created:
 // cumulative, never decreasing, read from the pair counter rules
 // (PairCounter; one ovs-ofctl dump-flows). Entry rules come and go without
-// a read: their packets are on their pair's counter rule, which stays. A
-// counter rule that Apply deletes (its pair left the rule set) is read
-// just before its bundle, and a counter rule added again counts from 0.
-// When that read failed (or Reset deleted the rules) since the previous
-// call, the counts come with ErrCountsLost (once: the next call answers
-// nil).
+// a read: their packets are on their pair's counter rule, which stays.
+// The dump runs without the Switch's rule lock, so a rule update (Apply)
+// never waits for it; calls of PairPackets run one at a time. A counter
+// rule that Apply deletes (its pair left the rule set) is read just before
+// its bundle, and a counter rule added again counts from 0.
+// When counts were lost since the previous call, the counts come with
+// ErrCountsLost (once: the next call answers nil): that read failed; Reset
+// ran with a failed read; or a counter rule the Switch installed is gone
+// from the switch, or counts less than before (ovs-vswitchd restarted: its
+// rules and their counts died with it, which the first read after the
+// restart reports, not the one after the Reset that follows).
 func (s *Switch) PairPackets() (map[Pair]uint64, error) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	s.mu.Lock()
+	gen := s.countersGen
+	s.mu.Unlock()
+	fs, err := s.readPairs(context.Background())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.readPairsLocked(context.Background()); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	var err error
+	if s.countersGen != gen {
+		// the counter rules changed while the dump ran: it may miss a
+		// new one or hold an ended one's count; read again (rare: the
+		// pairs of the topology are fixed)
+		if err := s.readPairsLocked(context.Background()); err != nil {
+			return nil, err
+		}
+	} else {
+		s.foldLocked(fs)
+	}
 	if s.lost {
 		s.lost, err = false, ErrCountsLost
 	}
 	return maps.Clone(s.pairs), err
 }
 
-func (s *Switch) readPairsLocked(ctx context.Context) error {
+// readPairs dumps the pair counter rules' counters.
+func (s *Switch) readPairs(ctx context.Context) ([]FlowCount, error) {
 	read := s.readCounts
 	if read == nil {
 		read = s.Counts
 	}
-	fs, err := read(ctx, CookiePair)
+	return read(ctx, CookiePair)
+}
+
+// readPairsLocked reads the counters and adds their increase to the
+// pairs (s.mu held).
+func (s *Switch) readPairsLocked(ctx context.Context) error {
+	fs, err := s.readPairs(ctx)
 	if err != nil {
 		return err
 	}
+	s.foldLocked(fs)
+	return nil
+}
+
+// foldLocked adds the increase of each counter rule since the last read
+// to its pair. seen holds the counter rules the Switch installed (added
+// by Apply or Reset at 0) and the counts last read: one installed but
+// missing from the dump, or counting less than before, died with its
+// counts (ovs-vswitchd restarted): the counts are marked lost, once.
+func (s *Switch) foldLocked(fs []FlowCount) {
+	dumped := make(map[uint64]bool, len(fs))
 	for _, f := range fs {
 		p, ok := CounterOf(f.Cookie)
 		if !ok {
 			continue
 		}
+		dumped[f.Cookie] = true
 		last := s.seen[f.Cookie]
-		if f.Packets > last {
+		if f.Packets < last {
+			s.lost = true // re-created behind the Switch's back: its count restarted
+		} else {
 			s.pairs[p] += f.Packets - last
 		}
 		s.seen[f.Cookie] = f.Packets
 	}
-	return nil
+	for ck := range s.seen {
+		if !dumped[ck] {
+			s.lost = true
+			delete(s.seen, ck) // reported once; Reset installs it again
+		}
+	}
 }

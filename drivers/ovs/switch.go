@@ -92,12 +92,18 @@ type Switch struct {
 	bridge string
 	mu     sync.Mutex
 	have   map[string]Flow
-	// pair counters: per pair counter rule's cookie the packets last
-	// read, and the cumulative total of every pair
-	seen  map[uint64]uint64
-	pairs map[Pair]uint64
-	// lost: counters ended unread since the last PairPackets (Apply's
-	// read failed, or Reset deleted every rule)
+	// pair counters: per pair counter rule the Switch installed, the
+	// packets last read (0 when installed), and the cumulative total of
+	// every pair; countersGen counts the changes of the installed
+	// counter rules (a PairPackets dump that ran across one is read
+	// again); readMu makes PairPackets calls take turns (its dump runs
+	// without mu)
+	seen        map[uint64]uint64
+	pairs       map[Pair]uint64
+	countersGen uint64
+	readMu      sync.Mutex
+	// lost: counters ended unread since the last PairPackets (Apply's or
+	// Reset's read failed, or a counter rule died with ovs-vswitchd)
 	lost bool
 	// readCounts reads the counters of the rules of a cookie kind (nil:
 	// Counts; tests fail it)
@@ -205,19 +211,34 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	if err := s.bundle(ctx, lines); err != nil {
 		return Changes{}, err
 	}
-	for _, ck := range ended {
-		// a counter rule added again with this cookie counts from 0
-		delete(s.seen, ck)
-	}
 	if unread != nil {
 		s.lost = true
 		c.CountsUnread = fmt.Errorf("reading the pair counters before the rule update: %w", unread)
 	}
+	s.installedLocked(want, ended)
+	return c, nil
+}
+
+// installedLocked records want as the installed rule set after a bundle
+// that ended the counter rules ended: their counts are dropped, and a
+// counter rule that is new counts from 0.
+func (s *Switch) installedLocked(want []Flow, ended []uint64) {
+	changed := len(ended) > 0
+	for _, ck := range ended {
+		delete(s.seen, ck)
+	}
+	old := s.have
 	s.have = make(map[string]Flow, len(want))
 	for _, f := range want {
 		s.have[f.Key()] = f
+		if g, ok := old[f.Key()]; f.Cookie&cookieKindMask == CookiePair && (!ok || g.Cookie != f.Cookie) {
+			s.seen[f.Cookie] = 0
+			changed = true
+		}
 	}
-	return c, nil
+	if changed {
+		s.countersGen++
+	}
 }
 
 // countersEnd returns the cookies of the pair counter rules (PairCounter)
@@ -252,18 +273,21 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	defer s.mu.Unlock()
 	want, _ = Resolve(want)
 	lines, _ := Diff(nil, want)
+	// the counter rules' packets since the last read, read first (best
+	// effort; Reset is a recovery, not a call's path): after a restart of
+	// ovs-vswitchd the installed counters are gone, which the read
+	// reports lost unless a read since the restart did
+	unread := s.readPairsLocked(ctx)
 	if err := s.bundle(ctx, append([]string{"delete"}, lines...)); err != nil {
 		return err
 	}
-	s.have = make(map[string]Flow, len(want))
-	for _, f := range want {
-		s.have[f.Key()] = f
-	}
-	if len(s.seen) > 0 {
-		// the deleted entry rules' packets since the last read are gone
+	if unread != nil {
 		s.lost = true
 	}
 	clear(s.seen)
+	s.have = nil
+	s.installedLocked(want, nil)
+	s.countersGen++
 	return nil
 }
 

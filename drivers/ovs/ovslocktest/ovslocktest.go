@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,26 +126,57 @@ func lockFile(path string, wait time.Duration, logf func(string, ...any)) (*os.F
 	}
 }
 
+// startFDs are the descriptors the process had when it started (before
+// this package opened any): the only ones an ancestor can have passed down.
+var startFDs = openFDs()
+
+func openFDs() map[int]bool {
+	out := map[int]bool{}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return out
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil {
+			out[fd] = true
+		}
+	}
+	return out
+}
+
 // inheritedLock reports whether this process has a descriptor of path that
-// it did not open and that holds the lock (flock(1) → go → the test binary
-// passes its descriptor down): flock(2) on the descriptor that holds the
-// lock succeeds at once, on any other it would block.
+// it had at its start and that holds the lock exclusively (flock(1) → go →
+// the test binary passes its descriptor down). It only looks (the lock
+// shows as a "lock: … FLOCK ADVISORY WRITE" line of the descriptor's
+// /proc/self/fdinfo): a flock(2) on a descriptor that holds no lock would
+// take it, for an ancestor that never lets it go (revO M3). The inherited
+// descriptor is made close-on-exec: an Open vSwitch daemon or a forwarder
+// the test starts does not hold the lock after the run.
 func inheritedLock(path string) bool {
 	want, err := os.Stat(path)
 	if err != nil {
 		return false
 	}
-	ents, err := os.ReadDir("/proc/self/fd")
+	for fd := range startFDs {
+		fi, err := os.Stat(filepath.Join("/proc/self/fd", strconv.Itoa(fd)))
+		if err != nil || !os.SameFile(fi, want) || !holdsWriteFlock(fd) {
+			continue
+		}
+		unix.CloseOnExec(fd)
+		return true
+	}
+	return false
+}
+
+// holdsWriteFlock reports whether descriptor fd's open file holds an
+// exclusive flock(2) lock, as /proc/self/fdinfo/<fd> shows it.
+func holdsWriteFlock(fd int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc/self/fdinfo", strconv.Itoa(fd)))
 	if err != nil {
 		return false
 	}
-	for _, e := range ents {
-		fi, err := os.Stat(filepath.Join("/proc/self/fd", e.Name()))
-		if err != nil || !os.SameFile(fi, want) {
-			continue
-		}
-		fd, err := strconv.Atoi(e.Name())
-		if err == nil && unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil {
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 5 && f[0] == "lock:" && f[2] == "FLOCK" && f[4] == "WRITE" {
 			return true
 		}
 	}

@@ -5,8 +5,9 @@
 // Hold), so two runs on one machine take turns test by test instead of
 // loading it together, also when someone runs `go test` by hand without
 // flock(1). A run under flock(1) already holds the lock in an ancestor and
-// runs under it. It imports nothing of this module: drivers/ovs's own
-// tests use it too (they cannot import ovstest).
+// runs under it. A test that also takes the SIP lock (controller/daemon's
+// real-DP serve tests) takes this one first. It imports nothing of this
+// module: drivers/ovs's own tests use it too (they cannot import ovstest).
 package ovslocktest
 
 import (

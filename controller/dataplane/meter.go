@@ -54,20 +54,25 @@ func pairCounts(k int, read func() (map[ovs.Pair]uint64, error)) (map[dpmeter.Pa
 	return out, nil
 }
 
-// noteCountsUnread counts a rule update of DC k that ended entry rules'
-// counters unread (unread: ovs.Changes.CountsUnread; nil resets the run)
-// and reports it to OnError thinned: the 1st, 2nd, 4th, 8th… of a run of
-// such updates (a switch whose reads keep failing would log on every rule
-// update), each naming the run's length and the total.
-func (p *Plane) noteCountsUnread(k int, st *dcState, unread error) {
+// noteCountsUnread counts a rule update of DC k that ended pair counter
+// rules unread (c.CountsUnread) and reports it to OnError thinned: the
+// 1st, 2nd, 4th, 8th… of a run of such updates (a switch whose reads keep
+// failing would log on every rule update), each naming the run's length
+// and the total. Only an update whose read ran and succeeded
+// (c.CountsRead) ends the run: the updates between that read nothing do
+// not (revO L1: under churn every failure was the 1st of a run).
+func (p *Plane) noteCountsUnread(k int, st *dcState, c ovs.Changes) {
+	unread := c.CountsUnread
 	if unread == nil {
-		st.lostRun = 0
+		if c.CountsRead {
+			st.lostRun = 0
+		}
 		return
 	}
 	st.countsLost++
 	st.lostRun++
 	if p.cfg.OnError != nil && st.lostRun&(st.lostRun-1) == 0 {
-		p.cfg.OnError(fmt.Errorf("dc%d: rules applied, but %d rule update(s) in a row (%d in all) ended entry rules' packet counters unread: "+
+		p.cfg.OnError(fmt.Errorf("dc%d: rules applied, but %d rule update(s) in a row (%d in all) ended pair counter rules unread: "+
 			"the DP workload of the interval is reported missing: %w", k, st.lostRun, st.countsLost, unread))
 	}
 }

@@ -117,9 +117,10 @@ type dcState struct {
 	gen, okGen uint64
 	// lastSkipped: learned rules FlowCounts' last read could not read
 	lastSkipped int
-	// countsLost: rule updates that ended entry rules' counters unread
+	// countsLost: rule updates that ended pair counter rules unread
 	// (ovs.Changes.CountsUnread); lostRun: those since the last update
-	// whose read succeeded (the log is thinned by it: countsLostLogged)
+	// whose read ran and succeeded (the log is thinned by it:
+	// noteCountsUnread)
 	countsLost, lostRun int
 }
 
@@ -474,7 +475,7 @@ func (p *Plane) syncRules(ctx context.Context, k int, st *dcState) error {
 	c, err = st.sw.Apply(ctx, want, forget...)
 	p.last = time.Since(start)
 	if err == nil {
-		p.noteCountsUnread(k, st, c.CountsUnread)
+		p.noteCountsUnread(k, st, c)
 	}
 	if err != nil {
 		// st.ports stays the set the switch's rules were last made for: a

@@ -19,6 +19,7 @@ import (
 type fakeSwitch struct {
 	err     error
 	unread  error // Changes.CountsUnread of a successful Apply
+	read    bool  // Changes.CountsRead of a successful Apply
 	forget  [][]int
 	want    []ovs.Flow // the last update's rules
 	learned ovs.LearnedRules
@@ -33,7 +34,7 @@ func (f *fakeSwitch) Apply(ctx context.Context, want []ovs.Flow, forget ...int) 
 	if f.err != nil {
 		return ovs.Changes{}, f.err
 	}
-	return ovs.Changes{CountsUnread: f.unread}, nil
+	return ovs.Changes{CountsUnread: f.unread, CountsRead: f.read}, nil
 }
 func (f *fakeSwitch) Learned(context.Context) (ovs.LearnedRules, error)        { return f.learned, nil }
 func (f *fakeSwitch) Ofctl(context.Context, string, ...string) (string, error) { return "", nil }
@@ -168,6 +169,13 @@ func TestUnreadPairCountsAreCountedNotFailed(t *testing.T) {
 		if err := p.sync(ctx, 0); err != nil || st.failed {
 			t.Fatalf("an update with unread counters: %v (failed %v), want success", err, st.failed)
 		}
+		// an update that reads nothing (a call's start) between them
+		// does not end the run (revO L1)
+		sw.unread = nil
+		if err := p.sync(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		sw.unread = errors.New("ovs-ofctl dump-flows: timed out")
 	}
 	if got := p.PairCountsLostByDC(); got["dc0"] != 5 {
 		t.Fatalf("PairCountsLostByDC %v, want dc0: 5", got)
@@ -176,11 +184,11 @@ func TestUnreadPairCountsAreCountedNotFailed(t *testing.T) {
 		!strings.Contains(logged[0].Error(), "timed out") {
 		t.Fatalf("logged %v, want the 1st, 2nd and 4th of the run, naming the read's error", logged)
 	}
-	sw.unread = nil
+	sw.unread, sw.read = nil, true
 	if err := p.sync(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	sw.unread = errors.New("again")
+	sw.unread, sw.read = errors.New("again"), false
 	if err := p.sync(ctx, 0); err != nil {
 		t.Fatal(err)
 	}

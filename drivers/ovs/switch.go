@@ -44,6 +44,9 @@ type Changes struct {
 	// the last read are lost, and the next PairPackets says so
 	// (ErrCountsLost). Nil normally.
 	CountsUnread error
+	// CountsRead: the update read the pair counters first and the read
+	// succeeded (a counter rule ended; CountsUnread nil).
+	CountsRead bool
 }
 
 // Conflict is two rules of one desired set with one identity (Key) and
@@ -215,6 +218,7 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 		s.lost = true
 		c.CountsUnread = fmt.Errorf("reading the pair counters before the rule update: %w", unread)
 	}
+	c.CountsRead = len(ended) > 0 && unread == nil
 	s.installedLocked(want, ended)
 	return c, nil
 }

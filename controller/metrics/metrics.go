@@ -88,7 +88,7 @@ type RuleTakeovers struct {
 }
 
 // PairCountsLost is, for a DC of the real data plane, how many rule
-// updates ended entry rules' packet counters unread since the daemon
+// updates ended pair counter rules unread since the daemon
 // started (the read before the update failed; the rules were applied).
 type PairCountsLost struct {
 	DC string
@@ -224,7 +224,7 @@ var (
 		[]string{"dc"}, nil)
 	descConflicts = prometheus.NewDesc(Namespace+"_dataplane_rule_conflicts_total", "Rule conflicts of the datacenter's real data plane since the daemon started: two compiled rules with one identity (the later one installed, the other dropped; each is logged once, naming both). 0 unless the rule compiler has a bug.",
 		[]string{"dc"}, nil)
-	descCountsLost = prometheus.NewDesc(Namespace+"_dataplane_pair_counts_lost_total", "Rule updates of the datacenter's real data plane since the daemon started that ended entry rules' packet counters unread: the read before the update failed, the rules were applied anyway, and the DP workload meter reports nothing for the period that lost those packets (a missing measurement, not a low one).",
+	descCountsLost = prometheus.NewDesc(Namespace+"_dataplane_pair_counts_lost_total", "Rule updates of the datacenter's real data plane since the daemon started that ended pair counter rules unread (a pair left the rule set; entry rules end no count since session 14): the read before the update failed, the rules were applied anyway, and the DP workload meter reports nothing for the period that lost those packets (a missing measurement, not a low one).",
 		[]string{"dc"}, nil)
 	descRole    = prometheus.NewDesc(Namespace+"_raft_role", "1 for this node's raft role.", []string{"role"}, nil)
 	descCommit  = prometheus.NewDesc(Namespace+"_raft_commit_index", "Raft commit index.", nil, nil)

@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
-	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
-	"github.com/ims-orch/ims-orch/placement"
 )
 
 // Calls with a media endpoint of their own each (every real UA; sipmedia's
@@ -28,13 +26,7 @@ import (
 func TestPerCallMediaEndsWithoutACounterRead(t *testing.T) {
 	ctx := context.Background()
 	runs := ovstest.OfctlRuns(t)
-	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 0, 1}, {Entry: 1, Exit: 0}: {1, 0, 0}}
-	p := newPlane(t, 2, 1, paths, false)
-	if _, err := p.AddInstance(ctx, 0, 1, 10, netns.Firewall); err != nil {
-		t.Fatal(err)
-	}
-	caller, callee := ip("10.100.0.1"), ip("10.101.0.1")
-	addUsers(t, p, caller, callee)
+	p, _, caller, callee := newFirewallPlane(t)
 	rx := listen(t, p.UsersNS(1), "10.101.0.1:7000")
 	to := fmt.Sprintf("%s:7000", EntryIP(0))
 	// a counter read: dump-flows of the entry rules, the counter rules or

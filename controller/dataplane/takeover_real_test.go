@@ -24,13 +24,7 @@ import (
 // (the DP meter's) counts each packet once across the takeover.
 func TestNewerCallKeepsItsMediaOnTheRealPlane(t *testing.T) {
 	ctx := context.Background()
-	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 0, 1}, {Entry: 1, Exit: 0}: {1, 0, 0}}
-	p := newPlane(t, 2, 1, paths, false)
-	if _, err := p.AddInstance(ctx, 0, 1, 10, netns.Firewall); err != nil {
-		t.Fatal(err)
-	}
-	caller, callee := ip("10.100.0.1"), ip("10.101.0.1")
-	addUsers(t, p, caller, callee)
+	p, paths, caller, callee := newFirewallPlane(t)
 	call := routing.Call{CallerDC: 0, CalleeDC: 1, CallerIP: caller, CalleeIP: callee,
 		CallerSendPort: 6000, CallerRecvPort: 6000, CalleeSendPort: 6000, CalleeRecvPort: 6000,
 		CallerEntryIP: EntryIP(0), CalleeEntryIP: EntryIP(1)}
@@ -105,6 +99,21 @@ func TestNewerCallKeepsItsMediaOnTheRealPlane(t *testing.T) {
 	if got := p.FlowTakeoversByDC(); got["dc0"].Takeovers != 1 || got["dc0"].Conflicts != 0 {
 		t.Fatalf("takeovers %v, want 1 in dc0 (the caller's flow; the callee's enters dc1), no conflict", got)
 	}
+}
+
+// newFirewallPlane is the real plane of 2 DCs whose paths go through a
+// firewall instance (index 10) in DC 0, a caller in DC 0 and a callee in
+// DC 1; it returns the plane, its paths and the two users' addresses.
+func newFirewallPlane(t *testing.T) (*Plane, map[placement.Pair]placement.Path, routing.IPv4, routing.IPv4) {
+	t.Helper()
+	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 0, 1}, {Entry: 1, Exit: 0}: {1, 0, 0}}
+	p := newPlane(t, 2, 1, paths, false)
+	if _, err := p.AddInstance(context.Background(), 0, 1, 10, netns.Firewall); err != nil {
+		t.Fatal(err)
+	}
+	caller, callee := ip("10.100.0.1"), ip("10.101.0.1")
+	addUsers(t, p, caller, callee)
+	return p, paths, caller, callee
 }
 
 // missed is how many packets dc's miss rules dropped (nothing matched), as

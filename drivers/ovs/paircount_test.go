@@ -55,12 +55,7 @@ func inject(t *testing.T, sw *Switch, frame string, n int) {
 // first read after it. Before, the failed read failed the whole update.
 func TestPairCountReadFailureDoesNotStopTheUpdate(t *testing.T) {
 	ctx := context.Background()
-	d := startReal(t)
-	br := d.Prefix() + "d0"
-	if err := d.EnsureBridge(ctx, br, 0); err != nil {
-		t.Fatal(err)
-	}
-	sw := d.NewSwitch(br)
+	d, sw := realSwitch(t)
 	frame := udpFrame()
 	pr := Pair{0, 1}
 	e1 := Flow{Table: 0, Priority: 200, Cookie: EntryCookie(pr, 1), Match: "udp,nw_src=10.0.0.1,tp_src=6000", Actions: CountPair(pr, "drop")}
@@ -167,12 +162,7 @@ func TestPairCountReadFailureDoesNotStopTheUpdate(t *testing.T) {
 // 14), every such update ran ovs-ofctl dump-flows first.
 func TestEntryRulesEndWithoutACounterRead(t *testing.T) {
 	ctx := context.Background()
-	d := startReal(t)
-	br := d.Prefix() + "d0"
-	if err := d.EnsureBridge(ctx, br, 0); err != nil {
-		t.Fatal(err)
-	}
-	sw := d.NewSwitch(br)
+	d, sw := realSwitch(t)
 	var runs [][]string
 	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
 		runs = append(runs, args)

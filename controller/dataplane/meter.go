@@ -14,7 +14,7 @@ var errNotAttached = errors.New("the data plane is not attached yet")
 
 // Counters returns the DP workload meter's view of datacenter dc's switch
 // (controller/dpmeter): the packets that entered the chain there per
-// entry→exit pair, read from the entry rules' counters (ovs.Switch
+// entry→exit pair, read from the pair counter rules' counters (ovs.Switch
 // PairPackets), by DC index. Nil for a name that is not a datacenter.
 func (l *Lazy) Counters(dc string) dpmeter.Counters {
 	k, ok := l.idx[dc]

@@ -50,7 +50,7 @@ func TestNewerCallKeepsItsMediaOnTheRealPlane(t *testing.T) {
 		t.Logf("%s: the callee got %d of %d packets", when, want, sent)
 	}
 	pair := ovs.Pair{Entry: 0, Exit: 1}
-	// the entry rules' counters, as the DP meter reads them (the bridge's
+	// the pair counter rules' counters, as the DP meter reads them (the bridge's
 	// counters follow the datapath's about once a second)
 	pairPackets := func(want uint64) {
 		t.Helper()

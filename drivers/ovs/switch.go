@@ -223,9 +223,9 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	return c, nil
 }
 
-// installedLocked records want as the installed rule set after a bundle
-// that ended the counter rules ended: their counts are dropped, and a
-// counter rule that is new counts from 0.
+// installedLocked records want as the installed rule set after a bundle;
+// ended are the counter rules the bundle deleted or replaced: their counts
+// are dropped, and a counter rule that is new counts from 0.
 func (s *Switch) installedLocked(want []Flow, ended []uint64) {
 	changed := len(ended) > 0
 	for _, ck := range ended {

@@ -53,6 +53,10 @@ func (b *Backend) MetricsSnapshot() metrics.Snapshot {
 			r := takeovers[dc]
 			s.RuleTakeovers = append(s.RuleTakeovers, metrics.RuleTakeovers{DC: dc, Takeovers: r.Takeovers, Conflicts: r.Conflicts})
 		}
+		lost := b.d.dp.lazy.PairCountsLost()
+		for _, dc := range slices.Sorted(maps.Keys(lost)) {
+			s.PairCountsLost = append(s.PairCountsLost, metrics.PairCountsLost{DC: dc, N: lost[dc]})
+		}
 	}
 	if b.d.pump != nil {
 		s.Drops = append(s.Drops, metrics.Drops{DC: "sim", Reason: "no-instance-packets", N: b.d.pump.Drops()})

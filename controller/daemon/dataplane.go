@@ -210,7 +210,7 @@ func (d *Daemon) wrapDPPaths() func(string, local.PathStore) local.PathStore {
 }
 
 // dpMeters measures the DP workload per pair from each DC's switch (the
-// entry rules' counters, controller/dpmeter) whenever the real data plane
+// pair counter rules' counters, controller/dpmeter) whenever the real data plane
 // runs: the entry DC's local controller reports each entry→exit pair's
 // packets/s every second through this node's report path (the in-process
 // engine, or the reporter to the leader in a cluster). Nil without a real

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,7 +18,10 @@ import (
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovslocktest"
 	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
+
+	"golang.org/x/sys/unix"
 )
 
 // checkDataPlane: with Open vSwitch installed and root, serve --driver
@@ -31,6 +35,9 @@ func checkDataPlane(t *testing.T, d *Daemon) (after func()) {
 		}
 		t.Log("Open vSwitch absent: the data plane stays simulated")
 		return func() {}
+	}
+	if !ovsLockHeld(t) {
+		t.Fatalf("a real data plane runs, but %s is free: the real Open vSwitch tests' machine lock is not held", ovslocktest.Path)
 	}
 	if d.dp == nil || d.dp.plane == nil {
 		t.Fatal("Open vSwitch installed and root, but serve --driver local did not start the real data plane")
@@ -113,4 +120,22 @@ func TestDriverLocalFailureLeavesNoDataPlane(t *testing.T) {
 			t.Fatalf("ovs-vswitchd %d of the failed start still runs", pid)
 		}
 	}
+}
+
+// ovsLockHeld reports whether the real Open vSwitch tests' machine lock is
+// held (by this run or an ancestor's flock(1)): a non-blocking flock(2) on
+// an open file of its own would wait.
+func ovsLockHeld(t *testing.T) bool {
+	t.Helper()
+	f, err := os.Open(ovslocktest.Path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return false
+	}
+	return errors.Is(err, unix.EWOULDBLOCK)
 }

@@ -12,6 +12,7 @@ import (
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovslocktest"
 )
 
 // serve --driver local: real Kamailio P-CSCFs (one per DC) and the S-CSCF,
@@ -46,6 +47,11 @@ func serveDriverLocal(t *testing.T, mutate func(cfg *Config, url string)) {
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the discovery DNS listens on port 53 (Kamailio resolves on no other)")
+	}
+	if ovs.Available() == nil {
+		// the real data plane runs: the real Open vSwitch tests' machine
+		// lock first, then the SIP lock (the order everywhere)
+		ovslocktest.Hold(t)
 	}
 	lockSIP(t) // DC 0's fixed addresses are the SIP chaos test's too
 	cfg := DefaultConfig()

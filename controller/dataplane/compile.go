@@ -10,7 +10,9 @@
 //
 //	table 0   in_port → reg0: 1 users, 2 tunnel, 10+s out of a stage-s instance
 //	table 1   200  per flow entering here (routing.Decision.AppendRules), with
-//	               the pair in the cookie: the pair's packet counter
+//	               the pair in the cookie; its actions first count the
+//	               packet on the pair's counter rule (ovs.CountPair:
+//	               reg3 = pair, resubmit to table 2)
 //	          200  per call: Table 1 exit translation (mapping 2/4) for flows
 //	               leaving the chain here, from the tunnel or out of stage m
 //	          190  learned per-flow rules (the learn action of a tag rule)
@@ -31,6 +33,8 @@
 //	               named by byte s; out of stage s to the tunnel named by
 //	               byte s+1
 //	            0  anything else: drop (counted)
+//	table 2   100  per pair of the topology: reg3 = the pair → nothing (its
+//	               counter: ovs.PairCounter, Switch.PairPackets)
 //
 // Compile is pure; Plane applies its output through ovs.Switch (a diff in one
 // bundle), so step 4 (StoreNext) adds the next interval's tag rules and step
@@ -252,18 +256,32 @@ func Compile(in Inputs) ([]ovs.Flow, error) {
 		out = append(out, f)
 	}
 
-	// per flow entering here
+	// the pair counters: one rule per pair of the topology, for as long as
+	// the bridge lives (a flow's decision names a pair of DCs < n, a
+	// dropped one too), so no flow's end ends a count
+	for e := 0; e < n; e++ {
+		for x := 0; x < n; x++ {
+			out = append(out, ovs.PairCounter(ovs.Pair{Entry: e, Exit: x}))
+		}
+	}
+
+	// per flow entering here: its first rule (the arrival) counts the
+	// packet on its pair's counter first
 	for _, fl := range in.Flows {
 		d := fl.Decision
 		rs := d.AppendRules(nil)
 		for i, r := range rs {
 			ck := ovs.CookieExit
+			pr := ovs.Pair{Entry: d.Tag.Entry, Exit: d.Tag.Exit}
 			if i == 0 {
-				ck = ovs.EntryCookie(ovs.Pair{Entry: d.Tag.Entry, Exit: d.Tag.Exit}, fl.Serial)
+				ck = ovs.EntryCookie(pr, fl.Serial)
 			}
 			f, err := in.rule(r, 1, ck)
 			if err != nil {
 				return nil, err
+			}
+			if i == 0 {
+				f.Actions = ovs.CountPair(pr, f.Actions)
 			}
 			out = append(out, f)
 		}

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -83,4 +84,49 @@ func TestCompileRejectsWhatItCannotExpress(t *testing.T) {
 	if _, err := in.rule(routing.FlowRule{Match: routing.Match{From: routing.Source{Kind: routing.SourceUser}, DstPortMask: 0xffff}}, 1, 0); err == nil {
 		t.Fatal("a port match without UDP/TCP: want an error")
 	}
+}
+
+// Every arrival rule first counts its packet on its pair's counter rule
+// (ovs.CountPair), and the rule set holds a counter rule for every pair of
+// the topology whatever the calls: no call's end deletes a pair's counter
+// (the switch reads no counters on a call's rule update). Session 14.
+func TestArrivalRulesCountOnTheirPairsCounter(t *testing.T) {
+	b := newTakeoverBed(t)
+	counters := func(what string) {
+		t.Helper()
+		n := 0
+		for _, f := range b.sw.want {
+			if p, ok := ovs.CounterOf(f.Cookie); ok {
+				if f != ovs.PairCounter(p) {
+					t.Fatalf("%s: counter rule %v, want %v", what, f, ovs.PairCounter(p))
+				}
+				n++
+			}
+		}
+		if n != 1 { // N = 1: the pair 0→0
+			t.Fatalf("%s: %d counter rules, want 1", what, n)
+		}
+	}
+	a := sipCall("127.0.0.101", "127.0.0.91")
+	if err := b.p.OpenCall(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	counters("one call")
+	arrivals := 0
+	for _, fs := range b.arrivals() {
+		for _, f := range fs {
+			p, _ := ovs.PairOf(f.Cookie)
+			if !strings.HasPrefix(f.Actions, ovs.CountPair(p, "")+",") {
+				t.Fatalf("arrival rule %v does not count on pair %v's counter first", f, p)
+			}
+			arrivals++
+		}
+	}
+	if arrivals != 2 {
+		t.Fatalf("%d arrival rules, want 2", arrivals)
+	}
+	if err := b.p.CloseCall(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	counters("the call ended")
 }

@@ -58,6 +58,9 @@ func (l *Lazy) FlowTakeovers() map[string]FlowTakeovers {
 	return byDC(l, (*Plane).FlowTakeoversByDC)
 }
 
+// PairCountsLost is the plane's PairCountsLostByDC, nil before Set.
+func (l *Lazy) PairCountsLost() map[string]int { return byDC(l, (*Plane).PairCountsLostByDC) }
+
 func (l *Lazy) sync(dc string) { l.update(dc, (*Plane).Sync) }
 
 // update runs a rule update of dc once the plane is set.

@@ -117,6 +117,11 @@ type dcState struct {
 	gen, okGen uint64
 	// lastSkipped: learned rules FlowCounts' last read could not read
 	lastSkipped int
+	// countsLost: rule updates that ended pair counter rules unread
+	// (ovs.Changes.CountsUnread); lostRun: those since the last update
+	// whose read ran and succeeded (the log is thinned by it:
+	// noteCountsUnread)
+	countsLost, lostRun int
 }
 
 // Plane is a real data plane: one bridge per datacenter, linked, with users'
@@ -466,8 +471,12 @@ func (p *Plane) syncRules(ctx context.Context, k int, st *dcState) error {
 		st.learning = true
 	}
 	start := time.Now()
-	_, err = st.sw.Apply(ctx, want, forget...)
+	var c ovs.Changes
+	c, err = st.sw.Apply(ctx, want, forget...)
 	p.last = time.Since(start)
+	if err == nil {
+		p.noteCountsUnread(k, st, c)
+	}
 	if err != nil {
 		// st.ports stays the set the switch's rules were last made for: a
 		// departed instance's port stays in it, so the retry (retryFailed)

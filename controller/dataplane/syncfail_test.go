@@ -3,9 +3,12 @@ package dataplane
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/ims-orch/ims-orch/controller/dpmeter"
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/placement"
@@ -15,6 +18,8 @@ import (
 // set; Learned returns learned.
 type fakeSwitch struct {
 	err     error
+	unread  error // Changes.CountsUnread of a successful Apply
+	read    bool  // Changes.CountsRead of a successful Apply
 	forget  [][]int
 	want    []ovs.Flow // the last update's rules
 	learned ovs.LearnedRules
@@ -26,7 +31,10 @@ func (f *fakeSwitch) Apply(ctx context.Context, want []ovs.Flow, forget ...int) 
 	}
 	f.forget = append(f.forget, slices.Clone(forget))
 	f.want = want
-	return ovs.Changes{}, f.err
+	if f.err != nil {
+		return ovs.Changes{}, f.err
+	}
+	return ovs.Changes{CountsUnread: f.unread, CountsRead: f.read}, nil
 }
 func (f *fakeSwitch) Learned(context.Context) (ovs.LearnedRules, error)        { return f.learned, nil }
 func (f *fakeSwitch) Ofctl(context.Context, string, ...string) (string, error) { return "", nil }
@@ -139,5 +147,70 @@ func TestResetAfterRestartClearsTheFailedMark(t *testing.T) {
 	}
 	if len(sw.forget) != 0 {
 		t.Fatalf("the Check after a successful reset applied %d updates, want none", len(sw.forget))
+	}
+}
+
+// A rule update whose pair-counter read failed (ovs.Changes.CountsUnread)
+// is a successful update: the DC is not marked failed; it is counted
+// (PairCountsLostByDC, the metric) and reported to OnError thinned (the
+// 1st, 2nd, 4th… of a run), and an update whose read succeeded ends the
+// run. Before, the failed read failed the update (and the DC).
+func TestUnreadPairCountsAreCountedNotFailed(t *testing.T) {
+	tb, err := routing.NewTable(routing.Config{DC: 0, N: 1, Stages: 1, Paths: map[placement.Pair]placement.Path{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &fakeSwitch{unread: errors.New("ovs-ofctl dump-flows: timed out")}
+	st := &dcState{t: tb, sw: sw, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}}
+	var logged []error
+	p := &Plane{dcs: []*dcState{st}, cfg: Config{OnError: func(err error) { logged = append(logged, err) }}}
+	ctx := context.Background()
+	for range 5 {
+		if err := p.sync(ctx, 0); err != nil || st.failed {
+			t.Fatalf("an update with unread counters: %v (failed %v), want success", err, st.failed)
+		}
+		// an update that reads nothing (a call's start) between them
+		// does not end the run (revO L1)
+		sw.unread = nil
+		if err := p.sync(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		sw.unread = errors.New("ovs-ofctl dump-flows: timed out")
+	}
+	if got := p.PairCountsLostByDC(); got["dc0"] != 5 {
+		t.Fatalf("PairCountsLostByDC %v, want dc0: 5", got)
+	}
+	if len(logged) != 3 || !strings.Contains(logged[2].Error(), "4 rule update(s) in a row (4 in all)") ||
+		!strings.Contains(logged[0].Error(), "timed out") {
+		t.Fatalf("logged %v, want the 1st, 2nd and 4th of the run, naming the read's error", logged)
+	}
+	sw.unread, sw.read = nil, true
+	if err := p.sync(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	sw.unread, sw.read = errors.New("again"), false
+	if err := p.sync(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(logged) != 4 || !strings.Contains(logged[3].Error(), "1 rule update(s) in a row (6 in all)") {
+		t.Fatalf("after a good read the next loss starts a new run: logged %v", logged)
+	}
+}
+
+// The DP meter's view of a switch passes lost counts on as counts with
+// dpmeter.ErrCountsLost (the meter starts over from them), and a failed
+// read as an error without counts.
+func TestPairCountsPassLostCountsOn(t *testing.T) {
+	c := map[ovs.Pair]uint64{{Entry: 0, Exit: 1}: 7}
+	got, err := pairCounts(0, func() (map[ovs.Pair]uint64, error) { return c, fmt.Errorf("x: %w", ovs.ErrCountsLost) })
+	if !errors.Is(err, dpmeter.ErrCountsLost) || got[dpmeter.Pair{Entry: 0, Exit: 1}] != 7 {
+		t.Fatalf("lost counts: %v %v, want the counts with dpmeter.ErrCountsLost", got, err)
+	}
+	got, err = pairCounts(0, func() (map[ovs.Pair]uint64, error) { return nil, errors.New("refused") })
+	if err == nil || errors.Is(err, dpmeter.ErrCountsLost) || got != nil {
+		t.Fatalf("a failed read: %v %v, want an error and no counts", got, err)
+	}
+	if got, err = pairCounts(0, func() (map[ovs.Pair]uint64, error) { return c, nil }); err != nil || len(got) != 1 {
+		t.Fatalf("a good read: %v %v", got, err)
 	}
 }

@@ -25,8 +25,17 @@ type Pair struct{ Entry, Exit int }
 
 // Counters reads the switch's cumulative packets per pair (never
 // decreasing while the switch lives; a smaller value means the switch was
-// re-created and counts again from 0).
+// re-created and counts again from 0). An error wrapping ErrCountsLost
+// comes with good counts whose increase since the previous read misses
+// packets.
 type Counters func() (map[Pair]uint64, error)
+
+// ErrCountsLost marks a read whose counts are right but whose increase
+// since the previous read is not (the switch ended counters unread: a rule
+// update whose read before it failed): the meter reports nothing for that
+// span, a missing measurement rather than a low one, and measures from
+// these counts on.
+var ErrCountsLost = errors.New("packets since the previous read are missing")
 
 // Reporter takes the reports (the global controller's intake or the
 // reporter to it).
@@ -104,9 +113,10 @@ func (m *Meter) Stop() {
 // Step reads the counters and, once there is an earlier reading, reports
 // each pair's packets/s since then (times are the reads' ends). A failed
 // read reports nothing; the next good one spreads its increase over the
-// whole time since the last good read. A counter that went backwards
-// (switch re-created) counts its new value. Pairs that do not enter at this
-// DC or name no DC are refused.
+// whole time since the last good read. A read of lost counts
+// (ErrCountsLost) reports nothing either, and the next read measures from
+// it. A counter that went backwards (switch re-created) counts its new
+// value. Pairs that do not enter at this DC or name no DC are refused.
 func (m *Meter) Step() (protocol.WorkloadReport, bool) {
 	// the counters hold the packets up to shortly before the read returns,
 	// however long it took: on the real switch a read is mostly starting
@@ -118,6 +128,13 @@ func (m *Meter) Step() (protocol.WorkloadReport, bool) {
 	now := m.cfg.Clock.Now()
 	if err != nil {
 		m.cfg.OnError(fmt.Errorf("dpmeter: %s: reading the switch counters: %w", m.cfg.DC, err))
+		if errors.Is(err, ErrCountsLost) && c != nil {
+			// the span since the last read is missing: no report; the
+			// next one measures from here
+			m.mu.Lock()
+			m.last, m.lastAt = c, now
+			m.mu.Unlock()
+		}
 		return protocol.WorkloadReport{}, false
 	}
 	n := len(m.cfg.DCs)

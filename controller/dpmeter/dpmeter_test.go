@@ -2,6 +2,7 @@ package dpmeter
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -129,5 +130,46 @@ func TestMeterDatesSlowReadsAtTheirEnd(t *testing.T) {
 	n = 240
 	if r, ok := m.Step(); !ok || r.Pairs[0].Rate != 100 {
 		t.Fatalf("after the slow read: %+v, want 100 pkt/s", r)
+	}
+}
+
+// A read whose counts come with ErrCountsLost (the switch ended a rule's
+// counter unread: packets are missing from the increase) reports nothing,
+// and the next read measures from its counts: the span is a missing
+// measurement, not a low one. Before, the next read measured from the
+// read before the loss, spreading the short increase over two periods.
+func TestMeterLostCountsAreAMissingSpan(t *testing.T) {
+	clk := clock.NewVirtual(time.Unix(100, 0))
+	var c uint64
+	var lost bool
+	read := func() (map[Pair]uint64, error) {
+		out := map[Pair]uint64{{0, 1}: c}
+		if lost {
+			lost = false
+			return out, fmt.Errorf("switch: %w", ErrCountsLost)
+		}
+		return out, nil
+	}
+	out := &sink{}
+	var errs []error
+	m, err := New(Config{DC: "a", DCs: []string{"a", "b"}, Counters: read, Report: out, Clock: clk,
+		OnError: func(err error) { errs = append(errs, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Step()
+	// 1000 packets/s; a rule update loses 600 of the second second's
+	c, lost = 1400, true
+	clk.Advance(2 * time.Second)
+	if r, ok := m.Step(); ok || len(out.reps) != 0 {
+		t.Fatalf("a read of lost counts reported %+v (%v), want nothing", r, out.reps)
+	}
+	if len(errs) != 1 || !errors.Is(errs[0], ErrCountsLost) {
+		t.Fatalf("errors %v, want the lost counts'", errs)
+	}
+	c += 1000
+	clk.Advance(time.Second)
+	if r, ok := m.Step(); !ok || len(r.Pairs) != 1 || r.Pairs[0].Rate != 1000 {
+		t.Fatalf("the read after the loss: %+v, want 1000 pkt/s (measured from the lost read's counts)", r)
 	}
 }

@@ -87,6 +87,14 @@ type RuleTakeovers struct {
 	Takeovers, Conflicts int
 }
 
+// PairCountsLost is, for a DC of the real data plane, how many rule
+// updates ended pair counter rules unread since the daemon
+// started (the read before the update failed; the rules were applied).
+type PairCountsLost struct {
+	DC string
+	N  int
+}
+
 // Snapshot is the live state a scrape reads.
 type Snapshot struct {
 	Instances       []InstanceCount
@@ -118,6 +126,9 @@ type Snapshot struct {
 	// RuleTakeovers has one entry per DC of this node's real data plane
 	// (none when the data plane is simulated).
 	RuleTakeovers []RuleTakeovers
+	// PairCountsLost has one entry per DC of this node's real data plane
+	// (none when the data plane is simulated).
+	PairCountsLost []PairCountsLost
 	// RaftRole is leader, follower, candidate or standalone (no raft).
 	RaftRole     string
 	CommitIndex  uint64
@@ -218,6 +229,8 @@ var (
 		[]string{"dc"}, nil)
 	descConflicts = prometheus.NewDesc(Namespace+"_dataplane_rule_conflicts_total", "Rule conflicts of the datacenter's real data plane since the daemon started: two compiled rules with one identity (the later one installed, the other dropped; each is logged once, naming both). 0 unless the rule compiler has a bug.",
 		[]string{"dc"}, nil)
+	descCountsLost = prometheus.NewDesc(Namespace+"_dataplane_pair_counts_lost_total", "Rule updates of the datacenter's real data plane since the daemon started that ended pair counter rules unread (a pair left the rule set; entry rules end no count since session 14): the read before the update failed, the rules were applied anyway, and the DP workload meter reports nothing for the period that lost those packets (a missing measurement, not a low one).",
+		[]string{"dc"}, nil)
 	descRole    = prometheus.NewDesc(Namespace+"_raft_role", "1 for this node's raft role.", []string{"role"}, nil)
 	descCommit  = prometheus.NewDesc(Namespace+"_raft_commit_index", "Raft commit index.", nil, nil)
 	descApplied = prometheus.NewDesc(Namespace+"_raft_applied_index", "Raft last applied index.", nil, nil)
@@ -227,7 +240,7 @@ type collector struct{ src Source }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descPredicted, descActual, descError, descInterval, descRounds,
-		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descKeepRefused, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descSkippedLearned, descMonRestarts, descTakeovers, descConflicts, descRole, descCommit, descApplied} {
+		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descKeepRefused, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descSkippedLearned, descMonRestarts, descTakeovers, descConflicts, descCountsLost, descRole, descCommit, descApplied} {
 		ch <- d
 	}
 }
@@ -269,6 +282,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range s.RuleTakeovers {
 		ch <- prometheus.MustNewConstMetric(descTakeovers, prometheus.CounterValue, float64(r.Takeovers), r.DC)
 		ch <- prometheus.MustNewConstMetric(descConflicts, prometheus.CounterValue, float64(r.Conflicts), r.DC)
+	}
+	for _, r := range s.PairCountsLost {
+		ch <- prometheus.MustNewConstMetric(descCountsLost, prometheus.CounterValue, float64(r.N), r.DC)
 	}
 	for _, d := range s.Delays {
 		ch <- prometheus.MustNewConstMetric(descDelay, prometheus.GaugeValue, d.Ms/1000, d.From, d.To, d.Source)

@@ -132,6 +132,16 @@ ims_orch_dataplane_learned_monitor_restarts_total{cause="paused",dc="tokyo"} 3
 `)
 }
 
+// Rule updates that lost the real data plane's pair counts are a counter
+// per DC; a simulated data plane has none.
+func TestPairCountsLostCounter(t *testing.T) {
+	realDPSeries(t, Snapshot{PairCountsLost: []PairCountsLost{{DC: "tokyo", N: 3}}}, "ims_orch_dataplane_pair_counts_lost_total", `
+# HELP ims_orch_dataplane_pair_counts_lost_total Rule updates of the datacenter's real data plane since the daemon started that ended pair counter rules unread (a pair left the rule set; entry rules end no count since session 14): the read before the update failed, the rules were applied anyway, and the DP workload meter reports nothing for the period that lost those packets (a missing measurement, not a low one).
+# TYPE ims_orch_dataplane_pair_counts_lost_total counter
+ims_orch_dataplane_pair_counts_lost_total{dc="tokyo"} 3
+`)
+}
+
 // Flow takeovers and rule conflicts of the real data plane are counters per
 // DC; a simulated data plane has none.
 func TestRuleTakeoverCounters(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"testing"
+
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovslocktest"
 )
 
 // The package's own tests cannot import drivers/ovs/ovstest: ovstest
@@ -15,12 +17,16 @@ import (
 
 func requireReal(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("real Open vSwitch test: skipped under -short")
+	}
 	if err := Usable(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true but the real data plane cannot run: %v", err)
 		}
 		t.Skipf("real data plane not available: %v", err)
 	}
+	ovslocktest.Hold(t)
 }
 
 // startReal starts daemons under a prefix of this run (ClaimFree); Stop

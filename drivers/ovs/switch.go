@@ -3,6 +3,7 @@ package ovs
 import (
 	"context"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -36,6 +37,16 @@ func (f Flow) String() string {
 type Changes struct {
 	Added, Modified, Deleted, Unchanged int
 	Conflicts                           int
+	// CountsUnread is the error of the pair-counter read that failed just
+	// before the bundle ended pair counter rules (PairCounter; deleted or
+	// replaced: their pair left the rule set; entry rules end no count):
+	// the rules were applied anyway, the packets those rules counted since
+	// the last read are lost, and the next PairPackets says so
+	// (ErrCountsLost). Nil normally.
+	CountsUnread error
+	// CountsRead: the update read the pair counters first and the read
+	// succeeded (a counter rule ended; CountsUnread nil).
+	CountsRead bool
 }
 
 // Conflict is two rules of one desired set with one identity (Key) and
@@ -84,10 +95,25 @@ type Switch struct {
 	bridge string
 	mu     sync.Mutex
 	have   map[string]Flow
-	// pair counters: per entry-rule cookie the packets last read, and the
-	// cumulative total of every pair
-	seen  map[uint64]uint64
-	pairs map[Pair]uint64
+	// pair counters: per pair counter rule the Switch installed, the
+	// packets last read (0 when installed), and the cumulative total of
+	// every pair; countersGen counts the changes of the installed
+	// counter rules (a PairPackets dump that ran across one is read
+	// again); readMu makes PairPackets calls take turns (its dump runs
+	// without mu)
+	seen        map[uint64]uint64
+	pairs       map[Pair]uint64
+	countersGen uint64
+	readMu      sync.Mutex
+	// lost: counters ended unread since the last PairPackets (Apply's or
+	// Reset's read failed, or a counter rule died with ovs-vswitchd)
+	lost bool
+	// readCounts reads the counters of the rules of a cookie kind (nil:
+	// Counts; tests fail it)
+	readCounts func(ctx context.Context, kind uint64) ([]FlowCount, error)
+	// ofctl runs ovs-ofctl with args and stdin (nil: the real one; unit
+	// tests run a model of the switch)
+	ofctl func(ctx context.Context, stdin io.Reader, args ...string) (string, error)
 }
 
 // NewSwitch returns the switch of bridge br (see EnsureBridge). It assumes
@@ -102,7 +128,14 @@ func (s *Switch) Bridge() string { return s.bridge }
 // Ofctl runs ovs-ofctl -O OpenFlow15 cmd <bridge's management socket> args...
 func (s *Switch) Ofctl(ctx context.Context, cmd string, args ...string) (string, error) {
 	a := append([]string{"-O", "OpenFlow15", cmd, s.d.mgmt(s.bridge)}, args...)
-	return run(ctx, s.d.cfg.Dir, nil, "ovs-ofctl", a...)
+	return s.runOfctl(ctx, nil, a...)
+}
+
+func (s *Switch) runOfctl(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+	if s.ofctl != nil {
+		return s.ofctl(ctx, stdin, args...)
+	}
+	return run(ctx, s.d.cfg.Dir, stdin, "ovs-ofctl", args...)
 }
 
 // Diff returns the bundle lines that turn have into want (deletes first).
@@ -167,41 +200,72 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	if len(lines) == 0 {
 		return c, nil
 	}
-	if entryCountsEnd(s.have, want) {
-		// keep the pair counts of entry rules about to go or be replaced
-		if err := s.readPairsLocked(ctx); err != nil {
-			return c, err
-		}
+	// entry rules (a call's end, a takeover) end no count: their packets
+	// are on their pair's counter rule, so a call's rule update reads
+	// nothing. Only a counter rule that goes is read first.
+	var unread error
+	ended := countersEnd(s.have, want)
+	if len(ended) > 0 {
+		// best effort: a failed read (a slow or briefly unreachable
+		// switch) must not keep the rules off it, it costs the counts
+		// since the last read, which the next PairPackets reports lost
+		unread = s.readPairsLocked(ctx)
 	}
 	if err := s.bundle(ctx, lines); err != nil {
 		return Changes{}, err
 	}
-	s.have = make(map[string]Flow, len(want))
-	for _, f := range want {
-		s.have[f.Key()] = f
+	if unread != nil {
+		s.lost = true
+		c.CountsUnread = fmt.Errorf("reading the pair counters before the rule update: %w", unread)
 	}
+	c.CountsRead = len(ended) > 0 && unread == nil
+	s.installedLocked(want, ended)
 	return c, nil
 }
 
-// entryCountsEnd reports whether applying want (resolved) to have ends
-// the counter of an entry rule (pure): the rule is deleted, or replaced
-// because its cookie changes (Diff). Its packets must be read first.
-func entryCountsEnd(have map[string]Flow, want []Flow) bool {
+// installedLocked records want as the installed rule set after a bundle;
+// ended are the counter rules the bundle deleted or replaced: their counts
+// are dropped, and a counter rule that is new counts from 0.
+func (s *Switch) installedLocked(want []Flow, ended []uint64) {
+	changed := len(ended) > 0
+	for _, ck := range ended {
+		delete(s.seen, ck)
+	}
+	old := s.have
+	s.have = make(map[string]Flow, len(want))
+	for _, f := range want {
+		s.have[f.Key()] = f
+		if g, ok := old[f.Key()]; f.Cookie&cookieKindMask == CookiePair && (!ok || g.Cookie != f.Cookie) {
+			s.seen[f.Cookie] = 0
+			changed = true
+		}
+	}
+	if changed {
+		s.countersGen++
+	}
+}
+
+// countersEnd returns the cookies of the pair counter rules (PairCounter)
+// whose counts applying want (resolved) to have ends (pure): the rule is
+// deleted, or replaced because its cookie changes (Diff). Their packets
+// must be read first. Entry rules end no count.
+func countersEnd(have map[string]Flow, want []Flow) []uint64 {
 	keep := make(map[string]Flow, len(want))
 	for _, f := range want {
 		keep[f.Key()] = f
 	}
+	var ended []uint64
 	for k, g := range have {
-		if f, ok := keep[k]; g.Cookie&cookieKindMask == CookieEntry && (!ok || f.Cookie != g.Cookie) {
-			return true
+		if f, ok := keep[k]; g.Cookie&cookieKindMask == CookiePair && (!ok || f.Cookie != g.Cookie) {
+			ended = append(ended, g.Cookie)
 		}
 	}
-	return false
+	return ended
 }
 
 func (s *Switch) bundle(ctx context.Context, lines []string) error {
 	in := strings.NewReader(strings.Join(lines, "\n") + "\n")
-	_, err := run(ctx, s.d.cfg.Dir, in, "ovs-ofctl", "-O", "OpenFlow15", "--bundle", "add-flows", s.d.mgmt(s.bridge), "-")
+	_, err := s.runOfctl(ctx, in, "-O", "OpenFlow15", "--bundle", "add-flows", s.d.mgmt(s.bridge), "-")
 	return err
 }
 
@@ -213,14 +277,21 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	defer s.mu.Unlock()
 	want, _ = Resolve(want)
 	lines, _ := Diff(nil, want)
+	// the counter rules' packets since the last read, read first (best
+	// effort; Reset is a recovery, not a call's path): after a restart of
+	// ovs-vswitchd the installed counters are gone, which the read
+	// reports lost unless a read since the restart did
+	unread := s.readPairsLocked(ctx)
 	if err := s.bundle(ctx, append([]string{"delete"}, lines...)); err != nil {
 		return err
 	}
-	s.have = make(map[string]Flow, len(want))
-	for _, f := range want {
-		s.have[f.Key()] = f
+	if unread != nil {
+		s.lost = true
 	}
 	clear(s.seen)
+	s.have = nil
+	s.installedLocked(want, nil)
+	s.countersGen++
 	return nil
 }
 

@@ -1,15 +1,24 @@
 // Package ovstest holds the test helpers of the real data plane (imported by
 // tests only): Require skips a test where Open vSwitch cannot run (and fails
-// it with CI=true), Start gives a test private daemons under a name prefix
-// of its own, which no other run on the machine shares.
+// it with CI=true) or under -short, and otherwise holds the machine lock of
+// the real tests for it (ovslocktest); Start gives a test private daemons under
+// a name prefix of its own, which no other run on the machine shares;
+// OfctlRuns counts the ovs-ofctl runs of a test.
 package ovstest
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ims-orch/ims-orch/drivers/ovs"
+	"github.com/ims-orch/ims-orch/drivers/ovs/ovslocktest"
 )
 
 // Lead is the first letter of every test prefix (ovs.ClaimFree): the
@@ -19,12 +28,19 @@ const Lead = 't'
 // Require and Start are mirrored in drivers/ovs/real_test.go (that
 // package's own tests cannot import this one: an import cycle): change both.
 
-// Require skips t when Open vSwitch or root is missing, and fails it instead
-// when CI=true (a missing install step must not pass silently).
+// Require skips t under -short (real tests take seconds to minutes and the
+// machine lock) and when Open vSwitch or root is missing, and fails it
+// instead when CI=true (a missing install step must not pass silently).
+// Otherwise t holds the machine lock of the real tests (ovslocktest) until it
+// ends: a second run on the machine waits for it.
 func Require(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("real Open vSwitch test: skipped under -short")
+	}
 	err := ovs.Usable()
 	if err == nil {
+		ovslocktest.Hold(t)
 		return
 	}
 	if os.Getenv("CI") == "true" {
@@ -50,4 +66,30 @@ func Start(t testing.TB) *ovs.Daemon {
 		}
 	})
 	return d
+}
+
+// OfctlRuns puts an ovs-ofctl first on the PATH of this test process that
+// logs each run's arguments (one line) and runs the real one, and returns
+// the lines logged so far: the ovs-ofctl runs a test's code made, counted
+// where they happen. The test may not be parallel (t.Setenv).
+func OfctlRuns(t *testing.T) func() []string {
+	t.Helper()
+	real, err := exec.LookPath("ovs-ofctl")
+	if err != nil {
+		t.Fatalf("ovs-ofctl: %v", err)
+	}
+	dir := t.TempDir()
+	log := filepath.Join(dir, "runs.log")
+	script := fmt.Sprintf("#!/bin/sh\necho \"$*\" >> '%s'\nexec '%s' \"$@\"\n", log, real)
+	if err := os.WriteFile(filepath.Join(dir, "ovs-ofctl"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return func() []string {
+		b, err := os.ReadFile(log)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")[:strings.Count(string(b), "\n")]
+	}
 }

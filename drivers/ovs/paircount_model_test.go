@@ -1,0 +1,388 @@
+package ovs
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// modelBridge is a model of one bridge's rule counters for unit tests of
+// the pair accounting, as Open vSwitch keeps them: a packet sent through an
+// installed rule is credited to that rule and, when its actions resubmit to
+// a counter rule (CountPair), to that one too, each once; the credit
+// reaches the rules' counters only at the next flush (the revalidator pulls
+// the datapath's stats), and a credit whose rule was deleted meanwhile is
+// gone with the rule. It answers the ovs-ofctl commands Switch runs: a
+// bundle (add, modify_strict, delete_strict, delete) and dump-flows with a
+// cookie filter.
+type modelBridge struct {
+	rules   map[string]*modelRule // by Flow.Key
+	pending []credit
+	// dumps: dump-flows runs; runs: every ovs-ofctl run
+	dumps, runs int
+}
+
+type modelRule struct {
+	f       Flow
+	packets uint64
+}
+
+type credit struct {
+	rules []*modelRule
+	n     uint64
+}
+
+func newModelBridge() *modelBridge { return &modelBridge{rules: map[string]*modelRule{}} }
+
+// send credits n packets to the rule at key (and to its pair's counter
+// rule, resubmitted to) at the next flush; a key with no rule is a miss.
+func (m *modelBridge) send(key string, n uint64) {
+	r, ok := m.rules[key]
+	if !ok {
+		return
+	}
+	c := credit{rules: []*modelRule{r}, n: n}
+	if sub := resubmitRE.FindStringSubmatch(r.f.Actions); sub != nil {
+		if pc, ok := m.rules[fmt.Sprintf("table=%s,priority=100,%s=%s", sub[3], pairReg, sub[1])]; ok && sub[2] == pairReg {
+			c.rules = append(c.rules, pc)
+		}
+	}
+	m.pending = append(m.pending, c)
+}
+
+var resubmitRE = regexp.MustCompile(`^set_field:(0x[0-9a-f]+)->(reg\d+),resubmit\(,(\d+)\)`)
+
+// flush credits every pending packet to the rules it went through.
+func (m *modelBridge) flush() {
+	for _, c := range m.pending {
+		for _, r := range c.rules {
+			r.packets += c.n
+		}
+	}
+	m.pending = nil
+}
+
+func (m *modelBridge) ofctl(_ context.Context, stdin io.Reader, args ...string) (string, error) {
+	m.runs++
+	switch {
+	case slices.Contains(args, "--bundle"):
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			cmd, rest, _ := strings.Cut(sc.Text(), " ")
+			switch cmd {
+			case "delete":
+				if rest == "" {
+					clear(m.rules)
+				} // learned rules towards a port: none in the model
+			case "delete_strict":
+				delete(m.rules, rest)
+			case "add":
+				f := parseFlow(rest)
+				m.rules[f.Key()] = &modelRule{f: f}
+			case "modify_strict":
+				f := parseFlow(rest)
+				if r, ok := m.rules[f.Key()]; ok {
+					r.f.Actions = f.Actions // the cookie and the counters stay
+				} else {
+					m.rules[f.Key()] = &modelRule{f: f}
+				}
+			default:
+				return "", fmt.Errorf("model: bundle line %q", sc.Text())
+			}
+		}
+		return "", nil
+	case slices.Contains(args, "dump-flows"):
+		m.dumps++
+		var kind uint64
+		if f := args[len(args)-1]; strings.HasPrefix(f, "cookie=") {
+			fmt.Sscanf(f, "cookie=%v/", &kind)
+		}
+		var b strings.Builder
+		for _, r := range m.rules {
+			if kind == 0 || r.f.Cookie&cookieKindMask == kind {
+				fmt.Fprintf(&b, " cookie=%#x, duration=1s, table=%d, n_packets=%d, n_bytes=%d, %s actions=%s\n",
+					r.f.Cookie, r.f.Table, r.packets, 100*r.packets, r.f.Match, r.f.Actions)
+			}
+		}
+		return b.String(), nil
+	}
+	return "", fmt.Errorf("model: ovs-ofctl %v", args)
+}
+
+// parseFlow reads Flow.String back.
+func parseFlow(s string) Flow {
+	i := strings.LastIndex(s, ",cookie=")
+	key, rest := s[:i], s[i+len(",cookie="):]
+	ck, acts, _ := strings.Cut(rest, ",actions=")
+	f := Flow{Match: strings.SplitN(key, ",", 3)[2], Actions: acts}
+	fmt.Sscanf(ck, "%v", &f.Cookie)
+	fmt.Sscanf(key, "table=%d,priority=%d,", &f.Table, &f.Priority)
+	return f
+}
+
+// Calls start and end (each with a media 5-tuple of its own, or taking a
+// 5-tuple over from an earlier call: a new cookie, maybe another pair),
+// their packets reach the counters late (the revalidator's lag) and the
+// pair counters are read now and then (the DP meter's period), in a random
+// but seeded order: the increases PairPackets reported add up to the
+// packets each pair's entry rules matched, exactly, no packet lost (an
+// entry rule deleted before its packets reached its counter) and none
+// counted twice; and no rule update of calls runs a counter read (one
+// ovs-ofctl run, the bundle). A pair that leaves the rule set and comes
+// back counts again from 0. Before (session 14), Apply read the entry
+// rules' counters before every bundle that deleted one: the packets not yet
+// on the counter at that read were lost, and the read was on every call's
+// rule update.
+func TestPairCountsEveryPacketOnceAcrossRuleUpdates(t *testing.T) {
+	ctx := context.Background()
+	m := newModelBridge()
+	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
+	sw.ofctl = m.ofctl
+	pairs := []Pair{{0, 0}, {0, 1}, {0, 2}}
+	counters := map[Pair]bool{}
+	for _, p := range pairs {
+		counters[p] = true
+	}
+	type call struct {
+		key   string // the entry rule's identity (its 5-tuple)
+		match string
+		pair  Pair
+	}
+	var open []call
+	var serial uint32
+	cookies := map[string]uint64{} // the cookie each open call's rule has
+	want := func() []Flow {
+		var fs []Flow
+		for _, p := range pairs {
+			if counters[p] {
+				fs = append(fs, PairCounter(p))
+			}
+		}
+		for _, c := range open {
+			fs = append(fs, Flow{Table: 1, Priority: 200, Cookie: cookies[c.match], Match: c.match, Actions: CountPair(c.pair, "output:10")})
+		}
+		return fs
+	}
+	sent := map[Pair]uint64{}    // packets the model credited to a live counter
+	counted := map[Pair]uint64{} // increases PairPackets reported
+	var last map[Pair]uint64
+	read := func() {
+		got, err := sw.PairPackets()
+		if err != nil {
+			t.Fatalf("PairPackets: %v", err)
+		}
+		for p, v := range got {
+			if v < last[p] {
+				t.Fatalf("pair %v went back from %d to %d", p, last[p], v)
+			}
+			counted[p] += v - last[p]
+		}
+		last = got
+	}
+	apply := func(what string) {
+		t.Helper()
+		runs, dumps := m.runs, m.dumps
+		if _, err := sw.Apply(ctx, want()); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if m.dumps != dumps || m.runs-runs > 1 {
+			t.Fatalf("%s: the rule update ran %d ovs-ofctl, %d of them dump-flows; want the bundle alone", what, m.runs-runs, m.dumps-dumps)
+		}
+	}
+	// a pair's packets, sent while its counter rule is installed
+	sendOn := func(c call, n uint64) {
+		m.send(c.key, n)
+		sent[c.pair] += n
+	}
+	apply("the counters")
+	rng := rand.New(rand.NewPCG(14, 1))
+	for step := range 4000 {
+		switch r := rng.IntN(100); {
+		case r < 25 || len(open) == 0: // a call with a 5-tuple of its own
+			c := call{pair: pairs[rng.IntN(len(pairs))], match: fmt.Sprintf("udp,reg0=1,nw_src=10.0.0.1,tp_src=%d", 10000+step)}
+			if !counters[c.pair] {
+				continue
+			}
+			c.key = "table=1,priority=200," + c.match
+			serial++
+			cookies[c.match] = EntryCookie(c.pair, serial)
+			open = append(open, c)
+			apply("a call's start")
+		case r < 45: // a call ends: its entry rule is deleted
+			i := rng.IntN(len(open))
+			open = slices.Delete(open, i, i+1)
+			apply("a call's end")
+		case r < 52: // a newer call takes a 5-tuple over (a new cookie; maybe another pair)
+			i := rng.IntN(len(open))
+			pr := pairs[rng.IntN(len(pairs))]
+			if !counters[pr] {
+				continue
+			}
+			serial++
+			open[i].pair, cookies[open[i].match] = pr, EntryCookie(pr, serial)
+			apply("a takeover")
+		case r < 80:
+			c := open[rng.IntN(len(open))]
+			sendOn(c, uint64(1+rng.IntN(20)))
+		case r < 90:
+			m.flush()
+		case r < 97:
+			read()
+		default: // a pair leaves the rule set (its calls end first) or comes back
+			p := pairs[1+rng.IntN(len(pairs)-1)]
+			if counters[p] {
+				open = slices.DeleteFunc(open, func(c call) bool { return c.pair == p })
+				apply("a pair's calls end")
+				m.flush() // its packets are on its counter before it goes
+				counters[p] = false
+				if _, err := sw.Apply(ctx, want()); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				counters[p] = true
+				apply("a pair's counter back")
+			}
+		}
+	}
+	m.flush()
+	read()
+	for _, p := range pairs {
+		if counted[p] != sent[p] {
+			t.Errorf("pair %v: PairPackets counted %d packets, its entry rules matched %d", p, counted[p], sent[p])
+		}
+	}
+	if t.Failed() {
+		t.Logf("sent %v counted %v", sent, counted)
+	}
+}
+
+// The DP meter's read (PairPackets) runs its dump-flows without the
+// Switch's rule lock: a rule update (a call's open, with the P-CSCF's
+// /start waiting for it) goes ahead while the dump is in flight, and the
+// read then counts what the dump saw; a counter rule that changed meanwhile
+// makes the read dump again rather than fold a dump that missed it. Before
+// (revO H1), PairPackets held the lock across its dump, so an update waited
+// for a whole ovs-ofctl run (≈ 0.5 s at load) behind the meter.
+func TestRuleUpdateDoesNotWaitForTheMetersRead(t *testing.T) {
+	ctx := context.Background()
+	m := newModelBridge()
+	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
+	entered, release := make(chan struct{}), make(chan struct{})
+	block := false
+	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+		out, err := m.ofctl(ctx, stdin, args...)
+		if block && slices.Contains(args, "dump-flows") {
+			// the switch answered; the answer is on its way
+			block = false
+			close(entered)
+			<-release
+		}
+		return out, err
+	}
+	a, b := Pair{0, 1}, Pair{0, 2}
+	e := func(p Pair, serial uint32, port int) Flow {
+		return Flow{Table: 1, Priority: 200, Cookie: EntryCookie(p, serial), Match: fmt.Sprintf("udp,tp_src=%d", port), Actions: CountPair(p, "output:10")}
+	}
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), e(a, 1, 6000)}); err != nil {
+		t.Fatal(err)
+	}
+	m.send("table=1,priority=200,udp,tp_src=6000", 5)
+	m.flush()
+	type answer struct {
+		got map[Pair]uint64
+		err error
+	}
+	read := func() <-chan answer {
+		ch := make(chan answer, 1)
+		block = true
+		go func() {
+			got, err := sw.PairPackets()
+			ch <- answer{got, err}
+		}()
+		<-entered
+		return ch
+	}
+	ch := read()
+	if !sw.mu.TryLock() {
+		t.Fatal("PairPackets holds the Switch's rule lock while its dump runs: a rule update would wait for it")
+	}
+	sw.mu.Unlock()
+	// a call's end and another's start while the dump is in flight
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), e(a, 2, 6002)}); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if r := <-ch; r.err != nil || r.got[a] != 5 {
+		t.Fatalf("PairPackets %v %v, want 0→1: 5", r.got, r.err)
+	}
+	// a counter rule added while the dump runs: the dump missed it, the
+	// read dumps again (folded, the missing rule would read as died)
+	entered, release = make(chan struct{}), make(chan struct{})
+	ch = read()
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), PairCounter(b), e(b, 3, 6004)}); err != nil {
+		t.Fatal(err)
+	}
+	m.send("table=1,priority=200,udp,tp_src=6004", 7)
+	m.flush()
+	close(release)
+	if r := <-ch; r.err != nil || r.got[a] != 5 || r.got[b] != 7 {
+		t.Fatalf("PairPackets %v %v, want 0→1: 5, 0→2: 7 and no loss", r.got, r.err)
+	}
+}
+
+// ovs-vswitchd restarted (its rules and their counts died with it): the
+// first read after the restart answers ErrCountsLost (the span that lost
+// the packets is the missing one), the Reset that installs the rules again
+// reads first and loses nothing more, and the next read's span, complete,
+// is counted. Before (revO M1), the read after the restart answered the
+// counts as good (a low rate for the crash's span), and Reset marked the
+// next, complete span lost.
+func TestCountsLostInARestartAreTheRestartsSpan(t *testing.T) {
+	ctx := context.Background()
+	m := newModelBridge()
+	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
+	sw.ofctl = m.ofctl
+	a := Pair{0, 1}
+	entry := Flow{Table: 1, Priority: 200, Cookie: EntryCookie(a, 1), Match: "udp,tp_src=6000", Actions: CountPair(a, "output:10")}
+	rules := []Flow{PairCounter(a), entry}
+	if _, err := sw.Apply(ctx, rules); err != nil {
+		t.Fatal(err)
+	}
+	key := entry.Key()
+	pairs := func(when string, want uint64, wantErr error) {
+		t.Helper()
+		m.flush()
+		got, err := sw.PairPackets()
+		if err != wantErr || got[a] != want {
+			t.Fatalf("%s: PairPackets %v %v, want 0→1: %d, error %v", when, got, err, want, wantErr)
+		}
+	}
+	m.send(key, 3)
+	pairs("before", 3, nil)
+	m.send(key, 2)
+	m.flush()
+	clear(m.rules) // ovs-vswitchd restarted: no rule, no count
+	pairs("the first read after the restart", 3, ErrCountsLost)
+	if err := sw.Reset(ctx, rules); err != nil {
+		t.Fatal(err)
+	}
+	m.send(key, 4)
+	pairs("after the Reset", 7, nil)
+	// a restart with no read before the Reset: its read reports it
+	m.send(key, 1)
+	m.flush()
+	clear(m.rules)
+	if err := sw.Reset(ctx, rules); err != nil {
+		t.Fatal(err)
+	}
+	m.send(key, 6)
+	pairs("a Reset right after a restart", 13, ErrCountsLost)
+	m.send(key, 2)
+	pairs("after that", 15, nil)
+}

@@ -123,8 +123,9 @@ type mediaRig struct {
 	wrong    netip.AddrPort // the first of them
 	badLines []string
 
-	senders sync.WaitGroup
-	readers sync.WaitGroup
+	senders    sync.WaitGroup
+	readers    sync.WaitGroup // the callee's sockets
+	eventsDone chan struct{}  // closed when events returns (no sender starts after)
 }
 
 // startMedia adds the callee's and callers' media addresses to the users'
@@ -141,7 +142,7 @@ func startMedia(t *testing.T, ns string, callers int, calleePorts []int) *mediaR
 			t.Fatalf("media address %s in the users' namespace %s: %v %s", a, ns, err, out)
 		}
 	}
-	r := &mediaRig{t: t, ns: ns, entry: dataplane.EntryIP(0).Addr(), calls: map[int]*mediaCall{}}
+	r := &mediaRig{t: t, ns: ns, entry: dataplane.EntryIP(0).Addr(), calls: map[int]*mediaCall{}, eventsDone: make(chan struct{})}
 	t.Cleanup(func() { // a failed test's early end (finish closes them too)
 		r.closeRx()
 		if r.in != nil {
@@ -164,7 +165,7 @@ func startMedia(t *testing.T, ns string, callers int, calleePorts []int) *mediaR
 	if r.in, err = os.OpenFile(r.fifo, os.O_RDWR, 0); err != nil {
 		t.Fatal(err)
 	}
-	r.readers.Add(1 + len(r.rx))
+	r.readers.Add(len(r.rx))
 	go r.events()
 	for _, c := range r.rx {
 		go r.receive(c)
@@ -180,7 +181,7 @@ func (r *mediaRig) closeRx() {
 
 // events reads the callers' lines: "start MIP PORT RADDR RPORT", "end MIP PORT".
 func (r *mediaRig) events() {
-	defer r.readers.Done()
+	defer close(r.eventsDone)
 	sc := bufio.NewScanner(r.in)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -294,6 +295,7 @@ func (r *mediaRig) totals() (calls, sent, recv int) {
 // none arrived for a second), and closes the callee's sockets.
 func (r *mediaRig) finish() {
 	_ = r.in.Close()
+	<-r.eventsDone // every sender is started (Add before Wait)
 	r.senders.Wait()
 	last, quiet := -1, time.Now()
 	for {
@@ -374,5 +376,31 @@ func (r *mediaRig) check(loadStart time.Time, faults []*fault, placed int) {
 	if r.wrongSrc > 0 || r.stray > 0 || r.reused > 0 || len(r.badLines) > 0 {
 		t.Errorf("media: %d packets from another address than the entry %s (the first from %v), %d from no call's port, %d ports reused, bad event lines %q",
 			r.wrongSrc, r.entry, r.wrong, r.stray, r.reused, r.badLines[:min(len(r.badLines), 5)])
+	}
+}
+
+// The users' namespace comes from the daemon's log line naming its OVS
+// prefix; a log without it (the data plane stayed simulated) is an error
+// saying what is missing. Runs without root.
+func TestUsersNSFromLog(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "serve.log")
+	line := `time=2026-12-07T13:20:37.653Z level=INFO msg="driver local: DP stages run as network namespaces on Open vSwitch bridges" dir=/tmp/ims-orch-chaos-serve/dataplane prefix=i0k2z` + "\n"
+	if err := os.WriteFile(log, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ns, err := usersNS(log); err != nil || ns != "i0k2zd0u" {
+		t.Fatalf("usersNS = %q, %v; want i0k2zd0u", ns, err)
+	}
+	if err := os.WriteFile(log, []byte(`level=WARN msg="the data plane stays simulated" reason="not root"`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := usersNS(log); err == nil || !strings.Contains(err.Error(), "Open vSwitch") {
+		t.Fatalf("usersNS without a real data plane: %v, want an error naming Open vSwitch", err)
+	}
+	// SIPp's injection file: one even port a line, per-caller ranges apart
+	b, err := os.ReadFile(portsFile(t, callerPorts(1, 3)))
+	if err != nil || string(b) != "SEQUENTIAL\n22000;\n22002;\n22004;\n" {
+		t.Fatalf("ports file %q, %v", b, err)
 	}
 }

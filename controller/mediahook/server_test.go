@@ -14,24 +14,12 @@ import (
 	"github.com/ims-orch/ims-orch/clock"
 )
 
-// closeSignal is a listener that reports its Close (Stop has begun).
-type closeSignal struct {
-	net.Listener
-	once   sync.Once
-	closed chan struct{}
-}
-
-func (l *closeSignal) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return l.Listener.Close()
-}
-
 // serveBlocked serves a hook whose install of the call from caller IP 1
 // blocks until release, posts that call's two halves (the callee's, then
 // the caller's, which waits for the install) and returns once the install
 // runs; the caller's answer (status, or the transport error) arrives on
 // answer.
-func serveBlocked(t *testing.T) (s *Server, ln *closeSignal, f *blockingProg, answer <-chan string) {
+func serveBlocked(t *testing.T) (s *Server, f *blockingProg, answer <-chan string) {
 	t.Helper()
 	h, err := New(Config{DCs: 4, EntryIP: entry, Clock: clock.NewVirtual(time.Unix(0, 0))})
 	if err != nil {
@@ -39,13 +27,12 @@ func serveBlocked(t *testing.T) (s *Server, ln *closeSignal, f *blockingProg, an
 	}
 	f = &blockingProg{slow: 1, entered: make(chan struct{}, 1), release: make(chan struct{})}
 	h.SetProgrammer(f)
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln = &closeSignal{Listener: raw, closed: make(chan struct{})}
 	s = Serve(ln, h, "/media/v1")
-	base := "http://" + raw.Addr().String() + "/media/v1"
+	base := "http://" + ln.Addr().String() + "/media/v1"
 	postForm := func(path string, v url.Values) (string, error) {
 		resp, err := http.PostForm(base+path, v)
 		if err != nil {
@@ -67,19 +54,46 @@ func serveBlocked(t *testing.T) (s *Server, ln *closeSignal, f *blockingProg, an
 		ch <- st
 	}()
 	<-f.entered // the caller's post is in OpenCall
-	return s, ln, f, ch
+	return s, f, ch
+}
+
+// doneSignal is a context with a deadline (Stop uses it as it is) that
+// reports the first call of Done: http.Server.Shutdown calls it only while
+// it waits for active connections, after closing the listener;
+// http.Server.Close never does.
+type doneSignal struct {
+	context.Context
+	once   sync.Once
+	called chan struct{}
+}
+
+func (c *doneSignal) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.called) })
+	return c.Context.Done()
 }
 
 // Stop waits for a /start whose rules are being installed: the post is
-// answered (204) and its call is open when Stop returns (http.Server.Close
-// would cut the post and return while the install still ran, racing the
-// data plane's removal that follows Stop in the daemon).
+// answered (204) and its call is open when Stop returns. The install is
+// released only once Stop waits for the running posts (its context's Done
+// is called); http.Server.Close would cut the post instead (its answer
+// comes first, an error) and never wait — the test fails every time then.
 func TestStopWaitsForARunningStart(t *testing.T) {
-	s, ln, f, answer := serveBlocked(t)
+	s, f, answer := serveBlocked(t)
+	base, cancel := context.WithTimeout(context.Background(), time.Hour) // a deadline: Stop adds none
+	defer cancel()
+	ctx := &doneSignal{Context: base, called: make(chan struct{})}
 	stopped := make(chan error, 1)
-	go func() { stopped <- s.Stop(context.Background()) }()
-	<-ln.closed // Stop has begun: no new post is taken
-	close(f.release)
+	go func() { stopped <- s.Stop(ctx) }()
+	select {
+	case <-ctx.called: // Stop waits for the running post
+		close(f.release)
+	case st := <-answer:
+		close(f.release)
+		t.Fatalf("the caller's post was answered %q while its install still ran (Stop cut it)", st)
+	case err := <-stopped:
+		close(f.release)
+		t.Fatalf("Stop returned (%v) while a post's install ran", err)
+	}
 	if err := <-stopped; err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
@@ -91,19 +105,37 @@ func TestStopWaitsForARunningStart(t *testing.T) {
 	}
 }
 
-// A post still running when Stop's bound expires makes Stop fail, naming
-// why (a Close would report nothing and return while the install runs).
-func TestStopBoundedByItsContext(t *testing.T) {
-	s, _, f, answer := serveBlocked(t)
+// A post still running when Stop's bound expires is cut and makes Stop
+// fail, naming why; its install goes on, and Stop returns only after it
+// (Hook.Drain): the daemon removes the data plane right after Stop. The
+// install is released only when Drain waits for it; without the installs'
+// tracking Stop returns with the install still blocked and the test fails.
+func TestStopOutlivedByAnInstallWaitsForIt(t *testing.T) {
+	s, f, answer := serveBlocked(t)
+	drainSaw := -1
+	s.h.mu.Lock()
+	s.h.drainWaits = func(n int) { drainSaw = n; close(f.release) }
+	s.h.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the bound has expired: the running post is cut
 	err := s.Stop(ctx)
+	opened, _ := f.counts()
+	if drainSaw < 0 {
+		close(f.release) // let the blocked install end
+	}
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "posts still running") {
 		t.Fatalf("Stop with an expired bound and a post running: %v, want context.Canceled naming the running posts", err)
 	}
-	close(f.release)
+	if drainSaw != 1 || opened != 1 {
+		t.Fatalf("Stop returned with %d calls opened (Drain waited for %d installs), want the cut post's install done (1, 1)", opened, drainSaw)
+	}
 	if st := <-answer; strings.HasPrefix(st, "204") {
 		t.Fatalf("the cut post was answered %q", st)
+	}
+	// the Programmer is detached: a late post is refused
+	callee, _ := starts("late", 9)
+	if err := s.h.Handle(context.Background(), callee); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("a post after Stop: %v, want ErrNotReady", err)
 	}
 }
 

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Runs the real-SIP chaos test (e2e/sipchaos, issue 15): one DC with 2 P-CSCFs and
-# 2 S-CSCFs (Kamailio, launched by drivers/local under the local controller),
-# a steady SIPp call mix (TestChaosMedia: calls with RTP through the real data
-# plane, Open vSwitch), then SIGKILL and SIGSTOP (4.5 s, then SIGCONT) of a
-# P-CSCF and of an S-CSCF, one at a time, 16 s apart (~2.5 min per chaos test).
+# Runs the real-SIP chaos tests (e2e/sipchaos, issue 15): one DC with 2 P-CSCFs and
+# 2 S-CSCFs (Kamailio, launched by drivers/local under the local controller, the
+# daemon's real data plane on Open vSwitch), a steady SIPp call mix, then SIGKILL
+# and SIGSTOP (4.5 s, then SIGCONT) of a P-CSCF and of an S-CSCF, one at a time,
+# 16 s apart (~2.5 min per chaos test). TestChaos (main's mix) and TestPCSCFSpread
+# first; then TestChaosMedia (calls with RTP through the real data plane) on a
+# line of its own, so that its verdict never hides TestChaos's.
 #
 # Needs root (P-CSCFs read the DC's discovery DNS server through a private
-# mount namespace; the DNS server listens on port 53) and Kamailio + SIPp
-# (scripts/ci-kamailio.sh installs them), Open vSwitch (scripts/ci-ovs.sh). Uses
-# 127.56.x.x, 127.10.x.x, 127.0.0.90-112 and the daemon's users' namespace
-# only; takes /tmp/ims-orch-sip.lock so it never overlaps another real-SIP run.
+# mount namespace; the DNS server listens on port 53), Kamailio + SIPp
+# (scripts/ci-kamailio.sh installs them) and Open vSwitch (scripts/ci-ovs.sh).
+# Uses 127.10.x.x (the daemon's DC), 127.57.x.x (TestPCSCFSpread's),
+# 127.0.0.71-75, 127.0.0.90-110 and the daemon's users' namespace only.
+# Takes /tmp/ims-orch-ovs.lock, then /tmp/ims-orch-sip.lock (the lock order
+# everywhere: OVS before SIP), so it never overlaps another real-OVS or
+# real-SIP run; the tests see the inherited locks and run under them.
 #
 # Usage: scripts/ci-sip-chaos.sh [extra go test flags]
 set -euo pipefail
@@ -19,5 +24,9 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 bash scripts/ci-kamailio.sh
-bash scripts/ci-ovs.sh # TestChaosMedia: the real data plane (Open vSwitch)
-IMS_SIP_CHAOS=1 flock /tmp/ims-orch-sip.lock go test ./e2e/sipchaos/ -run 'TestChaos|TestPCSCFSpread' -count=1 -timeout 12m -v "$@"
+bash scripts/ci-ovs.sh # the daemon's real data plane (Open vSwitch)
+IMS_SIP_CHAOS=1 flock /tmp/ims-orch-ovs.lock flock /tmp/ims-orch-sip.lock \
+  go test ./e2e/sipchaos/ -run 'TestChaos$|TestPCSCFSpread' -count=1 -timeout 6m -v "$@"
+# the chaos faults under calls that carry RTP (~2.5 min)
+IMS_SIP_CHAOS=1 flock /tmp/ims-orch-ovs.lock flock /tmp/ims-orch-sip.lock \
+  go test ./e2e/sipchaos/ -run 'TestChaosMedia$' -count=1 -timeout 8m -v "$@"

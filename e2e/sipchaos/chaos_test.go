@@ -120,6 +120,11 @@ func TestChaosMedia(t *testing.T) { runChaos(t, mediaMix) }
 
 func runChaos(t *testing.T, mix []kind) {
 	ready(t)
+	// the daemon runs the real data plane (Open vSwitch) and Kamailio on
+	// fixed addresses: the machine's OVS lock, then its SIP lock (the order
+	// everywhere; scripts/ci-sip-chaos.sh holds both, and the test runs under them)
+	sipptest.LockOVS(t)
+	sipptest.LockSIP(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	scen := sipptest.Scenarios(t)

@@ -19,6 +19,7 @@ import (
 	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+	"github.com/ims-orch/ims-orch/drivers/ovs"
 )
 
 // The test's configuration: every number the assertions depend on.
@@ -29,7 +30,14 @@ const (
 	loadFor      = firstFault + 4*faultEvery
 	stopFor      = 4500 * time.Millisecond // SIGSTOP … SIGCONT, as in the issue
 	maxFailShare = 0.005
-	promptSetup  = time.Second
+	// maxFailPerFault bounds TestChaosMedia's failed calls (576 placed: a
+	// share of them would be 2.9 calls at 0.5 %, one cut call more or
+	// less decides): the calls a fault may cut, as many as TestChaos's
+	// 0.5 % of its 1 872 calls allows per fault (9.4 over 4 faults); the
+	// share is no yardstick here, the calls a fault cuts do not scale
+	// with the rate.
+	maxFailPerFault = 2
+	promptSetup     = time.Second
 )
 
 // kind is one SIPp traffic kind per P-CSCF: scenario, callee AOR, rate
@@ -92,6 +100,19 @@ func ready(t *testing.T) {
 	}
 }
 
+// readyMedia skips the media test when the real data plane's parts are
+// absent (Fatal under CI=true, like ready): the media calls' RTP needs the
+// daemon's real data plane, Open vSwitch and root.
+func readyMedia(t *testing.T) {
+	t.Helper()
+	if err := ovs.Usable(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but the real data plane's parts are missing: %v", err)
+		}
+		t.Skipf("the media calls need the real data plane (Open vSwitch, scripts/ci-ovs.sh): %v", err)
+	}
+}
+
 // TestChaos runs `ims-orch serve --driver local` (the real binary, built
 // here) with one DC of 2 P-CSCFs and 2 S-CSCFs (real Kamailio, the local
 // controller, DNS discovery, statistics agents) under a steady SIPp mix —
@@ -120,6 +141,9 @@ func TestChaosMedia(t *testing.T) { runChaos(t, mediaMix) }
 
 func runChaos(t *testing.T, mix []kind) {
 	ready(t)
+	if slices.ContainsFunc(mix, func(m kind) bool { return m.media }) {
+		readyMedia(t)
+	}
 	// the daemon runs the real data plane (Open vSwitch) and Kamailio on
 	// fixed addresses: the machine's OVS lock, then its SIP lock (the order
 	// everywhere; scripts/ci-sip-chaos.sh holds both, and the test runs under them)
@@ -199,7 +223,7 @@ func runChaos(t *testing.T, mix []kind) {
 	if mediaCalls > 0 {
 		ns, err := usersNS(logPath)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatal(err) // readyMedia found Open vSwitch: the daemon should have used it
 		}
 		media = startMedia(t, ns, len(pcscfs), ports)
 	}
@@ -348,15 +372,15 @@ func runChaos(t *testing.T, mix []kind) {
 	}
 	t.Logf("all kinds: %d placed, %d failed (%.2f %%)", total, failed, 100*float64(failed)/float64(max(total, 1)))
 	// every caller is done: the media calls' packets, counted at the callee
-	for _, m := range mix {
-		if m.media {
-			media.finish()
+	if media != nil {
+		media.finish()
+		var placed, ok int
+		for _, m := range mix {
+			if m.media {
+				placed, ok = placed+perKind[m.kind][0], ok+perKind[m.kind][1]
+			}
 		}
-	}
-	for _, m := range mix {
-		if m.media {
-			media.check(loadStart, faults, perKind[m.kind][0])
-		}
+		media.check(loadStart, faults, placed, ok)
 	}
 
 	// recovery per fault: the first new call (hold/resume) set up after it,
@@ -414,8 +438,12 @@ func runChaos(t *testing.T, mix []kind) {
 		}
 	}
 
-	if share := float64(failed) / float64(max(total, 1)); share > maxFailShare {
-		t.Errorf("%d of %d SIPp calls failed (%.2f %%), want ≤ %.1f %%", failed, total, 100*share, 100*maxFailShare)
+	if media == nil {
+		if share := float64(failed) / float64(max(total, 1)); share > maxFailShare {
+			t.Errorf("%d of %d SIPp calls failed (%.2f %%), want ≤ %.1f %%", failed, total, 100*share, 100*maxFailShare)
+		}
+	} else if bound := maxFailPerFault * len(faults); failed > bound {
+		t.Errorf("%d of %d SIPp calls failed, want ≤ %d (%d per fault)", failed, total, bound, maxFailPerFault)
 	}
 	if k := perKind["keep-alive"]; k[2] != 0 || k[1] == 0 {
 		t.Errorf("keep-alives: %d ok, %d failed; want all answered 200", k[1], k[2])

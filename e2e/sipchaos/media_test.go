@@ -97,12 +97,44 @@ func usersNS(logPath string) (string, error) {
 
 // mediaCall is one media call as its caller reported it.
 type mediaCall struct {
-	caller     string // the caller's media address
-	port       int    // the caller's media port
-	start      time.Time
-	sent, recv int
-	err        error
-	stop       chan struct{} // closed by the call's "end"
+	caller string // the caller's media address
+	port   int    // the caller's media port
+	rport  int    // where the 200 told it to send (the callee's port)
+	start  time.Time
+	sent   int
+	// got[seq]: the packet of RTP sequence number seq arrived at the
+	// call's own callee socket; recv counts them (distinct), dup the
+	// copies beyond the first, misdelivered the packets of this call at
+	// another callee port
+	got               [rtpPackets]bool
+	recv, dup, misdel int
+	err               error
+	stop              chan struct{} // closed by the call's "end"
+}
+
+// loss tells where a call's missing packets are: before its first packet
+// that arrived (lead: the rules came late, the hook answered after the
+// caller started), between its first and last (gaps: the data plane
+// dropped packets mid-call), after its last (tail); silent: none arrived.
+func (c *mediaCall) loss() (lead, gaps, tail int, silent bool) {
+	first, last := -1, -1
+	for i := 0; i < c.sent; i++ {
+		if c.got[i] {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if first < 0 {
+		return 0, 0, 0, c.sent > 0
+	}
+	for i := first; i <= last; i++ {
+		if !c.got[i] {
+			gaps++
+		}
+	}
+	return first, gaps, c.sent - 1 - last, false
 }
 
 // mediaRig sends and counts the media calls' RTP.
@@ -145,9 +177,7 @@ func startMedia(t *testing.T, ns string, callers int, calleePorts []int) *mediaR
 	r := &mediaRig{t: t, ns: ns, entry: dataplane.EntryIP(0).Addr(), calls: map[int]*mediaCall{}, eventsDone: make(chan struct{})}
 	t.Cleanup(func() { // a failed test's early end (finish closes them too)
 		r.closeRx()
-		if r.in != nil {
-			_ = r.in.Close()
-		}
+		r.stopEvents()
 	})
 	for _, port := range calleePorts {
 		c, err := dataplane.ListenUDP(ns, fmt.Sprintf("%s:%d", calleeMediaIP, port))
@@ -156,19 +186,11 @@ func startMedia(t *testing.T, ns string, callers int, calleePorts []int) *mediaR
 		}
 		r.rx = append(r.rx, c)
 	}
-	var err error
-	r.fifo = filepath.Join(t.TempDir(), "calls.fifo")
-	if err := syscall.Mkfifo(r.fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// read-write: the FIFO stays open between SIPp's writers (no EOF)
-	if r.in, err = os.OpenFile(r.fifo, os.O_RDWR, 0); err != nil {
-		t.Fatal(err)
-	}
+	r.openEvents()
 	r.readers.Add(len(r.rx))
 	go r.events()
-	for _, c := range r.rx {
-		go r.receive(c)
+	for i, c := range r.rx {
+		go r.receive(c, calleePorts[i])
 	}
 	return r
 }
@@ -193,7 +215,7 @@ func (r *mediaRig) events() {
 		switch {
 		case len(f) == 5 && f[0] == "start" && port > 0:
 			to, err := netip.ParseAddrPort(f[3] + ":" + f[4])
-			c := &mediaCall{caller: f[1], port: port, start: time.Now(), stop: make(chan struct{}), err: err}
+			c := &mediaCall{caller: f[1], port: port, rport: int(to.Port()), start: time.Now(), stop: make(chan struct{}), err: err}
 			if r.calls[port] != nil {
 				r.reused++
 			}
@@ -254,15 +276,19 @@ func (r *mediaRig) send(c *mediaCall, to netip.AddrPort) {
 	}
 }
 
-// receive counts the packets of one of the callee's sockets per call (by
-// source port).
-func (r *mediaRig) receive(rx *net.UDPConn) {
+// receive counts the packets of the callee's socket of port local per
+// call (by source port) and RTP sequence number.
+func (r *mediaRig) receive(rx *net.UDPConn, local int) {
 	defer r.readers.Done()
 	buf := make([]byte, 2048)
 	for {
-		_, from, err := rx.ReadFromUDPAddrPort(buf)
+		n, from, err := rx.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return // closed by finish
+		}
+		seq := -1
+		if n == 12+rtpPayload {
+			seq = int(binary.BigEndian.Uint16(buf[2:]))
 		}
 		r.mu.Lock()
 		switch c := r.calls[int(from.Port())]; {
@@ -271,9 +297,14 @@ func (r *mediaRig) receive(rx *net.UDPConn) {
 				r.wrong = from
 			}
 			r.wrongSrc++
-		case c == nil:
+		case c == nil || seq < 0 || seq >= rtpPackets:
 			r.stray++
+		case c.rport != local:
+			c.misdel++
+		case c.got[seq]:
+			c.dup++
 		default:
+			c.got[seq] = true
 			c.recv++
 		}
 		r.mu.Unlock()
@@ -290,11 +321,37 @@ func (r *mediaRig) totals() (calls, sent, recv int) {
 	return len(r.order), sent, recv
 }
 
+// openEvents makes the FIFO the callers write their call events to and
+// opens it read-write: it stays open between SIPp's writers (no EOF), and
+// a writer's open never waits while the test reads.
+func (r *mediaRig) openEvents() {
+	r.t.Helper()
+	r.fifo = filepath.Join(r.t.TempDir(), "calls.fifo")
+	if err := syscall.Mkfifo(r.fifo, 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	var err error
+	if r.in, err = os.OpenFile(r.fifo, os.O_RDWR, 0); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// stopEvents ends the call events: the FIFO's name goes first, so a
+// caller's write that comes later (SIPp's exec runs detached: a late "end")
+// appends to a new regular file instead of blocking for a reader for ever
+// (it would keep SIPp's inherited sockets open), then the reader closes.
+func (r *mediaRig) stopEvents() {
+	_ = os.Remove(r.fifo)
+	if r.in != nil {
+		_ = r.in.Close()
+	}
+}
+
 // finish stops reading call events (the callers are done), waits for the
 // senders and for the packets in flight (until every one sent arrived or
 // none arrived for a second), and closes the callee's sockets.
 func (r *mediaRig) finish() {
-	_ = r.in.Close()
+	r.stopEvents()
 	<-r.eventsDone // every sender is started (Add before Wait)
 	r.senders.Wait()
 	last, quiet := -1, time.Now()
@@ -314,7 +371,20 @@ func (r *mediaRig) finish() {
 
 // mediaWindow sums the media calls started in [from, to).
 type mediaWindow struct {
-	calls, sent, recv, silent int // silent: calls of which no packet arrived
+	calls, sent, recv int
+	// calls by where their loss is (mediaCall.loss): late (only leading
+	// packets lost: the rules came after the caller started), gaps (lost
+	// mid-call), tail (lost at the end only), silent (none arrived); lead:
+	// the leading packets lost of the late calls, maxLead the most of one
+	late, gaps, tail, silent, lead, maxLead int
+	dup, misdel                             int
+}
+
+func (w *mediaWindow) add(o mediaWindow) {
+	w.calls, w.sent, w.recv = w.calls+o.calls, w.sent+o.sent, w.recv+o.recv
+	w.late, w.gaps, w.tail, w.silent = w.late+o.late, w.gaps+o.gaps, w.tail+o.tail, w.silent+o.silent
+	w.lead, w.maxLead = w.lead+o.lead, max(w.maxLead, o.maxLead)
+	w.dup, w.misdel = w.dup+o.dup, w.misdel+o.misdel
 }
 
 func (r *mediaRig) window(from, to time.Time) mediaWindow {
@@ -327,16 +397,40 @@ func (r *mediaRig) window(from, to time.Time) mediaWindow {
 		}
 		w.calls++
 		w.sent += c.sent
-		w.recv += c.recv
-		if c.sent > 0 && c.recv == 0 {
+		w.recv += c.recv // distinct sequence numbers: ≤ sent
+		w.dup += c.dup
+		w.misdel += c.misdel
+		lead, gaps, tail, silent := c.loss()
+		switch {
+		case silent:
 			w.silent++
+		case gaps > 0:
+			w.gaps++
+		case lead > 0 && tail == 0:
+			w.late++
+			w.lead += lead
+			w.maxLead = max(w.maxLead, lead)
+		case tail > 0 && lead == 0:
+			w.tail++
+		case lead > 0: // both ends lost, nothing between
+			w.late++
+			w.tail++
+			w.lead += lead
+			w.maxLead = max(w.maxLead, lead)
 		}
 	}
 	return w
 }
 
-// check logs the media's counts and asserts what arrived.
-func (r *mediaRig) check(loadStart time.Time, faults []*fault, placed int) {
+func (w mediaWindow) String() string {
+	return fmt.Sprintf("%4d calls, %6d RTP packets sent, %6d received (%.2f %%); calls with loss: %d late (%d leading packets, at most %d = %v), %d mid-call gaps, %d tail only, %d with none received; %d duplicates, %d at another call's port",
+		w.calls, w.sent, w.recv, 100*float64(w.recv)/float64(max(w.sent, 1)), w.late, w.lead, w.maxLead,
+		time.Duration(w.maxLead)*rtpInterval, w.gaps, w.tail, w.silent, w.dup, w.misdel)
+}
+
+// check logs the media's counts per fault window and asserts what
+// arrived: placed and ok are SIPp's media calls placed and completed.
+func (r *mediaRig) check(loadStart time.Time, faults []*fault, placed, ok int) {
 	t := r.t
 	t.Helper()
 	bounds := []time.Time{loadStart}
@@ -349,9 +443,8 @@ func (r *mediaRig) check(loadStart time.Time, faults []*fault, placed int) {
 	var all mediaWindow
 	for i := range names {
 		w := r.window(bounds[i], bounds[i+1])
-		all.calls, all.sent, all.recv, all.silent = all.calls+w.calls, all.sent+w.sent, all.recv+w.recv, all.silent+w.silent
-		t.Logf("media %-22s %4d calls, %6d RTP packets sent, %6d received (%.2f %%), %d calls with none received",
-			names[i], w.calls, w.sent, w.recv, 100*float64(w.recv)/float64(max(w.sent, 1)), w.silent)
+		all.add(w)
+		t.Logf("media %-22s %v", names[i], w)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -361,14 +454,25 @@ func (r *mediaRig) check(loadStart time.Time, faults []*fault, placed int) {
 			errs = append(errs, fmt.Sprintf("%s:%d: %v", c.caller, c.port, c.err))
 		}
 	}
-	t.Logf("media all: %d calls up of %d placed, %d RTP packets sent, %d received by the callee's socket (%.2f %%), %d calls with none received; stray %d, from another address %d",
-		all.calls, placed, all.sent, all.recv, 100*float64(all.recv)/float64(max(all.sent, 1)), all.silent, r.stray, r.wrongSrc)
+	t.Logf("media all: %d calls up of %d placed (%d completed by SIPp): %v; stray %d, from another address %d",
+		all.calls, placed, ok, all, r.stray, r.wrongSrc)
 	switch {
 	case all.calls == 0 || all.sent == 0:
 		t.Errorf("media: %d calls reported up, %d packets sent: no media call ran (%d placed)", all.calls, all.sent, placed)
 	case float64(all.recv) < minMediaRecv*float64(all.sent):
-		t.Errorf("media: the callee's socket got %d of %d RTP packets (%.2f %%), want ≥ %.0f %%",
+		t.Errorf("media: the callee's sockets got %d of %d RTP packets (%.2f %%), want ≥ %.0f %%",
 			all.recv, all.sent, 100*float64(all.recv)/float64(all.sent), 100*minMediaRecv)
+	}
+	// every call SIPp completed ran its "start" (a call that never
+	// reported sends nothing and would drop out of both counts)
+	if all.calls < ok {
+		t.Errorf("media: %d calls reported start, but SIPp completed %d: %d completed calls sent no media", all.calls, ok, ok-all.calls)
+	}
+	if all.silent > 0 {
+		t.Errorf("media: %d calls got none of their RTP (a user would hear nothing)", all.silent)
+	}
+	if all.dup > 0 || all.misdel > 0 {
+		t.Errorf("media: %d duplicated packets, %d at another call's callee port (each call's packets must arrive once, at its own port)", all.dup, all.misdel)
 	}
 	if len(errs) > 0 {
 		t.Errorf("media senders failed: %s", strings.Join(errs[:min(len(errs), 5)], "; "))
@@ -376,6 +480,62 @@ func (r *mediaRig) check(loadStart time.Time, faults []*fault, placed int) {
 	if r.wrongSrc > 0 || r.stray > 0 || r.reused > 0 || len(r.badLines) > 0 {
 		t.Errorf("media: %d packets from another address than the entry %s (the first from %v), %d from no call's port, %d ports reused, bad event lines %q",
 			r.wrongSrc, r.entry, r.wrong, r.stray, r.reused, r.badLines[:min(len(r.badLines), 5)])
+	}
+}
+
+// A caller's event written after the test stopped reading (a detached
+// exec of SIPp's, late) ends instead of waiting for a reader for ever: the
+// FIFO's name is gone before its reader (closing the reader first leaves
+// the write blocked in open; the bound below is only a failure deadline).
+func TestLateEventWriteDoesNotBlock(t *testing.T) {
+	r := &mediaRig{t: t}
+	r.openEvents()
+	r.stopEvents()
+	w := exec.Command("sh", "-c", "echo end 10.100.1.1 20000 >> "+r.fifo)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the late write: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		_ = w.Process.Kill()
+		<-done
+		t.Fatal("a caller's write after the events stopped still waits for a reader (the FIFO outlived its reader)")
+	}
+}
+
+// A call's loss by where it is in the call: the leading packets only (the
+// rules came late), a gap (dropped mid-call), the tail only, or all.
+func TestMediaCallLoss(t *testing.T) {
+	call := func(sent int, got ...int) *mediaCall {
+		c := &mediaCall{sent: sent}
+		for _, g := range got {
+			c.got[g] = true
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name             string
+		c                *mediaCall
+		lead, gaps, tail int
+		silent           bool
+	}{
+		{"all", call(4, 0, 1, 2, 3), 0, 0, 0, false},
+		{"late", call(5, 2, 3, 4), 2, 0, 0, false},
+		{"gap", call(5, 0, 2, 4), 0, 2, 0, false},
+		{"tail", call(5, 0, 1), 0, 0, 3, false},
+		{"none", call(3), 0, 0, 0, true},
+		{"nothing sent", call(0), 0, 0, 0, false},
+	} {
+		lead, gaps, tail, silent := tc.c.loss()
+		if lead != tc.lead || gaps != tc.gaps || tail != tc.tail || silent != tc.silent {
+			t.Errorf("%s: loss = %d, %d, %d, %v; want %d, %d, %d, %v", tc.name, lead, gaps, tail, silent, tc.lead, tc.gaps, tc.tail, tc.silent)
+		}
 	}
 }
 

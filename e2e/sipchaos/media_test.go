@@ -146,10 +146,14 @@ type mediaRig struct {
 	in    *os.File
 	rx    []*net.UDPConn // the callee's, one per media port
 
-	mu       sync.Mutex
-	calls    map[int]*mediaCall // by the caller's media port
-	order    []*mediaCall
-	reused   int            // a start of a port already used (SIPp wrapped its injection file)
+	mu     sync.Mutex
+	calls  map[int]*mediaCall // by the caller's media port
+	order  []*mediaCall
+	reused int // a start of a port already used (SIPp wrapped its injection file)
+	// the firewall instances' "media" counters at the end (finish): the
+	// packets that passed the firewall stage, per instance namespace
+	fw       map[string]int
+	fwErr    error
 	stray    int            // packets from a port of no call
 	wrongSrc int            // packets from another address than the entry
 	wrong    netip.AddrPort // the first of them
@@ -365,8 +369,42 @@ func (r *mediaRig) finish() {
 		}
 		time.Sleep(20 * time.Millisecond) // packets in flight through the real switch
 	}
+	r.fw, r.fwErr = firewallMedia(dataplane.BridgeName(strings.TrimSuffix(r.ns, "d0u"), 0))
 	r.closeRx()
 	r.readers.Wait()
+}
+
+// nftMedia is the firewall's media rule with its counter
+// (drivers/netns rules: `ip protocol udp counter accept comment "media"`).
+var nftMedia = regexp.MustCompile(`ip protocol udp counter packets (\d+) bytes \d+ accept comment "media"`)
+
+// firewallMedia reads the "media" counter of every firewall instance of the
+// DC whose bridge is br (drivers/netns: namespaces br+"n"+slot, one nft
+// table each, the rule counts the UDP packets the instance forwarded).
+func firewallMedia(br string) (map[string]int, error) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("ip netns list: %v", err)
+	}
+	inst := regexp.MustCompile(`^` + regexp.QuoteMeta(br) + `n\d+$`)
+	fw := map[string]int{}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || !inst.MatchString(f[0]) {
+			continue
+		}
+		tbl, err := exec.Command("ip", "netns", "exec", f[0], "nft", "list", "table", "netdev", "ims").CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("the firewall counters of %s: %v %s", f[0], err, tbl)
+		}
+		if m := nftMedia.FindSubmatch(tbl); m != nil {
+			fw[f[0]], _ = strconv.Atoi(string(m[1]))
+		}
+	}
+	if len(fw) == 0 {
+		return nil, fmt.Errorf("no firewall instance of bridge %s (namespaces: %q)", br, out)
+	}
+	return fw, nil
 }
 
 // mediaWindow sums the media calls started in [from, to).
@@ -474,6 +512,20 @@ func (r *mediaRig) check(loadStart time.Time, faults []*fault, placed, ok int) {
 	if all.dup > 0 || all.misdel > 0 {
 		t.Errorf("media: %d duplicated packets, %d at another call's callee port (each call's packets must arrive once, at its own port)", all.dup, all.misdel)
 	}
+	// the packets passed the firewall stage, not only the translations:
+	// its instances forwarded at least the packets the callee got
+	// (instances removed during the test take their counts with them)
+	fwSum := 0
+	for _, n := range r.fw {
+		fwSum += n
+	}
+	t.Logf("media: the firewall instances' media counters %v (sum %d), the callee's sockets got %d", r.fw, fwSum, all.recv)
+	switch {
+	case r.fwErr != nil:
+		t.Errorf("media: %v", r.fwErr)
+	case fwSum < all.recv:
+		t.Errorf("media: the firewall instances forwarded %d media packets, fewer than the %d the callee's sockets got: packets bypassed the firewall stage", fwSum, all.recv)
+	}
 	if len(errs) > 0 {
 		t.Errorf("media senders failed: %s", strings.Join(errs[:min(len(errs), 5)], "; "))
 	}
@@ -562,5 +614,23 @@ func TestUsersNSFromLog(t *testing.T) {
 	b, err := os.ReadFile(portsFile(t, callerPorts(1, 3)))
 	if err != nil || string(b) != "SEQUENTIAL\n22000;\n22002;\n22004;\n" {
 		t.Fatalf("ports file %q, %v", b, err)
+	}
+}
+
+// The firewall's media counter as nft lists it (drivers/netns's rules).
+func TestNftMediaCounter(t *testing.T) {
+	tbl := `table netdev ims {
+	chain out {
+		type filter hook egress device "out" priority filter; policy drop;
+		meta protocol arp counter packets 2 bytes 84 accept
+		ip protocol udp counter packets 28694 bytes 5738800 accept comment "media"
+		ip protocol icmp counter packets 0 bytes 0 accept
+		counter packets 3 bytes 180 drop comment "not media"
+	}
+}
+`
+	m := nftMedia.FindStringSubmatch(tbl)
+	if m == nil || m[1] != "28694" {
+		t.Fatalf("media counter %q, want 28694", m)
 	}
 }

@@ -285,8 +285,9 @@ func (dp *dpParts) close(log interface{ Warn(string, ...any) }) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if dp.mediaSrv != nil {
-		// the running posts finish (an install must not race the plane's
-		// removal below), then the answered ends' rule removals
+		// the running posts are answered, then every rule update still
+		// running (installs of posts cut at the bound, the answered ends'
+		// removals) ends: no install races the plane's removal below
 		if err := dp.mediaSrv.Stop(context.Background()); err != nil {
 			log.Warn("stopping the media hook", "err", err)
 		}

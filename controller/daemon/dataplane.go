@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -39,7 +38,7 @@ type dpParts struct {
 	// Kamailio get their Table 1 mappings and flows in the plane.
 	media    *mediahook.Hook
 	mediaURL string // http://127.0.0.1:PORT/media/v1
-	mediaSrv *http.Server
+	mediaSrv *mediahook.Server
 }
 
 // mediaPrefix is the media hook's URL path.
@@ -57,11 +56,8 @@ func (dp *dpParts) startMediaHook(n int, clk clock.Clock, log interface{ Warn(st
 	if err != nil {
 		return fmt.Errorf("media hook: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle(mediaPrefix+"/", h.Handler(mediaPrefix))
 	dp.media, dp.mediaURL = h, "http://"+ln.Addr().String()+mediaPrefix
-	dp.mediaSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = dp.mediaSrv.Serve(ln) }()
+	dp.mediaSrv = mediahook.Serve(ln, h, mediaPrefix)
 	return nil
 }
 
@@ -289,8 +285,12 @@ func (dp *dpParts) close(log interface{ Warn(string, ...any) }) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if dp.mediaSrv != nil {
-		_ = dp.mediaSrv.Close()
-		dp.media.Wait() // the answered ends' rule removals
+		// the running posts are answered, then every rule update still
+		// running (installs of posts cut at the bound, the answered ends'
+		// removals) ends: no install races the plane's removal below
+		if err := dp.mediaSrv.Stop(context.Background()); err != nil {
+			log.Warn("stopping the media hook", "err", err)
+		}
 	}
 	if err := dp.drv.Close(ctx); err != nil {
 		log.Warn("stopping the DP instances", "err", err)

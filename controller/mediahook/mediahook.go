@@ -162,8 +162,15 @@ type Hook struct {
 	// busy marks a call whose OpenCall or CloseCall runs; the channel
 	// closes when it returns.
 	busy map[string]chan struct{}
-	// ends: the CloseCalls running in the background (Wait)
-	ends sync.WaitGroup
+	// ops: the rule updates running, installs (OpenCall, its post waits)
+	// and removals (CloseCall, in the background); Wait and Drain wait for
+	// them. Added under mu while p is set, so none is added after Drain.
+	ops sync.WaitGroup
+	// installs: how many of ops are installs
+	installs int
+	// drainWaits, when set (tests), is called when Drain waits for
+	// running installs
+	drainWaits func(installs int)
 }
 
 // New returns a Hook without Programmer (posts are refused with 503 until
@@ -261,10 +268,10 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 		}
 		delete(h.open, r.Call)
 		finish := h.markBusyLocked(r.Call)
-		h.ends.Add(1)
+		h.ops.Add(1)
 		h.mu.Unlock()
 		go func() {
-			defer h.ends.Done()
+			defer h.ops.Done()
 			defer finish()
 			ctx, cancel := h.opCtx(base)
 			defer cancel()
@@ -297,6 +304,8 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 		CallerEntryIP: h.cfg.EntryIP(a.DC), CalleeEntryIP: h.cfg.EntryIP(b.DC),
 	}
 	finish := h.markBusyLocked(r.Call)
+	h.ops.Add(1)
+	h.installs++
 	h.mu.Unlock()
 	defer finish()
 	ctx, cancel := h.opCtx(base)
@@ -304,6 +313,8 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 	err := p.OpenCall(ctx, c)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.installs--
+	defer h.ops.Done() // after the bookkeeping below: Drain's caller sees the call open
 	if err != nil {
 		// both halves stay pending: a repeated start tries again (the
 		// half is put back if it expired while the install ran, stamped
@@ -322,9 +333,28 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 	return nil
 }
 
-// Wait returns when the rule removals of the ends answered so far are
-// done (before the Programmer is closed).
-func (h *Hook) Wait() { h.ends.Wait() }
+// Wait returns when the rule updates running now are done: the removals
+// of the ends answered so far and the running installs (each bounded by
+// Config.Timeout).
+func (h *Hook) Wait() { h.ops.Wait() }
+
+// Drain detaches the Programmer (later posts get ErrNotReady, a post
+// waiting for its call's update gets it once that update is done) and
+// waits for the rule updates still running, installs and removals, each
+// bounded by Config.Timeout: after Drain nothing uses the Programmer, so
+// the caller may close the data plane. A post whose HTTP connection was
+// cut (Server.Stop's bound expired) still has its install running; Drain
+// waits for it too.
+func (h *Hook) Drain() {
+	h.mu.Lock()
+	h.p = nil
+	n, hook := h.installs, h.drainWaits
+	h.mu.Unlock()
+	if n > 0 && hook != nil {
+		hook(n)
+	}
+	h.ops.Wait()
+}
 
 // check refuses a request Parse would not have produced (Handle is
 // exported: the daemon's tests and other callers need not come through

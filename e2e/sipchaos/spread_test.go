@@ -49,6 +49,7 @@ const (
 // P-CSCF is buffered it leaves the record set and gets no new registration.
 func TestPCSCFSpread(t *testing.T) {
 	ready(t)
+	sipptest.LockSIP(t) // fixed addresses; no data plane of its own
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	scen := sipptest.Scenarios(t)

@@ -350,19 +350,25 @@ func tail(b []byte, max int) string {
 }
 
 // SIPLockPath is the lock every real-SIP run on the fixed loopback plan
-// takes (scripts/ci-sip-chaos.sh: `flock /tmp/ims-orch-sip.lock go test`):
-// the drivers' and daemon's Kamailio tests, SIPp callers and callees on
-// fixed 127.x addresses.
+// takes (scripts/ci-sip-chaos.sh: `flock /tmp/ims-orch-ovs.lock flock
+// /tmp/ims-orch-sip.lock go test`): the drivers' and daemon's Kamailio
+// tests, SIPp callers and callees on fixed 127.x addresses.
 const SIPLockPath = "/tmp/ims-orch-sip.lock"
 
-// sipLockWait bounds the wait for another real-SIP run (the SIP chaos
-// script holds the lock ~2 min; the SIP end-to-end tests ~4 min), and
-// sipLockReserve is what the test keeps of go test's -timeout for itself:
-// a run that waited into the binary's timeout would panic without its
-// cleanups and leave its Kamailio and SIPp processes behind.
+// OVSLockPath is the machine lock of the real Open vSwitch and
+// network-namespace tests (the file drivers/ovs's tests take): a real-SIP
+// test that runs the daemon's real data plane takes it too, before the SIP
+// lock (lock order: OVS, then SIP, everywhere).
+const OVSLockPath = "/tmp/ims-orch-ovs.lock"
+
+// lockWait bounds the wait for another run (the SIP chaos script holds the
+// SIP lock ~5 min; the SIP end-to-end tests ~4 min), and lockReserve is
+// what the test keeps of go test's -timeout for itself: a run that waited
+// into the binary's timeout would panic without its cleanups and leave its
+// Kamailio and SIPp processes behind.
 const (
-	sipLockWait    = 8 * time.Minute
-	sipLockReserve = 3 * time.Minute
+	lockWait    = 8 * time.Minute
+	lockReserve = 3 * time.Minute
 )
 
 // LockSIP takes the real-SIP lock for the rest of the test (released at
@@ -372,20 +378,28 @@ const (
 // or Open vSwitch child inherits the lock. A run already under `flock
 // /tmp/ims-orch-sip.lock go test ...` holds the lock in an ancestor, which
 // passes its descriptor down (flock(1) → go → the test binary): the test
-// then runs under that lock instead of waiting for itself.
-func LockSIP(t testing.TB) {
+// then runs under that lock instead of waiting for itself (inheritedLock).
+// A test that also needs the OVS lock takes LockOVS first.
+func LockSIP(t testing.TB) { lockMachine(t, SIPLockPath, "real-SIP") }
+
+// LockOVS takes the real-OVS lock for the rest of the test, as LockSIP
+// does the SIP lock; take it before LockSIP.
+func LockOVS(t testing.TB) { lockMachine(t, OVSLockPath, "real-OVS") }
+
+func lockMachine(t testing.TB, path, what string) {
 	t.Helper()
-	if inheritedLock(t) {
+	if fd, ok := inheritedLock(path); ok {
+		t.Logf("%s lock %s held by an ancestor (descriptor %d): running under it", what, path, fd)
 		return
 	}
-	f, err := os.OpenFile(SIPLockPath, os.O_RDWR|os.O_CREATE, 0o666)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
 	if err != nil {
-		t.Fatalf("real-SIP lock: %v", err)
+		t.Fatalf("%s lock: %v", what, err)
 	}
-	wait := sipLockWait
+	wait := lockWait
 	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
 		if dl, ok := dt.Deadline(); ok {
-			wait = min(wait, time.Until(dl)-sipLockReserve)
+			wait = min(wait, time.Until(dl)-lockReserve)
 		}
 	}
 	for end := time.Now().Add(wait); ; {
@@ -395,38 +409,66 @@ func LockSIP(t testing.TB) {
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(end) {
 			f.Close()
-			t.Fatalf("real-SIP lock %s not taken within %v: %v (another real-SIP run holds it)", SIPLockPath, wait.Round(time.Second), err)
+			t.Fatalf("%s lock %s not taken within %v: %v (another run holds it)", what, path, wait.Round(time.Second), err)
 		}
-		time.Sleep(200 * time.Millisecond) // another run holds the addresses: poll with a deadline
+		time.Sleep(200 * time.Millisecond) // another run holds the machine: poll with a deadline
 	}
 	t.Cleanup(func() { f.Close() }) // closing the only descriptor releases the lock
 }
 
-// inheritedLock reports whether this process holds a descriptor of the
-// real-SIP lock file that it did not open (inherited from flock(1)) and
-// that holds the lock: flock(2) on the descriptor that holds a lock
-// succeeds at once, on any other it would block.
-func inheritedLock(t testing.TB) bool {
-	t.Helper()
-	want, err := os.Stat(SIPLockPath)
-	if err != nil {
-		return false
-	}
+// fdsAtStart are the descriptors open when the package was initialised:
+// the ones the process inherited (flock(1)'s among them), before this
+// package or the test opened any lock file.
+var fdsAtStart = openFDs()
+
+func openFDs() []int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		return false
+		return nil
 	}
+	var fds []int
 	for _, e := range ents {
-		fi, err := os.Stat(filepath.Join("/proc/self/fd", e.Name()))
+		if fd, err := strconv.Atoi(e.Name()); err == nil {
+			fds = append(fds, fd)
+		}
+	}
+	return fds
+}
+
+// inheritedLock reports whether one of the descriptors the process
+// inherited (fdsAtStart) is of path and holds an exclusive flock on it:
+// flock(1) → go → the test binary passes its descriptor down. The check
+// only reads (/proc/self/fdinfo/<fd> lists the flock its open file holds as
+// "lock: … FLOCK ADVISORY WRITE …"); calling flock(2) on an inherited
+// descriptor that holds nothing would take the lock on the ancestor's open
+// file and keep it after the test. The descriptor is made close-on-exec
+// (this process's only: the ancestor's stays as it is), so no Kamailio,
+// SIPp or daemon the test starts inherits the lock and keeps it.
+func inheritedLock(path string) (fd int, ok bool) {
+	want, err := os.Stat(path)
+	if err != nil {
+		return -1, false
+	}
+	for _, fd := range fdsAtStart {
+		fi, err := os.Stat("/proc/self/fd/" + strconv.Itoa(fd))
 		if err != nil || !os.SameFile(fi, want) {
 			continue
 		}
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
+		info, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
+		if err != nil || !flockWriteHeld(string(info)) {
 			continue
 		}
-		if syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			t.Logf("real-SIP lock held by an ancestor (descriptor %d): running under it", fd)
+		syscall.CloseOnExec(fd)
+		return fd, true
+	}
+	return -1, false
+}
+
+// flockWriteHeld reports whether a /proc/<pid>/fdinfo/<fd> text lists an
+// exclusive flock held through that descriptor's open file.
+func flockWriteHeld(fdinfo string) bool {
+	for _, l := range strings.Split(fdinfo, "\n") {
+		if f := strings.Fields(l); len(f) >= 5 && f[0] == "lock:" && f[2] == "FLOCK" && f[4] == "WRITE" {
 			return true
 		}
 	}

@@ -113,8 +113,19 @@ outputs: {out}
             {"strategy": "reactive", "vm_seconds": "20", "floor_vm_seconds": "9", "floor_fixed_vm_seconds": "9",
              "dp_loss": "0", "dp_lost_packets": "0", "dp_offered_packets": "100"}])
         self.assertTrue(math.isinf(rows[("x", "hybrid")]["lr"]))
-        self.assertEqual(rows[("x", "proactive")]["lr"], 1.0)
+        # neither lost a packet: 0 <= 0.5 x 0, the loss criterion holds (as daily-seeds.py decides)
+        self.assertEqual(rows[("x", "proactive")]["lr"], 0.0)
         self.assertEqual(rows[("x", "hybrid")]["react"], 0.5)
+
+    def test_zero_over_zero_printed(self):
+        # sweep.sh prints 0/0 when neither strategy lost a packet; it meets the criterion
+        table = [
+            "daily-audio          hybrid          78544      3144   0.7635   1.1370   1.1465    0.000%      0/0",
+            "daily-audio          reactive       102872         0   1.0000   1.4869   1.5016    0.000%      0/0",
+        ]
+        rows = criteria.parse(table)
+        self.assertEqual(rows[("daily-audio", "hybrid")]["lr"], 0.0)
+        self.assertTrue(criteria.meets(rows, "daily-audio"))
 
 
 if __name__ == "__main__":

@@ -79,8 +79,19 @@ const FallingScaleInWindow = 5 * time.Second
 const FallingScaleInRate = 0.1
 
 // FallingScaleInLeave is the fewest working instances the rule leaves: a
-// single instance has no other to share a rise with.
+// single instance has no other to share a rise with. With
+// Config.FallingScaleInSingle the rule leaves one, when that one would
+// carry at most FallingScaleInSingle of its capacity (fallingLeaveLocked).
 const FallingScaleInLeave = 2
+
+// fallingLeaveLocked is the fewest working instances the rule leaves:
+// FallingScaleInLeave, or 1 with Config.FallingScaleInSingle.
+func (c *Controller) fallingLeaveLocked() int {
+	if c.cfg.FallingScaleInSingle > 0 {
+		return 1
+	}
+	return FallingScaleInLeave
+}
 
 // FallingTrimBusy: an emptied instance the rule buffered is destroyed only
 // while the working instances carry at most this share of their capacity
@@ -182,13 +193,14 @@ func (c *Controller) fallingScaleInLocked(vs *vnfState) {
 	// its launch was refused) is not booting: the failed instance's load
 	// leaving the total reads as a fall, and one fewer target would drop
 	// the owed replacement
-	if n.Booting > 0 || n.Overload > 0 || len(vs.owed) > 0 || w-1 < max(c.scaleInFloorLocked(vs), FallingScaleInLeave) || !c.fallingLocked(vs, w) ||
+	if n.Booting > 0 || n.Overload > 0 || len(vs.owed) > 0 || w-1 < max(c.scaleInFloorLocked(vs), c.fallingLeaveLocked()) || !c.fallingLocked(vs, w) ||
 		(!vs.lastReactive.IsZero() && now.Sub(vs.lastReactive) < FallingScaleInWindow) {
 		vs.fallTicks = 0
 		return
 	}
 	sum, _, fresh := c.workingCarriedLocked(vs)
-	if fresh < w || sum > u*float64(w-1) || c.pastCapacityLocked(vs) {
+	if fresh < w || sum > u*float64(w-1) || c.pastCapacityLocked(vs) ||
+		(w-1 < FallingScaleInLeave && sum > c.cfg.FallingScaleInSingle) { // the step to one: its own, lower bar
 		vs.fallTicks = 0
 		return
 	}

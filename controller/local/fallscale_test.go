@@ -561,3 +561,38 @@ func TestFallingTrimKeepsBufferSpareOfTwo(t *testing.T) {
 		t.Fatalf("destroy actions %+v, buffer %+v: want the trim down to the spare of 1", ds, e.c.vnfs["firewall"].buf.Entries())
 	}
 }
+
+// FallingScaleInSingle: the rule also steps two working instances down to
+// one, but only once that one would carry at most FallingScaleInSingle of
+// its capacity (0.85 here): at 2 × 0.45 = 0.90 (under FallingScaleIn's 0.98)
+// both stay; at 2 × 0.40 = 0.80, after the window, one goes to the buffer.
+// Without the option two stay ("two working instances" in
+// TestFallingScaleInLeaves).
+func TestFallingScaleInSingle(t *testing.T) {
+	e := fallEnvCfg(t, 0.98, 2, func(c *Config) { c.FallingScaleInSingle = 0.85 })
+	cpu := e.fall(80, 0.5, 70) // 45 %
+	if w := e.working("firewall"); w != 2 {
+		t.Fatalf("working %d at %.1f %% each (one would carry %.2f > 0.85), want 2", w, cpu, 2*cpu/100)
+	}
+	cpu = e.fall(cpu, 0.5, 10) // 40 %
+	if w := e.working("firewall"); w != 1 {
+		t.Fatalf("working %d at %.1f %% each (one would carry %.2f ≤ 0.85), want 1", w, cpu, 2*cpu/100)
+	}
+	if as := e.actions(KindBuffer, ReasonUnderload); len(as) != 1 || !strings.Contains(as[0].Detail, "fits on 1") {
+		t.Fatalf("buffer actions %+v, want one falling scale-in to 1", as)
+	}
+	e = fallEnvCfg(t, 0.98, 2, func(c *Config) { c.FallingScaleInSingle = 0 })
+	e.fall(80, 0.5, 80)
+	if w := e.working("firewall"); w != 2 {
+		t.Fatalf("working %d without FallingScaleInSingle, want 2 (FallingScaleInLeave)", w)
+	}
+}
+
+// A FallingScaleInSingle outside [0, 1] is refused, naming the field.
+func TestFallingScaleInSingleInvalid(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.FallingScaleInSingle = 1.5
+	if _, err := cfg.withDefaults(); err == nil || !strings.Contains(err.Error(), "fallingScaleInSingle") {
+		t.Fatalf("err %v, want one naming fallingScaleInSingle", err)
+	}
+}

@@ -570,6 +570,7 @@ func TestFallingTrimKeepsBufferSpareOfTwo(t *testing.T) {
 // TestFallingScaleInLeaves).
 func TestFallingScaleInSingle(t *testing.T) {
 	e := fallEnvCfg(t, 0.98, 2, func(c *Config) { c.FallingScaleInSingle = 0.85 })
+	e.round(2, map[string]int{"firewall": 2}) // round 1's raise (the launch) was for interval 2
 	cpu := e.fall(80, 0.5, 70) // 45 %
 	if w := e.working("firewall"); w != 2 {
 		t.Fatalf("working %d at %.1f %% each (one would carry %.2f > 0.85), want 2", w, cpu, 2*cpu/100)
@@ -578,7 +579,7 @@ func TestFallingScaleInSingle(t *testing.T) {
 	if w := e.working("firewall"); w != 1 {
 		t.Fatalf("working %d at %.1f %% each (one would carry %.2f ≤ 0.85), want 1", w, cpu, 2*cpu/100)
 	}
-	if as := e.actions(KindBuffer, ReasonUnderload); len(as) != 1 || !strings.Contains(as[0].Detail, "fits on 1") {
+	if as := e.actions(KindBuffer, ReasonUnderload); len(as) != 1 || !strings.Contains(as[0].Detail, "fits on 1 at 85% (the step to one)") {
 		t.Fatalf("buffer actions %+v, want one falling scale-in to 1", as)
 	}
 	e = fallEnvCfg(t, 0.98, 2, func(c *Config) { c.FallingScaleInSingle = 0 })
@@ -594,5 +595,43 @@ func TestFallingScaleInSingleInvalid(t *testing.T) {
 	cfg.FallingScaleInSingle = 1.5
 	if _, err := cfg.withDefaults(); err == nil || !strings.Contains(err.Error(), "fallingScaleInSingle") {
 		t.Fatalf("err %v, want one naming fallingScaleInSingle", err)
+	}
+}
+
+// The step to one does not undo the same interval's round raise (review
+// revZ H1): round 2 raises the firewall from one working instance to two
+// for interval 3 (the stage floor's launch or reuse on a coming rise);
+// on a load falling under FallingScaleInSingle through interval 3 both
+// stay. Round 3 keeps the target at 2 without a raise: in interval 4 the
+// rule steps to one.
+func TestFallingScaleInSingleKeepsTheRoundsRaise(t *testing.T) {
+	e := fallEnvCfg(t, 0.98, 1, func(c *Config) { c.FallingScaleInSingle = 0.85 })
+	e.round(2, map[string]int{"firewall": 2}) // a raise for interval 3
+	e.seconds(31) // the second boots
+	e.setLoad(80)
+	e.seconds(40)
+	cpu := e.fall(80, 0.5, 80) // 40 % each: one would carry 0.80 ≤ 0.85
+	if w := e.working("firewall"); w != 2 {
+		t.Fatalf("working %d at %.1f %% each in the raised interval, want 2; actions %v", w, cpu, e.c.Actions())
+	}
+	e.round(3, map[string]int{"firewall": 2}) // no raise: two are working
+	cpu = e.fall(cpu, 0.5, 10)
+	if w := e.working("firewall"); w != 1 {
+		t.Fatalf("working %d at %.1f %% each in the next interval, want 1; actions %v", w, cpu, e.c.Actions())
+	}
+}
+
+// The VNF's Min bounds the step to one (review revZ M1: operators keep two
+// working instances per DC with topology.chain[].min or policy.limits
+// min 2): with Min 2 two stay on a load one instance would carry at 0.80;
+// with Min 1 the rule steps to one.
+func TestFallingScaleInSingleMinTwo(t *testing.T) {
+	for _, m := range []int{2, 1} {
+		e := fallEnvCfg(t, 0.98, 2, func(c *Config) { c.FallingScaleInSingle, c.VNFs[0].Min = 0.85, m })
+		e.round(2, map[string]int{"firewall": 2})
+		e.fall(80, 0.5, 80) // 40 % each
+		if w, want := e.working("firewall"), m; w != want {
+			t.Fatalf("min %d: working %d, want %d; actions %v", m, w, want, e.c.Actions())
+		}
 	}
 }

@@ -125,7 +125,7 @@ var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
 	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.88,
 	SpreadOverload: 1, Anticipate: true, DPTargetUtilization: 0.97, ReactiveUtilization: 0.99,
-	FallingScaleIn: local.DefaultFallingScaleIn, FallingScaleInSingle: 0.85, TrimEmptyBusy: local.TrimEmptyBusy, TrimEmptySingleBusy: local.TrimEmptySingleBusy,
+	FallingScaleIn: local.DefaultFallingScaleIn, FallingScaleInSingle: local.DefaultFallingScaleInSingle, TrimEmptyBusy: local.TrimEmptyBusy, TrimEmptySingleBusy: local.TrimEmptySingleBusy,
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

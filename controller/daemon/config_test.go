@@ -105,6 +105,7 @@ func TestConfigErrors(t *testing.T) {
 		{"reactive utilisation above 1", "strategy: hybrid", "strategy: hybrid\n  reactiveUtilization: 1.5", "policy.reactiveUtilization: must be in [0, 1]"},
 		{"reactive utilisation negative", "strategy: hybrid", "strategy: hybrid\n  reactiveUtilization: -0.1", "policy.reactiveUtilization: must be in [0, 1]"},
 		{"falling scale-in above 1", "strategy: hybrid", "strategy: hybrid\n  fallingScaleIn: 1.5", "policy.fallingScaleIn: must be in [0, 1]"},
+		{"falling scale-in single above 1", "strategy: hybrid", "strategy: hybrid\n  fallingScaleInSingle: 1.5", "policy.fallingScaleInSingle: must be in [0, 1]"},
 		{"trim-empty busy bar 0", "strategy: hybrid", "strategy: hybrid\n  trimEmptyBusy: 0", "policy.trimEmptyBusy: must be in (0, 1]"},
 		{"trim-empty single busy bar above 1", "strategy: hybrid", "strategy: hybrid\n  trimEmptySingleBusy: 1.5", "policy.trimEmptySingleBusy: must be in (0, 1]"},
 		{"spread overload below the default pack flows", "strategy: hybrid", "strategy: hybrid\n  spreadOverload: 0.5", "policy.spreadOverload: must be 0 (off) or at least policy.packFlows 0.88"},

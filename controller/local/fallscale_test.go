@@ -571,7 +571,7 @@ func TestFallingTrimKeepsBufferSpareOfTwo(t *testing.T) {
 func TestFallingScaleInSingle(t *testing.T) {
 	e := fallEnvCfg(t, 0.98, 2, func(c *Config) { c.FallingScaleInSingle = 0.85 })
 	e.round(2, map[string]int{"firewall": 2}) // round 1's raise (the launch) was for interval 2
-	cpu := e.fall(80, 0.5, 70) // 45 %
+	cpu := e.fall(80, 0.5, 70)                // 45 %
 	if w := e.working("firewall"); w != 2 {
 		t.Fatalf("working %d at %.1f %% each (one would carry %.2f > 0.85), want 2", w, cpu, 2*cpu/100)
 	}
@@ -607,7 +607,7 @@ func TestFallingScaleInSingleInvalid(t *testing.T) {
 func TestFallingScaleInSingleKeepsTheRoundsRaise(t *testing.T) {
 	e := fallEnvCfg(t, 0.98, 1, func(c *Config) { c.FallingScaleInSingle = 0.85 })
 	e.round(2, map[string]int{"firewall": 2}) // a raise for interval 3
-	e.seconds(31) // the second boots
+	e.seconds(31)                             // the second boots
 	e.setLoad(80)
 	e.seconds(40)
 	cpu := e.fall(80, 0.5, 80) // 40 % each: one would carry 0.80 ≤ 0.85

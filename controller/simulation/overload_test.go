@@ -145,13 +145,15 @@ func TestExperimentAnticipateKey(t *testing.T) {
 	}
 }
 
-// The experiment keys reactiveUtilization and fallingScaleIn override
+// The experiment keys reactiveUtilization, fallingScaleIn and
+// fallingScaleInSingle override
 // system.Defaults' values; a value outside [0, 1] is refused, naming the
 // key.
 func TestExperimentReactiveUtilizationKey(t *testing.T) {
 	for key, get := range map[string]func(*Experiment) float64{
-		"reactiveUtilization": func(e *Experiment) float64 { return e.ReactiveUtilization },
-		"fallingScaleIn":      func(e *Experiment) float64 { return e.FallingScaleIn },
+		"reactiveUtilization":  func(e *Experiment) float64 { return e.ReactiveUtilization },
+		"fallingScaleIn":       func(e *Experiment) float64 { return e.FallingScaleIn },
+		"fallingScaleInSingle": func(e *Experiment) float64 { return e.FallingScaleInSingle },
 	} {
 		for _, want := range []float64{0, 0.9, 1} {
 			e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("%s: %g\n", key, want)))

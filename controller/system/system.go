@@ -287,10 +287,10 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if err := CheckReactiveUtilization("local.reactiveUtilization", cfg.Local.ReactiveUtilization); err != nil {
 		return nil, err
 	}
-	if err := CheckFallingScaleInSingle("local.fallingScaleInSingle", cfg.Local.FallingScaleInSingle); err != nil {
+	if err := CheckFallingScaleIn("local.fallingScaleIn", cfg.Local.FallingScaleIn); err != nil {
 		return nil, err
 	}
-	if err := CheckFallingScaleIn("local.fallingScaleIn", cfg.Local.FallingScaleIn); err != nil {
+	if err := CheckFallingScaleInSingle("local.fallingScaleInSingle", cfg.Local.FallingScaleInSingle); err != nil {
 		return nil, err
 	}
 	if err := checkTrimEmptyBusy(cfg.Local); err != nil {

@@ -297,7 +297,8 @@ type PolicyConfig struct {
 	FallingScaleIn *float64 `yaml:"fallingScaleIn"`
 	// FallingScaleInSingle: with fallingScaleIn, also step a DP stage from
 	// two working instances to one when that one would carry at most this
-	// fraction of its capacity (local.Config.FallingScaleInSingle; 0: two
+	// fraction of its capacity (local.Config.FallingScaleInSingle; capped
+	// at fallingScaleIn's bar, nothing with fallingScaleIn 0; 0: two
 	// stay).
 	FallingScaleInSingle *float64 `yaml:"fallingScaleInSingle"`
 	// TrimEmptyBusy, TrimEmptySingleBusy: with trimEmpty, a local controller

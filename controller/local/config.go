@@ -221,8 +221,10 @@ type Config struct {
 	// FallingScaleInSingle (0: off, the rule leaves two working instances,
 	// FallingScaleInLeave): FallingScaleIn also takes a VNF from two
 	// working instances to one, when the one left would carry at most this
-	// fraction of its capacity (and FallingScaleIn's bar and fall hold);
-	// in [0, 1] (fallscale.go).
+	// fraction of its capacity (and FallingScaleIn's bar and fall hold:
+	// the effective bar is min(FallingScaleInSingle, FallingScaleIn's),
+	// and it does nothing with FallingScaleIn 0), and no round raised the
+	// VNF here to two or more for this interval; in [0, 1] (fallscale.go).
 	FallingScaleInSingle float64 `json:"fallingScaleInSingle" yaml:"fallingScaleInSingle"`
 	// TrimEmptyBusy: TrimEmpty, and TrimBuffer's held trim, keep a VNF's
 	// emptied buffered instances while its working instances average more

@@ -103,9 +103,10 @@ const (
 // docs/reproduction.md "Session 13: stage hold"): a launch costs a boot
 // and a working instance per raise, which daily-mobile-zoom's ÷ floor
 // margin could not pay until the falling scale-in's step to one working
-// instance (system.Defaults.FallingScaleInSingle) freed it; together they
-// take daily-audio's loss over seeds 1–20 from 1.21× reactive-only's to
-// 0.61× (docs/reproduction.md "Session 14: zoom floor margin").
+// instance (system.Defaults.FallingScaleInSingle) freed it. The launch
+// takes daily-audio's loss over seeds 1–20 from 1.21× reactive-only's to
+// 0.46×; the step to one gives part of it back (0.55× together) for zoom's
+// margin (docs/reproduction.md "Session 14: zoom floor margin").
 const DefaultStageFloorMode = StageFloorLaunch
 
 // ValidStageFloorMode: "" or one of the StageFloor* modes.

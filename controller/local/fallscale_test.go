@@ -635,3 +635,26 @@ func TestFallingScaleInSingleMinTwo(t *testing.T) {
 		}
 	}
 }
+
+// A round whose enter never comes (reactive scaling resumes after
+// MaxPause) drops its recorded raise with its keep: the step to one is not
+// blocked for good. Round 2 raises the firewall to two for interval 3 and
+// no enter follows; once resumed, a load falling to 0.80 of one instance
+// steps to one.
+func TestFallingScaleInSingleRaiseEndsAtMaxPause(t *testing.T) {
+	e := fallEnvCfg(t, 0.98, 1, func(c *Config) { c.FallingScaleInSingle, c.MaxPause = 0.85, 30*time.Second })
+	e.req(2, protocol.StepAcquire, nil)
+	if resp := e.req(2, protocol.StepBroadcast, decision(2, map[string]int{"firewall": 2})); resp.Error != "" {
+		t.Fatal(resp.Error)
+	}
+	e.seconds(31) // the second boots; MaxPause passes
+	if e.c.Paused() {
+		t.Fatal("still paused after MaxPause")
+	}
+	e.setLoad(80)
+	e.seconds(40)
+	cpu := e.fall(80, 0.5, 80)
+	if w := e.working("firewall"); w != 1 {
+		t.Fatalf("working %d at %.1f %% each after the resume, want 1; actions %v", w, cpu, e.c.Actions())
+	}
+}

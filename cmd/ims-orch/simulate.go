@@ -186,6 +186,8 @@ var experimentFractions = []struct {
 		usage: "reactive scale-out of a DP stage waits until a majority of its working instances is overloaded and carries this fraction of its capacity (the larger of packets and CPU; at most 1 min; 0: the overload report suffices; strategies with rounds only)"},
 	{flag: "falling-scale-in", def: system.Defaults.FallingScaleIn, check: system.CheckFallingScaleIn, field: func(e *simulation.Experiment) *float64 { return &e.FallingScaleIn },
 		usage: "between rounds, buffer one instance of a DP stage whose load is falling once the rest carry it at this fraction of their capacity, and destroy it when its flows have ended (0: off; strategies with rounds only)"},
+	{flag: "falling-scale-in-single", def: system.Defaults.FallingScaleInSingle, check: system.CheckFallingScaleInSingle, field: func(e *simulation.Experiment) *float64 { return &e.FallingScaleInSingle },
+		usage: "with --falling-scale-in, also step a DP stage from two working instances to one when that one would carry at most this fraction of its capacity (capped at --falling-scale-in's bar; nothing without it; 0: two stay; strategies with rounds only)"},
 	{flag: "trim-empty-busy", def: system.Defaults.TrimEmptyBusy, check: system.CheckTrimEmptyBusy, field: func(e *simulation.Experiment) *float64 { return &e.TrimEmptyBusy },
 		usage: "with trimEmpty, keep a VNF's emptied buffered instances while its working instances average more than this fraction of their load threshold (also the held trim's bar; in (0, 1])"},
 	{flag: "trim-empty-single-busy", def: system.Defaults.TrimEmptySingleBusy, check: system.CheckTrimEmptyBusy, field: func(e *simulation.Experiment) *float64 { return &e.TrimEmptySingleBusy },

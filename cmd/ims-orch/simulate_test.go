@@ -183,7 +183,7 @@ func TestSimulateNoDeclaredProfile(t *testing.T) {
 // the experiment file's value stays otherwise.
 func TestSimulateFractionsOverrideTheExperiment(t *testing.T) {
 	fields := map[string]string{"pack-flows": "PackFlows", "spread-overload": "SpreadOverload", "reactive-util": "ReactiveUtilization",
-		"falling-scale-in": "FallingScaleIn", "trim-empty-busy": "TrimEmptyBusy", "trim-empty-single-busy": "TrimEmptySingleBusy"} // written out here on purpose
+		"falling-scale-in": "FallingScaleIn", "falling-scale-in-single": "FallingScaleInSingle", "trim-empty-busy": "TrimEmptyBusy", "trim-empty-single-busy": "TrimEmptySingleBusy"} // written out here on purpose
 	if len(experimentFractions) != len(fields) {
 		t.Fatalf("%d fraction flags, the test knows %d", len(experimentFractions), len(fields))
 	}
@@ -192,13 +192,13 @@ func TestSimulateFractionsOverrideTheExperiment(t *testing.T) {
 		if err := cmd.Flags().Parse([]string{"--" + flag + "=0.9"}); err != nil {
 			t.Fatalf("--%s: %v", flag, err)
 		}
-		exp := &simulation.Experiment{PackFlows: 0.3, SpreadOverload: 0.95, ReactiveUtilization: 0.8, FallingScaleIn: 0.7, TrimEmptyBusy: 0.6, TrimEmptySingleBusy: 0.65} // the file's values
+		exp := &simulation.Experiment{PackFlows: 0.3, SpreadOverload: 0.95, ReactiveUtilization: 0.8, FallingScaleIn: 0.7, FallingScaleInSingle: 0.5, TrimEmptyBusy: 0.6, TrimEmptySingleBusy: 0.65} // the file's values
 		if err := overrideFractions(cmd.Flags(), exp); err != nil {
 			t.Fatalf("--%s=0.9: %v", flag, err)
 		}
 		v := reflect.ValueOf(exp).Elem()
 		for fl, f := range fields {
-			w := map[string]float64{"PackFlows": 0.3, "SpreadOverload": 0.95, "ReactiveUtilization": 0.8, "FallingScaleIn": 0.7, "TrimEmptyBusy": 0.6, "TrimEmptySingleBusy": 0.65}[f]
+			w := map[string]float64{"PackFlows": 0.3, "SpreadOverload": 0.95, "ReactiveUtilization": 0.8, "FallingScaleIn": 0.7, "FallingScaleInSingle": 0.5, "TrimEmptyBusy": 0.6, "TrimEmptySingleBusy": 0.65}[f]
 			if fl == flag {
 				w = 0.9
 			}

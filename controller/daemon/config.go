@@ -295,6 +295,12 @@ type PolicyConfig struct {
 	// capacity, and destroys it when its pinned flows have ended
 	// (local.Config.FallingScaleIn; strategies with rounds only; 0: off).
 	FallingScaleIn *float64 `yaml:"fallingScaleIn"`
+	// FallingScaleInSingle: with fallingScaleIn, also step a DP stage from
+	// two working instances to one when that one would carry at most this
+	// fraction of its capacity (local.Config.FallingScaleInSingle; capped
+	// at fallingScaleIn's bar, nothing with fallingScaleIn 0; 0: two
+	// stay).
+	FallingScaleInSingle *float64 `yaml:"fallingScaleInSingle"`
 	// TrimEmptyBusy, TrimEmptySingleBusy: with trimEmpty, a local controller
 	// keeps a VNF's emptied buffered instances while its working instances
 	// average more than this fraction of their load threshold (the single
@@ -454,6 +460,9 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	}
 	if p.FallingScaleIn != nil {
 		s.FallingScaleIn = *p.FallingScaleIn
+	}
+	if p.FallingScaleInSingle != nil {
+		s.FallingScaleInSingle = *p.FallingScaleInSingle
 	}
 	if p.TrimEmptyBusy != nil {
 		s.TrimEmptyBusy = *p.TrimEmptyBusy
@@ -881,6 +890,7 @@ func (c *Config) normalizePolicy() error {
 		{"policy.spreadOverload", p.SpreadOverload, system.CheckSpreadOverload},
 		{"policy.reactiveUtilization", p.ReactiveUtilization, system.CheckReactiveUtilization},
 		{"policy.fallingScaleIn", p.FallingScaleIn, system.CheckFallingScaleIn},
+		{"policy.fallingScaleInSingle", p.FallingScaleInSingle, system.CheckFallingScaleInSingle},
 		{"policy.trimEmptyBusy", p.TrimEmptyBusy, system.CheckTrimEmptyBusy},
 		{"policy.trimEmptySingleBusy", p.TrimEmptySingleBusy, system.CheckTrimEmptyBusy},
 	} {

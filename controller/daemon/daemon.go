@@ -337,7 +337,7 @@ func (d *Daemon) localTemplate() local.Config {
 	cb, _ := d.cfg.Policy.CrashBackoff() // checked by Normalize
 	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: sc.ScaleInGuard, TrimBuffer: sc.TrimBuffer, BufferSpare: sc.BufferSpare,
 		TrimEmpty: sc.TrimEmpty, ScaleIn: local.ScaleIn{On: sc.ScaleIn}, Anticipate: sc.Anticipate, ReactiveUtilization: sc.ReactiveUtilization,
-		FallingScaleIn: sc.FallingScaleIn, TrimEmptyBusy: sc.TrimEmptyBusy, TrimEmptySingleBusy: sc.TrimEmptySingleBusy, CrashBackoff: cb}
+		FallingScaleIn: sc.FallingScaleIn, FallingScaleInSingle: sc.FallingScaleInSingle, TrimEmptyBusy: sc.TrimEmptyBusy, TrimEmptySingleBusy: sc.TrimEmptySingleBusy, CrashBackoff: cb}
 	if d.sip != nil && d.cfg.Traffic != nil && !d.cfg.Clustered() {
 		// the Kamailio instances' agents and the simulated DP stages report every second
 		return lc

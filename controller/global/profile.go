@@ -231,7 +231,7 @@ type ProfilePrior struct {
 	// is below it).
 	StageFloor float64
 	// StageFloorMode is how the stage floor gets a stage its instances:
-	// StageFloorHold ("" too: DefaultStageFloorMode), StageFloorLaunch or
+	// StageFloorLaunch ("" too: DefaultStageFloorMode), StageFloorHold or
 	// StageFloorHoldLaunch (stagefloor.go).
 	StageFloorMode string
 	// StageFloorWindow, if > 0, is how far after the round the stage
@@ -324,7 +324,10 @@ const MaxStageFloor = 100.0
 // hold"): as a hold, daily-audio's loss 205 070 → 186 970 packets for
 // +0.17 % VM-s, daily-mobile-zoom's 6 963 649 → 6 426 629 for +0.18 %,
 // every criterion of seeds 1–3 kept; launching (R 3) took audio to 71 650
-// but zoom past 1.15 × floor on seeds 2 and 3.
+// but zoom past 1.15 × floor on seeds 2 and 3. Session 14 (docs/reproduction.md
+// "Session 14: zoom floor margin"): launching, with the falling scale-in's
+// step to one working instance (which costs loss and buys zoom's margin),
+// 84 150, and zoom over 1.15 × floor on 2 of 20 seeds (the launch alone: 8).
 const DefaultStageFloor = 3.0
 
 // stageFloor is the prior's StageFloor with its default.

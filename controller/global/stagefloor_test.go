@@ -126,11 +126,10 @@ func TestStageFloorLeaves(t *testing.T) {
 // and creates only the rest as working ones; StageFloorLaunch keeps none.
 func TestStageFloorHoldModes(t *testing.T) {
 	// a→b peaks at 420: 5 at full capacity, the plan has 2 working, 2
-	// buffered after it (its own move and the one it had); "" is the
-	// default, hold.
+	// buffered after it (its own move and the one it had).
 	topo, s, d := floorCase()
 	before := d.DP[0][0]
-	raised := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420}, "")
+	raised := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420}, StageFloorHold)
 	if got := d.DP[0][0]; got != before {
 		t.Fatalf("hold changed the counts: %+v, want %+v", got, before)
 	}
@@ -171,6 +170,13 @@ func TestStageFloorHoldModes(t *testing.T) {
 	topo, s, d = floorCase()
 	if r := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420}, StageFloorLaunch); r[[2]int{0, 0}].keep != 0 || d.DP[0][0].Working != 5 {
 		t.Fatalf("launch: %+v %+v", r, d.DP[0][0])
+	}
+	// "" is the default, launch since session 14 (docs/reproduction.md
+	// "Session 14: zoom floor margin"; hold before): the counts of launch,
+	// no keep
+	topo, s, d = floorCase()
+	if r := stageFloor(topo, s, d, map[string]float64{"dp/a/b": 420}, ""); r[[2]int{0, 0}].keep != 0 || d.DP[0][0].Working != 5 {
+		t.Fatalf("default mode: %+v %+v, want launch's 5 working and no keep", r, d.DP[0][0])
 	}
 	for _, m := range []string{"", StageFloorLaunch, StageFloorHold, StageFloorHoldLaunch} {
 		if !ValidStageFloorMode(m) {

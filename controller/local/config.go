@@ -218,6 +218,14 @@ type Config struct {
 	// LoadThreshold ÷ 100 (the overload trigger) so the reactive rule does not
 	// take the instance back at once (fallscale.go); in [0, 1].
 	FallingScaleIn float64 `json:"fallingScaleIn" yaml:"fallingScaleIn"`
+	// FallingScaleInSingle (0: off, the rule leaves two working instances,
+	// FallingScaleInLeave): FallingScaleIn also takes a VNF from two
+	// working instances to one, when the one left would carry at most this
+	// fraction of its capacity (and FallingScaleIn's bar and fall hold:
+	// the effective bar is min(FallingScaleInSingle, FallingScaleIn's),
+	// and it does nothing with FallingScaleIn 0), and no round raised the
+	// VNF here to two or more for this interval; in [0, 1] (fallscale.go).
+	FallingScaleInSingle float64 `json:"fallingScaleInSingle" yaml:"fallingScaleInSingle"`
 	// TrimEmptyBusy: TrimEmpty, and TrimBuffer's held trim, keep a VNF's
 	// emptied buffered instances while its working instances average more
 	// than this fraction of their threshold (vnfState.loadThreshold;
@@ -394,6 +402,9 @@ func (c Config) withDefaults() (_ Config, err error) {
 	}
 	if f := out.FallingScaleIn; !(f >= 0 && f <= 1) {
 		return c, fmt.Errorf("local: config fallingScaleIn %v: must be in [0, 1] (0: off)", f)
+	}
+	if f := out.FallingScaleInSingle; !(f >= 0 && f <= 1) {
+		return c, fmt.Errorf("local: config fallingScaleInSingle %v: must be in [0, 1] (0: off, two working instances stay)", f)
 	}
 	for _, b := range []struct {
 		n   string

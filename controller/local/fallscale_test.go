@@ -561,3 +561,100 @@ func TestFallingTrimKeepsBufferSpareOfTwo(t *testing.T) {
 		t.Fatalf("destroy actions %+v, buffer %+v: want the trim down to the spare of 1", ds, e.c.vnfs["firewall"].buf.Entries())
 	}
 }
+
+// FallingScaleInSingle: the rule also steps two working instances down to
+// one, but only once that one would carry at most FallingScaleInSingle of
+// its capacity (0.85 here): at 2 × 0.45 = 0.90 (under FallingScaleIn's 0.98)
+// both stay; at 2 × 0.40 = 0.80, after the window, one goes to the buffer.
+// Without the option two stay ("two working instances" in
+// TestFallingScaleInLeaves).
+func TestFallingScaleInSingle(t *testing.T) {
+	e := fallEnvCfg(t, 0.98, 2, func(c *Config) { c.FallingScaleInSingle = 0.85 })
+	e.round(2, map[string]int{"firewall": 2}) // round 1's raise (the launch) was for interval 2
+	cpu := e.fall(80, 0.5, 70)                // 45 %
+	if w := e.working("firewall"); w != 2 {
+		t.Fatalf("working %d at %.1f %% each (one would carry %.2f > 0.85), want 2", w, cpu, 2*cpu/100)
+	}
+	cpu = e.fall(cpu, 0.5, 10) // 40 %
+	if w := e.working("firewall"); w != 1 {
+		t.Fatalf("working %d at %.1f %% each (one would carry %.2f ≤ 0.85), want 1", w, cpu, 2*cpu/100)
+	}
+	if as := e.actions(KindBuffer, ReasonUnderload); len(as) != 1 || !strings.Contains(as[0].Detail, "fits on 1 at 85% (the step to one)") {
+		t.Fatalf("buffer actions %+v, want one falling scale-in to 1", as)
+	}
+	e = fallEnvCfg(t, 0.98, 2, func(c *Config) { c.FallingScaleInSingle = 0 })
+	e.fall(80, 0.5, 80)
+	if w := e.working("firewall"); w != 2 {
+		t.Fatalf("working %d without FallingScaleInSingle, want 2 (FallingScaleInLeave)", w)
+	}
+}
+
+// A FallingScaleInSingle outside [0, 1] is refused, naming the field.
+func TestFallingScaleInSingleInvalid(t *testing.T) {
+	cfg := fwConfig(1)
+	cfg.FallingScaleInSingle = 1.5
+	if _, err := cfg.withDefaults(); err == nil || !strings.Contains(err.Error(), "fallingScaleInSingle") {
+		t.Fatalf("err %v, want one naming fallingScaleInSingle", err)
+	}
+}
+
+// The step to one does not undo the same interval's round raise (review
+// revZ H1): round 2 raises the firewall from one working instance to two
+// for interval 3 (the stage floor's launch or reuse on a coming rise);
+// on a load falling under FallingScaleInSingle through interval 3 both
+// stay. Round 3 keeps the target at 2 without a raise: in interval 4 the
+// rule steps to one.
+func TestFallingScaleInSingleKeepsTheRoundsRaise(t *testing.T) {
+	e := fallEnvCfg(t, 0.98, 1, func(c *Config) { c.FallingScaleInSingle = 0.85 })
+	e.round(2, map[string]int{"firewall": 2}) // a raise for interval 3
+	e.seconds(31)                             // the second boots
+	e.setLoad(80)
+	e.seconds(40)
+	cpu := e.fall(80, 0.5, 80) // 40 % each: one would carry 0.80 ≤ 0.85
+	if w := e.working("firewall"); w != 2 {
+		t.Fatalf("working %d at %.1f %% each in the raised interval, want 2; actions %v", w, cpu, e.c.Actions())
+	}
+	e.round(3, map[string]int{"firewall": 2}) // no raise: two are working
+	cpu = e.fall(cpu, 0.5, 10)
+	if w := e.working("firewall"); w != 1 {
+		t.Fatalf("working %d at %.1f %% each in the next interval, want 1; actions %v", w, cpu, e.c.Actions())
+	}
+}
+
+// The VNF's Min bounds the step to one (review revZ M1: operators keep two
+// working instances per DC with topology.chain[].min or policy.limits
+// min 2): with Min 2 two stay on a load one instance would carry at 0.80;
+// with Min 1 the rule steps to one.
+func TestFallingScaleInSingleMinTwo(t *testing.T) {
+	for _, m := range []int{2, 1} {
+		e := fallEnvCfg(t, 0.98, 2, func(c *Config) { c.FallingScaleInSingle, c.VNFs[0].Min = 0.85, m })
+		e.round(2, map[string]int{"firewall": 2})
+		e.fall(80, 0.5, 80) // 40 % each
+		if w, want := e.working("firewall"), m; w != want {
+			t.Fatalf("min %d: working %d, want %d; actions %v", m, w, want, e.c.Actions())
+		}
+	}
+}
+
+// A round whose enter never comes (reactive scaling resumes after
+// MaxPause) drops its recorded raise with its keep: the step to one is not
+// blocked for good. Round 2 raises the firewall to two for interval 3 and
+// no enter follows; once resumed, a load falling to 0.80 of one instance
+// steps to one.
+func TestFallingScaleInSingleRaiseEndsAtMaxPause(t *testing.T) {
+	e := fallEnvCfg(t, 0.98, 1, func(c *Config) { c.FallingScaleInSingle, c.MaxPause = 0.85, 30*time.Second })
+	e.req(2, protocol.StepAcquire, nil)
+	if resp := e.req(2, protocol.StepBroadcast, decision(2, map[string]int{"firewall": 2})); resp.Error != "" {
+		t.Fatal(resp.Error)
+	}
+	e.seconds(31) // the second boots; MaxPause passes
+	if e.c.Paused() {
+		t.Fatal("still paused after MaxPause")
+	}
+	e.setLoad(80)
+	e.seconds(40)
+	cpu := e.fall(80, 0.5, 80)
+	if w := e.working("firewall"); w != 1 {
+		t.Fatalf("working %d at %.1f %% each after the resume, want 1; actions %v", w, cpu, e.c.Actions())
+	}
+}

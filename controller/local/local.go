@@ -84,6 +84,13 @@ type vnfState struct {
 	// (keepLocked).
 	keep    int
 	keepFor uint64
+	// raised is the working target of the last round that raised the
+	// VNF's working count here (created or reused: its target above the
+	// working instances when it arrived), for the intervals up to
+	// raisedFor; the falling scale-in does not step below two while it is
+	// at least two (roundRaisedLocked, fallscale.go).
+	raised    int
+	raisedFor uint64
 	// lowTicks counts the consecutive ticks whose measured load fitted on
 	// one working instance fewer (scalein.go).
 	lowTicks int
@@ -927,7 +934,7 @@ func (c *Controller) onTick() {
 		// the enter the interval never ends here, so it ends now (the
 		// tick-driven trims would otherwise keep the instances for good)
 		for _, vs := range c.vnfs {
-			vs.keep = 0
+			vs.keep, vs.raised = 0, 0
 		}
 		c.log.Warn("reactive scaling resumed without enter-interval; the round's buffer keep dropped", "pausedFor", now.Sub(c.pausedAt).String())
 	}

@@ -235,6 +235,9 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 		}
 		vs.target = want
 		w := c.countsLocked(t.VNF).Working()
+		if want > w {
+			vs.raised, vs.raisedFor = want, d.Interval // the falling scale-in's step to one does not undo it
+		}
 		switch {
 		case want > w:
 			before := vs.buf.Len()

@@ -148,6 +148,10 @@ type Experiment struct {
 	// DP stage whose load is falling once the rest carry it at this
 	// fraction of their capacity (local.Config.FallingScaleIn; 0: off).
 	FallingScaleIn float64
+	// FallingScaleInSingle: FallingScaleIn also steps a DP stage from two
+	// working instances to one that carries at most this fraction of its
+	// capacity (local.Config.FallingScaleInSingle; 0: two stay).
+	FallingScaleInSingle float64
 	// TrimEmptyBusy, TrimEmptySingleBusy: TrimEmpty keeps emptied buffered
 	// instances while the working ones average more than this fraction of
 	// their load threshold (the single bar with one working instance;
@@ -207,6 +211,7 @@ type file struct {
 	Anticipate      *bool          `yaml:"anticipate"`
 	ReactiveUtil    *float64       `yaml:"reactiveUtilization"`
 	FallingScaleIn  *float64       `yaml:"fallingScaleIn"`
+	FallingSingle   *float64       `yaml:"fallingScaleInSingle"`
 	TrimEmptyBusy   *float64       `yaml:"trimEmptyBusy"`
 	TrimSingleBusy  *float64       `yaml:"trimEmptySingleBusy"`
 	ImproveBudget   int            `yaml:"improveBudget"`
@@ -469,6 +474,11 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	e.FallingScaleIn = d.FallingScaleIn
 	setIf(&e.FallingScaleIn, f.FallingScaleIn)
 	if err := system.CheckFallingScaleIn("fallingScaleIn", e.FallingScaleIn); err != nil {
+		return nil, fmt.Errorf("experiment %w", err)
+	}
+	e.FallingScaleInSingle = d.FallingScaleInSingle
+	setIf(&e.FallingScaleInSingle, f.FallingSingle)
+	if err := system.CheckFallingScaleInSingle("fallingScaleInSingle", e.FallingScaleInSingle); err != nil {
 		return nil, fmt.Errorf("experiment %w", err)
 	}
 	e.TrimEmptyBusy, e.TrimEmptySingleBusy = d.TrimEmptyBusy, d.TrimEmptySingleBusy

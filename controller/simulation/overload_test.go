@@ -113,7 +113,7 @@ func issue5Options(e *Experiment) {
 	e.Predictor, e.TargetUtilization, e.WarmStart, e.ScaleInGuard, e.LocalFirst = "", 0, false, false, false
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.TrimEmpty, e.ScaleIn, e.PackFlows = false, false, 0, false, false, 0
 	e.Anticipate, e.DPTargetUtilization, e.Targets, e.SpreadOverload, e.ReactiveUtilization = false, 0, nil, 0, 0
-	e.FallingScaleIn = 0
+	e.FallingScaleIn, e.FallingScaleInSingle = 0, 0
 }
 
 // TestExperimentDefaults: an experiment file that sets no scaling option
@@ -126,7 +126,7 @@ func TestExperimentDefaults(t *testing.T) {
 	got := system.Scaling{Predictor: e.Predictor, TargetUtilization: e.TargetUtilization, WarmStart: e.WarmStart, ScaleInGuard: e.ScaleInGuard,
 		LocalFirst: e.LocalFirst, PlanHorizon: e.PlanHorizon, TrimBuffer: e.TrimBuffer, BufferSpare: e.BufferSpare, TrimEmpty: e.TrimEmpty, ScaleIn: e.ScaleIn,
 		PackFlows: e.PackFlows, SpreadOverload: e.SpreadOverload, Anticipate: e.Anticipate, DPTargetUtilization: e.DPTargetUtilization, Targets: e.Targets,
-		ReactiveUtilization: e.ReactiveUtilization, FallingScaleIn: e.FallingScaleIn, TrimEmptyBusy: e.TrimEmptyBusy, TrimEmptySingleBusy: e.TrimEmptySingleBusy}
+		ReactiveUtilization: e.ReactiveUtilization, FallingScaleIn: e.FallingScaleIn, FallingScaleInSingle: e.FallingScaleInSingle, TrimEmptyBusy: e.TrimEmptyBusy, TrimEmptySingleBusy: e.TrimEmptySingleBusy}
 	if !reflect.DeepEqual(got, system.Defaults) {
 		t.Fatalf("experiment scaling %+v, system defaults %+v", got, system.Defaults)
 	}
@@ -145,13 +145,15 @@ func TestExperimentAnticipateKey(t *testing.T) {
 	}
 }
 
-// The experiment keys reactiveUtilization and fallingScaleIn override
+// The experiment keys reactiveUtilization, fallingScaleIn and
+// fallingScaleInSingle override
 // system.Defaults' values; a value outside [0, 1] is refused, naming the
 // key.
 func TestExperimentReactiveUtilizationKey(t *testing.T) {
 	for key, get := range map[string]func(*Experiment) float64{
-		"reactiveUtilization": func(e *Experiment) float64 { return e.ReactiveUtilization },
-		"fallingScaleIn":      func(e *Experiment) float64 { return e.FallingScaleIn },
+		"reactiveUtilization":  func(e *Experiment) float64 { return e.ReactiveUtilization },
+		"fallingScaleIn":       func(e *Experiment) float64 { return e.FallingScaleIn },
+		"fallingScaleInSingle": func(e *Experiment) float64 { return e.FallingScaleInSingle },
 	} {
 		for _, want := range []float64{0, 0.9, 1} {
 			e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("%s: %g\n", key, want)))

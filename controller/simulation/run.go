@@ -167,7 +167,7 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 		Local: local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard,
 			TrimBuffer: exp.TrimBuffer, BufferSpare: exp.BufferSpare, TrimEmpty: exp.TrimEmpty, ScaleIn: local.ScaleIn{On: exp.ScaleIn},
 			Anticipate: exp.Anticipate, ReactiveUtilization: exp.ReactiveUtilization, FallingScaleIn: exp.FallingScaleIn,
-			TrimEmptyBusy: exp.TrimEmptyBusy, TrimEmptySingleBusy: exp.TrimEmptySingleBusy},
+			FallingScaleInSingle: exp.FallingScaleInSingle, TrimEmptyBusy: exp.TrimEmptyBusy, TrimEmptySingleBusy: exp.TrimEmptySingleBusy},
 		VNFs:      vnfs,
 		Transport: transport.MemConfig{Jitter: exp.TransportJitter, Seed: opts.Seed ^ 0x5eed},
 		// Reactive runs its initial round anyway.

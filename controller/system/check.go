@@ -36,6 +36,13 @@ func CheckFallingScaleIn(field string, f float64) error {
 	return checkFraction(field, f, "the fraction of their capacity the working instances of a DP stage whose load is falling may carry after a between-round scale-in; 0: off")
 }
 
+// CheckFallingScaleInSingle checks a FallingScaleInSingle value given as
+// field, as CheckPackFlows does: a fraction of a DP instance's capacity in
+// [0, 1], 0 for off. New checks Config.Local.FallingScaleInSingle with it.
+func CheckFallingScaleInSingle(field string, f float64) error {
+	return checkFraction(field, f, "the fraction of its capacity the one working instance a between-round scale-in on a falling load leaves may carry; 0: off, two stay")
+}
+
 // CheckTrimEmptyBusy checks a TrimEmptyBusy or TrimEmptySingleBusy value
 // given as field: a fraction of the working instances' load threshold in
 // (0, 1] (0 would keep every emptied buffered instance that has any load

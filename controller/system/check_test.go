@@ -12,7 +12,7 @@ func TestRoutingCheckersNameTheCallersField(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		check func(string, float64) error
-	}{{"CheckPackFlows", CheckPackFlows}, {"CheckSpreadOverload", CheckSpreadOverload}, {"CheckReactiveUtilization", CheckReactiveUtilization}, {"CheckFallingScaleIn", CheckFallingScaleIn}} {
+	}{{"CheckPackFlows", CheckPackFlows}, {"CheckSpreadOverload", CheckSpreadOverload}, {"CheckReactiveUtilization", CheckReactiveUtilization}, {"CheckFallingScaleIn", CheckFallingScaleIn}, {"CheckFallingScaleInSingle", CheckFallingScaleInSingle}} {
 		for _, ok := range []float64{0, 0.5, 1} {
 			if err := c.check("x.field", ok); err != nil {
 				t.Errorf("%s(%g): %v", c.name, ok, err)

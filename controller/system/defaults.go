@@ -78,6 +78,11 @@ type Scaling struct {
 	// capacity, and destroys it when its pinned flows have ended
 	// (local.Config.FallingScaleIn; strategies with rounds only).
 	FallingScaleIn float64
+	// FallingScaleInSingle > 0: FallingScaleIn also steps a DP stage from
+	// two working instances to one when that one would carry at most this
+	// fraction of its capacity (local.Config.FallingScaleInSingle; 0: it
+	// leaves two).
+	FallingScaleInSingle float64
 	// TrimEmptyBusy, TrimEmptySingleBusy: with TrimEmpty, a local
 	// controller keeps a VNF's emptied buffered instances while its working
 	// instances average more than this fraction of their load threshold
@@ -113,11 +118,14 @@ type Scaling struct {
 // on a rising load onto busy working instances (local.trimHeldLocked).
 // "Session 12: TrimEmpty's busy bar for one working instance":
 // TrimEmptySingleBusy 0.95 (was TrimEmptyBusy, 0.9, for every count).
+// "Session 14: zoom floor margin": FallingScaleInSingle 0.85 (was absent,
+// i.e. 0: the falling scale-in left two working instances), with the
+// declared profile's stage floor launching (global.DefaultStageFloorMode).
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
 	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.88,
 	SpreadOverload: 1, Anticipate: true, DPTargetUtilization: 0.97, ReactiveUtilization: 0.99,
-	FallingScaleIn: local.DefaultFallingScaleIn, TrimEmptyBusy: local.TrimEmptyBusy, TrimEmptySingleBusy: local.TrimEmptySingleBusy,
+	FallingScaleIn: local.DefaultFallingScaleIn, FallingScaleInSingle: local.DefaultFallingScaleInSingle, TrimEmptyBusy: local.TrimEmptyBusy, TrimEmptySingleBusy: local.TrimEmptySingleBusy,
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

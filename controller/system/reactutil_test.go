@@ -26,6 +26,27 @@ func TestNewRefusesABadReactiveUtilization(t *testing.T) {
 	}
 }
 
+// TestNewRefusesABadFallingScaleInSingle: system.New checks
+// Config.Local.FallingScaleInSingle itself, naming the field as the
+// system's configuration calls it (revZ M3), after FallingScaleIn.
+func TestNewRefusesABadFallingScaleInSingle(t *testing.T) {
+	for _, bad := range []float64{1.5, -0.1, math.NaN()} {
+		_, _, _, err := newTwoDCSystem(t, []fsm.VNF{{Name: "firewall", Capacity: 35000}}, func(c *Config) {
+			c.Policy, c.Strategy, c.Local.FallingScaleInSingle = fsm.Policy{DelayBoundMs: 250}, strategy.Hybrid, bad
+		})
+		if err == nil || !strings.Contains(err.Error(), "local.fallingScaleInSingle") {
+			t.Fatalf("local.fallingScaleInSingle %v: error %v, want one naming local.fallingScaleInSingle", bad, err)
+		}
+	}
+	_, _, _, err := newTwoDCSystem(t, []fsm.VNF{{Name: "firewall", Capacity: 35000}}, func(c *Config) {
+		c.Policy, c.Strategy = fsm.Policy{DelayBoundMs: 250}, strategy.Hybrid
+		c.Local.FallingScaleIn, c.Local.FallingScaleInSingle = 2, 2
+	})
+	if err == nil || !strings.Contains(err.Error(), "local.fallingScaleIn:") {
+		t.Fatalf("both out of range: error %v, want FallingScaleIn's first", err)
+	}
+}
+
 // TestNewRefusesABadTrimEmptyBusy: system.New checks Config.Local's
 // TrimEmpty busy bars, naming each as the system's configuration calls it;
 // 0 is local.Config's default and passes.

@@ -313,6 +313,9 @@ func New(cfg Config, d drivers.Driver, clk clock.Clock) (*System, error) {
 	if err := CheckFallingScaleIn("local.fallingScaleIn", cfg.Local.FallingScaleIn); err != nil {
 		return nil, err
 	}
+	if err := CheckFallingScaleInSingle("local.fallingScaleInSingle", cfg.Local.FallingScaleInSingle); err != nil {
+		return nil, err
+	}
 	if err := checkTrimEmptyBusy(cfg.Local); err != nil {
 		return nil, err
 	}

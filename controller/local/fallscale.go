@@ -65,7 +65,7 @@ import (
 // The three guards (rate, two left, room) are what the daily experiments
 // needed: a fall there is followed by a rise within a minute or two, and
 // without them the rule cost seed-3 daily-audio 2.5 × reactive-only's loss.
-// Session 14 relaxed "two left" (FallingScaleInSingle, default 0.85): with
+// Session 14 relaxed "two left" (FallingScaleInSingle, default 0.75): with
 // the declared profile's stage floor launching on the coming rises, the
 // step to one freed zoom's ÷ floor margin at a lower loss than session
 // 13's defaults, though above the launch alone's; it does not undo the
@@ -96,7 +96,7 @@ const FallingScaleInLeave = 2
 // DefaultFallingScaleInSingle is system.Defaults.FallingScaleInSingle:
 // the share of its capacity the one working instance the step to one
 // leaves may carry (docs/reproduction.md "Session 14: zoom floor margin").
-const DefaultFallingScaleInSingle = 0.85
+const DefaultFallingScaleInSingle = 0.75
 
 // fallingLeaveLocked is the fewest working instances the rule leaves:
 // FallingScaleInLeave, or 1 with Config.FallingScaleInSingle unless the

@@ -11,7 +11,7 @@ import (
 )
 
 // The falling scale-in's step to one working instance
-// (Experiment.FallingScaleInSingle, system.Defaults 0.85 since session 14):
+// (Experiment.FallingScaleInSingle, system.Defaults 0.75 since session 14):
 // on daily-mobile-zoom's first 400 s (Houston's evening fall, seed 3) hybrid
 // buffers some DP stage from two working instances to one between rounds
 // with the defaults, and never with the option at 0 (two stay); fewer
@@ -37,8 +37,8 @@ func TestFallingScaleInSingleRun(t *testing.T) {
 		}
 		return steps, r.Cost.VMSeconds
 	}
-	if e.FallingScaleInSingle != 0.85 {
-		t.Fatalf("daily-mobile-zoom's FallingScaleInSingle %v, want the default 0.85", e.FallingScaleInSingle)
+	if e.FallingScaleInSingle != local.DefaultFallingScaleInSingle {
+		t.Fatalf("daily-mobile-zoom's FallingScaleInSingle %v, want the default %v", e.FallingScaleInSingle, local.DefaultFallingScaleInSingle)
 	}
 	on, vmOn := run(e.FallingScaleInSingle)
 	off, vmOff := run(0)

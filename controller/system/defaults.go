@@ -118,7 +118,7 @@ type Scaling struct {
 // on a rising load onto busy working instances (local.trimHeldLocked).
 // "Session 12: TrimEmpty's busy bar for one working instance":
 // TrimEmptySingleBusy 0.95 (was TrimEmptyBusy, 0.9, for every count).
-// "Session 14: zoom floor margin": FallingScaleInSingle 0.85 (was absent,
+// "Session 14: zoom floor margin": FallingScaleInSingle 0.75 (was absent,
 // i.e. 0: the falling scale-in left two working instances), with the
 // declared profile's stage floor launching (global.DefaultStageFloorMode).
 var Defaults = Scaling{

@@ -34,12 +34,18 @@ const PairTable = 2
 // (resubmit), where the pair's counter rule (PairCounter) matches it,
 // counts it and does nothing else; the entry rule's own actions follow. A
 // pair's counter rule lives as long as the bridge's rule set names the
-// pair (Compile installs one for every pair of the topology), so deleting
-// or replacing entry rules (a call's end, a takeover) ends no pair count:
-// Open vSwitch credits a packet to every rule its translation went
-// through, also after an entry rule is gone (the revalidator pushes the
-// datapath flow's last stats to the rules it cached), and each packet
-// counts once, in the first PairPackets after the switch credited it.
+// pair, so deleting or replacing entry rules (a call's end, a takeover)
+// needs no read. Open vSwitch credits a packet to every rule its
+// translation went through when the revalidator pulls the datapath flow's
+// stats; but after a bundle it first translates the flow again against the
+// new rules and credits the stats it had not pulled to those: the packets
+// of the last revalidator period (≤ max-revalidator, 100 ms) before a
+// bundle deleted a still sending flow's entry rule go to table 1's miss
+// rule (a call's end: on no pair), those before a takeover to the new
+// rule's pair. The entry rules' own counters, read before the bundle (the
+// design before session 14), lost the same window. Every other packet
+// counts once on its pair, in the first PairPackets after the switch
+// credited it (docs/dataplane.md "Pair counters").
 const pairReg = "reg3"
 
 // PairCookie is the cookie of pair p's counter rule.
@@ -193,7 +199,7 @@ func (s *Switch) foldLocked(fs []FlowCount) {
 	for ck := range s.seen {
 		if !dumped[ck] {
 			s.lost = true
-			delete(s.seen, ck) // reported once; Reset installs it again
+			delete(s.seen, ck) // reported once; Reset installs it again; Reset installs it again
 		}
 	}
 }

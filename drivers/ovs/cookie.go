@@ -199,7 +199,7 @@ func (s *Switch) foldLocked(fs []FlowCount) {
 	for ck := range s.seen {
 		if !dumped[ck] {
 			s.lost = true
-			delete(s.seen, ck) // reported once; Reset installs it again; Reset installs it again
+			delete(s.seen, ck) // reported once; Reset installs it again
 		}
 	}
 }

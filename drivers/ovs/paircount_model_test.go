@@ -150,12 +150,18 @@ func (m *modelBridge) ofctl(_ context.Context, stdin io.Reader, args ...string) 
 	case slices.Contains(args, "dump-flows"):
 		m.dumps++
 		var kind uint64
-		if f := args[len(args)-1]; strings.HasPrefix(f, "cookie=") {
+		table := -1
+		f := args[len(args)-1]
+		if t, rest, ok := strings.Cut(f, ","); ok && strings.HasPrefix(t, "table=") {
+			fmt.Sscanf(t, "table=%d", &table)
+			f = rest
+		}
+		if strings.HasPrefix(f, "cookie=") {
 			fmt.Sscanf(f, "cookie=%v/", &kind)
 		}
 		var b strings.Builder
 		for _, r := range m.rules {
-			if kind == 0 || r.f.Cookie&cookieKindMask == kind {
+			if (kind == 0 || r.f.Cookie&cookieKindMask == kind) && (table < 0 || int(r.f.Table) == table) {
 				fmt.Fprintf(&b, " cookie=%#x, duration=1s, table=%d, n_packets=%d, n_bytes=%d, %s actions=%s\n",
 					r.f.Cookie, r.f.Table, r.packets, 100*r.packets, r.f.Match, r.f.Actions)
 			}
@@ -448,4 +454,23 @@ func TestCountsLostInARestartAreTheRestartsSpan(t *testing.T) {
 	pairs("a Reset right after a restart", 13, ErrCountsLost)
 	m.send(key, 2)
 	pairs("after that", 15, nil)
+}
+
+// The meter's read dumps the pair counter rules' table alone (revC M1's
+// NIT: a cookie mask alone made ovs-vswitchd walk and format every table's
+// matching rules; docs/dataplane.md says "of table 2").
+func TestPairCountsDumpThePairTableOnly(t *testing.T) {
+	var dumps [][]string
+	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
+	sw.ofctl = func(_ context.Context, _ io.Reader, args ...string) (string, error) {
+		dumps = append(dumps, args)
+		return "", nil
+	}
+	if _, err := sw.PairPackets(); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("table=%d,cookie=%#x/%#x", PairTable, CookiePair, cookieKindMask)
+	if len(dumps) != 1 || !slices.Contains(dumps[0], "dump-flows") || dumps[0][len(dumps[0])-1] != want {
+		t.Fatalf("ovs-ofctl runs %q, want one dump-flows of %s", dumps, want)
+	}
 }

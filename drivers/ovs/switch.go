@@ -346,10 +346,15 @@ func ParseDump(out string) []FlowCount {
 }
 
 // Counts dumps the counters of the rules whose cookie has kind (a Cookie*
-// constant), or of every rule when kind is 0.
+// constant), or of every rule when kind is 0. The pair counter rules
+// (CookiePair) are dumped from their table alone (PairTable).
 func (s *Switch) Counts(ctx context.Context, kind uint64) ([]FlowCount, error) {
 	var args []string
-	if kind != 0 {
+	switch kind {
+	case 0:
+	case CookiePair:
+		args = append(args, fmt.Sprintf("table=%d,cookie=%#x/%#x", PairTable, kind, cookieKindMask))
+	default:
 		args = append(args, fmt.Sprintf("cookie=%#x/%#x", kind, cookieKindMask))
 	}
 	out, err := s.Ofctl(ctx, "dump-flows", args...)

@@ -131,7 +131,7 @@ func (s *Switch) PairPackets() (map[Pair]uint64, error) {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	s.mu.Lock()
-	gen := s.countersGen
+	gen := s.readGen
 	s.mu.Unlock()
 	fs, err := s.readPairs(context.Background())
 	s.mu.Lock()
@@ -139,10 +139,11 @@ func (s *Switch) PairPackets() (map[Pair]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.countersGen != gen {
-		// the counter rules changed while the dump ran: it may miss a
-		// new one or hold an ended one's count; read again (rare: the
-		// pairs of the topology are fixed)
+	if s.readGen != gen {
+		// the counter rules changed while the dump ran (it may miss a
+		// new one or hold an ended one's count), or a newer read was
+		// folded (Apply's or Reset's): read again (rare: the pairs of
+		// the topology are fixed)
 		if err := s.readPairsLocked(context.Background()); err != nil {
 			return nil, err
 		}
@@ -165,13 +166,16 @@ func (s *Switch) readPairs(ctx context.Context) ([]FlowCount, error) {
 }
 
 // readPairsLocked reads the counters and adds their increase to the
-// pairs (s.mu held).
+// pairs (s.mu held). It bumps readGen: a PairPackets dump in flight is
+// older than this read and must not be folded after it (revC L1: Apply's
+// read before a bundle that then failed left the counter set unchanged).
 func (s *Switch) readPairsLocked(ctx context.Context) error {
 	fs, err := s.readPairs(ctx)
 	if err != nil {
 		return err
 	}
 	s.foldLocked(fs)
+	s.readGen++
 	return nil
 }
 

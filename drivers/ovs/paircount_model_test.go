@@ -474,3 +474,64 @@ func TestPairCountsDumpThePairTableOnly(t *testing.T) {
 		t.Fatalf("ovs-ofctl runs %q, want one dump-flows of %s", dumps, want)
 	}
 }
+
+// A rule update that deletes a counter rule reads the counters first (under
+// the rule lock) and its bundle then fails, while the meter's dump, taken
+// before that read, is in flight: the read folds the newer counts, so the
+// older dump must not be folded after it (it would count less than the
+// last read: a spurious ErrCountsLost, and the next read would add the
+// difference again). The counts are 12, with no loss, now and at the next
+// read. Before (revC L1), only a change of the counter rules made the
+// dump read again: 12 with ErrCountsLost, then 19.
+func TestAStaleDumpIsNotFoldedAfterANewerRead(t *testing.T) {
+	ctx := context.Background()
+	m := newModelBridge()
+	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
+	entered, release := make(chan struct{}), make(chan struct{})
+	block, failBundle := false, false
+	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+		if failBundle && slices.Contains(args, "--bundle") {
+			return "", fmt.Errorf("model: the bundle fails")
+		}
+		out, err := m.ofctl(ctx, stdin, args...)
+		if block && slices.Contains(args, "dump-flows") {
+			block = false
+			close(entered)
+			<-release
+		}
+		return out, err
+	}
+	a, b := Pair{0, 1}, Pair{0, 2}
+	entry := Flow{Table: 1, Priority: 200, Cookie: EntryCookie(a, 1), Match: "udp,tp_src=6000", Actions: CountPair(a, "output:10")}
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), PairCounter(b), entry}); err != nil {
+		t.Fatal(err)
+	}
+	m.send(entry.Key(), 5)
+	m.flush()
+	type answer struct {
+		got map[Pair]uint64
+		err error
+	}
+	ch := make(chan answer, 1)
+	block = true
+	go func() {
+		got, err := sw.PairPackets()
+		ch <- answer{got, err}
+	}()
+	<-entered // the dump saw 0→1: 5
+	m.send(entry.Key(), 7)
+	m.flush()
+	// b's counter rule goes: read first (0→1: 12), then the bundle fails
+	failBundle = true
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), entry}); err == nil {
+		t.Fatal("the failing bundle: want an error")
+	}
+	failBundle = false
+	close(release)
+	if r := <-ch; r.err != nil || r.got[a] != 12 {
+		t.Fatalf("the read in flight: PairPackets %v %v, want 0→1: 12 and no loss", r.got, r.err)
+	}
+	if got, err := sw.PairPackets(); err != nil || got[a] != 12 {
+		t.Fatalf("the next read: PairPackets %v %v, want 0→1: 12", got, err)
+	}
+}

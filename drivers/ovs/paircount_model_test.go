@@ -341,19 +341,7 @@ func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 func TestRuleUpdateDoesNotWaitForTheMetersRead(t *testing.T) {
 	ctx := context.Background()
 	m := newModelBridge()
-	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
-	entered, release := make(chan struct{}), make(chan struct{})
-	block := false
-	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
-		out, err := m.ofctl(ctx, stdin, args...)
-		if block && slices.Contains(args, "dump-flows") {
-			// the switch answered; the answer is on its way
-			block = false
-			close(entered)
-			<-release
-		}
-		return out, err
-	}
+	sw, g := gatedSwitch(t, m)
 	a, b := Pair{0, 1}, Pair{0, 2}
 	e := func(p Pair, serial uint32, port int) Flow {
 		return Flow{Table: 1, Priority: 200, Cookie: EntryCookie(p, serial), Match: fmt.Sprintf("udp,tp_src=%d", port), Actions: CountPair(p, "output:10")}
@@ -363,21 +351,7 @@ func TestRuleUpdateDoesNotWaitForTheMetersRead(t *testing.T) {
 	}
 	m.send("table=1,priority=200,udp,tp_src=6000", 5)
 	m.flush()
-	type answer struct {
-		got map[Pair]uint64
-		err error
-	}
-	read := func() <-chan answer {
-		ch := make(chan answer, 1)
-		block = true
-		go func() {
-			got, err := sw.PairPackets()
-			ch <- answer{got, err}
-		}()
-		<-entered
-		return ch
-	}
-	ch := read()
+	ch, release := g.readInFlight(sw)
 	if !sw.mu.TryLock() {
 		t.Fatal("PairPackets holds the Switch's rule lock while its dump runs: a rule update would wait for it")
 	}
@@ -386,20 +360,19 @@ func TestRuleUpdateDoesNotWaitForTheMetersRead(t *testing.T) {
 	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), e(a, 2, 6002)}); err != nil {
 		t.Fatal(err)
 	}
-	close(release)
+	release()
 	if r := <-ch; r.err != nil || r.got[a] != 5 {
 		t.Fatalf("PairPackets %v %v, want 0→1: 5", r.got, r.err)
 	}
 	// a counter rule added while the dump runs: the dump missed it, the
 	// read dumps again (folded, the missing rule would read as died)
-	entered, release = make(chan struct{}), make(chan struct{})
-	ch = read()
+	ch, release = g.readInFlight(sw)
 	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), PairCounter(b), e(b, 3, 6004)}); err != nil {
 		t.Fatal(err)
 	}
 	m.send("table=1,priority=200,udp,tp_src=6004", 7)
 	m.flush()
-	close(release)
+	release()
 	if r := <-ch; r.err != nil || r.got[a] != 5 || r.got[b] != 7 {
 		t.Fatalf("PairPackets %v %v, want 0→1: 5, 0→2: 7 and no loss", r.got, r.err)
 	}
@@ -486,21 +459,7 @@ func TestPairCountsDumpThePairTableOnly(t *testing.T) {
 func TestAStaleDumpIsNotFoldedAfterANewerRead(t *testing.T) {
 	ctx := context.Background()
 	m := newModelBridge()
-	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
-	entered, release := make(chan struct{}), make(chan struct{})
-	block, failBundle := false, false
-	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
-		if failBundle && slices.Contains(args, "--bundle") {
-			return "", fmt.Errorf("model: the bundle fails")
-		}
-		out, err := m.ofctl(ctx, stdin, args...)
-		if block && slices.Contains(args, "dump-flows") {
-			block = false
-			close(entered)
-			<-release
-		}
-		return out, err
-	}
+	sw, g := gatedSwitch(t, m)
 	a, b := Pair{0, 1}, Pair{0, 2}
 	entry := Flow{Table: 1, Priority: 200, Cookie: EntryCookie(a, 1), Match: "udp,tp_src=6000", Actions: CountPair(a, "output:10")}
 	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), PairCounter(b), entry}); err != nil {
@@ -508,30 +467,68 @@ func TestAStaleDumpIsNotFoldedAfterANewerRead(t *testing.T) {
 	}
 	m.send(entry.Key(), 5)
 	m.flush()
-	type answer struct {
-		got map[Pair]uint64
-		err error
-	}
-	ch := make(chan answer, 1)
-	block = true
-	go func() {
-		got, err := sw.PairPackets()
-		ch <- answer{got, err}
-	}()
-	<-entered // the dump saw 0→1: 5
+	ch, release := g.readInFlight(sw) // the dump saw 0→1: 5
 	m.send(entry.Key(), 7)
 	m.flush()
 	// b's counter rule goes: read first (0→1: 12), then the bundle fails
-	failBundle = true
+	g.failBundle = true
 	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), entry}); err == nil {
 		t.Fatal("the failing bundle: want an error")
 	}
-	failBundle = false
-	close(release)
+	g.failBundle = false
+	release()
 	if r := <-ch; r.err != nil || r.got[a] != 12 {
 		t.Fatalf("the read in flight: PairPackets %v %v, want 0→1: 12 and no loss", r.got, r.err)
 	}
 	if got, err := sw.PairPackets(); err != nil || got[a] != 12 {
 		t.Fatalf("the next read: PairPackets %v %v, want 0→1: 12", got, err)
 	}
+}
+
+// dumpGate answers a Switch's ovs-ofctl from a model bridge and can hold
+// a dump-flows after the switch answered (readInFlight) or fail bundles.
+type dumpGate struct {
+	m                 *modelBridge
+	block, failBundle bool
+	entered, release  chan struct{}
+}
+
+type pairsAnswer struct {
+	got map[Pair]uint64
+	err error
+}
+
+// gatedSwitch is a Switch on model bridge m through a dumpGate.
+func gatedSwitch(t *testing.T, m *modelBridge) (*Switch, *dumpGate) {
+	g := &dumpGate{m: m}
+	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
+	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+		if g.failBundle && slices.Contains(args, "--bundle") {
+			return "", fmt.Errorf("model: the bundle fails")
+		}
+		out, err := m.ofctl(ctx, stdin, args...)
+		if g.block && slices.Contains(args, "dump-flows") {
+			// the switch answered; the answer is on its way
+			g.block = false
+			close(g.entered)
+			<-g.release
+		}
+		return out, err
+	}
+	return sw, g
+}
+
+// readInFlight starts a PairPackets whose dump is held after the switch
+// answered, until release; its answer comes on the channel.
+func (g *dumpGate) readInFlight(sw *Switch) (<-chan pairsAnswer, func()) {
+	g.entered, g.release = make(chan struct{}), make(chan struct{})
+	g.block = true
+	ch := make(chan pairsAnswer, 1)
+	go func() {
+		got, err := sw.PairPackets()
+		ch <- pairsAnswer{got, err}
+	}()
+	<-g.entered
+	release := g.release
+	return ch, func() { close(release) }
 }

@@ -139,18 +139,9 @@ var startFDs = openFDs()
 // test binary starts, before its first Hold or in a binary whose tests
 // never call Hold, keeps an ancestor's (flock(1)'s) lock after the run
 // (revC L2: it was done at the first Hold only).
-func init() { closeOnExec(startFDs, Path) }
-
-// closeOnExec makes the descriptors of fds that are path close-on-exec.
-func closeOnExec(fds map[int]bool, path string) {
-	want, err := os.Stat(path)
-	if err != nil {
-		return
-	}
-	for fd := range fds {
-		if fi, err := os.Stat(filepath.Join("/proc/self/fd", strconv.Itoa(fd))); err == nil && os.SameFile(fi, want) {
-			unix.CloseOnExec(fd)
-		}
+func init() {
+	for _, fd := range startFDsOf(Path) {
+		unix.CloseOnExec(fd)
 	}
 }
 
@@ -177,17 +168,11 @@ func openFDs() map[int]bool {
 // descriptor is made close-on-exec: an Open vSwitch daemon or a forwarder
 // the test starts does not hold the lock after the run.
 func inheritedLock(path string) bool {
-	want, err := os.Stat(path)
-	if err != nil {
-		return false
-	}
-	for fd := range startFDs {
-		fi, err := os.Stat(filepath.Join("/proc/self/fd", strconv.Itoa(fd)))
-		if err != nil || !os.SameFile(fi, want) || !holdsFlock(fd, "WRITE") {
-			continue
+	for _, fd := range startFDsOf(path) {
+		if holdsFlock(fd, "WRITE") {
+			unix.CloseOnExec(fd)
+			return true
 		}
-		unix.CloseOnExec(fd)
-		return true
 	}
 	return false
 }
@@ -196,17 +181,27 @@ func inheritedLock(path string) bool {
 // its start holds a shared lock (flock -s): waiting for the exclusive lock
 // would wait for the process's own ancestor.
 func inheritedShared(path string) bool {
-	want, err := os.Stat(path)
-	if err != nil {
-		return false
-	}
-	for fd := range startFDs {
-		fi, err := os.Stat(filepath.Join("/proc/self/fd", strconv.Itoa(fd)))
-		if err == nil && os.SameFile(fi, want) && holdsFlock(fd, "READ") {
+	for _, fd := range startFDsOf(path) {
+		if holdsFlock(fd, "READ") {
 			return true
 		}
 	}
 	return false
+}
+
+// startFDsOf returns the descriptors of startFDs that are path.
+func startFDsOf(path string) []int {
+	want, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for fd := range startFDs {
+		if fi, err := os.Stat(filepath.Join("/proc/self/fd", strconv.Itoa(fd))); err == nil && os.SameFile(fi, want) {
+			out = append(out, fd)
+		}
+	}
+	return out
 }
 
 // holdsFlock reports whether descriptor fd's open file holds a flock(2)

@@ -256,13 +256,11 @@ func Compile(in Inputs) ([]ovs.Flow, error) {
 		out = append(out, f)
 	}
 
-	// the pair counters: one rule per pair of the topology, for as long as
-	// the bridge lives (a flow's decision names a pair of DCs < n, a
-	// dropped one too), so no flow's end ends a count
-	for e := 0; e < n; e++ {
-		for x := 0; x < n; x++ {
-			out = append(out, ovs.PairCounter(ovs.Pair{Entry: e, Exit: x}))
-		}
+	// the pair counters, for as long as the bridge lives, so no flow's
+	// end ends a count: one per pair an entry rule here can name
+	// (counterPairs)
+	for _, p := range counterPairs(dc, n, in.Flows) {
+		out = append(out, ovs.PairCounter(p))
 	}
 
 	// per flow entering here: its first rule (the arrival) counts the
@@ -409,4 +407,30 @@ func (in *Inputs) tagRules() ([]ovs.Flow, error) {
 		}
 	}
 	return out, nil
+}
+
+// counterPairs returns the pairs whose counter rule DC dc's bridge needs:
+// the flows compiled here enter the chain here, so a routed decision's tag
+// is (dc, exit) for an exit x < n (routing.Table.Route), and a dropped one
+// with no mapping has the zero tag, (0, 0): n+1 rules (n at DC 0), not one
+// per pair of the topology. A flow naming any other pair (none does) gets
+// its counter too, so its packets are counted all the same (that counter
+// goes when its last flow does: a read before the bundle).
+func counterPairs(dc, n int, flows []Flow) []ovs.Pair {
+	ps := make([]ovs.Pair, 0, n+1)
+	have := make(map[ovs.Pair]bool, n+1)
+	add := func(p ovs.Pair) {
+		if !have[p] {
+			have[p] = true
+			ps = append(ps, p)
+		}
+	}
+	add(ovs.Pair{})
+	for x := 0; x < n; x++ {
+		add(ovs.Pair{Entry: dc, Exit: x})
+	}
+	for _, fl := range flows {
+		add(ovs.Pair{Entry: fl.Decision.Tag.Entry, Exit: fl.Decision.Tag.Exit})
+	}
+	return ps
 }

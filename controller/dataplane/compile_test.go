@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
@@ -13,6 +14,12 @@ import (
 
 // DC 1 of the 6.3.2 setup holding the three path sets of intervals 4, 5, 6.
 func compileDC1(t *testing.T, ignore bool) []ovs.Flow {
+	t.Helper()
+	return compileDC1With(t, ignore, nil)
+}
+
+// compileDC1With is compileDC1 with flows entering the chain at DC 1.
+func compileDC1With(t *testing.T, ignore bool, flows []Flow) []ovs.Flow {
 	t.Helper()
 	tb, err := routing.NewTable(routing.Config{DC: 1, N: 2, Stages: 3, Interval: 4, Paths: consistencyPaths(4), IgnoreIntervalTag: ignore})
 	if err != nil {
@@ -34,7 +41,7 @@ func compileDC1(t *testing.T, ignore bool) []ovs.Flow {
 			t.Fatal(err)
 		}
 	}
-	fs, err := Compile(Inputs{Table: tb, Live: live, UsersMAC: UsersMAC(1)})
+	fs, err := Compile(Inputs{Table: tb, Live: live, UsersMAC: UsersMAC(1), Flows: flows})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +94,8 @@ func TestCompileRejectsWhatItCannotExpress(t *testing.T) {
 }
 
 // Every arrival rule first counts its packet on its pair's counter rule
-// (ovs.CountPair), and the rule set holds a counter rule for every pair of
-// the topology whatever the calls: no call's end deletes a pair's counter
+// (ovs.CountPair), and the rule set holds the counter rules whatever the
+// calls (N = 1: the pair 0→0): no call's end deletes a pair's counter
 // (the switch reads no counters on a call's rule update). Session 14.
 func TestArrivalRulesCountOnTheirPairsCounter(t *testing.T) {
 	b := newTakeoverBed(t)
@@ -129,4 +136,58 @@ func TestArrivalRulesCountOnTheirPairsCounter(t *testing.T) {
 		t.Fatal(err)
 	}
 	counters("the call ended")
+}
+
+// A bridge holds the counter rules its entry rules can name, not one per
+// pair of the topology (revC M1: n² rules per bridge, dumped by every
+// meter read and built on every call's rule update): at DC 1 of 2, the
+// pairs 1→0 and 1→1 of its routed flows and 0→0 of the dropped ones (the
+// zero tag), and every compiled entry rule's pair has its counter rule.
+func TestCompileInstallsOnlyTheCounterRulesEntryRulesName(t *testing.T) {
+	pk := routing.Packet{From: routing.FromUser, Proto: 17, SrcIP: routing.IPv4(0x0a650001), SrcPort: 6000, DstIP: routing.IPv4(0x0a640001), DstPort: 7000}
+	routed := routing.Decision{Verdict: routing.Forward, Entry: true, DC: 1, Stages: 3, First: 1, Last: 3, Packet: pk, Tag: routing.NewTag(1, 0, 5)}
+	for s := 1; s <= 3; s++ {
+		routed.Instances[s-1] = uint8(10 * s)
+	}
+	flows := []Flow{
+		{Serial: 1, Decision: routed},
+		{Serial: 2, Decision: routing.Decision{Verdict: routing.Drop, DC: 1, Stages: 3, Packet: pk}}, // no mapping: the zero tag
+	}
+	counterSet := func(fs []ovs.Flow) map[ovs.Pair]bool {
+		c := map[ovs.Pair]bool{}
+		for _, f := range fs {
+			if p, ok := ovs.CounterOf(f.Cookie); ok {
+				c[p] = true
+			}
+		}
+		return c
+	}
+	fs := compileDC1With(t, false, flows)
+	counters := counterSet(fs)
+	// the same set with no flow: no flow's start or end adds or deletes a
+	// counter rule (a deletion reads the counters before its bundle)
+	if none := counterSet(compileDC1(t, false)); !maps.Equal(none, counters) {
+		t.Fatalf("counter rules of pairs %v with no flow, %v with flows: want the same", none, counters)
+	}
+	want := map[ovs.Pair]bool{{Entry: 0, Exit: 0}: true, {Entry: 1, Exit: 0}: true, {Entry: 1, Exit: 1}: true}
+	if len(counters) != len(want) {
+		t.Fatalf("counter rules of pairs %v, want %v (n+1 at DC 1 of n = 2)", counters, want)
+	}
+	for p := range want {
+		if !counters[p] {
+			t.Fatalf("counter rules of pairs %v: no %v", counters, p)
+		}
+	}
+	entries := 0
+	for _, f := range fs {
+		if p, ok := ovs.PairOf(f.Cookie); ok {
+			entries++
+			if !counters[p] {
+				t.Fatalf("entry rule %v names pair %v, which has no counter rule", f, p)
+			}
+		}
+	}
+	if entries != len(flows) {
+		t.Fatalf("%d entry rules, want %d", entries, len(flows))
+	}
 }

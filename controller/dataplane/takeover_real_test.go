@@ -198,11 +198,12 @@ func newTwoCallees(t *testing.T) twoCallees {
 // One caller endpoint calls a callee in DC 1, then (the first call still
 // up) a callee in DC 2 from the same media port: the newer call takes the
 // caller's 5-tuple over with another exit DC, so its arrival rule gets
-// another pair, hence another cookie, and is replaced (delete+add, its
-// count read first: Open vSwitch modifies actions, never the cookie). The
-// packets the callees' sockets get are counted after each step, and the
-// pair counters (the DP meter's) count each packet once on the pair it
-// took. When the newer call ends, the older one, still open, gets the
+// another pair, hence another cookie, and is replaced (delete+add: Open
+// vSwitch modifies actions, never the cookie). The packets the callees'
+// sockets get are counted after each step, and the pair counters (the DP
+// meter's) count each packet once on the pair it took (each step waits
+// for the counters before the next rule update, so no packet is in the
+// revalidator's window at a takeover: docs/dataplane.md "Pair counters"). When the newer call ends, the older one, still open, gets the
 // 5-tuple back (review F2). Review F3: with equal calls only, the pair and
 // cookie stay, and the replace path ran in no real test.
 func TestTakeoverToAnotherExitOnTheRealPlane(t *testing.T) {
@@ -212,8 +213,8 @@ func TestTakeoverToAnotherExitOnTheRealPlane(t *testing.T) {
 	const n = 50
 	// expect sends n packets and checks what each callee got (every
 	// packet accounted for: a callee's socket or dc0's miss rule) and the
-	// pair counters of 0→1 and 0→2 (which follow the datapath's about
-	// once a second)
+	// pair counters of 0→1 and 0→2 (which follow the datapath's within
+	// ≈ 100 ms)
 	expect := func(when string, want1, want2 int, pair1, pair2 uint64) {
 		t.Helper()
 		sent, rcvd := sendAccounted(t, p, tx, to, n, rx1, rx2)

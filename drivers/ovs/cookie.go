@@ -34,12 +34,18 @@ const PairTable = 2
 // (resubmit), where the pair's counter rule (PairCounter) matches it,
 // counts it and does nothing else; the entry rule's own actions follow. A
 // pair's counter rule lives as long as the bridge's rule set names the
-// pair (Compile installs one for every pair of the topology), so deleting
-// or replacing entry rules (a call's end, a takeover) ends no pair count:
-// Open vSwitch credits a packet to every rule its translation went
-// through, also after an entry rule is gone (the revalidator pushes the
-// datapath flow's last stats to the rules it cached), and each packet
-// counts once, in the first PairPackets after the switch credited it.
+// pair, so deleting or replacing entry rules (a call's end, a takeover)
+// needs no read. Open vSwitch credits a packet to every rule its
+// translation went through when the revalidator pulls the datapath flow's
+// stats; but after a bundle it first translates the flow again against the
+// new rules and credits the stats it had not pulled to those: the packets
+// of the last revalidator period (≤ max-revalidator, 100 ms) before a
+// bundle deleted a still sending flow's entry rule go to table 1's miss
+// rule (a call's end: on no pair), those before a takeover to the new
+// rule's pair. The entry rules' own counters, read before the bundle (the
+// design before session 14), lost the same window. Every other packet
+// counts once on its pair, in the first PairPackets after the switch
+// credited it (docs/dataplane.md "Pair counters").
 const pairReg = "reg3"
 
 // PairCookie is the cookie of pair p's counter rule.
@@ -125,7 +131,7 @@ func (s *Switch) PairPackets() (map[Pair]uint64, error) {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	s.mu.Lock()
-	gen := s.countersGen
+	gen := s.readGen
 	s.mu.Unlock()
 	fs, err := s.readPairs(context.Background())
 	s.mu.Lock()
@@ -133,10 +139,11 @@ func (s *Switch) PairPackets() (map[Pair]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.countersGen != gen {
-		// the counter rules changed while the dump ran: it may miss a
-		// new one or hold an ended one's count; read again (rare: the
-		// pairs of the topology are fixed)
+	if s.readGen != gen {
+		// the counter rules changed while the dump ran (it may miss a
+		// new one or hold an ended one's count), or a newer read was
+		// folded (Apply's or Reset's): read again (rare: the pairs of
+		// the topology are fixed)
 		if err := s.readPairsLocked(context.Background()); err != nil {
 			return nil, err
 		}
@@ -159,13 +166,16 @@ func (s *Switch) readPairs(ctx context.Context) ([]FlowCount, error) {
 }
 
 // readPairsLocked reads the counters and adds their increase to the
-// pairs (s.mu held).
+// pairs (s.mu held). It bumps readGen: a PairPackets dump in flight is
+// older than this read and must not be folded after it (revC L1: Apply's
+// read before a bundle that then failed left the counter set unchanged).
 func (s *Switch) readPairsLocked(ctx context.Context) error {
 	fs, err := s.readPairs(ctx)
 	if err != nil {
 		return err
 	}
 	s.foldLocked(fs)
+	s.readGen++
 	return nil
 }
 

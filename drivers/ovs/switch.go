@@ -97,14 +97,15 @@ type Switch struct {
 	have   map[string]Flow
 	// pair counters: per pair counter rule the Switch installed, the
 	// packets last read (0 when installed), and the cumulative total of
-	// every pair; countersGen counts the changes of the installed
-	// counter rules (a PairPackets dump that ran across one is read
-	// again); readMu makes PairPackets calls take turns (its dump runs
-	// without mu)
-	seen        map[uint64]uint64
-	pairs       map[Pair]uint64
-	countersGen uint64
-	readMu      sync.Mutex
+	// every pair; readGen counts the changes of the installed
+	// counter rules and the reads folded under mu (a PairPackets dump
+	// that ran across either is read again: folded after a newer read,
+	// its lower counts would read as a restart and count twice); readMu
+	// makes PairPackets calls take turns (its dump runs without mu)
+	seen    map[uint64]uint64
+	pairs   map[Pair]uint64
+	readGen uint64
+	readMu  sync.Mutex
 	// lost: counters ended unread since the last PairPackets (Apply's or
 	// Reset's read failed, or a counter rule died with ovs-vswitchd)
 	lost bool
@@ -241,7 +242,7 @@ func (s *Switch) installedLocked(want []Flow, ended []uint64) {
 		}
 	}
 	if changed {
-		s.countersGen++
+		s.readGen++
 	}
 }
 
@@ -291,7 +292,7 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	clear(s.seen)
 	s.have = nil
 	s.installedLocked(want, nil)
-	s.countersGen++
+	s.readGen++
 	return nil
 }
 
@@ -346,10 +347,15 @@ func ParseDump(out string) []FlowCount {
 }
 
 // Counts dumps the counters of the rules whose cookie has kind (a Cookie*
-// constant), or of every rule when kind is 0.
+// constant), or of every rule when kind is 0. The pair counter rules
+// (CookiePair) are dumped from their table alone (PairTable).
 func (s *Switch) Counts(ctx context.Context, kind uint64) ([]FlowCount, error) {
 	var args []string
-	if kind != 0 {
+	switch kind {
+	case 0:
+	case CookiePair:
+		args = append(args, fmt.Sprintf("table=%d,cookie=%#x/%#x", PairTable, kind, cookieKindMask))
+	default:
 		args = append(args, fmt.Sprintf("cookie=%#x/%#x", kind, cookieKindMask))
 	}
 	out, err := s.Ofctl(ctx, "dump-flows", args...)

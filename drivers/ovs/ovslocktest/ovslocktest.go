@@ -68,6 +68,9 @@ func acquire(path string, wait time.Duration, logf func(string, ...any)) error {
 		held++
 		return nil
 	}
+	if inheritedShared(path) {
+		return fmt.Errorf("%s is held shared by an ancestor (flock -s): the real Open vSwitch tests need it exclusive, run them under `flock %s` without -s", path, path)
+	}
 	if inheritedLock(path) {
 		if !inherited {
 			logf("%s is held by an ancestor (flock(1)): running under it", path)
@@ -131,6 +134,17 @@ func lockFile(path string, wait time.Duration, logf func(string, ...any)) (*os.F
 // this package opened any): the only ones an ancestor can have passed down.
 var startFDs = openFDs()
 
+// At the package's initialisation, every descriptor of the lock file the
+// process inherited is made close-on-exec, locked or not, so nothing the
+// test binary starts, before its first Hold or in a binary whose tests
+// never call Hold, keeps an ancestor's (flock(1)'s) lock after the run
+// (revC L2: it was done at the first Hold only).
+func init() {
+	for _, fd := range startFDsOf(Path) {
+		unix.CloseOnExec(fd)
+	}
+}
+
 func openFDs() map[int]bool {
 	out := map[int]bool{}
 	ents, err := os.ReadDir("/proc/self/fd")
@@ -154,30 +168,52 @@ func openFDs() map[int]bool {
 // descriptor is made close-on-exec: an Open vSwitch daemon or a forwarder
 // the test starts does not hold the lock after the run.
 func inheritedLock(path string) bool {
-	want, err := os.Stat(path)
-	if err != nil {
-		return false
-	}
-	for fd := range startFDs {
-		fi, err := os.Stat(filepath.Join("/proc/self/fd", strconv.Itoa(fd)))
-		if err != nil || !os.SameFile(fi, want) || !holdsWriteFlock(fd) {
-			continue
+	for _, fd := range startFDsOf(path) {
+		if holdsFlock(fd, "WRITE") {
+			unix.CloseOnExec(fd)
+			return true
 		}
-		unix.CloseOnExec(fd)
-		return true
 	}
 	return false
 }
 
-// holdsWriteFlock reports whether descriptor fd's open file holds an
-// exclusive flock(2) lock, as /proc/self/fdinfo/<fd> shows it.
-func holdsWriteFlock(fd int) bool {
+// inheritedShared reports whether a descriptor of path the process had at
+// its start holds a shared lock (flock -s): waiting for the exclusive lock
+// would wait for the process's own ancestor.
+func inheritedShared(path string) bool {
+	for _, fd := range startFDsOf(path) {
+		if holdsFlock(fd, "READ") {
+			return true
+		}
+	}
+	return false
+}
+
+// startFDsOf returns the descriptors of startFDs that are path.
+func startFDsOf(path string) []int {
+	want, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for fd := range startFDs {
+		if fi, err := os.Stat(filepath.Join("/proc/self/fd", strconv.Itoa(fd))); err == nil && os.SameFile(fi, want) {
+			out = append(out, fd)
+		}
+	}
+	return out
+}
+
+// holdsFlock reports whether descriptor fd's open file holds a flock(2)
+// lock of mode ("WRITE": exclusive, "READ": shared), as
+// /proc/self/fdinfo/<fd> shows it.
+func holdsFlock(fd int, mode string) bool {
 	b, err := os.ReadFile(filepath.Join("/proc/self/fdinfo", strconv.Itoa(fd)))
 	if err != nil {
 		return false
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 5 && f[0] == "lock:" && f[2] == "FLOCK" && f[4] == "WRITE" {
+		if f := strings.Fields(l); len(f) >= 5 && f[0] == "lock:" && f[2] == "FLOCK" && f[4] == mode {
 			return true
 		}
 	}

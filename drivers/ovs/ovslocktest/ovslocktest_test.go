@@ -105,3 +105,56 @@ func TestAnUnlockedInheritedDescriptorIsNoLock(t *testing.T) {
 		t.Fatalf("the child with an unlocked descriptor 9: %v\n%s", err, out)
 	}
 }
+
+// Every descriptor of the lock file the test binary inherited is
+// close-on-exec from the package's initialisation, before any Hold (a
+// binary whose tests start a daemon before their first Hold, or never call
+// Hold, passes no lock on): the child below is this binary with the real
+// lock file open as its descriptor 9 (opened, not locked: the test takes
+// no lock). Before (revC L2), only the first Hold marked it, and only a
+// locked one.
+func TestTheLockFileIsCloseOnExecFromTheStart(t *testing.T) {
+	if os.Getenv("OVSLOCK_TEST_INIT") != "" {
+		want, err := os.Stat(Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat("/proc/self/fd/9")
+		if err != nil || !os.SameFile(fi, want) {
+			t.Fatalf("descriptor 9 is not %s: %v", Path, err)
+		}
+		if fl, err := unix.FcntlInt(9, unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
+			t.Fatalf("the inherited descriptor 9 of %s is not close-on-exec at the start (flags %#x, %v)", Path, fl, err)
+		}
+		return
+	}
+	cmd := exec.Command("sh", "-c", `exec 9>>"$0"; exec "$1" -test.run='^TestTheLockFileIsCloseOnExecFromTheStart$' -test.v`, Path, os.Args[0])
+	cmd.Env = append(os.Environ(), "OVSLOCK_TEST_INIT=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("the child with %s open as descriptor 9: %v\n%s", Path, err, out)
+	}
+}
+
+// A run under `flock -s PATH` (a shared lock of an ancestor) fails at once
+// naming it, instead of waiting for its own ancestor to let the lock go
+// until the test's deadline.
+func TestAnAncestorsSharedLockIsNamed(t *testing.T) {
+	if p := os.Getenv("OVSLOCK_TEST_SHARED"); p != "" {
+		err := acquire(p, time.Minute, t.Logf)
+		if err == nil || !strings.Contains(err.Error(), "flock -s") {
+			t.Fatalf("under flock -s: %v, want an error naming the shared lock", err)
+		}
+		return
+	}
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("flock(1) not installed")
+	}
+	path := filepath.Join(t.TempDir(), "ovs.lock")
+	cmd := exec.Command("flock", "-s", path, os.Args[0], "-test.run=^TestAnAncestorsSharedLockIsNamed$", "-test.v")
+	cmd.Env = append(os.Environ(), "OVSLOCK_TEST_SHARED="+path)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("the child under flock -s: %v\n%s", err, out)
+	}
+}

@@ -248,6 +248,9 @@ func runStageHold(t *testing.T, floor float64, advertise bool) *stageHoldRun {
 	cfg.Role.LocalEndpoints["tokyo"] = proxy.URL + "/" // the transport appends ProtocolPath
 	cfg.Policy.DeclaredProfile = declaredProfile(cfg)
 	cfg.Policy.DeclaredProfile.StageFloor = floor
+	// the hold mode: the default (launch, since session 14) raises counts
+	// and sends no keepBuffered, which is what this test follows
+	cfg.Policy.DeclaredProfile.StageFloorMode = global.StageFloorHold
 	rates := make([]float64, global.HoursPerDay)
 	for h := range rates {
 		rates[h] = 10

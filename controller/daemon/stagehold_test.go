@@ -217,7 +217,8 @@ func (c *quiescentClock) AfterFunc(d time.Duration, f func()) clock.Timer {
 const riseAt = 90 * time.Second
 
 // runStageHold runs the scenario for 100 virtual seconds with
-// policy.declaredProfile.stageFloor floor. After each timer the clock
+// policy.declaredProfile.stageFloor floor in stageFloorMode hold (the
+// default, launch, sends no keepBuffered). After each timer the clock
 // fires it waits until the daemon is quiet: no protocol request of the
 // round engine in flight (their answers handled: the commits and plans
 // they lead to are done, the engine's are synchronous) and the workload
@@ -322,7 +323,8 @@ func runStageHold(t *testing.T, floor float64, advertise bool) *stageHoldRun {
 	return s
 }
 
-// The stage hold on the real daemon: the round engine reaches the local
+// The stage hold on the real daemon (stageFloorMode hold, which
+// runStageHold sets): the round engine reaches the local
 // controllers over HTTP, a rise of the declared profile makes a round ask
 // a DC to keep k buffered instances, and the instances that DC buffered at
 // that round are not terminated in the cloud (drivers/sim, the daemon's

@@ -326,8 +326,10 @@ const MaxStageFloor = 100.0
 // every criterion of seeds 1–3 kept; launching (R 3) took audio to 71 650
 // but zoom past 1.15 × floor on seeds 2 and 3. Session 14 (docs/reproduction.md
 // "Session 14: zoom floor margin"): launching, with the falling scale-in's
-// step to one working instance (which costs loss and buys zoom's margin),
-// 84 150, and zoom over 1.15 × floor on 2 of 20 seeds (the launch alone: 8).
+// step to one working instance at its default bar 0.75 (which costs loss
+// and buys zoom's margin), 77 500 (0.50× reactive-only's), zoom's loss
+// 0.123× reactive-only's, and zoom over 1.15 × floor on 0 of 20 seeds (the
+// launch alone: 8; at the bar 0.85: 84 150 and 2 seeds).
 const DefaultStageFloor = 3.0
 
 // stageFloor is the prior's StageFloor with its default.

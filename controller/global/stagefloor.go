@@ -105,8 +105,10 @@ const (
 // margin could not pay until the falling scale-in's step to one working
 // instance (system.Defaults.FallingScaleInSingle) freed it. The launch
 // takes daily-audio's loss over seeds 1–20 from 1.21× reactive-only's to
-// 0.46×; the step to one gives part of it back (0.55× together) for zoom's
-// margin (docs/reproduction.md "Session 14: zoom floor margin").
+// 0.46×; the step to one gives part of it back (0.50× together, 77 500
+// packets, at its default bar 0.75) for zoom's margin: zoom's loss 0.123×
+// reactive-only's and 0 of 20 seeds over 1.15 × floor (docs/reproduction.md
+// "Session 14: zoom floor margin", "Lead, at the merge").
 const DefaultStageFloorMode = StageFloorLaunch
 
 // ValidStageFloorMode: "" or one of the StageFloor* modes.

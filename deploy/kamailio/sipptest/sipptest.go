@@ -355,12 +355,6 @@ func tail(b []byte, max int) string {
 // tests, SIPp callers and callees on fixed 127.x addresses.
 const SIPLockPath = "/tmp/ims-orch-sip.lock"
 
-// OVSLockPath is the machine lock of the real Open vSwitch and
-// network-namespace tests (the file drivers/ovs's tests take): a real-SIP
-// test that runs the daemon's real data plane takes it too, before the SIP
-// lock (lock order: OVS, then SIP, everywhere).
-const OVSLockPath = "/tmp/ims-orch-ovs.lock"
-
 // lockWait bounds the wait for another run (the SIP chaos script holds the
 // SIP lock ~5 min; the SIP end-to-end tests ~4 min), and lockReserve is
 // what the test keeps of go test's -timeout for itself: a run that waited
@@ -379,12 +373,9 @@ const (
 // /tmp/ims-orch-sip.lock go test ...` holds the lock in an ancestor, which
 // passes its descriptor down (flock(1) → go → the test binary): the test
 // then runs under that lock instead of waiting for itself (inheritedLock).
-// A test that also needs the OVS lock takes LockOVS first.
+// A test that also needs the OVS lock takes it first, with
+// drivers/ovs/ovslocktest.Hold (its one owner).
 func LockSIP(t testing.TB) { lockMachine(t, SIPLockPath, "real-SIP") }
-
-// LockOVS takes the real-OVS lock for the rest of the test, as LockSIP
-// does the SIP lock; take it before LockSIP.
-func LockOVS(t testing.TB) { lockMachine(t, OVSLockPath, "real-OVS") }
 
 func lockMachine(t testing.TB, path, what string) {
 	t.Helper()

@@ -69,6 +69,15 @@ func tryLock(t *testing.T, path string) bool {
 	return err == nil
 }
 
+// mustBeHeld fails t with msg unless path's lock is held (by an open file
+// other than a new one of its own) as want says.
+func mustBeHeld(t *testing.T, path string, want bool, msg string) {
+	t.Helper()
+	if tryLock(t, path) == want {
+		t.Fatal(msg)
+	}
+}
+
 // fdinfo's lock line: the mode of a flock held through the descriptor
 // (a POSIX lock or no lock is none).
 func TestFlockMode(t *testing.T) {
@@ -133,13 +142,9 @@ func TestWaitsBlockedInFlock(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("after the other open file let go: %v", err)
 	}
-	if tryLock(t, l.Path) {
-		t.Fatal("Hold returned without the lock")
-	}
+	mustBeHeld(t, l.Path, true, "Hold returned without the lock")
 	l.release()
-	if !tryLock(t, l.Path) {
-		t.Fatal("the lock stays after the last holder")
-	}
+	mustBeHeld(t, l.Path, false, "the lock stays after the last holder")
 }
 
 // The lock is the process's once for all its holders: a second holder does
@@ -154,17 +159,11 @@ func TestHeldOnceForAllHoldersOfTheProcess(t *testing.T) {
 	if err := l.acquire(time.Second, t); err != nil {
 		t.Fatalf("a second holder of the process: %v", err)
 	}
-	if tryLock(t, l.Path) {
-		t.Fatal("another open file gets the lock while the process holds it")
-	}
+	mustBeHeld(t, l.Path, true, "another open file gets the lock while the process holds it")
 	l.release()
-	if tryLock(t, l.Path) {
-		t.Fatal("the lock went with the first of two holders")
-	}
+	mustBeHeld(t, l.Path, true, "the lock went with the first of two holders")
 	l.release()
-	if !tryLock(t, l.Path) {
-		t.Fatal("the lock stays after the last holder")
-	}
+	mustBeHeld(t, l.Path, false, "the lock stays after the last holder")
 }
 
 // Taking the first lock while the process holds the second fails naming
@@ -181,9 +180,7 @@ func TestTheFirstLockWhileHoldingTheSecondIsAnError(t *testing.T) {
 		!strings.Contains(err.Error(), first.Path) || !strings.Contains(err.Error(), second.Path) {
 		t.Fatalf("the first lock while holding the second: %v, want a lock-order error naming both", err)
 	}
-	if !tryLock(t, first.Path) {
-		t.Fatal("the refused lock was taken")
-	}
+	mustBeHeld(t, first.Path, false, "the refused lock was taken")
 	second.release()
 	for _, l := range []*Lock{first, second, first} {
 		if err := l.acquire(time.Second, t); err != nil {

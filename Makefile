@@ -19,8 +19,17 @@ run: build ## the controller daemon on the embedded default: simulated cloud, pa
 plan: build ## one proactive round of the bundled paper scenario, offline
 	./$(BIN) plan -f testdata/scenarios/paper-4dc.yaml
 
+# TEST_TIMEOUT is per test binary, and a binary's wall time includes its waits for
+# the machine locks (drivers/machinelocktest): the real Open vSwitch tests of
+# drivers/ovs, drivers/netns, controller/dataplane and controller/daemon take
+# turns test by test, so one binary can wait for all the others' real tests.
+# Their sum is ≈ 21 min with -race at load 20-24 (controller/dataplane alone
+# 8.5-12.5 min); 45m is ≈ 2x that. A wait that would run into the timeout fails
+# the test with "not taken within" 30 s before it, with its cleanups.
+TEST_TIMEOUT ?= 45m
+
 test: ## run every test with the race detector, and the scripts' own tests (what CI runs)
-	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 	python3 -m unittest discover -s scripts -p 'test_*.py'
 
 bench: ## run the Go benchmarks (numbers go to docs/benchmarks.md)

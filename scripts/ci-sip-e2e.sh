@@ -15,7 +15,10 @@
 # mount namespace; the DNS servers listen on port 53) and Kamailio + SIPp
 # (scripts/ci-kamailio.sh installs them). Uses 127.80.x.x, 127.81.x.x and
 # 127.0.0.16-47 (e2e), 127.70-72.x.x and 127.0.0.161-175 (the chain check)
-# only; do not run two of it at once on one machine.
+# only. Every step runs under /tmp/ims-orch-sip.lock (flock(1); the tests see
+# the inherited lock and run under it), so it never overlaps another real-SIP
+# run on the machine (another engineer's, make test's, the SIP chaos
+# script's); no step runs the real data plane, so it takes no OVS lock.
 #
 # Usage: scripts/ci-sip-e2e.sh [extra go test flags]
 set -euo pipefail
@@ -25,11 +28,11 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 bash scripts/ci-kamailio.sh
-IMS_SIP_E2E=1 go test ./e2e/sip/ -run TestSIPEndToEnd -count=1 -timeout 6m -v "$@"
+IMS_SIP_E2E=1 flock /tmp/ims-orch-sip.lock go test ./e2e/sip/ -run TestSIPEndToEnd -count=1 -timeout 6m -v "$@"
 # issue 14: the measured CP inputs of the rounds (~75 s): predictions of each pair
 # within 10 % of what SIPp sent after three steady intervals, zero churn, the
 # rounds scale out before reactive scaling on a ramp
-IMS_SIP_E2E=1 go test ./e2e/sip/ -run TestSIPRounds -count=1 -timeout 4m -v "$@"
+IMS_SIP_E2E=1 flock /tmp/ims-orch-sip.lock go test ./e2e/sip/ -run TestSIPRounds -count=1 -timeout 4m -v "$@"
 # the real chain's rate and latency against the direct path, and the check
 # failing on two slowed chains (~40 s with the build; under the real-SIP
 # lock like the other fixed-address runs)

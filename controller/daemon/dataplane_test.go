@@ -16,9 +16,9 @@ import (
 	"github.com/ims-orch/ims-orch/controller/metrics"
 	"github.com/ims-orch/ims-orch/drivers"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
-	"github.com/ims-orch/ims-orch/drivers/ovs/ovslocktest"
 	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
 
 	"golang.org/x/sys/unix"
@@ -37,7 +37,7 @@ func checkDataPlane(t *testing.T, d *Daemon) (after func()) {
 		return func() {}
 	}
 	if !ovsLockHeld(t) {
-		t.Fatalf("a real data plane runs, but %s is free: the real Open vSwitch tests' machine lock is not held", ovslocktest.Path)
+		t.Fatalf("a real data plane runs, but %s is free: the real Open vSwitch tests' machine lock is not held", machinelocktest.OVS.Path)
 	}
 	if d.dp == nil || d.dp.plane == nil {
 		t.Fatal("Open vSwitch installed and root, but serve --driver local did not start the real data plane")
@@ -127,7 +127,7 @@ func TestDriverLocalFailureLeavesNoDataPlane(t *testing.T) {
 // an open file of its own would wait.
 func ovsLockHeld(t *testing.T) bool {
 	t.Helper()
-	f, err := os.Open(ovslocktest.Path)
+	f, err := os.Open(machinelocktest.OVS.Path)
 	if err != nil {
 		return false
 	}

@@ -10,9 +10,9 @@ import (
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/sipglue"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
-	"github.com/ims-orch/ims-orch/drivers/ovs/ovslocktest"
 )
 
 // serve --driver local: real Kamailio P-CSCFs (one per DC) and the S-CSCF,
@@ -51,7 +51,7 @@ func serveDriverLocal(t *testing.T, mutate func(cfg *Config, url string)) {
 	if ovs.Available() == nil {
 		// the real data plane runs: the real Open vSwitch tests' machine
 		// lock first, then the SIP lock (the order everywhere)
-		ovslocktest.Hold(t)
+		machinelocktest.OVS.Hold(t)
 	}
 	lockSIP(t) // DC 0's fixed addresses are the SIP chaos test's too
 	cfg := DefaultConfig()

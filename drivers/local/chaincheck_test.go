@@ -39,6 +39,7 @@ import (
 	kamfiles "github.com/ims-orch/ims-orch/deploy/kamailio"
 	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
 	"github.com/ims-orch/ims-orch/drivers/local"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 )
 
 // chainLoad is what the check offers: each of the two SIPp callers places
@@ -307,7 +308,7 @@ func chainCheckGate(t *testing.T) {
 	if err := local.Available(); err != nil {
 		t.Skipf("real SIP parts absent: %v", err)
 	}
-	sipptest.LockSIP(t) // fixed addresses
+	machinelocktest.SIP.Hold(t) // fixed addresses
 }
 
 // chainReady: a Kamailio boot took 5–9 s at load 35 (0.35 s quiet); a

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ims-orch/ims-orch/drivers/ovs/ovslocktest"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 )
 
 // The package's own tests cannot import drivers/ovs/ovstest: ovstest
@@ -26,7 +26,7 @@ func requireReal(t testing.TB) {
 		}
 		t.Skipf("real data plane not available: %v", err)
 	}
-	ovslocktest.Hold(t)
+	machinelocktest.OVS.Hold(t)
 }
 
 // startReal starts daemons under a prefix of this run (ClaimFree); Stop

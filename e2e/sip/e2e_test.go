@@ -14,6 +14,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/local"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
@@ -62,6 +63,10 @@ func skipUnlessReady(t *testing.T) {
 	if err := localdrv.DNSAvailable(); err != nil {
 		t.Skipf("DNS discovery needs root (private mount namespaces): %v", err)
 	}
+	// Kamailio, SIPp and DNS on fixed loopback addresses: the machine's
+	// real-SIP lock for the rest of the test (no real data plane here: no
+	// OVS lock); under scripts/ci-sip-e2e.sh's flock(1) it runs under that
+	machinelocktest.SIP.Hold(t)
 }
 
 type countSample struct {

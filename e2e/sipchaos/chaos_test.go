@@ -19,8 +19,8 @@ import (
 	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
-	"github.com/ims-orch/ims-orch/drivers/ovs/ovslocktest"
 )
 
 // The test's configuration: every number the assertions depend on.
@@ -148,8 +148,8 @@ func runChaos(t *testing.T, mix []kind) {
 	// the daemon runs the real data plane (Open vSwitch) and Kamailio on
 	// fixed addresses: the machine's OVS lock, then its SIP lock (the order
 	// everywhere; scripts/ci-sip-chaos.sh holds both, and the test runs under them)
-	ovslocktest.Hold(t)
-	sipptest.LockSIP(t)
+	machinelocktest.OVS.Hold(t)
+	machinelocktest.SIP.Hold(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	scen := sipptest.Scenarios(t)

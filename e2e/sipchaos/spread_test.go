@@ -23,6 +23,7 @@ import (
 	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
 	localdrv "github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
 
@@ -49,7 +50,7 @@ const (
 // P-CSCF is buffered it leaves the record set and gets no new registration.
 func TestPCSCFSpread(t *testing.T) {
 	ready(t)
-	sipptest.LockSIP(t) // fixed addresses; no data plane of its own
+	machinelocktest.SIP.Hold(t) // fixed addresses; no data plane of its own
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	scen := sipptest.Scenarios(t)

@@ -3,9 +3,9 @@
 // written to a directory, a SIPp process started in a directory of its own
 // with its output, statistics, response times and errors written there,
 // stopped by its PID (never by name), and the reading of those files.
-// One-shot registrations (reg.xml) are bounded by their context. LockSIP
-// takes the real-SIP lock that every run on the fixed loopback addresses
-// holds.
+// One-shot registrations (reg.xml) are bounded by their context. The
+// real-SIP machine lock that every run on the fixed loopback addresses
+// holds is drivers/machinelocktest.SIP.
 //
 // It is a test helper: nothing outside tests imports it.
 package sipptest
@@ -23,7 +23,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -347,121 +346,4 @@ func tail(b []byte, max int) string {
 		b = b[len(b)-max:]
 	}
 	return string(b)
-}
-
-// SIPLockPath is the lock every real-SIP run on the fixed loopback plan
-// takes (scripts/ci-sip-chaos.sh: `flock /tmp/ims-orch-ovs.lock flock
-// /tmp/ims-orch-sip.lock go test`): the drivers' and daemon's Kamailio
-// tests, SIPp callers and callees on fixed 127.x addresses.
-const SIPLockPath = "/tmp/ims-orch-sip.lock"
-
-// lockWait bounds the wait for another run (the SIP chaos script holds the
-// SIP lock ~5 min; the SIP end-to-end tests ~4 min), and lockReserve is
-// what the test keeps of go test's -timeout for itself: a run that waited
-// into the binary's timeout would panic without its cleanups and leave its
-// Kamailio and SIPp processes behind.
-const (
-	lockWait    = 8 * time.Minute
-	lockReserve = 3 * time.Minute
-)
-
-// LockSIP takes the real-SIP lock for the rest of the test (released at
-// cleanup, after every later cleanup has stopped the test's Kamailio and
-// SIPp processes): `make test` runs the real-SIP tests without flock(1). The
-// file is opened close-on-exec (os.OpenFile always is), so no Kamailio, SIPp
-// or Open vSwitch child inherits the lock. A run already under `flock
-// /tmp/ims-orch-sip.lock go test ...` holds the lock in an ancestor, which
-// passes its descriptor down (flock(1) → go → the test binary): the test
-// then runs under that lock instead of waiting for itself (inheritedLock).
-// A test that also needs the OVS lock takes it first, with
-// drivers/ovs/ovslocktest.Hold (its one owner).
-func LockSIP(t testing.TB) { lockMachine(t, SIPLockPath, "real-SIP") }
-
-func lockMachine(t testing.TB, path, what string) {
-	t.Helper()
-	if fd, ok := inheritedLock(path); ok {
-		t.Logf("%s lock %s held by an ancestor (descriptor %d): running under it", what, path, fd)
-		return
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
-	if err != nil {
-		t.Fatalf("%s lock: %v", what, err)
-	}
-	wait := lockWait
-	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
-		if dl, ok := dt.Deadline(); ok {
-			wait = min(wait, time.Until(dl)-lockReserve)
-		}
-	}
-	for end := time.Now().Add(wait); ; {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(end) {
-			f.Close()
-			t.Fatalf("%s lock %s not taken within %v: %v (another run holds it)", what, path, wait.Round(time.Second), err)
-		}
-		time.Sleep(200 * time.Millisecond) // another run holds the machine: poll with a deadline
-	}
-	t.Cleanup(func() { f.Close() }) // closing the only descriptor releases the lock
-}
-
-// fdsAtStart are the descriptors open when the package was initialised:
-// the ones the process inherited (flock(1)'s among them), before this
-// package or the test opened any lock file.
-var fdsAtStart = openFDs()
-
-func openFDs() []int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return nil
-	}
-	var fds []int
-	for _, e := range ents {
-		if fd, err := strconv.Atoi(e.Name()); err == nil {
-			fds = append(fds, fd)
-		}
-	}
-	return fds
-}
-
-// inheritedLock reports whether one of the descriptors the process
-// inherited (fdsAtStart) is of path and holds an exclusive flock on it:
-// flock(1) → go → the test binary passes its descriptor down. The check
-// only reads (/proc/self/fdinfo/<fd> lists the flock its open file holds as
-// "lock: … FLOCK ADVISORY WRITE …"); calling flock(2) on an inherited
-// descriptor that holds nothing would take the lock on the ancestor's open
-// file and keep it after the test. The descriptor is made close-on-exec
-// (this process's only: the ancestor's stays as it is), so no Kamailio,
-// SIPp or daemon the test starts inherits the lock and keeps it.
-func inheritedLock(path string) (fd int, ok bool) {
-	want, err := os.Stat(path)
-	if err != nil {
-		return -1, false
-	}
-	for _, fd := range fdsAtStart {
-		fi, err := os.Stat("/proc/self/fd/" + strconv.Itoa(fd))
-		if err != nil || !os.SameFile(fi, want) {
-			continue
-		}
-		info, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
-		if err != nil || !flockWriteHeld(string(info)) {
-			continue
-		}
-		syscall.CloseOnExec(fd)
-		return fd, true
-	}
-	return -1, false
-}
-
-// flockWriteHeld reports whether a /proc/<pid>/fdinfo/<fd> text lists an
-// exclusive flock held through that descriptor's open file.
-func flockWriteHeld(fdinfo string) bool {
-	for _, l := range strings.Split(fdinfo, "\n") {
-		if f := strings.Fields(l); len(f) >= 5 && f[0] == "lock:" && f[2] == "FLOCK" && f[4] == "WRITE" {
-			return true
-		}
-	}
-	return false
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/deploy/kamailio/sipptest"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 )
 
 // testdata/stat.csv: the first five periods of a real SIPp 3.6.1 caller
@@ -148,7 +149,7 @@ func TestRealSIPp(t *testing.T) {
 	if _, err := exec.LookPath("sipp"); err != nil {
 		t.Skip("sipp missing (scripts/ci-kamailio.sh installs it)")
 	}
-	sipptest.LockSIP(t) // fixed addresses
+	machinelocktest.SIP.Hold(t) // fixed addresses
 	scen := sipptest.Scenarios(t)
 	uas, err := sipptest.Start(t.TempDir(), sipptest.Options{}, "-sf", filepath.Join(scen, "uas.xml"), "-i", "127.0.0.201", "-p", "5080")
 	if err != nil {
@@ -228,7 +229,7 @@ func TestRealUASAnswersAnINVITERetransmission(t *testing.T) {
 	if _, err := exec.LookPath("sipp"); err != nil {
 		t.Skip("sipp missing (scripts/ci-kamailio.sh installs it)")
 	}
-	sipptest.LockSIP(t)
+	machinelocktest.SIP.Hold(t)
 	scen := sipptest.Scenarios(t)
 	uas, err := sipptest.Start(t.TempDir(), sipptest.Options{}, "-sf", filepath.Join(scen, "uas.xml"), "-i", "127.0.0.203", "-p", "5080")
 	if err != nil {

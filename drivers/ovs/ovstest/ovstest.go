@@ -1,7 +1,7 @@
 // Package ovstest holds the test helpers of the real data plane (imported by
 // tests only): Require skips a test where Open vSwitch cannot run (and fails
 // it with CI=true) or under -short, and otherwise holds the machine lock of
-// the real tests for it (ovslocktest); Start gives a test private daemons under
+// the real tests for it (machinelocktest.OVS); Start gives a test private daemons under
 // a name prefix of its own, which no other run on the machine shares;
 // OfctlRuns counts the ovs-ofctl runs of a test.
 package ovstest
@@ -17,8 +17,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
-	"github.com/ims-orch/ims-orch/drivers/ovs/ovslocktest"
 )
 
 // Lead is the first letter of every test prefix (ovs.ClaimFree): the
@@ -31,7 +31,7 @@ const Lead = 't'
 // Require skips t under -short (real tests take seconds to minutes and the
 // machine lock) and when Open vSwitch or root is missing, and fails it
 // instead when CI=true (a missing install step must not pass silently).
-// Otherwise t holds the machine lock of the real tests (ovslocktest) until it
+// Otherwise t holds the machine lock of the real tests (machinelocktest.OVS) until it
 // ends: a second run on the machine waits for it.
 func Require(t testing.TB) {
 	t.Helper()
@@ -40,7 +40,7 @@ func Require(t testing.TB) {
 	}
 	err := ovs.Usable()
 	if err == nil {
-		ovslocktest.Hold(t)
+		machinelocktest.OVS.Hold(t)
 		return
 	}
 	if os.Getenv("CI") == "true" {

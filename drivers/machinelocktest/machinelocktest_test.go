@@ -1,0 +1,306 @@
+package machinelocktest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// pair returns an OVS-like and a SIP-like lock on files of t's temp dir, in
+// the machine's order (the first before the second).
+func pair(t *testing.T) (first, second *Lock) {
+	t.Helper()
+	dir := t.TempDir()
+	second = &Lock{Path: filepath.Join(dir, "sip.lock"), What: "second", reserve: time.Second}
+	first = &Lock{Path: filepath.Join(dir, "ovs.lock"), What: "first", reserve: time.Second, later: []*Lock{second}}
+	return first, second
+}
+
+// pairFromEnv is pair's locks in a child (the files its parent made).
+func pairFromEnv() (first, second *Lock) {
+	second = &Lock{Path: os.Getenv("MACHINELOCK_SECOND"), What: "second", reserve: time.Second}
+	first = &Lock{Path: os.Getenv("MACHINELOCK_FIRST"), What: "first", reserve: time.Second, later: []*Lock{second}}
+	return first, second
+}
+
+// child runs this test binary's test name as a child: the command is
+// prefix, then the binary, under env (the child's half of the test runs
+// when MACHINELOCK_CHILD is set). With sh in prefix, the binary and its
+// flags are "$@".
+func child(t *testing.T, name string, prefix []string, env ...string) {
+	t.Helper()
+	for _, tool := range []string{prefix[0], "flock"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	args := append(append([]string{}, prefix[1:]...), os.Args[0], "-test.run=^"+name+"$", "-test.v", "-test.count=1")
+	cmd := exec.Command(prefix[0], args...)
+	cmd.Env = append(append(os.Environ(), "MACHINELOCK_CHILD=1"), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+name) {
+		t.Fatalf("the child %v: %v\n%s", prefix, err, out)
+	}
+}
+
+func inChild() bool { return os.Getenv("MACHINELOCK_CHILD") != "" }
+
+// tryLock reports whether another open file of path gets the lock now (and
+// lets it go again).
+func tryLock(t *testing.T, path string) bool {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err != nil && !errors.Is(err, unix.EWOULDBLOCK) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// mustBeHeld fails t with msg unless path's lock is held (by an open file
+// other than a new one of its own) as want says.
+func mustBeHeld(t *testing.T, path string, want bool, msg string) {
+	t.Helper()
+	if tryLock(t, path) == want {
+		t.Fatal(msg)
+	}
+}
+
+// fdinfo's lock line: the mode of a flock held through the descriptor
+// (a POSIX lock or no lock is none).
+func TestFlockMode(t *testing.T) {
+	for _, c := range []struct{ info, want string }{
+		{"pos:\t0\nflags:\t0100002\nmnt_id:\t26\nino:\t9977978\nlock:\t1: FLOCK  ADVISORY  WRITE 17779 fe:00:9977978 0 EOF\n", "WRITE"},
+		{"pos:\t0\nflags:\t0100002\nmnt_id:\t26\nino:\t9977978\n", ""},
+		{"lock:\t1: FLOCK  ADVISORY  READ 17779 fe:00:9977978 0 EOF\n", "READ"},
+		{"lock:\t1: POSIX  ADVISORY  WRITE 17779 fe:00:9977978 0 EOF\n", ""},
+	} {
+		if got := flockMode(c.info); got != c.want {
+			t.Errorf("flockMode(%q) = %q, want %q", c.info, got, c.want)
+		}
+	}
+}
+
+// A lock another open file holds is waited for blocked in flock(2): the
+// kernel lists the wait as a blocked request ("->") on the file in
+// /proc/locks, which a loop of non-blocking tries never shows; when the
+// other open file lets go, Hold has the lock.
+func TestWaitsBlockedInFlock(t *testing.T) {
+	l, _ := pair(t)
+	other, err := os.Create(l.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := unix.Flock(int(other.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(l.Path, &st); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.acquire(time.Minute, t) }()
+	// the condition, not a time, ends the wait; the bound only fails a
+	// waiter that never blocks
+	blocked := false
+	for end := time.Now().Add(20 * time.Second); !blocked && time.Now().Before(end); {
+		b, err := os.ReadFile("/proc/locks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ln := range strings.Split(string(b), "\n") {
+			f := strings.Fields(ln)
+			if len(f) >= 7 && f[1] == "->" && f[2] == "FLOCK" && strings.HasSuffix(f[6], fmt.Sprintf(":%d", st.Ino)) {
+				blocked = true
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Hold returned while another open file holds the lock: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if !blocked {
+		t.Fatal("no blocked flock(2) request on the lock file in /proc/locks within 20 s: the wait does not block in flock(2)")
+	}
+	if err := unix.Flock(int(other.Fd()), unix.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("after the other open file let go: %v", err)
+	}
+	mustBeHeld(t, l.Path, true, "Hold returned without the lock")
+	l.release()
+	mustBeHeld(t, l.Path, false, "the lock stays after the last holder")
+}
+
+// The lock is the process's once for all its holders: a second holder does
+// not wait for the first (Require then Start in one test), and the lock
+// goes with the last holder; while the process holds it, another open file
+// of it (another process) does not get it.
+func TestHeldOnceForAllHoldersOfTheProcess(t *testing.T) {
+	l, _ := pair(t)
+	if err := l.acquire(time.Second, t); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.acquire(time.Second, t); err != nil {
+		t.Fatalf("a second holder of the process: %v", err)
+	}
+	mustBeHeld(t, l.Path, true, "another open file gets the lock while the process holds it")
+	l.release()
+	mustBeHeld(t, l.Path, true, "the lock went with the first of two holders")
+	l.release()
+	mustBeHeld(t, l.Path, false, "the lock stays after the last holder")
+}
+
+// Taking the first lock while the process holds the second fails naming
+// both (two runs taking them in opposite orders would wait for each other
+// for ever); in order, and a second holder of the first lock while the
+// second is held, are fine.
+func TestTheFirstLockWhileHoldingTheSecondIsAnError(t *testing.T) {
+	first, second := pair(t)
+	if err := second.acquire(time.Second, t); err != nil {
+		t.Fatal(err)
+	}
+	err := first.acquire(time.Second, t)
+	if err == nil || !strings.Contains(err.Error(), "lock order") ||
+		!strings.Contains(err.Error(), first.Path) || !strings.Contains(err.Error(), second.Path) {
+		t.Fatalf("the first lock while holding the second: %v, want a lock-order error naming both", err)
+	}
+	mustBeHeld(t, first.Path, false, "the refused lock was taken")
+	second.release()
+	for _, l := range []*Lock{first, second, first} {
+		if err := l.acquire(time.Second, t); err != nil {
+			t.Fatalf("in order: %s: %v", l.What, err)
+		}
+	}
+	first.release()
+	first.release()
+	second.release()
+}
+
+// The same with the second lock held by an ancestor (`flock SIP go test`
+// of a test that takes OVS): the child below is this binary under
+// flock(1) of the second lock.
+func TestTheFirstLockUnderAnAncestorsSecondIsAnError(t *testing.T) {
+	if inChild() {
+		first, second := pairFromEnv()
+		err := first.acquire(time.Second, t)
+		if err == nil || !strings.Contains(err.Error(), "lock order") || !strings.Contains(err.Error(), "an ancestor") ||
+			!strings.Contains(err.Error(), first.Path) || !strings.Contains(err.Error(), second.Path) {
+			t.Fatalf("the first lock under an ancestor's second: %v, want a lock-order error naming both", err)
+		}
+		return
+	}
+	first, second := pair(t)
+	child(t, t.Name(), []string{"flock", second.Path}, "MACHINELOCK_FIRST="+first.Path, "MACHINELOCK_SECOND="+second.Path)
+}
+
+// A run under `flock PATH go test ...` holds the lock in an ancestor, whose
+// descriptor the test binary inherits: Hold runs under it instead of
+// waiting for itself, and the descriptor is close-on-exec (a daemon the
+// test starts does not keep the lock after the run). The child below is
+// this binary under flock(1).
+func TestRunsUnderAnAncestorsLock(t *testing.T) {
+	if inChild() {
+		l, _ := pairFromEnv()
+		if err := l.acquire(time.Second, t); err != nil {
+			t.Fatalf("under flock(1): %v", err)
+		}
+		l.release()
+		fds := startFDsOf(l.Path)
+		if len(fds) == 0 {
+			t.Fatal("flock(1)'s descriptor of the lock file is not among the inherited ones")
+		}
+		for _, fd := range fds {
+			if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
+				t.Fatalf("the inherited descriptor %d is not close-on-exec (flags %#x, %v)", fd, fl, err)
+			}
+		}
+		return
+	}
+	first, second := pair(t)
+	if inheritedMode(first.Path) != "" {
+		t.Fatal("no file: nothing inherited")
+	}
+	child(t, t.Name(), []string{"flock", first.Path}, "MACHINELOCK_FIRST="+first.Path, "MACHINELOCK_SECOND="+second.Path)
+}
+
+// A descriptor of the lock file that an ancestor opened but does not lock
+// (a shell's `exec 9<>PATH`) is not an inherited lock: Hold neither runs
+// under it nor takes the lock through it, and after the run the lock is
+// free (a flock(2) probe on that descriptor would take the lock on the
+// shell's open file and keep it after the run).
+func TestAnUnlockedInheritedDescriptorIsNoLock(t *testing.T) {
+	if inChild() {
+		l, _ := pairFromEnv()
+		if m := inheritedMode(l.Path); m != "" {
+			t.Fatalf("an unlocked descriptor of the lock file is taken for an inherited %s lock", m)
+		}
+		if err := l.acquire(time.Second, t); err != nil {
+			t.Fatal(err)
+		}
+		l.release()
+		return
+	}
+	first, second := pair(t)
+	// the shell keeps its descriptor 9 while the test binary runs as its
+	// child (no exec: the descriptor outlives the binary)
+	child(t, t.Name(), []string{"sh", "-c", `exec 9<>"$P"; "$@" || exit 1; flock -n "$P" true || { echo "lock still held after the run"; exit 3; }`, "sh"},
+		"P="+first.Path, "MACHINELOCK_FIRST="+first.Path, "MACHINELOCK_SECOND="+second.Path)
+}
+
+// Every descriptor of a machine lock file the test binary inherited is
+// close-on-exec from the package's initialisation, before any Hold (a
+// binary whose tests start a daemon before their first Hold, or never call
+// Hold, passes no lock on): the child below is this binary with the real
+// OVS and SIP lock files open as its descriptors 8 and 9 (opened, not
+// locked: the test takes no lock).
+func TestTheLockFilesAreCloseOnExecFromTheStart(t *testing.T) {
+	if inChild() {
+		for fd, l := range map[int]*Lock{8: OVS, 9: SIP} {
+			want, err := os.Stat(l.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(fmt.Sprintf("/proc/self/fd/%d", fd))
+			if err != nil || !os.SameFile(fi, want) {
+				t.Fatalf("descriptor %d is not %s: %v", fd, l.Path, err)
+			}
+			if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
+				t.Fatalf("the inherited descriptor %d of %s is not close-on-exec at the start (flags %#x, %v)", fd, l.Path, fl, err)
+			}
+		}
+		return
+	}
+	child(t, t.Name(), []string{"sh", "-c", `exec 8>>"$OVS" 9>>"$SIP"; exec "$@"`, "sh"}, "OVS="+OVS.Path, "SIP="+SIP.Path)
+}
+
+// A run under `flock -s PATH` (a shared lock of an ancestor) fails at once
+// naming it, instead of waiting for its own ancestor to let the lock go
+// until the test's deadline.
+func TestAnAncestorsSharedLockIsNamed(t *testing.T) {
+	if inChild() {
+		l, _ := pairFromEnv()
+		err := l.acquire(time.Minute, t)
+		if err == nil || !strings.Contains(err.Error(), "flock -s") || !strings.Contains(err.Error(), l.Path) {
+			t.Fatalf("under flock -s: %v, want an error naming the shared lock", err)
+		}
+		return
+	}
+	first, second := pair(t)
+	child(t, t.Name(), []string{"flock", "-s", first.Path}, "MACHINELOCK_FIRST="+first.Path, "MACHINELOCK_SECOND="+second.Path)
+}

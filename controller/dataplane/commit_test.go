@@ -86,3 +86,30 @@ func TestCallChangesDoNotWaitForARunningRuleUpdate(t *testing.T) {
 		t.Errorf("after the commits: failed=%v, okGen %d of gen %d; want not failed, every change covered", st.failed, st.okGen, st.gen)
 	}
 }
+
+// The rules reinstalled after ovs-vswitchd's restart are the newest set:
+// a call's commit that compiled its set before the reset, and gets the
+// switch after it, applies nothing (its older set would bring back a call
+// that ended meanwhile).
+func TestACommitCompiledBeforeAResetAppliesNothingAfterIt(t *testing.T) {
+	ctx := context.Background()
+	b := newTakeoverBed(t)
+	st := b.p.dcs[0]
+	a := sipCall("127.0.0.101", "127.0.0.91")
+	b.startState(t, a)
+	b.p.mu.Lock()
+	if err := b.p.compileRules(0, st); err != nil { // a's commit compiled, waits for the switch
+		t.Fatal(err)
+	}
+	b.p.endCallState(a) // a ends
+	if err := b.p.resetLocked(ctx, 0, st); err != nil {
+		t.Fatal(err)
+	}
+	b.p.mu.Unlock()
+	st.applyMu.Lock() // a's commit gets the switch
+	err := st.applyNewest(ctx, 0)
+	st.applyMu.Unlock()
+	if err != nil || len(b.sw.forget) != 0 {
+		t.Fatalf("after the reset the older compiled set was applied (%d updates, %v): the ended call's rules came back", len(b.sw.forget), err)
+	}
+}

@@ -303,6 +303,9 @@ func (p *Plane) Close(ctx context.Context) error {
 		if st.mon != nil {
 			st.mon.Close() // set once in New: FlowCounts reads it off-lock
 		}
+		if c, ok := st.sw.(interface{ Close() }); ok {
+			c.Close() // the delayed deletes of ended entry rules (the bridge goes)
+		}
 		for s := range st.insts {
 			insts := st.insts[s]
 			st.insts[s] = map[uint8]*netns.Instance{} // their exits are not failures

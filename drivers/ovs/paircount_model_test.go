@@ -236,6 +236,9 @@ func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 		cookie uint64
 	}
 	var ended []endedCall
+	// the cost: ovs-ofctl runs of the delayed deletes, revalidator
+	// periods, the most tombstones alive at once
+	var sweeps, periods, maxTombs int
 	want := func() []Flow {
 		var fs []Flow
 		for _, p := range pairs {
@@ -298,6 +301,7 @@ func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 			ended = append(ended, endedCall{open[i], cookies[open[i].match]})
 			open = slices.Delete(open, i, i+1)
 			apply("a call's end")
+			maxTombs = max(maxTombs, sw.Tombstones())
 		case r < 52: // a newer call takes a 5-tuple over (a new cookie; maybe another pair)
 			i := rng.IntN(len(open))
 			pr := pairs[rng.IntN(len(pairs))]
@@ -321,7 +325,10 @@ func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 		case r < 90:
 			m.flush()
 			if r < 86 { // a revalidator period passes (each pulls first)
+				runs := m.runs
 				clk.Advance(100 * time.Millisecond)
+				sweeps += m.runs - runs
+				periods++
 			}
 		case r < 97:
 			read()
@@ -373,6 +380,7 @@ func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 		t.Errorf("%d entry rules on the switch and %d tombstones after the delayed deletes, want the %d open calls' rules alone", entries, sw.Tombstones(), len(open))
 	}
 	t.Logf("sent %v counted %v window %v missed %d", sent, counted, m.window, m.missed)
+	t.Logf("cost: %d call ends, %d delayed-delete ovs-ofctl runs over %d revalidator periods, at most %d tombstones alive", len(ended), sweeps, periods, maxTombs)
 }
 
 // The DP meter's read (PairPackets) runs its dump-flows without the

@@ -5,12 +5,33 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // modelEntry is an entry rule of pair p, flow serial, matching UDP source
 // port port, that forwards.
 func modelEntry(p Pair, serial uint32, port int) Flow {
 	return Flow{Table: 1, Priority: 200, Cookie: EntryCookie(p, serial), Match: fmt.Sprintf("udp,tp_src=%d", port), Actions: CountPair(p, "output:10")}
+}
+
+// oneCall is a model switch with pair 0→1's counter and one call's entry
+// rule (serial 1, UDP source port 6000) installed; ended: its call ended.
+func oneCall(t *testing.T, ended bool) (*modelBridge, *Switch, *clock.Virtual, Pair, Flow) {
+	t.Helper()
+	m := newModelBridge()
+	sw, clk := modelSwitch(t, m)
+	a := Pair{0, 1}
+	e := modelEntry(a, 1, 6000)
+	if _, err := sw.Apply(context.Background(), []Flow{PairCounter(a), e}); err != nil {
+		t.Fatal(err)
+	}
+	if ended {
+		if _, err := sw.Apply(context.Background(), []Flow{PairCounter(a)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m, sw, clk, a, e
 }
 
 // A flow that still sends while its call ends (Open vSwitch credits the
@@ -25,13 +46,7 @@ func modelEntry(p Pair, serial uint32, port int) Flow {
 // after the end went to the miss rule (pair 10 of 18).
 func TestAFlowSendingThroughItsEndCountsOnItsPair(t *testing.T) {
 	ctx := context.Background()
-	m := newModelBridge()
-	sw, clk := modelSwitch(t, m)
-	a := Pair{0, 1}
-	e := modelEntry(a, 1, 6000)
-	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), e}); err != nil {
-		t.Fatal(err)
-	}
+	m, sw, clk, a, e := oneCall(t, false)
 	m.send(e.Key(), 10)
 	m.flush()
 	m.send(e.Key(), 5) // not pulled when the call ends
@@ -136,16 +151,7 @@ func TestANewCallTakesAnEndedRuleOverBeforeItsDelete(t *testing.T) {
 // them, the Switch kept a record of a rule the switch no longer had.
 func TestAResetForgetsTheEndedRules(t *testing.T) {
 	ctx := context.Background()
-	m := newModelBridge()
-	sw, clk := modelSwitch(t, m)
-	a := Pair{0, 1}
-	e := modelEntry(a, 1, 6000)
-	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), e}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil {
-		t.Fatal(err)
-	}
+	m, sw, clk, a, e := oneCall(t, true)
 	m.send(e.Key(), 5)
 	m.flush()
 	if err := sw.Reset(ctx, []Flow{PairCounter(a)}); err != nil {
@@ -167,16 +173,7 @@ func TestAResetForgetsTheEndedRules(t *testing.T) {
 
 // Close stops the delayed delete: no ovs-ofctl runs after it.
 func TestCloseStopsTheDelayedDelete(t *testing.T) {
-	ctx := context.Background()
-	m := newModelBridge()
-	sw, clk := modelSwitch(t, m)
-	a := Pair{0, 1}
-	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), modelEntry(a, 1, 6000)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil {
-		t.Fatal(err)
-	}
+	m, sw, clk, _, _ := oneCall(t, true)
 	sw.Close()
 	runs := m.runs
 	clk.Advance(2 * EndHold)

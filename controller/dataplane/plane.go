@@ -117,6 +117,9 @@ type dcState struct {
 	gen, okGen uint64
 	// lastSkipped: learned rules FlowCounts' last read could not read
 	lastSkipped int
+	// the rule updates' pipeline (commit.go): compiled under mu, applied
+	// under applyMu without mu
+	rulePipe
 	// countsLost: rule updates that ended pair counter rules unread
 	// (ovs.Changes.CountsUnread); lostRun: those since the last update
 	// whose read ran and succeeded (the log is thinned by it:
@@ -300,6 +303,9 @@ func (p *Plane) Close(ctx context.Context) error {
 		if st.mon != nil {
 			st.mon.Close() // set once in New: FlowCounts reads it off-lock
 		}
+		if c, ok := st.sw.(interface{ Close() }); ok {
+			c.Close() // the delayed deletes of ended entry rules (the bridge goes)
+		}
 		for s := range st.insts {
 			insts := st.insts[s]
 			st.insts[s] = map[uint8]*netns.Instance{} // their exits are not failures
@@ -412,17 +418,20 @@ func retryable(r routing.DropReason) bool {
 	return false
 }
 
-// sync recompiles DC k's rules and applies the difference. Any error
-// (Compile, Apply) marks the DC failed, so Check's retryFailed updates it
-// again; a success clears the mark.
+// sync recompiles DC k's rules and applies the difference (under mu; the
+// DC's rules are on the switch when it returns). Any error (Compile,
+// Apply) marks the DC failed, so Check's retryFailed updates it again; a
+// success clears the mark.
 func (p *Plane) sync(ctx context.Context, k int) error {
 	st := p.dcs[k]
-	covers := st.gen
-	err := p.syncRules(ctx, k, st)
-	st.failed = err != nil
-	if err == nil {
-		st.okGen = max(st.okGen, covers)
+	if err := p.compileRules(k, st); err != nil {
+		st.failed = true
+		return err
 	}
+	st.applyMu.Lock()
+	err := st.applyNewest(ctx, k)
+	st.applyMu.Unlock()
+	p.noteApplied(k, st)
 	return err
 }
 
@@ -438,7 +447,9 @@ func livePorts(live [routing.MaxStages]map[uint8]Ports) map[int]bool {
 	return ports
 }
 
-func (p *Plane) syncRules(ctx context.Context, k int, st *dcState) error {
+// compileRules compiles DC k's rules from its state now (under mu) and
+// makes them the DC's newest compiled set (commit.go), to be applied.
+func (p *Plane) compileRules(k int, st *dcState) error {
 	var want []ovs.Flow
 	var err error
 	var forget []int
@@ -446,6 +457,9 @@ func (p *Plane) syncRules(ctx context.Context, k int, st *dcState) error {
 	p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, _ func(int, uint8) string) {
 		repairFlows(st, t, live)
 		now := livePorts(live)
+		// st.ports is the set the switch's rules were last made for: a
+		// departed instance's port stays in it until an update that
+		// forgot its learned rules succeeded, so a retry forgets them again
 		for port := range st.ports {
 			if !now[port] {
 				forget = append(forget, port)
@@ -470,20 +484,7 @@ func (p *Plane) syncRules(ctx context.Context, k int, st *dcState) error {
 		st.tagGen++
 		st.learning = true
 	}
-	start := time.Now()
-	var c ovs.Changes
-	c, err = st.sw.Apply(ctx, want, forget...)
-	p.last = time.Since(start)
-	if err == nil {
-		p.noteCountsUnread(k, st, c)
-	}
-	if err != nil {
-		// st.ports stays the set the switch's rules were last made for: a
-		// departed instance's port stays in it, so the retry (retryFailed)
-		// forgets its learned rules again
-		return fmt.Errorf("dc%d: %w", k, err)
-	}
-	st.ports = ports
+	st.publish(compiled{want: want, forget: forget, ports: ports, covers: st.gen})
 	return nil
 }
 
@@ -875,5 +876,10 @@ func (p *Plane) changeTable(ctx context.Context, dc int, change func(*routing.Ta
 func (p *Plane) LastSync() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for k, st := range p.dcs {
+		if st != nil {
+			p.noteApplied(k, st)
+		}
+	}
 	return p.last
 }

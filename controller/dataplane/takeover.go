@@ -1,10 +1,7 @@
 package dataplane
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
@@ -253,27 +250,4 @@ func (p *Plane) changed(touched map[int]bool) map[int]uint64 {
 		gens[k] = st.gen
 	}
 	return gens
-}
-
-// commit brings the rules of each DC in gens up to the call change of that
-// generation (group commit): a DC whose rules a later successful update
-// already covered (another call's commit ran while this one waited for the
-// lock) is not updated again. An update that failed answers only its own
-// caller (its error may be that caller's context): every other caller
-// whose change it covered updates again with its own context. Calls answered
-// in a burst thus share one ovs-ofctl run per DC instead of queueing one
-// each behind the lock (SIPp's 10 calls/s on a loaded host took seconds
-// per call setup).
-func (p *Plane) commit(ctx context.Context, gens map[int]uint64) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var errs []error
-	for _, k := range slices.Sorted(maps.Keys(gens)) {
-		st := p.dcs[k]
-		if st.okGen >= gens[k] {
-			continue
-		}
-		errs = append(errs, p.sync(ctx, k))
-	}
-	return errors.Join(errs...)
 }

@@ -200,6 +200,7 @@ func (p *Plane) departed(ctx context.Context, k int, vnf, id string) error {
 	if st.router.Routed(vnf, id) {
 		return nil
 	}
+	p.noteApplied(k, st)
 	have := map[int]bool{}
 	for _, pp := range p.activeIn(st.name) {
 		have[pp.In] = true
@@ -221,6 +222,9 @@ func (p *Plane) retryFailed(ctx context.Context) error {
 	var errs []error
 	for k := range p.dcs {
 		p.mu.Lock()
+		if st := p.dcs[k]; st != nil {
+			p.noteApplied(k, st)
+		}
 		if st := p.dcs[k]; st != nil && st.failed {
 			errs = append(errs, p.sync(ctx, k))
 		}
@@ -327,7 +331,19 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 		return fmt.Errorf("dc%d after restart: %w", k, err)
 	}
 	want = p.resolve(k, st, want)
-	if err := st.sw.Reset(ctx, want); err != nil {
+	// the reset set is the newest compiled one: an apply of an older set
+	// compiled before it (a call's commit waiting for applyMu) finds it
+	// on the switch and applies nothing
+	set := st.publish(compiled{want: want, ports: ports, covers: st.gen})
+	st.applyMu.Lock()
+	err = st.sw.Reset(ctx, want)
+	if err == nil {
+		st.appliedSeq, st.appliedCovers = set.seq, set.covers
+	}
+	st.applyMu.Unlock()
+	p.noteApplied(k, st) // the applies before the reset: the reset's outcome below is the newer
+	if err != nil {
+		st.failed = true
 		return fmt.Errorf("dc%d after restart: %w", k, err)
 	}
 	st.failed, st.ports = false, ports

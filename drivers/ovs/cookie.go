@@ -38,14 +38,15 @@ const PairTable = 2
 // needs no read. Open vSwitch credits a packet to every rule its
 // translation went through when the revalidator pulls the datapath flow's
 // stats; but after a bundle it first translates the flow again against the
-// new rules and credits the stats it had not pulled to those: the packets
-// of the last revalidator period (≤ max-revalidator, 100 ms) before a
-// bundle deleted a still sending flow's entry rule go to table 1's miss
-// rule (a call's end: on no pair), those before a takeover to the new
-// rule's pair. The entry rules' own counters, read before the bundle (the
-// design before session 14), lost the same window. Every other packet
-// counts once on its pair, in the first PairPackets after the switch
-// credited it (docs/dataplane.md "Pair counters").
+// new rules and credits the stats it had not pulled to those (the packets
+// of the last revalidator period, ≤ max-revalidator, 100 ms). So a call's
+// end does not delete its entry rule: Apply rewrites it to count-then-drop
+// (CountPair(pair, "drop")) and deletes it EndHold later (tomb.go), and a
+// still-sending flow's packets, before and after the end, count on its
+// pair, none on table 1's miss rule; a takeover's window goes to the new
+// rule's pair. Every other packet counts once on its pair, in the first
+// PairPackets after the switch credited it (docs/dataplane.md "Pair
+// counters").
 const pairReg = "reg3"
 
 // PairCookie is the cookie of pair p's counter rule.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // OwnerKey is the external-id that marks a bridge as this project's; its
@@ -42,6 +44,9 @@ type Config struct {
 	// run's leftovers: a daemon restarted in the same run dir meanwhile gets
 	// the prefix once the clean-up is done.
 	Wait time.Duration
+	// Clock times the delayed deletes of ended entry rules (EndHold;
+	// clock.Real if nil).
+	Clock clock.Clock
 }
 
 // Daemon is a private ovsdb-server + ovs-vswitchd pair. ovs-vswitchd runs in

@@ -78,7 +78,9 @@ func realSwitch(t *testing.T) (*Daemon, *Switch) {
 	if err := d.EnsureBridge(context.Background(), br, 0); err != nil {
 		t.Fatal(err)
 	}
-	return d, d.NewSwitch(br)
+	sw := d.NewSwitch(br)
+	t.Cleanup(sw.Close) // no delayed delete after the daemons stop
+	return d, sw
 }
 
 // ports returns the output ports of the rules, sorted.

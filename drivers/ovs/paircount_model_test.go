@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // modelBridge is a model of one bridge's rule counters for unit tests of
@@ -171,6 +174,15 @@ func (m *modelBridge) ofctl(_ context.Context, stdin io.Reader, args ...string) 
 	return "", fmt.Errorf("model: ovs-ofctl %v", args)
 }
 
+// modelSwitch is a Switch on model bridge m, its delayed deletes on a
+// virtual clock (advanced by the test alone).
+func modelSwitch(t *testing.T, m *modelBridge) (*Switch, *clock.Virtual) {
+	clk := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir(), Clock: clk}}).NewSwitch("md0")
+	sw.ofctl = m.ofctl
+	return sw, clk
+}
+
 // parseFlow reads Flow.String back.
 func parseFlow(s string) Flow {
 	i := strings.LastIndex(s, ",cookie=")
@@ -184,26 +196,28 @@ func parseFlow(s string) Flow {
 
 // Calls start and end (each with a media 5-tuple of its own, or taking a
 // 5-tuple over from an earlier call: a new cookie, maybe another pair),
-// their packets reach the counters late (the revalidator's lag) and the
-// pair counters are read now and then (the DP meter's period), in a random
-// but seeded order. No rule update of calls runs a counter read (one
-// ovs-ofctl run, the bundle), and the increases PairPackets reported are
-// the packets each pair's entry rules matched within the documented bound
-// (cookie.go, docs/dataplane.md "Pair counters"): the packets the switch
-// had not credited when a bundle deleted or replaced their entry rule (the
-// window) go to table 1's miss rule (a call's end) or to the new rule's
-// pair (a takeover), so a pair counts at least its packets less its
-// window and at most that plus the other pairs' windows, and every packet
-// is counted once, on a pair or the miss rule (none lost by the Switch's
-// bookkeeping, none counted twice). A pair that leaves the rule set and
-// comes back counts again from 0. Before (session 14), Apply read the entry
-// rules' counters before every bundle that deleted one, on every call's
-// rule update, and lost the same window.
+// some flows still send after their call's end, their packets reach the
+// counters late (the revalidator's lag: a flush at least once per
+// revalidator period of the virtual clock) and the pair counters are read
+// now and then (the DP meter's period), in a random but seeded order. No
+// rule update of calls runs a counter read (one ovs-ofctl run, the
+// bundle), and the increases PairPackets reported are the packets each
+// pair's entry rules matched within the documented bound (cookie.go,
+// docs/dataplane.md "Pair counters"): a call's end keeps its rule as
+// count-then-drop until the delayed delete, so no packet goes to table 1's
+// miss rule; only a takeover's window (the packets the switch had not
+// credited when a newer call's rule replaced the older one) goes to the
+// new rule's pair, so a pair counts at least its packets less its window
+// and at most that plus the other pairs' windows, and every packet is
+// counted once (none lost by the Switch's bookkeeping, none counted
+// twice). A pair that leaves the rule set and comes back counts again
+// from 0. Every tombstone is gone at the end. Before (session 15), a
+// call's end deleted its entry rule: the window of every still-sending
+// flow's end went to the miss rule (missed 4429 here).
 func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 	ctx := context.Background()
 	m := newModelBridge()
-	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
-	sw.ofctl = m.ofctl
+	sw, clk := modelSwitch(t, m)
 	pairs := []Pair{{0, 0}, {0, 1}, {0, 2}}
 	counters := map[Pair]bool{}
 	for _, p := range pairs {
@@ -217,6 +231,14 @@ func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 	var open []call
 	var serial uint32
 	cookies := map[string]uint64{} // the cookie each open call's rule has
+	type endedCall struct {
+		call
+		cookie uint64
+	}
+	var ended []endedCall
+	// the cost: ovs-ofctl runs of the delayed deletes, revalidator
+	// periods, the most tombstones alive at once
+	var sweeps, periods, maxTombs int
 	want := func() []Flow {
 		var fs []Flow
 		for _, p := range pairs {
@@ -229,7 +251,7 @@ func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 		}
 		return fs
 	}
-	sent := map[Pair]uint64{}    // packets the model credited to a live counter
+	sent := map[Pair]uint64{}    // packets the entry rules matched
 	counted := map[Pair]uint64{} // increases PairPackets reported
 	var last map[Pair]uint64
 	read := func() {
@@ -255,7 +277,7 @@ func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 			t.Fatalf("%s: the rule update ran %d ovs-ofctl, %d of them dump-flows; want the bundle alone", what, m.runs-runs, m.dumps-dumps)
 		}
 	}
-	// a pair's packets, sent while its counter rule is installed
+	// a pair's packets, sent while its entry rule is installed
 	sendOn := func(c call, n uint64) {
 		m.send(c.key, n)
 		sent[c.pair] += n
@@ -274,10 +296,12 @@ func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 			cookies[c.match] = EntryCookie(c.pair, serial)
 			open = append(open, c)
 			apply("a call's start")
-		case r < 45: // a call ends: its entry rule is deleted
+		case r < 45: // a call ends
 			i := rng.IntN(len(open))
+			ended = append(ended, endedCall{open[i], cookies[open[i].match]})
 			open = slices.Delete(open, i, i+1)
 			apply("a call's end")
+			maxTombs = max(maxTombs, sw.Tombstones())
 		case r < 52: // a newer call takes a 5-tuple over (a new cookie; maybe another pair)
 			i := rng.IntN(len(open))
 			pr := pairs[rng.IntN(len(pairs))]
@@ -287,11 +311,25 @@ func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 			serial++
 			open[i].pair, cookies[open[i].match] = pr, EntryCookie(pr, serial)
 			apply("a takeover")
-		case r < 80:
+		case r < 72:
 			c := open[rng.IntN(len(open))]
 			sendOn(c, uint64(1+rng.IntN(20)))
+		case r < 80: // a flow still sending after its call's end, at the entry switch
+			if len(ended) == 0 {
+				continue
+			}
+			c := ended[rng.IntN(len(ended))]
+			if r, ok := m.rules[c.key]; ok && r.f.Cookie == c.cookie {
+				sendOn(c.call, uint64(1+rng.IntN(20)))
+			}
 		case r < 90:
 			m.flush()
+			if r < 86 { // a revalidator period passes (each pulls first)
+				runs := m.runs
+				clk.Advance(100 * time.Millisecond)
+				sweeps += m.runs - runs
+				periods++
+			}
 		case r < 97:
 			read()
 		default: // a pair leaves the rule set (its calls end first) or comes back
@@ -311,13 +349,17 @@ func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 		}
 	}
 	m.flush()
+	clk.Advance(time.Second) // every delayed delete runs
 	read()
 	var allSent, allCounted, allWindow uint64
 	for _, p := range pairs {
 		allSent, allCounted, allWindow = allSent+sent[p], allCounted+counted[p], allWindow+m.window[p]
 	}
-	if allWindow == 0 || m.missed == 0 {
-		t.Fatalf("no packet was in a window (%v) or on the miss rule (%d): the test does not exercise the bound", m.window, m.missed)
+	if allWindow == 0 {
+		t.Fatalf("no packet was in a takeover's window (%v): the test does not exercise the bound", m.window)
+	}
+	if m.missed != 0 {
+		t.Errorf("%d packets the entry rules matched went to the miss rule (a call's end); want 0", m.missed)
 	}
 	if allCounted+m.missed != allSent {
 		t.Errorf("the pairs counted %d packets and the miss rule %d, the entry rules matched %d", allCounted, m.missed, allSent)
@@ -328,7 +370,17 @@ func TestPairCountsWithinTheUnpulledWindowAcrossRuleUpdates(t *testing.T) {
 			t.Errorf("pair %v: PairPackets counted %d packets, its entry rules matched %d (window %d): want %d..%d", p, counted[p], sent[p], m.window[p], lo, hi)
 		}
 	}
+	entries := 0
+	for _, r := range m.rules {
+		if _, ok := PairOf(r.f.Cookie); ok {
+			entries++
+		}
+	}
+	if entries != len(open) || sw.Tombstones() != 0 {
+		t.Errorf("%d entry rules on the switch and %d tombstones after the delayed deletes, want the %d open calls' rules alone", entries, sw.Tombstones(), len(open))
+	}
 	t.Logf("sent %v counted %v window %v missed %d", sent, counted, m.window, m.missed)
+	t.Logf("cost: %d call ends, %d delayed-delete ovs-ofctl runs over %d revalidator periods, at most %d tombstones alive", len(ended), sweeps, periods, maxTombs)
 }
 
 // The DP meter's read (PairPackets) runs its dump-flows without the
@@ -388,8 +440,7 @@ func TestRuleUpdateDoesNotWaitForTheMetersRead(t *testing.T) {
 func TestCountsLostInARestartAreTheRestartsSpan(t *testing.T) {
 	ctx := context.Background()
 	m := newModelBridge()
-	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
-	sw.ofctl = m.ofctl
+	sw, _ := modelSwitch(t, m)
 	a := Pair{0, 1}
 	entry := Flow{Table: 1, Priority: 200, Cookie: EntryCookie(a, 1), Match: "udp,tp_src=6000", Actions: CountPair(a, "output:10")}
 	rules := []Flow{PairCounter(a), entry}
@@ -434,7 +485,7 @@ func TestCountsLostInARestartAreTheRestartsSpan(t *testing.T) {
 // matching rules; docs/dataplane.md says "of table 2").
 func TestPairCountsDumpThePairTableOnly(t *testing.T) {
 	var dumps [][]string
-	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
+	sw, _ := modelSwitch(t, newModelBridge())
 	sw.ofctl = func(_ context.Context, _ io.Reader, args ...string) (string, error) {
 		dumps = append(dumps, args)
 		return "", nil
@@ -501,7 +552,7 @@ type pairsAnswer struct {
 // gatedSwitch is a Switch on model bridge m through a dumpGate.
 func gatedSwitch(t *testing.T, m *modelBridge) (*Switch, *dumpGate) {
 	g := &dumpGate{m: m}
-	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
+	sw, _ := modelSwitch(t, m)
 	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
 		if g.failBundle && slices.Contains(args, "--bundle") {
 			return "", fmt.Errorf("model: the bundle fails")

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // Flow is one OpenFlow rule in ovs-ofctl syntax. Table, Priority and Match
@@ -115,12 +119,25 @@ type Switch struct {
 	// ofctl runs ovs-ofctl with args and stdin (nil: the real one; unit
 	// tests run a model of the switch)
 	ofctl func(ctx context.Context, stdin io.Reader, args ...string) (string, error)
+	// ended entry rules kept as count-then-drop rules until their delayed
+	// delete (tomb.go): tombs by rule identity; asked is the rule set the
+	// caller gave last (resolved), which the delayed delete applies; hold
+	// is how long a tombstone stays (EndHold; 0: entry rules are deleted
+	// at once); clk times it (nil: clock.Real); timer is the pending
+	// delayed delete; closed: Close ran, no timer is set any more
+	tombs  map[string]tombstone
+	asked  []Flow
+	hold   time.Duration
+	clk    clock.Clock
+	timer  clock.Timer
+	closed bool
 }
 
 // NewSwitch returns the switch of bridge br (see EnsureBridge). It assumes
 // the bridge has no rules yet; call Reset when it may have.
 func (d *Daemon) NewSwitch(br string) *Switch {
-	return &Switch{d: d, bridge: br, have: map[string]Flow{}, seen: map[uint64]uint64{}, pairs: map[Pair]uint64{}}
+	return &Switch{d: d, bridge: br, have: map[string]Flow{}, seen: map[uint64]uint64{}, pairs: map[Pair]uint64{},
+		tombs: map[string]tombstone{}, hold: EndHold, clk: d.cfg.Clock}
 }
 
 // Bridge returns the bridge name.
@@ -188,17 +205,43 @@ func Diff(have map[string]Flow, want []Flow) ([]string, Changes) {
 // Two rules of want with one identity are resolved (Resolve: the later one
 // is installed, Changes.Conflicts counts the other): one such pair never
 // keeps the rest of want off the switch.
+//
+// An entry rule that want ends (a call's end) is not deleted: it is
+// modified in place to count on its pair and drop (CountPair(pair,
+// "drop"), same cookie), and a delayed delete removes it EndHold later
+// (tomb.go), so the packets Open vSwitch credits after the bundle still
+// count on the pair; want naming its identity again (a newer call with
+// the 5-tuple) takes it over at once.
 func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (Changes, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want, cs := Resolve(want)
-	lines, c := Diff(s.have, want)
+	c, err := s.applyLocked(ctx, want, forgetOutputs, nil)
+	if err != nil {
+		return c, err
+	}
+	s.asked = want
 	c.Conflicts = len(cs)
+	return c, nil
+}
+
+// applyLocked is Apply's rule update of want (resolved), with the
+// tombstones but those of gone (s.mu held; the delayed delete's).
+func (s *Switch) applyLocked(ctx context.Context, want []Flow, forgetOutputs []int, gone map[string]bool) (Changes, error) {
+	tombs := maps.Clone(s.tombs)
+	want = s.withTombsLocked(want, gone)
+	for k := range gone {
+		delete(s.tombs, k)
+	}
+	lines, c := Diff(s.have, want)
 	// learned rules towards ports that go away are dropped in the same bundle
 	for _, p := range forgetOutputs {
 		lines = append(lines, fmt.Sprintf("delete cookie=%#x/%#x,out_port=%d", CookieLearned, cookieKindMask, p))
 	}
 	if len(lines) == 0 {
+		// an ended rule that already drops is its own successor: no
+		// change, but its delayed delete is due all the same
+		s.armLocked()
 		return c, nil
 	}
 	// entry rules (a call's end, a takeover) end no count: their packets
@@ -213,6 +256,7 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 		unread = s.readPairsLocked(ctx)
 	}
 	if err := s.bundle(ctx, lines); err != nil {
+		s.tombs = tombs // nothing changed on the switch
 		return Changes{}, err
 	}
 	if unread != nil {
@@ -221,6 +265,7 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	}
 	c.CountsRead = len(ended) > 0 && unread == nil
 	s.installedLocked(want, ended)
+	s.armLocked()
 	return c, nil
 }
 
@@ -290,6 +335,8 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 		s.lost = true
 	}
 	clear(s.seen)
+	clear(s.tombs) // deleted with every other rule
+	s.asked = want
 	s.have = nil
 	s.installedLocked(want, nil)
 	s.readGen++

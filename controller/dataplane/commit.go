@@ -1,0 +1,192 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ims-orch/ims-orch/drivers/ovs"
+)
+
+// A DC's rule update is two steps with two locks:
+//   - compile (compileRules, under the plane's mu): the DC's rules from its
+//     state now become its newest compiled set, numbered in compile order;
+//   - apply (applyNewest, under the DC's applyMu, never mu): the newest
+//     compiled set goes to the switch (one bundle, one ovs-ofctl run), unless
+//     it is there already.
+//
+// The ovs-ofctl run (tens of ms, ≈ 0.5 s at load 20) is never under mu: a
+// call's state change, another DC's update and the readers (FlowCounts,
+// Calls, the media hook's checks) do not wait for it. A call's commit (the
+// media hook's /start and /end) compiles once, then waits for applyMu: the
+// apply that runs when it gets it carries every change compiled meanwhile,
+// so the calls answered during one ovs-ofctl run share the next one (group
+// commit) and a call waits for at most two. Before, mu was held across
+// every run and each call's state change and its commit each queued behind
+// the running one: under load the commits covered a change or two each, the
+// queue grew and /start timed out (the P-CSCF's 1 s; the caller then sent
+// media before its rules existed: TestChaosMedia's late rules).
+//
+// Lock order: mu before applyMu (sync, Reset under mu take applyMu);
+// applyMu before rulePipe.slotMu (a leaf). Nothing takes mu while holding
+// applyMu.
+
+// compiled is one compiled rule set of a DC.
+type compiled struct {
+	want   []ovs.Flow
+	forget []int        // ports whose learned rules go (departed instances)
+	ports  map[int]bool // the live instances' ports it was made for
+	covers uint64       // the call-change generation (dcState.gen) it includes
+	seq    uint64       // compile order
+}
+
+// applied is one apply's outcome, noted under mu by noteApplied.
+type applied struct {
+	set compiled
+	c   ovs.Changes
+	err error
+	dur time.Duration
+}
+
+// rulePipe is a DC's compile→apply hand-over.
+type rulePipe struct {
+	// applyMu: one apply (or Reset) of the DC at a time; guards
+	// appliedSeq and appliedCovers: the newest set on the switch
+	applyMu                   sync.Mutex
+	appliedSeq, appliedCovers uint64
+
+	slotMu sync.Mutex // a leaf: guards newest, seq, done
+	newest compiled
+	seq    uint64
+	// done: the applies not noted yet, in apply order
+	done []applied
+}
+
+// publish makes set the newest compiled set (under the plane's mu, so
+// compile order is state order).
+func (r *rulePipe) publish(set compiled) compiled {
+	r.slotMu.Lock()
+	defer r.slotMu.Unlock()
+	r.seq++
+	set.seq = r.seq
+	r.newest = set
+	return set
+}
+
+// newestCovers is the generation the newest compiled set includes.
+func (r *rulePipe) newestCovers() uint64 {
+	r.slotMu.Lock()
+	defer r.slotMu.Unlock()
+	return r.newest.covers
+}
+
+// applyNewest puts the newest compiled set on the switch unless it is
+// there (under applyMu). A failed apply leaves the switch as it was (one
+// bundle): the set stays the newest, the next apply tries it again.
+func (r *rulePipe) applyNewest(ctx context.Context, sw ruleSwitch) error {
+	r.slotMu.Lock()
+	set := r.newest
+	r.slotMu.Unlock()
+	if set.seq <= r.appliedSeq {
+		return nil
+	}
+	start := time.Now()
+	c, err := sw.Apply(ctx, set.want, set.forget...)
+	if err == nil {
+		r.appliedSeq, r.appliedCovers = set.seq, set.covers
+	}
+	r.record(applied{set: set, c: c, err: err, dur: time.Since(start)})
+	return err
+}
+
+func (r *rulePipe) record(a applied) {
+	r.slotMu.Lock()
+	r.done = append(r.done, a)
+	r.slotMu.Unlock()
+}
+
+// takeDone returns the applies not noted yet, in apply order.
+func (r *rulePipe) takeDone() []applied {
+	r.slotMu.Lock()
+	defer r.slotMu.Unlock()
+	d := r.done
+	r.done = nil
+	return d
+}
+
+// applyNewest is rulePipe.applyNewest on DC k's switch, its error naming
+// the DC.
+func (st *dcState) applyNewest(ctx context.Context, k int) error {
+	if err := st.rulePipe.applyNewest(ctx, st.sw); err != nil {
+		return errWithDC(k, err)
+	}
+	return nil
+}
+
+func errWithDC(k int, err error) error { return fmt.Errorf("dc%d: %w", k, err) }
+
+// noteApplied brings DC k's state in line with the applies done since the
+// last call (under mu), in apply order: a success covers its generation
+// (okGen), clears the failed mark and makes its ports the set the switch's
+// rules were made for; a failure marks the DC failed (retryFailed).
+func (p *Plane) noteApplied(k int, st *dcState) {
+	for _, a := range st.takeDone() {
+		p.last = a.dur
+		if a.err != nil {
+			st.failed = true
+			continue
+		}
+		st.failed = false
+		st.okGen = max(st.okGen, a.set.covers)
+		st.ports = a.set.ports
+		p.noteCountsUnread(k, st, a.c)
+	}
+}
+
+// commit brings the rules of each DC in gens up to the call change of that
+// generation (group commit): a DC whose rules a later successful update
+// already covered is not updated again. An update that failed answers
+// only its own caller (its error may be that caller's context): every other
+// caller whose change it covered updates again with its own context.
+func (p *Plane) commit(ctx context.Context, gens map[int]uint64) error {
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(gens)) {
+		errs = append(errs, p.commitDC(ctx, k, gens[k]))
+	}
+	return errors.Join(errs...)
+}
+
+// commitDC is commit of one DC: compile (under mu) unless a compiled set
+// already includes the change, then apply the newest set (under applyMu,
+// without mu) unless the switch has a set that includes it.
+func (p *Plane) commitDC(ctx context.Context, k int, gen uint64) error {
+	p.mu.Lock()
+	st := p.dcs[k]
+	p.noteApplied(k, st)
+	if st.okGen >= gen {
+		p.mu.Unlock()
+		return nil
+	}
+	if st.newestCovers() < gen {
+		if err := p.compileRules(k, st); err != nil {
+			st.failed = true
+			p.mu.Unlock()
+			return err
+		}
+	}
+	p.mu.Unlock()
+	st.applyMu.Lock()
+	var err error
+	if st.appliedCovers < gen {
+		err = st.applyNewest(ctx, k)
+	}
+	st.applyMu.Unlock()
+	p.mu.Lock()
+	p.noteApplied(k, st)
+	p.mu.Unlock()
+	return err
+}

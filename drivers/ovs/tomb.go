@@ -1,0 +1,139 @@
+package ovs
+
+import (
+	"context"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
+)
+
+// EndHold is how long an ended entry rule stays on the switch as a
+// count-then-drop rule (a tombstone) before a delayed delete removes it:
+// three revalidator periods (max-revalidator is 100 ms, Start sets it).
+// Open vSwitch credits a datapath flow's packets not yet pulled to the
+// rules of its translation after the bundle (revalidate_ukey): while the
+// tombstone is there, that translation still goes through the pair's
+// counter rule, so the packets a still-sending flow matched before and
+// just after its call's end count on its pair, not on table 1's miss rule.
+// The revalidator pulls each datapath flow at least once a period, so two
+// periods are enough; the third is margin for a loaded switch.
+const EndHold = 300 * time.Millisecond
+
+// tombstone is an ended entry rule kept as CountPair(pair, "drop").
+type tombstone struct {
+	pair  Pair
+	since time.Time
+}
+
+// withTombsLocked returns want (resolved) with the Switch's tombstones
+// added (s.mu held): an entry rule of have that want ends becomes a
+// tombstone now (same identity and cookie, actions CountPair(pair,
+// "drop"): Diff modifies it in place, no counter is read), a tombstone
+// that want names again is taken over by want's rule (a newer call with
+// the 5-tuple: Diff replaces it, or modifies it back when the cookie is
+// the same), the other tombstones stay as they are, and so does the
+// counter rule of each tombstone's pair. Only the delayed delete (sweep)
+// removes a tombstone: gone are the identities it deletes. want is not
+// modified.
+func (s *Switch) withTombsLocked(want []Flow, gone map[string]bool) []Flow {
+	if s.hold <= 0 {
+		return want
+	}
+	keys := make(map[string]bool, len(want))
+	for _, f := range want {
+		keys[f.Key()] = true
+	}
+	for k := range s.tombs {
+		if keys[k] {
+			delete(s.tombs, k) // taken over by a newer call's rule
+		}
+	}
+	now := s.clock().Now()
+	out := want
+	for k, g := range s.have {
+		p, ok := PairOf(g.Cookie)
+		if !ok || keys[k] || gone[k] {
+			continue
+		}
+		if _, ok := s.tombs[k]; !ok {
+			// a call's end: count, then drop
+			s.tombs[k] = tombstone{pair: p, since: now}
+			g.Actions = CountPair(p, "drop")
+		}
+		if len(out) == len(want) {
+			out = append(make([]Flow, 0, len(want)+len(s.tombs)), want...)
+		}
+		out = append(out, g)
+		if c := PairCounter(p); !keys[c.Key()] {
+			keys[c.Key()] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// armLocked sets the delayed delete when tombstones wait and none is set
+// (s.mu held): one sweep per EndHold at most, however many calls end.
+func (s *Switch) armLocked() {
+	if len(s.tombs) == 0 || s.timer != nil || s.closed {
+		return
+	}
+	s.timer = s.clock().AfterFunc(s.hold, s.sweep)
+}
+
+// sweep is the delayed delete: it applies the caller's last rule set
+// without the tombstones at least EndHold old (one bundle; a counter rule
+// kept for them alone goes too, read first as Apply reads it) and sets
+// itself again while younger ones wait. A failed bundle keeps them, and
+// the next sweep tries again.
+func (s *Switch) sweep() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timer = nil
+	if s.closed {
+		return
+	}
+	now := s.clock().Now()
+	gone := map[string]bool{}
+	for k, tb := range s.tombs {
+		if now.Sub(tb.since) >= s.hold {
+			gone[k] = true
+		}
+	}
+	if len(gone) > 0 {
+		// a failed bundle (the switch refused it; a rule update of the
+		// caller fails alike and says so) keeps them: the next sweep
+		// tries again
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, _ = s.applyLocked(ctx, s.asked, nil, gone)
+		cancel()
+	}
+	s.armLocked()
+}
+
+// Close stops the delayed delete (the tombstones stay on the bridge: a
+// Reset, or the bridge's deletion, removes them). Apply still works.
+func (s *Switch) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+}
+
+// Tombstones returns how many ended entry rules wait for their delayed
+// delete.
+func (s *Switch) Tombstones() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tombs)
+}
+
+func (s *Switch) clock() clock.Clock {
+	if s.clk == nil {
+		return clock.Real{}
+	}
+	return s.clk
+}

@@ -1,0 +1,183 @@
+package ovs
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
+)
+
+// modelEntry is an entry rule of pair p, flow serial, matching UDP source
+// port port, that forwards.
+func modelEntry(p Pair, serial uint32, port int) Flow {
+	return Flow{Table: 1, Priority: 200, Cookie: EntryCookie(p, serial), Match: fmt.Sprintf("udp,tp_src=%d", port), Actions: CountPair(p, "output:10")}
+}
+
+// oneCall is a model switch with pair 0→1's counter and one call's entry
+// rule (serial 1, UDP source port 6000) installed; ended: its call ended.
+func oneCall(t *testing.T, ended bool) (*modelBridge, *Switch, *clock.Virtual, Pair, Flow) {
+	t.Helper()
+	m := newModelBridge()
+	sw, clk := modelSwitch(t, m)
+	a := Pair{0, 1}
+	e := modelEntry(a, 1, 6000)
+	if _, err := sw.Apply(context.Background(), []Flow{PairCounter(a), e}); err != nil {
+		t.Fatal(err)
+	}
+	if ended {
+		if _, err := sw.Apply(context.Background(), []Flow{PairCounter(a)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m, sw, clk, a, e
+}
+
+// A flow that still sends while its call ends (Open vSwitch credits the
+// packets it had not pulled after the end's bundle, translated again) is
+// credited wholly to its pair: the end rewrites its entry rule to
+// count-then-drop (one ovs-ofctl run, the bundle, no read), the packets
+// sent just before and after the end count on the pair (pair = sent),
+// none goes to table 1's miss rule; the delayed delete, EndHold later on
+// the switch's clock, removes the rule (one more bundle), and only packets
+// sent after that are the miss rule's (pair + miss = sent). Before
+// (session 15), the end deleted the rule: the 5 unpulled packets and the 3
+// after the end went to the miss rule (pair 10 of 18).
+func TestAFlowSendingThroughItsEndCountsOnItsPair(t *testing.T) {
+	ctx := context.Background()
+	m, sw, clk, a, e := oneCall(t, false)
+	m.send(e.Key(), 10)
+	m.flush()
+	m.send(e.Key(), 5) // not pulled when the call ends
+	runs, dumps := m.runs, m.dumps
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil {
+		t.Fatal(err)
+	}
+	if m.runs-runs != 1 || m.dumps != dumps {
+		t.Fatalf("the call's end ran %d ovs-ofctl, %d dump-flows; want the bundle alone", m.runs-runs, m.dumps-dumps)
+	}
+	r, ok := m.rules[e.Key()]
+	if !ok || r.f.Cookie != e.Cookie || r.f.Actions != CountPair(a, "drop") {
+		t.Fatalf("after the call's end the entry rule is %+v (%v), want cookie %#x, actions %s", r, ok, e.Cookie, CountPair(a, "drop"))
+	}
+	m.send(e.Key(), 3) // the flow still sends
+	m.flush()
+	clk.Advance(EndHold - time.Millisecond)
+	if _, ok := m.rules[e.Key()]; !ok || sw.Tombstones() != 1 {
+		t.Fatalf("the ended rule went before EndHold (%d tombstones)", sw.Tombstones())
+	}
+	got, err := sw.PairPackets()
+	if err != nil || got[a] != 18 || m.missed != 0 {
+		t.Fatalf("PairPackets %v (%v), miss rule %d; want 0→1: 18 (every packet the entry switch saw), miss 0", got, err, m.missed)
+	}
+	runs = m.runs
+	clk.Advance(time.Millisecond)
+	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 || m.runs-runs != 1 {
+		t.Fatalf("at EndHold: rule there %v, %d tombstones, %d ovs-ofctl runs; want it deleted in one bundle", ok, sw.Tombstones(), m.runs-runs)
+	}
+	m.send(e.Key(), 2) // after the delete: the miss rule's
+	m.flush()
+	got, err = sw.PairPackets()
+	if err != nil || got[a]+m.missed != 20 || got[a] != 18 {
+		t.Fatalf("PairPackets %v (%v), miss %d; want 0→1: 18, miss 2", got, err, m.missed)
+	}
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil || len(m.rules) != 1 {
+		t.Fatalf("an update after the delete: %v, %d rules; want the counter alone", err, len(m.rules))
+	}
+}
+
+// A newer call that reuses an ended call's 5-tuple before the delayed
+// delete takes the rule over at once (its cookie, its pair, its actions),
+// and the delayed delete then leaves it alone; the ended call's pair
+// counter, kept while its tombstone lived although the pair left the rule
+// set, goes with the delayed delete (read first: no count lost); the
+// newer call's own end then keeps its rule as count-then-drop for a whole
+// EndHold. Without the takeover check the ended call's record stayed: the
+// newer call's end left its rule forwarding, and the old record's delayed
+// delete removed it early.
+func TestANewCallTakesAnEndedRuleOverBeforeItsDelete(t *testing.T) {
+	ctx := context.Background()
+	m := newModelBridge()
+	sw, clk := modelSwitch(t, m)
+	a, b := Pair{0, 1}, Pair{0, 2}
+	old, newer := modelEntry(a, 1, 6000), modelEntry(b, 2, 6000)
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), PairCounter(b), old}); err != nil {
+		t.Fatal(err)
+	}
+	m.send(old.Key(), 4)
+	m.flush()
+	// the call ends, and its pair leaves the rule set
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(b)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.rules[PairCounter(a).Key()]; !ok {
+		t.Fatal("the ended call's pair counter went with the call: its tombstone counts on nothing")
+	}
+	m.send(old.Key(), 3)
+	m.flush()
+	clk.Advance(EndHold / 2)
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(b), newer}); err != nil {
+		t.Fatal(err)
+	}
+	if r := m.rules[newer.Key()]; r == nil || r.f != newer || sw.Tombstones() != 0 {
+		t.Fatalf("after the takeover the rule is %+v, %d tombstones; want %v, none", r, sw.Tombstones(), newer)
+	}
+	m.send(newer.Key(), 6)
+	m.flush()
+	clk.Advance(2 * EndHold)
+	if r := m.rules[newer.Key()]; r == nil || r.f != newer {
+		t.Fatalf("after the delayed delete the rule is %+v; want the newer call's %v", r, newer)
+	}
+	if _, ok := m.rules[PairCounter(a).Key()]; ok {
+		t.Fatal("the ended pair's counter stays after the delayed delete")
+	}
+	got, err := sw.PairPackets()
+	if err != nil || got[a] != 7 || got[b] != 6 || m.missed != 0 {
+		t.Fatalf("PairPackets %v (%v), miss %d; want 0→1: 7, 0→2: 6, miss 0", got, err, m.missed)
+	}
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(b)}); err != nil {
+		t.Fatal(err)
+	}
+	if r := m.rules[newer.Key()]; r == nil || r.f.Actions != CountPair(b, "drop") || sw.Tombstones() != 1 {
+		t.Fatalf("the newer call's end: rule %+v, %d tombstones; want count-then-drop, 1", r, sw.Tombstones())
+	}
+}
+
+// ovs-vswitchd restarts while an ended rule waits for its delayed delete:
+// Reset deletes every rule (the tombstone too) and forgets it, its packets
+// counted once (read before the Reset); the delayed delete then runs no
+// bundle and the switch keeps Reset's rules. Without the Reset forgetting
+// them, the Switch kept a record of a rule the switch no longer had.
+func TestAResetForgetsTheEndedRules(t *testing.T) {
+	ctx := context.Background()
+	m, sw, clk, a, e := oneCall(t, true)
+	m.send(e.Key(), 5)
+	m.flush()
+	if err := sw.Reset(ctx, []Flow{PairCounter(a)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 {
+		t.Fatalf("after Reset the ended rule is there: %v, %d tombstones", ok, sw.Tombstones())
+	}
+	runs := m.runs
+	clk.Advance(2 * EndHold)
+	if m.runs != runs || len(m.rules) != 1 {
+		t.Fatalf("the delayed delete after Reset ran %d ovs-ofctl, %d rules left; want none, the counter", m.runs-runs, len(m.rules))
+	}
+	got, err := sw.PairPackets()
+	if err != nil || got[a] != 5 {
+		t.Fatalf("PairPackets %v (%v), want 0→1: 5", got, err)
+	}
+}
+
+// Close stops the delayed delete: no ovs-ofctl runs after it.
+func TestCloseStopsTheDelayedDelete(t *testing.T) {
+	m, sw, clk, _, _ := oneCall(t, true)
+	sw.Close()
+	runs := m.runs
+	clk.Advance(2 * EndHold)
+	if m.runs != runs || clk.Pending() != 0 {
+		t.Fatalf("after Close: %d ovs-ofctl runs, %d timers", m.runs-runs, clk.Pending())
+	}
+}

@@ -66,16 +66,18 @@ func (c countingRec) ReportWorkloadCounted(r protocol.WorkloadReport) (Counted, 
 // original was counted in ("interval", what a reporter of session 13
 // books) and the one measured now ("measuring"); an HTTP target reads
 // both, and an older node's answer without "measuring" as measuring the
-// interval it names. An accepted report's answer is unchanged.
+// interval it names. An accepted report's answer names "measuring" too
+// (session 15; session 14 named it with a copy only).
 func TestWorkloadHandlerAnswersTheIntervalMeasuredWithACopy(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		counting      bool
+		accepted      string
 		answer        string
 		wantMeasuring uint64
 	}{
-		{"a node that names it", true, `{"interval":3,"duplicate":true,"measuring":5}`, 5},
-		{"an older node", false, `{"interval":3,"duplicate":true}`, 3},
+		{"a node that names it", true, `{"accepted":true,"interval":3,"measuring":3}`, `{"interval":3,"duplicate":true,"measuring":5}`, 5},
+		{"an older node", false, `{"accepted":true,"interval":3}`, `{"interval":3,"duplicate":true}`, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCopyRec(3)
@@ -84,8 +86,8 @@ func TestWorkloadHandlerAnswersTheIntervalMeasuredWithACopy(t *testing.T) {
 				in = countingRec{c}
 			}
 			h := mustHandler(t, in)
-			if a := strings.TrimSpace(postReport(t, h, wrep("tokyo", 1, 10))); a != `{"accepted":true,"interval":3}` {
-				t.Fatalf("a report answered %s, want accepted in interval 3 (no measuring)", a)
+			if a := strings.TrimSpace(postReport(t, h, wrep("tokyo", 1, 10))); a != tc.accepted {
+				t.Fatalf("a report answered %s, want %s", a, tc.accepted)
 			}
 			c.interval.Store(5)
 			if a := strings.TrimSpace(postReport(t, h, wrep("tokyo", 1, 10))); a != tc.answer {
@@ -313,5 +315,50 @@ func TestReporterLogsCopiesOutsideItsLock(t *testing.T) {
 	defer probe.mu.Unlock()
 	if probe.n != 1 || probe.held != 0 {
 		t.Fatalf("%d records logged, %d of them holding the reporter's lock; want 1, none holding it", probe.n, probe.held)
+	}
+}
+
+// closingRec is a countingRec whose engine's close of interval measuring
+// is in flight: it counts reports in the next interval (its intervalRec's)
+// and names the log's as measured (global.Engine's answer then).
+type closingRec struct {
+	countingRec
+	measuring uint64
+}
+
+func (c closingRec) ReportWorkloadCounted(r protocol.WorkloadReport) (Counted, error) {
+	got, err := c.countingRec.ReportWorkloadCounted(r)
+	if err == nil {
+		got.Measuring = c.measuring
+	}
+	return got, err
+}
+
+// A fresh report as the first contact after a flap (dupfix's left item):
+// b counted report 0 in interval 1 during a flap and lost the lead back to
+// a, whose close of 1 is in flight (it counts in 2, the log measures 1).
+// a's first answer is an acceptance, not a copy: it names "measuring" 1
+// too (session 15), so report 0, which b never closed, is re-sent to a.
+// Before, an accepted answer named no "measuring", the reporter took the
+// counted-in 2 for it and skipped report 0: counted nowhere.
+func TestReporterSkipsWithTheIntervalMeasuredOfAFreshReport(t *testing.T) {
+	ca, rb := newCopyRec(2), &intervalRec{}
+	ca.setLeader(false)
+	rb.interval.Store(1)
+	targets := []ReportTarget{servedTarget(t, mustHandler(t, closingRec{countingRec{ca}, 1})), servedTarget(t, mustHandler(t, rb))}
+	r, send := resendingReporter(t, targets)
+	send(0, 1) // b counts it in 1
+	rb.setLeader(false)
+	ca.setLeader(true)
+	send(1, 2) // a counts report 1 in 2, measuring 1, and the re-sent 0 (queued behind it: the wait covers it)
+	var got []int
+	for _, rep := range ca.reports() {
+		got = append(got, int(rep.At.Sub(t0)/time.Second))
+	}
+	if fmt.Sprint(got) != "[1 0]" {
+		t.Fatalf("a counted the reports of seconds %v, want [1 0] (0 is b's of interval 1, which the log still measures)", got)
+	}
+	if s := r.Stats(); s.ResendSkipped != 0 || s.Resent != 1 {
+		t.Errorf("re-sent %d, skipped %d; want 1, 0", s.Resent, s.ResendSkipped)
 	}
 }

@@ -307,8 +307,8 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a := workloadAnswer{Accepted: !c.Duplicate, Duplicate: c.Duplicate}
 	if c.Known {
 		a.Interval = &c.Interval
-		if _, says := h.in.(CountingIntake); says && c.Duplicate {
-			a.Measuring = &c.Measuring
+		if _, says := h.in.(CountingIntake); says {
+			a.Measuring = &c.Measuring // accepted too (session 15): a fresh first contact after a flap
 		}
 	}
 	writeAnswer(w, http.StatusOK, a)

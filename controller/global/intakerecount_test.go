@@ -169,7 +169,7 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 				h.clk.Advance(time.Second)
-				report(100)      // c: its report, the re-sent 0–49 s and R (its answer lost)
+				report(100)       // c: its report, the re-sent 0–49 s and R (its answer lost)
 				h.runRounds(t, 1) // c closes interval 0 at 52 s
 				want0 = (50*100 + 100 + 400) / 52.0
 				if p := committedClose(ptr(h.store.State()), h.store.History, 0); p == nil || p.ClosedBy != "c" {

@@ -286,10 +286,10 @@ type workloadAnswer struct {
 	// Engine is the answering engine's ID and ClosedBy, on a copy of a
 	// report in a dropped intake, the closing engine's (Counted; session
 	// 15: an older reporter ignores both)
-	Engine   string `json:"engine,omitempty"`
-	ClosedBy string `json:"closedBy,omitempty"`
-	NotLeader bool    `json:"notLeader,omitempty"`
-	Error     string  `json:"error,omitempty"`
+	Engine    string `json:"engine,omitempty"`
+	ClosedBy  string `json:"closedBy,omitempty"`
+	NotLeader bool   `json:"notLeader,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 func writeAnswer(w http.ResponseWriter, code int, a workloadAnswer) {

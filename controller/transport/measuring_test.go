@@ -1,10 +1,14 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -360,5 +364,109 @@ func TestReporterSkipsWithTheIntervalMeasuredOfAFreshReport(t *testing.T) {
 	}
 	if s := r.Stats(); s.ResendSkipped != 0 || s.Resent != 1 {
 		t.Errorf("re-sent %d, skipped %d; want 1, 0", s.Resent, s.ResendSkipped)
+	}
+}
+
+// countedAs is a CountingIntake that answers every report with c.
+type countedAs struct {
+	*intakeRec
+	c Counted
+}
+
+func (i countedAs) ReportWorkloadInterval(protocol.WorkloadReport) (uint64, error) { return i.c.Interval, nil }
+func (i countedAs) ReportWorkloadOnce(protocol.WorkloadReport) (uint64, bool, error) {
+	return i.c.Interval, i.c.Duplicate, nil
+}
+func (i countedAs) ReportWorkloadCounted(protocol.WorkloadReport) (Counted, error) { return i.c, nil }
+
+// The handler answers the engine's ID and, with a copy of a dropped
+// intake's report, the closer's (session 15); the target reads them, and
+// a reporter of session 14 (json.Unmarshal into its own struct, unknown
+// fields ignored) books the interval and reads "measuring" as before.
+func TestWorkloadHandlerNamesTheEngineAndTheCloser(t *testing.T) {
+	c := Counted{Interval: 0, Measuring: 1, Known: true, Duplicate: true, Engine: "e1", ClosedBy: "e2"}
+	h := mustHandler(t, countedAs{&intakeRec{}, c})
+	const want = `{"interval":0,"duplicate":true,"measuring":1,"engine":"e1","closedBy":"e2"}`
+	a := strings.TrimSpace(postReport(t, h, wrep("tokyo", 1, 10)))
+	if a != want {
+		t.Fatalf("a copy of a dropped intake's report answered %s, want %s", a, want)
+	}
+	if got, err := servedTarget(t, h).SendReportCounted(context.Background(), wrep("tokyo", 1, 10)); err != nil || got != c {
+		t.Fatalf("the target read %+v, %v; want %+v", got, err, c)
+	}
+	var s14 struct {
+		Accepted  bool    `json:"accepted,omitempty"`
+		Interval  *uint64 `json:"interval,omitempty"`
+		Duplicate bool    `json:"duplicate,omitempty"`
+		Measuring *uint64 `json:"measuring,omitempty"`
+		NotLeader bool    `json:"notLeader,omitempty"`
+		Error     string  `json:"error,omitempty"`
+	}
+	if err := json.Unmarshal([]byte(a), &s14); err != nil || s14.Interval == nil || *s14.Interval != 0 || !s14.Duplicate ||
+		s14.Measuring == nil || *s14.Measuring != 1 {
+		t.Fatalf("a session-14 reporter reads %+v, %v; want the duplicate of interval 0, measuring 1", s14, err)
+	}
+}
+
+// s14WorkloadReport is a session-14 global node's report: reporter and
+// ageMs, no countedBy.
+type s14WorkloadReport struct {
+	oldWorkloadReport
+	Reporter string  `json:"reporter,omitempty"`
+	AgeMs    float64 `json:"ageMs,omitempty"`
+}
+
+// A global node of session 14 (or older) refuses a copy's countedBy
+// (strict decoding): the target sends the copy again without it — with
+// reporter and ageMs to a session-14 node, which knows them (no legacy
+// mode), without all three to an older one (legacy mode, as before).
+func TestHTTPReportTargetOlderNodeRefusesCountedBy(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		decode func([]byte) error
+		legacy bool
+	}{
+		{"session 14", func(b []byte) error {
+			var rep s14WorkloadReport
+			return DecodeStrict(bytes.NewReader(b), &rep, "workload report body")
+		}, false},
+		{"session 8", func(b []byte) error {
+			var rep oldWorkloadReport
+			return DecodeStrict(bytes.NewReader(b), &rep, "workload report body")
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var posts []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				mu.Lock()
+				posts = append(posts, string(b))
+				mu.Unlock()
+				if err := tc.decode(b); err != nil {
+					BodyError(w, err)
+					return
+				}
+				n := uint64(3)
+				writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true, Interval: &n})
+			}))
+			defer srv.Close()
+			tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := withAge(withReporter(wrep("tokyo", 1, 1), "n1"), 20)
+			rep.CountedBy = &protocol.CountedBy{Engine: "e1", Interval: 3}
+			if c, err := tg.SendReportCounted(context.Background(), rep); err != nil || !c.Known || c.Interval != 3 {
+				t.Fatalf("a copy with countedBy to an older node: %+v, %v; want accepted in 3", c, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			last := posts[len(posts)-1]
+			if !strings.Contains(posts[0], `"countedBy":{"engine":"e1","interval":3}`) || strings.Contains(last, "countedBy") ||
+				strings.Contains(last, `"reporter":"n1"`) != !tc.legacy || tg.Legacy() != tc.legacy {
+				t.Fatalf("posts %q, legacy %v; want the first with countedBy, the last without (with reporter: %v)", posts, tg.Legacy(), !tc.legacy)
+			}
+		})
 	}
 }

@@ -373,7 +373,9 @@ type countedAs struct {
 	c Counted
 }
 
-func (i countedAs) ReportWorkloadInterval(protocol.WorkloadReport) (uint64, error) { return i.c.Interval, nil }
+func (i countedAs) ReportWorkloadInterval(protocol.WorkloadReport) (uint64, error) {
+	return i.c.Interval, nil
+}
 func (i countedAs) ReportWorkloadOnce(protocol.WorkloadReport) (uint64, bool, error) {
 	return i.c.Interval, i.c.Duplicate, nil
 }

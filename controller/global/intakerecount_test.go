@@ -1,7 +1,6 @@
 package global
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -11,42 +10,6 @@ import (
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/transport"
 )
-
-// engineTarget is a round engine as a transport.CountedTarget (as the
-// daemon's engineIntake in an IntakeTarget): only a running engine takes
-// reports; answer, when set, changes what the reporter hears of a report
-// the engine took (a lost answer, an older node's).
-type engineTarget struct {
-	e      *Engine
-	name   string
-	answer func(protocol.WorkloadReport, transport.Counted) (transport.Counted, error)
-}
-
-func (l engineTarget) SendReportCounted(_ context.Context, r protocol.WorkloadReport) (transport.Counted, error) {
-	if !l.e.Running() {
-		return transport.Counted{}, transport.ErrNotLeader
-	}
-	c, err := l.e.ReportWorkloadCounted(r)
-	if err != nil {
-		return transport.Counted{}, fmt.Errorf("%w: %v", transport.ErrRejected, err)
-	}
-	if l.answer != nil {
-		return l.answer(r, c)
-	}
-	return c, nil
-}
-
-func (l engineTarget) SendReportInterval(ctx context.Context, r protocol.WorkloadReport) (uint64, bool, error) {
-	c, err := l.SendReportCounted(ctx, r)
-	return c.Interval, c.Known, err
-}
-
-func (l engineTarget) SendReport(ctx context.Context, r protocol.WorkloadReport) error {
-	_, err := l.SendReportCounted(ctx, r)
-	return err
-}
-
-func (l engineTarget) String() string { return l.name }
 
 // A report in a dropped intake is counted once (session 15). a closes
 // interval 0 in memory at 50 s and counts R (rate 400) in interval 1;
@@ -110,14 +73,14 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 			t.Cleanup(c.Stop)
 			rAt := t0.Add(50 * time.Second)
 			isR := func(r protocol.WorkloadReport) bool { return r.At.Equal(rAt) }
-			tb := engineTarget{e: b, name: "b"}
+			tb := countedLeader{e: b, name: "b"}
 			if tc.oldB {
 				tb.answer = func(_ protocol.WorkloadReport, got transport.Counted) (transport.Counted, error) {
 					got.Engine, got.ClosedBy = "", ""
 					return got, nil
 				}
 			}
-			tcT := engineTarget{e: c, name: "c", answer: func(r protocol.WorkloadReport, got transport.Counted) (transport.Counted, error) {
+			tcT := countedLeader{e: c, name: "c", answer: func(r protocol.WorkloadReport, got transport.Counted) (transport.Counted, error) {
 				if isR(r) {
 					return transport.Counted{}, errors.New("c's answer lost")
 				}
@@ -125,7 +88,7 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 			}}
 			rep, err := transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1", QueueCap: 4096,
 				Attempts: 1, // a report whose answer is lost is given up at once (no retry timer)
-				Targets:  []transport.ReportTarget{engineTarget{e: a, name: "a"}, tb, tcT}})
+				Targets:  []transport.ReportTarget{countedLeader{e: a, name: "a"}, tb, tcT}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,10 +97,7 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 			// has sent it and what it re-sends behind it
 			report := func(rate float64) {
 				t.Helper()
-				if err := rep.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDP,
-					Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
-					t.Fatal(err)
-				}
+				reportDC0(t, rep, h.clk.Now(), rate)
 				waitQueued(t, rep)
 			}
 			if err := a.Start(); err != nil {
@@ -234,6 +194,15 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// reportDC0 gives rep a DP report of dc0 at at, rate on dc0→dc0.
+func reportDC0(t *testing.T, rep *transport.Reporter, at time.Time, rate float64) {
+	t.Helper()
+	if err := rep.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: at, Kind: KindDP,
+		Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // waitQueued waits until rep has nothing queued: every report given to it
 // has been sent, given up or refused, and what it re-sent behind them too

@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -438,21 +435,10 @@ func TestHTTPReportTargetOlderNodeRefusesCountedBy(t *testing.T) {
 		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var mu sync.Mutex
-			var posts []string
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				b, _ := io.ReadAll(r.Body)
-				mu.Lock()
-				posts = append(posts, string(b))
-				mu.Unlock()
-				if err := tc.decode(b); err != nil {
-					BodyError(w, err)
-					return
-				}
-				n := uint64(3)
-				writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true, Interval: &n})
-			}))
-			defer srv.Close()
+			n := uint64(3)
+			srv, posts := olderNode(t, func(b []byte) (workloadAnswer, error) {
+				return workloadAnswer{Accepted: true, Interval: &n}, tc.decode(b)
+			})
 			tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
 			if err != nil {
 				t.Fatal(err)
@@ -462,12 +448,11 @@ func TestHTTPReportTargetOlderNodeRefusesCountedBy(t *testing.T) {
 			if c, err := tg.SendReportCounted(context.Background(), rep); err != nil || !c.Known || c.Interval != 3 {
 				t.Fatalf("a copy with countedBy to an older node: %+v, %v; want accepted in 3", c, err)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			last := posts[len(posts)-1]
-			if !strings.Contains(posts[0], `"countedBy":{"engine":"e1","interval":3}`) || strings.Contains(last, "countedBy") ||
+			p := posts()
+			last := p[len(p)-1]
+			if !strings.Contains(p[0], `"countedBy":{"engine":"e1","interval":3}`) || strings.Contains(last, "countedBy") ||
 				strings.Contains(last, `"reporter":"n1"`) != !tc.legacy || tg.Legacy() != tc.legacy {
-				t.Fatalf("posts %q, legacy %v; want the first with countedBy, the last without (with reporter: %v)", posts, tg.Legacy(), !tc.legacy)
+				t.Fatalf("posts %q, legacy %v; want the first with countedBy, the last without (with reporter: %v)", p, tg.Legacy(), !tc.legacy)
 			}
 		})
 	}

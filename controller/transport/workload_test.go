@@ -620,25 +620,16 @@ type oldWorkloadReport struct {
 // them out from then on, so reporters can be upgraded before the global
 // nodes. Another 400 is still a rejection.
 func TestHTTPReportTargetOlderNode(t *testing.T) {
-	var mu sync.Mutex
-	var posts []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		posts = append(posts, string(b))
-		mu.Unlock()
+	srv, posts := olderNode(t, func(b []byte) (workloadAnswer, error) {
 		var rep oldWorkloadReport
 		if err := DecodeStrict(bytes.NewReader(b), &rep, "workload report body"); err != nil {
-			BodyError(w, err)
-			return
+			return workloadAnswer{}, err
 		}
 		if rep.DC == "paris" {
-			WriteError(w, http.StatusBadRequest, "dc: bad")
-			return
+			return workloadAnswer{}, errors.New("dc: bad")
 		}
-		writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true})
-	}))
-	defer srv.Close()
+		return workloadAnswer{Accepted: true}, nil
+	})
 	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
 	if err != nil {
 		t.Fatal(err)
@@ -652,11 +643,36 @@ func TestHTTPReportTargetOlderNode(t *testing.T) {
 	if err := tg.SendReport(context.Background(), wrep("paris", 3, 1)); !errors.Is(err, ErrRejected) {
 		t.Fatalf("another 400: %v, want ErrRejected", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(posts) != 4 || !strings.Contains(posts[0], `"reporter":"n1"`) || strings.Contains(posts[1], "reporter") ||
-		strings.Contains(posts[2], "reporter") || strings.Contains(posts[2], "ageMs") {
-		t.Fatalf("posts %q, want the first with the new fields, then every one without", posts)
+	if p := posts(); len(p) != 4 || !strings.Contains(p[0], `"reporter":"n1"`) || strings.Contains(p[1], "reporter") ||
+		strings.Contains(p[2], "reporter") || strings.Contains(p[2], "ageMs") {
+		t.Fatalf("posts %q, want the first with the new fields, then every one without", p)
+	}
+}
+
+// olderNode serves a global node of an older version (closed when the
+// test ends): decode reads each body (an error is a 400 with its text)
+// and gives the 200 answer; posts returns the bodies posted so far.
+func olderNode(t *testing.T, decode func([]byte) (workloadAnswer, error)) (srv *httptest.Server, posts func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var got []string
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(b))
+		mu.Unlock()
+		a, err := decode(b)
+		if err != nil {
+			BodyError(w, err)
+			return
+		}
+		writeAnswer(w, http.StatusOK, a)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
 	}
 }
 

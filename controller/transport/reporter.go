@@ -384,7 +384,12 @@ type ReporterConfig struct {
 	// leader measures is the one it counted its first report in, or, when
 	// that report is a copy, the one a CountedTarget names as measured
 	// ("measuring"; an older node names none, and the copy's counted-in
-	// interval stands in: fewer reports are skipped).
+	// interval stands in: fewer reports are skipped). A copy a node
+	// answers as one of a report it dropped with an intake
+	// (Counted.ClosedBy) is sent once more, with the closing engine's
+	// word (protocol.WorkloadReport.CountedBy), when that engine said it
+	// counted the report in the interval the node measures
+	// (ReporterStats.Recounts); else it is booked as any copy.
 	Resend bool
 }
 

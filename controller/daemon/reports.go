@@ -370,7 +370,7 @@ func (d *Daemon) registerReportMetrics() {
 		d.metrics.Registry.MustRegister(reporterCollector{d.reports.reporter})
 	}
 	if d.engine != nil {
-		d.metrics.Registry.MustRegister(lateReportsCollector{d.engine})
+		d.metrics.Registry.MustRegister(lateReportsCollector{d.engine.Stats})
 	}
 }
 
@@ -391,23 +391,37 @@ var droppedLostCloseDesc = prometheus.NewDesc(metrics.Namespace+"_workload_repor
 		"and another leader redid in the log (a lost predict commit, then leading again): those re-sent to that leader it counted, "+
 		"the others are counted nowhere.", nil, nil)
 
-// lateReportsCollector exports global.Stats.LateReports, RefusedReporters,
-// DuplicateReports and DroppedOnLostClose.
-type lateReportsCollector struct{ e *global.Engine }
+var keptOnMatchingAveragesDesc = prometheus.NewDesc(metrics.Namespace+"_workload_intakes_kept_on_matching_averages_total",
+	"Closes without a token (read from a session-12 leader's snapshot: a rolling upgrade) this node's round engine took for its own "+
+		"because their averages equal one it proposed, keeping its intake of the next interval: another node's redo with the same "+
+		"averages is taken so too, and the reports re-sent to that node then count twice (logged at Info).", nil, nil)
+
+var recountedDesc = prometheus.NewDesc(metrics.Namespace+"_workload_reports_recounted_total",
+	"Copies of reports this node's round engine had dropped with an intake (dropped_lost_close) counted again because they "+
+		"carried the closing engine's word that it counted them in the interval this engine measures: else counted nowhere.", nil, nil)
+
+// lateReportsCollector exports the engine's global.Stats.LateReports,
+// RefusedReporters, DuplicateReports, DroppedOnLostClose,
+// KeptOnMatchingAverages and RecountedReports (stats: Engine.Stats).
+type lateReportsCollector struct{ stats func() global.Stats }
 
 func (c lateReportsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lateReportsDesc
 	ch <- refusedReportersDesc
 	ch <- duplicateReportsDesc
 	ch <- droppedLostCloseDesc
+	ch <- keptOnMatchingAveragesDesc
+	ch <- recountedDesc
 }
 
 func (c lateReportsCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.e.Stats()
+	st := c.stats()
 	ch <- prometheus.MustNewConstMetric(lateReportsDesc, prometheus.CounterValue, float64(st.LateReports))
 	ch <- prometheus.MustNewConstMetric(refusedReportersDesc, prometheus.CounterValue, float64(st.RefusedReporters))
 	ch <- prometheus.MustNewConstMetric(duplicateReportsDesc, prometheus.CounterValue, float64(st.DuplicateReports))
 	ch <- prometheus.MustNewConstMetric(droppedLostCloseDesc, prometheus.CounterValue, float64(st.DroppedOnLostClose))
+	ch <- prometheus.MustNewConstMetric(keptOnMatchingAveragesDesc, prometheus.CounterValue, float64(st.KeptOnMatchingAverages))
+	ch <- prometheus.MustNewConstMetric(recountedDesc, prometheus.CounterValue, float64(st.RecountedReports))
 }
 
 var (
@@ -415,7 +429,8 @@ var (
 		"Workload reports of this node's local-side sources to the global leader, by outcome (sent, dropped: queue full, "+
 			"failed: given up after retries, rejected: refused by a global node, resent: queued again for a new leader, "+
 			"resend_skipped: not re-sent to a new leader, counted in an interval closed since, copies_of_closed: answered as "+
-			"copies of reports counted in an interval closed since).", []string{"outcome"}, nil)
+			"copies of reports counted in an interval closed since, recounts: copies of reports a node dropped with an intake, "+
+			"re-sent with the closing engine's word).", []string{"outcome"}, nil)
 	reportQueueDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_queue",
 		"Workload reports waiting to be sent to the global leader.", nil, nil)
 	reportLatencyDesc = prometheus.NewDesc(metrics.Namespace+"_workload_report_latency_seconds_sum",
@@ -440,7 +455,7 @@ func (c reporterCollector) Collect(ch chan<- prometheus.Metric) {
 		n string
 		v uint64
 	}{{"sent", s.Sent}, {"dropped", s.Dropped}, {"failed", s.Failed}, {"rejected", s.Rejected}, {"resent", s.Resent}, {"resend_skipped", s.ResendSkipped},
-		{"copies_of_closed", s.CopiesOfClosed}} {
+		{"copies_of_closed", s.CopiesOfClosed}, {"recounts", s.Recounts}} {
 		ch <- prometheus.MustNewConstMetric(reportsDesc, prometheus.CounterValue, float64(o.v), o.n)
 	}
 	ch <- prometheus.MustNewConstMetric(reportQueueDesc, prometheus.GaugeValue, float64(s.QueueLen))

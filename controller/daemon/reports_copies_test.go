@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ims-orch/ims-orch/clock"
+	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/transport"
 )
@@ -75,8 +76,8 @@ func TestReporterMetricsCountCopiesOfAClosedInterval(t *testing.T) {
 			}
 		}
 	}
-	if got["copies_of_closed"] != 1 || got["sent"] != 1 {
-		t.Fatalf("ims_orch_workload_reports_total by outcome: %v; want copies_of_closed 1, sent 1", got)
+	if _, recounts := got["recounts"]; got["copies_of_closed"] != 1 || got["sent"] != 1 || !recounts {
+		t.Fatalf("ims_orch_workload_reports_total by outcome: %v; want copies_of_closed 1, sent 1, recounts (0)", got)
 	}
 }
 
@@ -133,8 +134,8 @@ func TestWorkloadCopyPostNamesTheIntervalMeasured(t *testing.T) {
 		return a
 	}
 	first := post()
-	if !first.Accepted || first.Interval == nil || first.Measuring != nil {
-		t.Fatalf("the report answered %+v, want accepted with an interval and no measuring", first)
+	if !first.Accepted || first.Interval == nil || first.Measuring == nil || *first.Measuring > *first.Interval {
+		t.Fatalf("the report answered %+v, want accepted with an interval and the one measured (session 15)", first)
 	}
 	n := *first.Interval
 	eventually(t, 30*time.Second, fmt.Sprintf("interval %d closed in the log", n), func() bool {
@@ -157,4 +158,35 @@ func orNone(p *uint64) string {
 		return "none"
 	}
 	return fmt.Sprint(*p)
+}
+
+// The engine's workload counters without a metric of their own before
+// session 15 are exported: KeptOnMatchingAverages (a 12→14 rolling
+// upgrade's residual) and RecountedReports, each from its own field.
+func TestEngineReportMetrics(t *testing.T) {
+	st := global.Stats{LateReports: 1, RefusedReporters: 2, DuplicateReports: 3, DroppedOnLostClose: 4, KeptOnMatchingAverages: 5,
+		RecountedReports: 6}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(lateReportsCollector{func() global.Stats { return st }})
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			got[f.GetName()] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"ims_orch_workload_reports_late_total":                      1,
+		"ims_orch_workload_reports_refused_reporters_total":         2,
+		"ims_orch_workload_reports_duplicate_total":                 3,
+		"ims_orch_workload_reports_dropped_lost_close_total":        4,
+		"ims_orch_workload_intakes_kept_on_matching_averages_total": 5,
+		"ims_orch_workload_reports_recounted_total":                 6,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("engine report metrics %v, want %v", got, want)
+	}
 }

@@ -211,6 +211,11 @@ type Stats struct {
 	// redo with the same averages is taken for its own too, and the
 	// reports re-sent to that node then count twice (logged at Info).
 	KeptOnMatchingAverages int
+	// RecountedReports counts copies of reports dropped with an intake
+	// (DroppedOnLostClose) counted again because they carried the closing
+	// engine's word that it counted them in the interval this engine
+	// measures (recountable): they would be counted nowhere.
+	RecountedReports int
 }
 
 // StepTime is how long one step took.
@@ -348,8 +353,13 @@ type Engine struct {
 	// which has no token (ownClose)
 	closingActual []map[string]float64
 	// token names this engine's closes in the log
-	// (fsm.Prediction.ClosedBy: closeSettled)
-	token string
+	// (fsm.Prediction.ClosedBy: closeSettled); id is its EngineID, in the
+	// answers to workload reports
+	token, id string
+	// droppedBy: the closes of another engine that made this one drop
+	// its intake of the next interval, interval → that engine's ID
+	// (noteDropped; at most maxDroppedBy)
+	droppedBy map[uint64]string
 	// seen: the reports this engine counted, for its whole life (copies
 	// are counted once; intakeseen.go)
 	seen seenReports
@@ -399,7 +409,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		token = rand.Text()
 	}
 	return &Engine{cfg: cfg, d: d, log: log, in: newIntake(), series: map[string]bool{}, silent: newSilence(), plan: placement.PlanContext,
-		token: token}, nil
+		token: token, id: EngineID(token)}, nil
 }
 
 // Seq is the deterministic sequence number of a round's step: every leader

@@ -43,7 +43,8 @@ func (e *Engine) closeSettled(st *fsm.State) (dropped bool) {
 	for _, k := range e.in.reports {
 		n += k
 	}
-	switch own, byAverages := ownClose(committedClose(st, e.d.Store.History, closed), e.token, proposed); {
+	p := committedClose(st, e.d.Store.History, closed)
+	switch own, byAverages := ownClose(p, e.token, proposed); {
 	case own && byAverages:
 		// a rolling upgrade from session 12 only (a close without a
 		// token): another node's redo with the same averages is taken for
@@ -60,6 +61,9 @@ func (e *Engine) closeSettled(st *fsm.State) (dropped bool) {
 		"interval", closed, "reports", n)
 	e.stats.DroppedOnLostClose += n
 	e.seen.relabel(closed+1, closed)
+	if p != nil && p.ClosedBy != "" {
+		e.noteDropped(closed, EngineID(p.ClosedBy))
+	}
 	e.in, e.inFor = newIntake(), measuring(st)
 	e.inSince, e.inSinceStored = intervalBegan(st), true
 	return true

@@ -516,11 +516,14 @@ func TestAdvanceDropsTheIntakeOfAnUnseenLostClose(t *testing.T) {
 
 // countedLeader is an engine as a transport.CountedTarget (as the
 // daemon's engineIntake in an IntakeTarget): only a running engine takes
-// reports; accepted hears each report it took, then the test's hook.
+// reports; accepted, when set, hears each report it took, then the test's
+// hook; answer, when set, changes what the reporter hears of it (a lost
+// answer, an older node's).
 type countedLeader struct {
 	e        *Engine
 	name     string
 	accepted func(protocol.WorkloadReport)
+	answer   func(protocol.WorkloadReport, transport.Counted) (transport.Counted, error)
 }
 
 func (l countedLeader) SendReportCounted(_ context.Context, r protocol.WorkloadReport) (transport.Counted, error) {
@@ -529,9 +532,14 @@ func (l countedLeader) SendReportCounted(_ context.Context, r protocol.WorkloadR
 	}
 	c, err := l.e.ReportWorkloadCounted(r)
 	if err != nil {
-		return transport.Counted{}, transport.ErrRejected
+		return transport.Counted{}, fmt.Errorf("%w: %v", transport.ErrRejected, err)
 	}
-	l.accepted(r)
+	if l.accepted != nil {
+		l.accepted(r)
+	}
+	if l.answer != nil {
+		return l.answer(r, c)
+	}
 	return c, nil
 }
 
@@ -573,8 +581,8 @@ func TestCopyDuringTheCloseNamesTheIntervalTheLogMeasures(t *testing.T) {
 	var err error
 	rep, err = transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1", QueueCap: 4096,
 		Targets: []transport.ReportTarget{
-			countedLeader{a, "a", func(protocol.WorkloadReport) { accepted <- "a" }},
-			countedLeader{b, "b", func(r protocol.WorkloadReport) {
+			countedLeader{e: a, name: "a", accepted: func(protocol.WorkloadReport) { accepted <- "a" }},
+			countedLeader{e: b, name: "b", accepted: func(r protocol.WorkloadReport) {
 				if r.At.Sub(t0) == k {
 					// b loses the lead before it closes interval 0, and a
 					// leads again: the re-sends queued for b land at a

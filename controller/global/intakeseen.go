@@ -1,7 +1,10 @@
 package global
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -69,11 +72,21 @@ type seenKey struct {
 }
 
 // seenAt is a counted report's time (UnixNano: 8 bytes, no location kept)
-// and the interval it was counted in.
+// and the interval it was counted in, with droppedIntake set when the
+// engine dropped the intake it was counted in (relabel).
 type seenAt struct {
 	at int64
 	in uint64
 }
+
+// droppedIntake marks, in seenAt.in, a report counted in an intake the
+// engine dropped because another engine's close of the interval before
+// was committed (closeSettled): the interval is that closed one, a guess
+// (the closer counted the report there if it was re-sent to it in time).
+const droppedIntake = uint64(1) << 63
+
+func (c seenAt) interval() uint64 { return c.in &^ droppedIntake }
+func (c seenAt) dropped() bool    { return c.in&droppedIntake != 0 }
 
 // seenReports remembers the times of counted reports per key, in one
 // memory per credential: the node's own, in process (credential ""), and
@@ -135,16 +148,38 @@ func remembered(r protocol.WorkloadReport) bool {
 // which interval. A report the memory does not keep (remembered) is
 // never a copy.
 func (s *seenReports) counted(r protocol.WorkloadReport) (in uint64, ok bool) {
-	m := s.memory(r, false)
-	if m == nil || m.keys == nil || !remembered(r) {
-		return 0, false
-	}
-	times, _ := m.keys.Peek(keyOf(r)) // a copy is no use of the key
+	c, ok := s.lookup(r)
+	return c.interval(), ok
+}
+
+// lookup is the memory's entry of r's key and time (ok: there is one).
+func (s *seenReports) lookup(r protocol.WorkloadReport) (seenAt, bool) {
+	times := s.times(r)
 	at := r.At.UnixNano()
 	if i := slices.IndexFunc(times, func(c seenAt) bool { return c.at == at }); i >= 0 {
-		return times[i].in, true
+		return times[i], true
 	}
-	return 0, false
+	return seenAt{}, false
+}
+
+// times is r's key's stored times (set in place; nil: none kept).
+func (s *seenReports) times(r protocol.WorkloadReport) []seenAt {
+	m := s.memory(r, false)
+	if m == nil || m.keys == nil || !remembered(r) {
+		return nil
+	}
+	times, _ := m.keys.Peek(keyOf(r)) // a copy is no use of the key
+	return times
+}
+
+// recount names interval in as the one r, a report of a dropped intake,
+// is counted in now (ReportWorkloadCounted counted it again).
+func (s *seenReports) recount(r protocol.WorkloadReport, in uint64) {
+	times := s.times(r)
+	at := r.At.UnixNano()
+	if i := slices.IndexFunc(times, func(c seenAt) bool { return c.at == at }); i >= 0 {
+		times[i].in = in
+	}
 }
 
 // note remembers that r was counted in interval in (the one the engine
@@ -177,7 +212,7 @@ func (s *seenReports) note(r protocol.WorkloadReport, in uint64, stale time.Time
 	was := len(times)
 	staleNs := stale.UnixNano()
 	drop := 0
-	for drop < len(times) && times[drop].in+1 < in && times[drop].at < staleNs {
+	for drop < len(times) && times[drop].interval()+1 < in && times[drop].at < staleNs {
 		drop++
 	}
 	times = append(times[drop:], seenAt{at: r.At.UnixNano(), in: in})
@@ -192,8 +227,8 @@ func (s *seenReports) note(r protocol.WorkloadReport, in uint64, stale time.Time
 }
 
 // relabel names interval to as the one the times counted in interval
-// from were counted in (closeSettled: another leader's close made them
-// the interval before's).
+// from were counted in, marked droppedIntake (closeSettled: another
+// leader's close made them the interval before's).
 func (s *seenReports) relabel(from, to uint64) {
 	for _, m := range s.by {
 		if m.keys == nil {
@@ -202,7 +237,7 @@ func (s *seenReports) relabel(from, to uint64) {
 		for _, times := range m.keys.Values() { // the stored slices: set in place
 			for i := range times {
 				if times[i].in == from {
-					times[i].in = to
+					times[i].in = to | droppedIntake
 				}
 			}
 		}
@@ -255,11 +290,21 @@ func (e *Engine) ReportWorkloadCounted(r protocol.WorkloadReport) (c transport.C
 		if e.closing != nil {
 			c.Measuring = e.closingFor
 		}
+		c.Engine = e.id
 		// before the time-dependent checks: a copy that comes late is
 		// still the report counted, not an implausible or late one
-		if c.Interval, c.Duplicate = e.seen.counted(r); c.Duplicate {
-			e.stats.DuplicateReports++
-			return
+		seen, dup := e.seen.lookup(r)
+		recount := false
+		if dup {
+			c.Interval, c.Duplicate = seen.interval(), true
+			if seen.dropped() {
+				c.ClosedBy = e.droppedBy[c.Interval]
+			}
+			if recount = e.recountable(r, seen, c); !recount {
+				e.stats.DuplicateReports++
+				return
+			}
+			c.Duplicate, c.ClosedBy = false, ""
 		}
 		if err = e.bounds.checkPlausible(r, e.d.Clock.Now(), e.cfg.Interval, e.cfg.MaxReportSkew); err != nil {
 			return
@@ -279,10 +324,60 @@ func (e *Engine) ReportWorkloadCounted(r protocol.WorkloadReport) (c transport.C
 			return
 		}
 		e.noteDelays(r)
+		if recount {
+			e.stats.RecountedReports++
+			e.seen.recount(r, c.Interval)
+			return
+		}
 		e.seen.note(r, c.Interval, e.d.Clock.Now().Add(-(e.cfg.Interval + e.cfg.MaxReportSkew)))
 	})
 	if err != nil {
 		return transport.Counted{}, err
 	}
 	return c, nil
+}
+
+// recountable tells whether r, a copy of seen (answered as c), is to be
+// counted again: seen was dropped with this engine's intake of the
+// interval after c.Interval, whose close another engine committed, and r
+// carries that engine's word that it counted the report in the interval
+// this engine measures (protocol.WorkloadReport.CountedBy, which a
+// reporter sends only on such a word: transport.Reporter). Then the
+// closer's close does not hold it (an engine counts a report once), and
+// the closer's intake of this interval, whose lead it lost, is gone with
+// every report in it, which the reporters re-send to this engine: this
+// one too, counted here once. Not while this engine's own close is in
+// flight (its intake is the next interval's) nor when the word names
+// another engine or interval: the closer may have counted it in the
+// closed interval (its answer lost) and a re-count would count it twice.
+func (e *Engine) recountable(r protocol.WorkloadReport, seen seenAt, c transport.Counted) bool {
+	w := r.CountedBy
+	return w != nil && seen.dropped() && c.ClosedBy != "" && w.Engine == c.ClosedBy &&
+		w.Interval == e.inFor && e.closing == nil
+}
+
+// EngineID is the ID a round engine of token answers with
+// (transport.Counted.Engine): a digest, so the log's token is not handed
+// out (16 hex digits).
+func EngineID(token string) string {
+	sum := sha256.Sum256([]byte("ims-orch round engine " + token))
+	return hex.EncodeToString(sum[:8])
+}
+
+// maxDroppedBy bounds the closes whose closer an engine remembers for
+// the reports of its dropped intakes (Engine.droppedBy): drops are rare,
+// and a copy of an older one is late anyway.
+const maxDroppedBy = 8
+
+// noteDropped remembers that the engine of ID closer closed interval
+// closed while this engine's intake of the next was dropped
+// (closeSettled).
+func (e *Engine) noteDropped(closed uint64, closer string) {
+	if e.droppedBy == nil {
+		e.droppedBy = map[uint64]string{}
+	}
+	e.droppedBy[closed] = closer
+	for len(e.droppedBy) > maxDroppedBy {
+		delete(e.droppedBy, slices.Min(slices.Collect(maps.Keys(e.droppedBy))))
+	}
 }

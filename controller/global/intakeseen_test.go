@@ -114,10 +114,7 @@ func TestEngineCountsAReportOnceAcrossALeaderFlap(t *testing.T) {
 			defer rep.Close()
 			report := func(rate float64) {
 				t.Helper()
-				if err := rep.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: h.clk.Now(), Kind: KindDP,
-					Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
-					t.Fatal(err)
-				}
+				reportDC0(t, rep, h.clk.Now(), rate)
 			}
 			wait := func(k int) {
 				t.Helper()

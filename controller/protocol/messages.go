@@ -206,6 +206,16 @@ type WorkloadReport struct {
 	// recognises a report of an interval it has already closed (a re-sent
 	// one that reached a new leader late).
 	AgeMs float64 `json:"ageMs,omitempty"`
+	// CountedBy, on a re-sent copy only (session 15), is the word of the
+	// round engine that closed an interval: it counted this report in
+	// another, later one (its answer then). A leader that counted the
+	// report in an intake it dropped because that engine's close of the
+	// interval before was committed, not its own, counts the copy again
+	// when the word is the closing engine's and names the interval it
+	// measures (controller/global, "Leadership and resuming"). A global
+	// node of session 14 or older refuses the field (strict decoding): the
+	// reporter leaves it out for it.
+	CountedBy *CountedBy `json:"countedBy,omitempty"`
 	// Credential is what the report was delivered under, set by the node
 	// that receives it and never sent or read on the wire: "" in-process
 	// (a local controller of the global node's own process), the workload
@@ -214,4 +224,12 @@ type WorkloadReport struct {
 	// bounds the reporters of one DC per credential, so the holder of one
 	// credential cannot take the rings of another's reporters.
 	Credential string `json:"-"`
+}
+
+// CountedBy is what a round engine said of a workload report it counted:
+// its ID (the "engine" of its answer) and the interval it counted the
+// report in.
+type CountedBy struct {
+	Engine   string `json:"engine"`
+	Interval uint64 `json:"interval"`
 }

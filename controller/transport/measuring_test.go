@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -66,16 +67,18 @@ func (c countingRec) ReportWorkloadCounted(r protocol.WorkloadReport) (Counted, 
 // original was counted in ("interval", what a reporter of session 13
 // books) and the one measured now ("measuring"); an HTTP target reads
 // both, and an older node's answer without "measuring" as measuring the
-// interval it names. An accepted report's answer is unchanged.
+// interval it names. An accepted report's answer names "measuring" too
+// (session 15; session 14 named it with a copy only).
 func TestWorkloadHandlerAnswersTheIntervalMeasuredWithACopy(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		counting      bool
+		accepted      string
 		answer        string
 		wantMeasuring uint64
 	}{
-		{"a node that names it", true, `{"interval":3,"duplicate":true,"measuring":5}`, 5},
-		{"an older node", false, `{"interval":3,"duplicate":true}`, 3},
+		{"a node that names it", true, `{"accepted":true,"interval":3,"measuring":3}`, `{"interval":3,"duplicate":true,"measuring":5}`, 5},
+		{"an older node", false, `{"accepted":true,"interval":3}`, `{"interval":3,"duplicate":true}`, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCopyRec(3)
@@ -84,8 +87,8 @@ func TestWorkloadHandlerAnswersTheIntervalMeasuredWithACopy(t *testing.T) {
 				in = countingRec{c}
 			}
 			h := mustHandler(t, in)
-			if a := strings.TrimSpace(postReport(t, h, wrep("tokyo", 1, 10))); a != `{"accepted":true,"interval":3}` {
-				t.Fatalf("a report answered %s, want accepted in interval 3 (no measuring)", a)
+			if a := strings.TrimSpace(postReport(t, h, wrep("tokyo", 1, 10))); a != tc.accepted {
+				t.Fatalf("a report answered %s, want %s", a, tc.accepted)
 			}
 			c.interval.Store(5)
 			if a := strings.TrimSpace(postReport(t, h, wrep("tokyo", 1, 10))); a != tc.answer {
@@ -313,5 +316,144 @@ func TestReporterLogsCopiesOutsideItsLock(t *testing.T) {
 	defer probe.mu.Unlock()
 	if probe.n != 1 || probe.held != 0 {
 		t.Fatalf("%d records logged, %d of them holding the reporter's lock; want 1, none holding it", probe.n, probe.held)
+	}
+}
+
+// closingRec is a countingRec whose engine's close of interval measuring
+// is in flight: it counts reports in the next interval (its intervalRec's)
+// and names the log's as measured (global.Engine's answer then).
+type closingRec struct {
+	countingRec
+	measuring uint64
+}
+
+func (c closingRec) ReportWorkloadCounted(r protocol.WorkloadReport) (Counted, error) {
+	got, err := c.countingRec.ReportWorkloadCounted(r)
+	if err == nil {
+		got.Measuring = c.measuring
+	}
+	return got, err
+}
+
+// A fresh report as the first contact after a flap (dupfix's left item):
+// b counted report 0 in interval 1 during a flap and lost the lead back to
+// a, whose close of 1 is in flight (it counts in 2, the log measures 1).
+// a's first answer is an acceptance, not a copy: it names "measuring" 1
+// too (session 15), so report 0, which b never closed, is re-sent to a.
+// Before, an accepted answer named no "measuring", the reporter took the
+// counted-in 2 for it and skipped report 0: counted nowhere.
+func TestReporterSkipsWithTheIntervalMeasuredOfAFreshReport(t *testing.T) {
+	ca, rb := newCopyRec(2), &intervalRec{}
+	ca.setLeader(false)
+	rb.interval.Store(1)
+	targets := []ReportTarget{servedTarget(t, mustHandler(t, closingRec{countingRec{ca}, 1})), servedTarget(t, mustHandler(t, rb))}
+	r, send := resendingReporter(t, targets)
+	send(0, 1) // b counts it in 1
+	rb.setLeader(false)
+	ca.setLeader(true)
+	send(1, 2) // a counts report 1 in 2, measuring 1, and the re-sent 0 (queued behind it: the wait covers it)
+	var got []int
+	for _, rep := range ca.reports() {
+		got = append(got, int(rep.At.Sub(t0)/time.Second))
+	}
+	if fmt.Sprint(got) != "[1 0]" {
+		t.Fatalf("a counted the reports of seconds %v, want [1 0] (0 is b's of interval 1, which the log still measures)", got)
+	}
+	if s := r.Stats(); s.ResendSkipped != 0 || s.Resent != 1 {
+		t.Errorf("re-sent %d, skipped %d; want 1, 0", s.Resent, s.ResendSkipped)
+	}
+}
+
+// countedAs is a CountingIntake that answers every report with c.
+type countedAs struct {
+	*intakeRec
+	c Counted
+}
+
+func (i countedAs) ReportWorkloadInterval(protocol.WorkloadReport) (uint64, error) {
+	return i.c.Interval, nil
+}
+func (i countedAs) ReportWorkloadOnce(protocol.WorkloadReport) (uint64, bool, error) {
+	return i.c.Interval, i.c.Duplicate, nil
+}
+func (i countedAs) ReportWorkloadCounted(protocol.WorkloadReport) (Counted, error) { return i.c, nil }
+
+// The handler answers the engine's ID and, with a copy of a dropped
+// intake's report, the closer's (session 15); the target reads them, and
+// a reporter of session 14 (json.Unmarshal into its own struct, unknown
+// fields ignored) books the interval and reads "measuring" as before.
+func TestWorkloadHandlerNamesTheEngineAndTheCloser(t *testing.T) {
+	c := Counted{Interval: 0, Measuring: 1, Known: true, Duplicate: true, Engine: "e1", ClosedBy: "e2"}
+	h := mustHandler(t, countedAs{&intakeRec{}, c})
+	const want = `{"interval":0,"duplicate":true,"measuring":1,"engine":"e1","closedBy":"e2"}`
+	a := strings.TrimSpace(postReport(t, h, wrep("tokyo", 1, 10)))
+	if a != want {
+		t.Fatalf("a copy of a dropped intake's report answered %s, want %s", a, want)
+	}
+	if got, err := servedTarget(t, h).SendReportCounted(context.Background(), wrep("tokyo", 1, 10)); err != nil || got != c {
+		t.Fatalf("the target read %+v, %v; want %+v", got, err, c)
+	}
+	var s14 struct {
+		Accepted  bool    `json:"accepted,omitempty"`
+		Interval  *uint64 `json:"interval,omitempty"`
+		Duplicate bool    `json:"duplicate,omitempty"`
+		Measuring *uint64 `json:"measuring,omitempty"`
+		NotLeader bool    `json:"notLeader,omitempty"`
+		Error     string  `json:"error,omitempty"`
+	}
+	if err := json.Unmarshal([]byte(a), &s14); err != nil || s14.Interval == nil || *s14.Interval != 0 || !s14.Duplicate ||
+		s14.Measuring == nil || *s14.Measuring != 1 {
+		t.Fatalf("a session-14 reporter reads %+v, %v; want the duplicate of interval 0, measuring 1", s14, err)
+	}
+}
+
+// s14WorkloadReport is a session-14 global node's report: reporter and
+// ageMs, no countedBy.
+type s14WorkloadReport struct {
+	oldWorkloadReport
+	Reporter string  `json:"reporter,omitempty"`
+	AgeMs    float64 `json:"ageMs,omitempty"`
+}
+
+// A global node of session 14 (or older) refuses a copy's countedBy
+// (strict decoding): the target sends the copy again without it — with
+// reporter and ageMs to a session-14 node, which knows them (no legacy
+// mode), without all three to an older one (legacy mode, as before).
+func TestHTTPReportTargetOlderNodeRefusesCountedBy(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		decode func([]byte) error
+		legacy bool
+	}{
+		{"session 14", func(b []byte) error {
+			var rep s14WorkloadReport
+			return DecodeStrict(bytes.NewReader(b), &rep, "workload report body")
+		}, false},
+		{"session 8", func(b []byte) error {
+			var rep oldWorkloadReport
+			return DecodeStrict(bytes.NewReader(b), &rep, "workload report body")
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := uint64(3)
+			srv, posts := olderNode(t, func(b []byte) (workloadAnswer, error) {
+				return workloadAnswer{Accepted: true, Interval: &n}, tc.decode(b)
+			})
+			tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := withAge(withReporter(wrep("tokyo", 1, 1), "n1"), 20)
+			rep.CountedBy = &protocol.CountedBy{Engine: "e1", Interval: 3}
+			if c, err := tg.SendReportCounted(context.Background(), rep); err != nil || !c.Known || c.Interval != 3 {
+				t.Fatalf("a copy with countedBy to an older node: %+v, %v; want accepted in 3", c, err)
+			}
+			p := posts()
+			last := p[len(p)-1]
+			if !strings.Contains(p[0], `"countedBy":{"engine":"e1","interval":3}`) || strings.Contains(last, "countedBy") ||
+				strings.Contains(last, `"reporter":"n1"`) != !tc.legacy || tg.Legacy() != tc.legacy {
+				t.Fatalf("posts %q, legacy %v; want the first with countedBy, the last without (with reporter: %v)", p, tg.Legacy(), !tc.legacy)
+			}
+		})
 	}
 }

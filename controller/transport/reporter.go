@@ -233,13 +233,19 @@ func (t *HTTPReportTarget) SendReportCounted(ctx context.Context, r protocol.Wor
 	legacy := t.legacyLocked()
 	t.mu.Unlock()
 	if legacy {
-		r.Reporter, r.AgeMs = "", 0
+		r.Reporter, r.AgeMs, r.CountedBy = "", 0, nil
 	}
 	c, err := t.send(ctx, r)
+	if errors.Is(err, errCountedByRefused) && r.CountedBy != nil {
+		// a global node of session 14 or older: the copy without the word
+		// (it counts it as any re-sent report, or answers the duplicate)
+		r.CountedBy = nil
+		c, err = t.send(ctx, r)
+	}
 	if errors.Is(err, errNewFieldsRefused) && (r.Reporter != "" || r.AgeMs != 0) {
 		// an older global node: the report as it would have sent it
 		t.enterLegacy(err)
-		r.Reporter, r.AgeMs = "", 0
+		r.Reporter, r.AgeMs, r.CountedBy = "", 0, nil
 		c, err = t.send(ctx, r)
 	}
 	if legacy && errors.Is(err, ErrNotLeader) {
@@ -250,7 +256,7 @@ func (t *HTTPReportTarget) SendReportCounted(ctx context.Context, r protocol.Wor
 		}
 		t.mu.Unlock()
 	}
-	if errors.Is(err, errNewFieldsRefused) {
+	if errors.Is(err, errNewFieldsRefused) || errors.Is(err, errCountedByRefused) {
 		return Counted{}, fmt.Errorf("%w: %v", ErrRejected, err)
 	}
 	return c, err
@@ -259,6 +265,10 @@ func (t *HTTPReportTarget) SendReportCounted(ctx context.Context, r protocol.Wor
 // errNewFieldsRefused marks a 400 that names the report's reporter or
 // ageMs as an unknown field (transport.DecodeStrict of an older version).
 var errNewFieldsRefused = errors.New("reporter or ageMs refused as unknown fields")
+
+// errCountedByRefused marks a 400 that names a copy's countedBy as an
+// unknown field (a global node of session 14 or older).
+var errCountedByRefused = errors.New("countedBy refused as an unknown field")
 
 func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) (Counted, error) {
 	body, err := json.Marshal(r)
@@ -283,6 +293,8 @@ func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) 
 		return answered(msg), nil
 	case res.StatusCode == http.StatusConflict:
 		return Counted{}, fmt.Errorf("%s: %w", t.url, ErrNotLeader)
+	case res.StatusCode == http.StatusBadRequest && strings.Contains(string(msg), `unknown field \"countedBy\"`):
+		return Counted{}, fmt.Errorf("%w by %s: %s", errCountedByRefused, t.url, strings.TrimSpace(string(msg)))
 	case res.StatusCode == http.StatusBadRequest &&
 		(strings.Contains(string(msg), `unknown field \"reporter\"`) || strings.Contains(string(msg), `unknown field \"ageMs\"`)):
 		return Counted{}, fmt.Errorf("%w by %s: %s", errNewFieldsRefused, t.url, strings.TrimSpace(string(msg)))
@@ -298,8 +310,10 @@ func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) 
 // parse, which is still an acceptance), whether it was a copy, and the
 // interval the node measures now ("measuring", read only with an
 // interval; Interval when the answer names none: an older node; taken as
-// named, below the interval too: Counted). Unknown fields are ignored (a
-// newer node's).
+// named, below the interval too: Counted), and the answering engine's ID
+// and, with a copy, the closing engine's ("engine", "closedBy"; either is
+// left out when it is no engine ID: CheckEngineID). Unknown fields are
+// ignored (a newer node's).
 func answered(body []byte) Counted {
 	var a workloadAnswer
 	if json.Unmarshal(body, &a) != nil || a.Interval == nil {
@@ -308,6 +322,12 @@ func answered(body []byte) Counted {
 	c := Counted{Interval: *a.Interval, Measuring: *a.Interval, Known: true, Duplicate: a.Duplicate}
 	if a.Measuring != nil {
 		c.Measuring = *a.Measuring
+	}
+	if CheckEngineID(a.Engine) == nil {
+		c.Engine = a.Engine
+	}
+	if CheckEngineID(a.ClosedBy) == nil && c.Duplicate {
+		c.ClosedBy = a.ClosedBy
 	}
 	return c
 }
@@ -364,7 +384,12 @@ type ReporterConfig struct {
 	// leader measures is the one it counted its first report in, or, when
 	// that report is a copy, the one a CountedTarget names as measured
 	// ("measuring"; an older node names none, and the copy's counted-in
-	// interval stands in: fewer reports are skipped).
+	// interval stands in: fewer reports are skipped). A copy a node
+	// answers as one of a report it dropped with an intake
+	// (Counted.ClosedBy) is sent once more, with the closing engine's
+	// word (protocol.WorkloadReport.CountedBy), when that engine said it
+	// counted the report in the interval the node measures
+	// (ReporterStats.Recounts); else it is booked as any copy.
 	Resend bool
 }
 
@@ -385,6 +410,11 @@ type ReporterStats struct {
 	// (CountedTarget): their load is in that closed interval's averages
 	// (logged at Debug)
 	CopiesOfClosed uint64
+	// Recounts: copies of reports a node had dropped with an intake
+	// (Counted.ClosedBy) re-sent with the closing engine's word that it
+	// counted them in the interval the node measures
+	// (protocol.WorkloadReport.CountedBy; Resend)
+	Recounts uint64
 	// LegacyTargets is how many targets leave reporter and ageMs out now
 	// (older global nodes, HTTPReportTarget.Legacy); LegacyFallbacks sums
 	// their switches into that mode.
@@ -432,6 +462,52 @@ type keptReport struct {
 	// (the first acceptance's, or a re-send's when earlier)
 	in  countedIn
 	seq uint64 // the report's first queued seq (names it for its re-sends)
+	// by: what engines said they counted it in (Counted.Engine, not a
+	// copy's answer that names a dropped intake), newest last, at most
+	// maxBy; recount: a copy with such a word was queued (once)
+	by      []protocol.CountedBy
+	recount bool
+}
+
+// maxBy bounds the engines' words a kept report remembers (one per leader
+// it met since NewInterval: a few).
+const maxBy = 4
+
+// heard notes what c says of a kept report: which engine counted it in
+// which interval (not a copy of a dropped intake's report: its interval
+// is a guess).
+func (k *keptReport) heard(c Counted) {
+	if !c.Known || c.Engine == "" || c.ClosedBy != "" {
+		return
+	}
+	w := protocol.CountedBy{Engine: c.Engine, Interval: c.Interval}
+	if slices.Contains(k.by, w) {
+		return
+	}
+	if len(k.by) >= maxBy {
+		k.by = slices.Delete(k.by, 0, 1)
+	}
+	k.by = append(k.by, w)
+}
+
+// closersWord is, for a copy of a report in a dropped intake (c.ClosedBy),
+// what the closing engine said of it when it counted it in the interval
+// the answering engine measures now: proof that the closing engine's
+// close did not count it (an engine counts a report once, and its close
+// of the interval before holds only the reports of that interval), while
+// its intake of this interval, whose leadership it lost, is gone. nil:
+// no such word (the closer counted it in the interval closed, an answer
+// was lost, it never reached the closer): a re-send could count it twice.
+func (k *keptReport) closersWord(c Counted) *protocol.CountedBy {
+	if c.ClosedBy == "" || !c.Duplicate || k.recount {
+		return nil
+	}
+	i := slices.IndexFunc(k.by, func(w protocol.CountedBy) bool { return w.Engine == c.ClosedBy && w.Interval == c.Measuring })
+	if i < 0 {
+		return nil
+	}
+	w := k.by[i]
+	return &w
 }
 
 type queued struct {
@@ -560,7 +636,7 @@ func (r *Reporter) bookLocked(idx int, c Counted, err error, head queued) (more 
 	case err == nil:
 		r.noteCopyLocked(c)
 		if r.cfg.Resend {
-			r.resendLocked(idx, countedIn{c.Interval, c.Known}, countedIn{c.Measuring, c.Known}, head)
+			r.resendLocked(idx, c, head)
 		}
 		r.pref, r.accepted = idx, true
 		r.stats.Sent++
@@ -670,7 +746,8 @@ func (r *Reporter) logCopy(idx int, c Counted, head queued) {
 // for a copy: in is where its original was counted, now the interval
 // measured (CountedTarget; a target that does not say gives in for both,
 // and then a copy of a closed interval's report skips less).
-func (r *Reporter) resendLocked(idx int, in, now countedIn, head queued) {
+func (r *Reporter) resendLocked(idx int, c Counted, head queued) {
+	in, now := countedIn{c.Interval, c.Known}, countedIn{c.Measuring, c.Known}
 	if head.resent {
 		// idx has it now, whichever leader the copy was queued for (the
 		// lead may have moved on meanwhile): it is not queued again for
@@ -679,8 +756,23 @@ func (r *Reporter) resendLocked(idx int, in, now countedIn, head queued) {
 		// the close was committed; the new resumes the round): a later
 		// leader measuring the old one's interval must not get it again
 		if i := slices.IndexFunc(r.kept, func(k keptReport) bool { return k.seq == head.kept }); i >= 0 {
-			r.kept[i].target = idx
-			r.kept[i].in = r.kept[i].in.earliest(in)
+			k := &r.kept[i]
+			k.target = idx
+			if w := k.closersWord(c); w != nil {
+				// idx dropped it with an intake of the interval the closer
+				// counted it in too: counted nowhere. Once more, with the
+				// closer's word (idx counts it then); not booked in the
+				// guessed interval, which would skip it at the next leader
+				k.recount = true
+				rep := head.rep
+				rep.CountedBy = w
+				r.seq++
+				r.stats.Recounts++
+				r.requeueLocked(head, []queued{{seq: r.seq, rep: rep, enq: r.cfg.Clock.Now(), resent: true, kept: k.seq}}, nil)
+			} else {
+				k.in = k.in.earliest(in)
+			}
+			k.heard(c)
 		}
 	}
 	if r.accepted && idx != r.pref {
@@ -712,7 +804,9 @@ func (r *Reporter) resendLocked(idx int, in, now countedIn, head queued) {
 	if len(r.kept) >= maxKept {
 		r.kept = r.kept[1:]
 	}
-	r.kept = append(r.kept, keptReport{rep: head.rep, target: idx, in: in, seq: head.seq})
+	k := keptReport{rep: head.rep, target: idx, in: in, seq: head.seq}
+	k.heard(c)
+	r.kept = append(r.kept, k)
 }
 
 // requeueLocked drops the queued re-sent copies of the kept reports in

@@ -104,9 +104,36 @@ type OnceIntake interface {
 // must not skip its kept reports of N, which another leader may have
 // taken and never closed). An intake or node that does not name
 // Measuring (an older one) leaves it equal to Interval.
+//
+// Engine names the engine that answered (global.EngineID: a round
+// engine's, its life long; "" from an older node). ClosedBy is set on a
+// copy of a report the engine counted in an intake it dropped because
+// another engine's close of interval Interval was committed, not its own:
+// that engine's ID. Interval is then a guess (the closing engine may have
+// counted the report in the interval after, or not at all); a reporter
+// that heard the closing engine say so (an answer of that Engine naming
+// the interval measured now) re-sends the copy with that word
+// (protocol.WorkloadReport.CountedBy), and the engine counts it.
 type Counted struct {
 	Interval, Measuring uint64
 	Known, Duplicate    bool
+	Engine, ClosedBy    string
+}
+
+// MaxEngineID bounds an engine ID (Counted.Engine,
+// protocol.CountedBy.Engine).
+const MaxEngineID = 64
+
+// CheckEngineID checks an engine ID: 1 to MaxEngineID bytes of UTF-8
+// without spaces or control characters.
+func CheckEngineID(id string) error {
+	if id == "" {
+		return errors.New("empty")
+	}
+	if len(id) > MaxEngineID {
+		return fmt.Errorf("%d bytes, at most %d", len(id), MaxEngineID)
+	}
+	return CheckReporterID(id)
 }
 
 // CountingIntake is a OnceIntake that also names, with a copy, the
@@ -176,6 +203,11 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 	if err := CheckReporterID(rep.Reporter); err != nil {
 		return fmt.Errorf("reporter: %w", err)
 	}
+	if rep.CountedBy != nil {
+		if err := CheckEngineID(rep.CountedBy.Engine); err != nil {
+			return fmt.Errorf("countedBy.engine: %w", err)
+		}
+	}
 	for i, p := range rep.Pairs {
 		if p.Entry == "" || p.Exit == "" {
 			return fmt.Errorf("pairs[%d]: entry and exit must both be named", i)
@@ -198,11 +230,14 @@ func CheckWorkloadReport(rep protocol.WorkloadReport) error {
 // WorkloadHandler serves WorkloadPath on a node with the global role: it
 // authenticates the protocol token (or a reporter's own, WithReporters),
 // parses the report strictly, sets its Credential and feeds the intake.
-// Answers: 200 {"accepted":true,"interval":N} (N: the interval the engine
-// counted it in, when the intake is an IntervalIntake), or
-// {"duplicate":true,"interval":N,"measuring":M} when a OnceIntake (the
-// engine) says the report is a copy of one it counted, in interval N, and
-// a CountingIntake that it measures interval M now (a re-sent copy is not
+// Answers: 200 {"accepted":true,"interval":N,"measuring":M,"engine":E}
+// (N: the interval the engine counted it in, when the intake is an
+// IntervalIntake; M, E: the interval it measures now and its ID, when it
+// is a CountingIntake), or {"duplicate":true,"interval":N,"measuring":M,
+// "engine":E} when a OnceIntake (the engine) says the report is a copy of
+// one it counted, in interval N (with "closedBy" when that was in an
+// intake it dropped: Counted.ClosedBy), and a CountingIntake that it
+// measures interval M now (a re-sent copy is not
 // counted twice; two reporters of one DC stamping the same time are not
 // copies of each other); 400 naming the field, 401, 403 (a DC not the reporter's), 405,
 // 409 when the intake says ErrNotLeader (the reporter tries another node),
@@ -241,14 +276,20 @@ type workloadAnswer struct {
 	// IntervalIntake; absent: unknown, an older node)
 	Interval  *uint64 `json:"interval,omitempty"`
 	Duplicate bool    `json:"duplicate,omitempty"`
-	// Measuring is, with a duplicate, the interval the engine measures
-	// now (a CountingIntake; absent: an older node, or an intake that
-	// does not say; readers take Interval then). Interval stays the one
-	// the copy's original was counted in, so an older reporter books it
-	// as before and ignores this field.
+	// Measuring is the interval the engine measures now (a
+	// CountingIntake; absent: an older node, or an intake that does not
+	// say; readers take Interval then; session 14 named it with a
+	// duplicate only). With a duplicate Interval stays the one the copy's
+	// original was counted in, so an older reporter books it as before
+	// and ignores this field.
 	Measuring *uint64 `json:"measuring,omitempty"`
-	NotLeader bool    `json:"notLeader,omitempty"`
-	Error     string  `json:"error,omitempty"`
+	// Engine is the answering engine's ID and ClosedBy, on a copy of a
+	// report in a dropped intake, the closing engine's (Counted; session
+	// 15: an older reporter ignores both)
+	Engine    string `json:"engine,omitempty"`
+	ClosedBy  string `json:"closedBy,omitempty"`
+	NotLeader bool   `json:"notLeader,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 func writeAnswer(w http.ResponseWriter, code int, a workloadAnswer) {
@@ -307,8 +348,9 @@ func (h *WorkloadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a := workloadAnswer{Accepted: !c.Duplicate, Duplicate: c.Duplicate}
 	if c.Known {
 		a.Interval = &c.Interval
-		if _, says := h.in.(CountingIntake); says && c.Duplicate {
-			a.Measuring = &c.Measuring
+		if _, says := h.in.(CountingIntake); says {
+			a.Measuring = &c.Measuring // accepted too (session 15): a fresh first contact after a flap
+			a.Engine, a.ClosedBy = c.Engine, c.ClosedBy
 		}
 	}
 	writeAnswer(w, http.StatusOK, a)

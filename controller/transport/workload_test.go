@@ -426,11 +426,20 @@ func FuzzParseWorkloadReport(f *testing.F) {
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"a\u0000b","ageMs":-0}`))
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"n1","credential":"n2"}`))
 	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","Credential":"shared protocol token"}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","countedBy":{"engine":"e3511f9e3c11d8a7","interval":1}}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","countedBy":{"engine":"","interval":1}}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","countedBy":{"engine":"a b","interval":-1}}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","countedBy":{"engine":"e1","interval":1,"x":1}}`))
+	f.Add([]byte(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","countedBy":null}`))
 	// the wire names of the new fields (a tag typo, or json:"-", would make
 	// the round trip below pass on its own: both sides use the same tags)
 	named, err := ParseWorkloadReport(strings.NewReader(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","reporter":"node-2","ageMs":1500.5}`))
 	if err != nil || named.Reporter != "node-2" || named.AgeMs != 1500.5 {
 		f.Fatalf("reporter/ageMs on the wire: %+v, %v", named, err)
+	}
+	named, err = ParseWorkloadReport(strings.NewReader(`{"dc":"tokyo","at":"2026-01-01T00:00:00Z","kind":"dp","countedBy":{"engine":"e1","interval":7}}`))
+	if err != nil || named.CountedBy == nil || *named.CountedBy != (protocol.CountedBy{Engine: "e1", Interval: 7}) {
+		f.Fatalf("countedBy on the wire: %+v, %v", named, err)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep, err := ParseWorkloadReport(bytes.NewReader(b))
@@ -450,7 +459,8 @@ func FuzzParseWorkloadReport(f *testing.F) {
 		again, err := ParseWorkloadReport(strings.NewReader(body(t, rep)))
 		if err != nil || again.DC != rep.DC || again.Kind != rep.Kind || !again.At.Equal(rep.At) ||
 			len(again.Pairs) != len(rep.Pairs) || len(again.DelaysMs) != len(rep.DelaysMs) ||
-			again.Reporter != rep.Reporter || again.AgeMs != rep.AgeMs {
+			again.Reporter != rep.Reporter || again.AgeMs != rep.AgeMs ||
+			(again.CountedBy == nil) != (rep.CountedBy == nil) || (rep.CountedBy != nil && *again.CountedBy != *rep.CountedBy) {
 			t.Fatalf("round trip: %+v, want %+v (%v)", again, rep, err)
 		}
 	})
@@ -610,25 +620,16 @@ type oldWorkloadReport struct {
 // them out from then on, so reporters can be upgraded before the global
 // nodes. Another 400 is still a rejection.
 func TestHTTPReportTargetOlderNode(t *testing.T) {
-	var mu sync.Mutex
-	var posts []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		posts = append(posts, string(b))
-		mu.Unlock()
+	srv, posts := olderNode(t, func(b []byte) (workloadAnswer, error) {
 		var rep oldWorkloadReport
 		if err := DecodeStrict(bytes.NewReader(b), &rep, "workload report body"); err != nil {
-			BodyError(w, err)
-			return
+			return workloadAnswer{}, err
 		}
 		if rep.DC == "paris" {
-			WriteError(w, http.StatusBadRequest, "dc: bad")
-			return
+			return workloadAnswer{}, errors.New("dc: bad")
 		}
-		writeAnswer(w, http.StatusOK, workloadAnswer{Accepted: true})
-	}))
-	defer srv.Close()
+		return workloadAnswer{Accepted: true}, nil
+	})
 	tg, err := NewHTTPReportTarget(srv.URL, wtoken, srv.Client())
 	if err != nil {
 		t.Fatal(err)
@@ -642,11 +643,36 @@ func TestHTTPReportTargetOlderNode(t *testing.T) {
 	if err := tg.SendReport(context.Background(), wrep("paris", 3, 1)); !errors.Is(err, ErrRejected) {
 		t.Fatalf("another 400: %v, want ErrRejected", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(posts) != 4 || !strings.Contains(posts[0], `"reporter":"n1"`) || strings.Contains(posts[1], "reporter") ||
-		strings.Contains(posts[2], "reporter") || strings.Contains(posts[2], "ageMs") {
-		t.Fatalf("posts %q, want the first with the new fields, then every one without", posts)
+	if p := posts(); len(p) != 4 || !strings.Contains(p[0], `"reporter":"n1"`) || strings.Contains(p[1], "reporter") ||
+		strings.Contains(p[2], "reporter") || strings.Contains(p[2], "ageMs") {
+		t.Fatalf("posts %q, want the first with the new fields, then every one without", p)
+	}
+}
+
+// olderNode serves a global node of an older version (closed when the
+// test ends): decode reads each body (an error is a 400 with its text)
+// and gives the 200 answer; posts returns the bodies posted so far.
+func olderNode(t *testing.T, decode func([]byte) (workloadAnswer, error)) (srv *httptest.Server, posts func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var got []string
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(b))
+		mu.Unlock()
+		a, err := decode(b)
+		if err != nil {
+			BodyError(w, err)
+			return
+		}
+		writeAnswer(w, http.StatusOK, a)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
 	}
 }
 
@@ -888,6 +914,10 @@ func FuzzAnswered(f *testing.F) {
 	f.Add([]byte(`{"accepted":true,"interval":-1}`))
 	f.Add([]byte(`{"accepted":true,"interval":1.5}`))
 	f.Add([]byte(`not json`))
+	f.Add([]byte(`{"accepted":true,"interval":1,"measuring":0,"engine":"e3511f9e3c11d8a7"}`))
+	f.Add([]byte(`{"duplicate":true,"interval":0,"measuring":1,"engine":"e1","closedBy":"e2"}`))
+	f.Add([]byte(`{"accepted":true,"interval":1,"engine":"e1","closedBy":"e2"}`))
+	f.Add([]byte(`{"duplicate":true,"interval":0,"engine":"a b","closedBy":""}`))
 	if c := answered([]byte(`{"accepted":true,"interval":7}`)); !c.Known || c.Interval != 7 || c.Measuring != 7 || c.Duplicate {
 		f.Fatalf("interval 7 read as %+v", c)
 	}
@@ -907,15 +937,16 @@ func FuzzAnswered(f *testing.F) {
 			!slices.ContainsFunc(slices.Collect(maps.Keys(raw)), func(k string) bool { return strings.EqualFold(k, "measuring") }) {
 			t.Fatalf("no measuring named, yet %+v", c)
 		}
-		a := workloadAnswer{Accepted: !c.Duplicate, Duplicate: c.Duplicate, Interval: &c.Interval}
-		if c.Duplicate {
-			a.Measuring = &c.Measuring
+		if (c.Engine != "" && CheckEngineID(c.Engine) != nil) || (c.ClosedBy != "" && (CheckEngineID(c.ClosedBy) != nil || !c.Duplicate)) {
+			t.Fatalf("%+v: an engine ID that is none, or closedBy without a copy", c)
 		}
+		a := workloadAnswer{Accepted: !c.Duplicate, Duplicate: c.Duplicate, Interval: &c.Interval, Measuring: &c.Measuring,
+			Engine: c.Engine, ClosedBy: c.ClosedBy}
 		again, err := json.Marshal(a)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := answered(again); d != c && !(!c.Duplicate && d.Measuring == d.Interval) {
+		if d := answered(again); d != c {
 			t.Fatalf("%+v does not survive a round trip: %+v", c, d)
 		}
 	})

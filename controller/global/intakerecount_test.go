@@ -1,0 +1,218 @@
+package global
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/controller/transport"
+)
+
+// A report in a dropped intake is counted once (session 15). a closes
+// interval 0 in memory at 50 s and counts R (rate 400) in interval 1;
+// raft loses a's close. The reporter's local side has not entered
+// interval 1 yet (it keeps what it sent since its last NewInterval; the
+// test never calls it): the window in which a report of a dropped intake
+// can be re-sent at all.
+//
+// "b closed, then counted R in 1": b resumes round 0 and closes interval
+// 0 at 50.1 s before any report reaches it (a partition, a slow
+// reporter). The reporter's first report to b (X) makes it re-send R, in
+// interval 1 by a's word and so not skipped: b takes it in interval 1
+// (answering so, engine b). b loses the lead in interval 1 (its intake
+// with it); a leads again and drops its intake of 1, R in it (b closed
+// interval 0, not a). The copy of R re-sent to a is answered as a copy
+// of a dropped intake's report, closed by b; the reporter heard b say it
+// counted R in 1, the interval a measures, so it sends the copy once more
+// with b's word (countedBy) and a counts it: interval 1 holds R once.
+// Before, a answered the duplicate of 0 and R was counted nowhere
+// (interval 1 measured 100).
+//
+// "b closed of session 14": as the first, b's answers name no engine (an
+// older node): no word, the copy is not re-sent, R is lost as before.
+//
+// "c counted R in 0, its answer lost": c resumes round 0, takes the
+// reporter's re-sent reports, R among them, in interval 0 — its answer to
+// R is lost (c partitioned from the reporter) — and closes interval 0
+// with R. b leads a moment in interval 1 and counts R there (the reporter
+// had no word that R was counted); a leads again and drops its intake.
+// The reporter holds a's and b's word that R was counted in 1, none of c,
+// the closer: the copy is not sent again (were any engine's word enough,
+// a would count R in 1 as well: twice, with c's 0).
+func TestDroppedIntakeReportCountedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		closer   string // the engine that closes interval 0: b (after R's loss at a) or c (with R)
+		oldB     bool   // b's answers name no engine (session 14)
+		recounts int    // copies a counts again
+	}{
+		{name: "b closed, then counted R in 1", closer: "b", recounts: 1},
+		{name: "b closed of session 14", closer: "b", oldB: true},
+		{name: "c counted R in 0, its answer lost", closer: "c"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 2, transportCfgNone, Hooks{}, nil)
+			ls := &lossyStore{MemStore: h.store, hold: isPredictOf(0), held: make(chan chan error)}
+			a, b := tokenEngines(t, h, ls, Hooks{}, nil)
+			if tc.closer == "b" { // b closes at once, before the reporter finds it
+				bcfg := h.cfg
+				bcfg.TakeoverWait = 100 * time.Millisecond
+				var err error
+				if b, err = New(bcfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store, Token: "b"}); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(b.Stop)
+			}
+			c, err := New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: newAR1(), Store: h.store, Token: "c"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Stop)
+			rAt := t0.Add(50 * time.Second)
+			isR := func(r protocol.WorkloadReport) bool { return r.At.Equal(rAt) }
+			tb := countedLeader{e: b, name: "b"}
+			if tc.oldB {
+				tb.answer = func(_ protocol.WorkloadReport, got transport.Counted) (transport.Counted, error) {
+					got.Engine, got.ClosedBy = "", ""
+					return got, nil
+				}
+			}
+			tcT := countedLeader{e: c, name: "c", answer: func(r protocol.WorkloadReport, got transport.Counted) (transport.Counted, error) {
+				if isR(r) {
+					return transport.Counted{}, errors.New("c's answer lost")
+				}
+				return got, nil
+			}}
+			rep, err := transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1", QueueCap: 4096,
+				Attempts: 1, // a report whose answer is lost is given up at once (no retry timer)
+				Targets:  []transport.ReportTarget{countedLeader{e: a, name: "a"}, tb, tcT}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rep.Close()
+			// report sends the reporter the load of now and waits until it
+			// has sent it and what it re-sends behind it
+			report := func(rate float64) {
+				t.Helper()
+				reportDC0(t, rep, h.clk.Now(), rate)
+				waitQueued(t, rep)
+			}
+			if err := a.Start(); err != nil {
+				t.Fatal(err)
+			}
+			verdict, clockDone := closeInterval0Held(t, h, ls, report)
+			if !h.clk.Now().Equal(rAt) {
+				t.Fatalf("R at %v, want 50 s", h.clk.Now().Sub(t0))
+			}
+			report(400) // R: a counts it in interval 1
+			verdict <- fmt.Errorf("%w: leadership lost while committing", ErrNotLeader)
+			within(t, "the clock's Advance after the verdict", func() { <-clockDone })
+			a.Stop()
+			sum1, n1 := 0.0, 0.0 // interval 1's reports at a, R aside
+			want0 := 0.0
+			switch tc.closer {
+			case "b":
+				if err := b.Start(); err != nil {
+					t.Fatal(err)
+				}
+				h.clk.Advance(200 * time.Millisecond) // b closes interval 0, empty
+				if p := committedClose(ptr(h.store.State()), h.store.History, 0); p == nil || p.ClosedBy != "b" {
+					t.Fatalf("b did not close interval 0: %+v", p)
+				}
+				report(100) // X: b counts it in 1, and the re-sent R
+				sum1, n1 = sum1+100, n1+1
+			case "c":
+				if err := c.Start(); err != nil {
+					t.Fatal(err)
+				}
+				h.clk.Advance(time.Second)
+				report(100)       // c: its report, the re-sent 0–49 s and R (its answer lost)
+				h.runRounds(t, 1) // c closes interval 0 at 52 s
+				want0 = (50*100 + 100 + 400) / 52.0
+				if p := committedClose(ptr(h.store.State()), h.store.History, 0); p == nil || p.ClosedBy != "c" {
+					t.Fatalf("c did not close interval 0: %+v", p)
+				}
+				c.Stop()
+				if err := b.Start(); err != nil {
+					t.Fatal(err)
+				}
+				h.clk.Advance(time.Second)
+				report(100) // b: its report, then R (kept in a's interval 1: no word of c)
+				sum1, n1 = sum1+100, n1+1
+			}
+			b.Stop()
+			if err := a.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if got := a.Stats().DroppedOnLostClose; got != 1 {
+				t.Fatalf("a dropped %d reports on the lost close, want 1 (R)", got)
+			}
+			h.clk.Advance(time.Second)
+			report(100) // a's first: the re-sent reports of b's interval 1, R among them
+			sum1, n1 = sum1+100, n1+1
+			if got := a.Stats().RecountedReports; got != tc.recounts {
+				t.Errorf("a counted %d copies of its dropped intake again, want %d; reporter %+v", got, tc.recounts, rep.Stats())
+			}
+			if got := rep.Stats().Recounts; got != uint64(tc.recounts) {
+				t.Errorf("the reporter re-sent %d copies with the closer's word, want %d", got, tc.recounts)
+			}
+			// the copy again, with the word of b (not c, the closer, in
+			// the third case): counted no more (in the second, b's word is
+			// what a session-15 b would have said: no check)
+			r := protocol.WorkloadReport{DC: "dc0", At: rAt, Kind: KindDP, Reporter: "node1",
+				Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: 400}}, CountedBy: &protocol.CountedBy{Engine: EngineID("b"), Interval: 1}}
+			wantIn := uint64(0)
+			if tc.recounts > 0 {
+				wantIn = 1
+			}
+			if !tc.oldB {
+				if got, err := a.ReportWorkloadCounted(r); err != nil || !got.Duplicate || got.Interval != wantIn || got.Measuring != 1 {
+					t.Errorf("a copy of R with b's word: %+v, %v; want the duplicate of interval %d, measuring 1", got, err, wantIn)
+				}
+			}
+			for h.clk.Now().Before(t0.Add(99 * time.Second)) { // interval 1, to a
+				h.clk.Advance(time.Second)
+				report(100)
+				sum1, n1 = sum1+100, n1+1
+			}
+			h.runRounds(t, 2)
+			if got := measuredDC0(t, h, 0); math.Abs(got-want0) > 1e-9 {
+				t.Errorf("interval 0 measured %v, want %v", got, want0)
+			}
+			want1, with, without := sum1/n1, (sum1+400)/(n1+1), sum1/n1
+			if tc.closer == "b" && !tc.oldB {
+				want1 = with
+			}
+			if got := measuredDC0(t, h, 1); math.Abs(got-want1) > 1e-9 {
+				t.Fatalf("interval 1 measured %v, want %v (with R %v, without %v); reporter %+v", got, want1, with, without, rep.Stats())
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// reportDC0 gives rep a DP report of dc0 at at, rate on dc0→dc0.
+func reportDC0(t *testing.T, rep *transport.Reporter, at time.Time, rate float64) {
+	t.Helper()
+	if err := rep.ReportWorkload(protocol.WorkloadReport{DC: "dc0", At: at, Kind: KindDP,
+		Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: rate}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitQueued waits until rep has nothing queued: every report given to it
+// has been sent, given up or refused, and what it re-sent behind them too
+// (a guard turns a stuck queue into a failure).
+func waitQueued(t *testing.T, rep *transport.Reporter) {
+	t.Helper()
+	for end := time.Now().Add(time.Minute); rep.Stats().QueueLen > 0; {
+		if time.Now().After(end) { // a guard only
+			t.Fatalf("the reporter's queue did not empty: %+v", rep.Stats())
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not waiting for time
+	}
+}

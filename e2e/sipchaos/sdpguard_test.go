@@ -244,8 +244,12 @@ func startGuardPCSCF(t *testing.T, hookURL string) {
 		}
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
-		for syscall.Kill(-cmd.Process.Pid, 0) == nil { // group members not reaped yet (ppid 1)
-			time.Sleep(10 * time.Millisecond)
+		for gone := time.Now().Add(guardLimit); syscall.Kill(-cmd.Process.Pid, 0) == nil; { // members not reaped yet (ppid 1)
+			if time.Now().After(gone) {
+				t.Errorf("kamailio's process group %d still there %v after SIGKILL", cmd.Process.Pid, guardLimit)
+				break
+			}
+			time.Sleep(10 * time.Millisecond) // waiting for init to reap real processes
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -289,7 +290,8 @@ func startGuardPCSCF(t *testing.T, hookURL string) {
 //   - meanwhile a 200 with SDP for a transaction this P-CSCF never had (what
 //     a replacement on a failed P-CSCF's address gets: the INVITE passed
 //     the failed process), then a 180 without SDP (stateless too) that
-//     marks that the free worker has handled it;
+//     marks that the free worker has handled it: the 200 must have been
+//     relayed (with the entry address);
 //   - the hook answers; then a re-INVITE of the caller (the callee's 200
 //     with SDP comes back) and one of the callee (its SDP goes to the caller).
 //
@@ -354,6 +356,11 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	next.send(t, pcscf, stray("call-b", "200 OK", sdpBody(calleeMIP, 50002)))
 	next.send(t, pcscf, stray("call-m", "180 Ringing", ""))
 	await("the stateless 180 marker at the caller", isStatus("180", "call-m"))
+	if !slices.ContainsFunc(got, isStatus("200", "call-b")) {
+		// relayed with the entry address: the failed P-CSCF may have reported
+		// the call, and a dropped 200 would fail it (the caller has its 100)
+		t.Errorf("the 200 with SDP of no transaction here was not relayed to the caller")
+	}
 
 	releaseHook()
 	ok200 := await("the call's 200 at the caller", isStatus("200", "call-a"))

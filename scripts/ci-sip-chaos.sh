@@ -9,8 +9,8 @@
 # TestChaosMedia (calls with RTP through the real data plane, counted at the
 # callees) is not run here yet: it fails its bound on this machine (97.1-99.3 %
 # of RTP delivered against 99 %: rules installed late and calls whose media goes
-# around the chain, session 14, docs/sip.md) — run it by hand with the line
-# below; it joins CI when it passes.
+# around the chain, session 14, docs/sip.md; the latter closed in session 15) — run it
+# by hand with the line below; it joins CI when it passes.
 #
 # Needs root (P-CSCFs read the DC's discovery DNS server through a private
 # mount namespace; the DNS server listens on port 53), Kamailio + SIPp

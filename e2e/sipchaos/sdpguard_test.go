@@ -2,9 +2,11 @@ package sipchaos
 
 // A real Kamailio P-CSCF (the template with the media hook) between Go UDP
 // user agents, with a media hook that answers only when the test lets it:
-// what the caller is told about the callee's media while the hook is slow,
-// when the 200 is retransmitted, and when a 200 reaches a P-CSCF that has no
-// transaction for it (a replacement on a failed P-CSCF's address).
+// what the user is told about the other party's media while the hook is
+// slow, when a 200 reaches a P-CSCF that has no transaction for it (a
+// replacement on a failed P-CSCF's address), when the offer is in the 200 and
+// the answer in the ACK, and when the SDP carries ICE candidates or sits in a
+// multipart body.
 
 import (
 	"bytes"
@@ -149,6 +151,51 @@ func sdpBody(ip string, port int) string {
 	return fmt.Sprintf("v=0\r\no=ue 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", ip, ip, port)
 }
 
+// calleeSDP is the callee's SDP with ICE candidates: its own address in c=,
+// a=rtcp, a=candidate and a=remote-candidates.
+func calleeSDP(port int) string {
+	return sdpBody(calleeMIP, port) + fmt.Sprintf("a=rtcp:%d IN IP4 %s\r\na=candidate:1 1 UDP 2130706431 %s %d typ host\r\na=remote-candidates:1 %s %d\r\n",
+		port+1, calleeMIP, calleeMIP, port, calleeMIP, port)
+}
+
+// multipartBoundary marks a body as multipart/mixed for reply and request.
+const multipartBoundary = "--guard"
+
+// multipartSDP is a multipart/mixed body with the callee's SDP as one part.
+func multipartSDP(port int) string {
+	return multipartBoundary + "\r\nContent-Type: application/sdp\r\n\r\n" + sdpBody(calleeMIP, port) +
+		multipartBoundary + "\r\nContent-Type: application/pidf+xml\r\n\r\n<presence/>\r\n" + multipartBoundary + "--\r\n"
+}
+
+// contentType is the Content-Type header line of a body ("" for none).
+func contentType(body string) string {
+	switch {
+	case body == "":
+		return ""
+	case strings.HasPrefix(body, multipartBoundary):
+		return "Content-Type: multipart/mixed;boundary=" + strings.TrimPrefix(multipartBoundary, "--") + "\r\n"
+	}
+	return "Content-Type: application/sdp\r\n"
+}
+
+// leaks returns the lines of m's body that tell the receiver another address
+// to send media to than the entry: a c= not the entry's, or any line naming
+// the callee's own media address (a=rtcp, ICE candidates) but o= (the
+// session's origin) and a=oldmediaip (which fix_nated_sdp adds with the
+// address it replaced: no user agent sends media there).
+func leaks(m string) []string {
+	_, body, _ := strings.Cut(m, "\r\n\r\n")
+	var out []string
+	for _, l := range strings.Split(body, "\r\n") {
+		informative := strings.HasPrefix(l, "o=") || strings.HasPrefix(l, "a=oldmediaip:")
+		if a, ok := strings.CutPrefix(l, "c=IN IP4 "); ok && strings.TrimSpace(a) != guardEntry ||
+			!informative && strings.Contains(l, calleeMIP) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // reply builds a response to req (its Vias, Record-Route, From, To, Call-ID,
 // CSeq) with the given status line, To tag and SDP body ("" for none).
 func reply(req, status, tag, body string) string {
@@ -169,15 +216,14 @@ func reply(req, status, tag, body string) string {
 	b.WriteString("Call-ID: " + sipHeaders(req, "Call-ID")[0] + "\r\n")
 	b.WriteString("CSeq: " + sipHeaders(req, "CSeq")[0] + "\r\n")
 	b.WriteString("Contact: <sip:callee@" + guardNext + ">\r\n")
-	if body != "" {
-		b.WriteString("Content-Type: application/sdp\r\n")
-	}
+	b.WriteString(contentType(body))
 	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
 	return b.String()
 }
 
-func invite(callID string) string {
-	body := sdpBody("10.100.1.1", 40000)
+// invite is the caller's INVITE with body (its SDP offer, or "": the offer
+// then comes in the 200).
+func invite(callID, body string) string {
 	return "INVITE sip:callee@ims.test SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + guardCaller + ";branch=z9hG4bK-" + callID + "\r\n" +
 		"Max-Forwards: 70\r\n" +
@@ -185,8 +231,7 @@ func invite(callID string) string {
 		"To: <sip:callee@ims.test>\r\n" +
 		"Call-ID: " + callID + "\r\n" +
 		"CSeq: 1 INVITE\r\n" +
-		"Contact: <sip:caller@" + guardCaller + ">\r\n" +
-		"Content-Type: application/sdp\r\n" +
+		"Contact: <sip:caller@" + guardCaller + ">\r\n" + contentType(body) +
 		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
 }
 
@@ -280,22 +325,32 @@ func startGuardPCSCF(t *testing.T, hookURL string) {
 	}
 }
 
-// TestPCSCFNeverRelaysUnrewrittenSDP: a caller must never be told the
-// callee's own media address by its P-CSCF (its media would go around the
+// TestPCSCFNeverRelaysUnrewrittenSDP: a user must never be told another
+// party's own media address by its P-CSCF (its media would go around the
 // firewall chain). Over one real P-CSCF with two workers and a media hook
 // that answers only when the test lets it, in this order, each step waiting
 // for its outcome:
-//   - a 183 with SDP (early media) of the call;
+//   - a 183 with SDP (early media) of the call, the first reply (a 100 sent
+//     just before it could take the second worker, waiting for the call's
+//     transaction behind the hook);
 //   - the call's 200: the hook's /start holds one worker;
-//   - meanwhile a 200 with SDP for a transaction this P-CSCF never had (what
-//     a replacement on a failed P-CSCF's address gets: the INVITE passed
-//     the failed process), then a 180 without SDP (stateless too) that
-//     marks that the free worker has handled it: the 200 must have been
-//     relayed (with the entry address);
+//   - meanwhile, handled in order by the one free worker: a 200 with SDP for
+//     a transaction this P-CSCF never had (what a replacement on a failed
+//     P-CSCF's address gets: the INVITE passed the failed process), a 200
+//     whose SDP is a part of a multipart body, and a 180 without SDP
+//     (stateless too) that marks that both were handled: the first must
+//     have been relayed (with the entry address), the second dropped;
+//   - the call's 200 again (a retransmission while the hook holds);
 //   - the hook answers; then a re-INVITE of the caller (the callee's 200
-//     with SDP comes back) and one of the callee (its SDP goes to the caller).
+//     with SDP comes back), one of the callee (its SDP goes to the caller)
+//     and one of the callee with a multipart body (488, not relayed);
+//   - a call whose INVITE has no SDP: the offer comes in the 200 (rewritten,
+//     no /start: the hook has no caller media to program);
+//   - a call to the user (the terminating leg, pre-loaded Route) without
+//     SDP: the answer comes in the ACK, which reaches the user rewritten.
 //
-// Every SDP the caller receives must point at the entry address.
+// The callee's SDP carries ICE candidates and a=rtcp. Every SDP the user
+// receives must name only the entry address.
 func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	if err := localdrv.Available(); err != nil {
 		if os.Getenv("CI") == "true" && os.Getenv("IMS_SIP_CHAOS") == "1" {
@@ -317,23 +372,42 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	startGuardPCSCF(t, srv.URL+"/media/v1/dc/0")
 	caller, next := listenUA(t, guardCaller), listenUA(t, guardNext)
 	pcscf := guardPCSCF + ":5060"
-	var got []string // everything the caller received
+	var got []string // everything the caller (the P-CSCF's user) received
 	await := func(what string, want func(string) bool) string {
 		t.Helper()
 		m := caller.next(t, what, func(m string) bool { got = append(got, m); return want(m) })
 		return m
 	}
+	hookPosts := func() []string {
+		hook.mu.Lock()
+		defer hook.mu.Unlock()
+		return slices.Clone(hook.posts)
+	}
+	t.Cleanup(func() {
+		if t.Failed() { // a stall shows as one /start (one worker held) or two
+			t.Logf("hook posts: %q", hookPosts())
+		}
+	})
+	atNext := func(what string, want func(string) bool) string {
+		t.Helper()
+		return next.next(t, what, want)
+	}
+	isRequest := func(method, callID string) func(string) bool {
+		return func(m string) bool {
+			return strings.HasPrefix(m, method+" ") && slices.Contains(sipHeaders(m, "Call-ID"), callID)
+		}
+	}
 
-	// the call: INVITE through the P-CSCF; the next hop answers 100, 183 with SDP
-	caller.send(t, pcscf, invite("call-a"))
-	inv := next.next(t, "INVITE at the next hop", func(m string) bool { return strings.HasPrefix(m, "INVITE ") })
-	next.send(t, pcscf, reply(inv, "100 Trying", "", ""))
-	next.send(t, pcscf, reply(inv, "183 Session Progress", "callee-a", sdpBody(calleeMIP, 50000)))
+	// the call: INVITE through the P-CSCF; the next hop's first reply is a
+	// 183 with SDP
+	caller.send(t, pcscf, invite("call-a", sdpBody("10.100.1.1", 40000)))
+	inv := atNext("INVITE at the next hop", isRequest("INVITE", "call-a"))
+	next.send(t, pcscf, reply(inv, "183 Session Progress", "callee-a", calleeSDP(50000)))
 	await("the 183 at the caller", isStatus("183", "call-a"))
 
 	// the 200 (with an S-CSCF's Record-Route above the P-CSCF's, as in the
 	// chain: the caller's route set goes on past the P-CSCF)
-	ok := reply(inv, "200 OK", "callee-a", sdpBody(calleeMIP, 50000))
+	ok := reply(inv, "200 OK", "callee-a", calleeSDP(50000))
 	ok = strings.Replace(ok, "\r\nRecord-Route: ", "\r\nRecord-Route: <sip:"+guardNext+";lr>\r\nRecord-Route: ", 1)
 	next.send(t, pcscf, ok)
 	var first string
@@ -348,12 +422,14 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 
 	// one worker waits in the hook: the other handles, in order, a 200 with
 	// SDP of a transaction it never saw (Vias: this P-CSCF with a branch of
-	// another process, then the caller) and a stateless 180, the marker
+	// another process, then the caller), one with SDP in a multipart body,
+	// and a stateless 180, the marker
 	stray := func(callID, status, body string) string {
 		return strings.Replace(strings.Replace(reply(inv, status, "callee-x", body), "call-a", callID, -1),
 			";branch=z9hG4bK", ";branch=z9hG4bKdead", 1)
 	}
-	next.send(t, pcscf, stray("call-b", "200 OK", sdpBody(calleeMIP, 50002)))
+	next.send(t, pcscf, stray("call-b", "200 OK", calleeSDP(50002)))
+	next.send(t, pcscf, stray("call-c", "200 OK", multipartSDP(50004)))
 	next.send(t, pcscf, stray("call-m", "180 Ringing", ""))
 	await("the stateless 180 marker at the caller", isStatus("180", "call-m"))
 	if !slices.ContainsFunc(got, isStatus("200", "call-b")) {
@@ -361,7 +437,13 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		// the call, and a dropped 200 would fail it (the caller has its 100)
 		t.Errorf("the 200 with SDP of no transaction here was not relayed to the caller")
 	}
+	if slices.ContainsFunc(got, isStatus("200", "call-c")) {
+		t.Errorf("the 200 with SDP in a multipart body reached the caller (it is not rewritten: it must be dropped)")
+	}
 
+	// the callee retransmits its 200 while the hook still holds the first:
+	// the free worker either posts /start again or waits for the first
+	next.send(t, pcscf, ok)
 	releaseHook()
 	ok200 := await("the call's 200 at the caller", isStatus("200", "call-a"))
 
@@ -379,35 +461,85 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"Call-ID: call-a\r\nCSeq: 2 INVITE\r\nContact: <sip:caller@" + guardCaller + ">\r\nContent-Type: application/sdp\r\n" +
 		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
 	caller.send(t, pcscf, reinv)
-	reinvAt := next.next(t, "the caller's re-INVITE at the next hop", func(m string) bool {
+	reinvAt := atNext("the caller's re-INVITE at the next hop", func(m string) bool {
 		return strings.HasPrefix(m, "INVITE ") && strings.Contains(m, "CSeq: 2 INVITE")
 	})
-	next.send(t, pcscf, reply(reinvAt, "200 OK", "", sdpBody(calleeMIP, 50000)))
+	next.send(t, pcscf, reply(reinvAt, "200 OK", "", calleeSDP(50000)))
 	await("the 200 to the caller's re-INVITE", func(m string) bool {
 		return isStatus("200", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "2 INVITE"
 	})
 
-	// the callee's re-INVITE toward the caller (Route: the P-CSCF's record)
-	body = sdpBody(calleeMIP, 50000)
+	// the callee's re-INVITEs toward the caller (Route: the P-CSCF's record):
+	// SDP, then SDP in a multipart body (refused: 488 back to the callee)
+	calleeReinv := func(cseq int, body string) string {
+		return "INVITE sip:caller@" + guardCaller + " SIP/2.0\r\n" +
+			fmt.Sprintf("Via: SIP/2.0/UDP %s;branch=z9hG4bK-reinv-b%d\r\n", guardNext, cseq) +
+			"Route: " + rr[1] + "\r\n" +
+			"Max-Forwards: 70\r\nFrom: <sip:callee@ims.test>;tag=callee-a\r\nTo: <sip:caller@ims.test>;tag=caller-call-a\r\n" +
+			fmt.Sprintf("Call-ID: call-a\r\nCSeq: %d INVITE\r\nContact: <sip:callee@%s>\r\n", cseq, guardNext) + contentType(body) +
+			fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
+	}
+	next.send(t, pcscf, calleeReinv(1, calleeSDP(50000)))
+	await("the callee's re-INVITE at the caller", isRequest("INVITE", "call-a"))
+	next.send(t, pcscf, calleeReinv(2, multipartSDP(50000)))
+	atNext("488 to the callee's multipart re-INVITE", func(m string) bool {
+		return isStatus("488", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "2 INVITE"
+	})
+
+	// offer in the 200: an INVITE without SDP
+	caller.send(t, pcscf, invite("call-n", ""))
+	invN := atNext("the SDP-less INVITE at the next hop", isRequest("INVITE", "call-n"))
+	next.send(t, pcscf, reply(invN, "200 OK", "callee-n", calleeSDP(50006)))
+	await("the 200 with the offer at the caller", isStatus("200", "call-n"))
+
+	// terminating leg: the "S-CSCF" sends the user an INVITE without SDP
+	// along the user's Path (pre-loaded Route); the user's 200 carries the
+	// offer, the ACK the answer, which goes to the user through the P-CSCF
 	next.send(t, pcscf, "INVITE sip:caller@"+guardCaller+" SIP/2.0\r\n"+
-		"Via: SIP/2.0/UDP "+guardNext+";branch=z9hG4bK-reinv-b\r\n"+
-		"Route: "+rr[1]+"\r\n"+
-		"Max-Forwards: 70\r\nFrom: <sip:callee@ims.test>;tag=callee-a\r\nTo: <sip:caller@ims.test>;tag=caller-call-a\r\n"+
-		"Call-ID: call-a\r\nCSeq: 1 INVITE\r\nContact: <sip:callee@"+guardNext+">\r\nContent-Type: application/sdp\r\n"+
+		"Via: SIP/2.0/UDP "+guardNext+";branch=z9hG4bK-term-t\r\n"+
+		"Route: <sip:"+guardPCSCF+";lr>\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:callee@ims.test>;tag=callee-t\r\nTo: <sip:caller@ims.test>\r\n"+
+		"Call-ID: call-t\r\nCSeq: 1 INVITE\r\nContact: <sip:callee@"+guardNext+">\r\nContent-Length: 0\r\n\r\n")
+	invT := await("the terminating INVITE at the user", isRequest("INVITE", "call-t"))
+	caller.send(t, pcscf, strings.Replace(reply(invT, "200 OK", "caller-t", sdpBody("10.100.1.1", 40002)),
+		"<sip:callee@"+guardNext+">", "<sip:caller@"+guardCaller+">", 1))
+	okT := atNext("the user's 200 at the next hop", isStatus("200", "call-t"))
+	rrT := sipHeaders(okT, "Record-Route")
+	if len(rrT) != 1 {
+		t.Fatalf("the user's 200 has Record-Route %q, want the P-CSCF's", rrT)
+	}
+	body = calleeSDP(50008)
+	next.send(t, pcscf, "ACK sip:caller@"+guardCaller+" SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP "+guardNext+";branch=z9hG4bK-term-ack\r\n"+
+		"Route: "+rrT[0]+"\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:callee@ims.test>;tag=callee-t\r\nTo: <sip:caller@ims.test>;tag=caller-t\r\n"+
+		"Call-ID: call-t\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\n"+
 		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
-	await("the callee's re-INVITE at the caller", func(m string) bool { return strings.HasPrefix(m, "INVITE ") })
+	await("the ACK with the answer at the user", isRequest("ACK", "call-t"))
 
 	for _, m := range got {
 		line, _, _ := strings.Cut(m, "\r\n")
 		t.Logf("caller got %q (Call-ID %v, CSeq %v) c=%v", line, sipHeaders(m, "Call-ID"), sipHeaders(m, "CSeq"), sdpConn(m))
-		for _, c := range sdpConn(m) {
-			if c != guardEntry {
-				t.Errorf("caller got %q (Call-ID %v, CSeq %v) with c=IN IP4 %s, want only the entry %s: its media would go around the chain",
-					line, sipHeaders(m, "Call-ID"), sipHeaders(m, "CSeq"), c, guardEntry)
+		if bad := leaks(m); len(bad) > 0 {
+			t.Errorf("caller got %q (Call-ID %v, CSeq %v) with %q, want only the entry %s: its media would go around the chain",
+				line, sipHeaders(m, "Call-ID"), sipHeaders(m, "CSeq"), bad, guardEntry)
+		}
+		if strings.Contains(m, "multipart/") {
+			t.Errorf("caller got %q (Call-ID %v) with a multipart body", line, sipHeaders(m, "Call-ID"))
+		}
+	}
+	posts := hookPosts()
+	t.Logf("hook posts: %q", posts)
+	starts := 0
+	for _, p := range posts {
+		if strings.Contains(p, "/start") {
+			starts++
+			if !strings.Contains(p, "role=caller") || !strings.Contains(p, "ip=10.100.1.1") || !strings.Contains(p, "port=40000") {
+				t.Errorf("hook post %q: only call-a's caller media is to be reported", p)
 			}
 		}
 	}
-	hook.mu.Lock()
-	t.Logf("hook posts: %q", hook.posts)
-	hook.mu.Unlock()
+	if starts < 1 || starts > 2 {
+		t.Errorf("%d /start posts, want call-a's once, or twice with the retransmitted 200", starts)
+	}
 }

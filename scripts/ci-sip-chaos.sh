@@ -3,12 +3,15 @@
 # 2 S-CSCFs (Kamailio, launched by drivers/local under the local controller, the
 # daemon's real data plane on Open vSwitch), a steady SIPp call mix, then SIGKILL
 # and SIGSTOP (4.5 s, then SIGCONT) of a P-CSCF and of an S-CSCF, one at a time,
-# 16 s apart (~2.5 min per chaos test): TestChaos (main's mix) and TestPCSCFSpread.
+# 16 s apart (~2.5 min per chaos test): TestChaos (main's mix) and TestPCSCFSpread;
+# and TestPCSCFNeverRelaysUnrewrittenSDP (one real P-CSCF, Go UAs, a slow media hook:
+# no SDP reaches the user with another address than the entry; a few seconds; not gated
+# by IMS_SIP_CHAOS or root, so `make test` runs it too wherever Kamailio and SIPp are).
 # TestChaosMedia (calls with RTP through the real data plane, counted at the
 # callees) is not run here yet: it fails its bound on this machine (97.1-99.3 %
 # of RTP delivered against 99 %: rules installed late and calls whose media goes
-# around the chain, session 14, docs/sip.md) — run it by hand with the line
-# below; it joins CI when it passes.
+# around the chain, session 14, docs/sip.md; the latter closed in session 15) — run it
+# by hand with the line below; it joins CI when it passes.
 #
 # Needs root (P-CSCFs read the DC's discovery DNS server through a private
 # mount namespace; the DNS server listens on port 53), Kamailio + SIPp
@@ -29,7 +32,7 @@ fi
 bash scripts/ci-kamailio.sh
 bash scripts/ci-ovs.sh # the daemon's real data plane (Open vSwitch)
 IMS_SIP_CHAOS=1 flock /tmp/ims-orch-ovs.lock flock /tmp/ims-orch-sip.lock \
-  go test ./e2e/sipchaos/ -run 'TestChaos$|TestPCSCFSpread' -count=1 -timeout 6m -v "$@"
+  go test ./e2e/sipchaos/ -run 'TestChaos$|TestPCSCFSpread|TestPCSCFNeverRelaysUnrewrittenSDP' -count=1 -timeout 7m -v "$@"
 # by hand, the chaos faults under calls that carry RTP (~2.5 min):
 #   IMS_SIP_CHAOS=1 flock /tmp/ims-orch-ovs.lock flock /tmp/ims-orch-sip.lock \
 #     go test ./e2e/sipchaos/ -run 'TestChaosMedia$' -count=1 -timeout 8m -v

@@ -1,4 +1,4 @@
-// Package sipchaos holds the real-SIP tests of issue 15, run with
+// Package sipchaos holds the real-SIP tests of issue 15. Run with
 // scripts/ci-sip-chaos.sh (IMS_SIP_CHAOS=1, root): the chaos test (the real
 // `ims-orch serve --driver local` with one DC of Kamailio P-CSCFs and
 // S-CSCFs, a steady SIPp call mix, and a SIGKILL and a SIGSTOP of each
@@ -7,6 +7,12 @@
 // call through the daemon's real data plane, Open vSwitch, counted per call
 // at the callee's sockets in the users' namespace; media_test.go) and the
 // P-CSCF spreading test (SRV weights from load, RFC 2782 choice by the UAs).
+// TestPCSCFNeverRelaysUnrewrittenSDP (sdpguard_test.go: one real Kamailio
+// P-CSCF from the template between Go user agents, a media hook the test
+// holds: no SDP reaches the user with another address than the entry) needs
+// neither IMS_SIP_CHAOS nor root: it runs wherever Kamailio and SIPp are
+// installed (drivers/local.Available),
+// in `make test` too, under the real-SIP lock it takes itself.
 //
 // The media calls' SIPp reports each call's start and end through its
 // <exec> action (deploy/kamailio/sipp/uac_rtp.xml): SIPp forks twice per

@@ -225,6 +225,10 @@ func (r *mediaRig) events() {
 			}
 			r.calls[port] = c
 			r.order = append(r.order, c)
+			if err == nil && to.Addr() != r.entry {
+				// its 200 named another address than the entry: its media goes around the chain
+				r.t.Logf("media: caller %s:%d was told to send to %v, not to the entry %v", c.caller, port, to, r.entry)
+			}
 			if err == nil {
 				r.senders.Add(1)
 				go r.send(c, to)

@@ -86,8 +86,10 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 				}
 				return got, nil
 			}}
+			idle := make(chan struct{}, 1)
 			rep, err := transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1", QueueCap: 4096,
 				Attempts: 1, // a report whose answer is lost is given up at once (no retry timer)
+				OnIdle:   idleSignal(idle),
 				Targets:  []transport.ReportTarget{countedLeader{e: a, name: "a"}, tb, tcT}})
 			if err != nil {
 				t.Fatal(err)
@@ -98,7 +100,7 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 			report := func(rate float64) {
 				t.Helper()
 				reportDC0(t, rep, h.clk.Now(), rate)
-				waitQueued(t, rep)
+				waitIdle(t, rep, idle)
 			}
 			if err := a.Start(); err != nil {
 				t.Fatal(err)
@@ -168,9 +170,36 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 			if tc.recounts > 0 {
 				wantIn = 1
 			}
+			// the closer's ID with another interval than the one a
+			// measures (the closer counted R in the interval it closed, or
+			// closed the one it counted R in too): no recount, whatever
+			// the reporter sends (rows 2 and 3, where R is still a
+			// dropped entry at a; row 1 recounted it)
+			for _, in := range []uint64{0, 2} {
+				f := r
+				f.CountedBy = &protocol.CountedBy{Engine: EngineID(tc.closer), Interval: in}
+				if got, err := a.ReportWorkloadCounted(f); err != nil || !got.Duplicate {
+					t.Errorf("a copy of R with %s's word for interval %d: %+v, %v; want a duplicate", tc.closer, in, got, err)
+				}
+			}
 			if !tc.oldB {
 				if got, err := a.ReportWorkloadCounted(r); err != nil || !got.Duplicate || got.Interval != wantIn || got.Measuring != 1 {
 					t.Errorf("a copy of R with b's word: %+v, %v; want the duplicate of interval %d, measuring 1", got, err, wantIn)
+				}
+			}
+			if tc.recounts == 0 {
+				// the closer fell out of a's memory of 8 dropped closes: a
+				// copy is answered without closedBy and without engine, so
+				// its guessed interval is no engine's word
+				a.locked(func() {
+					for i := range uint64(maxDroppedBy) {
+						a.noteDropped(100+i, EngineID("x"))
+					}
+				})
+				f := r
+				f.CountedBy = nil
+				if got, err := a.ReportWorkloadCounted(f); err != nil || !got.Duplicate || got.ClosedBy != "" || got.Engine != "" {
+					t.Errorf("a copy of R, its closer forgotten: %+v, %v; want a duplicate naming no engine and no closer", got, err)
 				}
 			}
 			for h.clk.Now().Before(t0.Add(99 * time.Second)) { // interval 1, to a
@@ -204,15 +233,25 @@ func reportDC0(t *testing.T, rep *transport.Reporter, at time.Time, rate float64
 	}
 }
 
-// waitQueued waits until rep has nothing queued: every report given to it
-// has been sent, given up or refused, and what it re-sent behind them too
-// (a guard turns a stuck queue into a failure).
-func waitQueued(t *testing.T, rep *transport.Reporter) {
-	t.Helper()
-	for end := time.Now().Add(time.Minute); rep.Stats().QueueLen > 0; {
-		if time.Now().After(end) { // a guard only
-			t.Fatalf("the reporter's queue did not empty: %+v", rep.Stats())
+// idleSignal is a ReporterConfig.OnIdle that signals on idle (one
+// signal per drain: the test waits for each before it hands the reporter
+// the next report).
+func idleSignal(idle chan struct{}) func() {
+	return func() {
+		select {
+		case idle <- struct{}{}:
+		default: // a signal not taken yet: one is enough
 		}
-		time.Sleep(time.Millisecond) // polling a condition, not waiting for time
+	}
+}
+
+// waitIdle waits until rep's sender has found its queue empty (idle, fed
+// by idleSignal): every report given to it has been sent, given up or
+// refused, and what it re-sent behind them too.
+func waitIdle(t *testing.T, rep *transport.Reporter, idle chan struct{}) {
+	t.Helper()
+	within(t, "the reporter's sending", func() { <-idle })
+	if n := rep.Stats().QueueLen; n != 0 {
+		t.Fatalf("the reporter idle with %d reports queued", n)
 	}
 }

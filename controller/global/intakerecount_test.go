@@ -43,6 +43,11 @@ import (
 // The reporter holds a's and b's word that R was counted in 1, none of c,
 // the closer: the copy is not sent again (were any engine's word enough,
 // a would count R in 1 as well: twice, with c's 0).
+//
+// "b closes 0 and 1, a drops while measuring 2": bClosesR. Every row
+// with R still a dropped entry at a also checks that a refuses the
+// closer's word for another interval than 1 (0, 2), and that a copy whose
+// closer a has forgotten is answered naming no engine.
 func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name     string

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,15 +43,22 @@ import (
 // The reporter holds a's and b's word that R was counted in 1, none of c,
 // the closer: the copy is not sent again (were any engine's word enough,
 // a would count R in 1 as well: twice, with c's 0).
+//
+// "b closes 0 and 1, a drops while measuring 2": bClosesR. Every row
+// with R still a dropped entry at a also checks that a refuses the
+// closer's word for another interval than 1 (0, 2), and that a copy whose
+// closer a has forgotten is answered naming no engine.
 func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		closer   string // the engine that closes interval 0: b (after R's loss at a) or c (with R)
 		oldB     bool   // b's answers name no engine (session 14)
+		bClosesR bool   // b closes interval 1 too (R in it) while the reporter is busy with a's answer
 		recounts int    // copies a counts again
 	}{
 		{name: "b closed, then counted R in 1", closer: "b", recounts: 1},
 		{name: "b closed of session 14", closer: "b", oldB: true},
+		{name: "b closes 0 and 1, a drops while measuring 2", closer: "b", bClosesR: true},
 		{name: "c counted R in 0, its answer lost", closer: "c"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,15 +88,28 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 					return got, nil
 				}
 			}
+			// holdA, when set, holds the reporter's sender in a's next
+			// acceptance (a has counted the report; its answer is on the
+			// way) until releaseA
+			var holdA atomic.Bool
+			heldA, releaseA := make(chan struct{}), make(chan struct{})
+			ta := countedLeader{e: a, name: "a", accepted: func(protocol.WorkloadReport) {
+				if holdA.CompareAndSwap(true, false) {
+					heldA <- struct{}{}
+					<-releaseA
+				}
+			}}
 			tcT := countedLeader{e: c, name: "c", answer: func(r protocol.WorkloadReport, got transport.Counted) (transport.Counted, error) {
 				if isR(r) {
 					return transport.Counted{}, errors.New("c's answer lost")
 				}
 				return got, nil
 			}}
+			idle := make(chan struct{}, 1)
 			rep, err := transport.NewReporter(transport.ReporterConfig{Clock: h.clk, Resend: true, ID: "node1", QueueCap: 4096,
 				Attempts: 1, // a report whose answer is lost is given up at once (no retry timer)
-				Targets:  []transport.ReportTarget{countedLeader{e: a, name: "a"}, tb, tcT}})
+				OnIdle:   idleSignal(idle),
+				Targets:  []transport.ReportTarget{ta, tb, tcT}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +119,7 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 			report := func(rate float64) {
 				t.Helper()
 				reportDC0(t, rep, h.clk.Now(), rate)
-				waitQueued(t, rep)
+				waitIdle(t, rep, idle)
 			}
 			if err := a.Start(); err != nil {
 				t.Fatal(err)
@@ -151,6 +172,10 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 				t.Fatalf("a dropped %d reports on the lost close, want 1 (R)", got)
 			}
 			h.clk.Advance(time.Second)
+			if tc.bClosesR {
+				bClosesR(t, h, a, b, rep, idle, &holdA, heldA, releaseA)
+				return
+			}
 			report(100) // a's first: the re-sent reports of b's interval 1, R among them
 			sum1, n1 = sum1+100, n1+1
 			if got := a.Stats().RecountedReports; got != tc.recounts {
@@ -168,9 +193,36 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 			if tc.recounts > 0 {
 				wantIn = 1
 			}
+			// the closer's ID with another interval than the one a
+			// measures (the closer counted R in the interval it closed, or
+			// closed the one it counted R in too): no recount, whatever
+			// the reporter sends (rows 2 and 3, where R is still a
+			// dropped entry at a; row 1 recounted it)
+			for _, in := range []uint64{0, 2} {
+				f := r
+				f.CountedBy = &protocol.CountedBy{Engine: EngineID(tc.closer), Interval: in}
+				if got, err := a.ReportWorkloadCounted(f); err != nil || !got.Duplicate {
+					t.Errorf("a copy of R with %s's word for interval %d: %+v, %v; want a duplicate", tc.closer, in, got, err)
+				}
+			}
 			if !tc.oldB {
 				if got, err := a.ReportWorkloadCounted(r); err != nil || !got.Duplicate || got.Interval != wantIn || got.Measuring != 1 {
 					t.Errorf("a copy of R with b's word: %+v, %v; want the duplicate of interval %d, measuring 1", got, err, wantIn)
+				}
+			}
+			if tc.recounts == 0 {
+				// the closer fell out of a's memory of 8 dropped closes: a
+				// copy is answered without closedBy and without engine, so
+				// its guessed interval is no engine's word
+				a.locked(func() {
+					for i := range uint64(maxDroppedBy) {
+						a.noteDropped(100+i, EngineID("x"))
+					}
+				})
+				f := r
+				f.CountedBy = nil
+				if got, err := a.ReportWorkloadCounted(f); err != nil || !got.Duplicate || got.ClosedBy != "" || got.Engine != "" {
+					t.Errorf("a copy of R, its closer forgotten: %+v, %v; want a duplicate naming no engine and no closer", got, err)
 				}
 			}
 			for h.clk.Now().Before(t0.Add(99 * time.Second)) { // interval 1, to a
@@ -193,6 +245,71 @@ func TestDroppedIntakeReportCountedOnce(t *testing.T) {
 	}
 }
 
+// bClosesR is the row "b closes 0 and 1, a drops while measuring 2" of
+// TestDroppedIntakeReportCountedOnce, from a's restart at 51 s on (b
+// closed interval 0 empty and answered X and R as counted in 1, a dropped
+// its intake of 1 with R, measuring 1). a takes its first report
+// (measuring 1), and the reporter queues its kept reports of interval 1
+// for a, R among them; before the reporter reads a's answer, a loses the
+// lead, b leads again with its intake of 1 and closes it, and a leads
+// again, measuring 2. The copy of R reaches a: a copy of its dropped
+// intake's report, closed by b, while a measures 2. The reporter holds
+// b's word that it counted R in 1, not 2: no copy with the word (b closed
+// the interval it counted R in; sent and counted, R would count in b's 1
+// and a's 2), and a refuses such a word (the engine is the authority: a
+// buggy or forged countedBy). b's intake of 1 in fact lacks R: b's
+// interval 1 began at 50.1 s, after R's 50 s, so b dropped R as late
+// (answering it as counted in 1, Stats.LateReports); the row checks the
+// words, and that neither interval gains R: 100 each.
+func bClosesR(t *testing.T, h *harness, a, b *Engine, rep *transport.Reporter, idle chan struct{},
+	holdA *atomic.Bool, heldA, releaseA chan struct{}) {
+	t.Helper()
+	holdA.Store(true)
+	reportDC0(t, rep, h.clk.Now(), 100) // a's first (51 s), counted in a's 1
+	within(t, "a's acceptance", func() { <-heldA })
+	a.Stop()
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.runRounds(t, 2) // b closes interval 1 at 100 s
+	if p := committedClose(ptr(h.store.State()), h.store.History, 1); p == nil || p.ClosedBy != "b" {
+		t.Fatalf("b did not close interval 1: %+v", p)
+	}
+	b.Stop()
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	close(releaseA) // the reporter reads a's answer (measuring 1) and re-sends to a
+	waitIdle(t, rep, idle)
+	if got := a.Stats().RecountedReports; got != 0 {
+		t.Errorf("a counted %d copies of its dropped intake again, want 0", got)
+	}
+	if got := rep.Stats().Recounts; got != 0 {
+		t.Errorf("the reporter re-sent %d copies with the closer's word, want 0 (b's word names 1, a measures 2)", got)
+	}
+	// the engine alone: b's word for 1, the interval b closed too
+	r := protocol.WorkloadReport{DC: "dc0", At: t0.Add(50 * time.Second), Kind: KindDP, Reporter: "node1",
+		Pairs: []protocol.PairLoad{{Entry: "dc0", Exit: "dc0", Rate: 400}}, CountedBy: &protocol.CountedBy{Engine: EngineID("b"), Interval: 1}}
+	if got, err := a.ReportWorkloadCounted(r); err != nil || !got.Duplicate || got.Measuring != 2 {
+		t.Errorf("a copy of R with b's word for 1: %+v, %v; want a duplicate, measuring 2", got, err)
+	}
+	for h.clk.Now().Before(t0.Add(149 * time.Second)) { // interval 2, to a
+		h.clk.Advance(time.Second)
+		reportDC0(t, rep, h.clk.Now(), 100)
+		waitIdle(t, rep, idle)
+	}
+	h.runRounds(t, 3)
+	if got := b.Stats().LateReports; got != 1 {
+		t.Errorf("b dropped %d reports as late, want 1 (R)", got)
+	}
+	if got := measuredDC0(t, h, 1); math.Abs(got-100) > 1e-9 {
+		t.Errorf("interval 1 measured %v, want 100 (X, b's close)", got)
+	}
+	if got := measuredDC0(t, h, 2); math.Abs(got-100) > 1e-9 {
+		t.Errorf("interval 2 measured %v, want 100 (R not in it); reporter %+v", got, rep.Stats())
+	}
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // reportDC0 gives rep a DP report of dc0 at at, rate on dc0→dc0.
@@ -204,15 +321,25 @@ func reportDC0(t *testing.T, rep *transport.Reporter, at time.Time, rate float64
 	}
 }
 
-// waitQueued waits until rep has nothing queued: every report given to it
-// has been sent, given up or refused, and what it re-sent behind them too
-// (a guard turns a stuck queue into a failure).
-func waitQueued(t *testing.T, rep *transport.Reporter) {
-	t.Helper()
-	for end := time.Now().Add(time.Minute); rep.Stats().QueueLen > 0; {
-		if time.Now().After(end) { // a guard only
-			t.Fatalf("the reporter's queue did not empty: %+v", rep.Stats())
+// idleSignal is a ReporterConfig.OnIdle that signals on idle (one
+// signal per drain: the test waits for each before it hands the reporter
+// the next report).
+func idleSignal(idle chan struct{}) func() {
+	return func() {
+		select {
+		case idle <- struct{}{}:
+		default: // a signal not taken yet: one is enough
 		}
-		time.Sleep(time.Millisecond) // polling a condition, not waiting for time
+	}
+}
+
+// waitIdle waits until rep's sender has found its queue empty (idle, fed
+// by idleSignal): every report given to it has been sent, given up or
+// refused, and what it re-sent behind them too.
+func waitIdle(t *testing.T, rep *transport.Reporter, idle chan struct{}) {
+	t.Helper()
+	within(t, "the reporter's sending", func() { <-idle })
+	if n := rep.Stats().QueueLen; n != 0 {
+		t.Fatalf("the reporter idle with %d reports queued", n)
 	}
 }

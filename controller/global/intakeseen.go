@@ -299,6 +299,14 @@ func (e *Engine) ReportWorkloadCounted(r protocol.WorkloadReport) (c transport.C
 			c.Interval, c.Duplicate = seen.interval(), true
 			if seen.dropped() {
 				c.ClosedBy = e.droppedBy[c.Interval]
+				if c.ClosedBy == "" {
+					// the closer is not known (it fell out of droppedBy, or
+					// its close has no token): c.Interval is a guess, not
+					// where this engine counted it; named with the engine,
+					// the answer would read as this engine's word
+					// (transport.Reporter keeps those)
+					c.Engine = ""
+				}
 			}
 			if recount = e.recountable(r, seen, c); !recount {
 				e.stats.DuplicateReports++
@@ -346,10 +354,17 @@ func (e *Engine) ReportWorkloadCounted(r protocol.WorkloadReport) (c transport.C
 // closer's close does not hold it (an engine counts a report once), and
 // the closer's intake of this interval, whose lead it lost, is gone with
 // every report in it, which the reporters re-send to this engine: this
-// one too, counted here once. Not while this engine's own close is in
-// flight (its intake is the next interval's) nor when the word names
-// another engine or interval: the closer may have counted it in the
-// closed interval (its answer lost) and a re-count would count it twice.
+// one too, counted here once. Not when the word names another engine or
+// interval: the closer may have counted it in the closed interval (its
+// answer lost) or have closed the interval it counted it in as well, and
+// a re-count would count it twice. Not while this engine's own close is
+// in flight either (defence in depth: its intake is then the next
+// interval's, and a word naming that one means the closer led past the
+// interval this engine is closing; which of the two closes commits
+// decides whether this engine's intake survives, and refusing leaves the
+// report counted nowhere, as before session 15, rather than rely on
+// that). A copy that arrives after this engine's close began is thus
+// counted nowhere.
 func (e *Engine) recountable(r protocol.WorkloadReport, seen seenAt, c transport.Counted) bool {
 	w := r.CountedBy
 	return w != nil && seen.dropped() && c.ClosedBy != "" && w.Engine == c.ClosedBy &&
@@ -358,7 +373,9 @@ func (e *Engine) recountable(r protocol.WorkloadReport, seen seenAt, c transport
 
 // EngineID is the ID a round engine of token answers with
 // (transport.Counted.Engine): a digest, so the log's token is not handed
-// out (16 hex digits).
+// out (16 hex digits). It changes with each process: the daemon draws
+// the token per process (the dropped marks and droppedBy that recounts
+// rest on live in memory only).
 func EngineID(token string) string {
 	sum := sha256.Sum256([]byte("ims-orch round engine " + token))
 	return hex.EncodeToString(sum[:8])

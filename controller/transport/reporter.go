@@ -360,6 +360,11 @@ type ReporterConfig struct {
 	NoLeaderWait time.Duration
 	// OnError hears about reports given up (rejected or failed).
 	OnError func(error)
+	// OnIdle (nil: none) hears, from the sender, that it found the queue
+	// empty and stopped: every report handed to ReportWorkload before was
+	// sent, given up or refused, and so was what was re-sent behind them
+	// (a test's event to wait on). Not called while a retry timer waits.
+	OnIdle func()
 	// Log hears (Debug) of copies a node counted in an interval closed
 	// since (ReporterStats.CopiesOfClosed); nil: slog.Default().
 	Log *slog.Logger
@@ -601,8 +606,12 @@ func (r *Reporter) drain() {
 	for {
 		r.mu.Lock()
 		if r.closed || len(r.queue) == 0 {
+			idle := !r.closed && r.cfg.OnIdle != nil
 			r.busy = false
 			r.mu.Unlock()
+			if idle {
+				r.cfg.OnIdle()
+			}
 			return
 		}
 		head, pref := r.queue[0], r.pref

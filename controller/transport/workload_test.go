@@ -1132,3 +1132,45 @@ func TestWorkloadHandlerAnswersTheIntakesDuplicate(t *testing.T) {
 		t.Fatalf("a copy to a follower: %v, want ErrNotLeader", err)
 	}
 }
+
+// OnIdle is called once the sender has emptied the queue: not while a
+// retry timer waits, once per drain (two reports queued together: one
+// call), and again after the next report.
+func TestReporterOnIdle(t *testing.T) {
+	clk := clock.NewVirtual(t0)
+	a := &fakeTarget{name: "a", errs: []error{errors.New("connection refused")}, calls: make(chan string, 16)}
+	idle := make(chan struct{}, 4)
+	r, err := NewReporter(ReporterConfig{Targets: []ReportTarget{a}, Clock: clk, Backoff: time.Second,
+		OnIdle: func() { idle <- struct{}{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	waitIdle := func(sent uint64) {
+		t.Helper()
+		select {
+		case <-idle:
+		case <-time.After(10 * time.Second): // a deadlock guard, not a wait for time
+			t.Fatalf("OnIdle not called; stats %+v", r.Stats())
+		}
+		if s := r.Stats(); s.Sent != sent || s.QueueLen != 0 || len(idle) != 0 {
+			t.Fatalf("idle with stats %+v and %d more calls; want %d sent, none queued, one call", s, len(idle), sent)
+		}
+	}
+	for i := range 2 {
+		if err := r.ReportWorkload(wrep("tokyo", i, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-a.calls
+	waitFor(t, "retry timer", func() bool { return clk.Pending() == 1 })
+	if len(idle) != 0 {
+		t.Fatal("OnIdle called while the retry timer waits")
+	}
+	clk.Advance(time.Second)
+	waitIdle(2)
+	if err := r.ReportWorkload(wrep("tokyo", 2, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(3)
+}

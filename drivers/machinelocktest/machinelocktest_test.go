@@ -154,13 +154,31 @@ func waitBlocked(t *testing.T, path string, done <-chan error) {
 // other open file lets go, Hold has the lock.
 func TestWaitsBlockedInFlock(t *testing.T) {
 	l, _ := pair(t)
+	letGo, done := blockedHolder(t, l)
+	letGo()
+	takenAndReleased(t, l, done)
+}
+
+// blockedHolder has another open file hold l and a holder of the process
+// wait for l blocked in flock(2) (giving up in a minute); letGo unlocks the
+// other file, done is the holder's result.
+func blockedHolder(t *testing.T, l *Lock) (letGo func(), done <-chan error) {
+	t.Helper()
 	other := holdElsewhere(t, l.Path)
-	done := make(chan error, 1)
-	go func() { done <- l.acquire(in(time.Minute), t) }()
-	waitBlocked(t, l.Path, done)
-	if err := unix.Flock(int(other.Fd()), unix.LOCK_UN); err != nil {
-		t.Fatal(err)
-	}
+	res := make(chan error, 1)
+	go func() { res <- l.acquire(in(time.Minute), t) }()
+	waitBlocked(t, l.Path, res)
+	return func() {
+		if err := unix.Flock(int(other.Fd()), unix.LOCK_UN); err != nil {
+			t.Fatal(err)
+		}
+	}, res
+}
+
+// takenAndReleased checks that the blocked holder got l, and that l goes
+// with its release (no other holder is left counted).
+func takenAndReleased(t *testing.T, l *Lock, done <-chan error) {
+	t.Helper()
 	if err := <-done; err != nil {
 		t.Fatalf("after the other open file let go: %v", err)
 	}
@@ -205,10 +223,7 @@ func TestOpenFDsLeavesOutItsOwnDescriptor(t *testing.T) {
 // cleanups).
 func TestASecondHolderGivesUpAtItsOwnTime(t *testing.T) {
 	l, _ := pair(t)
-	other := holdElsewhere(t, l.Path)
-	done := make(chan error, 1)
-	go func() { done <- l.acquire(in(time.Minute), t) }()
-	waitBlocked(t, l.Path, done)
+	letGo, done := blockedHolder(t, l)
 	err := l.acquire(time.Now(), t) // its time is up: it must not wait for the first
 	if err == nil || !strings.Contains(err.Error(), "not taken within") || !strings.Contains(err.Error(), "another holder of this process") {
 		t.Fatalf("a second holder past its give-up time: %v, want not taken, behind this process's other holder", err)
@@ -218,15 +233,8 @@ func TestASecondHolderGivesUpAtItsOwnTime(t *testing.T) {
 		t.Fatalf("the second holder returned only after the first gave up (%v)", err)
 	default:
 	}
-	if err := unix.Flock(int(other.Fd()), unix.LOCK_UN); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("the first holder: %v", err)
-	}
-	mustBeHeld(t, l.Path, true, "the first holder has no lock")
-	l.release()
-	mustBeHeld(t, l.Path, false, "the second holder's failure left a holder counted")
+	letGo()
+	takenAndReleased(t, l, done)
 }
 
 // When a holder gives up: the test's deadline less the lock's reserve, at

@@ -95,25 +95,42 @@ var (
 	// mu guards every lock's held, f and inherited; it is never held
 	// while waiting for a lock file.
 	mu sync.Mutex
-	// taking serialises the process's slow paths (a lock not yet held):
-	// the order check and the lock taken after it are one step, and a
-	// second holder waits for the first one's lock instead of taking it a
-	// second time.
-	taking sync.Mutex
+	// taking (a one-slot channel: full while taken) serialises the
+	// process's slow paths (a lock not yet held): the order check and the
+	// lock taken after it are one step, and a second holder waits for the
+	// first one's lock instead of taking it a second time. It serialises
+	// both locks' slow paths (a parallel test's SIP wait holds up another
+	// one's first OVS take): one step for the order check of every lock.
+	// A holder waits for it under its own give-up time, the one its
+	// flock(2) wait then keeps.
+	taking = make(chan struct{}, 1)
 )
 
+// giveUp is when a holder that starts waiting at now gives up: the test's
+// deadline (if it has one) less the lock's reserve, at least a second from
+// now; noDeadlineWait from now without a deadline.
+func giveUp(now, deadline time.Time, hasDeadline bool, reserve time.Duration) time.Time {
+	if !hasDeadline {
+		return now.Add(noDeadlineWait)
+	}
+	if until := deadline.Add(-reserve); until.After(now.Add(time.Second)) {
+		return until
+	}
+	return now.Add(time.Second)
+}
+
 // Hold takes l for t until t ends, waiting while another process holds it
-// (t fails if t's deadline, less the lock's reserve, comes first). The lock
-// is released when the process's last holder ends.
+// (t fails if t's deadline, less the lock's reserve, comes first: the
+// whole of Hold, a wait behind another holder of the process included, ends
+// by then). The lock is released when the process's last holder ends.
 func (l *Lock) Hold(t testing.TB) {
 	t.Helper()
-	wait := noDeadlineWait
-	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
-		if dl, ok := dt.Deadline(); ok {
-			wait = max(time.Until(dl)-l.reserve, time.Second)
-		}
+	var dl time.Time
+	ok := false
+	if dt, has := t.(interface{ Deadline() (time.Time, bool) }); has {
+		dl, ok = dt.Deadline()
 	}
-	if err := l.acquire(wait, t); err != nil {
+	if err := l.acquire(giveUp(time.Now(), dl, ok, l.reserve), t); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.release)
@@ -125,7 +142,8 @@ type logger interface {
 	Logf(format string, args ...any)
 }
 
-func (l *Lock) acquire(wait time.Duration, log logger) error {
+// acquire takes l for one more holder of the process, giving up at until.
+func (l *Lock) acquire(until time.Time, log logger) error {
 	log.Helper()
 	mu.Lock()
 	if l.held > 0 {
@@ -134,8 +152,15 @@ func (l *Lock) acquire(wait time.Duration, log logger) error {
 		return nil
 	}
 	mu.Unlock()
-	taking.Lock()
-	defer taking.Unlock()
+	start := time.Now()
+	timer := time.NewTimer(time.Until(until))
+	defer timer.Stop()
+	select {
+	case taking <- struct{}{}:
+	case <-timer.C:
+		return l.notTaken(start, "another holder of this process is taking it")
+	}
+	defer func() { <-taking }()
 	mu.Lock()
 	if l.held > 0 { // taken by another holder while this one waited for taking
 		l.held++
@@ -159,7 +184,7 @@ func (l *Lock) acquire(wait time.Duration, log logger) error {
 	if err := l.orderErr(); err != nil {
 		return err
 	}
-	f, err := l.lockFile(wait, log)
+	f, err := l.lockFile(start, timer.C, log)
 	if err != nil {
 		return err
 	}
@@ -167,6 +192,21 @@ func (l *Lock) acquire(wait time.Duration, log logger) error {
 	l.f, l.held = f, 1
 	mu.Unlock()
 	return nil
+}
+
+// notTaken is the error of a holder that gave up waiting since start.
+func (l *Lock) notTaken(start time.Time, why string) error {
+	return fmt.Errorf("%s test lock %s not taken within %v: %s%s", l.What, l.Path,
+		time.Since(start).Round(time.Millisecond), why, blindNote())
+}
+
+// blindNote says, when the process cannot list its inherited descriptors,
+// what that means for a run under flock(1).
+func blindNote() string {
+	if startErr == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (cannot see inherited locks: %v; under `flock PATH go test ...` of this lock's file the test waits for its own ancestor)", startErr)
 }
 
 // orderErr names a lock that comes after l in the lock order and that the
@@ -202,10 +242,14 @@ func (l *Lock) release() {
 }
 
 // lockFile opens l's file (close-on-exec: no daemon the test starts
-// inherits the lock) and locks it, blocking in flock(2) at most wait.
-func (l *Lock) lockFile(wait time.Duration, log logger) (*os.File, error) {
+// inherits the lock) and locks it, blocking in flock(2) until giveUp fires
+// (the holder's wait began at start).
+func (l *Lock) lockFile(start time.Time, giveUp <-chan time.Time, log logger) (*os.File, error) {
 	log.Helper()
 	f, err := os.OpenFile(l.Path, os.O_RDWR|os.O_CREATE, 0o666)
+	if errors.Is(err, os.ErrPermission) { // another user's lock file: flock(2) needs no write access
+		f, err = os.Open(l.Path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s test lock: %w", l.What, err)
 	}
@@ -217,12 +261,9 @@ func (l *Lock) lockFile(wait time.Duration, log logger) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s test lock %s: %w", l.What, l.Path, err)
 	}
-	log.Logf("waiting for %s: another run's %s test holds it", l.Path, l.What)
-	start := time.Now()
+	log.Logf("waiting for %s: another run's %s test holds it%s", l.Path, l.What, blindNote())
 	done := make(chan error, 1)
 	go func() { done <- flockEINTR(int(f.Fd())) }()
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -231,10 +272,10 @@ func (l *Lock) lockFile(wait time.Duration, log logger) (*os.File, error) {
 		}
 		log.Logf("took %s after waiting %v", l.Path, time.Since(start).Round(time.Millisecond))
 		return f, nil
-	case <-timer.C:
+	case <-giveUp:
 		// the lock taken after all is let go at once
 		go func() { <-done; f.Close() }()
-		return nil, fmt.Errorf("%s test lock %s not taken within %v: another run's real tests hold it", l.What, l.Path, wait.Round(time.Second))
+		return nil, l.notTaken(start, "another run's real tests hold it")
 	}
 }
 
@@ -251,20 +292,32 @@ func flockEINTR(fd int) error {
 
 // startFDs are the descriptors the process had when it started (before
 // this package opened any): the only ones an ancestor can have passed down.
-var startFDs = openFDs()
+// startErr is why they could not be listed (no /proc): then no inherited
+// lock is seen, and the messages say so.
+var startFDs, startErr = openFDs("/proc/self/fd")
 
-func openFDs() []int {
-	ents, err := os.ReadDir("/proc/self/fd")
+// openFDs lists the process's descriptors from dir (/proc/self/fd), less
+// the one that reads dir: it is closed on return, and its number goes to
+// the next file the process opens (the process's own lock file, which
+// would then look inherited).
+func openFDs(dir string) ([]int, error) {
+	d, err := os.Open(dir)
 	if err != nil {
-		return nil
+		return nil, err
 	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	own := int(d.Fd())
 	var out []int
-	for _, e := range ents {
-		if fd, err := strconv.Atoi(e.Name()); err == nil {
+	for _, n := range names {
+		if fd, err := strconv.Atoi(n); err == nil && fd != own {
 			out = append(out, fd)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // inheritedMode returns the flock mode ("WRITE": exclusive, "READ":

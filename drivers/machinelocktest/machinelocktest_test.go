@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,19 +38,28 @@ func pairFromEnv() (first, second *Lock) {
 // flags are "$@".
 func child(t *testing.T, name string, prefix []string, env ...string) {
 	t.Helper()
-	for _, tool := range []string{prefix[0], "flock"} {
+	runChild(t, name, prefix, nil, env...)
+}
+
+// runChild is child with the binary's further flags; prefix may be empty.
+func runChild(t *testing.T, name string, prefix, flags []string, env ...string) {
+	t.Helper()
+	for _, tool := range append(append([]string{}, prefix[:min(len(prefix), 1)]...), "flock") {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	args := append(append([]string{}, prefix[1:]...), os.Args[0], "-test.run=^"+name+"$", "-test.v", "-test.count=1")
-	cmd := exec.Command(prefix[0], args...)
+	args := append(append(append([]string{}, prefix...), os.Args[0], "-test.run=^"+name+"$", "-test.v", "-test.count=1"), flags...)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(append(os.Environ(), "MACHINELOCK_CHILD=1"), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: "+name) {
-		t.Fatalf("the child %v: %v\n%s", prefix, err, out)
+		t.Fatalf("the child %v %v: %v\n%s", prefix, flags, err, out)
 	}
 }
+
+// in is the give-up time d from now.
+func in(d time.Duration) time.Time { return time.Now().Add(d) }
 
 func inChild() bool { return os.Getenv("MACHINELOCK_CHILD") != "" }
 
@@ -57,7 +67,7 @@ func inChild() bool { return os.Getenv("MACHINELOCK_CHILD") != "" }
 // lets it go again).
 func tryLock(t *testing.T, path string) bool {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o666) // flock(2) needs no write access
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,30 +103,32 @@ func TestFlockMode(t *testing.T) {
 	}
 }
 
-// A lock another open file holds is waited for blocked in flock(2): the
-// kernel lists the wait as a blocked request ("->") on the file in
-// /proc/locks, which a loop of non-blocking tries never shows; when the
-// other open file lets go, Hold has the lock.
-func TestWaitsBlockedInFlock(t *testing.T) {
-	l, _ := pair(t)
-	other, err := os.Create(l.Path)
+// holdElsewhere locks path through an open file of its own (another
+// process's, as far as the lock goes) until t ends or the file is unlocked.
+func holdElsewhere(t *testing.T, path string) *os.File {
+	t.Helper()
+	other, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
+	t.Cleanup(func() { other.Close() })
 	if err := unix.Flock(int(other.Fd()), unix.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
+	return other
+}
+
+// waitBlocked returns once /proc/locks lists a blocked flock(2) request
+// ("->") on path's inode, failing t if done (the waiter's result) comes
+// first: the condition, not a time, ends the wait; the bound only fails a
+// waiter that never blocks.
+func waitBlocked(t *testing.T, path string, done <-chan error) {
+	t.Helper()
 	var st syscall.Stat_t
-	if err := syscall.Stat(l.Path, &st); err != nil {
+	if err := syscall.Stat(path, &st); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- l.acquire(time.Minute, t) }()
-	// the condition, not a time, ends the wait; the bound only fails a
-	// waiter that never blocks
-	blocked := false
-	for end := time.Now().Add(20 * time.Second); !blocked && time.Now().Before(end); {
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); {
 		b, err := os.ReadFile("/proc/locks")
 		if err != nil {
 			t.Fatal(err)
@@ -124,7 +136,7 @@ func TestWaitsBlockedInFlock(t *testing.T) {
 		for _, ln := range strings.Split(string(b), "\n") {
 			f := strings.Fields(ln)
 			if len(f) >= 7 && f[1] == "->" && f[2] == "FLOCK" && strings.HasSuffix(f[6], fmt.Sprintf(":%d", st.Ino)) {
-				blocked = true
+				return
 			}
 		}
 		select {
@@ -133,12 +145,40 @@ func TestWaitsBlockedInFlock(t *testing.T) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	if !blocked {
-		t.Fatal("no blocked flock(2) request on the lock file in /proc/locks within 20 s: the wait does not block in flock(2)")
-	}
-	if err := unix.Flock(int(other.Fd()), unix.LOCK_UN); err != nil {
-		t.Fatal(err)
-	}
+	t.Fatal("no blocked flock(2) request on the lock file in /proc/locks within 20 s: the wait does not block in flock(2)")
+}
+
+// A lock another open file holds is waited for blocked in flock(2): the
+// kernel lists the wait as a blocked request ("->") on the file in
+// /proc/locks, which a loop of non-blocking tries never shows; when the
+// other open file lets go, Hold has the lock.
+func TestWaitsBlockedInFlock(t *testing.T) {
+	l, _ := pair(t)
+	letGo, done := blockedHolder(t, l)
+	letGo()
+	takenAndReleased(t, l, done)
+}
+
+// blockedHolder has another open file hold l and a holder of the process
+// wait for l blocked in flock(2) (giving up in a minute); letGo unlocks the
+// other file, done is the holder's result.
+func blockedHolder(t *testing.T, l *Lock) (letGo func(), done <-chan error) {
+	t.Helper()
+	other := holdElsewhere(t, l.Path)
+	res := make(chan error, 1)
+	go func() { res <- l.acquire(in(time.Minute), t) }()
+	waitBlocked(t, l.Path, res)
+	return func() {
+		if err := unix.Flock(int(other.Fd()), unix.LOCK_UN); err != nil {
+			t.Fatal(err)
+		}
+	}, res
+}
+
+// takenAndReleased checks that the blocked holder got l, and that l goes
+// with its release (no other holder is left counted).
+func takenAndReleased(t *testing.T, l *Lock, done <-chan error) {
+	t.Helper()
 	if err := <-done; err != nil {
 		t.Fatalf("after the other open file let go: %v", err)
 	}
@@ -147,16 +187,151 @@ func TestWaitsBlockedInFlock(t *testing.T) {
 	mustBeHeld(t, l.Path, false, "the lock stays after the last holder")
 }
 
+// The same run as a child without go test's -timeout (-test.timeout=0, as
+// `go test -timeout 0` or the test binary run by hand): no runtime timer
+// takes the number of the descriptor that listed /proc/self/fd before the
+// test opens its lock file, which then gets it and must not count as an
+// ancestor's.
+func TestWaitsBlockedInFlockWithoutATimeout(t *testing.T) {
+	if inChild() {
+		t.Skip("the child runs TestWaitsBlockedInFlock")
+	}
+	runChild(t, "TestWaitsBlockedInFlock", nil, []string{"-test.timeout=0"})
+}
+
+// The descriptors listed at the start are open ones: the one that read
+// /proc/self/fd, closed by then, is not among them; without /proc the
+// reason is kept.
+func TestOpenFDsLeavesOutItsOwnDescriptor(t *testing.T) {
+	fds, err := openFDs("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, fd := range fds {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			t.Errorf("descriptor %d listed as open: %v", fd, err)
+		}
+	}
+	if _, err := openFDs(filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Error("a missing descriptor directory gives no error")
+	}
+}
+
+// A second holder of the process that finds the first one waiting for the
+// lock gives up at its own give-up time, not after the first one's wait: the
+// whole of Hold is bounded (a wait past go test's -timeout panics, with no
+// cleanups).
+func TestASecondHolderGivesUpAtItsOwnTime(t *testing.T) {
+	l, _ := pair(t)
+	letGo, done := blockedHolder(t, l)
+	err := l.acquire(time.Now(), t) // its time is up: it must not wait for the first
+	if err == nil || !strings.Contains(err.Error(), "not taken within") || !strings.Contains(err.Error(), "another holder of this process") {
+		t.Fatalf("a second holder past its give-up time: %v, want not taken, behind this process's other holder", err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the second holder returned only after the first gave up (%v)", err)
+	default:
+	}
+	letGo()
+	takenAndReleased(t, l, done)
+}
+
+// When a holder gives up: the test's deadline less the lock's reserve, at
+// least a second from now; 30 minutes from now without a deadline.
+func TestGiveUp(t *testing.T) {
+	now := time.Date(2026, 12, 7, 18, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name     string
+		deadline time.Time
+		has      bool
+		reserve  time.Duration
+		want     time.Time
+	}{
+		{"deadline less the reserve", now.Add(10 * time.Minute), true, 30 * time.Second, now.Add(9*time.Minute + 30*time.Second)},
+		{"no deadline", now.Add(10 * time.Minute), false, 30 * time.Second, now.Add(noDeadlineWait)},
+		{"deadline within the reserve", now.Add(20 * time.Second), true, 30 * time.Second, now.Add(time.Second)},
+		{"deadline past", now.Add(-time.Minute), true, 3 * time.Minute, now.Add(time.Second)},
+		{"exactly a second left", now.Add(31 * time.Second), true, 30 * time.Second, now.Add(time.Second)},
+	} {
+		if got := giveUp(now, c.deadline, c.has, c.reserve); !got.Equal(c.want) {
+			t.Errorf("%s: giveUp = %v, want %v", c.name, got.Sub(now), c.want.Sub(now))
+		}
+	}
+}
+
+// deadlineT is a test with a given deadline whose Fatal ends only its
+// goroutine and keeps the error.
+type deadlineT struct {
+	*testing.T
+	dl    time.Time
+	fatal []any
+}
+
+func (d *deadlineT) Deadline() (time.Time, bool) { return d.dl, true }
+func (d *deadlineT) Fatal(args ...any)           { d.fatal = args; runtime.Goexit() }
+
+// Hold gives up by its test's deadline less the lock's reserve (here at
+// once: a deadline within the reserve leaves the 1 s minimum), failing the
+// test; the bound below only fails a Hold that ignores the deadline (30 min
+// without one).
+func TestHoldGivesUpByTheTestsDeadline(t *testing.T) {
+	l, _ := pair(t)
+	holdElsewhere(t, l.Path)
+	dt := &deadlineT{T: t, dl: time.Now()}
+	ended := make(chan struct{})
+	go func() { defer close(ended); l.Hold(dt) }()
+	select {
+	case <-ended:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Hold still waits 20 s after its test's deadline")
+	}
+	if len(dt.fatal) != 1 || !strings.Contains(fmt.Sprint(dt.fatal...), "not taken within") {
+		t.Fatalf("Hold past its test's deadline failed the test with %v, want not taken", dt.fatal)
+	}
+}
+
+// A lock file this user may not write (the CI scripts' root made it) is
+// locked read-only: flock(2) needs no write access. Root writes any file:
+// only a non-root run shows it.
+func TestALockFileOfAnotherUserIsTaken(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root may write any file")
+	}
+	l, _ := pair(t)
+	if err := os.WriteFile(l.Path, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.acquire(in(time.Second), t); err != nil {
+		t.Fatalf("a read-only lock file: %v", err)
+	}
+	mustBeHeld(t, l.Path, true, "no lock taken")
+	l.release()
+}
+
+// Without /proc the process cannot see an ancestor's lock: a wait says so
+// (under flock(1) of the file it waits for its own ancestor).
+func TestNotTakenSaysWhenInheritedLocksAreUnseen(t *testing.T) {
+	l, _ := pair(t)
+	holdElsewhere(t, l.Path)
+	defer func(err error) { startErr = err }(startErr)
+	startErr = errors.New("open /proc/self/fd: no such file or directory")
+	err := l.acquire(time.Now(), t)
+	if err == nil || !strings.Contains(err.Error(), "cannot see inherited locks: open /proc/self/fd") || !strings.Contains(err.Error(), "its own ancestor") {
+		t.Fatalf("not taken without /proc: %v, want the reason named", err)
+	}
+}
+
 // The lock is the process's once for all its holders: a second holder does
 // not wait for the first (Require then Start in one test), and the lock
 // goes with the last holder; while the process holds it, another open file
 // of it (another process) does not get it.
 func TestHeldOnceForAllHoldersOfTheProcess(t *testing.T) {
 	l, _ := pair(t)
-	if err := l.acquire(time.Second, t); err != nil {
+	if err := l.acquire(in(time.Second), t); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.acquire(time.Second, t); err != nil {
+	if err := l.acquire(in(time.Second), t); err != nil {
 		t.Fatalf("a second holder of the process: %v", err)
 	}
 	mustBeHeld(t, l.Path, true, "another open file gets the lock while the process holds it")
@@ -172,10 +347,10 @@ func TestHeldOnceForAllHoldersOfTheProcess(t *testing.T) {
 // second is held, are fine.
 func TestTheFirstLockWhileHoldingTheSecondIsAnError(t *testing.T) {
 	first, second := pair(t)
-	if err := second.acquire(time.Second, t); err != nil {
+	if err := second.acquire(in(time.Second), t); err != nil {
 		t.Fatal(err)
 	}
-	err := first.acquire(time.Second, t)
+	err := first.acquire(in(time.Second), t)
 	if err == nil || !strings.Contains(err.Error(), "lock order") ||
 		!strings.Contains(err.Error(), first.Path) || !strings.Contains(err.Error(), second.Path) {
 		t.Fatalf("the first lock while holding the second: %v, want a lock-order error naming both", err)
@@ -183,7 +358,7 @@ func TestTheFirstLockWhileHoldingTheSecondIsAnError(t *testing.T) {
 	mustBeHeld(t, first.Path, false, "the refused lock was taken")
 	second.release()
 	for _, l := range []*Lock{first, second, first} {
-		if err := l.acquire(time.Second, t); err != nil {
+		if err := l.acquire(in(time.Second), t); err != nil {
 			t.Fatalf("in order: %s: %v", l.What, err)
 		}
 	}
@@ -198,7 +373,7 @@ func TestTheFirstLockWhileHoldingTheSecondIsAnError(t *testing.T) {
 func TestTheFirstLockUnderAnAncestorsSecondIsAnError(t *testing.T) {
 	if inChild() {
 		first, second := pairFromEnv()
-		err := first.acquire(time.Second, t)
+		err := first.acquire(in(time.Second), t)
 		if err == nil || !strings.Contains(err.Error(), "lock order") || !strings.Contains(err.Error(), "an ancestor") ||
 			!strings.Contains(err.Error(), first.Path) || !strings.Contains(err.Error(), second.Path) {
 			t.Fatalf("the first lock under an ancestor's second: %v, want a lock-order error naming both", err)
@@ -217,7 +392,7 @@ func TestTheFirstLockUnderAnAncestorsSecondIsAnError(t *testing.T) {
 func TestRunsUnderAnAncestorsLock(t *testing.T) {
 	if inChild() {
 		l, _ := pairFromEnv()
-		if err := l.acquire(time.Second, t); err != nil {
+		if err := l.acquire(in(time.Second), t); err != nil {
 			t.Fatalf("under flock(1): %v", err)
 		}
 		l.release()
@@ -250,7 +425,7 @@ func TestAnUnlockedInheritedDescriptorIsNoLock(t *testing.T) {
 		if m := inheritedMode(l.Path); m != "" {
 			t.Fatalf("an unlocked descriptor of the lock file is taken for an inherited %s lock", m)
 		}
-		if err := l.acquire(time.Second, t); err != nil {
+		if err := l.acquire(in(time.Second), t); err != nil {
 			t.Fatal(err)
 		}
 		l.release()
@@ -267,8 +442,10 @@ func TestAnUnlockedInheritedDescriptorIsNoLock(t *testing.T) {
 // close-on-exec from the package's initialisation, before any Hold (a
 // binary whose tests start a daemon before their first Hold, or never call
 // Hold, passes no lock on): the child below is this binary with the real
-// OVS and SIP lock files open as its descriptors 8 and 9 (opened, not
-// locked: the test takes no lock).
+// OVS and SIP lock files open read-only as its descriptors 8 and 9
+// (opened, not locked: the test takes no lock; read-only, as flock(2)
+// needs, since the CI scripts' root owns the files; a machine without them
+// skips it, the test creates no machine lock file).
 func TestTheLockFilesAreCloseOnExecFromTheStart(t *testing.T) {
 	if inChild() {
 		for fd, l := range map[int]*Lock{8: OVS, 9: SIP} {
@@ -286,7 +463,12 @@ func TestTheLockFilesAreCloseOnExecFromTheStart(t *testing.T) {
 		}
 		return
 	}
-	child(t, t.Name(), []string{"sh", "-c", `exec 8>>"$OVS" 9>>"$SIP"; exec "$@"`, "sh"}, "OVS="+OVS.Path, "SIP="+SIP.Path)
+	for _, l := range []*Lock{OVS, SIP} {
+		if _, err := os.Stat(l.Path); errors.Is(err, os.ErrNotExist) {
+			t.Skipf("no %s on this machine (no real run made it)", l.Path)
+		}
+	}
+	child(t, t.Name(), []string{"sh", "-c", `exec 8<"$OVS" 9<"$SIP"; exec "$@"`, "sh"}, "OVS="+OVS.Path, "SIP="+SIP.Path)
 }
 
 // A run under `flock -s PATH` (a shared lock of an ancestor) fails at once
@@ -295,7 +477,7 @@ func TestTheLockFilesAreCloseOnExecFromTheStart(t *testing.T) {
 func TestAnAncestorsSharedLockIsNamed(t *testing.T) {
 	if inChild() {
 		l, _ := pairFromEnv()
-		err := l.acquire(time.Minute, t)
+		err := l.acquire(in(time.Minute), t)
 		if err == nil || !strings.Contains(err.Error(), "flock -s") || !strings.Contains(err.Error(), l.Path) {
 			t.Fatalf("under flock -s: %v, want an error naming the shared lock", err)
 		}

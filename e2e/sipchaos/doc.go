@@ -11,8 +11,8 @@
 // P-CSCF from the template between Go user agents, a media hook the test
 // holds: no SDP reaches the user with another address than the entry) needs
 // neither IMS_SIP_CHAOS nor root: it runs wherever Kamailio and SIPp are
-// installed (drivers/local.Available),
-// in `make test` too, under the real-SIP lock it takes itself.
+// installed (drivers/local.Available), in `make test` too, under the
+// real-SIP lock it takes itself.
 //
 // The media calls' SIPp reports each call's start and end through its
 // <exec> action (deploy/kamailio/sipp/uac_rtp.xml): SIPp forks twice per

@@ -347,7 +347,8 @@ func startGuardPCSCF(t *testing.T, hookURL string) {
 //   - a call whose INVITE has no SDP: the offer comes in the 200 (rewritten,
 //     no /start: the hook has no caller media to program);
 //   - a call to the user (the terminating leg, pre-loaded Route) without
-//     SDP: the answer comes in the ACK, which reaches the user rewritten.
+//     SDP: the answer comes in the ACK, which reaches the user rewritten;
+//   - a call to the user with SDP in a multipart body (488, not relayed).
 //
 // The callee's SDP carries ICE candidates and a=rtcp. Every SDP the user
 // receives must name only the entry address.
@@ -479,7 +480,7 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 			fmt.Sprintf("Call-ID: call-a\r\nCSeq: %d INVITE\r\nContact: <sip:callee@%s>\r\n", cseq, guardNext) + contentType(body) +
 			fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
 	}
-	next.send(t, pcscf, calleeReinv(1, calleeSDP(50000)))
+	next.send(t, pcscf, calleeReinv(1, sdpBody(calleeMIP, 50000))) // without ICE: nothing to remove
 	await("the callee's re-INVITE at the caller", isRequest("INVITE", "call-a"))
 	next.send(t, pcscf, calleeReinv(2, multipartSDP(50000)))
 	atNext("488 to the callee's multipart re-INVITE", func(m string) bool {
@@ -516,6 +517,16 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"Call-ID: call-t\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\n"+
 		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
 	await("the ACK with the answer at the user", isRequest("ACK", "call-t"))
+
+	// a call to the user with SDP in a multipart body: refused (488)
+	body = multipartSDP(50010)
+	next.send(t, pcscf, "INVITE sip:caller@"+guardCaller+" SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP "+guardNext+";branch=z9hG4bK-term-u\r\n"+
+		"Route: <sip:"+guardPCSCF+";lr>\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:callee@ims.test>;tag=callee-u\r\nTo: <sip:caller@ims.test>\r\n"+
+		"Call-ID: call-u\r\nCSeq: 1 INVITE\r\nContact: <sip:callee@"+guardNext+">\r\n"+contentType(body)+
+		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
+	atNext("488 to the multipart INVITE to the user", isStatus("488", "call-u"))
 
 	for _, m := range got {
 		line, _, _ := strings.Cut(m, "\r\n")

@@ -58,6 +58,9 @@ type rulePipe struct {
 	// appliedSeq and appliedCovers: the newest set on the switch
 	applyMu                   sync.Mutex
 	appliedSeq, appliedCovers uint64
+	// closed: the plane is closed (Close, under applyMu): no apply or
+	// Reset runs any more (the bridges go)
+	closed bool
 
 	slotMu sync.Mutex // a leaf: guards newest, seq, done
 	newest compiled
@@ -88,6 +91,9 @@ func (r *rulePipe) newestCovers() uint64 {
 // there (under applyMu). A failed apply leaves the switch as it was (one
 // bundle): the set stays the newest, the next apply tries it again.
 func (r *rulePipe) applyNewest(ctx context.Context, sw ruleSwitch) error {
+	if r.closed {
+		return errClosed
+	}
 	r.slotMu.Lock()
 	set := r.newest
 	r.slotMu.Unlock()
@@ -101,6 +107,22 @@ func (r *rulePipe) applyNewest(ctx context.Context, sw ruleSwitch) error {
 	}
 	r.record(applied{set: set, c: c, err: err, dur: time.Since(start)})
 	return err
+}
+
+// errClosed is an apply's error once the plane is closed.
+var errClosed = errors.New("dataplane: closed")
+
+// stopApplies waits for the apply running (a call's commit applies without
+// mu) and makes every later apply fail with errClosed (under mu: Close,
+// before the bridges go).
+func (p *Plane) stopApplies() {
+	for _, st := range p.dcs {
+		if st != nil {
+			st.applyMu.Lock()
+			st.closed = true
+			st.applyMu.Unlock()
+		}
+	}
 }
 
 func (r *rulePipe) record(a applied) {
@@ -142,7 +164,7 @@ func (p *Plane) noteApplied(k int, st *dcState) {
 		}
 		st.failed = false
 		st.okGen = max(st.okGen, a.set.covers)
-		st.ports = a.set.ports
+		st.madeFor(a.set)
 		p.noteCountsUnread(k, st, a.c)
 	}
 }
@@ -185,8 +207,13 @@ func (p *Plane) commitDC(ctx context.Context, k int, gen uint64) error {
 		err = st.applyNewest(ctx, k)
 	}
 	st.applyMu.Unlock()
-	p.mu.Lock()
-	p.noteApplied(k, st)
-	p.mu.Unlock()
+	// the outcome is noted now if mu is free, else by the next holder that
+	// reads what it changes (noteApplied first): a call whose rules are on
+	// the switch does not wait for a sync-path update that holds mu across
+	// its own ovs-ofctl run
+	if p.mu.TryLock() {
+		p.noteApplied(k, st)
+		p.mu.Unlock()
+	}
 	return err
 }

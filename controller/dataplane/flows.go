@@ -115,6 +115,7 @@ func perDC[T any](p *Plane, get func(*dcState) (T, bool)) map[string]T {
 		if st == nil {
 			continue
 		}
+		p.noteApplied(k, st) // the applies' outcomes (counts lost) not noted yet
 		if v, ok := get(st); ok {
 			out[st.label(k)] = v
 		}

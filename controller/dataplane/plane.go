@@ -73,7 +73,12 @@ type dcState struct {
 	router *dcroute.Router // attached: the local controller's routing state
 	name   string          // attached: the DC's name (the driver's key)
 	ports  map[int]bool    // input ports of the live instances at the last sync
-	sw     ruleSwitch
+	// unnoted: the live instances' ports of the sets compiled since (and
+	// including) the newest applied set noted, each with the newest such
+	// set's seq: an apply in flight or not noted yet may have made rules
+	// towards them (madeFor prunes it)
+	unnoted map[int]uint64
+	sw      ruleSwitch
 	// mon follows the rules the switch learns (ovs.LearnedMonitor; nil in
 	// unit tests: FlowCounts reads sw then)
 	mon   learnedMonitor
@@ -295,6 +300,7 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 func (p *Plane) Close(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.stopApplies()
 	var errs []error
 	for k, st := range p.dcs {
 		if st == nil {
@@ -454,13 +460,16 @@ func (p *Plane) compileRules(k int, st *dcState) error {
 	var err error
 	var forget []int
 	var ports map[int]bool
+	p.noteApplied(k, st)
 	p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, _ func(int, uint8) string) {
 		repairFlows(st, t, live)
 		now := livePorts(live)
-		// st.ports is the set the switch's rules were last made for: a
-		// departed instance's port stays in it until an update that
-		// forgot its learned rules succeeded, so a retry forgets them again
-		for port := range st.ports {
+		// the switch's rules may be made for st.ports (the last noted
+		// apply) or for any set compiled since (applied and not noted, in
+		// flight, or applied later): a departed instance's port stays in
+		// them until an update that forgot its learned rules succeeded
+		// and is noted, so a retry forgets them again
+		for _, port := range st.mayHave() {
 			if !now[port] {
 				forget = append(forget, port)
 			}
@@ -484,8 +493,38 @@ func (p *Plane) compileRules(k int, st *dcState) error {
 		st.tagGen++
 		st.learning = true
 	}
-	st.publish(compiled{want: want, forget: forget, ports: ports, covers: st.gen})
+	set := st.publish(compiled{want: want, forget: forget, ports: ports, covers: st.gen})
+	if st.unnoted == nil {
+		st.unnoted = map[int]uint64{}
+	}
+	for port := range ports {
+		st.unnoted[port] = set.seq
+	}
 	return nil
+}
+
+// mayHave is the ports the switch's rules may be made for (under mu, after
+// noteApplied), sorted: the last noted apply's and those of every set
+// compiled since.
+func (st *dcState) mayHave() []int {
+	all := maps.Clone(st.ports)
+	if all == nil {
+		all = map[int]bool{}
+	}
+	for port := range st.unnoted {
+		all[port] = true
+	}
+	return slices.Sorted(maps.Keys(all))
+}
+
+// madeFor notes that set is on the switch (applied or reset, noted in
+// apply order): its ports are the ones the rules are made for, and no set
+// compiled before it can be applied any more (applies go in compile
+// order), so their ports it did not keep are forgotten (its forget had
+// them) or deleted (Reset).
+func (st *dcState) madeFor(set compiled) {
+	st.ports = set.ports
+	maps.DeleteFunc(st.unnoted, func(_ int, seq uint64) bool { return seq <= set.seq })
 }
 
 // Sync recompiles datacenter dc's rules and applies the difference.

@@ -205,7 +205,7 @@ func (p *Plane) departed(ctx context.Context, k int, vnf, id string) error {
 	for _, pp := range p.activeIn(st.name) {
 		have[pp.In] = true
 	}
-	for port := range st.ports {
+	for _, port := range st.mayHave() {
 		if !have[port] {
 			return p.sync(ctx, k)
 		}
@@ -336,7 +336,10 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 	// on the switch and applies nothing
 	set := st.publish(compiled{want: want, ports: ports, covers: st.gen})
 	st.applyMu.Lock()
-	err = st.sw.Reset(ctx, want)
+	err = errClosed
+	if !st.closed {
+		err = st.sw.Reset(ctx, want)
+	}
 	if err == nil {
 		st.appliedSeq, st.appliedCovers = set.seq, set.covers
 	}
@@ -346,7 +349,8 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 		st.failed = true
 		return fmt.Errorf("dc%d after restart: %w", k, err)
 	}
-	st.failed, st.ports = false, ports
+	st.failed = false
+	st.madeFor(set)
 	st.okGen = st.gen // every call change is on the switch
 	return nil
 }

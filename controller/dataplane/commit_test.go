@@ -180,6 +180,12 @@ func TestADepartedPortOfAnUnnotedApplyIsForgotten(t *testing.T) {
 	if last := b.sw.forget[len(b.sw.forget)-1]; !slices.Contains(last, gone) {
 		t.Fatalf("the update after instance 3 departed forgets %v, want its port %d: its learned rules stay on the switch", last, gone)
 	}
+	b.p.mu.Lock() // the update that forgot it succeeded: the next forgets nothing
+	err = b.p.sync(ctx, 0)
+	b.p.mu.Unlock()
+	if last := b.sw.forget[len(b.sw.forget)-1]; err != nil || len(last) != 0 {
+		t.Fatalf("the update after the one that forgot instance 3's port forgets %v (%v), want nothing", last, err)
+	}
 }
 
 // The same with the set made for instance 3 still in flight while two

@@ -19,17 +19,23 @@ import (
 //     compiled set goes to the switch (one bundle, one ovs-ofctl run), unless
 //     it is there already.
 //
-// The ovs-ofctl run (tens of ms, ≈ 0.5 s at load 20) is never under mu: a
-// call's state change, another DC's update and the readers (FlowCounts,
-// Calls, the media hook's checks) do not wait for it. A call's commit (the
-// media hook's /start and /end) compiles once, then waits for applyMu: the
-// apply that runs when it gets it carries every change compiled meanwhile,
-// so the calls answered during one ovs-ofctl run share the next one (group
-// commit) and a call waits for at most two. Before, mu was held across
-// every run and each call's state change and its commit each queued behind
-// the running one: under load the commits covered a change or two each, the
-// queue grew and /start timed out (the P-CSCF's 1 s; the caller then sent
-// media before its rules existed: TestChaosMedia's late rules).
+// The ovs-ofctl run (20–50 ms on an idle host, seconds at load 20+) is
+// never under mu for a call's commit: a call's state change, another DC's
+// update and the readers (FlowCounts, Calls, the media hook's checks) do
+// not wait for it. A call's commit (the media hook's /start and /end)
+// compiles once, then waits for applyMu: the apply that runs when it gets
+// it carries every change compiled meanwhile, so the calls answered during
+// one ovs-ofctl run share the next one (group commit); the commit waits
+// for two runs at most (the one in flight, the one carrying it) once it has
+// mu. The sync-path updates (interval steps, instance changes, departures,
+// retries, any DC's) still hold mu across their own run: a call that
+// arrives while some are queued on mu waits for them too. Once its rules
+// are on the switch, a call no longer takes mu: its outcome is noted by the
+// next holder of mu that reads it (noteApplied first). Before, mu was held
+// across every run and each call's state change and its commit each queued
+// behind the running one: under load the commits covered a change or two
+// each, the queue grew and /start timed out (the P-CSCF's 1 s; the caller
+// then sent media before its rules existed: TestChaosMedia's late rules).
 //
 // Lock order: mu before applyMu (sync, Reset under mu take applyMu);
 // applyMu before rulePipe.slotMu (a leaf). Nothing takes mu while holding
@@ -44,7 +50,9 @@ type compiled struct {
 	seq    uint64       // compile order
 }
 
-// applied is one apply's outcome, noted under mu by noteApplied.
+// applied is one apply's outcome, noted under mu by noteApplied (by the
+// next holder of mu that reads what it changes: okGen, failed, ports,
+// countsLost, last).
 type applied struct {
 	set compiled
 	c   ovs.Changes

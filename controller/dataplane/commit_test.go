@@ -31,8 +31,8 @@ func (g *gatedSwitch) Apply(ctx context.Context, want []ovs.Flow, forget ...int)
 	return g.fakeSwitch.Apply(ctx, want, forget...)
 }
 
-// While one call's rule update runs on the switch (its ovs-ofctl: ≈ 0.5 s
-// at load 20), the plane's state lock is free: other calls start and end,
+// While one call's rule update runs on the switch (its ovs-ofctl: 20–50
+// ms idle, seconds at load 20+), the plane's state lock is free: other calls start and end,
 // and the readers answer, without waiting for it; the calls changed
 // meanwhile share the next update (two updates for three calls), and each
 // commit answers once its call's rules are on the switch. Before, the lock

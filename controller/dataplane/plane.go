@@ -113,8 +113,10 @@ type dcState struct {
 	hasTags  bool
 	tagGen   uint64
 	learning bool
-	// failed: the last rule update failed (retryFailed syncs again)
-	failed bool
+	// failed: the last rule update failed (retryFailed syncs again);
+	// compileFailed: the last compile failed (an older set's apply noted
+	// after it clears failed, not this)
+	failed, compileFailed bool
 	// gen counts the call changes (commit); okGen is the highest gen a
 	// successful rule update covered: a change of gen <= okGen is on the
 	// switch (a later failed update leaves the switch as it was: Apply
@@ -478,6 +480,7 @@ func (p *Plane) compileRules(k int, st *dcState) error {
 		want, err = Compile(Inputs{Table: t, Live: live, Flows: flowList(st), Calls: st.calls,
 			UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
 	})
+	st.compileFailed = err != nil
 	if err != nil {
 		return fmt.Errorf("dc%d: %w", k, err)
 	}

@@ -225,7 +225,7 @@ func (p *Plane) retryFailed(ctx context.Context) error {
 		if st := p.dcs[k]; st != nil {
 			p.noteApplied(k, st)
 		}
-		if st := p.dcs[k]; st != nil && st.failed {
+		if st := p.dcs[k]; st != nil && (st.failed || st.compileFailed) {
 			errs = append(errs, p.sync(ctx, k))
 		}
 		p.mu.Unlock()

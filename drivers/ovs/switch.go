@@ -211,12 +211,15 @@ func Diff(have map[string]Flow, want []Flow) ([]string, Changes) {
 // "drop"), same cookie), and a delayed delete removes it EndHold later
 // (tomb.go), so the packets Open vSwitch credits after the bundle still
 // count on the pair; want naming its identity again (a newer call with
-// the 5-tuple) takes it over at once.
+// the 5-tuple) takes it over at once. A rule update deletes, in its
+// bundle, the tombstones already due whose pair keeps its counter rule in
+// want (no counter read): the delayed delete then runs only when no
+// caller updated the switch.
 func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (Changes, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want, cs := Resolve(want)
-	c, err := s.applyLocked(ctx, want, forgetOutputs, nil)
+	c, err := s.applyLocked(ctx, want, forgetOutputs, s.dueLocked(want))
 	if err != nil {
 		return c, err
 	}

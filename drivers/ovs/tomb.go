@@ -72,6 +72,27 @@ func (s *Switch) withTombsLocked(want []Flow, gone map[string]bool) []Flow {
 	return out
 }
 
+// dueLocked returns the tombstones at least EndHold old whose pair's
+// counter rule want keeps (s.mu held): a caller's rule update deletes them
+// with no counter read.
+func (s *Switch) dueLocked(want []Flow) map[string]bool {
+	if len(s.tombs) == 0 {
+		return nil
+	}
+	keys := make(map[string]bool, len(want))
+	for _, f := range want {
+		keys[f.Key()] = true
+	}
+	now := s.clock().Now()
+	due := map[string]bool{}
+	for k, tb := range s.tombs {
+		if now.Sub(tb.since) >= s.hold && keys[PairCounter(tb.pair).Key()] {
+			due[k] = true
+		}
+	}
+	return due
+}
+
 // armLocked sets the delayed delete when tombstones wait and none is set
 // (s.mu held): one sweep per EndHold at most, however many calls end.
 func (s *Switch) armLocked() {

@@ -2,7 +2,10 @@ package ovs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -179,5 +182,88 @@ func TestCloseStopsTheDelayedDelete(t *testing.T) {
 	clk.Advance(2 * EndHold)
 	if m.runs != runs || clk.Pending() != 0 {
 		t.Fatalf("after Close: %d ovs-ofctl runs, %d timers", m.runs-runs, clk.Pending())
+	}
+}
+
+// A call's end whose bundle fails changes nothing, its tombstone record
+// included: the next end (the caller's retry) makes the rule
+// count-then-drop. A delayed delete whose bundle fails keeps the
+// tombstone, and the next one deletes it. Without the record's restore,
+// the retried end would find a record, keep the rule as the switch has it
+// (still forwarding) and the ended call's media would be forwarded until
+// the delayed delete (revCD MED-4).
+func TestAFailedEndOrDelayedDeleteChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	m, sw, clk, a, e := oneCall(t, false)
+	fail := false
+	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+		if fail && slices.Contains(args, "--bundle") {
+			m.runs++
+			return "", errors.New("model: bundle refused")
+		}
+		return m.ofctl(ctx, stdin, args...)
+	}
+	fail = true
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err == nil {
+		t.Fatal("the end's bundle failed: no error")
+	}
+	if sw.Tombstones() != 0 || m.rules[e.Key()].f.Actions != e.Actions {
+		t.Fatalf("after the failed end: %d tombstones, rule %s; want none, the rule forwarding as before", sw.Tombstones(), m.rules[e.Key()].f.Actions)
+	}
+	fail = false
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil {
+		t.Fatal(err)
+	}
+	if r := m.rules[e.Key()]; r == nil || r.f.Actions != CountPair(a, "drop") || sw.Tombstones() != 1 {
+		t.Fatalf("after the retried end the rule is %+v (%d tombstones), want %s: an ended call's rule forwards", r, sw.Tombstones(), CountPair(a, "drop"))
+	}
+	fail = true
+	clk.Advance(EndHold) // the delayed delete fails
+	if _, ok := m.rules[e.Key()]; !ok || sw.Tombstones() != 1 {
+		t.Fatalf("after a failed delayed delete: rule there %v, %d tombstones; want both kept", ok, sw.Tombstones())
+	}
+	fail = false
+	clk.Advance(EndHold)
+	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 {
+		t.Fatalf("after the next delayed delete: rule there %v, %d tombstones; want it deleted", ok, sw.Tombstones())
+	}
+}
+
+// A caller's rule update deletes, in its own bundle, the tombstones that
+// are due (EndHold old) and whose pair keeps its counter rule (no counter
+// read): the delayed delete then has nothing left and runs no bundle of
+// its own while callers update the switch (revCD MED-2). Before, the
+// update left them and the sweep ran one more ovs-ofctl, holding the
+// Switch's lock for it.
+func TestARuleUpdateDeletesTheDueEndedRules(t *testing.T) {
+	ctx := context.Background()
+	m, sw, clk, a, e1 := oneCall(t, false)
+	e2, e3 := modelEntry(a, 2, 6001), modelEntry(a, 3, 6002)
+	for _, want := range [][]Flow{{PairCounter(a), e1, e2}, {PairCounter(a), e2}} { // e1 ends at 0
+		if _, err := sw.Apply(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(150 * time.Millisecond)
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil { // e2 ends at 150 ms
+		t.Fatal(err)
+	}
+	clk.Advance(EndHold - 150*time.Millisecond) // the delayed delete of e1
+	if _, ok := m.rules[e1.Key()]; ok || sw.Tombstones() != 1 {
+		t.Fatalf("at EndHold: e1 there %v, %d tombstones; want e1 deleted, e2 waiting", ok, sw.Tombstones())
+	}
+	clk.Advance(151 * time.Millisecond) // e2 is due
+	runs, dumps := m.runs, m.dumps
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), e3}); err != nil { // a new call
+		t.Fatal(err)
+	}
+	if _, ok := m.rules[e2.Key()]; ok || sw.Tombstones() != 0 || m.runs-runs != 1 || m.dumps != dumps {
+		t.Fatalf("a rule update with e2 due: e2 there %v, %d tombstones, %d ovs-ofctl runs, %d dumps; want e2 deleted in its bundle, no read",
+			ok, sw.Tombstones(), m.runs-runs, m.dumps-dumps)
+	}
+	runs = m.runs
+	clk.Advance(EndHold)
+	if m.runs != runs {
+		t.Fatalf("the delayed delete ran %d ovs-ofctl with nothing left to delete", m.runs-runs)
 	}
 }

@@ -251,7 +251,9 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 		if err := p.d.EnsureBridge(ctx, st.br, k); err != nil {
 			return nil, err
 		}
-		st.sw = p.d.NewSwitch(st.br)
+		sw := p.d.NewSwitch(st.br)
+		sw.ReportTo(cfg.OnError) // its delayed deletes' failures
+		st.sw = sw
 		if err := p.d.AddVeth(ctx, st.br, p.UsersNS(k), UserPort, p.UsersNS(k), "eth0", UsersMAC(k)); err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package ovs
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -99,14 +100,55 @@ func (s *Switch) armLocked() {
 	if len(s.tombs) == 0 || s.timer != nil || s.closed {
 		return
 	}
-	s.timer = s.clock().AfterFunc(s.hold, s.sweep)
+	s.timer = s.clock().AfterFunc(max(s.hold, s.retryIn), s.sweep)
+}
+
+// maxSweepRetry caps the wait before a delayed delete retries after
+// failures in a row.
+const maxSweepRetry = 5 * time.Second
+
+// ReportTo gives the Switch where its delayed deletes' failures go (nil:
+// nowhere): the 1st, 2nd, 4th, 8th… of a run, each with the run's length.
+func (s *Switch) ReportTo(onErr func(error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onErr = onErr
+}
+
+// DelayedDeleteFailures is how many delayed deletes failed in a row (0
+// after one succeeds).
+func (s *Switch) DelayedDeleteFailures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sweepFails
+}
+
+// sweptLocked notes a delayed delete's outcome (s.mu held): a failure
+// makes the next one wait longer and is reported thinned; a success
+// resets both. Counts it ended unread are reported too (PairPackets says
+// ErrCountsLost as for any update).
+func (s *Switch) sweptLocked(n int, c Changes, err error) {
+	if err == nil {
+		s.sweepFails, s.retryIn, s.retry.streak = 0, 0, 0
+		if c.CountsUnread != nil && s.onErr != nil {
+			s.onErr(fmt.Errorf("ovs: %s: the delayed delete of %d ended entry rules: %w", s.bridge, n, c.CountsUnread))
+		}
+		return
+	}
+	s.sweepFails++
+	s.retryIn = s.retry.next(0)
+	if s.onErr != nil && s.sweepFails&(s.sweepFails-1) == 0 {
+		s.onErr(fmt.Errorf("ovs: %s: the delayed delete of %d ended entry rules failed (%d in a row; next try in %v): %w",
+			s.bridge, n, s.sweepFails, s.retryIn, err))
+	}
 }
 
 // sweep is the delayed delete: it applies the caller's last rule set
 // without the tombstones at least EndHold old (one bundle; a counter rule
 // kept for them alone goes too, read first as Apply reads it) and sets
 // itself again while younger ones wait. A failed bundle keeps them, and
-// the next sweep tries again.
+// the next sweep tries again, later after each failure in a row
+// (sweptLocked).
 func (s *Switch) sweep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -126,8 +168,9 @@ func (s *Switch) sweep() {
 		// caller fails alike and says so) keeps them: the next sweep
 		// tries again
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, _ = s.applyLocked(ctx, s.asked, nil, gone)
+		c, err := s.applyLocked(ctx, s.asked, nil, gone)
 		cancel()
+		s.sweptLocked(len(gone), c, err)
 	}
 	s.armLocked()
 }

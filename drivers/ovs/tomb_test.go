@@ -267,3 +267,36 @@ func TestARuleUpdateDeletesTheDueEndedRules(t *testing.T) {
 		t.Fatalf("the delayed delete ran %d ovs-ofctl with nothing left to delete", m.runs-runs)
 	}
 }
+
+// A delayed delete whose bundle keeps failing retries later after each
+// failure in a row (doubling from EndHold up to maxSweepRetry), reports
+// the 1st, 2nd, 4th… failure of the run, and once a bundle succeeds the
+// tombstone goes and the run ends. Before, it ran one ovs-ofctl every
+// EndHold without end (33 in 10 s) and said nothing (revCD MED-3).
+func TestAFailingDelayedDeleteBacksOffAndSaysSo(t *testing.T) {
+	m, sw, clk, _, e := oneCall(t, true)
+	var reports []error
+	sw.ReportTo(func(err error) { reports = append(reports, err) })
+	fail := true
+	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+		if fail && slices.Contains(args, "--bundle") {
+			m.runs++
+			return "", errors.New("model: bundle refused")
+		}
+		return m.ofctl(ctx, stdin, args...)
+	}
+	runs := m.runs
+	for range 100 {
+		clk.Advance(100 * time.Millisecond) // 10 s
+	}
+	// at 0.3, 0.6, 1.2, 2.4, 4.8, 9.6 s: six tries in 10 s
+	if n := m.runs - runs; n != 6 || sw.DelayedDeleteFailures() != 6 || len(reports) != 3 || sw.Tombstones() != 1 {
+		t.Fatalf("10 s of failing delayed deletes: %d ovs-ofctl runs, %d failures, %d reports (%v), %d tombstones; want 6, 6, 3 (1st, 2nd, 4th), 1",
+			n, sw.DelayedDeleteFailures(), len(reports), reports, sw.Tombstones())
+	}
+	fail = false
+	clk.Advance(maxSweepRetry)
+	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 || sw.DelayedDeleteFailures() != 0 {
+		t.Fatalf("after a delayed delete that succeeded: rule there %v, %d tombstones, %d failures in a row; want none", ok, sw.Tombstones(), sw.DelayedDeleteFailures())
+	}
+}

@@ -59,6 +59,8 @@ type ruleSwitch interface {
 	Ofctl(ctx context.Context, cmd string, args ...string) (string, error)
 	Reset(ctx context.Context, want []ovs.Flow) error
 	ForgetLearned(ctx context.Context) error
+	// Close stops the switch's delayed deletes (the plane's Close)
+	Close()
 }
 
 // learnedMonitor is what the plane uses of an ovs.LearnedMonitor.
@@ -313,9 +315,7 @@ func (p *Plane) Close(ctx context.Context) error {
 		if st.mon != nil {
 			st.mon.Close() // set once in New: FlowCounts reads it off-lock
 		}
-		if c, ok := st.sw.(interface{ Close() }); ok {
-			c.Close() // the delayed deletes of ended entry rules (the bridge goes)
-		}
+		st.sw.Close() // the delayed deletes of ended entry rules (the bridge goes)
 		for s := range st.insts {
 			insts := st.insts[s]
 			st.insts[s] = map[uint8]*netns.Instance{} // their exits are not failures

@@ -40,6 +40,7 @@ func (f *fakeSwitch) Learned(context.Context) (ovs.LearnedRules, error)        {
 func (f *fakeSwitch) Ofctl(context.Context, string, ...string) (string, error) { return "", nil }
 func (f *fakeSwitch) Reset(context.Context, []ovs.Flow) error                  { return nil }
 func (f *fakeSwitch) ForgetLearned(context.Context) error                      { return nil }
+func (f *fakeSwitch) Close()                                                   {}
 
 // A sync whose rule update fails keeps the port set the switch's rules were
 // made for (the departed instance's port stays in it) and marks the DC

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -298,5 +299,57 @@ func TestAFailingDelayedDeleteBacksOffAndSaysSo(t *testing.T) {
 	clk.Advance(maxSweepRetry)
 	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 || sw.DelayedDeleteFailures() != 0 {
 		t.Fatalf("after a delayed delete that succeeded: rule there %v, %d tombstones, %d failures in a row; want none", ok, sw.Tombstones(), sw.DelayedDeleteFailures())
+	}
+}
+
+// The hold covers the revalidator's lag: a flow sends up to its call's
+// end; Open vSwitch's revalidator starts a round every period (100 ms,
+// max-revalidator) at a seeded phase and pulls the flow's packets a
+// seeded lag (< one period, each round its own: a loaded round) after the
+// round's start, so packets sent just before the end wait up to two
+// periods for their credit. Every one of them counts on the pair and none on the miss rule
+// when the delayed delete waits EndHold; a hold under two periods loses
+// some on a slow round (revCD MED-1: before, the model flushed before
+// every clock step, so any hold passed, 1 ms included).
+func TestEndHoldCoversTheRevalidatorsLag(t *testing.T) {
+	const period = 100 * time.Millisecond
+	rng := rand.New(rand.NewPCG(15, 1))
+	for trial := range 40 {
+		m := newModelBridge()
+		sw, clk := modelSwitch(t, m)
+		a := Pair{0, 1}
+		e := modelEntry(a, 1, 6000)
+		ctx := context.Background()
+		if _, err := sw.Apply(ctx, []Flow{PairCounter(a), e}); err != nil {
+			t.Fatal(err)
+		}
+		// off the whole ms, so no pull falls on a send or the delete
+		phase := time.Duration(rng.IntN(100))*time.Millisecond + 300*time.Microsecond
+		var maxGap, lastPull time.Duration
+		start := clk.Now()
+		var round func()
+		round = func() {
+			lag := time.Duration(rng.IntN(100))*time.Millisecond + 600*time.Microsecond
+			clk.AfterFunc(lag, func() {
+				now := clk.Now().Sub(start)
+				maxGap, lastPull = max(maxGap, now-lastPull), now
+				m.flush()
+			})
+			clk.AfterFunc(period, round)
+		}
+		clk.AfterFunc(phase, round)
+		const sent = 1000
+		for range sent { // 1 packet a ms for 1 s
+			m.send(e.Key(), 1)
+			clk.Advance(time.Millisecond)
+		}
+		if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil { // the call ends
+			t.Fatal(err)
+		}
+		clk.Advance(2 * EndHold)
+		if r := m.rules[PairCounter(a).Key()]; m.missed != 0 || r.packets != sent || sw.Tombstones() != 0 {
+			t.Fatalf("trial %d (phase %v, pulls up to %v apart): pair counter %d, miss rule %d of %d sent, %d tombstones; want all on the pair, the rule deleted",
+				trial, phase, maxGap, r.packets, m.missed, sent, sw.Tombstones())
+		}
 	}
 }

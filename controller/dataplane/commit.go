@@ -46,6 +46,7 @@ type compiled struct {
 	want   []ovs.Flow
 	forget []int        // ports whose learned rules go (departed instances)
 	ports  map[int]bool // the live instances' ports it was made for
+	tags   bool         // want has tag rules
 	covers uint64       // the call-change generation (dcState.gen) it includes
 	seq    uint64       // compile order
 }

@@ -405,3 +405,48 @@ func TestCloseStopsTheRuleUpdates(t *testing.T) {
 		t.Errorf("%d rule updates ran after Close", m-n)
 	}
 }
+
+// A compiled set without tag rules does not stop FlowCounts reading the
+// switch while the set with tag rules is still on it (the new set not
+// applied yet): rules learned from those tags meanwhile are counted. Once
+// the set without them is applied, a read that finds no learned rule
+// stops the reads. Before, the compile itself cleared the tag mark
+// (revML LOW-2).
+func TestLearningStaysWhileTagRulesMayBeOnTheSwitch(t *testing.T) {
+	ctx := context.Background()
+	b := newTakeoverBed(t)
+	st := b.p.dcs[0]
+	st.hasTags, st.learning = true, true // the set on the switch has tag rules
+	b.p.mu.Lock()
+	if err := b.p.compileRules(0, st); err != nil { // a set without (the bed's compiles have none)
+		t.Fatal(err)
+	}
+	b.p.mu.Unlock()
+	learning := func() bool {
+		t.Helper()
+		if _, err := b.p.FlowCounts(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		b.p.mu.Lock()
+		defer b.p.mu.Unlock()
+		return st.learning
+	}
+	if !learning() {
+		t.Fatal("a read found no learned rule while the tag rules are still on the switch: FlowCounts stops reading it")
+	}
+	st.applyMu.Lock() // the set without tag rules is applied (noted by the next reader)
+	err := st.applyNewest(ctx, 0)
+	st.applyMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if learning() {
+		t.Fatal("after the set without tag rules was applied, a read that found none keeps FlowCounts reading")
+	}
+	b.p.mu.Lock() // a set with tag rules compiled (made by hand: the bed's have none), not applied yet
+	st.compiledTags(st.publish(compiled{want: st.newest.want, ports: st.newest.ports, covers: st.gen, tags: true}))
+	b.p.mu.Unlock()
+	if !learning() {
+		t.Fatal("a read found no learned rule while a set with tag rules is on its way to the switch: FlowCounts stops reading it")
+	}
+}

@@ -190,7 +190,8 @@ func (p *Plane) FlowCounts(ctx context.Context, dc int) ([]InstanceFlows, error)
 	learned := rules.Flows
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if learn && len(learned) == 0 && len(rules.Skipped) == 0 && st.tagGen == gen && !st.hasTags {
+	p.noteApplied(dc, st)
+	if learn && len(learned) == 0 && len(rules.Skipped) == 0 && st.tagGen == gen && !st.mayHaveTags() {
 		st.learning = false
 	}
 	if n := len(rules.Skipped); n > 0 && n != st.lastSkipped && p.cfg.OnError != nil {

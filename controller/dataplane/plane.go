@@ -107,14 +107,16 @@ type dcState struct {
 	takeovers     int
 	conflicts     map[string]bool
 	conflictCount int
-	// hasTags: the installed rules have tag rules (which learn per-flow
-	// rules); tagGen counts the syncs that installed some; learning: the
-	// switch may hold learned rules (set with a tag rule, cleared by a
-	// read that found none while no tag rule was installed): FlowCounts
-	// reads the switch only then
-	hasTags  bool
-	tagGen   uint64
-	learning bool
+	// hasTags: the set noted on the switch (seq notedSeq) has tag rules
+	// (which learn per-flow rules); tagsSeq: the newest compiled set with
+	// some; tagGen counts the compiles with some; learning: the switch may
+	// hold learned rules (set with a tag rule's compile, cleared by a read
+	// that found none while no set that may be on the switch had a tag
+	// rule: mayHaveTags): FlowCounts reads the switch only then
+	hasTags           bool
+	notedSeq, tagsSeq uint64
+	tagGen            uint64
+	learning          bool
 	// failed: the last rule update failed (retryFailed syncs again);
 	// compileFailed: the last compile failed (an older set's apply noted
 	// after it clears failed, not this)
@@ -487,18 +489,8 @@ func (p *Plane) compileRules(k int, st *dcState) error {
 		return fmt.Errorf("dc%d: %w", k, err)
 	}
 	want = p.resolve(k, st, want)
-	st.hasTags = false
-	for _, f := range want {
-		if f.Cookie>>48 == ovs.CookieTag>>48 {
-			st.hasTags = true
-			break
-		}
-	}
-	if st.hasTags {
-		st.tagGen++
-		st.learning = true
-	}
-	set := st.publish(compiled{want: want, forget: forget, ports: ports, covers: st.gen})
+	set := st.publish(compiled{want: want, forget: forget, ports: ports, covers: st.gen, tags: hasTagRules(want)})
+	st.compiledTags(set)
 	if st.unnoted == nil {
 		st.unnoted = map[int]uint64{}
 	}
@@ -507,6 +499,27 @@ func (p *Plane) compileRules(k int, st *dcState) error {
 	}
 	return nil
 }
+
+// hasTagRules says whether want has tag rules (which learn per-flow rules).
+func hasTagRules(want []ovs.Flow) bool {
+	return slices.ContainsFunc(want, func(f ovs.Flow) bool { return f.Cookie>>48 == ovs.CookieTag>>48 })
+}
+
+// compiledTags notes a compiled set's tag rules (under mu): from now on
+// the switch may learn rules (learning; tagGen tells FlowCounts a read
+// raced with it), until a set without them is noted applied (madeFor).
+func (st *dcState) compiledTags(set compiled) {
+	if set.tags {
+		st.tagGen++
+		st.learning = true
+		st.tagsSeq = set.seq
+	}
+}
+
+// mayHaveTags says whether the switch may hold tag rules (under mu, after
+// noteApplied): the noted set has some, or a set compiled since does (in
+// flight, or applied and not noted).
+func (st *dcState) mayHaveTags() bool { return st.hasTags || st.tagsSeq > st.notedSeq }
 
 // mayHave is the ports the switch's rules may be made for (under mu, after
 // noteApplied), sorted: the last noted apply's and those of every set
@@ -528,7 +541,7 @@ func (st *dcState) mayHave() []int {
 // order), so their ports it did not keep are forgotten (its forget had
 // them) or deleted (Reset).
 func (st *dcState) madeFor(set compiled) {
-	st.ports = set.ports
+	st.ports, st.hasTags, st.notedSeq = set.ports, set.tags, set.seq
 	maps.DeleteFunc(st.unnoted, func(_ int, seq uint64) bool { return seq <= set.seq })
 }
 

@@ -334,7 +334,8 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 	// the reset set is the newest compiled one: an apply of an older set
 	// compiled before it (a call's commit waiting for applyMu) finds it
 	// on the switch and applies nothing
-	set := st.publish(compiled{want: want, ports: ports, covers: st.gen})
+	set := st.publish(compiled{want: want, ports: ports, covers: st.gen, tags: hasTagRules(want)})
+	st.compiledTags(set)
 	st.applyMu.Lock()
 	err = errClosed
 	if !st.closed {

@@ -18,7 +18,12 @@ import (
 // just after its call's end count on its pair, not on table 1's miss rule.
 // The revalidator pulls each datapath flow at least once a period, so two
 // periods are enough; the third is margin for a loaded switch.
-const EndHold = 300 * time.Millisecond
+const EndHold = 3 * MaxRevalidator
+
+// MaxRevalidator is the longest period of Open vSwitch's revalidator
+// (other_config:max-revalidator, which Start sets): each datapath flow's
+// packets are pulled to its rules' counters at least that often.
+const MaxRevalidator = 100 * time.Millisecond
 
 // tombstone is an ended entry rule kept as CountPair(pair, "drop").
 type tombstone struct {

@@ -121,6 +121,33 @@ func TestACommitCompiledBeforeAResetAppliesNothingAfterIt(t *testing.T) {
 	}
 }
 
+// gateApplies puts a gatedSwitch, gate set, on the bed's DC 0.
+func (b *takeoverBed) gateApplies() *gatedSwitch {
+	g := &gatedSwitch{fakeSwitch: b.sw, gate: true, entered: make(chan struct{}), release: make(chan struct{})}
+	b.p.dcs[0].sw = g
+	return g
+}
+
+// startCall runs StartCall of c (its caller's flow into DC 0) in the
+// background: its decisions and error come on the channel.
+func (b *takeoverBed) startCall(c routing.Call) <-chan startResult {
+	done := make(chan startResult, 1)
+	go func() {
+		ds, err := b.p.StartCall(context.Background(), c, callerFlow(c))
+		done <- startResult{ds, err}
+	}()
+	return done
+}
+
+type startResult struct {
+	ds  []routing.Decision
+	err error
+}
+
+func callerFlow(c routing.Call) FlowStart {
+	return FlowStart{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: 6000, DstIP: EntryIP(0), DstPort: 6000}}
+}
+
 // duringSwitch is a fakeSwitch whose next Apply first runs during: what
 // happens while that ovs-ofctl run is in flight.
 type duringSwitch struct {
@@ -255,14 +282,8 @@ func TestACallWhoseRulesAreOnDoesNotWaitForASyncsRun(t *testing.T) {
 	ctx := context.Background()
 	b := newTakeoverBed(t)
 	st := b.p.dcs[0]
-	g := &gatedSwitch{fakeSwitch: b.sw, gate: true, entered: make(chan struct{}), release: make(chan struct{})}
-	st.sw = g
-	a := sipCall("127.0.0.101", "127.0.0.91")
-	doneA := make(chan error, 1)
-	go func() {
-		_, err := b.p.StartCall(ctx, a, FlowStart{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: a.CallerIP, SrcPort: 6000, DstIP: EntryIP(0), DstPort: 6000}})
-		doneA <- err
-	}()
+	g := b.gateApplies()
+	doneA := b.startCall(sipCall("127.0.0.101", "127.0.0.91"))
 	<-g.entered // a's set on its way to the switch
 	s0 := seqOf(st)
 	doneS := make(chan error, 1)
@@ -273,8 +294,8 @@ func TestACallWhoseRulesAreOnDoesNotWaitForASyncsRun(t *testing.T) {
 	g.gate = true           // the sync's run waits too (read by Apply after release)
 	g.release <- struct{}{} // a's run ends: a's rules are on the switch
 	<-g.entered             // the sync's run, under mu
-	if err := <-doneA; err != nil {
-		t.Fatal(err)
+	if r := <-doneA; r.err != nil {
+		t.Fatal(r.err)
 	}
 	close(g.release)
 	if err := <-doneS; err != nil {
@@ -308,16 +329,8 @@ func TestAnInstanceChangeDuringACallsApplyLandsLast(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.live[0][4] = InstancePorts(1, 4)
-	g := &gatedSwitch{fakeSwitch: b.sw, gate: true, entered: make(chan struct{}), release: make(chan struct{})}
-	st.sw = g
-	a := sipCall("127.0.0.101", "127.0.0.91")
-	doneA := make(chan error, 1)
-	var ds []routing.Decision
-	go func() {
-		var err error
-		ds, err = b.p.StartCall(ctx, a, FlowStart{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: a.CallerIP, SrcPort: 6000, DstIP: EntryIP(0), DstPort: 6000}})
-		doneA <- err
-	}()
+	g := b.gateApplies()
+	doneA := b.startCall(sipCall("127.0.0.101", "127.0.0.91"))
 	<-g.entered // a's set in flight
 	b.p.mu.Lock()
 	var from uint8
@@ -332,11 +345,12 @@ func TestAnInstanceChangeDuringACallsApplyLandsLast(t *testing.T) {
 		runtime.Gosched()
 	}
 	close(g.release)
-	if err := errors.Join(<-doneA, <-doneR); err != nil {
+	a := <-doneA
+	if err := errors.Join(a.err, <-doneR); err != nil {
 		t.Fatal(err)
 	}
-	if len(ds) != 1 || ds[0].Instances[0] != from {
-		t.Fatalf("a's decision %+v, want instance %d", ds, from)
+	if len(a.ds) != 1 || a.ds[0].Instances[0] != from {
+		t.Fatalf("a's decision %+v, want instance %d", a.ds, from)
 	}
 	st.slotMu.Lock()
 	newest := st.newest
@@ -361,14 +375,8 @@ func TestCloseStopsTheRuleUpdates(t *testing.T) {
 	ctx := context.Background()
 	b := newTakeoverBed(t)
 	st := b.p.dcs[0]
-	g := &gatedSwitch{fakeSwitch: b.sw, gate: true, entered: make(chan struct{}), release: make(chan struct{})}
-	st.sw = g
-	a, c := sipCall("127.0.0.101", "127.0.0.91"), sipCall("127.0.0.102", "127.0.0.92")
-	flow := func(c routing.Call) FlowStart {
-		return FlowStart{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: 6000, DstIP: EntryIP(0), DstPort: 6000}}
-	}
-	doneA := make(chan error, 1)
-	go func() { _, err := b.p.StartCall(ctx, a, flow(a)); doneA <- err }()
+	g := b.gateApplies()
+	doneA := b.startCall(sipCall("127.0.0.101", "127.0.0.91"))
 	<-g.entered // a's update runs
 	closed := make(chan struct{})
 	go func() { // Close's part before the bridges go
@@ -388,11 +396,11 @@ func TestCloseStopsTheRuleUpdates(t *testing.T) {
 	}
 	close(g.release)
 	<-closed
-	if err := <-doneA; err != nil {
-		t.Fatal(err)
+	if r := <-doneA; r.err != nil {
+		t.Fatal(r.err)
 	}
 	n := len(b.sw.forget)
-	if _, err := b.p.StartCall(ctx, c, flow(c)); !errors.Is(err, errClosed) {
+	if _, err := b.p.StartCall(ctx, sipCall("127.0.0.102", "127.0.0.92"), callerFlow(sipCall("127.0.0.102", "127.0.0.92"))); !errors.Is(err, errClosed) {
 		t.Errorf("a call started after Close: %v, want %v", err, errClosed)
 	}
 	b.p.mu.Lock()

@@ -196,34 +196,27 @@ func TestCloseStopsTheDelayedDelete(t *testing.T) {
 func TestAFailedEndOrDelayedDeleteChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	m, sw, clk, a, e := oneCall(t, false)
-	fail := false
-	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
-		if fail && slices.Contains(args, "--bundle") {
-			m.runs++
-			return "", errors.New("model: bundle refused")
-		}
-		return m.ofctl(ctx, stdin, args...)
-	}
-	fail = true
+	fail := failingBundles(m, sw)
+	*fail = true
 	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err == nil {
 		t.Fatal("the end's bundle failed: no error")
 	}
 	if sw.Tombstones() != 0 || m.rules[e.Key()].f.Actions != e.Actions {
 		t.Fatalf("after the failed end: %d tombstones, rule %s; want none, the rule forwarding as before", sw.Tombstones(), m.rules[e.Key()].f.Actions)
 	}
-	fail = false
+	*fail = false
 	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil {
 		t.Fatal(err)
 	}
 	if r := m.rules[e.Key()]; r == nil || r.f.Actions != CountPair(a, "drop") || sw.Tombstones() != 1 {
 		t.Fatalf("after the retried end the rule is %+v (%d tombstones), want %s: an ended call's rule forwards", r, sw.Tombstones(), CountPair(a, "drop"))
 	}
-	fail = true
+	*fail = true
 	clk.Advance(EndHold) // the delayed delete fails
 	if _, ok := m.rules[e.Key()]; !ok || sw.Tombstones() != 1 {
 		t.Fatalf("after a failed delayed delete: rule there %v, %d tombstones; want both kept", ok, sw.Tombstones())
 	}
-	fail = false
+	*fail = false
 	clk.Advance(EndHold)
 	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 {
 		t.Fatalf("after the next delayed delete: rule there %v, %d tombstones; want it deleted", ok, sw.Tombstones())
@@ -278,14 +271,8 @@ func TestAFailingDelayedDeleteBacksOffAndSaysSo(t *testing.T) {
 	m, sw, clk, _, e := oneCall(t, true)
 	var reports []error
 	sw.ReportTo(func(err error) { reports = append(reports, err) })
-	fail := true
-	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
-		if fail && slices.Contains(args, "--bundle") {
-			m.runs++
-			return "", errors.New("model: bundle refused")
-		}
-		return m.ofctl(ctx, stdin, args...)
-	}
+	fail := failingBundles(m, sw)
+	*fail = true
 	runs := m.runs
 	for range 100 {
 		clk.Advance(100 * time.Millisecond) // 10 s
@@ -295,7 +282,7 @@ func TestAFailingDelayedDeleteBacksOffAndSaysSo(t *testing.T) {
 		t.Fatalf("10 s of failing delayed deletes: %d ovs-ofctl runs, %d failures, %d reports (%v), %d tombstones; want 6, 6, 3 (1st, 2nd, 4th), 1",
 			n, sw.DelayedDeleteFailures(), len(reports), reports, sw.Tombstones())
 	}
-	fail = false
+	*fail = false
 	clk.Advance(maxSweepRetry)
 	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 || sw.DelayedDeleteFailures() != 0 {
 		t.Fatalf("after a delayed delete that succeeded: rule there %v, %d tombstones, %d failures in a row; want none", ok, sw.Tombstones(), sw.DelayedDeleteFailures())
@@ -352,4 +339,18 @@ func TestEndHoldCoversTheRevalidatorsLag(t *testing.T) {
 				trial, phase, maxGap, r.packets, m.missed, sent, sw.Tombstones())
 		}
 	}
+}
+
+// failingBundles makes sw's bundles on model m fail while the returned
+// flag is set (a run all the same).
+func failingBundles(m *modelBridge, sw *Switch) *bool {
+	fail := new(bool)
+	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+		if *fail && slices.Contains(args, "--bundle") {
+			m.runs++
+			return "", errors.New("model: bundle refused")
+		}
+		return m.ofctl(ctx, stdin, args...)
+	}
+	return fail
 }

@@ -139,6 +139,15 @@ func (b *takeoverBed) startCall(c routing.Call) <-chan startResult {
 	return done
 }
 
+// callInFlight starts call a (127.0.0.101 → .91) with the bed's applies
+// gated and returns once its rule update runs on the switch.
+func (b *takeoverBed) callInFlight() (*gatedSwitch, <-chan startResult) {
+	g := b.gateApplies()
+	done := b.startCall(sipCall("127.0.0.101", "127.0.0.91"))
+	<-g.entered
+	return g, done
+}
+
 type startResult struct {
 	ds  []routing.Decision
 	err error
@@ -282,9 +291,7 @@ func TestACallWhoseRulesAreOnDoesNotWaitForASyncsRun(t *testing.T) {
 	ctx := context.Background()
 	b := newTakeoverBed(t)
 	st := b.p.dcs[0]
-	g := b.gateApplies()
-	doneA := b.startCall(sipCall("127.0.0.101", "127.0.0.91"))
-	<-g.entered // a's set on its way to the switch
+	g, doneA := b.callInFlight() // a's set on its way to the switch
 	s0 := seqOf(st)
 	doneS := make(chan error, 1)
 	go func() { doneS <- b.p.Sync(ctx, 0) }()
@@ -329,9 +336,7 @@ func TestAnInstanceChangeDuringACallsApplyLandsLast(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.live[0][4] = InstancePorts(1, 4)
-	g := b.gateApplies()
-	doneA := b.startCall(sipCall("127.0.0.101", "127.0.0.91"))
-	<-g.entered // a's set in flight
+	g, doneA := b.callInFlight() // a's set on its way to the switch
 	b.p.mu.Lock()
 	var from uint8
 	for _, f := range st.flows {
@@ -375,9 +380,7 @@ func TestCloseStopsTheRuleUpdates(t *testing.T) {
 	ctx := context.Background()
 	b := newTakeoverBed(t)
 	st := b.p.dcs[0]
-	g := b.gateApplies()
-	doneA := b.startCall(sipCall("127.0.0.101", "127.0.0.91"))
-	<-g.entered // a's update runs
+	g, doneA := b.callInFlight() // a's set on its way to the switch
 	closed := make(chan struct{})
 	go func() { // Close's part before the bridges go
 		b.p.mu.Lock()

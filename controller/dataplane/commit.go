@@ -19,17 +19,23 @@ import (
 //     compiled set goes to the switch (one bundle, one ovs-ofctl run), unless
 //     it is there already.
 //
-// The ovs-ofctl run (tens of ms, ≈ 0.5 s at load 20) is never under mu: a
-// call's state change, another DC's update and the readers (FlowCounts,
-// Calls, the media hook's checks) do not wait for it. A call's commit (the
-// media hook's /start and /end) compiles once, then waits for applyMu: the
-// apply that runs when it gets it carries every change compiled meanwhile,
-// so the calls answered during one ovs-ofctl run share the next one (group
-// commit) and a call waits for at most two. Before, mu was held across
-// every run and each call's state change and its commit each queued behind
-// the running one: under load the commits covered a change or two each, the
-// queue grew and /start timed out (the P-CSCF's 1 s; the caller then sent
-// media before its rules existed: TestChaosMedia's late rules).
+// The ovs-ofctl run (20–50 ms on an idle host, seconds at load 20+) is
+// never under mu for a call's commit: a call's state change, another DC's
+// update and the readers (FlowCounts, Calls, the media hook's checks) do
+// not wait for it. A call's commit (the media hook's /start and /end)
+// compiles once, then waits for applyMu: the apply that runs when it gets
+// it carries every change compiled meanwhile, so the calls answered during
+// one ovs-ofctl run share the next one (group commit); the commit waits
+// for two runs at most (the one in flight, the one carrying it) once it has
+// mu. The sync-path updates (interval steps, instance changes, departures,
+// retries, any DC's) still hold mu across their own run: a call that
+// arrives while some are queued on mu waits for them too. Once its rules
+// are on the switch, a call no longer takes mu: its outcome is noted by the
+// next holder of mu that reads it (noteApplied first). Before, mu was held
+// across every run and each call's state change and its commit each queued
+// behind the running one: under load the commits covered a change or two
+// each, the queue grew and /start timed out (the P-CSCF's 1 s; the caller
+// then sent media before its rules existed: TestChaosMedia's late rules).
 //
 // Lock order: mu before applyMu (sync, Reset under mu take applyMu);
 // applyMu before rulePipe.slotMu (a leaf). Nothing takes mu while holding
@@ -40,11 +46,14 @@ type compiled struct {
 	want   []ovs.Flow
 	forget []int        // ports whose learned rules go (departed instances)
 	ports  map[int]bool // the live instances' ports it was made for
+	tags   bool         // want has tag rules
 	covers uint64       // the call-change generation (dcState.gen) it includes
 	seq    uint64       // compile order
 }
 
-// applied is one apply's outcome, noted under mu by noteApplied.
+// applied is one apply's outcome, noted under mu by noteApplied (by the
+// next holder of mu that reads what it changes: okGen, failed, ports,
+// countsLost, last).
 type applied struct {
 	set compiled
 	c   ovs.Changes
@@ -58,6 +67,9 @@ type rulePipe struct {
 	// appliedSeq and appliedCovers: the newest set on the switch
 	applyMu                   sync.Mutex
 	appliedSeq, appliedCovers uint64
+	// closed: the plane is closed (Close, under applyMu): no apply or
+	// Reset runs any more (the bridges go)
+	closed bool
 
 	slotMu sync.Mutex // a leaf: guards newest, seq, done
 	newest compiled
@@ -88,6 +100,9 @@ func (r *rulePipe) newestCovers() uint64 {
 // there (under applyMu). A failed apply leaves the switch as it was (one
 // bundle): the set stays the newest, the next apply tries it again.
 func (r *rulePipe) applyNewest(ctx context.Context, sw ruleSwitch) error {
+	if r.closed {
+		return errClosed
+	}
 	r.slotMu.Lock()
 	set := r.newest
 	r.slotMu.Unlock()
@@ -101,6 +116,22 @@ func (r *rulePipe) applyNewest(ctx context.Context, sw ruleSwitch) error {
 	}
 	r.record(applied{set: set, c: c, err: err, dur: time.Since(start)})
 	return err
+}
+
+// errClosed is an apply's error once the plane is closed.
+var errClosed = errors.New("dataplane: closed")
+
+// stopApplies waits for the apply running (a call's commit applies without
+// mu) and makes every later apply fail with errClosed (under mu: Close,
+// before the bridges go).
+func (p *Plane) stopApplies() {
+	for _, st := range p.dcs {
+		if st != nil {
+			st.applyMu.Lock()
+			st.closed = true
+			st.applyMu.Unlock()
+		}
+	}
 }
 
 func (r *rulePipe) record(a applied) {
@@ -142,7 +173,7 @@ func (p *Plane) noteApplied(k int, st *dcState) {
 		}
 		st.failed = false
 		st.okGen = max(st.okGen, a.set.covers)
-		st.ports = a.set.ports
+		st.madeFor(a.set)
 		p.noteCountsUnread(k, st, a.c)
 	}
 }
@@ -185,8 +216,13 @@ func (p *Plane) commitDC(ctx context.Context, k int, gen uint64) error {
 		err = st.applyNewest(ctx, k)
 	}
 	st.applyMu.Unlock()
-	p.mu.Lock()
-	p.noteApplied(k, st)
-	p.mu.Unlock()
+	// the outcome is noted now if mu is free, else by the next holder that
+	// reads what it changes (noteApplied first): a call whose rules are on
+	// the switch does not wait for a sync-path update that holds mu across
+	// its own ovs-ofctl run
+	if p.mu.TryLock() {
+		p.noteApplied(k, st)
+		p.mu.Unlock()
+	}
 	return err
 }

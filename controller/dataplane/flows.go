@@ -115,6 +115,7 @@ func perDC[T any](p *Plane, get func(*dcState) (T, bool)) map[string]T {
 		if st == nil {
 			continue
 		}
+		p.noteApplied(k, st) // the applies' outcomes (counts lost) not noted yet
 		if v, ok := get(st); ok {
 			out[st.label(k)] = v
 		}
@@ -189,7 +190,8 @@ func (p *Plane) FlowCounts(ctx context.Context, dc int) ([]InstanceFlows, error)
 	learned := rules.Flows
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if learn && len(learned) == 0 && len(rules.Skipped) == 0 && st.tagGen == gen && !st.hasTags {
+	p.noteApplied(dc, st)
+	if learn && len(learned) == 0 && len(rules.Skipped) == 0 && st.tagGen == gen && !st.mayHaveTags() {
 		st.learning = false
 	}
 	if n := len(rules.Skipped); n > 0 && n != st.lastSkipped && p.cfg.OnError != nil {

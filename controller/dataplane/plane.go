@@ -59,6 +59,8 @@ type ruleSwitch interface {
 	Ofctl(ctx context.Context, cmd string, args ...string) (string, error)
 	Reset(ctx context.Context, want []ovs.Flow) error
 	ForgetLearned(ctx context.Context) error
+	// Close stops the switch's delayed deletes (the plane's Close)
+	Close()
 }
 
 // learnedMonitor is what the plane uses of an ovs.LearnedMonitor.
@@ -73,7 +75,12 @@ type dcState struct {
 	router *dcroute.Router // attached: the local controller's routing state
 	name   string          // attached: the DC's name (the driver's key)
 	ports  map[int]bool    // input ports of the live instances at the last sync
-	sw     ruleSwitch
+	// unnoted: the live instances' ports of the sets compiled since (and
+	// including) the newest applied set noted, each with the newest such
+	// set's seq: an apply in flight or not noted yet may have made rules
+	// towards them (madeFor prunes it)
+	unnoted map[int]uint64
+	sw      ruleSwitch
 	// mon follows the rules the switch learns (ovs.LearnedMonitor; nil in
 	// unit tests: FlowCounts reads sw then)
 	mon   learnedMonitor
@@ -100,16 +107,20 @@ type dcState struct {
 	takeovers     int
 	conflicts     map[string]bool
 	conflictCount int
-	// hasTags: the installed rules have tag rules (which learn per-flow
-	// rules); tagGen counts the syncs that installed some; learning: the
-	// switch may hold learned rules (set with a tag rule, cleared by a
-	// read that found none while no tag rule was installed): FlowCounts
-	// reads the switch only then
-	hasTags  bool
-	tagGen   uint64
-	learning bool
-	// failed: the last rule update failed (retryFailed syncs again)
-	failed bool
+	// hasTags: the set noted on the switch (seq notedSeq) has tag rules
+	// (which learn per-flow rules); tagsSeq: the newest compiled set with
+	// some; tagGen counts the compiles with some; learning: the switch may
+	// hold learned rules (set with a tag rule's compile, cleared by a read
+	// that found none while no set that may be on the switch had a tag
+	// rule: mayHaveTags): FlowCounts reads the switch only then
+	hasTags           bool
+	notedSeq, tagsSeq uint64
+	tagGen            uint64
+	learning          bool
+	// failed: the last rule update failed (retryFailed syncs again);
+	// compileFailed: the last compile failed (an older set's apply noted
+	// after it clears failed, not this)
+	failed, compileFailed bool
 	// gen counts the call changes (commit); okGen is the highest gen a
 	// successful rule update covered: a change of gen <= okGen is on the
 	// switch (a later failed update leaves the switch as it was: Apply
@@ -244,7 +255,9 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 		if err := p.d.EnsureBridge(ctx, st.br, k); err != nil {
 			return nil, err
 		}
-		st.sw = p.d.NewSwitch(st.br)
+		sw := p.d.NewSwitch(st.br)
+		sw.ReportTo(cfg.OnError) // its delayed deletes' failures
+		st.sw = sw
 		if err := p.d.AddVeth(ctx, st.br, p.UsersNS(k), UserPort, p.UsersNS(k), "eth0", UsersMAC(k)); err != nil {
 			return nil, err
 		}
@@ -295,6 +308,7 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 func (p *Plane) Close(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.stopApplies()
 	var errs []error
 	for k, st := range p.dcs {
 		if st == nil {
@@ -303,9 +317,7 @@ func (p *Plane) Close(ctx context.Context) error {
 		if st.mon != nil {
 			st.mon.Close() // set once in New: FlowCounts reads it off-lock
 		}
-		if c, ok := st.sw.(interface{ Close() }); ok {
-			c.Close() // the delayed deletes of ended entry rules (the bridge goes)
-		}
+		st.sw.Close() // the delayed deletes of ended entry rules (the bridge goes)
 		for s := range st.insts {
 			insts := st.insts[s]
 			st.insts[s] = map[uint8]*netns.Instance{} // their exits are not failures
@@ -454,13 +466,16 @@ func (p *Plane) compileRules(k int, st *dcState) error {
 	var err error
 	var forget []int
 	var ports map[int]bool
+	p.noteApplied(k, st)
 	p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, _ func(int, uint8) string) {
 		repairFlows(st, t, live)
 		now := livePorts(live)
-		// st.ports is the set the switch's rules were last made for: a
-		// departed instance's port stays in it until an update that
-		// forgot its learned rules succeeded, so a retry forgets them again
-		for port := range st.ports {
+		// the switch's rules may be made for st.ports (the last noted
+		// apply) or for any set compiled since (applied and not noted, in
+		// flight, or applied later): a departed instance's port stays in
+		// them until an update that forgot its learned rules succeeded
+		// and is noted, so a retry forgets them again
+		for _, port := range st.mayHave() {
 			if !now[port] {
 				forget = append(forget, port)
 			}
@@ -469,23 +484,65 @@ func (p *Plane) compileRules(k int, st *dcState) error {
 		want, err = Compile(Inputs{Table: t, Live: live, Flows: flowList(st), Calls: st.calls,
 			UsersMAC: UsersMAC(k), LearnIdle: p.cfg.LearnIdle})
 	})
+	st.compileFailed = err != nil
 	if err != nil {
 		return fmt.Errorf("dc%d: %w", k, err)
 	}
 	want = p.resolve(k, st, want)
-	st.hasTags = false
-	for _, f := range want {
-		if f.Cookie>>48 == ovs.CookieTag>>48 {
-			st.hasTags = true
-			break
-		}
+	set := st.publish(compiled{want: want, forget: forget, ports: ports, covers: st.gen, tags: hasTagRules(want)})
+	st.compiledTags(set)
+	if st.unnoted == nil {
+		st.unnoted = map[int]uint64{}
 	}
-	if st.hasTags {
+	for port := range ports {
+		st.unnoted[port] = set.seq
+	}
+	return nil
+}
+
+// hasTagRules says whether want has tag rules (which learn per-flow rules).
+func hasTagRules(want []ovs.Flow) bool {
+	return slices.ContainsFunc(want, func(f ovs.Flow) bool { return f.Cookie>>48 == ovs.CookieTag>>48 })
+}
+
+// compiledTags notes a compiled set's tag rules (under mu): from now on
+// the switch may learn rules (learning; tagGen tells FlowCounts a read
+// raced with it), until a set without them is noted applied (madeFor).
+func (st *dcState) compiledTags(set compiled) {
+	if set.tags {
 		st.tagGen++
 		st.learning = true
+		st.tagsSeq = set.seq
 	}
-	st.publish(compiled{want: want, forget: forget, ports: ports, covers: st.gen})
-	return nil
+}
+
+// mayHaveTags says whether the switch may hold tag rules (under mu, after
+// noteApplied): the noted set has some, or a set compiled since does (in
+// flight, or applied and not noted).
+func (st *dcState) mayHaveTags() bool { return st.hasTags || st.tagsSeq > st.notedSeq }
+
+// mayHave is the ports the switch's rules may be made for (under mu, after
+// noteApplied), sorted: the last noted apply's and those of every set
+// compiled since.
+func (st *dcState) mayHave() []int {
+	all := maps.Clone(st.ports)
+	if all == nil {
+		all = map[int]bool{}
+	}
+	for port := range st.unnoted {
+		all[port] = true
+	}
+	return slices.Sorted(maps.Keys(all))
+}
+
+// madeFor notes that set is on the switch (applied or reset, noted in
+// apply order): its ports are the ones the rules are made for, and no set
+// compiled before it can be applied any more (applies go in compile
+// order), so their ports it did not keep are forgotten (its forget had
+// them) or deleted (Reset).
+func (st *dcState) madeFor(set compiled) {
+	st.ports, st.hasTags, st.notedSeq = set.ports, set.tags, set.seq
+	maps.DeleteFunc(st.unnoted, func(_ int, seq uint64) bool { return seq <= set.seq })
 }
 
 // Sync recompiles datacenter dc's rules and applies the difference.

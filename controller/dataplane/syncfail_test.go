@@ -40,6 +40,7 @@ func (f *fakeSwitch) Learned(context.Context) (ovs.LearnedRules, error)        {
 func (f *fakeSwitch) Ofctl(context.Context, string, ...string) (string, error) { return "", nil }
 func (f *fakeSwitch) Reset(context.Context, []ovs.Flow) error                  { return nil }
 func (f *fakeSwitch) ForgetLearned(context.Context) error                      { return nil }
+func (f *fakeSwitch) Close()                                                   {}
 
 // A sync whose rule update fails keeps the port set the switch's rules were
 // made for (the departed instance's port stays in it) and marks the DC
@@ -113,6 +114,39 @@ func TestSyncFailingToCompileIsRetried(t *testing.T) {
 	}
 	if st.failed || len(sw.forget) != 1 {
 		t.Fatalf("after the retry: failed=%v, %d updates applied; want not failed, 1", st.failed, len(sw.forget))
+	}
+}
+
+// A compile that failed after an older set's apply, noted only after it
+// (a call's commit notes its outcome only when mu is free), is retried:
+// the noted success clears the failed mark of the apply, not the compile's
+// (revML LOW-3).
+func TestACompileFailureOutlivesAnOlderSetsNotedSuccess(t *testing.T) {
+	ctx := context.Background()
+	b := newTakeoverBed(t)
+	st := b.p.dcs[0]
+	b.startState(t, sipCall("127.0.0.101", "127.0.0.91"))
+	b.p.mu.Lock()
+	defer b.p.mu.Unlock()
+	if err := b.p.compileRules(0, st); err != nil { // a commit's set
+		t.Fatal(err)
+	}
+	st.flows[99] = Flow{Serial: 99, Decision: routing.Decision{Verdict: routing.Drop, Packet: routing.Packet{Proto: 1}}} // ICMP with ports: no rule
+	if err := b.p.sync(ctx, 0); err == nil {                                                                             // while the set is in flight
+		t.Fatal("a flow whose rule cannot be written: no error")
+	}
+	delete(st.flows, 99)
+	b.p.mu.Unlock()
+	st.applyMu.Lock() // the set's apply (outside mu) ends after the failed compile
+	err := st.applyNewest(ctx, 0)
+	st.applyMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.p.retryFailed(ctx) // notes the older apply's success first
+	b.p.mu.Lock()
+	if err != nil || len(b.sw.forget) != 2 {
+		t.Fatalf("retry after a failed compile: %v, %d updates; want the retry's (2)", err, len(b.sw.forget))
 	}
 }
 

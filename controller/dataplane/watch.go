@@ -205,7 +205,7 @@ func (p *Plane) departed(ctx context.Context, k int, vnf, id string) error {
 	for _, pp := range p.activeIn(st.name) {
 		have[pp.In] = true
 	}
-	for port := range st.ports {
+	for _, port := range st.mayHave() {
 		if !have[port] {
 			return p.sync(ctx, k)
 		}
@@ -225,7 +225,7 @@ func (p *Plane) retryFailed(ctx context.Context) error {
 		if st := p.dcs[k]; st != nil {
 			p.noteApplied(k, st)
 		}
-		if st := p.dcs[k]; st != nil && st.failed {
+		if st := p.dcs[k]; st != nil && (st.failed || st.compileFailed) {
 			errs = append(errs, p.sync(ctx, k))
 		}
 		p.mu.Unlock()
@@ -334,9 +334,13 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 	// the reset set is the newest compiled one: an apply of an older set
 	// compiled before it (a call's commit waiting for applyMu) finds it
 	// on the switch and applies nothing
-	set := st.publish(compiled{want: want, ports: ports, covers: st.gen})
+	set := st.publish(compiled{want: want, ports: ports, covers: st.gen, tags: hasTagRules(want)})
+	st.compiledTags(set)
 	st.applyMu.Lock()
-	err = st.sw.Reset(ctx, want)
+	err = errClosed
+	if !st.closed {
+		err = st.sw.Reset(ctx, want)
+	}
 	if err == nil {
 		st.appliedSeq, st.appliedCovers = set.seq, set.covers
 	}
@@ -346,7 +350,8 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 		st.failed = true
 		return fmt.Errorf("dc%d after restart: %w", k, err)
 	}
-	st.failed, st.ports = false, ports
+	st.failed = false
+	st.madeFor(set)
 	st.okGen = st.gen // every call change is on the switch
 	return nil
 }

@@ -166,7 +166,7 @@ func start(ctx context.Context, cfg Config, c *Claim) (*Daemon, error) {
 	// rounds): the DP workload meters read them every second, and a 0.5 s
 	// stale reading at each end of an interval skews its average by up to
 	// 1/interval-seconds (measured ±10 % at 4 s intervals, ±1 % at 100 ms)
-	if _, err := d.Vsctl(ctx, "--no-wait", "set", "Open_vSwitch", ".", "other_config:max-revalidator=100"); err != nil {
+	if _, err := d.Vsctl(ctx, "--no-wait", "set", "Open_vSwitch", ".", fmt.Sprintf("other_config:max-revalidator=%d", MaxRevalidator.Milliseconds())); err != nil {
 		d.Stop(ctx)
 		return nil, err
 	}

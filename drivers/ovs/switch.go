@@ -131,13 +131,20 @@ type Switch struct {
 	clk    clock.Clock
 	timer  clock.Timer
 	closed bool
+	// sweepFails: delayed deletes failed in a row (the next waits longer:
+	// retry, doubling from EndHold to maxSweepRetry); onErr receives them
+	// thinned (ReportTo)
+	sweepFails int
+	retry      restartBackoff
+	retryIn    time.Duration
+	onErr      func(error)
 }
 
 // NewSwitch returns the switch of bridge br (see EnsureBridge). It assumes
 // the bridge has no rules yet; call Reset when it may have.
 func (d *Daemon) NewSwitch(br string) *Switch {
 	return &Switch{d: d, bridge: br, have: map[string]Flow{}, seen: map[uint64]uint64{}, pairs: map[Pair]uint64{},
-		tombs: map[string]tombstone{}, hold: EndHold, clk: d.cfg.Clock}
+		tombs: map[string]tombstone{}, hold: EndHold, clk: d.cfg.Clock, retry: restartBackoff{base: EndHold, max: maxSweepRetry}}
 }
 
 // Bridge returns the bridge name.
@@ -211,12 +218,15 @@ func Diff(have map[string]Flow, want []Flow) ([]string, Changes) {
 // "drop"), same cookie), and a delayed delete removes it EndHold later
 // (tomb.go), so the packets Open vSwitch credits after the bundle still
 // count on the pair; want naming its identity again (a newer call with
-// the 5-tuple) takes it over at once.
+// the 5-tuple) takes it over at once. A rule update deletes, in its
+// bundle, the tombstones already due whose pair keeps its counter rule in
+// want (no counter read): the delayed delete then runs only when no
+// caller updated the switch.
 func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (Changes, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want, cs := Resolve(want)
-	c, err := s.applyLocked(ctx, want, forgetOutputs, nil)
+	c, err := s.applyLocked(ctx, want, forgetOutputs, s.dueLocked(want))
 	if err != nil {
 		return c, err
 	}
@@ -336,6 +346,7 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	}
 	clear(s.seen)
 	clear(s.tombs) // deleted with every other rule
+	s.sweepFails, s.retryIn, s.retry.streak = 0, 0, 0
 	s.asked = want
 	s.have = nil
 	s.installedLocked(want, nil)

@@ -2,6 +2,7 @@ package ovs
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -17,7 +18,12 @@ import (
 // just after its call's end count on its pair, not on table 1's miss rule.
 // The revalidator pulls each datapath flow at least once a period, so two
 // periods are enough; the third is margin for a loaded switch.
-const EndHold = 300 * time.Millisecond
+const EndHold = 3 * MaxRevalidator
+
+// MaxRevalidator is the longest period of Open vSwitch's revalidator
+// (other_config:max-revalidator, which Start sets): each datapath flow's
+// packets are pulled to its rules' counters at least that often.
+const MaxRevalidator = 100 * time.Millisecond
 
 // tombstone is an ended entry rule kept as CountPair(pair, "drop").
 type tombstone struct {
@@ -72,20 +78,82 @@ func (s *Switch) withTombsLocked(want []Flow, gone map[string]bool) []Flow {
 	return out
 }
 
+// dueLocked returns the tombstones at least EndHold old whose pair's
+// counter rule want keeps (s.mu held): a caller's rule update deletes them
+// with no counter read.
+func (s *Switch) dueLocked(want []Flow) map[string]bool {
+	if len(s.tombs) == 0 {
+		return nil
+	}
+	keys := make(map[string]bool, len(want))
+	for _, f := range want {
+		keys[f.Key()] = true
+	}
+	now := s.clock().Now()
+	due := map[string]bool{}
+	for k, tb := range s.tombs {
+		if now.Sub(tb.since) >= s.hold && keys[PairCounter(tb.pair).Key()] {
+			due[k] = true
+		}
+	}
+	return due
+}
+
 // armLocked sets the delayed delete when tombstones wait and none is set
 // (s.mu held): one sweep per EndHold at most, however many calls end.
 func (s *Switch) armLocked() {
 	if len(s.tombs) == 0 || s.timer != nil || s.closed {
 		return
 	}
-	s.timer = s.clock().AfterFunc(s.hold, s.sweep)
+	s.timer = s.clock().AfterFunc(max(s.hold, s.retryIn), s.sweep)
+}
+
+// maxSweepRetry caps the wait before a delayed delete retries after
+// failures in a row.
+const maxSweepRetry = 5 * time.Second
+
+// ReportTo gives the Switch where its delayed deletes' failures go (nil:
+// nowhere): the 1st, 2nd, 4th, 8th… of a run, each with the run's length.
+func (s *Switch) ReportTo(onErr func(error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onErr = onErr
+}
+
+// DelayedDeleteFailures is how many delayed deletes failed in a row (0
+// after one succeeds).
+func (s *Switch) DelayedDeleteFailures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sweepFails
+}
+
+// sweptLocked notes a delayed delete's outcome (s.mu held): a failure
+// makes the next one wait longer and is reported thinned; a success
+// resets both. Counts it ended unread are reported too (PairPackets says
+// ErrCountsLost as for any update).
+func (s *Switch) sweptLocked(n int, c Changes, err error) {
+	if err == nil {
+		s.sweepFails, s.retryIn, s.retry.streak = 0, 0, 0
+		if c.CountsUnread != nil && s.onErr != nil {
+			s.onErr(fmt.Errorf("ovs: %s: the delayed delete of %d ended entry rules: %w", s.bridge, n, c.CountsUnread))
+		}
+		return
+	}
+	s.sweepFails++
+	s.retryIn = s.retry.next(0)
+	if s.onErr != nil && s.sweepFails&(s.sweepFails-1) == 0 {
+		s.onErr(fmt.Errorf("ovs: %s: the delayed delete of %d ended entry rules failed (%d in a row; next try in %v): %w",
+			s.bridge, n, s.sweepFails, s.retryIn, err))
+	}
 }
 
 // sweep is the delayed delete: it applies the caller's last rule set
 // without the tombstones at least EndHold old (one bundle; a counter rule
 // kept for them alone goes too, read first as Apply reads it) and sets
 // itself again while younger ones wait. A failed bundle keeps them, and
-// the next sweep tries again.
+// the next sweep tries again, later after each failure in a row
+// (sweptLocked).
 func (s *Switch) sweep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -105,8 +173,9 @@ func (s *Switch) sweep() {
 		// caller fails alike and says so) keeps them: the next sweep
 		// tries again
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, _ = s.applyLocked(ctx, s.asked, nil, gone)
+		c, err := s.applyLocked(ctx, s.asked, nil, gone)
 		cancel()
+		s.sweptLocked(len(gone), c, err)
 	}
 	s.armLocked()
 }

@@ -2,7 +2,11 @@ package ovs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -180,4 +184,173 @@ func TestCloseStopsTheDelayedDelete(t *testing.T) {
 	if m.runs != runs || clk.Pending() != 0 {
 		t.Fatalf("after Close: %d ovs-ofctl runs, %d timers", m.runs-runs, clk.Pending())
 	}
+}
+
+// A call's end whose bundle fails changes nothing, its tombstone record
+// included: the next end (the caller's retry) makes the rule
+// count-then-drop. A delayed delete whose bundle fails keeps the
+// tombstone, and the next one deletes it. Without the record's restore,
+// the retried end would find a record, keep the rule as the switch has it
+// (still forwarding) and the ended call's media would be forwarded until
+// the delayed delete (revCD MED-4).
+func TestAFailedEndOrDelayedDeleteChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	m, sw, clk, a, e := oneCall(t, false)
+	fail := failingBundles(m, sw)
+	*fail = true
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err == nil {
+		t.Fatal("the end's bundle failed: no error")
+	}
+	if sw.Tombstones() != 0 || m.rules[e.Key()].f.Actions != e.Actions {
+		t.Fatalf("after the failed end: %d tombstones, rule %s; want none, the rule forwarding as before", sw.Tombstones(), m.rules[e.Key()].f.Actions)
+	}
+	*fail = false
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil {
+		t.Fatal(err)
+	}
+	if r := m.rules[e.Key()]; r == nil || r.f.Actions != CountPair(a, "drop") || sw.Tombstones() != 1 {
+		t.Fatalf("after the retried end the rule is %+v (%d tombstones), want %s: an ended call's rule forwards", r, sw.Tombstones(), CountPair(a, "drop"))
+	}
+	*fail = true
+	clk.Advance(EndHold) // the delayed delete fails
+	if _, ok := m.rules[e.Key()]; !ok || sw.Tombstones() != 1 {
+		t.Fatalf("after a failed delayed delete: rule there %v, %d tombstones; want both kept", ok, sw.Tombstones())
+	}
+	*fail = false
+	clk.Advance(EndHold)
+	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 {
+		t.Fatalf("after the next delayed delete: rule there %v, %d tombstones; want it deleted", ok, sw.Tombstones())
+	}
+}
+
+// A caller's rule update deletes, in its own bundle, the tombstones that
+// are due (EndHold old) and whose pair keeps its counter rule (no counter
+// read): the delayed delete then has nothing left and runs no bundle of
+// its own while callers update the switch (revCD MED-2). Before, the
+// update left them and the sweep ran one more ovs-ofctl, holding the
+// Switch's lock for it.
+func TestARuleUpdateDeletesTheDueEndedRules(t *testing.T) {
+	ctx := context.Background()
+	m, sw, clk, a, e1 := oneCall(t, false)
+	e2, e3 := modelEntry(a, 2, 6001), modelEntry(a, 3, 6002)
+	for _, want := range [][]Flow{{PairCounter(a), e1, e2}, {PairCounter(a), e2}} { // e1 ends at 0
+		if _, err := sw.Apply(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(150 * time.Millisecond)
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil { // e2 ends at 150 ms
+		t.Fatal(err)
+	}
+	clk.Advance(EndHold - 150*time.Millisecond) // the delayed delete of e1
+	if _, ok := m.rules[e1.Key()]; ok || sw.Tombstones() != 1 {
+		t.Fatalf("at EndHold: e1 there %v, %d tombstones; want e1 deleted, e2 waiting", ok, sw.Tombstones())
+	}
+	clk.Advance(151 * time.Millisecond) // e2 is due
+	runs, dumps := m.runs, m.dumps
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), e3}); err != nil { // a new call
+		t.Fatal(err)
+	}
+	if _, ok := m.rules[e2.Key()]; ok || sw.Tombstones() != 0 || m.runs-runs != 1 || m.dumps != dumps {
+		t.Fatalf("a rule update with e2 due: e2 there %v, %d tombstones, %d ovs-ofctl runs, %d dumps; want e2 deleted in its bundle, no read",
+			ok, sw.Tombstones(), m.runs-runs, m.dumps-dumps)
+	}
+	runs = m.runs
+	clk.Advance(EndHold)
+	if m.runs != runs {
+		t.Fatalf("the delayed delete ran %d ovs-ofctl with nothing left to delete", m.runs-runs)
+	}
+}
+
+// A delayed delete whose bundle keeps failing retries later after each
+// failure in a row (doubling from EndHold up to maxSweepRetry), reports
+// the 1st, 2nd, 4th… failure of the run, and once a bundle succeeds the
+// tombstone goes and the run ends. Before, it ran one ovs-ofctl every
+// EndHold without end (33 in 10 s) and said nothing (revCD MED-3).
+func TestAFailingDelayedDeleteBacksOffAndSaysSo(t *testing.T) {
+	m, sw, clk, _, e := oneCall(t, true)
+	var reports []error
+	sw.ReportTo(func(err error) { reports = append(reports, err) })
+	fail := failingBundles(m, sw)
+	*fail = true
+	runs := m.runs
+	for range 100 {
+		clk.Advance(100 * time.Millisecond) // 10 s
+	}
+	// at 0.3, 0.6, 1.2, 2.4, 4.8, 9.6 s: six tries in 10 s
+	if n := m.runs - runs; n != 6 || sw.DelayedDeleteFailures() != 6 || len(reports) != 3 || sw.Tombstones() != 1 {
+		t.Fatalf("10 s of failing delayed deletes: %d ovs-ofctl runs, %d failures, %d reports (%v), %d tombstones; want 6, 6, 3 (1st, 2nd, 4th), 1",
+			n, sw.DelayedDeleteFailures(), len(reports), reports, sw.Tombstones())
+	}
+	*fail = false
+	clk.Advance(maxSweepRetry)
+	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 || sw.DelayedDeleteFailures() != 0 {
+		t.Fatalf("after a delayed delete that succeeded: rule there %v, %d tombstones, %d failures in a row; want none", ok, sw.Tombstones(), sw.DelayedDeleteFailures())
+	}
+}
+
+// The hold covers the revalidator's lag: a flow sends up to its call's
+// end; Open vSwitch's revalidator starts a round every period (100 ms,
+// max-revalidator) at a seeded phase and pulls the flow's packets a
+// seeded lag (< one period, each round its own: a loaded round) after the
+// round's start, so packets sent just before the end wait up to two
+// periods for their credit. Every one of them counts on the pair and none on the miss rule
+// when the delayed delete waits EndHold; a hold under two periods loses
+// some on a slow round (revCD MED-1: before, the model flushed before
+// every clock step, so any hold passed, 1 ms included).
+func TestEndHoldCoversTheRevalidatorsLag(t *testing.T) {
+	const period = 100 * time.Millisecond
+	rng := rand.New(rand.NewPCG(15, 1))
+	for trial := range 40 {
+		m := newModelBridge()
+		sw, clk := modelSwitch(t, m)
+		a := Pair{0, 1}
+		e := modelEntry(a, 1, 6000)
+		ctx := context.Background()
+		if _, err := sw.Apply(ctx, []Flow{PairCounter(a), e}); err != nil {
+			t.Fatal(err)
+		}
+		// off the whole ms, so no pull falls on a send or the delete
+		phase := time.Duration(rng.IntN(100))*time.Millisecond + 300*time.Microsecond
+		var maxGap, lastPull time.Duration
+		start := clk.Now()
+		var round func()
+		round = func() {
+			lag := time.Duration(rng.IntN(100))*time.Millisecond + 600*time.Microsecond
+			clk.AfterFunc(lag, func() {
+				now := clk.Now().Sub(start)
+				maxGap, lastPull = max(maxGap, now-lastPull), now
+				m.flush()
+			})
+			clk.AfterFunc(period, round)
+		}
+		clk.AfterFunc(phase, round)
+		const sent = 1000
+		for range sent { // 1 packet a ms for 1 s
+			m.send(e.Key(), 1)
+			clk.Advance(time.Millisecond)
+		}
+		if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil { // the call ends
+			t.Fatal(err)
+		}
+		clk.Advance(2 * EndHold)
+		if r := m.rules[PairCounter(a).Key()]; m.missed != 0 || r.packets != sent || sw.Tombstones() != 0 {
+			t.Fatalf("trial %d (phase %v, pulls up to %v apart): pair counter %d, miss rule %d of %d sent, %d tombstones; want all on the pair, the rule deleted",
+				trial, phase, maxGap, r.packets, m.missed, sent, sw.Tombstones())
+		}
+	}
+}
+
+// failingBundles makes sw's bundles on model m fail while the returned
+// flag is set (a run all the same).
+func failingBundles(m *modelBridge, sw *Switch) *bool {
+	fail := new(bool)
+	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+		if *fail && slices.Contains(args, "--bundle") {
+			m.runs++
+			return "", errors.New("model: bundle refused")
+		}
+		return m.ofctl(ctx, stdin, args...)
+	}
+	return fail
 }

@@ -25,7 +25,8 @@ plan: build ## one proactive round of the bundled paper scenario, offline
 # turns test by test, so one binary can wait for all the others' real tests.
 # Their sum is ≈ 21 min with -race at load 20-24 (controller/dataplane alone
 # 8.5-12.5 min); 45m is ≈ 2x that. A wait that would run into the timeout fails
-# the test with "not taken within" 30 s before it, with its cleanups.
+# the test with "not taken within" before it (30 s for the OVS lock, 3 min for
+# the SIP lock), with its cleanups.
 TEST_TIMEOUT ?= 45m
 
 test: ## run every test with the race detector, and the scripts' own tests (what CI runs)

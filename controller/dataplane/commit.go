@@ -27,7 +27,8 @@ import (
 // it carries every change compiled meanwhile, so the calls answered during
 // one ovs-ofctl run share the next one (group commit); the commit waits
 // for two runs at most (the one in flight, the one carrying it) once it has
-// mu. The sync-path updates (interval steps, instance changes, departures,
+// mu, plus the kill of the switch's delayed delete of ended entry rules if
+// its bundle is in flight (it gives way to a caller: drivers/ovs, sweep). The sync-path updates (interval steps, instance changes, departures,
 // retries, any DC's) still hold mu across their own run: a call that
 // arrives while some are queued on mu waits for them too. Once its rules
 // are on the switch, a call no longer takes mu: its outcome is noted by the

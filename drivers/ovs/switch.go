@@ -138,6 +138,14 @@ type Switch struct {
 	retry      restartBackoff
 	retryIn    time.Duration
 	onErr      func(error)
+	// yield makes the delayed delete give way to callers (tomb.go):
+	// callers counts the Apply calls waiting for mu or running, and
+	// sweepStop cancels the delayed delete's bundle in flight (nil: none)
+	yield struct {
+		sync.Mutex
+		callers   int
+		sweepStop context.CancelFunc
+	}
 }
 
 // NewSwitch returns the switch of bridge br (see EnsureBridge). It assumes
@@ -220,9 +228,10 @@ func Diff(have map[string]Flow, want []Flow) ([]string, Changes) {
 // count on the pair; want naming its identity again (a newer call with
 // the 5-tuple) takes it over at once. A rule update deletes, in its
 // bundle, the tombstones already due whose pair keeps its counter rule in
-// want (no counter read): the delayed delete then runs only when no
-// caller updated the switch.
+// want (no counter read). A delayed delete never makes Apply wait for its
+// bundle: it gives way to a caller (tomb.go, callerIn).
 func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (Changes, error) {
+	defer s.callerIn()()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want, cs := Resolve(want)

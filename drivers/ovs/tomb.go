@@ -2,6 +2,7 @@ package ovs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -148,14 +149,47 @@ func (s *Switch) sweptLocked(n int, c Changes, err error) {
 	}
 }
 
+// sweepBound bounds the delayed delete's own ovs-ofctl run: a killed
+// bundle changes nothing (it is atomic), the tombstones wait for the next
+// sweep.
+const sweepBound = 2 * time.Second
+
+// callerIn notes an Apply that is about to take s.mu (s.mu not held) and
+// stops the delayed delete's bundle in flight, so that the caller waits
+// for no delayed delete; the caller's own bundle deletes the due
+// tombstones instead (dueLocked). It returns the caller's exit.
+func (s *Switch) callerIn() (out func()) {
+	s.yield.Lock()
+	defer s.yield.Unlock()
+	s.yield.callers++
+	if s.yield.sweepStop != nil {
+		s.yield.sweepStop()
+	}
+	return func() {
+		s.yield.Lock()
+		defer s.yield.Unlock()
+		s.yield.callers--
+	}
+}
+
 // sweep is the delayed delete: it applies the caller's last rule set
 // without the tombstones at least EndHold old (one bundle; a counter rule
 // kept for them alone goes too, read first as Apply reads it) and sets
 // itself again while younger ones wait. A failed bundle keeps them, and
 // the next sweep tries again, later after each failure in a row
-// (sweptLocked).
+// (sweptLocked). It gives way to callers: it sets itself again without a
+// bundle when s.mu is held or an Apply waits, an Apply that comes while
+// its bundle runs stops it (callerIn; not a failure: it keeps the
+// tombstones, the caller's bundle deletes those due), and its run is
+// bounded (sweepBound).
 func (s *Switch) sweep() {
-	s.mu.Lock()
+	if !s.mu.TryLock() {
+		// a caller (or a counter read) holds the switch: its update
+		// deletes the due tombstones; try again later. s.timer stays
+		// set (a sweep is pending), so nothing arms a second one.
+		s.clock().AfterFunc(s.hold, s.sweep)
+		return
+	}
 	defer s.mu.Unlock()
 	s.timer = nil
 	if s.closed {
@@ -169,13 +203,26 @@ func (s *Switch) sweep() {
 		}
 	}
 	if len(gone) > 0 {
-		// a failed bundle (the switch refused it; a rule update of the
-		// caller fails alike and says so) keeps them: the next sweep
-		// tries again
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		c, err := s.applyLocked(ctx, s.asked, nil, gone)
-		cancel()
-		s.sweptLocked(len(gone), c, err)
+		ctx, cancel := context.WithTimeout(context.Background(), sweepBound)
+		defer cancel()
+		s.yield.Lock()
+		busy := s.yield.callers > 0
+		if !busy {
+			s.yield.sweepStop = cancel
+		}
+		s.yield.Unlock()
+		if !busy {
+			// a failed bundle (the switch refused it; a rule update of
+			// the caller fails alike and says so) keeps them: the next
+			// sweep tries again
+			c, err := s.applyLocked(ctx, s.asked, nil, gone)
+			s.yield.Lock()
+			s.yield.sweepStop = nil
+			s.yield.Unlock()
+			if !errors.Is(ctx.Err(), context.Canceled) {
+				s.sweptLocked(len(gone), c, err)
+			}
+		}
 	}
 	s.armLocked()
 }

@@ -354,3 +354,95 @@ func failingBundles(m *modelBridge, sw *Switch) *bool {
 	}
 	return fail
 }
+
+// A caller's rule update never waits for a delayed delete: while the
+// delayed delete's bundle hangs (a slow or stuck ovs-ofctl), a call's
+// Apply stops it (atomic: it changed nothing, the tombstone is kept and is
+// no failure) and deletes the due tombstone in its own bundle; the stopped
+// delayed delete then sets itself again and finds nothing left. Before
+// (revF MED-1), the delayed delete held the switch across its bundle (up
+// to 30 s) and the call's Apply waited for it whatever its context said.
+func TestACallsUpdateDoesNotWaitForAHangingDelayedDelete(t *testing.T) {
+	m, sw, clk, a, e := oneCall(t, true)
+	var errs []error
+	sw.ReportTo(func(err error) { errs = append(errs, err) })
+	entered, release := make(chan struct{}), make(chan struct{})
+	hang := true
+	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+		if hang && slices.Contains(args, "--bundle") {
+			hang = false // the delayed delete's bundle alone hangs
+			close(entered)
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-release:
+				return "", errors.New("model: released by the test's watchdog")
+			}
+		}
+		return m.ofctl(ctx, stdin, args...)
+	}
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		clk.Advance(EndHold) // the delayed delete enters its bundle and hangs
+	}()
+	<-entered
+	b := Pair{2, 3}
+	applied := make(chan error, 1)
+	go func() {
+		_, err := sw.Apply(context.Background(), []Flow{PairCounter(a), PairCounter(b), modelEntry(b, 2, 7000)})
+		applied <- err
+	}()
+	var err error
+	select {
+	case err = <-applied:
+	case <-time.After(30 * time.Second): // a watchdog, not a timing bound
+		close(release)
+		<-swept
+		t.Fatal("the call's Apply waited for the hanging delayed delete's bundle")
+	}
+	<-swept
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 {
+		t.Fatalf("after the call's update: ended rule there %v, %d tombstones; want it deleted in the call's bundle", ok, sw.Tombstones())
+	}
+	if sw.DelayedDeleteFailures() != 0 || len(errs) != 0 {
+		t.Fatalf("the stopped delayed delete counted as %d failures (%v); want none", sw.DelayedDeleteFailures(), errs)
+	}
+	runs := m.runs
+	clk.Advance(2 * EndHold)
+	if m.runs != runs {
+		t.Fatalf("the delayed delete ran %d ovs-ofctl after the call's update; want none, nothing left", m.runs-runs)
+	}
+}
+
+// A delayed delete that comes while the switch is held (a caller's
+// update, a counter read) does not wait for it: it sets itself again and
+// deletes the tombstone on its next turn. Before, it queued on the switch
+// and ran its bundle right after the caller's.
+func TestADelayedDeleteGivesWayToAHeldSwitch(t *testing.T) {
+	m, sw, clk, _, e := oneCall(t, true)
+	sw.mu.Lock()
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		clk.Advance(EndHold)
+	}()
+	select {
+	case <-swept:
+	case <-time.After(30 * time.Second): // a watchdog, not a timing bound
+		sw.mu.Unlock()
+		<-swept
+		t.Fatal("the delayed delete waited for the held switch")
+	}
+	sw.mu.Unlock()
+	if _, ok := m.rules[e.Key()]; !ok || sw.Tombstones() != 1 {
+		t.Fatalf("after the delayed delete gave way: rule there %v, %d tombstones; want both kept", ok, sw.Tombstones())
+	}
+	clk.Advance(EndHold)
+	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 {
+		t.Fatalf("on its next turn: rule there %v, %d tombstones; want it deleted", ok, sw.Tombstones())
+	}
+}

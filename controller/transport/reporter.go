@@ -270,6 +270,15 @@ var errNewFieldsRefused = errors.New("reporter or ageMs refused as unknown field
 // unknown field (a global node of session 14 or older).
 var errCountedByRefused = errors.New("countedBy refused as an unknown field")
 
+// refusesField reports whether a 400's body names one of fields as an
+// unknown field (an older node's DecodeStrict: `json: unknown field "x"`,
+// quoted inside the JSON error body).
+func refusesField(msg []byte, fields ...string) bool {
+	return slices.ContainsFunc(fields, func(f string) bool {
+		return strings.Contains(string(msg), `unknown field \"`+f+`\"`)
+	})
+}
+
 func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) (Counted, error) {
 	body, err := json.Marshal(r)
 	if err != nil {
@@ -293,10 +302,9 @@ func (t *HTTPReportTarget) send(ctx context.Context, r protocol.WorkloadReport) 
 		return answered(msg), nil
 	case res.StatusCode == http.StatusConflict:
 		return Counted{}, fmt.Errorf("%s: %w", t.url, ErrNotLeader)
-	case res.StatusCode == http.StatusBadRequest && strings.Contains(string(msg), `unknown field \"countedBy\"`):
+	case res.StatusCode == http.StatusBadRequest && refusesField(msg, "countedBy"):
 		return Counted{}, fmt.Errorf("%w by %s: %s", errCountedByRefused, t.url, strings.TrimSpace(string(msg)))
-	case res.StatusCode == http.StatusBadRequest &&
-		(strings.Contains(string(msg), `unknown field \"reporter\"`) || strings.Contains(string(msg), `unknown field \"ageMs\"`)):
+	case res.StatusCode == http.StatusBadRequest && refusesField(msg, "reporter", "ageMs"):
 		return Counted{}, fmt.Errorf("%w by %s: %s", errNewFieldsRefused, t.url, strings.TrimSpace(string(msg)))
 	case res.StatusCode >= 400 && res.StatusCode < 500 && res.StatusCode != http.StatusTooManyRequests &&
 		res.StatusCode != http.StatusRequestTimeout:

@@ -125,8 +125,15 @@ type Switch struct {
 	// is how long a tombstone stays (EndHold; 0: entry rules are deleted
 	// at once); clk times it (nil: clock.Real); timer is the pending
 	// delayed delete; closed: Close ran, no timer is set any more
-	tombs  map[string]tombstone
-	asked  []Flow
+	tombs map[string]tombstone
+	asked []Flow
+	// dirty: the identities of the rules whose state on the switch is
+	// unknown: a bundle that changed them failed, and a failed bundle may
+	// have committed all the same (its ovs-ofctl killed after sending the
+	// commit: a caller's context, the delayed delete giving way or its
+	// bound; an answer lost). The next bundle rewrites each of them
+	// (applyLocked), whatever the failed one did.
+	dirty  map[string]bool
 	hold   time.Duration
 	clk    clock.Clock
 	timer  clock.Timer
@@ -252,7 +259,18 @@ func (s *Switch) applyLocked(ctx context.Context, want []Flow, forgetOutputs []i
 	for k := range gone {
 		delete(s.tombs, k)
 	}
-	lines, c := Diff(s.have, want)
+	// rules a failed bundle changed are in either state (it is atomic:
+	// all or none of it): each is deleted (no error when absent) and added
+	// again when want has it, so this bundle's outcome is want either way
+	have, fix := s.have, s.rewriteDirtyLocked()
+	if len(fix) > 0 {
+		have = maps.Clone(s.have)
+		for k := range s.dirty {
+			delete(have, k)
+		}
+	}
+	lines, c := Diff(have, want)
+	lines = append(fix, lines...)
 	// learned rules towards ports that go away are dropped in the same bundle
 	for _, p := range forgetOutputs {
 		lines = append(lines, fmt.Sprintf("delete cookie=%#x/%#x,out_port=%d", CookieLearned, cookieKindMask, p))
@@ -265,42 +283,103 @@ func (s *Switch) applyLocked(ctx context.Context, want []Flow, forgetOutputs []i
 	}
 	// entry rules (a call's end, a takeover) end no count: their packets
 	// are on their pair's counter rule, so a call's rule update reads
-	// nothing. Only a counter rule that goes is read first.
+	// nothing. Only a counter rule that goes is read first, and so is an
+	// unknown one (rewritten: it counts from 0 after the bundle).
 	var unread error
-	ended := countersEnd(s.have, want)
-	if len(ended) > 0 {
+	ended := countersEnd(have, want)
+	read := len(ended) > 0 || s.dirtyCountersLocked()
+	if read {
 		// best effort: a failed read (a slow or briefly unreachable
 		// switch) must not keep the rules off it, it costs the counts
 		// since the last read, which the next PairPackets reports lost
 		unread = s.readPairsLocked(ctx)
 	}
 	if err := s.bundle(ctx, lines); err != nil {
-		s.tombs = tombs // nothing changed on the switch
+		s.tombs = tombs
+		s.uncertainLocked(want)
 		return Changes{}, err
 	}
 	if unread != nil {
 		s.lost = true
 		c.CountsUnread = fmt.Errorf("reading the pair counters before the rule update: %w", unread)
 	}
-	c.CountsRead = len(ended) > 0 && unread == nil
-	s.installedLocked(want, ended)
+	c.CountsRead = read && unread == nil
+	s.installedLocked(have, want, ended)
 	s.armLocked()
 	return c, nil
 }
 
-// installedLocked records want as the installed rule set after a bundle;
-// ended are the counter rules the bundle deleted or replaced: their counts
-// are dropped, and a counter rule that is new counts from 0.
-func (s *Switch) installedLocked(want []Flow, ended []uint64) {
+// uncertainLocked notes a failed bundle towards want (s.mu held): it
+// changed nothing, or all of it if it committed before its ovs-ofctl was
+// killed or its answer lost, so every rule it changed is dirty until a
+// bundle rewrites it. A dump of the counters in flight may have run
+// across the change: it is read again (readGen).
+func (s *Switch) uncertainLocked(want []Flow) {
+	if s.dirty == nil {
+		s.dirty = map[string]bool{}
+	}
+	idx := make(map[string]Flow, len(want))
+	for _, f := range want {
+		idx[f.Key()] = f
+		if g, ok := s.have[f.Key()]; !ok || g != f {
+			s.dirty[f.Key()] = true
+		}
+	}
+	for k := range s.have {
+		if _, ok := idx[k]; !ok {
+			s.dirty[k] = true
+		}
+	}
+	s.readGen++
+}
+
+// rewriteDirtyLocked returns the bundle lines that delete the dirty rules
+// (s.mu held), sorted; none when the record is certain.
+func (s *Switch) rewriteDirtyLocked() []string {
+	if len(s.dirty) == 0 {
+		return nil
+	}
+	fix := make([]string, 0, len(s.dirty))
+	for k := range s.dirty {
+		fix = append(fix, "delete_strict "+k)
+	}
+	sort.Strings(fix)
+	return fix
+}
+
+// dirtyCountersLocked: a pair counter rule is dirty (s.mu held).
+func (s *Switch) dirtyCountersLocked() bool {
+	for k := range s.dirty {
+		if strings.HasPrefix(k, pairCounterKeyPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// installedLocked records want as the installed rule set after a bundle
+// from have (the rules the Switch knew to be there; dirty ones left out:
+// rewritten); ended are the counter rules the bundle deleted or replaced:
+// their counts are dropped, and a counter rule that is new counts from 0,
+// as does a rewritten one. A dirty counter rule that want has not is gone.
+func (s *Switch) installedLocked(have map[string]Flow, want []Flow, ended []uint64) {
 	changed := len(ended) > 0
 	for _, ck := range ended {
 		delete(s.seen, ck)
 	}
-	old := s.have
+	if len(s.dirty) > 0 {
+		for ck := range s.seen {
+			if s.dirty[PairCounter(cookiePair(ck)).Key()] {
+				delete(s.seen, ck)
+				changed = true
+			}
+		}
+		s.dirty = nil
+	}
 	s.have = make(map[string]Flow, len(want))
 	for _, f := range want {
 		s.have[f.Key()] = f
-		if g, ok := old[f.Key()]; f.Cookie&cookieKindMask == CookiePair && (!ok || g.Cookie != f.Cookie) {
+		if g, ok := have[f.Key()]; f.Cookie&cookieKindMask == CookiePair && (!ok || g.Cookie != f.Cookie) {
 			s.seen[f.Cookie] = 0
 			changed = true
 		}
@@ -355,10 +434,11 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	}
 	clear(s.seen)
 	clear(s.tombs) // deleted with every other rule
+	s.dirty = nil
 	s.sweepFails, s.retryIn, s.retry.streak = 0, 0, 0
 	s.asked = want
 	s.have = nil
-	s.installedLocked(want, nil)
+	s.installedLocked(nil, want, nil)
 	s.readGen++
 	return nil
 }

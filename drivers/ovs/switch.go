@@ -146,12 +146,17 @@ type Switch struct {
 	retryIn    time.Duration
 	onErr      func(error)
 	// yield makes the delayed delete give way to callers (tomb.go):
-	// callers counts the Apply calls waiting for mu or running, and
-	// sweepStop cancels the delayed delete's bundle in flight (nil: none)
+	// callers counts the Apply, Reset and Close calls waiting for mu or
+	// running, sweepStop cancels the delayed delete's bundle in flight
+	// (nil: none), again is the delayed delete set again by one that
+	// found mu held, closed: Close ran (none is set again). Lock order:
+	// mu before yield.
 	yield struct {
 		sync.Mutex
 		callers   int
 		sweepStop context.CancelFunc
+		again     clock.Timer
+		closed    bool
 	}
 }
 
@@ -415,8 +420,10 @@ func (s *Switch) bundle(ctx context.Context, lines []string) error {
 
 // Reset deletes every rule of the bridge (installed or learned) and installs
 // want, in one bundle: after ovs-vswitchd restarted, or when the rule set on
-// the switch is unknown. want is resolved as in Apply.
+// the switch is unknown. want is resolved as in Apply. A delayed delete's
+// bundle in flight stops for it, as for Apply.
 func (s *Switch) Reset(ctx context.Context, want []Flow) error {
+	defer s.callerIn()() // the delayed delete gives way, as to Apply
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want, _ = Resolve(want)
@@ -427,6 +434,7 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	// reports lost unless a read since the restart did
 	unread := s.readPairsLocked(ctx)
 	if err := s.bundle(ctx, append([]string{"delete"}, lines...)); err != nil {
+		s.uncertainLocked(want) // it may have committed all the same
 		return err
 	}
 	if unread != nil {

@@ -186,8 +186,13 @@ func (s *Switch) sweep() {
 	if !s.mu.TryLock() {
 		// a caller (or a counter read) holds the switch: its update
 		// deletes the due tombstones; try again later. s.timer stays
-		// set (a sweep is pending), so nothing arms a second one.
-		s.clock().AfterFunc(s.hold, s.sweep)
+		// set (a sweep is pending), so nothing arms a second one; Close
+		// stops this one (yield.again) unless it came first.
+		s.yield.Lock()
+		defer s.yield.Unlock()
+		if !s.yield.closed {
+			s.yield.again = s.clock().AfterFunc(s.hold, s.sweep)
+		}
 		return
 	}
 	defer s.mu.Unlock()
@@ -227,15 +232,23 @@ func (s *Switch) sweep() {
 	s.armLocked()
 }
 
-// Close stops the delayed delete (the tombstones stay on the bridge: a
-// Reset, or the bridge's deletion, removes them). Apply still works.
+// Close stops the delayed delete, its bundle in flight and its next try
+// (the tombstones stay on the bridge: a Reset, or the bridge's deletion,
+// removes them). Apply still works.
 func (s *Switch) Close() {
+	defer s.callerIn()() // a delayed delete's bundle in flight stops
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
+	}
+	s.yield.Lock()
+	defer s.yield.Unlock()
+	s.yield.closed = true
+	if s.yield.again != nil {
+		s.yield.again.Stop()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"testing"
+	"time"
 )
 
 // lostAnswers makes sw's next bundle on model m commit and then fail (its
@@ -110,5 +111,87 @@ func TestADelayedDeleteStoppedAfterItsCommitLeavesNoStaleRecord(t *testing.T) {
 	}
 	if len(m.rules) != sw.Installed() || sw.Tombstones() != 0 {
 		t.Fatalf("the switch holds %d rules, the record %d, %d tombstones; want 3, 3, 0", len(m.rules), sw.Installed(), sw.Tombstones())
+	}
+}
+
+// A Reset whose bundle committed but whose answer was lost leaves its rules
+// dirty too: the next update deletes a rule the Reset installed that the
+// update's set lacks. Before, the record kept the rules from before the
+// Reset, so that rule stayed.
+func TestAResetWhoseAnswerWasLostIsUndoneByTheNext(t *testing.T) {
+	ctx := context.Background()
+	m, sw, _, a, _ := oneCall(t, false)
+	e2 := modelEntry(a, 2, 6001)
+	lostAnswers(m, sw)
+	if err := sw.Reset(ctx, []Flow{PairCounter(a), e2}); err == nil {
+		t.Fatal("the Reset's answer was lost: no error")
+	}
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := m.rules[e2.Key()]; ok {
+		t.Fatalf("after the next update the Reset's rule is on the switch: %v", r.f)
+	}
+}
+
+// hangingDelayedDelete lets the delayed delete of oneCall's ended rule
+// enter its bundle, which hangs (changing nothing) until its context
+// ends; it returns the context's error once the delayed delete is done.
+func hangingDelayedDelete(m *modelBridge, sw *Switch, clk interface{ Advance(time.Duration) }) <-chan error {
+	entered, done := make(chan struct{}), make(chan error, 1)
+	var why error
+	hang := true
+	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+		if hang && slices.Contains(args, "--bundle") {
+			hang = false
+			close(entered)
+			<-ctx.Done()
+			why = ctx.Err()
+			return "", why
+		}
+		return m.ofctl(ctx, stdin, args...)
+	}
+	go func() {
+		clk.Advance(EndHold)
+		done <- why
+	}()
+	<-entered
+	return done
+}
+
+// Reset and Close stop a delayed delete's bundle in flight, as Apply does,
+// instead of waiting for its 2 s bound (sweepBound).
+func TestResetAndCloseDoNotWaitForADelayedDelete(t *testing.T) {
+	for _, step := range []struct {
+		name string
+		run  func(*Switch, Pair) error
+	}{
+		{"Reset", func(sw *Switch, a Pair) error { return sw.Reset(context.Background(), []Flow{PairCounter(a)}) }},
+		{"Close", func(sw *Switch, _ Pair) error { sw.Close(); return nil }},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			m, sw, clk, a, _ := oneCall(t, true)
+			done := hangingDelayedDelete(m, sw, clk)
+			if err := step.run(sw, a); err != nil {
+				t.Fatal(err)
+			}
+			if why := <-done; !errors.Is(why, context.Canceled) {
+				t.Fatalf("the delayed delete's bundle ended by %v; want stopped by %s", why, step.name)
+			}
+		})
+	}
+}
+
+// A delayed delete that found the switch held and set itself again does
+// not fire after Close. Before, Close stopped only the timer that had
+// already fired: the one set again stayed pending.
+func TestCloseStopsADelayedDeleteSetAgain(t *testing.T) {
+	_, sw, clk, _, _ := oneCall(t, true)
+	sw.mu.Lock()
+	clk.Advance(EndHold) // the switch is held: it sets itself again
+	sw.mu.Unlock()
+	sw.Close()
+	if n := clk.Pending(); n != 0 {
+		t.Fatalf("after Close %d timers pending; want none", n)
 	}
 }

@@ -71,7 +71,15 @@ func (c Conflict) String() string {
 // copy is dropped silently). A conflict costs the dropped rule only, never
 // the rest of the set. want is not modified.
 func Resolve(want []Flow) ([]Flow, []Conflict) {
+	out, _, cs := resolve(want)
+	return out, cs
+}
+
+// resolve is Resolve, with the rules by identity too (each rule's Key
+// made once: an Apply keys its set here alone).
+func resolve(want []Flow) ([]Flow, map[string]Flow, []Conflict) {
 	out := make([]Flow, 0, len(want))
+	keys := make([]string, 0, len(want))
 	at := make(map[string]int, len(want))
 	var cs []Conflict
 	for _, f := range want {
@@ -80,6 +88,7 @@ func Resolve(want []Flow) ([]Flow, []Conflict) {
 		if !dup {
 			at[k] = len(out)
 			out = append(out, f)
+			keys = append(keys, k)
 			continue
 		}
 		if g := out[i]; g != f {
@@ -87,7 +96,20 @@ func Resolve(want []Flow) ([]Flow, []Conflict) {
 		}
 		out[i] = f
 	}
-	return out, cs
+	idx := make(map[string]Flow, len(out))
+	for i, f := range out {
+		idx[keys[i]] = f
+	}
+	return out, idx, cs
+}
+
+// keyed returns the rules by identity.
+func keyed(fs []Flow) map[string]Flow {
+	idx := make(map[string]Flow, len(fs))
+	for _, f := range fs {
+		idx[f.Key()] = f
+	}
+	return idx
 }
 
 // Switch is the OpenFlow side of one bridge: it remembers the rules it
@@ -187,11 +209,12 @@ func (s *Switch) runOfctl(ctx context.Context, stdin io.Reader, args ...string) 
 // want is resolved (Resolve: one rule per identity; Apply resolves it
 // once, Changes.Conflicts is Apply's count).
 func Diff(have map[string]Flow, want []Flow) ([]string, Changes) {
+	return diff(have, keyed(want))
+}
+
+// diff is Diff of want by identity.
+func diff(have, idx map[string]Flow) ([]string, Changes) {
 	var c Changes
-	idx := make(map[string]Flow, len(want))
-	for _, f := range want {
-		idx[f.Key()] = f
-	}
 	var del, add []string
 	for k := range have {
 		if _, ok := idx[k]; !ok {
@@ -246,8 +269,8 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	defer s.callerIn()()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	want, cs := Resolve(want)
-	c, err := s.applyLocked(ctx, want, forgetOutputs, s.dueLocked(want))
+	want, idx, cs := resolve(want)
+	c, err := s.applyLocked(ctx, idx, forgetOutputs, s.dueLocked(idx))
 	if err != nil {
 		return c, err
 	}
@@ -256,11 +279,13 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	return c, nil
 }
 
-// applyLocked is Apply's rule update of want (resolved), with the
-// tombstones but those of gone (s.mu held; the delayed delete's).
-func (s *Switch) applyLocked(ctx context.Context, want []Flow, forgetOutputs []int, gone map[string]bool) (Changes, error) {
+// applyLocked is Apply's rule update of want (resolved, by identity), with
+// the tombstones but those of gone (s.mu held; the delayed delete's). It
+// owns want: the tombstones are added to it, and after a bundle it is the
+// record of the installed rules.
+func (s *Switch) applyLocked(ctx context.Context, want map[string]Flow, forgetOutputs []int, gone map[string]bool) (Changes, error) {
 	tombs := maps.Clone(s.tombs)
-	want = s.withTombsLocked(want, gone)
+	s.withTombsLocked(want, gone)
 	for k := range gone {
 		delete(s.tombs, k)
 	}
@@ -274,7 +299,7 @@ func (s *Switch) applyLocked(ctx context.Context, want []Flow, forgetOutputs []i
 			delete(have, k)
 		}
 	}
-	lines, c := Diff(have, want)
+	lines, c := diff(have, want)
 	lines = append(fix, lines...)
 	// learned rules towards ports that go away are dropped in the same bundle
 	for _, p := range forgetOutputs {
@@ -319,19 +344,17 @@ func (s *Switch) applyLocked(ctx context.Context, want []Flow, forgetOutputs []i
 // killed or its answer lost, so every rule it changed is dirty until a
 // bundle rewrites it. A dump of the counters in flight may have run
 // across the change: it is read again (readGen).
-func (s *Switch) uncertainLocked(want []Flow) {
+func (s *Switch) uncertainLocked(want map[string]Flow) {
 	if s.dirty == nil {
 		s.dirty = map[string]bool{}
 	}
-	idx := make(map[string]Flow, len(want))
-	for _, f := range want {
-		idx[f.Key()] = f
-		if g, ok := s.have[f.Key()]; !ok || g != f {
-			s.dirty[f.Key()] = true
+	for k, f := range want {
+		if g, ok := s.have[k]; !ok || g != f {
+			s.dirty[k] = true
 		}
 	}
 	for k := range s.have {
-		if _, ok := idx[k]; !ok {
+		if _, ok := want[k]; !ok {
 			s.dirty[k] = true
 		}
 	}
@@ -367,7 +390,7 @@ func (s *Switch) dirtyCountersLocked() bool {
 // rewritten); ended are the counter rules the bundle deleted or replaced:
 // their counts are dropped, and a counter rule that is new counts from 0,
 // as does a rewritten one. A dirty counter rule that want has not is gone.
-func (s *Switch) installedLocked(have map[string]Flow, want []Flow, ended []uint64) {
+func (s *Switch) installedLocked(have, want map[string]Flow, ended []uint64) {
 	changed := len(ended) > 0
 	for _, ck := range ended {
 		delete(s.seen, ck)
@@ -381,10 +404,9 @@ func (s *Switch) installedLocked(have map[string]Flow, want []Flow, ended []uint
 		}
 		s.dirty = nil
 	}
-	s.have = make(map[string]Flow, len(want))
-	for _, f := range want {
-		s.have[f.Key()] = f
-		if g, ok := have[f.Key()]; f.Cookie&cookieKindMask == CookiePair && (!ok || g.Cookie != f.Cookie) {
+	s.have = want
+	for k, f := range want {
+		if g, ok := have[k]; f.Cookie&cookieKindMask == CookiePair && (!ok || g.Cookie != f.Cookie) {
 			s.seen[f.Cookie] = 0
 			changed = true
 		}
@@ -398,14 +420,10 @@ func (s *Switch) installedLocked(have map[string]Flow, want []Flow, ended []uint
 // whose counts applying want (resolved) to have ends (pure): the rule is
 // deleted, or replaced because its cookie changes (Diff). Their packets
 // must be read first. Entry rules end no count.
-func countersEnd(have map[string]Flow, want []Flow) []uint64 {
-	keep := make(map[string]Flow, len(want))
-	for _, f := range want {
-		keep[f.Key()] = f
-	}
+func countersEnd(have, want map[string]Flow) []uint64 {
 	var ended []uint64
 	for k, g := range have {
-		if f, ok := keep[k]; g.Cookie&cookieKindMask == CookiePair && (!ok || f.Cookie != g.Cookie) {
+		if f, ok := want[k]; g.Cookie&cookieKindMask == CookiePair && (!ok || f.Cookie != g.Cookie) {
 			ended = append(ended, g.Cookie)
 		}
 	}
@@ -426,15 +444,15 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	defer s.callerIn()() // the delayed delete gives way, as to Apply
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	want, _ = Resolve(want)
-	lines, _ := Diff(nil, want)
+	want, idx, _ := resolve(want)
+	lines, _ := diff(nil, idx)
 	// the counter rules' packets since the last read, read first (best
 	// effort; Reset is a recovery, not a call's path): after a restart of
 	// ovs-vswitchd the installed counters are gone, which the read
 	// reports lost unless a read since the restart did
 	unread := s.readPairsLocked(ctx)
 	if err := s.bundle(ctx, append([]string{"delete"}, lines...)); err != nil {
-		s.uncertainLocked(want) // it may have committed all the same
+		s.uncertainLocked(idx) // it may have committed all the same
 		return err
 	}
 	if unread != nil {
@@ -446,7 +464,7 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	s.sweepFails, s.retryIn, s.retry.streak = 0, 0, 0
 	s.asked = want
 	s.have = nil
-	s.installedLocked(nil, want, nil)
+	s.installedLocked(nil, idx, nil)
 	s.readGen++
 	return nil
 }

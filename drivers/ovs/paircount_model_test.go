@@ -120,7 +120,10 @@ func (m *modelBridge) bundled() {
 	}
 }
 
-func (m *modelBridge) ofctl(_ context.Context, stdin io.Reader, args ...string) (string, error) {
+func (m *modelBridge) ofctl(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err // as exec.CommandContext: not started
+	}
 	m.runs++
 	switch {
 	case slices.Contains(args, "--bundle"):

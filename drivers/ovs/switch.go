@@ -324,6 +324,12 @@ func (s *Switch) applyLocked(ctx context.Context, want map[string]Flow, forgetOu
 		// since the last read, which the next PairPackets reports lost
 		unread = s.readPairsLocked(ctx)
 	}
+	if err := ctx.Err(); err != nil {
+		// stopped before its bundle ran (a delayed delete giving way
+		// during its read): nothing changed, nothing is dirty
+		s.tombs = tombs
+		return Changes{}, err
+	}
 	if err := s.bundle(ctx, lines); err != nil {
 		s.tombs = tombs
 		s.uncertainLocked(want)

@@ -195,3 +195,46 @@ func TestCloseStopsADelayedDeleteSetAgain(t *testing.T) {
 		t.Fatalf("after Close %d timers pending; want none", n)
 	}
 }
+
+// A delayed delete stopped during its counter read (before its bundle)
+// changed nothing: the caller's update that stopped it rewrites nothing
+// and reads no counters (its bundle alone). Without the check before the
+// bundle, the stopped delayed delete's bundle failed at once and left the
+// ended rule and the pair's counter rule dirty: the caller's update read
+// the counters and rewrote both.
+func TestADelayedDeleteStoppedBeforeItsBundleLeavesNothingDirty(t *testing.T) {
+	ctx := context.Background()
+	m := newModelBridge()
+	sw, clk := modelSwitch(t, m)
+	a, b := Pair{0, 1}, Pair{0, 2}
+	for _, want := range [][]Flow{{PairCounter(a), PairCounter(b), modelEntry(a, 1, 6000)}, {PairCounter(b)}} { // the call ends, pair a leaves
+		if _, err := sw.Apply(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entered := make(chan struct{})
+	hang := true
+	sw.readCounts = func(ctx context.Context, kind uint64) ([]FlowCount, error) {
+		if hang {
+			hang = false // the delayed delete's read hangs until it is stopped
+			close(entered)
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return sw.Counts(ctx, kind)
+	}
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		clk.Advance(EndHold)
+	}()
+	<-entered
+	runs, dumps := m.runs, m.dumps
+	if _, err := sw.Apply(ctx, []Flow{PairCounter(b), modelEntry(b, 2, 6001)}); err != nil {
+		t.Fatal(err)
+	}
+	<-swept
+	if m.runs-runs != 1 || m.dumps != dumps {
+		t.Fatalf("the caller's update ran %d ovs-ofctl (%d dumps); want its bundle alone", m.runs-runs, m.dumps-dumps)
+	}
+}

@@ -218,7 +218,9 @@ func (s *Switch) sweep() {
 			s.yield.Lock()
 			s.yield.sweepStop = nil
 			s.yield.Unlock()
-			if !errors.Is(ctx.Err(), context.Canceled) {
+			// stopped by a caller: not a failure (a bundle that
+			// succeeded before the stop is a success all the same)
+			if err == nil || !errors.Is(ctx.Err(), context.Canceled) {
 				s.sweptLocked(len(gone), c, err)
 			}
 		}

@@ -238,3 +238,28 @@ func TestADelayedDeleteStoppedBeforeItsBundleLeavesNothingDirty(t *testing.T) {
 		t.Fatalf("the caller's update ran %d ovs-ofctl (%d dumps); want its bundle alone", m.runs-runs, m.dumps-dumps)
 	}
 }
+
+// A delayed delete whose bundle succeeded and was then stopped by a
+// caller (the stop came after the answer) is a success: the run of
+// failures before it ends. Before, any stop made it no outcome at all,
+// and the run went on (the next one waited as after a failure).
+func TestADelayedDeleteStoppedAfterItsSuccessEndsTheFailures(t *testing.T) {
+	m, sw, clk, _, e := oneCall(t, true)
+	fail := failingBundles(m, sw)
+	*fail = true
+	clk.Advance(EndHold) // fails
+	if sw.DelayedDeleteFailures() != 1 {
+		t.Fatalf("%d failures in a row, want 1", sw.DelayedDeleteFailures())
+	}
+	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+		out, err := m.ofctl(ctx, stdin, args...)
+		if slices.Contains(args, "--bundle") {
+			defer sw.callerIn()() // a caller comes just after the answer
+		}
+		return out, err
+	}
+	clk.Advance(2 * EndHold) // the retry succeeds
+	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 || sw.DelayedDeleteFailures() != 0 {
+		t.Fatalf("after the retry: rule there %v, %d tombstones, %d failures in a row; want none", ok, sw.Tombstones(), sw.DelayedDeleteFailures())
+	}
+}

@@ -150,11 +150,11 @@ type Switch struct {
 	tombs map[string]tombstone
 	asked []Flow
 	// dirty: the identities of the rules whose state on the switch is
-	// unknown: a bundle that changed them failed, and a failed bundle may
-	// have committed all the same (its ovs-ofctl killed after sending the
+	// unknown: a bundle that changed them was killed, and it may have
+	// committed all the same (its ovs-ofctl killed after sending the
 	// commit: a caller's context, the delayed delete giving way or its
-	// bound; an answer lost). The next bundle rewrites each of them
-	// (applyLocked), whatever the failed one did.
+	// bound). The next bundle rewrites each of them (applyLocked),
+	// whatever the killed one did.
 	dirty  map[string]bool
 	hold   time.Duration
 	clk    clock.Clock
@@ -332,7 +332,7 @@ func (s *Switch) applyLocked(ctx context.Context, want map[string]Flow, forgetOu
 	}
 	if err := s.bundle(ctx, lines); err != nil {
 		s.tombs = tombs
-		s.uncertainLocked(want)
+		s.uncertainLocked(ctx, want)
 		return Changes{}, err
 	}
 	if unread != nil {
@@ -345,12 +345,17 @@ func (s *Switch) applyLocked(ctx context.Context, want map[string]Flow, forgetOu
 	return c, nil
 }
 
-// uncertainLocked notes a failed bundle towards want (s.mu held): it
-// changed nothing, or all of it if it committed before its ovs-ofctl was
-// killed or its answer lost, so every rule it changed is dirty until a
-// bundle rewrites it. A dump of the counters in flight may have run
-// across the change: it is read again (readGen).
-func (s *Switch) uncertainLocked(want map[string]Flow) {
+// uncertainLocked notes a failed bundle towards want run under ctx (s.mu
+// held). An ovs-ofctl that failed by itself changed nothing (the switch
+// refused the bundle, which is atomic; or it never sent it). One killed
+// because ctx ended may have sent the commit first: the bundle changed
+// nothing or all of it, so every rule it changed is dirty until a bundle
+// rewrites it, and a dump of the counters in flight may have run across
+// the change: it is read again (readGen).
+func (s *Switch) uncertainLocked(ctx context.Context, want map[string]Flow) {
+	if ctx.Err() == nil {
+		return
+	}
 	if s.dirty == nil {
 		s.dirty = map[string]bool{}
 	}
@@ -458,7 +463,7 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	// reports lost unless a read since the restart did
 	unread := s.readPairsLocked(ctx)
 	if err := s.bundle(ctx, append([]string{"delete"}, lines...)); err != nil {
-		s.uncertainLocked(idx) // it may have committed all the same
+		s.uncertainLocked(ctx, idx) // it may have committed all the same
 		return err
 	}
 	if unread != nil {

@@ -2,14 +2,15 @@ package ovs
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"testing"
 )
 
-// On the real switch, a rule update whose bundle fails with its outcome
-// unknown (committed: its answer lost; or never run) is undone or
+// On the real switch, a rule update whose ovs-ofctl is killed (its
+// context ended) with the bundle's outcome unknown (committed before the
+// kill, or never run) is undone or
 // completed by the next update, whichever it was: the next bundle deletes
 // each rule the failed one changed (delete_strict of a rule that is not
 // there is no error in a bundle) and adds those its set wants. Here the
@@ -30,18 +31,20 @@ func TestAnUnknownOutcomeIsRewrittenOnTheRealSwitch(t *testing.T) {
 			ctx := context.Background()
 			d, sw := realSwitch(t)
 			sw.hold = 0 // ended entry rules go at once: the counter rule goes in the failed bundle
-			fail := false
-			sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
-				if !fail || !slices.Contains(args, "--bundle") {
-					return run(ctx, d.cfg.Dir, stdin, "ovs-ofctl", args...)
+			// the failed update's context ends while its ovs-ofctl runs:
+			// after the real commit, or before it ran
+			killed, kill := context.WithCancel(ctx)
+			sw.ofctl = func(c context.Context, stdin io.Reader, args ...string) (string, error) {
+				if c != killed || !slices.Contains(args, "--bundle") {
+					return run(c, d.cfg.Dir, stdin, "ovs-ofctl", args...)
 				}
-				fail = false
 				if committed {
-					if _, err := run(ctx, d.cfg.Dir, stdin, "ovs-ofctl", args...); err != nil {
+					if _, err := run(c, d.cfg.Dir, stdin, "ovs-ofctl", args...); err != nil {
 						return "", err
 					}
 				}
-				return "", errors.New("test: ovs-ofctl killed, the bundle's outcome unknown")
+				kill()
+				return "", fmt.Errorf("test: ovs-ofctl killed, the bundle's outcome unknown: %w", c.Err())
 			}
 			frame := udpFrame() // 10.0.0.1:6000 → 10.0.0.2:7000
 			a, b := Pair{0, 1}, Pair{0, 2}
@@ -52,8 +55,7 @@ func TestAnUnknownOutcomeIsRewrittenOnTheRealSwitch(t *testing.T) {
 			if _, err := sw.Apply(ctx, []Flow{PairCounter(a), PairCounter(b), e1}); err != nil {
 				t.Fatal(err)
 			}
-			fail = true
-			if _, err := sw.Apply(ctx, []Flow{PairCounter(b), e2}); err == nil {
+			if _, err := sw.Apply(killed, []Flow{PairCounter(b), e2}); err == nil {
 				t.Fatal("the failed update: no error")
 			}
 			want := []Flow{PairCounter(a), PairCounter(b), e3}

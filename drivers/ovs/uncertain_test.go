@@ -3,35 +3,39 @@ package ovs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"testing"
 	"time"
 )
 
-// lostAnswers makes sw's next bundle on model m commit and then fail (its
-// ovs-ofctl killed after sending the commit, or its answer lost).
-func lostAnswers(m *modelBridge, sw *Switch) {
-	lose := true
-	sw.ofctl = func(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
-		out, err := m.ofctl(ctx, stdin, args...)
-		if lose && err == nil && slices.Contains(args, "--bundle") {
-			lose = false
-			return out, errors.New("model: ovs-ofctl killed after the commit")
+// killedAfterCommit returns a context whose bundle on model m commits,
+// and then ends (its caller gave up while ovs-ofctl waited for the
+// answer): the bundle fails with the context's error, as a killed
+// ovs-ofctl's does.
+func killedAfterCommit(m *modelBridge, sw *Switch) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	sw.ofctl = func(c context.Context, stdin io.Reader, args ...string) (string, error) {
+		out, err := m.ofctl(c, stdin, args...)
+		if c == ctx && err == nil && slices.Contains(args, "--bundle") {
+			cancel()
+			return out, fmt.Errorf("model: ovs-ofctl killed after the commit: %w", ctx.Err())
 		}
 		return out, err
 	}
+	return ctx
 }
 
 // A call's rule update commits on the switch but its caller gets an error
-// (its context ended while ovs-ofctl waited for the answer). The call
+// (its context ended while ovs-ofctl waited for the answer: killed). The call
 // ends before the caller's retry, so the next update's set lacks its
 // rule: the Switch, no longer sure of the rules the failed bundle
 // changed, deletes it all the same, and the switch holds what the record
 // says. Before, the record (the rule set before the failed bundle) did
 // not have the rule, so no update deleted it: the ended call's media was
 // forwarded until a Reset.
-func TestAnUpdateWhoseAnswerWasLostIsUndoneByTheNext(t *testing.T) {
+func TestAnUpdateKilledAfterItsCommitIsUndoneByTheNext(t *testing.T) {
 	ctx := context.Background()
 	m := newModelBridge()
 	sw, _ := modelSwitch(t, m)
@@ -40,8 +44,7 @@ func TestAnUpdateWhoseAnswerWasLostIsUndoneByTheNext(t *testing.T) {
 	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), e1}); err != nil {
 		t.Fatal(err)
 	}
-	lostAnswers(m, sw)
-	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), e1, e2}); err == nil {
+	if _, err := sw.Apply(killedAfterCommit(m, sw), []Flow{PairCounter(a), e1, e2}); err == nil {
 		t.Fatal("the update's answer was lost: no error")
 	}
 	if _, err := sw.Apply(ctx, []Flow{PairCounter(a), e1}); err != nil {
@@ -114,16 +117,15 @@ func TestADelayedDeleteStoppedAfterItsCommitLeavesNoStaleRecord(t *testing.T) {
 	}
 }
 
-// A Reset whose bundle committed but whose answer was lost leaves its rules
-// dirty too: the next update deletes a rule the Reset installed that the
+// A Reset whose bundle committed but whose ovs-ofctl was killed before
+// the answer leaves its rules dirty too: the next update deletes a rule the Reset installed that the
 // update's set lacks. Before, the record kept the rules from before the
 // Reset, so that rule stayed.
-func TestAResetWhoseAnswerWasLostIsUndoneByTheNext(t *testing.T) {
+func TestAResetKilledAfterItsCommitIsUndoneByTheNext(t *testing.T) {
 	ctx := context.Background()
 	m, sw, _, a, _ := oneCall(t, false)
 	e2 := modelEntry(a, 2, 6001)
-	lostAnswers(m, sw)
-	if err := sw.Reset(ctx, []Flow{PairCounter(a), e2}); err == nil {
+	if err := sw.Reset(killedAfterCommit(m, sw), []Flow{PairCounter(a), e2}); err == nil {
 		t.Fatal("the Reset's answer was lost: no error")
 	}
 	if _, err := sw.Apply(ctx, []Flow{PairCounter(a)}); err != nil {
@@ -261,5 +263,23 @@ func TestADelayedDeleteStoppedAfterItsSuccessEndsTheFailures(t *testing.T) {
 	clk.Advance(2 * EndHold) // the retry succeeds
 	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 || sw.DelayedDeleteFailures() != 0 {
 		t.Fatalf("after the retry: rule there %v, %d tombstones, %d failures in a row; want none", ok, sw.Tombstones(), sw.DelayedDeleteFailures())
+	}
+}
+
+// A bundle the switch refused (its ovs-ofctl failed by itself: atomic,
+// nothing changed) leaves nothing dirty: the next update with the set from
+// before is no change at all (no ovs-ofctl run). Only a killed ovs-ofctl's
+// outcome is unknown.
+func TestARefusedBundleLeavesNothingDirty(t *testing.T) {
+	m, sw, _, a, e1 := oneCall(t, false)
+	fail := failingBundles(m, sw)
+	*fail = true
+	if _, err := sw.Apply(context.Background(), []Flow{PairCounter(a), e1, modelEntry(a, 2, 6001)}); err == nil {
+		t.Fatal("the refused bundle: no error")
+	}
+	*fail = false
+	runs := m.runs
+	if c, err := sw.Apply(context.Background(), []Flow{PairCounter(a), e1}); err != nil || c.Unchanged != 2 || m.runs != runs {
+		t.Fatalf("the set from before after a refused bundle: %+v (%v), %d ovs-ofctl runs; want no change, none", c, err, m.runs-runs)
 	}
 }

@@ -66,6 +66,10 @@ func PairCounter(p Pair) Flow {
 		Match: fmt.Sprintf("%s=%#x", pairReg, pairID(p)), Actions: "drop"}
 }
 
+// pairCounterKeyPrefix begins the identity (Flow.Key) of every pair
+// counter rule.
+var pairCounterKeyPrefix = fmt.Sprintf("table=%d,priority=100,%s=", PairTable, pairReg)
+
 // CountPair returns an entry rule's actions for pair p: the packet is
 // counted by p's counter rule (PairCounter), then actions ("drop" or ""
 // for none) run.
@@ -202,6 +206,12 @@ func (s *Switch) foldLocked(fs []FlowCount) {
 		s.seen[f.Cookie] = f.Packets
 	}
 	for ck := range s.seen {
+		if !dumped[ck] && s.dirty[PairCounter(cookiePair(ck)).Key()] {
+			// a failed bundle that deleted it committed (its count was
+			// read before it): gone, not lost
+			delete(s.seen, ck)
+			continue
+		}
 		if !dumped[ck] {
 			s.lost = true
 			delete(s.seen, ck) // reported once; Reset installs it again

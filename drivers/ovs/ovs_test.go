@@ -497,7 +497,7 @@ func TestOnlyCounterRulesEndCounts(t *testing.T) {
 		{"the counter rule deleted", []Flow{e1, other}, []uint64{pc.Cookie}},
 		{"the counter rule replaced", []Flow{e1, other, pc2}, []uint64{pc.Cookie}},
 	} {
-		if got := countersEnd(have, tc.want); !slices.Equal(got, tc.ends) {
+		if got := countersEnd(have, keyed(tc.want)); !slices.Equal(got, tc.ends) {
 			t.Errorf("%s: %#x, want %#x", tc.name, got, tc.ends)
 		}
 	}

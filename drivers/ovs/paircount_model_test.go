@@ -120,7 +120,10 @@ func (m *modelBridge) bundled() {
 	}
 }
 
-func (m *modelBridge) ofctl(_ context.Context, stdin io.Reader, args ...string) (string, error) {
+func (m *modelBridge) ofctl(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err // as exec.CommandContext: not started
+	}
 	m.runs++
 	switch {
 	case slices.Contains(args, "--bundle"):
@@ -176,7 +179,7 @@ func (m *modelBridge) ofctl(_ context.Context, stdin io.Reader, args ...string) 
 
 // modelSwitch is a Switch on model bridge m, its delayed deletes on a
 // virtual clock (advanced by the test alone).
-func modelSwitch(t *testing.T, m *modelBridge) (*Switch, *clock.Virtual) {
+func modelSwitch(t testing.TB, m *modelBridge) (*Switch, *clock.Virtual) {
 	clk := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir(), Clock: clk}}).NewSwitch("md0")
 	sw.ofctl = m.ofctl

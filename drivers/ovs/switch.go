@@ -71,7 +71,15 @@ func (c Conflict) String() string {
 // copy is dropped silently). A conflict costs the dropped rule only, never
 // the rest of the set. want is not modified.
 func Resolve(want []Flow) ([]Flow, []Conflict) {
+	out, _, cs := resolve(want)
+	return out, cs
+}
+
+// resolve is Resolve, with the rules by identity too (each rule's Key
+// made once: an Apply keys its set here alone).
+func resolve(want []Flow) ([]Flow, map[string]Flow, []Conflict) {
 	out := make([]Flow, 0, len(want))
+	keys := make([]string, 0, len(want))
 	at := make(map[string]int, len(want))
 	var cs []Conflict
 	for _, f := range want {
@@ -80,6 +88,7 @@ func Resolve(want []Flow) ([]Flow, []Conflict) {
 		if !dup {
 			at[k] = len(out)
 			out = append(out, f)
+			keys = append(keys, k)
 			continue
 		}
 		if g := out[i]; g != f {
@@ -87,7 +96,20 @@ func Resolve(want []Flow) ([]Flow, []Conflict) {
 		}
 		out[i] = f
 	}
-	return out, cs
+	idx := make(map[string]Flow, len(out))
+	for i, f := range out {
+		idx[keys[i]] = f
+	}
+	return out, idx, cs
+}
+
+// keyed returns the rules by identity.
+func keyed(fs []Flow) map[string]Flow {
+	idx := make(map[string]Flow, len(fs))
+	for _, f := range fs {
+		idx[f.Key()] = f
+	}
+	return idx
 }
 
 // Switch is the OpenFlow side of one bridge: it remembers the rules it
@@ -125,8 +147,15 @@ type Switch struct {
 	// is how long a tombstone stays (EndHold; 0: entry rules are deleted
 	// at once); clk times it (nil: clock.Real); timer is the pending
 	// delayed delete; closed: Close ran, no timer is set any more
-	tombs  map[string]tombstone
-	asked  []Flow
+	tombs map[string]tombstone
+	asked []Flow
+	// dirty: the identities of the rules whose state on the switch is
+	// unknown: a bundle that changed them was killed, and it may have
+	// committed all the same (its ovs-ofctl killed after sending the
+	// commit: a caller's context, the delayed delete giving way or its
+	// bound). The next bundle rewrites each of them (applyLocked),
+	// whatever the killed one did.
+	dirty  map[string]bool
 	hold   time.Duration
 	clk    clock.Clock
 	timer  clock.Timer
@@ -139,12 +168,17 @@ type Switch struct {
 	retryIn    time.Duration
 	onErr      func(error)
 	// yield makes the delayed delete give way to callers (tomb.go):
-	// callers counts the Apply calls waiting for mu or running, and
-	// sweepStop cancels the delayed delete's bundle in flight (nil: none)
+	// callers counts the Apply, Reset and Close calls waiting for mu or
+	// running, sweepStop cancels the delayed delete's bundle in flight
+	// (nil: none), again is the delayed delete set again by one that
+	// found mu held, closed: Close ran (none is set again). Lock order:
+	// mu before yield.
 	yield struct {
 		sync.Mutex
 		callers   int
 		sweepStop context.CancelFunc
+		again     clock.Timer
+		closed    bool
 	}
 }
 
@@ -175,11 +209,12 @@ func (s *Switch) runOfctl(ctx context.Context, stdin io.Reader, args ...string) 
 // want is resolved (Resolve: one rule per identity; Apply resolves it
 // once, Changes.Conflicts is Apply's count).
 func Diff(have map[string]Flow, want []Flow) ([]string, Changes) {
+	return diff(have, keyed(want))
+}
+
+// diff is Diff of want by identity.
+func diff(have, idx map[string]Flow) ([]string, Changes) {
 	var c Changes
-	idx := make(map[string]Flow, len(want))
-	for _, f := range want {
-		idx[f.Key()] = f
-	}
 	var del, add []string
 	for k := range have {
 		if _, ok := idx[k]; !ok {
@@ -234,8 +269,8 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	defer s.callerIn()()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	want, cs := Resolve(want)
-	c, err := s.applyLocked(ctx, want, forgetOutputs, s.dueLocked(want))
+	want, idx, cs := resolve(want)
+	c, err := s.applyLocked(ctx, idx, forgetOutputs, s.dueLocked(idx))
 	if err != nil {
 		return c, err
 	}
@@ -244,15 +279,28 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	return c, nil
 }
 
-// applyLocked is Apply's rule update of want (resolved), with the
-// tombstones but those of gone (s.mu held; the delayed delete's).
-func (s *Switch) applyLocked(ctx context.Context, want []Flow, forgetOutputs []int, gone map[string]bool) (Changes, error) {
+// applyLocked is Apply's rule update of want (resolved, by identity), with
+// the tombstones but those of gone (s.mu held; the delayed delete's). It
+// owns want: the tombstones are added to it, and after a bundle it is the
+// record of the installed rules.
+func (s *Switch) applyLocked(ctx context.Context, want map[string]Flow, forgetOutputs []int, gone map[string]bool) (Changes, error) {
 	tombs := maps.Clone(s.tombs)
-	want = s.withTombsLocked(want, gone)
+	s.withTombsLocked(want, gone)
 	for k := range gone {
 		delete(s.tombs, k)
 	}
-	lines, c := Diff(s.have, want)
+	// rules a failed bundle changed are in either state (it is atomic:
+	// all or none of it): each is deleted (no error when absent) and added
+	// again when want has it, so this bundle's outcome is want either way
+	have, fix := s.have, s.rewriteDirtyLocked()
+	if len(fix) > 0 {
+		have = maps.Clone(s.have)
+		for k := range s.dirty {
+			delete(have, k)
+		}
+	}
+	lines, c := diff(have, want)
+	lines = append(fix, lines...)
 	// learned rules towards ports that go away are dropped in the same bundle
 	for _, p := range forgetOutputs {
 		lines = append(lines, fmt.Sprintf("delete cookie=%#x/%#x,out_port=%d", CookieLearned, cookieKindMask, p))
@@ -265,42 +313,111 @@ func (s *Switch) applyLocked(ctx context.Context, want []Flow, forgetOutputs []i
 	}
 	// entry rules (a call's end, a takeover) end no count: their packets
 	// are on their pair's counter rule, so a call's rule update reads
-	// nothing. Only a counter rule that goes is read first.
+	// nothing. Only a counter rule that goes is read first, and so is an
+	// unknown one (rewritten: it counts from 0 after the bundle).
 	var unread error
-	ended := countersEnd(s.have, want)
-	if len(ended) > 0 {
+	ended := countersEnd(have, want)
+	read := len(ended) > 0 || s.dirtyCountersLocked()
+	if read {
 		// best effort: a failed read (a slow or briefly unreachable
 		// switch) must not keep the rules off it, it costs the counts
 		// since the last read, which the next PairPackets reports lost
 		unread = s.readPairsLocked(ctx)
 	}
+	if err := ctx.Err(); err != nil {
+		// stopped before its bundle ran (a delayed delete giving way
+		// during its read): nothing changed, nothing is dirty
+		s.tombs = tombs
+		return Changes{}, err
+	}
 	if err := s.bundle(ctx, lines); err != nil {
-		s.tombs = tombs // nothing changed on the switch
+		s.tombs = tombs
+		s.uncertainLocked(ctx, want)
 		return Changes{}, err
 	}
 	if unread != nil {
 		s.lost = true
 		c.CountsUnread = fmt.Errorf("reading the pair counters before the rule update: %w", unread)
 	}
-	c.CountsRead = len(ended) > 0 && unread == nil
-	s.installedLocked(want, ended)
+	c.CountsRead = read && unread == nil
+	s.installedLocked(have, want, ended)
 	s.armLocked()
 	return c, nil
 }
 
-// installedLocked records want as the installed rule set after a bundle;
-// ended are the counter rules the bundle deleted or replaced: their counts
-// are dropped, and a counter rule that is new counts from 0.
-func (s *Switch) installedLocked(want []Flow, ended []uint64) {
+// uncertainLocked notes a failed bundle towards want run under ctx (s.mu
+// held). An ovs-ofctl that failed by itself changed nothing (the switch
+// refused the bundle, which is atomic; or it never sent it). One killed
+// because ctx ended may have sent the commit first: the bundle changed
+// nothing or all of it, so every rule it changed is dirty until a bundle
+// rewrites it, and a dump of the counters in flight may have run across
+// the change: it is read again (readGen).
+func (s *Switch) uncertainLocked(ctx context.Context, want map[string]Flow) {
+	if ctx.Err() == nil {
+		return
+	}
+	if s.dirty == nil {
+		s.dirty = map[string]bool{}
+	}
+	for k, f := range want {
+		if g, ok := s.have[k]; !ok || g != f {
+			s.dirty[k] = true
+		}
+	}
+	for k := range s.have {
+		if _, ok := want[k]; !ok {
+			s.dirty[k] = true
+		}
+	}
+	s.readGen++
+}
+
+// rewriteDirtyLocked returns the bundle lines that delete the dirty rules
+// (s.mu held), sorted; none when the record is certain.
+func (s *Switch) rewriteDirtyLocked() []string {
+	if len(s.dirty) == 0 {
+		return nil
+	}
+	fix := make([]string, 0, len(s.dirty))
+	for k := range s.dirty {
+		fix = append(fix, "delete_strict "+k)
+	}
+	sort.Strings(fix)
+	return fix
+}
+
+// dirtyCountersLocked: a pair counter rule is dirty (s.mu held).
+func (s *Switch) dirtyCountersLocked() bool {
+	for k := range s.dirty {
+		if strings.HasPrefix(k, pairCounterKeyPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// installedLocked records want as the installed rule set after a bundle
+// from have (the rules the Switch knew to be there; dirty ones left out:
+// rewritten); ended are the counter rules the bundle deleted or replaced:
+// their counts are dropped, and a counter rule that is new counts from 0,
+// as does a rewritten one. A dirty counter rule that want has not is gone.
+func (s *Switch) installedLocked(have, want map[string]Flow, ended []uint64) {
 	changed := len(ended) > 0
 	for _, ck := range ended {
 		delete(s.seen, ck)
 	}
-	old := s.have
-	s.have = make(map[string]Flow, len(want))
-	for _, f := range want {
-		s.have[f.Key()] = f
-		if g, ok := old[f.Key()]; f.Cookie&cookieKindMask == CookiePair && (!ok || g.Cookie != f.Cookie) {
+	if len(s.dirty) > 0 {
+		for ck := range s.seen {
+			if s.dirty[PairCounter(cookiePair(ck)).Key()] {
+				delete(s.seen, ck)
+				changed = true
+			}
+		}
+		s.dirty = nil
+	}
+	s.have = want
+	for k, f := range want {
+		if g, ok := have[k]; f.Cookie&cookieKindMask == CookiePair && (!ok || g.Cookie != f.Cookie) {
 			s.seen[f.Cookie] = 0
 			changed = true
 		}
@@ -314,14 +431,10 @@ func (s *Switch) installedLocked(want []Flow, ended []uint64) {
 // whose counts applying want (resolved) to have ends (pure): the rule is
 // deleted, or replaced because its cookie changes (Diff). Their packets
 // must be read first. Entry rules end no count.
-func countersEnd(have map[string]Flow, want []Flow) []uint64 {
-	keep := make(map[string]Flow, len(want))
-	for _, f := range want {
-		keep[f.Key()] = f
-	}
+func countersEnd(have, want map[string]Flow) []uint64 {
 	var ended []uint64
 	for k, g := range have {
-		if f, ok := keep[k]; g.Cookie&cookieKindMask == CookiePair && (!ok || f.Cookie != g.Cookie) {
+		if f, ok := want[k]; g.Cookie&cookieKindMask == CookiePair && (!ok || f.Cookie != g.Cookie) {
 			ended = append(ended, g.Cookie)
 		}
 	}
@@ -336,18 +449,21 @@ func (s *Switch) bundle(ctx context.Context, lines []string) error {
 
 // Reset deletes every rule of the bridge (installed or learned) and installs
 // want, in one bundle: after ovs-vswitchd restarted, or when the rule set on
-// the switch is unknown. want is resolved as in Apply.
+// the switch is unknown. want is resolved as in Apply. A delayed delete's
+// bundle in flight stops for it, as for Apply.
 func (s *Switch) Reset(ctx context.Context, want []Flow) error {
+	defer s.callerIn()() // the delayed delete gives way, as to Apply
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	want, _ = Resolve(want)
-	lines, _ := Diff(nil, want)
+	want, idx, _ := resolve(want)
+	lines, _ := diff(nil, idx)
 	// the counter rules' packets since the last read, read first (best
 	// effort; Reset is a recovery, not a call's path): after a restart of
 	// ovs-vswitchd the installed counters are gone, which the read
 	// reports lost unless a read since the restart did
 	unread := s.readPairsLocked(ctx)
 	if err := s.bundle(ctx, append([]string{"delete"}, lines...)); err != nil {
+		s.uncertainLocked(ctx, idx) // it may have committed all the same
 		return err
 	}
 	if unread != nil {
@@ -355,10 +471,11 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	}
 	clear(s.seen)
 	clear(s.tombs) // deleted with every other rule
+	s.dirty = nil
 	s.sweepFails, s.retryIn, s.retry.streak = 0, 0, 0
 	s.asked = want
 	s.have = nil
-	s.installedLocked(want, nil)
+	s.installedLocked(nil, idx, nil)
 	s.readGen++
 	return nil
 }

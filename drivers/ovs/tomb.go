@@ -40,26 +40,24 @@ type tombstone struct {
 // the 5-tuple: Diff replaces it, or modifies it back when the cookie is
 // the same), the other tombstones stay as they are, and so does the
 // counter rule of each tombstone's pair. Only the delayed delete (sweep)
-// removes a tombstone: gone are the identities it deletes. want is not
-// modified.
-func (s *Switch) withTombsLocked(want []Flow, gone map[string]bool) []Flow {
+// removes a tombstone: gone are the identities it deletes. want is by
+// identity (the Apply's own: it is modified).
+func (s *Switch) withTombsLocked(want map[string]Flow, gone map[string]bool) {
 	if s.hold <= 0 {
-		return want
-	}
-	keys := make(map[string]bool, len(want))
-	for _, f := range want {
-		keys[f.Key()] = true
+		return
 	}
 	for k := range s.tombs {
-		if keys[k] {
+		if _, ok := want[k]; ok {
 			delete(s.tombs, k) // taken over by a newer call's rule
 		}
 	}
 	now := s.clock().Now()
-	out := want
 	for k, g := range s.have {
 		p, ok := PairOf(g.Cookie)
-		if !ok || keys[k] || gone[k] {
+		if !ok || gone[k] {
+			continue
+		}
+		if _, ok := want[k]; ok {
 			continue
 		}
 		if _, ok := s.tombs[k]; !ok {
@@ -67,33 +65,29 @@ func (s *Switch) withTombsLocked(want []Flow, gone map[string]bool) []Flow {
 			s.tombs[k] = tombstone{pair: p, since: now}
 			g.Actions = CountPair(p, "drop")
 		}
-		if len(out) == len(want) {
-			out = append(make([]Flow, 0, len(want)+len(s.tombs)), want...)
-		}
-		out = append(out, g)
-		if c := PairCounter(p); !keys[c.Key()] {
-			keys[c.Key()] = true
-			out = append(out, c)
+		want[k] = g
+		if c := PairCounter(p); !has(want, c.Key()) {
+			want[c.Key()] = c
 		}
 	}
-	return out
+}
+
+func has(m map[string]Flow, k string) bool {
+	_, ok := m[k]
+	return ok
 }
 
 // dueLocked returns the tombstones at least EndHold old whose pair's
 // counter rule want keeps (s.mu held): a caller's rule update deletes them
 // with no counter read.
-func (s *Switch) dueLocked(want []Flow) map[string]bool {
+func (s *Switch) dueLocked(want map[string]Flow) map[string]bool {
 	if len(s.tombs) == 0 {
 		return nil
-	}
-	keys := make(map[string]bool, len(want))
-	for _, f := range want {
-		keys[f.Key()] = true
 	}
 	now := s.clock().Now()
 	due := map[string]bool{}
 	for k, tb := range s.tombs {
-		if now.Sub(tb.since) >= s.hold && keys[PairCounter(tb.pair).Key()] {
+		if now.Sub(tb.since) >= s.hold && has(want, PairCounter(tb.pair).Key()) {
 			due[k] = true
 		}
 	}
@@ -186,8 +180,13 @@ func (s *Switch) sweep() {
 	if !s.mu.TryLock() {
 		// a caller (or a counter read) holds the switch: its update
 		// deletes the due tombstones; try again later. s.timer stays
-		// set (a sweep is pending), so nothing arms a second one.
-		s.clock().AfterFunc(s.hold, s.sweep)
+		// set (a sweep is pending), so nothing arms a second one; Close
+		// stops this one (yield.again) unless it came first.
+		s.yield.Lock()
+		defer s.yield.Unlock()
+		if !s.yield.closed {
+			s.yield.again = s.clock().AfterFunc(s.hold, s.sweep)
+		}
 		return
 	}
 	defer s.mu.Unlock()
@@ -215,11 +214,13 @@ func (s *Switch) sweep() {
 			// a failed bundle (the switch refused it; a rule update of
 			// the caller fails alike and says so) keeps them: the next
 			// sweep tries again
-			c, err := s.applyLocked(ctx, s.asked, nil, gone)
+			c, err := s.applyLocked(ctx, keyed(s.asked), nil, gone)
 			s.yield.Lock()
 			s.yield.sweepStop = nil
 			s.yield.Unlock()
-			if !errors.Is(ctx.Err(), context.Canceled) {
+			// stopped by a caller: not a failure (a bundle that
+			// succeeded before the stop is a success all the same)
+			if err == nil || !errors.Is(ctx.Err(), context.Canceled) {
 				s.sweptLocked(len(gone), c, err)
 			}
 		}
@@ -227,15 +228,23 @@ func (s *Switch) sweep() {
 	s.armLocked()
 }
 
-// Close stops the delayed delete (the tombstones stay on the bridge: a
-// Reset, or the bridge's deletion, removes them). Apply still works.
+// Close stops the delayed delete, its bundle in flight and its next try
+// (the tombstones stay on the bridge: a Reset, or the bridge's deletion,
+// removes them). Apply still works.
 func (s *Switch) Close() {
+	defer s.callerIn()() // a delayed delete's bundle in flight stops
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
+	}
+	s.yield.Lock()
+	defer s.yield.Unlock()
+	s.yield.closed = true
+	if s.yield.again != nil {
+		s.yield.again.Stop()
 	}
 }
 

@@ -31,7 +31,8 @@ func TestBootDeathAddressNotHandedOutAgain(t *testing.T) {
 		t.Skipf("real SIP parts absent: %v", err)
 	}
 	machinelocktest.SIP.Hold(t) // real Kamailio on loopback
-	const dc = "dc50"           // 127.60.x.x
+
+	const dc = "dc50" // 127.60.x.x
 	squatted, _ := local.InstanceAddr(50, local.RoleSCSCF, 1)
 	sq, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(squatted, local.SIPPort)))
 	if err != nil {

@@ -101,7 +101,9 @@ func TestIntegrationReconcilerRefusedDeletes(t *testing.T) {
 	for _, rl := range rules {
 		r.proxy.Fail(rl)
 	}
-	dels := func() int { return r.proxy.Forwarded("DELETE", deletePath(orphan.ID)) + r.proxy.Forwarded("DELETE", deletePath(older.ID)) }
+	dels := func() int {
+		return r.proxy.Forwarded("DELETE", deletePath(orphan.ID)) + r.proxy.Forwarded("DELETE", deletePath(older.ID))
+	}
 	failures := d.Stats().TerminateFailures
 	rep := pass("pass 2: DELETEs refused 409 / 500")
 	if n := r.proxy.Fired(); n != 2*(d.cfg.Retries+1) || dels() != 0 {

@@ -19,36 +19,19 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ims-orch/ims-orch/drivers/openstack/novafaulttest"
 )
 
-// syncBuffer is a log sink the driver's goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestIntegrationReconcilerRefusedDeletes(t *testing.T) {
 	r := newFaultRig(t)
 	ctx := context.Background()
 	d := r.d
-	var logs syncBuffer
+	// the pass logs from its own goroutine (the re-issue) and its
+	// deletions' goroutines, all joined before Reconcile returns
+	var logs bytes.Buffer
 	d.SetLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 
 	// an orphan, and an instance id with two servers (the direct driver

@@ -46,6 +46,7 @@ func TestCloudReconcileNova(t *testing.T) {
 	if cloud == "" {
 		t.Skip("no OpenStack to test against: scripts/ci-openstack.sh starts one and sets IMS_ORCH_OS_CLOUD")
 	}
+	lockOpenStack(t)
 	const grace = 8 * time.Second
 	azs := strings.Split(envOr("IMS_ORCH_OS_AZS", "az-a,az-b"), ",")
 	dir := t.TempDir()

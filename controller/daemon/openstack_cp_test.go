@@ -49,6 +49,8 @@ func TestOpenStackCPWorkloadFromAgents(t *testing.T) {
 	if err := localdrv.Available(); err != nil {
 		t.Fatalf("Kamailio/SIPp absent (scripts/ci-kamailio.sh installs them): %v", err)
 	}
+	lockOpenStack(t)
+	lockSIP(t) // its Kamailio P-CSCFs and S-CSCFs are real-SIP processes on loopback
 	// DC names of this test alone: the sweep at the end deletes every
 	// server of its DCs, so drivers/openstack's integration tests (dc-a,
 	// dc-b) and TestCloudReconcileNova (i15-a, i15-b) use others.

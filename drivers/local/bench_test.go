@@ -27,6 +27,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 )
 
 // handStart starts one Kamailio by hand (no driver), the way an operator
@@ -128,6 +129,7 @@ func BenchmarkCallSetup(b *testing.B) {
 	if err := local.Available(); err != nil {
 		b.Skipf("real SIP parts absent: %v", err)
 	}
+	machinelocktest.SIP.Hold(b) // real Kamailio and SIPp on fixed loopback addresses
 	scen := scenarios(b)
 	startUAS(b, scen, "127.0.0.61", 5080)
 	run := func(b *testing.B, entry, registrar string) {
@@ -183,6 +185,7 @@ func TestSIPCapacity(t *testing.T) {
 	if err := local.Available(); err != nil {
 		t.Skipf("real SIP parts absent: %v", err)
 	}
+	machinelocktest.SIP.Hold(t) // real Kamailio and SIPp on loopback
 	scen := scenarios(t)
 	rates := []int{100, 200, 300, 400, 500, 600, 800, 1000, 1200}
 	if s := os.Getenv("IMS_SIP_RATES"); s != "" {

@@ -9,6 +9,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/driverstest"
 	"github.com/ims-orch/ims-orch/drivers/local"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 )
 
 // TestConformance runs the driver suite against real Kamailio processes
@@ -21,6 +22,7 @@ func TestConformance(t *testing.T) {
 		}
 		t.Skipf("real SIP parts absent: %v", err)
 	}
+	machinelocktest.SIP.Hold(t) // real Kamailio processes on loopback
 	driverstest.Run(t, func(t *testing.T) driverstest.Env {
 		d, err := local.New(local.Config{BaseDir: t.TempDir(), Children: 1, ShmMB: 64, Grace: 3 * time.Second,
 			NextHop: func(string) string { return "sip:127.0.0.1:5060" }})

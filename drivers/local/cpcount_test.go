@@ -19,6 +19,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 )
 
 // reportLog keeps a CPMeter's reports and, for each, the S-CSCFs (by RPC
@@ -106,6 +107,7 @@ func TestCPMeterOnRealSIP(t *testing.T) {
 		}
 		t.Skipf("real SIP parts absent (scripts/ci-kamailio.sh installs them): %v", err)
 	}
+	machinelocktest.SIP.Hold(t)     // real Kamailio and SIPp on loopback
 	const dcA, dcB = "dc42", "dc46" // address blocks of their own
 	const rate, calls = 20, 240
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)

@@ -24,6 +24,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 )
 
 // launchLog is the real side of a crash loop: a local.Starter that starts
@@ -200,6 +201,7 @@ func TestCrashLoopBackoffRealKamailio(t *testing.T) {
 		}
 		t.Skipf("real SIP parts absent: %v", err)
 	}
+	machinelocktest.SIP.Hold(t) // real Kamailio processes on loopback
 	for i, fault := range badReleases {
 		// address blocks of their own: 127.59.x.x, 127.61.x.x, 127.63.x.x
 		t.Run(fault.name, func(t *testing.T) { crashLoop(t, fmt.Sprintf("dc%d", 49+2*i), fault) })

@@ -19,6 +19,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 )
 
 // eventLog records driver events with the wall time they arrived.
@@ -196,6 +197,7 @@ func TestKamailioChain(t *testing.T) {
 	if err := local.Available(); err != nil {
 		t.Skipf("real SIP parts absent: %v", err)
 	}
+	machinelocktest.SIP.Hold(t) // real Kamailio and SIPp on loopback (and DNS on 127.0.0.53 when root)
 	useDNS := local.DNSAvailable() == nil
 	if !useDNS {
 		t.Logf("DNS discovery part skipped: %v", local.DNSAvailable())

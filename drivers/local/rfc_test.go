@@ -14,6 +14,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 )
 
 // needRealSIP skips a test when Kamailio, SIPp or DNS discovery (root) are
@@ -26,6 +27,7 @@ func needRealSIP(t *testing.T) {
 		err = local.DNSAvailable()
 	}
 	if err == nil {
+		machinelocktest.SIP.Hold(t) // real Kamailio on loopback, DNS on 127.0.0.53
 		return
 	}
 	if os.Getenv("CI") == "true" {

@@ -13,6 +13,7 @@ import (
 	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/local"
 	"github.com/ims-orch/ims-orch/drivers/local/kamrpc"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 )
 
 // A Kamailio that dies while booting may have died of its address: here
@@ -29,6 +30,8 @@ func TestBootDeathAddressNotHandedOutAgain(t *testing.T) {
 		}
 		t.Skipf("real SIP parts absent: %v", err)
 	}
+	machinelocktest.SIP.Hold(t) // real Kamailio on loopback
+
 	const dc = "dc50" // 127.60.x.x
 	squatted, _ := local.InstanceAddr(50, local.RoleSCSCF, 1)
 	sq, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(squatted, local.SIPPort)))

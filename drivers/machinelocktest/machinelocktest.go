@@ -4,9 +4,13 @@
 // turns test by test instead of loading the machine, or its fixed loopback
 // addresses, together. OVS (/tmp/ims-orch-ovs.lock) serialises the real
 // Open vSwitch and network-namespace tests, SIP (/tmp/ims-orch-sip.lock) the
-// real Kamailio and SIPp tests on fixed loopback addresses; the docs'
-// `flock PATH go test ...` takes the same files. The lock order is OVS, then
-// SIP, in every process.
+// real Kamailio and SIPp tests on fixed loopback addresses, OpenStack
+// (/tmp/ims-orch-openstack.lock) the tests against the one loopback
+// OpenStack of deploy/openstack (its fixed ports, its project's servers,
+// its fault proxies' rules); the docs' `flock PATH go test ...` takes the
+// same files. The lock order is OpenStack, OVS, then SIP, in every process
+// (the Nova tests run under `flock /tmp/ims-orch-openstack.lock`, and one
+// of them takes the SIP lock inside it).
 //
 // Hold blocks in flock(2) until the lock is free (no polling) and keeps it
 // until the test ends; the process takes each lock once for all its holders
@@ -18,8 +22,9 @@
 // inherited is made close-on-exec when the package is initialised, so no
 // daemon a test starts keeps the lock after the run. Taking a lock while the
 // process holds a lock that comes after it in the order (OVS while holding
-// SIP, also an ancestor's SIP lock) fails naming both: two runs that take the
-// locks in opposite orders wait for each other for ever.
+// SIP, also an ancestor's SIP lock; OpenStack while holding either) fails
+// naming both: two runs that take the locks in opposite orders wait for
+// each other for ever.
 //
 // It imports nothing of this module: drivers/ovs's own tests use it, and so
 // do the test helpers ovstest and sipptest.
@@ -62,7 +67,10 @@ type Lock struct {
 
 // The machine locks, in the order a process takes them.
 var (
-	OVS = &Lock{Path: "/tmp/ims-orch-ovs.lock", What: "real Open vSwitch", reserve: 30 * time.Second}
+	// OpenStack's tests clean their servers up after a failure (a sweep
+	// of a few seconds): a 30 s reserve, as OVS.
+	OpenStack = &Lock{Path: "/tmp/ims-orch-openstack.lock", What: "real OpenStack", reserve: 30 * time.Second}
+	OVS       = &Lock{Path: "/tmp/ims-orch-ovs.lock", What: "real Open vSwitch", reserve: 30 * time.Second}
 	// SIP's tests start Kamailio and SIPp processes whose cleanup a test
 	// that runs into go test's -timeout skips (the binary panics): it
 	// gives up waiting earlier.
@@ -70,12 +78,13 @@ var (
 )
 
 func init() {
+	OpenStack.later = []*Lock{OVS, SIP}
 	OVS.later = []*Lock{SIP}
 	// every descriptor of a lock file the process inherited is made
 	// close-on-exec, locked or not, before any Hold: nothing the test
 	// binary starts, before its first Hold or in a binary whose tests never
 	// call Hold, keeps an ancestor's (flock(1)'s) lock after the run
-	for _, l := range []*Lock{OVS, SIP} {
+	for _, l := range []*Lock{OpenStack, OVS, SIP} {
 		closeOnExec(l.Path)
 	}
 }
@@ -168,7 +177,7 @@ func (l *Lock) acquire(until time.Time, log logger) error {
 		return nil
 	}
 	mu.Unlock()
-	closeOnExec(l.Path) // done at init for OVS and SIP
+	closeOnExec(l.Path) // done at init for the machine locks
 	switch inheritedMode(l.Path) {
 	case "READ":
 		return fmt.Errorf("%s is held shared by an ancestor (flock -s): the %s tests need it exclusive, run them under `flock %s` without -s", l.Path, l.What, l.Path)

@@ -442,13 +442,13 @@ func TestAnUnlockedInheritedDescriptorIsNoLock(t *testing.T) {
 // close-on-exec from the package's initialisation, before any Hold (a
 // binary whose tests start a daemon before their first Hold, or never call
 // Hold, passes no lock on): the child below is this binary with the real
-// OVS and SIP lock files open read-only as its descriptors 8 and 9
+// OpenStack, OVS and SIP lock files open read-only as its descriptors 7, 8 and 9
 // (opened, not locked: the test takes no lock; read-only, as flock(2)
 // needs, since the CI scripts' root owns the files; a machine without them
 // skips it, the test creates no machine lock file).
 func TestTheLockFilesAreCloseOnExecFromTheStart(t *testing.T) {
 	if inChild() {
-		for fd, l := range map[int]*Lock{8: OVS, 9: SIP} {
+		for fd, l := range map[int]*Lock{7: OpenStack, 8: OVS, 9: SIP} {
 			want, err := os.Stat(l.Path)
 			if err != nil {
 				t.Fatal(err)
@@ -463,12 +463,12 @@ func TestTheLockFilesAreCloseOnExecFromTheStart(t *testing.T) {
 		}
 		return
 	}
-	for _, l := range []*Lock{OVS, SIP} {
+	for _, l := range []*Lock{OpenStack, OVS, SIP} {
 		if _, err := os.Stat(l.Path); errors.Is(err, os.ErrNotExist) {
 			t.Skipf("no %s on this machine (no real run made it)", l.Path)
 		}
 	}
-	child(t, t.Name(), []string{"sh", "-c", `exec 8<"$OVS" 9<"$SIP"; exec "$@"`, "sh"}, "OVS="+OVS.Path, "SIP="+SIP.Path)
+	child(t, t.Name(), []string{"sh", "-c", `exec 7<"$OS" 8<"$OVS" 9<"$SIP"; exec "$@"`, "sh"}, "OS="+OpenStack.Path, "OVS="+OVS.Path, "SIP="+SIP.Path)
 }
 
 // A run under `flock -s PATH` (a shared lock of an ancestor) fails at once
@@ -485,4 +485,49 @@ func TestAnAncestorsSharedLockIsNamed(t *testing.T) {
 	}
 	first, second := pair(t)
 	child(t, t.Name(), []string{"flock", "-s", first.Path}, "MACHINELOCK_FIRST="+first.Path, "MACHINELOCK_SECOND="+second.Path)
+}
+
+// The machine locks' order is OpenStack, OVS, SIP (the Nova tests run
+// under `flock /tmp/ims-orch-openstack.lock` and one takes SIP inside):
+// with the machine's lock graph on files of the test's temp dir, a lock
+// taken while a later one is held fails naming both (OVS while SIP is
+// held, as before; OpenStack while OVS or SIP is held), and the three in
+// order are taken.
+func TestTheMachineLockOrder(t *testing.T) {
+	dir := t.TempDir()
+	real := []*Lock{OpenStack, OVS, SIP}
+	copies := map[*Lock]*Lock{}
+	for _, l := range real {
+		copies[l] = &Lock{Path: filepath.Join(dir, filepath.Base(l.Path)), What: l.What, reserve: time.Second}
+	}
+	for _, l := range real {
+		for _, o := range l.later {
+			copies[l].later = append(copies[l].later, copies[o])
+		}
+	}
+	stack, ovs, sip := copies[OpenStack], copies[OVS], copies[SIP]
+	for _, c := range []struct{ held, take *Lock }{{sip, ovs}, {sip, stack}, {ovs, stack}} {
+		if err := c.held.acquire(in(time.Second), t); err != nil {
+			t.Fatal(err)
+		}
+		err := c.take.acquire(in(time.Second), t)
+		if err == nil || !strings.Contains(err.Error(), "lock order") || !strings.Contains(err.Error(), c.take.Path) || !strings.Contains(err.Error(), c.held.Path) {
+			t.Errorf("%s while holding %s: %v, want a lock-order error naming both", c.take.What, c.held.What, err)
+		}
+		if err == nil {
+			c.take.release()
+		}
+		c.held.release()
+	}
+	for _, l := range []*Lock{stack, ovs, sip} {
+		if err := l.acquire(in(time.Second), t); err != nil {
+			t.Fatalf("in order: %s: %v", l.What, err)
+		}
+	}
+	for _, l := range []*Lock{sip, ovs, stack} {
+		l.release()
+	}
+	for _, l := range []*Lock{stack, ovs, sip} {
+		mustBeHeld(t, l.Path, false, "a lock stays after its last holder")
+	}
 }

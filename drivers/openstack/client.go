@@ -84,7 +84,7 @@ func connect(ctx context.Context, dc DCConfig, timeout time.Duration) (Clients, 
 	transport.TLSClientConfig = tlsConfig
 	provider.HTTPClient = http.Client{Transport: transport, Timeout: timeout}
 	if err := openstack.Authenticate(ctx, provider, *ao); err != nil {
-		return Clients{}, fmt.Errorf("authenticate at %s: %w", ao.IdentityEndpoint, err)
+		return Clients{}, fmt.Errorf("%s: authenticate at %s: %w", IdentityService, ao.IdentityEndpoint, err)
 	}
 	region := dc.Region
 	if region == "" {

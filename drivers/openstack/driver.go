@@ -363,7 +363,7 @@ func (d *Driver) imageID(ctx context.Context, dc, name string) (string, error) {
 	err := d.retry(ctx, "resolve image "+name, func() error {
 		page, err := images.List(ic, images.ListOpts{Name: name}).AllPages(ctx)
 		if err != nil {
-			return classify("list images", err)
+			return classify(ImageService+": list images", err)
 		}
 		all, err := images.ExtractImages(page)
 		if err != nil {

@@ -28,6 +28,13 @@ func classify(op string, err error) error {
 	if err == nil {
 		return nil
 	}
+	// A request the service refused with 401 (its token expired or was
+	// revoked) whose re-authentication at the identity service failed:
+	// the service did nothing, and Keystone's failure decides — an outage,
+	// a 5xx or a slow Keystone is retried, refused credentials are not.
+	if ra := reauthFailure(err); ra != nil {
+		return fmt.Errorf("%s: the token was refused (HTTP 401) and %w", op, classify(IdentityService+": re-authenticate", ra.ErrReauth))
+	}
 	// A per-request timeout (http.Client.Timeout) is a net.Error that also
 	// wraps context.DeadlineExceeded: it is the cloud being slow, retried.
 	// The caller's own context ending is checked by the retry loop.
@@ -58,6 +65,27 @@ func classify(op string, err error) error {
 		return fmt.Errorf("%s: %w: %v", op, errTransient, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// IdentityService and ImageService name the services behind Nova in the
+// driver's errors (Keystone's token, Glance's image look-up).
+const (
+	IdentityService = "identity service (Keystone)"
+	ImageService    = "image service (Glance)"
+)
+
+// reauthFailure is gophercloud's error for a 401 whose re-authentication
+// failed (it does not unwrap to either cause), or nil.
+func reauthFailure(err error) *gophercloud.ErrUnableToReauthenticate {
+	var p *gophercloud.ErrUnableToReauthenticate
+	if errors.As(err, &p) {
+		return p
+	}
+	var v gophercloud.ErrUnableToReauthenticate
+	if errors.As(err, &v) {
+		return &v
+	}
+	return nil
 }
 
 func isConnReset(err error) bool {

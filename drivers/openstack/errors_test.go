@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -45,6 +46,12 @@ func TestClassify(t *testing.T) {
 		{"timeout", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, errTransient, "i/o timeout"},
 		{"eof", errors.New("Post \"http://x/servers\": EOF"), errTransient, "EOF"},
 		{"caller cancelled", context.Canceled, nil, "context canceled"},
+		// a 401 (token expired or revoked) whose re-authentication failed:
+		// Keystone's failure decides, and the error names Keystone
+		{"re-auth: Keystone 503", reauth(gophercloud.ErrUnexpectedResponseCode{Actual: 503, Body: fixture(t, "unavailable_503.json")}), errTransient, "identity service (Keystone): re-authenticate: transient cloud error: HTTP 503"},
+		{"re-auth: Keystone timed out", reauth(&url.Error{Op: "Post", URL: "http://127.0.0.1:5000/v3/auth/tokens", Err: &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}}), errTransient, "(Keystone): re-authenticate: transient cloud error: Post"},
+		{"re-auth: Keystone refused", reauth(errors.New("Post \"http://127.0.0.1:5000/v3/auth/tokens\": dial tcp 127.0.0.1:5000: connect: connection refused")), errTransient, "(Keystone)"},
+		{"re-auth: credentials refused", reauth(gophercloud.ErrUnexpectedResponseCode{Actual: 401, Body: []byte(`{"error": {"message": "The request you have made requires authentication.", "code": 401}}`)}), nil, "the token was refused (HTTP 401) and identity service (Keystone): re-authenticate: HTTP 401: The request you have made requires authentication."},
 		{"something else", errors.New("weird"), nil, "weird"},
 	}
 	for _, tc := range cases {
@@ -62,6 +69,15 @@ func TestClassify(t *testing.T) {
 	}
 	if classify("op", nil) != nil {
 		t.Error("classify(nil) != nil")
+	}
+}
+
+// reauth is gophercloud's error for a 401 of a service whose
+// re-authentication failed with err.
+func reauth(err error) error {
+	return &gophercloud.ErrUnableToReauthenticate{
+		ErrOriginal: gophercloud.ErrUnexpectedResponseCode{Actual: 401, Body: []byte(`{"error": {"code": 401, "title": "Unauthorized"}}`)},
+		ErrReauth:   err,
 	}
 }
 

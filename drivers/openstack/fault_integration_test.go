@@ -74,14 +74,7 @@ func newFaultRig(t *testing.T) *faultRig {
 	cfg.RetryBase = Duration(200 * time.Millisecond)
 	// a held answer is lost when the driver's request times out
 	cfg.RequestTimeout = Duration(10 * time.Second)
-	direct := connectTB(t, cfg)
-	t.Cleanup(func() {
-		sweep(t, direct)
-		if _, err := direct.DeleteEmptyGroups(context.Background(), sortedKeys(direct.clients)); err != nil {
-			t.Errorf("clean-up of the server groups: %v", err)
-		}
-		direct.Close()
-	})
+	direct := directTB(t, cfg)
 	proxy, err := novafaulttest.Start(direct.clients["dc-a"].Compute.Endpoint)
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +107,22 @@ func newFaultRig(t *testing.T) *faultRig {
 	}
 	t.Cleanup(func() { d.Close() })
 	return &faultRig{t: t, d: d, direct: direct, proxy: proxy, clk: clk, run: fmt.Sprint(time.Now().Unix() % 1000000)}
+}
+
+// directTB is a driver on the direct clients of cfg, for Nova's own view
+// and the clean-up: at t's end it deletes the run's servers (sweep) and
+// the empty server groups.
+func directTB(t *testing.T, cfg Config) *Driver {
+	t.Helper()
+	direct := connectTB(t, cfg)
+	t.Cleanup(func() {
+		sweep(t, direct)
+		if _, err := direct.DeleteEmptyGroups(context.Background(), sortedKeys(direct.clients)); err != nil {
+			t.Errorf("clean-up of the server groups: %v", err)
+		}
+		direct.Close()
+	})
+	return direct
 }
 
 func (r *faultRig) spec(name string) drivers.Spec {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/drivers"
+	"github.com/ims-orch/ims-orch/drivers/machinelocktest"
 	"github.com/ims-orch/ims-orch/drivers/openstack/novasweeptest"
 )
 
@@ -46,6 +47,9 @@ func integrationConfig(tb testing.TB) Config {
 		tb.Skip("no OpenStack to test against: start one with deploy/openstack/up.sh, then set " +
 			"OS_CLIENT_CONFIG_FILE=$BASE/clouds.yaml IMS_ORCH_OS_CLOUD=ims-orch-dev (scripts/ci-openstack.sh does all of it)")
 	}
+	// one run at a time on the one loopback OpenStack (its project's
+	// servers, counted and swept by run; the fault tests' proxies)
+	machinelocktest.OpenStack.Hold(tb)
 	azs := strings.Split(envOr("IMS_ORCH_OS_AZS", "az-a,az-b"), ",")
 	if len(azs) != 2 {
 		tb.Fatalf("IMS_ORCH_OS_AZS: want two availability zones, got %q", azs)

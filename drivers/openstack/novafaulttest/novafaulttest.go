@@ -10,8 +10,12 @@
 // so a test can say what Nova was asked to do besides what Nova lists
 // afterwards. The next-page links of a paginated list are Nova's own
 // absolute URLs, so pages after the first (more than Nova's max_limit
-// servers, 1000) bypass the proxy: neither failed nor counted. A test
-// helper: production code may not import it (scripts/check-pure.sh).
+// servers, 1000) bypass the proxy: neither failed nor counted — unless
+// the proxy rewrites them (Rewrite). StartEach puts a proxy in front of
+// each service of a cloud (Keystone, Nova, Glance) whose answers name the
+// proxies instead of the services, so a client that authenticates through
+// the Keystone proxy finds the other proxies in its service catalog. A
+// test helper: production code may not import it (scripts/check-pure.sh).
 package novafaulttest
 
 import (
@@ -23,6 +27,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -107,7 +112,12 @@ type Proxy struct {
 	mu        sync.Mutex
 	rules     []*rule
 	forwarded map[string]int // "METHOD path" -> requests that reached Nova
+	answered  map[string]int // "METHOD status path" -> those Nova answered with status
+	rewrites  []rewrite
 }
+
+// rewrite replaces a base URL (scheme://host) in the answers.
+type rewrite struct{ from, to string }
 
 // Start listens on 127.0.0.1 (a free port) and forwards to target, a
 // URL whose scheme and host are Nova's (e.g. a compute client's Endpoint).
@@ -122,11 +132,77 @@ func start(target string, timeout time.Duration) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("novafaulttest: listen: %w", err)
 	}
-	p := &Proxy{target: u, ln: ln, timeout: timeout, done: make(chan struct{}), forwarded: map[string]int{},
+	p := &Proxy{target: u, ln: ln, timeout: timeout, done: make(chan struct{}), forwarded: map[string]int{}, answered: map[string]int{},
 		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: time.Minute}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil
+}
+
+// StartEach starts one proxy per target (the base URLs of one cloud's
+// services: Keystone, Nova, Glance), each of whose answers names the
+// proxies instead of the targets (Rewrite): the service catalog of a token
+// that the Keystone proxy passes on points the client at the Nova and
+// Glance proxies, and Nova's next-page links stay on its proxy. On an
+// error the proxies started are closed.
+func StartEach(targets ...string) ([]*Proxy, error) {
+	ps := make([]*Proxy, 0, len(targets))
+	for _, t := range targets {
+		p, err := Start(t)
+		if err != nil {
+			for _, q := range ps {
+				_ = q.Close()
+			}
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		for _, q := range ps {
+			p.Rewrite(q.target.Scheme+"://"+q.target.Host, q.URL())
+		}
+	}
+	return ps, nil
+}
+
+// Rewrite makes the proxy replace base URL from (scheme://host, not
+// followed by another digit of a port) with to in every answer it
+// forwards: the body and the Location header.
+func (p *Proxy) Rewrite(from, to string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rewrites = append(p.rewrites, rewrite{from, to})
+}
+
+// rewritten is b with the proxy's rewrites applied.
+func (p *Proxy) rewritten(b []byte) []byte {
+	p.mu.Lock()
+	rw := p.rewrites
+	p.mu.Unlock()
+	for _, r := range rw {
+		b = replaceBase(b, []byte(r.from), []byte(r.to))
+	}
+	return b
+}
+
+// replaceBase replaces every from in b that no digit follows (the port
+// of from does not go on) with to.
+func replaceBase(b, from, to []byte) []byte {
+	var out []byte
+	for {
+		i := bytes.Index(b, from)
+		if i < 0 {
+			return append(out, b...)
+		}
+		end := i + len(from)
+		out = append(out, b[:i]...)
+		if end < len(b) && b[end] >= '0' && b[end] <= '9' {
+			out = append(out, from...)
+		} else {
+			out = append(out, to...)
+		}
+		b = b[end:]
+	}
 }
 
 // URL is the proxy's base URL (http://127.0.0.1:port).
@@ -217,6 +293,22 @@ func (p *Proxy) Forwarded(method string, path *regexp.Regexp) int {
 	for k, c := range p.forwarded {
 		m, pth, _ := strings.Cut(k, " ")
 		if m == method && path.MatchString(pth) {
+			n += c
+		}
+	}
+	return n
+}
+
+// Answered is how many of the requests Forwarded counts Nova answered
+// with status (a 401: the token refused; a 202: a create taken).
+func (p *Proxy) Answered(method string, path *regexp.Regexp, status int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for k, c := range p.answered {
+		m, rest, _ := strings.Cut(k, " ")
+		st, pth, _ := strings.Cut(rest, " ")
+		if m == method && st == strconv.Itoa(status) && path.MatchString(pth) {
 			n += c
 		}
 	}
@@ -317,12 +409,16 @@ func (p *Proxy) forward(req *http.Request) (int, http.Header, []byte, error) {
 	}
 	out.Header = req.Header.Clone()
 	out.Header.Del("Connection")
+	// the proxy's transport asks for gzip itself and unpacks the answer,
+	// which a rewrite needs in plain text
+	out.Header.Del("Accept-Encoding")
 	resp, err := p.client.Do(out)
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	p.mu.Lock()
 	p.forwarded[req.Method+" "+req.URL.Path]++
+	p.answered[req.Method+" "+strconv.Itoa(resp.StatusCode)+" "+req.URL.Path]++
 	p.mu.Unlock()
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -332,7 +428,10 @@ func (p *Proxy) forward(req *http.Request) (int, http.Header, []byte, error) {
 	h := resp.Header.Clone()
 	h.Del("Content-Length")
 	h.Del("Connection")
-	return resp.StatusCode, h, body, nil
+	if loc := h.Get("Location"); loc != "" {
+		h.Set("Location", string(p.rewritten([]byte(loc))))
+	}
+	return resp.StatusCode, h, p.rewritten(body), nil
 }
 
 // drop closes the client's connection without an answer.

@@ -1,7 +1,9 @@
 package novafaulttest
 
 import (
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -91,6 +93,9 @@ func TestRefuseAnswersWithoutNova(t *testing.T) {
 	}
 	if n := p.Forwarded("POST", servers); n != 2 {
 		t.Fatalf("Forwarded POST = %d, want 2", n)
+	}
+	if n, m := p.Answered("POST", servers, 202), p.Answered("POST", servers, 409); n != 2 || m != 0 {
+		t.Fatalf("Answered POST 202 = %d, 409 = %d; want 2 (Nova's), 0 (the proxy's own are not Nova's answers)", n, m)
 	}
 	if n := p.Fired(); n != 2 {
 		t.Fatalf("Fired = %d, want 2", n)
@@ -237,4 +242,72 @@ func TestDropOfAnIdempotentMethodPanics(t *testing.T) {
 	}
 	p.Fail(Rule{Method: "DELETE", Path: servers, Action: Drop})() // allowed, removed
 	p.Fail(Rule{Method: "GET", Path: servers, Action: Refuse, Status: 503})()
+}
+
+// StartEach's proxies name each other, not their targets, in what they
+// pass on: a Keystone's service catalog sends the client to the Nova
+// proxy (its requests then fail and count there), a Location header too;
+// a gzipped answer is rewritten unpacked; a base URL that goes on with
+// another digit (another port) is left as it is.
+func TestStartEachRewritesTheTargetsToTheProxies(t *testing.T) {
+	nova := newBackend(t)
+	other := "http://127.0.0.1:1" // not a target
+	keystone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := fmt.Sprintf(`{"token": {"catalog": [{"type": "compute", "endpoints": [{"url": "%s/v2.1"}]}, {"type": "other", "endpoints": [{"url": "%s0/x"}, {"url": "%s/y"}]}]}}`,
+			nova.URL, nova.URL, other)
+		w.Header().Set("Location", nova.URL+"/v2.1/servers/1")
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = io.WriteString(zw, body)
+			_ = zw.Close()
+			return
+		}
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(keystone.Close)
+	ps, err := StartEach(keystone.URL, nova.URL+"/v2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		t.Cleanup(func() { _ = p.Close() })
+	}
+	kp, np := ps[0], ps[1]
+	resp, err := http.Post(kp.URL()+"/v3/auth/tokens", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var tok struct {
+		Token struct {
+			Catalog []struct {
+				Endpoints []struct{ URL string }
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &tok); err != nil {
+		t.Fatalf("the rewritten catalog %q: %v", b, err)
+	}
+	want := []string{np.URL() + "/v2.1", nova.URL + "0/x", other + "/y"}
+	var got []string
+	for _, s := range tok.Token.Catalog {
+		for _, e := range s.Endpoints {
+			got = append(got, e.URL)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("catalog through the proxy: %v, want %v", got, want)
+	}
+	if loc := resp.Header.Get("Location"); loc != np.URL()+"/v2.1/servers/1" {
+		t.Fatalf("Location through the proxy: %q, want the Nova proxy's", loc)
+	}
+	np.Fail(Rule{Method: "GET", Path: regexp.MustCompile(`/servers/detail$`), Action: Refuse, Status: 503, Body: `{}`})
+	if code, _, err := do(context.Background(), t, np, "GET", "/v2.1/servers/detail"); err != nil || code != 503 {
+		t.Fatalf("a request to the catalog's compute URL: %d %v, want the Nova proxy's 503", code, err)
+	}
+	if n := len(nova.requests()); n != 0 {
+		t.Fatalf("Nova got %d requests, want none (refused by its proxy)", n)
+	}
 }

@@ -10,11 +10,14 @@ package sipchaos
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +60,11 @@ func (h *slowHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.posts = append(h.posts, p)
 	h.mu.Unlock()
+	if strings.HasSuffix(r.URL.Path, "/update") {
+		// a daemon older than session 16: the P-CSCF's call must go on
+		http.Error(w, `path: operation "update" is not start or end`, http.StatusBadRequest)
+		return
+	}
 	if strings.HasSuffix(r.URL.Path, "/start") {
 		h.entered <- p
 		select {
@@ -454,7 +462,7 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	if len(rr) != 2 {
 		t.Fatalf("the caller's 200 has Record-Route %q, want the S-CSCF's and the P-CSCF's", rr)
 	}
-	body := sdpBody("10.100.1.1", 40000)
+	body := sdpBody("10.100.1.1", 40010) // its media moves to another port
 	reinv := "INVITE sip:callee@" + guardNext + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + guardCaller + ";branch=z9hG4bK-reinv-a\r\n" +
 		"Route: " + rr[1] + "\r\nRoute: " + rr[0] + "\r\n" +
@@ -481,7 +489,13 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 			fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
 	}
 	next.send(t, pcscf, calleeReinv(1, sdpBody(calleeMIP, 50000))) // without ICE: nothing to remove
-	await("the callee's re-INVITE at the caller", isRequest("INVITE", "call-a"))
+	reinvB := await("the callee's re-INVITE at the caller", isRequest("INVITE", "call-a"))
+	// the caller answers it from yet another port: its 200 goes to the core
+	caller.send(t, pcscf, strings.Replace(reply(reinvB, "200 OK", "", sdpBody("10.100.1.1", 40012)),
+		"<sip:callee@"+guardNext+">", "<sip:caller@"+guardCaller+">", 1))
+	atNext("the caller's answer at the next hop", func(m string) bool {
+		return isStatus("200", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "1 INVITE" && strings.Contains(m, "m=audio 40012 ")
+	})
 	next.send(t, pcscf, calleeReinv(2, multipartSDP(50000)))
 	atNext("488 to the callee's multipart re-INVITE", func(m string) bool {
 		return isStatus("488", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "2 INVITE"
@@ -490,8 +504,24 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	// offer in the 200: an INVITE without SDP
 	caller.send(t, pcscf, invite("call-n", ""))
 	invN := atNext("the SDP-less INVITE at the next hop", isRequest("INVITE", "call-n"))
-	next.send(t, pcscf, reply(invN, "200 OK", "callee-n", calleeSDP(50006)))
-	await("the 200 with the offer at the caller", isStatus("200", "call-n"))
+	okN := reply(invN, "200 OK", "callee-n", calleeSDP(50006))
+	okN = strings.Replace(okN, "\r\nRecord-Route: ", "\r\nRecord-Route: <sip:"+guardNext+";lr>\r\nRecord-Route: ", 1)
+	next.send(t, pcscf, okN)
+	okN = await("the 200 with the offer at the caller", isStatus("200", "call-n"))
+	// the caller's answer comes in the ACK, along the route set: the
+	// caller's media, reported as the ACK passes (/start)
+	rrN := sipHeaders(okN, "Record-Route")
+	if len(rrN) != 2 {
+		t.Fatalf("the caller's 200 of call-n has Record-Route %q, want the S-CSCF's and the P-CSCF's", rrN)
+	}
+	body = sdpBody("10.100.1.1", 40004)
+	caller.send(t, pcscf, "ACK sip:callee@"+guardNext+" SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP "+guardCaller+";branch=z9hG4bK-ack-n\r\n"+
+		"Route: "+rrN[1]+"\r\nRoute: "+rrN[0]+"\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-call-n\r\nTo: <sip:callee@ims.test>;tag=callee-n\r\n"+
+		"Call-ID: call-n\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\n"+
+		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
+	atNext("the caller's ACK with the answer at the next hop", isRequest("ACK", "call-n"))
 
 	// terminating leg: the "S-CSCF" sends the user an INVITE without SDP
 	// along the user's Path (pre-loaded Route); the user's 200 carries the
@@ -541,16 +571,33 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	}
 	posts := hookPosts()
 	t.Logf("hook posts: %q", posts)
-	starts := 0
-	for _, p := range posts {
-		if strings.Contains(p, "/start") {
-			starts++
-			if !strings.Contains(p, "role=caller") || !strings.Contains(p, "ip=10.100.1.1") || !strings.Contains(p, "port=40000") {
-				t.Errorf("hook post %q: only call-a's caller media is to be reported", p)
-			}
-		}
+	// each side's media as its user's message showed it, each once (call-a's
+	// start twice when the retransmitted 200 posted again): call-a's
+	// caller's start, its re-INVITE's new port and its answer's (both
+	// updates, refused by this hook as by a session-15 daemon: the 200s
+	// went on), call-n's caller's answer in the ACK (delayed offer), call-t's
+	// callee's offer in its 200 (the user answered a call without SDP)
+	want := map[string]int{
+		"start role=caller call=call-a port=40000":  1,
+		"update role=caller call=call-a port=40010": 1,
+		"update role=caller call=call-a port=40012": 1,
+		"start role=caller call=call-n port=40004":  1,
+		"start role=callee call=call-t port=40002":  1,
 	}
-	if starts < 1 || starts > 2 {
-		t.Errorf("%d /start posts, want call-a's once, or twice with the retransmitted 200", starts)
+	seen := map[string]int{}
+	for _, p := range posts {
+		path, q, _ := strings.Cut(p, "?")
+		v, err := url.ParseQuery(q)
+		id, _ := hex.DecodeString(v.Get("call"))
+		if err != nil || v.Get("ip") != "10.100.1.1" && !strings.HasSuffix(path, "/end") {
+			t.Errorf("hook post %q: not the user's media address", p)
+		}
+		seen[fmt.Sprintf("%s role=%s call=%s port=%s", path[strings.LastIndex(path, "/")+1:], v.Get("role"), id, v.Get("port"))]++
+	}
+	if seen["start role=caller call=call-a port=40000"] == 2 { // the retransmitted 200's
+		seen["start role=caller call=call-a port=40000"] = 1
+	}
+	if !maps.Equal(seen, want) {
+		t.Errorf("hook posts %v, want %v", seen, want)
 	}
 }

@@ -529,6 +529,7 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	next.send(t, pcscf, "INVITE sip:caller@"+guardCaller+" SIP/2.0\r\n"+
 		"Via: SIP/2.0/UDP "+guardNext+";branch=z9hG4bK-term-t\r\n"+
 		"Route: <sip:"+guardPCSCF+";lr>\r\n"+
+		"Record-Route: <sip:"+guardNext+";lr>\r\n"+
 		"Max-Forwards: 70\r\nFrom: <sip:callee@ims.test>;tag=callee-t\r\nTo: <sip:caller@ims.test>\r\n"+
 		"Call-ID: call-t\r\nCSeq: 1 INVITE\r\nContact: <sip:callee@"+guardNext+">\r\nContent-Length: 0\r\n\r\n")
 	invT := await("the terminating INVITE at the user", isRequest("INVITE", "call-t"))
@@ -536,8 +537,8 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"<sip:callee@"+guardNext+">", "<sip:caller@"+guardCaller+">", 1))
 	okT := atNext("the user's 200 at the next hop", isStatus("200", "call-t"))
 	rrT := sipHeaders(okT, "Record-Route")
-	if len(rrT) != 1 {
-		t.Fatalf("the user's 200 has Record-Route %q, want the P-CSCF's", rrT)
+	if len(rrT) != 2 {
+		t.Fatalf("the user's 200 has Record-Route %q, want the P-CSCF's and the S-CSCF's", rrT)
 	}
 	body = calleeSDP(50008)
 	next.send(t, pcscf, "ACK sip:caller@"+guardCaller+" SIP/2.0\r\n"+
@@ -547,6 +548,19 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"Call-ID: call-t\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\n"+
 		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
 	await("the ACK with the answer at the user", isRequest("ACK", "call-t"))
+	// the user, the callee of call-t, moves its media with a re-INVITE along
+	// its route set (the P-CSCF, then the "S-CSCF"): /update role=callee
+	// once the 200 accepts it
+	body = sdpBody("10.100.1.1", 40014)
+	caller.send(t, pcscf, "INVITE sip:callee@"+guardNext+" SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP "+guardCaller+";branch=z9hG4bK-reinv-t\r\n"+
+		"Route: "+rrT[0]+"\r\nRoute: "+rrT[1]+"\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-t\r\nTo: <sip:callee@ims.test>;tag=callee-t\r\n"+
+		"Call-ID: call-t\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@"+guardCaller+">\r\nContent-Type: application/sdp\r\n"+
+		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
+	reinvT := atNext("the user's re-INVITE at the next hop", isRequest("INVITE", "call-t"))
+	next.send(t, pcscf, reply(reinvT, "200 OK", "", calleeSDP(50008)))
+	await("the 200 to the user's re-INVITE", isStatus("200", "call-t"))
 
 	// a call to the user with SDP in a multipart body: refused (488)
 	body = multipartSDP(50010)
@@ -576,13 +590,15 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	// caller's start, its re-INVITE's new port and its answer's (both
 	// updates, refused by this hook as by a session-15 daemon: the 200s
 	// went on), call-n's caller's answer in the ACK (delayed offer), call-t's
-	// callee's offer in its 200 (the user answered a call without SDP)
+	// callee's offer in its 200 (the user answered a call without SDP) and
+	// its re-INVITE's new port
 	want := map[string]int{
 		"start role=caller call=call-a port=40000":  1,
 		"update role=caller call=call-a port=40010": 1,
 		"update role=caller call=call-a port=40012": 1,
 		"start role=caller call=call-n port=40004":  1,
 		"start role=callee call=call-t port=40002":  1,
+		"update role=callee call=call-t port=40014": 1,
 	}
 	seen := map[string]int{}
 	for _, p := range posts {

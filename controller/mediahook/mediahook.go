@@ -119,6 +119,9 @@ func Parse(path string, form url.Values, n int) (Request, error) {
 	if err != nil {
 		return r, fmt.Errorf("ip: %q is not an IPv4 address (SDP c= line)", clip(form.Get("ip")))
 	}
+	if ip == 0 {
+		return r, errors.New(`ip: "0.0.0.0" is no media endpoint (an RFC 2543 hold)`)
+	}
 	port, err := strconv.ParseUint(form.Get("port"), 10, 16)
 	if err != nil || port == 0 {
 		return r, fmt.Errorf("port: %q is not a media port 1..65535 (SDP m= line)", clip(form.Get("port")))

@@ -202,6 +202,9 @@ func TestHookErrors(t *testing.T) {
 		{"/dc/0/start", form("boss", "x", "10.0.0.1", "5"), "role"},
 		{"/dc/0/start", url.Values{"role": {"caller"}, "call": {"zz"}, "ip": {"10.0.0.1"}, "port": {"5"}}, "call"},
 		{"/dc/0/start", form("caller", "x", "::1", "5"), "ip"},
+		{"/dc/0/update", form("caller", "x", "0.0.0.0", "5"), "ip"},
+		{"/dc/0/update", form("caller", "x", "10.0.0.1", "0"), "port"},
+		{"/dc/0/update", form("caller", "x", "", ""), "ip"},
 		{"/dc/0/start", form("caller", "x", "10.0.0.1", "0"), "port"},
 		{"/dc/0/start", form("caller", "x", "10.0.0.1", "70000"), "port"},
 	} {

@@ -349,17 +349,22 @@ func startGuardPCSCF(t *testing.T, hookURL string) {
 //     (stateless too) that marks that both were handled: the first must
 //     have been relayed (with the entry address), the second dropped;
 //   - the call's 200 again (a retransmission while the hook holds);
-//   - the hook answers; then a re-INVITE of the caller (the callee's 200
-//     with SDP comes back), one of the callee (its SDP goes to the caller)
-//     and one of the callee with a multipart body (488, not relayed);
-//   - a call whose INVITE has no SDP: the offer comes in the 200 (rewritten,
-//     no /start: the hook has no caller media to program);
+//   - the hook answers; then a re-INVITE of the caller from another port
+//     (the callee's 200 with SDP comes back; /update), one of the callee
+//     (its SDP goes to the caller, whose 200 answers from yet another port:
+//     /update) and one of the callee with a multipart body (488, not
+//     relayed); this hook answers /update 400 as a session-15 daemon does;
+//   - a call whose INVITE has no SDP: the offer comes in the 200
+//     (rewritten), the caller's answer in the ACK (/start role=caller);
 //   - a call to the user (the terminating leg, pre-loaded Route) without
-//     SDP: the answer comes in the ACK, which reaches the user rewritten;
+//     SDP: the user's 200 carries the offer (/start role=callee), the
+//     answer comes in the ACK, which reaches the user rewritten; then the
+//     user's re-INVITE from another port (/update role=callee);
 //   - a call to the user with SDP in a multipart body (488, not relayed).
 //
 // The callee's SDP carries ICE candidates and a=rtcp. Every SDP the user
-// receives must name only the entry address.
+// receives must name only the entry address, and the hook gets exactly
+// each side's media as that side's messages showed it.
 func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	if err := localdrv.Available(); err != nil {
 		if os.Getenv("CI") == "true" && os.Getenv("IMS_SIP_CHAOS") == "1" {
@@ -476,6 +481,17 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	next.send(t, pcscf, reply(reinvAt, "200 OK", "", calleeSDP(50000)))
 	await("the 200 to the caller's re-INVITE", func(m string) bool {
 		return isStatus("200", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "2 INVITE"
+	})
+	// a hold in RFC 2543's way (c= 0.0.0.0) moves no media: no post
+	hold := sdpBody("0.0.0.0", 40010)
+	caller.send(t, pcscf, strings.NewReplacer("z9hG4bK-reinv-a", "z9hG4bK-reinv-a3", "CSeq: 2 INVITE", "CSeq: 3 INVITE",
+		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body), fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(hold), hold)).Replace(reinv))
+	holdAt := atNext("the caller's hold at the next hop", func(m string) bool {
+		return strings.HasPrefix(m, "INVITE ") && strings.Contains(m, "CSeq: 3 INVITE") && strings.Contains(m, "c=IN IP4 0.0.0.0")
+	})
+	next.send(t, pcscf, reply(holdAt, "200 OK", "", calleeSDP(50000)))
+	await("the 200 to the caller's hold", func(m string) bool {
+		return isStatus("200", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "3 INVITE"
 	})
 
 	// the callee's re-INVITEs toward the caller (Route: the P-CSCF's record):

@@ -166,6 +166,21 @@ func listenUsers(t *testing.T, d *Daemon, k int, addr string) *net.UDPConn {
 	return c
 }
 
+// arrived counts what rx gets until quiet (the sender sent `sent`): at
+// least 99 % must arrive, all from the entry address of the receiver's DC
+// k (the exit translation); hint says what a shortfall suggests.
+func arrived(t *testing.T, d *Daemon, who string, rx *net.UDPConn, sent, k int, hint string) {
+	t.Helper()
+	got, from := countUDP(rx, 1500*time.Millisecond)
+	t.Logf("%s got %d of %d packets, from %v; hook's calls %v", who, got, sent, from, d.dp.media.Open())
+	if got < sent*99/100 {
+		t.Fatalf("%s got %d of %d media packets (%s)", who, got, sent, hint)
+	}
+	if !from[dataplane.EntryIP(k).String()] || len(from) != 1 {
+		t.Fatalf("%s: media arrived from %v, want the entry address %s", who, from, dataplane.EntryIP(k))
+	}
+}
+
 // checkDelayedOfferCall: the caller's INVITE carries no SDP; the callee's
 // 200 carries the offer (its P-CSCF posts the callee's /start), the
 // caller's ACK the answer (its P-CSCF posts the caller's /start before the
@@ -185,14 +200,7 @@ func checkDelayedOfferCall(t *testing.T, d *Daemon) {
 	waitLog(t, c.uacDir, "sdp-c c=IN IP4 "+dataplane.EntryIP(caller).String())
 	const sent = 100
 	sendUDP(t, tx, &net.UDPAddr{IP: dataplane.EntryIP(caller).Addr().AsSlice(), Port: 6012}, sent)
-	got, from := countUDP(rx, 1500*time.Millisecond)
-	t.Logf("delayed offer: the callee got %d of %d packets, from %v; hook's calls %v", got, sent, from, d.dp.media.Open())
-	if got < sent*99/100 {
-		t.Fatalf("delayed offer: the callee got %d of %d media packets (the caller's answer in the ACK made no rule?)", got, sent)
-	}
-	if !from[dataplane.EntryIP(callee).String()] || len(from) != 1 {
-		t.Fatalf("delayed offer: media arrived from %v, want the callee's entry address %s", from, dataplane.EntryIP(callee))
-	}
+	arrived(t, d, "delayed offer: the callee", rx, sent, callee, "the caller's answer in the ACK made no rule?")
 	c.finish(t, d, caller, callee)
 }
 
@@ -223,20 +231,9 @@ func checkReinviteCall(t *testing.T, d *Daemon) {
 	waitLog(t, c.uacDir, "reinvite-c c=IN IP4 "+dataplane.EntryIP(caller).String())
 	const sent = 100
 	sendUDP(t, txNew, toCallee, sent)
-	got, from := countUDP(rx, 1500*time.Millisecond)
-	t.Logf("re-INVITE: from the caller's new port the callee got %d of %d packets, from %v; hook's calls %v", got, sent, from, d.dp.media.Open())
-	if got < sent*99/100 {
-		t.Fatalf("re-INVITE: the callee got %d of %d packets from the caller's new port (the media change made no rule?)", got, sent)
-	}
-	if !from[dataplane.EntryIP(callee).String()] || len(from) != 1 {
-		t.Fatalf("re-INVITE: media arrived from %v, want the callee's entry address %s", from, dataplane.EntryIP(callee))
-	}
+	arrived(t, d, "re-INVITE: from the caller's new port the callee", rx, sent, callee, "the media change made no rule?")
 	sendUDP(t, rx, &net.UDPAddr{IP: dataplane.EntryIP(callee).Addr().AsSlice(), Port: 6024}, 50)
-	back, bfrom := countUDP(txNew, time.Second)
-	t.Logf("re-INVITE: the caller's new port got %d of 50 packets from the callee, from %v", back, bfrom)
-	if back < 49 || !bfrom[dataplane.EntryIP(caller).String()] || len(bfrom) != 1 {
-		t.Fatalf("re-INVITE: the caller's new port got %d of 50 packets of the callee, from %v (want the caller's entry %s)", back, bfrom, dataplane.EntryIP(caller))
-	}
+	arrived(t, d, "re-INVITE: from the callee the caller's new port", txNew, 50, caller, "")
 	// the old port's rules retire (the hook's RetireAfter): then nothing
 	// from it arrives, while the call goes on on the new port
 	eventually(t, 15*time.Second, "the replaced call's rules removed", func() bool {

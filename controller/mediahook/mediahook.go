@@ -339,7 +339,32 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 		return nil
 	}
 	c := h.call(a, b)
-	finish := h.markBusyLocked(r.Call)
+	return h.installLocked(base, p, r.Call, c, func(err error) error {
+		if err != nil {
+			// both halves stay pending: a repeated start tries again (the
+			// half is put back if it expired while the install ran, stamped
+			// now: the expiry queue stays in arrival order)
+			if h.pending[r.Call] == nil {
+				pd.since = h.cfg.Clock.Now()
+				h.pending[r.Call] = pd
+				h.expiry = append(h.expiry, pd)
+			}
+			return err
+		}
+		if h.pending[r.Call] == pd {
+			delete(h.pending, r.Call)
+		}
+		h.open[r.Call] = c
+		return nil
+	})
+}
+
+// installLocked runs p.OpenCall(c) for call (called with mu held, returns
+// with it released): the call is busy and the install counted in ops and
+// installs while it runs outside mu; then done gets its error under mu
+// before the install leaves ops (Drain's caller sees its bookkeeping).
+func (h *Hook) installLocked(base context.Context, p Programmer, call string, c routing.Call, done func(error) error) error {
+	finish := h.markBusyLocked(call)
 	h.ops.Add(1)
 	h.installs++
 	h.mu.Unlock()
@@ -350,23 +375,8 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.installs--
-	defer h.ops.Done() // after the bookkeeping below: Drain's caller sees the call open
-	if err != nil {
-		// both halves stay pending: a repeated start tries again (the
-		// half is put back if it expired while the install ran, stamped
-		// now: the expiry queue stays in arrival order)
-		if h.pending[r.Call] == nil {
-			pd.since = h.cfg.Clock.Now()
-			h.pending[r.Call] = pd
-			h.expiry = append(h.expiry, pd)
-		}
-		return err
-	}
-	if h.pending[r.Call] == pd {
-		delete(h.pending, r.Call)
-	}
-	h.open[r.Call] = c
-	return nil
+	defer h.ops.Done()
+	return done(err)
 }
 
 // call is the Table 1 call of the two halves.
@@ -400,27 +410,17 @@ func (h *Hook) updateLocked(base context.Context, p Programmer, r Request, c rou
 		h.mu.Unlock()
 		return nil
 	}
-	finish := h.markBusyLocked(r.Call)
-	h.ops.Add(1)
-	h.installs++
-	h.mu.Unlock()
-	defer finish()
-	ctx, cancel := h.opCtx(base)
-	defer cancel()
-	err := p.OpenCall(ctx, n)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.installs--
-	defer h.ops.Done()
-	if err != nil {
-		return err
-	}
-	// posts of this call wait while it is busy: open[r.Call] is still c
-	h.open[r.Call] = n
-	rt := &retire{call: r.Call, c: c}
-	h.retiring[rt] = struct{}{}
-	rt.timer = h.cfg.Clock.AfterFunc(h.cfg.RetireAfter, func() { h.retire(base, rt) })
-	return nil
+	return h.installLocked(base, p, r.Call, n, func(err error) error {
+		if err != nil {
+			return err
+		}
+		// posts of this call wait while it is busy: open[r.Call] is still c
+		h.open[r.Call] = n
+		rt := &retire{call: r.Call, c: c}
+		h.retiring[rt] = struct{}{}
+		rt.timer = h.cfg.Clock.AfterFunc(h.cfg.RetireAfter, func() { h.retire(base, rt) })
+		return nil
+	})
 }
 
 // retire removes a replaced call's rules in the background (Wait waits

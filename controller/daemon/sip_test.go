@@ -18,7 +18,11 @@ import (
 // serve --driver local: real Kamailio P-CSCFs (one per DC) and the S-CSCF,
 // published in each DC's discovery DNS, with statistics agents feeding the
 // local controllers; at shutdown no Kamailio process is left.
-func TestServeDriverLocal(t *testing.T) { serveDriverLocal(t, nil) }
+// With the real data plane, besides checkMediaCall's call: a delayed offer
+// and a re-INVITE moving the caller's media (session 16).
+func TestServeDriverLocal(t *testing.T) {
+	serveDriverLocal(t, nil, checkDelayedOfferCall, checkReinviteCall)
+}
 
 // The same on a cluster node (raft, one voter) that runs every DC's local
 // controller (role.locals) and the engine, reaching its own local
@@ -41,7 +45,7 @@ func TestServeDriverLocalCluster(t *testing.T) {
 	})
 }
 
-func serveDriverLocal(t *testing.T, mutate func(cfg *Config, url string)) {
+func serveDriverLocal(t *testing.T, mutate func(cfg *Config, url string), mediaChecks ...func(*testing.T, *Daemon)) {
 	if err := localdrv.Available(); err != nil {
 		t.Skipf("Kamailio/SIPp absent (%v): scripts/ci-kamailio.sh installs them", err)
 	}
@@ -139,6 +143,9 @@ func serveDriverLocal(t *testing.T, mutate func(cfg *Config, url string)) {
 	dpGone := checkDataPlane(t, d)
 	if d.dp != nil {
 		checkMediaCall(t, d)
+		for _, check := range mediaChecks {
+			check(t, d)
+		}
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)

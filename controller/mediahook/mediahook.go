@@ -10,7 +10,18 @@
 // (deploy/kamailio, http_client):
 //
 //	POST <base>/dc/<dc>/start   role=caller|callee&call=<Call-ID in hex>&ip=<IPv4>&port=<1..65535>
+//	POST <base>/dc/<dc>/update  role=caller|callee&call=<Call-ID in hex>&ip=<IPv4>&port=<1..65535>
 //	POST <base>/dc/<dc>/end     role=caller|callee&call=<Call-ID in hex>
+//
+// An update (session 16, an addition to v1) says that one side's media is
+// now at another address or port (a re-INVITE's offer/answer): the call's
+// new rules are installed (the post waits for them, as a completing start
+// does) and the previous rules stay Config.RetireAfter longer, for the
+// packets the side sent from its old endpoint before it learnt the answer;
+// an update naming the media the call has changes nothing, and one of a
+// call not open is a start. A daemon older than session 16 answers an
+// update 400 (`path: operation "update" is not start or end`); the
+// P-CSCF's call goes on as before (its media change gets no rules).
 //
 // The caller's P-CSCF posts second (the 200 reaches it last) and gets its
 // answer only once the call's rules are installed, so the caller receives
@@ -70,7 +81,7 @@ type Request struct {
 	DC   int
 	Role Role
 	Call string // the Call-ID
-	Half Half   // start only
+	Half Half   // start and update
 }
 
 // Parse reads a post: path is the URL path below the hook's base
@@ -80,15 +91,15 @@ func Parse(path string, form url.Values, n int) (Request, error) {
 	var r Request
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	if len(parts) != 3 || parts[0] != "dc" {
-		return r, fmt.Errorf("path: %q is not /dc/<dc>/start or /dc/<dc>/end", path)
+		return r, fmt.Errorf("path: %q is not /dc/<dc>/start, /dc/<dc>/update or /dc/<dc>/end", path)
 	}
 	dc, err := strconv.Atoi(parts[1])
 	if err != nil || dc < 0 || dc >= n {
 		return r, fmt.Errorf("path: datacenter %q is not one of 0..%d", parts[1], n-1)
 	}
 	r.DC, r.Op = dc, parts[2]
-	if r.Op != "start" && r.Op != "end" {
-		return r, fmt.Errorf("path: operation %q is not start or end", r.Op)
+	if !validOp(r.Op) {
+		return r, fmt.Errorf("path: operation %q is not start, update or end", r.Op)
 	}
 	switch role := Role(form.Get("role")); role {
 	case Caller, Callee:
@@ -108,6 +119,9 @@ func Parse(path string, form url.Values, n int) (Request, error) {
 	if err != nil {
 		return r, fmt.Errorf("ip: %q is not an IPv4 address (SDP c= line)", clip(form.Get("ip")))
 	}
+	if ip == 0 {
+		return r, errors.New(`ip: "0.0.0.0" is no media endpoint (an RFC 2543 hold)`)
+	}
 	port, err := strconv.ParseUint(form.Get("port"), 10, 16)
 	if err != nil || port == 0 {
 		return r, fmt.Errorf("port: %q is not a media port 1..65535 (SDP m= line)", clip(form.Get("port")))
@@ -115,6 +129,8 @@ func Parse(path string, form url.Values, n int) (Request, error) {
 	r.Half = Half{DC: dc, IP: ip, Port: uint16(port)}
 	return r, nil
 }
+
+func validOp(op string) bool { return op == "start" || op == "update" || op == "end" }
 
 func clip(s string) string {
 	if len(s) > 64 {
@@ -135,7 +151,12 @@ type Config struct {
 	PendingTTL time.Duration
 	// Timeout bounds one Programmer call (5 s when zero).
 	Timeout time.Duration
-	OnError func(error)
+	// RetireAfter: an update's previous rules are removed this long after
+	// the new ones are in (4 s when zero): the side that changed its
+	// media sends from its old endpoint until the answer reaches it, a
+	// retransmitted answer (a lost 200: 0.5 s, then 1 s later) included.
+	RetireAfter time.Duration
+	OnError     func(error)
 }
 
 type pending struct {
@@ -171,6 +192,16 @@ type Hook struct {
 	// drainWaits, when set (tests), is called when Drain waits for
 	// running installs
 	drainWaits func(installs int)
+	// retiring: the calls an update replaced, whose rules are removed
+	// when their timer fires (Drain stops the timers)
+	retiring map[*retire]struct{}
+}
+
+// retire is a replaced call whose removal is due at its timer.
+type retire struct {
+	call  string
+	c     routing.Call
+	timer clock.Timer
 }
 
 // New returns a Hook without Programmer (posts are refused with 503 until
@@ -185,7 +216,11 @@ func New(cfg Config) (*Hook, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	return &Hook{cfg: cfg, pending: map[string]*pending{}, open: map[string]routing.Call{}, busy: map[string]chan struct{}{}}, nil
+	if cfg.RetireAfter <= 0 {
+		cfg.RetireAfter = 4 * time.Second
+	}
+	return &Hook{cfg: cfg, pending: map[string]*pending{}, open: map[string]routing.Call{}, busy: map[string]chan struct{}{},
+		retiring: map[*retire]struct{}{}}, nil
 }
 
 // SetProgrammer attaches the data plane.
@@ -218,7 +253,9 @@ func (h *Hook) Pending() int {
 // call changes nothing, of a call whose opening failed tries again; an end
 // closes the call (answered at once: the rules are removed in the
 // background, a failure goes to Config.OnError; Wait waits for them) or
-// forgets its half. A post for a call whose rules are
+// forgets its half. An update of an open call replaces the poster's half
+// (updateLocked: new rules first, the old ones retired RetireAfter later);
+// of a call not open it is a start. A post for a call whose rules are
 // being installed or removed waits for that first (up to Config.Timeout);
 // posts for other calls do not wait. A request Parse would refuse is an
 // error naming the field.
@@ -281,7 +318,10 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 		}()
 		return nil
 	}
-	if _, ok := h.open[r.Call]; ok {
+	if c, ok := h.open[r.Call]; ok {
+		if r.Op == "update" {
+			return h.updateLocked(base, p, r, c) // unlocks
+		}
 		h.mu.Unlock()
 		return nil
 	}
@@ -298,12 +338,33 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 		h.mu.Unlock()
 		return nil
 	}
-	c := routing.Call{
-		CallerDC: a.DC, CalleeDC: b.DC, CallerIP: a.IP, CalleeIP: b.IP,
-		CallerSendPort: a.Port, CallerRecvPort: a.Port, CalleeSendPort: b.Port, CalleeRecvPort: b.Port,
-		CallerEntryIP: h.cfg.EntryIP(a.DC), CalleeEntryIP: h.cfg.EntryIP(b.DC),
-	}
-	finish := h.markBusyLocked(r.Call)
+	c := h.call(a, b)
+	return h.installLocked(base, p, r.Call, c, func(err error) error {
+		if err != nil {
+			// both halves stay pending: a repeated start tries again (the
+			// half is put back if it expired while the install ran, stamped
+			// now: the expiry queue stays in arrival order)
+			if h.pending[r.Call] == nil {
+				pd.since = h.cfg.Clock.Now()
+				h.pending[r.Call] = pd
+				h.expiry = append(h.expiry, pd)
+			}
+			return err
+		}
+		if h.pending[r.Call] == pd {
+			delete(h.pending, r.Call)
+		}
+		h.open[r.Call] = c
+		return nil
+	})
+}
+
+// installLocked runs p.OpenCall(c) for call (called with mu held, returns
+// with it released): the call is busy and the install counted in ops and
+// installs while it runs outside mu; then done gets its error under mu
+// before the install leaves ops (Drain's caller sees its bookkeeping).
+func (h *Hook) installLocked(base context.Context, p Programmer, call string, c routing.Call, done func(error) error) error {
+	finish := h.markBusyLocked(call)
 	h.ops.Add(1)
 	h.installs++
 	h.mu.Unlock()
@@ -314,23 +375,84 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.installs--
-	defer h.ops.Done() // after the bookkeeping below: Drain's caller sees the call open
-	if err != nil {
-		// both halves stay pending: a repeated start tries again (the
-		// half is put back if it expired while the install ran, stamped
-		// now: the expiry queue stays in arrival order)
-		if h.pending[r.Call] == nil {
-			pd.since = h.cfg.Clock.Now()
-			h.pending[r.Call] = pd
-			h.expiry = append(h.expiry, pd)
+	defer h.ops.Done()
+	return done(err)
+}
+
+// call is the Table 1 call of the two halves.
+func (h *Hook) call(a, b Half) routing.Call {
+	return routing.Call{
+		CallerDC: a.DC, CalleeDC: b.DC, CallerIP: a.IP, CalleeIP: b.IP,
+		CallerSendPort: a.Port, CallerRecvPort: a.Port, CalleeSendPort: b.Port, CalleeRecvPort: b.Port,
+		CallerEntryIP: h.cfg.EntryIP(a.DC), CalleeEntryIP: h.cfg.EntryIP(b.DC),
+	}
+}
+
+// halves are the two halves of an open call.
+func halves(c routing.Call) (caller, callee Half) {
+	return Half{DC: c.CallerDC, IP: c.CallerIP, Port: c.CallerSendPort}, Half{DC: c.CalleeDC, IP: c.CalleeIP, Port: c.CalleeSendPort}
+}
+
+// updateLocked replaces r.Role's half of the open call c (called with mu
+// held, returns with it released): the new call's rules are installed
+// (the post waits), then c's are removed RetireAfter later. Nothing
+// changes when the half is c's already or the install fails (c stays open
+// with its rules; a repeated update tries again).
+func (h *Hook) updateLocked(base context.Context, p Programmer, r Request, c routing.Call) error {
+	a, b := halves(c)
+	if r.Role == Caller {
+		a = r.Half
+	} else {
+		b = r.Half
+	}
+	n := h.call(a, b)
+	if n == c {
+		h.mu.Unlock()
+		return nil
+	}
+	return h.installLocked(base, p, r.Call, n, func(err error) error {
+		if err != nil {
+			return err
 		}
-		return err
+		// posts of this call wait while it is busy: open[r.Call] is still c
+		h.open[r.Call] = n
+		rt := &retire{call: r.Call, c: c}
+		h.retiring[rt] = struct{}{}
+		rt.timer = h.cfg.Clock.AfterFunc(h.cfg.RetireAfter, func() { h.retire(base, rt) })
+		return nil
+	})
+}
+
+// retire removes a replaced call's rules in the background (Wait waits
+// for the removal); a failure goes to Config.OnError. Nothing is done
+// after Drain.
+func (h *Hook) retire(base context.Context, rt *retire) {
+	h.mu.Lock()
+	_, due := h.retiring[rt]
+	delete(h.retiring, rt)
+	p := h.p
+	if !due || p == nil {
+		h.mu.Unlock()
+		return
 	}
-	if h.pending[r.Call] == pd {
-		delete(h.pending, r.Call)
-	}
-	h.open[r.Call] = c
-	return nil
+	h.ops.Add(1)
+	h.mu.Unlock()
+	go func() {
+		defer h.ops.Done()
+		ctx, cancel := h.opCtx(base)
+		defer cancel()
+		if err := p.CloseCall(ctx, rt.c); err != nil && h.cfg.OnError != nil {
+			h.cfg.OnError(fmt.Errorf("media hook: removing the replaced rules of call %q: %w", clip(rt.call), err))
+		}
+	}()
+}
+
+// Retiring returns how many replaced calls' rules are waiting for their
+// removal (RetireAfter).
+func (h *Hook) Retiring() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.retiring)
 }
 
 // Wait returns when the rule updates running now are done: the removals
@@ -348,6 +470,10 @@ func (h *Hook) Wait() { h.ops.Wait() }
 func (h *Hook) Drain() {
 	h.mu.Lock()
 	h.p = nil
+	for rt := range h.retiring { // the plane goes with the hook: nothing left to remove
+		rt.timer.Stop()
+	}
+	clear(h.retiring)
 	n, hook := h.installs, h.drainWaits
 	h.mu.Unlock()
 	if n > 0 && hook != nil {
@@ -362,17 +488,17 @@ func (h *Hook) Drain() {
 func (h *Hook) check(r Request) error {
 	n := h.cfg.DCs
 	switch {
-	case r.Op != "start" && r.Op != "end":
-		return fmt.Errorf("op: %q is not start or end", r.Op)
+	case !validOp(r.Op):
+		return fmt.Errorf("op: %q is not start, update or end", r.Op)
 	case r.Role != Caller && r.Role != Callee:
 		return fmt.Errorf("role: %q is not caller or callee", r.Role)
 	case r.Call == "":
 		return errors.New("call: the Call-ID is empty")
 	case r.DC < 0 || r.DC >= n:
 		return fmt.Errorf("dc: %d is not one of 0..%d", r.DC, n-1)
-	case r.Op == "start" && r.Half.DC != r.DC:
+	case r.Op != "end" && r.Half.DC != r.DC:
 		return fmt.Errorf("half.dc: %d is not the posting datacenter %d", r.Half.DC, r.DC)
-	case r.Op == "start" && r.Half.Port == 0:
+	case r.Op != "end" && r.Half.Port == 0:
 		return errors.New("half.port: 0 is not a media port")
 	}
 	return nil

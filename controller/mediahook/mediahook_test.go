@@ -202,6 +202,9 @@ func TestHookErrors(t *testing.T) {
 		{"/dc/0/start", form("boss", "x", "10.0.0.1", "5"), "role"},
 		{"/dc/0/start", url.Values{"role": {"caller"}, "call": {"zz"}, "ip": {"10.0.0.1"}, "port": {"5"}}, "call"},
 		{"/dc/0/start", form("caller", "x", "::1", "5"), "ip"},
+		{"/dc/0/update", form("caller", "x", "0.0.0.0", "5"), "ip"},
+		{"/dc/0/update", form("caller", "x", "10.0.0.1", "0"), "port"},
+		{"/dc/0/update", form("caller", "x", "", ""), "ip"},
 		{"/dc/0/start", form("caller", "x", "10.0.0.1", "0"), "port"},
 		{"/dc/0/start", form("caller", "x", "10.0.0.1", "70000"), "port"},
 	} {
@@ -217,6 +220,7 @@ func TestHookErrors(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add("/dc/0/start", "role=caller&call=616263&ip=10.100.0.5&port=6000")
 	f.Add("/dc/1/end", "role=callee&call=616263")
+	f.Add("/dc/1/update", "role=callee&call=616263&ip=10.102.0.7&port=7000")
 	f.Add("/dc/-1/start", "role=x&call=&ip=&port=")
 	f.Add("dc/1/start/x", "%zz")
 	f.Fuzz(func(t *testing.T, path, body string) {
@@ -228,7 +232,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if r.DC < 0 || r.DC >= 4 || r.Call == "" || (r.Op == "start" && (r.Half.Port == 0 || r.Half.DC != r.DC)) {
+		if r.DC < 0 || r.DC >= 4 || r.Call == "" || (r.Op != "end" && (r.Half.Port == 0 || r.Half.DC != r.DC)) {
 			t.Fatalf("accepted %+v", r)
 		}
 	})
@@ -481,6 +485,7 @@ func FuzzHandle(f *testing.F) {
 	f.Add("start", 1, "callee", "a", 1, uint32(1), uint16(2), "start", 0, "caller", 0, uint32(3), uint16(4))
 	f.Add("start", 9, "callee", "a", 9, uint32(1), uint16(2), "start", 0, "caller", 0, uint32(3), uint16(4))
 	f.Add("end", -1, "", "", 0, uint32(0), uint16(0), "x", 3, "caller", 2, uint32(3), uint16(0))
+	f.Add("start", 1, "callee", "a", 1, uint32(1), uint16(2), "update", 1, "callee", 1, uint32(1), uint16(9))
 	f.Fuzz(func(t *testing.T, op1 string, dc1 int, role1, call string, hdc1 int, ip1 uint32, port1 uint16,
 		op2 string, dc2 int, role2 string, hdc2 int, ip2 uint32, port2 uint16) {
 		h, fp, _ := newHook(t)

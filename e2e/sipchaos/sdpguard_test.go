@@ -10,11 +10,14 @@ package sipchaos
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +60,11 @@ func (h *slowHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.posts = append(h.posts, p)
 	h.mu.Unlock()
+	if strings.HasSuffix(r.URL.Path, "/update") {
+		// a daemon older than session 16: the P-CSCF's call must go on
+		http.Error(w, `path: operation "update" is not start or end`, http.StatusBadRequest)
+		return
+	}
 	if strings.HasSuffix(r.URL.Path, "/start") {
 		h.entered <- p
 		select {
@@ -341,17 +349,22 @@ func startGuardPCSCF(t *testing.T, hookURL string) {
 //     (stateless too) that marks that both were handled: the first must
 //     have been relayed (with the entry address), the second dropped;
 //   - the call's 200 again (a retransmission while the hook holds);
-//   - the hook answers; then a re-INVITE of the caller (the callee's 200
-//     with SDP comes back), one of the callee (its SDP goes to the caller)
-//     and one of the callee with a multipart body (488, not relayed);
-//   - a call whose INVITE has no SDP: the offer comes in the 200 (rewritten,
-//     no /start: the hook has no caller media to program);
+//   - the hook answers; then a re-INVITE of the caller from another port
+//     (the callee's 200 with SDP comes back; /update), one of the callee
+//     (its SDP goes to the caller, whose 200 answers from yet another port:
+//     /update) and one of the callee with a multipart body (488, not
+//     relayed); this hook answers /update 400 as a session-15 daemon does;
+//   - a call whose INVITE has no SDP: the offer comes in the 200
+//     (rewritten), the caller's answer in the ACK (/start role=caller);
 //   - a call to the user (the terminating leg, pre-loaded Route) without
-//     SDP: the answer comes in the ACK, which reaches the user rewritten;
+//     SDP: the user's 200 carries the offer (/start role=callee), the
+//     answer comes in the ACK, which reaches the user rewritten; then the
+//     user's re-INVITE from another port (/update role=callee);
 //   - a call to the user with SDP in a multipart body (488, not relayed).
 //
 // The callee's SDP carries ICE candidates and a=rtcp. Every SDP the user
-// receives must name only the entry address.
+// receives must name only the entry address, and the hook gets exactly
+// each side's media as that side's messages showed it.
 func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	if err := localdrv.Available(); err != nil {
 		if os.Getenv("CI") == "true" && os.Getenv("IMS_SIP_CHAOS") == "1" {
@@ -454,7 +467,7 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	if len(rr) != 2 {
 		t.Fatalf("the caller's 200 has Record-Route %q, want the S-CSCF's and the P-CSCF's", rr)
 	}
-	body := sdpBody("10.100.1.1", 40000)
+	body := sdpBody("10.100.1.1", 40010) // its media moves to another port
 	reinv := "INVITE sip:callee@" + guardNext + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + guardCaller + ";branch=z9hG4bK-reinv-a\r\n" +
 		"Route: " + rr[1] + "\r\nRoute: " + rr[0] + "\r\n" +
@@ -469,6 +482,17 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	await("the 200 to the caller's re-INVITE", func(m string) bool {
 		return isStatus("200", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "2 INVITE"
 	})
+	// a hold in RFC 2543's way (c= 0.0.0.0) moves no media: no post
+	hold := sdpBody("0.0.0.0", 40010)
+	caller.send(t, pcscf, strings.NewReplacer("z9hG4bK-reinv-a", "z9hG4bK-reinv-a3", "CSeq: 2 INVITE", "CSeq: 3 INVITE",
+		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body), fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(hold), hold)).Replace(reinv))
+	holdAt := atNext("the caller's hold at the next hop", func(m string) bool {
+		return strings.HasPrefix(m, "INVITE ") && strings.Contains(m, "CSeq: 3 INVITE") && strings.Contains(m, "c=IN IP4 0.0.0.0")
+	})
+	next.send(t, pcscf, reply(holdAt, "200 OK", "", calleeSDP(50000)))
+	await("the 200 to the caller's hold", func(m string) bool {
+		return isStatus("200", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "3 INVITE"
+	})
 
 	// the callee's re-INVITEs toward the caller (Route: the P-CSCF's record):
 	// SDP, then SDP in a multipart body (refused: 488 back to the callee)
@@ -481,7 +505,13 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 			fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
 	}
 	next.send(t, pcscf, calleeReinv(1, sdpBody(calleeMIP, 50000))) // without ICE: nothing to remove
-	await("the callee's re-INVITE at the caller", isRequest("INVITE", "call-a"))
+	reinvB := await("the callee's re-INVITE at the caller", isRequest("INVITE", "call-a"))
+	// the caller answers it from yet another port: its 200 goes to the core
+	caller.send(t, pcscf, strings.Replace(reply(reinvB, "200 OK", "", sdpBody("10.100.1.1", 40012)),
+		"<sip:callee@"+guardNext+">", "<sip:caller@"+guardCaller+">", 1))
+	atNext("the caller's answer at the next hop", func(m string) bool {
+		return isStatus("200", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "1 INVITE" && strings.Contains(m, "m=audio 40012 ")
+	})
 	next.send(t, pcscf, calleeReinv(2, multipartSDP(50000)))
 	atNext("488 to the callee's multipart re-INVITE", func(m string) bool {
 		return isStatus("488", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "2 INVITE"
@@ -490,8 +520,24 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	// offer in the 200: an INVITE without SDP
 	caller.send(t, pcscf, invite("call-n", ""))
 	invN := atNext("the SDP-less INVITE at the next hop", isRequest("INVITE", "call-n"))
-	next.send(t, pcscf, reply(invN, "200 OK", "callee-n", calleeSDP(50006)))
-	await("the 200 with the offer at the caller", isStatus("200", "call-n"))
+	okN := reply(invN, "200 OK", "callee-n", calleeSDP(50006))
+	okN = strings.Replace(okN, "\r\nRecord-Route: ", "\r\nRecord-Route: <sip:"+guardNext+";lr>\r\nRecord-Route: ", 1)
+	next.send(t, pcscf, okN)
+	okN = await("the 200 with the offer at the caller", isStatus("200", "call-n"))
+	// the caller's answer comes in the ACK, along the route set: the
+	// caller's media, reported as the ACK passes (/start)
+	rrN := sipHeaders(okN, "Record-Route")
+	if len(rrN) != 2 {
+		t.Fatalf("the caller's 200 of call-n has Record-Route %q, want the S-CSCF's and the P-CSCF's", rrN)
+	}
+	body = sdpBody("10.100.1.1", 40004)
+	caller.send(t, pcscf, "ACK sip:callee@"+guardNext+" SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP "+guardCaller+";branch=z9hG4bK-ack-n\r\n"+
+		"Route: "+rrN[1]+"\r\nRoute: "+rrN[0]+"\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-call-n\r\nTo: <sip:callee@ims.test>;tag=callee-n\r\n"+
+		"Call-ID: call-n\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\n"+
+		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
+	atNext("the caller's ACK with the answer at the next hop", isRequest("ACK", "call-n"))
 
 	// terminating leg: the "S-CSCF" sends the user an INVITE without SDP
 	// along the user's Path (pre-loaded Route); the user's 200 carries the
@@ -499,6 +545,7 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	next.send(t, pcscf, "INVITE sip:caller@"+guardCaller+" SIP/2.0\r\n"+
 		"Via: SIP/2.0/UDP "+guardNext+";branch=z9hG4bK-term-t\r\n"+
 		"Route: <sip:"+guardPCSCF+";lr>\r\n"+
+		"Record-Route: <sip:"+guardNext+";lr>\r\n"+
 		"Max-Forwards: 70\r\nFrom: <sip:callee@ims.test>;tag=callee-t\r\nTo: <sip:caller@ims.test>\r\n"+
 		"Call-ID: call-t\r\nCSeq: 1 INVITE\r\nContact: <sip:callee@"+guardNext+">\r\nContent-Length: 0\r\n\r\n")
 	invT := await("the terminating INVITE at the user", isRequest("INVITE", "call-t"))
@@ -506,8 +553,8 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"<sip:callee@"+guardNext+">", "<sip:caller@"+guardCaller+">", 1))
 	okT := atNext("the user's 200 at the next hop", isStatus("200", "call-t"))
 	rrT := sipHeaders(okT, "Record-Route")
-	if len(rrT) != 1 {
-		t.Fatalf("the user's 200 has Record-Route %q, want the P-CSCF's", rrT)
+	if len(rrT) != 2 {
+		t.Fatalf("the user's 200 has Record-Route %q, want the P-CSCF's and the S-CSCF's", rrT)
 	}
 	body = calleeSDP(50008)
 	next.send(t, pcscf, "ACK sip:caller@"+guardCaller+" SIP/2.0\r\n"+
@@ -517,6 +564,19 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"Call-ID: call-t\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\n"+
 		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
 	await("the ACK with the answer at the user", isRequest("ACK", "call-t"))
+	// the user, the callee of call-t, moves its media with a re-INVITE along
+	// its route set (the P-CSCF, then the "S-CSCF"): /update role=callee
+	// once the 200 accepts it
+	body = sdpBody("10.100.1.1", 40014)
+	caller.send(t, pcscf, "INVITE sip:callee@"+guardNext+" SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP "+guardCaller+";branch=z9hG4bK-reinv-t\r\n"+
+		"Route: "+rrT[0]+"\r\nRoute: "+rrT[1]+"\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-t\r\nTo: <sip:callee@ims.test>;tag=callee-t\r\n"+
+		"Call-ID: call-t\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@"+guardCaller+">\r\nContent-Type: application/sdp\r\n"+
+		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
+	reinvT := atNext("the user's re-INVITE at the next hop", isRequest("INVITE", "call-t"))
+	next.send(t, pcscf, reply(reinvT, "200 OK", "", calleeSDP(50008)))
+	await("the 200 to the user's re-INVITE", isStatus("200", "call-t"))
 
 	// a call to the user with SDP in a multipart body: refused (488)
 	body = multipartSDP(50010)
@@ -541,16 +601,35 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	}
 	posts := hookPosts()
 	t.Logf("hook posts: %q", posts)
-	starts := 0
-	for _, p := range posts {
-		if strings.Contains(p, "/start") {
-			starts++
-			if !strings.Contains(p, "role=caller") || !strings.Contains(p, "ip=10.100.1.1") || !strings.Contains(p, "port=40000") {
-				t.Errorf("hook post %q: only call-a's caller media is to be reported", p)
-			}
-		}
+	// each side's media as its user's message showed it, each once (call-a's
+	// start twice when the retransmitted 200 posted again): call-a's
+	// caller's start, its re-INVITE's new port and its answer's (both
+	// updates, refused by this hook as by a session-15 daemon: the 200s
+	// went on), call-n's caller's answer in the ACK (delayed offer), call-t's
+	// callee's offer in its 200 (the user answered a call without SDP) and
+	// its re-INVITE's new port
+	want := map[string]int{
+		"start role=caller call=call-a port=40000":  1,
+		"update role=caller call=call-a port=40010": 1,
+		"update role=caller call=call-a port=40012": 1,
+		"start role=caller call=call-n port=40004":  1,
+		"start role=callee call=call-t port=40002":  1,
+		"update role=callee call=call-t port=40014": 1,
 	}
-	if starts < 1 || starts > 2 {
-		t.Errorf("%d /start posts, want call-a's once, or twice with the retransmitted 200", starts)
+	seen := map[string]int{}
+	for _, p := range posts {
+		path, q, _ := strings.Cut(p, "?")
+		v, err := url.ParseQuery(q)
+		id, _ := hex.DecodeString(v.Get("call"))
+		if err != nil || v.Get("ip") != "10.100.1.1" && !strings.HasSuffix(path, "/end") {
+			t.Errorf("hook post %q: not the user's media address", p)
+		}
+		seen[fmt.Sprintf("%s role=%s call=%s port=%s", path[strings.LastIndex(path, "/")+1:], v.Get("role"), id, v.Get("port"))]++
+	}
+	if seen["start role=caller call=call-a port=40000"] == 2 { // the retransmitted 200's
+		seen["start role=caller call=call-a port=40000"] = 1
+	}
+	if !maps.Equal(seen, want) {
+		t.Errorf("hook posts %v, want %v", seen, want)
 	}
 }

@@ -282,11 +282,11 @@ func TestADepartedPortOfAnApplyInFlightIsForgotten(t *testing.T) {
 }
 
 // A call whose rules are on the switch answers at once, even while a
-// sync-path update (interval step, instance change, Sync) holds mu across
-// its own ovs-ofctl run: its outcome is noted by the next holder of mu.
-// Before, its commit took mu to note the outcome and waited for that run
-// (revML MED-2). (The test hangs, and its -timeout names it, if the call
-// waits for the sync's run.)
+// sync-path update's (interval step, instance change, Sync) ovs-ofctl run
+// follows its own: its outcome is noted by the next holder of mu. Before,
+// its commit took mu to note the outcome and waited for that run, which
+// held mu until session 16 (revML MED-2). (The test hangs, and its
+// -timeout names it, if the call waits for the sync's run.)
 func TestACallWhoseRulesAreOnDoesNotWaitForASyncsRun(t *testing.T) {
 	ctx := context.Background()
 	b := newTakeoverBed(t)
@@ -295,12 +295,12 @@ func TestACallWhoseRulesAreOnDoesNotWaitForASyncsRun(t *testing.T) {
 	s0 := seqOf(st)
 	doneS := make(chan error, 1)
 	go func() { doneS <- b.p.Sync(ctx, 0) }()
-	for seqOf(st) == s0 { // the sync compiled under mu; it waits for the switch holding mu
+	for seqOf(st) == s0 { // the sync compiled under mu; it waits for the switch
 		runtime.Gosched()
 	}
 	g.gate = true           // the sync's run waits too (read by Apply after release)
 	g.release <- struct{}{} // a's run ends: a's rules are on the switch
-	<-g.entered             // the sync's run, under mu
+	<-g.entered             // the sync's run
 	if r := <-doneA; r.err != nil {
 		t.Fatal(r.err)
 	}

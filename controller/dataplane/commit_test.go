@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -332,10 +331,7 @@ func TestAnInstanceChangeDuringACallsApplyLandsLast(t *testing.T) {
 	ctx := context.Background()
 	b := newTakeoverBed(t)
 	st := b.p.dcs[0]
-	if err := b.t.SetInstances(1, []routing.InstanceLoad{{Index: 3}, {Index: 4}}); err != nil {
-		t.Fatal(err)
-	}
-	st.live[0][4] = InstancePorts(1, 4)
+	b.secondInstance(t)
 	g, doneA := b.callInFlight() // a's set on its way to the switch
 	b.p.mu.Lock()
 	var from uint8
@@ -343,12 +339,7 @@ func TestAnInstanceChangeDuringACallsApplyLandsLast(t *testing.T) {
 		from = f.Decision.Instances[0]
 	}
 	b.p.mu.Unlock()
-	s0 := seqOf(st)
-	doneR := make(chan error, 1)
-	go func() { doneR <- b.p.RemoveInstance(ctx, 0, 1, from) }()
-	for seqOf(st) == s0 { // the removal compiled
-		runtime.Gosched()
-	}
+	doneR := b.untilCompiled(func() error { return b.p.RemoveInstance(ctx, 0, 1, from) })
 	close(g.release)
 	a := <-doneA
 	if err := errors.Join(a.err, <-doneR); err != nil {
@@ -357,12 +348,7 @@ func TestAnInstanceChangeDuringACallsApplyLandsLast(t *testing.T) {
 	if len(a.ds) != 1 || a.ds[0].Instances[0] != from {
 		t.Fatalf("a's decision %+v, want instance %d", a.ds, from)
 	}
-	st.slotMu.Lock()
-	newest := st.newest
-	st.slotMu.Unlock()
-	if !reflect.DeepEqual(b.sw.want, newest.want) {
-		t.Fatalf("the switch's last set (%d rules) is not the newest compiled (%d rules, seq %d): an older set landed last", len(b.sw.want), len(newest.want), newest.seq)
-	}
+	b.newestLanded(t)
 	gone := fmt.Sprintf("output:%d", InstancePorts(1, from).In)
 	for _, f := range b.sw.want {
 		if strings.Contains(f.Actions, gone) {

@@ -71,27 +71,51 @@ func (b *takeoverBed) lockFree(t *testing.T, what string) {
 	b.p.mu.Unlock()
 }
 
-// A /start (OpenCall) in DC 0 answers, its rules on DC 0's switch, while
-// DC 1's interval step (step 4, StoreNext) runs on DC 1's switch. Before,
-// the step held the plane's lock across its run, and the call waited for
-// it (fails at the lock check on session 15's code).
-func TestAStartDoesNotWaitForAnIntervalStepsRun(t *testing.T) {
-	ctx := context.Background()
-	b, sw1 := newTwoDCBed(t)
+// startWhileHeld runs update (DC 1's) until its bundle is in flight on
+// DC 1's switch, and meanwhile a /start (OpenCall) of a call whose both
+// sides enter at DC 0: it must answer with the call's rules on DC 0's
+// switch. Then the bundle ends; update's error is returned.
+func (b *takeoverBed) startWhileHeld(t *testing.T, what string, sw1 *fakeSwitch, update func() error) error {
+	t.Helper()
 	g, release := b.gate(t, 1, sw1)
-	step := make(chan error, 1)
-	go func() { step <- b.p.StoreNext(ctx, 1, 1, twoDCPaths) }()
-	<-g.entered // step 4's bundle in flight on DC 1
-	b.lockFree(t, "an interval step")
-	a := sipCall("127.0.0.101", "127.0.0.91")
-	if err := b.p.OpenCall(ctx, a); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- update() }()
+	<-g.entered // its bundle in flight on DC 1
+	b.lockFree(t, what)
+	if err := b.p.OpenCall(context.Background(), sipCall("127.0.0.101", "127.0.0.91")); err != nil {
 		t.Fatal(err)
 	}
 	if arr := b.arrivals(); len(arr) != 2 {
 		t.Fatalf("after /start the DC 0 switch has %d arrival rules, want the call's 2 (both sides enter at DC 0)", len(arr))
 	}
 	release()
-	if err := <-step; err != nil {
+	return <-done
+}
+
+// untilCompiled runs f in the background and returns once DC 0's newest
+// compiled set changed (f compiled and waits for the switch); f's error
+// comes on the channel.
+func (b *takeoverBed) untilCompiled(f func() error) <-chan error {
+	st := b.p.dcs[0]
+	s0 := seqOf(st)
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	for seqOf(st) == s0 {
+		runtime.Gosched()
+	}
+	return done
+}
+
+// A /start in DC 0 answers, its rules on DC 0's switch, while DC 1's
+// interval step (step 4, StoreNext) runs on DC 1's switch. Before, the
+// step held the plane's lock across its run, and the call waited for it
+// (fails at the lock check on session 15's code).
+func TestAStartDoesNotWaitForAnIntervalStepsRun(t *testing.T) {
+	b, sw1 := newTwoDCBed(t)
+	err := b.startWhileHeld(t, "an interval step", sw1, func() error {
+		return b.p.StoreNext(context.Background(), 1, 1, twoDCPaths)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if n := len(sw1.forget); n != 1 {
@@ -147,20 +171,8 @@ func TestAStartDoesNotWaitForAnInstanceChangesRun(t *testing.T) {
 	if err := b.p.Sync(ctx, 1); err != nil { // DC 1's rules made for instance 4 too
 		t.Fatal(err)
 	}
-	g, release := b.gate(t, 1, sw1)
-	removed := make(chan error, 1)
-	go func() { removed <- b.p.RemoveInstance(ctx, 1, 1, 4) }()
-	<-g.entered
-	b.lockFree(t, "an instance change")
-	a := sipCall("127.0.0.101", "127.0.0.91")
-	if err := b.p.OpenCall(ctx, a); err != nil {
-		t.Fatal(err)
-	}
-	if arr := b.arrivals(); len(arr) != 2 {
-		t.Fatalf("after /start the DC 0 switch has %d arrival rules, want 2", len(arr))
-	}
-	release()
-	if err := <-removed; err != nil {
+	err := b.startWhileHeld(t, "an instance change", sw1, func() error { return b.p.RemoveInstance(ctx, 1, 1, 4) })
+	if err != nil {
 		t.Fatal(err)
 	}
 	if last := sw1.forget[len(sw1.forget)-1]; !slices.Contains(last, InstancePorts(1, 4).In) {
@@ -176,25 +188,37 @@ func TestAStartDoesNotWaitForAnInstanceChangesRun(t *testing.T) {
 func TestAnIntervalStepDuringACallsApplyLandsLastAndShares(t *testing.T) {
 	ctx := context.Background()
 	b := newTakeoverBed(t)
-	st := b.p.dcs[0]
 	g, doneA := b.callInFlight() // a's set on its way to the switch
-	s0 := seqOf(st)
-	step := make(chan error, 1)
-	go func() { step <- b.p.StoreNext(ctx, 0, 1, takeoverPaths) }()
-	for seqOf(st) == s0 { // the step compiled, waits for the switch
-		runtime.Gosched()
-	}
-	stepSeq := seqOf(st)
+	step := b.untilCompiled(func() error { return b.p.StoreNext(ctx, 0, 1, takeoverPaths) })
 	gc := b.startState(t, sipCall("127.0.0.102", "127.0.0.92"))
-	doneC := make(chan error, 1)
-	go func() { doneC <- b.p.commit(ctx, gc) }()
-	for seqOf(st) == stepSeq { // c compiled after the step
-		runtime.Gosched()
-	}
+	doneC := b.untilCompiled(func() error { return b.p.commit(ctx, gc) }) // c compiled after the step
 	close(g.release)
 	if err := errors.Join((<-doneA).err, <-step, <-doneC); err != nil {
 		t.Fatal(err)
 	}
+	b.newestLanded(t)
+	if n := len(b.sw.forget); n != 2 {
+		t.Errorf("%d updates, want a's and one carrying the step and c", n)
+	}
+	if _, ok := b.t.Path(1, placement.Pair{}); !ok || b.t.Interval() != 0 {
+		t.Errorf("interval 1 stored: %v, current %d; want stored, current 0", ok, b.t.Interval())
+	}
+}
+
+// secondInstance adds firewall instance 4 to the bed's DC 0.
+func (b *takeoverBed) secondInstance(t *testing.T) {
+	t.Helper()
+	if err := b.t.SetInstances(1, []routing.InstanceLoad{{Index: 3}, {Index: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	b.p.dcs[0].live[0][4] = InstancePorts(1, 4)
+}
+
+// newestLanded fails the test unless DC 0's switch has the newest
+// compiled set (an older set landed last otherwise).
+func (b *takeoverBed) newestLanded(t *testing.T) {
+	t.Helper()
+	st := b.p.dcs[0]
 	st.applyMu.Lock()
 	applied := st.appliedSeq
 	st.applyMu.Unlock()
@@ -202,13 +226,7 @@ func TestAnIntervalStepDuringACallsApplyLandsLastAndShares(t *testing.T) {
 	newest := st.newest
 	st.slotMu.Unlock()
 	if applied != newest.seq || !reflect.DeepEqual(b.sw.want, newest.want) {
-		t.Fatalf("the switch has set %d, want the newest compiled %d: an older set landed last", applied, newest.seq)
-	}
-	if n := len(b.sw.forget); n != 2 {
-		t.Errorf("%d updates, want a's and one carrying the step and c", n)
-	}
-	if _, ok := b.t.Path(1, placement.Pair{}); !ok || b.t.Interval() != 0 {
-		t.Errorf("interval 1 stored: %v, current %d; want stored, current 0", ok, b.t.Interval())
+		t.Fatalf("the switch has set %d (%d rules), want the newest compiled %d (%d rules): an older set landed last", applied, len(b.sw.want), newest.seq, len(newest.want))
 	}
 }
 
@@ -220,17 +238,9 @@ func TestARemovalCarriedByACallsUpdateForgetsThePort(t *testing.T) {
 	ctx := context.Background()
 	b := newTakeoverBed(t)
 	st := b.p.dcs[0]
-	if err := b.t.SetInstances(1, []routing.InstanceLoad{{Index: 3}, {Index: 4}}); err != nil {
-		t.Fatal(err)
-	}
-	st.live[0][4] = InstancePorts(1, 4)
+	b.secondInstance(t)
 	g, doneA := b.callInFlight()
-	s0 := seqOf(st)
-	removed := make(chan error, 1)
-	go func() { removed <- b.p.RemoveInstance(ctx, 0, 1, 4) }()
-	for seqOf(st) == s0 {
-		runtime.Gosched()
-	}
+	removed := b.untilCompiled(func() error { return b.p.RemoveInstance(ctx, 0, 1, 4) })
 	gc := b.startState(t, sipCall("127.0.0.102", "127.0.0.92"))
 	b.p.mu.Lock()
 	if err := b.p.compileRules(0, st); err != nil { // c's commit compiles before the removal's apply
@@ -255,14 +265,9 @@ func TestASyncWaitingWhenClosedRunsNothing(t *testing.T) {
 	ctx := context.Background()
 	b := newTakeoverBed(t)
 	st := b.p.dcs[0]
-	st.applyMu.Lock() // an apply in flight
-	s0 := seqOf(st)
-	done := make(chan error, 1)
-	go func() { done <- b.p.Sync(ctx, 0) }()
-	for seqOf(st) == s0 { // the sync compiled, waits for the switch
-		runtime.Gosched()
-	}
-	st.closed = true // Close's stopApplies, after the apply in flight
+	st.applyMu.Lock()                                                 // an apply in flight
+	done := b.untilCompiled(func() error { return b.p.Sync(ctx, 0) }) // waits for the switch
+	st.closed = true                                                  // Close's stopApplies, after the apply in flight
 	st.applyMu.Unlock()
 	if err := <-done; !errors.Is(err, errClosed) {
 		t.Fatalf("a sync waiting when the plane closed: %v, want %v", err, errClosed)

@@ -20,27 +20,31 @@ import (
 //     it is there already.
 //
 // The ovs-ofctl run (20–50 ms on an idle host, seconds at load 20+) is
-// never under mu for a call's commit: a call's state change, another DC's
-// update and the readers (FlowCounts, Calls, the media hook's checks) do
-// not wait for it. A call's commit (the media hook's /start and /end)
-// compiles once, then waits for applyMu: the apply that runs when it gets
-// it carries every change compiled meanwhile, so the calls answered during
-// one ovs-ofctl run share the next one (group commit); the commit waits
-// for two runs at most (the one in flight, the one carrying it) once it has
-// mu, plus the kill of the switch's delayed delete of ended entry rules if
-// its bundle is in flight (it gives way to a caller: drivers/ovs, sweep). The sync-path updates (interval steps, instance changes, departures,
-// retries, any DC's) still hold mu across their own run: a call that
-// arrives while some are queued on mu waits for them too. Once its rules
-// are on the switch, a call no longer takes mu: its outcome is noted by the
-// next holder of mu that reads it (noteApplied first). Before, mu was held
-// across every run and each call's state change and its commit each queued
-// behind the running one: under load the commits covered a change or two
-// each, the queue grew and /start timed out (the P-CSCF's 1 s; the caller
-// then sent media before its rules existed: TestChaosMedia's late rules).
+// never under mu, whatever asked for the update: a call's commit (the
+// media hook's /start and /end: commitDC) or a sync-path update (interval
+// steps, instance changes, departures, retries: syncCompile, syncWait). A
+// call's state change, another DC's update and the readers (FlowCounts,
+// Calls, the media hook's checks) do not wait for it. Each update compiles
+// once under mu, then waits for applyMu: the apply that runs when it gets
+// it carries every change compiled meanwhile, so the updates asked for
+// during one ovs-ofctl run share the next one (group commit); an update
+// waits for two runs of its DC at most (the one in flight, the one
+// carrying it) once it has mu, plus the kill of the switch's delayed
+// delete of ended entry rules if its bundle is in flight (it gives way to
+// a caller: drivers/ovs, sweep). Once its set (or a newer one) is on the
+// switch, an update no longer takes mu: its outcome is noted by the next
+// holder of mu that reads it (noteApplied first). Before, mu was held
+// across every run: each call's state change and its commit queued behind
+// the running one (session 15 moved the calls' runs out: under load the
+// commits covered a change or two each, the queue grew and /start timed
+// out, the P-CSCF's 1 s; the caller then sent media before its rules
+// existed: TestChaosMedia's late rules), and until session 16 the
+// sync-path updates still held mu across their own run, so a /start
+// queued behind every interval step or instance change of any DC.
 //
-// Lock order: mu before applyMu (sync, Reset under mu take applyMu);
-// applyMu before rulePipe.slotMu (a leaf). Nothing takes mu while holding
-// applyMu.
+// Lock order: mu before applyMu (New, ReplaceTables and the Reset after a
+// vswitchd restart apply under mu); applyMu before rulePipe.slotMu (a
+// leaf). Nothing takes mu while holding applyMu.
 
 // compiled is one compiled rule set of a DC.
 type compiled struct {
@@ -211,16 +215,72 @@ func (p *Plane) commitDC(ctx context.Context, k int, gen uint64) error {
 		}
 	}
 	p.mu.Unlock()
+	return p.applyUnless(ctx, k, func(r *rulePipe) bool { return r.appliedCovers >= gen })
+}
+
+// syncing is a sync-path update of DC k compiled under mu (syncCompile):
+// seq is its set's compile order.
+type syncing struct {
+	k   int
+	seq uint64
+}
+
+// syncCompile is the first step of a sync-path update of DC k (an
+// interval step, an instance change, a departure, a retry; under mu): the
+// DC's rules from its state now become its newest compiled set. A compile
+// error marks the DC failed (retryFailed).
+func (p *Plane) syncCompile(k int) (syncing, error) {
+	st := p.dcs[k]
+	if err := p.compileRules(k, st); err != nil {
+		st.failed = true
+		return syncing{}, err
+	}
+	st.slotMu.Lock()
+	defer st.slotMu.Unlock()
+	return syncing{k: k, seq: st.seq}, nil
+}
+
+// syncWait is the second step (without mu): it returns once u's set or a
+// newer one (which includes u's change: a compile reads the whole state)
+// is on the switch, applying the newest set itself unless an apply that
+// ran while it waited for applyMu put one there.
+func (p *Plane) syncWait(ctx context.Context, u syncing) error {
+	return p.applyUnless(ctx, u.k, func(r *rulePipe) bool { return r.appliedSeq >= u.seq })
+}
+
+// syncAfter runs change of DC k (nil: none) and compiles under mu, then
+// applies without it (syncWait): a sync-path update whose state change is
+// change. An invalid DC or change's error updates nothing.
+func (p *Plane) syncAfter(ctx context.Context, k int, change func(st *dcState) error) error {
+	p.mu.Lock()
+	st, err := p.dc(k)
+	if err == nil && change != nil {
+		err = change(st)
+	}
+	var u syncing
+	if err == nil {
+		u, err = p.syncCompile(k)
+	}
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return p.syncWait(ctx, u)
+}
+
+// applyUnless applies DC k's newest compiled set under applyMu (without
+// mu) unless on says the switch has what the caller waits for. The
+// outcome is noted now if mu is free, else by the next holder that reads
+// what it changes (noteApplied first): an update whose rules are on the
+// switch does not wait for mu.
+func (p *Plane) applyUnless(ctx context.Context, k int, on func(*rulePipe) bool) error {
+	st := p.dcs[k]
 	st.applyMu.Lock()
 	var err error
-	if st.appliedCovers < gen {
+	if !on(&st.rulePipe) {
 		err = st.applyNewest(ctx, k)
 	}
 	st.applyMu.Unlock()
-	// the outcome is noted now if mu is free, else by the next holder that
-	// reads what it changes (noteApplied first): a call whose rules are on
-	// the switch does not wait for a sync-path update that holds mu across
-	// its own ovs-ofctl run
 	if p.mu.TryLock() {
 		p.noteApplied(k, st)
 		p.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -282,11 +281,11 @@ func TestADepartedPortOfAnApplyInFlightIsForgotten(t *testing.T) {
 }
 
 // A call whose rules are on the switch answers at once, even while a
-// sync-path update (interval step, instance change, Sync) holds mu across
-// its own ovs-ofctl run: its outcome is noted by the next holder of mu.
-// Before, its commit took mu to note the outcome and waited for that run
-// (revML MED-2). (The test hangs, and its -timeout names it, if the call
-// waits for the sync's run.)
+// sync-path update's (interval step, instance change, Sync) ovs-ofctl run
+// follows its own: its outcome is noted by the next holder of mu. Before,
+// its commit took mu to note the outcome and waited for that run, which
+// held mu until session 16 (revML MED-2). (The test hangs, and its
+// -timeout names it, if the call waits for the sync's run.)
 func TestACallWhoseRulesAreOnDoesNotWaitForASyncsRun(t *testing.T) {
 	ctx := context.Background()
 	b := newTakeoverBed(t)
@@ -295,12 +294,12 @@ func TestACallWhoseRulesAreOnDoesNotWaitForASyncsRun(t *testing.T) {
 	s0 := seqOf(st)
 	doneS := make(chan error, 1)
 	go func() { doneS <- b.p.Sync(ctx, 0) }()
-	for seqOf(st) == s0 { // the sync compiled under mu; it waits for the switch holding mu
+	for seqOf(st) == s0 { // the sync compiled under mu; it waits for the switch
 		runtime.Gosched()
 	}
 	g.gate = true           // the sync's run waits too (read by Apply after release)
 	g.release <- struct{}{} // a's run ends: a's rules are on the switch
-	<-g.entered             // the sync's run, under mu
+	<-g.entered             // the sync's run
 	if r := <-doneA; r.err != nil {
 		t.Fatal(r.err)
 	}
@@ -332,10 +331,7 @@ func TestAnInstanceChangeDuringACallsApplyLandsLast(t *testing.T) {
 	ctx := context.Background()
 	b := newTakeoverBed(t)
 	st := b.p.dcs[0]
-	if err := b.t.SetInstances(1, []routing.InstanceLoad{{Index: 3}, {Index: 4}}); err != nil {
-		t.Fatal(err)
-	}
-	st.live[0][4] = InstancePorts(1, 4)
+	b.secondInstance(t)
 	g, doneA := b.callInFlight() // a's set on its way to the switch
 	b.p.mu.Lock()
 	var from uint8
@@ -343,12 +339,7 @@ func TestAnInstanceChangeDuringACallsApplyLandsLast(t *testing.T) {
 		from = f.Decision.Instances[0]
 	}
 	b.p.mu.Unlock()
-	s0 := seqOf(st)
-	doneR := make(chan error, 1)
-	go func() { doneR <- b.p.RemoveInstance(ctx, 0, 1, from) }()
-	for seqOf(st) == s0 { // the removal compiled
-		runtime.Gosched()
-	}
+	doneR := b.untilCompiled(func() error { return b.p.RemoveInstance(ctx, 0, 1, from) })
 	close(g.release)
 	a := <-doneA
 	if err := errors.Join(a.err, <-doneR); err != nil {
@@ -357,12 +348,7 @@ func TestAnInstanceChangeDuringACallsApplyLandsLast(t *testing.T) {
 	if len(a.ds) != 1 || a.ds[0].Instances[0] != from {
 		t.Fatalf("a's decision %+v, want instance %d", a.ds, from)
 	}
-	st.slotMu.Lock()
-	newest := st.newest
-	st.slotMu.Unlock()
-	if !reflect.DeepEqual(b.sw.want, newest.want) {
-		t.Fatalf("the switch's last set (%d rules) is not the newest compiled (%d rules, seq %d): an older set landed last", len(b.sw.want), len(newest.want), newest.seq)
-	}
+	b.newestLanded(t)
 	gone := fmt.Sprintf("output:%d", InstancePorts(1, from).In)
 	for _, f := range b.sw.want {
 		if strings.Contains(f.Actions, gone) {

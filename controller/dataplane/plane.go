@@ -430,14 +430,15 @@ func retryable(r routing.DropReason) bool {
 	return false
 }
 
-// sync recompiles DC k's rules and applies the difference (under mu; the
+// sync recompiles DC k's rules and applies the difference under mu,
+// across its ovs-ofctl run (New and ReplaceTables, where nothing else
+// runs; every other update applies without mu: syncAfter, commit.go; the
 // DC's rules are on the switch when it returns). Any error (Compile,
 // Apply) marks the DC failed, so Check's retryFailed updates it again; a
 // success clears the mark.
 func (p *Plane) sync(ctx context.Context, k int) error {
 	st := p.dcs[k]
-	if err := p.compileRules(k, st); err != nil {
-		st.failed = true
+	if _, err := p.syncCompile(k); err != nil {
 		return err
 	}
 	st.applyMu.Lock()
@@ -545,15 +546,9 @@ func (st *dcState) madeFor(set compiled) {
 	maps.DeleteFunc(st.unnoted, func(_ int, seq uint64) bool { return seq <= set.seq })
 }
 
-// Sync recompiles datacenter dc's rules and applies the difference.
-func (p *Plane) Sync(ctx context.Context, dc int) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, err := p.dc(dc); err != nil {
-		return err
-	}
-	return p.sync(ctx, dc)
-}
+// Sync recompiles datacenter dc's rules and applies the difference (the
+// plane's lock is not held across the apply: syncAfter).
+func (p *Plane) Sync(ctx context.Context, dc int) error { return p.syncAfter(ctx, dc, nil) }
 
 func (p *Plane) dc(k int) (*dcState, error) {
 	if k < 0 || k >= len(p.dcs) {
@@ -598,88 +593,110 @@ func InstancePorts(stage int, idx uint8) Ports {
 // AddInstance creates a DP instance (namespace, ports, nftables) of kind for
 // stage with routing index idx in datacenter dc and makes it a working
 // instance of the stage's routing table.
+// (The instance is created under the plane's lock; its rule update is
+// applied without it: syncAfter.)
 func (p *Plane) AddInstance(ctx context.Context, dc, stage int, idx uint8, kind netns.Kind) (*netns.Instance, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st, err := p.standalone(dc)
-	if err != nil {
+	var in *netns.Instance
+	err := p.syncAfter(ctx, dc, func(*dcState) error {
+		st, err := p.standalone(dc)
+		if err != nil {
+			return err
+		}
+		if stage < 1 || stage > st.t.Stages() {
+			return fmt.Errorf("stage: %d is not one of 1..%d", stage, st.t.Stages())
+		}
+		if _, dup := st.live[stage-1][idx]; dup {
+			return fmt.Errorf("instance: stage %d index %d exists in dc%d", stage, idx, dc)
+		}
+		ports := InstancePorts(stage, idx)
+		created, err := netns.Create(ctx, p.d, st.br, fmt.Sprintf("%ss%dx%d", st.br, stage, idx), kind, ports.In, ports.Out, p.cfg.Forwarder)
+		if err != nil {
+			return err
+		}
+		st.live[stage-1][idx] = ports
+		st.insts[stage-1][idx] = created
+		go p.watchExit(dc, stage, idx, created)
+		work := append(st.t.Instances(stage), routing.InstanceLoad{Index: idx})
+		if err := st.t.SetInstances(stage, work); err != nil {
+			return err
+		}
+		in = created
+		return nil
+	})
+	if in == nil {
 		return nil, err
 	}
-	if stage < 1 || stage > st.t.Stages() {
-		return nil, fmt.Errorf("stage: %d is not one of 1..%d", stage, st.t.Stages())
-	}
-	if _, dup := st.live[stage-1][idx]; dup {
-		return nil, fmt.Errorf("instance: stage %d index %d exists in dc%d", stage, idx, dc)
-	}
-	ports := InstancePorts(stage, idx)
-	in, err := netns.Create(ctx, p.d, st.br, fmt.Sprintf("%ss%dx%d", st.br, stage, idx), kind, ports.In, ports.Out, p.cfg.Forwarder)
-	if err != nil {
-		return nil, err
-	}
-	st.live[stage-1][idx] = ports
-	st.insts[stage-1][idx] = in
-	go p.watchExit(dc, stage, idx, in)
-	work := append(st.t.Instances(stage), routing.InstanceLoad{Index: idx})
-	if err := st.t.SetInstances(stage, work); err != nil {
-		return nil, err
-	}
-	return in, p.sync(ctx, dc)
+	return in, err
 }
 
 // Buffer takes instance idx of stage out of the working set (no new flows)
 // and keeps its ports and rules so the flows it carries go on.
 func (p *Plane) Buffer(ctx context.Context, dc, stage int, idx uint8) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st, err := p.standalone(dc)
-	if err != nil {
-		return err
-	}
-	return p.leaveWorkingSet(ctx, dc, st, stage, idx)
+	return p.syncAfter(ctx, dc, func(*dcState) error {
+		st, err := p.standalone(dc)
+		if err != nil {
+			return err
+		}
+		return leaveWorkingSet(st, stage, idx)
+	})
 }
 
 // leaveWorkingSet takes instance idx of stage out of the DC's working set
-// (no new flows choose it) and installs the resulting rules.
-func (p *Plane) leaveWorkingSet(ctx context.Context, dc int, st *dcState, stage int, idx uint8) error {
+// (no new flows choose it; under mu); the caller's rule update installs
+// the resulting rules.
+func leaveWorkingSet(st *dcState, stage int, idx uint8) error {
 	var work []routing.InstanceLoad
 	for _, x := range st.t.Instances(stage) {
 		if x.Index != idx {
 			work = append(work, x)
 		}
 	}
-	if err := st.t.SetInstances(stage, work); err != nil {
-		return err
-	}
-	return p.sync(ctx, dc)
+	return st.t.SetInstances(stage, work)
 }
 
-// removeLocked drops a gone instance: out of the working set and the live
-// ports; sync moves the flows entering here to the stage's chosen instance
-// and forgets the learned rules towards it.
-func (p *Plane) removeLocked(ctx context.Context, dc, stage int, idx uint8) error {
+// removeState drops a gone instance from DC dc's state (under mu): out of
+// the working set and the live ports. It says whether the instance was
+// live: then the caller's rule update (syncCompile, syncWait) moves the
+// flows entering here to the stage's chosen instance and forgets the
+// learned rules towards it.
+func (p *Plane) removeState(dc, stage int, idx uint8) (bool, error) {
 	st := p.dcs[dc]
 	if _, ok := st.live[stage-1][idx]; !ok {
-		return nil
+		return false, nil
 	}
 	delete(st.live[stage-1], idx)
 	delete(st.insts[stage-1], idx)
-	return p.leaveWorkingSet(ctx, dc, st, stage, idx)
+	return true, leaveWorkingSet(st, stage, idx)
 }
 
-// RemoveInstance terminates an instance.
+// RemoveInstance terminates an instance: its flows move off it (the rule
+// update, applied without the plane's lock), then it is deleted. Were
+// the update to fail, the instance is kept running (the switch may still
+// send to it; retryFailed updates again), unless the plane is closed.
 func (p *Plane) RemoveInstance(ctx context.Context, dc, stage int, idx uint8) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	st, err := p.standalone(dc)
+	if err == nil && (stage < 1 || stage > routing.MaxStages) {
+		err = fmt.Errorf("stage: %d is not one of 1..%d", stage, routing.MaxStages)
+	}
+	var in *netns.Instance
+	var u syncing
+	live := false
+	if err == nil {
+		in = st.insts[stage-1][idx]
+		live, err = p.removeState(dc, stage, idx)
+	}
+	if err == nil && live {
+		u, err = p.syncCompile(dc)
+	}
+	p.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if stage < 1 || stage > routing.MaxStages {
-		return fmt.Errorf("stage: %d is not one of 1..%d", stage, routing.MaxStages)
-	}
-	in := st.insts[stage-1][idx]
-	if err := p.removeLocked(ctx, dc, stage, idx); err != nil {
-		return err
+	if live {
+		if err := p.syncWait(ctx, u); err != nil && !errors.Is(err, errClosed) {
+			return err
+		}
 	}
 	if in != nil {
 		return in.Delete(ctx, p.d)
@@ -719,24 +736,28 @@ type FlowStart struct {
 // per datacenter involved.
 func (p *Plane) StartCall(ctx context.Context, c routing.Call, flows ...FlowStart) ([]routing.Decision, error) {
 	p.mu.Lock()
-	ds, gens, err := p.startCallState(ctx, c, flows)
+	ds, gens, err := p.startCallState(c, flows)
 	p.mu.Unlock()
 	if err != nil {
-		return nil, err
+		// gens: what the call's state change left, undone (commit.go)
+		return nil, errors.Join(err, p.commit(ctx, gens))
 	}
 	if err := p.commit(ctx, gens); err != nil {
 		// the call holds nothing: the media hook tries again on a
 		// repeated start, and no end comes for it
 		p.mu.Lock()
-		defer p.mu.Unlock()
-		return ds, errors.Join(err, p.endCallLocked(ctx, c))
+		gens := p.endCallState(c)
+		p.mu.Unlock()
+		return ds, errors.Join(err, p.commit(ctx, gens))
 	}
 	return ds, nil
 }
 
 // startCallState is StartCall's change of the plane's state (under mu): it
-// returns the decisions and the change's generation per DC to commit.
-func (p *Plane) startCallState(ctx context.Context, c routing.Call, flows []FlowStart) ([]routing.Decision, map[int]uint64, error) {
+// returns the decisions and the change's generation per DC to commit. On
+// an error the change is undone and the generations are the undoing's
+// (nothing when nothing changed).
+func (p *Plane) startCallState(c routing.Call, flows []FlowStart) ([]routing.Decision, map[int]uint64, error) {
 	if err := p.callDCs(c); err != nil {
 		return nil, nil, err
 	}
@@ -757,7 +778,7 @@ func (p *Plane) startCallState(ctx context.Context, c routing.Call, flows []Flow
 	for _, f := range flows {
 		st, err := p.dc(f.DC)
 		if err != nil {
-			return nil, nil, errors.Join(err, p.endCallLocked(ctx, c))
+			return nil, p.endCallState(c), err
 		}
 		f.Packet.From = routing.FromUser
 		var d routing.Decision
@@ -815,15 +836,6 @@ func (p *Plane) EndCall(ctx context.Context, c routing.Call) error {
 	gens := p.endCallState(c)
 	p.mu.Unlock()
 	return p.commit(ctx, gens)
-}
-
-// endCallLocked is EndCall under mu, its rule updates run at once.
-func (p *Plane) endCallLocked(ctx context.Context, c routing.Call) error {
-	var errs []error
-	for _, k := range slices.Sorted(maps.Keys(p.endCallState(c))) {
-		errs = append(errs, p.sync(ctx, k))
-	}
-	return errors.Join(errs...)
 }
 
 // endCallState is EndCall's change of the plane's state (under mu): it
@@ -888,17 +900,14 @@ func (p *Plane) Calls(dc int) []routing.Call {
 // From = FromUser) and installs its rules: the flow is tagged with dc's
 // current interval.
 func (p *Plane) StartFlow(ctx context.Context, dc int, pkt routing.Packet) (routing.Decision, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st, err := p.dc(dc)
-	if err != nil {
-		return routing.Decision{}, err
-	}
-	pkt.From = routing.FromUser
 	var d routing.Decision
-	p.withTable(st, func(t *routing.Table) { d = t.Route(pkt) })
-	st.addFlow(d, routing.Packet{}, nil) // takes the 5-tuple over from an older flow
-	return d, p.sync(ctx, dc)
+	pkt.From = routing.FromUser
+	err := p.syncAfter(ctx, dc, func(st *dcState) error {
+		p.withTable(st, func(t *routing.Table) { d = t.Route(pkt) })
+		st.addFlow(d, routing.Packet{}, nil) // takes the 5-tuple over from an older flow
+		return nil
+	})
+	return d, err
 }
 
 // StoreNext stores the next interval's path set in datacenter dc (step 4)
@@ -914,19 +923,13 @@ func (p *Plane) Enter(ctx context.Context, dc int, interval uint64) error {
 }
 
 // changeTable applies change to datacenter dc's routing table and, when it
-// succeeds, brings the switch's rules in line with the table.
+// succeeds, brings the switch's rules in line with the table (the plane's
+// lock is not held across the apply: syncAfter).
 func (p *Plane) changeTable(ctx context.Context, dc int, change func(*routing.Table) error) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st, err := p.dc(dc)
-	if err != nil {
+	return p.syncAfter(ctx, dc, func(st *dcState) (err error) {
+		p.withTable(st, func(t *routing.Table) { err = change(t) })
 		return err
-	}
-	p.withTable(st, func(t *routing.Table) { err = change(t) })
-	if err != nil {
-		return err
-	}
-	return p.sync(ctx, dc)
+	})
 }
 
 // LastSync returns how long the last rule update took on the switch.

@@ -56,7 +56,7 @@ func (b *takeoverBed) startState(t *testing.T, c routing.Call) map[int]uint64 {
 	t.Helper()
 	b.p.mu.Lock()
 	defer b.p.mu.Unlock()
-	_, gens, err := b.p.startCallState(context.Background(), c, []FlowStart{{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: 6000, DstIP: EntryIP(0), DstPort: 6000}}})
+	_, gens, err := b.p.startCallState(c, []FlowStart{{DC: 0, Packet: routing.Packet{Proto: 17, SrcIP: c.CallerIP, SrcPort: 6000, DstIP: EntryIP(0), DstPort: 6000}}})
 	if err != nil {
 		t.Fatal(err)
 	}

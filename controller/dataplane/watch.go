@@ -143,7 +143,13 @@ func (p *Plane) Check(ctx context.Context) error {
 		// Forget → departed)
 		return errors.Join(retried, p.cfg.Driver.Check(ctx))
 	}
-	var fails []Failure
+	type vanished struct {
+		f  Failure
+		in *netns.Instance
+	}
+	var gone []vanished
+	var ups []syncing
+	errs := []error{retried}
 	p.mu.Lock()
 	// the links are read under the lock (one netlink dump, no process): an
 	// instance added between the read and the lock would look vanished
@@ -156,25 +162,46 @@ func (p *Plane) Check(ctx context.Context) error {
 		if st == nil {
 			continue
 		}
+		touched := false
 		for s := range st.insts {
 			for idx, in := range st.insts[s] {
 				if have[in.InName] && have[in.OutName] {
 					continue
 				}
 				now := time.Now()
-				if err := p.removeLocked(ctx, k, s+1, idx); err != nil {
-					p.mu.Unlock()
-					return err
+				if _, err := p.removeState(k, s+1, idx); err != nil {
+					errs = append(errs, err)
 				}
-				moved := time.Now()
-				_ = in.Delete(ctx, p.d) // its database ports and what is left of it
-				fails = append(fails, Failure{DC: k, Stage: s + 1, Index: idx, Reason: "instance ports vanished", At: now, Moved: moved})
+				touched = true
+				gone = append(gone, vanished{Failure{DC: k, Stage: s + 1, Index: idx, Reason: "instance ports vanished", At: now}, in})
 			}
+		}
+		if touched {
+			// one update per DC, applied below without the lock
+			u, err := p.syncCompile(k)
+			if err == nil {
+				ups = append(ups, u)
+			}
+			errs = append(errs, err)
 		}
 	}
 	p.mu.Unlock()
+	moved := map[int]time.Time{}
+	for _, u := range ups {
+		err := p.syncWait(ctx, u)
+		if err == nil {
+			moved[u.k] = time.Now()
+		}
+		errs = append(errs, err)
+	}
+	fails := make([]Failure, 0, len(gone))
+	for _, g := range gone {
+		_ = g.in.Delete(ctx, p.d) // its database ports and what is left of it
+		g.f.Moved = moved[g.f.DC] // zero when its DC's update failed
+		fails = append(fails, g.f)
+	}
 	p.report(fails)
-	return retried
+	return errors.Join(errs...)
 }
 
 // departed brings attached datacenter k's rules in line after instance id
@@ -192,13 +219,23 @@ func (p *Plane) Check(ctx context.Context) error {
 // SetInstances' sync would apply the rules a second time.
 func (p *Plane) departed(ctx context.Context, k int, vnf, id string) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	st, err := p.dc(k)
-	if err != nil || st.router == nil || p.cfg.Driver == nil {
+	u, stale, err := p.departedLocked(k, vnf, id)
+	p.mu.Unlock()
+	if err != nil || !stale {
 		return err
 	}
+	return p.syncWait(ctx, u)
+}
+
+// departedLocked is departed's check and, when the rules may still send
+// to a gone port, its compile (under mu).
+func (p *Plane) departedLocked(k int, vnf, id string) (syncing, bool, error) {
+	st, err := p.dc(k)
+	if err != nil || st.router == nil || p.cfg.Driver == nil {
+		return syncing{}, false, err
+	}
 	if st.router.Routed(vnf, id) {
-		return nil
+		return syncing{}, false, nil
 	}
 	p.noteApplied(k, st)
 	have := map[int]bool{}
@@ -207,28 +244,37 @@ func (p *Plane) departed(ctx context.Context, k int, vnf, id string) error {
 	}
 	for _, port := range st.mayHave() {
 		if !have[port] {
-			return p.sync(ctx, k)
+			u, err := p.syncCompile(k)
+			return u, err == nil, err
 		}
 	}
-	return nil
+	return syncing{}, false, nil
 }
 
 // retryFailed syncs again every DC whose last rule update failed (Compile,
-// or Apply: ovs-ofctl failed or timed out), one DC at a time under the lock: until
-// one succeeds, the switch holds the rules of an older state (a departed
-// instance's port, a call's missing rules). Nothing runs while every update
-// succeeded.
+// or Apply: ovs-ofctl failed or timed out), one DC at a time (compiled
+// under the lock, applied without it): until one succeeds, the switch
+// holds the rules of an older state (a departed instance's port, a call's
+// missing rules). Nothing runs while every update succeeded.
 func (p *Plane) retryFailed(ctx context.Context) error {
 	var errs []error
 	for k := range p.dcs {
 		p.mu.Lock()
-		if st := p.dcs[k]; st != nil {
+		st := p.dcs[k]
+		if st != nil {
 			p.noteApplied(k, st)
 		}
-		if st := p.dcs[k]; st != nil && (st.failed || st.compileFailed) {
-			errs = append(errs, p.sync(ctx, k))
+		retry := st != nil && (st.failed || st.compileFailed)
+		var u syncing
+		var err error
+		if retry {
+			u, err = p.syncCompile(k)
 		}
 		p.mu.Unlock()
+		if retry && err == nil {
+			err = p.syncWait(ctx, u)
+		}
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -246,9 +292,16 @@ func (p *Plane) watchExit(dc, stage int, idx uint8, in *netns.Instance) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := p.removeLocked(ctx, dc, stage, idx)
-	moved := time.Now()
+	var u syncing
+	live, err := p.removeState(dc, stage, idx)
+	if err == nil && live {
+		u, err = p.syncCompile(dc)
+	}
 	p.mu.Unlock()
+	if err == nil && live {
+		err = p.syncWait(ctx, u) // without the lock
+	}
+	moved := time.Now()
 	if err != nil && p.cfg.OnError != nil {
 		p.cfg.OnError(err)
 	}

@@ -882,8 +882,13 @@ func (lm *launchMark) shownBy(listed time.Time) bool {
 // mayCommitLater reports whether a create that failed with err (classify)
 // may still be taken by Nova after the driver gave up on it: no definite
 // answer (a timeout, a 5xx, a reset: Nova may still be handling it) or
-// the caller's context ended mid-request.
+// the caller's context ended mid-request. A create Nova refused with 401
+// whose re-authentication failed (errTokenRefused) is a definite answer:
+// Nova did nothing, and nothing was re-sent.
 func mayCommitLater(err error) bool {
+	if errors.Is(err, errTokenRefused) {
+		return false
+	}
 	return errors.Is(err, errTransient) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 

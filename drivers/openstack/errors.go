@@ -21,6 +21,13 @@ var errTransient = errors.New("transient cloud error")
 // errBuildFailed: a server went to ERROR for a reason other than capacity.
 var errBuildFailed = errors.New("server build failed")
 
+// errTokenRefused marks a request the service refused with 401 (its token
+// expired or was revoked) whose re-authentication then failed: gophercloud
+// re-sends nothing, so the service did nothing with the request — a
+// definite answer even when Keystone's failure is transient (retried). A
+// create refused so is not one Nova may commit later (mayCommitLater).
+var errTokenRefused = errors.New("the token was refused (HTTP 401)")
+
 // classify maps a gophercloud error onto the drivers errors (ErrQuota,
 // ErrInvalid, ErrNotFound) or errTransient, keeping the original text.
 // Errors it does not recognise are returned unchanged (not retried).
@@ -33,7 +40,7 @@ func classify(op string, err error) error {
 	// the service did nothing, and Keystone's failure decides — an outage,
 	// a 5xx or a slow Keystone is retried, refused credentials are not.
 	if ra := reauthFailure(err); ra != nil {
-		return fmt.Errorf("%s: the token was refused (HTTP 401) and %w", op, classify(IdentityService+": re-authenticate", ra.ErrReauth))
+		return fmt.Errorf("%s: %w and %w", op, errTokenRefused, classify(IdentityService+": re-authenticate", ra.ErrReauth))
 	}
 	// A per-request timeout (http.Client.Timeout) is a net.Error that also
 	// wraps context.DeadlineExceeded: it is the cloud being slow, retried.

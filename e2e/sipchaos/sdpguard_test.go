@@ -360,17 +360,27 @@ func startGuardPCSCF(t *testing.T, hookURL string) {
 //     (stateless too) that marks that both were handled: the first must
 //     have been relayed (with the entry address), the second dropped;
 //   - the call's 200 again (a retransmission while the hook holds);
-//   - the hook answers; then a re-INVITE of the caller from another port
-//     (the callee's 200 with SDP comes back; /update), one of the callee
-//     (its SDP goes to the caller, whose 200 answers from yet another port:
-//     /update) and one of the callee with a multipart body (488, not
-//     relayed); this hook answers /update 400 as a session-15 daemon does;
+//   - the hook answers; the caller's ACK carries SDP from another port (an
+//     ACK of an INVITE with SDP has no answer: no post); a re-INVITE of the
+//     caller from another port (the callee's 200 with SDP comes back;
+//     /update, answered 500 by this hook: not stored), a hold (c=0.0.0.0,
+//     no post), the resume from that port (posted again, 204) and a
+//     re-INVITE with its media unchanged (no post);
+//   - forged ACKs and re-INVITEs with the P-CSCF's Route for a Call-ID it
+//     has no dialog of, ftag equal to the From tag and not: relayed,
+//     rewritten, no post (the role comes from the dialog, revSD HIGH-1);
+//   - a re-INVITE of the callee (its SDP goes to the caller, whose 200
+//     answers from yet another port: /update), one of the callee with a
+//     multipart body (488, not relayed), and one the caller answers with
+//     its media unchanged (no post);
 //   - a call whose INVITE has no SDP: the offer comes in the 200
-//     (rewritten), the caller's answer in the ACK (/start role=caller);
+//     (rewritten), the caller's answer in the ACK (/start role=caller); a
+//     second ACK with other SDP posts nothing (the mark was cleared);
 //   - a call to the user (the terminating leg, pre-loaded Route) without
 //     SDP: the user's 200 carries the offer (/start role=callee), the
 //     answer comes in the ACK, which reaches the user rewritten; then the
-//     user's re-INVITE from another port (/update role=callee);
+//     user's re-INVITE from another port (/update role=callee, which this
+//     hook answers 400 as a session-15 daemon does: the 200 goes on);
 //   - a call to the user with SDP in a multipart body (488, not relayed).
 //
 // The callee's SDP carries ICE candidates and a=rtcp. Every SDP the user

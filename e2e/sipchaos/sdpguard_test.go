@@ -395,7 +395,7 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	}
 	machinelocktest.SIP.Hold(t)
 	hook := &slowHook{entered: make(chan string, 8), release: make(chan struct{}),
-		updateAnswers: map[string][]int{"caller 40010": {http.StatusInternalServerError}, "callee 40014": {http.StatusBadRequest}}}
+		updateAnswers: map[string][]int{"caller 40010": {http.StatusInternalServerError}, "callee 40016": {http.StatusBadRequest}}}
 	srv := httptest.NewServer(hook)
 	released := false
 	releaseHook := func() {
@@ -628,8 +628,9 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"Max-Forwards: 70\r\nFrom: <sip:callee@ims.test>;tag=callee-t\r\nTo: <sip:caller@ims.test>\r\n"+
 		"Call-ID: call-t\r\nCSeq: 1 INVITE\r\nContact: <sip:callee@"+guardNext+">\r\nContent-Length: 0\r\n\r\n")
 	invT := await("the terminating INVITE at the user", isRequest("INVITE", "call-t"))
-	caller.send(t, pcscf, strings.Replace(reply(invT, "200 OK", "caller-t", sdpBody("10.100.1.1", 40002)),
-		"<sip:callee@"+guardNext+">", "<sip:caller@"+guardCaller+">", 1))
+	okTSent := strings.Replace(reply(invT, "200 OK", "caller-t", sdpBody("10.100.1.1", 40002)),
+		"<sip:callee@"+guardNext+">", "<sip:caller@"+guardCaller+">", 1)
+	caller.send(t, pcscf, okTSent)
 	okT := atNext("the user's 200 at the next hop", isStatus("200", "call-t"))
 	rrT := sipHeaders(okT, "Record-Route")
 	if len(rrT) != 2 {
@@ -643,19 +644,38 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"Call-ID: call-t\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\n"+
 		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
 	await("the ACK with the answer at the user", isRequest("ACK", "call-t"))
-	// the user, the callee of call-t, moves its media with a re-INVITE along
+	// the user, the callee of call-t, moves its media with re-INVITEs along
 	// its route set (the P-CSCF, then the "S-CSCF"): /update role=callee
-	// once the 200 accepts it
-	body = sdpBody("10.100.1.1", 40014)
-	caller.send(t, pcscf, "INVITE sip:callee@"+guardNext+" SIP/2.0\r\n"+
-		"Via: SIP/2.0/UDP "+guardCaller+";branch=z9hG4bK-reinv-t\r\n"+
-		"Route: "+rrT[0]+"\r\nRoute: "+rrT[1]+"\r\n"+
-		"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-t\r\nTo: <sip:callee@ims.test>;tag=callee-t\r\n"+
-		"Call-ID: call-t\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@"+guardCaller+">\r\nContent-Type: application/sdp\r\n"+
-		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
-	reinvT := atNext("the user's re-INVITE at the next hop", isRequest("INVITE", "call-t"))
-	next.send(t, pcscf, reply(reinvT, "200 OK", "", calleeSDP(50008)))
-	await("the 200 to the user's re-INVITE", isStatus("200", "call-t"))
+	// once the 200 accepts one
+	userReinvT := func(cseq, port int) {
+		t.Helper()
+		body := sdpBody("10.100.1.1", port)
+		caller.send(t, pcscf, "INVITE sip:callee@"+guardNext+" SIP/2.0\r\n"+
+			fmt.Sprintf("Via: SIP/2.0/UDP %s;branch=z9hG4bK-reinv-t%d\r\n", guardCaller, cseq)+
+			"Route: "+rrT[0]+"\r\nRoute: "+rrT[1]+"\r\n"+
+			"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-t\r\nTo: <sip:callee@ims.test>;tag=callee-t\r\n"+
+			fmt.Sprintf("Call-ID: call-t\r\nCSeq: %d INVITE\r\nContact: <sip:caller@%s>\r\nContent-Type: application/sdp\r\n", cseq, guardCaller)+
+			fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
+		cs := fmt.Sprintf("%d INVITE", cseq)
+		reinvT := atNext("the user's re-INVITE at the next hop", func(m string) bool {
+			return isRequest("INVITE", "call-t")(m) && sipHeaders(m, "CSeq")[0] == cs
+		})
+		next.send(t, pcscf, reply(reinvT, "200 OK", "", calleeSDP(50008)))
+		await("the 200 to the user's re-INVITE", func(m string) bool {
+			return isStatus("200", "call-t")(m) && sipHeaders(m, "CSeq")[0] == cs
+		})
+	}
+	userReinvT(1, 40014)
+	// the user's first 200 again (a retransmission, its first media): it
+	// must not overwrite what was reported since (a repeated /start only),
+	// so the move back to 40002 is posted
+	caller.send(t, pcscf, okTSent)
+	atNext("the user's retransmitted 200 at the next hop", func(m string) bool {
+		return isStatus("200", "call-t")(m) && strings.Contains(m, "m=audio 40002 ")
+	})
+	userReinvT(2, 40002)
+	// a move this hook answers 400 like a session-15 daemon: the 200 goes on
+	userReinvT(3, 40016)
 
 	// a call to the user with SDP in a multipart body: refused (488)
 	body = multipartSDP(50010)
@@ -685,7 +705,10 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	// caller's start, its re-INVITE's new port (twice: the hook's 500 the
 	// first time is not stored) and its answer's, call-n's caller's answer
 	// in the ACK (delayed offer), call-t's callee's offer in its 200 (the
-	// user answered a call without SDP) and its re-INVITE's new port
+	// user answered a call without SDP; twice: its retransmission, which
+	// shows the retransmitted 200 passed onreply_route[MEDIA_TERM]) and its
+	// re-INVITEs' new ports: 40014, back to 40002 (posted only if the
+	// retransmitted 200 did not overwrite 40014 as the last reported), 40016
 	// (refused by this hook as by a session-15 daemon: the 200 went on).
 	// Nothing for the ACK of an INVITE with SDP, a second ACK, unchanged
 	// media, or the forged requests.
@@ -694,8 +717,10 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"update role=caller call=call-a port=40010": 2,
 		"update role=caller call=call-a port=40012": 1,
 		"start role=caller call=call-n port=40004":  1,
-		"start role=callee call=call-t port=40002":  1,
+		"start role=callee call=call-t port=40002":  2,
 		"update role=callee call=call-t port=40014": 1,
+		"update role=callee call=call-t port=40002": 1,
+		"update role=callee call=call-t port=40016": 1,
 	}
 	seen := map[string]int{}
 	for _, p := range posts {

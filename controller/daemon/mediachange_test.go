@@ -240,11 +240,20 @@ func checkReinviteCall(t *testing.T, d *Daemon) {
 		return d.dp.media.Retiring() == 0 && len(d.dp.plane.Calls(caller)) == 1 && len(d.dp.plane.Calls(callee)) == 1
 	})
 	if len(d.dp.media.Open()) != 1 {
-		t.Fatalf("re-INVITE: the call ended before the old port's check (SIPp's 12 s hold too short?)")
+		t.Fatalf("re-INVITE: the call ended before the old port's check (SIPp's 30 s hold too short?)")
 	}
 	sendUDP(t, txOld, toCallee, 20)
 	if late, _ := countUDP(rx, time.Second); late != 0 {
 		t.Fatalf("re-INVITE: after the retire the callee still got %d of 20 packets from the caller's old port", late)
+	}
+	// the new path outlives the retire both ways (the plane removed the old
+	// call's mappings, the new call shares the callee's side with it)
+	sendUDP(t, txNew, toCallee, 50)
+	arrived(t, d, "re-INVITE: after the retire, from the caller's new port the callee", rx, 50, callee, "the retire took the new call's shared mappings?")
+	sendUDP(t, rx, &net.UDPAddr{IP: dataplane.EntryIP(callee).Addr().AsSlice(), Port: 6024}, 50)
+	arrived(t, d, "re-INVITE: after the retire, from the callee the caller's new port", txNew, 50, caller, "")
+	if len(d.dp.media.Open()) != 1 {
+		t.Fatalf("re-INVITE: the call ended before the checks after the retire were done (SIPp's 30 s hold too short?)")
 	}
 	c.finish(t, d, caller, callee)
 }

@@ -18,8 +18,11 @@
 // new rules are installed (the post waits for them, as a completing start
 // does) and the previous rules stay Config.RetireAfter longer, for the
 // packets the side sent from its old endpoint before it learnt the answer;
-// an update naming the media the call has changes nothing, and one of a
-// call not open is a start. A daemon older than session 16 answers an
+// an update naming the media the call has changes nothing. An update is
+// refused (409, ErrRefused) when the call is not open (it never starts a
+// call: a delayed offer's first media is a /start) or when the posting
+// datacenter is not the one of the half it would replace (a P-CSCF speaks
+// for its own users only). A daemon older than session 16 answers an
 // update 400 (`path: operation "update" is not start or end`); the
 // P-CSCF's call goes on as before (its media change gets no rules).
 //
@@ -77,7 +80,7 @@ type Half struct {
 
 // Request is one parsed post.
 type Request struct {
-	Op   string // "start" or "end"
+	Op   string // "start", "update" or "end"
 	DC   int
 	Role Role
 	Call string // the Call-ID
@@ -192,6 +195,9 @@ type Hook struct {
 	// drainWaits, when set (tests), is called when Drain waits for
 	// running installs
 	drainWaits func(installs int)
+	// busyWaits, when set (tests), is called when a post waits for its
+	// call's rule update
+	busyWaits func(r Request)
 	// retiring: the calls an update replaced, whose rules are removed
 	// when their timer fires (Drain stops the timers)
 	retiring map[*retire]struct{}
@@ -233,6 +239,17 @@ func (h *Hook) SetProgrammer(p Programmer) {
 // ErrNotReady: no Programmer attached yet.
 var ErrNotReady = errors.New("mediahook: the data plane is not attached yet")
 
+// ErrRefused: an update the hook refuses (answered 409): of a call that is
+// not open, or from another datacenter than the half it would replace's.
+// The error's text names the field.
+var ErrRefused = errors.New("mediahook: update refused")
+
+// refusal is an ErrRefused whose text names the field.
+type refusal struct{ msg string }
+
+func (r refusal) Error() string        { return r.msg }
+func (r refusal) Is(target error) bool { return target == ErrRefused }
+
 // Open returns the calls whose media paths are installed, by Call-ID.
 func (h *Hook) Open() map[string]routing.Call {
 	h.mu.Lock()
@@ -255,7 +272,8 @@ func (h *Hook) Pending() int {
 // background, a failure goes to Config.OnError; Wait waits for them) or
 // forgets its half. An update of an open call replaces the poster's half
 // (updateLocked: new rules first, the old ones retired RetireAfter later);
-// of a call not open it is a start. A post for a call whose rules are
+// one of a call not open, or from another datacenter than the half's, is
+// refused (ErrRefused) and changes nothing. A post for a call whose rules are
 // being installed or removed waits for that first (up to Config.Timeout);
 // posts for other calls do not wait. A request Parse would refuse is an
 // error naming the field.
@@ -282,7 +300,11 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 		if !busy {
 			break
 		}
+		busyWaits := h.busyWaits
 		h.mu.Unlock()
+		if busyWaits != nil {
+			busyWaits(r)
+		}
 		if wait == nil {
 			var cancel context.CancelFunc
 			wait, cancel = context.WithTimeout(base, h.cfg.Timeout)
@@ -324,6 +346,12 @@ func (h *Hook) Handle(ctx context.Context, r Request) error {
 		}
 		h.mu.Unlock()
 		return nil
+	}
+	if r.Op == "update" {
+		// never a start: a forged in-dialog request must not open a call
+		// no end will come for
+		h.mu.Unlock()
+		return refusal{fmt.Sprintf("call: %q is not open (an update moves a side of an open call)", clip(r.Call))}
 	}
 	pd := h.pending[r.Call]
 	if pd == nil {
@@ -397,14 +425,19 @@ func halves(c routing.Call) (caller, callee Half) {
 // held, returns with it released): the new call's rules are installed
 // (the post waits), then c's are removed RetireAfter later. Nothing
 // changes when the half is c's already or the install fails (c stays open
-// with its rules; a repeated update tries again).
+// with its rules; a repeated update tries again). An update from another
+// datacenter than the half's is refused.
 func (h *Hook) updateLocked(base context.Context, p Programmer, r Request, c routing.Call) error {
 	a, b := halves(c)
-	if r.Role == Caller {
-		a = r.Half
-	} else {
-		b = r.Half
+	old := &a
+	if r.Role == Callee {
+		old = &b
 	}
+	if old.DC != r.DC {
+		h.mu.Unlock()
+		return refusal{fmt.Sprintf("dc: the %s's half of call %q is in datacenter %d, not %d", r.Role, clip(r.Call), old.DC, r.DC)}
+	}
+	*old = r.Half
 	n := h.call(a, b)
 	if n == c {
 		h.mu.Unlock()
@@ -416,6 +449,9 @@ func (h *Hook) updateLocked(base context.Context, p Programmer, r Request, c rou
 		}
 		// posts of this call wait while it is busy: open[r.Call] is still c
 		h.open[r.Call] = n
+		if h.p == nil { // Drained meanwhile: the plane goes with the hook
+			return nil
+		}
 		rt := &retire{call: r.Call, c: c}
 		h.retiring[rt] = struct{}{}
 		rt.timer = h.cfg.Clock.AfterFunc(h.cfg.RetireAfter, func() { h.retire(base, rt) })
@@ -500,6 +536,8 @@ func (h *Hook) check(r Request) error {
 		return fmt.Errorf("half.dc: %d is not the posting datacenter %d", r.Half.DC, r.DC)
 	case r.Op != "end" && r.Half.Port == 0:
 		return errors.New("half.port: 0 is not a media port")
+	case r.Op != "end" && r.Half.IP == 0:
+		return errors.New("half.ip: 0.0.0.0 is no media endpoint")
 	}
 	return nil
 }
@@ -562,6 +600,11 @@ func (h *Hook) Handler(prefix string) http.Handler {
 		switch err := h.Handle(req.Context(), r); {
 		case errors.Is(err, ErrNotReady):
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		case errors.Is(err, ErrRefused):
+			if h.cfg.OnError != nil {
+				h.cfg.OnError(fmt.Errorf("media hook %s %s refused: %w", r.Op, r.Role, err))
+			}
+			http.Error(w, err.Error(), http.StatusConflict)
 		case err != nil:
 			if h.cfg.OnError != nil {
 				h.cfg.OnError(fmt.Errorf("media hook %s %s: %w", r.Op, r.Role, err))

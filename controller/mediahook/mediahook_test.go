@@ -232,7 +232,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if r.DC < 0 || r.DC >= 4 || r.Call == "" || (r.Op != "end" && (r.Half.Port == 0 || r.Half.DC != r.DC)) {
+		if r.DC < 0 || r.DC >= 4 || r.Call == "" || (r.Op != "end" && (r.Half.Port == 0 || r.Half.IP == 0 || r.Half.DC != r.DC)) {
 			t.Fatalf("accepted %+v", r)
 		}
 	})
@@ -462,6 +462,8 @@ func TestHandleRefusesWhatParseWould(t *testing.T) {
 		{"dc", func(r *Request) { r.DC, r.Half.DC = -1, -1 }},
 		{"half.dc", func(r *Request) { r.Half.DC = 3 }},
 		{"half.port", func(r *Request) { r.Half.Port = 0 }},
+		{"half.ip", func(r *Request) { r.Half.IP = 0 }},
+		{"half.ip", func(r *Request) { r.Op, r.Half.IP = "update", 0 }},
 		{"role", func(r *Request) { r.Role = "" }},
 		{"call", func(r *Request) { r.Call = "" }},
 		{"op", func(r *Request) { r.Op = "stop" }},

@@ -46,12 +46,15 @@ const (
 )
 
 // slowHook is the controller's media hook, answering /start only once the
-// test releases it; every post is recorded in order.
+// test releases it; every post is recorded in order. An /update is answered
+// 204 unless updateAnswers holds statuses for its "role port" (used in
+// order): a failing daemon (500) or one older than session 16 (400).
 type slowHook struct {
-	mu      sync.Mutex
-	posts   []string // path?form
-	entered chan string
-	release chan struct{}
+	mu            sync.Mutex
+	posts         []string // path?form
+	entered       chan string
+	release       chan struct{}
+	updateAnswers map[string][]int
 }
 
 func (h *slowHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -59,10 +62,18 @@ func (h *slowHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path + "?" + r.Form.Encode()
 	h.mu.Lock()
 	h.posts = append(h.posts, p)
+	key := r.Form.Get("role") + " " + r.Form.Get("port")
+	status := http.StatusNoContent
+	if a := h.updateAnswers[key]; len(a) > 0 && strings.HasSuffix(r.URL.Path, "/update") {
+		status, h.updateAnswers[key] = a[0], a[1:]
+	}
 	h.mu.Unlock()
-	if strings.HasSuffix(r.URL.Path, "/update") {
-		// a daemon older than session 16: the P-CSCF's call must go on
-		http.Error(w, `path: operation "update" is not start or end`, http.StatusBadRequest)
+	switch status {
+	case http.StatusBadRequest: // a daemon older than session 16: the P-CSCF's call must go on
+		http.Error(w, `path: operation "update" is not start or end`, status)
+		return
+	case http.StatusInternalServerError: // the rules could not be installed: the next message posts again
+		http.Error(w, "ovs-ofctl: timed out", status)
 		return
 	}
 	if strings.HasSuffix(r.URL.Path, "/start") {
@@ -349,17 +360,27 @@ func startGuardPCSCF(t *testing.T, hookURL string) {
 //     (stateless too) that marks that both were handled: the first must
 //     have been relayed (with the entry address), the second dropped;
 //   - the call's 200 again (a retransmission while the hook holds);
-//   - the hook answers; then a re-INVITE of the caller from another port
-//     (the callee's 200 with SDP comes back; /update), one of the callee
-//     (its SDP goes to the caller, whose 200 answers from yet another port:
-//     /update) and one of the callee with a multipart body (488, not
-//     relayed); this hook answers /update 400 as a session-15 daemon does;
+//   - the hook answers; the caller's ACK carries SDP from another port (an
+//     ACK of an INVITE with SDP has no answer: no post); a re-INVITE of the
+//     caller from another port (the callee's 200 with SDP comes back;
+//     /update, answered 500 by this hook: not stored), a hold (c=0.0.0.0,
+//     no post), the resume from that port (posted again, 204) and a
+//     re-INVITE with its media unchanged (no post);
+//   - forged ACKs and re-INVITEs with the P-CSCF's Route for a Call-ID it
+//     has no dialog of, ftag equal to the From tag and not: relayed,
+//     rewritten, no post (the role comes from the dialog, revSD HIGH-1);
+//   - a re-INVITE of the callee (its SDP goes to the caller, whose 200
+//     answers from yet another port: /update), one of the callee with a
+//     multipart body (488, not relayed), and one the caller answers with
+//     its media unchanged (no post);
 //   - a call whose INVITE has no SDP: the offer comes in the 200
-//     (rewritten), the caller's answer in the ACK (/start role=caller);
+//     (rewritten), the caller's answer in the ACK (/start role=caller); a
+//     second ACK with other SDP posts nothing (the mark was cleared);
 //   - a call to the user (the terminating leg, pre-loaded Route) without
 //     SDP: the user's 200 carries the offer (/start role=callee), the
 //     answer comes in the ACK, which reaches the user rewritten; then the
-//     user's re-INVITE from another port (/update role=callee);
+//     user's re-INVITE from another port (/update role=callee, which this
+//     hook answers 400 as a session-15 daemon does: the 200 goes on);
 //   - a call to the user with SDP in a multipart body (488, not relayed).
 //
 // The callee's SDP carries ICE candidates and a=rtcp. Every SDP the user
@@ -373,7 +394,8 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		t.Skipf("real SIP parts absent: %v", err)
 	}
 	machinelocktest.SIP.Hold(t)
-	hook := &slowHook{entered: make(chan string, 8), release: make(chan struct{})}
+	hook := &slowHook{entered: make(chan string, 8), release: make(chan struct{}),
+		updateAnswers: map[string][]int{"caller 40010": {http.StatusInternalServerError}, "callee 40016": {http.StatusBadRequest}}}
 	srv := httptest.NewServer(hook)
 	released := false
 	releaseHook := func() {
@@ -467,32 +489,71 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	if len(rr) != 2 {
 		t.Fatalf("the caller's 200 has Record-Route %q, want the S-CSCF's and the P-CSCF's", rr)
 	}
-	body := sdpBody("10.100.1.1", 40010) // its media moves to another port
-	reinv := "INVITE sip:callee@" + guardNext + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + guardCaller + ";branch=z9hG4bK-reinv-a\r\n" +
-		"Route: " + rr[1] + "\r\nRoute: " + rr[0] + "\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-call-a\r\nTo: <sip:callee@ims.test>;tag=callee-a\r\n" +
-		"Call-ID: call-a\r\nCSeq: 2 INVITE\r\nContact: <sip:caller@" + guardCaller + ">\r\nContent-Type: application/sdp\r\n" +
-		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
-	caller.send(t, pcscf, reinv)
-	reinvAt := atNext("the caller's re-INVITE at the next hop", func(m string) bool {
-		return strings.HasPrefix(m, "INVITE ") && strings.Contains(m, "CSeq: 2 INVITE")
-	})
-	next.send(t, pcscf, reply(reinvAt, "200 OK", "", calleeSDP(50000)))
-	await("the 200 to the caller's re-INVITE", func(m string) bool {
-		return isStatus("200", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "2 INVITE"
-	})
+	callerReinv := func(cseq int, body string) string {
+		return "INVITE sip:callee@" + guardNext + " SIP/2.0\r\n" +
+			fmt.Sprintf("Via: SIP/2.0/UDP %s;branch=z9hG4bK-reinv-a%d\r\n", guardCaller, cseq) +
+			"Route: " + rr[1] + "\r\nRoute: " + rr[0] + "\r\n" +
+			"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-call-a\r\nTo: <sip:callee@ims.test>;tag=callee-a\r\n" +
+			fmt.Sprintf("Call-ID: call-a\r\nCSeq: %d INVITE\r\nContact: <sip:caller@%s>\r\n", cseq, guardCaller) + contentType(body) +
+			fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
+	}
+	// callerReinvDone sends the caller's re-INVITE, the next hop accepts it
+	// (the callee's 200 with SDP comes back through the P-CSCF)
+	callerReinvDone := func(cseq int, body, what string) {
+		t.Helper()
+		caller.send(t, pcscf, callerReinv(cseq, body))
+		cs := fmt.Sprintf("CSeq: %d INVITE", cseq)
+		at := atNext(what+" at the next hop", func(m string) bool { return strings.HasPrefix(m, "INVITE ") && strings.Contains(m, cs) })
+		next.send(t, pcscf, reply(at, "200 OK", "", calleeSDP(50000)))
+		await("the 200 to "+what, func(m string) bool {
+			return isStatus("200", "call-a")(m) && sipHeaders(m, "CSeq")[0] == fmt.Sprintf("%d INVITE", cseq)
+		})
+	}
+	// the caller's ACK of its 200 carries SDP from another port: an ACK
+	// carries no answer after an INVITE with SDP (no post)
+	ackBody := sdpBody("10.100.1.1", 40020)
+	caller.send(t, pcscf, "ACK sip:callee@"+guardNext+" SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP "+guardCaller+";branch=z9hG4bK-ack-a\r\n"+
+		"Route: "+rr[1]+"\r\nRoute: "+rr[0]+"\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-call-a\r\nTo: <sip:callee@ims.test>;tag=callee-a\r\n"+
+		"Call-ID: call-a\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\n"+
+		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(ackBody), ackBody))
+	atNext("the caller's ACK at the next hop", isRequest("ACK", "call-a"))
+	// its media moves to another port: /update, which this hook answers 500
+	// the first time (not stored: the next message with it posts again)
+	callerReinvDone(2, sdpBody("10.100.1.1", 40010), "the caller's re-INVITE")
 	// a hold in RFC 2543's way (c= 0.0.0.0) moves no media: no post
-	hold := sdpBody("0.0.0.0", 40010)
-	caller.send(t, pcscf, strings.NewReplacer("z9hG4bK-reinv-a", "z9hG4bK-reinv-a3", "CSeq: 2 INVITE", "CSeq: 3 INVITE",
-		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body), fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(hold), hold)).Replace(reinv))
-	holdAt := atNext("the caller's hold at the next hop", func(m string) bool {
-		return strings.HasPrefix(m, "INVITE ") && strings.Contains(m, "CSeq: 3 INVITE") && strings.Contains(m, "c=IN IP4 0.0.0.0")
-	})
-	next.send(t, pcscf, reply(holdAt, "200 OK", "", calleeSDP(50000)))
-	await("the 200 to the caller's hold", func(m string) bool {
-		return isStatus("200", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "3 INVITE"
-	})
+	callerReinvDone(3, sdpBody("0.0.0.0", 40010), "the caller's hold")
+	// the resume from 40010: posted again (the 500 was not stored), 204
+	callerReinvDone(4, sdpBody("10.100.1.1", 40010), "the caller's resume")
+	// the same media again: nothing changed, no post
+	callerReinvDone(5, sdpBody("10.100.1.1", 40010), "the caller's re-INVITE with its media unchanged")
+
+	// forged in-dialog requests (a To tag and the P-CSCF's Route, for a
+	// dialog this P-CSCF does not have): relayed, SDP rewritten, no post,
+	// whatever the rr ftag says (the role comes from the stored dialog)
+	forged := func(method string, n int, fromTag string, body string) string {
+		return fmt.Sprintf("%s sip:callee@%s SIP/2.0\r\n", method, guardNext) +
+			fmt.Sprintf("Via: SIP/2.0/UDP %s;branch=z9hG4bK-forged%d\r\n", guardCaller, n) +
+			"Route: " + rr[1] + "\r\nRoute: " + rr[0] + "\r\n" +
+			"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=" + fromTag + "\r\nTo: <sip:callee@ims.test>;tag=victim-to\r\n" +
+			fmt.Sprintf("Call-ID: victim-call\r\nCSeq: %d %s\r\nContact: <sip:caller@%s>\r\n", n, method, guardCaller) + contentType(body) +
+			fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
+	}
+	for i, tag := range []string{"caller-call-a", "attacker"} { // ftag = From tag, then not
+		caller.send(t, pcscf, forged("ACK", 10+i, tag, sdpBody("10.100.1.1", 40660+i)))
+		atNext("a forged ACK at the next hop", func(m string) bool {
+			return isRequest("ACK", "victim-call")(m) && strings.Contains(m, fmt.Sprintf("CSeq: %d ACK", 10+i))
+		})
+		caller.send(t, pcscf, forged("INVITE", 20+i, tag, sdpBody("10.100.1.1", 40670+i)))
+		fr := atNext("a forged re-INVITE at the next hop", func(m string) bool {
+			return isRequest("INVITE", "victim-call")(m) && strings.Contains(m, fmt.Sprintf("CSeq: %d INVITE", 20+i))
+		})
+		next.send(t, pcscf, reply(fr, "200 OK", "", calleeSDP(50000)))
+		await("the 200 to a forged re-INVITE", func(m string) bool {
+			return isStatus("200", "victim-call")(m) && sipHeaders(m, "CSeq")[0] == fmt.Sprintf("%d INVITE", 20+i)
+		})
+	}
 
 	// the callee's re-INVITEs toward the caller (Route: the P-CSCF's record):
 	// SDP, then SDP in a multipart body (refused: 488 back to the callee)
@@ -516,6 +577,16 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	atNext("488 to the callee's multipart re-INVITE", func(m string) bool {
 		return isStatus("488", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "2 INVITE"
 	})
+	// the callee's next re-INVITE, answered with the same media: no post
+	next.send(t, pcscf, calleeReinv(3, sdpBody(calleeMIP, 50000)))
+	reinvB3 := await("the callee's third re-INVITE at the caller", func(m string) bool {
+		return isRequest("INVITE", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "3 INVITE"
+	})
+	caller.send(t, pcscf, strings.Replace(reply(reinvB3, "200 OK", "", sdpBody("10.100.1.1", 40012)),
+		"<sip:callee@"+guardNext+">", "<sip:caller@"+guardCaller+">", 1))
+	atNext("the caller's unchanged answer at the next hop", func(m string) bool {
+		return isStatus("200", "call-a")(m) && sipHeaders(m, "CSeq")[0] == "3 INVITE"
+	})
 
 	// offer in the 200: an INVITE without SDP
 	caller.send(t, pcscf, invite("call-n", ""))
@@ -530,14 +601,22 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	if len(rrN) != 2 {
 		t.Fatalf("the caller's 200 of call-n has Record-Route %q, want the S-CSCF's and the P-CSCF's", rrN)
 	}
-	body = sdpBody("10.100.1.1", 40004)
-	caller.send(t, pcscf, "ACK sip:callee@"+guardNext+" SIP/2.0\r\n"+
-		"Via: SIP/2.0/UDP "+guardCaller+";branch=z9hG4bK-ack-n\r\n"+
-		"Route: "+rrN[1]+"\r\nRoute: "+rrN[0]+"\r\n"+
-		"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-call-n\r\nTo: <sip:callee@ims.test>;tag=callee-n\r\n"+
-		"Call-ID: call-n\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\n"+
-		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
-	atNext("the caller's ACK with the answer at the next hop", isRequest("ACK", "call-n"))
+	ackN := func(branch string, port int) {
+		t.Helper()
+		body := sdpBody("10.100.1.1", port)
+		caller.send(t, pcscf, "ACK sip:callee@"+guardNext+" SIP/2.0\r\n"+
+			"Via: SIP/2.0/UDP "+guardCaller+";branch=z9hG4bK-"+branch+"\r\n"+
+			"Route: "+rrN[1]+"\r\nRoute: "+rrN[0]+"\r\n"+
+			"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-call-n\r\nTo: <sip:callee@ims.test>;tag=callee-n\r\n"+
+			"Call-ID: call-n\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\n"+
+			fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
+		atNext("the caller's ACK with the answer at the next hop", func(m string) bool {
+			return isRequest("ACK", "call-n")(m) && strings.Contains(m, branch)
+		})
+	}
+	ackN("ack-n", 40004)
+	// another ACK with other SDP: the mark was cleared at the first, no post
+	ackN("ack-n2", 40006)
 
 	// terminating leg: the "S-CSCF" sends the user an INVITE without SDP
 	// along the user's Path (pre-loaded Route); the user's 200 carries the
@@ -549,14 +628,15 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"Max-Forwards: 70\r\nFrom: <sip:callee@ims.test>;tag=callee-t\r\nTo: <sip:caller@ims.test>\r\n"+
 		"Call-ID: call-t\r\nCSeq: 1 INVITE\r\nContact: <sip:callee@"+guardNext+">\r\nContent-Length: 0\r\n\r\n")
 	invT := await("the terminating INVITE at the user", isRequest("INVITE", "call-t"))
-	caller.send(t, pcscf, strings.Replace(reply(invT, "200 OK", "caller-t", sdpBody("10.100.1.1", 40002)),
-		"<sip:callee@"+guardNext+">", "<sip:caller@"+guardCaller+">", 1))
+	okTSent := strings.Replace(reply(invT, "200 OK", "caller-t", sdpBody("10.100.1.1", 40002)),
+		"<sip:callee@"+guardNext+">", "<sip:caller@"+guardCaller+">", 1)
+	caller.send(t, pcscf, okTSent)
 	okT := atNext("the user's 200 at the next hop", isStatus("200", "call-t"))
 	rrT := sipHeaders(okT, "Record-Route")
 	if len(rrT) != 2 {
 		t.Fatalf("the user's 200 has Record-Route %q, want the P-CSCF's and the S-CSCF's", rrT)
 	}
-	body = calleeSDP(50008)
+	body := calleeSDP(50008)
 	next.send(t, pcscf, "ACK sip:caller@"+guardCaller+" SIP/2.0\r\n"+
 		"Via: SIP/2.0/UDP "+guardNext+";branch=z9hG4bK-term-ack\r\n"+
 		"Route: "+rrT[0]+"\r\n"+
@@ -564,19 +644,38 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"Call-ID: call-t\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\n"+
 		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
 	await("the ACK with the answer at the user", isRequest("ACK", "call-t"))
-	// the user, the callee of call-t, moves its media with a re-INVITE along
+	// the user, the callee of call-t, moves its media with re-INVITEs along
 	// its route set (the P-CSCF, then the "S-CSCF"): /update role=callee
-	// once the 200 accepts it
-	body = sdpBody("10.100.1.1", 40014)
-	caller.send(t, pcscf, "INVITE sip:callee@"+guardNext+" SIP/2.0\r\n"+
-		"Via: SIP/2.0/UDP "+guardCaller+";branch=z9hG4bK-reinv-t\r\n"+
-		"Route: "+rrT[0]+"\r\nRoute: "+rrT[1]+"\r\n"+
-		"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-t\r\nTo: <sip:callee@ims.test>;tag=callee-t\r\n"+
-		"Call-ID: call-t\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@"+guardCaller+">\r\nContent-Type: application/sdp\r\n"+
-		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
-	reinvT := atNext("the user's re-INVITE at the next hop", isRequest("INVITE", "call-t"))
-	next.send(t, pcscf, reply(reinvT, "200 OK", "", calleeSDP(50008)))
-	await("the 200 to the user's re-INVITE", isStatus("200", "call-t"))
+	// once the 200 accepts one
+	userReinvT := func(cseq, port int) {
+		t.Helper()
+		body := sdpBody("10.100.1.1", port)
+		caller.send(t, pcscf, "INVITE sip:callee@"+guardNext+" SIP/2.0\r\n"+
+			fmt.Sprintf("Via: SIP/2.0/UDP %s;branch=z9hG4bK-reinv-t%d\r\n", guardCaller, cseq)+
+			"Route: "+rrT[0]+"\r\nRoute: "+rrT[1]+"\r\n"+
+			"Max-Forwards: 70\r\nFrom: <sip:caller@ims.test>;tag=caller-t\r\nTo: <sip:callee@ims.test>;tag=callee-t\r\n"+
+			fmt.Sprintf("Call-ID: call-t\r\nCSeq: %d INVITE\r\nContact: <sip:caller@%s>\r\nContent-Type: application/sdp\r\n", cseq, guardCaller)+
+			fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
+		cs := fmt.Sprintf("%d INVITE", cseq)
+		reinvT := atNext("the user's re-INVITE at the next hop", func(m string) bool {
+			return isRequest("INVITE", "call-t")(m) && sipHeaders(m, "CSeq")[0] == cs
+		})
+		next.send(t, pcscf, reply(reinvT, "200 OK", "", calleeSDP(50008)))
+		await("the 200 to the user's re-INVITE", func(m string) bool {
+			return isStatus("200", "call-t")(m) && sipHeaders(m, "CSeq")[0] == cs
+		})
+	}
+	userReinvT(1, 40014)
+	// the user's first 200 again (a retransmission, its first media): it
+	// must not overwrite what was reported since (a repeated /start only),
+	// so the move back to 40002 is posted
+	caller.send(t, pcscf, okTSent)
+	atNext("the user's retransmitted 200 at the next hop", func(m string) bool {
+		return isStatus("200", "call-t")(m) && strings.Contains(m, "m=audio 40002 ")
+	})
+	userReinvT(2, 40002)
+	// a move this hook answers 400 like a session-15 daemon: the 200 goes on
+	userReinvT(3, 40016)
 
 	// a call to the user with SDP in a multipart body: refused (488)
 	body = multipartSDP(50010)
@@ -603,18 +702,25 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 	t.Logf("hook posts: %q", posts)
 	// each side's media as its user's message showed it, each once (call-a's
 	// start twice when the retransmitted 200 posted again): call-a's
-	// caller's start, its re-INVITE's new port and its answer's (both
-	// updates, refused by this hook as by a session-15 daemon: the 200s
-	// went on), call-n's caller's answer in the ACK (delayed offer), call-t's
-	// callee's offer in its 200 (the user answered a call without SDP) and
-	// its re-INVITE's new port
+	// caller's start, its re-INVITE's new port (twice: the hook's 500 the
+	// first time is not stored) and its answer's, call-n's caller's answer
+	// in the ACK (delayed offer), call-t's callee's offer in its 200 (the
+	// user answered a call without SDP; twice: its retransmission, which
+	// shows the retransmitted 200 passed onreply_route[MEDIA_TERM]) and its
+	// re-INVITEs' new ports: 40014, back to 40002 (posted only if the
+	// retransmitted 200 did not overwrite 40014 as the last reported), 40016
+	// (refused by this hook as by a session-15 daemon: the 200 went on).
+	// Nothing for the ACK of an INVITE with SDP, a second ACK, unchanged
+	// media, or the forged requests.
 	want := map[string]int{
 		"start role=caller call=call-a port=40000":  1,
-		"update role=caller call=call-a port=40010": 1,
+		"update role=caller call=call-a port=40010": 2,
 		"update role=caller call=call-a port=40012": 1,
 		"start role=caller call=call-n port=40004":  1,
-		"start role=callee call=call-t port=40002":  1,
+		"start role=callee call=call-t port=40002":  2,
 		"update role=callee call=call-t port=40014": 1,
+		"update role=callee call=call-t port=40002": 1,
+		"update role=callee call=call-t port=40016": 1,
 	}
 	seen := map[string]int{}
 	for _, p := range posts {

@@ -325,7 +325,9 @@ func (s *Switch) applyLocked(ctx context.Context, asked []Flow, want map[string]
 	}
 	if len(lines) == 0 {
 		// an ended rule that already drops is its own successor: no
-		// change, but its delayed delete is due all the same
+		// change, but its delayed delete is due all the same, and
+		// towards this set
+		s.asked = asked
 		s.armLocked()
 		return c, nil
 	}

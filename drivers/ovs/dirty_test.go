@@ -3,27 +3,10 @@ package ovs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"testing"
 )
-
-// killedBeforeCommit returns a context whose bundle on model m is killed
-// before it reached the switch: the context ends and the bundle fails with
-// its error, having changed nothing (the other outcome of a killed
-// ovs-ofctl; killedAfterCommit is the first).
-func killedBeforeCommit(m *modelBridge, sw *Switch) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	sw.ofctl = func(c context.Context, stdin io.Reader, args ...string) (string, error) {
-		if c == ctx && slices.Contains(args, "--bundle") {
-			cancel()
-			return "", fmt.Errorf("model: ovs-ofctl killed before the commit: %w", ctx.Err())
-		}
-		return m.ofctl(c, stdin, args...)
-	}
-	return ctx
-}
 
 // A caller's update (Apply, or Reset) commits but its ovs-ofctl is killed
 // before the answer, and a tombstone becomes due before the caller tries

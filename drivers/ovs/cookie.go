@@ -111,7 +111,8 @@ func cookiePair(cookie uint64) Pair {
 
 // ErrCountsLost is what PairPackets returns, with the counts, when pair
 // counter rules ended unread since its previous answer (Apply deleted one
-// and its read before the bundle failed, or Reset deleted every rule): the
+// and its read before the bundle failed, or Reset deleted every rule, or
+// a Reset was killed and may have made them again at 0): the
 // counts are right from now on, but their increase since the previous
 // answer misses packets. The interval is a missing measurement, not a low
 // one.
@@ -128,7 +129,7 @@ var ErrCountsLost = errors.New("pair counters: counter rules ended unread since 
 // its bundle, and a counter rule added again counts from 0.
 // When counts were lost since the previous call, the counts come with
 // ErrCountsLost (once: the next call answers nil): that read failed; Reset
-// ran with a failed read; or a counter rule the Switch installed is gone
+// ran with a failed read, or was killed (it may have committed); or a counter rule the Switch installed is gone
 // from the switch, or counts less than before (ovs-vswitchd restarted: its
 // rules and their counts died with it, which the first read after the
 // restart reports, not the one after the Reset that follows).
@@ -191,6 +192,12 @@ func (s *Switch) readPairsLocked(ctx context.Context) error {
 // counts (ovs-vswitchd restarted): the counts are marked lost, once.
 func (s *Switch) foldLocked(fs []FlowCount) {
 	dumped := make(map[uint64]bool, len(fs))
+	rebase := s.rebase
+	if rebase {
+		// a Reset of unknown outcome may have made them again at 0: their
+		// counts since the read before it are unknown, these are the base
+		s.rebase, s.lost = false, true
+	}
 	for _, f := range fs {
 		p, ok := CounterOf(f.Cookie)
 		if !ok {
@@ -198,9 +205,11 @@ func (s *Switch) foldLocked(fs []FlowCount) {
 		}
 		dumped[f.Cookie] = true
 		last := s.seen[f.Cookie]
-		if f.Packets < last {
+		switch {
+		case rebase:
+		case f.Packets < last:
 			s.lost = true // re-created behind the Switch's back: its count restarted
-		} else {
+		default:
 			s.pairs[p] += f.Packets - last
 		}
 		s.seen[f.Cookie] = f.Packets

@@ -37,7 +37,12 @@ func (f Flow) String() string {
 
 // Changes counts what one Apply did. Conflicts counts the rules of the
 // desired set that Resolve dropped (another rule with their identity came
-// later).
+// later). Added, Modified, Deleted and Unchanged compare the set with the
+// rules the Switch knows to be on the switch: a rule whose state a killed
+// bundle left unknown (dirty, below) and the set keeps is rewritten and
+// counts as Added; one the set lacks is deleted uncounted. A dirty pair
+// counter rule is settled by a read instead (rewritten only when that read
+// fails). No caller uses these four counts but for logs and tests.
 type Changes struct {
 	Added, Modified, Deleted, Unchanged int
 	Conflicts                           int
@@ -133,8 +138,12 @@ type Switch struct {
 	readGen uint64
 	readMu  sync.Mutex
 	// lost: counters ended unread since the last PairPackets (Apply's or
-	// Reset's read failed, or a counter rule died with ovs-vswitchd)
-	lost bool
+	// Reset's read failed, or a counter rule died with ovs-vswitchd);
+	// rebase: a Reset whose outcome is unknown may have made every counter
+	// rule again at 0, so the next read takes the counts as their new base
+	// (adds nothing) and sets lost
+	lost   bool
+	rebase bool
 	// readCounts reads the counters of the rules of a cookie kind (nil:
 	// Counts; tests fail it)
 	readCounts func(ctx context.Context, kind uint64) ([]FlowCount, error)
@@ -143,7 +152,8 @@ type Switch struct {
 	ofctl func(ctx context.Context, stdin io.Reader, args ...string) (string, error)
 	// ended entry rules kept as count-then-drop rules until their delayed
 	// delete (tomb.go): tombs by rule identity; asked is the rule set the
-	// caller gave last (resolved), which the delayed delete applies; hold
+	// caller gave last (resolved) whose bundle committed or may have (it
+	// was killed), which the delayed delete applies; hold
 	// is how long a tombstone stays (EndHold; 0: entry rules are deleted
 	// at once); clk times it (nil: clock.Real); timer is the pending
 	// delayed delete; closed: Close ran, no timer is set any more
@@ -251,7 +261,11 @@ func diff(have, idx map[string]Flow) ([]string, Changes) {
 
 // Apply makes want the bridge's rule set: rules already installed and
 // unchanged stay as they are, the others are added, replaced or strictly
-// deleted, all in one OpenFlow bundle (atomic: a failure changes nothing).
+// deleted, all in one OpenFlow bundle (atomic: all or nothing; a bundle
+// the switch refused changed nothing, one whose ovs-ofctl was killed, its
+// ctx ended, may have committed: the rules it changed are dirty and the
+// next bundle rewrites them, uncertainLocked, and its set is the one the
+// delayed delete applies).
 // Two rules of want with one identity are resolved (Resolve: the later one
 // is installed, Changes.Conflicts counts the other): one such pair never
 // keeps the rest of want off the switch.
@@ -270,11 +284,10 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want, idx, cs := resolve(want)
-	c, err := s.applyLocked(ctx, idx, forgetOutputs, s.dueLocked(idx))
+	c, err := s.applyLocked(ctx, want, idx, forgetOutputs, s.dueLocked(idx))
 	if err != nil {
 		return c, err
 	}
-	s.asked = want
 	c.Conflicts = len(cs)
 	return c, nil
 }
@@ -282,8 +295,13 @@ func (s *Switch) Apply(ctx context.Context, want []Flow, forgetOutputs ...int) (
 // applyLocked is Apply's rule update of want (resolved, by identity), with
 // the tombstones but those of gone (s.mu held; the delayed delete's). It
 // owns want: the tombstones are added to it, and after a bundle it is the
-// record of the installed rules.
-func (s *Switch) applyLocked(ctx context.Context, want map[string]Flow, forgetOutputs []int, gone map[string]bool) (Changes, error) {
+// record of the installed rules. asked is want as the caller gave it
+// (resolved): the set the delayed delete applies from now on once the
+// bundle committed, or may have (killed): a delayed delete towards an
+// older set would undo the caller's committed rules.
+func (s *Switch) applyLocked(ctx context.Context, asked []Flow, want map[string]Flow, forgetOutputs []int, gone map[string]bool) (Changes, error) {
+	// dirty counter rules are settled from a read, not rewritten
+	read, unread := s.settleCountersLocked(ctx)
 	tombs := maps.Clone(s.tombs)
 	s.withTombsLocked(want, gone)
 	for k := range gone {
@@ -307,22 +325,24 @@ func (s *Switch) applyLocked(ctx context.Context, want map[string]Flow, forgetOu
 	}
 	if len(lines) == 0 {
 		// an ended rule that already drops is its own successor: no
-		// change, but its delayed delete is due all the same
+		// change, but its delayed delete is due all the same, and
+		// towards this set
+		s.asked = asked
 		s.armLocked()
 		return c, nil
 	}
 	// entry rules (a call's end, a takeover) end no count: their packets
 	// are on their pair's counter rule, so a call's rule update reads
-	// nothing. Only a counter rule that goes is read first, and so is an
-	// unknown one (rewritten: it counts from 0 after the bundle).
-	var unread error
+	// nothing. Only a counter rule that goes is read first (unless the
+	// settling of dirty ones just did), and so is an unknown one
+	// (settleCountersLocked; when that read failed it is rewritten: it
+	// counts from 0 after the bundle).
 	ended := countersEnd(have, want)
-	read := len(ended) > 0 || s.dirtyCountersLocked()
-	if read {
+	if !read && len(ended) > 0 {
 		// best effort: a failed read (a slow or briefly unreachable
 		// switch) must not keep the rules off it, it costs the counts
 		// since the last read, which the next PairPackets reports lost
-		unread = s.readPairsLocked(ctx)
+		read, unread = true, s.readPairsLocked(ctx)
 	}
 	if err := ctx.Err(); err != nil {
 		// stopped before its bundle ran (a delayed delete giving way
@@ -332,7 +352,13 @@ func (s *Switch) applyLocked(ctx context.Context, want map[string]Flow, forgetOu
 	}
 	if err := s.bundle(ctx, lines); err != nil {
 		s.tombs = tombs
-		s.uncertainLocked(ctx, want)
+		if s.uncertainLocked(ctx, want) {
+			s.asked = asked
+			if unread != nil {
+				// it may have ended (or rewritten) counter rules unread
+				s.lost = true
+			}
+		}
 		return Changes{}, err
 	}
 	if unread != nil {
@@ -340,6 +366,7 @@ func (s *Switch) applyLocked(ctx context.Context, want map[string]Flow, forgetOu
 		c.CountsUnread = fmt.Errorf("reading the pair counters before the rule update: %w", unread)
 	}
 	c.CountsRead = read && unread == nil
+	s.asked = asked
 	s.installedLocked(have, want, ended)
 	s.armLocked()
 	return c, nil
@@ -351,10 +378,11 @@ func (s *Switch) applyLocked(ctx context.Context, want map[string]Flow, forgetOu
 // because ctx ended may have sent the commit first: the bundle changed
 // nothing or all of it, so every rule it changed is dirty until a bundle
 // rewrites it, and a dump of the counters in flight may have run across
-// the change: it is read again (readGen).
-func (s *Switch) uncertainLocked(ctx context.Context, want map[string]Flow) {
+// the change: it is read again (readGen). It says whether the bundle may
+// have committed.
+func (s *Switch) uncertainLocked(ctx context.Context, want map[string]Flow) bool {
 	if ctx.Err() == nil {
-		return
+		return false
 	}
 	if s.dirty == nil {
 		s.dirty = map[string]bool{}
@@ -370,6 +398,48 @@ func (s *Switch) uncertainLocked(ctx context.Context, want map[string]Flow) {
 		}
 	}
 	s.readGen++
+	return true
+}
+
+// settleCountersLocked settles the dirty pair counter rules from a read of
+// the counters (s.mu held), the read an update needs before its bundle
+// when counter rules are dirty: a counter rule's content is a function of
+// its identity (PairCounter), so it is on the switch or not, and the dump
+// says which (nothing else writes rules while s.mu is held). Each is
+// recorded as it is and is no longer dirty: it is not rewritten, which
+// would delete with the old rule the packets the switch credits to it
+// while the bundle runs (no read can take them). read says whether it
+// read, unread why the read failed (the dirty counter rules stay dirty and
+// are rewritten: their counts since the last read are lost).
+func (s *Switch) settleCountersLocked(ctx context.Context) (read bool, unread error) {
+	if !s.dirtyCountersLocked() {
+		return false, nil
+	}
+	fs, err := s.readPairs(ctx)
+	if err != nil {
+		return true, err
+	}
+	s.foldLocked(fs) // while they are dirty: one missing is gone, not lost
+	s.readGen++
+	on := make(map[string]Flow, len(fs))
+	for _, f := range fs {
+		if p, ok := CounterOf(f.Cookie); ok {
+			c := PairCounter(p)
+			on[c.Key()] = c
+		}
+	}
+	for k := range s.dirty {
+		if !strings.HasPrefix(k, pairCounterKeyPrefix) {
+			continue
+		}
+		if c, ok := on[k]; ok {
+			s.have[k] = c
+		} else {
+			delete(s.have, k)
+		}
+		delete(s.dirty, k)
+	}
+	return true, nil
 }
 
 // rewriteDirtyLocked returns the bundle lines that delete the dirty rules
@@ -463,12 +533,15 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	// reports lost unless a read since the restart did
 	unread := s.readPairsLocked(ctx)
 	if err := s.bundle(ctx, append([]string{"delete"}, lines...)); err != nil {
-		s.uncertainLocked(ctx, idx) // it may have committed all the same
+		if s.uncertainLocked(ctx, idx) { // it may have committed all the same
+			s.resetUnknownLocked(want)
+		}
 		return err
 	}
 	if unread != nil {
 		s.lost = true
 	}
+	s.rebase = false
 	clear(s.seen)
 	clear(s.tombs) // deleted with every other rule
 	s.dirty = nil
@@ -478,6 +551,18 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	s.installedLocked(nil, idx, nil)
 	s.readGen++
 	return nil
+}
+
+// resetUnknownLocked notes a Reset towards want whose bundle may have
+// committed (s.mu held; uncertainLocked marked the rules it changed). Its
+// bundle began with delete: had it committed, every rule was made again,
+// which leaves a rule it did not change as the record says, but every
+// counter rule counts from 0: the counts since the read before it are
+// unknown (rebase: the next read takes the counts as the new base and
+// says lost). Its set is the one the delayed delete applies.
+func (s *Switch) resetUnknownLocked(want []Flow) {
+	s.rebase = true
+	s.asked = want
 }
 
 // Installed returns how many rules Apply installed (learned rules excluded).

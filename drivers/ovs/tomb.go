@@ -144,8 +144,9 @@ func (s *Switch) sweptLocked(n int, c Changes, err error) {
 }
 
 // sweepBound bounds the delayed delete's own ovs-ofctl run: a killed
-// bundle changes nothing (it is atomic), the tombstones wait for the next
-// sweep.
+// bundle committed all of it or nothing (it is atomic): the tombstones stay
+// in the record, the rules it changed are dirty and the next bundle
+// rewrites them (uncertainLocked), the next sweep tries again.
 const sweepBound = 2 * time.Second
 
 // callerIn notes an Apply that is about to take s.mu (s.mu not held) and
@@ -169,13 +170,16 @@ func (s *Switch) callerIn() (out func()) {
 // sweep is the delayed delete: it applies the caller's last rule set
 // without the tombstones at least EndHold old (one bundle; a counter rule
 // kept for them alone goes too, read first as Apply reads it) and sets
-// itself again while younger ones wait. A failed bundle keeps them, and
-// the next sweep tries again, later after each failure in a row
-// (sweptLocked). It gives way to callers: it sets itself again without a
+// itself again while younger ones wait. A failed bundle keeps them in the
+// record (one the switch refused changed nothing; a killed one's rules are
+// dirty: the next bundle rewrites them), and the next sweep tries again,
+// later after each failure in a row (sweptLocked). It gives way to callers: it sets itself again without a
 // bundle when s.mu is held or an Apply waits, an Apply that comes while
 // its bundle runs stops it (callerIn; not a failure: it keeps the
-// tombstones, the caller's bundle deletes those due), and its run is
-// bounded (sweepBound).
+// tombstones, the caller's bundle deletes those due and rewrites what the
+// stopped one changed), and its run is bounded (sweepBound). It applies
+// s.asked: the caller's last set that committed or may have (a killed
+// caller's bundle: applyLocked), never an older one.
 func (s *Switch) sweep() {
 	if !s.mu.TryLock() {
 		// a caller (or a counter read) holds the switch: its update
@@ -211,10 +215,10 @@ func (s *Switch) sweep() {
 		}
 		s.yield.Unlock()
 		if !busy {
-			// a failed bundle (the switch refused it; a rule update of
-			// the caller fails alike and says so) keeps them: the next
-			// sweep tries again
-			c, err := s.applyLocked(ctx, keyed(s.asked), nil, gone)
+			// a failed bundle (the switch refused it, or it was killed;
+			// a rule update of the caller fails alike and says so)
+			// keeps them in the record: the next sweep tries again
+			c, err := s.applyLocked(ctx, s.asked, keyed(s.asked), nil, gone)
 			s.yield.Lock()
 			s.yield.sweepStop = nil
 			s.yield.Unlock()

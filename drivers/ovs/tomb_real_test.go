@@ -156,7 +156,7 @@ func flowThroughItsEnd(t *testing.T, realClock bool) {
 		for sw.Tombstones() != 0 {
 			<-fired
 		}
-		if _, err := run(ctx, d.cfg.Dir, nil, "ovs-appctl", "revalidator/purge"); err != nil {
+		if _, err := run(ctx, d.cfg.Dir, nil, "ovs-appctl", "-t", d.path("vswitchd.ctl"), "revalidator/purge"); err != nil {
 			t.Fatal(err)
 		}
 		rx.Close()

@@ -283,3 +283,27 @@ func TestARefusedBundleLeavesNothingDirty(t *testing.T) {
 		t.Fatalf("the set from before after a refused bundle: %+v (%v), %d ovs-ofctl runs; want no change, none", c, err, m.runs-runs)
 	}
 }
+
+// A call whose entry rule already drops (a decision to drop its media)
+// ends with no change on the switch (its count-then-drop successor is the
+// same rule), and the delayed delete still deletes it EndHold later: the
+// set it applies is the one of that end. With the set of an update that
+// changed nothing left unrecorded, the delayed delete applied the set
+// from before the end, which still had the rule: it stayed (the real
+// TestEntryRulesEndWithoutACounterRead failed so).
+func TestAnEndThatChangesNothingIsStillDeleted(t *testing.T) {
+	m := newModelBridge()
+	sw, clk := modelSwitch(t, m)
+	a := Pair{0, 1}
+	e := Flow{Table: 1, Priority: 200, Cookie: EntryCookie(a, 1), Match: "udp,tp_src=6000", Actions: CountPair(a, "drop")}
+	for _, want := range [][]Flow{{PairCounter(a), e}, {PairCounter(a)}} {
+		if _, err := sw.Apply(context.Background(), want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs := m.runs
+	clk.Advance(EndHold)
+	if _, ok := m.rules[e.Key()]; ok || sw.Tombstones() != 0 || m.runs-runs != 1 {
+		t.Fatalf("at EndHold: rule there %v, %d tombstones, %d ovs-ofctl runs; want it deleted in one bundle", ok, sw.Tombstones(), m.runs-runs)
+	}
+}

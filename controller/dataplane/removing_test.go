@@ -220,6 +220,25 @@ func TestAnExitDuringCloseIsNoError(t *testing.T) {
 	}
 }
 
+// newVanishedBed is the takeover bed with firewall instances 3, 4 and 5
+// (instance objects, deletions recorded) of which 3's and 4's ports
+// vanished (the link read sees 5's only).
+func newVanishedBed(t *testing.T) (*takeoverBed, *deletions) {
+	t.Helper()
+	b := newTakeoverBed(t)
+	if err := b.t.SetInstances(1, []routing.InstanceLoad{{Index: 3}, {Index: 4}, {Index: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, idx := range []uint8{4, 5} {
+		b.p.dcs[0].live[0][idx] = InstancePorts(1, idx)
+	}
+	insts, dels := b.instances(3, 4, 5)
+	b.p.links = func(context.Context) (map[string]bool, error) {
+		return map[string]bool{insts[5].InName: true, insts[5].OutName: true}, nil
+	}
+	return b, dels
+}
+
 // Check (standalone) removes every instance of a DC whose ports vanished
 // in one rule update, deletes them and reports each as a Failure; when
 // that update fails it still reports them (Moved zero) and returns the
@@ -227,17 +246,7 @@ func TestAnExitDuringCloseIsNoError(t *testing.T) {
 func TestVanishedInstancesOfADCShareOneUpdate(t *testing.T) {
 	ctx := context.Background()
 	for _, failing := range []bool{false, true} {
-		b := newTakeoverBed(t)
-		if err := b.t.SetInstances(1, []routing.InstanceLoad{{Index: 3}, {Index: 4}, {Index: 5}}); err != nil {
-			t.Fatal(err)
-		}
-		for _, idx := range []uint8{4, 5} {
-			b.p.dcs[0].live[0][idx] = InstancePorts(1, idx)
-		}
-		insts, dels := b.instances(3, 4, 5)
-		b.p.links = func(context.Context) (map[string]bool, error) { // 3 and 4 vanished
-			return map[string]bool{insts[5].InName: true, insts[5].OutName: true}, nil
-		}
+		b, dels := newVanishedBed(t)
 		var fails []Failure
 		b.p.cfg.OnFailure = func(f Failure) { fails = append(fails, f) }
 		if failing {
@@ -270,17 +279,7 @@ func TestVanishedInstancesOfADCShareOneUpdate(t *testing.T) {
 // a deadlock, named by -timeout).
 func TestCloseDuringChecksDeletionsEnds(t *testing.T) {
 	ctx := context.Background()
-	b := newTakeoverBed(t)
-	if err := b.t.SetInstances(1, []routing.InstanceLoad{{Index: 3}, {Index: 4}, {Index: 5}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, idx := range []uint8{4, 5} {
-		b.p.dcs[0].live[0][idx] = InstancePorts(1, idx)
-	}
-	insts, dels := b.instances(3, 4, 5)
-	b.p.links = func(context.Context) (map[string]bool, error) { // 3 and 4 vanished
-		return map[string]bool{insts[5].InName: true, insts[5].OutName: true}, nil
-	}
+	b, dels := newVanishedBed(t)
 	record := b.p.deleteInst
 	first, goOn := make(chan struct{}), make(chan struct{})
 	var once sync.Once

@@ -102,8 +102,10 @@ func (r *rulePipe) newestCovers() uint64 {
 }
 
 // applyNewest puts the newest compiled set on the switch unless it is
-// there (under applyMu). A failed apply leaves the switch as it was (one
-// bundle): the set stays the newest, the next apply tries it again.
+// there (under applyMu). A failed apply's outcome is unknown (the bundle
+// may have committed; drivers/ovs marks its rules dirty and the next
+// bundle rewrites them): appliedSeq stays, the set stays the newest (the
+// next apply tries it again) and its ports stay unnoted (mayHave).
 func (r *rulePipe) applyNewest(ctx context.Context, sw ruleSwitch) error {
 	if r.closed {
 		return errClosed
@@ -180,6 +182,7 @@ func (p *Plane) noteApplied(k int, st *dcState) {
 		st.okGen = max(st.okGen, a.set.covers)
 		st.madeFor(a.set)
 		p.noteCountsUnread(k, st, a.c)
+		p.takeCoveredRemovals(k, st, a.set.seq)
 	}
 }
 

@@ -87,8 +87,11 @@ type dcState struct {
 	br    string
 	live  [routing.MaxStages]map[uint8]Ports
 	insts [routing.MaxStages]map[uint8]*netns.Instance
-	flows map[uint32]Flow
-	calls []routing.Call
+	// removing: instances out of insts and live whose removal has not
+	// ended (removing.go): deleted once their flows moved off them
+	removing [routing.MaxStages]map[uint8]*removal
+	flows    map[uint32]Flow
+	calls    []routing.Call
 	// byCall: the flows StartCall routed here for each call that it still
 	// owns (EndCall removes them; a newer flow of the same 5-tuple takes
 	// one over: takeover.go); callOf: the owner of each flow by serial;
@@ -123,8 +126,8 @@ type dcState struct {
 	failed, compileFailed bool
 	// gen counts the call changes (commit); okGen is the highest gen a
 	// successful rule update covered: a change of gen <= okGen is on the
-	// switch (a later failed update leaves the switch as it was: Apply
-	// is one bundle)
+	// switch (a later failed update's outcome is unknown: okGen stays,
+	// the next update rewrites what it touched)
 	gen, okGen uint64
 	// lastSkipped: learned rules FlowCounts' last read could not read
 	lastSkipped int
@@ -148,6 +151,10 @@ type Plane struct {
 	last time.Duration // duration of the last Sync
 	// active replaces cfg.Driver.Active in unit tests (nil: the driver's)
 	active func(dc string) map[string]netns.Ports
+	// deleteInst and links replace netns.Instance.Delete and
+	// ovs.LinkNames of the switch namespace in unit tests (nil: those)
+	deleteInst func(context.Context, *netns.Instance) error
+	links      func(context.Context) (map[string]bool, error)
 	// linksArmed is closed once a Watch has armed its link-deletion
 	// watch (LinksWatched)
 	armedMu    sync.Mutex
@@ -308,8 +315,7 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 func (p *Plane) Close(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stopApplies()
-	var errs []error
+	errs := []error{p.stopUpdates(ctx)}
 	for k, st := range p.dcs {
 		if st == nil {
 			continue
@@ -608,6 +614,9 @@ func (p *Plane) AddInstance(ctx context.Context, dc, stage int, idx uint8, kind 
 		if _, dup := st.live[stage-1][idx]; dup {
 			return fmt.Errorf("instance: stage %d index %d exists in dc%d", stage, idx, dc)
 		}
+		if err := beingRemoved(st, dc, stage, idx); err != nil {
+			return err
+		}
 		ports := InstancePorts(stage, idx)
 		created, err := netns.Create(ctx, p.d, st.br, fmt.Sprintf("%ss%dx%d", st.br, stage, idx), kind, ports.In, ports.Out, p.cfg.Forwarder)
 		if err != nil {
@@ -655,53 +664,75 @@ func leaveWorkingSet(st *dcState, stage int, idx uint8) error {
 }
 
 // removeState drops a gone instance from DC dc's state (under mu): out of
-// the working set and the live ports. It says whether the instance was
-// live: then the caller's rule update (syncCompile, syncWait) moves the
-// flows entering here to the stage's chosen instance and forgets the
-// learned rules towards it.
-func (p *Plane) removeState(dc, stage int, idx uint8) (bool, error) {
+// the working set and the live ports, into the removing set (its removal,
+// owned by the caller; nil when the instance was not live). The caller's
+// rule update (syncCompile, syncWait) moves the flows entering here to the
+// stage's chosen instance and forgets the learned rules towards it, then
+// the caller ends the removal (finishRemoval, failRemoval).
+func (p *Plane) removeState(dc, stage int, idx uint8) (*removal, error) {
 	st := p.dcs[dc]
 	if _, ok := st.live[stage-1][idx]; !ok {
-		return false, nil
+		return nil, nil
 	}
+	r := startRemoval(st, stage, idx, st.insts[stage-1][idx], st.nextSeq())
 	delete(st.live[stage-1], idx)
 	delete(st.insts[stage-1], idx)
-	return true, leaveWorkingSet(st, stage, idx)
+	return r, leaveWorkingSet(st, stage, idx)
 }
 
 // RemoveInstance terminates an instance: its flows move off it (the rule
 // update, applied without the plane's lock), then it is deleted. Were
 // the update to fail, the instance is kept running (the switch may still
-// send to it; retryFailed updates again), unless the plane is closed.
+// send to it) and its index stays taken; it is deleted once a later
+// successful update is on the switch (a retryFailed, a call's, or this
+// call again), or at Close. A RemoveInstance of an index whose removal
+// runs waits for it and returns its outcome.
 func (p *Plane) RemoveInstance(ctx context.Context, dc, stage int, idx uint8) error {
 	p.mu.Lock()
 	st, err := p.standalone(dc)
 	if err == nil && (stage < 1 || stage > routing.MaxStages) {
 		err = fmt.Errorf("stage: %d is not one of 1..%d", stage, routing.MaxStages)
 	}
-	var in *netns.Instance
-	var u syncing
-	live := false
-	if err == nil {
-		in = st.insts[stage-1][idx]
-		live, err = p.removeState(dc, stage, idx)
+	if err != nil {
+		p.mu.Unlock()
+		return err
 	}
-	if err == nil && live {
+	var r *removal
+	if prev := st.removing[stage-1][idx]; prev != nil {
+		if !prev.pending() {
+			p.mu.Unlock()
+			select {
+			case <-prev.done:
+				return prev.err
+			case <-ctx.Done():
+				return fmt.Errorf("instance: stage %d index %d of dc%d is being removed: %w", stage, idx, dc, ctx.Err())
+			}
+		}
+		r = startRemoval(st, stage, idx, prev.in, prev.seq) // its update again
+	} else {
+		in := st.insts[stage-1][idx]
+		r, err = p.removeState(dc, stage, idx)
+		if r == nil && err == nil {
+			p.mu.Unlock()
+			if in != nil {
+				return p.deleteInstance(ctx, in)
+			}
+			return nil
+		}
+	}
+	var u syncing
+	if err == nil {
 		u, err = p.syncCompile(dc)
 	}
 	p.mu.Unlock()
-	if err != nil {
+	if err == nil {
+		err = p.syncWait(ctx, u)
+	}
+	if err != nil && !errors.Is(err, errClosed) {
+		failRemoval(r, err)
 		return err
 	}
-	if live {
-		if err := p.syncWait(ctx, u); err != nil && !errors.Is(err, errClosed) {
-			return err
-		}
-	}
-	if in != nil {
-		return in.Delete(ctx, p.d)
-	}
-	return nil
+	return p.finishRemoval(ctx, dc, stage, idx, r)
 }
 
 // AddCall stores a call's Table 1 mappings in its datacenters (StartCall

@@ -23,7 +23,8 @@ import (
 //   - a link deleted in the switch namespace (an rtnetlink RTM_DELLINK
 //     event, ovs.WatchLinkDeletions): an instance whose ports vanished (its
 //     namespace was deleted) is removed (its flows move to another instance
-//     of the stage, see removeLocked) and reported as a Failure.
+//     of the stage: removeState, then one rule update applied without the
+//     plane's lock) and reported as a Failure.
 //
 // A forwarder's exit needs neither: the plane (watchExit) and the netns
 // driver wait on the process. The periodic Check covers an event source
@@ -143,20 +144,37 @@ func (p *Plane) Check(ctx context.Context) error {
 		// Forget → departed)
 		return errors.Join(retried, p.cfg.Driver.Check(ctx))
 	}
+	return errors.Join(retried, p.removeVanished(ctx))
+}
+
+// linkNames reads the link names of the switch namespace.
+func (p *Plane) linkNames(ctx context.Context) (map[string]bool, error) {
+	if p.links != nil {
+		return p.links(ctx)
+	}
+	return ovs.LinkNames(ctx, p.d.SwitchNS())
+}
+
+// removeVanished removes the standalone instances whose ports vanished
+// (their namespace was deleted), one rule update per DC applied without
+// the lock, deletes what is left of them and reports them as Failures
+// (Moved zero when their DC's update failed).
+func (p *Plane) removeVanished(ctx context.Context) error {
 	type vanished struct {
 		f  Failure
 		in *netns.Instance
+		r  *removal // nil: not live
 	}
 	var gone []vanished
 	var ups []syncing
-	errs := []error{retried}
+	var errs []error
 	p.mu.Lock()
 	// the links are read under the lock (one netlink dump, no process): an
 	// instance added between the read and the lock would look vanished
-	have, err := ovs.LinkNames(ctx, p.d.SwitchNS())
+	have, err := p.linkNames(ctx)
 	if err != nil {
 		p.mu.Unlock()
-		return errors.Join(retried, err)
+		return err
 	}
 	for k, st := range p.dcs {
 		if st == nil {
@@ -169,11 +187,10 @@ func (p *Plane) Check(ctx context.Context) error {
 					continue
 				}
 				now := time.Now()
-				if _, err := p.removeState(k, s+1, idx); err != nil {
-					errs = append(errs, err)
-				}
+				r, err := p.removeState(k, s+1, idx)
+				errs = append(errs, err)
 				touched = true
-				gone = append(gone, vanished{Failure{DC: k, Stage: s + 1, Index: idx, Reason: "instance ports vanished", At: now}, in})
+				gone = append(gone, vanished{Failure{DC: k, Stage: s + 1, Index: idx, Reason: "instance ports vanished", At: now}, in, r})
 			}
 		}
 		if touched {
@@ -196,7 +213,22 @@ func (p *Plane) Check(ctx context.Context) error {
 	}
 	fails := make([]Failure, 0, len(gone))
 	for _, g := range gone {
-		_ = g.in.Delete(ctx, p.d) // its database ports and what is left of it
+		// its database ports and what is left of it (all deleted before
+		// the lock is taken again: Close waits for each under it)
+		if g.r != nil {
+			_ = p.endRemoval(ctx, g.r)
+		} else {
+			_ = p.deleteInstance(ctx, g.in)
+		}
+	}
+	p.mu.Lock()
+	for _, g := range gone {
+		if g.r != nil {
+			p.dropRemoval(g.f.DC, g.f.Stage, g.f.Index, g.r)
+		}
+	}
+	p.mu.Unlock()
+	for _, g := range gone {
 		g.f.Moved = moved[g.f.DC] // zero when its DC's update failed
 		fails = append(fails, g.f)
 	}
@@ -284,29 +316,38 @@ func (p *Plane) retryFailed(ctx context.Context) error {
 // the death to the rule change is one bundle.
 func (p *Plane) watchExit(dc, stage int, idx uint8, in *netns.Instance) {
 	<-in.Done()
-	now := time.Now()
+	p.instanceExited(dc, stage, idx, in, time.Now())
+}
+
+// instanceExited is watchExit once the forwarder exited (at now).
+func (p *Plane) instanceExited(dc, stage int, idx uint8, in *netns.Instance, now time.Time) {
 	p.mu.Lock()
 	if p.dcs[dc].insts[stage-1][idx] != in {
 		p.mu.Unlock()
 		return // removed or deleted by the plane itself
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), removalTimeout)
 	defer cancel()
 	var u syncing
-	live, err := p.removeState(dc, stage, idx)
-	if err == nil && live {
+	r, err := p.removeState(dc, stage, idx)
+	if err == nil && r != nil {
 		u, err = p.syncCompile(dc)
 	}
 	p.mu.Unlock()
-	if err == nil && live {
+	if err == nil && r != nil {
 		err = p.syncWait(ctx, u) // without the lock
 	}
 	moved := time.Now()
-	if err != nil && p.cfg.OnError != nil {
+	// a plane closed meanwhile is no error (Close deletes the bridges)
+	if err != nil && !errors.Is(err, errClosed) && p.cfg.OnError != nil {
 		p.cfg.OnError(err)
 	}
 	p.report([]Failure{{DC: dc, Stage: stage, Index: idx, Reason: in.ExitReason(), At: now, Moved: moved}})
-	_ = in.Delete(ctx, p.d)
+	if r != nil {
+		_ = p.finishRemoval(ctx, dc, stage, idx, r) // its forwarder is gone: deleted even when the update failed
+	} else {
+		_ = p.deleteInstance(ctx, in)
+	}
 }
 
 func (p *Plane) report(fails []Failure) {

@@ -47,6 +47,12 @@ type Config struct {
 	// Clock times the delayed deletes of ended entry rules (EndHold;
 	// clock.Real if nil).
 	Clock clock.Clock
+	// OfctlBundles sends every rule bundle through ovs-ofctl, one run per
+	// bundle, as before session 16. Off (the default): a Switch sends the
+	// bundles it can encode over one persistent OpenFlow 1.5 connection
+	// per bridge (ofconn.go). The environment variable
+	// IMS_OVS_OFCTL_BUNDLES=1 turns it on too.
+	OfctlBundles bool
 }
 
 // Daemon is a private ovsdb-server + ovs-vswitchd pair. ovs-vswitchd runs in
@@ -361,4 +367,10 @@ func EnsureNetns(ctx context.Context, ns string) error {
 		return err
 	}
 	return setLoUp(ns)
+}
+
+// ofctlBundles: every bundle through ovs-ofctl (Config.OfctlBundles or
+// IMS_OVS_OFCTL_BUNDLES=1).
+func (d *Daemon) ofctlBundles() bool {
+	return d.cfg.OfctlBundles || os.Getenv("IMS_OVS_OFCTL_BUNDLES") == "1"
 }

@@ -2,6 +2,7 @@ package ovs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -150,6 +152,11 @@ type Switch struct {
 	// ofctl runs ovs-ofctl with args and stdin (nil: the real one; unit
 	// tests run a model of the switch)
 	ofctl func(ctx context.Context, stdin io.Reader, args ...string) (string, error)
+	// conn sends the bundles the encoder takes over one persistent
+	// OpenFlow connection (ofconn.go; nil: every bundle runs ovs-ofctl,
+	// Config.OfctlBundles); paths counts the bundles by the way they went
+	conn  *ofConn
+	paths bundlePaths
 	// ended entry rules kept as count-then-drop rules until their delayed
 	// delete (tomb.go): tombs by rule identity; asked is the rule set the
 	// caller gave last (resolved) whose bundle committed or may have (it
@@ -195,8 +202,12 @@ type Switch struct {
 // NewSwitch returns the switch of bridge br (see EnsureBridge). It assumes
 // the bridge has no rules yet; call Reset when it may have.
 func (d *Daemon) NewSwitch(br string) *Switch {
-	return &Switch{d: d, bridge: br, have: map[string]Flow{}, seen: map[uint64]uint64{}, pairs: map[Pair]uint64{},
+	s := &Switch{d: d, bridge: br, have: map[string]Flow{}, seen: map[uint64]uint64{}, pairs: map[Pair]uint64{},
 		tombs: map[string]tombstone{}, hold: EndHold, clk: d.cfg.Clock, retry: restartBackoff{base: EndHold, max: maxSweepRetry}}
+	if !d.ofctlBundles() {
+		s.conn = newOfConn(d.mgmt(br))
+	}
+	return s
 }
 
 // Bridge returns the bridge name.
@@ -511,7 +522,29 @@ func countersEnd(have, want map[string]Flow) []uint64 {
 	return ended
 }
 
+// bundle applies lines in one atomic bundle: over the Switch's OpenFlow
+// connection when the encoder takes every line (ofencode.go), else with
+// ovs-ofctl (a bundle never goes half one way, half the other). A bundle
+// that never reached the switch whole over the connection (no connection:
+// ovs-vswitchd down or restarting) runs ovs-ofctl instead.
 func (s *Switch) bundle(ctx context.Context, lines []string) error {
+	if s.conn != nil && s.ofctl == nil {
+		fms, err := encodeBundle(lines)
+		if err != nil {
+			s.paths.unsupported.Add(1)
+		} else {
+			err = s.conn.bundle(ctx, fms, lines)
+			if !errors.Is(err, errNotSent) {
+				s.paths.conn.Add(1)
+				return err
+			}
+			s.paths.notSent.Add(1)
+			if ctx.Err() != nil {
+				return err
+			}
+		}
+	}
+	s.paths.ofctl.Add(1)
 	in := strings.NewReader(strings.Join(lines, "\n") + "\n")
 	_, err := s.runOfctl(ctx, in, "-O", "OpenFlow15", "--bundle", "add-flows", s.d.mgmt(s.bridge), "-")
 	return err
@@ -632,4 +665,27 @@ func (s *Switch) Counts(ctx context.Context, kind uint64) ([]FlowCount, error) {
 		return nil, err
 	}
 	return ParseDump(out), nil
+}
+
+// BundlePaths counts a Switch's bundles by the way they went.
+type BundlePaths struct {
+	// Conn: sent over the OpenFlow connection (committed, refused, or
+	// of unknown outcome: the connection broke or the caller stopped
+	// before its answer).
+	Conn uint64
+	// Ofctl: run by ovs-ofctl (Unsupported and NotSent among them, and
+	// every bundle when the connection is off).
+	Ofctl uint64
+	// Unsupported: a line the encoder does not take (e.g. learn, move).
+	Unsupported uint64
+	// NotSent: the connection could not take the bundle (no connection).
+	NotSent uint64
+}
+
+type bundlePaths struct{ conn, ofctl, unsupported, notSent atomic.Uint64 }
+
+// BundlePaths returns how this Switch's bundles went so far.
+func (s *Switch) BundlePaths() BundlePaths {
+	return BundlePaths{Conn: s.paths.conn.Load(), Ofctl: s.paths.ofctl.Load(),
+		Unsupported: s.paths.unsupported.Load(), NotSent: s.paths.notSent.Load()}
 }

@@ -240,6 +240,9 @@ func (s *Switch) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	if s.conn != nil {
+		s.conn.close()
+	}
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // ruleShapes are the rule shapes the compiler (controller/dataplane
@@ -38,6 +40,8 @@ func ruleShapes() []Flow {
 		{Table: 1, Priority: 200, Cookie: EntryCookie(b, 9), Match: "udp,reg0=1,nw_src=10.100.0.2,tp_src=6004", Actions: CountPair(b, "drop")},
 		{Table: 1, Priority: 200, Cookie: EntryCookie(a, 10), Match: "tcp,reg0=1,nw_src=10.100.0.3,tp_src=5060",
 			Actions: CountPair(a, "set_field:5061->tcp_dst,output:20")},
+		{Table: 1, Priority: 200, Cookie: EntryCookie(a, 11), Match: "udp,reg0=1,nw_src=10.101.0.1,nw_dst=10.100.0.1,tp_src=6000,tp_dst=7000",
+			Actions: CountPair(a, "set_field:0->udp_dst,set_field:0.0.0.0/0.0.0.0->ip_dst,output:1020")},
 		{Table: 1, Priority: 150, Cookie: CookieExit, Match: "ip,nw_proto=47,reg0=2,nw_src=10.101.0.1", Actions: "output:1"},
 		{Table: 1, Priority: 200, Cookie: CookieExit, Match: "udp,reg0=2,nw_src=10.101.0.1,tp_src=7000,nw_dst=0.0.0.0/255.0.0.0",
 			Actions: "set_field:10.100.0.1->ip_src,set_field:10.100.0.9->ip_dst,set_field:6000->udp_dst,set_field:02:13:00:00:00:01->eth_dst,output:1"},
@@ -82,6 +86,7 @@ func TestConnectionInstallsWhatOfctlInstalls(t *testing.T) {
 			t.Fatal(err)
 		}
 		sws[i] = d.NewSwitch(br)
+		sws[i].clk = clock.NewVirtual(time.Now()) // the delayed deletes run when the test says
 		t.Cleanup(sws[i].Close)
 	}
 	conn, ofctl := sws[0], sws[1]
@@ -121,7 +126,7 @@ func TestConnectionInstallsWhatOfctlInstalls(t *testing.T) {
 	next := slices.Clone(shapes)
 	next[4].Actions = "output:22"
 	next[9].Cookie = EntryCookie(Pair{0, 1}, 99)
-	next = slices.Delete(next, 10, 12)
+	next = slices.Delete(next, 10, 13)
 	both("modified, replaced, ended", apply(next))
 	both("the learned rules towards port 21 forgotten", apply(next, 21))
 	// the tombstones' delayed delete

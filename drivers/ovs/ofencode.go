@@ -221,6 +221,11 @@ func encodeLine(line string) (flowMod, error) {
 			return flowMod{}, fmt.Errorf("actions %q: %w", acts, err)
 		}
 	}
+	// the FLOW_MOD inside its BUNDLE_ADD_MESSAGE (16 bytes more) must fit
+	// an OpenFlow message's 16-bit length
+	if n := 48 + (4+len(fm.match)+7)/8*8 + len(fm.instrs) + 16; n > 0xffff {
+		return flowMod{}, fmt.Errorf("a rule of %d bytes: %w", n, errUnsupported)
+	}
 	return fm, nil
 }
 
@@ -588,9 +593,8 @@ func appendSetField(b []byte, s string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if isZero(x.m) {
-		return nil, errors.New("a zero mask sets nothing")
-	}
+	// a zero mask sets nothing (ovs-ofctl: set_field:ANY->field); it is
+	// sent as it is, as ovs-ofctl sends it
 	start := len(b)
 	b = binary.BigEndian.AppendUint16(b, ofpatSetField)
 	b = append(b, 0, 0) // length, below
@@ -683,4 +687,12 @@ func bundleMessages(id, first uint32, fms []flowMod) []byte {
 		out = append(out, message(ofptBundleAdd, xid, body)...)
 	}
 	return append(out, message(ofptBarrierRequest, first+1+uint32(len(fms)), nil)...)
+}
+
+// Encodes returns nil when f's add, modify and delete go over the
+// OpenFlow connection (the encoder takes them), else why not: a bundle
+// with such a rule goes through ovs-ofctl.
+func Encodes(f Flow) error {
+	_, err := encodeBundle([]string{"add " + f.String(), "modify_strict " + f.String(), "delete_strict " + f.Key()})
+	return err
 }

@@ -1,0 +1,172 @@
+package ovs
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeSwitch is the switch side of an OpenFlow connection (a pipe): it
+// answers hello, bundle open, barrier and commit, refuses a flow mod of
+// table 99, and records the flow mods' tables. onCommit, when set,
+// replaces the commit's answer (a lost answer: close the connection).
+type fakeSwitch struct {
+	mu       sync.Mutex
+	dials    int
+	tables   []uint8
+	echoed   chan uint32
+	onCommit func(c net.Conn)
+	conns    []net.Conn
+}
+
+func (f *fakeSwitch) dial(_ context.Context) (net.Conn, error) {
+	a, b := net.Pipe()
+	f.mu.Lock()
+	f.dials++
+	f.conns = append(f.conns, b)
+	f.mu.Unlock()
+	go f.serve(b)
+	return a, nil
+}
+
+func (f *fakeSwitch) serve(c net.Conn) {
+	defer c.Close()
+	reply := func(typ uint8, xid uint32, body []byte) bool {
+		_, err := c.Write(message(typ, xid, body))
+		return err == nil
+	}
+	for {
+		m, err := readMessage(c)
+		if err != nil {
+			return
+		}
+		xid := binary.BigEndian.Uint32(m[4:])
+		ok := true
+		switch m[1] {
+		case ofptHello:
+			ok = reply(ofptHello, xid, nil)
+		case ofptEchoReply:
+			f.echoed <- xid
+		case ofptBarrierRequest:
+			ok = reply(ofptBarrierReply, xid, nil)
+		case ofptBundleAdd:
+			inner := m[16:]
+			table := inner[8+16]
+			f.mu.Lock()
+			f.tables = append(f.tables, table)
+			f.mu.Unlock()
+			if table == 99 {
+				ok = reply(ofptError, xid, []byte{0, 5, 0, 1}) // FLOW_MOD_FAILED
+			}
+		case ofptBundleControl:
+			typ := binary.BigEndian.Uint16(m[12:])
+			if typ == bundleCommitRequest && f.onCommit != nil {
+				f.onCommit(c)
+				return
+			}
+			body := append([]byte(nil), m[8:]...)
+			binary.BigEndian.PutUint16(body[4:], typ+1) // the request's reply
+			ok = reply(ofptBundleControl, xid, body)
+		}
+		if !ok {
+			return
+		}
+	}
+}
+
+func testConn(t *testing.T) (*ofConn, *fakeSwitch) {
+	f := &fakeSwitch{echoed: make(chan uint32, 1)}
+	o := newOfConn("unix:/nonexistent/br.mgmt")
+	o.dial = f.dial
+	t.Cleanup(o.close)
+	return o, f
+}
+
+func encoded(t *testing.T, lines ...string) []flowMod {
+	t.Helper()
+	fms, err := encodeBundle(lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fms
+}
+
+// A bundle commits over one connection, the next uses the same one, and
+// between bundles the connection answers the switch's echo requests (an
+// unanswered echo makes ovs-vswitchd close it).
+func TestConnBundleCommitsAndAnswersEchoes(t *testing.T) {
+	o, f := testConn(t)
+	ctx := context.Background()
+	lines := []string{"add table=1,priority=1,reg0=1,cookie=0x1,actions=output:2", "delete_strict table=2,priority=3,reg3=0x1"}
+	for range 2 {
+		if err := o.bundle(ctx, encoded(t, lines...), lines); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mu.Lock()
+	dials, tables, sw := f.dials, f.tables, f.conns[0]
+	f.mu.Unlock()
+	if dials != 1 || len(tables) != 4 || tables[0] != 1 || tables[1] != 2 {
+		t.Fatalf("%d dials, tables %v: want one connection, the flow mods in order", dials, tables)
+	}
+	if _, err := sw.Write(message(ofptEchoRequest, 777, []byte("ping"))); err != nil {
+		t.Fatal(err)
+	}
+	if x := <-f.echoed; x != 777 {
+		t.Fatalf("echo reply xid %d", x)
+	}
+}
+
+// A refused flow mod fails the bundle with an error naming its line, and
+// the bundle is discarded, not committed.
+func TestConnRefusedRuleIsNamedAndDiscarded(t *testing.T) {
+	o, f := testConn(t)
+	f.onCommit = func(net.Conn) { panic("a bundle with a refused rule was committed") }
+	lines := []string{"add table=1,priority=1,reg0=1,actions=drop", "add table=99,priority=1,reg0=2,actions=output:3"}
+	err := o.bundle(context.Background(), encoded(t, lines...), lines)
+	if !errors.Is(err, errRefused) || !strings.Contains(err.Error(), "FLOW_MOD_FAILED") || !strings.Contains(err.Error(), lines[1]) ||
+		strings.Contains(err.Error(), lines[0]) {
+		t.Fatalf("%v: want a refusal naming the second line", err)
+	}
+}
+
+// The connection lost after the commit went out: the outcome is unknown
+// (neither not-sent nor refused: the Switch marks the rules dirty), and
+// the next bundle dials again.
+func TestConnLostAnswerIsUnknownAndRedials(t *testing.T) {
+	o, f := testConn(t)
+	f.onCommit = func(c net.Conn) { _ = c.Close() }
+	lines := []string{"add table=1,priority=1,reg0=1,actions=drop"}
+	err := o.bundle(context.Background(), encoded(t, lines...), lines)
+	if err == nil || errors.Is(err, errNotSent) || errors.Is(err, errRefused) || !strings.Contains(err.Error(), "outcome unknown") {
+		t.Fatalf("%v: want an unknown outcome", err)
+	}
+	f.onCommit = nil
+	if err := o.bundle(context.Background(), encoded(t, lines...), lines); err != nil {
+		t.Fatal(err)
+	}
+	if f.dials != 2 {
+		t.Fatalf("%d dials, want 2", f.dials)
+	}
+}
+
+// A caller that stops while the answer is awaited gets an unknown
+// outcome; no connection (dial fails) is not-sent (ovs-ofctl may run it).
+func TestConnStoppedAndNotSent(t *testing.T) {
+	o, f := testConn(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.onCommit = func(c net.Conn) { cancel(); _, _ = readMessage(c) } // the answer never comes
+	lines := []string{"add table=1,priority=1,reg0=1,actions=drop"}
+	err := o.bundle(ctx, encoded(t, lines...), lines)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, errNotSent) || !strings.Contains(err.Error(), "outcome unknown") {
+		t.Fatalf("%v: want an unknown outcome", err)
+	}
+	o.dial = func(context.Context) (net.Conn, error) { return nil, errors.New("connection refused") }
+	if err := o.bundle(context.Background(), encoded(t, lines...), lines); !errors.Is(err, errNotSent) {
+		t.Fatalf("%v: want not sent", err)
+	}
+}

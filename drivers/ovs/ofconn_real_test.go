@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"syscall"
@@ -213,7 +214,18 @@ func TestConnectionRefusalAndRestart(t *testing.T) {
 	if got := dumpNormalized(t, sw); len(got) != 2 {
 		t.Fatalf("after the Reset the switch holds %q", got)
 	}
-	if errors.Is(err, errNotSent) {
+	// no connection (a dial that fails): the bundle did not run, it goes
+	// through ovs-ofctl
+	sw.conn.close()
+	sw.conn.dial = func(context.Context) (net.Conn, error) { return nil, errors.New("test: connection refused") }
+	before = sw.BundlePaths()
+	if _, err := sw.Apply(ctx, []Flow{good}); err != nil {
 		t.Fatal(err)
+	}
+	if p := sw.BundlePaths(); p.NotSent != before.NotSent+1 || p.Ofctl != before.Ofctl+1 || p.Conn != before.Conn {
+		t.Fatalf("bundle paths %+v after %+v: want the bundle not sent, then through ovs-ofctl", p, before)
+	}
+	if got := dumpNormalized(t, sw); len(got) != 1 {
+		t.Fatalf("after the fallback the switch holds %q", got)
 	}
 }

@@ -32,20 +32,11 @@ func BenchmarkCallUpdatePaths(b *testing.B) {
 		if path == "ofctl" {
 			sw.conn = nil
 		}
-		pairs := []Pair{{0, 0}, {0, 1}, {0, 2}}
-		const calls = 200
-		wants := make([][]Flow, 2)
-		for i := range wants {
-			for _, p := range pairs {
-				wants[i] = append(wants[i], PairCounter(p))
-			}
-			for c := i; c < calls+i; c++ {
-				p := pairs[c%3]
-				wants[i] = append(wants[i], Flow{Table: 1, Priority: 200, Cookie: EntryCookie(p, uint32(c)),
-					Match:   fmt.Sprintf("udp,reg0=1,nw_src=10.100.%d.%d,tp_src=6000", c/250, c%250+1),
-					Actions: CountPair(p, "set_field:0.3.0.0/0.255.0.0->ip_dst,set_field:7002->udp_dst,output:20")})
-			}
-		}
+		wants := churnSets(200, func(p Pair, c int) Flow {
+			return Flow{Table: 1, Priority: 200, Cookie: EntryCookie(p, uint32(c)),
+				Match:   fmt.Sprintf("udp,reg0=1,nw_src=10.100.%d.%d,tp_src=6000", c/250, c%250+1),
+				Actions: CountPair(p, "set_field:0.3.0.0/0.255.0.0->ip_dst,set_field:7002->udp_dst,output:20")}
+		})
 		if _, err := sw.Apply(ctx, wants[0]); err != nil {
 			b.Fatal(err)
 		}

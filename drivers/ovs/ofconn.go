@@ -44,6 +44,11 @@ type ofWaiter struct {
 	ch          chan []byte
 }
 
+// errOutcomeUnknown: the bundle's commit went out and no answer came (the
+// connection broke, or the caller stopped waiting): it changed nothing or
+// all of it (the Switch marks its rules dirty, uncertainLocked).
+var errOutcomeUnknown = errors.New("outcome unknown")
+
 // errNotSent: the bundle did not reach ovs-vswitchd whole (no connection,
 // or its write failed: the commit, its last message, never arrived), so it
 // changed nothing and may go through ovs-ofctl instead.
@@ -178,7 +183,7 @@ func (o *ofConn) bundle(ctx context.Context, fms []flowMod, lines []string) erro
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errNotSent, err)
 	}
 	if err := o.connectLocked(ctx); err != nil {
 		return fmt.Errorf("%w: %s: %v", errNotSent, o.path, err)
@@ -277,10 +282,10 @@ func (o *ofConn) nextLocked(ctx context.Context, w *ofWaiter) ([]byte, error) {
 		return m, nil
 	case <-o.dead:
 		o.dropLocked()
-		return nil, fmt.Errorf("OpenFlow connection %s lost before the bundle's answer (outcome unknown)", o.path)
+		return nil, fmt.Errorf("OpenFlow connection %s lost before the bundle's answer: %w", o.path, errOutcomeUnknown)
 	case <-ctx.Done():
 		o.dropLocked()
-		return nil, fmt.Errorf("waiting for the bundle's answer on %s (outcome unknown): %w", o.path, ctx.Err())
+		return nil, fmt.Errorf("waiting for the bundle's answer on %s: %w: %w", o.path, errOutcomeUnknown, ctx.Err())
 	}
 }
 

@@ -133,7 +133,7 @@ func TestConnectionInstallsWhatOfctlInstalls(t *testing.T) {
 	// the tombstones' delayed delete
 	for _, sw := range []*Switch{conn, ofctl} {
 		sw.mu.Lock()
-		_, err := sw.applyLocked(ctx, keyed(sw.asked), nil, sw.dueLocked(nil))
+		_, err := sw.applyLocked(ctx, sw.asked, keyed(sw.asked), nil, sw.dueLocked(nil))
 		sw.mu.Unlock()
 		if err != nil {
 			t.Fatal(err)

@@ -18,6 +18,7 @@ type fakeSwitch struct {
 	mu       sync.Mutex
 	dials    int
 	tables   []uint8
+	commands []uint8
 	echoed   chan uint32
 	onCommit func(c net.Conn)
 	conns    []net.Conn
@@ -58,6 +59,7 @@ func (f *fakeSwitch) serve(c net.Conn) {
 			table := inner[8+16]
 			f.mu.Lock()
 			f.tables = append(f.tables, table)
+			f.commands = append(f.commands, inner[8+17])
 			f.mu.Unlock()
 			if table == 99 {
 				ok = reply(ofptError, xid, []byte{0, 5, 0, 1}) // FLOW_MOD_FAILED
@@ -168,5 +170,46 @@ func TestConnStoppedAndNotSent(t *testing.T) {
 	o.dial = func(context.Context) (net.Conn, error) { return nil, errors.New("connection refused") }
 	if err := o.bundle(context.Background(), encoded(t, lines...), lines); !errors.Is(err, errNotSent) {
 		t.Fatalf("%v: want not sent", err)
+	}
+}
+
+// A Switch whose bundle over the connection lost its answer (the
+// connection broke after the commit went out) marks the bundle's rules
+// dirty, and its next bundle rewrites them (delete, then add); one the
+// switch refused changed nothing and leaves nothing dirty.
+func TestSwitchOverTheConnectionMarksALostAnswerDirty(t *testing.T) {
+	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
+	t.Cleanup(sw.Close)
+	f := &fakeSwitch{echoed: make(chan uint32, 1)}
+	if sw.conn == nil {
+		t.Skip("the connection is off (IMS_OVS_OFCTL_BUNDLES=1)")
+	}
+	sw.conn.dial = f.dial
+	ctx := context.Background()
+	rule := Flow{Table: 1, Priority: 5, Cookie: CookieStatic, Match: "reg0=1", Actions: "output:3"}
+	f.onCommit = func(c net.Conn) { _ = c.Close() }
+	if _, err := sw.Apply(ctx, []Flow{rule}); !errors.Is(err, errOutcomeUnknown) {
+		t.Fatalf("%v: want an unknown outcome", err)
+	}
+	if !sw.dirty[rule.Key()] {
+		t.Fatalf("dirty %v: want the rule of the lost bundle", sw.dirty)
+	}
+	f.onCommit = nil
+	f.commands = nil
+	if _, err := sw.Apply(ctx, []Flow{rule}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.commands; len(got) != 2 || got[0] != ofpfcDeleteStrict || got[1] != ofpfcAdd || len(sw.dirty) != 0 {
+		t.Fatalf("flow mods %v, dirty %v: want the rule rewritten (delete_strict, add) and nothing dirty", got, sw.dirty)
+	}
+	refused := Flow{Table: 99, Priority: 5, Cookie: CookieStatic, Match: "reg0=2", Actions: "output:3"}
+	if _, err := sw.Apply(ctx, []Flow{rule, refused}); !errors.Is(err, errRefused) {
+		t.Fatalf("%v: want a refusal", err)
+	}
+	if len(sw.dirty) != 0 {
+		t.Fatalf("dirty %v after a refused bundle: want nothing", sw.dirty)
+	}
+	if p := sw.BundlePaths(); p.Conn != 3 || p.Ofctl != 0 {
+		t.Fatalf("bundle paths %+v", p)
 	}
 }

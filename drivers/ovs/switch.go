@@ -363,7 +363,7 @@ func (s *Switch) applyLocked(ctx context.Context, asked []Flow, want map[string]
 	}
 	if err := s.bundle(ctx, lines); err != nil {
 		s.tombs = tombs
-		if s.uncertainLocked(ctx, want) {
+		if s.uncertainLocked(ctx, err, want) {
 			s.asked = asked
 			if unread != nil {
 				// it may have ended (or rewritten) counter rules unread
@@ -390,9 +390,11 @@ func (s *Switch) applyLocked(ctx context.Context, asked []Flow, want map[string]
 // nothing or all of it, so every rule it changed is dirty until a bundle
 // rewrites it, and a dump of the counters in flight may have run across
 // the change: it is read again (readGen). It says whether the bundle may
-// have committed.
-func (s *Switch) uncertainLocked(ctx context.Context, want map[string]Flow) bool {
-	if ctx.Err() == nil {
+// have committed. A bundle over the OpenFlow connection whose answer was
+// lost (errOutcomeUnknown: the connection broke after its commit went
+// out) is as one killed.
+func (s *Switch) uncertainLocked(ctx context.Context, err error, want map[string]Flow) bool {
+	if ctx.Err() == nil && !errors.Is(err, errOutcomeUnknown) {
 		return false
 	}
 	if s.dirty == nil {
@@ -566,7 +568,7 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	// reports lost unless a read since the restart did
 	unread := s.readPairsLocked(ctx)
 	if err := s.bundle(ctx, append([]string{"delete"}, lines...)); err != nil {
-		if s.uncertainLocked(ctx, idx) { // it may have committed all the same
+		if s.uncertainLocked(ctx, err, idx) { // it may have committed all the same
 			s.resetUnknownLocked(want)
 		}
 		return err

@@ -268,12 +268,6 @@ func TestTakeoverToAnotherExitOnTheRealPlane(t *testing.T) {
 // leaves the 5-tuple unrouted: dc0's miss rule drops every packet.
 func TestFailedOpenGivesTheTupleBackOnTheRealPlane(t *testing.T) {
 	ctx := context.Background()
-	// the fault below is a management socket moved away: ovs-ofctl
-	// cannot reach it, but a Switch's OpenFlow connection, open since
-	// the plane started, would not notice; its bundles go through
-	// ovs-ofctl here (a refused bundle over the connection:
-	// drivers/ovs TestConnectionRefusalAndRestart)
-	t.Setenv("IMS_OVS_OFCTL_BUNDLES", "1")
 	b := newTwoCallees(t)
 	p, older, newer, rx1, rx2, tx, to := b.p, b.older, b.newer, b.rx1, b.rx2, b.tx, b.to
 	const n = 50

@@ -29,8 +29,9 @@ func BenchmarkCallUpdatePaths(b *testing.B) {
 		sw := d.NewSwitch(br)
 		sw.clk = clock.NewVirtual(time.Now()) // no delayed delete: one tombstone at a time, taken over
 		b.Cleanup(sw.Close)
-		if path == "ofctl" {
-			sw.conn = nil
+		sw.conn = nil
+		if path == "conn" {
+			sw.conn = newOfConn(d.mgmt(br))
 		}
 		wants := churnSets(200, func(p Pair, c int) Flow {
 			return Flow{Table: 1, Priority: 200, Cookie: EntryCookie(p, uint32(c)),

@@ -91,10 +91,7 @@ func TestConnectionInstallsWhatOfctlInstalls(t *testing.T) {
 		t.Cleanup(sws[i].Close)
 	}
 	conn, ofctl := sws[0], sws[1]
-	if conn.conn == nil {
-		t.Fatal("the connection is off (IMS_OVS_OFCTL_BUNDLES=1?)")
-	}
-	ofctl.conn = nil
+	conn.conn, ofctl.conn = newOfConn(d.mgmt(conn.Bridge())), nil
 	same := func(step string) {
 		t.Helper()
 		a, b := dumpNormalized(t, conn), dumpNormalized(t, ofctl)
@@ -164,6 +161,7 @@ func TestConnectionInstallsWhatOfctlInstalls(t *testing.T) {
 func TestConnectionRefusalAndRestart(t *testing.T) {
 	ctx := context.Background()
 	d, sw := realSwitch(t)
+	sw.conn = newOfConn(d.mgmt(sw.Bridge()))
 	good := Flow{Table: 1, Priority: 5, Cookie: CookieStatic, Match: "reg0=1", Actions: "output:3"}
 	if _, err := sw.Apply(ctx, []Flow{good}); err != nil {
 		t.Fatal(err)

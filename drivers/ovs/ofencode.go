@@ -182,14 +182,14 @@ func encodeLine(line string) (flowMod, error) {
 		switch {
 		case k == "table" && hasV:
 			var t uint64
-			t, err = strconv.ParseUint(v, 0, 8)
+			t, err = parseNum(v, 8, false)
 			if err == nil && t == ofpttAll {
 				err = errors.New("table 255 is every table")
 			}
 			fm.table, tableSet = uint8(t), true
 		case k == "priority" && hasV:
 			var p uint64
-			p, err = strconv.ParseUint(v, 0, 16)
+			p, err = parseNum(v, 16, true)
 			fm.priority = uint16(p)
 		case k == "cookie" && hasV:
 			err = parseCookie(&fm, v)
@@ -199,7 +199,7 @@ func encodeLine(line string) (flowMod, error) {
 				break
 			}
 			var p uint64
-			p, err = strconv.ParseUint(v, 0, 16)
+			p, err = parsePort(v)
 			fm.outPort = uint32(p)
 		default:
 			err = m.set(k, v, hasV)
@@ -231,7 +231,7 @@ func encodeLine(line string) (flowMod, error) {
 
 func parseCookie(fm *flowMod, v string) error {
 	val, mask, masked := strings.Cut(v, "/")
-	c, err := strconv.ParseUint(val, 0, 64)
+	c, err := parseNum(val, 64, true)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func parseCookie(fm *flowMod, v string) error {
 	case masked && fm.command != ofpfcDelete:
 		return fmt.Errorf("a cookie mask on %w", errUnsupported)
 	case masked:
-		mk, err := strconv.ParseUint(mask, 0, 64)
+		mk, err := parseNum(mask, 64, true)
 		if err != nil {
 			return err
 		}
@@ -285,7 +285,7 @@ func (m *matchSpec) set(k, v string, hasV bool) error {
 		if m.inPort != nil {
 			return errors.New("twice")
 		}
-		p, err := strconv.ParseUint(v, 0, 16)
+		p, err := parsePort(v)
 		if err != nil {
 			return err
 		}
@@ -304,7 +304,7 @@ func (m *matchSpec) set(k, v string, hasV bool) error {
 		m.regs[i] = &x
 		return nil
 	case k == "nw_proto":
-		p, err := strconv.ParseUint(v, 0, 8)
+		p, err := parseNum(v, 8, true)
 		if err != nil {
 			return err
 		}
@@ -421,16 +421,48 @@ func isZero(m []byte) bool {
 	return true
 }
 
+// parseNum reads an unsigned number of at most bits bits the way
+// ovs-ofctl reads it: decimal, or (hex) 0x hex as well; anything else
+// (0b, 0o, a leading 0, _, a sign) is errUnsupported (ovs-ofctl refuses
+// it or reads it otherwise: the bundle goes to ovs-ofctl).
+func parseNum(s string, bits int, hex bool) (uint64, error) {
+	digits, base := s, 10
+	if hex && len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		digits, base = s[2:], 16
+	}
+	ok := digits != "" && (base == 16 || digits == "0" || digits[0] != '0')
+	for i := 0; ok && i < len(digits); i++ {
+		c := digits[i]
+		ok = c >= '0' && c <= '9' || base == 16 && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')
+	}
+	if !ok {
+		return 0, fmt.Errorf("number %q: %w", s, errUnsupported)
+	}
+	return strconv.ParseUint(digits, base, bits)
+}
+
+// parsePort reads a plain port number (decimal, as ovs-ofctl reads one);
+// the reserved ports (0xff00 and up: LOCAL, IN_PORT...) are
+// errUnsupported (ovs-ofctl maps them; the connection would send them
+// raw).
+func parsePort(s string) (uint64, error) {
+	p, err := parseNum(s, 16, false)
+	if err == nil && p >= 0xff00 {
+		err = fmt.Errorf("reserved port %d: %w", p, errUnsupported)
+	}
+	return p, err
+}
+
 // parseUint reads "v" or "v/mask" (decimal or 0x hex) of size bytes.
 func parseUint(s string, size int) (value, error) {
 	val, mask, masked := strings.Cut(s, "/")
-	v, err := strconv.ParseUint(val, 0, size*8)
+	v, err := parseNum(val, size*8, true)
 	if err != nil {
 		return value{}, err
 	}
 	x := value{v: bigEndian(v, size)}
 	if masked {
-		m, err := strconv.ParseUint(mask, 0, size*8)
+		m, err := parseNum(mask, size*8, true)
 		if err != nil {
 			return value{}, err
 		}
@@ -495,19 +527,18 @@ func encodeActions(s string) ([]byte, error) {
 		switch {
 		case strings.HasPrefix(a, "goto_table:"):
 			var t uint64
-			t, err = strconv.ParseUint(a[len("goto_table:"):], 0, 8)
+			t, err = parseNum(a[len("goto_table:"):], 8, false)
 			if err == nil && t >= ofpttAll {
 				err = errors.New("table out of range")
 			}
 			gotoTable = int(t)
 		case strings.HasPrefix(a, "output:"):
 			var p uint64
-			p, err = strconv.ParseUint(a[len("output:"):], 10, 16)
-			if err == nil && (p == 0 || p >= 0xff00) {
-				err = errors.New("not a plain port number")
+			p, err = parsePort(a[len("output:"):])
+			if err == nil && p == 0 {
+				err = fmt.Errorf("port 0: %w", errUnsupported)
 			}
 			if err != nil {
-				err = fmt.Errorf("%v: %w", err, errUnsupported)
 				break
 			}
 			acts = binary.BigEndian.AppendUint16(acts, ofpatOutput)
@@ -516,7 +547,7 @@ func encodeActions(s string) ([]byte, error) {
 			acts = append(acts, 0, 0, 0, 0, 0, 0, 0, 0) // max_len 0, pad
 		case strings.HasPrefix(a, "resubmit(,") && strings.HasSuffix(a, ")"):
 			var t uint64
-			t, err = strconv.ParseUint(a[len("resubmit(,"):len(a)-1], 0, 8)
+			t, err = parseNum(a[len("resubmit(,"):len(a)-1], 8, false)
 			if err == nil && t >= ofpttAll {
 				err = errors.New("table out of range")
 			}
@@ -594,7 +625,14 @@ func appendSetField(b []byte, s string) ([]byte, error) {
 		return nil, err
 	}
 	// a zero mask sets nothing (ovs-ofctl: set_field:ANY->field); it is
-	// sent as it is, as ovs-ofctl sends it
+	// sent as it is, as ovs-ofctl sends it. Value bits outside the mask
+	// are not masked away: ovs-vswitchd refuses such a set_field (BAD_
+	// WILDCARDS), so the bundle goes to ovs-ofctl and is refused there.
+	for i := range x.m {
+		if x.v[i]&^x.m[i] != 0 {
+			return nil, fmt.Errorf("value bits outside the mask: %w", errUnsupported)
+		}
+	}
 	start := len(b)
 	b = binary.BigEndian.AppendUint16(b, ofpatSetField)
 	b = append(b, 0, 0) // length, below

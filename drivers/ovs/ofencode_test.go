@@ -88,6 +88,27 @@ func TestEncodeRefuses(t *testing.T) {
 		{"add cookie=0x1/0x1,actions=drop", "cookie"},
 		{"modify table=1,priority=1,actions=drop", "modify"},
 		{"delete_strict table=1,priority=1,cookie=0x5", "cookie"},
+		// ovs-vswitchd refuses value bits outside a set_field's mask
+		// (ovs-ofctl's install fails): never masked away here
+		{"add table=1,priority=1,reg0=1,actions=set_field:0x3/0x1->reg2", "outside the mask"},
+		{"add table=1,priority=1,reg0=1,actions=set_field:10.0.0.5/255.255.255.0->ip_dst", "outside the mask"},
+		// reserved ports (LOCAL, ANY...) ovs-ofctl maps, the connection
+		// would send raw
+		{"add table=1,priority=1,in_port=65534,actions=drop", "in_port=65534"},
+		{"add table=1,priority=1,in_port=0xfffe,actions=drop", "in_port=0xfffe"},
+		{"delete cookie=0x1/0x1,out_port=65533", "out_port=65533"},
+		{"add table=1,priority=1,reg0=1,actions=output:65534", "output:65534"},
+		// numbers ovs-ofctl refuses (or reads otherwise): decimal or 0x
+		// hex only, table numbers decimal only
+		{"add table=1,priority=0b101,actions=drop", "priority=0b101"},
+		{"add table=1,priority=1_000,actions=drop", "priority=1_000"},
+		{"add table=1,priority=010,actions=drop", "priority=010"},
+		{"add table=1,priority=-1,actions=drop", "priority=-1"},
+		{"add table=1,priority=1,reg0=0o7,actions=drop", "reg0=0o7"},
+		{"add table=1,priority=1,reg0=1,actions=resubmit(,0x2)", "resubmit(,0x2)"},
+		{"add table=1,priority=1,reg0=1,actions=goto_table:0x2", "goto_table:0x2"},
+		{"add table=0x1,priority=1,actions=drop", "table=0x1"},
+		{"add table=1,priority=1,reg0=1,actions=output:0x2", "output:0x2"},
 	} {
 		_, err := encodeLine(c.line)
 		if err == nil || !strings.Contains(err.Error(), c.names) {
@@ -96,6 +117,28 @@ func TestEncodeRefuses(t *testing.T) {
 		if _, err := encodeBundle([]string{"delete", c.line}); err == nil || !strings.Contains(err.Error(), c.line) {
 			t.Fatalf("a bundle with %s: %v, want an error naming the line", c.line, err)
 		}
+	}
+	for _, line := range []string{
+		"add table=1,priority=1,reg0=1,actions=set_field:0x3/0x1->reg2",
+		"add table=1,priority=1,in_port=65534,actions=drop",
+		"add table=1,priority=0b101,actions=drop",
+		"add table=1,priority=1,reg0=1,actions=resubmit(,0x2)",
+	} {
+		if _, err := encodeLine(line); !errors.Is(err, errUnsupported) {
+			t.Fatalf("%s: %v, want errUnsupported (the bundle goes to ovs-ofctl)", line, err)
+		}
+	}
+	// what ovs-ofctl reads the same way still encodes
+	for _, line := range []string{
+		"add table=1,priority=0x10,reg0=0X1f/0xff,actions=set_field:0x2/0x3->reg2,resubmit(,10)",
+		"add table=10,priority=0,in_port=65279,actions=set_field:10.0.0.0/255.255.255.0->ip_dst,goto_table:20",
+	} {
+		if _, err := encodeLine(line); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+	}
+	if fm, err := encodeLine("add table=1,priority=0x10,actions=drop"); err != nil || fm.priority != 16 {
+		t.Fatalf("priority=0x10: %+v %v", fm, err)
 	}
 	long := "add table=1,priority=1,reg0=1,actions=" + strings.Repeat("set_field:1->reg1,", 5000) + "output:1"
 	if _, err := encodeLine(long); err == nil || !strings.Contains(err.Error(), "bytes") {

@@ -234,17 +234,24 @@ func (o *ofConn) bundle(ctx context.Context, fms []flowMod, lines []string) erro
 		}
 		return err
 	}
+	// a failed commit: ovs-vswitchd sends the failing flow mod's error
+	// (its add's xid: named as ovs-ofctl names it), then the commit's
+	var failed []string
 	for {
 		m, err := o.nextLocked(ctx, w)
 		if err != nil {
 			return err
 		}
-		if binary.BigEndian.Uint32(m[4:]) != end {
+		xid := binary.BigEndian.Uint32(m[4:])
+		if xid != end {
+			if i := int(xid - first - 1); m[1] == ofptError && len(refused) == 0 && xid > first && i < len(lines) {
+				failed = append(failed, fmt.Sprintf("%s: %s", decodeError(m), lines[i]))
+			}
 			continue
 		}
 		switch {
 		case m[1] == ofptError && len(refused) == 0:
-			return bundleRefused(decodeError(m), nil)
+			return bundleRefused(decodeError(m), failed)
 		case len(refused) > 0:
 			return bundleRefused("", refused) // discarded (or its discard failed: not committed either way)
 		case m[1] == ofptBundleControl && len(m) >= 14 && binary.BigEndian.Uint16(m[12:]) == bundleCommitReply:

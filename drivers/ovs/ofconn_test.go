@@ -14,6 +14,9 @@ import (
 // answers hello, bundle open, barrier and commit, refuses a flow mod of
 // table 99, and records the flow mods' tables. onCommit, when set,
 // replaces the commit's answer (a lost answer: close the connection).
+// fullTable, when set, fails the commit as ovs-vswitchd does when a flow
+// mod of that table finds it full: the flow mod's error (its xid), then
+// the commit's BUNDLE_FAILED.
 type fakeSwitch struct {
 	mu       sync.Mutex
 	dials    int
@@ -21,6 +24,9 @@ type fakeSwitch struct {
 	commands []uint8
 	echoed   chan uint32
 	onCommit func(c net.Conn)
+	// fullTable: the table whose flow mods fail at commit (0: none)
+	fullTable uint8
+	addXids   map[uint32]uint8 // the bundle's flow mods' xids: their tables
 	conns    []net.Conn
 }
 
@@ -60,6 +66,10 @@ func (f *fakeSwitch) serve(c net.Conn) {
 			f.mu.Lock()
 			f.tables = append(f.tables, table)
 			f.commands = append(f.commands, inner[8+17])
+			if f.addXids == nil {
+				f.addXids = map[uint32]uint8{}
+			}
+			f.addXids[xid] = table
 			f.mu.Unlock()
 			if table == 99 {
 				ok = reply(ofptError, xid, []byte{0, 5, 0, 1}) // FLOW_MOD_FAILED
@@ -70,6 +80,21 @@ func (f *fakeSwitch) serve(c net.Conn) {
 				f.onCommit(c)
 				return
 			}
+			if typ == bundleCommitRequest && f.fullTable != 0 {
+				failed := false
+				for x, table := range f.addXids {
+					if table == f.fullTable {
+						failed = true
+						ok = ok && reply(ofptError, x, []byte{0, 5, 0, 1}) // FLOW_MOD_FAILED TABLE_FULL
+					}
+				}
+				if failed {
+					ok = ok && reply(ofptError, xid, []byte{0, 17, 0, 13}) // BUNDLE_FAILED MSG_FAILED
+					f.addXids = nil
+					break
+				}
+			}
+			f.addXids = nil
 			body := append([]byte(nil), m[8:]...)
 			binary.BigEndian.PutUint16(body[4:], typ+1) // the request's reply
 			ok = reply(ofptBundleControl, xid, body)
@@ -133,6 +158,25 @@ func TestConnRefusedRuleIsNamedAndDiscarded(t *testing.T) {
 	if !errors.Is(err, errRefused) || !strings.Contains(err.Error(), "FLOW_MOD_FAILED") || !strings.Contains(err.Error(), lines[1]) ||
 		strings.Contains(err.Error(), lines[0]) {
 		t.Fatalf("%v: want a refusal naming the second line", err)
+	}
+}
+
+// A flow mod that fails at commit (a full table: ovs-vswitchd checks it
+// only then) fails the bundle with an error naming its line, as ovs-ofctl
+// names it, besides the commit's BUNDLE_FAILED.
+func TestConnCommitFailureNamesTheRule(t *testing.T) {
+	o, f := testConn(t)
+	f.fullTable = 7
+	lines := []string{"add table=1,priority=1,reg0=1,actions=drop", "add table=7,priority=3,reg1=0x3,actions=output:3", "delete_strict table=2,priority=3,reg3=0x1"}
+	err := o.bundle(context.Background(), encoded(t, lines...), lines)
+	if !errors.Is(err, errRefused) || !strings.Contains(err.Error(), "BUNDLE_FAILED") ||
+		!strings.Contains(err.Error(), "FLOW_MOD_FAILED code 1: "+lines[1]) || strings.Contains(err.Error(), lines[0]) || strings.Contains(err.Error(), lines[2]) {
+		t.Fatalf("%v: want the commit's refusal naming the second line", err)
+	}
+	// the connection goes on
+	f.fullTable = 0
+	if err := o.bundle(context.Background(), encoded(t, lines...), lines); err != nil || f.dials != 1 {
+		t.Fatalf("%v, %d dials: want the next bundle committed on the same connection", err, f.dials)
 	}
 }
 

@@ -27,7 +27,7 @@ type fakeSwitch struct {
 	// fullTable: the table whose flow mods fail at commit (0: none)
 	fullTable uint8
 	addXids   map[uint32]uint8 // the bundle's flow mods' xids: their tables
-	conns    []net.Conn
+	conns     []net.Conn
 }
 
 func (f *fakeSwitch) dial(_ context.Context) (net.Conn, error) {

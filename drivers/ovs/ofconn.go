@@ -31,6 +31,9 @@ type ofConn struct {
 	dead chan struct{} // closed when c's reader stops
 	xid  uint32
 	id   uint32 // bundle ids
+	// closed: close was called; no bundle dials again (its Switch's
+	// bundles go through ovs-ofctl, as Close's "Apply still works" says)
+	closed bool
 
 	wmu sync.Mutex // writes on c (the bundle's and the reader's echo replies)
 
@@ -58,10 +61,12 @@ func newOfConn(path string) *ofConn {
 	return &ofConn{path: strings.TrimPrefix(path, "unix:")}
 }
 
-// close drops the connection (the next bundle dials again).
+// close drops the connection for good: a later bundle is not sent
+// (errNotSent) rather than dialling a connection nothing would close.
 func (o *ofConn) close() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.closed = true
 	o.dropLocked()
 }
 
@@ -184,6 +189,9 @@ func (o *ofConn) bundle(ctx context.Context, fms []flowMod, lines []string) erro
 	defer o.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", errNotSent, err)
+	}
+	if o.closed {
+		return fmt.Errorf("%w: %s: the connection was closed", errNotSent, o.path)
 	}
 	if err := o.connectLocked(ctx); err != nil {
 		return fmt.Errorf("%w: %s: %v", errNotSent, o.path, err)

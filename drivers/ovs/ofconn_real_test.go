@@ -214,7 +214,9 @@ func TestConnectionRefusalAndRestart(t *testing.T) {
 	}
 	// no connection (a dial that fails): the bundle did not run, it goes
 	// through ovs-ofctl
-	sw.conn.close()
+	sw.conn.mu.Lock()
+	sw.conn.dropLocked()
+	sw.conn.mu.Unlock()
 	sw.conn.dial = func(context.Context) (net.Conn, error) { return nil, errors.New("test: connection refused") }
 	before = sw.BundlePaths()
 	if _, err := sw.Apply(ctx, []Flow{good}); err != nil {

@@ -180,6 +180,24 @@ func TestConnCommitFailureNamesTheRule(t *testing.T) {
 	}
 }
 
+// A closed connection does not dial again: a later bundle is not sent
+// (its Switch runs ovs-ofctl) and leaves no connection or reader behind.
+func TestConnClosedDoesNotRedial(t *testing.T) {
+	o, f := testConn(t)
+	lines := []string{"add table=1,priority=1,reg0=1,actions=drop"}
+	if err := o.bundle(context.Background(), encoded(t, lines...), lines); err != nil {
+		t.Fatal(err)
+	}
+	o.close()
+	err := o.bundle(context.Background(), encoded(t, lines...), lines)
+	f.mu.Lock()
+	dials := f.dials
+	f.mu.Unlock()
+	if !errors.Is(err, errNotSent) || dials != 1 || o.c != nil {
+		t.Fatalf("%v, %d dials: want not sent and no new connection after close", err, dials)
+	}
+}
+
 // The connection lost after the commit went out: the outcome is unknown
 // (neither not-sent nor refused: the Switch marks the rules dirty), and
 // the next bundle dials again.

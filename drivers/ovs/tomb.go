@@ -234,7 +234,8 @@ func (s *Switch) sweep() {
 
 // Close stops the delayed delete, its bundle in flight and its next try
 // (the tombstones stay on the bridge: a Reset, or the bridge's deletion,
-// removes them). Apply still works.
+// removes them). Apply still works (through ovs-ofctl: the OpenFlow
+// connection is closed for good).
 func (s *Switch) Close() {
 	defer s.callerIn()() // a delayed delete's bundle in flight stops
 	s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -177,6 +178,42 @@ func TestConnCommitFailureNamesTheRule(t *testing.T) {
 	f.fullTable = 0
 	if err := o.bundle(context.Background(), encoded(t, lines...), lines); err != nil || f.dials != 1 {
 		t.Fatalf("%v, %d dials: want the next bundle committed on the same connection", err, f.dials)
+	}
+}
+
+// A Switch whose bundles fall back from the connection to ovs-ofctl
+// says so to its ReportTo once per cause (lines the encoder does not
+// know; the connection not there), not once per bundle.
+func TestSwitchReportsAFallBackOncePerCause(t *testing.T) {
+	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
+	t.Cleanup(sw.Close)
+	f := &fakeSwitch{echoed: make(chan uint32, 1)}
+	sw.conn = newOfConn("unix:/nonexistent/md0.mgmt")
+	sw.conn.dial = f.dial
+	var reports []string
+	sw.ReportTo(func(err error) { reports = append(reports, err.Error()) })
+	ctx := context.Background()
+	rule := Flow{Table: 1, Priority: 5, Cookie: CookieStatic, Match: "reg0=1", Actions: "output:3"}
+	if _, err := sw.Apply(ctx, []Flow{rule}); err != nil || len(reports) != 0 {
+		t.Fatalf("%v, reports %q: want the rule over the connection, nothing reported", err, reports)
+	}
+	// the fallbacks' ovs-ofctl fails (no switch): only the reports count
+	for i := range 2 {
+		learn := Flow{Table: 2, Priority: 5, Cookie: CookieStatic, Match: fmt.Sprintf("reg0=%d", i+2), Actions: "learn(table=3,NXM_NX_REG0[])"}
+		_, _ = sw.Apply(ctx, []Flow{rule, learn})
+	}
+	if len(reports) != 1 || !strings.Contains(reports[0], "md0: a bundle went through ovs-ofctl") || !strings.Contains(reports[0], "learn(") {
+		t.Fatalf("reports %q: want one naming the unsupported action", reports)
+	}
+	sw.conn.close()
+	for i := range 2 {
+		_, _ = sw.Apply(ctx, []Flow{{Table: 1, Priority: 6, Cookie: CookieStatic, Match: fmt.Sprintf("reg0=%d", i+9), Actions: "drop"}})
+	}
+	if len(reports) != 2 || !strings.Contains(reports[1], "not sent") {
+		t.Fatalf("reports %q: want a second one, for the bundles not sent", reports)
+	}
+	if p := sw.BundlePaths(); p.Unsupported != 2 || p.NotSent != 2 || p.Conn != 1 {
+		t.Fatalf("bundle paths %+v", p)
 	}
 }
 

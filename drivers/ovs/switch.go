@@ -184,6 +184,10 @@ type Switch struct {
 	retry      restartBackoff
 	retryIn    time.Duration
 	onErr      func(error)
+	// fellBack: a bundle that would have gone over the OpenFlow
+	// connection went through ovs-ofctl, for each cause (reported once
+	// to onErr: bundleFellBackLocked)
+	fellBack struct{ unsupported, notSent bool }
 	// yield makes the delayed delete give way to callers (tomb.go):
 	// callers counts the Apply, Reset and Close calls waiting for mu or
 	// running, sweepStop cancels the delayed delete's bundle in flight
@@ -534,6 +538,7 @@ func (s *Switch) bundle(ctx context.Context, lines []string) error {
 		fms, err := encodeBundle(lines)
 		if err != nil {
 			s.paths.unsupported.Add(1)
+			s.bundleFellBackLocked(&s.fellBack.unsupported, err)
 		} else {
 			err = s.conn.bundle(ctx, fms, lines)
 			if !errors.Is(err, errNotSent) {
@@ -544,6 +549,7 @@ func (s *Switch) bundle(ctx context.Context, lines []string) error {
 			if ctx.Err() != nil {
 				return err
 			}
+			s.bundleFellBackLocked(&s.fellBack.notSent, err)
 		}
 	}
 	s.paths.ofctl.Add(1)
@@ -667,6 +673,18 @@ func (s *Switch) Counts(ctx context.Context, kind uint64) ([]FlowCount, error) {
 		return nil, err
 	}
 	return ParseDump(out), nil
+}
+
+// bundleFellBackLocked reports to onErr (s.mu held) the first bundle of
+// a cause (once: unsupported lines, or not sent) that went through
+// ovs-ofctl instead of the OpenFlow connection: a Switch back at
+// ovs-ofctl's speed says so once (BundlePaths counts every one).
+func (s *Switch) bundleFellBackLocked(once *bool, err error) {
+	if *once || s.onErr == nil {
+		return
+	}
+	*once = true
+	s.onErr(fmt.Errorf("ovs: %s: a bundle went through ovs-ofctl, not the OpenFlow connection (said once per switch for this cause; BundlePaths counts them): %w", s.bridge, err))
 }
 
 // BundlePaths counts a Switch's bundles by the way they went.

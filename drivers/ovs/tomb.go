@@ -108,7 +108,9 @@ func (s *Switch) armLocked() {
 const maxSweepRetry = 5 * time.Second
 
 // ReportTo gives the Switch where its delayed deletes' failures go (nil:
-// nowhere): the 1st, 2nd, 4th, 8th… of a run, each with the run's length.
+// nowhere): the 1st, 2nd, 4th, 8th… of a run, each with the run's length;
+// and, once per cause, a bundle that went through ovs-ofctl instead of the
+// OpenFlow connection (bundleFellBackLocked).
 func (s *Switch) ReportTo(onErr func(error)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -180,6 +180,26 @@ func TestConnectionRefusalAndRestart(t *testing.T) {
 	if got := dumpNormalized(t, sw); len(got) != 1 || !strings.Contains(got[0], "reg0=0x1") {
 		t.Fatalf("after the refused bundle the switch holds %q, want the first rule alone", got)
 	}
+	// a table full at commit (ovs-vswitchd checks the limit only then):
+	// the error names the rule, as ovs-ofctl's does, and nothing changed
+	if _, err := d.Vsctl(ctx, "--", "--id=@ft", "create", "Flow_Table", "flow_limit=2", "overflow_policy=refuse",
+		"--", "set", "Bridge", sw.Bridge(), "flow_tables:3=@ft"); err != nil {
+		t.Fatal(err)
+	}
+	var full []Flow
+	for i := range 3 {
+		full = append(full, Flow{Table: 3, Priority: 3, Cookie: CookieStatic, Match: fmt.Sprintf("reg1=%d", i+1), Actions: "drop"})
+	}
+	_, err = sw.Apply(ctx, append([]Flow{good}, full...))
+	if err == nil || !strings.Contains(err.Error(), "BUNDLE_FAILED") || !strings.Contains(err.Error(), "FLOW_MOD_FAILED") || !strings.Contains(err.Error(), "table=3,") {
+		t.Fatalf("apply over a full table: %v, want the commit's refusal naming a rule of table 3", err)
+	}
+	if got := dumpNormalized(t, sw); len(got) != 1 || !strings.Contains(got[0], "reg0=0x1") {
+		t.Fatalf("after the bundle refused at commit the switch holds %q, want the first rule alone", got)
+	}
+	if _, err := d.Vsctl(ctx, "clear", "Bridge", sw.Bridge(), "flow_tables"); err != nil {
+		t.Fatal(err)
+	}
 
 	if err := syscall.Kill(d.VswitchdPID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)

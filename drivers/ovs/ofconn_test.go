@@ -114,6 +114,17 @@ func testConn(t *testing.T) (*ofConn, *fakeSwitch) {
 	return o, f
 }
 
+// fakeConnSwitch is a Switch (bridge md0, no switch behind ovs-ofctl)
+// whose OpenFlow connection goes to a fakeSwitch.
+func fakeConnSwitch(t *testing.T) (*Switch, *fakeSwitch) {
+	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
+	t.Cleanup(sw.Close)
+	f := &fakeSwitch{echoed: make(chan uint32, 1)}
+	sw.conn = newOfConn("unix:/nonexistent/md0.mgmt")
+	sw.conn.dial = f.dial
+	return sw, f
+}
+
 func encoded(t *testing.T, lines ...string) []flowMod {
 	t.Helper()
 	fms, err := encodeBundle(lines)
@@ -185,11 +196,7 @@ func TestConnCommitFailureNamesTheRule(t *testing.T) {
 // says so to its ReportTo once per cause (lines the encoder does not
 // know; the connection not there), not once per bundle.
 func TestSwitchReportsAFallBackOncePerCause(t *testing.T) {
-	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
-	t.Cleanup(sw.Close)
-	f := &fakeSwitch{echoed: make(chan uint32, 1)}
-	sw.conn = newOfConn("unix:/nonexistent/md0.mgmt")
-	sw.conn.dial = f.dial
+	sw, _ := fakeConnSwitch(t)
 	var reports []string
 	sw.ReportTo(func(err error) { reports = append(reports, err.Error()) })
 	ctx := context.Background()
@@ -277,11 +284,7 @@ func TestConnStoppedAndNotSent(t *testing.T) {
 // dirty, and its next bundle rewrites them (delete, then add); one the
 // switch refused changed nothing and leaves nothing dirty.
 func TestSwitchOverTheConnectionMarksALostAnswerDirty(t *testing.T) {
-	sw := (&Daemon{cfg: Config{Prefix: "m", Dir: t.TempDir()}}).NewSwitch("md0")
-	t.Cleanup(sw.Close)
-	f := &fakeSwitch{echoed: make(chan uint32, 1)}
-	sw.conn = newOfConn("unix:/nonexistent/md0.mgmt")
-	sw.conn.dial = f.dial
+	sw, f := fakeConnSwitch(t)
 	ctx := context.Background()
 	rule := Flow{Table: 1, Priority: 5, Cookie: CookieStatic, Match: "reg0=1", Actions: "output:3"}
 	f.onCommit = func(c net.Conn) { _ = c.Close() }

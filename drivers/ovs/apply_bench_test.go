@@ -22,17 +22,7 @@ func BenchmarkApplyCallChurn(b *testing.B) {
 		}
 		return "", nil
 	}
-	pairs := []Pair{{0, 0}, {0, 1}, {0, 2}}
-	const calls = 500
-	wants := make([][]Flow, 2)
-	for i := range wants {
-		for _, p := range pairs {
-			wants[i] = append(wants[i], PairCounter(p))
-		}
-		for c := i; c < calls+i; c++ {
-			wants[i] = append(wants[i], modelEntry(pairs[c%3], uint32(c), 6000+c))
-		}
-	}
+	wants := churnSets(500, func(p Pair, c int) Flow { return modelEntry(p, uint32(c), 6000+c) })
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -41,4 +31,22 @@ func BenchmarkApplyCallChurn(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// churnSets are the two rule sets a call-churn benchmark alternates: the
+// counter rules of 3 pairs and calls entry rules (entry of call c, pair
+// c mod 3), the second set one call on (its first call ended, a new one
+// started).
+func churnSets(calls int, entry func(p Pair, c int) Flow) [][]Flow {
+	pairs := []Pair{{0, 0}, {0, 1}, {0, 2}}
+	wants := make([][]Flow, 2)
+	for i := range wants {
+		for _, p := range pairs {
+			wants[i] = append(wants[i], PairCounter(p))
+		}
+		for c := i; c < calls+i; c++ {
+			wants[i] = append(wants[i], entry(pairs[c%3], c))
+		}
+	}
+	return wants
 }

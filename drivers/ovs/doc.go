@@ -9,11 +9,16 @@
 //
 // Rules are applied as a difference against what this package installed
 // (added, modified or strictly deleted, never a flush), all changes of one
-// Apply in one OpenFlow 1.4 bundle ("ovs-ofctl --bundle"): the switch sees
-// the old rule set or the new one, never a mix.
+// Apply in one OpenFlow bundle ("ovs-ofctl --bundle"): the switch sees the
+// old rule set or the new one, never a mix. Opt-in (Config.OpenFlowBundles,
+// IMS_OVS_OPENFLOW_BUNDLES=1), a Switch sends its bundles over one
+// persistent OpenFlow 1.5 connection to the bridge (ofconn.go) when a small
+// hand-written encoder of our own rule text (ofencode.go) takes every line,
+// and through ovs-ofctl otherwise (learn, move: the tag rules).
 //
-// The OVSDB and OpenFlow wire formats stay inside Open vSwitch's own clients
-// (ovs-vsctl, ovs-ofctl), which this package runs; see docs/dataplane.md for
+// The OVSDB wire format and every other OpenFlow request (dumps, counter
+// reads) stay inside Open vSwitch's own clients (ovs-vsctl, ovs-ofctl),
+// which this package runs; see docs/dataplane.md for
 // why not libovsdb or go-openvswitch.
 //
 // Links and processes are read and changed in this process where the kernel

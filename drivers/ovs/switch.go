@@ -2,6 +2,7 @@ package ovs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ims-orch/ims-orch/clock"
@@ -150,6 +152,11 @@ type Switch struct {
 	// ofctl runs ovs-ofctl with args and stdin (nil: the real one; unit
 	// tests run a model of the switch)
 	ofctl func(ctx context.Context, stdin io.Reader, args ...string) (string, error)
+	// conn sends the bundles the encoder takes over one persistent
+	// OpenFlow connection (ofconn.go; nil: every bundle runs ovs-ofctl,
+	// the default: Config.OpenFlowBundles); paths counts the bundles by the way they went
+	conn  *ofConn
+	paths bundlePaths
 	// ended entry rules kept as count-then-drop rules until their delayed
 	// delete (tomb.go): tombs by rule identity; asked is the rule set the
 	// caller gave last (resolved) whose bundle committed or may have (it
@@ -177,6 +184,10 @@ type Switch struct {
 	retry      restartBackoff
 	retryIn    time.Duration
 	onErr      func(error)
+	// fellBack: a bundle that would have gone over the OpenFlow
+	// connection went through ovs-ofctl, for each cause (reported once
+	// to onErr: bundleFellBackLocked)
+	fellBack struct{ unsupported, notSent bool }
 	// yield makes the delayed delete give way to callers (tomb.go):
 	// callers counts the Apply, Reset and Close calls waiting for mu or
 	// running, sweepStop cancels the delayed delete's bundle in flight
@@ -195,8 +206,12 @@ type Switch struct {
 // NewSwitch returns the switch of bridge br (see EnsureBridge). It assumes
 // the bridge has no rules yet; call Reset when it may have.
 func (d *Daemon) NewSwitch(br string) *Switch {
-	return &Switch{d: d, bridge: br, have: map[string]Flow{}, seen: map[uint64]uint64{}, pairs: map[Pair]uint64{},
+	s := &Switch{d: d, bridge: br, have: map[string]Flow{}, seen: map[uint64]uint64{}, pairs: map[Pair]uint64{},
 		tombs: map[string]tombstone{}, hold: EndHold, clk: d.cfg.Clock, retry: restartBackoff{base: EndHold, max: maxSweepRetry}}
+	if d.openFlowBundles() {
+		s.conn = newOfConn(d.mgmt(br))
+	}
+	return s
 }
 
 // Bridge returns the bridge name.
@@ -352,7 +367,7 @@ func (s *Switch) applyLocked(ctx context.Context, asked []Flow, want map[string]
 	}
 	if err := s.bundle(ctx, lines); err != nil {
 		s.tombs = tombs
-		if s.uncertainLocked(ctx, want) {
+		if s.uncertainLocked(ctx, err, want) {
 			s.asked = asked
 			if unread != nil {
 				// it may have ended (or rewritten) counter rules unread
@@ -379,9 +394,11 @@ func (s *Switch) applyLocked(ctx context.Context, asked []Flow, want map[string]
 // nothing or all of it, so every rule it changed is dirty until a bundle
 // rewrites it, and a dump of the counters in flight may have run across
 // the change: it is read again (readGen). It says whether the bundle may
-// have committed.
-func (s *Switch) uncertainLocked(ctx context.Context, want map[string]Flow) bool {
-	if ctx.Err() == nil {
+// have committed. A bundle over the OpenFlow connection whose answer was
+// lost (errOutcomeUnknown: the connection broke after its commit went
+// out) is as one killed.
+func (s *Switch) uncertainLocked(ctx context.Context, err error, want map[string]Flow) bool {
+	if ctx.Err() == nil && !errors.Is(err, errOutcomeUnknown) {
 		return false
 	}
 	if s.dirty == nil {
@@ -511,7 +528,31 @@ func countersEnd(have, want map[string]Flow) []uint64 {
 	return ended
 }
 
+// bundle applies lines in one atomic bundle: over the Switch's OpenFlow
+// connection when the encoder takes every line (ofencode.go), else with
+// ovs-ofctl (a bundle never goes half one way, half the other). A bundle
+// that never reached the switch whole over the connection (no connection:
+// ovs-vswitchd down or restarting) runs ovs-ofctl instead.
 func (s *Switch) bundle(ctx context.Context, lines []string) error {
+	if s.conn != nil && s.ofctl == nil {
+		fms, err := encodeBundle(lines)
+		if err != nil {
+			s.paths.unsupported.Add(1)
+			s.bundleFellBackLocked(&s.fellBack.unsupported, err)
+		} else {
+			err = s.conn.bundle(ctx, fms, lines)
+			if !errors.Is(err, errNotSent) {
+				s.paths.conn.Add(1)
+				return err
+			}
+			s.paths.notSent.Add(1)
+			if ctx.Err() != nil {
+				return err
+			}
+			s.bundleFellBackLocked(&s.fellBack.notSent, err)
+		}
+	}
+	s.paths.ofctl.Add(1)
 	in := strings.NewReader(strings.Join(lines, "\n") + "\n")
 	_, err := s.runOfctl(ctx, in, "-O", "OpenFlow15", "--bundle", "add-flows", s.d.mgmt(s.bridge), "-")
 	return err
@@ -533,7 +574,7 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	// reports lost unless a read since the restart did
 	unread := s.readPairsLocked(ctx)
 	if err := s.bundle(ctx, append([]string{"delete"}, lines...)); err != nil {
-		if s.uncertainLocked(ctx, idx) { // it may have committed all the same
+		if s.uncertainLocked(ctx, err, idx) { // it may have committed all the same
 			s.resetUnknownLocked(want)
 		}
 		return err
@@ -632,4 +673,39 @@ func (s *Switch) Counts(ctx context.Context, kind uint64) ([]FlowCount, error) {
 		return nil, err
 	}
 	return ParseDump(out), nil
+}
+
+// bundleFellBackLocked reports to onErr (s.mu held) the first bundle of
+// a cause (once: unsupported lines, or not sent) that went through
+// ovs-ofctl instead of the OpenFlow connection: a Switch back at
+// ovs-ofctl's speed says so once (BundlePaths counts every one).
+func (s *Switch) bundleFellBackLocked(once *bool, err error) {
+	if *once || s.onErr == nil {
+		return
+	}
+	*once = true
+	s.onErr(fmt.Errorf("ovs: %s: a bundle went through ovs-ofctl, not the OpenFlow connection (said once per switch for this cause; BundlePaths counts them): %w", s.bridge, err))
+}
+
+// BundlePaths counts a Switch's bundles by the way they went.
+type BundlePaths struct {
+	// Conn: sent over the OpenFlow connection (committed, refused, or
+	// of unknown outcome: the connection broke or the caller stopped
+	// before its answer).
+	Conn uint64
+	// Ofctl: run by ovs-ofctl (Unsupported and NotSent among them, and
+	// every bundle when the connection is off).
+	Ofctl uint64
+	// Unsupported: a line the encoder does not take (e.g. learn, move).
+	Unsupported uint64
+	// NotSent: the connection could not take the bundle (no connection).
+	NotSent uint64
+}
+
+type bundlePaths struct{ conn, ofctl, unsupported, notSent atomic.Uint64 }
+
+// BundlePaths returns how this Switch's bundles went so far.
+func (s *Switch) BundlePaths() BundlePaths {
+	return BundlePaths{Conn: s.paths.conn.Load(), Ofctl: s.paths.ofctl.Load(),
+		Unsupported: s.paths.unsupported.Load(), NotSent: s.paths.notSent.Load()}
 }

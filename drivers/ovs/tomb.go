@@ -108,7 +108,9 @@ func (s *Switch) armLocked() {
 const maxSweepRetry = 5 * time.Second
 
 // ReportTo gives the Switch where its delayed deletes' failures go (nil:
-// nowhere): the 1st, 2nd, 4th, 8th… of a run, each with the run's length.
+// nowhere): the 1st, 2nd, 4th, 8th… of a run, each with the run's length;
+// and, once per cause, a bundle that went through ovs-ofctl instead of the
+// OpenFlow connection (bundleFellBackLocked).
 func (s *Switch) ReportTo(onErr func(error)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -234,12 +236,16 @@ func (s *Switch) sweep() {
 
 // Close stops the delayed delete, its bundle in flight and its next try
 // (the tombstones stay on the bridge: a Reset, or the bridge's deletion,
-// removes them). Apply still works.
+// removes them). Apply still works (through ovs-ofctl: the OpenFlow
+// connection is closed for good).
 func (s *Switch) Close() {
 	defer s.callerIn()() // a delayed delete's bundle in flight stops
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	if s.conn != nil {
+		s.conn.close()
+	}
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil

@@ -574,9 +574,11 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	// reports lost unless a read since the restart did
 	unread := s.readPairsLocked(ctx)
 	if err := s.bundle(ctx, append([]string{"delete"}, lines...)); err != nil {
-		if s.uncertainLocked(ctx, err, idx) { // it may have committed all the same
-			s.resetUnknownLocked(want)
-		}
+		// whatever this bundle did (killed: all or nothing; refused or
+		// never sent: nothing), the switch's rules are unknown: that is
+		// why Reset runs (a restart of ovs-vswitchd emptied the bridge)
+		s.resetFailedLocked(idx)
+		s.resetUnknownLocked(want)
 		return err
 	}
 	if unread != nil {
@@ -594,8 +596,30 @@ func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	return nil
 }
 
-// resetUnknownLocked notes a Reset towards want whose bundle may have
-// committed (s.mu held; uncertainLocked marked the rules it changed). Its
+// resetFailedLocked notes a Reset towards want (by identity) whose bundle
+// failed, killed or by itself (s.mu held): every rule of the record and of
+// want is dirty, so the next bundle (the caller's retry by Apply, or the
+// delayed delete) rewrites each of them and its outcome is its set on the
+// switch. Marking only what the bundle changed (uncertainLocked) would
+// leave the record of the rules from before a restart of ovs-vswitchd,
+// which the switch no longer has: an Apply of the same set sent nothing
+// and the bridge stayed empty. Dirty counter rules are settled by the
+// next update's read (settleCountersLocked), not rewritten.
+func (s *Switch) resetFailedLocked(want map[string]Flow) {
+	if s.dirty == nil {
+		s.dirty = map[string]bool{}
+	}
+	for k := range s.have {
+		s.dirty[k] = true
+	}
+	for k := range want {
+		s.dirty[k] = true
+	}
+	s.readGen++
+}
+
+// resetUnknownLocked notes a Reset towards want whose bundle failed (s.mu
+// held; resetFailedLocked marked the rules dirty): it may have committed. Its
 // bundle began with delete: had it committed, every rule was made again,
 // which leaves a rule it did not change as the record says, but every
 // counter rule counts from 0: the counts since the read before it are

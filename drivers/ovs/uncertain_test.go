@@ -307,3 +307,32 @@ func TestAnEndThatChangesNothingIsStillDeleted(t *testing.T) {
 		t.Fatalf("at EndHold: rule there %v, %d tombstones, %d ovs-ofctl runs; want it deleted in one bundle", ok, sw.Tombstones(), m.runs-runs)
 	}
 }
+
+// A Reset after a restart of ovs-vswitchd (the bridge lost every rule)
+// whose bundle fails by itself (refused, or ovs-ofctl could not reach the
+// switch yet) leaves every rule dirty: the retry by Apply with the same
+// set rewrites all of them and the bridge holds the set. Before (final
+// MED-1), a Reset that failed by itself changed nothing in the record,
+// which still listed the rules from before the restart: the retry found
+// them unchanged, sent nothing, and the bridge stayed empty.
+func TestAResetThatFailsByItselfIsRedoneByTheNextUpdate(t *testing.T) {
+	ctx := context.Background()
+	m, sw, _, a, e := oneCall(t, false)
+	clear(m.rules) // ovs-vswitchd restarted
+	want := []Flow{PairCounter(a), e}
+	fail := failingBundles(m, sw)
+	*fail = true
+	if err := sw.Reset(ctx, want); err == nil {
+		t.Fatal("the refused Reset: no error")
+	}
+	*fail = false
+	if _, err := sw.Apply(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.rules) != 2 || m.rules[e.Key()] == nil || m.rules[PairCounter(a).Key()] == nil {
+		t.Fatalf("after the retry %d of 2 rules on the bridge", len(m.rules))
+	}
+	if sw.Installed() != 2 {
+		t.Fatalf("the record has %d rules, want 2", sw.Installed())
+	}
+}

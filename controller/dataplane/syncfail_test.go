@@ -23,6 +23,11 @@ type fakeSwitch struct {
 	forget  [][]int
 	want    []ovs.Flow // the last update's rules
 	learned ovs.LearnedRules
+	// resetErr: Reset's error; resets counts the Reset calls
+	resetErr error
+	resets   int
+	// showErr: Ofctl's error (the management socket not back)
+	showErr error
 }
 
 func (f *fakeSwitch) Apply(ctx context.Context, want []ovs.Flow, forget ...int) (ovs.Changes, error) {
@@ -37,10 +42,13 @@ func (f *fakeSwitch) Apply(ctx context.Context, want []ovs.Flow, forget ...int) 
 	return ovs.Changes{CountsUnread: f.unread, CountsRead: f.read}, nil
 }
 func (f *fakeSwitch) Learned(context.Context) (ovs.LearnedRules, error)        { return f.learned, nil }
-func (f *fakeSwitch) Ofctl(context.Context, string, ...string) (string, error) { return "", nil }
-func (f *fakeSwitch) Reset(context.Context, []ovs.Flow) error                  { return nil }
-func (f *fakeSwitch) ForgetLearned(context.Context) error                      { return nil }
-func (f *fakeSwitch) Close()                                                   {}
+func (f *fakeSwitch) Ofctl(context.Context, string, ...string) (string, error) { return "", f.showErr }
+func (f *fakeSwitch) Reset(context.Context, []ovs.Flow) error {
+	f.resets++
+	return f.resetErr
+}
+func (f *fakeSwitch) ForgetLearned(context.Context) error { return nil }
+func (f *fakeSwitch) Close()                              {}
 
 // A sync whose rule update fails keeps the port set the switch's rules were
 // made for (the departed instance's port stays in it) and marks the DC
@@ -181,6 +189,70 @@ func TestResetAfterRestartClearsTheFailedMark(t *testing.T) {
 	}
 	if len(sw.forget) != 0 {
 		t.Fatalf("the Check after a successful reset applied %d updates, want none", len(sw.forget))
+	}
+}
+
+// After ovs-vswitchd's restart every DC is reset even when an earlier
+// DC's Reset failed: the failed DC is marked failed (retryFailed applies
+// its set again), the next one is reset and not failed, and the error
+// names the failed DC. Before (final MED-1), the first failure ended the
+// loop: DC 1 was never reset nor marked failed, so its empty bridge was
+// never filled again.
+func TestEveryDCIsResetAfterRestartWhenOneFails(t *testing.T) {
+	ctx := context.Background()
+	p := &Plane{}
+	var sws []*fakeSwitch
+	for k := range 2 {
+		tb, err := routing.NewTable(routing.Config{DC: k, N: 2, Stages: 1, Paths: map[placement.Pair]placement.Path{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tb.SetInstances(1, []routing.InstanceLoad{{Index: 3}}); err != nil {
+			t.Fatal(err)
+		}
+		sw := &fakeSwitch{}
+		st := &dcState{t: tb, sw: sw, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}}
+		st.live[0] = map[uint8]Ports{3: InstancePorts(1, 3)}
+		p.dcs = append(p.dcs, st)
+		sws = append(sws, sw)
+	}
+	sws[0].resetErr = errors.New("ovs-ofctl: connection refused")
+	err := p.resetAllLocked(ctx)
+	if err == nil || !strings.Contains(err.Error(), "dc0") {
+		t.Fatalf("the reset with DC 0's failing: %v; want an error naming dc0", err)
+	}
+	if sws[1].resets != 1 || p.dcs[1].failed {
+		t.Fatalf("DC 1: %d resets, failed=%v; want reset once, not failed", sws[1].resets, p.dcs[1].failed)
+	}
+	if !p.dcs[0].failed {
+		t.Fatal("DC 0's Reset failed but it is not marked failed")
+	}
+	if err := p.retryFailed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(sws[0].forget) != 1 || len(sws[1].forget) != 0 || p.dcs[0].failed {
+		t.Fatalf("the retry: %d updates of DC 0, %d of DC 1, DC 0 failed=%v; want 1, 0, false", len(sws[0].forget), len(sws[1].forget), p.dcs[0].failed)
+	}
+}
+
+// A DC whose management socket did not come back after the restart still
+// runs its Reset (which fails too): ovs.Switch.Reset's failure leaves every
+// rule dirty, so retryFailed's update rewrites them all. Before, resetLocked
+// returned before the Reset: the Switch's record kept the rules from before
+// the restart and the retry's update sent nothing to the empty bridge.
+func TestResetRunsWhenTheSocketIsNotBack(t *testing.T) {
+	tb, err := routing.NewTable(routing.Config{DC: 0, N: 1, Stages: 1, Paths: map[placement.Pair]placement.Path{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &fakeSwitch{showErr: errors.New("ovs-ofctl: connection refused"), resetErr: errors.New("ovs-ofctl: connection refused")}
+	st := &dcState{t: tb, sw: sw, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}}
+	p := &Plane{dcs: []*dcState{st}}
+	if err := p.resetLocked(context.Background(), 0, st); err == nil || !strings.Contains(err.Error(), "management socket") {
+		t.Fatalf("the reset with no socket: %v; want an error naming the management socket", err)
+	}
+	if sw.resets != 1 || !st.failed {
+		t.Fatalf("%d Resets, failed=%v; want 1, failed", sw.resets, st.failed)
 	}
 }
 

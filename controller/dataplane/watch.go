@@ -385,15 +385,25 @@ func (p *Plane) recoverSwitch(ctx context.Context) error {
 	if err := p.d.RestartVswitchd(ctx); err != nil {
 		return err
 	}
+	return p.resetAllLocked(ctx)
+}
+
+// resetAllLocked reinstalls every DC's rules on the restarted switch
+// (p.mu held): each DC is reset whatever the others' Reset did, a DC
+// whose Reset failed is marked failed (retryFailed applies its set again,
+// which rewrites every rule: Switch.Reset's failure left them dirty),
+// and the errors are joined. Before (final MED-1), the first failure
+// ended the loop: the DCs after it kept the record of their rules from
+// before the restart on an empty bridge, not marked failed.
+func (p *Plane) resetAllLocked(ctx context.Context) error {
+	var errs []error
 	for k, st := range p.dcs {
 		if st == nil {
 			continue
 		}
-		if err := p.resetLocked(ctx, k, st); err != nil {
-			return err
-		}
+		errs = append(errs, p.resetLocked(ctx, k, st))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // resetLocked reinstalls DC k's rules on a restarted switch (Switch.Reset:
@@ -412,8 +422,12 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 	}
 	st.failed = true
 	if err != nil {
-		return fmt.Errorf("dc%d after restart: %w", k, err)
+		// the Reset below runs all the same: it fails too, and its
+		// failure leaves the Switch's record unknown (every rule dirty),
+		// so retryFailed's update rewrites them all once the socket is back
+		err = fmt.Errorf("dc%d after restart: the management socket: %w", k, err)
 	}
+	unready := err
 	var want []ovs.Flow
 	var ports map[int]bool
 	p.withLive(st, func(t *routing.Table, live [routing.MaxStages]map[uint8]Ports, _ func(int, uint8) string) {
@@ -442,7 +456,7 @@ func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
 	p.noteApplied(k, st) // the applies before the reset: the reset's outcome below is the newer
 	if err != nil {
 		st.failed = true
-		return fmt.Errorf("dc%d after restart: %w", k, err)
+		return errors.Join(unready, fmt.Errorf("dc%d after restart: %w", k, err))
 	}
 	st.failed = false
 	st.madeFor(set)

@@ -561,7 +561,9 @@ func (s *Switch) bundle(ctx context.Context, lines []string) error {
 // Reset deletes every rule of the bridge (installed or learned) and installs
 // want, in one bundle: after ovs-vswitchd restarted, or when the rule set on
 // the switch is unknown. want is resolved as in Apply. A delayed delete's
-// bundle in flight stops for it, as for Apply.
+// bundle in flight stops for it, as for Apply. A Reset that fails (killed
+// or by itself) leaves every rule dirty: the next Apply rewrites the whole
+// set, so a retry by Apply does what the Reset did not.
 func (s *Switch) Reset(ctx context.Context, want []Flow) error {
 	defer s.callerIn()() // the delayed delete gives way, as to Apply
 	s.mu.Lock()

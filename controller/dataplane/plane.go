@@ -222,7 +222,17 @@ func (p *Plane) UsersNS(dc int) string { return fmt.Sprintf("%sd%du", p.d.Prefix
 
 // New builds the bridges, links and users' namespaces and installs every
 // datacenter's rules.
-func New(ctx context.Context, cfg Config) (*Plane, error) {
+func New(ctx context.Context, cfg Config) (_ *Plane, err error) {
+	// the Switches made before a failure stop their delayed deletes and
+	// close their OpenFlow connections (final LOW-5)
+	var made []*ovs.Switch
+	defer func() {
+		if err != nil {
+			for _, sw := range made {
+				sw.Close()
+			}
+		}
+	}()
 	n := len(cfg.Tables)
 	attached := len(cfg.Routers) > 0
 	if attached {
@@ -263,6 +273,7 @@ func New(ctx context.Context, cfg Config) (*Plane, error) {
 			return nil, err
 		}
 		sw := p.d.NewSwitch(st.br)
+		made = append(made, sw)
 		sw.ReportTo(cfg.OnError) // its delayed deletes' failures
 		st.sw = sw
 		if err := p.d.AddVeth(ctx, st.br, p.UsersNS(k), UserPort, p.UsersNS(k), "eth0", UsersMAC(k)); err != nil {

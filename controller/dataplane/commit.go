@@ -19,13 +19,14 @@ import (
 //     compiled set goes to the switch (one bundle, one ovs-ofctl run), unless
 //     it is there already.
 //
-// The ovs-ofctl run (20–50 ms on an idle host, seconds at load 20+) is
-// never under mu, whatever asked for the update: a call's commit (the
-// media hook's /start and /end: commitDC) or a sync-path update (interval
-// steps, instance changes, departures, retries: syncCompile, syncWait). A
-// call's state change, another DC's update and the readers (FlowCounts,
-// Calls, the media hook's checks) do not wait for it. Each update compiles
-// once under mu, then waits for applyMu: the apply that runs when it gets
+// The ovs-ofctl run (≈ 0.1–0.3 s, docs/dataplane.md "What one bundle
+// costs"; seconds at load 20+) is never under mu, whatever asked for the
+// update: a call's commit (the media hook's /start and /end: commitDC) or
+// a sync-path update (interval steps, instance changes, departures,
+// retries: syncCompile, syncWait). A call's state change, another DC's
+// update and the readers (FlowCounts, Calls, the media hook's checks) do
+// not wait for it. Each update compiles once under mu, then waits for
+// applyMu: the apply that runs when it gets
 // it carries every change compiled meanwhile, so the updates asked for
 // during one ovs-ofctl run share the next one (group commit); an update
 // waits for two runs of its DC at most (the one in flight, the one

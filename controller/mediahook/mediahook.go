@@ -18,7 +18,11 @@
 // new rules are installed (the post waits for them, as a completing start
 // does) and the previous rules stay Config.RetireAfter longer, for the
 // packets the side sent from its old endpoint before it learnt the answer;
-// an update naming the media the call has changes nothing. An update is
+// an update naming the media the call has changes nothing. An /end
+// closes the call at once; the rules of a call an update replaced stay
+// until that update's retire (at most RetireAfter after the update), the
+// end does not bring it forward (the plane's takeover handles a newer call
+// reusing their 5-tuple, and Drain stops the pending retires). An update is
 // refused (409, ErrRefused) when the call is not open (it never starts a
 // call: a delayed offer's first media is a /start) or when the posting
 // datacenter is not the one of the half it would replace (a P-CSCF speaks

@@ -31,22 +31,40 @@ func udpIn(t *testing.T, ns, addr string) *net.UDPConn {
 	}
 	ch := make(chan res, 1)
 	go func() {
-		runtime.LockOSThread() // not unlocked: the thread dies with the goroutine
+		runtime.LockOSThread()
+		orig, err := vnetns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- res{nil, err}
+			return
+		}
+		defer orig.Close()
 		h, err := vnetns.GetFromName(ns)
 		if err == nil {
 			defer h.Close()
 			err = vnetns.Set(h)
 		}
-		if err != nil {
-			ch <- res{nil, fmt.Errorf("netns %s: %w", ns, err)}
+		var c *net.UDPConn
+		if err == nil {
+			a, _ := net.ResolveUDPAddr("udp4", addr)
+			c, err = net.ListenUDP("udp4", a)
+		} else {
+			err = fmt.Errorf("netns %s: %w", ns, err)
+		}
+		// back to the test's namespace: a thread (maybe the main one) left
+		// in ns would get the test process killed with ns's processes
+		if serr := vnetns.Set(orig); serr != nil {
+			ch <- res{c, errors.Join(err, serr)} // the thread stays locked and dies with the goroutine
 			return
 		}
-		a, _ := net.ResolveUDPAddr("udp4", addr)
-		c, err := net.ListenUDP("udp4", a)
+		runtime.UnlockOSThread()
 		ch <- res{c, err}
 	}()
 	r := <-ch
 	if r.err != nil {
+		if r.c != nil {
+			r.c.Close()
+		}
 		t.Fatal(r.err)
 	}
 	t.Cleanup(func() { r.c.Close() })

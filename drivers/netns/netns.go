@@ -22,14 +22,18 @@
 package netns
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/ims-orch/ims-orch/drivers/netns/dpfwd"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/placement/vnf"
 )
@@ -123,7 +127,10 @@ func (in *Instance) ExitReason() string {
 // name+"o", at most 14 characters) of kind k on bridge br with OpenFlow ports
 // inPort and outPort, and starts its forwarder: fwd is the forwarder's
 // command (e.g. {"/usr/bin/ims-orch", "dp-forward"}; "-in in -out out" is
-// appended), run inside the namespace. On error it removes what it made.
+// appended), run inside the namespace. It returns once the forwarder
+// forwards (see start): frames the switch sends to inPort from then on
+// reach outPort. On error it removes what it made, the forwarder's process
+// included (killed and reaped).
 func Create(ctx context.Context, d *ovs.Daemon, br, name string, k Kind, inPort, outPort int, fwd []string) (*Instance, error) {
 	if len(name) > 14 {
 		return nil, fmt.Errorf("instance name %q: longer than 14 characters", name)
@@ -135,7 +142,7 @@ func Create(ctx context.Context, d *ovs.Daemon, br, name string, k Kind, inPort,
 		done: make(chan struct{})}
 	err := in.create(ctx, d)
 	if err == nil {
-		err = in.start(fwd)
+		err = in.start(ctx, fwd)
 	}
 	if err != nil {
 		// clean up even when ctx was cancelled (a closing driver)
@@ -157,8 +164,18 @@ func (in *Instance) create(ctx context.Context, d *ovs.Daemon) error {
 	return in.loadRules(ctx)
 }
 
-// start runs the forwarder inside the namespace; done closes when it exits.
-func (in *Instance) start(fwd []string) error {
+// ReadyTimeout bounds how long Create waits for a started forwarder to say
+// it forwards (its sockets bound: it binds within milliseconds when the
+// machine is quiet, a few hundred under load).
+const ReadyTimeout = 20 * time.Second
+
+// start runs the forwarder inside the namespace and returns once it
+// forwards: it wrote dpfwd.ReadyLine on its stdout, so frames arriving on
+// in from now on are queued for it (before that they would be lost). It
+// returns an error ("forwarder not ready") if the forwarder exits first
+// (with its stderr's tail), ctx ends or ReadyTimeout passes; the caller
+// kills and reaps the process (Delete). done closes when it exits.
+func (in *Instance) start(ctx context.Context, fwd []string) error {
 	ip, err := exec.LookPath("ip")
 	if err != nil {
 		return err
@@ -166,12 +183,22 @@ func (in *Instance) start(fwd []string) error {
 	args := append([]string{"netns", "exec", in.NS}, fwd...)
 	args = append(args, "-in", "in", "-out", "out")
 	cmd := exec.Command(ip, args...)
-	var stderr strings.Builder
-	cmd.Stderr = &limited{w: &stderr, n: 4096}
-	if err := cmd.Start(); err != nil {
+	stderr := &tail{n: 4096}
+	cmd.Stderr = stderr
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("forwarder: %w", err)
+	}
+	cmd.Stdout = w
+	err = cmd.Start()
+	w.Close() // the child holds its own copy
+	if err != nil {
+		r.Close()
 		return fmt.Errorf("forwarder: %w", err)
 	}
 	in.proc, in.Pid = cmd, cmd.Process.Pid
+	ready := make(chan struct{})
+	go readReady(r, ready)
 	go func() {
 		err := cmd.Wait()
 		if msg := strings.TrimSpace(stderr.String()); msg != "" && err != nil {
@@ -180,22 +207,57 @@ func (in *Instance) start(fwd []string) error {
 		in.exit = err
 		close(in.done)
 	}()
-	return nil
+	timer := time.NewTimer(ReadyTimeout)
+	defer timer.Stop()
+	select {
+	case <-ready:
+		return nil
+	case <-in.done:
+		return fmt.Errorf("forwarder not ready: %s", in.ExitReason())
+	case <-ctx.Done():
+		return fmt.Errorf("forwarder not ready: %w", ctx.Err())
+	case <-timer.C:
+		return fmt.Errorf("forwarder not ready: no %q line on its stdout within %v", dpfwd.ReadyLine, ReadyTimeout)
+	}
 }
 
-// limited keeps the first n bytes written.
-type limited struct {
-	w io.Writer
-	n int
+// readReady reads the forwarder's stdout to its end, closing ready at the
+// first dpfwd.ReadyLine; the rest is discarded (the pipe stays drained, so
+// a forwarder writing more never blocks on it).
+func readReady(r *os.File, ready chan<- struct{}) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == dpfwd.ReadyLine {
+			close(ready)
+			break
+		}
+	}
+	_, _ = io.Copy(io.Discard, r)
 }
 
-func (l *limited) Write(p []byte) (int, error) {
-	if l.n > 0 {
-		k := min(len(p), l.n)
-		_, _ = l.w.Write(p[:k])
-		l.n -= k
+// tail keeps the last n bytes written (the end of a stderr holds the
+// error that ended the process).
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+	n   int
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.n {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.n:]...)
 	}
 	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
 }
 
 // Kill kills the forwarder (SIGKILL): the instance stops forwarding, as a

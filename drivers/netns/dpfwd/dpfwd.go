@@ -23,9 +23,15 @@ import (
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
+// ReadyLine is the line Main writes to stdout once the forwarder's sockets
+// are bound: from then on every frame arriving on in is queued for it
+// (drivers/netns waits for this line before it reports the instance made).
+const ReadyLine = "ready"
+
 // Run forwards frames from interface in to interface out until ctx ends or
-// a socket fails.
-func Run(ctx context.Context, in, out string) error {
+// a socket fails. ready (if not nil) is called once both sockets are bound,
+// before the first frame is read.
+func Run(ctx context.Context, in, out string, ready func()) error {
 	ii, err := net.InterfaceByName(in)
 	if err != nil {
 		return fmt.Errorf("in: %w", err)
@@ -58,6 +64,9 @@ func Run(ctx context.Context, in, out string) error {
 		_ = unix.Shutdown(rfd, unix.SHUT_RD)
 		_ = unix.Close(rfd)
 	}()
+	if ready != nil {
+		ready()
+	}
 	to := &unix.SockaddrLinklayer{Ifindex: oi.Index, Halen: 6}
 	buf := make([]byte, 65536)
 	for {
@@ -85,8 +94,8 @@ func Run(ctx context.Context, in, out string) error {
 	}
 }
 
-// Main is the forwarder's command line: -in IFACE -out IFACE. It returns the
-// process exit code.
+// Main is the forwarder's command line: -in IFACE -out IFACE. It writes
+// ReadyLine to stdout once it forwards and returns the process exit code.
 func Main(args []string) int {
 	fs := flag.NewFlagSet("dp-forward", flag.ContinueOnError)
 	in := fs.String("in", "in", "interface frames arrive on")
@@ -96,7 +105,8 @@ func Main(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := Run(ctx, *in, *out); err != nil {
+	ready := func() { fmt.Fprintln(os.Stdout, ReadyLine) }
+	if err := Run(ctx, *in, *out, ready); err != nil {
 		fmt.Fprintln(os.Stderr, "dp-forward:", err)
 		return 1
 	}

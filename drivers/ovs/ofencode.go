@@ -471,13 +471,9 @@ func parseUint(s string, size int) (value, error) {
 	return x, nil
 }
 
+// bigEndian is v's low size bytes in network order.
 func bigEndian(v uint64, size int) []byte {
-	b := make([]byte, size)
-	for i := size - 1; i >= 0; i-- {
-		b[i] = byte(v)
-		v >>= 8
-	}
-	return b
+	return binary.BigEndian.AppendUint64(nil, v)[8-size:]
 }
 
 // parseIPValue reads "a.b.c.d", "a.b.c.d/e.f.g.h" or "a.b.c.d/len".
@@ -503,10 +499,7 @@ func parseIPValue(s string) (value, error) {
 	if err != nil || n < 0 || n > 32 {
 		return value{}, fmt.Errorf("prefix length %q", mask)
 	}
-	x.m = bigEndian(uint64(uint32(0xffffffff)<<(32-n)&0xffffffff), 4)
-	if n == 0 {
-		x.m = []byte{0, 0, 0, 0}
-	}
+	x.m = bigEndian(uint64(^uint32(0)<<(32-n)), 4) // /0: a shift by 32 gives the all-zero mask
 	return x, nil
 }
 

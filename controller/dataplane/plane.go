@@ -629,7 +629,7 @@ func (p *Plane) AddInstance(ctx context.Context, dc, stage int, idx uint8, kind 
 			return err
 		}
 		ports := InstancePorts(stage, idx)
-		created, err := netns.Create(ctx, p.d, st.br, fmt.Sprintf("%ss%dx%d", st.br, stage, idx), kind, ports.In, ports.Out, p.cfg.Forwarder)
+		created, err := netns.Create(ctx, p.d, st.br, fmt.Sprintf("%ss%dx%d", st.br, stage, idx), kind, ports.In, ports.Out, p.cfg.Forwarder, 0)
 		if err != nil {
 			return err
 		}

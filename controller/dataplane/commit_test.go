@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
@@ -108,7 +109,7 @@ func TestACommitCompiledBeforeAResetAppliesNothingAfterIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.p.endCallState(a) // a ends
-	if err := b.p.resetLocked(ctx, 0, st); err != nil {
+	if err := b.p.resetLocked(ctx, 0, st, time.Now().Add(socketWait)); err != nil {
 		t.Fatal(err)
 	}
 	b.p.mu.Unlock()
@@ -393,7 +394,7 @@ func TestCloseStopsTheRuleUpdates(t *testing.T) {
 		t.Errorf("a call started after Close: %v, want %v", err, errClosed)
 	}
 	b.p.mu.Lock()
-	err := b.p.resetLocked(ctx, 0, st)
+	err := b.p.resetLocked(ctx, 0, st, time.Now().Add(socketWait))
 	b.p.mu.Unlock()
 	if !errors.Is(err, errClosed) {
 		t.Errorf("a reset after Close: %v, want %v", err, errClosed)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/dcroute"
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/netns"
@@ -27,7 +28,12 @@ type Config struct {
 	// OnFailure is called (without the Plane's lock) for every instance the
 	// Plane saw fail: its namespace or ports vanished, or ovs-vswitchd died.
 	OnFailure func(Failure)
-	// OnError receives errors of the Watch loop (nil: ignored).
+	// OnError receives errors of the Watch loop and of the switches'
+	// background work (nil: ignored). It may be called with the Plane's
+	// locks held (and a Switch's: ovs.Switch.ReportTo), e.g. during the
+	// reset after a restart of ovs-vswitchd: it must return promptly and
+	// must not call the Plane (or its switches), which would deadlock.
+	// Log, count or hand the error to another goroutine.
 	OnError func(error)
 	// Forwarder is the command of each instance's process (standalone
 	// mode; netns.Create).
@@ -155,6 +161,9 @@ type Plane struct {
 	// ovs.LinkNames of the switch namespace in unit tests (nil: those)
 	deleteInst func(context.Context, *netns.Instance) error
 	links      func(context.Context) (map[string]bool, error)
+	// socketClock replaces the wall clock of the wait for the management
+	// sockets after a restart in unit tests (nil: clock.Real)
+	socketClock clock.Clock
 	// linksArmed is closed once a Watch has armed its link-deletion
 	// watch (LinksWatched)
 	armedMu    sync.Mutex
@@ -629,7 +638,7 @@ func (p *Plane) AddInstance(ctx context.Context, dc, stage int, idx uint8, kind 
 			return err
 		}
 		ports := InstancePorts(stage, idx)
-		created, err := netns.Create(ctx, p.d, st.br, fmt.Sprintf("%ss%dx%d", st.br, stage, idx), kind, ports.In, ports.Out, p.cfg.Forwarder)
+		created, err := netns.Create(ctx, p.d, st.br, fmt.Sprintf("%ss%dx%d", st.br, stage, idx), kind, ports.In, ports.Out, p.cfg.Forwarder, 0)
 		if err != nil {
 			return err
 		}

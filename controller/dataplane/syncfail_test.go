@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/dpmeter"
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
@@ -26,8 +28,10 @@ type fakeSwitch struct {
 	// resetErr: Reset's error; resets counts the Reset calls
 	resetErr error
 	resets   int
-	// showErr: Ofctl's error (the management socket not back)
+	// showErr: Ofctl's error (the management socket not back); shows
+	// counts the Ofctl calls
 	showErr error
+	shows   int
 }
 
 func (f *fakeSwitch) Apply(ctx context.Context, want []ovs.Flow, forget ...int) (ovs.Changes, error) {
@@ -41,8 +45,11 @@ func (f *fakeSwitch) Apply(ctx context.Context, want []ovs.Flow, forget ...int) 
 	}
 	return ovs.Changes{CountsUnread: f.unread, CountsRead: f.read}, nil
 }
-func (f *fakeSwitch) Learned(context.Context) (ovs.LearnedRules, error)        { return f.learned, nil }
-func (f *fakeSwitch) Ofctl(context.Context, string, ...string) (string, error) { return "", f.showErr }
+func (f *fakeSwitch) Learned(context.Context) (ovs.LearnedRules, error) { return f.learned, nil }
+func (f *fakeSwitch) Ofctl(context.Context, string, ...string) (string, error) {
+	f.shows++
+	return "", f.showErr
+}
 func (f *fakeSwitch) Reset(context.Context, []ovs.Flow) error {
 	f.resets++
 	return f.resetErr
@@ -178,7 +185,7 @@ func TestResetAfterRestartClearsTheFailedMark(t *testing.T) {
 	st.live[0] = map[uint8]Ports{3: kept}
 	p := &Plane{dcs: []*dcState{st}}
 	ctx := context.Background()
-	if err := p.resetLocked(ctx, 0, st); err != nil {
+	if err := p.resetLocked(ctx, 0, st, time.Now().Add(socketWait)); err != nil {
 		t.Fatal(err)
 	}
 	if st.failed || len(st.ports) != 1 || !st.ports[kept.In] {
@@ -247,12 +254,90 @@ func TestResetRunsWhenTheSocketIsNotBack(t *testing.T) {
 	}
 	sw := &fakeSwitch{showErr: errors.New("ovs-ofctl: connection refused"), resetErr: errors.New("ovs-ofctl: connection refused")}
 	st := &dcState{t: tb, sw: sw, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}}
-	p := &Plane{dcs: []*dcState{st}}
-	if err := p.resetLocked(context.Background(), 0, st); err == nil || !strings.Contains(err.Error(), "management socket") {
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	p := &Plane{dcs: []*dcState{st}, socketClock: clk}
+	if err := p.resetLocked(context.Background(), 0, st, clk.Now()); err == nil || !strings.Contains(err.Error(), "management socket") { // the wait is over
 		t.Fatalf("the reset with no socket: %v; want an error naming the management socket", err)
 	}
 	if sw.resets != 1 || !st.failed {
 		t.Fatalf("%d Resets, failed=%v; want 1, failed", sw.resets, st.failed)
+	}
+}
+
+// selfAdvancing is a virtual clock whose timers fire at once: a wait on
+// it moves its time on by the wait (no real time passes).
+type selfAdvancing struct{ *clock.Virtual }
+
+func (c selfAdvancing) AfterFunc(d time.Duration, f func()) clock.Timer {
+	t := c.Virtual.AfterFunc(d, f)
+	c.Advance(d)
+	return t
+}
+
+// socketlessPlane is a plane of n DCs whose management sockets do not
+// answer (nor does Reset).
+func socketlessPlane(t *testing.T, n int) (*Plane, []*fakeSwitch) {
+	t.Helper()
+	p := &Plane{}
+	var sws []*fakeSwitch
+	for k := range n {
+		tb, err := routing.NewTable(routing.Config{DC: k, N: n, Stages: 1, Paths: map[placement.Pair]placement.Path{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sw := &fakeSwitch{showErr: errors.New("ovs-ofctl: connection refused"), resetErr: errors.New("ovs-ofctl: connection refused")}
+		p.dcs = append(p.dcs, &dcState{t: tb, sw: sw, flows: map[uint32]Flow{}, byCall: map[routing.Call][]uint32{}})
+		sws = append(sws, sw)
+	}
+	return p, sws
+}
+
+// After a restart, the DCs share one wait for their management sockets
+// (socketWait in all, not per DC): the first DC looks until it passed,
+// the others look once; every DC is still reset. Before (revRR LOW-5),
+// each DC waited its own 2 s: 6 s for 3 DCs under the plane's lock.
+func TestTheSocketWaitAfterARestartIsShared(t *testing.T) {
+	p, sws := socketlessPlane(t, 3)
+	start := time.Unix(0, 0)
+	clk := selfAdvancing{clock.NewVirtual(start)}
+	p.socketClock = clk
+	if err := p.resetAllLocked(context.Background()); err == nil || !strings.Contains(err.Error(), "management socket") {
+		t.Fatalf("the reset with no sockets: %v; want an error naming the management socket", err)
+	}
+	if waited := clk.Now().Sub(start); waited != socketWait {
+		t.Errorf("waited %v for the sockets of 3 DCs, want %v in all", waited, socketWait)
+	}
+	for k, sw := range sws {
+		want := 1
+		if k == 0 {
+			want = int(socketWait/socketPoll) + 1
+		}
+		if sw.shows != want || sw.resets != 1 {
+			t.Errorf("DC %d: %d socket looks, %d Resets; want %d, 1", k, sw.shows, sw.resets, want)
+		}
+	}
+}
+
+// A cancelled ctx ends the wait for the management sockets at once: one
+// look per DC, no wait (the plain virtual clock would block any), every
+// DC still reset and marked failed. Before (revRR LOW-5), the wait did
+// not look at ctx: 200 looks and 2 s per DC.
+func TestTheSocketWaitEndsWithTheContext(t *testing.T) {
+	p, sws := socketlessPlane(t, 3)
+	clk := clock.NewVirtual(time.Unix(0, 0))
+	p.socketClock = clk
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.resetAllLocked(ctx); err == nil || !strings.Contains(err.Error(), context.Canceled.Error()) {
+		t.Fatalf("the reset with a cancelled ctx: %v; want an error saying so", err)
+	}
+	for k, sw := range sws {
+		if sw.shows != 1 || sw.resets != 1 || !p.dcs[k].failed {
+			t.Errorf("DC %d: %d socket looks, %d Resets, failed=%v; want 1, 1, failed", k, sw.shows, sw.resets, p.dcs[k].failed)
+		}
+	}
+	if n := clk.Pending(); n != 0 {
+		t.Errorf("%d waits left pending", n)
 	}
 }
 

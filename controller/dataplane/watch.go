@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/ovs"
@@ -395,31 +396,69 @@ func (p *Plane) recoverSwitch(ctx context.Context) error {
 // and the errors are joined. Before (final MED-1), the first failure
 // ended the loop: the DCs after it kept the record of their rules from
 // before the restart on an empty bridge, not marked failed.
+//
+// The wait for the bridges' management sockets has one deadline for all
+// DCs (socketWait from the start: the sockets come back together, once
+// vswitchd has read the database) and ends with ctx. Before (revRR
+// LOW-5), each DC waited its own 2 s and the wait did not look at ctx:
+// N × 2 s under the plane's lock, even for a closing caller.
 func (p *Plane) resetAllLocked(ctx context.Context) error {
+	deadline := p.socketClk().Now().Add(socketWait)
 	var errs []error
 	for k, st := range p.dcs {
 		if st == nil {
 			continue
 		}
-		errs = append(errs, p.resetLocked(ctx, k, st))
+		errs = append(errs, p.resetLocked(ctx, k, st, deadline))
 	}
 	return errors.Join(errs...)
 }
 
+func (p *Plane) socketClk() clock.Clock {
+	if p.socketClock == nil {
+		return clock.Real{}
+	}
+	return p.socketClock
+}
+
+// socketWait bounds the wait after a restart for the bridges' management
+// sockets (all of them: one deadline); socketPoll is the pause between
+// two looks.
+const (
+	socketWait = 2 * time.Second
+	socketPoll = 10 * time.Millisecond
+)
+
+// awaitSocket waits until sw answers on its management socket (nil), or
+// deadline passes or ctx ends (the last look's error, with ctx's).
+func awaitSocket(ctx context.Context, clk clock.Clock, sw ruleSwitch, deadline time.Time) error {
+	for {
+		_, err := sw.Ofctl(ctx, "show")
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return errors.Join(err, ctx.Err())
+		}
+		left := deadline.Sub(clk.Now())
+		if left <= 0 {
+			return err
+		}
+		if serr := clock.Sleep(ctx, clk, min(socketPoll, left)); serr != nil {
+			return errors.Join(err, serr)
+		}
+	}
+}
+
 // resetLocked reinstalls DC k's rules on a restarted switch (Switch.Reset:
-// delete all + install). A success leaves the DC as a successful sync does:
-// not failed (nothing for retryFailed to redo), its port set the live
-// instances'; a failure marks it failed.
-func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState) error {
+// delete all + install) once its bridge's management socket is back, or
+// deadline passed (awaitSocket). A success leaves the DC as a successful
+// sync does: not failed (nothing for retryFailed to redo), its port set
+// the live instances'; a failure marks it failed.
+func (p *Plane) resetLocked(ctx context.Context, k int, st *dcState, deadline time.Time) error {
 	// the bridge's management socket comes back once vswitchd has read
 	// the database; Reset (delete all + install) needs it
-	var err error
-	for i := 0; i < 200; i++ {
-		if _, err = st.sw.Ofctl(ctx, "show"); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	err := awaitSocket(ctx, p.socketClk(), st.sw, deadline)
 	st.failed = true
 	if err != nil {
 		// the Reset below runs all the same: it fails too, and its

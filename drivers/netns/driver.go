@@ -24,6 +24,10 @@ type DriverConfig struct {
 	// Forwarder is the command of each instance's process (see Create):
 	// {os.Executable(), "dp-forward"} in serve, netnstest.Forwarder in tests.
 	Forwarder []string
+	// ReadyTimeout bounds how long a build waits for an instance's
+	// forwarder to say it forwards (its ready line) before the instance
+	// is reported in error: DefaultReadyTimeout (20 s) if 0; not negative.
+	ReadyTimeout time.Duration
 }
 
 type dinst struct {
@@ -62,6 +66,12 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	}
 	if len(cfg.Forwarder) == 0 {
 		return nil, fmt.Errorf("netns driver: Forwarder: the instances' process command is required")
+	}
+	if cfg.ReadyTimeout < 0 {
+		return nil, fmt.Errorf("netns driver: ReadyTimeout: %v is negative (0 means the default, %v)", cfg.ReadyTimeout, DefaultReadyTimeout)
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -122,7 +132,7 @@ func (d *Driver) build(x *dinst, br, name string, kind Kind) {
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
 	defer cancel()
-	in, err := Create(ctx, d.cfg.Daemon, br, name, kind, x.ports.In, x.ports.Out, d.cfg.Forwarder)
+	in, err := Create(ctx, d.cfg.Daemon, br, name, kind, x.ports.In, x.ports.Out, d.cfg.Forwarder, d.cfg.ReadyTimeout)
 	d.mu.Lock()
 	if d.byID[x.inst.ID] != x { // terminated while booting
 		d.mu.Unlock()

@@ -129,20 +129,27 @@ func (in *Instance) ExitReason() string {
 // command (e.g. {"/usr/bin/ims-orch", "dp-forward"}; "-in in -out out" is
 // appended), run inside the namespace. It returns once the forwarder
 // forwards (see start): frames the switch sends to inPort from then on
-// reach outPort. On error it removes what it made, the forwarder's process
-// included (killed and reaped).
-func Create(ctx context.Context, d *ovs.Daemon, br, name string, k Kind, inPort, outPort int, fwd []string) (*Instance, error) {
+// reach outPort. readyTimeout bounds the wait for the forwarder to say so
+// (DefaultReadyTimeout if 0). On error it removes what it made, the
+// forwarder's process and its children included (killed and reaped).
+func Create(ctx context.Context, d *ovs.Daemon, br, name string, k Kind, inPort, outPort int, fwd []string, readyTimeout time.Duration) (*Instance, error) {
 	if len(name) > 14 {
 		return nil, fmt.Errorf("instance name %q: longer than 14 characters", name)
 	}
 	if len(fwd) == 0 {
 		return nil, fmt.Errorf("forwarder: no command for the instance's process")
 	}
+	if readyTimeout < 0 {
+		return nil, fmt.Errorf("readyTimeout: %v is negative (0 means %v)", readyTimeout, DefaultReadyTimeout)
+	}
+	if readyTimeout == 0 {
+		readyTimeout = DefaultReadyTimeout
+	}
 	in := &Instance{Kind: k, NS: name, Bridge: br, InName: name + "i", OutName: name + "o", InPort: inPort, OutPort: outPort,
 		done: make(chan struct{})}
 	err := in.create(ctx, d)
 	if err == nil {
-		err = in.start(ctx, fwd)
+		err = in.start(ctx, fwd, readyTimeout)
 	}
 	if err != nil {
 		// clean up even when ctx was cancelled (a closing driver)
@@ -164,18 +171,26 @@ func (in *Instance) create(ctx context.Context, d *ovs.Daemon) error {
 	return in.loadRules(ctx)
 }
 
-// ReadyTimeout bounds how long Create waits for a started forwarder to say
-// it forwards (its sockets bound: it binds within milliseconds when the
-// machine is quiet, a few hundred under load).
-const ReadyTimeout = 20 * time.Second
+// DefaultReadyTimeout bounds how long Create waits for a started forwarder
+// to say it forwards (its sockets bound: it binds within milliseconds when
+// the machine is quiet, a few hundred under load) unless told otherwise
+// (DriverConfig.ReadyTimeout).
+const DefaultReadyTimeout = 20 * time.Second
+
+// pipesGrace is how long the forwarder's exit waits for its stdout and
+// stderr to close (cmd.WaitDelay): a child it left (a wrapper script's
+// background process) may hold them for ever, and the exit must be seen
+// all the same (Done, the exit status and stderr in Create's error).
+const pipesGrace = time.Second
 
 // start runs the forwarder inside the namespace and returns once it
 // forwards: it wrote dpfwd.ReadyLine on its stdout, so frames arriving on
 // in from now on are queued for it (before that they would be lost). It
 // returns an error ("forwarder not ready") if the forwarder exits first
-// (with its stderr's tail), ctx ends or ReadyTimeout passes; the caller
-// kills and reaps the process (Delete). done closes when it exits.
-func (in *Instance) start(ctx context.Context, fwd []string) error {
+// (with its stderr's tail), ctx ends or readyTimeout passes; the caller
+// kills and reaps the process (Delete). done closes when it exits (at
+// most pipesGrace later when a child of it still holds its pipes).
+func (in *Instance) start(ctx context.Context, fwd []string, readyTimeout time.Duration) error {
 	ip, err := exec.LookPath("ip")
 	if err != nil {
 		return err
@@ -183,6 +198,7 @@ func (in *Instance) start(ctx context.Context, fwd []string) error {
 	args := append([]string{"netns", "exec", in.NS}, fwd...)
 	args = append(args, "-in", "in", "-out", "out")
 	cmd := exec.Command(ip, args...)
+	cmd.WaitDelay = pipesGrace
 	stderr := &tail{n: 4096}
 	cmd.Stderr = stderr
 	r, w, err := os.Pipe()
@@ -207,7 +223,7 @@ func (in *Instance) start(ctx context.Context, fwd []string) error {
 		in.exit = err
 		close(in.done)
 	}()
-	timer := time.NewTimer(ReadyTimeout)
+	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
 	select {
 	case <-ready:
@@ -217,23 +233,33 @@ func (in *Instance) start(ctx context.Context, fwd []string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("forwarder not ready: %w", ctx.Err())
 	case <-timer.C:
-		return fmt.Errorf("forwarder not ready: no %q line on its stdout within %v", dpfwd.ReadyLine, ReadyTimeout)
+		return fmt.Errorf("forwarder not ready: no %q line on its stdout within %v", dpfwd.ReadyLine, readyTimeout)
 	}
 }
 
 // readReady reads the forwarder's stdout to its end, closing ready at the
-// first dpfwd.ReadyLine; the rest is discarded (the pipe stays drained, so
-// a forwarder writing more never blocks on it).
-func readReady(r *os.File, ready chan<- struct{}) {
+// first line that is dpfwd.ReadyLine (surrounding white space aside); the
+// rest is discarded (the pipe stays drained, so a forwarder writing more
+// never blocks on it). A line of any length before it is skipped: it once
+// read with a bufio.Scanner, which stopped at a line over 64 KiB, so the
+// ready line after it was never seen.
+func readReady(r io.ReadCloser, ready chan<- struct{}) {
 	defer r.Close()
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) == dpfwd.ReadyLine {
+	br := bufio.NewReaderSize(r, 4096)
+	inLine := false // the next chunk continues a line longer than the buffer
+	for {
+		chunk, err := br.ReadSlice('\n')
+		whole := !inLine && err != bufio.ErrBufferFull
+		inLine = err == bufio.ErrBufferFull
+		if whole && strings.TrimSpace(string(chunk)) == dpfwd.ReadyLine {
 			close(ready)
 			break
 		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return // the end of stdout (or a read error): no ready line
+		}
 	}
-	_, _ = io.Copy(io.Discard, r)
+	_, _ = io.Copy(io.Discard, br)
 }
 
 // tail keeps the last n bytes written (the end of a stderr holds the
@@ -274,17 +300,22 @@ func (in *Instance) loadRules(ctx context.Context) error {
 	return err
 }
 
-// Delete stops the forwarder and removes the instance's ports and namespace.
+// Delete stops the forwarder and every other process of the namespace
+// (children the forwarder left), then removes the instance's ports and
+// namespace. The processes are killed before the wait for the forwarder's
+// exit: a child holding its pipes would hold that wait (up to pipesGrace).
 func (in *Instance) Delete(ctx context.Context, d *ovs.Daemon) error {
 	var first error
 	if in.proc != nil {
 		_ = in.Kill()
+	}
+	_ = ovs.KillNetnsPids(ctx, in.NS)
+	if in.proc != nil {
 		select {
 		case <-in.done:
 		case <-ctx.Done():
 		}
 	}
-	_ = ovs.KillNetnsPids(ctx, in.NS)
 	for _, p := range []string{in.InName, in.OutName} {
 		if err := d.DelPort(ctx, in.Bridge, p); err != nil && first == nil {
 			first = err

@@ -109,7 +109,7 @@ func TestCreateReturnsOnceTheForwarderForwards(t *testing.T) {
 
 	// the forwarder starts 300 ms late (a loaded machine)
 	slow := append([]string{"sh", "-c", `sleep 0.3; exec "$0" "$@"`}, netnstest.Forwarder(t)...)
-	in, err := Create(ctx, d, br, p+"rf", Transcoder, ports.In, ports.Out, slow)
+	in, err := Create(ctx, d, br, p+"rf", Transcoder, ports.In, ports.Out, slow, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +138,14 @@ func TestCreateReturnsOnceTheForwarderForwards(t *testing.T) {
 }
 
 // A forwarder that exits before it is ready makes Create fail with its
-// stderr, one that never gets ready fails when ctx ends; either way the
-// process is gone (killed, reaped) and the namespace removed.
+// exit status and stderr, one that never gets ready fails when ctx ends or
+// the ready timeout passes; either way the process is gone (killed,
+// reaped), so are its children, and the namespace is removed. A wrapper
+// that exits while a child it started still holds its stdout and stderr
+// ("wrapper with a child") is seen to exit too: before (revRR MED-1),
+// the exit was seen only once the child closed them, so Create waited for
+// ctx (its error had neither the exit status nor the stderr) and its
+// cleanup waited 30 s more before it killed the child.
 func TestCreateFailsWhenTheForwarderIsNotReady(t *testing.T) {
 	ctx := context.Background()
 	d := ovstest.Start(t)
@@ -150,20 +156,25 @@ func TestCreateFailsWhenTheForwarderIsNotReady(t *testing.T) {
 	dir := t.TempDir()
 	for i, tc := range []struct {
 		name   string
-		script string // $1 is the pid file
+		script string // $1 is the pid file ($1.child: a child's pid)
 		ctx    time.Duration
+		ready  time.Duration // Create's readyTimeout
 		want   []string
 	}{
-		{"exits", `echo $$ > "$1"; echo "no luck binding in" >&2; exit 3`, time.Minute, []string{"forwarder not ready", "exit status 3", "no luck binding in"}},
-		{"never ready", `echo $$ > "$1"; exec sleep 600`, time.Second, []string{"forwarder not ready", "context deadline exceeded"}},
+		{"exits", `echo $$ > "$1"; echo "no luck binding in" >&2; exit 3`, time.Minute, 0, []string{"forwarder not ready", "exit status 3", "no luck binding in"}},
+		{"never ready", `echo $$ > "$1"; exec sleep 600`, time.Second, 0, []string{"forwarder not ready", "context deadline exceeded"}},
+		{"no ready line in time", `echo $$ > "$1"; exec sleep 600`, time.Minute, 300 * time.Millisecond,
+			[]string{"forwarder not ready", `no "ready" line on its stdout within 300ms`}},
+		{"wrapper with a child", `echo $$ > "$1"; sleep 600 & echo $! > "$1.child"; echo boom >&2; exit 3`, 5 * time.Second, 0,
+			[]string{"forwarder not ready", "exit status 3", "boom"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pidFile := filepath.Join(dir, tc.name)
+			pidFile := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
 			cctx, cancel := context.WithTimeout(ctx, tc.ctx)
 			defer cancel()
 			name := fmt.Sprintf("%snr%d", d.Prefix(), i)
 			ports := SlotPorts(i + 1)
-			in, err := Create(cctx, d, br, name, Firewall, ports.In, ports.Out, []string{"sh", "-c", tc.script, "sh", pidFile})
+			in, err := Create(cctx, d, br, name, Firewall, ports.In, ports.Out, []string{"sh", "-c", tc.script, "sh", pidFile}, tc.ready)
 			if err == nil {
 				_ = in.Delete(ctx, d)
 				t.Fatal("Create succeeded with a forwarder that never said ready")
@@ -173,13 +184,14 @@ func TestCreateFailsWhenTheForwarderIsNotReady(t *testing.T) {
 					t.Errorf("error %q: want it to say %q", err, w)
 				}
 			}
-			b, rerr := os.ReadFile(pidFile)
-			if rerr != nil {
-				t.Fatalf("the forwarder did not run: %v", rerr)
-			}
-			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			pid := readPid(t, pidFile)
 			if kerr := unix.Kill(pid, 0); !errors.Is(kerr, unix.ESRCH) {
 				t.Errorf("forwarder pid %d after Create failed: kill -0 = %v, want no such process (killed and reaped)", pid, kerr)
+			}
+			if _, serr := os.Stat(pidFile + ".child"); serr == nil {
+				if child := readPid(t, pidFile+".child"); !exited(t, child) {
+					t.Errorf("the forwarder's child %d is alive after Create failed, want it killed", child)
+				}
 			}
 			nss, nerr := ovs.Netns(ctx, name)
 			if nerr != nil {
@@ -189,5 +201,44 @@ func TestCreateFailsWhenTheForwarderIsNotReady(t *testing.T) {
 				t.Errorf("namespaces left after Create failed: %v", nss)
 			}
 		})
+	}
+}
+
+func readPid(t *testing.T, file string) int {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("the forwarder did not run: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("pid file %s: %v", file, err)
+	}
+	return pid
+}
+
+// exited reports whether process pid has ended (it may wait for its
+// parent to reap it): its pidfd is readable once it has; the wait (10 s)
+// only ends a failing run, a live process (SIGKILL already sent) dies at once.
+func exited(t *testing.T, pid int) bool {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return true
+	}
+	if err != nil {
+		t.Fatalf("pidfd of %d: %v", pid, err)
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 10_000)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("poll pidfd of %d: %v", pid, err)
+		}
+		return n == 1
 	}
 }

@@ -110,7 +110,10 @@ const maxSweepRetry = 5 * time.Second
 // ReportTo gives the Switch where its delayed deletes' failures go (nil:
 // nowhere): the 1st, 2nd, 4th, 8th… of a run, each with the run's length;
 // and, once per cause, a bundle that went through ovs-ofctl instead of the
-// OpenFlow connection (bundleFellBackLocked).
+// OpenFlow connection (bundleFellBackLocked). onErr is called with the
+// Switch's lock held (and its caller's, e.g. a dataplane.Plane's, when the
+// report comes from an Apply or Reset): it must return promptly and must
+// not call the Switch, which would deadlock.
 func (s *Switch) ReportTo(onErr func(error)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,32 +1,72 @@
 package openstack
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
-
-	th "github.com/gophercloud/gophercloud/v2/testhelper"
 )
 
-// fakeKeystone answers password auth with a catalog holding compute and
-// image endpoints in two regions.
-func fakeKeystone(t *testing.T) (th.FakeServer, *int) {
-	ks := th.SetupHTTP()
-	t.Cleanup(ks.Teardown)
-	auths := 0
-	ks.Mux.HandleFunc("/v3/auth/tokens", func(w http.ResponseWriter, r *http.Request) {
-		auths++
-		th.TestMethod(t, r, "POST")
-		base := ks.Server.URL
+// keystoneFake answers Keystone's version discovery (GET /) and password
+// authentication (POST /v3/auth/tokens) with a catalog holding compute and
+// image endpoints in two regions. faults[n], when set, answers its n-th
+// request (of either kind) instead.
+type keystoneFake struct {
+	t      *testing.T
+	url    string // where it serves (set before it serves)
+	faults []keystoneFault
+
+	mu               sync.Mutex
+	requests, tokens int // requests seen, tokens issued
+}
+
+// keystoneFault answers one request in Keystone's place.
+type keystoneFault func(w http.ResponseWriter, r *http.Request)
+
+// startKeystone serves a keystoneFake on loopback for the rest of t.
+func startKeystone(t *testing.T, faults ...keystoneFault) *keystoneFake {
+	k := &keystoneFake{t: t, faults: faults}
+	srv := httptest.NewServer(k)
+	t.Cleanup(srv.Close)
+	k.url = srv.URL
+	return k
+}
+
+// counts returns the requests seen and the tokens issued so far.
+func (k *keystoneFake) counts() (requests, tokens int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.requests, k.tokens
+}
+
+func (k *keystoneFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	k.mu.Lock()
+	n := k.requests
+	k.requests++
+	k.mu.Unlock()
+	if n < len(k.faults) && k.faults[n] != nil {
+		k.faults[n](w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/":
+		w.WriteHeader(300)
+		fmt.Fprintf(w, `{"versions": {"values": [{"id": "v3.14", "status": "stable", "links": [{"rel": "self", "href": "%s/v3/"}]}]}}`, k.url)
+	case r.Method == http.MethodPost && r.URL.Path == "/v3/auth/tokens":
+		k.mu.Lock()
+		k.tokens++
+		k.mu.Unlock()
 		ep := func(region, path string) string {
 			return fmt.Sprintf(`{"id": "%s%s", "interface": "public", "region": "%s", "region_id": "%s", "url": "%s/%s/%s"}`,
-				region, path, region, region, base, region, path)
+				region, path, region, region, k.url, region, path)
 		}
 		w.Header().Set("X-Subject-Token", "tok")
-		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(201)
 		fmt.Fprintf(w, `{"token": {"methods": ["password"], "expires_at": "2099-01-01T00:00:00Z",
 			"project": {"id": "p1", "name": "admin", "domain": {"id": "default", "name": "Default"}},
@@ -35,16 +75,20 @@ func fakeKeystone(t *testing.T) (th.FakeServer, *int) {
 			  {"type": "compute", "name": "nova", "id": "c", "endpoints": [%s, %s]},
 			  {"type": "image", "name": "glance", "id": "i", "endpoints": [%s, %s]}]}}`,
 			ep("RegionOne", "compute/v2.1"), ep("RegionTwo", "compute/v2.1"), ep("RegionOne", "image/v2"), ep("RegionTwo", "image/v2"))
-	})
-	return ks, &auths
+	default:
+		k.t.Errorf("keystone fake: unexpected %s %s", r.Method, r.URL.Path)
+		w.WriteHeader(http.StatusNotFound)
+	}
 }
 
+// writeClouds points OS_CLIENT_CONFIG_FILE, for the rest of t, at a
+// clouds.yaml whose cloud "lab" authenticates at authURL.
 func writeClouds(t *testing.T, authURL string) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "clouds.yaml")
 	body := fmt.Sprintf(`clouds:
   lab:
-    auth: {auth_url: %s/v3, username: admin, password: secret, project_name: admin,
+    auth: {auth_url: %s, username: admin, password: secret, project_name: admin,
            user_domain_name: Default, project_domain_name: Default}
     region_name: RegionOne
 `, authURL)
@@ -58,21 +102,21 @@ func writeClouds(t *testing.T, authURL string) {
 }
 
 func TestConnectMapsDCsToCloudRegionAndShares(t *testing.T) {
-	ks, auths := fakeKeystone(t)
-	writeClouds(t, ks.Server.URL)
+	ks := startKeystone(t)
+	writeClouds(t, ks.url+"/v3")
 	cfg := Config{DCs: map[string]DCConfig{
 		"dc-a": {Cloud: "lab", AvailabilityZone: "az-a"},
 		"dc-b": {Cloud: "lab", AvailabilityZone: "az-b"},
 		"dc-c": {Cloud: "lab", Region: "RegionTwo"},
 	}}
-	clients, err := Connect(ctx, cfg)
+	clients, err := Connect(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := clients["dc-a"].Compute.Endpoint; got != ks.Server.URL+"/RegionOne/compute/v2.1/" {
+	if got := clients["dc-a"].Compute.Endpoint; got != ks.url+"/RegionOne/compute/v2.1/" {
 		t.Errorf("dc-a compute endpoint %s", got)
 	}
-	if got := clients["dc-c"].Compute.Endpoint; got != ks.Server.URL+"/RegionTwo/compute/v2.1/" {
+	if got := clients["dc-c"].Compute.Endpoint; got != ks.url+"/RegionTwo/compute/v2.1/" {
 		t.Errorf("dc-c compute endpoint %s", got)
 	}
 	if clients["dc-a"].Compute != clients["dc-b"].Compute {
@@ -81,17 +125,18 @@ func TestConnectMapsDCsToCloudRegionAndShares(t *testing.T) {
 	if clients["dc-a"].Compute.Microversion != ComputeMicroversion || clients["dc-a"].Image == nil {
 		t.Errorf("compute microversion %q, image client %v", clients["dc-a"].Compute.Microversion, clients["dc-a"].Image)
 	}
-	if *auths != 2 {
-		t.Errorf("%d authentications, want one per (cloud, region)", *auths)
+	if _, tokens := ks.counts(); tokens != 2 {
+		t.Errorf("%d authentications, want one per (cloud, region)", tokens)
 	}
 	if clients["dc-a"].Compute.ProviderClient.ReauthFunc == nil {
 		t.Error("tokens would not be renewed")
 	}
 }
 
+// A bad configuration fails Connect at once: no backoff wait.
 func TestConnectErrorsNameTheDC(t *testing.T) {
-	ks, _ := fakeKeystone(t)
-	writeClouds(t, ks.Server.URL)
+	ks := startKeystone(t)
+	writeClouds(t, ks.url+"/v3")
 	cases := []struct {
 		name string
 		dc   DCConfig
@@ -103,9 +148,13 @@ func TestConnectErrorsNameTheDC(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Connect(ctx, Config{DCs: map[string]DCConfig{"dc-x": tc.dc}})
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want %q", err, tc.want)
+			clk := newHookClock(nil)
+			_, _, err := connectIn(clk, Config{DCs: map[string]DCConfig{"dc-x": tc.dc}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, errTransient) {
+				t.Fatalf("err = %v, want %q, not transient", err, tc.want)
+			}
+			if n := clk.waits.Load(); n != 0 {
+				t.Fatalf("%d backoff waits: a bad configuration was retried", n)
 			}
 		})
 	}

@@ -40,7 +40,9 @@ type Clients struct {
 // until ctx ends. So a daemon started while Keystone restarts comes up
 // once Keystone answers. Credentials Keystone refuses (401, 403) and a
 // bad configuration (an unknown cloud, a CA bundle that cannot be read, a
-// region without a compute endpoint) fail at once. The error names the
+// region without a compute endpoint, a certificate the CA bundle does not
+// verify, a host DNS does not know, a URL the HTTP client cannot use) fail
+// at once. The error names the
 // datacenter, the service and Keystone's answer.
 func Connect(ctx context.Context, cfg Config, clk clock.Clock) (map[string]Clients, error) {
 	cfg = cfg.withDefaults()

@@ -1,8 +1,12 @@
 package openstack
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // keystoneFake answers Keystone's version discovery (GET /) and password
@@ -22,7 +27,9 @@ type keystoneFake struct {
 	faults []keystoneFault
 
 	mu               sync.Mutex
-	requests, tokens int // requests seen, tokens issued
+	requests, tokens int           // requests seen, tokens issued
+	open             int           // client connections open (startKeystone's server)
+	connChanged      chan struct{} // a send (dropped when full) as one opens or closes
 }
 
 // keystoneFault answers one request in Keystone's place.
@@ -30,8 +37,23 @@ type keystoneFault func(w http.ResponseWriter, r *http.Request)
 
 // startKeystone serves a keystoneFake on loopback for the rest of t.
 func startKeystone(t *testing.T, faults ...keystoneFault) *keystoneFake {
-	k := &keystoneFake{t: t, faults: faults}
-	srv := httptest.NewServer(k)
+	k := &keystoneFake{t: t, faults: faults, connChanged: make(chan struct{}, 1)}
+	srv := httptest.NewUnstartedServer(k)
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		k.mu.Lock()
+		switch st {
+		case http.StateNew:
+			k.open++
+		case http.StateClosed, http.StateHijacked:
+			k.open--
+		}
+		k.mu.Unlock()
+		select {
+		case k.connChanged <- struct{}{}:
+		default:
+		}
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	k.url = srv.URL
 	return k
@@ -42,6 +64,27 @@ func (k *keystoneFake) counts() (requests, tokens int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.requests, k.tokens
+}
+
+// waitOpen waits until want client connections are open at the fake, as
+// the client's closes reach it; it fails t if that does not happen within
+// a bound (a failure bound, not a timing: closes arrive in microseconds).
+func (k *keystoneFake) waitOpen(want int) {
+	k.t.Helper()
+	bound := time.After(10 * time.Second)
+	for {
+		k.mu.Lock()
+		open := k.open
+		k.mu.Unlock()
+		if open == want {
+			return
+		}
+		select {
+		case <-k.connChanged:
+		case <-bound:
+			k.t.Fatalf("%d client connections open at Keystone, want %d", open, want)
+		}
+	}
 }
 
 func (k *keystoneFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -133,29 +176,94 @@ func TestConnectMapsDCsToCloudRegionAndShares(t *testing.T) {
 	}
 }
 
-// A bad configuration fails Connect at once: no backoff wait.
+// A bad configuration fails Connect at once: no backoff wait. That
+// includes a Keystone whose certificate the CA bundle does not verify, a
+// host DNS does not know and a URL the HTTP client cannot use: the HTTP
+// client's error is a net.Error for all three, yet no retry mends them.
 func TestConnectErrorsNameTheDC(t *testing.T) {
 	ks := startKeystone(t)
-	writeClouds(t, ks.url+"/v3")
+	untrusted := httptest.NewUnstartedServer(ks)
+	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0) // its handshake errors
+	untrusted.StartTLS()
+	t.Cleanup(untrusted.Close)
 	cases := []struct {
-		name string
-		dc   DCConfig
-		want string
+		name    string
+		authURL string // clouds.yaml's auth_url; "" is the fake Keystone
+		dc      DCConfig
+		want    []string
 	}{
-		{"unknown cloud", DCConfig{Cloud: "nope"}, `datacenter dc-x (cloud "nope"): cloud nope does not exist`},
-		{"missing CA bundle", DCConfig{Cloud: "lab", CACert: "/nonexistent/ca.pem"}, "CA bundle"},
-		{"unknown region", DCConfig{Cloud: "lab", Region: "Mars"}, `compute endpoint (region "Mars")`},
+		{"unknown cloud", "", DCConfig{Cloud: "nope"}, []string{`datacenter dc-x (cloud "nope"): cloud nope does not exist`}},
+		{"missing CA bundle", "", DCConfig{Cloud: "lab", CACert: "/nonexistent/ca.pem"}, []string{"CA bundle"}},
+		{"unknown region", "", DCConfig{Cloud: "lab", Region: "Mars"}, []string{`compute endpoint (region "Mars")`}},
+		{"untrusted certificate", untrusted.URL + "/v3", DCConfig{Cloud: "lab"},
+			[]string{`datacenter dc-x (cloud "lab")`, IdentityService, "certificate does not verify", "cacert", "auth_url", "x509"}},
+		{"unknown host", "http://keystone.invalid/v3", DCConfig{Cloud: "lab"},
+			[]string{`datacenter dc-x (cloud "lab")`, IdentityService, `host "keystone.invalid" is unknown to DNS`, "auth_url", "no such host"}},
+		{"bad URL scheme", "htp://127.0.0.1:1/v3", DCConfig{Cloud: "lab"},
+			[]string{`datacenter dc-x (cloud "lab")`, IdentityService, "auth_url", `unsupported protocol scheme "htp"`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.authURL == "" {
+				tc.authURL = ks.url + "/v3"
+			}
+			writeClouds(t, tc.authURL)
+			nxdomainDNS(t)
 			clk := newHookClock(nil)
 			_, _, err := connectIn(clk, Config{DCs: map[string]DCConfig{"dc-x": tc.dc}})
-			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, errTransient) {
-				t.Fatalf("err = %v, want %q, not transient", err, tc.want)
+			if err == nil || errors.Is(err, errTransient) {
+				t.Fatalf("err = %v, want a permanent error", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("err = %v, want %q in it", err, w)
+				}
 			}
 			if n := clk.waits.Load(); n != 0 {
-				t.Fatalf("%d backoff waits: a bad configuration was retried", n)
+				t.Fatalf("%d backoff waits: a bad configuration was retried (%v)", n, err)
 			}
+			t.Log(err)
 		})
 	}
+}
+
+// nxdomainDNS points the resolver, for the rest of t, at a DNS server on
+// loopback that answers every query "no such name" (NXDOMAIN), as a real
+// one does for a mistyped host: the test needs no network.
+func nxdomainDNS(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			q := buf[:n]
+			end := 12 // the header, then the question's name, type and class
+			for end < n && q[end] != 0 {
+				end += int(q[end]) + 1
+			}
+			end += 5
+			if n < 12 || end > n {
+				continue
+			}
+			resp := append([]byte(nil), q[:end]...)
+			resp[2] = 0x80 | q[2]&0x01        // an answer; recursion desired as asked
+			resp[3] = 0x80 | 3                // recursion available; NXDOMAIN
+			copy(resp[6:12], make([]byte, 6)) // no answer, authority or additional records
+			_, _ = pc.WriteTo(resp, from)
+		}
+	}()
+	r := net.DefaultResolver
+	preferGo, dial := r.PreferGo, r.Dial
+	r.PreferGo = true
+	r.Dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return new(net.Dialer).DialContext(ctx, "udp", pc.LocalAddr().String())
+	}
+	t.Cleanup(func() { r.PreferGo, r.Dial = preferGo, dial })
 }

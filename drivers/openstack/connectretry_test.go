@@ -129,6 +129,22 @@ func TestConnectRetriesTransientKeystoneFailures(t *testing.T) {
 	}
 }
 
+// A failed attempt closes its connections: after Keystone answered 503
+// twice (keep-alive answers, so each attempt's connection would stay
+// idle in its dropped transport), only the returned client's is open.
+func TestConnectClosesFailedAttemptsConnections(t *testing.T) {
+	unavailable := answer(503, `{"error": {"code": 503}}`)
+	ks := startKeystone(t, unavailable, unavailable)
+	writeClouds(t, ks.url+"/v3")
+	if _, _, err := connectIn(newHookClock(nil), connectConfig(0)); err != nil {
+		t.Fatal(err)
+	}
+	if requests, _ := ks.counts(); requests != 3 {
+		t.Fatalf("%d requests to Keystone, want 3 (2 refused, 1 token)", requests)
+	}
+	ks.waitOpen(1)
+}
+
 // Keystone not listening (restarting) at the first two attempts, then
 // listening from the second backoff wait on: the third attempt connects.
 func TestConnectWaitsForKeystoneToListen(t *testing.T) {

@@ -78,6 +78,34 @@ without_lock() {
   )
 }
 
+# lock_holders PATH: the processes whose descriptor of PATH holds its
+# flock(2) lock (as this user sees them in /proc), one "pid N (command)" a
+# line: flock(1) and whatever inherited its descriptor, e.g. a stack
+# started under it
+lock_holders() {
+  local path f pid
+  path=$(readlink -f "$1") || return 0
+  find /proc/[0-9]*/fd -maxdepth 1 -lname "$path" 2>/dev/null | while read -r f; do
+    pid=${f#/proc/}
+    pid=${pid%%/*}
+    if grep -qE '^lock:.* FLOCK ' "/proc/$pid/fdinfo/${f##*/}" 2>/dev/null; then
+      echo "pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-120 | sed 's/ *$//'))"
+    fi
+  done | sort -u
+}
+
+# held_by PATH: who holds PATH, for the messages below
+held_by() {
+  local h
+  h=$(lock_holders "$1")
+  if [ -n "$h" ]; then
+    echo "held by $(echo "$h" | paste -sd ';' | sed 's/;/; /g')"
+  else
+    echo "its holder is not visible to this user (/proc/locks has its pid)"
+  fi
+  echo "(if those are the OpenStack stack's own daemons, started under the lock by hand or by an older ci-openstack.sh, they keep it for ever: stop them with deploy/openstack/down.sh)"
+}
+
 case $(lock_mode "$OS_LOCK") in
 READ)
   echo "ci-openstack: $OS_LOCK is held shared by an ancestor (flock -s): the real-OpenStack run needs it exclusive, run it under \`flock $OS_LOCK\` without -s" >&2
@@ -97,9 +125,9 @@ WRITE)
     exec {OS_LOCK_FD}<"$OS_LOCK"
   fi
   if ! flock -n "$OS_LOCK_FD"; then
-    echo "== waiting for $OS_LOCK (another real-OpenStack run holds it; at most ${LOCK_WAIT} s)"
+    echo "== waiting for $OS_LOCK (another real-OpenStack run holds it; at most ${LOCK_WAIT} s); $(held_by "$OS_LOCK")"
     if ! flock -w "$LOCK_WAIT" "$OS_LOCK_FD"; then
-      echo "ci-openstack: $OS_LOCK not taken within ${LOCK_WAIT} s: another real-OpenStack run holds it" >&2
+      echo "ci-openstack: $OS_LOCK not taken within ${LOCK_WAIT} s: another real-OpenStack run holds it; $(held_by "$OS_LOCK")" >&2
       exit 1
     fi
   fi

@@ -81,7 +81,7 @@ func TestCloudReconcileNova(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	clients, err := openstack.Connect(ctx, oc)
+	clients, err := openstack.Connect(ctx, oc, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func sweepNova(t *testing.T, oc openstack.Config) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	clients, err := openstack.Connect(ctx, oc)
+	clients, err := openstack.Connect(ctx, oc, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func sweepNova(t *testing.T, oc openstack.Config) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 		defer cancel()
-		clients, err := openstack.Connect(ctx, oc)
+		clients, err := openstack.Connect(ctx, oc, clock.Real{})
 		if err != nil {
 			t.Errorf("clean-up: %v", err)
 			return

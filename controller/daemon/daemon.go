@@ -251,7 +251,7 @@ func (d *Daemon) newDriver() (drivers.Driver, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		clients, err := openstack.Connect(ctx, oc)
+		clients, err := openstack.Connect(ctx, oc, d.clk)
 		if err != nil {
 			return nil, fmt.Errorf("driver openstack: %w", err)
 		}

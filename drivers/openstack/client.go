@@ -9,6 +9,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/utils/v2/openstack/clientconfig"
+
+	"github.com/ims-orch/ims-orch/clock"
 )
 
 // ComputeMicroversion is the compute API microversion the driver speaks:
@@ -29,10 +31,26 @@ type Clients struct {
 // OpenStack CLI finds it: OS_CLIENT_CONFIG_FILE, ./clouds.yaml,
 // ~/.config/openstack, /etc/openstack), else from OS_CLOUD, else from the
 // OS_* variables. Tokens are renewed when they expire.
-func Connect(ctx context.Context, cfg Config) (map[string]Clients, error) {
+//
+// A transient failure of the identity service (Keystone) — its version
+// discovery or token request answered 5xx, 429 or 409, a connection
+// refused or reset, no answer within Config.RequestTimeout — is retried
+// as every request of the driver is: at most Config.Retries times, waiting
+// RetryBase·2ⁿ (at most 30 s) on clk (nil: the wall clock) in between,
+// until ctx ends. So a daemon started while Keystone restarts comes up
+// once Keystone answers. Credentials Keystone refuses (401, 403) and a
+// bad configuration (an unknown cloud, a CA bundle that cannot be read, a
+// region without a compute endpoint, a certificate the CA bundle does not
+// verify, a host DNS does not know, a URL the HTTP client cannot use) fail
+// at once. The error names the
+// datacenter, the service and Keystone's answer.
+func Connect(ctx context.Context, cfg Config, clk clock.Clock) (map[string]Clients, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if clk == nil {
+		clk = clock.Real{}
 	}
 	type key struct{ cloud, region, ca string }
 	shared := map[key]Clients{}
@@ -44,7 +62,11 @@ func Connect(ctx context.Context, cfg Config) (map[string]Clients, error) {
 			out[name] = c
 			continue
 		}
-		c, err := connect(ctx, dc, time.Duration(cfg.RequestTimeout))
+		var c Clients
+		err := retryOn(ctx, clk, time.Duration(cfg.RetryBase), "connect", cfg.Retries, func() (err error) {
+			c, err = connect(ctx, dc, time.Duration(cfg.RequestTimeout))
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("openstack: datacenter %s (cloud %q): %w", name, dc.Cloud, err)
 		}
@@ -54,6 +76,8 @@ func Connect(ctx context.Context, cfg Config) (map[string]Clients, error) {
 	return out, nil
 }
 
+// connect authenticates one datacenter's cloud once; a failure of
+// Keystone's is classified (errTransient when worth another attempt).
 func connect(ctx context.Context, dc DCConfig, timeout time.Duration) (Clients, error) {
 	opts := &clientconfig.ClientOpts{Cloud: dc.Cloud, RegionName: dc.Region}
 	cloud := new(clientconfig.Cloud)
@@ -84,7 +108,10 @@ func connect(ctx context.Context, dc DCConfig, timeout time.Duration) (Clients, 
 	transport.TLSClientConfig = tlsConfig
 	provider.HTTPClient = http.Client{Transport: transport, Timeout: timeout}
 	if err := openstack.Authenticate(ctx, provider, *ao); err != nil {
-		return Clients{}, fmt.Errorf("%s: authenticate at %s: %w", IdentityService, ao.IdentityEndpoint, err)
+		transport.CloseIdleConnections() // Connect's next attempt makes its own
+		// transient (errTransient: retried by Connect) or not, by
+		// Keystone's answer, as every request's error
+		return Clients{}, classify(fmt.Sprintf("%s: authenticate at %s", IdentityService, ao.IdentityEndpoint), err)
 	}
 	region := dc.Region
 	if region == "" {

@@ -144,6 +144,13 @@ func (d *Driver) retry(ctx context.Context, op string, fn func() error) error {
 }
 
 func (d *Driver) retryN(ctx context.Context, op string, retries int, fn func() error) error {
+	return retryOn(ctx, d.clk, time.Duration(d.cfg.RetryBase), op, retries, fn)
+}
+
+// retryOn is the driver's retry policy on clk: fn again after a transient
+// error (errTransient) at most retries times, waiting backoff(base, n)
+// before retry n, until ctx ends. Connect uses it before there is a Driver.
+func retryOn(ctx context.Context, clk clock.Clock, base time.Duration, op string, retries int, fn func() error) error {
 	var err error
 	for attempt := 0; ; attempt++ {
 		err = fn()
@@ -153,7 +160,7 @@ func (d *Driver) retryN(ctx context.Context, op string, retries int, fn func() e
 		if ctx.Err() != nil { // the caller gave up: not the cloud's fault, stop
 			return fmt.Errorf("%s: %w (last error: %v)", op, ctx.Err(), err)
 		}
-		if serr := d.sleep(ctx, backoff(time.Duration(d.cfg.RetryBase), attempt)); serr != nil {
+		if serr := clock.Sleep(ctx, clk, backoff(base, attempt)); serr != nil {
 			return fmt.Errorf("%s: %w (last error: %v)", op, serr, err)
 		}
 	}

@@ -2,11 +2,14 @@ package openstack
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -17,6 +20,11 @@ import (
 // errTransient marks failures worth retrying: 5xx, 429, 409 (a server busy
 // with another task) and network errors or per-request timeouts.
 var errTransient = errors.New("transient cloud error")
+
+// errConfig marks failures no retry can mend, because the request could
+// not reach a service it can trust: a certificate the CA bundle does not
+// verify, a host DNS does not know, a URL the HTTP client cannot use.
+var errConfig = errors.New("configuration error")
 
 // errBuildFailed: a server went to ERROR for a reason other than capacity.
 var errBuildFailed = errors.New("server build failed")
@@ -41,6 +49,11 @@ func classify(op string, err error) error {
 	// a 5xx or a slow Keystone is retried, refused credentials are not.
 	if ra := reauthFailure(err); ra != nil {
 		return fmt.Errorf("%s: %w and %w", op, errTokenRefused, classify(IdentityService+": re-authenticate", ra.ErrReauth))
+	}
+	// Checked before net.Error: the HTTP client's *url.Error is a
+	// net.Error whatever its cause, so these would be retried.
+	if why := misconfigured(err); why != "" {
+		return fmt.Errorf("%s: %w: %s: %v", op, errConfig, why, err)
 	}
 	// A per-request timeout (http.Client.Timeout) is a net.Error that also
 	// wraps context.DeadlineExceeded: it is the cloud being slow, retried.
@@ -93,6 +106,45 @@ func reauthFailure(err error) *gophercloud.ErrUnableToReauthenticate {
 		return &v
 	}
 	return nil
+}
+
+// misconfigured says which setting to fix when err is a request the HTTP
+// client could not make for a reason of configuration, or "" when it is
+// not: a certificate that does not verify (cacert, or the host in
+// auth_url), a host name DNS answers "no such host" for (auth_url), or a
+// failure of the client that is neither a network error nor a timeout
+// (a URL scheme other than http/https). A refused or reset connection, a
+// timeout and a DNS server that does not answer stay transient.
+func misconfigured(err error) string {
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var badCert x509.CertificateInvalidError
+	if errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &badHost) || errors.As(err, &badCert) {
+		return "the server's certificate does not verify: set cacert (the datacenter's, or the cloud's in clouds.yaml) to the CA bundle that signed it, or fix the host in auth_url"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return fmt.Sprintf("host %q is unknown to DNS: fix the host in auth_url (clouds.yaml)", dnsErr.Name)
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		var netErr net.Error
+		if !errors.As(urlErr.Err, &netErr) && !urlErr.Timeout() && !connectionLost(urlErr.Err) &&
+			!errors.Is(urlErr.Err, context.Canceled) && !errors.Is(urlErr.Err, context.DeadlineExceeded) {
+			return "the request could not be sent: fix auth_url (clouds.yaml)"
+		}
+	}
+	return ""
+}
+
+// connectionLost tells the HTTP client's errors for a connection that
+// ended under a request (not net.Errors: an EOF, a closed idle or HTTP/2
+// connection) from those of a request it could not make.
+func connectionLost(err error) bool {
+	s := err.Error()
+	return isConnReset(err) || strings.Contains(s, "server closed idle connection") ||
+		strings.Contains(s, "connection broken") || strings.Contains(s, "http2:") || strings.Contains(s, "request canceled")
 }
 
 func isConnReset(err error) bool {

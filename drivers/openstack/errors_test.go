@@ -2,11 +2,15 @@ package openstack
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -53,11 +57,21 @@ func TestClassify(t *testing.T) {
 		{"re-auth: Keystone refused", reauth(errors.New("Post \"http://127.0.0.1:5000/v3/auth/tokens\": dial tcp 127.0.0.1:5000: connect: connection refused")), errTransient, "(Keystone)"},
 		{"re-auth: credentials refused", reauth(gophercloud.ErrUnexpectedResponseCode{Actual: 401, Body: []byte(`{"error": {"message": "The request you have made requires authentication.", "code": 401}}`)}), nil, "the token was refused (HTTP 401) and identity service (Keystone): re-authenticate: HTTP 401: The request you have made requires authentication."},
 		{"something else", errors.New("weird"), nil, "weird"},
+		// the HTTP client's *url.Error is a net.Error whatever its cause:
+		// a network failure under it is retried, a configuration is not
+		{"refused", keystoneErr(&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), errTransient, "connection refused"},
+		{"reset", keystoneErr(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), errTransient, "connection reset"},
+		{"server closed", keystoneErr(io.EOF), errTransient, "EOF"},
+		{"client timeout", keystoneErr(timeoutErr{}), errTransient, "Client.Timeout exceeded"},
+		{"DNS server failing", keystoneErr(&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "server misbehaving", Name: "keystone.lab", IsTemporary: true}}), errTransient, "server misbehaving"},
+		{"DNS: no such host", keystoneErr(&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "keystone.lab", IsNotFound: true}}), errConfig, `host "keystone.lab" is unknown to DNS: fix the host in auth_url`},
+		{"untrusted CA", keystoneErr(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), errConfig, "set cacert"},
+		{"bad scheme", keystoneErr(errors.New(`unsupported protocol scheme "htp"`)), errConfig, "could not be sent: fix auth_url"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := classify("op", tc.err)
-			for _, e := range []error{drivers.ErrQuota, drivers.ErrInvalid, drivers.ErrNotFound, errTransient} {
+			for _, e := range []error{drivers.ErrQuota, drivers.ErrInvalid, drivers.ErrNotFound, errTransient, errConfig} {
 				if errors.Is(got, e) != (e == tc.want) {
 					t.Errorf("classify = %v: errors.Is(%v) = %v", got, e, errors.Is(got, e))
 				}
@@ -71,6 +85,19 @@ func TestClassify(t *testing.T) {
 		t.Error("classify(nil) != nil")
 	}
 }
+
+// keystoneErr is the HTTP client's error for a token request that failed
+// with err.
+func keystoneErr(err error) error {
+	return &url.Error{Op: "Post", URL: "https://keystone.lab:5000/v3/auth/tokens", Err: err}
+}
+
+// timeoutErr is the HTTP client's own timeout (http.Client.Timeout).
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "Client.Timeout exceeded while awaiting headers" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
 
 // reauth is gophercloud's error for a 401 of a service whose
 // re-authentication failed with err.

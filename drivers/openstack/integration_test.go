@@ -89,7 +89,7 @@ func connectTB(tb testing.TB, cfg Config) *Driver {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	clients, err := Connect(ctx, cfg)
+	clients, err := Connect(ctx, cfg, nil)
 	if err != nil {
 		tb.Fatalf("connect: %v", err)
 	}

@@ -89,6 +89,9 @@ type Config struct {
 	// controller/system; "": DefaultStageFloorMode). It acts only on rounds
 	// whose prediction carries peaks (ProfilePrior.StageFloor).
 	StageFloorMode string
+	// Rise sets the round's NoRise and Fast flags of the DP stages (zero
+	// fields: DefaultRisePolicy, issue #16's candidate H; Off: none).
+	Rise RisePolicy
 }
 
 // DefaultTakeoverWait is Config.TakeoverWait's default: one report period
@@ -119,6 +122,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TakeoverWait == 0 {
 		c.TakeoverWait = min(DefaultTakeoverWait, c.Interval/2)
+	}
+	var err error
+	if c.Rise, err = c.Rise.withDefaults(); err != nil {
+		return c, err
 	}
 	switch {
 	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0 || c.MaxReportSkew < 0 || c.SilentHoldRounds < 0 || !(c.RateFactor > 0):
@@ -326,6 +333,9 @@ type Engine struct {
 	next func()
 	// plan is placement.PlanContext (tests replace it)
 	plan func(context.Context, *placement.Snapshot, placement.Options) (*placement.Decision, error)
+	// rise is the DP stages' measured loads of the last rounds, the look-back
+	// of the round's NoRise and Fast flags (norise.go)
+	rise riseHistory
 	in   intake
 	// inFor is the interval whose reports in holds (by arrival): a round's
 	// predict step starts it for the next interval; an engine that starts
@@ -957,7 +967,15 @@ func (e *Engine) predict(st *fsm.State) {
 			pred[k] = v // missing data: the last forecast, held
 		}
 	}
-	var peak map[string]float64
+	var peak, rise map[string]float64
+	for k, f := range fc {
+		if r := f.Rise; r != 0 && !math.IsNaN(r) && !math.IsInf(r, 0) {
+			if rise == nil {
+				rise = map[string]float64{}
+			}
+			rise[k] = r
+		}
+	}
 	for k, v := range pred {
 		if pk := fc[k].Peak; validRate(pk) && pk > v {
 			if peak == nil {
@@ -970,7 +988,7 @@ func (e *Engine) predict(st *fsm.State) {
 		// a retry averages the same frozen intake: one entry is enough
 		e.closingActual = append(e.closingActual, avg)
 	}
-	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred, Peak: peak, ClosedBy: e.token}}, func() {
+	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred, Peak: peak, Rise: rise, ClosedBy: e.token}}, func() {
 		e.closing, e.closingActual = nil, nil
 		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
 		e.lastPred, e.predFor = pred, round+1
@@ -1035,8 +1053,20 @@ func (e *Engine) decide(st *fsm.State, snap *placement.Snapshot, dec *placement.
 	if err == nil && st.Round.Prediction != nil {
 		raised = stageFloor(st.Topology, snap, dec, st.Round.Prediction.Peak, e.cfg.StageFloorMode)
 	}
+	var flags [][]stageFlags
+	if err == nil && st.Round.Prediction != nil && !e.cfg.Rise.Off {
+		s := sumStages(st.Topology, dec, st.Round.Prediction.Actual, st.Round.Prediction.Rise, e.cfg.Rise)
+		caps := make([]float64, len(st.Topology.Stages))
+		for k, v := range st.Topology.Stages {
+			caps[k] = v.Capacity
+		}
+		flags = riseFlags(s, e.rise.add(round, s.seen, e.cfg.Rise), caps, e.cfg.Rise)
+	}
 	dcs, paths := toDecisions(st.Topology, snap, dec, round, note)
 	noteStageFloor(st.Topology, dcs, raised, st.Round.Provisions)
+	if flags != nil {
+		markRise(st.Topology, flags, dcs, st.Round.Provisions)
+	}
 	addControls(st, dcs)
 	e.commit(fsm.DecisionCommitted{Round: round, Decision: dcs, Paths: paths}, func() {
 		e.rec.Decision, e.rec.Paths, e.rec.Totals = dcs, paths, dec.Totals()

@@ -181,7 +181,7 @@ type Stats struct {
 	TransportErrors  int // transport failures (treated as losses)
 	LateAnswers      int // answers for a step that is over
 	// KeepRefused counts step-4 decisions a local controller refused for
-	// their KeepBuffered (HTTP 400 naming the field: rolled back after
+	// their KeepBuffered, NoRise or Fast (HTTP 400 naming the field: rolled back after
 	// advertising it at step 2), sent again at once without it.
 	KeepRefused int
 	// DroppedCommits counts step commits whose result came back after the
@@ -237,8 +237,8 @@ type DCResult struct {
 	Created int    `json:"created"`
 	Reused  int    `json:"reused"`
 	Error   string `json:"error,omitempty"`
-	// KeepRefused: the DC refused the decision's keepBuffered and got it
-	// without (fsm.DCAnswer.KeepRefused)
+	// KeepRefused: the DC refused the decision's keepBuffered (or its
+	// noRise or fast flags) and got it without (fsm.DCAnswer.KeepRefused)
 	KeepRefused bool `json:"keepRefused,omitempty"`
 }
 
@@ -1168,20 +1168,21 @@ func (e *Engine) onAnswer(ep uint64, ex *exchange, dc string, resp protocol.Resp
 	}
 }
 
-// resendWithoutKeep answers a step-4 refusal of KeepBuffered (refusesKeep:
-// the DC's local controller advertised the feature at step 2 and was
-// rolled back since) by sending the DC's decision again at once without
-// the field, so the DC is not given up for the round; the hold is lost in
+// resendWithoutKeep answers a step-4 refusal of an optional target field
+// (refusesOptional: KeepBuffered, NoRise or Fast; the DC's local
+// controller advertised the feature at step 2 and was rolled back since)
+// by sending the DC's decision again at once without those fields, so
+// the DC is not given up for the round; the hold and the flags are lost in
 // that DC this interval. It reports whether it did.
 func (e *Engine) resendWithoutKeep(ep uint64, ex *exchange, dc string, err error) bool {
-	if !e.running || e.epoch != ep || e.ex != ex || ex.step != protocol.StepBroadcast || !refusesKeep(err) {
+	if !e.running || e.epoch != ep || e.ex != ex || ex.step != protocol.StepBroadcast || !refusesOptional(err) {
 		return false
 	}
 	o, ok := ex.pending[dc]
 	if !ok {
 		return false
 	}
-	d := withoutKeep(o.req.Decision)
+	d := withoutOptional(o.req.Decision)
 	if d == nil {
 		return false
 	}
@@ -1193,7 +1194,7 @@ func (e *Engine) resendWithoutKeep(ep uint64, ex *exchange, dc string, err error
 	ex.keepRefused[dc] = true
 	e.stats.KeepRefused++
 	o.sends = 0 // a new request, not a retransmission of the refused one
-	e.log.Warn("the local controller refused keepBuffered (rolled back since its step-2 report advertised it): decision sent again without it",
+	e.log.Warn("the local controller refused an optional field (keepBuffered, noRise or fast; rolled back since its step-2 report advertised it): decision sent again without them",
 		"dc", dc, "round", ex.round, "err", err)
 	e.send(ex, dc, o)
 	return true

@@ -26,8 +26,8 @@ func (e *env) flagRound(r uint64, working int, noRise, fast bool) {
 func TestNoRiseHoldsTheRelease(t *testing.T) {
 	over := Stats{CPU: 92, Mem: 60} // below the bar 0.95
 	for _, tc := range []struct {
-		name    string
-		noRise  bool
+		name      string
+		noRise    bool
 		none, one int // seconds of overload with no scale-out yet; with one
 	}{
 		{"without the flag: 1 min", false, 60, 70},

@@ -228,3 +228,78 @@ func TestProfileForecastRise(t *testing.T) {
 		t.Fatal("riseBeyond")
 	}
 }
+
+// riseForecaster is f with every DP series' Forecast.Rise set to rise.
+type riseForecaster struct {
+	Forecaster
+	rise float64
+}
+
+func (r riseForecaster) Predict(keys []string) map[string]Forecast {
+	out := r.Forecaster.Predict(keys)
+	for k, fc := range out {
+		if kind, _, _, ok := ParseSeriesKey(k); ok && kind == KindDP {
+			fc.Rise = r.rise
+			out[k] = fc
+		}
+	}
+	return out
+}
+
+// A whole run of rounds: the DP load of every pair steps ×10 in round 2,
+// then stays flat. The flags reach the targets through the round's
+// prediction (fsm.Prediction.Rise, also for a resumed round) and the
+// step-2 reports: without a declared profile the DCs that advertise
+// noRise get Fast at the step and NoRise once flat; a declared rise of 1.2
+// keeps Fast and clears NoRise; 1.4 clears both; a DC that does not
+// advertise the feature gets neither, nor does any DC with Rise.Off.
+func TestEngineSendsRiseFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		rise           float64
+		advertise, off bool
+		noRise, fast   bool // some target of some round carried it
+	}{
+		{"no profile", 0, true, false, true, true},
+		{"declared rise 1.2", 1.2, true, false, false, true},
+		{"declared rise 1.4", 1.4, true, false, false, false},
+		{"older locals", 0, false, false, false, false},
+		{"off", 0, true, true, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h *harness
+			h = newHarness(t, 2, transportCfgNone, Hooks{}, func(i, j int) float64 {
+				if h.clk.Now().Sub(t0) < 110*time.Second {
+					return 5000
+				}
+				return 50000
+			})
+			for _, p := range h.parts {
+				if tc.advertise {
+					p.features = []string{protocol.FeatureKeepBuffered, protocol.FeatureNoRise}
+				}
+			}
+			h.cfg.Rise.Off = tc.off
+			var err error
+			if h.eng, err = New(h.cfg, Deps{Clock: h.clk, Transport: h.mem, Forecaster: riseForecaster{newAR1(), tc.rise}, Store: h.store}); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.eng.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(h.eng.Stop)
+			h.runRounds(t, 8)
+			var noRise, fast bool
+			for _, r := range h.eng.Records() {
+				for _, d := range r.Decision {
+					for _, tg := range d.Targets {
+						noRise, fast = noRise || tg.NoRise, fast || tg.Fast
+					}
+				}
+			}
+			if noRise != tc.noRise || fast != tc.fast {
+				t.Fatalf("some target flagged noRise %v, fast %v; want %v, %v", noRise, fast, tc.noRise, tc.fast)
+			}
+		})
+	}
+}

@@ -205,6 +205,23 @@ func TestFastLaunchesJustInTime(t *testing.T) {
 	}
 }
 
+// A step of the load whose projection needs more than the round's raise
+// launches the rest of the raise at once, and no more: 2 × 100 % rising
+// 8 %/s over the last 15 ticks projects 680 %, 7 instances; the round
+// said 4.
+func TestFastReleaseCappedByTheRound(t *testing.T) {
+	e := fastEnv(t)
+	before := len(e.actions(KindCreate, ReasonProactive)) // Min's
+	e.flagRound(1, 4, false, true)
+	for _, id := range e.ids(StateNormal) {
+		e.load[id] = share(100)
+	}
+	e.seconds(2)
+	if got := len(e.actions(KindCreate, ReasonProactive)) - before; got != 2 || e.working("firewall") != 4 {
+		t.Fatalf("%d deferred launches, %d working after the step, want the round's 2 more (4)", got, e.working("firewall"))
+	}
+}
+
 // The feature is advertised by a reactive controller only, and not with
 // NoRiseConfig.Off; a bad field is an error naming it.
 func TestNoRiseFeatureAndConfig(t *testing.T) {

@@ -114,6 +114,7 @@ func issue5Options(e *Experiment) {
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.TrimEmpty, e.ScaleIn, e.PackFlows = false, false, 0, false, false, 0
 	e.Anticipate, e.DPTargetUtilization, e.Targets, e.SpreadOverload, e.ReactiveUtilization = false, 0, nil, 0, 0
 	e.FallingScaleIn, e.FallingScaleInSingle = 0, 0
+	e.RiseFlags = false
 }
 
 // TestExperimentDefaults: an experiment file that sets no scaling option
@@ -126,7 +127,8 @@ func TestExperimentDefaults(t *testing.T) {
 	got := system.Scaling{Predictor: e.Predictor, TargetUtilization: e.TargetUtilization, WarmStart: e.WarmStart, ScaleInGuard: e.ScaleInGuard,
 		LocalFirst: e.LocalFirst, PlanHorizon: e.PlanHorizon, TrimBuffer: e.TrimBuffer, BufferSpare: e.BufferSpare, TrimEmpty: e.TrimEmpty, ScaleIn: e.ScaleIn,
 		PackFlows: e.PackFlows, SpreadOverload: e.SpreadOverload, Anticipate: e.Anticipate, DPTargetUtilization: e.DPTargetUtilization, Targets: e.Targets,
-		ReactiveUtilization: e.ReactiveUtilization, FallingScaleIn: e.FallingScaleIn, FallingScaleInSingle: e.FallingScaleInSingle, TrimEmptyBusy: e.TrimEmptyBusy, TrimEmptySingleBusy: e.TrimEmptySingleBusy}
+		ReactiveUtilization: e.ReactiveUtilization, FallingScaleIn: e.FallingScaleIn, FallingScaleInSingle: e.FallingScaleInSingle, TrimEmptyBusy: e.TrimEmptyBusy, TrimEmptySingleBusy: e.TrimEmptySingleBusy,
+		RiseFlags: e.RiseFlags}
 	if !reflect.DeepEqual(got, system.Defaults) {
 		t.Fatalf("experiment scaling %+v, system defaults %+v", got, system.Defaults)
 	}
@@ -141,6 +143,23 @@ func TestExperimentAnticipateKey(t *testing.T) {
 		}
 		if e.Anticipate != want {
 			t.Fatalf("anticipate: %t parsed as %t", want, e.Anticipate)
+		}
+	}
+}
+
+// The experiment key riseFlags overrides system.Defaults.RiseFlags (on:
+// session 17's candidate H).
+func TestExperimentRiseFlagsKey(t *testing.T) {
+	if !system.Defaults.RiseFlags {
+		t.Fatal("system.Defaults.RiseFlags off, want on (session 17)")
+	}
+	for _, want := range []bool{true, false} {
+		e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("riseFlags: %t\n", want)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.RiseFlags != want {
+			t.Fatalf("riseFlags: %t parsed as %t", want, e.RiseFlags)
 		}
 	}
 }

@@ -181,9 +181,13 @@ type Stats struct {
 	TransportErrors  int // transport failures (treated as losses)
 	LateAnswers      int // answers for a step that is over
 	// KeepRefused counts step-4 decisions a local controller refused for
-	// their KeepBuffered, NoRise or Fast (HTTP 400 naming the field: rolled back after
+	// their KeepBuffered (HTTP 400 naming the field: rolled back after
 	// advertising it at step 2), sent again at once without it.
 	KeepRefused int
+	// RiseRefused counts step-4 decisions without KeepBuffered a local
+	// controller refused for their NoRise or Fast flags (rolled back after
+	// advertising protocol.FeatureNoRise), sent again at once without them.
+	RiseRefused int
 	// DroppedCommits counts step commits whose result came back after the
 	// engine was stopped or restarted (a leadership change): the round
 	// went on from the committed state instead of applying the step's
@@ -237,8 +241,8 @@ type DCResult struct {
 	Created int    `json:"created"`
 	Reused  int    `json:"reused"`
 	Error   string `json:"error,omitempty"`
-	// KeepRefused: the DC refused the decision's keepBuffered (or its
-	// noRise or fast flags) and got it without (fsm.DCAnswer.KeepRefused)
+	// KeepRefused: the DC refused the decision's keepBuffered and got it
+	// without (fsm.DCAnswer.KeepRefused)
 	KeepRefused bool `json:"keepRefused,omitempty"`
 }
 
@@ -1173,7 +1177,8 @@ func (e *Engine) onAnswer(ep uint64, ex *exchange, dc string, resp protocol.Resp
 // controller advertised the feature at step 2 and was rolled back since)
 // by sending the DC's decision again at once without those fields, so
 // the DC is not given up for the round; the hold and the flags are lost in
-// that DC this interval. It reports whether it did.
+// that DC this interval (the step's outcome says keepRefused when a hold
+// was dropped). It reports whether it did.
 func (e *Engine) resendWithoutKeep(ep uint64, ex *exchange, dc string, err error) bool {
 	if !e.running || e.epoch != ep || e.ex != ex || ex.step != protocol.StepBroadcast || !refusesOptional(err) {
 		return false
@@ -1182,17 +1187,21 @@ func (e *Engine) resendWithoutKeep(ep uint64, ex *exchange, dc string, err error
 	if !ok {
 		return false
 	}
-	d := withoutOptional(o.req.Decision)
+	d, keep := withoutOptional(o.req.Decision)
 	if d == nil {
 		return false
 	}
 	o.timer.Stop()
 	o.req.Decision = d
-	if ex.keepRefused == nil {
-		ex.keepRefused = map[string]bool{}
+	if keep {
+		if ex.keepRefused == nil {
+			ex.keepRefused = map[string]bool{}
+		}
+		ex.keepRefused[dc] = true
+		e.stats.KeepRefused++
+	} else {
+		e.stats.RiseRefused++
 	}
-	ex.keepRefused[dc] = true
-	e.stats.KeepRefused++
 	o.sends = 0 // a new request, not a retransmission of the refused one
 	e.log.Warn("the local controller refused an optional field (keepBuffered, noRise or fast; rolled back since its step-2 report advertised it): decision sent again without them",
 		"dc", dc, "round", ex.round, "err", err)

@@ -35,17 +35,18 @@ func refusesOptional(err error) bool {
 }
 
 // withoutOptional is d with every target's optional fields (KeepBuffered,
-// NoRise, Fast) cleared (nil: d had none to clear). d is not changed: its
-// targets are the committed decision's.
-func withoutOptional(d *protocol.DCDecision) *protocol.DCDecision {
+// NoRise, Fast) cleared (nil: d had none to clear), and whether a
+// KeepBuffered was among them. d is not changed: its targets are the
+// committed decision's.
+func withoutOptional(d *protocol.DCDecision) (_ *protocol.DCDecision, keep bool) {
 	if d == nil {
-		return nil
+		return nil, false
 	}
 	var out *protocol.DCDecision
 	for j, tg := range d.Targets {
 		var gone []string
 		if tg.KeepBuffered != 0 {
-			gone = append(gone, "keepBuffered")
+			gone, keep = append(gone, "keepBuffered"), true
 		}
 		if tg.NoRise {
 			gone = append(gone, "noRise")
@@ -64,5 +65,5 @@ func withoutOptional(d *protocol.DCDecision) *protocol.DCDecision {
 		out.Targets[j].KeepBuffered, out.Targets[j].NoRise, out.Targets[j].Fast = 0, false, false
 		out.Targets[j].Reason += "; the local controller refused " + strings.Join(gone, ", ") + " (rolled back after its step-2 report): sent without it"
 	}
-	return out
+	return out, keep
 }

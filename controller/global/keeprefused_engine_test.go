@@ -192,8 +192,9 @@ func TestEngineKeepRefusedAfterDeadline(t *testing.T) {
 
 // A local controller rolled back between step 2 (where it advertised
 // noRise) and step 4 refuses the decision's noRise (HTTP 400 naming the
-// field): the engine sends it again at once without the flags, the DC is
-// not given up, and the step's outcome says so.
+// field): the engine sends it again at once without the flags (counted
+// RiseRefused), the DC is not given up and applies it; no hold was refused
+// (the outcome's keepRefused stays false).
 func TestEngineResendsWithoutNoRise(t *testing.T) {
 	body := `{"type":"about:blank","title":"Bad Request","status":400,"detail":"request body: json: unknown field \"noRise\""}`
 	h, e, k, _ := optionalRound(t, false, time.Millisecond, body, func(tg *protocol.VNFTarget) {
@@ -203,13 +204,13 @@ func TestEngineResendsWithoutNoRise(t *testing.T) {
 	if got := k.sent(); !slices.Equal(got, []bool{true, false}) {
 		t.Fatalf("dc0's step-4 sends (carried noRise/fast): %v, want [true false]", got)
 	}
-	if st := e.Stats(); st.KeepRefused != 1 || st.Unreachable != 0 || st.Retransmissions != 0 {
-		t.Fatalf("stats %+v: want one resend without the flags, no DC given up", st)
+	if st := e.Stats(); st.RiseRefused != 1 || st.KeepRefused != 0 || st.Unreachable != 0 || st.Retransmissions != 0 {
+		t.Fatalf("stats %+v: want one resend without the flags (RiseRefused, not KeepRefused), no DC given up", st)
 	}
 	if n := h.parts["dc0"].actedCount(0, protocol.StepBroadcast); n != 1 {
 		t.Fatalf("dc0 applied decision 0 %d times, want 1", n)
 	}
-	if outs := h.store.Outcomes(); len(outs) != 1 || !outs[0].DCs[0].KeepRefused {
-		t.Fatalf("outcomes %+v: want dc0's refusal recorded", outs)
+	if outs := h.store.Outcomes(); len(outs) != 1 || outs[0].DCs[0].KeepRefused || outs[0].DCs[0].State != fsm.OutcomeApplied {
+		t.Fatalf("outcomes %+v: want dc0's decision applied, no hold refused", outs)
 	}
 }

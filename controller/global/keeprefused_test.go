@@ -33,14 +33,17 @@ func TestKeepRefused(t *testing.T) {
 		}
 	}
 	d := &protocol.DCDecision{DC: "tokyo", Targets: []protocol.VNFTarget{{VNF: "ids", KeepBuffered: 2}, {VNF: "firewall"}}}
-	c := withoutOptional(d)
-	if c == nil || c.Targets[0].KeepBuffered != 0 || c.Targets[1].VNF != "firewall" {
+	c, keep := withoutOptional(d)
+	if c == nil || !keep || c.Targets[0].KeepBuffered != 0 || c.Targets[1].VNF != "firewall" {
 		t.Fatalf("withoutOptional: %+v", c)
 	}
 	if d.Targets[0].KeepBuffered != 2 || d.Targets[0].Reason != "" {
 		t.Fatalf("withoutOptional changed the committed decision: %+v", d.Targets[0])
 	}
-	if withoutOptional(c) != nil || withoutOptional(nil) != nil {
+	if c, _ := withoutOptional(c); c != nil {
+		t.Fatal("withoutOptional of a decision without keepBuffered: want nil (nothing to resend)")
+	}
+	if c, _ := withoutOptional(nil); c != nil {
 		t.Fatal("withoutOptional of a decision without keepBuffered: want nil (nothing to resend)")
 	}
 }
@@ -59,9 +62,12 @@ func TestNoRiseRefused(t *testing.T) {
 		t.Error("a longer name recognised")
 	}
 	d := &protocol.DCDecision{DC: "tokyo", Targets: []protocol.VNFTarget{{VNF: "ids", NoRise: true, Fast: true}, {VNF: "firewall", Fast: true, KeepBuffered: 1}, {VNF: "nat"}}}
-	c := withoutOptional(d)
-	if c == nil {
-		t.Fatal("withoutOptional: nil, want the flags cleared")
+	c, keep := withoutOptional(d)
+	if c == nil || !keep {
+		t.Fatalf("withoutOptional: %+v (keepBuffered dropped %v), want the flags and the hold cleared", c, keep)
+	}
+	if _, keep := withoutOptional(&protocol.DCDecision{Targets: []protocol.VNFTarget{{VNF: "ids", NoRise: true}}}); keep {
+		t.Error("a decision with flags only: keepBuffered reported dropped")
 	}
 	for j, tg := range c.Targets {
 		if tg.NoRise || tg.Fast || tg.KeepBuffered != 0 {

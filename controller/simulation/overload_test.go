@@ -134,32 +134,25 @@ func TestExperimentDefaults(t *testing.T) {
 	}
 }
 
-// The experiment key anticipate overrides system.Defaults.Anticipate.
-func TestExperimentAnticipateKey(t *testing.T) {
-	for _, want := range []bool{true, false} {
-		e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("anticipate: %t\n", want)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Anticipate != want {
-			t.Fatalf("anticipate: %t parsed as %t", want, e.Anticipate)
-		}
-	}
-}
-
-// The experiment key riseFlags overrides system.Defaults.RiseFlags (on:
-// session 17's candidate H).
-func TestExperimentRiseFlagsKey(t *testing.T) {
+// The experiment keys anticipate and riseFlags override
+// system.Defaults.Anticipate and RiseFlags (riseFlags on by default since
+// session 17: candidate H).
+func TestExperimentSwitchKeys(t *testing.T) {
 	if !system.Defaults.RiseFlags {
 		t.Fatal("system.Defaults.RiseFlags off, want on (session 17)")
 	}
-	for _, want := range []bool{true, false} {
-		e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("riseFlags: %t\n", want)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.RiseFlags != want {
-			t.Fatalf("riseFlags: %t parsed as %t", want, e.RiseFlags)
+	for key, field := range map[string]func(*Experiment) bool{
+		"anticipate": func(e *Experiment) bool { return e.Anticipate },
+		"riseFlags":  func(e *Experiment) bool { return e.RiseFlags },
+	} {
+		for _, want := range []bool{true, false} {
+			e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("%s: %t\n", key, want)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := field(e); got != want {
+				t.Fatalf("%s: %t parsed as %t", key, want, got)
+			}
 		}
 	}
 }

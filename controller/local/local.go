@@ -940,8 +940,9 @@ func (c *Controller) onTick() {
 		// tick-driven trims would otherwise keep the instances for good)
 		for _, vs := range c.vnfs {
 			vs.keep, vs.raised = 0, 0
+			vs.noRise, vs.fast, vs.deferred = false, false, 0 // the round's flags end with it too
 		}
-		c.log.Warn("reactive scaling resumed without enter-interval; the round's buffer keep dropped", "pausedFor", now.Sub(c.pausedAt).String())
+		c.log.Warn("reactive scaling resumed without enter-interval; the round's buffer keep and rise flags dropped", "pausedFor", now.Sub(c.pausedAt).String())
 	}
 	var ops []op
 	for _, name := range c.order {

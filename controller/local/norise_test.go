@@ -62,6 +62,21 @@ func TestNoRiseHoldsTheRelease(t *testing.T) {
 	})
 }
 
+// A round whose enter never comes (a lost global controller) ends with
+// MaxPause: reactive scaling resumes and the round's NoRise is dropped,
+// so the hold is one minute again.
+func TestNoRiseDroppedAfterMaxPause(t *testing.T) {
+	e := newEnv(t, utilCfg(1, 0.95), fake.Options{})
+	e.flagRound(1, 1, true, false)
+	e.req(2, protocol.StepAcquire, nil) // paused; no step 4 or 5 follows
+	e.seconds(61)                       // MaxPause (60 s) resumes reactive scaling
+	e.load[e.ids(StateNormal)[0]] = Stats{CPU: 92, Mem: 60}
+	e.seconds(70)
+	if as := e.actions(KindCreate, ReasonReactive); len(as) != 1 || !strings.Contains(as[0].Detail, "released after 1m0s") {
+		t.Fatalf("reactive creates %+v, want one after the minute's hold", as)
+	}
+}
+
 // Under NoRise the scale-in guard counts a DP stage's instance as full at
 // 99 % of its capacity (NoRiseConfig.Guard), not at its 90 % load
 // threshold: four instances at 70 % (280 %) keep 3, not 4.

@@ -111,15 +111,17 @@ func (c *Controller) fastNeedLocked(vs *vnfState) int {
 
 // deferLocked is a round's raise of the VNF to want (from working)
 // under Fast: it returns the count to launch now, ⌈projected need⌉ but at
-// least working, and remembers want as the deferred target the tick
-// releases (releaseDeferredLocked). Without Fast, a raise, a DP stage,
-// or with the datacenter draining, want is returned and nothing deferred.
+// least working, the VNF's minimum and one (a stage with no working
+// instance carries no load that could show the need), and remembers want
+// as the deferred target the tick releases (releaseDeferredLocked).
+// Without Fast, a raise, a DP stage, or with the datacenter draining,
+// want is returned and nothing deferred.
 func (c *Controller) deferLocked(vs *vnfState, want, working int) int {
 	vs.deferred = 0
 	if !vs.fast || !vs.byShare() || want <= working || c.draining {
 		return want
 	}
-	if need := max(c.fastNeedLocked(vs), working); need < want {
+	if need := max(c.fastNeedLocked(vs), working, c.minLocked(vs), 1); need < want {
 		vs.deferred = want
 		return need
 	}

@@ -237,6 +237,28 @@ func TestFastReleaseCappedByTheRound(t *testing.T) {
 	}
 }
 
+// Fast never defers a stage's raise to no working instance: with none,
+// no load can show the need, so one is launched at once (the round's
+// minimum, when higher, too: controller/system TestDrainMovesEverythingOut
+// after the undrain).
+func TestFastLaunchesOneFromNone(t *testing.T) {
+	e := anticipateEnv(t, 0, 10*time.Second, func(c *Config) { c.Anticipate = false })
+	e.seconds(20) // a recorded load of 0
+	e.flagRound(1, 3, false, true)
+	if w := e.working("firewall"); w != 1 {
+		t.Fatalf("working %d after a fast raise from none to 3, want 1 at once", w)
+	}
+	e = anticipateEnv(t, 0, 10*time.Second, func(c *Config) { c.Anticipate = false })
+	e.seconds(20)
+	d := decision(1, map[string]int{"firewall": 3})
+	d.Targets[0].Fast = true
+	d.Limits = []protocol.VNFLimit{{VNF: "firewall", Min: 2}} // the decision raises the minimum
+	e.roundDecision(1, d)
+	if w := e.working("firewall"); w != 2 {
+		t.Fatalf("working %d after a fast raise from none to 3 with minimum 2, want the minimum at once", w)
+	}
+}
+
 // The feature is advertised by a reactive controller only, and not with
 // NoRiseConfig.Off; a bad field is an error naming it.
 func TestNoRiseFeatureAndConfig(t *testing.T) {

@@ -165,6 +165,8 @@ var experimentSwitches = []struct {
 		usage: "between rounds, buffer one instance when a VNF's measured load in a DC has stayed under what one instance fewer carries (hybrid only)"},
 	{flag: "anticipate", def: system.Defaults.Anticipate, field: func(e *simulation.Experiment) *bool { return &e.Anticipate },
 		usage: "hybrid's DP stages scale out before the overload when the measured load's rise would pass the instances' capacity within a boot"},
+	{flag: "rise-flags", def: system.Defaults.RiseFlags, field: func(e *simulation.Experiment) *bool { return &e.RiseFlags },
+		usage: "hybrid's rounds flag a DP stage \"no rise\" (flat after a steep rise: longer reactive hold, 99% scale-in guard, no anticipation on ≤ 2 working) and \"fast\" (a steep rise: the raise launched just in time), unless the declared profile foresees a rise"},
 	{flag: "paper-reactive", def: false, field: func(e *simulation.Experiment) *bool { return &e.PaperReactive },
 		usage: "use the paper's literal reactive majority rule (running instances only), as its reactive-only baseline did"},
 }

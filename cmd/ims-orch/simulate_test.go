@@ -107,7 +107,7 @@ func TestSimulateSwitchesOverrideTheExperiment(t *testing.T) {
 		"warm-start": "WarmStart", "overload-at-capacity": "OverloadAtCapacity", "scale-in-guard": "ScaleInGuard",
 		"local-first": "LocalFirst", "plan-horizon": "PlanHorizon", "trim-buffer": "TrimBuffer",
 		"trim-empty": "TrimEmpty", "scale-in": "ScaleIn", "paper-reactive": "PaperReactive", "anticipate": "Anticipate",
-		"profile-prior": "ProfilePrior",
+		"profile-prior": "ProfilePrior", "rise-flags": "RiseFlags",
 	}
 	if len(experimentSwitches) != len(fields) {
 		t.Fatalf("%d switch flags, the test knows %d", len(experimentSwitches), len(fields))

@@ -273,6 +273,9 @@ type PolicyConfig struct {
 	// Anticipate: DP stages scale out before the overload (hybrid only;
 	// local.Config.Anticipate).
 	Anticipate *bool `yaml:"anticipate"`
+	// RiseFlags: the rounds flag DP stages NoRise and Fast (hybrid only;
+	// system.Scaling.RiseFlags; false: session 16's behaviour, no flag).
+	RiseFlags *bool `yaml:"riseFlags"`
 	// PackFlows: new DP flows are packed onto the most-loaded instance with
 	// room up to this fraction of its capacity (system.Config.PackFlows,
 	// flows of system.DefaultFlowPackets packets/s; 0: least-loaded).
@@ -431,7 +434,7 @@ func (p PolicyConfig) Scaling() system.Scaling {
 	for _, f := range []struct {
 		dst *bool
 		v   *bool
-	}{{&s.LocalFirst, p.LocalFirst}, {&s.PlanHorizon, p.PlanHorizon}, {&s.ScaleInGuard, p.ScaleInGuard}, {&s.TrimBuffer, p.TrimBuffer}, {&s.TrimEmpty, p.TrimEmpty}, {&s.ScaleIn, p.ScaleIn}, {&s.Anticipate, p.Anticipate}} {
+	}{{&s.LocalFirst, p.LocalFirst}, {&s.PlanHorizon, p.PlanHorizon}, {&s.ScaleInGuard, p.ScaleInGuard}, {&s.TrimBuffer, p.TrimBuffer}, {&s.TrimEmpty, p.TrimEmpty}, {&s.ScaleIn, p.ScaleIn}, {&s.Anticipate, p.Anticipate}, {&s.RiseFlags, p.RiseFlags}} {
 		if f.v != nil {
 			*f.dst = *f.v
 		}

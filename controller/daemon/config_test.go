@@ -240,27 +240,28 @@ func TestDaemonDefaultsAreTheSystemDefaults(t *testing.T) {
 		p.DPTargetUtilization != system.Defaults.DPTargetUtilization || !reflect.DeepEqual(p.Targets, system.Defaults.Targets) ||
 		lc.ScaleInGuard != system.Defaults.ScaleInGuard || lc.TrimBuffer != system.Defaults.TrimBuffer || lc.BufferSpare != system.Defaults.BufferSpare ||
 		lc.TrimEmpty != system.Defaults.TrimEmpty || lc.ScaleIn.On != system.Defaults.ScaleIn || lc.Anticipate != system.Defaults.Anticipate ||
-		lc.FallingScaleIn != system.Defaults.FallingScaleIn || lc.FallingScaleInSingle != system.Defaults.FallingScaleInSingle || lc.TrimEmptyBusy != system.Defaults.TrimEmptyBusy || lc.TrimEmptySingleBusy != system.Defaults.TrimEmptySingleBusy {
+		lc.FallingScaleIn != system.Defaults.FallingScaleIn || lc.FallingScaleInSingle != system.Defaults.FallingScaleInSingle || lc.TrimEmptyBusy != system.Defaults.TrimEmptyBusy || lc.TrimEmptySingleBusy != system.Defaults.TrimEmptySingleBusy ||
+		lc.NoRise.Off != !system.Defaults.RiseFlags {
 		t.Fatalf("predictor %s, policy %+v, local %+v: not the system defaults %+v", c.Policy.Predictor, p, lc, system.Defaults)
 	}
 	// 10 s interval, 2 s boots: the interval's end and one boot after it
 	if h := c.planHorizon(); h != 0.5+2.0/10 {
 		t.Fatalf("plan horizon %g, want 0.7", h)
 	}
-	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2\n  trimEmpty: %v\n  scaleIn: %v\n  packFlows: 0.7\n  spreadOverload: 0.75\n  anticipate: %v\n  reactiveUtilization: 0.9\n  fallingScaleIn: 0.5\n  fallingScaleInSingle: 0.6\n  trimEmptyBusy: 0.8\n  trimEmptySingleBusy: 0.85\n  dpTargetUtilization: 0.93\n  targets: [{vnf: IDS, utilization: 0.97}]"
+	edit := "strategy: hybrid\n  predictor: ar1\n  targetUtilization: 1\n  localFirst: true\n  planHorizon: false\n  scaleInGuard: false\n  trimBuffer: false\n  bufferSpare: 2\n  trimEmpty: %v\n  scaleIn: %v\n  packFlows: 0.7\n  spreadOverload: 0.75\n  anticipate: %v\n  reactiveUtilization: 0.9\n  fallingScaleIn: 0.5\n  fallingScaleInSingle: 0.6\n  trimEmptyBusy: 0.8\n  trimEmptySingleBusy: 0.85\n  dpTargetUtilization: 0.93\n  targets: [{vnf: IDS, utilization: 0.97}]\n  riseFlags: false"
 	edit = fmt.Sprintf(edit, !system.Defaults.TrimEmpty, !system.Defaults.ScaleIn, !system.Defaults.Anticipate)
 	c, err = ParseConfig([]byte(strings.Replace(string(DefaultYAML()), "strategy: hybrid", edit, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := system.Scaling{Predictor: "ar1", TargetUtilization: 1, WarmStart: system.Defaults.WarmStart, LocalFirst: true, BufferSpare: 2, TrimEmpty: !system.Defaults.TrimEmpty, ScaleIn: !system.Defaults.ScaleIn, PackFlows: 0.7, SpreadOverload: 0.75,
-		Anticipate: !system.Defaults.Anticipate, ReactiveUtilization: 0.9, FallingScaleIn: 0.5, FallingScaleInSingle: 0.6, TrimEmptyBusy: 0.8, TrimEmptySingleBusy: 0.85, DPTargetUtilization: 0.93, Targets: []fsm.Target{{VNF: "IDS", Utilization: 0.97}}}
+		Anticipate: !system.Defaults.Anticipate, ReactiveUtilization: 0.9, FallingScaleIn: 0.5, FallingScaleInSingle: 0.6, TrimEmptyBusy: 0.8, TrimEmptySingleBusy: 0.85, DPTargetUtilization: 0.93, Targets: []fsm.Target{{VNF: "IDS", Utilization: 0.97}}, RiseFlags: false}
 	if got := c.Policy.Scaling(); !reflect.DeepEqual(got, want) || c.planHorizon() != 0 {
 		t.Fatalf("configured scaling %+v (horizon %g), want %+v", got, c.planHorizon(), want)
 	}
 	// the local controllers get the configured busy bars
-	if lc := (&Daemon{cfg: c}).localTemplate(); lc.TrimEmptyBusy != 0.8 || lc.TrimEmptySingleBusy != 0.85 {
-		t.Fatalf("local template's busy bars %g, %g, want 0.8, 0.85", lc.TrimEmptyBusy, lc.TrimEmptySingleBusy)
+	if lc := (&Daemon{cfg: c}).localTemplate(); lc.TrimEmptyBusy != 0.8 || lc.TrimEmptySingleBusy != 0.85 || !lc.NoRise.Off {
+		t.Fatalf("local template's busy bars %g, %g, noRise %+v, want 0.8, 0.85, off (riseFlags: false)", lc.TrimEmptyBusy, lc.TrimEmptySingleBusy, lc.NoRise)
 	}
 	// the committed policy carries the DP target; reactive-only's drops it
 	if p := c.fsmPolicy(); p.DPTargetUtilization != 0.93 || p.TargetUtilization != 1 || p.StageUtilization("ids") != 0.97 || p.StageUtilization("transcoder") != 0.93 {

@@ -337,7 +337,8 @@ func (d *Daemon) localTemplate() local.Config {
 	cb, _ := d.cfg.Policy.CrashBackoff() // checked by Normalize
 	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: sc.ScaleInGuard, TrimBuffer: sc.TrimBuffer, BufferSpare: sc.BufferSpare,
 		TrimEmpty: sc.TrimEmpty, ScaleIn: local.ScaleIn{On: sc.ScaleIn}, Anticipate: sc.Anticipate, ReactiveUtilization: sc.ReactiveUtilization,
-		FallingScaleIn: sc.FallingScaleIn, FallingScaleInSingle: sc.FallingScaleInSingle, TrimEmptyBusy: sc.TrimEmptyBusy, TrimEmptySingleBusy: sc.TrimEmptySingleBusy, CrashBackoff: cb}
+		FallingScaleIn: sc.FallingScaleIn, FallingScaleInSingle: sc.FallingScaleInSingle, TrimEmptyBusy: sc.TrimEmptyBusy, TrimEmptySingleBusy: sc.TrimEmptySingleBusy, CrashBackoff: cb,
+		NoRise: local.NoRiseConfig{Off: !sc.RiseFlags}}
 	if d.sip != nil && d.cfg.Traffic != nil && !d.cfg.Clustered() {
 		// the Kamailio instances' agents and the simulated DP stages report every second
 		return lc
@@ -365,7 +366,8 @@ func (d *Daemon) build() error {
 	}
 	sc := system.Config{
 		Topology: cfg.fsmTopology(), Policy: cfg.fsmPolicy(),
-		Global:   global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2)},
+		Global: global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2),
+			Rise: global.RisePolicy{Off: !cfg.Policy.Scaling().RiseFlags}},
 		Strategy: strat, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
 		PlanHorizon: cfg.planHorizon(), PackFlows: cfg.Policy.Scaling().PackFlows,
 		SpreadOverload: cfg.Policy.Scaling().SpreadOverload,

@@ -289,6 +289,10 @@ type Prediction struct {
 	// there, and it is up to N² values a round (docs/benchmarks.md
 	// "Prediction history").
 	Peak map[string]float64 `json:"peak,omitempty"`
+	// Rise holds the DP series' declared-profile rise (global.Forecast.Rise;
+	// only series that have a declared profile), read by the round's NoRise
+	// and Fast flags (controller/global norise.go). Round-only, as Peak.
+	Rise map[string]float64 `json:"rise,omitempty"`
 }
 
 // historyFields are the fields of a Prediction that State.History keeps:

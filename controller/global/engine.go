@@ -89,6 +89,9 @@ type Config struct {
 	// controller/system; "": DefaultStageFloorMode). It acts only on rounds
 	// whose prediction carries peaks (ProfilePrior.StageFloor).
 	StageFloorMode string
+	// Rise sets the round's NoRise and Fast flags of the DP stages (zero
+	// fields: DefaultRisePolicy, issue #16's candidate H; Off: none).
+	Rise RisePolicy
 }
 
 // DefaultTakeoverWait is Config.TakeoverWait's default: one report period
@@ -119,6 +122,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TakeoverWait == 0 {
 		c.TakeoverWait = min(DefaultTakeoverWait, c.Interval/2)
+	}
+	var err error
+	if c.Rise, err = c.Rise.withDefaults(); err != nil {
+		return c, err
 	}
 	switch {
 	case c.Interval < 0 || c.Retransmit < 0 || c.StepDeadline < 0 || c.RecordsKept < 0 || c.MaxReportSkew < 0 || c.SilentHoldRounds < 0 || !(c.RateFactor > 0):
@@ -177,6 +184,10 @@ type Stats struct {
 	// their KeepBuffered (HTTP 400 naming the field: rolled back after
 	// advertising it at step 2), sent again at once without it.
 	KeepRefused int
+	// RiseRefused counts step-4 decisions without KeepBuffered a local
+	// controller refused for their NoRise or Fast flags (rolled back after
+	// advertising protocol.FeatureNoRise), sent again at once without them.
+	RiseRefused int
 	// DroppedCommits counts step commits whose result came back after the
 	// engine was stopped or restarted (a leadership change): the round
 	// went on from the committed state instead of applying the step's
@@ -326,6 +337,9 @@ type Engine struct {
 	next func()
 	// plan is placement.PlanContext (tests replace it)
 	plan func(context.Context, *placement.Snapshot, placement.Options) (*placement.Decision, error)
+	// rise is the DP stages' measured loads of the last rounds, the look-back
+	// of the round's NoRise and Fast flags (norise.go)
+	rise riseHistory
 	in   intake
 	// inFor is the interval whose reports in holds (by arrival): a round's
 	// predict step starts it for the next interval; an engine that starts
@@ -957,7 +971,15 @@ func (e *Engine) predict(st *fsm.State) {
 			pred[k] = v // missing data: the last forecast, held
 		}
 	}
-	var peak map[string]float64
+	var peak, rise map[string]float64
+	for k, f := range fc {
+		if r := f.Rise; r != 0 && !math.IsNaN(r) && !math.IsInf(r, 0) {
+			if rise == nil {
+				rise = map[string]float64{}
+			}
+			rise[k] = r
+		}
+	}
 	for k, v := range pred {
 		if pk := fc[k].Peak; validRate(pk) && pk > v {
 			if peak == nil {
@@ -970,7 +992,7 @@ func (e *Engine) predict(st *fsm.State) {
 		// a retry averages the same frozen intake: one entry is enough
 		e.closingActual = append(e.closingActual, avg)
 	}
-	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred, Peak: peak, ClosedBy: e.token}}, func() {
+	e.commit(fsm.RoundStepDone{Round: round, Step: protocol.StepPredict, Prediction: &fsm.Prediction{Round: round, Actual: avg, Predicted: pred, Peak: peak, Rise: rise, ClosedBy: e.token}}, func() {
 		e.closing, e.closingActual = nil, nil
 		e.rec.Actual, e.rec.Predicted, e.rec.PreviousPredicted, e.rec.Forecasts = avg, pred, e.lastPred, fc
 		e.lastPred, e.predFor = pred, round+1
@@ -1035,8 +1057,20 @@ func (e *Engine) decide(st *fsm.State, snap *placement.Snapshot, dec *placement.
 	if err == nil && st.Round.Prediction != nil {
 		raised = stageFloor(st.Topology, snap, dec, st.Round.Prediction.Peak, e.cfg.StageFloorMode)
 	}
+	var flags [][]stageFlags
+	if err == nil && st.Round.Prediction != nil && !e.cfg.Rise.Off {
+		s := sumStages(st.Topology, dec, st.Round.Prediction.Actual, st.Round.Prediction.Rise, e.cfg.Rise)
+		caps := make([]float64, len(st.Topology.Stages))
+		for k, v := range st.Topology.Stages {
+			caps[k] = v.Capacity
+		}
+		flags = riseFlags(s, e.rise.add(round, s.seen, e.cfg.Rise), caps, e.cfg.Rise)
+	}
 	dcs, paths := toDecisions(st.Topology, snap, dec, round, note)
 	noteStageFloor(st.Topology, dcs, raised, st.Round.Provisions)
+	if flags != nil {
+		markRise(st.Topology, flags, dcs, st.Round.Provisions)
+	}
 	addControls(st, dcs)
 	e.commit(fsm.DecisionCommitted{Round: round, Decision: dcs, Paths: paths}, func() {
 		e.rec.Decision, e.rec.Paths, e.rec.Totals = dcs, paths, dec.Totals()
@@ -1138,32 +1172,38 @@ func (e *Engine) onAnswer(ep uint64, ex *exchange, dc string, resp protocol.Resp
 	}
 }
 
-// resendWithoutKeep answers a step-4 refusal of KeepBuffered (refusesKeep:
-// the DC's local controller advertised the feature at step 2 and was
-// rolled back since) by sending the DC's decision again at once without
-// the field, so the DC is not given up for the round; the hold is lost in
-// that DC this interval. It reports whether it did.
+// resendWithoutKeep answers a step-4 refusal of an optional target field
+// (refusesOptional: KeepBuffered, NoRise or Fast; the DC's local
+// controller advertised the feature at step 2 and was rolled back since)
+// by sending the DC's decision again at once without those fields, so
+// the DC is not given up for the round; the hold and the flags are lost in
+// that DC this interval (the step's outcome says keepRefused when a hold
+// was dropped). It reports whether it did.
 func (e *Engine) resendWithoutKeep(ep uint64, ex *exchange, dc string, err error) bool {
-	if !e.running || e.epoch != ep || e.ex != ex || ex.step != protocol.StepBroadcast || !refusesKeep(err) {
+	if !e.running || e.epoch != ep || e.ex != ex || ex.step != protocol.StepBroadcast || !refusesOptional(err) {
 		return false
 	}
 	o, ok := ex.pending[dc]
 	if !ok {
 		return false
 	}
-	d := withoutKeep(o.req.Decision)
+	d, keep := withoutOptional(o.req.Decision)
 	if d == nil {
 		return false
 	}
 	o.timer.Stop()
 	o.req.Decision = d
-	if ex.keepRefused == nil {
-		ex.keepRefused = map[string]bool{}
+	if keep {
+		if ex.keepRefused == nil {
+			ex.keepRefused = map[string]bool{}
+		}
+		ex.keepRefused[dc] = true
+		e.stats.KeepRefused++
+	} else {
+		e.stats.RiseRefused++
 	}
-	ex.keepRefused[dc] = true
-	e.stats.KeepRefused++
 	o.sends = 0 // a new request, not a retransmission of the refused one
-	e.log.Warn("the local controller refused keepBuffered (rolled back since its step-2 report advertised it): decision sent again without it",
+	e.log.Warn("the local controller refused an optional field (keepBuffered, noRise or fast; rolled back since its step-2 report advertised it): decision sent again without them",
 		"dc", dc, "round", ex.round, "err", err)
 	e.send(ex, dc, o)
 	return true

@@ -35,6 +35,14 @@ type Forecast struct {
 	// The round gives every DP stage enough instances at their full
 	// capacity for the peaks of the pairs it carries (stageFloor).
 	Peak float64 `json:"peak,omitempty"`
+	// Rise is a data-plane workload series' declared-profile rise: the
+	// profile's largest pair load over the prior's window ahead ÷ its mean
+	// over the interval just closed (the ratio its prior plans with), or
+	// RiseNoBase when the profile foresees no load over that interval; 0:
+	// the series has no declared profile (or no measured load). A round
+	// sends no NoRise or Fast flag for a stage carrying a pair whose rise
+	// passes RisePolicy's bars.
+	Rise float64 `json:"rise,omitempty"`
 }
 
 // Forecast.Rule values: which rule set a workload series' planning value.

@@ -90,6 +90,7 @@ type scripted struct {
 	calls    int
 	dups     int
 	onHandle func(protocol.Request) // runs before acting, outside the lock
+	features []string               // advertised in the step-2 report
 }
 
 func newScripted(dc string, vnfs []string, working int) *scripted {
@@ -119,7 +120,7 @@ func (s *scripted) Handle(req protocol.Request) protocol.Response {
 	s.acted[[2]uint64{req.Round, uint64(req.Step)}]++
 	switch req.Step {
 	case protocol.StepAcquire:
-		rep := &protocol.ProvisionReport{DC: s.dc}
+		rep := &protocol.ProvisionReport{DC: s.dc, Features: s.features}
 		for _, v := range s.order {
 			rep.VNFs = append(rep.VNFs, *s.vnfs[v])
 		}

@@ -8,34 +8,53 @@ import (
 	"github.com/ims-orch/ims-orch/controller/transport"
 )
 
-// keepBufferedField is VNFTarget.KeepBuffered's name on the wire.
-const keepBufferedField = "keepBuffered"
+// optionalFields are the VNFTarget fields sent only to a DC that
+// advertised their feature at step 2, by their names on the wire:
+// KeepBuffered (protocol.FeatureKeepBuffered), NoRise and Fast
+// (protocol.FeatureNoRise).
+var optionalFields = []string{"keepBuffered", "noRise", "fast"}
 
-// keepUnknown is how an older local controller's problem answer (JSON,
-// transport.BodyError) names the field: encoding/json's
-// `unknown field "keepBuffered"`, its quotes escaped in the detail string.
-const keepUnknown = `unknown field \"` + keepBufferedField + `\"`
-
-// refusesKeep reports whether err is a local controller's refusal of a
-// decision for carrying VNFTarget.KeepBuffered: HTTP 400 whose problem
-// detail names exactly that field as unknown (an older local controller
-// decodes requests strictly). A DC whose local controller advertised the
-// feature at step 2 and was rolled back before step 4 answers so.
-func refusesKeep(err error) bool {
+// refusesOptional reports whether err is a local controller's refusal of
+// a decision for carrying one of the optionalFields: HTTP 400 whose
+// problem detail names exactly that field as unknown (an older local
+// controller decodes requests strictly; encoding/json's
+// `unknown field "noRise"`, its quotes escaped in the detail string). A DC
+// whose local controller advertised the feature at step 2 and was rolled
+// back before step 4 answers so.
+func refusesOptional(err error) bool {
 	var se *transport.StatusError
-	return errors.As(err, &se) && se.Code == 400 && strings.Contains(se.Body, keepUnknown)
+	if !errors.As(err, &se) || se.Code != 400 {
+		return false
+	}
+	for _, f := range optionalFields {
+		if strings.Contains(se.Body, `unknown field \"`+f+`\"`) {
+			return true
+		}
+	}
+	return false
 }
 
-// withoutKeep is d with every target's KeepBuffered cleared (nil: d had
-// none to clear). d is not changed: its targets are the committed
-// decision's.
-func withoutKeep(d *protocol.DCDecision) *protocol.DCDecision {
+// withoutOptional is d with every target's optional fields (KeepBuffered,
+// NoRise, Fast) cleared (nil: d had none to clear), and whether a
+// KeepBuffered was among them. d is not changed: its targets are the
+// committed decision's.
+func withoutOptional(d *protocol.DCDecision) (_ *protocol.DCDecision, keep bool) {
 	if d == nil {
-		return nil
+		return nil, false
 	}
 	var out *protocol.DCDecision
 	for j, tg := range d.Targets {
-		if tg.KeepBuffered == 0 {
+		var gone []string
+		if tg.KeepBuffered != 0 {
+			gone, keep = append(gone, "keepBuffered"), true
+		}
+		if tg.NoRise {
+			gone = append(gone, "noRise")
+		}
+		if tg.Fast {
+			gone = append(gone, "fast")
+		}
+		if len(gone) == 0 {
 			continue
 		}
 		if out == nil {
@@ -43,8 +62,8 @@ func withoutKeep(d *protocol.DCDecision) *protocol.DCDecision {
 			c.Targets = append([]protocol.VNFTarget(nil), d.Targets...)
 			out = &c
 		}
-		out.Targets[j].KeepBuffered = 0
-		out.Targets[j].Reason += "; the local controller refused keepBuffered (rolled back after its step-2 report): sent without it"
+		out.Targets[j].KeepBuffered, out.Targets[j].NoRise, out.Targets[j].Fast = 0, false, false
+		out.Targets[j].Reason += "; the local controller refused " + strings.Join(gone, ", ") + " (rolled back after its step-2 report): sent without it"
 	}
-	return out
+	return out, keep
 }

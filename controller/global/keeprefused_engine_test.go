@@ -25,13 +25,14 @@ type keepRefuser struct {
 	dc    string
 	all   bool          // refuse step 4 with or without the field
 	delay time.Duration // of the refusal
+	body  string        // the refusal's problem answer
 
 	mu    sync.Mutex
 	sends []bool // dc's step-4 sends in order: carried keepBuffered
 }
 
 func hasKeep(d *protocol.DCDecision) bool {
-	return d != nil && slices.ContainsFunc(d.Targets, func(t protocol.VNFTarget) bool { return t.KeepBuffered > 0 })
+	return d != nil && slices.ContainsFunc(d.Targets, func(t protocol.VNFTarget) bool { return t.KeepBuffered > 0 || t.NoRise || t.Fast })
 }
 
 func (k *keepRefuser) Send(dc string, req protocol.Request, deliver transport.Deliver) {
@@ -48,7 +49,7 @@ func (k *keepRefuser) Send(dc string, req protocol.Request, deliver transport.De
 		return
 	}
 	k.h.clk.AfterFunc(k.delay, func() {
-		deliver(protocol.Response{}, &transport.StatusError{DC: dc, Code: 400, Status: "400 Bad Request", Body: oldKeepBody})
+		deliver(protocol.Response{}, &transport.StatusError{DC: dc, Code: 400, Status: "400 Bad Request", Body: k.body})
 	})
 }
 
@@ -63,15 +64,24 @@ func (k *keepRefuser) sent() []bool {
 // transport is k (it resumes the round at step 4).
 func keepRound(t *testing.T, all bool, delay time.Duration) (*harness, *Engine, *keepRefuser, []protocol.DCDecision) {
 	t.Helper()
+	return optionalRound(t, all, delay, oldKeepBody, func(tg *protocol.VNFTarget) {
+		tg.KeepBuffered, tg.Reason = 1, "plan; stage floor asks to keep up to 1 buffered"
+	})
+}
+
+// optionalRound is keepRound with dc0's transcoder target set by mark
+// and the refusals answered with body.
+func optionalRound(t *testing.T, all bool, delay time.Duration, body string, mark func(*protocol.VNFTarget)) (*harness, *Engine, *keepRefuser, []protocol.DCDecision) {
+	t.Helper()
 	h := newHarness(t, 3, transportCfgNone, Hooks{}, nil)
-	k := &keepRefuser{h: h, inner: h.mem, dc: "dc0", all: all, delay: delay}
+	k := &keepRefuser{h: h, inner: h.mem, dc: "dc0", all: all, delay: delay, body: body}
 	var dec []protocol.DCDecision
 	for _, dc := range h.topo.DCs {
 		d := protocol.DCDecision{DC: dc, Interval: 1}
 		for _, v := range vnfNames(h.topo) {
 			tg := protocol.VNFTarget{VNF: v, Working: 1, Reason: "plan"}
 			if dc == "dc0" && v == "transcoder" {
-				tg.KeepBuffered, tg.Reason = 1, "plan; stage floor asks to keep up to 1 buffered"
+				mark(&tg)
 			}
 			d.Targets = append(d.Targets, tg)
 		}
@@ -79,7 +89,7 @@ func keepRound(t *testing.T, all bool, delay time.Duration) (*harness, *Engine, 
 	}
 	prov := map[string]protocol.ProvisionReport{}
 	for _, dc := range h.topo.DCs {
-		prov[dc] = protocol.ProvisionReport{DC: dc, Features: []string{protocol.FeatureKeepBuffered}}
+		prov[dc] = protocol.ProvisionReport{DC: dc, Features: []string{protocol.FeatureKeepBuffered, protocol.FeatureNoRise}}
 	}
 	for _, c := range []fsm.Command{
 		fsm.RoundStarted{Round: 0},
@@ -177,5 +187,30 @@ func TestEngineKeepRefusedAfterDeadline(t *testing.T) {
 	}
 	if st := e.Stats(); st.KeepRefused != 0 || st.Unreachable != 1 {
 		t.Fatalf("stats %+v: want no resend without keepBuffered, dc0 given up", st)
+	}
+}
+
+// A local controller rolled back between step 2 (where it advertised
+// noRise) and step 4 refuses the decision's noRise (HTTP 400 naming the
+// field): the engine sends it again at once without the flags (counted
+// RiseRefused), the DC is not given up and applies it; no hold was refused
+// (the outcome's keepRefused stays false).
+func TestEngineResendsWithoutNoRise(t *testing.T) {
+	body := `{"type":"about:blank","title":"Bad Request","status":400,"detail":"request body: json: unknown field \"noRise\""}`
+	h, e, k, _ := optionalRound(t, false, time.Millisecond, body, func(tg *protocol.VNFTarget) {
+		tg.NoRise, tg.Fast, tg.Reason = true, true, "plan; no rise foreseen"
+	})
+	runStep4(t, h)
+	if got := k.sent(); !slices.Equal(got, []bool{true, false}) {
+		t.Fatalf("dc0's step-4 sends (carried noRise/fast): %v, want [true false]", got)
+	}
+	if st := e.Stats(); st.RiseRefused != 1 || st.KeepRefused != 0 || st.Unreachable != 0 || st.Retransmissions != 0 {
+		t.Fatalf("stats %+v: want one resend without the flags (RiseRefused, not KeepRefused), no DC given up", st)
+	}
+	if n := h.parts["dc0"].actedCount(0, protocol.StepBroadcast); n != 1 {
+		t.Fatalf("dc0 applied decision 0 %d times, want 1", n)
+	}
+	if outs := h.store.Outcomes(); len(outs) != 1 || outs[0].DCs[0].KeepRefused || outs[0].DCs[0].State != fsm.OutcomeApplied {
+		t.Fatalf("outcomes %+v: want dc0's decision applied, no hold refused", outs)
 	}
 }

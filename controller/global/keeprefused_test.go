@@ -2,15 +2,16 @@ package global
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
 	"github.com/ims-orch/ims-orch/controller/transport"
 )
 
-// refusesKeep knows an older local controller's strict refusal of the
+// refusesOptional knows an older local controller's strict refusal of the
 // field (HTTP 400 naming keepBuffered as unknown), wrapped or not, and
-// nothing else; withoutKeep clears the field on a copy and leaves the
+// nothing else; withoutOptional clears the field on a copy and leaves the
 // committed targets alone.
 func TestKeepRefused(t *testing.T) {
 	body := `{"type":"about:blank","title":"Bad Request","status":400,"detail":"request body: json: unknown field \"keepBuffered\""}`
@@ -27,19 +28,56 @@ func TestKeepRefused(t *testing.T) {
 		"a longer name":  {&transport.StatusError{DC: "tokyo", Code: 400, Body: `unknown field \"keepBufferedUntil\"`}, false},
 		"unquoted":       {&transport.StatusError{DC: "tokyo", Code: 400, Body: "unknown field keepBuffered"}, false},
 	} {
-		if got := refusesKeep(tc.err); got != tc.want {
-			t.Errorf("%s: refusesKeep %v, want %v", name, got, tc.want)
+		if got := refusesOptional(tc.err); got != tc.want {
+			t.Errorf("%s: refusesOptional %v, want %v", name, got, tc.want)
 		}
 	}
 	d := &protocol.DCDecision{DC: "tokyo", Targets: []protocol.VNFTarget{{VNF: "ids", KeepBuffered: 2}, {VNF: "firewall"}}}
-	c := withoutKeep(d)
-	if c == nil || c.Targets[0].KeepBuffered != 0 || c.Targets[1].VNF != "firewall" {
-		t.Fatalf("withoutKeep: %+v", c)
+	c, keep := withoutOptional(d)
+	if c == nil || !keep || c.Targets[0].KeepBuffered != 0 || c.Targets[1].VNF != "firewall" {
+		t.Fatalf("withoutOptional: %+v", c)
 	}
 	if d.Targets[0].KeepBuffered != 2 || d.Targets[0].Reason != "" {
-		t.Fatalf("withoutKeep changed the committed decision: %+v", d.Targets[0])
+		t.Fatalf("withoutOptional changed the committed decision: %+v", d.Targets[0])
 	}
-	if withoutKeep(c) != nil || withoutKeep(nil) != nil {
-		t.Fatal("withoutKeep of a decision without keepBuffered: want nil (nothing to resend)")
+	if c, _ := withoutOptional(c); c != nil {
+		t.Fatal("withoutOptional of a decision without keepBuffered: want nil (nothing to resend)")
+	}
+	if c, _ := withoutOptional(nil); c != nil {
+		t.Fatal("withoutOptional of a decision without keepBuffered: want nil (nothing to resend)")
+	}
+}
+
+// A rolled-back local controller refuses noRise or fast like keepBuffered
+// (HTTP 400 naming the field): the decision goes again without every
+// optional field, the reason naming what was dropped.
+func TestNoRiseRefused(t *testing.T) {
+	for _, f := range []string{"noRise", "fast"} {
+		err := &transport.StatusError{DC: "tokyo", Code: 400, Body: `{"detail":"request body: json: unknown field \"` + f + `\""}`}
+		if !refusesOptional(err) {
+			t.Errorf("a refusal naming %s not recognised", f)
+		}
+	}
+	if refusesOptional(&transport.StatusError{DC: "tokyo", Code: 400, Body: `unknown field \"fastest\"`}) {
+		t.Error("a longer name recognised")
+	}
+	d := &protocol.DCDecision{DC: "tokyo", Targets: []protocol.VNFTarget{{VNF: "ids", NoRise: true, Fast: true}, {VNF: "firewall", Fast: true, KeepBuffered: 1}, {VNF: "nat"}}}
+	c, keep := withoutOptional(d)
+	if c == nil || !keep {
+		t.Fatalf("withoutOptional: %+v (keepBuffered dropped %v), want the flags and the hold cleared", c, keep)
+	}
+	if _, keep := withoutOptional(&protocol.DCDecision{Targets: []protocol.VNFTarget{{VNF: "ids", NoRise: true}}}); keep {
+		t.Error("a decision with flags only: keepBuffered reported dropped")
+	}
+	for j, tg := range c.Targets {
+		if tg.NoRise || tg.Fast || tg.KeepBuffered != 0 {
+			t.Errorf("target %d keeps an optional field: %+v", j, tg)
+		}
+	}
+	if !strings.Contains(c.Targets[0].Reason, "refused noRise, fast") || !strings.Contains(c.Targets[1].Reason, "refused keepBuffered, fast") || c.Targets[2].Reason != "" {
+		t.Errorf("reasons %q %q %q", c.Targets[0].Reason, c.Targets[1].Reason, c.Targets[2].Reason)
+	}
+	if !d.Targets[0].NoRise || !d.Targets[1].Fast {
+		t.Fatal("withoutOptional changed the committed decision")
 	}
 }

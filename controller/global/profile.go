@@ -516,6 +516,13 @@ func (f *profileForecaster) Predict(keys []string) map[string]Forecast {
 			fc.Peak = last * rf
 			out[k] = fc
 		}
+		if kind == KindDP {
+			fc.Rise = r
+			if r == 0 {
+				fc.Rise = RiseNoBase
+			}
+			out[k] = fc
+		}
 	}
 	return out
 }

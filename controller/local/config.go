@@ -290,6 +290,9 @@ type Config struct {
 	LaunchBatch int `json:"launchBatch" yaml:"launchBatch"`
 	// History is the number of scale actions kept (default 1024).
 	History int `json:"history" yaml:"history"`
+	// NoRise tunes the rules a round's NoRise and Fast flags switch on
+	// (norise.go; zero fields: DefaultNoRise, issue #16's candidate H).
+	NoRise NoRiseConfig `json:"noRise" yaml:"noRise"`
 
 	// Paths receives the path sets (two-stage update); nil = no-op.
 	Paths PathStore `json:"-" yaml:"-"`
@@ -432,6 +435,9 @@ func (c Config) withDefaults() (_ Config, err error) {
 	}
 	if out.History == 0 {
 		out.History = 1024
+	}
+	if out.NoRise, err = out.NoRise.withDefaults("local: config noRise"); err != nil {
+		return c, err
 	}
 	if out.Paths == nil {
 		out.Paths = nopPaths{}

@@ -91,6 +91,11 @@ type vnfState struct {
 	// at least two (roundRaisedLocked, fallscale.go).
 	raised    int
 	raisedFor uint64
+	// noRise and fast are the last round's VNFTarget.NoRise and Fast
+	// (norise.go); deferred is the round's raised target that Fast holds
+	// back, released tick by tick (0: none).
+	noRise, fast bool
+	deferred     int
 	// lowTicks counts the consecutive ticks whose measured load fitted on
 	// one working instance fewer (scalein.go).
 	lowTicks int
@@ -614,13 +619,13 @@ func (c *Controller) reactiveLocked(vs *vnfState) []op {
 			if vs.heldSince.IsZero() {
 				vs.heldSince = now
 			}
-			if held = now.Sub(vs.heldSince); held < reactiveHoldMax {
+			if held = now.Sub(vs.heldSince); held < c.holdMaxLocked(vs) {
 				return nil // overloaded below the bar: the tick looks again
 			}
 		}
 		detail += fmt.Sprintf(", %d at ≥ %.0f%% of capacity", full, 100*u)
 		if held > 0 {
-			detail += fmt.Sprintf(" (held below the bar for %v, released after %v)", held, reactiveHoldMax)
+			detail += fmt.Sprintf(" (held below the bar for %v, released after %v)", held, c.holdMaxLocked(vs))
 		}
 	}
 	if c.coolingLocked(vs, now) {
@@ -935,8 +940,9 @@ func (c *Controller) onTick() {
 		// tick-driven trims would otherwise keep the instances for good)
 		for _, vs := range c.vnfs {
 			vs.keep, vs.raised = 0, 0
+			vs.noRise, vs.fast, vs.deferred = false, false, 0 // the round's flags end with it too
 		}
-		c.log.Warn("reactive scaling resumed without enter-interval; the round's buffer keep dropped", "pausedFor", now.Sub(c.pausedAt).String())
+		c.log.Warn("reactive scaling resumed without enter-interval; the round's buffer keep and rise flags dropped", "pausedFor", now.Sub(c.pausedAt).String())
 	}
 	var ops []op
 	for _, name := range c.order {
@@ -949,6 +955,7 @@ func (c *Controller) onTick() {
 		ops = append(ops, c.reactiveLocked(vs)...)
 		c.recordLoadLocked(vs)
 		ops = append(ops, c.anticipateLocked(vs)...)
+		ops = append(ops, c.releaseDeferredLocked(vs)...)
 		c.scaleInLocked(vs)
 		c.fallingScaleInLocked(vs)
 		ops = append(ops, c.trimEmptyLocked(vs)...)

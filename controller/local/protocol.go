@@ -126,6 +126,9 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 // answer of quotaLeft (nil: unknown).
 func (c *Controller) provisionLocked(quota map[string]int) *protocol.ProvisionReport {
 	rep := &protocol.ProvisionReport{DC: c.cfg.DC, Features: []string{protocol.FeatureKeepBuffered}}
+	if c.cfg.Reactive && !c.cfg.NoRise.Off {
+		rep.Features = append(rep.Features, protocol.FeatureNoRise)
+	}
 	for _, name := range c.order {
 		n := c.countsLocked(name)
 		v := protocol.VNFProvision{
@@ -213,6 +216,7 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 		}
 		seen[t.VNF] = true
 		vs.keep, vs.keepFor = t.KeepBuffered, d.Interval
+		vs.noRise, vs.fast = t.NoRise, t.Fast
 		want := t.Working
 		detail := fmt.Sprintf("round %d target %d", hdr.Round, t.Working)
 		if t.Reason != "" {
@@ -233,8 +237,9 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 			want, why = c.applyHoldLocked(vs, want, detail)
 			detail += why
 		}
-		vs.target = want
 		w := c.countsLocked(t.VNF).Working()
+		want = c.deferLocked(vs, want, w)
+		vs.target = want
 		if want > w {
 			vs.raised, vs.raisedFor = want, d.Interval // the falling scale-in's step to one does not undo it
 		}
@@ -308,7 +313,7 @@ func (c *Controller) loadNeedLocked(vs *vnfState) int {
 	if sum <= 0 {
 		return 0
 	}
-	return int(math.Ceil(sum/vs.loadThreshold() - 1e-9))
+	return int(math.Ceil(sum/c.guardThreshold(vs) - 1e-9))
 }
 
 // loadSumLocked is Σ load (vnfState.load) over the last samples of the

@@ -221,6 +221,9 @@ func (c *Controller) anticipateLocked(vs *vnfState) []op {
 	if w == 0 {
 		return nil
 	}
+	if c.noRiseSkipsAnticipation(vs, w) {
+		return nil // the round foresees no rise
+	}
 	horizon, what, capN := boot, "a boot", w
 	if h, ok := c.reuseHorizonLocked(vs); ok {
 		horizon, what = h, "the cool-down; the buffer tail is active"

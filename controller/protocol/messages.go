@@ -87,7 +87,7 @@ type ProvisionReport struct {
 	DC   string         `json:"dc"`
 	VNFs []VNFProvision `json:"vnfs"`
 	// Features are the optional decision fields this local controller
-	// understands (FeatureKeepBuffered). The global sends such a field
+	// understands (FeatureKeepBuffered, FeatureNoRise). The global sends such a field
 	// only to a DC that advertised it: a local controller decodes requests
 	// strictly (unknown fields → HTTP 400), so an older one would refuse
 	// the whole decision. An older global ignores this field (responses
@@ -97,6 +97,12 @@ type ProvisionReport struct {
 
 // FeatureKeepBuffered: the local controller honours VNFTarget.KeepBuffered.
 const FeatureKeepBuffered = "keepBuffered"
+
+// FeatureNoRise: the local controller honours VNFTarget.NoRise and
+// VNFTarget.Fast. A local controller advertises it only while it scales
+// reactively (the flags tune its reactive rules and its launches between
+// rounds), so the global sends them in the hybrid strategy only.
+const FeatureNoRise = "noRise"
 
 // Has reports whether the report advertises feature f.
 func (r ProvisionReport) Has(f string) bool { return slices.Contains(r.Features, f) }
@@ -116,6 +122,22 @@ type VNFTarget struct {
 	// whose step-2 report advertises FeatureKeepBuffered: an older local
 	// controller refuses a request with this field (strict decoding).
 	KeepBuffered int `json:"keepBuffered,omitempty"`
+	// NoRise says the round foresees no rise of the VNF's load here: its
+	// plan and the measured load have stayed flat for a few rounds after
+	// a steep rise, and no declared profile foresees one. The local
+	// controller then holds an overload below its utilisation bar longer,
+	// counts its scale-in guard at a fuller instance and skips anticipated
+	// scale-out on a few working instances (local.NoRiseConfig). Sent only
+	// to a DC that advertises FeatureNoRise (strict decoding, as
+	// KeepBuffered).
+	NoRise bool `json:"noRise,omitempty"`
+	// Fast says the VNF's load here has just risen steeply and no declared
+	// profile foresees a larger rise: the local controller launches the
+	// part of a raise that the measured load, projected at its rise over
+	// one boot, does not need yet tick by tick as the projection reaches
+	// it (a just-in-time launch). Sent only to a DC that advertises
+	// FeatureNoRise.
+	Fast bool `json:"fast,omitempty"`
 }
 
 // PathEntry is the service-chain path of one entry→exit pair, as DC names:

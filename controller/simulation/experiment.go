@@ -138,6 +138,9 @@ type Experiment struct {
 	// Anticipate: hybrid's DP stages scale out before the overload
 	// (local.Config.Anticipate).
 	Anticipate bool
+	// RiseFlags: hybrid's rounds flag DP stages NoRise and Fast
+	// (system.Scaling.RiseFlags).
+	RiseFlags bool
 	// ReactiveUtilization: hybrid's reactive scale-out of a DP stage waits
 	// until a majority of its working instances is overloaded and carries
 	// this fraction of its capacity (the larger of the packet and the CPU
@@ -209,6 +212,7 @@ type file struct {
 	PackFlows       *float64       `yaml:"packFlows"`
 	SpreadOverload  *float64       `yaml:"spreadOverload"`
 	Anticipate      *bool          `yaml:"anticipate"`
+	RiseFlags       *bool          `yaml:"riseFlags"`
 	ReactiveUtil    *float64       `yaml:"reactiveUtilization"`
 	FallingScaleIn  *float64       `yaml:"fallingScaleIn"`
 	FallingSingle   *float64       `yaml:"fallingScaleInSingle"`
@@ -466,6 +470,8 @@ func ParseExperiment(data []byte) (*Experiment, error) {
 	setIf(&e.PackFlows, f.PackFlows)
 	setIf(&e.SpreadOverload, f.SpreadOverload)
 	setIf(&e.Anticipate, f.Anticipate)
+	e.RiseFlags = d.RiseFlags
+	setIf(&e.RiseFlags, f.RiseFlags)
 	e.ReactiveUtilization = d.ReactiveUtilization
 	setIf(&e.ReactiveUtilization, f.ReactiveUtil)
 	if err := system.CheckReactiveUtilization("reactiveUtilization", e.ReactiveUtilization); err != nil {

@@ -114,6 +114,7 @@ func issue5Options(e *Experiment) {
 	e.PlanHorizon, e.TrimBuffer, e.BufferSpare, e.TrimEmpty, e.ScaleIn, e.PackFlows = false, false, 0, false, false, 0
 	e.Anticipate, e.DPTargetUtilization, e.Targets, e.SpreadOverload, e.ReactiveUtilization = false, 0, nil, 0, 0
 	e.FallingScaleIn, e.FallingScaleInSingle = 0, 0
+	e.RiseFlags = false
 }
 
 // TestExperimentDefaults: an experiment file that sets no scaling option
@@ -126,21 +127,32 @@ func TestExperimentDefaults(t *testing.T) {
 	got := system.Scaling{Predictor: e.Predictor, TargetUtilization: e.TargetUtilization, WarmStart: e.WarmStart, ScaleInGuard: e.ScaleInGuard,
 		LocalFirst: e.LocalFirst, PlanHorizon: e.PlanHorizon, TrimBuffer: e.TrimBuffer, BufferSpare: e.BufferSpare, TrimEmpty: e.TrimEmpty, ScaleIn: e.ScaleIn,
 		PackFlows: e.PackFlows, SpreadOverload: e.SpreadOverload, Anticipate: e.Anticipate, DPTargetUtilization: e.DPTargetUtilization, Targets: e.Targets,
-		ReactiveUtilization: e.ReactiveUtilization, FallingScaleIn: e.FallingScaleIn, FallingScaleInSingle: e.FallingScaleInSingle, TrimEmptyBusy: e.TrimEmptyBusy, TrimEmptySingleBusy: e.TrimEmptySingleBusy}
+		ReactiveUtilization: e.ReactiveUtilization, FallingScaleIn: e.FallingScaleIn, FallingScaleInSingle: e.FallingScaleInSingle, TrimEmptyBusy: e.TrimEmptyBusy, TrimEmptySingleBusy: e.TrimEmptySingleBusy,
+		RiseFlags: e.RiseFlags}
 	if !reflect.DeepEqual(got, system.Defaults) {
 		t.Fatalf("experiment scaling %+v, system defaults %+v", got, system.Defaults)
 	}
 }
 
-// The experiment key anticipate overrides system.Defaults.Anticipate.
-func TestExperimentAnticipateKey(t *testing.T) {
-	for _, want := range []bool{true, false} {
-		e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("anticipate: %t\n", want)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Anticipate != want {
-			t.Fatalf("anticipate: %t parsed as %t", want, e.Anticipate)
+// The experiment keys anticipate and riseFlags override
+// system.Defaults.Anticipate and RiseFlags (riseFlags on by default since
+// session 17: candidate H).
+func TestExperimentSwitchKeys(t *testing.T) {
+	if !system.Defaults.RiseFlags {
+		t.Fatal("system.Defaults.RiseFlags off, want on (session 17)")
+	}
+	for key, field := range map[string]func(*Experiment) bool{
+		"anticipate": func(e *Experiment) bool { return e.Anticipate },
+		"riseFlags":  func(e *Experiment) bool { return e.RiseFlags },
+	} {
+		for _, want := range []bool{true, false} {
+			e, err := ParseExperiment([]byte(minimal + fmt.Sprintf("%s: %t\n", key, want)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := field(e); got != want {
+				t.Fatalf("%s: %t parsed as %t", key, want, got)
+			}
 		}
 	}
 }

@@ -162,12 +162,13 @@ func Run(ctx context.Context, exp *Experiment, opts Options) (*Result, error) {
 	vnfs := localVNFs(cat, exp.Min)
 	sys, err := system.New(system.Config{
 		Topology: top, Policy: fsm.Policy{DelayBoundMs: exp.DelayBoundMs, TargetUtilization: exp.TargetUtilization, DPTargetUtilization: exp.DPTargetUtilization, Targets: slices.Clone(exp.Targets), LocalFirst: exp.LocalFirst, ImproveBudget: exp.ImproveBudget},
-		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds}, Strategy: strat, Predictor: exp.Predictor,
+		Global: global.Config{Interval: exp.Interval, RecordsKept: maxRounds, Rise: global.RisePolicy{Off: !exp.RiseFlags}}, Strategy: strat, Predictor: exp.Predictor,
 		PlanHorizon: exp.planHorizon(), Forecaster: fc, ProfilePrior: prior, PackFlows: exp.PackFlows, SpreadOverload: exp.SpreadOverload, // the traffic engine's flows: system.DefaultFlowPackets
 		Local: local.Config{Tau: exp.Tau, StatsTimeout: 3 * time.Second, History: 1 << 15, PaperMajority: exp.PaperReactive, ScaleInGuard: exp.ScaleInGuard,
 			TrimBuffer: exp.TrimBuffer, BufferSpare: exp.BufferSpare, TrimEmpty: exp.TrimEmpty, ScaleIn: local.ScaleIn{On: exp.ScaleIn},
 			Anticipate: exp.Anticipate, ReactiveUtilization: exp.ReactiveUtilization, FallingScaleIn: exp.FallingScaleIn,
-			FallingScaleInSingle: exp.FallingScaleInSingle, TrimEmptyBusy: exp.TrimEmptyBusy, TrimEmptySingleBusy: exp.TrimEmptySingleBusy},
+			FallingScaleInSingle: exp.FallingScaleInSingle, TrimEmptyBusy: exp.TrimEmptyBusy, TrimEmptySingleBusy: exp.TrimEmptySingleBusy,
+			NoRise: local.NoRiseConfig{Off: !exp.RiseFlags}},
 		VNFs:      vnfs,
 		Transport: transport.MemConfig{Jitter: exp.TransportJitter, Seed: opts.Seed ^ 0x5eed},
 		// Reactive runs its initial round anyway.

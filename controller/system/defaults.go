@@ -90,6 +90,12 @@ type Scaling struct {
 	// TrimBuffer reads TrimEmptyBusy) (local.Config.TrimEmptyBusy,
 	// TrimEmptySingleBusy; in (0, 1]).
 	TrimEmptyBusy, TrimEmptySingleBusy float64
+	// RiseFlags: the rounds flag a DP stage NoRise (flat after a steep
+	// rise: the local controller holds its reactive rules back) and Fast
+	// (a steep rise: the round's raise is launched just in time), gated
+	// by the declared profile's rise (global.Config.Rise,
+	// local.Config.NoRise; hybrid only). False: neither flag is sent.
+	RiseFlags bool
 }
 
 // Defaults are the scaling options of a deployment that does not set them,
@@ -121,11 +127,14 @@ type Scaling struct {
 // "Session 14: zoom floor margin": FallingScaleInSingle 0.75 (was absent,
 // i.e. 0: the falling scale-in left two working instances), with the
 // declared profile's stage floor launching (global.DefaultStageFloorMode).
+// "Session 17: candidate H as the default": RiseFlags on (was absent, i.e.
+// off: no round flagged a stage).
 var Defaults = Scaling{
 	Predictor: "kalman", TargetUtilization: 0.9, WarmStart: true, ScaleInGuard: true, LocalFirst: false,
 	PlanHorizon: true, TrimBuffer: true, BufferSpare: 0, TrimEmpty: true, ScaleIn: false, PackFlows: 0.88,
 	SpreadOverload: 1, Anticipate: true, DPTargetUtilization: 0.97, ReactiveUtilization: 0.99,
 	FallingScaleIn: local.DefaultFallingScaleIn, FallingScaleInSingle: local.DefaultFallingScaleInSingle, TrimEmptyBusy: local.TrimEmptyBusy, TrimEmptySingleBusy: local.TrimEmptySingleBusy,
+	RiseFlags: true,
 }
 
 // PlanHorizonFor is Config.PlanHorizon for a scaling interval and a boot

@@ -152,6 +152,12 @@ func TestStrategiesInEveryMode(t *testing.T) {
 					if on := lc.Anticipate && lc.Reactive; on != (strat == strategy.Hybrid) {
 						t.Fatalf("%s: anticipates %v with strategy %s", dc, on, strat)
 					}
+					// the rounds' noRise/fast flags are hybrid's: a local
+					// controller advertises them only while reactive, and
+					// not without rounds
+					if on := !lc.NoRise.Off && lc.Reactive; on != (strat == strategy.Hybrid) {
+						t.Fatalf("%s: takes the rise flags %v with strategy %s", dc, on, strat)
+					}
 					wantU := 0.0
 					if strat.PeriodicRounds() && strat.Reactive() {
 						wantU = 0.95

@@ -258,6 +258,10 @@ func strategyLocal(lc local.Config, s strategy.Strategy) local.Config {
 	// anticipated scale-out is hybrid's: reactive-only, the yardstick,
 	// keeps the paper's rule
 	lc.Anticipate = lc.Anticipate && s.PeriodicRounds()
+	// the rounds' NoRise and Fast flags tune hybrid's reactive rules: a
+	// local controller advertises them only while reactive, and not
+	// without rounds
+	lc.NoRise.Off = lc.NoRise.Off || !s.PeriodicRounds()
 	// so does the overload report as the reactive bar: the utilisation
 	// bar is for rounds sizing the DP stages, which reactive-only lacks
 	if !s.PeriodicRounds() {

@@ -1,0 +1,235 @@
+package global
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/ims-orch/ims-orch/controller/fsm"
+	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/placement"
+)
+
+// RisePolicy sets when a round flags a DP stage in a DC with
+// protocol.VNFTarget.NoRise (the round foresees no rise: the local
+// controller holds its reactive rules back) and Fast (the load has just
+// risen steeply: the local controller launches the round's raise just in
+// time). Zero fields get DefaultRisePolicy's: issue #16's candidate H
+// (docs/reproduction.md "Session 16" rise16, rise16b and "Session 17:
+// candidate H as the default").
+type RisePolicy struct {
+	// Off sends neither flag (session 16's behaviour).
+	Off bool
+	// Epsilon: NoRise needs the stage's planned load at most (1 + Epsilon)
+	// × its measured load, and the larger of both at most (1 + Epsilon) ×
+	// its measured load of each of the Rounds − 1 rounds before (default
+	// 0.1).
+	Epsilon float64
+	// Rounds is how many rounds, this one included, the load must have
+	// stayed flat for NoRise (default 3).
+	Rounds int
+	// StepRise: NoRise needs the stage's measured load to have risen by at
+	// least StepRise × one instance's capacity from one round to the next
+	// within the last StepRounds rounds: a flat load after a steep rise,
+	// not a slow ramp (default 0.35).
+	StepRise float64
+	// StepRounds is StepRise's look-back in rounds (default 12).
+	StepRounds int
+	// FastRise: Fast needs the stage's measured load to have risen by at
+	// least FastRise × one instance's capacity from one round to the next
+	// within the last FastRounds rounds (default 0.5).
+	FastRise float64
+	// FastRounds is FastRise's look-back in rounds (default 3).
+	FastRounds int
+	// ProfileRise: no NoRise on a stage that carries a pair whose declared
+	// profile foresees a rise above this ratio (Forecast.Rise; default
+	// 1.05). Series without a declared profile do not gate.
+	ProfileRise float64
+	// FastProfileRise is ProfileRise for Fast (default 1.3).
+	FastProfileRise float64
+}
+
+// DefaultRisePolicy is candidate H (session 16's measurement env
+// HACK_EPS=0.1 HACK_K=3 HACK_FASTX=0.35 HACK_FASTG=12 HACK_JITX=0.5
+// HACK_JITG=3 HACK_PROFX=1.05 HACK_PROFJX=1.3).
+var DefaultRisePolicy = RisePolicy{Epsilon: 0.1, Rounds: 3, StepRise: 0.35, StepRounds: 12, FastRise: 0.5, FastRounds: 3,
+	ProfileRise: 1.05, FastProfileRise: 1.3}
+
+// withDefaults validates p and fills its zero fields; errors name the
+// field under global.Config.Rise.
+func (p RisePolicy) withDefaults() (RisePolicy, error) {
+	d := DefaultRisePolicy
+	fs := []struct {
+		n   string
+		p   *float64
+		def float64
+		min float64 // exclusive lower bound
+	}{{"Epsilon", &p.Epsilon, d.Epsilon, 0}, {"StepRise", &p.StepRise, d.StepRise, 0}, {"FastRise", &p.FastRise, d.FastRise, 0},
+		{"ProfileRise", &p.ProfileRise, d.ProfileRise, 1}, {"FastProfileRise", &p.FastProfileRise, d.FastProfileRise, 1}}
+	for _, f := range fs {
+		if *f.p == 0 {
+			*f.p = f.def
+		}
+		if !(*f.p > f.min) || math.IsInf(*f.p, 0) {
+			return p, fmt.Errorf("global.Config.Rise.%s: %v must be a finite number above %g", f.n, *f.p, f.min)
+		}
+	}
+	is := []struct {
+		n   string
+		p   *int
+		def int
+	}{{"Rounds", &p.Rounds, d.Rounds}, {"StepRounds", &p.StepRounds, d.StepRounds}, {"FastRounds", &p.FastRounds, d.FastRounds}}
+	for _, f := range is {
+		if *f.p == 0 {
+			*f.p = f.def
+		}
+		if *f.p < 1 {
+			return p, fmt.Errorf("global.Config.Rise.%s: %d must be at least 1 (rounds)", f.n, *f.p)
+		}
+	}
+	return p, nil
+}
+
+// RiseNoBase is Forecast.Rise when a declared profile covers the series
+// but foresees no load over the interval just closed, so that no ratio
+// exists: a rise without bound for the flags' gates.
+const RiseNoBase = -1.0
+
+// riseBeyond reports whether a declared rise r (Forecast.Rise; 0: no
+// profile) gates a flag whose bar is x.
+func riseBeyond(r, x float64) bool {
+	return r != 0 && (r < 0 || r > x)
+}
+
+// stageLoads are a round's per-DC, per-DP-stage sums over the pairs
+// routed through each (index [dc][stage]).
+type stageLoads struct {
+	plan, seen [][]float64 // planned workload; measured load (Prediction.Actual)
+	known      [][]bool    // every pair through it was measured
+	gateNo     [][]bool    // a pair's declared rise is beyond RisePolicy.ProfileRise
+	gateFast   [][]bool    // ... beyond RisePolicy.FastProfileRise
+}
+
+// sumStages sums the plan's pairs over the DP stages they cross: planned
+// workload, measured load (actual, by series key), and whether a pair's
+// declared rise (rise, by series key) gates the flags.
+func sumStages(t *fsm.Topology, d *placement.Decision, actual, rise map[string]float64, p RisePolicy) stageLoads {
+	n, m := len(t.DCs), len(t.Stages)
+	s := stageLoads{plan: grid[float64](n, m), seen: grid[float64](n, m), known: grid[bool](n, m), gateNo: grid[bool](n, m), gateFast: grid[bool](n, m)}
+	for i := range s.known {
+		for k := range s.known[i] {
+			s.known[i][k] = true
+		}
+	}
+	for _, pp := range d.Pairs {
+		sk := SeriesKey(KindDP, t.DCs[pp.Pair.Entry], t.DCs[pp.Pair.Exit])
+		a, ok := actual[sk]
+		r := rise[sk]
+		for k := range m {
+			dc := pp.Path[k+1]
+			s.plan[dc][k] += pp.Workload
+			s.seen[dc][k] += a
+			s.known[dc][k] = s.known[dc][k] && ok
+			s.gateNo[dc][k] = s.gateNo[dc][k] || riseBeyond(r, p.ProfileRise)
+			s.gateFast[dc][k] = s.gateFast[dc][k] || riseBeyond(r, p.FastProfileRise)
+		}
+	}
+	return s
+}
+
+func grid[T any](n, m int) [][]T {
+	g := make([][]T, n)
+	for i := range g {
+		g[i] = make([]T, m)
+	}
+	return g
+}
+
+// stageFlags are one DP stage's flags in one DC.
+type stageFlags struct{ noRise, fast bool }
+
+// riseFlags decides the round's flags of every DP stage in every DC
+// ([dc][stage]) from its sums s and the measured loads of the rounds
+// before, hist (oldest first; the last entry is this round's s.seen),
+// with caps the stages' capacities per instance.
+func riseFlags(s stageLoads, hist [][][]float64, caps []float64, p RisePolicy) [][]stageFlags {
+	out := grid[stageFlags](len(s.plan), len(caps))
+	for i := range out {
+		for k := range out[i] {
+			plan, seen := s.plan[i][k], s.seen[i][k]
+			flat := s.known[i][k] && seen > 0 && plan <= seen*(1+p.Epsilon)
+			for j := 2; j <= p.Rounds && flat; j++ {
+				flat = len(hist) >= j && max(plan, seen) <= hist[len(hist)-j][i][k]*(1+p.Epsilon)
+			}
+			out[i][k] = stageFlags{
+				noRise: flat && steepRise(hist, i, k, p.StepRise*caps[k], p.StepRounds) && !s.gateNo[i][k],
+				fast:   steepRise(hist, i, k, p.FastRise*caps[k], p.FastRounds) && !s.gateFast[i][k],
+			}
+		}
+	}
+	return out
+}
+
+// steepRise reports whether the measured load of stage k in DC i rose by
+// at least by from one round to the next within the last rounds rounds
+// of hist.
+func steepRise(hist [][][]float64, i, k int, by float64, rounds int) bool {
+	for j := len(hist) - 1; j >= 1 && j >= len(hist)-rounds; j-- {
+		if hist[j][i][k]-hist[j-1][i][k] >= by {
+			return true
+		}
+	}
+	return false
+}
+
+// riseHistory is the engine's per-round measured DP stage loads
+// (stageLoads.seen), for the flags' look-back: rounds in a row, oldest
+// first, at most a look-back long.
+type riseHistory struct {
+	last  uint64 // the round of the newest entry
+	loads [][][]float64
+}
+
+// add records round's loads and returns the history up to it. A round
+// that does not follow the newest entry (a new leader, a round redone)
+// starts the history again, as do rounds 0 and 1: round 0's averages
+// are the initial round's, measured over no interval.
+func (h *riseHistory) add(round uint64, seen [][]float64, p RisePolicy) [][][]float64 {
+	if round <= 1 || len(h.loads) == 0 || h.last+1 != round {
+		h.loads = nil
+	}
+	h.loads = append(h.loads, seen)
+	if keep := max(p.Rounds, p.StepRounds, p.FastRounds) + 1; len(h.loads) > keep {
+		h.loads = append([][][]float64(nil), h.loads[len(h.loads)-keep:]...)
+	}
+	h.last = round
+	return h.loads
+}
+
+// markRise sets the flags on the DP stages' targets of the DCs whose
+// step-2 report (prov, by DC) advertises protocol.FeatureNoRise: an
+// older local controller refuses a decision carrying them (strict
+// decoding), and one that does not scale reactively does not advertise
+// it (so only the hybrid strategy gets them).
+func markRise(t *fsm.Topology, flags [][]stageFlags, dcs []protocol.DCDecision, prov map[string]protocol.ProvisionReport) {
+	for i := range dcs {
+		if !prov[t.DCs[i]].Has(protocol.FeatureNoRise) {
+			continue
+		}
+		for j := range dcs[i].Targets {
+			tg := &dcs[i].Targets[j]
+			k := slices.IndexFunc(t.Stages, func(s fsm.VNF) bool { return s.Name == tg.VNF })
+			if k < 0 {
+				continue // not a DP stage
+			}
+			f := flags[i][k]
+			tg.NoRise, tg.Fast = f.noRise, f.fast
+			if f.noRise {
+				tg.Reason += "; no rise foreseen"
+			}
+			if f.fast {
+				tg.Reason += "; fast rise: launched just in time"
+			}
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package local
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// NoRiseConfig tunes what a local controller does with a round's
+// protocol.VNFTarget.NoRise and Fast flags (protocol.FeatureNoRise). Zero
+// fields get DefaultNoRise's (issue #16's candidate H, docs/reproduction.md
+// "Session 17: candidate H as the default").
+type NoRiseConfig struct {
+	// Off: the controller does not advertise protocol.FeatureNoRise, so
+	// the global sends neither flag and the rules below never act
+	// (session 16's behaviour).
+	Off bool `json:"off" yaml:"off"`
+	// Hold is how long, under NoRise, reactive scale-out of a VNF with a
+	// majority overloaded below Config.ReactiveUtilization waits before
+	// the overload report suffices (instead of one minute,
+	// reactiveHoldMax, when it is longer; default 120 s).
+	Hold time.Duration `json:"hold" yaml:"hold"`
+	// Guard is, under NoRise, the load (percent of an instance's capacity)
+	// at which the scale-in guard counts a DP stage's instance as full, when
+	// above its LoadThreshold (default 99; in (0, 100]).
+	Guard float64 `json:"guard" yaml:"guard"`
+	// AnticipateUpTo: under NoRise, anticipated scale-out does not act on
+	// a VNF with at most this many working instances (default 2; ≥ 1).
+	AnticipateUpTo int `json:"anticipateUpTo" yaml:"anticipateUpTo"`
+	// FastLoad is, under Fast, the load (percent of an instance's capacity)
+	// each working instance may reach before a deferred part of the
+	// round's raise is launched: the raise is launched up to ⌈(measured
+	// load + rise × boot) ÷ FastLoad⌉ at once and the rest tick by tick as
+	// that count grows (default 100; in (0, 100]).
+	FastLoad float64 `json:"fastLoad" yaml:"fastLoad"`
+}
+
+// DefaultNoRise are NoRiseConfig's defaults: issue #16's candidate H
+// (session 16's measurement env HACK_HOLD=120 HACK_GUARD=99 HACK_W=2
+// HACK_JIT=100).
+var DefaultNoRise = NoRiseConfig{Hold: 120 * time.Second, Guard: 99, AnticipateUpTo: 2, FastLoad: 100}
+
+// withDefaults validates n and fills its zero fields; errors name the
+// field under prefix.
+func (n NoRiseConfig) withDefaults(prefix string) (NoRiseConfig, error) {
+	if n.Hold == 0 {
+		n.Hold = DefaultNoRise.Hold
+	}
+	if n.Guard == 0 {
+		n.Guard = DefaultNoRise.Guard
+	}
+	if n.AnticipateUpTo == 0 {
+		n.AnticipateUpTo = DefaultNoRise.AnticipateUpTo
+	}
+	if n.FastLoad == 0 {
+		n.FastLoad = DefaultNoRise.FastLoad
+	}
+	switch {
+	case n.Hold < 0:
+		return n, fmt.Errorf("%s.hold %v: must not be negative", prefix, n.Hold)
+	case !(n.Guard > 0 && n.Guard <= 100):
+		return n, fmt.Errorf("%s.guard %v: must be in (0, 100] (percent of an instance's capacity)", prefix, n.Guard)
+	case n.AnticipateUpTo < 0:
+		return n, fmt.Errorf("%s.anticipateUpTo %d: must not be negative", prefix, n.AnticipateUpTo)
+	case !(n.FastLoad > 0 && n.FastLoad <= 100):
+		return n, fmt.Errorf("%s.fastLoad %v: must be in (0, 100] (percent of an instance's capacity)", prefix, n.FastLoad)
+	}
+	return n, nil
+}
+
+// holdMaxLocked is how long reactive scale-out of the VNF waits below
+// the utilisation bar: reactiveHoldMax, or NoRiseConfig.Hold under the
+// round's NoRise when longer.
+func (c *Controller) holdMaxLocked(vs *vnfState) time.Duration {
+	if vs.noRise {
+		return max(reactiveHoldMax, c.cfg.NoRise.Hold)
+	}
+	return reactiveHoldMax
+}
+
+// guardThreshold is the scale-in guard's full instance for the VNF: its
+// load threshold, or NoRiseConfig.Guard under the round's NoRise for a DP
+// stage (byShare) when higher.
+func (c *Controller) guardThreshold(vs *vnfState) float64 {
+	th := vs.loadThreshold()
+	if vs.noRise && vs.byShare() {
+		th = max(th, c.cfg.NoRise.Guard)
+	}
+	return th
+}
+
+// noRiseSkipsAnticipation: under the round's NoRise, anticipated
+// scale-out leaves a VNF with at most NoRiseConfig.AnticipateUpTo working
+// instances alone.
+func (c *Controller) noRiseSkipsAnticipation(vs *vnfState, working int) bool {
+	return vs.noRise && working <= c.cfg.NoRise.AnticipateUpTo
+}
+
+// fastNeedLocked is how many working instances the VNF's last measured
+// load, projected at its rise (riseLocked, 0 when falling) over one boot
+// (bootLocked), needs at NoRiseConfig.FastLoad each (a very large count
+// before a load was recorded: nothing is deferred).
+func (c *Controller) fastNeedLocked(vs *vnfState) int {
+	if len(vs.loadHist) == 0 {
+		return math.MaxInt32
+	}
+	last := vs.loadHist[len(vs.loadHist)-1]
+	proj := last + max(0, c.riseLocked(vs))*c.bootLocked(vs).Seconds()
+	return int(math.Ceil(proj/c.cfg.NoRise.FastLoad - 1e-9))
+}
+
+// deferLocked is a round's raise of the VNF to want (from working)
+// under Fast: it returns the count to launch now, ⌈projected need⌉ but at
+// least working, the VNF's minimum and one (a stage with no working
+// instance carries no load that could show the need), and remembers want
+// as the deferred target the tick releases (releaseDeferredLocked).
+// Without Fast, a raise, a DP stage, or with the datacenter draining,
+// want is returned and nothing deferred.
+func (c *Controller) deferLocked(vs *vnfState, want, working int) int {
+	vs.deferred = 0
+	if !vs.fast || !vs.byShare() || want <= working || c.draining {
+		return want
+	}
+	if need := max(c.fastNeedLocked(vs), working, c.minLocked(vs), 1); need < want {
+		vs.deferred = want
+		return need
+	}
+	return want
+}
+
+// releaseDeferredLocked is the tick's part of a deferred raise
+// (deferLocked): once the projected need passes the target, the target
+// grows to it (at most to the round's) and the instances are filled.
+func (c *Controller) releaseDeferredLocked(vs *vnfState) []op {
+	if vs.deferred <= vs.target {
+		return nil
+	}
+	need := c.fastNeedLocked(vs)
+	if need <= vs.target {
+		return nil
+	}
+	vs.target = min(vs.deferred, need)
+	return c.fillLocked(vs, ReasonProactive, fmt.Sprintf("the round's deferred target %d (fast: the projected load needs %d now)", vs.deferred, vs.target))
+}

@@ -10,14 +10,12 @@ package sipchaos
 
 import (
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -687,17 +685,7 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
 	atNext("488 to the multipart INVITE to the user", isStatus("488", "call-u"))
 
-	for _, m := range got {
-		line, _, _ := strings.Cut(m, "\r\n")
-		t.Logf("caller got %q (Call-ID %v, CSeq %v) c=%v", line, sipHeaders(m, "Call-ID"), sipHeaders(m, "CSeq"), sdpConn(m))
-		if bad := leaks(m); len(bad) > 0 {
-			t.Errorf("caller got %q (Call-ID %v, CSeq %v) with %q, want only the entry %s: its media would go around the chain",
-				line, sipHeaders(m, "Call-ID"), sipHeaders(m, "CSeq"), bad, guardEntry)
-		}
-		if strings.Contains(m, "multipart/") {
-			t.Errorf("caller got %q (Call-ID %v) with a multipart body", line, sipHeaders(m, "Call-ID"))
-		}
-	}
+	checkToUser(t, "caller", got)
 	posts := hookPosts()
 	t.Logf("hook posts: %q", posts)
 	// each side's media as its user's message showed it, each once (call-a's
@@ -722,16 +710,7 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"update role=callee call=call-t port=40002": 1,
 		"update role=callee call=call-t port=40016": 1,
 	}
-	seen := map[string]int{}
-	for _, p := range posts {
-		path, q, _ := strings.Cut(p, "?")
-		v, err := url.ParseQuery(q)
-		id, _ := hex.DecodeString(v.Get("call"))
-		if err != nil || v.Get("ip") != "10.100.1.1" && !strings.HasSuffix(path, "/end") {
-			t.Errorf("hook post %q: not the user's media address", p)
-		}
-		seen[fmt.Sprintf("%s role=%s call=%s port=%s", path[strings.LastIndex(path, "/")+1:], v.Get("role"), id, v.Get("port"))]++
-	}
+	seen := postCounts(t, posts)
 	if seen["start role=caller call=call-a port=40000"] == 2 { // the retransmitted 200's
 		seen["start role=caller call=call-a port=40000"] = 1
 	}

@@ -211,14 +211,7 @@ func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 	next.send(t, pcscf, withSCSCF(reply(invD, "200 OK", "callee-d", "")))
 	await("call-d's 200 (no SDP) at the user", is("SIP/2.0 200 ", "call-d", "1 INVITE"))
 
-	for _, m := range got {
-		line, _, _ := strings.Cut(m, "\r\n")
-		t.Logf("user got %q (Call-ID %v, CSeq %v) c=%v", line, sipHeaders(m, "Call-ID"), sipHeaders(m, "CSeq"), sdpConn(m))
-		if bad := leaks(m); len(bad) > 0 {
-			t.Errorf("user got %q (Call-ID %v, CSeq %v) with %q, want only the entry %s: its media would go around the chain",
-				line, sipHeaders(m, "Call-ID"), sipHeaders(m, "CSeq"), bad, guardEntry)
-		}
-	}
+	checkToUser(t, "user", got)
 	posts := hookPosts()
 	t.Logf("hook posts: %q", posts)
 	want := map[string]int{
@@ -230,6 +223,33 @@ func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 		"update role=callee call=call-s port=40150": 1,
 		"start role=caller call=call-d port=40160":  1,
 	}
+	seen := postCounts(t, posts)
+	if !maps.Equal(seen, want) {
+		t.Errorf("hook posts %v, want %v", seen, want)
+	}
+}
+
+// checkToUser: every message the P-CSCF's user (who) got names only the
+// entry as media address, and none has a multipart body.
+func checkToUser(t *testing.T, who string, got []string) {
+	t.Helper()
+	for _, m := range got {
+		line, _, _ := strings.Cut(m, "\r\n")
+		t.Logf("%s got %q (Call-ID %v, CSeq %v) c=%v", who, line, sipHeaders(m, "Call-ID"), sipHeaders(m, "CSeq"), sdpConn(m))
+		if bad := leaks(m); len(bad) > 0 {
+			t.Errorf("%s got %q (Call-ID %v, CSeq %v) with %q, want only the entry %s: its media would go around the chain",
+				who, line, sipHeaders(m, "Call-ID"), sipHeaders(m, "CSeq"), bad, guardEntry)
+		}
+		if strings.Contains(m, "multipart/") {
+			t.Errorf("%s got %q (Call-ID %v) with a multipart body", who, line, sipHeaders(m, "Call-ID"))
+		}
+	}
+}
+
+// postCounts counts the hook's posts as "OP role=R call=ID port=P" (the
+// Call-ID decoded); a start or update must carry the user's address.
+func postCounts(t *testing.T, posts []string) map[string]int {
+	t.Helper()
 	seen := map[string]int{}
 	for _, p := range posts {
 		path, q, _ := strings.Cut(p, "?")
@@ -240,7 +260,5 @@ func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 		}
 		seen[fmt.Sprintf("%s role=%s call=%s port=%s", path[strings.LastIndex(path, "/")+1:], v.Get("role"), id, v.Get("port"))]++
 	}
-	if !maps.Equal(seen, want) {
-		t.Errorf("hook posts %v, want %v", seen, want)
-	}
+	return seen
 }

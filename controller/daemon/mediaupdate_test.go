@@ -30,7 +30,7 @@ func checkUpdateCall(t *testing.T, d *Daemon) {
 	callerNew := listenUsers(t, d, caller, callerIP+":6034")
 	c := startSIPpCall(t, d, "updatee", 5100, "uas_update.xml",
 		[]string{"-key", "mip", calleeIP, "-key", "mport", "6032", "-key", "mport2", "6036"},
-		"uac_update.xml", []string{"-key", "mip", callerIP, "-key", "mport", "6030", "-key", "mport2", "6034", "-d", "3000"})
+		"uac_update.xml", []string{"-key", "mip", callerIP, "-key", "mport", "6030", "-key", "mport2", "6034", "-d", "3000", "-trace_err"})
 	// toCaller/toCallee: a port of the other side at one's own entry
 	toCaller := func(port int) *net.UDPAddr {
 		return &net.UDPAddr{IP: dataplane.EntryIP(callee).Addr().AsSlice(), Port: port}

@@ -46,13 +46,15 @@ const (
 // slowHook is the controller's media hook, answering /start only once the
 // test releases it; every post is recorded in order. An /update is answered
 // 204 unless updateAnswers holds statuses for its "role port" (used in
-// order): a failing daemon (500) or one older than session 16 (400).
+// order): a failing daemon (500) or one older than session 16 (400);
+// startAnswers does the same for a /start.
 type slowHook struct {
 	mu            sync.Mutex
 	posts         []string // path?form
 	entered       chan string
 	release       chan struct{}
 	updateAnswers map[string][]int
+	startAnswers  map[string][]int // the same for /start (session 17)
 }
 
 func (h *slowHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -64,6 +66,9 @@ func (h *slowHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusNoContent
 	if a := h.updateAnswers[key]; len(a) > 0 && strings.HasSuffix(r.URL.Path, "/update") {
 		status, h.updateAnswers[key] = a[0], a[1:]
+	}
+	if a := h.startAnswers[key]; len(a) > 0 && strings.HasSuffix(r.URL.Path, "/start") {
+		status, h.startAnswers[key] = a[0], a[1:]
 	}
 	h.mu.Unlock()
 	switch status {

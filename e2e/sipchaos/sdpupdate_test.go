@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -70,7 +71,8 @@ func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 		t.Skipf("real SIP parts absent: %v", err)
 	}
 	machinelocktest.SIP.Hold(t)
-	hook := &slowHook{entered: make(chan string, 64), release: make(chan struct{})}
+	hook := &slowHook{entered: make(chan string, 64), release: make(chan struct{}),
+		startAnswers: map[string][]int{"caller 40170": {http.StatusInternalServerError}}}
 	close(hook.release) // this hook answers at once
 	srv := httptest.NewServer(hook)
 	t.Cleanup(srv.Close)
@@ -122,6 +124,10 @@ func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 		t.Fatalf("call-r's 183 has Record-Route %q, want the S-CSCF's and the P-CSCF's", rr)
 	}
 	routeR := []string{rr[1], rr[0]}
+	// a second reliable 18x with the same answer: the caller's /start is in
+	// (204), no new post
+	next.send(t, pcscf, withSCSCF(reliable(reply(invR, "183 Session Progress", "callee-r", calleeSDP(50100)), 2)))
+	await("call-r's second reliable 183 at the user", isStatus("183", "call-r"))
 	fromR, toR := "<sip:caller@ims.test>;tag=caller-call-r", "<sip:callee@ims.test>;tag=callee-r"
 	// userReq sends the user's in-dialog request of call-r; the next hop
 	// answers it 200 with body; the 200 reaches the user
@@ -176,6 +182,9 @@ func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 	invS := await("call-s's INVITE at the user", is("INVITE ", "call-s", "1 INVITE"))
 	user.send(t, pcscf, userContact(reliable(reply(invS, "183 Session Progress", "user-s", sdpBody("10.100.1.1", 40130)), 1)))
 	atNext("the user's reliable 183 at the next hop", isStatus("183", "call-s"))
+	// its second reliable 18x with the same answer: no new post
+	user.send(t, pcscf, userContact(reliable(reply(invS, "183 Session Progress", "user-s", sdpBody("10.100.1.1", 40130)), 2)))
+	atNext("the user's second reliable 183 at the next hop", isStatus("183", "call-s"))
 	user.send(t, pcscf, userContact(reply(invS, "200 OK", "user-s", "")))
 	atNext("the user's 200 (no SDP) at the next hop", isStatus("200", "call-s"))
 	rrS := sipHeaders(invS, "Record-Route") // the P-CSCF's, the S-CSCF's
@@ -211,6 +220,73 @@ func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 	next.send(t, pcscf, withSCSCF(reply(invD, "200 OK", "callee-d", "")))
 	await("call-d's 200 (no SDP) at the user", is("SIP/2.0 200 ", "call-d", "1 INVITE"))
 
+	// call-e: the hook answers the caller's /start at the reliable 183 with
+	// 500; the 200 without SDP posts it again
+	user.send(t, pcscf, invite("call-e", sdpBody("10.100.1.1", 40170)))
+	invE := atNext("call-e's INVITE at the next hop", is("INVITE ", "call-e", "1 INVITE"))
+	next.send(t, pcscf, withSCSCF(reliable(reply(invE, "183 Session Progress", "callee-e", calleeSDP(50400)), 1)))
+	await("call-e's reliable 183 at the user", isStatus("183", "call-e"))
+	next.send(t, pcscf, withSCSCF(reply(invE, "200 OK", "callee-e", "")))
+	await("call-e's 200 (no SDP) at the user", is("SIP/2.0 200 ", "call-e", "1 INVITE"))
+
+	// call-d2: the user calls without SDP, a reliable 180 and the user's
+	// PRACK without SDP, the offer in the 200, the answer from 40180 in the
+	// ACK (the caller's /start there: the PRACK left the mark)
+	user.send(t, pcscf, invite("call-d2", ""))
+	invD2 := atNext("call-d2's INVITE at the next hop", is("INVITE ", "call-d2", "1 INVITE"))
+	next.send(t, pcscf, withSCSCF(reliable(reply(invD2, "180 Ringing", "callee-d2", ""), 1)))
+	d180 := await("call-d2's reliable 180 at the user", isStatus("180", "call-d2"))
+	rrD2 := sipHeaders(d180, "Record-Route")
+	if len(rrD2) != 2 {
+		t.Fatalf("call-d2's 180 has Record-Route %q, want the S-CSCF's and the P-CSCF's", rrD2)
+	}
+	routeD2 := []string{rrD2[1], rrD2[0]}
+	fromD2, toD2 := "<sip:caller@ims.test>;tag=caller-call-d2", "<sip:callee@ims.test>;tag=callee-d2"
+	user.send(t, pcscf, inDialog("PRACK", "sip:callee@"+guardNext, guardCaller, "d2-prack", routeD2, fromD2, toD2, "call-d2", 2, "RAck: 1 1 INVITE\r\n", ""))
+	prD2 := atNext("call-d2's PRACK (no SDP) at the next hop", is("PRACK ", "call-d2", "2 PRACK"))
+	next.send(t, pcscf, reply(prD2, "200 OK", "", ""))
+	await("the 200 to call-d2's PRACK", is("SIP/2.0 200 ", "call-d2", "2 PRACK"))
+	next.send(t, pcscf, withSCSCF(reply(invD2, "200 OK", "callee-d2", calleeSDP(50500))))
+	await("call-d2's 200 (the offer) at the user", is("SIP/2.0 200 ", "call-d2", "1 INVITE"))
+	user.send(t, pcscf, inDialog("ACK", "sip:callee@"+guardNext, guardCaller, "d2-ack", routeD2, fromD2, toD2, "call-d2", 1, "", sdpBody("10.100.1.1", 40180)))
+	atNext("call-d2's ACK (the answer) at the next hop", is("ACK ", "call-d2", "1 ACK"))
+
+	// call-f: the S-CSCF forked the call to two contacts of the user here
+	// (same Call-ID and From tag, two branches): fork a sends a reliable 183
+	// from 40190, fork b answers 200 from 40191 (its media replaces the
+	// callee's half: /update), fork a is cancelled and answers 487 (no
+	// callee /end: the answered call keeps its rules)
+	fork := func(branch string) string {
+		return "INVITE sip:caller@" + guardCaller + " SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP " + guardNext + ";branch=z9hG4bK-" + branch + "\r\n" +
+			"Route: <sip:" + guardPCSCF + ";lr>\r\n" +
+			"Record-Route: <sip:" + guardNext + ";lr>\r\n" +
+			"Max-Forwards: 70\r\nFrom: <sip:callee@ims.test>;tag=other-f\r\nTo: <sip:caller@ims.test>\r\n" +
+			"Call-ID: call-f\r\nCSeq: 1 INVITE\r\nContact: <sip:callee@" + guardNext + ">\r\n" + contentType(body) +
+			fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
+	}
+	viaIs := func(branch string) func(string) bool {
+		return func(m string) bool {
+			return is("INVITE ", "call-f", "1 INVITE")(m) && strings.Contains(m, "z9hG4bK-"+branch)
+		}
+	}
+	next.send(t, pcscf, fork("fork-a"))
+	invFA := await("call-f's fork a at the user", viaIs("fork-a"))
+	next.send(t, pcscf, fork("fork-b"))
+	invFB := await("call-f's fork b at the user", viaIs("fork-b"))
+	user.send(t, pcscf, userContact(reliable(reply(invFA, "183 Session Progress", "user-fa", sdpBody("10.100.1.1", 40190)), 1)))
+	atNext("fork a's reliable 183 at the next hop", isStatus("183", "call-f"))
+	user.send(t, pcscf, userContact(reply(invFB, "200 OK", "user-fb", sdpBody("10.100.1.1", 40191))))
+	atNext("fork b's 200 at the next hop", isStatus("200", "call-f"))
+	next.send(t, pcscf, "CANCEL sip:caller@"+guardCaller+" SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP "+guardNext+";branch=z9hG4bK-fork-a\r\n"+
+		"Route: <sip:"+guardPCSCF+";lr>\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:callee@ims.test>;tag=other-f\r\nTo: <sip:caller@ims.test>\r\n"+
+		"Call-ID: call-f\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n")
+	await("fork a's CANCEL at the user", func(m string) bool { return strings.HasPrefix(m, "CANCEL ") })
+	user.send(t, pcscf, userContact(reply(invFA, "487 Request Terminated", "user-fa", "")))
+	atNext("fork a's 487 at the next hop", isStatus("487", "call-f"))
+
 	checkToUser(t, "user", got)
 	posts := hookPosts()
 	t.Logf("hook posts: %q", posts)
@@ -222,6 +298,10 @@ func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 		"update role=callee call=call-s port=40140": 1,
 		"update role=callee call=call-s port=40150": 1,
 		"start role=caller call=call-d port=40160":  1,
+		"start role=caller call=call-e port=40170":  2,
+		"start role=caller call=call-d2 port=40180": 1,
+		"start role=callee call=call-f port=40190":  1,
+		"update role=callee call=call-f port=40191": 1,
 	}
 	seen := postCounts(t, posts)
 	if !maps.Equal(seen, want) {

@@ -62,7 +62,14 @@ func reliable(m string, rseq int) string {
 //     side's UPDATE (/update role=callee each);
 //   - call-d (the user calls without SDP): the reliable 183 carries the
 //     offer (rewritten), the user's PRACK the answer from 40160 (the
-//     caller's /start), the 200 without SDP (no post).
+//     caller's /start), the 200 without SDP (no post);
+//   - (revSO) a second reliable 183 with the same answer on call-r and
+//     call-s: no post; call-e: the caller's /start at the 183 answered 500,
+//     posted again at the 200 without SDP; call-d2: reliable 180 and PRACK
+//     without SDP, the offer in the 200, the answer from 40180 in the ACK
+//     (one /start there); call-f: forked to two contacts of the user, fork
+//     a's reliable 183 from 40190 (/start role=callee), fork b's 200 from
+//     40191 (/update role=callee), fork a cancelled (487): no /end.
 func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 	if err := localdrv.Available(); err != nil {
 		if os.Getenv("CI") == "true" && os.Getenv("IMS_SIP_CHAOS") == "1" {

@@ -69,7 +69,9 @@ func reliable(m string, rseq int) string {
 //     without SDP, the offer in the 200, the answer from 40180 in the ACK
 //     (one /start there); call-f: forked to two contacts of the user, fork
 //     a's reliable 183 from 40190 (/start role=callee), fork b's 200 from
-//     40191 (/update role=callee), fork a cancelled (487): no /end.
+//     40191 (/update role=callee), fork a cancelled (487): no /end;
+//     call-g: the user's /start at its reliable 183 answered 500, posted
+//     again at its 200 without SDP.
 func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 	if err := localdrv.Available(); err != nil {
 		if os.Getenv("CI") == "true" && os.Getenv("IMS_SIP_CHAOS") == "1" {
@@ -79,7 +81,7 @@ func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 	}
 	machinelocktest.SIP.Hold(t)
 	hook := &slowHook{entered: make(chan string, 64), release: make(chan struct{}),
-		startAnswers: map[string][]int{"caller 40170": {http.StatusInternalServerError}}}
+		startAnswers: map[string][]int{"caller 40170": {http.StatusInternalServerError}, "callee 40200": {http.StatusInternalServerError}}}
 	close(hook.release) // this hook answers at once
 	srv := httptest.NewServer(hook)
 	t.Cleanup(srv.Close)
@@ -294,6 +296,15 @@ func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 	user.send(t, pcscf, userContact(reply(invFA, "487 Request Terminated", "user-fa", "")))
 	atNext("fork a's 487 at the next hop", isStatus("487", "call-f"))
 
+	// call-g: the user is called; the hook answers its /start at the
+	// reliable 183 (from 40200) with 500; its 200 without SDP posts it again
+	next.send(t, pcscf, strings.ReplaceAll(fork("term-g"), "call-f", "call-g"))
+	invG := await("call-g's INVITE at the user", is("INVITE ", "call-g", "1 INVITE"))
+	user.send(t, pcscf, userContact(reliable(reply(invG, "183 Session Progress", "user-g", sdpBody("10.100.1.1", 40200)), 1)))
+	atNext("call-g's reliable 183 at the next hop", isStatus("183", "call-g"))
+	user.send(t, pcscf, userContact(reply(invG, "200 OK", "user-g", "")))
+	atNext("call-g's 200 (no SDP) at the next hop", isStatus("200", "call-g"))
+
 	checkToUser(t, "user", got)
 	posts := hookPosts()
 	t.Logf("hook posts: %q", posts)
@@ -309,6 +320,7 @@ func TestPCSCFReportsReliable18xAndUPDATE(t *testing.T) {
 		"start role=caller call=call-d2 port=40180": 1,
 		"start role=callee call=call-f port=40190":  1,
 		"update role=callee call=call-f port=40191": 1,
+		"start role=callee call=call-g port=40200":  2,
 	}
 	seen := postCounts(t, posts)
 	if !maps.Equal(seen, want) {

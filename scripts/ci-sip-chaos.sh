@@ -16,7 +16,7 @@
 # mount namespace; the DNS server listens on port 53), Kamailio + SIPp
 # (scripts/ci-kamailio.sh installs them) and Open vSwitch (scripts/ci-ovs.sh).
 # Uses 127.10.x.x (the daemon's DC), 127.57.x.x (TestPCSCFSpread's),
-# 127.0.0.71-75, 127.0.0.90-110, 127.68.0.1-4 (TestPCSCFNeverRelaysUnrewrittenSDP's)
+# 127.0.0.71-75, 127.0.0.90-110, 127.68.0.1-4 (TestPCSCFNeverRelaysUnrewrittenSDP|TestPCSCFReportsReliable18xAndUPDATE's)
 # and the daemon's users' namespace only.
 # Takes /tmp/ims-orch-ovs.lock, then /tmp/ims-orch-sip.lock (the lock order
 # everywhere: OVS before SIP), so it never overlaps another real-OVS or

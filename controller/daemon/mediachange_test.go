@@ -89,9 +89,11 @@ func startSIPpCall(t *testing.T, d *Daemon, aor string, sipPort int, uas string,
 	return c
 }
 
-// sippLogs is what SIPp's -trace_logs wrote in dir.
+// sippLogs is what SIPp's -trace_logs (and -trace_err) wrote in dir.
 func sippLogs(dir string) string {
 	logs, _ := filepath.Glob(filepath.Join(dir, "*_logs.log"))
+	errs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
+	logs = append(logs, errs...)
 	var all []byte
 	for _, f := range logs {
 		b, _ := os.ReadFile(f)

@@ -19,9 +19,10 @@ import (
 // published in each DC's discovery DNS, with statistics agents feeding the
 // local controllers; at shutdown no Kamailio process is left.
 // With the real data plane, besides checkMediaCall's call: a delayed offer
-// and a re-INVITE moving the caller's media (session 16).
+// and a re-INVITE moving the caller's media (session 16), early media from
+// a reliable 183 and UPDATEs moving each side's media (session 17).
 func TestServeDriverLocal(t *testing.T) {
-	serveDriverLocal(t, nil, checkDelayedOfferCall, checkReinviteCall)
+	serveDriverLocal(t, nil, checkDelayedOfferCall, checkReinviteCall, checkUpdateCall)
 }
 
 // The same on a cluster node (raft, one voter) that runs every DC's local

@@ -251,3 +251,30 @@ func TestTwoUpdatesRacing(t *testing.T) {
 		t.Fatalf("opened %d, closed %+v; want the original and the first update's call closed", opened, f.closed)
 	}
 }
+
+// A call the S-CSCF forked (session 17, revSO MED-1), as the P-CSCF
+// template posts it: fork a's reliable 183 (its P-CSCF in DC 2) and the
+// caller's /start open the call with a's media; fork b answers 200 with
+// other media behind the same P-CSCF (one dialog there): /update of the
+// callee's half, which the call then has; fork a's cancel posts no /end
+// (a failed dialog posts the caller's only), so the call stays open with
+// b's media. A fork answered behind another datacenter's P-CSCF posts a
+// /start of an open call: it changes nothing (a /start never replaces a
+// half: a new INVITE reusing a known Call-ID must not take a side over).
+func TestForkedCallKeepsTheAnsweredForksMedia(t *testing.T) {
+	h, f, _ := newHook(t)
+	srv := httptest.NewServer(h.Handler("/media/v1"))
+	defer srv.Close()
+	post(t, srv, "/dc/2/start", form("callee", "fork@x", "10.102.0.7", "40530"))
+	post(t, srv, "/dc/0/start", form("caller", "fork@x", "10.100.0.5", "6000"))
+	if c := post(t, srv, "/dc/2/update", form("callee", "fork@x", "10.102.0.8", "40531")); c != http.StatusNoContent {
+		t.Fatalf("fork b's update: %d", c)
+	}
+	if c := post(t, srv, "/dc/1/start", form("callee", "fork@x", "10.101.0.9", "40532")); c != http.StatusNoContent {
+		t.Fatalf("another DC's fork's start: %d", c)
+	}
+	got := h.Open()["fork@x"]
+	if got.CalleeDC != 2 || got.CalleeIP != 0x0a660008 || got.CalleeSendPort != 40531 || len(f.opened) != 2 {
+		t.Fatalf("open %+v (opened %d), want fork b's media 10.102.0.8:40531 in DC 2", got, len(f.opened))
+	}
+}

@@ -10,14 +10,12 @@ package sipchaos
 
 import (
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,13 +46,15 @@ const (
 // slowHook is the controller's media hook, answering /start only once the
 // test releases it; every post is recorded in order. An /update is answered
 // 204 unless updateAnswers holds statuses for its "role port" (used in
-// order): a failing daemon (500) or one older than session 16 (400).
+// order): a failing daemon (500) or one older than session 16 (400);
+// startAnswers does the same for a /start.
 type slowHook struct {
 	mu            sync.Mutex
 	posts         []string // path?form
 	entered       chan string
 	release       chan struct{}
 	updateAnswers map[string][]int
+	startAnswers  map[string][]int // the same for /start (session 17)
 }
 
 func (h *slowHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +66,9 @@ func (h *slowHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusNoContent
 	if a := h.updateAnswers[key]; len(a) > 0 && strings.HasSuffix(r.URL.Path, "/update") {
 		status, h.updateAnswers[key] = a[0], a[1:]
+	}
+	if a := h.startAnswers[key]; len(a) > 0 && strings.HasSuffix(r.URL.Path, "/start") {
+		status, h.startAnswers[key] = a[0], a[1:]
 	}
 	h.mu.Unlock()
 	switch status {
@@ -687,17 +690,7 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
 	atNext("488 to the multipart INVITE to the user", isStatus("488", "call-u"))
 
-	for _, m := range got {
-		line, _, _ := strings.Cut(m, "\r\n")
-		t.Logf("caller got %q (Call-ID %v, CSeq %v) c=%v", line, sipHeaders(m, "Call-ID"), sipHeaders(m, "CSeq"), sdpConn(m))
-		if bad := leaks(m); len(bad) > 0 {
-			t.Errorf("caller got %q (Call-ID %v, CSeq %v) with %q, want only the entry %s: its media would go around the chain",
-				line, sipHeaders(m, "Call-ID"), sipHeaders(m, "CSeq"), bad, guardEntry)
-		}
-		if strings.Contains(m, "multipart/") {
-			t.Errorf("caller got %q (Call-ID %v) with a multipart body", line, sipHeaders(m, "Call-ID"))
-		}
-	}
+	checkToUser(t, "caller", got)
 	posts := hookPosts()
 	t.Logf("hook posts: %q", posts)
 	// each side's media as its user's message showed it, each once (call-a's
@@ -722,16 +715,7 @@ func TestPCSCFNeverRelaysUnrewrittenSDP(t *testing.T) {
 		"update role=callee call=call-t port=40002": 1,
 		"update role=callee call=call-t port=40016": 1,
 	}
-	seen := map[string]int{}
-	for _, p := range posts {
-		path, q, _ := strings.Cut(p, "?")
-		v, err := url.ParseQuery(q)
-		id, _ := hex.DecodeString(v.Get("call"))
-		if err != nil || v.Get("ip") != "10.100.1.1" && !strings.HasSuffix(path, "/end") {
-			t.Errorf("hook post %q: not the user's media address", p)
-		}
-		seen[fmt.Sprintf("%s role=%s call=%s port=%s", path[strings.LastIndex(path, "/")+1:], v.Get("role"), id, v.Get("port"))]++
-	}
+	seen := postCounts(t, posts)
 	if seen["start role=caller call=call-a port=40000"] == 2 { // the retransmitted 200's
 		seen["start role=caller call=call-a port=40000"] = 1
 	}

@@ -32,6 +32,64 @@ const ReadyLine = "ready"
 // a socket fails. ready (if not nil) is called once both sockets are bound,
 // before the first frame is read.
 func Run(ctx context.Context, in, out string, ready func()) error {
+	return run(ctx, unixSys{}, in, out, ready)
+}
+
+// sys is the socket calls that open the forwarder's sockets: the real ones
+// (unixSys), or a test's that records them or acts between them.
+type sys interface {
+	Socket(domain, typ, proto int) (int, error)
+	Bind(fd int, sa unix.Sockaddr) error
+	SetsockoptInt(fd, level, opt, value int) error
+	Close(fd int) error
+}
+
+type unixSys struct{}
+
+func (unixSys) Socket(domain, typ, proto int) (int, error) { return unix.Socket(domain, typ, proto) }
+func (unixSys) Bind(fd int, sa unix.Sockaddr) error        { return unix.Bind(fd, sa) }
+func (unixSys) SetsockoptInt(fd, level, opt, value int) error {
+	return unix.SetsockoptInt(fd, level, opt, value)
+}
+func (unixSys) Close(fd int) error { return unix.Close(fd) }
+
+// open opens the forwarder's sockets on interfaces in and out (the read
+// socket rfd, the write socket wfd) or closes what it opened.
+//
+// rfd is made with protocol 0, so the kernel queues no frame on it, and
+// bound to in with protocol ETH_P_ALL: from the bind on, and only then, it
+// queues every frame arriving on in. A packet socket made with ETH_P_ALL
+// queues the frames of every interface of the namespace (out's, lo's) until
+// it is bound, and they stay queued: the forwarder would read them after
+// the bind and send them out of out as if they had come in by in (it once
+// did). Its receive buffer is enlarged before the bind, so the first burst
+// finds it large. wfd only sends: protocol 0 at socket() and at bind, it
+// never queues a frame.
+func open(s sys, in, out *net.Interface) (rfd, wfd int, err error) {
+	rfd, err = s.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	if err != nil {
+		return -1, -1, fmt.Errorf("in socket: %w", err)
+	}
+	// a burst waits in the socket rather than being dropped at once
+	_ = s.SetsockoptInt(rfd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
+	if err := s.Bind(rfd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: in.Index}); err != nil {
+		_ = s.Close(rfd)
+		return -1, -1, fmt.Errorf("bind %s: %w", in.Name, err)
+	}
+	wfd, err = s.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	if err != nil {
+		_ = s.Close(rfd)
+		return -1, -1, fmt.Errorf("out socket: %w", err)
+	}
+	if err := s.Bind(wfd, &unix.SockaddrLinklayer{Ifindex: out.Index}); err != nil {
+		_ = s.Close(rfd)
+		_ = s.Close(wfd)
+		return -1, -1, fmt.Errorf("bind %s: %w", out.Name, err)
+	}
+	return rfd, wfd, nil
+}
+
+func run(ctx context.Context, s sys, in, out string, ready func()) error {
 	ii, err := net.InterfaceByName(in)
 	if err != nil {
 		return fmt.Errorf("in: %w", err)
@@ -40,37 +98,42 @@ func Run(ctx context.Context, in, out string, ready func()) error {
 	if err != nil {
 		return fmt.Errorf("out: %w", err)
 	}
-	rfd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	rfd, wfd, err := open(s, ii, oi)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(wfd)
+	// rfd in Go's poller: closing f when ctx ends wakes the read waiting
+	// for a frame (a blocking recvfrom on a closed descriptor waits on)
+	if err := unix.SetNonblock(rfd, true); err != nil {
+		_ = unix.Close(rfd)
+		return fmt.Errorf("in socket: %w", err)
+	}
+	f := os.NewFile(uintptr(rfd), in)
+	defer f.Close()
+	rc, err := f.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("in socket: %w", err)
 	}
-	defer unix.Close(rfd)
-	if err := unix.Bind(rfd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ii.Index}); err != nil {
-		return fmt.Errorf("bind %s: %w", in, err)
-	}
-	// a burst waits in the socket rather than being dropped at once
-	_ = unix.SetsockoptInt(rfd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
-	// protocol 0: this socket only sends
-	wfd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-	if err != nil {
-		return fmt.Errorf("out socket: %w", err)
-	}
-	defer unix.Close(wfd)
-	if err := unix.Bind(wfd, &unix.SockaddrLinklayer{Ifindex: oi.Index}); err != nil {
-		return fmt.Errorf("bind %s: %w", out, err)
-	}
-	go func() {
-		<-ctx.Done()
-		_ = unix.Shutdown(rfd, unix.SHUT_RD)
-		_ = unix.Close(rfd)
-	}()
+	defer context.AfterFunc(ctx, func() { _ = f.Close() })()
 	if ready != nil {
 		ready()
 	}
 	to := &unix.SockaddrLinklayer{Ifindex: oi.Index, Halen: 6}
 	buf := make([]byte, 65536)
 	for {
-		n, from, err := unix.Recvfrom(rfd, buf, 0)
+		var (
+			n    int
+			from unix.Sockaddr
+			rerr error
+		)
+		err := rc.Read(func(fd uintptr) bool {
+			n, from, rerr = unix.Recvfrom(int(fd), buf, 0)
+			return !errors.Is(rerr, unix.EAGAIN)
+		})
+		if err == nil {
+			err = rerr
+		}
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue

@@ -208,8 +208,10 @@ func (n *fwdNet) runIn(t *testing.T, s sys) (stop func() error) {
 // A frame that arrives on out (or any interface of the namespace but in)
 // while the forwarder opens its sockets is never forwarded: here one
 // arrives on out after the read socket is made and before it is bound
-// (the hook waits until a socket bound to out has it, so the kernel has
-// offered it to every packet socket of the namespace), then a marker frame
+// (the hook waits until a socket bound to out for the test's EtherType has
+// it: the kernel hands a received frame to the packet sockets of every
+// protocol, an unbound one first, before those of one protocol, so by then
+// a read socket made with ETH_P_ALL has it queued), then a marker frame
 // arrives on in once the forwarder is ready. What leaves by out (read on
 // outp) must be the marker alone. With the read socket made with ETH_P_ALL
 // the stray frame is queued on it and forwarded before the marker: "the

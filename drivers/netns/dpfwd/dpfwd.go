@@ -17,11 +17,17 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// readTimeout bounds each blocking read of the in socket (SO_RCVTIMEO):
+// Run notices its context's end at the latest this long after it, and an
+// idle forwarder wakes 1/readTimeout times a second.
+const readTimeout = 200 * time.Millisecond
 
 // ReadyLine is the line Main writes to stdout once the forwarder's sockets
 // are bound: from then on every frame arriving on in is queued for it
@@ -41,6 +47,7 @@ type sys interface {
 	Socket(domain, typ, proto int) (int, error)
 	Bind(fd int, sa unix.Sockaddr) error
 	SetsockoptInt(fd, level, opt, value int) error
+	SetsockoptTimeval(fd, level, opt int, tv *unix.Timeval) error
 	Close(fd int) error
 }
 
@@ -50,6 +57,9 @@ func (unixSys) Socket(domain, typ, proto int) (int, error) { return unix.Socket(
 func (unixSys) Bind(fd int, sa unix.Sockaddr) error        { return unix.Bind(fd, sa) }
 func (unixSys) SetsockoptInt(fd, level, opt, value int) error {
 	return unix.SetsockoptInt(fd, level, opt, value)
+}
+func (unixSys) SetsockoptTimeval(fd, level, opt int, tv *unix.Timeval) error {
+	return unix.SetsockoptTimeval(fd, level, opt, tv)
 }
 func (unixSys) Close(fd int) error { return unix.Close(fd) }
 
@@ -63,7 +73,8 @@ func (unixSys) Close(fd int) error { return unix.Close(fd) }
 // it is bound, and they stay queued: the forwarder would read them after
 // the bind and send them out of out as if they had come in by in (it once
 // did). Its receive buffer is enlarged before the bind, so the first burst
-// finds it large. wfd only sends: protocol 0 at socket() and at bind, it
+// finds it large. rfd's reads block, each for readTimeout at most
+// (SO_RCVTIMEO; see run). wfd only sends: protocol 0 at socket() and at bind, it
 // never queues a frame.
 func open(s sys, in, out *net.Interface) (rfd, wfd int, err error) {
 	rfd, err = s.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
@@ -72,6 +83,11 @@ func open(s sys, in, out *net.Interface) (rfd, wfd int, err error) {
 	}
 	// a burst waits in the socket rather than being dropped at once
 	_ = s.SetsockoptInt(rfd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
+	tv := unix.NsecToTimeval(readTimeout.Nanoseconds())
+	if err := s.SetsockoptTimeval(rfd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		_ = s.Close(rfd)
+		return -1, -1, fmt.Errorf("in socket: %w", err)
+	}
 	if err := s.Bind(rfd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: in.Index}); err != nil {
 		_ = s.Close(rfd)
 		return -1, -1, fmt.Errorf("bind %s: %w", in.Name, err)
@@ -102,46 +118,39 @@ func run(ctx context.Context, s sys, in, out string, ready func()) error {
 	if err != nil {
 		return err
 	}
+	defer unix.Close(rfd)
 	defer unix.Close(wfd)
-	// rfd in Go's poller: closing f when ctx ends wakes the read waiting
-	// for a frame (a blocking recvfrom on a closed descriptor waits on)
-	if err := unix.SetNonblock(rfd, true); err != nil {
-		_ = unix.Close(rfd)
-		return fmt.Errorf("in socket: %w", err)
-	}
-	f := os.NewFile(uintptr(rfd), in)
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("in socket: %w", err)
-	}
-	defer context.AfterFunc(ctx, func() { _ = f.Close() })()
+	// A blocking read, woken by the frame: one recvfrom per frame. (Through
+	// Go's poller an empty queue, its usual state, cost an EAGAIN, a park,
+	// an epoll_wait and a second recvfrom per frame: 1.3-1.8x the CPU per
+	// frame, which the DP scaler reads as the instance's load;
+	// docs/dataplane.md.) Closing rfd would not wake the read; its
+	// SO_RCVTIMEO does, every readTimeout, so Run returns within
+	// readTimeout of ctx's end (of the frame then being read, under load).
+	done := ctx.Done()
 	if ready != nil {
 		ready()
 	}
 	to := &unix.SockaddrLinklayer{Ifindex: oi.Index, Halen: 6}
 	buf := make([]byte, 65536)
 	for {
-		var (
-			n    int
-			from unix.Sockaddr
-			rerr error
-		)
-		err := rc.Read(func(fd uintptr) bool {
-			n, from, rerr = unix.Recvfrom(int(fd), buf, 0)
-			return !errors.Is(rerr, unix.EAGAIN)
-		})
-		if err == nil {
-			err = rerr
-		}
+		n, from, err := unix.Recvfrom(rfd, buf, 0)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
-			if ctx.Err() != nil {
-				return nil
+			if errors.Is(err, unix.EAGAIN) { // the timeout (EWOULDBLOCK is EAGAIN)
+				if ctx.Err() != nil {
+					return nil
+				}
+				continue
 			}
 			return fmt.Errorf("read %s: %w", in, err)
+		}
+		select {
+		case <-done:
+			return nil
+		default:
 		}
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
 			continue

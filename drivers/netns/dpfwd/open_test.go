@@ -44,12 +44,18 @@ func (r *recordSys) SetsockoptInt(fd, level, opt, value int) error {
 	return r.call(fmt.Sprintf("setsockopt(%d,%d,%d,%d)", fd, level, opt, value))
 }
 
+func (r *recordSys) SetsockoptTimeval(fd, level, opt int, tv *unix.Timeval) error {
+	return r.call(fmt.Sprintf("setsockopt(%d,%d,%d,%dus)", fd, level, opt, tv.Sec*1e6+int64(tv.Usec)))
+}
+
 func (r *recordSys) Close(fd int) error { return r.call(fmt.Sprintf("close(%d)", fd)) }
 
 // The forwarder's sockets are opened so that no frame of another interface
 // is ever queued on the read socket: it is made with protocol 0 (the
 // kernel queues nothing on it) and gets ETH_P_ALL only at its bind to in;
-// its receive buffer is enlarged before that bind; the write socket has
+// its receive buffer is enlarged before that bind, and its reads time out
+// after readTimeout (SO_RCVTIMEO: Run sees its ctx end, see
+// TestRunEndsWhenItsContextEnds); the write socket has
 // protocol 0 at socket() and at its bind, so it never queues a frame. (Made
 // with ETH_P_ALL, the read socket queued every interface's frames until the
 // bind, out's too, and the forwarder sent them out again: the real test
@@ -61,6 +67,7 @@ func TestOpenSetsTheProtocolAtTheBind(t *testing.T) {
 	want := []string{
 		fmt.Sprintf("socket(%d,%d,0x0)=1", unix.AF_PACKET, unix.SOCK_RAW),
 		fmt.Sprintf("setsockopt(1,%d,%d,%d)", unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20),
+		fmt.Sprintf("setsockopt(1,%d,%d,%dus)", unix.SOL_SOCKET, unix.SO_RCVTIMEO, readTimeout.Microseconds()),
 		"bind(1,proto " + all + ",ifindex 7)",
 		fmt.Sprintf("socket(%d,%d,0x0)=2", unix.AF_PACKET, unix.SOCK_RAW),
 		"bind(2,proto 0x0,ifindex 9)",
@@ -83,9 +90,10 @@ func TestOpenSetsTheProtocolAtTheBind(t *testing.T) {
 		closed []string
 	}{
 		{1, "in socket: test: refused", nil},
-		{3, "bind in: test: refused", []string{"close(1)"}},
-		{4, "out socket: test: refused", []string{"close(1)"}},
-		{5, "bind out: test: refused", []string{"close(1)", "close(2)"}},
+		{3, "in socket: test: refused", []string{"close(1)"}},
+		{4, "bind in: test: refused", []string{"close(1)"}},
+		{5, "out socket: test: refused", []string{"close(1)"}},
+		{6, "bind out: test: refused", []string{"close(1)", "close(2)"}},
 	} {
 		r := &recordSys{fail: tc.fail}
 		_, _, err := open(r, in, out)

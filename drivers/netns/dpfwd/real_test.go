@@ -55,7 +55,7 @@ type fwdNet struct {
 
 // newFwdNet makes the namespace (under a prefix claimed for this run,
 // deleted when t ends) with in–inp and out–outp up.
-func newFwdNet(t *testing.T) *fwdNet {
+func newFwdNet(t testing.TB) *fwdNet {
 	t.Helper()
 	ovstest.Require(t)
 	ctx := context.Background()
@@ -107,7 +107,7 @@ func newFwdNet(t *testing.T) *fwdNet {
 // socket opens a packet socket in the namespace bound to interface name
 // for protocol proto (0: it only sends), its reads bounded by 10 s (the
 // bound only ends a failing test), closed when t ends.
-func (n *fwdNet) socket(t *testing.T, name string, proto uint16) int {
+func (n *fwdNet) socket(t testing.TB, name string, proto uint16) int {
 	t.Helper()
 	fd := -1
 	if err := inNetns(n.ns, func() error {
@@ -261,9 +261,10 @@ func TestFramesOfOtherInterfacesBeforeTheBindAreNotForwarded(t *testing.T) {
 	}
 }
 
-// Run ends when its context ends, with no frame arriving: its read waits
-// in Go's poller, which closing the socket wakes. (A blocking recvfrom
-// went on waiting for the next frame and closed the socket twice.)
+// Run ends when its context ends, with no frame arriving: its blocking read
+// times out every readTimeout (SO_RCVTIMEO) and then sees ctx. (Without the
+// timeout the read went on waiting for the next frame: closing the socket
+// does not wake it.)
 func TestRunEndsWhenItsContextEnds(t *testing.T) {
 	n := newFwdNet(t)
 	stop := n.runIn(t, unixSys{})

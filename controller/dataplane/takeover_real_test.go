@@ -266,7 +266,14 @@ func TestTakeoverToAnotherExitOnTheRealPlane(t *testing.T) {
 // reaches the older call's callee, counted at its socket. Without the
 // give-back (giveBack a no-op) the undo deletes the newer call's rule and
 // leaves the 5-tuple unrouted: dc0's miss rule drops every packet.
+//
+// The switches run every bundle through ovs-ofctl, set here
+// (IMS_OVS_OPENFLOW_BUNDLES=0, whatever the default or the caller's
+// environment): ovs-ofctl finds the moved socket missing, but an OpenFlow
+// connection opened before the move does not see it, and dc2's update
+// would succeed (the test would fail, testing nothing of the give-back).
 func TestFailedOpenGivesTheTupleBackOnTheRealPlane(t *testing.T) {
+	t.Setenv("IMS_OVS_OPENFLOW_BUNDLES", "0")
 	ctx := context.Background()
 	b := newTwoCallees(t)
 	p, older, newer, rx1, rx2, tx, to := b.p, b.older, b.newer, b.rx1, b.rx2, b.tx, b.to
@@ -287,6 +294,9 @@ func TestFailedOpenGivesTheTupleBackOnTheRealPlane(t *testing.T) {
 	// dc2's switch refuses the newer call's rule update: commit updates
 	// dc0 first (the takeover is on the switch), then fails at dc2, and
 	// the undo updates dc0 again
+	if bp := p.Switch(2).BundlePaths(); bp.Conn != 0 || bp.Ofctl == 0 {
+		t.Fatalf("dc2's bundles %+v, want every one through ovs-ofctl (the fault below is a moved management socket)", bp)
+	}
 	sock := filepath.Join(p.d.Dir(), p.Bridge(2)+".mgmt")
 	if err := os.Rename(sock, sock+".away"); err != nil {
 		t.Fatal(err)

@@ -17,11 +17,17 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// readTimeout bounds each blocking read of the in socket (SO_RCVTIMEO):
+// Run notices its context's end at the latest this long after it, and an
+// idle forwarder wakes 1/readTimeout times a second.
+const readTimeout = 200 * time.Millisecond
 
 // ReadyLine is the line Main writes to stdout once the forwarder's sockets
 // are bound: from then on every frame arriving on in is queued for it
@@ -32,6 +38,74 @@ const ReadyLine = "ready"
 // a socket fails. ready (if not nil) is called once both sockets are bound,
 // before the first frame is read.
 func Run(ctx context.Context, in, out string, ready func()) error {
+	return run(ctx, unixSys{}, in, out, ready)
+}
+
+// sys is the socket calls that open the forwarder's sockets: the real ones
+// (unixSys), or a test's that records them or acts between them.
+type sys interface {
+	Socket(domain, typ, proto int) (int, error)
+	Bind(fd int, sa unix.Sockaddr) error
+	SetsockoptInt(fd, level, opt, value int) error
+	SetsockoptTimeval(fd, level, opt int, tv *unix.Timeval) error
+	Close(fd int) error
+}
+
+type unixSys struct{}
+
+func (unixSys) Socket(domain, typ, proto int) (int, error) { return unix.Socket(domain, typ, proto) }
+func (unixSys) Bind(fd int, sa unix.Sockaddr) error        { return unix.Bind(fd, sa) }
+func (unixSys) SetsockoptInt(fd, level, opt, value int) error {
+	return unix.SetsockoptInt(fd, level, opt, value)
+}
+func (unixSys) SetsockoptTimeval(fd, level, opt int, tv *unix.Timeval) error {
+	return unix.SetsockoptTimeval(fd, level, opt, tv)
+}
+func (unixSys) Close(fd int) error { return unix.Close(fd) }
+
+// open opens the forwarder's sockets on interfaces in and out (the read
+// socket rfd, the write socket wfd) or closes what it opened.
+//
+// rfd is made with protocol 0, so the kernel queues no frame on it, and
+// bound to in with protocol ETH_P_ALL: from the bind on, and only then, it
+// queues every frame arriving on in. A packet socket made with ETH_P_ALL
+// queues the frames of every interface of the namespace (out's, lo's) until
+// it is bound, and they stay queued: the forwarder would read them after
+// the bind and send them out of out as if they had come in by in (it once
+// did). Its receive buffer is enlarged before the bind, so the first burst
+// finds it large. rfd's reads block, each for readTimeout at most
+// (SO_RCVTIMEO; see run). wfd only sends: protocol 0 at socket() and at bind, it
+// never queues a frame.
+func open(s sys, in, out *net.Interface) (rfd, wfd int, err error) {
+	rfd, err = s.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	if err != nil {
+		return -1, -1, fmt.Errorf("in socket: %w", err)
+	}
+	// a burst waits in the socket rather than being dropped at once
+	_ = s.SetsockoptInt(rfd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
+	tv := unix.NsecToTimeval(readTimeout.Nanoseconds())
+	if err := s.SetsockoptTimeval(rfd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		_ = s.Close(rfd)
+		return -1, -1, fmt.Errorf("in socket: %w", err)
+	}
+	if err := s.Bind(rfd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: in.Index}); err != nil {
+		_ = s.Close(rfd)
+		return -1, -1, fmt.Errorf("bind %s: %w", in.Name, err)
+	}
+	wfd, err = s.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	if err != nil {
+		_ = s.Close(rfd)
+		return -1, -1, fmt.Errorf("out socket: %w", err)
+	}
+	if err := s.Bind(wfd, &unix.SockaddrLinklayer{Ifindex: out.Index}); err != nil {
+		_ = s.Close(rfd)
+		_ = s.Close(wfd)
+		return -1, -1, fmt.Errorf("bind %s: %w", out.Name, err)
+	}
+	return rfd, wfd, nil
+}
+
+func run(ctx context.Context, s sys, in, out string, ready func()) error {
 	ii, err := net.InterfaceByName(in)
 	if err != nil {
 		return fmt.Errorf("in: %w", err)
@@ -40,30 +114,20 @@ func Run(ctx context.Context, in, out string, ready func()) error {
 	if err != nil {
 		return fmt.Errorf("out: %w", err)
 	}
-	rfd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	rfd, wfd, err := open(s, ii, oi)
 	if err != nil {
-		return fmt.Errorf("in socket: %w", err)
+		return err
 	}
 	defer unix.Close(rfd)
-	if err := unix.Bind(rfd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ii.Index}); err != nil {
-		return fmt.Errorf("bind %s: %w", in, err)
-	}
-	// a burst waits in the socket rather than being dropped at once
-	_ = unix.SetsockoptInt(rfd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
-	// protocol 0: this socket only sends
-	wfd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-	if err != nil {
-		return fmt.Errorf("out socket: %w", err)
-	}
 	defer unix.Close(wfd)
-	if err := unix.Bind(wfd, &unix.SockaddrLinklayer{Ifindex: oi.Index}); err != nil {
-		return fmt.Errorf("bind %s: %w", out, err)
-	}
-	go func() {
-		<-ctx.Done()
-		_ = unix.Shutdown(rfd, unix.SHUT_RD)
-		_ = unix.Close(rfd)
-	}()
+	// A blocking read, woken by the frame: one recvfrom per frame. (Through
+	// Go's poller an empty queue, its usual state, cost an EAGAIN, a park,
+	// an epoll_wait and a second recvfrom per frame: 1.3-1.8x the CPU per
+	// frame, which the DP scaler reads as the instance's load;
+	// docs/dataplane.md.) Closing rfd would not wake the read; its
+	// SO_RCVTIMEO does, every readTimeout, so Run returns within
+	// readTimeout of ctx's end (of the frame then being read, under load).
+	done := ctx.Done()
 	if ready != nil {
 		ready()
 	}
@@ -75,10 +139,18 @@ func Run(ctx context.Context, in, out string, ready func()) error {
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
-			if ctx.Err() != nil {
-				return nil
+			if errors.Is(err, unix.EAGAIN) { // the timeout (EWOULDBLOCK is EAGAIN)
+				if ctx.Err() != nil {
+					return nil
+				}
+				continue
 			}
 			return fmt.Errorf("read %s: %w", in, err)
+		}
+		select {
+		case <-done:
+			return nil
+		default:
 		}
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
 			continue

@@ -90,6 +90,7 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 	switch hdr.Step {
 	case protocol.StepAcquire:
 		c.paused, c.pausedAt = true, c.clk.Now()
+		c.acquiredLocked(hdr.Round, c.pausedAt)
 		c.log.Info("proactive round: acquire; reactive scaling paused", "round", hdr.Round)
 		resp.Provision = c.provisionLocked(quota)
 	case protocol.StepBroadcast:
@@ -216,7 +217,7 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 		}
 		seen[t.VNF] = true
 		vs.keep, vs.keepFor = t.KeepBuffered, d.Interval
-		vs.noRise, vs.fast = t.NoRise, t.Fast
+		vs.noRise, vs.fast, vs.flagsAt = t.NoRise, t.Fast, c.clk.Now()
 		want := t.Working
 		detail := fmt.Sprintf("round %d target %d", hdr.Round, t.Working)
 		if t.Reason != "" {

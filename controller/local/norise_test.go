@@ -125,11 +125,12 @@ func TestNoRiseEndsWithoutRounds(t *testing.T) {
 // threshold: four instances at 70 % (280 %) keep 3, not 4.
 func TestNoRiseGuardsAt99(t *testing.T) {
 	for _, tc := range []struct {
-		noRise  bool
-		working int
-	}{{false, 4}, {true, 3}} {
+		noRise, cp bool // cp: a control-plane VNF (no PinnedFlows): its CPU threshold stays
+		working    int
+	}{{false, false, 4}, {true, false, 3}, {true, true, 4}} {
 		cfg := utilCfg(4, 0.95)
 		cfg.ScaleInGuard = true
+		cfg.VNFs[0].PinnedFlows = !tc.cp
 		e := newEnv(t, cfg, fake.Options{})
 		for _, in := range e.c.Instances() {
 			e.load[in.ID] = Stats{CPU: 70, Mem: 30, PktRate: 0.7 * 35000}
@@ -138,7 +139,7 @@ func TestNoRiseGuardsAt99(t *testing.T) {
 		e.c.cfg.VNFs[0].Min, e.c.vnfs["firewall"].cfg.Min, e.c.vnfs["firewall"].base.Min = 0, 0, 0
 		e.flagRound(1, 1, tc.noRise, false)
 		if got := e.working("firewall"); got != tc.working {
-			t.Fatalf("noRise %v: working %d after the round, want %d", tc.noRise, got, tc.working)
+			t.Fatalf("noRise %v cp %v: working %d after the round, want %d", tc.noRise, tc.cp, got, tc.working)
 		}
 	}
 }
@@ -263,6 +264,24 @@ func TestFastLaunchesJustInTime(t *testing.T) {
 	}
 }
 
+// MaxPause also ends a deferred Fast raise: the round's target is not
+// released by a later load step once reactive scaling has resumed
+// without the enter (the reactive rules act on the step instead).
+func TestFastDeferredDroppedAfterMaxPause(t *testing.T) {
+	e := fastEnv(t)
+	e.flagRound(1, 4, false, true) // 2 working at 40 %: the raise to 4 is deferred
+	before := len(e.actions(KindCreate, ReasonProactive))
+	e.req(2, protocol.StepAcquire, nil) // paused; no step 4 or 5 follows
+	e.seconds(61)
+	for _, id := range e.ids(StateNormal) {
+		e.load[id] = share(100)
+	}
+	e.seconds(2)
+	if got := len(e.actions(KindCreate, ReasonProactive)) - before; got != 0 {
+		t.Fatalf("%d proactive launches of the deferred raise after MaxPause, want none", got)
+	}
+}
+
 // A step of the load whose projection needs more than the round's raise
 // launches the rest of the raise at once, and no more: 2 × 100 % rising
 // 8 %/s over the last 15 ticks projects 680 %, 7 instances; the round
@@ -303,6 +322,17 @@ func TestFastDeferralFloors(t *testing.T) {
 		fastTo(e, 1, 3, 0)
 		if w := e.working("firewall"); w != 3 {
 			t.Fatalf("working %d after a fast raise from none to 3, want 3 at once", w)
+		}
+	})
+	t.Run("a control-plane VNF", func(t *testing.T) {
+		e := anticipateEnv(t, 2, 60*time.Second, func(c *Config) { c.Anticipate, c.VNFs[0].PinnedFlows = false, false })
+		for _, id := range e.ids(StateNormal) {
+			e.load[id] = share(40)
+		}
+		e.seconds(AnticipateRiseTicks + 1)
+		fastTo(e, 1, 4, 0)
+		if w := e.working("firewall"); w != 4 {
+			t.Fatalf("working %d after a fast raise of a control-plane VNF to 4, want 4 at once (Fast defers DP stages only)", w)
 		}
 	})
 	t.Run("the only instance booting", func(t *testing.T) {

@@ -62,6 +62,16 @@ func TestNoRiseHoldsTheRelease(t *testing.T) {
 			t.Fatalf("%d reactive creates after 70 s, want the minute's one", len(as))
 		}
 	})
+	t.Run("a decision not naming the VNF ends it", func(t *testing.T) {
+		e := newEnv(t, utilCfg(1, 0.95), fake.Options{})
+		e.flagRound(1, 1, true, false)
+		e.round(2, map[string]int{})
+		e.load[e.ids(StateNormal)[0]] = over
+		e.seconds(70)
+		if as := e.actions(KindCreate, ReasonReactive); len(as) != 1 {
+			t.Fatalf("%d reactive creates after 70 s, want the minute's one", len(as))
+		}
+	})
 }
 
 // A round whose enter never comes (a lost global controller) ends with

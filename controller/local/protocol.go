@@ -195,6 +195,11 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 	}
 	c.draining = d.Drain
 	errs = append(errs, c.limitsLocked(d.Limits)...)
+	for _, vs := range c.vnfs {
+		// the rise flags are the round's: a VNF the decision does not name
+		// keeps none of the last round's (revH L3)
+		vs.noRise, vs.fast, vs.deferred = false, false, 0
+	}
 	seen := map[string]bool{}
 	for i, t := range d.Targets {
 		vs, ok := c.vnfs[t.VNF]

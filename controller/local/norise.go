@@ -27,7 +27,8 @@ type NoRiseConfig struct {
 	// above its LoadThreshold (default 99; in (0, 100]).
 	Guard float64 `json:"guard" yaml:"guard"`
 	// AnticipateUpTo: under NoRise, anticipated scale-out does not act on
-	// a VNF with at most this many working instances (default 2; ≥ 1).
+	// a VNF with at most this many working instances (≥ 0; 0 takes the
+	// default 2, so "never skip" cannot be set).
 	AnticipateUpTo int `json:"anticipateUpTo" yaml:"anticipateUpTo"`
 	// FastLoad is, under Fast, the load (percent of an instance's capacity)
 	// each working instance may reach before a deferred part of the

@@ -121,6 +121,15 @@ func TestRiseFlagsWithoutProfile(t *testing.T) {
 	if got := riseFlags(s, hist, []float64{100}, p)[0][0]; got.noRise {
 		t.Fatalf("a pair without a measurement: %+v, want no NoRise", got)
 	}
+	// a pair through the stage without a measurement, its plan 0 (the
+	// sums stay flat): no NoRise either (the known gate alone)
+	topo, d, actual, hist = riseCase()
+	d.Pairs = append(d.Pairs, placement.PairPlan{Pair: placement.Pair{Entry: 1, Exit: 1}, Path: placement.Path{1, 0, 1}})
+	s = sumStages(topo, d, actual, nil, p)
+	hist = append(hist, s.seen)
+	if got := riseFlags(s, hist, []float64{100}, p)[0][0]; got != (stageFlags{}) {
+		t.Fatalf("an unmeasured pair (plan 0) through the flat stage: %+v, want no flag", got)
+	}
 }
 
 // Only a DC whose step-2 report advertises noRise gets the flags; an

@@ -93,9 +93,11 @@ type vnfState struct {
 	raisedFor uint64
 	// noRise and fast are the last round's VNFTarget.NoRise and Fast
 	// (norise.go); deferred is the round's raised target that Fast holds
-	// back, released tick by tick (0: none).
+	// back, released tick by tick (0: none); flagsAt is when the decision
+	// that set them was applied (flagsExpireLocked).
 	noRise, fast bool
 	deferred     int
+	flagsAt      time.Time
 	// lowTicks counts the consecutive ticks whose measured load fitted on
 	// one working instance fewer (scalein.go).
 	lowTicks int
@@ -148,17 +150,24 @@ type Controller struct {
 
 	handleMu sync.Mutex // serialises Handle (a re-sent request waits for the first)
 
-	mu        sync.Mutex
-	vnfs      map[string]*vnfState
-	order     []string
-	insts     map[string]*inst
-	interval  uint64
-	paused    bool
-	pausedAt  time.Time
-	seq       uint64
-	history   ring
-	haveRound bool
-	lastRound uint64
+	mu       sync.Mutex
+	vnfs     map[string]*vnfState
+	order    []string
+	insts    map[string]*inst
+	interval uint64
+	paused   bool
+	pausedAt time.Time
+	// acquiredAt and acquiredRound are the last acquire (step 2) taken;
+	// roundPeriod is the time between the acquires of the last two
+	// consecutive rounds seen (0 before two): the round period the rise
+	// flags' age is measured in (flagsExpireLocked).
+	acquiredAt    time.Time
+	acquiredRound uint64
+	roundPeriod   time.Duration
+	seq           uint64
+	history       ring
+	haveRound     bool
+	lastRound     uint64
 	// bootSeen is how long the last instance this controller launched took
 	// from its launch to active (Config.Anticipate's horizon).
 	bootSeen  time.Duration
@@ -944,6 +953,7 @@ func (c *Controller) onTick() {
 		}
 		c.log.Warn("reactive scaling resumed without enter-interval; the round's buffer keep and rise flags dropped", "pausedFor", now.Sub(c.pausedAt).String())
 	}
+	c.flagsExpireLocked(now)
 	var ops []op
 	for _, name := range c.order {
 		vs := c.vnfs[name]

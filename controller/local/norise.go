@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/ims-orch/ims-orch/drivers"
 )
 
 // NoRiseConfig tunes what a local controller does with a round's
@@ -25,7 +27,8 @@ type NoRiseConfig struct {
 	// above its LoadThreshold (default 99; in (0, 100]).
 	Guard float64 `json:"guard" yaml:"guard"`
 	// AnticipateUpTo: under NoRise, anticipated scale-out does not act on
-	// a VNF with at most this many working instances (default 2; ≥ 1).
+	// a VNF with at most this many working instances (≥ 0; 0 takes the
+	// default 2, so "never skip" cannot be set).
 	AnticipateUpTo int `json:"anticipateUpTo" yaml:"anticipateUpTo"`
 	// FastLoad is, under Fast, the load (percent of an instance's capacity)
 	// each working instance may reach before a deferred part of the
@@ -99,9 +102,11 @@ func (c *Controller) noRiseSkipsAnticipation(vs *vnfState, working int) bool {
 // fastNeedLocked is how many working instances the VNF's last measured
 // load, projected at its rise (riseLocked, 0 when falling) over one boot
 // (bootLocked), needs at NoRiseConfig.FastLoad each (a very large count
-// before a load was recorded: nothing is deferred).
+// before a load was recorded, or while no working instance is measured —
+// none working, or all still booting: no load can show the need, so
+// nothing is deferred).
 func (c *Controller) fastNeedLocked(vs *vnfState) int {
-	if len(vs.loadHist) == 0 {
+	if len(vs.loadHist) == 0 || !c.measuredLocked(vs) {
 		return math.MaxInt32
 	}
 	last := vs.loadHist[len(vs.loadHist)-1]
@@ -111,8 +116,8 @@ func (c *Controller) fastNeedLocked(vs *vnfState) int {
 
 // deferLocked is a round's raise of the VNF to want (from working)
 // under Fast: it returns the count to launch now, ⌈projected need⌉ but at
-// least working, the VNF's minimum and one (a stage with no working
-// instance carries no load that could show the need), and remembers want
+// least working and scaleInFloorLocked (the minimum, the operator's hold
+// floor, one), and remembers want
 // as the deferred target the tick releases (releaseDeferredLocked).
 // Without Fast, a raise, a DP stage, or with the datacenter draining,
 // want is returned and nothing deferred.
@@ -121,7 +126,7 @@ func (c *Controller) deferLocked(vs *vnfState, want, working int) int {
 	if !vs.fast || !vs.byShare() || want <= working || c.draining {
 		return want
 	}
-	if need := max(c.fastNeedLocked(vs), working, c.minLocked(vs), 1); need < want {
+	if need := max(c.fastNeedLocked(vs), working, c.scaleInFloorLocked(vs)); need < want {
 		vs.deferred = want
 		return need
 	}
@@ -141,4 +146,60 @@ func (c *Controller) releaseDeferredLocked(vs *vnfState) []op {
 	}
 	vs.target = min(vs.deferred, need)
 	return c.fillLocked(vs, ReasonProactive, fmt.Sprintf("the round's deferred target %d (fast: the projected load needs %d now)", vs.deferred, vs.target))
+}
+
+// measuredLocked: at least one working instance of the VNF is past its
+// boot, active in the cloud and has reported statistics, so its measured
+// load (totalLoadLocked) is a load the stage carries.
+func (c *Controller) measuredLocked(vs *vnfState) bool {
+	for _, in := range c.insts {
+		if in.VNF == vs.cfg.Name && working(in.State) && in.State != StateBooting &&
+			in.CloudState == drivers.StateActive && !in.Last.At.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+// acquiredLocked records round's acquire at now: the time since the
+// previous round's acquire is the round period (Controller.roundPeriod).
+func (c *Controller) acquiredLocked(round uint64, now time.Time) {
+	if !c.acquiredAt.IsZero() && round <= c.acquiredRound {
+		return // a repeated or stale acquire
+	}
+	if !c.acquiredAt.IsZero() && round == c.acquiredRound+1 {
+		c.roundPeriod = now.Sub(c.acquiredAt)
+	}
+	c.acquiredAt, c.acquiredRound = now, round
+}
+
+// flagsUnmeasuredMaxAge is flagsMaxAgeLocked before the controller has
+// seen the acquires of two consecutive rounds (a restarted local).
+const flagsUnmeasuredMaxAge = 10 * time.Minute
+
+// flagsMaxAgeLocked is how long a round's rise flags stand without a
+// later decision naming the VNF: two round periods (the interval the
+// decision was sent for, and one more to spare a skipped round) plus
+// MaxPause (how late the enter may come); flagsUnmeasuredMaxAge before a
+// period was measured.
+func (c *Controller) flagsMaxAgeLocked() time.Duration {
+	if c.roundPeriod <= 0 {
+		return flagsUnmeasuredMaxAge
+	}
+	return 2*c.roundPeriod + c.cfg.MaxPause
+}
+
+// flagsExpireLocked drops the rise flags (and a deferred raise) of every
+// VNF whose deciding round is older than flagsMaxAgeLocked: a global lost
+// after the enter, when MaxPause never acts, leaves no standing NoRise or
+// Fast (session 16's behaviour until the next round).
+func (c *Controller) flagsExpireLocked(now time.Time) {
+	age := c.flagsMaxAgeLocked()
+	for _, name := range c.order {
+		vs := c.vnfs[name]
+		if (vs.noRise || vs.fast || vs.deferred > 0) && now.Sub(vs.flagsAt) > age {
+			vs.noRise, vs.fast, vs.deferred = false, false, 0
+			c.log.Warn("no round renewed the rise flags; dropped", "vnf", name, "age", now.Sub(vs.flagsAt).String(), "maxAge", age.String())
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ims-orch/ims-orch/controller/protocol"
+	"github.com/ims-orch/ims-orch/drivers"
 	"github.com/ims-orch/ims-orch/drivers/fake"
 )
 
@@ -60,6 +62,16 @@ func TestNoRiseHoldsTheRelease(t *testing.T) {
 			t.Fatalf("%d reactive creates after 70 s, want the minute's one", len(as))
 		}
 	})
+	t.Run("a decision not naming the VNF ends it", func(t *testing.T) {
+		e := newEnv(t, utilCfg(1, 0.95), fake.Options{})
+		e.flagRound(1, 1, true, false)
+		e.round(2, map[string]int{})
+		e.load[e.ids(StateNormal)[0]] = over
+		e.seconds(70)
+		if as := e.actions(KindCreate, ReasonReactive); len(as) != 1 {
+			t.Fatalf("%d reactive creates after 70 s, want the minute's one", len(as))
+		}
+	})
 }
 
 // A round whose enter never comes (a lost global controller) ends with
@@ -77,16 +89,58 @@ func TestNoRiseDroppedAfterMaxPause(t *testing.T) {
 	}
 }
 
+// A global lost after a round's enter (no acquire comes, so MaxPause
+// never acts) does not leave the round's NoRise standing (revH MED-2): the
+// flags end two round periods (measured between the last two acquires:
+// 50 s) plus MaxPause (60 s) after their decision, 160 s, and after
+// flagsUnmeasuredMaxAge (10 min) without a measured period. Until then
+// they stand: an overload 10 s after the decision is held 2 min.
+func TestNoRiseEndsWithoutRounds(t *testing.T) {
+	over := Stats{CPU: 92, Mem: 60} // below the bar 0.95
+	for _, tc := range []struct {
+		name     string
+		rounds   int // 50 s apart, the last with NoRise
+		after    int // seconds from the last decision to the overload
+		none, by int // seconds of overload with no reactive create; with one
+	}{
+		{"measured period, overload at once: held 2 min", 2, 10, 120, 130},
+		{"measured period, overload at 100 s: held until 160 s", 2, 100, 55, 70},
+		{"unmeasured period: held 2 min at 5 min", 1, 300, 120, 130},
+		{"unmeasured period, after an hour: 1 min", 1, 3600, 55, 70},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, utilCfg(1, 0.95), fake.Options{})
+			for r := 1; r <= tc.rounds; r++ {
+				if r > 1 {
+					e.seconds(50)
+				}
+				e.flagRound(uint64(r), 1, r == tc.rounds, false)
+			}
+			e.seconds(tc.after)
+			e.load[e.ids(StateNormal)[0]] = over
+			e.seconds(tc.none)
+			if as := e.actions(KindCreate, ReasonReactive); len(as) != 0 {
+				t.Fatalf("scaled out within %d s: %+v", tc.none, as)
+			}
+			e.seconds(tc.by - tc.none)
+			if as := e.actions(KindCreate, ReasonReactive); len(as) != 1 {
+				t.Fatalf("%d reactive creates within %d s of the overload, want 1", len(as), tc.by)
+			}
+		})
+	}
+}
+
 // Under NoRise the scale-in guard counts a DP stage's instance as full at
 // 99 % of its capacity (NoRiseConfig.Guard), not at its 90 % load
 // threshold: four instances at 70 % (280 %) keep 3, not 4.
 func TestNoRiseGuardsAt99(t *testing.T) {
 	for _, tc := range []struct {
-		noRise  bool
-		working int
-	}{{false, 4}, {true, 3}} {
+		noRise, cp bool // cp: a control-plane VNF (no PinnedFlows): its CPU threshold stays
+		working    int
+	}{{false, false, 4}, {true, false, 3}, {true, true, 4}} {
 		cfg := utilCfg(4, 0.95)
 		cfg.ScaleInGuard = true
+		cfg.VNFs[0].PinnedFlows = !tc.cp
 		e := newEnv(t, cfg, fake.Options{})
 		for _, in := range e.c.Instances() {
 			e.load[in.ID] = Stats{CPU: 70, Mem: 30, PktRate: 0.7 * 35000}
@@ -95,7 +149,7 @@ func TestNoRiseGuardsAt99(t *testing.T) {
 		e.c.cfg.VNFs[0].Min, e.c.vnfs["firewall"].cfg.Min, e.c.vnfs["firewall"].base.Min = 0, 0, 0
 		e.flagRound(1, 1, tc.noRise, false)
 		if got := e.working("firewall"); got != tc.working {
-			t.Fatalf("noRise %v: working %d after the round, want %d", tc.noRise, got, tc.working)
+			t.Fatalf("noRise %v cp %v: working %d after the round, want %d", tc.noRise, tc.cp, got, tc.working)
 		}
 	}
 }
@@ -220,6 +274,24 @@ func TestFastLaunchesJustInTime(t *testing.T) {
 	}
 }
 
+// MaxPause also ends a deferred Fast raise: the round's target is not
+// released by a later load step once reactive scaling has resumed
+// without the enter (the reactive rules act on the step instead).
+func TestFastDeferredDroppedAfterMaxPause(t *testing.T) {
+	e := fastEnv(t)
+	e.flagRound(1, 4, false, true) // 2 working at 40 %: the raise to 4 is deferred
+	before := len(e.actions(KindCreate, ReasonProactive))
+	e.req(2, protocol.StepAcquire, nil) // paused; no step 4 or 5 follows
+	e.seconds(61)
+	for _, id := range e.ids(StateNormal) {
+		e.load[id] = share(100)
+	}
+	e.seconds(2)
+	if got := len(e.actions(KindCreate, ReasonProactive)) - before; got != 0 {
+		t.Fatalf("%d proactive launches of the deferred raise after MaxPause, want none", got)
+	}
+}
+
 // A step of the load whose projection needs more than the round's raise
 // launches the rest of the raise at once, and no more: 2 × 100 % rising
 // 8 %/s over the last 15 ticks projects 680 %, 7 instances; the round
@@ -237,26 +309,90 @@ func TestFastReleaseCappedByTheRound(t *testing.T) {
 	}
 }
 
-// Fast never defers a stage's raise to no working instance: with none,
-// no load can show the need, so one is launched at once (the round's
-// minimum, when higher, too: controller/system TestDrainMovesEverythingOut
-// after the undrain).
-func TestFastLaunchesOneFromNone(t *testing.T) {
-	e := anticipateEnv(t, 0, 10*time.Second, func(c *Config) { c.Anticipate = false })
-	e.seconds(20) // a recorded load of 0
-	e.flagRound(1, 3, false, true)
-	if w := e.working("firewall"); w != 1 {
-		t.Fatalf("working %d after a fast raise from none to 3, want 1 at once", w)
+// A Fast raise is deferred only to what a measured load shows, and never
+// below the VNF's floors: with no working instance, or the only one still
+// booting, no load is measured and the round's whole raise is launched
+// (revH MED-3); with one measured instance at 10 %, a minimum of 2 raised
+// by the decision is launched; an operator's hold floor (ScaleHold +2 on
+// 2 working: 4) whose fill was refused stays owed and is refilled, not cut
+// to the 2 working (revH HIGH-1; the run without Fast reaches the round's 5).
+func TestFastDeferralFloors(t *testing.T) {
+	fastTo := func(e *env, r uint64, target, min int) {
+		e.t.Helper()
+		d := decision(r, map[string]int{"firewall": target})
+		d.Targets[0].Fast = true
+		if min > 0 {
+			d.Limits = []protocol.VNFLimit{{VNF: "firewall", Min: min}}
+		}
+		e.roundDecision(r, d)
 	}
-	e = anticipateEnv(t, 0, 10*time.Second, func(c *Config) { c.Anticipate = false })
-	e.seconds(20)
-	d := decision(1, map[string]int{"firewall": 3})
-	d.Targets[0].Fast = true
-	d.Limits = []protocol.VNFLimit{{VNF: "firewall", Min: 2}} // the decision raises the minimum
-	e.roundDecision(1, d)
-	if w := e.working("firewall"); w != 2 {
-		t.Fatalf("working %d after a fast raise from none to 3 with minimum 2, want the minimum at once", w)
-	}
+	t.Run("none working", func(t *testing.T) {
+		e := anticipateEnv(t, 0, 10*time.Second, func(c *Config) { c.Anticipate = false })
+		e.seconds(20) // a recorded load of 0
+		fastTo(e, 1, 3, 0)
+		if w := e.working("firewall"); w != 3 {
+			t.Fatalf("working %d after a fast raise from none to 3, want 3 at once", w)
+		}
+	})
+	t.Run("a control-plane VNF", func(t *testing.T) {
+		e := anticipateEnv(t, 2, 60*time.Second, func(c *Config) { c.Anticipate, c.VNFs[0].PinnedFlows = false, false })
+		for _, id := range e.ids(StateNormal) {
+			e.load[id] = share(40)
+		}
+		e.seconds(AnticipateRiseTicks + 1)
+		fastTo(e, 1, 4, 0)
+		if w := e.working("firewall"); w != 4 {
+			t.Fatalf("working %d after a fast raise of a control-plane VNF to 4, want 4 at once (Fast defers DP stages only)", w)
+		}
+	})
+	t.Run("the only instance booting", func(t *testing.T) {
+		e := anticipateEnv(t, 0, 30*time.Second, func(c *Config) { c.Anticipate = false })
+		e.seconds(20)
+		fastTo(e, 1, 1, 0)
+		e.seconds(1)
+		fastTo(e, 2, 3, 0)
+		if w := e.working("firewall"); w != 3 {
+			t.Fatalf("working %d after a fast raise to 3 with the only instance booting, want 3 at once", w)
+		}
+	})
+	t.Run("the decision's minimum", func(t *testing.T) {
+		e := anticipateEnv(t, 1, 10*time.Second, func(c *Config) { c.Anticipate = false })
+		e.load[e.ids(StateNormal)[0]] = share(10)
+		e.seconds(AnticipateRiseTicks + 1)
+		fastTo(e, 1, 3, 2)
+		if w := e.working("firewall"); w != 2 {
+			t.Fatalf("working %d after a fast raise to 3 at 10 %% with minimum 2, want the minimum at once", w)
+		}
+	})
+	t.Run("the operator's hold floor", func(t *testing.T) {
+		for _, fast := range []bool{false, true} {
+			reject := false
+			cfg := anticipateConfig(2)
+			cfg.Anticipate = false
+			e := newEnv(t, cfg, fake.Options{BootDelay: 60 * time.Second, Reject: func(drivers.Spec) error {
+				if reject {
+					return errors.New("no capacity now")
+				}
+				return nil
+			}})
+			e.seconds(61)
+			for _, id := range e.ids(StateNormal) {
+				e.load[id] = share(40)
+			}
+			e.seconds(AnticipateRiseTicks + 1)
+			reject = true
+			if _, err := e.c.ScaleHold("firewall", 2, "operator", time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			e.seconds(2)
+			e.flagRound(1, 5, false, fast)
+			reject = false
+			e.seconds(200)
+			if w, want := e.working("firewall"), map[bool]int{false: 5, true: 4}[fast]; w != want {
+				t.Errorf("fast %v: working %d after the refused fill of the hold floor 4 and a round to 5, want %d", fast, w, want)
+			}
+		}
+	})
 }
 
 // The feature is advertised by a reactive controller only, and not with

@@ -90,6 +90,7 @@ func (c *Controller) Handle(req protocol.Request) protocol.Response {
 	switch hdr.Step {
 	case protocol.StepAcquire:
 		c.paused, c.pausedAt = true, c.clk.Now()
+		c.acquiredLocked(hdr.Round, c.pausedAt)
 		c.log.Info("proactive round: acquire; reactive scaling paused", "round", hdr.Round)
 		resp.Provision = c.provisionLocked(quota)
 	case protocol.StepBroadcast:
@@ -194,6 +195,11 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 	}
 	c.draining = d.Drain
 	errs = append(errs, c.limitsLocked(d.Limits)...)
+	for _, vs := range c.vnfs {
+		// the rise flags are the round's: a VNF the decision does not name
+		// keeps none of the last round's (revH L3)
+		vs.noRise, vs.fast, vs.deferred = false, false, 0
+	}
 	seen := map[string]bool{}
 	for i, t := range d.Targets {
 		vs, ok := c.vnfs[t.VNF]
@@ -216,7 +222,7 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 		}
 		seen[t.VNF] = true
 		vs.keep, vs.keepFor = t.KeepBuffered, d.Interval
-		vs.noRise, vs.fast = t.NoRise, t.Fast
+		vs.noRise, vs.fast, vs.flagsAt = t.NoRise, t.Fast, c.clk.Now()
 		want := t.Working
 		detail := fmt.Sprintf("round %d target %d", hdr.Round, t.Working)
 		if t.Reason != "" {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ims-orch/ims-orch/clock"
 	"github.com/ims-orch/ims-orch/controller/fsm"
 	"github.com/ims-orch/ims-orch/controller/local"
 	"github.com/ims-orch/ims-orch/controller/strategy"
@@ -74,4 +75,32 @@ func TestDrainMovesEverythingOut(t *testing.T) {
 			t.Fatalf("c: %s has %d working after undrain, want at least the minimum 1", vnf, n)
 		}
 	}
+}
+
+// A drain re-routes the drained DC's pairs onto the others, and the rise
+// history (summed along each round's own paths) reads that as a steep rise:
+// the receiving DCs get Fast for it (a known limit, docs/reproduction.md
+// "Session 17", revH MED-0). Its cost stays in the boot lead: the receiving
+// DCs need no more reactive creates with the rise flags than without
+// (revH's probe: 11 either way).
+func TestDrainRiseFlagsCostNoReactiveCreates(t *testing.T) {
+	creates := map[bool]int{}
+	for _, off := range []bool{false, true} {
+		w := newWorldWith(t, strategy.Hybrid, 0, 2, func(c *Config, _ *clock.Virtual) {
+			c.Global.Rise.Off, c.Local.NoRise.Off = off, off
+		})
+		w.load = func(time.Duration, placement.Pair) float64 { return 60 }
+		w.run(300 * time.Second)
+		if err := w.sys.Store.Apply(fsm.SetDrain{DC: "c", Drain: true}); err != nil {
+			t.Fatal(err)
+		}
+		w.run(160 * time.Second)
+		for _, dc := range []string{"a", "b"} {
+			creates[off] += count(w.sys.Locals[dc].Actions(), local.KindCreate, local.ReasonReactive, "")
+		}
+	}
+	if creates[false] > creates[true] || creates[true] == 0 {
+		t.Fatalf("reactive creates in a and b after c's drain: %d with the rise flags, %d without; want no more with them (and some: the drain moves load in)", creates[false], creates[true])
+	}
+	t.Logf("reactive creates after the drain: %d with the rise flags, %d without", creates[false], creates[true])
 }

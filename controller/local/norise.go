@@ -119,8 +119,8 @@ func (c *Controller) fastNeedLocked(vs *vnfState) int {
 // least working and scaleInFloorLocked (the minimum, the operator's hold
 // floor, one), and remembers want
 // as the deferred target the tick releases (releaseDeferredLocked).
-// Without Fast, a raise, a DP stage, or with the datacenter draining,
-// want is returned and nothing deferred.
+// Nothing is deferred (want is returned) unless the VNF is flagged Fast,
+// is a DP stage and is raised, and the datacenter is not draining.
 func (c *Controller) deferLocked(vs *vnfState, want, working int) int {
 	vs.deferred = 0
 	if !vs.fast || !vs.byShare() || want <= working || c.draining {

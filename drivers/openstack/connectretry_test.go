@@ -103,7 +103,7 @@ func TestConnectRetriesTransientKeystoneFailures(t *testing.T) {
 		{name: "503 twice", faults: []keystoneFault{unavailable, unavailable}, requests: 3, waited: 300 * time.Millisecond},
 		{name: "429 then 500", faults: []keystoneFault{answer(429, `{}`), answer(500, `{}`)}, requests: 3, waited: 300 * time.Millisecond},
 		{name: "connection reset twice", faults: []keystoneFault{resetConn, resetConn}, requests: 3, waited: 300 * time.Millisecond},
-		{name: "no answer within the request timeout", faults: []keystoneFault{holdPastTimeout}, timeout: 200 * time.Millisecond,
+		{name: "no answer within the request timeout", faults: []keystoneFault{holdPastTimeout}, timeout: 2 * time.Second, // the retry that succeeds has the same real-time bound: roomy under -race at load 20+
 			requests: 2, waited: 100 * time.Millisecond},
 		{name: "version discovery 503", bare: true, faults: []keystoneFault{unavailable}, requests: 3, waited: 100 * time.Millisecond},
 	} {

@@ -31,9 +31,10 @@ const (
 	loadFor      = firstFault + 4*faultEvery
 	stopFor      = 4500 * time.Millisecond // SIGSTOP … SIGCONT, as in the issue
 	maxFailShare = 0.005
-	// maxFailPerFault bounds TestChaosMedia's failed calls (576 placed: a
-	// share of them would be 2.9 calls at 0.5 %, one cut call more or
-	// less decides): the calls a fault may cut, as many as TestChaos's
+	// maxFailPerFault bounds TestChaosMedia's failed calls (576 media
+	// calls and keep-alives, 1 296 with the set-up probe since session
+	// 17: a share of the 576 would be 2.9 calls at 0.5 %, one cut call
+	// more or less decides): the calls a fault may cut, as many as TestChaos's
 	// 0.5 % of its 1 872 calls allows per fault (9.4 over 4 faults); the
 	// share is no yardstick here, the calls a fault cuts do not scale
 	// with the rate.

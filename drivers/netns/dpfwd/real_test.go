@@ -147,6 +147,9 @@ func send(fd, idx int, payload string) error {
 func recv(fd int, what string) (string, error) {
 	buf := make([]byte, 2048)
 	n, _, err := unix.Recvfrom(fd, buf, 0)
+	for err == unix.EINTR { // a signal (the runtime's preemption) is no answer
+		n, _, err = unix.Recvfrom(fd, buf, 0)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}

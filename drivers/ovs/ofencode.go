@@ -639,7 +639,13 @@ func appendSetField(b []byte, s string) ([]byte, error) {
 
 // marshal returns the FLOW_MOD message with transaction id xid.
 func (fm flowMod) marshal(xid uint32) []byte {
-	b := make([]byte, 8, 64+len(fm.match)+len(fm.instrs))
+	return fm.appendTo(make([]byte, 0, 64+len(fm.match)+len(fm.instrs)), xid)
+}
+
+// appendTo appends the FLOW_MOD message with transaction id xid to b.
+func (fm flowMod) appendTo(b []byte, xid uint32) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0) // header, below
 	b = binary.BigEndian.AppendUint64(b, fm.cookie)
 	b = binary.BigEndian.AppendUint64(b, fm.cookieMask)
 	b = append(b, fm.table, fm.command)
@@ -655,11 +661,11 @@ func (fm flowMod) marshal(xid uint32) []byte {
 	b = binary.BigEndian.AppendUint16(b, 1)
 	b = binary.BigEndian.AppendUint16(b, uint16(4+len(fm.match)))
 	b = append(b, fm.match...)
-	for len(b)%8 != 0 {
+	for (len(b)-start)%8 != 0 {
 		b = append(b, 0)
 	}
 	b = append(b, fm.instrs...)
-	putHeader(b, ofptFlowMod, xid)
+	putHeader(b[start:], ofptFlowMod, xid)
 	return b
 }
 
@@ -709,13 +715,16 @@ func bundleControl(id uint32, typ uint16, xid uint32) []byte {
 func bundleMessages(id, first uint32, fms []flowMod) []byte {
 	out := bundleControl(id, bundleOpenRequest, first)
 	for i, fm := range fms {
+		// each add message is written in place: header, bundle id, pad,
+		// flags, then its flow mod
 		xid := first + 1 + uint32(i)
-		inner := fm.marshal(xid)
-		body := binary.BigEndian.AppendUint32(make([]byte, 0, 8+len(inner)), id)
-		body = binary.BigEndian.AppendUint16(body, 0) // pad
-		body = binary.BigEndian.AppendUint16(body, bundleAtomic|bundleOrdered)
-		body = append(body, inner...)
-		out = append(out, message(ofptBundleAdd, xid, body)...)
+		start := len(out)
+		out = append(out, 0, 0, 0, 0, 0, 0, 0, 0) // header, below
+		out = binary.BigEndian.AppendUint32(out, id)
+		out = binary.BigEndian.AppendUint16(out, 0) // pad
+		out = binary.BigEndian.AppendUint16(out, bundleAtomic|bundleOrdered)
+		out = fm.appendTo(out, xid)
+		putHeader(out[start:], ofptBundleAdd, xid)
 	}
 	return append(out, message(ofptBarrierRequest, first+1+uint32(len(fms)), nil)...)
 }

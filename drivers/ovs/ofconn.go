@@ -213,6 +213,13 @@ func (o *ofConn) bundle(ctx context.Context, fms []flowMod, lines []string) erro
 	if err := o.writeLocked(ctx, bundleMessages(o.id, first, fms)); err != nil {
 		return err
 	}
+	// addLine: the line of the add message with transaction id xid
+	addLine := func(xid uint32) (string, bool) {
+		if i := int(xid - first - 1); xid > first && i < len(lines) {
+			return lines[i], true
+		}
+		return "", false
+	}
 	var refused []string
 	for done := false; !done; {
 		m, err := o.nextLocked(ctx, w)
@@ -222,12 +229,11 @@ func (o *ofConn) bundle(ctx context.Context, fms []flowMod, lines []string) erro
 		xid := binary.BigEndian.Uint32(m[4:])
 		switch {
 		case m[1] == ofptError:
-			e := decodeError(m)
-			if i := int(xid - first - 1); xid > first && i < len(lines) {
-				refused = append(refused, fmt.Sprintf("%s: %s", e, lines[i]))
-			} else {
-				refused = append(refused, fmt.Sprintf("%s: opening the bundle", e))
+			l, ok := addLine(xid)
+			if !ok {
+				l = "opening the bundle"
 			}
+			refused = append(refused, fmt.Sprintf("%s: %s", decodeError(m), l))
 		case m[1] == ofptBarrierReply && xid == barrier:
 			done = true
 		}
@@ -252,8 +258,8 @@ func (o *ofConn) bundle(ctx context.Context, fms []flowMod, lines []string) erro
 		}
 		xid := binary.BigEndian.Uint32(m[4:])
 		if xid != end {
-			if i := int(xid - first - 1); m[1] == ofptError && len(refused) == 0 && xid > first && i < len(lines) {
-				failed = append(failed, fmt.Sprintf("%s: %s", decodeError(m), lines[i]))
+			if l, ok := addLine(xid); ok && m[1] == ofptError && len(refused) == 0 {
+				failed = append(failed, fmt.Sprintf("%s: %s", decodeError(m), l))
 			}
 			continue
 		}

@@ -246,18 +246,17 @@ func (in *Instance) start(ctx context.Context, fwd []string, readyTimeout time.D
 func readReady(r io.ReadCloser, ready chan<- struct{}) {
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 4096)
-	inLine := false // the next chunk continues a line longer than the buffer
+	inLine := false // the next piece continues a line longer than the buffer
 	for {
-		chunk, err := br.ReadSlice('\n')
-		whole := !inLine && err != bufio.ErrBufferFull
-		inLine = err == bufio.ErrBufferFull
-		if whole && strings.TrimSpace(string(chunk)) == dpfwd.ReadyLine {
+		piece, isPrefix, err := br.ReadLine()
+		if err != nil {
+			return // the end of stdout (or a read error): no ready line
+		}
+		if !inLine && !isPrefix && strings.TrimSpace(string(piece)) == dpfwd.ReadyLine {
 			close(ready)
 			break
 		}
-		if err != nil && err != bufio.ErrBufferFull {
-			return // the end of stdout (or a read error): no ready line
-		}
+		inLine = isPrefix
 	}
 	_, _ = io.Copy(io.Discard, br)
 }

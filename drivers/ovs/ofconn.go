@@ -154,10 +154,9 @@ func (o *ofConn) read(c net.Conn, dead chan struct{}) {
 		}
 		xid := binary.BigEndian.Uint32(m[4:])
 		if m[1] == ofptEchoRequest {
-			r := append([]byte(nil), m...)
-			putHeader(r, ofptEchoReply, xid)
+			putHeader(m, ofptEchoReply, xid) // m is this loop's own: answered in place
 			o.wmu.Lock()
-			_, err := c.Write(r)
+			_, err := c.Write(m)
 			o.wmu.Unlock()
 			if err != nil {
 				_ = c.Close()

@@ -740,15 +740,7 @@ func (p *Plane) RemoveInstance(ctx context.Context, dc, stage int, idx uint8) er
 			return nil
 		}
 	}
-	var u syncing
-	if err == nil {
-		u, err = p.syncCompile(dc)
-	}
-	p.mu.Unlock()
-	if err == nil {
-		err = p.syncWait(ctx, u)
-	}
-	if err != nil && !errors.Is(err, errClosed) {
+	if err = p.removalUpdateUnlock(ctx, dc, r, err); err != nil && !errors.Is(err, errClosed) {
 		failRemoval(r, err)
 		return err
 	}

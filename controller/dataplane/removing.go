@@ -62,6 +62,24 @@ func startRemoval(st *dcState, stage int, idx uint8, in *netns.Instance, seq uin
 	return r
 }
 
+// removalUpdateUnlock is the rule update that moves the flows off r's
+// instance (called with mu held, returns with it released): compiled
+// under mu, applied without it (syncCompile, syncWait). Nothing is
+// updated when r is nil (the instance was not live) or err, the error of
+// the removal's state change (removeState), is set; err is returned then.
+// The caller ends the removal (finishRemoval, failRemoval).
+func (p *Plane) removalUpdateUnlock(ctx context.Context, k int, r *removal, err error) error {
+	var u syncing
+	if err == nil && r != nil {
+		u, err = p.syncCompile(k)
+	}
+	p.mu.Unlock()
+	if err == nil && r != nil {
+		err = p.syncWait(ctx, u)
+	}
+	return err
+}
+
 // finishRemoval deletes r's instance (without mu) and takes it out of DC
 // k's removing set.
 func (p *Plane) finishRemoval(ctx context.Context, k, stage int, idx uint8, r *removal) error {

@@ -329,15 +329,8 @@ func (p *Plane) instanceExited(dc, stage int, idx uint8, in *netns.Instance, now
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), removalTimeout)
 	defer cancel()
-	var u syncing
 	r, err := p.removeState(dc, stage, idx)
-	if err == nil && r != nil {
-		u, err = p.syncCompile(dc)
-	}
-	p.mu.Unlock()
-	if err == nil && r != nil {
-		err = p.syncWait(ctx, u) // without the lock
-	}
+	err = p.removalUpdateUnlock(ctx, dc, r, err)
 	moved := time.Now()
 	// a plane closed meanwhile is no error (Close deletes the bridges)
 	if err != nil && !errors.Is(err, errClosed) && p.cfg.OnError != nil {

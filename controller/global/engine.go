@@ -1060,11 +1060,7 @@ func (e *Engine) decide(st *fsm.State, snap *placement.Snapshot, dec *placement.
 	var flags [][]stageFlags
 	if err == nil && st.Round.Prediction != nil && !e.cfg.Rise.Off {
 		s := sumStages(st.Topology, dec, st.Round.Prediction.Actual, st.Round.Prediction.Rise, e.cfg.Rise)
-		caps := make([]float64, len(st.Topology.Stages))
-		for k, v := range st.Topology.Stages {
-			caps[k] = v.Capacity
-		}
-		flags = riseFlags(s, e.rise.add(round, s.seen, e.cfg.Rise), caps, e.cfg.Rise)
+		flags = riseFlags(s, e.rise.add(round, s.seen, e.cfg.Rise), st.Topology.Stages, e.cfg.Rise)
 	}
 	dcs, paths := toDecisions(st.Topology, snap, dec, round, note)
 	noteStageFloor(st.Topology, dcs, raised, st.Round.Provisions)

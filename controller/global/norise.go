@@ -151,9 +151,9 @@ type stageFlags struct{ noRise, fast bool }
 // riseFlags decides the round's flags of every DP stage in every DC
 // ([dc][stage]) from its sums s and the measured loads of the rounds
 // before, hist (oldest first; the last entry is this round's s.seen),
-// with caps the stages' capacities per instance.
-func riseFlags(s stageLoads, hist [][][]float64, caps []float64, p RisePolicy) [][]stageFlags {
-	out := grid[stageFlags](len(s.plan), len(caps))
+// with stages the DP stages (their capacities per instance).
+func riseFlags(s stageLoads, hist [][][]float64, stages []fsm.VNF, p RisePolicy) [][]stageFlags {
+	out := grid[stageFlags](len(s.plan), len(stages))
 	for i := range out {
 		for k := range out[i] {
 			plan, seen := s.plan[i][k], s.seen[i][k]
@@ -162,8 +162,8 @@ func riseFlags(s stageLoads, hist [][][]float64, caps []float64, p RisePolicy) [
 				flat = len(hist) >= j && max(plan, seen) <= hist[len(hist)-j][i][k]*(1+p.Epsilon)
 			}
 			out[i][k] = stageFlags{
-				noRise: flat && steepRise(hist, i, k, p.StepRise*caps[k], p.StepRounds) && !s.gateNo[i][k],
-				fast:   steepRise(hist, i, k, p.FastRise*caps[k], p.FastRounds) && !s.gateFast[i][k],
+				noRise: flat && steepRise(hist, i, k, p.StepRise*stages[k].Capacity, p.StepRounds) && !s.gateNo[i][k],
+				fast:   steepRise(hist, i, k, p.FastRise*stages[k].Capacity, p.FastRounds) && !s.gateFast[i][k],
 			}
 		}
 	}

@@ -45,7 +45,7 @@ func flagsOf(t *testing.T, rise map[string]float64, planX float64, last float64)
 	s := sumStages(topo, d, actual, rise, p)
 	hist[len(hist)-2][0][0] = last // the round before this one
 	hist = append(hist, s.seen)
-	return riseFlags(s, hist, []float64{100}, p)[0][0]
+	return riseFlags(s, hist, []fsm.VNF{{Capacity: 100}}, p)[0][0]
 }
 
 // The declared profile gates the flags: a stage carrying a pair whose
@@ -110,7 +110,7 @@ func TestRiseFlagsWithoutProfile(t *testing.T) {
 		hist = append(hist, [][]float64{{3000}, {0}})
 	}
 	hist[0][0][0] = 2900 // 13 rounds ago
-	if got := riseFlags(s, hist, []float64{100}, p)[0][0]; got != (stageFlags{}) {
+	if got := riseFlags(s, hist, []fsm.VNF{{Capacity: 100}}, p)[0][0]; got != (stageFlags{}) {
 		t.Fatalf("a steep rise 13 rounds ago: %+v, want no flag", got)
 	}
 	// a pair not measured this round: no NoRise
@@ -118,7 +118,7 @@ func TestRiseFlagsWithoutProfile(t *testing.T) {
 	s = sumStages(topo, d, actual, nil, p)
 	_, _, _, hist = riseCase()
 	hist = append(hist, s.seen)
-	if got := riseFlags(s, hist, []float64{100}, p)[0][0]; got.noRise {
+	if got := riseFlags(s, hist, []fsm.VNF{{Capacity: 100}}, p)[0][0]; got.noRise {
 		t.Fatalf("a pair without a measurement: %+v, want no NoRise", got)
 	}
 	// a pair through the stage without a measurement, its plan 0 (the
@@ -127,7 +127,7 @@ func TestRiseFlagsWithoutProfile(t *testing.T) {
 	d.Pairs = append(d.Pairs, placement.PairPlan{Pair: placement.Pair{Entry: 1, Exit: 1}, Path: placement.Path{1, 0, 1}})
 	s = sumStages(topo, d, actual, nil, p)
 	hist = append(hist, s.seen)
-	if got := riseFlags(s, hist, []float64{100}, p)[0][0]; got != (stageFlags{}) {
+	if got := riseFlags(s, hist, []fsm.VNF{{Capacity: 100}}, p)[0][0]; got != (stageFlags{}) {
 		t.Fatalf("an unmeasured pair (plan 0) through the flat stage: %+v, want no flag", got)
 	}
 }

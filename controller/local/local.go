@@ -623,18 +623,18 @@ func (c *Controller) reactiveLocked(vs *vnfState) []op {
 	detail := fmt.Sprintf("%d of %d working instances overloaded", n.Overload, base)
 	held := time.Duration(0)
 	if u, ok := c.reactiveUtilLocked(vs); ok {
-		full := c.fullLocked(vs, u)
+		full, holdMax := c.fullLocked(vs, u), c.holdMaxLocked(vs)
 		if full*2 <= base {
 			if vs.heldSince.IsZero() {
 				vs.heldSince = now
 			}
-			if held = now.Sub(vs.heldSince); held < c.holdMaxLocked(vs) {
+			if held = now.Sub(vs.heldSince); held < holdMax {
 				return nil // overloaded below the bar: the tick looks again
 			}
 		}
 		detail += fmt.Sprintf(", %d at ≥ %.0f%% of capacity", full, 100*u)
 		if held > 0 {
-			detail += fmt.Sprintf(" (held below the bar for %v, released after %v)", held, c.holdMaxLocked(vs))
+			detail += fmt.Sprintf(" (held below the bar for %v, released after %v)", held, holdMax)
 		}
 	}
 	if c.coolingLocked(vs, now) {
@@ -949,7 +949,7 @@ func (c *Controller) onTick() {
 		// tick-driven trims would otherwise keep the instances for good)
 		for _, vs := range c.vnfs {
 			vs.keep, vs.raised = 0, 0
-			vs.noRise, vs.fast, vs.deferred = false, false, 0 // the round's flags end with it too
+			vs.dropRise() // the round's flags end with it too
 		}
 		c.log.Warn("reactive scaling resumed without enter-interval; the round's buffer keep and rise flags dropped", "pausedFor", now.Sub(c.pausedAt).String())
 	}

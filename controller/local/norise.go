@@ -189,6 +189,10 @@ func (c *Controller) flagsMaxAgeLocked() time.Duration {
 	return 2*c.roundPeriod + c.cfg.MaxPause
 }
 
+// dropRise clears the VNF's rise flags and its deferred raise (a round's
+// end, a new decision, their expiry).
+func (vs *vnfState) dropRise() { vs.noRise, vs.fast, vs.deferred = false, false, 0 }
+
 // flagsExpireLocked drops the rise flags (and a deferred raise) of every
 // VNF whose deciding round is older than flagsMaxAgeLocked: a global lost
 // after the enter, when MaxPause never acts, leaves no standing NoRise or
@@ -198,7 +202,7 @@ func (c *Controller) flagsExpireLocked(now time.Time) {
 	for _, name := range c.order {
 		vs := c.vnfs[name]
 		if (vs.noRise || vs.fast || vs.deferred > 0) && now.Sub(vs.flagsAt) > age {
-			vs.noRise, vs.fast, vs.deferred = false, false, 0
+			vs.dropRise()
 			c.log.Warn("no round renewed the rise flags; dropped", "vnf", name, "age", now.Sub(vs.flagsAt).String(), "maxAge", age.String())
 		}
 	}

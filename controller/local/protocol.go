@@ -198,7 +198,7 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 	for _, vs := range c.vnfs {
 		// the rise flags are the round's: a VNF the decision does not name
 		// keeps none of the last round's (revH L3)
-		vs.noRise, vs.fast, vs.deferred = false, false, 0
+		vs.dropRise()
 	}
 	seen := map[string]bool{}
 	for i, t := range d.Targets {

@@ -337,9 +337,6 @@ type Engine struct {
 	next func()
 	// plan is placement.PlanContext (tests replace it)
 	plan func(context.Context, *placement.Snapshot, placement.Options) (*placement.Decision, error)
-	// rise is the DP stages' measured loads of the last rounds, the look-back
-	// of the round's NoRise and Fast flags (norise.go)
-	rise riseHistory
 	in   intake
 	// inFor is the interval whose reports in holds (by arrival): a round's
 	// predict step starts it for the next interval; an engine that starts
@@ -1058,9 +1055,11 @@ func (e *Engine) decide(st *fsm.State, snap *placement.Snapshot, dec *placement.
 		raised = stageFloor(st.Topology, snap, dec, st.Round.Prediction.Peak, e.cfg.StageFloorMode)
 	}
 	var flags [][]stageFlags
-	if err == nil && st.Round.Prediction != nil && !e.cfg.Rise.Off {
-		s := sumStages(st.Topology, dec, st.Round.Prediction.Actual, st.Round.Prediction.Rise, e.cfg.Rise)
-		flags = riseFlags(s, e.rise.add(round, s.seen, e.cfg.Rise), st.Topology.Stages, e.cfg.Rise)
+	if err == nil && st.Round.Prediction != nil && !e.cfg.Rise.Off && anyAdvertises(st.Round.Provisions, protocol.FeatureNoRise) {
+		// from the committed state only (norise.go stageHistory)
+		pr := st.Round.Prediction
+		s := sumStages(st.Topology, dec, pr.Actual, pr.Rise, e.cfg.Rise)
+		flags = riseFlags(s, stageHistory(st.Topology, dec, e.d.Store.History(), pr, e.cfg.Rise), st.Topology.Stages, e.cfg.Rise)
 	}
 	dcs, paths := toDecisions(st.Topology, snap, dec, round, note)
 	noteStageFloor(st.Topology, dcs, raised, st.Round.Provisions)

@@ -74,17 +74,20 @@ func (p RisePolicy) withDefaults() (RisePolicy, error) {
 			return p, fmt.Errorf("global.Config.Rise.%s: %v must be a finite number above %g", f.n, *f.p, f.min)
 		}
 	}
+	// the look-back (lookBack) reads the replicated history, which keeps
+	// fsm.MaxHistory rounds
 	is := []struct {
-		n   string
-		p   *int
-		def int
-	}{{"Rounds", &p.Rounds, d.Rounds}, {"StepRounds", &p.StepRounds, d.StepRounds}, {"FastRounds", &p.FastRounds, d.FastRounds}}
+		n        string
+		p        *int
+		def, max int
+	}{{"Rounds", &p.Rounds, d.Rounds, fsm.MaxHistory}, {"StepRounds", &p.StepRounds, d.StepRounds, fsm.MaxHistory - 1},
+		{"FastRounds", &p.FastRounds, d.FastRounds, fsm.MaxHistory - 1}}
 	for _, f := range is {
 		if *f.p == 0 {
 			*f.p = f.def
 		}
-		if *f.p < 1 {
-			return p, fmt.Errorf("global.Config.Rise.%s: %d must be at least 1 (rounds)", f.n, *f.p)
+		if *f.p < 1 || *f.p > f.max {
+			return p, fmt.Errorf("global.Config.Rise.%s: %d must be from 1 to %d (rounds; the replicated history keeps %d)", f.n, *f.p, f.max, fsm.MaxHistory)
 		}
 	}
 	return p, nil
@@ -104,36 +107,53 @@ func riseBeyond(r, x float64) bool {
 // stageLoads are a round's per-DC, per-DP-stage sums over the pairs
 // routed through each (index [dc][stage]).
 type stageLoads struct {
-	plan, seen [][]float64 // planned workload; measured load (Prediction.Actual)
-	known      [][]bool    // every pair through it was measured
-	gateNo     [][]bool    // a pair's declared rise is beyond RisePolicy.ProfileRise
-	gateFast   [][]bool    // ... beyond RisePolicy.FastProfileRise
+	plan     [][]float64 // planned workload
+	known    [][]bool    // every pair through it was measured this round
+	gateNo   [][]bool    // a pair's declared rise is beyond RisePolicy.ProfileRise
+	gateFast [][]bool    // ... beyond RisePolicy.FastProfileRise
+}
+
+// forStages calls f for every DP stage k of every pair of d, with the
+// DC dc that runs it on the pair's path and the pair's DP series key;
+// pairs whose path or DCs do not fit t are left out (plan.go's
+// decisionShapeOK refuses them before; the stage floor runs on any
+// decision).
+func forStages(t *fsm.Topology, d *placement.Decision, f func(pp *placement.PairPlan, key string, dc, k int)) {
+	n, m := len(t.DCs), len(t.Stages)
+	for i := range d.Pairs {
+		pp := &d.Pairs[i]
+		if len(pp.Path) != m+2 || pp.Pair.Entry < 0 || pp.Pair.Entry >= n || pp.Pair.Exit < 0 || pp.Pair.Exit >= n {
+			continue
+		}
+		key := SeriesKey(KindDP, t.DCs[pp.Pair.Entry], t.DCs[pp.Pair.Exit])
+		for k := range m {
+			if dc := pp.Path[k+1]; dc >= 0 && dc < n {
+				f(pp, key, dc, k)
+			}
+		}
+	}
 }
 
 // sumStages sums the plan's pairs over the DP stages they cross: planned
-// workload, measured load (actual, by series key), and whether a pair's
-// declared rise (rise, by series key) gates the flags.
+// workload, whether every pair was measured this round (actual, by
+// series key), and whether a pair's declared rise (rise, by series key)
+// gates the flags.
 func sumStages(t *fsm.Topology, d *placement.Decision, actual, rise map[string]float64, p RisePolicy) stageLoads {
 	n, m := len(t.DCs), len(t.Stages)
-	s := stageLoads{plan: grid[float64](n, m), seen: grid[float64](n, m), known: grid[bool](n, m), gateNo: grid[bool](n, m), gateFast: grid[bool](n, m)}
+	s := stageLoads{plan: grid[float64](n, m), known: grid[bool](n, m), gateNo: grid[bool](n, m), gateFast: grid[bool](n, m)}
 	for i := range s.known {
 		for k := range s.known[i] {
 			s.known[i][k] = true
 		}
 	}
-	for _, pp := range d.Pairs {
-		sk := SeriesKey(KindDP, t.DCs[pp.Pair.Entry], t.DCs[pp.Pair.Exit])
-		a, ok := actual[sk]
-		r := rise[sk]
-		for k := range m {
-			dc := pp.Path[k+1]
-			s.plan[dc][k] += pp.Workload
-			s.seen[dc][k] += a
-			s.known[dc][k] = s.known[dc][k] && ok
-			s.gateNo[dc][k] = s.gateNo[dc][k] || riseBeyond(r, p.ProfileRise)
-			s.gateFast[dc][k] = s.gateFast[dc][k] || riseBeyond(r, p.FastProfileRise)
-		}
-	}
+	forStages(t, d, func(pp *placement.PairPlan, key string, dc, k int) {
+		_, ok := actual[key]
+		r := rise[key]
+		s.plan[dc][k] += pp.Workload
+		s.known[dc][k] = s.known[dc][k] && ok
+		s.gateNo[dc][k] = s.gateNo[dc][k] || riseBeyond(r, p.ProfileRise)
+		s.gateFast[dc][k] = s.gateFast[dc][k] || riseBeyond(r, p.FastProfileRise)
+	})
 	return s
 }
 
@@ -145,18 +165,88 @@ func grid[T any](n, m int) [][]T {
 	return g
 }
 
+// lookBack is how many rounds, this one included, the flags read
+// (riseFlags: the flat rounds, and each look-back's rounds plus the
+// round before them).
+func (p RisePolicy) lookBack() int {
+	return max(p.Rounds, p.StepRounds+1, p.FastRounds+1)
+}
+
+// stageHistory is the measured load of every DP stage in every DC
+// ([round][dc][stage], oldest first, this round last) of round and the
+// rounds before it, at most p.lookBack() of them and none before round 1
+// (round 0's averages are the initial round's, measured over no
+// interval). It reads the replicated prediction history hist
+// (fsm.State.History: one entry a round with its measured pair loads,
+// Actual; cur is this round's prediction, the last entry of hist once
+// committed) and sums every round's pair loads along this round's plan d,
+// so that:
+//   - a re-route (a drain, a failover, a new placement) is no rise: only
+//     the loads measured on the pairs move the sums (issue #16, review
+//     revH MED-0);
+//   - the flags are a function of the committed state: a new leader, a
+//     round redone or the round after a failed plan reads what the
+//     engine before would have (MED-1).
+//
+// A missing point is NaN, so that every comparison with it fails (no
+// rise from or to it, not flat): a round absent from hist, and a stage
+// one of whose pairs has no measurement that round although it was
+// measured in an earlier one (a series held while its DC is silent:
+// silent.go). A pair measured in no earlier round counts 0 (it carried no
+// traffic yet), as does a round's Actual for a series it names.
+func stageHistory(t *fsm.Topology, d *placement.Decision, hist []fsm.Prediction, cur *fsm.Prediction, p RisePolicy) [][][]float64 {
+	n, m := len(t.DCs), len(t.Stages)
+	byRound := make(map[uint64]map[string]float64, len(hist)+1)
+	first := map[string]uint64{} // series key → the first round that measured it
+	for _, h := range append(slices.Clip(hist), *cur) {
+		byRound[h.Round] = h.Actual
+		for k := range h.Actual {
+			if r, ok := first[k]; !ok || h.Round < r {
+				first[k] = h.Round
+			}
+		}
+	}
+	rounds := min(uint64(p.lookBack()), cur.Round)
+	out := make([][][]float64, rounds)
+	for j := range out {
+		r := cur.Round - rounds + 1 + uint64(j)
+		g := grid[float64](n, m)
+		out[j] = g
+		actual, ok := byRound[r]
+		if !ok {
+			for i := range g {
+				for k := range g[i] {
+					g[i][k] = math.NaN()
+				}
+			}
+			continue
+		}
+		forStages(t, d, func(_ *placement.PairPlan, key string, dc, k int) {
+			a, ok := actual[key]
+			if f, seen := first[key]; !ok && seen && f < r {
+				a = math.NaN()
+			}
+			g[dc][k] += a
+		})
+	}
+	return out
+}
+
 // stageFlags are one DP stage's flags in one DC.
 type stageFlags struct{ noRise, fast bool }
 
 // riseFlags decides the round's flags of every DP stage in every DC
-// ([dc][stage]) from its sums s and the measured loads of the rounds
-// before, hist (oldest first; the last entry is this round's s.seen),
-// with stages the DP stages (their capacities per instance).
+// ([dc][stage]) from its sums s and the measured stage loads hist
+// (stageHistory: oldest first, this round's last; a missing point is
+// NaN), with stages the DP stages (their capacities per instance).
 func riseFlags(s stageLoads, hist [][][]float64, stages []fsm.VNF, p RisePolicy) [][]stageFlags {
 	out := grid[stageFlags](len(s.plan), len(stages))
+	if len(hist) == 0 {
+		return out
+	}
 	for i := range out {
 		for k := range out[i] {
-			plan, seen := s.plan[i][k], s.seen[i][k]
+			plan, seen := s.plan[i][k], hist[len(hist)-1][i][k]
 			flat := s.known[i][k] && seen > 0 && plan <= seen*(1+p.Epsilon)
 			for j := 2; j <= p.Rounds && flat; j++ {
 				flat = len(hist) >= j && max(plan, seen) <= hist[len(hist)-j][i][k]*(1+p.Epsilon)
@@ -172,7 +262,7 @@ func riseFlags(s stageLoads, hist [][][]float64, stages []fsm.VNF, p RisePolicy)
 
 // steepRise reports whether the measured load of stage k in DC i rose by
 // at least by from one round to the next within the last rounds rounds
-// of hist.
+// of hist (a NaN point, missing, rises to or from nothing).
 func steepRise(hist [][][]float64, i, k int, by float64, rounds int) bool {
 	for j := len(hist) - 1; j >= 1 && j >= len(hist)-rounds; j-- {
 		if hist[j][i][k]-hist[j-1][i][k] >= by {
@@ -182,28 +272,17 @@ func steepRise(hist [][][]float64, i, k int, by float64, rounds int) bool {
 	return false
 }
 
-// riseHistory is the engine's per-round measured DP stage loads
-// (stageLoads.seen), for the flags' look-back: rounds in a row, oldest
-// first, at most a look-back long.
-type riseHistory struct {
-	last  uint64 // the round of the newest entry
-	loads [][][]float64
-}
-
-// add records round's loads and returns the history up to it. A round
-// that does not follow the newest entry (a new leader, a round redone)
-// starts the history again, as do rounds 0 and 1: round 0's averages
-// are the initial round's, measured over no interval.
-func (h *riseHistory) add(round uint64, seen [][]float64, p RisePolicy) [][][]float64 {
-	if round <= 1 || len(h.loads) == 0 || h.last+1 != round {
-		h.loads = nil
+// anyAdvertises reports whether some DC's step-2 report (prov, by DC)
+// advertises feature f: without one, the round's flags go nowhere
+// (markRise) and are not worked out (the proactive strategy's locals do
+// not advertise protocol.FeatureNoRise).
+func anyAdvertises(prov map[string]protocol.ProvisionReport, f string) bool {
+	for _, r := range prov {
+		if r.Has(f) {
+			return true
+		}
 	}
-	h.loads = append(h.loads, seen)
-	if keep := max(p.Rounds, p.StepRounds, p.FastRounds) + 1; len(h.loads) > keep {
-		h.loads = append([][][]float64(nil), h.loads[len(h.loads)-keep:]...)
-	}
-	h.last = round
-	return h.loads
+	return false
 }
 
 // markRise sets the flags on the DP stages' targets of the DCs whose

@@ -44,8 +44,14 @@ func flagsOf(t *testing.T, rise map[string]float64, planX float64, last float64)
 	}
 	s := sumStages(topo, d, actual, rise, p)
 	hist[len(hist)-2][0][0] = last // the round before this one
-	hist = append(hist, s.seen)
+	hist = append(hist, thisRound(topo, d, actual))
 	return riseFlags(s, hist, []fsm.VNF{{Capacity: 100}}, p)[0][0]
+}
+
+// thisRound is the stage loads of a round measured as actual, summed along
+// d (stageHistory of that round alone).
+func thisRound(topo *fsm.Topology, d *placement.Decision, actual map[string]float64) [][]float64 {
+	return stageHistory(topo, d, nil, &fsm.Prediction{Round: 1, Actual: actual}, DefaultRisePolicy)[0]
 }
 
 // The declared profile gates the flags: a stage carrying a pair whose
@@ -117,7 +123,7 @@ func TestRiseFlagsWithoutProfile(t *testing.T) {
 	delete(actual, "dp/b/a")
 	s = sumStages(topo, d, actual, nil, p)
 	_, _, _, hist = riseCase()
-	hist = append(hist, s.seen)
+	hist = append(hist, thisRound(topo, d, actual))
 	if got := riseFlags(s, hist, []fsm.VNF{{Capacity: 100}}, p)[0][0]; got.noRise {
 		t.Fatalf("a pair without a measurement: %+v, want no NoRise", got)
 	}
@@ -126,7 +132,7 @@ func TestRiseFlagsWithoutProfile(t *testing.T) {
 	topo, d, actual, hist = riseCase()
 	d.Pairs = append(d.Pairs, placement.PairPlan{Pair: placement.Pair{Entry: 1, Exit: 1}, Path: placement.Path{1, 0, 1}})
 	s = sumStages(topo, d, actual, nil, p)
-	hist = append(hist, s.seen)
+	hist = append(hist, thisRound(topo, d, actual))
 	if got := riseFlags(s, hist, []fsm.VNF{{Capacity: 100}}, p)[0][0]; got != (stageFlags{}) {
 		t.Fatalf("an unmeasured pair (plan 0) through the flat stage: %+v, want no flag", got)
 	}
@@ -167,28 +173,125 @@ func TestMarkRiseOnlyAdvertised(t *testing.T) {
 	}
 }
 
-// The history keeps rounds in a row, starts again on a gap, a repeated
-// round and rounds 0 and 1, and keeps only the look-back.
-func TestRiseHistory(t *testing.T) {
+// rerouteCase is the reviewer's probe (revH MED-0): two DCs, one stage of
+// capacity 100, pairs a→a (200) and b→a (300) measured flat in rounds 1
+// to 6; this round (6) routes b→a through a's stage, where the rounds
+// before (their own plans) ran it in b's.
+func rerouteCase() (*fsm.Topology, *placement.Decision, []fsm.Prediction) {
+	topo := &fsm.Topology{DCs: []string{"a", "b"}, Stages: []fsm.VNF{{Name: "fw", Capacity: 100}}}
+	d := &placement.Decision{Pairs: []placement.PairPlan{
+		{Pair: placement.Pair{Entry: 0, Exit: 0}, Path: placement.Path{0, 0, 0}, Workload: 200},
+		{Pair: placement.Pair{Entry: 1, Exit: 0}, Path: placement.Path{1, 0, 0}, Workload: 300},
+	}}
+	var hist []fsm.Prediction
+	for r := range uint64(7) {
+		hist = append(hist, fsm.Prediction{Round: r, Actual: map[string]float64{"dp/a/a": 200, "dp/b/a": 300}})
+	}
+	return topo, d, hist
+}
+
+// A re-route alone is no rise: every round's measured pair loads are
+// summed along this round's paths, so a's stage was 500 all along and
+// gets no Fast (nor b's a fall); a measured rise of b→a by 100 (one
+// capacity) on the same paths does get Fast.
+func TestStageHistoryRerouteIsNoRise(t *testing.T) {
 	p, _ := RisePolicy{}.withDefaults()
-	var h riseHistory
-	l := func(x float64) [][]float64 { return [][]float64{{x}} }
-	h.add(0, l(0), p)
-	if got := h.add(1, l(1), p); len(got) != 1 || got[0][0][0] != 1 {
-		t.Fatalf("round 1: %v, want round 1's only", got)
+	topo, d, hist := rerouteCase()
+	cur := hist[len(hist)-1]
+	got := stageHistory(topo, d, hist, &cur, p)
+	want := [][][]float64{{{500}, {0}}, {{500}, {0}}, {{500}, {0}}, {{500}, {0}}, {{500}, {0}}, {{500}, {0}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("history %v, want %v (rounds 1–6 along this round's paths)", got, want)
 	}
-	for r := uint64(2); r <= 20; r++ {
-		h.add(r, l(float64(r)), p)
+	s := sumStages(topo, d, cur.Actual, nil, p)
+	if f := riseFlags(s, got, topo.Stages, p); f[0][0].fast || f[1][0].fast {
+		t.Fatalf("a re-route alone flags %+v", f)
 	}
-	got := h.add(21, l(21), p)
-	if len(got) != 13 || got[12][0][0] != 21 || got[0][0][0] != 9 {
-		t.Fatalf("after round 21: %d entries from %v, want 13 from 9", len(got), got[0])
+	cur.Actual = map[string]float64{"dp/a/a": 200, "dp/b/a": 400}
+	hist[len(hist)-1] = cur
+	if f := riseFlags(s, stageHistory(topo, d, hist, &cur, p), topo.Stages, p); !f[0][0].fast {
+		t.Fatalf("a measured rise of one capacity: %+v, want Fast in a", f)
 	}
-	if got := h.add(23, l(23), p); len(got) != 1 {
-		t.Fatalf("after a gap: %d entries, want 1", len(got))
+}
+
+// The history is the look-back's rounds of the replicated history, this
+// round last, none before round 1; a round missing from it is missing
+// (NaN) for every stage; a pair without a measurement in a round, though
+// measured before (held: its DC was silent), makes its stages missing that
+// round; a pair measured in no earlier round counts 0; the prediction of
+// this round (cur) is read even before the history holds it.
+func TestStageHistoryRoundsAndGaps(t *testing.T) {
+	p, _ := RisePolicy{}.withDefaults()
+	topo, d, _ := rerouteCase()
+	d.Pairs = append(d.Pairs, placement.PairPlan{Pair: placement.Pair{Entry: 1, Exit: 1}, Path: placement.Path{1, 1, 1}})
+	var hist []fsm.Prediction
+	for r := range uint64(21) {
+		hist = append(hist, fsm.Prediction{Round: r, Actual: map[string]float64{"dp/a/a": float64(r), "dp/b/a": 0, "dp/b/b": 1}})
 	}
-	if got := h.add(23, l(23), p); len(got) != 1 {
-		t.Fatalf("a repeated round: %d entries, want 1", len(got))
+	cur := fsm.Prediction{Round: 21, Actual: map[string]float64{"dp/a/a": 21, "dp/b/a": 0, "dp/b/b": 1}}
+	got := stageHistory(topo, d, hist, &cur, p)
+	if len(got) != 13 || got[0][0][0] != 9 || got[12][0][0] != 21 || got[12][1][0] != 1 {
+		t.Fatalf("round 21: %d rounds from %v to %v, want 13 from round 9 (9) to 21 (21, b 1)", len(got), got[0], got[len(got)-1])
+	}
+	cur = hist[4]
+	if got := stageHistory(topo, d, hist[:4], &cur, p); len(got) != 4 || got[0][0][0] != 1 || got[3][0][0] != 4 {
+		t.Fatalf("round 4: %v, want rounds 1–4 (not round 0)", got)
+	}
+
+	// rounds 1–5: round 3 missing, b→a held in round 4 (measured in round
+	// 1), b→b measured first in round 5
+	hist = nil
+	for r := range uint64(6) {
+		a := map[string]float64{"dp/a/a": 100, "dp/b/a": 50}
+		switch r {
+		case 3:
+			continue
+		case 4:
+			delete(a, "dp/b/a")
+		case 5:
+			a["dp/b/b"] = 70
+		}
+		hist = append(hist, fsm.Prediction{Round: r, Actual: a})
+	}
+	cur = hist[len(hist)-1]
+	got = stageHistory(topo, d, hist, &cur, p)
+	nan := math.NaN()
+	want := [][][]float64{{{150}, {0}}, {{150}, {0}}, {{nan}, {nan}}, {{nan}, {0}}, {{150}, {70}}}
+	if len(got) != len(want) {
+		t.Fatalf("history %v, want %v", got, want)
+	}
+	for j := range want {
+		for i := range want[j] {
+			if g, w := got[j][i][0], want[j][i][0]; g != w && !(math.IsNaN(g) && math.IsNaN(w)) {
+				t.Fatalf("round %d, DC %d: %v, want %v (history %v)", j+1, i, g, w, got)
+			}
+		}
+	}
+}
+
+// A missing point rises to nothing and from nothing: no steep rise across
+// it, none flat over it.
+func TestSteepRiseSkipsMissingPoints(t *testing.T) {
+	h := func(ls ...float64) [][][]float64 {
+		var out [][][]float64
+		for _, l := range ls {
+			out = append(out, [][]float64{{l}})
+		}
+		return out
+	}
+	if !steepRise(h(100, 200), 0, 0, 50, 3) {
+		t.Fatal("100 → 200: no steep rise")
+	}
+	if steepRise(h(100, math.NaN(), 200), 0, 0, 50, 3) || steepRise(h(math.NaN(), 200), 0, 0, 50, 3) || steepRise(h(100, math.NaN()), 0, 0, 50, 3) {
+		t.Fatal("a steep rise across a missing point")
+	}
+	s := stageLoads{plan: [][]float64{{300}}, known: [][]bool{{true}}, gateNo: [][]bool{{false}}, gateFast: [][]bool{{false}}}
+	p, _ := RisePolicy{}.withDefaults()
+	if f := riseFlags(s, h(100, 300, math.NaN(), 300), []fsm.VNF{{Capacity: 100}}, p)[0][0]; f.noRise {
+		t.Fatalf("flat over a missing round: %+v", f)
+	}
+	if f := riseFlags(s, h(100, 300, 300, 300), []fsm.VNF{{Capacity: 100}}, p)[0][0]; !f.noRise {
+		t.Fatalf("flat after a steep rise: %+v, want NoRise", f)
 	}
 }
 
@@ -211,7 +314,10 @@ func TestRisePolicyDefaultsAndErrors(t *testing.T) {
 		"Rounds":          {Rounds: -1},
 		"StepRounds":      {StepRounds: -3},
 		"FastRounds":      {FastRounds: -1},
+		"StepRounds ":     {StepRounds: fsm.MaxHistory},
+		"Rounds ":         {Rounds: fsm.MaxHistory + 1},
 	} {
+		name := strings.TrimSpace(name) // a second case of the field: its upper bound (the replicated history's rounds)
 		if _, err := bad.withDefaults(); err == nil || !strings.Contains(err.Error(), "global.Config.Rise."+name+":") {
 			t.Errorf("%s: error %v, want one naming the field", name, err)
 		}

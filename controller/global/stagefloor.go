@@ -36,23 +36,19 @@ func stageFloor(t *fsm.Topology, s *placement.Snapshot, d *placement.Decision, p
 	for i := range load {
 		load[i], anyPeak[i] = make([]float64, m), make([]bool, m)
 	}
-	for _, pp := range d.Pairs {
-		if len(pp.Path) != m+2 || pp.Pair.Entry >= len(t.DCs) || pp.Pair.Exit >= len(t.DCs) {
-			continue
+	forStages(t, d, func(pp *placement.PairPlan, key string, dc, k int) {
+		if dc >= s.N {
+			return
 		}
 		q := pp.Workload
-		pk, ok := peak[SeriesKey(KindDP, t.DCs[pp.Pair.Entry], t.DCs[pp.Pair.Exit])]
+		pk, ok := peak[key]
 		ok = ok && pk > q
 		if ok {
 			q = pk
 		}
-		for k := 0; k < m; k++ {
-			if dc := pp.Path[k+1]; dc >= 0 && dc < s.N {
-				load[dc][k] += q
-				anyPeak[dc][k] = anyPeak[dc][k] || ok
-			}
-		}
-	}
+		load[dc][k] += q
+		anyPeak[dc][k] = anyPeak[dc][k] || ok
+	})
 	var raised map[[2]int]stageRaise
 	for i := 0; i < s.N; i++ {
 		if i < len(s.Excluded) && s.Excluded[i] {

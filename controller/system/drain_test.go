@@ -77,12 +77,12 @@ func TestDrainMovesEverythingOut(t *testing.T) {
 	}
 }
 
-// A drain re-routes the drained DC's pairs onto the others, and the rise
-// history (summed along each round's own paths) reads that as a steep rise:
-// the receiving DCs get Fast for it (a known limit, docs/reproduction.md
-// "Session 17", revH MED-0). Its cost stays in the boot lead: the receiving
-// DCs need no more reactive creates with the rise flags than without
-// (revH's probe: 11 either way).
+// A drain re-routes the drained DC's pairs onto the others; the load they
+// carry stays flat. Session 17's rise history (summed along each round's
+// own paths) read that as a steep rise and gave the receiving DCs Fast
+// (revH MED-0), which cost only boot lead: the receiving DCs need no more
+// reactive creates with the rise flags than without (revH's probe: 11
+// either way). TestDrainIsNoRise checks the flags themselves.
 func TestDrainRiseFlagsCostNoReactiveCreates(t *testing.T) {
 	creates := map[bool]int{}
 	for _, off := range []bool{false, true} {
@@ -103,4 +103,41 @@ func TestDrainRiseFlagsCostNoReactiveCreates(t *testing.T) {
 		t.Fatalf("reactive creates in a and b after c's drain: %d with the rise flags, %d without; want no more with them (and some: the drain moves load in)", creates[false], creates[true])
 	}
 	t.Logf("reactive creates after the drain: %d with the rise flags, %d without", creates[false], creates[true])
+}
+
+// The rounds after c's drain re-route c's pairs onto a and b under a flat
+// load: the rise history sums every round's measured pair loads along the
+// round's own paths (global stageHistory), so a and b get no Fast (review
+// revH MED-0; session 17 flagged both in the drain round). The flags do
+// reach the locals: the load steps from 30 to 60 pkt/s a pair at 60 s, a
+// steep rise (Fast), and NoRise stands on the flat load after it.
+func TestDrainIsNoRise(t *testing.T) {
+	w := newWorldWith(t, strategy.Hybrid, 0, 2, nil)
+	w.load = func(at time.Duration, _ placement.Pair) float64 {
+		if at < 60*time.Second {
+			return 30
+		}
+		return 60
+	}
+	w.run(300 * time.Second)
+	before := len(w.sys.Engine.Records())
+	if err := w.sys.Store.Apply(fsm.SetDrain{DC: "c", Drain: true}); err != nil {
+		t.Fatal(err)
+	}
+	w.run(160 * time.Second)
+	recs := w.sys.Engine.Records()
+	noRise, fast := false, false
+	for i, r := range recs {
+		for _, d := range r.Decision {
+			for _, tg := range d.Targets {
+				noRise, fast = noRise || tg.NoRise, fast || tg.Fast
+				if i >= before && tg.Fast {
+					t.Errorf("round %d after c's drain: %s/%s flagged Fast (%s)", r.Round, d.DC, tg.VNF, tg.Reason)
+				}
+			}
+		}
+	}
+	if len(recs) < before+3 || !noRise || !fast {
+		t.Fatalf("%d rounds before the drain, %d in all, NoRise in some: %v, Fast: %v; the test needs both flags sent and three rounds after the drain", before, len(recs), noRise, fast)
+	}
 }

@@ -129,6 +129,7 @@ func FuzzParseExperiment(f *testing.F) {
 	}
 	f.Add([]byte(minimal + "dpTargetUtilization: 0.95\ntargetUtilization: 0.9\n"))
 	f.Add([]byte(minimal + "targets: [{vnf: firewall, utilization: 0.95}, {vnf: ids, utilization: 1}]\n"))
+	f.Add([]byte(minimal + "riseFlags: false\n")) // session 17's key (revH L4)
 	f.Add([]byte("version: 1\nname: y\ntopology: paper-8dc\nduration: 1s\ntraffic: {changeInterval: 1h, dcs: []}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := ParseExperiment(data)

@@ -382,17 +382,9 @@ func TestEngineSendsRiseFlags(t *testing.T) {
 		{"off", 0, true, true, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var h *harness
-			h = newHarness(t, 2, transportCfgNone, Hooks{}, func(i, j int) float64 {
-				if h.clk.Now().Sub(t0) < 110*time.Second {
-					return 5000
-				}
-				return 50000
-			})
-			for _, p := range h.parts {
-				if tc.advertise {
-					p.features = []string{protocol.FeatureKeepBuffered, protocol.FeatureNoRise}
-				}
+			h := stepHarness(t)
+			if tc.advertise {
+				advertiseNoRise(h)
 			}
 			h.cfg.Rise.Off = tc.off
 			var err error

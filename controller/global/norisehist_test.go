@@ -12,9 +12,9 @@ import (
 	"github.com/ims-orch/ims-orch/placement"
 )
 
-// riseHarness is a two-DC harness whose DCs advertise noRise, every pair's
-// DP load stepping ×10 at 110 s (round 2), then flat.
-func riseHarness(t *testing.T) *harness {
+// stepHarness is a two-DC harness, every pair's DP load stepping ×10 at
+// 110 s (round 2), then flat.
+func stepHarness(t *testing.T) *harness {
 	t.Helper()
 	var h *harness
 	h = newHarness(t, 2, transportCfgNone, Hooks{}, func(i, j int) float64 {
@@ -23,9 +23,22 @@ func riseHarness(t *testing.T) *harness {
 		}
 		return 50000
 	})
+	return h
+}
+
+// advertiseNoRise makes the harness's DCs advertise protocol.FeatureNoRise
+// (and keepBuffered) at step 2, as a local controller scaling reactively.
+func advertiseNoRise(h *harness) {
 	for _, p := range h.parts {
 		p.features = []string{protocol.FeatureKeepBuffered, protocol.FeatureNoRise}
 	}
+}
+
+// riseHarness is stepHarness with its DCs advertising noRise.
+func riseHarness(t *testing.T) *harness {
+	t.Helper()
+	h := stepHarness(t)
+	advertiseNoRise(h)
 	return h
 }
 
@@ -118,9 +131,7 @@ func TestEngineRerouteIsNoRise(t *testing.T) {
 				}
 				return 0
 			})
-			for _, p := range h.parts {
-				p.features = []string{protocol.FeatureKeepBuffered, protocol.FeatureNoRise}
-			}
+			advertiseNoRise(h)
 			h.eng.plan = func(ctx context.Context, s *placement.Snapshot, o placement.Options) (*placement.Decision, error) {
 				d, err := placement.PlanContext(ctx, s, o)
 				if err != nil {

@@ -124,6 +124,16 @@ func (c *Controller) roundRaisedLocked(vs *vnfState) int {
 	return vs.raised
 }
 
+// raisedLocked records a Fast round's deferred raise of the VNF to
+// target for interval, released by the tick, as the round's raise
+// (roundRaisedLocked; the larger of the interval's; revH L7).
+func (c *Controller) raisedLocked(vs *vnfState, target int, interval uint64) {
+	if vs.raisedFor == interval {
+		target = max(target, vs.raised)
+	}
+	vs.raised, vs.raisedFor = target, interval
+}
+
 // FallingTrimBusy: an emptied instance the rule buffered is destroyed only
 // while the working instances carry at most this share of their capacity
 // on average (the pack limit's 0.85: room for a rise up to the overload

@@ -658,3 +658,31 @@ func TestFallingScaleInSingleRaiseEndsAtMaxPause(t *testing.T) {
 		t.Fatalf("working %d at %.1f %% each after the resume, want 1; actions %v", w, cpu, e.c.Actions())
 	}
 }
+
+// A Fast round's raise released later by the tick is the round's raise
+// too (review revH L7): round 2 raises the firewall from one to two for
+// interval 3 under Fast; on a flat 80 % one instance carries it, so the
+// raise is deferred, and a rise releases it. On a load then falling under
+// FallingScaleInSingle through interval 3 both stay, as for a raise
+// launched at once (TestFallingScaleInSingleKeepsTheRoundsRaise).
+func TestFallingScaleInSingleKeepsAReleasedFastRaise(t *testing.T) {
+	e := fallEnvCfg(t, 0.98, 1, func(c *Config) { c.FallingScaleInSingle = 0.85 })
+	e.flagRound(2, 2, false, true)
+	if w := e.working("firewall"); w != 1 {
+		t.Fatalf("working %d after the Fast round on a flat 80 %%, want 1 (the raise deferred)", w)
+	}
+	for pct := 81.0; pct <= 100 && e.working("firewall") < 2; pct++ {
+		e.setLoad(pct)
+		e.seconds(1)
+	}
+	if w := e.working("firewall"); w != 2 {
+		t.Fatalf("working %d after the rise, want 2 (the deferred raise released); actions %v", w, e.c.Actions())
+	}
+	e.seconds(31) // the second boots
+	e.setLoad(80)
+	e.seconds(40)
+	cpu := e.fall(80, 0.5, 80) // 40 % each: one would carry 0.80 ≤ 0.85
+	if w := e.working("firewall"); w != 2 {
+		t.Fatalf("working %d at %.1f %% each in the raised interval, want 2; actions %v", w, cpu, e.c.Actions())
+	}
+}

@@ -93,10 +93,12 @@ type vnfState struct {
 	raisedFor uint64
 	// noRise and fast are the last round's VNFTarget.NoRise and Fast
 	// (norise.go); deferred is the round's raised target that Fast holds
-	// back, released tick by tick (0: none); flagsAt is when the decision
-	// that set them was applied (flagsExpireLocked).
+	// back, released tick by tick (0: none), for interval deferredFor;
+	// flagsAt is when the decision that set them was applied
+	// (flagsExpireLocked).
 	noRise, fast bool
 	deferred     int
+	deferredFor  uint64
 	flagsAt      time.Time
 	// lowTicks counts the consecutive ticks whose measured load fitted on
 	// one working instance fewer (scalein.go).

@@ -145,6 +145,7 @@ func (c *Controller) releaseDeferredLocked(vs *vnfState) []op {
 		return nil
 	}
 	vs.target = min(vs.deferred, need)
+	c.raisedLocked(vs, vs.target, vs.deferredFor) // the round's raise, launched late
 	return c.fillLocked(vs, ReasonProactive, fmt.Sprintf("the round's deferred target %d (fast: the projected load needs %d now)", vs.deferred, vs.target))
 }
 

@@ -245,7 +245,7 @@ func (c *Controller) applyLocked(hdr protocol.Header, d *protocol.DCDecision) (o
 		}
 		w := c.countsLocked(t.VNF).Working()
 		want = c.deferLocked(vs, want, w)
-		vs.target = want
+		vs.target, vs.deferredFor = want, d.Interval
 		if want > w {
 			vs.raised, vs.raisedFor = want, d.Interval // the falling scale-in's step to one does not undo it
 		}

@@ -607,13 +607,7 @@ func TestFallingScaleInSingleInvalid(t *testing.T) {
 func TestFallingScaleInSingleKeepsTheRoundsRaise(t *testing.T) {
 	e := fallEnvCfg(t, 0.98, 1, func(c *Config) { c.FallingScaleInSingle = 0.85 })
 	e.round(2, map[string]int{"firewall": 2}) // a raise for interval 3
-	e.seconds(31)                             // the second boots
-	e.setLoad(80)
-	e.seconds(40)
-	cpu := e.fall(80, 0.5, 80) // 40 % each: one would carry 0.80 ≤ 0.85
-	if w := e.working("firewall"); w != 2 {
-		t.Fatalf("working %d at %.1f %% each in the raised interval, want 2; actions %v", w, cpu, e.c.Actions())
-	}
+	cpu := e.fallKeepsTwo()
 	e.round(3, map[string]int{"firewall": 2}) // no raise: two are working
 	cpu = e.fall(cpu, 0.5, 10)
 	if w := e.working("firewall"); w != 1 {
@@ -678,11 +672,20 @@ func TestFallingScaleInSingleKeepsAReleasedFastRaise(t *testing.T) {
 	if w := e.working("firewall"); w != 2 {
 		t.Fatalf("working %d after the rise, want 2 (the deferred raise released); actions %v", w, e.c.Actions())
 	}
+	e.fallKeepsTwo()
+}
+
+// fallKeepsTwo lets the second firewall boot, holds 80 % each for 40 s,
+// then lets the load fall to 40 % each (one would carry 0.80 ≤ 0.85):
+// the test fails unless both stay, and the last level is returned.
+func (e *env) fallKeepsTwo() float64 {
+	e.t.Helper()
 	e.seconds(31) // the second boots
 	e.setLoad(80)
 	e.seconds(40)
-	cpu := e.fall(80, 0.5, 80) // 40 % each: one would carry 0.80 ≤ 0.85
+	cpu := e.fall(80, 0.5, 80)
 	if w := e.working("firewall"); w != 2 {
-		t.Fatalf("working %d at %.1f %% each in the raised interval, want 2; actions %v", w, cpu, e.c.Actions())
+		e.t.Fatalf("working %d at %.1f %% each in the raised interval, want 2; actions %v", w, cpu, e.c.Actions())
 	}
+	return cpu
 }

@@ -181,6 +181,9 @@ func FuzzParseConfig(f *testing.F) {
 		"{dc: tokyo, utcOffset: 0, rates: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24], peak: 3}, " +
 		"{dc: hong-kong, timeZone: UTC, rates: [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1]}, " +
 		"{dc: london, utcOffset: 5.5, file: " + day + "}, {dc: houston, timeZone: America/Chicago, file: " + day + "}]}\n"))
+	// session 18's policy.rise, every key, and one with riseFlags off
+	f.Add(policy("  rise: {epsilon: 0.2, rounds: 4, stepRise: 0.4, stepRounds: 10, fastRise: 0.6, fastRounds: 2, profileRise: 1.1, fastProfileRise: 1.5, hold: 90s, guard: 97, anticipateUpTo: 3, fastLoad: 95}\n"))
+	f.Add(policy("  riseFlags: false\n  rise:\n    epsilon: 1e-9\n    rounds: 1\n    profileRise: 1.0000001\n    hold: 0s\n    guard: 100\n    fastLoad: 0.001\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
@@ -198,6 +201,17 @@ func FuzzParseConfig(f *testing.F) {
 		if top := c.fsmTopology(); top.Validate() != nil {
 			err := top.Validate()
 			t.Fatalf("accepted config with an invalid topology: %v", err)
+		}
+		// the rise policy in force is a valid one, the defaults filled in
+		rise, noRise, err := c.Policy.risePolicies()
+		if err != nil {
+			t.Fatalf("accepted config with a refused rise policy: %v", err)
+		}
+		if again, err := rise.WithDefaults(riseKey); err != nil || again != rise || c.globalConfig().Rise != rise {
+			t.Fatalf("rise policy in force %+v not a fixed point (%+v, %v) or not the engine's (%+v)", rise, again, err, c.globalConfig().Rise)
+		}
+		if again, err := noRise.WithDefaults("policy.rise"); err != nil || again != noRise || (&Daemon{cfg: c}).localTemplate().NoRise != noRise {
+			t.Fatalf("local noRise in force %+v not a fixed point (%+v, %v) or not the template's", noRise, again, err)
 		}
 		// and a valid replicated policy (the DP targets in range)
 		if p := c.fsmPolicy(); p.Validate() != nil {

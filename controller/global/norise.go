@@ -58,6 +58,16 @@ var DefaultRisePolicy = RisePolicy{Epsilon: 0.1, Rounds: 3, StepRise: 0.35, Step
 // withDefaults validates p and fills its zero fields; errors name the
 // field under global.Config.Rise.
 func (p RisePolicy) withDefaults() (RisePolicy, error) {
+	return p.WithDefaults(func(f string) string { return "global.Config.Rise." + f })
+}
+
+// WithDefaults validates p and fills its zero fields (DefaultRisePolicy's);
+// an error names the bad field as name(its Go name, e.g. "Epsilon"), so a
+// configuration file can name its own key (the daemon's policy.rise).
+// Every float field must be finite and above its bound (ProfileRise and
+// FastProfileRise 1, the others 0), every round count at least 1; the
+// fields need no order among them.
+func (p RisePolicy) WithDefaults(name func(field string) string) (RisePolicy, error) {
 	d := DefaultRisePolicy
 	fs := []struct {
 		n   string
@@ -71,7 +81,7 @@ func (p RisePolicy) withDefaults() (RisePolicy, error) {
 			*f.p = f.def
 		}
 		if !(*f.p > f.min) || math.IsInf(*f.p, 0) {
-			return p, fmt.Errorf("global.Config.Rise.%s: %v must be a finite number above %g", f.n, *f.p, f.min)
+			return p, fmt.Errorf("%s: %v must be a finite number above %g", name(f.n), *f.p, f.min)
 		}
 	}
 	is := []struct {
@@ -84,7 +94,7 @@ func (p RisePolicy) withDefaults() (RisePolicy, error) {
 			*f.p = f.def
 		}
 		if *f.p < 1 {
-			return p, fmt.Errorf("global.Config.Rise.%s: %d must be at least 1 (rounds)", f.n, *f.p)
+			return p, fmt.Errorf("%s: %d must be at least 1 (rounds)", name(f.n), *f.p)
 		}
 	}
 	return p, nil

@@ -169,9 +169,7 @@ func FuzzParseConfig(f *testing.F) {
 	if err := os.WriteFile(day, []byte(lines.String()), 0o600); err != nil {
 		f.Fatal(err)
 	}
-	policy := func(p string) []byte {
-		return []byte(strings.Replace(string(DefaultYAML()), "  improveBudget: 1000\n", "  improveBudget: 1000\n"+p, 1))
-	}
+	policy := withPolicy
 	f.Add(policy("  trimEmptyBusy: 0.8\n  trimEmptySingleBusy: 1\n  declaredProfile:\n    callDuration: 1h\n    dcs:\n" +
 		"      - {dc: tokyo, utcOffset: 9, rates: [6.2, 3.0, 3.4, 3.7, 4.2, 8.4, 11.6, 11.6, 14.0, 13.8, 14.0, 15, 10.8, 10.8, 13.3, 13.7, 13.3, 14.0, 12.5, 11.1, 10.3, 9.1, 9.3, 7.8]}\n" +
 		"      - {dc: hong-kong, timeZone: Asia/Hong_Kong, file: " + day + ", peak: 15}\n" +

@@ -64,9 +64,8 @@ func (p RisePolicy) withDefaults() (RisePolicy, error) {
 // WithDefaults validates p and fills its zero fields (DefaultRisePolicy's);
 // an error names the bad field as name(its Go name, e.g. "Epsilon"), so a
 // configuration file can name its own key (the daemon's policy.rise).
-// Every float field must be finite and above its bound (ProfileRise and
-// FastProfileRise 1, the others 0), every round count at least 1; the
-// fields need no order among them.
+// They are the checks New applies to Config.Rise; the fields need no
+// order among them.
 func (p RisePolicy) WithDefaults(name func(field string) string) (RisePolicy, error) {
 	d := DefaultRisePolicy
 	fs := []struct {

@@ -78,7 +78,7 @@ func (b *Backend) MetricsSnapshot() metrics.Snapshot {
 		es := b.d.engine.Stats()
 		s.Rounds, s.Retransmissions, s.Unreachable = uint64(es.Rounds), uint64(es.Retransmissions), uint64(es.Unreachable)
 		s.DroppedCommits, s.DroppedPlans = uint64(es.DroppedCommits), uint64(es.DroppedPlans)
-		s.KeepRefused = uint64(es.KeepRefused)
+		s.KeepRefused, s.RiseRefused = uint64(es.KeepRefused), uint64(es.RiseRefused)
 	}
 	s.RaftRole = "standalone"
 	if n := b.d.node; n != nil {

@@ -276,6 +276,9 @@ type PolicyConfig struct {
 	// RiseFlags: the rounds flag DP stages NoRise and Fast (hybrid only;
 	// system.Scaling.RiseFlags; false: session 16's behaviour, no flag).
 	RiseFlags *bool `yaml:"riseFlags"`
+	// Rise sets the rise flags' thresholds (riseconfig.go; absent or 0:
+	// the defaults; riseFlags false: no flag whatever it says).
+	Rise *RiseConfig `yaml:"rise"`
 	// PackFlows: new DP flows are packed onto the most-loaded instance with
 	// room up to this fraction of its capacity (system.Config.PackFlows,
 	// flows of system.DefaultFlowPackets packets/s; 0: least-loaded).
@@ -926,6 +929,9 @@ func (c *Config) normalizePolicy() error {
 		return fmt.Errorf("policy.bufferSpare: must not be negative, got %d", *n)
 	}
 	if _, err := p.CrashBackoff(); err != nil {
+		return err
+	}
+	if _, _, err := p.risePolicies(); err != nil {
 		return err
 	}
 	if err := p.buildDeclared(c.dcNames()); err != nil {

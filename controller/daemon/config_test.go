@@ -169,9 +169,7 @@ func FuzzParseConfig(f *testing.F) {
 	if err := os.WriteFile(day, []byte(lines.String()), 0o600); err != nil {
 		f.Fatal(err)
 	}
-	policy := func(p string) []byte {
-		return []byte(strings.Replace(string(DefaultYAML()), "  improveBudget: 1000\n", "  improveBudget: 1000\n"+p, 1))
-	}
+	policy := withPolicy
 	f.Add(policy("  trimEmptyBusy: 0.8\n  trimEmptySingleBusy: 1\n  declaredProfile:\n    callDuration: 1h\n    dcs:\n" +
 		"      - {dc: tokyo, utcOffset: 9, rates: [6.2, 3.0, 3.4, 3.7, 4.2, 8.4, 11.6, 11.6, 14.0, 13.8, 14.0, 15, 10.8, 10.8, 13.3, 13.7, 13.3, 14.0, 12.5, 11.1, 10.3, 9.1, 9.3, 7.8]}\n" +
 		"      - {dc: hong-kong, timeZone: Asia/Hong_Kong, file: " + day + ", peak: 15}\n" +
@@ -184,6 +182,9 @@ func FuzzParseConfig(f *testing.F) {
 	// session 17's key (revH L4): the rise flags off, so that mutation
 	// works around it
 	f.Add(policy("  riseFlags: false\n"))
+	// session 18's policy.rise, every key, and one with riseFlags off
+	f.Add(policy("  rise: {epsilon: 0.2, rounds: 4, stepRise: 0.4, stepRounds: 10, fastRise: 0.6, fastRounds: 2, profileRise: 1.1, fastProfileRise: 1.5, hold: 90s, guard: 97, anticipateUpTo: 3, fastLoad: 95}\n"))
+	f.Add(policy("  riseFlags: false\n  rise:\n    epsilon: 1e-9\n    rounds: 1\n    profileRise: 1.0000001\n    hold: 0s\n    guard: 100\n    fastLoad: 0.001\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
@@ -201,6 +202,17 @@ func FuzzParseConfig(f *testing.F) {
 		if top := c.fsmTopology(); top.Validate() != nil {
 			err := top.Validate()
 			t.Fatalf("accepted config with an invalid topology: %v", err)
+		}
+		// the rise policy in force is a valid one, the defaults filled in
+		rise, noRise, err := c.Policy.risePolicies()
+		if err != nil {
+			t.Fatalf("accepted config with a refused rise policy: %v", err)
+		}
+		if again, err := rise.WithDefaults(riseKey); err != nil || again != rise || c.globalConfig().Rise != rise {
+			t.Fatalf("rise policy in force %+v not a fixed point (%+v, %v) or not the engine's (%+v)", rise, again, err, c.globalConfig().Rise)
+		}
+		if again, err := noRise.WithDefaults("policy.rise"); err != nil || again != noRise || (&Daemon{cfg: c}).localTemplate().NoRise != noRise {
+			t.Fatalf("local noRise in force %+v not a fixed point (%+v, %v) or not the template's", noRise, again, err)
 		}
 		// and a valid replicated policy (the DP targets in range)
 		if p := c.fsmPolicy(); p.Validate() != nil {

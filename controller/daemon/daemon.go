@@ -334,11 +334,12 @@ func (d *Daemon) wrapSink() func(string, local.InstanceSink) local.InstanceSink 
 func (d *Daemon) localTemplate() local.Config {
 	// the policy's scaling options (system.Defaults unless the config sets them)
 	sc := d.cfg.Policy.Scaling()
-	cb, _ := d.cfg.Policy.CrashBackoff() // checked by Normalize
+	cb, _ := d.cfg.Policy.CrashBackoff()        // checked by Normalize
+	_, noRise, _ := d.cfg.Policy.risePolicies() // checked by Normalize
 	lc := local.Config{Tau: uint64(d.cfg.Policy.Tau), ScaleInGuard: sc.ScaleInGuard, TrimBuffer: sc.TrimBuffer, BufferSpare: sc.BufferSpare,
 		TrimEmpty: sc.TrimEmpty, ScaleIn: local.ScaleIn{On: sc.ScaleIn}, Anticipate: sc.Anticipate, ReactiveUtilization: sc.ReactiveUtilization,
 		FallingScaleIn: sc.FallingScaleIn, FallingScaleInSingle: sc.FallingScaleInSingle, TrimEmptyBusy: sc.TrimEmptyBusy, TrimEmptySingleBusy: sc.TrimEmptySingleBusy, CrashBackoff: cb,
-		NoRise: local.NoRiseConfig{Off: !sc.RiseFlags}}
+		NoRise: noRise}
 	if d.sip != nil && d.cfg.Traffic != nil && !d.cfg.Clustered() {
 		// the Kamailio instances' agents and the simulated DP stages report every second
 		return lc
@@ -349,6 +350,13 @@ func (d *Daemon) localTemplate() local.Config {
 		lc.StatsTimeout = d.cfg.agentStatsTimeout()
 	}
 	return lc
+}
+
+// globalConfig is the round engine's configuration: the interval, its
+// step deadline, the rise policy in force (policy.riseFlags, policy.rise).
+func (c *Config) globalConfig() global.Config {
+	rise, _, _ := c.Policy.risePolicies() // checked by Normalize
+	return global.Config{Interval: c.Interval(), StepDeadline: min(5*time.Second, c.Interval()/2), Rise: rise}
 }
 
 // build composes the controllers through system.New, the one composition
@@ -366,8 +374,7 @@ func (d *Daemon) build() error {
 	}
 	sc := system.Config{
 		Topology: cfg.fsmTopology(), Policy: cfg.fsmPolicy(),
-		Global: global.Config{Interval: cfg.Interval(), StepDeadline: min(5*time.Second, cfg.Interval()/2),
-			Rise: global.RisePolicy{Off: !cfg.Policy.Scaling().RiseFlags}},
+		Global:   cfg.globalConfig(),
 		Strategy: strat, Predictor: cfg.Policy.Predictor, Local: d.localTemplate(), VNFs: cfg.localVNFs(),
 		PlanHorizon: cfg.planHorizon(), PackFlows: cfg.Policy.Scaling().PackFlows,
 		SpreadOverload: cfg.Policy.Scaling().SpreadOverload,
@@ -683,7 +690,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}()
 	d.log.Info("ims-orch serving", "api", d.URL(), "node", d.cfg.Node.ID, "clustered", d.cfg.Clustered(),
 		"driver", d.cfg.Driver.Kind, "global", d.cfg.Role.Global, "locals", d.cfg.Role.Locals,
-		"interval", d.cfg.Interval().String(), "strategy", d.cfg.Policy.Strategy)
+		"interval", d.cfg.Interval().String(), "strategy", d.cfg.Policy.Strategy, "rise", d.cfg.Policy.riseSummary())
 	if d.cfg.API.AllowUnauthenticated {
 		d.log.Warn("the API accepts unauthenticated requests (api.allowUnauthenticated): development only")
 	}

@@ -227,6 +227,13 @@ const riseAt = 90 * time.Second
 // under way, bounded by the long request timeouts (realTimeout).
 func runStageHold(t *testing.T, floor float64, advertise bool) *stageHoldRun {
 	t.Helper()
+	return runStageHoldWith(t, floor, advertise, nil)
+}
+
+// runStageHoldWith is runStageHold with edit (nil: none) applied to the
+// config before it is normalized.
+func runStageHoldWith(t *testing.T, floor float64, advertise bool, edit func(*Config)) *stageHoldRun {
+	t.Helper()
 	tokenFile := filepath.Join(t.TempDir(), "protocol-token")
 	if err := os.WriteFile(tokenFile, []byte("test-protocol-token-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -261,6 +268,9 @@ func runStageHold(t *testing.T, floor float64, advertise bool) *stageHoldRun {
 	}
 	for i := range cfg.Policy.DeclaredProfile.DCs {
 		cfg.Policy.DeclaredProfile.DCs[i].Rates = rates
+	}
+	if edit != nil {
+		edit(cfg)
 	}
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
@@ -447,6 +457,16 @@ func TestDaemonStageHoldLocalRolledBack(t *testing.T) {
 	if m := s.d.Backend().MetricsSnapshot(); m.KeepRefused != uint64(st.KeepRefused) {
 		t.Errorf("metrics: keep refused %d, the engine counted %d", m.KeepRefused, st.KeepRefused)
 	}
+	// decisions to tokyo that carried the rise flags (riseFlags is on by
+	// default) but no keepBuffered were refused for the flags alone, and
+	// /metrics says how many
+	if st.RiseRefused < 1 {
+		t.Errorf("engine counted %d refusals of noRise/fast only: the scenario never sent tokyo a flag without a hold", st.RiseRefused)
+	}
+	text := scrape(t, s.d.URL())
+	if v := metricValue(t, text, "ims_orch_rise_refused_total"); v != float64(st.RiseRefused) || !strings.Contains(text, "# TYPE ims_orch_rise_refused_total counter") {
+		t.Errorf("/metrics: ims_orch_rise_refused_total %g, the engine counted %d:\n%s", v, st.RiseRefused, grep(text, "refused"))
+	}
 	// GET /decisions: tokyo's holds are shown refused, none applied
 	refusedIn := 0
 	w := newWatcher(s.d)
@@ -476,5 +496,37 @@ func TestDaemonStageHoldLocalRolledBack(t *testing.T) {
 				t.Errorf("round %d: tokyo's step 4: %s", r.Round, res.Error)
 			}
 		}
+	}
+}
+
+// policy.rise reaches the round engine of a running daemon: with bars no
+// load reaches (stepRise and fastRise of 100 instance capacities per
+// round) no round flags a stage noRise or fast, so tokyo's rolled-back
+// local controller refuses nothing for them, where the defaults flag
+// stages and it refuses some (TestDaemonStageHoldLocalRolledBack).
+func TestDaemonRisePolicyFromConfig(t *testing.T) {
+	s := runStageHoldWith(t, 0, true, func(c *Config) {
+		c.Policy.Rise = &RiseConfig{StepRise: 100, FastRise: 100}
+	})
+	flagged := 0
+	for _, r := range s.d.engine.Records() {
+		for _, dd := range r.Decision {
+			for _, tg := range dd.Targets {
+				if tg.NoRise || tg.Fast {
+					flagged++
+					t.Errorf("round %d: %s/%s flagged noRise %v fast %v with stepRise and fastRise 100", r.Round, dd.DC, tg.VNF, tg.NoRise, tg.Fast)
+				}
+			}
+		}
+	}
+	if len(s.d.engine.Records()) < 8 {
+		t.Fatalf("%d rounds recorded: the scenario did not run", len(s.d.engine.Records()))
+	}
+	st := s.d.engine.Stats()
+	if st.RiseRefused != 0 {
+		t.Errorf("engine counted %d refusals of noRise/fast, want none (no flag sent)", st.RiseRefused)
+	}
+	if v := metricValue(t, scrape(t, s.d.URL()), "ims_orch_rise_refused_total"); v != 0 {
+		t.Errorf("/metrics: ims_orch_rise_refused_total %g, want 0", v)
 	}
 }

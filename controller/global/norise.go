@@ -58,6 +58,15 @@ var DefaultRisePolicy = RisePolicy{Epsilon: 0.1, Rounds: 3, StepRise: 0.35, Step
 // withDefaults validates p and fills its zero fields; errors name the
 // field under global.Config.Rise.
 func (p RisePolicy) withDefaults() (RisePolicy, error) {
+	return p.WithDefaults(func(f string) string { return "global.Config.Rise." + f })
+}
+
+// WithDefaults validates p and fills its zero fields (DefaultRisePolicy's);
+// an error names the bad field as name(its Go name, e.g. "Epsilon"), so a
+// configuration file can name its own key (the daemon's policy.rise).
+// They are the checks New applies to Config.Rise; the fields need no
+// order among them.
+func (p RisePolicy) WithDefaults(name func(field string) string) (RisePolicy, error) {
 	d := DefaultRisePolicy
 	fs := []struct {
 		n   string
@@ -71,7 +80,7 @@ func (p RisePolicy) withDefaults() (RisePolicy, error) {
 			*f.p = f.def
 		}
 		if !(*f.p > f.min) || math.IsInf(*f.p, 0) {
-			return p, fmt.Errorf("global.Config.Rise.%s: %v must be a finite number above %g", f.n, *f.p, f.min)
+			return p, fmt.Errorf("%s: %v must be a finite number above %g", name(f.n), *f.p, f.min)
 		}
 	}
 	// the look-back (lookBack) reads the replicated history, which keeps
@@ -87,7 +96,7 @@ func (p RisePolicy) withDefaults() (RisePolicy, error) {
 			*f.p = f.def
 		}
 		if *f.p < 1 || *f.p > f.max {
-			return p, fmt.Errorf("global.Config.Rise.%s: %d must be from 1 to %d (rounds; the replicated history keeps %d)", f.n, *f.p, f.max, fsm.MaxHistory)
+			return p, fmt.Errorf("%s: %d must be from 1 to %d (rounds; the replicated history keeps %d)", name(f.n), *f.p, f.max, fsm.MaxHistory)
 		}
 	}
 	return p, nil

@@ -43,6 +43,14 @@ type NoRiseConfig struct {
 // HACK_JIT=100).
 var DefaultNoRise = NoRiseConfig{Hold: 120 * time.Second, Guard: 99, AnticipateUpTo: 2, FastLoad: 100}
 
+// WithDefaults validates n and fills its zero fields (DefaultNoRise's);
+// errors name the field under prefix by its YAML key (prefix.hold), so a
+// configuration file can check its own section (the daemon's
+// policy.rise).
+func (n NoRiseConfig) WithDefaults(prefix string) (NoRiseConfig, error) {
+	return n.withDefaults(prefix)
+}
+
 // withDefaults validates n and fills its zero fields; errors name the
 // field under prefix.
 func (n NoRiseConfig) withDefaults(prefix string) (NoRiseConfig, error) {

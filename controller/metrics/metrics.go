@@ -113,6 +113,11 @@ type Snapshot struct {
 	// carrying keepBuffered (rolled back since step 2), sent again without
 	// the hold (global.Stats.KeepRefused).
 	KeepRefused uint64
+	// RiseRefused counts step-4 decisions without keepBuffered a local
+	// controller refused for carrying the rise flags noRise or fast
+	// (rolled back since step 2), sent again without them
+	// (global.Stats.RiseRefused).
+	RiseRefused uint64
 	Drops       []Drops
 	Delays      []LinkDelay
 	Churn       []Churn
@@ -209,6 +214,7 @@ var (
 	descDroppedCommits = prometheus.NewDesc(Namespace+"_dropped_commits_total", "Round step commits whose result came back after this node's round engine was stopped or restarted (leadership change, shutdown) and was dropped; the round went on from the committed state.", nil, nil)
 	descDroppedPlans   = prometheus.NewDesc(Namespace+"_dropped_plans_total", "Step-3 plans cancelled or finished after this node's round engine was stopped or restarted, whose result was dropped.", nil, nil)
 	descKeepRefused    = prometheus.NewDesc(Namespace+"_keep_refused_total", "Step-4 decisions a local controller refused for carrying keepBuffered (rolled back since its step-2 report advertised it), sent again without the stage hold: the hold was not applied in that DC for the interval.", nil, nil)
+	descRiseRefused    = prometheus.NewDesc(Namespace+"_rise_refused_total", "Step-4 decisions without keepBuffered a local controller refused for carrying the rise flags noRise or fast (rolled back since its step-2 report advertised them), sent again without the flags: that DC's stages were not flagged for the interval.", nil, nil)
 	descDrops          = prometheus.NewDesc(Namespace+"_routing_drops_total", "Flows (sim: packets) dropped by routing, by datacenter and reason.",
 		[]string{"dc", "reason"}, nil)
 	descDelay = prometheus.NewDesc(Namespace+"_link_delay_seconds", "One-way delay of an inter-DC link as the last plan used it, by source (measured, configured, fallback).",
@@ -240,7 +246,7 @@ type collector struct{ src Source }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descPredicted, descActual, descError, descInterval, descRounds,
-		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descKeepRefused, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descSkippedLearned, descMonRestarts, descTakeovers, descConflicts, descCountsLost, descRole, descCommit, descApplied} {
+		descRetrans, descUnreach, descDroppedCommits, descDroppedPlans, descKeepRefused, descRiseRefused, descDrops, descDelay, descDelayAge, descChurn, descCrashFailures, descCrashHeld, descSkippedLearned, descMonRestarts, descTakeovers, descConflicts, descCountsLost, descRole, descCommit, descApplied} {
 		ch <- d
 	}
 }
@@ -262,6 +268,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDroppedCommits, prometheus.CounterValue, float64(s.DroppedCommits))
 	ch <- prometheus.MustNewConstMetric(descDroppedPlans, prometheus.CounterValue, float64(s.DroppedPlans))
 	ch <- prometheus.MustNewConstMetric(descKeepRefused, prometheus.CounterValue, float64(s.KeepRefused))
+	ch <- prometheus.MustNewConstMetric(descRiseRefused, prometheus.CounterValue, float64(s.RiseRefused))
 	for _, d := range s.Drops {
 		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, d.N, d.DC, d.Reason)
 	}

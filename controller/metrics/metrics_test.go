@@ -22,6 +22,7 @@ func TestCollectorAndCounters(t *testing.T) {
 		DroppedCommits:  2,
 		DroppedPlans:    1,
 		KeepRefused:     5,
+		RiseRefused:     3,
 		Drops:           []Drops{{DC: "tokyo", Reason: "no-path", N: 2}},
 		RaftRole:        "leader",
 		CommitIndex:     42,
@@ -73,13 +74,16 @@ ims_orch_dropped_plans_total 1
 # HELP ims_orch_keep_refused_total Step-4 decisions a local controller refused for carrying keepBuffered (rolled back since its step-2 report advertised it), sent again without the stage hold: the hold was not applied in that DC for the interval.
 # TYPE ims_orch_keep_refused_total counter
 ims_orch_keep_refused_total 5
+# HELP ims_orch_rise_refused_total Step-4 decisions without keepBuffered a local controller refused for carrying the rise flags noRise or fast (rolled back since its step-2 report advertised them), sent again without the flags: that DC's stages were not flagged for the interval.
+# TYPE ims_orch_rise_refused_total counter
+ims_orch_rise_refused_total 3
 # HELP ims_orch_churn_total Instances reused from the buffer within two intervals of being buffered (a scaling decision undone soon after).
 # TYPE ims_orch_churn_total counter
 ims_orch_churn_total{dc="tokyo",vnf="ids"} 3
 `
 	names := []string{"ims_orch_instances", "ims_orch_instances_created_total", "ims_orch_prediction_error", "ims_orch_raft_role",
 		"ims_orch_raft_commit_index", "ims_orch_routing_drops_total", "ims_orch_link_delay_seconds", "ims_orch_link_delay_sample_age_seconds",
-		"ims_orch_churn_total", "ims_orch_dropped_commits_total", "ims_orch_dropped_plans_total", "ims_orch_keep_refused_total"}
+		"ims_orch_churn_total", "ims_orch_dropped_commits_total", "ims_orch_dropped_plans_total", "ims_orch_keep_refused_total", "ims_orch_rise_refused_total"}
 	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}

@@ -2,18 +2,27 @@
 """Splits a hybrid run's VM-seconds above the per-second floor by cause.
 
 Input: a directory written by `go run ./scripts/floorattr EXPERIMENT OUT`
-(instances.csv, counts.csv, rounds.csv) and, for the simultaneous-start
-experiments, the change interval in seconds (the phases: the up ramp
+(instances.csv, counts.csv, rounds.csv) and the phases: for the
+simultaneous-start experiments the change interval in seconds (the up ramp
 1 -> 15 users/s ends at 14 changes, the down ramp 15 -> 6 at 23 changes
-plus one call duration, 60 s; steady state after).
+plus one call duration, 60 s; steady state after), or for any experiment
+the phases' ends in seconds, comma-separated (phase i ends at the i-th
+second given, the last phase runs to the end; e.g. the large-delay link's
+1 -> 12 -> 6 users/s ramp with its delay change at 350 s:
+150,350,600,960).
 
     python3 scripts/floor-attribution.py /tmp/attr-20 20
+    python3 scripts/floor-attribution.py /tmp/attr-ld 150,350,600,960
 
 Per phase and DP VNF, over the (DC, VNF) series of instances.csv:
   boot      VM-s of booting instances
   buffered  VM-s of instances in the local controller's buffer (or draining)
   work>flr  VM-s of working instances above the floor max(1, ceil(offered/capacity))
   work<flr  seconds x instances below it (negative: the load ran above capacity)
+  w>trig    the part of work>flr above the floor at the DP overload trigger,
+            max(1, ceil(offered / (0.9 capacity))) (the default load model's
+            agents report overload above it): what is left when keeping every
+            instance at or below the trigger is taken as needed
   floor     the floor's VM-s
 CP VNFs (P-CSCF, S-CSCF) sit at their floor on these experiments and are left out.
 
@@ -35,15 +44,74 @@ CAP = {"firewall": 35000, "ids": 20000, "transcoder": 15000}
 TARGET = {"firewall": 0.95, "ids": 0.95, "transcoder": 0.9}
 
 
+TRIGGER = 0.9  # the DP overload trigger of the default load model (drivers/sim)
+
+
 def need(offered, cap, target=1.0):
     n = math.ceil(offered / cap / target - 1e-9) if offered > 0 else 0
     return max(1, n)
 
 
+def phases(arg):
+    """The phase of each second from the command line's phase argument:
+    a change interval of the simultaneous-start experiments ("20"), or the
+    phases' ends in seconds ("150,350,600,960": phase 1 is t <= 150, ...,
+    the last one t > 960). Returns a function t -> phase name."""
+    if "," not in arg:
+        ci = int(arg)
+
+        def simultaneous(t):
+            if t <= 14 * ci:
+                return "1 up"
+            if t <= 23 * ci + 60:
+                return "2 down"
+            return "3 steady"
+        return simultaneous
+    ends = [int(x) for x in arg.split(",")]
+    if ends != sorted(set(ends)) or ends[0] <= 0:
+        raise ValueError("phase ends %r: must be increasing seconds > 0" % arg)
+    names = ["%d (%s-%s]" % (i + 1, lo, hi) for i, (lo, hi) in enumerate(zip([0] + ends, ends + ["end"]))]
+
+    def explicit(t):
+        for i, e in enumerate(ends):
+            if t <= e:
+                return names[i]
+        return names[-1]
+    return explicit
+
+
+def attribute(series, counts, phase):
+    """Per (phase, VNF), (phase, "*"), ("all", VNF) and ("all", "*"): VM-s
+    booting, buffered (or draining), working above the floor, working below
+    it (<= 0), the floor, and working above the floor at TRIGGER. series:
+    (dc, vnf) -> t -> (offered, booting, active); counts: (t, dc, vnf) ->
+    counts.csv row."""
+    agg = collections.defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    for (dc, v), s in series.items():
+        for t, (off, boot, act) in s.items():
+            c = counts.get((t, dc, v))
+            buf = int(c["buffered"]) + int(c["draining"]) if c else 0
+            f = need(off, CAP[v])
+            work = act - buf
+            for k in ((phase(t), v), (phase(t), "*"), ("all", v), ("all", "*")):
+                a = agg[k]
+                a[0] += boot
+                a[1] += buf
+                a[2] += max(0, work - f)
+                a[3] += min(0, work - f)
+                a[4] += f
+                a[5] += max(0, work - need(off, CAP[v], TRIGGER))
+    return agg
+
+
 def main():
     if len(sys.argv) != 3:
-        sys.exit("usage: floor-attribution.py RUNDIR CHANGE_INTERVAL_SECONDS")
-    d, ci = sys.argv[1], int(sys.argv[2])
+        sys.exit("usage: floor-attribution.py RUNDIR CHANGE_INTERVAL_SECONDS|PHASE_END,PHASE_END,...")
+    d = sys.argv[1]
+    try:
+        phase = phases(sys.argv[2])
+    except ValueError as e:
+        sys.exit("floor-attribution.py: %s" % e)
     counts = {}
     with open(d + "/counts.csv") as f:
         for r in csv.DictReader(f):
@@ -58,31 +126,12 @@ def main():
     with open(d + "/rounds.csv") as f:
         rounds = [int(float(r["t"])) for r in csv.DictReader(f) if float(r["t"]) > 0]
 
-    def phase(t):
-        if t <= 14 * ci:
-            return "1 up"
-        if t <= 23 * ci + 60:
-            return "2 down"
-        return "3 steady"
-
-    agg = collections.defaultdict(lambda: [0, 0, 0, 0, 0])
-    for (dc, v), s in series.items():
-        for t, (off, boot, act) in s.items():
-            c = counts.get((t, dc, v))
-            buf = int(c["buffered"]) + int(c["draining"]) if c else 0
-            f = need(off, CAP[v])
-            work = act - buf
-            for k in ((phase(t), v), (phase(t), "*"), ("all", v), ("all", "*")):
-                a = agg[k]
-                a[0] += boot
-                a[1] += buf
-                a[2] += max(0, work - f)
-                a[3] += min(0, work - f)
-                a[4] += f
-    print(f"{'phase':9s} {'vnf':10s} {'boot':>6s} {'buffered':>8s} {'work>flr':>8s} {'work<flr':>8s} {'floor':>7s}")
+    agg = attribute(series, counts, phase)
+    w = max(9, max(len(k[0]) for k in agg))
+    print(f"{'phase':{w}s} {'vnf':10s} {'boot':>6s} {'buffered':>8s} {'work>flr':>8s} {'work<flr':>8s} {'floor':>7s} {'w>trig':>7s}")
     for k in sorted(agg):
         a = agg[k]
-        print(f"{k[0]:9s} {k[1]:10s} {a[0]:6d} {a[1]:8d} {a[2]:8d} {a[3]:8d} {a[4]:7d}")
+        print(f"{k[0]:{w}s} {k[1]:10s} {a[0]:6d} {a[1]:8d} {a[2]:8d} {a[3]:8d} {a[4]:7d} {a[5]:7d}")
 
     end = max(max(s) for s in series.values())
     bounds = [0] + rounds + [end]

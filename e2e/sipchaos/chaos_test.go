@@ -40,6 +40,15 @@ const (
 	// with the rate.
 	maxFailPerFault = 2
 	promptSetup     = time.Second
+	// poolFailover is how long a P-CSCF waits for an S-CSCF's 100 Trying
+	// before it tries the next SRV target (drivers/local's default
+	// TemplateData.PoolInviteFRMS): a call set up in at least that long
+	// went to a silent S-CSCF first.
+	poolFailover = 2 * time.Second
+	// failoverWaited: a set-up this long waited poolFailover (SIPp measures
+	// such calls at 1.98–2.0 s: the P-CSCF's timer starts after SIPp's send
+	// and ticks in 62.5 ms steps; a prompt set-up takes < 0.5 s unloaded)
+	failoverWaited = poolFailover - 200*time.Millisecond
 )
 
 // kind is one SIPp traffic kind per P-CSCF: scenario, callee AOR, rate
@@ -429,6 +438,8 @@ func runChaos(t *testing.T, mix []kind) {
 		}
 		t.Logf("%s: first new call set up %v after the fault; %d calls started in the next %v, %d of them set up in more than %v",
 			f.name, recs[i].first.Round(time.Millisecond), recs[i].calls, end.Sub(f.at).Round(time.Second), recs[i].slow, promptSetup)
+		t.Logf("%s: set-up by start second after the fault (calls, set up in ≥ %v: waited the P-CSCF's %v failover, slowest): %s",
+			f.name, failoverWaited, poolFailover, setupBySecond(all, f.at, end))
 	}
 
 	// the decisions API (GET over HTTP): failed → replaced, for every victim
@@ -448,6 +459,18 @@ func runChaos(t *testing.T, mix []kind) {
 		} else {
 			t.Logf("%s: decision %q", f.name, why)
 		}
+	}
+	// where the INVITEs went, counted at the S-CSCFs (logged: the last
+	// one is the SIGSTOPped S-CSCF's replacement, on its address)
+	for _, in := range routable("scscf") {
+		a, err := netip.ParseAddrPort(in.Address)
+		if err != nil {
+			continue
+		}
+		kc := kamrpc.New(netip.AddrPortFrom(a.Addr(), localdrv.RPCPort))
+		kc.Timeout = 3 * time.Second
+		st, err := kc.Stats(ctx, "core:rcv_requests_invite")
+		t.Logf("S-CSCF %s (%s): %d INVITEs received (%v)", in.ID, in.Address, st["core:rcv_requests_invite"], err)
 	}
 	// every S-CSCF still holds the callees registered before the load
 	for _, in := range routable("scscf") {
@@ -563,6 +586,29 @@ func firstCalls(all []callTiming, at time.Time, n int) string {
 	var out []string
 	for _, c := range after[:min(n, len(after))] {
 		out = append(out, fmt.Sprintf("+%v→%v", c.Start.Sub(at).Round(time.Millisecond), c.Took.Round(time.Millisecond)))
+	}
+	return strings.Join(out, " ")
+}
+
+// setupBySecond sums the calls started in each second after at (until
+// end, 8 s at most): how many, how many took ≥ failoverWaited to be set up
+// (their INVITE went to a silent S-CSCF first and waited the P-CSCF's
+// timer before the next SRV target) and the slowest set-up.
+func setupBySecond(all []callTiming, at, end time.Time) string {
+	var out []string
+	for s := time.Duration(0); s < 8*time.Second && at.Add(s).Before(end); s += time.Second {
+		n, waited, slowest := 0, 0, time.Duration(0)
+		for _, c := range all {
+			if off := c.Start.Sub(at); off < s || off >= s+time.Second || !c.Start.Before(end) {
+				continue
+			}
+			n++
+			if c.Took >= failoverWaited {
+				waited++
+			}
+			slowest = max(slowest, c.Took)
+		}
+		out = append(out, fmt.Sprintf("+%ds %d/%d/%v", s/time.Second, n, waited, slowest.Round(time.Millisecond)))
 	}
 	return strings.Join(out, " ")
 }

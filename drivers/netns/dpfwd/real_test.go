@@ -245,10 +245,20 @@ func TestFramesOfOtherInterfacesBeforeTheBindAreNotForwarded(t *testing.T) {
 	if hookErr != nil {
 		t.Fatal(hookErr)
 	}
+	markerAlone(t, n, markTx, rx, stop, "stray", "arrived on out")
+}
+
+// markerAlone sends a marker frame into in (from inp, by markTx), reads
+// what the forwarder sent out of out (rx, on outp) up to the marker and
+// fails t if frames with payload other (which what names) came before it
+// or anything else came; then it ends the forwarder (stop), which must
+// return nil.
+func markerAlone(t *testing.T, n *fwdNet, markTx, rx int, stop func() error, other, what string) {
+	t.Helper()
 	if err := send(markTx, n.idx["inp"], "marker"); err != nil {
 		t.Fatal(err)
 	}
-	strays := 0
+	before := 0
 	for {
 		got, err := recv(rx, "the marker forwarded out of out")
 		if err != nil {
@@ -257,13 +267,13 @@ func TestFramesOfOtherInterfacesBeforeTheBindAreNotForwarded(t *testing.T) {
 		if got == "marker" {
 			break
 		}
-		if got != "stray" {
+		if got != other {
 			t.Fatalf("outp got %q, want the marker", got)
 		}
-		strays++
+		before++
 	}
-	if strays != 0 {
-		t.Errorf("the forwarder sent %d frame(s) that arrived on out before the marker", strays)
+	if before != 0 {
+		t.Errorf("the forwarder sent %d frame(s) that %s before the marker", before, what)
 	}
 	if err := stop(); err != nil {
 		t.Errorf("the forwarder ended with %v, want nil (its context ended)", err)
@@ -303,29 +313,7 @@ func TestFramesLeavingByInAreNotForwarded(t *testing.T) {
 	if got, err := recv(seenOnInp, "the frame that left by in, at inp"); err != nil || got != "leaving" {
 		t.Fatalf("inp got %q (%v), want the frame that left by in", got, err)
 	}
-	if err := send(markTx, n.idx["inp"], "marker"); err != nil {
-		t.Fatal(err)
-	}
-	leaving := 0
-	for {
-		got, err := recv(rx, "the marker forwarded out of out")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got == "marker" {
-			break
-		}
-		if got != "leaving" {
-			t.Fatalf("outp got %q, want the marker", got)
-		}
-		leaving++
-	}
-	if leaving != 0 {
-		t.Errorf("the forwarder sent %d frame(s) that left by in before the marker", leaving)
-	}
-	if err := stop(); err != nil {
-		t.Errorf("the forwarder ended with %v, want nil (its context ended)", err)
-	}
+	markerAlone(t, n, markTx, rx, stop, "leaving", "left by in")
 }
 
 // pingPong returns a function that sends frame into in (from inp, by tx)

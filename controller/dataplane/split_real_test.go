@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"regexp"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -61,6 +63,32 @@ func idsFlowPackets(ctx context.Context, in *netns.Instance) (map[int]uint64, er
 	}
 	return got, nil
 }
+
+// switchSocketDrops is what the kernel dropped at ovs-vswitchd's packet
+// sockets (the userspace datapath reads every port through one, from its
+// main thread) because their receive queues were full, by port: the drop
+// counts ("d") of `ss -0 -m` in the switch's namespace, the nonzero ones.
+func switchSocketDrops(ctx context.Context, p *Plane) (map[string]uint64, error) {
+	out, err := ovs.InNetns(ctx, p.d.SwitchNS(), "ss", "-0", "-a", "-m", "-n")
+	if err != nil {
+		return nil, err
+	}
+	drops := map[string]uint64{}
+	for _, m := range ssDrop.FindAllStringSubmatch(out, -1) {
+		n, err := strconv.ParseUint(m[2], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("ss: %q: %v", m[0], err)
+		}
+		if n > 0 {
+			drops[m[1]] += n
+		}
+	}
+	return drops, nil
+}
+
+// ssDrop matches a packet socket of ss -0 -m: its interface and the
+// drop count of its skmem.
+var ssDrop = regexp.MustCompile(`\*:(\S+)\s[^\n]*?skmem:\([^)]*,d(\d+)\)`)
 
 // Many flows of one pair arrive through the tunnel at DC 1, which runs the
 // whole chain with two IDS instances, then three: the flows go where the
@@ -276,8 +304,27 @@ func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
 		}
 		recv = append(recv, fmt.Sprintf("%d: %d", idx, st.Received))
 	}
-	t.Logf("callee got %d of %d packets (%d flows short); the IDS instances' in ports received %v", got, total, lostFlows, recv)
-	if got != total {
-		t.Errorf("callee got %d of %d packets; %d flows are short", got, total, lostFlows)
+	// Every packet sent reaches the callee, except one the kernel dropped
+	// at a full receive queue of ovs-vswitchd: its userspace datapath
+	// reads each port through a packet socket with the default 208 KB
+	// buffer (~256 RTP frames), from its main thread. A forwarder starved
+	// of CPU (the test's processes share 2 cores with the rest of the
+	// machine) keeps what arrives in its own 8 MB buffer and then sends it
+	// out at once, faster than the switch reads that port: session 18
+	// counted 175 such drops at the firewall's out port and 1 at the
+	// transcoder's, all 176 packets the callee missed, and reproduced it
+	// by stopping the firewall's forwarder (docs/dataplane.md). That loss
+	// is the machine's, not the split's; any other is a failure.
+	drops, err := switchSocketDrops(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropped uint64
+	for _, n := range drops {
+		dropped += n
+	}
+	t.Logf("callee got %d of %d packets (%d flows short); the IDS instances' in ports received %v; ovs-vswitchd's full sockets dropped %v", got, total, lostFlows, recv, drops)
+	if got > total || uint64(total-got) > dropped {
+		t.Errorf("callee got %d of %d packets (%d flows short); ovs-vswitchd's full sockets dropped only %d (%v)", got, total, lostFlows, dropped, drops)
 	}
 }

@@ -20,8 +20,9 @@ import (
 //   - pingpong: one frame in flight at a time (each finds the reader idle);
 //   - paced: a frame every 200 µs (5000 frames/s, about 100 calls' RTP).
 //
-// The CPU is the process's utime+stime from /proc/PID/stat (10 ms ticks:
-// use -benchtime 20000x or more). IMS_DPFWD_BINS lists the binaries to
+// The CPU is the run time of the process's threads from
+// /proc/PID/task/*/schedstat (nanoseconds; -benchtime 20000x or more
+// averages out the machine's noise). IMS_DPFWD_BINS lists the binaries to
 // compare, name=path,... in the order run (rotate it between runs: the
 // machine is shared); unset, the tree's cmd/ims-dpfwd is built. Every frame
 // must arrive; there is no timing assertion. docs/dataplane.md has the
@@ -118,26 +119,33 @@ func startForwarder(b *testing.B, ns, path string) int {
 	return cmd.Process.Pid
 }
 
-// procCPU is process pid's utime+stime (/proc/PID/stat; USER_HZ 100).
+// procCPU is the CPU time process pid's threads have run: the sum of
+// their /proc/PID/task/TID/schedstat run times (nanoseconds; utime+stime
+// of /proc/PID/stat count 10 ms ticks, too coarse for a few seconds of
+// frames). A thread that exited is no longer counted: the forwarder's Go
+// runtime keeps its threads.
 func procCPU(b *testing.B, pid int) time.Duration {
 	b.Helper()
-	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
-	i := strings.LastIndexByte(string(s), ')')
-	if i < 0 {
-		b.Fatal(errors.New("/proc stat: no ')'"))
+	var sum int64
+	for _, t := range tasks {
+		s, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the thread exited since the listing
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ns int64
+		if _, err := fmt.Sscan(string(s), &ns); err != nil {
+			b.Fatalf("%d/task/%s/schedstat %q: %v", pid, t.Name(), s, err)
+		}
+		sum += ns
 	}
-	f := strings.Fields(string(s[i+2:]))
-	var u, st int64
-	if _, err := fmt.Sscan(f[11], &u); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := fmt.Sscan(f[12], &st); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(u+st) * 10 * time.Millisecond
+	return time.Duration(sum)
 }
 
 // recvFrame receives the next frame on fd, again after EINTR (the Go

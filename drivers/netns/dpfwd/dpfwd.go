@@ -74,8 +74,12 @@ func (unixSys) Close(fd int) error { return unix.Close(fd) }
 // the bind and send them out of out as if they had come in by in (it once
 // did). Its receive buffer is enlarged before the bind, so the first burst
 // finds it large. rfd's reads block, each for readTimeout at most
-// (SO_RCVTIMEO; see run). wfd only sends: protocol 0 at socket() and at bind, it
-// never queues a frame.
+// (SO_RCVTIMEO; see run), and it ignores the frames leaving by in
+// (PACKET_IGNORE_OUTGOING, Linux 4.20: the kernel's taps on transmit skip
+// it), so every frame it queues arrived on in. wfd only sends: protocol 0
+// at socket() and at bind, it never queues a frame; bound to out, it sends
+// with write(2), the kernel taking the device from the bind and the
+// protocol from the frame's Ethernet header.
 func open(s sys, in, out *net.Interface) (rfd, wfd int, err error) {
 	rfd, err = s.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
 	if err != nil {
@@ -85,6 +89,12 @@ func open(s sys, in, out *net.Interface) (rfd, wfd int, err error) {
 	_ = s.SetsockoptInt(rfd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
 	tv := unix.NsecToTimeval(readTimeout.Nanoseconds())
 	if err := s.SetsockoptTimeval(rfd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		_ = s.Close(rfd)
+		return -1, -1, fmt.Errorf("in socket: %w", err)
+	}
+	// frames leaving by in (the namespace's own) are not queued: run reads
+	// with read(2), which gives no packet type to filter them by
+	if err := s.SetsockoptInt(rfd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
 		_ = s.Close(rfd)
 		return -1, -1, fmt.Errorf("in socket: %w", err)
 	}
@@ -120,21 +130,23 @@ func run(ctx context.Context, s sys, in, out string, ready func()) error {
 	}
 	defer unix.Close(rfd)
 	defer unix.Close(wfd)
-	// A blocking read, woken by the frame: one recvfrom per frame. (Through
+	// A blocking read, woken by the frame: one read per frame. (Through
 	// Go's poller an empty queue, its usual state, cost an EAGAIN, a park,
-	// an epoll_wait and a second recvfrom per frame: 1.3-1.8x the CPU per
+	// an epoll_wait and a second read per frame: 1.3-1.8x the CPU per
 	// frame, which the DP scaler reads as the instance's load;
 	// docs/dataplane.md.) Closing rfd would not wake the read; its
 	// SO_RCVTIMEO does, every readTimeout, so Run returns within
 	// readTimeout of ctx's end (of the frame then being read, under load).
+	// read(2) and write(2) on the bound sockets take and give no address:
+	// a frame costs no allocation (recvfrom's source address was a new
+	// Sockaddr each frame; docs/benchmarks.md).
 	done := ctx.Done()
 	if ready != nil {
 		ready()
 	}
-	to := &unix.SockaddrLinklayer{Ifindex: oi.Index, Halen: 6}
 	buf := make([]byte, 65536)
 	for {
-		n, from, err := unix.Recvfrom(rfd, buf, 0)
+		n, err := unix.Read(rfd, buf)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -152,14 +164,10 @@ func run(ctx context.Context, s sys, in, out string, ready func()) error {
 			return nil
 		default:
 		}
-		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
-			continue
-		}
 		if n < 14 {
 			continue
 		}
-		copy(to.Addr[:6], buf[:6])
-		if err := unix.Sendto(wfd, buf[:n], 0, to); err != nil && !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.EPERM) {
+		if _, err := unix.Write(wfd, buf[:n]); err != nil && !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.EPERM) {
 			// EPERM: the stage's nftables rules dropped the frame at egress
 			return fmt.Errorf("write %s: %w", out, err)
 		}

@@ -55,7 +55,9 @@ func (r *recordSys) Close(fd int) error { return r.call(fmt.Sprintf("close(%d)",
 // kernel queues nothing on it) and gets ETH_P_ALL only at its bind to in;
 // its receive buffer is enlarged before that bind, and its reads time out
 // after readTimeout (SO_RCVTIMEO: Run sees its ctx end, see
-// TestRunEndsWhenItsContextEnds); the write socket has
+// TestRunEndsWhenItsContextEnds) and it ignores frames leaving by in
+// (PACKET_IGNORE_OUTGOING: see TestFramesLeavingByInAreNotForwarded); the
+// write socket has
 // protocol 0 at socket() and at its bind, so it never queues a frame. (Made
 // with ETH_P_ALL, the read socket queued every interface's frames until the
 // bind, out's too, and the forwarder sent them out again: the real test
@@ -68,6 +70,7 @@ func TestOpenSetsTheProtocolAtTheBind(t *testing.T) {
 		fmt.Sprintf("socket(%d,%d,0x0)=1", unix.AF_PACKET, unix.SOCK_RAW),
 		fmt.Sprintf("setsockopt(1,%d,%d,%d)", unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20),
 		fmt.Sprintf("setsockopt(1,%d,%d,%dus)", unix.SOL_SOCKET, unix.SO_RCVTIMEO, readTimeout.Microseconds()),
+		fmt.Sprintf("setsockopt(1,%d,%d,1)", unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING),
 		"bind(1,proto " + all + ",ifindex 7)",
 		fmt.Sprintf("socket(%d,%d,0x0)=2", unix.AF_PACKET, unix.SOCK_RAW),
 		"bind(2,proto 0x0,ifindex 9)",
@@ -91,9 +94,10 @@ func TestOpenSetsTheProtocolAtTheBind(t *testing.T) {
 	}{
 		{1, "in socket: test: refused", nil},
 		{3, "in socket: test: refused", []string{"close(1)"}},
-		{4, "bind in: test: refused", []string{"close(1)"}},
-		{5, "out socket: test: refused", []string{"close(1)"}},
-		{6, "bind out: test: refused", []string{"close(1)", "close(2)"}},
+		{4, "in socket: test: refused", []string{"close(1)"}},
+		{5, "bind in: test: refused", []string{"close(1)"}},
+		{6, "out socket: test: refused", []string{"close(1)"}},
+		{7, "bind out: test: refused", []string{"close(1)", "close(2)"}},
 	} {
 		r := &recordSys{fail: tc.fail}
 		_, _, err := open(r, in, out)

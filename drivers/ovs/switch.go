@@ -154,7 +154,7 @@ type Switch struct {
 	ofctl func(ctx context.Context, stdin io.Reader, args ...string) (string, error)
 	// conn sends the bundles the encoder takes over one persistent
 	// OpenFlow connection (ofconn.go; nil: every bundle runs ovs-ofctl,
-	// the default: Config.OpenFlowBundles); paths counts the bundles by the way they went
+	// Config.RulePath); paths counts the bundles by the way they went
 	conn  *ofConn
 	paths bundlePaths
 	// ended entry rules kept as count-then-drop rules until their delayed
@@ -208,7 +208,7 @@ type Switch struct {
 func (d *Daemon) NewSwitch(br string) *Switch {
 	s := &Switch{d: d, bridge: br, have: map[string]Flow{}, seen: map[uint64]uint64{}, pairs: map[Pair]uint64{},
 		tombs: map[string]tombstone{}, hold: EndHold, clk: d.cfg.Clock, retry: restartBackoff{base: EndHold, max: maxSweepRetry}}
-	if d.openFlowBundles() {
+	if d.RulePath() == RulePathOpenFlow {
 		s.conn = newOfConn(d.mgmt(br))
 	}
 	return s

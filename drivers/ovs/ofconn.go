@@ -295,17 +295,38 @@ func (o *ofConn) writeLocked(ctx context.Context, msg []byte) error {
 
 // nextLocked returns the next message of the bundle in flight; a lost
 // connection or a stopped caller leaves its outcome unknown (the
-// connection is dropped: the next bundle starts on a new one).
+// connection is dropped: the next bundle starts on a new one) unless the
+// message is there already (revOF F7): the reader hands a message over
+// before it closes dead, and select picks among ready cases at random, so
+// a commit answered just before ovs-vswitchd closed the connection (or the
+// caller stopped) would be "unknown", its rules rewritten for nothing.
 func (o *ofConn) nextLocked(ctx context.Context, w *ofWaiter) ([]byte, error) {
 	select {
 	case m := <-w.ch:
 		return m, nil
 	case <-o.dead:
+		if m, ok := receivedBefore(w); ok {
+			return m, nil
+		}
 		o.dropLocked()
 		return nil, fmt.Errorf("OpenFlow connection %s lost before the bundle's answer: %w", o.path, errOutcomeUnknown)
 	case <-ctx.Done():
+		if m, ok := receivedBefore(w); ok {
+			return m, nil
+		}
 		o.dropLocked()
 		return nil, fmt.Errorf("waiting for the bundle's answer on %s: %w: %w", o.path, errOutcomeUnknown, ctx.Err())
+	}
+}
+
+// receivedBefore returns a message of w's that arrived while nextLocked's
+// select took another ready case.
+func receivedBefore(w *ofWaiter) ([]byte, bool) {
+	select {
+	case m := <-w.ch:
+		return m, true
+	default:
+		return nil, false
 	}
 }
 

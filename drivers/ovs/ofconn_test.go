@@ -313,3 +313,38 @@ func TestSwitchOverTheConnectionMarksALostAnswerDirty(t *testing.T) {
 		t.Fatalf("bundle paths %+v", p)
 	}
 }
+
+// An answer the reader handed over before the connection broke (or the
+// caller stopped) is the bundle's answer, not an unknown outcome (revOF
+// F7): nextLocked's select, with the answer and the end both ready,
+// picks either at random, so each case is tried many times (without the
+// fix, 64 tries all taking the answer has a chance of 2^-64).
+func TestConnAnswerBeforeTheEndIsNotLost(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		dead bool
+	}{{"connection closed", context.Background(), true}, {"caller stopped", ended, false}} {
+		for i := range 64 {
+			a, b := net.Pipe()
+			o := newOfConn("unix:/nonexistent/br.mgmt")
+			o.c, o.dead = a, make(chan struct{})
+			if tc.dead {
+				close(o.dead)
+			}
+			w := &ofWaiter{first: 1, last: 3, ch: make(chan []byte, 1)}
+			w.ch <- message(ofptBarrierReply, 3, nil)
+			m, err := o.nextLocked(tc.ctx, w)
+			if err != nil || m[1] != ofptBarrierReply {
+				t.Fatalf("%s, try %d: %v: want the answer already received", tc.name, i, err)
+			}
+			if !tc.dead {
+				close(o.dead) // the reader of a's end, for close's drop
+			}
+			o.close()
+			_ = b.Close()
+		}
+	}
+}

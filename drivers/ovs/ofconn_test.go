@@ -333,15 +333,17 @@ func TestConnAnswerBeforeTheEndIsNotLost(t *testing.T) {
 			o.c, o.dead = a, make(chan struct{})
 			if tc.dead {
 				close(o.dead)
+			} else {
+				go func(dead chan struct{}) { // a's reader: ends when a is closed
+					_, _ = a.Read(make([]byte, 1))
+					close(dead)
+				}(o.dead)
 			}
 			w := &ofWaiter{first: 1, last: 3, ch: make(chan []byte, 1)}
 			w.ch <- message(ofptBarrierReply, 3, nil)
 			m, err := o.nextLocked(tc.ctx, w)
 			if err != nil || m[1] != ofptBarrierReply {
 				t.Fatalf("%s, try %d: %v: want the answer already received", tc.name, i, err)
-			}
-			if !tc.dead {
-				close(o.dead) // the reader of a's end, for close's drop
 			}
 			o.close()
 			_ = b.Close()

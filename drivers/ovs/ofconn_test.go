@@ -25,6 +25,9 @@ type fakeSwitch struct {
 	commands []uint8
 	echoed   chan uint32
 	onCommit func(c net.Conn)
+	// onBarrier, when set, replaces the barrier's answer (before the
+	// commit)
+	onBarrier func(c net.Conn)
 	// fullTable: the table whose flow mods fail at commit (0: none)
 	fullTable uint8
 	addXids   map[uint32]uint8 // the bundle's flow mods' xids: their tables
@@ -60,6 +63,10 @@ func (f *fakeSwitch) serve(c net.Conn) {
 		case ofptEchoReply:
 			f.echoed <- xid
 		case ofptBarrierRequest:
+			if f.onBarrier != nil {
+				f.onBarrier(c)
+				return
+			}
 			ok = reply(ofptBarrierReply, xid, nil)
 		case ofptBundleAdd:
 			inner := m[16:]
@@ -341,12 +348,50 @@ func TestConnAnswerBeforeTheEndIsNotLost(t *testing.T) {
 			}
 			w := &ofWaiter{first: 1, last: 3, ch: make(chan []byte, 1)}
 			w.ch <- message(ofptBarrierReply, 3, nil)
-			m, err := o.nextLocked(tc.ctx, w)
+			m, err := o.nextLocked(tc.ctx, w, true)
 			if err != nil || m[1] != ofptBarrierReply {
 				t.Fatalf("%s, try %d: %v: want the answer already received", tc.name, i, err)
 			}
 			o.close()
 			_ = b.Close()
 		}
+	}
+}
+
+// A bundle whose wait ends before its commit was written (the connection
+// lost, or the caller stopped, while the barrier is awaited) changed
+// nothing: ovs-vswitchd discards a connection's open bundles with it. It
+// is not sent (revOF F6), not an unknown outcome; its Switch does not mark
+// its rules dirty (before: rewritten, counters reset, for nothing) and,
+// its caller still there, runs it through ovs-ofctl.
+func TestConnLostBeforeTheCommitIsNotSent(t *testing.T) {
+	lines := []string{"add table=1,priority=1,reg0=1,actions=drop"}
+	o, f := testConn(t)
+	f.onCommit = func(net.Conn) { panic("committed") }
+	f.onBarrier = func(c net.Conn) { _ = c.Close() }
+	if err := o.bundle(context.Background(), encoded(t, lines...), lines); !errors.Is(err, errNotSent) || errors.Is(err, errOutcomeUnknown) {
+		t.Fatalf("connection lost at the barrier: %v; want not sent", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.onBarrier = func(c net.Conn) { cancel(); _, _ = readMessage(c) } // the answer never comes
+	if err := o.bundle(ctx, encoded(t, lines...), lines); !errors.Is(err, errNotSent) || errors.Is(err, errOutcomeUnknown) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("caller stopped at the barrier: %v; want not sent", err)
+	}
+
+	sw, f := fakeConnSwitch(t)
+	rule := Flow{Table: 1, Priority: 5, Cookie: CookieStatic, Match: "reg0=1", Actions: "output:3"}
+	f.onCommit = func(net.Conn) { panic("committed") }
+	f.onBarrier = func(c net.Conn) { _ = c.Close() }
+	// the fallback's ovs-ofctl fails (no switch behind md0): nothing changed
+	if _, err := sw.Apply(context.Background(), []Flow{rule}); err == nil || len(sw.dirty) != 0 {
+		t.Fatalf("%v, dirty %v: want the fallback's failure, nothing dirty", err, sw.dirty)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	f.onBarrier = func(c net.Conn) { cancel(); _, _ = readMessage(c) }
+	if _, err := sw.Apply(ctx, []Flow{rule}); !errors.Is(err, errNotSent) || len(sw.dirty) != 0 {
+		t.Fatalf("%v, dirty %v: want not sent, nothing dirty", err, sw.dirty)
+	}
+	if p := sw.BundlePaths(); p.NotSent != 2 || p.Ofctl != 1 || p.Conn != 0 {
+		t.Fatalf("bundle paths %+v: want 2 not sent, the first through ovs-ofctl", p)
 	}
 }

@@ -398,8 +398,8 @@ func (s *Switch) applyLocked(ctx context.Context, asked []Flow, want map[string]
 // lost (errOutcomeUnknown: the connection broke after its commit went
 // out) is as one killed.
 func (s *Switch) uncertainLocked(ctx context.Context, err error, want map[string]Flow) bool {
-	if ctx.Err() == nil && !errors.Is(err, errOutcomeUnknown) {
-		return false
+	if ctx.Err() == nil && !errors.Is(err, errOutcomeUnknown) || errors.Is(err, errNotSent) {
+		return false // (not sent over the connection: nothing changed, whatever ctx says)
 	}
 	if s.dirty == nil {
 		s.dirty = map[string]bool{}

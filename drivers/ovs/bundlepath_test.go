@@ -18,7 +18,7 @@ func TestBundlePathSetting(t *testing.T) {
 		env  string
 		want RulePath
 	}{
-		{"", "", DefaultRulePath},
+		{"", "", RulePathOpenFlow}, // the default since session 18
 		{"", "0", RulePathOfctl},
 		{"", "1", RulePathOpenFlow},
 		{RulePathOfctl, "", RulePathOfctl},

@@ -12,6 +12,7 @@ import (
 	"github.com/ims-orch/ims-orch/controller/routing"
 	"github.com/ims-orch/ims-orch/drivers/netns"
 	"github.com/ims-orch/ims-orch/drivers/netns/netnstest"
+	"github.com/ims-orch/ims-orch/drivers/ovs"
 	"github.com/ims-orch/ims-orch/drivers/ovs/ovstest"
 	"github.com/ims-orch/ims-orch/placement"
 )
@@ -30,7 +31,14 @@ func ip(s string) routing.IPv4 {
 // tables start in interval 0 with paths0.
 func newPlane(t testing.TB, n, m int, paths0 map[placement.Pair]placement.Path, ignoreTag bool) *Plane {
 	t.Helper()
-	d := ovstest.Start(t)
+	return newPlaneWith(t, ovs.Config{}, n, m, paths0, ignoreTag)
+}
+
+// newPlaneWith is newPlane on daemons with the settings of cfg
+// (ovstest.StartWith: e.g. its RulePath).
+func newPlaneWith(t testing.TB, cfg ovs.Config, n, m int, paths0 map[placement.Pair]placement.Path, ignoreTag bool) *Plane {
+	t.Helper()
+	d := ovstest.StartWith(t, cfg)
 	var tables []*routing.Table
 	for k := 0; k < n; k++ {
 		tb, err := routing.NewTable(routing.Config{DC: k, N: n, Stages: m, Paths: paths0, IgnoreIntervalTag: ignoreTag})

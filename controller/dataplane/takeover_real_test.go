@@ -174,13 +174,13 @@ type twoCallees struct {
 	to           string
 }
 
-func newTwoCallees(t *testing.T) twoCallees {
+func newTwoCallees(t *testing.T, cfg ovs.Config) twoCallees {
 	t.Helper()
 	paths := map[placement.Pair]placement.Path{
 		{Entry: 0, Exit: 1}: {0, 0, 1}, {Entry: 1, Exit: 0}: {1, 0, 0},
 		{Entry: 0, Exit: 2}: {0, 0, 2}, {Entry: 2, Exit: 0}: {2, 0, 0},
 	}
-	p := newPlane(t, 3, 1, paths, false)
+	p := newPlaneWith(t, cfg, 3, 1, paths, false)
 	if _, err := p.AddInstance(context.Background(), 0, 1, 10, netns.Firewall); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func newTwoCallees(t *testing.T) twoCallees {
 // cookie stay, and the replace path ran in no real test.
 func TestTakeoverToAnotherExitOnTheRealPlane(t *testing.T) {
 	ctx := context.Background()
-	b := newTwoCallees(t)
+	b := newTwoCallees(t, ovs.Config{})
 	p, older, newer, rx1, rx2, tx, to := b.p, b.older, b.newer, b.rx1, b.rx2, b.tx, b.to
 	const n = 50
 	// expect sends n packets and checks what each callee got (every
@@ -268,14 +268,14 @@ func TestTakeoverToAnotherExitOnTheRealPlane(t *testing.T) {
 // leaves the 5-tuple unrouted: dc0's miss rule drops every packet.
 //
 // The switches run every bundle through ovs-ofctl, set here
-// (IMS_OVS_OPENFLOW_BUNDLES=0, whatever the default or the caller's
-// environment): ovs-ofctl finds the moved socket missing, but an OpenFlow
-// connection opened before the move does not see it, and dc2's update
-// would succeed (the test would fail, testing nothing of the give-back).
+// (ovs.Config.RulePath, which wins over the default and the caller's
+// IMS_OVS_OPENFLOW_BUNDLES): ovs-ofctl finds the moved socket missing, but
+// an OpenFlow connection opened before the move does not see it, and dc2's
+// update would succeed (the test would fail, testing nothing of the
+// give-back).
 func TestFailedOpenGivesTheTupleBackOnTheRealPlane(t *testing.T) {
-	t.Setenv("IMS_OVS_OPENFLOW_BUNDLES", "0")
 	ctx := context.Background()
-	b := newTwoCallees(t)
+	b := newTwoCallees(t, ovs.Config{RulePath: ovs.RulePathOfctl})
 	p, older, newer, rx1, rx2, tx, to := b.p, b.older, b.newer, b.rx1, b.rx2, b.tx, b.to
 	const n = 50
 	expect := func(when string, want1 int) {

@@ -10,8 +10,10 @@
 // Rules are applied as a difference against what this package installed
 // (added, modified or strictly deleted, never a flush), all changes of one
 // Apply in one OpenFlow bundle ("ovs-ofctl --bundle"): the switch sees the
-// old rule set or the new one, never a mix. Opt-in (Config.OpenFlowBundles,
-// IMS_OVS_OPENFLOW_BUNDLES=1), a Switch sends its bundles over one
+// old rule set or the new one, never a mix. On the rule path
+// RulePathOpenFlow (the default; Config.RulePath or
+// IMS_OVS_OPENFLOW_BUNDLES=0 choose ovs-ofctl for every bundle), a Switch
+// sends its bundles over one
 // persistent OpenFlow 1.5 connection to the bridge (ofconn.go) when a small
 // hand-written encoder of our own rule text (ofencode.go) takes every line,
 // and through ovs-ofctl otherwise (learn, move: the tag rules).

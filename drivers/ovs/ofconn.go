@@ -53,8 +53,10 @@ type ofWaiter struct {
 var errOutcomeUnknown = errors.New("outcome unknown")
 
 // errNotSent: the bundle did not reach ovs-vswitchd whole (no connection,
-// or its write failed: the commit, its last message, never arrived), so it
-// changed nothing and may go through ovs-ofctl instead.
+// its write failed: the commit, its last message, never arrived, or the
+// connection was dropped before the commit was written: ovs-vswitchd
+// discards its open bundles), so it changed nothing and may go through
+// ovs-ofctl instead.
 var errNotSent = errors.New("bundle not sent over the OpenFlow connection")
 
 func newOfConn(path string) *ofConn {
@@ -221,7 +223,7 @@ func (o *ofConn) bundle(ctx context.Context, fms []flowMod, lines []string) erro
 	}
 	var refused []string
 	for done := false; !done; {
-		m, err := o.nextLocked(ctx, w)
+		m, err := o.nextLocked(ctx, w, false)
 		if err != nil {
 			return err
 		}
@@ -251,7 +253,7 @@ func (o *ofConn) bundle(ctx context.Context, fms []flowMod, lines []string) erro
 	// (its add's xid: named as ovs-ofctl names it), then the commit's
 	var failed []string
 	for {
-		m, err := o.nextLocked(ctx, w)
+		m, err := o.nextLocked(ctx, w, true)
 		if err != nil {
 			return err
 		}
@@ -295,17 +297,48 @@ func (o *ofConn) writeLocked(ctx context.Context, msg []byte) error {
 
 // nextLocked returns the next message of the bundle in flight; a lost
 // connection or a stopped caller leaves its outcome unknown (the
-// connection is dropped: the next bundle starts on a new one).
-func (o *ofConn) nextLocked(ctx context.Context, w *ofWaiter) ([]byte, error) {
+// connection is dropped: the next bundle starts on a new one) unless the
+// message is there already (revOF F7): the reader hands a message over
+// before it closes dead, and select picks among ready cases at random, so
+// a commit answered just before ovs-vswitchd closed the connection (or the
+// caller stopped) would be "unknown", its rules rewritten for nothing.
+//
+// committed: the commit was written. Before it, the outcome is known
+// (revOF F6): ovs-vswitchd discards a connection's open bundles with it,
+// so nothing changed and the error is errNotSent (the Switch may run the
+// bundle through ovs-ofctl), not an unknown outcome that marks its rules
+// dirty.
+func (o *ofConn) nextLocked(ctx context.Context, w *ofWaiter, committed bool) ([]byte, error) {
+	outcome := errOutcomeUnknown
+	if !committed {
+		outcome = errNotSent
+	}
 	select {
 	case m := <-w.ch:
 		return m, nil
 	case <-o.dead:
+		if m, ok := receivedBefore(w); ok {
+			return m, nil
+		}
 		o.dropLocked()
-		return nil, fmt.Errorf("OpenFlow connection %s lost before the bundle's answer: %w", o.path, errOutcomeUnknown)
+		return nil, fmt.Errorf("OpenFlow connection %s lost before the bundle's answer: %w", o.path, outcome)
 	case <-ctx.Done():
+		if m, ok := receivedBefore(w); ok {
+			return m, nil
+		}
 		o.dropLocked()
-		return nil, fmt.Errorf("waiting for the bundle's answer on %s: %w: %w", o.path, errOutcomeUnknown, ctx.Err())
+		return nil, fmt.Errorf("waiting for the bundle's answer on %s: %w: %w", o.path, outcome, ctx.Err())
+	}
+}
+
+// receivedBefore returns a message of w's that arrived while nextLocked's
+// select took another ready case.
+func receivedBefore(w *ofWaiter) ([]byte, bool) {
+	select {
+	case m := <-w.ch:
+		return m, true
+	default:
+		return nil, false
 	}
 }
 

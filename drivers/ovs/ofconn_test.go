@@ -25,6 +25,9 @@ type fakeSwitch struct {
 	commands []uint8
 	echoed   chan uint32
 	onCommit func(c net.Conn)
+	// onBarrier, when set, replaces the barrier's answer (before the
+	// commit)
+	onBarrier func(c net.Conn)
 	// fullTable: the table whose flow mods fail at commit (0: none)
 	fullTable uint8
 	addXids   map[uint32]uint8 // the bundle's flow mods' xids: their tables
@@ -60,6 +63,10 @@ func (f *fakeSwitch) serve(c net.Conn) {
 		case ofptEchoReply:
 			f.echoed <- xid
 		case ofptBarrierRequest:
+			if f.onBarrier != nil {
+				f.onBarrier(c)
+				return
+			}
 			ok = reply(ofptBarrierReply, xid, nil)
 		case ofptBundleAdd:
 			inner := m[16:]
@@ -311,5 +318,80 @@ func TestSwitchOverTheConnectionMarksALostAnswerDirty(t *testing.T) {
 	}
 	if p := sw.BundlePaths(); p.Conn != 3 || p.Ofctl != 0 {
 		t.Fatalf("bundle paths %+v", p)
+	}
+}
+
+// An answer the reader handed over before the connection broke (or the
+// caller stopped) is the bundle's answer, not an unknown outcome (revOF
+// F7): nextLocked's select, with the answer and the end both ready,
+// picks either at random, so each case is tried many times (without the
+// fix, 64 tries all taking the answer has a chance of 2^-64).
+func TestConnAnswerBeforeTheEndIsNotLost(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		dead bool
+	}{{"connection closed", context.Background(), true}, {"caller stopped", ended, false}} {
+		for i := range 64 {
+			a, b := net.Pipe()
+			o := newOfConn("unix:/nonexistent/br.mgmt")
+			o.c, o.dead = a, make(chan struct{})
+			if tc.dead {
+				close(o.dead)
+			} else {
+				go func(dead chan struct{}) { // a's reader: ends when a is closed
+					_, _ = a.Read(make([]byte, 1))
+					close(dead)
+				}(o.dead)
+			}
+			w := &ofWaiter{first: 1, last: 3, ch: make(chan []byte, 1)}
+			w.ch <- message(ofptBarrierReply, 3, nil)
+			m, err := o.nextLocked(tc.ctx, w, true)
+			if err != nil || m[1] != ofptBarrierReply {
+				t.Fatalf("%s, try %d: %v: want the answer already received", tc.name, i, err)
+			}
+			o.close()
+			_ = b.Close()
+		}
+	}
+}
+
+// A bundle whose wait ends before its commit was written (the connection
+// lost, or the caller stopped, while the barrier is awaited) changed
+// nothing: ovs-vswitchd discards a connection's open bundles with it. It
+// is not sent (revOF F6), not an unknown outcome; its Switch does not mark
+// its rules dirty (before: rewritten, counters reset, for nothing) and,
+// its caller still there, runs it through ovs-ofctl.
+func TestConnLostBeforeTheCommitIsNotSent(t *testing.T) {
+	lines := []string{"add table=1,priority=1,reg0=1,actions=drop"}
+	o, f := testConn(t)
+	f.onCommit = func(net.Conn) { panic("committed") }
+	f.onBarrier = func(c net.Conn) { _ = c.Close() }
+	if err := o.bundle(context.Background(), encoded(t, lines...), lines); !errors.Is(err, errNotSent) || errors.Is(err, errOutcomeUnknown) {
+		t.Fatalf("connection lost at the barrier: %v; want not sent", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.onBarrier = func(c net.Conn) { cancel(); _, _ = readMessage(c) } // the answer never comes
+	if err := o.bundle(ctx, encoded(t, lines...), lines); !errors.Is(err, errNotSent) || errors.Is(err, errOutcomeUnknown) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("caller stopped at the barrier: %v; want not sent", err)
+	}
+
+	sw, f := fakeConnSwitch(t)
+	rule := Flow{Table: 1, Priority: 5, Cookie: CookieStatic, Match: "reg0=1", Actions: "output:3"}
+	f.onCommit = func(net.Conn) { panic("committed") }
+	f.onBarrier = func(c net.Conn) { _ = c.Close() }
+	// the fallback's ovs-ofctl fails (no switch behind md0): nothing changed
+	if _, err := sw.Apply(context.Background(), []Flow{rule}); err == nil || len(sw.dirty) != 0 {
+		t.Fatalf("%v, dirty %v: want the fallback's failure, nothing dirty", err, sw.dirty)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	f.onBarrier = func(c net.Conn) { cancel(); _, _ = readMessage(c) }
+	if _, err := sw.Apply(ctx, []Flow{rule}); !errors.Is(err, errNotSent) || len(sw.dirty) != 0 {
+		t.Fatalf("%v, dirty %v: want not sent, nothing dirty", err, sw.dirty)
+	}
+	if p := sw.BundlePaths(); p.NotSent != 2 || p.Ofctl != 1 || p.Conn != 0 {
+		t.Fatalf("bundle paths %+v: want 2 not sent, the first through ovs-ofctl", p)
 	}
 }

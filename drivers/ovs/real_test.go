@@ -34,7 +34,7 @@ func requireReal(t testing.TB) {
 func startReal(t testing.TB) *Daemon {
 	t.Helper()
 	requireReal(t)
-	d, err := StartFree(context.Background(), t.TempDir(), 't')
+	d, err := StartFree(context.Background(), Config{Dir: t.TempDir()}, 't')
 	if err != nil {
 		t.Fatal(err)
 	}

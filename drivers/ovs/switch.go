@@ -154,7 +154,7 @@ type Switch struct {
 	ofctl func(ctx context.Context, stdin io.Reader, args ...string) (string, error)
 	// conn sends the bundles the encoder takes over one persistent
 	// OpenFlow connection (ofconn.go; nil: every bundle runs ovs-ofctl,
-	// the default: Config.OpenFlowBundles); paths counts the bundles by the way they went
+	// Config.RulePath); paths counts the bundles by the way they went
 	conn  *ofConn
 	paths bundlePaths
 	// ended entry rules kept as count-then-drop rules until their delayed
@@ -208,7 +208,7 @@ type Switch struct {
 func (d *Daemon) NewSwitch(br string) *Switch {
 	s := &Switch{d: d, bridge: br, have: map[string]Flow{}, seen: map[uint64]uint64{}, pairs: map[Pair]uint64{},
 		tombs: map[string]tombstone{}, hold: EndHold, clk: d.cfg.Clock, retry: restartBackoff{base: EndHold, max: maxSweepRetry}}
-	if d.openFlowBundles() {
+	if d.RulePath() == RulePathOpenFlow {
 		s.conn = newOfConn(d.mgmt(br))
 	}
 	return s
@@ -398,8 +398,8 @@ func (s *Switch) applyLocked(ctx context.Context, asked []Flow, want map[string]
 // lost (errOutcomeUnknown: the connection broke after its commit went
 // out) is as one killed.
 func (s *Switch) uncertainLocked(ctx context.Context, err error, want map[string]Flow) bool {
-	if ctx.Err() == nil && !errors.Is(err, errOutcomeUnknown) {
-		return false
+	if ctx.Err() == nil && !errors.Is(err, errOutcomeUnknown) || errors.Is(err, errNotSent) {
+		return false // (not sent over the connection: nothing changed, whatever ctx says)
 	}
 	if s.dirty == nil {
 		s.dirty = map[string]bool{}

@@ -1,9 +1,10 @@
 // Package ovstest holds the test helpers of the real data plane (imported by
 // tests only): Require skips a test where Open vSwitch cannot run (and fails
 // it with CI=true) or under -short, and otherwise holds the machine lock of
-// the real tests for it (machinelocktest.OVS); Start gives a test private daemons under
-// a name prefix of its own, which no other run on the machine shares;
-// OfctlRuns counts the ovs-ofctl runs of a test.
+// the real tests for it (machinelocktest.OVS); Start (StartWith: with
+// settings) gives a test private daemons under a name prefix of its own,
+// which no other run on the machine shares; OfctlRuns counts the ovs-ofctl
+// runs of a test.
 package ovstest
 
 import (
@@ -55,8 +56,19 @@ func Require(t testing.TB) {
 // prefix when t ends.
 func Start(t testing.TB) *ovs.Daemon {
 	t.Helper()
+	return StartWith(t, ovs.Config{})
+}
+
+// StartWith is Start with the settings of cfg (e.g. its RulePath); Start
+// fills its Dir and Prefix, which must be empty.
+func StartWith(t testing.TB, cfg ovs.Config) *ovs.Daemon {
+	t.Helper()
 	Require(t)
-	d, err := ovs.StartFree(context.Background(), t.TempDir(), Lead)
+	if cfg.Dir != "" {
+		t.Fatalf("ovstest.StartWith: Dir %q given; it is the test's temporary directory", cfg.Dir)
+	}
+	cfg.Dir = t.TempDir()
+	d, err := ovs.StartFree(context.Background(), cfg, Lead)
 	if err != nil {
 		t.Fatal(err)
 	}

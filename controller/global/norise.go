@@ -206,17 +206,24 @@ func (p RisePolicy) lookBack() int {
 func stageHistory(t *fsm.Topology, d *placement.Decision, hist []fsm.Prediction, cur *fsm.Prediction, p RisePolicy) [][][]float64 {
 	n, m := len(t.DCs), len(t.Stages)
 	byRound := make(map[uint64]map[string]float64, len(hist)+1)
-	first := map[string]uint64{} // series key → the first round that measured it
 	for _, h := range append(slices.Clip(hist), *cur) {
 		byRound[h.Round] = h.Actual
-		for k := range h.Actual {
-			if r, ok := first[k]; !ok || h.Round < r {
-				first[k] = h.Round
+	}
+	// measuredBefore: key has a measurement in a round before r (asked
+	// only for a key absent from round r, a held series: rare, so no
+	// index of every series' first round is built; review revHH L1)
+	measuredBefore := func(key string, r uint64) bool {
+		for q, a := range byRound {
+			if _, ok := a[key]; ok && q < r {
+				return true
 			}
 		}
+		return false
 	}
 	rounds := min(uint64(p.lookBack()), cur.Round)
 	out := make([][][]float64, rounds)
+	actuals := make([]map[string]float64, rounds)
+	present := make([]bool, rounds) // a round in hist (its Actual may be nil)
 	for j := range out {
 		r := cur.Round - rounds + 1 + uint64(j)
 		g := grid[float64](n, m)
@@ -230,14 +237,22 @@ func stageHistory(t *fsm.Topology, d *placement.Decision, hist []fsm.Prediction,
 			}
 			continue
 		}
-		forStages(t, d, func(_ *placement.PairPlan, key string, dc, k int) {
+		actuals[j], present[j] = actual, true
+	}
+	// one pass over the plan, every round per pair's stage (its series
+	// key built once); each sum still adds the pairs in d.Pairs' order
+	forStages(t, d, func(_ *placement.PairPlan, key string, dc, k int) {
+		for j, actual := range actuals {
+			if !present[j] {
+				continue
+			}
 			a, ok := actual[key]
-			if f, seen := first[key]; !ok && seen && f < r {
+			if !ok && measuredBefore(key, cur.Round-rounds+1+uint64(j)) {
 				a = math.NaN()
 			}
-			g[dc][k] += a
-		})
-	}
+			out[j][dc][k] += a
+		}
+	})
 	return out
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ims-orch/ims-orch/controller/global"
 	"github.com/ims-orch/ims-orch/controller/local"
+	"github.com/ims-orch/ims-orch/controller/strategy"
 )
 
 // RiseConfig is policy.rise: the thresholds of the hybrid's rise flags
@@ -93,7 +94,10 @@ func (p PolicyConfig) risePolicies() (global.RisePolicy, local.NoRiseConfig, err
 }
 
 // riseSummary is the rise policy in force for the daemon's start-up log:
-// "off", or every threshold with its default filled in.
+// "off" (policy.riseFlags false, or a strategy other than hybrid, whose
+// local controllers advertise no flags: system.strategyLocal), or every
+// threshold with its default filled in and the hold in force
+// (local.NoRiseConfig.HoldInForce; the setting beside it when shorter).
 func (p PolicyConfig) riseSummary() string {
 	g, l, err := p.risePolicies()
 	switch {
@@ -102,6 +106,13 @@ func (p PolicyConfig) riseSummary() string {
 	case g.Off:
 		return "off (policy.riseFlags false)"
 	}
-	return fmt.Sprintf("epsilon %g, rounds %d, stepRise %g, stepRounds %d, fastRise %g, fastRounds %d, profileRise %g, fastProfileRise %g, hold %v, guard %g, anticipateUpTo %d, fastLoad %g",
-		g.Epsilon, g.Rounds, g.StepRise, g.StepRounds, g.FastRise, g.FastRounds, g.ProfileRise, g.FastProfileRise, l.Hold, l.Guard, l.AnticipateUpTo, l.FastLoad)
+	if s, err := strategy.Parse(p.Strategy); err == nil && !(s.PeriodicRounds() && s.Reactive()) {
+		return "off (strategy " + s.Name() + ")"
+	}
+	hold := l.HoldInForce().String()
+	if l.Hold != l.HoldInForce() {
+		hold += fmt.Sprintf(" (policy.rise.hold %v: the one-minute hold is longer)", l.Hold)
+	}
+	return fmt.Sprintf("epsilon %g, rounds %d, stepRise %g, stepRounds %d, fastRise %g, fastRounds %d, profileRise %g, fastProfileRise %g, hold %s, guard %g, anticipateUpTo %d, fastLoad %g",
+		g.Epsilon, g.Rounds, g.StepRise, g.StepRounds, g.FastRise, g.FastRounds, g.ProfileRise, g.FastProfileRise, hold, l.Guard, l.AnticipateUpTo, l.FastLoad)
 }

@@ -113,4 +113,24 @@ func TestRiseSummary(t *testing.T) {
 	if got := c.Policy.riseSummary(); got != "off (policy.riseFlags false)" {
 		t.Errorf("riseFlags false: summary %q", got)
 	}
+	// a hold shorter than the one-minute hold: the minute is in force
+	// (revRC LOW-4: the log showed "hold 30s")
+	c, err = ParseConfig(withPolicy("  rise: {hold: 30s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Policy.riseSummary(), "hold 1m0s (policy.rise.hold 30s: the one-minute hold is longer), "; !strings.Contains(got, want) {
+		t.Errorf("hold 30s: summary %q, want it to contain %q", got, want)
+	}
+	// no flags without hybrid's rounds and reactive scale-out
+	for _, s := range []string{"reactive", "proactive"} {
+		c, err = ParseConfig(withPolicy(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Policy.Strategy = s
+		if got, want := c.Policy.riseSummary(), "off (strategy "+s+")"; got != want {
+			t.Errorf("strategy %s: summary %q, want %q", s, got, want)
+		}
+	}
 }

@@ -79,12 +79,17 @@ func (n NoRiseConfig) withDefaults(prefix string) (NoRiseConfig, error) {
 	return n, nil
 }
 
+// HoldInForce is how long reactive scale-out waits below the
+// utilisation bar under NoRise: Hold, or the one-minute hold
+// (reactiveHoldMax) when Hold is shorter.
+func (n NoRiseConfig) HoldInForce() time.Duration { return max(reactiveHoldMax, n.Hold) }
+
 // holdMaxLocked is how long reactive scale-out of the VNF waits below
 // the utilisation bar: reactiveHoldMax, or NoRiseConfig.Hold under the
 // round's NoRise when longer.
 func (c *Controller) holdMaxLocked(vs *vnfState) time.Duration {
 	if vs.noRise {
-		return max(reactiveHoldMax, c.cfg.NoRise.Hold)
+		return c.cfg.NoRise.HoldInForce()
 	}
 	return reactiveHoldMax
 }

@@ -305,25 +305,34 @@ func TestRisePolicyDefaultsAndErrors(t *testing.T) {
 	if DefaultRisePolicy != (RisePolicy{Epsilon: 0.1, Rounds: 3, StepRise: 0.35, StepRounds: 12, FastRise: 0.5, FastRounds: 3, ProfileRise: 1.05, FastProfileRise: 1.3}) {
 		t.Fatalf("defaults %+v are not candidate H's", DefaultRisePolicy)
 	}
-	for name, bad := range map[string]RisePolicy{
-		"Epsilon":         {Epsilon: -0.1},
-		"StepRise":        {StepRise: math.Inf(1)},
-		"FastRise":        {FastRise: math.NaN()},
-		"ProfileRise":     {ProfileRise: 0.9},
-		"FastProfileRise": {FastProfileRise: 1},
-		"Rounds":          {Rounds: -1},
-		"StepRounds":      {StepRounds: -3},
-		"FastRounds":      {FastRounds: -1},
-		"StepRounds ":     {StepRounds: fsm.MaxHistory},
-		"Rounds ":         {Rounds: fsm.MaxHistory + 1},
+	for _, tc := range []struct {
+		name string // the field the error names
+		bad  RisePolicy
+	}{
+		{"Epsilon", RisePolicy{Epsilon: -0.1}},
+		{"StepRise", RisePolicy{StepRise: math.Inf(1)}},
+		{"FastRise", RisePolicy{FastRise: math.NaN()}},
+		{"ProfileRise", RisePolicy{ProfileRise: 0.9}},
+		{"FastProfileRise", RisePolicy{FastProfileRise: 1}},
+		{"Rounds", RisePolicy{Rounds: -1}},
+		{"StepRounds", RisePolicy{StepRounds: -3}},
+		{"FastRounds", RisePolicy{FastRounds: -1}},
+		// the upper bounds: the look-back fits the replicated history
+		{"Rounds", RisePolicy{Rounds: fsm.MaxHistory + 1}},
+		{"StepRounds", RisePolicy{StepRounds: fsm.MaxHistory}},
+		{"FastRounds", RisePolicy{FastRounds: fsm.MaxHistory}},
 	} {
-		name := strings.TrimSpace(name) // a second case of the field: its upper bound (the replicated history's rounds)
+		name, bad := tc.name, tc.bad
 		if _, err := bad.withDefaults(); err == nil || !strings.Contains(err.Error(), "global.Config.Rise."+name+":") {
 			t.Errorf("%s: error %v, want one naming the field", name, err)
 		}
 		if _, err := New(Config{Rise: bad}, Deps{}); err == nil || !strings.Contains(err.Error(), "Rise."+name) {
 			t.Errorf("New with a bad Rise.%s: %v", name, err)
 		}
+	}
+	// and the bounds themselves are accepted
+	if _, err := (RisePolicy{Rounds: fsm.MaxHistory, StepRounds: fsm.MaxHistory - 1, FastRounds: fsm.MaxHistory - 1}).withDefaults(); err != nil {
+		t.Errorf("the largest look-back: %v", err)
 	}
 }
 

@@ -126,7 +126,12 @@ func (c *Controller) roundRaisedLocked(vs *vnfState) int {
 
 // raisedLocked records a Fast round's deferred raise of the VNF to
 // target for interval, released by the tick, as the round's raise
-// (roundRaisedLocked; the larger of the interval's; revH L7).
+// (roundRaisedLocked; the larger of the interval's; revH L7). No test
+// tells the max from a plain store (review revHH L4: an equivalent
+// mutant): its one reader compares with FallingScaleInLeave (2), and a
+// release's target is above the working target, which is at least one
+// (scaleInFloorLocked), so either way it is at least two; the max keeps
+// the record the interval's largest raise if another reader comes.
 func (c *Controller) raisedLocked(vs *vnfState, target int, interval uint64) {
 	if vs.raisedFor == interval {
 		target = max(target, vs.raised)

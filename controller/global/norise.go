@@ -239,18 +239,29 @@ func stageHistory(t *fsm.Topology, d *placement.Decision, hist []fsm.Prediction,
 		}
 		actuals[j], present[j] = actual, true
 	}
-	// one pass over the plan, every round per pair's stage (its series
-	// key built once); each sum still adds the pairs in d.Pairs' order
-	forStages(t, d, func(_ *placement.PairPlan, key string, dc, k int) {
-		for j, actual := range actuals {
-			if !present[j] {
-				continue
+	// one pass over the plan: a pair's measured load of every round is
+	// looked up once (its series key built once) and added to each stage
+	// it crosses; each sum still adds the pairs in d.Pairs' order
+	vals := make([]float64, rounds)
+	var last *placement.PairPlan
+	forStages(t, d, func(pp *placement.PairPlan, key string, dc, k int) {
+		if pp != last {
+			last = pp
+			for j, actual := range actuals {
+				if !present[j] {
+					continue
+				}
+				a, ok := actual[key]
+				if !ok && measuredBefore(key, cur.Round-rounds+1+uint64(j)) {
+					a = math.NaN()
+				}
+				vals[j] = a
 			}
-			a, ok := actual[key]
-			if !ok && measuredBefore(key, cur.Round-rounds+1+uint64(j)) {
-				a = math.NaN()
+		}
+		for j := range actuals {
+			if present[j] {
+				out[j][dc][k] += vals[j]
 			}
-			out[j][dc][k] += a
 		}
 	})
 	return out

@@ -13,7 +13,8 @@ import (
 // pair planned through all its stages and a full replicated history
 // (fsm.MaxHistory rounds, cp, dp and delay series of every pair); the
 // "sumStagesOnly" variant is session 17's share (its history was engine
-// memory). Review revHH L1; docs/benchmarks.md "Rise history".
+// memory). Review revHH L1; docs/benchmarks.md "Session 18: the rise
+// history's round work".
 func BenchmarkRiseRound(b *testing.B) {
 	for _, n := range []int{10, 50, 100} {
 		topo := testTopology(n)

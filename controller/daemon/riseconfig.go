@@ -24,19 +24,19 @@ type RiseConfig struct {
 	// 0; default 0.1).
 	Epsilon float64 `yaml:"epsilon"`
 	// Rounds the load must have stayed flat for noRise, this one included
-	// (rounds ≥ 1; default 3).
+	// (rounds, 1–64: the replicated history keeps 64; default 3).
 	Rounds int `yaml:"rounds"`
 	// StepRise: noRise also needs a rise of the stage's measured load of at
 	// least stepRise × one instance's capacity from one round to the next
 	// within the last stepRounds rounds (instance capacities per round > 0;
 	// default 0.35).
 	StepRise   float64 `yaml:"stepRise"`
-	StepRounds int     `yaml:"stepRounds"` // rounds ≥ 1; default 12
+	StepRounds int     `yaml:"stepRounds"` // rounds, 1–63; default 12
 	// FastRise: fast needs such a rise of at least fastRise × one
 	// instance's capacity within the last fastRounds rounds (instance
 	// capacities per round > 0; default 0.5).
 	FastRise   float64 `yaml:"fastRise"`
-	FastRounds int     `yaml:"fastRounds"` // rounds ≥ 1; default 3
+	FastRounds int     `yaml:"fastRounds"` // rounds, 1–63; default 3
 	// ProfileRise: no noRise on a stage carrying a pair whose declared
 	// profile (policy.declaredProfile) foresees a rise above this ratio
 	// (a ratio > 1; default 1.05); FastProfileRise the same for fast

@@ -67,7 +67,9 @@ func idsFlowPackets(ctx context.Context, in *netns.Instance) (map[int]uint64, er
 // switchSocketDrops is what the kernel dropped at ovs-vswitchd's packet
 // sockets (the userspace datapath reads every port through one, from its
 // main thread) because their receive queues were full, by port: the drop
-// counts ("d") of `ss -0 -m` in the switch's namespace, the nonzero ones.
+// counts ("d") of `ss -0 -m` in the switch's namespace, every socket
+// parsed (zeros too), so a caller can tell a port without drops from a
+// port whose line ss no longer prints in the form ssDrop reads.
 func switchSocketDrops(ctx context.Context, p *Plane) (map[string]uint64, error) {
 	out, err := ovs.InNetns(ctx, p.d.SwitchNS(), "ss", "-0", "-a", "-m", "-n")
 	if err != nil {
@@ -79,9 +81,7 @@ func switchSocketDrops(ctx context.Context, p *Plane) (map[string]uint64, error)
 		if err != nil {
 			return nil, fmt.Errorf("ss: %q: %v", m[0], err)
 		}
-		if n > 0 {
-			drops[m[1]] += n
-		}
+		drops[m[1]] += n
 	}
 	return drops, nil
 }
@@ -106,6 +106,9 @@ func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
 	paths := map[placement.Pair]placement.Path{{Entry: 0, Exit: 1}: {0, 1, 1, 1, 1}}
 	p := newPlane(t, 2, 3, paths, false)
 	ids := map[uint8]*netns.Instance{}
+	// the switch ports the test's packets enter the switch by: the
+	// caller's users port and every instance's out port
+	entries := []string{p.UsersNS(0)}
 	for _, x := range []struct {
 		stage int
 		idx   uint8
@@ -117,6 +120,7 @@ func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
 		if x.stage == 2 {
 			ids[x.idx] = in
 		}
+		entries = append(entries, in.OutName)
 	}
 	caller, callee := ip("10.100.0.1"), ip("10.101.0.1")
 	for k, u := range []routing.IPv4{caller, callee} {
@@ -211,6 +215,7 @@ func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids[22] = in22
+	entries = append(entries, in22.OutName)
 	step(1)
 	phaseB := start(21000, stopB) // interval 1: IDS 20, 21 and 22
 	time.Sleep(time.Second)
@@ -288,11 +293,16 @@ func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
 	share("interval 0 (2 idle instances)", phaseA, map[uint8]float64{20: 0.5, 21: 0.5})
 	share("interval 1 (loads 8, 8, 0)", phaseB, map[uint8]float64{22: 1})
 
-	got, lostFlows := 0, 0
+	// per flow: a duplicate in one flow must not hide a loss in another
+	got, lost, lostFlows := 0, 0, 0
 	for port, n := range sent {
 		g := rx.count(port)
 		got += g
-		if g < n {
+		switch {
+		case g > n:
+			t.Errorf("flow from port %d: callee got %d packets, %d sent", port, g, n)
+		case g < n:
+			lost += n - g
 			lostFlows++
 		}
 	}
@@ -314,17 +324,32 @@ func TestTransitFlowsSpreadOverTheInstances(t *testing.T) {
 	// counted 175 such drops at the firewall's out port and 1 at the
 	// transcoder's, all 176 packets the callee missed, and reproduced it
 	// by stopping the firewall's forwarder (docs/dataplane.md). That loss
-	// is the machine's, not the split's; any other is a failure.
+	// is the machine's, not the split's; any other is a failure. Only the
+	// sockets of the ports the packets enter the switch by count (drops
+	// elsewhere cannot be the test's packets), and they must account for
+	// the loss exactly but for dropSlack frames: the mechanism drops test
+	// packets only, equal in every case seen (176 = 175+1, 162 = 22+140,
+	// 417, 464), but a burst may also overflow a socket with the few frames
+	// that are not test packets (ARP, IPv6 ND of the namespaces).
+	const dropSlack = 4
 	drops, err := switchSocketDrops(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var dropped uint64
-	for _, n := range drops {
+	at0 := map[string]uint64{}
+	for _, port := range entries {
+		n, ok := drops[port]
+		if !ok {
+			t.Fatalf("no ovs-vswitchd socket of port %s in ss -0 -m (parsed %v): its drops cannot be read", port, drops)
+		}
 		dropped += n
+		if n > 0 {
+			at0[port] = n
+		}
 	}
-	t.Logf("callee got %d of %d packets (%d flows short); the IDS instances' in ports received %v; ovs-vswitchd's full sockets dropped %v", got, total, lostFlows, recv, drops)
-	if got > total || uint64(total-got) > dropped {
-		t.Errorf("callee got %d of %d packets (%d flows short); ovs-vswitchd's full sockets dropped only %d (%v)", got, total, lostFlows, dropped, drops)
+	t.Logf("callee got %d of %d packets (%d lost, %d flows short); the IDS instances' in ports received %v; ovs-vswitchd's full sockets of the entry ports dropped %d %v (all sockets %v)", got, total, lost, lostFlows, recv, dropped, at0, drops)
+	if uint64(lost) > dropped || dropped-uint64(lost) > dropSlack {
+		t.Errorf("%d packets lost (%d flows short); ovs-vswitchd's full sockets of the ports they enter the switch by dropped %d (%v), want the loss and at most %d more", lost, lostFlows, dropped, at0, dropSlack)
 	}
 }

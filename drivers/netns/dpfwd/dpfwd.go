@@ -96,7 +96,7 @@ func open(s sys, in, out *net.Interface) (rfd, wfd int, err error) {
 	// with read(2), which gives no packet type to filter them by
 	if err := s.SetsockoptInt(rfd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
 		_ = s.Close(rfd)
-		return -1, -1, fmt.Errorf("in socket: %w", err)
+		return -1, -1, fmt.Errorf("in socket: PACKET_IGNORE_OUTGOING (Linux 4.20+): %w", err)
 	}
 	if err := s.Bind(rfd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: in.Index}); err != nil {
 		_ = s.Close(rfd)

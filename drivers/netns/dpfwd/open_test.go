@@ -94,7 +94,7 @@ func TestOpenSetsTheProtocolAtTheBind(t *testing.T) {
 	}{
 		{1, "in socket: test: refused", nil},
 		{3, "in socket: test: refused", []string{"close(1)"}},
-		{4, "in socket: test: refused", []string{"close(1)"}},
+		{4, "in socket: PACKET_IGNORE_OUTGOING (Linux 4.20+): test: refused", []string{"close(1)"}},
 		{5, "bind in: test: refused", []string{"close(1)"}},
 		{6, "out socket: test: refused", []string{"close(1)"}},
 		{7, "bind out: test: refused", []string{"close(1)", "close(2)"}},

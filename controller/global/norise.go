@@ -202,7 +202,8 @@ func (p RisePolicy) lookBack() int {
 // one of whose pairs has no measurement that round although it was
 // measured in an earlier one (a series held while its DC is silent:
 // silent.go). A pair measured in no earlier round counts 0 (it carried no
-// traffic yet), as does a round's Actual for a series it names.
+// traffic yet); a series a round's Actual names counts its measured value
+// (0 included).
 func stageHistory(t *fsm.Topology, d *placement.Decision, hist []fsm.Prediction, cur *fsm.Prediction, p RisePolicy) [][][]float64 {
 	n, m := len(t.DCs), len(t.Stages)
 	byRound := make(map[uint64]map[string]float64, len(hist)+1)

@@ -107,7 +107,7 @@ func TestDrainRiseFlagsCostNoReactiveCreates(t *testing.T) {
 
 // The rounds after c's drain re-route c's pairs onto a and b under a flat
 // load: the rise history sums every round's measured pair loads along the
-// round's own paths (global stageHistory), so a and b get no Fast (review
+// current round's paths (global stageHistory), so a and b get no Fast (review
 // revH MED-0; session 17 flagged both in the drain round). The flags do
 // reach the locals: the load steps from 30 to 60 pkt/s a pair at 60 s, a
 // steep rise (Fast), and NoRise stands on the flat load after it.

@@ -467,8 +467,8 @@ func runChaos(t *testing.T, mix []kind) {
 			t.Logf("%s: decision %q", f.name, why)
 		}
 	}
-	// where the INVITEs went, counted at the S-CSCFs (logged: the last
-	// one is the SIGSTOPped S-CSCF's replacement, on its address)
+	// where the INVITEs went, counted at the S-CSCFs (logged; a
+	// replacement takes its failed S-CSCF's address)
 	for _, in := range routable("scscf") {
 		a, err := netip.ParseAddrPort(in.Address)
 		if err != nil {
@@ -599,8 +599,9 @@ func firstCalls(all []callTiming, at time.Time, n int) string {
 
 // setupBySecond sums the calls started in each second after at (until
 // end, 8 s at most): how many, how many took ≥ failoverWaited to be set up
-// (their INVITE went to a silent S-CSCF first and waited the P-CSCF's
-// timer before the next SRV target) and the slowest set-up.
+// (after an S-CSCF fault: their INVITE went to the silent S-CSCF first and
+// waited the P-CSCF's timer before the next SRV target; after a P-CSCF
+// fault: SIPp retransmitting) and the slowest set-up.
 func setupBySecond(all []callTiming, at, end time.Time) string {
 	var out []string
 	for s := time.Duration(0); s < 8*time.Second && at.Add(s).Before(end); s += time.Second {

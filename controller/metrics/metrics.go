@@ -2,7 +2,8 @@
 // daemon updates as decisions happen (instances created and destroyed by
 // reason, round step durations) and a collector that reads the live state
 // (instances by DC, VNF and state, predicted and actual workload, round and
-// retransmission counts, dropped commits and plans, routing drops, the real
+// retransmission counts, dropped commits and plans, the local controllers'
+// refusals of keepBuffered and of the rise flags, routing drops, the real
 // data plane's unreadable learned rules, raft role and commit index) from a
 // Source at scrape time. Names follow the Prometheus conventions under the
 // ims_orch_ prefix; docs/operations.md lists them.

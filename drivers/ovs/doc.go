@@ -13,10 +13,10 @@
 // old rule set or the new one, never a mix. On the rule path
 // RulePathOpenFlow (the default; Config.RulePath or
 // IMS_OVS_OPENFLOW_BUNDLES=0 choose ovs-ofctl for every bundle), a Switch
-// sends its bundles over one
-// persistent OpenFlow 1.5 connection to the bridge (ofconn.go) when a small
-// hand-written encoder of our own rule text (ofencode.go) takes every line,
-// and through ovs-ofctl otherwise (learn, move: the tag rules).
+// sends its bundles over one persistent OpenFlow 1.5 connection to the
+// bridge (ofconn.go) when a small hand-written encoder of our own rule
+// text (ofencode.go) takes every line, and through ovs-ofctl otherwise
+// (learn, move: the tag rules).
 //
 // The OVSDB wire format and every other OpenFlow request (dumps, counter
 // reads) stay inside Open vSwitch's own clients (ovs-vsctl, ovs-ofctl),

@@ -156,3 +156,16 @@ func framed(a []byte) []byte {
 	}
 	return out
 }
+
+// TestFramedKeepsItsInput: framed cuts a length past the end on a copy,
+// never in the fuzzing engine's bytes (review final MED-1).
+func TestFramedKeepsItsInput(t *testing.T) {
+	a := []byte{6, 0, 0xff, 0xff, 0, 0, 0, 1, 9, 9}
+	want := slices.Clone(a)
+	if got := framed(a); !slices.Equal(got[2:4], []byte{0, 10}) {
+		t.Fatalf("framed(%v) = %v: length field not cut to 10", want, got)
+	}
+	if !slices.Equal(a, want) {
+		t.Fatalf("framed modified its input: %v → %v", want, a)
+	}
+}

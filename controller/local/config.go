@@ -436,7 +436,7 @@ func (c Config) withDefaults() (_ Config, err error) {
 	if out.History == 0 {
 		out.History = 1024
 	}
-	if out.NoRise, err = out.NoRise.withDefaults("local: config noRise"); err != nil {
+	if out.NoRise, err = out.NoRise.WithDefaults("local: config noRise"); err != nil {
 		return c, err
 	}
 	if out.Paths == nil {

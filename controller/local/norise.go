@@ -47,13 +47,8 @@ var DefaultNoRise = NoRiseConfig{Hold: 120 * time.Second, Guard: 99, AnticipateU
 // errors name the field under prefix by its YAML key (prefix.hold), so a
 // configuration file can check its own section (the daemon's
 // policy.rise).
+// Config.withDefaults applies it too ("local: config noRise").
 func (n NoRiseConfig) WithDefaults(prefix string) (NoRiseConfig, error) {
-	return n.withDefaults(prefix)
-}
-
-// withDefaults validates n and fills its zero fields; errors name the
-// field under prefix.
-func (n NoRiseConfig) withDefaults(prefix string) (NoRiseConfig, error) {
 	if n.Hold == 0 {
 		n.Hold = DefaultNoRise.Hold
 	}

@@ -210,16 +210,18 @@ func stageHistory(t *fsm.Topology, d *placement.Decision, hist []fsm.Prediction,
 	for _, h := range append(slices.Clip(hist), *cur) {
 		byRound[h.Round] = h.Actual
 	}
-	// measuredBefore: key has a measurement in a round before r (asked
-	// only for a key absent from round r, a held series: rare, so no
-	// index of every series' first round is built; review revHH L1)
-	measuredBefore := func(key string, r uint64) bool {
+	// firstMeasured: the first round with a measurement of key
+	// (math.MaxUint64: none), worked out only for a pair absent from a
+	// round, a held series: rare, so no index of every series' first
+	// round is built (review revHH L1), and once per such pair
+	firstMeasured := func(key string) uint64 {
+		first := uint64(math.MaxUint64)
 		for q, a := range byRound {
-			if _, ok := a[key]; ok && q < r {
-				return true
+			if _, ok := a[key]; ok {
+				first = min(first, q)
 			}
 		}
-		return false
+		return first
 	}
 	rounds := min(uint64(p.lookBack()), cur.Round)
 	out := make([][][]float64, rounds)
@@ -248,13 +250,17 @@ func stageHistory(t *fsm.Topology, d *placement.Decision, hist []fsm.Prediction,
 	forStages(t, d, func(pp *placement.PairPlan, key string, dc, k int) {
 		if pp != last {
 			last = pp
+			first, firstKnown := uint64(0), false
 			for j, actual := range actuals {
 				if !present[j] {
 					continue
 				}
 				a, ok := actual[key]
-				if !ok && measuredBefore(key, cur.Round-rounds+1+uint64(j)) {
-					a = math.NaN()
+				if !ok && !firstKnown {
+					first, firstKnown = firstMeasured(key), true
+				}
+				if !ok && first < cur.Round-rounds+1+uint64(j) {
+					a = math.NaN() // measured in a round before this one
 				}
 				vals[j] = a
 			}

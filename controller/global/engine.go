@@ -288,7 +288,7 @@ type exchange struct {
 	gaveUp  []string
 	timer   clock.Timer
 	// keepRefused: the DCs whose step-4 decision was sent again without
-	// KeepBuffered (resendWithoutKeep)
+	// KeepBuffered (resendWithoutOptional)
 	keepRefused map[string]bool
 }
 
@@ -1130,7 +1130,7 @@ func (e *Engine) send(ex *exchange, dc string, o *outstanding) {
 
 func (e *Engine) onAnswer(ep uint64, ex *exchange, dc string, resp protocol.Response, err error) {
 	if err != nil {
-		if e.resendWithoutKeep(ep, ex, dc, err) {
+		if e.resendWithoutOptional(ep, ex, dc, err) {
 			return
 		}
 		e.stats.TransportErrors++
@@ -1167,14 +1167,14 @@ func (e *Engine) onAnswer(ep uint64, ex *exchange, dc string, resp protocol.Resp
 	}
 }
 
-// resendWithoutKeep answers a step-4 refusal of an optional target field
+// resendWithoutOptional answers a step-4 refusal of an optional target field
 // (refusesOptional: KeepBuffered, NoRise or Fast; the DC's local
 // controller advertised the feature at step 2 and was rolled back since)
 // by sending the DC's decision again at once without those fields, so
 // the DC is not given up for the round; the hold and the flags are lost in
 // that DC this interval (the step's outcome says keepRefused when a hold
 // was dropped). It reports whether it did.
-func (e *Engine) resendWithoutKeep(ep uint64, ex *exchange, dc string, err error) bool {
+func (e *Engine) resendWithoutOptional(ep uint64, ex *exchange, dc string, err error) bool {
 	if !e.running || e.epoch != ep || e.ex != ex || ex.step != protocol.StepBroadcast || !refusesOptional(err) {
 		return false
 	}

@@ -117,7 +117,7 @@ func riseBeyond(r, x float64) bool {
 // routed through each (index [dc][stage]).
 type stageLoads struct {
 	plan     [][]float64 // planned workload
-	known    [][]bool    // every pair through it was measured this round
+	unknown  [][]bool    // a pair through it was not measured this round
 	gateNo   [][]bool    // a pair's declared rise is beyond RisePolicy.ProfileRise
 	gateFast [][]bool    // ... beyond RisePolicy.FastProfileRise
 }
@@ -149,17 +149,12 @@ func forStages(t *fsm.Topology, d *placement.Decision, f func(pp *placement.Pair
 // gates the flags.
 func sumStages(t *fsm.Topology, d *placement.Decision, actual, rise map[string]float64, p RisePolicy) stageLoads {
 	n, m := len(t.DCs), len(t.Stages)
-	s := stageLoads{plan: grid[float64](n, m), known: grid[bool](n, m), gateNo: grid[bool](n, m), gateFast: grid[bool](n, m)}
-	for i := range s.known {
-		for k := range s.known[i] {
-			s.known[i][k] = true
-		}
-	}
+	s := stageLoads{plan: grid[float64](n, m), unknown: grid[bool](n, m), gateNo: grid[bool](n, m), gateFast: grid[bool](n, m)}
 	forStages(t, d, func(pp *placement.PairPlan, key string, dc, k int) {
 		_, ok := actual[key]
 		r := rise[key]
 		s.plan[dc][k] += pp.Workload
-		s.known[dc][k] = s.known[dc][k] && ok
+		s.unknown[dc][k] = s.unknown[dc][k] || !ok
 		s.gateNo[dc][k] = s.gateNo[dc][k] || riseBeyond(r, p.ProfileRise)
 		s.gateFast[dc][k] = s.gateFast[dc][k] || riseBeyond(r, p.FastProfileRise)
 	})
@@ -289,7 +284,7 @@ func riseFlags(s stageLoads, hist [][][]float64, stages []fsm.VNF, p RisePolicy)
 	for i := range out {
 		for k := range out[i] {
 			plan, seen := s.plan[i][k], hist[len(hist)-1][i][k]
-			flat := s.known[i][k] && seen > 0 && plan <= seen*(1+p.Epsilon)
+			flat := !s.unknown[i][k] && seen > 0 && plan <= seen*(1+p.Epsilon)
 			for j := 2; j <= p.Rounds && flat; j++ {
 				flat = len(hist) >= j && max(plan, seen) <= hist[len(hist)-j][i][k]*(1+p.Epsilon)
 			}

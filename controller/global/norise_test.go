@@ -285,7 +285,7 @@ func TestSteepRiseSkipsMissingPoints(t *testing.T) {
 	if steepRise(h(100, math.NaN(), 200), 0, 0, 50, 3) || steepRise(h(math.NaN(), 200), 0, 0, 50, 3) || steepRise(h(100, math.NaN()), 0, 0, 50, 3) {
 		t.Fatal("a steep rise across a missing point")
 	}
-	s := stageLoads{plan: [][]float64{{300}}, known: [][]bool{{true}}, gateNo: [][]bool{{false}}, gateFast: [][]bool{{false}}}
+	s := stageLoads{plan: [][]float64{{300}}, unknown: [][]bool{{false}}, gateNo: [][]bool{{false}}, gateFast: [][]bool{{false}}}
 	p, _ := RisePolicy{}.withDefaults()
 	if f := riseFlags(s, h(100, 300, math.NaN(), 300), []fsm.VNF{{Capacity: 100}}, p)[0][0]; f.noRise {
 		t.Fatalf("flat over a missing round: %+v", f)

@@ -120,6 +120,21 @@ func (d *Daemon) Dir() string { return d.cfg.Dir }
 
 func (d *Daemon) path(name string) string { return filepath.Join(d.cfg.Dir, name) }
 
+// checkConfig checks what Start and StartFree both need of cfg (its run
+// directory, its rule path, which it resolves in place: resolveRulePath)
+// and that the OVS programs are there (Available).
+func checkConfig(cfg *Config) error {
+	if cfg.Dir == "" {
+		return errors.New("dir: the run directory is required")
+	}
+	rp, err := resolveRulePath(cfg.RulePath, os.Getenv(RulePathEnv))
+	if err != nil {
+		return err
+	}
+	cfg.RulePath = rp
+	return Available()
+}
+
 // Start checks cfg, claims its prefix (ErrPrefixInUse, with nothing
 // touched, when another live run holds it), removes what a killed previous
 // run with the same run directory or prefix left (its daemons, its
@@ -128,15 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if !prefixRE.MatchString(cfg.Prefix) {
 		return nil, fmt.Errorf("prefix: %q must be %s", cfg.Prefix, prefixForm)
 	}
-	if cfg.Dir == "" {
-		return nil, errors.New("dir: the run directory is required")
-	}
-	rp, err := resolveRulePath(cfg.RulePath, os.Getenv(RulePathEnv))
-	if err != nil {
-		return nil, err
-	}
-	cfg.RulePath = rp
-	if err := Available(); err != nil {
+	if err := checkConfig(&cfg); err != nil {
 		return nil, err
 	}
 	c, err := ClaimPrefix(cfg.Prefix)
@@ -162,15 +169,7 @@ func StartFree(ctx context.Context, cfg Config, lead byte) (*Daemon, error) {
 	if cfg.Prefix != "" {
 		return nil, fmt.Errorf("prefix: %q given, but StartFree picks a free one (leave it empty)", cfg.Prefix)
 	}
-	if cfg.Dir == "" {
-		return nil, errors.New("dir: the run directory is required")
-	}
-	rp, err := resolveRulePath(cfg.RulePath, os.Getenv(RulePathEnv))
-	if err != nil {
-		return nil, err
-	}
-	cfg.RulePath = rp
-	if err := Available(); err != nil {
+	if err := checkConfig(&cfg); err != nil {
 		return nil, err
 	}
 	c, err := ClaimFree(lead)

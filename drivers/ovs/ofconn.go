@@ -313,22 +313,20 @@ func (o *ofConn) nextLocked(ctx context.Context, w *ofWaiter, committed bool) ([
 	if !committed {
 		outcome = errNotSent
 	}
+	var lost error
 	select {
 	case m := <-w.ch:
 		return m, nil
 	case <-o.dead:
-		if m, ok := receivedBefore(w); ok {
-			return m, nil
-		}
-		o.dropLocked()
-		return nil, fmt.Errorf("OpenFlow connection %s lost before the bundle's answer: %w", o.path, outcome)
+		lost = fmt.Errorf("OpenFlow connection %s lost before the bundle's answer: %w", o.path, outcome)
 	case <-ctx.Done():
-		if m, ok := receivedBefore(w); ok {
-			return m, nil
-		}
-		o.dropLocked()
-		return nil, fmt.Errorf("waiting for the bundle's answer on %s: %w: %w", o.path, outcome, ctx.Err())
+		lost = fmt.Errorf("waiting for the bundle's answer on %s: %w: %w", o.path, outcome, ctx.Err())
 	}
+	if m, ok := receivedBefore(w); ok {
+		return m, nil
+	}
+	o.dropLocked()
+	return nil, lost
 }
 
 // receivedBefore returns a message of w's that arrived while nextLocked's

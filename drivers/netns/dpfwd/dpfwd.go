@@ -81,36 +81,39 @@ func (unixSys) Close(fd int) error { return unix.Close(fd) }
 // with write(2), the kernel taking the device from the bind and the
 // protocol from the frame's Ethernet header.
 func open(s sys, in, out *net.Interface) (rfd, wfd int, err error) {
-	rfd, err = s.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-	if err != nil {
+	defer func() { // on failure: close what was opened, rfd first
+		if err == nil {
+			return
+		}
+		for _, fd := range []int{rfd, wfd} {
+			if fd >= 0 {
+				_ = s.Close(fd)
+			}
+		}
+		rfd, wfd = -1, -1
+	}()
+	if rfd, err = s.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0); err != nil {
 		return -1, -1, fmt.Errorf("in socket: %w", err)
 	}
 	// a burst waits in the socket rather than being dropped at once
 	_ = s.SetsockoptInt(rfd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
 	tv := unix.NsecToTimeval(readTimeout.Nanoseconds())
 	if err := s.SetsockoptTimeval(rfd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		_ = s.Close(rfd)
-		return -1, -1, fmt.Errorf("in socket: %w", err)
+		return rfd, -1, fmt.Errorf("in socket: %w", err)
 	}
 	// frames leaving by in (the namespace's own) are not queued: run reads
 	// with read(2), which gives no packet type to filter them by
 	if err := s.SetsockoptInt(rfd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
-		_ = s.Close(rfd)
-		return -1, -1, fmt.Errorf("in socket: PACKET_IGNORE_OUTGOING (Linux 4.20+): %w", err)
+		return rfd, -1, fmt.Errorf("in socket: PACKET_IGNORE_OUTGOING (Linux 4.20+): %w", err)
 	}
 	if err := s.Bind(rfd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: in.Index}); err != nil {
-		_ = s.Close(rfd)
-		return -1, -1, fmt.Errorf("bind %s: %w", in.Name, err)
+		return rfd, -1, fmt.Errorf("bind %s: %w", in.Name, err)
 	}
-	wfd, err = s.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-	if err != nil {
-		_ = s.Close(rfd)
-		return -1, -1, fmt.Errorf("out socket: %w", err)
+	if wfd, err = s.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0); err != nil {
+		return rfd, -1, fmt.Errorf("out socket: %w", err)
 	}
 	if err := s.Bind(wfd, &unix.SockaddrLinklayer{Ifindex: out.Index}); err != nil {
-		_ = s.Close(rfd)
-		_ = s.Close(wfd)
-		return -1, -1, fmt.Errorf("bind %s: %w", out.Name, err)
+		return rfd, wfd, fmt.Errorf("bind %s: %w", out.Name, err)
 	}
 	return rfd, wfd, nil
 }

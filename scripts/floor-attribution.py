@@ -93,14 +93,13 @@ def attribute(series, counts, phase):
             buf = int(c["buffered"]) + int(c["draining"]) if c else 0
             f = need(off, CAP[v])
             work = act - buf
-            for k in ((phase(t), v), (phase(t), "*"), ("all", v), ("all", "*")):
+            row = (boot, buf, max(0, work - f), min(0, work - f), f,
+                   max(0, work - need(off, CAP[v], TRIGGER)))
+            p = phase(t)
+            for k in ((p, v), (p, "*"), ("all", v), ("all", "*")):
                 a = agg[k]
-                a[0] += boot
-                a[1] += buf
-                a[2] += max(0, work - f)
-                a[3] += min(0, work - f)
-                a[4] += f
-                a[5] += max(0, work - need(off, CAP[v], TRIGGER))
+                for i, x in enumerate(row):
+                    a[i] += x
     return agg
 
 
